@@ -1,0 +1,166 @@
+"""Validated config: TOML/YAML files plus `--set section.key=value` overrides.
+
+Configs are data: parsed with tomllib / yaml.safe_load and checked by pydantic, never executed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from trainwise.findings import TrainwiseError
+
+
+class ConfigError(TrainwiseError):
+    """A config file or override is wrong; the message names the key and what is allowed."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    source: str = "mnist1d"  # "mnist1d", "digits", "breast_cancer", "wine", or a .csv/.parquet path
+    target: str = "label"  # target column of a table
+    task: Literal["auto", "classification", "regression"] = "auto"
+    max_samples: int = Field(0, ge=0)  # 0 = all; a smaller number makes a quick subset run
+
+
+class SplitConfig(_Section):
+    val_fraction: float = Field(0.1, gt=0, lt=0.5)  # taken from the training part
+    test_fraction: float = Field(0.2, gt=0, lt=0.5)  # only when the source has no test part
+    group_column: str = ""  # rows sharing a value never straddle two splits
+
+
+class ModelConfig(_Section):
+    name: str = "auto"  # "auto", "mlp", "cnn1d", or "package.module:Class" (your own nn.Module)
+    width: int = Field(0, ge=0)  # hidden width / channels; 0 = sized from the data
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+
+class TrainConfig(_Section):
+    max_epochs: int = Field(40, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float | Literal["auto"] = "auto"  # "auto" = read from the learning-rate range test
+    weight_decay: float = Field(0.01, ge=0)  # AdamW, applied to weights only
+    schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"
+    patience: int = Field(8, ge=1)  # epochs without a better validation loss before stopping
+    grad_clip: float = Field(0.0, ge=0)  # 0 = no clipping (the norm is still recorded)
+    log_every: int = Field(10, ge=1)  # steps between host syncs of loss and gradient norm
+
+
+class TuneConfig(_Section):
+    num_steps: int = Field(100, ge=10)  # steps of the exponential learning-rate ramp
+    start_lr: float = Field(1e-6, gt=0)
+    end_lr: float = Field(1.0, gt=0)
+    num_seeds: int = Field(1, ge=1)  # repeats of the range test; the spread is reported
+
+
+class RunConfig(_Section):
+    name: str = ""  # folder name suffix; default: the data source
+    out_dir: str = "runs"
+    seed: int = 0
+    accelerator: str = "auto"  # Fabric accelerator: "auto", "cpu", "cuda", "mps"
+    threads: int = Field(0, ge=0)  # torch CPU threads; 0 = chosen from the free cores
+    checks: bool = True  # preflight checks before training
+
+
+class Config(_Section):
+    data: DataConfig = DataConfig()
+    split: SplitConfig = SplitConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    tune: TuneConfig = TuneConfig()
+    run: RunConfig = RunConfig()
+
+
+def valid_keys() -> list[str]:
+    return [
+        f"{section}.{key}"
+        for section, field in Config.model_fields.items()
+        for key in field.annotation.model_fields  # type: ignore[union-attr]
+    ]
+
+
+def _closest(key: str) -> str:
+    match = difflib.get_close_matches(key, valid_keys(), n=1, cutoff=0.4)
+    return f" Did you mean '{match[0]}'?" if match else ""
+
+
+def _parse_value(text: str) -> Any:
+    """`--set` values are TOML literals (3, 1e-3, true, "x"); anything else is a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist. Pass the path of a .toml or "
+                          ".yaml file, or run `trainwise run` with no argument for the demo.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file '{path}' is not valid {path.suffix[1:].upper()}: {exc}")
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must hold sections such as [data] and [train].")
+    return data
+
+
+def _apply_override(raw: dict[str, Any], assignment: str) -> None:
+    key, sep, value = assignment.partition("=")
+    key = key.strip()
+    if not sep or key.count(".") != 1:
+        raise ConfigError(f"override '{assignment}' must look like section.key=value, "
+                          "for example --set train.max_epochs=3.")
+    if key not in valid_keys():
+        raise ConfigError(f"unknown config key '{key}'.{_closest(key)}")
+    section, name = key.split(".")
+    raw.setdefault(section, {})[name] = _parse_value(value.strip())
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for problem in exc.errors():
+        key = ".".join(str(part) for part in problem["loc"])
+        if problem["type"] == "extra_forbidden":
+            lines.append(f"unknown config key '{key}'.{_closest(key)}")
+        else:
+            lines.append(f"'{key}' = {problem.get('input')!r} is not allowed: {problem['msg']}.")
+    return " ".join(lines)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a config file (or the defaults), apply `section.key=value` overrides, validate."""
+    raw = _read_file(Path(path)) if path else {}
+    if path:  # a relative data path in a config file is relative to that file
+        source = raw.get("data", {}).get("source")
+        if isinstance(source, str) and source.endswith((".csv", ".parquet")):
+            candidate = Path(path).parent / source
+            if not Path(source).is_absolute() and candidate.exists():
+                raw["data"]["source"] = str(candidate)
+    for assignment in overrides or []:
+        _apply_override(raw, assignment)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc)) from None
+
+
+def to_toml(config: Config) -> str:
+    """The resolved config as TOML, so a run folder can be rerun with `trainwise run`."""
+    lines = []
+    for section, values in config.model_dump().items():
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            literal = f'"{value}"' if isinstance(value, str) else str(value).lower()
+            lines.append(f"{key} = {literal}")
+        lines.append("")
+    return "\n".join(lines)

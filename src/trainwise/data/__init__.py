@@ -1,0 +1,1 @@
+"""Data stage: sources, audit, split, tensors."""

@@ -1,0 +1,122 @@
+"""The run folder: metadata, history rows (JSON lines), findings, checkpoint paths.
+
+runs/<date>-<name>/
+  config.toml  meta.json  history.jsonl  findings.json  split.npz
+  checkpoints/{best,last}.pt  tensorboard/  figures/  report.html
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from trainwise.findings import Finding
+
+_PACKAGES = ("trainwise", "torch", "lightning-fabric", "numpy", "pandas", "scikit-learn",
+             "mnist1d", "torchmetrics")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_revision(cwd: Path | None = None) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+class RunDir:
+    """One run's folder. Only this class writes into it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / "figures").mkdir(exist_ok=True)
+        (self.path / "checkpoints").mkdir(exist_ok=True)
+
+    @classmethod
+    def create(cls, out_dir: str | Path, name: str) -> RunDir:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = Path(out_dir) / f"{stamp}-{name}"
+        path, n = base, 1
+        while path.exists():  # two runs in the same second get distinct folders
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+        return cls(path)
+
+    # paths ---------------------------------------------------------------
+    @property
+    def history_path(self) -> Path:
+        return self.path / "history.jsonl"
+
+    @property
+    def findings_path(self) -> Path:
+        return self.path / "findings.json"
+
+    @property
+    def report_path(self) -> Path:
+        return self.path / "report.html"
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.path / "tensorboard"
+
+    def checkpoint_path(self, which: str) -> Path:
+        return self.path / "checkpoints" / f"{which}.pt"
+
+    def figure_path(self, name: str) -> Path:
+        return self.path / "figures" / name
+
+    # writers -------------------------------------------------------------
+    def write_json(self, name: str, payload: Any) -> Path:
+        target = self.path / name
+        target.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+        return target
+
+    def read_json(self, name: str) -> Any:
+        return json.loads((self.path / name).read_text(encoding="utf-8"))
+
+    def write_text(self, name: str, text: str) -> Path:
+        target = self.path / name
+        target.write_text(text, encoding="utf-8")
+        return target
+
+    def append_history(self, rows: list[dict[str, Any]]) -> None:
+        with self.history_path.open("a", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row) + "\n")
+
+    def write_findings(self, findings: list[Finding]) -> None:
+        self.write_json("findings.json", [f.to_dict() for f in findings])
+
+
+def read_history(path: str | Path) -> list[dict[str, Any]]:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "history.jsonl"
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def read_findings(run_path: str | Path) -> list[Finding]:
+    path = Path(run_path) / "findings.json"
+    if not path.exists():
+        return []
+    return [Finding.from_dict(row) for row in json.loads(path.read_text(encoding="utf-8"))]
