@@ -146,6 +146,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             candidate = Path(path).parent / source
             if not Path(source).is_absolute() and candidate.exists():
                 raw["data"]["source"] = str(candidate)
+    return from_dict(raw, overrides)
+
+
+def from_dict(raw: dict[str, Any], overrides: list[str] | None = None) -> Config:
+    """Validate a nested dict (as a TOML file would give) after applying overrides."""
+    raw = {section: dict(values) if isinstance(values, dict) else values
+           for section, values in raw.items()}
     for assignment in overrides or []:
         _apply_override(raw, assignment)
     try:

@@ -8,7 +8,7 @@ from enum import Enum
 from typing import Any
 
 # The stages of the method, in order; a fix names one of these to go back to.
-STAGES = ("data", "split", "model", "check", "tune", "train", "evaluate", "report")
+STAGES = ("setup", "data", "split", "model", "check", "tune", "train", "evaluate", "report")
 
 
 class Severity(str, Enum):

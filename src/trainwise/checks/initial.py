@@ -1,0 +1,147 @@
+"""Checks (b) and (c) at initialisation: the loss is where theory puts it, every parameter gets a
+finite, non-zero gradient of a sensible relative size, and ReLUs are not dead from the start.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+from trainwise.checks._common import STAGE, LossFn, MakeOptimizer, fitting_mode
+from trainwise.checks.gradients import check_gradients
+from trainwise.findings import Finding, error, info, warning
+
+# Cross-entropy at init is ln C when logits start near 0. Default PyTorch init gives ~1.4 ln C
+# on our baselines (logit std ~1.5), which is noise, not a bug; 2x is a mis-scaled model/data.
+LOSS_HIGH_WARNING = 2.0
+LOSS_HIGH_INFO = 1.5
+# No input-independent predictor beats the label entropy H; a random net at half of it has
+# seen the answer (leakage) or the loss is not the one we think.
+LOSS_LOW = 0.5
+REGRESSION_HIGH = 3.0  # x var(y): the best constant predictor scores var(y)
+REGRESSION_LOW = 0.1
+DEAD_FRACTION = 0.5  # of a ReLU layer's units that output 0 for every sample
+
+
+def label_entropy(y: torch.Tensor, num_classes: int) -> float:
+    counts = torch.bincount(y.flatten().long(), minlength=num_classes).double()
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * p.log()).sum())
+
+
+def check_loss_at_init(loss: float, y: torch.Tensor, task: str,
+                       num_classes: int) -> list[Finding]:
+    """Check (b): cross-entropy ~ ln C, MSE ~ var(y) (Karpathy: 'verify loss @ init')."""
+    if not math.isfinite(loss):
+        return [error(STAGE, "loss_not_finite", f"the loss at init is {loss}.",
+                      "look for log(0), division by zero or overflow in the model/loss; "
+                      "revisit the model stage.", loss=loss)]
+    if task == "classification":
+        return _classification_loss(loss, y, num_classes)
+    return _regression_loss(loss, y)
+
+
+def _classification_loss(loss: float, y: torch.Tensor, num_classes: int) -> list[Finding]:
+    expected, entropy = math.log(num_classes), label_entropy(y, num_classes)
+    evidence = {"loss": loss, "expected": expected, "label_entropy": entropy,
+                "ratio": loss / expected}
+    if loss > LOSS_HIGH_WARNING * expected:
+        return [warning(STAGE, "loss_at_init_off",
+                        f"cross-entropy at init is {loss:.3g}, {loss / expected:.1f}x the "
+                        f"ln C = {expected:.3g} of a model that starts uncertain: the logits "
+                        "start large (confidently wrong).",
+                        "normalise the inputs, and init the final layer small "
+                        "(trainwise.model.init.init_weights does); revisit the model stage.",
+                        direction="high", **evidence)]
+    if loss < LOSS_LOW * entropy:
+        return [warning(STAGE, "loss_at_init_off",
+                        f"cross-entropy at init is {loss:.3g}, below half the label entropy "
+                        f"{entropy:.3g}: an untrained model should not know the answers.",
+                        "look for the label leaking into the inputs, or a loss that is not "
+                        "cross-entropy on logits; revisit the data stage.",
+                        direction="low", **evidence)]
+    note = " (logits start somewhat large)" if loss > LOSS_HIGH_INFO * expected else ""
+    return [info(STAGE, "loss_at_init_ok",
+                 f"cross-entropy at init {loss:.3g} vs ln C = {expected:.3g}{note}.", **evidence)]
+
+
+def _regression_loss(loss: float, y: torch.Tensor) -> list[Finding]:
+    var = float(y.double().var()) if y.numel() > 1 else 0.0
+    mean_sq = float(y.double().mean()) ** 2
+    evidence = {"loss": loss, "target_var": var, "target_mean_sq": mean_sq}
+    scale = max(var, 1e-12)
+    if loss > REGRESSION_HIGH * scale:
+        cause, fix = (("the targets sit far from 0", "standardise the targets (or set the "
+                       "final layer's bias to their mean); revisit the data stage.")
+                      if mean_sq > var else
+                      ("the outputs start large", "normalise the inputs and init the final "
+                       "layer small; revisit the model stage."))
+        return [warning(STAGE, "loss_at_init_off",
+                        f"MSE at init is {loss:.3g}, {loss / scale:.3g}x the target variance "
+                        f"{var:.3g} (what predicting the mean scores): {cause}.", fix,
+                        direction="high", **evidence)]
+    if loss < REGRESSION_LOW * scale:
+        return [warning(STAGE, "loss_at_init_off",
+                        f"MSE at init is {loss:.3g}, under a tenth of the target variance: an "
+                        "untrained model should not predict this well.",
+                        "look for the target leaking into the inputs; revisit the data stage.",
+                        direction="low", **evidence)]
+    return [info(STAGE, "loss_at_init_ok",
+                 f"MSE at init {loss:.3g} vs target variance {var:.3g}.", **evidence)]
+
+
+def _watch_relus(model: nn.Module) -> tuple[dict[str, torch.Tensor], list]:
+    """Hooks recording, per ReLU module, which units were > 0 for at least one sample."""
+    alive: dict[str, torch.Tensor] = {}
+
+    def hook(name: str):
+        def record(_module: nn.Module, _args: object, out: torch.Tensor) -> None:
+            units = out.detach().transpose(0, 1).reshape(out.shape[1], -1) if out.ndim > 1 \
+                else out.detach().reshape(1, -1)
+            seen = (units > 0).any(1)
+            alive[name] = alive[name] | seen if name in alive else seen
+        return record
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules()
+               if isinstance(m, (nn.ReLU, nn.ReLU6))]
+    return alive, handles
+
+
+def _dead_relus(alive: dict[str, torch.Tensor], num_samples: int) -> list[Finding]:
+    dead = {n: 1.0 - float(a.float().mean()) for n, a in alive.items()}
+    bad = {n: f for n, f in dead.items() if f > DEAD_FRACTION}
+    if not bad:
+        return []
+    worst = max(bad, key=bad.get)
+    return [warning(STAGE, "dead_relu",
+                    f"{len(bad)} ReLU layer(s) output 0 for every one of {num_samples} samples "
+                    f"in most units (layer '{worst}': {bad[worst]:.0%} dead); no gradient "
+                    "flows through a dead unit.",
+                    "re-initialise (He init, zero biases: trainwise.model.init.init_weights), "
+                    "normalise the inputs, or use LeakyReLU; revisit the model stage.",
+                    dead_fraction=bad, threshold=DEAD_FRACTION)]
+
+
+def check_at_init(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,
+                  task: str, num_classes: int, make_optimizer: MakeOptimizer) -> list[Finding]:
+    """Checks (b), (c) and dead ReLUs on a copy: one forward with hooks, one backward."""
+    probe = fitting_mode(copy.deepcopy(model))
+    if not any(p.requires_grad for p in probe.parameters()):
+        return [error(STAGE, "no_trainable_params",
+                      "no parameter of the model has requires_grad=True: nothing can train.",
+                      "unfreeze the layers to train (p.requires_grad_(True)); revisit the "
+                      "model stage.", num_params=sum(p.numel() for p in probe.parameters()))]
+    alive, handles = _watch_relus(probe)
+    try:
+        loss = loss_fn(probe(x), y)
+    finally:
+        for handle in handles:
+            handle.remove()
+    findings = check_loss_at_init(float(loss.detach()), y, task, num_classes)
+    if not math.isfinite(float(loss.detach())):
+        return findings
+    findings += _dead_relus(alive, len(x))
+    return findings + check_gradients(probe, loss_fn, loss, x, y, make_optimizer)

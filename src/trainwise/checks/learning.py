@@ -1,0 +1,143 @@
+"""Checks (d), (e), (f): the model can learn. Overfit one small batch; beat an input-independent
+twin trained the same way on zeroed inputs; see the loss fall in a short train/validate cycle.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+from trainwise.checks._common import (
+    STAGE,
+    LossFn,
+    MakeOptimizer,
+    fitting_mode,
+    loss_of,
+    train_steps,
+)
+from trainwise.findings import Finding, error, info, warning
+
+OVERFIT_BATCH = 32
+OVERFIT_STEPS = 200
+# Memorised means: cross-entropy under 5% of ln C (at least 0.05), or MSE under 5% of the
+# batch's target variance (what the best constant predictor scores). Measured against these
+# rather than the loss at init, which a mis-scaled model inflates (x1000 inputs: 190).
+OVERFIT_FRACTION = 0.05
+OVERFIT_CE_ABSOLUTE = 0.05
+# The real model's final loss over the zero-input twin's: a model that uses its inputs
+# memorises the batch (ratio ~0); one that ignores them ends where the twin does (ratio 1).
+INPUTS_RATIO = 0.9
+SMOKE_BATCH = 32
+SMOKE_EPOCHS = 2
+SMOKE_MIN_STEPS = 30  # at least this many updates, even when the subset is small
+SMOKE_DROP = 0.9  # the training loss must end below this fraction of where it started
+
+
+def _diverged(where: str, losses: list[float]) -> Finding:
+    return error(STAGE, "loss_diverged",
+                 f"the loss became {losses[-1]} at step {len(losses) - 1} of the {where}.",
+                 "look for numerically unsafe ops (log/sqrt/exp) in forward() or the loss, "
+                 "and lower the learning rate; revisit the model stage.",
+                 losses=losses[-10:])
+
+
+def _overfit_verdict(losses: list[float], final: float, target: float) -> list[Finding]:
+    best = min([*losses, final])
+    evidence = {"initial": losses[0], "final": final, "best": best, "target": target,
+                "steps": len(losses), "batch_size": None}
+    if best <= target:
+        return [info(STAGE, "overfit_batch_ok",
+                     f"memorised a small batch: loss {losses[0]:.3g} -> {best:.3g} in "
+                     f"{len(losses)} steps.", **evidence)]
+    return [warning(STAGE, "overfit_batch_failed",
+                    f"could not overfit one small batch in {len(losses)} steps: loss "
+                    f"{losses[0]:.3g} -> {best:.3g} (needed <= {target:.3g}). A model that "
+                    "cannot memorise a few samples has a bug, not too little data.",
+                    "check the loss gets raw logits (no softmax/sigmoid at the end), labels "
+                    "line up with inputs, no layer is frozen or squashed; then try another "
+                    "learning rate or a wider model; revisit the model stage.", **evidence)]
+
+
+def _overfit_target(y: torch.Tensor, task: str, num_classes: int) -> float:
+    if task == "classification":
+        return max(OVERFIT_FRACTION * math.log(num_classes), OVERFIT_CE_ABSOLUTE)
+    return OVERFIT_FRACTION * float(y.double().var()) if y.numel() > 1 else 0.0
+
+
+def _inputs_verdict(real: float, zero: float, constant_targets: bool) -> list[Finding]:
+    evidence = {"real_inputs_loss": real, "zero_inputs_loss": zero, "ratio_limit": INPUTS_RATIO}
+    if constant_targets:
+        return [info(STAGE, "inputs_check_skipped",
+                     "every target in the batch is the same, so a model needs no inputs to fit "
+                     "it: real and zeroed inputs cannot be told apart.", **evidence)]
+    if real > INPUTS_RATIO * zero:
+        return [error(STAGE, "inputs_ignored",
+                      f"trained the same way, the model reaches loss {real:.3g} on real inputs "
+                      f"and {zero:.3g} on all-zero inputs: the inputs are not reaching the "
+                      "output.",
+                      "look for inputs zeroed/overwritten in the data pipeline or forward(), "
+                      "a detached or constant path, or dead ReLUs; revisit the data stage, "
+                      "then the model stage.", **evidence)]
+    return [info(STAGE, "inputs_used",
+                 f"real inputs beat zeroed ones: loss {real:.3g} vs {zero:.3g} after the same "
+                 "steps.", **evidence)]
+
+
+def check_overfit_and_inputs(model: nn.Module, loss_fn: LossFn, x: torch.Tensor,
+                             y: torch.Tensor, *, task: str, num_classes: int,
+                             make_optimizer: MakeOptimizer,
+                             generator: torch.Generator) -> list[Finding]:
+    """Checks (d) and (e) on one batch of OVERFIT_BATCH samples, each on its own copy."""
+    index = torch.randperm(len(x), generator=generator)[:OVERFIT_BATCH].to(x.device)
+    xb, yb = x[index], y[index]
+    real = fitting_mode(copy.deepcopy(model))
+    target = _overfit_target(yb, task, num_classes)
+    losses, steps = train_steps(real, loss_fn, xb, yb, make_optimizer, OVERFIT_STEPS,
+                                stop_below=target)
+    final = loss_of(real, loss_fn, xb, yb)
+    if not math.isfinite(final) or not all(map(math.isfinite, losses)):
+        return [_diverged("overfit-one-batch test", [*losses, final])]
+    findings = _overfit_verdict(losses, final, target)
+    findings[0].evidence["batch_size"] = len(xb)
+    twin = fitting_mode(copy.deepcopy(model))
+    x_zero = torch.zeros_like(xb)
+    train_steps(twin, loss_fn, x_zero, yb, make_optimizer, steps)
+    constant = bool((yb == yb[:1]).all())
+    return findings + _inputs_verdict(final, loss_of(twin, loss_fn, x_zero, yb), constant)
+
+
+def check_smoke_cycle(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,
+                      make_optimizer: MakeOptimizer,
+                      generator: torch.Generator) -> list[Finding]:
+    """Check (f): a short train/validate cycle on the subset (4/5 train, 1/5 validation)."""
+    if len(x) < 2 * SMOKE_BATCH:
+        return [info(STAGE, "smoke_cycle_skipped",
+                     f"{len(x)} samples are too few for a train/validate cycle.")]
+    order = torch.randperm(len(x), generator=generator).to(x.device)
+    num_val = len(x) // 5
+    (xv, yv), (xt, yt) = (x[order[:num_val]], y[order[:num_val]]), \
+        (x[order[num_val:]], y[order[num_val:]])
+    net = fitting_mode(copy.deepcopy(model))
+    before = loss_of(net, loss_fn, xt, yt), loss_of(net, loss_fn, xv, yv)
+    num_steps = max(SMOKE_EPOCHS * (len(xt) // SMOKE_BATCH), SMOKE_MIN_STEPS)
+    losses, _ = train_steps(net, loss_fn, xt, yt, make_optimizer, num_steps,
+                            batch_size=SMOKE_BATCH, generator=generator)
+    after = loss_of(net, loss_fn, xt, yt), loss_of(net, loss_fn, xv, yv)
+    if not all(map(math.isfinite, [*losses, *after])):
+        return [_diverged("train/validate cycle", [*losses, *after])]
+    evidence = {"train_loss_before": before[0], "train_loss_after": after[0],
+                "val_loss_before": before[1], "val_loss_after": after[1], "steps": num_steps}
+    if after[0] > SMOKE_DROP * before[0]:
+        return [warning(STAGE, "smoke_loss_flat",
+                        f"in {num_steps} steps on {len(xt)} samples the training loss went "
+                        f"{before[0]:.3g} -> {after[0]:.3g}: not down.",
+                        "if the one-batch test passed, the data may not carry the signal "
+                        "(labels shuffled against inputs?): revisit the data stage; else the "
+                        "learning rate: the tune stage finds one.", **evidence)]
+    val_note = "" if after[1] < before[1] else " (validation loss not down yet)"
+    return [info(STAGE, "smoke_cycle_ok",
+                 f"training loss {before[0]:.3g} -> {after[0]:.3g} in {num_steps} steps; "
+                 f"validation {before[1]:.3g} -> {after[1]:.3g}{val_note}.", **evidence)]

@@ -1,0 +1,87 @@
+"""preflight(): every check that a model and its data can train, in the order faults cascade.
+
+data (a) -> output shape -> loss fits task -> batch mixing -> loss at init (b), dead ReLUs,
+gradient flow (c) -> overfit one batch (d) + zero-input twin (e) -> train/validate cycle (f).
+An error in the first four stops the rest: their later checks would only fail noisily.
+Each check works on a deep copy; the caller's model, its modes and the global RNG are left
+as they were.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from trainwise.checks._common import (
+    STAGE,
+    LossFn,
+    MakeOptimizer,
+    default_optimizer,
+    device_of,
+    isolated_rng,
+)
+from trainwise.checks.data_checks import check_data
+from trainwise.checks.initial import check_at_init
+from trainwise.checks.learning import check_overfit_and_inputs, check_smoke_cycle
+from trainwise.checks.structure import check_batch_mixing, check_loss_fit
+from trainwise.findings import Finding, errors
+from trainwise.model.summary import check_output_shape
+
+MAX_SAMPLES = 512  # the checks need a few hundred samples; more only costs time
+INIT_BATCH = 256  # samples in the one forward/backward of the at-init checks
+
+
+def _structure(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor,
+               task: str, num_classes: int) -> list[Finding]:
+    """The checks whose failure makes every later one meaningless; stops at the first error."""
+    steps = (lambda: check_data(model, x, y, task, num_classes),
+             lambda: check_output_shape(model, x, y, task, num_classes, stage=STAGE),
+             lambda: check_loss_fit(model, loss_fn, x, y, task),
+             lambda: check_batch_mixing(model, x))
+    findings: list[Finding] = []
+    for step in steps:
+        findings += step()
+        if errors(findings):
+            break
+    return findings
+
+
+def preflight(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,
+              task: str, num_classes: int, make_optimizer: MakeOptimizer | None = None,
+              seed: int = 0) -> list[Finding]:
+    """Run the preflight checks on a small, normalised training subset (x, y).
+
+    `make_optimizer(model) -> Optimizer` builds the optimizer for the short training checks;
+    by default AdamW at lr 3e-3 without weight decay (no learning rate is tuned yet).
+    Returns findings of stage "check"; info findings carry the evidence of checks that passed.
+    """
+    make_optimizer = make_optimizer or default_optimizer
+    device = device_of(model)
+    x, y = x[:MAX_SAMPLES].to(device), y[:MAX_SAMPLES].to(device)
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        with isolated_rng(model, seed):
+            return _run(model, loss_fn, x, y, task, num_classes, make_optimizer, seed)
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def _run(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, task: str,
+         num_classes: int, make_optimizer: MakeOptimizer, seed: int) -> list[Finding]:
+    findings = _structure(model, loss_fn, x, y, task, num_classes)
+    if errors(findings):
+        return findings
+    generator = torch.Generator().manual_seed(seed)
+    index = torch.randperm(len(x), generator=generator)[:INIT_BATCH].to(x.device)
+    findings += check_at_init(model, loss_fn, x[index], y[index], task=task,
+                              num_classes=num_classes, make_optimizer=make_optimizer)
+    if errors(findings):
+        return findings
+    findings += check_overfit_and_inputs(model, loss_fn, x, y, task=task,
+                                         num_classes=num_classes, make_optimizer=make_optimizer,
+                                         generator=generator)
+    findings += check_smoke_cycle(model, loss_fn, x, y, make_optimizer=make_optimizer,
+                                  generator=generator)
+    return findings
+

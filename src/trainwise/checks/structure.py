@@ -1,0 +1,131 @@
+"""Does the loss fit the model's output and the task, and does each output see only its sample?
+
+These are the silent bugs Karpathy lists: softmax fed to cross-entropy, MSE on class indices,
+a (B, 1) vs (B,) broadcast, and a view that mixes samples of a batch.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+
+from trainwise.checks._common import STAGE, LossFn
+from trainwise.findings import Finding, error
+from trainwise.model.baselines import RegressionLoss
+from trainwise.model.summary import quiet_forward
+
+_REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, RegressionLoss)
+_CLASSIFICATION_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
+
+
+def _task_mismatch(loss_fn: LossFn, task: str) -> list[Finding]:
+    if task == "classification" and isinstance(loss_fn, _REGRESSION_LOSSES):
+        return [error(STAGE, "loss_task_mismatch",
+                      f"{type(loss_fn).__name__} is a regression loss, but the task is "
+                      "classification: it treats class indices as numbers (class 9 'closer' "
+                      "to 8 than to 0).",
+                      "use nn.CrossEntropyLoss on logits (B, C) and int64 labels (B,); "
+                      "revisit the model stage.", loss=type(loss_fn).__name__)]
+    if task == "regression" and isinstance(loss_fn, _CLASSIFICATION_LOSSES):
+        return [error(STAGE, "loss_task_mismatch",
+                      f"{type(loss_fn).__name__} is a classification loss, but the task is "
+                      "regression.",
+                      "use nn.MSELoss (or trainwise's RegressionLoss) with float targets, or "
+                      "set task = \"classification\"; revisit the model stage.",
+                      loss=type(loss_fn).__name__)]
+    return []
+
+
+def _probabilities_fed(loss_fn: LossFn, out: torch.Tensor) -> list[Finding]:
+    """CrossEntropyLoss applies log_softmax itself: fed probabilities, its logits live in [0, 1]
+    and the loss can never get near 0 (floor ln(1 + (C-1)/e) per sample)."""
+    if not isinstance(loss_fn, _CLASSIFICATION_LOSSES) or out.ndim < 2 or out.shape[1] < 2:
+        return []
+    sums_to_one = bool(((out.sum(1) - 1).abs() < 1e-3).all())
+    in_unit = bool(((out >= 0) & (out <= 1)).all())
+    fix = ("return raw logits from forward() (drop the final Softmax/Sigmoid); "
+           "CrossEntropyLoss applies log_softmax itself; revisit the model stage.")
+    if isinstance(loss_fn, nn.CrossEntropyLoss) and in_unit:
+        kind = "softmax probabilities" if sums_to_one else "values squashed into [0, 1]"
+        return [error(STAGE, "softmax_before_loss",
+                      f"the model outputs {kind}, and CrossEntropyLoss applies softmax again.",
+                      fix, output_min=float(out.min()), output_max=float(out.max()))]
+    lse = out.logsumexp(1)
+    if isinstance(loss_fn, nn.NLLLoss) and not bool((lse.abs() < 1e-3).all()):
+        return [error(STAGE, "softmax_before_loss",
+                      "NLLLoss expects log-probabilities, but the outputs are not "
+                      "log_softmax (their logsumexp is not 0).",
+                      "end forward() with log_softmax, or use CrossEntropyLoss on raw "
+                      "logits; revisit the model stage.", logsumexp=float(lse.mean()))]
+    return []
+
+
+def _loss_call(loss_fn: LossFn, out: torch.Tensor, y: torch.Tensor) -> list[Finding]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            loss = loss_fn(out, y)
+        except Exception as exc:  # noqa: BLE001 - reported, with what was passed in
+            return [error(STAGE, "loss_failed",
+                          f"the loss function raised {type(exc).__name__}: {exc}",
+                          f"make the loss accept outputs {tuple(out.shape)} ({out.dtype}) and "
+                          f"targets {tuple(y.shape)} ({y.dtype}); revisit the model stage.",
+                          output_shape=list(out.shape), target_shape=list(y.shape))]
+    if any("broadcast" in str(w.message) for w in caught):
+        return [error(STAGE, "loss_broadcast",
+                      f"the loss broadcasts outputs {tuple(out.shape)} against targets "
+                      f"{tuple(y.shape)}: it averages a (B, B) grid, not B pairs.",
+                      "make the shapes equal (output.squeeze(1), or trainwise's "
+                      "RegressionLoss); revisit the model stage.",
+                      output_shape=list(out.shape), target_shape=list(y.shape))]
+    if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+        return [error(STAGE, "loss_not_scalar",
+                      "the loss function does not return a scalar tensor.",
+                      "use reduction='mean' (the default); revisit the model stage.")]
+    return []
+
+
+def check_loss_fit(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor,
+                   task: str) -> list[Finding]:
+    """The loss suits the task, gets logits (not probabilities), and pairs shapes exactly."""
+    findings = _task_mismatch(loss_fn, task)
+    if findings:
+        return findings
+    with quiet_forward(model):
+        out = model(x[:32])
+        if task == "classification":
+            findings = _probabilities_fed(loss_fn, out)
+        return findings + _loss_call(loss_fn, out, y[:32])
+
+
+def _mixes_in_eval(model: nn.Module) -> bool:
+    """BatchNorm without running stats uses batch statistics even in eval: mixing is by design."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and not m.track_running_stats
+               for m in model.modules())
+
+
+def check_batch_mixing(model: nn.Module, x: torch.Tensor) -> list[Finding]:
+    """Karpathy's dependency test: d output[0] / d x[i] must be 0 for every other sample i.
+    A view(C, B, T) where a permute was meant keeps every shape right and fails only here."""
+    if not x.is_floating_point() or len(x) < 2 or _mixes_in_eval(model):
+        return []
+    xb = x[:4].detach().clone().requires_grad_(True)
+    with quiet_forward(model), torch.enable_grad():
+        out = model(xb)
+        if not isinstance(out, torch.Tensor) or not out.requires_grad:
+            return []  # nothing reaches the output: the gradient checks say so
+        (grad,) = torch.autograd.grad(out[0].sum(), xb, allow_unused=True)
+    if grad is None:
+        return []
+    leak = grad[1:].abs().reshape(len(grad) - 1, -1).sum(1)
+    if not bool((leak > 0).any()):
+        return []
+    return [error(STAGE, "batch_mixing",
+                  "the output for sample 0 depends on other samples of the batch: a "
+                  "view/reshape mixes the batch dimension with the others.",
+                  "use permute/transpose (not view) to reorder dimensions, and flatten with "
+                  "x.flatten(1); revisit the model stage.",
+                  samples=(leak > 0).nonzero().flatten().add(1).tolist())]
+

@@ -1,0 +1,93 @@
+"""What the user sees in the terminal: progress bars, the thread warning, the summary table."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from trainwise.findings import Finding, Severity, warning
+
+console = Console(stderr=True, highlight=False)
+
+_SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.ERROR: "bold red"}
+
+
+def configure_threads(requested: int = 0) -> tuple[int, list[Finding]]:
+    """Pin torch's CPU threads to the cores that are free right now.
+
+    torch starts one thread per core; when another process keeps those cores busy, the
+    threads of a small model wait on each other and a step can get 100x slower (measured
+    on a 2-core machine). So with `requested=0` we take the idle cores from the load average.
+    """
+    cores = os.cpu_count() or 1
+    if requested > 0:
+        torch.set_num_threads(requested)
+        return requested, []
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    free = max(1, int(cores - load + 0.5))
+    threads = min(free, cores)
+    torch.set_num_threads(threads)
+    if load >= 1.0 and threads < cores:
+        return threads, [warning(
+            "setup", "busy_cpu",
+            f"Other processes keep about {load:.1f} of {cores} cores busy; torch would start "
+            f"{cores} threads and contend with them, so trainwise pinned it to {threads}.",
+            "Timings may be noisy. Stop the other work, or set run.threads to choose.",
+            load=round(load, 2), cores=cores, threads=threads)]
+    return threads, []
+
+
+def progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                    TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[info]}"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
+
+
+class ProgressBar:
+    """A training progress bar as a callback: steps advance it, epochs update its text."""
+
+    def __init__(self, bar: Progress, total_steps: int):
+        self.bar = bar
+        self.task = bar.add_task("train", total=total_steps, info="")
+
+    def on_step_end(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.bar.update(self.task, advance=len(rows), info=f"loss {rows[-1]['loss']:.4f}")
+
+    def on_epoch_end(self, row: dict[str, Any]) -> None:
+        info = f"epoch {row['epoch']}  val_loss {row['val_loss']:.4f}"
+        if "val_accuracy" in row:
+            info += f"  val_acc {row['val_accuracy']:.3f}"
+        self.bar.update(self.task, info=info)
+
+
+def stage_table(stages: list[dict[str, Any]]) -> Table:
+    """One row per stage: time, counts of findings, and the most serious message."""
+    table = Table(title="trainwise run", show_lines=False)
+    for column in ("stage", "seconds", "result", "headline"):
+        table.add_column(column)
+    for stage in stages:
+        findings: list[Finding] = stage["findings"]
+        worst = max(findings, key=lambda f: list(Severity).index(f.severity), default=None)
+        result = worst.severity.value if worst else "ok"
+        style = _SEVERITY_STYLE.get(worst.severity, "") if worst else "green"
+        headline = worst.message if worst and worst.severity is not Severity.INFO else (
+            findings[0].message if findings else "")
+        table.add_row(stage["name"], f"{stage['seconds']:.1f}", f"[{style}]{result}[/]",
+                      headline[:110])
+    return table
+
+
+def print_findings(findings: list[Finding], minimum: Severity = Severity.WARNING) -> None:
+    order = list(Severity)
+    for f in findings:
+        if order.index(f.severity) >= order.index(minimum):
+            style = _SEVERITY_STYLE[f.severity]
+            console.print(f"[{style}]{f.severity.value:7}[/] [{f.stage}] {f.message}")
+            if f.fix:
+                console.print(f"         fix: {f.fix}")

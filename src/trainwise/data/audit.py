@@ -1,0 +1,187 @@
+"""Look at the data before training: balance, missing values, constants, duplicates, conflicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trainwise.data.leakage import NUM_EXAMPLES, row_hashes
+from trainwise.data.task import TaskData
+from trainwise.findings import Finding, error, info, warning
+
+IMBALANCE_RATIO = 0.2  # smallest / largest class below this: accuracy hides the rare classes
+TOP_K = 10  # features listed by name in evidence and in the summary
+
+
+def _class_findings(y: np.ndarray, class_names: list[str]) -> tuple[list[Finding], list[int]]:
+    counts = np.bincount(y.astype(np.int64), minlength=len(class_names)).tolist()
+    names = class_names + [str(i) for i in range(len(class_names), len(counts))]
+    present = [c for c in counts if c > 0]
+    by_name = dict(zip(names, counts, strict=True))
+    if len(present) < 2:
+        return [error("data", "single_class",
+                      f"only {len(present)} class occurs among {len(y)} rows: nothing to tell "
+                      "apart.", "Check the target column (data.target) and any row filter; "
+                      "classification needs at least two classes.", class_counts=by_name)], counts
+    ratio = min(present) / max(present)
+    if ratio >= IMBALANCE_RATIO:
+        return [info("data", "class_balance",
+                     f"classes are balanced enough: smallest/largest = {ratio:.2f}.",
+                     class_counts=by_name, ratio=round(ratio, 4))], counts
+    smallest, largest = names[counts.index(min(present))], names[counts.index(max(present))]
+    return [warning("data", "class_imbalance",
+                    f"class '{smallest}' has {min(present)} rows, {ratio:.2f} x the "
+                    f"{max(present)} of class '{largest}': accuracy will mostly reflect the "
+                    "large classes.",
+                    "Keep the split stratified, watch per-class metrics, and consider class "
+                    "weights in the loss or collecting more rare-class rows.",
+                    class_counts=by_name, ratio=round(ratio, 4))], counts
+
+
+def _missing_findings(x: np.ndarray, names: list[str]) -> tuple[list[Finding], dict[str, int]]:
+    missing = (~np.isfinite(x)).sum(axis=0)  # (D,) NaN or +-inf per feature
+    top = np.argsort(-missing, kind="stable")[:TOP_K]
+    top_k = {names[i]: int(missing[i]) for i in top if missing[i] > 0}
+    if not top_k:
+        return [], {}
+    empty = [names[i] for i in np.flatnonzero(missing == len(x))]
+    evidence = {"num_features_affected": int((missing > 0).sum()),
+                "num_values": int(missing.sum()), "top_features": top_k}
+    if empty:
+        return [error("data", "missing_values",
+                      f"{len(empty)} features have no finite value at all: "
+                      f"{', '.join(empty[:TOP_K])}.",
+                      "Drop these columns or fix how they are read (wrong separator, decimal "
+                      "comma, text in a number column).", empty_features=empty[:TOP_K],
+                      **evidence)], top_k
+    return [warning("data", "missing_values",
+                    f"{evidence['num_values']} missing or infinite values in "
+                    f"{evidence['num_features_affected']} features (most: "
+                    f"{', '.join(f'{k}={v}' for k, v in list(top_k.items())[:3])}).",
+                    "They are filled with the training mean after normalisation; if being "
+                    "missing carries meaning, add an indicator column or impute before training.",
+                    **evidence)], top_k
+
+
+def _constant_findings(x: np.ndarray, names: list[str]) -> tuple[list[Finding], list[str]]:
+    finite = np.isfinite(x)
+    high = np.where(finite, x, -np.inf).max(axis=0)  # (D,) over finite values only
+    low = np.where(finite, x, np.inf).min(axis=0)
+    scale = np.maximum(1.0, np.maximum(np.abs(high), np.abs(low)))
+    # near-constant: the spread is float round-off, not signal; all-missing features are
+    # reported by the missing-values check instead
+    flat = finite.any(axis=0) & (high - low <= 1e-6 * scale)
+    constant = [names[i] for i in np.flatnonzero(flat)]
+    if not constant:
+        return [], []
+    more = " ..." if len(constant) > TOP_K else ""
+    return [warning("data", "constant_features",
+                    f"{len(constant)} features are constant (or vary only by round-off): "
+                    f"{', '.join(constant[:TOP_K])}{more}.",
+                    "Drop them: they carry no information (normalisation guards their zero "
+                    "spread, so they are harmless but wasted inputs).",
+                    num_features=len(constant), features=constant[:TOP_K])], constant
+
+
+def _duplicates(hashes: pd.Series) -> dict[str, Any]:
+    copies = hashes.duplicated(keep="first")  # True for the 2nd, 3rd... row of each content
+    first_row = pd.Series(hashes.drop_duplicates().index, index=hashes.drop_duplicates().values)
+    later = np.flatnonzero(copies)
+    return {"count": int(copies.sum()),
+            "num_groups": int(hashes[copies].nunique()),
+            "examples": [[int(first_row[hashes.iloc[j]]), int(j)] for j in later[:NUM_EXAMPLES]]}
+
+
+def _conflicts(hashes: pd.Series, y: np.ndarray) -> dict[str, Any]:
+    labels = pd.Series(y).groupby(hashes.values).nunique()
+    bad = labels.index[labels.to_numpy() > 1]
+    rows = np.flatnonzero(hashes.isin(bad))
+    return {"count": int(len(bad)), "num_rows": int(len(rows)),
+            "examples": [int(i) for i in rows[:2 * NUM_EXAMPLES]]}
+
+
+def _duplicate_findings(x: np.ndarray, y: np.ndarray, task: str) -> tuple[list[Finding], dict]:
+    hashes = pd.Series(row_hashes(x))
+    dup = _duplicates(hashes)
+    no_conflicts: dict[str, Any] = {"count": 0, "num_rows": 0, "examples": []}
+    conflicts = _conflicts(hashes, y) if task == "classification" and dup["count"] else no_conflicts
+    findings: list[Finding] = []
+    if dup["count"]:
+        findings.append(warning(
+            "data", "duplicate_samples",
+            f"{dup['count']} rows repeat an earlier row exactly ({dup['num_groups']} distinct "
+            "contents): copies weigh more in training and may straddle the split.",
+            "Deduplicate (keep one row per content) before splitting, or give the copies one "
+            "group key so the split keeps them together.", **dup))
+    if conflicts["count"]:
+        findings.append(warning(
+            "data", "conflicting_labels",
+            f"{conflicts['count']} inputs occur with different labels ({conflicts['num_rows']} "
+            "rows): no model can get all of them right.",
+            "Inspect the example rows; fix the labels, or drop the ambiguous rows.", **conflicts))
+    return findings, {"duplicates": dup, "conflicts": conflicts}
+
+
+def _target_findings(y: np.ndarray) -> tuple[list[Finding], dict[str, Any]]:
+    finite = np.isfinite(y)
+    if not finite.all():
+        return [error("data", "target_not_finite",
+                      f"{int((~finite).sum())} targets are NaN or infinite.",
+                      "Drop those rows or fix the target column; a loss over them is NaN.",
+                      num_rows=int((~finite).sum()))], {}
+    q5, q50, q95 = np.percentile(y, [5, 50, 95])
+    stats = {"mean": float(y.mean()), "std": float(y.std()), "min": float(y.min()),
+             "max": float(y.max()), "q5": float(q5), "q50": float(q50), "q95": float(q95)}
+    return [info("data", "target_stats",
+                 f"target mean {stats['mean']:.4g}, std {stats['std']:.4g}, range "
+                 f"[{stats['min']:.4g}, {stats['max']:.4g}].", **stats)], stats
+
+
+def _feature_names(data: TaskData, width: int) -> list[str]:
+    if len(data.feature_names) == width:
+        return list(data.feature_names)
+    return [f"x{i}" for i in range(width)]  # sequences with C > 1 flatten to C*T columns
+
+
+def audit(data: TaskData) -> tuple[list[Finding], dict[str, Any]]:
+    """Audit the train/val pool of `data` (the test part is checked for leaks by the split).
+
+    Returns findings (stage "data") and a JSON-able summary for meta.json. Pure: nothing is
+    written and no random state is touched.
+    """
+    x = np.asarray(data.x).reshape(len(data.x), -1)  # (N, D): sequence steps count as features
+    y = np.asarray(data.y).reshape(-1)
+    names = _feature_names(data, x.shape[1])
+    findings: list[Finding] = []
+    summary: dict[str, Any] = {"num_samples": len(x), "num_features": int(x.shape[1]),
+                               "input_shape": list(data.input_shape), "task": data.task}
+    if data.task == "classification":
+        found, summary["class_counts"] = _class_findings(y, list(data.class_names))
+        if data.y_test is not None:
+            test = np.asarray(data.y_test).astype(np.int64).reshape(-1)
+            summary["test_class_counts"] = np.bincount(
+                test, minlength=len(data.class_names)).tolist()
+    else:
+        found, summary["target"] = _target_findings(y.astype(np.float64))
+    findings += found
+    found, summary["missing"] = _missing_findings(x, names)
+    findings += found
+    found, constant = _constant_findings(x, names)
+    findings += found
+    summary["constant_features"] = constant[:TOP_K]
+    found, counts = _duplicate_findings(x, y, data.task)
+    findings += found
+    summary.update(counts)
+    findings.append(_summary_finding(summary, findings))
+    return findings, summary
+
+
+def _summary_finding(summary: dict[str, Any], findings: list[Finding]) -> Finding:
+    flagged = sorted({f.code for f in findings if f.severity.value != "info"})
+    verdict = f"flagged: {', '.join(flagged)}" if flagged else "nothing flagged"
+    return info("data", "data_audit",
+                f"audited {summary['num_samples']} rows x {summary['num_features']} features; "
+                f"{verdict}.", num_samples=summary["num_samples"],
+                num_features=summary["num_features"], flagged=flagged)

@@ -1,0 +1,112 @@
+"""Look first: typical samples and per-feature distributions as PNG figures, before training."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure  # a Figure object, not pyplot: no global state, no GUI
+
+from trainwise.data.task import TaskData
+
+LINES_PER_CLASS = 4
+MAX_PANELS = 12  # classes drawn as sequence panels, or features drawn as histograms
+COLUMNS = 4
+
+
+def _grid(num_panels: int, title: str) -> tuple[Figure, list]:
+    rows = math.ceil(num_panels / COLUMNS)
+    columns = min(COLUMNS, num_panels)
+    figure = Figure(figsize=(2.6 * columns, 1.9 * rows + 0.4), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).ravel().tolist()
+    for unused in axes[num_panels:]:
+        unused.set_axis_off()
+    figure.suptitle(title, fontsize=10)
+    return figure, axes[:num_panels]
+
+
+def _class_label(data: TaskData, label: int) -> str:
+    return data.class_names[label] if label < len(data.class_names) else str(label)
+
+
+def _sequence_panels(data: TaskData) -> Figure:
+    x = np.asarray(data.x)  # (N, C, T): channel 0 is drawn, one line per sample
+    channel_note = f", channel 0 of {x.shape[1]}" if x.shape[1] > 1 else ""
+    if data.task == "classification":
+        labels = np.unique(data.y)[:MAX_PANELS]
+        rows = [np.flatnonzero(data.y == c)[:LINES_PER_CLASS] for c in labels]
+        titles = [f"class {_class_label(data, int(c))}" for c in labels]
+    else:  # regression: the first samples in each quarter of the target range
+        edges = np.quantile(data.y, [0, 0.25, 0.5, 0.75, 1.0])
+        bins = np.clip(np.searchsorted(edges, data.y, side="right") - 1, 0, 3)
+        rows = [np.flatnonzero(bins == b)[:LINES_PER_CLASS] for b in range(4)]
+        titles = [f"target in [{edges[b]:.3g}, {edges[b + 1]:.3g}]" for b in range(4)]
+    figure, axes = _grid(len(rows), f"{data.name}: first {LINES_PER_CLASS} sequences per "
+                                    f"{'class' if data.task == 'classification' else 'bin'}"
+                                    f"{channel_note}")
+    for ax, indices, title in zip(axes, rows, titles, strict=True):
+        for index in indices:
+            ax.plot(x[index, 0], linewidth=1)
+        ax.set_title(title, fontsize=8)
+        ax.tick_params(labelsize=6)
+    return figure
+
+
+def _feature_panels(data: TaskData) -> Figure:
+    x = np.asarray(data.x).reshape(len(data.x), -1)  # (N, D)
+    count = min(MAX_PANELS, x.shape[1])
+    names = data.feature_names if len(data.feature_names) == x.shape[1] else \
+        [f"x{i}" for i in range(x.shape[1])]
+    per_class = data.task == "classification" and len(np.unique(data.y)) <= 10
+    figure, axes = _grid(count, f"{data.name}: distributions of the first {count} of "
+                                f"{x.shape[1]} features" + (" by class" if per_class else ""))
+    for feature, ax in enumerate(axes):
+        column = x[:, feature]
+        finite = np.isfinite(column)
+        bins = np.histogram_bin_edges(column[finite], bins=30) if finite.any() else 10
+        if per_class:
+            for label in np.unique(data.y):
+                values = column[finite & (data.y == label)]
+                ax.hist(values, bins=bins, alpha=0.45, label=_class_label(data, int(label)))
+        else:
+            ax.hist(column[finite], bins=bins)
+        ax.set_title(names[feature], fontsize=8)
+        ax.tick_params(labelsize=6)
+    if per_class and axes:
+        axes[0].legend(fontsize=6, title="class", title_fontsize=6)
+    return figure
+
+
+def plot_samples(data: TaskData, path: str | Path) -> Path:
+    """Sequences as lines (a panel per class), tables and vectors as per-feature histograms.
+
+    Deterministic: the first samples of each class are drawn, no random choice.
+    """
+    figure = _sequence_panels(data) if data.kind == "sequence" else _feature_panels(data)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)  # Agg is Figure's default canvas: no display needed
+    return path
+
+
+def plot_class_balance(data: TaskData, path: str | Path) -> Path:
+    """Bars of rows per class in the pool (and the test part when there is one)."""
+    figure = Figure(figsize=(max(4.0, 0.45 * len(data.class_names) + 2), 2.8),
+                    layout="constrained")
+    ax = figure.subplots()
+    positions = np.arange(len(data.class_names))
+    parts = [("pool", data.y), ("test", data.y_test)]
+    parts = [(name, y) for name, y in parts if y is not None]
+    width = 0.8 / len(parts)
+    for offset, (name, y) in enumerate(parts):
+        counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=len(positions))
+        ax.bar(positions + offset * width, counts[:len(positions)], width, label=name)
+    ax.set_xticks(positions + width * (len(parts) - 1) / 2, data.class_names, fontsize=7)
+    ax.set_ylabel("rows")
+    ax.set_title(f"{data.name}: rows per class", fontsize=10)
+    ax.legend(fontsize=7)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    return path

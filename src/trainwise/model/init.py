@@ -1,0 +1,218 @@
+"""The init policy: He for layers that feed a ReLU, Xavier/LeCun elsewhere, orthogonal recurrences.
+
+PyTorch's defaults (kaiming_uniform with a=sqrt(5), i.e. std = 1/sqrt(3 fan_in)) shrink the
+signal by ~sqrt(6) per ReLU layer; METHOD.md §2 says not to trust them. `init_weights` applies
+the policy in place and returns one record per layer for the report.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+# Layers whose weight is a matmul we initialise by the activation that follows them.
+_MATMUL = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd)
+_NORMS: tuple[type[nn.Module], ...] = (nn.modules.batchnorm._NormBase, nn.LayerNorm,
+                                       nn.GroupNorm, nn.LocalResponseNorm)
+if hasattr(nn, "RMSNorm"):
+    _NORMS = (*_NORMS, nn.RMSNorm)
+# Modules that sit between a layer and its activation without changing which one it is:
+# Conv -> BatchNorm -> ReLU feeds a ReLU; Conv -> MaxPool -> ReLU too (max commutes with ReLU).
+_TRANSPARENT = (*_NORMS, nn.modules.dropout._DropoutNd, nn.Identity, nn.Flatten, nn.Unflatten,
+                nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+                nn.modules.pooling._AdaptiveMaxPoolNd, nn.modules.pooling._AdaptiveAvgPoolNd)
+# GELU, SiLU and friends are ReLU-shaped for positive inputs: He's fan_in gain of 2 fits them.
+_RELU_LIKE = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Mish, nn.ELU, nn.CELU, nn.Softplus,
+              nn.Hardswish)
+_OTHER_ACTIVATIONS = (nn.Tanh, nn.Sigmoid, nn.Hardtanh, nn.SELU, nn.Softmax, nn.LogSoftmax,
+                      nn.Hardsigmoid, nn.Softsign, nn.Tanhshrink)
+_RECURRENT = (nn.RNNBase,)
+_EMBEDDINGS = (nn.Embedding, nn.EmbeddingBag)
+EMBEDDING_STD = 0.01
+# The output layer (last matmul, nothing after it) is drawn 10x smaller than Xavier, as
+# Karpathy's makemore does (big_vision even zero-inits ViT heads): with std-1 features the
+# logits start near 0, so cross-entropy at init is ln C instead of ~2 ln C.
+OUTPUT_GAIN = 0.1
+
+
+def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Modules without children, in registration order: for nn.Sequential, the forward order."""
+    return [(name, m) for name, m in model.named_modules() if not list(m.children())]
+
+
+def _next_activation(leaves: list[tuple[str, nn.Module]], index: int) -> nn.Module | None:
+    """The activation module that follows leaves[index], skipping norms/dropout/pooling."""
+    for _, module in leaves[index + 1:]:
+        if isinstance(module, _TRANSPARENT):
+            continue
+        if isinstance(module, (*_RELU_LIKE, nn.LeakyReLU, nn.PReLU, *_OTHER_ACTIVATIONS)):
+            return module
+        return None  # another layer comes first: this one feeds no activation we can see
+    return None
+
+
+def _is_last_layer(leaves: list[tuple[str, nn.Module]], index: int) -> bool:
+    return not any(isinstance(m, (*_MATMUL, *_RECURRENT)) for _, m in leaves[index + 1:])
+
+
+def _rule_for(activation: nn.Module | None, hint: str | None, last: bool) -> tuple[str, dict]:
+    """(rule name, kwargs) for the weight of a layer whose output feeds `activation`."""
+    if activation is None and hint is not None and not last:
+        activation = {"relu": nn.ReLU(), "gelu": nn.ReLU(), "silu": nn.ReLU(),
+                      "leaky_relu": nn.LeakyReLU(), "tanh": nn.Tanh(), "selu": nn.SELU(),
+                      "sigmoid": nn.Sigmoid()}.get(hint.lower())
+    if isinstance(activation, nn.LeakyReLU):
+        return "kaiming_normal", {"a": activation.negative_slope, "nonlinearity": "leaky_relu"}
+    if isinstance(activation, nn.PReLU):
+        slope = float(activation.weight.detach().mean())
+        return "kaiming_normal", {"a": slope, "nonlinearity": "leaky_relu"}
+    if isinstance(activation, _RELU_LIKE):
+        return "kaiming_normal", {"a": 0.0, "nonlinearity": "relu"}
+    if isinstance(activation, nn.SELU):  # LeCun normal: what self-normalising nets assume
+        return "lecun_normal", {"a": 0.0, "nonlinearity": "linear"}
+    if isinstance(activation, nn.Tanh):
+        return "xavier_normal", {"gain": nn.init.calculate_gain("tanh")}
+    if last:  # small logits at init: loss at init ~ ln C, no confident-wrong hockey stick
+        return "xavier_normal", {"gain": OUTPUT_GAIN}
+    return "xavier_normal", {"gain": 1.0}  # sigmoid, or no activation we can see
+
+
+def _apply(weight: torch.Tensor, rule: str, kwargs: dict, gen: torch.Generator | None) -> None:
+    if rule in ("kaiming_normal", "lecun_normal"):
+        nn.init.kaiming_normal_(weight, mode="fan_in", generator=gen, **kwargs)
+    else:
+        nn.init.xavier_normal_(weight, generator=gen, **kwargs)
+
+
+def _zero_bias(module: nn.Module) -> None:
+    bias = getattr(module, "bias", None)
+    if isinstance(bias, torch.Tensor):
+        nn.init.zeros_(bias)
+
+
+def _record(name: str, module: nn.Module, rule: str, weight: torch.Tensor | None) -> dict:
+    std = float(weight.detach().float().std()) if weight is not None and weight.numel() > 1 else 0.0
+    return {"name": name or "(model)", "type": type(module).__name__, "rule": rule, "std": std}
+
+
+def _init_recurrent(name: str, rnn: nn.RNNBase, gen: torch.Generator | None) -> list[dict]:
+    """Orthogonal per gate for hidden-to-hidden (keeps the recurrence's gain at 1), Xavier per
+    gate for input-to-hidden, zero biases. GRU stacks 3 gates, LSTM 4: (gates*H, H)."""
+    gates = {"LSTM": 4, "GRU": 3}.get(rnn.mode, 1)
+    records = []
+    for pname, param in rnn.named_parameters(recurse=False):
+        if pname.startswith("bias"):
+            nn.init.zeros_(param)
+            continue
+        rule = "orthogonal" if pname.startswith("weight_hh") else "xavier_normal"
+        with torch.no_grad():
+            for chunk in param.chunk(gates if pname.startswith("weight_h") else 1, dim=0):
+                if rule == "orthogonal":
+                    nn.init.orthogonal_(chunk, generator=gen)
+                else:
+                    nn.init.xavier_normal_(chunk, generator=gen)
+        records.append(_record(f"{name}.{pname}", rnn, rule, param))
+    return records
+
+
+def _init_embedding(name: str, module: nn.Module, gen: torch.Generator | None) -> dict:
+    nn.init.normal_(module.weight, 0.0, EMBEDDING_STD, generator=gen)
+    padding_idx = getattr(module, "padding_idx", None)
+    if padding_idx is not None:  # the padding row stays zero, as nn.Embedding makes it
+        with torch.no_grad():
+            module.weight[padding_idx].zero_()
+    return _record(name, module, f"normal(std={EMBEDDING_STD})", module.weight)
+
+
+def _init_norm(name: str, module: nn.Module) -> dict | None:
+    weight = getattr(module, "weight", None)
+    if not isinstance(weight, torch.Tensor):
+        return None  # affine=False: nothing to set
+    nn.init.ones_(weight)
+    _zero_bias(module)
+    return {"name": name, "type": type(module).__name__, "rule": "ones/zeros", "std": 0.0}
+
+
+def _init_mha(name: str, module: nn.MultiheadAttention, gen: torch.Generator | None) -> dict:
+    """Fused q/k/v projections feed a softmax, not a ReLU: Xavier, as PyTorch itself does."""
+    weights = [w for w in (module.in_proj_weight, module.q_proj_weight, module.k_proj_weight,
+                           module.v_proj_weight) if w is not None]
+    for weight in weights:
+        nn.init.xavier_normal_(weight, generator=gen)
+    if module.in_proj_bias is not None:
+        nn.init.zeros_(module.in_proj_bias)
+    return _record(f"{name}.in_proj", module, "xavier_normal", weights[0])
+
+
+def _init_module(name: str, module: nn.Module, leaves: list, index: int,
+                 hint: str | None, gen: torch.Generator | None) -> list[dict]:
+    if isinstance(module, _MATMUL):
+        rule, kwargs = _rule_for(_next_activation(leaves, index), hint,
+                                 _is_last_layer(leaves, index))
+        _apply(module.weight, rule, kwargs, gen)
+        _zero_bias(module)
+        label = rule if kwargs.get("gain", 1.0) == 1.0 else f"{rule}(gain={kwargs['gain']:.3g})"
+        if kwargs.get("a"):
+            label = f"{rule}(leaky_relu a={kwargs['a']:.3g})"
+        return [_record(name, module, label, module.weight)]
+    if isinstance(module, _RECURRENT):
+        return _init_recurrent(name, module, gen)
+    if isinstance(module, _EMBEDDINGS):
+        return [_init_embedding(name, module, gen)]
+    if isinstance(module, _NORMS):
+        record = _init_norm(name, module)
+        return [record] if record else []
+    if isinstance(module, nn.MultiheadAttention):
+        return [_init_mha(name, module, gen)]
+    return []
+
+
+def init_weights(model: nn.Module, nonlinearity_hint: str | None = None,
+                 generator: torch.Generator | None = None) -> list[dict[str, Any]]:
+    """Initialise `model` in place by the policy; one record {name, type, rule, std} per layer.
+
+    Which activation a layer feeds is read from the module that follows it in registration
+    order (exact for nn.Sequential; a heuristic for custom forward()). When a model applies its
+    activations functionally (F.relu), pass `nonlinearity_hint="relu"`: every layer but the last
+    then gets He init. Parameters of modules we do not know (e.g. a raw `cls_token`) keep their
+    values and are recorded with rule "kept". Random draws come from `generator` when given.
+    """
+    modules = [(n, m) for n, m in model.named_modules()]
+    leaves = _leaves(model)
+    leaf_index = {id(m): i for i, (_, m) in enumerate(leaves)}
+    records: list[dict[str, Any]] = []
+    done: dict[int, str] = {}  # id(weight) -> name, so a tied weight is drawn once
+    for name, module in modules:
+        weight = getattr(module, "weight", None)
+        if isinstance(weight, torch.Tensor) and id(weight) in done:
+            records.append(_record(name, module, f"tied to {done[id(weight)]} (kept)", weight))
+            continue
+        if isinstance(weight, torch.Tensor):
+            done[id(weight)] = name
+        handled = _init_module(name, module, leaves, leaf_index.get(id(module), len(leaves)),
+                               nonlinearity_hint, generator)
+        records.extend(handled)
+        if not handled:
+            records.extend(_kept(name, module))
+    return records
+
+
+def _kept(name: str, module: nn.Module) -> list[dict]:
+    """Records for parameters the policy has no rule for (left as the model made them)."""
+    if isinstance(module, (*_NORMS, *_MATMUL, *_RECURRENT, *_EMBEDDINGS, nn.MultiheadAttention)):
+        return []
+    return [_record(f"{name}.{p}" if name else p, module, "kept", param)
+            for p, param in module.named_parameters(recurse=False)]
+
+
+def expected_std(rule: str, fan_in: int, fan_out: int, gain: float = 1.0) -> float:
+    """The std a rule aims for: He sqrt(2/fan_in), LeCun sqrt(1/fan_in), Xavier
+    gain*sqrt(2/(fan_in+fan_out)); used by tests and the report."""
+    if rule.startswith("kaiming"):
+        return math.sqrt(2.0 / fan_in)
+    if rule.startswith("lecun"):
+        return math.sqrt(1.0 / fan_in)
+    return gain * math.sqrt(2.0 / (fan_in + fan_out))

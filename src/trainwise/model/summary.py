@@ -1,0 +1,231 @@
+"""Per-layer shape trace (model_summary.json) and the output-shape checks of the model stage.
+
+A mis-shaped tensor can fail silently through broadcasting (METHOD.md §2); these checks
+name the shape that is wrong and the layer to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainwise.findings import Finding, error, info
+
+
+def _device(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+@contextmanager
+def quiet_forward(model: nn.Module) -> Iterator[None]:
+    """Eval mode, no grad, global RNG untouched; every submodule's train/eval flag restored
+    (model.train(flag) alone would clobber e.g. a BatchNorm the user froze in eval mode)."""
+    modes = [(m, m.training) for m in model.modules()]
+    device = _device(model)
+    devices = [device.index or 0] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            model.eval()
+            yield
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def _shape(value: Any) -> list | None:
+    """[B, C, T] for a tensor, a list of shapes for a tuple/list/dict of them, else None."""
+    if isinstance(value, torch.Tensor):
+        return list(value.shape)
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        shapes = [s for s in (_shape(v) for v in value) if s is not None]
+        return shapes[0] if len(shapes) == 1 else (shapes or None)
+    return None
+
+
+def _own_params(module: nn.Module, seen: set[int]) -> tuple[int, bool]:
+    """(count, all trainable) of params owned directly by `module` and not counted before."""
+    fresh = [p for p in module.parameters(recurse=False) if id(p) not in seen]
+    seen.update(id(p) for p in fresh)
+    return sum(p.numel() for p in fresh), all(p.requires_grad for p in fresh)
+
+
+def _rows_from_calls(model: nn.Module, calls: list[tuple[nn.Module, Any, Any]]) -> list[dict]:
+    """One row per call of a leaf (or param-owning) module, then one per module never called
+    that owns params, so the rows' num_params always sum to the model's total."""
+    names = {id(m): n for n, m in model.named_modules()}
+    keep = {id(m) for m in model.modules()
+            if not list(m.children()) or next(m.parameters(recurse=False), None) is not None}
+    seen: set[int] = set()
+    rows = []
+    for module, args, output in calls:
+        if id(module) not in keep:
+            continue
+        count, trainable = _own_params(module, seen)
+        rows.append({"name": names.get(id(module), "?") or "(model)",
+                     "type": type(module).__name__, "input_shape": args, "output_shape": output,
+                     "num_params": count, "trainable": trainable})
+    for name, module in model.named_modules():
+        count, trainable = _own_params(module, seen)
+        if count:
+            rows.append({"name": name or "(model)", "type": type(module).__name__,
+                         "input_shape": None, "output_shape": None, "num_params": count,
+                         "trainable": trainable})
+    return rows
+
+
+def _calls_torchinfo(model: nn.Module, example_input: Any) -> list[tuple[nn.Module, Any, Any]]:
+    import torchinfo
+
+    stats = torchinfo.summary(model, input_data=example_input, verbose=0, depth=100,
+                              device=_device(model), mode="eval")
+    return [(layer.module, _listify(layer.input_size), _listify(layer.output_size))
+            for layer in stats.summary_list if layer.executed or layer.output_size]
+
+
+def _listify(size: Any) -> list | None:
+    if isinstance(size, (list, tuple)):
+        return [_listify(s) if isinstance(s, (list, tuple)) else int(s) for s in size] or None
+    return None
+
+
+def _calls_hooks(model: nn.Module, example_input: Any) -> list[tuple[nn.Module, Any, Any]]:
+    """Forward hooks on every module: the fallback when torchinfo cannot trace the model."""
+    calls: list[tuple[nn.Module, Any, Any]] = []
+    handles = [m.register_forward_hook(lambda m, a, o: calls.append((m, _shape(a), _shape(o))))
+               for m in model.modules()]
+    try:
+        _forward(model, example_input)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return calls
+
+
+def _forward(model: nn.Module, example_input: Any) -> Any:
+    if isinstance(example_input, dict):
+        return model(**example_input)
+    if isinstance(example_input, (tuple, list)):
+        return model(*example_input)
+    return model(example_input)
+
+
+def shape_trace(model: nn.Module, example_input: Any) -> dict[str, Any]:
+    """The model_summary.json dict: per-layer rows, total and trainable parameter counts.
+
+    Rows come from torchinfo's summary_list; if torchinfo fails on this model, from forward
+    hooks. Parameters are counted once each (tied weights once), so the rows sum to the total.
+    """
+    with quiet_forward(model):
+        try:
+            calls = _calls_torchinfo(model, example_input)
+        except Exception:  # noqa: BLE001 - any torchinfo failure: our own hooks still work
+            calls = _calls_hooks(model, example_input)
+    rows = _rows_from_calls(model, calls)
+    unique = {id(p): p for p in model.parameters()}.values()
+    return {"rows": rows, "total_params": sum(p.numel() for p in unique),
+            "trainable_params": sum(p.numel() for p in unique if p.requires_grad)}
+
+
+def failing_layer(model: nn.Module, x: Any) -> tuple[str | None, Exception | None, Any]:
+    """Run model(x); on an exception, name the innermost module that had entered forward."""
+    names = {id(m): n for n, m in model.named_modules()}
+    stack: list[str] = []
+
+    def enter(module: nn.Module, _args: Any) -> None:
+        stack.append(names.get(id(module), "?"))
+
+    def leave(_module: nn.Module, _args: Any, _out: Any) -> None:
+        stack.pop()
+
+    handles = [h for m in model.modules()
+               for h in (m.register_forward_pre_hook(enter), m.register_forward_hook(leave))]
+    try:
+        return None, None, _forward(model, x)
+    except Exception as exc:  # noqa: BLE001 - reported as a finding, with the layer
+        return (stack[-1] or "(model)") if stack else None, exc, None
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+
+def _check_classification(out: torch.Tensor, y: torch.Tensor, num_classes: int,
+                          stage: str) -> list[Finding]:
+    width = out.shape[1] if out.ndim >= 2 else None
+    # CrossEntropyLoss takes (B, C) with (B,), or (B, C, d...) with (B, d...).
+    if width == num_classes and out.ndim == y.ndim + 1:
+        return []
+    if width != num_classes:
+        return [error(stage, "logits_width_mismatch",
+                      f"the model outputs {width} values per sample, but there are "
+                      f"{num_classes} classes.",
+                      f"make the final layer output num_classes={num_classes} logits "
+                      "(e.g. nn.Linear(..., num_classes)); revisit the model stage.",
+                      output_shape=list(out.shape), num_classes=num_classes)]
+    return [error(stage, "output_target_shape_mismatch",
+                  f"logits {tuple(out.shape)} do not fit labels {tuple(y.shape)}: "
+                  "cross-entropy wants (B, C) with (B,).",
+                  "reduce the extra output dimensions (pooling/flatten) before the final "
+                  "layer; revisit the model stage.",
+                  output_shape=list(out.shape), target_shape=list(y.shape))]
+
+
+def _check_regression(out: torch.Tensor, y: torch.Tensor, stage: str) -> list[Finding]:
+    if out.shape == y.shape:
+        return []
+    if out.ndim == 2 and out.shape[1] == 1 and y.ndim == 1:
+        return [info(stage, "regression_output_squeezed",
+                     f"the model outputs {tuple(out.shape)} for targets {tuple(y.shape)}; "
+                     "trainwise's RegressionLoss squeezes it, but a plain nn.MSELoss would "
+                     "broadcast to (B, B) and train on the wrong loss.",
+                     output_shape=list(out.shape), target_shape=list(y.shape))]
+    fix = ("make the final layer output one value per target (nn.Linear(..., 1) for one "
+           "target); revisit the model stage.")
+    return [error(stage, "regression_output_width",
+                  f"the model outputs {tuple(out.shape)} but the targets are "
+                  f"{tuple(y.shape)}: a loss would broadcast them instead of pairing them.",
+                  fix, output_shape=list(out.shape), target_shape=list(y.shape))]
+
+
+def check_output_shape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str,
+                       num_classes: int, *, stage: str = "model",
+                       batch_size: int = 8) -> list[Finding]:
+    """Run a forward pass on x[:batch_size] and check the output against the targets.
+
+    Catches: a forward pass that raises (with the layer), a changed batch dimension (a
+    view/flatten that mixes samples), logits width != num_classes, regression widths that
+    would broadcast, and a non-tensor output.
+    """
+    x, y = x[:batch_size], y[:batch_size]
+    with quiet_forward(model):
+        layer, exc, out = failing_layer(model, x)
+    if exc is not None:
+        where = f" in layer '{layer}'" if layer else ""
+        return [error(stage, "forward_failed",
+                      f"the forward pass raised{where}: {type(exc).__name__}: {exc}",
+                      f"fix the layer's expected input shape/dtype for inputs shaped "
+                      f"{tuple(x.shape)} ({x.dtype}); revisit the model stage.",
+                      layer=layer, exception=f"{type(exc).__name__}: {exc}",
+                      input_shape=list(x.shape))]
+    if not isinstance(out, torch.Tensor):
+        return [error(stage, "output_not_tensor",
+                      f"the model returned {type(out).__name__}, not a tensor of outputs.",
+                      "wrap the model so forward() returns the logits/predictions tensor; "
+                      "revisit the model stage.", output_type=type(out).__name__)]
+    if out.ndim == 0 or out.shape[0] != x.shape[0]:
+        return [error(stage, "batch_dim_changed",
+                      f"{x.shape[0]} samples in gave {tuple(out.shape)} out: a view/reshape "
+                      "mixes the batch dimension with the others.",
+                      "flatten with x.flatten(1) or x.view(x.size(0), -1), never "
+                      "view(-1, n); revisit the model stage.",
+                      input_shape=list(x.shape), output_shape=list(out.shape))]
+    if task == "classification":
+        return _check_classification(out, y, num_classes, stage)
+    return _check_regression(out, y, stage)

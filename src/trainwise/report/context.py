@@ -1,0 +1,212 @@
+"""Run folder -> report model: read the files of FORMATS.md and shape them for the template.
+
+Everything optional in a run folder is optional here too: a run that failed at the data
+stage has only meta.json and findings.json, and its report matters most.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from trainwise.findings import STAGES, Finding, Severity, TrainwiseError, errors, worst
+from trainwise.report.curves import best_epoch
+from trainwise.run import read_findings, read_history
+
+Row = dict[str, Any]
+SEVERITIES = ("error", "warning", "info")
+
+
+@dataclass
+class RunData:
+    """Everything the report renders, read once from the run folder."""
+
+    path: Path
+    meta: dict[str, Any]
+    steps: list[Row] = field(default_factory=list)
+    epochs: list[Row] = field(default_factory=list)
+    test: Row | None = None
+    findings: list[Finding] = field(default_factory=list)
+    lr_range: dict[str, Any] | None = None
+    model_summary: dict[str, Any] | None = None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.meta.get("data") or {}
+
+    @property
+    def classification(self) -> bool:
+        task = self.data.get("task")
+        if task is not None:
+            return task == "classification"
+        # No task recorded (e.g. a Monitor run): infer from what the rows carry.
+        return any("val_accuracy" in r for r in self.epochs) or "test_accuracy" in (self.test or {})
+
+
+def _read_json(path: Path) -> Any:
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise TrainwiseError(f"{path} is not valid JSON ({exc}); expected the format in "
+                             "FORMATS.md. Re-run the stage that writes it, or delete the file "
+                             "if it is optional.") from exc
+
+
+def load_run(path: Path) -> RunData:
+    """Read a run folder; missing optional files become None or empty lists."""
+    try:
+        rows = read_history(path)
+    except json.JSONDecodeError as exc:
+        raise TrainwiseError(f"{path / 'history.jsonl'} has a line that is not JSON ({exc}); "
+                             "a run killed mid-write can leave one: delete that line.") from exc
+    tests = [r for r in rows if r.get("kind") == "test"]
+    return RunData(
+        path=path,
+        meta=_read_json(path / "meta.json") or {},
+        steps=[r for r in rows if r.get("kind", "step") == "step"],
+        epochs=[r for r in rows if r.get("kind") == "epoch"],
+        test=tests[-1] if tests else None,
+        findings=read_findings(path),
+        lr_range=_read_json(path / "lr_range.json"),
+        model_summary=_read_json(path / "model_summary.json"),
+    )
+
+
+# formatting (registered as jinja filters) ------------------------------------------------
+def fmt_number(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.4g}" if math.isfinite(value) else str(value)
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+def fmt_shape(shape: Any) -> str:
+    """[128, 1, 40] -> "128 × 1 × 40"; a layer with several inputs has a list of shapes."""
+    if isinstance(shape, list | tuple) and any(isinstance(s, list | tuple) for s in shape):
+        return ", ".join(fmt_shape(s) for s in shape)
+    if isinstance(shape, list | tuple):
+        return " × ".join(str(s) for s in shape) if shape else "scalar"
+    return "–" if shape is None else str(shape)
+
+
+def fmt_evidence(value: Any, limit: int = 80) -> str:
+    """Compact value for key=value evidence: short floats, long lists cut after 8 items."""
+    if isinstance(value, list | tuple) and len(value) > 8:
+        text = "[" + ", ".join(fmt_number(v) for v in value[:8]) + f", … ({len(value)} items)]"
+    elif isinstance(value, list | tuple):
+        text = "[" + ", ".join(fmt_number(v) for v in value) + "]"
+    else:
+        text = fmt_number(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _metric(key: str, value: Any) -> str:
+    if "accuracy" in key and isinstance(value, int | float):
+        return f"{100 * value:.1f} %"
+    return fmt_number(value)
+
+
+# sections --------------------------------------------------------------------------------
+def _verdict(run: RunData) -> str:
+    if run.meta.get("verdict"):
+        return str(run.meta["verdict"])
+    failed = errors(run.findings)
+    if failed:
+        return f"Stopped at stage '{failed[0].stage}': {failed[0].message}"
+    if run.test is not None:
+        return "Finished: " + ", ".join(_test_rows(run.test)) + "."
+    return "No verdict recorded: the run may still be going or stopped without one."
+
+
+def _test_rows(test: Row) -> list[str]:
+    return [f"{k.replace('_', ' ')} {_metric(k, v)}" for k, v in test.items() if k != "kind"]
+
+
+def _headline(run: RunData) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+    test = run.test or {}
+    for key in ("test_accuracy", "test_rmse", "test_mae"):
+        if test.get(key) is not None:
+            items.append((key.replace("_", " ").replace("rmse", "RMSE").replace("mae", "MAE"),
+                          _metric(key, test[key])))
+    best = best_epoch(run.epochs)
+    if best is not None:
+        items.append((f"best val loss (epoch {best['epoch']})", fmt_number(best["val_loss"])))
+    if run.epochs:
+        items.append(("epochs run", str(len(run.epochs))))
+    seconds = run.meta.get("stage_seconds") or {}
+    if seconds:
+        items.append(("total time", fmt_seconds(sum(seconds.values()))))
+    return items
+
+
+def _findings_by_stage(findings: list[Finding]) -> list[tuple[str, list[Finding]]]:
+    """Group in METHOD order; a stage we do not know goes last rather than disappearing."""
+    order = list(STAGES) + sorted({f.stage for f in findings} - set(STAGES))
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    groups = []
+    for stage in order:
+        found = sorted((f for f in findings if f.stage == stage),
+                       key=lambda f: rank.get(f.severity.value, 3))
+        if found:
+            groups.append((stage, found))
+    return groups
+
+
+def _created(meta: dict[str, Any]) -> str:
+    created = meta.get("created")
+    try:
+        return datetime.fromisoformat(created).strftime("%Y-%m-%d %H:%M")
+    except (TypeError, ValueError):
+        return str(created or "date unknown")
+
+
+def report_context(run: RunData) -> dict[str, Any]:
+    """The template's whole input; figures are added by the caller."""
+    failed = errors(run.findings)
+    meta = run.meta
+    return {
+        "name": meta.get("name") or run.path.name,
+        "folder": run.path.name,
+        "created": _created(meta),
+        "verdict": _verdict(run),
+        "verdict_severity": worst(run.findings).value if run.findings else Severity.INFO.value,
+        "counts": [(s, sum(f.severity.value == s for f in run.findings)) for s in SEVERITIES],
+        "headline": _headline(run),
+        "errors": failed,
+        "stopped_at": failed[0].stage if failed else None,
+        "stage_rank": {stage: i for i, stage in enumerate(STAGES)},
+        "classification": run.classification,
+        "data": run.data,
+        "split": meta.get("split") or {},
+        "model": run.model_summary,
+        "lr_range": run.lr_range,
+        "has_training": bool(run.steps or run.epochs),
+        "test": [(k, _metric(k, v)) for k, v in (run.test or {}).items() if k != "kind"],
+        "findings_by_stage": _findings_by_stage(run.findings),
+        "seed": meta.get("seed"),
+        "versions": meta.get("versions") or {},
+        "git_revision": meta.get("git_revision"),
+        "config_json": json.dumps(meta.get("config") or {}, indent=2, default=str),
+        "stage_seconds": meta.get("stage_seconds") or {},
+    }

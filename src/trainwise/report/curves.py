@@ -1,0 +1,200 @@
+"""Report figures, part 2: the training curves (METHOD.md section 3, the three signals).
+
+Inputs are history rows as read from history.jsonl: step rows, epoch rows, findings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+
+from trainwise.findings import Finding
+from trainwise.report.figures import (
+    PALETTE,
+    SEVERITY_COLORS,
+    TRAIN_COLOR,
+    VAL_COLOR,
+    finite,
+    mark_findings,
+    new_axes,
+    styled,
+)
+
+Row = dict[str, Any]
+BIN_EDGES = np.linspace(0.0, 1.0, 21)  # val_confidence_hist: 20 bins of width 0.05
+
+
+def column(rows: Sequence[Row], x_key: str, y_key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) for the rows that carry both keys; non-finite y kept as NaN (a gap, a marker)."""
+    picked = [r for r in rows if r.get(x_key) is not None and y_key in r]
+    return finite([r[x_key] for r in picked]), finite([r[y_key] for r in picked])
+
+
+def best_epoch(epochs: Sequence[Row]) -> Row | None:
+    """The epoch row with the lowest finite validation loss (the one the best weights come from)."""
+    scored = [r for r in epochs if np.isfinite(finite([r.get("val_loss")])[0])]
+    return min(scored, key=lambda r: r["val_loss"]) if scored else None
+
+
+def _integer_x(ax: Axes, label: str) -> None:
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "step 2.5"
+    ax.set_xlabel(label)
+
+
+def _plain_log_labels(ax: Axes, y: np.ndarray) -> None:
+    """Label a log axis 0.5, 1, 2 rather than 5x10^-1.
+
+    Within less than ~a decade the log locator leaves one or no labelled tick, so there
+    evenly spaced ticks are placed instead (the scale itself stays logarithmic).
+    """
+    positive = y[np.isfinite(y) & (y > 0)]
+    if positive.max() / positive.min() < 20:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.3g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _mark_nonfinite(ax: Axes, rows: Sequence[Row], key: str) -> None:
+    """A NaN/inf value cannot be drawn on the curve: mark its step at the top of the axes."""
+    steps = [r["step"] for r in rows if key in r and r.get("step") is not None
+             and not np.isfinite(finite([r[key]])[0])]
+    if steps:
+        ax.plot(steps, [0.98] * len(steps), "x", transform=ax.get_xaxis_transform(),
+                color=SEVERITY_COLORS["error"], label=f"non-finite {key}")
+
+
+@styled
+def loss_figure(steps: Sequence[Row], epochs: Sequence[Row],
+                findings: Sequence[Finding] = ()) -> Figure:
+    """Train vs validation loss per epoch over faint per-step loss; x is the training step."""
+    fig, ax = new_axes("Loss: training vs validation")
+    x, y = column(steps, "step", "loss")
+    if len(x):
+        ax.plot(x, y, color=TRAIN_COLOR, alpha=0.35, linewidth=0.8, label="train loss per step")
+    for key, color, label in (("train_loss", TRAIN_COLOR, "train loss (epoch)"),
+                              ("val_loss", VAL_COLOR, "validation loss")):
+        ex, ey = column(epochs, "step", key)
+        if len(ex):
+            ax.plot(ex, ey, color=color, linewidth=2, marker="o", markersize=3, label=label)
+    best = best_epoch(epochs)
+    if best is not None and best.get("step") is not None:
+        ax.plot([best["step"]], [best["val_loss"]], marker="*", markersize=12, color=VAL_COLOR,
+                markeredgecolor="#222222", linestyle="none", label=f"best (epoch {best['epoch']})")
+    _mark_nonfinite(ax, steps, "loss")
+    mark_findings(ax, findings)
+    _integer_x(ax, "step")
+    ax.set_ylabel("loss")
+    ax.legend(loc="upper right")
+    return fig
+
+
+@styled
+def grad_norm_figure(steps: Sequence[Row], findings: Sequence[Finding] = ()) -> Figure:
+    """Global gradient norm per logged step, log y: spikes and long near-zero stretches show."""
+    fig, ax = new_axes("Gradient norm (global L2 norm per logged step)")
+    x, y = column(steps, "step", "grad_norm")
+    ax.plot(x, y, color=PALETTE[4], linewidth=1, label="grad norm")
+    if (y[np.isfinite(y)] > 0).any():  # log scale needs a positive value to anchor on
+        ax.set_yscale("log")
+        _plain_log_labels(ax, y)
+    _mark_nonfinite(ax, steps, "grad_norm")
+    mark_findings(ax, findings)
+    _integer_x(ax, "step")
+    ax.set_ylabel("grad norm")
+    ax.legend(loc="upper right")
+    return fig
+
+
+@styled
+def learning_rate_figure(steps: Sequence[Row]) -> Figure:
+    fig, ax = new_axes("Learning rate per step")
+    x, y = column(steps, "step", "lr")
+    ax.plot(x, y, color=PALETTE[2], linewidth=1.5)
+    # From zero, so warmup and decay read as fractions of the peak; "%.2g" rather than an
+    # offset label ("1e-3"), which collides with the title.
+    peak = float(np.nanmax(y)) if np.isfinite(y).any() else 0.0
+    if peak > 0:
+        ax.set_ylim(0, peak * 1.1)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.2g}"))
+    _integer_x(ax, "step")
+    ax.set_ylabel("learning rate")
+    return fig
+
+
+@styled
+def metric_figure(epochs: Sequence[Row], keys: Sequence[str], title: str) -> Figure:
+    """One metric family per epoch: accuracy (classification) or MAE/RMSE (regression)."""
+    fig, ax = new_axes(title)
+    # Train keeps the train colour; validation metrics take the validation colour, then others.
+    colors = iter((VAL_COLOR, PALETTE[4], PALETTE[5], PALETTE[6]))
+    for key in keys:
+        x, y = column(epochs, "epoch", key)
+        if len(x):
+            color = TRAIN_COLOR if key.startswith("train") else next(colors, "#555555")
+            ax.plot(x, y, marker="o", markersize=3, linewidth=2, color=color,
+                    label=key.replace("_", " "))
+    _integer_x(ax, "epoch")
+    ax.legend(loc="best")
+    return fig
+
+
+@styled
+def confidence_figure(epochs: Sequence[Row]) -> Figure:
+    """Histogram of the top softmax probability on validation: last epoch (and best, if other).
+
+    Mass piled at 0.9+ with accuracy well below means over-confidence; mass near 0.5 (or
+    1/num_classes) means the model is lost. Shares, not counts, so two epochs compare.
+    """
+    fig, ax = new_axes("Prediction confidence on validation (top softmax probability)")
+    with_hist = [r for r in epochs if r.get("val_confidence_hist")]
+    last = with_hist[-1]
+    best = best_epoch(with_hist)
+    shown = [(last, "last", VAL_COLOR)]
+    if best is not None and best is not last:
+        shown.append((best, "best", TRAIN_COLOR))
+    notes, peak = [], 0.0
+    for i, (row, which, color) in enumerate(shown):
+        label = f"epoch {row['epoch']} ({which})"
+        peak = max(peak, _draw_shares(ax, row["val_confidence_hist"], label, color, i == 0))
+        notes.append(_calibration_note(ax, row, label, color))
+    if any(notes):
+        ax.text(0.02, 0.97, "\n".join(n for n in notes if n), transform=ax.transAxes, va="top",
+                fontsize=8, bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#ccc"})
+    ax.set_ylim(0, max(peak, 1e-3) * 1.35)  # headroom so the note box never covers a bar
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("top softmax probability")
+    ax.set_ylabel("share of validation set")
+    ax.legend(loc="best")  # 20 bars: cheap to search, and mass may sit anywhere
+    return fig
+
+
+def _draw_shares(ax: Axes, counts: Sequence[int], label: str, color: str, filled: bool) -> float:
+    """Draw one epoch's histogram as shares of the set (filled bars or an outline)."""
+    values = np.asarray(counts, dtype=float)
+    share = values / max(values.sum(), 1)
+    if filled:
+        ax.bar(BIN_EDGES[:-1], share, width=0.05, align="edge", color=color, alpha=0.7,
+               label=label)
+    else:
+        ax.stairs(share, BIN_EDGES, color=color, linewidth=1.8, label=label)
+    return float(share.max(initial=0.0))
+
+
+def _calibration_note(ax: Axes, row: Row, label: str, color: str) -> str:
+    """Mark mean confidence (dashed) and accuracy (dotted); return the gap as one line."""
+    confidence, accuracy = row.get("val_mean_confidence"), row.get("val_accuracy")
+    if confidence is not None:
+        ax.axvline(confidence, color=color, linestyle="--", linewidth=1.2)
+    if accuracy is not None:
+        ax.axvline(accuracy, color=color, linestyle=":", linewidth=1.2)
+    if confidence is None or accuracy is None:
+        return ""
+    gap = confidence - accuracy
+    verdict = "over-confident" if gap > 0 else "under-confident"
+    return (f"{label}: mean confidence {confidence:.3f} (--), accuracy {accuracy:.3f} (··)"
+            f" → {verdict} by {abs(gap):.3f}")

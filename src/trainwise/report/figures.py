@@ -1,0 +1,181 @@
+"""Report figures, part 1: shared style, PNG encoding, and the data and tuning figures.
+
+Every figure is a pure function from run-folder data to a `matplotlib.figure.Figure`.
+We build `Figure` objects directly (never pyplot): pyplot keeps a global registry of open
+figures, which leaks memory across reports and is not safe when two reports render at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import io
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec
+
+import numpy as np
+from cycler import cycler
+from matplotlib import rc_context
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from trainwise.findings import Finding
+
+# Muted, colour-blind-friendly palette (seaborn "deep"): one colour per seed / split.
+PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3",
+           "#937860", "#DA8BC3", "#8C8C8C", "#CCB974", "#64B5CD")
+TRAIN_COLOR, VAL_COLOR, TEST_COLOR = PALETTE[0], PALETTE[1], PALETTE[2]
+SEVERITY_COLORS = {"info": "#5B7A99", "warning": "#C98A00", "error": "#C0392B"}
+FIGSIZE = (7.0, 3.5)  # inches; 700x350 px at 100 dpi keeps each inlined PNG ~20-40 kB
+DPI = 100
+
+STYLE: dict[str, Any] = {
+    "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
+    "axes.spines.top": False, "axes.spines.right": False, "axes.edgecolor": "#999999",
+    "axes.labelcolor": "#333333", "xtick.color": "#555555", "ytick.color": "#555555",
+    "axes.grid": True, "grid.color": "#E6E6E6", "grid.linewidth": 0.6,
+    "legend.frameon": False, "axes.prop_cycle": cycler(color=PALETTE),
+    "figure.facecolor": "white", "savefig.facecolor": "white",
+}
+
+P = ParamSpec("P")
+
+
+def styled(build: Callable[P, Figure]) -> Callable[P, Figure]:
+    """Apply STYLE while a figure is built, without touching the global rcParams."""
+
+    @functools.wraps(build)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Figure:
+        with rc_context(STYLE):
+            return build(*args, **kwargs)
+
+    return wrapper
+
+
+def new_axes(title: str, figsize: tuple[float, float] = FIGSIZE) -> tuple[Figure, Axes]:
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_title(title, loc="left")
+    return fig, ax
+
+
+def figure_png(fig: Figure) -> bytes:
+    """Encode a figure as PNG bytes; metadata dropped so the bytes depend on the data only."""
+    buffer = io.BytesIO()
+    with rc_context(STYLE):  # ticks added at draw time must match the style they were built in
+        fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def data_uri(png: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64,{base64.b64encode(png).decode('ascii')}"
+
+
+def finite(values: Sequence[Any]) -> np.ndarray:
+    """Float array with None/inf turned into NaN, so matplotlib breaks the line there."""
+    array = np.array([np.nan if v is None else v for v in values], dtype=float)
+    array[~np.isfinite(array)] = np.nan
+    return array
+
+
+def mark_findings(ax: Axes, findings: Sequence[Finding]) -> None:
+    """Draw each finding that fired at a training step as a labelled vertical line."""
+    for finding in findings:
+        if finding.step is None:
+            continue
+        color = SEVERITY_COLORS.get(finding.severity.value, "#555555")
+        ax.axvline(finding.step, color=color, linestyle="--", linewidth=1, alpha=0.8)
+        ax.annotate(finding.code, xy=(finding.step, 1), xycoords=("data", "axes fraction"),
+                    xytext=(3, -3), textcoords="offset points", rotation=90, va="top",
+                    fontsize=7, color=color)
+
+
+@styled
+def class_balance_figure(class_counts: dict[str, Sequence[int]],
+                         class_names: Sequence[str] | None = None) -> Figure:
+    """Grouped bars: each class's share of each split, so a stratified split shows equal bars.
+
+    Shares rather than counts because the splits differ in size (e.g. 3600/400/1000): counts
+    would hide whether validation is drawn the same way as training.
+    """
+    splits = [s for s in ("train", "val", "test") if s in class_counts]
+    splits += [s for s in class_counts if s not in splits]
+    num_classes = max(len(class_counts[s]) for s in splits)
+    names = list(class_names or [])[:num_classes]
+    names += [str(i) for i in range(len(names), num_classes)]
+    fig, ax = new_axes("Class balance per split")
+    width = 0.8 / len(splits)
+    positions = np.arange(num_classes)
+    for i, split in enumerate(splits):
+        counts = np.zeros(num_classes)
+        counts[: len(class_counts[split])] = class_counts[split]
+        share = counts / max(counts.sum(), 1)
+        ax.bar(positions + (i - (len(splits) - 1) / 2) * width, share, width,
+               label=f"{split} (n={int(counts.sum()):,})", color=PALETTE[i % len(PALETTE)])
+    ax.set_ylabel("share of split")
+    ax.set_xlabel("class")
+    _class_ticks(ax, positions, names)
+    # Above the axes, beside the title: inside, it would cover the bars it explains.
+    ax.legend(loc="lower right", bbox_to_anchor=(1, 1), ncols=len(splits))
+    ax.grid(axis="x", visible=False)
+    return fig
+
+
+def _class_ticks(ax: Axes, positions: np.ndarray, names: list[str]) -> None:
+    # Beyond ~40 classes the labels overlap into a black bar; the bars alone still show balance.
+    if len(names) > 40:
+        ax.set_xticks([])
+        return
+    ax.set_xticks(positions, names, rotation=45 if len(names) > 12 else 0,
+                  ha="right" if len(names) > 12 else "center")
+
+
+@styled
+def lr_range_figure(lr_range: dict[str, Any]) -> Figure:
+    """Loss vs learning rate (log x): raw faint, smoothed bold, one colour per seed."""
+    fig, ax = new_axes(f"Learning-rate range test ({lr_range.get('rule', 'rule unknown')})")
+    curves = lr_range.get("curves", [])
+    for i, curve in enumerate(curves):
+        color = PALETTE[i % len(PALETTE)]
+        lrs = finite(curve["lrs"])
+        ax.plot(lrs, finite(curve["losses"]), color=color, alpha=0.25, linewidth=1)
+        if curve.get("smoothed"):
+            ax.plot(lrs, finite(curve["smoothed"]), color=color, linewidth=2,
+                    label=f"seed {curve.get('seed', i)}")
+    low, high = lr_range.get("lr_low"), lr_range.get("lr_high")
+    if low and high:
+        ax.axvspan(low, high, color="#888888", alpha=0.12, label=f"range {low:.2g}–{high:.2g}")
+    _mark_chosen_lr(ax, lr_range.get("lr"), curves)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
+    _clip_exploding(ax, curves)
+    ax.legend(loc="lower left")  # the range-test curve starts high and ends high
+    return fig
+
+
+def _mark_chosen_lr(ax: Axes, lr: float | None, curves: list[dict[str, Any]]) -> None:
+    if not lr:
+        return
+    ax.axvline(lr, color="#222222", linewidth=1, linestyle=":")
+    if curves and curves[0].get("smoothed"):
+        # Loss at the chosen lr, interpolated in log-lr along the first seed's smoothed curve.
+        lrs, smoothed = finite(curves[0]["lrs"]), finite(curves[0]["smoothed"])
+        keep = np.isfinite(lrs) & np.isfinite(smoothed) & (lrs > 0)
+        if keep.any():
+            loss = np.interp(math.log(lr), np.log(lrs[keep]), smoothed[keep])
+            ax.plot([lr], [loss], marker="o", linestyle="none", color="#222222", markersize=7,
+                    zorder=5, label=f"chosen lr {lr:.2g}")
+
+
+def _clip_exploding(ax: Axes, curves: list[dict[str, Any]]) -> None:
+    """Keep the useful part in view: the range test ends by diverging on purpose."""
+    values = [finite(c.get("smoothed") or c["losses"]) for c in curves]
+    values = [v[np.isfinite(v)] for v in values if np.isfinite(v).any()]
+    if not values:
+        return
+    start = float(np.median([v[0] for v in values]))
+    lowest = float(min(v.min() for v in values))
+    top = start + 0.5 * max(start - lowest, 0.1 * abs(start), 1e-3)
+    ax.set_ylim(lowest - 0.05 * (top - lowest), top)

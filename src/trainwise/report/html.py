@@ -1,0 +1,149 @@
+"""The report stage: a run folder -> figures/*.png + one self-contained report.html."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from matplotlib.figure import Figure
+
+from trainwise.findings import TrainwiseError
+from trainwise.report import curves
+from trainwise.report.context import (
+    RunData,
+    fmt_evidence,
+    fmt_number,
+    fmt_seconds,
+    fmt_shape,
+    load_run,
+    report_context,
+)
+from trainwise.report.figures import class_balance_figure, data_uri, figure_png, lr_range_figure
+
+_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
+
+
+@dataclass(frozen=True)
+class EmbeddedFigure:
+    title: str
+    uri: str  # a data: URI, so report.html needs no file beside it
+    path: str  # where the PNG also lies, relative to the run folder
+
+
+def _has(rows: list[dict[str, Any]], key: str) -> bool:
+    return any(r.get(key) is not None for r in rows)
+
+
+def figure_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
+    """name -> (title, build) for each figure the run has data for, in report order."""
+    builders: dict[str, tuple[str, Callable[[], Figure]]] = {}
+    counts = run.data.get("class_counts")
+    if counts:
+        names = run.data.get("class_names")
+        builders["class_balance"] = ("Class balance",
+                                     lambda: class_balance_figure(counts, names))
+    if run.lr_range and run.lr_range.get("curves"):
+        builders["lr_range"] = ("LR range test", lambda: lr_range_figure(run.lr_range or {}))
+    if _has(run.steps, "loss") or _has(run.epochs, "val_loss"):
+        builders["loss"] = ("Loss", lambda: curves.loss_figure(run.steps, run.epochs,
+                                                               run.findings))
+    if _has(run.steps, "grad_norm"):
+        builders["grad_norm"] = ("Gradient norm",
+                                 lambda: curves.grad_norm_figure(run.steps, run.findings))
+    if _has(run.steps, "lr"):
+        builders["learning_rate"] = ("Learning rate",
+                                     lambda: curves.learning_rate_figure(run.steps))
+    builders.update(_task_builders(run))
+    return builders
+
+
+def _task_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
+    if not run.classification:
+        keys = [k for k in ("val_mae", "val_rmse") if _has(run.epochs, k)]
+        if not keys:
+            return {}
+        return {"val_error": ("Validation error",
+                              lambda: curves.metric_figure(run.epochs, keys,
+                                                           "Validation error per epoch"))}
+    builders = {}
+    if _has(run.epochs, "val_accuracy"):
+        builders["accuracy"] = ("Accuracy", lambda: curves.metric_figure(
+            run.epochs, ["train_accuracy", "val_accuracy"], "Accuracy per epoch"))
+    if _has(run.epochs, "val_confidence_hist"):
+        builders["confidence"] = ("Confidence", lambda: curves.confidence_figure(run.epochs))
+    return builders
+
+
+def render_figures(run: RunData) -> tuple[dict[str, EmbeddedFigure], list[str]]:
+    """Draw, save under figures/ and inline every figure; a figure that fails becomes a note.
+
+    One malformed row must not cost the whole report: the report of a broken run is the one
+    the user needs most, so the failure is shown in it instead of raised.
+    """
+    out_dir = run.path / "figures"
+    out_dir.mkdir(exist_ok=True)
+    embedded, problems = {}, []
+    for name, (title, build) in figure_builders(run).items():
+        try:
+            png = figure_png(build())
+        except Exception as exc:  # noqa: BLE001 - shown in the report, see docstring
+            problems.append(f"figure '{name}' could not be drawn: {type(exc).__name__}: {exc}")
+            continue
+        target = out_dir / f"report_{name}.png"  # prefix: never overwrite a stage's figure
+        target.write_bytes(png)
+        embedded[name] = EmbeddedFigure(title, data_uri(png), f"figures/{target.name}")
+    return embedded, problems
+
+
+def extra_figures(run: RunData) -> tuple[list[EmbeddedFigure], list[str]]:
+    """Inline the figures stages listed in meta.figures (paths relative to the run folder)."""
+    root = run.path.resolve()
+    embedded, problems = [], []
+    for rel in run.meta.get("figures") or []:
+        path = (root / rel).resolve()
+        mime = _MIME.get(path.suffix.lower())
+        if not path.is_relative_to(root) or mime is None:
+            problems.append(f"extra figure '{rel}' skipped: expected a PNG/JPEG/SVG inside the "
+                            "run folder")
+        elif not path.is_file():
+            problems.append(f"extra figure '{rel}' is listed in meta.json but missing")
+        else:
+            title = path.stem.replace("_", " ").replace("-", " ")
+            embedded.append(EmbeddedFigure(title, data_uri(path.read_bytes(), mime), rel))
+    return embedded, problems
+
+
+def _environment() -> jinja2.Environment:
+    # Autoescape everything: finding messages and config values are user-controlled text.
+    # Default (lenient) Undefined: every meta.json field is optional, a missing one is blank.
+    env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(num=fmt_number, seconds=fmt_seconds, shape=fmt_shape,
+                       evidence=fmt_evidence)
+    return env
+
+
+def render_html(context: dict[str, Any]) -> str:
+    source = resources.files("trainwise.report").joinpath("report.html.j2")
+    template = _environment().from_string(source.read_text(encoding="utf-8"))
+    return template.render(**context)
+
+
+def build_report(run_path: str | Path) -> Path:
+    """Render the run folder's report.html (one self-contained file) and return its path."""
+    path = Path(run_path)
+    if not path.is_dir():
+        raise TrainwiseError(f"no run folder at {path}: expected a folder with meta.json, as "
+                             "written by `trainwise run` (see runs/).")
+    run = load_run(path)
+    figures, figure_problems = render_figures(run)
+    extras, extra_problems = extra_figures(run)
+    context = report_context(run)
+    context.update(figures=figures, extra_figures=extras,
+                   problems=figure_problems + extra_problems)
+    target = path / "report.html"
+    target.write_text(render_html(context), encoding="utf-8")
+    return target

@@ -1,0 +1,115 @@
+"""The stages after the model exists: preflight check, tune, train, evaluate."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from trainwise.checks.preflight import preflight
+from trainwise.console import ProgressBar, progress
+from trainwise.findings import Finding, error, info
+from trainwise.stages import PREFLIGHT_SAMPLES, RunContext
+from trainwise.train.callbacks import BestWeights, HistoryWriter, TensorBoardLogger
+from trainwise.train.diagnose import diagnose
+from trainwise.train.evaluate import evaluate
+from trainwise.train.loop import fit
+from trainwise.tune.lr_range import lr_range_test
+
+
+def stage_check(ctx: RunContext) -> list[Finding]:
+    if not ctx.config.run.checks:
+        return [info("check", "skipped", "Preflight checks skipped (run.checks = false).")]
+    assert ctx.model is not None and ctx.loss_fn is not None and ctx.data is not None
+    x, y = ctx.splits["train"].tensors(limit=PREFLIGHT_SAMPLES)
+    return preflight(ctx.model, ctx.loss_fn, x, y, task=ctx.data.task,
+                     num_classes=ctx.data.num_classes, make_optimizer=ctx.make_optimizer,
+                     seed=ctx.config.run.seed)
+
+
+def stage_tune(ctx: RunContext) -> list[Finding]:
+    cfg, tune = ctx.config.train, ctx.config.tune
+    if cfg.lr != "auto":
+        ctx.lr = float(cfg.lr)
+        return [info("tune", "lr_given", f"Learning rate {ctx.lr:g} given in the config; "
+                     "no range test (set train.lr = \"auto\" to measure it).")]
+    assert ctx.model is not None and ctx.loss_fn is not None
+    ctx.model.to(ctx.fabric.device)
+    loader = ctx.splits["train"].loader(cfg.batch_size, shuffle=True, seed=ctx.config.run.seed,
+                                        drop_last=True)
+    result = lr_range_test(ctx.model, ctx.loss_fn, loader, ctx.make_optimizer,
+                           start_lr=tune.start_lr, end_lr=tune.end_lr,
+                           num_steps=tune.num_steps,
+                           seeds=tuple(range(ctx.config.run.seed,
+                                             ctx.config.run.seed + tune.num_seeds)))
+    ctx.run.write_json("lr_range.json", result.to_dict())
+    if result.lr and math.isfinite(result.lr):
+        ctx.lr = float(result.lr)
+    return list(result.findings)
+
+
+def _scheduler(ctx: RunContext, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
+    kind = ctx.config.train.schedule
+    if kind == "onecycle":
+        peaks = [group["lr"] for group in optimizer.param_groups]
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks,
+                                                   total_steps=total_steps)
+    if kind == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    return None
+
+
+def stage_train(ctx: RunContext) -> list[Finding]:
+    cfg, seed = ctx.config.train, ctx.config.run.seed
+    assert ctx.model is not None and ctx.loss_fn is not None and ctx.data is not None
+    train_loader = ctx.splits["train"].loader(cfg.batch_size, shuffle=True, seed=seed)
+    val_loader = ctx.splits["val"].loader(max(cfg.batch_size, 512), shuffle=False, seed=seed)
+    optimizer = ctx.make_optimizer(ctx.model, ctx.lr)
+    total_steps = cfg.max_epochs * len(train_loader)
+    scheduler = _scheduler(ctx, optimizer, total_steps)
+    best = BestWeights(cfg.patience, ctx.run.checkpoint_path("best"),
+                       ctx.run.checkpoint_path("last"))
+    with progress() as bar:
+        callbacks = [best, HistoryWriter(ctx.run), TensorBoardLogger(ctx.run.tensorboard_dir),
+                     ProgressBar(bar, total_steps)]
+        state = fit(ctx.model, train_loader, val_loader, optimizer=optimizer,
+                    loss_fn=ctx.loss_fn, max_epochs=cfg.max_epochs, task=ctx.data.task,
+                    scheduler=scheduler, fabric=ctx.fabric, callbacks=callbacks,
+                    log_every=cfg.log_every, grad_clip=cfg.grad_clip)
+    ctx.history = state.history
+    findings = diagnose(state.history)
+    epochs = [row for row in state.history if row["kind"] == "epoch"]
+    es = best.early_stopping
+    summary = (f"Trained {len(epochs)} epochs ({state.step} steps) at peak lr {ctx.lr:.3g}; "
+               f"best validation loss {es.best_loss:.4f} at epoch {es.best_epoch}.")
+    if state.stop_reason:
+        summary += f" Stopped: {state.stop_reason}."
+    findings.insert(0, info("train", "trained", summary, best_epoch=es.best_epoch,
+                            best_val_loss=es.best_loss, num_steps=state.step))
+    if not any(math.isfinite(row["val_loss"]) for row in epochs):
+        findings.append(error("train", "no_finite_val_loss",
+                              "No epoch produced a finite validation loss.",
+                              "Lower the learning rate (tune stage) or check the inputs for "
+                              "extreme values (data stage)."))
+    return findings
+
+
+def stage_evaluate(ctx: RunContext) -> list[Finding]:
+    """The test part, once, with the best weights."""
+    assert ctx.model is not None and ctx.loss_fn is not None and ctx.data is not None
+    loader = ctx.fabric.setup_dataloaders(
+        ctx.splits["test"].loader(512, shuffle=False, seed=0))
+    row = evaluate(ctx.model, loader, ctx.loss_fn, ctx.data.task, prefix="test")
+    row.pop("test_confidence_hist", None)
+    for key in ("test_mae", "test_rmse"):  # back to the target's own units
+        if key in row:
+            row[key] *= ctx.target_scale
+    ctx.run.append_history([{"kind": "test", **row}])
+    ctx.meta["test"] = row
+    if ctx.data.task == "classification":
+        message = f"Test accuracy {row['test_accuracy']:.2%} on {len(ctx.splits['test'].y)} " \
+                  "held-out samples."
+    else:
+        message = f"Test RMSE {row['test_rmse']:.4g}, MAE {row['test_mae']:.4g}."
+    return [info("evaluate", "test_result", message, **{k: v for k, v in row.items()})]

@@ -1,0 +1,1 @@
+"""Train stage: the one visible loop, its monitor, early stopping and diagnosis."""

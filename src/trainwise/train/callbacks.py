@@ -1,0 +1,95 @@
+"""Built-in callbacks: plain objects with the event methods they need (see loop.emit)."""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainwise.train.early_stopping import EarlyStopping
+from trainwise.train.loop import TrainState
+
+
+def save_atomically(payload: dict[str, Any], path: Path) -> None:
+    """Write to a temporary file, then rename: a kill mid-save never leaves a torn file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return getattr(model, "module", model)  # Fabric wraps the model; save the user's module
+
+
+class BestWeights:
+    """Early stopping on validation loss; keeps the best weights and restores them at the end.
+
+    Also writes checkpoints/best.pt and checkpoints/last.pt when given their paths.
+    """
+
+    def __init__(self, patience: int, best_path: Path | None = None,
+                 last_path: Path | None = None):
+        self.early_stopping = EarlyStopping(patience=patience)
+        self.best_path, self.last_path = best_path, last_path
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def on_epoch_end(self, state: TrainState, row: dict[str, Any], model: nn.Module) -> None:
+        val_loss = row["val_loss"]
+        module = _unwrap(model)
+        if math.isfinite(val_loss) and self.early_stopping.update(row["epoch"], val_loss):
+            self.best_state = copy.deepcopy(module.state_dict())
+            if self.best_path:
+                save_atomically({"model": self.best_state, "epoch": row["epoch"],
+                                 "val_loss": val_loss}, self.best_path)
+        if self.last_path:
+            save_atomically({"model": module.state_dict(), "epoch": row["epoch"],
+                             "step": state.step}, self.last_path)
+        if self.early_stopping.should_stop:
+            state.should_stop = True
+            state.stop_reason = (f"early stopping: no better validation loss for "
+                                 f"{self.early_stopping.patience} epochs")
+
+    def on_fit_end(self, model: nn.Module) -> None:
+        if self.best_state is not None:
+            _unwrap(model).load_state_dict(self.best_state)
+
+
+class HistoryWriter:
+    """Appends history rows to the run folder as they arrive, so a crash keeps them."""
+
+    def __init__(self, run: Any):
+        self.run = run
+
+    def on_step_end(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.run.append_history(rows)
+
+    def on_epoch_end(self, row: dict[str, Any]) -> None:
+        self.run.append_history([row])
+
+
+class TensorBoardLogger:
+    """Live curves: `tensorboard --logdir runs/`."""
+
+    def __init__(self, log_dir: Path):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(log_dir))
+
+    def on_step_end(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            for key in ("loss", "grad_norm", "lr"):
+                self.writer.add_scalar(f"step/{key}", row[key], row["step"])
+
+    def on_epoch_end(self, row: dict[str, Any]) -> None:
+        for key, value in row.items():
+            if isinstance(value, float) and key not in ("seconds",):
+                self.writer.add_scalar(f"epoch/{key}", value, row["step"])
+
+    def on_fit_end(self) -> None:
+        self.writer.close()

@@ -1,0 +1,137 @@
+"""Diagnose a finished (or running) training from its history rows alone.
+
+`diagnose(history)` runs every rule in `RULES` (pure functions: history rows in, Findings
+out), lets a root cause hide the symptoms it explains, and orders what is left so the
+first finding is the one to act on. Thresholds live next to each rule, with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from trainwise.findings import Finding, Severity, info
+from trainwise.train.diagnose_common import (
+    STAGE,
+    Row,
+    finite,
+    loss_curve,
+    num,
+    rows_of,
+    series,
+)
+from trainwise.train.diagnose_grad import rule_gradient_spike, rule_vanishing_gradients
+from trainwise.train.diagnose_loss import (
+    rule_divergence,
+    rule_loss_exploding,
+    rule_lr_too_low,
+    rule_plateau,
+)
+from trainwise.train.diagnose_val import rule_confusion, rule_overconfidence, rule_overfitting
+
+Rule = Callable[[list[Row]], list[Finding]]
+
+# Registry order is also the tie-break order: root causes before downstream symptoms.
+RULES: dict[str, Rule] = {
+    "divergence": rule_divergence,
+    "loss_exploding": rule_loss_exploding,
+    "vanishing_gradients": rule_vanishing_gradients,
+    "lr_too_low": rule_lr_too_low,
+    "plateau": rule_plateau,
+    "gradient_spike": rule_gradient_spike,
+    "overfitting": rule_overfitting,
+    "overconfidence": rule_overconfidence,
+    "confusion": rule_confusion,
+}
+
+# A root cause explains these symptoms: they are folded into its evidence ("also_seen")
+# instead of being listed as separate diagnoses, so the report leads with one cause.
+EXPLAINS: dict[str, tuple[str, ...]] = {
+    "divergence": ("loss_exploding", "gradient_spike", "vanishing_gradients", "lr_too_low",
+                   "plateau", "overfitting", "overconfidence", "confusion"),
+    "loss_exploding": ("gradient_spike", "lr_too_low", "plateau", "overfitting",
+                       "overconfidence", "confusion"),
+    "vanishing_gradients": ("lr_too_low", "plateau", "confusion"),
+    "lr_too_low": ("confusion",),
+    "plateau": ("confusion",),
+    "overfitting": ("overconfidence",),  # same cause (trained past the best epoch), same fix
+}
+
+_SEVERITY_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+def list_rules() -> list[str]:
+    """Names of the diagnosis rules, in the order they run."""
+    return list(RULES)
+
+
+def diagnose(history: list[dict[str, Any]], num_classes: int | None = None) -> list[Finding]:
+    """Findings (stage "train") for a training history; never mutates `history`.
+
+    `num_classes`, when known, sharpens the confusion rule (chance = 1/num_classes); rows
+    that carry a "num_classes" key serve the same purpose.
+    """
+    rows: list[Row] = list(history)
+    if num_classes is not None:
+        rows.append({"kind": "meta", "num_classes": num_classes})
+    if not len(series(rows_of(rows, "step"), "loss")[1]) and not rows_of(rows, "epoch"):
+        return [info(STAGE, "insufficient_history",
+                     "No step rows with a loss and no epoch rows: nothing to diagnose.")]
+    found = [finding for rule in RULES.values() for finding in rule(rows)]
+    found = _fold_explained(found)
+    found.sort(key=_order)
+    if any(f.severity is not Severity.INFO for f in found):
+        return found
+    return found + [healthy(rows)]
+
+
+def _fold_explained(found: list[Finding]) -> list[Finding]:
+    codes = {f.code for f in found}
+    explained_by = {}
+    for cause in RULES:  # registry order: the most fundamental cause claims a symptom first
+        for symptom in EXPLAINS.get(cause, ()):
+            if cause in codes and symptom in codes and symptom not in explained_by:
+                explained_by[symptom] = cause
+    kept = []
+    for finding in found:
+        if finding.code in explained_by:
+            continue
+        seen = {f.code: {"step": f.step, "message": f.message}
+                for f in found if explained_by.get(f.code) == finding.code}
+        if seen:
+            finding = dataclasses.replace(finding, evidence={**finding.evidence, "also_seen": seen})
+        kept.append(finding)
+    return kept
+
+
+def _order(finding: Finding) -> tuple[int, float, int]:
+    step = float("inf") if finding.step is None else float(finding.step)
+    return _SEVERITY_RANK[finding.severity], step, list(RULES).index(finding.code)
+
+
+def healthy(history: list[Row]) -> Finding:
+    """The info finding when no rule fired: where the run was best and how it ended."""
+    epochs = [row for row in rows_of(history, "epoch")
+              if isinstance(row.get("val_loss"), (int, float)) and np.isfinite(row["val_loss"])]
+    _, grads = finite(*series(rows_of(history, "step"), "grad_norm"))
+    _, loss = loss_curve(history)
+    evidence: dict[str, Any] = {
+        "final_grad_norm": num(float(grads[-1])) if len(grads) else None,
+        "final_train_loss": num(float(loss[-1])) if len(loss) else None,
+    }
+    step, message = None, "No training problem found"
+    if epochs:
+        best = min(range(len(epochs)), key=lambda i: epochs[i]["val_loss"])
+        row = epochs[best]
+        step = row.get("step")
+        evidence.update(best_epoch=row.get("epoch", best), best_val_loss=num(row["val_loss"]),
+                        num_epochs=len(epochs), final_val_loss=num(epochs[-1]["val_loss"]))
+        if isinstance(row.get("val_accuracy"), (int, float)):
+            evidence["best_val_accuracy"] = num(row["val_accuracy"])
+        message += (f": best validation loss {row['val_loss']:.4g} at epoch "
+                    f"{evidence['best_epoch']} of {len(epochs)}")
+    finding = info(STAGE, "healthy", message + ".", **evidence)
+    return dataclasses.replace(finding, step=None if step is None else int(step))

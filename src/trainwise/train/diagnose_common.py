@@ -1,0 +1,148 @@
+"""Shared pieces of the diagnosis rules: curves out of history rows, robust smoothing, and
+the one way a rule builds a Finding. Pure functions over lists of dicts; nothing here
+mutates a row."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from trainwise.findings import Finding, Severity
+
+Row = dict[str, Any]
+STAGE = "train"
+NUM_HIST_BINS = 20  # val_confidence_hist: bins of width 0.05 over [0, 1] (FORMATS.md)
+
+
+def row_kind(row: Row) -> str:
+    """'step', 'epoch', 'test', ...; rows from a user's own logger may lack `kind`."""
+    kind = row.get("kind")
+    if kind:
+        return str(kind)
+    return "epoch" if "val_loss" in row else "step"
+
+
+def rows_of(history: list[Row], kind: str) -> list[Row]:
+    return [row for row in history if row_kind(row) == kind]
+
+
+def _as_float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        return None  # missing, None or not a number: the row simply has no such signal
+    return float(value)
+
+
+def series(rows: list[Row], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) for the rows that carry a number under `key`; NaN/inf are kept."""
+    steps, values = [], []
+    for index, row in enumerate(rows):
+        value = _as_float(row.get(key))
+        if value is not None:
+            step = _as_float(row.get("step"))
+            steps.append(int(step) if step is not None else index)
+            values.append(value)
+    return np.asarray(steps, dtype=np.int64), np.asarray(values, dtype=np.float64)
+
+
+def finite(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    keep = np.isfinite(values)
+    return steps[keep], values[keep]
+
+
+def loss_curve(history: list[Row]) -> tuple[np.ndarray, np.ndarray]:
+    """The finite training loss: per-step rows when there are any, else epoch train_loss."""
+    steps, values = series(rows_of(history, "step"), "loss")
+    if len(values) < 2:
+        steps, values = series(rows_of(history, "epoch"), "train_loss")
+    return finite(steps, values)
+
+
+def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
+    """Centred running median (edges padded with the edge value): robust to batch noise and
+    to single spikes, which a moving mean would smear over the whole window."""
+    window = max(1, min(int(window), len(values)))
+    if window <= 1 or len(values) == 0:
+        return values.astype(np.float64)
+    left = window // 2
+    padded = np.pad(values, (left, window - 1 - left), mode="edge")
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)
+
+
+def smoothing_window(num_points: int) -> int:
+    """About 5% of the curve, odd, at least 3: wide enough to beat batch noise, narrow
+    enough to keep the shape of a one-cycle curve."""
+    window = max(3, num_points // 20)
+    return window + 1 - window % 2
+
+
+def noise_scale(values: np.ndarray, smooth: np.ndarray) -> float:
+    """Robust std of the point-to-point noise: 1.4826 * MAD of the residuals."""
+    residual = values - smooth
+    return float(1.4826 * np.median(np.abs(residual - np.median(residual))))
+
+
+def longest_run(mask: np.ndarray) -> tuple[int, int]:
+    """(start, length) of the longest stretch of True; (0, 0) when there is none."""
+    best_start, best_length, start = 0, 0, None
+    for index, flag in enumerate(np.append(mask, False)):
+        if flag and start is None:
+            start = index
+        elif not flag and start is not None:
+            if index - start > best_length:
+                best_start, best_length = start, index - start
+            start = None
+    return best_start, best_length
+
+
+def num(value: float | None, digits: int = 4) -> float | None:
+    """A JSON-safe number for evidence: 4 significant digits; None for NaN/inf."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(f"{float(value):.{digits}g}")
+
+
+def num_classes(history: list[Row]) -> int | None:
+    """Number of classes if any row states it (the recipe knows it from the data)."""
+    for row in history:
+        value = _as_float(row.get("num_classes"))
+        if value is not None and value >= 2:
+            return int(value)
+    return None
+
+
+def hist_of(row: Row) -> np.ndarray | None:
+    hist = row.get("val_confidence_hist")
+    if not isinstance(hist, (list, tuple)) or not hist:
+        return None
+    counts = np.asarray(hist, dtype=np.float64)
+    return counts if counts.sum() > 0 and np.all(np.isfinite(counts)) else None
+
+
+def hist_mean(hist: np.ndarray) -> float:
+    """Mean confidence estimated from bin centres (error at most half a bin, 0.025)."""
+    centres = (np.arange(len(hist)) + 0.5) / len(hist)
+    return float(np.dot(hist, centres) / hist.sum())
+
+
+def hist_mass(hist: np.ndarray, low: float, high: float) -> float:
+    """Fraction of samples whose top probability falls in bins inside [low, high)."""
+    edges = np.arange(len(hist)) / len(hist)
+    inside = (edges >= low - 1e-9) & (edges < high - 1e-9)
+    return float(hist[inside].sum() / hist.sum())
+
+
+def mean_confidence(row: Row) -> float | None:
+    value = _as_float(row.get("val_mean_confidence"))
+    if value is not None and math.isfinite(value):
+        return value
+    hist = hist_of(row)
+    return hist_mean(hist) if hist is not None else None
+
+
+def make(severity: Severity, code: str, message: str, fix: str, step: Any,
+         **evidence: Any) -> Finding:
+    """The train-stage Finding every rule returns; `step` marks the onset on the curves."""
+    at = None if step is None else int(step)
+    return Finding(STAGE, severity, code, message, evidence, fix, at)

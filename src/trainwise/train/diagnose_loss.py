@@ -1,0 +1,207 @@
+"""Diagnosis rules on the training-loss curve: divergence, exploding loss, plateau, and a
+learning rate too low to move the loss."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from trainwise.findings import Finding, Severity
+from trainwise.train.diagnose_common import (
+    Row,
+    finite,
+    loss_curve,
+    make,
+    noise_scale,
+    num,
+    rolling_median,
+    rows_of,
+    series,
+    smoothing_window,
+)
+
+MIN_POINTS = 8  # fewer loss points than this: no shape to judge
+EXPLODE_FACTOR = 3.0  # smoothed loss above 3x its running minimum...
+EXPLODE_CLIMB = 0.1  # ...having climbed back >= 10% of what training had gained
+PLATEAU_DROP = 0.10  # the loss never got 10% below where it started
+SLOW_DROP = 0.5  # lr too low: less than half the initial loss gained...
+SLOW_LATE_SHARE = 0.2  # ...and the last third still gave >= 20% of it (no saturation)
+SLOW_SIGNIFICANCE = 5.0  # that late gain is > 5 standard errors of the window medians
+TINY_LR = 1e-5  # a flat loss at a peak lr this small: the steps are simply too short
+
+
+def rule_divergence(history: list[Row]) -> list[Finding]:
+    """Any non-finite loss (or a non-finite gradient norm that ended the run): error."""
+    hits = []
+    for kind, keys in (("step", ("loss",)), ("epoch", ("train_loss", "val_loss"))):
+        for key in keys:
+            steps, values = series(rows_of(history, kind), key)
+            bad = np.flatnonzero(~np.isfinite(values))
+            if len(bad):
+                hits.append((int(steps[bad[0]]), key, str(values[bad[0]])))
+    steps, grads = series(rows_of(history, "step"), "grad_norm")
+    if len(grads) and not np.isfinite(grads[-1]):  # the loop stops on it; AMP skips do not
+        hits.append((int(steps[-1]), "grad_norm", str(grads[-1])))
+    if not hits:
+        return []
+    step, key, value = min(hits, key=lambda hit: hit[0])
+    good_steps, good_loss = loss_curve(history)
+    before = good_steps < step
+    last = float(good_loss[before][-1]) if before.any() else None
+    return [make(Severity.ERROR, "divergence",
+                 f"Training diverged: {key} became {value} at step {step}.",
+                 _divergence_fix(key, last), step, key=key, value=value,
+                 last_finite_loss=num(last),
+                 initial_loss=num(float(good_loss[0])) if len(good_loss) else None)]
+
+
+def _divergence_fix(key: str, last_finite_loss: float | None) -> str:
+    if last_finite_loss is None:
+        return ("Not finite from the first step: check the inputs and targets for NaN, inf "
+                "or extreme values (data stage) and the loss at initialisation (check stage).")
+    if key == "val_loss":
+        return ("Only the validation loss is not finite: check the validation data for NaN, "
+                "inf or values far outside the training range (data stage).")
+    return ("Lower the learning rate (tune stage: rerun the range test and take a smaller "
+            "value), add warmup or gradient clipping (train.grad_clip); if it persists, "
+            "look for extreme input values (data stage).")
+
+
+def rule_loss_exploding(history: list[Row]) -> list[Finding]:
+    """The smoothed loss climbs far above its own running minimum after having fallen."""
+    steps, loss = loss_curve(history)
+    if len(loss) < MIN_POINTS:
+        return []
+    smooth = rolling_median(loss, smoothing_window(len(loss)))
+    low = np.minimum.accumulate(smooth)
+    gained = np.maximum(smooth[0] - low, 0.0)
+    exploded = (low > 0) & (smooth > EXPLODE_FACTOR * low) & (smooth - low > EXPLODE_CLIMB * gained)
+    if not exploded.any():
+        return []
+    first = int(np.argmax(exploded))
+    turn = int(np.argmin(smooth[: first + 1]))  # where the curve turned upwards: the onset
+    peak = first + int(np.argmax(smooth[first:]))
+    ended_worse = smooth[-1] > smooth[0]
+    severity = Severity.ERROR if ended_worse else Severity.WARNING
+    message = (f"The loss exploded: from {smooth[turn]:.4g} at step {steps[turn]} it rose to "
+               f"{smooth[peak]:.4g} at step {steps[peak]} ({smooth[peak] / smooth[turn]:.1f}x)"
+               + ("; it ended above where it started." if ended_worse else "."))
+    fix = ("Lower the learning rate (tune stage: take a point left of the range test's "
+           "steepest descent) or add warmup / gradient clipping (train stage); check for "
+           "abnormal batches near that step (data stage).")
+    return [make(severity, "loss_exploding", message, fix, steps[turn],
+                 min_loss=num(smooth[turn]), min_step=int(steps[turn]),
+                 peak_loss=num(smooth[peak]), peak_step=int(steps[peak]),
+                 initial_loss=num(smooth[0]), final_loss=num(smooth[-1]),
+                 factor_threshold=EXPLODE_FACTOR)]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far the training loss moved: medians over windows at the start, 2/3, and end."""
+
+    first_step: int
+    start: float  # max of the first 3 points: a run that converges at once still "moved"
+    initial: float  # median of the first 10% (at least 3 points)
+    at_two_thirds: float
+    final: float
+    lowest: float  # minimum of the smoothed curve
+    standard_error: float  # of one window median, from the robust point-to-point noise
+
+    @property
+    def drop(self) -> float:
+        return (self.initial - self.final) / self.initial
+
+    @property
+    def lowest_drop(self) -> float:
+        return (self.start - self.lowest) / self.start
+
+    @property
+    def late_share(self) -> float:
+        gained = self.initial - self.final
+        return (self.at_two_thirds - self.final) / gained if gained > 0 else 0.0
+
+
+def progress(history: list[Row]) -> Progress | None:
+    steps, loss = loss_curve(history)
+    n = len(loss)
+    if n < MIN_POINTS or np.median(loss[:3]) <= 0:
+        return None  # relative drops need a positive starting loss
+    edge = max(3, n // 10)
+    smooth = rolling_median(loss, smoothing_window(n))
+    centre = 2 * n // 3
+    return Progress(
+        first_step=int(steps[0]),
+        start=float(np.max(loss[:3])),
+        initial=float(np.median(loss[:edge])),
+        at_two_thirds=float(np.median(loss[max(0, centre - edge // 2): centre + edge // 2 + 1])),
+        final=float(np.median(loss[-edge:])),
+        lowest=float(smooth.min()),
+        standard_error=1.25 * noise_scale(loss, smooth) / np.sqrt(edge),
+    )
+
+
+def _peak_lr(history: list[Row]) -> float | None:
+    _, lrs = finite(*series(rows_of(history, "step"), "lr"))
+    if not len(lrs):
+        _, lrs = finite(*series(rows_of(history, "epoch"), "lr"))
+    return float(lrs.max()) if len(lrs) else None
+
+
+def _grad_is_stationary(history: list[Row]) -> bool:
+    """True when the gradient norm ends where it started (within 2x): weights barely moved."""
+    _, grads = finite(*series(rows_of(history, "step"), "grad_norm"))
+    if len(grads) < MIN_POINTS:
+        return True  # no gradient signal to contradict the lr evidence
+    edge = max(3, len(grads) // 10)
+    early, late = np.median(grads[:edge]), np.median(grads[-edge:])
+    return bool(early > 0 and 0.5 <= late / early <= 2.0)
+
+
+def lr_too_low_reason(history: list[Row], prog: Progress) -> str | None:
+    """Why the loss looks held back by a small learning rate, or None."""
+    late_gain = prog.at_two_thirds - prog.final
+    if (0 < prog.drop < SLOW_DROP and prog.late_share >= SLOW_LATE_SHARE
+            and late_gain > SLOW_SIGNIFICANCE * prog.standard_error):
+        return "steady"  # still falling at the same pace at the end: far from converged
+    peak_lr = _peak_lr(history)
+    if (prog.lowest_drop < PLATEAU_DROP and peak_lr is not None and peak_lr <= TINY_LR
+            and _grad_is_stationary(history)):
+        return "tiny_lr"
+    return None
+
+
+def rule_lr_too_low(history: list[Row]) -> list[Finding]:
+    prog = progress(history)
+    reason = lr_too_low_reason(history, prog) if prog else None
+    if prog is None or reason is None:
+        return []
+    peak_lr = _peak_lr(history)
+    if reason == "steady":
+        what = (f"the loss fell only {prog.drop:.0%} and was still falling steadily at the end "
+                f"({prog.late_share:.0%} of the gain came in the last third)")
+    else:
+        what = f"the loss did not move ({prog.lowest_drop:.0%} drop) at a peak lr of {peak_lr:.2g}"
+    return [make(Severity.WARNING, "lr_too_low", f"Learning rate too low: {what}.",
+                 "Raise the learning rate (tune stage: rerun the range test and take a larger "
+                 "value) or train for more steps (train stage).", prog.first_step,
+                 reason=reason, initial_loss=num(prog.initial), final_loss=num(prog.final),
+                 relative_drop=num(prog.drop), late_share=num(prog.late_share),
+                 peak_lr=num(peak_lr))]
+
+
+def rule_plateau(history: list[Row]) -> list[Finding]:
+    """The loss never got PLATEAU_DROP below its start, and not because of a tiny lr."""
+    prog = progress(history)
+    if prog is None or prog.lowest_drop >= PLATEAU_DROP or lr_too_low_reason(history, prog):
+        return []
+    return [make(Severity.WARNING, "plateau",
+                 f"The training loss barely moved: from {prog.start:.4g} its lowest point "
+                 f"was {prog.lowest:.4g} ({prog.lowest_drop:.1%} lower).",
+                 "Check that inputs are normalised and labels match them (data stage), that "
+                 "the model can overfit one batch (check stage), then raise the learning "
+                 "rate (tune stage).", prog.first_step,
+                 initial_loss=num(prog.start), lowest_loss=num(prog.lowest),
+                 final_loss=num(prog.final), relative_drop=num(prog.lowest_drop),
+                 threshold=PLATEAU_DROP)]

@@ -1,0 +1,171 @@
+"""Diagnosis rules on the validation rows: overfitting, over-confidence and confusion."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from trainwise.findings import Finding, Severity
+from trainwise.train.diagnose_common import (
+    Row,
+    hist_mass,
+    hist_of,
+    loss_curve,
+    make,
+    mean_confidence,
+    num,
+    num_classes,
+    rows_of,
+)
+
+OVERFIT_PATIENCE = 3  # epochs past the best validation loss before calling it a trend
+OVERFIT_RISE = 0.15  # median of the last 3 val losses >= 15% above the best: beyond the
+#                      epoch-to-epoch noise of a few-hundred-sample validation split
+TRAIN_STILL_FALLING = 0.02  # training loss at least 2% lower than at the best epoch
+OVERCONFIDENCE_GAP = 0.10  # mean confidence above accuracy by 10 points
+CONFUSION_SHARE = 0.15  # accuracy and confidence within 15% of the way from chance to 1
+
+
+def _finite(row: Row, key: str) -> float | None:
+    value = row.get(key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _epoch_of(row: Row, index: int) -> int:
+    epoch = _finite(row, "epoch")
+    return int(epoch) if epoch is not None else index
+
+
+def _train_loss_at(history: list[Row], row: Row) -> float | None:
+    """The epoch's mean training loss; else the median step loss of that epoch's steps."""
+    value = _finite(row, "train_loss")
+    if value is not None:
+        return value
+    steps, loss = loss_curve(history)
+    step = _finite(row, "step")
+    if step is None or not len(loss):
+        return None
+    recent = loss[(steps <= step)][-20:]
+    return float(np.median(recent)) if len(recent) else None
+
+
+def rule_overfitting(history: list[Row]) -> list[Finding]:
+    rows = [row for row in rows_of(history, "epoch") if _finite(row, "val_loss") is not None]
+    if len(rows) < OVERFIT_PATIENCE + 2:
+        return []
+    val = np.array([row["val_loss"] for row in rows], dtype=np.float64)
+    best = int(np.argmin(val))
+    past = len(val) - 1 - best
+    tail = float(np.median(val[-3:]))
+    if past < OVERFIT_PATIENCE or val[best] <= 0 or tail < (1 + OVERFIT_RISE) * val[best]:
+        return []
+    train_best = _train_loss_at(history, rows[best])
+    train_final = _train_loss_at(history, rows[-1])
+    if train_best is None or train_final is None:
+        return []
+    if train_final > (1 - TRAIN_STILL_FALLING) * train_best:
+        return []  # training loss rose too: instability, not overfitting
+    best_epoch, rise = _epoch_of(rows[best], best), tail / val[best] - 1
+    message = (f"Overfitting: the validation loss was lowest at epoch {best_epoch} "
+               f"({val[best]:.4g}) and then rose {rise:.0%} over {past} more epochs, while "
+               f"the training loss kept falling ({train_best:.4g} -> {train_final:.4g}).")
+    fix = (f"Keep the weights of epoch {best_epoch} (early stopping, patience "
+           f"{OVERFIT_PATIENCE}); add weight decay or dropout (train stage), or get more "
+           "data or augment a little (data stage).")
+    return [make(Severity.WARNING, "overfitting", message, fix, rows[best].get("step"),
+                 best_epoch=best_epoch, best_val_loss=num(val[best]),
+                 final_val_loss=num(val[-1]), rise=num(rise), epochs_past_best=past,
+                 train_loss_at_best=num(train_best), final_train_loss=num(train_final),
+                 threshold_rise=OVERFIT_RISE)]
+
+
+def _confidence_rows(history: list[Row]) -> list[tuple[Row, float, float]]:
+    """(row, mean confidence, accuracy) for every epoch row that carries both."""
+    out = []
+    for row in rows_of(history, "epoch"):
+        accuracy, confidence = _finite(row, "val_accuracy"), mean_confidence(row)
+        if accuracy is not None and confidence is not None:
+            out.append((row, confidence, accuracy))
+    return out
+
+
+def _onset(flags: list[bool]) -> int:
+    """Index where the final unbroken run of True starts (flags[-1] must be True)."""
+    index = len(flags) - 1
+    while index > 0 and flags[index - 1]:
+        index -= 1
+    return index
+
+
+def rule_overconfidence(history: list[Row]) -> list[Finding]:
+    points = _confidence_rows(history)
+    flags = [conf - acc > OVERCONFIDENCE_GAP for _, conf, acc in points]
+    if not flags or not flags[-1]:
+        return []
+    onset_row = points[_onset(flags)][0]
+    row, conf, acc = points[-1]
+    hist = hist_of(row)
+    high = hist_mass(hist, 0.9, 1.01) if hist is not None else None
+    message = (f"Over-confident: on the validation set the mean confidence is {conf:.2f} but "
+               f"the accuracy is {acc:.2f} (gap {conf - acc:.2f})"
+               + (f"; {high:.0%} of predictions are at 0.9 or above." if high is not None
+                  else "."))
+    fix = ("Keep the best epoch's weights (early stopping), add label smoothing (0.1) or "
+           "weight decay, or calibrate with temperature scaling on the validation split "
+           "(train stage).")
+    return [make(Severity.WARNING, "overconfidence", message, fix, onset_row.get("step"),
+                 mean_confidence=num(conf), accuracy=num(acc), gap=num(conf - acc),
+                 ece=num(_finite(row, "val_ece")), high_confidence_mass=num(high),
+                 onset_epoch=onset_row.get("epoch"), threshold_gap=OVERCONFIDENCE_GAP)]
+
+
+def chance_level(row: Row, classes: int | None) -> float | None:
+    """1/C; without C, an upper bound on it: the top softmax probability is never below 1/C,
+    so the upper edge of the lowest occupied histogram bin is >= 1/C."""
+    if classes:
+        return 1.0 / classes
+    hist = hist_of(row)
+    if hist is None:
+        return None
+    lowest = int(np.flatnonzero(hist > 0)[0])
+    bound = (lowest + 1) / len(hist)
+    return bound if bound < 0.95 else None  # all mass near 1: nothing to compare with
+
+
+def _is_confused(row: Row, conf: float, acc: float, classes: int | None) -> dict[str, Any] | None:
+    chance = chance_level(row, classes)
+    if chance is None:
+        return None
+    scaled_conf, scaled_acc = (conf - chance) / (1 - chance), (acc - chance) / (1 - chance)
+    if scaled_conf >= CONFUSION_SHARE or scaled_acc >= CONFUSION_SHARE:
+        return None
+    return {"chance": chance}
+
+
+def rule_confusion(history: list[Row]) -> list[Finding]:
+    classes = num_classes(history)
+    points = _confidence_rows(history)
+    verdicts = [_is_confused(row, conf, acc, classes) for row, conf, acc in points]
+    if not verdicts or verdicts[-1] is None:
+        return []
+    onset_row = points[_onset([v is not None for v in verdicts])][0]
+    row, conf, acc = points[-1]
+    chance = verdicts[-1]["chance"]
+    hist = hist_of(row)
+    low = hist_mass(hist, 0.0, 0.5) if hist is not None else None
+    around_half = hist_mass(hist, 0.4, 0.6) if hist is not None else None
+    message = (f"The model is lost on the validation set: accuracy {acc:.2f} and mean "
+               f"confidence {conf:.2f} sit near chance ({chance:.2f}"
+               + ("" if classes else ", bounded from the confidence histogram") + ").")
+    fix = ("If the training loss fell, validation differs from training: check the split and "
+           "that validation gets the same preprocessing (split/data stage); otherwise check "
+           "that labels match inputs (data stage) and that the model can overfit one batch "
+           "(check stage).")
+    return [make(Severity.WARNING, "confusion", message, fix, onset_row.get("step"),
+                 accuracy=num(acc), mean_confidence=num(conf), chance=num(chance),
+                 num_classes=classes, mass_below_half=num(low), mass_around_half=num(around_half),
+                 onset_epoch=onset_row.get("epoch"), threshold_share=CONFUSION_SHARE)]

@@ -1,0 +1,245 @@
+"""The learning-rate range test: an exponential lr ramp, one step per batch, that leaves no trace.
+
+Run with the FINAL optimizer (same parameter groups and weight decay as training, Smith 2018:
+weight decay and lr are coupled), once per seed; every seed starts from the same weights.
+Afterwards the model (weights, batch-norm statistics, grads, train/eval modes, requires_grad),
+the torch / numpy / python RNGs and the loader's generators are exactly as they were, so
+inserting the test before training does not change training (fastai#3013, Lightning#6675).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from trainwise.findings import Finding, TrainwiseError, error
+from trainwise.tune.lr_verdict import verdict
+from trainwise.tune.no_trace import loader_generators, no_trace
+from trainwise.tune.suggest import get_rule
+
+EMA_BETA = 0.98  # the smoothing fastai and Lightning stop on; ~50-step memory
+
+
+@dataclass
+class LrCurve:
+    """One seed's test: the lr of each step, its raw loss and the debiased EMA of it."""
+
+    seed: int
+    lrs: list[float]
+    losses: list[float]
+    smoothed: list[float]
+    diverged: bool = False  # stopped early: smoothed loss > diverge_factor x best, or non-finite
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seed": self.seed, "lrs": self.lrs, "losses": _json_floats(self.losses),
+                "smoothed": _json_floats(self.smoothed)}
+
+
+@dataclass
+class LrRangeResult:
+    """The verdict over all seeds; `lr` is meant as the PEAK lr of a one-cycle schedule."""
+
+    lr: float
+    lr_low: float
+    lr_high: float
+    spread_decades: float  # log10(max / min) of the per-seed suggestions
+    rule: str
+    curves: list[LrCurve] = field(default_factory=list)
+    suggestions: list[float] = field(default_factory=list)  # per seed, by `rule`
+    findings: list[Finding] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """lr_range.json (notes/FORMATS.md); non-finite numbers become null."""
+        lr, low, high, spread = _json_floats([self.lr, self.lr_low, self.lr_high,
+                                              self.spread_decades])
+        return {"curves": [c.to_dict() for c in self.curves], "lr": lr, "lr_low": low,
+                "lr_high": high, "spread_decades": spread, "rule": self.rule}
+
+
+class _Stop(Exception):
+    """A problem that ends the test; carries the error finding that explains it."""
+
+    def __init__(self, finding: Finding):
+        super().__init__(finding.message)
+        self.finding = finding
+
+
+def exponential_ramp(start_lr: float, end_lr: float, num_steps: int) -> list[float]:
+    """lrs[0] == start_lr, lrs[-1] == end_lr, a constant ratio between steps."""
+    return [float(v) for v in np.geomspace(start_lr, end_lr, num_steps)]
+
+
+def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader: Iterable,
+                  make_optimizer: Callable[[nn.Module], torch.optim.Optimizer], *,
+                  start_lr: float = 1e-6, end_lr: float = 1.0, num_steps: int = 100,
+                  seeds: Sequence[int] = (0,), diverge_factor: float = 4.0,
+                  rule: str = "trainwise") -> LrRangeResult:
+    """Ramp the lr from start_lr to end_lr over num_steps batches per seed; suggest by `rule`.
+
+    `make_optimizer(model)` builds the training optimizer; each group's lr is scaled along the
+    ramp so the ratios between groups are kept. Errors (NaN at the first step, nothing to
+    train, no batch) come back as error findings, not exceptions; bad arguments raise.
+    """
+    get_rule(rule)  # an unknown name fails before any work
+    _check_arguments(start_lr, end_lr, num_steps, seeds, diverge_factor)
+    lrs = exponential_ramp(start_lr, end_lr, num_steps)
+    curves: list[LrCurve] = []
+    try:
+        _check_model(model)
+        with no_trace(model, loader) as snapshot:
+            for seed in seeds:
+                curves.append(_run_seed(model, loss_fn, loader, make_optimizer, lrs, seed,
+                                        diverge_factor))
+                snapshot.restore_model()  # every seed starts from the same weights
+    except _Stop as stop:
+        nan = math.nan
+        return LrRangeResult(nan, nan, nan, nan, rule, curves, findings=[stop.finding])
+    v = verdict(curves, rule)
+    return LrRangeResult(v.lr, v.lr_low, v.lr_high, v.spread_decades, rule, curves,
+                         v.suggestions, v.findings)
+
+
+def _check_arguments(start_lr, end_lr, num_steps, seeds, diverge_factor) -> None:
+    if not 0 < start_lr < end_lr:
+        raise TrainwiseError(f"need 0 < start_lr < end_lr, got {start_lr} and {end_lr}; "
+                             "the default 1e-6 .. 1.0 covers AdamW on most tasks.")
+    if num_steps < 5:
+        raise TrainwiseError(f"num_steps={num_steps} is too few to see a curve; use >= 5 "
+                             "(100 is the default: ~16 steps per decade over 1e-6 .. 1).")
+    if len(seeds) == 0:
+        raise TrainwiseError("seeds is empty; pass at least one seed, e.g. seeds=(0, 1, 2).")
+    if diverge_factor <= 1:
+        raise TrainwiseError(f"diverge_factor={diverge_factor} must be > 1 (default 4.0).")
+
+
+def _check_model(model: nn.Module) -> None:
+    params = list(model.parameters())
+    if not any(p.requires_grad for p in params):
+        frozen = f"all {len(params)} parameter tensors have requires_grad=False" if params \
+            else "it has no parameters at all"
+        raise _Stop(error(
+            "tune", "lr_range_nothing_to_train",
+            f"The model has no trainable parameters ({frozen}), so no learning rate can "
+            "change anything.",
+            "Unfreeze at least the layers you mean to train (requires_grad=True), e.g. the "
+            "head of a pretrained backbone, then rerun the 'model' and 'check' stages.",
+            num_parameters=len(params)))
+
+
+def _run_seed(model, loss_fn, loader, make_optimizer, lrs, seed, diverge_factor) -> LrCurve:
+    device = next(model.parameters()).device
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    # fork_rng only for the device in use: seeding every CUDA device would queue a lazy seed
+    # that outlives the test (torch.manual_seed does that).
+    with torch.random.fork_rng(devices=cuda):
+        torch.random.default_generator.manual_seed(seed)
+        for index in cuda:
+            torch.cuda.default_generators[index].manual_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed)
+        for generator in loader_generators(loader):
+            generator.manual_seed(seed)
+        optimizer = make_optimizer(model)  # fresh per seed, dropped afterwards
+        batches = _batches(loader)
+        try:
+            with torch.enable_grad():
+                return _ramp(model, loss_fn, batches, optimizer, lrs, seed, diverge_factor,
+                             device)
+        finally:
+            batches.close()  # shuts down the loader's workers, if any, now
+
+
+def _ramp(model, loss_fn, batches, optimizer, lrs, seed, diverge_factor, device) -> LrCurve:
+    base = [group["lr"] for group in optimizer.param_groups]
+    ratios = [b / max(base) if max(base) > 0 else 1.0 for b in base]
+    curve = LrCurve(seed, [], [], [])
+    model.train()
+    avg, best = 0.0, math.inf
+    for step, lr in enumerate(lrs):
+        for group, ratio in zip(optimizer.param_groups, ratios):
+            group["lr"] = ratio * lr
+        loss = _loss(model, loss_fn, next(batches), device, step)
+        value = float(loss.detach())
+        curve.lrs.append(lr)
+        curve.losses.append(value)
+        if not math.isfinite(value):
+            _check_first_loss(step, value, lr)
+            curve.smoothed.append(math.nan)
+            curve.diverged = True
+            break
+        avg = EMA_BETA * avg + (1 - EMA_BETA) * value
+        curve.smoothed.append(avg / (1 - EMA_BETA ** (step + 1)))
+        best = min(best, curve.smoothed[-1])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if _diverged(curve.smoothed[-1], best, curve.smoothed[0], diverge_factor):
+            curve.diverged = True
+            break
+    return curve
+
+
+def _diverged(smoothed: float, best: float, first: float, factor: float) -> bool:
+    """smoothed > factor x best, as fastai/Lightning; a loss that reaches 0 or below (e.g. a
+    Gaussian NLL) uses factor x (its drop + |best|) above best instead, which stays > 0."""
+    if best > 0:
+        return smoothed > factor * best
+    scale = (first - best) + abs(best)
+    return scale > 0 and smoothed > best + (factor - 1) * scale
+
+
+def _loss(model, loss_fn, batch, device, step) -> torch.Tensor:
+    x, y = (t.to(device, non_blocking=True) if torch.is_tensor(t) else t for t in batch)
+    loss = loss_fn(model(x), y)
+    if loss.numel() != 1:
+        raise TrainwiseError(f"loss_fn returned a tensor of shape {tuple(loss.shape)} at step "
+                             f"{step}; it must return one number (use reduction='mean').")
+    return loss
+
+
+def _check_first_loss(step: int, value: float, lr: float) -> None:
+    if step == 0:
+        raise _Stop(error(
+            "tune", "lr_range_nan_at_start",
+            f"The loss was {value} at the very first step (lr={lr:.1e}), before any update: "
+            "the learning rate is not the cause, the model or the data is.",
+            "Go back to stage 'data' (look for NaN/inf in inputs and targets) and stage "
+            "'check' (loss at initialisation; e.g. log of 0, a division by a zero std).",
+            loss=value, lr=lr))
+
+
+def _batches(loader: Iterable) -> Iterator:
+    """Cycle through the loader (a short loader restarts, Lightning#5044); stop with an error
+    finding when a whole pass yields nothing."""
+    while True:
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty:
+            raise _Stop(_no_batch(loader))
+
+
+def _no_batch(loader) -> Finding:
+    size = len(getattr(loader, "dataset", ())) if hasattr(getattr(loader, "dataset", None),
+                                                          "__len__") else None
+    batch_size = getattr(loader, "batch_size", None)
+    why = f" (the dataset has {size} samples, batch_size={batch_size}, drop_last=" \
+          f"{getattr(loader, 'drop_last', None)})" if size is not None else ""
+    return error("tune", "lr_range_no_batch",
+                 f"The loader yielded no batch{why}: there is nothing to train on.",
+                 "Use a batch_size no larger than the training split or drop_last=False, and "
+                 "check the split (stage 'split'): the training part may be empty.",
+                 dataset_size=size, batch_size=batch_size)
+
+
+def _json_floats(values: Sequence[float]) -> list[float | None]:
+    return [v if math.isfinite(v) else None for v in values]

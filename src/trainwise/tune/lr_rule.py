@@ -1,0 +1,119 @@
+"""Our learning-rate rule: a range and a one-cycle peak from one range-test curve.
+
+What the anchors get wrong, and what this rule does instead:
+- an EMA with beta 0.98 lags ~50 steps (3 decades on a 100-step, 6-decade ramp) and needs
+  debiasing; we smooth after the fact with a zero-lag, outlier-robust local-linear fit in
+  log10(lr) whose bandwidth is in decades, so the result does not depend on num_steps;
+- slopes are taken w.r.t. log10(lr) (Lightning's raw-lr slope favours tiny lrs, #21141);
+- every threshold is a fraction of the loss's own drop (start level - lowest level) or of its
+  own noise, so adding a constant to the loss or multiplying it by one changes nothing
+  (fastai `slide`'s 0.005 is in absolute loss units);
+- the first, flat part is never a candidate: the descent starts where the smoothed loss has
+  fallen by 10% of its drop;
+- the curve is cut where the loss climbs back above its starting level (divergence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from trainwise.findings import TrainwiseError
+
+BANDWIDTH_DECADES = 0.15  # Gaussian kernel sigma in log10(lr)
+MIN_POINTS_PER_SIGMA = 2.5  # a sparse ramp (few steps per decade) widens the kernel
+DESCENT_START = 0.10  # the descent starts once 10% of the total drop is done
+PEAK_BELOW_BOTTOM = 0.5  # decades: the one-cycle peak sits ~3x below the loss bottom
+MIN_DROP_IN_NOISE = 1.0  # a drop smaller than the per-step noise is no descent
+FLAT_START_DECADES = 0.5  # the descent should start at least this far above start_lr
+
+
+@dataclass(frozen=True)
+class LrSuggestion:
+    """One curve's verdict: the peak lr for one-cycle, the good range, and what looked off."""
+
+    lr: float
+    lr_low: float  # the loss has started to fall (Smith's base_lr)
+    lr_high: float  # the smoothed loss bottoms out
+    flags: tuple[str, ...] = ()  # "no_descent", "no_rise", "falls_at_start", "too_short"
+
+
+def finite_prefix(lrs: Sequence[float], losses: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The curve up to (not including) its first non-finite loss, as float64 arrays."""
+    x, y = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise TrainwiseError(f"lrs and losses must be 1-D and of equal length, got {x.shape} "
+                             f"and {y.shape}; pass the curve the range test recorded.")
+    bad = np.flatnonzero(~np.isfinite(y))
+    n = int(bad[0]) if bad.size else y.size
+    if n == 0:
+        raise TrainwiseError("the curve has no finite loss, so no rule can pick a learning "
+                             "rate; fix the NaN at the first step (stage 'check') first.")
+    return x[:n], y[:n]
+
+
+def local_linear(x: np.ndarray, y: np.ndarray, sigma: float,
+                 weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian-weighted local-linear fit at every x: (level, slope dy/dx). Zero lag, and
+    unbiased on straight stretches, unlike an EMA or a centred moving average at the ends."""
+    d = x[None, :] - x[:, None]  # (n, n): d[i, j] = x_j - x_i
+    w = np.exp(-0.5 * (d / sigma) ** 2)
+    if weights is not None:
+        w = w * weights[None, :]
+    s0, s1, s2 = w.sum(1), (w * d).sum(1), (w * d * d).sum(1)
+    t0, t1 = (w * y).sum(1), (w * d * y).sum(1)
+    det = np.maximum(s0 * s2 - s1 * s1, 1e-300)
+    return (s2 * t0 - s1 * t1) / det, (s0 * t1 - s1 * t0) / det
+
+
+def robust_smooth(x: np.ndarray, y: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Local-linear fit with one LOWESS bisquare pass: a single bad batch (a spike 10x the
+    loss) gets weight 0 instead of pulling ~8 neighbours up."""
+    level, _ = local_linear(x, y, sigma)
+    resid = y - level
+    scale = 6.0 * np.median(np.abs(resid)) + 1e-12 * (np.abs(y).max() + 1.0)
+    weights = np.clip(1 - (resid / scale) ** 2, 0, None) ** 2
+    return local_linear(x, y, sigma, weights)
+
+
+def _cut_divergence(y: np.ndarray) -> int:
+    """Number of points to keep: stop where a 5-point running median climbs back above its
+    starting level after its minimum (what follows is divergence, not information)."""
+    pad = np.pad(y, 2, mode="edge")
+    med = np.median(np.lib.stride_tricks.sliding_window_view(pad, 5), axis=1)
+    bottom = int(np.argmin(med))
+    above = np.flatnonzero(med[bottom:] > med[: bottom + 1].max())
+    return bottom + int(above[0]) if above.size else y.size
+
+
+def suggest_range(lrs: Sequence[float], losses: Sequence[float]) -> LrSuggestion:
+    """Our rule on one recorded curve (raw losses): a one-cycle peak lr and the good range."""
+    lr, loss = finite_prefix(lrs, losses)
+    keep = _cut_divergence(loss) if loss.size >= 5 else loss.size
+    lr, loss = lr[:keep], loss[:keep]
+    if loss.size < 5:
+        i = int(np.argmin(loss))
+        return LrSuggestion(float(lr[i]), float(lr[0]), float(lr[i]), ("too_short",))
+    x = np.log10(lr)
+    spacing = float(np.median(np.diff(x)))
+    level, _ = robust_smooth(x, loss, max(BANDWIDTH_DECADES, MIN_POINTS_PER_SIGMA * spacing))
+    return _from_level(x, loss, level)
+
+
+def _from_level(x: np.ndarray, loss: np.ndarray, level: np.ndarray) -> LrSuggestion:
+    bottom = int(np.argmin(level))
+    top = float(level[: bottom + 1].max())
+    drop = top - float(level[bottom])
+    noise = 1.4826 * float(np.median(np.abs(loss - level)))
+    flags = []
+    if drop <= MIN_DROP_IN_NOISE * noise or bottom == 0:
+        flags.append("no_descent")
+    start = int(np.argmax(level[: bottom + 1] <= top - DESCENT_START * drop))
+    if x[start] - x[0] < FLAT_START_DECADES:
+        flags.append("falls_at_start")
+    if level[-1] - level[bottom] < DESCENT_START * drop or bottom == x.size - 1:
+        flags.append("no_rise")
+    peak = float(np.clip(x[bottom] - PEAK_BELOW_BOTTOM, x[start], x[bottom]))
+    return LrSuggestion(10**peak, float(10 ** x[start]), float(10 ** x[bottom]), tuple(flags))

@@ -1,0 +1,105 @@
+"""From the range test's per-seed curves to one verdict: combined lr, range, spread, findings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from trainwise.findings import Finding, info, warning
+from trainwise.tune.lr_rule import LrSuggestion, suggest_range
+from trainwise.tune.suggest import get_rule
+
+# Seeds further apart than 0.3 decades (2x) are more than the short-run search's log-spaced
+# candidates (3-5 points per 1-1.5 decades) can absorb by themselves (tuning_anchors.md §9).
+MAX_SPREAD_DECADES = 0.3
+
+
+class Curve(Protocol):
+    seed: int
+    lrs: list[float]
+    losses: list[float]
+
+
+@dataclass
+class Verdict:
+    lr: float
+    lr_low: float
+    lr_high: float
+    spread_decades: float
+    suggestions: list[float] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+
+def _geometric_median(values: Sequence[float]) -> float:
+    """10**median(log10): the middle seed for odd counts, the geometric mean of the two middle
+    ones for even counts; one wild seed cannot drag it, unlike the geometric mean."""
+    return float(10 ** np.median(np.log10(values)))
+
+
+def verdict(curves: Sequence[Curve], rule: str) -> Verdict:
+    """Combine the seeds: our rule gives each seed's range; `rule` gives each seed's point."""
+    ranges = [suggest_range(c.lrs, c.losses) for c in curves]
+    pick = get_rule(rule)
+    points = [r.lr if rule == "trainwise" else float(pick(c.lrs, c.losses))
+              for c, r in zip(curves, ranges)]
+    logs = np.log10(points)
+    result = Verdict(_geometric_median(points), _geometric_median([r.lr_low for r in ranges]),
+                     _geometric_median([r.lr_high for r in ranges]),
+                     float(logs.max() - logs.min()), points)
+    result.findings = [_summary(result, curves, rule), *_flag_warnings(ranges, curves)]
+    if result.spread_decades > MAX_SPREAD_DECADES:
+        result.findings.append(_spread_warning(result, curves))
+    return result
+
+
+def _summary(result: Verdict, curves: Sequence[Curve], rule: str) -> Finding:
+    seeds = [c.seed for c in curves]
+    return info(
+        "tune", "lr_range",
+        f"Learning-rate range test ({len(seeds)} seed(s), rule '{rule}'): peak lr "
+        f"{result.lr:.2g} for a one-cycle schedule; the loss falls fastest between "
+        f"{result.lr_low:.2g} and {result.lr_high:.2g}.",
+        lr=result.lr, lr_low=result.lr_low, lr_high=result.lr_high,
+        spread_decades=result.spread_decades, rule=rule, seeds=seeds,
+        suggestions=result.suggestions, steps=[len(c.lrs) for c in curves])
+
+
+_FLAG_TEXT = {
+    "no_descent": (
+        "the loss did not fall during the test",
+        "Check that the model can learn at all (stage 'check': overfit one batch; the loss "
+        "at init) and that targets match inputs (stage 'data'); or raise end_lr."),
+    "no_rise": (
+        "the loss was still falling at end_lr, so the test never saw where it diverges",
+        "Raise end_lr (e.g. 10x) and rerun; until then the suggestion may be too low."),
+    "falls_at_start": (
+        "the loss fell from the first steps, so the flat start is not visible",
+        "Lower start_lr (e.g. 100x) and rerun; the range's low end may be too high."),
+    "too_short": (
+        "the test stopped after fewer than 5 usable steps",
+        "Lower start_lr, or check stage 'check' (the loss may explode at any lr)."),
+}
+
+
+def _flag_warnings(ranges: Sequence[LrSuggestion], curves: Sequence[Curve]) -> list[Finding]:
+    found = []
+    for flag, (what, fix) in _FLAG_TEXT.items():
+        seeds = [c.seed for c, r in zip(curves, ranges) if flag in r.flags]
+        if seeds:
+            found.append(warning("tune", f"lr_range_{flag}",
+                                 f"Range test, seed(s) {seeds}: {what}.", fix, seeds=seeds))
+    return found
+
+
+def _spread_warning(result: Verdict, curves: Sequence[Curve]) -> Finding:
+    pairs = ", ".join(f"seed {c.seed}: {s:.2g}" for c, s in zip(curves, result.suggestions))
+    return warning(
+        "tune", "lr_range_unstable",
+        f"The seeds disagree by {result.spread_decades:.2f} decades "
+        f"({10 ** result.spread_decades:.1f}x; {pairs}): the point suggestion is noise-driven.",
+        "Trust the range, not the point: let the short-run search (stage 'tune') try 3-5 "
+        "log-spaced lrs between lr_low and lr_high; more steps or a larger batch steadies "
+        "the test.", spread_decades=result.spread_decades, suggestions=result.suggestions)

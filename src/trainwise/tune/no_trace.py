@@ -1,0 +1,81 @@
+"""Leave no trace: snapshot what a tuning probe may change, and write it back afterwards.
+
+A probe (range test, short run, batch-size trial) trains the user's own model. Finders that
+restore only the weights change the training that follows (fastai#3013, Lightning#6675,
+davidtvs#11): batch-norm statistics, RNG streams and the sampler's generator move too.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def loader_generators(loader: Iterable | None) -> list[torch.Generator]:
+    """The loader's own generators (each one once): DataLoader(generator=...) and a
+    RandomSampler(generator=...); a loader without them draws from the global torch RNG."""
+    found: list[torch.Generator] = []
+    for owner in (loader, getattr(loader, "sampler", None),
+                  getattr(getattr(loader, "batch_sampler", None), "sampler", None)):
+        generator = getattr(owner, "generator", None)
+        if isinstance(generator, torch.Generator) and all(generator is not g for g in found):
+            found.append(generator)
+    return found
+
+
+class Snapshot:
+    """The model's weights, buffers (batch-norm statistics), grads, requires_grad flags and
+    train/eval modes; the torch CPU, numpy and python RNGs; the loader's generators. CUDA RNG
+    is left to `torch.random.fork_rng` around the probe, for the device it uses."""
+
+    def __init__(self, model: nn.Module, loader: Iterable | None = None):
+        self.model = model
+        self.tensors = {name: t.detach().clone() for name, t in _named_tensors(model)}
+        self.grads = [(p, None if p.grad is None else p.grad.detach().clone())
+                      for p in model.parameters()]
+        self.requires_grad = [(p, p.requires_grad) for p in model.parameters()]
+        self.training = [(m, m.training) for m in model.modules()]  # parents before children
+        self.torch_cpu = torch.get_rng_state()
+        self.numpy = np.random.get_state()
+        self.python = random.getstate()
+        self.generators = [(g, g.get_state()) for g in loader_generators(loader)]
+
+    def restore_model(self) -> None:
+        """Weights, buffers, grads, flags and modes only (between the seeds of one probe)."""
+        with torch.no_grad():
+            for name, tensor in _named_tensors(self.model):
+                tensor.copy_(self.tensors[name])  # in place: the user's optimizer keeps its params
+        for p, grad in self.grads:
+            p.grad = None if grad is None else grad.clone()
+        for p, flag in self.requires_grad:
+            p.requires_grad_(flag)
+        for module, mode in self.training:
+            module.train(mode)
+
+    def restore(self) -> None:
+        self.restore_model()
+        torch.set_rng_state(self.torch_cpu)
+        np.random.set_state(self.numpy)
+        random.setstate(self.python)
+        for generator, state in self.generators:
+            generator.set_state(state)
+
+
+@contextmanager
+def no_trace(model: nn.Module, loader: Iterable | None = None) -> Iterator[Snapshot]:
+    """`with no_trace(model, loader) as snapshot:` ... everything is restored on exit, errors too."""
+    snapshot = Snapshot(model, loader)
+    try:
+        yield snapshot
+    finally:
+        snapshot.restore()
+
+
+def _named_tensors(model: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+    yield from (("param:" + n, p) for n, p in model.named_parameters())
+    yield from (("buffer:" + n, b) for n, b in model.named_buffers())

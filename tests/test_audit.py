@@ -1,0 +1,142 @@
+"""Audit: each planted data problem is found, with counts that match a pandas reference."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trainwise.data.audit import audit
+from trainwise.data.task import TaskData
+from trainwise.findings import Severity
+
+
+def table(x: np.ndarray, y: np.ndarray, task: str = "classification") -> TaskData:
+    classes = [f"c{i}" for i in range(int(y.max()) + 1)] if task == "classification" else []
+    return TaskData(name="t", kind="table", task=task, x=x.astype(np.float32), y=y,  # type: ignore[arg-type]
+                    class_names=classes, feature_names=[f"f{i}" for i in range(x.shape[1])])
+
+
+def clean(num_rows: int = 300, seed: int = 0) -> TaskData:
+    rng = np.random.default_rng(seed)
+    return table(rng.normal(size=(num_rows, 5)), np.arange(num_rows) % 3)
+
+
+def by_code(findings) -> dict:
+    return {f.code: f for f in findings}
+
+
+def test_clean_data_flags_nothing_and_summary_is_json():
+    findings, summary = audit(clean())
+    assert {f.severity for f in findings} == {Severity.INFO}
+    assert set(by_code(findings)) == {"class_balance", "data_audit"}
+    assert summary["class_counts"] == [100, 100, 100]
+    assert summary["duplicates"]["count"] == 0 and summary["conflicts"]["count"] == 0
+    json.dumps(summary)
+    json.dumps([f.to_dict() for f in findings])
+
+
+def test_class_imbalance_warns_with_counts():
+    data = clean()
+    data.y = np.array([0] * 250 + [1] * 40 + [2] * 10)
+    finding = by_code(audit(data)[0])["class_imbalance"]
+    assert finding.severity is Severity.WARNING and finding.fix
+    assert finding.evidence["class_counts"] == {"c0": 250, "c1": 40, "c2": 10}
+    assert finding.evidence["ratio"] == pytest.approx(10 / 250)
+
+
+def test_single_class_is_an_error():
+    data = clean()
+    data.y = np.zeros(300, dtype=np.int64)
+    finding = by_code(audit(data)[0])["single_class"]
+    assert finding.severity is Severity.ERROR and finding.fix
+
+
+def test_missing_values_counted_per_feature():
+    data = clean()
+    data.x[[1, 4, 9], 2] = np.nan
+    data.x[7, 4] = np.inf
+    findings, summary = audit(data)
+    finding = by_code(findings)["missing_values"]
+    assert finding.severity is Severity.WARNING
+    assert summary["missing"] == {"f2": 3, "f4": 1}
+    assert finding.evidence["num_values"] == 4
+
+
+def test_a_fully_missing_feature_is_an_error():
+    data = clean()
+    data.x[:, 1] = np.nan
+    finding = by_code(audit(data)[0])["missing_values"]
+    assert finding.severity is Severity.ERROR and finding.evidence["empty_features"] == ["f1"]
+    assert "constant_features" not in by_code(audit(data)[0])
+
+
+def test_constant_and_near_constant_features_named():
+    data = clean()
+    data.x[:, 0] = 7.0
+    data.x[:, 3] = 1000.0 + np.float32(1e-4) * (np.arange(300) % 2)  # round-off level only
+    finding = by_code(audit(data)[0])["constant_features"]
+    assert finding.evidence["features"] == ["f0", "f3"]
+
+
+def test_duplicates_and_conflicts_match_pandas():
+    data = clean()
+    data.x[[20, 21, 22]] = data.x[10]  # 3 copies of row 10, labels 2, 0, 1 vs 1: a conflict
+    data.x[50] = data.x[53]  # 50 and 53 have labels 2 and 2: a plain copy
+    data.x[60] = data.x[61]
+    data.y[61] = data.y[60]
+    findings, summary = audit(data)
+    frame = pd.DataFrame(data.x)
+    assert summary["duplicates"]["count"] == frame.duplicated().sum() == 5
+    dup = by_code(findings)["duplicate_samples"]
+    for first, later in dup.evidence["examples"]:
+        assert first < later and np.array_equal(data.x[first], data.x[later])
+    labels_per_input = frame.assign(y=data.y).groupby(list(range(5)))["y"].nunique()
+    assert summary["conflicts"]["count"] == (labels_per_input > 1).sum() == 1
+    conflict = by_code(findings)["conflicting_labels"]
+    assert conflict.severity is Severity.WARNING
+    assert sorted(conflict.evidence["examples"]) == [10, 20, 21, 22]
+
+
+def test_regression_target_stats_and_bad_targets():
+    rng = np.random.default_rng(0)
+    data = table(rng.normal(size=(200, 3)), rng.normal(5.0, 2.0, 200), task="regression")
+    findings, summary = audit(data)
+    stats = by_code(findings)["target_stats"].evidence
+    assert stats["mean"] == pytest.approx(data.y.mean()) and stats["std"] == pytest.approx(
+        data.y.std())
+    assert summary["target"]["q50"] == pytest.approx(np.median(data.y))
+    assert "conflicting_labels" not in by_code(findings)
+    data.y[3] = np.nan
+    assert by_code(audit(data)[0])["target_not_finite"].severity is Severity.ERROR
+
+
+def test_sequences_and_purity():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 2, 10)).astype(np.float32)  # (N, C, T)
+    x[5] = x[6]
+    data = TaskData(name="s", kind="sequence", task="classification", x=x,
+                    y=np.arange(60) % 2, class_names=["a", "b"])
+    copy = x.copy()
+    state = np.random.get_state()[1].copy()
+    findings, summary = audit(data)
+    assert summary["num_features"] == 20 and summary["duplicates"]["count"] == 1
+    assert "conflicting_labels" in by_code(findings)  # rows 5 and 6 have labels 1 and 0
+    assert np.array_equal(data.x, copy) and np.array_equal(np.random.get_state()[1], state)
+
+
+@pytest.mark.parametrize("kind", ["sequence", "table"])
+def test_sample_figures_are_written(tmp_path, kind):
+    from trainwise.data.figures import plot_class_balance, plot_samples
+
+    rng = np.random.default_rng(0)
+    shape = (40, 2, 16) if kind == "sequence" else (40, 3)
+    data = TaskData(name="f", kind=kind, task="classification",  # type: ignore[arg-type]
+                    x=rng.normal(size=shape).astype(np.float32), y=np.arange(40) % 3,
+                    class_names=["a", "b", "c"])
+    data.x[0, 0] = np.nan  # figures must not choke on missing values
+    for path in (plot_samples(data, tmp_path / "samples.png"),
+                 plot_class_balance(data, tmp_path / "balance.png")):
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

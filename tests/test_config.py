@@ -1,0 +1,80 @@
+import pytest
+
+from trainwise.config import Config, ConfigError, from_dict, load_config, to_toml, valid_keys
+
+
+def test_defaults_are_the_builtin_demo():
+    config = load_config()
+    assert config.data.source == "mnist1d"
+    assert config.train.lr == "auto"
+
+
+def test_override_sets_typed_value():
+    config = load_config(None, ["train.max_epochs=3", "train.lr=3e-3", "run.name=x"])
+    assert config.train.max_epochs == 3
+    assert config.train.lr == pytest.approx(3e-3)
+    assert config.run.name == "x"
+
+
+def test_unknown_key_names_the_closest_valid_key():
+    with pytest.raises(ConfigError, match="train.max_epochs"):
+        load_config(None, ["train.max_epoch=3"])
+
+
+def test_unknown_key_in_file_names_the_closest(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[train]\nbatchsize = 64\n")
+    with pytest.raises(ConfigError, match="train.batch_size"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("assignment, field", [
+    ("train.max_epochs=0", "train.max_epochs"),
+    ("train.schedule=\"linear\"", "train.schedule"),
+    ("train.batch_size=\"big\"", "train.batch_size"),
+])
+def test_wrong_value_names_field_value_and_allowed(assignment, field):
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, [assignment])
+    message = str(caught.value)
+    assert field in message
+    assert assignment.split("=")[1].strip('"') in message
+
+
+def test_malformed_override_says_the_form():
+    with pytest.raises(ConfigError, match="section.key=value"):
+        load_config(None, ["max_epochs"])
+
+
+def test_yaml_and_toml_agree(tmp_path):
+    (tmp_path / "a.toml").write_text("[train]\nmax_epochs = 5\n[data]\ntask = \"regression\"\n")
+    (tmp_path / "a.yaml").write_text("train:\n  max_epochs: 5\ndata:\n  task: regression\n")
+    assert load_config(tmp_path / "a.toml") == load_config(tmp_path / "a.yaml")
+
+
+def test_config_file_is_data_not_code(tmp_path):
+    path = tmp_path / "evil.yaml"
+    path.write_text("train: !!python/object/apply:os.system ['echo hacked']\n")
+    with pytest.raises(ConfigError):
+        load_config(path)
+
+
+def test_resolved_toml_round_trips(tmp_path):
+    config = load_config(None, ["train.lr=0.002", "split.group_column=\"patient\""])
+    path = tmp_path / "resolved.toml"
+    path.write_text(to_toml(config))
+    assert load_config(path) == config
+
+
+def test_relative_data_path_is_relative_to_config(tmp_path):
+    (tmp_path / "t.csv").write_text("a,label\n1,0\n")
+    (tmp_path / "c.toml").write_text('[data]\nsource = "t.csv"\n')
+    assert load_config(tmp_path / "c.toml").data.source == str(tmp_path / "t.csv")
+
+
+def test_every_valid_key_is_settable():
+    defaults = Config().model_dump()
+    for key in valid_keys():
+        section, name = key.split(".")
+        assert name in defaults[section]
+    assert from_dict({}, ["run.seed=7"]).run.seed == 7

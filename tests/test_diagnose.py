@@ -1,0 +1,505 @@
+"""diagnose(history): healthy runs stay quiet, each broken run is named by exactly its code.
+
+Histories are synthetic: numpy curves per step (loss, grad_norm, lr) and per epoch
+(val_loss, val_accuracy, mean confidence and a confidence histogram), written as the rows
+that the loop writes (notes/FORMATS.md).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+import torch
+
+from trainwise.findings import Severity
+from trainwise.train.diagnose import RULES, diagnose, list_rules
+
+STEPS_PER_EPOCH = 25
+NUM_EPOCHS = 30
+NUM_STEPS = STEPS_PER_EPOCH * NUM_EPOCHS
+VAL_SIZE = 400
+
+
+@dataclass
+class Curves:
+    """Per-step and per-epoch curves of one synthetic run."""
+
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    lr: np.ndarray
+    val_loss: np.ndarray
+    val_accuracy: np.ndarray
+    val_confidence: np.ndarray
+    num_classes: int | None = 10
+    extra_rows: list[dict] = field(default_factory=list)
+
+
+def confidence_hist(mean: float, num_classes: int, rng: np.random.Generator) -> list[int]:
+    """Top-probability histogram (20 bins) of VAL_SIZE samples with the given mean: a Beta
+    between the chance floor 1/C and 1."""
+    floor = 1.0 / num_classes
+    m = float(np.clip((mean - floor) / (1 - floor), 0.01, 0.99))
+    confidences = floor + (1 - floor) * rng.beta(20 * m, 20 * (1 - m), size=VAL_SIZE)
+    index = np.minimum((confidences * 20).astype(int), 19)
+    return np.bincount(index, minlength=20).tolist()
+
+
+def rows_from(curves: Curves, seed: int = 0, with_classes: bool = False) -> list[dict]:
+    rng = np.random.default_rng(seed + 1000)
+    history: list[dict] = []
+    num_steps = len(curves.loss)
+    for start in range(0, num_steps, STEPS_PER_EPOCH):
+        epoch = start // STEPS_PER_EPOCH
+        stop = min(start + STEPS_PER_EPOCH, num_steps)
+        for i in range(start, stop):
+            history.append({"kind": "step", "step": i + 1, "epoch": epoch,
+                            "loss": float(curves.loss[i]), "grad_norm": float(curves.grad_norm[i]),
+                            "lr": float(curves.lr[i])})
+        if epoch >= len(curves.val_loss):
+            continue
+        conf, acc = float(curves.val_confidence[epoch]), float(curves.val_accuracy[epoch])
+        row = {"kind": "epoch", "epoch": epoch, "step": stop,
+               "train_loss": float(np.mean(curves.loss[start:stop])),
+               "val_loss": float(curves.val_loss[epoch]), "val_accuracy": acc,
+               "val_mean_confidence": conf, "val_ece": abs(conf - acc),
+               "val_confidence_hist": confidence_hist(conf, curves.num_classes or 10, rng),
+               "lr": float(curves.lr[stop - 1]), "seconds": 0.5}
+        if with_classes and curves.num_classes:
+            row["num_classes"] = curves.num_classes
+        history.append(row)
+    return history + curves.extra_rows
+
+
+# ----------------------------------------------------------------------------- healthy runs
+def _noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarray:
+    return np.exp(rng.normal(0, sigma, size))  # multiplicative, as minibatch losses scatter
+
+
+def _epoch_t() -> np.ndarray:
+    return (np.arange(NUM_EPOCHS) + 1) / NUM_EPOCHS
+
+
+def _healthy_val(progress_e: np.ndarray, rng: np.random.Generator, floor: float = 0.25,
+                 noise: float = 0.03) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    val = (floor + 2.05 * np.exp(-6 * progress_e)) * _noise(rng, len(progress_e), noise)
+    acc = np.clip(0.1 + 0.82 * (1 - np.exp(-6 * progress_e)) + rng.normal(0, 0.01, len(val)),
+                  0, 1)
+    conf = np.clip(acc + rng.normal(0.02, 0.01, len(val)), 0.1, 1)  # slightly over, as nets are
+    return val, acc, conf
+
+
+def healthy_exponential(seed: int = 0) -> Curves:
+    """Constant lr, loss decays fast then slowly, batch noise, grad norm settling."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(NUM_STEPS) / NUM_STEPS
+    loss = (0.08 + 2.22 * np.exp(-6 * t)) * _noise(rng, NUM_STEPS, 0.15)
+    grad = (0.6 + 2.0 * np.exp(-4 * t)) * _noise(rng, NUM_STEPS, 0.3)
+    val, acc, conf = _healthy_val(_epoch_t(), rng)
+    return Curves(loss, grad, np.full(NUM_STEPS, 1e-3), val, acc, conf)
+
+
+def one_cycle_lr(peak: float = 3e-3) -> np.ndarray:
+    """torch OneCycleLR shape: cosine warmup over 30% from peak/25, cosine down to peak/1e4."""
+    t = np.arange(NUM_STEPS) / NUM_STEPS
+    up = peak / 25 + (peak - peak / 25) * (1 - np.cos(np.pi * t / 0.3)) / 2
+    down = peak / 1e4 + (peak - peak / 1e4) * (1 + np.cos(np.pi * (t - 0.3) / 0.7)) / 2
+    return np.where(t < 0.3, up, down)
+
+
+def healthy_one_cycle(seed: int = 0) -> Curves:
+    """Progress follows the cumulative lr: slow warmup, fast middle, flat annealed end."""
+    rng = np.random.default_rng(seed)
+    lr = one_cycle_lr()
+    progress = np.cumsum(lr) / lr.sum()
+    loss = (0.1 + 2.2 * np.exp(-7 * progress)) * _noise(rng, NUM_STEPS, 0.12)
+    grad = (0.5 + 1.5 * np.exp(-5 * progress)) * _noise(rng, NUM_STEPS, 0.25)
+    epoch_progress = progress[STEPS_PER_EPOCH - 1:: STEPS_PER_EPOCH]
+    val, acc, conf = _healthy_val(epoch_progress, rng)
+    return Curves(loss, grad, lr, val, acc, conf)
+
+
+def healthy_flat_val(seed: int = 0) -> Curves:
+    """Converges by mid-run; the second half is a noisy flat line for train and val alike."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(NUM_STEPS) / NUM_STEPS
+    loss = (0.3 + 2.0 * np.exp(-12 * t)) * _noise(rng, NUM_STEPS, 0.2)
+    grad = (1.0 + 1.0 * np.exp(-8 * t)) * _noise(rng, NUM_STEPS, 0.35)
+    val, acc, conf = _healthy_val(np.minimum(2 * _epoch_t(), 1.0) * 1.5, rng, floor=0.4,
+                                  noise=0.04)
+    return Curves(loss, grad, np.full(NUM_STEPS, 3e-4), val, acc, conf)
+
+
+def healthy_regression(seed: int = 0) -> Curves:
+    """An MSE run that gets near zero: no accuracy or confidence at all."""
+    curves = healthy_exponential(seed)
+    curves.loss = curves.loss * 0.4 - 0.03
+    curves.loss = np.abs(curves.loss) + 1e-3
+    curves.val_accuracy = np.full(NUM_EPOCHS, np.nan)
+    curves.num_classes = None
+    return curves
+
+
+HEALTHY = [healthy_exponential, healthy_one_cycle, healthy_flat_val, healthy_regression]
+
+
+def regression_rows(curves: Curves, seed: int) -> list[dict]:
+    rows = rows_from(curves, seed)
+    for row in rows:
+        if row["kind"] == "epoch" and not np.isfinite(row["val_accuracy"]):
+            for key in ("val_accuracy", "val_mean_confidence", "val_ece", "val_confidence_hist"):
+                row.pop(key)
+    return rows
+
+
+def build(builder: Callable[..., Curves], seed: int = 0) -> list[dict]:
+    curves = builder(seed)
+    if builder is healthy_regression:
+        return regression_rows(curves, seed)
+    return rows_from(curves, seed, with_classes=getattr(builder, "with_classes", False))
+
+
+# ------------------------------------------------------------------------------ broken runs
+def diverged(seed: int = 0) -> Curves:
+    """lr too high: the loss climbs for 40 steps, then NaN; the loop stops at that step."""
+    curves = healthy_exponential(seed)
+    nan_at = 400
+    climb = np.exp(np.linspace(0, 5, 40))
+    curves.loss[nan_at - 40: nan_at] *= climb
+    curves.grad_norm[nan_at - 40: nan_at] *= climb
+    curves.loss[nan_at] = curves.grad_norm[nan_at] = np.nan
+    keep = nan_at + 1
+    curves.loss, curves.grad_norm, curves.lr = (a[:keep] for a in
+                                                (curves.loss, curves.grad_norm, curves.lr))
+    last_epoch = nan_at // STEPS_PER_EPOCH
+    curves.val_loss = curves.val_loss[: last_epoch + 1].copy()
+    curves.val_loss[last_epoch] = np.nan
+    return curves
+
+
+def nan_from_start(seed: int = 0) -> Curves:
+    curves = diverged(seed)
+    curves.loss = np.full(3, np.nan)
+    curves.grad_norm, curves.lr = np.full(3, np.nan), np.full(3, 1e-3)
+    curves.val_loss = np.full(1, np.nan)
+    return curves
+
+
+def loss_explodes(seed: int = 0) -> Curves:
+    """Halfway, the loss turns and climbs smoothly to 6x its minimum, and stays there."""
+    curves = healthy_exponential(seed)
+    t = np.arange(NUM_STEPS) / NUM_STEPS
+    rise = 1 + 5 * np.clip((t - 0.5) / 0.2, 0, 1)
+    curves.loss = curves.loss * rise
+    curves.grad_norm = curves.grad_norm * rise
+    epoch_rise = 1 + 5 * np.clip((_epoch_t() - 0.5) / 0.2, 0, 1)
+    curves.val_loss = curves.val_loss * epoch_rise
+    return curves
+
+
+def overfits(seed: int = 0) -> Curves:
+    """Train loss keeps falling; val loss bottoms out at epoch 10 and climbs ~60%."""
+    curves = healthy_exponential(seed)
+    rng = np.random.default_rng(seed + 7)
+    epochs = np.arange(NUM_EPOCHS)
+    base = 0.35 + 1.9 * np.exp(-0.6 * epochs)
+    curves.val_loss = (base + 0.012 * np.maximum(epochs - 10, 0) ** 1.2) * _noise(
+        rng, NUM_EPOCHS, 0.02)
+    return curves
+
+
+def plateaus(seed: int = 0) -> Curves:
+    """Loss stuck at ln(10) with noise; gradients shrink 3x but do not vanish; model at chance."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(NUM_STEPS) / NUM_STEPS
+    loss = 2.30 * _noise(rng, NUM_STEPS, 0.02)
+    grad = (0.3 + 0.7 * np.exp(-5 * t)) * _noise(rng, NUM_STEPS, 0.2)
+    val = 2.30 * _noise(rng, NUM_EPOCHS, 0.005)
+    acc = 0.1 + rng.normal(0, 0.01, NUM_EPOCHS)
+    return Curves(loss, grad, np.full(NUM_STEPS, 1e-3), val, acc, acc + 0.01)
+
+
+def lr_steady_but_slow(seed: int = 0) -> Curves:
+    """lr 1e-6: the loss falls in a straight line, 2.3 -> 1.8, still falling at the end."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(NUM_STEPS) / NUM_STEPS
+    loss = (2.3 - 0.5 * t) * _noise(rng, NUM_STEPS, 0.02)
+    grad = 1.0 * _noise(rng, NUM_STEPS, 0.2)
+    val = (2.32 - 0.5 * _epoch_t()) * _noise(rng, NUM_EPOCHS, 0.005)
+    acc = 0.1 + 0.15 * _epoch_t()
+    return Curves(loss, grad, np.full(NUM_STEPS, 1e-6), val, acc, acc)
+
+
+def lr_tiny_flat(seed: int = 0) -> Curves:
+    """lr 1e-7: nothing moves, not even the gradient norm."""
+    curves = lr_steady_but_slow(seed)
+    rng = np.random.default_rng(seed + 3)
+    curves.loss = 2.3 * _noise(rng, NUM_STEPS, 0.03)
+    curves.val_loss = np.full(NUM_EPOCHS, 2.31)
+    curves.val_accuracy = np.full(NUM_EPOCHS, 0.1)
+    curves.val_confidence = np.full(NUM_EPOCHS, 0.11)
+    curves.lr = np.full(NUM_STEPS, 1e-7)
+    return curves
+
+
+SPIKE_STEPS = (301, 302, 555)  # 1-based steps as written in the rows
+
+
+def grad_spikes(seed: int = 0) -> Curves:
+    curves = healthy_exponential(seed)
+    for step in SPIKE_STEPS:
+        curves.grad_norm[step - 1] *= 40
+    return curves
+
+
+VANISH_FROM = 100
+
+
+def vanishes(seed: int = 0) -> Curves:
+    """Gradients collapse to 1e-6x by step 100; the loss stalls at 2.0 (not converged)."""
+    rng = np.random.default_rng(seed)
+    steps = np.arange(NUM_STEPS)
+    grad = np.where(steps < VANISH_FROM, 1.0 * np.exp(-steps / 10), 1e-6) * _noise(
+        rng, NUM_STEPS, 0.2)
+    loss = (2.0 + 0.3 * np.exp(-steps / 30)) * _noise(rng, NUM_STEPS, 0.01)
+    val = np.full(NUM_EPOCHS, 2.05)
+    acc = np.full(NUM_EPOCHS, 0.2)
+    return Curves(loss, grad, np.full(NUM_STEPS, 1e-3), val, acc, acc + 0.02)
+
+
+def frozen(seed: int = 0) -> Curves:
+    """Every parameter frozen: the gradient norm is exactly 0 and nothing learns."""
+    curves = plateaus(seed)
+    curves.grad_norm = np.zeros(NUM_STEPS)
+    return curves
+
+
+def overconfident(seed: int = 0) -> Curves:
+    """Losses look fine but from epoch 20 the model claims 0.97 while right 80% of the time."""
+    curves = healthy_exponential(seed)
+    curves.val_accuracy = np.minimum(curves.val_accuracy, 0.80)
+    curves.val_confidence = curves.val_accuracy + 0.02
+    curves.val_confidence[20:] = 0.97
+    return curves
+
+
+def confused(seed: int = 0) -> Curves:
+    """Training loss falls but validation is at chance: val data processed differently."""
+    curves = healthy_exponential(seed)
+    rng = np.random.default_rng(seed + 5)
+    curves.val_loss = 2.30 * _noise(rng, NUM_EPOCHS, 0.01)
+    curves.val_accuracy = 0.1 + rng.normal(0, 0.01, NUM_EPOCHS)
+    curves.val_confidence = np.full(NUM_EPOCHS, 0.13)
+    return curves
+
+
+def confused_with_classes(seed: int = 0) -> Curves:
+    return confused(seed)
+
+
+confused_with_classes.with_classes = True  # type: ignore[attr-defined]
+
+BROKEN = [
+    (diverged, "divergence"),
+    (nan_from_start, "divergence"),
+    (loss_explodes, "loss_exploding"),
+    (overfits, "overfitting"),
+    (plateaus, "plateau"),
+    (lr_steady_but_slow, "lr_too_low"),
+    (lr_tiny_flat, "lr_too_low"),
+    (grad_spikes, "gradient_spike"),
+    (vanishes, "vanishing_gradients"),
+    (frozen, "vanishing_gradients"),
+    (overconfident, "overconfidence"),
+    (confused, "confusion"),
+    (confused_with_classes, "confusion"),
+]
+POSITIVE = {code: builder for builder, code in reversed(BROKEN)}  # first builder per code
+ALL_BUILDERS = HEALTHY + [builder for builder, _ in BROKEN]
+
+
+def problems(findings) -> list[str]:
+    return [f.code for f in findings if f.severity is not Severity.INFO]
+
+
+# ------------------------------------------------------------------------------------ tests
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("builder", HEALTHY, ids=lambda b: b.__name__)
+def test_healthy_runs_do_not_warn(builder, seed):
+    findings = diagnose(build(builder, seed))
+    assert [f.code for f in findings] == ["healthy"], [f.message for f in findings]
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize(("builder", "code"), BROKEN, ids=lambda x: getattr(x, "__name__", x))
+def test_broken_run_is_named_by_exactly_its_code(builder, code, seed):
+    findings = diagnose(build(builder, seed))
+    assert problems(findings) == [code], [f.message for f in findings]
+
+
+def test_every_rule_has_a_positive_case():
+    assert set(POSITIVE) == set(list_rules()) == set(RULES)
+
+
+@pytest.mark.parametrize("name", list_rules())
+def test_rule_fires_on_its_case_and_not_on_healthy_runs(name):
+    rule = RULES[name]
+    assert [f.code for f in rule(build(POSITIVE[name]))] == [name]
+    for builder in HEALTHY:
+        assert rule(build(builder)) == [], builder.__name__
+
+
+@pytest.mark.parametrize("builder", ALL_BUILDERS, ids=lambda b: b.__name__)
+def test_rules_are_pure(builder):
+    history = build(builder)
+    before = copy.deepcopy(history)
+    np_state, torch_state = np.random.get_state()[1].copy(), torch.get_rng_state().clone()
+    for rule in RULES.values():
+        rule(history)
+    diagnose(history, num_classes=10)
+    assert history == before or _same_with_nan(history, before)
+    assert np.array_equal(np.random.get_state()[1], np_state)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+
+
+def _same_with_nan(a: list[dict], b: list[dict]) -> bool:
+    # NaN != NaN, so compare the JSON text instead
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+@pytest.mark.parametrize("builder", ALL_BUILDERS, ids=lambda b: b.__name__)
+def test_findings_are_json_safe_and_actionable(builder):
+    for finding in diagnose(build(builder)):
+        json.dumps(finding.to_dict(), allow_nan=False)
+        assert finding.stage == "train"
+        if finding.severity is not Severity.INFO:
+            assert "stage" in finding.fix and finding.evidence and finding.step is not None
+
+
+def test_divergence_is_an_error_at_the_nan_step_and_folds_the_symptoms():
+    (finding,) = diagnose(build(diverged))
+    assert finding.severity is Severity.ERROR
+    assert finding.step == 401  # row 400 (0-based) is step 401
+    assert finding.evidence["key"] == "loss" and finding.evidence["last_finite_loss"] > 1
+    assert "tune stage" in finding.fix
+    assert "loss_exploding" in finding.evidence["also_seen"]
+
+
+def test_nan_from_the_first_step_points_at_the_data():
+    (finding,) = diagnose(build(nan_from_start))
+    assert "data stage" in finding.fix and finding.evidence["last_finite_loss"] is None
+
+
+def test_isolated_nonfinite_grad_norm_is_not_divergence():
+    history = build(healthy_exponential)
+    history[200]["grad_norm"] = float("inf")  # an AMP overflow step, skipped by the scaler
+    assert [f.code for f in diagnose(history)] == ["healthy"]
+
+
+def test_loss_exploding_marks_the_turn_and_is_an_error_when_it_ends_above_the_start():
+    (finding,) = [f for f in diagnose(build(loss_explodes)) if f.code == "loss_exploding"]
+    assert 320 <= finding.step <= 390  # the curve turns up at step ~375
+    history = build(loss_explodes)
+    for row in history:
+        if row["kind"] == "step" and row["step"] > 600:
+            row["loss"] *= 3  # ends far above where it started
+    (worse,) = RULES["loss_exploding"](history)
+    assert worse.severity is Severity.ERROR
+
+
+def test_overfitting_reports_the_best_epoch_and_its_step():
+    (finding,) = diagnose(build(overfits))
+    assert 8 <= finding.evidence["best_epoch"] <= 12
+    assert finding.step == (finding.evidence["best_epoch"] + 1) * STEPS_PER_EPOCH
+    assert finding.evidence["epochs_past_best"] >= 15 and finding.evidence["rise"] > 0.15
+
+
+def test_overfitting_needs_the_training_loss_to_keep_falling():
+    history = build(overfits)
+    for row in history:
+        if row["kind"] == "epoch" and row["epoch"] > 10:
+            row["train_loss"] = 1.0 + row["epoch"]  # train rising too: not overfitting
+    assert RULES["overfitting"](history) == []
+
+
+def test_gradient_spikes_are_listed_and_warmup_is_ignored():
+    (finding,) = diagnose(build(grad_spikes))
+    assert finding.step == SPIKE_STEPS[0]
+    assert finding.evidence["spike_steps"] == list(SPIKE_STEPS)
+    history = build(healthy_exponential)
+    history[1]["grad_norm"] *= 100  # step 2: initialisation noise
+    assert RULES["gradient_spike"](history) == []
+
+
+def test_vanishing_gradients_mark_the_onset_and_spare_converged_runs():
+    (finding,) = diagnose(build(vanishes))
+    assert abs(finding.step - VANISH_FROM) <= 10
+    assert "plateau" in finding.evidence["also_seen"]
+    history = build(vanishes)
+    for row in history:
+        if row["kind"] == "step":
+            row["loss"] = 2.3 * np.exp(-row["step"] / 20)  # memorised: loss ~ 0 is converged
+    assert RULES["vanishing_gradients"](history) == []
+
+
+def test_zero_gradient_from_the_start_names_frozen_parameters():
+    (finding,) = diagnose(build(frozen))
+    assert "requires_grad" in finding.fix
+
+
+def test_overconfidence_onset_is_the_first_epoch_of_the_gap():
+    (finding,) = diagnose(build(overconfident))
+    assert finding.evidence["onset_epoch"] == 20
+    assert finding.step == 21 * STEPS_PER_EPOCH
+    assert finding.evidence["high_confidence_mass"] > 0.5
+
+
+def test_confusion_uses_num_classes_when_given():
+    history = build(confused)
+    (finding,) = diagnose(history, num_classes=10)
+    assert finding.evidence["chance"] == pytest.approx(0.1)
+    assert finding.evidence["num_classes"] == 10
+    (bound,) = diagnose(history)  # without it: bounded from the histogram
+    assert bound.evidence["chance"] >= 0.1 and bound.evidence["num_classes"] is None
+
+
+def test_confusion_does_not_fire_on_a_hard_but_learning_model():
+    history = build(healthy_exponential)
+    for row in history:
+        if row["kind"] == "epoch":
+            row["val_accuracy"], row["val_mean_confidence"] = 0.42, 0.45
+    assert RULES["confusion"](history) == [] and diagnose(history, num_classes=10)[0].code == (
+        "healthy")
+
+
+def test_findings_are_ordered_errors_first_then_by_onset():
+    history = build(grad_spikes)
+    for row in history:
+        if row["kind"] == "epoch" and row["epoch"] >= 20:
+            row["val_mean_confidence"] = 0.99
+    codes = [f.code for f in diagnose(history)]
+    assert codes == ["gradient_spike", "overconfidence"]
+
+
+def test_healthy_summary_names_the_best_epoch():
+    (finding,) = diagnose(build(healthy_exponential))
+    assert finding.severity is Severity.INFO
+    assert {"best_epoch", "best_val_loss", "final_grad_norm"} <= set(finding.evidence)
+    assert finding.step == (finding.evidence["best_epoch"] + 1) * STEPS_PER_EPOCH
+
+
+def test_odd_histories_do_not_crash():
+    assert diagnose([])[0].code == "insufficient_history"
+    assert diagnose([{"kind": "test", "test_loss": 0.1}])[0].code == "insufficient_history"
+    few = build(healthy_exponential)[:4]
+    assert [f.code for f in diagnose(few)] == ["healthy"]
+    no_kind = [{k: v for k, v in row.items() if k != "kind"} for row in build(overfits)]
+    assert problems(diagnose(no_kind)) == ["overfitting"]
+    epochs_only = [row for row in build(overfits) if row["kind"] == "epoch"]
+    assert problems(diagnose(epochs_only)) == ["overfitting"]
+    missing = [{"kind": "step", "step": i, "loss": None} for i in range(20)]
+    assert [f.code for f in diagnose(missing)] == ["insufficient_history"]

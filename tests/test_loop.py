@@ -1,0 +1,112 @@
+import math
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from trainwise.train.callbacks import BestWeights
+from trainwise.train.loop import TrainState, emit, fit
+from trainwise.train.monitor import StepMonitor, global_grad_norm
+
+
+def _loaders(blobs, batch_size=32):
+    x, y = blobs
+    generator = torch.Generator().manual_seed(0)
+    train = DataLoader(TensorDataset(x[:240], y[:240]), batch_size=batch_size, shuffle=True,
+                       generator=generator)
+    val = DataLoader(TensorDataset(x[240:], y[240:]), batch_size=64)
+    return train, val
+
+
+def _model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+
+def test_global_grad_norm_matches_clip_grad_norm():
+    model = _model()
+    nn.functional.cross_entropy(model(torch.randn(5, 8)), torch.tensor([0, 1, 2, 0, 1])).backward()
+    ours = global_grad_norm(model.parameters())
+    reference = nn.utils.clip_grad_norm_(model.parameters(), max_norm=float("inf"))
+    assert torch.allclose(ours, reference, rtol=1e-6)
+
+
+def test_fit_learns_and_records_every_step(blobs):
+    train, val = _loaders(blobs)
+    model = _model()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    state = fit(model, train, val, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(),
+                max_epochs=3, log_every=4)
+    steps = [r for r in state.history if r["kind"] == "step"]
+    epochs = [r for r in state.history if r["kind"] == "epoch"]
+    assert [r["step"] for r in steps] == list(range(1, 3 * len(train) + 1))
+    assert len(epochs) == 3
+    assert epochs[-1]["val_loss"] < epochs[0]["val_loss"]
+    assert epochs[-1]["val_accuracy"] > 0.9
+    assert all(math.isfinite(r["grad_norm"]) and r["grad_norm"] > 0 for r in steps)
+    assert epochs[-1]["train_loss"] < math.log(3)
+
+
+def test_callback_stops_training_by_setting_should_stop(blobs):
+    class StopAfterTwo:
+        def on_epoch_end(self, state, row):
+            state.should_stop = row["epoch"] >= 2
+
+    train, val = _loaders(blobs)
+    model = _model()
+    state = fit(model, train, val, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                loss_fn=nn.CrossEntropyLoss(), max_epochs=10, callbacks=[StopAfterTwo()])
+    assert state.epoch == 2
+
+
+def test_non_finite_loss_stops_training(blobs):
+    x, y = blobs
+    x = x.clone()
+    x[0] = float("nan")  # one poisoned sample in the first training batch
+    loader = DataLoader(TensorDataset(x[:240], y[:240]), batch_size=32)
+    model = _model()
+    state = fit(model, loader, loader, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                loss_fn=nn.CrossEntropyLoss(), max_epochs=5, log_every=1)
+    assert state.should_stop and "non-finite" in state.stop_reason
+    assert state.step == 1 and state.epoch == 1
+
+
+def test_best_weights_are_restored(blobs):
+    class LossesGoUp:  # fakes a validation curve whose best epoch is the first
+        def on_epoch_end(self, row):
+            row["val_loss"] = float(row["epoch"])
+
+    train, val = _loaders(blobs)
+    model = _model()
+    best = BestWeights(patience=2)
+    snapshots = []
+
+    class Snapshot:
+        def on_epoch_end(self, model):
+            snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+
+    fit(model, train, val, optimizer=torch.optim.AdamW(model.parameters(), lr=1e-2),
+        loss_fn=nn.CrossEntropyLoss(), max_epochs=10, callbacks=[LossesGoUp(), best, Snapshot()])
+    assert len(snapshots) == 3  # epochs 2 and 3 not better than 1: stop after patience 2
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, snapshots[0][key])
+
+
+def test_step_monitor_syncs_in_batches():
+    monitor = StepMonitor(log_every=3)
+    out = [monitor.record(i, 1, torch.tensor(float(i)), torch.tensor(1.0), 0.1) for i in (1, 2)]
+    assert out == [[], []]
+    rows = monitor.record(3, 1, torch.tensor(3.0), torch.tensor(1.0), 0.1)
+    assert [r["loss"] for r in rows] == [1.0, 2.0, 3.0]
+    assert monitor.flush() == []
+
+
+def test_emit_passes_only_the_arguments_a_callback_takes():
+    seen = {}
+
+    class Narrow:
+        def on_epoch_end(self, row):
+            seen["row"] = row
+
+    emit([Narrow(), object()], "on_epoch_end", state=TrainState(), row={"epoch": 1}, model=None)
+    assert seen == {"row": {"epoch": 1}}

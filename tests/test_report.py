@@ -1,0 +1,223 @@
+"""The report stage: synthetic run folders written by hand (FORMATS.md) -> report.html."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+from trainwise.findings import Finding, Severity  # noqa: E402
+from trainwise.report import build_report  # noqa: E402
+from trainwise.report.context import fmt_evidence, fmt_seconds, fmt_shape  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+IMG_SRC = re.compile(r'<img src="([^"]*)"')
+NASTY = "loss rose <script>alert('x')</script> & fell"
+
+
+def _write(run: Path, name: str, payload: Any) -> None:
+    (run / name).write_text(json.dumps(payload), encoding="utf-8")
+
+
+def _meta(task: str = "classification", **extra: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": "blobs", "kind": "vector", "task": task,
+                            "fingerprint": "a1b2c3d4e5f60718", "input_shape": [8],
+                            "notes": ["dropped 3 rows whose target is missing"]}
+    if task == "classification":
+        data.update(num_classes=3, class_names=["cat", "dog", "owl"],
+                    class_counts={"train": [100, 90, 80], "val": [12, 11, 10],
+                                  "test": [30, 28, 27]})
+    meta = {"name": "synthetic", "created": "2026-11-26T21:40:00", "seed": 7,
+            "config": {"lr": 0.004, "note": "<b>bold</b>"}, "git_revision": "abc123",
+            "versions": {"python": "3.11.7", "torch": "2.4.0"}, "data": data,
+            "split": {"strategy": "stratified", "fingerprint": "ffee00112233",
+                      "sizes": {"train": 270, "val": 33, "test": 85}},
+            "stage_seconds": {"data": 1.2, "tune": 3.0, "train": 80.5},
+            "verdict": "Trained cleanly." + (" Test accuracy 91.0 %." if data.get("num_classes")
+                                             else "")}
+    meta.update(extra)
+    return meta
+
+
+def _history(task: str = "classification", epochs: int = 4) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for epoch in range(1, epochs + 1):
+        for step in range((epoch - 1) * 5 + 1, epoch * 5 + 1):
+            rows.append({"kind": "step", "step": step, "epoch": epoch,
+                         "loss": 2.0 / step, "grad_norm": 1.0 + step % 3, "lr": 0.004})
+        row = {"kind": "epoch", "epoch": epoch, "step": epoch * 5, "train_loss": 1.0 / epoch,
+               "val_loss": 1.2 / epoch if epoch < epochs else 0.5, "lr": 0.004, "seconds": 1.0}
+        if task == "classification":
+            row.update(train_accuracy=0.5 + 0.1 * epoch, val_accuracy=0.45 + 0.1 * epoch,
+                       val_mean_confidence=0.6 + 0.08 * epoch, val_ece=0.05,
+                       val_confidence_hist=[0] * 10 + [1, 2, 3, 4, 5, 6, 5, 4, 3, 2])
+        else:
+            row.update(val_mae=1.0 / epoch, val_rmse=1.5 / epoch)
+        rows.append(row)
+    test = {"test_loss": 0.3, "test_accuracy": 0.91} if task == "classification" else {
+        "test_loss": 0.3, "test_mae": 0.4321, "test_rmse": 0.6543}
+    rows.append({"kind": "test", **test})
+    return rows
+
+
+def _findings() -> list[dict[str, Any]]:
+    return [
+        Finding("train", Severity.WARNING, "grad_norm_spike", NASTY,
+                {"step": 12, "grad_norm": 45.25, "median": 1.5},
+                "Lower the learning rate (stage tune).", step=12).to_dict(),
+        Finding("data", Severity.INFO, "class_balance_ok", "Classes are balanced.").to_dict(),
+    ]
+
+
+def _write_run(run: Path, task: str = "classification") -> Path:
+    run.mkdir()
+    _write(run, "meta.json", _meta(task))
+    (run / "history.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in _history(task)), encoding="utf-8")
+    _write(run, "findings.json", _findings())
+    lrs = [1e-5 * 1.5**i for i in range(30)]
+    _write(run, "lr_range.json", {
+        "curves": [{"seed": s, "lrs": lrs, "losses": [2.3 - 0.03 * i + 0.01 * s for i in range(30)],
+                    "smoothed": [2.3 - 0.03 * i for i in range(30)]} for s in (0, 1)],
+        "lr": 0.004, "lr_low": 0.001, "lr_high": 0.01, "spread_decades": 0.1,
+        "rule": "valley"})
+    _write(run, "model_summary.json", {
+        "rows": [{"name": "0", "type": "Linear", "input_shape": [128, 8],
+                  "output_shape": [128, 32], "num_params": 288, "trainable": True},
+                 {"name": "2", "type": "Linear", "input_shape": [128, 32],
+                  "output_shape": [128, 3], "num_params": 99, "trainable": True}],
+        "total_params": 387, "trainable_params": 387})
+    return run
+
+
+def _images(text: str) -> list[bytes]:
+    """Decode every <img>; fail on anything that is not an inlined PNG/JPEG/SVG."""
+    decoded = []
+    for src in IMG_SRC.findall(text):
+        assert src.startswith("data:image/png;base64,"), src[:60]
+        decoded.append(base64.b64decode(src.split(",", 1)[1], validate=True))
+    return decoded
+
+
+def test_full_run_is_self_contained_and_complete(tmp_path: Path) -> None:
+    run = _write_run(tmp_path / "run")
+    (run / "figures").mkdir()
+    (run / "figures" / "samples.png").write_bytes(PNG_MAGIC + b"stage figure")
+    meta = _meta(figures=["figures/samples.png", "../outside.png"])
+    _write(run, "meta.json", meta)
+
+    path = build_report(run)
+    text = path.read_text(encoding="utf-8")
+
+    assert path == run / "report.html"
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", text)
+    assert "<script" not in text and "<link" not in text
+    images = _images(text)
+    # class balance, lr range, loss, grad norm, lr, accuracy, confidence + 1 stage figure
+    assert len(images) == 8
+    assert all(img.startswith(PNG_MAGIC) for img in images)
+    assert sorted(p.name for p in (run / "figures").glob("report_*.png")) == [
+        f"report_{n}.png" for n in sorted(("accuracy", "class_balance", "confidence",
+                                            "grad_norm", "learning_rate", "loss", "lr_range"))]
+    for expected in ("Lower the learning rate (stage tune).", "Classes are balanced.",
+                     "91.0 %", "Trained cleanly", "grad_norm_spike", "a1b2c3d4e5f60718",
+                     "abc123", "dropped 3 rows", "Linear", "128 × 32", "1 min 25 s"):
+        assert expected in text, expected
+    assert "outside.png" in text  # refused, and said so rather than silently dropped
+
+
+def test_finding_text_is_escaped(tmp_path: Path) -> None:
+    text = build_report(_write_run(tmp_path / "run")).read_text(encoding="utf-8")
+    assert NASTY not in text
+    assert "loss rose &lt;script&gt;alert(" in text
+    assert NASTY in html.unescape(text)  # escaped, not dropped
+    assert "<b>bold</b>" not in text  # config values are escaped too
+
+
+def test_failed_run_shows_error_and_fix_at_top(tmp_path: Path) -> None:
+    run = tmp_path / "failed"
+    run.mkdir()
+    _write(run, "meta.json", {"name": "failed", "created": "2026-11-26T21:40:00", "seed": 0,
+                              "stage_seconds": {"data": 0.5}})
+    _write(run, "findings.json", [Finding(
+        "check", Severity.ERROR, "loss_at_init_off", "Loss at init is 9.1, expected 2.30.",
+        {"loss": 9.1, "expected": 2.302585}, "Check the output layer (stage model).").to_dict()])
+
+    text = build_report(run).read_text(encoding="utf-8")
+
+    header = text[: text.index('id="data"')]
+    assert "Stopped at stage &#39;check&#39;" in header
+    assert "Loss at init is 9.1" in header and "Check the output layer (stage model)." in header
+    assert "sev-error" in header
+    assert _images(text) == []
+    assert "No training history in this run: it stopped at stage <code>check</code>" in text
+    assert "No data description in this run." in text  # data came before check: not "stopped"
+
+
+def test_regression_run_has_no_accuracy_or_confidence(tmp_path: Path) -> None:
+    run = _write_run(tmp_path / "reg", task="regression")
+    text = build_report(run).read_text(encoding="utf-8")
+    assert "test RMSE" in text and "0.6543" in text
+    assert "accuracy" not in text.lower()
+    assert "confidence" not in text.lower()
+    assert len(_images(text)) == 5  # lr range, loss, grad norm, lr, validation error
+    assert (run / "figures" / "report_val_error.png").exists()
+
+
+def test_non_finite_history_still_renders(tmp_path: Path) -> None:
+    run = _write_run(tmp_path / "nan")
+    rows = _history() + [{"kind": "step", "step": 21, "epoch": 5, "loss": math.nan,
+                          "grad_norm": math.inf, "lr": 0.004}]
+    (run / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # lr_range.json writes non-finite numbers as null (a range test that never found a valley)
+    _write(run, "lr_range.json", {"curves": [{"seed": 0, "lrs": [1e-4, 1e-3, 1e-2],
+                                              "losses": [2.3, None, 2.1], "smoothed": None}],
+                                  "lr": None, "lr_low": None, "lr_high": None,
+                                  "spread_decades": None, "rule": "valley"})
+    text = build_report(run).read_text(encoding="utf-8")
+    assert "could not be drawn" not in text
+    assert len(_images(text)) == 7
+
+
+def test_run_still_in_its_first_epoch(tmp_path: Path) -> None:
+    run = _write_run(tmp_path / "early")
+    steps = [r for r in _history() if r["kind"] == "step"][:3]
+    (run / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in steps))
+    (run / "meta.json").write_text(json.dumps(_meta(verdict=None)))
+    text = build_report(run).read_text(encoding="utf-8")
+    assert "No verdict recorded" in text
+    assert "No test result in this run" in text
+    assert len(_images(text)) == 5  # class balance, lr range, loss, grad norm, lr
+
+
+def test_missing_run_folder_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="no run folder"):
+        build_report(tmp_path / "nope")
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (0.123456, "0.1235"), (list(range(10)), "[0, 1, 2, 3, 4, 5, 6, 7, … (10 items)]"),
+    ("x" * 100, "x" * 79 + "…"), (None, "–")])
+def test_fmt_evidence(value: Any, expected: str) -> None:
+    assert fmt_evidence(value) == expected
+
+
+def test_fmt_seconds() -> None:
+    assert fmt_seconds(3.04) == "3.0 s"
+    assert fmt_seconds(84.7) == "1 min 25 s"
+    assert fmt_seconds(7300) == "2 h 1 min"
+
+
+def test_fmt_shape() -> None:
+    assert fmt_shape([128, 1, 40]) == "128 × 1 × 40"
+    assert fmt_shape([[128, 40], [128]]) == "128 × 40, 128"
+    assert fmt_shape(None) == "–"
