@@ -127,16 +127,17 @@ def test_sequences_and_purity():
     assert np.array_equal(data.x, copy) and np.array_equal(np.random.get_state()[1], state)
 
 
-@pytest.mark.parametrize("kind", ["sequence", "table"])
-def test_sample_figures_are_written(tmp_path, kind):
+def test_sample_figures_are_written(tmp_path):
     from trainwise.data.figures import plot_class_balance, plot_samples
 
     rng = np.random.default_rng(0)
-    shape = (40, 2, 16) if kind == "sequence" else (40, 3)
-    data = TaskData(name="f", kind=kind, task="classification",  # type: ignore[arg-type]
-                    x=rng.normal(size=shape).astype(np.float32), y=np.arange(40) % 3,
-                    class_names=["a", "b", "c"])
-    data.x[0, 0] = np.nan  # figures must not choke on missing values
-    for path in (plot_samples(data, tmp_path / "samples.png"),
-                 plot_class_balance(data, tmp_path / "balance.png")):
+    paths = []
+    for kind, shape in (("sequence", (40, 2, 16)), ("table", (40, 3))):
+        data = TaskData(name="f", kind=kind, task="classification",  # type: ignore[arg-type]
+                        x=rng.normal(size=shape).astype(np.float32), y=np.arange(40) % 3,
+                        class_names=["a", "b", "c"])
+        data.x[0, 0] = np.nan  # figures must not choke on missing values
+        paths.append(plot_samples(data, tmp_path / f"{kind}.png"))
+    paths.append(plot_class_balance(data, tmp_path / "balance.png"))
+    for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -130,7 +130,7 @@ def healthy_flat_val(seed: int = 0) -> Curves:
     loss = (0.3 + 2.0 * np.exp(-12 * t)) * _noise(rng, NUM_STEPS, 0.2)
     grad = (1.0 + 1.0 * np.exp(-8 * t)) * _noise(rng, NUM_STEPS, 0.35)
     val, acc, conf = _healthy_val(np.minimum(2 * _epoch_t(), 1.0) * 1.5, rng, floor=0.4,
-                                  noise=0.04)
+                                  noise=0.06)
     return Curves(loss, grad, np.full(NUM_STEPS, 3e-4), val, acc, conf)
 
 
@@ -260,12 +260,11 @@ VANISH_FROM = 100
 
 
 def vanishes(seed: int = 0) -> Curves:
-    """Gradients collapse to 1e-6x by step 100; the loss stalls at 2.0 (not converged)."""
+    """Gradients collapse to 1e-6x at step 100; the loss stalls at 2.2 (not converged)."""
     rng = np.random.default_rng(seed)
     steps = np.arange(NUM_STEPS)
-    grad = np.where(steps < VANISH_FROM, 1.0 * np.exp(-steps / 10), 1e-6) * _noise(
-        rng, NUM_STEPS, 0.2)
-    loss = (2.0 + 0.3 * np.exp(-steps / 30)) * _noise(rng, NUM_STEPS, 0.01)
+    grad = np.where(steps < VANISH_FROM, 1.0, 1e-6) * _noise(rng, NUM_STEPS, 0.2)
+    loss = (2.2 + 0.1 * np.exp(-steps / 30)) * _noise(rng, NUM_STEPS, 0.01)
     val = np.full(NUM_EPOCHS, 2.05)
     acc = np.full(NUM_EPOCHS, 0.2)
     return Curves(loss, grad, np.full(NUM_STEPS, 1e-3), val, acc, acc + 0.02)
@@ -406,7 +405,7 @@ def test_loss_exploding_marks_the_turn_and_is_an_error_when_it_ends_above_the_st
     history = build(loss_explodes)
     for row in history:
         if row["kind"] == "step" and row["step"] > 600:
-            row["loss"] *= 3  # ends far above where it started
+            row["loss"] *= 5  # ends far above where it started
     (worse,) = RULES["loss_exploding"](history)
     assert worse.severity is Severity.ERROR
 
@@ -469,9 +468,11 @@ def test_confusion_uses_num_classes_when_given():
 
 def test_confusion_does_not_fire_on_a_hard_but_learning_model():
     history = build(healthy_exponential)
+    rng = np.random.default_rng(0)
     for row in history:
         if row["kind"] == "epoch":
             row["val_accuracy"], row["val_mean_confidence"] = 0.42, 0.45
+            row["val_confidence_hist"] = confidence_hist(0.45, 10, rng)
     assert RULES["confusion"](history) == [] and diagnose(history, num_classes=10)[0].code == (
         "healthy")
 
@@ -480,7 +481,7 @@ def test_findings_are_ordered_errors_first_then_by_onset():
     history = build(grad_spikes)
     for row in history:
         if row["kind"] == "epoch" and row["epoch"] >= 20:
-            row["val_mean_confidence"] = 0.99
+            row["val_accuracy"], row["val_mean_confidence"] = 0.8, 0.99
     codes = [f.code for f in diagnose(history)]
     assert codes == ["gradient_spike", "overconfidence"]
 

@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 from trainwise.findings import Finding, Severity  # noqa: E402
 from trainwise.report import build_report  # noqa: E402
 from trainwise.report.context import fmt_evidence, fmt_seconds, fmt_shape  # noqa: E402
+from trainwise.report.curves import grad_norm_figure, loss_figure  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 IMG_SRC = re.compile(r'<img src="([^"]*)"')
@@ -108,16 +109,19 @@ def _images(text: str) -> list[bytes]:
     return decoded
 
 
-def test_full_run_is_self_contained_and_complete(tmp_path: Path) -> None:
-    run = _write_run(tmp_path / "run")
+@pytest.fixture(scope="module")
+def full_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """One complete classification run, built once: figures are the slow part (~0.3 s each)."""
+    run = _write_run(tmp_path_factory.mktemp("report") / "run")
     (run / "figures").mkdir()
     (run / "figures" / "samples.png").write_bytes(PNG_MAGIC + b"stage figure")
-    meta = _meta(figures=["figures/samples.png", "../outside.png"])
-    _write(run, "meta.json", meta)
-
+    _write(run, "meta.json", _meta(figures=["figures/samples.png", "../outside.png"]))
     path = build_report(run)
-    text = path.read_text(encoding="utf-8")
+    return run, path, path.read_text(encoding="utf-8")
 
+
+def test_full_run_is_self_contained_and_complete(full_report: tuple[Path, Path, str]) -> None:
+    run, path, text = full_report
     assert path == run / "report.html"
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", text)
     assert "<script" not in text and "<link" not in text
@@ -133,10 +137,24 @@ def test_full_run_is_self_contained_and_complete(tmp_path: Path) -> None:
                      "abc123", "dropped 3 rows", "Linear", "128 × 32", "1 min 25 s"):
         assert expected in text, expected
     assert "outside.png" in text  # refused, and said so rather than silently dropped
+    findings = text[text.index('id="findings"'):]
+    assert findings.index("<h3>data</h3>") < findings.index("<h3>train</h3>")  # METHOD order
 
 
-def test_finding_text_is_escaped(tmp_path: Path) -> None:
-    text = build_report(_write_run(tmp_path / "run")).read_text(encoding="utf-8")
+def test_findings_with_a_step_are_drawn_on_the_curves() -> None:
+    rows = _history()
+    steps = [r for r in rows if r["kind"] == "step"]
+    epochs = [r for r in rows if r["kind"] == "epoch"]
+    findings = [Finding.from_dict(f) for f in _findings()]  # one at step 12, one without
+    for fig in (loss_figure(steps, epochs, findings), grad_norm_figure(steps, findings)):
+        ax = fig.axes[0]
+        vertical = [line for line in ax.lines if list(line.get_xdata()) == [12, 12]]
+        labels = [t.get_text() for t in ax.texts]
+        assert len(vertical) == 1 and labels == ["grad_norm_spike"]
+
+
+def test_finding_text_is_escaped(full_report: tuple[Path, Path, str]) -> None:
+    text = full_report[2]
     assert NASTY not in text
     assert "loss rose &lt;script&gt;alert(" in text
     assert NASTY in html.unescape(text)  # escaped, not dropped

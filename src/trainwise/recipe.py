@@ -20,7 +20,7 @@ from torch import nn
 from trainwise.config import Config, from_dict, load_config, to_toml
 from trainwise.console import configure_threads, console, print_findings, stage_table
 from trainwise.findings import Finding, Severity, TrainwiseError, error, errors
-from trainwise.run import RunDir, git_revision, library_versions
+from trainwise.rundir import RunDir, git_revision, library_versions
 from trainwise.stages import RunContext, stage_data, stage_model, stage_split
 from trainwise.stages_training import stage_check, stage_evaluate, stage_train, stage_tune
 

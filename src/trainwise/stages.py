@@ -26,7 +26,7 @@ from trainwise.model.baselines import build_model, loss_function
 from trainwise.model.init import init_weights
 from trainwise.model.optim import make_adamw
 from trainwise.model.summary import check_output_shape, shape_trace
-from trainwise.run import RunDir
+from trainwise.rundir import RunDir
 
 PREFLIGHT_SAMPLES = 256  # enough to overfit a batch and see a trend, small enough for ~2 s
 

@@ -68,7 +68,7 @@ def read_table(path: Path) -> pd.DataFrame:
         if path.suffix == ".csv":
             return pd.read_csv(path)
     except Exception as exc:  # pandas/pyarrow raise many types; the user needs the file name
-        raise DataError(f"could not read '{path}': {exc}. Is it a valid {path.suffix} file?")
+        raise DataError(f"could not read '{path}': {exc}. Is it a valid {path.suffix} file?") from None
     raise DataError(f"data file '{path}' has suffix '{path.suffix}'; expected .csv or .parquet.")
 
 

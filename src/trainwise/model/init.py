@@ -114,7 +114,7 @@ def _init_recurrent(name: str, rnn: nn.RNNBase, gen: torch.Generator | None) -> 
                     nn.init.orthogonal_(chunk, generator=gen)
                 else:
                     nn.init.xavier_normal_(chunk, generator=gen)
-        records.append(_record(f"{name}.{pname}", rnn, rule, param))
+        records.append(_record(f"{name}.{pname}" if name else pname, rnn, rule, param))
     return records
 
 
@@ -144,7 +144,8 @@ def _init_mha(name: str, module: nn.MultiheadAttention, gen: torch.Generator | N
         nn.init.xavier_normal_(weight, generator=gen)
     if module.in_proj_bias is not None:
         nn.init.zeros_(module.in_proj_bias)
-    return _record(f"{name}.in_proj", module, "xavier_normal", weights[0])
+    return _record(f"{name}.in_proj" if name else "in_proj", module, "xavier_normal",
+                   weights[0])
 
 
 def _init_module(name: str, module: nn.Module, leaves: list, index: int,

@@ -15,7 +15,7 @@ from typing import Any
 
 from trainwise.findings import STAGES, Finding, Severity, TrainwiseError, errors, worst
 from trainwise.report.curves import best_epoch
-from trainwise.run import read_findings, read_history
+from trainwise.rundir import read_findings, read_history
 
 Row = dict[str, Any]
 SEVERITIES = ("error", "warning", "info")

@@ -20,6 +20,7 @@ from trainwise.report.figures import (
     TRAIN_COLOR,
     VAL_COLOR,
     finite,
+    legend,
     mark_findings,
     new_axes,
     styled,
@@ -89,7 +90,7 @@ def loss_figure(steps: Sequence[Row], epochs: Sequence[Row],
     mark_findings(ax, findings)
     _integer_x(ax, "step")
     ax.set_ylabel("loss")
-    ax.legend(loc="upper right")
+    legend(ax, loc="upper right")
     return fig
 
 
@@ -106,7 +107,7 @@ def grad_norm_figure(steps: Sequence[Row], findings: Sequence[Finding] = ()) -> 
     mark_findings(ax, findings)
     _integer_x(ax, "step")
     ax.set_ylabel("grad norm")
-    ax.legend(loc="upper right")
+    legend(ax, loc="upper right")
     return fig
 
 
@@ -139,7 +140,7 @@ def metric_figure(epochs: Sequence[Row], keys: Sequence[str], title: str) -> Fig
             ax.plot(x, y, marker="o", markersize=3, linewidth=2, color=color,
                     label=key.replace("_", " "))
     _integer_x(ax, "epoch")
-    ax.legend(loc="best")
+    legend(ax, loc="best")
     return fig
 
 
@@ -169,7 +170,7 @@ def confidence_figure(epochs: Sequence[Row]) -> Figure:
     ax.set_xlim(0, 1)
     ax.set_xlabel("top softmax probability")
     ax.set_ylabel("share of validation set")
-    ax.legend(loc="best")  # 20 bars: cheap to search, and mass may sit anywhere
+    legend(ax, loc="best")  # 20 bars: cheap to search, and mass may sit anywhere
     return fig
 
 

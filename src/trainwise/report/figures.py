@@ -60,6 +60,12 @@ def new_axes(title: str, figsize: tuple[float, float] = FIGSIZE) -> tuple[Figure
     return fig, ax
 
 
+def legend(ax: Axes, **kwargs: Any) -> None:
+    """A legend only when something is labelled (an empty one draws a stray box and warns)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)
+
+
 def figure_png(fig: Figure) -> bytes:
     """Encode a figure as PNG bytes; metadata dropped so the bytes depend on the data only."""
     buffer = io.BytesIO()
@@ -117,7 +123,7 @@ def class_balance_figure(class_counts: dict[str, Sequence[int]],
     ax.set_xlabel("class")
     _class_ticks(ax, positions, names)
     # Above the axes, beside the title: inside, it would cover the bars it explains.
-    ax.legend(loc="lower right", bbox_to_anchor=(1, 1), ncols=len(splits))
+    legend(ax, loc="lower right", bbox_to_anchor=(1, 1), ncols=len(splits))
     ax.grid(axis="x", visible=False)
     return fig
 
@@ -151,7 +157,7 @@ def lr_range_figure(lr_range: dict[str, Any]) -> Figure:
     ax.set_xlabel("learning rate")
     ax.set_ylabel("loss")
     _clip_exploding(ax, curves)
-    ax.legend(loc="lower left")  # the range-test curve starts high and ends high
+    legend(ax, loc="lower left")  # the range-test curve starts high and ends high
     return fig
 
 

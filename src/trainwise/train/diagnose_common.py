@@ -51,22 +51,34 @@ def finite(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return steps[keep], values[keep]
 
 
+def loss_is_per_step(history: list[Row]) -> bool:
+    return len(series(rows_of(history, "step"), "loss")[1]) >= 2
+
+
 def loss_curve(history: list[Row]) -> tuple[np.ndarray, np.ndarray]:
     """The finite training loss: per-step rows when there are any, else epoch train_loss."""
-    steps, values = series(rows_of(history, "step"), "loss")
-    if len(values) < 2:
-        steps, values = series(rows_of(history, "epoch"), "train_loss")
-    return finite(steps, values)
+    if loss_is_per_step(history):
+        return finite(*series(rows_of(history, "step"), "loss"))
+    return finite(*series(rows_of(history, "epoch"), "train_loss"))
+
+
+def starting_loss(history: list[Row], loss: np.ndarray) -> float:
+    """Where training started: the median of the first 3 steps (batch noise averages out);
+    for epoch means, the first epoch (a run may have converged within it)."""
+    if loss_is_per_step(history):
+        return float(np.median(loss[:3]))
+    return float(loss[0])
 
 
 def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
-    """Centred running median (edges padded with the edge value): robust to batch noise and
-    to single spikes, which a moving mean would smear over the whole window."""
+    """Centred running median: robust to batch noise and to single spikes, which a moving
+    mean would smear over the window. Edges are mirrored; repeating the edge value instead
+    would let one noisy first point dominate the first half-window."""
     window = max(1, min(int(window), len(values)))
-    if window <= 1 or len(values) == 0:
+    if window <= 2 or len(values) < 3:
         return values.astype(np.float64)
     left = window // 2
-    padded = np.pad(values, (left, window - 1 - left), mode="edge")
+    padded = np.pad(values, (left, window - 1 - left), mode="reflect")
     return np.median(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)
 
 

@@ -14,6 +14,7 @@ from trainwise.train.diagnose_common import (
     num,
     rows_of,
     series,
+    starting_loss,
 )
 
 MIN_POINTS = 8
@@ -82,7 +83,7 @@ def _loss_between(history: list[Row], first: int, last: int) -> tuple[float, flo
     inside = (steps >= first) & (steps <= last)
     if len(loss) < 3 or not inside.any():
         return None
-    return float(np.max(loss[:3])), float(np.median(loss[inside]))
+    return starting_loss(history, loss), float(np.median(loss[inside]))
 
 
 def rule_vanishing_gradients(history: list[Row]) -> list[Finding]:

@@ -19,6 +19,7 @@ from trainwise.train.diagnose_common import (
     rows_of,
     series,
     smoothing_window,
+    starting_loss,
 )
 
 MIN_POINTS = 8  # fewer loss points than this: no shape to judge
@@ -102,7 +103,7 @@ class Progress:
     """How far the training loss moved: medians over windows at the start, 2/3, and end."""
 
     first_step: int
-    start: float  # max of the first 3 points: a run that converges at once still "moved"
+    start: float  # where training started (see starting_loss)
     initial: float  # median of the first 10% (at least 3 points)
     at_two_thirds: float
     final: float
@@ -126,14 +127,17 @@ class Progress:
 def progress(history: list[Row]) -> Progress | None:
     steps, loss = loss_curve(history)
     n = len(loss)
-    if n < MIN_POINTS or np.median(loss[:3]) <= 0:
+    if n < MIN_POINTS:
+        return None
+    start = starting_loss(history, loss)
+    if start <= 0:
         return None  # relative drops need a positive starting loss
     edge = max(3, n // 10)
     smooth = rolling_median(loss, smoothing_window(n))
     centre = 2 * n // 3
     return Progress(
         first_step=int(steps[0]),
-        start=float(np.max(loss[:3])),
+        start=start,
         initial=float(np.median(loss[:edge])),
         at_two_thirds=float(np.median(loss[max(0, centre - edge // 2): centre + edge // 2 + 1])),
         final=float(np.median(loss[-edge:])),

@@ -17,6 +17,7 @@ from trainwise.train.diagnose_common import (
     mean_confidence,
     num,
     num_classes,
+    rolling_median,
     rows_of,
 )
 
@@ -60,8 +61,11 @@ def rule_overfitting(history: list[Row]) -> list[Finding]:
     val = np.array([row["val_loss"] for row in rows], dtype=np.float64)
     best = int(np.argmin(val))
     past = len(val) - 1 - best
+    # Rise measured from the 3-epoch running median's minimum: one lucky low epoch on a
+    # noisy flat curve must not read as a minimum that everything after "rose" from.
+    reference = float(rolling_median(val, 3).min())
     tail = float(np.median(val[-3:]))
-    if past < OVERFIT_PATIENCE or val[best] <= 0 or tail < (1 + OVERFIT_RISE) * val[best]:
+    if past < OVERFIT_PATIENCE or reference <= 0 or tail < (1 + OVERFIT_RISE) * reference:
         return []
     train_best = _train_loss_at(history, rows[best])
     train_final = _train_loss_at(history, rows[-1])
@@ -69,7 +73,7 @@ def rule_overfitting(history: list[Row]) -> list[Finding]:
         return []
     if train_final > (1 - TRAIN_STILL_FALLING) * train_best:
         return []  # training loss rose too: instability, not overfitting
-    best_epoch, rise = _epoch_of(rows[best], best), tail / val[best] - 1
+    best_epoch, rise = _epoch_of(rows[best], best), tail / reference - 1
     message = (f"Overfitting: the validation loss was lowest at epoch {best_epoch} "
                f"({val[best]:.4g}) and then rose {rise:.0%} over {past} more epochs, while "
                f"the training loss kept falling ({train_best:.4g} -> {train_final:.4g}).")

@@ -1,0 +1,131 @@
+"""End-to-end: the recipe and the CLI on small data, including runs that must stop."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+import trainwise
+from trainwise.cli import main
+from trainwise.rundir import read_findings, read_history
+
+QUICK = ["train.max_epochs=2", "tune.num_steps=30", "run.threads=1"]
+
+
+def _quick(tmp_path, *extra):
+    return [*QUICK, f"run.out_dir=\"{tmp_path}\"", *extra]
+
+
+@pytest.fixture
+def churn_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 300
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    colour = rng.choice(["red", "green", "blue"], size=n)
+    frame = pd.DataFrame({"x1": x1, "x2": x2, "colour": colour,
+                          "label": np.where(x1 + (colour == "red") > 0.3, "yes", "no"),
+                          "price": 3 * x1 - x2 + rng.normal(0, 0.1, size=n)})
+    path = tmp_path / "table.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_default_run_on_mnist1d_subset_writes_the_whole_run_folder(tmp_path):
+    result = trainwise.run(overrides=_quick(tmp_path, "data.max_samples=1200", "train.max_epochs=5",
+                                            "train.batch_size=64", "tune.num_steps=60"))
+    assert result.ok, result.verdict
+    for name in ("config.toml", "meta.json", "history.jsonl", "findings.json", "split.npz",
+                 "lr_range.json", "model_summary.json", "report.html",
+                 "checkpoints/best.pt", "checkpoints/last.pt"):
+        assert (result.path / name).exists(), name
+    assert list((result.path / "tensorboard").iterdir())
+    meta = json.loads((result.path / "meta.json").read_text())
+    assert meta["data"]["fingerprint"] and meta["split"]["fingerprint"]
+    assert meta["split"]["sizes"]["test"] == 1000  # MNIST-1D's own test part, untouched
+    assert meta["versions"]["torch"] == torch.__version__.split("+")[0] or meta["versions"]
+    kinds = {row["kind"] for row in read_history(result.path)}
+    assert kinds == {"step", "epoch", "test"}
+    assert result.test["test_accuracy"] > 0.5  # 5 epochs on 960 samples; chance is 10%
+    best = torch.load(result.path / "checkpoints/best.pt", weights_only=True)
+    assert "model" in best
+
+
+def test_split_never_shares_rows_between_parts(tmp_path):
+    result = trainwise.run({"data": {"source": "digits"}}, overrides=_quick(tmp_path),
+                           until="split", report=False)
+    split = np.load(result.path / "split.npz")
+    assert not set(split["train"]) & set(split["val"])
+    meta = json.loads((result.path / "meta.json").read_text())
+    sizes = meta["split"]["sizes"]
+    assert sum(sizes.values()) == 1797  # digits: nothing dropped, nothing duplicated
+
+
+def test_table_classification_and_regression(tmp_path, churn_csv):
+    source = f"data.source=\"{churn_csv}\""
+    result = trainwise.run(overrides=_quick(tmp_path, source, "data.target=\"label\""))
+    assert result.ok, result.verdict
+    assert result.test["test_accuracy"] > 0.7
+    result = trainwise.run(overrides=_quick(tmp_path, source, "data.target=\"price\"",
+                                            "train.max_epochs=15"))
+    assert result.ok, result.verdict
+    price = pd.read_csv(churn_csv)["price"]
+    assert result.test["test_rmse"] < price.std()  # better than predicting the mean
+
+
+def test_missing_target_column_stops_at_the_data_stage_with_a_fix(tmp_path, churn_csv):
+    result = trainwise.run(overrides=_quick(tmp_path, f"data.source=\"{churn_csv}\"",
+                                            "data.target=\"churn\""))
+    assert result.stopped_at == "data"
+    [problem] = [f for f in result.findings if f.severity.value == "error"]
+    assert "'churn'" in problem.message and "data.target" in problem.message
+    assert (result.path / "report.html").exists()  # a failed run still explains itself
+    assert "churn" in (result.path / "report.html").read_text()
+    assert read_findings(result.path)[-1].code == problem.code
+
+
+def test_users_own_module_is_trained(tmp_path):
+    class Tiny(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(),
+                                      nn.Linear(32, 10))
+
+        def forward(self, x):
+            return self.body(x)
+
+    model = Tiny()
+    result = trainwise.run({"data": {"source": "digits"}}, model=model,
+                           overrides=_quick(tmp_path, "train.max_epochs=5"))
+    assert result.ok, result.verdict
+    assert any(f.code == "user_model" for f in result.findings)
+    assert result.test["test_accuracy"] > 0.8
+
+
+def test_broken_user_model_is_a_finding_not_a_traceback(tmp_path):
+    class WrongWidth(nn.Module):  # logits for 3 classes on a 10-class problem
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(64, 3)
+
+        def forward(self, x):
+            return self.linear(x.flatten(1))
+
+    result = trainwise.run({"data": {"source": "digits"}}, model=WrongWidth(),
+                           overrides=_quick(tmp_path))
+    assert result.stopped_at in ("model", "check")
+    assert any(f.severity.value == "error" for f in result.findings)
+
+
+def test_cli_exit_codes(tmp_path, churn_csv, capsys):
+    assert main(["config", "--set", "train.max_epochs=3"]) == 0
+    assert "max_epochs = 3" in capsys.readouterr().out
+    assert main(["run", "--set", "train.max_epoch=3"]) == 2  # misspelt key
+    code = main(["audit", "--set", f"data.source=\"{churn_csv}\"", "--set",
+                 "data.target=\"nope\"", "--set", f"run.out_dir=\"{tmp_path}\""])
+    assert code == 1
+    code = main(["check", "--set", "data.source=\"wine\"", "--set", f"run.out_dir=\"{tmp_path}\"",
+                 "--set", "run.threads=1", "--no-report"])
+    assert code == 0

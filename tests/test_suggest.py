@@ -1,0 +1,161 @@
+"""LR-suggestion rules: anchors against hand-computed answers, ours against its promises."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trainwise.findings import TrainwiseError
+from trainwise.tune import RULES, list_rules, suggest_lr, suggest_range
+from trainwise.tune.suggest import (
+    debiased_ema,
+    fastai_minimum,
+    fastai_slide,
+    fastai_steep,
+    fastai_valley,
+    lightning,
+    lr_finder_smooth,
+    torch_lr_finder,
+    valley_index,
+)
+
+RAW = {"beta": 0.0, "skip_start": 0, "skip_end": 0}  # fastai rules on the curve as given
+
+
+def sigmoid_curve(num_steps: int = 100, noise: float = 0.02, seed: int = 0):
+    """A range-test-like curve over 1e-6..1: flat at 2.3, falls by 2.0 around 10^-2.5 (a
+    logistic in log10 lr), then explodes above 10^-1: the true minimum is near 10^-1.3."""
+    lrs = np.geomspace(1e-6, 1.0, num_steps)
+    x = np.log10(lrs)
+    loss = 2.3 - 2.0 / (1 + np.exp(-3 * (x + 2.5))) + 5 * np.clip(x + 1.5, 0, None) ** 2
+    return lrs, loss + np.random.default_rng(seed).normal(0, noise, num_steps)
+
+
+# ---------------------------------------------------------------- anchors: known answers
+def test_torch_lr_finder_oracles_from_its_test_suite():
+    lrs = np.geomspace(1e-3, 1e2, 6)
+    kw = {"smooth_f": 0.0, "skip_start": 0, "skip_end": 0}
+    assert torch_lr_finder(lrs, [10, 8, 4, 1, 4, 16], **kw) == lrs[2]
+    assert torch_lr_finder(lrs, [1, 0, 1, 2, 3, 4], **kw) == lrs[0]
+    assert torch_lr_finder(lrs, [0, 1, 2, 3, 4, 3], **kw) == lrs[-1]
+
+
+def test_torch_lr_finder_smoothing_is_an_undebiased_ema_seeded_with_the_first_loss():
+    np.testing.assert_allclose(lr_finder_smooth(np.array([1.0, 0.0, 0.0])), [1, 0.95, 0.9025])
+
+
+def test_debiased_ema_starts_at_the_first_loss_and_keeps_a_constant():
+    out = debiased_ema(np.array([3.0, 1.0]), beta=0.98)
+    assert out[0] == pytest.approx(3.0)
+    assert out[1] == pytest.approx((0.98 * 0.02 * 3 + 0.02 * 1) / (1 - 0.98**2))
+    np.testing.assert_allclose(debiased_ema(np.full(50, 2.5)), 2.5)
+    # Lightning's off-by-one debias: the first smoothed loss is 0.02 / (1 - 0.98**2) of it
+    assert debiased_ema(np.array([1.0]), offset=1)[0] == pytest.approx(0.02 / (1 - 0.98**2))
+
+
+def test_fastai_steep_takes_the_left_point_of_the_steepest_log_lr_step():
+    lrs = np.geomspace(1e-4, 1e1, 6)
+    assert fastai_steep(lrs, [5, 4, 2, 1.5, 1.4, 3], **RAW) == lrs[1]  # diffs -1,-2,-.5,-.1,1.6
+
+
+def test_fastai_minimum_is_the_argmin_over_ten():
+    lrs = np.geomspace(1e-4, 1e1, 6)
+    assert fastai_minimum(lrs, [5, 4, 2, 1.5, 1.4, 3], **RAW) == pytest.approx(lrs[4] / 10)
+
+
+def test_fastai_valley_index_arithmetic():
+    # longest strictly decreasing run: indices 0..5 (length 6); fastai's max_start = 5 - 6 = -1,
+    # sections = 6/3 = 2, idx = -1 + 2 + int(1.0) = 2
+    losses = [3, 2.9, 2.5, 2.0, 1.0, 0.5, 0.8, 2]
+    assert valley_index(losses) == 2
+    lrs = np.geomspace(1e-4, 1, 8)
+    assert fastai_valley(lrs, losses, **RAW) == lrs[2]
+
+
+def test_fastai_slide_walks_left_until_the_window_ends_have_equal_gradients():
+    # flat for i < 20, then (i - 20)**2: np.gradient is 0 up to i=19 and >0 from i=20 on, so the
+    # 15-point window stops at l=4 (r=19, both 0) and returns the previous l, i = 5
+    losses = np.array([0.0] * 20 + [float(k * k) for k in range(20)])
+    lrs = np.geomspace(1e-5, 1, losses.size)
+    assert fastai_slide(lrs, losses, **RAW) == lrs[5]
+    # a straight line: the first window already has equal ends -> lrs[-16]
+    assert fastai_slide(lrs, np.linspace(3, 1, lrs.size), **RAW) == lrs[-16]
+
+
+def test_lightning_differentiates_wrt_raw_lr_which_favours_the_smallest_lrs():
+    raw = {"beta": 0.0, "skip_begin": 0, "skip_end": 0}
+    uniform = np.arange(1.0, 7.0)  # uniform spacing: the same answer as torch-lr-finder's index
+    assert lightning(uniform, [10, 8, 4, 1, 4, 16], **raw) == uniform[2]
+    # loss falling linearly in log10(lr): equally steep everywhere in log lr, but d loss / d lr
+    # = -1 / (lr ln 10) is steepest at the first lr (Lightning issue #21141)
+    lrs = np.geomspace(1e-3, 1.0, 30)
+    assert lightning(lrs, -np.log10(lrs), **raw) == lrs[0]
+
+
+def test_fastai_slide_threshold_is_in_absolute_loss_units():
+    lrs, loss = sigmoid_curve()
+    assert suggest_lr(lrs, loss, "fastai.slide") != suggest_lr(lrs, 100 * loss, "fastai.slide")
+
+
+# ---------------------------------------------------------------- every rule
+@pytest.mark.parametrize("rule", list_rules())
+def test_every_rule_returns_a_finite_lr_inside_the_curve(rule):
+    lrs, loss = sigmoid_curve()
+    lr = suggest_lr(lrs, loss, rule)
+    assert np.isfinite(lr) and lrs[0] <= lr <= lrs[-1]
+
+
+@pytest.mark.parametrize("rule", list_rules())
+def test_every_rule_survives_a_short_curve_cut_by_a_nan(rule):
+    lrs, loss = sigmoid_curve()
+    loss[8] = np.nan  # stopped early: only 8 finite points, fewer than the anchors' skips
+    lr = suggest_lr(lrs, loss, rule)
+    assert np.isfinite(lr) and lrs[0] / 10 <= lr <= lrs[7]
+
+
+def test_registry_lists_ours_first_and_rejects_unknown_names():
+    assert list_rules()[0] == "trainwise" and set(list_rules()) == set(RULES)
+    with pytest.raises(TrainwiseError, match="unknown learning-rate rule"):
+        suggest_lr([1e-3, 1e-2], [1.0, 0.5], "valley")
+
+
+def test_a_curve_without_a_finite_loss_is_an_error():
+    with pytest.raises(TrainwiseError, match="no finite loss"):
+        suggest_lr([1e-3, 1e-2], [float("nan"), 1.0])
+
+
+# ---------------------------------------------------------------- ours
+def test_ours_sits_in_the_descent_below_the_bottom():
+    lrs, loss = sigmoid_curve()
+    s = suggest_range(lrs, loss)
+    assert 10**-3.5 < s.lr_low < s.lr < s.lr_high  # the fall starts near 10^-3.2 (10% of it)
+    assert 10**-1.7 < s.lr_high < 10**-1.0  # the noiseless minimum is at 10^-1.3
+    assert s.flags == ()
+
+
+def test_ours_is_invariant_to_the_scale_and_offset_of_the_loss():
+    lrs, loss = sigmoid_curve()
+    a, b = suggest_range(lrs, loss), suggest_range(lrs, 10 * loss + 3)
+    assert b.lr == pytest.approx(a.lr, rel=1e-9)
+    assert (b.lr_low, b.lr_high) == pytest.approx((a.lr_low, a.lr_high), rel=1e-9)
+
+
+def test_ours_ignores_one_bad_batch():
+    lrs, loss = sigmoid_curve()
+    spiked = loss.copy()
+    spiked[55] *= 10  # one 10x spike inside the descent (lr ~ 1e-2.7)
+    a, b = suggest_range(lrs, loss), suggest_range(lrs, spiked)
+    assert abs(np.log10(b.lr / a.lr)) < 0.1
+
+
+def test_ours_barely_depends_on_the_number_of_steps():
+    short, long = suggest_range(*sigmoid_curve(100)), suggest_range(*sigmoid_curve(400))
+    assert abs(np.log10(short.lr / long.lr)) < 0.15
+
+
+def test_ours_flags_a_flat_curve_and_a_curve_still_falling_at_the_end():
+    lrs = np.geomspace(1e-6, 1, 100)
+    flat = 2.3 + np.random.default_rng(1).normal(0, 0.02, 100)
+    assert "no_descent" in suggest_range(lrs, flat).flags
+    falling = 2.3 - 2.0 / (1 + np.exp(-3 * (np.log10(lrs) + 1)))  # still falling at lr=1
+    assert "no_rise" in suggest_range(lrs, falling).flags
