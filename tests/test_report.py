@@ -16,9 +16,9 @@ import pytest
 matplotlib.use("Agg")
 
 from trainwise.findings import Finding, Severity  # noqa: E402
-from trainwise.report import build_report  # noqa: E402
-from trainwise.report.context import fmt_evidence, fmt_seconds, fmt_shape  # noqa: E402
-from trainwise.report.curves import grad_norm_figure, loss_figure  # noqa: E402
+from trainwise.reporting import build_report  # noqa: E402
+from trainwise.reporting.context import fmt_evidence, fmt_seconds, fmt_shape  # noqa: E402
+from trainwise.reporting.curves import grad_norm_figure, loss_figure  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 IMG_SRC = re.compile(r'<img src="([^"]*)"')

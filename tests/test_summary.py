@@ -76,8 +76,9 @@ def test_counts_tied_once_and_include_uncalled_layers(trace_of) -> None:
 def test_trace_leaves_modes_and_rng_alone() -> None:
     model = cnn1d(1, 3).train()
     model[1].eval()  # a BatchNorm frozen by the user
+    x = torch.randn(4, 1, 40)
     state = torch.get_rng_state()
-    shape_trace(model, torch.randn(4, 1, 40))
+    shape_trace(model, x)
     assert model.training and not model[1].training and model[4].training
     assert torch.equal(torch.get_rng_state(), state)
 

@@ -17,8 +17,22 @@ from trainwise.findings import Finding, Severity, StageFailed, TrainwiseError
 # The verbs load torch, Fabric and matplotlib; importing them lazily keeps `import trainwise`
 # and `trainwise --help` fast.
 _LAZY = {
-    "run": "trainwise.recipe",
-    "RunResult": "trainwise.recipe",
+    "run": ("trainwise.recipe", "run"),
+    "RunResult": ("trainwise.recipe", "RunResult"),
+    "load_data": ("trainwise.data.sources", "load_data"),
+    "audit": ("trainwise.data.audit", "audit"),
+    "split": ("trainwise.data.split", "split_indices"),
+    "check_leakage": ("trainwise.data.leakage", "check_leakage"),
+    "build_model": ("trainwise.model.baselines", "build_model"),
+    "init_weights": ("trainwise.model.init", "init_weights"),
+    "shape_trace": ("trainwise.model.summary", "shape_trace"),
+    "param_groups": ("trainwise.model.optim", "param_groups"),
+    "make_adamw": ("trainwise.model.optim", "make_adamw"),
+    "check": ("trainwise.checks.preflight", "preflight"),
+    "find_lr": ("trainwise.tune.lr_range", "lr_range_test"),
+    "fit": ("trainwise.train.loop", "fit"),
+    "diagnose": ("trainwise.train.diagnose", "diagnose"),
+    "report": ("trainwise.reporting", "build_report"),
 }
 
 __all__ = ["Config", "ConfigError", "Finding", "Severity", "StageFailed", "TrainwiseError",
@@ -28,5 +42,6 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
+        module, attribute = _LAZY[name]
+        return getattr(import_module(module), attribute)
     raise AttributeError(f"module 'trainwise' has no attribute '{name}'")

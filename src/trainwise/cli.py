@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "report":
-        from trainwise.report import build_report
+        from trainwise.reporting import build_report
 
         print(build_report(args.run_dir))
         return 0

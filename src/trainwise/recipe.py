@@ -140,7 +140,7 @@ def _finish(ctx: RunContext, findings: list[Finding], stopped_at: str | None,
     ctx.run.write_findings(findings)
     ctx.run.write_json("meta.json", ctx.meta)
     if report:
-        from trainwise.report import build_report
+        from trainwise.reporting import build_report
 
         started = time.perf_counter()
         build_report(ctx.run.path)

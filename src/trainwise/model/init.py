@@ -7,7 +7,6 @@ the policy in place and returns one record per layer for the report.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -208,12 +207,3 @@ def _kept(name: str, module: nn.Module) -> list[dict]:
     return [_record(f"{name}.{p}" if name else p, module, "kept", param)
             for p, param in module.named_parameters(recurse=False)]
 
-
-def expected_std(rule: str, fan_in: int, fan_out: int, gain: float = 1.0) -> float:
-    """The std a rule aims for: He sqrt(2/fan_in), LeCun sqrt(1/fan_in), Xavier
-    gain*sqrt(2/(fan_in+fan_out)); used by tests and the report."""
-    if rule.startswith("kaiming"):
-        return math.sqrt(2.0 / fan_in)
-    if rule.startswith("lecun"):
-        return math.sqrt(1.0 / fan_in)
-    return gain * math.sqrt(2.0 / (fan_in + fan_out))

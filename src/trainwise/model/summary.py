@@ -194,6 +194,16 @@ def _check_regression(out: torch.Tensor, y: torch.Tensor, stage: str) -> list[Fi
                   fix, output_shape=list(out.shape), target_shape=list(y.shape))]
 
 
+def _forward_failed(layer: str | None, exc: Exception, x: torch.Tensor, stage: str) -> Finding:
+    where = f" in layer '{layer}'" if layer else ""
+    return error(stage, "forward_failed",
+                 f"the forward pass raised{where}: {type(exc).__name__}: {exc}",
+                 f"fix the layer's expected input shape/dtype for inputs shaped "
+                 f"{tuple(x.shape)} ({x.dtype}); revisit the model stage.",
+                 layer=layer, exception=f"{type(exc).__name__}: {exc}",
+                 input_shape=list(x.shape))
+
+
 def check_output_shape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str,
                        num_classes: int, *, stage: str = "model",
                        batch_size: int = 8) -> list[Finding]:
@@ -207,13 +217,7 @@ def check_output_shape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task:
     with quiet_forward(model):
         layer, exc, out = failing_layer(model, x)
     if exc is not None:
-        where = f" in layer '{layer}'" if layer else ""
-        return [error(stage, "forward_failed",
-                      f"the forward pass raised{where}: {type(exc).__name__}: {exc}",
-                      f"fix the layer's expected input shape/dtype for inputs shaped "
-                      f"{tuple(x.shape)} ({x.dtype}); revisit the model stage.",
-                      layer=layer, exception=f"{type(exc).__name__}: {exc}",
-                      input_shape=list(x.shape))]
+        return [_forward_failed(layer, exc, x, stage)]
     if not isinstance(out, torch.Tensor):
         return [error(stage, "output_not_tensor",
                       f"the model returned {type(out).__name__}, not a tensor of outputs.",

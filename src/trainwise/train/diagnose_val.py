@@ -54,11 +54,8 @@ def _train_loss_at(history: list[Row], row: Row) -> float | None:
     return float(np.median(recent)) if len(recent) else None
 
 
-def rule_overfitting(history: list[Row]) -> list[Finding]:
-    rows = [row for row in rows_of(history, "epoch") if _finite(row, "val_loss") is not None]
-    if len(rows) < OVERFIT_PATIENCE + 2:
-        return []
-    val = np.array([row["val_loss"] for row in rows], dtype=np.float64)
+def _val_rise(val: np.ndarray) -> tuple[int, float] | None:
+    """(best epoch index, relative rise) when the validation loss climbed past its best."""
     best = int(np.argmin(val))
     past = len(val) - 1 - best
     # Rise measured from the 3-epoch running median's minimum: one lucky low epoch on a
@@ -66,14 +63,35 @@ def rule_overfitting(history: list[Row]) -> list[Finding]:
     reference = float(rolling_median(val, 3).min())
     tail = float(np.median(val[-3:]))
     if past < OVERFIT_PATIENCE or reference <= 0 or tail < (1 + OVERFIT_RISE) * reference:
+        return None
+    # ...and a trend, not a scatter: the straight line fitted from the best epoch on must
+    # climb half that margin and 3x the scatter around it (a noisy flat tail does neither).
+    slope, intercept = np.polyfit(np.arange(past + 1), val[best:], 1)
+    scatter = val[best:] - (intercept + slope * np.arange(past + 1))
+    spread = 1.4826 * float(np.median(np.abs(scatter)))
+    climb = slope * past
+    if climb < 0.5 * OVERFIT_RISE * reference or climb < 3 * spread:
+        return None
+    return best, tail / reference - 1
+
+
+def rule_overfitting(history: list[Row]) -> list[Finding]:
+    rows = [row for row in rows_of(history, "epoch") if _finite(row, "val_loss") is not None]
+    if len(rows) < OVERFIT_PATIENCE + 2:
         return []
+    val = np.array([row["val_loss"] for row in rows], dtype=np.float64)
+    found = _val_rise(val)
+    if found is None:
+        return []
+    best, rise = found
+    past = len(val) - 1 - best
     train_best = _train_loss_at(history, rows[best])
     train_final = _train_loss_at(history, rows[-1])
     if train_best is None or train_final is None:
         return []
     if train_final > (1 - TRAIN_STILL_FALLING) * train_best:
         return []  # training loss rose too: instability, not overfitting
-    best_epoch, rise = _epoch_of(rows[best], best), tail / reference - 1
+    best_epoch = _epoch_of(rows[best], best)
     message = (f"Overfitting: the validation loss was lowest at epoch {best_epoch} "
                f"({val[best]:.4g}) and then rose {rise:.0%} over {past} more epochs, while "
                f"the training loss kept falling ({train_best:.4g} -> {train_final:.4g}).")

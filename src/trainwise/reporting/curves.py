@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from trainwise.findings import Finding
-from trainwise.report.figures import (
+from trainwise.reporting.figures import (
     PALETTE,
     SEVERITY_COLORS,
     TRAIN_COLOR,

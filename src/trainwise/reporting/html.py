@@ -12,8 +12,8 @@ import jinja2
 from matplotlib.figure import Figure
 
 from trainwise.findings import TrainwiseError
-from trainwise.report import curves
-from trainwise.report.context import (
+from trainwise.reporting import curves
+from trainwise.reporting.context import (
     RunData,
     fmt_evidence,
     fmt_number,
@@ -22,7 +22,7 @@ from trainwise.report.context import (
     load_run,
     report_context,
 )
-from trainwise.report.figures import class_balance_figure, data_uri, figure_png, lr_range_figure
+from trainwise.reporting.figures import class_balance_figure, data_uri, figure_png, lr_range_figure
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
 
@@ -127,7 +127,7 @@ def _environment() -> jinja2.Environment:
 
 
 def render_html(context: dict[str, Any]) -> str:
-    source = resources.files("trainwise.report").joinpath("report.html.j2")
+    source = resources.files("trainwise.reporting").joinpath("report.html.j2")
     template = _environment().from_string(source.read_text(encoding="utf-8"))
     return template.render(**context)
 

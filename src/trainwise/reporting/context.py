@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from trainwise.findings import STAGES, Finding, Severity, TrainwiseError, errors, worst
-from trainwise.report.curves import best_epoch
+from trainwise.reporting.curves import best_epoch
 from trainwise.rundir import read_findings, read_history
 
 Row = dict[str, Any]

@@ -1,0 +1,194 @@
+"""preflight: healthy setups pass clean; each deliberately broken one is caught by its code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trainwise.checks import preflight
+from trainwise.checks.initial import check_loss_at_init
+from trainwise.findings import Finding, Severity
+from trainwise.model.baselines import cnn1d, loss_function, mlp
+from trainwise.model.init import init_weights
+
+CE = nn.CrossEntropyLoss()
+
+
+def _problems(findings: list[Finding]) -> list[str]:
+    return [f"{f.severity.value}:{f.code}" for f in findings if f.severity is not Severity.INFO]
+
+
+def sequences(n: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n, 1, 40) noise plus a sine whose frequency is the class: learnable, not trivial."""
+    gen = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 10, (n,), generator=gen)
+    t = torch.arange(40)
+    x = torch.randn(n, 1, 40, generator=gen) + 1.5 * torch.sin(t * (y[:, None, None] + 1) * 0.25)
+    return x, y
+
+
+def net(width: int = 32, outputs: int = 3) -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(8, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+                         nn.Linear(width, outputs))
+
+
+def test_healthy_mlp_on_blobs_passes(blobs) -> None:
+    x, y = blobs
+    findings = preflight(mlp(8, 3), loss_function("classification"), x, y,
+                         task="classification", num_classes=3)
+    assert _problems(findings) == []
+    codes = {f.code for f in findings}
+    assert {"loss_at_init_ok", "gradient_flow_ok", "overfit_batch_ok", "inputs_used",
+            "smoke_cycle_ok"} <= codes
+    assert all(f.stage == "check" and f.evidence for f in findings)
+
+
+@pytest.mark.parametrize("policy_init", [False, True])
+def test_healthy_cnn1d_on_sequences_passes(policy_init: bool) -> None:
+    x, y = sequences()
+    torch.manual_seed(1)
+    model = cnn1d(1, 10)
+    if policy_init:
+        init_weights(model, generator=torch.Generator().manual_seed(0))
+    findings = preflight(model, loss_function("classification"), x, y,
+                         task="classification", num_classes=10)
+    assert _problems(findings) == []
+
+
+def test_healthy_regression_passes(blobs) -> None:
+    x, _ = blobs
+    y = x @ torch.linspace(-1, 1, 8) / 4
+    findings = preflight(mlp(8, 1), loss_function("regression"), x, y,
+                         task="regression", num_classes=0)
+    assert _problems(findings) == []
+    assert "regression_output_squeezed" in {f.code for f in findings}
+
+
+def test_callers_model_modes_and_rng_untouched(blobs) -> None:
+    x, y = blobs
+    model = mlp(8, 3).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    state = torch.get_rng_state()
+    first = preflight(model, CE, x, y, task="classification", num_classes=3, seed=5)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert not any(m.training for m in model.modules())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+    second = preflight(model, CE, x, y, task="classification", num_classes=3, seed=5)
+    assert [f.to_dict() for f in first] == [f.to_dict() for f in second]
+
+
+class Detached(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(8, 32), nn.Linear(32, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(torch.relu(self.a(x)).detach())  # a never learns
+
+
+class ZeroesInputs(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(8, 32), nn.Linear(32, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(torch.relu(self.a(x * 0)))
+
+
+class MixesSamples(nn.Module):
+    """x.t().reshape(B, F): every shape is right, every row is a blend of samples."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.a(x.t().reshape(len(x), 8))
+
+
+def frozen() -> nn.Module:
+    return net().requires_grad_(False)
+
+
+def dead_relus() -> nn.Module:
+    model = net()
+    with torch.no_grad():
+        for layer in model:
+            if isinstance(layer, nn.Linear):
+                layer.weight.copy_(-layer.weight.abs())
+                layer.bias.fill_(-10.0)
+    return model
+
+
+def with_nan(x: torch.Tensor) -> torch.Tensor:
+    x = x.clone()
+    x[5, 3] = float("nan")
+    return x
+
+
+def custom_ce(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(output, target)  # a plain function: no type to recognise
+
+
+Case = tuple[Callable[[], nn.Module], object, Callable, Callable, str | set[str]]
+CASES: dict[str, Case] = {
+    # name: (model, loss, x -> x, y -> y, expected code)
+    "labels 1..C": (net, CE, lambda x: x, lambda y: y + 1, "labels_out_of_range"),
+    "float labels": (net, CE, lambda x: x, lambda y: y.float(), "labels_wrong_dtype"),
+    "softmax before CE": (lambda: nn.Sequential(net(), nn.Softmax(1)), CE, lambda x: x,
+                          lambda y: y, "softmax_before_loss"),
+    "softmax before a CE function": (lambda: nn.Sequential(net(), nn.Softmax(1)), custom_ce,
+                                     lambda x: x, lambda y: y, "overfit_batch_failed"),
+    "all params frozen": (frozen, CE, lambda x: x, lambda y: y, "no_trainable_params"),
+    "tensor detached in forward": (Detached, CE, lambda x: x, lambda y: y,
+                                   "gradient_missing"),
+    "inputs zeroed": (net, CE, torch.zeros_like, lambda y: y, "inputs_constant"),
+    "inputs zeroed in forward": (ZeroesInputs, CE, lambda x: x, lambda y: y,
+                                 "inputs_ignored"),
+    "NaN in inputs": (net, CE, with_nan, lambda y: y, "inputs_not_finite"),
+    "dead ReLU init": (dead_relus, CE, lambda x: x, lambda y: y,
+                       {"dead_relu", "gradient_missing", "inputs_ignored"}),
+    "MSE on class indices": (net, nn.MSELoss(), lambda x: x, lambda y: y,
+                             "loss_task_mismatch"),
+    "inputs scaled 1000x": (net, CE, lambda x: x * 1000, lambda y: y,
+                            {"inputs_not_normalised", "loss_at_init_off"}),
+    "logits width": (lambda: net(outputs=4), CE, lambda x: x, lambda y: y,
+                     "logits_width_mismatch"),
+    "view mixes samples": (MixesSamples, CE, lambda x: x, lambda y: y, "batch_mixing"),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_broken_setup_caught(name: str, blobs) -> None:
+    make_model, loss_fn, edit_x, edit_y, expected = CASES[name]
+    x, y = blobs
+    findings = preflight(make_model(), loss_fn, edit_x(x), edit_y(y),
+                         task="classification", num_classes=3)
+    expected = {expected} if isinstance(expected, str) else expected
+    flagged = {f.code: f for f in findings if f.severity is not Severity.INFO}
+    assert expected <= set(flagged), _problems(findings)
+    assert all("revisit" in flagged[code].fix for code in expected)
+    if "loss_at_init_off" in expected:  # no BatchNorm: 1000x inputs give 1000x logits
+        assert flagged["loss_at_init_off"].evidence["ratio"] > 10
+
+
+def test_regression_broadcast_and_offset_targets(blobs) -> None:
+    x, _ = blobs
+    y = x[:, 0].clone()
+    column = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+    broadcast = preflight(column, nn.MSELoss(), x, y, task="regression", num_classes=0)
+    assert _problems(broadcast) == ["error:loss_broadcast"]
+    # Targets around 1000: the loss at init is ~1e6 x their variance (the pure check alone:
+    # the full preflight would also spend 300 steps failing to overfit).
+    model, offset = mlp(8, 1).train(), y + 1000
+    with torch.no_grad():
+        loss = float(loss_function("regression")(model(x), offset))
+    (high,) = check_loss_at_init(loss, offset, "regression", 0)
+    assert high.code == "loss_at_init_off" and high.evidence["direction"] == "high"
+    assert "standardise the targets" in high.fix
