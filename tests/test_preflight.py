@@ -10,7 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainwise.checks import preflight
-from trainwise.checks.initial import check_loss_at_init
+from trainwise.checks._common import default_optimizer
+from trainwise.checks.data_checks import check_data
+from trainwise.checks.initial import check_at_init, check_loss_at_init
 from trainwise.findings import Finding, Severity
 from trainwise.model.baselines import cnn1d, loss_function, mlp
 from trainwise.model.init import init_weights
@@ -192,3 +194,24 @@ def test_regression_broadcast_and_offset_targets(blobs) -> None:
     (high,) = check_loss_at_init(loss, offset, "regression", 0)
     assert high.code == "loss_at_init_off" and high.evidence["direction"] == "high"
     assert "standardise the targets" in high.fix
+
+
+def test_loss_at_init_far_below_label_entropy_suggests_leakage() -> None:
+    y = torch.arange(300) % 3
+    (low,) = check_loss_at_init(0.2, y, "classification", 3)
+    assert (low.code, low.evidence["direction"]) == ("loss_at_init_off", "low")
+    (ok,) = check_loss_at_init(1.2, y, "classification", 3)
+    assert ok.code == "loss_at_init_ok"
+
+
+def test_tiny_inputs_make_first_layer_gradient_vanish(blobs) -> None:
+    x, y = blobs
+    findings = check_at_init(net(), CE, x * 1e-7, y, task="classification", num_classes=3,
+                             make_optimizer=default_optimizer)
+    vanishing = next(f for f in findings if f.code == "gradient_vanishing")
+    assert list(vanishing.evidence["grad_norms"]) == ["0.weight"]
+    healthy = check_at_init(net(), CE, x, y, task="classification", num_classes=3,
+                            make_optimizer=default_optimizer)
+    assert _problems(healthy) == []
+    scaled = check_data(net(), x * 1e-7, y, "classification", 3)
+    assert _problems(scaled) == ["warning:inputs_not_normalised"]

@@ -14,6 +14,7 @@ from trainwise.findings import Finding, error, info, warning
 # Standardised features have |mean| ~ 0 and std ~ 1; raw pixels (0..255) or money amounts
 # reach 100s. A per-feature RMS above this is "not normalised", not a heavy tail.
 MAX_FEATURE_RMS = 20.0
+MIN_INPUT_RMS = 1e-3  # all features this small: a unit mix-up (e.g. divided by 255 twice)
 MAX_DISCRETE_VALUES = 10
 
 
@@ -61,6 +62,12 @@ def _dtype(model: nn.Module, x: torch.Tensor) -> list[Finding]:
 def _scale(x: torch.Tensor) -> list[Finding]:
     features = _feature_view(x).double()
     rms = features.pow(2).mean(0).sqrt()  # sqrt(mean^2 + var) per feature
+    if float(rms.max()) < MIN_INPUT_RMS:
+        return [warning(STAGE, "inputs_not_normalised",
+                        f"every input feature has RMS under {MIN_INPUT_RMS:g} (largest "
+                        f"{float(rms.max()):.3g}): the first layer's gradients vanish with them.",
+                        "standardise each feature with the training split's mean and std; "
+                        "revisit the data stage.", rms=float(rms.max()), min_rms=MIN_INPUT_RMS)]
     worst = int(rms.argmax())
     if float(rms[worst]) <= MAX_FEATURE_RMS:
         return []

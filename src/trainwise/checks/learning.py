@@ -43,7 +43,8 @@ SMOKE_DROP = 0.97
 
 
 def _diverged(where: str, losses: list[float]) -> Finding:
-    return error(STAGE, "loss_diverged",
+    # A warning, not an error: the learning rate is not tuned yet and may be the cause.
+    return warning(STAGE, "loss_diverged",
                  f"the loss became {losses[-1]} at step {len(losses) - 1} of the {where}.",
                  "look for numerically unsafe ops (log/sqrt/exp) in forward() or the loss, "
                  "and lower the learning rate; revisit the model stage.",
@@ -57,11 +58,12 @@ def _still_falling(losses: list[float], window: int = 30) -> bool:
     return min(losses[-window:]) < 0.8 * min(losses[:-window])
 
 
-def _overfit_verdict(losses: list[float], final: float, target: float) -> list[Finding]:
+def _overfit_verdict(losses: list[float], final: float, target: float,
+                     batch_size: int) -> list[Finding]:
     best = min([*losses, final])
     falling = _still_falling([*losses, final])
     evidence = {"initial": losses[0], "final": final, "best": best, "target": target,
-                "steps": len(losses), "batch_size": None, "still_falling": falling}
+                "steps": len(losses), "batch_size": batch_size, "still_falling": falling}
     if best <= target:
         return [info(STAGE, "overfit_batch_ok",
                      f"memorised a small batch: loss {losses[0]:.3g} -> {best:.3g} in "
@@ -116,8 +118,7 @@ def check_overfit_and_inputs(model: nn.Module, loss_fn: LossFn, x: torch.Tensor,
     final = loss_of(real, loss_fn, xb, yb)
     if not math.isfinite(final) or not all(map(math.isfinite, losses)):
         return [_diverged("overfit-one-batch test", [*losses, final])]
-    findings = _overfit_verdict(losses, final, target)
-    findings[0].evidence["batch_size"] = len(xb)
+    findings = _overfit_verdict(losses, final, target, len(xb))
     # The twin needs only enough steps to learn the label prior; compare both after as many.
     twin_steps = min(steps, TWIN_STEPS)
     real_loss = final if twin_steps == steps else losses[twin_steps]

@@ -20,6 +20,10 @@ from trainwise.train.diagnose_common import (
 MIN_POINTS = 8
 SPIKE_MADS = 10.0  # above the trailing median by 10 median absolute deviations...
 SPIKE_RATIO = 5.0  # ...and 5x that median: lognormal batch noise (sigma 0.3) is ~1e-7 there
+SPIKE_GLOBAL = 2.0  # ...and 2x the highest typical (trailing-median) level of the whole run.
+# Why the last one: once the training loss is near zero, most batches give tiny gradients and
+# a batch holding one hard sample (or the short last batch of an epoch) gives 5-20x more;
+# measured on healthy MLP runs, those stay far below the norms of early training.
 SPIKE_WINDOW = 20  # trailing rows that define "normal" at each step
 SPIKES_LISTED = 10
 VANISH_RATIO = 1e-3  # below 1/1000 of the early gradient norm...
@@ -50,6 +54,7 @@ def spike_scores(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mad = np.median(np.abs(trailing - median[:, None]), axis=1)
     current = grads[window:]
     hit = (median > 0) & (current > median + SPIKE_MADS * mad) & (current > SPIKE_RATIO * median)
+    hit &= current > SPIKE_GLOBAL * median[skip - window:].max()
     ratio[window:] = np.divide(current, median, out=np.zeros_like(current), where=median > 0)
     is_spike[window:] = hit
     is_spike[:skip] = False

@@ -24,8 +24,10 @@ from trainwise.findings import TrainwiseError
 
 BANDWIDTH_DECADES = 0.15  # Gaussian kernel sigma in log10(lr)
 MIN_POINTS_PER_SIGMA = 2.5  # a sparse ramp (few steps per decade) widens the kernel
-DESCENT_START = 0.10  # the descent starts once 10% of the total drop is done
-PEAK_BELOW_BOTTOM = 0.5  # decades: the one-cycle peak sits ~3x below the loss bottom
+DESCENT_START = 0.10  # the descent starts once 10% of the total drop is done (Smith's base_lr)
+LOW_FRACTION = 0.75  # lr_low: 3/4 of the fall done; below it the test had barely trained
+POINT_FRACTION = 0.95  # lr: 95% of the fall done, just before the bottom (calibration below)
+RISE_FRACTION = 0.10  # lr_high: past the bottom, the level is back up by 10% of the fall
 MIN_DROP_IN_NOISE = 4.0  # pure noise gives drop/noise <= 3.3 in 99% of 100-step curves
 FLAT_START_DECADES = 0.5  # the descent should start at least this far above start_lr
 
@@ -68,12 +70,20 @@ def local_linear(x: np.ndarray, y: np.ndarray, sigma: float,
     return (s2 * t0 - s1 * t1) / det, (s0 * t1 - s1 * t0) / det
 
 
+def _running_median(values: np.ndarray, width: int) -> np.ndarray:
+    pad = np.pad(values, width // 2, mode="edge")
+    return np.median(np.lib.stride_tricks.sliding_window_view(pad, width), axis=1)
+
+
 def robust_smooth(x: np.ndarray, y: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Local-linear fit with one LOWESS bisquare pass: a single bad batch (a spike 10x the
-    loss) gets weight 0 instead of pulling ~8 neighbours up."""
+    """Local-linear fit with one LOWESS bisquare pass, so a single bad batch (a spike 10x the
+    loss) gets weight 0 instead of pulling ~6 neighbours up. The residual scale is a running
+    median over 9 steps, not a global one: where the loss turns ragged at high lr, every
+    point there is large and keeps its weight, and the level rises with the mean, as it
+    should; a global scale would drop the high half and hide the divergence."""
     level, _ = local_linear(x, y, sigma)
     resid = y - level
-    scale = 6.0 * np.median(np.abs(resid)) + 1e-12 * (np.abs(y).max() + 1.0)
+    scale = 6.0 * _running_median(np.abs(resid), 9) + 1e-12 * (np.abs(y).max() + 1.0)
     weights = np.clip(1 - (resid / scale) ** 2, 0, None) ** 2
     return local_linear(x, y, sigma, weights)
 
@@ -81,8 +91,7 @@ def robust_smooth(x: np.ndarray, y: np.ndarray, sigma: float) -> tuple[np.ndarra
 def _cut_divergence(y: np.ndarray) -> int:
     """Number of points to keep: stop where a 5-point running median climbs back above its
     starting level after its minimum (what follows is divergence, not information)."""
-    pad = np.pad(y, 2, mode="edge")
-    med = np.median(np.lib.stride_tricks.sliding_window_view(pad, 5), axis=1)
+    med = _running_median(y, 5)
     bottom = int(np.argmin(med))
     above = np.flatnonzero(med[bottom:] > med[: bottom + 1].max())
     return bottom + int(above[0]) if above.size else y.size
@@ -92,6 +101,7 @@ def suggest_range(lrs: Sequence[float], losses: Sequence[float]) -> LrSuggestion
     """Our rule on one recorded curve (raw losses): a one-cycle peak lr and the good range."""
     lr, loss = finite_prefix(lrs, losses)
     keep = _cut_divergence(loss) if loss.size >= 5 else loss.size
+    cut = keep < loss.size or keep < len(losses)  # diverged: cut here, or stopped on a NaN
     lr, loss = lr[:keep], loss[:keep]
     if loss.size < 5:
         i = int(np.argmin(loss))
@@ -99,10 +109,15 @@ def suggest_range(lrs: Sequence[float], losses: Sequence[float]) -> LrSuggestion
     x = np.log10(lr)
     spacing = float(np.median(np.diff(x)))
     level, _ = robust_smooth(x, loss, max(BANDWIDTH_DECADES, MIN_POINTS_PER_SIGMA * spacing))
-    return _from_level(x, loss, level)
+    return _from_level(x, loss, level, cut)
 
 
-def _from_level(x: np.ndarray, loss: np.ndarray, level: np.ndarray) -> LrSuggestion:
+def _crossing(level: np.ndarray, stop: int, value: float) -> int:
+    """First index before `stop` where the level is at or below `value`."""
+    return int(np.argmax(level[:stop] <= value))
+
+
+def _from_level(x: np.ndarray, loss: np.ndarray, level: np.ndarray, cut: bool) -> LrSuggestion:
     bottom = int(np.argmin(level))
     top = float(level[: bottom + 1].max())
     drop = top - float(level[bottom])
@@ -110,10 +125,14 @@ def _from_level(x: np.ndarray, loss: np.ndarray, level: np.ndarray) -> LrSuggest
     flags = []
     if drop <= MIN_DROP_IN_NOISE * noise or bottom == 0:
         flags.append("no_descent")
-    start = int(np.argmax(level[: bottom + 1] <= top - DESCENT_START * drop))
+    start = _crossing(level, bottom + 1, top - DESCENT_START * drop)
     if x[start] - x[0] < FLAT_START_DECADES:
         flags.append("falls_at_start")
-    if level[-1] - level[bottom] < DESCENT_START * drop or bottom == x.size - 1:
+    low = _crossing(level, bottom + 1, top - LOW_FRACTION * drop)
+    point = _crossing(level, bottom + 1, top - POINT_FRACTION * drop)
+    risen = np.flatnonzero(level[bottom:] >= level[bottom] + RISE_FRACTION * drop)
+    high = bottom + int(risen[0]) if risen.size else x.size - 1
+    if not risen.size and not cut:
         flags.append("no_rise")
-    peak = float(np.clip(x[bottom] - PEAK_BELOW_BOTTOM, x[start], x[bottom]))
-    return LrSuggestion(10**peak, float(10 ** x[start]), float(10 ** x[bottom]), tuple(flags))
+    return LrSuggestion(float(10 ** x[point]), float(10 ** x[low]), float(10 ** x[high]),
+                        tuple(flags))
