@@ -163,7 +163,8 @@ def test_a_frozen_model_is_an_error(blobs):
     model = net().requires_grad_(False)
     result = lr_range_test(model, F.cross_entropy, loader(blobs), adamw, num_steps=10)
     assert codes(result) == ["lr_range_nothing_to_train"]
-    assert result.findings[0].severity is Severity.ERROR and "requires_grad" in result.findings[0].fix
+    (finding,) = result.findings
+    assert finding.severity is Severity.ERROR and "requires_grad" in finding.fix
 
 
 def test_a_dataset_smaller_than_one_batch_is_an_error(blobs):

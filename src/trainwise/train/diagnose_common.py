@@ -63,10 +63,12 @@ def loss_curve(history: list[Row]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def starting_loss(history: list[Row], loss: np.ndarray) -> float:
-    """Where training started: the median of the first 3 steps (batch noise averages out);
-    for epoch means, the first epoch (a run may have converged within it)."""
+    """Where training started: per step, the lower of the first loss (at initialisation) and
+    the median of the first 3 (batch noise averages out; a loss that explodes on the first
+    update does not count as the start); for epoch means, the first epoch (a run may have
+    converged within it)."""
     if loss_is_per_step(history):
-        return float(np.median(loss[:3]))
+        return float(min(loss[0], np.median(loss[:3])))
     return float(loss[0])
 
 

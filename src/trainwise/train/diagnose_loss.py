@@ -75,26 +75,32 @@ def rule_loss_exploding(history: list[Row]) -> list[Finding]:
     if len(loss) < MIN_POINTS:
         return []
     smooth = rolling_median(loss, smoothing_window(len(loss)))
-    low = np.minimum.accumulate(smooth)
-    gained = np.maximum(smooth[0] - low, 0.0)
+    # The running minimum starts from the loss at initialisation, so a loss that jumps
+    # 1000x on the first updates (lr far too high) counts as exploding from step one.
+    start = starting_loss(history, loss)
+    low = np.minimum.accumulate(np.minimum(smooth, start))
+    gained = np.maximum(start - low, 0.0)
     exploded = (low > 0) & (smooth > EXPLODE_FACTOR * low) & (smooth - low > EXPLODE_CLIMB * gained)
     if not exploded.any():
         return []
     first = int(np.argmax(exploded))
     turn = int(np.argmin(smooth[: first + 1]))  # where the curve turned upwards: the onset
+    if smooth[turn] > start:
+        turn = 0  # it never went down first: the onset is the first update
     peak = first + int(np.argmax(smooth[first:]))
-    ended_worse = smooth[-1] > smooth[0]
+    ended_worse = smooth[-1] > start
     severity = Severity.ERROR if ended_worse else Severity.WARNING
-    message = (f"The loss exploded: from {smooth[turn]:.4g} at step {steps[turn]} it rose to "
-               f"{smooth[peak]:.4g} at step {steps[peak]} ({smooth[peak] / smooth[turn]:.1f}x)"
+    low_point = min(smooth[turn], start)
+    message = (f"The loss exploded: from {low_point:.4g} at step {steps[turn]} it rose to "
+               f"{smooth[peak]:.4g} at step {steps[peak]} ({smooth[peak] / low_point:.3g}x)"
                + ("; it ended above where it started." if ended_worse else "."))
     fix = ("Lower the learning rate (tune stage: take a point left of the range test's "
            "steepest descent) or add warmup / gradient clipping (train stage); check for "
            "abnormal batches near that step (data stage).")
     return [make(severity, "loss_exploding", message, fix, steps[turn],
-                 min_loss=num(smooth[turn]), min_step=int(steps[turn]),
+                 min_loss=num(low_point), min_step=int(steps[turn]),
                  peak_loss=num(smooth[peak]), peak_step=int(steps[peak]),
-                 initial_loss=num(smooth[0]), final_loss=num(smooth[-1]),
+                 initial_loss=num(start), final_loss=num(smooth[-1]),
                  factor_threshold=EXPLODE_FACTOR)]
 
 
@@ -163,11 +169,21 @@ def _grad_is_stationary(history: list[Row]) -> bool:
     return bool(early > 0 and 0.5 <= late / early <= 2.0)
 
 
+def _val_still_improving(history: list[Row]) -> bool:
+    """The validation loss ends within 5% of its best (True when there is too little of it).
+
+    A training loss that falls steadily while validation rises is memorisation (shuffled
+    labels, tiny data), which the overfitting rule names; a small lr slows both alike."""
+    _, val = finite(*series(rows_of(history, "epoch"), "val_loss"))
+    return len(val) < 3 or bool(val[-1] <= 1.05 * val.min())
+
+
 def lr_too_low_reason(history: list[Row], prog: Progress) -> str | None:
     """Why the loss looks held back by a small learning rate, or None."""
     late_gain = prog.at_two_thirds - prog.final
     if (0 < prog.drop < SLOW_DROP and prog.late_share >= SLOW_LATE_SHARE
-            and late_gain > SLOW_SIGNIFICANCE * prog.standard_error):
+            and late_gain > SLOW_SIGNIFICANCE * prog.standard_error
+            and _val_still_improving(history)):
         return "steady"  # still falling at the same pace at the end: far from converged
     peak_lr = _peak_lr(history)
     if (prog.lowest_drop < PLATEAU_DROP and peak_lr is not None and peak_lr <= TINY_LR
@@ -204,8 +220,10 @@ def rule_plateau(history: list[Row]) -> list[Finding]:
                  f"The training loss barely moved: from {prog.start:.4g} its lowest point "
                  f"was {prog.lowest:.4g} ({prog.lowest_drop:.1%} lower).",
                  "Check that inputs are normalised and labels match them (data stage), that "
-                 "the model can overfit one batch (check stage), then raise the learning "
-                 "rate (tune stage).", prog.first_step,
+                 "the model can overfit one batch and gradients reach the first layers "
+                 "(check stage: saturating sigmoid/tanh stacks hide vanishing gradients from "
+                 "the global norm), then raise the learning rate (tune stage).",
+                 prog.first_step,
                  initial_loss=num(prog.start), lowest_loss=num(prog.lowest),
                  final_loss=num(prog.final), relative_drop=num(prog.lowest_drop),
                  threshold=PLATEAU_DROP)]

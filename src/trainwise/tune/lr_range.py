@@ -164,7 +164,7 @@ def _ramp(model, loss_fn, batches, optimizer, lrs, seed, diverge_factor, device)
     model.train()
     avg, best = 0.0, math.inf
     for step, lr in enumerate(lrs):
-        for group, ratio in zip(optimizer.param_groups, ratios):
+        for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
             group["lr"] = ratio * lr
         loss = _loss(model, loss_fn, next(batches), device, step)
         value = float(loss.detach())

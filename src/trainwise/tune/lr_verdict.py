@@ -44,7 +44,7 @@ def verdict(curves: Sequence[Curve], rule: str) -> Verdict:
     ranges = [suggest_range(c.lrs, c.losses) for c in curves]
     pick = get_rule(rule)
     points = [r.lr if rule == "trainwise" else float(pick(c.lrs, c.losses))
-              for c, r in zip(curves, ranges)]
+              for c, r in zip(curves, ranges, strict=True)]
     logs = np.log10(points)
     result = Verdict(_geometric_median(points), _geometric_median([r.lr_low for r in ranges]),
                      _geometric_median([r.lr_high for r in ranges]),
@@ -60,8 +60,9 @@ def _summary(result: Verdict, curves: Sequence[Curve], rule: str) -> Finding:
     return info(
         "tune", "lr_range",
         f"Learning-rate range test ({len(seeds)} seed(s), rule '{rule}'): peak lr "
-        f"{result.lr:.2g} for a one-cycle schedule; the loss falls fastest between "
-        f"{result.lr_low:.2g} and {result.lr_high:.2g}.",
+        f"{result.lr:.2g} for a one-cycle schedule (95% of the loss's fall done); range "
+        f"{result.lr_low:.2g} (3/4 of the fall done) to {result.lr_high:.2g} (loss rising "
+        "again) for the short-run search.",
         lr=result.lr, lr_low=result.lr_low, lr_high=result.lr_high,
         spread_decades=result.spread_decades, rule=rule, seeds=seeds,
         suggestions=result.suggestions, steps=[len(c.lrs) for c in curves])
@@ -87,7 +88,7 @@ _FLAG_TEXT = {
 def _flag_warnings(ranges: Sequence[LrSuggestion], curves: Sequence[Curve]) -> list[Finding]:
     found = []
     for flag, (what, fix) in _FLAG_TEXT.items():
-        seeds = [c.seed for c, r in zip(curves, ranges) if flag in r.flags]
+        seeds = [c.seed for c, r in zip(curves, ranges, strict=True) if flag in r.flags]
         if seeds:
             found.append(warning("tune", f"lr_range_{flag}",
                                  f"Range test, seed(s) {seeds}: {what}.", fix, seeds=seeds))
@@ -95,7 +96,8 @@ def _flag_warnings(ranges: Sequence[LrSuggestion], curves: Sequence[Curve]) -> l
 
 
 def _spread_warning(result: Verdict, curves: Sequence[Curve]) -> Finding:
-    pairs = ", ".join(f"seed {c.seed}: {s:.2g}" for c, s in zip(curves, result.suggestions))
+    pairs = ", ".join(f"seed {c.seed}: {lr:.2g}"
+                      for c, lr in zip(curves, result.suggestions, strict=True))
     return warning(
         "tune", "lr_range_unstable",
         f"The seeds disagree by {result.spread_decades:.2f} decades "

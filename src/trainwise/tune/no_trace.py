@@ -68,7 +68,7 @@ class Snapshot:
 
 @contextmanager
 def no_trace(model: nn.Module, loader: Iterable | None = None) -> Iterator[Snapshot]:
-    """`with no_trace(model, loader) as snapshot:` ... everything is restored on exit, errors too."""
+    """`with no_trace(model, loader) as snapshot: ...` restores everything on exit, errors too."""
     snapshot = Snapshot(model, loader)
     try:
         yield snapshot

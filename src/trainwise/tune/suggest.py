@@ -49,7 +49,7 @@ def suggest_lr(lrs: Sequence[float], losses: Sequence[float], rule: str = "train
 
 # ---------------------------------------------------------------------------------- shared parts
 def debiased_ema(losses: np.ndarray, beta: float = 0.98, offset: int = 0) -> np.ndarray:
-    """fastai's AvgSmoothLoss / Lightning's smoothing: EMA from 0, divided by 1 - beta**(k+1+offset)."""
+    """fastai AvgSmoothLoss, Lightning: an EMA from 0, divided by 1 - beta**(k + 1 + offset)."""
     out, avg = np.empty_like(losses), 0.0
     for k, value in enumerate(losses):
         avg = beta * avg + (1 - beta) * value
