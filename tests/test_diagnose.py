@@ -144,7 +144,21 @@ def healthy_regression(seed: int = 0) -> Curves:
     return curves
 
 
-HEALTHY = [healthy_exponential, healthy_one_cycle, healthy_flat_val, healthy_regression]
+def healthy_converged_spiky(seed: int = 0) -> Curves:
+    """Measured on real MLP runs: once the training loss is ~0, most batches give tiny
+    gradients and the short last batch of each epoch (or one hard sample) gives 5-20x more."""
+    curves = healthy_one_cycle(seed)
+    rng = np.random.default_rng(seed + 11)
+    t = np.arange(NUM_STEPS) / NUM_STEPS
+    curves.grad_norm = curves.grad_norm * np.where(t > 0.4, 0.05, 1.0)
+    last_batches = np.arange(STEPS_PER_EPOCH - 1, NUM_STEPS, STEPS_PER_EPOCH)
+    last_batches = last_batches[t[last_batches] > 0.4]
+    curves.grad_norm[last_batches] *= rng.uniform(5, 20, len(last_batches))
+    return curves
+
+
+HEALTHY = [healthy_exponential, healthy_one_cycle, healthy_flat_val, healthy_regression,
+           healthy_converged_spiky]
 
 
 def regression_rows(curves: Curves, seed: int) -> list[dict]:
@@ -198,6 +212,31 @@ def loss_explodes(seed: int = 0) -> Curves:
     curves.grad_norm = curves.grad_norm * rise
     epoch_rise = 1 + 5 * np.clip((_epoch_t() - 0.5) / 0.2, 0, 1)
     curves.val_loss = curves.val_loss * epoch_rise
+    return curves
+
+
+def explodes_then_dies(seed: int = 0) -> Curves:
+    """Measured with Adam at lr 3: the loss jumps 1e4x on the first update, the ReLUs die,
+    and the model sits at chance (ln 10) with small gradients for the rest of the run."""
+    curves = plateaus(seed)
+    rng = np.random.default_rng(seed + 13)
+    burst = 1e4 * np.exp(-np.arange(1, 60) / 8)
+    curves.loss[1:60] += burst * _noise(rng, 59, 0.3)
+    curves.grad_norm[0] = 0.7
+    curves.grad_norm[1:60] = burst / 10 + 0.2
+    curves.grad_norm[60:] = 0.2 * _noise(rng, NUM_STEPS - 60, 0.2)
+    curves.val_loss[0] = 500.0
+    return curves
+
+
+def memorises(seed: int = 0) -> Curves:
+    """Shuffled labels: training loss falls steadily by memorisation, validation only rises."""
+    curves = lr_steady_but_slow(seed)
+    rng = np.random.default_rng(seed + 17)
+    curves.lr = np.full(NUM_STEPS, 1e-3)
+    curves.val_loss = (2.31 + 0.6 * _epoch_t() ** 1.5) * _noise(rng, NUM_EPOCHS, 0.005)
+    curves.val_accuracy = np.full(NUM_EPOCHS, 0.1)
+    curves.val_confidence = np.full(NUM_EPOCHS, 0.15)
     return curves
 
 
@@ -256,6 +295,13 @@ def grad_spikes(seed: int = 0) -> Curves:
     return curves
 
 
+def early_corrupt_batch(seed: int = 0) -> Curves:
+    """A batch with inputs x100 at step 6, inside the first epoch."""
+    curves = healthy_exponential(seed)
+    curves.grad_norm[5] *= 15
+    return curves
+
+
 VANISH_FROM = 100
 
 
@@ -306,11 +352,14 @@ BROKEN = [
     (diverged, "divergence"),
     (nan_from_start, "divergence"),
     (loss_explodes, "loss_exploding"),
+    (explodes_then_dies, "loss_exploding"),
     (overfits, "overfitting"),
+    (memorises, "overfitting"),
     (plateaus, "plateau"),
     (lr_steady_but_slow, "lr_too_low"),
     (lr_tiny_flat, "lr_too_low"),
     (grad_spikes, "gradient_spike"),
+    (early_corrupt_batch, "gradient_spike"),
     (vanishes, "vanishing_gradients"),
     (frozen, "vanishing_gradients"),
     (overconfident, "overconfidence"),
@@ -405,7 +454,7 @@ def test_loss_exploding_marks_the_turn_and_is_an_error_when_it_ends_above_the_st
     history = build(loss_explodes)
     for row in history:
         if row["kind"] == "step" and row["step"] > 600:
-            row["loss"] *= 5  # ends far above where it started
+            row["loss"] *= 10  # ends far above where it started
     (worse,) = RULES["loss_exploding"](history)
     assert worse.severity is Severity.ERROR
 
@@ -415,6 +464,18 @@ def test_overfitting_reports_the_best_epoch_and_its_step():
     assert 8 <= finding.evidence["best_epoch"] <= 12
     assert finding.step == (finding.evidence["best_epoch"] + 1) * STEPS_PER_EPOCH
     assert finding.evidence["epochs_past_best"] >= 15 and finding.evidence["rise"] > 0.15
+
+
+def test_a_loss_that_explodes_on_the_first_update_is_an_error_from_step_one():
+    (finding,) = diagnose(build(explodes_then_dies))
+    assert finding.severity is Severity.ERROR and finding.step == 1
+    assert finding.evidence["peak_loss"] > 1000
+    assert {"vanishing_gradients", "plateau"} & set(finding.evidence["also_seen"])
+
+
+def test_memorisation_is_overfitting_that_points_at_the_labels():
+    (finding,) = diagnose(build(memorises))
+    assert finding.evidence["never_learned"] and "labels" in finding.fix
 
 
 def test_overfitting_needs_the_training_loss_to_keep_falling():
@@ -493,6 +554,16 @@ def test_healthy_summary_names_the_best_epoch():
     assert finding.step == (finding.evidence["best_epoch"] + 1) * STEPS_PER_EPOCH
 
 
+def test_a_failing_rule_is_reported_not_fatal(monkeypatch):
+    def broken(history):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(RULES, "plateau", broken)
+    findings = diagnose(build(overfits))
+    assert [f.code for f in findings] == ["overfitting", "rule_failed"]
+    assert "boom" in findings[1].message and findings[1].severity is Severity.INFO
+
+
 def test_odd_histories_do_not_crash():
     assert diagnose([])[0].code == "insufficient_history"
     assert diagnose([{"kind": "test", "test_loss": 0.1}])[0].code == "insufficient_history"
@@ -504,3 +575,8 @@ def test_odd_histories_do_not_crash():
     assert problems(diagnose(epochs_only)) == ["overfitting"]
     missing = [{"kind": "step", "step": i, "loss": None} for i in range(20)]
     assert [f.code for f in diagnose(missing)] == ["insufficient_history"]
+    garbage = build(overconfident)
+    for row in garbage:
+        if row["kind"] == "epoch":
+            row["val_confidence_hist"] = ["a", None]
+    assert problems(diagnose(garbage)) == ["overconfidence"]  # from val_mean_confidence

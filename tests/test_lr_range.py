@@ -14,7 +14,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from trainwise.findings import Severity, TrainwiseError
-from trainwise.tune import lr_range_test
+from trainwise.tune import lr_range_test, suggest_lr, suggest_range
+from trainwise.tune.lr_range import _diverged
 from trainwise.tune.lr_verdict import verdict
 
 
@@ -149,6 +150,14 @@ def test_divergence_stops_early(blobs):
     assert not math.isfinite(last) or last > 4 * min(curve.smoothed[:-1])
 
 
+def test_divergence_criterion_also_works_for_losses_below_zero():
+    assert _diverged(4.1, best=1.0, first=2.0, factor=4.0)  # the usual smoothed > 4 x best
+    assert not _diverged(3.9, best=1.0, first=2.0, factor=4.0)
+    # best -2, started at 0: the scale is the fall (2) + |best| (2) = 4; threshold -2 + 3 * 4
+    assert not _diverged(9.9, best=-2.0, first=0.0, factor=4.0)
+    assert _diverged(10.1, best=-2.0, first=0.0, factor=4.0)
+
+
 def test_nan_from_the_first_step_is_an_error_that_points_back(blobs):
     x = blobs[0].clone()
     x[:, 0] = float("nan")
@@ -188,6 +197,16 @@ def test_same_seed_same_suggestion(blobs):
     first, second = run(), run()
     assert first.suggestions == second.suggestions and first.lr == second.lr
     assert first.curves[0].losses != first.curves[1].losses  # seeds change order and dropout
+
+
+def test_an_anchor_rule_picks_the_point_and_ours_the_range(blobs):
+    result = lr_range_test(net(), F.cross_entropy, loader(blobs), adamw, num_steps=30,
+                           rule="fastai.valley")
+    curve = result.curves[0]
+    assert result.rule == "fastai.valley"
+    assert result.lr == pytest.approx(suggest_lr(curve.lrs, curve.losses, "fastai.valley"))
+    ours = suggest_range(curve.lrs, curve.losses)
+    assert (result.lr_low, result.lr_high) == pytest.approx((ours.lr_low, ours.lr_high))
 
 
 def test_to_dict_is_lr_range_json(blobs):

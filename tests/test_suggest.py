@@ -148,6 +148,19 @@ def test_ours_ignores_one_bad_batch():
     assert abs(np.log10(b.lr / a.lr)) < 0.1
 
 
+def test_ours_sees_a_ragged_tail_as_a_rise():
+    # past 10^-1.5 every other batch blows up while the others stay low: the MEAN loss rises,
+    # though half the points still look fine (a global robust scale would drop the high half
+    # as outliers and answer lr ~ 10^-0.2 with "no_rise")
+    lrs, _ = sigmoid_curve(noise=0.0)
+    x = np.log10(lrs)
+    loss = 2.3 - 2.0 / (1 + np.exp(-3 * (x + 2.5)))
+    bad = (x > -1.5) & (np.arange(x.size) % 2 == 0)
+    loss[bad] += 6 * (x[bad] + 1.6)
+    s = suggest_range(lrs, loss)
+    assert s.lr < 10**-1.5 and s.lr_high < 10**-1.2 and "no_rise" not in s.flags
+
+
 def test_ours_barely_depends_on_the_number_of_steps():
     short, long = suggest_range(*sigmoid_curve(100)), suggest_range(*sigmoid_curve(400))
     assert abs(np.log10(short.lr / long.lr)) < 0.15
@@ -159,3 +172,6 @@ def test_ours_flags_a_flat_curve_and_a_curve_still_falling_at_the_end():
     assert "no_descent" in suggest_range(lrs, flat).flags
     falling = 2.3 - 2.0 / (1 + np.exp(-3 * (np.log10(lrs) + 1)))  # still falling at lr=1
     assert "no_rise" in suggest_range(lrs, falling).flags
+    early = 2.3 - 2.0 / (1 + np.exp(-3 * (np.log10(lrs) + 6)))  # half-way down at start_lr
+    assert "falls_at_start" in suggest_range(lrs, early).flags
+    assert suggest_range(lrs[:3], [2.3, 2.2, 2.4]).flags == ("too_short",)

@@ -5,6 +5,7 @@ Configs are data: parsed with tomllib / yaml.safe_load and checked by pydantic, 
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import tomllib
 from pathlib import Path
@@ -29,12 +30,23 @@ class DataConfig(_Section):
     target: str = "label"  # target column of a table
     task: Literal["auto", "classification", "regression"] = "auto"
     max_samples: int = Field(0, ge=0)  # 0 = all; a smaller number makes a quick subset run
+    # how a .npz array is read: auto = 2-D vector, 3-D sequence (N, T, C), 4-D image
+    kind: Literal["auto", "vector", "sequence", "image"] = "auto"
+    image_size: int = Field(0, ge=0)  # image folders: 0 = the most common size, else NxN
+    augment: Literal["auto", "none", "flip"] = "auto"  # auto: flips only for natural images
 
 
 class SplitConfig(_Section):
     val_fraction: float = Field(0.1, gt=0, lt=0.5)  # taken from the training part
     test_fraction: float = Field(0.2, gt=0, lt=0.5)  # only when the source has no test part
-    group_column: str = ""  # rows sharing a value never straddle two splits
+    group_column: str = ""  # rows sharing a value never straddle two splits; "" = inferred
+    # from names/values (patient_id, ...), "none" = rows are independent
+    time_column: str = ""  # validation after training in time; "" = inferred, "none" = no time
+    strategy: Literal["auto", "random", "stratified", "group", "stratified_group", "time"] = "auto"
+    cut: str | float | datetime.date = ""  # time split: a date ('2024-06-01') or a duration
+    # back from each series' end ('30D'); "" = the last val_fraction of each series' rows
+    gap: str | float = ""  # time split: rows this close before the cut are dropped ('7D', 3.0)
+    num_folds: int = Field(1, ge=1, le=20)  # > 1: k folds saved; the recipe trains on fold 0
 
 
 class ModelConfig(_Section):

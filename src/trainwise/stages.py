@@ -15,10 +15,10 @@ from torch import nn
 
 from trainwise.config import Config
 from trainwise.data.audit import audit
+from trainwise.data.augment import augment_findings
 from trainwise.data.figures import plot_samples
-from trainwise.data.leakage import check_leakage
+from trainwise.data.plan import SplitSettings, key_findings, plan_split
 from trainwise.data.sources import load_data
-from trainwise.data.split import split_indices
 from trainwise.data.task import TaskData
 from trainwise.data.tensors import Normaliser, to_loader
 from trainwise.findings import Finding, info
@@ -67,66 +67,59 @@ class RunContext:
 
 def stage_data(ctx: RunContext) -> list[Finding]:
     cfg = ctx.config.data
-    data = load_data(cfg.source, cfg.target, cfg.task, ctx.config.split.group_column)
+    data = load_data(cfg.source, cfg.target, cfg.task, ctx.config.split.group_column,
+                     time_column=ctx.config.split.time_column, kind=cfg.kind,
+                     image_size=cfg.image_size)
     if cfg.max_samples and cfg.max_samples < len(data.y):
         keep = np.sort(np.random.default_rng(ctx.config.run.seed).permutation(len(data.y))
                        [: cfg.max_samples])
-        data.x, data.y = data.x[keep], data.y[keep]
-        data.groups = data.groups[keep] if data.groups is not None else None
+        data.subset(keep)
         data.notes.append(f"quick run: kept {cfg.max_samples} samples (data.max_samples)")
     ctx.data = data
     findings, summary = audit(data)
+    findings += key_findings(data, ctx.config.split.strategy)
+    findings += augment_findings(data, cfg.augment)
     figure = plot_samples(data, ctx.run.figure_path("samples.png"))
     ctx.meta["figures"] = [str(figure.relative_to(ctx.run.path))]
     ctx.meta["data"] = {"name": data.name, "kind": data.kind, "task": data.task,
                         "fingerprint": data.fingerprint(), "input_shape": list(data.input_shape),
                         "num_classes": data.num_classes, "class_names": data.class_names,
                         "feature_names": data.feature_names[:200], "notes": data.notes,
-                        "audit": summary}
+                        "keys": [vars(k) for k in data.keys], "audit": summary}
     headline = f"{len(data.y)} samples, shape {data.input_shape}, {data.task}"
     return [info("data", "loaded", f"Loaded '{data.name}': {headline}.")] + findings
 
 
-def _carve(y: np.ndarray, groups: np.ndarray | None, fraction: float, seed: int,
-           task: str) -> tuple[np.ndarray, np.ndarray, str]:
-    parts = split_indices(y, val_fraction=fraction, groups=groups, seed=seed, task=task)
-    return parts.train, parts.val, parts.strategy
-
-
 def stage_split(ctx: RunContext) -> list[Finding]:
-    data, cfg, seed = ctx.data, ctx.config.split, ctx.config.run.seed
+    data, cfg = ctx.data, ctx.config.split
     assert data is not None
-    pool = np.arange(len(data.y))
-    findings: list[Finding] = []
-    if data.x_test is None:  # no held-out part shipped: carve one before anything is fitted
-        pool, test, _ = _carve(data.y, data.groups, cfg.test_fraction, seed, data.task)
+    result = plan_split(data, SplitSettings(
+        val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, strategy=cfg.strategy,
+        cut=cfg.cut, gap=cfg.gap, num_folds=cfg.num_folds, seed=ctx.config.run.seed))
+    train, val, test = result.train, result.val, result.test
+    if test is not None:  # no held-out part shipped: carved from the pool before any fitting
         x_test, y_test = data.x[test], data.y[test]
-        groups_test = data.groups[test] if data.groups is not None else None
     else:
-        x_test, y_test, groups_test = data.x_test, data.y_test, None
-    groups_pool = data.groups[pool] if data.groups is not None else None
-    train, val, strategy = _carve(data.y[pool], groups_pool, cfg.val_fraction, seed + 1,
-                                  data.task)
-    train, val = pool[train], pool[val]
-    groups = data.groups
-    findings += check_leakage(data.x[train], data.x[val],
-                              groups_a=groups[train] if groups is not None else None,
-                              groups_b=groups[val] if groups is not None else None,
-                              names=("train", "val"))
-    findings += check_leakage(data.x[np.concatenate([train, val])], x_test,
-                              groups_a=groups[np.concatenate([train, val])]
-                              if groups is not None else None,
-                              groups_b=groups_test, names=("train+val", "test"))
+        x_test, y_test = data.x_test, data.y_test
     _make_arrays(ctx, train, val, x_test, y_test)
-    np.savez(ctx.run.path / "split.npz", train=train, val=val)
+    saved = {"train": train, "val": val, **({"test": test} if test is not None else {})}
+    for j, fold in enumerate(result.folds):  # fold indices are into the pool after the test cut
+        saved[f"fold{j}_train"], saved[f"fold{j}_val"] = fold.train, fold.val
+    np.savez(ctx.run.path / "split.npz", **saved)
     sizes = {name: len(arrays.y) for name, arrays in ctx.splits.items()}
-    ctx.meta["split"] = {"strategy": strategy, "sizes": sizes,
+    ctx.meta["split"] = {"strategy": result.strategy, "sizes": sizes,
+                         "num_folds": max(1, len(result.folds)),
+                         "num_dropped": result.num_dropped,
                          "fingerprint": _fingerprint(train, val)}
+    if result.num_dropped:
+        data.notes.append(f"{result.num_dropped} rows inside the time gap are in no split")
     if data.task == "classification":
         ctx.meta["data"]["class_counts"] = {
             name: np.bincount(a.y, minlength=data.num_classes).tolist()
             for name, a in ctx.splits.items()}
-    return [info("split", "split", f"Split by '{strategy}': {sizes}.", **sizes)] + findings
+    folds = f" ({len(result.folds)} folds saved; training on fold 0)" if result.folds else ""
+    return [info("split", "split", f"Split by '{result.strategy}': {sizes}{folds}.",
+                 **sizes)] + result.findings
 
 
 def _fingerprint(*parts: np.ndarray) -> str:

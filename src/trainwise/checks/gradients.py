@@ -44,18 +44,31 @@ def _still_zero(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Ten
     return [n for n in zero if grads[n].grad is None or not bool(grads[n].grad.any())]
 
 
-def _missing_finding(missing: list[str], zero: list[str], total: int) -> Finding:
+def _constant_weights(model: nn.Module, names: list[str]) -> list[str]:
+    """Weight matrices among `names` holding one value (e.g. all zeros): every unit of such a
+    layer computes the same thing, so symmetry, not the graph, starves their gradients."""
+    params = dict(model.named_parameters())
+    return [n for n in names if params[n].ndim >= 2 and params[n].numel() > 1
+            and bool((params[n] == params[n].flatten()[0]).all())]
+
+
+def _missing_finding(missing: list[str], zero: list[str], total: int,
+                     constant: list[str] | None = None) -> Finding:
     names = missing + zero
     every = len(names) == total
     make = error if every else warning
+    symmetric = (f"; {names_list(constant)} hold one constant value (e.g. zero init), so "
+                 "every unit computes the same thing" if constant else "")
+    fix = ("re-initialise those weights randomly (trainwise.model.init.init_weights); then "
+           if constant else "")
     return make(STAGE, "gradient_missing",
                 f"{len(names)} of {total} trainable parameters get no gradient"
                 f"{' (none at all: the loss is cut off from the weights)' if every else ''}: "
-                f"{names_list(names)}.",
-                "look for .detach(), .data, .item() or torch.no_grad() on the path from "
-                "these layers to the loss, a layer never called in forward(), or dead "
+                f"{names_list(names)}{symmetric}.",
+                fix + "look for .detach(), .data, .item() or torch.no_grad() on the path "
+                "from these layers to the loss, a layer never called in forward(), or dead "
                 "ReLUs; revisit the model stage.",
-                no_grad=missing, zero_grad=zero)
+                no_grad=missing, zero_grad=zero, constant=constant or [])
 
 
 def _relative_norms(model: nn.Module) -> list[Finding]:
@@ -109,5 +122,6 @@ def check_gradients(model: nn.Module, loss_fn: LossFn, loss: torch.Tensor, x: to
     if zero:
         zero = _still_zero(model, loss_fn, x, y, make_optimizer, zero)
     if missing or zero:
-        findings.insert(0, _missing_finding(missing, zero, total))
+        findings.insert(0, _missing_finding(missing, zero, total,
+                                            _constant_weights(model, missing + zero)))
     return findings

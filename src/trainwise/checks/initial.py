@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn
 
-from trainwise.checks._common import STAGE, LossFn, MakeOptimizer, fitting_mode
+from trainwise.checks._common import STAGE, LossFn, MakeOptimizer, fitting_mode, names_list
 from trainwise.checks.gradients import check_gradients
 from trainwise.findings import Finding, error, info, warning
 
@@ -125,6 +125,25 @@ def _dead_relus(alive: dict[str, torch.Tensor], num_samples: int) -> list[Findin
                     dead_fraction=bad, threshold=DEAD_FRACTION)]
 
 
+def _frozen(model: nn.Module) -> list[Finding]:
+    """Some parameters frozen: right when fine-tuning a pretrained part on purpose, a silent bug
+    when a freezing snippet runs on a model trained from scratch (its random layers stay
+    random). Say which, so the user can tell."""
+    params = list(model.named_parameters())
+    frozen = [(n, p) for n, p in params if not p.requires_grad]
+    if not frozen:
+        return []
+    count, total = sum(p.numel() for _, p in frozen), sum(p.numel() for _, p in params)
+    return [warning(STAGE, "params_frozen",
+                    f"{len(frozen)} of {len(params)} parameter tensors ({count:,} of {total:,} "
+                    f"values, {count / total:.0%}) have requires_grad=False and will not "
+                    f"train: {names_list([n for n, _ in frozen])}.",
+                    "if the model trains from scratch, unfreeze them "
+                    "(model.requires_grad_(True)); if they are a pretrained part you freeze "
+                    "on purpose, ignore this; revisit the model stage.",
+                    frozen=[n for n, _ in frozen], frozen_values=count, total_values=total)]
+
+
 def check_at_init(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,
                   task: str, num_classes: int, make_optimizer: MakeOptimizer) -> list[Finding]:
     """Checks (b), (c) and dead ReLUs on a copy: one forward with hooks, one backward."""
@@ -134,13 +153,14 @@ def check_at_init(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.T
                       "no parameter of the model has requires_grad=True: nothing can train.",
                       "unfreeze the layers to train (p.requires_grad_(True)); revisit the "
                       "model stage.", num_params=sum(p.numel() for p in probe.parameters()))]
+    findings = _frozen(probe)
     alive, handles = _watch_relus(probe)
     try:
         loss = loss_fn(probe(x), y)
     finally:
         for handle in handles:
             handle.remove()
-    findings = check_loss_at_init(float(loss.detach()), y, task, num_classes)
+    findings += check_loss_at_init(float(loss.detach()), y, task, num_classes)
     if not math.isfinite(float(loss.detach())):
         return findings
     findings += _dead_relus(alive, len(x))

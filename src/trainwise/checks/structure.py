@@ -18,6 +18,7 @@ from trainwise.model.summary import quiet_forward
 
 _REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, RegressionLoss)
 _CLASSIFICATION_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
+_SQUASHING = (nn.Softmax, nn.Softmin, nn.Softmax2d, nn.Sigmoid, nn.Hardsigmoid)
 
 
 def _task_mismatch(loss_fn: LossFn, task: str) -> list[Finding]:
@@ -38,19 +39,40 @@ def _task_mismatch(loss_fn: LossFn, task: str) -> list[Finding]:
     return []
 
 
-def _probabilities_fed(loss_fn: LossFn, out: torch.Tensor) -> list[Finding]:
+def _last_leaf(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, nn.Module | None]:
+    """model(x), and the last module without children to finish its forward (the final
+    activation, if there is one as a module)."""
+    finished: list[nn.Module] = []
+    handles = [m.register_forward_hook(lambda m, _a, _o: finished.append(m))
+               for m in model.modules() if not list(m.children())]
+    try:
+        out = model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return out, finished[-1] if finished else None
+
+
+def _probabilities_fed(loss_fn: LossFn, out: torch.Tensor,
+                       last: nn.Module | None) -> list[Finding]:
     """CrossEntropyLoss applies log_softmax itself: fed probabilities, its logits live in [0, 1]
-    and the loss can never get near 0 (floor ln(1 + (C-1)/e) per sample)."""
+    and the loss can never get near 0 (floor ln(1 + (C-1)/e) per sample).
+
+    Evidence: a Softmax/Sigmoid module runs last, or every row sums to 1 (a functional softmax).
+    Values in [0, 1] alone are not: logits of a default-initialised net are small and can all
+    land there (cnn2d, seed 2: 32 x 4 logits in [0.0, 0.6]), as do a zero-initialised head's."""
     if not isinstance(loss_fn, _CLASSIFICATION_LOSSES) or out.ndim < 2 or out.shape[1] < 2:
         return []
     sums_to_one = bool(((out.sum(1) - 1).abs() < 1e-3).all())
     in_unit = bool(((out >= 0) & (out <= 1)).all())
+    squashing = isinstance(last, _SQUASHING)
     fix = ("return raw logits from forward() (drop the final Softmax/Sigmoid); "
            "CrossEntropyLoss applies log_softmax itself; revisit the model stage.")
-    if isinstance(loss_fn, nn.CrossEntropyLoss) and in_unit:
-        kind = "softmax probabilities" if sums_to_one else "values squashed into [0, 1]"
+    if isinstance(loss_fn, nn.CrossEntropyLoss) and (squashing or (in_unit and sums_to_one)):
+        kind = (f"ends with {type(last).__name__}: it outputs values in [0, 1]" if squashing
+                else "outputs softmax probabilities (every row sums to 1)")
         return [error(STAGE, "softmax_before_loss",
-                      f"the model outputs {kind}, and CrossEntropyLoss applies softmax again.",
+                      f"the model {kind}, and CrossEntropyLoss applies softmax again.",
                       fix, output_min=float(out.min()), output_max=float(out.max()))]
     lse = out.logsumexp(1)
     if isinstance(loss_fn, nn.NLLLoss) and not bool((lse.abs() < 1e-3).all()):
@@ -94,9 +116,9 @@ def check_loss_fit(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.
     if findings:
         return findings
     with quiet_forward(model):
-        out = model(x[:32])
+        out, last = _last_leaf(model, x[:32])
         if task == "classification":
-            findings = _probabilities_fed(loss_fn, out)
+            findings = _probabilities_fed(loss_fn, out, last)
         return findings + _loss_call(loss_fn, out, y[:32])
 
 

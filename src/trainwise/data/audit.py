@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trainwise.data.leakage import NUM_EXAMPLES, row_hashes
+from trainwise.data.leakage import NUM_EXAMPLES
 from trainwise.data.task import TaskData
 from trainwise.findings import Finding, error, info, warning
 
@@ -15,7 +15,7 @@ IMBALANCE_RATIO = 0.2  # smallest / largest class below this: accuracy hides the
 TOP_K = 10  # features listed by name in evidence and in the summary
 
 
-def _class_findings(y: np.ndarray, class_names: list[str]) -> tuple[list[Finding], list[int]]:
+def class_findings(y: np.ndarray, class_names: list[str]) -> tuple[list[Finding], list[int]]:
     counts = np.bincount(y.astype(np.int64), minlength=len(class_names)).tolist()
     names = class_names + [str(i) for i in range(len(class_names), len(counts))]
     present = [c for c in counts if c > 0]
@@ -102,8 +102,10 @@ def _conflicts(hashes: pd.Series, y: np.ndarray) -> dict[str, Any]:
             "examples": [int(i) for i in rows[:2 * NUM_EXAMPLES]]}
 
 
-def _duplicate_findings(x: np.ndarray, y: np.ndarray, task: str) -> tuple[list[Finding], dict]:
-    hashes = pd.Series(row_hashes(x))
+def duplicate_findings(row_hash: np.ndarray, y: np.ndarray,
+                       task: str) -> tuple[list[Finding], dict]:
+    """Duplicates and conflicting labels from (N,) row hashes (row_hashes or tablehash)."""
+    hashes = pd.Series(row_hash)
     dup = _duplicates(hashes)
     no_conflicts: dict[str, Any] = {"count": 0, "num_rows": 0, "examples": []}
     conflicts = _conflicts(hashes, y) if task == "classification" and dup["count"] else no_conflicts
@@ -158,7 +160,7 @@ def audit(data: TaskData) -> tuple[list[Finding], dict[str, Any]]:
     summary: dict[str, Any] = {"num_samples": len(x), "num_features": int(x.shape[1]),
                                "input_shape": list(data.input_shape), "task": data.task}
     if data.task == "classification":
-        found, summary["class_counts"] = _class_findings(y, list(data.class_names))
+        found, summary["class_counts"] = class_findings(y, list(data.class_names))
         if data.y_test is not None:
             test = np.asarray(data.y_test).astype(np.int64).reshape(-1)
             summary["test_class_counts"] = np.bincount(
@@ -171,14 +173,14 @@ def audit(data: TaskData) -> tuple[list[Finding], dict[str, Any]]:
     found, constant = _constant_findings(x, names)
     findings += found
     summary["constant_features"] = constant[:TOP_K]
-    found, counts = _duplicate_findings(x, y, data.task)
+    found, counts = duplicate_findings(data.row_hashes(), y, data.task)
     findings += found
     summary.update(counts)
-    findings.append(_summary_finding(summary, findings))
+    findings.append(summary_finding(summary, findings))
     return findings, summary
 
 
-def _summary_finding(summary: dict[str, Any], findings: list[Finding]) -> Finding:
+def summary_finding(summary: dict[str, Any], findings: list[Finding]) -> Finding:
     flagged = sorted({f.code for f in findings if f.severity.value != "info"})
     verdict = f"flagged: {', '.join(flagged)}" if flagged else "nothing flagged"
     return info("data", "data_audit",

@@ -13,6 +13,7 @@ from trainwise.data.task import TaskData
 LINES_PER_CLASS = 4
 MAX_PANELS = 12  # classes drawn as sequence panels, or features drawn as histograms
 COLUMNS = 4
+IMAGES_PER_CLASS = 6
 
 
 def _grid(num_panels: int, title: str) -> tuple[Figure, list]:
@@ -83,12 +84,47 @@ def _feature_panels(data: TaskData) -> Figure:
     return figure
 
 
+def _displayable(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) -> (H, W[, 3]) in [0, 1] for imshow; float images are min-max scaled."""
+    image = np.nan_to_num(np.asarray(image, dtype=np.float64))
+    low, high = float(image.min()), float(image.max())
+    scaled = (image - low) / (high - low) if high > low else np.zeros_like(image)
+    return scaled[0] if scaled.shape[0] == 1 else scaled[:3].transpose(1, 2, 0)
+
+
+def _image_panels(data: TaskData) -> Figure:
+    """A row per class (up to MAX_PANELS), IMAGES_PER_CLASS typical images each: the first
+    ones in file order, so the grid is the same every run."""
+    labels = np.unique(data.y)[:MAX_PANELS]
+    rows = [np.flatnonzero(data.y == c)[:IMAGES_PER_CLASS] for c in labels]
+    figure = Figure(figsize=(1.3 * IMAGES_PER_CLASS + 1.2, 1.3 * len(rows) + 0.5))
+    figure.suptitle(f"{data.name}: first {IMAGES_PER_CLASS} images per class", fontsize=10)
+    axes = figure.subplots(len(rows), IMAGES_PER_CLASS, squeeze=False)
+    for row, (label, indices) in enumerate(zip(labels, rows, strict=True)):
+        for column, ax in enumerate(axes[row]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if column < len(indices):
+                ax.imshow(_displayable(data.x[indices[column]]), cmap="gray",
+                          interpolation="nearest")
+            else:
+                ax.set_axis_off()
+        axes[row][0].set_ylabel(_class_label(data, int(label)), fontsize=8)
+    return figure
+
+
 def plot_samples(data: TaskData, path: str | Path) -> Path:
-    """Sequences as lines (a panel per class), tables and vectors as per-feature histograms.
+    """Sequences as lines (a panel per class), images as a grid (a row per class), tables and
+    vectors as per-feature histograms.
 
     Deterministic: the first samples of each class are drawn, no random choice.
     """
-    figure = _sequence_panels(data) if data.kind == "sequence" else _feature_panels(data)
+    if data.kind == "image" and data.task == "classification":
+        figure = _image_panels(data)
+    elif data.kind == "sequence":
+        figure = _sequence_panels(data)
+    else:
+        figure = _feature_panels(data)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)  # Agg is Figure's default canvas: no display needed

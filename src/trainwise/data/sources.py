@@ -1,4 +1,4 @@
-"""Where data comes from: built-in sets (generated or shipped offline) and tables."""
+"""Where data comes from: built-in sets, tables, .npz arrays, image folders (one dispatcher)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from trainwise.data.arrays import load_npz
+from trainwise.data.errors import DataError
+from trainwise.data.images import load_image_folder
+from trainwise.data.keys import NONE
+from trainwise.data.tables import load_table, read_table
 from trainwise.data.task import TaskData
-from trainwise.findings import TrainwiseError
 
-
-class DataError(TrainwiseError):
-    """The data cannot be used as given; the message names the file or column and the fix."""
+__all__ = ["BUILT_IN", "DataError", "load_data", "read_table"]
 
 
 def load_mnist1d() -> TaskData:
@@ -59,88 +60,21 @@ BUILT_IN: dict[str, Callable[[], TaskData]] = {
 }
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise DataError(f"data file '{path}' does not exist. Check data.source in your config.")
-    try:
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        if path.suffix == ".csv":
-            return pd.read_csv(path)
-    except Exception as exc:  # pandas/pyarrow raise many types; the user needs the file name
-        raise DataError(f"could not read '{path}': {exc}. Is it a valid {path.suffix} file?") from None
-    raise DataError(f"data file '{path}' has suffix '{path.suffix}'; expected .csv or .parquet.")
+def load_data(source: str, target: str = "label", task: str = "auto", group_column: str = "",
+              *, time_column: str = "", kind: str = "auto", image_size: int = 0) -> TaskData:
+    """A built-in set by name, a .csv / .parquet table, a .npz of arrays, or an image folder.
 
-
-def _infer_task(target: pd.Series) -> str:
-    if target.dtype.kind in "OUSbc" or str(target.dtype) == "category":
-        return "classification"
-    values = target.dropna()
-    whole = values.dtype.kind in "iu" or bool(np.all(np.mod(values, 1) == 0))
-    return "classification" if whole and values.nunique() <= 20 else "regression"
-
-
-def _encode_target(target: pd.Series, task: str, column: str) -> tuple[np.ndarray, list[str]]:
-    if task == "regression":
-        if target.dtype.kind not in "iuf":
-            raise DataError(f"target column '{column}' is not numeric, so it cannot be regressed. "
-                            "Set data.task = \"classification\" or choose a numeric column.")
-        return target.to_numpy(np.float32), []
-    kinds = {type(v).__name__ for v in target}
-    if len(kinds) > 1:
-        raise DataError(f"target column '{column}' mixes value types {sorted(kinds)}. "
-                        "Make every label the same type (all text or all integers).")
-    classes = sorted(target.unique().tolist())
-    index = {c: i for i, c in enumerate(classes)}
-    return target.map(index).to_numpy(np.int64), [str(c) for c in classes]
-
-
-def _encode_features(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """Numbers stay (NaN kept, filled later from training statistics); text is one-hot."""
-    categorical = [c for c in frame.columns if frame[c].dtype.kind in "OUSb"
-                   or str(frame[c].dtype) == "category"]
-    encoded = pd.get_dummies(frame, columns=categorical, dummy_na=True, dtype=np.float32)
-    encoded = encoded.loc[:, encoded.nunique(dropna=False) > 1] if categorical else encoded
-    return encoded.to_numpy(np.float32), [str(c) for c in encoded.columns]
-
-
-def load_table(path: Path, target: str, task: str = "auto", group_column: str = "") -> TaskData:
-    frame = read_table(path)
-    if target not in frame.columns:
-        raise DataError(f"target column '{target}' is not in '{path}' (columns: "
-                        f"{', '.join(map(str, frame.columns[:20]))}). Set data.target.")
-    notes = []
-    missing = frame[target].isna()
-    if missing.any():
-        notes.append(f"dropped {int(missing.sum())} rows whose target '{target}' is missing")
-        frame = frame.loc[~missing].reset_index(drop=True)
-    task = _infer_task(frame[target]) if task == "auto" else task
-    y, class_names = _encode_target(frame[target], task, target)
-    if task == "classification" and len(class_names) < 2:
-        raise DataError(f"target column '{target}' has a single class {class_names}; "
-                        "classification needs at least two. Is this the right column?")
-    groups = None
-    dropped = [target]
-    if group_column:
-        if group_column not in frame.columns:
-            raise DataError(f"group column '{group_column}' is not in '{path}'. "
-                            "Set split.group_column to an existing column or leave it empty.")
-        groups = frame[group_column].astype(str).to_numpy()
-        dropped.append(group_column)
-    x, feature_names = _encode_features(frame.drop(columns=dropped))
-    if x.shape[1] == 0:
-        raise DataError(f"'{path}' has no feature columns besides the target. Add features.")
-    return TaskData(name=path.stem, kind="table", task=task, x=x, y=y,  # type: ignore[arg-type]
-                    class_names=class_names, feature_names=feature_names, groups=groups,
-                    notes=notes)
-
-
-def load_data(source: str, target: str = "label", task: str = "auto",
-              group_column: str = "") -> TaskData:
-    """A built-in set by name, or a .csv / .parquet table."""
+    Tables: empty group/time columns are inferred from names and values ('none': no key).
+    .npz: `groups` and `times` arrays in the file are declared keys.
+    """
     if source in BUILT_IN:
         return BUILT_IN[source]()
+    path = Path(source)
     if source.endswith((".csv", ".parquet")):
-        return load_table(Path(source), target, task, group_column)
-    raise DataError(f"unknown data source '{source}'. Use one of {sorted(BUILT_IN)} "
-                    "or the path of a .csv or .parquet file.")
+        return load_table(path, target, task, group_column, time_column)
+    if source.endswith(".npz"):
+        return load_npz(path, kind, task, use_groups=group_column != NONE)
+    if path.is_dir():
+        return load_image_folder(path, image_size)
+    raise DataError(f"unknown data source '{source}'. Use one of {sorted(BUILT_IN)}, a .csv, "
+                    ".parquet or .npz file, or a folder with one sub-folder of images per class.")

@@ -8,8 +8,21 @@ from typing import Literal
 import numpy as np
 import xxhash
 
-Kind = Literal["sequence", "table", "vector"]
+Kind = Literal["sequence", "table", "vector", "image", "tokens"]
 Task = Literal["classification", "regression"]
+Role = Literal["group", "time"]
+
+
+@dataclass(frozen=True)
+class Key:
+    """A column that says which rows belong together (a patient, a series) or when a row was
+    observed. `declared` keys come from the config or the file itself; inferred ones from
+    names and values (keys.py), and the split warns before relying on them."""
+
+    column: str
+    role: Role
+    declared: bool
+    reason: str = ""
 
 
 @dataclass
@@ -18,7 +31,8 @@ class TaskData:
 
     `x`/`y` is the pool that training and validation are drawn from; `x_test`/`y_test` is the
     held-out part, touched once at the end (None when the source has none: the split makes it).
-    Sequences are (N, C, T); tables and vectors are (N, F).
+    Sequences are (N, C, T); tables and vectors are (N, F); images are (N, C, H, W) uint8, the
+    decoded pixels (4x smaller than float32; the split normalises them to float32).
     """
 
     name: str
@@ -32,6 +46,32 @@ class TaskData:
     feature_names: list[str] = field(default_factory=list)
     groups: np.ndarray | None = None  # one key per row of x, e.g. a patient id
     notes: list[str] = field(default_factory=list)  # what loading did (rows dropped, encoded...)
+    times: np.ndarray | None = None  # one time per row of x: datetime64[ns] or float
+    keys: list[Key] = field(default_factory=list)  # where groups / times came from
+    files: list[str] = field(default_factory=list)  # one path per row, for image folders
+    _hashes: tuple | None = field(default=None, repr=False, compare=False)  # (key, hashes)
+
+    def row_hashes(self) -> np.ndarray:
+        """(N,) xxh3-64 per row of x, computed once per content of x: the audit and the
+        split's proof both need them, and hashing 1M rows row by row costs ~0.3 s, while the
+        whole-buffer xxh3 that detects an in-place edit costs ~10 ms."""
+        contiguous = np.ascontiguousarray(self.x)
+        key = (self.x.shape, self.x.dtype.str, xxhash.xxh3_64_intdigest(contiguous))
+        if self._hashes is None or self._hashes[0] != key:
+            from trainwise.data.leakage import row_hashes
+
+            self._hashes = (key, row_hashes(contiguous))
+        return self._hashes[1]
+
+    def key(self, role: Role) -> Key | None:
+        return next((k for k in self.keys if k.role == role), None)
+
+    def subset(self, rows: np.ndarray) -> None:
+        """Keep only `rows` of the pool (x, y and every per-row key), in place."""
+        self.x, self.y = self.x[rows], self.y[rows]
+        self.groups = self.groups[rows] if self.groups is not None else None
+        self.times = self.times[rows] if self.times is not None else None
+        self.files = [self.files[i] for i in rows] if self.files else []
 
     @property
     def num_classes(self) -> int:

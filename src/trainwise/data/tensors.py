@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from trainwise.data.sources import DataError
+from trainwise.data.errors import DataError
 
 
 def _reduce_axes(ndim: int) -> tuple[int, ...]:

@@ -16,12 +16,13 @@ import numpy as np
 from trainwise.findings import Finding, Severity, info
 from trainwise.train.diagnose_common import (
     STAGE,
+    History,
     Row,
+    column,
     finite,
     loss_curve,
     num,
     rows_of,
-    series,
 )
 from trainwise.train.diagnose_grad import rule_gradient_spike, rule_vanishing_gradients
 from trainwise.train.diagnose_loss import (
@@ -52,12 +53,13 @@ RULES: dict[str, Rule] = {
 EXPLAINS: dict[str, tuple[str, ...]] = {
     "divergence": ("loss_exploding", "gradient_spike", "vanishing_gradients", "lr_too_low",
                    "plateau", "overfitting", "overconfidence", "confusion"),
-    "loss_exploding": ("gradient_spike", "lr_too_low", "plateau", "overfitting",
-                       "overconfidence", "confusion"),
+    "loss_exploding": ("gradient_spike", "vanishing_gradients", "lr_too_low", "plateau",
+                       "overfitting", "overconfidence", "confusion"),
     "vanishing_gradients": ("lr_too_low", "plateau", "confusion"),
     "lr_too_low": ("confusion",),
     "plateau": ("confusion",),
-    "overfitting": ("overconfidence",),  # same cause (trained past the best epoch), same fix
+    # same cause (trained past the best epoch, or memorised), same fix
+    "overfitting": ("overconfidence", "confusion"),
 }
 
 _SEVERITY_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
@@ -74,13 +76,12 @@ def diagnose(history: list[dict[str, Any]], num_classes: int | None = None) -> l
     `num_classes`, when known, sharpens the confusion rule (chance = 1/num_classes); rows
     that carry a "num_classes" key serve the same purpose.
     """
-    rows: list[Row] = list(history)
-    if num_classes is not None:
-        rows.append({"kind": "meta", "num_classes": num_classes})
-    if not len(series(rows_of(rows, "step"), "loss")[1]) and not rows_of(rows, "epoch"):
+    extra = [] if num_classes is None else [{"kind": "meta", "num_classes": num_classes}]
+    rows = History([*history, *extra])
+    if not len(column(rows, "step", "loss")[1]) and not rows_of(rows, "epoch"):
         return [info(STAGE, "insufficient_history",
                      "No step rows with a loss and no epoch rows: nothing to diagnose.")]
-    found = [finding for rule in RULES.values() for finding in rule(rows)]
+    found = [finding for name, rule in RULES.items() for finding in _run(name, rule, rows)]
     found = _fold_explained(found)
     found.sort(key=_order)
     if any(f.severity is not Severity.INFO for f in found):
@@ -88,13 +89,27 @@ def diagnose(history: list[dict[str, Any]], num_classes: int | None = None) -> l
     return found + [healthy(rows)]
 
 
+def _run(name: str, rule: Rule, rows: list[Row]) -> list[Finding]:
+    # A rule that trips over an odd history must not cost the user the rest of the report
+    # after a long training; the failure is reported, not hidden.
+    try:
+        return rule(rows)
+    except Exception as exc:
+        return [info(STAGE, "rule_failed", f"Diagnosis rule '{name}' failed: {exc!r}.",
+                     rule=name)]
+
+
 def _fold_explained(found: list[Finding]) -> list[Finding]:
     codes = {f.code for f in found}
-    explained_by = {}
+    explained_by: dict[str, str] = {}
     for cause in RULES:  # registry order: the most fundamental cause claims a symptom first
         for symptom in EXPLAINS.get(cause, ()):
             if cause in codes and symptom in codes and symptom not in explained_by:
                 explained_by[symptom] = cause
+    for symptom, cause in explained_by.items():  # a cause hidden itself hands over to its root
+        while cause in explained_by:
+            cause = explained_by[cause]
+        explained_by[symptom] = cause
     kept = []
     for finding in found:
         if finding.code in explained_by:
@@ -109,15 +124,17 @@ def _fold_explained(found: list[Finding]) -> list[Finding]:
 
 def _order(finding: Finding) -> tuple[int, float, int]:
     step = float("inf") if finding.step is None else float(finding.step)
-    return _SEVERITY_RANK[finding.severity], step, list(RULES).index(finding.code)
+    names = list(RULES)
+    rank = names.index(finding.code) if finding.code in names else len(names)
+    return _SEVERITY_RANK[finding.severity], step, rank
 
 
 def healthy(history: list[Row]) -> Finding:
     """The info finding when no rule fired: where the run was best and how it ended."""
     epochs = [row for row in rows_of(history, "epoch")
               if isinstance(row.get("val_loss"), (int, float)) and np.isfinite(row["val_loss"])]
-    _, grads = finite(*series(rows_of(history, "step"), "grad_norm"))
-    _, loss = loss_curve(history)
+    _, grads = finite(*column(history, "step", "grad_norm"))
+    loss = loss_curve(history).values
     evidence: dict[str, Any] = {
         "final_grad_norm": num(float(grads[-1])) if len(grads) else None,
         "final_train_loss": num(float(loss[-1])) if len(loss) else None,

@@ -5,7 +5,7 @@ mutates a row."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -13,7 +13,6 @@ from trainwise.findings import Finding, Severity
 
 Row = dict[str, Any]
 STAGE = "train"
-NUM_HIST_BINS = 20  # val_confidence_hist: bins of width 0.05 over [0, 1] (FORMATS.md)
 
 
 def row_kind(row: Row) -> str:
@@ -34,16 +33,42 @@ def _as_float(value: Any) -> float | None:
     return float(value)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (float, int, np.number)) and not isinstance(value, bool)
+
+
 def series(rows: list[Row], key: str) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, values) for the rows that carry a number under `key`; NaN/inf are kept."""
-    steps, values = [], []
-    for index, row in enumerate(rows):
-        value = _as_float(row.get(key))
-        if value is not None:
-            step = _as_float(row.get("step"))
-            steps.append(int(step) if step is not None else index)
-            values.append(value)
-    return np.asarray(steps, dtype=np.int64), np.asarray(values, dtype=np.float64)
+    """(steps, values) for the rows that carry a number under `key`; NaN/inf are kept.
+
+    A row without a step number takes its position in `rows`.
+    """
+    # Plain comprehensions: histories hold a row per step, tens of thousands of them.
+    found = [(row.get("step"), index, row[key]) for index, row in enumerate(rows)
+             if _is_number(row.get(key))]
+    steps = np.fromiter((step if _is_number(step) else index for step, index, _ in found),
+                        dtype=np.int64, count=len(found))
+    values = np.fromiter((value for _, _, value in found), dtype=np.float64, count=len(found))
+    return steps, values
+
+
+class History(list):
+    """The rows as given, plus a memo of the columns the rules read (diagnose wraps the
+    history in one so nine rules do not each rescan thousands of rows). Never mutated."""
+
+    def __init__(self, rows: list[Row]):
+        super().__init__(rows)
+        self.columns: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def column(history: list[Row], kind: str, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """series() of the rows of one kind, memoised when `history` is a History."""
+    memo = getattr(history, "columns", None)
+    if memo is None:
+        return series(rows_of(history, kind), key)
+    if (kind, key) not in memo:
+        memo[(kind, key)] = series(rows_of(history, kind), key)
+    steps, values = memo[(kind, key)]
+    return steps.copy(), values.copy()  # callers may filter in place; the memo stays intact
 
 
 def finite(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,25 +76,29 @@ def finite(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return steps[keep], values[keep]
 
 
-def loss_is_per_step(history: list[Row]) -> bool:
-    return len(series(rows_of(history, "step"), "loss")[1]) >= 2
-
-
-def loss_curve(history: list[Row]) -> tuple[np.ndarray, np.ndarray]:
+class LossCurve(NamedTuple):
     """The finite training loss: per-step rows when there are any, else epoch train_loss."""
-    if loss_is_per_step(history):
-        return finite(*series(rows_of(history, "step"), "loss"))
-    return finite(*series(rows_of(history, "epoch"), "train_loss"))
+
+    steps: np.ndarray
+    values: np.ndarray
+    per_step: bool
+
+    @property
+    def start(self) -> float:
+        """Where training started: per step, the lower of the first loss (at initialisation)
+        and the median of the first 3 (batch noise averages out; a loss that explodes on the
+        first update does not count as the start); for epoch means, the first epoch (a run
+        may have converged within it)."""
+        if self.per_step:
+            return float(min(self.values[0], np.median(self.values[:3])))
+        return float(self.values[0])
 
 
-def starting_loss(history: list[Row], loss: np.ndarray) -> float:
-    """Where training started: per step, the lower of the first loss (at initialisation) and
-    the median of the first 3 (batch noise averages out; a loss that explodes on the first
-    update does not count as the start); for epoch means, the first epoch (a run may have
-    converged within it)."""
-    if loss_is_per_step(history):
-        return float(min(loss[0], np.median(loss[:3])))
-    return float(loss[0])
+def loss_curve(history: list[Row]) -> LossCurve:
+    steps, values = column(history, "step", "loss")
+    if len(values) >= 2:
+        return LossCurve(*finite(steps, values), per_step=True)
+    return LossCurve(*finite(*column(history, "epoch", "train_loss")), per_step=False)
 
 
 def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
@@ -130,8 +159,12 @@ def hist_of(row: Row) -> np.ndarray | None:
     hist = row.get("val_confidence_hist")
     if not isinstance(hist, (list, tuple)) or not hist:
         return None
-    counts = np.asarray(hist, dtype=np.float64)
-    return counts if counts.sum() > 0 and np.all(np.isfinite(counts)) else None
+    try:
+        counts = np.asarray(hist, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None  # not a list of counts: treat as absent rather than fail the diagnosis
+    ok = counts.ndim == 1 and np.all(np.isfinite(counts)) and counts.sum() > 0
+    return counts if ok else None
 
 
 def hist_mean(hist: np.ndarray) -> float:

@@ -7,14 +7,12 @@ import numpy as np
 from trainwise.findings import Finding, Severity
 from trainwise.train.diagnose_common import (
     Row,
+    column,
     finite,
     longest_run,
     loss_curve,
     make,
     num,
-    rows_of,
-    series,
-    starting_loss,
 )
 
 MIN_POINTS = 8
@@ -25,6 +23,7 @@ SPIKE_GLOBAL = 2.0  # ...and 2x the highest typical (trailing-median) level of t
 # a batch holding one hard sample (or the short last batch of an epoch) gives 5-20x more;
 # measured on healthy MLP runs, those stay far below the norms of early training.
 SPIKE_WINDOW = 20  # trailing rows that define "normal" at each step
+SPIKE_MIN_PRIOR = 4  # rows needed before the first judgement
 SPIKES_LISTED = 10
 VANISH_RATIO = 1e-3  # below 1/1000 of the early gradient norm...
 VANISH_ZERO = 1e-10  # (or below this when it was zero from the start)...
@@ -34,30 +33,39 @@ CONVERGED_SHARE = 0.1  # loss under 10% of its start: small gradients are just c
 
 def _grad_curve(history: list[Row]) -> tuple[np.ndarray, np.ndarray]:
     # Non-finite norms are AMP overflow skips or divergence; the divergence rule owns those.
-    return finite(*series(rows_of(history, "step"), "grad_norm"))
+    return finite(*column(history, "step", "grad_norm"))
+
+
+def _trailing_stats(grads: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Median and MAD of the rows before each row: the last `window` of them, or all of
+    them while fewer have passed (NaN for the first SPIKE_MIN_PRIOR rows)."""
+    n = len(grads)
+    median, mad = np.full(n, np.nan), np.full(n, np.nan)
+    for i in range(SPIKE_MIN_PRIOR, min(window, n)):  # expanding window at the start
+        median[i] = np.median(grads[:i])
+        mad[i] = np.median(np.abs(grads[:i] - median[i]))
+    if n > window:
+        trailing = np.lib.stride_tricks.sliding_window_view(grads[:-1], window)  # k -> k+window
+        median[window:] = np.median(trailing, axis=1)
+        mad[window:] = np.median(np.abs(trailing - median[window:, None]), axis=1)
+    return median, mad
 
 
 def spike_scores(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(is_spike, ratio to the trailing median) for every row; the first rows never spike.
+    """(is_spike, ratio to the trailing median) for every row.
 
-    The first max(5, 5%) rows are skipped: gradient norms at initialisation and during
-    warmup swing by large factors in healthy runs.
+    The first SPIKE_MIN_PRIOR rows never spike: there is no "normal" to compare with yet,
+    and the norm at initialisation swings widely in healthy runs.
     """
-    n = len(grads)
-    window = int(np.clip(n // 5, 5, SPIKE_WINDOW))
-    skip = max(5, n // 20, window)
-    is_spike, ratio = np.zeros(n, dtype=bool), np.zeros(n)
-    if n <= skip:
-        return is_spike, ratio
-    trailing = np.lib.stride_tricks.sliding_window_view(grads[:-1], window)  # row k -> k+window
-    median = np.median(trailing, axis=1)
-    mad = np.median(np.abs(trailing - median[:, None]), axis=1)
-    current = grads[window:]
-    hit = (median > 0) & (current > median + SPIKE_MADS * mad) & (current > SPIKE_RATIO * median)
-    hit &= current > SPIKE_GLOBAL * median[skip - window:].max()
-    ratio[window:] = np.divide(current, median, out=np.zeros_like(current), where=median > 0)
-    is_spike[window:] = hit
-    is_spike[:skip] = False
+    median, mad = _trailing_stats(grads, SPIKE_WINDOW)
+    known = np.isfinite(median) & (np.nan_to_num(median) > 0)
+    if not known.any():
+        return np.zeros(len(grads), dtype=bool), np.zeros(len(grads))
+    median, mad = np.where(known, median, np.inf), np.where(known, mad, 0.0)
+    ratio = np.where(known, grads / np.where(known, median, 1.0), 0.0)
+    typical = median[known].max()  # the highest normal level anywhere in the run
+    is_spike = (known & (grads > median + SPIKE_MADS * mad) & (ratio > SPIKE_RATIO)
+                & (grads > SPIKE_GLOBAL * typical))
     return is_spike, ratio
 
 
@@ -84,11 +92,11 @@ def rule_gradient_spike(history: list[Row]) -> list[Finding]:
 
 def _loss_between(history: list[Row], first: int, last: int) -> tuple[float, float] | None:
     """(loss at the start of training, median loss over steps [first, last]), or None."""
-    steps, loss = loss_curve(history)
-    inside = (steps >= first) & (steps <= last)
-    if len(loss) < 3 or not inside.any():
+    curve = loss_curve(history)
+    inside = (curve.steps >= first) & (curve.steps <= last)
+    if len(curve.values) < 3 or not inside.any():
         return None
-    return starting_loss(history, loss), float(np.median(loss[inside]))
+    return curve.start, float(np.median(curve.values[inside]))
 
 
 def rule_vanishing_gradients(history: list[Row]) -> list[Finding]:
@@ -96,7 +104,9 @@ def rule_vanishing_gradients(history: list[Row]) -> list[Finding]:
     n = len(grads)
     if n < MIN_POINTS:
         return []
-    early = float(np.median(grads[:5]))
+    # The norm at initialisation, or the median of the first 5 if lower: a norm that blows
+    # up on the first updates (lr far too high) is not the reference for "vanished".
+    early = float(min(grads[0], np.median(grads[:5])))
     floor = max(VANISH_RATIO * early, VANISH_ZERO)
     start, length = longest_run(grads < floor)
     if length < max(5, VANISH_SHARE * n):

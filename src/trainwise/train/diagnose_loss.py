@@ -10,16 +10,14 @@ import numpy as np
 from trainwise.findings import Finding, Severity
 from trainwise.train.diagnose_common import (
     Row,
+    column,
     finite,
     loss_curve,
     make,
     noise_scale,
     num,
     rolling_median,
-    rows_of,
-    series,
     smoothing_window,
-    starting_loss,
 )
 
 MIN_POINTS = 8  # fewer loss points than this: no shape to judge
@@ -37,17 +35,17 @@ def rule_divergence(history: list[Row]) -> list[Finding]:
     hits = []
     for kind, keys in (("step", ("loss",)), ("epoch", ("train_loss", "val_loss"))):
         for key in keys:
-            steps, values = series(rows_of(history, kind), key)
+            steps, values = column(history, kind, key)
             bad = np.flatnonzero(~np.isfinite(values))
             if len(bad):
                 hits.append((int(steps[bad[0]]), key, str(values[bad[0]])))
-    steps, grads = series(rows_of(history, "step"), "grad_norm")
+    steps, grads = column(history, "step", "grad_norm")
     if len(grads) and not np.isfinite(grads[-1]):  # the loop stops on it; AMP skips do not
         hits.append((int(steps[-1]), "grad_norm", str(grads[-1])))
     if not hits:
         return []
     step, key, value = min(hits, key=lambda hit: hit[0])
-    good_steps, good_loss = loss_curve(history)
+    good_steps, good_loss, _ = loss_curve(history)
     before = good_steps < step
     last = float(good_loss[before][-1]) if before.any() else None
     return [make(Severity.ERROR, "divergence",
@@ -71,13 +69,14 @@ def _divergence_fix(key: str, last_finite_loss: float | None) -> str:
 
 def rule_loss_exploding(history: list[Row]) -> list[Finding]:
     """The smoothed loss climbs far above its own running minimum after having fallen."""
-    steps, loss = loss_curve(history)
+    curve = loss_curve(history)
+    steps, loss = curve.steps, curve.values
     if len(loss) < MIN_POINTS:
         return []
     smooth = rolling_median(loss, smoothing_window(len(loss)))
     # The running minimum starts from the loss at initialisation, so a loss that jumps
     # 1000x on the first updates (lr far too high) counts as exploding from step one.
-    start = starting_loss(history, loss)
+    start = curve.start
     low = np.minimum.accumulate(np.minimum(smooth, start))
     gained = np.maximum(start - low, 0.0)
     exploded = (low > 0) & (smooth > EXPLODE_FACTOR * low) & (smooth - low > EXPLODE_CLIMB * gained)
@@ -87,19 +86,19 @@ def rule_loss_exploding(history: list[Row]) -> list[Finding]:
     turn = int(np.argmin(smooth[: first + 1]))  # where the curve turned upwards: the onset
     if smooth[turn] > start:
         turn = 0  # it never went down first: the onset is the first update
-    peak = first + int(np.argmax(smooth[first:]))
-    ended_worse = smooth[-1] > start
-    severity = Severity.ERROR if ended_worse else Severity.WARNING
+    peak = first + int(np.argmax(loss[first:]))  # raw: the smoothed peak smears at edges
+    ended_lost = smooth[-1] > (1 - PLATEAU_DROP) * start  # nothing left of the training
+    severity = Severity.ERROR if ended_lost else Severity.WARNING
     low_point = min(smooth[turn], start)
     message = (f"The loss exploded: from {low_point:.4g} at step {steps[turn]} it rose to "
-               f"{smooth[peak]:.4g} at step {steps[peak]} ({smooth[peak] / low_point:.3g}x)"
-               + ("; it ended above where it started." if ended_worse else "."))
+               f"{loss[peak]:.4g} at step {steps[peak]} ({loss[peak] / low_point:.3g}x)"
+               + ("; it ended no lower than where it started." if ended_lost else "."))
     fix = ("Lower the learning rate (tune stage: take a point left of the range test's "
            "steepest descent) or add warmup / gradient clipping (train stage); check for "
            "abnormal batches near that step (data stage).")
     return [make(severity, "loss_exploding", message, fix, steps[turn],
                  min_loss=num(low_point), min_step=int(steps[turn]),
-                 peak_loss=num(smooth[peak]), peak_step=int(steps[peak]),
+                 peak_loss=num(loss[peak]), peak_step=int(steps[peak]),
                  initial_loss=num(start), final_loss=num(smooth[-1]),
                  factor_threshold=EXPLODE_FACTOR)]
 
@@ -109,7 +108,7 @@ class Progress:
     """How far the training loss moved: medians over windows at the start, 2/3, and end."""
 
     first_step: int
-    start: float  # where training started (see starting_loss)
+    start: float  # where training started (LossCurve.start)
     initial: float  # median of the first 10% (at least 3 points)
     at_two_thirds: float
     final: float
@@ -131,20 +130,21 @@ class Progress:
 
 
 def progress(history: list[Row]) -> Progress | None:
-    steps, loss = loss_curve(history)
+    curve = loss_curve(history)
+    steps, loss = curve.steps, curve.values
     n = len(loss)
     if n < MIN_POINTS:
         return None
-    start = starting_loss(history, loss)
-    if start <= 0:
+    start, edge = curve.start, max(3, n // 10)
+    initial = float(np.median(loss[:edge]))
+    if min(start, initial) <= 0:
         return None  # relative drops need a positive starting loss
-    edge = max(3, n // 10)
     smooth = rolling_median(loss, smoothing_window(n))
     centre = 2 * n // 3
     return Progress(
         first_step=int(steps[0]),
         start=start,
-        initial=float(np.median(loss[:edge])),
+        initial=initial,
         at_two_thirds=float(np.median(loss[max(0, centre - edge // 2): centre + edge // 2 + 1])),
         final=float(np.median(loss[-edge:])),
         lowest=float(smooth.min()),
@@ -153,15 +153,15 @@ def progress(history: list[Row]) -> Progress | None:
 
 
 def _peak_lr(history: list[Row]) -> float | None:
-    _, lrs = finite(*series(rows_of(history, "step"), "lr"))
+    _, lrs = finite(*column(history, "step", "lr"))
     if not len(lrs):
-        _, lrs = finite(*series(rows_of(history, "epoch"), "lr"))
+        _, lrs = finite(*column(history, "epoch", "lr"))
     return float(lrs.max()) if len(lrs) else None
 
 
 def _grad_is_stationary(history: list[Row]) -> bool:
     """True when the gradient norm ends where it started (within 2x): weights barely moved."""
-    _, grads = finite(*series(rows_of(history, "step"), "grad_norm"))
+    _, grads = finite(*column(history, "step", "grad_norm"))
     if len(grads) < MIN_POINTS:
         return True  # no gradient signal to contradict the lr evidence
     edge = max(3, len(grads) // 10)
@@ -174,7 +174,7 @@ def _val_still_improving(history: list[Row]) -> bool:
 
     A training loss that falls steadily while validation rises is memorisation (shuffled
     labels, tiny data), which the overfitting rule names; a small lr slows both alike."""
-    _, val = finite(*series(rows_of(history, "epoch"), "val_loss"))
+    _, val = finite(*column(history, "epoch", "val_loss"))
     return len(val) < 3 or bool(val[-1] <= 1.05 * val.min())
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -26,6 +25,7 @@ OVERFIT_RISE = 0.25  # median of the last 3 val losses >= 25% above the best. He
 # constant-lr MLP runs measured 16-20% drifts with flat val accuracy; seeded overfitting
 # (small data, wide model, no regularisation) measured > 50%.
 NEVER_LEARNED = 0.9  # best val loss within 10% of the first epoch's: it never generalised
+NEVER_LEARNED_RISE = 0.10  # ...then a 10% rise is enough: there is no good epoch to lose
 TRAIN_STILL_FALLING = 0.02  # training loss at least 2% lower than at the best epoch
 OVERCONFIDENCE_GAP = 0.10  # mean confidence above accuracy by 10 points
 CONFUSION_SHARE = 0.15  # accuracy and confidence within 15% of the way from chance to 1
@@ -48,7 +48,7 @@ def _train_loss_at(history: list[Row], row: Row) -> float | None:
     value = _finite(row, "train_loss")
     if value is not None:
         return value
-    steps, loss = loss_curve(history)
+    steps, loss, _ = loss_curve(history)
     step = _finite(row, "step")
     if step is None or not len(loss):
         return None
@@ -56,7 +56,7 @@ def _train_loss_at(history: list[Row], row: Row) -> float | None:
     return float(np.median(recent)) if len(recent) else None
 
 
-def _val_rise(val: np.ndarray) -> tuple[int, float] | None:
+def _val_rise(val: np.ndarray, margin: float) -> tuple[int, float] | None:
     """(best epoch index, relative rise) when the validation loss climbed past its best."""
     best = int(np.argmin(val))
     past = len(val) - 1 - best
@@ -64,7 +64,7 @@ def _val_rise(val: np.ndarray) -> tuple[int, float] | None:
     # noisy flat curve must not read as a minimum that everything after "rose" from.
     reference = float(rolling_median(val, 3).min())
     tail = float(np.median(val[-3:]))
-    if past < OVERFIT_PATIENCE or reference <= 0 or tail < (1 + OVERFIT_RISE) * reference:
+    if past < OVERFIT_PATIENCE or reference <= 0 or tail < (1 + margin) * reference:
         return None
     # ...and a trend, not a scatter: the straight line fitted from the best epoch on must
     # climb half that margin and 3x the scatter around it (a noisy flat tail does neither).
@@ -72,7 +72,7 @@ def _val_rise(val: np.ndarray) -> tuple[int, float] | None:
     scatter = val[best:] - (intercept + slope * np.arange(past + 1))
     spread = 1.4826 * float(np.median(np.abs(scatter)))
     climb = slope * past
-    if climb < 0.5 * OVERFIT_RISE * reference or climb < 3 * spread:
+    if climb < 0.5 * margin * reference or climb < 3 * spread:
         return None
     return best, tail / reference - 1
 
@@ -82,7 +82,10 @@ def rule_overfitting(history: list[Row]) -> list[Finding]:
     if len(rows) < OVERFIT_PATIENCE + 2:
         return []
     val = np.array([row["val_loss"] for row in rows], dtype=np.float64)
-    found = _val_rise(val)
+    # Validation never got better than after the first epoch: nothing learned transfers, so
+    # any clear rise is memorisation (shuffled labels rise only ~20% in 20 epochs).
+    never_learned = bool(val.min() > NEVER_LEARNED * val[0])
+    found = _val_rise(val, NEVER_LEARNED_RISE if never_learned else OVERFIT_RISE)
     if found is None:
         return []
     best, rise = found
@@ -97,14 +100,13 @@ def rule_overfitting(history: list[Row]) -> list[Finding]:
     message = (f"Overfitting: the validation loss was lowest at epoch {best_epoch} "
                f"({val[best]:.4g}) and then rose {rise:.0%} over {past} more epochs, while "
                f"the training loss kept falling ({train_best:.4g} -> {train_final:.4g}).")
-    # Validation never got better than after the first epoch: nothing learned transfers.
-    never_learned = bool(val[best] > NEVER_LEARNED * val[0])
     return [make(Severity.WARNING, "overfitting", message, _overfitting_fix(best_epoch,
                                                                          never_learned),
                  rows[best].get("step"), best_epoch=best_epoch, best_val_loss=num(val[best]),
                  final_val_loss=num(val[-1]), rise=num(rise), epochs_past_best=past,
                  train_loss_at_best=num(train_best), final_train_loss=num(train_final),
-                 never_learned=never_learned, threshold_rise=OVERFIT_RISE)]
+                 never_learned=never_learned,
+                 threshold_rise=NEVER_LEARNED_RISE if never_learned else OVERFIT_RISE)]
 
 
 def _overfitting_fix(best_epoch: int, never_learned: bool) -> str:
@@ -170,31 +172,33 @@ def chance_level(row: Row, classes: int | None) -> float | None:
     return bound if bound < 0.95 else None  # all mass near 1: nothing to compare with
 
 
-def _is_confused(row: Row, conf: float, acc: float, classes: int | None) -> dict[str, Any] | None:
+def _confused_at(row: Row, conf: float, acc: float, classes: int | None) -> float | None:
+    """The chance level when accuracy and confidence both sit near it, else None."""
     chance = chance_level(row, classes)
     if chance is None:
         return None
     scaled_conf, scaled_acc = (conf - chance) / (1 - chance), (acc - chance) / (1 - chance)
     if scaled_conf >= CONFUSION_SHARE or scaled_acc >= CONFUSION_SHARE:
         return None
-    return {"chance": chance}
+    return chance
 
 
 def rule_confusion(history: list[Row]) -> list[Finding]:
     classes = num_classes(history)
     points = _confidence_rows(history)
-    verdicts = [_is_confused(row, conf, acc, classes) for row, conf, acc in points]
-    if not verdicts or verdicts[-1] is None:
+    chances = [_confused_at(row, conf, acc, classes) for row, conf, acc in points]
+    if not chances or chances[-1] is None:
         return []
-    onset_row = points[_onset([v is not None for v in verdicts])][0]
+    onset_row = points[_onset([c is not None for c in chances])][0]
     row, conf, acc = points[-1]
-    chance = verdicts[-1]["chance"]
+    chance = chances[-1]
     hist = hist_of(row)
     low = hist_mass(hist, 0.0, 0.5) if hist is not None else None
     around_half = hist_mass(hist, 0.4, 0.6) if hist is not None else None
+    level = (f"{chance:.2f} for {classes} classes" if classes else
+             f"at most {chance:.2f}, bounded from the confidence histogram")
     message = (f"The model is lost on the validation set: accuracy {acc:.2f} and mean "
-               f"confidence {conf:.2f} sit near chance ({chance:.2f}"
-               + ("" if classes else ", bounded from the confidence histogram") + ").")
+               f"confidence {conf:.2f} sit near chance ({level}).")
     fix = ("If the training loss fell, validation differs from training: check the split and "
            "that validation gets the same preprocessing (split/data stage); otherwise check "
            "that labels match inputs (data stage) and that the model can overfit one batch "

@@ -10,7 +10,6 @@ inserting the test before training does not change training (fastai#3013, Lightn
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,9 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainwise.findings import Finding, TrainwiseError, error
+from trainwise.findings import Finding, TrainwiseError
 from trainwise.tune.lr_verdict import verdict
-from trainwise.tune.no_trace import loader_generators, no_trace
+from trainwise.tune.no_trace import no_trace, seeded
+from trainwise.tune.probe_errors import ProbeStop, check_trainable, nan_at_start, no_batch
 from trainwise.tune.suggest import get_rule
 
 EMA_BETA = 0.98  # the smoothing fastai and Lightning stop on; ~50-step memory
@@ -63,14 +63,6 @@ class LrRangeResult:
                 "lr_high": high, "spread_decades": spread, "rule": self.rule}
 
 
-class _Stop(Exception):
-    """A problem that ends the test; carries the error finding that explains it."""
-
-    def __init__(self, finding: Finding):
-        super().__init__(finding.message)
-        self.finding = finding
-
-
 def exponential_ramp(start_lr: float, end_lr: float, num_steps: int) -> list[float]:
     """lrs[0] == start_lr, lrs[-1] == end_lr, a constant ratio between steps."""
     return [float(v) for v in np.geomspace(start_lr, end_lr, num_steps)]
@@ -83,22 +75,26 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
                   rule: str = "trainwise") -> LrRangeResult:
     """Ramp the lr from start_lr to end_lr over num_steps batches per seed; suggest by `rule`.
 
-    `make_optimizer(model)` builds the training optimizer; each group's lr is scaled along the
-    ramp so the ratios between groups are kept. Errors (NaN at the first step, nothing to
-    train, no batch) come back as error findings, not exceptions; bad arguments raise.
+    `make_optimizer(model)` builds the training optimizer, fresh for each seed; each group's
+    lr follows the ramp times its ratio to the largest group lr. A seed sets the data order,
+    dropout and any augmentation; every seed starts from the model's current weights.
+    Result: `lr` is the one-cycle PEAK (median over seeds of `rule`'s pick), `lr_low` ..
+    `lr_high` the range for the short-run search (always from our rule). Errors (NaN at the
+    first step, nothing to train, no batch) come back as error findings; bad arguments raise.
     """
     get_rule(rule)  # an unknown name fails before any work
+    seeds = tuple(seeds)
     _check_arguments(start_lr, end_lr, num_steps, seeds, diverge_factor)
     lrs = exponential_ramp(start_lr, end_lr, num_steps)
     curves: list[LrCurve] = []
     try:
-        _check_model(model)
+        check_trainable(model, "lr_range_nothing_to_train")
         with no_trace(model, loader) as snapshot:
             for seed in seeds:
                 curves.append(_run_seed(model, loss_fn, loader, make_optimizer, lrs, seed,
                                         diverge_factor))
                 snapshot.restore_model()  # every seed starts from the same weights
-    except _Stop as stop:
+    except ProbeStop as stop:
         nan = math.nan
         return LrRangeResult(nan, nan, nan, nan, rule, curves, findings=[stop.finding])
     v = verdict(curves, rule)
@@ -119,34 +115,9 @@ def _check_arguments(start_lr, end_lr, num_steps, seeds, diverge_factor) -> None
         raise TrainwiseError(f"diverge_factor={diverge_factor} must be > 1 (default 4.0).")
 
 
-def _check_model(model: nn.Module) -> None:
-    params = list(model.parameters())
-    if not any(p.requires_grad for p in params):
-        frozen = f"all {len(params)} parameter tensors have requires_grad=False" if params \
-            else "it has no parameters at all"
-        raise _Stop(error(
-            "tune", "lr_range_nothing_to_train",
-            f"The model has no trainable parameters ({frozen}), so no learning rate can "
-            "change anything.",
-            "Unfreeze at least the layers you mean to train (requires_grad=True), e.g. the "
-            "head of a pretrained backbone, then rerun the 'model' and 'check' stages.",
-            num_parameters=len(params)))
-
-
 def _run_seed(model, loss_fn, loader, make_optimizer, lrs, seed, diverge_factor) -> LrCurve:
     device = next(model.parameters()).device
-    cuda = [device.index if device.index is not None else torch.cuda.current_device()] \
-        if device.type == "cuda" else []
-    # fork_rng only for the device in use: seeding every CUDA device would queue a lazy seed
-    # that outlives the test (torch.manual_seed does that).
-    with torch.random.fork_rng(devices=cuda):
-        torch.random.default_generator.manual_seed(seed)
-        for index in cuda:
-            torch.cuda.default_generators[index].manual_seed(seed)
-        random.seed(seed)
-        np.random.seed(seed)
-        for generator in loader_generators(loader):
-            generator.manual_seed(seed)
+    with seeded(seed, loader, device):
         optimizer = make_optimizer(model)  # fresh per seed, dropped afterwards
         batches = _batches(loader)
         try:
@@ -171,7 +142,8 @@ def _ramp(model, loss_fn, batches, optimizer, lrs, seed, diverge_factor, device)
         curve.lrs.append(lr)
         curve.losses.append(value)
         if not math.isfinite(value):
-            _check_first_loss(step, value, lr)
+            if step == 0:
+                raise nan_at_start("lr_range_nan_at_start", value, lr)
             curve.smoothed.append(math.nan)
             curve.diverged = True
             break
@@ -197,23 +169,15 @@ def _diverged(smoothed: float, best: float, first: float, factor: float) -> bool
 
 
 def _loss(model, loss_fn, batch, device, step) -> torch.Tensor:
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise TrainwiseError(f"the loader must yield (inputs, targets) pairs, got a "
+                             f"{type(batch).__name__}; wrap your dataset to return (x, y).")
     x, y = (t.to(device, non_blocking=True) if torch.is_tensor(t) else t for t in batch)
     loss = loss_fn(model(x), y)
     if loss.numel() != 1:
         raise TrainwiseError(f"loss_fn returned a tensor of shape {tuple(loss.shape)} at step "
                              f"{step}; it must return one number (use reduction='mean').")
     return loss
-
-
-def _check_first_loss(step: int, value: float, lr: float) -> None:
-    if step == 0:
-        raise _Stop(error(
-            "tune", "lr_range_nan_at_start",
-            f"The loss was {value} at the very first step (lr={lr:.1e}), before any update: "
-            "the learning rate is not the cause, the model or the data is.",
-            "Go back to stage 'data' (look for NaN/inf in inputs and targets) and stage "
-            "'check' (loss at initialisation; e.g. log of 0, a division by a zero std).",
-            loss=value, lr=lr))
 
 
 def _batches(loader: Iterable) -> Iterator:
@@ -225,20 +189,7 @@ def _batches(loader: Iterable) -> Iterator:
             empty = False
             yield batch
         if empty:
-            raise _Stop(_no_batch(loader))
-
-
-def _no_batch(loader) -> Finding:
-    size = len(getattr(loader, "dataset", ())) if hasattr(getattr(loader, "dataset", None),
-                                                          "__len__") else None
-    batch_size = getattr(loader, "batch_size", None)
-    why = f" (the dataset has {size} samples, batch_size={batch_size}, drop_last=" \
-          f"{getattr(loader, 'drop_last', None)})" if size is not None else ""
-    return error("tune", "lr_range_no_batch",
-                 f"The loader yielded no batch{why}: there is nothing to train on.",
-                 "Use a batch_size no larger than the training split or drop_last=False, and "
-                 "check the split (stage 'split'): the training part may be empty.",
-                 dataset_size=size, batch_size=batch_size)
+            raise no_batch("lr_range_no_batch", loader)
 
 
 def _json_floats(values: Sequence[float]) -> list[float | None]:

@@ -57,10 +57,11 @@ def verdict(curves: Sequence[Curve], rule: str) -> Verdict:
 
 def _summary(result: Verdict, curves: Sequence[Curve], rule: str) -> Finding:
     seeds = [c.seed for c in curves]
+    why = " (95% of the loss's fall done)" if rule == "trainwise" else ""
     return info(
         "tune", "lr_range",
         f"Learning-rate range test ({len(seeds)} seed(s), rule '{rule}'): peak lr "
-        f"{result.lr:.2g} for a one-cycle schedule (95% of the loss's fall done); range "
+        f"{result.lr:.2g} for a one-cycle schedule{why}; range "
         f"{result.lr_low:.2g} (3/4 of the fall done) to {result.lr_high:.2g} (loss rising "
         "again) for the short-run search.",
         lr=result.lr, lr_low=result.lr_low, lr_high=result.lr_high,

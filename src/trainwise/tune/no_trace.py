@@ -67,6 +67,28 @@ class Snapshot:
 
 
 @contextmanager
+def seeded(seed: int, loader: Iterable | None, device: torch.device) -> Iterator[None]:
+    """Run a probe from a known random state: the torch CPU RNG (and the CUDA RNG of
+    `device` only), python, numpy and the loader's generators all seeded with `seed`.
+
+    torch's RNGs come back on exit (fork_rng); python, numpy and the loader's generators are
+    left to the enclosing `no_trace`. fork_rng covers only the device in use: seeding every
+    CUDA device would queue a lazy seed that outlives the probe (torch.manual_seed does that).
+    """
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.random.default_generator.manual_seed(seed)
+        for index in cuda:
+            torch.cuda.default_generators[index].manual_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed)
+        for generator in loader_generators(loader):
+            generator.manual_seed(seed)
+        yield
+
+
+@contextmanager
 def no_trace(model: nn.Module, loader: Iterable | None = None) -> Iterator[Snapshot]:
     """`with no_trace(model, loader) as snapshot: ...` restores everything on exit, errors too."""
     snapshot = Snapshot(model, loader)

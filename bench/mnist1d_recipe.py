@@ -1,6 +1,6 @@
 """`trainwise run` on the built-in MNIST-1D, several seeds: accuracy and time per stage.
 
-    python bench/mnist1d.py [--seeds 0 1 2] [--threads 2]
+    python bench/mnist1d_recipe.py [--seeds 0 1 2] [--threads 2]
 
 Quality bar (issue 2): median test accuracy >= 96% over 3 seeds, whole recipe <= 180 s on a
 2-core CPU. Prints our figure beside the published MNIST-1D table.

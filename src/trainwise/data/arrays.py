@@ -1,0 +1,147 @@
+"""NumPy arrays -> TaskData: `.npz` files (X, y, optional groups, times) and in-memory arrays,
+including sequences given as (N, T) or (N, T, C) and images as (N, H, W[, C])."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from trainwise.data.errors import DataError
+from trainwise.data.keys import time_values
+from trainwise.data.tables import encode_target, infer_task
+from trainwise.data.task import Key, TaskData
+
+CHANNELS = (1, 3, 4)  # gray, RGB, RGBA: how an image's channel axis is recognised
+
+
+def _as_sequence(x: np.ndarray) -> np.ndarray:
+    if x.ndim == 2:  # (N, T): one channel
+        return x[:, None, :]
+    if x.ndim == 3:  # (N, T, C), the layout of most sequence files -> (N, C, T) for Conv1d
+        return np.ascontiguousarray(x.transpose(0, 2, 1))
+    raise DataError(f"a sequence array must be (N, T) or (N, T, C); got shape {x.shape}.")
+
+
+def _as_image(x: np.ndarray) -> np.ndarray:
+    if x.ndim == 3:  # (N, H, W): gray
+        return x[:, None]
+    if x.ndim == 4 and x.shape[-1] in CHANNELS and x.shape[1] not in CHANNELS:
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # (N, H, W, C) -> (N, C, H, W)
+    if x.ndim == 4:
+        return x
+    raise DataError(f"an image array must be (N, H, W), (N, H, W, C) or (N, C, H, W); got "
+                    f"shape {x.shape}.")
+
+
+def shape_inputs(x: np.ndarray, kind: str = "auto") -> tuple[np.ndarray, str]:
+    """Rows of x in the layout the models expect, and the kind it was read as.
+
+    auto: 2-D is a vector per row, 3-D a sequence (N, T, C), 4-D an image; give kind for
+    (N, T) sequences and (N, H, W) images, which auto cannot tell apart from the others."""
+    if x.ndim < 2:
+        raise DataError(f"inputs have shape {x.shape}: expected one row per sample, e.g. (N, F). "
+                        "Reshape a single feature to (N, 1).")
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"inputs have dtype {x.dtype}; expected numbers. Encode text first or "
+                        "save it as a table (.csv / .parquet).")
+    kind = kind if kind != "auto" else {2: "vector", 3: "sequence"}.get(x.ndim, "image")
+    if kind == "sequence":
+        x = _as_sequence(x)
+    elif kind == "image":
+        x = _as_image(x)
+    elif x.ndim != 2:
+        raise DataError(f"a {kind} array must be (N, F); got shape {x.shape}. Set data.kind to "
+                        "'sequence' or 'image'.")
+    keep = x.dtype == np.uint8 and kind == "image"  # decoded pixels stay compact
+    return (x if keep else x.astype(np.float32, copy=False)), kind
+
+
+def _per_row(values: np.ndarray | None, rows: int, name: str) -> np.ndarray | None:
+    if values is None:
+        return None
+    values = np.asarray(values).reshape(-1) if np.ndim(values) else np.asarray(values)
+    if values.ndim != 1 or len(values) != rows:
+        raise DataError(f"'{name}' has {np.size(values)} values for {rows} rows; give one per "
+                        "row.")
+    return values
+
+
+def _times(values: np.ndarray | None, rows: int) -> np.ndarray | None:
+    values = _per_row(values, rows, "times")
+    if values is None or values.dtype.kind == "M":
+        return values
+    return time_values(pd.Series(values), "times")
+
+
+def array_data(x: np.ndarray, y: np.ndarray, *, kind: str = "auto", task: str = "auto",
+               groups: np.ndarray | None = None, times: np.ndarray | None = None,
+               name: str = "arrays") -> TaskData:
+    """Arrays -> TaskData. Groups and times given here are declared keys."""
+    x = np.asarray(x)
+    inputs, kind = shape_inputs(x, kind)
+    if np.ndim(y) != 1 or len(y) != len(x):
+        raise DataError(f"y has shape {np.shape(y)} for {len(x)} rows of X; expected ({len(x)},): "
+                        "one label or value per row.")
+    target = pd.Series(np.asarray(y))
+    if target.isna().any():
+        raise DataError(f"y has {int(target.isna().sum())} missing labels (first at row "
+                        f"{int(np.flatnonzero(target.isna())[0])}); drop or fill those rows.")
+    task = infer_task(target) if task == "auto" else task
+    encoded, class_names = encode_target(target, task, "y")
+    data = TaskData(name=name, kind=kind, task=task, x=inputs, y=encoded,  # type: ignore[arg-type]
+                    class_names=class_names, groups=_per_row(groups, len(x), "groups"),
+                    times=_times(times, len(x)))
+    data.keys = [Key(role, role, declared=True) for role, values in  # type: ignore[misc]
+                 (("group", data.groups), ("time", data.times)) if values is not None]
+    width = int(np.prod(inputs.shape[2:])) if kind != "vector" else inputs.shape[1]
+    data.feature_names = [f"x{i}" for i in range(inputs.shape[1])] if kind == "vector" else \
+        [f"t{i}" for i in range(width)] if kind == "sequence" and inputs.shape[1] == 1 else []
+    return data
+
+
+def _pick(arrays: dict[str, np.ndarray], names: tuple[str, ...], path: Path) -> np.ndarray:
+    for name in names:
+        if name in arrays:
+            return arrays[name]
+    raise DataError(f"'{path}' has no array named {' or '.join(names)} (it holds: "
+                    f"{', '.join(sorted(arrays)) or 'nothing'}). Save it with "
+                    "np.savez(path, X=inputs, y=labels[, groups=..., times=...]).")
+
+
+def load_npz(path: Path, kind: str = "auto", task: str = "auto",
+             use_groups: bool = True) -> TaskData:
+    """`X` (N, ...) and `y` (N,), optional `groups`, `times`, `X_test`, `y_test`."""
+    if not path.exists():
+        raise DataError(f"data file '{path}' does not exist. Check data.source in your config.")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except Exception as exc:  # zipfile / numpy raise many types; the user needs the file name
+        raise DataError(f"could not read '{path}': {exc}. Is it a .npz written by np.savez? "
+                        "(object arrays are refused: save text labels as a fixed-width "
+                        "string array, e.g. y.astype(str))") from None
+    x, y = _pick(arrays, ("X", "x"), path), _pick(arrays, ("y", "Y"), path)
+    data = array_data(x, y, kind=kind, task=task, name=path.stem, times=arrays.get("times"),
+                      groups=arrays.get("groups") if use_groups else None)
+    if ("X_test" in arrays) != ("y_test" in arrays):
+        raise DataError(f"'{path}' holds only one of X_test / y_test; give both or neither.")
+    if "X_test" in arrays:
+        test = array_data(arrays["X_test"], arrays["y_test"], kind=data.kind, task=data.task)
+        if test.input_shape != data.input_shape:
+            raise DataError(f"X_test rows have shape {test.input_shape} but X rows "
+                            f"{data.input_shape} in '{path}'.")
+        data.x_test, data.y_test = test.x, _same_classes(test, data, path)
+    return data
+
+
+def _same_classes(test: TaskData, data: TaskData, path: Path) -> np.ndarray:
+    if data.task != "classification":
+        return test.y
+    unknown = sorted(set(test.class_names) - set(data.class_names))
+    if unknown:
+        raise DataError(f"y_test in '{path}' has classes {unknown[:5]} that y lacks; the model "
+                        "cannot predict a class it never saw in training.")
+    index = {name: i for i, name in enumerate(data.class_names)}
+    return np.array([index[test.class_names[c]] for c in test.y], dtype=np.int64)

@@ -1,0 +1,142 @@
+"""Which columns are keys, not features: a subject/series id (group) or a timestamp (time).
+
+Declared keys come from the config; with none declared they are inferred from names and values,
+because a patient id left among the features lets a random split leak whole patients.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from trainwise.data.errors import DataError
+from trainwise.data.task import Key
+
+NONE = "none"  # split.group_column / split.time_column value: rows are independent, infer nothing
+SUBJECT_WORDS = {"patient", "subject", "participant", "user", "customer", "person", "individual",
+                 "donor", "animal", "household", "session", "account", "client", "member",
+                 "study", "series", "recording", "device", "visitor", "player", "author"}
+ID_WORDS = {"id", "uuid", "guid", "pid", "uid", "sid"}
+TIME_WORDS = {"timestamp", "time", "date", "datetime", "epoch", "ts", "at"}
+MIN_VALUES = 20  # a value-inferred group key has at least this many distinct values ...
+MIN_VALUE_SHARE = 0.01  # ... and at least 1% of the rows as distinct values (a 10-level
+# categorical feature is not a subject key), each value repeated 2+ rows on average
+PARSE_SAMPLE = 200  # string cells tried as dates
+PARSE_SHARE = 0.95  # share of them that must parse for a column to count as a timestamp
+
+
+@dataclass
+class KeyPlan:
+    """Keys chosen for a table, plus identifier columns to keep out of the features."""
+
+    keys: list[Key] = field(default_factory=list)
+    row_ids: list[str] = field(default_factory=list)  # unique per row: no use as key or feature
+    others: list[str] = field(default_factory=list)  # more candidates, named in the warning
+
+    @property
+    def columns(self) -> list[str]:
+        return [k.column for k in self.keys] + self.row_ids
+
+
+def name_tokens(name: str) -> list[str]:
+    """'patientID' / 'Patient_Id' / 'patient-id' -> ['patient', 'id']."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(name))
+    return [t for t in re.split(r"[^a-z0-9]+", spaced.lower()) if t]
+
+
+def _is_text(column: pd.Series) -> bool:
+    return column.dtype.kind in "OUS" or isinstance(column.dtype, pd.CategoricalDtype) \
+        or str(column.dtype).startswith("str")
+
+
+def _group_reason(name: str, column: pd.Series) -> str:
+    """Why `column` looks like a subject key, or '' if it does not."""
+    named = [t for t in name_tokens(name) if t in SUBJECT_WORDS or t in ID_WORDS]
+    if column.dtype.kind == "f" or not (named or _is_text(column)):
+        return ""  # counting distinct values is the cost here: only for candidates
+    unique, rows = column.nunique(dropna=True), len(column)
+    if unique < 2 or unique * 2 > rows:  # a key repeats: with < 2 rows per value it is a row id
+        return ""
+    if named:
+        return f"its name contains '{named[0]}'; {unique:,} values, {rows / unique:.1f} rows each"
+    if unique >= max(MIN_VALUES, MIN_VALUE_SHARE * rows):
+        return f"{unique:,} distinct text values repeated {rows / unique:.1f} rows each on average"
+    return ""
+
+
+def _is_row_id(name: str, column: pd.Series) -> bool:
+    if column.dtype.kind == "f" or not (_is_text(column) or set(name_tokens(name)) & ID_WORDS):
+        return False
+    return column.nunique(dropna=True) == len(column)
+
+
+def _time_reason(name: str, column: pd.Series) -> str:
+    if column.dtype.kind == "M":
+        return "it holds dates"
+    tokens = set(name_tokens(name))
+    if _is_text(column):
+        sample = column.dropna().astype(str).head(PARSE_SAMPLE)
+        if len(sample) == 0 or not sample.str.contains(r"[-/:]").all():
+            return ""
+        parsed = pd.to_datetime(sample, errors="coerce", format="ISO8601", utc=True)
+        return "its text parses as dates" if parsed.notna().mean() >= PARSE_SHARE else ""
+    if column.dtype.kind in "iuf" and tokens & TIME_WORDS:
+        return f"its name says time ('{name}') and it is numeric"
+    return ""
+
+
+def time_values(column: pd.Series, name: str) -> np.ndarray:
+    """(N,) datetime64[ns] (UTC, naive) or float64; missing times are an error."""
+    if column.dtype.kind in "iuf":
+        values = column.to_numpy(np.float64)
+        missing = ~np.isfinite(values)
+    else:
+        parsed = pd.to_datetime(column, errors="coerce", format="ISO8601", utc=True)
+        values = parsed.dt.tz_localize(None).to_numpy("datetime64[ns]")
+        missing = np.isnat(values)
+    if missing.any():
+        first = int(np.flatnonzero(missing)[0])
+        raise DataError(f"time column '{name}' has {int(missing.sum())} missing or unreadable "
+                        f"times (first at row {first}: {column.iloc[first]!r}). Fill or drop "
+                        "those rows, or write times as ISO 8601 ('2024-03-01 12:00').")
+    return values
+
+
+def _declared(frame: pd.DataFrame, column: str, role: str, source: str) -> Key | None:
+    if not column or column == NONE:
+        return None
+    if column not in frame.columns:
+        raise DataError(f"{role} column '{column}' is not in '{source}' (columns: "
+                        f"{', '.join(map(str, frame.columns[:20]))}). Set split.{role}_column "
+                        f"to an existing column, or to \"{NONE}\".")
+    return Key(column, role, declared=True)  # type: ignore[arg-type]
+
+
+def _infer(frame: pd.DataFrame, role: str) -> list[tuple[str, str]]:
+    judge = _group_reason if role == "group" else _time_reason
+    found = [(str(c), judge(str(c), frame[c])) for c in frame.columns]
+    return [(c, why) for c, why in found if why]
+
+
+def plan_keys(frame: pd.DataFrame, target: str, group_column: str = "", time_column: str = "",
+              source: str = "the table") -> KeyPlan:
+    """Declared keys as given; an empty setting is inferred, 'none' turns inference off."""
+    plan = KeyPlan()
+    rest = frame.drop(columns=[target])
+    for role, column in (("time", time_column), ("group", group_column)):
+        key = _declared(frame, column, role, source)
+        if key is None and column != NONE:
+            taken = set(plan.columns)
+            found = [(c, why) for c, why in _infer(rest, role) if c not in taken]
+            if found:
+                key = Key(found[0][0], role, declared=False, reason=found[0][1])  # type: ignore
+                plan.others += [c for c, _ in found[1:]]
+        if key is not None:
+            plan.keys.append(key)
+    taken = set(plan.columns)
+    plan.row_ids = [str(c) for c in rest.columns
+                    if str(c) not in taken and _is_row_id(str(c), rest[c])]
+    return plan

@@ -1,0 +1,156 @@
+"""Split by time: validation after training, a gap between them, per series when there are several.
+
+TimeSeriesSplit counts row positions, assumes sorted rows and ignores series; here cuts are
+times (a date, a duration such as "30D", or a share of each series' rows), rows sharing a
+timestamp stay together, and a gap in time units separates the two sides.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from trainwise.data.errors import DataError
+
+
+@dataclass(frozen=True)
+class TimeParts:
+    train: np.ndarray  # row indices, sorted int64
+    val: np.ndarray
+    num_dropped: int  # rows inside the gap: in neither part, counted so nothing vanishes
+
+
+def time_axis(times: np.ndarray) -> np.ndarray:
+    """datetime64 -> int64 nanoseconds, numbers -> float64: one axis that spans subtract on."""
+    times = np.asarray(times)
+    if times.dtype.kind == "M":
+        return times.astype("datetime64[ns]").astype(np.int64)
+    if times.dtype.kind in "iuf":
+        return times.astype(np.float64)
+    raise DataError(f"times have dtype {times.dtype}; expected dates or numbers.")
+
+
+def parse_span(value: str | float, times: np.ndarray, name: str = "split.gap") -> float:
+    """A duration on the time axis: '2D', '6h', '1 days' for dates, a number for numeric times."""
+    if value in ("", None, 0):
+        return 0.0
+    if np.asarray(times).dtype.kind == "M":
+        try:
+            return float(pd.Timedelta(str(value)).value)  # ns
+        except ValueError:
+            raise DataError(f"{name} = {value!r} is not a duration; write e.g. '7D', '12h' or "
+                            "'30min' (pandas Timedelta units).") from None
+    try:
+        return float(value)
+    except ValueError:
+        raise DataError(f"{name} = {value!r}: the times are numbers, so give a number in the "
+                        "same units.") from None
+
+
+def format_time(value: float, times: np.ndarray) -> str:
+    if np.asarray(times).dtype.kind == "M":
+        return str(pd.Timestamp(int(value)))
+    return f"{value:g}"
+
+
+def _cut_values(value: object, times: np.ndarray, axis: np.ndarray,
+                codes: np.ndarray) -> np.ndarray:
+    """Per-row cut from split.cut: a date / number is one cut for all; a duration ('30D') is
+    counted back from the end of each series."""
+    dated = np.asarray(times).dtype.kind == "M"
+    text = str(value).strip()
+    if dated and not re.match(r"^\d{4}-\d{2}|.*/", text):  # not '2024-06...' or '6/1/2024'
+        if not any(c.isalpha() for c in text):  # pandas would read a bare '30' as 30 ns
+            raise DataError(f"split.cut = {value!r} needs a unit: '30D', '12h' (a duration "
+                            "back from each series' end) or a date such as '2024-06-01'.")
+        try:
+            span = float(pd.Timedelta(text).value)
+        except ValueError:
+            raise DataError(f"split.cut = {value!r} is neither a date nor a duration; write "
+                            "e.g. '2024-06-01' or '30D'.") from None
+        ends = pd.Series(axis).groupby(codes).max().to_numpy()
+        return ends[codes] - span
+    try:
+        cut = float(pd.Timestamp(text).value) if dated else float(text)
+    except ValueError:
+        raise DataError(f"split.cut = {value!r} is neither a {'date' if dated else 'number'} nor "
+                        "a duration; write e.g. '2024-06-01' or '30D'.") from None
+    return np.full(len(axis), cut)
+
+
+def _positions(axis: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each row's place in its series' timeline, in [0, 1): (rank + u) / size, u one uniform
+    draw per series. The offset makes short series contribute in proportion on average (a
+    3-row series would otherwise always give 1 row of 3 to a 20% part: 33%, not 20%); rows
+    sharing a timestamp take the rank of the first of them so they stay on one side."""
+    order = np.lexsort((axis, codes))
+    sorted_codes, sorted_axis = codes[order], axis[order]
+    new_series = np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]
+    starts = np.flatnonzero(new_series)
+    sizes = np.diff(np.r_[starts, len(order)])
+    series_start = np.repeat(starts, sizes)
+    tie_start = np.r_[True, (sorted_axis[1:] != sorted_axis[:-1]) | new_series[1:]]
+    first_of_tie = np.maximum.accumulate(np.where(tie_start, np.arange(len(order)), 0))
+    offset = rng.random(len(sizes))
+    place = (first_of_tie - series_start + np.repeat(offset, sizes)) / np.repeat(sizes, sizes)
+    positions = np.empty(len(order))
+    positions[order] = place
+    return positions
+
+
+def _apply_gap(axis: np.ndarray, codes: np.ndarray, train: np.ndarray, val: np.ndarray,
+               gap: float) -> tuple[np.ndarray, int]:
+    """Drop training rows closer than `gap` before the first validation row of their series."""
+    if gap <= 0 or not val.any():
+        return train, 0
+    first_val = pd.Series(axis[val]).groupby(codes[val]).min()
+    cut = first_val.reindex(range(int(codes.max()) + 1)).to_numpy()  # NaN: series not in val
+    near = train & (axis >= cut[codes] - gap)  # NaN comparisons are False: kept
+    return train & ~near, int(near.sum())
+
+
+def _parts(axis: np.ndarray, codes: np.ndarray, train: np.ndarray, val: np.ndarray, gap: float,
+           what: str, times: np.ndarray) -> TimeParts:
+    train, dropped = _apply_gap(axis, codes, train, val, gap)
+    if not train.any() or not val.any():
+        side = "training" if not train.any() else "validation"
+        raise DataError(f"the time split ({what}) leaves the {side} part empty: times run from "
+                        f"{format_time(axis.min(), times)} to {format_time(axis.max(), times)}"
+                        f"{f', {dropped} rows fell in the gap' if dropped else ''}. Move "
+                        "split.cut inside that range, or shorten split.gap.")
+    return TimeParts(np.flatnonzero(train), np.flatnonzero(val), dropped)
+
+
+def series_codes(series: np.ndarray | None, num_rows: int) -> np.ndarray:
+    if series is None:
+        return np.zeros(num_rows, dtype=np.int64)
+    return pd.factorize(np.asarray(series), sort=True)[0].astype(np.int64)
+
+
+def time_split(times: np.ndarray, *, val_fraction: float, series: np.ndarray | None = None,
+               cut: object = "", gap: str | float = "", seed: int = 0) -> TimeParts:
+    """Validation = the last `val_fraction` of each series' rows, or the rows at/after `cut`
+    (a date, or a duration back from each series' end); training = rows before the cut minus
+    `gap`. Pure: the seed only places short series (see _positions)."""
+    axis, codes = time_axis(times), series_codes(series, len(times))
+    span = parse_span(gap, times)
+    if cut not in ("", None):
+        val = axis >= _cut_values(cut, times, axis, codes)
+        return _parts(axis, codes, ~val, val, span, f"cut {cut}", times)
+    positions = _positions(axis, codes, np.random.default_rng(seed))
+    val = positions >= 1.0 - val_fraction
+    return _parts(axis, codes, ~val, val, span, f"last {val_fraction:.0%} of rows", times)
+
+
+def time_folds(times: np.ndarray, *, num_folds: int, series: np.ndarray | None = None,
+               gap: str | float = "", seed: int = 0) -> list[TimeParts]:
+    """Expanding windows: each series' timeline cut in num_folds + 1 blocks; fold j validates
+    on block j and trains on the blocks before it (minus the gap)."""
+    axis, codes = time_axis(times), series_codes(series, len(times))
+    span = parse_span(gap, times)
+    blocks = np.floor(_positions(axis, codes, np.random.default_rng(seed)) * (num_folds + 1))
+    return [_parts(axis, codes, blocks < j, blocks == j, span, f"fold {j} of {num_folds}", times)
+            for j in range(1, num_folds + 1)]

@@ -1,0 +1,113 @@
+"""EarlyStopping: Keras semantics (patience = epochs without improvement), resumable."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from trainwise.train.early_stopping import EarlyStopping
+
+
+def keras_reference(losses: list[float], patience: int, min_delta: float) -> int | None:
+    """Keras 3 `EarlyStopping.on_epoch_end` (mode="min", no baseline), transcribed: the
+    epoch at which it sets stop_training, or None."""
+    best, wait = math.inf, 0
+    for epoch, current in enumerate(losses):
+        wait += 1
+        if current - (-min_delta) < best:  # Keras flips min_delta's sign for mode="min"
+            best, wait = current, 0
+            continue
+        if wait >= patience and epoch > 0:
+            return epoch
+    return None
+
+
+def run(stopper: EarlyStopping, losses: list[float]) -> int | None:
+    for epoch, loss in enumerate(losses):
+        stopper.update(epoch, loss)
+        if stopper.should_stop:
+            return epoch
+    return None
+
+
+CURVES = [
+    [1.0, 0.8, 0.7, 0.71, 0.72, 0.73, 0.74],
+    [1.0, 0.9, 0.95, 0.85, 0.86, 0.87, 0.80, 0.81, 0.82, 0.83],
+    [1.0, 1.0, 1.0, 1.0],  # equal is not better
+    [3.0, 2.0, 1.0, 0.5, 0.25],  # always improving: never stops
+    [1.0, 0.999, 0.998, 0.997, 0.996],  # tiny gains, rejected by min_delta
+]
+
+
+@pytest.mark.parametrize("losses", CURVES)
+@pytest.mark.parametrize("patience", [0, 1, 2, 3])
+@pytest.mark.parametrize("min_delta", [0.0, 0.01])
+def test_stops_where_keras_stops(losses, patience, min_delta):
+    assert run(EarlyStopping(patience, min_delta), losses) == keras_reference(
+        losses, patience, min_delta)
+
+
+def test_update_reports_improvement_and_tracks_the_best():
+    stopper = EarlyStopping(patience=2)
+    assert [stopper.update(e, v) for e, v in enumerate([1.0, 0.5, 0.6, 0.4])] == [
+        True, True, False, True]
+    assert (stopper.best_epoch, stopper.best_loss, stopper.wait) == (3, 0.4, 0)
+
+
+def test_patience_counts_epochs_without_improvement():
+    stopper = EarlyStopping(patience=3)
+    for epoch, loss in enumerate([1.0, 0.5, 0.6, 0.6]):
+        stopper.update(epoch, loss)
+    assert not stopper.should_stop  # two epochs without improvement
+    stopper.update(4, 0.7)
+    assert stopper.should_stop and stopper.stopped_epoch == 4 and stopper.best_epoch == 1
+
+
+def test_min_delta_is_the_smallest_decrease_that_counts():
+    stopper = EarlyStopping(patience=5, min_delta=0.1)
+    assert stopper.update(0, 1.0)
+    assert not stopper.update(1, 0.95)
+    assert stopper.update(2, 0.89)
+
+
+def test_non_finite_loss_stops_at_once_unless_disabled():
+    stopper = EarlyStopping(patience=10)
+    stopper.update(0, 1.0)
+    assert not stopper.update(1, float("nan"))
+    assert stopper.should_stop and stopper.stopped_epoch == 1 and stopper.best_loss == 1.0
+    lenient = EarlyStopping(patience=2, check_finite=False)
+    assert run(lenient, [1.0, float("inf"), 0.5, float("nan"), float("nan")]) == 4
+
+
+def test_state_dict_round_trip_resumes_like_an_uninterrupted_run():
+    losses = [1.0, 0.8, 0.85, 0.7, 0.75, 0.76, 0.77, 0.78]
+    uninterrupted = EarlyStopping(patience=3)
+    expected = run(uninterrupted, losses)
+    first = EarlyStopping(patience=3)
+    for epoch, loss in enumerate(losses[:5]):
+        first.update(epoch, loss)
+    resumed = EarlyStopping(patience=99)  # the saved patience wins
+    resumed.load_state_dict(first.state_dict())
+    stopped = None
+    for epoch, loss in enumerate(losses[5:], start=5):
+        resumed.update(epoch, loss)
+        if resumed.should_stop:
+            stopped = epoch
+            break
+    assert stopped == expected == 6
+    assert resumed.state_dict() == uninterrupted.state_dict()
+
+
+def test_state_dict_is_plain_data():
+    state = EarlyStopping(patience=2, min_delta=0.1).state_dict()
+    assert all(isinstance(v, (int, float, bool, type(None))) for v in state.values())
+    with pytest.raises(KeyError, match="state_dict"):
+        EarlyStopping(patience=1).load_state_dict({"patience": 1})
+
+
+@pytest.mark.parametrize(("patience", "min_delta"), [(-1, 0.0), (1.5, 0.0), (2, -0.1),
+                                                     (2, float("nan"))])
+def test_bad_arguments_say_what_is_expected(patience, min_delta):
+    with pytest.raises(ValueError, match="must be"):
+        EarlyStopping(patience, min_delta)

@@ -1,0 +1,69 @@
+"""k folds of every strategy: a partition of the rows, sized in samples, class shares kept,
+groups never split, reproducible and pure; sklearn's splitters as references where they fit."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from sklearn.model_selection import GroupKFold
+
+from test_split import GROUPED, STRATIFIED, class_shares, uneven_groups
+from trainwise.data.errors import DataError
+from trainwise.data.split import SPLITTERS, kfold_indices
+
+
+def folds_of(strategy: str, y: np.ndarray, groups: np.ndarray, k: int, seed: int = 0):
+    return kfold_indices(y, num_folds=k, groups=groups if strategy in GROUPED else None,
+                         strategy=strategy, seed=seed)
+
+
+@pytest.mark.parametrize("strategy", sorted(SPLITTERS))
+@pytest.mark.parametrize(("data_seed", "k"), [(0, 3), (1, 5), (2, 10)])
+def test_folds_partition_rows_in_samples(strategy, data_seed, k):
+    y, groups = uneven_groups(data_seed, num_groups=200)
+    folds = folds_of(strategy, y, groups, k, seed=data_seed)
+    assert len(folds) == k
+    vals = np.concatenate([f.val for f in folds])
+    assert np.array_equal(np.sort(vals), np.arange(len(y)))  # each row validated exactly once
+    for fold in folds:
+        assert len(fold.val) and len(fold.train) == len(y) - len(fold.val)
+        assert abs(len(fold.val) / len(y) - 1 / k) <= 0.02
+        if strategy in STRATIFIED:
+            assert np.abs(class_shares(y[fold.val]) - class_shares(y)).max() <= 0.02
+        if strategy in GROUPED:
+            assert not set(groups[fold.train]) & set(groups[fold.val])
+
+
+def test_group_folds_sized_at_least_as_evenly_as_sklearn_group_kfold():
+    """GroupKFold balances sizes greedily too; ours must be at least as close to 1/k here."""
+    y, groups = uneven_groups(0, num_groups=200)
+    ours = folds_of("group", y, groups, 5)
+    theirs = [val for _, val in GroupKFold(5).split(y, y, groups)]
+    worst = max(abs(len(f.val) / len(y) - 0.2) for f in ours)
+    assert worst <= max(abs(len(v) / len(y) - 0.2) for v in theirs) + 0.005
+
+
+@pytest.mark.parametrize("strategy", sorted(SPLITTERS))
+def test_folds_reproducible_and_pure(strategy):
+    y, groups = uneven_groups(3)
+    random.seed(1)
+    np.random.seed(1)
+    state = np.random.get_state()[1].copy()
+    first, again = folds_of(strategy, y, groups, 4, 7), folds_of(strategy, y, groups, 4, 7)
+    other = folds_of(strategy, y, groups, 4, 8)
+    assert [f.fingerprint for f in first] == [f.fingerprint for f in again]
+    assert [f.fingerprint for f in first] != [f.fingerprint for f in other]
+    assert np.array_equal(np.random.get_state()[1], state) and random.random() == \
+        random.Random(1).random()
+
+
+def test_too_few_groups_or_folds_is_an_error_with_a_fix():
+    y = np.arange(30) % 2
+    with pytest.raises(DataError, match="groups ran out"):
+        kfold_indices(y, num_folds=5, groups=np.arange(30) // 10, strategy="group")
+    with pytest.raises(DataError, match="k-fold needs 2 <= k"):
+        kfold_indices(y, num_folds=1)
+    with pytest.raises(DataError, match="ignores the declared group column"):
+        kfold_indices(y, num_folds=3, groups=np.arange(30) // 3, strategy="stratified")

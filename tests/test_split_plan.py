@@ -1,0 +1,129 @@
+"""The split stage end to end: inferred keys warn and are honoured, declared keys refuse row
+splits, the test part is carved first, and every pair of parts is proved leak-free."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trainwise.data.augment import augment_findings, augment_plan, random_flip
+from trainwise.data.errors import DataError
+from trainwise.data.plan import SplitSettings, key_findings, plan_split
+from trainwise.data.tables import table_data
+from trainwise.data.task import TaskData
+
+
+def visits(n_patients: int = 60, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(2, 12, n_patients)
+    patient = np.repeat(np.arange(n_patients), sizes)
+    day = np.concatenate([np.sort(rng.choice(300, s, replace=False)) for s in sizes])
+    return pd.DataFrame({
+        "patient_id": patient,
+        "visit": (np.datetime64("2024-01-01") + day.astype("timedelta64[D]")).astype(str),
+        "dose": rng.normal(size=len(patient)),
+        "label": rng.integers(0, 2, len(patient))})
+
+
+def codes(findings) -> list[str]:
+    return [f.code for f in findings]
+
+
+def test_inferred_group_is_honoured_with_a_warning_naming_the_setting():
+    data = table_data(visits().drop(columns="visit"), "label")
+    [warn] = key_findings(data)
+    assert warn.code == "inferred_group_key" and "patient_id" in warn.message
+    assert "--set split.group_column=patient_id" in warn.fix
+    result = plan_split(data, SplitSettings(val_fraction=0.2, test_fraction=0.2))
+    assert result.strategy == "stratified_group"
+    for a, b in ((result.train, result.val), (np.r_[result.train, result.val], result.test)):
+        assert not set(data.groups[a]) & set(data.groups[b])
+    assert codes(result.findings) == ["no_leakage", "no_leakage"]
+    assert all(f.evidence["groups_checked"] for f in result.findings)
+
+
+def test_row_strategy_ignores_an_inferred_key_with_a_warning_but_a_declared_one_is_an_error():
+    frame = visits().drop(columns="visit")
+    inferred = table_data(frame, "label")
+    [warn] = key_findings(inferred, "stratified")
+    assert warn.code == "ignored_group_key" and "--set split.group_column=patient_id" in warn.fix
+    result = plan_split(inferred, SplitSettings(strategy="stratified"))
+    assert result.strategy == "stratified"
+    declared = table_data(frame, "label", group_column="patient_id")
+    with pytest.raises(DataError, match="ignores the declared group column"):
+        plan_split(declared, SplitSettings(strategy="random"))
+
+
+def test_inferred_time_splits_test_last_then_val_per_series():
+    data = table_data(visits(), "label")
+    assert {k.role for k in data.keys} == {"group", "time"}
+    result = plan_split(data, SplitSettings(val_fraction=0.2, test_fraction=0.2, gap="2D"))
+    assert result.strategy == "time"
+    assert codes(result.findings).count("time_order") == 2
+    assert "time_overlap" not in codes(result.findings)
+    frame = pd.DataFrame({"s": data.groups, "t": data.times})
+    last_train = frame.iloc[result.train].groupby("s")["t"].max()
+    first_test = frame.iloc[result.test].groupby("s")["t"].min()
+    both = last_train.index.intersection(first_test.index)
+    assert (first_test[both] - last_train[both] > pd.Timedelta("2D")).all()
+    seen = len(result.train) + len(result.val) + len(result.test) + result.num_dropped
+    assert seen == len(data.y)  # every row in a part or counted as dropped
+
+
+def test_planted_copies_across_parts_are_errors_and_folds_are_each_proved():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 5)).astype(np.float32)
+    x[200:210] = x[0]  # 11 copies of one row
+    data = TaskData(name="t", kind="vector", task="classification", x=x,
+                    y=np.arange(300) % 3, class_names=["a", "b", "c"])
+    result = plan_split(data, SplitSettings(num_folds=4, test_fraction=0.2))
+    pool = np.setdiff1d(np.arange(300), result.test)  # folds index the pool left after test
+    assert len(result.folds) == 4 and np.array_equal(result.train, pool[result.folds[0].train])
+    assert codes(result.findings).count("cross_split_duplicates") >= 1
+    names = {tuple(k for k in f.evidence if k.startswith("num_rows_")) for f in result.findings}
+    assert ("num_rows_train0", "num_rows_val0") in names and \
+        ("num_rows_train3", "num_rows_val3") in names
+
+
+def test_recipe_saves_test_and_folds(tmp_path):
+    import trainwise
+
+    path = tmp_path / "visits.csv"
+    visits().drop(columns="visit").to_csv(path, index=False)
+    result = trainwise.run({"data": {"source": str(path)},
+                            "run": {"out_dir": str(tmp_path), "threads": 1},
+                            "split": {"num_folds": 3}}, until="split", report=False)
+    saved = np.load(result.path / "split.npz")
+    assert {"train", "val", "test", "fold0_train", "fold2_val"} <= set(saved.files)
+    groups = pd.read_csv(path)["patient_id"].to_numpy()
+    assert not set(groups[saved["test"]]) & set(groups[np.r_[saved["train"], saved["val"]]])
+    assert "inferred_group_key" in codes(result.findings)
+
+
+def image_data(name: str = "pets") -> TaskData:
+    x = np.arange(2 * 3 * 4 * 5, dtype=np.uint8).reshape(2, 3, 4, 5)
+    return TaskData(name=name, kind="image", task="classification", x=x, y=np.array([0, 1]),
+                    class_names=["a", "b"])
+
+
+def test_augment_presets():
+    assert augment_plan(image_data())[0].flip  # natural images: flip + normalise
+    plan, [warn] = augment_plan(image_data("digits"), "flip")
+    assert not plan.flip and warn.code == "flip_refused" and "orientation" in warn.message
+    vector = TaskData(name="wine", kind="vector", task="classification", x=np.zeros((2, 3)),
+                      y=np.array([0, 1]))
+    assert codes(augment_findings(vector, "flip")) == ["flip_not_applicable", "augment"]
+    assert not augment_plan(image_data(), "none")[0].flip
+
+
+def test_random_flip_uses_its_generator_only():
+    import torch
+
+    batch = torch.arange(4 * 1 * 2 * 3, dtype=torch.float32).reshape(4, 1, 2, 3)
+    state = torch.get_rng_state()
+    first = random_flip(batch, torch.Generator().manual_seed(0))
+    again = random_flip(batch, torch.Generator().manual_seed(0))
+    assert torch.equal(first, again) and torch.equal(state, torch.get_rng_state())
+    for row, out in zip(batch, first, strict=True):
+        assert torch.equal(out, row) or torch.equal(out, row.flip(-1))

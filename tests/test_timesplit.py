@@ -1,0 +1,141 @@
+"""Time splits: validation after training per series, gap in time units, ties kept together,
+sizes in samples, and the proof that catches interleaved windows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trainwise.data.errors import DataError
+from trainwise.data.leakage import check_time_order
+from trainwise.data.split import kfold_indices, split_indices
+
+
+def panel(seed: int = 0, num_series: int = 40) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Series of 3..60 daily rows each, starting on different days, rows shuffled, with
+    duplicate timestamps: what TimeSeriesSplit (sorted rows, one series) gets wrong."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(3, 60, num_series)
+    series = np.repeat(np.arange(num_series), sizes)
+    start = rng.integers(0, 100, num_series)[series]
+    days = start + np.concatenate([np.sort(rng.integers(0, 2 * s, s)) for s in sizes])
+    order = rng.permutation(len(series))
+    times = np.datetime64("2024-01-01") + days.astype("timedelta64[D]")
+    return series[order], times[order], rng.integers(0, 2, len(series))
+
+
+def windows(times: np.ndarray, series: np.ndarray, rows: np.ndarray, how: str) -> pd.Series:
+    return pd.Series(times[rows]).groupby(series[rows]).agg(how)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("fraction", [0.1, 0.25])
+def test_per_series_split_by_the_pandas_reference(seed, fraction):
+    series, times, y = panel(seed)
+    split = split_indices(y, val_fraction=fraction, groups=series, times=times, seed=seed)
+    assert split.strategy == "time" and split.num_dropped == 0
+    assert abs(len(split.val) / len(y) - fraction) <= 0.02  # in samples
+    last_train = windows(times, series, split.train, "max")
+    first_val = windows(times, series, split.val, "min")
+    both = first_val.index.intersection(last_train.index)
+    assert len(both) > 0 and (last_train[both] < first_val[both]).all()
+    # every series' val rows are its latest: nothing of a series after its val start is in train
+    same_day = pd.Series(times).groupby(series).transform("max") == times
+    assert np.isin(np.flatnonzero(same_day), split.train).sum() < len(series) // 10
+
+
+def test_gap_in_time_units_and_dropped_rows_counted():
+    series, times, y = panel(3)
+    plain = split_indices(y, val_fraction=0.2, groups=series, times=times, seed=0)
+    gapped = split_indices(y, val_fraction=0.2, groups=series, times=times, seed=0, gap="5D")
+    assert np.array_equal(plain.val, gapped.val)
+    assert gapped.num_dropped == len(plain.train) - len(gapped.train) > 0
+    first_val = windows(times, series, gapped.val, "min")
+    last_train = windows(times, series, gapped.train, "max")
+    both = first_val.index.intersection(last_train.index)
+    assert ((first_val[both] - last_train[both]) > pd.Timedelta("5D")).all()
+    # reference: the rows dropped are exactly the train rows within 5 days of their val start
+    start = pd.Series(series[plain.train]).map(first_val).to_numpy()
+    near = times[plain.train] >= start - np.timedelta64(5, "D")
+    assert near.sum() == gapped.num_dropped
+    assert check_time_order(times[gapped.train], times[gapped.val], gap="5D",
+                            series_a=series[gapped.train],
+                            series_b=series[gapped.val])[0].code == "time_order"
+
+
+def test_date_cut_and_duration_cut():
+    series, times, y = panel(4)
+    cut = np.datetime64("2024-03-15")
+    split = split_indices(y, val_fraction=0.2, times=times, cut="2024-03-15")
+    assert np.array_equal(split.val, np.flatnonzero(times >= cut))  # one cut for all series
+    last = split_indices(y, val_fraction=0.2, groups=series, times=times, cut="10D")
+    end = pd.Series(times).groupby(series).transform("max").to_numpy()
+    assert np.array_equal(last.val, np.flatnonzero(times >= end - np.timedelta64(10, "D")))
+
+
+def test_numeric_times_and_ties_stay_together():
+    times = np.repeat(np.arange(20.0), 5)  # 5 rows share each time
+    split = split_indices(np.arange(100) % 2, val_fraction=0.2, times=times, gap=2)
+    assert times[split.train].max() + 2 < times[split.val].min()
+    assert len(split.val) == 20 and split.num_dropped == 10
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"cut": "2030-01-01"}, "validation part empty"),
+    ({"cut": "2000-01-01"}, "training part empty"),
+    ({"cut": "30"}, "needs a unit"),
+    ({"cut": "soon"}, "neither a date nor"),
+    ({"gap": "a while"}, "not a duration"),
+    ({"strategy": "stratified"}, "ignores the declared time column"),
+    ({"strategy": "group"}, "ignores the declared time column"),
+])
+def test_impossible_time_splits_raise_with_a_fix(kwargs, match):
+    series, times, y = panel(5)
+    with pytest.raises(DataError, match=match):
+        split_indices(y, val_fraction=0.2, times=times, **kwargs)
+
+
+def test_time_strategy_needs_times():
+    with pytest.raises(DataError, match="needs a time per row"):
+        split_indices(np.arange(10) % 2, val_fraction=0.2, strategy="time")
+
+
+def test_time_folds_are_expanding_windows():
+    series, times, y = panel(6)
+    folds = kfold_indices(y, num_folds=4, groups=series, times=times, seed=1)
+    assert [f.strategy for f in folds] == ["time"] * 4
+    sizes = np.array([len(f.val) for f in folds]) / len(y)
+    assert np.abs(sizes - 1 / 5).max() <= 0.02  # k + 1 blocks, fold j validates on block j
+    for before, after in zip(folds, folds[1:], strict=False):
+        assert set(before.train) | set(before.val) == set(after.train)  # expanding windows
+    gapped = kfold_indices(y, num_folds=4, groups=series, times=times, gap="1D", seed=1)
+    for fold, plain in zip(gapped, folds, strict=True):
+        assert np.array_equal(fold.val, plain.val) and set(fold.train) <= set(plain.train)
+        assert fold.num_dropped == len(plain.train) - len(fold.train)
+        [proof] = check_time_order(times[fold.train], times[fold.val], gap="1D",
+                                   series_a=series[fold.train], series_b=series[fold.val])
+        assert proof.code == "time_order"
+
+
+def test_interleaved_windows_are_caught_as_pandas_sees_them():
+    series, times, y = panel(7)
+    rng = np.random.default_rng(0)
+    rows = rng.permutation(len(y))
+    a, b = rows[: len(y) // 2], rows[len(y) // 2:]  # a random split: windows interleave
+    [finding] = check_time_order(times[a], times[b], series_a=series[a], series_b=series[b])
+    last_a, first_b = windows(times, series, a, "max"), windows(times, series, b, "min")
+    both = first_b.index.intersection(last_a.index)
+    assert finding.code == "time_overlap"
+    assert finding.evidence["num_series"] == int((first_b[both] <= last_a[both]).sum())
+    late = times[b] <= pd.Series(series[b]).map(last_a).to_numpy()
+    assert finding.evidence["num_rows"] == int(late.sum())
+
+
+def test_time_split_is_pure_and_reproducible():
+    series, times, y = panel(8)
+    state = np.random.get_state()[1].copy()
+    first = split_indices(y, val_fraction=0.2, groups=series, times=times, seed=3)
+    again = split_indices(y, val_fraction=0.2, groups=series, times=times, seed=3)
+    assert first.fingerprint == again.fingerprint
+    assert np.array_equal(np.random.get_state()[1], state)
