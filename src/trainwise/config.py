@@ -9,7 +9,7 @@ import datetime
 import difflib
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -64,13 +64,24 @@ class TrainConfig(_Section):
     patience: int = Field(8, ge=1)  # epochs without a better validation loss before stopping
     grad_clip: float = Field(0.0, ge=0)  # 0 = no clipping (the norm is still recorded)
     log_every: int = Field(10, ge=1)  # steps between host syncs of loss and gradient norm
+    # micro-batches per optimizer step: batch_size stays the effective batch of one step (split
+    # over devices, then into this many pieces), so results do not depend on memory tricks
+    accumulate_grad_batches: int = Field(1, ge=1)
 
 
 class TuneConfig(_Section):
     num_steps: int = Field(100, ge=10)  # steps of the exponential learning-rate ramp
     start_lr: float = Field(1e-6, gt=0)
     end_lr: float = Field(1.0, gt=0)
-    num_seeds: int = Field(1, ge=1)  # repeats of the range test; the spread is reported
+    num_seeds: int = Field(3, ge=1)  # repeats of the range test; the spread is reported
+    short_runs: bool = True  # false: train at the range test's point, no short runs
+    num_candidates: Annotated[int, Field(ge=3, le=5)] | Literal["auto"] = "auto"  # short
+    # runs; auto: 3-5, as many as keep neighbouring candidates <= 2.5x apart
+    short_run_epochs: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"  # per candidate;
+    # auto: 20% of train.max_epochs
+    max_widenings: int = Field(2, ge=0, le=5)  # extra candidates while the best is at an edge
+    batch_size: Literal["fixed", "auto"] = "fixed"  # auto: the largest power of two <= 256
+    # that fits memory with headroom while samples/s still rises (replaces train.batch_size)
 
 
 class RunConfig(_Section):
@@ -80,6 +91,12 @@ class RunConfig(_Section):
     accelerator: str = "auto"  # Fabric accelerator: "auto", "cpu", "cuda", "mps"
     threads: int = Field(0, ge=0)  # torch CPU threads; 0 = chosen from the free cores
     checks: bool = True  # preflight checks before training
+    devices: int = Field(1, ge=1)  # processes per machine (CPU) or accelerators per machine
+    num_nodes: int = Field(1, ge=1)  # machines: torchrun --nnodes, SLURM --nodes
+    # "auto" = ddp when devices * num_nodes > 1; ddp_spawn / ddp_fork start the processes from
+    # Python (notebooks, tests); fsdp shards a model too large for one device (GPU only)
+    strategy: Literal["auto", "ddp", "ddp_spawn", "ddp_fork", "fsdp"] = "auto"
+    checkpoint_every_steps: int = Field(0, ge=0)  # 0 = a checkpoint at each epoch end only
 
 
 class Config(_Section):

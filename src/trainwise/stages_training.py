@@ -15,7 +15,9 @@ from trainwise.train.callbacks import BestWeights, HistoryWriter, TensorBoardLog
 from trainwise.train.diagnose import diagnose
 from trainwise.train.evaluate import evaluate
 from trainwise.train.loop import fit
-from trainwise.tune.lr_range import lr_range_test
+from trainwise.tune.batch_probe import find_batch_size
+from trainwise.tune.batch_size import MAX_MICRO_BATCH, large_batch_finding
+from trainwise.tune.search import tune_lr
 
 
 def stage_check(ctx: RunContext) -> list[Finding]:
@@ -29,24 +31,39 @@ def stage_check(ctx: RunContext) -> list[Finding]:
 
 
 def stage_tune(ctx: RunContext) -> list[Finding]:
-    cfg, tune = ctx.config.train, ctx.config.tune
+    """Batch size (if tune.batch_size = "auto"), then the range test and short real runs."""
+    cfg, tune, seed = ctx.config.train, ctx.config.tune, ctx.config.run.seed
+    assert ctx.model is not None and ctx.loss_fn is not None and ctx.data is not None
+    ctx.model.to(ctx.fabric.device)
+    train = ctx.splits["train"]
+    findings, record = [], {"mode": "fixed", "chosen": cfg.batch_size}
+    if tune.batch_size == "auto":  # before the lr: the lr is tuned at the batch size used
+        x, y = train.tensors(limit=MAX_MICRO_BATCH)
+        batch = find_batch_size(ctx.model, ctx.loss_fn, x, y, ctx.make_optimizer, len(train.y))
+        findings, record = list(batch.findings), batch.to_dict()
+        if not batch.batch_size:
+            return findings
+        cfg.batch_size = batch.batch_size
+    large = large_batch_finding(cfg.batch_size, cfg.max_epochs * len(train.y) // cfg.batch_size)
+    findings += [large] if large else []
     if cfg.lr != "auto":
         ctx.lr = float(cfg.lr)
-        return [info("tune", "lr_given", f"Learning rate {ctx.lr:g} given in the config; "
-                     "no range test (set train.lr = \"auto\" to measure it).")]
-    assert ctx.model is not None and ctx.loss_fn is not None
-    ctx.model.to(ctx.fabric.device)
-    loader = ctx.splits["train"].loader(cfg.batch_size, shuffle=True, seed=ctx.config.run.seed,
-                                        drop_last=True)
-    result = lr_range_test(ctx.model, ctx.loss_fn, loader, ctx.make_optimizer,
-                           start_lr=tune.start_lr, end_lr=tune.end_lr,
-                           num_steps=tune.num_steps,
-                           seeds=tuple(range(ctx.config.run.seed,
-                                             ctx.config.run.seed + tune.num_seeds)))
-    ctx.run.write_json("lr_range.json", result.to_dict())
-    if result.lr and math.isfinite(result.lr):
+        ctx.run.write_json("tune.json", {"candidates": [], "chosen_lr": ctx.lr, "widened": False,
+                                         "source": "config", "batch_size": record})
+        return findings + [info("tune", "lr_given", f"Learning rate {ctx.lr:g} given in the "
+                                "config; no range test (set train.lr = \"auto\" to measure it).")]
+    result = tune_lr(
+        ctx.model, ctx.loss_fn, train.loader(cfg.batch_size, shuffle=True, seed=seed),
+        ctx.splits["val"].loader(max(cfg.batch_size, 512), shuffle=False, seed=seed),
+        ctx.make_optimizer, config=tune, max_epochs=cfg.max_epochs,
+        range_loader=train.loader(cfg.batch_size, shuffle=True, seed=seed, drop_last=True),
+        make_scheduler=lambda optimizer, steps: _scheduler(ctx, optimizer, steps),
+        task=ctx.data.task, fabric=ctx.fabric, grad_clip=cfg.grad_clip, seed=seed)
+    ctx.run.write_json("lr_range.json", result.range_test.to_dict())
+    ctx.run.write_json("tune.json", {**result.to_dict(), "batch_size": record})
+    if math.isfinite(result.lr):
         ctx.lr = float(result.lr)
-    return list(result.findings)
+    return findings + result.findings
 
 
 def _scheduler(ctx: RunContext, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
@@ -78,7 +95,7 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                     scheduler=scheduler, fabric=ctx.fabric, callbacks=callbacks,
                     log_every=cfg.log_every, grad_clip=cfg.grad_clip)
     ctx.history = state.history
-    findings = diagnose(state.history)
+    findings = diagnose(state.history, num_classes=ctx.data.num_classes or None)
     epochs = [row for row in state.history if row["kind"] == "epoch"]
     es = best.early_stopping
     summary = (f"Trained {len(epochs)} epochs ({state.step} steps) at peak lr {ctx.lr:.3g}; "
@@ -87,7 +104,8 @@ def stage_train(ctx: RunContext) -> list[Finding]:
         summary += f" Stopped: {state.stop_reason}."
     findings.insert(0, info("train", "trained", summary, best_epoch=es.best_epoch,
                             best_val_loss=es.best_loss, num_steps=state.step))
-    if not any(math.isfinite(row["val_loss"]) for row in epochs):
+    diagnosed = any(f.severity.value == "error" for f in findings)
+    if not diagnosed and not any(math.isfinite(row["val_loss"]) for row in epochs):
         findings.append(error("train", "no_finite_val_loss",
                               "No epoch produced a finite validation loss.",
                               "Lower the learning rate (tune stage) or check the inputs for "

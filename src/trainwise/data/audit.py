@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from trainwise.data.leakage import NUM_EXAMPLES
+from trainwise.data.leakage import NUM_EXAMPLES, member
 from trainwise.data.task import TaskData
 from trainwise.findings import Finding, error, info, warning
 
@@ -85,30 +84,44 @@ def _constant_findings(x: np.ndarray, names: list[str]) -> tuple[list[Finding], 
                     num_features=len(constant), features=constant[:TOP_K])], constant
 
 
-def _duplicates(hashes: pd.Series) -> dict[str, Any]:
-    copies = hashes.duplicated(keep="first")  # True for the 2nd, 3rd... row of each content
-    first_row = pd.Series(hashes.drop_duplicates().index, index=hashes.drop_duplicates().values)
-    later = np.flatnonzero(copies)
-    return {"count": int(copies.sum()),
-            "num_groups": int(hashes[copies].nunique()),
-            "examples": [[int(first_row[hashes.iloc[j]]), int(j)] for j in later[:NUM_EXAMPLES]]}
+def _duplicates(row_hash: np.ndarray, ordered: np.ndarray, repeat: np.ndarray,
+                order: np.ndarray) -> dict[str, Any]:
+    starts = np.flatnonzero(np.r_[True, ~repeat])  # sorted position where each content starts
+    sizes = np.diff(np.r_[starts, len(order)])
+    copied = np.repeat(sizes > 1, sizes)  # (N,) sorted positions of contents seen 2+ times
+    later = np.zeros(len(order), dtype=bool)
+    later[order[copied]] = True
+    later[np.minimum.reduceat(order, starts)[sizes > 1]] = False  # each content's first row
+    later = np.flatnonzero(later)  # rows whose content occurred at a smaller index
+    examples = [[int(np.argmax(row_hash == row_hash[j])), int(j)] for j in later[:NUM_EXAMPLES]]
+    return {"count": int(len(later)), "num_groups": int((sizes > 1).sum()), "examples": examples}
 
 
-def _conflicts(hashes: pd.Series, y: np.ndarray) -> dict[str, Any]:
-    labels = pd.Series(y).groupby(hashes.values).nunique()
-    bad = labels.index[labels.to_numpy() > 1]
-    rows = np.flatnonzero(hashes.isin(bad))
+def _conflicts(row_hash: np.ndarray, ordered: np.ndarray, repeat: np.ndarray,
+               labels: np.ndarray) -> dict[str, Any]:
+    bad = np.unique(ordered[1:][repeat & (labels[1:] != labels[:-1])])
+    rows = np.flatnonzero(member(row_hash, bad, pool_sorted=True))
     return {"count": int(len(bad)), "num_rows": int(len(rows)),
             "examples": [int(i) for i in rows[:2 * NUM_EXAMPLES]]}
 
 
 def duplicate_findings(row_hash: np.ndarray, y: np.ndarray,
                        task: str) -> tuple[list[Finding], dict]:
-    """Duplicates and conflicting labels from (N,) row hashes (row_hashes or tablehash)."""
-    hashes = pd.Series(row_hash)
-    dup = _duplicates(hashes)
+    """Duplicates and conflicting labels from (N,) row hashes (row_hashes or tablehash).
+
+    By sorting the hashes once (10M rows: ~1.5 s); pandas duplicated + groupby.nunique
+    took ~10 s and ~1 GB there."""
+    if len(row_hash) < 2:
+        return [], {"duplicates": {"count": 0, "num_groups": 0, "examples": []},
+                    "conflicts": {"count": 0, "num_rows": 0, "examples": []}}
+    order = np.argsort(row_hash)
+    ordered = row_hash[order]
+    repeat = ordered[1:] == ordered[:-1]  # (N-1,): sorted position i + 1 repeats position i
+    dup = _duplicates(row_hash, ordered, repeat, order)
     no_conflicts: dict[str, Any] = {"count": 0, "num_rows": 0, "examples": []}
-    conflicts = _conflicts(hashes, y) if task == "classification" and dup["count"] else no_conflicts
+    conflicts = no_conflicts
+    if task == "classification" and dup["count"]:
+        conflicts = _conflicts(row_hash, ordered, repeat, np.asarray(y)[order])
     findings: list[Finding] = []
     if dup["count"]:
         findings.append(warning(

@@ -37,17 +37,17 @@ def _greedy_groups(counts: np.ndarray, target: np.ndarray, rng: np.random.Genera
     rest = order[prefix:]
     # room only shrinks as groups are taken, so a group that does not fit now never will
     rest = rest[np.all(counts[rest] <= ceiling - current, axis=1)]
-    position = 0
+    position, size = 0, BLOCK
     while position < len(rest):  # the sequential greedy, evaluated a block at a time
-        block = rest[position:position + BLOCK]
+        block = rest[position:position + size]
         after = current + counts[block]  # (B, K) val counts if each group were taken next
         fits = (_cost(after, target) < _cost(current, target)) & np.all(after <= ceiling, axis=1)
-        if not fits.any():
-            position += len(block)
+        if not fits.any():  # a long run of misfits (1M groups: most of them) is skipped in
+            position, size = position + len(block), size * 2  # log(G) steps, not G / BLOCK
             continue
         first = int(np.argmax(fits))
         taken[block[first]], current = True, after[first]
-        position += first + 1
+        position, size = position + first + 1, BLOCK
     return taken
 
 
@@ -103,4 +103,6 @@ def grouped_split(labels: np.ndarray, groups: np.ndarray, num_val: int,
     counts = np.bincount(groups * num_labels + labels, minlength=num_groups * num_labels)
     counts = counts.reshape(num_groups, num_labels)  # (G, K) samples of each label per group
     target = counts.sum(axis=0) * (num_val / len(labels))
-    return np.flatnonzero(np.isin(groups, pick_groups(counts, target, rng)))
+    taken = np.zeros(num_groups, dtype=bool)  # a lookup by code: np.isin sorts all N rows
+    taken[pick_groups(counts, target, rng)] = True
+    return np.flatnonzero(taken[groups])

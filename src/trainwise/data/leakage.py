@@ -112,14 +112,32 @@ def _as_keys(groups: np.ndarray) -> pd.Series:
     return pd.Series(keys) if keys.dtype.kind in "iub" else pd.Series(keys, dtype=object)
 
 
+def _shared_codes(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, int, int] | None:
+    """Shared keys and rows on each side by presence tables, when the keys are small
+    non-negative integers (group codes): O(N), no hashing of 10M keys."""
+    if a.dtype.kind not in "iu" or b.dtype.kind not in "iu" or not len(a) or not len(b):
+        return None
+    low, high = min(int(a.min()), int(b.min())), max(int(a.max()), int(b.max()))
+    if low < 0 or high >= 4 * (len(a) + len(b)) + 1024:
+        return None
+    present_a = np.bincount(a, minlength=high + 1) > 0
+    present_b = np.bincount(b, minlength=high + 1) > 0
+    both = present_a & present_b
+    return np.flatnonzero(both), int(both[a].sum()), int(both[b].sum())
+
+
 def _check_groups(groups_a: np.ndarray, groups_b: np.ndarray,
                   names: Sequence[str]) -> list[Finding]:
-    keys_a, keys_b = _as_keys(groups_a), _as_keys(groups_b)
-    shared = pd.Index(keys_a.unique()).intersection(pd.Index(keys_b.unique()))
+    fast = _shared_codes(np.asarray(groups_a).reshape(-1), np.asarray(groups_b).reshape(-1))
+    if fast is not None:
+        shared, rows_a, rows_b = fast
+    else:
+        keys_a, keys_b = _as_keys(groups_a), _as_keys(groups_b)
+        shared = pd.Index(keys_a.unique()).intersection(pd.Index(keys_b.unique()))
+        rows_a, rows_b = int(keys_a.isin(shared).sum()), int(keys_b.isin(shared).sum())
     if len(shared) == 0:
         return []
     a, b = names
-    rows_a, rows_b = int(keys_a.isin(shared).sum()), int(keys_b.isin(shared).sum())
     examples = [str(g) for g in shared[:NUM_EXAMPLES]]
     return [error(
         "split", "shared_groups",

@@ -19,11 +19,10 @@ from trainwise.data.audit import TOP_K, class_findings, duplicate_findings, summ
 from trainwise.data.errors import DataError
 from trainwise.data.leakage import check_duplicates, check_hashed, conclude, member
 from trainwise.data.split import split_indices
-from trainwise.data.tablehash import arrow_hashes, combine, frame_hashes, series_hashes
+from trainwise.data.stream import Numeric, Part, stream
+from trainwise.data.tablehash import frame_hashes, series_hashes
 from trainwise.findings import Finding, warning
 
-BATCH_ROWS = 1 << 19  # 524,288 rows x 20 float64 columns ~ 80 MB per batch
-NUM_BINS = 30
 PREFILTER_SAMPLE = 10_000  # rows looked at to pick the most distinct column
 
 
@@ -62,121 +61,64 @@ def check_frame_leakage(a: pd.DataFrame, b: pd.DataFrame, *, group_column: str =
                     b[group_column].to_numpy() if group_column else None, names)
 
 
-class _Numeric:
-    """Running count / missing / infinite / min / max / mean / M2 / histogram per column."""
-
-    def __init__(self, names: list[str], low: np.ndarray, high: np.ndarray) -> None:
-        self.names, self.low, self.high = names, low, high
-        width = len(names)
-        self.count = np.zeros(width)
-        self.missing, self.infinite = np.zeros(width, np.int64), np.zeros(width, np.int64)
-        self.min, self.max = np.full(width, np.inf), np.full(width, -np.inf)
-        self.mean, self.m2 = np.zeros(width), np.zeros(width)
-        self.hist = np.zeros((width, NUM_BINS), np.int64)
-
-    def update(self, x: np.ndarray) -> None:  # x: (B, D) float64
-        finite = np.isfinite(x)
-        self.missing += np.isnan(x).sum(axis=0)
-        self.infinite += np.isinf(x).sum(axis=0)
-        count = finite.sum(axis=0)
-        safe = np.where(finite, x, 0.0)
-        self.min = np.minimum(self.min, np.where(finite, x, np.inf).min(axis=0))
-        self.max = np.maximum(self.max, np.where(finite, x, -np.inf).max(axis=0))
-        mean = np.divide(safe.sum(axis=0), count, out=np.zeros(len(count)), where=count > 0)
-        m2 = (np.where(finite, x - mean, 0.0) ** 2).sum(axis=0)
-        total = self.count + count  # Chan et al.: merge means and M2 without cancellation
-        delta = mean - self.mean
-        share = np.divide(count, total, out=np.zeros(len(count)), where=total > 0)
-        self.mean += delta * share
-        self.m2 += m2 + delta**2 * self.count * share
-        self.count = total
-        self._histogram(safe, finite)
-
-    def _histogram(self, safe: np.ndarray, finite: np.ndarray) -> None:
-        # one bincount for every column: bin j of column d is cell d * NUM_BINS + j
-        span = np.where(self.high > self.low, self.high - self.low, 1.0)
-        bins = np.clip(((safe - self.low) / span * NUM_BINS).astype(np.int64), 0, NUM_BINS - 1)
-        cells = (bins + np.arange(len(self.names)) * NUM_BINS)[finite]
-        self.hist += np.bincount(cells, minlength=self.hist.size).reshape(self.hist.shape)
-
-
-def _ranges(path: Path, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Min and max per column from the Parquet footer statistics: histograms in one pass."""
+def _ranges(path: Path, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Min and max per column from the Parquet footer statistics (writers leave NaN out):
+    histograms in one pass, and no min/max to compute where every row group has them."""
     import pyarrow.parquet as pq
 
     meta = pq.ParquetFile(path).metadata
     index = {meta.schema.column(i).name: i for i in range(meta.num_columns)}
     low, high = np.full(len(names), np.inf), np.full(len(names), -np.inf)
+    exact = np.ones(len(names), dtype=bool)
     for g in range(meta.num_row_groups):
         for d, name in enumerate(names):
             stats = meta.row_group(g).column(index[name]).statistics
-            if stats is not None and stats.has_min_max:
-                low[d], high[d] = min(low[d], float(stats.min)), max(high[d], float(stats.max))
-    missing = ~np.isfinite(low) | ~np.isfinite(high)
-    return np.where(missing, 0.0, low), np.where(missing, 1.0, high)
+            if stats is None or not stats.has_min_max:
+                exact[d] = False
+                continue
+            low[d], high[d] = min(low[d], float(stats.min)), max(high[d], float(stats.max))
+    exact &= np.isfinite(low) & np.isfinite(high)  # an infinite bound is no finite min/max
+    return np.where(exact, low, 0.0), np.where(exact, high, 1.0), exact
 
 
 def _open(path: Path, target: str, group_column: str):
+    """A ParquetFile factory (one handle per worker) and the schema, with names checked."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    def open_file():
+        # pre_buffer off: with it on, pyarrow held ~1.7 GB for 1M-row row groups; text read
+        # as dictionaries: 10M rows of a 1000-level column are decoded once per level
+        return pq.ParquetFile(path, pre_buffer=False, read_dictionary=text)
+
     try:
-        handle = pq.ParquetFile(path)
+        schema = pq.read_schema(path)
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError...: name the file
         raise DataError(f"could not read '{path}': {exc}. Is it a valid .parquet file?") from None
-    columns = handle.schema_arrow.names
     for role, name in (("target", target), ("group", group_column)):
-        if name and name not in columns:
+        if name and name not in schema.names:
             raise DataError(f"{role} column '{name}' is not in '{path}' (columns: "
-                            f"{', '.join(columns[:20])}).")
-    return handle, columns
+                            f"{', '.join(schema.names[:20])}).")
+    text = [f.name for f in schema if pa.types.is_string(f.type) or
+            pa.types.is_large_string(f.type)]
+    return open_file, schema
 
 
-class _Labels:
-    """Label codes in order of first appearance, renumbered in sorted order at the end."""
-
-    def __init__(self) -> None:
-        self.index: dict[Any, int] = {}
-        self.missing = 0
-
-    def codes(self, column) -> np.ndarray:
-        import pyarrow.compute as pc
-
-        encoded = pc.dictionary_encode(column)
-        local = np.array([self.index.setdefault(v, len(self.index))
-                          for v in encoded.dictionary.to_pylist()], dtype=np.int64)
-        raw = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        self.missing += int((raw < 0).sum())
-        return np.where(raw < 0, -1, local[np.maximum(raw, 0)] if len(local) else -1)
-
-    def finish(self, codes: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        names = sorted(self.index)
-        order = np.array([self.index[n] for n in names], dtype=np.int64)
-        remap = np.empty(max(len(order), 1), np.int64)
-        remap[order] = np.arange(len(order))
-        return np.where(codes < 0, -1, remap[np.maximum(codes, 0)]), [str(n) for n in names]
+def _labels(parts: list[Part]) -> tuple[np.ndarray, list[str], int]:
+    """Per-batch dictionaries + indices -> one code per row in sorted class order."""
+    classes = sorted({v for part in parts for values, _ in part.labels for v in values
+                      if v is not None})
+    index = {v: i for i, v in enumerate(classes)}
+    codes = []
+    for part in parts:
+        for values, indices in part.labels:
+            local = np.array([index.get(v, -1) for v in values] + [-1], dtype=np.int64)
+            codes.append(local[indices])  # index -1 (a null label) picks the trailing -1
+    y = np.concatenate(codes) if codes else np.zeros(0, np.int64)
+    return y, [str(c) for c in classes], int((y < 0).sum())
 
 
-def _stream(handle, features: list[str], numeric: list[str], target: str, group_column: str,
-            stats: _Numeric) -> dict[str, Any]:
-    """One pass over the file: (N,) row hashes, group hashes, label codes; stats updated."""
-    labels, hashes, groups, codes, null_groups = _Labels(), [], [], [], 0
-    wanted = features + [target] + ([group_column] if group_column else [])
-    for batch in handle.iter_batches(batch_size=BATCH_ROWS, columns=wanted):
-        hashes.append(combine([arrow_hashes(batch.column(c)) for c in features], len(batch)))
-        codes.append(labels.codes(batch.column(target)))
-        if numeric:
-            stats.update(np.column_stack([batch.column(c).to_numpy(zero_copy_only=False)
-                                          .astype(np.float64) for c in numeric]))
-        if group_column:
-            null_groups += batch.column(group_column).null_count
-            groups.append(arrow_hashes(batch.column(group_column)))
-    y, class_names = labels.finish(np.concatenate(codes))
-    return {"hashes": np.concatenate(hashes), "y": y, "class_names": class_names,
-            "groups": np.concatenate(groups) if groups else None, "null_groups": null_groups,
-            "missing_labels": labels.missing}
-
-
-def _numeric_findings(stats: _Numeric) -> tuple[list[Finding], dict[str, Any]]:
+def _numeric_findings(stats: Numeric) -> tuple[list[Finding], dict[str, Any]]:
     bad = stats.missing + stats.infinite
     top = {stats.names[i]: int(bad[i]) for i in np.argsort(-bad, kind="stable")[:TOP_K]
            if bad[i]}
@@ -194,12 +136,42 @@ def _numeric_findings(stats: _Numeric) -> tuple[list[Finding], dict[str, Any]]:
                                 features=constant[:TOP_K]))
     std = np.sqrt(np.divide(stats.m2, stats.count, out=np.zeros(len(stats.count)),
                             where=stats.count > 0))
-    summary = {"missing": top, "constant_features": constant[:TOP_K], "features": {
-        n: {"mean": float(m), "std": float(s), "min": float(lo), "max": float(hi),
-            "histogram": h.tolist(), "edges": [float(a), float(b)]}
-        for n, m, s, lo, hi, h, a, b in zip(stats.names, stats.mean, std, stats.min, stats.max,
-                                             stats.hist, stats.low, stats.high, strict=True)}}
+    features = {n: {"mean": float(stats.mean[d]), "std": float(std[d]),
+                    "min": float(stats.min[d]), "max": float(stats.max[d])}
+                for d, n in enumerate(stats.names)}
+    for d, counts in enumerate(stats.hist):  # the first NUM_HISTOGRAMS features
+        features[stats.names[d]]["histogram"] = counts.tolist()
+        features[stats.names[d]]["edges"] = [float(stats.low[d]), float(stats.high[d])]
+    summary = {"missing": top, "constant_features": constant[:TOP_K], "features": features}
     return findings, summary
+
+
+def _spec(schema, target: str, group_column: str) -> dict[str, Any]:
+    import pyarrow as pa
+
+    features = [n for n in schema.names if n not in (target, group_column)]
+    numeric = [n for n in features if pa.types.is_integer(schema.field(n).type)
+               or pa.types.is_floating(schema.field(n).type)]
+    columns = features + [target] + ([group_column] if group_column else [])
+    return {"features": features, "numeric": numeric, "target": target,
+            "group": group_column, "columns": columns}
+
+
+def _gather(parts: list[Part], stats: Numeric, path: Path, group_column: str) -> dict[str, Any]:
+    for part in parts:
+        assert part.stats is not None
+        stats.absorb(part.stats)
+    null_groups = sum(part.null_groups for part in parts)
+    if null_groups:
+        raise DataError(f"{null_groups} rows of '{path}' have no value in group column "
+                        f"'{group_column}'. Fill them (one new key per row) or drop them.")
+    y, class_names, missing = _labels(parts)
+    if missing:
+        raise DataError(f"{missing} rows of '{path}' have no label; drop them before the audit.")
+    groups = [g for part in parts for g in part.groups]
+    return {"y": y, "class_names": class_names,
+            "hashes": np.concatenate([h for part in parts for h in part.hashes]),
+            "groups": np.concatenate(groups) if groups else None}
 
 
 def audit_parquet(path: str | Path, target: str, *, group_column: str = "",
@@ -208,28 +180,22 @@ def audit_parquet(path: str | Path, target: str, *, group_column: str = "",
     conflicts, histograms), split it (by group when `group_column` is given) and prove the
     split: the streaming twin of `trainwise split` for files that outgrow memory."""
     path = Path(path)
-    handle, columns = _open(path, target, group_column)
-    features = [c for c in columns if c not in (target, group_column)]
-    schema = handle.schema_arrow
-    numeric = [c for c in features if pd.api.types.is_numeric_dtype(
-        schema.field(c).type.to_pandas_dtype())]
+    open_file, schema = _open(path, target, group_column)
+    spec = _spec(schema, target, group_column)
     started = time.perf_counter()
-    stats = _Numeric(numeric, *_ranges(path, numeric))
-    streamed = _stream(handle, features, numeric, target, group_column, stats)
-    if streamed["null_groups"]:
-        raise DataError(f"{streamed['null_groups']} rows of '{path}' have no value in group "
-                        f"column '{group_column}'. Fill them (one new key per row) or drop them.")
+    stats = Numeric(spec["numeric"], *_ranges(path, spec["numeric"]))
+    arrays = _gather(stream(open_file, spec, stats), stats, path, group_column)
     seconds = {"stream": time.perf_counter() - started}
-    y, hashes = streamed["y"], streamed["hashes"]
-    findings, summary = _audit_arrays(y, hashes, streamed["class_names"], stats)
+    y, hashes = arrays["y"], arrays["hashes"]
+    findings, summary = _audit_arrays(y, hashes, arrays["class_names"], stats)
     seconds["audit"] = time.perf_counter() - started - seconds["stream"]
-    split = split_indices(y, val_fraction=val_fraction, groups=streamed["groups"], seed=seed)
-    groups = streamed["groups"]
+    groups = arrays["groups"]  # int ids or hashes; split_indices makes the codes
+    split = split_indices(y, val_fraction=val_fraction, groups=groups, seed=seed)
     findings += check_hashed(hashes[split.train], hashes[split.val],
                              groups_a=None if groups is None else groups[split.train],
                              groups_b=None if groups is None else groups[split.val])
     seconds["split_and_proof"] = time.perf_counter() - started - sum(seconds.values())
-    summary.update(num_samples=len(y), num_features=len(features), seconds=seconds,
+    summary.update(num_samples=len(y), num_features=len(spec["features"]), seconds=seconds,
                    split={"strategy": split.strategy, "train": len(split.train),
                           "val": len(split.val)})
     findings.append(summary_finding(summary, findings))
@@ -237,9 +203,7 @@ def audit_parquet(path: str | Path, target: str, *, group_column: str = "",
 
 
 def _audit_arrays(y: np.ndarray, hashes: np.ndarray, class_names: list[str],
-                  stats: _Numeric) -> tuple[list[Finding], dict[str, Any]]:
-    if (y < 0).any():
-        raise DataError(f"{int((y < 0).sum())} rows have no label; drop them before the audit.")
+                  stats: Numeric) -> tuple[list[Finding], dict[str, Any]]:
     findings, counts = class_findings(y, class_names)
     found, summary = _numeric_findings(stats)
     dup_findings, dup_summary = duplicate_findings(hashes, y, "classification")

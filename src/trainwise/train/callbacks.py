@@ -16,9 +16,12 @@ from trainwise.train.loop import TrainState
 
 
 def save_atomically(payload: dict[str, Any], path: Path) -> None:
-    """Write to a temporary file, then rename: a kill mid-save never leaves a torn file."""
+    """Write to a temporary file, fsync, then rename: a kill mid-save never leaves a torn file."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
+    with tmp.open("wb") as handle:
+        torch.save(payload, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(tmp, path)
 
 
@@ -58,6 +61,14 @@ class BestWeights:
         if self.best_state is not None:
             _unwrap(model).load_state_dict(self.best_state)
 
+    def state_dict(self) -> dict[str, Any]:
+        """Checkpointed with the training state: a resumed run keeps its best weights."""
+        return {"early_stopping": self.early_stopping.state_dict(), "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.early_stopping.load_state_dict(state["early_stopping"])
+        self.best_state = state["best_state"]
+
 
 class HistoryWriter:
     """Appends history rows to the run folder as they arrive, so a crash keeps them."""
@@ -74,12 +85,16 @@ class HistoryWriter:
 
 
 class TensorBoardLogger:
-    """Live curves: `tensorboard --logdir runs/`."""
+    """Live curves: `tensorboard --logdir runs/`.
 
-    def __init__(self, log_dir: Path):
+    `purge_step`: on resume, events from that step on (written after the checkpoint, before the
+    kill) are dropped, so the curves do not fold back on themselves.
+    """
+
+    def __init__(self, log_dir: Path, purge_step: int | None = None):
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(log_dir=str(log_dir))
+        self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
 
     def on_step_end(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:

@@ -114,10 +114,11 @@ def _fold_explained(found: list[Finding]) -> list[Finding]:
     for finding in found:
         if finding.code in explained_by:
             continue
-        seen = {f.code: {"step": f.step, "message": f.message}
-                for f in found if explained_by.get(f.code) == finding.code}
-        if seen:
-            finding = dataclasses.replace(finding, evidence={**finding.evidence, "also_seen": seen})
+        seen = [f for f in found if explained_by.get(f.code) == finding.code]
+        if seen:  # flat lists: the report prints evidence as key=value
+            finding = dataclasses.replace(finding, evidence={
+                **finding.evidence, "also_seen": [f.code for f in seen],
+                "also_seen_steps": [f.step for f in seen]})
         kept.append(finding)
     return kept
 

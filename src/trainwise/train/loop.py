@@ -1,23 +1,30 @@
 """The training loop: one function, read top to bottom, every hook call written out.
 
-Runs on Lightning Fabric, so the same code serves one CPU, one GPU or `devices=N` later:
-Fabric places the model and batches and does the backward pass; we call `optimizer.step()`.
+Runs on Lightning Fabric, so the same code serves one CPU, one GPU, or N processes on several
+machines: Fabric places the model and batches and does the backward pass (DDP averages the
+gradients); we call `optimizer.step()`. A loader batch is one optimizer step's batch whatever
+the number of processes (train/sharding.py slices it) and however many micro-batches it is
+accumulated from, so the effective batch, the step count and the schedule never change.
 """
 
 from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from lightning_fabric import Fabric
 from torch import nn
 
-from trainwise.train.evaluate import evaluate
+from trainwise.distributed import gather_objects, reduce_grad_norm, reduce_mean
 from trainwise.train.monitor import StepMonitor, global_grad_norm
+from trainwise.train.position import EpochProgress
+from trainwise.train.resume import restore_training, save_training_state
+from trainwise.train.sharding import evaluate_across_ranks, setup_loader
 
 
 @dataclass
@@ -29,6 +36,8 @@ class TrainState:
     should_stop: bool = False
     stop_reason: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)
+    nonfinite: dict[str, Any] | None = None  # the step, epoch and sample indices of a NaN/inf
+    resumed_from_step: int | None = None
 
 
 def emit(callbacks: Iterable[Any], event: str, **kwargs: Any) -> None:
@@ -45,6 +54,30 @@ def _current_lr(optimizer: torch.optim.Optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
 
 
+def micro_batches(x: torch.Tensor, y: torch.Tensor,
+                  accumulate: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, float, bool]]:
+    """(x_i, y_i, weight_i, is_last): `accumulate` slices whose weighted losses sum to the
+    batch mean (weight_i = len(y_i) / len(y), exact even when the slices differ in size)."""
+    if accumulate == 1:
+        yield x, y, 1.0, True
+        return
+    pieces = [(xi, yi) for xi, yi in zip(x.tensor_split(accumulate), y.tensor_split(accumulate),
+                                         strict=True) if len(yi)]
+    for number, (xi, yi) in enumerate(pieces):
+        yield xi, yi, len(yi) / len(y), number == len(pieces) - 1
+
+
+def _stop_on_nonfinite(fabric: Fabric, state: TrainState, step: int,
+                       progress: EpochProgress) -> None:
+    """Stop, and record which samples the first non-finite step trained on."""
+    batch_index = step - progress.first_step - 1
+    per_rank = gather_objects(fabric, progress.batch_indices(batch_index))
+    indices = None if any(part is None for part in per_rank) else sum(per_rank, [])
+    state.should_stop, state.stop_reason = True, f"non-finite loss or gradient at step {step}"
+    state.nonfinite = {"step": step, "epoch": progress.epoch, "batch_in_epoch": batch_index,
+                       "sample_indices": indices}
+
+
 def fit(
     model: nn.Module,
     train_loader: Any,
@@ -59,56 +92,96 @@ def fit(
     callbacks: Iterable[Any] = (),
     log_every: int = 10,
     grad_clip: float = 0.0,
+    accumulate_grad_batches: int = 1,
+    checkpoint_path: Path | None = None,
+    checkpoint_every: int = 0,
+    checkpoint_extra: dict[str, Any] | None = None,
+    resume_state: dict[str, Any] | None = None,
 ) -> TrainState:
     """Train `model`, evaluating on `val_loader` after every epoch.
 
-    Callback events: on_fit_start, on_step_end(rows), on_epoch_end(row), on_fit_end.
-    The scheduler, if any, is stepped once per optimizer step.
+    Callback events: on_fit_start, on_step_end(rows), on_epoch_end(row), on_fit_end; a
+    callback with state_dict/load_state_dict is checkpointed. The scheduler, if any, is stepped
+    once per optimizer step. With `checkpoint_path`, the full training state is written there
+    at the start, every `checkpoint_every` optimizer steps (0: never mid-epoch) and at each
+    epoch end, never after a non-finite loss; `resume_state` (a loaded checkpoint) continues it.
     """
     fabric = fabric or Fabric(accelerator="cpu", devices=1)
     model, optimizer = fabric.setup(model, optimizer)
-    train_loader, val_loader = fabric.setup_dataloaders(train_loader, val_loader)
+    train_loader = setup_loader(fabric, train_loader, train=True)
+    val_loader = setup_loader(fabric, val_loader, train=False)
     callbacks = list(callbacks)
     params = [p for p in model.parameters() if p.requires_grad]
     monitor = StepMonitor(log_every)
     state = TrainState()
+    progress = EpochProgress(train_loader, fabric.device)
+    optimizer.zero_grad(set_to_none=True)
+    if resume_state is not None:
+        restore_training(fabric, resume_state, model, optimizer, scheduler, callbacks, state,
+                         progress)
+    checkpoint = {"fabric": fabric, "path": checkpoint_path, "model": model,
+                  "optimizer": optimizer, "scheduler": scheduler, "callbacks": callbacks,
+                  "state": state, "progress": progress, "extra": checkpoint_extra or {}}
     emit(callbacks, "on_fit_start", state=state, model=model, optimizer=optimizer)
+    if checkpoint_path is not None and resume_state is None:
+        save_training_state(**checkpoint)  # a kill before the first step resumes from here
 
-    for epoch in range(1, max_epochs + 1):
+    for epoch in range(progress.epoch, max_epochs + 1):
+        if state.should_stop:
+            break
         state.epoch = epoch
         model.train()
         started = time.perf_counter()
-        loss_sum, num_batches = torch.zeros((), device=fabric.device), 0
-        for x, y in train_loader:
-            loss = loss_fn(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            fabric.backward(loss)
-            grad_norm = global_grad_norm(params)  # (), on the device: no sync here
+        for x, y in progress.start_epoch(epoch, state.step):
+            step_loss = torch.zeros((), device=fabric.device)
+            for x_micro, y_micro, weight, is_last in micro_batches(x, y, accumulate_grad_batches):
+                with fabric.no_backward_sync(model, enabled=not is_last):  # DDP syncs once
+                    loss = loss_fn(model(x_micro), y_micro) * weight
+                    fabric.backward(loss)
+                step_loss += loss.detach()
+            grad_norm = reduce_grad_norm(fabric, global_grad_norm(params))  # (), no host sync
             if grad_clip > 0:
-                fabric.clip_gradients(model, optimizer, max_norm=grad_clip)
+                fabric.clip_gradients(model, optimizer, max_norm=grad_clip,
+                                      error_if_nonfinite=False)
             optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
             if scheduler is not None:
                 scheduler.step()
             state.step += 1
-            loss_sum += loss.detach()
-            num_batches += 1
-            rows = monitor.record(state.step, epoch, loss, grad_norm, _current_lr(optimizer))
+            progress.batches_done += 1
+            progress.loss_sum += step_loss
+            rows = monitor.record(state.step, epoch, reduce_mean(fabric, step_loss), grad_norm,
+                                  _current_lr(optimizer))
             state.history.extend(rows)
             emit(callbacks, "on_step_end", state=state, rows=rows)
+            checkpoint_due = (checkpoint_path is not None and checkpoint_every > 0
+                              and state.step % checkpoint_every == 0)
+            if checkpoint_due:  # flush first: a checkpoint holds only steps known to be finite
+                rows = monitor.flush()
+                state.history.extend(rows)
+                emit(callbacks, "on_step_end", state=state, rows=rows)
             if monitor.first_nonfinite_step is not None:
-                state.should_stop, state.stop_reason = True, "non-finite loss or gradient"
+                _stop_on_nonfinite(fabric, state, monitor.first_nonfinite_step, progress)
+            elif checkpoint_due:
+                save_training_state(**checkpoint)
             if state.should_stop:
                 break
 
         rows = monitor.flush()
         state.history.extend(rows)
         emit(callbacks, "on_step_end", state=state, rows=rows)
+        if monitor.first_nonfinite_step is not None and state.nonfinite is None:
+            _stop_on_nonfinite(fabric, state, monitor.first_nonfinite_step, progress)
+        loss_sum = float(reduce_mean(fabric, progress.loss_sum))
         row = {"kind": "epoch", "epoch": epoch, "step": state.step,
-               "train_loss": float(loss_sum) / max(num_batches, 1),
-               **evaluate(model, val_loader, loss_fn, task),
+               "train_loss": loss_sum / max(progress.batches_done, 1),
+               **evaluate_across_ranks(fabric, model, val_loader, loss_fn, task),
                "lr": _current_lr(optimizer), "seconds": time.perf_counter() - started}
         state.history.append(row)
         emit(callbacks, "on_epoch_end", state=state, row=row, model=model)
+        progress.finish_epoch()
+        if checkpoint_path is not None and state.nonfinite is None:
+            save_training_state(**checkpoint)
         if state.should_stop:
             break
 

@@ -1,0 +1,76 @@
+"""The oracle for bench/tune_vs_oracle.py: full runs on a 17-point log grid of peak lrs.
+
+    python bench/tune_oracle.py [--tasks digits mnist1d friedman] [--schedule onecycle]
+
+Grid 10^(k/4), k = -16..0 (1e-4 .. 1), 3 seeds, each a full run exactly as the recipe trains
+(bench/tune_tasks.py). Results are cached in bench/tune_oracle.json by task, schedule and
+settings, because the grid is the slow part (MNIST-1D: 51 runs of ~12 s on one thread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tune_tasks import TASKS, Task, train_full
+
+CACHE = Path(__file__).resolve().parent / "tune_oracle.json"
+GRID_K = list(range(-16, 1))  # lr = 10^(k/4): 17 points, 1.78x apart
+ORACLE_SEEDS = (0, 1, 2)
+
+
+def _key(task: Task, schedule: str) -> str:
+    return f"{task.name} | {task.describe} | {schedule} | seeds {list(ORACLE_SEEDS)}"
+
+
+def load_cache() -> dict:
+    return json.loads(CACHE.read_text()) if CACHE.exists() else {}
+
+
+def oracle(task: Task, schedule: str = "onecycle", verbose: bool = True) -> dict:
+    """{"lrs": [...17], "losses": [[seed losses] per lr], "seconds": total}, cached."""
+    cache = load_cache()
+    key = _key(task, schedule)
+    if key in cache:
+        return cache[key]
+    started, losses = time.perf_counter(), []
+    lrs = [10 ** (k / 4) for k in GRID_K]
+    for lr in lrs:
+        losses.append([train_full(task, lr, seed, schedule) for seed in ORACLE_SEEDS])
+        if verbose:
+            print(f"  oracle {task.name} {schedule} lr {lr:.2e}: "
+                  f"{np.mean(losses[-1]):.4f} {np.round(losses[-1], 4).tolist()}", flush=True)
+    result = {"lrs": lrs, "losses": [[v if np.isfinite(v) else None for v in row]
+                                     for row in losses],
+              "seconds": time.perf_counter() - started}
+    cache = load_cache()  # another process may have added a task meanwhile
+    cache[key] = result
+    CACHE.write_text(json.dumps(cache, indent=1))
+    return result
+
+
+def mean_curve(result: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(log10 lrs, mean val loss over seeds); a diverged seed counts as +inf."""
+    losses = np.array([[np.inf if v is None else v for v in row] for row in result["losses"]])
+    return np.log10(result["lrs"]), losses.mean(axis=1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS))
+    parser.add_argument("--schedule", default="onecycle", choices=["onecycle", "constant"])
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    for name in args.tasks:
+        result = oracle(TASKS[name](), args.schedule)
+        x, y = mean_curve(result)
+        print(f"{name}: best lr 10^{x[np.argmin(y)]:.2f}, loss {y.min():.4f}, "
+              f"{result['seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Training checkpoints: one file with everything a resumed run needs, written atomically.
+
+A kill at any moment leaves either the previous complete file or the new one: we write
+`last.pt.tmp`, fsync it, then `os.replace` it over `last.pt` (atomic on POSIX and Windows).
+Loading uses `torch.load(weights_only=True)`: a checkpoint is data, never code, so a file from
+elsewhere cannot run anything when loaded. Everything saved is tensors and plain Python values
+(numpy's RNG state is stored as a tensor for that reason, see position.capture_rng).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trainwise.findings import TrainwiseError
+
+FORMAT = "trainwise-checkpoint"
+VERSION = 1
+PARTIAL_SUFFIX = ".tmp"
+
+
+class CheckpointError(TrainwiseError):
+    """A checkpoint cannot be used: missing, truncated, not ours, or from another config."""
+
+
+def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
+    """Write `payload` to `path` atomically; the parent folder must exist."""
+    path = Path(path)
+    tmp = path.with_name(path.name + PARTIAL_SUFFIX)
+    with tmp.open("wb") as handle:
+        torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
+        handle.flush()
+        os.fsync(handle.fileno())  # the bytes reach the disk before the rename makes them live
+    os.replace(tmp, path)
+
+
+def remove_partial(folder: Path) -> list[Path]:
+    """Delete `*.tmp` files a kill left mid-save; returns what was removed."""
+    removed = sorted(Path(folder).glob(f"*{PARTIAL_SUFFIX}"))
+    for partial in removed:
+        partial.unlink()
+    return removed
+
+
+def _read(path: Path) -> Any:
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at '{path}'. Pass the run folder of a run that "
+                              "reached training (it writes checkpoints/last.pt), or start anew.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
+        raise CheckpointError(
+            f"'{path}' is not a readable checkpoint ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200] if str(exc) else 'no detail'}). It is truncated, "
+            "corrupt, or not a trainwise checkpoint (only tensors and plain values load, "
+            "weights_only=True). Delete it to restart training from scratch, or point to "
+            "another run folder.") from None
+
+
+def load_checkpoint(path: Path, *, tag: str | None = None,
+                    config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read and validate a checkpoint; `tag` must match the one saved (the config fingerprint).
+
+    `config` (the flat training config now) lets the error name the keys that differ.
+    """
+    path = Path(path)
+    payload = _read(path)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"'{path}' is a PyTorch file but not a trainwise checkpoint (no "
+                              f"'format': '{FORMAT}' entry). Resume only from checkpoints/last.pt "
+                              "of a trainwise run folder.")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(f"'{path}' has checkpoint version {payload.get('version')!r}; this "
+                              f"trainwise reads version {VERSION}. Resume it with the trainwise "
+                              "version that wrote it, or start the run again.")
+    saved_tag = payload.get("extra", {}).get("tag")
+    if tag is not None and saved_tag != tag:
+        differences = describe_differences(payload.get("extra", {}).get("config", {}), config or {})
+        raise CheckpointError(f"'{path}' was written by a run with another config ({differences})."
+                              " Resume with the run's own config.toml (trainwise run --resume "
+                              "RUN_DIR without --set for these keys), or start a new run.")
+    return payload
+
+
+def describe_differences(saved: dict[str, Any], now: dict[str, Any], limit: int = 5) -> str:
+    keys = sorted(set(saved) | set(now))
+    changed = [f"{key}: {saved.get(key)!r} then, {now.get(key)!r} now" for key in keys
+               if saved.get(key) != now.get(key)]
+    if not changed:
+        return "the fingerprints differ"
+    more = f", and {len(changed) - limit} more" if len(changed) > limit else ""
+    return "; ".join(changed[:limit]) + more
+
+
+def load_into(module: Any, state: dict[str, Any], what: str) -> None:
+    """`module.load_state_dict(state)` with an actionable error for a model that changed."""
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise CheckpointError(f"the checkpoint's {what} state does not fit this {what} "
+                              f"({str(exc).splitlines()[0][:300]}). The {what} changed since "
+                              "the checkpoint was written; resume with the same model and "
+                              "config, or start a new run.") from None

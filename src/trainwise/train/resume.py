@@ -1,0 +1,83 @@
+"""The loop's side of checkpoints: gather the whole training state, and put it back.
+
+What a bitwise resume needs (on the CPU): model, optimizer, scheduler, the AMP scaler (kept by
+Fabric's precision plugin), stateful callbacks (early stopping and the best weights), the
+step/epoch counters, the position in the data, and every process's RNG states.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lightning_fabric import Fabric
+from torch import nn
+
+from trainwise.distributed import gather_objects
+from trainwise.train.checkpoint import CheckpointError, load_into, save_checkpoint
+from trainwise.train.position import EpochProgress, capture_rng
+
+
+def _stateful(callbacks: list[Any]) -> dict[str, Any]:
+    """Callbacks with state, keyed by class name (#n for repeats): rank 0 may hold more
+    callbacks (writers, progress bar) than the others, so list positions would not match."""
+    keyed: dict[str, Any] = {}
+    for callback in callbacks:
+        if hasattr(callback, "state_dict") and hasattr(callback, "load_state_dict"):
+            name, number = type(callback).__name__, 1
+            while (f"{name}#{number}" if number > 1 else name) in keyed:
+                number += 1
+            keyed[f"{name}#{number}" if number > 1 else name] = callback
+    return keyed
+
+
+def save_training_state(*, fabric: Fabric, path: Path, model: nn.Module, optimizer: Any,
+                        scheduler: Any, callbacks: list[Any], state: Any,
+                        progress: EpochProgress, extra: dict[str, Any]) -> None:
+    """Every process calls this (RNG states are gathered); global rank 0 writes the file."""
+    rng = gather_objects(fabric, capture_rng())
+    if fabric.is_global_zero:
+        payload = {
+            "model": model.state_dict(),  # Fabric's wrapper returns the user's module's keys
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "precision": fabric.strategy.precision.state_dict(),
+            "callbacks": {key: cb.state_dict() for key, cb in _stateful(callbacks).items()},
+            "train_state": {"step": state.step, "epoch": state.epoch,
+                            "should_stop": state.should_stop, "stop_reason": state.stop_reason,
+                            "num_history_rows": len(state.history)},
+            "progress": progress.state_dict(),
+            "rng": rng,  # one entry per process, in rank order
+            "world_size": fabric.world_size,
+            "extra": extra,
+        }
+        save_checkpoint(payload, path)
+    if fabric.world_size > 1:
+        fabric.barrier()  # nobody runs ahead of a checkpoint that may be the one resumed from
+
+
+def restore_training(fabric: Fabric, payload: dict[str, Any], model: nn.Module, optimizer: Any,
+                     scheduler: Any, callbacks: list[Any], state: Any,
+                     progress: EpochProgress) -> None:
+    """Load a checkpoint's state into a freshly set-up loop (same model, loaders, callbacks)."""
+    load_into(model, payload["model"], "model")
+    load_into(optimizer, payload["optimizer"], "optimizer")
+    if scheduler is not None and payload.get("scheduler") is not None:
+        load_into(scheduler, payload["scheduler"], "scheduler")
+    if payload.get("precision"):
+        fabric.strategy.precision.load_state_dict(payload["precision"])
+    saved = payload.get("callbacks", {})
+    for key, callback in _stateful(callbacks).items():
+        if key in saved:
+            callback.load_state_dict(saved[key])
+    counters = payload["train_state"]
+    state.step, state.epoch = int(counters["step"]), int(counters["epoch"])
+    state.should_stop, state.stop_reason = counters["should_stop"], counters["stop_reason"]
+    state.history = list(payload.get("history", []))
+    state.resumed_from_step = state.step
+    rng = payload["rng"]  # a different process count reuses the saved states in turn
+    try:
+        progress.load_state_dict(payload["progress"], rng[fabric.global_rank % len(rng)])
+    except ValueError as exc:
+        raise CheckpointError(f"cannot resume the data order: {exc}. Resume with the same "
+                              "data and loader settings as the interrupted run.") from None

@@ -1,0 +1,119 @@
+"""Measuring one batch size: peak memory and samples per second of real training steps.
+
+On CUDA the caching allocator's own peak (`max_memory_allocated`) is the measurement. On the
+CPU there is no resettable peak (ru_maxrss only ever grows), so the peak is estimated from
+what a step must hold at once: parameters, gradients, optimizer state, the batch, and every
+tensor autograd saves for the backward pass (counted by a saved-tensors hook, each storage
+once). That misses short-lived temporaries, which HEADROOM absorbs.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainwise.tune.batch_size import BatchSizeResult, Measurement, search_batch_size
+from trainwise.tune.no_trace import no_trace
+
+WARMUP_STEPS = 2  # first steps pay for allocation and kernel selection
+MIN_SECONDS = 0.3  # time at least this long (and >= 3 steps) for a stable samples/s
+MAX_STEPS = 20
+
+
+def memory_limit(device: torch.device) -> int:
+    """Bytes a probe may use: free device memory on CUDA (plus what torch already holds),
+    available RAM on the CPU."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free + torch.cuda.memory_allocated(device))
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):  # not on every platform (macOS)
+        return 8 * 2**30
+
+
+def _tensor_bytes(tensors: Any) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors if torch.is_tensor(t))
+
+
+def _state_bytes(model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = [p.grad for p in params if p.grad is not None]
+    states = [v for s in optimizer.state.values() for v in s.values()]
+    return _tensor_bytes(model.parameters()) + _tensor_bytes(model.buffers()) \
+        + _tensor_bytes(grads) + _tensor_bytes(states)
+
+
+def _step(model, loss_fn, optimizer, x, y, saved: dict[int, int] | None) -> None:
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        if saved is not None:  # one storage once: a view and its base share memory
+            storage = tensor.untyped_storage()
+            saved[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = loss_fn(model(x), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def make_measure(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: torch.Tensor,
+                 y: torch.Tensor,
+                 make_optimizer: Callable[[nn.Module], torch.optim.Optimizer]
+                 ) -> Callable[[int], Measurement]:
+    """measure(batch_size): real steps on a deep copy of `model` with a fresh optimizer, on
+    the first batch_size rows of (x, y); the user's model and RNGs are left as found."""
+    device = next(model.parameters()).device
+
+    def measure(batch_size: int) -> Measurement:
+        xb, yb = x[:batch_size].to(device), y[:batch_size].to(device)
+        with no_trace(model):
+            probe = copy.deepcopy(model).train()
+            optimizer = make_optimizer(probe)
+            for group in optimizer.param_groups:
+                group["lr"] = 1e-8  # speed does not depend on the lr; a tiny one cannot NaN
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+                torch.cuda.reset_peak_memory_stats(device)
+            saved: dict[int, int] = {}
+            for _ in range(WARMUP_STEPS):
+                _step(probe, loss_fn, optimizer, xb, yb, saved)
+            peak = _peak(device, probe, optimizer, saved, xb, yb)
+            speed = _samples_per_s(probe, loss_fn, optimizer, xb, yb, device)
+            del probe, optimizer
+        return Measurement(peak, speed)
+
+    return measure
+
+
+def _peak(device, probe, optimizer, saved, xb, yb) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    return _state_bytes(probe, optimizer) + sum(saved.values()) + _tensor_bytes((xb, yb))
+
+
+def _samples_per_s(probe, loss_fn, optimizer, xb, yb, device) -> float:
+    steps, started = 0, time.perf_counter()
+    while steps < MAX_STEPS and (steps < 3 or time.perf_counter() - started < MIN_SECONDS):
+        _step(probe, loss_fn, optimizer, xb, yb, None)
+        steps += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return steps * len(xb) / (time.perf_counter() - started)
+
+
+def find_batch_size(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: torch.Tensor,
+                    y: torch.Tensor, make_optimizer: Callable[[nn.Module], torch.optim.Optimizer],
+                    num_rows: int) -> BatchSizeResult:
+    """The batch-size search with real measurements on the model's device; `x`, `y` hold at
+    least MAX_MICRO_BATCH training rows (or all of them), `num_rows` the training set size."""
+    device = next(model.parameters()).device
+    return search_batch_size(make_measure(model, loss_fn, x, y, make_optimizer),
+                             memory_limit=memory_limit(device), max_size=num_rows)

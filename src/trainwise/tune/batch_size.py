@@ -1,0 +1,200 @@
+"""Batch size by evidence: the largest power of two that fits memory with headroom while the
+throughput (samples per second) still rises; never a micro-batch above 256.
+
+Why not the anchors' way (tuning_anchors.md §3-4): Lightning's `power` mode doubles until an
+OOM and keeps a size it never re-checked (Lightning#8028: "OOM error after using
+scale_batch_size()"), never measures speed, and ends on non-powers of two; accelerate only
+shrinks by 0.9 (23 tries from 128 to 8). Here every size is a full forward/backward/step
+(so the size kept is the size verified), peak memory is compared with a budget that keeps
+HEADROOM free, throughput must still improve, an OOM is retried a bounded number of times,
+and every trial is logged. The measurement is injected, so the search itself is pure.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from trainwise.findings import Finding, error, info, warning
+
+SIZES = (32, 64, 128, 256)  # METHOD.md §4: powers of two, 32/64/128 preferred
+MAX_MICRO_BATCH = 256  # above it: gradient accumulation (batch-norm statistics stay sane)
+HEADROOM = 0.2  # keep 20% of the memory free: evaluation, fragmentation of the caching
+# allocator and longer samples later need it (the found size OOMs later: Lightning#8028)
+MIN_SPEEDUP = 1.10  # doubling the batch halves the steps per epoch; it must buy >= 10% more
+# samples/s to be worth that (playbook: only batch sizes up to where throughput stops rising)
+MAX_RETRIES = 1  # an OOM is retried once after gc + empty_cache (a fragmented cache can
+# fail once and pass after emptying), then the size counts as not fitting
+_OOM_TEXT = ("out of memory", "DefaultCPUAllocator: can't allocate memory",
+             "CUDNN_STATUS_NOT_SUPPORTED")
+
+
+@dataclass
+class Measurement:
+    peak_bytes: int  # peak memory of one training step at this batch size
+    samples_per_s: float
+
+
+@dataclass
+class Trial:
+    batch_size: int
+    attempt: int  # 1, then 2.. for retries after an OOM
+    status: str  # "ok", "oom", "over_memory", "no_speedup", "chosen"
+    peak_bytes: int | None = None
+    samples_per_s: float | None = None
+    message: str = ""
+
+
+@dataclass
+class BatchSizeResult:
+    batch_size: int  # the micro-batch to train with; 0 when none fits
+    memory_limit: int  # bytes the trials could use before headroom
+    trials: list[Trial] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """tune.json's "batch_size" (notes/FORMATS.md)."""
+        return {"mode": "auto", "chosen": self.batch_size, "memory_limit": self.memory_limit,
+                "headroom": HEADROOM, "trials": [asdict(t) for t in self.trials]}
+
+
+def is_oom(exc: BaseException) -> bool:
+    """torch.OutOfMemoryError, or the allocator messages Lightning/accelerate match."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and any(t in str(exc) for t in _OOM_TEXT)
+
+
+def _free_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _measure(measure: Callable[[int], Measurement], size: int,
+             trials: list[Trial]) -> Measurement | None:
+    """One size, retried after an OOM up to MAX_RETRIES times; every attempt logged."""
+    for attempt in range(1, MAX_RETRIES + 2):
+        try:
+            result = measure(size)
+        except Exception as exc:  # only OOM is expected; anything else is a real bug
+            if not is_oom(exc):
+                raise
+            trials.append(Trial(size, attempt, "oom", message=str(exc).splitlines()[0][:200]))
+            _free_memory()
+            continue
+        trials.append(Trial(size, attempt, "ok", result.peak_bytes, result.samples_per_s))
+        return result
+    return None
+
+
+def search_batch_size(measure: Callable[[int], Measurement], *, memory_limit: int,
+                      max_size: int, sizes: tuple[int, ...] = SIZES) -> BatchSizeResult:
+    """Try `sizes` upwards (none above max_size, the training rows, or MAX_MICRO_BATCH); keep
+    the last that fits under (1 - HEADROOM) x memory_limit and was >= MIN_SPEEDUP faster than
+    the one before. When even the smallest fails, halve below it down to 1."""
+    budget = (1 - HEADROOM) * memory_limit
+    trials: list[Trial] = []
+    chosen, last_speed = 0, 0.0
+    ladder = [s for s in sizes if s <= min(max_size, MAX_MICRO_BATCH)] or [max(1, max_size)]
+    for size in ladder:
+        result = _measure(measure, size, trials)
+        if result is None or result.peak_bytes > budget:
+            if result is not None:
+                trials[-1].status = "over_memory"
+            break
+        if chosen and result.samples_per_s < MIN_SPEEDUP * last_speed:
+            trials[-1].status = "no_speedup"
+            break
+        chosen, last_speed = size, result.samples_per_s
+    if not chosen:
+        chosen = _below(measure, ladder[0], budget, trials)
+    return _result(chosen, memory_limit, trials)
+
+
+def _below(measure: Callable[[int], Measurement], size: int, budget: float,
+           trials: list[Trial]) -> int:
+    """Halve below the smallest preferred size until one fits (at most log2(size) tries)."""
+    while size > 1:
+        size //= 2
+        result = _measure(measure, size, trials)
+        if result is not None and result.peak_bytes <= budget:
+            return size
+        if result is not None:
+            trials[-1].status = "over_memory"
+    return 0
+
+
+def _result(chosen: int, memory_limit: int, trials: list[Trial]) -> BatchSizeResult:
+    result = BatchSizeResult(chosen, memory_limit, trials)
+    for trial in reversed(trials):
+        if trial.batch_size == chosen and trial.status == "ok":
+            trial.status = "chosen"
+            break
+    log = ", ".join(f"{t.batch_size}: {t.status}"
+                    + (f" {t.samples_per_s:.0f}/s {t.peak_bytes / 2**20:.0f} MiB"
+                       if t.samples_per_s is not None and t.peak_bytes is not None else "")
+                    for t in trials)
+    if not chosen:
+        result.findings.append(error(
+            "tune", "batch_size_none_fits",
+            f"No batch size fits in memory ({memory_limit / 2**30:.1f} GiB, keeping "
+            f"{HEADROOM:.0%} free); trials: {log}.",
+            "Use a smaller model or shorter inputs (stage 'model'), or a device with more "
+            "memory.", trials=[asdict(t) for t in trials]))
+        return result
+    result.findings.append(info(
+        "tune", "batch_size",
+        f"Batch size {chosen}: the largest power of two that fits in memory with "
+        f"{HEADROOM:.0%} headroom while samples/s still rose by >= {MIN_SPEEDUP - 1:.0%} per "
+        f"doubling. Trials: {log}.", batch_size=chosen, trials=[asdict(t) for t in trials]))
+    if chosen < SIZES[0]:
+        result.findings.append(warning(
+            "tune", "batch_size_small",
+            f"Only a batch of {chosen} fits; batch-norm statistics are noisy below ~16-32.",
+            "Use gradient accumulation for a larger effective batch, a smaller model, or "
+            "GroupNorm/LayerNorm instead of BatchNorm.", batch_size=chosen))
+    return result
+
+
+def accumulation_plan(effective_batch_size: int, micro_batch: int = MAX_MICRO_BATCH,
+                      num_steps: int | None = None) -> dict[str, Any]:
+    """How to reach an effective batch above the micro-batch: accumulate gradients over
+    `accumulation_steps` micro-batches and warm the lr up linearly.
+
+    The lr found by the range test and short runs at the micro-batch is the lr for batches of
+    that size. At the effective batch, AdamW's lr scales about with sqrt(effective / micro)
+    (the square-root rule; linear for SGD, Goyal et al. 2017); either way the right move is
+    to rerun the range test at the effective batch. One-cycle already warms up (its first
+    30% of steps rise from lr/25); constant and cosine schedules need the linear warmup.
+    """
+    steps = max(1, math.ceil(effective_batch_size / micro_batch))
+    micro = math.ceil(effective_batch_size / steps)
+    warmup = None if num_steps is None else max(1, round(0.05 * num_steps))
+    return {"micro_batch_size": micro, "accumulation_steps": steps,
+            "effective_batch_size": micro * steps,
+            "lr_scale_adamw": math.sqrt(steps), "lr_scale_sgd": float(steps),
+            "warmup_steps": warmup}
+
+
+def large_batch_finding(batch_size: int, num_steps: int) -> Finding | None:
+    """A warning with the accumulation plan when train.batch_size is above MAX_MICRO_BATCH."""
+    if batch_size <= MAX_MICRO_BATCH:
+        return None
+    plan = accumulation_plan(batch_size, MAX_MICRO_BATCH, num_steps)
+    return warning(
+        "tune", "batch_size_above_micro",
+        f"train.batch_size = {batch_size} is above {MAX_MICRO_BATCH}, where batch-norm "
+        "statistics and generalisation start to suffer (METHOD.md §4). The training loop "
+        "does not accumulate gradients yet, so it trains with batches of "
+        f"{batch_size} as given; the plan would be {plan['accumulation_steps']} micro-"
+        f"batches of {plan['micro_batch_size']} per step, lr x{plan['lr_scale_adamw']:.2g} "
+        f"(AdamW, square-root rule) or x{plan['lr_scale_sgd']:.0f} (SGD), and "
+        f"{plan['warmup_steps']} linear warmup steps.",
+        f"Set train.batch_size <= {MAX_MICRO_BATCH} (the lr is then tuned at that size), or "
+        "keep it and check the batch-norm layers.", **plan)

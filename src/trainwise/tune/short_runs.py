@@ -1,0 +1,231 @@
+"""Short real runs: a few peak lrs from the range test's range, each trained briefly with the
+real loop and schedule, and the one with the lowest validation loss kept (METHOD.md §4).
+
+Every candidate trains a deep copy of the same initial model, on the same data order and
+dropout draws (common random numbers: the candidates differ by their lr only, so a small
+difference in validation loss is the lr's and not the seed's). The range widens by one grid
+step when the best candidate sits at an edge (the playbook's "best point on the boundary"),
+a bounded number of times. The user's model, RNGs and loader generators are left as found.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from lightning_fabric import Fabric
+from torch import nn
+
+from trainwise.findings import Finding, TrainwiseError, error, info, warning
+from trainwise.train.loop import fit
+from trainwise.tune.no_trace import no_trace, seeded
+from trainwise.tune.probe_errors import ProbeStop, check_trainable, nan_at_start, no_batch
+
+LOG_SPACING_ABOVE = 3.0  # a range wider than 3x is log-spaced: even spacing would pile up
+# the points at its top (over 1 decade, 3 even points are 1, 5.5, 10: nothing below 5x)
+MAX_STEP = 2.5  # "auto" adds candidates (up to 5) until neighbours are <= 2.5x apart, so
+# every lr in the range is within sqrt(2.5) = 1.6x of one: inside the 2x target
+MIN_SPAN = 2.0  # a range narrower than 2x is stretched to 2x around its middle: closer
+# candidates differ by less than the noise of one short run
+
+MakeOptimizer = Callable[[nn.Module, float], torch.optim.Optimizer]
+MakeScheduler = Callable[[torch.optim.Optimizer, int], Any]
+
+
+def onecycle(optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
+    """torch's OneCycleLR at the optimizer's group lrs as peaks: the recipe's schedule."""
+    peaks = [group["lr"] for group in optimizer.param_groups]
+    return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=total_steps)
+
+
+@dataclass
+class Candidate:
+    lr: float  # the peak lr of the schedule
+    val_loss: float  # after the last epoch; inf when the run diverged
+    curve: list[float]  # validation loss after each epoch
+    train_curve: list[float]  # mean training loss of each epoch
+    seconds: float
+    round: int = 0  # 0: the first grid; k: added by the k-th widening
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lr": self.lr, "val_loss": _finite(self.val_loss),
+                "curve": [_finite(v) for v in self.curve],
+                "train_curve": [_finite(v) for v in self.train_curve],
+                "seconds": round(self.seconds, 3), "round": self.round}
+
+
+@dataclass
+class ShortRunResult:
+    chosen_lr: float  # nan when no candidate trained
+    candidates: list[Candidate]  # in the order they ran
+    widened: bool
+    spacing: str  # "log" or "even"
+    num_epochs: int
+    findings: list[Finding] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The short-run part of tune.json (notes/FORMATS.md)."""
+        return {"candidates": [c.to_dict() for c in self.candidates],
+                "chosen_lr": _finite(self.chosen_lr), "widened": self.widened,
+                "spacing": self.spacing, "num_epochs": self.num_epochs}
+
+
+def candidate_lrs(lr_low: float, lr_high: float, num: int | str = "auto") -> tuple[list[float],
+                                                                                    str]:
+    """3-5 lrs from lr_low to lr_high inclusive, and the spacing used ("log" or "even").
+
+    Log-spaced when the range spans more than a factor of 3, else evenly spaced; "auto"
+    takes as many as keep neighbours <= MAX_STEP apart (at least 3, at most 5).
+    """
+    if not 0 < lr_low <= lr_high or not math.isfinite(lr_high):
+        raise TrainwiseError(f"need 0 < lr_low <= lr_high, got {lr_low} and {lr_high}; pass "
+                             "the range the range test found (lr_low, lr_high).")
+    if lr_high / lr_low < MIN_SPAN:
+        middle = math.sqrt(lr_low * lr_high)
+        lr_low, lr_high = middle / math.sqrt(MIN_SPAN), middle * math.sqrt(MIN_SPAN)
+    ratio = lr_high / lr_low
+    if num == "auto":
+        num = min(5, max(3, math.ceil(math.log(ratio) / math.log(MAX_STEP) - 1e-9) + 1))
+    if not isinstance(num, int) or not 3 <= num <= 5:
+        raise TrainwiseError(f"num_candidates={num!r}: use 3 to 5 (METHOD.md §4), or 'auto'.")
+    if ratio > LOG_SPACING_ABOVE:
+        return [float(v) for v in np.geomspace(lr_low, lr_high, num)], "log"
+    return [float(v) for v in np.linspace(lr_low, lr_high, num)], "even"
+
+
+@dataclass
+class _Setup:
+    model: nn.Module
+    loss_fn: Callable[..., torch.Tensor]
+    train_loader: Any
+    val_loader: Any
+    make_optimizer: MakeOptimizer
+    make_scheduler: MakeScheduler | None
+    num_epochs: int
+    task: str
+    fabric: Fabric
+    grad_clip: float
+    seed: int
+
+
+def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader: Iterable,
+               val_loader: Iterable, make_optimizer: MakeOptimizer, *, lr_low: float,
+               lr_high: float, num_epochs: int, num_candidates: int | str = "auto",
+               max_widenings: int = 2, make_scheduler: MakeScheduler | None = onecycle,
+               task: str = "classification", fabric: Fabric | None = None,
+               grad_clip: float = 0.0, seed: int = 0) -> ShortRunResult:
+    """Train each candidate peak lr for `num_epochs` with `make_scheduler` over those epochs'
+    steps (one-cycle by default, the real schedule compressed); keep the lowest final
+    validation loss. `make_optimizer(model, lr)` builds the real optimizer at peak lr `lr`.
+
+    Problems (nothing to train, no batch, NaN at the first step, every candidate diverged)
+    come back as error findings; bad arguments raise.
+    """
+    if num_epochs < 1 or max_widenings < 0:
+        raise TrainwiseError(f"num_epochs={num_epochs} must be >= 1 and max_widenings="
+                             f"{max_widenings} >= 0.")
+    lrs, spacing = candidate_lrs(lr_low, lr_high, num_candidates)
+    setup = _Setup(model, loss_fn, train_loader, val_loader, make_optimizer, make_scheduler,
+                   num_epochs, task, fabric or Fabric(accelerator="cpu", devices=1),
+                   grad_clip, seed)
+    candidates: list[Candidate] = []
+    try:
+        check_trainable(model, "short_runs_nothing_to_train")
+        if len(train_loader) == 0:  # type: ignore[arg-type]
+            raise no_batch("short_runs_no_batch", train_loader)
+        with no_trace(model, train_loader):
+            candidates = [_train(setup, lr, 0) for lr in lrs]
+            widened = _widen(setup, candidates, max_widenings)
+    except ProbeStop as stop:
+        return ShortRunResult(math.nan, candidates, False, spacing, num_epochs, [stop.finding])
+    return _verdict(candidates, widened, spacing, num_epochs, max_widenings)
+
+
+def _widen(setup: _Setup, candidates: list[Candidate], max_widenings: int) -> bool:
+    """While the best sits at an edge, add one candidate a grid step beyond it."""
+    for k in range(1, max_widenings + 1):
+        beyond = _beyond_edge(candidates)
+        if beyond is None:
+            return k > 1
+        candidates.append(_train(setup, beyond, k))
+    return max_widenings > 0
+
+
+def _beyond_edge(candidates: list[Candidate]) -> float | None:
+    """The next lr past the best candidate when it is the lowest or highest tried; the step
+    is the ratio to its neighbour, so log grids stay log. All diverged: step down."""
+    ordered = sorted(candidates, key=lambda c: c.lr)
+    losses = [c.val_loss for c in ordered]
+    if not any(math.isfinite(v) for v in losses):
+        return ordered[0].lr ** 2 / ordered[1].lr
+    best = int(np.argmin(losses))
+    if best == 0:
+        return ordered[0].lr ** 2 / ordered[1].lr
+    if best == len(ordered) - 1:
+        return ordered[-1].lr ** 2 / ordered[-2].lr
+    return None
+
+
+def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
+    """One short run on a deep copy of the initial model, from the same random state."""
+    started = time.perf_counter()
+    model = copy.deepcopy(setup.model)
+    optimizer = setup.make_optimizer(model, lr)
+    total_steps = setup.num_epochs * len(setup.train_loader)
+    scheduler = setup.make_scheduler(optimizer, total_steps) if setup.make_scheduler else None
+    device = next(setup.model.parameters()).device
+    with seeded(setup.seed, setup.train_loader, device):
+        state = fit(model, setup.train_loader, setup.val_loader, optimizer=optimizer,
+                    loss_fn=setup.loss_fn, max_epochs=setup.num_epochs, task=setup.task,
+                    scheduler=scheduler, fabric=setup.fabric, callbacks=[],
+                    grad_clip=setup.grad_clip)
+    steps = [row for row in state.history if row["kind"] == "step"]
+    if steps and steps[0]["step"] == 1 and not math.isfinite(steps[0]["loss"]):
+        raise nan_at_start("short_runs_nan_at_start", steps[0]["loss"], lr)
+    epochs = [row for row in state.history if row["kind"] == "epoch"]
+    curve = [float(row["val_loss"]) for row in epochs]
+    diverged = bool(state.stop_reason) or len(epochs) < setup.num_epochs or not curve
+    final = curve[-1] if curve and not diverged and math.isfinite(curve[-1]) else math.inf
+    return Candidate(lr, final, curve, [float(row["train_loss"]) for row in epochs],
+                     time.perf_counter() - started, round_)
+
+
+def _verdict(candidates: list[Candidate], widened: bool, spacing: str, num_epochs: int,
+             max_widenings: int) -> ShortRunResult:
+    finite = [c for c in candidates if math.isfinite(c.val_loss)]
+    if not finite:
+        lrs = ", ".join(f"{c.lr:.2g}" for c in candidates)
+        return ShortRunResult(math.nan, candidates, widened, spacing, num_epochs, [error(
+            "tune", "short_runs_all_diverged",
+            f"Every short run diverged (peak lrs {lrs}): the loss or the gradients became "
+            "non-finite.", "Lower tune.start_lr and rerun the range test; if the loss "
+            "explodes at any lr, go back to stage 'check' (loss at init, gradient flow).",
+            lrs=[c.lr for c in candidates])])
+    best = min(finite, key=lambda c: c.val_loss)
+    result = ShortRunResult(best.lr, candidates, widened, spacing, num_epochs)
+    table = "; ".join(f"{c.lr:.2g}: {c.val_loss:.4g}" for c in sorted(candidates,
+                                                                       key=lambda c: c.lr))
+    result.findings.append(info(
+        "tune", "short_runs",
+        f"Short runs ({len(candidates)} candidates, {num_epochs} epoch(s) each, the real "
+        f"schedule compressed; {spacing}-spaced{', widened' if widened else ''}): peak lr -> "
+        f"validation loss {table}. Chosen peak lr {best.lr:.3g}.",
+        chosen_lr=best.lr, candidates=[c.to_dict() for c in candidates]))
+    if _beyond_edge(candidates) is not None:
+        result.findings.append(warning(
+            "tune", "short_runs_edge",
+            f"After {max_widenings} widening(s) the best short run ({best.lr:.3g}) is still at "
+            "the edge of the lrs tried, so a better lr may lie beyond it.",
+            "Raise tune.max_widenings, or check the range test's curve (lr_range.json) for a "
+            "range that is off; training goes on with the best lr tried.", chosen_lr=best.lr))
+    return result
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

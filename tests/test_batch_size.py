@@ -1,0 +1,129 @@
+"""Batch-size search: memory budget, throughput stop, bounded OOM retries, the real probe."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from trainwise.findings import Severity
+from trainwise.tune.batch_probe import make_measure
+from trainwise.tune.batch_size import (
+    HEADROOM,
+    Measurement,
+    accumulation_plan,
+    is_oom,
+    large_batch_finding,
+    search_batch_size,
+)
+
+MIB = 2**20
+
+
+def fake(bytes_per_sample: int = MIB, speed=lambda b: 100.0 * b, oom_from: int = 10**9,
+         flaky: tuple[int, ...] = ()):
+    """A measurement: memory linear in the batch, speed(b) samples/s, an OOM from `oom_from`,
+    and one transient OOM at each size in `flaky`; `calls` records every size asked for."""
+    calls: list[int] = []
+
+    def measure(batch_size: int) -> Measurement:
+        calls.append(batch_size)
+        if batch_size >= oom_from or (batch_size in flaky and calls.count(batch_size) == 1):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return Measurement(bytes_per_sample * batch_size, speed(batch_size))
+
+    measure.calls = calls  # type: ignore[attr-defined]
+    return measure
+
+
+def statuses(result) -> list[tuple[int, int, str]]:
+    return [(t.batch_size, t.attempt, t.status) for t in result.trials]
+
+
+def test_largest_power_of_two_under_the_memory_budget():
+    # 1 MiB per sample; limit 300 MiB -> budget 240 MiB: 128 fits, 256 does not
+    result = search_batch_size(fake(), memory_limit=300 * MIB, max_size=10_000)
+    assert result.batch_size == 128
+    assert statuses(result) == [(32, 1, "ok"), (64, 1, "ok"), (128, 1, "chosen"),
+                                (256, 1, "over_memory")]
+    assert 256 * MIB < 300 * MIB  # it is the headroom that refused 256
+    assert 256 * MIB > (1 - HEADROOM) * 300 * MIB
+
+
+def test_stops_when_throughput_stops_improving():
+    saturating = fake(speed=lambda b: 1000.0 * min(b, 64) + b)  # flat above 64
+    result = search_batch_size(saturating, memory_limit=10**12, max_size=10_000)
+    assert result.batch_size == 64
+    assert statuses(result)[-1] == (128, 1, "no_speedup")
+    assert saturating.calls == [32, 64, 128]  # 256 never tried
+
+
+def test_never_above_256_nor_the_training_set():
+    assert search_batch_size(fake(), memory_limit=10**12, max_size=10**6).batch_size == 256
+    assert search_batch_size(fake(), memory_limit=10**12, max_size=100).batch_size == 64
+    assert search_batch_size(fake(), memory_limit=10**12, max_size=20).batch_size == 20
+
+
+def test_oom_is_retried_once_then_the_size_counts_as_not_fitting():
+    measure = fake(oom_from=128)
+    result = search_batch_size(measure, memory_limit=10**12, max_size=10_000)
+    assert result.batch_size == 64
+    assert statuses(result) == [(32, 1, "ok"), (64, 1, "chosen"), (128, 1, "oom"),
+                                (128, 2, "oom")]
+    assert "out of memory" in result.trials[-1].message
+
+
+def test_a_transient_oom_passes_on_retry():
+    result = search_batch_size(fake(flaky=(64,)), memory_limit=10**12, max_size=10_000)
+    assert result.batch_size == 256
+    assert (64, 1, "oom") in statuses(result) and (64, 2, "ok") in statuses(result)
+
+
+def test_below_32_halves_and_warns_and_nothing_fitting_is_an_error():
+    small = search_batch_size(fake(oom_from=17), memory_limit=10**12, max_size=10_000)
+    assert small.batch_size == 16 and "batch_size_small" in [f.code for f in small.findings]
+    none = search_batch_size(fake(oom_from=1), memory_limit=10**12, max_size=10_000)
+    assert none.batch_size == 0 and none.findings[0].severity is Severity.ERROR
+    assert len(none.trials) == 2 * 6  # 32, 16, 8, 4, 2, 1; each tried twice: bounded
+
+
+def test_an_error_that_is_not_oom_is_not_swallowed():
+    def broken(batch_size: int) -> Measurement:
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    with pytest.raises(RuntimeError, match="shapes"):
+        search_batch_size(broken, memory_limit=10**12, max_size=10_000)
+
+
+def test_oom_detection_by_type_and_by_message():
+    assert is_oom(torch.OutOfMemoryError("x"))
+    assert is_oom(RuntimeError("[enforce fail] DefaultCPUAllocator: can't allocate memory"))
+    assert not is_oom(RuntimeError("expected scalar type Float"))
+    assert not is_oom(ValueError("out of memory"))
+
+
+def test_real_probe_memory_grows_with_the_batch_and_leaves_no_trace():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Dropout(0.1),
+                          nn.Linear(64, 4))
+    x, y = torch.randn(256, 16), torch.randint(0, 4, (256,))
+    before = [t.clone() for t in model.state_dict().values()]
+    rng = torch.get_rng_state()
+    measure = make_measure(model, nn.CrossEntropyLoss(), x, y,
+                           lambda m: torch.optim.AdamW(m.parameters()))
+    small, large = measure(32), measure(256)
+    assert 0 < small.peak_bytes < large.peak_bytes and small.samples_per_s > 0
+    # activations saved for backward: (B, 64) floats at least once -> >= 7 x 224 x 64 x 4 B more
+    assert large.peak_bytes - small.peak_bytes >= (256 - 32) * 64 * 4
+    assert all(torch.equal(a, b) for a, b in zip(before, model.state_dict().values(), strict=True))
+    assert torch.equal(torch.get_rng_state(), rng)
+
+
+def test_accumulation_plan_and_the_large_batch_warning():
+    plan = accumulation_plan(1024, 256, num_steps=1000)
+    assert (plan["micro_batch_size"], plan["accumulation_steps"]) == (256, 4)
+    assert plan["lr_scale_adamw"] == 2.0 and plan["warmup_steps"] == 50
+    assert accumulation_plan(600, 256)["effective_batch_size"] == 600  # 3 x 200
+    assert large_batch_finding(256, 100) is None
+    finding = large_batch_finding(512, 100)
+    assert finding is not None and finding.severity is Severity.WARNING

@@ -1,0 +1,201 @@
+"""Short real runs: spacing rule, known-best pick, edge widening, no trace, errors; tune_lr."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from trainwise.config import TuneConfig
+from trainwise.data.tensors import to_loader
+from trainwise.findings import Severity, TrainwiseError
+from trainwise.tune.search import short_run_epochs, tune_lr
+from trainwise.tune.short_runs import candidate_lrs, short_runs
+
+
+class Linear(nn.Module):
+    """y = w.x + b: for plain SGD the best lr of a fixed short budget sits between one that
+    barely moves (1e-3) and one that blows up (>= 1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x).squeeze(1)
+
+
+@pytest.fixture
+def regression():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 4)).astype(np.float32)
+    y = (x @ np.array([1.0, -2.0, 0.5, 3.0]) + 0.1 * rng.normal(size=256)).astype(np.float32)
+    train = to_loader(x[:192], y[:192], 32, shuffle=True, seed=0)  # 6 steps per epoch
+    val = to_loader(x[192:], y[192:], 64, shuffle=False, seed=0)
+    torch.manual_seed(0)
+    return Linear(), train, val
+
+
+def sgd(model: nn.Module, lr: float | None = None) -> torch.optim.Optimizer:
+    return torch.optim.SGD(model.parameters(), lr=lr or 1e-3)
+
+
+def run(regression, **kw):
+    model, train, val = regression
+    kw.setdefault("num_epochs", 1)
+    return short_runs(model, nn.MSELoss(), train, val, sgd, task="regression", **kw)
+
+
+def codes(findings) -> list[str]:
+    return [f.code for f in findings]
+
+
+# ---------------------------------------------------------------- candidates
+def test_log_spacing_above_a_factor_of_3_even_spacing_below():
+    lrs, spacing = candidate_lrs(1e-3, 1e-2, 3)
+    assert spacing == "log"
+    np.testing.assert_allclose(lrs, [1e-3, 10 ** -2.5, 1e-2], rtol=1e-12)
+    lrs, spacing = candidate_lrs(1e-3, 2.5e-3, 4)
+    assert spacing == "even"
+    np.testing.assert_allclose(lrs, [1e-3, 1.5e-3, 2e-3, 2.5e-3], rtol=1e-12)
+    assert candidate_lrs(1.0, 3.0, 3)[1] == "even"  # exactly 3x is not "more than 3x"
+
+
+def test_auto_count_keeps_neighbours_within_2_5x_and_3_to_5_points():
+    assert len(candidate_lrs(1.0, 2.5)[0]) == 3  # never fewer than 3
+    assert len(candidate_lrs(1.0, 10.0)[0]) == 4  # 3 points would be 3.16x apart
+    assert len(candidate_lrs(1.0, 1e3)[0]) == 5  # capped at 5 (5.6x apart)
+    lrs, _ = candidate_lrs(1.0, 10.0)
+    assert max(b / a for a, b in zip(lrs, lrs[1:], strict=False)) <= 2.5
+
+
+def test_a_point_range_is_stretched_to_a_factor_of_2():
+    lrs, spacing = candidate_lrs(0.01, 0.01, 3)
+    assert spacing == "even" and lrs[-1] / lrs[0] == pytest.approx(2.0)
+    assert math.sqrt(lrs[0] * lrs[-1]) == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("low, high, num", [(0, 1, 3), (1e-2, 1e-3, 3), (1e-3, 1e-2, 2),
+                                            (1e-3, 1e-2, 6), (1e-3, math.nan, 3)])
+def test_bad_ranges_and_counts_raise(low, high, num):
+    with pytest.raises(TrainwiseError):
+        candidate_lrs(low, high, num)
+
+
+# ---------------------------------------------------------------- picking and widening
+def test_picks_the_known_best_between_a_too_small_and_a_too_large_lr(regression):
+    result = run(regression, lr_low=1e-3, lr_high=10.0, num_candidates=5)
+    losses = {round(c.lr, 6): c.val_loss for c in result.candidates}
+    assert result.chosen_lr == pytest.approx(0.1) and not result.widened
+    assert losses[0.001] > 10 * losses[0.1] and losses[1.0] > 10 * losses[0.1]
+    assert codes(result.findings) == ["short_runs"]
+
+
+def test_best_at_the_edge_widens_until_it_is_inside(regression):
+    result = run(regression, lr_low=0.01, lr_high=0.0464, num_candidates=3)
+    lrs = [c.lr for c in result.candidates]
+    assert result.widened and [c.round for c in result.candidates] == [0, 0, 0, 1, 2]
+    np.testing.assert_allclose(lrs[3:], [0.1, 0.215], rtol=0.01)  # one log step each
+    assert result.chosen_lr == pytest.approx(lrs[3])  # 0.1, now with a worse lr above it
+    assert "short_runs_edge" not in codes(result.findings)
+
+
+def test_widening_is_bounded_and_says_so(regression):
+    result = run(regression, lr_low=1e-3, lr_high=1e-2, num_candidates=3, max_widenings=2)
+    assert len(result.candidates) == 5 and result.widened
+    assert result.chosen_lr == max(c.lr for c in result.candidates)
+    assert "short_runs_edge" in codes(result.findings)
+    assert run(regression, lr_low=1e-3, lr_high=1e-2, num_candidates=3,
+               max_widenings=0).widened is False
+
+
+def test_every_candidate_diverging_widens_downwards_then_errors(regression):
+    result = run(regression, lr_low=1e20, lr_high=1e21, num_candidates=3, max_widenings=1)
+    assert all(not math.isfinite(c.val_loss) for c in result.candidates)
+    assert len(result.candidates) == 4 and result.candidates[-1].lr < 1e20  # stepped down
+    assert math.isnan(result.chosen_lr) and codes(result.findings) == ["short_runs_all_diverged"]
+
+
+# ---------------------------------------------------------------- no trace, determinism
+def test_leaves_the_model_and_the_random_state_as_found(regression):
+    model, train, _ = regression
+    before = [t.clone() for t in model.state_dict().values()]
+    generator = train.sampler.generator.get_state()
+    torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()
+    run(regression, lr_low=1e-3, lr_high=1.0)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.state_dict().values(), strict=True))
+    assert torch.equal(train.sampler.generator.get_state(), generator)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert np.array_equal(np.random.get_state()[1], numpy_state[1])
+
+
+def test_same_seed_same_result_and_every_candidate_starts_alike(regression):
+    first = run(regression, lr_low=1e-3, lr_high=1.0, num_candidates=3)
+    second = run(regression, lr_low=1e-3, lr_high=1.0, num_candidates=3)
+    assert [c.val_loss for c in first.candidates] == [c.val_loss for c in second.candidates]
+    model, train, val = regression
+    dropout = nn.Sequential(Linear(), nn.Dropout(0.5))  # draws from the global RNG
+    fixed = short_runs(dropout, nn.MSELoss(), train, val, lambda m, lr: sgd(m, 0.05),
+                       lr_low=1e-3, lr_high=1.0, num_epochs=2, make_scheduler=None,
+                       task="regression", max_widenings=0)  # the lr is ignored: all alike
+    assert len({c.val_loss for c in fixed.candidates}) == 1
+
+
+# ---------------------------------------------------------------- bad input
+def test_nan_from_the_first_step_is_an_error_that_points_back(regression):
+    _, train, val = regression
+
+    class Broken(Linear):
+        def forward(self, x):
+            return super().forward(x) * float("nan")
+
+    result = short_runs(Broken(), nn.MSELoss(), train, val, sgd, lr_low=1e-3, lr_high=1e-2,
+                        num_epochs=1, task="regression")
+    assert codes(result.findings) == ["short_runs_nan_at_start"]
+    assert result.findings[0].severity is Severity.ERROR and "'data'" in result.findings[0].fix
+
+
+def test_a_frozen_model_is_an_error(regression):
+    model, train, val = regression
+    model.requires_grad_(False)
+    result = short_runs(model, nn.MSELoss(), train, val, sgd, lr_low=1e-3, lr_high=1e-2,
+                        num_epochs=1, task="regression")
+    assert codes(result.findings) == ["short_runs_nothing_to_train"]
+    assert "requires_grad" in result.findings[0].fix
+
+
+def test_a_dataset_smaller_than_one_batch_is_an_error(regression):
+    model, _, val = regression
+    tiny = DataLoader(TensorDataset(torch.zeros(5, 4), torch.zeros(5)), batch_size=8,
+                      drop_last=True)
+    result = short_runs(model, nn.MSELoss(), tiny, val, sgd, lr_low=1e-3, lr_high=1e-2,
+                        num_epochs=1, task="regression")
+    assert codes(result.findings) == ["short_runs_no_batch"]
+    assert "batch_size" in result.findings[0].fix
+
+
+# ---------------------------------------------------------------- tune_lr: both steps
+def test_tune_lr_runs_the_range_test_then_short_runs_and_writes_tune_json(blobs):
+    x, y = blobs
+    train = to_loader(x[:240], y[:240], 32, shuffle=True, seed=0)
+    val = to_loader(x[240:], y[240:], 60, shuffle=False, seed=0)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    adamw = lambda m, lr=None: torch.optim.AdamW(m.parameters(), lr=lr or 1e-3)  # noqa: E731
+    result = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=10,
+                     config=TuneConfig(num_steps=30, num_seeds=2))
+    assert result.short is not None and result.lr == result.short.chosen_lr
+    assert result.lr in [c.lr for c in result.short.candidates]
+    record = json.loads(json.dumps(result.to_dict()))  # JSON-clean
+    assert record["source"] == "short_runs" and record["chosen_lr"] == result.lr
+    assert {"lr", "val_loss", "curve", "train_curve", "round"} <= set(record["candidates"][0])
+    assert len(record["candidates"][0]["curve"]) == short_run_epochs(TuneConfig(), 10) == 2
+    assert record["range"]["lr_low"] <= record["range"]["lr_high"]
+    off = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw,
+                  config=TuneConfig(num_steps=30, num_seeds=1, short_runs=False))
+    assert off.short is None and off.lr == off.range_test.lr
