@@ -2,9 +2,10 @@
 
     python bench/tune_oracle.py [--tasks digits mnist1d friedman] [--schedule onecycle]
 
-Grid 10^(k/4), k = -16..0 (1e-4 .. 1), 3 seeds, each a full run exactly as the recipe trains
-(bench/tune_tasks.py). Results are cached in bench/tune_oracle.json by task, schedule and
-settings, because the grid is the slow part (MNIST-1D: 51 runs of ~12 s on one thread).
+Grid 10^(k/4), k = -16..0 (1e-4 .. 1), the task's oracle seeds (3-5), each a full run
+exactly as the recipe trains (bench/tune_tasks.py). Results are cached in
+bench/tune_oracle.json by task, schedule and seed, because the grid is the slow part
+(MNIST-1D: 51 runs of ~12 s on one thread).
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ from tune_tasks import TASKS, Task, train_full
 
 CACHE = Path(__file__).resolve().parent / "tune_oracle.json"
 GRID_K = list(range(-16, 1))  # lr = 10^(k/4): 17 points, 1.78x apart
-ORACLE_SEEDS = (0, 1, 2)
 
 
 def _key(task: Task, schedule: str) -> str:
-    return f"{task.name} | {task.describe} | {schedule} | seeds {list(ORACLE_SEEDS)}"
+    return f"{task.name} | {task.describe} | {schedule}"
 
 
 def load_cache() -> dict:
@@ -32,25 +32,27 @@ def load_cache() -> dict:
 
 
 def oracle(task: Task, schedule: str = "onecycle", verbose: bool = True) -> dict:
-    """{"lrs": [...17], "losses": [[seed losses] per lr], "seconds": total}, cached."""
-    cache = load_cache()
-    key = _key(task, schedule)
-    if key in cache:
-        return cache[key]
-    started, losses = time.perf_counter(), []
+    """{"lrs": [17 lrs], "losses": [[loss per seed] per lr], "seconds": {seed: s}}; the seeds
+    are task.oracle_seeds; only seeds missing from the cache are trained."""
     lrs = [10 ** (k / 4) for k in GRID_K]
-    for lr in lrs:
-        losses.append([train_full(task, lr, seed, schedule) for seed in ORACLE_SEEDS])
-        if verbose:
-            print(f"  oracle {task.name} {schedule} lr {lr:.2e}: "
-                  f"{np.mean(losses[-1]):.4f} {np.round(losses[-1], 4).tolist()}", flush=True)
-    result = {"lrs": lrs, "losses": [[v if np.isfinite(v) else None for v in row]
-                                     for row in losses],
-              "seconds": time.perf_counter() - started}
-    cache = load_cache()  # another process may have added a task meanwhile
-    cache[key] = result
-    CACHE.write_text(json.dumps(cache, indent=1))
-    return result
+    entry = load_cache().get(_key(task, schedule), {"by_seed": {}, "seconds": {}})
+    for seed in task.oracle_seeds:
+        if str(seed) in entry["by_seed"]:
+            continue
+        started, losses = time.perf_counter(), []
+        for lr in lrs:
+            losses.append(train_full(task, lr, seed, schedule))
+            if verbose:
+                print(f"  oracle {task.name} {schedule} seed {seed} lr {lr:.2e}: "
+                      f"{losses[-1]:.4f}", flush=True)
+        entry["by_seed"][str(seed)] = [v if np.isfinite(v) else None for v in losses]
+        entry["seconds"][str(seed)] = time.perf_counter() - started
+        cache = load_cache()  # another process may have added a task meanwhile
+        cache[_key(task, schedule)] = entry
+        CACHE.write_text(json.dumps(cache, indent=1))
+    by_seed = [entry["by_seed"][str(seed)] for seed in task.oracle_seeds]
+    return {"lrs": lrs, "losses": [list(row) for row in zip(*by_seed, strict=True)],
+            "seconds": entry["seconds"], "seeds": list(task.oracle_seeds)}
 
 
 def mean_curve(result: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +71,7 @@ def main() -> None:
         result = oracle(TASKS[name](), args.schedule)
         x, y = mean_curve(result)
         print(f"{name}: best lr 10^{x[np.argmin(y)]:.2f}, loss {y.min():.4f}, "
-              f"{result['seconds']:.0f} s")
+              f"{sum(result['seconds'].values()):.0f} s")
 
 
 if __name__ == "__main__":

@@ -342,6 +342,22 @@ def confused(seed: int = 0) -> Curves:
     return curves
 
 
+def underconfident(seed: int = 0) -> Curves:
+    """A softmax before CrossEntropyLoss: right 85% of the time, never above 0.23 confident."""
+    curves = healthy_exponential(seed)
+    curves.val_confidence = np.minimum(curves.val_confidence, 0.21)
+    return curves
+
+
+def ordered_batches(seed: int = 0) -> Curves:
+    """Data sorted by label, never shuffled: 5 class blocks of 5 steps per epoch; the loss
+    jumps where a block starts and collapses inside it, the same way every epoch."""
+    curves = healthy_exponential(seed)
+    position = np.arange(NUM_STEPS) % STEPS_PER_EPOCH % 5  # step inside its class block
+    curves.loss = curves.loss * np.exp(1.2 - 0.6 * position)
+    return curves
+
+
 def confused_with_classes(seed: int = 0) -> Curves:
     return confused(seed)
 
@@ -363,6 +379,8 @@ BROKEN = [
     (vanishes, "vanishing_gradients"),
     (frozen, "vanishing_gradients"),
     (overconfident, "overconfidence"),
+    (underconfident, "underconfidence"),
+    (ordered_batches, "ordered_batches"),
     (confused, "confusion"),
     (confused_with_classes, "confusion"),
 ]

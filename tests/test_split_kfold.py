@@ -11,7 +11,8 @@ from sklearn.model_selection import GroupKFold
 
 from test_split import GROUPED, STRATIFIED, class_shares, uneven_groups
 from trainwise.data.errors import DataError
-from trainwise.data.split import SPLITTERS, kfold_indices
+from trainwise.data.folds import kfold_indices
+from trainwise.data.split import SPLITTERS
 
 
 def folds_of(strategy: str, y: np.ndarray, groups: np.ndarray, k: int, seed: int = 0):

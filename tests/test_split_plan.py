@@ -127,3 +127,20 @@ def test_random_flip_uses_its_generator_only():
     assert torch.equal(first, again) and torch.equal(state, torch.get_rng_state())
     for row, out in zip(batch, first, strict=True):
         assert torch.equal(out, row) or torch.equal(out, row.flip(-1))
+
+
+def test_loader_applies_augment_from_its_own_seed():
+    import torch
+
+    from trainwise.data.tensors import to_loader
+
+    x, y = torch.arange(64 * 6, dtype=torch.float32).reshape(64, 1, 2, 3), torch.arange(64)
+    state = torch.get_rng_state()
+    first = [b for b, _ in to_loader(x, y, 16, shuffle=False, seed=3, augment=random_flip)]
+    again = [b for b, _ in to_loader(x, y, 16, shuffle=False, seed=3, augment=random_flip)]
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    flipped = torch.cat(first)
+    mirrored = [torch.equal(out, row.flip(-1)) for out, row in zip(flipped, x, strict=True)]
+    assert 16 < sum(mirrored) < 48 and torch.equal(state, torch.get_rng_state())
+    plain = torch.cat([b for b, _ in to_loader(x, y, 16, shuffle=False, seed=3)])
+    assert torch.equal(plain, x)

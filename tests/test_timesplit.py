@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from trainwise.data.errors import DataError
+from trainwise.data.folds import kfold_indices
 from trainwise.data.leakage import check_time_order
-from trainwise.data.split import kfold_indices, split_indices
+from trainwise.data.split import split_indices
 
 
 def panel(seed: int = 0, num_series: int = 40) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

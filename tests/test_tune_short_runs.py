@@ -14,8 +14,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from trainwise.config import TuneConfig
 from trainwise.data.tensors import to_loader
 from trainwise.findings import Severity, TrainwiseError
+from trainwise.tune.candidates import beyond_edge, candidate_lrs, refine
 from trainwise.tune.search import short_run_epochs, tune_lr
-from trainwise.tune.short_runs import candidate_lrs, short_runs
+from trainwise.tune.short_runs import short_runs
 
 
 class Linear(nn.Module):
@@ -87,11 +88,42 @@ def test_bad_ranges_and_counts_raise(low, high, num):
         candidate_lrs(low, high, num)
 
 
+def test_beyond_edge_steps_one_grid_step_past_the_best_edge():
+    assert beyond_edge([(1.0, 3.0), (2.0, 2.0), (4.0, 1.0)]) == 8.0  # best at the top
+    assert beyond_edge([(1.0, 1.0), (2.0, 2.0), (4.0, 3.0)]) == 0.5  # best at the bottom
+    assert beyond_edge([(1.0, 2.0), (2.0, 1.0), (4.0, 3.0)]) is None  # inside
+    assert beyond_edge([(1.0, math.inf), (3.0, math.inf)]) == pytest.approx(1 / 3)  # all dead
+
+
+def test_refine_finds_the_vertex_clips_it_and_keeps_an_edge():
+    def curve(centre: float) -> list[tuple[float, float]]:
+        return [(10.0 ** k, math.exp((k - centre) ** 2)) for k in (-4, -3, -2, -1, 0)]
+
+    assert refine(curve(-2.3)) == pytest.approx(10 ** -2.3)  # exact on a true parabola
+    assert refine(curve(-2.7)) == pytest.approx(10 ** -2.7)
+    lopsided = [(1e-4, 5.0), (1e-3, 1.0), (1e-2, 1.0001), (1e-1, 9.0), (1.0, math.inf)]
+    assert 1e-4 <= refine(lopsided) <= 1e-2  # never beyond the best's neighbours
+    assert refine([(1e-3, 1.0), (1e-2, 2.0), (1e-1, 3.0)]) == 1e-3  # best at the edge
+
+
+def test_refine_is_steadier_than_the_argmin_on_a_noisy_flat_bottom():
+    rng = np.random.default_rng(0)
+    ks = np.arange(-4.0, 0.5, 0.5)  # 9 points, true minimum at 10^-2
+    argmins, refined = [], []
+    for _ in range(200):
+        pairs = [(10 ** k, (k + 2) ** 2 / 4 + 1 + rng.normal(0, 0.05)) for k in ks]
+        argmins.append(math.log10(min(pairs, key=lambda p: p[1])[0]))
+        refined.append(math.log10(refine(pairs)))
+    assert np.std(refined) < 0.7 * np.std(argmins)
+    assert abs(np.mean(refined) + 2) < 0.05
+
+
 # ---------------------------------------------------------------- picking and widening
 def test_picks_the_known_best_between_a_too_small_and_a_too_large_lr(regression):
     result = run(regression, lr_low=1e-3, lr_high=10.0, num_candidates=5)
     losses = {round(c.lr, 6): c.val_loss for c in result.candidates}
-    assert result.chosen_lr == pytest.approx(0.1) and not result.widened
+    assert result.best_lr == pytest.approx(0.1) and not result.widened
+    assert 0.01 < result.chosen_lr < 1.0  # refined between the best's neighbours
     assert losses[0.001] > 10 * losses[0.1] and losses[1.0] > 10 * losses[0.1]
     assert codes(result.findings) == ["short_runs"]
 
@@ -101,14 +133,14 @@ def test_best_at_the_edge_widens_until_it_is_inside(regression):
     lrs = [c.lr for c in result.candidates]
     assert result.widened and [c.round for c in result.candidates] == [0, 0, 0, 1, 2]
     np.testing.assert_allclose(lrs[3:], [0.1, 0.215], rtol=0.01)  # one log step each
-    assert result.chosen_lr == pytest.approx(lrs[3])  # 0.1, now with a worse lr above it
+    assert result.best_lr == pytest.approx(lrs[3])  # 0.1, now with a worse lr above it
     assert "short_runs_edge" not in codes(result.findings)
 
 
 def test_widening_is_bounded_and_says_so(regression):
     result = run(regression, lr_low=1e-3, lr_high=1e-2, num_candidates=3, max_widenings=2)
     assert len(result.candidates) == 5 and result.widened
-    assert result.chosen_lr == max(c.lr for c in result.candidates)
+    assert result.chosen_lr == result.best_lr == max(c.lr for c in result.candidates)
     assert "short_runs_edge" in codes(result.findings)
     assert run(regression, lr_low=1e-3, lr_high=1e-2, num_candidates=3,
                max_widenings=0).widened is False

@@ -32,6 +32,7 @@ _LAZY = {
     "find_lr": ("trainwise.tune.lr_range", "lr_range_test"),
     "fit": ("trainwise.train.loop", "fit"),
     "diagnose": ("trainwise.train.diagnose", "diagnose"),
+    "Monitor": ("trainwise.train.user_monitor", "Monitor"),
     "report": ("trainwise.reporting", "build_report"),
 }
 

@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
                          metavar="KEY=VALUE", help="override a setting, e.g. "
                          "--set train.max_epochs=3 (repeatable)")
         cmd.add_argument("--no-report", action="store_true", help="skip report.html")
+        if name in ("run", "train"):
+            _add_scale_out_options(cmd)
     report = sub.add_parser("report", help="rebuild report.html of a run folder")
     report.add_argument("run_dir")
     show = sub.add_parser("config", help="print the resolved config as TOML")
@@ -41,6 +43,26 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--set", dest="overrides", action="append", default=[],
                       metavar="KEY=VALUE")
     return parser
+
+
+def _add_scale_out_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its "
+                     "folder (its config.toml and checkpoints/last.pt)")
+    cmd.add_argument("--devices", type=int, metavar="N", help="processes (CPU) or GPUs per "
+                     "machine; same as --set run.devices=N")
+    cmd.add_argument("--num-nodes", type=int, metavar="M", help="machines (with torchrun or "
+                     "SLURM); same as --set run.num_nodes=M")
+    cmd.add_argument("--strategy", choices=["auto", "ddp", "ddp_spawn", "ddp_fork", "fsdp"],
+                     help="how processes share the work; same as --set run.strategy=...")
+
+
+def _scale_out_overrides(args: argparse.Namespace) -> list[str]:
+    """--devices / --num-nodes / --strategy as `--set` overrides (applied last, so they win)."""
+    pairs = [("run.devices", getattr(args, "devices", None)),
+             ("run.num_nodes", getattr(args, "num_nodes", None)),
+             ("run.strategy", getattr(args, "strategy", None))]
+    return [f"{key}={value}" if isinstance(value, int) else f'{key}="{value}"'
+            for key, value in pairs if value is not None]
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -56,8 +78,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     from trainwise.recipe import run
 
-    result = run(args.config, overrides=args.overrides, until=UNTIL[args.command],
-                 report=not args.no_report)
+    resume = getattr(args, "resume", None)
+    if resume and args.config:
+        raise TrainwiseError("give a config or --resume RUN_DIR, not both: a resumed run uses "
+                             "the config.toml in its folder (change how it runs with --set).")
+    result = run(args.config, overrides=args.overrides + _scale_out_overrides(args),
+                 until=UNTIL[args.command], report=not args.no_report, resume=resume)
     return 0 if result.ok else 1
 
 

@@ -6,6 +6,7 @@ report still gets written, so a failed run explains itself.
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from collections.abc import Callable
@@ -19,15 +20,32 @@ from torch import nn
 
 from trainwise.config import Config, from_dict, load_config, to_toml
 from trainwise.console import configure_threads, console, print_findings, stage_table
-from trainwise.findings import Finding, Severity, TrainwiseError, error, errors
-from trainwise.rundir import RunDir, git_revision, library_versions
+from trainwise.distributed import any_process, launches_function, make_fabric, threads_per_process
+from trainwise.findings import Finding, Severity, TrainwiseError, error, errors, info
+from trainwise.resume import (
+    ResumeContext,
+    config_tag,
+    earlier_findings,
+    find_checkpoint,
+    resumed_config,
+    stage_data_reload,
+    stage_split_reload,
+)
+from trainwise.rundir import RunDir, RunFolderError, git_revision, library_versions
 from trainwise.stages import RunContext, stage_data, stage_model, stage_split
 from trainwise.stages_training import stage_check, stage_evaluate, stage_train, stage_tune
+from trainwise.train.checkpoint import remove_partial
 
 STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
     ("data", stage_data), ("split", stage_split), ("model", stage_model),
     ("check", stage_check), ("tune", stage_tune), ("train", stage_train),
     ("evaluate", stage_evaluate),
+]
+
+# Resuming from a training checkpoint: reload data and split, rebuild the model, train on.
+RESUME_STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
+    ("data", stage_data_reload), ("split", stage_split_reload), ("model", stage_model),
+    ("train", stage_train), ("evaluate", stage_evaluate),
 ]
 
 _REVISIT = {"data": "data", "split": "data", "model": "model", "check": "model",
@@ -92,29 +110,37 @@ def _verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None) -
     return f"{headline}; {num_warnings} warning(s) to read in the report."
 
 
-def _start(config: Config) -> tuple[RunContext, list[Finding]]:
-    threads, findings = configure_threads(config.run.threads)
-    fabric = Fabric(accelerator=config.run.accelerator, devices=1)
-    fabric.seed_everything(config.run.seed, verbose=False)
-    name = config.run.name or Path(config.data.source).stem
-    run = RunDir.create(config.run.out_dir, name)
-    run.write_text("config.toml", to_toml(config))
-    meta = {"name": name, "created": datetime.now().isoformat(timespec="seconds"),
-            "seed": config.run.seed, "config": config.model_dump(),
-            "versions": library_versions(), "git_revision": git_revision(),
-            "threads": threads, "device": str(fabric.device), "stage_seconds": {}}
-    return RunContext(config=config, run=run, fabric=fabric, meta=meta), findings
-
-
 def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | None = None,
-        overrides: list[str] | None = None, until: str = "evaluate",
-        report: bool = True) -> RunResult:
-    """The whole method on one data set; `until` stops after that stage (e.g. "check")."""
-    ctx, findings = _start(resolve_config(config, overrides))
+        overrides: list[str] | None = None, until: str = "evaluate", report: bool = True,
+        resume: str | Path | None = None) -> RunResult:
+    """The whole method on one data set; `until` stops after that stage (e.g. "check").
+
+    `resume`: the folder of an interrupted run. Its own config.toml is used (`overrides` may
+    change how it runs, e.g. run.devices) and training continues from checkpoints/last.pt.
+    With run.devices x run.num_nodes > 1 every process runs the recipe; rank 0's result returns.
+    """
+    if resume is not None and config is not None:
+        raise RunFolderError("pass a config or resume=RUN_DIR, not both: a resumed run uses the "
+                             "config.toml in its folder.")
+    resolved = resumed_config(resume, overrides) if resume is not None else \
+        resolve_config(config, overrides)
+    resume_dir = None if resume is None else Path(resume)
+    fabric = make_fabric(resolved.run)
+    if launches_function(resolved.run):  # ddp_spawn / ddp_fork: Fabric starts a function
+        packed = fabric.launch(_run_packed, resolved, model, until, report, resume_dir)
+        return RunResult(**{**packed, "path": Path(packed["path"]),
+                            "findings": [Finding.from_dict(f) for f in packed["findings"]]})
+    fabric.launch()  # ddp: re-runs this command as ranks 1..N-1 (torchrun and SLURM start them)
+    return _run_on_every_process(fabric, resolved, model, until, report, resume_dir)
+
+
+def _run_on_every_process(fabric: Fabric, config: Config, model: nn.Module | None, until: str,
+                          report: bool, resume_dir: Path | None) -> RunResult:
+    ctx, findings = _start(fabric, config, resume_dir)
     ctx.user_model = model
     stopped_at = None
     stages_done = []
-    for name, stage in STAGES:
+    for name, stage in RESUME_STAGES if ctx.checkpoint is not None else STAGES:
         started = time.perf_counter()
         if name == "train":  # training draws its own progress bar
             stage_findings = _run_stage(name, stage, ctx)
@@ -125,21 +151,94 @@ def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | 
         ctx.meta["stage_seconds"][name] = round(seconds, 3)
         findings += stage_findings
         stages_done.append({"name": name, "seconds": seconds, "findings": stage_findings})
-        if errors(stage_findings):
+        _record(ctx, findings)  # after every stage, so a killed run keeps what it found
+        if any_process(fabric, bool(errors(stage_findings))):  # all processes stop together
             stopped_at = name
+            if not errors(stage_findings):
+                findings.append(error(name, "other_process_failed", f"Another process failed "
+                                      f"in the {name} stage.", "Rerun on one device to see "
+                                      "its error, then fix it."))
             break
         if name == until:
             break
     return _finish(ctx, findings, stopped_at, stages_done, report)
 
 
+def _run_packed(fabric: Fabric, *args: Any) -> dict[str, Any]:
+    """The result as plain values: Fabric copies what a started process returns through
+    `apply_to_collection`, which refuses frozen dataclasses such as Finding."""
+    result = _run_on_every_process(fabric, *args)
+    return {**vars(result), "path": str(result.path),
+            "findings": [f.to_dict() for f in result.findings]}
+
+
+def _run_path(fabric: Fabric, config: Config, resume_dir: Path | None) -> Path:
+    """Rank 0 creates the run folder and tells the others its name."""
+    if resume_dir is not None:
+        return resume_dir
+    name = config.run.name or Path(config.data.source).stem
+    path = str(RunDir.create(config.run.out_dir, name).path) if fabric.is_global_zero else ""
+    return Path(fabric.broadcast(path, src=0) if fabric.world_size > 1 else path)
+
+
+def _start(fabric: Fabric, config: Config,
+           resume_dir: Path | None) -> tuple[ResumeContext, list[Finding]]:
+    threads, findings = configure_threads(threads_per_process(config.run))
+    fabric.seed_everything(config.run.seed, verbose=False)
+    console.quiet = not fabric.is_global_zero  # one voice: rank 0 prints
+    path = _run_path(fabric, config, resume_dir)
+    run = RunDir(path) if fabric.is_global_zero else RunDir.scratch()
+    meta = {"name": config.run.name or Path(config.data.source).stem,
+            "created": datetime.now().isoformat(timespec="seconds"),
+            "seed": config.run.seed, "config": config.model_dump(),
+            "config_tag": config_tag(config), "versions": library_versions(),
+            "git_revision": git_revision(), "threads": threads, "device": str(fabric.device),
+            "num_processes": fabric.world_size, "stage_seconds": {}}
+    ctx = ResumeContext(config=config, run=run, fabric=fabric, meta=meta, source=path)
+    if resume_dir is None:
+        run.write_text("config.toml", to_toml(config))
+        return ctx, findings
+    return ctx, findings + _reopen(ctx, path)
+
+
+def _reopen(ctx: ResumeContext, source: Path) -> list[Finding]:
+    """Load the checkpoint and what the first attempt recorded; clean up a torn save."""
+    ctx.checkpoint = find_checkpoint(source, ctx.config)
+    removed = remove_partial(source / "checkpoints") if ctx.fabric.is_global_zero else []
+    partial = f" Removed {len(removed)} partial checkpoint file(s) left by the kill." \
+        if removed else ""
+    if ctx.checkpoint is None:  # killed before training: all again, the same since seeded
+        ctx.run.keep_history(0)
+        return [info("setup", "restarted", "No training checkpoint in the run folder: the run "
+                     f"restarts from the data stage.{partial}")]
+    meta_path = source / "meta.json"
+    previous = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    for key in ("name", "created", "data", "split", "figures", "stage_seconds"):
+        if key in previous:
+            ctx.meta[key] = previous[key]
+    step = int(ctx.checkpoint["train_state"]["step"])
+    ctx.meta["resumed"] = [*previous.get("resumed", []), {
+        "from_step": step, "at": datetime.now().isoformat(timespec="seconds")}]
+    return earlier_findings(source) + [info(
+        "setup", "resumed", f"Resumed from checkpoints/last.pt at step {step}; data audit, "
+        f"checks and tuning are kept from the first attempt.{partial}", from_step=step)]
+
+
+def _record(ctx: RunContext, findings: list[Finding]) -> None:
+    if ctx.fabric.is_global_zero:
+        ctx.run.write_findings(findings)
+        ctx.run.write_json("meta.json", ctx.meta)
+
+
 def _finish(ctx: RunContext, findings: list[Finding], stopped_at: str | None,
             stages_done: list[dict[str, Any]], report: bool) -> RunResult:
     verdict = _verdict(ctx, findings, stopped_at)
     ctx.meta["verdict"] = verdict
-    ctx.run.write_findings(findings)
-    ctx.run.write_json("meta.json", ctx.meta)
-    if report:
+    _record(ctx, findings)
+    path = getattr(ctx, "source", None) or ctx.run.path
+    if not ctx.fabric.is_global_zero:  # its scratch folder held nothing anyone reads
+        ctx.run.remove()
+    elif report:
         from trainwise.reporting import build_report
 
         started = time.perf_counter()
@@ -147,12 +246,12 @@ def _finish(ctx: RunContext, findings: list[Finding], stopped_at: str | None,
         stages_done.append({"name": "report", "seconds": time.perf_counter() - started,
                             "findings": []})
         ctx.meta["stage_seconds"]["report"] = round(time.perf_counter() - started, 3)
-        ctx.run.write_json("meta.json", ctx.meta)
+        _record(ctx, findings)
     console.print(stage_table(stages_done))
     print_findings(findings)
     style = "bold red" if stopped_at else "bold green"
     console.print(f"[{style}]{verdict}[/]")
     if report:
-        console.print(f"Report: {ctx.run.report_path}")
-    return RunResult(ctx.run.path, findings, verdict, stopped_at, ctx.meta.get("test", {}),
+        console.print(f"Report: {path / 'report.html'}")
+    return RunResult(path, findings, verdict, stopped_at, ctx.meta.get("test", {}),
                      dict(ctx.meta["stage_seconds"]))

@@ -8,14 +8,21 @@ runs/<date>-<name>/
 from __future__ import annotations
 
 import json
+import os
 import platform
+import shutil
 import subprocess
+import tempfile
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from trainwise.findings import Finding
+from trainwise.findings import Finding, TrainwiseError
+
+
+class RunFolderError(TrainwiseError):
+    """A run folder to resume or read is missing or incomplete; the message says what to pass."""
 
 _PACKAGES = ("trainwise", "torch", "lightning-fabric", "numpy", "pandas", "scikit-learn",
              "mnist1d", "torchmetrics")
@@ -59,6 +66,23 @@ class RunDir:
             path = base.with_name(f"{base.name}-{n}")
         return cls(path)
 
+    @classmethod
+    def open(cls, path: str | Path) -> RunDir:
+        """An existing run folder (to resume it); it must hold the run's config.toml."""
+        path = Path(path)
+        if not (path / "config.toml").is_file():
+            raise RunFolderError(f"'{path}' is not a trainwise run folder (no config.toml). Pass "
+                                 "the folder a run printed, e.g. runs/20260101-120000-mnist1d.")
+        return cls(path)
+
+    @classmethod
+    def scratch(cls) -> RunDir:
+        """A private folder for processes other than rank 0: only rank 0 writes the run."""
+        return cls(Path(tempfile.mkdtemp(prefix="trainwise-rank-")))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
     # paths ---------------------------------------------------------------
     @property
     def history_path(self) -> Path:
@@ -76,6 +100,10 @@ class RunDir:
     def tensorboard_dir(self) -> Path:
         return self.path / "tensorboard"
 
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
     def checkpoint_path(self, which: str) -> Path:
         return self.path / "checkpoints" / f"{which}.pt"
 
@@ -84,22 +112,32 @@ class RunDir:
 
     # writers -------------------------------------------------------------
     def write_json(self, name: str, payload: Any) -> Path:
-        target = self.path / name
-        target.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
-        return target
+        return self.write_text(name, json.dumps(payload, indent=2, default=str))
 
     def read_json(self, name: str) -> Any:
         return json.loads((self.path / name).read_text(encoding="utf-8"))
 
     def write_text(self, name: str, text: str) -> Path:
+        """Atomic (temporary file, then rename): a run killed mid-write keeps the old file."""
         target = self.path / name
-        target.write_text(text, encoding="utf-8")
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
         return target
 
     def append_history(self, rows: list[dict[str, Any]]) -> None:
         with self.history_path.open("a", encoding="utf-8") as handle:
             for row in rows:
                 handle.write(json.dumps(row) + "\n")
+
+    def keep_history(self, num_rows: int) -> list[dict[str, Any]]:
+        """Keep the first `num_rows` rows (those a checkpoint knows); drop later, possibly torn,
+        ones written before a kill. Returns the rows kept."""
+        lines = self.history_path.read_text(encoding="utf-8").splitlines() \
+            if self.history_path.exists() else []
+        kept = [line for line in lines if line.strip()][:num_rows]
+        self.write_text(self.history_path.name, "".join(line + "\n" for line in kept))
+        return [json.loads(line) for line in kept]
 
     def write_findings(self, findings: list[Finding]) -> None:
         self.write_json("findings.json", [f.to_dict() for f in findings])

@@ -8,13 +8,15 @@ from typing import Any
 import torch
 
 from trainwise.checks.preflight import preflight
-from trainwise.console import ProgressBar, progress
+from trainwise.console import progress
 from trainwise.findings import Finding, error, info
+from trainwise.resume import checkpoint_extra, resume_state
 from trainwise.stages import PREFLIGHT_SAMPLES, RunContext
-from trainwise.train.callbacks import BestWeights, HistoryWriter, TensorBoardLogger
+from trainwise.train.callbacks import BestWeights
 from trainwise.train.diagnose import diagnose
-from trainwise.train.evaluate import evaluate
 from trainwise.train.loop import fit
+from trainwise.train.sharding import evaluate_across_ranks, num_steps_per_epoch, setup_loader
+from trainwise.training_setup import agree_across_processes, nonfinite_finding, writer_callbacks
 from trainwise.tune.batch_probe import find_batch_size
 from trainwise.tune.batch_size import MAX_MICRO_BATCH, large_batch_finding
 from trainwise.tune.search import tune_lr
@@ -63,6 +65,8 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
     ctx.run.write_json("tune.json", {**result.to_dict(), "batch_size": record})
     if math.isfinite(result.lr):
         ctx.lr = float(result.lr)
+    if ctx.fabric.world_size > 1:  # each rank's short runs saw its own shard: rank 0 decides
+        ctx.lr = float(ctx.fabric.broadcast(ctx.lr, src=0))
     return findings + result.findings
 
 
@@ -80,30 +84,47 @@ def _scheduler(ctx: RunContext, optimizer: torch.optim.Optimizer, total_steps: i
 def stage_train(ctx: RunContext) -> list[Finding]:
     cfg, seed = ctx.config.train, ctx.config.run.seed
     assert ctx.model is not None and ctx.loss_fn is not None and ctx.data is not None
+    checkpoint = getattr(ctx, "checkpoint", None)  # set when resuming (trainwise.resume)
+    if checkpoint is not None:  # the tuned values, since the tune stage is not rerun
+        ctx.lr, cfg.batch_size = checkpoint["extra"]["lr"], checkpoint["extra"]["batch_size"]
+    problem = agree_across_processes(ctx)
+    if problem:
+        return [problem]
     train_loader = ctx.splits["train"].loader(cfg.batch_size, shuffle=True, seed=seed)
     val_loader = ctx.splits["val"].loader(max(cfg.batch_size, 512), shuffle=False, seed=seed)
     optimizer = ctx.make_optimizer(ctx.model, ctx.lr)
-    total_steps = cfg.max_epochs * len(train_loader)
+    total_steps = cfg.max_epochs * num_steps_per_epoch(train_loader, ctx.fabric.world_size)
     scheduler = _scheduler(ctx, optimizer, total_steps)
-    best = BestWeights(cfg.patience, ctx.run.checkpoint_path("best"),
-                       ctx.run.checkpoint_path("last"))
+    best = BestWeights(cfg.patience, ctx.run.checkpoint_path("best")
+                       if ctx.fabric.is_global_zero else None)
+    resumed = resume_state(ctx.run, checkpoint, ctx.fabric.is_global_zero)
     with progress() as bar:
-        callbacks = [best, HistoryWriter(ctx.run), TensorBoardLogger(ctx.run.tensorboard_dir),
-                     ProgressBar(bar, total_steps)]
+        callbacks = [best, *writer_callbacks(ctx, bar, total_steps, checkpoint and
+                                             checkpoint["train_state"]["step"])]
         state = fit(ctx.model, train_loader, val_loader, optimizer=optimizer,
                     loss_fn=ctx.loss_fn, max_epochs=cfg.max_epochs, task=ctx.data.task,
                     scheduler=scheduler, fabric=ctx.fabric, callbacks=callbacks,
-                    log_every=cfg.log_every, grad_clip=cfg.grad_clip)
+                    log_every=cfg.log_every, grad_clip=cfg.grad_clip,
+                    accumulate_grad_batches=cfg.accumulate_grad_batches,
+                    checkpoint_path=ctx.run.checkpoint_path("last"),
+                    checkpoint_every=ctx.config.run.checkpoint_every_steps,
+                    checkpoint_extra={**checkpoint_extra(ctx.meta, ctx.lr),
+                                      "batch_size": cfg.batch_size},
+                    resume_state=resumed)
     ctx.history = state.history
     findings = diagnose(state.history, num_classes=ctx.data.num_classes or None)
     epochs = [row for row in state.history if row["kind"] == "epoch"]
     es = best.early_stopping
     summary = (f"Trained {len(epochs)} epochs ({state.step} steps) at peak lr {ctx.lr:.3g}; "
                f"best validation loss {es.best_loss:.4f} at epoch {es.best_epoch}.")
+    if state.resumed_from_step is not None:
+        summary += f" Resumed from the checkpoint at step {state.resumed_from_step}."
     if state.stop_reason:
         summary += f" Stopped: {state.stop_reason}."
     findings.insert(0, info("train", "trained", summary, best_epoch=es.best_epoch,
                             best_val_loss=es.best_loss, num_steps=state.step))
+    if state.nonfinite is not None:  # never continue silently: the recipe stops here
+        findings.append(nonfinite_finding(ctx, state.nonfinite, state.checkpoint_step))
     diagnosed = any(f.severity.value == "error" for f in findings)
     if not diagnosed and not any(math.isfinite(row["val_loss"]) for row in epochs):
         findings.append(error("train", "no_finite_val_loss",
@@ -114,16 +135,18 @@ def stage_train(ctx: RunContext) -> list[Finding]:
 
 
 def stage_evaluate(ctx: RunContext) -> list[Finding]:
-    """The test part, once, with the best weights."""
+    """The test part, once, with the best weights (every process evaluates its slice)."""
     assert ctx.model is not None and ctx.loss_fn is not None and ctx.data is not None
-    loader = ctx.fabric.setup_dataloaders(
-        ctx.splits["test"].loader(512, shuffle=False, seed=0))
-    row = evaluate(ctx.model, loader, ctx.loss_fn, ctx.data.task, prefix="test")
+    loader = setup_loader(ctx.fabric, ctx.splits["test"].loader(512, shuffle=False, seed=0),
+                          train=False)
+    row = evaluate_across_ranks(ctx.fabric, ctx.model, loader, ctx.loss_fn, ctx.data.task,
+                                prefix="test")
     row.pop("test_confidence_hist", None)
     for key in ("test_mae", "test_rmse"):  # back to the target's own units
         if key in row:
             row[key] *= ctx.target_scale
-    ctx.run.append_history([{"kind": "test", **row}])
+    if ctx.fabric.is_global_zero:
+        ctx.run.append_history([{"kind": "test", **row}])
     ctx.meta["test"] = row
     if ctx.data.task == "classification":
         message = f"Test accuracy {row['test_accuracy']:.2%} on {len(ctx.splits['test'].y)} " \

@@ -40,6 +40,8 @@ def class_findings(y: np.ndarray, class_names: list[str]) -> tuple[list[Finding]
 
 
 def _missing_findings(x: np.ndarray, names: list[str]) -> tuple[list[Finding], dict[str, int]]:
+    if x.dtype.kind in "biu":  # integers (image pixels) are always finite
+        return [], {}
     missing = (~np.isfinite(x)).sum(axis=0)  # (D,) NaN or +-inf per feature
     top = np.argsort(-missing, kind="stable")[:TOP_K]
     top_k = {names[i]: int(missing[i]) for i in top if missing[i] > 0}
@@ -65,9 +67,13 @@ def _missing_findings(x: np.ndarray, names: list[str]) -> tuple[list[Finding], d
 
 
 def _constant_findings(x: np.ndarray, names: list[str]) -> tuple[list[Finding], list[str]]:
-    finite = np.isfinite(x)
-    high = np.where(finite, x, -np.inf).max(axis=0)  # (D,) over finite values only
-    low = np.where(finite, x, np.inf).min(axis=0)
+    if x.dtype.kind in "biu":  # no float64 copy of (N, C*H*W) pixels: they are all finite
+        finite = np.ones((1, x.shape[1]), dtype=bool)
+        high, low = x.max(axis=0).astype(np.float64), x.min(axis=0).astype(np.float64)
+    else:
+        finite = np.isfinite(x)
+        high = np.where(finite, x, -np.inf).max(axis=0)  # (D,) over finite values only
+        low = np.where(finite, x, np.inf).min(axis=0)
     scale = np.maximum(1.0, np.maximum(np.abs(high), np.abs(low)))
     # near-constant: the spread is float round-off, not signal; all-missing features are
     # reported by the missing-values check instead
@@ -105,18 +111,32 @@ def _conflicts(row_hash: np.ndarray, ordered: np.ndarray, repeat: np.ndarray,
             "examples": [int(i) for i in rows[:2 * NUM_EXAMPLES]]}
 
 
-def duplicate_findings(row_hash: np.ndarray, y: np.ndarray,
-                       task: str) -> tuple[list[Finding], dict]:
+def sorted_runs(row_hash: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(order, row_hash[order], repeat): repeat[i] says sorted position i + 1 repeats i."""
+    order = np.argsort(row_hash)
+    ordered = row_hash[order]
+    return order, ordered, ordered[1:] == ordered[:-1]
+
+
+def repeated_rows(runs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """(N,) bool: rows whose content occurs 2+ times. Only these can be copied across a split."""
+    order, _, repeat = runs
+    mask = np.zeros(len(order), dtype=bool)
+    mask[order[1:][repeat]] = True
+    mask[order[:-1][repeat]] = True
+    return mask
+
+
+def duplicate_findings(row_hash: np.ndarray, y: np.ndarray, task: str,
+                       runs: tuple | None = None) -> tuple[list[Finding], dict]:
     """Duplicates and conflicting labels from (N,) row hashes (row_hashes or tablehash).
 
     By sorting the hashes once (10M rows: ~1.5 s); pandas duplicated + groupby.nunique
-    took ~10 s and ~1 GB there."""
+    took ~10 s and ~1 GB there. `runs` (sorted_runs) can be passed in to share that sort."""
     if len(row_hash) < 2:
         return [], {"duplicates": {"count": 0, "num_groups": 0, "examples": []},
                     "conflicts": {"count": 0, "num_rows": 0, "examples": []}}
-    order = np.argsort(row_hash)
-    ordered = row_hash[order]
-    repeat = ordered[1:] == ordered[:-1]  # (N-1,): sorted position i + 1 repeats position i
+    order, ordered, repeat = runs if runs is not None else sorted_runs(row_hash)
     dup = _duplicates(row_hash, ordered, repeat, order)
     no_conflicts: dict[str, Any] = {"count": 0, "num_rows": 0, "examples": []}
     conflicts = no_conflicts

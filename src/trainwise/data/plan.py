@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from trainwise.data.folds import kfold_indices
 from trainwise.data.leakage import check_hashed, check_time_order, row_hashes
-from trainwise.data.split import TIMED, SplitIndices, kfold_indices, split_indices
+from trainwise.data.neardup import check_near_duplicates, perceptual_hashes
+from trainwise.data.split import TIMED, SplitIndices, split_indices
 from trainwise.data.task import Key, TaskData
 from trainwise.findings import Finding, info, warning
 
@@ -98,6 +100,23 @@ def _prove(hashes: np.ndarray, groups: np.ndarray | None, times: np.ndarray | No
     return findings
 
 
+def _near_duplicates(data: TaskData, result: SplitResult, pairs: list,
+                     seen: np.ndarray) -> list[Finding]:
+    """pHash every image once; each pair of parts is searched within MAX_DISTANCE bits."""
+    hashes = perceptual_hashes(data.x)
+    findings = [f for a, b, names in pairs
+                for f in check_near_duplicates(hashes[a], hashes[b], names=names, rows=(a, b))]
+    if result.test is not None:
+        test = hashes[result.test]
+    elif data.x_test is not None:
+        test = perceptual_hashes(data.x_test)
+    else:
+        return findings
+    rows = (seen, result.test if result.test is not None else np.arange(len(test)))
+    return findings + check_near_duplicates(hashes[seen], test, names=("train+val", "test"),
+                                            rows=rows)
+
+
 def _sub(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
     return None if values is None else np.asarray(values)[rows]
 
@@ -143,6 +162,8 @@ def _proofs(data: TaskData, result: SplitResult, pool: np.ndarray, groups: np.nd
         common = np.result_type(data.x.dtype, data.x_test.dtype)
         findings += check_hashed(row_hashes(data.x[seen], common),
                                  row_hashes(data.x_test, common), names=("train+val", "test"))
+    if data.kind == "image":
+        findings += _near_duplicates(data, result, pairs, seen)
     if result.num_dropped:
         findings.append(info("split", "gap_rows", f"{result.num_dropped} rows fell inside the "
                              f"time gap ({gap}) and are in no part.", num_rows=result.num_dropped))

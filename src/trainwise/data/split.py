@@ -1,6 +1,6 @@
 """Split indices: a registry of splitters, sized in samples, pure (a seed, never global RNG).
 
-Single splits and k folds of every strategy: random, stratified, group, stratified_group, time.
+Strategies: random, stratified, group, stratified_group, time; k folds of each in folds.py.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sklearn.model_selection import StratifiedShuffleSplit
 
 from trainwise.data.errors import DataError
 from trainwise.data.grouping import grouped_split
-from trainwise.data.timesplit import time_folds, time_split
+from trainwise.data.timesplit import time_split
 
 # A splitter gets labels (N,), group codes (N,) int64 or None, the number of validation
 # samples wanted, and a seeded Generator; it returns the validation row indices.
@@ -173,7 +173,7 @@ def _check_sizes(num_rows: int, val_fraction: float) -> int:
     return min(max(round(num_rows * val_fraction), 1), num_rows - 1)
 
 
-def _finish(val: np.ndarray, num_rows: int, strategy: str,
+def finish(val: np.ndarray, num_rows: int, strategy: str,
             train: np.ndarray | None = None, num_dropped: int = 0) -> SplitIndices:
     mask = np.zeros(num_rows, dtype=bool)
     mask[val] = True
@@ -188,7 +188,7 @@ def _finish(val: np.ndarray, num_rows: int, strategy: str,
     return SplitIndices(train, val, strategy, digest.hexdigest(), num_dropped)
 
 
-def _prepare(y: np.ndarray, groups: np.ndarray | None, times: np.ndarray | None,
+def prepare(y: np.ndarray, groups: np.ndarray | None, times: np.ndarray | None,
              num_val: int, strategy: str, task: str) -> tuple[np.ndarray | None, str]:
     if times is not None and len(np.asarray(times).reshape(-1)) != len(y):
         raise DataError(f"{len(np.asarray(times).reshape(-1))} times for {len(y)} rows; give "
@@ -212,50 +212,14 @@ def split_indices(y: np.ndarray, *, val_fraction: float, groups: np.ndarray | No
     """
     y = np.asarray(y).reshape(-1)
     num_val = _check_sizes(len(y), val_fraction)
-    codes, strategy = _prepare(y, groups, times, num_val, strategy, task)
+    codes, strategy = prepare(y, groups, times, num_val, strategy, task)
     if strategy in TIMED:
         assert times is not None
         parts = time_split(np.asarray(times).reshape(-1), val_fraction=val_fraction,
                            series=codes, cut=cut, gap=gap, seed=seed)
-        return _finish(parts.val, len(y), strategy, parts.train, parts.num_dropped)
+        return finish(parts.val, len(y), strategy, parts.train, parts.num_dropped)
     val = SPLITTERS[strategy](y, codes, num_val, np.random.default_rng(seed))
-    return _finish(val, len(y), strategy)
-
-
-def _carve_folds(y: np.ndarray, codes: np.ndarray | None, num_folds: int, strategy: str,
-                 rng: np.random.Generator) -> list[np.ndarray]:
-    """Fold j takes 1/(k-j) of the rows still unassigned, so every fold is sized in samples
-    and keeps class shares by the same splitter a single split uses; the last takes the rest."""
-    left, folds = np.arange(len(y)), []
-    for j in range(num_folds - 1):
-        num_val = round(len(left) / (num_folds - j))
-        sub = None if codes is None else pd.factorize(codes[left], sort=True)[0]
-        if sub is not None and sub.max() < 1:
-            raise DataError(f"{num_folds} folds need at least {num_folds} groups; the groups "
-                            "ran out. Lower split.num_folds.")
-        val = left[SPLITTERS[strategy](y[left], sub, num_val, rng)]
-        folds.append(np.sort(val))
-        left = np.setdiff1d(left, val, assume_unique=True)
-    return folds + [left]
-
-
-def kfold_indices(y: np.ndarray, *, num_folds: int, groups: np.ndarray | None = None,
-                  strategy: str = "auto", seed: int = 0, task: str = "classification",
-                  times: np.ndarray | None = None, gap: str | float = "") -> list[SplitIndices]:
-    """k folds of any strategy: each fold's val part holds ~1/k of the samples (time:
-    expanding windows, fold j validating on the j-th of k+1 blocks of each series' timeline).
-    Same rules, purity and seeding as split_indices; no fold is empty."""
-    y = np.asarray(y).reshape(-1)
-    if not 2 <= num_folds <= len(y):
-        raise DataError(f"num_folds = {num_folds}: k-fold needs 2 <= k <= {len(y)} rows.")
-    codes, strategy = _prepare(y, groups, times, len(y) // num_folds, strategy, task)
-    if strategy in TIMED:
-        assert times is not None
-        folds = time_folds(np.asarray(times).reshape(-1), num_folds=num_folds, series=codes,
-                           gap=gap, seed=seed)
-        return [_finish(f.val, len(y), strategy, f.train, f.num_dropped) for f in folds]
-    vals = _carve_folds(y, codes, num_folds, strategy, np.random.default_rng(seed))
-    return [_finish(val, len(y), strategy) for val in vals]
+    return finish(val, len(y), strategy)
 
 
 def split_test(y: np.ndarray, *, test_fraction: float, groups: np.ndarray | None = None,

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from trainwise.data.tablehash import arrow_hashes, combine
+from trainwise.data.tablehash import arrow_cells, cell_hashes, combine
 
 BATCH_ROWS = 1 << 19  # 524,288 rows x 20 float64 columns ~ 80 MB per batch and worker
 NUM_BINS = 30
@@ -111,7 +111,7 @@ def group_keys(column) -> np.ndarray:
 
     if pa.types.is_integer(column.type) and column.null_count == 0:
         return column.to_numpy().astype(np.int64, copy=False)
-    return arrow_hashes(column)
+    return cell_hashes(arrow_cells(column))
 
 
 def _labels(column) -> tuple[list, np.ndarray]:
@@ -126,7 +126,7 @@ def _read_group(handle, index: int, spec: dict[str, Any], stats: Numeric) -> Par
     part = Part(stats=stats)
     for batch in handle.iter_batches(batch_size=BATCH_ROWS, row_groups=[index],
                                      columns=spec["columns"], use_threads=False):
-        part.hashes.append(combine([arrow_hashes(batch.column(c)) for c in spec["features"]],
+        part.hashes.append(combine([arrow_cells(batch.column(c)) for c in spec["features"]],
                                    len(batch)))
         part.labels.append(_labels(batch.column(spec["target"])))
         for d, name in enumerate(spec["numeric"]):
@@ -142,8 +142,14 @@ def stream(open_file, spec: dict[str, Any], stats: Numeric) -> list[Part]:
     """Every row group through _read_group, NUM_WORKERS at a time, results in file order.
     `open_file()` gives each task its own ParquetFile handle (handles are not shared across
     threads)."""
+    import pyarrow as pa
+
     def task(index: int) -> Part:
-        return _read_group(open_file(), index, spec, stats.fresh())
+        part = _read_group(open_file(), index, spec, stats.fresh())
+        # pyarrow's pool (mimalloc) keeps freed buffers: ~600 MB after a 10M-row file,
+        # which would count against the 2 GiB bar in every later phase
+        pa.default_memory_pool().release_unused()
+        return part
 
     num_groups = open_file().metadata.num_row_groups
     with ThreadPoolExecutor(NUM_WORKERS) as pool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -10,6 +10,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from trainwise.data.errors import DataError
+
+Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]  # (B, ...) -> (B, ...)
 
 
 def _reduce_axes(ndim: int) -> tuple[int, ...]:
@@ -81,14 +83,17 @@ class _Batches(Dataset):
     """Indexed by a whole batch of row indices: one fancy-index per batch, no per-sample
     __getitem__ + collate (which costs ~2 us per sample on in-memory tensors)."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        self.x, self.y = x, y
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, augment: Augment | None = None,
+                 generator: torch.Generator | None = None) -> None:
+        self.x, self.y, self.augment, self.generator = x, y, augment, generator
 
     def __len__(self) -> int:
         return len(self.x)
 
     def __getitem__(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.x[index], self.y[index]
+        if self.augment is None:
+            return self.x[index], self.y[index]
+        return self.augment(self.x[index], self.generator), self.y[index]
 
 
 class _BatchIndexSampler(Sampler[torch.Tensor]):
@@ -118,12 +123,14 @@ def _as_tensor(array: np.ndarray | torch.Tensor, floating: torch.dtype) -> torch
 
 
 def to_loader(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, batch_size: int, *,
-              shuffle: bool, seed: int, drop_last: bool = False) -> DataLoader:
+              shuffle: bool, seed: int, drop_last: bool = False,
+              augment: Augment | None = None) -> DataLoader:
     """A DataLoader of (x, y) batches over in-memory arrays, reproducible from `seed`.
 
     Floating x and y become float32, integer labels stay integer. Each epoch draws a new
     order from a Generator seeded once, so a new loader with the same seed replays the same
-    sequence of epochs; the global torch RNG is never used.
+    sequence of epochs; the global torch RNG is never used. `augment(batch, generator)` (e.g.
+    augment.random_flip, for the training loader only) draws from its own seeded Generator.
     """
     x_t, y_t = _as_tensor(x, torch.float32), _as_tensor(y, torch.float32)
     if len(x_t) != len(y_t):
@@ -135,5 +142,6 @@ def to_loader(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, batch_
                                  torch.Generator().manual_seed(seed))
     # batch_size=None: each sampler item is already a batch. The loader's own generator only
     # draws a worker base seed, but without one it would draw from the global RNG.
-    return DataLoader(_Batches(x_t, y_t), sampler=sampler, batch_size=None,
+    batches = _Batches(x_t, y_t, augment, torch.Generator().manual_seed(seed + 1))
+    return DataLoader(batches, sampler=sampler, batch_size=None,
                       generator=torch.Generator().manual_seed(seed))

@@ -98,8 +98,11 @@ class TensorBoardLogger:
 
     def on_step_end(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
-            for key in ("loss", "grad_norm", "lr"):
-                self.writer.add_scalar(f"step/{key}", row[key], row["step"])
+            for key in ("loss", "grad_norm", "lr", "samples_per_second"):
+                if isinstance(row.get(key), (int, float)):  # a user's loop may lack some
+                    self.writer.add_scalar(f"step/{key}", row[key], row["step"])
+            for layer, value in (row.get("layer_grad_norms") or {}).items():
+                self.writer.add_scalar(f"layer_grad_norm/{layer}", value, row["step"])
 
     def on_epoch_end(self, row: dict[str, Any]) -> None:
         for key, value in row.items():

@@ -31,13 +31,20 @@ from trainwise.train.diagnose_loss import (
     rule_lr_too_low,
     rule_plateau,
 )
-from trainwise.train.diagnose_val import rule_confusion, rule_overconfidence, rule_overfitting
+from trainwise.train.diagnose_order import rule_ordered_batches
+from trainwise.train.diagnose_val import (
+    rule_confusion,
+    rule_overconfidence,
+    rule_overfitting,
+    rule_underconfidence,
+)
 
 Rule = Callable[[list[Row]], list[Finding]]
 
 # Registry order is also the tie-break order: root causes before downstream symptoms.
 RULES: dict[str, Rule] = {
     "divergence": rule_divergence,
+    "ordered_batches": rule_ordered_batches,
     "loss_exploding": rule_loss_exploding,
     "vanishing_gradients": rule_vanishing_gradients,
     "lr_too_low": rule_lr_too_low,
@@ -45,23 +52,32 @@ RULES: dict[str, Rule] = {
     "gradient_spike": rule_gradient_spike,
     "overfitting": rule_overfitting,
     "overconfidence": rule_overconfidence,
+    "underconfidence": rule_underconfidence,
     "confusion": rule_confusion,
 }
 
 # A root cause explains these symptoms: they are folded into its evidence ("also_seen")
 # instead of being listed as separate diagnoses, so the report leads with one cause.
 EXPLAINS: dict[str, tuple[str, ...]] = {
-    "divergence": ("loss_exploding", "gradient_spike", "vanishing_gradients", "lr_too_low",
-                   "plateau", "overfitting", "overconfidence", "confusion"),
+    "divergence": ("ordered_batches", "loss_exploding", "gradient_spike", "vanishing_gradients",
+                   "lr_too_low", "plateau", "overfitting", "overconfidence", "underconfidence",
+                   "confusion"),
+    # each stretch of one class drags the model to it: spikes where the class changes, dead
+    # units after them, validation predictions of the last class seen
+    "ordered_batches": ("loss_exploding", "gradient_spike", "vanishing_gradients",
+                        "lr_too_low", "plateau", "overfitting", "overconfidence", "confusion"),
     "loss_exploding": ("gradient_spike", "vanishing_gradients", "lr_too_low", "plateau",
                        "overfitting", "overconfidence", "confusion"),
     "vanishing_gradients": ("lr_too_low", "plateau", "confusion"),
     "lr_too_low": ("confusion",),
     "plateau": ("confusion",),
+    # squashed outputs (a softmax before CrossEntropyLoss) also shrink the gradients
+    "underconfidence": ("vanishing_gradients", "lr_too_low", "plateau"),
     # same cause (trained past the best epoch, or memorised), same fix
     "overfitting": ("overconfidence", "confusion"),
 }
 
+SPIKES_AS_CAUSE = 3  # at most this many spikes for one to be the explosion's cause
 _SEVERITY_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
@@ -99,11 +115,32 @@ def _run(name: str, rule: Rule, rows: list[Row]) -> list[Finding]:
                      rule=name)]
 
 
+def spike_opened_explosion(found: list[Finding]) -> bool:
+    """A few isolated gradient spikes, the first inside the loss explosion's rise: one abnormal
+    batch wrecked the weights (lr far too high spikes over and over, or not at all)."""
+    spikes = [f for f in found if f.code == "gradient_spike"]
+    explosions = [f for f in found if f.code == "loss_exploding"]
+    if not spikes or not explosions:
+        return False
+    first = spikes[0].evidence.get("spike_steps", [None])[0]
+    rise = explosions[0].evidence
+    return (spikes[0].evidence.get("num_spikes", 0) <= SPIKES_AS_CAUSE and first is not None
+            and rise.get("min_step", first + 1) <= first <= rise.get("peak_step", first - 1))
+
+
+def _explains(found: list[Finding]) -> dict[str, tuple[str, ...]]:
+    if not spike_opened_explosion(found):
+        return EXPLAINS
+    caused = tuple(s for s in EXPLAINS["loss_exploding"] if s != "gradient_spike")
+    return {**EXPLAINS, "loss_exploding": caused, "gradient_spike": ("loss_exploding", *caused)}
+
+
 def _fold_explained(found: list[Finding]) -> list[Finding]:
     codes = {f.code for f in found}
+    explains = _explains(found)
     explained_by: dict[str, str] = {}
     for cause in RULES:  # registry order: the most fundamental cause claims a symptom first
-        for symptom in EXPLAINS.get(cause, ()):
+        for symptom in explains.get(cause, ()):
             if cause in codes and symptom in codes and symptom not in explained_by:
                 explained_by[symptom] = cause
     for symptom, cause in explained_by.items():  # a cause hidden itself hands over to its root
@@ -116,7 +153,10 @@ def _fold_explained(found: list[Finding]) -> list[Finding]:
             continue
         seen = [f for f in found if explained_by.get(f.code) == finding.code]
         if seen:  # flat lists: the report prints evidence as key=value
-            finding = dataclasses.replace(finding, evidence={
+            # the cause is as severe as the worst symptom it explains (an exploded run that
+            # never recovered stays an error whatever its root cause)
+            severity = min([finding, *seen], key=lambda f: _SEVERITY_RANK[f.severity]).severity
+            finding = dataclasses.replace(finding, severity=severity, evidence={
                 **finding.evidence, "also_seen": [f.code for f in seen],
                 "also_seen_steps": [f.step for f in seen]})
         kept.append(finding)

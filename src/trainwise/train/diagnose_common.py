@@ -101,6 +101,26 @@ def loss_curve(history: list[Row]) -> LossCurve:
     return LossCurve(*finite(*column(history, "epoch", "train_loss")), per_step=False)
 
 
+def loss_between(history: list[Row], first: int, last: int) -> tuple[float, float] | None:
+    """(loss at the start of training, median loss over steps [first, last]), or None."""
+    curve = loss_curve(history)
+    inside = (curve.steps >= first) & (curve.steps <= last)
+    if len(curve.values) < 3 or not inside.any():
+        return None
+    return curve.start, float(np.median(curve.values[inside]))
+
+
+def batch_samples(history: list[Row], steps: list[int]) -> tuple[int, list[int]] | None:
+    """(step, sample indices) of the first of `steps` (in that order of preference) whose row
+    carries `sample_indices` (the monitor keeps them for spikes and the first NaN)."""
+    found = {row.get("step"): row["sample_indices"] for row in rows_of(history, "step")
+             if isinstance(row.get("sample_indices"), list)}
+    for step in steps:
+        if step in found:
+            return step, [int(i) for i in found[step]]
+    return None
+
+
 def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
     """Centred running median: robust to batch noise and to single spikes, which a moving
     mean would smear over the window. Edges are mirrored; repeating the edge value instead

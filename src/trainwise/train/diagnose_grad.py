@@ -1,4 +1,5 @@
-"""Diagnosis rules on the global gradient norm: sudden spikes and vanishing gradients."""
+"""Diagnosis rules on the gradient norm: sudden spikes, and vanishing gradients (globally, or
+per layer via diagnose_layers)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import numpy as np
 from trainwise.findings import Finding, Severity
 from trainwise.train.diagnose_common import (
     Row,
+    batch_samples,
     column,
     finite,
     longest_run,
-    loss_curve,
+    loss_between,
     make,
     num,
 )
+from trainwise.train.diagnose_layers import rule_vanishing_layers
 
 MIN_POINTS = 8
 SPIKE_MADS = 10.0  # above the trailing median by 10 median absolute deviations...
@@ -25,6 +28,7 @@ SPIKE_GLOBAL = 2.0  # ...and 2x the highest typical (trailing-median) level of t
 SPIKE_WINDOW = 20  # trailing rows that define "normal" at each step
 SPIKE_MIN_PRIOR = 4  # rows needed before the first judgement
 SPIKES_LISTED = 10
+SAMPLES_SHOWN = 8  # sample indices quoted in the message; evidence holds them all
 VANISH_RATIO = 1e-3  # below 1/1000 of the early gradient norm...
 VANISH_ZERO = 1e-10  # (or below this when it was zero from the start)...
 VANISH_SHARE = 0.2  # ...for at least 20% of the logged steps
@@ -81,25 +85,30 @@ def rule_gradient_spike(history: list[Row]) -> list[Finding]:
     listed = [int(s) for s in steps[where][:SPIKES_LISTED]]
     message = (f"Gradient norm spiked {len(where)} time(s), first at step {listed[0]}; the "
                f"largest was {ratio[worst]:.0f}x the recent median at step {steps[worst]}.")
-    fix = ("Lower the learning rate or add warmup (tune stage) and clip gradients "
-           "(train.grad_clip); inspect the batches at those steps for abnormal samples "
-           "(data stage).")
+    samples = batch_samples(history, [int(steps[worst]), *listed])
+    evidence = {}
+    if samples is not None:
+        at, indices = samples
+        shown = ", ".join(str(i) for i in indices[:SAMPLES_SHOWN])
+        message += (f" The batch of step {at} held samples {shown}"
+                    f"{', ...' if len(indices) > SAMPLES_SHOWN else ''} (evidence: "
+                    "sample_indices).")
+        evidence = {"sample_indices": indices, "sample_indices_step": at}
+    fix = ("Look at the samples of the spiking batch for corrupt or extreme values (data "
+           "stage); lower the learning rate or add warmup (tune stage) and clip gradients "
+           "(train.grad_clip).")
     return [make(Severity.WARNING, "gradient_spike", message, fix, listed[0],
                  num_spikes=len(where), spike_steps=listed, max_ratio=num(ratio[worst]),
                  max_grad_norm=num(grads[worst]), threshold_ratio=SPIKE_RATIO,
-                 threshold_mads=SPIKE_MADS)]
-
-
-def _loss_between(history: list[Row], first: int, last: int) -> tuple[float, float] | None:
-    """(loss at the start of training, median loss over steps [first, last]), or None."""
-    curve = loss_curve(history)
-    inside = (curve.steps >= first) & (curve.steps <= last)
-    if len(curve.values) < 3 or not inside.any():
-        return None
-    return curve.start, float(np.median(curve.values[inside]))
+                 threshold_mads=SPIKE_MADS, **evidence)]
 
 
 def rule_vanishing_gradients(history: list[Row]) -> list[Finding]:
+    """The global norm vanished; else, per layer, some layers vanished (diagnose_layers)."""
+    return _vanishing_globally(history) or rule_vanishing_layers(history)
+
+
+def _vanishing_globally(history: list[Row]) -> list[Finding]:
     steps, grads = _grad_curve(history)
     n = len(grads)
     if n < MIN_POINTS:
@@ -112,7 +121,7 @@ def rule_vanishing_gradients(history: list[Row]) -> list[Finding]:
     if length < max(5, VANISH_SHARE * n):
         return []
     first, last = int(steps[start]), int(steps[start + length - 1])
-    losses = _loss_between(history, first, last)
+    losses = loss_between(history, first, last)
     if losses and losses[0] > 0 and losses[1] < CONVERGED_SHARE * losses[0]:
         return []  # the loss is nearly gone: tiny gradients mean convergence, not a stall
     stretch = float(np.median(grads[start: start + length]))

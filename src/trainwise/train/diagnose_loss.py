@@ -10,6 +10,7 @@ import numpy as np
 from trainwise.findings import Finding, Severity
 from trainwise.train.diagnose_common import (
     Row,
+    batch_samples,
     column,
     finite,
     loss_curve,
@@ -48,11 +49,15 @@ def rule_divergence(history: list[Row]) -> list[Finding]:
     good_steps, good_loss, _ = loss_curve(history)
     before = good_steps < step
     last = float(good_loss[before][-1]) if before.any() else None
-    return [make(Severity.ERROR, "divergence",
-                 f"Training diverged: {key} became {value} at step {step}.",
-                 _divergence_fix(key, last), step, key=key, value=value,
-                 last_finite_loss=num(last),
-                 initial_loss=num(float(good_loss[0])) if len(good_loss) else None)]
+    message = f"Training diverged: {key} became {value} at step {step}."
+    samples = batch_samples(history, [step]) if key in ("loss", "grad_norm") else None
+    evidence = {} if samples is None else {"sample_indices": samples[1]}
+    if samples is not None:
+        message += " Its batch's samples are in the evidence (sample_indices)."
+    return [make(Severity.ERROR, "divergence", message, _divergence_fix(key, last), step,
+                 key=key, value=value, last_finite_loss=num(last),
+                 initial_loss=num(float(good_loss[0])) if len(good_loss) else None,
+                 **evidence)]
 
 
 def _divergence_fix(key: str, last_finite_loss: float | None) -> str:

@@ -1,4 +1,4 @@
-"""Diagnosis rules on the validation rows: overfitting, over-confidence and confusion."""
+"""Diagnosis rules on the validation rows: overfitting, over- and under-confidence, confusion."""
 
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ NEVER_LEARNED = 0.9  # best val loss within 10% of the first epoch's: it never g
 NEVER_LEARNED_RISE = 0.10  # ...then a 10% rise is enough: there is no good epoch to lose
 TRAIN_STILL_FALLING = 0.02  # training loss at least 2% lower than at the best epoch
 OVERCONFIDENCE_GAP = 0.10  # mean confidence above accuracy by 10 points
+UNDERCONFIDENCE_GAP = 0.25  # accuracy above mean confidence by 25 points. Label smoothing 0.1
+# gives ~0.05-0.1; a softmax before CrossEntropyLoss caps the top probability at e/(e+C-1)
+# (0.23 for 10 classes, 0.48 for 4) whatever the accuracy.
 CONFUSION_SHARE = 0.15  # accuracy and confidence within 15% of the way from chance to 1
 
 
@@ -67,10 +70,12 @@ def _val_rise(val: np.ndarray, margin: float) -> tuple[int, float] | None:
     if past < OVERFIT_PATIENCE or reference <= 0 or tail < (1 + margin) * reference:
         return None
     # ...and a trend, not a scatter: the straight line fitted from the best epoch on must
-    # climb half that margin and 3x the scatter around it (a noisy flat tail does neither).
-    slope, intercept = np.polyfit(np.arange(past + 1), val[best:], 1)
-    scatter = val[best:] - (intercept + slope * np.arange(past + 1))
-    spread = 1.4826 * float(np.median(np.abs(scatter)))
+    # climb half that margin and 3x the epoch-to-epoch noise (a noisy flat tail does
+    # neither). The noise comes from consecutive differences, not from the residuals around
+    # the line: a rise that saturates (memorising 64 images) bends away from any line.
+    slope, _ = np.polyfit(np.arange(past + 1), val[best:], 1)
+    steps = np.diff(val[best:])
+    spread = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2)
     climb = slope * past
     if climb < 0.5 * margin * reference or climb < 3 * spread:
         return None
@@ -207,3 +212,25 @@ def rule_confusion(history: list[Row]) -> list[Finding]:
                  accuracy=num(acc), mean_confidence=num(conf), chance=num(chance),
                  num_classes=classes, mass_below_half=num(low), mass_around_half=num(around_half),
                  onset_epoch=onset_row.get("epoch"), threshold_share=CONFUSION_SHARE)]
+
+
+def rule_underconfidence(history: list[Row]) -> list[Finding]:
+    """Right far more often than it is confident: the outputs are squashed before the loss."""
+    points = _confidence_rows(history)
+    flags = [acc - conf > UNDERCONFIDENCE_GAP for _, conf, acc in points]
+    if not flags or not flags[-1]:
+        return []
+    onset_row = points[_onset(flags)][0]
+    row, conf, acc = points[-1]
+    hist = hist_of(row)
+    top = (int(np.flatnonzero(hist > 0)[-1]) + 1) / len(hist) if hist is not None else None
+    message = (f"Under-confident: on the validation set the accuracy is {acc:.2f} but the mean "
+               f"confidence only {conf:.2f} (gap {acc - conf:.2f})"
+               + (f"; no prediction is above {top:.2f}." if top is not None else "."))
+    fix = ("The outputs are squashed before the loss: remove a softmax or sigmoid at the end "
+           "of the model (CrossEntropyLoss applies log-softmax itself; model stage); else "
+           "lower label smoothing or mixup (train stage).")
+    return [make(Severity.WARNING, "underconfidence", message, fix, onset_row.get("step"),
+                 mean_confidence=num(conf), accuracy=num(acc), gap=num(acc - conf),
+                 highest_confidence_bin_edge=num(top), onset_epoch=onset_row.get("epoch"),
+                 threshold_gap=UNDERCONFIDENCE_GAP)]

@@ -7,20 +7,55 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainwise.train.calibration import confidence_stats
+from trainwise.train.calibration import ECE_BINS, confidence_stats
 
 
 @torch.no_grad()
 def predict(model: nn.Module, loader: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """All outputs and targets of a loader, concatenated on the host: (N, C) and (N,)."""
+    """All outputs and targets of a loader, concatenated on the host: (N, C) and (N,).
+
+    Batches are (x, y) or (x, y, ...) (extra items such as sample indices are ignored); x is
+    moved to the model's device, as a user's own loader may leave it on the CPU.
+    """
     was_training = model.training
     model.eval()
+    device = next((p.device for p in model.parameters()), None)
     outputs, targets = [], []
-    for x, y in loader:
+    for batch in loader:
+        x, y = batch[0], batch[1]
+        if device is not None and isinstance(x, torch.Tensor):
+            x = x.to(device, non_blocking=True)
         outputs.append(model(x).float().cpu())
         targets.append(y.cpu())
     model.train(was_training)
     return torch.cat(outputs), torch.cat(targets)
+
+
+def reliability(probs: torch.Tensor, targets: torch.Tensor,
+                num_bins: int = ECE_BINS) -> dict[str, list[Any]]:
+    """The reliability diagram's bins: mean confidence, accuracy and count per bin.
+
+    The same `num_bins` uniform bins as the ECE (calibration.py), so the diagram shows exactly
+    the gaps the ECE sums (equal to it unless some confidences are exactly 1.0, which the ECE
+    bins apart and the diagram puts in the last bin). Empty bins hold
+    None for confidence and accuracy. Rows with a non-finite probability are left out.
+    """
+    probs = probs.detach().float()
+    ok = torch.isfinite(probs).all(dim=1)
+    confidences, predictions = probs[ok].max(dim=1)
+    correct = predictions.eq(targets.to(probs.device)[ok]).float()
+    edges = torch.linspace(0, 1, num_bins + 1, dtype=confidences.dtype)
+    # the ECE's own bucketing (right=True); its extra bin for exactly 1.0 joins the last one
+    index = (torch.bucketize(confidences, edges, right=True) - 1).clamp_(0, num_bins - 1)
+    count = torch.bincount(index, minlength=num_bins).float()
+    conf_sum = torch.zeros(num_bins).index_add_(0, index, confidences)
+    correct_sum = torch.zeros(num_bins).index_add_(0, index, correct)
+
+    def mean(total: torch.Tensor) -> list[float | None]:
+        return [float(t / n) if n > 0 else None for t, n in zip(total, count, strict=True)]
+
+    return {"confidence": mean(conf_sum), "accuracy": mean(correct_sum),
+            "count": [int(n) for n in count]}
 
 
 def evaluate(model: nn.Module, loader: Any, loss_fn: nn.Module, task: str,
@@ -35,6 +70,7 @@ def evaluate(model: nn.Module, loader: Any, loss_fn: nn.Module, task: str,
         row[f"{prefix}_mean_confidence"] = stats["mean_confidence"]
         row[f"{prefix}_ece"] = stats["ece"]
         row[f"{prefix}_confidence_hist"] = stats["confidence_hist"]
+        row[f"{prefix}_reliability"] = reliability(probs, targets)
     else:
         error = outputs.reshape(targets.shape) - targets
         row[f"{prefix}_mae"] = float(error.abs().mean())

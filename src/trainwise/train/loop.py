@@ -21,9 +21,9 @@ from lightning_fabric import Fabric
 from torch import nn
 
 from trainwise.distributed import gather_objects, reduce_grad_norm, reduce_mean
-from trainwise.train.monitor import StepMonitor, global_grad_norm
+from trainwise.train.monitor import GradNorms, StepMonitor
 from trainwise.train.position import EpochProgress
-from trainwise.train.resume import restore_training, save_training_state
+from trainwise.train.resume import Checkpoints
 from trainwise.train.sharding import evaluate_across_ranks, setup_loader
 
 
@@ -38,6 +38,7 @@ class TrainState:
     history: list[dict[str, Any]] = field(default_factory=list)
     nonfinite: dict[str, Any] | None = None  # the step, epoch and sample indices of a NaN/inf
     resumed_from_step: int | None = None
+    checkpoint_step: int | None = None  # the step of the last checkpoint written
 
 
 def emit(callbacks: Iterable[Any], event: str, **kwargs: Any) -> None:
@@ -67,12 +68,21 @@ def micro_batches(x: torch.Tensor, y: torch.Tensor,
         yield xi, yi, len(yi) / len(y), number == len(pieces) - 1
 
 
-def _stop_on_nonfinite(fabric: Fabric, state: TrainState, step: int,
-                       progress: EpochProgress) -> None:
-    """Stop, and record which samples the first non-finite step trained on."""
+def sample_indices(fabric: Fabric, progress: EpochProgress, step: int) -> list[int] | None:
+    """The samples of this epoch's step `step` (replayed from the sampler, every process's)."""
+    per_rank = gather_objects(fabric, progress.batch_indices(step - progress.first_step - 1))
+    return None if any(part is None for part in per_rank) else sum(per_rank, [])
+
+
+def stop_if_nonfinite(fabric: Fabric, state: TrainState, monitor: StepMonitor,
+                      progress: EpochProgress) -> None:
+    """On the first non-finite loss or gradient norm: stop, and record the samples of that
+    step (replayed from the sampler, gathered from every process)."""
+    step = monitor.first_nonfinite_step
+    if step is None or state.nonfinite is not None:
+        return
     batch_index = step - progress.first_step - 1
-    per_rank = gather_objects(fabric, progress.batch_indices(batch_index))
-    indices = None if any(part is None for part in per_rank) else sum(per_rank, [])
+    indices = sample_indices(fabric, progress, step)
     state.should_stop, state.stop_reason = True, f"non-finite loss or gradient at step {step}"
     state.nonfinite = {"step": step, "epoch": progress.epoch, "batch_in_epoch": batch_index,
                        "sample_indices": indices}
@@ -91,6 +101,7 @@ def fit(
     fabric: Fabric | None = None,
     callbacks: Iterable[Any] = (),
     log_every: int = 10,
+    layer_every: int = 50,
     grad_clip: float = 0.0,
     accumulate_grad_batches: int = 1,
     checkpoint_path: Path | None = None,
@@ -102,44 +113,42 @@ def fit(
 
     Callback events: on_fit_start, on_step_end(rows), on_epoch_end(row), on_fit_end; a
     callback with state_dict/load_state_dict is checkpointed. The scheduler, if any, is stepped
-    once per optimizer step. With `checkpoint_path`, the full training state is written there
-    at the start, every `checkpoint_every` optimizer steps (0: never mid-epoch) and at each
-    epoch end, never after a non-finite loss; `resume_state` (a loaded checkpoint) continues it.
+    once per optimizer step. Step rows carry per-layer gradient norms every `layer_every` steps
+    (0: never), and the rows of a gradient spike or a NaN their batch's `sample_indices`. With
+    `checkpoint_path`, the full training state is written there at the start, every
+    `checkpoint_every` optimizer steps (0: never mid-epoch) and at each epoch end, never after
+    a non-finite loss; `resume_state` (a loaded checkpoint) continues it.
     """
     fabric = fabric or Fabric(accelerator="cpu", devices=1)
     model, optimizer = fabric.setup(model, optimizer)
     train_loader = setup_loader(fabric, train_loader, train=True)
     val_loader = setup_loader(fabric, val_loader, train=False)
     callbacks = list(callbacks)
-    params = [p for p in model.parameters() if p.requires_grad]
-    monitor = StepMonitor(log_every)
     state = TrainState()
     progress = EpochProgress(train_loader, fabric.device)
+    grad_norms = GradNorms(model)  # per-layer every `layer_every` steps; spikes get their samples
+    monitor = StepMonitor(log_every, layer_every, grad_norms.layer_names,
+                          locate=lambda step: sample_indices(fabric, progress, step))
     optimizer.zero_grad(set_to_none=True)
-    if resume_state is not None:
-        restore_training(fabric, resume_state, model, optimizer, scheduler, callbacks, state,
-                         progress)
-    checkpoint = {"fabric": fabric, "path": checkpoint_path, "model": model,
-                  "optimizer": optimizer, "scheduler": scheduler, "callbacks": callbacks,
-                  "state": state, "progress": progress, "extra": checkpoint_extra or {}}
+    checkpoints = Checkpoints(fabric, checkpoint_path, checkpoint_every, checkpoint_extra or {},
+                              model=model, optimizer=optimizer, scheduler=scheduler,
+                              callbacks=callbacks, state=state, progress=progress)
+    checkpoints.begin(resume_state)  # restores it, or writes the step-0 checkpoint
     emit(callbacks, "on_fit_start", state=state, model=model, optimizer=optimizer)
-    if checkpoint_path is not None and resume_state is None:
-        save_training_state(**checkpoint)  # a kill before the first step resumes from here
 
-    for epoch in range(progress.epoch, max_epochs + 1):
-        if state.should_stop:
-            break
-        state.epoch = epoch
+    while progress.epoch <= max_epochs and not state.should_stop:
+        epoch = state.epoch = progress.epoch
         model.train()
         started = time.perf_counter()
-        for x, y in progress.start_epoch(epoch, state.step):
+        for x, y in progress.start_epoch(epoch, state.step):  # resumed: skips batches done
             step_loss = torch.zeros((), device=fabric.device)
             for x_micro, y_micro, weight, is_last in micro_batches(x, y, accumulate_grad_batches):
                 with fabric.no_backward_sync(model, enabled=not is_last):  # DDP syncs once
                     loss = loss_fn(model(x_micro), y_micro) * weight
                     fabric.backward(loss)
                 step_loss += loss.detach()
-            grad_norm = reduce_grad_norm(fabric, global_grad_norm(params))  # (), no host sync
+            grad_norm, layer_norms = grad_norms(per_layer=monitor.layer_due(state.step + 1))
+            grad_norm = reduce_grad_norm(fabric, grad_norm)  # (), no host sync
             if grad_clip > 0:
                 fabric.clip_gradients(model, optimizer, max_norm=grad_clip,
                                       error_if_nonfinite=False)
@@ -151,27 +160,23 @@ def fit(
             progress.batches_done += 1
             progress.loss_sum += step_loss
             rows = monitor.record(state.step, epoch, reduce_mean(fabric, step_loss), grad_norm,
-                                  _current_lr(optimizer))
+                                  _current_lr(optimizer), layer_norms=layer_norms,
+                                  batch_size=len(y))
             state.history.extend(rows)
             emit(callbacks, "on_step_end", state=state, rows=rows)
-            checkpoint_due = (checkpoint_path is not None and checkpoint_every > 0
-                              and state.step % checkpoint_every == 0)
-            if checkpoint_due:  # flush first: a checkpoint holds only steps known to be finite
+            if checkpoints.due(state.step):  # flush first: only steps known finite are saved
                 rows = monitor.flush()
                 state.history.extend(rows)
                 emit(callbacks, "on_step_end", state=state, rows=rows)
-            if monitor.first_nonfinite_step is not None:
-                _stop_on_nonfinite(fabric, state, monitor.first_nonfinite_step, progress)
-            elif checkpoint_due:
-                save_training_state(**checkpoint)
+            stop_if_nonfinite(fabric, state, monitor, progress)
+            checkpoints.save_if_due(state.step)
             if state.should_stop:
                 break
 
         rows = monitor.flush()
         state.history.extend(rows)
         emit(callbacks, "on_step_end", state=state, rows=rows)
-        if monitor.first_nonfinite_step is not None and state.nonfinite is None:
-            _stop_on_nonfinite(fabric, state, monitor.first_nonfinite_step, progress)
+        stop_if_nonfinite(fabric, state, monitor, progress)
         loss_sum = float(reduce_mean(fabric, progress.loss_sum))
         row = {"kind": "epoch", "epoch": epoch, "step": state.step,
                "train_loss": loss_sum / max(progress.batches_done, 1),
@@ -180,10 +185,7 @@ def fit(
         state.history.append(row)
         emit(callbacks, "on_epoch_end", state=state, row=row, model=model)
         progress.finish_epoch()
-        if checkpoint_path is not None and state.nonfinite is None:
-            save_training_state(**checkpoint)
-        if state.should_stop:
-            break
+        checkpoints.save()  # not after a non-finite loss: last.pt stays the last good state
 
     emit(callbacks, "on_fit_end", state=state, model=model)
     return state

@@ -1,18 +1,30 @@
-"""Per-step signals (loss, global gradient norm, learning rate) without a per-step sync.
+"""Per-step signals (loss, global and per-layer gradient norms, learning rate, throughput)
+without a per-step sync.
 
-The loss and gradient norm stay on the device as 0-d tensors; every `log_every` steps they
-are stacked and moved to the host in one transfer. A per-step `.item()` costs about 12% of
+The loss and gradient norms stay on the device as tensors; every `log_every` steps they are
+concatenated and moved to the host in one transfer. A per-step `.item()` costs about 12% of
 a small CNN's step time on the CPU (measured in ../shared/bench/peers_overhead.py).
+Per-layer norms come from the same fused `_foreach_norm` as the global norm, every
+`layer_every` steps, and ride along in that transfer.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
+from torch import nn
+
+from trainwise.train.diagnose_grad import SPIKE_MADS, SPIKE_MIN_PRIOR, SPIKE_RATIO, SPIKE_WINDOW
+
+MAX_INDEXED_ROWS = 50  # rows that carry sample_indices: spikes are rare; a flood is not news
+Locate = Callable[[int], "list[int] | None"]  # step -> sample indices of that step's batch
 
 
 def global_grad_norm(parameters: Iterable[torch.nn.Parameter]) -> torch.Tensor:
@@ -24,36 +36,176 @@ def global_grad_norm(parameters: Iterable[torch.nn.Parameter]) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack([n.float() for n in norms]))
 
 
-class StepMonitor:
-    """Buffers (loss, grad_norm) per step; `flush()` returns history rows."""
+def unwrap(model: nn.Module) -> nn.Module:
+    """The user's module inside Fabric's and DDP's wrappers (their names carry prefixes)."""
+    while isinstance(getattr(model, "module", None), nn.Module):
+        model = model.module
+    return model
 
-    def __init__(self, log_every: int = 10):
-        self.log_every = log_every
-        self._pending: list[tuple[int, int, torch.Tensor, torch.Tensor, float]] = []
-        self._last_flush = time.perf_counter()
+
+class GradNorms:
+    """Global and per-layer gradient norms of a model, computed on its device.
+
+    A layer is a module that owns parameters directly (a Linear's weight and bias together);
+    its name is the module's dotted path ("encoder.0"), "(root)" for top-level parameters.
+    """
+
+    def __init__(self, model: nn.Module):
+        named = [(name, p) for name, p in unwrap(model).named_parameters() if p.requires_grad]
+        self.params = [p for _, p in named]
+        owners = [name.rpartition(".")[0] or "(root)" for name, _ in named]
+        self.layer_names = list(dict.fromkeys(owners))  # first-seen order: input to output
+        position = {layer: i for i, layer in enumerate(self.layer_names)}
+        self._layer_of = [position[owner] for owner in owners]
+        self._index_cache: dict[tuple[Any, ...], torch.Tensor] = {}
+
+    def __call__(self, per_layer: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(global norm (), per-layer norms (L,) or None); NaN for a layer without gradients."""
+        present = [i for i, p in enumerate(self.params) if p.grad is not None]
+        if not present:
+            return torch.zeros(()), None
+        norms = torch.stack([n.float() for n in
+                             torch._foreach_norm([self.params[i].grad for i in present])])
+        total = torch.linalg.vector_norm(norms)
+        if not per_layer:
+            return total, None
+        layers = torch.zeros(len(self.layer_names), device=norms.device)
+        layers.index_add_(0, self._index(present, norms.device), norms.square())
+        seen = torch.zeros(len(self.layer_names), dtype=torch.bool)
+        seen[[self._layer_of[i] for i in present]] = True
+        return total, torch.where(seen.to(norms.device), layers.sqrt(), float("nan"))
+
+    def _index(self, present: list[int], device: torch.device) -> torch.Tensor:
+        key = (device, *present)  # the same parameters have gradients nearly every time
+        if key not in self._index_cache:
+            self._index_cache[key] = torch.tensor([self._layer_of[i] for i in present],
+                                                  device=device)
+        return self._index_cache[key]
+
+
+@dataclass
+class _Pending:
+    step: int
+    epoch: int
+    loss: torch.Tensor
+    grad_norm: torch.Tensor | None
+    lr: float | None
+    layer_norms: torch.Tensor | None
+    batch_size: int | None
+    batch_indices: Any
+    interval: float | None  # seconds since the previous step of the same epoch
+
+
+class StepMonitor:
+    """Buffers per-step tensors; every `log_every` steps `flush()` returns history rows.
+
+    `locate(step)`, when given, finds the sample indices of a past step's batch; they are
+    attached (as `sample_indices`) only to rows that look like a gradient spike against the
+    trailing median (the rule in diagnose_grad, minus its whole-run condition) and to the first
+    non-finite row, so the user can look at those samples.
+    """
+
+    def __init__(self, log_every: int = 10, layer_every: int = 50,
+                 layer_names: Sequence[str] = (), locate: Locate | None = None):
+        self.log_every, self.layer_every = max(1, log_every), layer_every
+        self.layer_names, self.locate = list(layer_names), locate
+        self._pending: list[_Pending] = []
+        self._last: tuple[int, float] | None = None  # (epoch, time) of the previous step
+        self._recent: deque[float] = deque(maxlen=SPIKE_WINDOW)  # finite grad norms
+        self._indexed_rows = 0
         self.num_nonfinite = 0
         self.first_nonfinite_step: int | None = None
 
-    def record(self, step: int, epoch: int, loss: torch.Tensor, grad_norm: torch.Tensor,
-               lr: float) -> list[dict[str, Any]]:
-        self._pending.append((step, epoch, loss.detach(), grad_norm.detach(), lr))
+    def layer_due(self, step: int) -> bool:
+        """Per-layer norms at step 1 (the reference at initialisation) and every K steps."""
+        return self.layer_every > 0 and (step == 1 or step % self.layer_every == 0)
+
+    def record(self, step: int, epoch: int, loss: torch.Tensor, grad_norm: torch.Tensor | None,
+               lr: float | None, *, layer_norms: torch.Tensor | None = None,
+               batch_size: int | None = None, batch_indices: Any = None) -> list[dict[str, Any]]:
+        now = time.perf_counter()
+        interval = now - self._last[1] if self._last and self._last[0] == epoch else None
+        self._last = (epoch, now)  # an interval across epochs would count the evaluation
+        self._pending.append(_Pending(
+            step, epoch, loss.detach(), None if grad_norm is None else grad_norm.detach(), lr,
+            None if layer_norms is None else layer_norms.detach(), batch_size, batch_indices,
+            interval))
         return self.flush() if len(self._pending) >= self.log_every else []
 
     def flush(self) -> list[dict[str, Any]]:
         if not self._pending:
             return []
-        pairs = torch.stack([torch.stack([loss.float(), norm.float()])
-                             for _, _, loss, norm, _ in self._pending]).cpu().tolist()
-        now = time.perf_counter()
-        seconds_per_step = (now - self._last_flush) / len(self._pending)
-        self._last_flush = now
+        values = self._to_host()
+        timing = _throughput(self._pending)
         rows = []
-        for (step, epoch, _, _, lr), (loss, norm) in zip(self._pending, pairs, strict=True):
-            if not (math.isfinite(loss) and math.isfinite(norm)):
-                self.num_nonfinite += 1
-                if self.first_nonfinite_step is None:
-                    self.first_nonfinite_step = step
-            rows.append({"kind": "step", "step": step, "epoch": epoch, "loss": loss,
-                         "grad_norm": norm, "lr": lr, "seconds_per_step": seconds_per_step})
+        for item, (loss, norm, layers) in zip(self._pending, values, strict=True):
+            row: dict[str, Any] = {"kind": "step", "step": item.step, "epoch": item.epoch,
+                                   "loss": loss, "grad_norm": norm, "lr": item.lr, **timing}
+            if layers is not None:
+                row["layer_grad_norms"] = dict(zip(self.layer_names, layers, strict=True))
+            finite = math.isfinite(loss) and (norm is None or math.isfinite(norm))
+            first_bad = not finite and self.first_nonfinite_step is None
+            self.num_nonfinite += not finite
+            if first_bad:
+                self.first_nonfinite_step = item.step
+            if first_bad or (finite and norm is not None and self._is_spike(norm)):
+                indices = self._indices(item)
+                if indices is not None:
+                    row["sample_indices"] = indices
+                    self._indexed_rows += 1
+            rows.append(row)
         self._pending.clear()
         return rows
+
+    def _to_host(self) -> list[tuple[float, float | None, list[float] | None]]:
+        """One device->host transfer for every pending tensor."""
+        parts = []
+        for item in self._pending:
+            norm = item.grad_norm if item.grad_norm is not None else torch.full((), math.nan)
+            parts.append(torch.stack([item.loss.float().reshape(()),
+                                      norm.float().to(item.loss.device)]))
+            if item.layer_norms is not None:
+                parts.append(item.layer_norms.float().to(item.loss.device))
+        flat = torch.cat(parts).cpu().tolist()
+        out, at = [], 0
+        for item in self._pending:
+            loss, norm = flat[at], flat[at + 1]
+            at += 2
+            layers = None
+            if item.layer_norms is not None:
+                layers, at = flat[at: at + len(item.layer_norms)], at + len(item.layer_norms)
+            out.append((loss, None if item.grad_norm is None else norm, layers))
+        return out
+
+    def _is_spike(self, norm: float) -> bool:
+        """Against the trailing window of finite norms, which this call then extends."""
+        spike = False
+        # cheap pre-filter: a norm within SPIKE_RATIO of the window's minimum cannot be
+        # SPIKE_RATIO above its median
+        if len(self._recent) >= SPIKE_MIN_PRIOR and norm > SPIKE_RATIO * min(self._recent):
+            window = np.fromiter(self._recent, dtype=np.float64)
+            median = float(np.median(window))
+            mad = float(np.median(np.abs(window - median)))
+            spike = median > 0 and norm > SPIKE_RATIO * median and norm > median + SPIKE_MADS * mad
+        self._recent.append(norm)
+        return spike
+
+    def _indices(self, item: _Pending) -> list[int] | None:
+        if self._indexed_rows >= MAX_INDEXED_ROWS:
+            return None
+        if item.batch_indices is not None:
+            return torch.as_tensor(item.batch_indices).flatten().tolist()
+        return self.locate(item.step) if self.locate is not None else None
+
+
+def _throughput(pending: list[_Pending]) -> dict[str, float]:
+    """Seconds per step (and samples per second when batch sizes are known) over the steps of
+    this window; the first step of an epoch is left out, its interval holds the evaluation."""
+    timed = [item for item in pending if item.interval is not None]
+    seconds = sum(item.interval for item in timed)  # type: ignore[misc]
+    if not timed or seconds <= 0:
+        return {}
+    out = {"seconds_per_step": seconds / len(timed)}
+    if all(item.batch_size for item in timed):
+        out["samples_per_second"] = sum(item.batch_size for item in timed) / seconds  # type: ignore[misc]
+    return out

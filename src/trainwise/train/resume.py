@@ -52,6 +52,7 @@ def save_training_state(*, fabric: Fabric, path: Path, model: nn.Module, optimiz
             "extra": extra,
         }
         save_checkpoint(payload, path)
+    state.checkpoint_step = state.step
     if fabric.world_size > 1:
         fabric.barrier()  # nobody runs ahead of a checkpoint that may be the one resumed from
 
@@ -74,10 +75,41 @@ def restore_training(fabric: Fabric, payload: dict[str, Any], model: nn.Module, 
     state.step, state.epoch = int(counters["step"]), int(counters["epoch"])
     state.should_stop, state.stop_reason = counters["should_stop"], counters["stop_reason"]
     state.history = list(payload.get("history", []))
-    state.resumed_from_step = state.step
+    state.resumed_from_step = state.checkpoint_step = state.step
     rng = payload["rng"]  # a different process count reuses the saved states in turn
     try:
         progress.load_state_dict(payload["progress"], rng[fabric.global_rank % len(rng)])
     except ValueError as exc:
         raise CheckpointError(f"cannot resume the data order: {exc}. Resume with the same "
                               "data and loader settings as the interrupted run.") from None
+
+
+class Checkpoints:
+    """The loop's checkpoint schedule: at the start (step 0), every `every` optimizer steps
+    (0: never mid-epoch) and at each epoch end; never after a non-finite loss, so the file
+    on disk is always the last good state. `path=None` turns checkpoints off."""
+
+    def __init__(self, fabric: Fabric, path: Path | None, every: int, extra: dict[str, Any],
+                 **objects: Any):
+        self.fabric, self.path, self.every, self.extra = fabric, path, every, extra
+        self.objects = objects  # model, optimizer, scheduler, callbacks, state, progress
+
+    def begin(self, resume_state: dict[str, Any] | None) -> None:
+        """Restore `resume_state`, or write the first checkpoint (a kill before step 1)."""
+        if resume_state is not None:
+            restore_training(self.fabric, resume_state, **self.objects)
+        else:
+            self.save()
+
+    def due(self, step: int) -> bool:
+        return self.path is not None and self.every > 0 and step % self.every == 0
+
+    def save_if_due(self, step: int) -> None:
+        if self.due(step):
+            self.save()
+
+    def save(self) -> None:
+        if self.path is None or self.objects["state"].nonfinite is not None:
+            return
+        save_training_state(fabric=self.fabric, path=self.path, extra=self.extra,
+                            **self.objects)

@@ -17,22 +17,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from lightning_fabric import Fabric
 from torch import nn
 
 from trainwise.findings import Finding, TrainwiseError, error, info, warning
 from trainwise.train.loop import fit
+from trainwise.tune.candidates import beyond_edge, candidate_lrs, refine
 from trainwise.tune.no_trace import no_trace, seeded
 from trainwise.tune.probe_errors import ProbeStop, check_trainable, nan_at_start, no_batch
-
-LOG_SPACING_ABOVE = 3.0  # a range wider than 3x is log-spaced: even spacing would pile up
-# the points at its top (over 1 decade, 3 even points are 1, 5.5, 10: nothing below 5x)
-MAX_STEP = 2.5  # "auto" adds candidates (up to 5) until neighbours are <= 2.5x apart, so
-# every lr in the range is within sqrt(2.5) = 1.6x of one: inside the 2x target
-MIN_SPAN = 2.0  # a range narrower than 2x is stretched to 2x around its middle: closer
-# candidates differ by less than the noise of one short run
 
 MakeOptimizer = Callable[[nn.Module, float], torch.optim.Optimizer]
 MakeScheduler = Callable[[torch.optim.Optimizer, int], Any]
@@ -62,41 +55,20 @@ class Candidate:
 
 @dataclass
 class ShortRunResult:
-    chosen_lr: float  # nan when no candidate trained
+    chosen_lr: float  # refine()'d from the candidates; nan when none trained
     candidates: list[Candidate]  # in the order they ran
     widened: bool
     spacing: str  # "log" or "even"
     num_epochs: int
     findings: list[Finding] = field(default_factory=list)
+    best_lr: float = math.nan  # the candidate with the lowest validation loss
 
     def to_dict(self) -> dict[str, Any]:
         """The short-run part of tune.json (notes/FORMATS.md)."""
         return {"candidates": [c.to_dict() for c in self.candidates],
-                "chosen_lr": _finite(self.chosen_lr), "widened": self.widened,
+                "chosen_lr": _finite(self.chosen_lr), "best_lr": _finite(self.best_lr),
+                "widened": self.widened,
                 "spacing": self.spacing, "num_epochs": self.num_epochs}
-
-
-def candidate_lrs(lr_low: float, lr_high: float, num: int | str = "auto") -> tuple[list[float],
-                                                                                    str]:
-    """3-5 lrs from lr_low to lr_high inclusive, and the spacing used ("log" or "even").
-
-    Log-spaced when the range spans more than a factor of 3, else evenly spaced; "auto"
-    takes as many as keep neighbours <= MAX_STEP apart (at least 3, at most 5).
-    """
-    if not 0 < lr_low <= lr_high or not math.isfinite(lr_high):
-        raise TrainwiseError(f"need 0 < lr_low <= lr_high, got {lr_low} and {lr_high}; pass "
-                             "the range the range test found (lr_low, lr_high).")
-    if lr_high / lr_low < MIN_SPAN:
-        middle = math.sqrt(lr_low * lr_high)
-        lr_low, lr_high = middle / math.sqrt(MIN_SPAN), middle * math.sqrt(MIN_SPAN)
-    ratio = lr_high / lr_low
-    if num == "auto":
-        num = min(5, max(3, math.ceil(math.log(ratio) / math.log(MAX_STEP) - 1e-9) + 1))
-    if not isinstance(num, int) or not 3 <= num <= 5:
-        raise TrainwiseError(f"num_candidates={num!r}: use 3 to 5 (METHOD.md §4), or 'auto'.")
-    if ratio > LOG_SPACING_ABOVE:
-        return [float(v) for v in np.geomspace(lr_low, lr_high, num)], "log"
-    return [float(v) for v in np.linspace(lr_low, lr_high, num)], "even"
 
 
 @dataclass
@@ -150,26 +122,11 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
 def _widen(setup: _Setup, candidates: list[Candidate], max_widenings: int) -> bool:
     """While the best sits at an edge, add one candidate a grid step beyond it."""
     for k in range(1, max_widenings + 1):
-        beyond = _beyond_edge(candidates)
+        beyond = beyond_edge(_pairs(candidates))
         if beyond is None:
             return k > 1
         candidates.append(_train(setup, beyond, k))
     return max_widenings > 0
-
-
-def _beyond_edge(candidates: list[Candidate]) -> float | None:
-    """The next lr past the best candidate when it is the lowest or highest tried; the step
-    is the ratio to its neighbour, so log grids stay log. All diverged: step down."""
-    ordered = sorted(candidates, key=lambda c: c.lr)
-    losses = [c.val_loss for c in ordered]
-    if not any(math.isfinite(v) for v in losses):
-        return ordered[0].lr ** 2 / ordered[1].lr
-    best = int(np.argmin(losses))
-    if best == 0:
-        return ordered[0].lr ** 2 / ordered[1].lr
-    if best == len(ordered) - 1:
-        return ordered[-1].lr ** 2 / ordered[-2].lr
-    return None
 
 
 def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
@@ -208,16 +165,18 @@ def _verdict(candidates: list[Candidate], widened: bool, spacing: str, num_epoch
             "explodes at any lr, go back to stage 'check' (loss at init, gradient flow).",
             lrs=[c.lr for c in candidates])])
     best = min(finite, key=lambda c: c.val_loss)
-    result = ShortRunResult(best.lr, candidates, widened, spacing, num_epochs)
+    chosen = refine(_pairs(candidates))
+    result = ShortRunResult(chosen, candidates, widened, spacing, num_epochs, best_lr=best.lr)
     table = "; ".join(f"{c.lr:.2g}: {c.val_loss:.4g}" for c in sorted(candidates,
                                                                        key=lambda c: c.lr))
     result.findings.append(info(
         "tune", "short_runs",
         f"Short runs ({len(candidates)} candidates, {num_epochs} epoch(s) each, the real "
         f"schedule compressed; {spacing}-spaced{', widened' if widened else ''}): peak lr -> "
-        f"validation loss {table}. Chosen peak lr {best.lr:.3g}.",
-        chosen_lr=best.lr, candidates=[c.to_dict() for c in candidates]))
-    if _beyond_edge(candidates) is not None:
+        f"validation loss {table}. Best {best.lr:.3g}; chosen peak lr {chosen:.3g} (the "
+        "minimum of a parabola through the best and its neighbours, in log lr).",
+        chosen_lr=chosen, best_lr=best.lr, candidates=[c.to_dict() for c in candidates]))
+    if beyond_edge(_pairs(candidates)) is not None:
         result.findings.append(warning(
             "tune", "short_runs_edge",
             f"After {max_widenings} widening(s) the best short run ({best.lr:.3g}) is still at "
@@ -225,6 +184,10 @@ def _verdict(candidates: list[Candidate], widened: bool, spacing: str, num_epoch
             "Raise tune.max_widenings, or check the range test's curve (lr_range.json) for a "
             "range that is off; training goes on with the best lr tried.", chosen_lr=best.lr))
     return result
+
+
+def _pairs(candidates: list[Candidate]) -> list[tuple[float, float]]:
+    return [(c.lr, c.val_loss) for c in candidates]
 
 
 def _finite(value: float) -> float | None:

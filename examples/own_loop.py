@@ -1,0 +1,46 @@
+"""A plain PyTorch training loop with trainwise's monitoring: three added lines, marked `# +`.
+
+    python examples/own_loop.py [RUN_DIR]        # default runs/own_loop
+
+Writes RUN_DIR/history.jsonl, findings.json, tensorboard/ (`tensorboard --logdir RUN_DIR`) and
+report.html, and prints any warning as soon as an epoch's diagnosis finds it. The data are
+scikit-learn's 8x8 digits (bundled, no download); the loader also yields each batch's sample
+indices, so a gradient spike's finding names the samples to look at.
+"""
+
+import sys
+
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import trainwise
+
+torch.manual_seed(0)
+digits = load_digits()
+x = torch.tensor(digits.data / 16.0, dtype=torch.float32)  # (1797, 64) pixels in [0, 1]
+y = torch.tensor(digits.target)
+order = torch.randperm(len(y))
+train_idx, val_idx = order[:1400], order[1400:]
+train_loader = DataLoader(TensorDataset(x[train_idx], y[train_idx], train_idx), batch_size=64,
+                          shuffle=True)
+val_loader = DataLoader(TensorDataset(x[val_idx], y[val_idx]), batch_size=512)
+
+model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+loss_fn = nn.CrossEntropyLoss()
+
+with trainwise.Monitor(sys.argv[1] if len(sys.argv) > 1 else "runs/own_loop") as monitor:  # +
+    for epoch in range(15):
+        model.train()
+        for xb, yb, indices in train_loader:
+            optimizer.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            monitor.step(loss, model, optimizer, batch_indices=indices)  # +
+            optimizer.step()
+        row = monitor.evaluate(model, val_loader, loss_fn)  # +
+        print(f"epoch {epoch + 1}: val_loss {row['val_loss']:.3f} "
+              f"val_accuracy {row['val_accuracy']:.3f}")
+print(f"report: {monitor.run.path / 'report.html'}")

@@ -1,0 +1,153 @@
+"""Near-duplicate images across splits: a 64-bit perceptual hash per image and a vectorised
+Hamming-radius search.
+
+pHash as imagehash computes it (gray 32x32, 2-D DCT, the 8x8 lowest frequencies against
+their median), but for a whole (N, C, H, W) batch at once with torch's antialiased resize
+instead of one PIL image at a time; bits can differ from imagehash's Lanczos by a few.
+The search is multi-index hashing: two hashes within r bits agree exactly on most of their 8
+byte-chunks, so only pairs sharing a key made of some of those chunks are compared (see
+_key_sets). deepchecks' removed SimilarImageLeakage compared every test hash with every
+train hash in a Python loop, O(N x M), and was "the main cause of the slowness" on MNIST.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import numpy as np
+
+from trainwise.findings import Finding, info, warning
+
+MAX_DISTANCE = 4  # bits of 64: re-encodes, resizes, small crops; deepchecks' default too
+HASH_SIDE, LOW = 32, 8  # imagehash's pHash: 32x32 DCT, the 8x8 lowest frequencies
+BATCH = 4096  # images resized per step: 4096 x 3 x 224 x 224 floats would be 2.4 GB
+NUM_EXAMPLES = 5
+NUM_CHUNKS, KEY_CHUNKS = 8, 3  # 8 byte-chunks of the 64 bits; keys of 3 chunks = 24 bits
+
+
+def perceptual_hashes(images: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) -> (N,) uint64 pHash, bit 63 - k set when DCT coefficient k (row-major
+    in the 8x8 block) is above the block's median."""
+    import torch
+    from scipy.fft import dctn
+
+    out = np.empty(len(images), dtype=np.uint64)
+    weights = torch.tensor([0.299, 0.587, 0.114])  # ITU-R 601 luma, as PIL's convert("L")
+    powers = (np.uint64(1) << np.arange(LOW * LOW - 1, -1, -1, dtype=np.uint64))
+    for start in range(0, len(images), BATCH):
+        batch = torch.as_tensor(np.asarray(images[start:start + BATCH]), dtype=torch.float32)
+        gray = batch[:, 0] if batch.shape[1] < 3 else torch.einsum("nchw,c->nhw",
+                                                                    batch[:, :3], weights)
+        small = torch.nn.functional.interpolate(gray[:, None], size=(HASH_SIDE, HASH_SIDE),
+                                                mode="bilinear", antialias=True)[:, 0]
+        low = dctn(small.numpy().astype(np.float64), type=2, axes=(1, 2))[:, :LOW, :LOW]
+        low = low.reshape(len(low), -1)  # (B, 64)
+        bits = low > np.median(low, axis=1, keepdims=True)
+        out[start:start + len(batch)] = (bits.astype(np.uint64) * powers).sum(axis=1)
+    return out
+
+
+@functools.cache
+def _key_sets(max_distance: int) -> tuple[tuple[int, ...], ...]:
+    """Which of the 8 byte-chunks form each search key. Two hashes within r bits differ in at
+    most r chunks, so they agree on some (8 - r)-set of chunks; keys are KEY_CHUNKS-subsets
+    chosen (greedily) so that every (8 - r)-set contains one, hence every near pair shares
+    some key exactly. 24-bit keys leave ~1e12 / 2^24 = 60k chance candidates per key for 1M
+    x 1M hashes, where 5 chunks of 13 bits (plain pigeonhole) left ~1e8 and ran out of memory."""
+    agree = NUM_CHUNKS - max_distance
+    size = min(KEY_CHUNKS, agree)
+    if size < 1:
+        raise ValueError(f"max_distance {max_distance} > {NUM_CHUNKS - 1}: search by brute force")
+    uncovered = set(itertools.combinations(range(NUM_CHUNKS), agree))
+    keys = []
+    while uncovered:
+        best = max(itertools.combinations(range(NUM_CHUNKS), size),
+                   key=lambda k: sum(set(k) <= set(u) for u in uncovered))
+        keys.append(best)
+        uncovered = {u for u in uncovered if not set(best) <= set(u)}
+    return tuple(keys)
+
+
+def _key(values: np.ndarray, chunks: tuple[int, ...]) -> np.ndarray:
+    key = np.zeros(len(values), dtype=np.uint64)
+    for chunk in chunks:
+        key = (key << np.uint64(8)) | ((values >> np.uint64(8 * chunk)) & np.uint64(0xFF))
+    return key
+
+
+def _chunk_pairs(keys_a: np.ndarray, keys_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All (i, j) with keys_a[i] == keys_b[j]: both sides sorted, one range per a."""
+    order_a, order_b = np.argsort(keys_a), np.argsort(keys_b)
+    sorted_a, sorted_b = keys_a[order_a], keys_b[order_b]
+    lo = np.searchsorted(sorted_b, sorted_a, side="left")  # sorted needles: cache friendly
+    counts = np.searchsorted(sorted_b, sorted_a, side="right") - lo
+    i = np.repeat(order_a, counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return i, order_b[np.repeat(lo, counts) + offsets]
+
+
+def hamming_pairs(hash_a: np.ndarray, hash_b: np.ndarray,
+                  max_distance: int = MAX_DISTANCE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, distance) for every pair with popcount(hash_a[i] ^ hash_b[j]) <= max_distance.
+
+    Distinct hash values are searched once (blank or copied images share one value), then
+    expanded back to rows."""
+    unique_a, row_a = np.unique(hash_a, return_inverse=True)
+    unique_b, row_b = np.unique(hash_b, return_inverse=True)
+    found = []
+    for chunks in _key_sets(max_distance):  # candidates checked key by key: bounded memory
+        i, j = _chunk_pairs(_key(unique_a, chunks), _key(unique_b, chunks))
+        near = np.bitwise_count(unique_a[i] ^ unique_b[j]) <= max_distance
+        found.append(i[near].astype(np.int64) * len(unique_b) + j[near])
+    pairs = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+    ua, ub = pairs // max(len(unique_b), 1), pairs % max(len(unique_b), 1)
+    distance = np.bitwise_count(unique_a[ua] ^ unique_b[ub]).astype(np.int64)
+    return _expand(ua, ub, distance, row_a.ravel(), row_b.ravel())
+
+
+def _rows_by_value(inverse: np.ndarray, num_values: int) -> tuple[np.ndarray, np.ndarray]:
+    """order, starts: the rows holding value u are order[starts[u]:starts[u + 1]]."""
+    order = np.argsort(inverse, kind="stable")
+    return order, np.searchsorted(inverse[order], np.arange(num_values + 1))
+
+
+def _expand(ua: np.ndarray, ub: np.ndarray, distance: np.ndarray, row_a: np.ndarray,
+            row_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of distinct values -> every pair of rows holding them (count_a x count_b each)."""
+    order_a, starts_a = _rows_by_value(row_a, int(row_a.max(initial=-1)) + 1)
+    order_b, starts_b = _rows_by_value(row_b, int(row_b.max(initial=-1)) + 1)
+    count_a = (starts_a[1:] - starts_a[:-1])[ua]
+    count_b = (starts_b[1:] - starts_b[:-1])[ub]
+    sizes = count_a * count_b
+    pair = np.repeat(np.arange(len(ua)), sizes)
+    k = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    rows_a = order_a[starts_a[ua[pair]] + k // count_b[pair]]
+    rows_b = order_b[starts_b[ub[pair]] + k % count_b[pair]]
+    return rows_a, rows_b, distance[pair]
+
+
+def check_near_duplicates(hash_a: np.ndarray, hash_b: np.ndarray, *,
+                          max_distance: int = MAX_DISTANCE,
+                          names: tuple[str, str] = ("train", "val"),
+                          rows: tuple[np.ndarray, np.ndarray] | None = None) -> list[Finding]:
+    """A warning (hashes can match unrelated simple images, e.g. blank ones) when images of
+    b are within max_distance bits of an image of a; info otherwise. `rows` maps positions
+    to the row numbers the examples should name."""
+    i, j, distance = hamming_pairs(hash_a, hash_b, max_distance)
+    if rows is not None:
+        i, j = rows[0][i], rows[1][j]
+    a, b = names
+    if len(j) == 0:
+        return [info("split", "no_near_duplicates", f"no {b} image within {max_distance} bits "
+                     f"(of 64, pHash) of a {a} image.", max_distance=max_distance)]
+    first = np.argsort(j, kind="stable")[:NUM_EXAMPLES]
+    return [warning(
+        "split", "near_duplicate_images",
+        f"{len(np.unique(j))} {b} images are near copies of {a} images (pHash within "
+        f"{max_distance} of 64 bits; {len(j)} pairs, {int((distance == 0).sum())} at "
+        "distance 0): resized, re-encoded or lightly edited copies inflate the score.",
+        "Look at the example pairs; if they are copies, drop them or give each original and "
+        "its copies one group key and split by group.",
+        num_images=int(len(np.unique(j))), num_pairs=int(len(j)), max_distance=max_distance,
+        examples=[[int(i[k]), int(j[k]), int(distance[k])] for k in first])]

@@ -1,0 +1,132 @@
+"""`trainwise run --resume RUN_DIR`: continue a killed run in its own folder.
+
+With a training checkpoint (checkpoints/last.pt, first written when training starts), the data
+is reloaded without its audit, the split comes from split.npz, the check and tune stages are
+skipped (their findings are in findings.json), and training continues from the checkpoint.
+Without one the run was killed before training: it is run again from the start in the same
+folder, which gives the same result since every stage is seeded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xxhash
+
+from trainwise.config import Config, load_config
+from trainwise.data.sources import load_data
+from trainwise.findings import Finding, error, info
+from trainwise.rundir import RunDir, RunFolderError, read_findings
+from trainwise.stages import RunContext, _fingerprint, _make_arrays
+from trainwise.train.checkpoint import load_checkpoint
+
+# Keys that say how or where to run, not what to train: they may change on resume.
+RUNTIME_KEYS = frozenset({
+    "run.name", "run.out_dir", "run.threads", "run.accelerator", "run.devices", "run.num_nodes",
+    "run.strategy", "run.checkpoint_every_steps", "train.log_every",
+    "train.accumulate_grad_batches"})
+# Stages whose findings a resumed run keeps from the first attempt (model is rebuilt).
+KEPT_STAGES = ("setup", "data", "split", "check", "tune")
+
+
+@dataclass
+class ResumeContext(RunContext):
+    source: Path | None = None  # the run folder (ranks > 0 write into a scratch folder)
+    checkpoint: dict[str, Any] | None = None  # the loaded checkpoint to continue from
+
+
+def training_config(config: Config | dict[str, Any]) -> dict[str, Any]:
+    """The config (or its model_dump) as flat `section.key` values, without RUNTIME_KEYS."""
+    dumped = config.model_dump() if isinstance(config, Config) else config
+    flat = {f"{section}.{key}": value for section, values in dumped.items()
+            for key, value in values.items()}
+    return {key: value for key, value in flat.items() if key not in RUNTIME_KEYS}
+
+
+def config_tag(config: Config) -> str:
+    """Fingerprint of what is trained: a checkpoint only resumes under the same one."""
+    text = json.dumps(training_config(config), sort_keys=True, default=str)
+    return xxhash.xxh64(text.encode()).hexdigest()
+
+
+def checkpoint_extra(meta: dict[str, Any], lr: float) -> dict[str, Any]:
+    """What a checkpoint records to be validated and resumed: the fingerprint and config of
+    the run as it started (meta), and the tuned learning rate."""
+    return {"tag": meta["config_tag"], "config": training_config(meta["config"]), "lr": lr}
+
+
+def resumed_config(run_dir: str | Path, overrides: list[str] | None) -> Config:
+    return load_config(RunDir.open(run_dir).path / "config.toml", overrides)
+
+
+def find_checkpoint(run_dir: Path, config: Config) -> dict[str, Any] | None:
+    """The run's last complete checkpoint, validated against `config`; None if training never
+    started. A truncated or foreign last.pt is an error, never silently skipped."""
+    path = run_dir / "checkpoints" / "last.pt"
+    if not path.exists():
+        return None
+    return load_checkpoint(path, tag=config_tag(config), config=training_config(config))
+
+
+def earlier_findings(run_dir: Path) -> list[Finding]:
+    try:
+        return [f for f in read_findings(run_dir) if f.stage in KEPT_STAGES]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise RunFolderError(f"'{run_dir / 'findings.json'}' is unreadable ({exc}). Delete it to "
+                             "resume without the earlier findings.") from None
+
+
+def resume_state(run: RunDir, checkpoint: dict[str, Any] | None,
+                 is_writer: bool) -> dict[str, Any] | None:
+    """The checkpoint plus the history rows it knows; rank 0 truncates history.jsonl to them."""
+    if checkpoint is None:
+        return None
+    num_rows = int(checkpoint["train_state"]["num_history_rows"])
+    rows = run.keep_history(num_rows) if is_writer else []
+    return {**checkpoint, "history": rows}
+
+
+def stage_data_reload(ctx: RunContext) -> list[Finding]:
+    """The data, as stage_data loads it (same subset), without re-running the audit."""
+    cfg = ctx.config.data
+    data = load_data(cfg.source, cfg.target, cfg.task, ctx.config.split.group_column,
+                     time_column=ctx.config.split.time_column, kind=cfg.kind,
+                     image_size=cfg.image_size)
+    if cfg.max_samples and cfg.max_samples < len(data.y):  # the same draw as stage_data
+        keep = np.sort(np.random.default_rng(ctx.config.run.seed).permutation(len(data.y))
+                       [: cfg.max_samples])
+        data.subset(keep)
+    ctx.data = data
+    before = ctx.meta.get("data", {}).get("fingerprint")
+    if before and data.fingerprint() != before:
+        return [error("data", "data_changed", f"The data of '{cfg.source}' changed since the run "
+                      f"started (fingerprint {data.fingerprint()} now, {before} then).",
+                      "Restore the original data to resume, or start a new run on this data.")]
+    return [info("data", "reloaded", f"Reloaded '{data.name}' ({len(data.y)} samples); its "
+                 "audit is kept from the first attempt.")]
+
+
+def stage_split_reload(ctx: RunContext) -> list[Finding]:
+    """The split saved in split.npz, normalised as before (training statistics only)."""
+    data, source = ctx.data, getattr(ctx, "source", None) or ctx.run.path
+    assert data is not None
+    path = Path(source) / "split.npz"
+    if not path.is_file():
+        return [error("split", "split_missing", f"'{path}' is missing, so the split cannot be "
+                      "restored.", "Start a new run; a resumed run must train on the same split.")]
+    with np.load(path) as saved:
+        train, val = saved["train"], saved["val"]
+        test = saved["test"] if "test" in saved.files else None
+    x_test, y_test = (data.x[test], data.y[test]) if test is not None else (data.x_test,
+                                                                            data.y_test)
+    _make_arrays(ctx, train, val, x_test, y_test)
+    before = ctx.meta.get("split", {}).get("fingerprint")
+    if before and _fingerprint(train, val) != before:
+        return [error("split", "split_changed", f"'{path}' does not match the split recorded "
+                      "in meta.json.", "Restore split.npz from the run, or start a new run.")]
+    sizes = {name: len(arrays.y) for name, arrays in ctx.splits.items()}
+    return [info("split", "reloaded", f"Reloaded the split from split.npz: {sizes}.")]

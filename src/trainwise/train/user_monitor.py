@@ -1,0 +1,214 @@
+"""`trainwise.Monitor`: the signals and the diagnosis of `fit`, inside a loop you already have.
+
+    with trainwise.Monitor("runs/mine") as monitor:               # added line 1
+        for epoch in range(num_epochs):
+            for x, y in train_loader:
+                optimizer.zero_grad()
+                loss = loss_fn(model(x), y)
+                loss.backward()
+                monitor.step(loss, model, optimizer)             # added line 2
+                optimizer.step()
+            monitor.evaluate(model, val_loader, loss_fn)          # added line 3
+
+The same history rows, findings, TensorBoard events and report as `trainwise run`. Nothing
+syncs the device per step: the loss and gradient norms go to the host every `log_every` steps.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainwise.findings import Finding, Severity
+from trainwise.rundir import RunDir, git_revision, library_versions
+from trainwise.train.diagnose import diagnose
+from trainwise.train.evaluate import evaluate, predict
+from trainwise.train.monitor import GradNorms, StepMonitor
+
+_OWN_FILES = ("history.jsonl", "findings.json", "report.html", "meta.json")
+
+
+class Monitor:
+    """Per-step signals and per-epoch evaluation and diagnosis for a user's own loop.
+
+    run_dir: the run's folder (history.jsonl, findings.json, tensorboard/, report.html); files
+    of an earlier Monitor run there are replaced. None keeps everything in memory.
+    log_every: steps between device->host transfers; layer_every: steps between per-layer
+    gradient norms (0: never). task: "classification" or "regression"; None infers it from
+    the first evaluation (integer targets and 2-D outputs: classification).
+    """
+
+    def __init__(self, run_dir: str | Path | None = None, *, log_every: int = 10,
+                 layer_every: int = 50, task: str | None = None, num_classes: int | None = None,
+                 tensorboard: bool = True, console: bool = True, report: bool = True):
+        self.task, self.num_classes = task, num_classes
+        self.console, self.make_report = console, report
+        self.history: list[dict[str, Any]] = []
+        self.num_steps, self.epoch = 0, 1
+        self._steps = StepMonitor(log_every, layer_every)
+        self._norms: tuple[int, GradNorms] | None = None  # (id(model), its norms)
+        self._loss_sum: torch.Tensor | None = None
+        self._loss_count, self._lr = 0, None
+        self._epoch_started = time.perf_counter()
+        self._reported: set[tuple[str, int | None]] = set()
+        self._closed = False
+        self.run = _fresh_run(Path(run_dir)) if run_dir is not None else None
+        self._tensorboard = None
+        if self.run is not None and tensorboard:
+            from trainwise.train.callbacks import TensorBoardLogger  # loads tensorboard
+
+            self._tensorboard = TensorBoardLogger(self.run.tensorboard_dir)
+
+    # the three calls in the loop ---------------------------------------------------------
+    def step(self, loss: torch.Tensor | float, model: nn.Module | None = None,
+             optimizer: torch.optim.Optimizer | None = None, *, batch_indices: Any = None,
+             batch_size: int | None = None, lr: float | None = None) -> None:
+        """Record one optimizer step; call it after `loss.backward()`, before `zero_grad()`.
+
+        model: for the global and per-layer gradient norms. optimizer: for the learning rate
+        (or pass `lr`). batch_indices: the batch's sample indices, kept only for the steps
+        whose gradient norm spikes (they show up in the finding's evidence).
+        """
+        self.num_steps += 1
+        loss_t = loss.detach() if isinstance(loss, torch.Tensor) else torch.tensor(float(loss))
+        loss_t = loss_t.float().mean() if loss_t.numel() != 1 else loss_t.float().reshape(())
+        if self._loss_sum is None:
+            self._loss_sum = torch.zeros((), device=loss_t.device)
+        self._loss_sum += loss_t  # the epoch's mean training loss, summed on the device
+        self._loss_count += 1
+        grad_norm = layer_norms = None
+        if model is not None:
+            grad_norm, layer_norms = self._grad_norms(model)(
+                per_layer=self._steps.layer_due(self.num_steps))
+        if lr is None and optimizer is not None:
+            lr = float(optimizer.param_groups[0]["lr"])
+        self._lr = lr
+        if batch_size is None and batch_indices is not None:
+            batch_size = len(batch_indices)
+        self._add_steps(self._steps.record(
+            self.num_steps, self.epoch, loss_t, grad_norm, lr, layer_norms=layer_norms,
+            batch_size=batch_size, batch_indices=batch_indices))
+
+    def evaluate(self, model: nn.Module, loader: Any, loss_fn: Any) -> dict[str, Any]:
+        """Evaluate on the validation loader ((x, y) or (x, y, ...) batches), end the epoch,
+        diagnose the history so far; returns the epoch row."""
+        outputs, targets = predict(model, loader)
+        return self.end_epoch(outputs=outputs, targets=targets, loss_fn=loss_fn)
+
+    def end_epoch(self, val_loss: float | None = None, *, outputs: torch.Tensor | None = None,
+                  targets: torch.Tensor | None = None, loss_fn: Any = None,
+                  **metrics: float) -> dict[str, Any]:
+        """End the epoch from your own evaluation: the validation outputs (N, C) and targets
+        (N,) with `loss_fn` (all the metrics and the confidence histogram), or just `val_loss`
+        and any `val_*` metrics you computed."""
+        row: dict[str, Any] = dict(metrics)
+        if outputs is not None and targets is not None and loss_fn is not None:
+            task = self.task = self.task or _infer_task(outputs, targets)
+            if task == "classification" and self.num_classes is None:
+                self.num_classes = int(outputs.shape[1])
+            row.update(evaluate(nn.Identity(), [(outputs.detach(), targets.detach())],
+                                loss_fn, task))
+        elif val_loss is not None:
+            row["val_loss"] = float(val_loss)
+        return self._finish_epoch(row)
+
+    # results -----------------------------------------------------------------------------
+    def findings(self) -> list[Finding]:
+        """Diagnosis of the history so far (pure rules; see trainwise.diagnose)."""
+        self._add_steps(self._steps.flush())
+        return diagnose(self.history, num_classes=self.num_classes)
+
+    def close(self) -> list[Finding]:
+        """Flush, diagnose, write findings.json and report.html; returns the findings."""
+        found = self.findings()
+        if self.run is not None and not self._closed:
+            self.run.write_findings(found)
+            self.run.write_json("meta.json", self._meta())
+            if self._tensorboard is not None:
+                self._tensorboard.on_fit_end()
+            if self.make_report:
+                from trainwise.reporting import build_report  # loads matplotlib
+
+                build_report(self.run.path)
+        self._closed = True
+        self._print(found)
+        return found
+
+    def __enter__(self) -> Monitor:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    # internals ---------------------------------------------------------------------------
+    def _grad_norms(self, model: nn.Module) -> GradNorms:
+        if self._norms is None or self._norms[0] != id(model):
+            self._norms = (id(model), GradNorms(model))
+            self._steps.layer_names = self._norms[1].layer_names
+        return self._norms[1]
+
+    def _add_steps(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        self.history.extend(rows)
+        if self.run is not None:
+            self.run.append_history(rows)
+        if self._tensorboard is not None:
+            self._tensorboard.on_step_end(rows)
+
+    def _finish_epoch(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        self._add_steps(self._steps.flush())
+        train_loss = float(self._loss_sum) / self._loss_count if self._loss_count else None
+        row = {"kind": "epoch", "epoch": self.epoch, "step": self.num_steps,
+               "train_loss": train_loss, **metrics, "lr": self._lr,
+               "seconds": time.perf_counter() - self._epoch_started}
+        self.history.append(row)
+        if self.run is not None:
+            self.run.append_history([row])
+        if self._tensorboard is not None:
+            self._tensorboard.on_epoch_end(row)
+            self._tensorboard.writer.flush()  # live: an epoch's curves show up right away
+        found = diagnose(self.history, num_classes=self.num_classes)
+        if self.run is not None:
+            self.run.write_findings(found)
+        self._print(found)
+        self.epoch += 1
+        self._loss_sum, self._loss_count = None, 0
+        self._epoch_started = time.perf_counter()
+        return row
+
+    def _print(self, found: list[Finding]) -> None:
+        """Each warning or error once, when it first appears."""
+        new = [f for f in found if f.severity is not Severity.INFO
+               and (f.code, f.step) not in self._reported]
+        self._reported.update((f.code, f.step) for f in new)
+        if self.console and new:
+            from trainwise.console import print_findings  # loads rich
+
+            print_findings(new)
+
+    def _meta(self) -> dict[str, Any]:
+        assert self.run is not None
+        return {"name": self.run.path.name, "created": datetime.now().isoformat(timespec="seconds"),
+                "source": "trainwise.Monitor", "versions": library_versions(),
+                "git_revision": git_revision(),
+                "data": {"task": self.task, "num_classes": self.num_classes}}
+
+
+def _fresh_run(path: Path) -> RunDir:
+    """The folder, without the files of an earlier Monitor run (they would mix two runs)."""
+    for name in _OWN_FILES:
+        (path / name).unlink(missing_ok=True)
+    shutil.rmtree(path / "tensorboard", ignore_errors=True)
+    return RunDir(path)
+
+
+def _infer_task(outputs: torch.Tensor, targets: torch.Tensor) -> str:
+    classes = outputs.ndim == 2 and outputs.shape[1] > 1 and not targets.is_floating_point()
+    return "classification" if classes else "regression"

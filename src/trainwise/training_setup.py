@@ -1,0 +1,72 @@
+"""What stage_train needs around `fit`: process agreement, rank-0 writers, the NaN finding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from trainwise.console import ProgressBar
+from trainwise.findings import Finding, error
+from trainwise.stages import RunContext
+from trainwise.train.callbacks import HistoryWriter, TensorBoardLogger
+
+
+def agree_across_processes(ctx: RunContext) -> Finding | None:
+    """Every process must train on the same split with the same learning rate; rank 0's lr
+    is taken (a range test on another process could differ in the last digit on a GPU)."""
+    fabric, cfg = ctx.fabric, ctx.config.train
+    world = fabric.world_size
+    if world == 1:
+        return None
+    if cfg.batch_size % world:
+        return error("train", "batch_not_divisible", f"train.batch_size {cfg.batch_size} does "
+                     f"not split evenly over {world} processes.", f"Set train.batch_size to a "
+                     f"multiple of {world} (devices x num_nodes); it is the batch of one step.")
+    smallest = min(len(ctx.splits["val"].y), len(ctx.splits["test"].y))
+    if smallest < world:
+        return error("train", "split_too_small", f"A split has {smallest} samples, fewer than "
+                     f"the {world} processes evaluating it.", "Use fewer devices or more data.")
+    mine = ctx.meta.get("split", {}).get("fingerprint", "")
+    if fabric.broadcast(mine, src=0) != mine:
+        return error("train", "split_differs", f"Process {fabric.global_rank} made another split "
+                     "than process 0.", "Check that every machine reads the same data files.")
+    ctx.lr = float(fabric.broadcast(ctx.lr, src=0))
+    return None
+
+
+def writer_callbacks(ctx: RunContext, bar: Any, total_steps: int,
+                     resumed_step: int | None) -> list[Any]:
+    """History, TensorBoard and the progress bar: on global rank 0 only."""
+    if not ctx.fabric.is_global_zero:
+        return []
+    purge = None if resumed_step is None else resumed_step + 1
+    return [HistoryWriter(ctx.run), TensorBoardLogger(ctx.run.tensorboard_dir, purge_step=purge),
+            ProgressBar(bar, total_steps)]
+
+
+def nonfinite_finding(ctx: RunContext, nonfinite: dict[str, Any],
+                      last_good_step: int | None) -> Finding:
+    """Write the offending batch's samples to nonfinite_batch.json and say what to do."""
+    positions = nonfinite.get("sample_indices")
+    rows = None
+    split_path = (getattr(ctx, "source", None) or ctx.run.path) / "split.npz"
+    if positions is not None and split_path.is_file():
+        with np.load(split_path) as split:  # positions in the training part -> data rows
+            rows = split["train"][np.asarray(positions, dtype=np.int64)].tolist()
+    record = {**nonfinite, "data_rows": rows, "last_good_checkpoint_step": last_good_step,
+              "note": "sample_indices index the training part; data_rows the data set as "
+                      "loaded (after data.max_samples)"}
+    if ctx.fabric.is_global_zero:
+        ctx.run.write_json("nonfinite_batch.json", record)
+    shown = ", ".join(map(str, (rows or positions or [])[:8]))
+    return error(
+        "train", "non_finite_loss",
+        f"The loss or gradient became NaN/inf at step {nonfinite['step']} (epoch "
+        f"{nonfinite['epoch']}); training stopped there. The batch's samples "
+        f"({shown}{', ...' if len(rows or positions or []) > 8 else ''}) are in "
+        "nonfinite_batch.json; checkpoints/last.pt is the last good state "
+        f"(step {last_good_step}).",
+        "Inspect those samples for extreme or missing values (data stage); if they look fine, "
+        "lower the learning rate or set train.grad_clip (tune stage), then start a new run.",
+        **record)

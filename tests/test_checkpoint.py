@@ -1,0 +1,171 @@
+"""Checkpoints: atomic writes, clear errors, and fit resumed from any checkpoint = uninterrupted."""
+
+import collections
+import math
+import shutil
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import trainwise.train.checkpoint as checkpoint_module
+import trainwise.train.resume as resume_module
+from trainwise.data.tensors import to_loader
+from trainwise.findings import TrainwiseError
+from trainwise.train.callbacks import BestWeights
+from trainwise.train.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    remove_partial,
+    save_checkpoint,
+)
+from trainwise.train.loop import fit
+
+MAX_EPOCHS = 10
+
+
+def _model(width=16):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(8, width), nn.ReLU(), nn.Dropout(0.3), nn.Linear(width, 3))
+
+
+def _loader(blobs, kind):
+    x, y = blobs
+    if kind == "trainwise":  # index-batch sampler with its own generator (data/tensors.py)
+        return to_loader(x[:250], y[:250], 64, shuffle=True, seed=1)
+    return DataLoader(TensorDataset(x[:250], y[:250]), batch_size=64, shuffle=True,
+                      generator=torch.Generator().manual_seed(1))
+
+
+def _train(blobs, kind, path, resume=None):
+    """AdamW + one-cycle warmup + dropout + early stopping: every kind of state a resume needs."""
+    x, y = blobs
+    model, train = _model(), _loader(blobs, kind)
+    if resume is not None:  # a resumed run must not depend on the weights or RNG it starts with
+        torch.manual_seed(999)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(1.0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1,
+                                                    total_steps=MAX_EPOCHS * len(train))
+    best = BestWeights(patience=2)
+    state = fit(model, train, to_loader(x[250:], y[250:], 64, shuffle=False, seed=0),
+                optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(), max_epochs=MAX_EPOCHS,
+                scheduler=scheduler, callbacks=[best], checkpoint_path=path, checkpoint_every=3,
+                resume_state=resume, log_every=4)
+    return model, state
+
+
+@pytest.mark.parametrize("kind", ["trainwise", "torch"])
+def test_resume_from_every_checkpoint_ends_bitwise_equal(blobs, tmp_path, kind, monkeypatch):
+    copies = []
+
+    def keep_every_version(payload, path):
+        save_checkpoint(payload, path)
+        copies.append(shutil.copy(path, tmp_path / f"copy{len(copies)}.pt"))
+
+    monkeypatch.setattr(resume_module, "save_checkpoint", keep_every_version)
+    torch.manual_seed(123)
+    reference, state = _train(blobs, kind, tmp_path / "last.pt")
+    monkeypatch.undo()
+    steps_per_epoch = math.ceil(250 / 64)
+    assert state.should_stop and state.epoch < MAX_EPOCHS  # early stopping fired, was restored
+    positions = [load_checkpoint(c)["progress"]["batches_done"] for c in copies]
+    assert any(0 < p < steps_per_epoch for p in positions)  # some are mid-epoch
+    for copy in copies:
+        model, resumed = _train(blobs, kind, tmp_path / "resumed.pt", load_checkpoint(copy))
+        for key, value in reference.state_dict().items():
+            assert torch.equal(value, model.state_dict()[key]), (copy.name, key)
+        assert resumed.step == state.step and resumed.epoch == state.epoch
+
+
+def test_a_kill_mid_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint({"model": {"w": torch.ones(3)}}, path)
+
+    def torn_save(payload, handle):
+        handle.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt  # stands in for the kill between two writes
+
+    monkeypatch.setattr(checkpoint_module.torch, "save", torn_save)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint({"model": {"w": torch.zeros(3)}}, path)
+    monkeypatch.undo()
+    assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(3))
+    assert remove_partial(tmp_path) == [tmp_path / "last.pt.tmp"]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+class NotAllowed:  # torch.load(weights_only=True) refuses to build arbitrary classes
+    pass
+
+
+def _write_bad_files(tmp_path):
+    good = tmp_path / "good.pt"
+    save_checkpoint({"model": {"w": torch.ones(2)}, "extra": {"tag": "a",
+                                                              "config": {"train.lr": 0.1}}}, good)
+    data = good.read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
+    (tmp_path / "text.pt").write_text("model = 'not a checkpoint'\n")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    torch.save({"weight": torch.ones(2)}, tmp_path / "plain.pt")  # a torch file, not ours
+    torch.save({"format": "trainwise-checkpoint", "obj": NotAllowed()}, tmp_path / "code.pt")
+    torch.save(collections.Counter(a=1), tmp_path / "counter.pt")
+    return good
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("truncated.pt", "truncated"), ("text.pt", "not a readable checkpoint"),
+    ("empty.pt", "not a readable checkpoint"), ("plain.pt", "not a trainwise checkpoint"),
+    ("code.pt", "weights_only=True"), ("counter.pt", "not a trainwise checkpoint"),
+    ("missing.pt", "no checkpoint at"),
+])
+def test_unusable_files_are_clear_errors(tmp_path, name, expected):
+    _write_bad_files(tmp_path)
+    with pytest.raises(CheckpointError, match=expected) as caught:
+        load_checkpoint(tmp_path / name)
+    assert isinstance(caught.value, TrainwiseError)
+    assert any(word in str(caught.value) for word in ("Delete", "Resume", "Pass", "start"))
+
+
+def test_checkpoint_of_another_config_names_the_keys(tmp_path):
+    good = _write_bad_files(tmp_path)
+    assert load_checkpoint(good, tag="a")["model"]["w"].sum() == 2
+    with pytest.raises(CheckpointError, match=r"train\.lr: 0\.1 then, 0\.5 now"):
+        load_checkpoint(good, tag="b", config={"train.lr": 0.5})
+
+
+def test_a_changed_model_is_a_clear_error(blobs, tmp_path):
+    _train(blobs, "trainwise", tmp_path / "last.pt")
+    x, y = blobs
+    wider = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+    with pytest.raises(CheckpointError, match="model changed"):
+        fit(wider, _loader(blobs, "trainwise"), to_loader(x, y, 64, shuffle=False, seed=0),
+            optimizer=torch.optim.AdamW(wider.parameters()), loss_fn=nn.CrossEntropyLoss(),
+            max_epochs=2, resume_state=load_checkpoint(tmp_path / "last.pt"))
+
+
+def test_non_finite_loss_stops_keeps_the_last_good_checkpoint_and_the_samples(blobs, tmp_path):
+    x, y = blobs
+    x = x.clone()
+    poisoned = 77
+    x[poisoned] = float("nan")
+    loader = DataLoader(TensorDataset(x[:240], y[:240]), batch_size=16, shuffle=True,
+                        generator=torch.Generator().manual_seed(3))
+    # DataLoader draws its worker seed from the generator first, then the sampler its order
+    generator = torch.Generator().manual_seed(3)
+    torch.empty((), dtype=torch.int64).random_(generator=generator)
+    order = torch.randperm(240, generator=generator)
+    batch_index = int((order == poisoned).nonzero()) // 16
+    model = _model()
+    state = fit(model, loader, loader, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                loss_fn=nn.CrossEntropyLoss(), max_epochs=3, log_every=5,
+                checkpoint_path=tmp_path / "last.pt", checkpoint_every=2)
+    assert state.should_stop and state.nonfinite["step"] == batch_index + 1
+    assert state.nonfinite["sample_indices"] == order[batch_index * 16:(batch_index + 1) * 16] \
+        .tolist()
+    saved = load_checkpoint(tmp_path / "last.pt")
+    assert saved["train_state"]["step"] == state.checkpoint_step < batch_index + 1
+    assert all(torch.isfinite(v).all() for v in saved["model"].values())

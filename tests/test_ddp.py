@@ -1,0 +1,186 @@
+"""Several processes (DDP on the CPU, gloo) give the results of one process with the same
+global batch: weights, reduced monitoring rows, gradients under accumulation, warmup."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import pytest
+import torch
+from lightning_fabric import Fabric
+from torch import nn
+from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+
+import trainwise
+from trainwise.data.tensors import to_loader
+from trainwise.rundir import read_history
+from trainwise.train.loop import fit
+
+EPOCHS, BATCH = 3, 32  # 256 training rows: 8 steps per epoch, 16 rows per process per step
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    centers = rng.normal(0, 2, size=(3, 8))
+    y = rng.integers(0, 3, size=320)
+    x = centers[y] + rng.normal(0, 1.5, size=(320, 8))
+    return torch.tensor(x, dtype=torch.float32), torch.tensor(y)
+
+
+class RecordingSGD(torch.optim.SGD):
+    """Keeps every gradient it steps with, and the learning rate of that step."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, lr=lr, momentum=0.9)
+        self.grads, self.lrs = [], []
+
+    def step(self, closure=None):
+        self.grads.append(np.concatenate([p.grad.flatten().numpy() for group in
+                                          self.param_groups for p in group["params"]]))
+        self.lrs.append(self.param_groups[0]["lr"])
+        return super().step(closure)
+
+
+class CountAllReduces:
+    """A callback that counts DDP's gradient all-reduces (one per bucket when it syncs)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def on_fit_start(self, model):
+        def hook(state, bucket):
+            self.calls += 1
+            return allreduce_hook(state, bucket)
+
+        if hasattr(model._forward_module, "register_comm_hook"):
+            model._forward_module.register_comm_hook(None, hook)
+
+
+def _train(fabric, accumulate=1):
+    x, y = _data()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+    optimizer = RecordingSGD(model.parameters(), lr=0.05)
+    train = to_loader(x[:256], y[:256], BATCH, shuffle=True, seed=1)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.05,
+                                                    total_steps=EPOCHS * len(train))
+    counter = CountAllReduces()
+    state = fit(model, train, to_loader(x[256:], y[256:], 50, shuffle=False, seed=0),
+                optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(), max_epochs=EPOCHS,
+                scheduler=scheduler, fabric=fabric, callbacks=[counter], log_every=1,
+                accumulate_grad_batches=accumulate)
+    return {"weights": [v.numpy().copy() for v in model.state_dict().values()],
+            "history": state.history, "grads": optimizer.grads, "lrs": optimizer.lrs,
+            "all_reduces": counter.calls, "rank": fabric.global_rank}
+
+
+def _on_two_processes(fabric):
+    """Runs in each of 2 forked processes; process 0's dict comes back."""
+    runs = {k: _train(fabric, accumulate=k) for k in (1, 2)}
+    return {"runs": runs, "every_rank": fabric.all_gather(
+        torch.tensor(runs[1]["history"][-1]["val_loss"])).tolist()}
+
+
+@pytest.fixture(scope="module")
+def two_processes():
+    fabric = Fabric(accelerator="cpu", devices=2, strategy="ddp_fork")
+    return fabric.launch(_on_two_processes)
+
+
+@pytest.fixture(scope="module")
+def one_process():
+    return {k: _train(Fabric(accelerator="cpu", devices=1), accumulate=k) for k in (1, 4)}
+
+
+def _rows(history, kind):
+    return [row for row in history if row["kind"] == kind]
+
+
+def test_two_processes_match_one_with_the_same_global_batch(two_processes, one_process):
+    single, ddp = one_process[1], two_processes["runs"][1]
+    for ours, theirs in zip(ddp["weights"], single["weights"], strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    # the monitoring rows are reduced over both processes, not rank 0's half batch
+    for ours, theirs in zip(_rows(ddp["history"], "step"), _rows(single["history"], "step"),
+                            strict=True):
+        assert ours["loss"] == pytest.approx(theirs["loss"], rel=1e-5)
+        assert ours["grad_norm"] == pytest.approx(theirs["grad_norm"], rel=1e-5)
+    ours, theirs = _rows(ddp["history"], "epoch")[-1], _rows(single["history"], "epoch")[-1]
+    assert ours["val_confidence_hist"] == theirs["val_confidence_hist"]  # all 64 samples
+    assert sum(ours["val_confidence_hist"]) == 64
+    for key in ("train_loss", "val_loss", "val_accuracy", "val_ece"):
+        assert ours[key] == pytest.approx(theirs[key], rel=1e-5, abs=1e-7), key
+    assert len(set(two_processes["every_rank"])) == 1  # both processes saw the same numbers
+
+
+def test_gradients_and_warmup_do_not_depend_on_devices_or_accumulation(two_processes,
+                                                                       one_process):
+    reference = one_process[1]
+    runs = {"1 process, 4 micro-batches": one_process[4],
+            "2 processes": two_processes["runs"][1],
+            "2 processes, 2 micro-batches": two_processes["runs"][2]}
+    for name, run in runs.items():
+        assert len(run["grads"]) == EPOCHS * 8, name  # 8 optimizer steps per epoch, always
+        assert run["lrs"] == pytest.approx(reference["lrs"], rel=1e-12), name  # same warmup
+        for step, (ours, theirs) in enumerate(zip(run["grads"], reference["grads"])):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6,
+                                       err_msg=f"{name}, step {step}")
+    # no_backward_sync: gradients are all-reduced once per optimizer step, not per micro-batch
+    assert two_processes["runs"][2]["all_reduces"] == two_processes["runs"][1]["all_reduces"]
+    assert two_processes["runs"][1]["all_reduces"] >= EPOCHS * 8
+
+
+class Tiny(nn.Module):  # no dropout or batch norm: both depend on each process's slice
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def test_recipe_on_two_processes_writes_one_run_folder_like_one_process(tmp_path):
+    settings = ["data.source=\"digits\"", "data.max_samples=400", "train.lr=0.003",
+                "run.checks=false", "train.max_epochs=2", "train.batch_size=32",
+                "run.threads=1", "run.checkpoint_every_steps=4"]
+    scratch_before = set(os.listdir(tempfile.gettempdir()))
+    torch.manual_seed(0)
+    two = trainwise.run(model=Tiny(), report=False, overrides=[
+        *settings, f"run.out_dir=\"{tmp_path / 'two'}\"", "run.devices=2",
+        "run.strategy=\"ddp_fork\""])
+    torch.manual_seed(0)
+    one = trainwise.run(model=Tiny(), report=False,
+                        overrides=[*settings, f"run.out_dir=\"{tmp_path / 'one'}\""])
+    assert two.ok and one.ok, (two.verdict, one.verdict)
+    assert [p.name for p in (tmp_path / "two").iterdir()] == [two.path.name]
+    assert not {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("trainwise-rank")} \
+        - scratch_before  # the other process's scratch folder is gone
+    steps = [row["step"] for row in read_history(two.path) if row["kind"] == "step"]
+    assert steps == list(range(1, len(steps) + 1))  # each step written once, by rank 0
+    assert len(list((two.path / "tensorboard").iterdir())) == 1
+    assert json.loads((two.path / "meta.json").read_text())["num_processes"] == 2
+    ours = torch.load(two.path / "checkpoints/last.pt", weights_only=True)
+    theirs = torch.load(one.path / "checkpoints/last.pt", weights_only=True)
+    assert ours["world_size"] == 2 and len(ours["rng"]) == 2
+    for key, value in theirs["model"].items():
+        torch.testing.assert_close(ours["model"][key], value, rtol=1e-4, atol=1e-5)
+    assert two.test["test_accuracy"] == pytest.approx(one.test["test_accuracy"])
+
+
+@pytest.mark.skipif(not os.environ.get("TRAINWISE_SLOW_TESTS"),
+                    reason="two fresh interpreters (~40 s on 2 busy cores): TRAINWISE_SLOW_TESTS=1")
+def test_cli_devices_2_relaunches_the_command(tmp_path):
+    """`trainwise run --devices 2`: Fabric re-runs the command as rank 1 (popen launcher)."""
+    command = [sys.executable, "-m", "trainwise.cli", "run", "--devices", "2", "--no-report",
+               "--set", "data.source=\"digits\"", "--set", "data.max_samples=400",
+               "--set", "train.lr=0.003", "--set", "run.checks=false",
+               "--set", "train.max_epochs=2", "--set", f"run.out_dir=\"{tmp_path}\""]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    [run] = list(tmp_path.iterdir())
+    assert json.loads((run / "meta.json").read_text())["num_processes"] == 2
+    assert (run / "checkpoints/last.pt").exists()

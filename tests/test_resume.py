@@ -1,0 +1,142 @@
+"""`trainwise run --resume`: a run killed with SIGKILL (mid-epoch, mid-save, or whenever) and
+resumed ends with the same weights and history as an uninterrupted run, bitwise on the CPU."""
+
+import io
+import multiprocessing
+import os
+import signal
+import time
+
+import pytest
+import torch
+
+import trainwise
+from trainwise.cli import main
+from trainwise.rundir import read_findings, read_history
+
+# digits: 432 training rows, batch 32 -> 14 steps per epoch; checkpoints every 5 steps, so
+# most land mid-epoch. Dropout and one-cycle warmup make the RNG and scheduler state matter.
+SETTINGS = ["data.source=\"digits\"", "data.max_samples=600", "train.lr=0.003",
+            "run.checks=false", "train.max_epochs=6", "train.batch_size=32", "run.threads=1",
+            "run.checkpoint_every_steps=5", "model.dropout=0.2", "train.patience=3"]
+KILL_AT_SAVE = 6  # saves at steps 0, 5, 10, 14 (epoch end), 15, 20: dies writing step 20
+_VARYING = ("seconds", "seconds_per_step", "samples_per_second")  # wall-clock timings
+
+
+def _settings(out_dir):
+    return [*SETTINGS, f"run.out_dir=\"{out_dir}\""]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("uninterrupted")
+    result = trainwise.run(overrides=_settings(out), report=False)
+    assert result.ok, result.verdict
+    return result
+
+
+def _die_mid_save(out_dir):
+    """Runs in a forked process: SIGKILL itself halfway through writing a checkpoint."""
+    import trainwise.train.resume as resume_module
+
+    original, calls = resume_module.save_checkpoint, []
+
+    def dying_save(payload, path):
+        calls.append(path)
+        if len(calls) == KILL_AT_SAVE:
+            buffer = io.BytesIO()
+            torch.save(payload, buffer)
+            path.with_name(path.name + ".tmp").write_bytes(buffer.getvalue()[:4096])
+            os.kill(os.getpid(), signal.SIGKILL)
+        original(payload, path)
+
+    resume_module.save_checkpoint = dying_save
+    trainwise.run(overrides=_settings(out_dir), report=False)
+
+
+def _run_to_completion(out_dir):
+    trainwise.run(overrides=_settings(out_dir), report=False)
+
+
+def _fork(target, out_dir):
+    process = multiprocessing.get_context("fork").Process(target=target, args=(out_dir,))
+    process.start()
+    return process
+
+
+def _the_run(out_dir):
+    [path] = list(out_dir.iterdir())
+    return path
+
+
+def _checkpoint_step(path):
+    return torch.load(path / "checkpoints/last.pt", weights_only=True)["train_state"]["step"]
+
+
+def _unwrapped(text):
+    return "".join(text.split())  # the console wraps lines, even inside words
+
+
+def _assert_same_run(resumed, reference):
+    for name in ("last.pt", "best.pt"):
+        ours = torch.load(resumed / "checkpoints" / name, weights_only=True)["model"]
+        theirs = torch.load(reference / "checkpoints" / name, weights_only=True)["model"]
+        for key, value in theirs.items():
+            assert torch.equal(ours[key], value), (name, key)
+    strip = [{k: v for k, v in row.items() if k not in _VARYING} for row in read_history(reference)]
+    assert [{k: v for k, v in row.items() if k not in _VARYING}
+            for row in read_history(resumed)] == strip
+
+
+def test_sigkill_mid_epoch_and_mid_save_then_resume_is_bitwise_equal(tmp_path, uninterrupted):
+    process = _fork(_die_mid_save, tmp_path)
+    process.join(timeout=300)
+    assert process.exitcode == -signal.SIGKILL
+    path = _the_run(tmp_path)
+    assert (path / "checkpoints/last.pt.tmp").exists()  # the torn save
+    checkpoint = torch.load(path / "checkpoints/last.pt", weights_only=True)
+    assert checkpoint["train_state"]["step"] == 15  # the last complete one, mid-epoch 2
+    assert 0 < checkpoint["progress"]["batches_done"] < 14
+
+    started = time.perf_counter()
+    assert main(["run", "--resume", str(path), "--no-report"]) == 0
+    print(f"resume took {time.perf_counter() - started:.1f} s")
+    assert not (path / "checkpoints/last.pt.tmp").exists()
+    _assert_same_run(path, uninterrupted.path)
+    codes = [f.code for f in read_findings(path)]
+    assert "resumed" in codes and codes.count("loaded") == 1  # the audit is not rerun
+    assert read_history(path)[-1]["kind"] == "test"
+
+
+def test_sigkill_at_an_arbitrary_moment_then_resume_is_bitwise_equal(tmp_path, uninterrupted):
+    process = _fork(_run_to_completion, tmp_path)
+    deadline, seen = time.monotonic() + 300, set()
+    while len(seen) < 3 and time.monotonic() < deadline:  # three checkpoint versions exist
+        last = [p / "checkpoints/last.pt" for p in tmp_path.iterdir()]
+        if last and last[0].exists():
+            seen.add(last[0].stat().st_mtime_ns)
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    process.join()
+    path = _the_run(tmp_path)
+    final_step = read_history(uninterrupted.path)[-2]["step"]  # the last epoch row's step
+    assert _checkpoint_step(path) < final_step  # killed before the end, or the test says nothing
+    assert main(["run", "--resume", str(path), "--no-report"]) == 0
+    _assert_same_run(path, uninterrupted.path)
+
+
+def test_resume_refuses_unusable_checkpoints_with_a_fix(tmp_path, uninterrupted, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("config.toml", "meta.json", "findings.json", "split.npz"):
+        (run / name).write_bytes((uninterrupted.path / name).read_bytes())
+    (run / "checkpoints").mkdir()
+    whole = (uninterrupted.path / "checkpoints/last.pt").read_bytes()
+    (run / "checkpoints/last.pt").write_bytes(whole[: len(whole) // 3])
+    assert main(["run", "--resume", str(run), "--no-report"]) == 2
+    assert "truncated" in _unwrapped(capsys.readouterr().err)
+    (run / "checkpoints/last.pt").write_bytes(whole)
+    assert main(["run", "--resume", str(run), "--set", "train.lr=0.01", "--no-report"]) == 2
+    assert "train.lr:0.003then,0.01now" in _unwrapped(capsys.readouterr().err)
+    assert main(["run", "--resume", str(tmp_path), "--no-report"]) == 2
+    assert "notatrainwiserunfolder" in _unwrapped(capsys.readouterr().err)

@@ -1,0 +1,50 @@
+"""The tune stage inside the recipe: tune.json's format, the lr handed to training, batch size."""
+
+from __future__ import annotations
+
+import json
+
+import trainwise
+
+QUICK = ["data.source=\"digits\"", "train.max_epochs=7", "tune.num_steps=30",
+         "tune.num_seeds=2", "run.threads=1", "run.checks=false"]
+
+
+def _tune(tmp_path, *extra: str):
+    result = trainwise.run(overrides=[*QUICK, f"run.out_dir=\"{tmp_path}\"", *extra],
+                           until="tune", report=False)
+    assert result.ok, result.verdict
+    return result, json.loads((result.path / "tune.json").read_text())
+
+
+def test_tune_json_holds_the_candidates_the_choice_and_the_batch_size(tmp_path):
+    result, record = _tune(tmp_path)
+    assert record["source"] == "short_runs" and record["num_epochs"] == 1  # 15% of 7
+    assert 3 <= len(record["candidates"]) <= 5 + 2
+    for candidate in record["candidates"]:
+        assert {"lr", "val_loss", "curve", "train_curve", "seconds", "round"} <= set(candidate)
+        assert len(candidate["curve"]) == 1
+    lrs = [c["lr"] for c in record["candidates"]]
+    assert min(lrs) <= record["chosen_lr"] <= max(lrs)
+    assert record["range"]["lr_low"] <= record["range"]["lr_high"]
+    assert record["batch_size"] == {"mode": "fixed", "chosen": 128}
+    codes = [f.code for f in result.findings if f.stage == "tune"]
+    assert "lr_range" in codes and "short_runs" in codes
+
+
+def test_auto_batch_size_is_measured_before_the_lr(tmp_path):
+    result, record = _tune(tmp_path, "tune.batch_size=\"auto\"", "tune.short_runs=false")
+    trials = record["batch_size"]["trials"]
+    assert record["batch_size"]["mode"] == "auto" and trials[0]["batch_size"] == 32
+    chosen = record["batch_size"]["chosen"]
+    assert chosen in (32, 64, 128, 256) and [t["status"] for t in trials].count("chosen") == 1
+    config = (result.path / "config.toml").read_text()
+    assert "batch_size = 128" in config  # the config as given; the choice is in tune.json
+    assert record["source"] == "range_test" and record["candidates"] == []
+
+
+def test_a_given_lr_skips_the_search_but_still_writes_tune_json(tmp_path):
+    result, record = _tune(tmp_path, "train.lr=0.003")
+    assert record == {"candidates": [], "chosen_lr": 0.003, "widened": False,
+                      "source": "config", "batch_size": {"mode": "fixed", "chosen": 128}}
+    assert [f.code for f in result.findings if f.stage == "tune"] == ["lr_given"]
