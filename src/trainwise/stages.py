@@ -5,6 +5,7 @@ Each stage reads what earlier stages left on the RunContext and adds its own res
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ from torch import nn
 
 from trainwise.config import Config
 from trainwise.data.audit import audit
-from trainwise.data.augment import augment_findings
+from trainwise.data.augment import augment_findings, augment_plan, random_flip
 from trainwise.data.figures import plot_samples
 from trainwise.data.plan import SplitSettings, key_findings, plan_split
 from trainwise.data.sources import load_data
@@ -37,10 +38,11 @@ class Arrays:
 
     x: np.ndarray
     y: np.ndarray
+    augment: Callable[..., Any] | None = None  # training split only, e.g. random_flip
 
     def loader(self, batch_size: int, *, shuffle: bool, seed: int, drop_last: bool = False) -> Any:
         return to_loader(self.x, self.y, batch_size, shuffle=shuffle, seed=seed,
-                         drop_last=drop_last)
+                         drop_last=drop_last, augment=self.augment)
 
     def tensors(self, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.as_tensor(self.x[:limit]), torch.as_tensor(self.y[:limit])
@@ -143,7 +145,9 @@ def _make_arrays(ctx: RunContext, train: np.ndarray, val: np.ndarray, x_test: np
         ctx.target_scale = std
         y, y_test = (y - mean) / std, (y_test - mean) / std
     ctx.splits = {
-        "train": Arrays(normaliser.transform(data.x[train]), y[train]),
+        "train": Arrays(normaliser.transform(data.x[train]), y[train],
+                        random_flip if augment_plan(data, ctx.config.data.augment)[0].flip
+                        else None),
         "val": Arrays(normaliser.transform(data.x[val]), y[val]),
         "test": Arrays(normaliser.transform(x_test), y_test),
     }

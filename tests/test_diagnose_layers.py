@@ -1,0 +1,132 @@
+"""The diagnosis extensions of issue 5: per-layer vanishing gradients, the samples of a spike or
+a NaN in the evidence, a spike that opened a loss explosion, ordered batches, a saturating
+overfit. Histories are synthetic rows in the loop's format (notes/FORMATS.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trainwise.findings import Severity
+from trainwise.train.diagnose import diagnose
+from trainwise.train.diagnose_layers import rule_vanishing_layers
+from trainwise.train.diagnose_order import rule_ordered_batches
+from trainwise.train.diagnose_val import rule_overfitting
+
+STEPS, PER_EPOCH = 400, 20
+
+
+def steps(loss: np.ndarray, grad: np.ndarray, lr: np.ndarray | None = None,
+          layers: dict[str, np.ndarray] | None = None, every: int = 10) -> list[dict]:
+    rows = []
+    for i in range(len(loss)):
+        row = {"kind": "step", "step": i + 1, "epoch": i // PER_EPOCH + 1,
+               "loss": float(loss[i]), "grad_norm": float(grad[i]),
+               "lr": float(lr[i]) if lr is not None else 1e-3}
+        if layers and (i == 0 or (i + 1) % every == 0):
+            row["layer_grad_norms"] = {name: float(v[i]) for name, v in layers.items()}
+        rows.append(row)
+    return rows
+
+
+def noisy(rng: np.random.Generator, level: np.ndarray | float, sigma: float = 0.1) -> np.ndarray:
+    return level * np.exp(rng.normal(0, sigma, STEPS))
+
+
+def test_dead_first_layers_are_named_while_the_global_norm_looks_normal():
+    rng = np.random.default_rng(0)
+    loss, grad = noisy(rng, 2.3, 0.02), noisy(rng, 0.5)  # plateau; the head's norm only
+    layers = {"0": np.zeros(STEPS), "2": noisy(rng, 1e-6), "4": grad}
+    found = diagnose(steps(loss, grad, layers=layers))
+    assert [f.code for f in found if f.severity is not Severity.INFO] == ["vanishing_gradients"]
+    evidence = found[0].evidence
+    assert evidence["layers"] == ["0", "2"] and evidence["largest_layer"] == "4"
+    assert evidence["per_layer"] and found[0].step == 1
+    assert not evidence["dead"]  # layer "2" is tiny, not zero
+
+
+def test_healthy_spread_recovery_convergence_and_all_layers_stay_quiet():
+    rng = np.random.default_rng(1)
+    t = np.arange(STEPS) / STEPS
+    loss, grad = noisy(rng, 0.1 + 2.2 * np.exp(-5 * t)), noisy(rng, 1.0)
+    spread = {"0": grad / 30, "2": grad / 3, "4": grad}  # 30x apart: ordinary
+    assert rule_vanishing_layers(steps(loss, grad, layers=spread)) == []
+    recovers = {"0": np.where(t < 0.6, 1e-6, 0.3), "4": grad}  # dead early, alive at the end
+    assert rule_vanishing_layers(steps(loss, grad, layers=recovers)) == []
+    converged = noisy(rng, 2.3 * np.exp(-12 * t))  # loss at 0.001% of its start
+    tiny = {"0": grad * 1e-5, "4": grad}
+    assert rule_vanishing_layers(steps(converged, grad, layers=tiny)) == []
+    everywhere = {"0": np.zeros(STEPS), "4": np.zeros(STEPS)}  # the global rule's case
+    assert rule_vanishing_layers(steps(noisy(rng, 2.3, 0.02), grad, layers=everywhere)) == []
+
+
+def _with_samples(rows: list[dict], step: int, indices: list[int]) -> list[dict]:
+    rows[step - 1]["sample_indices"] = indices
+    return rows
+
+
+def test_spike_evidence_and_message_name_the_batch_samples():
+    rng = np.random.default_rng(2)
+    t = np.arange(STEPS) / STEPS
+    loss, grad = noisy(rng, 0.1 + 2.2 * np.exp(-5 * t)), noisy(rng, 1.0)
+    grad[199] *= 200
+    rows = _with_samples(steps(loss, grad), 200, list(range(100, 164)))
+    found = [f for f in diagnose(rows) if f.code == "gradient_spike"]
+    assert found[0].evidence["sample_indices"] == list(range(100, 164))
+    assert found[0].evidence["sample_indices_step"] == 200
+    assert "samples 100, 101" in found[0].message and "..." in found[0].message
+
+
+def test_divergence_evidence_carries_the_nan_batch_samples():
+    rng = np.random.default_rng(3)
+    loss, grad = noisy(rng, 1.0)[:50], noisy(rng, 1.0)[:50]
+    loss[49] = grad[49] = np.nan
+    found = diagnose(_with_samples(steps(loss, grad), 50, [7, 8, 9]))
+    assert found[0].code == "divergence" and found[0].evidence["sample_indices"] == [7, 8, 9]
+
+
+def _exploding(rng: np.random.Generator, spikes: list[int]) -> list[dict]:
+    """Loss falls to 0.3, jumps at step 150 and decays back: one wrecked update."""
+    t = np.arange(STEPS)
+    base = 0.3 + 2.0 * np.exp(-t / 30)
+    loss = noisy(rng, np.where(t < 150, base, 0.3 + 3.0 * np.exp(-(t - 150) / 60)), 0.05)
+    grad = noisy(rng, 1.0)
+    for step in spikes:
+        grad[step - 1] *= 500
+    return steps(loss, grad)
+
+
+def test_a_spike_that_opens_a_loss_explosion_is_the_cause():
+    found = [f for f in diagnose(_exploding(np.random.default_rng(4), [151]))
+             if f.severity is not Severity.INFO]
+    assert [f.code for f in found] == ["gradient_spike"]
+    assert found[0].evidence["also_seen"] == ["loss_exploding"]
+    chronic = diagnose(_exploding(np.random.default_rng(4), [40, 90, 151, 200, 260]))
+    assert chronic[0].code == "loss_exploding"  # many spikes: instability, not one batch
+
+
+def test_ordered_batches_are_found_but_not_under_warm_restarts_every_epoch():
+    rng = np.random.default_rng(5)
+    t = np.arange(STEPS) / STEPS
+    position = np.arange(STEPS) % PER_EPOCH % 4  # 5 class blocks of 4 steps per epoch
+    loss = noisy(rng, (0.2 + 2 * np.exp(-4 * t)) * np.exp(1.0 - 0.5 * position))
+    grad = noisy(rng, 1.0)
+    found = rule_ordered_batches(steps(loss, grad))
+    assert [f.code for f in found] == ["ordered_batches"] and found[0].step == PER_EPOCH + 1
+    assert found[0].evidence["repeat_correlation"] > 0.9
+    assert rule_ordered_batches(steps(noisy(rng, 0.2 + 2 * np.exp(-4 * t)), grad)) == []
+    restarts = 1e-3 * (1 + np.cos(np.pi * (np.arange(STEPS) % PER_EPOCH) / PER_EPOCH)) / 2
+    assert rule_ordered_batches(steps(loss, grad, lr=restarts + 1e-5)) == []
+
+
+def test_a_saturating_rise_of_the_validation_loss_is_overfitting():
+    """64 images memorised: val loss lowest near epoch 10, then rising to 0.9 and flattening
+    (a straight line fits the rise badly; the epoch-to-epoch noise is what matters)."""
+    epochs = np.arange(1, 61)
+    val = np.where(epochs <= 9, 2.0 * np.exp(-(epochs - 1) / 4) + 0.3,
+                   0.9 - 0.55 * np.exp(-(epochs - 9) / 8))
+    train = 2.0 * np.exp(-epochs / 2)
+    rows = [{"kind": "epoch", "epoch": int(e), "step": int(e) * 2, "val_loss": float(v),
+             "train_loss": float(tl)} for e, v, tl in zip(epochs, val, train, strict=True)]
+    found = rule_overfitting(rows)
+    assert [f.code for f in found] == ["overfitting"]
+    assert found[0].evidence["best_epoch"] == int(np.argmin(val)) + 1

@@ -1,0 +1,217 @@
+"""Signals of train/monitor.py and the public trainwise.Monitor for a user's own loop.
+
+Oracles: torch's clip_grad_norm_ and per-module vector norms for the gradient norms, the
+samples a collate function really corrupted for a spike's sample indices, TensorBoard's own
+EventAccumulator for the event files, the ECE (held to torchmetrics in test_calibration.py)
+for the reliability bins.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset, default_collate
+
+import trainwise
+from trainwise.train.calibration import confidence_stats
+from trainwise.train.evaluate import reliability
+from trainwise.train.loop import fit
+from trainwise.train.monitor import MAX_INDEXED_ROWS, GradNorms, StepMonitor
+
+
+def _model(seed: int = 0) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+
+def _backward(model: nn.Module, blobs, n: int = 32) -> None:
+    x, y = blobs
+    nn.functional.cross_entropy(model(x[:n]), y[:n]).backward()
+
+
+def test_grad_norms_match_torch_globally_and_per_layer(blobs):
+    model = _model()
+    _backward(model, blobs)
+    total, layers = GradNorms(model)(per_layer=True)
+    reference = nn.utils.clip_grad_norm_(model.parameters(), max_norm=float("inf"))
+    assert torch.allclose(total, reference, rtol=1e-6)
+    for index, name in enumerate(["0", "2"]):
+        module = model[int(name)]
+        expected = torch.linalg.vector_norm(torch.cat([p.grad.flatten()
+                                                       for p in module.parameters()]))
+        assert torch.allclose(layers[index], expected, rtol=1e-6)
+    assert GradNorms(model)(per_layer=False)[1] is None
+
+
+def test_layer_without_gradient_is_nan_and_frozen_layers_are_left_out(blobs):
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.used, self.unused = nn.Linear(8, 4), nn.Linear(4, 3), nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.used(self.body(x).relu())
+
+    model = TwoHeads()
+    model.body.requires_grad_(False)
+    norms = GradNorms(model)
+    assert norms.layer_names == ["used", "unused"]
+    _backward(model, blobs)
+    _, layers = norms(per_layer=True)
+    assert layers[0] > 0 and math.isnan(layers[1])
+
+
+def test_layer_rows_come_at_step_one_and_every_k_steps():
+    monitor = StepMonitor(log_every=5, layer_every=4, layer_names=["a", "b"])
+    rows = []
+    for step in range(1, 11):
+        layers = torch.tensor([1.0, 2.0]) if monitor.layer_due(step) else None
+        rows += monitor.record(step, 1, torch.tensor(1.0), torch.tensor(1.0), 0.1,
+                               layer_norms=layers, batch_size=32)
+    assert [r["step"] for r in rows if "layer_grad_norms" in r] == [1, 4, 8]
+    assert rows[0]["layer_grad_norms"] == {"a": 1.0, "b": 2.0}
+    timed = [r for r in rows if "samples_per_second" in r]
+    assert timed and all(math.isclose(r["samples_per_second"], 32 / r["seconds_per_step"])
+                         for r in timed)
+
+
+def test_only_spike_rows_keep_their_sample_indices():
+    monitor = StepMonitor(log_every=50)
+    norms = [1.0, 1.1, 0.9, 1.05, 0.95, 1.0, 40.0, 1.0, 1.1]  # one spike at step 7
+    for step, norm in enumerate(norms, start=1):
+        monitor.record(step, 1, torch.tensor(0.5), torch.tensor(norm), 0.1,
+                       batch_indices=torch.arange(step * 10, step * 10 + 4))
+    rows = monitor.flush()
+    assert [r["step"] for r in rows if "sample_indices" in r] == [7]
+    assert rows[6]["sample_indices"] == [70, 71, 72, 73]
+
+
+def test_first_nonfinite_row_is_located_and_indexed_rows_are_capped():
+    located = []
+    monitor = StepMonitor(log_every=100, locate=lambda step: located.append(step) or [step])
+    for step in range(1, 4):
+        monitor.record(step, 1, torch.tensor(float("nan") if step > 1 else 1.0),
+                       torch.tensor(1.0), 0.1)
+    rows = monitor.flush()
+    assert monitor.first_nonfinite_step == 2 and monitor.num_nonfinite == 2
+    assert located == [2] and rows[1]["sample_indices"] == [2]
+    spiky = StepMonitor(log_every=1000)
+    for step in range(1, 5 * (MAX_INDEXED_ROWS + 10)):
+        norm = 1e6 if step % 5 == 0 else 1.0  # 4 spikes in any 20 rows: the median stays 1
+        spiky.record(step, 1, torch.tensor(1.0), torch.tensor(norm), 0.1, batch_indices=[step])
+    assert sum("sample_indices" in r for r in spiky.flush()) == MAX_INDEXED_ROWS
+
+
+class _CorruptThird:
+    """Collate that scales the 8th batch's inputs by -1000 and remembers its samples."""
+
+    def __init__(self):
+        self.count, self.indices = 0, None
+
+    def __call__(self, samples):
+        self.count += 1
+        x, y, index = default_collate(samples)
+        if self.count == 8:
+            self.indices, x = sorted(index.tolist()), x * -1000  # confidently wrong
+        return x, y
+
+
+def test_fit_names_the_samples_of_a_corrupted_batch(blobs):
+    x, y = blobs
+    corrupt = _CorruptThird()
+    train = DataLoader(TensorDataset(x[:240], y[:240], torch.arange(240)), batch_size=16,
+                       shuffle=True, generator=torch.Generator().manual_seed(0),
+                       collate_fn=corrupt)
+    val = DataLoader(TensorDataset(x[240:], y[240:]), batch_size=64)
+    model = _model()
+    state = fit(model, train, val, optimizer=torch.optim.AdamW(model.parameters(), lr=1e-2),
+                loss_fn=nn.CrossEntropyLoss(), max_epochs=2, log_every=5, layer_every=5)
+    steps = [r for r in state.history if r["kind"] == "step"]
+    assert [r["step"] for r in steps if "sample_indices" in r] == [8]
+    assert sorted(steps[7]["sample_indices"]) == corrupt.indices
+    assert [r["step"] for r in steps if "layer_grad_norms" in r] == [1, 5, 10, 15, 20, 25, 30]
+    spike = [f for f in trainwise.diagnose(state.history) if f.code == "gradient_spike"]
+    assert spike and sorted(spike[0].evidence["sample_indices"]) == corrupt.indices
+
+
+def test_reliability_bins_sum_to_the_ece():
+    generator = torch.Generator().manual_seed(0)
+    probs = torch.softmax(3 * torch.randn(500, 4, generator=generator), dim=1)
+    targets = torch.randint(0, 4, (500,), generator=generator)
+    bins = reliability(probs, targets)
+    assert sum(bins["count"]) == 500 and len(bins["count"]) == 15
+    ece = sum(n / 500 * abs(a - c) for n, a, c in
+              zip(bins["count"], bins["accuracy"], bins["confidence"], strict=True) if n)
+    assert ece == pytest.approx(confidence_stats(probs, targets)["ece"], abs=1e-6)
+    assert all((a is None) == (n == 0) for a, n in zip(bins["accuracy"], bins["count"],
+                                                      strict=True))
+
+
+def _own_loop(monitor, model, train, val, epochs: int, lr: float = 1e-2) -> None:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    for _ in range(epochs):
+        for xb, yb, index in train:
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(xb), yb)
+            loss.backward()
+            monitor.step(loss, model, optimizer, batch_indices=index)
+            optimizer.step()
+        monitor.evaluate(model, val, nn.CrossEntropyLoss())
+
+
+def _indexed_loaders(blobs):
+    x, y = blobs
+    train = DataLoader(TensorDataset(x[:240], y[:240], torch.arange(240)), batch_size=32,
+                       shuffle=True, generator=torch.Generator().manual_seed(0))
+    return train, DataLoader(TensorDataset(x[240:], y[240:]), batch_size=64)
+
+
+def test_monitor_in_a_plain_loop_writes_history_findings_and_tensorboard(blobs, tmp_path):
+    train, val = _indexed_loaders(blobs)
+    with trainwise.Monitor(tmp_path / "run", log_every=4, layer_every=5, console=False,
+                           report=False) as monitor:
+        _own_loop(monitor, _model(), train, val, epochs=3)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").open()]
+    steps = [r for r in rows if r["kind"] == "step"]
+    epochs = [r for r in rows if r["kind"] == "epoch"]
+    assert [r["step"] for r in steps] == list(range(1, 25)) and len(epochs) == 3
+    assert epochs[-1]["val_accuracy"] > 0.9 and epochs[-1]["train_loss"] < math.log(3)
+    assert set(epochs[-1]["val_reliability"]) == {"confidence", "accuracy", "count"}
+    findings = json.loads((tmp_path / "run" / "findings.json").read_text())
+    assert [f["code"] for f in findings] == ["healthy"]
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    logged = {e.step: e.value for e in events.Scalars("step/loss")}
+    assert logged == pytest.approx({r["step"]: r["loss"] for r in steps}, rel=1e-6)
+    assert [e.step for e in events.Scalars("layer_grad_norm/2")] == [1, 5, 10, 15, 20]
+    val_loss = [e.value for e in events.Scalars("epoch/val_loss")]
+    assert val_loss == pytest.approx([r["val_loss"] for r in epochs], rel=1e-6)
+    assert "step/grad_norm" in events.Tags()["scalars"]
+
+
+def test_monitor_finds_dead_layers_and_end_epoch_takes_own_metrics(blobs):
+    train, val = _indexed_loaders(blobs)
+    model = _model()
+    with torch.no_grad():
+        model[0].bias.fill_(-10.0)  # every hidden ReLU dead: only the output bias learns
+    monitor = trainwise.Monitor(None, log_every=4, layer_every=4, console=False)
+    _own_loop(monitor, model, train, val, epochs=4)
+    found = {f.code: f for f in monitor.close()}
+    assert "vanishing_gradients" in found
+    assert found["vanishing_gradients"].evidence["layers"] == ["0"]
+    row = trainwise.Monitor(None, console=False).end_epoch(val_loss=0.5, val_accuracy=0.8)
+    assert row["val_loss"] == 0.5 and row["val_accuracy"] == 0.8 and row["train_loss"] is None
+
+
+def test_monitor_writes_a_report(blobs, tmp_path):
+    train, val = _indexed_loaders(blobs)
+    monitor = trainwise.Monitor(tmp_path / "run", console=False)
+    _own_loop(monitor, _model(), train, val, epochs=2)
+    monitor.close()
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "<html" in html.lower() and len(html) > 10_000
