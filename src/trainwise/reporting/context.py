@@ -15,6 +15,7 @@ from typing import Any
 
 from trainwise.findings import STAGES, Finding, Severity, TrainwiseError, errors, worst
 from trainwise.reporting.curves import best_epoch
+from trainwise.reporting.tuning import candidate_rows
 from trainwise.rundir import read_findings, read_history
 
 Row = dict[str, Any]
@@ -32,6 +33,7 @@ class RunData:
     test: Row | None = None
     findings: list[Finding] = field(default_factory=list)
     lr_range: dict[str, Any] | None = None
+    tune: dict[str, Any] | None = None  # tune.json: the short real runs
     model_summary: dict[str, Any] | None = None
 
     @property
@@ -74,6 +76,7 @@ def load_run(path: Path) -> RunData:
         test=tests[-1] if tests else None,
         findings=read_findings(path),
         lr_range=_read_json(path / "lr_range.json"),
+        tune=_read_json(path / "tune.json"),
         model_summary=_read_json(path / "model_summary.json"),
     )
 
@@ -201,6 +204,8 @@ def report_context(run: RunData) -> dict[str, Any]:
         "split": meta.get("split") or {},
         "model": run.model_summary,
         "lr_range": run.lr_range,
+        "tune": run.tune,
+        "candidates": candidate_rows(run.tune),
         "has_training": bool(run.steps or run.epochs),
         "test": [(k, _metric(k, v)) for k, v in (run.test or {}).items() if k != "kind"],
         "findings_by_stage": _findings_by_stage(run.findings),

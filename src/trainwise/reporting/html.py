@@ -23,6 +23,7 @@ from trainwise.reporting.context import (
     report_context,
 )
 from trainwise.reporting.figures import class_balance_figure, data_uri, figure_png, lr_range_figure
+from trainwise.reporting.tuning import short_runs_figure
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
 
@@ -48,6 +49,8 @@ def figure_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]
                                      lambda: class_balance_figure(counts, names))
     if run.lr_range and run.lr_range.get("curves"):
         builders["lr_range"] = ("LR range test", lambda: lr_range_figure(run.lr_range or {}))
+    if run.tune and run.tune.get("candidates"):
+        builders["short_runs"] = ("Short runs", lambda: short_runs_figure(run.tune or {}))
     if _has(run.steps, "loss") or _has(run.epochs, "val_loss"):
         builders["loss"] = ("Loss", lambda: curves.loss_figure(run.steps, run.epochs,
                                                                run.findings))

@@ -1,0 +1,41 @@
+"""The short real runs of `trainwise tune`: validation loss per epoch for each candidate rate."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from trainwise.reporting.figures import PALETTE, finite, legend, new_axes, styled
+
+
+@styled
+def short_runs_figure(tune: dict[str, Any]) -> Figure:
+    """One line per candidate peak lr; the chosen rate's line is drawn bold."""
+    fig, ax = new_axes("Short real runs: validation loss per epoch")
+    chosen = tune.get("best_lr") or tune.get("chosen_lr")
+    for i, candidate in enumerate(tune.get("candidates", [])):
+        curve = finite(candidate.get("curve", []))
+        is_best = chosen is not None and math.isclose(candidate["lr"], chosen, rel_tol=1e-6)
+        ax.plot(range(1, len(curve) + 1), curve, color=PALETTE[i % len(PALETTE)],
+                linewidth=2.5 if is_best else 1.2, marker="o", markersize=3,
+                label=f"lr {candidate['lr']:.3g}" + (" (best)" if is_best else ""))
+    ax.set_xlabel("epoch of the short run")
+    ax.set_ylabel("validation loss")
+    legend(ax)
+    return fig
+
+
+def candidate_rows(tune: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Table rows sorted by learning rate, with the winner marked."""
+    if not tune:
+        return []
+    best = tune.get("best_lr")
+    rows = []
+    for candidate in sorted(tune.get("candidates", []), key=lambda c: c["lr"]):
+        rows.append({"lr": candidate["lr"], "val_loss": candidate.get("val_loss"),
+                     "seconds": candidate.get("seconds"), "round": candidate.get("round", 0),
+                     "best": best is not None and math.isclose(candidate["lr"], best,
+                                                               rel_tol=1e-6)})
+    return rows
