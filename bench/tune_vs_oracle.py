@@ -8,15 +8,17 @@ Per task (bench/tune_tasks.py: trainwise's own model, AdamW groups, batch 128, f
           cached in bench/tune_oracle.json (bench/tune_oracle.py). --constant adds the
           constant-lr oracle, as in /work/shared/bench (the anchors' usual setting).
   ours    per seed, what `stage_tune` runs with the default TuneConfig: range test (3 seeds,
-          1e-6..1, 100 steps), then short runs (20% of the epochs each, one-cycle compressed)
-          among 3-5 candidates in its range, widened at an edge. "find-lr" is the range test's
+          1e-6..1, 100 steps), then short runs (15% of the epochs each, at least 50 steps,
+          one-cycle compressed) among 3-5 candidates in its range, widened at an edge, the
+          pick refined by a parabola in log lr. "find-lr" is the range test's
           point alone (tune.short_runs = false).
   anchors fastai valley/steep/minimum/slide, torch-lr-finder, Lightning: each library's rule
           (trainwise.tune.suggest, each with its own smoothing and trimming) on the SAME
           recorded curve (the first range-test seed; one test, as each library runs by
           default), so the curves are ours (our range 1e-6..1 and optimizer), the picks theirs.
 Scores: excess = the oracle's mean loss at the chosen lr (linear in log10 lr between grid
-points) over the oracle's best, minus 1; ratio = max(lr/best, best/lr); spread = log10(max/min)
+points; an lr outside the grid is scored at the grid's end, a lower bound) over the
+oracle's best, minus 1; ratio = max(lr/best, best/lr); spread = log10(max/min)
 of the lrs over seeds. Targets (issue 6) for `tune`: excess <= 5% in every seed, ratio <= 2 in
 >= 80% of seeds, tune time <= 3x one plain training run.
 """
@@ -83,22 +85,26 @@ def _pct(v: float) -> str:
     return f"{100 * v:+.1f}%" if math.isfinite(v) else "diverged"
 
 
-def method_table(curves: dict, runs: list[dict]) -> list[str]:
-    methods = list(runs[0]["picks"])
+def method_table(curves: dict, runs: list[dict], reference: dict[str, list[float]]
+                 ) -> list[str]:
+    """One row per method (its lr in each tune seed) plus `reference` rows (their own lrs,
+    one-cycle only)."""
     lines = []
     for schedule, curve in curves.items():
+        rows = {method: [r["picks"][method] for r in runs] for method in runs[0]["picks"]}
+        rows.update(reference if schedule == "one-cycle" else {})
         lines += [f"Scored against the **{schedule}** oracle:", "",
                   "| method | median lr | within 2x | median ratio | median excess | worst "
                   "excess | excess <= 5% | spread (decades) | per-seed lr (excess) |",
                   "|---|---|---|---|---|---|---|---|---|"]
-        for method in methods:
-            s = score(curve, [r["picks"][method] for r in runs])
+        for method, lrs in rows.items():
+            s = score(curve, lrs)
             per_seed = ", ".join(f"{lr:.3g} ({_pct(e)})" for lr, e in zip(s["lrs"], s["excesses"],
                                                                             strict=True))
             name = f"**{method}**" if method == "tune" else method
             lines.append(f"| {name} | {s['median_lr']:.3g} | {s['hit2']:.0%} | "
                          f"{s['median_ratio']:.2f}x | {_pct(s['median_excess'])} | "
-                         f"{_pct(s['worst_excess'])} | {s['within5']}/{len(runs)} | "
+                         f"{_pct(s['worst_excess'])} | {s['within5']}/{len(lrs)} | "
                          f"{s['spread']:.2f} | {per_seed} |")
         lines.append("")
     return lines
@@ -117,6 +123,13 @@ def oracle_table(curves: dict) -> list[str]:
     return lines
 
 
+def _seed_argmins(result: dict) -> list[float]:
+    """Each oracle seed's own best grid lr: how well a single full-run grid search does,
+    scored against the mean over seeds (the noise floor of the excess)."""
+    losses = np.array([[np.inf if v is None else v for v in row] for row in result["losses"]])
+    return [result["lrs"][int(i)] for i in np.argmin(losses, axis=0)]
+
+
 def run_task(name: str, seeds: list[int], constant: bool) -> str:
     task = TASKS[name]()
     result = oracle(task, "onecycle")
@@ -129,23 +142,28 @@ def run_task(name: str, seeds: list[int], constant: bool) -> str:
         print(f"  {name} seed {seed}: {runs[-1]}", flush=True)
     tune_s = statistics.median(r["tune_seconds"] for r in runs)
     plain_s = statistics.median(r["plain_seconds"] for r in runs)
+    epochs = short_run_epochs(TuneConfig(), task.epochs, len(task.train_loader(0)))
     x, y = curves["one-cycle"]
     realised = [r["realised"] / y.min() - 1 for r in runs]
+    losses = np.array([[np.inf if v is None else v for v in row] for row in result["losses"]])
+    best_se = losses[int(np.argmin(y))].std(ddof=1) / math.sqrt(losses.shape[1]) / y.min()
     return "\n".join([
-        f"### {task.name}", "", f"{task.describe}; batch 128; short runs "
-        f"{short_run_epochs(TuneConfig(), task.epochs)} epoch(s) each; tune seeds {seeds}; "
+        f"### {task.name}", "", f"{task.describe}; batch 128; short runs {epochs} epoch(s) "
+        f"each; tune seeds {seeds}; "
         f"oracle seeds {result['seeds']}.", "",
         f"Oracle (one-cycle) best peak lr **{10 ** x[np.argmin(y)]:.3g}**, mean val loss "
-        f"{y.min():.4f}; grid lrs within 5% of it: "
+        f"{y.min():.4f} (standard error over its seeds {best_se:.1%}); grid lrs within 5% of it: "
         f"{', '.join(f'{10 ** a:.3g}' for a, b in zip(x, y, strict=True) if b <= 1.05 * y.min())}.",
-        "", *method_table(curves, runs),
+        "", *method_table(curves, runs, {"one oracle seed's own best (reference)":
+                                         _seed_argmins(result)}),
         f"`trainwise tune` time: median {tune_s:.1f} s vs {plain_s:.1f} s for one plain "
         f"training run = **{tune_s / plain_s:.2f}x** (target <= 3x); candidates per run "
         f"{[r['candidates'] for r in runs]}, widened in {sum(r['widened'] for r in runs)}/"
         f"{len(runs)}.", "",
         "Realised: a full run at the chosen lr with the tune seed, its final val loss vs the "
         f"oracle's best mean: {', '.join(_pct(v) for v in realised)} (one seed each, so this "
-        "mixes the lr's effect with seed noise; the excess above averages 3 oracle seeds).", "",
+        f"mixes the lr's effect with seed noise; the excess above averages {len(result['seeds'])} "
+        "oracle seeds).", "",
         "<details><summary>oracle table</summary>", "", *oracle_table(curves), "", "</details>",
         ""])
 

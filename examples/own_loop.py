@@ -3,7 +3,9 @@
     python examples/own_loop.py [RUN_DIR]        # default runs/own_loop
 
 Writes RUN_DIR/history.jsonl, findings.json, tensorboard/ (`tensorboard --logdir RUN_DIR`) and
-report.html, and prints any warning as soon as an epoch's diagnosis finds it. The data are
+report.html; prints each warning once, when the diagnosis after an epoch (or at the end) first
+finds it, and a closing line with the verdict and the report's path. `monitor.evaluate` returns
+the epoch's row (val_loss, val_accuracy, ...) if you want to print it. The data are
 scikit-learn's 8x8 digits (bundled, no download); the loader also yields each batch's sample
 indices, so a gradient spike's finding names the samples to look at.
 """
@@ -32,7 +34,7 @@ optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
 loss_fn = nn.CrossEntropyLoss()
 
 with trainwise.Monitor(sys.argv[1] if len(sys.argv) > 1 else "runs/own_loop") as monitor:  # +
-    for epoch in range(15):
+    for _ in range(15):  # epochs
         model.train()
         for xb, yb, indices in train_loader:
             optimizer.zero_grad()
@@ -40,7 +42,4 @@ with trainwise.Monitor(sys.argv[1] if len(sys.argv) > 1 else "runs/own_loop") as
             loss.backward()
             monitor.step(loss, model, optimizer, batch_indices=indices)  # +
             optimizer.step()
-        row = monitor.evaluate(model, val_loader, loss_fn)  # +
-        print(f"epoch {epoch + 1}: val_loss {row['val_loss']:.3f} "
-              f"val_accuracy {row['val_accuracy']:.3f}")
-print(f"report: {monitor.run.path / 'report.html'}")
+        monitor.evaluate(model, val_loader, loss_fn)  # +

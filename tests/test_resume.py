@@ -35,15 +35,15 @@ def uninterrupted(tmp_path_factory):
     return result
 
 
-def _die_mid_save(out_dir):
-    """Runs in a forked process: SIGKILL itself halfway through writing a checkpoint."""
+def _die_mid_save(out_dir, kill_at=KILL_AT_SAVE):
+    """Runs in a forked process: SIGKILL itself halfway through writing checkpoint `kill_at`."""
     import trainwise.train.resume as resume_module
 
     original, calls = resume_module.save_checkpoint, []
 
     def dying_save(payload, path):
         calls.append(path)
-        if len(calls) == KILL_AT_SAVE:
+        if len(calls) == kill_at:
             buffer = io.BytesIO()
             torch.save(payload, buffer)
             path.with_name(path.name + ".tmp").write_bytes(buffer.getvalue()[:4096])
@@ -58,8 +58,8 @@ def _run_to_completion(out_dir):
     trainwise.run(overrides=_settings(out_dir), report=False)
 
 
-def _fork(target, out_dir):
-    process = multiprocessing.get_context("fork").Process(target=target, args=(out_dir,))
+def _fork(target, *args):
+    process = multiprocessing.get_context("fork").Process(target=target, args=args)
     process.start()
     return process
 
@@ -106,6 +106,18 @@ def test_sigkill_mid_epoch_and_mid_save_then_resume_is_bitwise_equal(tmp_path, u
     codes = [f.code for f in read_findings(path)]
     assert "resumed" in codes and codes.count("loaded") == 1  # the audit is not rerun
     assert read_history(path)[-1]["kind"] == "test"
+
+
+def test_sigkill_before_the_first_checkpoint_reruns_the_run_in_its_folder(tmp_path,
+                                                                         uninterrupted):
+    process = _fork(_die_mid_save, tmp_path, 1)  # dies writing the step-0 checkpoint
+    process.join(timeout=300)
+    assert process.exitcode == -signal.SIGKILL
+    path = _the_run(tmp_path)
+    assert not (path / "checkpoints/last.pt").exists()
+    assert main(["run", "--resume", str(path), "--no-report"]) == 0
+    _assert_same_run(path, uninterrupted.path)
+    assert "restarted" in [f.code for f in read_findings(path)]
 
 
 def test_sigkill_at_an_arbitrary_moment_then_resume_is_bitwise_equal(tmp_path, uninterrupted):

@@ -19,11 +19,12 @@ def _tune(tmp_path, *extra: str):
 
 def test_tune_json_holds_the_candidates_the_choice_and_the_batch_size(tmp_path):
     result, record = _tune(tmp_path)
-    assert record["source"] == "short_runs" and record["num_epochs"] == 1  # 15% of 7
+    assert record["source"] == "short_runs" and record["num_epochs"] == 3  # 15% of 7 is 1
+    # epoch, but 1 epoch of 1293 rows is 11 steps of 128: raised to >= 50 steps, <= half of 7
     assert 3 <= len(record["candidates"]) <= 5 + 2
     for candidate in record["candidates"]:
         assert {"lr", "val_loss", "curve", "train_curve", "seconds", "round"} <= set(candidate)
-        assert len(candidate["curve"]) == 1
+        assert len(candidate["curve"]) == 3
     lrs = [c["lr"] for c in record["candidates"]]
     assert min(lrs) <= record["chosen_lr"] <= max(lrs)
     assert record["range"]["lr_low"] <= record["range"]["lr_high"]

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import datetime
 import difflib
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import tomllib
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -78,7 +78,7 @@ class TuneConfig(_Section):
     num_candidates: Annotated[int, Field(ge=3, le=5)] | Literal["auto"] = "auto"  # short
     # runs; auto: 3-5, as many as keep neighbouring candidates <= 2.5x apart
     short_run_epochs: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"  # per candidate;
-    # auto: 15% of train.max_epochs
+    # auto: 15% of train.max_epochs, raised to >= 50 steps (at most half of max_epochs)
     max_widenings: int = Field(2, ge=0, le=5)  # extra candidates while the best is at an edge
     batch_size: Literal["fixed", "auto"] = "fixed"  # auto: the largest power of two <= 256
     # that fits memory with headroom while samples/s still rises (replaces train.batch_size)
@@ -133,11 +133,15 @@ def _read_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist. Pass the path of a .toml or "
                           ".yaml file, or run `trainwise run` with no argument for the demo.")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file '{path}' is not UTF-8 text; save it as UTF-8.") from None
     try:
         data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"config file '{path}' is not valid {path.suffix[1:].upper()}: {exc}")
+        raise ConfigError(f"config file '{path}' is not valid {path.suffix[1:].upper()}: "
+                          f"{exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file '{path}' must hold sections such as [data] and [train].")
     return data
@@ -152,7 +156,10 @@ def _apply_override(raw: dict[str, Any], assignment: str) -> None:
     if key not in valid_keys():
         raise ConfigError(f"unknown config key '{key}'.{_closest(key)}")
     section, name = key.split(".")
-    raw.setdefault(section, {})[name] = _parse_value(value.strip())
+    if not isinstance(raw.setdefault(section, {}), dict):
+        raise ConfigError(f"[{section}] in the config must be a table of keys, not "
+                          f"{raw[section]!r}; so '{assignment}' cannot be applied.")
+    raw[section][name] = _parse_value(value.strip())
 
 
 def _explain(exc: ValidationError) -> str:

@@ -6,7 +6,6 @@ report still gets written, so a failed run explains itself.
 
 from __future__ import annotations
 
-import json
 import time
 import traceback
 from collections.abc import Callable
@@ -21,20 +20,24 @@ from torch import nn
 from trainwise.config import Config, from_dict, load_config, to_toml
 from trainwise.console import configure_threads, console, print_findings, stage_table
 from trainwise.distributed import any_process, launches_function, make_fabric, threads_per_process
-from trainwise.findings import Finding, Severity, TrainwiseError, error, errors, info
+from trainwise.findings import Finding, Severity, TrainwiseError, error, errors
 from trainwise.resume import (
     ResumeContext,
     config_tag,
-    earlier_findings,
-    find_checkpoint,
+    reopen,
     resumed_config,
     stage_data_reload,
     stage_split_reload,
 )
-from trainwise.rundir import RunDir, RunFolderError, git_revision, library_versions
+from trainwise.rundir import (
+    RunDir,
+    RunFolderError,
+    git_revision,
+    library_versions,
+    read_findings,
+)
 from trainwise.stages import RunContext, stage_data, stage_model, stage_split
 from trainwise.stages_training import stage_check, stage_evaluate, stage_train, stage_tune
-from trainwise.train.checkpoint import remove_partial
 
 STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
     ("data", stage_data), ("split", stage_split), ("model", stage_model),
@@ -128,8 +131,8 @@ def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | 
     fabric = make_fabric(resolved.run)
     if launches_function(resolved.run):  # ddp_spawn / ddp_fork: Fabric starts a function
         packed = fabric.launch(_run_packed, resolved, model, until, report, resume_dir)
-        return RunResult(**{**packed, "path": Path(packed["path"]),
-                            "findings": [Finding.from_dict(f) for f in packed["findings"]]})
+        path = Path(packed.pop("path"))
+        return RunResult(path, read_findings(path), **packed)
     fabric.launch()  # ddp: re-runs this command as ranks 1..N-1 (torchrun and SLURM start them)
     return _run_on_every_process(fabric, resolved, model, until, report, resume_dir)
 
@@ -165,11 +168,13 @@ def _run_on_every_process(fabric: Fabric, config: Config, model: nn.Module | Non
 
 
 def _run_packed(fabric: Fabric, *args: Any) -> dict[str, Any]:
-    """The result as plain values: Fabric copies what a started process returns through
-    `apply_to_collection`, which refuses frozen dataclasses such as Finding."""
+    """The result as a few plain values: a started process hands its return value back through
+    a pipe that blocks beyond 64 KiB until the process exits (a deadlock), and Fabric's copy
+    refuses frozen dataclasses such as Finding. The findings are read from findings.json."""
     result = _run_on_every_process(fabric, *args)
-    return {**vars(result), "path": str(result.path),
-            "findings": [f.to_dict() for f in result.findings]}
+    return {"path": str(result.path), "verdict": result.verdict,
+            "stopped_at": result.stopped_at, "test": result.test,
+            "stage_seconds": result.stage_seconds}
 
 
 def _run_path(fabric: Fabric, config: Config, resume_dir: Path | None) -> Path:
@@ -198,30 +203,7 @@ def _start(fabric: Fabric, config: Config,
     if resume_dir is None:
         run.write_text("config.toml", to_toml(config))
         return ctx, findings
-    return ctx, findings + _reopen(ctx, path)
-
-
-def _reopen(ctx: ResumeContext, source: Path) -> list[Finding]:
-    """Load the checkpoint and what the first attempt recorded; clean up a torn save."""
-    ctx.checkpoint = find_checkpoint(source, ctx.config)
-    removed = remove_partial(source / "checkpoints") if ctx.fabric.is_global_zero else []
-    partial = f" Removed {len(removed)} partial checkpoint file(s) left by the kill." \
-        if removed else ""
-    if ctx.checkpoint is None:  # killed before training: all again, the same since seeded
-        ctx.run.keep_history(0)
-        return [info("setup", "restarted", "No training checkpoint in the run folder: the run "
-                     f"restarts from the data stage.{partial}")]
-    meta_path = source / "meta.json"
-    previous = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
-    for key in ("name", "created", "data", "split", "figures", "stage_seconds"):
-        if key in previous:
-            ctx.meta[key] = previous[key]
-    step = int(ctx.checkpoint["train_state"]["step"])
-    ctx.meta["resumed"] = [*previous.get("resumed", []), {
-        "from_step": step, "at": datetime.now().isoformat(timespec="seconds")}]
-    return earlier_findings(source) + [info(
-        "setup", "resumed", f"Resumed from checkpoints/last.pt at step {step}; data audit, "
-        f"checks and tuning are kept from the first attempt.{partial}", from_step=step)]
+    return ctx, findings + reopen(ctx, path)
 
 
 def _record(ctx: RunContext, findings: list[Finding]) -> None:

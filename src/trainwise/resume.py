@@ -10,7 +10,9 @@ folder, which gives the same result since every stage is seeded.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from trainwise.data.sources import load_data
 from trainwise.findings import Finding, error, info
 from trainwise.rundir import RunDir, RunFolderError, read_findings
 from trainwise.stages import RunContext, _fingerprint, _make_arrays
-from trainwise.train.checkpoint import load_checkpoint
+from trainwise.train.checkpoint import load_checkpoint, remove_partial
 
 # Keys that say how or where to run, not what to train: they may change on resume.
 RUNTIME_KEYS = frozenset({
@@ -130,3 +132,27 @@ def stage_split_reload(ctx: RunContext) -> list[Finding]:
                       "in meta.json.", "Restore split.npz from the run, or start a new run.")]
     sizes = {name: len(arrays.y) for name, arrays in ctx.splits.items()}
     return [info("split", "reloaded", f"Reloaded the split from split.npz: {sizes}.")]
+
+
+def reopen(ctx: ResumeContext, source: Path) -> list[Finding]:
+    """Load the checkpoint and what the first attempt recorded; clean up a torn save."""
+    ctx.checkpoint = find_checkpoint(source, ctx.config)
+    removed = remove_partial(source / "checkpoints") if ctx.fabric.is_global_zero else []
+    partial = f" Removed {len(removed)} partial checkpoint file(s) left by the kill." \
+        if removed else ""
+    if ctx.checkpoint is None:  # killed before training: all again, the same since seeded
+        ctx.run.keep_history(0)
+        shutil.rmtree(ctx.run.tensorboard_dir, ignore_errors=True)
+        return [info("setup", "restarted", "No training checkpoint in the run folder: the run "
+                     f"restarts from the data stage.{partial}")]
+    meta_path = source / "meta.json"
+    previous = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    for key in ("name", "created", "data", "split", "figures", "stage_seconds"):
+        if key in previous:
+            ctx.meta[key] = previous[key]
+    step = int(ctx.checkpoint["train_state"]["step"])
+    ctx.meta["resumed"] = [*previous.get("resumed", []), {
+        "from_step": step, "at": datetime.now().isoformat(timespec="seconds")}]
+    return earlier_findings(source) + [info(
+        "setup", "resumed", f"Resumed from checkpoints/last.pt at step {step}; data audit, "
+        f"checks and tuning are kept from the first attempt.{partial}", from_step=step)]

@@ -16,7 +16,13 @@ from trainwise.train.callbacks import BestWeights
 from trainwise.train.diagnose import diagnose
 from trainwise.train.loop import fit
 from trainwise.train.sharding import evaluate_across_ranks, num_steps_per_epoch, setup_loader
-from trainwise.training_setup import agree_across_processes, nonfinite_finding, writer_callbacks
+from trainwise.training_setup import (
+    agree_across_processes,
+    batch_norm_across_processes,
+    checkpoint_target,
+    nonfinite_finding,
+    writer_callbacks,
+)
 from trainwise.tune.batch_probe import find_batch_size
 from trainwise.tune.batch_size import MAX_MICRO_BATCH, large_batch_finding
 from trainwise.tune.search import tune_lr
@@ -90,6 +96,8 @@ def stage_train(ctx: RunContext) -> list[Finding]:
     problem = agree_across_processes(ctx)
     if problem:
         return [problem]
+    notes = batch_norm_across_processes(ctx)
+    checkpoint_path, no_checkpoints = checkpoint_target(ctx)
     train_loader = ctx.splits["train"].loader(cfg.batch_size, shuffle=True, seed=seed)
     val_loader = ctx.splits["val"].loader(max(cfg.batch_size, 512), shuffle=False, seed=seed)
     optimizer = ctx.make_optimizer(ctx.model, ctx.lr)
@@ -106,7 +114,7 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                     scheduler=scheduler, fabric=ctx.fabric, callbacks=callbacks,
                     log_every=cfg.log_every, grad_clip=cfg.grad_clip,
                     accumulate_grad_batches=cfg.accumulate_grad_batches,
-                    checkpoint_path=ctx.run.checkpoint_path("last"),
+                    checkpoint_path=checkpoint_path,
                     checkpoint_every=ctx.config.run.checkpoint_every_steps,
                     checkpoint_extra={**checkpoint_extra(ctx.meta, ctx.lr),
                                       "batch_size": cfg.batch_size},
@@ -121,8 +129,9 @@ def stage_train(ctx: RunContext) -> list[Finding]:
         summary += f" Resumed from the checkpoint at step {state.resumed_from_step}."
     if state.stop_reason:
         summary += f" Stopped: {state.stop_reason}."
-    findings.insert(0, info("train", "trained", summary, best_epoch=es.best_epoch,
-                            best_val_loss=es.best_loss, num_steps=state.step))
+    findings[:0] = [info("train", "trained", summary, best_epoch=es.best_epoch,
+                         best_val_loss=es.best_loss, num_steps=state.step), *notes,
+                     *no_checkpoints]
     if state.nonfinite is not None:  # never continue silently: the recipe stops here
         findings.append(nonfinite_finding(ctx, state.nonfinite, state.checkpoint_step))
     diagnosed = any(f.severity.value == "error" for f in findings)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch import nn
 
 from trainwise.console import ProgressBar
-from trainwise.findings import Finding, error
+from trainwise.distributed import is_sharded
+from trainwise.findings import Finding, error, info, warning
 from trainwise.stages import RunContext
 from trainwise.train.callbacks import HistoryWriter, TensorBoardLogger
 
@@ -35,14 +38,44 @@ def agree_across_processes(ctx: RunContext) -> Finding | None:
     return None
 
 
+def batch_norm_across_processes(ctx: RunContext) -> list[Finding]:
+    """Batch norm over the global batch on GPUs (SyncBatchNorm); per process on the CPU,
+    where torch's SyncBatchNorm does not run, so results drift a little from one device."""
+    model = ctx.model
+    has_batch_norm = model is not None and any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    if ctx.fabric.world_size == 1 or not has_batch_norm:
+        return []
+    if ctx.fabric.device.type == "cuda":
+        ctx.model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return [info("train", "sync_batch_norm", "Batch norm layers use the statistics of the "
+                     "whole batch across processes (SyncBatchNorm).")]
+    return [info("train", "batch_norm_per_process", f"Batch norm statistics come from each "
+                 f"process's {ctx.config.train.batch_size // ctx.fabric.world_size} samples, not "
+                 f"the whole batch of {ctx.config.train.batch_size} (SyncBatchNorm needs GPUs): "
+                 "results differ slightly from one device.")]
+
+
+def checkpoint_target(ctx: RunContext) -> tuple[Path | None, list[Finding]]:
+    """checkpoints/last.pt, except under sharded strategies (FSDP), whose checkpoints need
+    every process to write its shard: not supported yet, so said out loud."""
+    if not is_sharded(ctx.fabric):
+        return ctx.run.checkpoint_path("last"), []
+    return None, [warning("train", "no_checkpoints", "No training checkpoints under "
+                          f"'{ctx.config.run.strategy}': this run cannot be resumed.",
+                          "Use run.strategy = \"ddp\" when the model fits one device.")]
+
+
 def writer_callbacks(ctx: RunContext, bar: Any, total_steps: int,
                      resumed_step: int | None) -> list[Any]:
     """History, TensorBoard and the progress bar: on global rank 0 only."""
     if not ctx.fabric.is_global_zero:
         return []
     purge = None if resumed_step is None else resumed_step + 1
+    progress_bar = ProgressBar(bar, total_steps)
+    bar.update(progress_bar.task, completed=resumed_step or 0)
     return [HistoryWriter(ctx.run), TensorBoardLogger(ctx.run.tensorboard_dir, purge_step=purge),
-            ProgressBar(bar, total_steps)]
+            progress_bar]
 
 
 def nonfinite_finding(ctx: RunContext, nonfinite: dict[str, Any],

@@ -84,6 +84,9 @@ class HistoryWriter:
         self.run.append_history([row])
 
 
+_STEP_SCALARS = ("loss", "grad_norm", "lr", "samples_per_second")
+
+
 class TensorBoardLogger:
     """Live curves: `tensorboard --logdir runs/`.
 
@@ -97,12 +100,18 @@ class TensorBoardLogger:
         self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
 
     def on_step_end(self, rows: list[dict[str, Any]]) -> None:
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
         for row in rows:
-            for key in ("loss", "grad_norm", "lr", "samples_per_second"):
-                if isinstance(row.get(key), (int, float)):  # a user's loop may lack some
-                    self.writer.add_scalar(f"step/{key}", row[key], row["step"])
-            for layer, value in (row.get("layer_grad_norms") or {}).items():
-                self.writer.add_scalar(f"layer_grad_norm/{layer}", value, row["step"])
+            values = [(f"step/{key}", row[key]) for key in _STEP_SCALARS
+                      if isinstance(row.get(key), (int, float))]  # a user's loop may lack some
+            values += [(f"layer_grad_norm/{layer}", value)
+                       for layer, value in (row.get("layer_grad_norms") or {}).items()]
+            # One event per step holding every scalar, the record add_scalar writes one value
+            # at a time: 4 add_scalar calls per step cost ~3% of a small CNN's step time.
+            summary = Summary(value=[Summary.Value(tag=tag, simple_value=float(value))
+                                     for tag, value in values])
+            self.writer._get_file_writer().add_summary(summary, row["step"])
 
     def on_epoch_end(self, row: dict[str, Any]) -> None:
         for key, value in row.items():

@@ -8,6 +8,7 @@ import math
 from typing import Any, NamedTuple
 
 import numpy as np
+from scipy.ndimage import median_filter
 
 from trainwise.findings import Finding, Severity
 
@@ -128,6 +129,8 @@ def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
     window = max(1, min(int(window), len(values)))
     if window <= 2 or len(values) < 3:
         return values.astype(np.float64)
+    if window % 2:  # scipy's C filter, the same numbers: numpy's below takes 0.5 s on 20k steps
+        return median_filter(values.astype(np.float64), size=window, mode="mirror")
     left = window // 2
     padded = np.pad(values, (left, window - 1 - left), mode="reflect")
     return np.median(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)

@@ -64,11 +64,11 @@ def _lr_repeats(rows: list[Row]) -> bool:
 
 def rule_ordered_batches(history: list[Row]) -> list[Finding]:
     rows = [row for row in rows_of(history, "step")
-            if isinstance(row.get("loss"), (int, float)) and np.isfinite(row["loss"])
-            and row["loss"] > 0]
-    losses = _per_epoch([{**row, "loss": np.log(row["loss"])} for row in rows], "loss")
+            if isinstance(row.get("loss"), (int, float)) and 0 < row["loss"] < np.inf]
+    losses = _per_epoch(rows, "loss")
     if losses is None or _lr_repeats(rows):
         return []
+    losses = np.log(losses)  # a multiplicative pattern, the way batch losses scatter
     correlation = repeat_correlation(losses)
     if correlation < ORDER_CORRELATION:
         return []

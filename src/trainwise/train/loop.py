@@ -9,6 +9,7 @@ accumulated from, so the effective batch, the step count and the schedule never 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import time
 from collections.abc import Iterable, Iterator
@@ -47,8 +48,14 @@ def emit(callbacks: Iterable[Any], event: str, **kwargs: Any) -> None:
         method = getattr(callback, event, None)
         if method is None:
             continue
-        accepted = inspect.signature(method).parameters
+        accepted = _parameters(getattr(method, "__func__", method))
         method(**{k: v for k, v in kwargs.items() if k in accepted})
+
+
+@functools.lru_cache(maxsize=256)
+def _parameters(function: Any) -> frozenset[str]:
+    # inspect.signature costs ~30 us a call: per step and callback, ~2% of a small CNN's step
+    return frozenset(inspect.signature(function).parameters)
 
 
 def _current_lr(optimizer: torch.optim.Optimizer) -> float:

@@ -57,26 +57,32 @@ class GradNorms:
         self.layer_names = list(dict.fromkeys(owners))  # first-seen order: input to output
         position = {layer: i for i, layer in enumerate(self.layer_names)}
         self._layer_of = [position[owner] for owner in owners]
-        self._index_cache: dict[tuple[Any, ...], torch.Tensor] = {}
+        self._index_cache: dict[tuple[Any, Any], torch.Tensor] = {}
 
     def __call__(self, per_layer: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(global norm (), per-layer norms (L,) or None); NaN for a layer without gradients."""
-        present = [i for i, p in enumerate(self.params) if p.grad is not None]
-        if not present:
+        grads = [p.grad for p in self.params]
+        present = range(len(grads))
+        if any(g is None for g in grads):  # a branch unused this step, or before any backward
+            present = [i for i, g in enumerate(grads) if g is not None]
+            grads = [grads[i] for i in present]
+        if not grads:
             return torch.zeros(()), None
-        norms = torch.stack([n.float() for n in
-                             torch._foreach_norm([self.params[i].grad for i in present])])
+        norms = torch._foreach_norm(grads)  # one fused kernel per device/dtype group
+        if any(n.dtype != torch.float32 for n in norms):
+            norms = [n.float() for n in norms]  # float16 squares overflow above ~256
+        norms = torch.stack(norms)  # (P,)
         total = torch.linalg.vector_norm(norms)
         if not per_layer:
             return total, None
         layers = torch.zeros(len(self.layer_names), device=norms.device)
-        layers.index_add_(0, self._index(present, norms.device), norms.square())
+        layers.index_add_(0, self._index(tuple(present), norms.device), norms.square())
         seen = torch.zeros(len(self.layer_names), dtype=torch.bool)
         seen[[self._layer_of[i] for i in present]] = True
         return total, torch.where(seen.to(norms.device), layers.sqrt(), float("nan"))
 
-    def _index(self, present: list[int], device: torch.device) -> torch.Tensor:
-        key = (device, *present)  # the same parameters have gradients nearly every time
+    def _index(self, present: tuple[int, ...] | range, device: torch.device) -> torch.Tensor:
+        key = (device, present)  # the same parameters have gradients nearly every time
         if key not in self._index_cache:
             self._index_cache[key] = torch.tensor([self._layer_of[i] for i in present],
                                                   device=device)

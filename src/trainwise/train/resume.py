@@ -13,7 +13,7 @@ from typing import Any
 from lightning_fabric import Fabric
 from torch import nn
 
-from trainwise.distributed import gather_objects
+from trainwise.distributed import DistributedError, gather_objects, is_sharded
 from trainwise.train.checkpoint import CheckpointError, load_into, save_checkpoint
 from trainwise.train.position import EpochProgress, capture_rng
 
@@ -91,6 +91,10 @@ class Checkpoints:
 
     def __init__(self, fabric: Fabric, path: Path | None, every: int, extra: dict[str, Any],
                  **objects: Any):
+        if path is not None and is_sharded(fabric):
+            raise DistributedError("checkpoints under a sharded strategy (FSDP) need every "
+                                   "process to save its shard, which trainwise does not do yet."
+                                   " Pass checkpoint_path=None, or train with strategy 'ddp'.")
         self.fabric, self.path, self.every, self.extra = fabric, path, every, extra
         self.objects = objects  # model, optimizer, scheduler, callbacks, state, progress
 

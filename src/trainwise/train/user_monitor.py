@@ -32,6 +32,9 @@ from trainwise.train.evaluate import evaluate, predict
 from trainwise.train.monitor import GradNorms, StepMonitor
 
 _OWN_FILES = ("history.jsonl", "findings.json", "report.html", "meta.json")
+LIVE_DIAGNOSIS_SHARE = 0.02  # the diagnosis after an epoch is skipped while its last run took
+# more than 2% of the time since: it reads the whole history (~18 us per step row), so over a
+# long run of a small model it would otherwise grow to rival the epoch itself
 
 
 class Monitor:
@@ -57,6 +60,7 @@ class Monitor:
         self._loss_count, self._lr = 0, None
         self._epoch_started = time.perf_counter()
         self._reported: set[tuple[str, int | None]] = set()
+        self._diagnosed = (time.perf_counter(), 0.0)  # (when, seconds it took)
         self._closed = False
         self.run = _fresh_run(Path(run_dir)) if run_dir is not None else None
         self._tensorboard = None
@@ -138,6 +142,7 @@ class Monitor:
                 build_report(self.run.path)
         self._closed = True
         self._print(found)
+        self._print_verdict(found)
         return found
 
     def __enter__(self) -> Monitor:
@@ -174,14 +179,22 @@ class Monitor:
         if self._tensorboard is not None:
             self._tensorboard.on_epoch_end(row)
             self._tensorboard.writer.flush()  # live: an epoch's curves show up right away
-        found = diagnose(self.history, num_classes=self.num_classes)
-        if self.run is not None:
-            self.run.write_findings(found)
-        self._print(found)
+        self._diagnose_live()
         self.epoch += 1
         self._loss_sum, self._loss_count = None, 0
         self._epoch_started = time.perf_counter()
         return row
+
+    def _diagnose_live(self) -> None:
+        started = time.perf_counter()
+        when, took = self._diagnosed
+        if took > LIVE_DIAGNOSIS_SHARE * (started - when):
+            return
+        found = diagnose(self.history, num_classes=self.num_classes)
+        if self.run is not None:
+            self.run.write_findings(found)
+        self._print(found)
+        self._diagnosed = (started, time.perf_counter() - started)
 
     def _print(self, found: list[Finding]) -> None:
         """Each warning or error once, when it first appears."""
@@ -192,6 +205,17 @@ class Monitor:
             from trainwise.console import print_findings  # loads rich
 
             print_findings(new)
+
+    def _print_verdict(self, found: list[Finding]) -> None:
+        if not self.console:
+            return
+        from trainwise.console import console  # loads rich
+
+        problems = [f for f in found if f.severity is not Severity.INFO]
+        verdict = (f"{len(problems)} training problem(s): {', '.join(f.code for f in problems)}"
+                   if problems else found[-1].message)
+        where = f"; report: {self.run.report_path}" if self.run and self.make_report else ""
+        console.print(f"trainwise.Monitor: {verdict}{where}")
 
     def _meta(self) -> dict[str, Any]:
         assert self.run is not None

@@ -1,11 +1,19 @@
-"""Tuning by evidence: the learning-rate range test and its suggestion rules."""
+"""Tuning by evidence: the learning-rate range test and its suggestion rules, short real runs
+among candidate peak lrs, and the batch-size search."""
 
+from trainwise.tune.batch_probe import find_batch_size
+from trainwise.tune.batch_size import BatchSizeResult, accumulation_plan, search_batch_size
+from trainwise.tune.candidates import candidate_lrs, refine
 from trainwise.tune.lr_range import LrCurve, LrRangeResult, exponential_ramp, lr_range_test
 from trainwise.tune.lr_rule import LrSuggestion, suggest_range
 from trainwise.tune.no_trace import Snapshot, no_trace
+from trainwise.tune.search import TuneResult, tune_lr
+from trainwise.tune.short_runs import ShortRunResult, short_runs
 from trainwise.tune.suggest import RULES, get_rule, list_rules, suggest_lr
 
 __all__ = [
-    "RULES", "LrCurve", "LrRangeResult", "LrSuggestion", "Snapshot", "exponential_ramp",
-    "get_rule", "list_rules", "lr_range_test", "no_trace", "suggest_lr", "suggest_range",
+    "RULES", "BatchSizeResult", "LrCurve", "LrRangeResult", "LrSuggestion", "ShortRunResult",
+    "Snapshot", "TuneResult", "accumulation_plan", "candidate_lrs", "exponential_ramp",
+    "find_batch_size", "get_rule", "list_rules", "lr_range_test", "no_trace", "refine",
+    "search_batch_size", "short_runs", "suggest_lr", "suggest_range", "tune_lr",
 ]

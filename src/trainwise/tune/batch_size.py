@@ -58,7 +58,7 @@ class BatchSizeResult:
     findings: list[Finding] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """tune.json's "batch_size" (notes/FORMATS.md)."""
+        """tune.json's "batch_size" entry."""
         return {"mode": "auto", "chosen": self.batch_size, "memory_limit": self.memory_limit,
                 "headroom": HEADROOM, "trials": [asdict(t) for t in self.trials]}
 

@@ -27,13 +27,21 @@ SHORT_RUN_FRACTION = 0.15  # each short run gets 15% of the real run's epochs. C
 # (5 seeds, worst excess over a one-cycle grid oracle of the refined pick): MNIST-1D 12.5% ->
 # 3.2%, 25% -> 3.7%; Friedman-1 13% -> 3.9%, 20% -> 2.3%, 33% -> 3.4%: no gain from longer
 # runs, while 15% keeps `trainwise run` on MNIST-1D (40 epochs -> 6 per candidate) < 3 min
+MIN_SHORT_RUN_STEPS = 50  # below ~50 steps a compressed one-cycle is mostly warm-up and
+# anneal (~15 steps each): on Friedman-1, 32-step runs picked 2.6x too high in 1 of 5 seeds
+# (+9% loss), 48-step runs kept all 5 within +2.3%
 
 
-def short_run_epochs(config: TuneConfig, max_epochs: int) -> int:
-    """tune.short_run_epochs, or SHORT_RUN_FRACTION of train.max_epochs (at least 1)."""
+def short_run_epochs(config: TuneConfig, max_epochs: int, steps_per_epoch: int) -> int:
+    """tune.short_run_epochs, or SHORT_RUN_FRACTION of train.max_epochs, raised to reach
+    MIN_SHORT_RUN_STEPS optimizer steps (but never past half of max_epochs); at least 1."""
     if config.short_run_epochs != "auto":
         return int(config.short_run_epochs)
-    return max(1, round(SHORT_RUN_FRACTION * max_epochs))
+    epochs = max(1, round(SHORT_RUN_FRACTION * max_epochs))
+    if epochs * steps_per_epoch < MIN_SHORT_RUN_STEPS:
+        epochs = max(epochs, min(math.ceil(MIN_SHORT_RUN_STEPS / max(steps_per_epoch, 1)),
+                                 max_epochs // 2))
+    return epochs
 
 
 @dataclass
@@ -45,7 +53,7 @@ class TuneResult:
     findings: list[Finding] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """tune.json (notes/FORMATS.md); "batch_size" is added by the caller."""
+        """tune.json; its "batch_size" entry is added by the caller (stage_tune)."""
         short = self.short.to_dict() if self.short else {
             "candidates": [], "chosen_lr": None, "widened": False, "spacing": None,
             "num_epochs": 0}
@@ -84,7 +92,8 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     started = time.perf_counter()
     result.short = short_runs(
         model, loss_fn, train_loader, val_loader, make_optimizer, lr_low=rt.lr_low,
-        lr_high=rt.lr_high, num_epochs=short_run_epochs(config, max_epochs),
+        lr_high=rt.lr_high,
+        num_epochs=short_run_epochs(config, max_epochs, len(train_loader)),  # type: ignore
         num_candidates=config.num_candidates, max_widenings=config.max_widenings,
         make_scheduler=make_scheduler, task=task, fabric=fabric, grad_clip=grad_clip,
         seed=seed)

@@ -64,7 +64,7 @@ class ShortRunResult:
     best_lr: float = math.nan  # the candidate with the lowest validation loss
 
     def to_dict(self) -> dict[str, Any]:
-        """The short-run part of tune.json (notes/FORMATS.md)."""
+        """The short-run part of tune.json."""
         return {"candidates": [c.to_dict() for c in self.candidates],
                 "chosen_lr": _finite(self.chosen_lr), "best_lr": _finite(self.best_lr),
                 "widened": self.widened,
@@ -93,8 +93,9 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
                task: str = "classification", fabric: Fabric | None = None,
                grad_clip: float = 0.0, seed: int = 0) -> ShortRunResult:
     """Train each candidate peak lr for `num_epochs` with `make_scheduler` over those epochs'
-    steps (one-cycle by default, the real schedule compressed); keep the lowest final
-    validation loss. `make_optimizer(model, lr)` builds the real optimizer at peak lr `lr`.
+    steps (one-cycle by default, the real schedule compressed); choose by the final
+    validation loss (`refine`). `make_optimizer(model, lr)` builds the real optimizer at peak
+    lr `lr`.
 
     Problems (nothing to train, no batch, NaN at the first step, every candidate diverged)
     come back as error findings; bad arguments raise.
