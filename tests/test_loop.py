@@ -110,3 +110,21 @@ def test_emit_passes_only_the_arguments_a_callback_takes():
 
     emit([Narrow(), object()], "on_epoch_end", state=TrainState(), row={"epoch": 1}, model=None)
     assert seen == {"row": {"epoch": 1}}
+
+
+def test_patience_does_not_count_during_the_warm_up(blobs):
+    class NoisyWarmUp:  # validation loss gets worse for 4 epochs, as under a rising lr
+        def on_epoch_end(self, row):
+            row["val_loss"] = float(row["epoch"]) if row["epoch"] <= 4 else 1.0 / row["epoch"]
+
+    train, val = _loaders(blobs)
+    model = _model()
+    best = BestWeights(patience=2, min_epochs=5)
+    state = fit(model, train, val, optimizer=torch.optim.AdamW(model.parameters(), lr=1e-2),
+                loss_fn=nn.CrossEntropyLoss(), max_epochs=7, callbacks=[NoisyWarmUp(), best])
+    assert state.epoch == 7 and not state.should_stop
+    assert best.early_stopping.best_epoch == 7
+    without = BestWeights(patience=2)
+    state = fit(_model(), train, val, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                loss_fn=nn.CrossEntropyLoss(), max_epochs=7, callbacks=[NoisyWarmUp(), without])
+    assert state.epoch == 3  # the control: without min_epochs it stops inside the warm-up

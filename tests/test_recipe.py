@@ -12,7 +12,8 @@ import trainwise
 from trainwise.cli import main
 from trainwise.rundir import read_findings, read_history
 
-QUICK = ["train.max_epochs=2", "tune.num_steps=30", "run.threads=1"]
+QUICK = ["train.max_epochs=2", "tune.num_steps=30", "tune.num_seeds=1", "tune.short_runs=false",
+         "run.threads=1"]
 
 
 def _quick(tmp_path, *extra):

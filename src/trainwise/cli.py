@@ -10,14 +10,17 @@ from trainwise.findings import TrainwiseError
 
 # subcommand -> the last stage it runs (each one runs the stages before it too)
 UNTIL = {"audit": "data", "split": "split", "check": "check", "find-lr": "tune",
-         "train": "evaluate", "run": "evaluate"}
+         "tune": "tune", "train": "evaluate", "run": "evaluate"}
+# find-lr is the range test alone; tune adds the short real runs that confirm it
+_EXTRA = {"find-lr": ["tune.short_runs=false"]}
 
 _HELP = {
     "run": "the whole method: data, split, model, checks, lr range test, training, report",
     "audit": "load and audit the data (class balance, missing values, duplicates, plots)",
     "split": "audit, then split without leaks and prove it",
     "check": "up to the preflight checks of the model (shape trace, loss at init, ...)",
-    "find-lr": "up to the learning-rate range test",
+    "find-lr": "up to the learning-rate range test (several seeds, a range with its spread)",
+    "tune": "the range test, then short real runs at 3-5 rates inside it; picks the lr",
     "train": "same as run",
 }
 
@@ -82,7 +85,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if resume and args.config:
         raise TrainwiseError("give a config or --resume RUN_DIR, not both: a resumed run uses "
                              "the config.toml in its folder (change how it runs with --set).")
-    result = run(args.config, overrides=args.overrides + _scale_out_overrides(args),
+    overrides = _EXTRA.get(args.command, []) + args.overrides + _scale_out_overrides(args)
+    result = run(args.config, overrides=overrides,
                  until=UNTIL[args.command], report=not args.no_report, resume=resume)
     return 0 if result.ok else 1
 

@@ -103,8 +103,9 @@ def stage_train(ctx: RunContext) -> list[Finding]:
     optimizer = ctx.make_optimizer(ctx.model, ctx.lr)
     total_steps = cfg.max_epochs * num_steps_per_epoch(train_loader, ctx.fabric.world_size)
     scheduler = _scheduler(ctx, optimizer, total_steps)
+    warmup_epochs = math.ceil(0.3 * cfg.max_epochs) if cfg.schedule == "onecycle" else 0
     best = BestWeights(cfg.patience, ctx.run.checkpoint_path("best")
-                       if ctx.fabric.is_global_zero else None)
+                       if ctx.fabric.is_global_zero else None, min_epochs=warmup_epochs)
     resumed = resume_state(ctx.run, checkpoint, ctx.fabric.is_global_zero)
     with progress() as bar:
         callbacks = [best, *writer_callbacks(ctx, bar, total_steps, checkpoint and

@@ -36,8 +36,9 @@ class BestWeights:
     """
 
     def __init__(self, patience: int, best_path: Path | None = None,
-                 last_path: Path | None = None):
+                 last_path: Path | None = None, min_epochs: int = 0):
         self.early_stopping = EarlyStopping(patience=patience)
+        self.min_epochs = min_epochs  # patience counts only from here (after a warm-up)
         self.best_path, self.last_path = best_path, last_path
         self.best_state: dict[str, torch.Tensor] | None = None
 
@@ -49,6 +50,10 @@ class BestWeights:
             if self.best_path:
                 save_atomically({"model": self.best_state, "epoch": row["epoch"],
                                  "val_loss": val_loss}, self.best_path)
+        if row["epoch"] < self.min_epochs:
+            # One-cycle's rising learning rate makes the validation loss noisy by design: a
+            # patience of 8 once stopped MNIST-1D at epoch 11 of 40 (94.4% instead of 99.2%).
+            self.early_stopping.wait, self.early_stopping.should_stop = 0, False
         if self.last_path:
             save_atomically({"model": module.state_dict(), "epoch": row["epoch"],
                              "step": state.step}, self.last_path)

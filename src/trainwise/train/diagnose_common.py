@@ -8,7 +8,6 @@ import math
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy.ndimage import median_filter
 
 from trainwise.findings import Finding, Severity
 
@@ -130,6 +129,8 @@ def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
     if window <= 2 or len(values) < 3:
         return values.astype(np.float64)
     if window % 2:  # scipy's C filter, the same numbers: numpy's below takes 0.5 s on 20k steps
+        from scipy.ndimage import median_filter  # imported here: ~0.5 s, only when diagnosing
+
         return median_filter(values.astype(np.float64), size=window, mode="mirror")
     left = window // 2
     padded = np.pad(values, (left, window - 1 - left), mode="reflect")
