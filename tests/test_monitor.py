@@ -186,12 +186,19 @@ def test_monitor_in_a_plain_loop_writes_history_findings_and_tensorboard(blobs, 
     assert [f["code"] for f in findings] == ["healthy"]
     events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
     events.Reload()
-    logged = {e.step: e.value for e in events.Scalars("step/loss")}
-    assert logged == pytest.approx({r["step"]: r["loss"] for r in steps}, rel=1e-6)
+    # one point per flushed window: every 4 steps and at each epoch's end (8 steps an epoch)
+    points = events.Scalars("step/loss")
+    assert [e.step for e in points] == [4, 8, 12, 16, 20, 24]
+    loss = {r["step"]: r["loss"] for r in steps}
+    for point in points:
+        window = [loss[s] for s in range(point.step - 3, point.step + 1)]
+        assert point.value == pytest.approx(sum(window) / 4, rel=1e-6)
+    grad_max = [e.value for e in events.Scalars("step/grad_norm_max")]
+    assert grad_max == pytest.approx([max(r["grad_norm"] for r in steps[i:i + 4])
+                                      for i in range(0, 24, 4)], rel=1e-6)
     assert [e.step for e in events.Scalars("layer_grad_norm/2")] == [1, 5, 10, 15, 20]
     val_loss = [e.value for e in events.Scalars("epoch/val_loss")]
     assert val_loss == pytest.approx([r["val_loss"] for r in epochs], rel=1e-6)
-    assert "step/grad_norm" in events.Tags()["scalars"]
 
 
 def test_monitor_finds_dead_layers_and_end_epoch_takes_own_metrics(blobs):

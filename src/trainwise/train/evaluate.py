@@ -51,11 +51,14 @@ def reliability(probs: torch.Tensor, targets: torch.Tensor,
     conf_sum = torch.zeros(num_bins).index_add_(0, index, confidences)
     correct_sum = torch.zeros(num_bins).index_add_(0, index, correct)
 
+    counts = count.tolist()
+
     def mean(total: torch.Tensor) -> list[float | None]:
-        return [float(t / n) if n > 0 else None for t, n in zip(total, count, strict=True)]
+        means = (total / count.clamp(min=1)).tolist()  # one division, not one per bin
+        return [m if n > 0 else None for m, n in zip(means, counts, strict=True)]
 
     return {"confidence": mean(conf_sum), "accuracy": mean(correct_sum),
-            "count": [int(n) for n in count]}
+            "count": [int(n) for n in counts]}
 
 
 def evaluate(model: nn.Module, loader: Any, loss_fn: nn.Module, task: str,
