@@ -89,7 +89,7 @@ class GradNorms:
         return self._index_cache[key]
 
 
-@dataclass
+@dataclass(slots=True)  # one per step: slots make it ~2x cheaper to build
 class _Pending:
     step: int
     epoch: int

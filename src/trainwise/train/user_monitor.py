@@ -32,8 +32,8 @@ from trainwise.train.evaluate import evaluate, predict
 from trainwise.train.monitor import GradNorms, StepMonitor
 
 _OWN_FILES = ("history.jsonl", "findings.json", "report.html", "meta.json")
-LIVE_DIAGNOSIS_SHARE = 0.02  # the diagnosis after an epoch is skipped while its last run took
-# more than 2% of the time since: it reads the whole history (~18 us per step row), so over a
+LIVE_DIAGNOSIS_SHARE = 0.01  # the diagnosis after an epoch is skipped while its last run took
+# more than 1% of the time since: it reads the whole history (~18 us per step row), so over a
 # long run of a small model it would otherwise grow to rival the epoch itself
 
 
@@ -56,9 +56,9 @@ class Monitor:
         self.num_steps, self.epoch = 0, 1
         self._steps = StepMonitor(log_every, layer_every)
         self._norms: tuple[int, GradNorms] | None = None  # (id(model), its norms)
-        self._loss_sum: torch.Tensor | None = None
-        self._loss_count, self._lr = 0, None
+        self._lr: float | None = None
         self._epoch_started = time.perf_counter()
+        self._epoch_first_row = 0  # where this epoch's rows start in `history`
         self._reported: set[tuple[str, int | None]] = set()
         self._diagnosed = (time.perf_counter(), 0.0)  # (when, seconds it took)
         self._closed = False
@@ -82,10 +82,6 @@ class Monitor:
         self.num_steps += 1
         loss_t = loss.detach() if isinstance(loss, torch.Tensor) else torch.tensor(float(loss))
         loss_t = loss_t.float().mean() if loss_t.numel() != 1 else loss_t.float().reshape(())
-        if self._loss_sum is None:
-            self._loss_sum = torch.zeros((), device=loss_t.device)
-        self._loss_sum += loss_t  # the epoch's mean training loss, summed on the device
-        self._loss_count += 1
         grad_norm = layer_norms = None
         if model is not None:
             grad_norm, layer_norms = self._grad_norms(model)(
@@ -169,7 +165,10 @@ class Monitor:
 
     def _finish_epoch(self, metrics: dict[str, Any]) -> dict[str, Any]:
         self._add_steps(self._steps.flush())
-        train_loss = float(self._loss_sum) / self._loss_count if self._loss_count else None
+        # the epoch's step rows are all on the host now: no device-side running sum needed
+        losses = [r["loss"] for r in self.history[self._epoch_first_row:]
+                  if r.get("kind") == "step"]
+        train_loss = sum(losses) / len(losses) if losses else None
         row = {"kind": "epoch", "epoch": self.epoch, "step": self.num_steps,
                "train_loss": train_loss, **metrics, "lr": self._lr,
                "seconds": time.perf_counter() - self._epoch_started}
@@ -181,7 +180,7 @@ class Monitor:
             self._tensorboard.writer.flush()  # live: an epoch's curves show up right away
         self._diagnose_live()
         self.epoch += 1
-        self._loss_sum, self._loss_count = None, 0
+        self._epoch_first_row = len(self.history)
         self._epoch_started = time.perf_counter()
         return row
 
