@@ -10,7 +10,7 @@ from trainwise.findings import Severity
 from trainwise.train.diagnose import diagnose
 from trainwise.train.diagnose_layers import rule_vanishing_layers
 from trainwise.train.diagnose_order import rule_ordered_batches
-from trainwise.train.diagnose_val import rule_overfitting
+from trainwise.train.diagnose_val import rule_overfitting, rule_underconfidence
 
 STEPS, PER_EPOCH = 400, 20
 
@@ -130,3 +130,18 @@ def test_a_saturating_rise_of_the_validation_loss_is_overfitting():
     found = rule_overfitting(rows)
     assert [f.code for f in found] == ["overfitting"]
     assert found[0].evidence["best_epoch"] == int(np.argmin(val)) + 1
+
+
+def _val_rows(accuracy: list[float], confidence: list[float]) -> list[dict]:
+    return [{"kind": "epoch", "epoch": e + 1, "step": 10 * (e + 1), "val_loss": 1.0,
+             "val_accuracy": a, "val_mean_confidence": c}
+            for e, (a, c) in enumerate(zip(accuracy, confidence, strict=True))]
+
+
+def test_underconfidence_needs_a_lasting_gap_at_a_stalled_confidence():
+    squashed = _val_rows([0.5, 0.8, 0.85, 0.87, 0.88], [0.15, 0.2, 0.21, 0.22, 0.22])
+    found = rule_underconfidence(squashed)
+    assert [f.code for f in found] == ["underconfidence"] and found[0].step == 10
+    catching_up = _val_rows([0.82, 0.89, 0.91], [0.27, 0.58, 0.76])  # a healthy first 3 epochs
+    assert rule_underconfidence(catching_up) == []
+    assert rule_underconfidence(squashed[:2]) == []  # too early to tell

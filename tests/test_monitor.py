@@ -222,3 +222,16 @@ def test_monitor_writes_a_report(blobs, tmp_path):
     monitor.close()
     html = (tmp_path / "run" / "report.html").read_text()
     assert "<html" in html.lower() and len(html) > 10_000
+
+
+def test_live_console_shows_events_and_leaves_end_state_verdicts_to_close(capsys):
+    monitor = trainwise.Monitor(None, log_every=5, layer_every=0)
+    step = 0
+    for epoch in range(3):  # a loss still falling steadily: "lr too low" if it ended here
+        for _ in range(20):
+            step += 1
+            monitor.step(torch.tensor(2.3 - 0.01 * step), lr=1e-3)
+        monitor.end_epoch(val_loss=2.3 - 0.2 * epoch)
+    assert "Learning rate too low" not in capsys.readouterr().err
+    assert "lr_too_low" in [f.code for f in monitor.close()]
+    assert "Learning rate too low" in capsys.readouterr().err

@@ -18,6 +18,8 @@ ORDER_CORRELATION = 0.5  # median rank correlation of the within-epoch loss patt
 # steps per epoch), loaders sorted by label 0.95-0.96.
 LR_WOBBLE = 0.05  # an lr that varies > 5% within epochs, the same way each epoch (warm
 # restarts every epoch), repeats the loss pattern by itself: no verdict then
+MIN_PATTERN = 0.01  # detrended log-losses must scatter > 1% (batch noise is 10-30%): below it
+# the "pattern" is float rounding, which repeats exactly on a smooth synthetic curve
 MIN_EPOCHS = 3
 MIN_STEPS_PER_EPOCH = 8
 
@@ -69,6 +71,8 @@ def rule_ordered_batches(history: list[Row]) -> list[Finding]:
     if losses is None or _lr_repeats(rows):
         return []
     losses = np.log(losses)  # a multiplicative pattern, the way batch losses scatter
+    if float(np.std(_detrended(losses))) < MIN_PATTERN:
+        return []
     correlation = repeat_correlation(losses)
     if correlation < ORDER_CORRELATION:
         return []

@@ -35,6 +35,10 @@ _OWN_FILES = ("history.jsonl", "findings.json", "report.html", "meta.json")
 LIVE_DIAGNOSIS_SHARE = 0.01  # the diagnosis after an epoch is skipped while its last run took
 # more than 1% of the time since: it reads the whole history (~18 us per step row), so over a
 # long run of a small model it would otherwise grow to rival the epoch itself
+LIVE_CODES = frozenset({"divergence", "loss_exploding", "gradient_spike", "vanishing_gradients",
+                        "ordered_batches", "overfitting"})  # printed as soon as found: events
+# that happened. The rest judge where training ended (lr too low: "still falling steadily" is
+# true of every healthy run halfway through) and are printed by close().
 
 
 class Monitor:
@@ -192,7 +196,7 @@ class Monitor:
         found = diagnose(self.history, num_classes=self.num_classes)
         if self.run is not None:
             self.run.write_findings(found)
-        self._print(found)
+        self._print([f for f in found if f.code in LIVE_CODES])
         self._diagnosed = (started, time.perf_counter() - started)
 
     def _print(self, found: list[Finding]) -> None:
@@ -212,7 +216,7 @@ class Monitor:
 
         problems = [f for f in found if f.severity is not Severity.INFO]
         verdict = (f"{len(problems)} training problem(s): {', '.join(f.code for f in problems)}"
-                   if problems else found[-1].message)
+                   if problems else found[-1].message.rstrip("."))
         where = f"; report: {self.run.report_path}" if self.run and self.make_report else ""
         console.print(f"trainwise.Monitor: {verdict}{where}")
 
