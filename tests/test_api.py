@@ -11,3 +11,11 @@ def test_report_verb_is_the_function_not_a_module():
 
     assert trainwise.report is build_report
     assert trainwise.split.__name__ == "split_indices"
+
+
+def test_tune_verbs_sit_beside_the_tune_subpackage():
+    from trainwise.tune.batch_probe import find_batch_size
+    from trainwise.tune.search import tune_lr
+
+    assert trainwise.tune_lr is tune_lr and trainwise.find_batch_size is find_batch_size
+    assert trainwise.tune.__name__ == "trainwise.tune"  # the subpackage is not shadowed

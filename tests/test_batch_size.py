@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -13,9 +15,11 @@ from trainwise.tune.batch_size import (
     HEADROOM,
     Measurement,
     accumulation_plan,
+    accumulation_steps,
     is_oom,
     large_batch_finding,
     search_batch_size,
+    warmup_schedule,
 )
 
 MIB = 2**20
@@ -129,11 +133,41 @@ def test_real_probe_memory_grows_with_the_batch_and_leaves_no_trace():
     assert torch.equal(torch.get_rng_state(), rng)
 
 
-def test_accumulation_plan_and_the_large_batch_warning():
+def test_accumulation_plan_and_the_large_batch_finding():
     plan = accumulation_plan(1024, 256, num_steps=1000)
     assert (plan["micro_batch_size"], plan["accumulation_steps"]) == (256, 4)
     assert plan["lr_scale_adamw"] == 2.0 and plan["warmup_steps"] == 50
-    assert accumulation_plan(600, 256)["effective_batch_size"] == 600  # 3 x 200
+    assert accumulation_plan(600, 256)["micro_batch_size"] == 200  # 3 x 200
+    two = accumulation_plan(1024, 256, processes=2)  # 512 per process: 2 x 256 each
+    assert (two["micro_batch_size"], two["accumulation_steps"]) == (256, 2)
+    assert accumulation_steps(1024, 1, configured=1) == 4
+    assert accumulation_steps(1024, 4, configured=1) == 1  # 256 per process already
+    assert accumulation_steps(200, 1, configured=1) == 1
+    assert accumulation_steps(1024, 1, configured=8) == 8  # the user's number is kept
     assert large_batch_finding(256, 100) is None
     finding = large_batch_finding(512, 100)
-    assert finding is not None and finding.severity is Severity.WARNING
+    assert finding is not None and finding.severity is Severity.INFO
+    assert finding.code == "gradient_accumulation" and finding.evidence["accumulation_steps"] == 2
+    assert "2 micro-batches of 256" in finding.message
+    too_big = large_batch_finding(2048, 100, configured=2)  # 2 x 1024: still above 256
+    assert too_big is not None and too_big.severity is Severity.WARNING
+    assert "accumulate_grad_batches" in too_big.fix
+
+
+@pytest.mark.parametrize("cosine", [False, True])
+def test_warmup_schedule_rises_linearly_then_follows_the_main_schedule(cosine):
+    lr, warmup, total = 0.1, 4, 20
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
+    main = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total - warmup) \
+        if cosine else None
+    scheduler = warmup_schedule(optimizer, main, warmup)
+    seen = []
+    for _ in range(total):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    # LinearLR: lr * (1/w + (1 - 1/w) * i / w) for i < w, hand-computed
+    assert seen[:warmup] == pytest.approx([lr * (0.25 + 0.75 * i / 4) for i in range(4)])
+    after = [lr * (1 + math.cos(math.pi * i / (total - warmup))) / 2 if cosine else lr
+             for i in range(total - warmup)]
+    assert seen[warmup:] == pytest.approx(after)

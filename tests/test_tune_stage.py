@@ -49,3 +49,25 @@ def test_a_given_lr_skips_the_search_but_still_writes_tune_json(tmp_path):
     assert record == {"candidates": [], "chosen_lr": 0.003, "widened": False,
                       "source": "config", "batch_size": {"mode": "fixed", "chosen": 128}}
     assert [f.code for f in result.findings if f.stage == "tune"] == ["lr_given"]
+
+
+def test_a_batch_above_256_is_trained_by_accumulating_micro_batches(tmp_path, monkeypatch):
+    from trainwise.train import loop
+
+    seen = []
+    original = loop.micro_batches
+
+    def spy(x, y, accumulate):
+        seen.append((len(y), accumulate))
+        return original(x, y, accumulate)
+
+    monkeypatch.setattr(loop, "micro_batches", spy)
+    result = trainwise.run(overrides=[*QUICK, f"run.out_dir=\"{tmp_path}\"", "train.lr=0.003",
+                                      "train.batch_size=512", "train.max_epochs=2"],
+                           until="train", report=False)
+    assert result.ok, result.verdict
+    (finding,) = [f for f in result.findings if f.code == "gradient_accumulation"]
+    plan = finding.evidence
+    assert (plan["accumulation_steps"], plan["micro_batch_size"]) == (2, 256)
+    assert seen and all(accumulate == 2 for _, accumulate in seen)
+    assert max(size for size, _ in seen) == 512  # the loop splits each 512 into 2 x 256

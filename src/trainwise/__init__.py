@@ -35,6 +35,9 @@ _LAZY = {
     "make_adamw": ("trainwise.model.optim", "make_adamw"),
     "check": ("trainwise.checks.preflight", "preflight"),
     "find_lr": ("trainwise.tune.lr_range", "lr_range_test"),
+    # `trainwise.tune` stays the subpackage; the whole search (range test + short runs) is:
+    "tune_lr": ("trainwise.tune.search", "tune_lr"),
+    "find_batch_size": ("trainwise.tune.batch_probe", "find_batch_size"),
     "fit": ("trainwise.train.loop", "fit"),
     "diagnose": ("trainwise.train.diagnose", "diagnose"),
     "Monitor": ("trainwise.train.user_monitor", "Monitor"),

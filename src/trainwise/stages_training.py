@@ -24,7 +24,13 @@ from trainwise.training_setup import (
     writer_callbacks,
 )
 from trainwise.tune.batch_probe import find_batch_size
-from trainwise.tune.batch_size import MAX_MICRO_BATCH, large_batch_finding
+from trainwise.tune.batch_size import (
+    MAX_MICRO_BATCH,
+    WARMUP_SHARE,
+    accumulation_steps,
+    large_batch_finding,
+    warmup_schedule,
+)
 from trainwise.tune.search import tune_lr
 
 
@@ -52,7 +58,8 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
         if not batch.batch_size:
             return findings
         cfg.batch_size = batch.batch_size
-    large = large_batch_finding(cfg.batch_size, cfg.max_epochs * len(train.y) // cfg.batch_size)
+    large = large_batch_finding(cfg.batch_size, cfg.max_epochs * len(train.y) // cfg.batch_size,
+                                ctx.fabric.world_size, cfg.accumulate_grad_batches, cfg.schedule)
     findings += [large] if large else []
     if cfg.lr != "auto":
         ctx.lr = float(cfg.lr)
@@ -77,14 +84,18 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
 
 
 def _scheduler(ctx: RunContext, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
+    """train.schedule over `total_steps`; a constant or cosine schedule at an effective batch
+    above MAX_MICRO_BATCH starts with a linear warmup (one-cycle has its own)."""
     kind = ctx.config.train.schedule
     if kind == "onecycle":
         peaks = [group["lr"] for group in optimizer.param_groups]
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks,
                                                    total_steps=total_steps)
-    if kind == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
-    return None
+    large = ctx.config.train.batch_size > MAX_MICRO_BATCH
+    warmup = round(WARMUP_SHARE * total_steps) if large else 0  # 0 on runs under 10 steps
+    main = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps - warmup)
+            if kind == "cosine" else None)
+    return warmup_schedule(optimizer, main, warmup) if warmup else main
 
 
 def stage_train(ctx: RunContext) -> list[Finding]:
@@ -114,7 +125,8 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                     loss_fn=ctx.loss_fn, max_epochs=cfg.max_epochs, task=ctx.data.task,
                     scheduler=scheduler, fabric=ctx.fabric, callbacks=callbacks,
                     log_every=cfg.log_every, grad_clip=cfg.grad_clip,
-                    accumulate_grad_batches=cfg.accumulate_grad_batches,
+                    accumulate_grad_batches=accumulation_steps(
+                        cfg.batch_size, ctx.fabric.world_size, cfg.accumulate_grad_batches),
                     checkpoint_path=checkpoint_path,
                     checkpoint_every=ctx.config.run.checkpoint_every_steps,
                     checkpoint_extra={**checkpoint_extra(ctx.meta, ctx.lr),

@@ -28,6 +28,8 @@ HEADROOM = 0.2  # keep 20% of the memory free: evaluation, fragmentation of the 
 # allocator and longer samples later need it (the found size OOMs later: Lightning#8028)
 MIN_SPEEDUP = 1.10  # doubling the batch halves the steps per epoch; it must buy >= 10% more
 # samples/s to be worth that (playbook: only batch sizes up to where throughput stops rising)
+WARMUP_SHARE = 0.05  # of all steps: the linear warmup of constant/cosine schedules at a large
+# effective batch (Goyal et al. 2017 warm up over 5 of 90 epochs)
 MAX_RETRIES = 1  # an OOM is retried once after gc + empty_cache (a fragmented cache can
 # fail once and pass after emptying), then the size counts as not fitting
 _OOM_TEXT = ("out of memory", "DefaultCPUAllocator: can't allocate memory",
@@ -163,38 +165,76 @@ def _result(chosen: int, memory_limit: int, trials: list[Trial]) -> BatchSizeRes
 
 
 def accumulation_plan(effective_batch_size: int, micro_batch: int = MAX_MICRO_BATCH,
-                      num_steps: int | None = None) -> dict[str, Any]:
-    """How to reach an effective batch above the micro-batch: accumulate gradients over
-    `accumulation_steps` micro-batches and warm the lr up linearly.
+                      num_steps: int | None = None, processes: int = 1) -> dict[str, Any]:
+    """How to reach an effective batch above the micro-batch: each of `processes` takes its
+    share of the batch and accumulates gradients over `accumulation_steps` micro-batches of
+    it, with a linear lr warmup over `warmup_steps`.
 
-    The lr found by the range test and short runs at the micro-batch is the lr for batches of
-    that size. At the effective batch, AdamW's lr scales about with sqrt(effective / micro)
-    (the square-root rule; linear for SGD, Goyal et al. 2017); either way the right move is
-    to rerun the range test at the effective batch. One-cycle already warms up (its first
-    30% of steps rise from lr/25); constant and cosine schedules need the linear warmup.
+    The gradient of a step is the whole effective batch's (the loop weights each micro-batch's
+    loss by its share), so an lr measured at the effective batch (what the tune stage does)
+    needs no change. An lr found for batches of `micro_batch` would: AdamW's lr scales about
+    with sqrt(effective / micro) (the square-root rule; linear for SGD, Goyal et al. 2017).
+    One-cycle already warms up (its first 30% of steps rise from lr/25); constant and cosine
+    schedules get the linear warmup (warmup_schedule).
     """
-    steps = max(1, math.ceil(effective_batch_size / micro_batch))
-    micro = math.ceil(effective_batch_size / steps)
-    warmup = None if num_steps is None else max(1, round(0.05 * num_steps))
+    per_process = math.ceil(effective_batch_size / processes)
+    steps = max(1, math.ceil(per_process / micro_batch))
+    micro = math.ceil(per_process / steps)
+    warmup = None if num_steps is None else max(1, round(WARMUP_SHARE * num_steps))
+    ratio = effective_batch_size / micro
     return {"micro_batch_size": micro, "accumulation_steps": steps,
-            "effective_batch_size": micro * steps,
-            "lr_scale_adamw": math.sqrt(steps), "lr_scale_sgd": float(steps),
+            "effective_batch_size": effective_batch_size, "processes": processes,
+            "lr_scale_adamw": math.sqrt(ratio), "lr_scale_sgd": ratio,
             "warmup_steps": warmup}
 
 
-def large_batch_finding(batch_size: int, num_steps: int) -> Finding | None:
-    """A warning with the accumulation plan when train.batch_size is above MAX_MICRO_BATCH."""
-    if batch_size <= MAX_MICRO_BATCH:
+def accumulation_steps(batch_size: int, processes: int, configured: int) -> int:
+    """Micro-batches per step: the configured number, or (when it is left at 1) as many as
+    keep each process's micro-batch at or below MAX_MICRO_BATCH."""
+    if configured > 1:
+        return configured
+    return accumulation_plan(batch_size, MAX_MICRO_BATCH, processes=processes)[
+        "accumulation_steps"]
+
+
+def warmup_schedule(optimizer: torch.optim.Optimizer, main: Any, warmup_steps: int) -> Any:
+    """A linear warmup from lr/warmup_steps to the lr over `warmup_steps`, then `main` (None:
+    a constant lr). Large effective batches need it (Goyal et al. 2017, §2.2)."""
+    warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1 / warmup_steps,
+                                               total_iters=warmup_steps)
+    if main is None:
+        return warmup
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, main],
+                                                 milestones=[warmup_steps])
+
+
+def large_batch_finding(batch_size: int, num_steps: int, processes: int = 1,
+                        configured: int = 1, schedule: str = "onecycle") -> Finding | None:
+    """How a train.batch_size above MAX_MICRO_BATCH is trained: gradient accumulation over
+    micro-batches <= MAX_MICRO_BATCH (per process), plus a warmup. A warning when the
+    configured accumulation still leaves micro-batches above it."""
+    plan = accumulation_plan(batch_size, MAX_MICRO_BATCH, num_steps, processes)
+    steps = accumulation_steps(batch_size, processes, configured)
+    micro = math.ceil(math.ceil(batch_size / processes) / steps)
+    if steps == 1:
         return None
-    plan = accumulation_plan(batch_size, MAX_MICRO_BATCH, num_steps)
-    return warning(
-        "tune", "batch_size_above_micro",
-        f"train.batch_size = {batch_size} is above {MAX_MICRO_BATCH}, where batch-norm "
-        "statistics and generalisation start to suffer (METHOD.md §4). The training loop "
-        "does not accumulate gradients yet, so it trains with batches of "
-        f"{batch_size} as given; the plan would be {plan['accumulation_steps']} micro-"
-        f"batches of {plan['micro_batch_size']} per step, lr x{plan['lr_scale_adamw']:.2g} "
-        f"(AdamW, square-root rule) or x{plan['lr_scale_sgd']:.0f} (SGD), and "
-        f"{plan['warmup_steps']} linear warmup steps.",
-        f"Set train.batch_size <= {MAX_MICRO_BATCH} (the lr is then tuned at that size), or "
-        "keep it and check the batch-norm layers.", **plan)
+    warmup = ("one-cycle's own warm-up (30% of the steps)" if schedule == "onecycle"
+              else f"a linear warmup over the first {plan['warmup_steps']} steps")
+    scale = (f"the lr was measured at this effective batch, so it is used as found; an lr "
+             f"picked for batches of {micro} would need x{math.sqrt(batch_size / micro):.2g} "
+             f"(AdamW, square-root rule) or x{batch_size / micro:.2g} (SGD)")
+    where = f" on each of {processes} processes" if processes > 1 else ""
+    if micro > MAX_MICRO_BATCH:
+        return warning(
+            "tune", "batch_size_above_micro",
+            f"train.accumulate_grad_batches = {configured} leaves micro-batches of {micro}"
+            f"{where}, above {MAX_MICRO_BATCH}, where batch-norm statistics and "
+            "generalisation start to suffer (METHOD.md §4).",
+            f"Set train.accumulate_grad_batches to 1 (then chosen automatically: "
+            f"{plan['accumulation_steps']}) or a larger number.",
+            **plan)
+    return info(
+        "tune", "gradient_accumulation",
+        f"Effective batch {batch_size}: each step accumulates gradients over {steps} micro-"
+        f"batches of {micro}{where} (never above {MAX_MICRO_BATCH}), with {warmup}; {scale}.",
+        **{**plan, "accumulation_steps": steps, "micro_batch_size": micro})
