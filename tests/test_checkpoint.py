@@ -169,3 +169,12 @@ def test_non_finite_loss_stops_keeps_the_last_good_checkpoint_and_the_samples(bl
     saved = load_checkpoint(tmp_path / "last.pt")
     assert saved["train_state"]["step"] == state.checkpoint_step < batch_index + 1
     assert all(torch.isfinite(v).all() for v in saved["model"].values())
+
+
+def test_another_steps_per_epoch_on_resume_is_a_clear_error():
+    saved = {"steps_per_epoch": 14, "world_size": 1}
+    resume_module.check_steps_per_epoch(saved, 14, 2)  # same epoch length: carries over
+    resume_module.check_steps_per_epoch({}, 13, 2)  # a checkpoint from before the field
+    with pytest.raises(CheckpointError, match=r"had 14 optimizer steps .* has 13 over 2 .*"
+                                              r"--devices 1"):
+        resume_module.check_steps_per_epoch(saved, 13, 2)

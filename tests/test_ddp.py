@@ -3,6 +3,7 @@ global batch: weights, reduced monitoring rows, gradients under accumulation, wa
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -187,3 +188,64 @@ def test_cli_devices_2_relaunches_the_command(tmp_path):
     [run] = list(tmp_path.iterdir())
     assert json.loads((run / "meta.json").read_text())["num_processes"] == 2
     assert (run / "checkpoints/last.pt").exists()
+
+
+def _keep_checkpoint(number, copy_to):
+    """Patches the checkpoint writer (forked processes inherit it) to copy save `number`."""
+    import trainwise.train.resume as resume_module
+
+    original, calls = resume_module.save_checkpoint, []
+
+    def save_and_copy(payload, path):
+        original(payload, path)
+        calls.append(path)
+        if len(calls) == number:
+            shutil.copy(path, copy_to)
+
+    resume_module.save_checkpoint = save_and_copy
+    return lambda: setattr(resume_module, "save_checkpoint", original)
+
+
+def _killed_copy(run, checkpoint, folder):
+    """The run folder as a kill at `checkpoint` would have left it (history is truncated
+    to the checkpoint's rows by the resume)."""
+    killed = folder / run.name
+    shutil.copytree(run, killed)
+    shutil.copy(checkpoint, killed / "checkpoints/last.pt")
+    return killed
+
+
+def test_resume_with_another_process_count_continues_the_same_run(tmp_path):
+    """Killed at 2 processes and resumed with 1, or the other way round: the data position,
+    schedule and global batch are global, so the weights end as in an uninterrupted run."""
+    settings = ["data.source=\"digits\"", "data.max_samples=400", "train.lr=0.003",
+                "run.checks=false", "train.max_epochs=2", "train.batch_size=32",
+                "run.threads=1", "run.checkpoint_every_steps=4"]
+    two_procs = ["run.devices=2", "run.strategy=\"ddp_fork\""]
+    one_proc = ["run.devices=1", "run.strategy=\"auto\""]
+    runs = {}
+    for name, procs in (("two", two_procs), ("one", one_proc)):
+        restore = _keep_checkpoint(3, tmp_path / f"{name}_mid.pt")  # step 8, mid-epoch 1
+        try:
+            torch.manual_seed(0)
+            runs[name] = trainwise.run(model=Tiny(), report=False, overrides=[
+                *settings, *procs, f"run.out_dir=\"{tmp_path / name}\""])
+        finally:
+            restore()
+        assert runs[name].ok, runs[name].verdict
+    mid = torch.load(tmp_path / "two_mid.pt", weights_only=True)
+    assert mid["world_size"] == 2 and mid["progress"]["batches_done"] > 0
+    final = torch.load(runs["one"].path / "checkpoints/last.pt", weights_only=True)["model"]
+    for name, procs, other in (("two", one_proc, 1), ("one", two_procs, 2)):
+        killed = _killed_copy(runs[name].path, tmp_path / f"{name}_mid.pt", tmp_path / "killed")
+        torch.manual_seed(0)
+        resumed = trainwise.run(model=Tiny(), report=False, resume=killed, overrides=procs)
+        assert resumed.ok, resumed.verdict
+        [note] = [f for f in resumed.findings if f.code == "resumed"]
+        assert note.evidence["world_size"] == other and "not bitwise" in note.message
+        ours = torch.load(killed / "checkpoints/last.pt", weights_only=True)["model"]
+        for key, value in final.items():
+            torch.testing.assert_close(ours[key], value, rtol=1e-4, atol=1e-5, msg=name)
+        steps = [row["step"] for row in read_history(killed) if row["kind"] == "step"]
+        assert steps == list(range(1, len(steps) + 1))
+        shutil.rmtree(killed)

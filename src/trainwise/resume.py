@@ -153,6 +153,12 @@ def reopen(ctx: ResumeContext, source: Path) -> list[Finding]:
     step = int(ctx.checkpoint["train_state"]["step"])
     ctx.meta["resumed"] = [*previous.get("resumed", []), {
         "from_step": step, "at": datetime.now().isoformat(timespec="seconds")}]
+    saved_world, world = int(ctx.checkpoint.get("world_size", 1)), ctx.fabric.world_size
+    recount = "" if saved_world == world else (
+        f" The checkpoint was written by {saved_world} process(es), this run has {world}: the "
+        "data order, schedule and global batch carry over; dropout draws and float rounding "
+        "differ, so the weights match an uninterrupted run closely, not bitwise.")
     return earlier_findings(source) + [info(
         "setup", "resumed", f"Resumed from checkpoints/last.pt at step {step}; data audit, "
-        f"checks and tuning are kept from the first attempt.{partial}", from_step=step)]
+        f"checks and tuning are kept from the first attempt.{partial}{recount}",
+        from_step=step, saved_world_size=saved_world, world_size=world)]

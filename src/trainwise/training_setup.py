@@ -9,8 +9,7 @@ import numpy as np
 from torch import nn
 
 from trainwise.console import ProgressBar
-from trainwise.distributed import is_sharded
-from trainwise.findings import Finding, error, info, warning
+from trainwise.findings import Finding, error, info
 from trainwise.stages import RunContext
 from trainwise.train.callbacks import HistoryWriter, TensorBoardLogger
 
@@ -57,13 +56,9 @@ def batch_norm_across_processes(ctx: RunContext) -> list[Finding]:
 
 
 def checkpoint_target(ctx: RunContext) -> tuple[Path | None, list[Finding]]:
-    """checkpoints/last.pt, except under sharded strategies (FSDP), whose checkpoints need
-    every process to write its shard: not supported yet, so said out loud."""
-    if not is_sharded(ctx.fabric):
-        return ctx.run.checkpoint_path("last"), []
-    return None, [warning("train", "no_checkpoints", "No training checkpoints under "
-                          f"'{ctx.config.run.strategy}': this run cannot be resumed.",
-                          "Use run.strategy = \"ddp\" when the model fits one device.")]
+    """checkpoints/last.pt, on every strategy: under FSDP the shards are gathered into one
+    file with a one-device run's layout (train/full_state.py)."""
+    return ctx.run.checkpoint_path("last"), []
 
 
 def writer_callbacks(ctx: RunContext, bar: Any, total_steps: int,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 from pathlib import Path
@@ -12,6 +11,7 @@ import torch
 from torch import nn
 
 from trainwise.train.early_stopping import EarlyStopping
+from trainwise.train.full_state import full_model_state, load_full_model_state
 from trainwise.train.loop import TrainState
 
 
@@ -46,7 +46,7 @@ class BestWeights:
         val_loss = row["val_loss"]
         module = _unwrap(model)
         if math.isfinite(val_loss) and self.early_stopping.update(row["epoch"], val_loss):
-            self.best_state = copy.deepcopy(module.state_dict())
+            self.best_state = full_model_state(model)  # gathered whole under FSDP
             if self.best_path:
                 save_atomically({"model": self.best_state, "epoch": row["epoch"],
                                  "val_loss": val_loss}, self.best_path)
@@ -64,7 +64,7 @@ class BestWeights:
 
     def on_fit_end(self, model: nn.Module) -> None:
         if self.best_state is not None:
-            _unwrap(model).load_state_dict(self.best_state)
+            load_full_model_state(model, self.best_state)
 
     def state_dict(self) -> dict[str, Any]:
         """Checkpointed with the training state: a resumed run keeps its best weights."""

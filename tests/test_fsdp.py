@@ -1,0 +1,153 @@
+"""FSDP (2 processes sharding the model, on the CPU over gloo): it trains like one process,
+its checkpoints are one whole-model file that resumes bitwise under FSDP, and a checkpoint
+resumes across process counts and strategies (FSDP <-> one process) to the same weights."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from lightning_fabric import Fabric
+from lightning_fabric.strategies import FSDPStrategy
+from lightning_fabric.strategies.launchers.multiprocessing import _MultiProcessingLauncher
+from torch import nn
+from torch.distributed.fsdp import FullyShardedDataParallel
+
+import trainwise.train.resume as resume_module
+from trainwise.data.tensors import to_loader
+from trainwise.train.callbacks import BestWeights
+from trainwise.train.checkpoint import load_checkpoint
+from trainwise.train.loop import fit
+
+EPOCHS, BATCH, SNAPSHOT_AT = 3, 32, 3  # saves at steps 0, 5, 8 (epoch end): snapshot step 8
+CHECKPOINT_EVERY = 5
+
+
+class CPUFSDP(FSDPStrategy):
+    """Fabric's FSDP (FSDP1) on the CPU, for tests. Fabric refuses FSDP without GPUs (its
+    connector checks the name "fsdp" or the exact class) and passes device_id=None, which
+    torch's FSDP rejects on a CPU-only machine; with device_id=cpu it runs over gloo. Forked
+    processes, since Fabric's FSDP launcher would re-run pytest's command line."""
+
+    def setup_module(self, module):
+        return FullyShardedDataParallel(module, device_id=torch.device("cpu"),
+                                        **self._fsdp_kwargs)
+
+    def _configure_launcher(self):
+        self._launcher = _MultiProcessingLauncher(self, start_method="fork")
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    centers = rng.normal(0, 2, size=(3, 8))
+    y = rng.integers(0, 3, size=320)
+    x = centers[y] + rng.normal(0, 1.5, size=(320, 8))
+    return torch.tensor(x, dtype=torch.float32), torch.tensor(y)
+
+
+def _train(fabric, folder, resume_from=None):
+    """3 epochs of AdamW + one-cycle with checkpoints; a copy of the checkpoint at save number
+    SNAPSHOT_AT is kept as mid.pt (a run killed there). Returns the final (best) weights."""
+    x, y = _data()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+    decay = [model[0].weight, model[2].weight]  # groups in another order than the model's
+    optimizer = torch.optim.AdamW([{"params": [model[0].bias, model[2].bias], "weight_decay": 0},
+                                   {"params": decay, "weight_decay": 0.1}], lr=0.01)
+    train = to_loader(x[:256], y[:256], BATCH, shuffle=True, seed=1)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.01,
+                                                    total_steps=EPOCHS * len(train))
+    folder.mkdir(parents=True, exist_ok=True)
+    saves = []
+
+    def save_and_snapshot(payload, path):
+        original_save(payload, path)
+        saves.append(path)
+        if len(saves) == SNAPSHOT_AT and resume_from is None:
+            shutil.copy(path, folder / "mid.pt")
+
+    original_save = resume_module.save_checkpoint
+    resume_module.save_checkpoint = save_and_snapshot
+    try:
+        resumed = None
+        if resume_from is not None:
+            resumed = {**load_checkpoint(resume_from), "history": []}
+        fit(model, train, to_loader(x[256:], y[256:], 64, shuffle=False, seed=0),
+            optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(), max_epochs=EPOCHS,
+            scheduler=scheduler, fabric=fabric, callbacks=[BestWeights(patience=10)],
+            log_every=1, layer_every=4, grad_clip=1.0, checkpoint_path=folder / "last.pt",
+            checkpoint_every=CHECKPOINT_EVERY, resume_state=resumed)
+    finally:
+        resume_module.save_checkpoint = original_save
+    final = torch.load(folder / "last.pt", weights_only=True)
+    return {"best": final["callbacks"]["BestWeights"]["best_state"], "last": final["model"],
+            "optimizer": final["optimizer"]}
+
+
+def _on_two_fsdp_processes(fabric, tmp_path):
+    runs = {"fsdp": _train(fabric, tmp_path / "fsdp")}
+    runs["fsdp resumed"] = _train(fabric, tmp_path / "fsdp_resumed", tmp_path / "fsdp/mid.pt")
+    runs["one resumed on fsdp"] = _train(fabric, tmp_path / "one_on_fsdp",
+                                         tmp_path / "one/mid.pt")
+    if fabric.global_rank == 0:
+        torch.save(runs, tmp_path / "fsdp_runs.pt")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("fsdp")
+    one = _train(Fabric(accelerator="cpu", devices=1), tmp_path / "one")
+    Fabric(accelerator="cpu", devices=2, strategy=CPUFSDP()).launch(_on_two_fsdp_processes,
+                                                                    tmp_path)
+    results = torch.load(tmp_path / "fsdp_runs.pt", weights_only=True)
+    results["one"] = one
+    results["fsdp resumed on one"] = _train(Fabric(accelerator="cpu", devices=1),
+                                            tmp_path / "fsdp_on_one", tmp_path / "fsdp/mid.pt")
+    results["mid"] = torch.load(tmp_path / "fsdp/mid.pt", weights_only=True)
+    return results
+
+
+def _assert_weights(ours, theirs, exact, name):
+    assert ours.keys() == theirs.keys(), name
+    for key, value in theirs.items():
+        if exact:
+            assert torch.equal(ours[key], value), (name, key)
+        else:
+            torch.testing.assert_close(ours[key], value, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def _adam_state(optimizer):
+    return {f"{key}.{name}": value for key, state in optimizer["state"].items()
+            for name, value in state.items()}
+
+
+def test_fsdp_trains_like_one_process(runs):
+    for what in ("last", "best"):
+        _assert_weights(runs["fsdp"][what], runs["one"][what], False, what)
+    _assert_weights(_adam_state(runs["fsdp"]["optimizer"]),
+                    _adam_state(runs["one"]["optimizer"]), False, "optimizer")
+
+
+def test_fsdp_checkpoint_is_one_whole_model_file_like_one_process(runs):
+    mid, one = runs["mid"], runs["one"]
+    assert mid["world_size"] == 2 and mid["train_state"]["step"] == 8
+    assert {k: v.shape for k, v in mid["model"].items()} == \
+        {k: v.shape for k, v in one["last"].items()}  # whole tensors, the user's module keys
+    optimizer, reference = mid["optimizer"], one["optimizer"]
+    assert [g["params"] for g in optimizer["param_groups"]] == \
+        [g["params"] for g in reference["param_groups"]]  # plain integer ids, group order
+    for key, state in reference["state"].items():
+        assert state["exp_avg"].shape == optimizer["state"][key]["exp_avg"].shape
+
+
+def test_fsdp_resume_is_bitwise_equal_to_the_uninterrupted_fsdp_run(runs):
+    for what in ("last", "best", "optimizer"):
+        ours, theirs = runs["fsdp resumed"][what], runs["fsdp"][what]
+        if what == "optimizer":
+            ours, theirs = _adam_state(ours), _adam_state(theirs)
+        _assert_weights(ours, theirs, True, what)
+
+
+def test_resume_across_strategies_and_process_counts(runs):
+    for name in ("fsdp resumed on one", "one resumed on fsdp"):
+        _assert_weights(runs[name]["last"], runs["one"]["last"], False, name)
