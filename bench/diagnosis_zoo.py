@@ -8,7 +8,7 @@ Every run trains with `trainwise.fit` (one with a plain loop and `trainwise.Moni
 is among the warnings and errors (a symptom folded into a root cause does not count); a healthy
 run passes with no warning or error at all. Targets (issue 5): >= 90% of broken runs caught,
 <= 10% of healthy runs flagged, the whole zoo under 10 minutes. The corrupted-batch runs also
-check that the spike's evidence names exactly the samples of the corrupted batch. Torch is
+check that the spike's (or dip's) evidence names exactly the samples of the corrupted batch. Torch is
 pinned to one thread. Thresholds were set on seed 0; the recorded table uses --seed 1.
 """
 
@@ -68,10 +68,10 @@ def train(run: Run) -> list[dict]:
 
 
 def _indices_ok(run: Run, findings: list[Finding]) -> str:
-    """For a corrupted batch: does the spike's evidence name exactly its samples?"""
+    """For a corrupted batch: does the spike's (or dip's) evidence name exactly its samples?"""
     if run.corrupt is None:
         return ""
-    spikes = [f for f in findings if f.code == "gradient_spike"]
+    spikes = [f for f in findings if f.code in ("gradient_spike", "gradient_dip")]
     named = sorted(spikes[0].evidence.get("sample_indices") or []) if spikes else []
     return "; samples named" if named and named == run.corrupt.indices else "; SAMPLES NOT NAMED"
 

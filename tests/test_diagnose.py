@@ -2,7 +2,7 @@
 
 Histories are synthetic: numpy curves per step (loss, grad_norm, lr) and per epoch
 (val_loss, val_accuracy, mean confidence and a confidence histogram), written as the rows
-that the loop writes (notes/FORMATS.md).
+that the loop writes (docs/run_folder.md).
 """
 
 from __future__ import annotations
@@ -302,6 +302,17 @@ def early_corrupt_batch(seed: int = 0) -> Curves:
     return curves
 
 
+DIP_STEP = 330  # mid-epoch (epochs end at multiples of STEPS_PER_EPOCH)
+
+
+def batch_fitted_to_zero(seed: int = 0) -> Curves:
+    """A batch scaled 1000x that the model answers right with saturated confidence: its loss
+    and gradient underflow to exactly 0 (measured in the zoo on 8x8 digits)."""
+    curves = healthy_exponential(seed)
+    curves.loss[DIP_STEP - 1] = curves.grad_norm[DIP_STEP - 1] = 0.0
+    return curves
+
+
 VANISH_FROM = 100
 
 
@@ -376,6 +387,7 @@ BROKEN = [
     (lr_tiny_flat, "lr_too_low"),
     (grad_spikes, "gradient_spike"),
     (early_corrupt_batch, "gradient_spike"),
+    (batch_fitted_to_zero, "gradient_dip"),
     (vanishes, "vanishing_gradients"),
     (frozen, "vanishing_gradients"),
     (overconfident, "overconfidence"),

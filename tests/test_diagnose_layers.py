@@ -1,6 +1,6 @@
 """The diagnosis extensions of issue 5: per-layer vanishing gradients, the samples of a spike or
 a NaN in the evidence, a spike that opened a loss explosion, ordered batches, a saturating
-overfit. Histories are synthetic rows in the loop's format (notes/FORMATS.md)."""
+overfit. Histories are synthetic rows in the loop's format (docs/run_folder.md)."""
 
 from __future__ import annotations
 

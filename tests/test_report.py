@@ -1,4 +1,4 @@
-"""The report stage: synthetic run folders written by hand (FORMATS.md) -> report.html."""
+"""The report stage: synthetic run folders written by hand (docs/run_folder.md) -> report.html."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ from trainwise.reporting.curves import grad_norm_figure, loss_figure  # noqa: E4
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 IMG_SRC = re.compile(r'<img src="([^"]*)"')
 NASTY = "loss rose <script>alert('x')</script> & fell"
+# evaluate()'s 15 bins (the ECE's): the 33 validation samples fill the top 4
+RELIABILITY = {"confidence": [None] * 11 + [0.76, 0.82, 0.88, 0.97],
+               "accuracy": [None] * 11 + [0.5, 0.75, 0.9, 1.0], "count": [0] * 11 + [4, 8, 10, 11]}
 
 
 def _write(run: Path, name: str, payload: Any) -> None:
@@ -60,11 +63,13 @@ def _history(task: str = "classification", epochs: int = 4) -> list[dict[str, An
         if task == "classification":
             row.update(train_accuracy=0.5 + 0.1 * epoch, val_accuracy=0.45 + 0.1 * epoch,
                        val_mean_confidence=0.6 + 0.08 * epoch, val_ece=0.05,
-                       val_confidence_hist=[0] * 10 + [1, 2, 3, 4, 5, 6, 5, 4, 3, 2])
+                       val_confidence_hist=[0] * 10 + [1, 2, 3, 4, 5, 6, 5, 4, 3, 2],
+                       val_reliability=RELIABILITY)
         else:
             row.update(val_mae=1.0 / epoch, val_rmse=1.5 / epoch)
         rows.append(row)
-    test = {"test_loss": 0.3, "test_accuracy": 0.91} if task == "classification" else {
+    test = {"test_loss": 0.3, "test_accuracy": 0.91, "test_reliability": RELIABILITY} \
+        if task == "classification" else {
         "test_loss": 0.3, "test_mae": 0.4321, "test_rmse": 0.6543}
     rows.append({"kind": "test", **test})
     return rows
@@ -126,12 +131,13 @@ def test_full_run_is_self_contained_and_complete(full_report: tuple[Path, Path, 
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", text)
     assert "<script" not in text and "<link" not in text
     images = _images(text)
-    # class balance, lr range, loss, grad norm, lr, accuracy, confidence + 1 stage figure
-    assert len(images) == 8
+    # class balance, lr range, loss, grad norm, lr, accuracy, confidence, reliability + 1 stage
+    assert len(images) == 9
     assert all(img.startswith(PNG_MAGIC) for img in images)
     assert sorted(p.name for p in (run / "figures").glob("report_*.png")) == [
         f"report_{n}.png" for n in sorted(("accuracy", "class_balance", "confidence",
-                                            "grad_norm", "learning_rate", "loss", "lr_range"))]
+                                            "grad_norm", "learning_rate", "loss", "lr_range",
+                                            "reliability"))]
     for expected in ("Lower the learning rate (stage tune).", "Classes are balanced.",
                      "91.0 %", "Trained cleanly", "grad_norm_spike", "a1b2c3d4e5f60718",
                      "abc123", "dropped 3 rows", "Linear", "128 × 32", "1 min 25 s"):
@@ -139,6 +145,27 @@ def test_full_run_is_self_contained_and_complete(full_report: tuple[Path, Path, 
     assert "outside.png" in text  # refused, and said so rather than silently dropped
     findings = text[text.index('id="findings"'):]
     assert findings.index("<h3>data</h3>") < findings.index("<h3>train</h3>")  # METHOD order
+
+
+def test_reliability_diagram_sits_next_to_the_confidence_histogram(
+        full_report: tuple[Path, Path, str]) -> None:
+    run, _, text = full_report
+    training = text[text.index('id="training"'):text.index('id="test"')]
+    assert 'alt="Confidence"' in training and 'alt="Reliability diagram"' in training
+    assert training.index('alt="Confidence"') < training.index('alt="Reliability diagram"')
+    png = (run / "figures" / "report_reliability.png").read_bytes()
+    assert png.startswith(PNG_MAGIC) and png in _images(text)
+    # the bins are a figure, not a row of the test table or a clause of the verdict
+    test_section = text[text.index('id="test"'):text.index('id="findings"')]
+    assert "test accuracy" in test_section and "reliability" not in test_section
+
+
+def test_verdict_from_the_test_row_leaves_the_bins_out(tmp_path: Path) -> None:
+    run = _write_run(tmp_path / "no_verdict")
+    _write(run, "meta.json", _meta(verdict=None))
+    text = build_report(run).read_text(encoding="utf-8")
+    verdict = re.search(r'<div class="verdict[^>]*>(.*?)</div>', text).group(1)
+    assert verdict == "Finished: test loss 0.3, test accuracy 91.0 %."
 
 
 def test_findings_with_a_step_are_drawn_on_the_curves() -> None:
@@ -203,7 +230,7 @@ def test_non_finite_history_still_renders(tmp_path: Path) -> None:
                                   "spread_decades": None, "rule": "valley"})
     text = build_report(run).read_text(encoding="utf-8")
     assert "could not be drawn" not in text
-    assert len(_images(text)) == 7
+    assert len(_images(text)) == 8
 
 
 def test_run_still_in_its_first_epoch(tmp_path: Path) -> None:

@@ -64,6 +64,7 @@ class TrainConfig(_Section):
     patience: int = Field(8, ge=1)  # epochs without a better validation loss before stopping
     grad_clip: float = Field(0.0, ge=0)  # 0 = no clipping (the norm is still recorded)
     log_every: int = Field(10, ge=1)  # steps between host syncs of loss and gradient norm
+    layer_every: int = Field(50, ge=0)  # steps between per-layer gradient norms; 0 = never
     # micro-batches per optimizer step: batch_size stays the effective batch of one step (split
     # over devices, then into this many pieces), so results do not depend on memory tricks
     accumulate_grad_batches: int = Field(1, ge=1)

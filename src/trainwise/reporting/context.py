@@ -1,4 +1,4 @@
-"""Run folder -> report model: read the files of FORMATS.md and shape them for the template.
+"""Run folder -> report model: read the files of docs/run_folder.md and shape them for the template.
 
 Everything optional in a run folder is optional here too: a run that failed at the data
 stage has only meta.json and findings.json, and its report matters most.
@@ -56,8 +56,8 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise TrainwiseError(f"{path} is not valid JSON ({exc}); expected the format in "
-                             "FORMATS.md. Re-run the stage that writes it, or delete the file "
-                             "if it is optional.") from exc
+                             "docs/run_folder.md. Re-run the stage that writes it, or delete "
+                             "the file if it is optional.") from exc
 
 
 def load_run(path: Path) -> RunData:
@@ -141,8 +141,14 @@ def _verdict(run: RunData) -> str:
     return "No verdict recorded: the run may still be going or stopped without one."
 
 
+def _test_scalars(test: Row | None) -> list[tuple[str, Any]]:
+    """The test row's numbers; its reliability bins are drawn in the reliability diagram."""
+    return [(k, v) for k, v in (test or {}).items()
+            if k != "kind" and not isinstance(v, dict | list)]
+
+
 def _test_rows(test: Row) -> list[str]:
-    return [f"{k.replace('_', ' ')} {_metric(k, v)}" for k, v in test.items() if k != "kind"]
+    return [f"{k.replace('_', ' ')} {_metric(k, v)}" for k, v in _test_scalars(test)]
 
 
 def _headline(run: RunData) -> list[tuple[str, str]]:
@@ -207,7 +213,7 @@ def report_context(run: RunData) -> dict[str, Any]:
         "tune": run.tune,
         "candidates": candidate_rows(run.tune),
         "has_training": bool(run.steps or run.epochs),
-        "test": [(k, _metric(k, v)) for k, v in (run.test or {}).items() if k != "kind"],
+        "test": [(k, _metric(k, v)) for k, v in _test_scalars(run.test)],
         "findings_by_stage": _findings_by_stage(run.findings),
         "seed": meta.get("seed"),
         "versions": meta.get("versions") or {},

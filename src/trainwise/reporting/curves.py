@@ -5,6 +5,7 @@ Inputs are history rows as read from history.jsonl: step rows, epoch rows, findi
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -87,7 +88,8 @@ def loss_figure(steps: Sequence[Row], epochs: Sequence[Row],
         ax.plot([best["step"]], [best["val_loss"]], marker="*", markersize=12, color=VAL_COLOR,
                 markeredgecolor="#222222", linestyle="none", label=f"best (epoch {best['epoch']})")
     _mark_nonfinite(ax, steps, "loss")
-    mark_findings(ax, findings)
+    per_step = (x, y) if len(x) else column(epochs, "step", "train_loss")
+    mark_findings(ax, findings, {"loss": per_step, "val_loss": column(epochs, "step", "val_loss")})
     _integer_x(ax, "step")
     ax.set_ylabel("loss")
     legend(ax, loc="upper right")
@@ -104,7 +106,7 @@ def grad_norm_figure(steps: Sequence[Row], findings: Sequence[Finding] = ()) -> 
         ax.set_yscale("log")
         _plain_log_labels(ax, y)
     _mark_nonfinite(ax, steps, "grad_norm")
-    mark_findings(ax, findings)
+    mark_findings(ax, findings, {"grad_norm": (x, y)})
     _integer_x(ax, "step")
     ax.set_ylabel("grad norm")
     legend(ax, loc="upper right")
@@ -128,20 +130,39 @@ def learning_rate_figure(steps: Sequence[Row]) -> Figure:
 
 
 @styled
-def metric_figure(epochs: Sequence[Row], keys: Sequence[str], title: str) -> Figure:
-    """One metric family per epoch: accuracy (classification) or MAE/RMSE (regression)."""
+def metric_figure(epochs: Sequence[Row], keys: Sequence[str], title: str,
+                  findings: Sequence[Finding] = ()) -> Figure:
+    """One metric family per epoch: accuracy and mean confidence (classification) or MAE/RMSE
+    (regression); findings that fired on these curves are marked at their epoch."""
     fig, ax = new_axes(title)
     # Train keeps the train colour; validation metrics take the validation colour, then others.
     colors = iter((VAL_COLOR, PALETTE[4], PALETTE[5], PALETTE[6]))
+    drawn = {}
     for key in keys:
         x, y = column(epochs, "epoch", key)
         if len(x):
             color = TRAIN_COLOR if key.startswith("train") else next(colors, "#555555")
             ax.plot(x, y, marker="o", markersize=3, linewidth=2, color=color,
-                    label=key.replace("_", " "))
+                    linestyle="--" if "confidence" in key else "-", label=key.replace("_", " "))
+            drawn[key] = (x, y)
+    mark_findings(ax, at_epochs(findings, epochs), drawn)
     _integer_x(ax, "epoch")
     legend(ax, loc="best")
     return fig
+
+
+def at_epochs(findings: Sequence[Finding], epochs: Sequence[Row]) -> list[Finding]:
+    """The findings with their step turned into the epoch that step ends (or falls in), for
+    figures whose x axis is the epoch."""
+    ends = sorted((r["step"], r["epoch"]) for r in epochs
+                  if r.get("step") is not None and r.get("epoch") is not None)
+    moved = []
+    for finding in findings:
+        epoch = next((e for step, e in ends if finding.step is not None and step >= finding.step),
+                     None)
+        if epoch is not None:
+            moved.append(dataclasses.replace(finding, step=epoch))
+    return moved
 
 
 @styled

@@ -85,16 +85,58 @@ def finite(values: Sequence[Any]) -> np.ndarray:
     return array
 
 
-def mark_findings(ax: Axes, findings: Sequence[Finding]) -> None:
-    """Draw each finding that fired at a training step as a labelled vertical line."""
+# The curve each diagnosis fires on (train/diagnose*.py): the one its evidence is read off.
+# A code not listed (another stage's, or a rule added later) goes on both step curves, so no
+# finding with a step is left undrawn.
+Curve = tuple[np.ndarray, np.ndarray]  # (x, y) as plotted
+STEP_CURVES = ("loss", "grad_norm")
+FINDING_CURVES: dict[str, tuple[str, ...]] = {
+    "divergence": ("loss", "grad_norm"),  # the first non-finite value of either
+    "loss_exploding": ("loss",),
+    "ordered_batches": ("loss",),
+    "lr_too_low": ("loss",),
+    "plateau": ("loss",),
+    "overfitting": ("val_loss",),  # at the best epoch
+    "healthy": ("val_loss",),
+    "gradient_spike": ("grad_norm",),
+    "vanishing_gradients": ("grad_norm",),
+    "gradient_dip": ("loss", "grad_norm"),  # both collapse to ~0
+    "overconfidence": ("val_mean_confidence",),  # against accuracy, per epoch
+    "underconfidence": ("val_mean_confidence",),
+    "confusion": ("val_accuracy",),
+}
+
+
+def mark_findings(ax: Axes, findings: Sequence[Finding], curves: dict[str, Curve]) -> None:
+    """Draw each finding that fired on one of `curves` (name -> the (x, y) plotted on these
+    axes; x in the axes' units) as a labelled vertical line at its step and a ring on that
+    curve at the step."""
     for finding in findings:
-        if finding.step is None:
+        names = [n for n in FINDING_CURVES.get(finding.code, STEP_CURVES) if n in curves]
+        if finding.step is None or not names:
             continue
         color = SEVERITY_COLORS.get(finding.severity.value, "#555555")
         ax.axvline(finding.step, color=color, linestyle="--", linewidth=1, alpha=0.8)
         ax.annotate(finding.code, xy=(finding.step, 1), xycoords=("data", "axes fraction"),
                     xytext=(3, -3), textcoords="offset points", rotation=90, va="top",
                     fontsize=7, color=color)
+        _ring(ax, finding.step, curves[names[0]], color)
+
+
+def _ring(ax: Axes, x: float, curve: Curve, color: str) -> None:
+    xs, ys = curve
+    at = np.flatnonzero(xs == x)
+    if not len(at):
+        return
+    y = float(ys[at[0]])
+    style = {"marker": "o", "markersize": 9, "markerfacecolor": "none", "markeredgewidth": 1.5,
+             "color": color, "linestyle": "none", "zorder": 5}
+    if np.isfinite(y) and (y > 0 or ax.get_yscale() != "log"):
+        ax.plot([x], [y], **style)
+    else:  # NaN/inf at the top edge (where curves.py puts its "x"), zero on a log axis at the
+        # bottom edge, where the curve drops out of view
+        edge = 0.02 if np.isfinite(y) else 0.98
+        ax.plot([x], [edge], transform=ax.get_xaxis_transform(), **style)
 
 
 @styled

@@ -23,6 +23,7 @@ from trainwise.reporting.context import (
     report_context,
 )
 from trainwise.reporting.figures import class_balance_figure, data_uri, figure_png, lr_range_figure
+from trainwise.reporting.reliability import reliability_figure
 from trainwise.reporting.tuning import short_runs_figure
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
@@ -75,9 +76,13 @@ def _task_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
     builders = {}
     if _has(run.epochs, "val_accuracy"):
         builders["accuracy"] = ("Accuracy", lambda: curves.metric_figure(
-            run.epochs, ["train_accuracy", "val_accuracy"], "Accuracy per epoch"))
+            run.epochs, ["train_accuracy", "val_accuracy", "val_mean_confidence"],
+            "Accuracy and mean confidence per epoch", run.findings))
     if _has(run.epochs, "val_confidence_hist"):
         builders["confidence"] = ("Confidence", lambda: curves.confidence_figure(run.epochs))
+    if _has(run.epochs, "val_reliability") or (run.test or {}).get("test_reliability"):
+        builders["reliability"] = ("Reliability diagram",
+                                   lambda: reliability_figure(run.epochs, run.test))
     return builders
 
 

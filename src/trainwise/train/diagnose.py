@@ -24,6 +24,7 @@ from trainwise.train.diagnose_common import (
     num,
     rows_of,
 )
+from trainwise.train.diagnose_dip import rule_gradient_dip
 from trainwise.train.diagnose_grad import rule_gradient_spike, rule_vanishing_gradients
 from trainwise.train.diagnose_loss import (
     rule_divergence,
@@ -50,6 +51,7 @@ RULES: dict[str, Rule] = {
     "lr_too_low": rule_lr_too_low,
     "plateau": rule_plateau,
     "gradient_spike": rule_gradient_spike,
+    "gradient_dip": rule_gradient_dip,
     "overfitting": rule_overfitting,
     "overconfidence": rule_overconfidence,
     "underconfidence": rule_underconfidence,
@@ -59,15 +61,15 @@ RULES: dict[str, Rule] = {
 # A root cause explains these symptoms: they are folded into its evidence ("also_seen")
 # instead of being listed as separate diagnoses, so the report leads with one cause.
 EXPLAINS: dict[str, tuple[str, ...]] = {
-    "divergence": ("ordered_batches", "loss_exploding", "gradient_spike", "vanishing_gradients",
-                   "lr_too_low", "plateau", "overfitting", "overconfidence", "underconfidence",
-                   "confusion"),
-    # each stretch of one class drags the model to it: spikes where the class changes, dead
-    # units after them, validation predictions of the last class seen
-    "ordered_batches": ("loss_exploding", "gradient_spike", "vanishing_gradients",
+    "divergence": ("ordered_batches", "loss_exploding", "gradient_spike", "gradient_dip",
+                   "vanishing_gradients", "lr_too_low", "plateau", "overfitting",
+                   "overconfidence", "underconfidence", "confusion"),
+    # each stretch of one class drags the model to it: spikes where the class changes, near-zero
+    # losses inside a stretch, dead units after them, validation predictions of the last class
+    "ordered_batches": ("loss_exploding", "gradient_spike", "gradient_dip", "vanishing_gradients",
                         "lr_too_low", "plateau", "overfitting", "overconfidence", "confusion"),
-    "loss_exploding": ("gradient_spike", "vanishing_gradients", "lr_too_low", "plateau",
-                       "overfitting", "overconfidence", "confusion"),
+    "loss_exploding": ("gradient_spike", "gradient_dip", "vanishing_gradients", "lr_too_low",
+                       "plateau", "overfitting", "overconfidence", "confusion"),
     "vanishing_gradients": ("lr_too_low", "plateau", "confusion"),
     "lr_too_low": ("confusion",),
     "plateau": ("confusion",),

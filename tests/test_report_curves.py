@@ -1,0 +1,135 @@
+"""Report figures drawn from the diagnosis: the reliability diagram's bars are evaluate()'s bins,
+and every diagnosis code is drawn on the curve it fired on."""
+
+from __future__ import annotations
+
+import matplotlib
+import pytest
+import torch
+
+matplotlib.use("Agg")
+
+from matplotlib.patches import Rectangle  # noqa: E402
+
+from trainwise.findings import Finding, Severity  # noqa: E402
+from trainwise.reporting.curves import grad_norm_figure, loss_figure, metric_figure  # noqa: E402
+from trainwise.reporting.figures import FINDING_CURVES  # noqa: E402
+from trainwise.reporting.reliability import reliability_figure  # noqa: E402
+from trainwise.train.diagnose import list_rules  # noqa: E402
+from trainwise.train.evaluate import reliability  # noqa: E402
+
+ACCURACY_KEYS = ["train_accuracy", "val_accuracy", "val_mean_confidence"]
+
+
+def _bins(seed: int, n: int = 400, sharpness: float = 3.0) -> dict:
+    generator = torch.Generator().manual_seed(seed)
+    probs = torch.softmax(sharpness * torch.randn(n, 5, generator=generator), dim=1)
+    targets = torch.randint(0, 5, (n,), generator=generator)
+    return reliability(probs, targets)
+
+
+def _bars(fig) -> list[Rectangle]:
+    return [p for p in fig.axes[0].patches if isinstance(p, Rectangle) and p.get_width() < 1]
+
+
+def test_reliability_bars_are_the_non_empty_bins_of_evaluate() -> None:
+    val = _bins(0)
+    epochs = [{"kind": "epoch", "epoch": 1, "step": 10, "val_loss": 1.0, "val_reliability": val}]
+    fig = reliability_figure(epochs)
+    bars = _bars(fig)
+    full = [i for i, n in enumerate(val["count"]) if n]
+    assert 0 < len(full) < 15  # the reference has empty bins, so skipping them is tested
+    assert len(bars) == len(full)
+    assert [b.get_x() for b in bars] == pytest.approx([i / 15 for i in full])
+    assert [b.get_height() for b in bars] == pytest.approx([val["accuracy"][i] for i in full])
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    assert labels == [str(val["count"][i]) for i in full]  # the bin counts, over the bars
+    lines = {line.get_label(): line for line in fig.axes[0].lines}
+    assert list(lines["perfectly calibrated"].get_xydata().tolist()) == [[0, 0], [1, 1]]
+    dots = lines["bin's mean confidence"].get_xydata()
+    assert dots[:, 0] == pytest.approx([val["confidence"][i] for i in full])
+
+
+def test_reliability_draws_the_best_epoch_and_the_test_split() -> None:
+    epochs = [{"kind": "epoch", "epoch": e, "step": 10 * e, "val_loss": loss,
+               "val_reliability": _bins(e)} for e, loss in ((1, 0.9), (2, 0.5), (3, 0.7))]
+    test = {"kind": "test", "test_reliability": _bins(9, n=1000)}
+    fig = reliability_figure(epochs, test)
+    best = epochs[1]["val_reliability"]
+    assert len(_bars(fig)) == sum(1 for n in best["count"] if n)
+    labels = [line.get_label() for line in fig.axes[0].lines]
+    assert any(label.startswith("test (n=1,000)") for label in labels)
+    (test_line,) = [line for line in fig.axes[0].lines if line.get_label().startswith("test")]
+    assert len(test_line.get_xdata()) == sum(1 for n in test["test_reliability"]["count"] if n)
+    assert any("validation, epoch 2" in t.get_text()
+               for t in fig.axes[0].get_legend().get_texts())
+
+
+def test_reliability_without_bins_draws_only_the_diagonal() -> None:
+    fig = reliability_figure([{"kind": "epoch", "epoch": 1, "val_reliability": {"count": []}}])
+    assert _bars(fig) == [] and len(fig.axes[0].lines) == 1
+
+
+# ---------------------------------------------------------------- findings on their curves
+def _run(num_epochs: int = 4, per_epoch: int = 5) -> tuple[list[dict], list[dict]]:
+    steps, epochs = [], []
+    for epoch in range(1, num_epochs + 1):
+        for step in range((epoch - 1) * per_epoch + 1, epoch * per_epoch + 1):
+            steps.append({"kind": "step", "step": step, "epoch": epoch, "loss": 2.0 / step,
+                          "grad_norm": 1.0 + step % 3, "lr": 0.01})
+        epochs.append({"kind": "epoch", "epoch": epoch, "step": epoch * per_epoch,
+                       "train_loss": 1.0 / epoch, "val_loss": 1.2 / epoch,
+                       "train_accuracy": 0.5 + 0.1 * epoch, "val_accuracy": 0.45 + 0.1 * epoch,
+                       "val_mean_confidence": 0.6 + 0.08 * epoch})
+    return steps, epochs
+
+
+def _marked(fig) -> list[str]:
+    return [t.get_text() for t in fig.axes[0].texts]
+
+
+CODES = [*list_rules(), "healthy"]
+
+
+def test_every_diagnosis_code_has_a_curve() -> None:
+    assert set(CODES) <= set(FINDING_CURVES)
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_each_code_is_drawn_on_the_curve_it_fired_on(code: str) -> None:
+    steps, epochs = _run()
+    finding = Finding("train", Severity.WARNING, code, "m", {"x": 1}, "f (train stage)", step=10)
+    figures = {
+        "loss": loss_figure(steps, epochs, [finding]),
+        "grad_norm": grad_norm_figure(steps, [finding]),
+        "accuracy": metric_figure(epochs, ACCURACY_KEYS, "Accuracy", [finding]),
+    }
+    curve_figure = {"loss": "loss", "val_loss": "loss", "grad_norm": "grad_norm",
+                    "val_accuracy": "accuracy", "val_mean_confidence": "accuracy"}
+    expected = {curve_figure[curve] for curve in FINDING_CURVES[code]}
+    drawn = {name for name, fig in figures.items() if code in _marked(fig)}
+    assert drawn == expected
+    for name in drawn:  # at its step (epoch 2 ends at step 10), with a ring on the curve
+        x = 2 if name == "accuracy" else 10
+        ax = figures[name].axes[0]
+        assert any(list(line.get_xdata()) == [x, x] for line in ax.lines)
+        assert any(line.get_marker() == "o" and list(line.get_xdata()) == [x]
+                   and line.get_markerfacecolor() == "none" for line in ax.lines)
+
+
+def test_a_dip_to_zero_is_ringed_at_the_bottom_of_the_log_axis() -> None:
+    steps, _ = _run()
+    steps[9]["grad_norm"] = 0.0
+    finding = Finding("train", Severity.WARNING, "gradient_dip", "m", {}, "f", step=10)
+    ax = grad_norm_figure(steps, [finding]).axes[0]
+    assert ax.get_yscale() == "log"
+    (ring,) = [line for line in ax.lines if line.get_markerfacecolor() == "none"]
+    assert ring.get_ydata()[0] == pytest.approx(0.02)  # axes fraction: 0 has no log position
+
+
+def test_an_unknown_code_is_drawn_on_both_step_curves() -> None:
+    steps, epochs = _run()
+    finding = Finding("check", Severity.INFO, "new_rule", "m", {}, "", step=7)
+    assert "new_rule" in _marked(loss_figure(steps, epochs, [finding]))
+    assert "new_rule" in _marked(grad_norm_figure(steps, [finding]))
+    assert "new_rule" not in _marked(metric_figure(epochs, ACCURACY_KEYS, "A", [finding]))
