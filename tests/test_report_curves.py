@@ -44,6 +44,11 @@ def test_reliability_bars_are_the_non_empty_bins_of_evaluate() -> None:
     assert [b.get_height() for b in bars] == pytest.approx([val["accuracy"][i] for i in full])
     labels = [t.get_text() for t in fig.axes[0].texts]
     assert labels == [str(val["count"][i]) for i in full]  # the bin counts, over the bars
+    counts = [val["count"][i] for i in full]
+    alphas = [b.get_alpha() for b in bars]  # sparse bins fade: opacity follows the count
+    assert sorted(range(len(full)), key=lambda i: (counts[i], i)) == sorted(
+        range(len(full)), key=lambda i: (alphas[i], i))
+    assert max(alphas) == pytest.approx(0.8)
     lines = {line.get_label(): line for line in fig.axes[0].lines}
     assert list(lines["perfectly calibrated"].get_xydata().tolist()) == [[0, 0], [1, 1]]
     dots = lines["bin's mean confidence"].get_xydata()

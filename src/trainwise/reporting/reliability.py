@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from trainwise.reporting.curves import best_epoch
 from trainwise.reporting.figures import TEST_COLOR, VAL_COLOR, legend, new_axes, styled
@@ -82,12 +83,19 @@ def reliability_figure(epochs: Sequence[Row], test: Row | None = None) -> Figure
     ax.set_xlabel("confidence (top softmax probability)")
     ax.set_ylabel("accuracy")
     legend(ax, loc="upper left")
+    for handle in getattr(ax.get_legend(), "legend_handles", []):
+        if isinstance(handle, Rectangle):
+            handle.set_alpha(0.8)  # the bars' own colour, not the faded first bin's
     return fig
 
 
 def _draw_validation(ax: Any, bins: Bins, label: str) -> None:
-    ax.bar(bins.left, bins.accuracy, width=bins.width, align="edge", color=VAL_COLOR,
-           alpha=0.7, edgecolor="white", label=f"{label} (n={int(bins.count.sum()):,})")
+    bars = ax.bar(bins.left, bins.accuracy, width=bins.width, align="edge", color=VAL_COLOR,
+                  alpha=0.8, edgecolor="white", label=f"{label} (n={int(bins.count.sum()):,})")
+    # a good model puts nearly every sample in the top bin; the bins of 1-3 samples are noise,
+    # so they fade (opacity grows with the square root of the bin's share of the largest)
+    for bar, count in zip(bars, bins.count, strict=True):
+        bar.set_alpha(0.2 + 0.6 * float(np.sqrt(count / bins.count.max())))
     # the mean confidence inside each bin: the gap to the bar's top is what the ECE weighs
     ax.plot(bins.confidence, bins.accuracy, "o", color="#222222", markersize=3,
             label="bin's mean confidence")
