@@ -25,10 +25,10 @@ from trainwise.train.diagnose_common import (
 )
 from trainwise.train.diagnose_grad import (
     MIN_POINTS,
+    SPIKE_MIN_PRIOR,
     SPIKE_WINDOW,
     SPIKES_LISTED,
     samples_evidence,
-    trailing_stats,
 )
 
 DIP_RATIO = 1e-3  # loss and grad norm below 1/1000 of their trailing medians...
@@ -52,10 +52,20 @@ def _aligned(history: list[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray | N
 
 
 def _collapsed(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(below DIP_RATIO of the trailing median, that median); never in the first rows."""
-    median, _ = trailing_stats(values, SPIKE_WINDOW)
-    known = np.isfinite(median) & (np.nan_to_num(median) > 0)
-    return known & (values < DIP_RATIO * np.where(known, median, 0.0)), median
+    """(below DIP_RATIO of the median of the SPIKE_WINDOW rows before it, that median; NaN
+    where not computed); never in the first SPIKE_MIN_PRIOR rows, as in the spike rule."""
+    n = len(values)
+    collapsed, median = np.zeros(n, dtype=bool), np.full(n, np.nan)
+    padded = np.concatenate([np.full(SPIKE_WINDOW, np.nan), values[:-1]])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, SPIKE_WINDOW)  # row i: [i-W, i)
+    rows = np.arange(SPIKE_MIN_PRIOR, n)
+    # The median only where the value is under DIP_RATIO of the window's maximum (a necessary
+    # condition, and rare): the diagnosis reruns every epoch over histories of 20k+ steps.
+    rows = rows[values[rows] < DIP_RATIO * np.nanmax(windows[rows], axis=1)]
+    if len(rows):
+        median[rows] = np.nanmedian(windows[rows], axis=1)
+        collapsed[rows] = (median[rows] > 0) & (values[rows] < DIP_RATIO * median[rows])
+    return collapsed, median
 
 
 def epoch_end_steps(history: list[Row]) -> set[int]:
@@ -76,11 +86,13 @@ def dip_rows(history: list[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if len(loss) < MIN_POINTS:
         return steps, loss, np.zeros(len(loss), dtype=bool)
     collapsed, loss_median = _collapsed(loss)
-    if grads is not None:
+    if grads is not None and collapsed.any():
         collapsed &= _collapsed(grads)[0]
+    if not collapsed.any():
+        return steps, loss, collapsed
     # neighbours judged before the level test: a stretch at zero stays a stretch
     alone = ~np.append(collapsed[1:], True) & ~np.insert(collapsed[:-1], 0, False)
-    unconverged = loss_median > DIP_LOSS_LEVEL * loss_curve(history).start
+    unconverged = np.nan_to_num(loss_median) > DIP_LOSS_LEVEL * loss_curve(history).start
     ends = np.isin(steps, list(epoch_end_steps(history)))
     return steps, loss, collapsed & alone & unconverged & ~ends
 

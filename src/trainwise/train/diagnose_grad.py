@@ -50,7 +50,7 @@ def _grad_curve(history: list[Row]) -> tuple[np.ndarray, np.ndarray]:
     return finite(*column(history, "step", "grad_norm"))
 
 
-def trailing_stats(grads: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+def _trailing_stats(grads: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Median and MAD of the rows before each row: the last `window` of them, or all of
     them while fewer have passed (NaN for the first SPIKE_MIN_PRIOR rows)."""
     n = len(grads)
@@ -84,7 +84,7 @@ def spike_scores(grads: np.ndarray, min_ratio: np.ndarray | float = SPIKE_RATIO
     The first SPIKE_MIN_PRIOR rows never spike: there is no "normal" to compare with yet,
     and the norm at initialisation swings widely in healthy runs.
     """
-    median, mad = trailing_stats(grads, SPIKE_WINDOW)
+    median, mad = _trailing_stats(grads, SPIKE_WINDOW)
     known = np.isfinite(median) & (np.nan_to_num(median) > 0)
     if not known.any():
         return np.zeros(len(grads), dtype=bool), np.zeros(len(grads))
