@@ -2,10 +2,12 @@
 
     python bench/tune_oracle.py [--tasks digits mnist1d friedman] [--schedule onecycle]
 
-Grid 10^(k/4), k = -16..0 (1e-4 .. 1), the task's oracle seeds (3-5), each a full run
-exactly as the recipe trains (bench/tune_tasks.py). Results are cached in
-bench/tune_oracle.json by task, schedule and seed, because the grid is the slow part
-(MNIST-1D: 51 runs of ~12 s on one thread).
+Grid 10^(k/4), k = -16..0 (1e-4 .. 1), the task's oracle seeds (3-10), each a full run
+exactly as the task trains (bench/tune_tasks.py: the recipe's fit loop, or for the anchor
+tasks the anchors' own plain loop). --schedule defaults to each task's own. Results are
+cached in bench/tune_oracle.json by task, schedule and seed, because the grid is the slow
+part (MNIST-1D: 51 runs of ~12 s on one thread). --compare-anchor prints the anchor tasks'
+oracle beside /work/shared/bench/results_lr_finders.json's (seeds 0, 1, 2).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tune_tasks import TASKS, Task, train_full
+from tune_tasks import TASKS, Task, oracle_run
 
 CACHE = Path(__file__).resolve().parent / "tune_oracle.json"
 GRID_K = list(range(-16, 1))  # lr = 10^(k/4): 17 points, 1.78x apart
@@ -31,9 +33,10 @@ def load_cache() -> dict:
     return json.loads(CACHE.read_text()) if CACHE.exists() else {}
 
 
-def oracle(task: Task, schedule: str = "onecycle", verbose: bool = True) -> dict:
+def oracle(task: Task, schedule: str | None = None, verbose: bool = True) -> dict:
     """{"lrs": [17 lrs], "losses": [[loss per seed] per lr], "seconds": {seed: s}}; the seeds
     are task.oracle_seeds; only seeds missing from the cache are trained."""
+    schedule = schedule or task.schedule
     lrs = [10 ** (k / 4) for k in GRID_K]
     entry = load_cache().get(_key(task, schedule), {"by_seed": {}, "seconds": {}})
     for seed in task.oracle_seeds:
@@ -41,7 +44,7 @@ def oracle(task: Task, schedule: str = "onecycle", verbose: bool = True) -> dict
             continue
         started, losses = time.perf_counter(), []
         for lr in lrs:
-            losses.append(train_full(task, lr, seed, schedule))
+            losses.append(oracle_run(task, lr, seed, schedule))
             if verbose:
                 print(f"  oracle {task.name} {schedule} seed {seed} lr {lr:.2e}: "
                       f"{losses[-1]:.4f}", flush=True)
@@ -61,12 +64,37 @@ def mean_curve(result: dict) -> tuple[np.ndarray, np.ndarray]:
     return np.log10(result["lrs"]), losses.mean(axis=1)
 
 
+ANCHOR_RESULTS = Path("/work/shared/bench/results_lr_finders.md")
+
+
+def anchor_table(name: str) -> dict[int, float]:
+    """{k: mean val loss} from the anchors' "Oracle table (<name>)" in results_lr_finders.md."""
+    text = ANCHOR_RESULTS.read_text().split(f"Oracle table ({name}):")[1].split("\n## ")[0]
+    rows = [line.split("|") for line in text.splitlines() if line.startswith(("| -", "| 0"))]
+    return {int(r[1].split()[0]): float(r[3]) for r in rows}
+
+
+def compare_anchor() -> None:
+    """Our anchor-task oracle at its seeds 0, 1, 2 beside the anchors' own table (the same
+    loop and seeds, so equal up to float nondeterminism), and at all our seeds."""
+    for name, theirs in (("digits-anchor", "digits"), ("mnist1d-anchor", "mnist1d")):
+        table, result = anchor_table(theirs), oracle(TASKS[name](), verbose=False)
+        print(f"{name}: lr | ours, seeds 0-2 | theirs, seeds 0-2 | ours, seeds {result['seeds']}")
+        for k, lr, row in zip(GRID_K, result["lrs"], result["losses"], strict=True):
+            ours = [np.inf if v is None else v for v in row]
+            print(f"  {lr:.2e} | {np.mean(ours[:3]):.4f} | {table[k]:.4f} | {np.mean(ours):.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
-    parser.add_argument("--schedule", default="onecycle", choices=["onecycle", "constant"])
+    parser.add_argument("--schedule", default=None, choices=["onecycle", "constant"])
+    parser.add_argument("--compare-anchor", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.compare_anchor:
+        compare_anchor()
+        return
     for name in args.tasks:
         result = oracle(TASKS[name](), args.schedule)
         x, y = mean_curve(result)

@@ -1,14 +1,23 @@
-"""Small tasks for bench/tune_vs_oracle.py, built from trainwise's own parts.
+"""Small tasks for bench/tune_vs_oracle.py.
 
-Each task trains as `trainwise run` does: the trainwise baseline model with the recipe's
-init policy, `make_adamw` (weight decay 0.01 on weights only), batch 128, `to_loader`, the
-`fit` loop, and OneCycleLR over the whole run at the peak lr (or a constant lr). Fewer epochs
-than the recipe's 40 keep a 17-point oracle affordable on a 2-core CPU.
+Two kinds:
+- recipe tasks ("digits", "mnist1d", "friedman") train as `trainwise run` does: the trainwise
+  baseline model with the recipe's init policy, `make_adamw` (weight decay 0.01 on weights
+  only), batch 128, `to_loader`, the `fit` loop, and OneCycleLR over the whole run at the
+  peak lr. Fewer epochs than the recipe's 40 keep a 17-point oracle affordable on 2 cores.
+- anchor tasks ("digits-anchor", "mnist1d-anchor") are the two tasks of
+  /work/shared/bench/lr_finders_vs_oracle.py, where issue 6's anchor figures come from, built
+  the same way: its data (digits X/16 with RandomState(0)'s permutation; MNIST-1D's first
+  3600 / last 400, unnormalised), its models with PyTorch's default init, torch AdamW(wd
+  0.01) on every parameter, its batch size and epochs, a CONSTANT lr. Their oracle is its
+  plain loop (`anchor_loop`), so our table can be checked against its table; `trainwise
+  tune` trains them with the fit loop and no scheduler, as `train.schedule = "constant"`.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,31 +50,77 @@ class Task:
     epochs: int
     describe: str
     oracle_seeds: tuple[int, ...] = (0, 1, 2)
+    schedule: str = "onecycle"  # or "constant": the schedule of the real run
+    batch_size: int = BATCH_SIZE
+    anchor: bool = False  # the anchors' setup: default init, AdamW on all, anchor_loop oracle
 
     def model(self, seed: int) -> nn.Module:
         """The initial model of one seed: built and initialised under that seed."""
         torch.manual_seed(seed)
         model = self.make_model()
-        init_weights(model)
+        if not self.anchor:
+            init_weights(model)
         return model
 
     def train_loader(self, seed: int, drop_last: bool = False) -> Any:
-        return to_loader(self.x_train, self.y_train, BATCH_SIZE, shuffle=True, seed=seed,
+        return to_loader(self.x_train, self.y_train, self.batch_size, shuffle=True, seed=seed,
                          drop_last=drop_last)
+
+    def make_optimizer(self, model: nn.Module, lr: float | None = None
+                       ) -> torch.optim.Optimizer:
+        """The real optimizer; the signature `tune_lr` calls (lr None: the range test's)."""
+        if self.anchor:  # the anchors' torch AdamW: weight decay on biases and BN too
+            return torch.optim.AdamW(model.parameters(), lr=lr or 1e-3,
+                                     weight_decay=WEIGHT_DECAY)
+        return make_adamw(model, lr or 1e-3, WEIGHT_DECAY)
+
+    def make_scheduler(self) -> Any:
+        """For `tune_lr`: what stage_tune passes for train.schedule (None: constant)."""
+        return onecycle if self.schedule == "onecycle" else None
 
     def val_loader(self) -> Any:
         return to_loader(self.x_val, self.y_val, 512, shuffle=False, seed=0)
 
 
-def make_optimizer(model: nn.Module, lr: float | None = None) -> torch.optim.Optimizer:
-    return make_adamw(model, lr or 1e-3, WEIGHT_DECAY)
+def oracle_run(task: Task, lr: float, seed: int, schedule: str) -> float:
+    """One oracle point: the anchors' own loop for anchor tasks, else `train_full`."""
+    if task.anchor:
+        return anchor_loop(task, lr, seed)
+    return train_full(task, lr, seed, schedule)
+
+
+def anchor_loop(task: Task, lr: float, seed: int) -> float:
+    """lr_finders_vs_oracle.py's `train_eval`, step for step: seed every RNG, default init,
+    AdamW(wd 0.01) at a constant lr, torch.randperm batches (last partial batch kept), the
+    final validation loss in eval mode; a non-finite training loss is inf."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    model = task.make_model()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
+    x, y = torch.as_tensor(task.x_train), torch.as_tensor(task.y_train)
+    for _ in range(task.epochs):
+        model.train()
+        for idx in torch.randperm(len(x)).split(task.batch_size):
+            optimizer.zero_grad(set_to_none=True)
+            loss = task.loss_fn(model(x[idx]), y[idx])
+            if not torch.isfinite(loss):
+                return math.inf
+            loss.backward()
+            optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        value = float(task.loss_fn(model(torch.as_tensor(task.x_val)),
+                                   torch.as_tensor(task.y_val)))
+    return value if math.isfinite(value) else math.inf
 
 
 def train_full(task: Task, lr: float, seed: int, schedule: str = "onecycle") -> float:
-    """One full run at peak (or constant) lr: the final validation loss, inf if it diverged."""
+    """One full run at peak (or constant) lr with the fit loop, as trainwise trains: the final
+    validation loss, inf if it diverged."""
     model = task.model(seed)
     loader = task.train_loader(seed)
-    optimizer = make_optimizer(model, lr)
+    optimizer = task.make_optimizer(model, lr)
     scheduler = onecycle(optimizer, task.epochs * len(loader)) if schedule == "onecycle" \
         else None
     torch.manual_seed(seed)  # dropout draws
@@ -96,7 +151,7 @@ def digits() -> Task:
     arrays = _normalised(x[tr], y[tr], x[va], y[va])
     return Task("digits MLP", *arrays, lambda: mlp(64, 10), loss_function("classification"),
                 "classification", 15, "sklearn digits 1400/397, trainwise mlp (BN, dropout "
-                "0.1), 15 epochs", oracle_seeds=(0, 1, 2, 3, 4))  # cheap, noisy: 5 seeds
+                "0.1), 15 epochs", oracle_seeds=tuple(range(10)))  # noisy: 10 seeds
 
 
 def mnist1d() -> Task:
@@ -122,5 +177,43 @@ def friedman() -> Task:
                 "target, trainwise mlp, MSE, 15 epochs", oracle_seeds=(0, 1, 2, 3, 4))
 
 
+def digits_anchor() -> Task:
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype(np.float32)
+    order = np.random.RandomState(0).permutation(len(x))  # the anchor's split, exactly
+    tr, va = order[:1400], order[1400:]
+    return Task("digits MLP (anchor)", x[tr], y[tr].astype(np.int64), x[va],
+                y[va].astype(np.int64),
+                lambda: nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10)),
+                nn.CrossEntropyLoss(), "classification", 8, "the anchors' digits task: X/16, "
+                "RandomState(0) split 1400/397, MLP 64-128-10 ReLU (default init), torch "
+                "AdamW(wd 0.01) on all parameters, batch 64, 8 epochs, constant lr",
+                oracle_seeds=tuple(range(10)), schedule="constant", batch_size=64, anchor=True)
+
+
+def mnist1d_anchor() -> Task:
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    raw = make_dataset(get_dataset_args())
+    x, y = raw["x"].astype(np.float32)[:, None, :], raw["y"].astype(np.int64)  # (4000, 1, 40)
+
+    def make_model() -> nn.Module:
+        def cbr(i: int, o: int, k: int, s: int, p: int) -> list[nn.Module]:
+            return [nn.Conv1d(i, o, k, stride=s, padding=p), nn.BatchNorm1d(o), nn.ReLU()]
+
+        return nn.Sequential(*cbr(1, 32, 5, 1, 2), *cbr(32, 32, 3, 2, 1), *cbr(32, 64, 3, 2, 1),
+                             *cbr(64, 64, 3, 2, 1), nn.Flatten(), nn.Linear(320, 10))
+
+    return Task("MNIST-1D CNN (anchor)", x[:3600], y[:3600], x[3600:], y[3600:], make_model,
+                nn.CrossEntropyLoss(), "classification", 10, "the anchors' MNIST-1D task: "
+                "3600/400 unnormalised, 4-conv CNN + BN (default init), torch AdamW(wd 0.01) "
+                "on all parameters, batch 100, 10 epochs, constant lr",
+                oracle_seeds=tuple(range(10)), schedule="constant", batch_size=100,
+                anchor=True)
+
+
 TASKS: dict[str, Callable[[], Task]] = {"digits": digits, "mnist1d": mnist1d,
-                                        "friedman": friedman}
+                                        "friedman": friedman, "digits-anchor": digits_anchor,
+                                        "mnist1d-anchor": mnist1d_anchor}

@@ -1,17 +1,21 @@
 """`trainwise tune` (range test + short runs) and the anchors' LR finders against a grid oracle.
 
-    python bench/tune_vs_oracle.py [--tasks digits mnist1d friedman] [--seeds 5] [--constant]
+    python bench/tune_vs_oracle.py [--tasks digits-anchor mnist1d-anchor digits ...]
+                                   [--seeds 5] [--constant]
 
-Per task (bench/tune_tasks.py: trainwise's own model, AdamW groups, batch 128, fit loop):
-  oracle  full runs at 17 peak lrs 10^(k/4), k = -16..0, with the REAL schedule the recipe
-          trains with (OneCycleLR over the whole run), 3-5 seeds, mean final validation loss;
-          cached in bench/tune_oracle.json (bench/tune_oracle.py). --constant adds the
-          constant-lr oracle, as in /work/shared/bench (the anchors' usual setting).
-  ours    per seed, what `stage_tune` runs with the default TuneConfig: range test (3 seeds,
-          1e-6..1, 100 steps), then short runs (15% of the epochs each, at least 50 steps,
-          one-cycle compressed) among 3-5 candidates in its range, widened at an edge, the
-          pick refined by a parabola in log lr. "find-lr" is the range test's
-          point alone (tune.short_runs = false).
+Per task (bench/tune_tasks.py): the anchor tasks are /work/shared/bench's two tasks, exactly
+(their data, model, optimizer, batch, epochs, constant lr); the recipe tasks train as
+`trainwise run` does (trainwise's model, AdamW groups, batch 128, fit loop, one-cycle).
+  oracle  full runs at 17 lrs 10^(k/4), k = -16..0, with the task's REAL schedule (constant
+          for the anchor tasks, one-cycle over the whole run for the recipe tasks), 3-10
+          seeds, mean final validation loss; cached in bench/tune_oracle.json
+          (bench/tune_oracle.py). --constant adds a constant-lr oracle to one-cycle tasks.
+  ours    per seed, what `stage_tune` runs with the default TuneConfig and the task's
+          train.schedule: range test (3 seeds, 1e-6..1, 100 steps), then short runs (15% of
+          the epochs each, at least 50 steps, the real schedule compressed; constant: none)
+          among 3-5 candidates in its range, widened at an edge, the pick refined by a
+          parabola in log lr. "find-lr" is the range test's point alone
+          (tune.short_runs = false).
   anchors fastai valley/steep/minimum/slide, torch-lr-finder, Lightning: each library's rule
           (trainwise.tune.suggest, each with its own smoothing and trimming) on the SAME
           recorded curve (the first range-test seed; one test, as each library runs by
@@ -33,13 +37,14 @@ import time
 import numpy as np
 import torch
 from _record import append
-from tune_oracle import mean_curve, oracle
-from tune_tasks import TASKS, Task, make_optimizer, train_full
+from tune_oracle import GRID_K, anchor_table, mean_curve, oracle
+from tune_tasks import TASKS, Task, train_full
 
 from trainwise.config import TuneConfig
 from trainwise.tune.search import short_run_epochs, tune_lr
 from trainwise.tune.suggest import suggest_lr
 
+LABELS = {"onecycle": "one-cycle", "constant": "constant-lr"}
 ANCHORS = ["fastai.valley", "fastai.steep", "fastai.minimum", "fastai.slide", "torch-lr-finder",
            "lightning"]
 
@@ -50,15 +55,17 @@ def tune_seed(task: Task, seed: int) -> dict:
     model = task.model(seed)
     started = time.perf_counter()
     result = tune_lr(model, task.loss_fn, task.train_loader(seed), task.val_loader(),
-                     make_optimizer, config=TuneConfig(), max_epochs=task.epochs,
-                     range_loader=task.train_loader(seed, drop_last=True), task=task.task,
-                     seed=seed)
+                     task.make_optimizer, config=TuneConfig(), max_epochs=task.epochs,
+                     range_loader=task.train_loader(seed, drop_last=True),
+                     make_scheduler=task.make_scheduler(), task=task.task, seed=seed)
     seconds = time.perf_counter() - started
     curve = result.range_test.curves[0]
     picks = {"tune": result.lr, "find-lr": result.range_test.lr}
+    if result.horizon_factor < 1:  # constant lr: the short runs' own pick, before scaling
+        picks["tune, short-run lr unscaled (reference)"] = result.short.chosen_lr
     picks.update({name: suggest_lr(curve.lrs, curve.losses, name) for name in ANCHORS})
     started = time.perf_counter()
-    realised = train_full(task, result.lr, seed)
+    realised = train_full(task, result.lr, seed, task.schedule)
     return {"picks": picks, "tune_seconds": seconds, "plain_seconds": time.perf_counter() - started,
             "realised": realised, "candidates": len(result.short.candidates) if result.short
             else 0, "widened": bool(result.short and result.short.widened)}
@@ -88,11 +95,11 @@ def _pct(v: float) -> str:
 def method_table(curves: dict, runs: list[dict], reference: dict[str, list[float]]
                  ) -> list[str]:
     """One row per method (its lr in each tune seed) plus `reference` rows (their own lrs,
-    one-cycle only)."""
+    for the first, the task's own, schedule only)."""
     lines = []
     for schedule, curve in curves.items():
         rows = {method: [r["picks"][method] for r in runs] for method in runs[0]["picks"]}
-        rows.update(reference if schedule == "one-cycle" else {})
+        rows.update(reference if schedule == next(iter(curves)) else {})
         lines += [f"Scored against the **{schedule}** oracle:", "",
                   "| method | median lr | within 2x | median ratio | median excess | worst "
                   "excess | excess <= 5% | spread (decades) | per-seed lr (excess) |",
@@ -130,11 +137,37 @@ def _seed_argmins(result: dict) -> list[float]:
     return [result["lrs"][int(i)] for i in np.argmin(losses, axis=0)]
 
 
+def _noise(losses: np.ndarray) -> str:
+    """The oracle's resolution: the standard error of (loss at an lr - loss at the best lr),
+    paired by seed, for the grid lrs within +20% of the best, relative to the best."""
+    mean = losses.mean(axis=1)
+    best = int(np.argmin(mean))
+    ses = [float((row - losses[best]).std(ddof=1) / math.sqrt(len(row)) / mean[best])
+           for i, row in enumerate(losses) if i != best and mean[i] <= 1.2 * mean[best]]
+    if not ses:
+        return ""
+    return (f"Oracle noise: the paired standard error of an lr's loss minus the best's is "
+            f"{min(ses):.1%}-{max(ses):.1%} of the best loss at the grid lrs within +20% of it, "
+            "so excesses smaller than that are not resolved.")
+
+
+def _anchor_check(task: Task, result: dict) -> str:
+    """Anchor tasks: our oracle at seeds 0-2 against the anchors' published table."""
+    if not task.anchor:
+        return ""
+    theirs = anchor_table("digits" if "digits" in task.name else "mnist1d")
+    ours = [np.mean([np.inf if v is None else v for v in row[:3]]) for row in result["losses"]]
+    worst = max(abs(o / theirs[k] - 1) for k, o in zip(GRID_K, ours, strict=True))
+    return (f" Check: at seeds 0-2 this oracle matches the anchors' own table "
+            f"(/work/shared/bench/results_lr_finders.md) within {worst:.2%} at every grid lr.")
+
+
 def run_task(name: str, seeds: list[int], constant: bool) -> str:
     task = TASKS[name]()
-    result = oracle(task, "onecycle")
-    curves = {"one-cycle": mean_curve(result)}
-    if constant:
+    result = oracle(task)
+    label = LABELS[task.schedule]
+    curves = {label: mean_curve(result)}
+    if constant and task.schedule != "constant":
         curves["constant-lr"] = mean_curve(oracle(task, "constant"))
     runs = []
     for seed in seeds:
@@ -143,19 +176,20 @@ def run_task(name: str, seeds: list[int], constant: bool) -> str:
     tune_s = statistics.median(r["tune_seconds"] for r in runs)
     plain_s = statistics.median(r["plain_seconds"] for r in runs)
     epochs = short_run_epochs(TuneConfig(), task.epochs, len(task.train_loader(0)))
-    x, y = curves["one-cycle"]
+    x, y = curves[label]
     realised = [r["realised"] / y.min() - 1 for r in runs]
     losses = np.array([[np.inf if v is None else v for v in row] for row in result["losses"]])
     best_se = losses[int(np.argmin(y))].std(ddof=1) / math.sqrt(losses.shape[1]) / y.min()
     return "\n".join([
-        f"### {task.name}", "", f"{task.describe}; batch 128; short runs {epochs} epoch(s) "
-        f"each; tune seeds {seeds}; "
+        f"### {task.name}", "", f"{task.describe}; batch {task.batch_size}; short runs "
+        f"{epochs} epoch(s) each ({task.schedule}); tune seeds {seeds}; "
         f"oracle seeds {result['seeds']}.", "",
-        f"Oracle (one-cycle) best peak lr **{10 ** x[np.argmin(y)]:.3g}**, mean val loss "
+        f"Oracle ({label}) best lr **{10 ** x[np.argmin(y)]:.3g}**, mean val loss "
         f"{y.min():.4f} (standard error over its seeds {best_se:.1%}); grid lrs within 5% of it: "
-        f"{', '.join(f'{10 ** a:.3g}' for a, b in zip(x, y, strict=True) if b <= 1.05 * y.min())}.",
-        "", *method_table(curves, runs, {"one oracle seed's own best (reference)":
-                                         _seed_argmins(result)}),
+        f"{', '.join(f'{10 ** a:.3g}' for a, b in zip(x, y, strict=True) if b <= 1.05 * y.min())}. "
+        + _noise(losses) + _anchor_check(task, result), "",
+        *method_table(curves, runs, {"one oracle seed's own best (reference)":
+                                     _seed_argmins(result)}),
         f"`trainwise tune` time: median {tune_s:.1f} s vs {plain_s:.1f} s for one plain "
         f"training run = **{tune_s / plain_s:.2f}x** (target <= 3x); candidates per run "
         f"{[r['candidates'] for r in runs]}, widened in {sum(r['widened'] for r in runs)}/"
@@ -173,6 +207,7 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--constant", action="store_true", help="also the constant-lr oracle")
+    parser.add_argument("--dry-run", action="store_true", help="print; no docs/benchmarks.md")
     args = parser.parse_args()
     torch.set_num_threads(1)
     seeds = [100 + 10 * i for i in range(args.seeds)]  # disjoint range-test seeds per run
@@ -184,7 +219,8 @@ def main() -> None:
             f"({time.perf_counter() - started:.0f} s wall; oracle runs are cached in "
             "bench/tune_oracle.json). One torch thread.\n\n" + body)
     print(body)
-    append("`trainwise tune` vs a grid oracle (issue 6)", body)
+    if not args.dry_run:
+        append("`trainwise tune` vs a grid oracle (issue 6)", body)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from trainwise.config import TuneConfig
 from trainwise.data.tensors import to_loader
 from trainwise.findings import Severity, TrainwiseError
 from trainwise.tune.candidates import beyond_edge, candidate_lrs, refine
-from trainwise.tune.search import short_run_epochs, tune_lr
+from trainwise.tune.search import horizon_factor, short_run_epochs, tune_lr
 from trainwise.tune.short_runs import short_runs
 
 
@@ -234,3 +234,37 @@ def test_tune_lr_runs_the_range_test_then_short_runs_and_writes_tune_json(blobs)
     off = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw,
                   config=TuneConfig(num_steps=30, num_seeds=1, short_runs=False))
     assert off.short is None and off.lr == off.range_test.lr
+
+
+def test_horizon_factor_is_the_square_root_of_the_epoch_ratio_and_never_raises():
+    assert horizon_factor(2, 8) == 0.5
+    assert horizon_factor(3, 12) == 0.5
+    assert horizon_factor(8, 8) == horizon_factor(10, 8) == 1.0
+
+
+def test_a_constant_lr_is_scaled_from_the_short_runs_horizon_to_the_full_run(blobs):
+    """No scheduler (train.schedule = "constant"): the short runs' pick times
+    sqrt(short epochs / max_epochs), said in a finding and in tune.json; with one-cycle the
+    short runs end annealed and their pick stands."""
+    x, y = blobs
+    train = to_loader(x[:240], y[:240], 32, shuffle=True, seed=0)
+    val = to_loader(x[240:], y[240:], 60, shuffle=False, seed=0)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    adamw = lambda m, lr=None: torch.optim.AdamW(m.parameters(), lr=lr or 1e-3)  # noqa: E731
+    config = TuneConfig(num_steps=30, num_seeds=1, short_run_epochs=2)
+    constant = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=18,
+                       config=config, make_scheduler=None)
+    assert constant.short is not None and constant.short.constant_lr
+    assert constant.horizon_factor == pytest.approx(1 / 3)
+    assert constant.lr == pytest.approx(constant.short.chosen_lr / 3)
+    assert "short_runs_horizon" in codes(constant.findings)
+    record = json.loads(json.dumps(constant.to_dict()))
+    assert record["horizon_factor"] == pytest.approx(1 / 3) and record["constant_lr"]
+    assert record["chosen_lr"] == pytest.approx(constant.lr)
+    annealed = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=18,
+                       config=config)
+    assert annealed.short is not None and not annealed.short.constant_lr
+    assert annealed.horizon_factor == 1.0 and annealed.lr == annealed.short.chosen_lr
+    assert "short_runs_horizon" not in codes(annealed.findings)
+

@@ -19,7 +19,7 @@ from lightning_fabric import Fabric
 from torch import nn
 
 from trainwise.config import TuneConfig
-from trainwise.findings import Finding
+from trainwise.findings import Finding, info
 from trainwise.tune.lr_range import LrRangeResult, lr_range_test
 from trainwise.tune.short_runs import MakeScheduler, ShortRunResult, onecycle, short_runs
 
@@ -44,6 +44,23 @@ def short_run_epochs(config: TuneConfig, max_epochs: int, steps_per_epoch: int) 
     return epochs
 
 
+def horizon_factor(short_epochs: int, max_epochs: int) -> float:
+    """What a constant lr chosen by short runs of `short_epochs` is multiplied by for a real
+    run of `max_epochs`: sqrt(short_epochs / max_epochs), at most 1.
+
+    Why: at a constant lr, the loss after T steps is roughly a progress term falling like
+    1 / (lr T) plus a noise floor growing like lr (the noise ball of a fixed-step
+    stochastic method; Bottou, Curtis and Nocedal 2018, §4), lowest at lr ~ 1 / sqrt(T). A short run
+    stops before the floor dominates, so it prefers a higher lr than the whole run does.
+    Measured on the anchor tasks (bench/tune_vs_oracle.py, 5-10 seeds per lr, constant lr):
+    digits MLP best at 0.032 after 3 epochs, 0.018 after 8 (0.56x; the rule says 0.61x);
+    MNIST-1D CNN 0.0056 after 2 epochs, 0.0032 after 10 (0.56x; the rule 0.45x), both within
+    one 1.78x grid step. A schedule that anneals (one-cycle, cosine) ends each short run at
+    a small lr, which removes the floor: no correction there.
+    """
+    return math.sqrt(min(1.0, short_epochs / max(max_epochs, 1)))
+
+
 @dataclass
 class TuneResult:
     lr: float  # the peak lr to train with; nan when tuning failed
@@ -51,6 +68,7 @@ class TuneResult:
     short: ShortRunResult | None  # None when short runs are off or the range test failed
     seconds: dict[str, float] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    horizon_factor: float = 1.0  # < 1: the short runs' constant lr, scaled to the full run
 
     def to_dict(self) -> dict[str, Any]:
         """tune.json; its "batch_size" entry is added by the caller (stage_tune)."""
@@ -63,6 +81,7 @@ class TuneResult:
                 "range": {"lr": _finite(rt.lr), "lr_low": _finite(rt.lr_low),
                           "lr_high": _finite(rt.lr_high),
                           "spread_decades": _finite(rt.spread_decades)},
+                "horizon_factor": self.horizon_factor,
                 "seconds": {k: round(v, 2) for k, v in self.seconds.items()}}
 
 
@@ -90,17 +109,32 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     if not config.short_runs or not math.isfinite(rt.lr):
         return result
     started = time.perf_counter()
+    num_epochs = short_run_epochs(config, max_epochs, len(train_loader))  # type: ignore
     result.short = short_runs(
         model, loss_fn, train_loader, val_loader, make_optimizer, lr_low=rt.lr_low,
-        lr_high=rt.lr_high,
-        num_epochs=short_run_epochs(config, max_epochs, len(train_loader)),  # type: ignore
-        num_candidates=config.num_candidates, max_widenings=config.max_widenings,
-        make_scheduler=make_scheduler, task=task, fabric=fabric, grad_clip=grad_clip,
-        seed=seed)
+        lr_high=rt.lr_high, num_epochs=num_epochs, num_candidates=config.num_candidates,
+        max_widenings=config.max_widenings, make_scheduler=make_scheduler, task=task,
+        fabric=fabric, grad_clip=grad_clip, seed=seed)
     result.seconds["short_runs"] = time.perf_counter() - started
     result.findings += result.short.findings
     result.lr = result.short.chosen_lr
+    if result.short.constant_lr and math.isfinite(result.lr):
+        _scale_to_horizon(result, num_epochs, max_epochs)
     return result
+
+
+def _scale_to_horizon(result: TuneResult, num_epochs: int, max_epochs: int) -> None:
+    factor = horizon_factor(num_epochs, max_epochs)
+    if factor >= 1:
+        return
+    chosen, result.lr, result.horizon_factor = result.lr, result.lr * factor, factor
+    result.findings.append(info(
+        "tune", "short_runs_horizon",
+        f"The lr stays constant, and the short runs ({num_epochs} of {max_epochs} epochs) "
+        f"favour a higher constant lr than the whole run: {chosen:.3g} scaled by "
+        f"sqrt({num_epochs}/{max_epochs}) = {factor:.2f} to {result.lr:.3g} (at a constant "
+        "lr the best lr falls like 1/sqrt(steps)).", short_run_lr=chosen, lr=result.lr,
+        horizon_factor=factor))
 
 
 def _finite(value: float) -> float | None:

@@ -62,13 +62,14 @@ class ShortRunResult:
     num_epochs: int
     findings: list[Finding] = field(default_factory=list)
     best_lr: float = math.nan  # the candidate with the lowest validation loss
+    constant_lr: bool = False  # make_scheduler gave no scheduler: the lr stayed constant
 
     def to_dict(self) -> dict[str, Any]:
         """The short-run part of tune.json."""
         return {"candidates": [c.to_dict() for c in self.candidates],
                 "chosen_lr": _finite(self.chosen_lr), "best_lr": _finite(self.best_lr),
-                "widened": self.widened,
-                "spacing": self.spacing, "num_epochs": self.num_epochs}
+                "widened": self.widened, "spacing": self.spacing,
+                "num_epochs": self.num_epochs, "constant_lr": self.constant_lr}
 
 
 @dataclass
@@ -84,6 +85,7 @@ class _Setup:
     fabric: Fabric
     grad_clip: float
     seed: int
+    constant_lr: bool = False  # set by _train: make_scheduler returned None
 
 
 def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader: Iterable,
@@ -117,7 +119,9 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
             widened = _widen(setup, candidates, max_widenings)
     except ProbeStop as stop:
         return ShortRunResult(math.nan, candidates, False, spacing, num_epochs, [stop.finding])
-    return _verdict(candidates, widened, spacing, num_epochs, max_widenings)
+    result = _verdict(candidates, widened, spacing, num_epochs, max_widenings)
+    result.constant_lr = setup.constant_lr
+    return result
 
 
 def _widen(setup: _Setup, candidates: list[Candidate], max_widenings: int) -> bool:
@@ -137,6 +141,7 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
     optimizer = setup.make_optimizer(model, lr)
     total_steps = setup.num_epochs * len(setup.train_loader)
     scheduler = setup.make_scheduler(optimizer, total_steps) if setup.make_scheduler else None
+    setup.constant_lr = scheduler is None  # e.g. stage_tune's for train.schedule="constant"
     device = next(setup.model.parameters()).device
     with seeded(setup.seed, setup.train_loader, device):
         state = fit(model, setup.train_loader, setup.val_loader, optimizer=optimizer,
