@@ -151,3 +151,70 @@ def test_fsdp_resume_is_bitwise_equal_to_the_uninterrupted_fsdp_run(runs):
 def test_resume_across_strategies_and_process_counts(runs):
     for name in ("fsdp resumed on one", "one resumed on fsdp"):
         _assert_weights(runs[name]["last"], runs["one"]["last"], False, name)
+
+
+def _cpu_fsdp_fabric(run):
+    """`run.strategy = "fsdp"` on the CPU (one process: Fabric's own launcher starts nobody)."""
+    assert run.strategy == "fsdp" and run.devices == 1
+    strategy = CPUFSDP()
+    strategy._configure_launcher = lambda: None
+    return Fabric(accelerator="cpu", devices=1, strategy=strategy)
+
+
+RECIPE = ["data.source=\"digits\"", "data.max_samples=400", "train.lr=0.003", "run.checks=false",
+          "train.max_epochs=3", "train.batch_size=32", "run.threads=1",
+          "run.checkpoint_every_steps=4", "model.dropout=0.2", "run.strategy=\"fsdp\""]
+
+
+def _recipe_killed_at_save(out_dir, kill_at):
+    """Runs in a forked process: the FSDP recipe, SIGKILLed right after save `kill_at`."""
+    import os
+    import signal
+
+    import trainwise.recipe
+
+    trainwise.recipe.make_fabric = _cpu_fsdp_fabric
+    original, calls = resume_module.save_checkpoint, []
+
+    def save_then_die(payload, path):
+        original(payload, path)
+        calls.append(path)
+        if len(calls) == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    resume_module.save_checkpoint = save_then_die
+    trainwise.run(overrides=[*RECIPE, f"run.out_dir=\"{out_dir}\""], report=False)
+
+
+def test_fsdp_recipe_killed_then_resumed_matches_the_uninterrupted_run(tmp_path, monkeypatch):
+    """`trainwise run --strategy fsdp`, SIGKILL mid-epoch, `--resume`: the recipe's stages
+    (best weights, test evaluation) under FSDP, ending bitwise as without the kill."""
+    import multiprocessing
+    import signal
+
+    import trainwise
+    import trainwise.recipe
+
+    # fork first: a child must not inherit this process's process group (it would hang)
+    process = multiprocessing.get_context("fork").Process(
+        target=_recipe_killed_at_save, args=(tmp_path / "killed", 4))  # steps 0, 4, 8, 9
+    process.start()
+    process.join(timeout=300)
+    assert process.exitcode == -signal.SIGKILL
+    monkeypatch.setattr(trainwise.recipe, "make_fabric", _cpu_fsdp_fabric)
+    try:
+        uninterrupted = trainwise.run(report=False, overrides=[
+            *RECIPE, f"run.out_dir=\"{tmp_path / 'whole'}\""])
+        [killed] = list((tmp_path / "killed").iterdir())
+        resumed = trainwise.run(resume=killed, report=False)
+    finally:  # one process's FSDP joined a process group of 1 here; later tests fork
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+    assert uninterrupted.ok, uninterrupted.verdict
+    assert resumed.ok, resumed.verdict
+    assert "resumed" in [f.code for f in resumed.findings]
+    for name in ("last.pt", "best.pt"):
+        ours = torch.load(killed / "checkpoints" / name, weights_only=True)["model"]
+        theirs = torch.load(uninterrupted.path / "checkpoints" / name, weights_only=True)["model"]
+        _assert_weights(ours, theirs, True, name)
+    assert resumed.test == uninterrupted.test

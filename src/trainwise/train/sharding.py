@@ -85,8 +85,9 @@ def shard_loader(loader: Any, rank: int, world_size: int, *,
 
 def setup_loader(fabric: Fabric, loader: Any, *, train: bool) -> Any:
     """Fabric's loader wrapper, over this process's slices when there are several."""
-    if fabric.world_size == 1:
-        return fabric.setup_dataloaders(loader)
+    if fabric.world_size == 1:  # no DistributedSampler, which Fabric's fsdp/ddp strategies
+        # would add even for one process: it reorders the data and ignores the loader's seed
+        return fabric.setup_dataloaders(loader, use_distributed_sampler=False)
     sharded = shard_loader(loader, fabric.global_rank, fabric.world_size, drop_uneven=train)
     if sharded is None:
         warnings.warn("this loader cannot be sliced per batch, so Fabric's DistributedSampler "
