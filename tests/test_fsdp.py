@@ -107,13 +107,13 @@ def runs(tmp_path_factory):
     return results
 
 
-def _assert_weights(ours, theirs, exact, name):
+def _assert_weights(ours, theirs, exact, name, rtol=1e-4, atol=1e-5):
     assert ours.keys() == theirs.keys(), name
     for key, value in theirs.items():
         if exact:
             assert torch.equal(ours[key], value), (name, key)
         else:
-            torch.testing.assert_close(ours[key], value, rtol=1e-4, atol=1e-5, msg=name)
+            torch.testing.assert_close(ours[key], value, rtol=rtol, atol=atol, msg=name)
 
 
 def _adam_state(optimizer):
@@ -218,3 +218,21 @@ def test_fsdp_recipe_killed_then_resumed_matches_the_uninterrupted_run(tmp_path,
         theirs = torch.load(uninterrupted.path / "checkpoints" / name, weights_only=True)["model"]
         _assert_weights(ours, theirs, True, name)
     assert resumed.test == uninterrupted.test
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="Fabric's own FSDP on a GPU (nccl)")
+def test_fsdp_on_a_gpu_resumes_bitwise_and_on_the_cpu(tmp_path):
+    fabric = Fabric(accelerator="cuda", devices=1, strategy="fsdp")
+    fabric.launch()  # one process: starts nobody
+    try:
+        whole = _train(fabric, tmp_path / "whole")
+        resumed = _train(fabric, tmp_path / "resumed", tmp_path / "whole/mid.pt")
+        on_cpu = _train(Fabric(accelerator="cpu", devices=1), tmp_path / "cpu",
+                        tmp_path / "whole/mid.pt")
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+    for what in ("last", "best"):
+        _assert_weights(resumed[what], whole[what], True, what)
+    _assert_weights(on_cpu["last"], whole["last"], False, "GPU FSDP checkpoint on the CPU",
+                    rtol=1e-3, atol=1e-4)
