@@ -149,3 +149,8 @@ def fastai(m: nn.Module, train: DataLoader, val: DataLoader, epochs: int, clock:
 
 CONTENDERS = {"plain": plain, "fit": fit, "monitor": monitor, "lightning": lightning,
               "fastai": fastai}
+# what each contender imports of its library (overhead.py checks, in a fresh process, what
+# these imports do to the environment)
+IMPORTS = {"plain": ["torch"], "fit": ["trainwise.train.loop", "trainwise.train.callbacks"],
+           "monitor": ["trainwise.train.user_monitor", "trainwise.train.callbacks"],
+           "lightning": ["lightning"], "fastai": ["fastai.basics", "fastai.callback.progress"]}

@@ -29,7 +29,9 @@ import argparse
 import gc
 import importlib.util
 import logging
+import os
 import statistics
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -38,9 +40,12 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _overhead_loops import BATCH, CONTENDERS, VAL_BATCH, Clock, model  # noqa: E402
+from _overhead_loops import BATCH, CONTENDERS, IMPORTS, VAL_BATCH, Clock, model  # noqa: E402
 from _record import append  # noqa: E402
 
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+ENVIRONMENT: dict[str, str | None] = {}  # contender: NVML_CHECK as its imports leave it
+START_ENVIRONMENT = dict(os.environ)  # before Lightning or fastai is imported here
 SMALL, LARGE = 25, 204  # channels: 5,210 and 261,574 parameters (50.2x)
 TARGETS = {SMALL: 1.10, LARGE: 1.03}
 OURS = ("fit", "monitor")
@@ -59,10 +64,29 @@ def loaders() -> tuple[DataLoader, DataLoader]:
             DataLoader(val, VAL_BATCH))
 
 
+def environments(names: list[str]) -> dict[str, str | None]:
+    """PYTORCH_NVML_BASED_CUDA_CHECK as each contender's own imports leave it (a fresh process
+    each). Importing Lightning sets it; then, with CUDA never initialised, torch loads NVML on
+    every torch.cuda.is_available(), which Adam and AdamW call every step (~80 us on this
+    machine). All contenders share this process, so without this a plain loop would pay for
+    the Lightning that the others imported."""
+    found = {}
+    for name in names:
+        code = (f"import os, {', '.join(IMPORTS[name])}; "
+                f"print(os.environ.get('{NVML_CHECK}', ''))")
+        output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                check=True, env=START_ENVIRONMENT).stdout.strip().splitlines()
+        found[name] = output[-1] if output and output[-1] else None
+    return found
+
+
 def measure(name: str, channels: int, epochs: int,
             data: tuple[DataLoader, DataLoader]) -> dict[str, list[float]]:
     """Wall and CPU seconds of each timed epoch (the first epoch warms up)."""
     gc.collect()  # garbage of the previous contender is not this one's cost
+    os.environ.pop(NVML_CHECK, None)
+    if ENVIRONMENT.get(name) is not None:
+        os.environ[NVML_CHECK] = ENVIRONMENT[name]
     clock = Clock()
     CONTENDERS[name](model(channels), *data, 1 + epochs, clock)
     return {kind: values[1:] for kind, values in clock.epochs().items()}
@@ -135,6 +159,8 @@ def main() -> None:
         __import__("fastai.basics" if name == "fastai" else name)
     data = loaders()
     ours = ["plain", "fit", "monitor"]
+    ENVIRONMENT.update(environments(ours + peers))
+    print(f"{NVML_CHECK} per contender: {ENVIRONMENT}", flush=True)
     for name in ours + peers:  # a first pass warms every import
         measure(name, SMALL, 1, data)
     small = merge(run_rounds(ours + peers, SMALL, args.epochs, args.peer_rounds, data),

@@ -1,11 +1,14 @@
 import math
+import os
 
+import pytest
 import torch
+from lightning_fabric import Fabric
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from trainwise.train.callbacks import BestWeights
-from trainwise.train.loop import TrainState, emit, fit
+from trainwise.train.loop import TrainState, emit, fit, hot_path
 from trainwise.train.monitor import StepMonitor, global_grad_norm
 
 
@@ -128,3 +131,68 @@ def test_patience_does_not_count_during_the_warm_up(blobs):
     state = fit(_model(), train, val, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
                 loss_fn=nn.CrossEntropyLoss(), max_epochs=7, callbacks=[NoisyWarmUp(), without])
     assert state.epoch == 3  # the control: without min_epochs it stops inside the warm-up
+
+
+def _fit_recording_reference_norms(blobs, fabric=None, **kwargs):
+    """fit, and clip_grad_norm_'s total norm of each step's gradients, taken inside
+    optimizer.step() (a pre-step hook on the user's optimizer: after backward, before the
+    update)."""
+    train, val = _loaders(blobs)
+    model = _model()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    reference = []
+    optimizer.register_step_pre_hook(lambda *_: reference.append(float(
+        nn.utils.clip_grad_norm_(model.parameters(), max_norm=float("inf")))))
+    state = fit(model, train, val, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(),
+                max_epochs=2, log_every=3, fabric=fabric, **kwargs)
+    return state, model, reference
+
+
+def test_recorded_grad_norms_equal_clip_grad_norm_at_every_step(blobs):
+    state, _, reference = _fit_recording_reference_norms(blobs)
+    recorded = [r["grad_norm"] for r in state.history if r["kind"] == "step"]
+    assert len(recorded) == len(reference) == 16
+    assert recorded == pytest.approx(reference, rel=1e-6)
+
+
+def test_direct_step_equals_fabrics_wrapped_step_bitwise(blobs):
+    class AfterStep:  # a Fabric callback with this hook makes fit keep Fabric's wrappers
+        def __init__(self):
+            self.calls = 0
+
+        def on_after_optimizer_step(self, strategy, optimizer):
+            self.calls += 1
+
+    wrapped_fabric = Fabric(accelerator="cpu", devices=1, callbacks=[AfterStep()])
+    model, optimizer = wrapped_fabric.setup(_model(), torch.optim.SGD(_model().parameters(), 0.1))
+    assert hot_path(wrapped_fabric, model, optimizer) == (model, wrapped_fabric.backward, optimizer)
+    plain_fabric = Fabric(accelerator="cpu", devices=1)
+    model, optimizer = plain_fabric.setup(_model(), torch.optim.SGD(_model().parameters(), 0.1))
+    forward, backward, step_optimizer = hot_path(plain_fabric, model, optimizer)
+    assert forward is model.module and step_optimizer is optimizer.optimizer
+
+    direct, direct_model, _ = _fit_recording_reference_norms(blobs)
+    wrapped, wrapped_model, _ = _fit_recording_reference_norms(blobs, fabric=wrapped_fabric)
+    assert wrapped_fabric._callbacks[0].calls == 16  # the wrapped optimizer really stepped
+    for ours, theirs in zip(direct.history, wrapped.history, strict=True):
+        assert {k: v for k, v in ours.items() if "second" not in k} == \
+            {k: v for k, v in theirs.items() if "second" not in k}
+    for key, value in direct_model.state_dict().items():
+        assert torch.equal(value, wrapped_model.state_dict()[key])
+
+
+def test_fit_on_the_cpu_skips_nvml_checks_and_puts_the_variable_back(blobs, monkeypatch):
+    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    seen = []
+
+    class Look:
+        def on_epoch_end(self):
+            seen.append(os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK"))
+
+    train, val = _loaders(blobs)
+    model = _model()
+    fit(model, train, val, optimizer=torch.optim.AdamW(model.parameters(), lr=1e-2),
+        loss_fn=nn.CrossEntropyLoss(), max_epochs=1, callbacks=[Look()])
+    # with a GPU in sight the NVML check stays: it keeps fork() safe for CUDA
+    assert seen == [None if not torch.cuda.is_available() else "1"]
+    assert os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] == "1"

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -235,3 +238,32 @@ def test_live_console_shows_events_and_leaves_end_state_verdicts_to_close(capsys
     assert "Learning rate too low" not in capsys.readouterr().err
     assert "lr_too_low" in [f.code for f in monitor.close()]
     assert "Learning rate too low" in capsys.readouterr().err
+
+
+def test_one_transfer_keeps_each_steps_values_in_place():
+    """Steps with and without a gradient norm and per-layer norms, flushed together."""
+    monitor = StepMonitor(log_every=100, layer_names=["a", "b"])
+    norms = [None, torch.tensor(2.0), None, torch.tensor(4.0)]
+    layers = [torch.tensor([1.0, 2.0]), None, torch.tensor([3.0, 4.0]), torch.tensor([5.0, 6.0])]
+    for step, (norm, layer) in enumerate(zip(norms, layers, strict=True), start=1):
+        loss = torch.tensor([float(step)], requires_grad=True) * 1.0  # (1,), attached to a graph
+        monitor.record(step, 1, loss, norm, 0.1, layer_norms=layer)
+    rows = monitor.flush()
+    assert [r["loss"] for r in rows] == [1.0, 2.0, 3.0, 4.0]
+    assert [r["grad_norm"] for r in rows] == [None, 2.0, None, 4.0]
+    assert [r.get("layer_grad_norms") for r in rows] == [
+        {"a": 1.0, "b": 2.0}, None, {"a": 3.0, "b": 4.0}, {"a": 5.0, "b": 6.0}]
+
+
+def test_monitor_leaves_lightning_unimported():
+    """Importing Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1, which makes every Adam step on
+    the CPU load NVML (~80 us); a Monitor in a plain loop must not bring that in."""
+    code = ("import os, sys, tempfile, torch, trainwise; "
+            "m = trainwise.Monitor(tempfile.mkdtemp(), console=False, report=False); "
+            "m.step(torch.tensor(1.0)); m.close(); "
+            "print('lightning_fabric' in sys.modules, "
+            "os.environ.get('PYTORCH_NVML_BASED_CUDA_CHECK'))")
+    env = {k: v for k, v in os.environ.items() if k != "PYTORCH_NVML_BASED_CUDA_CHECK"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, check=True)
+    assert result.stdout.split() == ["False", "None"]

@@ -5,14 +5,16 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from trainwise.train.early_stopping import EarlyStopping
 from trainwise.train.full_state import full_model_state, load_full_model_state
-from trainwise.train.loop import TrainState
+
+if TYPE_CHECKING:  # the loop imports Lightning, which a Monitor in a user's loop does not need
+    from trainwise.train.loop import TrainState
 
 
 def save_atomically(payload: dict[str, Any], path: Path) -> None:

@@ -2,23 +2,29 @@
 
 Runs on Lightning Fabric, so the same code serves one CPU, one GPU, or N processes on several
 machines: Fabric places the model and batches and does the backward pass (DDP averages the
-gradients); we call `optimizer.step()`. A loader batch is one optimizer step's batch whatever
-the number of processes (train/sharding.py slices it) and however many micro-batches it is
-accumulated from, so the effective batch, the step count and the schedule never change.
+gradients); we call `optimizer.step()`. On one device in 32-bit, where Fabric's wrappers have
+nothing to do, the step calls the module and optimizer they wrap (`hot_path`). A loader batch
+is one optimizer step's batch whatever the number of processes (train/sharding.py slices it)
+and however many micro-batches it is accumulated from, so the effective batch, the step count
+and the schedule never change.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning_fabric import Fabric
+from lightning_fabric.plugins.precision.precision import Precision
+from lightning_fabric.strategies import SingleDeviceStrategy
 from torch import nn
 
 from trainwise.distributed import gather_objects, reduce_grad_norm, reduce_mean
@@ -52,6 +58,19 @@ def emit(callbacks: Iterable[Any], event: str, **kwargs: Any) -> None:
         method(**{k: v for k, v in kwargs.items() if k in accepted})
 
 
+def bind(callbacks: Iterable[Any], event: str) -> Callable[..., None]:
+    """`emit(callbacks, event, ...)` with the method and signature look-ups done once, for the
+    event that fires every step (4 callbacks: ~8 us a step looked up each time)."""
+    hooks = [(method, _parameters(getattr(method, "__func__", method)))
+             for method in (getattr(callback, event, None) for callback in callbacks)
+             if method is not None]
+
+    def call(**kwargs: Any) -> None:
+        for method, accepted in hooks:
+            method(**{k: v for k, v in kwargs.items() if k in accepted})
+    return call
+
+
 @functools.lru_cache(maxsize=256)
 def _parameters(function: Any) -> frozenset[str]:
     # inspect.signature costs ~30 us a call: per step and callback, ~2% of a small CNN's step
@@ -60,6 +79,51 @@ def _parameters(function: Any) -> frozenset[str]:
 
 def _current_lr(optimizer: torch.optim.Optimizer) -> float:
     return float(optimizer.param_groups[0]["lr"])
+
+
+Backward = Callable[[torch.Tensor], None]
+
+
+def hot_path(fabric: Fabric, model: Any, optimizer: Any) -> tuple[Any, Backward, Any]:
+    """(the module to call forward, the backward to run, the optimizer to step) per step.
+
+    Fabric's module, backward and optimizer wrappers do real work under mixed precision, DDP
+    and FSDP; on one device in 32-bit they only add Python (input and output conversions that
+    return their argument, a backward hook on every output, three layers of step dispatch):
+    ~170 us a step, 4-5% of the small CNN's step (docs/benchmarks.md, issue 5 notes). There
+    the step calls what they wrap; `model` and `optimizer` stay wrapped for everything else.
+    """
+    direct = (fabric.world_size == 1 and type(fabric.strategy) is SingleDeviceStrategy
+              and type(fabric.strategy.precision) is Precision
+              and not any(callable(getattr(callback, "on_after_optimizer_step", None))
+                          for callback in fabric._callbacks))
+    if not direct:
+        return model, fabric.backward, optimizer
+    # _forward_module, not .module: after torch.compile it is the compiled one
+    return model._forward_module, torch.Tensor.backward, optimizer.optimizer
+
+
+_NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+
+
+@contextlib.contextmanager
+def cheap_cuda_checks(device: torch.device) -> Iterator[None]:
+    """While training on the CPU of a machine where NVML sees no GPU, torch asks the CUDA
+    runtime whether CUDA is available (~3 us) instead of NVML (~80 us).
+
+    Importing Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1, so that asking never initialises
+    CUDA (which would poison fork()); with CUDA never initialised torch then loads NVML again
+    on every ask, and Adam and AdamW ask on every step: 2% of the small CNN's step. With no GPU
+    in sight there is no CUDA state for fork() to inherit; the variable is put back after.
+    """
+    if device.type != "cpu" or os.environ.get(_NVML_CHECK) != "1" or torch.cuda.is_available():
+        yield
+        return
+    del os.environ[_NVML_CHECK]
+    try:
+        yield
+    finally:
+        os.environ[_NVML_CHECK] = "1"
 
 
 def micro_batches(x: torch.Tensor, y: torch.Tensor,
@@ -73,6 +137,19 @@ def micro_batches(x: torch.Tensor, y: torch.Tensor,
                                          strict=True) if len(yi)]
     for number, (xi, yi) in enumerate(pieces):
         yield xi, yi, len(yi) / len(y), number == len(pieces) - 1
+
+
+def accumulate(fabric: Fabric, model: Any, forward: Any, backward: Backward, loss_fn: nn.Module,
+               x: torch.Tensor, y: torch.Tensor, num_micro: int) -> torch.Tensor:
+    """Forward and backward over `num_micro` slices of the batch; returns the batch's mean loss
+    (detached). DDP syncs the gradients once, in the last slice's backward."""
+    step_loss = torch.zeros((), device=fabric.device)
+    for x_micro, y_micro, weight, is_last in micro_batches(x, y, num_micro):
+        with fabric.no_backward_sync(model, enabled=not is_last):
+            loss = loss_fn(forward(x_micro), y_micro) * weight
+            backward(loss)
+        step_loss += loss.detach()
+    return step_loss
 
 
 def sample_indices(fabric: Fabric, progress: EpochProgress, step: int) -> list[int] | None:
@@ -128,9 +205,11 @@ def fit(
     """
     fabric = fabric or Fabric(accelerator="cpu", devices=1)
     model, optimizer = fabric.setup(model, optimizer)
+    forward, backward, step_optimizer = hot_path(fabric, model, optimizer)
     train_loader = setup_loader(fabric, train_loader, train=True)
     val_loader = setup_loader(fabric, val_loader, train=False)
     callbacks = list(callbacks)
+    on_step_end = bind(callbacks, "on_step_end")
     state = TrainState()
     progress = EpochProgress(train_loader, fabric.device)
     grad_norms = GradNorms(model)  # per-layer every `layer_every` steps; spikes get their samples
@@ -143,56 +222,58 @@ def fit(
     checkpoints.begin(resume_state)  # restores it, or writes the step-0 checkpoint
     emit(callbacks, "on_fit_start", state=state, model=model, optimizer=optimizer)
 
-    while progress.epoch <= max_epochs and not state.should_stop:
-        epoch = state.epoch = progress.epoch
-        model.train()
-        started = time.perf_counter()
-        for x, y in progress.start_epoch(epoch, state.step):  # resumed: skips batches done
-            step_loss = torch.zeros((), device=fabric.device)
-            for x_micro, y_micro, weight, is_last in micro_batches(x, y, accumulate_grad_batches):
-                with fabric.no_backward_sync(model, enabled=not is_last):  # DDP syncs once
-                    loss = loss_fn(model(x_micro), y_micro) * weight
-                    fabric.backward(loss)
-                step_loss += loss.detach()
-            grad_norm, layer_norms = grad_norms(per_layer=monitor.layer_due(state.step + 1))
-            grad_norm = reduce_grad_norm(fabric, grad_norm)  # (), no host sync
-            if grad_clip > 0:
-                fabric.clip_gradients(model, optimizer, max_norm=grad_clip,
-                                      error_if_nonfinite=False)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            if scheduler is not None:
-                scheduler.step()
-            state.step += 1
-            progress.batches_done += 1
-            progress.loss_sum += step_loss
-            rows = monitor.record(state.step, epoch, reduce_mean(fabric, step_loss), grad_norm,
-                                  _current_lr(optimizer), layer_norms=layer_norms,
-                                  batch_size=len(y))
-            state.history.extend(rows)
-            emit(callbacks, "on_step_end", state=state, rows=rows)
-            if checkpoints.due(state.step):  # flush first: only steps known finite are saved
-                rows = monitor.flush()
+    with cheap_cuda_checks(fabric.device):
+        while progress.epoch <= max_epochs and not state.should_stop:
+            epoch = state.epoch = progress.epoch
+            model.train()
+            started = time.perf_counter()
+            for x, y in progress.start_epoch(epoch, state.step):  # resumed: skips batches done
+                if accumulate_grad_batches == 1:
+                    loss = loss_fn(forward(x), y)
+                    backward(loss)
+                    step_loss = loss.detach()
+                else:
+                    step_loss = accumulate(fabric, model, forward, backward, loss_fn, x, y,
+                                           accumulate_grad_batches)
+                grad_norm, layer_norms = grad_norms(per_layer=monitor.layer_due(state.step + 1))
+                grad_norm = reduce_grad_norm(fabric, grad_norm)  # (), no host sync
+                if grad_clip > 0:
+                    fabric.clip_gradients(model, optimizer, max_norm=grad_clip,
+                                          error_if_nonfinite=False)
+                step_optimizer.step()
+                step_optimizer.zero_grad(set_to_none=True)
+                if scheduler is not None:
+                    scheduler.step()
+                state.step += 1
+                progress.batches_done += 1
+                progress.loss_sum += step_loss
+                rows = monitor.record(state.step, epoch, reduce_mean(fabric, step_loss),
+                                      grad_norm, _current_lr(step_optimizer),
+                                      layer_norms=layer_norms, batch_size=len(y))
                 state.history.extend(rows)
-                emit(callbacks, "on_step_end", state=state, rows=rows)
-            stop_if_nonfinite(fabric, state, monitor, progress)
-            checkpoints.save_if_due(state.step)
-            if state.should_stop:
-                break
+                on_step_end(state=state, rows=rows)
+                if checkpoints.due(state.step):  # flush first: only steps known finite are saved
+                    rows = monitor.flush()
+                    state.history.extend(rows)
+                    on_step_end(state=state, rows=rows)
+                stop_if_nonfinite(fabric, state, monitor, progress)
+                checkpoints.save_if_due(state.step)
+                if state.should_stop:
+                    break
 
-        rows = monitor.flush()
-        state.history.extend(rows)
-        emit(callbacks, "on_step_end", state=state, rows=rows)
-        stop_if_nonfinite(fabric, state, monitor, progress)
-        loss_sum = float(reduce_mean(fabric, progress.loss_sum))
-        row = {"kind": "epoch", "epoch": epoch, "step": state.step,
-               "train_loss": loss_sum / max(progress.batches_done, 1),
-               **evaluate_across_ranks(fabric, model, val_loader, loss_fn, task),
-               "lr": _current_lr(optimizer), "seconds": time.perf_counter() - started}
-        state.history.append(row)
-        emit(callbacks, "on_epoch_end", state=state, row=row, model=model)
-        progress.finish_epoch()
-        checkpoints.save()  # not after a non-finite loss: last.pt stays the last good state
+            rows = monitor.flush()
+            state.history.extend(rows)
+            on_step_end(state=state, rows=rows)
+            stop_if_nonfinite(fabric, state, monitor, progress)
+            loss_sum = float(reduce_mean(fabric, progress.loss_sum))
+            row = {"kind": "epoch", "epoch": epoch, "step": state.step,
+                   "train_loss": loss_sum / max(progress.batches_done, 1),
+                   **evaluate_across_ranks(fabric, model, val_loader, loss_fn, task),
+                   "lr": _current_lr(step_optimizer), "seconds": time.perf_counter() - started}
+            state.history.append(row)
+            emit(callbacks, "on_epoch_end", state=state, row=row, model=model)
+            progress.finish_epoch()
+            checkpoints.save()  # not after a non-finite loss: last.pt stays the last good state
 
     emit(callbacks, "on_fit_end", state=state, model=model)
     return state

@@ -85,7 +85,10 @@ class Monitor:
         """
         self.num_steps += 1
         loss_t = loss.detach() if isinstance(loss, torch.Tensor) else torch.tensor(float(loss))
-        loss_t = loss_t.float().mean() if loss_t.numel() != 1 else loss_t.float().reshape(())
+        if loss_t.numel() != 1:
+            loss_t = loss_t.float().mean()
+        elif loss_t.dim() or loss_t.dtype != torch.float32:  # each op costs 2-4 us a step
+            loss_t = loss_t.float().reshape(())
         grad_norm = layer_norms = None
         if model is not None:
             grad_norm, layer_norms = self._grad_norms(model)(
