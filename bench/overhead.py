@@ -12,15 +12,18 @@ lines; PyTorch Lightning's Trainer; fastai's Learner. Then the plain loop, `fit`
 Monitor on a model with 50x the parameters (204 channels: 261,574).
 
 All contenders run in one process, so run this with a Python that has lightning and fastai
-(and the same torch); the ones it lacks are left out. In each round every contender trains 1
-warm-up epoch and E timed ones, in an order rotated every round; the rounds with only plain,
-fit and Monitor are many (their ratios sit within a few percent of 1, while the load of this
-shared machine moves one round's ratio by +-30%). Headline: the median over rounds of the
-process-CPU-time ratio to the plain loop of the same round, with its standard error; beside it
-the ratio of best (least disturbed) epochs, as wall-clock and CPU time. Targets (issue 5):
-trainwise <= 1.10x on the small model, <= 1.03x on the 50x one. Appends the tables to
-docs/benchmarks.md. The Python used here (PYTHONPATH=src so trainwise imports from the tree):
-a venv with torch 2.14.1, lightning, fastai, mnist1d, lightning-fabric and tensorboard.
+(and the same torch); the ones it lacks are left out. Every contender trains 1 warm-up epoch
+and E timed ones per round. The plain loop, fit and the Monitor take turns batch by batch in
+threads (bench/_lockstep.py): the load of this shared machine moves one epoch's CPU time by
++-30%, more than the few percent measured here, and taking turns makes every contender sample
+the same load. Lightning and fastai (their loops cannot hand over the turn) run in rounds one
+after another, in an order rotated every round, beside the plain loop. Headline: the median
+over rounds of the CPU-time ratio to the plain loop of the same round, with its standard
+error; beside it the ratio of best (least disturbed) epochs. Each contender runs with
+PYTORCH_NVML_BASED_CUDA_CHECK as its own imports leave it (see `environments`). Targets
+(issue 5): trainwise <= 1.10x on the small model, <= 1.03x on the 50x one. Appends the tables
+to docs/benchmarks.md. The Python used here (PYTHONPATH=src so trainwise imports from the
+tree): a venv with torch 2.14.1, lightning, fastai, mnist1d, lightning-fabric and tensorboard.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -40,6 +44,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _lockstep import loader_like, run_in_turns  # noqa: E402
 from _overhead_loops import BATCH, CONTENDERS, IMPORTS, VAL_BATCH, Clock, model  # noqa: E402
 from _record import append  # noqa: E402
 
@@ -64,6 +69,12 @@ def loaders() -> tuple[DataLoader, DataLoader]:
             DataLoader(val, VAL_BATCH))
 
 
+def set_environment(name: str) -> None:
+    os.environ.pop(NVML_CHECK, None)
+    if ENVIRONMENT.get(name) is not None:
+        os.environ[NVML_CHECK] = ENVIRONMENT[name]  # type: ignore[assignment]
+
+
 def environments(names: list[str]) -> dict[str, str | None]:
     """PYTORCH_NVML_BASED_CUDA_CHECK as each contender's own imports leave it (a fresh process
     each). Importing Lightning sets it; then, with CUDA never initialised, torch loads NVML on
@@ -82,27 +93,54 @@ def environments(names: list[str]) -> dict[str, str | None]:
 
 def measure(name: str, channels: int, epochs: int,
             data: tuple[DataLoader, DataLoader]) -> dict[str, list[float]]:
-    """Wall and CPU seconds of each timed epoch (the first epoch warms up)."""
+    """Wall and process CPU seconds of each timed epoch (the first epoch warms up)."""
     gc.collect()  # garbage of the previous contender is not this one's cost
-    os.environ.pop(NVML_CHECK, None)
-    if ENVIRONMENT.get(name) is not None:
-        os.environ[NVML_CHECK] = ENVIRONMENT[name]
+    set_environment(name)
     clock = Clock()
     CONTENDERS[name](model(channels), *data, 1 + epochs, clock)
     return {kind: values[1:] for kind, values in clock.epochs().items()}
 
 
+def measure_in_turns(names: list[str], channels: int, epochs: int,
+                     data: tuple[DataLoader, DataLoader],
+                     seed: int) -> dict[str, dict[str, list[float]]]:
+    """Thread CPU seconds of each timed epoch, the contenders taking turns batch by batch.
+
+    Threads share os.environ, so all run with the plain loop's: fit itself removes the NVML
+    check for its training on the CPU (loop.cheap_cuda_checks; tests/test_loop.py)."""
+    gc.collect()
+    set_environment("plain")
+    train, val = data
+    seconds: dict[str, dict[str, list[float]]] = {}
+
+    def job(name: str):
+        def run(collate) -> None:
+            clock = Clock(cpu=time.thread_time)  # in the contender's own thread
+            CONTENDERS[name](model(channels), loader_like(train, collate), val, 1 + epochs,
+                             clock)
+            seconds[name] = {"cpu": clock.epochs()["cpu"][1:]}
+        return run
+
+    run_in_turns({name: job(name) for name in names}, seed)
+    return seconds
+
+
 def run_rounds(names: list[str], channels: int, epochs: int, rounds: int,
-               data: tuple[DataLoader, DataLoader]) -> dict[str, dict[str, list[float]]]:
-    """{contender: {"wall": every timed epoch, "cpu": ..., "cpu_ratio": one per round}}."""
+               data: tuple[DataLoader, DataLoader],
+               in_turns: bool) -> dict[str, dict[str, list[float]]]:
+    """{contender: {"wall": every timed epoch (one after another only), "cpu": ...,
+    "cpu_ratio": one per round}}."""
     results: dict[str, dict[str, list[float]]] = {
         n: {"wall": [], "cpu": [], "cpu_ratio": []} for n in names}
     for number in range(rounds):
-        order = names[number % len(names):] + names[: number % len(names)]
-        seconds = {name: measure(name, channels, epochs, data) for name in order}
+        if in_turns:
+            seconds = measure_in_turns(names, channels, epochs, data, seed=number)
+        else:
+            order = names[number % len(names):] + names[: number % len(names)]
+            seconds = {name: measure(name, channels, epochs, data) for name in order}
         plain = statistics.median(seconds["plain"]["cpu"])
         for name in names:
-            results[name]["wall"] += seconds[name]["wall"]
+            results[name]["wall"] += seconds[name].get("wall", [])
             results[name]["cpu"] += seconds[name]["cpu"]
             results[name]["cpu_ratio"].append(statistics.median(seconds[name]["cpu"]) / plain)
         print(f"channels {channels}, round {number + 1}, CPU ms/epoch: " + ", ".join(
@@ -110,42 +148,36 @@ def run_rounds(names: list[str], channels: int, epochs: int, rounds: int,
     return results
 
 
-def merge(*parts: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, list[float]]]:
-    merged: dict[str, dict[str, list[float]]] = {}
-    for part in parts:
-        for name, lists in part.items():
-            for key, values in lists.items():
-                merged.setdefault(name, {}).setdefault(key, []).extend(values)
-    return merged
-
-
 def table(results: dict[str, dict[str, list[float]]], channels: int) -> str:
     """Median of the per-round CPU ratios with its standard error (1.25 sd / sqrt(rounds)), and
-    the ratio of best epochs (the least disturbed: interference only ever adds time)."""
+    the ratio of best epochs (the least disturbed: interference only ever adds time); wall
+    time only where contenders ran one after another (in turns, it counts the others' turns)."""
     labels = {"plain": "plain PyTorch loop", "fit": "trainwise.fit, all monitoring on",
               "monitor": "plain loop + trainwise.Monitor", "lightning": "Lightning Trainer",
               "fastai": "fastai Learner"}
-    best_plain = {kind: min(results["plain"][kind]) for kind in ("wall", "cpu")}
+    best_plain = {kind: min(results["plain"][kind], default=0) for kind in ("wall", "cpu")}
     lines = ["| contender | rounds | median CPU ratio +- s.e. (min-max) | median CPU ms/epoch | "
-             "best wall ms/epoch (ratio) | best CPU ms/epoch (ratio) | target |",
+             "best CPU ms/epoch (ratio) | best wall ms/epoch (ratio) | target |",
              "|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         ratios = r["cpu_ratio"]
         error = 1.25 * statistics.stdev(ratios) / len(ratios) ** 0.5 if len(ratios) > 1 else 0
-        wall, cpu = min(r["wall"]), min(r["cpu"])
+        cpu = min(r["cpu"])
+        wall = (f"{min(r['wall']) * 1000:.0f} ({min(r['wall']) / best_plain['wall']:.2f}x)"
+                if r["wall"] else "")
         target = f"<= {TARGETS[channels]:.2f}x" if name in OURS else ""
         lines.append(
             f"| {labels[name]} | {len(ratios)} | {statistics.median(ratios):.3f}x +- {error:.3f} "
             f"({min(ratios):.2f}-{max(ratios):.2f}) | {statistics.median(r['cpu']) * 1000:.0f} | "
-            f"{wall * 1000:.0f} ({wall / best_plain['wall']:.2f}x) | {cpu * 1000:.0f} "
-            f"({cpu / best_plain['cpu']:.2f}x) | {target} |")
+            f"{cpu * 1000:.0f} ({cpu / best_plain['cpu']:.2f}x) | {wall} | {target} |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=25, help="plain / fit / Monitor")
-    parser.add_argument("--peer-rounds", type=int, default=7, help="all five contenders")
+    parser.add_argument("--rounds", type=int, default=25, help="plain / fit / Monitor in turns")
+    parser.add_argument("--peer-rounds", type=int, default=7,
+                        help="all five contenders, one after another")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--large-rounds", type=int, default=9)
     parser.add_argument("--large-epochs", type=int, default=3)
@@ -163,21 +195,28 @@ def main() -> None:
     print(f"{NVML_CHECK} per contender: {ENVIRONMENT}", flush=True)
     for name in ours + peers:  # a first pass warms every import
         measure(name, SMALL, 1, data)
-    small = merge(run_rounds(ours + peers, SMALL, args.epochs, args.peer_rounds, data),
-                  run_rounds(ours, SMALL, args.epochs, args.rounds, data))
-    results = {SMALL: small,
-               LARGE: run_rounds(ours, LARGE, args.large_epochs, args.large_rounds, data)}
+    sections = [
+        (SMALL, args.epochs, "in turns", run_rounds(ours, SMALL, args.epochs, args.rounds, data,
+                                                    in_turns=True)),
+        (LARGE, args.large_epochs, "in turns",
+         run_rounds(ours, LARGE, args.large_epochs, args.large_rounds, data, in_turns=True))]
+    if peers:
+        sections.insert(1, (SMALL, args.epochs, "one after another", run_rounds(
+            ours + peers, SMALL, args.epochs, args.peer_rounds, data, in_turns=False)))
     body = [f"`PYTHONPATH=src {Path(sys.executable).name} bench/overhead.py --rounds "
             f"{args.rounds} --peer-rounds {args.peer_rounds} --epochs {args.epochs} "
             f"--large-rounds {args.large_rounds} --large-epochs {args.large_epochs}` (torch "
             f"{torch.__version__}; {', '.join(peers) or 'no Lightning/fastai in this Python'})",
-            ""]
-    for channels, title in ((SMALL, "MNIST-1D CNN, 5,210 parameters"),
-                            (LARGE, "the same CNN with 204 channels, 261,574 parameters (50x)")):
-        epochs = args.epochs if channels == SMALL else args.large_epochs
-        body += [f"**{title}**, batch 100, {epochs} timed epochs per contender and round; "
-                 "ratios to the plain loop of the same round:", "",
-                 table(results[channels], channels), ""]
+            "", f"{NVML_CHECK} as each contender's imports leave it: {ENVIRONMENT}", ""]
+    titles = {SMALL: "MNIST-1D CNN, 5,210 parameters",
+              LARGE: "the same CNN with 204 channels, 261,574 parameters (50x)"}
+    how = {"in turns": "in threads taking turns batch by batch (bench/_lockstep.py), thread "
+                       "CPU time", "one after another": "one after another in an order rotated "
+                       "every round, process CPU time (Lightning and fastai cannot take turns)"}
+    for channels, epochs, mode, result in sections:
+        body += [f"**{titles[channels]}**, batch 100, {epochs} timed epochs per contender and "
+                 f"round, {how[mode]}; ratios to the plain loop of the same round:", "",
+                 table(result, channels), ""]
     text = "\n".join(body)
     print(text)
     if not args.no_record:

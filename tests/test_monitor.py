@@ -267,3 +267,25 @@ def test_monitor_leaves_lightning_unimported():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env=env, check=True)
     assert result.stdout.split() == ["False", "None"]
+
+
+def test_live_diagnosis_takes_at_most_one_percent_of_the_threads_cpu_time(monkeypatch):
+    from trainwise.train import user_monitor
+
+    cpu = [0.0]  # the thread's CPU seconds: each diagnosis costs 0.02, each epoch 1.0
+    diagnosed_at = []
+
+    def diagnose(history, num_classes=None):
+        diagnosed_at.append(history[-1]["epoch"])
+        cpu[0] += 0.02
+        return []
+
+    monkeypatch.setattr(user_monitor.time, "thread_time", lambda: cpu[0])
+    monkeypatch.setattr(user_monitor, "diagnose", diagnose)
+    monitor = trainwise.Monitor(console=False, report=False)
+    for _ in range(5):
+        cpu[0] += 1.0
+        monitor.step(torch.tensor(1.0))
+        monitor.end_epoch(val_loss=1.0)
+    # after epoch 1's diagnosis (0.02 s), the next waits until 2 s of CPU time have passed
+    assert diagnosed_at == [1, 3, 5]

@@ -34,7 +34,11 @@ from trainwise.train.monitor import GradNorms, StepMonitor
 _OWN_FILES = ("history.jsonl", "findings.json", "report.html", "meta.json")
 LIVE_DIAGNOSIS_SHARE = 0.01  # the diagnosis after an epoch is skipped while its last run took
 # more than 1% of the time since: it reads the whole history (~18 us per step row), so over a
-# long run of a small model it would otherwise grow to rival the epoch itself
+# long run of a small model it would otherwise grow to rival the epoch itself. Time here is
+# this thread's CPU time: the share of the training thread's own work, whatever else runs in
+# the process (wall time would let a busy process diagnose more often; bench/overhead.py
+# times contenders taking turns in threads). Where the thread waits (a GPU, loader workers)
+# its CPU time runs slower than the clock, so diagnoses come less often, never more.
 LIVE_CODES = frozenset({"divergence", "loss_exploding", "gradient_spike", "vanishing_gradients",
                         "ordered_batches", "overfitting"})  # printed as soon as found: events
 # that happened. The rest judge where training ended (lr too low: "still falling steadily" is
@@ -64,7 +68,7 @@ class Monitor:
         self._epoch_started = time.perf_counter()
         self._epoch_first_row = 0  # where this epoch's rows start in `history`
         self._reported: set[tuple[str, int | None]] = set()
-        self._diagnosed = (time.perf_counter(), 0.0)  # (when, seconds it took)
+        self._diagnosed: tuple[float, float] | None = None  # (thread CPU time, CPU s it took)
         self._closed = False
         self.run = _fresh_run(Path(run_dir)) if run_dir is not None else None
         self._tensorboard = None
@@ -192,15 +196,16 @@ class Monitor:
         return row
 
     def _diagnose_live(self) -> None:
-        started = time.perf_counter()
-        when, took = self._diagnosed
-        if took > LIVE_DIAGNOSIS_SHARE * (started - when):
-            return
+        started = time.thread_time()
+        if self._diagnosed is not None:
+            when, took = self._diagnosed
+            if took > LIVE_DIAGNOSIS_SHARE * (started - when):
+                return
         found = diagnose(self.history, num_classes=self.num_classes)
         if self.run is not None:
             self.run.write_findings(found)
         self._print([f for f in found if f.code in LIVE_CODES])
-        self._diagnosed = (started, time.perf_counter() - started)
+        self._diagnosed = (started, time.thread_time() - started)
 
     def _print(self, found: list[Finding]) -> None:
         """Each warning or error once, when it first appears."""
