@@ -236,3 +236,36 @@ def test_fsdp_on_a_gpu_resumes_bitwise_and_on_the_cpu(tmp_path):
         _assert_weights(resumed[what], whole[what], True, what)
     _assert_weights(on_cpu["last"], whole["last"], False, "GPU FSDP checkpoint on the CPU",
                     rtol=1e-3, atol=1e-4)
+
+
+def _two_process_cpu_fsdp_fabric(run):
+    assert run.strategy == "fsdp" and run.devices == 2
+    return Fabric(accelerator="cpu", devices=2, strategy=CPUFSDP())
+
+
+def _mlp_without_batch_norm():  # batch norm statistics would differ per process on the CPU
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def test_fsdp_recipe_on_two_processes_evaluates_the_test_part_like_one(tmp_path, monkeypatch):
+    """The test stage runs through the sharded wrapper (the user's module holds only flat
+    shards under FSDP): two processes report the test metrics of one, within float noise."""
+    import trainwise
+    import trainwise.recipe
+
+    monkeypatch.setattr(trainwise.recipe, "make_fabric", _two_process_cpu_fsdp_fabric)
+    monkeypatch.setattr(trainwise.recipe, "launches_function", lambda run: True)
+    two = trainwise.run(model=_mlp_without_batch_norm(), report=False, overrides=[
+        *RECIPE, "run.devices=2", f"run.out_dir=\"{tmp_path / 'two'}\""])
+    assert two.ok, two.verdict
+    monkeypatch.setattr(trainwise.recipe, "make_fabric", _cpu_fsdp_fabric)
+    try:
+        one = trainwise.run(model=_mlp_without_batch_norm(), report=False, overrides=[
+            *RECIPE, f"run.out_dir=\"{tmp_path / 'one'}\""])
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+    assert one.ok, one.verdict
+    assert two.test["test_loss"] == pytest.approx(one.test["test_loss"], rel=1e-3)
+    assert two.test["test_accuracy"] == pytest.approx(one.test["test_accuracy"], abs=0.01)

@@ -57,6 +57,8 @@ class RunContext:
     data: TaskData | None = None
     splits: dict[str, Arrays] = field(default_factory=dict)
     model: nn.Module | None = None
+    trained_model: nn.Module | None = None  # `model` as Fabric set it up for training (FSDP:
+    # the sharded wrapper, whose forward gathers the parameters); the test is evaluated with it
     loss_fn: nn.Module | None = None
     lr: float = 0.0
     target_scale: float = 1.0  # regression targets are standardised; metrics scale back

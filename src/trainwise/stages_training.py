@@ -132,7 +132,7 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                     checkpoint_extra={**checkpoint_extra(ctx.meta, ctx.lr),
                                       "batch_size": cfg.batch_size},
                     resume_state=resumed)
-    ctx.history = state.history
+    ctx.history, ctx.trained_model = state.history, state.model
     findings = diagnose(state.history, num_classes=ctx.data.num_classes or None)
     epochs = [row for row in state.history if row["kind"] == "epoch"]
     es = best.early_stopping
@@ -161,7 +161,8 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
     assert ctx.model is not None and ctx.loss_fn is not None and ctx.data is not None
     loader = setup_loader(ctx.fabric, ctx.splits["test"].loader(512, shuffle=False, seed=0),
                           train=False)
-    row = evaluate_across_ranks(ctx.fabric, ctx.model, loader, ctx.loss_fn, ctx.data.task,
+    model = ctx.trained_model or ctx.model
+    row = evaluate_across_ranks(ctx.fabric, model, loader, ctx.loss_fn, ctx.data.task,
                                 prefix="test")
     row.pop("test_confidence_hist", None)
     for key in ("test_mae", "test_rmse"):  # back to the target's own units

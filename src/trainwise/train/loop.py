@@ -46,6 +46,8 @@ class TrainState:
     nonfinite: dict[str, Any] | None = None  # the step, epoch and sample indices of a NaN/inf
     resumed_from_step: int | None = None
     checkpoint_step: int | None = None  # the step of the last checkpoint written
+    model: Any = None  # the module as Fabric set it up: evaluate with it (under FSDP the
+    # user's module holds only this process's flat shards)
 
 
 def emit(callbacks: Iterable[Any], event: str, **kwargs: Any) -> None:
@@ -210,7 +212,7 @@ def fit(
     val_loader = setup_loader(fabric, val_loader, train=False)
     callbacks = list(callbacks)
     on_step_end = bind(callbacks, "on_step_end")
-    state = TrainState()
+    state = TrainState(model=model)
     progress = EpochProgress(train_loader, fabric.device)
     grad_norms = GradNorms(model)  # per-layer every `layer_every` steps; spikes get their samples
     monitor = StepMonitor(log_every, layer_every, grad_norms.layer_names,
