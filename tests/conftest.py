@@ -10,6 +10,23 @@ import torch
 torch.set_num_threads(1)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "forks: forks processes (CPU multi-process tests)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With CUDA present, autograd starts a thread per device at the first backward, and a
+    process forked after that cannot run autograd (PyTorch wiki, "Autograd and Fork"): the
+    forking tests are CPU tests (CI runs them); a GPU machine runs the rest."""
+    if not torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="forks after autograd has run, unsafe with CUDA present; "
+                                   "a CPU-only machine (CI) runs it")
+    for item in items:
+        if "forks" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def blobs() -> tuple[torch.Tensor, torch.Tensor]:
     """Three well-separated Gaussian classes in 8 dimensions: (300, 8) float32, (300,) int64."""

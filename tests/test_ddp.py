@@ -103,6 +103,7 @@ def _rows(history, kind):
     return [row for row in history if row["kind"] == kind]
 
 
+@pytest.mark.forks
 def test_two_processes_match_one_with_the_same_global_batch(two_processes, one_process):
     single, ddp = one_process[1], two_processes["runs"][1]
     for ours, theirs in zip(ddp["weights"], single["weights"], strict=True):
@@ -120,6 +121,7 @@ def test_two_processes_match_one_with_the_same_global_batch(two_processes, one_p
     assert len(set(two_processes["every_rank"])) == 1  # both processes saw the same numbers
 
 
+@pytest.mark.forks
 def test_gradients_and_warmup_do_not_depend_on_devices_or_accumulation(two_processes,
                                                                        one_process):
     reference = one_process[1]
@@ -146,6 +148,7 @@ class Tiny(nn.Module):  # no dropout or batch norm: both depend on each process'
         return self.body(x)
 
 
+@pytest.mark.forks
 def test_recipe_on_two_processes_writes_one_run_folder_like_one_process(tmp_path):
     settings = ["data.source=\"digits\"", "data.max_samples=400", "train.lr=0.003",
                 "run.checks=false", "train.max_epochs=2", "train.batch_size=32",
@@ -215,6 +218,7 @@ def _killed_copy(run, checkpoint, folder):
     return killed
 
 
+@pytest.mark.forks
 def test_resume_with_another_process_count_continues_the_same_run(tmp_path):
     """Killed at 2 processes and resumed with 1, or the other way round: the data position,
     schedule and global batch are global, so the weights end as in an uninterrupted run."""

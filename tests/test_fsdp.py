@@ -121,6 +121,7 @@ def _adam_state(optimizer):
             for name, value in state.items()}
 
 
+@pytest.mark.forks
 def test_fsdp_trains_like_one_process(runs):
     for what in ("last", "best"):
         _assert_weights(runs["fsdp"][what], runs["one"][what], False, what)
@@ -128,6 +129,7 @@ def test_fsdp_trains_like_one_process(runs):
                     _adam_state(runs["one"]["optimizer"]), False, "optimizer")
 
 
+@pytest.mark.forks
 def test_fsdp_checkpoint_is_one_whole_model_file_like_one_process(runs):
     mid, one = runs["mid"], runs["one"]
     assert mid["world_size"] == 2 and mid["train_state"]["step"] == 8
@@ -140,6 +142,7 @@ def test_fsdp_checkpoint_is_one_whole_model_file_like_one_process(runs):
         assert state["exp_avg"].shape == optimizer["state"][key]["exp_avg"].shape
 
 
+@pytest.mark.forks
 def test_fsdp_resume_is_bitwise_equal_to_the_uninterrupted_fsdp_run(runs):
     for what in ("last", "best", "optimizer"):
         ours, theirs = runs["fsdp resumed"][what], runs["fsdp"][what]
@@ -148,6 +151,7 @@ def test_fsdp_resume_is_bitwise_equal_to_the_uninterrupted_fsdp_run(runs):
         _assert_weights(ours, theirs, True, what)
 
 
+@pytest.mark.forks
 def test_resume_across_strategies_and_process_counts(runs):
     for name in ("fsdp resumed on one", "one resumed on fsdp"):
         _assert_weights(runs[name]["last"], runs["one"]["last"], False, name)
@@ -186,6 +190,7 @@ def _recipe_killed_at_save(out_dir, kill_at):
     trainwise.run(overrides=[*RECIPE, f"run.out_dir=\"{out_dir}\""], report=False)
 
 
+@pytest.mark.forks
 def test_fsdp_recipe_killed_then_resumed_matches_the_uninterrupted_run(tmp_path, monkeypatch):
     """`trainwise run --strategy fsdp`, SIGKILL mid-epoch, `--resume`: the recipe's stages
     (best weights, test evaluation) under FSDP, ending bitwise as without the kill."""
@@ -248,6 +253,7 @@ def _mlp_without_batch_norm():  # batch norm statistics would differ per process
     return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
 
 
+@pytest.mark.forks
 def test_fsdp_recipe_on_two_processes_evaluates_the_test_part_like_one(tmp_path, monkeypatch):
     """The test stage runs through the sharded wrapper (the user's module holds only flat
     shards under FSDP): two processes report the test metrics of one, within float noise."""

@@ -88,6 +88,7 @@ def _assert_same_run(resumed, reference):
             for row in read_history(resumed)] == strip
 
 
+@pytest.mark.forks
 def test_sigkill_mid_epoch_and_mid_save_then_resume_is_bitwise_equal(tmp_path, uninterrupted):
     process = _fork(_die_mid_save, tmp_path)
     process.join(timeout=300)
@@ -108,6 +109,7 @@ def test_sigkill_mid_epoch_and_mid_save_then_resume_is_bitwise_equal(tmp_path, u
     assert read_history(path)[-1]["kind"] == "test"
 
 
+@pytest.mark.forks
 def test_sigkill_before_the_first_checkpoint_reruns_the_run_in_its_folder(tmp_path,
                                                                          uninterrupted):
     process = _fork(_die_mid_save, tmp_path, 1)  # dies writing the step-0 checkpoint
@@ -120,6 +122,7 @@ def test_sigkill_before_the_first_checkpoint_reruns_the_run_in_its_folder(tmp_pa
     assert "restarted" in [f.code for f in read_findings(path)]
 
 
+@pytest.mark.forks
 def test_sigkill_at_an_arbitrary_moment_then_resume_is_bitwise_equal(tmp_path, uninterrupted):
     process = _fork(_run_to_completion, tmp_path)
     deadline, seen = time.monotonic() + 300, set()
