@@ -6,9 +6,10 @@ another differ by more than the few percent bench/overhead.py looks for. Here ea
 trains in its own thread and they run strictly one at a time, handing over at every training
 batch: in each cycle every contender trains one step, in a fresh random order (a fixed order
 lets the scheduler's ~4 ms time slices line up with one contender's turn). So every contender's
-epochs sample the same seconds of machine load. Time is each thread's own CPU time, so a
-contender's background threads (TensorBoard's writer) are not counted; they idle between
-flushes.
+epochs sample the same seconds of machine load. Time is each thread's own CPU time (charging
+each contender the process CPU time of its turns was noisier: the threads overlap for a moment
+at every hand-over), so a contender's background threads, TensorBoard's writer, are not
+counted; bench/overhead.py measures their share when contenders run one after another.
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ class Turns:
 
 
 class HandOver:
-    """A collate function that hands the turn over before each training batch (after the
-    first): the DataLoader calls it once per batch in the training thread. Sample replays
+    """A collate function that hands the turn over before each training batch: the DataLoader
+    calls it once per batch in the training thread. Sample replays
     (train/position.py) iterate the sampler, not the collate function, so they take no turn."""
 
     def __init__(self, turns: Turns, name: str, collate: Callable[[Any], Any] = default_collate):

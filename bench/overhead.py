@@ -141,6 +141,7 @@ def run_rounds(names: list[str], channels: int, epochs: int, rounds: int,
         plain = statistics.median(seconds["plain"]["cpu"])
         for name in names:
             results[name]["wall"] += seconds[name].get("wall", [])
+            results[name].setdefault("thread", []).extend(seconds[name].get("thread", []))
             results[name]["cpu"] += seconds[name]["cpu"]
             results[name]["cpu_ratio"].append(statistics.median(seconds[name]["cpu"]) / plain)
         print(f"channels {channels}, round {number + 1}, CPU ms/epoch: " + ", ".join(
@@ -217,6 +218,13 @@ def main() -> None:
         body += [f"**{titles[channels]}**, batch 100, {epochs} timed epochs per contender and "
                  f"round, {how[mode]}; ratios to the plain loop of the same round:", "",
                  table(result, channels), ""]
+    if peers:  # what taking turns leaves out: the CPU time of background threads
+        one_by_one = sections[1][3]
+        shares = {name: 1 - sum(one_by_one[name]["thread"]) / sum(one_by_one[name]["cpu"])
+                  for name in ours}
+        body += ["Background threads' share of each contender's process CPU time (one after "
+                 "another; not counted in turns): " + ", ".join(
+                     f"{name} {share:.1%}" for name, share in shares.items()), ""]
     text = "\n".join(body)
     print(text)
     if not args.no_record:
