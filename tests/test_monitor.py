@@ -94,6 +94,17 @@ def test_only_spike_rows_keep_their_sample_indices():
     assert rows[6]["sample_indices"] == [70, 71, 72, 73]
 
 
+def test_a_dip_to_zero_keeps_its_sample_indices_like_a_spike():
+    monitor = StepMonitor(log_every=50)
+    norms = [1.0, 1.1, 0.9, 1.05, 0.95, 1.0, 0.0, 1.0, 0.02]  # a batch fitted to zero at 7;
+    for step, norm in enumerate(norms, start=1):  # 0.02 is small but no dip (> 1/1000)
+        monitor.record(step, 1, torch.tensor(0.5), torch.tensor(norm), 0.1,
+                       batch_indices=torch.arange(step * 10, step * 10 + 2))
+    rows = monitor.flush()
+    assert [r["step"] for r in rows if "sample_indices" in r] == [7]
+    assert rows[6]["sample_indices"] == [70, 71]
+
+
 def test_first_nonfinite_row_is_located_and_indexed_rows_are_capped():
     located = []
     monitor = StepMonitor(log_every=100, locate=lambda step: located.append(step) or [step])

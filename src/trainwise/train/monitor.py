@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from trainwise.train.diagnose_dip import DIP_RATIO
 from trainwise.train.diagnose_grad import SPIKE_MADS, SPIKE_MIN_PRIOR, SPIKE_RATIO, SPIKE_WINDOW
 
 MAX_INDEXED_ROWS = 50  # rows that carry sample_indices: spikes are rare; a flood is not news
@@ -192,15 +193,20 @@ class StepMonitor:
         return out
 
     def _is_spike(self, norm: float) -> bool:
-        """Against the trailing window of finite norms, which this call then extends."""
+        """A spike (far above) or a dip (below DIP_RATIO: a batch fitted to zero, see
+        diagnose_dip) against the trailing window of finite norms, which this call extends.
+        Either way the row keeps its batch's sample indices, so the user can look at it."""
         spike = False
         # cheap pre-filter: a norm within SPIKE_RATIO of the window's minimum cannot be
-        # SPIKE_RATIO above its median
-        if len(self._recent) >= SPIKE_MIN_PRIOR and norm > SPIKE_RATIO * min(self._recent):
+        # SPIKE_RATIO above its median, nor one above DIP_RATIO of its maximum a dip
+        if len(self._recent) >= SPIKE_MIN_PRIOR and (norm > SPIKE_RATIO * min(self._recent)
+                                                     or norm < DIP_RATIO * max(self._recent)):
             window = np.fromiter(self._recent, dtype=np.float64)
             median = float(np.median(window))
             mad = float(np.median(np.abs(window - median)))
-            spike = median > 0 and norm > SPIKE_RATIO * median and norm > median + SPIKE_MADS * mad
+            spike = median > 0 and ((norm > SPIKE_RATIO * median
+                                     and norm > median + SPIKE_MADS * mad)
+                                    or norm < DIP_RATIO * median)
         self._recent.append(norm)
         return spike
 

@@ -39,9 +39,11 @@ LIVE_DIAGNOSIS_SHARE = 0.01  # the diagnosis after an epoch is skipped while its
 # the process (wall time would let a busy process diagnose more often; bench/overhead.py
 # times contenders taking turns in threads). Where the thread waits (a GPU, loader workers)
 # its CPU time runs slower than the clock, so diagnoses come less often, never more.
-LIVE_CODES = frozenset({"divergence", "loss_exploding", "gradient_spike", "vanishing_gradients",
-                        "ordered_batches", "overfitting"})  # printed as soon as found: events
-# that happened. The rest judge where training ended (lr too low: "still falling steadily" is
+
+# Printed as soon as found: events that happened.
+LIVE_CODES = frozenset({"divergence", "loss_exploding", "gradient_spike", "gradient_dip",
+                        "vanishing_gradients", "ordered_batches", "overfitting"})
+# The rest judge where training ended (lr too low: "still falling steadily" is
 # true of every healthy run halfway through) and are printed by close().
 
 
