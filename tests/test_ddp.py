@@ -16,6 +16,7 @@ from torch import nn
 from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
 
 import trainwise
+from multiprocess_data import three_gaussians
 from trainwise.data.tensors import to_loader
 from trainwise.rundir import read_history
 from trainwise.train.loop import fit
@@ -23,12 +24,7 @@ from trainwise.train.loop import fit
 EPOCHS, BATCH = 3, 32  # 256 training rows: 8 steps per epoch, 16 rows per process per step
 
 
-def _data():
-    rng = np.random.default_rng(0)
-    centers = rng.normal(0, 2, size=(3, 8))
-    y = rng.integers(0, 3, size=320)
-    x = centers[y] + rng.normal(0, 1.5, size=(320, 8))
-    return torch.tensor(x, dtype=torch.float32), torch.tensor(y)
+_data = three_gaussians
 
 
 class RecordingSGD(torch.optim.SGD):

@@ -4,7 +4,6 @@ resumes across process counts and strategies (FSDP <-> one process) to the same 
 
 import shutil
 
-import numpy as np
 import pytest
 import torch
 from lightning_fabric import Fabric
@@ -14,6 +13,7 @@ from torch import nn
 from torch.distributed.fsdp import FullyShardedDataParallel
 
 import trainwise.train.resume as resume_module
+from multiprocess_data import three_gaussians
 from trainwise.data.tensors import to_loader
 from trainwise.train.callbacks import BestWeights
 from trainwise.train.checkpoint import load_checkpoint
@@ -37,12 +37,7 @@ class CPUFSDP(FSDPStrategy):
         self._launcher = _MultiProcessingLauncher(self, start_method="fork")
 
 
-def _data():
-    rng = np.random.default_rng(0)
-    centers = rng.normal(0, 2, size=(3, 8))
-    y = rng.integers(0, 3, size=320)
-    x = centers[y] + rng.normal(0, 1.5, size=(320, 8))
-    return torch.tensor(x, dtype=torch.float32), torch.tensor(y)
+_data = three_gaussians
 
 
 def _train(fabric, folder, resume_from=None):

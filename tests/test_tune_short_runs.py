@@ -212,13 +212,18 @@ def test_a_dataset_smaller_than_one_batch_is_an_error(regression):
 
 
 # ---------------------------------------------------------------- tune_lr: both steps
-def test_tune_lr_runs_the_range_test_then_short_runs_and_writes_tune_json(blobs):
+def _tiny_tune_setup(blobs):
+    """Loaders of 240/60 rows, a small MLP seeded 0, and an AdamW factory."""
     x, y = blobs
     train = to_loader(x[:240], y[:240], 32, shuffle=True, seed=0)
     val = to_loader(x[240:], y[240:], 60, shuffle=False, seed=0)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
-    adamw = lambda m, lr=None: torch.optim.AdamW(m.parameters(), lr=lr or 1e-3)  # noqa: E731
+    return train, val, model, lambda m, lr=None: torch.optim.AdamW(m.parameters(), lr=lr or 1e-3)
+
+
+def test_tune_lr_runs_the_range_test_then_short_runs_and_writes_tune_json(blobs):
+    train, val, model, adamw = _tiny_tune_setup(blobs)
     result = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=10,
                      config=TuneConfig(num_steps=30, num_seeds=2))
     assert result.short is not None and result.lr == result.short.chosen_lr
@@ -246,12 +251,7 @@ def test_a_constant_lr_is_scaled_from_the_short_runs_horizon_to_the_full_run(blo
     """No scheduler (train.schedule = "constant"): the short runs' pick times
     sqrt(short epochs / max_epochs), said in a finding and in tune.json; with one-cycle the
     short runs end annealed and their pick stands."""
-    x, y = blobs
-    train = to_loader(x[:240], y[:240], 32, shuffle=True, seed=0)
-    val = to_loader(x[240:], y[240:], 60, shuffle=False, seed=0)
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
-    adamw = lambda m, lr=None: torch.optim.AdamW(m.parameters(), lr=lr or 1e-3)  # noqa: E731
+    train, val, model, adamw = _tiny_tune_setup(blobs)
     config = TuneConfig(num_steps=30, num_seeds=1, short_run_epochs=2)
     constant = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=18,
                        config=config, make_scheduler=None)
