@@ -20,6 +20,7 @@ from trainwise.tune.batch_size import (
     large_batch_finding,
     search_batch_size,
     warmup_schedule,
+    warmup_steps,
 )
 
 MIB = 2**20
@@ -152,6 +153,24 @@ def test_accumulation_plan_and_the_large_batch_finding():
     too_big = large_batch_finding(2048, 100, configured=2)  # 2 x 1024: still above 256
     assert too_big is not None and too_big.severity is Severity.WARNING
     assert "accumulate_grad_batches" in too_big.fix
+
+
+def test_the_finding_states_the_warmup_that_training_applies_and_no_other():
+    assert warmup_steps(512, "constant", 1000) == 50 and warmup_steps(512, "cosine", 100) == 5
+    assert warmup_steps(512, "onecycle", 1000) == 0  # one-cycle warms up by itself
+    assert warmup_steps(256, "constant", 1000) == 0  # no large effective batch
+    assert warmup_steps(512, "constant", 5) == 0  # round(0.25): too few steps
+    configured = large_batch_finding(128, 1000, configured=4, schedule="constant")
+    assert configured is not None and "4 micro-batches of 32" in configured.message
+    assert "warmup" not in configured.message and configured.evidence["warmup_steps"] == 0
+    short = large_batch_finding(512, 5, schedule="constant")
+    assert short is not None and "no warmup" in short.message
+    two = large_batch_finding(512, 1000, processes=2, schedule="constant")  # 256 a process
+    assert two is not None and two.evidence["accumulation_steps"] == 1
+    assert "over the first 50 steps" in two.message
+    assert large_batch_finding(512, 1000, processes=2, schedule="onecycle") is None
+    given = large_batch_finding(1024, 1000, lr_measured=False)
+    assert given is not None and "used as given" in given.message and "x2" in given.message
 
 
 @pytest.mark.parametrize("cosine", [False, True])

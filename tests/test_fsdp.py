@@ -2,6 +2,7 @@
 its checkpoints are one whole-model file that resumes bitwise under FSDP, and a checkpoint
 resumes across process counts and strategies (FSDP <-> one process) to the same weights."""
 
+import gc
 import shutil
 
 import pytest
@@ -21,6 +22,18 @@ from trainwise.train.loop import fit
 
 EPOCHS, BATCH, SNAPSHOT_AT = 3, 32, 3  # saves at steps 0, 5, 8 (epoch end): snapshot step 8
 CHECKPOINT_EVERY = 5
+
+
+@pytest.fixture(autouse=True)
+def _no_process_group_left_behind():
+    """A test that runs FSDP in this process joins a gloo group of one. Destroyed, it lingers
+    as garbage; a process forked later that collects it hangs in its destructor, waiting for
+    threads that only this process has (seen: the 2-process recipe test stuck in gc). So it is
+    destroyed and collected here, after every test."""
+    yield
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    gc.collect()
 
 
 class CPUFSDP(FSDPStrategy):

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from trainwise.data.tensors import to_loader
 from trainwise.findings import Severity, TrainwiseError
 from trainwise.tune import lr_range_test, suggest_lr, suggest_range
 from trainwise.tune.lr_range import _diverged
@@ -246,3 +247,20 @@ def test_digits_mlp_suggestion_is_sane_for_adamw():
     assert 1e-3 < result.lr_low < result.lr < result.lr_high < 1.0
     assert 1e-2 <= result.lr <= 1e-1
     assert not [f for f in result.findings if f.severity is Severity.ERROR]
+
+
+def test_accumulated_micro_batches_give_the_range_test_of_whole_batches(blobs):
+    """Micro-batches weighted by their share: the same gradients, so the same curve (no
+    batch norm, whose statistics would differ)."""
+    x, y = blobs
+    loader = to_loader(x, y, 64, shuffle=True, seed=0, drop_last=True)
+    curves = []
+    for accumulate in (1, 3):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+        result = lr_range_test(model, nn.CrossEntropyLoss(), loader,
+                               lambda m: torch.optim.AdamW(m.parameters(), lr=1e-3),
+                               num_steps=30, accumulate=accumulate)
+        curves.append(result.curves[0])
+    assert len(curves[0].losses) == len(curves[1].losses) > 10
+    np.testing.assert_allclose(curves[1].losses, curves[0].losses, rtol=1e-4, atol=1e-6)

@@ -268,3 +268,23 @@ def test_a_constant_lr_is_scaled_from_the_short_runs_horizon_to_the_full_run(blo
     assert annealed.horizon_factor == 1.0 and annealed.lr == annealed.short.chosen_lr
     assert "short_runs_horizon" not in codes(annealed.findings)
 
+
+
+def test_a_warmed_up_constant_lr_is_still_scaled_and_micro_batches_change_nothing(blobs):
+    """stage_tune says constant_lr for train.schedule="constant" even when a large batch adds
+    a warmup scheduler; accumulating micro-batches gives the same short runs (no batch norm)."""
+    train, val, model, adamw = _tiny_tune_setup(blobs)
+    def warmup(optimizer, steps):
+        return torch.optim.lr_scheduler.LinearLR(optimizer, 0.5, total_iters=2)
+
+    config = TuneConfig(num_steps=30, num_seeds=1, short_run_epochs=2)
+    runs = [tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=18,
+                    config=config, make_scheduler=warmup, constant_lr=True,
+                    accumulate=(accumulate, accumulate)) for accumulate in (1, 2)]
+    assert runs[0].horizon_factor == pytest.approx(1 / 3)
+    assert runs[0].lr == pytest.approx(runs[0].short.chosen_lr / 3)
+    ours, theirs = ([c.val_loss for c in run.short.candidates] for run in runs)
+    np.testing.assert_allclose(theirs, ours, rtol=1e-4)
+    inferred = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=18,
+                       config=config, make_scheduler=warmup)
+    assert inferred.horizon_factor == 1.0  # a scheduler and nothing said: not constant

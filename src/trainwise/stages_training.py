@@ -26,10 +26,10 @@ from trainwise.training_setup import (
 from trainwise.tune.batch_probe import find_batch_size
 from trainwise.tune.batch_size import (
     MAX_MICRO_BATCH,
-    WARMUP_SHARE,
     accumulation_steps,
     large_batch_finding,
     warmup_schedule,
+    warmup_steps,
 )
 from trainwise.tune.search import tune_lr
 
@@ -59,7 +59,8 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
             return findings
         cfg.batch_size = batch.batch_size
     large = large_batch_finding(cfg.batch_size, cfg.max_epochs * len(train.y) // cfg.batch_size,
-                                ctx.fabric.world_size, cfg.accumulate_grad_batches, cfg.schedule)
+                                ctx.fabric.world_size, cfg.accumulate_grad_batches, cfg.schedule,
+                                lr_measured=cfg.lr == "auto")
     findings += [large] if large else []
     if cfg.lr != "auto":
         ctx.lr = float(cfg.lr)
@@ -73,7 +74,13 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
         ctx.make_optimizer, config=tune, max_epochs=cfg.max_epochs,
         range_loader=train.loader(cfg.batch_size, shuffle=True, seed=seed, drop_last=True),
         make_scheduler=lambda optimizer, steps: _scheduler(ctx, optimizer, steps),
-        task=ctx.data.task, fabric=ctx.fabric, grad_clip=cfg.grad_clip, seed=seed)
+        task=ctx.data.task, fabric=ctx.fabric, grad_clip=cfg.grad_clip, seed=seed,
+        constant_lr=cfg.schedule == "constant",  # after any warmup
+        # micro-batches as training will use: the range test's loader is whole batches, the
+        # short runs' is sliced over the processes
+        accumulate=(accumulation_steps(cfg.batch_size, 1, cfg.accumulate_grad_batches),
+                    accumulation_steps(cfg.batch_size, ctx.fabric.world_size,
+                                       cfg.accumulate_grad_batches)))
     ctx.run.write_json("lr_range.json", result.range_test.to_dict())
     ctx.run.write_json("tune.json", {**result.to_dict(), "batch_size": record})
     if math.isfinite(result.lr):
@@ -91,8 +98,7 @@ def _scheduler(ctx: RunContext, optimizer: torch.optim.Optimizer, total_steps: i
         peaks = [group["lr"] for group in optimizer.param_groups]
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks,
                                                    total_steps=total_steps)
-    large = ctx.config.train.batch_size > MAX_MICRO_BATCH
-    warmup = round(WARMUP_SHARE * total_steps) if large else 0  # 0 on runs under 10 steps
+    warmup = warmup_steps(ctx.config.train.batch_size, kind, total_steps)
     main = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps - warmup)
             if kind == "cosine" else None)
     return warmup_schedule(optimizer, main, warmup) if warmup else main

@@ -37,8 +37,9 @@ _WRAPPER_PREFIXES = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.")
 
 
 def inner_module(model: nn.Module) -> nn.Module:
-    """The strategy's module (FSDP, DDP) inside Fabric's wrapper."""
-    return getattr(model, "_forward_module", model)
+    """The strategy's module (FSDP, DDP) inside Fabric's wrapper and torch.compile's."""
+    module = getattr(model, "_forward_module", model)
+    return getattr(module, "_orig_mod", module)  # torch.compile wraps after the strategy
 
 
 def raw_optimizer(optimizer: Any) -> torch.optim.Optimizer:

@@ -208,21 +208,28 @@ def warmup_schedule(optimizer: torch.optim.Optimizer, main: Any, warmup_steps: i
                                                  milestones=[warmup_steps])
 
 
-def large_batch_finding(batch_size: int, num_steps: int, processes: int = 1,
-                        configured: int = 1, schedule: str = "onecycle") -> Finding | None:
-    """How a train.batch_size above MAX_MICRO_BATCH is trained: gradient accumulation over
-    micro-batches <= MAX_MICRO_BATCH (per process), plus a warmup. A warning when the
-    configured accumulation still leaves micro-batches above it."""
-    plan = accumulation_plan(batch_size, MAX_MICRO_BATCH, num_steps, processes)
+def warmup_steps(batch_size: int, schedule: str, total_steps: int) -> int:
+    """Linear warmup steps of a constant or cosine schedule at an effective batch above
+    MAX_MICRO_BATCH (0 otherwise, and on runs under 10 steps); one-cycle has its own."""
+    if batch_size <= MAX_MICRO_BATCH or schedule == "onecycle":
+        return 0
+    return round(WARMUP_SHARE * total_steps)
+
+
+def large_batch_finding(batch_size: int, total_steps: int, processes: int = 1,
+                        configured: int = 1, schedule: str = "onecycle",
+                        lr_measured: bool = True) -> Finding | None:
+    """How the batch is trained when it is split into micro-batches or warmed up: gradient
+    accumulation over micro-batches <= MAX_MICRO_BATCH (per process) and the warmup of a large
+    effective batch. A warning when the configured accumulation still leaves micro-batches
+    above MAX_MICRO_BATCH. None when neither applies."""
     steps = accumulation_steps(batch_size, processes, configured)
     micro = math.ceil(math.ceil(batch_size / processes) / steps)
-    if steps == 1:
+    warmup = warmup_steps(batch_size, schedule, total_steps)
+    if steps == 1 and warmup == 0 and micro <= MAX_MICRO_BATCH:
         return None
-    warmup = ("one-cycle's own warm-up (30% of the steps)" if schedule == "onecycle"
-              else f"a linear warmup over the first {plan['warmup_steps']} steps")
-    scale = (f"the lr was measured at this effective batch, so it is used as found; an lr "
-             f"picked for batches of {micro} would need x{math.sqrt(batch_size / micro):.2g} "
-             f"(AdamW, square-root rule) or x{batch_size / micro:.2g} (SGD)")
+    plan = {**accumulation_plan(batch_size, MAX_MICRO_BATCH, total_steps, processes),
+            "accumulation_steps": steps, "micro_batch_size": micro, "warmup_steps": warmup}
     where = f" on each of {processes} processes" if processes > 1 else ""
     if micro > MAX_MICRO_BATCH:
         return warning(
@@ -230,11 +237,21 @@ def large_batch_finding(batch_size: int, num_steps: int, processes: int = 1,
             f"train.accumulate_grad_batches = {configured} leaves micro-batches of {micro}"
             f"{where}, above {MAX_MICRO_BATCH}, where batch-norm statistics and "
             "generalisation start to suffer (METHOD.md §4).",
-            f"Set train.accumulate_grad_batches to 1 (then chosen automatically: "
-            f"{plan['accumulation_steps']}) or a larger number.",
-            **plan)
+            "Set train.accumulate_grad_batches to 1 (then chosen automatically) or a larger "
+            "number.", **plan)
+    split = (f"each step accumulates gradients over {steps} micro-batches of {micro}{where}"
+             if steps > 1 else f"each process takes {micro} samples a step")
+    if batch_size <= MAX_MICRO_BATCH:
+        return info("tune", "gradient_accumulation",
+                    f"Batch {batch_size}: {split} (train.accumulate_grad_batches).", **plan)
+    warm = (f"a linear warmup over the first {warmup} steps" if warmup else
+            "one-cycle's own warm-up (30% of the steps)" if schedule == "onecycle" else
+            "no warmup (too few steps)")
+    ratio = batch_size / micro
+    lr = ("the lr is measured at this effective batch, so it is used as found" if lr_measured
+          else f"train.lr is used as given; an lr picked for batches of {micro} would need "
+               f"x{math.sqrt(ratio):.2g} (AdamW, square-root rule) or x{ratio:.2g} (SGD)")
     return info(
         "tune", "gradient_accumulation",
-        f"Effective batch {batch_size}: each step accumulates gradients over {steps} micro-"
-        f"batches of {micro}{where} (never above {MAX_MICRO_BATCH}), with {warmup}; {scale}.",
-        **{**plan, "accumulation_steps": steps, "micro_batch_size": micro})
+        f"Effective batch {batch_size}: {split} (never above {MAX_MICRO_BATCH}), with {warm}; "
+        f"{lr}.", **plan)

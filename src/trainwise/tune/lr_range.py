@@ -72,14 +72,16 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
                   make_optimizer: Callable[[nn.Module], torch.optim.Optimizer], *,
                   start_lr: float = 1e-6, end_lr: float = 1.0, num_steps: int = 100,
                   seeds: Sequence[int] = (0,), diverge_factor: float = 4.0,
-                  rule: str = "trainwise") -> LrRangeResult:
+                  rule: str = "trainwise", accumulate: int = 1) -> LrRangeResult:
     """Ramp the lr from start_lr to end_lr over num_steps batches per seed; suggest by `rule`.
 
     `make_optimizer(model)` builds the training optimizer, fresh for each seed; each group's
     lr follows the ramp times its ratio to the largest group lr. A seed sets the data order,
     dropout and any augmentation; every seed starts from the model's current weights.
     Result: `lr` is the one-cycle PEAK (median over seeds of `rule`'s pick), `lr_low` ..
-    `lr_high` the range for the short-run search (always from our rule). Errors (NaN at the
+    `lr_high` the range for the short-run search (always from our rule). `accumulate` splits
+    each batch into that many micro-batches whose gradients add up to the batch's (as the
+    training loop does above MAX_MICRO_BATCH: the same step, less memory). Errors (NaN at the
     first step, nothing to train, no batch) come back as error findings; bad arguments raise.
     """
     get_rule(rule)  # an unknown name fails before any work
@@ -92,7 +94,7 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
         with no_trace(model, loader) as snapshot:
             for seed in seeds:
                 curves.append(_run_seed(model, loss_fn, loader, make_optimizer, lrs, seed,
-                                        diverge_factor))
+                                        diverge_factor, accumulate))
                 snapshot.restore_model()  # every seed starts from the same weights
     except ProbeStop as stop:
         nan = math.nan
@@ -115,7 +117,8 @@ def _check_arguments(start_lr, end_lr, num_steps, seeds, diverge_factor) -> None
         raise TrainwiseError(f"diverge_factor={diverge_factor} must be > 1 (default 4.0).")
 
 
-def _run_seed(model, loss_fn, loader, make_optimizer, lrs, seed, diverge_factor) -> LrCurve:
+def _run_seed(model, loss_fn, loader, make_optimizer, lrs, seed, diverge_factor,
+              accumulate) -> LrCurve:
     device = next(model.parameters()).device
     with seeded(seed, loader, device):
         optimizer = make_optimizer(model)  # fresh per seed, dropped afterwards
@@ -123,12 +126,13 @@ def _run_seed(model, loss_fn, loader, make_optimizer, lrs, seed, diverge_factor)
         try:
             with torch.enable_grad():
                 return _ramp(model, loss_fn, batches, optimizer, lrs, seed, diverge_factor,
-                             device)
+                             device, accumulate)
         finally:
             batches.close()  # shuts down the loader's workers, if any, now
 
 
-def _ramp(model, loss_fn, batches, optimizer, lrs, seed, diverge_factor, device) -> LrCurve:
+def _ramp(model, loss_fn, batches, optimizer, lrs, seed, diverge_factor, device,
+          accumulate=1) -> LrCurve:
     base = [group["lr"] for group in optimizer.param_groups]
     ratios = [b / max(base) if max(base) > 0 else 1.0 for b in base]
     curve = LrCurve(seed, [], [], [])
@@ -137,7 +141,11 @@ def _ramp(model, loss_fn, batches, optimizer, lrs, seed, diverge_factor, device)
     for step, lr in enumerate(lrs):
         for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
             group["lr"] = ratio * lr
-        loss = _loss(model, loss_fn, next(batches), device, step)
+        if accumulate > 1:  # the gradient is accumulated here, before the checks below
+            optimizer.zero_grad(set_to_none=True)
+            loss = _accumulated(model, loss_fn, next(batches), device, step, accumulate)
+        else:
+            loss = _loss(model, loss_fn, next(batches), device, step)
         value = float(loss.detach())
         curve.lrs.append(lr)
         curve.losses.append(value)
@@ -150,8 +158,9 @@ def _ramp(model, loss_fn, batches, optimizer, lrs, seed, diverge_factor, device)
         avg = EMA_BETA * avg + (1 - EMA_BETA) * value
         curve.smoothed.append(avg / (1 - EMA_BETA ** (step + 1)))
         best = min(best, curve.smoothed[-1])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if accumulate == 1:
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
         optimizer.step()
         if _diverged(curve.smoothed[-1], best, curve.smoothed[0], diverge_factor):
             curve.diverged = True
@@ -169,15 +178,34 @@ def _diverged(smoothed: float, best: float, first: float, factor: float) -> bool
 
 
 def _loss(model, loss_fn, batch, device, step) -> torch.Tensor:
-    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-        raise TrainwiseError(f"the loader must yield (inputs, targets) pairs, got a "
-                             f"{type(batch).__name__}; wrap your dataset to return (x, y).")
-    x, y = (t.to(device, non_blocking=True) if torch.is_tensor(t) else t for t in batch)
+    x, y = _pair(batch, device)
     loss = loss_fn(model(x), y)
     if loss.numel() != 1:
         raise TrainwiseError(f"loss_fn returned a tensor of shape {tuple(loss.shape)} at step "
                              f"{step}; it must return one number (use reduction='mean').")
     return loss
+
+
+def _accumulated(model, loss_fn, batch, device, step, accumulate) -> torch.Tensor:
+    """The batch's mean loss (detached), its gradient accumulated over `accumulate`
+    micro-batches weighted by their share of the batch."""
+    from trainwise.train.loop import micro_batches  # the training loop's own split
+
+    x, y = _pair(batch, device)
+    total = torch.zeros((), device=device)
+    for x_i, y_i, weight, _ in micro_batches(x, y, accumulate):
+        loss = _loss(model, loss_fn, (x_i, y_i), device, step) * weight
+        loss.backward()
+        total += loss.detach()
+    return total
+
+
+def _pair(batch, device) -> tuple[Any, Any]:
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise TrainwiseError(f"the loader must yield (inputs, targets) pairs, got a "
+                             f"{type(batch).__name__}; wrap your dataset to return (x, y).")
+    x, y = (t.to(device, non_blocking=True) if torch.is_tensor(t) else t for t in batch)
+    return x, y
 
 
 def _batches(loader: Iterable) -> Iterator:

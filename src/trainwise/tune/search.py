@@ -93,12 +93,17 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
             config: TuneConfig | None = None, max_epochs: int = 40,
             range_loader: Iterable | None = None, make_scheduler: MakeScheduler | None = onecycle,
             task: str = "classification", fabric: Fabric | None = None, grad_clip: float = 0.0,
-            seed: int = 0) -> TuneResult:
+            seed: int = 0, constant_lr: bool | None = None,
+            accumulate: tuple[int, int] = (1, 1)) -> TuneResult:
     """Range test (config.num_seeds seeds from `seed`) then, unless config.short_runs is off,
     short runs over its range; `lr` is the chosen one-cycle peak.
 
     `make_optimizer(model, lr=None)` builds the real optimizer; `range_loader` (default:
     `train_loader`) feeds the range test, e.g. the training loader with drop_last=True.
+    `constant_lr`: the training lr is constant (after any warmup), so the short runs' pick is
+    scaled to the whole run's horizon; None infers it from `make_scheduler` returning None.
+    `accumulate`: micro-batches per step for the range test's loader and for the short runs'
+    (per process), as training splits its batches (MAX_MICRO_BATCH).
     Problems come back as error findings in `findings`, never as exceptions.
     """
     config = config or TuneConfig()
@@ -106,7 +111,8 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     rt = lr_range_test(model, loss_fn, range_loader or train_loader, make_optimizer,
                        start_lr=config.start_lr, end_lr=config.end_lr,
                        num_steps=config.num_steps,
-                       seeds=tuple(range(seed, seed + config.num_seeds)))
+                       seeds=tuple(range(seed, seed + config.num_seeds)),
+                       accumulate=accumulate[0])
     result = TuneResult(rt.lr, rt, None, {"range_test": time.perf_counter() - started},
                         list(rt.findings))
     if not config.short_runs or not math.isfinite(rt.lr):
@@ -117,7 +123,8 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
         model, loss_fn, train_loader, val_loader, make_optimizer, lr_low=rt.lr_low,
         lr_high=rt.lr_high, num_epochs=num_epochs, num_candidates=config.num_candidates,
         max_widenings=config.max_widenings, make_scheduler=make_scheduler, task=task,
-        fabric=fabric, grad_clip=grad_clip, seed=seed)
+        fabric=fabric, grad_clip=grad_clip, seed=seed, constant_lr=constant_lr,
+        accumulate=accumulate[1])
     result.seconds["short_runs"] = time.perf_counter() - started
     result.findings += result.short.findings
     result.lr = result.short.chosen_lr

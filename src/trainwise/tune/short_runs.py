@@ -85,7 +85,8 @@ class _Setup:
     fabric: Fabric
     grad_clip: float
     seed: int
-    constant_lr: bool = False  # set by _train: make_scheduler returned None
+    constant_lr: bool | None = None  # None: inferred by _train (make_scheduler gave None)
+    accumulate: int = 1  # micro-batches per step, as the training run will use
 
 
 def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader: Iterable,
@@ -93,7 +94,8 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
                lr_high: float, num_epochs: int, num_candidates: int | str = "auto",
                max_widenings: int = 2, make_scheduler: MakeScheduler | None = onecycle,
                task: str = "classification", fabric: Fabric | None = None,
-               grad_clip: float = 0.0, seed: int = 0) -> ShortRunResult:
+               grad_clip: float = 0.0, seed: int = 0, constant_lr: bool | None = None,
+               accumulate: int = 1) -> ShortRunResult:
     """Train each candidate peak lr for `num_epochs` with `make_scheduler` over those epochs'
     steps (one-cycle by default, the real schedule compressed); choose by the final
     validation loss (`refine`). `make_optimizer(model, lr)` builds the real optimizer at peak
@@ -108,7 +110,7 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     lrs, spacing = candidate_lrs(lr_low, lr_high, num_candidates)
     setup = _Setup(model, loss_fn, train_loader, val_loader, make_optimizer, make_scheduler,
                    num_epochs, task, fabric or Fabric(accelerator="cpu", devices=1),
-                   grad_clip, seed)
+                   grad_clip, seed, constant_lr, accumulate)
     candidates: list[Candidate] = []
     try:
         check_trainable(model, "short_runs_nothing_to_train")
@@ -120,7 +122,7 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     except ProbeStop as stop:
         return ShortRunResult(math.nan, candidates, False, spacing, num_epochs, [stop.finding])
     result = _verdict(candidates, widened, spacing, num_epochs, max_widenings)
-    result.constant_lr = setup.constant_lr
+    result.constant_lr = bool(setup.constant_lr)
     return result
 
 
@@ -141,13 +143,14 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
     optimizer = setup.make_optimizer(model, lr)
     total_steps = setup.num_epochs * len(setup.train_loader)
     scheduler = setup.make_scheduler(optimizer, total_steps) if setup.make_scheduler else None
-    setup.constant_lr = scheduler is None  # e.g. stage_tune's for train.schedule="constant"
+    if setup.constant_lr is None:  # not said: no scheduler means a constant lr
+        setup.constant_lr = scheduler is None
     device = next(setup.model.parameters()).device
     with seeded(setup.seed, setup.train_loader, device):
         state = fit(model, setup.train_loader, setup.val_loader, optimizer=optimizer,
                     loss_fn=setup.loss_fn, max_epochs=setup.num_epochs, task=setup.task,
                     scheduler=scheduler, fabric=setup.fabric, callbacks=[],
-                    grad_clip=setup.grad_clip)
+                    grad_clip=setup.grad_clip, accumulate_grad_batches=setup.accumulate)
     steps = [row for row in state.history if row["kind"] == "step"]
     if steps and steps[0]["step"] == 1 and not math.isfinite(steps[0]["loss"]):
         raise nan_at_start("short_runs_nan_at_start", steps[0]["loss"], lr)
