@@ -30,7 +30,6 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-_GATHER_EVERYWHERE = StateDictOptions(full_state_dict=True)  # on the device, on every process
 _SCATTER = StateDictOptions(full_state_dict=True)  # every process passes the whole state
 # what FSDP1 (use_orig_params) and activation checkpointing add to parameter names
 _WRAPPER_PREFIXES = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.")
@@ -133,17 +132,26 @@ def load_full_state(model: nn.Module, optimizer: Any, model_state: dict[str, Any
 
 
 def full_model_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A CPU copy of the whole model's weights on every process (every process must call it
-    when sharded), e.g. to keep the best weights: the user's module keys, as on one device."""
+    """A CPU copy of the whole model's weights, e.g. to keep the best weights: the user's
+    module keys, as on one device. Sharded (every process must call it): on GPUs only global
+    rank 0 gets it, gathered onto its CPU, the others an empty dict, so no device ever holds
+    the whole model (FSDP is for models that do not fit one); on the CPU every process gets
+    it (see _gather_options)."""
     if not is_sharded_module(model):
         return copy.deepcopy(getattr(model, "module", model).state_dict())
-    gathered = get_model_state_dict(inner_module(model), options=_GATHER_EVERYWHERE)
+    module = inner_module(model)
+    options = _gather_options(module)
+    gathered = get_model_state_dict(module, options=options)
     return {key: value.detach().cpu().clone() for key, value in gathered.items()}
 
 
 def load_full_model_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Load `full_model_state`'s weights (every process, the same dict)."""
+    """Load `full_model_state`'s weights (every process, with what it returned there: on GPUs
+    rank 0's dict is broadcast to the others)."""
     if not is_sharded_module(model):
         getattr(model, "module", model).load_state_dict(state)
         return
-    set_model_state_dict(inner_module(model), state, options=_SCATTER)
+    module = inner_module(model)
+    rank0_only = _gather_options(module).cpu_offload
+    set_model_state_dict(module, state, options=StateDictOptions(
+        full_state_dict=True, broadcast_from_rank0=rank0_only))
