@@ -24,3 +24,17 @@ def test_short_runs_render_as_table_and_figure(tmp_path):
     uris = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
     assert any(base64.b64decode(u)[:8] == b"\x89PNG\r\n\x1a\n" for u in uris)
     assert (tmp_path / "figures" / "report_short_runs.png").exists()
+
+
+def test_short_run_curves_spanning_decades_get_a_log_axis():
+    from trainwise.reporting.tuning import short_runs_figure
+
+    def figure(*curves):
+        tune = {"chosen_lr": 0.1, "candidates": [{"lr": 10.0 ** -k, "curve": curve}
+                                                 for k, curve in enumerate(curves)]}
+        return short_runs_figure(tune)
+
+    blown_up = figure([13.0, 0.7, 0.06], [1.0, 0.5, 0.07], [1.0, float("nan"), None])
+    assert blown_up.axes[0].get_yscale() == "log"
+    assert figure([1.0, 0.9, 0.8], [1.1, 0.7, 0.5]).axes[0].get_yscale() == "linear"
+    assert figure([]).axes[0].get_yscale() == "linear"  # nothing to draw: no crash

@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from trainwise.reporting.figures import PALETTE, finite, legend, new_axes, styled
+
+LOG_SPAN = 10  # losses spanning more than 10x get a log axis
 
 
 @styled
@@ -15,6 +18,11 @@ def short_runs_figure(tune: dict[str, Any]) -> Figure:
     """One line per candidate peak lr; the chosen rate's line is drawn bold."""
     fig, ax = new_axes("Short real runs: validation loss per epoch")
     chosen = tune.get("best_lr") or tune.get("chosen_lr")
+    values = np.concatenate([finite(c.get("curve", [])) for c in tune.get("candidates", [])]
+                            or [np.array([])])
+    values = values[np.isfinite(values)]
+    if len(values) and values.min() > 0 and values.max() > LOG_SPAN * values.min():
+        ax.set_yscale("log")  # one early blow-up would flatten the endings that decide
     for i, candidate in enumerate(tune.get("candidates", [])):
         curve = finite(candidate.get("curve", []))
         is_best = chosen is not None and math.isclose(candidate["lr"], chosen, rel_tol=1e-6)
