@@ -52,12 +52,7 @@ class TrainState:
 
 def emit(callbacks: Iterable[Any], event: str, **kwargs: Any) -> None:
     """Call `event` on every callback that has it, passing only the arguments it takes."""
-    for callback in callbacks:
-        method = getattr(callback, event, None)
-        if method is None:
-            continue
-        accepted = _parameters(getattr(method, "__func__", method))
-        method(**{k: v for k, v in kwargs.items() if k in accepted})
+    bind(callbacks, event)(**kwargs)
 
 
 def bind(callbacks: Iterable[Any], event: str) -> Callable[..., None]:
