@@ -101,7 +101,8 @@ def horizon(names: list[str]) -> None:
              "| sqrt(epoch ratio) | grid lrs within 5%: short / whole |", "|---|" + "---|" * 7]
     for name in names:
         task = TASKS[name]()
-        epochs = short_run_epochs(TuneConfig(), task.epochs, len(task.train_loader(0)))
+        epochs = short_run_epochs(TuneConfig(), task.epochs, len(task.train_loader(0)),
+                                  task.schedule == "constant")
         short = dataclasses.replace(task, epochs=epochs, describe=task.describe +
                                     f"; cut to {epochs} epochs (short-run horizon)")
         bests, bands = [], []

@@ -175,7 +175,8 @@ def run_task(name: str, seeds: list[int], constant: bool) -> str:
         print(f"  {name} seed {seed}: {runs[-1]}", flush=True)
     tune_s = statistics.median(r["tune_seconds"] for r in runs)
     plain_s = statistics.median(r["plain_seconds"] for r in runs)
-    epochs = short_run_epochs(TuneConfig(), task.epochs, len(task.train_loader(0)))
+    epochs = short_run_epochs(TuneConfig(), task.epochs, len(task.train_loader(0)),
+                                  task.schedule == "constant")
     x, y = curves[label]
     realised = [r["realised"] / y.min() - 1 for r in runs]
     losses = np.array([[np.inf if v is None else v for v in row] for row in result["losses"]])

@@ -235,6 +235,7 @@ def test_tune_lr_runs_the_range_test_then_short_runs_and_writes_tune_json(blobs)
     assert short_run_epochs(TuneConfig(), 40, 29) == 6  # 15% of 40 epochs: 174 steps
     assert short_run_epochs(TuneConfig(), 40, 2) == 20  # 25 for 50 steps, capped at half
     assert short_run_epochs(TuneConfig(short_run_epochs=3), 40, 2) == 3  # as configured
+    assert short_run_epochs(TuneConfig(), 10, 36, constant_lr=True) == 3  # 30% at constant lr
     assert record["range"]["lr_low"] <= record["range"]["lr_high"]
     off = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw,
                   config=TuneConfig(num_steps=30, num_seeds=1, short_runs=False))

@@ -79,7 +79,8 @@ class TuneConfig(_Section):
     num_candidates: Annotated[int, Field(ge=3, le=5)] | Literal["auto"] = "auto"  # short
     # runs; auto: 3-5, as many as keep neighbouring candidates <= 2.5x apart
     short_run_epochs: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"  # per candidate;
-    # auto: 15% of train.max_epochs, raised to >= 50 steps (at most half of max_epochs)
+    # auto: 15% of train.max_epochs (30% at a constant lr), raised to >= 50 steps (at most
+    # half of max_epochs)
     max_widenings: int = Field(2, ge=0, le=5)  # extra candidates while the best is at an edge
     batch_size: Literal["fixed", "auto"] = "fixed"  # auto: the largest power of two <= 256
     # that fits memory with headroom while samples/s still rises (replaces train.batch_size)

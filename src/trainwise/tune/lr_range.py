@@ -119,8 +119,10 @@ def _check_arguments(start_lr, end_lr, num_steps, seeds, diverge_factor) -> None
 
 def _run_seed(model, loss_fn, loader, make_optimizer, lrs, seed, diverge_factor,
               accumulate) -> LrCurve:
+    from trainwise.train.loop import cheap_cuda_checks  # imports Lightning: only when run
+
     device = next(model.parameters()).device
-    with seeded(seed, loader, device):
+    with seeded(seed, loader, device), cheap_cuda_checks(device):  # as the training loop
         optimizer = make_optimizer(model)  # fresh per seed, dropped afterwards
         batches = _batches(loader)
         try:

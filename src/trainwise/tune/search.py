@@ -27,17 +27,27 @@ SHORT_RUN_FRACTION = 0.15  # each short run gets 15% of the real run's epochs. C
 # (5 seeds, worst excess over a one-cycle grid oracle of the refined pick): MNIST-1D 12.5% ->
 # 3.2%, 25% -> 3.7%; Friedman-1 13% -> 3.9%, 20% -> 2.3%, 33% -> 3.4%: no gain from longer
 # runs, while 15% keeps `trainwise run` on MNIST-1D (40 epochs -> 6 per candidate) < 3 min
+SHORT_RUN_FRACTION_CONSTANT = 0.3  # at a constant lr, 30%: there the short runs' pick is
+# extrapolated to the whole run (horizon_factor), and the further it must reach the more the
+# horizon law's error shows. On the anchors' MNIST-1D task (constant lr, 10 epochs; every
+# candidate's curve on a 1.33x grid, 10 range-test seeds, scored against the 10-seed grid
+# oracle) 2-epoch runs scaled by sqrt(2/10) landed within 5% of the oracle's best loss in
+# 0/10 seeds (within 2x in 7/10, median 1.45x too high), 3-epoch runs in 4/10 (9/10, median
+# 1.15x); 4 epochs scored no better than 3 (2/10): past ~30% single-run noise dominates
 MIN_SHORT_RUN_STEPS = 50  # below ~50 steps a compressed one-cycle is mostly warm-up and
 # anneal (~15 steps each): on Friedman-1, 32-step runs picked 2.6x too high in 1 of 5 seeds
 # (+9% loss), 48-step runs kept all 5 within +2.3%
 
 
-def short_run_epochs(config: TuneConfig, max_epochs: int, steps_per_epoch: int) -> int:
-    """tune.short_run_epochs, or SHORT_RUN_FRACTION of train.max_epochs, raised to reach
+def short_run_epochs(config: TuneConfig, max_epochs: int, steps_per_epoch: int,
+                     constant_lr: bool = False) -> int:
+    """tune.short_run_epochs, or SHORT_RUN_FRACTION of train.max_epochs
+    (SHORT_RUN_FRACTION_CONSTANT when the lr stays constant), raised to reach
     MIN_SHORT_RUN_STEPS optimizer steps (but never past half of max_epochs); at least 1."""
     if config.short_run_epochs != "auto":
         return int(config.short_run_epochs)
-    epochs = max(1, round(SHORT_RUN_FRACTION * max_epochs))
+    fraction = SHORT_RUN_FRACTION_CONSTANT if constant_lr else SHORT_RUN_FRACTION
+    epochs = max(1, round(fraction * max_epochs))
     if epochs * steps_per_epoch < MIN_SHORT_RUN_STEPS:
         epochs = max(epochs, min(math.ceil(MIN_SHORT_RUN_STEPS / max(steps_per_epoch, 1)),
                                  max_epochs // 2))
@@ -118,7 +128,9 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     if not config.short_runs or not math.isfinite(rt.lr):
         return result
     started = time.perf_counter()
-    num_epochs = short_run_epochs(config, max_epochs, len(train_loader))  # type: ignore
+    constant = constant_lr if constant_lr is not None else make_scheduler is None
+    num_epochs = short_run_epochs(config, max_epochs, len(train_loader),  # type: ignore
+                                  constant)
     result.short = short_runs(
         model, loss_fn, train_loader, val_loader, make_optimizer, lr_low=rt.lr_low,
         lr_high=rt.lr_high, num_epochs=num_epochs, num_candidates=config.num_candidates,
