@@ -270,6 +270,23 @@ def test_a_constant_lr_is_scaled_from_the_short_runs_horizon_to_the_full_run(blo
     assert "short_runs_horizon" not in codes(annealed.findings)
 
 
+def test_auto_short_runs_are_longer_when_the_lr_stays_constant(blobs):
+    """8 batches per epoch, 40 epochs: one-cycle short runs take 15% (6 epochs, raised to 7
+    for 50 steps), constant-lr ones 30% (12), and the constant pick is scaled by
+    sqrt(12/40)."""
+    train, val, model, adamw = _tiny_tune_setup(blobs)
+    config = TuneConfig(num_steps=30, num_seeds=1)
+    constant = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=40,
+                       config=config, make_scheduler=None)
+    annealed = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=40,
+                       config=config)
+    assert len(train) == 8
+    assert constant.short.num_epochs == 12 and annealed.short.num_epochs == 7
+    assert all(len(c.curve) == 12 for c in constant.short.candidates)
+    assert constant.horizon_factor == pytest.approx((12 / 40) ** 0.5)
+    assert constant.lr == pytest.approx(constant.short.chosen_lr * (12 / 40) ** 0.5)
+
+
 
 def test_a_warmed_up_constant_lr_is_still_scaled_and_micro_batches_change_nothing(blobs):
     """stage_tune says constant_lr for train.schedule="constant" even when a large batch adds
