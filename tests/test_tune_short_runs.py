@@ -268,6 +268,13 @@ def test_a_constant_lr_is_scaled_from_the_short_runs_horizon_to_the_full_run(blo
     assert annealed.short is not None and not annealed.short.constant_lr
     assert annealed.horizon_factor == 1.0 and annealed.lr == annealed.short.chosen_lr
     assert "short_runs_horizon" not in codes(annealed.findings)
+    off = TuneConfig(num_steps=30, num_seeds=1, short_runs=False)
+    range_only = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=18,
+                         config=off, make_scheduler=None)
+    assert range_only.lr == range_only.range_test.lr  # the one-cycle reading, with a warning
+    assert "range_point_at_constant_lr" in codes(range_only.findings)
+    assert "range_point_at_constant_lr" not in codes(tune_lr(
+        model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=18, config=off).findings)
 
 
 def test_auto_short_runs_are_longer_when_the_lr_stays_constant(blobs):

@@ -19,7 +19,7 @@ from lightning_fabric import Fabric
 from torch import nn
 
 from trainwise.config import TuneConfig
-from trainwise.findings import Finding, info
+from trainwise.findings import Finding, info, warning
 from trainwise.tune.lr_range import LrRangeResult, lr_range_test
 from trainwise.tune.short_runs import MakeScheduler, ShortRunResult, onecycle, short_runs
 
@@ -125,10 +125,14 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
                        accumulate=accumulate[0])
     result = TuneResult(rt.lr, rt, None, {"range_test": time.perf_counter() - started},
                         list(rt.findings))
-    if not config.short_runs or not math.isfinite(rt.lr):
+    constant = constant_lr if constant_lr is not None else make_scheduler is None
+    if not math.isfinite(rt.lr):
+        return result
+    if not config.short_runs:
+        if constant:
+            result.findings.append(_range_point_at_constant_lr(rt.lr))
         return result
     started = time.perf_counter()
-    constant = constant_lr if constant_lr is not None else make_scheduler is None
     num_epochs = short_run_epochs(config, max_epochs, len(train_loader),  # type: ignore
                                   constant)
     result.short = short_runs(
@@ -157,6 +161,17 @@ def _scale_to_horizon(result: TuneResult, num_epochs: int, max_epochs: int) -> N
         f"sqrt({num_epochs}/{max_epochs}) = {factor:.2f} to {result.lr:.3g} (at a constant "
         "lr the best lr falls like 1/sqrt(steps)).", short_run_lr=chosen, lr=result.lr,
         horizon_factor=factor))
+
+
+def _range_point_at_constant_lr(lr: float) -> Finding:
+    return warning(
+        "tune", "range_point_at_constant_lr",
+        f"Training at the range test's point ({lr:.3g}) with a constant lr: that point is read "
+        "as the peak of a one-cycle schedule, and a constant lr wants less (on the anchors' "
+        "two tasks it was 1.5x and 6x above the best constant lr of a grid search, "
+        "bench/tune_vs_oracle.py).",
+        "Set tune.short_runs = true (the default) so short real runs choose the lr, or use "
+        "train.schedule = \"onecycle\".", lr=lr)
 
 
 def _finite(value: float) -> float | None:
