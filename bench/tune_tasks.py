@@ -35,6 +35,9 @@ from trainwise.tune.short_runs import onecycle
 
 BATCH_SIZE = 128  # the recipe's default (train.batch_size)
 WEIGHT_DECAY = 0.01  # the recipe's default (train.weight_decay)
+ANCHOR_ORACLE_SEEDS = tuple(range(20))  # the anchor tasks' constant-lr losses are chaotic
+# (lr 0.0031623 vs 0.00316 moves one MNIST-1D seed's final loss by 8%): 20 seeds put the
+# oracle's standard error near 3%, under the 5% the targets ask to resolve
 
 
 @dataclass
@@ -190,7 +193,7 @@ def digits_anchor() -> Task:
                 nn.CrossEntropyLoss(), "classification", 8, "the anchors' digits task: X/16, "
                 "RandomState(0) split 1400/397, MLP 64-128-10 ReLU (default init), torch "
                 "AdamW(wd 0.01) on all parameters, batch 64, 8 epochs, constant lr",
-                oracle_seeds=tuple(range(10)), schedule="constant", batch_size=64, anchor=True)
+                oracle_seeds=ANCHOR_ORACLE_SEEDS, schedule="constant", batch_size=64, anchor=True)
 
 
 def mnist1d_anchor() -> Task:
@@ -210,7 +213,7 @@ def mnist1d_anchor() -> Task:
                 nn.CrossEntropyLoss(), "classification", 10, "the anchors' MNIST-1D task: "
                 "3600/400 unnormalised, 4-conv CNN + BN (default init), torch AdamW(wd 0.01) "
                 "on all parameters, batch 100, 10 epochs, constant lr",
-                oracle_seeds=tuple(range(10)), schedule="constant", batch_size=100,
+                oracle_seeds=ANCHOR_ORACLE_SEEDS, schedule="constant", batch_size=100,
                 anchor=True)
 
 
