@@ -38,3 +38,32 @@ def test_short_run_curves_spanning_decades_get_a_log_axis():
     assert blown_up.axes[0].get_yscale() == "log"
     assert figure([1.0, 0.9, 0.8], [1.1, 0.7, 0.5]).axes[0].get_yscale() == "linear"
     assert figure([]).axes[0].get_yscale() == "linear"  # nothing to draw: no crash
+
+
+def _tuning_text(tmp_path, tune):
+    (tmp_path / "meta.json").write_text(json.dumps({"name": "t", "verdict": "ok",
+                                                    "data": {"task": "classification"}}))
+    (tmp_path / "tune.json").write_text(json.dumps(tune))
+    html = build_report(tmp_path).read_text()
+    section = html[html.index('id="tuning"'):html.index('id="training"')]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", section))
+
+
+def test_the_tuning_section_walks_from_the_best_short_run_to_the_lr_used(tmp_path):
+    """A constant lr: best 0.02, parabola 0.016, times the horizon factor 0.5 -> 0.008."""
+    candidates = [{"lr": lr, "val_loss": v, "curve": [v], "seconds": 0.1, "round": 0}
+                  for lr, v in ((0.01, 0.2), (0.02, 0.1), (0.04, 0.3))]
+    text = _tuning_text(tmp_path, {"candidates": candidates, "chosen_lr": 0.008,
+                                   "best_lr": 0.02, "horizon_factor": 0.5, "widened": False,
+                                   "spacing": "log", "num_epochs": 3, "source": "short_runs"})
+    assert "Best 0.02; the minimum of a parabola" in text
+    assert "(in log lr) 0.016, times 0.5 because the lr stays constant" in text
+    assert "Training uses 0.008 ." in text
+    annealed = _tuning_text(tmp_path, {"candidates": candidates, "chosen_lr": 0.016,
+                                       "best_lr": 0.02, "horizon_factor": 1.0,
+                                       "widened": False, "spacing": "log", "num_epochs": 3})
+    assert "(in log lr) 0.016. Training uses 0.016 ." in annealed
+    diverged = _tuning_text(tmp_path, {"candidates": candidates, "chosen_lr": None,
+                                       "best_lr": None, "widened": False, "spacing": "log",
+                                       "num_epochs": 3})
+    assert "Training uses" not in diverged  # every short run diverged: no lr to name

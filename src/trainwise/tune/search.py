@@ -66,10 +66,10 @@ def horizon_factor(short_epochs: int, max_epochs: int) -> float:
     Measured (bench/tune_oracle.py --horizon: the 17-point grid, 20 seeds, constant lr, on
     the anchor tasks): digits MLP best at 0.032 after 3 epochs, 0.018 after 8 (0.56x; the
     rule says 0.61x); MNIST-1D CNN 0.0056 after 3 epochs (and after 2), 0.0032 after 10
-    (0.56x; the rule 0.55x), each within one 1.78x grid step. A schedule that anneals (one-cycle, cosine) ends
-    each short run at a small lr, which removes the floor: no correction there (one-cycle,
-    same bench: Friedman-1 ratio 1.0; MNIST-1D and digits 0.56, but inside whole-run optima
-    flat within noise over 5-10x).
+    (0.56x; the rule 0.55x), each within one 1.78x grid step. A schedule that anneals
+    (one-cycle, cosine) ends each short run at a small lr, which removes the floor: no
+    correction there (one-cycle, same bench: Friedman-1 ratio 1.0; MNIST-1D and digits
+    0.56, but inside whole-run optima flat within noise over 5-10x).
     """
     return math.sqrt(min(1.0, short_epochs / max(max_epochs, 1)))
 
