@@ -1,7 +1,7 @@
 """`trainwise tune` (range test + short runs) and the anchors' LR finders against a grid oracle.
 
     python bench/tune_vs_oracle.py [--tasks digits-anchor mnist1d-anchor digits ...]
-                                   [--seeds 5] [--constant]
+                                   [--seeds 5] [--first-seed 100] [--constant]
 
 Per task (bench/tune_tasks.py): the anchor tasks are /work/shared/bench's two tasks, exactly
 (their data, model, optimizer, batch, epochs, constant lr); the recipe tasks train as
@@ -219,14 +219,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=100,
+                        help="tune seeds are first, first+10, ...: another first seed is a "
+                        "held-out check of choices made on the default ones")
     parser.add_argument("--constant", action="store_true", help="also the constant-lr oracle")
     parser.add_argument("--dry-run", action="store_true", help="print; no docs/benchmarks.md")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    seeds = [100 + 10 * i for i in range(args.seeds)]  # disjoint range-test seeds per run
+    seeds = [args.first_seed + 10 * i for i in range(args.seeds)]  # disjoint range-test seeds
     started = time.perf_counter()
     body = "\n".join(run_task(name, seeds, args.constant) for name in args.tasks)
     flags = f"--tasks {' '.join(args.tasks)} --seeds {args.seeds}" + \
+        (f" --first-seed {args.first_seed}" if args.first_seed != 100 else "") + \
         (" --constant" if args.constant else "")
     body = (f"Command: `python bench/tune_vs_oracle.py {flags}` "
             f"({time.perf_counter() - started:.0f} s wall; oracle runs are cached in "
