@@ -51,18 +51,23 @@ def _tuning_text(tmp_path, tune):
 
 def test_the_tuning_section_walks_from_the_best_short_run_to_the_lr_used(tmp_path):
     """A constant lr: best 0.02, parabola 0.016, times the horizon factor 0.5 -> 0.008."""
-    candidates = [{"lr": lr, "val_loss": v, "curve": [v], "seconds": 0.1, "round": 0}
-                  for lr, v in ((0.01, 0.2), (0.02, 0.1), (0.04, 0.3))]
+    candidates = [{"lr": lr, "val_loss": v, "curve": [v], "seconds": 0.1, "round": 0,
+                   "tail": [v] * 6} for lr, v in ((0.01, 0.2), (0.02, 0.1), (0.04, 0.3))]
     text = _tuning_text(tmp_path, {"candidates": candidates, "chosen_lr": 0.008,
                                    "best_lr": 0.02, "horizon_factor": 0.5, "widened": False,
-                                   "spacing": "log", "num_epochs": 3, "source": "short_runs"})
+                                   "spacing": "log", "num_epochs": 3, "horizon_epochs": 2.5,
+                                   "source": "short_runs"})
+    assert "scored by the median of 6 validation losses spread over its last epoch" in text
     assert "Best 0.02; the minimum of a parabola" in text
-    assert "(in log lr) 0.016, times 0.5 because the lr stays constant" in text
+    assert "(in log lr) 0.016, times 0.5 because the whole run is longer" in text
+    assert "ratio of epochs, 2.5 to the whole run's)" in text
     assert "Training uses 0.008 ." in text
-    annealed = _tuning_text(tmp_path, {"candidates": candidates, "chosen_lr": 0.016,
+    untailed = [{k: v for k, v in c.items() if k != "tail"} for c in candidates]
+    annealed = _tuning_text(tmp_path, {"candidates": untailed, "chosen_lr": 0.016,
                                        "best_lr": 0.02, "horizon_factor": 1.0,
                                        "widened": False, "spacing": "log", "num_epochs": 3})
     assert "(in log lr) 0.016. Training uses 0.016 ." in annealed
+    assert "median of" not in annealed  # no tail: scored by the last loss
     diverged = _tuning_text(tmp_path, {"candidates": candidates, "chosen_lr": None,
                                        "best_lr": None, "widened": False, "spacing": "log",
                                        "num_epochs": 3})

@@ -257,17 +257,31 @@ def test_a_constant_lr_is_scaled_from_the_short_runs_horizon_to_the_full_run(blo
     constant = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=18,
                        config=config, make_scheduler=None)
     assert constant.short is not None and constant.short.constant_lr
-    assert constant.horizon_factor == pytest.approx(1 / 3)
-    assert constant.lr == pytest.approx(constant.short.chosen_lr / 3)
+    # 8 steps an epoch, scored at 0, 1, 3, 4, 5 and 7 steps before the end: 20/6/8 epochs
+    # before it on average
+    horizon = 2 - 20 / 6 / 8
+    assert constant.short.horizon_epochs == pytest.approx(horizon)
+    assert constant.horizon_factor == pytest.approx((horizon / 18) ** 0.5)
+    assert constant.lr == pytest.approx(constant.short.chosen_lr * (horizon / 18) ** 0.5)
+    for candidate in constant.short.candidates:  # the median of 6, the end's among them
+        assert len(candidate.tail) == 6 and candidate.tail[-1] == candidate.curve[-1]
+        assert candidate.val_loss == pytest.approx(float(np.median(candidate.tail)))
     assert "short_runs_horizon" in codes(constant.findings)
+    first = [c.lr for c in constant.short.candidates if c.round == 0]  # from lower down:
+    assert min(first) == pytest.approx(constant.range_test.lr_low / 3)  # sqrt(2/18)
+    rt = constant.range_test  # as many as the range test's own range asks for
+    assert len(first) == len(candidate_lrs(rt.lr_low, rt.lr_high, "auto")[0])
     record = json.loads(json.dumps(constant.to_dict()))
-    assert record["horizon_factor"] == pytest.approx(1 / 3) and record["constant_lr"]
+    assert record["horizon_factor"] == pytest.approx((horizon / 18) ** 0.5)
+    assert record["constant_lr"] and len(record["candidates"][0]["tail"]) == 6
     assert record["chosen_lr"] == pytest.approx(constant.lr)
     annealed = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=18,
                        config=config)
     assert annealed.short is not None and not annealed.short.constant_lr
     assert annealed.horizon_factor == 1.0 and annealed.lr == annealed.short.chosen_lr
     assert "short_runs_horizon" not in codes(annealed.findings)
+    assert all(not c.tail for c in annealed.short.candidates)  # one-cycle: the end alone
+    assert annealed.short.horizon_epochs == 2
     off = TuneConfig(num_steps=30, num_seeds=1, short_runs=False)
     range_only = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=18,
                          config=off, make_scheduler=None)
@@ -280,7 +294,7 @@ def test_a_constant_lr_is_scaled_from_the_short_runs_horizon_to_the_full_run(blo
 def test_auto_short_runs_are_longer_when_the_lr_stays_constant(blobs):
     """8 batches per epoch, 40 epochs: one-cycle short runs take 15% (6 epochs, raised to 7
     for 50 steps), constant-lr ones 30% (12), and the constant pick is scaled by
-    sqrt(12/40)."""
+    about sqrt(12/40)."""
     train, val, model, adamw = _tiny_tune_setup(blobs)
     config = TuneConfig(num_steps=30, num_seeds=1)
     constant = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=40,
@@ -290,8 +304,9 @@ def test_auto_short_runs_are_longer_when_the_lr_stays_constant(blobs):
     assert len(train) == 8
     assert constant.short.num_epochs == 12 and annealed.short.num_epochs == 7
     assert all(len(c.curve) == 12 for c in constant.short.candidates)
-    assert constant.horizon_factor == pytest.approx((12 / 40) ** 0.5)
-    assert constant.lr == pytest.approx(constant.short.chosen_lr * (12 / 40) ** 0.5)
+    factor = ((12 - 20 / 6 / 8) / 40) ** 0.5  # scored over the last epoch (test above)
+    assert constant.horizon_factor == pytest.approx(factor)
+    assert constant.lr == pytest.approx(constant.short.chosen_lr * factor)
 
 
 
@@ -306,10 +321,20 @@ def test_a_warmed_up_constant_lr_is_still_scaled_and_micro_batches_change_nothin
     runs = [tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=18,
                     config=config, make_scheduler=warmup, constant_lr=True,
                     accumulate=(accumulate, accumulate)) for accumulate in (1, 2)]
-    assert runs[0].horizon_factor == pytest.approx(1 / 3)
-    assert runs[0].lr == pytest.approx(runs[0].short.chosen_lr / 3)
+    factor = ((2 - 20 / 6 / 8) / 18) ** 0.5  # scored over the last epoch (test above)
+    assert runs[0].horizon_factor == pytest.approx(factor)
+    assert runs[0].lr == pytest.approx(runs[0].short.chosen_lr * factor)
     ours, theirs = ([c.val_loss for c in run.short.candidates] for run in runs)
     np.testing.assert_allclose(theirs, ours, rtol=1e-4)
     inferred = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=18,
                        config=config, make_scheduler=warmup)
     assert inferred.horizon_factor == 1.0  # a scheduler and nothing said: not constant
+
+
+def test_tail_evaluations_spread_over_the_last_epoch():
+    from trainwise.tune.short_runs import _tail_offsets
+
+    assert _tail_offsets(36, 6) == [0, 6, 12, 18, 24, 30]
+    assert _tail_offsets(8, 6) == [0, 1, 3, 4, 5, 7]
+    assert _tail_offsets(3, 6) == [0, 1, 2]  # never more than the epoch's steps
+    assert _tail_offsets(10, 1) == [0]  # one: the end alone

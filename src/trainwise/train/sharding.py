@@ -113,3 +113,12 @@ def evaluate_across_ranks(fabric: Fabric, model: nn.Module, loader: Any, loss_fn
     # The gathered predictions go through evaluate's own metric code (an identity "model"
     # replays them), so one device and many compute the metrics the same way.
     return evaluate(nn.Identity(), [(outputs, targets)], loss_fn, task, prefix)
+
+
+def loss_across_ranks(fabric: Fabric, model: nn.Module, loader: Any, loss_fn: nn.Module
+                      ) -> float:
+    """evaluate_across_ranks' loss alone (no calibration statistics): for frequent checks."""
+    outputs, targets = predict(model, loader)
+    if fabric.world_size > 1:
+        outputs, targets = gather_rows(fabric, outputs), gather_rows(fabric, targets)
+    return float(loss_fn(outputs, targets))

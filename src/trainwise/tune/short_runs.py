@@ -6,12 +6,18 @@ dropout draws (common random numbers: the candidates differ by their lr only, so
 difference in validation loss is the lr's and not the seed's). The range widens by one grid
 step when the best candidate sits at an edge (the playbook's "best point on the boundary"),
 a bounded number of times. The user's model, RNGs and loader generators are left as found.
+
+At a constant lr (`tail_evals` > 1) a candidate is scored by the median of several validation
+losses spread over its last epoch instead of the last one alone: there the weights keep
+moving in the noise of a fixed step, more so the higher the lr, so one evaluation is one noisy
+sample and the lowest of single samples favours high lrs (see TAIL_EVALS in search.py).
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import statistics
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,6 +29,7 @@ from torch import nn
 
 from trainwise.findings import Finding, TrainwiseError, error, info, warning
 from trainwise.train.loop import fit
+from trainwise.train.sharding import loss_across_ranks, num_steps_per_epoch, setup_loader
 from trainwise.tune.candidates import beyond_edge, candidate_lrs, refine
 from trainwise.tune.no_trace import no_trace, seeded
 from trainwise.tune.probe_errors import ProbeStop, check_trainable, nan_at_start, no_batch
@@ -40,16 +47,18 @@ def onecycle(optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
 @dataclass
 class Candidate:
     lr: float  # the peak lr of the schedule
-    val_loss: float  # after the last epoch; inf when the run diverged
+    val_loss: float  # after the last epoch (the median of `tail`, if any); inf: diverged
     curve: list[float]  # validation loss after each epoch
     train_curve: list[float]  # mean training loss of each epoch
     seconds: float
     round: int = 0  # 0: the first grid; k: added by the k-th widening
+    tail: list[float] = field(default_factory=list)  # losses spread over the last epoch
 
     def to_dict(self) -> dict[str, Any]:
         return {"lr": self.lr, "val_loss": _finite(self.val_loss),
                 "curve": [_finite(v) for v in self.curve],
                 "train_curve": [_finite(v) for v in self.train_curve],
+                "tail": [_finite(v) for v in self.tail],
                 "seconds": round(self.seconds, 3), "round": self.round}
 
 
@@ -63,13 +72,15 @@ class ShortRunResult:
     findings: list[Finding] = field(default_factory=list)
     best_lr: float = math.nan  # the candidate with the lowest validation loss
     constant_lr: bool = False  # make_scheduler gave no scheduler: the lr stayed constant
+    horizon_epochs: float = math.nan  # the epochs the scores stand for (tail: before the end)
 
     def to_dict(self) -> dict[str, Any]:
         """The short-run part of tune.json."""
         return {"candidates": [c.to_dict() for c in self.candidates],
                 "chosen_lr": _finite(self.chosen_lr), "best_lr": _finite(self.best_lr),
                 "widened": self.widened, "spacing": self.spacing,
-                "num_epochs": self.num_epochs, "constant_lr": self.constant_lr}
+                "num_epochs": self.num_epochs, "constant_lr": self.constant_lr,
+                "horizon_epochs": _finite(self.horizon_epochs)}
 
 
 @dataclass
@@ -87,6 +98,7 @@ class _Setup:
     seed: int
     constant_lr: bool | None = None  # None: inferred by _train (make_scheduler gave None)
     accumulate: int = 1  # micro-batches per step, as the training run will use
+    tail_evals: int = 1  # validation losses over the last epoch; the score is their median
 
 
 def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader: Iterable,
@@ -95,11 +107,12 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
                max_widenings: int = 2, make_scheduler: MakeScheduler | None = onecycle,
                task: str = "classification", fabric: Fabric | None = None,
                grad_clip: float = 0.0, seed: int = 0, constant_lr: bool | None = None,
-               accumulate: int = 1) -> ShortRunResult:
+               accumulate: int = 1, tail_evals: int = 1) -> ShortRunResult:
     """Train each candidate peak lr for `num_epochs` with `make_scheduler` over those epochs'
     steps (one-cycle by default, the real schedule compressed); choose by the final
-    validation loss (`refine`). `make_optimizer(model, lr)` builds the real optimizer at peak
-    lr `lr`.
+    validation loss (`refine`), or with `tail_evals` > 1 by the median of that many validation
+    losses evenly spread over the last epoch. `make_optimizer(model, lr)` builds the real
+    optimizer at peak lr `lr`.
 
     Problems (nothing to train, no batch, NaN at the first step, every candidate diverged)
     come back as error findings; bad arguments raise.
@@ -110,7 +123,7 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     lrs, spacing = candidate_lrs(lr_low, lr_high, num_candidates)
     setup = _Setup(model, loss_fn, train_loader, val_loader, make_optimizer, make_scheduler,
                    num_epochs, task, fabric or Fabric(accelerator="cpu", devices=1),
-                   grad_clip, seed, constant_lr, accumulate)
+                   grad_clip, seed, constant_lr, accumulate, max(1, tail_evals))
     candidates: list[Candidate] = []
     try:
         check_trainable(model, "short_runs_nothing_to_train")
@@ -123,6 +136,8 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
         return ShortRunResult(math.nan, candidates, False, spacing, num_epochs, [stop.finding])
     result = _verdict(candidates, widened, spacing, num_epochs, max_widenings)
     result.constant_lr = bool(setup.constant_lr)
+    offsets = _tail_offsets(_steps_per_epoch(setup), setup.tail_evals)
+    result.horizon_epochs = num_epochs - statistics.mean(offsets) / _steps_per_epoch(setup)
     return result
 
 
@@ -142,6 +157,9 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
     model = copy.deepcopy(setup.model)
     optimizer = setup.make_optimizer(model, lr)
     total_steps = setup.num_epochs * len(setup.train_loader)
+    steps = setup.num_epochs * _steps_per_epoch(setup)
+    tail = _TailEvaluations(setup, {steps - o for o in _tail_offsets(_steps_per_epoch(setup),
+                                                                      setup.tail_evals)})
     scheduler = setup.make_scheduler(optimizer, total_steps) if setup.make_scheduler else None
     if setup.constant_lr is None:  # not said: no scheduler means a constant lr
         setup.constant_lr = scheduler is None
@@ -149,7 +167,8 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
     with seeded(setup.seed, setup.train_loader, device):
         state = fit(model, setup.train_loader, setup.val_loader, optimizer=optimizer,
                     loss_fn=setup.loss_fn, max_epochs=setup.num_epochs, task=setup.task,
-                    scheduler=scheduler, fabric=setup.fabric, callbacks=[],
+                    scheduler=scheduler, fabric=setup.fabric,
+                    callbacks=[tail] if setup.tail_evals > 1 else [],
                     grad_clip=setup.grad_clip, accumulate_grad_batches=setup.accumulate)
     steps = [row for row in state.history if row["kind"] == "step"]
     if steps and steps[0]["step"] == 1 and not math.isfinite(steps[0]["loss"]):
@@ -158,8 +177,36 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
     curve = [float(row["val_loss"]) for row in epochs]
     diverged = bool(state.stop_reason) or len(epochs) < setup.num_epochs or not curve
     final = curve[-1] if curve and not diverged and math.isfinite(curve[-1]) else math.inf
+    if tail.losses and math.isfinite(final):  # non-finite members make the median inf
+        final = statistics.median(v if math.isfinite(v) else math.inf for v in tail.losses)
     return Candidate(lr, final, curve, [float(row["train_loss"]) for row in epochs],
-                     time.perf_counter() - started, round_)
+                     time.perf_counter() - started, round_, tail.losses)
+
+
+def _steps_per_epoch(setup: _Setup) -> int:
+    return max(1, num_steps_per_epoch(setup.train_loader, setup.fabric.world_size))
+
+
+def _tail_offsets(steps_per_epoch: int, count: int) -> list[int]:
+    """Steps before the end at which the last epoch is evaluated: 0 (the end) and count - 1
+    more, evenly spread over that epoch (fewer when it has fewer steps)."""
+    count = max(1, min(count, steps_per_epoch))
+    return sorted({round(j * steps_per_epoch / count) for j in range(count)})
+
+
+class _TailEvaluations:
+    """A fit callback: the validation loss at the given optimizer steps (process-wide, as
+    fit evaluates), the model put back in training mode."""
+
+    def __init__(self, setup: _Setup, at_steps: set[int]) -> None:
+        self.setup, self.at_steps, self.losses = setup, at_steps, []
+        self.loader = setup_loader(setup.fabric, setup.val_loader, train=False)
+
+    def on_step_end(self, state: Any, rows: Any) -> None:
+        if state.step in self.at_steps and not state.should_stop:
+            self.at_steps.discard(state.step)  # on_step_end may come twice for one step
+            self.losses.append(loss_across_ranks(self.setup.fabric, state.model, self.loader,
+                                                 self.setup.loss_fn))
 
 
 def _verdict(candidates: list[Candidate], widened: bool, spacing: str, num_epochs: int,
