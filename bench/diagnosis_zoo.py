@@ -8,8 +8,8 @@ Every run trains with `trainwise.fit` (one with a plain loop and `trainwise.Moni
 is among the warnings and errors (a symptom folded into a root cause does not count); a healthy
 run passes with no warning or error at all. Targets (issue 5): >= 90% of broken runs caught,
 <= 10% of healthy runs flagged, the whole zoo under 10 minutes. The corrupted-batch runs also
-check that the spike's (or dip's) evidence names exactly the samples of the corrupted batch. Torch is
-pinned to one thread. Thresholds were set on seed 0; the recorded table uses --seed 1.
+check that the spike's (or dip's) evidence names exactly the samples of the corrupted batch.
+Torch is pinned to one thread. Thresholds were set on seed 0; the recorded table uses --seed 1.
 """
 
 from __future__ import annotations

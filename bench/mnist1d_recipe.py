@@ -14,9 +14,9 @@ import tempfile
 import time
 
 import torch
+from _record import append
 
 import trainwise
-from _record import append
 
 PUBLISHED = {"logistic": 0.32, "MLP": 0.68, "CNN": 0.94, "GRU": 0.91, "human": 0.96}
 
