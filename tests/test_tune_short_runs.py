@@ -267,6 +267,8 @@ def test_a_constant_lr_is_scaled_from_the_short_runs_horizon_to_the_full_run(blo
         assert len(candidate.tail) == 6 and candidate.tail[-1] == candidate.curve[-1]
         assert candidate.val_loss == pytest.approx(float(np.median(candidate.tail)))
     assert "short_runs_horizon" in codes(constant.findings)
+    said = next(f.message for f in constant.findings if f.code == "short_runs")
+    assert "validation loss (the median of 6 over the last epoch)" in said
     first = [c.lr for c in constant.short.candidates if c.round == 0]  # from lower down:
     assert min(first) == pytest.approx(constant.range_test.lr_low / 3)  # sqrt(2/18)
     rt = constant.range_test  # as many as the range test's own range asks for

@@ -223,13 +223,15 @@ def _verdict(candidates: list[Candidate], widened: bool, spacing: str, num_epoch
     best = min(finite, key=lambda c: c.val_loss)
     chosen = refine(_pairs(candidates))
     result = ShortRunResult(chosen, candidates, widened, spacing, num_epochs, best_lr=best.lr)
+    tails = max(len(c.tail) for c in candidates)
+    scored = f" (the median of {tails} over the last epoch)" if tails > 1 else ""
     table = "; ".join(f"{c.lr:.2g}: {c.val_loss:.4g}" for c in sorted(candidates,
                                                                        key=lambda c: c.lr))
     result.findings.append(info(
         "tune", "short_runs",
         f"Short runs ({len(candidates)} candidates, {num_epochs} epoch(s) each, the real "
         f"schedule compressed; {spacing}-spaced{', widened' if widened else ''}): peak lr -> "
-        f"validation loss {table}. Best {best.lr:.3g}; chosen peak lr {chosen:.3g} (the "
+        f"validation loss{scored} {table}. Best {best.lr:.3g}; chosen peak lr {chosen:.3g} (the "
         "minimum of a parabola through the best and its neighbours, in log lr).",
         chosen_lr=chosen, best_lr=best.lr, candidates=[c.to_dict() for c in candidates]))
     if beyond_edge(_pairs(candidates)) is not None:
