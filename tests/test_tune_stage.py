@@ -31,6 +31,9 @@ def test_tune_json_holds_the_candidates_the_choice_and_the_batch_size(tmp_path):
     assert record["batch_size"] == {"mode": "fixed", "chosen": 128}
     codes = [f.code for f in result.findings if f.stage == "tune"]
     assert "lr_range" in codes and "short_runs" in codes
+    chosen = next(f for f in result.findings if f.stage == "tune")  # the stage's headline
+    assert chosen.code == "lr_chosen" and chosen.evidence["lr"] == record["chosen_lr"]
+    assert f"chosen by {len(record['candidates'])} short runs" in chosen.message
 
 
 def test_auto_batch_size_is_measured_before_the_lr(tmp_path):

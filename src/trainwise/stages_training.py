@@ -87,7 +87,18 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
         ctx.lr = float(result.lr)
     if ctx.fabric.world_size > 1:  # each rank's short runs saw its own shard: rank 0 decides
         ctx.lr = float(ctx.fabric.broadcast(ctx.lr, src=0))
-    return findings + result.findings
+    chosen = [info("tune", "lr_chosen", f"Training uses learning rate {ctx.lr:.3g}, "
+                   f"{_lr_source(result)}.", lr=ctx.lr)] if math.isfinite(result.lr) else []
+    return chosen + findings + result.findings  # first: the stage's headline
+
+
+def _lr_source(result: Any) -> str:
+    if result.short is None:
+        return "the range test's point (tune.short_runs is off)"
+    how = f"chosen by {len(result.short.candidates)} short runs"
+    if result.horizon_factor < 1:
+        how += f" and scaled by {result.horizon_factor:.2f} for the whole run's constant lr"
+    return how
 
 
 def _scheduler(ctx: RunContext, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
