@@ -56,7 +56,7 @@ def test_the_tuning_section_walks_from_the_best_short_run_to_the_lr_used(tmp_pat
     text = _tuning_text(tmp_path, {"candidates": candidates, "chosen_lr": 0.008,
                                    "best_lr": 0.02, "horizon_factor": 0.5, "widened": False,
                                    "spacing": "log", "num_epochs": 3, "horizon_epochs": 2.5,
-                                   "source": "short_runs"})
+                                   "tail_evals": 6, "source": "short_runs"})
     assert "scored by the median of 6 validation losses spread over its last epoch" in text
     assert "Best 0.02; the minimum of a parabola" in text
     assert "(in log lr) 0.016, times 0.5 because the whole run is longer" in text

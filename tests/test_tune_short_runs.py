@@ -276,6 +276,7 @@ def test_a_constant_lr_is_scaled_from_the_short_runs_horizon_to_the_full_run(blo
     record = json.loads(json.dumps(constant.to_dict()))
     assert record["horizon_factor"] == pytest.approx((horizon / 18) ** 0.5)
     assert record["constant_lr"] and len(record["candidates"][0]["tail"]) == 6
+    assert record["tail_evals"] == 6
     assert record["chosen_lr"] == pytest.approx(constant.lr)
     annealed = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=18,
                        config=config)
@@ -340,3 +341,23 @@ def test_tail_evaluations_spread_over_the_last_epoch():
     assert _tail_offsets(8, 6) == [0, 1, 3, 4, 5, 7]
     assert _tail_offsets(3, 6) == [0, 1, 2]  # never more than the epoch's steps
     assert _tail_offsets(10, 1) == [0]  # one: the end alone
+
+
+def test_a_score_is_the_last_loss_or_the_tails_median_and_inf_if_any_is_not_finite():
+    from trainwise.tune.short_runs import _score
+
+    assert _score(0.5, []) == 0.5
+    assert _score(0.5, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]) == 3.5
+    assert _score(0.5, [1.0, 2.0, 3.0, 4.0, 5.0, math.inf]) == math.inf  # median would be 3.5
+    assert _score(0.5, [1.0, math.nan, 3.0]) == math.inf
+    assert _score(math.inf, [1.0] * 6) == math.inf  # diverged: stays diverged
+
+
+def test_short_runs_as_long_as_the_run_are_not_scaled(blobs):
+    train, val, model, adamw = _tiny_tune_setup(blobs)
+    whole = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=2,
+                    config=TuneConfig(num_steps=30, num_seeds=1, short_run_epochs=2),
+                    make_scheduler=None)
+    assert whole.short.constant_lr and whole.short.horizon_epochs < 2  # scored over epoch 2
+    assert whole.horizon_factor == 1.0 and whole.lr == whole.short.chosen_lr
+    assert "short_runs_horizon" not in codes(whole.findings)

@@ -124,7 +124,9 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     `make_optimizer(model, lr=None)` builds the real optimizer; `range_loader` (default:
     `train_loader`) feeds the range test, e.g. the training loader with drop_last=True.
     `constant_lr`: the training lr is constant (after any warmup), so the short runs' pick is
-    scaled to the whole run's horizon; None infers it from `make_scheduler` returning None.
+    scaled to the whole run's horizon; None: constant when `make_scheduler` is None (pass it
+    when your make_scheduler may return None: only then do the short runs take the constant-lr
+    length, start and scoring; a None scheduler found later is still scaled).
     `accumulate`: micro-batches per step for the range test's loader and for the short runs'
     (per process), as training splits its batches (MAX_MICRO_BATCH).
     Problems come back as error findings in `findings`, never as exceptions.
@@ -171,9 +173,9 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
 def _scale_to_horizon(result: TuneResult, horizon: float, num_epochs: int,
                       max_epochs: int) -> None:
     """`horizon`: the epochs the short runs' scores stand for (before num_epochs when they
-    are spread over the last epoch)."""
+    are spread over the last epoch). Short runs as long as the run itself: nothing to scale."""
     factor = horizon_factor(horizon, max_epochs)
-    if factor >= 1:
+    if factor >= 1 or num_epochs >= max_epochs:
         return
     chosen, result.lr, result.horizon_factor = result.lr, result.lr * factor, factor
     scored = f", scored over their last epoch: {horizon:.3g} epochs on average" \

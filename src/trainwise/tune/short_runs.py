@@ -73,6 +73,7 @@ class ShortRunResult:
     best_lr: float = math.nan  # the candidate with the lowest validation loss
     constant_lr: bool = False  # make_scheduler gave no scheduler: the lr stayed constant
     horizon_epochs: float = math.nan  # the epochs the scores stand for (tail: before the end)
+    tail_evals: int = 1  # validation losses per score (> 1: their median, over the last epoch)
 
     def to_dict(self) -> dict[str, Any]:
         """The short-run part of tune.json."""
@@ -80,7 +81,7 @@ class ShortRunResult:
                 "chosen_lr": _finite(self.chosen_lr), "best_lr": _finite(self.best_lr),
                 "widened": self.widened, "spacing": self.spacing,
                 "num_epochs": self.num_epochs, "constant_lr": self.constant_lr,
-                "horizon_epochs": _finite(self.horizon_epochs)}
+                "horizon_epochs": _finite(self.horizon_epochs), "tail_evals": self.tail_evals}
 
 
 @dataclass
@@ -134,9 +135,9 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
             widened = _widen(setup, candidates, max_widenings)
     except ProbeStop as stop:
         return ShortRunResult(math.nan, candidates, False, spacing, num_epochs, [stop.finding])
-    result = _verdict(candidates, widened, spacing, num_epochs, max_widenings)
-    result.constant_lr = bool(setup.constant_lr)
     offsets = _tail_offsets(_steps_per_epoch(setup), setup.tail_evals)
+    result = _verdict(candidates, widened, spacing, num_epochs, max_widenings, len(offsets))
+    result.constant_lr = bool(setup.constant_lr)
     result.horizon_epochs = num_epochs - statistics.mean(offsets) / _steps_per_epoch(setup)
     return result
 
@@ -177,10 +178,17 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
     curve = [float(row["val_loss"]) for row in epochs]
     diverged = bool(state.stop_reason) or len(epochs) < setup.num_epochs or not curve
     final = curve[-1] if curve and not diverged and math.isfinite(curve[-1]) else math.inf
-    if tail.losses and math.isfinite(final):  # non-finite members make the median inf
-        final = statistics.median(v if math.isfinite(v) else math.inf for v in tail.losses)
-    return Candidate(lr, final, curve, [float(row["train_loss"]) for row in epochs],
+    return Candidate(lr, _score(final, tail.losses), curve,
+                     [float(row["train_loss"]) for row in epochs],
                      time.perf_counter() - started, round_, tail.losses)
+
+
+def _score(final: float, tail: list[float]) -> float:
+    """A candidate's score: its last validation loss, or with a tail the tail's median; inf
+    when the run diverged or any evaluation was non-finite (such a run is not trusted)."""
+    if not tail or not math.isfinite(final):
+        return final
+    return statistics.median(tail) if all(math.isfinite(v) for v in tail) else math.inf
 
 
 def _steps_per_epoch(setup: _Setup) -> int:
@@ -210,7 +218,7 @@ class _TailEvaluations:
 
 
 def _verdict(candidates: list[Candidate], widened: bool, spacing: str, num_epochs: int,
-             max_widenings: int) -> ShortRunResult:
+             max_widenings: int, tail_evals: int = 1) -> ShortRunResult:
     finite = [c for c in candidates if math.isfinite(c.val_loss)]
     if not finite:
         lrs = ", ".join(f"{c.lr:.2g}" for c in candidates)
@@ -222,9 +230,9 @@ def _verdict(candidates: list[Candidate], widened: bool, spacing: str, num_epoch
             lrs=[c.lr for c in candidates])])
     best = min(finite, key=lambda c: c.val_loss)
     chosen = refine(_pairs(candidates))
-    result = ShortRunResult(chosen, candidates, widened, spacing, num_epochs, best_lr=best.lr)
-    tails = max(len(c.tail) for c in candidates)
-    scored = f" (the median of {tails} over the last epoch)" if tails > 1 else ""
+    result = ShortRunResult(chosen, candidates, widened, spacing, num_epochs, best_lr=best.lr,
+                            tail_evals=tail_evals)
+    scored = f" (the median of {tail_evals} over the last epoch)" if tail_evals > 1 else ""
     table = "; ".join(f"{c.lr:.2g}: {c.val_loss:.4g}" for c in sorted(candidates,
                                                                        key=lambda c: c.lr))
     result.findings.append(info(
