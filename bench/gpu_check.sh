@@ -41,6 +41,7 @@ else
     fi
 fi
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"  # trainwise from this checkout
+export TW_TESTS="$PWD/tests"  # (c) imports the tests' fault injection (tests/faults.py)
 TW=("$PY" -m trainwise.cli)
 if ! $PY -c "import trainwise.cli, pydantic, mnist1d, torchinfo, lightning_fabric" \
         >"$OUT/a_imports.log" 2>&1; then
@@ -85,9 +86,7 @@ note "(b) trainwise run, $ACC, $EPOCHS epochs: exit $rc, test accuracy ${ACCURAC
 # --- (c) FSDP: uninterrupted, killed mid-save, resumed --------------------------------------
 cat >"$RUNS/fsdp_run.py" <<'EOF'
 """`trainwise.cli` with deterministic kernels; KILL_AT_SAVE=N: SIGKILL while writing save N."""
-import io
 import os
-import signal
 import sys
 
 import torch
@@ -96,21 +95,10 @@ torch.use_deterministic_algorithms(True, warn_only=True)
 torch.backends.cudnn.benchmark = False
 kill_at = int(os.environ.get("KILL_AT_SAVE", "0"))
 if kill_at:
-    import trainwise.train.resume as resume
+    sys.path.insert(0, os.environ["TW_TESTS"])  # the checkout's tests/: the tests' own helper
+    from faults import die_at_save
 
-    original, calls = resume.save_checkpoint, []
-
-    def dying_save(payload, path):
-        calls.append(path)
-        if len(calls) == kill_at:
-            buffer = io.BytesIO()
-            torch.save(payload, buffer)
-            path.with_name(path.name + ".tmp").write_bytes(buffer.getvalue()[:4096])
-            print(f"killing myself while writing checkpoint {kill_at}", flush=True)
-            os.kill(os.getpid(), signal.SIGKILL)
-        original(payload, path)
-
-    resume.save_checkpoint = dying_save
+    die_at_save(kill_at, announce=True)
 from trainwise.cli import main
 
 sys.exit(main(sys.argv[1:]))

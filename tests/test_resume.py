@@ -1,7 +1,6 @@
 """`trainwise run --resume`: a run killed with SIGKILL (mid-epoch, mid-save, or whenever) and
 resumed ends with the same weights and history as an uninterrupted run, bitwise on the CPU."""
 
-import io
 import multiprocessing
 import os
 import signal
@@ -11,6 +10,7 @@ import pytest
 import torch
 
 import trainwise
+from faults import die_at_save
 from trainwise.cli import main
 from trainwise.rundir import read_findings, read_history
 
@@ -37,20 +37,7 @@ def uninterrupted(tmp_path_factory):
 
 def _die_mid_save(out_dir, kill_at=KILL_AT_SAVE):
     """Runs in a forked process: SIGKILL itself halfway through writing checkpoint `kill_at`."""
-    import trainwise.train.resume as resume_module
-
-    original, calls = resume_module.save_checkpoint, []
-
-    def dying_save(payload, path):
-        calls.append(path)
-        if len(calls) == kill_at:
-            buffer = io.BytesIO()
-            torch.save(payload, buffer)
-            path.with_name(path.name + ".tmp").write_bytes(buffer.getvalue()[:4096])
-            os.kill(os.getpid(), signal.SIGKILL)
-        original(payload, path)
-
-    resume_module.save_checkpoint = dying_save
+    die_at_save(kill_at)
     trainwise.run(overrides=_settings(out_dir), report=False)
 
 
