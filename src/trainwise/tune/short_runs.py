@@ -99,7 +99,8 @@ class _Setup:
     seed: int
     constant_lr: bool | None = None  # None: inferred by _train (make_scheduler gave None)
     accumulate: int = 1  # micro-batches per step, as the training run will use
-    tail_evals: int = 1  # validation losses over the last epoch; the score is their median
+    tail_steps: frozenset[int] = frozenset()  # steps of the last epoch whose validation losses
+    # make the score (their median); empty: fit's own evaluation at the end alone
 
 
 def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader: Iterable,
@@ -124,7 +125,11 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     lrs, spacing = candidate_lrs(lr_low, lr_high, num_candidates)
     setup = _Setup(model, loss_fn, train_loader, val_loader, make_optimizer, make_scheduler,
                    num_epochs, task, fabric or Fabric(accelerator="cpu", devices=1),
-                   grad_clip, seed, constant_lr, accumulate, max(1, tail_evals))
+                   grad_clip, seed, constant_lr, accumulate)
+    steps_per_epoch = max(1, num_steps_per_epoch(train_loader, setup.fabric.world_size))
+    offsets = _tail_offsets(steps_per_epoch, tail_evals)  # steps before the end
+    if len(offsets) > 1:
+        setup.tail_steps = frozenset(num_epochs * steps_per_epoch - o for o in offsets)
     candidates: list[Candidate] = []
     try:
         check_trainable(model, "short_runs_nothing_to_train")
@@ -135,10 +140,9 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
             widened = _widen(setup, candidates, max_widenings)
     except ProbeStop as stop:
         return ShortRunResult(math.nan, candidates, False, spacing, num_epochs, [stop.finding])
-    offsets = _tail_offsets(_steps_per_epoch(setup), setup.tail_evals)
     result = _verdict(candidates, widened, spacing, num_epochs, max_widenings, len(offsets))
     result.constant_lr = bool(setup.constant_lr)
-    result.horizon_epochs = num_epochs - statistics.mean(offsets) / _steps_per_epoch(setup)
+    result.horizon_epochs = num_epochs - statistics.mean(offsets) / steps_per_epoch
     return result
 
 
@@ -158,9 +162,7 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
     model = copy.deepcopy(setup.model)
     optimizer = setup.make_optimizer(model, lr)
     total_steps = setup.num_epochs * len(setup.train_loader)
-    steps = setup.num_epochs * _steps_per_epoch(setup)
-    tail = _TailEvaluations(setup, {steps - o for o in _tail_offsets(_steps_per_epoch(setup),
-                                                                      setup.tail_evals)})
+    tail = _TailEvaluations(setup) if setup.tail_steps else None
     scheduler = setup.make_scheduler(optimizer, total_steps) if setup.make_scheduler else None
     if setup.constant_lr is None:  # not said: no scheduler means a constant lr
         setup.constant_lr = scheduler is None
@@ -169,7 +171,7 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
         state = fit(model, setup.train_loader, setup.val_loader, optimizer=optimizer,
                     loss_fn=setup.loss_fn, max_epochs=setup.num_epochs, task=setup.task,
                     scheduler=scheduler, fabric=setup.fabric,
-                    callbacks=[tail] if setup.tail_evals > 1 else [],
+                    callbacks=[tail] if tail else [],
                     grad_clip=setup.grad_clip, accumulate_grad_batches=setup.accumulate)
     steps = [row for row in state.history if row["kind"] == "step"]
     if steps and steps[0]["step"] == 1 and not math.isfinite(steps[0]["loss"]):
@@ -178,9 +180,10 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
     curve = [float(row["val_loss"]) for row in epochs]
     diverged = bool(state.stop_reason) or len(epochs) < setup.num_epochs or not curve
     final = curve[-1] if curve and not diverged and math.isfinite(curve[-1]) else math.inf
-    return Candidate(lr, _score(final, tail.losses), curve,
+    losses = tail.losses if tail else []
+    return Candidate(lr, _score(final, losses), curve,
                      [float(row["train_loss"]) for row in epochs],
-                     time.perf_counter() - started, round_, tail.losses)
+                     time.perf_counter() - started, round_, losses)
 
 
 def _score(final: float, tail: list[float]) -> float:
@@ -191,27 +194,23 @@ def _score(final: float, tail: list[float]) -> float:
     return statistics.median(tail) if all(math.isfinite(v) for v in tail) else math.inf
 
 
-def _steps_per_epoch(setup: _Setup) -> int:
-    return max(1, num_steps_per_epoch(setup.train_loader, setup.fabric.world_size))
-
-
 def _tail_offsets(steps_per_epoch: int, count: int) -> list[int]:
     """Steps before the end at which the last epoch is evaluated: 0 (the end) and count - 1
     more, evenly spread over that epoch (fewer when it has fewer steps)."""
-    count = max(1, min(count, steps_per_epoch))
+    count = max(1, min(count, steps_per_epoch))  # at least the end
     return sorted({round(j * steps_per_epoch / count) for j in range(count)})
 
 
 class _TailEvaluations:
-    """A fit callback: the validation loss at the given optimizer steps (process-wide, as
-    fit evaluates), the model put back in training mode."""
+    """A fit callback: the validation loss at setup.tail_steps (process-wide, as fit
+    evaluates), the model put back in training mode."""
 
-    def __init__(self, setup: _Setup, at_steps: set[int]) -> None:
-        self.setup, self.at_steps, self.losses = setup, at_steps, []
+    def __init__(self, setup: _Setup) -> None:
+        self.setup, self.at_steps, self.losses = setup, set(setup.tail_steps), []
         self.loader = setup_loader(setup.fabric, setup.val_loader, train=False)
 
     def on_step_end(self, state: Any, rows: Any) -> None:
-        if state.step in self.at_steps and not state.should_stop:
+        if state.step in self.at_steps:
             self.at_steps.discard(state.step)  # on_step_end may come twice for one step
             self.losses.append(loss_across_ranks(self.setup.fabric, state.model, self.loader,
                                                  self.setup.loss_fn))
