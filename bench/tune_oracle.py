@@ -67,6 +67,24 @@ def oracle(task: Task, schedule: str | None = None, verbose: bool = True) -> dic
             "seconds": entry["seconds"], "seeds": list(task.oracle_seeds)}
 
 
+def at_lr(task: Task, lr: float, schedule: str | None = None) -> list[float]:
+    """The oracle's loss at one off-grid lr: a full run per oracle seed, exactly as the grid's
+    (paired with it by seed), so a pick is scored by its own runs rather than interpolated
+    between grid points. Cached in bench/tune_oracle.json beside the grid, by lr (6 digits)."""
+    schedule = schedule or task.schedule
+    key, name = _key(task, schedule) + " | at lr", f"{lr:.6g}"
+    entry = load_cache().get(key, {}).get(name, {})
+    missing = [seed for seed in task.oracle_seeds if str(seed) not in entry]
+    for seed in missing:
+        value = oracle_run(task, float(name), seed, schedule)
+        entry[str(seed)] = value if np.isfinite(value) else None
+    if missing:
+        cache = load_cache()
+        cache.setdefault(key, {})[name] = entry
+        CACHE.write_text(json.dumps(cache, indent=1))
+    return [np.inf if entry[str(s)] is None else entry[str(s)] for s in task.oracle_seeds]
+
+
 def mean_curve(result: dict) -> tuple[np.ndarray, np.ndarray]:
     """(log10 lrs, mean val loss over seeds); a diverged seed counts as +inf."""
     losses = np.array([[np.inf if v is None else v for v in row] for row in result["losses"]])
