@@ -41,10 +41,7 @@ def test_short_run_curves_spanning_decades_get_a_log_axis():
 
 
 def _tuning_text(tmp_path, tune):
-    (tmp_path / "meta.json").write_text(json.dumps({"name": "t", "verdict": "ok",
-                                                    "data": {"task": "classification"}}))
-    (tmp_path / "tune.json").write_text(json.dumps(tune))
-    html = build_report(tmp_path).read_text()
+    html = build_report(_write(tmp_path, tune)).read_text()
     section = html[html.index('id="tuning"'):html.index('id="training"')]
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", section))
 
@@ -72,3 +69,37 @@ def test_the_tuning_section_walks_from_the_best_short_run_to_the_lr_used(tmp_pat
                                        "best_lr": None, "widened": False, "spacing": "log",
                                        "num_epochs": 3})
     assert "Training uses" not in diverged  # every short run diverged: no lr to name
+
+
+def test_tail_scored_runs_show_their_spread_and_say_when_the_best_is_within_noise(tmp_path):
+    """Constant lr: each run scored by the median of its last-epoch losses; the table shows
+    their lowest and highest, and the text says when the runner-up's range reaches below the
+    best's score (one run cannot tell them apart)."""
+    def tune(runner_up_tail):
+        candidates = [
+            {"lr": 0.01, "val_loss": 0.20, "curve": [0.5, 0.2], "seconds": 0.1, "round": 0,
+             "tail": [0.25, 0.20, 0.18, 0.22, 0.21, 0.19]},
+            {"lr": 0.02, "val_loss": 0.15, "curve": [0.4, 0.15], "seconds": 0.1, "round": 0,
+             "tail": [0.17, 0.14, 0.15, 0.16, 0.13, None]},  # a non-finite loss is left out
+            {"lr": 0.04, "val_loss": 0.30, "curve": [0.6, 0.3], "seconds": 0.1, "round": 0,
+             "tail": [0.3] * 6}]
+        candidates[0]["tail"] = runner_up_tail
+        return {"candidates": candidates, "chosen_lr": 0.018, "best_lr": 0.02, "widened": False,
+                "spacing": "log", "num_epochs": 2, "tail_evals": 6, "source": "short_runs"}
+
+    html = build_report(_write(tmp_path, tune([0.25, 0.20, 0.14, 0.22, 0.21, 0.19]))).read_text()
+    cells = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td><td>([^<]*)</td><td>[^<]*</td>"
+                       r"<td>(best)?</td>", html)
+    assert [(c[0], c[2]) for c in cells] == [("0.01", "0.14 – 0.25"), ("0.02", "0.13 – 0.17"),
+                                             ("0.04", "0.3 – 0.3")]
+    assert "lowest – highest over the last epoch" in html
+    assert "cannot tell those two rates apart" in html  # 0.14 <= the best's 0.15
+    clear = build_report(_write(tmp_path, tune([0.25, 0.20, 0.18, 0.22, 0.21, 0.19]))).read_text()
+    assert "cannot tell those two rates apart" not in clear  # the runner-up's lowest is 0.18
+
+
+def _write(tmp_path, tune):
+    (tmp_path / "meta.json").write_text(json.dumps({"name": "t", "verdict": "ok",
+                                                    "data": {"task": "classification"}}))
+    (tmp_path / "tune.json").write_text(json.dumps(tune))
+    return tmp_path

@@ -15,7 +15,7 @@ from typing import Any
 
 from trainwise.findings import STAGES, Finding, Severity, TrainwiseError, errors, worst
 from trainwise.reporting.curves import best_epoch
-from trainwise.reporting.tuning import candidate_rows
+from trainwise.reporting.tuning import candidate_rows, within_noise
 from trainwise.rundir import read_findings, read_history
 
 Row = dict[str, Any]
@@ -194,6 +194,7 @@ def report_context(run: RunData) -> dict[str, Any]:
     """The template's whole input; figures are added by the caller."""
     failed = errors(run.findings)
     meta = run.meta
+    candidates = candidate_rows(run.tune)
     return {
         "name": meta.get("name") or run.path.name,
         "folder": run.path.name,
@@ -211,7 +212,8 @@ def report_context(run: RunData) -> dict[str, Any]:
         "model": run.model_summary,
         "lr_range": run.lr_range,
         "tune": run.tune,
-        "candidates": candidate_rows(run.tune),
+        "candidates": candidates,
+        "candidates_within_noise": within_noise(candidates),
         "has_training": bool(run.steps or run.epochs),
         "test": [(k, _metric(k, v)) for k, v in _test_scalars(run.test)],
         "findings_by_stage": _findings_by_stage(run.findings),
