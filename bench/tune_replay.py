@@ -97,8 +97,11 @@ def _tail(evals: list[float], count: int | None) -> tuple[list[float], int]:
     return evals[::-1][::stride][:count or len(evals)], stride
 
 
-def tune_rule(run: dict, factor: float, count: int) -> float:
-    """search.py's constant-lr choice, candidates snapped to the recorded grid."""
+def tune_rule(run: dict, factor: float, count: int, lower: float) -> float:
+    """search.py's constant-lr choice, candidates snapped to the recorded grid: the range
+    test's low end times `lower` (horizon_factor of the short runs' epochs) up to its high
+    end, the unextended range's count, widened at an edge (not past the recorded grid), the
+    refined pick times `factor` (horizon_factor at the scored evaluations' mean position)."""
     grid = sorted(float(k) for k in run["curves"])
     snap = lambda lr: min(grid, key=lambda g: abs(math.log(g / lr)))  # noqa: E731
 
@@ -108,7 +111,7 @@ def tune_rule(run: dict, factor: float, count: int) -> float:
 
     low, high, _ = run["range"]
     number = len(candidate_lrs(low, high, "auto")[0])
-    lrs = sorted({snap(lr) for lr in candidate_lrs(low * factor, high, number)[0]})
+    lrs = sorted({snap(lr) for lr in candidate_lrs(low * lower, high, number)[0]})
     pairs = [(lr, score(lr)) for lr in lrs]
     for _ in range(TuneConfig().max_widenings):
         beyond = beyond_edge(pairs)
@@ -119,11 +122,15 @@ def tune_rule(run: dict, factor: float, count: int) -> float:
     return refine(pairs) * factor
 
 
-def dense_rule(run: dict, factor: float, count: int | None) -> float:
+def dense_rule(run: dict, factor: float, count: int | None, lower: float = 1.0) -> float:
+    """Every lr of the 1.78x sub-grid; a quadratic in log lr through the best and 2
+    neighbours a side (finite scores only), clipped to the best's neighbours; times
+    `factor`. (`lower` is unused: there is no range to start from.)"""
     grid = sorted(float(k) for k in run["curves"])[::2]  # the 1.78x sub-grid
-    x = np.log10(grid)
-    y = np.array([np.median(_tail(e, count)[0]) if (e := run["curves"][repr(lr)])
-                  else np.inf for lr in grid])
+    scores = [np.median(_tail(e, count)[0]) if (e := run["curves"][repr(lr)]) else np.inf
+              for lr in grid]
+    x = np.log10([lr for lr, v in zip(grid, scores, strict=True) if np.isfinite(v)])
+    y = np.array([v for v in scores if np.isfinite(v)])
     best = int(np.argmin(y))
     window = slice(max(0, best - 2), best + 3)
     a, b, _ = np.polyfit(x[window], np.log(y[window]), 2)
@@ -156,7 +163,8 @@ def replay(names: list[str]) -> None:
             rules[f"dense grid (median of all {recorded})"] = (dense_rule, None, "14")
         for rule, (pick, count, runs_per_seed) in rules.items():
             factor = _factor(task, entry, recorded, count)
-            lrs = [pick(run, factor, count) for run in runs]
+            lower = horizon_factor(entry["epochs"], task.epochs)  # search.py's lower start
+            lrs = [pick(run, factor, count, lower) for run in runs]
             ex = [excess(curve, lr) for lr in lrs]
             lines.append(f"| {task.name} | {rule} | {runs_per_seed} | "
                          f"{sum(e <= 0.05 for e in ex)}/{len(ex)} | {max(ex):+.1%} | "

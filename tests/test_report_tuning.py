@@ -74,16 +74,17 @@ def test_the_tuning_section_walks_from_the_best_short_run_to_the_lr_used(tmp_pat
 def test_tail_scored_runs_show_their_spread_and_say_when_the_best_is_within_noise(tmp_path):
     """Constant lr: each run scored by the median of its last-epoch losses; the table shows
     their lowest and highest, and the text says when the runner-up's range reaches below the
-    best's score (one run cannot tell them apart)."""
+    best's score. A run that diverged (no score) shows no range, even with finite losses."""
     def tune(runner_up_tail):
         candidates = [
             {"lr": 0.01, "val_loss": 0.20, "curve": [0.5, 0.2], "seconds": 0.1, "round": 0,
-             "tail": [0.25, 0.20, 0.18, 0.22, 0.21, 0.19]},
+             "tail": runner_up_tail},
             {"lr": 0.02, "val_loss": 0.15, "curve": [0.4, 0.15], "seconds": 0.1, "round": 0,
-             "tail": [0.17, 0.14, 0.15, 0.16, 0.13, None]},  # a non-finite loss is left out
+             "tail": [0.17, 0.14, 0.15, 0.16, 0.13, 0.15]},
             {"lr": 0.04, "val_loss": 0.30, "curve": [0.6, 0.3], "seconds": 0.1, "round": 0,
-             "tail": [0.3] * 6}]
-        candidates[0]["tail"] = runner_up_tail
+             "tail": [0.3] * 6},
+            {"lr": 0.08, "val_loss": None, "curve": [0.9, None], "seconds": 0.1, "round": 0,
+             "tail": [0.12, 0.13, None, None, None, None]}]  # diverged mid-epoch: inf score
         return {"candidates": candidates, "chosen_lr": 0.018, "best_lr": 0.02, "widened": False,
                 "spacing": "log", "num_epochs": 2, "tail_evals": 6, "source": "short_runs"}
 
@@ -91,11 +92,27 @@ def test_tail_scored_runs_show_their_spread_and_say_when_the_best_is_within_nois
     cells = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td><td>([^<]*)</td><td>[^<]*</td>"
                        r"<td>(best)?</td>", html)
     assert [(c[0], c[2]) for c in cells] == [("0.01", "0.14 – 0.25"), ("0.02", "0.13 – 0.17"),
-                                             ("0.04", "0.3 – 0.3")]
+                                             ("0.04", "0.3 – 0.3"), ("0.08", "")]
     assert "lowest – highest over the last epoch" in html
-    assert "cannot tell those two rates apart" in html  # 0.14 <= the best's 0.15
+    assert "within its own noise" in html  # the runner-up's 0.14 <= the best's 0.15
     clear = build_report(_write(tmp_path, tune([0.25, 0.20, 0.18, 0.22, 0.21, 0.19]))).read_text()
-    assert "cannot tell those two rates apart" not in clear  # the runner-up's lowest is 0.18
+    assert "within its own noise" not in clear  # the runner-up's lowest is 0.18
+
+
+def test_candidate_rows_take_the_best_from_every_scored_run():
+    from trainwise.reporting.tuning import candidate_rows, within_noise
+
+    rows = candidate_rows({"best_lr": 0.1, "candidates": [
+        {"lr": 0.1, "val_loss": 0.1, "tail": None},  # the best, scored by one loss
+        {"lr": 0.2, "val_loss": 0.3, "tail": [0.3, 0.2, 0.4]},
+        {"lr": 0.3, "val_loss": 0.35, "tail": [0.35, 0.05, 0.4]}]})
+    assert [r["spread"] for r in rows] == [None, (0.2, 0.4), (0.05, 0.4)]
+    assert not within_noise(rows)  # runner-up 0.3's lowest (0.2) is above the best's 0.1
+    assert within_noise(candidate_rows({"candidates": [
+        {"lr": 0.1, "val_loss": 0.3, "tail": [0.3, 0.3]},
+        {"lr": 0.2, "val_loss": 0.3, "tail": [0.3, 0.3]}]}))  # a tie is within noise
+    assert not within_noise(candidate_rows({"candidates": [
+        {"lr": 0.1, "val_loss": 0.3, "tail": [0.3, 0.2]}]}))  # one run: nothing to compare
 
 
 def _write(tmp_path, tune):

@@ -37,26 +37,26 @@ def short_runs_figure(tune: dict[str, Any]) -> Figure:
 
 def candidate_rows(tune: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Table rows sorted by learning rate, with the winner marked; `spread` is the lowest and
-    highest of the validation losses a run was scored over (None when one loss scored it)."""
+    highest of the validation losses a run was scored over (None when one loss scored it, or
+    when the run did not finish with finite losses: it has no score to spread)."""
     if not tune:
         return []
     best = tune.get("best_lr")
     rows = []
     for candidate in sorted(tune.get("candidates", []), key=lambda c: c["lr"]):
-        tail = finite(candidate.get("tail", []))
-        tail = tail[np.isfinite(tail)]
+        tail = finite(candidate.get("tail") or [])
+        scored = candidate.get("val_loss") is not None and bool(np.isfinite(tail).all())
         rows.append({"lr": candidate["lr"], "val_loss": candidate.get("val_loss"),
                      "seconds": candidate.get("seconds"), "round": candidate.get("round", 0),
                      "best": best is not None and math.isclose(candidate["lr"], best,
                                                                rel_tol=1e-6),
-                     "spread": (float(tail.min()), float(tail.max())) if len(tail) > 1
-                     else None})
+                     "spread": (float(tail.min()), float(tail.max()))
+                     if scored and len(tail) > 1 else None})
     return rows
 
 
 def within_noise(rows: list[dict[str, Any]]) -> bool:
-    """The best run's score lies inside the spread of the runner-up's scored losses: one
-    short run cannot tell those two rates apart."""
-    scored = sorted((r for r in rows if r["spread"] and r["val_loss"] is not None),
-                    key=lambda r: r["val_loss"])
-    return len(scored) > 1 and scored[1]["spread"][0] <= scored[0]["val_loss"]
+    """The best run's score lies inside the range of the runner-up's scored losses."""
+    scored = sorted((r for r in rows if r["val_loss"] is not None), key=lambda r: r["val_loss"])
+    return (len(scored) > 1 and scored[1]["spread"] is not None
+            and scored[1]["spread"][0] <= scored[0]["val_loss"])

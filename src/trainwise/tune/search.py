@@ -48,7 +48,7 @@ TAIL_EVALS = 6  # at a constant lr each short run is scored by the median of 6 v
 # candidates, as before), 8/10 moving the whole range down. The mean of the 6 instead of the
 # median: MNIST-1D 8/10 (+7.6%). bench/tune_replay.py replays this rule on the recordings
 # (bench/tune_replay.json): on 30 MNIST-1D and 20 digits seeds it lands within 5% in
-# 25/30 and 19/20, a grid of 14 short runs per seed (4.5x a plain run) in 27/30 and 20/20:
+# 24/30 and 20/20, a grid of 14 short runs per seed (4.5x a plain run) in 27/30 and 20/20:
 # a choice from one seed's short runs is near its noise floor there
 MIN_SHORT_RUN_STEPS = 50  # below ~50 steps a compressed one-cycle is mostly warm-up and
 # anneal (~15 steps each): on Friedman-1, 32-step runs picked 2.6x too high in 1 of 5 seeds
