@@ -85,10 +85,14 @@ def at_lr(task: Task, lr: float, schedule: str | None = None) -> list[float]:
     return [np.inf if entry[str(s)] is None else entry[str(s)] for s in task.oracle_seeds]
 
 
+def loss_matrix(result: dict) -> np.ndarray:
+    """The oracle's losses, (lrs, seeds); a diverged run (None) is +inf."""
+    return np.array([[np.inf if v is None else v for v in row] for row in result["losses"]])
+
+
 def mean_curve(result: dict) -> tuple[np.ndarray, np.ndarray]:
     """(log10 lrs, mean val loss over seeds); a diverged seed counts as +inf."""
-    losses = np.array([[np.inf if v is None else v for v in row] for row in result["losses"]])
-    return np.log10(result["lrs"]), losses.mean(axis=1)
+    return np.log10(result["lrs"]), loss_matrix(result).mean(axis=1)
 
 
 ANCHOR_RESULTS = Path("/work/shared/bench/results_lr_finders.md")

@@ -42,7 +42,12 @@ from tune_vs_oracle import excess
 from trainwise.config import TuneConfig
 from trainwise.tune.candidates import beyond_edge, candidate_lrs, refine
 from trainwise.tune.lr_range import lr_range_test
-from trainwise.tune.search import TAIL_EVALS, horizon_factor, short_run_epochs
+from trainwise.tune.search import (
+    TAIL_EVALS,
+    candidate_range,
+    horizon_factor,
+    short_run_epochs,
+)
 
 CACHE = Path(__file__).resolve().parent / "tune_replay.json"
 GRID = {"mnist1d-anchor": range(-22, -8), "digits-anchor": range(-20, -4)}  # 10^(k/8)
@@ -97,11 +102,11 @@ def _tail(evals: list[float], count: int | None) -> tuple[list[float], int]:
     return evals[::-1][::stride][:count or len(evals)], stride
 
 
-def tune_rule(run: dict, factor: float, count: int, lower: float) -> float:
-    """search.py's constant-lr choice, candidates snapped to the recorded grid: the range
-    test's low end times `lower` (horizon_factor of the short runs' epochs) up to its high
-    end, the unextended range's count, widened at an edge (not past the recorded grid), the
-    refined pick times `factor` (horizon_factor at the scored evaluations' mean position)."""
+def tune_rule(run: dict, factor: float, count: int) -> float:
+    """search.py's constant-lr choice, candidates snapped to the recorded grid: its
+    `candidate_range` for the recorded short runs' length, widened at an edge (not past the
+    recorded grid), the refined pick times `factor` (horizon_factor at the scored
+    evaluations' mean position)."""
     grid = sorted(float(k) for k in run["curves"])
     snap = lambda lr: min(grid, key=lambda g: abs(math.log(g / lr)))  # noqa: E731
 
@@ -109,9 +114,7 @@ def tune_rule(run: dict, factor: float, count: int, lower: float) -> float:
         evals = run["curves"][repr(lr)]
         return float(np.median(_tail(evals, count)[0])) if evals else math.inf
 
-    low, high, _ = run["range"]
-    number = len(candidate_lrs(low, high, "auto")[0])
-    lrs = sorted({snap(lr) for lr in candidate_lrs(low * lower, high, number)[0]})
+    lrs = sorted({snap(lr) for lr in candidate_lrs(*run["candidate_range"])[0]})
     pairs = [(lr, score(lr)) for lr in lrs]
     for _ in range(TuneConfig().max_widenings):
         beyond = beyond_edge(pairs)
@@ -122,10 +125,10 @@ def tune_rule(run: dict, factor: float, count: int, lower: float) -> float:
     return refine(pairs) * factor
 
 
-def dense_rule(run: dict, factor: float, count: int | None, lower: float = 1.0) -> float:
+def dense_rule(run: dict, factor: float, count: int | None) -> float:
     """Every lr of the 1.78x sub-grid; a quadratic in log lr through the best and 2
     neighbours a side (finite scores only), clipped to the best's neighbours; times
-    `factor`. (`lower` is unused: there is no range to start from.)"""
+    `factor`."""
     grid = sorted(float(k) for k in run["curves"])[::2]  # the 1.78x sub-grid
     scores = [np.median(_tail(e, count)[0]) if (e := run["curves"][repr(lr)]) else np.inf
               for lr in grid]
@@ -155,7 +158,9 @@ def replay(names: list[str]) -> None:
             continue
         task = TASKS[entry["task"]]()
         curve = mean_curve(oracle(task, verbose=False))
-        runs = list(entry["seeds"].values())
+        runs = [{**run, "candidate_range": candidate_range(
+            *run["range"][:2], "auto", entry["epochs"], task.epochs, constant=True)}
+            for run in entry["seeds"].values()]
         recorded = len(next(e for e in runs[0]["curves"].values() if e))
         rules = {f"tune's rule (median of {TAIL_EVALS})": (tune_rule, TAIL_EVALS, "3-6"),
                  f"dense grid (median of {TAIL_EVALS})": (dense_rule, TAIL_EVALS, "14")}
@@ -163,8 +168,7 @@ def replay(names: list[str]) -> None:
             rules[f"dense grid (median of all {recorded})"] = (dense_rule, None, "14")
         for rule, (pick, count, runs_per_seed) in rules.items():
             factor = _factor(task, entry, recorded, count)
-            lower = horizon_factor(entry["epochs"], task.epochs)  # search.py's lower start
-            lrs = [pick(run, factor, count, lower) for run in runs]
+            lrs = [pick(run, factor, count) for run in runs]
             ex = [excess(curve, lr) for lr in lrs]
             lines.append(f"| {task.name} | {rule} | {runs_per_seed} | "
                          f"{sum(e <= 0.05 for e in ex)}/{len(ex)} | {max(ex):+.1%} | "

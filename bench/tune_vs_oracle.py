@@ -38,7 +38,7 @@ import time
 import numpy as np
 import torch
 from _record import append
-from tune_oracle import GRID_K, anchor_table, at_lr, mean_curve, oracle
+from tune_oracle import GRID_K, anchor_table, at_lr, loss_matrix, mean_curve, oracle
 from tune_tasks import TASKS, Task, train_full
 
 from trainwise.config import TuneConfig
@@ -149,7 +149,7 @@ def oracle_table(curves: dict) -> list[str]:
 def _seed_argmins(result: dict) -> list[float]:
     """Each oracle seed's own best grid lr: how well a single full-run grid search does,
     scored against the mean over seeds (the noise floor of the excess)."""
-    losses = np.array([[np.inf if v is None else v for v in row] for row in result["losses"]])
+    losses = loss_matrix(result)
     return [result["lrs"][int(i)] for i in np.argmin(losses, axis=0)]
 
 
@@ -171,7 +171,7 @@ def measured(task: Task, result: dict, runs: list[dict]) -> list[str]:
     """`tune`'s pick scored by full runs at that very lr (every oracle seed, tune_oracle.at_lr)
     instead of interpolated between grid points 1.78x apart, which overstates the excess of a
     convex curve between them; paired by seed with the grid's best lr."""
-    losses = np.array([[np.inf if v is None else v for v in row] for row in result["losses"]])
+    losses = loss_matrix(result)
     best = losses[int(np.argmin(losses.mean(axis=1)))]
     cells, hits = [], 0
     for run in runs:
@@ -196,14 +196,18 @@ def _issue_oracle(task: Task, result: dict, runs: list[dict]) -> list[str]:
     the anchors' own table), interpolated as the table above; noisier than ours."""
     if not task.anchor:
         return []
-    three = {**result, "losses": [row[:3] for row in result["losses"]]}
-    s = score(mean_curve(three), [run["picks"]["tune"] for run in runs])
+    x, y = curve = _issue_curve(result)
+    s = score(curve, [run["picks"]["tune"] for run in runs])
     return [f"Against the issue's own oracle (the 17-point grid x 3 seeds, 0-2: the anchors' "
             f"table): `tune` within 5% in **{s['within5']}/{len(runs)}**, within 2x "
-            f"{s['hit2']:.0%}, per seed "
-            + ", ".join(_pct(e) for e in s["excesses"])
-            + " (its best lr "
-            f"{10 ** mean_curve(three)[0][int(np.argmin(mean_curve(three)[1]))]:.3g}).", ""]
+            f"{s['hit2']:.0%}, per seed " + ", ".join(_pct(e) for e in s["excesses"])
+            + f" (its best lr {10 ** x[int(np.argmin(y))]:.3g}).", ""]
+
+
+def _issue_curve(result: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The oracle as issue 6 defines it: the mean over its first 3 seeds (0-2, whose runs are
+    the anchors' own table)."""
+    return mean_curve({**result, "losses": [row[:3] for row in result["losses"]]})
 
 
 def _anchor_check(task: Task, result: dict) -> str:
@@ -211,7 +215,7 @@ def _anchor_check(task: Task, result: dict) -> str:
     if not task.anchor:
         return ""
     theirs = anchor_table("digits" if "digits" in task.name else "mnist1d")
-    ours = [np.mean([np.inf if v is None else v for v in row[:3]]) for row in result["losses"]]
+    ours = _issue_curve(result)[1]
     worst = max(abs(o / theirs[k] - 1) for k, o in zip(GRID_K, ours, strict=True))
     return (f" Check: at seeds 0-2 this oracle matches the anchors' own table "
             f"(/work/shared/bench/results_lr_finders.md) within {worst:.2%} at every grid lr.")
@@ -235,7 +239,7 @@ def run_task(name: str, seeds: list[int], constant: bool) -> str:
                                   task.schedule == "constant")
     x, y = curves[label]
     realised = [r["realised"] / y.min() - 1 for r in runs]
-    losses = np.array([[np.inf if v is None else v for v in row] for row in result["losses"]])
+    losses = loss_matrix(result)
     best_se = losses[int(np.argmin(y))].std(ddof=1) / math.sqrt(losses.shape[1]) / y.min()
     return "\n".join([
         f"### {task.name}", "", f"{task.describe}; batch {task.batch_size}; short runs "

@@ -6,16 +6,13 @@ from trainwise.reporting import build_report
 
 
 def test_short_runs_render_as_table_and_figure(tmp_path):
-    (tmp_path / "meta.json").write_text(json.dumps({"name": "t", "verdict": "ok",
-                                                    "data": {"task": "classification"}}))
     tune = {"candidates": [
         {"lr": 0.01, "val_loss": 0.30, "curve": [0.9, 0.5, 0.30], "seconds": 1.0, "round": 0},
         {"lr": 0.001, "val_loss": 0.60, "curve": [1.2, 0.8, 0.60], "seconds": 1.1, "round": 0},
         {"lr": 0.1, "val_loss": 0.45, "curve": [1.0, 0.6, 0.45], "seconds": 0.9, "round": 0}],
         "chosen_lr": 0.012, "best_lr": 0.01, "widened": False, "spacing": "log",
         "num_epochs": 3}
-    (tmp_path / "tune.json").write_text(json.dumps(tune))
-    html = build_report(tmp_path).read_text()
+    html = build_report(_write(tmp_path, tune)).read_text()
     rows = re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td><td>[^<]*</td><td>(best)?</td>",
                       html)
     assert [r[0] for r in rows] == ["0.001", "0.01", "0.1"]  # sorted by rate

@@ -103,22 +103,28 @@ def num_steps_per_epoch(loader: Any, world_size: int) -> int:
     return len(sharded if sharded is not None else loader)
 
 
+def predictions_across_ranks(fabric: Fabric, model: nn.Module, loader: Any
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every process's outputs and targets of its slice of `loader`, gathered: the whole
+    set's (N, C) and (N,) on each process."""
+    outputs, targets = predict(model, loader)
+    if fabric.world_size > 1:
+        outputs, targets = gather_rows(fabric, outputs), gather_rows(fabric, targets)
+    return outputs, targets
+
+
 def evaluate_across_ranks(fabric: Fabric, model: nn.Module, loader: Any, loss_fn: nn.Module,
                           task: str, prefix: str = "val") -> dict[str, Any]:
     """Metrics over every process's slice together: the same numbers as on one device."""
     if fabric.world_size == 1:
         return evaluate(model, loader, loss_fn, task, prefix)
-    outputs, targets = predict(model, loader)  # (N_r, C), (N_r,): this process's slice
-    outputs, targets = gather_rows(fabric, outputs), gather_rows(fabric, targets)
     # The gathered predictions go through evaluate's own metric code (an identity "model"
     # replays them), so one device and many compute the metrics the same way.
+    outputs, targets = predictions_across_ranks(fabric, model, loader)
     return evaluate(nn.Identity(), [(outputs, targets)], loss_fn, task, prefix)
 
 
 def loss_across_ranks(fabric: Fabric, model: nn.Module, loader: Any, loss_fn: nn.Module
                       ) -> float:
     """evaluate_across_ranks' loss alone (no calibration statistics): for frequent checks."""
-    outputs, targets = predict(model, loader)
-    if fabric.world_size > 1:
-        outputs, targets = gather_rows(fabric, outputs), gather_rows(fabric, targets)
-    return float(loss_fn(outputs, targets))
+    return float(loss_fn(*predictions_across_ranks(fabric, model, loader)))

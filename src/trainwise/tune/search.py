@@ -153,15 +153,11 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     started = time.perf_counter()
     num_epochs = short_run_epochs(config, max_epochs, len(train_loader),  # type: ignore
                                   constant)
-    # a constant lr: candidates from lower down, as many as the range test's own range asks
-    # for (the time budget), each scored over its last epoch (TAIL_EVALS)
-    lower = horizon_factor(num_epochs, max_epochs) if constant else 1.0
-    count = config.num_candidates
-    if constant and count == "auto":
-        count = len(candidate_lrs(rt.lr_low, rt.lr_high, "auto")[0])
+    lr_low, lr_high, count = candidate_range(rt.lr_low, rt.lr_high, config.num_candidates,
+                                             num_epochs, max_epochs, constant)
     result.short = short_runs(
-        model, loss_fn, train_loader, val_loader, make_optimizer, lr_low=rt.lr_low * lower,
-        lr_high=rt.lr_high, num_epochs=num_epochs, num_candidates=count,
+        model, loss_fn, train_loader, val_loader, make_optimizer, lr_low=lr_low,
+        lr_high=lr_high, num_epochs=num_epochs, num_candidates=count,
         max_widenings=config.max_widenings, make_scheduler=make_scheduler, task=task,
         fabric=fabric, grad_clip=grad_clip, seed=seed, constant_lr=constant_lr,
         accumulate=accumulate[1], tail_evals=TAIL_EVALS if constant else 1)
@@ -171,6 +167,19 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     if result.short.constant_lr and math.isfinite(result.lr):
         _scale_to_horizon(result, result.short.horizon_epochs, num_epochs, max_epochs)
     return result
+
+
+def candidate_range(lr_low: float, lr_high: float, num_candidates: int | str, num_epochs: int,
+                    max_epochs: int, constant: bool) -> tuple[float, float, int | str]:
+    """The short runs' (lr_low, lr_high, num_candidates) from the range test's range. At a
+    constant lr the candidates start lower, at lr_low x horizon_factor (the range is read for
+    one-cycle peaks), with as many as the range test's own range asks for (the time budget);
+    each is then scored over its last epoch (TAIL_EVALS)."""
+    if not constant:
+        return lr_low, lr_high, num_candidates
+    if num_candidates == "auto":
+        num_candidates = len(candidate_lrs(lr_low, lr_high, "auto")[0])
+    return lr_low * horizon_factor(num_epochs, max_epochs), lr_high, num_candidates
 
 
 def _scale_to_horizon(result: TuneResult, horizon: float, num_epochs: int,
