@@ -41,13 +41,14 @@ def make_fabric(run: RunConfig) -> Fabric:
     strategy = strategy_name(run)
     try:
         return Fabric(accelerator=run.accelerator, devices=run.devices, num_nodes=run.num_nodes,
-                      strategy=strategy)
+                      strategy=strategy, precision=run.precision)
     except Exception as exc:  # Fabric raises ValueError, RuntimeError or its own exceptions
         raise DistributedError(
             f"cannot set up {run.devices} device(s) x {run.num_nodes} node(s) with strategy "
-            f"'{strategy}' on accelerator '{run.accelerator}': {exc}. Check run.devices, "
-            "run.num_nodes, run.strategy and run.accelerator (fsdp needs GPUs; under SLURM, "
-            "--ntasks-per-node must equal run.devices).") from None
+            f"'{strategy}' at precision '{run.precision}' on accelerator '{run.accelerator}': "
+            f"{exc}. Check run.devices, run.num_nodes, run.strategy, run.precision and "
+            "run.accelerator (fsdp needs GPUs; under SLURM, --ntasks-per-node must equal "
+            "run.devices).") from None
 
 
 def launches_function(run: RunConfig) -> bool:

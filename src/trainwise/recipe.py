@@ -198,7 +198,8 @@ def _start(fabric: Fabric, config: Config,
             "seed": config.run.seed, "config": config.model_dump(),
             "config_tag": config_tag(config), "versions": library_versions(),
             "git_revision": git_revision(), "threads": threads, "device": str(fabric.device),
-            "num_processes": fabric.world_size, "stage_seconds": {}}
+            "num_processes": fabric.world_size, "precision": config.run.precision,
+            "stage_seconds": {}}
     ctx = ResumeContext(config=config, run=run, fabric=fabric, meta=meta, source=path)
     if resume_dir is None:
         run.write_text("config.toml", to_toml(config))

@@ -53,7 +53,8 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
     findings, record = [], {"mode": "fixed", "chosen": cfg.batch_size}
     if tune.batch_size == "auto":  # before the lr: the lr is tuned at the batch size used
         x, y = train.tensors(limit=MAX_MICRO_BATCH)
-        batch = find_batch_size(ctx.model, ctx.loss_fn, x, y, ctx.make_optimizer, len(train.y))
+        batch = find_batch_size(ctx.model, ctx.loss_fn, x, y, ctx.make_optimizer, len(train.y),
+                                ctx.fabric)
         findings, record = list(batch.findings), batch.to_dict()
         if not batch.batch_size:
             return findings

@@ -13,13 +13,17 @@ import copy
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from trainwise.tune.batch_size import BatchSizeResult, Measurement, search_batch_size
 from trainwise.tune.no_trace import no_trace
+from trainwise.tune.probe_precision import probe_forward
+
+if TYPE_CHECKING:
+    from lightning_fabric import Fabric
 
 WARMUP_STEPS = 2  # first steps pay for allocation and kernel selection
 MIN_SECONDS = 0.3  # time at least this long (and >= 3 steps) for a stable samples/s
@@ -50,7 +54,8 @@ def _state_bytes(model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
         + _tensor_bytes(grads) + _tensor_bytes(states)
 
 
-def _step(model, loss_fn, optimizer, x, y, saved: dict[int, int] | None) -> None:
+def _step(model, loss_fn, optimizer, x, y, saved: dict[int, int] | None,
+          fabric: Fabric | None) -> None:
     def pack(tensor: torch.Tensor) -> torch.Tensor:
         if saved is not None:  # one storage once: a view and its base share memory
             storage = tensor.untyped_storage()
@@ -58,7 +63,7 @@ def _step(model, loss_fn, optimizer, x, y, saved: dict[int, int] | None) -> None
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = loss_fn(model(x), y)
+        loss = loss_fn(probe_forward(fabric, model, x), y)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -66,10 +71,11 @@ def _step(model, loss_fn, optimizer, x, y, saved: dict[int, int] | None) -> None
 
 def make_measure(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: torch.Tensor,
                  y: torch.Tensor,
-                 make_optimizer: Callable[[nn.Module], torch.optim.Optimizer]
-                 ) -> Callable[[int], Measurement]:
+                 make_optimizer: Callable[[nn.Module], torch.optim.Optimizer],
+                 fabric: Fabric | None = None) -> Callable[[int], Measurement]:
     """measure(batch_size): real steps on a deep copy of `model` with a fresh optimizer, on
-    the first batch_size rows of (x, y); the user's model and RNGs are left as found."""
+    the first batch_size rows of (x, y), at `fabric`'s precision (mixed precision saves
+    activations in 16 bits); the user's model and RNGs are left as found."""
     device = next(model.parameters()).device
 
     def measure(batch_size: int) -> Measurement:
@@ -83,10 +89,12 @@ def make_measure(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: torc
                 torch.cuda.synchronize(device)
                 torch.cuda.reset_peak_memory_stats(device)
             saved: dict[int, int] = {}
-            for _ in range(WARMUP_STEPS):
-                _step(probe, loss_fn, optimizer, xb, yb, saved)
+            for step in range(WARMUP_STEPS):  # the saved tensors of ONE step: keyed by
+                # address, two steps' would be counted once or twice as the allocator reuses
+                last = step == WARMUP_STEPS - 1
+                _step(probe, loss_fn, optimizer, xb, yb, saved if last else None, fabric)
             peak = _peak(device, probe, optimizer, saved, xb, yb)
-            speed = _samples_per_s(probe, loss_fn, optimizer, xb, yb, device)
+            speed = _samples_per_s(probe, loss_fn, optimizer, xb, yb, device, fabric)
             del probe, optimizer
         return Measurement(peak, speed)
 
@@ -99,10 +107,10 @@ def _peak(device, probe, optimizer, saved, xb, yb) -> int:
     return _state_bytes(probe, optimizer) + sum(saved.values()) + _tensor_bytes((xb, yb))
 
 
-def _samples_per_s(probe, loss_fn, optimizer, xb, yb, device) -> float:
+def _samples_per_s(probe, loss_fn, optimizer, xb, yb, device, fabric) -> float:
     steps, started = 0, time.perf_counter()
     while steps < MAX_STEPS and (steps < 3 or time.perf_counter() - started < MIN_SECONDS):
-        _step(probe, loss_fn, optimizer, xb, yb, None)
+        _step(probe, loss_fn, optimizer, xb, yb, None, fabric)
         steps += 1
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -111,9 +119,10 @@ def _samples_per_s(probe, loss_fn, optimizer, xb, yb, device) -> float:
 
 def find_batch_size(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: torch.Tensor,
                     y: torch.Tensor, make_optimizer: Callable[[nn.Module], torch.optim.Optimizer],
-                    num_rows: int) -> BatchSizeResult:
-    """The batch-size search with real measurements on the model's device; `x`, `y` hold at
-    least MAX_MICRO_BATCH training rows (or all of them), `num_rows` the training set size."""
+                    num_rows: int, fabric: Fabric | None = None) -> BatchSizeResult:
+    """The batch-size search with real measurements on the model's device (at `fabric`'s
+    precision); `x`, `y` hold at least MAX_MICRO_BATCH training rows (or all of them),
+    `num_rows` the training set size."""
     device = next(model.parameters()).device
-    return search_batch_size(make_measure(model, loss_fn, x, y, make_optimizer),
+    return search_batch_size(make_measure(model, loss_fn, x, y, make_optimizer, fabric),
                              memory_limit=memory_limit(device), max_size=num_rows)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,7 +22,11 @@ from trainwise.findings import Finding, TrainwiseError
 from trainwise.tune.lr_verdict import verdict
 from trainwise.tune.no_trace import no_trace, seeded
 from trainwise.tune.probe_errors import ProbeStop, check_trainable, nan_at_start, no_batch
+from trainwise.tune.probe_precision import probe_forward
 from trainwise.tune.suggest import get_rule
+
+if TYPE_CHECKING:  # Lightning is imported only when a test runs (see _run_seed)
+    from lightning_fabric import Fabric
 
 EMA_BETA = 0.98  # the smoothing fastai and Lightning stop on; ~50-step memory
 
@@ -72,7 +76,8 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
                   make_optimizer: Callable[[nn.Module], torch.optim.Optimizer], *,
                   start_lr: float = 1e-6, end_lr: float = 1.0, num_steps: int = 100,
                   seeds: Sequence[int] = (0,), diverge_factor: float = 4.0,
-                  rule: str = "trainwise", accumulate: int = 1) -> LrRangeResult:
+                  rule: str = "trainwise", accumulate: int = 1,
+                  fabric: Fabric | None = None) -> LrRangeResult:
     """Ramp the lr from start_lr to end_lr over num_steps batches per seed; suggest by `rule`.
 
     `make_optimizer(model)` builds the training optimizer, fresh for each seed; each group's
@@ -81,7 +86,8 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
     Result: `lr` is the one-cycle PEAK (median over seeds of `rule`'s pick), `lr_low` ..
     `lr_high` the range for the short-run search (always from our rule). `accumulate` splits
     each batch into that many micro-batches whose gradients add up to the batch's (as the
-    training loop does above MAX_MICRO_BATCH: the same step, less memory). Errors (NaN at the
+    training loop does above MAX_MICRO_BATCH: the same step, less memory). `fabric`: training's
+    Fabric, whose precision the steps take (autocast under "bf16-mixed"). Errors (NaN at the
     first step, nothing to train, no batch) come back as error findings; bad arguments raise.
     """
     get_rule(rule)  # an unknown name fails before any work
@@ -94,7 +100,7 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
         with no_trace(model, loader) as snapshot:
             for seed in seeds:
                 curves.append(_run_seed(model, loss_fn, loader, make_optimizer, lrs, seed,
-                                        diverge_factor, accumulate))
+                                        diverge_factor, accumulate, fabric))
                 snapshot.restore_model()  # every seed starts from the same weights
     except ProbeStop as stop:
         nan = math.nan
@@ -118,7 +124,7 @@ def _check_arguments(start_lr, end_lr, num_steps, seeds, diverge_factor) -> None
 
 
 def _run_seed(model, loss_fn, loader, make_optimizer, lrs, seed, diverge_factor,
-              accumulate) -> LrCurve:
+              accumulate, fabric=None) -> LrCurve:
     from trainwise.train.loop import cheap_cuda_checks  # imports Lightning: only when run
 
     device = next(model.parameters()).device
@@ -128,13 +134,13 @@ def _run_seed(model, loss_fn, loader, make_optimizer, lrs, seed, diverge_factor,
         try:
             with torch.enable_grad():
                 return _ramp(model, loss_fn, batches, optimizer, lrs, seed, diverge_factor,
-                             device, accumulate)
+                             device, accumulate, fabric)
         finally:
             batches.close()  # shuts down the loader's workers, if any, now
 
 
 def _ramp(model, loss_fn, batches, optimizer, lrs, seed, diverge_factor, device,
-          accumulate=1) -> LrCurve:
+          accumulate=1, fabric: Fabric | None = None) -> LrCurve:
     base = [group["lr"] for group in optimizer.param_groups]
     ratios = [b / max(base) if max(base) > 0 else 1.0 for b in base]
     curve = LrCurve(seed, [], [], [])
@@ -145,9 +151,10 @@ def _ramp(model, loss_fn, batches, optimizer, lrs, seed, diverge_factor, device,
             group["lr"] = ratio * lr
         if accumulate > 1:  # the gradient is accumulated here, before the checks below
             optimizer.zero_grad(set_to_none=True)
-            loss = _accumulated(model, loss_fn, next(batches), device, step, accumulate)
+            loss = _accumulated(model, loss_fn, next(batches), device, step, accumulate,
+                                fabric)
         else:
-            loss = _loss(model, loss_fn, next(batches), device, step)
+            loss = _loss(model, loss_fn, next(batches), device, step, fabric)
         value = float(loss.detach())
         curve.lrs.append(lr)
         curve.losses.append(value)
@@ -179,16 +186,17 @@ def _diverged(smoothed: float, best: float, first: float, factor: float) -> bool
     return scale > 0 and smoothed > best + (factor - 1) * scale
 
 
-def _loss(model, loss_fn, batch, device, step) -> torch.Tensor:
+def _loss(model, loss_fn, batch, device, step, fabric=None) -> torch.Tensor:
     x, y = _pair(batch, device)
-    loss = loss_fn(model(x), y)
+    loss = loss_fn(probe_forward(fabric, model, x), y)
     if loss.numel() != 1:
         raise TrainwiseError(f"loss_fn returned a tensor of shape {tuple(loss.shape)} at step "
                              f"{step}; it must return one number (use reduction='mean').")
     return loss
 
 
-def _accumulated(model, loss_fn, batch, device, step, accumulate) -> torch.Tensor:
+def _accumulated(model, loss_fn, batch, device, step, accumulate,
+                 fabric: Fabric | None) -> torch.Tensor:
     """The batch's mean loss (detached), its gradient accumulated over `accumulate`
     micro-batches weighted by their share of the batch."""
     from trainwise.train.loop import micro_batches  # the training loop's own split
@@ -196,7 +204,7 @@ def _accumulated(model, loss_fn, batch, device, step, accumulate) -> torch.Tenso
     x, y = _pair(batch, device)
     total = torch.zeros((), device=device)
     for x_i, y_i, weight, _ in micro_batches(x, y, accumulate):
-        loss = _loss(model, loss_fn, (x_i, y_i), device, step) * weight
+        loss = _loss(model, loss_fn, (x_i, y_i), device, step, fabric) * weight
         loss.backward()
         total += loss.detach()
     return total

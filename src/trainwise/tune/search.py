@@ -132,6 +132,8 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     length, start and scoring; a None scheduler found later is still scaled).
     `accumulate`: micro-batches per step for the range test's loader and for the short runs'
     (per process), as training splits its batches (MAX_MICRO_BATCH).
+    `fabric`: the run's; the short runs train through it and the range test steps at its
+    precision (None: one CPU process, 32-bit).
     Problems come back as error findings in `findings`, never as exceptions.
     """
     config = config or TuneConfig()
@@ -140,7 +142,7 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
                        start_lr=config.start_lr, end_lr=config.end_lr,
                        num_steps=config.num_steps,
                        seeds=tuple(range(seed, seed + config.num_seeds)),
-                       accumulate=accumulate[0])
+                       accumulate=accumulate[0], fabric=fabric)
     result = TuneResult(rt.lr, rt, None, {"range_test": time.perf_counter() - started},
                         list(rt.findings))
     constant = constant_lr if constant_lr is not None else make_scheduler is None
