@@ -8,7 +8,8 @@
 # (c) `--strategy fsdp --devices 1`: an uninterrupted run, the same run SIGKILLed while
 #     writing a checkpoint then `--resume`d, their final weights compared (deterministic
 #     kernels on, so bitwise is expected); (d) tune.batch_size=auto on the GPU (the CUDA
-#     allocator branch of the search); (e) pytest of the tests with GPU paths.
+#     allocator branch of the search); (e) pytest of the tests with GPU paths; (f) (b) again at
+#     run.precision = "bf16-mixed".
 # Logs go to $OUT (default ./gpu_check_out): one per part, and summary.txt. Run folders go to
 # $GPU_CHECK_RUNS (default /tmp/gpu_check_runs), too many files to bring back.
 #
@@ -156,6 +157,19 @@ CHOSEN=$($PY -c "import json,sys; b=json.load(open(sys.argv[1]+'/tune.json'))['b
 print(b.get('chosen'), 'memory limit', b.get('memory_limit'), 'trials',
 [(t['batch_size'], t['status']) for t in b.get('trials', [])])" "$D" 2>>"$OUT/d_batch_size.log")
 note "(d) tune.batch_size=auto on $ACC: exit $rc, chosen ${CHOSEN:-none}, ${LAST_SECONDS}s"
+
+# --- (f) bf16 mixed precision: the same run as (b), at run.precision = "bf16-mixed" -------
+part f_bf16 110 "${TW[@]}" run --no-report --set "run.accelerator=\"$ACC\"" \
+    --set "train.max_epochs=$EPOCHS" --set 'run.precision="bf16-mixed"' \
+    --set "run.out_dir=\"$RUNS/f\""
+rc=$?
+F=$(run_folder "$RUNS/f")
+F_RESULT=$($PY -c "import json,sys; m=json.load(open(sys.argv[1]+'/meta.json'));
+t=m.get('test',{}); s=m['stage_seconds']; print(m.get('precision'), 'test accuracy',
+f\"{t['test_accuracy']:.2%}\" if 'test_accuracy' in t else 'none', 'tune', s.get('tune'),
+'s train', s.get('train'), 's')" "$F" 2>>"$OUT/f_bf16.log")
+note "(f) trainwise run, $ACC, bf16-mixed: exit $rc, ${F_RESULT:-no meta.json}," \
+     "${LAST_SECONDS}s wall (compare (b))"
 
 # --- (e) the tests with GPU paths: FSDP on the GPU, checkpoints, batch size -----------------
 # (test_fsdp.py first: its CPU tests fork, which CUDA forbids once this process has used it;
