@@ -9,7 +9,7 @@
 #     writing a checkpoint then `--resume`d, their final weights compared (deterministic
 #     kernels on, so bitwise is expected); (d) tune.batch_size=auto on the GPU (the CUDA
 #     allocator branch of the search); (e) pytest of the tests with GPU paths; (f) (b) again at
-#     run.precision = "bf16-mixed".
+#     run.precision = "bf16-mixed" and "16-mixed" (float16, loss scaler: skipped steps found).
 # Logs go to $OUT (default ./gpu_check_out): one per part, and summary.txt. Run folders go to
 # $GPU_CHECK_RUNS (default /tmp/gpu_check_runs), too many files to bring back.
 #
@@ -158,18 +158,22 @@ print(b.get('chosen'), 'memory limit', b.get('memory_limit'), 'trials',
 [(t['batch_size'], t['status']) for t in b.get('trials', [])])" "$D" 2>>"$OUT/d_batch_size.log")
 note "(d) tune.batch_size=auto on $ACC: exit $rc, chosen ${CHOSEN:-none}, ${LAST_SECONDS}s"
 
-# --- (f) bf16 mixed precision: the same run as (b), at run.precision = "bf16-mixed" -------
-part f_bf16 110 "${TW[@]}" run --no-report --set "run.accelerator=\"$ACC\"" \
-    --set "train.max_epochs=$EPOCHS" --set 'run.precision="bf16-mixed"' \
-    --set "run.out_dir=\"$RUNS/f\""
-rc=$?
-F=$(run_folder "$RUNS/f")
-F_RESULT=$($PY -c "import json,sys; m=json.load(open(sys.argv[1]+'/meta.json'));
-t=m.get('test',{}); s=m['stage_seconds']; print(m.get('precision'), 'test accuracy',
-f\"{t['test_accuracy']:.2%}\" if 'test_accuracy' in t else 'none', 'tune', s.get('tune'),
-'s train', s.get('train'), 's')" "$F" 2>>"$OUT/f_bf16.log")
-note "(f) trainwise run, $ACC, bf16-mixed: exit $rc, ${F_RESULT:-no meta.json}," \
-     "${LAST_SECONDS}s wall (compare (b))"
+# --- (f) mixed precision: the same run as (b) at bf16-mixed, then at 16-mixed (loss scaler) --
+for PRECISION in bf16-mixed 16-mixed; do
+    part f_mixed 110 "${TW[@]}" run --no-report --set "run.accelerator=\"$ACC\"" \
+        --set "train.max_epochs=$EPOCHS" --set "run.precision=\"$PRECISION\"" \
+        --set "run.out_dir=\"$RUNS/f_$PRECISION\""
+    rc=$?
+    F=$(run_folder "$RUNS/f_$PRECISION")
+    F_RESULT=$($PY -c "import json,sys; m=json.load(open(sys.argv[1]+'/meta.json'));
+t=m.get('test',{}); s=m['stage_seconds']; f=json.load(open(sys.argv[1]+'/findings.json'));
+print(m.get('precision'), 'test accuracy', f\"{t['test_accuracy']:.2%}\" if 'test_accuracy' in t
+else 'none', 'tune', s.get('tune'), 's train', s.get('train'), 's;', [x['message'] for x in f
+if x['code'] in ('loss_scaler_skips', 'precision_changed', 'divergence')])" "$F" \
+        2>>"$OUT/f_mixed.log")
+    note "(f) trainwise run, $ACC, $PRECISION: exit $rc, ${F_RESULT:-no meta.json}," \
+         "${LAST_SECONDS}s wall (compare (b))"
+done
 
 # --- (e) the tests with GPU paths: FSDP on the GPU, checkpoints, batch size -----------------
 # (test_fsdp.py first: its CPU tests fork, which CUDA forbids once this process has used it;

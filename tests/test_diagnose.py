@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -37,6 +38,7 @@ class Curves:
     val_confidence: np.ndarray
     num_classes: int | None = 10
     extra_rows: list[dict] = field(default_factory=list)
+    skipped_steps: tuple[int, ...] = ()  # float16 steps the loss scaler skipped
 
 
 def confidence_hist(mean: float, num_classes: int, rng: np.random.Generator) -> list[int]:
@@ -60,6 +62,8 @@ def rows_from(curves: Curves, seed: int = 0, with_classes: bool = False) -> list
             history.append({"kind": "step", "step": i + 1, "epoch": epoch,
                             "loss": float(curves.loss[i]), "grad_norm": float(curves.grad_norm[i]),
                             "lr": float(curves.lr[i])})
+            if i + 1 in curves.skipped_steps:
+                history[-1].update(grad_norm=math.inf, skipped=True)
         if epoch >= len(curves.val_loss):
             continue
         conf, acc = float(curves.val_confidence[epoch]), float(curves.val_accuracy[epoch])
@@ -302,6 +306,13 @@ def early_corrupt_batch(seed: int = 0) -> Curves:
     return curves
 
 
+def float16_overflows(seed: int = 0) -> Curves:
+    """One step in ten skipped by the float16 loss scaler: a tenth fewer updates."""
+    curves = healthy_exponential(seed)
+    curves.skipped_steps = tuple(range(7, NUM_STEPS, 10))
+    return curves
+
+
 DIP_STEP = 330  # mid-epoch (epochs end at multiples of STEPS_PER_EPOCH)
 
 
@@ -393,6 +404,7 @@ BROKEN = [
     (overconfident, "overconfidence"),
     (underconfident, "underconfidence"),
     (ordered_batches, "ordered_batches"),
+    (float16_overflows, "loss_scaler_skips"),
     (confused, "confusion"),
     (confused_with_classes, "confusion"),
 ]

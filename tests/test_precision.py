@@ -1,5 +1,6 @@
-"""run.precision: training, the range test and the batch-size probe all step at it (bf16-mixed
-runs on the CPU, so CI checks it; float16 is refused with the reason)."""
+"""run.precision: training, the range test and the batch-size probe all step at it. bf16-mixed
+runs on the CPU as on a GPU; "16-mixed" (float16 with a loss scaler) is checked on the CPU
+through a Fabric given float16 autocast explicitly (Fabric itself picks bf16 on the CPU)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 from lightning_fabric import Fabric
+from lightning_fabric.plugins.precision import MixedPrecision
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import trainwise
-from trainwise.config import ConfigError, load_config
+from trainwise.train.diagnose_loss import (
+    MAX_SKIPS_IN_A_ROW,
+    rule_divergence,
+    rule_loss_scaler_skips,
+)
+from trainwise.train.loop import fit
 from trainwise.tune import lr_range_test
 from trainwise.tune.batch_probe import make_measure
 from trainwise.tune.lr_range import exponential_ramp
@@ -25,6 +32,16 @@ from trainwise.tune.lr_range import exponential_ramp
 
 def bf16() -> Fabric:
     return Fabric(accelerator="cpu", devices=1, precision="bf16-mixed")
+
+
+def fp16(init_scale: float = 2.0**16) -> Fabric:
+    """float16 autocast and a loss scaler on the CPU, as "16-mixed" is on a GPU."""
+    scaler = torch.amp.GradScaler("cpu", init_scale=init_scale)
+    return Fabric(accelerator="cpu", devices=1,
+                  plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)])
+
+
+PRECISIONS = {"bf16-mixed": bf16, "16-mixed": fp16}
 
 
 def mlp(seed: int = 0) -> nn.Module:
@@ -57,17 +74,24 @@ def _reference_curve(blobs, fabric: Fabric, lrs: list[float]) -> list[float]:
     return losses
 
 
-def test_range_test_steps_as_fabric_trains_at_bf16(blobs):
+@pytest.mark.parametrize("precision", list(PRECISIONS))
+def test_range_test_steps_as_fabric_trains(blobs, precision):
+    """Against a ramp stepped through Fabric's own wrappers; under float16 its loss scaler
+    starts so high (2^40) that the first steps overflow and are skipped, as on a GPU."""
+    make = (lambda: fp16(2.0**40)) if precision == "16-mixed" else PRECISIONS[precision]
     lrs = exponential_ramp(1e-4, 0.1, 25)
+    fabric = make()
+    before = fabric.strategy.precision.state_dict()  # float16: the scaler's; bf16: empty
     ours = lr_range_test(mlp(), F.cross_entropy, in_order(blobs), adamw, start_lr=1e-4,
-                         end_lr=0.1, num_steps=25, fabric=bf16()).curves[0].losses
+                         end_lr=0.1, num_steps=25, fabric=fabric).curves[0].losses
     full = lr_range_test(mlp(), F.cross_entropy, in_order(blobs), adamw, start_lr=1e-4,
                          end_lr=0.1, num_steps=25).curves[0].losses
-    reference = _reference_curve(blobs, bf16(), lrs)
+    reference = _reference_curve(blobs, make(), lrs)
     assert len(ours) == len(reference) == 25
     np.testing.assert_allclose(ours, reference, rtol=1e-6)
-    # and bfloat16 really was used: its losses differ from 32-bit ones beyond float noise
+    # and the lower precision really was used: losses differ from 32-bit ones beyond noise
     assert max(abs(a - b) for a, b in zip(ours, full, strict=True)) > 1e-4
+    assert fabric.strategy.precision.state_dict() == before  # its scaler was left alone
 
 
 def test_a_bf16_range_test_leaves_no_trace(blobs):
@@ -91,7 +115,8 @@ def test_a_bf16_range_test_leaves_no_trace(blobs):
     assert all(torch.equal(a, b) for a, b in zip(plain, tested, strict=True))
 
 
-def test_batch_probe_at_bf16_holds_half_the_activations():
+@pytest.mark.parametrize("precision", list(PRECISIONS))
+def test_batch_probe_at_16_bits_holds_half_the_activations(precision):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
                           nn.Linear(512, 4))
@@ -102,18 +127,107 @@ def test_batch_probe_at_bf16_holds_half_the_activations():
         measure = make_measure(model, nn.CrossEntropyLoss(), x, y, adamw, fabric)
         return measure(256).peak_bytes - measure(32).peak_bytes
 
-    full, half = growth(None), growth(bf16())
+    full, half = growth(None), growth(PRECISIONS[precision]())
     assert full >= 224 * 512 * 4 * 2  # two hidden layers' float32 outputs at least
-    assert 0.4 < half / full < 0.7  # bfloat16 copies: ~half (a few float32 tensors remain)
+    assert 0.4 < half / full < 0.7  # 16-bit copies: ~half (a few float32 tensors remain)
     assert all(torch.equal(a, b) for a, b in zip(before.values(), model.state_dict().values(),
                                                  strict=True))
 
 
-def test_float16_is_refused_with_the_reason_and_the_alternative():
-    with pytest.raises(ConfigError, match="bf16-mixed") as caught:
-        load_config(None, ['run.precision="16-mixed"'])
-    assert "scaler" in str(caught.value)
-    assert load_config(None, ['run.precision="bf16-mixed"']).run.precision == "bf16-mixed"
+# ---------------------------------------------------------------- float16 training
+def _separable(n: int = 300) -> tuple[DataLoader, DataLoader]:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 8, generator=generator)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
+    return (DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True, generator=generator),
+            DataLoader(TensorDataset(x, y), batch_size=100))
+
+
+def _fit(fabric: Fabric, model: nn.Module | None = None, epochs: int = 2, **kw):
+    train, val = _separable()
+    model = model or mlp(0)
+    return fit(model, train, val, optimizer=torch.optim.AdamW(model.parameters(), lr=1e-2),
+               loss_fn=nn.CrossEntropyLoss(), max_epochs=epochs, fabric=fabric, log_every=1,
+               **kw)
+
+
+def _steps(state) -> list[dict]:
+    return [row for row in state.history if row["kind"] == "step"]
+
+
+def test_float16_gradient_norms_are_unscaled():
+    """The optimizer sees the gradients over the loss scale (65536): so must the monitor."""
+    half = _steps(_fit(fp16(), grad_clip=1.0))  # clipping unscales too: no double unscale
+    full = _steps(_fit(Fabric(accelerator="cpu", devices=1), grad_clip=1.0))
+    assert len(half) == len(full) == 20 and not any(row.get("skipped") for row in half)
+    np.testing.assert_allclose([r["grad_norm"] for r in half[:5]],
+                               [r["grad_norm"] for r in full[:5]], rtol=0.02)
+
+
+def test_steps_the_loss_scaler_skips_are_marked_not_fatal():
+    """A scale of 2^30 overflows float16 gradients until the scaler has halved it ~10 times."""
+    state = _fit(fp16(2.0**30))
+    steps = _steps(state)
+    skipped = [row["step"] for row in steps if row.get("skipped")]
+    assert not state.stop_reason and len(steps) == 20
+    assert skipped == list(range(1, len(skipped) + 1)) and 3 <= len(skipped) < 20
+    assert all(np.isfinite(row["loss"]) for row in steps)
+    assert rule_divergence(state.history) == []
+    found = rule_loss_scaler_skips(state.history)
+    assert [f.code for f in found] == ["loss_scaler_skips"] and found[0].severity.value == "warning"
+
+
+class _InfiniteGradient(torch.autograd.Function):
+    """Identity forward, infinite backward: every step overflows whatever the scale."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * float("inf")
+
+
+def test_a_scaler_that_never_stops_skipping_ends_the_run_as_divergence():
+    model = mlp(0)
+    model[0].register_forward_hook(lambda module, args, out: _InfiniteGradient.apply(out))
+    state = _fit(fp16(), model, epochs=3)
+    steps = _steps(state)
+    assert state.stop_reason and len(steps) == MAX_SKIPS_IN_A_ROW + 1  # stopped at the next
+    assert all(row.get("skipped") for row in steps)
+    assert [f.code for f in rule_divergence(state.history)] == ["divergence"]
+
+
+def test_loss_scaler_skips_rule_info_for_a_few_and_silent_without():
+    rows = [{"kind": "step", "step": i, "loss": 1.0, "grad_norm": 1.0} for i in range(1, 201)]
+    assert rule_loss_scaler_skips(rows) == []
+    rows[0] = {**rows[0], "grad_norm": float("inf"), "skipped": True}
+    found = rule_loss_scaler_skips(rows)
+    assert found[0].severity.value == "info" and found[0].evidence["skipped"] == 1
+    assert rule_divergence(rows) == []
+
+
+def test_short_runs_leave_the_loss_scaler_as_they_found_it(blobs):
+    from trainwise.tune.short_runs import short_runs
+
+    fabric = fp16(2.0**30)
+    before = fabric.strategy.precision.state_dict()
+    result = short_runs(mlp(), nn.CrossEntropyLoss(), in_order(blobs), in_order(blobs),
+                        lambda m, lr=None: torch.optim.AdamW(m.parameters(), lr=lr or 1e-3),
+                        lr_low=1e-3, lr_high=1e-2, num_epochs=2, num_candidates=3,
+                        max_widenings=0, fabric=fabric)
+    assert len(result.candidates) == 3
+    assert fabric.strategy.precision.state_dict() == before
+
+
+def test_16_mixed_on_the_cpu_trains_at_bf16_and_says_so(tmp_path):
+    result = trainwise.run({"data": {"source": "digits"}}, until="split", report=False,
+                           overrides=['run.precision="16-mixed"', "run.threads=1",
+                                      f'run.out_dir="{tmp_path}"'])
+    found = [f for f in result.findings if f.code == "precision_changed"]
+    assert len(found) == 1 and "bf16-mixed" in found[0].fix
+    assert json.loads((result.path / "meta.json").read_text())["precision"] == "bf16-mixed"
 
 
 def test_a_bf16_run_trains_tunes_and_says_so(tmp_path):

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 import tomllib
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trainwise.findings import TrainwiseError
 
@@ -100,21 +100,10 @@ class RunConfig(_Section):
     strategy: Literal["auto", "ddp", "ddp_spawn", "ddp_fork", "fsdp"] = "auto"
     checkpoint_every_steps: int = Field(0, ge=0)  # 0 = a checkpoint at each epoch end only
     # Fabric precision of training, the range test, the short runs and the batch-size probe:
-    # "bf16-mixed" autocasts to bfloat16 (GPUs since Ampere, recent CPUs): faster, less
-    # memory, weights and optimizer state stay 32-bit. No "16-mixed": see _no_float16
-    precision: Literal["32-true", "bf16-mixed"] = "32-true"
-
-    @field_validator("precision", mode="before")
-    @classmethod
-    def _no_float16(cls, value: Any) -> Any:
-        if value in ("16-mixed", "16", 16, "fp16", "float16"):
-            # float16 needs a loss scaler, which skips every step whose gradients overflow (the
-            # first few, then now and then); the monitor stops on a non-finite gradient, so
-            # training would stop at step 1. Until it tells a skipped step from a failure:
-            raise ValueError("float16 mixed precision is not supported yet (its loss scaler "
-                             "skips overflowing steps, which trainwise's monitoring stops on); "
-                             "use \"bf16-mixed\" (GPUs since Ampere, recent CPUs) or \"32-true\"")
-        return value
+    # "bf16-mixed" autocasts to bfloat16 (GPUs since Ampere, recent CPUs), "16-mixed" to
+    # float16 with a loss scaler (CUDA GPUs, e.g. T4, V100); faster, with less memory; weights
+    # and optimizer state stay 32-bit
+    precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"
 
 
 class Config(_Section):

@@ -15,7 +15,7 @@ import torch
 from lightning_fabric import Fabric
 
 from trainwise.config import RunConfig
-from trainwise.findings import TrainwiseError
+from trainwise.findings import Finding, TrainwiseError, warning
 
 # strategies whose processes Fabric starts from Python, running a function in each
 FUNCTION_LAUNCHED = ("ddp_spawn", "ddp_fork")
@@ -49,6 +49,25 @@ def make_fabric(run: RunConfig) -> Fabric:
             f"{exc}. Check run.devices, run.num_nodes, run.strategy, run.precision and "
             "run.accelerator (fsdp needs GPUs; under SLURM, --ntasks-per-node must equal "
             "run.devices).") from None
+
+
+def precision_in_use(fabric: Fabric) -> str:
+    """The precision Fabric trains at: run.precision, except that on the CPU Fabric turns
+    "16-mixed" into "bf16-mixed" (float16 autocast there is slow and needs no scaling)."""
+    return str(getattr(fabric.strategy.precision, "precision", "32-true"))
+
+
+def precision_findings(fabric: Fabric, run: RunConfig) -> list[Finding]:
+    """A warning when the precision in use is not the one asked for."""
+    used = precision_in_use(fabric)
+    if used == run.precision:
+        return []
+    device = fabric.device.type
+    return [warning("setup", "precision_changed",
+                    f"run.precision = \"{run.precision}\" needs a CUDA GPU; on {device} Fabric "
+                    f"trains at \"{used}\" instead (autocast to bfloat16, no loss scaling).",
+                    f"Set run.precision = \"{used}\" to say so, or \"32-true\" for full "
+                    "precision.", asked=run.precision, used=used)]
 
 
 def launches_function(run: RunConfig) -> bool:

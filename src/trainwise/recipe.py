@@ -19,7 +19,14 @@ from torch import nn
 
 from trainwise.config import Config, from_dict, load_config, to_toml
 from trainwise.console import configure_threads, console, print_findings, stage_table
-from trainwise.distributed import any_process, launches_function, make_fabric, threads_per_process
+from trainwise.distributed import (
+    any_process,
+    launches_function,
+    make_fabric,
+    precision_findings,
+    precision_in_use,
+    threads_per_process,
+)
 from trainwise.findings import Finding, Severity, TrainwiseError, error, errors
 from trainwise.resume import (
     ResumeContext,
@@ -189,6 +196,7 @@ def _run_path(fabric: Fabric, config: Config, resume_dir: Path | None) -> Path:
 def _start(fabric: Fabric, config: Config,
            resume_dir: Path | None) -> tuple[ResumeContext, list[Finding]]:
     threads, findings = configure_threads(threads_per_process(config.run))
+    findings += precision_findings(fabric, config.run)
     fabric.seed_everything(config.run.seed, verbose=False)
     console.quiet = not fabric.is_global_zero  # one voice: rank 0 prints
     path = _run_path(fabric, config, resume_dir)
@@ -198,7 +206,7 @@ def _start(fabric: Fabric, config: Config,
             "seed": config.run.seed, "config": config.model_dump(),
             "config_tag": config_tag(config), "versions": library_versions(),
             "git_revision": git_revision(), "threads": threads, "device": str(fabric.device),
-            "num_processes": fabric.world_size, "precision": config.run.precision,
+            "num_processes": fabric.world_size, "precision": precision_in_use(fabric),
             "stage_seconds": {}}
     ctx = ResumeContext(config=config, run=run, fabric=fabric, meta=meta, source=path)
     if resume_dir is None:

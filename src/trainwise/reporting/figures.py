@@ -101,6 +101,7 @@ FINDING_CURVES: dict[str, tuple[str, ...]] = {
     "gradient_spike": ("grad_norm",),
     "vanishing_gradients": ("grad_norm",),
     "gradient_dip": ("loss", "grad_norm"),  # both collapse to ~0
+    "loss_scaler_skips": ("grad_norm",),  # the first skipped step (its norm is not finite)
     "overconfidence": ("val_mean_confidence",),  # against accuracy, per epoch
     "underconfidence": ("val_mean_confidence",),
     "confusion": ("val_accuracy",),

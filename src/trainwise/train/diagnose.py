@@ -29,6 +29,7 @@ from trainwise.train.diagnose_grad import rule_gradient_spike, rule_vanishing_gr
 from trainwise.train.diagnose_loss import (
     rule_divergence,
     rule_loss_exploding,
+    rule_loss_scaler_skips,
     rule_lr_too_low,
     rule_plateau,
 )
@@ -45,6 +46,7 @@ Rule = Callable[[list[Row]], list[Finding]]
 # Registry order is also the tie-break order: root causes before downstream symptoms.
 RULES: dict[str, Rule] = {
     "divergence": rule_divergence,
+    "loss_scaler_skips": rule_loss_scaler_skips,
     "ordered_batches": rule_ordered_batches,
     "loss_exploding": rule_loss_exploding,
     "vanishing_gradients": rule_vanishing_gradients,

@@ -18,10 +18,14 @@ from trainwise.train.diagnose_common import (
     noise_scale,
     num,
     rolling_median,
+    rows_of,
     smoothing_window,
 )
 
 MIN_POINTS = 8  # fewer loss points than this: no shape to judge
+MAX_SKIPS_IN_A_ROW = 25  # float16 steps the loss scaler may skip in a row (each halves its
+# scale: 25 take the default 65536 below 0.002, where gradients overflow float16 unscaled)
+MAX_SKIPPED_SHARE = 0.02  # float16 steps the loss scaler may skip before it is worth a warning
 EXPLODE_FACTOR = 3.0  # smoothed loss above 3x its running minimum...
 EXPLODE_CLIMB = 0.1  # ...having climbed back >= 10% of what training had gained
 PLATEAU_DROP = 0.10  # the loss never got 10% below where it started
@@ -41,7 +45,7 @@ def rule_divergence(history: list[Row]) -> list[Finding]:
             if len(bad):
                 hits.append((int(steps[bad[0]]), key, str(values[bad[0]])))
     steps, grads = column(history, "step", "grad_norm")
-    if len(grads) and not np.isfinite(grads[-1]):  # the loop stops on it; AMP skips do not
+    if len(grads) and not np.isfinite(grads[-1]) and _stopped_on(history):
         hits.append((int(steps[-1]), "grad_norm", str(grads[-1])))
     if not hits:
         return []
@@ -58,6 +62,39 @@ def rule_divergence(history: list[Row]) -> list[Finding]:
                  key=key, value=value, last_finite_loss=num(last),
                  initial_loss=num(float(good_loss[0])) if len(good_loss) else None,
                  **evidence)]
+
+
+def _stopped_on(history: list[Row]) -> bool:
+    """Whether the loop stopped on the last step's non-finite gradient norm: always, except for
+    a float16 step the loss scaler skipped (unless MAX_SKIPS_IN_A_ROW of them ended the run)."""
+    trailing = 0
+    for row in reversed(rows_of(history, "step")):
+        if not row.get("skipped"):
+            break
+        trailing += 1
+    return trailing == 0 or trailing > MAX_SKIPS_IN_A_ROW
+
+
+def rule_loss_scaler_skips(history: list[Row]) -> list[Finding]:
+    """float16 steps the loss scaler skipped (their scaled gradients overflowed): a few while it
+    finds its scale are normal; many mean the run made fewer updates than it counted."""
+    rows = rows_of(history, "step")
+    skipped = [int(row["step"]) for row in rows if row.get("skipped")]
+    if not skipped:
+        return []
+    share = len(skipped) / len(rows)
+    message = (f"The float16 loss scaler skipped {len(skipped)} of {len(rows)} steps (their "
+               f"gradients overflowed float16 at its scale; the first at step {skipped[0]}).")
+    if share <= MAX_SKIPPED_SHARE:
+        return [make(Severity.INFO, "loss_scaler_skips", message + " It lowers its scale after "
+                     "each: a few are normal.", "Nothing to do.", skipped[0],
+                     skipped=len(skipped), steps=len(rows))]
+    return [make(Severity.WARNING, "loss_scaler_skips", message + f" That is {share:.0%} of the "
+                 "steps: training made that many fewer updates.",
+                 "Train at run.precision = \"bf16-mixed\" (float32's range; GPUs since Ampere) "
+                 "or \"32-true\"; if the gradients are simply huge, lower the learning rate "
+                 "(tune stage) or clip them (train.grad_clip).", skipped[0],
+                 skipped=len(skipped), steps=len(rows), share=share)]
 
 
 def _divergence_fix(key: str, last_finite_loss: float | None) -> str:

@@ -149,6 +149,27 @@ def accumulate(fabric: Fabric, model: Any, forward: Any, backward: Backward, los
     return step_loss
 
 
+def loss_scaler(fabric: Fabric) -> Any:
+    """The gradient scaler of float16 mixed precision ("16-mixed"), else None."""
+    return getattr(fabric.strategy.precision, "scaler", None)
+
+
+def unscaled(scaler: Any, grad_norm: torch.Tensor,
+             layer_norms: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Gradient norms as the optimizer will see them. Under float16 the loss, and so every
+    gradient, is multiplied by the scaler's factor until its step unscales them; the norms are
+    divided by that factor here, on the device (the public get_scale() would wait for the
+    device every step). A step whose scaled gradients overflowed keeps an infinite norm: the
+    scaler skips that step, and the monitor marks it skipped."""
+    if scaler is None:
+        return grad_norm, layer_norms
+    scale = scaler._get_scale_async()  # the scale as a tensor, set by the first backward
+    if scale is None:
+        return grad_norm, layer_norms
+    inverse = 1.0 / scale
+    return grad_norm * inverse, None if layer_norms is None else layer_norms * inverse
+
+
 def sample_indices(fabric: Fabric, progress: EpochProgress, step: int) -> list[int] | None:
     """The samples of this epoch's step `step` (replayed from the sampler, every process's)."""
     per_rank = gather_objects(fabric, progress.batch_indices(step - progress.first_step - 1))
@@ -210,8 +231,10 @@ def fit(
     state = TrainState(model=model)
     progress = EpochProgress(train_loader, fabric.device)
     grad_norms = GradNorms(model)  # per-layer every `layer_every` steps; spikes get their samples
+    scaler = loss_scaler(fabric)  # float16: gradients are scaled until the optimizer step
     monitor = StepMonitor(log_every, layer_every, grad_norms.layer_names,
-                          locate=lambda step: sample_indices(fabric, progress, step))
+                          locate=lambda step: sample_indices(fabric, progress, step),
+                          loss_scaled=scaler is not None)
     optimizer.zero_grad(set_to_none=True)
     checkpoints = Checkpoints(fabric, checkpoint_path, checkpoint_every, checkpoint_extra or {},
                               model=model, optimizer=optimizer, scheduler=scheduler,
@@ -232,7 +255,8 @@ def fit(
                 else:
                     step_loss = accumulate(fabric, model, forward, backward, loss_fn, x, y,
                                            accumulate_grad_batches)
-                grad_norm, layer_norms = grad_norms(per_layer=monitor.layer_due(state.step + 1))
+                grad_norm, layer_norms = unscaled(scaler, *grad_norms(
+                    per_layer=monitor.layer_due(state.step + 1)))
                 grad_norm = reduce_grad_norm(fabric, grad_norm)  # (), no host sync
                 if grad_clip > 0:
                     fabric.clip_gradients(model, optimizer, max_norm=grad_clip,

@@ -23,6 +23,7 @@ from torch import nn
 
 from trainwise.train.diagnose_dip import DIP_RATIO
 from trainwise.train.diagnose_grad import SPIKE_MADS, SPIKE_MIN_PRIOR, SPIKE_RATIO, SPIKE_WINDOW
+from trainwise.train.diagnose_loss import MAX_SKIPS_IN_A_ROW
 
 MAX_INDEXED_ROWS = 50  # rows that carry sample_indices: spikes are rare; a flood is not news
 Locate = Callable[[int], "list[int] | None"]  # step -> sample indices of that step's batch
@@ -116,8 +117,12 @@ class StepMonitor:
     """
 
     def __init__(self, log_every: int = 10, layer_every: int = 50,
-                 layer_names: Sequence[str] = (), locate: Locate | None = None):
+                 layer_names: Sequence[str] = (), locate: Locate | None = None,
+                 loss_scaled: bool = False):
         self.log_every, self.layer_every = max(1, log_every), layer_every
+        # float16: a finite loss with a non-finite gradient norm is a step the loss scaler
+        # skipped (marked "skipped"), not a failure, unless MAX_SKIPS_IN_A_ROW come in a row
+        self.loss_scaled, self._skips_in_a_row = loss_scaled, 0
         self.layer_names, self.locate = list(layer_names), locate
         self._pending: list[_Pending] = []
         self._last: tuple[int, float] | None = None  # (epoch, time) of the previous step
@@ -154,8 +159,13 @@ class StepMonitor:
             if layers is not None:
                 row["layer_grad_norms"] = dict(zip(self.layer_names, layers, strict=True))
             finite = math.isfinite(loss) and (norm is None or math.isfinite(norm))
-            first_bad = not finite and self.first_nonfinite_step is None
-            self.num_nonfinite += not finite
+            skipped = self.loss_scaled and math.isfinite(loss) and not finite
+            self._skips_in_a_row = self._skips_in_a_row + 1 if skipped else 0
+            if skipped:
+                row["skipped"] = True
+            bad = not finite and not (skipped and self._skips_in_a_row <= MAX_SKIPS_IN_A_ROW)
+            first_bad = bad and self.first_nonfinite_step is None
+            self.num_nonfinite += bad
             if first_bad:
                 self.first_nonfinite_step = item.step
             if first_bad or (finite and norm is not None and self._is_spike(norm)):

@@ -20,7 +20,7 @@ from torch import nn
 
 from trainwise.tune.batch_size import BatchSizeResult, Measurement, search_batch_size
 from trainwise.tune.no_trace import no_trace
-from trainwise.tune.probe_precision import probe_forward
+from trainwise.tune.probe_precision import ProbeSteps
 
 if TYPE_CHECKING:
     from lightning_fabric import Fabric
@@ -55,7 +55,7 @@ def _state_bytes(model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
 
 
 def _step(model, loss_fn, optimizer, x, y, saved: dict[int, int] | None,
-          fabric: Fabric | None) -> None:
+          probe: ProbeSteps) -> None:
     def pack(tensor: torch.Tensor) -> torch.Tensor:
         if saved is not None:  # one storage once: a view and its base share memory
             storage = tensor.untyped_storage()
@@ -63,10 +63,10 @@ def _step(model, loss_fn, optimizer, x, y, saved: dict[int, int] | None,
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = loss_fn(probe_forward(fabric, model, x), y)
+        loss = loss_fn(probe.forward(model, x), y)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    probe.backward(loss)
+    probe.step(optimizer)
 
 
 def make_measure(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: torch.Tensor,
@@ -89,12 +89,13 @@ def make_measure(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: torc
                 torch.cuda.synchronize(device)
                 torch.cuda.reset_peak_memory_stats(device)
             saved: dict[int, int] = {}
+            probe_steps = ProbeSteps(fabric, device)
             for step in range(WARMUP_STEPS):  # the saved tensors of ONE step: keyed by
                 # address, two steps' would be counted once or twice as the allocator reuses
                 last = step == WARMUP_STEPS - 1
-                _step(probe, loss_fn, optimizer, xb, yb, saved if last else None, fabric)
+                _step(probe, loss_fn, optimizer, xb, yb, saved if last else None, probe_steps)
             peak = _peak(device, probe, optimizer, saved, xb, yb)
-            speed = _samples_per_s(probe, loss_fn, optimizer, xb, yb, device, fabric)
+            speed = _samples_per_s(probe, loss_fn, optimizer, xb, yb, device, probe_steps)
             del probe, optimizer
         return Measurement(peak, speed)
 
@@ -107,10 +108,10 @@ def _peak(device, probe, optimizer, saved, xb, yb) -> int:
     return _state_bytes(probe, optimizer) + sum(saved.values()) + _tensor_bytes((xb, yb))
 
 
-def _samples_per_s(probe, loss_fn, optimizer, xb, yb, device, fabric) -> float:
+def _samples_per_s(probe, loss_fn, optimizer, xb, yb, device, probe_steps) -> float:
     steps, started = 0, time.perf_counter()
     while steps < MAX_STEPS and (steps < 3 or time.perf_counter() - started < MIN_SECONDS):
-        _step(probe, loss_fn, optimizer, xb, yb, None, fabric)
+        _step(probe, loss_fn, optimizer, xb, yb, None, probe_steps)
         steps += 1
         if device.type == "cuda":
             torch.cuda.synchronize(device)

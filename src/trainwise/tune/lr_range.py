@@ -22,7 +22,7 @@ from trainwise.findings import Finding, TrainwiseError
 from trainwise.tune.lr_verdict import verdict
 from trainwise.tune.no_trace import no_trace, seeded
 from trainwise.tune.probe_errors import ProbeStop, check_trainable, nan_at_start, no_batch
-from trainwise.tune.probe_precision import probe_forward
+from trainwise.tune.probe_precision import ProbeSteps
 from trainwise.tune.suggest import get_rule
 
 if TYPE_CHECKING:  # Lightning is imported only when a test runs (see _run_seed)
@@ -87,7 +87,8 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
     `lr_high` the range for the short-run search (always from our rule). `accumulate` splits
     each batch into that many micro-batches whose gradients add up to the batch's (as the
     training loop does above MAX_MICRO_BATCH: the same step, less memory). `fabric`: training's
-    Fabric, whose precision the steps take (autocast under "bf16-mixed"). Errors (NaN at the
+    Fabric, whose precision the steps take (autocast; under "16-mixed" a loss scaler of its
+    own, fresh per seed). Errors (NaN at the
     first step, nothing to train, no batch) come back as error findings; bad arguments raise.
     """
     get_rule(rule)  # an unknown name fails before any work
@@ -134,13 +135,14 @@ def _run_seed(model, loss_fn, loader, make_optimizer, lrs, seed, diverge_factor,
         try:
             with torch.enable_grad():
                 return _ramp(model, loss_fn, batches, optimizer, lrs, seed, diverge_factor,
-                             device, accumulate, fabric)
+                             device, accumulate, ProbeSteps(fabric, device))
         finally:
             batches.close()  # shuts down the loader's workers, if any, now
 
 
 def _ramp(model, loss_fn, batches, optimizer, lrs, seed, diverge_factor, device,
-          accumulate=1, fabric: Fabric | None = None) -> LrCurve:
+          accumulate=1, probe: ProbeSteps | None = None) -> LrCurve:
+    probe = probe or ProbeSteps(None, device)
     base = [group["lr"] for group in optimizer.param_groups]
     ratios = [b / max(base) if max(base) > 0 else 1.0 for b in base]
     curve = LrCurve(seed, [], [], [])
@@ -152,9 +154,9 @@ def _ramp(model, loss_fn, batches, optimizer, lrs, seed, diverge_factor, device,
         if accumulate > 1:  # the gradient is accumulated here, before the checks below
             optimizer.zero_grad(set_to_none=True)
             loss = _accumulated(model, loss_fn, next(batches), device, step, accumulate,
-                                fabric)
+                                probe)
         else:
-            loss = _loss(model, loss_fn, next(batches), device, step, fabric)
+            loss = _loss(model, loss_fn, next(batches), device, step, probe)
         value = float(loss.detach())
         curve.lrs.append(lr)
         curve.losses.append(value)
@@ -169,8 +171,8 @@ def _ramp(model, loss_fn, batches, optimizer, lrs, seed, diverge_factor, device,
         best = min(best, curve.smoothed[-1])
         if accumulate == 1:
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-        optimizer.step()
+            probe.backward(loss)
+        probe.step(optimizer)
         if _diverged(curve.smoothed[-1], best, curve.smoothed[0], diverge_factor):
             curve.diverged = True
             break
@@ -186,9 +188,9 @@ def _diverged(smoothed: float, best: float, first: float, factor: float) -> bool
     return scale > 0 and smoothed > best + (factor - 1) * scale
 
 
-def _loss(model, loss_fn, batch, device, step, fabric=None) -> torch.Tensor:
+def _loss(model, loss_fn, batch, device, step, probe: ProbeSteps) -> torch.Tensor:
     x, y = _pair(batch, device)
-    loss = loss_fn(probe_forward(fabric, model, x), y)
+    loss = loss_fn(probe.forward(model, x), y)
     if loss.numel() != 1:
         raise TrainwiseError(f"loss_fn returned a tensor of shape {tuple(loss.shape)} at step "
                              f"{step}; it must return one number (use reduction='mean').")
@@ -196,7 +198,7 @@ def _loss(model, loss_fn, batch, device, step, fabric=None) -> torch.Tensor:
 
 
 def _accumulated(model, loss_fn, batch, device, step, accumulate,
-                 fabric: Fabric | None) -> torch.Tensor:
+                 probe: ProbeSteps) -> torch.Tensor:
     """The batch's mean loss (detached), its gradient accumulated over `accumulate`
     micro-batches weighted by their share of the batch."""
     from trainwise.train.loop import micro_batches  # the training loop's own split
@@ -204,8 +206,8 @@ def _accumulated(model, loss_fn, batch, device, step, accumulate,
     x, y = _pair(batch, device)
     total = torch.zeros((), device=device)
     for x_i, y_i, weight, _ in micro_batches(x, y, accumulate):
-        loss = _loss(model, loss_fn, (x_i, y_i), device, step, fabric) * weight
-        loss.backward()
+        loss = _loss(model, loss_fn, (x_i, y_i), device, step, probe) * weight
+        probe.backward(loss)
         total += loss.detach()
     return total
 

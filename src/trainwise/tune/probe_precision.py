@@ -1,26 +1,48 @@
 """Probes step at the training precision. The range test and the batch-size probe run their own
-short loops on the plain model, outside Fabric's module wrapper, so their forward pass does what
-that wrapper's does: inputs cast to the precision's dtype, the module run in its autocast
-context, outputs cast back to float32 (the loss is then taken outside autocast, as in `fit`).
-At 32-bit all three are no-ops.
+short loops on the plain model, outside Fabric's wrappers, so they do what those wrappers do:
+the forward pass casts inputs to the precision's dtype, runs the module in its autocast context
+and casts outputs back to float32 (the loss is then taken outside autocast, as in `fit`); under
+float16 the loss is scaled for backward and the step unscaled, skipped when the gradients
+overflowed. The scaler is the probe's own copy of Fabric's: Fabric's carries its scale into
+training, and a probe that moved it would leave a trace. At 32-bit each is the plain call.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import nn
 
 if TYPE_CHECKING:
     from lightning_fabric import Fabric
 
 
-def probe_forward(fabric: Fabric | None, model: nn.Module, x: Any) -> Any:
-    """model(x) as Fabric's wrapped module computes it (lightning_fabric.wrappers
-    _FabricModule.forward, without the backward hook that only checks usage)."""
-    if fabric is None:
-        return model(x)
-    precision = fabric.strategy.precision
-    with precision.forward_context():
-        output = model(precision.convert_input(x))
-    return precision.convert_output(output)
+class ProbeSteps:
+    """forward / backward / step as Fabric's wrapped module, backward and optimizer would."""
+
+    def __init__(self, fabric: Fabric | None, device: torch.device):
+        self.precision = fabric.strategy.precision if fabric is not None else None
+        self.scaler = None
+        training = getattr(self.precision, "scaler", None)
+        if training is not None and training.is_enabled():  # a copy: starts where training will
+            self.scaler = torch.amp.GradScaler(device.type)
+            self.scaler.load_state_dict(training.state_dict())
+
+    def forward(self, model: nn.Module, x: Any) -> Any:
+        """lightning_fabric.wrappers._FabricModule.forward, without its usage-check hook."""
+        if self.precision is None:
+            return model(x)
+        with self.precision.forward_context():
+            output = model(self.precision.convert_input(x))
+        return self.precision.convert_output(output)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.scaler is None:
+            optimizer.step()
+            return
+        self.scaler.step(optimizer)  # skipped when the scaled gradients overflowed
+        self.scaler.update()

@@ -167,12 +167,18 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
     if setup.constant_lr is None:  # not said: no scheduler means a constant lr
         setup.constant_lr = scheduler is None
     device = next(setup.model.parameters()).device
+    precision = setup.fabric.strategy.precision  # float16: its loss scaler adapts in the run;
+    scaler_state = precision.state_dict()  # put back after, so training starts as without it
     with seeded(setup.seed, setup.train_loader, device):
-        state = fit(model, setup.train_loader, setup.val_loader, optimizer=optimizer,
-                    loss_fn=setup.loss_fn, max_epochs=setup.num_epochs, task=setup.task,
-                    scheduler=scheduler, fabric=setup.fabric,
-                    callbacks=[tail] if tail else [],
-                    grad_clip=setup.grad_clip, accumulate_grad_batches=setup.accumulate)
+        try:
+            state = fit(model, setup.train_loader, setup.val_loader, optimizer=optimizer,
+                        loss_fn=setup.loss_fn, max_epochs=setup.num_epochs, task=setup.task,
+                        scheduler=scheduler, fabric=setup.fabric,
+                        callbacks=[tail] if tail else [],
+                        grad_clip=setup.grad_clip, accumulate_grad_batches=setup.accumulate)
+        finally:
+            if scaler_state:
+                precision.load_state_dict(scaler_state)
     steps = [row for row in state.history if row["kind"] == "step"]
     if steps and steps[0]["step"] == 1 and not math.isfinite(steps[0]["loss"]):
         raise nan_at_start("short_runs_nan_at_start", steps[0]["loss"], lr)
