@@ -19,11 +19,10 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import trainwise
-from trainwise.train.diagnose_loss import (
-    MAX_SKIPS_IN_A_ROW,
-    rule_divergence,
-    rule_loss_scaler_skips,
-)
+from trainwise.config import load_config
+from trainwise.findings import TrainwiseError
+from trainwise.resume import config_tag
+from trainwise.train.diagnose_loss import rule_divergence, rule_loss_scaler_skips
 from trainwise.train.loop import fit
 from trainwise.tune import lr_range_test
 from trainwise.tune.batch_probe import make_measure
@@ -143,12 +142,13 @@ def _separable(n: int = 300) -> tuple[DataLoader, DataLoader]:
             DataLoader(TensorDataset(x, y), batch_size=100))
 
 
-def _fit(fabric: Fabric, model: nn.Module | None = None, epochs: int = 2, **kw):
-    train, val = _separable()
+def _fit(fabric: Fabric, model: nn.Module | None = None, epochs: int = 2, log_every: int = 1,
+         data: tuple[DataLoader, DataLoader] | None = None, **kw):
+    train, val = data or _separable()
     model = model or mlp(0)
     return fit(model, train, val, optimizer=torch.optim.AdamW(model.parameters(), lr=1e-2),
-               loss_fn=nn.CrossEntropyLoss(), max_epochs=epochs, fabric=fabric, log_every=1,
-               **kw)
+               loss_fn=nn.CrossEntropyLoss(), max_epochs=epochs, fabric=fabric,
+               log_every=log_every, **kw)
 
 
 def _steps(state) -> list[dict]:
@@ -172,31 +172,63 @@ def test_steps_the_loss_scaler_skips_are_marked_not_fatal():
     assert not state.stop_reason and len(steps) == 20
     assert skipped == list(range(1, len(skipped) + 1)) and 3 <= len(skipped) < 20
     assert all(np.isfinite(row["loss"]) for row in steps)
+    assert [len(row.get("sample_indices", [])) for row in steps[:4]] == [32, 32, 32, 0]
     assert rule_divergence(state.history) == []
-    found = rule_loss_scaler_skips(state.history)
-    assert [f.code for f in found] == ["loss_scaler_skips"] and found[0].severity.value == "warning"
+    (found,) = rule_loss_scaler_skips(state.history)  # all while the scaler settled: normal
+    assert found.severity.value == "info" and found.evidence["skipped"] == len(skipped)
 
 
-class _InfiniteGradient(torch.autograd.Function):
-    """Identity forward, infinite backward: every step overflows whatever the scale."""
+class _BadGradient(torch.autograd.Function):
+    """Identity forward; in backward the gradient times `value` when `poison` is set."""
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx, x, poison, value):
+        ctx.poison, ctx.value = bool(poison), value
         return x.clone()
 
     @staticmethod
     def backward(ctx, grad):
-        return grad * float("inf")
+        return (grad * ctx.value if ctx.poison else grad), None, None
 
 
-def test_a_scaler_that_never_stops_skipping_ends_the_run_as_divergence():
+def _poisoned(value: float, always: bool = False) -> nn.Module:
+    """mlp(0) whose gradient is multiplied by `value` on every batch (always) or on batches
+    holding a row whose first input is exactly 0."""
     model = mlp(0)
-    model[0].register_forward_hook(lambda module, args, out: _InfiniteGradient.apply(out))
-    state = _fit(fp16(), model, epochs=3)
+    model[0].register_forward_hook(lambda module, args, out: _BadGradient.apply(
+        out, always or bool((args[0][:, 0] == 0).any()), value))
+    return model
+
+
+def test_a_gradient_that_is_infinite_unscaled_ends_the_run_as_divergence():
+    """Every step's gradient is inf: the scaler skips, halving 65536 to 1 in 16 steps; at
+    scale 1 scaling cannot be the cause, so step 17 stops the run (seen at the flush, 20)."""
+    state = _fit(fp16(), _poisoned(float("inf"), always=True), epochs=3, log_every=10)
     steps = _steps(state)
-    assert state.stop_reason and len(steps) == MAX_SKIPS_IN_A_ROW + 1  # stopped at the next
-    assert all(row.get("skipped") for row in steps)
+    assert state.nonfinite["step"] == 17 and len(steps) == 20
+    assert [row["step"] for row in steps if row.get("skipped")] == list(range(1, 17))
+    (found,) = rule_divergence(state.history)
+    assert found.step == 17 and found.evidence["key"] == "grad_norm"
+
+
+def test_intermittent_nan_gradients_are_not_hidden_by_the_scaler():
+    """A NaN gradient on some batches (a bug in the data or the model): the scaler skips
+    them, lowering its scale each time, until at scale 1 one stops the run; the first skipped
+    batches keep their samples. 32-bit stops at the first of them."""
+    def data():
+        train, val = _separable()
+        train.dataset.tensors[0][::40, 0] = 0.0  # marked rows: some batches hold one
+        return train, val
+
+    state = _fit(fp16(), _poisoned(float("nan")), epochs=30, log_every=10, data=data())
+    steps = _steps(state)
+    skipped = [row for row in steps if row.get("skipped")]
+    assert state.nonfinite is not None and len(skipped) == 16  # 65536 halved 16 times
+    assert all(len(row["sample_indices"]) == 32 for row in skipped[:3])
     assert [f.code for f in rule_divergence(state.history)] == ["divergence"]
+    full = _fit(Fabric(accelerator="cpu", devices=1), _poisoned(float("nan")), epochs=30,
+                log_every=10, data=data())
+    assert full.nonfinite["step"] == skipped[0]["step"]  # same data order: the same batch
 
 
 def test_loss_scaler_skips_rule_info_for_a_few_and_silent_without():
@@ -224,7 +256,7 @@ def test_short_runs_leave_the_loss_scaler_as_they_found_it(blobs):
 def test_16_mixed_on_the_cpu_trains_at_bf16_and_says_so(tmp_path):
     result = trainwise.run({"data": {"source": "digits"}}, until="split", report=False,
                            overrides=['run.precision="16-mixed"', "run.threads=1",
-                                      f'run.out_dir="{tmp_path}"'])
+                                      'run.accelerator="cpu"', f'run.out_dir="{tmp_path}"'])
     found = [f for f in result.findings if f.code == "precision_changed"]
     assert len(found) == 1 and "bf16-mixed" in found[0].fix
     assert json.loads((result.path / "meta.json").read_text())["precision"] == "bf16-mixed"
@@ -251,3 +283,28 @@ def test_a_bf16_run_trains_tunes_and_says_so(tmp_path):
                                       f'run.out_dir="{tmp_path / "run"}"'])
     assert result.ok and result.test["test_accuracy"] > 0.5, result.verdict
     assert "bf16-mixed" in (result.path / "report.html").read_text()
+
+
+def test_precision_may_change_on_resume():
+    """It changes the arithmetic, not what is trained (like accumulate_grad_batches), so it is
+    not part of the checkpoint's config fingerprint, and older checkpoints still resume."""
+    assert config_tag(load_config(None, ['run.precision="bf16-mixed"'])) == config_tag(
+        load_config(None))
+
+
+def test_probes_refuse_a_precision_that_casts_the_model(blobs):
+    fabric = Fabric(accelerator="cpu", devices=1, precision="bf16-true")
+    with pytest.raises(TrainwiseError, match="bf16-true"):
+        lr_range_test(mlp(), F.cross_entropy, in_order(blobs), adamw, num_steps=10,
+                      fabric=fabric)
+
+
+def test_batch_probe_measures_an_applied_float16_step():
+    """With the scale so high that the first steps overflow, the probe warms up until one is
+    applied, so AdamW's state is counted as with a scale that fits from the start."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 4))
+    x, y = torch.randn(128, 64), torch.randint(0, 4, (128,))
+    peaks = [make_measure(model, nn.CrossEntropyLoss(), x, y, adamw, fabric)(128).peak_bytes
+             for fabric in (fp16(), fp16(2.0**40))]
+    assert peaks[0] == peaks[1]

@@ -30,7 +30,7 @@ from trainwise.train.checkpoint import load_checkpoint, remove_partial
 RUNTIME_KEYS = frozenset({
     "run.name", "run.out_dir", "run.threads", "run.accelerator", "run.devices", "run.num_nodes",
     "run.strategy", "run.checkpoint_every_steps", "train.log_every", "train.layer_every",
-    "train.accumulate_grad_batches"})
+    "train.accumulate_grad_batches", "run.precision"})
 # Stages whose findings a resumed run keeps from the first attempt (model is rebuilt).
 KEPT_STAGES = ("setup", "data", "split", "check", "tune")
 

@@ -23,9 +23,8 @@ from trainwise.train.diagnose_common import (
 )
 
 MIN_POINTS = 8  # fewer loss points than this: no shape to judge
-MAX_SKIPS_IN_A_ROW = 25  # float16 steps the loss scaler may skip in a row (each halves its
-# scale: 25 take the default 65536 below 0.002, where gradients overflow float16 unscaled)
-MAX_SKIPPED_SHARE = 0.02  # float16 steps the loss scaler may skip before it is worth a warning
+MAX_SKIPPED_SHARE = 0.02  # float16 steps the loss scaler may skip after it found its scale (the
+MIN_SKIPPED_WARN = 5  # first steps' skips do not count) before a warning: 2%, and at least 5
 EXPLODE_FACTOR = 3.0  # smoothed loss above 3x its running minimum...
 EXPLODE_CLIMB = 0.1  # ...having climbed back >= 10% of what training had gained
 PLATEAU_DROP = 0.10  # the loss never got 10% below where it started
@@ -44,9 +43,9 @@ def rule_divergence(history: list[Row]) -> list[Finding]:
             bad = np.flatnonzero(~np.isfinite(values))
             if len(bad):
                 hits.append((int(steps[bad[0]]), key, str(values[bad[0]])))
-    steps, grads = column(history, "step", "grad_norm")
-    if len(grads) and not np.isfinite(grads[-1]) and _stopped_on(history):
-        hits.append((int(steps[-1]), "grad_norm", str(grads[-1])))
+    hit = _nonfinite_gradient(history)
+    if hit is not None:
+        hits.append(hit)
     if not hits:
         return []
     step, key, value = min(hits, key=lambda hit: hit[0])
@@ -64,37 +63,49 @@ def rule_divergence(history: list[Row]) -> list[Finding]:
                  **evidence)]
 
 
-def _stopped_on(history: list[Row]) -> bool:
-    """Whether the loop stopped on the last step's non-finite gradient norm: always, except for
-    a float16 step the loss scaler skipped (unless MAX_SKIPS_IN_A_ROW of them ended the run)."""
-    trailing = 0
-    for row in reversed(rows_of(history, "step")):
-        if not row.get("skipped"):
-            break
-        trailing += 1
-    return trailing == 0 or trailing > MAX_SKIPS_IN_A_ROW
+def _nonfinite_gradient(history: list[Row]) -> tuple[int, str, str] | None:
+    """(step, "grad_norm", value) of the non-finite gradient norm that counts as divergence.
+    A float16 run marks the steps its loss scaler skipped ("skipped"): there any other
+    non-finite norm is real (the monitor stopped on it). Rows without the marks (32-bit, or a
+    user's own loop that may hide its scaler's skips) count only a non-finite last norm, the
+    one a loop stops on."""
+    rows = rows_of(history, "step")
+    steps, grads = column(history, "step", "grad_norm")
+    if not len(grads):
+        return None
+    if any(row.get("skipped") for row in rows):
+        skipped = {row.get("step") for row in rows if row.get("skipped")}
+        bad = [i for i, (step, g) in enumerate(zip(steps, grads, strict=True))
+               if not np.isfinite(g) and int(step) not in skipped]
+        return (int(steps[bad[0]]), "grad_norm", str(grads[bad[0]])) if bad else None
+    if not np.isfinite(grads[-1]):
+        return int(steps[-1]), "grad_norm", str(grads[-1])
+    return None
 
 
 def rule_loss_scaler_skips(history: list[Row]) -> list[Finding]:
-    """float16 steps the loss scaler skipped (their scaled gradients overflowed): a few while it
-    finds its scale are normal; many mean the run made fewer updates than it counted."""
+    """float16 steps the loss scaler skipped (their scaled gradients overflowed): the first
+    steps' while it finds its scale are normal; many after that mean fewer updates."""
     rows = rows_of(history, "step")
     skipped = [int(row["step"]) for row in rows if row.get("skipped")]
     if not skipped:
         return []
-    share = len(skipped) / len(rows)
+    settling = next((i for i, step in enumerate(skipped) if step != i + 1), len(skipped))
+    later = len(skipped) - settling  # after the first step the scaler let through
     message = (f"The float16 loss scaler skipped {len(skipped)} of {len(rows)} steps (their "
-               f"gradients overflowed float16 at its scale; the first at step {skipped[0]}).")
-    if share <= MAX_SKIPPED_SHARE:
-        return [make(Severity.INFO, "loss_scaler_skips", message + " It lowers its scale after "
-                     "each: a few are normal.", "Nothing to do.", skipped[0],
-                     skipped=len(skipped), steps=len(rows))]
-    return [make(Severity.WARNING, "loss_scaler_skips", message + f" That is {share:.0%} of the "
-                 "steps: training made that many fewer updates.",
+               f"gradients overflowed float16 at its scale, {settling} of them at the start "
+               "while it lowered its scale to fit).")
+    if later < MIN_SKIPPED_WARN or later <= MAX_SKIPPED_SHARE * len(rows):
+        return [make(Severity.INFO, "loss_scaler_skips", message + " That is normal.",
+                     "Nothing to do.", skipped[0], skipped=len(skipped), steps=len(rows))]
+    return [make(Severity.WARNING, "loss_scaler_skips", message + f" {later} later skips are "
+                 f"{later / len(rows):.0%} of the steps: training made that many fewer updates.",
                  "Train at run.precision = \"bf16-mixed\" (float32's range; GPUs since Ampere) "
                  "or \"32-true\"; if the gradients are simply huge, lower the learning rate "
-                 "(tune stage) or clip them (train.grad_clip).", skipped[0],
-                 skipped=len(skipped), steps=len(rows), share=share)]
+                 "(tune stage) or clip them (train.grad_clip). The first skipped steps keep "
+                 "their batch's samples (sample_indices) if a few batches cause it.",
+                 skipped[settling] if later else skipped[0], skipped=len(skipped),
+                 steps=len(rows), later=later)]
 
 
 def _divergence_fix(key: str, last_finite_loss: float | None) -> str:

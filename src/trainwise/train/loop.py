@@ -150,24 +150,26 @@ def accumulate(fabric: Fabric, model: Any, forward: Any, backward: Backward, los
 
 
 def loss_scaler(fabric: Fabric) -> Any:
-    """The gradient scaler of float16 mixed precision ("16-mixed"), else None."""
-    return getattr(fabric.strategy.precision, "scaler", None)
+    """The gradient scaler of float16 mixed precision ("16-mixed"), else None (also when it
+    is disabled: GradScaler("cuda") on a machine without CUDA, or enabled=False)."""
+    scaler = getattr(fabric.strategy.precision, "scaler", None)
+    return scaler if scaler is not None and scaler.is_enabled() else None
 
 
-def unscaled(scaler: Any, grad_norm: torch.Tensor,
-             layer_norms: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Gradient norms as the optimizer will see them. Under float16 the loss, and so every
-    gradient, is multiplied by the scaler's factor until its step unscales them; the norms are
-    divided by that factor here, on the device (the public get_scale() would wait for the
-    device every step). A step whose scaled gradients overflowed keeps an infinite norm: the
-    scaler skips that step, and the monitor marks it skipped."""
-    if scaler is None:
-        return grad_norm, layer_norms
-    scale = scaler._get_scale_async()  # the scale as a tensor, set by the first backward
+def unscaled(scaler: Any, grad_norm: torch.Tensor, layer_norms: torch.Tensor | None
+             ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """(grad_norm, layer_norms, 1 / loss scale): the norms as the optimizer will see them.
+    Under float16 the loss, and so every gradient, is multiplied by the scaler's factor until
+    its step unscales them; the norms are divided by that factor here, on the device (the
+    public get_scale() would wait for the device every step). A step whose scaled gradients
+    overflowed keeps a non-finite norm: the scaler skips it, and the monitor, given the
+    factor, tells such a skip from a real overflow."""
+    scale = scaler._get_scale_async() if scaler is not None else None  # set by a backward
     if scale is None:
-        return grad_norm, layer_norms
-    inverse = 1.0 / scale
-    return grad_norm * inverse, None if layer_norms is None else layer_norms * inverse
+        return grad_norm, layer_norms, None
+    inverse = 1.0 / scale  # a new tensor: the scaler updates its own in place at the step
+    return (grad_norm * inverse, None if layer_norms is None else layer_norms * inverse,
+            inverse)
 
 
 def sample_indices(fabric: Fabric, progress: EpochProgress, step: int) -> list[int] | None:
@@ -255,7 +257,7 @@ def fit(
                 else:
                     step_loss = accumulate(fabric, model, forward, backward, loss_fn, x, y,
                                            accumulate_grad_batches)
-                grad_norm, layer_norms = unscaled(scaler, *grad_norms(
+                grad_norm, layer_norms, inverse_scale = unscaled(scaler, *grad_norms(
                     per_layer=monitor.layer_due(state.step + 1)))
                 grad_norm = reduce_grad_norm(fabric, grad_norm)  # (), no host sync
                 if grad_clip > 0:
@@ -270,7 +272,8 @@ def fit(
                 progress.loss_sum += step_loss
                 rows = monitor.record(state.step, epoch, reduce_mean(fabric, step_loss),
                                       grad_norm, _current_lr(step_optimizer),
-                                      layer_norms=layer_norms, batch_size=len(y))
+                                      layer_norms=layer_norms, batch_size=len(y),
+                                      inverse_scale=inverse_scale)
                 state.history.extend(rows)
                 on_step_end(state=state, rows=rows)
                 if checkpoints.due(state.step):  # flush first: only steps known finite are saved

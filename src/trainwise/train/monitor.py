@@ -23,9 +23,9 @@ from torch import nn
 
 from trainwise.train.diagnose_dip import DIP_RATIO
 from trainwise.train.diagnose_grad import SPIKE_MADS, SPIKE_MIN_PRIOR, SPIKE_RATIO, SPIKE_WINDOW
-from trainwise.train.diagnose_loss import MAX_SKIPS_IN_A_ROW
 
 MAX_INDEXED_ROWS = 50  # rows that carry sample_indices: spikes are rare; a flood is not news
+INDEXED_SKIPS = 3  # float16 steps the loss scaler skipped whose samples are kept (the first)
 Locate = Callable[[int], "list[int] | None"]  # step -> sample indices of that step's batch
 
 
@@ -105,6 +105,7 @@ class _Pending:
     batch_size: int | None
     batch_indices: Any
     interval: float | None  # seconds since the previous step of the same epoch
+    inverse_scale: torch.Tensor | None  # float16: 1 / the loss scale of the step's backward
 
 
 class StepMonitor:
@@ -120,9 +121,11 @@ class StepMonitor:
                  layer_names: Sequence[str] = (), locate: Locate | None = None,
                  loss_scaled: bool = False):
         self.log_every, self.layer_every = max(1, log_every), layer_every
-        # float16: a finite loss with a non-finite gradient norm is a step the loss scaler
-        # skipped (marked "skipped"), not a failure, unless MAX_SKIPS_IN_A_ROW come in a row
-        self.loss_scaled, self._skips_in_a_row = loss_scaled, 0
+        # float16: a finite loss with a non-finite gradient norm at a loss scale above 1 is a
+        # step the scaler skipped (marked "skipped"), not a failure: the scale may have caused
+        # the overflow. At a scale <= 1 it cannot have (each skip halves it: 16 in a row from
+        # the default 65536), so the gradient itself is inf or NaN: a failure, as at 32-bit.
+        self.loss_scaled, self._indexed_skips = loss_scaled, 0
         self.layer_names, self.locate = list(layer_names), locate
         self._pending: list[_Pending] = []
         self._last: tuple[int, float] | None = None  # (epoch, time) of the previous step
@@ -137,14 +140,15 @@ class StepMonitor:
 
     def record(self, step: int, epoch: int, loss: torch.Tensor, grad_norm: torch.Tensor | None,
                lr: float | None, *, layer_norms: torch.Tensor | None = None,
-               batch_size: int | None = None, batch_indices: Any = None) -> list[dict[str, Any]]:
+               batch_size: int | None = None, batch_indices: Any = None,
+               inverse_scale: torch.Tensor | None = None) -> list[dict[str, Any]]:
         now = time.perf_counter()
         interval = now - self._last[1] if self._last and self._last[0] == epoch else None
         self._last = (epoch, now)  # an interval across epochs would count the evaluation
         self._pending.append(_Pending(
             step, epoch, _scalar(loss), None if grad_norm is None
             else _detached(grad_norm), lr, None if layer_norms is None else _detached(layer_norms),
-            batch_size, batch_indices, interval))
+            batch_size, batch_indices, interval, inverse_scale))
         return self.flush() if len(self._pending) >= self.log_every else []
 
     def flush(self) -> list[dict[str, Any]]:
@@ -153,22 +157,24 @@ class StepMonitor:
         values = self._to_host()
         timing = _throughput(self._pending)
         rows = []
-        for item, (loss, norm, layers) in zip(self._pending, values, strict=True):
+        for item, (loss, norm, layers, inverse) in zip(self._pending, values, strict=True):
             row: dict[str, Any] = {"kind": "step", "step": item.step, "epoch": item.epoch,
                                    "loss": loss, "grad_norm": norm, "lr": item.lr, **timing}
             if layers is not None:
                 row["layer_grad_norms"] = dict(zip(self.layer_names, layers, strict=True))
             finite = math.isfinite(loss) and (norm is None or math.isfinite(norm))
-            skipped = self.loss_scaled and math.isfinite(loss) and not finite
-            self._skips_in_a_row = self._skips_in_a_row + 1 if skipped else 0
+            skipped = (self.loss_scaled and not finite and math.isfinite(loss)
+                       and inverse is not None and inverse < 1.0)
             if skipped:
                 row["skipped"] = True
-            bad = not finite and not (skipped and self._skips_in_a_row <= MAX_SKIPS_IN_A_ROW)
+                self._indexed_skips += 1
+            bad = not finite and not skipped
             first_bad = bad and self.first_nonfinite_step is None
             self.num_nonfinite += bad
             if first_bad:
                 self.first_nonfinite_step = item.step
-            if first_bad or (finite and norm is not None and self._is_spike(norm)):
+            if (first_bad or (skipped and self._indexed_skips <= INDEXED_SKIPS)
+                    or (finite and norm is not None and self._is_spike(norm))):
                 indices = self._indices(item)
                 if indices is not None:
                     row["sample_indices"] = indices
@@ -177,7 +183,7 @@ class StepMonitor:
         self._pending.clear()
         return rows
 
-    def _to_host(self) -> list[tuple[float, float | None, list[float] | None]]:
+    def _to_host(self) -> list[tuple[float, float | None, list[float] | None, float | None]]:
         """One device->host transfer for every pending tensor, gathered by a few stacks (one
         op per tensor per step cost ~2 us each: ~1% of a small CNN's step)."""
         pending = self._pending
@@ -188,7 +194,11 @@ class StepMonitor:
         if norms:
             parts.append(torch.stack(norms).float().to(device))  # (N_norms,)
         parts += [layer.float().to(device) for layer in layers]  # (L,) each
+        scales = [item.inverse_scale for item in pending if item.inverse_scale is not None]
+        if scales:
+            parts.append(torch.stack(scales).float().to(device))  # (N_scales,)
         flat = torch.cat(parts).cpu().tolist()
+        at_scales = len(flat) - len(scales)
         losses, at = flat[:len(pending)], len(pending)
         out = []
         at_layers = at + len(norms)
@@ -199,7 +209,10 @@ class StepMonitor:
             if item.layer_norms is not None:
                 count = len(item.layer_norms)
                 layer_values, at_layers = flat[at_layers: at_layers + count], at_layers + count
-            out.append((loss, norm, layer_values))
+            inverse = None
+            if item.inverse_scale is not None:
+                inverse, at_scales = flat[at_scales], at_scales + 1
+            out.append((loss, norm, layer_values, inverse))
         return out
 
     def _is_spike(self, norm: float) -> bool:

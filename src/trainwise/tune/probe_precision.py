@@ -14,15 +14,28 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from trainwise.findings import TrainwiseError
+
 if TYPE_CHECKING:
     from lightning_fabric import Fabric
+
+SUPPORTED = ("32-true", "bf16-mixed", "16-mixed")  # run.precision's values
 
 
 class ProbeSteps:
     """forward / backward / step as Fabric's wrapped module, backward and optimizer would."""
 
     def __init__(self, fabric: Fabric | None, device: torch.device):
-        self.precision = fabric.strategy.precision if fabric is not None else None
+        precision = fabric.strategy.precision if fabric is not None else None
+        name = str(getattr(precision, "precision", "32-true"))
+        if name not in SUPPORTED:  # "-true" precisions cast the model, which a probe does not
+            raise TrainwiseError(f"Fabric precision '{name}' is not supported by the range test "
+                                 f"and the batch-size probe; use one of {', '.join(SUPPORTED)}.")
+        autocast_on = getattr(precision, "device", device.type)
+        if name != "32-true" and autocast_on != device.type:
+            raise TrainwiseError(f"the model is on {device.type} but Fabric autocasts on "
+                                 f"{autocast_on}: move the model to fabric.device first.")
+        self.precision = precision if name != "32-true" else None
         self.scaler = None
         training = getattr(self.precision, "scaler", None)
         if training is not None and training.is_enabled():  # a copy: starts where training will
@@ -40,9 +53,13 @@ class ProbeSteps:
     def backward(self, loss: torch.Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
 
-    def step(self, optimizer: torch.optim.Optimizer) -> None:
+    def step(self, optimizer: torch.optim.Optimizer) -> bool:
+        """The optimizer step; False when the loss scaler skipped it (its scaled gradients
+        overflowed: it then lowers its scale)."""
         if self.scaler is None:
             optimizer.step()
-            return
-        self.scaler.step(optimizer)  # skipped when the scaled gradients overflowed
+            return True
+        before = self.scaler.get_scale()
+        self.scaler.step(optimizer)
         self.scaler.update()
+        return self.scaler.get_scale() >= before
