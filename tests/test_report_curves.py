@@ -138,3 +138,13 @@ def test_an_unknown_code_is_drawn_on_both_step_curves() -> None:
     assert "new_rule" in _marked(loss_figure(steps, epochs, [finding]))
     assert "new_rule" in _marked(grad_norm_figure(steps, [finding]))
     assert "new_rule" not in _marked(metric_figure(epochs, ACCURACY_KEYS, "A", [finding]))
+
+
+def test_skipped_float16_steps_are_grey_ticks_not_errors() -> None:
+    steps = [{"kind": "step", "step": i, "loss": 1.0 / i, "grad_norm": 1.0} for i in range(1, 40)]
+    steps[2] = {**steps[2], "grad_norm": float("inf"), "skipped": True}
+    steps[30] = {**steps[30], "grad_norm": float("nan")}  # a real one
+    fig = grad_norm_figure(steps)
+    marks = {line.get_label(): list(line.get_xdata()) for line in fig.axes[0].get_lines()}
+    assert marks["step skipped by the float16 loss scaler"] == [3]
+    assert marks["non-finite grad_norm"] == [31]

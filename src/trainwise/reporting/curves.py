@@ -62,12 +62,18 @@ def _plain_log_labels(ax: Axes, y: np.ndarray) -> None:
 
 
 def _mark_nonfinite(ax: Axes, rows: Sequence[Row], key: str) -> None:
-    """A NaN/inf value cannot be drawn on the curve: mark its step at the top of the axes."""
-    steps = [r["step"] for r in rows if key in r and r.get("step") is not None
-             and not np.isfinite(finite([r[key]])[0])]
-    if steps:
-        ax.plot(steps, [0.98] * len(steps), "x", transform=ax.get_xaxis_transform(),
-                color=SEVERITY_COLORS["error"], label=f"non-finite {key}")
+    """A NaN/inf value cannot be drawn on the curve: mark its step at the top of the axes (a
+    float16 step the loss scaler skipped apart, as a grey tick: it is not an error)."""
+    bad = [r for r in rows if key in r and r.get("step") is not None
+           and not np.isfinite(finite([r[key]])[0])]
+    for rows_, marker, color, label in (
+            ([r for r in bad if not r.get("skipped")], "x", SEVERITY_COLORS["error"],
+             f"non-finite {key}"),
+            ([r for r in bad if r.get("skipped")], "|", "0.55",
+             "step skipped by the float16 loss scaler")):
+        if rows_:
+            ax.plot([r["step"] for r in rows_], [0.98] * len(rows_), marker, color=color,
+                    transform=ax.get_xaxis_transform(), label=label)
 
 
 @styled
