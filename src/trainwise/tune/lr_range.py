@@ -87,9 +87,9 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
     `lr_high` the range for the short-run search (always from our rule). `accumulate` splits
     each batch into that many micro-batches whose gradients add up to the batch's (as the
     training loop does above MAX_MICRO_BATCH: the same step, less memory). `fabric`: training's
-    Fabric, whose precision the steps take (autocast; under "16-mixed" a loss scaler of its
-    own, fresh per seed). Errors (NaN at the
-    first step, nothing to train, no batch) come back as error findings; bad arguments raise.
+    Fabric, whose precision the steps take (autocast; under "16-mixed" a copy of its loss
+    scaler per seed, so its own is left as found). Errors (NaN at the first step, nothing to
+    train, no batch) come back as error findings; bad arguments raise.
     """
     get_rule(rule)  # an unknown name fails before any work
     seeds = tuple(seeds)
