@@ -27,6 +27,7 @@ from trainwise.train.loop import fit
 from trainwise.tune import lr_range_test
 from trainwise.tune.batch_probe import make_measure
 from trainwise.tune.lr_range import exponential_ramp
+from trainwise.tune.probe_precision import ProbeSteps
 
 
 def bf16() -> Fabric:
@@ -172,7 +173,7 @@ def test_steps_the_loss_scaler_skips_are_marked_not_fatal():
     assert not state.stop_reason and len(steps) == 20
     assert skipped == list(range(1, len(skipped) + 1)) and 3 <= len(skipped) < 20
     assert all(np.isfinite(row["loss"]) for row in steps)
-    assert [len(row.get("sample_indices", [])) for row in steps[:4]] == [32, 32, 32, 0]
+    assert not any("sample_indices" in row for row in steps)  # the start's skips: no suspects
     assert rule_divergence(state.history) == []
     (found,) = rule_loss_scaler_skips(state.history)  # all while the scaler settled: normal
     assert found.severity.value == "info" and found.evidence["skipped"] == len(skipped)
@@ -200,15 +201,17 @@ def _poisoned(value: float, always: bool = False) -> nn.Module:
     return model
 
 
-def test_a_gradient_that_is_infinite_unscaled_ends_the_run_as_divergence():
-    """Every step's gradient is inf: the scaler skips, halving 65536 to 1 in 16 steps; at
-    scale 1 scaling cannot be the cause, so step 17 stops the run (seen at the flush, 20)."""
-    state = _fit(fp16(), _poisoned(float("inf"), always=True), epochs=3, log_every=10)
+def test_a_gradient_that_is_infinite_at_any_scale_ends_the_run_as_divergence():
+    """Every step's gradient is inf: the scaler skips, halving 65536 (2^16) down to its floor
+    2^-10 in 26 steps; there scaling cannot be the cause, so step 27 stops the run (seen at
+    the next flush, step 30)."""
+    state = _fit(fp16(), _poisoned(float("inf"), always=True), epochs=4, log_every=10)
     steps = _steps(state)
-    assert state.nonfinite["step"] == 17 and len(steps) == 20
-    assert [row["step"] for row in steps if row.get("skipped")] == list(range(1, 17))
+    assert state.nonfinite["step"] == 27 and len(steps) == 30
+    assert [row["step"] for row in steps if row.get("skipped")] == list(range(1, 27))
     (found,) = rule_divergence(state.history)
-    assert found.step == 17 and found.evidence["key"] == "grad_norm"
+    assert found.step == 27 and found.evidence["key"] == "grad_norm"
+    assert "bf16-mixed" in found.fix  # float16's range may be the cause
 
 
 def test_intermittent_nan_gradients_are_not_hidden_by_the_scaler():
@@ -220,11 +223,13 @@ def test_intermittent_nan_gradients_are_not_hidden_by_the_scaler():
         train.dataset.tensors[0][::40, 0] = 0.0  # marked rows: some batches hold one
         return train, val
 
-    state = _fit(fp16(), _poisoned(float("nan")), epochs=30, log_every=10, data=data())
+    state = _fit(fp16(), _poisoned(float("nan")), epochs=60, log_every=10, data=data())
     steps = _steps(state)
     skipped = [row for row in steps if row.get("skipped")]
-    assert state.nonfinite is not None and len(skipped) == 16  # 65536 halved 16 times
-    assert all(len(row["sample_indices"]) == 32 for row in skipped[:3])
+    assert state.nonfinite is not None and len(skipped) == 26  # 2^16 halved to 2^-10
+    applied = next(row["step"] for row in steps if not row.get("skipped"))
+    suspects = [row for row in skipped if row["step"] > applied]
+    assert [len(row.get("sample_indices", [])) for row in suspects[:4]] == [32, 32, 32, 0]
     assert [f.code for f in rule_divergence(state.history)] == ["divergence"]
     full = _fit(Fabric(accelerator="cpu", devices=1), _poisoned(float("nan")), epochs=30,
                 log_every=10, data=data())
@@ -238,6 +243,13 @@ def test_loss_scaler_skips_rule_info_for_a_few_and_silent_without():
     found = rule_loss_scaler_skips(rows)
     assert found[0].severity.value == "info" and found[0].evidence["skipped"] == 1
     assert rule_divergence(rows) == []
+    # a 32-bit run resumed at 16-mixed: its fresh scaler settles mid-run, in one block
+    resumed = [{**row, "grad_norm": float("inf"), "skipped": True} if 20 < row["step"] < 32
+               else {**row, "skipped": False} for row in rows]
+    assert rule_loss_scaler_skips(resumed)[0].severity.value == "info"
+    for row in resumed[100:120:2]:  # ten more, scattered later: fewer updates than counted
+        row.update(grad_norm=float("inf"), skipped=True)
+    assert rule_loss_scaler_skips(resumed)[0].severity.value == "warning"
 
 
 def test_short_runs_leave_the_loss_scaler_as_they_found_it(blobs):
@@ -299,12 +311,23 @@ def test_probes_refuse_a_precision_that_casts_the_model(blobs):
                       fabric=fabric)
 
 
-def test_batch_probe_measures_an_applied_float16_step():
+def test_batch_probe_measures_an_applied_float16_step(monkeypatch):
     """With the scale so high that the first steps overflow, the probe warms up until one is
-    applied, so AdamW's state is counted as with a scale that fits from the start."""
+    applied (and no longer), so AdamW's state is counted as with a scale that fits from the
+    start; a scaler that never lets a step through is an error, not a low reading."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 4))
     x, y = torch.randn(128, 64), torch.randint(0, 4, (128,))
+    applied: list[bool] = []
+    original = ProbeSteps.step
+    monkeypatch.setattr(ProbeSteps, "step",
+                        lambda self, opt: applied.append(original(self, opt)) or applied[-1])
     peaks = [make_measure(model, nn.CrossEntropyLoss(), x, y, adamw, fabric)(128).peak_bytes
-             for fabric in (fp16(), fp16(2.0**40))]
+             for fabric in (fp16(), fp16(2.0**24))]
     assert peaks[0] == peaks[1]
+    first = applied.index(False)  # the second probe's: its first steps are skipped
+    warmup = applied[first:].index(True) + 1
+    assert 2 <= warmup < 10 and applied[first + warmup] is True  # then the measured step
+    with pytest.raises(TrainwiseError, match="skipped all"):
+        make_measure(_poisoned(float("inf"), always=True), nn.CrossEntropyLoss(),
+                     torch.randn(64, 8), torch.randint(0, 3, (64,)), adamw, fp16())(32)

@@ -49,6 +49,7 @@ def rule_divergence(history: list[Row]) -> list[Finding]:
     if not hits:
         return []
     step, key, value = min(hits, key=lambda hit: hit[0])
+    float16 = key == "grad_norm" and any(row.get("skipped") for row in rows_of(history, "step"))
     good_steps, good_loss, _ = loss_curve(history)
     before = good_steps < step
     last = float(good_loss[before][-1]) if before.any() else None
@@ -57,7 +58,13 @@ def rule_divergence(history: list[Row]) -> list[Finding]:
     evidence = {} if samples is None else {"sample_indices": samples[1]}
     if samples is not None:
         message += " Its batch's samples are in the evidence (sample_indices)."
-    return [make(Severity.ERROR, "divergence", message, _divergence_fix(key, last), step,
+    fix = _divergence_fix(key, last)
+    if float16:  # the scaler skipped down to its floor: NaN/inf whatever the scale
+        fix = ("The float16 loss scaler skipped every step down to its smallest scale, so "
+               "the gradient is NaN or inf whatever the scale. If the loss was still falling, "
+               "float16 cannot hold these gradients: train at run.precision = \"bf16-mixed\" "
+               "or \"32-true\". Otherwise: " + fix)
+    return [make(Severity.ERROR, "divergence", message, fix, step,
                  key=key, value=value, last_finite_loss=num(last),
                  initial_loss=num(float(good_loss[0])) if len(good_loss) else None,
                  **evidence)]
@@ -90,11 +97,14 @@ def rule_loss_scaler_skips(history: list[Row]) -> list[Finding]:
     skipped = [int(row["step"]) for row in rows if row.get("skipped")]
     if not skipped:
         return []
-    settling = next((i for i, step in enumerate(skipped) if step != i + 1), len(skipped))
-    later = len(skipped) - settling  # after the first step the scaler let through
+    # the first block of consecutive skips is the scaler settling its scale: at step 1, or
+    # where float16 training began (a 32-bit run resumed at 16-mixed)
+    settling = next((i for i in range(1, len(skipped)) if skipped[i] != skipped[i - 1] + 1),
+                    len(skipped))
+    later = len(skipped) - settling
     message = (f"The float16 loss scaler skipped {len(skipped)} of {len(rows)} steps (their "
-               f"gradients overflowed float16 at its scale, {settling} of them at the start "
-               "while it lowered its scale to fit).")
+               f"gradients overflowed float16 at its scale, {settling} of them in a row at "
+               f"step {skipped[0]} while it lowered its scale to fit).")
     if later < MIN_SKIPPED_WARN or later <= MAX_SKIPPED_SHARE * len(rows):
         return [make(Severity.INFO, "loss_scaler_skips", message + " That is normal.",
                      "Nothing to do.", skipped[0], skipped=len(skipped), steps=len(rows))]

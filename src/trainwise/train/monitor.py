@@ -25,7 +25,11 @@ from trainwise.train.diagnose_dip import DIP_RATIO
 from trainwise.train.diagnose_grad import SPIKE_MADS, SPIKE_MIN_PRIOR, SPIKE_RATIO, SPIKE_WINDOW
 
 MAX_INDEXED_ROWS = 50  # rows that carry sample_indices: spikes are rare; a flood is not news
-INDEXED_SKIPS = 3  # float16 steps the loss scaler skipped whose samples are kept (the first)
+INDEXED_SKIPS = 3  # float16 steps skipped after the first applied one whose samples are kept
+MIN_LOSS_SCALE = 2.0**-10  # a float16 skip at a loss scale at or below this is a failure: see
+# StepMonitor. Below 1 the scaler still has a use (float16's own range, 65504, can overflow
+# with gradients that are large but real), so the floor is lower; from the default 65536 a
+# gradient that is NaN or inf whatever the scale stops the run after 26 skips
 Locate = Callable[[int], "list[int] | None"]  # step -> sample indices of that step's batch
 
 
@@ -121,11 +125,11 @@ class StepMonitor:
                  layer_names: Sequence[str] = (), locate: Locate | None = None,
                  loss_scaled: bool = False):
         self.log_every, self.layer_every = max(1, log_every), layer_every
-        # float16: a finite loss with a non-finite gradient norm at a loss scale above 1 is a
-        # step the scaler skipped (marked "skipped"), not a failure: the scale may have caused
-        # the overflow. At a scale <= 1 it cannot have (each skip halves it: 16 in a row from
-        # the default 65536), so the gradient itself is inf or NaN: a failure, as at 32-bit.
-        self.loss_scaled, self._indexed_skips = loss_scaled, 0
+        # float16: a finite loss with a non-finite gradient norm at a loss scale above
+        # MIN_LOSS_SCALE is a step the scaler skipped (marked "skipped"), not a failure: the
+        # scale may have caused the overflow, and the scaler halves it. Once it is that low the
+        # gradient itself is inf or NaN: a failure, as at 32-bit.
+        self.loss_scaled, self._indexed_skips, self._applied = loss_scaled, 0, False
         self.layer_names, self.locate = list(layer_names), locate
         self._pending: list[_Pending] = []
         self._last: tuple[int, float] | None = None  # (epoch, time) of the previous step
@@ -164,16 +168,17 @@ class StepMonitor:
                 row["layer_grad_norms"] = dict(zip(self.layer_names, layers, strict=True))
             finite = math.isfinite(loss) and (norm is None or math.isfinite(norm))
             skipped = (self.loss_scaled and not finite and math.isfinite(loss)
-                       and inverse is not None and inverse < 1.0)
+                       and inverse is not None and inverse < 1.0 / MIN_LOSS_SCALE)
+            self._applied = self._applied or finite
             if skipped:
                 row["skipped"] = True
-                self._indexed_skips += 1
+                self._indexed_skips += self._applied  # not the start's, while the scale settles
             bad = not finite and not skipped
             first_bad = bad and self.first_nonfinite_step is None
             self.num_nonfinite += bad
             if first_bad:
                 self.first_nonfinite_step = item.step
-            if (first_bad or (skipped and self._indexed_skips <= INDEXED_SKIPS)
+            if (first_bad or (skipped and self._applied and self._indexed_skips <= INDEXED_SKIPS)
                     or (finite and norm is not None and self._is_spike(norm))):
                 indices = self._indices(item)
                 if indices is not None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from trainwise.findings import TrainwiseError
 from trainwise.tune.batch_size import BatchSizeResult, Measurement, search_batch_size
 from trainwise.tune.no_trace import no_trace
 from trainwise.tune.probe_precision import ProbeSteps
@@ -25,8 +26,9 @@ from trainwise.tune.probe_precision import ProbeSteps
 if TYPE_CHECKING:
     from lightning_fabric import Fabric
 
-MAX_WARMUP_STEPS = 20  # before the measured step, one (allocation, kernel selection); under
-# float16 until the loss scaler lets one through (it halves its scale after each overflow)
+MAX_WARMUP_STEPS = 30  # before the measured step, one (allocation, kernel selection); under
+# float16 until the loss scaler lets one through (it halves its scale after each overflow:
+# from 65536 to the monitor's floor, MIN_LOSS_SCALE, in 26)
 MIN_SECONDS = 0.3  # time at least this long (and >= 3 steps) for a stable samples/s
 MAX_STEPS = 20
 
@@ -95,9 +97,13 @@ def make_measure(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: torc
             # warm up until a step was applied: a float16 step the loss scaler skips creates
             # no optimizer state (AdamW's 2 floats a weight) and runs ~2x faster than one that
             # is applied
-            for _ in range(MAX_WARMUP_STEPS):
-                if _step(probe, loss_fn, optimizer, xb, yb, None, probe_steps):
-                    break
+            if not any(_step(probe, loss_fn, optimizer, xb, yb, None, probe_steps)
+                       for _ in range(MAX_WARMUP_STEPS)):  # any() stops at the first applied
+                raise TrainwiseError(
+                    f"The float16 loss scaler skipped all {MAX_WARMUP_STEPS} steps of the "
+                    f"batch-size probe at batch {batch_size}: the gradients are NaN or inf "
+                    "whatever the scale. Train at run.precision = \"bf16-mixed\" or "
+                    "\"32-true\", or check the model and data (check stage).")
             # then count the saved tensors of ONE step: keyed by address, two steps' would be
             # counted once or twice as the allocator reuses addresses
             _step(probe, loss_fn, optimizer, xb, yb, saved, probe_steps)
