@@ -331,3 +331,38 @@ def test_batch_probe_measures_an_applied_float16_step(monkeypatch):
     with pytest.raises(TrainwiseError, match="skipped all"):
         make_measure(_poisoned(float("inf"), always=True), nn.CrossEntropyLoss(),
                      torch.randn(64, 8), torch.randint(0, 3, (64,)), adamw, fp16())(32)
+
+
+@pytest.mark.parametrize("unscale_first", [False, True])
+def test_monitor_in_a_users_amp_loop(unscale_first):
+    """trainwise.Monitor in a plain torch.amp loop (float16 autocast, GradScaler): the logged
+    norms are the unscaled ones, whether the loop unscales before calling it (to clip) or
+    not, and the scaler's settling skips are marked, not a divergence."""
+    train, _ = _separable()
+    model = mlp(0)
+    optimizer = adamw(model)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**24)  # a few settling skips
+    monitor = trainwise.Monitor(None, log_every=5, console=False, report=False)
+    true_norms = []
+    for x, y in [batch for _ in range(2) for batch in train]:  # 2 epochs, 20 steps
+        optimizer.zero_grad()
+        with torch.autocast("cpu", dtype=torch.float16):
+            loss = F.cross_entropy(model(x), y)
+        scaler.scale(loss).backward()
+        if unscale_first:
+            scaler.unscale_(optimizer)
+            monitor.step(loss, model, optimizer, scaler=scaler)
+        else:
+            monitor.step(loss, model, optimizer, scaler=scaler)
+            scaler.unscale_(optimizer)
+        true_norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), 1e9)))
+        scaler.step(optimizer)
+        scaler.update()
+    monitor.close()
+    steps = [row for row in monitor.history if row["kind"] == "step"]
+    skipped = [row["step"] for row in steps if row.get("skipped")]
+    assert len(steps) == 20 and skipped[:3] == [1, 2, 3] and len(skipped) < 15
+    applied = [(row["grad_norm"], true) for row, true in zip(steps, true_norms, strict=True)
+               if not row.get("skipped")]
+    assert applied and all(np.isclose(got, true, rtol=1e-4) for got, true in applied)
+    assert "divergence" not in [f.code for f in monitor.findings()]

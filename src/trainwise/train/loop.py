@@ -28,7 +28,7 @@ from lightning_fabric.strategies import SingleDeviceStrategy
 from torch import nn
 
 from trainwise.distributed import gather_objects, reduce_grad_norm, reduce_mean
-from trainwise.train.monitor import GradNorms, StepMonitor
+from trainwise.train.monitor import GradNorms, StepMonitor, unscaled
 from trainwise.train.position import EpochProgress
 from trainwise.train.resume import Checkpoints
 from trainwise.train.sharding import evaluate_across_ranks, setup_loader
@@ -154,22 +154,6 @@ def loss_scaler(fabric: Fabric) -> Any:
     is disabled: GradScaler("cuda") on a machine without CUDA, or enabled=False)."""
     scaler = getattr(fabric.strategy.precision, "scaler", None)
     return scaler if scaler is not None and scaler.is_enabled() else None
-
-
-def unscaled(scaler: Any, grad_norm: torch.Tensor, layer_norms: torch.Tensor | None
-             ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """(grad_norm, layer_norms, 1 / loss scale): the norms as the optimizer will see them.
-    Under float16 the loss, and so every gradient, is multiplied by the scaler's factor until
-    its step unscales them; the norms are divided by that factor here, on the device (the
-    public get_scale() would wait for the device every step). A step whose scaled gradients
-    overflowed keeps a non-finite norm: the scaler skips it, and the monitor, given the
-    factor, tells such a skip from a real overflow."""
-    scale = scaler._get_scale_async() if scaler is not None else None  # set by a backward
-    if scale is None:
-        return grad_norm, layer_norms, None
-    inverse = 1.0 / scale  # a new tensor: the scaler updates its own in place at the step
-    return (grad_norm * inverse, None if layer_norms is None else layer_norms * inverse,
-            inverse)
 
 
 def sample_indices(fabric: Fabric, progress: EpochProgress, step: int) -> list[int] | None:

@@ -29,7 +29,7 @@ from trainwise.findings import Finding, Severity
 from trainwise.rundir import RunDir, git_revision, library_versions
 from trainwise.train.diagnose import diagnose
 from trainwise.train.evaluate import evaluate, predict
-from trainwise.train.monitor import GradNorms, StepMonitor
+from trainwise.train.monitor import GradNorms, StepMonitor, unscaled
 
 _OWN_FILES = ("history.jsonl", "findings.json", "report.html", "meta.json")
 LIVE_DIAGNOSIS_SHARE = 0.01  # the diagnosis after an epoch is skipped while its last run took
@@ -82,12 +82,18 @@ class Monitor:
     # the three calls in the loop ---------------------------------------------------------
     def step(self, loss: torch.Tensor | float, model: nn.Module | None = None,
              optimizer: torch.optim.Optimizer | None = None, *, batch_indices: Any = None,
-             batch_size: int | None = None, lr: float | None = None) -> None:
+             batch_size: int | None = None, lr: float | None = None,
+             scaler: torch.amp.GradScaler | None = None) -> None:
         """Record one optimizer step; call it after `loss.backward()`, before `zero_grad()`.
 
         model: for the global and per-layer gradient norms. optimizer: for the learning rate
         (or pass `lr`). batch_indices: the batch's sample indices, kept only for the steps
-        whose gradient norm spikes (they show up in the finding's evidence).
+        whose gradient norm spikes (they show up in the finding's evidence). scaler: with
+        float16 autocast, your torch.amp.GradScaler (call this after
+        `scaler.scale(loss).backward()`, before `scaler.step`): the gradient norms are
+        unscaled (unless you already called `scaler.unscale_(optimizer)` and pass the
+        optimizer) and the steps the scaler skips are marked "skipped", not diagnosed as
+        divergence, as in `fit`.
         """
         self.num_steps += 1
         loss_t = loss.detach() if isinstance(loss, torch.Tensor) else torch.tensor(float(loss))
@@ -95,10 +101,16 @@ class Monitor:
             loss_t = loss_t.float().mean()
         elif loss_t.dim() or loss_t.dtype != torch.float32:  # each op costs 2-4 us a step
             loss_t = loss_t.float().reshape(())
-        grad_norm = layer_norms = None
+        grad_norm = layer_norms = inverse_scale = None
         if model is not None:
             grad_norm, layer_norms = self._grad_norms(model)(
                 per_layer=self._steps.layer_due(self.num_steps))
+            if scaler is not None and scaler.is_enabled():
+                self._steps.loss_scaled = True
+                norms = unscaled(scaler, grad_norm, layer_norms)
+                inverse_scale = norms[2]
+                if not _unscaled_already(scaler, optimizer):
+                    grad_norm, layer_norms = norms[0], norms[1]
         if lr is None and optimizer is not None:
             lr = float(optimizer.param_groups[0]["lr"])
         self._lr = lr
@@ -106,7 +118,7 @@ class Monitor:
             batch_size = len(batch_indices)
         self._add_steps(self._steps.record(
             self.num_steps, self.epoch, loss_t, grad_norm, lr, layer_norms=layer_norms,
-            batch_size=batch_size, batch_indices=batch_indices))
+            batch_size=batch_size, batch_indices=batch_indices, inverse_scale=inverse_scale))
 
     def evaluate(self, model: nn.Module, loader: Any, loss_fn: Any) -> dict[str, Any]:
         """Evaluate on the validation loader ((x, y) or (x, y, ...) batches), end the epoch,
@@ -236,6 +248,18 @@ class Monitor:
                 "source": "trainwise.Monitor", "versions": library_versions(),
                 "git_revision": git_revision(),
                 "data": {"task": self.task, "num_classes": self.num_classes}}
+
+
+def _unscaled_already(scaler: torch.amp.GradScaler, optimizer: Any) -> bool:
+    """Whether `scaler.unscale_(optimizer)` ran since the last update (the clipping pattern):
+    GradScaler keeps that per optimizer, in a private dict (read defensively: an unknown
+    layout counts as not unscaled)."""
+    from torch.amp.grad_scaler import OptState
+
+    states = getattr(scaler, "_per_optimizer_states", None)
+    state = states.get(id(optimizer)) if isinstance(states, dict) and optimizer is not None \
+        else None
+    return isinstance(state, dict) and state.get("stage") is OptState.UNSCALED
 
 
 def _fresh_run(path: Path) -> RunDir:
