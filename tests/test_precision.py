@@ -288,6 +288,8 @@ def test_a_bf16_run_trains_tunes_and_says_so(tmp_path):
               for r in (full, half)]
     assert max(abs(a - b) for a, b in zip(*curves, strict=True)) > 1e-4  # the range test too
     assert json.loads((half.path / "meta.json").read_text())["precision"] == "bf16-mixed"
+    (chosen,) = [f for f in half.findings if f.code == "lr_chosen"]
+    assert "measured at bf16-mixed" in chosen.message
     result = trainwise.run({"data": {"source": "digits"}},
                            overrides=["train.max_epochs=2", "tune.num_steps=30",
                                       "tune.num_seeds=1", "tune.short_runs=false",

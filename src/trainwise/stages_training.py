@@ -88,8 +88,12 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
         ctx.lr = float(result.lr)
     if ctx.fabric.world_size > 1:  # each rank's short runs saw its own shard: rank 0 decides
         ctx.lr = float(ctx.fabric.broadcast(ctx.lr, src=0))
+    precision = ctx.meta.get("precision", "32-true")
+    measured_at = f" (measured at {precision}, as training runs)" \
+        if precision != "32-true" else ""
     chosen = [info("tune", "lr_chosen", f"Training uses learning rate {ctx.lr:.3g}, "
-                   f"{_lr_source(result)}.", lr=ctx.lr)] if math.isfinite(result.lr) else []
+                   f"{_lr_source(result)}{measured_at}.", lr=ctx.lr)] \
+        if math.isfinite(result.lr) else []
     return chosen + findings + result.findings  # first: the stage's headline
 
 
