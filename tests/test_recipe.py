@@ -76,6 +76,19 @@ def test_table_classification_and_regression(tmp_path, churn_csv):
     assert result.test["test_rmse"] < price.std()  # better than predicting the mean
 
 
+def test_regression_targets_too_large_for_float32_statistics(tmp_path, churn_csv):
+    """Targets ~1e20: their float32 square overflows, so the standardisation's spread is taken
+    in float64 (it was inf, which set every target to 0 and still "trained")."""
+    frame = pd.read_csv(churn_csv)
+    frame["price"] = frame["price"] * 1e20
+    path = tmp_path / "huge.csv"
+    frame.to_csv(path, index=False)
+    result = trainwise.run(overrides=_quick(tmp_path, f"data.source=\"{path}\"",
+                                            "data.target=\"price\"", "train.max_epochs=15"))
+    assert result.ok, result.verdict
+    assert result.test["test_rmse"] < 0.5 * frame["price"].std()  # learnt, not the mean
+
+
 def test_missing_target_column_stops_at_the_data_stage_with_a_fix(tmp_path, churn_csv):
     result = trainwise.run(overrides=_quick(tmp_path, f"data.source=\"{churn_csv}\"",
                                             "data.target=\"churn\""))

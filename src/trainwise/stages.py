@@ -22,7 +22,7 @@ from trainwise.data.plan import SplitSettings, key_findings, plan_split
 from trainwise.data.sources import load_data
 from trainwise.data.task import TaskData
 from trainwise.data.tensors import Normaliser, to_loader
-from trainwise.findings import Finding, info
+from trainwise.findings import Finding, TrainwiseError, info
 from trainwise.model.baselines import build_model, loss_function
 from trainwise.model.init import init_weights
 from trainwise.model.optim import make_adamw
@@ -142,8 +142,14 @@ def _make_arrays(ctx: RunContext, train: np.ndarray, val: np.ndarray, x_test: np
     assert data is not None
     normaliser = Normaliser().fit(data.x[train])
     y = data.y
-    if data.task == "regression":
-        mean, std = float(y[train].mean()), float(y[train].std() or 1.0)
+    if data.task == "regression":  # float64: float32 squares overflow from |y| ~ 2e19
+        y_train = y[train].astype(np.float64)
+        mean, std = float(y_train.mean()), float(y_train.std())
+        if not (np.isfinite(mean) and np.isfinite(std)):
+            raise TrainwiseError(f"the regression target's mean ({mean:.3g}) or spread "
+                                 f"({std:.3g}) over the training rows is not finite. Rescale "
+                                 "the target (divide it by a power of ten, or take its log).")
+        std = std or 1.0
         ctx.target_scale = std
         y, y_test = (y - mean) / std, (y_test - mean) / std
     ctx.splits = {
