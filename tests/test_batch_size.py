@@ -72,10 +72,16 @@ def test_stops_when_throughput_stops_improving():
     assert saturating.calls == [32, 64, 128]  # 256 never tried
 
 
-def test_never_above_256_nor_the_training_set():
-    assert search_batch_size(fake(), memory_limit=10**12, max_size=10**6).batch_size == 256
-    assert search_batch_size(fake(), memory_limit=10**12, max_size=100).batch_size == 64
-    assert search_batch_size(fake(), memory_limit=10**12, max_size=20).batch_size == 20
+def test_never_above_256_nor_a_tenth_of_the_training_rows():
+    """At least MIN_STEPS_PER_EPOCH (10) steps an epoch: 1350 rows get 128, not 256."""
+    sizes = {rows: search_batch_size(fake(), memory_limit=10**12, max_size=rows)
+             for rows in (10**6, 2560, 2559, 1350, 100, 20)}
+    assert {rows: r.batch_size for rows, r in sizes.items()} == {
+        10**6: 256, 2560: 256, 2559: 128, 1350: 128, 100: 8, 20: 2}
+    assert "leaves >= 10 steps per epoch on 1350 training rows" in sizes[1350].findings[0].message
+    assert "fits in memory" in sizes[10**6].findings[0].message  # memory, not data, decided
+    assert [f.code for f in sizes[20].findings] == ["batch_size", "batch_size_small"]
+    assert "Only 20 training rows" in sizes[20].findings[1].message
 
 
 def test_oom_is_retried_once_then_the_size_counts_as_not_fitting(freed):

@@ -26,6 +26,9 @@ SIZES = (32, 64, 128, 256)  # METHOD.md §4: powers of two, 32/64/128 preferred
 MAX_MICRO_BATCH = 256  # above it: gradient accumulation (batch-norm statistics stay sane)
 HEADROOM = 0.2  # keep 20% of the memory free: evaluation, fragmentation of the caching
 # allocator and longer samples later need it (the found size OOMs later: Lightning#8028)
+MIN_STEPS_PER_EPOCH = 10  # a batch above rows/10 leaves too few steps per epoch for the
+# schedule and the short runs (a new user's 1350 MNIST-1D rows got 256: 5 steps an epoch, each
+# short run ~10 steps, validation loss 1.36 where 128 gave 0.60)
 MIN_SPEEDUP = 1.10  # doubling the batch halves the steps per epoch; it must buy >= 10% more
 # samples/s to be worth that (playbook: only batch sizes up to where throughput stops rising)
 WARMUP_SHARE = 0.05  # of all steps: the linear warmup of constant/cosine schedules at a large
@@ -97,13 +100,15 @@ def _measure(measure: Callable[[int], Measurement], size: int,
 
 def search_batch_size(measure: Callable[[int], Measurement], *, memory_limit: int,
                       max_size: int, sizes: tuple[int, ...] = SIZES) -> BatchSizeResult:
-    """Try `sizes` upwards (none above max_size, the training rows, or MAX_MICRO_BATCH); keep
-    the last that fits under (1 - HEADROOM) x memory_limit and was >= MIN_SPEEDUP faster than
-    the one before. When even the smallest fails, halve below it down to 1."""
+    """Try `sizes` upwards (none above MAX_MICRO_BATCH or data_limit(max_size), max_size being
+    the training rows); keep the last that fits under (1 - HEADROOM) x memory_limit and was
+    >= MIN_SPEEDUP faster than the one before. When even the smallest fails, halve below it
+    down to 1."""
     budget = (1 - HEADROOM) * memory_limit
     trials: list[Trial] = []
     chosen, last_speed = 0, 0.0
-    ladder = [s for s in sizes if s <= min(max_size, MAX_MICRO_BATCH)] or [max(1, max_size)]
+    limit = min(data_limit(max_size), MAX_MICRO_BATCH)
+    ladder = [s for s in sizes if s <= limit] or [limit]
     for size in ladder:
         result = _measure(measure, size, trials)
         if result is None or result.peak_bytes > budget:
@@ -116,7 +121,14 @@ def search_batch_size(measure: Callable[[int], Measurement], *, memory_limit: in
         chosen, last_speed = size, result.samples_per_s
     if not chosen:
         chosen = _below(measure, ladder[0], budget, trials)
-    return _result(chosen, memory_limit, trials)
+    by_data = chosen == ladder[-1] and limit < min(max(sizes), MAX_MICRO_BATCH)
+    return _result(chosen, memory_limit, trials, max_size if by_data else None)
+
+
+def data_limit(num_rows: int) -> int:
+    """The largest power of two that leaves MIN_STEPS_PER_EPOCH steps per epoch on `num_rows`
+    training rows; at least 2 (batch norm needs two samples)."""
+    return max(2, 2 ** int(math.log2(max(1, num_rows // MIN_STEPS_PER_EPOCH))))
 
 
 def _below(measure: Callable[[int], Measurement], size: int, budget: float,
@@ -132,7 +144,9 @@ def _below(measure: Callable[[int], Measurement], size: int, budget: float,
     return 0
 
 
-def _result(chosen: int, memory_limit: int, trials: list[Trial]) -> BatchSizeResult:
+def _result(chosen: int, memory_limit: int, trials: list[Trial],
+            data_rows: int | None = None) -> BatchSizeResult:
+    """`data_rows`: set when the training rows, not memory or speed, capped the size."""
     result = BatchSizeResult(chosen, memory_limit, trials)
     for trial in reversed(trials):
         if trial.batch_size == chosen and trial.status == "ok":
@@ -150,12 +164,23 @@ def _result(chosen: int, memory_limit: int, trials: list[Trial]) -> BatchSizeRes
             "Use a smaller model or shorter inputs (stage 'model'), or a device with more "
             "memory.", trials=[asdict(t) for t in trials]))
         return result
+    why = (f"the largest power of two that leaves >= {MIN_STEPS_PER_EPOCH} steps per epoch "
+           f"on {data_rows} training rows (and fits in memory with {HEADROOM:.0%} headroom)"
+           if data_rows is not None else
+           f"the largest power of two that fits in memory with {HEADROOM:.0%} headroom while "
+           f"samples/s still rose by >= {MIN_SPEEDUP - 1:.0%} per doubling")
     result.findings.append(info(
-        "tune", "batch_size",
-        f"Batch size {chosen}: the largest power of two that fits in memory with "
-        f"{HEADROOM:.0%} headroom while samples/s still rose by >= {MIN_SPEEDUP - 1:.0%} per "
-        f"doubling. Trials: {log}.", batch_size=chosen, trials=[asdict(t) for t in trials]))
-    if chosen < SIZES[0]:
+        "tune", "batch_size", f"Batch size {chosen}: {why}. Trials: {log}.",
+        batch_size=chosen, trials=[asdict(t) for t in trials]))
+    if chosen < SIZES[0] and data_rows is not None:
+        result.findings.append(warning(
+            "tune", "batch_size_small",
+            f"Only {data_rows} training rows: batches of {chosen} keep {MIN_STEPS_PER_EPOCH} "
+            "steps per epoch, and batch-norm statistics are noisy below ~16-32.",
+            "More data if you can; otherwise GroupNorm/LayerNorm instead of BatchNorm, or set "
+            "train.batch_size (tune.batch_size = \"fixed\") to trade steps for batch size.",
+            batch_size=chosen))
+    elif chosen < SIZES[0]:
         result.findings.append(warning(
             "tune", "batch_size_small",
             f"Only a batch of {chosen} fits; batch-norm statistics are noisy below ~16-32.",
