@@ -236,6 +236,11 @@ def test_tune_lr_runs_the_range_test_then_short_runs_and_writes_tune_json(blobs)
     assert short_run_epochs(TuneConfig(), 40, 2) == 20  # 25 for 50 steps, capped at half
     assert short_run_epochs(TuneConfig(short_run_epochs=3), 40, 2) == 3  # as configured
     assert short_run_epochs(TuneConfig(), 10, 36, constant_lr=True) == 3  # 30% at constant lr
+    (few,) = [f for f in result.findings if f.code == "short_runs_few_steps"]  # 5 x 8 < 50
+    assert few.severity is Severity.WARNING and few.evidence["steps"] == 40
+    roomy = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=20,
+                    config=TuneConfig(num_steps=30, num_seeds=1))  # 7 epochs x 8 = 56 steps
+    assert "short_runs_few_steps" not in [f.code for f in roomy.findings]
     assert record["range"]["lr_low"] <= record["range"]["lr_high"]
     off = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw,
                   config=TuneConfig(num_steps=30, num_seeds=1, short_runs=False))
