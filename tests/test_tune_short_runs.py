@@ -366,3 +366,15 @@ def test_short_runs_as_long_as_the_run_are_not_scaled(blobs):
     assert whole.short.constant_lr and whole.short.horizon_epochs < 2  # scored over epoch 2
     assert whole.horizon_factor == 1.0 and whole.lr == whole.short.chosen_lr
     assert "short_runs_horizon" not in codes(whole.findings)
+
+
+def test_an_unstable_range_point_is_only_information_once_short_runs_chose():
+    from trainwise.findings import warning
+    from trainwise.tune.search import _settled
+
+    found = warning("tune", "lr_range_unstable", "The seeds disagree by 0.67 decades.",
+                    "Trust the range, not the point: run `trainwise tune`.", spread_decades=0.67)
+    settled = _settled(found)
+    assert settled.severity is Severity.INFO and settled.code == found.code
+    assert settled.message.endswith("The short runs chose within the range instead.")
+    assert "tune.num_steps" in settled.fix and settled.evidence == found.evidence

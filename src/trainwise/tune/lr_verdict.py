@@ -103,6 +103,7 @@ def _spread_warning(result: Verdict, curves: Sequence[Curve]) -> Finding:
         "tune", "lr_range_unstable",
         f"The seeds disagree by {result.spread_decades:.2f} decades "
         f"({10 ** result.spread_decades:.1f}x; {pairs}): the point suggestion is noise-driven.",
-        "Trust the range, not the point: let the short-run search (stage 'tune') try 3-5 "
-        "log-spaced lrs between lr_low and lr_high; more steps or a larger batch steadies "
-        "the test.", spread_decades=result.spread_decades, suggestions=result.suggestions)
+        "Trust the range, not the point: run `trainwise tune` (tune.short_runs = true), whose "
+        "short runs try 3-5 lrs between lr_low and lr_high; a larger tune.num_steps or "
+        "train.batch_size steadies the test.", spread_decades=result.spread_decades,
+        suggestions=result.suggestions)

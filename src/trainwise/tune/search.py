@@ -8,6 +8,7 @@ after training with the real schedule, at a few points of that range.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -19,7 +20,7 @@ from lightning_fabric import Fabric
 from torch import nn
 
 from trainwise.config import TuneConfig
-from trainwise.findings import Finding, info, warning
+from trainwise.findings import Finding, Severity, info, warning
 from trainwise.tune.candidates import candidate_lrs
 from trainwise.tune.lr_range import LrRangeResult, lr_range_test
 from trainwise.tune.short_runs import MakeScheduler, ShortRunResult, onecycle, short_runs
@@ -167,7 +168,8 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
         fabric=fabric, grad_clip=grad_clip, seed=seed, constant_lr=constant_lr,
         accumulate=accumulate[1], tail_evals=TAIL_EVALS if constant else 1)
     result.seconds["short_runs"] = time.perf_counter() - started
-    result.findings += result.short.findings
+    result.findings = [_settled(f) if f.code == "lr_range_unstable" else f
+                       for f in result.findings] + result.short.findings
     result.lr = result.short.chosen_lr
     if result.short.constant_lr and math.isfinite(result.lr):
         _scale_to_horizon(result, result.short.horizon_epochs, num_epochs, max_epochs)
@@ -204,6 +206,15 @@ def _scale_to_horizon(result: TuneResult, horizon: float, num_epochs: int,
         f"sqrt({horizon:.3g}/{max_epochs}) = {factor:.2f} to {result.lr:.3g} (at a constant "
         "lr the best lr falls like 1/sqrt(steps)).", short_run_lr=chosen, lr=result.lr,
         horizon_factor=factor, horizon_epochs=horizon))
+
+
+def _settled(finding: Finding) -> Finding:
+    """The range test's seeds disagreeing on the point matters only when the point is used:
+    short runs that chose within the range have done what its warning asks."""
+    return dataclasses.replace(
+        finding, severity=Severity.INFO,
+        message=finding.message + " The short runs chose within the range instead.",
+        fix="Nothing to do; a larger tune.num_steps or train.batch_size steadies the test.")
 
 
 def _few_short_run_steps(steps: int, num_epochs: int, max_epochs: int) -> Finding:
