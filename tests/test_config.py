@@ -78,3 +78,17 @@ def test_every_valid_key_is_settable():
         section, name = key.split(".")
         assert name in defaults[section]
     assert from_dict({}, ["run.seed=7"]).run.seed == 7
+
+
+def test_a_ramp_that_goes_down_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"tune.start_lr \(2\) must be below tune.end_lr"):
+        load_config(None, ["tune.start_lr=2.0"])
+
+
+def test_a_union_is_explained_per_key_without_pydantics_member_names():
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, ["tune.num_candidates=7"])
+    message = str(caught.value)
+    assert message.startswith("'tune.num_candidates' = 7 is not allowed")
+    assert "less than or equal to 5; or Input should be 'auto'" in message
+    assert "constrained-int" not in message and "literal" not in message

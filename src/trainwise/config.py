@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 import tomllib
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from trainwise.findings import TrainwiseError
 
@@ -84,6 +84,15 @@ class TuneConfig(_Section):
     max_widenings: int = Field(2, ge=0, le=5)  # extra candidates while the best is at an edge
     batch_size: Literal["fixed", "auto"] = "fixed"  # auto: the largest power of two <= 256
     # that fits memory with headroom while samples/s still rises (replaces train.batch_size)
+
+
+    @model_validator(mode="after")
+    def _ramp_goes_up(self) -> TuneConfig:
+        if not self.start_lr < self.end_lr:
+            raise ValueError(f"tune.start_lr ({self.start_lr:g}) must be below tune.end_lr "
+                             f"({self.end_lr:g}); the default 1e-6 .. 1.0 covers AdamW on most "
+                             "tasks")
+        return self
 
 
 class RunConfig(_Section):
@@ -170,13 +179,22 @@ def _apply_override(raw: dict[str, Any], assignment: str) -> None:
 
 
 def _explain(exc: ValidationError) -> str:
-    lines = []
+    """One sentence per key: pydantic's location is cut to `section.key` (a union adds the
+    member's name, e.g. 'constrained-int'), its alternatives joined by "or"; a check across
+    keys (a section's validator) is its own message."""
+    lines: list[str] = []
+    alternatives: dict[str, tuple[Any, list[str]]] = {}
     for problem in exc.errors():
-        key = ".".join(str(part) for part in problem["loc"])
+        key = ".".join(str(part) for part in problem["loc"][:2])
+        message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             lines.append(f"unknown config key '{key}'.{_closest(key)}")
+        elif len(problem["loc"]) < 2:  # the section's own check
+            lines.append(f"{message}.")
         else:
-            lines.append(f"'{key}' = {problem.get('input')!r} is not allowed: {problem['msg']}.")
+            alternatives.setdefault(key, (problem.get("input"), []))[1].append(message)
+    for key, (value, messages) in alternatives.items():
+        lines.append(f"'{key}' = {value!r} is not allowed: {'; or '.join(messages)}.")
     return " ".join(lines)
 
 

@@ -137,7 +137,9 @@ def to_loader(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, batch_
         raise DataError(f"x has {len(x_t)} rows but y has {len(y_t)}; give one target per row.")
     if batch_size < 1 or (drop_last and len(x_t) < batch_size) or len(x_t) == 0:
         raise DataError(f"batch_size {batch_size} gives no batch from {len(x_t)} rows"
-                        f"{' with drop_last' if drop_last else ''}; lower the batch size.")
+                        f"{' with drop_last' if drop_last else ''}; lower the batch size "
+                        f"(train.batch_size = {max(1, min(len(x_t), batch_size))} or less) or "
+                        "use more data (data.max_samples = 0 keeps all).")
     sampler = _BatchIndexSampler(len(x_t), batch_size, shuffle, drop_last,
                                  torch.Generator().manual_seed(seed))
     # batch_size=None: each sampler item is already a batch. The loader's own generator only
