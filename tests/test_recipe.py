@@ -95,6 +95,7 @@ def test_missing_target_column_stops_at_the_data_stage_with_a_fix(tmp_path, chur
     assert result.stopped_at == "data"
     [problem] = [f for f in result.findings if f.severity.value == "error"]
     assert "'churn'" in problem.message and "data.target" in problem.message
+    assert "--set data.target='\"price\"'" in problem.message  # the last column, to paste
     assert (result.path / "report.html").exists()  # a failed run still explains itself
     assert "churn" in (result.path / "report.html").read_text()
     assert read_findings(result.path)[-1].code == problem.code

@@ -110,8 +110,10 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
                time_column: str = "", name: str = "table", source: str = "the table") -> TaskData:
     """A DataFrame -> TaskData (the in-memory twin of load_table, for notebooks)."""
     if target not in frame.columns:
+        guess = str(frame.columns[-1])  # a target is most often the last column
         raise DataError(f"target column '{target}' is not in '{source}' (columns: "
-                        f"{', '.join(map(str, frame.columns[:20]))}). Set data.target.")
+                        f"{', '.join(map(str, frame.columns[:20]))}). Set data.target, e.g. "
+                        f"--set data.target='\"{guess}\"' (target = \"{guess}\" in a config).")
     notes: list[str] = []
     frame = _drop_missing_target(frame, target, notes)
     task = infer_task(frame[target]) if task == "auto" else task
