@@ -10,6 +10,7 @@ from torch import nn
 
 import trainwise
 from trainwise.cli import main
+from trainwise.config import load_config
 from trainwise.rundir import read_findings, read_history
 
 QUICK = ["train.max_epochs=2", "tune.num_steps=30", "tune.num_seeds=1", "tune.short_runs=false",
@@ -144,3 +145,17 @@ def test_cli_exit_codes(tmp_path, churn_csv, capsys):
     code = main(["check", "--set", "data.source=\"wine\"", "--set", f"run.out_dir=\"{tmp_path}\"",
                  "--set", "run.threads=1", "--no-report"])
     assert code == 0
+
+
+def test_find_lr_saves_the_users_config_not_its_own_switch(tmp_path):
+    """find-lr turns the short runs off for itself; config.toml, which `trainwise run` reruns,
+    keeps the user's settings (it saved short_runs = false, so the rerun skipped them)."""
+    code = main(["find-lr", "--set", "data.source=\"wine\"", "--set", f"run.out_dir=\"{tmp_path}\"",
+                 "--set", "run.threads=1", "--set", "tune.num_steps=30", "--set",
+                 "tune.num_seeds=1", "--no-report"])
+    assert code == 0
+    (folder,) = list(tmp_path.iterdir())
+    saved = load_config(folder / "config.toml")
+    assert saved.tune.short_runs is True and saved.tune.num_steps == 30
+    (chosen,) = [f for f in read_findings(folder) if f.code == "lr_chosen"]
+    assert "find-lr` stops there" in chosen.message

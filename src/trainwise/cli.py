@@ -85,9 +85,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     if resume and args.config:
         raise TrainwiseError("give a config or --resume RUN_DIR, not both: a resumed run uses "
                              "the config.toml in its folder (change how it runs with --set).")
-    overrides = _EXTRA.get(args.command, []) + args.overrides + _scale_out_overrides(args)
-    result = run(args.config, overrides=overrides,
+    overrides = args.overrides + _scale_out_overrides(args)
+    result = run(args.config, overrides=_EXTRA.get(args.command, []) + overrides,
                  until=UNTIL[args.command], report=not args.no_report, resume=resume)
+    if args.command in _EXTRA and not resume:  # the folder's config.toml is what `trainwise
+        from trainwise.config import load_config, to_toml  # run config.toml` reruns: the
+        # user's settings, not the ones this command added (find-lr: no short runs)
+        (result.path / "config.toml").write_text(to_toml(load_config(args.config, overrides)))
     return 0 if result.ok else 1
 
 

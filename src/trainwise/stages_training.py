@@ -99,7 +99,8 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
 
 def _lr_source(result: Any) -> str:
     if result.short is None:
-        return "the range test's point (tune.short_runs is off)"
+        return ("the range test's point (tune.short_runs is off: `trainwise find-lr` stops "
+                "there; `trainwise tune` or `run` adds the short runs)")
     how = f"chosen by {len(result.short.candidates)} short runs"
     if result.horizon_factor < 1:
         how += f" and scaled by {result.horizon_factor:.2f} for the whole run's constant lr"
