@@ -58,6 +58,7 @@ def test_declared_and_disabled_keys(tmp_path, visits):
     (lambda f: f.drop(columns="label"), "target column 'label' is not in"),
     (lambda f: f.assign(label="sick"), "single class"),
     (lambda f: f.assign(label=[1, "a"] * 60), "mixes value types"),
+    (lambda f: f.assign(dose=1e39), r"column 'dose' holds values up to 1e\+39, beyond float32"),
 ])
 def test_bad_tables_name_the_column(tmp_path, visits, change, match):
     path = tmp_path / "t.parquet"

@@ -42,7 +42,7 @@ def encode_target(target: pd.Series, task: str, column: str) -> tuple[np.ndarray
         if target.dtype.kind not in "iuf":
             raise DataError(f"target column '{column}' is not numeric, so it cannot be regressed. "
                             "Set data.task = \"classification\" or choose a numeric column.")
-        return target.to_numpy(np.float32), []
+        return _as_float32(target, f"target column '{column}'"), []
     if target.dtype == object and pd.api.types.infer_dtype(target, skipna=True).startswith(
             "mixed"):  # C-level scan: a Python set over 1M labels took 0.5 s
         kinds = sorted({type(v).__name__ for v in target.drop_duplicates()})
@@ -53,6 +53,19 @@ def encode_target(target: pd.Series, task: str, column: str) -> tuple[np.ndarray
         raise DataError(f"target column '{column}' has a single class {list(classes)}; "
                         "classification needs at least two. Is this the right column?")
     return codes.astype(np.int64), [str(c) for c in classes]
+
+
+def _as_float32(column: pd.Series, what: str) -> np.ndarray:
+    """float32, as training computes; a finite value beyond its range (3.4e38) would turn
+    into inf and read as missing, so it is an error that says so."""
+    values = column.to_numpy(np.float64, na_value=np.nan)
+    finite = values[np.isfinite(values)]
+    largest = float(np.abs(finite).max()) if finite.size else 0.0
+    if largest > np.finfo(np.float32).max:
+        raise DataError(f"{what} holds values up to {largest:.3g}, beyond float32's range "
+                        f"(3.4e38) that training computes in. Rescale it (divide by a power "
+                        "of ten) or take its log.")
+    return values.astype(np.float32)
 
 
 def _is_categorical(column: pd.Series) -> bool:
@@ -71,7 +84,7 @@ def encode_features(frame: pd.DataFrame) -> tuple[np.ndarray, list[str], list[st
             days = column.astype("datetime64[ns]").to_numpy().astype(np.int64) / 86_400e9
             parts[str(name)] = np.where(column.isna().to_numpy(), np.nan, days)
         elif not _is_categorical(column):
-            parts[str(name)] = column.to_numpy(np.float32, na_value=np.nan)
+            parts[str(name)] = _as_float32(column, f"column '{name}'")
         elif column.nunique(dropna=True) <= MAX_ONE_HOT:
             one_hot.append(name)
         else:
