@@ -159,3 +159,6 @@ def test_find_lr_saves_the_users_config_not_its_own_switch(tmp_path):
     assert saved.tune.short_runs is True and saved.tune.num_steps == 30
     (chosen,) = [f for f in read_findings(folder) if f.code == "lr_chosen"]
     assert "find-lr` stops there" in chosen.message
+    verdict = json.loads((folder / "meta.json").read_text())["verdict"]
+    assert verdict.startswith(f"Learning rate {chosen.evidence['lr']:.3g} chosen; to train with "
+                              f"it, add --set train.lr={chosen.evidence['lr']:.3g}")

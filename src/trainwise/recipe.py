@@ -6,6 +6,7 @@ report still gets written, so a failed run explains itself.
 
 from __future__ import annotations
 
+import math
 import time
 import traceback
 from collections.abc import Callable
@@ -115,6 +116,9 @@ def _verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None) -
         headline = f"Test accuracy {test['test_accuracy']:.1%}"
     elif "test_rmse" in test:
         headline = f"Test RMSE {test['test_rmse']:.4g}"
+    elif math.isfinite(getattr(ctx, "lr", 0.0)) and getattr(ctx, "lr", 0.0) > 0:
+        headline = (f"Learning rate {ctx.lr:.3g} chosen; to train with it, add --set "
+                    f"train.lr={ctx.lr:.3g} to `trainwise run` (without it, run tunes again)")
     else:
         headline = "Finished the requested stages"
     return f"{headline}; {num_warnings} warning(s) to read in the report."
