@@ -175,6 +175,11 @@ def test_a_frozen_model_is_an_error(blobs):
     assert codes(result) == ["lr_range_nothing_to_train"]
     (finding,) = result.findings
     assert finding.severity is Severity.ERROR and "requires_grad" in finding.fix
+    empty = lr_range_test(nn.Flatten(), F.cross_entropy, loader(blobs),
+                          lambda m: torch.optim.SGD([torch.zeros(1, requires_grad=True)]),
+                          num_steps=10)  # a model with no parameters at all
+    (finding,) = empty.findings
+    assert "no parameters at all" in finding.message and "Unfreeze" not in finding.fix
 
 
 def test_a_dataset_smaller_than_one_batch_is_an_error(blobs):

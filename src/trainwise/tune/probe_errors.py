@@ -29,8 +29,11 @@ def check_trainable(model: nn.Module, code: str) -> None:
         "tune", code,
         f"The model has no trainable parameters ({frozen}), so no learning rate can "
         "change anything.",
-        "Unfreeze at least the layers you mean to train (requires_grad=True), e.g. the "
-        "head of a pretrained backbone, then rerun the 'model' and 'check' stages.",
+        ("Unfreeze at least the layers you mean to train (requires_grad=True), e.g. the "
+         "head of a pretrained backbone, then rerun the 'model' and 'check' stages.") if params
+        else ("Give the model layers with weights (nn.Linear, nn.Conv1d, ...): its forward "
+              "uses none, so it only computes a fixed function. Then rerun the 'model' and "
+              "'check' stages."),
         num_parameters=len(params)))
 
 
