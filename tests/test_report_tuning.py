@@ -112,7 +112,32 @@ def test_candidate_rows_take_the_best_from_every_scored_run():
         {"lr": 0.1, "val_loss": 0.3, "tail": [0.3, 0.2]}]}))  # one run: nothing to compare
 
 
+def test_the_tuning_section_shows_every_batch_size_trial_and_the_precision(tmp_path):
+    trials = [{"batch_size": 32, "attempt": 1, "status": "ok", "peak_bytes": 2**21,
+               "samples_per_s": 900.0, "message": ""},
+              {"batch_size": 64, "attempt": 1, "status": "chosen", "peak_bytes": 2**22,
+               "samples_per_s": 1500.0, "message": ""},
+              {"batch_size": 128, "attempt": 1, "status": "no_speedup", "peak_bytes": 2**23,
+               "samples_per_s": 1550.0, "message": ""}]
+    tune = {"candidates": [], "chosen_lr": 0.01, "source": "range_test",
+            "batch_size": {"mode": "auto", "chosen": 64, "memory_limit": 8 * 2**30,
+                           "headroom": 0.2, "trials": trials}}
+    folder = _write(tmp_path, tune)
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "precision": "bf16-mixed"}))
+    html = build_report(folder).read_text()
+    section = html.split('id="tuning"')[1].split("</section>")[0]
+    rows = re.findall(r"<tr><td>(\d+)</td><td>1</td><td>([a-z ]+)</td>", section)
+    assert rows == [("32", "ok"), ("64", "chosen"), ("128", "no speedup")]
+    assert "<strong>64</strong>" in section and "20% of the memory limit" in section
+    assert "Precision <code>bf16-mixed</code>" in section
+    fixed = build_report(_write(tmp_path / "fixed", {
+        "candidates": [], "batch_size": {"mode": "fixed", "chosen": 128}})).read_text()
+    assert "128, from the config" in fixed and "Precision <code>" not in fixed
+
+
 def _write(tmp_path, tune):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "meta.json").write_text(json.dumps({"name": "t", "verdict": "ok",
                                                     "data": {"task": "classification"}}))
     (tmp_path / "tune.json").write_text(json.dumps(tune))
