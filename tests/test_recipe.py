@@ -162,3 +162,14 @@ def test_find_lr_saves_the_users_config_not_its_own_switch(tmp_path):
     verdict = json.loads((folder / "meta.json").read_text())["verdict"]
     assert verdict.startswith(f"Learning rate {chosen.evidence['lr']:.3g} chosen; to train with "
                               f"it, add --set train.lr={chosen.evidence['lr']:.3g}")
+
+
+def test_the_stage_table_is_titled_by_how_far_the_run_went():
+    from trainwise.console import stage_table
+
+    def rows(*names):
+        return [{"name": n, "seconds": 0.1, "findings": []} for n in names]
+
+    assert stage_table(rows("setup", "data", "split", "check", "tune")).title == \
+        "trainwise, up to the tune stage"
+    assert stage_table(rows("data", "train", "evaluate", "report")).title == "trainwise run"

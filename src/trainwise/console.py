@@ -68,7 +68,10 @@ class ProgressBar:
 
 def stage_table(stages: list[dict[str, Any]]) -> Table:
     """One row per stage: time, counts of findings, and the most serious message."""
-    table = Table(title="trainwise run", show_lines=False)
+    names = [stage["name"] for stage in stages if stage["name"] not in ("setup", "report")]
+    title = "trainwise run" if not names or names[-1] == "evaluate" else \
+        f"trainwise, up to the {names[-1]} stage"
+    table = Table(title=title, show_lines=False)
     for column in ("stage", "seconds", "result", "headline"):
         table.add_column(column)
     for stage in stages:

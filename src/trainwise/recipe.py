@@ -153,7 +153,8 @@ def _run_on_every_process(fabric: Fabric, config: Config, model: nn.Module | Non
     ctx, findings = _start(fabric, config, resume_dir)
     ctx.user_model = model
     stopped_at = None
-    stages_done = []
+    stages_done = [{"name": "setup", "seconds": 0.0, "findings": list(findings)}] \
+        if findings else []  # e.g. busy cores, a precision Fabric changed: a row of their own
     for name, stage in RESUME_STAGES if ctx.checkpoint is not None else STAGES:
         started = time.perf_counter()
         if name == "train":  # training draws its own progress bar
