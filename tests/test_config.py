@@ -1,4 +1,5 @@
 import pytest
+import tomllib
 
 from trainwise.config import Config, ConfigError, from_dict, load_config, to_toml, valid_keys
 
@@ -92,3 +93,19 @@ def test_a_union_is_explained_per_key_without_pydantics_member_names():
     assert message.startswith("'tune.num_candidates' = 7 is not allowed")
     assert "less than or equal to 5; or Input should be 'auto'" in message
     assert "constrained-int" not in message and "literal" not in message
+
+
+def test_trainwise_config_explains_each_key_from_the_comment_beside_its_default():
+    from trainwise.config import RunConfig, SplitConfig, TuneConfig, field_notes
+
+    run, tune = field_notes(RunConfig), field_notes(TuneConfig)
+    assert run["num_nodes"] == "machines: torchrun --nnodes, SLURM --nodes"
+    assert run["strategy"].startswith('"auto" = ddp when devices * num_nodes > 1')
+    assert run["precision"].startswith("Fabric precision of training") and run["seed"] == ""
+    assert tune["num_candidates"].endswith("as many as keep neighbouring candidates <= 2.5x apart")
+    assert field_notes(SplitConfig)["cut"].endswith("the last val_fraction of each series' rows")
+    assert set(run) == set(RunConfig.model_fields) and set(tune) == set(TuneConfig.model_fields)
+    config = load_config(None, ["train.max_epochs=3"])
+    text = to_toml(config, notes=True)
+    assert "# machines: torchrun --nnodes, SLURM --nodes\nnum_nodes = 1" in text
+    assert from_dict(tomllib.loads(text)) == config  # still a config that loads

@@ -77,7 +77,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "config":
         from trainwise.config import load_config, to_toml
 
-        print(to_toml(load_config(args.config, args.overrides)))
+        print(to_toml(load_config(args.config, args.overrides), notes=True))
         return 0
     from trainwise.recipe import run
 

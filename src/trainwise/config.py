@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import inspect
+import re
+import textwrap
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -56,11 +59,11 @@ class ModelConfig(_Section):
 
 
 class TrainConfig(_Section):
-    max_epochs: int = Field(40, ge=1)
-    batch_size: int = Field(128, ge=1)
+    max_epochs: int = Field(40, ge=1)  # at most; early stopping ends sooner (patience)
+    batch_size: int = Field(128, ge=1)  # samples per optimizer step (all devices together)
     lr: float | Literal["auto"] = "auto"  # "auto" = read from the learning-rate range test
     weight_decay: float = Field(0.01, ge=0)  # AdamW, applied to weights only
-    schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"
+    schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"  # the lr over the run
     patience: int = Field(8, ge=1)  # epochs without a better validation loss before stopping
     grad_clip: float = Field(0.0, ge=0)  # 0 = no clipping (the norm is still recorded)
     log_every: int = Field(10, ge=1)  # steps between host syncs of loss and gradient norm
@@ -72,19 +75,19 @@ class TrainConfig(_Section):
 
 class TuneConfig(_Section):
     num_steps: int = Field(100, ge=10)  # steps of the exponential learning-rate ramp
-    start_lr: float = Field(1e-6, gt=0)
-    end_lr: float = Field(1.0, gt=0)
+    start_lr: float = Field(1e-6, gt=0)  # where the ramp starts...
+    end_lr: float = Field(1.0, gt=0)  # ...and ends, unless the loss diverges first
     num_seeds: int = Field(3, ge=1)  # repeats of the range test; the spread is reported
     short_runs: bool = True  # false: train at the range test's point, no short runs
     num_candidates: Annotated[int, Field(ge=3, le=5)] | Literal["auto"] = "auto"  # short
     # runs; auto: 3-5, as many as keep neighbouring candidates <= 2.5x apart
     short_run_epochs: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"  # per candidate;
-    # auto: 15% of train.max_epochs (30% at a constant lr), raised to >= 50 steps (at most
-    # half of max_epochs)
+    # auto: 15% of train.max_epochs (30% at a constant lr), raised to >= 50 steps where half
+    # of max_epochs allows, else a warning
     max_widenings: int = Field(2, ge=0, le=5)  # extra candidates while the best is at an edge
     batch_size: Literal["fixed", "auto"] = "fixed"  # auto: the largest power of two <= 256
-    # that fits memory with headroom while samples/s still rises (replaces train.batch_size)
-
+    # that fits memory with headroom while samples/s still rises and leaves >= 10 steps per
+    # epoch (replaces train.batch_size)
 
     @model_validator(mode="after")
     def _ramp_goes_up(self) -> TuneConfig:
@@ -222,13 +225,44 @@ def from_dict(raw: dict[str, Any], overrides: list[str] | None = None) -> Config
         raise ConfigError(_explain(exc)) from None
 
 
-def to_toml(config: Config) -> str:
-    """The resolved config as TOML, so a run folder can be rerun with `trainwise run`."""
+def to_toml(config: Config, notes: bool = False) -> str:
+    """The resolved config as TOML, so a run folder can be rerun with `trainwise run`;
+    `notes`: each key under its explanation (`trainwise config`)."""
     lines = []
     for section, values in config.model_dump().items():
         lines.append(f"[{section}]")
+        explained = field_notes(type(getattr(config, section))) if notes else {}
         for key, value in values.items():
+            if explained.get(key):
+                lines += textwrap.wrap(explained[key], 92, initial_indent="# ",
+                                       subsequent_indent="# ")
             literal = f'"{value}"' if isinstance(value, str) else str(value).lower()
             lines.append(f"{key} = {literal}")
         lines.append("")
     return "\n".join(lines)
+
+
+def field_notes(section: type[_Section]) -> dict[str, str]:
+    """{key: its comment in this file}: the documentation lives beside each default, and
+    `trainwise config` prints it. A comment block between two keys belongs to the next key
+    when that key has no comment of its own, else it continues the previous key's."""
+    notes: dict[str, str] = {}
+    block: list[str] = []
+    previous = None
+    for line in inspect.getsource(section).splitlines()[1:]:
+        stripped = line.strip()
+        field = re.match(r"(\w+): [^#]+?(?:#\s?(.*))?$", stripped)
+        if stripped.startswith("#"):
+            block.append(stripped.lstrip("# "))
+        elif field and line.startswith("    ") and not line.startswith("     "):
+            own = field.group(2) or ""
+            if block and not own:
+                own = " ".join(block)
+            elif block and previous:
+                notes[previous] = " ".join([notes[previous], *block])
+            notes[field.group(1)], previous, block = own, field.group(1), []
+        else:
+            if block and previous:  # a block closing the class continues the last key
+                notes[previous] = " ".join([notes[previous], *block])
+            block, previous = [], None
+    return notes
