@@ -249,7 +249,11 @@ def field_notes(section: type[_Section]) -> dict[str, str]:
     notes: dict[str, str] = {}
     block: list[str] = []
     previous = None
-    for line in inspect.getsource(section).splitlines()[1:]:
+    try:
+        source = inspect.getsource(section)
+    except (OSError, TypeError):  # no source shipped (a frozen build): bare values
+        return notes
+    for line in source.splitlines()[1:]:
         stripped = line.strip()
         field = re.match(r"(\w+): [^#]+?(?:#\s?(.*))?$", stripped)
         if stripped.startswith("#"):
