@@ -44,7 +44,8 @@ def nan_at_start(code: str, value: float, lr: float) -> ProbeStop:
         f"The loss was {value} at the very first step (lr={lr:.1e}), before any update: "
         "the learning rate is not the cause, the model or the data is.",
         "Go back to stage 'data' (look for NaN/inf in inputs and targets) and stage "
-        "'check' (loss at initialisation; e.g. log of 0, a division by a zero std).",
+        "'check' (`trainwise check`, with run.checks = true: the loss at initialisation; "
+        "e.g. log of 0, a division by a zero std).",
         loss=value, lr=lr))
 
 
