@@ -109,3 +109,8 @@ def test_trainwise_config_explains_each_key_from_the_comment_beside_its_default(
     text = to_toml(config, notes=True)
     assert "# machines: torchrun --nnodes, SLURM --nodes\nnum_nodes = 1" in text
     assert from_dict(tomllib.loads(text)) == config  # still a config that loads
+
+
+def test_a_number_for_tune_batch_size_points_to_train_batch_size():
+    with pytest.raises(ConfigError, match="the size itself is train.batch_size = 64"):
+        load_config(None, ["tune.batch_size=64"])

@@ -15,7 +15,14 @@ from typing import Annotated, Any, Literal
 
 import tomllib
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from trainwise.findings import TrainwiseError
 
@@ -88,6 +95,14 @@ class TuneConfig(_Section):
     batch_size: Literal["fixed", "auto"] = "fixed"  # auto: the largest power of two <= 256
     # that fits memory with headroom while samples/s still rises and leaves >= 10 steps per
     # epoch (replaces train.batch_size)
+
+    @field_validator("batch_size", mode="before")
+    @classmethod
+    def _a_number_belongs_to_train(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise ValueError(f'tune.batch_size is how the batch size is chosen ("fixed" or '
+                             f'"auto"); the size itself is train.batch_size = {value}')
+        return value
 
     @model_validator(mode="after")
     def _ramp_goes_up(self) -> TuneConfig:
