@@ -82,6 +82,10 @@ def test_never_above_256_nor_a_tenth_of_the_training_rows():
     assert "fits in memory" in sizes[10**6].findings[0].message  # memory, not data, decided
     assert [f.code for f in sizes[20].findings] == ["batch_size", "batch_size_small"]
     assert "Only 20 training rows" in sizes[20].findings[1].message
+    for rows, size in ((1, 1), (3, 2)):  # never above the data; no claim of 10 steps
+        tiny = search_batch_size(fake(), memory_limit=10**12, max_size=rows)
+        assert tiny.batch_size == size
+        assert "as many steps as the rows allow" in tiny.findings[0].message
 
 
 def test_oom_is_retried_once_then_the_size_counts_as_not_fitting(freed):

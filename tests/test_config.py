@@ -114,3 +114,8 @@ def test_trainwise_config_explains_each_key_from_the_comment_beside_its_default(
 def test_a_number_for_tune_batch_size_points_to_train_batch_size():
     with pytest.raises(ConfigError, match="the size itself is train.batch_size = 64"):
         load_config(None, ["tune.batch_size=64"])
+
+
+def test_a_section_that_is_not_a_table_is_named():
+    with pytest.raises(ConfigError, match=r"'train' = 5 is not allowed"):
+        from_dict({"train": 5})

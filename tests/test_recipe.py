@@ -173,3 +173,9 @@ def test_the_stage_table_is_titled_by_how_far_the_run_went():
     assert stage_table(rows("setup", "data", "split", "check", "tune")).title == \
         "trainwise, up to the tune stage"
     assert stage_table(rows("data", "train", "evaluate", "report")).title == "trainwise run"
+
+
+def test_a_given_lr_is_not_announced_as_chosen(tmp_path):
+    result = trainwise.run({"data": {"source": "wine"}}, until="tune", report=False,
+                           overrides=_quick(tmp_path, "train.lr=0.01"))
+    assert result.ok and result.verdict.startswith("Finished the requested stages")

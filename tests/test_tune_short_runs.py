@@ -378,3 +378,21 @@ def test_an_unstable_range_point_is_only_information_once_short_runs_chose():
     assert settled.severity is Severity.INFO and settled.code == found.code
     assert settled.message.endswith("The short runs chose within the range instead.")
     assert "tune.num_steps" in settled.fix and settled.evidence == found.evidence
+
+
+def test_an_unstable_range_stays_a_warning_when_the_short_runs_chose_nothing(blobs, monkeypatch):
+    import trainwise.tune.search as search
+    from trainwise.findings import error, warning
+    from trainwise.tune.lr_range import LrRangeResult
+    from trainwise.tune.short_runs import ShortRunResult
+
+    unstable = warning("tune", "lr_range_unstable", "The seeds disagree.", "Run tune.")
+    monkeypatch.setattr(search, "lr_range_test", lambda *a, **k: LrRangeResult(
+        0.01, 0.001, 0.1, 1.0, "trainwise", [], findings=[unstable]))
+    failed = ShortRunResult(math.nan, [], False, "log", 2, [error(
+        "tune", "short_runs_all_diverged", "Every short run diverged.", "Lower the lr.")])
+    monkeypatch.setattr(search, "short_runs", lambda *a, **k: failed)
+    train, val, model, adamw = _tiny_tune_setup(blobs)
+    result = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=10)
+    (kept,) = [f for f in result.findings if f.code == "lr_range_unstable"]
+    assert kept.severity is Severity.WARNING

@@ -207,7 +207,7 @@ def _explain(exc: ValidationError) -> str:
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             lines.append(f"unknown config key '{key}'.{_closest(key)}")
-        elif len(problem["loc"]) < 2:  # the section's own check
+        elif len(problem["loc"]) < 2 and problem["type"] == "value_error":  # a section's check
             lines.append(f"{message}.")
         else:
             alternatives.setdefault(key, (problem.get("input"), []))[1].append(message)

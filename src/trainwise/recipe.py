@@ -116,7 +116,8 @@ def _verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None) -
         headline = f"Test accuracy {test['test_accuracy']:.1%}"
     elif "test_rmse" in test:
         headline = f"Test RMSE {test['test_rmse']:.4g}"
-    elif math.isfinite(getattr(ctx, "lr", 0.0)) and getattr(ctx, "lr", 0.0) > 0:
+    elif ctx.config.train.lr == "auto" and math.isfinite(getattr(ctx, "lr", 0.0)) \
+            and getattr(ctx, "lr", 0.0) > 0:
         headline = (f"Learning rate {ctx.lr:.3g} chosen; to train with it, add --set "
                     f"train.lr={ctx.lr:.3g} to `trainwise run` (without it, run tunes again)")
     else:

@@ -107,7 +107,7 @@ def search_batch_size(measure: Callable[[int], Measurement], *, memory_limit: in
     budget = (1 - HEADROOM) * memory_limit
     trials: list[Trial] = []
     chosen, last_speed = 0, 0.0
-    limit = min(data_limit(max_size), MAX_MICRO_BATCH)
+    limit = min(data_limit(max_size), MAX_MICRO_BATCH, max(1, max_size))
     ladder = [s for s in sizes if s <= limit] or [limit]
     for size in ladder:
         result = _measure(measure, size, trials)
@@ -164,8 +164,10 @@ def _result(chosen: int, memory_limit: int, trials: list[Trial],
             "Use a smaller model or shorter inputs (stage 'model'), or a device with more "
             "memory.", trials=[asdict(t) for t in trials]))
         return result
-    why = (f"the largest power of two that leaves >= {MIN_STEPS_PER_EPOCH} steps per epoch "
-           f"on {data_rows} training rows (and fits in memory with {HEADROOM:.0%} headroom)"
+    steps = f">= {MIN_STEPS_PER_EPOCH} steps" if data_rows is not None and \
+        data_rows >= 2 * MIN_STEPS_PER_EPOCH else "as many steps as the rows allow"
+    why = (f"the largest power of two that leaves {steps} per epoch on {data_rows} training "
+           f"rows (and fits in memory with {HEADROOM:.0%} headroom)"
            if data_rows is not None else
            f"the largest power of two that fits in memory with {HEADROOM:.0%} headroom while "
            f"samples/s still rose by >= {MIN_SPEEDUP - 1:.0%} per doubling")
@@ -175,8 +177,8 @@ def _result(chosen: int, memory_limit: int, trials: list[Trial],
     if chosen < SIZES[0] and data_rows is not None:
         result.findings.append(warning(
             "tune", "batch_size_small",
-            f"Only {data_rows} training rows: batches of {chosen} keep {MIN_STEPS_PER_EPOCH} "
-            "steps per epoch, and batch-norm statistics are noisy below ~16-32.",
+            f"Only {data_rows} training rows: batches of {chosen} keep {steps} per epoch, "
+            "and batch-norm statistics are noisy below ~16-32.",
             "More data if you can; otherwise GroupNorm/LayerNorm instead of BatchNorm, or set "
             "train.batch_size (tune.batch_size = \"fixed\") to trade steps for batch size.",
             batch_size=chosen))

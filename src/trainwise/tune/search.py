@@ -168,7 +168,9 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
         fabric=fabric, grad_clip=grad_clip, seed=seed, constant_lr=constant_lr,
         accumulate=accumulate[1], tail_evals=TAIL_EVALS if constant else 1)
     result.seconds["short_runs"] = time.perf_counter() - started
-    result.findings = [_settled(f) if f.code == "lr_range_unstable" else f
+    chose = math.isfinite(result.short.chosen_lr) and not any(
+        f.severity is Severity.ERROR for f in result.short.findings)
+    result.findings = [_settled(f) if chose and f.code == "lr_range_unstable" else f
                        for f in result.findings] + result.short.findings
     result.lr = result.short.chosen_lr
     if result.short.constant_lr and math.isfinite(result.lr):
