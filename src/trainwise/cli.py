@@ -85,23 +85,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if resume and args.config:
         raise TrainwiseError("give a config or --resume RUN_DIR, not both: a resumed run uses "
                              "the config.toml in its folder (change how it runs with --set).")
-    overrides = args.overrides + _scale_out_overrides(args)
-    result = run(args.config, overrides=_EXTRA.get(args.command, []) + overrides,
-                 until=UNTIL[args.command], report=not args.no_report, resume=resume)
-    if args.command in _EXTRA and not resume and _rank() == 0:  # the folder's config.toml is
-        # what `trainwise run config.toml` reruns: the user's settings, not those this command
-        # added (find-lr: no short runs); rank 0 only, as it alone writes the run folder
-        from trainwise.config import load_config, to_toml
-
-        (result.path / "config.toml").write_text(to_toml(load_config(args.config, overrides)))
+    result = run(args.config, overrides=args.overrides + _scale_out_overrides(args),
+                 unsaved_overrides=_EXTRA.get(args.command), until=UNTIL[args.command],
+                 report=not args.no_report, resume=resume)
     return 0 if result.ok else 1
-
-
-def _rank() -> int:
-    """This process's global rank, as Fabric's DDP/FSDP strategies set it (0 alone)."""
-    from lightning_fabric.utilities.rank_zero import rank_zero_only
-
-    return int(getattr(rank_zero_only, "rank", 0))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -127,31 +127,41 @@ def _verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None) -
 
 def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | None = None,
         overrides: list[str] | None = None, until: str = "evaluate", report: bool = True,
-        resume: str | Path | None = None) -> RunResult:
+        resume: str | Path | None = None,
+        unsaved_overrides: list[str] | None = None) -> RunResult:
     """The whole method on one data set; `until` stops after that stage (e.g. "check").
 
     `resume`: the folder of an interrupted run. Its own config.toml is used (`overrides` may
     change how it runs, e.g. run.devices) and training continues from checkpoints/last.pt.
+    `unsaved_overrides` apply to this call but stay out of the run folder's config.toml, which
+    `trainwise run config.toml` reruns (find-lr's tune.short_runs = false).
     With run.devices x run.num_nodes > 1 every process runs the recipe; rank 0's result returns.
     """
     if resume is not None and config is not None:
         raise RunFolderError("pass a config or resume=RUN_DIR, not both: a resumed run uses the "
                              "config.toml in its folder.")
-    resolved = resumed_config(resume, overrides) if resume is not None else \
-        resolve_config(config, overrides)
+    overrides, unsaved = overrides or [], unsaved_overrides or []  # the user's win
+    if resume is not None:
+        saved = resolved = resumed_config(resume, [*unsaved, *overrides])
+    else:
+        saved = resolve_config(config, overrides)
+        resolved = resolve_config(config, [*unsaved, *overrides]) if unsaved else saved
     resume_dir = None if resume is None else Path(resume)
     fabric = make_fabric(resolved.run)
+    args = (resolved, saved, model, until, report, resume_dir)
     if launches_function(resolved.run):  # ddp_spawn / ddp_fork: Fabric starts a function
-        packed = fabric.launch(_run_packed, resolved, model, until, report, resume_dir)
+        packed = fabric.launch(_run_packed, *args)
         path = Path(packed.pop("path"))
         return RunResult(path, read_findings(path), **packed)
     fabric.launch()  # ddp: re-runs this command as ranks 1..N-1 (torchrun and SLURM start them)
-    return _run_on_every_process(fabric, resolved, model, until, report, resume_dir)
+    return _run_on_every_process(fabric, *args)
 
 
-def _run_on_every_process(fabric: Fabric, config: Config, model: nn.Module | None, until: str,
-                          report: bool, resume_dir: Path | None) -> RunResult:
-    ctx, findings = _start(fabric, config, resume_dir)
+def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
+                          model: nn.Module | None, until: str, report: bool,
+                          resume_dir: Path | None) -> RunResult:
+    """`saved`: the config written to config.toml (`config` without unsaved overrides)."""
+    ctx, findings = _start(fabric, config, saved, resume_dir)
     ctx.user_model = model
     stopped_at = None
     stages_done = [{"name": "setup", "seconds": 0.0, "findings": list(findings)}] \
@@ -199,7 +209,7 @@ def _run_path(fabric: Fabric, config: Config, resume_dir: Path | None) -> Path:
     return Path(fabric.broadcast(path, src=0) if fabric.world_size > 1 else path)
 
 
-def _start(fabric: Fabric, config: Config,
+def _start(fabric: Fabric, config: Config, saved: Config,
            resume_dir: Path | None) -> tuple[ResumeContext, list[Finding]]:
     threads, findings = configure_threads(threads_per_process(config.run))
     findings += precision_findings(fabric, config.run)
@@ -216,7 +226,7 @@ def _start(fabric: Fabric, config: Config,
             "stage_seconds": {}}
     ctx = ResumeContext(config=config, run=run, fabric=fabric, meta=meta, source=path)
     if resume_dir is None:
-        run.write_text("config.toml", to_toml(config))
+        run.write_text("config.toml", to_toml(saved))
         return ctx, findings
     return ctx, findings + reopen(ctx, path)
 
