@@ -28,7 +28,7 @@ from lightning_fabric.strategies import SingleDeviceStrategy
 from torch import nn
 
 from trainwise.distributed import gather_objects, reduce_grad_norm, reduce_mean
-from trainwise.train.monitor import GradNorms, StepMonitor, unscaled
+from trainwise.train.monitor import GradNorms, StepMonitor, loss_scaler, unscaled
 from trainwise.train.position import EpochProgress
 from trainwise.train.resume import Checkpoints
 from trainwise.train.sharding import evaluate_across_ranks, setup_loader
@@ -147,13 +147,6 @@ def accumulate(fabric: Fabric, model: Any, forward: Any, backward: Backward, los
             backward(loss)
         step_loss += loss.detach()
     return step_loss
-
-
-def loss_scaler(fabric: Fabric) -> Any:
-    """The gradient scaler of float16 mixed precision ("16-mixed"), else None (also when it
-    is disabled: GradScaler("cuda") on a machine without CUDA, or enabled=False)."""
-    scaler = getattr(fabric.strategy.precision, "scaler", None)
-    return scaler if scaler is not None and scaler.is_enabled() else None
 
 
 def sample_indices(fabric: Fabric, progress: EpochProgress, step: int) -> list[int] | None:

@@ -98,6 +98,13 @@ class GradNorms:
         return self._index_cache[key]
 
 
+def loss_scaler(fabric: Any) -> Any:
+    """The gradient scaler of float16 mixed precision ("16-mixed"), else None (also when it
+    is disabled: GradScaler("cuda") on a machine without CUDA, or enabled=False)."""
+    scaler = getattr(fabric.strategy.precision, "scaler", None)
+    return scaler if scaler is not None and scaler.is_enabled() else None
+
+
 def unscaled(scaler: Any, grad_norm: torch.Tensor, layer_norms: torch.Tensor | None
              ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """(grad_norm, layer_norms, 1 / loss scale): the norms as the optimizer will see them.

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from trainwise.findings import TrainwiseError
+from trainwise.train.monitor import loss_scaler
 
 if TYPE_CHECKING:
     from lightning_fabric import Fabric
@@ -37,8 +38,8 @@ class ProbeSteps:
                                  f"{autocast_on}: move the model to fabric.device first.")
         self.precision = precision if name != "32-true" else None
         self.scaler = None
-        training = getattr(self.precision, "scaler", None)
-        if training is not None and training.is_enabled():  # a copy: starts where training will
+        training = loss_scaler(fabric) if fabric is not None else None
+        if training is not None:  # a copy: starts where training will
             self.scaler = torch.amp.GradScaler(device.type)
             self.scaler.load_state_dict(training.state_dict())
 
