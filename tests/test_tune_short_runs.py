@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 
@@ -253,10 +254,16 @@ def test_horizon_factor_is_the_square_root_of_the_epoch_ratio_and_never_raises()
     assert horizon_factor(8, 8) == horizon_factor(10, 8) == 1.0
 
 
-def test_a_constant_lr_is_scaled_from_the_short_runs_horizon_to_the_full_run(blobs):
+def test_a_constant_lr_is_scaled_from_the_short_runs_horizon_to_the_full_run(blobs,
+                                                                          monkeypatch):
     """No scheduler (train.schedule = "constant"): the short runs' pick times
     sqrt(short epochs / max_epochs), said in a finding and in tune.json; with one-cycle the
     short runs end annealed and their pick stands."""
+    short_runs_module = importlib.import_module("trainwise.tune.short_runs")  # not the function
+    extra_evaluations = []  # the tail's own, beyond fit's evaluation after each epoch
+    counted = short_runs_module.loss_across_ranks
+    monkeypatch.setattr(short_runs_module, "loss_across_ranks",
+                        lambda *a: extra_evaluations.append(1) or counted(*a))
     train, val, model, adamw = _tiny_tune_setup(blobs)
     config = TuneConfig(num_steps=30, num_seeds=1, short_run_epochs=2)
     constant = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=18,
@@ -271,6 +278,7 @@ def test_a_constant_lr_is_scaled_from_the_short_runs_horizon_to_the_full_run(blo
     for candidate in constant.short.candidates:  # the median of 6, the end's among them
         assert len(candidate.tail) == 6 and candidate.tail[-1] == candidate.curve[-1]
         assert candidate.val_loss == pytest.approx(float(np.median(candidate.tail)))
+    assert len(extra_evaluations) == 5 * len(constant.short.candidates)  # the end: fit's own
     assert "short_runs_horizon" in codes(constant.findings)
     said = next(f.message for f in constant.findings if f.code == "short_runs")
     assert "validation loss (the median of 6 over the last epoch)" in said

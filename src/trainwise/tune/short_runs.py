@@ -99,8 +99,9 @@ class _Setup:
     seed: int
     constant_lr: bool | None = None  # None: inferred by _train (make_scheduler gave None)
     accumulate: int = 1  # micro-batches per step, as the training run will use
-    tail_steps: frozenset[int] = frozenset()  # steps of the last epoch whose validation losses
-    # make the score (their median); empty: fit's own evaluation at the end alone
+    tail_steps: frozenset[int] = frozenset()  # steps of the last epoch, before its end, whose
+    # validation losses make the score (their median, with fit's own at the end); empty: fit's
+    # own evaluation at the end alone
 
 
 def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader: Iterable,
@@ -128,8 +129,8 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
                    grad_clip, seed, constant_lr, accumulate)
     steps_per_epoch = max(1, num_steps_per_epoch(train_loader, setup.fabric.world_size))
     offsets = _tail_offsets(steps_per_epoch, tail_evals)  # steps before the end
-    if len(offsets) > 1:
-        setup.tail_steps = frozenset(num_epochs * steps_per_epoch - o for o in offsets)
+    if len(offsets) > 1:  # the end itself is fit's own evaluation (offset 0), not redone
+        setup.tail_steps = frozenset(num_epochs * steps_per_epoch - o for o in offsets if o)
     candidates: list[Candidate] = []
     try:
         check_trainable(model, "short_runs_nothing_to_train")
@@ -186,7 +187,7 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
     curve = [float(row["val_loss"]) for row in epochs]
     diverged = bool(state.stop_reason) or len(epochs) < setup.num_epochs or not curve
     final = curve[-1] if curve and not diverged and math.isfinite(curve[-1]) else math.inf
-    losses = tail.losses if tail else []
+    losses = tail.losses + [final] if tail else []  # the last: fit's evaluation at the end
     return Candidate(lr, _score(final, losses), curve,
                      [float(row["train_loss"]) for row in epochs],
                      time.perf_counter() - started, round_, losses)
