@@ -170,9 +170,13 @@ def test_the_stage_table_is_titled_by_how_far_the_run_went():
     def rows(*names):
         return [{"name": n, "seconds": 0.1, "findings": []} for n in names]
 
-    assert stage_table(rows("setup", "data", "split", "check", "tune")).title == \
+    assert stage_table(rows("setup", "data", "split", "check", "tune"), "tune").title == \
         "trainwise, up to the tune stage"
     assert stage_table(rows("data", "train", "evaluate", "report")).title == "trainwise run"
+    assert stage_table(rows("data", "split", "check", "report"), "evaluate", "check").title \
+        == "trainwise run: stopped at the check stage"  # not "up to the check stage"
+    assert stage_table(rows("data"), "tune", "data").title == \
+        "trainwise, up to the tune stage: stopped at the data stage"
 
 
 def test_a_given_lr_is_not_announced_as_chosen(tmp_path):

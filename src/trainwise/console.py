@@ -66,11 +66,13 @@ class ProgressBar:
         self.bar.update(self.task, info=info)
 
 
-def stage_table(stages: list[dict[str, Any]]) -> Table:
-    """One row per stage: time, counts of findings, and the most serious message."""
-    names = [stage["name"] for stage in stages if stage["name"] not in ("setup", "report")]
-    title = "trainwise run" if not names or names[-1] == "evaluate" else \
-        f"trainwise, up to the {names[-1]} stage"
+def stage_table(stages: list[dict[str, Any]], until: str = "evaluate",
+                stopped_at: str | None = None) -> Table:
+    """One row per stage: time, counts of findings, and the most serious message. The title
+    says how far the command was to go (`until`) and, when an error ended it early, where."""
+    title = "trainwise run" if until == "evaluate" else f"trainwise, up to the {until} stage"
+    if stopped_at:
+        title += f": stopped at the {stopped_at} stage"
     table = Table(title=title, show_lines=False)
     for column in ("stage", "seconds", "result", "headline"):
         table.add_column(column)

@@ -187,7 +187,7 @@ def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
             break
         if name == until:
             break
-    return _finish(ctx, findings, stopped_at, stages_done, report)
+    return _finish(ctx, findings, stopped_at, stages_done, report, until)
 
 
 def _run_packed(fabric: Fabric, *args: Any) -> dict[str, Any]:
@@ -238,7 +238,7 @@ def _record(ctx: RunContext, findings: list[Finding]) -> None:
 
 
 def _finish(ctx: RunContext, findings: list[Finding], stopped_at: str | None,
-            stages_done: list[dict[str, Any]], report: bool) -> RunResult:
+            stages_done: list[dict[str, Any]], report: bool, until: str) -> RunResult:
     verdict = _verdict(ctx, findings, stopped_at)
     ctx.meta["verdict"] = verdict
     _record(ctx, findings)
@@ -254,7 +254,7 @@ def _finish(ctx: RunContext, findings: list[Finding], stopped_at: str | None,
                             "findings": []})
         ctx.meta["stage_seconds"]["report"] = round(time.perf_counter() - started, 3)
         _record(ctx, findings)
-    console.print(stage_table(stages_done))
+    console.print(stage_table(stages_done, until, stopped_at))
     print_findings(findings)
     style = "bold red" if stopped_at else "bold green"
     console.print(f"[{style}]{verdict}[/]")
