@@ -51,7 +51,9 @@ def test_grad_norms_match_torch_globally_and_per_layer(blobs):
     assert GradNorms(model)(per_layer=False)[1] is None
 
 
-def test_layer_without_gradient_is_nan_and_frozen_layers_are_left_out(blobs):
+def test_layer_without_gradient_is_nan_frozen_or_unused(blobs):
+    """A frozen layer is listed (it may be unfrozen later) with NaN while it gets no
+    gradient, as an unused branch."""
     class TwoHeads(nn.Module):
         def __init__(self):
             super().__init__()
@@ -63,10 +65,10 @@ def test_layer_without_gradient_is_nan_and_frozen_layers_are_left_out(blobs):
     model = TwoHeads()
     model.body.requires_grad_(False)
     norms = GradNorms(model)
-    assert norms.layer_names == ["used", "unused"]
+    assert norms.layer_names == ["body", "used", "unused"]
     _backward(model, blobs)
     _, layers = norms(per_layer=True)
-    assert layers[0] > 0 and math.isnan(layers[1])
+    assert math.isnan(layers[0]) and layers[1] > 0 and math.isnan(layers[2])
 
 
 def test_layer_rows_come_at_step_one_and_every_k_steps():
@@ -227,6 +229,78 @@ def test_monitor_finds_dead_layers_and_end_epoch_takes_own_metrics(blobs):
     assert found["vanishing_gradients"].evidence["layers"] == ["0"]
     row = trainwise.Monitor(None, console=False).end_epoch(val_loss=0.5, val_accuracy=0.8)
     assert row["val_loss"] == 0.5 and row["val_accuracy"] == 0.8 and row["train_loss"] is None
+
+
+def test_monitor_counts_a_layer_from_when_it_is_unfrozen_and_logs_the_largest_lr(blobs):
+    """Fine-tuning: the first layer frozen for 3 steps, then trained at a tenth of the head's
+    lr. The logged norm is torch's clip_grad_norm_ over what trains at each step."""
+    x, y = blobs
+    model = _model()
+    model[0].requires_grad_(False)
+    optimizer = torch.optim.AdamW([{"params": model[0].parameters(), "lr": 1e-3},
+                                   {"params": model[2].parameters(), "lr": 1e-2}])
+    monitor = trainwise.Monitor(None, log_every=1, layer_every=1, console=False)
+    true_norms, first_layer = [], []
+    for step in range(6):
+        if step == 3:
+            model[0].requires_grad_(True)
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x[:32]), y[:32]).backward()
+        monitor.step(torch.tensor(1.0), model, optimizer)
+        trained = [p for p in model.parameters() if p.requires_grad]
+        true_norms.append(float(nn.utils.clip_grad_norm_(trained, float("inf"))))
+        first_layer.append(float(nn.utils.clip_grad_norm_(model[0].parameters(), float("inf")))
+                           if step >= 3 else math.nan)
+        optimizer.step()
+    steps = [r for r in monitor.history if r["kind"] == "step"]
+    assert [r["grad_norm"] for r in steps] == pytest.approx(true_norms, rel=1e-6)
+    assert true_norms[3] > 1.01 * true_norms[2]  # the unfrozen layer adds to the norm
+    assert math.isnan(steps[0]["layer_grad_norms"]["0"])  # frozen: no gradient
+    assert [r["layer_grad_norms"]["0"] for r in steps[3:]] == pytest.approx(first_layer[3:],
+                                                                            rel=1e-6)
+    assert {r["lr"] for r in steps} == {1e-2}  # the head's, not the first group's
+
+
+def test_a_step_without_gradients_is_said_once_not_diagnosed_as_vanishing(blobs):
+    """monitor.step after optimizer.zero_grad(): nothing to measure, and the fix says where
+    the call goes."""
+    train, val = _indexed_loaders(blobs)
+    model = _model()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    monitor = trainwise.Monitor(None, log_every=4, console=False)
+    for _ in range(2):
+        for xb, yb, _index in train:
+            loss = nn.functional.cross_entropy(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            monitor.step(loss, model, optimizer)  # too late: the gradients are gone
+        monitor.evaluate(model, val, nn.CrossEntropyLoss())
+    found = monitor.close()
+    codes = [f.code for f in found]
+    assert codes.count("monitor_no_gradients") == 1 and "vanishing_gradients" not in codes
+    assert "before optimizer.step() / zero_grad()" in found[codes.index(
+        "monitor_no_gradients")].fix
+    assert all(r["grad_norm"] is None for r in monitor.history if r["kind"] == "step")
+
+
+def test_a_monitor_refuses_the_folder_of_a_trainwise_run_and_reuses_its_own(tmp_path):
+    recipe_run = tmp_path / "recipe"
+    recipe_run.mkdir()
+    (recipe_run / "meta.json").write_text(json.dumps({"name": "recipe", "seed": 0}))
+    (recipe_run / "history.jsonl").write_text("{}\n")
+    with pytest.raises(trainwise.TrainwiseError, match="folder of its own"):
+        trainwise.Monitor(recipe_run, console=False)
+    assert (recipe_run / "history.jsonl").exists()  # left as it was
+    mine = tmp_path / "mine"
+    with trainwise.Monitor(mine, console=False, report=False) as monitor:
+        monitor.step(1.0, lr=0.1)
+        monitor.end_epoch(val_loss=1.0)
+    with trainwise.Monitor(mine, console=False, report=False) as monitor:  # replaced
+        monitor.step(2.0, lr=0.1)
+        monitor.end_epoch(val_loss=2.0)
+    rows = [json.loads(line) for line in (mine / "history.jsonl").open()]
+    assert [r["loss"] for r in rows if r["kind"] == "step"] == [2.0]
 
 
 def test_monitor_writes_a_report(blobs, tmp_path):

@@ -335,11 +335,13 @@ def test_batch_probe_measures_an_applied_float16_step(monkeypatch):
                      torch.randn(64, 8), torch.randint(0, 3, (64,)), adamw, fp16())(32)
 
 
-@pytest.mark.parametrize("unscale_first", [False, True])
-def test_monitor_in_a_users_amp_loop(unscale_first):
+@pytest.mark.parametrize("unscale_first,pass_optimizer", [(False, True), (True, True),
+                                                          (True, False)])
+def test_monitor_in_a_users_amp_loop(unscale_first, pass_optimizer):
     """trainwise.Monitor in a plain torch.amp loop (float16 autocast, GradScaler): the logged
     norms are the unscaled ones, whether the loop unscales before calling it (to clip) or
-    not, and the scaler's settling skips are marked, not a divergence."""
+    not, with or without the optimizer passed, and the scaler's settling skips are marked,
+    not a divergence."""
     train, _ = _separable()
     model = mlp(0)
     optimizer = adamw(model)
@@ -353,7 +355,8 @@ def test_monitor_in_a_users_amp_loop(unscale_first):
         scaler.scale(loss).backward()
         if unscale_first:
             scaler.unscale_(optimizer)
-            monitor.step(loss, model, optimizer, scaler=scaler)
+            monitor.step(loss, model, optimizer if pass_optimizer else None, scaler=scaler,
+                         lr=None if pass_optimizer else 1e-2)
         else:
             monitor.step(loss, model, optimizer, scaler=scaler)
             scaler.unscale_(optimizer)

@@ -42,6 +42,12 @@ def global_grad_norm(parameters: Iterable[torch.nn.Parameter]) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack([n.float() for n in norms]))
 
 
+def current_lr(optimizer: torch.optim.Optimizer) -> float:
+    """The largest group's lr: the one a schedule's peak and the range test refer to (a
+    backbone at 1e-4 beside a head at 1e-2 reads 1e-2)."""
+    return max(float(group["lr"]) for group in optimizer.param_groups)
+
+
 def unwrap(model: nn.Module) -> nn.Module:
     """The user's module inside Fabric's and DDP's wrappers (their names carry prefixes)."""
     while isinstance(getattr(model, "module", None), nn.Module):
@@ -57,8 +63,11 @@ class GradNorms:
     """
 
     def __init__(self, model: nn.Module):
-        named = [(name, p) for name, p in unwrap(model).named_parameters() if p.requires_grad]
+        # every parameter, frozen or not: a layer unfrozen later (fine-tuning) counts from then
+        # on; whether one trains is read at each call (requires_grad), as its gradient is
+        named = list(unwrap(model).named_parameters())
         self.params = [p for _, p in named]
+        self.had_gradients = True  # False after a call that found no gradient at all
         # float16 squares overflow above ~256: such norms are summed in float32 (decided once,
         # a per-step check of every norm's dtype costs ~1 us)
         self._upcast = any(p.dtype != torch.float32 for p in self.params)
@@ -70,11 +79,12 @@ class GradNorms:
 
     def __call__(self, per_layer: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(global norm (), per-layer norms (L,) or None); NaN for a layer without gradients."""
-        grads = [p.grad for p in self.params]
+        grads = [p.grad if p.requires_grad else None for p in self.params]
         present = range(len(grads))
-        if any(g is None for g in grads):  # a branch unused this step, or before any backward
+        if any(g is None for g in grads):  # frozen, a branch unused this step, or no backward
             present = [i for i, g in enumerate(grads) if g is not None]
             grads = [grads[i] for i in present]
+        self.had_gradients = bool(grads)
         if not grads:
             return torch.zeros(()), None
         norms = torch._foreach_norm(grads)  # one fused kernel per device/dtype group

@@ -16,6 +16,7 @@ syncs the device per step: the loss and gradient norms go to the host every `log
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from datetime import datetime
@@ -25,11 +26,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainwise.findings import Finding, Severity
+from trainwise.findings import Finding, Severity, TrainwiseError, warning
 from trainwise.rundir import RunDir, git_revision, library_versions
 from trainwise.train.diagnose import diagnose
 from trainwise.train.evaluate import evaluate, predict
-from trainwise.train.monitor import GradNorms, StepMonitor, unscaled
+from trainwise.train.monitor import GradNorms, StepMonitor, current_lr, unscaled
 
 _OWN_FILES = ("history.jsonl", "findings.json", "report.html", "meta.json")
 LIVE_DIAGNOSIS_SHARE = 0.01  # the diagnosis after an epoch is skipped while its last run took
@@ -51,7 +52,8 @@ class Monitor:
     """Per-step signals and per-epoch evaluation and diagnosis for a user's own loop.
 
     run_dir: the run's folder (history.jsonl, findings.json, tensorboard/, report.html); files
-    of an earlier Monitor run there are replaced. None keeps everything in memory.
+    of an earlier Monitor run there are replaced (a `trainwise run` folder is refused: its
+    results would be lost). None keeps everything in memory.
     log_every: steps between device->host transfers; layer_every: steps between per-layer
     gradient norms (0: never). task: "classification" or "regression"; None infers it from
     the first evaluation (integer targets and 2-D outputs: classification).
@@ -72,6 +74,7 @@ class Monitor:
         self._reported: set[tuple[str, int | None]] = set()
         self._diagnosed: tuple[float, float] | None = None  # (thread CPU time, CPU s it took)
         self._closed = False
+        self._misuse: list[Finding] = []  # how the loop calls the monitor, said once each
         self.run = _fresh_run(Path(run_dir)) if run_dir is not None else None
         self._tensorboard = None
         if self.run is not None and tensorboard:
@@ -84,16 +87,17 @@ class Monitor:
              optimizer: torch.optim.Optimizer | None = None, *, batch_indices: Any = None,
              batch_size: int | None = None, lr: float | None = None,
              scaler: torch.amp.GradScaler | None = None) -> None:
-        """Record one optimizer step; call it after `loss.backward()`, before `zero_grad()`.
+        """Record one optimizer step; call it after `loss.backward()`, before `zero_grad()` and
+        before any gradient clipping (clipping changes the gradients: afterwards their norm
+        reads the threshold, and spikes go unseen).
 
-        model: for the global and per-layer gradient norms. optimizer: for the learning rate
-        (or pass `lr`). batch_indices: the batch's sample indices, kept only for the steps
-        whose gradient norm spikes (they show up in the finding's evidence). scaler: with
-        float16 autocast, your torch.amp.GradScaler (call this after
+        model: for the global and per-layer gradient norms. optimizer: for the learning rate,
+        its largest group's (or pass `lr`). batch_indices: the batch's sample indices, kept
+        only for the steps whose gradient norm spikes (they show up in the finding's
+        evidence). scaler: with float16 autocast, your torch.amp.GradScaler (call this after
         `scaler.scale(loss).backward()`, before `scaler.step`): the gradient norms are
-        unscaled (unless you already called `scaler.unscale_(optimizer)` and pass the
-        optimizer) and the steps the scaler skips are marked "skipped", not diagnosed as
-        divergence, as in `fit`.
+        unscaled (unless `scaler.unscale_` already ran this step) and the steps the scaler
+        skips are marked "skipped", not diagnosed as divergence, as in `fit`.
         """
         self.num_steps += 1
         loss_t = loss.detach() if isinstance(loss, torch.Tensor) else torch.tensor(float(loss))
@@ -103,16 +107,19 @@ class Monitor:
             loss_t = loss_t.float().reshape(())
         grad_norm = layer_norms = inverse_scale = None
         if model is not None:
-            grad_norm, layer_norms = self._grad_norms(model)(
-                per_layer=self._steps.layer_due(self.num_steps))
-            if scaler is not None and scaler.is_enabled():
+            norms_of = self._grad_norms(model)
+            grad_norm, layer_norms = norms_of(per_layer=self._steps.layer_due(self.num_steps))
+            if not norms_of.had_gradients:  # not a vanishing gradient: nothing to measure
+                grad_norm = layer_norms = None
+                self._say_once(_no_gradients(self.num_steps))
+            elif scaler is not None and scaler.is_enabled():
                 self._steps.loss_scaled = True
                 norms = unscaled(scaler, grad_norm, layer_norms)
                 inverse_scale = norms[2]
                 if not _unscaled_already(scaler, optimizer):
                     grad_norm, layer_norms = norms[0], norms[1]
         if lr is None and optimizer is not None:
-            lr = float(optimizer.param_groups[0]["lr"])
+            lr = current_lr(optimizer)
         self._lr = lr
         if batch_size is None and batch_indices is not None:
             batch_size = len(batch_indices)
@@ -151,7 +158,7 @@ class Monitor:
 
     def close(self) -> list[Finding]:
         """Flush, diagnose, write findings.json and report.html; returns the findings."""
-        found = self.findings()
+        found = self.findings() + self._misuse
         if self.run is not None and not self._closed:
             self.run.write_findings(found)
             self.run.write_json("meta.json", self._meta())
@@ -178,6 +185,11 @@ class Monitor:
             self._norms = (id(model), GradNorms(model))
             self._steps.layer_names = self._norms[1].layer_names
         return self._norms[1]
+
+    def _say_once(self, finding: Finding) -> None:
+        if all(f.code != finding.code for f in self._misuse):
+            self._misuse.append(finding)
+            self._print([finding])
 
     def _add_steps(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
@@ -257,17 +269,47 @@ def _unscaled_already(scaler: torch.amp.GradScaler, optimizer: Any) -> bool:
     from torch.amp.grad_scaler import OptState
 
     states = getattr(scaler, "_per_optimizer_states", None)
-    state = states.get(id(optimizer)) if isinstance(states, dict) and optimizer is not None \
-        else None
+    if not isinstance(states, dict):
+        return False
+    if optimizer is None:  # not passed: any optimizer unscaled this step (usually the only one)
+        return any(isinstance(state, dict) and state.get("stage") is OptState.UNSCALED
+                   for state in states.values())
+    state = states.get(id(optimizer))  # .get: a defaultdict must not grow an entry here
     return isinstance(state, dict) and state.get("stage") is OptState.UNSCALED
 
 
 def _fresh_run(path: Path) -> RunDir:
-    """The folder, without the files of an earlier Monitor run (they would mix two runs)."""
+    """The folder, without the files of an earlier Monitor run (they would mix two runs).
+    A folder whose meta.json says another tool wrote it (a `trainwise run`) is refused."""
+    source = _written_by(path / "meta.json")
+    if source not in (None, "trainwise.Monitor"):
+        raise TrainwiseError(
+            f"{path} holds the results of a {source} (meta.json says so); a Monitor there "
+            "would delete its history, findings and report. Give the Monitor a folder of its "
+            "own, e.g. trainwise.Monitor(\"runs/my-loop\").")
     for name in _OWN_FILES:
         (path / name).unlink(missing_ok=True)
     shutil.rmtree(path / "tensorboard", ignore_errors=True)
     return RunDir(path)
+
+
+def _written_by(meta: Path) -> str | None:
+    """Who wrote a run folder's meta.json: its "source", "trainwise run" for a recipe run's
+    (which has none), None when there is no such file or it is not a JSON object."""
+    try:
+        data = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return None
+    return str(data.get("source", "trainwise run")) if isinstance(data, dict) else None
+
+
+def _no_gradients(step: int) -> Finding:
+    return warning(
+        "train", "monitor_no_gradients",
+        f"monitor.step found no gradient on the model at step {step}, so no gradient norm is "
+        "logged: it was called before loss.backward() or after optimizer.zero_grad().",
+        "Call monitor.step(loss, model, optimizer) after loss.backward() and before "
+        "optimizer.step() / zero_grad().", step=step)
 
 
 def _infer_task(outputs: torch.Tensor, targets: torch.Tensor) -> str:
