@@ -222,7 +222,8 @@ def fit(
             epoch = state.epoch = progress.epoch
             model.train()
             started = time.perf_counter()
-            for x, y in progress.start_epoch(epoch, state.step):  # resumed: skips batches done
+            for x, y, *_ in progress.start_epoch(epoch, state.step):  # resumed: skips done
+                # batches; items after (x, y), e.g. a dataset's sample indices, are left out
                 if accumulate_grad_batches == 1:
                     loss = loss_fn(forward(x), y)
                     backward(loss)

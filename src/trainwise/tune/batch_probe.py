@@ -21,6 +21,7 @@ from torch import nn
 from trainwise.findings import TrainwiseError
 from trainwise.tune.batch_size import BatchSizeResult, Measurement, search_batch_size
 from trainwise.tune.no_trace import no_trace
+from trainwise.tune.probe_errors import fresh_optimizer, scalar_loss
 from trainwise.tune.probe_precision import ProbeSteps
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def _step(model, loss_fn, optimizer, x, y, saved: dict[int, int] | None,
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = loss_fn(probe.forward(model, x), y)
+        loss = scalar_loss(loss_fn(probe.forward(model, x), y), 0)
     optimizer.zero_grad(set_to_none=True)
     probe.backward(loss)
     return probe.step(optimizer)
@@ -86,7 +87,7 @@ def make_measure(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: torc
         xb, yb = x[:batch_size].to(device), y[:batch_size].to(device)
         with no_trace(model):
             probe = copy.deepcopy(model).train()
-            optimizer = make_optimizer(probe)
+            optimizer = fresh_optimizer(make_optimizer(probe), probe)
             for group in optimizer.param_groups:
                 group["lr"] = 1e-8  # speed does not depend on the lr; a tiny one cannot NaN
             if device.type == "cuda":

@@ -20,8 +20,15 @@ from torch import nn
 
 from trainwise.findings import Finding, TrainwiseError
 from trainwise.tune.lr_verdict import verdict
-from trainwise.tune.no_trace import no_trace, seeded
-from trainwise.tune.probe_errors import ProbeStop, check_trainable, nan_at_start, no_batch
+from trainwise.tune.no_trace import no_trace, probe_loader, seeded
+from trainwise.tune.probe_errors import (
+    ProbeStop,
+    check_trainable,
+    fresh_optimizer,
+    nan_at_start,
+    no_batch,
+    scalar_loss,
+)
 from trainwise.tune.probe_precision import ProbeSteps
 from trainwise.tune.suggest import get_rule
 
@@ -130,8 +137,8 @@ def _run_seed(model, loss_fn, loader, make_optimizer, lrs, seed, diverge_factor,
 
     device = next(model.parameters()).device
     with seeded(seed, loader, device), cheap_cuda_checks(device):  # as the training loop
-        optimizer = make_optimizer(model)  # fresh per seed, dropped afterwards
-        batches = _batches(loader)
+        optimizer = fresh_optimizer(make_optimizer(model), model)  # per seed, then dropped
+        batches = _batches(probe_loader(loader))  # persistent workers: fresh ones per seed
         try:
             with torch.enable_grad():
                 return _ramp(model, loss_fn, batches, optimizer, lrs, seed, diverge_factor,
@@ -190,11 +197,7 @@ def _diverged(smoothed: float, best: float, first: float, factor: float) -> bool
 
 def _loss(model, loss_fn, batch, device, step, probe: ProbeSteps) -> torch.Tensor:
     x, y = _pair(batch, device)
-    loss = loss_fn(probe.forward(model, x), y)
-    if loss.numel() != 1:
-        raise TrainwiseError(f"loss_fn returned a tensor of shape {tuple(loss.shape)} at step "
-                             f"{step}; it must return one number (use reduction='mean').")
-    return loss
+    return scalar_loss(loss_fn(probe.forward(model, x), y), step)
 
 
 def _accumulated(model, loss_fn, batch, device, step, accumulate,
@@ -213,10 +216,12 @@ def _accumulated(model, loss_fn, batch, device, step, accumulate,
 
 
 def _pair(batch, device) -> tuple[Any, Any]:
-    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+    """(inputs, targets) of a batch; anything after them (e.g. sample indices, as the
+    training loop takes) is left out."""
+    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
         raise TrainwiseError(f"the loader must yield (inputs, targets) pairs, got a "
                              f"{type(batch).__name__}; wrap your dataset to return (x, y).")
-    x, y = (t.to(device, non_blocking=True) if torch.is_tensor(t) else t for t in batch)
+    x, y = (t.to(device, non_blocking=True) if torch.is_tensor(t) else t for t in batch[:2])
     return x, y
 
 

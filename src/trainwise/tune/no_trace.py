@@ -7,9 +7,11 @@ davidtvs#11): batch-norm statistics, RNG streams and the sampler's generator mov
 
 from __future__ import annotations
 
+import copy
 import random
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,15 +19,30 @@ from torch import nn
 
 
 def loader_generators(loader: Iterable | None) -> list[torch.Generator]:
-    """The loader's own generators (each one once): DataLoader(generator=...) and a
-    RandomSampler(generator=...); a loader without them draws from the global torch RNG."""
+    """The loader's own generators (each one once): DataLoader(generator=...), a
+    RandomSampler(generator=...) and a batch sampler's own (e.g. one that buckets by length);
+    a loader without them draws from the global torch RNG."""
     found: list[torch.Generator] = []
-    for owner in (loader, getattr(loader, "sampler", None),
-                  getattr(getattr(loader, "batch_sampler", None), "sampler", None)):
+    batch_sampler = getattr(loader, "batch_sampler", None)
+    for owner in (loader, getattr(loader, "sampler", None), batch_sampler,
+                  getattr(batch_sampler, "sampler", None)):
         generator = getattr(owner, "generator", None)
         if isinstance(generator, torch.Generator) and all(generator is not g for g in found):
             found.append(generator)
     return found
+
+
+def probe_loader(loader: Any) -> Any:
+    """The loader a probe iterates: with persistent workers, a shallow copy without the
+    user's cached iterator, so the probe neither creates the workers the user's training will
+    keep (seeded by the probe's generator state) nor advances the random state inside
+    running ones (their augmentation), which no snapshot can restore. The copy's own workers
+    end with it. Any other loader: itself."""
+    if not (getattr(loader, "persistent_workers", False) and hasattr(loader, "_iterator")):
+        return loader
+    copied = copy.copy(loader)
+    copied._iterator = None
+    return copied
 
 
 class Snapshot:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
-from trainwise.findings import Finding, error
+from trainwise.findings import Finding, TrainwiseError, error
 
 
 class ProbeStop(Exception):
@@ -62,3 +63,38 @@ def no_batch(code: str, loader: Any) -> ProbeStop:
         "Use a batch_size no larger than the training split or drop_last=False, and "
         "check the split (stage 'split'): the training part may be empty.",
         dataset_size=size, batch_size=batch_size))
+
+
+def fresh_optimizer(optimizer: Any, model: nn.Module) -> Any:
+    """`optimizer` when make_optimizer built it fresh for `model`; raise otherwise. A probe
+    ramps and steps the optimizer it is given: handed the user's own one (torch-lr-finder
+    takes an optimizer object), it would leave that one at the ramp's last lr with moments
+    it never earned, and a copy of the model would not train at all."""
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TrainwiseError(f"make_optimizer returned a {type(optimizer).__name__}, not a "
+                             "torch optimizer; " + _FRESH)
+    owned = {id(p) for p in model.parameters()}
+    foreign = sum(id(p) not in owned for group in optimizer.param_groups
+                  for p in group["params"])
+    if foreign:
+        raise TrainwiseError(f"make_optimizer's optimizer holds {foreign} parameter tensor(s) "
+                             "that are not the model's it was given (it must build one for "
+                             "that model); " + _FRESH)
+    if optimizer.state:
+        raise TrainwiseError("make_optimizer returned an optimizer that has already stepped "
+                             "(it has state); a probe would change it. " + _FRESH)
+    return optimizer
+
+
+_FRESH = ("pass a function that builds a new one each call, e.g. make_optimizer=lambda model: "
+          "torch.optim.AdamW(model.parameters(), lr=1e-3), or trainwise.make_adamw(model, lr=1e-3, "
+          "weight_decay=0.01) for decay on weights only.")
+
+
+def scalar_loss(loss: torch.Tensor, step: int) -> torch.Tensor:
+    """The loss, when it is one number; raise otherwise (a per-sample loss cannot be
+    backpropagated as it is, and its mean may not be what the user trains on)."""
+    if loss.numel() != 1:
+        raise TrainwiseError(f"loss_fn returned a tensor of shape {tuple(loss.shape)} at step "
+                             f"{step}; it must return one number (use reduction='mean').")
+    return loss

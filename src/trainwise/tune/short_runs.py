@@ -31,8 +31,14 @@ from trainwise.findings import Finding, TrainwiseError, error, info, warning
 from trainwise.train.loop import fit
 from trainwise.train.sharding import loss_across_ranks, num_steps_per_epoch, setup_loader
 from trainwise.tune.candidates import beyond_edge, candidate_lrs, refine
-from trainwise.tune.no_trace import no_trace, seeded
-from trainwise.tune.probe_errors import ProbeStop, check_trainable, nan_at_start, no_batch
+from trainwise.tune.no_trace import no_trace, probe_loader, seeded
+from trainwise.tune.probe_errors import (
+    ProbeStop,
+    check_trainable,
+    fresh_optimizer,
+    nan_at_start,
+    no_batch,
+)
 
 MakeOptimizer = Callable[[nn.Module, float], torch.optim.Optimizer]
 MakeScheduler = Callable[[torch.optim.Optimizer, int], Any]
@@ -158,21 +164,29 @@ def _widen(setup: _Setup, candidates: list[Candidate], max_widenings: int) -> bo
 
 
 def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
-    """One short run on a deep copy of the initial model, from the same random state."""
+    """One short run on a deep copy of the initial model, from the same random state (and,
+    with persistent loader workers, fresh ones: see probe_loader)."""
     started = time.perf_counter()
+    train_loader, val_loader = probe_loader(setup.train_loader), probe_loader(setup.val_loader)
     model = copy.deepcopy(setup.model)
-    optimizer = setup.make_optimizer(model, lr)
+    optimizer = fresh_optimizer(setup.make_optimizer(model, lr), model)
     total_steps = setup.num_epochs * len(setup.train_loader)
-    tail = _TailEvaluations(setup) if setup.tail_steps else None
+    tail = _TailEvaluations(setup, val_loader) if setup.tail_steps else None
     scheduler = setup.make_scheduler(optimizer, total_steps) if setup.make_scheduler else None
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        raise TrainwiseError(
+            "make_scheduler returned ReduceLROnPlateau, which steps on a validation metric, not "
+            "once per batch as the training loop steps schedules. Give a per-step schedule "
+            "(e.g. OneCycleLR over total_steps, as the default onecycle), or None for a "
+            "constant lr.")
     if setup.constant_lr is None:  # not said: no scheduler means a constant lr
         setup.constant_lr = scheduler is None
     device = next(setup.model.parameters()).device
     precision = setup.fabric.strategy.precision  # float16: its loss scaler adapts in the run;
     scaler_state = precision.state_dict()  # put back after, so training starts as without it
-    with seeded(setup.seed, setup.train_loader, device):
+    with seeded(setup.seed, train_loader, device):
         try:
-            state = fit(model, setup.train_loader, setup.val_loader, optimizer=optimizer,
+            state = fit(model, train_loader, val_loader, optimizer=optimizer,
                         loss_fn=setup.loss_fn, max_epochs=setup.num_epochs, task=setup.task,
                         scheduler=scheduler, fabric=setup.fabric,
                         callbacks=[tail] if tail else [],
@@ -212,9 +226,9 @@ class _TailEvaluations:
     """A fit callback: the validation loss at setup.tail_steps (process-wide, as fit
     evaluates), the model put back in training mode."""
 
-    def __init__(self, setup: _Setup) -> None:
+    def __init__(self, setup: _Setup, val_loader: Any) -> None:
         self.setup, self.at_steps, self.losses = setup, set(setup.tail_steps), []
-        self.loader = setup_loader(setup.fabric, setup.val_loader, train=False)
+        self.loader = setup_loader(setup.fabric, val_loader, train=False)
 
     def on_step_end(self, state: Any, rows: Any) -> None:
         if state.step in self.at_steps:
