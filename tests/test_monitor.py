@@ -303,6 +303,62 @@ def test_a_monitor_refuses_the_folder_of_a_trainwise_run_and_reuses_its_own(tmp_
     assert [r["loss"] for r in rows if r["kind"] == "step"] == [2.0]
 
 
+def test_evaluate_takes_binary_logits_per_token_logits_and_per_sample_losses():
+    """Shapes users' models have, each against metrics computed here by hand."""
+    torch.manual_seed(0)
+    x = torch.randn(200, 5)
+    binary = nn.Linear(5, 1)  # one logit, BCEWithLogitsLoss, float (N, 1) targets
+    y = (x[:, :1] + 0.5 * torch.randn(200, 1) > 0).float()
+    row = trainwise.Monitor(None, console=False).evaluate(
+        binary, DataLoader(TensorDataset(x, y), batch_size=64), nn.BCEWithLogitsLoss())
+    with torch.no_grad():
+        logit = binary(x)
+    p = torch.sigmoid(logit)
+    assert row["val_loss"] == pytest.approx(float(nn.BCEWithLogitsLoss()(logit, y)), rel=1e-5)
+    assert row["val_accuracy"] == pytest.approx(float(((logit > 0).float() == y).float().mean()))
+    assert row["val_mean_confidence"] == pytest.approx(float(torch.maximum(p, 1 - p).mean()),
+                                                       rel=1e-5)
+
+    tagger = nn.Linear(5, 4)  # per-token logits (N, T, C), padding tokens at -100
+    tokens = torch.randn(30, 6, 5)
+    labels = torch.randint(0, 4, (30, 6))
+    labels[:, 4:] = -100
+    def token_loss(o, t):
+        return nn.functional.cross_entropy(o.flatten(0, 1), t.flatten())
+    monitor = trainwise.Monitor(None, console=False)
+    row = monitor.evaluate(tagger, DataLoader(TensorDataset(tokens, labels), batch_size=8),
+                           token_loss)
+    with torch.no_grad():
+        logits = tagger(tokens)
+    real = labels >= 0
+    assert row["val_accuracy"] == pytest.approx(
+        float((logits.argmax(-1)[real] == labels[real]).float().mean()))
+    assert row["val_loss"] == pytest.approx(float(token_loss(logits, labels)), rel=1e-5)
+    assert monitor.num_classes == 4
+
+    per_sample, three = nn.CrossEntropyLoss(reduction="none"), nn.Linear(5, 3)
+    targets = torch.randint(0, 3, (200,))
+    row = trainwise.Monitor(None, console=False).evaluate(
+        three, DataLoader(TensorDataset(x, targets), batch_size=64), per_sample)
+    with torch.no_grad():
+        assert row["val_loss"] == pytest.approx(float(per_sample(three(x), targets).mean()),
+                                                rel=1e-5)
+
+
+def test_evaluate_says_what_to_do_with_a_model_that_returns_a_tuple():
+    class WithAux(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = nn.Linear(5, 3)
+
+        def forward(self, x):
+            return self.head(x), x.norm()
+
+    data = DataLoader(TensorDataset(torch.randn(20, 5), torch.randint(0, 3, (20,))))
+    with pytest.raises(trainwise.TrainwiseError, match=r"returned a tuple.*end_epoch"):
+        trainwise.Monitor(None, console=False).evaluate(WithAux(), data, nn.CrossEntropyLoss())
+
+
 def test_monitor_writes_a_report(blobs, tmp_path):
     train, val = _indexed_loaders(blobs)
     monitor = trainwise.Monitor(tmp_path / "run", console=False)

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainwise.findings import TrainwiseError
 from trainwise.train.calibration import ECE_BINS, confidence_stats
 
 
@@ -25,7 +26,14 @@ def predict(model: nn.Module, loader: Any) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch[0], batch[1]
         if device is not None and isinstance(x, torch.Tensor):
             x = x.to(device, non_blocking=True)
-        outputs.append(model(x).float().cpu())
+        output = model(x)
+        if not isinstance(output, torch.Tensor):
+            raise TrainwiseError(
+                f"the model returned a {type(output).__name__}, not one tensor of outputs; "
+                "evaluation needs the predictions alone. Evaluate a wrapper that returns them "
+                "(e.g. lambda x: model(x)[0] in an nn.Module), or compute them yourself and "
+                "call monitor.end_epoch(outputs=..., targets=..., loss_fn=...).")
+        outputs.append(output.float().cpu())
         targets.append(y.cpu())
     model.train(was_training)
     return torch.cat(outputs), torch.cat(targets)

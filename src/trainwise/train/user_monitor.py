@@ -138,14 +138,19 @@ class Monitor:
                   **metrics: float) -> dict[str, Any]:
         """End the epoch from your own evaluation: the validation outputs (N, C) and targets
         (N,) with `loss_fn` (all the metrics and the confidence histogram), or just `val_loss`
-        and any `val_*` metrics you computed."""
+        and any `val_*` metrics you computed. Also taken: one logit per sample with
+        BCEWithLogitsLoss (binary classification), per-token logits (N, T, C) with targets
+        (N, T) (targets below 0, e.g. ignore_index, left out of the metrics), and a
+        per-sample loss (its mean)."""
         row: dict[str, Any] = dict(metrics)
         if outputs is not None and targets is not None and loss_fn is not None:
+            outputs, targets = outputs.detach(), targets.detach()
+            loss = loss_fn(outputs, targets).float().mean()  # the user's loss, their shapes
+            outputs, targets = _one_row_per_prediction(outputs, targets, loss_fn)
             task = self.task = self.task or _infer_task(outputs, targets)
             if task == "classification" and self.num_classes is None:
                 self.num_classes = int(outputs.shape[1])
-            row.update(evaluate(nn.Identity(), [(outputs.detach(), targets.detach())],
-                                loss_fn, task))
+            row.update(evaluate(nn.Identity(), [(outputs, targets)], lambda *_: loss, task))
         elif val_loss is not None:
             row["val_loss"] = float(val_loss)
         return self._finish_epoch(row)
@@ -310,6 +315,26 @@ def _no_gradients(step: int) -> Finding:
         "logged: it was called before loss.backward() or after optimizer.zero_grad().",
         "Call monitor.step(loss, model, optimizer) after loss.backward() and before "
         "optimizer.step() / zero_grad().", step=step)
+
+
+def _one_row_per_prediction(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Outputs (N, C) and targets (N,) for the metrics: one logit per sample under a
+    binary-logit loss becomes the two logits (0, z), whose softmax is (1 - sigmoid(z),
+    sigmoid(z)); per-token logits (N, T, C) become (N*T, C), ignored tokens (target < 0) out."""
+    binary = isinstance(loss_fn, nn.BCEWithLogitsLoss) or \
+        loss_fn is torch.nn.functional.binary_cross_entropy_with_logits
+    if binary and outputs.numel() == targets.numel() and (outputs.ndim == 1
+                                                          or outputs.shape[-1] == 1):
+        logit = outputs.reshape(-1).float()
+        return torch.stack([torch.zeros_like(logit), logit], dim=1), \
+            targets.reshape(-1).round().long()
+    if outputs.ndim > 2 and not targets.is_floating_point() \
+            and targets.shape == outputs.shape[:-1]:
+        flat, labels = outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1)
+        kept = labels >= 0
+        return flat[kept], labels[kept]
+    return outputs, targets
 
 
 def _infer_task(outputs: torch.Tensor, targets: torch.Tensor) -> str:
