@@ -113,6 +113,22 @@ def test_regression_target_stats_and_bad_targets():
     assert by_code(audit(data)[0])["target_not_finite"].severity is Severity.ERROR
 
 
+def test_extreme_regression_targets_are_named_and_a_normal_target_is_left_alone():
+    rng = np.random.default_rng(0)
+    y = rng.normal(50.0, 10.0, 1000)
+    assert "target_outliers" not in by_code(audit(table(rng.normal(size=(1000, 3)), y,
+                                                       task="regression"))[0])
+    y[[7, 300, 301]] *= 1000  # a price typed in the wrong unit
+    found = by_code(audit(table(rng.normal(size=(1000, 3)), y, task="regression"))[0])
+    outliers = found["target_outliers"]
+    q25, q50, q75 = np.percentile(y, [25, 50, 75])
+    far = np.flatnonzero(np.abs(y - q50) > 10 * (q75 - q25))  # by hand: the three rows
+    assert far.tolist() == [7, 300, 301] and outliers.evidence["num_rows"] == 3
+    assert sorted(outliers.evidence["rows"]) == [7, 300, 301]
+    assert outliers.evidence["values"][0] == pytest.approx(np.abs(y).max())
+    assert outliers.severity is Severity.WARNING and "log(target)" in outliers.fix
+
+
 def test_sequences_and_purity():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 2, 10)).astype(np.float32)  # (N, C, T)

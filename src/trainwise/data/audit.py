@@ -12,6 +12,10 @@ from trainwise.findings import Finding, error, info, warning
 
 IMBALANCE_RATIO = 0.2  # smallest / largest class below this: accuracy hides the rare classes
 TOP_K = 10  # features listed by name in evidence and in the summary
+OUTLIER_IQRS = 10.0  # a regression target this many interquartile ranges from its median is
+# extreme: Tukey's "far out" fence is 3 IQRs past the quartiles; 10 from the median leaves a
+# normal target alone (P < 1e-20) and still flags a value typed in the wrong unit (x1000),
+# which scaled by the target's std squeezes every other target to near one value
 
 
 def class_findings(y: np.ndarray, class_names: list[str]) -> tuple[list[Finding], list[int]]:
@@ -166,12 +170,27 @@ def _target_findings(y: np.ndarray) -> tuple[list[Finding], dict[str, Any]]:
                       f"{int((~finite).sum())} targets are NaN or infinite.",
                       "Drop those rows or fix the target column; a loss over them is NaN.",
                       num_rows=int((~finite).sum()))], {}
-    q5, q50, q95 = np.percentile(y, [5, 50, 95])
+    q5, q25, q50, q75, q95 = np.percentile(y, [5, 25, 50, 75, 95])
     stats = {"mean": float(y.mean()), "std": float(y.std()), "min": float(y.min()),
              "max": float(y.max()), "q5": float(q5), "q50": float(q50), "q95": float(q95)}
-    return [info("data", "target_stats",
-                 f"target mean {stats['mean']:.4g}, std {stats['std']:.4g}, range "
-                 f"[{stats['min']:.4g}, {stats['max']:.4g}].", **stats)], stats
+    findings = [info("data", "target_stats",
+                     f"target mean {stats['mean']:.4g}, std {stats['std']:.4g}, range "
+                     f"[{stats['min']:.4g}, {stats['max']:.4g}].", **stats)]
+    far = np.flatnonzero(np.abs(y - q50) > OUTLIER_IQRS * (q75 - q25)) if q75 > q25 else []
+    if len(far):
+        extreme = far[np.argsort(-np.abs(y[far] - q50))][:TOP_K]
+        findings.append(warning(
+            "data", "target_outliers",
+            f"{len(far)} target values lie more than {OUTLIER_IQRS:g} interquartile ranges "
+            f"from the median {q50:.4g} (the most extreme: {y[extreme[0]]:.4g}): a squared "
+            "loss is dominated by them, and scaling the target by its std squeezes all other "
+            "values together; training may diverge or fit only them.",
+            "Look at those rows (evidence: row indices): fix values entered in the wrong unit "
+            "or drop them; for a skewed positive target, train on log(target) instead.",
+            num_rows=len(far), rows=[int(i) for i in extreme],
+            values=[float(y[i]) for i in extreme], median=float(q50),
+            iqr=float(q75 - q25)))
+    return findings, stats
 
 
 def _feature_names(data: TaskData, width: int) -> list[str]:
