@@ -560,6 +560,26 @@ def test_overconfidence_onset_is_the_first_epoch_of_the_gap():
     assert finding.evidence["high_confidence_mass"] > 0.5
 
 
+@pytest.mark.parametrize("make_curves,code,on_six_rows", [
+    (overconfident, "overconfidence", False), (confused, "confusion", False),
+    (underconfident, "underconfidence", True)])
+def test_confidence_rules_wait_for_enough_validation_rows(make_curves, code, on_six_rows):
+    """The same curves, their histograms rescaled to a tiny validation set: a gap of 0.17
+    (over-confident at accuracy 0.80) is 1.0 standard errors on 6 rows, 8.5 on 400; "near
+    chance" is not judged under MIN_CONFUSION_ROWS; a softmax-capped model's gap of ~0.7
+    stands even on 6 rows."""
+    history = build(make_curves)
+    assert code in [f.code for f in diagnose(history)]
+    for row in history:
+        if row["kind"] == "epoch":
+            hist = np.asarray(row["val_confidence_hist"], dtype=float)
+            row["val_confidence_hist"] = np.round(hist / hist.sum() * 6).astype(int).tolist()
+    assert (code in [f.code for f in diagnose(history)]) is on_six_rows
+    accuracy, gap = 0.80, 0.97 - 0.80  # the over-confident curves' last epoch, by hand
+    assert gap < 2 * math.sqrt(accuracy * (1 - accuracy) / 6)  # unresolved on 6 rows
+    assert gap > 2 * math.sqrt(accuracy * (1 - accuracy) / VAL_SIZE)  # resolved on VAL_SIZE
+
+
 def test_confusion_uses_num_classes_when_given():
     history = build(confused)
     (finding,) = diagnose(history, num_classes=10)

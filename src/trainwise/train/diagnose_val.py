@@ -36,6 +36,11 @@ UNDERCONFIDENCE_RISE = 0.05  # less than 5 points: early in training a model is 
 # it is sure, but its confidence climbs fast (healthy digits MLP, epochs 1-3: accuracy 0.82,
 # 0.89, 0.91; confidence 0.27, 0.58, 0.76), while squashed outputs stay at their cap
 CONFUSION_SHARE = 0.15  # accuracy and confidence within 15% of the way from chance to 1
+GAP_STANDARD_ERRORS = 2.0  # a confidence-accuracy gap counts only when it is also this many
+# standard errors of the accuracy (binomial over the validation rows): on a 2-row validation
+# set accuracy moves in steps of 0.5, and two seeds of one tiny table read "over-confident"
+# and "under-confident" (user audit, 29 rows)
+MIN_CONFUSION_ROWS = 20  # "near chance" is not judged on fewer validation rows
 
 
 def _finite(row: Row, key: str) -> float | None:
@@ -138,6 +143,21 @@ def _confidence_rows(history: list[Row]) -> list[tuple[Row, float, float]]:
     return out
 
 
+def _gap_needed(threshold: float, row: Row, accuracy: float) -> float:
+    """The gap a rule's threshold asks for, raised to GAP_STANDARD_ERRORS standard errors of
+    the accuracy on the rows the histogram counts (none known: the threshold alone)."""
+    rows = _validation_rows(row)
+    if rows is None:
+        return threshold
+    error = math.sqrt(max(accuracy * (1 - accuracy), 1.0 / rows) / rows)  # 0/1: one row's worth
+    return max(threshold, GAP_STANDARD_ERRORS * error)
+
+
+def _validation_rows(row: Row) -> int | None:
+    hist = hist_of(row)
+    return int(hist.sum()) if hist is not None else None
+
+
 def _onset(flags: list[bool]) -> int:
     """Index where the final unbroken run of True starts (flags[-1] must be True)."""
     index = len(flags) - 1
@@ -148,7 +168,7 @@ def _onset(flags: list[bool]) -> int:
 
 def rule_overconfidence(history: list[Row]) -> list[Finding]:
     points = _confidence_rows(history)
-    flags = [conf - acc > OVERCONFIDENCE_GAP for _, conf, acc in points]
+    flags = [conf - acc > _gap_needed(OVERCONFIDENCE_GAP, row, acc) for row, conf, acc in points]
     if not flags or not flags[-1]:
         return []
     onset_row = points[_onset(flags)][0]
@@ -184,7 +204,8 @@ def chance_level(row: Row, classes: int | None) -> float | None:
 def _confused_at(row: Row, conf: float, acc: float, classes: int | None) -> float | None:
     """The chance level when accuracy and confidence both sit near it, else None."""
     chance = chance_level(row, classes)
-    if chance is None:
+    rows = _validation_rows(row)
+    if chance is None or (rows is not None and rows < MIN_CONFUSION_ROWS):
         return None
     scaled_conf, scaled_acc = (conf - chance) / (1 - chance), (acc - chance) / (1 - chance)
     if scaled_conf >= CONFUSION_SHARE or scaled_acc >= CONFUSION_SHARE:
@@ -221,7 +242,7 @@ def rule_confusion(history: list[Row]) -> list[Finding]:
 def rule_underconfidence(history: list[Row]) -> list[Finding]:
     """Right far more often than it is confident: the outputs are squashed before the loss."""
     points = _confidence_rows(history)
-    flags = [acc - conf > UNDERCONFIDENCE_GAP for _, conf, acc in points]
+    flags = [acc - conf > _gap_needed(UNDERCONFIDENCE_GAP, row, acc) for row, conf, acc in points]
     if len(flags) < UNDERCONFIDENCE_EPOCHS or not all(flags[-UNDERCONFIDENCE_EPOCHS:]):
         return []
     if points[-1][1] - points[-UNDERCONFIDENCE_EPOCHS][1] >= UNDERCONFIDENCE_RISE:
