@@ -55,20 +55,49 @@ def test_row_strategy_ignores_an_inferred_key_with_a_warning_but_a_declared_one_
         plan_split(declared, SplitSettings(strategy="random"))
 
 
-def test_inferred_time_splits_test_last_then_val_per_series():
-    data = table_data(visits(), "label")
-    assert {k.role for k in data.keys} == {"group", "time"}
+@pytest.mark.parametrize("declared", [False, True])
+def test_group_and_time_keys_keep_groups_whole_with_later_starts_held_out(declared):
+    # the audit's case: a declared subject column next to a date column must not become a
+    # per-series time split, where each subject's later rows land in val and test
+    data = table_data(visits(), "label", group_column="patient_id" if declared else "")
+    warnings = {f.code: f.message for f in key_findings(data)}
+    assert "keep groups whole" in warnings["inferred_time_key"]
+    if not declared:
+        assert "keep each of its values on one side" in warnings["inferred_group_key"]
     result = plan_split(data, SplitSettings(val_fraction=0.2, test_fraction=0.2, gap="2D"))
+    assert result.strategy == "group_time"
+    first = pd.Series(data.times).groupby(data.groups).transform("min").to_numpy()
+    seen = np.r_[result.train, result.val]
+    for a, b in ((result.train, result.val), (seen, result.test)):
+        assert not set(data.groups[a]) & set(data.groups[b])
+        assert first[b].min() - first[a].max() > pd.Timedelta("2D")
+    proofs = [f for f in result.findings if f.code == "no_leakage"]
+    assert len(proofs) == 2 and all(f.evidence["groups_checked"] for f in proofs)
+    assert codes(result.findings).count("group_start_order") == 2
+    counted = len(result.train) + len(result.val) + len(result.test) + result.num_dropped
+    assert counted == len(data.y)  # every row in a part or counted as dropped
+
+
+def test_strategy_time_splits_each_series_and_says_the_series_straddle():
+    data = table_data(visits(), "label")
+    warnings = {f.code: f.message for f in key_findings(data, "time")}
+    assert "straddle" in warnings["inferred_group_key"]
+    assert "within each group" in warnings["inferred_time_key"]
+    result = plan_split(data, SplitSettings(val_fraction=0.2, test_fraction=0.2, gap="2D",
+                                            strategy="time"))
     assert result.strategy == "time"
-    assert codes(result.findings).count("time_order") == 2
+    orders = [f.message for f in result.findings if f.code == "time_order"]
+    assert len(orders) == 2 and all("series that have rows in both" in m for m in orders)
     assert "time_overlap" not in codes(result.findings)
     frame = pd.DataFrame({"s": data.groups, "t": data.times})
     last_train = frame.iloc[result.train].groupby("s")["t"].max()
     first_test = frame.iloc[result.test].groupby("s")["t"].min()
     both = last_train.index.intersection(first_test.index)
     assert (first_test[both] - last_train[both] > pd.Timedelta("2D")).all()
-    seen = len(result.train) + len(result.val) + len(result.test) + result.num_dropped
-    assert seen == len(data.y)  # every row in a part or counted as dropped
+    straddle = [f for f in result.findings if f.code == "series_straddle"]
+    shared = set(data.groups[result.train]) & set(data.groups[result.val])
+    assert straddle[0].evidence["num_shared_groups"] == len(shared) > 0
+    assert "group_time" in straddle[0].message
 
 
 def test_planted_copies_across_parts_are_errors_and_folds_are_each_proved():

@@ -1,5 +1,6 @@
-"""Time splits: validation after training per series, gap in time units, ties kept together,
-sizes in samples, and the proof that catches interleaved windows."""
+"""Time splits: validation after training per series (strategy "time" with groups), whole
+groups by start time (group_time, what auto picks for groups + times), gap in time units, ties
+kept together, sizes in samples, and the proofs that catch interleaved windows."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from trainwise.data.errors import DataError
 from trainwise.data.folds import kfold_indices
-from trainwise.data.leakage import check_time_order
+from trainwise.data.leakage import check_group_starts, check_time_order
 from trainwise.data.split import split_indices
 
 
@@ -34,7 +35,8 @@ def windows(times: np.ndarray, series: np.ndarray, rows: np.ndarray, how: str) -
 @pytest.mark.parametrize("fraction", [0.1, 0.25])
 def test_per_series_split_by_the_pandas_reference(seed, fraction):
     series, times, y = panel(seed)
-    split = split_indices(y, val_fraction=fraction, groups=series, times=times, seed=seed)
+    split = split_indices(y, val_fraction=fraction, groups=series, times=times, strategy="time",
+                          seed=seed)
     assert split.strategy == "time" and split.num_dropped == 0
     assert abs(len(split.val) / len(y) - fraction) <= 0.02  # in samples
     last_train = windows(times, series, split.train, "max")
@@ -48,8 +50,9 @@ def test_per_series_split_by_the_pandas_reference(seed, fraction):
 
 def test_gap_in_time_units_and_dropped_rows_counted():
     series, times, y = panel(3)
-    plain = split_indices(y, val_fraction=0.2, groups=series, times=times, seed=0)
-    gapped = split_indices(y, val_fraction=0.2, groups=series, times=times, seed=0, gap="5D")
+    plain = split_indices(y, val_fraction=0.2, groups=series, times=times, strategy="time", seed=0)
+    gapped = split_indices(y, val_fraction=0.2, groups=series, times=times, strategy="time",
+                           seed=0, gap="5D")
     assert np.array_equal(plain.val, gapped.val)
     assert gapped.num_dropped == len(plain.train) - len(gapped.train) > 0
     first_val = windows(times, series, gapped.val, "min")
@@ -70,7 +73,8 @@ def test_date_cut_and_duration_cut():
     cut = np.datetime64("2024-03-15")
     split = split_indices(y, val_fraction=0.2, times=times, cut="2024-03-15")
     assert np.array_equal(split.val, np.flatnonzero(times >= cut))  # one cut for all series
-    last = split_indices(y, val_fraction=0.2, groups=series, times=times, cut="10D")
+    last = split_indices(y, val_fraction=0.2, groups=series, times=times, strategy="time",
+                         cut="10D")
     end = pd.Series(times).groupby(series).transform("max").to_numpy()
     assert np.array_equal(last.val, np.flatnonzero(times >= end - np.timedelta64(10, "D")))
 
@@ -104,13 +108,14 @@ def test_time_strategy_needs_times():
 
 def test_time_folds_are_expanding_windows():
     series, times, y = panel(6)
-    folds = kfold_indices(y, num_folds=4, groups=series, times=times, seed=1)
+    folds = kfold_indices(y, num_folds=4, groups=series, times=times, strategy="time", seed=1)
     assert [f.strategy for f in folds] == ["time"] * 4
     sizes = np.array([len(f.val) for f in folds]) / len(y)
     assert np.abs(sizes - 1 / 5).max() <= 0.02  # k + 1 blocks, fold j validates on block j
     for before, after in zip(folds, folds[1:], strict=False):
         assert set(before.train) | set(before.val) == set(after.train)  # expanding windows
-    gapped = kfold_indices(y, num_folds=4, groups=series, times=times, gap="1D", seed=1)
+    gapped = kfold_indices(y, num_folds=4, groups=series, times=times, strategy="time",
+                           gap="1D", seed=1)
     for fold, plain in zip(gapped, folds, strict=True):
         assert np.array_equal(fold.val, plain.val) and set(fold.train) <= set(plain.train)
         assert fold.num_dropped == len(plain.train) - len(fold.train)
@@ -136,7 +141,75 @@ def test_interleaved_windows_are_caught_as_pandas_sees_them():
 def test_time_split_is_pure_and_reproducible():
     series, times, y = panel(8)
     state = np.random.get_state()[1].copy()
-    first = split_indices(y, val_fraction=0.2, groups=series, times=times, seed=3)
-    again = split_indices(y, val_fraction=0.2, groups=series, times=times, seed=3)
+    first = split_indices(y, val_fraction=0.2, groups=series, times=times, strategy="time", seed=3)
+    again = split_indices(y, val_fraction=0.2, groups=series, times=times, strategy="time", seed=3)
     assert first.fingerprint == again.fingerprint
     assert np.array_equal(np.random.get_state()[1], state)
+
+
+def starts(times: np.ndarray, series: np.ndarray, rows: np.ndarray) -> pd.Series:
+    return windows(times, series, rows, "min")
+
+
+def test_groups_and_times_auto_keep_groups_whole_by_hand():
+    # 4 groups start on days 0..3 with 4, 3, 2, 1 rows; group 0 runs to day 9, so a per-row
+    # time split would put its late rows in val. Laid end to end by start, the groups' middles
+    # sit at 0.2, 0.55, 0.8, 0.95 of the rows: val_fraction 0.3 takes the last two (3 rows).
+    series = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 3])
+    days = np.array([0, 5, 8, 9, 1, 2, 3, 2, 4, 3])
+    times = np.datetime64("2024-01-01") + days.astype("timedelta64[D]")
+    split = split_indices(np.arange(10) % 2, val_fraction=0.3, groups=series, times=times)
+    assert split.strategy == "group_time"
+    assert split.val.tolist() == [7, 8, 9] and split.num_dropped == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_group_time_split_by_the_pandas_reference(seed):
+    series, times, y = panel(seed)
+    split = split_indices(y, val_fraction=0.2, groups=series, times=times, seed=seed)
+    assert split.strategy == "group_time"
+    assert not set(series[split.train]) & set(series[split.val])  # whole groups
+    assert starts(times, series, split.val).min() >= starts(times, series, split.train).max()
+    assert abs(len(split.val) / len(y) - 0.2) <= 0.03  # in samples, within half a group
+    [proof] = check_group_starts(times[split.train], times[split.val], series[split.train],
+                                 series[split.val])
+    later = (times[split.train] >= times[split.val].min()).sum()  # rows, not group starts
+    assert proof.code == "group_start_order" and proof.evidence["num_rows_after"] == later
+
+
+def test_group_time_gap_and_cut_act_on_group_starts():
+    series, times, y = panel(3)
+    first = pd.Series(times).groupby(series).transform("min").to_numpy()
+    plain = split_indices(y, val_fraction=0.2, groups=series, times=times)
+    gapped = split_indices(y, val_fraction=0.2, groups=series, times=times, gap="5D")
+    assert np.array_equal(plain.val, gapped.val)
+    val_start = first[plain.val].min()
+    near = first[plain.train] >= val_start - np.timedelta64(5, "D")  # whole groups dropped
+    assert gapped.num_dropped == near.sum() > 0
+    assert np.array_equal(gapped.train, np.sort(plain.train[~near]))
+    cut = split_indices(y, val_fraction=0.2, groups=series, times=times, cut="2024-03-01")
+    assert np.array_equal(cut.val, np.flatnonzero(first >= np.datetime64("2024-03-01")))
+
+
+def test_group_time_folds_keep_groups_whole_and_expand():
+    series, times, y = panel(6)
+    folds = kfold_indices(y, num_folds=3, groups=series, times=times, seed=1)
+    assert [f.strategy for f in folds] == ["group_time"] * 3
+    for before, after in zip(folds, folds[1:], strict=False):
+        assert set(before.train) | set(before.val) == set(after.train)
+    for fold in folds:
+        assert not set(series[fold.train]) & set(series[fold.val])
+        assert starts(times, series, fold.val).min() >= starts(times, series, fold.train).max()
+
+
+def test_group_time_needs_groups_and_a_random_group_split_is_caught():
+    series, times, y = panel(7)
+    with pytest.raises(DataError, match="'group_time' needs a group key"):
+        split_indices(y, val_fraction=0.2, times=times, strategy="group_time")
+    split = split_indices(y, val_fraction=0.2, groups=series, strategy="group")  # times ignored
+    [finding] = check_group_starts(times[split.train], times[split.val], series[split.train],
+                                   series[split.val])
+    first_val = starts(times, series, split.val)
+    assert finding.code == "group_start_overlap"
+    assert finding.evidence["num_groups"] == (first_val < starts(times, series,
+                                                                 split.train).max()).sum()

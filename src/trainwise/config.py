@@ -49,13 +49,20 @@ class DataConfig(_Section):
 class SplitConfig(_Section):
     val_fraction: float = Field(0.1, gt=0, lt=0.5)  # taken from the training part
     test_fraction: float = Field(0.2, gt=0, lt=0.5)  # only when the source has no test part
-    group_column: str = ""  # rows sharing a value never straddle two splits; "" = inferred
-    # from names/values (patient_id, ...), "none" = rows are independent
+    group_column: str = ""  # rows sharing a value never straddle two splits (except with
+    # strategy "time": per series); "" = inferred from names/values (patient_id, ...), "none" =
+    # rows are independent
     time_column: str = ""  # validation after training in time; "" = inferred, "none" = no time
-    strategy: Literal["auto", "random", "stratified", "group", "stratified_group", "time"] = "auto"
+    # auto: group_time with a group and a time column (whole groups, later-starting ones in
+    # val), time with a time column only; "time" with a group column splits each group's own
+    # timeline (its later rows validate: groups straddle on purpose)
+    strategy: Literal["auto", "random", "stratified", "group", "stratified_group", "time",
+                      "group_time"] = "auto"
     cut: str | float | datetime.date = ""  # time split: a date ('2024-06-01') or a duration
-    # back from each series' end ('30D'); "" = the last val_fraction of each series' rows
-    gap: str | float = ""  # time split: rows this close before the cut are dropped ('7D', 3.0)
+    # back from each series' end ('30D'); group_time: the groups starting at/after it
+    # validate; "" = the last val_fraction of each series' rows
+    gap: str | float = ""  # time split: rows (group_time: groups starting) this close before
+    # the cut are dropped ('7D', 3.0)
     num_folds: int = Field(1, ge=1, le=20)  # > 1: k folds saved; the recipe trains on fold 0
 
 

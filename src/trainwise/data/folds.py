@@ -40,7 +40,7 @@ def kfold_indices(y: np.ndarray, *, num_folds: int, groups: np.ndarray | None = 
     if strategy in TIMED:
         assert times is not None
         folds = time_folds(np.asarray(times).reshape(-1), num_folds=num_folds, series=codes,
-                           gap=gap, seed=seed)
+                           gap=gap, seed=seed, whole_groups=strategy == "group_time")
         return [finish(f.val, len(y), strategy, f.train, f.num_dropped) for f in folds]
     vals = _carve_folds(y, codes, num_folds, strategy, np.random.default_rng(seed))
     return [finish(val, len(y), strategy) for val in vals]

@@ -126,15 +126,19 @@ def _shared_codes(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, int, int] |
     return np.flatnonzero(both), int(both[a].sum()), int(both[b].sum())
 
 
-def _check_groups(groups_a: np.ndarray, groups_b: np.ndarray,
-                  names: Sequence[str]) -> list[Finding]:
+def shared_groups(groups_a: np.ndarray, groups_b: np.ndarray) -> tuple[Sequence, int, int]:
+    """(keys on both sides, rows of a with one, rows of b with one)."""
     fast = _shared_codes(np.asarray(groups_a).reshape(-1), np.asarray(groups_b).reshape(-1))
     if fast is not None:
-        shared, rows_a, rows_b = fast
-    else:
-        keys_a, keys_b = _as_keys(groups_a), _as_keys(groups_b)
-        shared = pd.Index(keys_a.unique()).intersection(pd.Index(keys_b.unique()))
-        rows_a, rows_b = int(keys_a.isin(shared).sum()), int(keys_b.isin(shared).sum())
+        return fast
+    keys_a, keys_b = _as_keys(groups_a), _as_keys(groups_b)
+    shared = pd.Index(keys_a.unique()).intersection(pd.Index(keys_b.unique()))
+    return shared, int(keys_a.isin(shared).sum()), int(keys_b.isin(shared).sum())
+
+
+def _check_groups(groups_a: np.ndarray, groups_b: np.ndarray,
+                  names: Sequence[str]) -> list[Finding]:
+    shared, rows_a, rows_b = shared_groups(groups_a, groups_b)
     if len(shared) == 0:
         return []
     a, b = names
@@ -214,8 +218,10 @@ def check_time_order(times_a: np.ndarray, times_b: np.ndarray, *,
     bad = (first_b - last_a <= span) & first_b.notna()
     a, b = names
     if not bad.any():
-        return [info("split", "time_order", f"{a} ends before {b} starts in every series "
-                     f"({int(first_b.notna().sum())} checked).", num_series=int(bad.size))]
+        where = "" if series_a is None else (f" within each of the {int(first_b.notna().sum())}"
+                                             f" series that have rows in both")
+        return [info("split", "time_order", f"{a} ends before {b} starts{where}.",
+                     num_series=int(bad.size))]
     late = key_b.map(last_a[bad]).to_numpy(np.float64) + span >= axis_b  # NaN: not bad: False
     examples = [f"{k}: {a} ends {format_time(last_a[k], times_a)}, {b} starts "
                 f"{format_time(first_b[k], times_a)}" for k in list(bad[bad].index)[:NUM_EXAMPLES]]
@@ -227,3 +233,37 @@ def check_time_order(times_a: np.ndarray, times_b: np.ndarray, *,
         "Split by time (split.strategy = \"time\" with split.time_column), per series via "
         "split.group_column, and keep split.gap at least the forecast horizon.",
         num_series=int(bad.sum()), num_rows=int(late.sum()), examples=examples)]
+
+
+def check_group_starts(times_a: np.ndarray, times_b: np.ndarray, groups_a: np.ndarray,
+                       groups_b: np.ndarray, *, gap: str | float = "",
+                       names: tuple[str, str] = ("train", "val")) -> list[Finding]:
+    """A whole-group time split (group_time) orders groups by their first time: error when a
+    `b` group starts before an `a` group does (plus `gap`); otherwise an info that says how many
+    `a` rows still come after `b` starts, since a group is never cut to end before it."""
+    from trainwise.data.timesplit import format_time, parse_span, time_axis
+
+    span = parse_span(gap, np.asarray(times_a))
+    axis_a, axis_b = time_axis(times_a), time_axis(times_b)
+    starts_a = _edges(axis_a, _as_keys(groups_a).to_numpy(), "min")
+    starts_b = _edges(axis_b, _as_keys(groups_b).to_numpy(), "min")
+    last_a, first_b = starts_a.max(), starts_b.min()
+    a, b = names
+    dates = (f"{a} groups start by {format_time(last_a, times_a)}, {b} groups from "
+             f"{format_time(first_b, times_a)}")
+    if first_b - last_a < span:
+        early = int((starts_b < last_a + span).sum())
+        return [error(
+            "split", "group_start_overlap",
+            f"{early} {b} groups start before the last {a} group does (gap {gap or 0}): "
+            f"{dates}, so {b} does not measure later groups.",
+            "Split with split.strategy = \"group_time\" (or \"auto\") and both "
+            "split.group_column and split.time_column set; then rerun the split stage.",
+            num_groups=early)]
+    later = int((axis_a >= first_b).sum())
+    return [info(
+        "split", "group_start_order",
+        f"No {b} group starts before an {a} group ({dates}); groups stay whole, so "
+        f"{later} of {len(axis_a)} {a} rows are dated after {b} begins ({b} scores unseen "
+        "groups; to score the later rows of known groups instead, set split.strategy = "
+        "\"time\").", num_rows_after=later)]

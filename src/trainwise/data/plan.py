@@ -9,7 +9,13 @@ from typing import Any
 import numpy as np
 
 from trainwise.data.folds import kfold_indices
-from trainwise.data.leakage import check_hashed, check_time_order, row_hashes
+from trainwise.data.leakage import (
+    check_group_starts,
+    check_hashed,
+    check_time_order,
+    row_hashes,
+    shared_groups,
+)
 from trainwise.data.neardup import check_near_duplicates, perceptual_hashes
 from trainwise.data.split import TIMED, SplitIndices, split_indices
 from trainwise.data.task import Key, TaskData
@@ -17,8 +23,15 @@ from trainwise.findings import Finding, info, warning
 
 ROW_LEVEL = ("random", "stratified")
 SETTING = {"group": "split.group_column", "time": "split.time_column"}
-PROMISE = {"group": "keep each of its values on one side",
-           "time": "put validation after training in time (per series, with split.gap)"}
+# what the split will do with an inferred key, by role and time mode (see _time_mode)
+PROMISE = {("group", "series"): "split each of its values' rows by time (earlier rows train, "
+                                "later rows validate), so its values straddle the parts",
+           ("time", "whole"): "keep groups whole and put the groups that start later in "
+                              "validation (with split.gap)",
+           ("time", "series"): "put validation after training in time within each group "
+                               "(per series, with split.gap)",
+           ("time", "plain"): "put validation after training in time (with split.gap)"}
+KEEP_WHOLE = "keep each of its values on one side"
 
 
 @dataclass
@@ -51,9 +64,21 @@ def _honours(key: Key, strategy: str) -> bool:
     return strategy in TIMED if key.role == "time" else strategy not in ROW_LEVEL
 
 
+def _time_mode(data: TaskData, strategy: str) -> str | None:
+    """How a time split will use the groups: 'whole' (group_time: groups kept whole), 'series'
+    (strategy "time" with groups: each group's own timeline), 'plain' (no groups), or None
+    (no time split)."""
+    groups, times = _keys(data, strategy)
+    if times is None or strategy not in ("auto", *TIMED):
+        return None
+    if groups is None:
+        return "plain"
+    return "series" if strategy == "time" else "whole"
+
+
 def key_findings(data: TaskData, strategy: str = "auto") -> list[Finding]:
     """A warning per inferred key that names the column, why, and the setting to use it."""
-    findings = []
+    findings, mode = [], _time_mode(data, strategy)
     for key in data.keys:
         setting = f"--set {SETTING[key.role]}={key.column}"
         if key.declared:
@@ -63,7 +88,7 @@ def key_findings(data: TaskData, strategy: str = "auto") -> list[Finding]:
             findings.append(warning(
                 "data", f"inferred_{key.role}_key",
                 f"column '{key.column}' looks like a {key.role} key ({key.reason}): the split "
-                f"will {PROMISE[key.role]}.",
+                f"will {PROMISE.get((key.role, mode), KEEP_WHOLE)}.",
                 f"Confirm it with `{setting}`; if rows are independent of it, use "
                 f"`--set {SETTING[key.role]}=none`.", column=key.column, reason=key.reason))
         else:
@@ -86,18 +111,47 @@ def _keys(data: TaskData, strategy: str) -> tuple[np.ndarray | None, np.ndarray 
     return groups, times
 
 
-def _prove(hashes: np.ndarray, groups: np.ndarray | None, times: np.ndarray | None,
-           a: np.ndarray, b: np.ndarray, names: tuple[str, str], gap: Any) -> list[Finding]:
-    timed = times is not None
-    key = None if groups is None else np.asarray(groups)
-    findings = check_hashed(hashes[a], hashes[b], names=names,
-                            groups_a=None if timed or key is None else key[a],
-                            groups_b=None if timed or key is None else key[b])
-    if timed:
-        findings += check_time_order(times[a], times[b], gap=gap, names=names,
-                                     series_a=None if key is None else key[a],
-                                     series_b=None if key is None else key[b])
+@dataclass(frozen=True)
+class _Keys:
+    """The keys a split used: groups and times as passed on, and the strategy it resolved to."""
+
+    groups: np.ndarray | None
+    times: np.ndarray | None  # None unless the strategy is timed
+    strategy: str
+    gap: Any
+
+
+def _prove(hashes: np.ndarray, keys: _Keys, a: np.ndarray, b: np.ndarray,
+           names: tuple[str, str]) -> list[Finding]:
+    """Rows always; groups whenever they are in use; time order per series ("time") or by
+    group start (group_time)."""
+    groups, times = keys.groups, keys.times
+    if keys.strategy == "time" and groups is not None:
+        return (check_hashed(hashes[a], hashes[b], names=names)
+                + check_time_order(times[a], times[b], gap=keys.gap, names=names,
+                                   series_a=groups[a], series_b=groups[b])
+                + _series_straddle(groups, a, b, names))
+    findings = check_hashed(hashes[a], hashes[b], names=names, groups_a=_sub(groups, a),
+                            groups_b=_sub(groups, b))
+    if times is not None and groups is not None:
+        findings += check_group_starts(times[a], times[b], groups[a], groups[b], gap=keys.gap,
+                                       names=names)
+    elif times is not None:
+        findings += check_time_order(times[a], times[b], gap=keys.gap, names=names)
     return findings
+
+
+def _series_straddle(groups: np.ndarray, a: np.ndarray, b: np.ndarray,
+                     names: tuple[str, str]) -> list[Finding]:
+    """A per-series split shares groups by design: say how many, and how to avoid it."""
+    shared, _, rows_b = shared_groups(groups[a], groups[b])
+    x, y = names
+    return [info("split", "series_straddle",
+                 f"{len(shared)} groups have rows in both {x} and {y} ({rows_b} {y} rows): "
+                 f"split.strategy = \"time\" splits each group's own timeline, so {y} scores "
+                 "later rows of groups seen in training. If it should score unseen groups, set "
+                 "split.strategy = \"group_time\" (or \"auto\").",
+                 num_shared_groups=len(shared), **{f"num_rows_{y}": rows_b})]
 
 
 def _near_duplicates(data: TaskData, result: SplitResult, pairs: list,
@@ -123,7 +177,8 @@ def _sub(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
 
 def plan_split(data: TaskData, settings: SplitSettings) -> SplitResult:
     """Carve test (when the source has none), then val or k folds, from the pool; prove each
-    pair of parts shares no rows, no groups (or, for time splits, no time window)."""
+    pair of parts shares no rows and no groups, and for time splits that the later part starts
+    after the earlier one (per series for "time", by group start for "group_time")."""
     groups, times = _keys(data, settings.strategy)
     common: dict[str, Any] = {"strategy": settings.strategy, "task": data.task,
                               "gap": settings.gap}
@@ -143,21 +198,21 @@ def plan_split(data: TaskData, settings: SplitSettings) -> SplitResult:
                               seed=settings.seed, cut=settings.cut, **kwargs)
     result = SplitResult(pool[first.train], pool[first.val], test, first.strategy,
                          folds=folds, num_dropped=dropped + first.num_dropped)
-    result.findings = _proofs(data, result, pool, groups, times, settings.gap)
+    keys = _Keys(None if groups is None else np.asarray(groups),
+                 times if first.strategy in TIMED else None, first.strategy, settings.gap)
+    result.findings = _proofs(data, result, pool, keys)
     return result
 
 
-def _proofs(data: TaskData, result: SplitResult, pool: np.ndarray, groups: np.ndarray | None,
-            times: np.ndarray | None, gap: Any) -> list[Finding]:
+def _proofs(data: TaskData, result: SplitResult, pool: np.ndarray, keys: _Keys) -> list[Finding]:
     hashes = data.row_hashes()  # once (shared with the audit): every fold and part reuse it
-    timed = result.strategy in TIMED
-    times = times if timed else None
+    gap = keys.gap
     pairs = [(pool[f.train], pool[f.val], (f"train{j}", f"val{j}"))
              for j, f in enumerate(result.folds)] or [(result.train, result.val, ("train", "val"))]
-    findings = [f for a, b, names in pairs for f in _prove(hashes, groups, times, a, b, names, gap)]
+    findings = [f for a, b, names in pairs for f in _prove(hashes, keys, a, b, names)]
     seen = np.concatenate([result.train, result.val])
     if result.test is not None:
-        findings += _prove(hashes, groups, times, seen, result.test, ("train+val", "test"), gap)
+        findings += _prove(hashes, keys, seen, result.test, ("train+val", "test"))
     elif data.x_test is not None:
         common = np.result_type(data.x.dtype, data.x_test.dtype)
         findings += check_hashed(row_hashes(data.x[seen], common),

@@ -1,6 +1,7 @@
 """Split indices: a registry of splitters, sized in samples, pure (a seed, never global RNG).
 
-Strategies: random, stratified, group, stratified_group, time; k folds of each in folds.py.
+Strategies: random, stratified, group, stratified_group, time (per series), group_time (whole
+groups by start time); k folds of each in folds.py.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from trainwise.data.timesplit import time_split
 # samples wanted, and a seeded Generator; it returns the validation row indices.
 Splitter = Callable[[np.ndarray, "np.ndarray | None", int, np.random.Generator], np.ndarray]
 SPLITTERS: dict[str, Splitter] = {}
-GROUPED = ("group", "stratified_group")
+GROUPED = ("group", "stratified_group", "group_time")  # every group on one side only
 STRATIFIED = ("stratified", "stratified_group")
-TIMED = ("time",)  # strategies that take times, not a Splitter: see timesplit.py
+# strategies that take times, not a Splitter (see timesplit.py): "time" cuts each series' own
+# timeline, so a series (group) has rows on both sides; "group_time" keeps groups whole
+TIMED = ("time", "group_time")
 
 
 def register(name: str) -> Callable[[Splitter], Splitter]:
@@ -89,8 +92,8 @@ def _can_stratify(y: np.ndarray, num_val: int) -> bool:
 
 def _resolve_auto(task: str, has_groups: bool, has_times: bool, y: np.ndarray,
                   num_val: int) -> str:
-    if has_times:
-        return "time"
+    if has_times:  # a group column promises whole groups; per series only when asked ("time")
+        return "group_time" if has_groups else "time"
     classify = task == "classification"
     if has_groups:
         return "stratified_group" if classify else "group"
@@ -106,8 +109,8 @@ def _refuse_ignored_keys(strategy: str, has_groups: bool, has_times: bool) -> No
     if has_groups and strategy not in GROUPED + TIMED:
         raise DataError(f"split strategy '{strategy}' ignores the declared group column: rows "
                         "of one group would land in both parts, a leak that inflates the "
-                        "validation score. Use 'group', 'stratified_group' or 'auto', or remove "
-                        "split.group_column if rows are truly independent.")
+                        "validation score. Use 'group', 'stratified_group', 'group_time' or "
+                        "'auto', or remove split.group_column if rows are truly independent.")
 
 
 def _resolve(strategy: str, task: str, has_groups: bool, y: np.ndarray, num_val: int,
@@ -119,11 +122,12 @@ def _resolve(strategy: str, task: str, has_groups: bool, y: np.ndarray, num_val:
                         f"{list(STRATEGIES)}.")
     _refuse_ignored_keys(strategy, has_groups, has_times)
     if strategy in TIMED and not has_times:
-        raise DataError("split strategy 'time' needs a time per row. Set split.time_column "
-                        "(or save `times` in the .npz).")
+        raise DataError(f"split strategy '{strategy}' needs a time per row. Set "
+                        "split.time_column (or save `times` in the .npz).")
     if strategy in GROUPED and not has_groups:
         raise DataError(f"split strategy '{strategy}' needs a group key per row. Set "
-                        "split.group_column, or use 'stratified' / 'random'.")
+                        "split.group_column, or use 'stratified' / 'random' ('time' without "
+                        "groups).")
     if strategy in STRATIFIED and task != "classification":
         raise DataError(f"split strategy '{strategy}' needs class labels, but the task is "
                         f"{task}. Use 'random' (or 'group' with a group column).")
@@ -204,9 +208,11 @@ def split_indices(y: np.ndarray, *, val_fraction: float, groups: np.ndarray | No
                   gap: str | float = "") -> SplitIndices:
     """Split rows 0..N-1 into train and val, val holding ~val_fraction of the SAMPLES.
 
-    "auto" picks time when times are given (per series when groups are given too, with `cut`
-    and `gap` as in timesplit.time_split), else stratified_group / group when groups are
-    given, else stratified (classification, when every class has 2+ samples) or random.
+    "auto" picks group_time when times and groups are given (whole groups, the later-starting
+    ones in val), time when only times are given (with `cut` and `gap` as in
+    timesplit.time_split), else stratified_group / group when groups are given, else
+    stratified (classification, when every class has 2+ samples) or random. A per-series
+    time split (each group's later rows in val) is strategy "time" with groups, never auto.
     Groups and times given here are declared: a strategy that ignores them is an error.
     The same seed gives the same split; no global random state is read or changed.
     """
@@ -216,7 +222,8 @@ def split_indices(y: np.ndarray, *, val_fraction: float, groups: np.ndarray | No
     if strategy in TIMED:
         assert times is not None
         parts = time_split(np.asarray(times).reshape(-1), val_fraction=val_fraction,
-                           series=codes, cut=cut, gap=gap, seed=seed)
+                           series=codes, cut=cut, gap=gap, seed=seed,
+                           whole_groups=strategy == "group_time")
         return finish(parts.val, len(y), strategy, parts.train, parts.num_dropped)
     val = SPLITTERS[strategy](y, codes, num_val, np.random.default_rng(seed))
     return finish(val, len(y), strategy)

@@ -1,4 +1,5 @@
-"""Split by time: validation after training, a gap between them, per series when there are several.
+"""Split by time: validation after training, a gap between them, per series when there are several,
+or whole groups ordered by when each group starts (`whole_groups`).
 
 TimeSeriesSplit counts row positions, assumes sorted rows and ignores series; here cuts are
 times (a date, a duration such as "30D", or a share of each series' rows), rows sharing a
@@ -130,27 +131,66 @@ def series_codes(series: np.ndarray | None, num_rows: int) -> np.ndarray:
     return pd.factorize(np.asarray(series), sort=True)[0].astype(np.int64)
 
 
+def group_starts(axis: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Each row's group's first time: the one time a whole-group split orders groups by, so
+    every row of a group falls on the same side of any cut or gap."""
+    first = pd.Series(axis).groupby(codes).min().to_numpy()  # codes are 0..G-1, all present
+    return first[codes]
+
+
+def _group_positions(starts: np.ndarray, codes: np.ndarray,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Each row's place in [0, 1): the middle of its group's rows when groups are laid end to
+    end by start time (ties in a seeded order), so val = groups past 1 - val_fraction holds
+    ~val_fraction of the ROWS, and a group is never cut in two."""
+    sizes = np.bincount(codes)
+    first = np.zeros(len(sizes))
+    first[codes] = starts
+    order = np.lexsort((rng.permutation(len(sizes)), first))
+    before = np.cumsum(sizes[order]) - sizes[order]
+    middle = np.empty(len(sizes))
+    middle[order] = (before + sizes[order] / 2) / len(codes)
+    return middle[codes]
+
+
+def _timeline(times: np.ndarray, series: np.ndarray | None, whole_groups: bool,
+              seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(axis, codes, positions) that cuts, gaps and folds act on. Whole groups: the axis is
+    each group's start and there is one timeline (codes all 0), so the later-starting groups
+    validate; otherwise each series has its own timeline."""
+    axis, codes = time_axis(times), series_codes(series, len(times))
+    rng = np.random.default_rng(seed)
+    if not whole_groups:
+        return axis, codes, _positions(axis, codes, rng)
+    starts = group_starts(axis, codes)
+    return starts, np.zeros_like(codes), _group_positions(starts, codes, rng)
+
+
 def time_split(times: np.ndarray, *, val_fraction: float, series: np.ndarray | None = None,
-               cut: object = "", gap: str | float = "", seed: int = 0) -> TimeParts:
+               cut: object = "", gap: str | float = "", seed: int = 0,
+               whole_groups: bool = False) -> TimeParts:
     """Validation = the last `val_fraction` of each series' rows, or the rows at/after `cut`
     (a date, or a duration back from each series' end); training = rows before the cut minus
-    `gap`. Pure: the seed only places short series (see _positions)."""
-    axis, codes = time_axis(times), series_codes(series, len(times))
+    `gap`. With whole_groups, `series` are groups kept whole: validation = the groups that
+    start last (~val_fraction of the rows), or those starting at/after `cut`; `gap` drops the
+    training groups that start within it. Pure: the seed only places short series or orders
+    groups that start together."""
+    axis, codes, positions = _timeline(times, series, whole_groups, seed)
     span = parse_span(gap, times)
     if cut not in ("", None):
         val = axis >= _cut_values(cut, times, axis, codes)
         return _parts(axis, codes, ~val, val, span, f"cut {cut}", times)
-    positions = _positions(axis, codes, np.random.default_rng(seed))
     val = positions >= 1.0 - val_fraction
     return _parts(axis, codes, ~val, val, span, f"last {val_fraction:.0%} of rows", times)
 
 
 def time_folds(times: np.ndarray, *, num_folds: int, series: np.ndarray | None = None,
-               gap: str | float = "", seed: int = 0) -> list[TimeParts]:
-    """Expanding windows: each series' timeline cut in num_folds + 1 blocks; fold j validates
-    on block j and trains on the blocks before it (minus the gap)."""
-    axis, codes = time_axis(times), series_codes(series, len(times))
+               gap: str | float = "", seed: int = 0, whole_groups: bool = False) -> list[TimeParts]:
+    """Expanding windows: each series' timeline (whole groups: the groups by start time) cut in
+    num_folds + 1 blocks; fold j validates on block j and trains on the blocks before it
+    (minus the gap)."""
+    axis, codes, positions = _timeline(times, series, whole_groups, seed)
     span = parse_span(gap, times)
-    blocks = np.floor(_positions(axis, codes, np.random.default_rng(seed)) * (num_folds + 1))
+    blocks = np.floor(positions * (num_folds + 1))
     return [_parts(axis, codes, blocks < j, blocks == j, span, f"fold {j} of {num_folds}", times)
             for j in range(1, num_folds + 1)]
