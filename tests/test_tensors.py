@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from trainwise.data.split import split_indices
-from trainwise.data.tensors import Normaliser, to_loader
+from trainwise.data.tensors import Normaliser, sample_rows, to_loader
 
 
 def pool(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -120,3 +120,42 @@ def test_unshuffled_loader_keeps_order_and_regression_targets_are_float32():
     assert [len(by) for _, by in batches] == [128, 128, 128, 16]
     assert batches[0][1].dtype == torch.float32
     assert np.allclose(np.concatenate([by.numpy() for _, by in batches]), targets)
+
+
+def test_check_sample_of_a_label_sorted_split_holds_every_class_in_proportion():
+    y = np.repeat([0, 1, 2], [700, 270, 30])  # sorted by label, as a file can be
+    state = np.random.get_state()[1].copy()
+    rows = sample_rows(y, 256, seed=0, stratify=True)
+    assert len(set(rows.tolist())) == 256
+    # proportional by hand: 256 * (0.70, 0.27, 0.03) = (179.2, 69.1, 7.7), each within one row
+    assert np.abs(np.bincount(y[rows]) - np.array([179.2, 69.1, 7.7])).max() <= 1
+    assert np.array_equal(rows, sample_rows(y, 256, seed=0, stratify=True))  # run.seed
+    assert not np.array_equal(rows, sample_rows(y, 256, seed=1, stratify=True))
+    assert np.array_equal(np.random.get_state()[1], state)
+    assert set(np.bincount(y[sample_rows(y, 3, seed=0, stratify=True)])) == {1}  # K rows: K classes
+    plain = sample_rows(y, 256, seed=0, stratify=False)  # regression: a seeded random subset
+    assert len(set(plain.tolist())) == 256 and plain.max() > 256
+    assert np.array_equal(np.sort(sample_rows(y[:10], 256, seed=0, stratify=True)),
+                          np.arange(10))  # fewer rows than asked: all of them
+
+
+def test_the_check_stage_gets_a_seeded_stratified_sample_not_the_first_rows(monkeypatch):
+    from types import SimpleNamespace
+
+    import trainwise.stages_training as stages_training
+    from trainwise.stages import Arrays
+
+    seen = []
+    monkeypatch.setattr(stages_training, "preflight", lambda model, loss_fn, x, y, **kwargs:
+                        seen.append((x, y)) or [])
+    label = np.repeat([0, 1], [400, 200])  # a label-sorted file: the first 256 rows are class 0
+    x = np.arange(600, dtype=np.float32)[:, None]  # x = row number, to see which rows came
+    config = SimpleNamespace(run=SimpleNamespace(checks=True, seed=3))
+    ctx = SimpleNamespace(config=config, model=object(), loss_fn=object(),
+                          data=SimpleNamespace(task="classification", num_classes=2),
+                          splits={"train": Arrays(x, label)}, make_optimizer=None)
+    stages_training.stage_check(ctx)
+    [(xs, ys)] = seen
+    rows = sample_rows(label, 256, seed=3, stratify=True)
+    assert np.array_equal(xs[:, 0].numpy(), rows) and np.array_equal(ys.numpy(), label[rows])
+    assert abs(int(ys.sum()) - 256 / 3) <= 1  # class 1: a third of the rows, as in the split

@@ -21,7 +21,7 @@ from trainwise.data.figures import plot_samples
 from trainwise.data.plan import SplitSettings, key_findings, plan_split
 from trainwise.data.sources import load_data
 from trainwise.data.task import TaskData
-from trainwise.data.tensors import Normaliser, to_loader
+from trainwise.data.tensors import Normaliser, sample_rows, to_loader
 from trainwise.findings import Finding, TrainwiseError, info
 from trainwise.model.baselines import build_model, loss_function
 from trainwise.model.init import init_weights
@@ -46,6 +46,12 @@ class Arrays:
 
     def tensors(self, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.as_tensor(self.x[:limit]), torch.as_tensor(self.y[:limit])
+
+    def sample(self, num_rows: int, *, seed: int,
+               stratify: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """A seeded random subset (stratified by class when asked), not the first rows."""
+        rows = sample_rows(self.y, num_rows, seed=seed, stratify=stratify)
+        return torch.as_tensor(self.x[rows]), torch.as_tensor(self.y[rows])
 
 
 @dataclass

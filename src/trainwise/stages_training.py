@@ -38,7 +38,10 @@ def stage_check(ctx: RunContext) -> list[Finding]:
     if not ctx.config.run.checks:
         return [info("check", "skipped", "Preflight checks skipped (run.checks = false).")]
     assert ctx.model is not None and ctx.loss_fn is not None and ctx.data is not None
-    x, y = ctx.splits["train"].tensors(limit=PREFLIGHT_SAMPLES)
+    # a seeded random subset of the training split: a file sorted by label must not give
+    # the checks one class (the user cannot reorder rows we pick)
+    x, y = ctx.splits["train"].sample(PREFLIGHT_SAMPLES, seed=ctx.config.run.seed,
+                                      stratify=ctx.data.task == "classification")
     return preflight(ctx.model, ctx.loss_fn, x, y, task=ctx.data.task,
                      num_classes=ctx.data.num_classes, make_optimizer=ctx.make_optimizer,
                      seed=ctx.config.run.seed)

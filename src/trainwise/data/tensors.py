@@ -147,3 +147,21 @@ def to_loader(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, batch_
     batches = _Batches(x_t, y_t, augment, torch.Generator().manual_seed(seed + 1))
     return DataLoader(batches, sampler=sampler, batch_size=None,
                       generator=torch.Generator().manual_seed(seed))
+
+
+def sample_rows(y: np.ndarray, num_rows: int, *, seed: int, stratify: bool) -> np.ndarray:
+    """`num_rows` row indices (all, when there are fewer) in a seeded random order; the file's
+    order must not decide what a check sees (a file sorted by label would give one class).
+
+    Stratified: each class's rows in a seeded order, ranked by rank-in-class / class size, so
+    the first `num_rows` hold each class in proportion (within one row) and every class is
+    present once num_rows >= the number of classes. Pure: no global RNG state is touched.
+    """
+    order = np.random.default_rng(seed).permutation(len(y))
+    if not stratify:
+        return order[:num_rows]
+    _, codes, counts = np.unique(np.asarray(y)[order], return_inverse=True, return_counts=True)
+    by_class = np.argsort(codes, kind="stable")  # permuted order kept within each class
+    rank = np.empty(len(order))
+    rank[by_class] = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return order[np.argsort(rank / counts[codes], kind="stable")[:num_rows]]
