@@ -9,7 +9,7 @@ import pytest
 
 from trainwise.data.augment import augment_findings, augment_plan, random_flip
 from trainwise.data.errors import DataError
-from trainwise.data.plan import SplitSettings, key_findings, plan_split
+from trainwise.data.plan import SplitSettings, key_findings, missing_classes, plan_split
 from trainwise.data.tables import table_data
 from trainwise.data.task import TaskData
 
@@ -128,6 +128,33 @@ def test_recipe_saves_test_and_folds(tmp_path):
     groups = pd.read_csv(path)["patient_id"].to_numpy()
     assert not set(groups[saved["test"]]) & set(groups[np.r_[saved["train"], saved["val"]]])
     assert "inferred_group_key" in codes(result.findings)
+
+
+def test_classes_missing_from_a_part_are_named_with_a_fix():
+    counts = {"train": [50, 30, 2, 0], "val": [6, 4, 0, 0], "test": [12, 8, 0, 1]}
+    [warn] = missing_classes(counts, ["a", "b", "axolotl", "rare"])
+    assert warn.severity == "warning" and warn.code == "classes_missing_from_split"
+    assert warn.evidence["classes"] == {"axolotl": ["val", "test"], "rare": ["train", "val"]}
+    assert "'axolotl' (2 rows) has none in val, test" in warn.message
+    assert "merge" in warn.fix and "Collect more rows" in warn.fix
+    assert missing_classes({"train": [5, 5, 0], "val": [1, 1, 0]}, ["a", "b", "empty"]) == []
+
+
+def test_split_stage_warns_when_a_rare_class_misses_val_and_test(tmp_path):
+    import trainwise
+
+    rng = np.random.default_rng(0)
+    label = np.r_[np.repeat(["cat", "dog"], 150), ["axolotl"] * 2]  # the audit's multi.csv
+    path = tmp_path / "rare.csv"
+    pd.DataFrame({"a": rng.normal(size=302), "label": label}).to_csv(path, index=False)
+    result = trainwise.run({"data": {"source": str(path)},
+                            "run": {"out_dir": str(tmp_path), "threads": 1}},
+                           until="split", report=False)
+    [warn] = [f for f in result.findings if f.code == "classes_missing_from_split"]
+    saved = np.load(result.path / "split.npz")
+    rare = np.flatnonzero(label == "axolotl")
+    missing = [part for part in ("val", "test") if not np.isin(rare, saved[part]).any()]
+    assert missing and warn.evidence["classes"] == {"axolotl": missing}
 
 
 def image_data(name: str = "pets") -> TaskData:

@@ -18,7 +18,7 @@ from trainwise.config import Config
 from trainwise.data.audit import audit
 from trainwise.data.augment import augment_findings, augment_plan, random_flip
 from trainwise.data.figures import plot_samples
-from trainwise.data.plan import SplitSettings, key_findings, plan_split
+from trainwise.data.plan import SplitSettings, key_findings, missing_classes, plan_split
 from trainwise.data.sources import load_data
 from trainwise.data.task import TaskData
 from trainwise.data.tensors import Normaliser, sample_rows, to_loader
@@ -123,13 +123,15 @@ def stage_split(ctx: RunContext) -> list[Finding]:
                          "fingerprint": _fingerprint(train, val)}
     if result.num_dropped:
         data.notes.append(f"{result.num_dropped} rows inside the time gap are in no split")
+    findings = result.findings
     if data.task == "classification":
-        ctx.meta["data"]["class_counts"] = {
-            name: np.bincount(a.y, minlength=data.num_classes).tolist()
-            for name, a in ctx.splits.items()}
+        counts = {name: np.bincount(a.y, minlength=data.num_classes).tolist()
+                  for name, a in ctx.splits.items()}
+        ctx.meta["data"]["class_counts"] = counts
+        findings = findings + missing_classes(counts, data.class_names)
     folds = f" ({len(result.folds)} folds saved; training on fold 0)" if result.folds else ""
     return [info("split", "split", f"Split by '{result.strategy}': {sizes}{folds}.",
-                 **sizes)] + result.findings
+                 **sizes)] + findings
 
 
 def _fingerprint(*parts: np.ndarray) -> str:

@@ -22,6 +22,7 @@ from trainwise.data.task import Key, TaskData
 from trainwise.findings import Finding, info, warning
 
 ROW_LEVEL = ("random", "stratified")
+NUM_LISTED = 5  # classes named in a finding's message; the evidence lists them all
 SETTING = {"group": "split.group_column", "time": "split.time_column"}
 # what the split will do with an inferred key, by role and time mode (see _time_mode)
 PROMISE = {("group", "series"): "split each of its values' rows by time (earlier rows train, "
@@ -223,3 +224,25 @@ def _proofs(data: TaskData, result: SplitResult, pool: np.ndarray, keys: _Keys) 
         findings.append(info("split", "gap_rows", f"{result.num_dropped} rows fell inside the "
                              f"time gap ({gap}) and are in no part.", num_rows=result.num_dropped))
     return findings
+
+
+def missing_classes(counts: dict[str, list[int]], class_names: list[str]) -> list[Finding]:
+    """A warning naming the classes with no row in some part ({part: per-class counts}): a
+    score never measures a class its part lacks, whatever the split strategy promised."""
+    totals = np.sum([counts[part] for part in counts], axis=0)
+    absent = [(name, [part for part in counts if counts[part][k] == 0], int(totals[k]))
+              for k, name in enumerate(class_names)
+              if totals[k] and any(counts[part][k] == 0 for part in counts)]
+    if not absent:
+        return []
+    listed = "; ".join(f"'{name}' ({total} rows) has none in {', '.join(parts)}"
+                       for name, parts, total in absent[:NUM_LISTED])
+    more = f" (and {len(absent) - NUM_LISTED} more)" if len(absent) > NUM_LISTED else ""
+    return [warning(
+        "split", "classes_missing_from_split",
+        f"Some classes have no rows in a part: {listed}{more}. A part's score never "
+        "measures the classes it lacks.",
+        "Collect more rows of these classes (2 or more per part lets the split place them "
+        "everywhere), or merge each into a related class or drop it before splitting; then "
+        "rerun the split stage.",
+        classes={name: parts for name, parts, _ in absent})]
