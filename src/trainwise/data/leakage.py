@@ -263,7 +263,7 @@ def check_group_starts(times_a: np.ndarray, times_b: np.ndarray, groups_a: np.nd
     later = int((axis_a >= first_b).sum())
     return [info(
         "split", "group_start_order",
-        f"No {b} group starts before an {a} group ({dates}); groups stay whole, so "
+        f"No {b} group starts before the last {a} group does ({dates}); groups stay whole, so "
         f"{later} of {len(axis_a)} {a} rows are dated after {b} begins ({b} scores unseen "
         "groups; to score the later rows of known groups instead, set split.strategy = "
         "\"time\").", num_rows_after=later)]
