@@ -44,6 +44,21 @@ def test_dead_first_layers_are_named_while_the_global_norm_looks_normal():
     assert not evidence["dead"]  # layer "2" is tiny, not zero
 
 
+def test_frozen_layers_neither_count_nor_hide_the_dead_ones():
+    """A frozen backbone's layers log NaN (no gradient): the dead layer is still named, and
+    "of N layers" counts the trained ones; with only frozen layers beside it, a vanished
+    gradient everywhere trained is left to the global rule."""
+    rng = np.random.default_rng(0)
+    loss, grad = noisy(rng, 2.3, 0.02), noisy(rng, 0.5)
+    frozen = {f"backbone.{k}": np.full(STEPS, np.nan) for k in range(3)}
+    layers = {**frozen, "0": np.zeros(STEPS), "4": grad}
+    (finding,) = rule_vanishing_layers(steps(loss, grad, layers=layers))
+    assert finding.evidence["layers"] == ["0"] and finding.evidence["num_layers"] == 2
+    assert "1 of 2 trained layers" in finding.message
+    only_dead = {**frozen, "0": np.zeros(STEPS), "4": np.zeros(STEPS)}
+    assert rule_vanishing_layers(steps(loss, grad, layers=only_dead)) == []
+
+
 def test_healthy_spread_recovery_convergence_and_all_layers_stay_quiet():
     rng = np.random.default_rng(1)
     t = np.arange(STEPS) / STEPS

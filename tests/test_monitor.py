@@ -287,11 +287,17 @@ def test_a_step_without_gradients_is_said_once_not_diagnosed_as_vanishing(blobs)
 def test_a_monitor_refuses_the_folder_of_a_trainwise_run_and_reuses_its_own(tmp_path):
     recipe_run = tmp_path / "recipe"
     recipe_run.mkdir()
-    (recipe_run / "meta.json").write_text(json.dumps({"name": "recipe", "seed": 0}))
+    (recipe_run / "meta.json").write_text(json.dumps({"name": "recipe", "seed": 0,
+                                                      "config_tag": "ab12", "stage_seconds": {}}))
     (recipe_run / "history.jsonl").write_text("{}\n")
-    with pytest.raises(trainwise.TrainwiseError, match="folder of its own"):
+    with pytest.raises(trainwise.TrainwiseError, match="trainwise run.*folder of its own"):
         trainwise.Monitor(recipe_run, console=False)
     assert (recipe_run / "history.jsonl").exists()  # left as it was
+    experiment = tmp_path / "experiment"  # a user's own meta.json: not claimed as a run's
+    experiment.mkdir()
+    (experiment / "meta.json").write_text(json.dumps({"source": "imagenet"}))
+    with pytest.raises(trainwise.TrainwiseError, match="a meta.json that no trainwise.Monitor"):
+        trainwise.Monitor(experiment, console=False)
     mine = tmp_path / "mine"
     with trainwise.Monitor(mine, console=False, report=False) as monitor:
         monitor.step(1.0, lr=0.1)
@@ -343,6 +349,33 @@ def test_evaluate_takes_binary_logits_per_token_logits_and_per_sample_losses():
     with torch.no_grad():
         assert row["val_loss"] == pytest.approx(float(per_sample(three(x), targets).mean()),
                                                 rel=1e-5)
+
+
+def test_evaluate_takes_token_batches_of_different_lengths_and_float_losses():
+    """Padding per batch (a collate_fn pads to the batch's longest sequence): T differs
+    between batches. The loss is the token mean over the whole set, as one pass computes it."""
+    torch.manual_seed(0)
+    tagger = nn.Linear(5, 4)
+    batches = []
+    for length in (3, 7, 5):  # per batch: (4, T, 5) inputs, (4, T) labels, padding at -100
+        labels = torch.randint(0, 4, (4, length))
+        labels[0, -1] = -100
+        batches.append((torch.randn(4, length, 5), labels))
+    def token_loss(o, t):
+        return nn.functional.cross_entropy(o.flatten(0, 1), t.flatten())
+    row = trainwise.Monitor(None, console=False).evaluate(tagger, batches, token_loss)
+    with torch.no_grad():
+        logits = torch.cat([tagger(x).flatten(0, 1) for x, _ in batches])
+    labels = torch.cat([y.flatten() for _, y in batches])
+    real = labels >= 0
+    assert row["val_loss"] == pytest.approx(float(nn.functional.cross_entropy(logits, labels)),
+                                            rel=1e-5)
+    assert row["val_accuracy"] == pytest.approx(
+        float((logits.argmax(1)[real] == labels[real]).float().mean()))
+    as_float = trainwise.Monitor(None, console=False).end_epoch(  # loss_fn(...).item() style
+        outputs=logits, targets=labels,
+        loss_fn=lambda o, t: float(nn.functional.cross_entropy(o, t)))
+    assert as_float["val_loss"] == pytest.approx(row["val_loss"], rel=1e-5)
 
 
 def test_evaluate_says_what_to_do_with_a_model_that_returns_a_tuple():

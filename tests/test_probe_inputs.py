@@ -49,6 +49,17 @@ def test_a_used_optimizer_handed_back_is_refused_and_left_as_it_was(blobs):
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
+def test_the_users_own_optimizer_handed_back_before_training_is_refused_untouched(blobs):
+    """The torch-lr-finder habit: build the optimizer, then tune before training. The range
+    test trains the model itself, so only two calls returning one object give it away."""
+    model = _net()
+    optimizer = _adamw(model)
+    with pytest.raises(TrainwiseError, match="same optimizer object twice"):
+        lr_range_test(model, F.cross_entropy, _loader(blobs), lambda m: optimizer,
+                      num_steps=10)
+    assert optimizer.param_groups[0]["lr"] == 1e-3 and not optimizer.state
+
+
 def test_an_optimizer_over_another_models_parameters_is_refused(blobs):
     """Short runs train a copy of the model: an optimizer built once, for the original,
     would train nothing in the copy."""
@@ -158,3 +169,31 @@ def test_tune_lr_with_a_scheduler_and_extra_batch_items_runs(blobs):
                      _loader(blobs), _adamw, max_epochs=4,
                      config=TuneConfig(num_steps=20, num_seeds=1, short_run_epochs=1))
     assert result.short is not None and result.lr > 0
+
+
+def test_a_fabric_wrapped_loaders_persistent_workers_are_left_as_found(blobs):
+    """Fabric's loader wrapper iterates the DataLoader inside it: that one's running workers
+    (their augmentation's random state) are not the probe's."""
+    from lightning_fabric import Fabric
+
+    def next_epoch(with_probe: bool) -> torch.Tensor:
+        torch.manual_seed(1)
+        data = DataLoader(_Augmented(blobs), batch_size=50, shuffle=True, num_workers=2,
+                          persistent_workers=True, generator=torch.Generator().manual_seed(7))
+        wrapped = Fabric(accelerator="cpu", devices=1).setup_dataloaders(data)
+        for _ in wrapped:  # the user's workers are running
+            pass
+        if with_probe:
+            lr_range_test(_net(), F.cross_entropy, wrapped, _adamw, num_steps=8)
+        return torch.cat([x for x, _ in wrapped])
+
+    assert torch.equal(next_epoch(True), next_epoch(False))
+
+
+def test_fit_says_what_a_batch_must_be(blobs):
+    from trainwise.train.loop import fit
+
+    bare = DataLoader(blobs[0], batch_size=32)  # inputs alone, no targets
+    with pytest.raises(TrainwiseError, match=r"\(inputs, targets\) pairs"):
+        fit(_net(), bare, bare, optimizer=_adamw(_net()), loss_fn=F.cross_entropy,
+            max_epochs=1)

@@ -276,7 +276,7 @@ def test_a_constant_lr_is_scaled_from_the_short_runs_horizon_to_the_full_run(blo
     assert constant.horizon_factor == pytest.approx((horizon / 18) ** 0.5)
     assert constant.lr == pytest.approx(constant.short.chosen_lr * (horizon / 18) ** 0.5)
     for candidate in constant.short.candidates:  # the median of 6, the end's among them
-        assert len(candidate.tail) == 6 and candidate.tail[-1] == candidate.curve[-1]
+        assert len(candidate.tail) == 6 and candidate.tail[-1] == candidate.curve[-1]  # reused
         assert candidate.val_loss == pytest.approx(float(np.median(candidate.tail)))
     assert len(extra_evaluations) == 5 * len(constant.short.candidates)  # the end: fit's own
     assert "short_runs_horizon" in codes(constant.findings)
@@ -345,6 +345,19 @@ def test_a_warmed_up_constant_lr_is_still_scaled_and_micro_batches_change_nothin
     inferred = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=18,
                        config=config, make_scheduler=warmup)
     assert inferred.horizon_factor == 1.0  # a scheduler and nothing said: not constant
+
+
+def test_the_tails_loss_only_evaluation_equals_fits_own(blobs):
+    """Why the short runs reuse fit's evaluation at the end as the tail's last: the tail's
+    loss-only pass and fit's full evaluation give the same number on the same weights."""
+    from lightning_fabric import Fabric
+
+    from trainwise.train.sharding import evaluate_across_ranks, loss_across_ranks
+
+    _, val, model, _ = _tiny_tune_setup(blobs)
+    fabric = Fabric(accelerator="cpu", devices=1)
+    full = evaluate_across_ranks(fabric, model, val, nn.CrossEntropyLoss(), "classification")
+    assert loss_across_ranks(fabric, model, val, nn.CrossEntropyLoss()) == full["val_loss"]
 
 
 def test_tail_evaluations_spread_over_the_last_epoch():

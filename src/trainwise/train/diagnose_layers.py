@@ -56,29 +56,30 @@ def _onset(mask: np.ndarray) -> int:
 
 def rule_vanishing_layers(history: list[Row]) -> list[Finding]:
     steps, names, norms = layer_table(history)
-    if len(steps) < MIN_LAYER_ROWS or len(names) < 2:
+    trained = int(np.isfinite(norms).any(axis=0).sum()) if len(steps) else 0  # frozen: NaN
+    if len(steps) < MIN_LAYER_ROWS or trained < 2:
         return []
     vanished, ratio = vanished_layers(norms)
     flagged = [j for j in range(len(names))
                if vanished[-1, j] and vanished[:, j].mean() >= LAYER_SHARE]
-    if not flagged or len(flagged) == len(names):
+    if not flagged or len(flagged) == trained:
         return []  # none, or all: the global-norm rule owns a gradient gone everywhere
     onset_row = min(_onset(vanished[:, j]) for j in flagged)
     first, last = int(steps[onset_row]), int(steps[-1])
     losses = loss_between(history, first, last)
     if losses and losses[0] > 0 and losses[1] < CONVERGED_SHARE * losses[0]:
         return []
-    return [_finding(steps, names, norms, ratio, flagged, onset_row, losses)]
+    return [_finding(steps, names, norms, ratio, flagged, onset_row, losses, trained)]
 
 
 def _finding(steps: np.ndarray, names: list[str], norms: np.ndarray, ratio: np.ndarray,
-             flagged: list[int], onset_row: int,
-             losses: tuple[float, float] | None) -> Finding:
+             flagged: list[int], onset_row: int, losses: tuple[float, float] | None,
+             trained: int) -> Finding:
     listed = [names[j] for j in flagged[:LAYERS_LISTED]]
     last_ratio = {names[j]: num(float(ratio[-1, j])) for j in flagged[:LAYERS_LISTED]}
     dead = all(norms[-1, j] == 0 for j in flagged)
     kind = "is exactly zero" if dead else f"is below {LAYER_RATIO:g} of the largest layer's"
-    message = (f"Vanishing gradients in {len(flagged)} of {len(names)} layers "
+    message = (f"Vanishing gradients in {len(flagged)} of {trained} trained layers "
                f"({', '.join(listed)}): their gradient norm {kind} from step "
                f"{int(steps[onset_row])} on, while the loss had not converged.")
     fix = ("These layers are not learning. Dead ReLUs (zero gradient): check the init and "
@@ -86,7 +87,7 @@ def _finding(steps: np.ndarray, names: list[str], norms: np.ndarray, ratio: np.n
            "stage); saturating sigmoid/tanh stacks: use ReLU with He init, add normalisation "
            "or residual connections (model stage).")
     evidence: dict[str, Any] = {
-        "layers": listed, "num_layers": len(names), "ratio_to_largest_layer": last_ratio,
+        "layers": listed, "num_layers": trained, "ratio_to_largest_layer": last_ratio,
         "largest_layer": names[int(np.nanargmax(norms[-1]))], "dead": dead,
         "loss_during_stretch": num(losses[1]) if losses else None,
         "threshold_ratio": LAYER_RATIO, "per_layer": True}

@@ -26,17 +26,21 @@ def predict(model: nn.Module, loader: Any) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch[0], batch[1]
         if device is not None and isinstance(x, torch.Tensor):
             x = x.to(device, non_blocking=True)
-        output = model(x)
-        if not isinstance(output, torch.Tensor):
-            raise TrainwiseError(
-                f"the model returned a {type(output).__name__}, not one tensor of outputs; "
-                "evaluation needs the predictions alone. Evaluate a wrapper that returns them "
-                "(e.g. lambda x: model(x)[0] in an nn.Module), or compute them yourself and "
-                "call monitor.end_epoch(outputs=..., targets=..., loss_fn=...).")
-        outputs.append(output.float().cpu())
+        outputs.append(one_output(model(x)).float().cpu())
         targets.append(y.cpu())
     model.train(was_training)
     return torch.cat(outputs), torch.cat(targets)
+
+
+def one_output(output: Any) -> torch.Tensor:
+    """The model's output when it is one tensor; an error that says what to do otherwise."""
+    if isinstance(output, torch.Tensor):
+        return output
+    raise TrainwiseError(
+        f"the model returned a {type(output).__name__}, not one tensor of outputs; evaluation "
+        "needs the predictions alone. Evaluate a module that returns them (e.g. one whose "
+        "forward returns model(x)[0]); with trainwise.Monitor you may instead compute them "
+        "yourself and call monitor.end_epoch(outputs=..., targets=..., loss_fn=...).")
 
 
 def reliability(probs: torch.Tensor, targets: torch.Tensor,

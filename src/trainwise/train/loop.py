@@ -28,6 +28,7 @@ from lightning_fabric.strategies import SingleDeviceStrategy
 from torch import nn
 
 from trainwise.distributed import gather_objects, reduce_grad_norm, reduce_mean
+from trainwise.findings import TrainwiseError
 from trainwise.train.monitor import GradNorms, StepMonitor, current_lr, loss_scaler, unscaled
 from trainwise.train.position import EpochProgress
 from trainwise.train.resume import Checkpoints
@@ -75,6 +76,14 @@ def _parameters(function: Any) -> frozenset[str]:
 
 
 Backward = Callable[[torch.Tensor], None]
+
+
+def _inputs_and_targets(batch: Any) -> tuple[Any, Any]:
+    """(x, y) of an (x, y) or (x, y, ...) batch (e.g. with the dataset's sample indices)."""
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+        return batch[0], batch[1]
+    raise TrainwiseError(f"the training loader must yield (inputs, targets) pairs, got a "
+                         f"{type(batch).__name__}; wrap your dataset to return (x, y).")
 
 
 def hot_path(fabric: Fabric, model: Any, optimizer: Any) -> tuple[Any, Backward, Any]:
@@ -222,8 +231,8 @@ def fit(
             epoch = state.epoch = progress.epoch
             model.train()
             started = time.perf_counter()
-            for x, y, *_ in progress.start_epoch(epoch, state.step):  # resumed: skips done
-                # batches; items after (x, y), e.g. a dataset's sample indices, are left out
+            for batch in progress.start_epoch(epoch, state.step):  # resumed: skips done ones
+                x, y = _inputs_and_targets(batch)
                 if accumulate_grad_batches == 1:
                     loss = loss_fn(forward(x), y)
                     backward(loss)

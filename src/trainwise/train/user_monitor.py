@@ -29,7 +29,7 @@ from torch import nn
 from trainwise.findings import Finding, Severity, TrainwiseError, warning
 from trainwise.rundir import RunDir, git_revision, library_versions
 from trainwise.train.diagnose import diagnose
-from trainwise.train.evaluate import evaluate, predict
+from trainwise.train.evaluate import evaluate, one_output
 from trainwise.train.monitor import GradNorms, StepMonitor, current_lr, unscaled
 
 _OWN_FILES = ("history.jsonl", "findings.json", "report.html", "meta.json")
@@ -92,12 +92,13 @@ class Monitor:
         reads the threshold, and spikes go unseen).
 
         model: for the global and per-layer gradient norms. optimizer: for the learning rate,
-        its largest group's (or pass `lr`). batch_indices: the batch's sample indices, kept
+        the highest among its groups (or pass `lr`). batch_indices: the batch's sample indices, kept
         only for the steps whose gradient norm spikes (they show up in the finding's
         evidence). scaler: with float16 autocast, your torch.amp.GradScaler (call this after
         `scaler.scale(loss).backward()`, before `scaler.step`): the gradient norms are
-        unscaled (unless `scaler.unscale_` already ran this step) and the steps the scaler
-        skips are marked "skipped", not diagnosed as divergence, as in `fit`.
+        unscaled (unless `scaler.unscale_` already ran this step: for the optimizer passed,
+        or, when none is, for any; pass it when one scaler serves several) and the steps the
+        scaler skips are marked "skipped", not diagnosed as divergence, as in `fit`.
         """
         self.num_steps += 1
         loss_t = loss.detach() if isinstance(loss, torch.Tensor) else torch.tensor(float(loss))
@@ -129,9 +130,9 @@ class Monitor:
 
     def evaluate(self, model: nn.Module, loader: Any, loss_fn: Any) -> dict[str, Any]:
         """Evaluate on the validation loader ((x, y) or (x, y, ...) batches), end the epoch,
-        diagnose the history so far; returns the epoch row."""
-        outputs, targets = predict(model, loader)
-        return self.end_epoch(outputs=outputs, targets=targets, loss_fn=loss_fn)
+        diagnose the history so far; returns the epoch row. The shapes end_epoch takes, batch
+        by batch (per-token outputs may differ in length between batches)."""
+        return self._finish_epoch(self._metrics(*_rows_and_loss(model, loader, loss_fn)))
 
     def end_epoch(self, val_loss: float | None = None, *, outputs: torch.Tensor | None = None,
                   targets: torch.Tensor | None = None, loss_fn: Any = None,
@@ -145,12 +146,8 @@ class Monitor:
         row: dict[str, Any] = dict(metrics)
         if outputs is not None and targets is not None and loss_fn is not None:
             outputs, targets = outputs.detach(), targets.detach()
-            loss = loss_fn(outputs, targets).float().mean()  # the user's loss, their shapes
-            outputs, targets = _one_row_per_prediction(outputs, targets, loss_fn)
-            task = self.task = self.task or _infer_task(outputs, targets)
-            if task == "classification" and self.num_classes is None:
-                self.num_classes = int(outputs.shape[1])
-            row.update(evaluate(nn.Identity(), [(outputs, targets)], lambda *_: loss, task))
+            loss = _mean_loss(loss_fn, outputs, targets)  # the user's loss, on their shapes
+            row.update(self._metrics(*_one_row_per_prediction(outputs, targets, loss_fn), loss))
         elif val_loss is not None:
             row["val_loss"] = float(val_loss)
         return self._finish_epoch(row)
@@ -190,6 +187,14 @@ class Monitor:
             self._norms = (id(model), GradNorms(model))
             self._steps.layer_names = self._norms[1].layer_names
         return self._norms[1]
+
+    def _metrics(self, outputs: torch.Tensor, targets: torch.Tensor,
+                 loss: torch.Tensor) -> dict[str, Any]:
+        """The epoch's validation metrics from rows (N, C) / (N,) and the loss already taken."""
+        task = self.task = self.task or _infer_task(outputs, targets)
+        if task == "classification" and self.num_classes is None:
+            self.num_classes = int(outputs.shape[1])
+        return evaluate(nn.Identity(), [(outputs, targets)], lambda *_: loss, task)
 
     def _say_once(self, finding: Finding) -> None:
         if all(f.code != finding.code for f in self._misuse):
@@ -289,9 +294,9 @@ def _fresh_run(path: Path) -> RunDir:
     source = _written_by(path / "meta.json")
     if source not in (None, "trainwise.Monitor"):
         raise TrainwiseError(
-            f"{path} holds the results of a {source} (meta.json says so); a Monitor there "
-            "would delete its history, findings and report. Give the Monitor a folder of its "
-            "own, e.g. trainwise.Monitor(\"runs/my-loop\").")
+            f"{path} holds {source}; a Monitor there would delete its history, findings and "
+            "report files. Give the Monitor a folder of its own, e.g. "
+            "trainwise.Monitor(\"runs/my-loop\").")
     for name in _OWN_FILES:
         (path / name).unlink(missing_ok=True)
     shutil.rmtree(path / "tensorboard", ignore_errors=True)
@@ -299,13 +304,21 @@ def _fresh_run(path: Path) -> RunDir:
 
 
 def _written_by(meta: Path) -> str | None:
-    """Who wrote a run folder's meta.json: its "source", "trainwise run" for a recipe run's
-    (which has none), None when there is no such file or it is not a JSON object."""
+    """What wrote a folder's meta.json, in words: "trainwise.Monitor" for a Monitor's, None
+    when there is no such file."""
     try:
-        data = json.loads(meta.read_text())
-    except (OSError, ValueError):
+        text = meta.read_text()
+    except OSError:
         return None
-    return str(data.get("source", "trainwise run")) if isinstance(data, dict) else None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and data.get("source") == "trainwise.Monitor":
+        return "trainwise.Monitor"
+    if isinstance(data, dict) and {"config_tag", "stage_seconds"} <= data.keys():
+        return "the results of a `trainwise run` (its meta.json says so)"
+    return "a meta.json that no trainwise.Monitor wrote"
 
 
 def _no_gradients(step: int) -> Finding:
@@ -315,6 +328,36 @@ def _no_gradients(step: int) -> Finding:
         "logged: it was called before loss.backward() or after optimizer.zero_grad().",
         "Call monitor.step(loss, model, optimizer) after loss.backward() and before "
         "optimizer.step() / zero_grad().", step=step)
+
+
+@torch.no_grad()
+def _rows_and_loss(model: nn.Module, loader: Any, loss_fn: Any
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A loader's prediction rows and targets (_one_row_per_prediction, batch by batch) and
+    the user's loss, each batch's weighted by its rows (a mean loss's mean over the whole)."""
+    was_training = model.training
+    model.eval()
+    device = next((p.device for p in model.parameters()), None)
+    outputs, targets, total, count = [], [], 0.0, 0
+    for batch in loader:
+        x, y = batch[0], batch[1]
+        if device is not None and isinstance(x, torch.Tensor):
+            x = x.to(device, non_blocking=True)
+        output = one_output(model(x)).float()
+        y = y.to(output.device)
+        loss = float(_mean_loss(loss_fn, output, y))
+        rows, labels = _one_row_per_prediction(output, y, loss_fn)
+        total, count = total + loss * len(labels), count + len(labels)
+        outputs.append(rows.cpu())
+        targets.append(labels.cpu())
+    model.train(was_training)
+    return torch.cat(outputs), torch.cat(targets), torch.tensor(total / max(count, 1))
+
+
+def _mean_loss(loss_fn: Any, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The user's loss as one number: a per-sample loss is averaged (as step does), a Python
+    float taken as it is."""
+    return torch.as_tensor(loss_fn(outputs, targets), dtype=torch.float32).mean()
 
 
 def _one_row_per_prediction(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any

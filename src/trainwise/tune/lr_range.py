@@ -22,6 +22,7 @@ from trainwise.findings import Finding, TrainwiseError
 from trainwise.tune.lr_verdict import verdict
 from trainwise.tune.no_trace import no_trace, probe_loader, seeded
 from trainwise.tune.probe_errors import (
+    FRESH_OPTIMIZER,
     ProbeStop,
     check_trainable,
     fresh_optimizer,
@@ -105,6 +106,7 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
     curves: list[LrCurve] = []
     try:
         check_trainable(model, "lr_range_nothing_to_train")
+        _check_builds_anew(make_optimizer, model)
         with no_trace(model, loader) as snapshot:
             for seed in seeds:
                 curves.append(_run_seed(model, loss_fn, loader, make_optimizer, lrs, seed,
@@ -116,6 +118,17 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
     v = verdict(curves, rule)
     return LrRangeResult(v.lr, v.lr_low, v.lr_high, v.spread_decades, rule, curves,
                          v.suggestions, v.findings)
+
+
+def _check_builds_anew(make_optimizer: Callable[[nn.Module], Any], model: nn.Module) -> None:
+    """The test trains the user's own model, so an optimizer over its parameters is no sign
+    of a stray one; the same object from two calls is: the user's optimizer, handed back,
+    which the ramp would leave at end_lr with moments it never earned."""
+    first = fresh_optimizer(make_optimizer(model), model)
+    if make_optimizer(model) is first:
+        raise TrainwiseError("make_optimizer returned the same optimizer object twice: the "
+                             "range test would change it (its lr and moments). "
+                             + FRESH_OPTIMIZER)
 
 
 def _check_arguments(start_lr, end_lr, num_steps, seeds, diverge_factor) -> None:

@@ -37,7 +37,13 @@ def probe_loader(loader: Any) -> Any:
     user's cached iterator, so the probe neither creates the workers the user's training will
     keep (seeded by the probe's generator state) nor advances the random state inside
     running ones (their augmentation), which no snapshot can restore. The copy's own workers
-    end with it. Any other loader: itself."""
+    end with it. A Fabric-wrapped loader iterates its `_dataloader`: that one is copied. Any
+    other loader: itself."""
+    inner = getattr(loader, "_dataloader", None)
+    if inner is not None and probe_loader(inner) is not inner:
+        wrapper = copy.copy(loader)
+        wrapper._dataloader = probe_loader(inner)
+        return wrapper
     if not (getattr(loader, "persistent_workers", False) and hasattr(loader, "_iterator")):
         return loader
     copied = copy.copy(loader)

@@ -72,23 +72,26 @@ def fresh_optimizer(optimizer: Any, model: nn.Module) -> Any:
     it never earned, and a copy of the model would not train at all."""
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TrainwiseError(f"make_optimizer returned a {type(optimizer).__name__}, not a "
-                             "torch optimizer; " + _FRESH)
+                             "torch optimizer. " + FRESH_OPTIMIZER)
     owned = {id(p) for p in model.parameters()}
     foreign = sum(id(p) not in owned for group in optimizer.param_groups
                   for p in group["params"])
     if foreign:
         raise TrainwiseError(f"make_optimizer's optimizer holds {foreign} parameter tensor(s) "
-                             "that are not the model's it was given (it must build one for "
-                             "that model); " + _FRESH)
+                             "that are not the model's it was given: it must build one for "
+                             "that model, and a probe neither trains nor restores the others "
+                             "(a learnable loss's parameters: make the loss a submodule of the "
+                             "model). " + FRESH_OPTIMIZER)
     if optimizer.state:
         raise TrainwiseError("make_optimizer returned an optimizer that has already stepped "
-                             "(it has state); a probe would change it. " + _FRESH)
+                             "(it has state); a probe would change it. " + FRESH_OPTIMIZER)
     return optimizer
 
 
-_FRESH = ("pass a function that builds a new one each call, e.g. make_optimizer=lambda model: "
-          "torch.optim.AdamW(model.parameters(), lr=1e-3), or trainwise.make_adamw(model, lr=1e-3, "
-          "weight_decay=0.01) for decay on weights only.")
+FRESH_OPTIMIZER = ("Pass a function that builds a new one each call, e.g. make_optimizer="
+                   "lambda model: torch.optim.AdamW(model.parameters(), lr=1e-3), or "
+                   "trainwise.make_adamw(model, lr=1e-3, weight_decay=0.01) for decay on "
+                   "weights only.")
 
 
 def scalar_loss(loss: torch.Tensor, step: int) -> torch.Tensor:

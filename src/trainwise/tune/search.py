@@ -136,7 +136,9 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     (per process), as training splits its batches (MAX_MICRO_BATCH).
     `fabric`: the run's; the short runs train through it and the range test steps at its
     precision (None: one CPU process, 32-bit).
-    Problems come back as error findings in `findings`, never as exceptions.
+    Problems of the model or the data come back as error findings in `findings`; a call
+    that cannot work (a make_optimizer without an lr parameter or handing back one optimizer,
+    a metric-driven scheduler, a per-sample loss) raises TrainwiseError saying what to pass.
     """
     config = config or TuneConfig()
     if config.short_runs:  # before the range test's work, not after it
