@@ -13,6 +13,7 @@ from trainwise.findings import Finding, error, info
 from trainwise.resume import checkpoint_extra, resume_state
 from trainwise.stages import PREFLIGHT_SAMPLES, RunContext
 from trainwise.train.callbacks import BestWeights
+from trainwise.train.class_metrics import class_results, lowest_recall
 from trainwise.train.diagnose import diagnose
 from trainwise.train.loop import fit
 from trainwise.train.sharding import evaluate_across_ranks, num_steps_per_epoch, setup_loader
@@ -188,21 +189,36 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
     loader = setup_loader(ctx.fabric, ctx.splits["test"].loader(512, shuffle=False, seed=0),
                           train=False)
     model = ctx.trained_model or ctx.model
+    classification = ctx.data.task == "classification"
     row = evaluate_across_ranks(ctx.fabric, model, loader, ctx.loss_fn, ctx.data.task,
-                                prefix="test")
+                                prefix="test", confusion=classification)
     row.pop("test_confidence_hist", None)
     for key in ("test_mae", "test_rmse"):  # back to the target's own units
         if key in row:
             row[key] *= ctx.target_scale
+    findings: list[Finding] = []
+    if classification:
+        extra, findings = class_results(row["test_confusion"], ctx.splits["train"].y,
+                                             ctx.data.class_names)
+        row.update(extra)
     if ctx.fabric.is_global_zero:
         ctx.run.append_history([{"kind": "test", **row}])
     ctx.meta["test"] = row
-    if ctx.data.task == "classification":
-        message = f"Test accuracy {row['test_accuracy']:.2%} on {len(ctx.splits['test'].y)} " \
-                  "held-out samples."
-    else:
-        message = f"Test RMSE {row['test_rmse']:.4g}, MAE {row['test_mae']:.4g}."
-    # the bins are drawn in the report's reliability diagram (from the history's test row);
-    # as evidence they would print as one long dict
-    return [info("evaluate", "test_result", message,
-                 **{k: v for k, v in row.items() if k != "test_reliability"})]
+    # the bins, matrix and per-class lists are drawn in the report (from the history's test
+    # row); as evidence they would print as long lists
+    evidence = {k: v for k, v in row.items() if not isinstance(v, dict | list)}
+    return [info("evaluate", "test_result", _test_message(ctx, row), **evidence), *findings]
+
+
+def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
+    assert ctx.data is not None
+    if ctx.data.task != "classification":
+        return f"Test RMSE {row['test_rmse']:.4g}, MAE {row['test_mae']:.4g}."
+    message = (f"Test accuracy {row['test_accuracy']:.2%} on {len(ctx.splits['test'].y)} "
+               f"held-out samples (always answering '{row['test_baseline_class']}', the "
+               f"training split's most frequent class: {row['test_baseline_accuracy']:.2%}); "
+               f"balanced accuracy {row['test_balanced_accuracy']:.2%}")
+    lowest = lowest_recall(row["test_per_class"], ctx.data.class_names)
+    if lowest is not None:
+        message += f", lowest recall {lowest[1]:.0%} (class '{lowest[0]}')"
+    return message + "."

@@ -9,6 +9,7 @@ from torch import nn
 
 from trainwise.findings import TrainwiseError
 from trainwise.train.calibration import ECE_BINS, confidence_stats
+from trainwise.train.class_metrics import balanced_accuracy, confusion_matrix
 
 
 @torch.no_grad()
@@ -74,14 +75,21 @@ def reliability(probs: torch.Tensor, targets: torch.Tensor,
 
 
 def evaluate(model: nn.Module, loader: Any, loss_fn: nn.Module, task: str,
-             prefix: str = "val") -> dict[str, Any]:
-    """Metrics of one split, keys prefixed ("val_loss", "val_accuracy", ...)."""
+             prefix: str = "val", confusion: bool = False) -> dict[str, Any]:
+    """Metrics of one split, keys prefixed ("val_loss", "val_accuracy", ...); `confusion`
+    adds the (C, C) confusion matrix as nested lists (the test split: once per run)."""
     outputs, targets = predict(model, loader)
     row: dict[str, Any] = {f"{prefix}_loss": float(loss_fn(outputs, targets))}
     if task == "classification":
         probs = outputs.softmax(dim=1)
         stats = confidence_stats(probs, targets)
         row[f"{prefix}_accuracy"] = stats["accuracy"]
+        # accuracy alone hides a model that always answers the majority class (4% positives:
+        # 96% accuracy); the mean per-class recall does not, and costs one bincount
+        matrix = confusion_matrix(outputs.argmax(dim=1), targets, int(outputs.shape[1]))
+        row[f"{prefix}_balanced_accuracy"] = balanced_accuracy(matrix)
+        if confusion:
+            row[f"{prefix}_confusion"] = matrix.tolist()
         row[f"{prefix}_mean_confidence"] = stats["mean_confidence"]
         row[f"{prefix}_ece"] = stats["ece"]
         row[f"{prefix}_confidence_hist"] = stats["confidence_hist"]

@@ -114,14 +114,15 @@ def predictions_across_ranks(fabric: Fabric, model: nn.Module, loader: Any
 
 
 def evaluate_across_ranks(fabric: Fabric, model: nn.Module, loader: Any, loss_fn: nn.Module,
-                          task: str, prefix: str = "val") -> dict[str, Any]:
+                          task: str, prefix: str = "val", confusion: bool = False
+                          ) -> dict[str, Any]:
     """Metrics over every process's slice together: the same numbers as on one device."""
     if fabric.world_size == 1:
-        return evaluate(model, loader, loss_fn, task, prefix)
+        return evaluate(model, loader, loss_fn, task, prefix, confusion)
     # The gathered predictions go through evaluate's own metric code (an identity "model"
     # replays them), so one device and many compute the metrics the same way.
     outputs, targets = predictions_across_ranks(fabric, model, loader)
-    return evaluate(nn.Identity(), [(outputs, targets)], loss_fn, task, prefix)
+    return evaluate(nn.Identity(), [(outputs, targets)], loss_fn, task, prefix, confusion)
 
 
 def loss_across_ranks(fabric: Fabric, model: nn.Module, loader: Any, loss_fn: nn.Module

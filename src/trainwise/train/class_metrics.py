@@ -1,0 +1,132 @@
+"""Classification metrics beyond accuracy: confusion matrix, balanced accuracy, per-class
+precision / recall / F1, and the majority-class baseline that accuracy must beat.
+
+Everything is derived from one (C, C) confusion matrix, counted with a single bincount: the
+test split is evaluated once per run and the validation split once per epoch, so the cost is
+one pass over N labels. torchmetrics computes the same numbers but wants `num_classes` fixed
+up front and returns NaN / warns differently per version; the definitions here follow
+scikit-learn's (tests/test_class_metrics.py checks them against it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainwise.findings import Finding, warning
+
+# The model must beat "always the most frequent class" by this much (in accuracy) to count as
+# having learned something: one point, and at least one more right answer on a small split.
+BASELINE_MARGIN = 0.01
+MAX_MATRIX_CLASSES = 20  # larger matrices are unreadable as a table: the report lists the
+NUM_TOP_CONFUSIONS = 10  # most frequent confusions instead
+
+
+def confusion_matrix(predictions: torch.Tensor, targets: torch.Tensor,
+                     num_classes: int) -> torch.Tensor:
+    """(C, C) int64 counts: row = true class, column = predicted class (sklearn's layout)."""
+    index = targets.long().reshape(-1) * num_classes + predictions.long().reshape(-1)
+    return torch.bincount(index, minlength=num_classes * num_classes).reshape(
+        num_classes, num_classes)
+
+
+def balanced_accuracy(confusion: torch.Tensor) -> float:
+    """Mean recall over the classes present in the targets (as sklearn, which leaves out a
+    class with no true rows rather than counting its recall as 0 or 1)."""
+    support = confusion.sum(dim=1)
+    present = support > 0
+    if not present.any():
+        return float("nan")
+    recall = confusion.diagonal()[present].double() / support[present].double()
+    return float(recall.mean())
+
+
+def per_class(confusion: torch.Tensor) -> dict[str, list[Any]]:
+    """Per class: precision, recall, F1 (0 where undefined, sklearn's zero_division=0) and the
+    number of true rows (support)."""
+    c = confusion.double()
+    correct, support, predicted = c.diagonal(), c.sum(dim=1), c.sum(dim=0)
+    precision = torch.where(predicted > 0, correct / predicted.clamp(min=1), 0.0)
+    recall = torch.where(support > 0, correct / support.clamp(min=1), 0.0)
+    total = precision + recall
+    f1 = torch.where(total > 0, 2 * precision * recall / total.clamp(min=1e-12), 0.0)
+    return {"precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist(),
+            "support": [int(s) for s in support.tolist()]}
+
+
+def top_confusions(confusion: list[list[int]], limit: int = NUM_TOP_CONFUSIONS
+                   ) -> list[tuple[int, int, int]]:
+    """The most frequent off-diagonal cells as (true class, predicted class, count)."""
+    cells = [(count, true, pred) for true, row in enumerate(confusion)
+             for pred, count in enumerate(row) if true != pred and count > 0]
+    cells.sort(key=lambda cell: (-cell[0], cell[1], cell[2]))
+    return [(true, pred, count) for count, true, pred in cells[:limit]]
+
+
+def baseline_finding(num_correct: int, baseline_correct: int, num_rows: int,
+                     baseline_name: str, balanced: float) -> Finding | None:
+    """A warning when the model's test accuracy is not clearly above always answering the
+    majority class: within BASELINE_MARGIN, or not even one more right answer."""
+    margin = max(1, int(np.ceil(BASELINE_MARGIN * num_rows)))
+    if num_correct - baseline_correct >= margin:
+        return None
+    accuracy, baseline = num_correct / num_rows, baseline_correct / num_rows
+    relation = "no higher than" if num_correct <= baseline_correct else \
+        f"less than {max(BASELINE_MARGIN, 1 / num_rows):.1%} above"
+    return warning(
+        "evaluate", "below_majority_baseline",
+        f"Test accuracy {accuracy:.2%} is {relation} {baseline:.2%}, what always answering "
+        f"'{baseline_name}' (the training split's most frequent class) scores on the same "
+        f"rows; balanced accuracy is {balanced:.1%}. The accuracy says little here: the model "
+        "may ignore the rarer classes.",
+        "Judge the model by balanced accuracy and per-class recall (report, Test result). "
+        "Revisit the data stage's class balance: set train.class_weights = \"balanced\" so "
+        "each class weighs the same in the loss, collect more rows of the rare classes, or "
+        "check that the features carry signal for them.",
+        test_accuracy=round(accuracy, 6), baseline_accuracy=round(baseline, 6),
+        baseline_class=baseline_name, balanced_accuracy=round(balanced, 6),
+        num_correct=num_correct, baseline_correct=baseline_correct)
+
+
+def class_name(names: list[str], index: int) -> str:
+    return names[index] if index < len(names) else str(index)
+
+
+def class_results(confusion: list[list[int]], train_targets: np.ndarray,
+                       class_names: list[str]) -> tuple[dict[str, Any], list[Finding]]:
+    """The test row's extra keys (the majority baseline, per-class metrics) and the
+    baseline warning, from the test confusion matrix and the training labels."""
+    matrix = torch.tensor(confusion, dtype=torch.int64)
+    majority = majority_class(train_targets)
+    num_rows = int(matrix.sum())
+    # what "always the training majority" gets right on the test split: that class's rows
+    baseline_correct = int(matrix[majority].sum()) if majority < len(matrix) else 0
+    balanced = balanced_accuracy(matrix)
+    extra = {"test_baseline_accuracy": baseline_correct / max(num_rows, 1),
+             "test_baseline_class": class_name(class_names, majority),
+             "test_per_class": per_class(matrix)}
+    if not num_rows:
+        return extra, []
+    found = baseline_finding(int(matrix.diagonal().sum()), baseline_correct, num_rows,
+                             extra["test_baseline_class"], balanced)
+    return extra, [found] if found else []
+
+
+def majority_class(train_targets: np.ndarray) -> int:
+    """The training split's most frequent class (ties: the lowest index). From the training
+    split only, as a model could know it before seeing the test split."""
+    return int(np.bincount(np.asarray(train_targets, dtype=np.int64)).argmax())
+
+
+def lowest_recall(per_class_metrics: dict[str, list[Any]], class_names: list[str]
+                  ) -> tuple[str, float] | None:
+    """The class the model finds least often (among those with test rows)."""
+    recalls = [(r, i) for i, (r, n) in enumerate(zip(per_class_metrics["recall"],
+                                                      per_class_metrics["support"], strict=True))
+               if n > 0]
+    if not recalls:
+        return None
+    recall, index = min(recalls)
+    return class_name(class_names, index), recall

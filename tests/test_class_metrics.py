@@ -1,0 +1,113 @@
+"""Classification metrics beyond accuracy, checked against scikit-learn, and the majority
+baseline that a model on imbalanced data must beat."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn import metrics
+from torch import nn
+
+from trainwise.findings import Severity
+from trainwise.train.class_metrics import (
+    balanced_accuracy,
+    class_results,
+    confusion_matrix,
+    per_class,
+    top_confusions,
+)
+from trainwise.train.evaluate import evaluate
+
+
+def _labels(seed: int, num_classes: int, n: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Skewed true labels and noisy predictions; the last class is never predicted, so
+    precision there is 0/0 (sklearn: 0 with zero_division=0)."""
+    rng = np.random.default_rng(seed)
+    share = np.linspace(1, 0.1, num_classes)
+    y_true = rng.choice(num_classes, size=n, p=share / share.sum())
+    y_pred = np.where(rng.random(n) < 0.6, y_true, rng.integers(0, num_classes, n))
+    y_pred[y_pred == num_classes - 1] = 0
+    return y_true, y_pred
+
+
+@pytest.mark.parametrize(("seed", "num_classes"), [(0, 2), (1, 3), (2, 7)])
+def test_metrics_match_sklearn(seed: int, num_classes: int) -> None:
+    y_true, y_pred = _labels(seed, num_classes)
+    labels = list(range(num_classes))
+    matrix = confusion_matrix(torch.tensor(y_pred), torch.tensor(y_true), num_classes)
+    np.testing.assert_array_equal(matrix.numpy(),
+                                  metrics.confusion_matrix(y_true, y_pred, labels=labels))
+    assert balanced_accuracy(matrix) == pytest.approx(
+        metrics.balanced_accuracy_score(y_true, y_pred))
+    ours = per_class(matrix)
+    for name, reference in (("precision", metrics.precision_score),
+                            ("recall", metrics.recall_score), ("f1", metrics.f1_score)):
+        np.testing.assert_allclose(ours[name], reference(y_true, y_pred, labels=labels,
+                                                         average=None, zero_division=0))
+    assert ours["support"] == np.bincount(y_true, minlength=num_classes).tolist()
+
+
+def test_balanced_accuracy_leaves_out_a_class_absent_from_the_targets() -> None:
+    y_true, y_pred = np.array([0, 0, 0, 1, 1]), np.array([0, 0, 2, 1, 2])
+    matrix = confusion_matrix(torch.tensor(y_pred), torch.tensor(y_true), 3)
+    with pytest.warns(UserWarning, match="y_pred contains classes not in y_true"):
+        expected = metrics.balanced_accuracy_score(y_true, y_pred)
+    assert balanced_accuracy(matrix) == pytest.approx(expected)  # (2/3 + 1/2) / 2
+
+
+def test_evaluate_reports_balanced_accuracy_and_the_matrix() -> None:
+    y_true, y_pred = _labels(3, 4)
+    logits = torch.nn.functional.one_hot(torch.tensor(y_pred), 4).float() * 5
+    targets = torch.tensor(y_true)
+    loader = [(logits[:120], targets[:120]), (logits[120:], targets[120:])]  # two batches
+    row = evaluate(nn.Identity(), loader, nn.CrossEntropyLoss(), "classification", "test",
+                   confusion=True)
+    assert row["test_balanced_accuracy"] == pytest.approx(
+        metrics.balanced_accuracy_score(y_true, y_pred))
+    assert row["test_confusion"] == metrics.confusion_matrix(y_true, y_pred).tolist()
+    val = evaluate(nn.Identity(), loader, nn.CrossEntropyLoss(), "classification")
+    assert "val_balanced_accuracy" in val and "val_confusion" not in val  # per epoch: small
+
+
+def test_always_the_majority_class_is_flagged_against_the_training_majority() -> None:
+    """4% positives: answering "no" to everything scores 96% accuracy and must be flagged;
+    the baseline class comes from the training split, not the test split."""
+    y_test = np.array([0] * 96 + [1] * 4)
+    always_no = confusion_matrix(torch.zeros(100), torch.tensor(y_test), 2).tolist()
+    y_train = np.array([0] * 950 + [1] * 50)
+    extra, found = class_results(always_no, y_train, ["no", "yes"])
+    assert extra["test_baseline_class"] == "no"
+    assert extra["test_baseline_accuracy"] == pytest.approx(0.96)
+    assert extra["test_per_class"]["recall"] == [1.0, 0.0]
+    assert [f.code for f in found] == ["below_majority_baseline"]
+    assert found[0].severity is Severity.WARNING
+    assert "96.00% is no higher than 96.00%" in found[0].message
+    assert "balanced accuracy is 50.0%" in found[0].message
+    assert 'train.class_weights = "balanced"' in found[0].fix and "data stage" in found[0].fix
+
+    # a training split whose majority is "yes": always "yes" gets 4% on this test split
+    _, found = class_results(always_no, 1 - y_train, ["no", "yes"])
+    assert found == []
+
+
+def _found_after(num_found: int) -> list[str]:
+    """Codes for a model that finds `num_found` of 8 positives among 200 rows (96% "no"),
+    with no false alarms: each one found is half a point above always answering "no"."""
+    y_test = np.array([0] * 192 + [1] * 8)
+    y_pred = np.zeros(200, dtype=np.int64)
+    y_pred[192:192 + num_found] = 1
+    matrix = confusion_matrix(torch.tensor(y_pred), torch.tensor(y_test), 2).tolist()
+    _, found = class_results(matrix, np.array([0] * 950 + [1] * 50), ["no", "yes"])
+    return [f.code for f in found]
+
+
+def test_only_a_model_clearly_above_the_baseline_passes() -> None:
+    assert _found_after(1) == ["below_majority_baseline"]  # half a point: not clearly above
+    assert _found_after(2) == []  # one point
+    assert _found_after(8) == []
+
+
+def test_top_confusions_are_the_largest_off_diagonal_cells() -> None:
+    matrix = [[5, 1, 7], [0, 4, 2], [3, 0, 9]]
+    assert top_confusions(matrix, limit=2) == [(0, 2, 7), (2, 0, 3)]
