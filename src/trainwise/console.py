@@ -63,6 +63,8 @@ class ProgressBar:
         info = f"epoch {row['epoch']}  val_loss {row['val_loss']:.4f}"
         if "val_accuracy" in row:
             info += f"  val_acc {row['val_accuracy']:.3f}"
+        if "val_balanced_accuracy" in row:  # the rare classes' view, beside accuracy
+            info += f"  val_bal_acc {row['val_balanced_accuracy']:.3f}"
         self.bar.update(self.task, info=info)
 
 

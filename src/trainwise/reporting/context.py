@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from trainwise.findings import STAGES, Finding, Severity, TrainwiseError, errors, worst
+from trainwise.reporting.classes import class_tables
 from trainwise.reporting.curves import best_epoch
 from trainwise.reporting.tuning import candidate_rows, within_noise
 from trainwise.rundir import read_findings, read_history
@@ -141,22 +142,39 @@ def _verdict(run: RunData) -> str:
     return "No verdict recorded: the run may still be going or stopped without one."
 
 
+# read together: accuracy means little until set beside always answering the majority class
+_TEST_ORDER = ("test_accuracy", "test_baseline_accuracy", "test_baseline_class",
+               "test_balanced_accuracy")
+
+
 def _test_scalars(test: Row | None) -> list[tuple[str, Any]]:
-    """The test row's numbers; its reliability bins are drawn in the reliability diagram."""
+    """The test row's numbers; its reliability bins, confusion matrix and per-class lists
+    are drawn as their own figure and tables."""
     return [(k, v) for k, v in (test or {}).items()
             if k != "kind" and not isinstance(v, dict | list)]
+
+
+def _test_table(test: Row | None) -> list[tuple[str, str]]:
+    first = {key: i for i, key in enumerate(_TEST_ORDER)}
+    items = sorted(_test_scalars(test), key=lambda item: first.get(item[0], len(first)))
+    return [(k, _metric(k, v)) for k, v in items]  # sorted is stable: the rest keep order
 
 
 def _test_rows(test: Row) -> list[str]:
     return [f"{k.replace('_', ' ')} {_metric(k, v)}" for k, v in _test_scalars(test)]
 
 
+_HEADLINE_LABELS = {"test_baseline_accuracy": "always the majority class",
+                    "test_rmse": "test RMSE", "test_mae": "test MAE"}
+
+
 def _headline(run: RunData) -> list[tuple[str, str]]:
     items: list[tuple[str, str]] = []
     test = run.test or {}
-    for key in ("test_accuracy", "test_rmse", "test_mae"):
+    for key in ("test_accuracy", "test_baseline_accuracy", "test_balanced_accuracy",
+                "test_rmse", "test_mae"):
         if test.get(key) is not None:
-            items.append((key.replace("_", " ").replace("rmse", "RMSE").replace("mae", "MAE"),
+            items.append((_HEADLINE_LABELS.get(key, key.replace("_", " ")),
                           _metric(key, test[key])))
     best = best_epoch(run.epochs)
     if best is not None:
@@ -215,7 +233,8 @@ def report_context(run: RunData) -> dict[str, Any]:
         "candidates": candidates,
         "candidates_within_noise": within_noise(candidates),
         "has_training": bool(run.steps or run.epochs),
-        "test": [(k, _metric(k, v)) for k, v in _test_scalars(run.test)],
+        "test": _test_table(run.test),
+        **class_tables(run.test or {}, run.data.get("class_names") or []),
         "findings_by_stage": _findings_by_stage(run.findings),
         "seed": meta.get("seed"),
         "device": meta.get("device"),

@@ -76,7 +76,8 @@ def _task_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
     builders = {}
     if _has(run.epochs, "val_accuracy"):
         builders["accuracy"] = ("Accuracy", lambda: curves.metric_figure(
-            run.epochs, ["train_accuracy", "val_accuracy", "val_mean_confidence"],
+            run.epochs, ["train_accuracy", "val_accuracy", "val_mean_confidence",
+                         "val_balanced_accuracy"],
             "Accuracy and mean confidence per epoch", run.findings))
     if _has(run.epochs, "val_confidence_hist"):
         builders["confidence"] = ("Confidence", lambda: curves.confidence_figure(run.epochs))

@@ -1,0 +1,87 @@
+"""The report's test section per class: baseline beside accuracy, per-class table, confusion
+matrix (or the top confusions for many classes). Rendered without figures: fast."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn import metrics
+
+from trainwise.reporting.context import load_run, report_context
+from trainwise.reporting.html import render_html
+from trainwise.train.class_metrics import per_class
+
+
+def _render(tmp_path: Path, test: dict[str, Any], class_names: list[str],
+            task: str = "classification") -> str:
+    run = tmp_path / "run"
+    run.mkdir()
+    data = {"name": "t", "task": task, "class_names": class_names,
+            "num_classes": len(class_names)}
+    (run / "meta.json").write_text(json.dumps({"data": data, "verdict": "done"}))
+    (run / "history.jsonl").write_text(json.dumps({"kind": "test", **test}) + "\n")
+    context = report_context(load_run(run))
+    context.update(figures={}, extra_figures=[], problems=[])
+    return render_html(context)
+
+
+def _test_row(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> dict[str, Any]:
+    import torch
+
+    matrix = metrics.confusion_matrix(y_true, y_pred, labels=list(range(num_classes)))
+    return {"test_loss": 0.5, "test_accuracy": metrics.accuracy_score(y_true, y_pred),
+            "test_balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
+            "test_confusion": matrix.tolist(), "test_baseline_accuracy": 0.9575,
+            "test_baseline_class": "no", "test_per_class": per_class(torch.tensor(matrix))}
+
+
+def _section(text: str) -> str:
+    return text[text.index('id="test"'):text.index('id="findings"')]
+
+
+def test_imbalanced_result_shows_baseline_recall_and_matrix(tmp_path: Path) -> None:
+    y_true = np.array([0] * 383 + [1] * 17)
+    y_pred = np.zeros(400, dtype=np.int64)
+    y_pred[-2:] = 1  # 2 of 17 "yes" found
+    text = _render(tmp_path, _test_row(y_true, y_pred, 2), ["no", "yes"])
+    headline = text[text.index('class="headline"'):text.index("</dl>")]
+    assert "always the majority class" in headline and "95.8 %" in headline
+    assert "test balanced accuracy" in headline and "55.9 %" in headline  # (1 + 2/17) / 2
+    section = _section(text)
+    facts = re.findall(r"<tr><th>([^<]*)</th>", section[:section.index("Per class")])
+    assert facts[:4] == ["test accuracy", "test baseline accuracy", "test baseline class",
+                         "test balanced accuracy"]  # the baseline right beside accuracy
+    rows = re.findall(r"<tr><td>(\w+)</td>((?:<td[^>]*>[^<]*</td>)+)</tr>", section)
+    cells = {name: re.findall(r">([^<]*)<", tds)[::2] for name, tds in rows}
+    assert cells["yes"] == ["17", "100.0 %", "11.8 %", "0.211"]  # rows, precision, recall, F1
+    matrix = section[section.index("Confusion matrix"):]
+    counts = [re.findall(r'<td class="num(?: correct)?" style="[^"]*">(\d+)</td>', row)
+              for row in re.findall(r"<tr><th>(?:no|yes)</th>(.*?)</tr>", matrix)]
+    assert counts == [["383", "0"], ["15", "2"]]  # sklearn's layout: row = true class
+
+
+def test_many_classes_list_the_top_confusions_instead_of_a_matrix(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 25, 2000)
+    y_pred = np.where(rng.random(2000) < 0.8, y_true, rng.integers(0, 25, 2000))
+    y_pred[y_true == 3] = 7  # class c3 always called c7: the largest confusion
+    text = _render(tmp_path, _test_row(y_true, y_pred, 25), [f"c{i}" for i in range(25)])
+    section = _section(text)
+    assert "Confusion matrix" not in section
+    top = section[section.index("Most frequent confusions"):]
+    first = re.search(r"<tr><td>(\w+)</td><td>(\w+)</td><td[^>]*>(\d+)</td>", top)
+    assert first.groups() == ("c3", "c7", str(int((y_true == 3).sum())))
+    assert len(re.findall(r"<tr><td>c\d+</td><td>c\d+</td>", top)) == 10
+
+
+def test_regression_has_no_class_tables(tmp_path: Path) -> None:
+    text = _render(tmp_path, {"test_loss": 0.3, "test_rmse": 0.65, "test_mae": 0.43}, [],
+                   task="regression")
+    section = html.unescape(_section(text))
+    assert "Per class" not in section and "onfusion" not in section and "baseline" not in section
+    assert "test RMSE" in text
