@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from trainwise.config import valid_keys
 from trainwise.data.audit import audit
 from trainwise.data.task import TaskData
 from trainwise.findings import Severity
@@ -45,6 +46,9 @@ def test_class_imbalance_warns_with_counts():
     assert finding.severity is Severity.WARNING and finding.fix
     assert finding.evidence["class_counts"] == {"c0": 250, "c1": 40, "c2": 10}
     assert finding.evidence["ratio"] == pytest.approx(10 / 250)
+    # the fix names a setting that exists, and the metrics the report now shows
+    assert 'train.class_weights = "balanced"' in finding.fix
+    assert "train.class_weights" in valid_keys() and "balanced accuracy" in finding.fix
 
 
 def test_single_class_is_an_error():

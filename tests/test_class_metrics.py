@@ -9,6 +9,7 @@ import torch
 from sklearn import metrics
 from torch import nn
 
+from trainwise.config import valid_keys
 from trainwise.findings import Severity
 from trainwise.train.class_metrics import (
     balanced_accuracy,
@@ -85,6 +86,7 @@ def test_always_the_majority_class_is_flagged_against_the_training_majority() ->
     assert "96.00% is no higher than 96.00%" in found[0].message
     assert "balanced accuracy is 50.0%" in found[0].message
     assert 'train.class_weights = "balanced"' in found[0].fix and "data stage" in found[0].fix
+    assert "train.class_weights" in valid_keys()  # the fix names a setting that exists
 
     # a training split whose majority is "yes": always "yes" gets 4% on this test split
     _, found = class_results(always_no, 1 - y_train, ["no", "yes"])

@@ -85,6 +85,10 @@ class TrainConfig(_Section):
     # micro-batches per optimizer step: batch_size stays the effective batch of one step (split
     # over devices, then into this many pieces), so results do not depend on memory tricks
     accumulate_grad_batches: int = Field(1, ge=1)
+    # classification: "balanced" weighs each class n / (k * n_c) in the loss, from the training
+    # split's counts, so rare classes count as much as common ones (higher recall on them;
+    # predicted probabilities then overstate the rare classes); "none" = every row the same
+    class_weights: Literal["none", "balanced"] = "none"
 
 
 class TuneConfig(_Section):

@@ -24,6 +24,7 @@ from trainwise.data.task import TaskData
 from trainwise.data.tensors import Normaliser, sample_rows, to_loader
 from trainwise.findings import Finding, TrainwiseError, info
 from trainwise.model.baselines import build_model, loss_function
+from trainwise.model.class_weights import balanced_class_weights
 from trainwise.model.init import init_weights
 from trainwise.model.optim import make_adamw
 from trainwise.model.summary import check_output_shape, shape_trace
@@ -181,7 +182,9 @@ def stage_model(ctx: RunContext) -> list[Finding]:
         findings = [info("model", "init", f"Initialised {len(records)} layers "
                          "(He for ReLU layers, Xavier otherwise, zero biases).",
                          layers=records)]
-    ctx.model, ctx.loss_fn = model, loss_function(data.task)
+    weights, weight_findings = _class_weights(ctx)
+    ctx.model, ctx.loss_fn = model, loss_function(data.task, weights)
+    findings += weight_findings
     x, y = ctx.splits["train"].tensors(limit=64)
     summary = shape_trace(model, x)
     ctx.run.write_json("model_summary.json", summary)
@@ -191,3 +194,24 @@ def stage_model(ctx: RunContext) -> list[Finding]:
     findings.insert(0, info("model", "built", f"{type(model).__name__} with {params:,} "
                             "parameters.", total_params=params))
     return findings
+
+
+def _class_weights(ctx: RunContext) -> tuple[torch.Tensor | None, list[Finding]]:
+    """train.class_weights, from the training split only (the val and test splits must not
+    shape training)."""
+    data = ctx.data
+    assert data is not None
+    if ctx.config.train.class_weights == "none":
+        return None, []
+    if data.task != "classification":
+        return None, [info("model", "class_weights_ignored", "train.class_weights applies to "
+                           "classification only; this regression run ignores it (set it to "
+                           "\"none\" to silence this note).")]
+    weights = balanced_class_weights(ctx.splits["train"].y, data.num_classes)
+    names = data.class_names or [str(i) for i in range(len(weights))]
+    pairs = sorted(zip(weights.tolist(), names, strict=False))
+    shown = ", ".join(f"'{n}' {w:.3g}" for w, n in pairs) if len(pairs) <= 10 else \
+        f"from {pairs[0][0]:.3g} ('{pairs[0][1]}') to {pairs[-1][0]:.3g} ('{pairs[-1][1]}')"
+    return weights, [info("model", "class_weights", "Loss weighted per class "
+                          "(train.class_weights = \"balanced\", from the training split's "
+                          f"counts): {shown}.", weights=[round(w, 6) for w in weights.tolist()])]

@@ -38,8 +38,10 @@ def class_findings(y: np.ndarray, class_names: list[str]) -> tuple[list[Finding]
                     f"class '{smallest}' has {min(present)} rows, {ratio:.2f} x the "
                     f"{max(present)} of class '{largest}': accuracy will mostly reflect the "
                     "large classes.",
-                    "Keep the split stratified, watch per-class metrics, and consider class "
-                    "weights in the loss or collecting more rare-class rows.",
+                    "Keep the split stratified; judge the model by balanced accuracy, "
+                    "per-class recall and the confusion matrix (the report's Test result), "
+                    "not accuracy alone; consider train.class_weights = \"balanced\" or "
+                    "collecting more rare-class rows.",
                     class_counts=by_name, ratio=round(ratio, 4))], counts
 
 

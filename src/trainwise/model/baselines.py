@@ -16,6 +16,7 @@ from torch import nn
 
 from trainwise.data.task import TaskData
 from trainwise.findings import TrainwiseError
+from trainwise.model.class_weights import ClassWeightedCrossEntropy
 
 PADDING_ID = 0  # token id 0 is padding: masked out of the mean, its embedding row stays 0
 
@@ -230,9 +231,14 @@ def build_model(data: TaskData, name: str = "auto", width: int = 0,
     return BASELINES[name](size, data.num_classes or 1, width, dropout)
 
 
-def loss_function(task: str) -> nn.Module:
-    """Cross-entropy on logits (B, C) vs labels (B,); MSE on (B,) vs (B,) for regression."""
-    return nn.CrossEntropyLoss() if task == "classification" else RegressionLoss()
+def loss_function(task: str, class_weights: torch.Tensor | None = None) -> nn.Module:
+    """Cross-entropy on logits (B, C) vs labels (B,), per-class weighted when `class_weights`
+    (C,) is given (model/class_weights.py); MSE on (B,) vs (B,) for regression."""
+    if task != "classification":
+        return RegressionLoss()
+    if class_weights is not None:
+        return ClassWeightedCrossEntropy(class_weights)
+    return nn.CrossEntropyLoss()
 
 
 class RegressionLoss(nn.Module):

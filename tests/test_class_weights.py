@@ -1,0 +1,87 @@
+"""train.class_weights = "balanced": weights as scikit-learn's, a loss that adds up over
+micro-batches, and weights taken from the training split only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.utils.class_weight import compute_class_weight
+
+from trainwise.config import from_dict, to_toml
+from trainwise.data.task import TaskData
+from trainwise.model.baselines import loss_function
+from trainwise.model.class_weights import ClassWeightedCrossEntropy, balanced_class_weights
+from trainwise.rundir import RunDir
+from trainwise.stages import Arrays, RunContext, stage_model
+
+
+def test_weights_match_sklearn_balanced_and_skip_an_absent_class() -> None:
+    y = np.array([0] * 90 + [1] * 7 + [3] * 3)  # class 2 has no training row
+    ours = balanced_class_weights(y, 4)
+    present = np.array([0, 1, 3])
+    expected = compute_class_weight("balanced", classes=present, y=y)
+    np.testing.assert_allclose(ours[present].numpy(), expected, rtol=1e-6)
+    assert ours[2] == 0
+    assert float(ours[torch.tensor(y)].mean()) == pytest.approx(1.0)  # keeps the loss scale
+
+
+def test_loss_is_torchs_per_sample_weighted_mean_and_adds_up_over_micro_batches() -> None:
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(12, 3, generator=generator)
+    y = torch.tensor([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 0])
+    weights = balanced_class_weights(y.numpy(), 3)
+    loss = loss_function("classification", weights)
+    assert isinstance(loss, ClassWeightedCrossEntropy)
+    reference = torch.nn.functional.cross_entropy(logits, y, weight=weights, reduction="none")
+    assert float(loss(logits, y)) == pytest.approx(float(reference.mean()))
+    # halves of 7 and 5 rows weighted by their share give the whole batch's loss exactly
+    # (torch's weight= mean divides by each piece's own sum of weights, and would not)
+    pieces = 7 / 12 * loss(logits[:7], y[:7]) + 5 / 12 * loss(logits[7:], y[7:])
+    assert float(pieces) == pytest.approx(float(loss(logits, y)))
+    # uniform predictions: log C whatever the weights, as the loss-at-init check expects
+    assert float(loss(torch.zeros(12, 3), y)) == pytest.approx(
+        np.log(3) * float(weights[y].mean()))
+
+
+def test_the_setting_is_documented_and_validated() -> None:
+    assert from_dict({"train": {"class_weights": "balanced"}}).train.class_weights == "balanced"
+    with pytest.raises(Exception, match="class_weights"):
+        from_dict({}, ["train.class_weights=\"inverse\""])
+    explained = to_toml(from_dict({}), notes=True)
+    assert "n / (k * n_c)" in explained and 'class_weights = "none"' in explained
+
+
+def _model_stage(tmp_path, task: str = "classification"):
+    """The model stage on a pool of 95 "no" and 5 "yes" whose training split holds 30 and 10:
+    weights from the training split differ from the pool's."""
+    rng = np.random.default_rng(0)
+    y_pool = np.array([0] * 95 + [1] * 5)
+    y_train = np.array([0] * 30 + [1] * 10)
+    data = TaskData("toy", "vector", task, rng.normal(size=(100, 4)).astype(np.float32),
+                    y_pool if task == "classification" else y_pool.astype(np.float32),
+                    class_names=["no", "yes"] if task == "classification" else [])
+    ctx = RunContext(from_dict({"train": {"class_weights": "balanced"}}), RunDir(tmp_path),
+                     fabric=None, data=data)
+    ctx.splits = {"train": Arrays(rng.normal(size=(40, 4)).astype(np.float32),
+                                  y_train if task == "classification"
+                                  else y_train.astype(np.float32))}
+    return ctx, stage_model(ctx), y_train
+
+
+def test_model_stage_weights_the_loss_from_the_training_split_only(tmp_path) -> None:
+    ctx, findings, y_train = _model_stage(tmp_path)
+    expected = compute_class_weight("balanced", classes=np.arange(2), y=y_train)  # 2/3, 2
+    found = next(f for f in findings if f.code == "class_weights")
+    np.testing.assert_allclose(found.evidence["weights"], expected, rtol=1e-5)
+    assert "'no' 0.667, 'yes' 2" in found.message
+    logits, y = torch.randn(6, 2), torch.tensor([0, 1, 1, 0, 0, 1])
+    reference = torch.nn.functional.cross_entropy(
+        logits, y, weight=torch.tensor(expected, dtype=torch.float32), reduction="none").mean()
+    assert float(ctx.loss_fn(logits, y)) == pytest.approx(float(reference))
+
+
+def test_regression_ignores_class_weights_and_says_so(tmp_path) -> None:
+    ctx, findings, _ = _model_stage(tmp_path, task="regression")
+    assert not isinstance(ctx.loss_fn, ClassWeightedCrossEntropy)
+    assert [f.code for f in findings if "class_weights" in f.code] == ["class_weights_ignored"]
