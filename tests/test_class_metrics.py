@@ -110,6 +110,26 @@ def test_only_a_model_clearly_above_the_baseline_passes() -> None:
     assert _found_after(8) == []
 
 
+def test_a_class_weighted_run_is_held_to_balanced_accuracy_not_the_baseline() -> None:
+    """Weights trade majority hits for rare-class recall: accuracy below always "no" is
+    expected there, and the fix must not ask for the weights the run already uses."""
+    y_test = np.array([0] * 96 + [1] * 4)
+    y_train = np.array([0] * 950 + [1] * 50)
+    y_pred = np.where(np.arange(100) % 4 == 0, 1, y_test)  # 3 of 4 "yes" found, 24 false alarms
+    y_pred[-1] = 0
+    matrix = confusion_matrix(torch.tensor(y_pred), torch.tensor(y_test), 2).tolist()
+    assert metrics.accuracy_score(y_test, y_pred) < 0.96  # below always "no"
+    assert class_results(matrix, y_train, ["no", "yes"], class_weighted=True)[1] == []
+    # a weighted model that answers at random is flagged, without re-suggesting the weights
+    y_coin = np.arange(100) % 2
+    matrix = confusion_matrix(torch.tensor(y_coin), torch.tensor(y_test), 2).tolist()
+    _, found = class_results(matrix, y_train, ["no", "yes"], class_weighted=True)
+    assert [f.code for f in found] == ["balanced_accuracy_at_chance"]
+    assert f"{metrics.balanced_accuracy_score(y_test, y_coin):.1%} is not clearly above 50.0%" \
+        in found[0].message
+    assert "class_weights" not in found[0].fix and "data stage" in found[0].fix
+
+
 def test_top_confusions_are_the_largest_off_diagonal_cells() -> None:
     matrix = [[5, 1, 7], [0, 4, 2], [3, 0, 9]]
     assert top_confusions(matrix, limit=2) == [(0, 2, 7), (2, 0, 3)]

@@ -70,11 +70,37 @@ def test_table_classification_and_regression(tmp_path, churn_csv):
     result = trainwise.run(overrides=_quick(tmp_path, source, "data.target=\"label\""))
     assert result.ok, result.verdict
     assert result.test["test_accuracy"] > 0.7
+    _check_class_results(result)
     result = trainwise.run(overrides=_quick(tmp_path, source, "data.target=\"price\"",
                                             "train.max_epochs=15"))
     assert result.ok, result.verdict
     price = pd.read_csv(churn_csv)["price"]
     assert result.test["test_rmse"] < price.std()  # better than predicting the mean
+    assert not {"test_balanced_accuracy", "test_confusion", "test_baseline_accuracy"} \
+        & set(result.test)  # regression keeps its two errors
+
+
+def _check_class_results(result):
+    """The test row's class metrics agree with scikit-learn on the same predictions, and the
+    baseline is the training split's majority (as counted by the split stage)."""
+    from sklearn import metrics
+
+    test, meta = result.test, json.loads((result.path / "meta.json").read_text())
+    matrix = np.array(test["test_confusion"])
+    assert matrix.sum() == meta["split"]["sizes"]["test"]
+    y_true = np.repeat(np.arange(2), matrix.sum(axis=1))
+    y_pred = np.concatenate([np.repeat(np.arange(2), row) for row in matrix])
+    assert test["test_accuracy"] == pytest.approx(metrics.accuracy_score(y_true, y_pred))
+    assert test["test_balanced_accuracy"] == pytest.approx(
+        metrics.balanced_accuracy_score(y_true, y_pred))
+    assert test["test_per_class"]["recall"] == pytest.approx(
+        metrics.recall_score(y_true, y_pred, average=None).tolist())
+    majority = int(np.argmax(meta["data"]["class_counts"]["train"]))
+    assert test["test_baseline_class"] == meta["data"]["class_names"][majority]
+    assert test["test_baseline_accuracy"] == pytest.approx(np.mean(y_true == majority))
+    assert f"(always '{test['test_baseline_class']}': " in result.verdict
+    assert [r for r in read_history(result.path) if r["kind"] == "test"][0] == {
+        "kind": "test", **test}
 
 
 def test_regression_targets_too_large_for_float32_statistics(tmp_path, churn_csv):
