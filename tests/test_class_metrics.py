@@ -57,6 +57,14 @@ def test_balanced_accuracy_leaves_out_a_class_absent_from_the_targets() -> None:
     assert balanced_accuracy(matrix) == pytest.approx(expected)  # (2/3 + 1/2) / 2
 
 
+def test_ignored_targets_are_left_out_of_the_matrix() -> None:
+    """A user's loader may mark rows with ignore_index -100 (CrossEntropyLoss' default)."""
+    y_true, y_pred = np.array([0, 1, -100, 1, 0]), np.array([0, 1, 1, 0, 0])
+    matrix = confusion_matrix(torch.tensor(y_pred), torch.tensor(y_true), 2)
+    kept = y_true >= 0
+    assert matrix.tolist() == metrics.confusion_matrix(y_true[kept], y_pred[kept]).tolist()
+
+
 def test_evaluate_reports_balanced_accuracy_and_the_matrix() -> None:
     y_true, y_pred = _labels(3, 4)
     logits = torch.nn.functional.one_hot(torch.tensor(y_pred), 4).float() * 5

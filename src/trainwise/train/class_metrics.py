@@ -1,11 +1,12 @@
 """Classification metrics beyond accuracy: confusion matrix, balanced accuracy, per-class
 precision / recall / F1, and the majority-class baseline that accuracy must beat.
 
-Everything is derived from one (C, C) confusion matrix, counted with a single bincount: the
-test split is evaluated once per run and the validation split once per epoch, so the cost is
-one pass over N labels. torchmetrics computes the same numbers but wants `num_classes` fixed
-up front and returns NaN / warns differently per version; the definitions here follow
-scikit-learn's (tests/test_class_metrics.py checks them against it).
+Everything is derived from one (C, C) confusion matrix, counted with a single bincount over
+the N labels (the validation split once per epoch, the test split once per run); the matrix is
+also what the report shows and what history.jsonl stores. Written here rather than with one
+torchmetrics object per metric because the numbers are a few divisions of that one matrix;
+the definitions follow scikit-learn's (tests/test_class_metrics.py checks them against it),
+including balanced accuracy leaving out a class absent from the targets.
 """
 
 from __future__ import annotations
@@ -26,8 +27,12 @@ NUM_TOP_CONFUSIONS = 10  # most frequent confusions instead
 
 def confusion_matrix(predictions: torch.Tensor, targets: torch.Tensor,
                      num_classes: int) -> torch.Tensor:
-    """(C, C) int64 counts: row = true class, column = predicted class (sklearn's layout)."""
-    index = targets.long().reshape(-1) * num_classes + predictions.long().reshape(-1)
+    """(C, C) int64 counts: row = true class, column = predicted class (sklearn's layout).
+    Targets outside 0..C-1 (an ignore_index such as -100 in a user's own loader) are left
+    out, as the loss leaves them out; bincount would fail on a negative index."""
+    targets, predictions = targets.long().reshape(-1), predictions.long().reshape(-1)
+    keep = (targets >= 0) & (targets < num_classes)
+    index = targets[keep] * num_classes + predictions[keep]
     return torch.bincount(index, minlength=num_classes * num_classes).reshape(
         num_classes, num_classes)
 
