@@ -61,7 +61,9 @@ def test_config_file_is_data_not_code(tmp_path):
 
 
 def test_resolved_toml_round_trips(tmp_path):
-    config = load_config(None, ["train.lr=0.002", "split.group_column=\"patient\""])
+    config = load_config(None, ["train.lr=0.002", "split.group_column=\"patient\"",
+                                "data.na_values=[\"?\", \"N/A\", 'say \"none\"']"])
+    assert config.data.na_values == ["?", "N/A", 'say "none"']
     path = tmp_path / "resolved.toml"
     path.write_text(to_toml(config))
     assert load_config(path) == config

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import inspect
+import json
 import re
 import textwrap
 from pathlib import Path
@@ -44,6 +45,9 @@ class DataConfig(_Section):
     kind: Literal["auto", "vector", "sequence", "image"] = "auto"
     image_size: int = Field(0, ge=0)  # image folders: 0 = the most common size, else NxN
     augment: Literal["auto", "none", "flip"] = "auto"  # auto: flips only for natural images
+    # tables: text cells that mean "missing" (any case), e.g. ["?", "unknown"]; a number column
+    # with other text cells is still read as numbers, with a warning naming them
+    na_values: list[str] = []
 
 
 class SplitConfig(_Section):
@@ -263,6 +267,8 @@ def to_toml(config: Config, notes: bool = False) -> str:
                 lines += textwrap.wrap(explained[key], 92, initial_indent="# ",
                                        subsequent_indent="# ")
             literal = f'"{value}"' if isinstance(value, str) else str(value).lower()
+            if isinstance(value, list):  # JSON's array of strings is TOML; str() lowercases
+                literal = json.dumps(value)
             lines.append(f"{key} = {literal}")
         lines.append("")
     return "\n".join(lines)

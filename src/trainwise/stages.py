@@ -80,7 +80,7 @@ def stage_data(ctx: RunContext) -> list[Finding]:
     cfg = ctx.config.data
     data = load_data(cfg.source, cfg.target, cfg.task, ctx.config.split.group_column,
                      time_column=ctx.config.split.time_column, kind=cfg.kind,
-                     image_size=cfg.image_size)
+                     image_size=cfg.image_size, na_values=tuple(cfg.na_values))
     if cfg.max_samples and cfg.max_samples < len(data.y):
         keep = np.sort(np.random.default_rng(ctx.config.run.seed).permutation(len(data.y))
                        [: cfg.max_samples])

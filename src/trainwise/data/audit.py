@@ -210,7 +210,7 @@ def audit(data: TaskData) -> tuple[list[Finding], dict[str, Any]]:
     x = np.asarray(data.x).reshape(len(data.x), -1)  # (N, D): sequence steps count as features
     y = np.asarray(data.y).reshape(-1)
     names = _feature_names(data, x.shape[1])
-    findings: list[Finding] = []
+    findings: list[Finding] = list(data.findings)  # from loading: they shape what follows
     summary: dict[str, Any] = {"num_samples": len(x), "num_features": int(x.shape[1]),
                                "input_shape": list(data.input_shape), "task": data.task}
     if data.task == "classification":

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from trainwise.data.coltypes import is_mostly_numeric
 from trainwise.data.errors import DataError
 from trainwise.data.task import Key
 
@@ -57,6 +58,8 @@ def _group_reason(name: str, column: pd.Series) -> str:
     named = [t for t in name_tokens(name) if t in SUBJECT_WORDS or t in ID_WORDS]
     if column.dtype.kind == "f" or not (named or _is_text(column)):
         return ""  # counting distinct values is the cost here: only for candidates
+    if not named and is_mostly_numeric(column):
+        return ""  # numbers with a few '?' cells: a measurement (age), not a subject
     unique, rows = column.nunique(dropna=True), len(column)
     if unique < 2 or unique * 2 > rows:  # a key repeats: with < 2 rows per value it is a row id
         return ""

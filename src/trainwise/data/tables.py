@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from trainwise.data.coltypes import coerce_numeric_text, replace_na_values
 from trainwise.data.errors import DataError
 from trainwise.data.keys import plan_keys, time_values
 from trainwise.data.task import TaskData
@@ -112,28 +113,34 @@ def _drop_missing_target(frame: pd.DataFrame, target: str, notes: list[str]) -> 
 
 
 def load_table(path: Path, target: str, task: str = "auto", group_column: str = "",
-               time_column: str = "") -> TaskData:
+               time_column: str = "", na_values: tuple[str, ...] = ()) -> TaskData:
     """A .csv / .parquet file; group and time keys declared, or inferred when left empty."""
     frame = read_table(path)
     return table_data(frame, target, task, group_column, time_column, name=path.stem,
-                      source=str(path))
+                      source=str(path), na_values=na_values)
 
 
 def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_column: str = "",
-               time_column: str = "", name: str = "table", source: str = "the table") -> TaskData:
-    """A DataFrame -> TaskData (the in-memory twin of load_table, for notebooks)."""
+               time_column: str = "", name: str = "table", source: str = "the table",
+               na_values: tuple[str, ...] = ()) -> TaskData:
+    """A DataFrame -> TaskData (the in-memory twin of load_table, for notebooks).
+
+    `na_values`: extra text cells that mean missing (data.na_values), e.g. ("?", "unknown")."""
     if target not in frame.columns:
         guess = str(frame.columns[-1])  # a target is most often the last column
         raise DataError(f"target column '{target}' is not in '{source}' (columns: "
                         f"{', '.join(map(str, frame.columns[:20]))}). Set data.target, e.g. "
                         f"--set data.target='\"{guess}\"' (target = \"{guess}\" in a config).")
     notes: list[str] = []
+    # before anything reads a column's type: a number column with '?' cells is text until here
+    frame, findings = coerce_numeric_text(replace_na_values(frame, na_values))
     frame = _drop_missing_target(frame, target, notes)
     task = infer_task(frame[target]) if task == "auto" else task
     y, class_names = encode_target(frame[target], task, target)
     plan = plan_keys(frame, target, group_column, time_column, source)
     data = TaskData(name=name, kind="table", task=task, x=np.zeros((len(y), 0)),  # type: ignore
-                    y=y, class_names=class_names, notes=notes, keys=plan.keys)
+                    y=y, class_names=class_names, notes=notes, keys=plan.keys,
+                    findings=findings)
     for key in plan.keys:
         if key.role == "group":
             column = frame[key.column]

@@ -8,6 +8,8 @@ from typing import Literal
 import numpy as np
 import xxhash
 
+from trainwise.findings import Finding
+
 Kind = Literal["sequence", "table", "vector", "image", "tokens"]
 Task = Literal["classification", "regression"]
 Role = Literal["group", "time"]
@@ -49,6 +51,8 @@ class TaskData:
     times: np.ndarray | None = None  # one time per row of x: datetime64[ns] or float
     keys: list[Key] = field(default_factory=list)  # where groups / times came from
     files: list[str] = field(default_factory=list)  # one path per row, for image folders
+    findings: list[Finding] = field(default_factory=list)  # what loading found that the user
+    # must act on (text in a number column, a saved index dropped); audit() reports them
     _hashes: tuple | None = field(default=None, repr=False, compare=False)  # (key, hashes)
 
     def row_hashes(self) -> np.ndarray:

@@ -1,0 +1,114 @@
+"""Column typing for tables: a number column with a few missing-value markers stays numeric.
+
+pandas reads a column as text as soon as one cell is not a number: 15 '?' cells among 800
+incomes made `income` a 781-level text column ("100000" < "9000" once coded), and 5
+'unknown' ages made `age` look like a subject key. Here such a column is read as numbers, its
+other cells become missing, and a warning names what was replaced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from trainwise.findings import Finding, warning
+
+NUMERIC_SHARE = 0.9  # share of a text column's non-missing cells that must parse as numbers
+# Cells that mean "missing" in exported tables (UCI '?', SAS '.', Excel '-', 'n/a', ...);
+# compared stripped and case-folded, and not counted against NUMERIC_SHARE: a column that is
+# 30% '?' and otherwise numbers is a number column with many gaps, not text.
+COMMON_MARKERS = frozenset({"", "?", "??", "-", "--", ".", "unknown", "n/a", "na", "nan",
+                            "none", "null", "missing", "#n/a", "n.a.", "not available"})
+SAMPLE = 1000  # cells parsed first: a plain text column is rejected without parsing it all
+NUM_SHOWN = 5  # replaced text values named in the warning
+
+
+def _is_text(column: pd.Series) -> bool:
+    return column.dtype.kind in "OUS" or str(column.dtype).startswith(("str", "string"))
+
+
+def _folded(column: pd.Series) -> pd.Series:
+    return column.astype(str).str.strip().str.casefold()
+
+
+def replace_na_values(frame: pd.DataFrame, na_values: Iterable[str]) -> pd.DataFrame:
+    """Cells equal to one of `na_values` (data.na_values; stripped, any case) become missing,
+    in every text column: the user declared them, so no warning."""
+    markers = {str(v).strip().casefold() for v in na_values}
+    if not markers:
+        return frame
+    frame = frame.copy()
+    for name in frame.columns:
+        column = frame[name]
+        if _is_text(column):
+            frame[name] = column.mask(_folded(column).isin(markers) & column.notna())
+    return frame
+
+
+def _parse(column: pd.Series) -> tuple[pd.Series, pd.Series] | None:
+    """(float64 numbers with NaN for every other cell, is_marker) when `column` is mostly
+    numeric text, else None."""
+    present = column.dropna()
+    head = present.head(SAMPLE)
+    head_markers = _folded(head).isin(COMMON_MARKERS)
+    head_numbers = pd.to_numeric(head[~head_markers].astype(str), errors="coerce")
+    if len(head_numbers) == 0 or head_numbers.notna().mean() < NUMERIC_SHARE:
+        return None
+    markers = _folded(column).isin(COMMON_MARKERS) & column.notna()
+    numbers = pd.to_numeric(column.where(~markers).astype(str), errors="coerce")
+    numbers = numbers.where(column.notna() & ~markers)
+    counted = int((column.notna() & ~markers).sum())
+    if counted == 0 or numbers.notna().sum() < NUMERIC_SHARE * counted:
+        return None
+    return numbers.astype(np.float64), markers
+
+
+def _replaced(column: pd.Series, numbers: pd.Series) -> pd.Series:
+    """Counts of the text values that did not parse, most frequent first."""
+    return column[column.notna() & numbers.isna()].astype(str).value_counts()
+
+
+def _finding(name: str, replaced: pd.Series, num_numbers: int) -> Finding:
+    shown = ", ".join(f"{value!r} x{count}" for value, count in replaced.head(NUM_SHOWN).items())
+    more = f" and {len(replaced) - NUM_SHOWN} more" if len(replaced) > NUM_SHOWN else ""
+    total = int(replaced.sum())
+    values = [str(v) for v in replaced.index[:NUM_SHOWN]]
+    listed = ", ".join(f'"{v.strip()}"' for v in values)
+    return warning(
+        "data", "text_in_numeric_column",
+        f"column '{name}' holds numbers except {total} cells ({shown}{more}): it is read as "
+        f"numbers ({num_numbers:,} cells) and those cells as missing values.",
+        f"If they are missing-value markers, list them so they are read as missing without "
+        f"this warning: --set 'data.na_values=[{listed}]' (na_values = [{listed}] in [data]). "
+        "If they are real values, fix them in the file (a typo, a unit, a decimal comma).",
+        column=name, num_replaced=total,
+        values={str(v): int(c) for v, c in replaced.head(NUM_SHOWN).items()},
+        num_distinct=len(replaced))
+
+
+def coerce_numeric_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding]]:
+    """Text columns whose non-marker cells are >= 90% numbers -> float64, the rest missing.
+
+    A text column whose every cell is a number stays text: a CSV reader would have read it as
+    numbers, so it was stored as text on purpose (zip codes, '00123' ids in a parquet file)."""
+    findings: list[Finding] = []
+    converted = frame
+    for name in frame.columns:
+        column = frame[name]
+        parsed = _parse(column) if _is_text(column) else None
+        replaced = _replaced(column, parsed[0]) if parsed is not None else ()
+        if parsed is None or len(replaced) == 0:
+            continue
+        converted = converted.copy() if converted is frame else converted
+        converted[name] = parsed[0]
+        findings.append(_finding(str(name), replaced, int(parsed[0].notna().sum())))
+    return converted, findings
+
+
+def is_mostly_numeric(column: pd.Series) -> bool:
+    """True for numbers, and for text that coerce_numeric_text would read as numbers."""
+    if not _is_text(column):
+        return pd.api.types.is_numeric_dtype(column)
+    return _parse(column) is not None

@@ -1,0 +1,85 @@
+"""Column typing: number columns with a few missing-value markers stay numbers, with a warning
+that names the markers; text stays text; a mostly-numeric column is never a key."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trainwise.data.audit import audit
+from trainwise.data.keys import plan_keys
+from trainwise.data.sources import load_data
+from trainwise.data.tables import table_data
+
+
+@pytest.fixture
+def markers(tmp_path):
+    """800 rows as gen4.py of the audit writes them: 5 ages 'unknown', 15 incomes '?'."""
+    rng = np.random.default_rng(4)
+    n = 800
+    frame = pd.DataFrame({"age": rng.integers(18, 80, n).astype(object),
+                          "income": rng.gamma(2, 20000, n).round(0).astype(object),
+                          "label": rng.integers(0, 2, n)})
+    frame.loc[rng.choice(n, 15, replace=False), "income"] = "?"
+    frame.loc[rng.choice(n, 5, replace=False), "age"] = "unknown"
+    path = tmp_path / "markers.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_markers_become_missing_numbers_with_a_warning(markers):
+    raw = pd.read_csv(markers)
+    assert raw["income"].dtype.kind not in "if"  # what pandas alone makes of it: text
+    data = load_data(str(markers))
+    assert data.feature_names == ["age", "income"] and data.keys == []
+    expected = pd.to_numeric(raw["income"], errors="coerce").to_numpy(np.float32)
+    np.testing.assert_array_equal(data.x[:, 1], expected)  # NaN where '?', equal elsewhere
+    assert int(np.isnan(data.x[:, 1]).sum()) == 15 and int(np.isnan(data.x[:, 0]).sum()) == 5
+    by_column = {f.evidence["column"]: f for f in data.findings
+                 if f.code == "text_in_numeric_column"}
+    assert by_column["income"].evidence["values"] == {"?": 15}
+    assert "'?' x15" in by_column["income"].message
+    assert "data.na_values" in by_column["income"].fix
+    assert by_column["age"].evidence["values"] == {"unknown": 5}
+    findings, _ = audit(data)  # loading's findings reach the audit, so the run shows them
+    assert {f.code for f in findings} >= {"text_in_numeric_column"}
+
+
+def test_declared_na_values_are_read_as_missing_without_a_warning(markers):
+    data = load_data(str(markers), na_values=("?", "UNKNOWN"))  # any case, like the markers
+    assert data.feature_names == ["age", "income"]
+    assert not any(f.code == "text_in_numeric_column" for f in data.findings)
+    assert int(np.isnan(data.x).sum()) == 20
+
+
+def test_common_markers_do_not_count_against_the_numeric_share():
+    values = [str(v) for v in range(70)] + ["?"] * 30  # 30% markers: still a number column
+    frame = pd.DataFrame({"size": values, "label": [0, 1] * 50})
+    data = table_data(frame, "label")
+    assert data.feature_names == ["size"] and int(np.isnan(data.x).sum()) == 30
+
+
+def test_text_with_more_than_a_tenth_of_words_stays_text():
+    values = [str(v % 5) for v in range(85)] + ["large"] * 15  # 85% numbers: below 90%
+    frame = pd.DataFrame({"size": values, "label": [0, 1] * 50})
+    data = table_data(frame, "label")
+    assert "size_large" in data.feature_names  # one-hot: read as categories
+    assert not data.findings
+
+
+def test_all_numeric_text_is_left_as_the_user_stored_it():
+    frame = pd.DataFrame({"zip": pd.array(["02134", "10001"] * 50, dtype=object),
+                          "label": [0, 1] * 50})
+    data = table_data(frame, "label")
+    assert data.feature_names == ["zip_02134", "zip_10001"] and not data.findings
+
+
+def test_a_mostly_numeric_text_column_is_never_a_key():
+    rng = np.random.default_rng(0)
+    ages = rng.integers(18, 80, 400).astype(object)  # 62 repeated values: would pass as a key
+    ages[:4] = "unknown"
+    frame = pd.DataFrame({"age": ages.astype(str), "label": rng.integers(0, 2, 400)})
+    assert plan_keys(frame, "label").keys == []
+    words = frame.assign(age="w" + frame["age"])  # the same values as words: a subject key
+    assert [k.column for k in plan_keys(words, "label").keys] == ["age"]
