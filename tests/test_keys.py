@@ -69,3 +69,48 @@ def test_declared_keys_win_and_none_turns_inference_off():
     assert plan_keys(data, "label", group_column="none").keys == []
     with pytest.raises(DataError, match="group column 'ward' is not in"):
         plan_keys(data, "label", group_column="ward")
+
+
+def test_a_saved_pandas_index_is_a_row_id(tmp_path):
+    """df.to_csv() writes the index as 'Unnamed: 0'; on a file sorted by label it is the label."""
+    rows = frame().sort_values("label")  # the index is now shuffled, unique per row
+    rows.to_csv(tmp_path / "t.csv")
+    saved = pd.read_csv(tmp_path / "t.csv")
+    assert saved.columns[0] == "Unnamed: 0"
+    plan = plan_keys(saved, "label")
+    assert plan.row_ids == ["Unnamed: 0"] and "pandas index" in plan.reasons["Unnamed: 0"]
+    reset = rows.reset_index(drop=True).reset_index()  # 'index' = 0..n-1
+    assert plan_keys(reset, "label").row_ids == ["index"]
+
+
+@pytest.mark.parametrize("start", [0, 1])
+def test_the_row_number_is_a_row_id_whatever_its_name(start):
+    plan = plan_keys(frame().assign(n=np.arange(start, 400 + start)), "label")
+    assert plan.row_ids == ["n"] and "row number" in plan.reasons["n"]
+
+
+def test_integers_named_as_numbers_are_row_ids_when_unique():
+    rng = np.random.default_rng(1)
+    data = frame().assign(account_number=rng.permutation(400) + 100_000,  # as in regress.csv
+                          num_rooms=rng.integers(1, 9, 400))  # repeats: a feature
+    assert plan_keys(data, "label").row_ids == ["account_number"]
+
+
+def test_increasing_unique_integers_are_flagged_but_kept():
+    """Years or epoch seconds also increase down a file: warned about, not dropped."""
+    rng = np.random.default_rng(2)
+    data = frame().assign(year=np.arange(1800, 2200),  # consecutive but not the row number
+                          seen=np.cumsum(rng.integers(1, 50, 400)),
+                          shuffled=rng.permutation(400) * 7)  # unique, not ordered: a feature
+    plan = plan_keys(data, "label")
+    assert plan.row_ids == [] and plan.ordered_ids == ["year", "seen"]
+
+
+def test_an_id_repeated_only_by_copied_rows_is_a_row_id():
+    data = frame()
+    data["record_id"] = [f"r{i:03d}" for i in range(400)]
+    copies = pd.concat([data, data.iloc[:10]], ignore_index=True)  # 10 duplicated records
+    assert plan_keys(copies, "label").row_ids == ["record_id"]
+    reused = copies.copy()
+    reused.loc[400:, "score"] = 99.0  # same ids on different rows: not copies, not a row id
+    assert plan_keys(reused, "label").row_ids == []

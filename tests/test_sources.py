@@ -190,3 +190,17 @@ def test_image_grid_figure(tmp_path):
     data = load_data(str(image_folder(tmp_path)))
     path = plot_samples(data, tmp_path / "grid.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_saved_index_is_dropped_with_a_warning(tmp_path):
+    """On a file sorted by label, the saved index would give the label away."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=60), "label": np.repeat([0, 1], 30)})
+    frame.assign(order=np.arange(60) * 3 + 7).to_csv(tmp_path / "t.csv")  # index saved
+    data = load_data(str(tmp_path / "t.csv"))
+    assert data.feature_names == ["a", "order"]
+    by_code = {f.code: f for f in data.findings}
+    dropped, ordered = by_code["row_id_dropped"], by_code["ordered_id_column"]
+    assert dropped.severity.value == "warning" and dropped.evidence["column"] == "Unnamed: 0"
+    assert "index=False" in dropped.fix
+    assert ordered.evidence["column"] == "order" and "split.time_column" in ordered.fix

@@ -22,6 +22,10 @@ SUBJECT_WORDS = {"patient", "subject", "participant", "user", "customer", "perso
                  "study", "series", "recording", "device", "visitor", "player", "author"}
 ID_WORDS = {"id", "uuid", "guid", "pid", "uid", "sid"}
 TIME_WORDS = {"timestamp", "time", "date", "datetime", "epoch", "ts", "at"}
+# name tokens of a record number: an integer unique per row named so is an identifier
+NUMBER_WORDS = {"number", "no", "nr", "num", "index", "idx"}
+# what pandas names a header cell left empty: 'Unnamed: 0' is DataFrame.to_csv()'s saved index
+UNNAMED = re.compile(r"^(Unnamed: \d+(_level_\d+)?|index|level_\d+)$")
 MIN_VALUES = 20  # a value-inferred group key has at least this many distinct values ...
 MIN_VALUE_SHARE = 0.01  # ... and at least 1% of the rows as distinct values (a 10-level
 # categorical feature is not a subject key), each value repeated 2+ rows on average
@@ -36,6 +40,9 @@ class KeyPlan:
     keys: list[Key] = field(default_factory=list)
     row_ids: list[str] = field(default_factory=list)  # unique per row: no use as key or feature
     others: list[str] = field(default_factory=list)  # more candidates, named in the warning
+    reasons: dict[str, str] = field(default_factory=dict)  # row id -> why it is one
+    ordered_ids: list[str] = field(default_factory=list)  # kept as features, but unique
+    # increasing integers: a record number that leaks the file's order (sorted by label)
 
     @property
     def columns(self) -> list[str]:
@@ -70,10 +77,50 @@ def _group_reason(name: str, column: pd.Series) -> str:
     return ""
 
 
-def _is_row_id(name: str, column: pd.Series) -> bool:
-    if column.dtype.kind == "f" or not (_is_text(column) or set(name_tokens(name)) & ID_WORDS):
+def _is_row_number(column: pd.Series) -> bool:
+    """Integers equal to the row number, 0..n-1 or 1..n (other runs of consecutive integers,
+    such as years 1990..2020, are left to _is_ordered_id's warning)."""
+    if column.dtype.kind not in "iu" or len(column) < 2 or column.hasnans \
+            or column.iloc[0] not in (0, 1):
         return False
-    return column.nunique(dropna=True) == len(column)
+    return bool(np.all(np.diff(column.to_numpy(np.int64)) == 1))
+
+
+def _unique_but_copies(frame: pd.DataFrame, name: str) -> bool:
+    """Unique per row once exact copies of rows are removed: an id copied with its row (a
+    duplicated record) is still a row id, not a key that groups rows."""
+    repeated = frame[name].duplicated(keep=False) & frame[name].notna()
+    distinct = frame.loc[repeated].drop_duplicates()
+    return len(distinct) > 0 and distinct[name].is_unique
+
+
+def _row_id_reason(frame: pd.DataFrame, name: str) -> str:
+    """Why column `name` identifies rows (so it is neither a key nor a feature), or ''."""
+    column = frame[name]
+    if column.dtype.kind == "f":
+        return ""
+    if UNNAMED.match(name) and column.is_unique:
+        return ("a saved pandas index (DataFrame.to_csv() writes it unless index=False): a row "
+                "position, and on a file sorted by label a copy of the label")
+    if _is_row_number(column):
+        return "it equals the row number (0..n-1 or 1..n)"
+    tokens = set(name_tokens(name))
+    named = tokens & ID_WORDS or (column.dtype.kind in "iu" and tokens & NUMBER_WORDS)
+    if not (_is_text(column) or named):
+        return ""
+    unique = column.nunique(dropna=True)
+    if unique == len(column):
+        return "unique per row, an identifier: a model could only memorise it"
+    if unique * 2 > len(column) and _unique_but_copies(frame, name):  # < 2 rows per value
+        return "unique per row except in rows that are exact copies, an identifier"
+    return ""
+
+
+def _is_ordered_id(column: pd.Series) -> bool:
+    """Integers unique per row and increasing in file order: a record number, or a time."""
+    if column.dtype.kind not in "iu" or len(column) < MIN_VALUES or column.hasnans:
+        return False
+    return bool(np.all(np.diff(column.to_numpy(np.int64)) > 0))
 
 
 def _time_reason(name: str, column: pd.Series) -> str:
@@ -140,6 +187,11 @@ def plan_keys(frame: pd.DataFrame, target: str, group_column: str = "", time_col
         if key is not None:
             plan.keys.append(key)
     taken = set(plan.columns)
-    plan.row_ids = [str(c) for c in rest.columns
-                    if str(c) not in taken and _is_row_id(str(c), rest[c])]
+    for c in rest.columns:
+        reason = _row_id_reason(rest, c) if str(c) not in taken else ""
+        if reason:
+            plan.row_ids.append(str(c))
+            plan.reasons[str(c)] = reason
+        elif str(c) not in taken and _is_ordered_id(rest[c]):
+            plan.ordered_ids.append(str(c))
     return plan

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from trainwise.data.coltypes import coerce_numeric_text, replace_na_values
 from trainwise.data.errors import DataError
-from trainwise.data.keys import plan_keys, time_values
+from trainwise.data.keys import KeyPlan, plan_keys, time_values
 from trainwise.data.task import TaskData
+from trainwise.findings import Finding, Severity, warning
 
 MAX_ONE_HOT = 32  # categories one-hot encoded; above, one integer code column (1M rows x a
 # 1000-level column one-hot would be 4 GB of float32, and an id-like text column far more)
@@ -112,6 +114,36 @@ def _drop_missing_target(frame: pd.DataFrame, target: str, notes: list[str]) -> 
     return frame
 
 
+def row_id_findings(plan: KeyPlan) -> list[Finding]:
+    """Say which identifier columns were dropped from the features and why; warn about
+    increasing record numbers that stay (they could be times, so they are not dropped)."""
+    findings = []
+    for column in plan.row_ids:
+        reason = plan.reasons.get(column, "unique per row")
+        artifact = "identifier" not in reason  # a saved index or a row count: an export slip
+        message = f"column '{column}' is not used as a feature: {reason}."
+        fix = ("Nothing to do for this run; to leave it out of the file, write the file with "
+               "df.to_csv(path, index=False)." if artifact else
+               "Nothing to do if it identifies rows. If it is a measurement, rename it: a name "
+               "with 'id', 'no' or 'number' marks an identifier.")
+        severity = warning if artifact else _info_with_fix
+        findings.append(severity("data", "row_id_dropped", message, fix, column=column,
+                                 reason=reason))
+    for column in plan.ordered_ids:
+        findings.append(warning(
+            "data", "ordered_id_column",
+            f"column '{column}' holds integers unique per row and increasing down the file, "
+            "like a record number: it stays a feature, but if the file is sorted (by label, by "
+            "time) it hands the model that order, and the test score would be inflated.",
+            f"If it is a record number, delete the column from the file; if it is a time, "
+            f"declare it: --set 'split.time_column=\"{column}\"'.", column=column))
+    return findings
+
+
+def _info_with_fix(stage: str, code: str, message: str, fix: str, **evidence: Any) -> Finding:
+    return Finding(stage, Severity.INFO, code, message, evidence, fix)
+
+
 def load_table(path: Path, target: str, task: str = "auto", group_column: str = "",
                time_column: str = "", na_values: tuple[str, ...] = ()) -> TaskData:
     """A .csv / .parquet file; group and time keys declared, or inferred when left empty."""
@@ -148,9 +180,7 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
                 column.astype(object).where(column.notna(), None).to_numpy()
         else:
             data.times = time_values(frame[key.column], key.column)
-    if plan.row_ids:
-        notes.append(f"not used as features: {', '.join(plan.row_ids)} (unique per row, an "
-                     "identifier: a model could only memorise it)")
+    data.findings += row_id_findings(plan)
     data.x, data.feature_names, encode_notes = encode_features(
         frame.drop(columns=[target, *plan.columns]))
     notes += encode_notes
