@@ -11,6 +11,7 @@ import pandas as pd
 from trainwise.data.coltypes import coerce_numeric_text, replace_na_values
 from trainwise.data.errors import DataError
 from trainwise.data.keys import KeyPlan, plan_keys, time_values
+from trainwise.data.targets import lookalike_label_findings, task_findings
 from trainwise.data.task import TaskData
 from trainwise.findings import Finding, Severity, warning
 
@@ -167,8 +168,12 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     # before anything reads a column's type: a number column with '?' cells is text until here
     frame, findings = coerce_numeric_text(replace_na_values(frame, na_values))
     frame = _drop_missing_target(frame, target, notes)
-    task = infer_task(frame[target]) if task == "auto" else task
+    if task == "auto":
+        task = infer_task(frame[target])
+        findings += task_findings(frame[target], task, target)
     y, class_names = encode_target(frame[target], task, target)
+    if task == "classification":
+        findings += lookalike_label_findings(frame[target], target)
     plan = plan_keys(frame, target, group_column, time_column, source)
     data = TaskData(name=name, kind="table", task=task, x=np.zeros((len(y), 0)),  # type: ignore
                     y=y, class_names=class_names, notes=notes, keys=plan.keys,
