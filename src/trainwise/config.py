@@ -48,6 +48,9 @@ class DataConfig(_Section):
     # tables: text cells that mean "missing" (any case), e.g. ["?", "unknown"]; a number column
     # with other text cells is still read as numbers, with a warning naming them
     na_values: list[str] = []
+    sep: str = ""  # CSV field separator; "" = ',' or, when the header has none, sniffed (; tab |)
+    decimal: str = ""  # CSV decimal mark; "" = '.' or ',' sniffed with the separator
+    encoding: str = ""  # CSV text encoding; "" = UTF-8 ("latin-1", "cp1252" for older exports)
 
 
 class SplitConfig(_Section):

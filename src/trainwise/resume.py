@@ -20,10 +20,9 @@ import numpy as np
 import xxhash
 
 from trainwise.config import Config, load_config
-from trainwise.data.sources import load_data
 from trainwise.findings import Finding, error, info
 from trainwise.rundir import RunDir, RunFolderError, read_findings
-from trainwise.stages import RunContext, _fingerprint, _make_arrays
+from trainwise.stages import RunContext, _fingerprint, _make_arrays, load_configured
 from trainwise.train.checkpoint import load_checkpoint, remove_partial
 
 # Keys that say how or where to run, not what to train: they may change on resume.
@@ -95,9 +94,7 @@ def resume_state(run: RunDir, checkpoint: dict[str, Any] | None,
 def stage_data_reload(ctx: RunContext) -> list[Finding]:
     """The data, as stage_data loads it (same subset), without re-running the audit."""
     cfg = ctx.config.data
-    data = load_data(cfg.source, cfg.target, cfg.task, ctx.config.split.group_column,
-                     time_column=ctx.config.split.time_column, kind=cfg.kind,
-                     image_size=cfg.image_size, na_values=tuple(cfg.na_values))
+    data = load_configured(ctx.config)
     if cfg.max_samples and cfg.max_samples < len(data.y):  # the same draw as stage_data
         keep = np.sort(np.random.default_rng(ctx.config.run.seed).permutation(len(data.y))
                        [: cfg.max_samples])

@@ -76,11 +76,18 @@ class RunContext:
         return make_adamw(model, lr or self.lr or 1e-3, self.config.train.weight_decay)
 
 
+def load_configured(config: Config) -> TaskData:
+    """The data as the config names it (stage_data and a resumed run read it alike)."""
+    cfg = config.data
+    return load_data(cfg.source, cfg.target, cfg.task, config.split.group_column,
+                     time_column=config.split.time_column, kind=cfg.kind,
+                     image_size=cfg.image_size, na_values=tuple(cfg.na_values), sep=cfg.sep,
+                     encoding=cfg.encoding, decimal=cfg.decimal)
+
+
 def stage_data(ctx: RunContext) -> list[Finding]:
     cfg = ctx.config.data
-    data = load_data(cfg.source, cfg.target, cfg.task, ctx.config.split.group_column,
-                     time_column=ctx.config.split.time_column, kind=cfg.kind,
-                     image_size=cfg.image_size, na_values=tuple(cfg.na_values))
+    data = load_configured(ctx.config)
     if cfg.max_samples and cfg.max_samples < len(data.y):
         keep = np.sort(np.random.default_rng(ctx.config.run.seed).permutation(len(data.y))
                        [: cfg.max_samples])

@@ -62,18 +62,21 @@ BUILT_IN: dict[str, Callable[[], TaskData]] = {
 
 def load_data(source: str, target: str = "label", task: str = "auto", group_column: str = "",
               *, time_column: str = "", kind: str = "auto", image_size: int = 0,
-              na_values: tuple[str, ...] = ()) -> TaskData:
+              na_values: tuple[str, ...] = (), sep: str = "", encoding: str = "",
+              decimal: str = "") -> TaskData:
     """A built-in set by name, a .csv / .parquet table, a .npz of arrays, or an image folder.
 
     Tables: empty group/time columns are inferred from names and values ('none': no key);
-    `na_values` are text cells read as missing (data.na_values).
+    `na_values` are text cells read as missing (data.na_values); CSV files: `sep` and
+    `decimal` ('' = ',' and '.', or sniffed), `encoding` ('' = UTF-8).
     .npz: `groups` and `times` arrays in the file are declared keys.
     """
     if source in BUILT_IN:
         return BUILT_IN[source]()
     path = Path(source)
     if source.endswith((".csv", ".parquet")):
-        return load_table(path, target, task, group_column, time_column, tuple(na_values))
+        return load_table(path, target, task, group_column, time_column, tuple(na_values),
+                          sep=sep, encoding=encoding, decimal=decimal)
     if source.endswith(".npz"):
         return load_npz(path, kind, task, use_groups=group_column != NONE)
     if path.is_dir():

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from trainwise.data.coltypes import coerce_numeric_text, replace_na_values
+from trainwise.data.csvfile import read_csv
 from trainwise.data.errors import DataError
 from trainwise.data.keys import KeyPlan, plan_keys, time_values
 from trainwise.data.targets import lookalike_label_findings, task_findings
@@ -19,14 +20,19 @@ MAX_ONE_HOT = 32  # categories one-hot encoded; above, one integer code column (
 # 1000-level column one-hot would be 4 GB of float32, and an id-like text column far more)
 
 
-def read_table(path: Path) -> pd.DataFrame:
+def read_table(path: Path, sep: str = "", encoding: str = "", decimal: str = ""
+               ) -> tuple[pd.DataFrame, list[Finding]]:
+    """A .csv / .parquet file as a DataFrame, and what reading it assumed (a sniffed CSV
+    separator). sep / encoding / decimal: data.sep, data.encoding, data.decimal (CSV only)."""
     if not path.exists():
         raise DataError(f"data file '{path}' does not exist. Check data.source in your config.")
     try:
         if path.suffix == ".parquet":
-            return pd.read_parquet(path)
+            return pd.read_parquet(path), []
         if path.suffix == ".csv":
-            return pd.read_csv(path)
+            return read_csv(path, sep, encoding, decimal)
+    except DataError:
+        raise
     except Exception as exc:  # pandas/pyarrow raise many types; the user needs the file name
         raise DataError(f"could not read '{path}': {exc}. Is it a valid {path.suffix} "
                         "file?") from None
@@ -146,11 +152,14 @@ def _info_with_fix(stage: str, code: str, message: str, fix: str, **evidence: An
 
 
 def load_table(path: Path, target: str, task: str = "auto", group_column: str = "",
-               time_column: str = "", na_values: tuple[str, ...] = ()) -> TaskData:
+               time_column: str = "", na_values: tuple[str, ...] = (), sep: str = "",
+               encoding: str = "", decimal: str = "") -> TaskData:
     """A .csv / .parquet file; group and time keys declared, or inferred when left empty."""
-    frame = read_table(path)
-    return table_data(frame, target, task, group_column, time_column, name=path.stem,
+    frame, findings = read_table(path, sep, encoding, decimal)
+    data = table_data(frame, target, task, group_column, time_column, name=path.stem,
                       source=str(path), na_values=na_values)
+    data.findings[:0] = findings  # how the file was read comes before what it holds
+    return data
 
 
 def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_column: str = "",
