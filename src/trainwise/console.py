@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -86,7 +87,7 @@ def stage_table(stages: list[dict[str, Any]], until: str = "evaluate",
         headline = worst.message if worst and worst.severity is not Severity.INFO else (
             findings[0].message if findings else "")
         table.add_row(stage["name"], f"{stage['seconds']:.1f}", f"[{style}]{result}[/]",
-                      headline[:110])
+                      escape(headline[:110]))
     return table
 
 
@@ -95,6 +96,9 @@ def print_findings(findings: list[Finding], minimum: Severity = Severity.WARNING
     for f in findings:
         if order.index(f.severity) >= order.index(minimum):
             style = _SEVERITY_STYLE[f.severity]
-            console.print(f"[{style}]{f.severity.value:7}[/] [{f.stage}] {f.message}")
+            # escaped: rich reads '[data]' in a message (or the stage tag) as a style and
+            # drops it, so "na_values = [...] in [data]" printed as "in )"
+            console.print(f"[{style}]{f.severity.value:7}[/] {escape(f'[{f.stage}]')} "
+                          f"{escape(f.message)}")
             if f.fix:
-                console.print(f"         fix: {f.fix}")
+                console.print(f"         fix: {escape(f.fix)}")
