@@ -200,3 +200,14 @@ def test_loader_applies_augment_from_its_own_seed():
     assert 16 < sum(mirrored) < 48 and torch.equal(state, torch.get_rng_state())
     plain = torch.cat([b for b, _ in to_loader(x, y, 16, shuffle=False, seed=3)])
     assert torch.equal(plain, x)
+
+
+def test_val_or_test_parts_too_small_to_score_are_named_with_their_interval():
+    from trainwise.data.plan import small_parts
+
+    assert small_parts({"train": 10, "val": 30, "test": 400}) == []
+    [warn] = small_parts({"train": 120, "val": 14, "test": 36})  # the wine data's parts
+    assert warn.code == "small_scored_parts" and warn.evidence == {"num_val": 14}
+    assert "one row = 7 points" in warn.message  # 100 / 14
+    assert "+-26 points" in warn.message  # 1.96 * 0.5 / sqrt(14) = 0.262
+    assert "split.val_fraction" in warn.fix

@@ -18,7 +18,13 @@ from trainwise.config import Config
 from trainwise.data.audit import audit
 from trainwise.data.augment import augment_findings, augment_plan, random_flip
 from trainwise.data.figures import plot_samples
-from trainwise.data.plan import SplitSettings, key_findings, missing_classes, plan_split
+from trainwise.data.plan import (
+    SplitSettings,
+    key_findings,
+    missing_classes,
+    plan_split,
+    small_parts,
+)
 from trainwise.data.sources import load_data
 from trainwise.data.task import TaskData
 from trainwise.data.tensors import Normaliser, sample_rows, to_loader
@@ -131,7 +137,7 @@ def stage_split(ctx: RunContext) -> list[Finding]:
                          "fingerprint": _fingerprint(train, val)}
     if result.num_dropped:
         data.notes.append(f"{result.num_dropped} rows inside the time gap are in no split")
-    findings = result.findings
+    findings = result.findings + small_parts(sizes)
     if data.task == "classification":
         counts = {name: np.bincount(a.y, minlength=data.num_classes).tolist()
                   for name, a in ctx.splits.items()}

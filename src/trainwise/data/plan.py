@@ -23,6 +23,8 @@ from trainwise.findings import Finding, info, warning
 
 ROW_LEVEL = ("random", "stratified")
 NUM_LISTED = 5  # classes named in a finding's message; the evidence lists them all
+MIN_SCORED_ROWS = 30  # a val or test part below this is mostly noise: one row moves accuracy
+# by > 3 points and a score's 95% interval spans up to +-98/sqrt(n) points (+-18 at 30)
 SETTING = {"group": "split.group_column", "time": "split.time_column"}
 # what the split will do with an inferred key, by role and time mode (see _time_mode)
 PROMISE = {("group", "series"): "split each of its values' rows by time (earlier rows train, "
@@ -224,6 +226,23 @@ def _proofs(data: TaskData, result: SplitResult, pool: np.ndarray, keys: _Keys) 
         findings.append(info("split", "gap_rows", f"{result.num_dropped} rows fell inside the "
                              f"time gap ({gap}) and are in no part.", num_rows=result.num_dropped))
     return findings
+
+
+def small_parts(sizes: dict[str, int]) -> list[Finding]:
+    """A warning when the val or test part is too small to score on (MIN_SCORED_ROWS)."""
+    small = {part: n for part, n in sizes.items() if part in ("val", "test") and
+             0 < n < MIN_SCORED_ROWS}
+    if not small:
+        return []
+    listed = ", ".join(f"{part} {n} rows (one row = {100 / n:.0f} points of accuracy, 95% "
+                       f"interval up to +-{98 / n ** 0.5:.0f} points)" for part, n in small.items())
+    return [warning(
+        "split", "small_scored_parts",
+        f"Scores on these parts are mostly noise: {listed}. Early stopping and the short runs "
+        "read the validation loss, and the test score is one draw.",
+        "Collect more rows, or raise split.val_fraction (e.g. 0.2; and test_fraction for a "
+        "carved test part), then rerun from the split stage; read small scores with their "
+        "interval.", **{f"num_{part}": n for part, n in small.items()})]
 
 
 def missing_classes(counts: dict[str, list[int]], class_names: list[str]) -> list[Finding]:
