@@ -137,6 +137,20 @@ def test_checkpoint_of_another_config_names_the_keys(tmp_path):
         load_checkpoint(good, tag="b", config={"train.lr": 0.5})
 
 
+def test_a_checkpoint_from_before_a_key_was_added_resumes_at_its_default(tmp_path):
+    """An older trainwise wrote no train.class_weights: a run whose new key sits at its
+    default is the same training (another fingerprint, same config); any other value is not."""
+    good = _write_bad_files(tmp_path)  # its config: {"train.lr": 0.1}
+    defaults = {"train.lr": 1e-3, "train.class_weights": "none"}
+    now = {"train.lr": 0.1, "train.class_weights": "none"}
+    assert load_checkpoint(good, tag="b", config=now, defaults=defaults)["model"]["w"].sum() == 2
+    with pytest.raises(CheckpointError, match="class_weights: None then, 'balanced' now"):
+        load_checkpoint(good, tag="b", config={**now, "train.class_weights": "balanced"},
+                        defaults=defaults)
+    with pytest.raises(CheckpointError, match=r"train\.lr: 0\.1 then, 0\.5 now"):
+        load_checkpoint(good, tag="b", config={**now, "train.lr": 0.5}, defaults=defaults)
+
+
 def test_a_changed_model_is_a_clear_error(blobs, tmp_path):
     _train(blobs, "trainwise", tmp_path / "last.pt")
     x, y = blobs

@@ -70,7 +70,8 @@ def find_checkpoint(run_dir: Path, config: Config) -> dict[str, Any] | None:
     path = run_dir / "checkpoints" / "last.pt"
     if not path.exists():
         return None
-    return load_checkpoint(path, tag=config_tag(config), config=training_config(config))
+    return load_checkpoint(path, tag=config_tag(config), config=training_config(config),
+                           defaults=training_config(Config()))
 
 
 def earlier_findings(run_dir: Path) -> list[Finding]:
@@ -103,8 +104,10 @@ def stage_data_reload(ctx: RunContext) -> list[Finding]:
     before = ctx.meta.get("data", {}).get("fingerprint")
     if before and data.fingerprint() != before:
         return [error("data", "data_changed", f"The data of '{cfg.source}' changed since the run "
-                      f"started (fingerprint {data.fingerprint()} now, {before} then).",
-                      "Restore the original data to resume, or start a new run on this data.")]
+                      f"started (fingerprint {data.fingerprint()} now, {before} then): the file, "
+                      "or how this trainwise version reads it (e.g. columns it now drops).",
+                      "Restore the original data, or resume with the trainwise version that "
+                      "started the run; or start a new run on this data.")]
     return [info("data", "reloaded", f"Reloaded '{data.name}' ({len(data.y)} samples); its "
                  "audit is kept from the first attempt.")]
 

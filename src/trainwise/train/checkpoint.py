@@ -61,10 +61,13 @@ def _read(path: Path) -> Any:
 
 
 def load_checkpoint(path: Path, *, tag: str | None = None,
-                    config: dict[str, Any] | None = None) -> dict[str, Any]:
+                    config: dict[str, Any] | None = None,
+                    defaults: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read and validate a checkpoint; `tag` must match the one saved (the config fingerprint).
 
-    `config` (the flat training config now) lets the error name the keys that differ.
+    `config` (the flat training config now) lets the error name the keys that differ;
+    `defaults` (the flat default config) lets a checkpoint from an older trainwise, whose
+    config lacks keys added since, resume when those keys are at their defaults.
     """
     path = Path(path)
     payload = _read(path)
@@ -77,12 +80,24 @@ def load_checkpoint(path: Path, *, tag: str | None = None,
                               f"trainwise reads version {VERSION}. Resume it with the trainwise "
                               "version that wrote it, or start the run again.")
     saved_tag = payload.get("extra", {}).get("tag")
-    if tag is not None and saved_tag != tag:
-        differences = describe_differences(payload.get("extra", {}).get("config", {}), config or {})
+    saved_config = payload.get("extra", {}).get("config", {})
+    if tag is not None and saved_tag != tag and not _same_but_newer(saved_config, config,
+                                                                    defaults):
+        differences = describe_differences(saved_config, config or {})
         raise CheckpointError(f"'{path}' was written by a run with another config ({differences})."
                               " Resume with the run's own config.toml (trainwise run --resume "
                               "RUN_DIR without --set for these keys), or start a new run.")
     return payload
+
+
+def _same_but_newer(saved: dict[str, Any], now: dict[str, Any] | None,
+                    defaults: dict[str, Any] | None) -> bool:
+    """The same training config, but for keys added to trainwise since the checkpoint was
+    written, which must be at their defaults (what the older version did)."""
+    if not now or defaults is None or not isinstance(saved, dict) or set(saved) - set(now):
+        return False
+    return all(saved[key] == value if key in saved else value == defaults.get(key, object())
+               for key, value in now.items())
 
 
 def describe_differences(saved: dict[str, Any], now: dict[str, Any], limit: int = 5) -> str:
