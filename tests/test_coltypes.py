@@ -83,3 +83,34 @@ def test_a_mostly_numeric_text_column_is_never_a_key():
     assert plan_keys(frame, "label").keys == []
     words = frame.assign(age="w" + frame["age"])  # the same values as words: a subject key
     assert [k.column for k in plan_keys(words, "label").keys] == ["age"]
+
+
+def test_real_text_among_numbers_is_kept_as_text_with_a_warning():
+    """'A3' among product codes, 'online' among store numbers: values, not markers. The
+    column stays text (nothing emptied), and a declared key is never touched."""
+    from trainwise.data.coltypes import coerce_numeric_text
+
+    codes = [str(v % 40) for v in range(95)] + ["A3", "B7", "C1", "A3", "B7"]
+    frame = pd.DataFrame({"product_code": codes, "label": [0, 1] * 50})
+    read, findings = coerce_numeric_text(frame)
+    pd.testing.assert_frame_equal(read, frame)  # no cell emptied, the codes still text
+    (kept,) = [f for f in findings if f.code == "text_in_numeric_column"]
+    assert kept.evidence["kept_as_text"] and kept.evidence["values"] == {"A3": 2, "B7": 2,
+                                                                        "C1": 1}
+    assert "kept as text" in kept.message and "data.na_values" in kept.fix
+    stores = pd.DataFrame({"store": [str(v % 59 + 1) for v in range(570)] + ["online"] * 30,
+                           "x": np.arange(600.0), "label": [0, 1] * 300})
+    split_by_store = table_data(stores, "label", group_column="store")
+    assert split_by_store.groups is not None
+    assert not pd.isna(split_by_store.groups).any()  # 'online' is a group like '12'
+    assert set(split_by_store.groups) >= {"online", "12"}
+    unknown = stores.assign(store=stores["store"].replace("online", "unknown"))  # a marker
+    assert "unknown" in set(table_data(unknown, "label", group_column="store").groups)
+
+
+def test_numeric_ids_with_a_few_letter_ids_are_still_a_key():
+    rng = np.random.default_rng(1)
+    ids = rng.integers(1000, 1100, 600).astype(str).astype(object)  # repeated customers
+    ids[:30] = "X" + ids[:30]
+    frame = pd.DataFrame({"ref": ids, "label": rng.integers(0, 2, 600)})  # no id word
+    assert [k.column for k in plan_keys(frame, "label").keys] == ["ref"]

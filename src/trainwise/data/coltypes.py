@@ -3,7 +3,9 @@
 pandas reads a column as text as soon as one cell is not a number: 15 '?' cells among 800
 incomes made `income` a 781-level text column ("100000" < "9000" once coded), and 5
 'unknown' ages made `age` look like a subject key. Here such a column is read as numbers, its
-other cells become missing, and a warning names what was replaced.
+marker cells become missing, and a warning names what was replaced. Only markers: a mostly
+numeric column with other text ('online' among store numbers, 'A3' among product codes) holds
+real values, and is kept as text with a warning, never silently emptied.
 """
 
 from __future__ import annotations
@@ -88,18 +90,27 @@ def _finding(name: str, replaced: pd.Series, num_numbers: int) -> Finding:
         num_distinct=len(replaced))
 
 
-def coerce_numeric_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding]]:
-    """Text columns whose non-marker cells are >= 90% numbers -> float64, the rest missing.
+def coerce_numeric_text(frame: pd.DataFrame, keep: Iterable[str] = ()
+                        ) -> tuple[pd.DataFrame, list[Finding]]:
+    """Text columns whose non-marker cells are >= 90% numbers, and whose other cells are all
+    missing-value markers -> float64, the markers missing. `keep`: columns left as they are
+    (declared group and time keys: their values are labels, '12' and 'online' alike).
 
     A text column whose every cell is a number stays text: a CSV reader would have read it as
     numbers, so it was stored as text on purpose (zip codes, '00123' ids in a parquet file)."""
     findings: list[Finding] = []
     converted = frame
+    kept = set(keep)
     for name in frame.columns:
         column = frame[name]
-        parsed = _parse(column) if _is_text(column) else None
+        parsed = _parse(column) if _is_text(column) and name not in kept else None
         replaced = _replaced(column, parsed[0]) if parsed is not None else ()
         if parsed is None or len(replaced) == 0:
+            continue
+        real = replaced[~_folded(pd.Series(replaced.index, dtype=object)).isin(
+            COMMON_MARKERS).to_numpy()]
+        if len(real):  # text that is no marker: real values, the column stays text
+            findings.append(_kept_as_text(str(name), real))
             continue
         converted = converted.copy() if converted is frame else converted
         converted[name] = parsed[0]
@@ -107,8 +118,28 @@ def coerce_numeric_text(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding
     return converted, findings
 
 
+def _kept_as_text(name: str, real: pd.Series) -> Finding:
+    shown = ", ".join(f"{value!r} x{count}" for value, count in real.head(NUM_SHOWN).items())
+    listed = ", ".join(f'"{str(v).strip()}"' for v in real.index[:NUM_SHOWN])
+    return warning(
+        "data", "text_in_numeric_column",
+        f"column '{name}' holds numbers except {int(real.sum())} cells ({shown}): they are "
+        "not missing-value markers, so the column is kept as text (categories; its numbers "
+        "lose their order).",
+        f"If those cells mean missing, list them: --set 'data.na_values=[{listed}]', and the "
+        "column is read as numbers; if they are typos or units, fix them in the file; if the "
+        "column is a label (codes, store numbers), nothing to do.",
+        column=name, num_text=int(real.sum()),
+        values={str(v): int(c) for v, c in real.head(NUM_SHOWN).items()}, kept_as_text=True)
+
+
 def is_mostly_numeric(column: pd.Series) -> bool:
-    """True for numbers, and for text that coerce_numeric_text would read as numbers."""
+    """True for numbers, and for text that coerce_numeric_text would read as numbers (its
+    other cells all markers: 'X1003' among numeric ids keeps them ids)."""
     if not _is_text(column):
         return pd.api.types.is_numeric_dtype(column)
-    return _parse(column) is not None
+    parsed = _parse(column)
+    if parsed is None:
+        return False
+    other = _replaced(column, parsed[0])
+    return bool(_folded(pd.Series(other.index, dtype=object)).isin(COMMON_MARKERS).all())

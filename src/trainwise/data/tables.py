@@ -175,7 +175,8 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
                         f"--set data.target='\"{guess}\"' (target = \"{guess}\" in a config).")
     notes: list[str] = []
     # before anything reads a column's type: a number column with '?' cells is text until here
-    frame, findings = coerce_numeric_text(replace_na_values(frame, na_values))
+    declared = [c for c in (group_column, time_column) if c and c != "none"]
+    frame, findings = coerce_numeric_text(replace_na_values(frame, na_values), keep=declared)
     frame = _drop_missing_target(frame, target, notes)
     if task == "auto":
         task = infer_task(frame[target])
