@@ -51,6 +51,8 @@ def test_declared_na_values_are_read_as_missing_without_a_warning(markers):
     assert data.feature_names == ["age", "income"]
     assert not any(f.code == "text_in_numeric_column" for f in data.findings)
     assert int(np.isnan(data.x).sum()) == 20
+    raw = pd.read_csv(markers)  # numbers, not codes of their text ('100000' < '9000')
+    np.testing.assert_array_equal(data.x[:, 1], pd.to_numeric(raw["income"], errors="coerce"))
 
 
 def test_common_markers_do_not_count_against_the_numeric_share():

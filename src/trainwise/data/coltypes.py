@@ -44,9 +44,19 @@ def replace_na_values(frame: pd.DataFrame, na_values: Iterable[str]) -> pd.DataF
     frame = frame.copy()
     for name in frame.columns:
         column = frame[name]
-        if _is_text(column):
-            frame[name] = column.mask(_folded(column).isin(markers) & column.notna())
+        found = _folded(column).isin(markers) & column.notna() if _is_text(column) else None
+        if found is not None and found.any():
+            frame[name] = _numbers_or_text(column.mask(found))
     return frame
+
+
+def _numbers_or_text(column: pd.Series) -> pd.Series:
+    """A column that was text only because of its markers is numbers: left as text, its
+    ages were categories ('100' < '9' once coded)."""
+    try:
+        return pd.to_numeric(column)
+    except (ValueError, TypeError):
+        return column
 
 
 def _parse(column: pd.Series) -> tuple[pd.Series, pd.Series] | None:
