@@ -1,0 +1,154 @@
+"""Date columns in tables: text that reads as dates becomes datetime64, whatever its format.
+
+pandas reads dates in a CSV as text. Left so, an ISO `order_date` was a time key only when
+inferred as one, and a US `last_login` ('01/05/2024') became a 311-level categorical coded in
+string order ('01/05/2024' < '12/30/2023'), while the same dates from a parquet file were
+numbers. Here every date-like text column is parsed once, before keys and features are chosen,
+so CSV and parquet dates are encoded alike, and a date is never taken for a subject key.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pandas.tseries.api import guess_datetime_format
+
+from trainwise.findings import Finding, warning
+
+SAMPLE = 200  # cells parsed first: a text column that is not dates is rejected cheaply
+DATE_SHARE = 0.95  # share of non-missing cells that must parse for a column to be dates
+NUM_SHOWN = 5  # unreadable cells named in a warning
+# one reading per format; the rest of a format's name is shown to the user as written
+SHOWN = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%H": "hh", "%M": "mm", "%S": "ss",
+         "%b": "Mon", "%B": "Month", "%z": "+hh:mm", "%f": "ffffff"}
+
+
+@dataclass
+class DateReading:
+    values: pd.Series  # datetime64, naive UTC; NaT where missing or unreadable
+    format: str  # strftime format, or 'ISO8601' for mixed ISO strings
+    other_reading: str = ""  # the day-first/month-first format that read every cell too
+    num_unreadable: int = 0
+
+
+def _is_text(column: pd.Series) -> bool:
+    return column.dtype.kind in "OUS" or str(column.dtype).startswith(("str", "string"))
+
+
+def _is_full_date(fmt: str | None) -> bool:
+    """A year, a month and a day: '2023' or '06/21' alone are not dates to parse."""
+    return bool(fmt) and "%Y" in fmt and "%d" in fmt and any(m in fmt for m in ("%m", "%b", "%B"))
+
+
+def _candidates(first: str, dayfirst: bool) -> list[str]:
+    """Formats the first value reads in, the preferred reading (month-first unless
+    `dayfirst`) first; mixed ISO strings (with and without a time) get pandas' ISO8601."""
+    with warnings.catch_warnings():  # guess warns when dayfirst does not apply to ISO dates
+        warnings.simplefilter("ignore")
+        guesses = [guess_datetime_format(first, dayfirst=d) for d in (dayfirst, not dayfirst)]
+    formats = list(dict.fromkeys(f for f in guesses if _is_full_date(f)))
+    if formats and formats[0].startswith("%Y-%m-%d"):
+        formats.append("ISO8601")
+    return formats
+
+
+def _parse(column: pd.Series, fmt: str) -> pd.Series:
+    parsed = pd.to_datetime(column, errors="coerce", format=fmt, utc=True)
+    return parsed.dt.tz_localize(None)
+
+
+def read_dates(column: pd.Series, dayfirst: bool = False) -> DateReading | None:
+    """The column as dates when >= 95% of its non-missing text cells read in one format."""
+    present = column.dropna()
+    if not _is_text(column) or len(present) == 0:
+        return None
+    head = present.head(SAMPLE).astype(str)
+    formats = [f for f in _candidates(str(head.iloc[0]).strip(), dayfirst)
+               if _parse(head, f).notna().mean() >= DATE_SHARE]
+    readings = [(f, _parse(column.astype(str).where(column.notna()), f)) for f in formats]
+    readings = [(f, v) for f, v in readings if v.notna().sum() >= DATE_SHARE * len(present)]
+    if not readings:
+        return None
+    best = max(range(len(readings)), key=lambda i: (readings[i][1].notna().sum(), -i))
+    fmt, values = readings[best]
+    other = [f for f, v in readings if v.notna().sum() == values.notna().sum()
+             and not v.equals(values)]  # '01/05/2024': Jan 5 or May 1, both read every cell
+    return DateReading(values, fmt, other[0] if other else "",
+                       int(len(present) - values.notna().sum()))
+
+
+def shown(fmt: str) -> str:
+    """'%m/%d/%Y' -> 'MM/DD/YYYY'."""
+    if fmt == "ISO8601":
+        return "ISO 8601"
+    for code, text in SHOWN.items():
+        fmt = fmt.replace(code, text)
+    return fmt
+
+
+def _ambiguous(name: str, column: pd.Series, reading: DateReading) -> Finding:
+    first = reading.values.first_valid_index()
+    example = str(column[first])
+    dayfirst = reading.format.find("%d") < reading.format.find("%m")
+    return warning(
+        "data", "ambiguous_dates",
+        f"column '{name}' holds dates such as '{example}' that read both as "
+        f"{shown(reading.format)} and as {shown(reading.other_reading)} (no day above 12): "
+        f"they were read as {shown(reading.format)}, so '{example}' is "
+        f"{reading.values[first]:%Y-%m-%d}.",
+        f"If that is right, nothing to do. Otherwise --set data.dayfirst="
+        f"{'false' if dayfirst else 'true'} (dayfirst = {'false' if dayfirst else 'true'} in "
+        "[data]), or write the dates as YYYY-MM-DD in the file.",
+        column=name, format=reading.format, other_format=reading.other_reading)
+
+
+def _unreadable(name: str, column: pd.Series, reading: DateReading) -> Finding:
+    bad = column[column.notna() & reading.values.isna()].astype(str).value_counts()
+    listed = ", ".join(f"{v!r} x{c}" for v, c in bad.head(NUM_SHOWN).items())
+    return warning(
+        "data", "unreadable_dates",
+        f"column '{name}' holds dates ({shown(reading.format)}) except {reading.num_unreadable} "
+        f"cells ({listed}): those cells are read as missing dates.",
+        "If they are missing-value markers, list them in data.na_values; if they are dates in "
+        f"another format, rewrite them as {shown(reading.format)} in the file.",
+        column=name, num_unreadable=reading.num_unreadable)
+
+
+def parse_date_columns(frame: pd.DataFrame, dayfirst: bool = False
+                       ) -> tuple[pd.DataFrame, list[Finding]]:
+    """Text columns that read as dates -> datetime64 (naive UTC); warnings for ambiguous
+    day/month order and for cells that did not read. `dayfirst`: data.dayfirst."""
+    findings: list[Finding] = []
+    converted = frame
+    for name in frame.columns:
+        reading = read_dates(frame[name], dayfirst)
+        if reading is None:
+            continue
+        converted = converted.copy() if converted is frame else converted
+        converted[name] = reading.values
+        if reading.other_reading:
+            findings.append(_ambiguous(str(name), frame[name], reading))
+        if reading.num_unreadable:
+            findings.append(_unreadable(str(name), frame[name], reading))
+    return converted, findings
+
+
+def date_features(column: pd.Series, name: str) -> tuple[dict[str, np.ndarray], str]:
+    """A date feature as numbers (float64, NaN where missing): days since the column's first
+    date, plus month (1-12) and weekday (0 = Monday) where they vary, as seasonality a model
+    cannot easily carve out of a day count; and the sentence that says so."""
+    dates = pd.to_datetime(column, utc=True).dt.tz_localize(None)
+    start = dates.min()
+    if pd.isna(start):
+        return {}, ""
+    parts = {name: ((dates - start) / pd.Timedelta(days=1)).to_numpy(np.float64, na_value=np.nan)}
+    said = [f"days since {start:%Y-%m-%d}"]
+    for part, words in (("month", "month (1-12)"), ("day_of_week", "weekday (0 = Monday)")):
+        values = getattr(dates.dt, part)
+        if values.nunique() > 1:
+            parts[f"{name}_{part}"] = values.to_numpy(np.float64, na_value=np.nan)
+            said.append(words)
+    return parts, ", ".join(said)

@@ -1,0 +1,108 @@
+"""Dates in tables: date text in common formats is read as dates (the day/month order said when
+ambiguous), encoded alike from CSV and parquet, and never taken for a group key."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trainwise.data.dates import parse_date_columns, read_dates
+from trainwise.data.keys import plan_keys
+from trainwise.data.sources import load_data
+from trainwise.data.tables import table_data
+
+DAYS = pd.Timestamp("2023-01-01") + pd.to_timedelta(np.arange(0, 300, 3), "D")  # 100 dates
+
+
+@pytest.mark.parametrize("fmt", ["%Y-%m-%d", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%b %d, %Y",
+                                 "%Y-%m-%d %H:%M:%S"])
+def test_common_formats_read_as_the_dates_written(fmt):
+    """Days run past the 12th, so each format has one reading: it must give the dates back."""
+    reading = read_dates(pd.Series(DAYS.strftime(fmt), dtype=object))
+    assert reading is not None and reading.other_reading == ""
+    np.testing.assert_array_equal(reading.values.to_numpy("datetime64[ns]"),
+                                  DAYS.to_numpy("datetime64[ns]"))
+
+
+@pytest.mark.parametrize("values", [
+    ["00123", "04567"] * 50,  # zip codes stored as text
+    ["1.2.3", "2.0.1"] * 50,  # versions
+    ["red", "blue"] * 50,
+    ["2023", "2024"] * 50])  # years alone: a number, not a date
+def test_text_that_is_not_a_full_date_is_left_alone(values):
+    assert read_dates(pd.Series(values, dtype=object)) is None
+
+
+def test_ambiguous_day_month_order_is_read_month_first_and_said():
+    early = pd.Series(["01/05/2024", "02/03/2024", "12/11/2024"] * 20, dtype=object)
+    frame, [warn] = parse_date_columns(pd.DataFrame({"seen": early}))
+    assert frame["seen"][0] == pd.Timestamp("2024-01-05")  # January 5: pandas' default
+    assert warn.code == "ambiguous_dates" and "MM/DD/YYYY" in warn.message
+    assert "DD/MM/YYYY" in warn.message and "2024-01-05" in warn.message
+    assert "data.dayfirst=true" in warn.fix
+    frame, [warn] = parse_date_columns(pd.DataFrame({"seen": early}), dayfirst=True)
+    assert frame["seen"][0] == pd.Timestamp("2024-05-01") and "data.dayfirst=false" in warn.fix
+
+
+def test_a_day_above_12_settles_the_order_without_a_warning():
+    dates = pd.Series(["01/05/2024", "25/05/2024"] * 30, dtype=object)
+    frame, findings = parse_date_columns(pd.DataFrame({"seen": dates}))
+    assert findings == [] and frame["seen"][0] == pd.Timestamp("2024-05-01")
+
+
+def test_unreadable_cells_are_missing_with_a_warning_naming_them():
+    dates = pd.Series(list(DAYS.strftime("%Y-%m-%d")) + ["soon"], dtype=object)
+    frame, [warn] = parse_date_columns(pd.DataFrame({"seen": dates}))
+    assert frame["seen"].isna().sum() == 1 and warn.code == "unreadable_dates"
+    assert "'soon' x1" in warn.message and "data.na_values" in warn.fix
+
+
+def table(n: int = 100) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"dose": rng.normal(size=n), "seen": DAYS[:n],
+                         "label": rng.integers(0, 2, n)})
+
+
+def test_csv_and_parquet_dates_are_the_same_features(tmp_path):
+    """A parquet datetime was days since 1970 and the same dates from a CSV a text code."""
+    frame = table()
+    frame.to_parquet(tmp_path / "t.parquet")
+    frame.assign(seen=frame["seen"].dt.strftime("%m/%d/%Y")).to_csv(tmp_path / "t.csv",
+                                                                   index=False)
+    kwargs = {"target": "label", "time_column": "none"}
+    from_csv = load_data(str(tmp_path / "t.csv"), **kwargs)
+    from_parquet = load_data(str(tmp_path / "t.parquet"), **kwargs)
+    assert from_csv.feature_names == ["dose", "seen", "seen_month", "seen_day_of_week"]
+    np.testing.assert_array_equal(from_csv.x, from_parquet.x)
+    seen = frame["seen"]
+    expected = np.column_stack([(seen - seen.min()).dt.days, seen.dt.month, seen.dt.day_of_week])
+    np.testing.assert_array_equal(from_csv.x[:, 1:], expected.astype(np.float32))
+    [said] = [f for f in from_csv.findings if f.code == "date_feature"]
+    assert "days since 2023-01-01, month (1-12), weekday (0 = Monday)" in said.message
+    assert "split.time_column" in said.fix
+
+
+def test_two_date_columns_one_time_key_one_feature_and_never_a_group_key():
+    """The audit's twodates.csv: an ISO order date and a US-format last login."""
+    frame = table().assign(order_date=DAYS.strftime("%Y-%m-%d").repeat(2)[:100],  # repeats
+                           last_login=(DAYS + pd.Timedelta(days=40)).strftime("%m/%d/%Y"))
+    frame = frame.drop(columns="seen")
+    data = table_data(frame, "label")
+    assert [(k.column, k.role) for k in data.keys] == [("order_date", "time")]
+    assert data.feature_names == ["dose", "last_login", "last_login_month",
+                                  "last_login_day_of_week"]
+    unkeyed = table_data(frame, "label", time_column="none")
+    assert unkeyed.keys == [] and "order_date" in unkeyed.feature_names
+    assert plan_keys(frame, "label", time_column="none").keys == []  # the text, unparsed
+
+
+def test_data_dayfirst_reaches_the_reader(tmp_path):
+    from trainwise.config import load_config
+    from trainwise.stages import load_configured
+
+    frame = table().assign(seen=["01/05/2024", "02/03/2024"] * 50)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    config = load_config(None, [f"data.source=\"{tmp_path / 't.csv'}\"", "data.dayfirst=true",
+                                "split.time_column=\"seen\""])
+    assert load_configured(config).times[0] == np.datetime64("2024-05-01")
