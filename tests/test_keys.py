@@ -114,3 +114,21 @@ def test_an_id_repeated_only_by_copied_rows_is_a_row_id():
     reused = copies.copy()
     reused.loc[400:, "score"] = 99.0  # same ids on different rows: not copies, not a row id
     assert plan_keys(reused, "label").row_ids == []
+
+
+def test_a_categorical_with_enough_rows_per_level_is_a_feature_not_a_key():
+    """The audit's city.csv: 40 cities, 37 rows each, set the label; the old rule took city for
+    a group key and dropped it from the features."""
+    data = frame(1500).assign(city=[f"city_{i % 40:02d}" for i in range(1500)])
+    assert plan_keys(data, "label").keys == []
+    rare = frame(1500).assign(city=[f"city_{i % 200:03d}" for i in range(1500)])  # 7.5 rows
+    [key] = plan_keys(rare, "label").keys
+    assert key.column == "city" and "too few to learn" in key.reason
+
+
+def test_repeated_date_text_is_never_a_group_key():
+    days = pd.date_range("2024-01-01", periods=100, freq="D").strftime("%m/%d/%Y")
+    data = frame().assign(order_date=np.repeat(days, 4))  # 100 values x 4 rows, like a scan id
+    assert plan_keys(data, "label", time_column="none").keys == []
+    [key] = plan_keys(data, "label").keys
+    assert (key.column, key.role) == ("order_date", "time")  # US dates are times too

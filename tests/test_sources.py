@@ -10,6 +10,7 @@ from PIL import Image
 
 from trainwise.data.errors import DataError
 from trainwise.data.sources import load_data
+from trainwise.data.tables import table_data
 
 
 def write_table(tmp_path, frame: pd.DataFrame, suffix: str = ".csv"):
@@ -39,9 +40,13 @@ def test_table_keys_are_inferred_and_kept_out_of_the_features(tmp_path, visits, 
     assert np.array_equal(data.groups, visits["patient_id"].to_numpy())
     assert data.times.dtype == np.dtype("datetime64[ns]")
     assert data.times[0] == np.datetime64("2024-01-01")
-    # 'ward' has 40 levels (> 32): one code column, not 40 one-hot columns; sex is one-hot
-    assert data.feature_names == ["ward", "dose", "sex_f", "sex_m"]
-    assert any("'ward' has 40 categories" in note for note in data.notes)
+    # 'ward' has 40 levels, 3 rows each: too rare to learn from, so a group candidate too,
+    # but patient_id wins by name; ward is one-hot like sex (64 levels at most)
+    wards = sorted(visits["ward"].unique())
+    assert data.feature_names == ["dose", *[f"ward_{w}" for w in wards], "sex_f", "sex_m"]
+    expected = pd.get_dummies(visits[["ward", "sex"]], dtype=np.float32).to_numpy()
+    np.testing.assert_array_equal(data.x[:, 1:], expected)
+    assert "many_levels_one_hot" in [f.code for f in data.findings]
     assert data.class_names == ["sick", "well"]
 
 
@@ -204,3 +209,24 @@ def test_a_saved_index_is_dropped_with_a_warning(tmp_path):
     assert dropped.severity.value == "warning" and dropped.evidence["column"] == "Unnamed: 0"
     assert "index=False" in dropped.fix
     assert ordered.evidence["column"] == "order" and "split.time_column" in ordered.fix
+
+
+def test_many_level_text_is_one_hot_up_to_64_then_the_63_most_frequent():
+    rng = np.random.default_rng(0)
+    n = 3000
+    city = rng.choice([f"c{i:02d}" for i in range(40)], n)
+    # 100 products with decreasing frequency: 63 kept, 37 share '(other)'
+    product = rng.choice([f"p{i:03d}" for i in range(100)], n, p=np.arange(100, 0, -1) / 5050)
+    frame = pd.DataFrame({"city": city, "product": product, "label": rng.integers(0, 2, n)})
+    data = table_data(frame, "label")
+    top = frame["product"].value_counts().index[:63]
+    grouped = frame["product"].where(frame["product"].isin(top), "(other)")
+    expected = pd.get_dummies(frame.assign(product=grouped)[["city", "product"]],
+                              dtype=np.float32)
+    assert data.feature_names == list(expected.columns)
+    np.testing.assert_array_equal(data.x, expected.to_numpy())
+    assert data.x.shape[1] == 40 + 64
+    [note] = [f for f in data.findings if f.code == "rare_levels_grouped"]
+    assert f"{frame['product'].nunique()} categories: its 63 most frequent" in note.message
+    assert f"({int((grouped == '(other)').sum()):,} rows)" in note.message
+    assert "split.group_column" in note.fix

@@ -34,7 +34,9 @@ def test_inferred_group_is_honoured_with_a_warning_naming_the_setting():
     data = table_data(visits().drop(columns="visit"), "label")
     [warn] = key_findings(data)
     assert warn.code == "inferred_group_key" and "patient_id" in warn.message
+    assert "not used as a feature" in warn.message and "patient_id" not in data.feature_names
     assert "--set split.group_column=patient_id" in warn.fix
+    assert "--set split.group_column=none` and it stays a feature" in warn.fix
     result = plan_split(data, SplitSettings(val_fraction=0.2, test_fraction=0.2))
     assert result.strategy == "stratified_group"
     for a, b in ((result.train, result.val), (np.r_[result.train, result.val], result.test)):
@@ -48,6 +50,7 @@ def test_row_strategy_ignores_an_inferred_key_with_a_warning_but_a_declared_one_
     inferred = table_data(frame, "label")
     [warn] = key_findings(inferred, "stratified")
     assert warn.code == "ignored_group_key" and "--set split.group_column=patient_id" in warn.fix
+    assert "not used as a feature" in warn.message and "group_column=none" in warn.fix
     result = plan_split(inferred, SplitSettings(strategy="stratified"))
     assert result.strategy == "stratified"
     declared = table_data(frame, "label", group_column="patient_id")

@@ -51,6 +51,7 @@ class DataConfig(_Section):
     sep: str = ""  # CSV field separator; "" = ',' or, when the header has none, sniffed (; tab |)
     decimal: str = ""  # CSV decimal mark; "" = '.' or ',' sniffed with the separator
     encoding: str = ""  # CSV text encoding; "" = UTF-8 ("latin-1", "cp1252" for older exports)
+    dayfirst: bool = False  # text dates such as 01/05/2024 read as 1 May (when both readings fit)
 
 
 class SplitConfig(_Section):

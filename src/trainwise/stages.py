@@ -88,7 +88,7 @@ def load_configured(config: Config) -> TaskData:
     return load_data(cfg.source, cfg.target, cfg.task, config.split.group_column,
                      time_column=config.split.time_column, kind=cfg.kind,
                      image_size=cfg.image_size, na_values=tuple(cfg.na_values), sep=cfg.sep,
-                     encoding=cfg.encoding, decimal=cfg.decimal)
+                     encoding=cfg.encoding, decimal=cfg.decimal, dayfirst=cfg.dayfirst)
 
 
 def stage_data(ctx: RunContext) -> list[Finding]:

@@ -90,17 +90,20 @@ def key_findings(data: TaskData, strategy: str = "auto") -> list[Finding]:
         elif _honours(key, strategy):
             findings.append(warning(
                 "data", f"inferred_{key.role}_key",
-                f"column '{key.column}' looks like a {key.role} key ({key.reason}): the split "
-                f"will {PROMISE.get((key.role, mode), KEEP_WHOLE)}.",
+                f"column '{key.column}' looks like a {key.role} key ({key.reason}), so it is "
+                f"not used as a feature: the split will "
+                f"{PROMISE.get((key.role, mode), KEEP_WHOLE)}.",
                 f"Confirm it with `{setting}`; if rows are independent of it, use "
-                f"`--set {SETTING[key.role]}=none`.", column=key.column, reason=key.reason))
+                f"`--set {SETTING[key.role]}=none` and it stays a feature.",
+                column=key.column, reason=key.reason))
         else:
             findings.append(warning(
                 "data", f"ignored_{key.role}_key",
-                f"column '{key.column}' looks like a {key.role} key ({key.reason}), but "
-                f"split.strategy = '{strategy}' ignores it: the validation score may be "
-                "inflated by rows of the same subject or the future.",
-                f"Use it: `{setting}` (and split.strategy = \"auto\").",
+                f"column '{key.column}' looks like a {key.role} key ({key.reason}), so it is "
+                f"not used as a feature, but split.strategy = '{strategy}' ignores it: the "
+                "validation score may be inflated by rows of the same subject or the future.",
+                f"Use it: `{setting}` (and split.strategy = \"auto\"); or, if rows are "
+                f"independent of it, `--set {SETTING[key.role]}=none` to keep it a feature.",
                 column=key.column, reason=key.reason))
     return findings
 

@@ -63,12 +63,13 @@ BUILT_IN: dict[str, Callable[[], TaskData]] = {
 def load_data(source: str, target: str = "label", task: str = "auto", group_column: str = "",
               *, time_column: str = "", kind: str = "auto", image_size: int = 0,
               na_values: tuple[str, ...] = (), sep: str = "", encoding: str = "",
-              decimal: str = "") -> TaskData:
+              decimal: str = "", dayfirst: bool = False) -> TaskData:
     """A built-in set by name, a .csv / .parquet table, a .npz of arrays, or an image folder.
 
     Tables: empty group/time columns are inferred from names and values ('none': no key);
     `na_values` are text cells read as missing (data.na_values); CSV files: `sep` and
-    `decimal` ('' = ',' and '.', or sniffed), `encoding` ('' = UTF-8).
+    `decimal` ('' = ',' and '.', or sniffed), `encoding` ('' = UTF-8); `dayfirst`: dates such
+    as '01/05/2024' read as 1 May (data.dayfirst).
     .npz: `groups` and `times` arrays in the file are declared keys.
     """
     if source in BUILT_IN:
@@ -76,7 +77,7 @@ def load_data(source: str, target: str = "label", task: str = "auto", group_colu
     path = Path(source)
     if source.endswith((".csv", ".parquet")):
         return load_table(path, target, task, group_column, time_column, tuple(na_values),
-                          sep=sep, encoding=encoding, decimal=decimal)
+                          sep=sep, encoding=encoding, decimal=decimal, dayfirst=dayfirst)
     if source.endswith(".npz"):
         return load_npz(path, kind, task, use_groups=group_column != NONE)
     if path.is_dir():
