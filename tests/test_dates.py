@@ -73,14 +73,20 @@ def test_csv_and_parquet_dates_are_the_same_features(tmp_path):
     kwargs = {"target": "label", "time_column": "none"}
     from_csv = load_data(str(tmp_path / "t.csv"), **kwargs)
     from_parquet = load_data(str(tmp_path / "t.parquet"), **kwargs)
-    assert from_csv.feature_names == ["dose", "seen", "seen_month", "seen_day_of_week"]
+    # 297 days: no month feature (a later part would hold months training never saw)
+    assert from_csv.feature_names == ["dose", "seen", "seen_day_of_week"]
     np.testing.assert_array_equal(from_csv.x, from_parquet.x)
     seen = frame["seen"]
-    expected = np.column_stack([(seen - seen.min()).dt.days, seen.dt.month, seen.dt.day_of_week])
+    expected = np.column_stack([(seen - seen.min()).dt.days, seen.dt.day_of_week])
     np.testing.assert_array_equal(from_csv.x[:, 1:], expected.astype(np.float32))
     [said] = [f for f in from_csv.findings if f.code == "date_feature"]
-    assert "days since 2023-01-01, month (1-12), weekday (0 = Monday)" in said.message
+    assert "days since 2023-01-01, weekday (0 = Monday)" in said.message
     assert "split.time_column" in said.fix
+    years = frame.assign(seen=pd.Timestamp("2020-01-01") + pd.to_timedelta(np.arange(100) * 11,
+                                                                          "D"))  # 3 years
+    over_years = table_data(years, "label", time_column="none")
+    assert over_years.feature_names == ["dose", "seen", "seen_month", "seen_day_of_week"]
+    np.testing.assert_array_equal(over_years.x[:, 2], years["seen"].dt.month.to_numpy(np.float32))
 
 
 def test_two_date_columns_one_time_key_one_feature_and_never_a_group_key():
@@ -90,8 +96,13 @@ def test_two_date_columns_one_time_key_one_feature_and_never_a_group_key():
     frame = frame.drop(columns="seen")
     data = table_data(frame, "label")
     assert [(k.column, k.role) for k in data.keys] == [("order_date", "time")]
-    assert data.feature_names == ["dose", "last_login", "last_login_month",
+    assert data.feature_names == ["dose", "last_login_days_before_order_date",
                                   "last_login_day_of_week"]
+    # days before the row's own order date, not since a fixed origin that later (validation,
+    # test) rows would lie beyond: by hand, order dates repeat each day twice
+    order = pd.to_datetime(frame["order_date"])
+    login = pd.to_datetime(frame["last_login"], format="%m/%d/%Y")
+    np.testing.assert_allclose(data.x[:, 1], ((order - login).dt.days).to_numpy(np.float32))
     unkeyed = table_data(frame, "label", time_column="none")
     assert unkeyed.keys == [] and "order_date" in unkeyed.feature_names
     assert plan_keys(frame, "label", time_column="none").keys == []  # the text, unparsed

@@ -136,19 +136,36 @@ def parse_date_columns(frame: pd.DataFrame, dayfirst: bool = False
     return converted, findings
 
 
-def date_features(column: pd.Series, name: str) -> tuple[dict[str, np.ndarray], str]:
+def date_features(column: pd.Series, name: str, reference: pd.Series | None = None,
+                  reference_name: str = "") -> tuple[dict[str, np.ndarray], str]:
     """A date feature as numbers (float64, NaN where missing): days since the column's first
     date, plus month (1-12) and weekday (0 = Monday) where they vary, as seasonality a model
-    cannot easily carve out of a day count; and the sentence that says so."""
+    cannot easily carve out of a day count; and the sentence that says so.
+
+    `reference`: the row's own time (the split's time key). Then the day count is days before
+    it: under a time split, validation and test rows come later, and a count from a fixed
+    origin would lie beyond anything training saw (twodates.csv: test accuracy 97.5% -> 93.1%,
+    5 seeds, with the fixed origin), while days before the row's time stay in range."""
     dates = pd.to_datetime(column, utc=True).dt.tz_localize(None)
     start = dates.min()
     if pd.isna(start):
         return {}, ""
-    parts = {name: ((dates - start) / pd.Timedelta(days=1)).to_numpy(np.float64, na_value=np.nan)}
-    said = [f"days since {start:%Y-%m-%d}"]
+    if reference is not None:
+        own = pd.to_datetime(reference, utc=True).dt.tz_localize(None)
+        days = (own - dates) / pd.Timedelta(days=1)
+        parts = {f"{name}_days_before_{reference_name}": days.to_numpy(np.float64,
+                                                                      na_value=np.nan)}
+        said = [f"days before the row's '{reference_name}'"]
+    else:
+        parts = {name: ((dates - start) / pd.Timedelta(days=1)).to_numpy(np.float64,
+                                                                         na_value=np.nan)}
+        said = [f"days since {start:%Y-%m-%d}"]
+    # a month feature only where every month recurs (two years): over a shorter span a time
+    # split's later rows hold months training never saw (twodates.csv, 9 months)
+    recurs = {"month": (dates.max() - start) >= pd.Timedelta(days=730), "day_of_week": True}
     for part, words in (("month", "month (1-12)"), ("day_of_week", "weekday (0 = Monday)")):
         values = getattr(dates.dt, part)
-        if values.nunique() > 1:
+        if recurs[part] and values.nunique() > 1:
             parts[f"{name}_{part}"] = values.to_numpy(np.float64, na_value=np.nan)
             said.append(words)
     return parts, ", ".join(said)

@@ -137,16 +137,19 @@ def _categorical(frame: pd.DataFrame, names: list[str]
     return dummies.to_numpy(np.float32), [str(c) for c in dummies.columns], findings
 
 
-def encode_features(frame: pd.DataFrame) -> tuple[np.ndarray, list[str], list[Finding]]:
+def encode_features(frame: pd.DataFrame, time_key: pd.Series | None = None
+                    ) -> tuple[np.ndarray, list[str], list[Finding]]:
     """Numbers stay (NaN kept, filled later from training statistics); dates become days
-    since their first date (+ month, weekday); text is one-hot, its MAX_ONE_HOT - 1 most
+    since their first date (+ month, weekday), or days before the row's `time_key` (the
+    split's time column, when it holds dates); text is one-hot, its MAX_ONE_HOT - 1 most
     frequent levels when it has more."""
     findings, parts = [], {}
     text = []
     for name in frame.columns:
         column = frame[name]
         if column.dtype.kind == "M":
-            numbers, described = date_features(column, str(name))
+            numbers, described = date_features(column, str(name), time_key,
+                                               str(getattr(time_key, "name", "")))
             parts.update(numbers)
             findings.append(_info_with_fix(
                 "data", "date_feature", f"column '{name}' holds dates: a feature as "
@@ -255,8 +258,10 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
         else:
             data.times = time_values(frame[key.column], key.column)
     data.findings += row_id_findings(plan)
+    times = [k.column for k in plan.keys if k.role == "time"]
+    time_key = frame[times[0]] if times and frame[times[0]].dtype.kind == "M" else None
     data.x, data.feature_names, encode_findings = encode_features(
-        frame.drop(columns=[target, *plan.columns]))
+        frame.drop(columns=[target, *plan.columns]), time_key)
     data.findings += encode_findings
     if data.x.shape[1] == 0:
         raise DataError(f"'{source}' has no feature columns besides the target and keys "
