@@ -92,8 +92,12 @@ def test_the_row_number_is_a_row_id_whatever_its_name(start):
 def test_integers_named_as_numbers_are_row_ids_when_unique():
     rng = np.random.default_rng(1)
     data = frame().assign(account_number=rng.permutation(400) + 100_000,  # as in regress.csv
-                          num_rooms=rng.integers(1, 9, 400))  # repeats: a feature
-    assert plan_keys(data, "label").row_ids == ["account_number"]
+                          order_no=rng.permutation(400),
+                          num_rooms=rng.integers(1, 9, 400),  # repeats: a feature
+                          # counts unique in a small file: a number word first names a count
+                          num_words=rng.choice(100_000, 400, replace=False),
+                          number_of_visits=rng.choice(5_000, 400, replace=False))
+    assert plan_keys(data, "label").row_ids == ["account_number", "order_no"]
 
 
 def test_increasing_unique_integers_are_flagged_but_kept():

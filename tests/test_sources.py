@@ -211,6 +211,18 @@ def test_a_saved_index_is_dropped_with_a_warning(tmp_path):
     assert ordered.evidence["column"] == "order" and "split.time_column" in ordered.fix
 
 
+def test_an_identifier_column_left_out_is_a_warning():
+    """A dropped column is a feature the model never sees: said where the user looks."""
+    from trainwise.data.tables import table_data
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=60), "account_number": rng.permutation(60),
+                          "label": np.repeat([0, 1], 30)})
+    data = table_data(frame, "label")
+    (dropped,) = [f for f in data.findings if f.code == "row_id_dropped"]
+    assert dropped.severity.value == "warning" and data.feature_names == ["a"]
+
+
 def test_many_level_text_is_one_hot_up_to_64_then_the_63_most_frequent():
     rng = np.random.default_rng(0)
     n = 3000

@@ -116,8 +116,11 @@ def _row_id_reason(frame: pd.DataFrame, name: str) -> str:
                 "position, and on a file sorted by label a copy of the label")
     if _is_row_number(column):
         return "it equals the row number (0..n-1 or 1..n)"
-    tokens = set(name_tokens(name))
-    named = tokens & ID_WORDS or (column.dtype.kind in "iu" and tokens & NUMBER_WORDS)
+    tokens = name_tokens(name)
+    # a number word names a record number only as the name's last word ('account_number',
+    # 'order_no'), not as a count's first ('number_of_rooms', 'num_words')
+    named = set(tokens) & ID_WORDS or (column.dtype.kind in "iu" and bool(tokens)
+                                       and tokens[-1] in NUMBER_WORDS)
     if not (_is_text(column) or named):
         return ""
     unique = column.nunique(dropna=True)

@@ -190,10 +190,10 @@ def row_id_findings(plan: KeyPlan) -> list[Finding]:
         fix = ("Nothing to do for this run; to leave it out of the file, write the file with "
                "df.to_csv(path, index=False)." if artifact else
                "Nothing to do if it identifies rows. If it is a measurement, rename it: a name "
-               "with 'id', 'no' or 'number' marks an identifier.")
-        severity = warning if artifact else _info_with_fix
-        findings.append(severity("data", "row_id_dropped", message, fix, column=column,
-                                 reason=reason))
+               "with 'id', or ending in 'no' or 'number', marks an identifier.")
+        # a warning either way: a dropped column is a feature the model never sees
+        findings.append(warning("data", "row_id_dropped", message, fix, column=column,
+                                reason=reason))
     for column in plan.ordered_ids:
         findings.append(warning(
             "data", "ordered_id_column",
