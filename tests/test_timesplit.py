@@ -175,6 +175,23 @@ def test_group_time_split_by_the_pandas_reference(seed):
                                  series[split.val])
     later = (times[split.train] >= times[split.val].min()).sum()  # rows, not group starts
     assert proof.code == "group_start_order" and proof.evidence["num_rows_after"] == later
+    # most training rows after validation begins (panel data): a warning naming "time"
+    assert (proof.severity.value == "warning") == bool(later * 2 > len(split.train))
+    if proof.severity.value == "warning":
+        assert 'split.strategy = "time"' in proof.fix
+
+
+def test_panel_data_kept_in_whole_groups_is_a_warning():
+    """Every group spans the whole year: whole groups by start leave nearly all training rows
+    after validation begins."""
+    series = np.repeat(np.arange(10), 12)
+    times = np.datetime64("2024-01-01") + (np.tile(np.arange(12) * 30, 10)
+                                           + np.repeat(np.arange(10), 12)).astype("timedelta64[D]")
+    train, val = series < 8, series >= 8
+    [proof] = check_group_starts(times[train], times[val], series[train], series[val])
+    later = int((times[train] >= times[val].min()).sum())  # by hand: 8 groups x 11 months
+    assert later == 88 and proof.severity.value == "warning"
+    assert 'split.strategy = "time"' in proof.fix
 
 
 def test_group_time_gap_and_cut_act_on_group_starts():

@@ -97,9 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except TrainwiseError as exc:
+        from rich.markup import escape
+
         from trainwise.console import console
 
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")  # '[data]' is text, not style
         return 2
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_fabric import Fabric
+from rich.markup import escape
 from torch import nn
 
 from trainwise.config import Config, from_dict, load_config, to_toml
@@ -266,8 +267,8 @@ def _finish(ctx: RunContext, findings: list[Finding], stopped_at: str | None,
     console.print(stage_table(stages_done, until, stopped_at))
     print_findings(findings)
     style = "bold red" if stopped_at else "bold green"
-    console.print(f"[{style}]{verdict}[/]")
+    console.print(f"[{style}]{escape(verdict)}[/]")  # a message may hold '[data]'
     if report:
-        console.print(f"Report: {path / 'report.html'}")
+        console.print(f"Report: {escape(str(path / 'report.html'))}")
     return RunResult(path, findings, verdict, stopped_at, ctx.meta.get("test", {}),
                      dict(ctx.meta["stage_seconds"]))

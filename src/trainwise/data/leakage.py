@@ -9,7 +9,7 @@ import pandas as pd
 import xxhash
 
 from trainwise.data.errors import DataError
-from trainwise.findings import Finding, error, info
+from trainwise.findings import Finding, error, info, warning
 
 NUM_EXAMPLES = 5  # example index pairs / groups carried in a finding's evidence
 SMALL_POOL = 1 << 16  # 64k uint64 = 512 KB: fits in L2, random lookups stay cheap
@@ -261,9 +261,15 @@ def check_group_starts(times_a: np.ndarray, times_b: np.ndarray, groups_a: np.nd
             "split.group_column and split.time_column set; then rerun the split stage.",
             num_groups=early)]
     later = int((axis_a >= first_b).sum())
-    return [info(
-        "split", "group_start_order",
-        f"No {b} group starts before the last {a} group does ({dates}); groups stay whole, so "
-        f"{later} of {len(axis_a)} {a} rows are dated after {b} begins ({b} scores unseen "
-        "groups; to score the later rows of known groups instead, set split.strategy = "
-        "\"time\").", num_rows_after=later)]
+    # panel data (every group spans the whole period): whole groups by start time leave most
+    # training rows after validation begins, so validation says nothing about the future
+    message = (f"No {b} group starts before the last {a} group does ({dates}); groups stay "
+               f"whole, so {later} of {len(axis_a)} {a} rows are dated after {b} begins ({b} "
+               "scores unseen groups, not later times).")
+    if later * 2 <= len(axis_a):
+        return [info("split", "group_start_order", message, num_rows_after=later)]
+    return [warning(
+        "split", "group_start_order", message,
+        "To forecast later rows of known groups, set split.strategy = \"time\" (each group's "
+        "later rows validate); to score unseen groups, keep this split. Then rerun the split "
+        "stage.", num_rows_after=later)]
