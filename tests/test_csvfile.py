@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from trainwise.data.csvfile import read_csv
 from trainwise.data.errors import DataError
 from trainwise.data.sources import load_data
 
@@ -72,3 +73,20 @@ def test_the_config_settings_reach_the_reader(tmp_path, frame):
     data = load_configured(config)
     assert not data.findings and np.isnan(data.x[0, 0]) and data.x[1, 1] == np.float32(
         frame.loc[1, "b"])
+
+
+def test_a_european_export_with_text_and_whole_numbers_reads_its_decimal_commas(tmp_path):
+    """df.to_csv(sep=';', decimal=','): most fields are a city or a count, a few columns hold
+    '82,5'; each column is judged on its own. Reference: pandas told the dialect."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"city": rng.choice(["Lyon", "Paris", "Nantes"], 80),
+                          "rooms": rng.integers(1, 6, 80), "zone": rng.choice(["a", "b"], 80),
+                          "surface": rng.uniform(20, 120, 80).round(1),
+                          "label": rng.integers(0, 2, 80)})
+    path = tmp_path / "fr.csv"
+    frame.to_csv(path, sep=";", decimal=",", index=False)
+    read, findings = read_csv(path)
+    reference = pd.read_csv(path, sep=";", decimal=",")
+    pd.testing.assert_frame_equal(read, reference)
+    assert read["surface"].dtype.kind == "f"
+    assert findings[0].evidence == {"sep": ";", "decimal": ","}

@@ -20,7 +20,8 @@ from trainwise.findings import Finding, info
 OTHER_SEPARATORS = ";\t|"  # tried when the header holds no comma
 SNIFF_BYTES = 64 * 1024  # csv.Sniffer reads this much of the file
 DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")  # '0,4642': a number written with a decimal comma
-DECIMAL_SHARE = 0.5  # share of a sample's fields like that for the file to use decimal commas
+DOT_DECIMAL = re.compile(r"^[-+]?\d*\.\d+$")  # '0.4642': a decimal point, which rules commas out
+DECIMAL_SHARE = 0.5  # share of a column's sampled cells like '0,46' for it to be such a number
 NAMES = {";": "';'", "\t": "tab", "|": "'|'", ",": "','"}
 
 
@@ -56,9 +57,20 @@ def _sniff(path: Path, encoding: str) -> tuple[str, str]:
         separator = csv.Sniffer().sniff(sample, delimiters=OTHER_SEPARATORS).delimiter
     except csv.Error:  # no separator gives every line the same number of fields
         return "", ""
-    fields = [f.strip() for line in sample.splitlines()[1:50] for f in line.split(separator)]
-    commas = sum(bool(DECIMAL_COMMA.match(f)) for f in fields)
-    return separator, "," if fields and commas >= DECIMAL_SHARE * len(fields) else "."
+    return separator, _decimal(sample, separator)
+
+
+def _decimal(sample: str, separator: str) -> str:
+    """',' when some column's cells are mostly numbers like '0,46' and no cell has a decimal
+    point, else '.'. Per column: text and whole-number columns (city, rooms) sit beside the
+    decimal ones in a European export, so a share over all fields would miss them."""
+    rows = list(csv.reader(sample.splitlines()[1:200], delimiter=separator))
+    columns = [[c.strip() for c in column if c.strip()] for column in zip(*rows, strict=False)]
+    if any(DOT_DECIMAL.match(cell) for column in columns for cell in column):
+        return "."
+    comma_columns = [column for column in columns if column and sum(
+        bool(DECIMAL_COMMA.match(cell)) for cell in column) >= DECIMAL_SHARE * len(column)]
+    return "," if comma_columns else "."
 
 
 def _read(path: Path, sep: str, encoding: str, decimal: str) -> pd.DataFrame:
