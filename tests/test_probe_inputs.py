@@ -144,22 +144,32 @@ class _Augmented(Dataset):
         return self.x[i] + 0.1 * torch.randn(8), self.y[i]
 
 
-@pytest.mark.parametrize("workers_running", [False, True])
-def test_persistent_workers_are_left_as_found(blobs, workers_running):
+def _next_epoch(blobs, with_probe: bool, workers_running: bool, fabric_wrapped: bool
+                ) -> torch.Tensor:
+    """Training's next epoch of an augmenting loader with persistent workers (optionally
+    wrapped by Fabric, which iterates the DataLoader inside it), after a range test or not."""
+    torch.manual_seed(1)
+    data = DataLoader(_Augmented(blobs), batch_size=50, shuffle=True, num_workers=2,
+                      persistent_workers=True, generator=torch.Generator().manual_seed(7))
+    if fabric_wrapped:
+        from lightning_fabric import Fabric
+
+        data = Fabric(accelerator="cpu", devices=1).setup_dataloaders(data)
+    if workers_running:
+        for _ in data:
+            pass
+    if with_probe:
+        lr_range_test(_net(), F.cross_entropy, data, _adamw, num_steps=8)
+    return torch.cat([x for x, _ in data])
+
+
+@pytest.mark.parametrize("workers_running,fabric_wrapped", [(False, False), (True, False),
+                                                            (True, True)])
+def test_persistent_workers_are_left_as_found(blobs, workers_running, fabric_wrapped):
     """Training's next epoch (order and in-worker augmentation) is the same with or without
     the range test, whether the workers were already running or not."""
-    def next_epoch(with_probe: bool) -> torch.Tensor:
-        torch.manual_seed(1)
-        data = DataLoader(_Augmented(blobs), batch_size=50, shuffle=True, num_workers=2,
-                          persistent_workers=True, generator=torch.Generator().manual_seed(7))
-        if workers_running:
-            for _ in data:
-                pass
-        if with_probe:
-            lr_range_test(_net(), F.cross_entropy, data, _adamw, num_steps=8)
-        return torch.cat([x for x, _ in data])
-
-    assert torch.equal(next_epoch(True), next_epoch(False))
+    assert torch.equal(_next_epoch(blobs, True, workers_running, fabric_wrapped),
+                       _next_epoch(blobs, False, workers_running, fabric_wrapped))
 
 
 def test_tune_lr_with_a_scheduler_and_extra_batch_items_runs(blobs):
@@ -169,25 +179,6 @@ def test_tune_lr_with_a_scheduler_and_extra_batch_items_runs(blobs):
                      _loader(blobs), _adamw, max_epochs=4,
                      config=TuneConfig(num_steps=20, num_seeds=1, short_run_epochs=1))
     assert result.short is not None and result.lr > 0
-
-
-def test_a_fabric_wrapped_loaders_persistent_workers_are_left_as_found(blobs):
-    """Fabric's loader wrapper iterates the DataLoader inside it: that one's running workers
-    (their augmentation's random state) are not the probe's."""
-    from lightning_fabric import Fabric
-
-    def next_epoch(with_probe: bool) -> torch.Tensor:
-        torch.manual_seed(1)
-        data = DataLoader(_Augmented(blobs), batch_size=50, shuffle=True, num_workers=2,
-                          persistent_workers=True, generator=torch.Generator().manual_seed(7))
-        wrapped = Fabric(accelerator="cpu", devices=1).setup_dataloaders(data)
-        for _ in wrapped:  # the user's workers are running
-            pass
-        if with_probe:
-            lr_range_test(_net(), F.cross_entropy, wrapped, _adamw, num_steps=8)
-        return torch.cat([x for x, _ in wrapped])
-
-    assert torch.equal(next_epoch(True), next_epoch(False))
 
 
 def test_fit_says_what_a_batch_must_be(blobs):
