@@ -162,6 +162,8 @@ def table(results: dict[str, dict[str, list[float]]], channels: int) -> str:
              "|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         ratios = r["cpu_ratio"]
+        if not ratios:  # a contender given no rounds (--peer-rounds 0) or not installed
+            continue
         error = 1.25 * statistics.stdev(ratios) / len(ratios) ** 0.5 if len(ratios) > 1 else 0
         cpu = min(r["cpu"])
         wall = (f"{min(r['wall']) * 1000:.0f} ({min(r['wall']) / best_plain['wall']:.2f}x)"
