@@ -85,3 +85,18 @@ def test_regression_ignores_class_weights_and_says_so(tmp_path) -> None:
     ctx, findings, _ = _model_stage(tmp_path, task="regression")
     assert not isinstance(ctx.loss_fn, ClassWeightedCrossEntropy)
     assert [f.code for f in findings if "class_weights" in f.code] == ["class_weights_ignored"]
+
+
+def test_a_weighted_runs_confidence_gap_is_said_to_be_expected() -> None:
+    """Weights overstate the rare classes' probabilities on purpose: label smoothing or
+    temperature scaling is not the fix there."""
+    from trainwise.findings import Severity, info, warning
+    from trainwise.stages_training import _weighted_calibration
+
+    gap = warning("train", "overconfidence", "Over-confident: 0.59 vs 0.41.",
+                  "add label smoothing (0.1) or temperature scaling")
+    said = _weighted_calibration(gap)
+    assert said.severity is Severity.INFO and "by design" in said.message
+    assert "label smoothing" not in said.fix and "class_weights" in said.fix
+    other = info("train", "healthy", "No training problem found.")
+    assert _weighted_calibration(other) is other

@@ -276,6 +276,7 @@ def test_a_step_without_gradients_is_said_once_not_diagnosed_as_vanishing(blobs)
             optimizer.zero_grad()
             monitor.step(loss, model, optimizer)  # too late: the gradients are gone
         monitor.evaluate(model, val, nn.CrossEntropyLoss())
+    assert [f.code for f in monitor.findings()] == ["monitor_no_gradients"]  # not "healthy"
     found = monitor.close()
     codes = [f.code for f in found]
     assert codes.count("monitor_no_gradients") == 1 and "vanishing_gradients" not in codes

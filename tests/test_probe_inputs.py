@@ -188,3 +188,16 @@ def test_fit_says_what_a_batch_must_be(blobs):
     with pytest.raises(TrainwiseError, match=r"\(inputs, targets\) pairs"):
         fit(_net(), bare, bare, optimizer=_adamw(_net()), loss_fn=F.cross_entropy,
             max_epochs=1)
+
+
+def test_a_model_returning_a_tuple_gets_the_fix_in_the_range_test(blobs):
+    class WithAux(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = nn.Linear(8, 3)
+
+        def forward(self, x):
+            return self.head(x), x.norm()
+
+    with pytest.raises(TrainwiseError, match="returned a tuple.*model\\(x\\)\\[0\\]"):
+        lr_range_test(WithAux(), F.cross_entropy, _loader(blobs), _adamw, num_steps=10)

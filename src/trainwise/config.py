@@ -45,8 +45,9 @@ class DataConfig(_Section):
     kind: Literal["auto", "vector", "sequence", "image"] = "auto"
     image_size: int = Field(0, ge=0)  # image folders: 0 = the most common size, else NxN
     augment: Literal["auto", "none", "flip"] = "auto"  # auto: flips only for natural images
-    # tables: text cells that mean "missing" (any case), e.g. ["?", "unknown"]; a number column
-    # with other text cells is still read as numbers, with a warning naming them
+    # tables: text cells that mean "missing" (any case), e.g. ["?", "unknown"]; common markers
+    # ("?", "n/a", ...) among numbers are read as missing with a warning, other text keeps the
+    # column as text (with a warning that says to list them here if they mean missing)
     na_values: list[str] = []
     sep: str = ""  # CSV field separator; "" = ',' or, when the header has none, sniffed (; tab |)
     decimal: str = ""  # CSV decimal mark; "" = '.' or ',' sniffed with the separator

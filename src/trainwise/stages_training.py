@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -9,7 +10,7 @@ import torch
 
 from trainwise.checks.preflight import preflight
 from trainwise.console import progress
-from trainwise.findings import Finding, error, info
+from trainwise.findings import Finding, Severity, error, info
 from trainwise.resume import checkpoint_extra, resume_state
 from trainwise.stages import PREFLIGHT_SAMPLES, RunContext
 from trainwise.train.callbacks import BestWeights
@@ -161,6 +162,8 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                     resume_state=resumed)
     ctx.history, ctx.trained_model = state.history, state.model
     findings = diagnose(state.history, num_classes=ctx.data.num_classes or None)
+    if cfg.class_weights == "balanced" and ctx.data.task == "classification":
+        findings = [_weighted_calibration(f) for f in findings]
     epochs = [row for row in state.history if row["kind"] == "epoch"]
     es = best.early_stopping
     summary = (f"Trained {len(epochs)} epochs ({state.step} steps) at peak lr {ctx.lr:.3g}; "
@@ -223,3 +226,16 @@ def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
     if lowest is not None:
         message += f", lowest recall {lowest[1]:.0%} (class '{lowest[0]}')"
     return message + "."
+
+
+def _weighted_calibration(finding: Finding) -> Finding:
+    """Class weights move probability toward the rare classes on purpose: a confidence gap is
+    then what the weights do, not a fault that label smoothing or temperature fixes."""
+    if finding.code not in ("overconfidence", "underconfidence"):
+        return finding
+    return dataclasses.replace(
+        finding, severity=Severity.INFO,
+        message=finding.message + " With train.class_weights = \"balanced\" the predicted "
+        "probabilities overstate the rare classes by design, so this gap is expected.",
+        fix="Nothing to do for the weighted run; read its probabilities as scores, or train "
+        "with class_weights = \"none\" where calibrated probabilities matter.")

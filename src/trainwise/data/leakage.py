@@ -263,13 +263,16 @@ def check_group_starts(times_a: np.ndarray, times_b: np.ndarray, groups_a: np.nd
     later = int((axis_a >= first_b).sum())
     # panel data (every group spans the whole period): whole groups by start time leave most
     # training rows after validation begins, so validation says nothing about the future
-    message = (f"No {b} group starts before the last {a} group does ({dates}); groups stay "
-               f"whole, so {later} of {len(axis_a)} {a} rows are dated after {b} begins ({b} "
-               "scores unseen groups, not later times).")
     if later * 2 <= len(axis_a):
-        return [info("split", "group_start_order", message, num_rows_after=later)]
+        return [info("split", "group_start_order",
+                     f"No {b} group starts before the last {a} group does ({dates}); groups "
+                     f"stay whole, so {later} of {len(axis_a)} {a} rows are dated after {b} "
+                     f"begins ({b} scores unseen groups).", num_rows_after=later)]
     return [warning(
-        "split", "group_start_order", message,
+        "split", "group_start_order",
+        f"{b} holds the groups that start last, but {later} of {len(axis_a)} {a} rows are "
+        f"dated after {b} begins ({dates}): the groups span the same period, so {b} scores "
+        "unseen groups, not later times.",
         "To forecast later rows of known groups, set split.strategy = \"time\" (each group's "
         "later rows validate); to score unseen groups, keep this split. Then rerun the split "
         "stage.", num_rows_after=later)]

@@ -189,8 +189,9 @@ def row_id_findings(plan: KeyPlan) -> list[Finding]:
         message = f"column '{column}' is not used as a feature: {reason}."
         fix = ("Nothing to do for this run; to leave it out of the file, write the file with "
                "df.to_csv(path, index=False)." if artifact else
-               "Nothing to do if it identifies rows. If it is a measurement, rename it: a name "
-               "with 'id', or ending in 'no' or 'number', marks an identifier.")
+               "Nothing to do if it identifies rows. If it is a measurement, rename the column "
+               "in the file so that no word of it is 'id' and it does not end in 'no' or "
+               "'number' (e.g. 'account_number' -> 'account_count'), then rerun.")
         # a warning either way: a dropped column is a feature the model never sees
         findings.append(warning("data", "row_id_dropped", message, fix, column=column,
                                 reason=reason))

@@ -154,13 +154,17 @@ class Monitor:
 
     # results -----------------------------------------------------------------------------
     def findings(self) -> list[Finding]:
-        """Diagnosis of the history so far (pure rules; see trainwise.diagnose)."""
+        """Diagnosis of the history so far (pure rules; see trainwise.diagnose), and how the
+        loop calls the monitor (e.g. monitor_no_gradients)."""
         self._add_steps(self._steps.flush())
-        return diagnose(self.history, num_classes=self.num_classes)
+        found = diagnose(self.history, num_classes=self.num_classes)
+        if self._misuse:  # "healthy" claims too much when no gradient was ever measured
+            found = [f for f in found if f.code != "healthy"] + self._misuse
+        return found
 
     def close(self) -> list[Finding]:
         """Flush, diagnose, write findings.json and report.html; returns the findings."""
-        found = self.findings() + self._misuse
+        found = self.findings()
         if self.run is not None and not self._closed:
             self.run.write_findings(found)
             self.run.write_json("meta.json", self._meta())

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from trainwise.findings import Finding, TrainwiseError
+from trainwise.train.evaluate import one_output
 from trainwise.tune.lr_verdict import verdict
 from trainwise.tune.no_trace import no_trace, probe_loader, seeded
 from trainwise.tune.probe_errors import (
@@ -210,7 +211,7 @@ def _diverged(smoothed: float, best: float, first: float, factor: float) -> bool
 
 def _loss(model, loss_fn, batch, device, step, probe: ProbeSteps) -> torch.Tensor:
     x, y = _pair(batch, device)
-    return scalar_loss(loss_fn(probe.forward(model, x), y), step)
+    return scalar_loss(loss_fn(one_output(probe.forward(model, x)), y), step)
 
 
 def _accumulated(model, loss_fn, batch, device, step, accumulate,
