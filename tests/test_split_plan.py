@@ -214,3 +214,22 @@ def test_val_or_test_parts_too_small_to_score_are_named_with_their_interval():
     assert "one row = 7 points" in warn.message  # 100 / 14
     assert "+-26 points" in warn.message  # 1.96 * 0.5 / sqrt(14) = 0.262
     assert "split.val_fraction" in warn.fix
+
+
+def test_an_inferred_keys_flag_pastes_into_a_shell_and_parses(tmp_path):
+    """'Customer Name' unquoted split into two shell words ('config file Name does not
+    exist'); the flag in the fix is quoted and reads back as the column."""
+    import shlex
+
+    from trainwise.config import from_dict
+
+    rng = np.random.default_rng(0)
+    names = rng.choice([f"c{k:03d}" for k in range(60)], 600)
+    frame = pd.DataFrame({"Customer Name": names, "x": rng.normal(size=600),
+                          "label": rng.integers(0, 2, 600)})
+    data = table_data(frame, "label")
+    (warn,) = [f for f in key_findings(data) if f.code == "inferred_group_key"]
+    flag = warn.fix[warn.fix.index("--set"):].split("`")[0]
+    words = shlex.split(flag)
+    assert words[0] == "--set" and len(words) == 2
+    assert from_dict({}, [words[1]]).split.group_column == "Customer Name"

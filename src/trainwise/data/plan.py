@@ -3,6 +3,7 @@ validation cuts (or k folds), and the proof that nothing leaks between the parts
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,11 +80,19 @@ def _time_mode(data: TaskData, strategy: str) -> str | None:
     return "series" if strategy == "time" else "whole"
 
 
+def _set_flag(setting: str, column: str) -> str:
+    """`--set key=value` as it pastes into a shell: quoted when the name has a space or a
+    character a shell or TOML would read otherwise ('Customer Name')."""
+    if re.fullmatch(r"[A-Za-z0-9_]+", column):
+        return f"--set {setting}={column}"
+    return f"--set '{setting}=\"{column}\"'"
+
+
 def key_findings(data: TaskData, strategy: str = "auto") -> list[Finding]:
     """A warning per inferred key that names the column, why, and the setting to use it."""
     findings, mode = [], _time_mode(data, strategy)
     for key in data.keys:
-        setting = f"--set {SETTING[key.role]}={key.column}"
+        setting = _set_flag(SETTING[key.role], key.column)
         if key.declared:
             findings.append(info("data", f"{key.role}_key", f"{key.role} key: column "
                                  f"'{key.column}' (declared).", column=key.column))
