@@ -161,3 +161,19 @@ def test_sample_figures_are_written(tmp_path):
     paths.append(plot_class_balance(data, tmp_path / "balance.png"))
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_exploding_loss_on_extreme_targets_points_back_to_them_first():
+    from trainwise.findings import error, info
+    from trainwise.stages_training import _blame_extreme_targets
+
+    rng = np.random.default_rng(0)
+    targets = rng.normal(0.0, 1.0, 500)
+    exploded = error("train", "loss_exploding", "The loss exploded.", "Lower the lr.")
+    trained = info("train", "trained", "Trained 3 epochs.")
+    assert _blame_extreme_targets([trained, exploded], targets) == [trained, exploded]
+    targets[[3, 40]] = 1000.0  # two prices in the wrong unit
+    blamed = _blame_extreme_targets([trained, exploded], targets)
+    assert blamed[0] is trained
+    assert blamed[1].fix.startswith("First look at the 2 extreme target values")
+    assert blamed[1].fix.endswith("Lower the lr.") and blamed[1].evidence["extreme_targets"] == 2

@@ -6,10 +6,12 @@ import dataclasses
 import math
 from typing import Any
 
+import numpy as np
 import torch
 
 from trainwise.checks.preflight import preflight
 from trainwise.console import progress
+from trainwise.data.audit import extreme_targets
 from trainwise.findings import Finding, Severity, error, info
 from trainwise.resume import checkpoint_extra, resume_state
 from trainwise.stages import PREFLIGHT_SAMPLES, RunContext
@@ -177,6 +179,8 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                      *no_checkpoints]
     if state.nonfinite is not None:  # never continue silently: the recipe stops here
         findings.append(nonfinite_finding(ctx, state.nonfinite, state.checkpoint_step))
+    if ctx.data.task == "regression":
+        findings = _blame_extreme_targets(findings, ctx.splits["train"].y)
     diagnosed = any(f.severity.value == "error" for f in findings)
     if not diagnosed and not any(math.isfinite(row["val_loss"]) for row in epochs):
         findings.append(error("train", "no_finite_val_loss",
@@ -239,3 +243,21 @@ def _weighted_calibration(finding: Finding) -> Finding:
         "probabilities overstate the rare classes by design, so this gap is expected.",
         fix="Nothing to do for the weighted run; read its probabilities as scores, or train "
         "with class_weights = \"none\" where calibrated probabilities matter.")
+
+
+EXPLOSIONS = ("divergence", "loss_exploding", "non_finite_loss", "gradient_spike")
+
+
+def _blame_extreme_targets(findings: list[Finding], train_targets: Any) -> list[Finding]:
+    """A loss that explodes on a regression with extreme targets: the data stage's
+    target_outliers is the first suspect, before the lr the rule names (METHOD.md: the fault
+    is usually one stage earlier)."""
+    far = extreme_targets(np.asarray(train_targets))
+    if not len(far):
+        return findings
+    first = (f"First look at the {len(far)} extreme target values the data stage named "
+             "(target_outliers): a squared loss on them can explode whatever the lr; fix or "
+             "drop them, or train on log(target). Then: ")
+    return [dataclasses.replace(f, fix=first + (f.fix or ""), evidence={
+        **f.evidence, "extreme_targets": len(far)}) if f.code in EXPLOSIONS else f
+        for f in findings]

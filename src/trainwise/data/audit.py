@@ -165,6 +165,16 @@ def duplicate_findings(row_hash: np.ndarray, y: np.ndarray, task: str,
     return findings, {"duplicates": dup, "conflicts": conflicts}
 
 
+def extreme_targets(y: np.ndarray) -> np.ndarray:
+    """Row positions of regression targets more than OUTLIER_IQRS interquartile ranges from
+    the median (none when the IQR is 0); scale-free, so standardised targets give the same."""
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    q25, q50, q75 = np.percentile(y, [25, 50, 75])
+    if not q75 > q25:
+        return np.array([], dtype=np.int64)
+    return np.flatnonzero(np.abs(y - q50) > OUTLIER_IQRS * (q75 - q25))
+
+
 def _target_findings(y: np.ndarray) -> tuple[list[Finding], dict[str, Any]]:
     finite = np.isfinite(y)
     if not finite.all():
@@ -178,7 +188,7 @@ def _target_findings(y: np.ndarray) -> tuple[list[Finding], dict[str, Any]]:
     findings = [info("data", "target_stats",
                      f"target mean {stats['mean']:.4g}, std {stats['std']:.4g}, range "
                      f"[{stats['min']:.4g}, {stats['max']:.4g}].", **stats)]
-    far = np.flatnonzero(np.abs(y - q50) > OUTLIER_IQRS * (q75 - q25)) if q75 > q25 else []
+    far = extreme_targets(y)
     if len(far):
         extreme = far[np.argsort(-np.abs(y[far] - q50))][:TOP_K]
         findings.append(warning(
