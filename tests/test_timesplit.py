@@ -87,7 +87,8 @@ def test_numeric_times_and_ties_stay_together():
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"cut": "2030-01-01"}, "validation part empty"),
+    ({"cut": "2030-01-01"}, "validation part empty: the times left for training and "
+                            "validation \\(a carved test part"),
     ({"cut": "2000-01-01"}, "training part empty"),
     ({"cut": "30"}, "needs a unit"),
     ({"cut": "soon"}, "neither a date nor"),

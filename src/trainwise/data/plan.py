@@ -274,6 +274,7 @@ def missing_classes(counts: dict[str, list[int]], class_names: list[str]) -> lis
         f"Some classes have no rows in a part: {listed}{more}. A part's score never "
         "measures the classes it lacks.",
         "Collect more rows of these classes (2 or more per part lets the split place them "
-        "everywhere), or merge each into a related class or drop it before splitting; then "
+        "everywhere), or merge each into a related class or drop it before splitting; when "
+        "the part itself is tiny, raise split.val_fraction (or test_fraction) instead. Then "
         "rerun the split stage.",
         classes={name: parts for name, parts, _ in absent})]

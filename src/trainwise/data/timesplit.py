@@ -118,10 +118,13 @@ def _parts(axis: np.ndarray, codes: np.ndarray, train: np.ndarray, val: np.ndarr
     train, dropped = _apply_gap(axis, codes, train, val, gap)
     if not train.any() or not val.any():
         side = "training" if not train.any() else "validation"
-        raise DataError(f"the time split ({what}) leaves the {side} part empty: times run from "
-                        f"{format_time(axis.min(), times)} to {format_time(axis.max(), times)}"
+        raise DataError(f"the time split ({what}) leaves the {side} part empty: the times left "
+                        "for training and validation (a carved test part, the latest rows, "
+                        f"comes first) run from {format_time(axis.min(), times)} to "
+                        f"{format_time(axis.max(), times)}"
                         f"{f', {dropped} rows fell in the gap' if dropped else ''}. Move "
-                        "split.cut inside that range, or shorten split.gap.")
+                        "split.cut inside that range, or shorten split.gap; then rerun the "
+                        "split stage.")
     return TimeParts(np.flatnonzero(train), np.flatnonzero(val), dropped)
 
 
