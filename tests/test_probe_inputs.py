@@ -201,3 +201,27 @@ def test_a_model_returning_a_tuple_gets_the_fix_in_the_range_test(blobs):
 
     with pytest.raises(TrainwiseError, match="returned a tuple.*model\\(x\\)\\[0\\]"):
         lr_range_test(WithAux(), F.cross_entropy, _loader(blobs), _adamw, num_steps=10)
+
+
+class _DictInput(nn.Module):
+    """A model that takes its inputs as a dict (several named inputs)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b = nn.Linear(4, 3), nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.a(x["a"]) + self.b(x["b"])
+
+
+def test_dict_inputs_split_into_micro_batches_give_the_whole_batches_range_test(blobs):
+    """Accumulation cuts every tensor of a dict input alike: 2 micro-batches give the curve of
+    whole batches (the gradients add up), as they do for tensor inputs."""
+    x, y = blobs
+    batches = [({"a": x[i:i + 32, :4], "b": x[i:i + 32, 4:]}, y[i:i + 32])
+               for i in range(0, 288, 32)]
+    whole = lr_range_test(_DictInput(), F.cross_entropy, batches, _adamw, num_steps=9)
+    halves = lr_range_test(_DictInput(), F.cross_entropy, batches, _adamw, num_steps=9,
+                           accumulate=2)
+    assert halves.curves[0].losses == pytest.approx(whole.curves[0].losses, rel=1e-5)

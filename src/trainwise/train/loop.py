@@ -135,10 +135,27 @@ def micro_batches(x: torch.Tensor, y: torch.Tensor,
     if accumulate == 1:
         yield x, y, 1.0, True
         return
-    pieces = [(xi, yi) for xi, yi in zip(x.tensor_split(accumulate), y.tensor_split(accumulate),
+    pieces = [(xi, yi) for xi, yi in zip(_split_rows(x, accumulate), y.tensor_split(accumulate),
                                          strict=True) if len(yi)]
     for number, (xi, yi) in enumerate(pieces):
         yield xi, yi, len(yi) / len(y), number == len(pieces) - 1
+
+
+def _split_rows(x: Any, parts: int) -> list[Any]:
+    """`x` cut into `parts` slices of rows, as tensor_split cuts a tensor: a tensor, or a dict,
+    tuple or list of them (a model taking several inputs), each slice of the same kind."""
+    if isinstance(x, torch.Tensor):
+        return list(x.tensor_split(parts))
+    if isinstance(x, dict):
+        cut = {key: _split_rows(value, parts) for key, value in x.items()}
+        return [{key: cut[key][i] for key in x} for i in range(parts)]
+    if isinstance(x, (tuple, list)):
+        cut_items = [_split_rows(value, parts) for value in x]
+        return [type(x)(items[i] for items in cut_items) for i in range(parts)]
+    raise TrainwiseError(f"a batch's inputs are a {type(x).__name__}, which cannot be cut into "
+                         "micro-batches: give tensors (or dicts, tuples of them), or a batch "
+                         "size that needs no accumulation (train.accumulate_grad_batches = 1, "
+                         "batch size <= 256).")
 
 
 def accumulate(fabric: Fabric, model: Any, forward: Any, backward: Backward, loss_fn: nn.Module,
