@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -12,24 +13,38 @@ from trainwise.train.calibration import ECE_BINS, confidence_stats
 from trainwise.train.class_metrics import balanced_accuracy, confusion_matrix
 
 
-@torch.no_grad()
-def predict(model: nn.Module, loader: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """All outputs and targets of a loader, concatenated on the host: (N, C) and (N,).
+def inputs_and_targets(batch: Any) -> tuple[Any, Any]:
+    """(x, y) of an (x, y) or (x, y, ...) batch (extra items, such as the dataset's sample
+    indices, are left out); anything else is an error that says what a batch must be."""
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+        return batch[0], batch[1]
+    raise TrainwiseError(f"the loader must yield (inputs, targets) pairs, got a "
+                         f"{type(batch).__name__}; wrap your dataset to return (x, y).")
 
-    Batches are (x, y) or (x, y, ...) (extra items such as sample indices are ignored); x is
-    moved to the model's device, as a user's own loader may leave it on the CPU.
-    """
+
+@torch.no_grad()
+def batch_outputs(model: nn.Module, loader: Any) -> Iterator[tuple[torch.Tensor, Any]]:
+    """(float outputs, targets) of each batch, in eval mode (the mode is put back after).
+    x is moved to the model's device, as a user's own loader may leave it on the CPU."""
     was_training = model.training
     model.eval()
     device = next((p.device for p in model.parameters()), None)
+    try:
+        for batch in loader:
+            x, y = inputs_and_targets(batch)
+            if device is not None and isinstance(x, torch.Tensor):
+                x = x.to(device, non_blocking=True)
+            yield one_output(model(x)).float(), y
+    finally:
+        model.train(was_training)
+
+
+def predict(model: nn.Module, loader: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """All outputs and targets of a loader, concatenated on the host: (N, C) and (N,)."""
     outputs, targets = [], []
-    for batch in loader:
-        x, y = batch[0], batch[1]
-        if device is not None and isinstance(x, torch.Tensor):
-            x = x.to(device, non_blocking=True)
-        outputs.append(one_output(model(x)).float().cpu())
+    for output, y in batch_outputs(model, loader):
+        outputs.append(output.cpu())
         targets.append(y.cpu())
-    model.train(was_training)
     return torch.cat(outputs), torch.cat(targets)
 
 

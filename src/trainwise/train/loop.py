@@ -29,6 +29,7 @@ from torch import nn
 
 from trainwise.distributed import gather_objects, reduce_grad_norm, reduce_mean
 from trainwise.findings import TrainwiseError
+from trainwise.train.evaluate import inputs_and_targets
 from trainwise.train.monitor import GradNorms, StepMonitor, current_lr, loss_scaler, unscaled
 from trainwise.train.position import EpochProgress
 from trainwise.train.resume import Checkpoints
@@ -76,14 +77,6 @@ def _parameters(function: Any) -> frozenset[str]:
 
 
 Backward = Callable[[torch.Tensor], None]
-
-
-def _inputs_and_targets(batch: Any) -> tuple[Any, Any]:
-    """(x, y) of an (x, y) or (x, y, ...) batch (e.g. with the dataset's sample indices)."""
-    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
-        return batch[0], batch[1]
-    raise TrainwiseError(f"the training loader must yield (inputs, targets) pairs, got a "
-                         f"{type(batch).__name__}; wrap your dataset to return (x, y).")
 
 
 def hot_path(fabric: Fabric, model: Any, optimizer: Any) -> tuple[Any, Backward, Any]:
@@ -249,7 +242,7 @@ def fit(
             model.train()
             started = time.perf_counter()
             for batch in progress.start_epoch(epoch, state.step):  # resumed: skips done ones
-                x, y = _inputs_and_targets(batch)
+                x, y = inputs_and_targets(batch)
                 if accumulate_grad_batches == 1:
                     loss = loss_fn(forward(x), y)
                     backward(loss)

@@ -29,7 +29,7 @@ from torch import nn
 from trainwise.findings import Finding, Severity, TrainwiseError, warning
 from trainwise.rundir import RunDir, git_revision, library_versions
 from trainwise.train.diagnose import diagnose
-from trainwise.train.evaluate import evaluate, one_output
+from trainwise.train.evaluate import batch_outputs, evaluate
 from trainwise.train.monitor import GradNorms, StepMonitor, current_lr, unscaled
 
 _OWN_FILES = ("history.jsonl", "findings.json", "report.html", "meta.json")
@@ -339,22 +339,14 @@ def _rows_and_loss(model: nn.Module, loader: Any, loss_fn: Any
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A loader's prediction rows and targets (_one_row_per_prediction, batch by batch) and
     the user's loss, each batch's weighted by its rows (a mean loss's mean over the whole)."""
-    was_training = model.training
-    model.eval()
-    device = next((p.device for p in model.parameters()), None)
     outputs, targets, total, count = [], [], 0.0, 0
-    for batch in loader:
-        x, y = batch[0], batch[1]
-        if device is not None and isinstance(x, torch.Tensor):
-            x = x.to(device, non_blocking=True)
-        output = one_output(model(x)).float()
+    for output, y in batch_outputs(model, loader):
         y = y.to(output.device)
         loss = float(_mean_loss(loss_fn, output, y))
         rows, labels = _one_row_per_prediction(output, y, loss_fn)
         total, count = total + loss * len(labels), count + len(labels)
         outputs.append(rows.cpu())
         targets.append(labels.cpu())
-    model.train(was_training)
     return torch.cat(outputs), torch.cat(targets), torch.tensor(total / max(count, 1))
 
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from trainwise.findings import Finding, TrainwiseError
-from trainwise.train.evaluate import one_output
+from trainwise.train.evaluate import inputs_and_targets, one_output
 from trainwise.tune.lr_verdict import verdict
 from trainwise.tune.no_trace import no_trace, probe_loader, seeded
 from trainwise.tune.probe_errors import (
@@ -230,12 +230,9 @@ def _accumulated(model, loss_fn, batch, device, step, accumulate,
 
 
 def _pair(batch, device) -> tuple[Any, Any]:
-    """(inputs, targets) of a batch; anything after them (e.g. sample indices, as the
-    training loop takes) is left out."""
-    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-        raise TrainwiseError(f"the loader must yield (inputs, targets) pairs, got a "
-                             f"{type(batch).__name__}; wrap your dataset to return (x, y).")
-    x, y = (t.to(device, non_blocking=True) if torch.is_tensor(t) else t for t in batch[:2])
+    """(inputs, targets) of a batch, on `device` (those that are tensors)."""
+    x, y = (t.to(device, non_blocking=True) if torch.is_tensor(t) else t
+            for t in inputs_and_targets(batch))
     return x, y
 
 
