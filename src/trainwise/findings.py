@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -49,6 +49,12 @@ def warning(stage: str, code: str, message: str, fix: str, **evidence: Any) -> F
 
 def error(stage: str, code: str, message: str, fix: str, **evidence: Any) -> Finding:
     return Finding(stage, Severity.ERROR, code, message, evidence, fix)
+
+
+def explained(finding: Finding, note: str, fix: str) -> Finding:
+    """`finding` as an info: a problem a later stage settled or a setting explains, its
+    message followed by `note` (why it is not a problem here) and `fix` replaced."""
+    return replace(finding, severity=Severity.INFO, message=f"{finding.message} {note}", fix=fix)
 
 
 def errors(findings: Iterable[Finding]) -> list[Finding]:

@@ -12,7 +12,7 @@ import torch
 from trainwise.checks.preflight import preflight
 from trainwise.console import progress
 from trainwise.data.audit import extreme_targets
-from trainwise.findings import Finding, Severity, error, info
+from trainwise.findings import Finding, error, explained, info
 from trainwise.resume import checkpoint_extra, resume_state
 from trainwise.stages import PREFLIGHT_SAMPLES, RunContext
 from trainwise.train.callbacks import BestWeights
@@ -237,12 +237,11 @@ def _weighted_calibration(finding: Finding) -> Finding:
     then what the weights do, not a fault that label smoothing or temperature fixes."""
     if finding.code not in ("overconfidence", "underconfidence"):
         return finding
-    return dataclasses.replace(
-        finding, severity=Severity.INFO,
-        message=finding.message + " With train.class_weights = \"balanced\" the predicted "
-        "probabilities overstate the rare classes by design, so this gap is expected.",
-        fix="Nothing to do for the weighted run; read its probabilities as scores, or train "
-        "with class_weights = \"none\" where calibrated probabilities matter.")
+    return explained(
+        finding, "With train.class_weights = \"balanced\" the predicted probabilities "
+        "overstate the rare classes by design, so this gap is expected.",
+        "Nothing to do for the weighted run; read its probabilities as scores, or train with "
+        "class_weights = \"none\" where calibrated probabilities matter.")
 
 
 EXPLOSIONS = ("divergence", "loss_exploding", "non_finite_loss", "gradient_spike")

@@ -27,7 +27,8 @@ SAMPLE = 1000  # cells parsed first: a plain text column is rejected without par
 NUM_SHOWN = 5  # replaced text values named in the warning
 
 
-def _is_text(column: pd.Series) -> bool:
+def is_text(column: pd.Series) -> bool:
+    """Text cells (object or a pandas string dtype); categoricals and numbers are not."""
     return column.dtype.kind in "OUS" or str(column.dtype).startswith(("str", "string"))
 
 
@@ -44,7 +45,7 @@ def replace_na_values(frame: pd.DataFrame, na_values: Iterable[str]) -> pd.DataF
     frame = frame.copy()
     for name in frame.columns:
         column = frame[name]
-        found = _folded(column).isin(markers) & column.notna() if _is_text(column) else None
+        found = _folded(column).isin(markers) & column.notna() if is_text(column) else None
         if found is not None and found.any():
             frame[name] = _numbers_or_text(column.mask(found))
     return frame
@@ -113,7 +114,7 @@ def coerce_numeric_text(frame: pd.DataFrame, keep: Iterable[str] = ()
     kept = set(keep)
     for name in frame.columns:
         column = frame[name]
-        parsed = _parse(column) if _is_text(column) and name not in kept else None
+        parsed = _parse(column) if is_text(column) and name not in kept else None
         replaced = _replaced(column, parsed[0]) if parsed is not None else ()
         if parsed is None or len(replaced) == 0:
             continue
@@ -146,7 +147,7 @@ def _kept_as_text(name: str, real: pd.Series) -> Finding:
 def is_mostly_numeric(column: pd.Series) -> bool:
     """True for numbers, and for text that coerce_numeric_text would read as numbers (its
     other cells all markers: 'X1003' among numeric ids keeps them ids)."""
-    if not _is_text(column):
+    if not is_text(column):
         return pd.api.types.is_numeric_dtype(column)
     parsed = _parse(column)
     if parsed is None:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.api import guess_datetime_format
 
+from trainwise.data.coltypes import is_text
 from trainwise.findings import Finding, warning
 
 SAMPLE = 200  # cells parsed first: a text column that is not dates is rejected cheaply
@@ -32,10 +33,6 @@ class DateReading:
     format: str  # strftime format, or 'ISO8601' for mixed ISO strings
     other_reading: str = ""  # the day-first/month-first format that read every cell too
     num_unreadable: int = 0
-
-
-def _is_text(column: pd.Series) -> bool:
-    return column.dtype.kind in "OUS" or str(column.dtype).startswith(("str", "string"))
 
 
 def _is_full_date(fmt: str | None) -> bool:
@@ -63,7 +60,7 @@ def _parse(column: pd.Series, fmt: str) -> pd.Series:
 def read_dates(column: pd.Series, dayfirst: bool = False) -> DateReading | None:
     """The column as dates when >= 95% of its non-missing text cells read in one format."""
     present = column.dropna()
-    if not _is_text(column) or len(present) == 0:
+    if not is_text(column) or len(present) == 0:
         return None
     head = present.head(SAMPLE).astype(str)
     formats = [f for f in _candidates(str(head.iloc[0]).strip(), dayfirst)

@@ -8,7 +8,6 @@ after training with the real schedule, at a few points of that range.
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import math
 import time
@@ -21,7 +20,7 @@ from lightning_fabric import Fabric
 from torch import nn
 
 from trainwise.config import TuneConfig
-from trainwise.findings import Finding, Severity, TrainwiseError, info, warning
+from trainwise.findings import Finding, Severity, TrainwiseError, explained, info, warning
 from trainwise.tune.candidates import candidate_lrs
 from trainwise.tune.lr_range import LrRangeResult, lr_range_test
 from trainwise.tune.short_runs import MakeScheduler, ShortRunResult, onecycle, short_runs
@@ -232,10 +231,9 @@ def _check_takes_lr(make_optimizer: Callable[..., Any]) -> None:
 def _settled(finding: Finding) -> Finding:
     """The range test's seeds disagreeing on the point matters only when the point is used:
     short runs that chose within the range have done what its warning asks."""
-    return dataclasses.replace(
-        finding, severity=Severity.INFO,
-        message=finding.message + " The short runs chose within the range instead.",
-        fix="Nothing to do; a larger tune.num_steps or train.batch_size steadies the test.")
+    return explained(
+        finding, "The short runs chose within the range instead.",
+        "Nothing to do; a larger tune.num_steps or train.batch_size steadies the test.")
 
 
 def _few_short_run_steps(steps: int, num_epochs: int, max_epochs: int) -> Finding:
