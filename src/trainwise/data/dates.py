@@ -133,8 +133,8 @@ def parse_date_columns(frame: pd.DataFrame, dayfirst: bool = False
     return converted, findings
 
 
-def date_features(column: pd.Series, name: str, reference: pd.Series | None = None,
-                  reference_name: str = "") -> tuple[dict[str, np.ndarray], str]:
+def date_features(column: pd.Series, name: str, reference: pd.Series | None = None
+                  ) -> tuple[dict[str, np.ndarray], str]:
     """A date feature as numbers (float64, NaN where missing): days since the column's first
     date, plus month (1-12) and weekday (0 = Monday) where they vary, as seasonality a model
     cannot easily carve out of a day count; and the sentence that says so.
@@ -148,6 +148,7 @@ def date_features(column: pd.Series, name: str, reference: pd.Series | None = No
     if pd.isna(start):
         return {}, ""
     if reference is not None:
+        reference_name = str(reference.name)
         own = pd.to_datetime(reference, utc=True).dt.tz_localize(None)
         days = (own - dates) / pd.Timedelta(days=1)
         parts = {f"{name}_days_before_{reference_name}": days.to_numpy(np.float64,

@@ -148,8 +148,7 @@ def encode_features(frame: pd.DataFrame, time_key: pd.Series | None = None
     for name in frame.columns:
         column = frame[name]
         if column.dtype.kind == "M":
-            numbers, described = date_features(column, str(name), time_key,
-                                               str(getattr(time_key, "name", "")))
+            numbers, described = date_features(column, str(name), time_key)
             parts.update(numbers)
             findings.append(_info_with_fix(
                 "data", "date_feature", f"column '{name}' holds dates: a feature as "
@@ -251,6 +250,7 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     data = TaskData(name=name, kind="table", task=task, x=np.zeros((len(y), 0)),  # type: ignore
                     y=y, class_names=class_names, notes=notes, keys=plan.keys,
                     findings=findings)
+    time_key = None  # the time column, when it holds dates: other dates count back from it
     for key in plan.keys:
         if key.role == "group":
             column = frame[key.column]
@@ -258,9 +258,8 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
                 column.astype(object).where(column.notna(), None).to_numpy()
         else:
             data.times = time_values(frame[key.column], key.column)
+            time_key = frame[key.column] if frame[key.column].dtype.kind == "M" else None
     data.findings += row_id_findings(plan)
-    times = [k.column for k in plan.keys if k.role == "time"]
-    time_key = frame[times[0]] if times and frame[times[0]].dtype.kind == "M" else None
     data.x, data.feature_names, encode_findings = encode_features(
         frame.drop(columns=[target, *plan.columns]), time_key)
     data.findings += encode_findings
