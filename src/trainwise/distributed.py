@@ -16,6 +16,7 @@ from lightning_fabric import Fabric
 
 from trainwise.config import RunConfig
 from trainwise.findings import Finding, TrainwiseError, warning
+from trainwise.train.monitor import precision_in_use
 
 # strategies whose processes Fabric starts from Python, running a function in each
 FUNCTION_LAUNCHED = ("ddp_spawn", "ddp_fork")
@@ -49,12 +50,6 @@ def make_fabric(run: RunConfig) -> Fabric:
             f"{exc}. Check run.devices, run.num_nodes, run.strategy, run.precision and "
             "run.accelerator (fsdp needs GPUs; under SLURM, --ntasks-per-node must equal "
             "run.devices).") from None
-
-
-def precision_in_use(fabric: Fabric) -> str:
-    """The precision Fabric trains at: run.precision, except that on the CPU Fabric turns
-    "16-mixed" into "bf16-mixed" (float16 autocast there is slow and needs no scaling)."""
-    return str(getattr(fabric.strategy.precision, "precision", "32-true"))
 
 
 def precision_findings(fabric: Fabric, run: RunConfig) -> list[Finding]:

@@ -26,7 +26,6 @@ from trainwise.distributed import (
     launches_function,
     make_fabric,
     precision_findings,
-    precision_in_use,
     threads_per_process,
 )
 from trainwise.findings import Finding, Severity, TrainwiseError, error, errors
@@ -47,6 +46,7 @@ from trainwise.rundir import (
 )
 from trainwise.stages import RunContext, stage_data, stage_model, stage_split
 from trainwise.stages_training import stage_check, stage_evaluate, stage_train, stage_tune
+from trainwise.train.monitor import precision_in_use
 
 STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
     ("data", stage_data), ("split", stage_split), ("model", stage_model),

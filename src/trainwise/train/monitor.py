@@ -125,6 +125,12 @@ class GradNorms:
         return self._index_cache[key]
 
 
+def precision_in_use(fabric: Any) -> str:
+    """The precision Fabric trains at: run.precision, except that on the CPU Fabric turns
+    "16-mixed" into "bf16-mixed" (float16 autocast there is slow and needs no scaling)."""
+    return str(getattr(fabric.strategy.precision, "precision", "32-true"))
+
+
 def loss_scaler(fabric: Any) -> Any:
     """The gradient scaler of float16 mixed precision ("16-mixed"), else None (also when it
     is disabled: GradScaler("cuda") on a machine without CUDA, or enabled=False)."""

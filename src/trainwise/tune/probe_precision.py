@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from trainwise.findings import TrainwiseError
-from trainwise.train.monitor import loss_scaler
+from trainwise.train.monitor import loss_scaler, precision_in_use
 
 if TYPE_CHECKING:
     from lightning_fabric import Fabric
@@ -28,7 +28,7 @@ class ProbeSteps:
 
     def __init__(self, fabric: Fabric | None, device: torch.device):
         precision = fabric.strategy.precision if fabric is not None else None
-        name = str(getattr(precision, "precision", "32-true"))
+        name = precision_in_use(fabric) if fabric is not None else "32-true"
         if name not in SUPPORTED:  # "-true" precisions cast the model, which a probe does not
             raise TrainwiseError(f"Fabric precision '{name}' is not supported by the range test "
                                  f"and the batch-size probe; use one of {', '.join(SUPPORTED)}.")
