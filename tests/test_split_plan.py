@@ -97,6 +97,8 @@ def test_strategy_time_splits_each_series_and_says_the_series_straddle():
     first_test = frame.iloc[result.test].groupby("s")["t"].min()
     both = last_train.index.intersection(first_test.index)
     assert (first_test[both] - last_train[both] > pd.Timedelta("2D")).all()
+    seen = len(result.train) + len(result.val) + len(result.test) + result.num_dropped
+    assert seen == len(data.y)  # every row in a part or counted as dropped
     straddle = [f for f in result.findings if f.code == "series_straddle"]
     shared = set(data.groups[result.train]) & set(data.groups[result.val])
     assert straddle[0].evidence["num_shared_groups"] == len(shared) > 0
