@@ -121,3 +121,16 @@ def test_a_number_for_tune_batch_size_points_to_train_batch_size():
 def test_a_section_that_is_not_a_table_is_named():
     with pytest.raises(ConfigError, match=r"'train' = 5 is not allowed"):
         from_dict({"train": 5})
+
+
+def test_a_data_file_in_place_of_the_config_is_the_data_source(tmp_path):
+    # `trainwise run churn.CSV` used to be parsed as TOML ("not valid CSV: Expected '='")
+    table = tmp_path / "churn.CSV"
+    table.write_text("a,label\n1,0\n")
+    config = load_config(table, ["data.target=\"label\"", "train.max_epochs=3"])
+    assert config.data.source == str(table) and config.train.max_epochs == 3
+    assert config.model == Config().model  # everything else at its default
+    assert load_config(tmp_path).data.source == str(tmp_path)  # an image folder too
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        (tmp_path / "broken.toml").write_text("[data\n")
+        load_config(tmp_path / "broken.toml")

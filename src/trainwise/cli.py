@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -31,8 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in _HELP.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        cmd.add_argument("config", nargs="?", help="a .toml or .yaml config (default: the "
-                         "built-in MNIST-1D demo)")
+        cmd.add_argument("config", nargs="?", help="a .toml or .yaml config, or a data file "
+                         "(.csv, .parquet, .npz) or image folder to run with the defaults "
+                         "(default: the built-in MNIST-1D demo)")
         cmd.add_argument("--set", dest="overrides", action="append", default=[],
                          metavar="KEY=VALUE", help="override a setting, e.g. "
                          "--set train.max_epochs=3 (repeatable)")
@@ -103,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
 
         console.print(f"[bold red]error:[/] {escape(str(exc))}")  # '[data]' is text, not style
         return 2
+    except BrokenPipeError:  # `trainwise config | head` closed the pipe: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no 2nd one at exit
+        return 0
 
 
 if __name__ == "__main__":

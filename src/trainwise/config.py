@@ -27,6 +27,8 @@ from pydantic import (
 
 from trainwise.findings import TrainwiseError
 
+DATA_SUFFIXES = (".csv", ".parquet", ".npz")  # what data.source reads besides built-in names
+
 
 class ConfigError(TrainwiseError):
     """A config file or override is wrong; the message names the key and what is allowed."""
@@ -237,15 +239,25 @@ def _explain(exc: ValidationError) -> str:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Read a config file (or the defaults), apply `section.key=value` overrides, validate."""
+    """Read a config file (or the defaults), apply `section.key=value` overrides, validate.
+
+    A data file or an image folder in place of the config (`trainwise run churn.csv`) is
+    read as `data.source` with every other key at its default: the first thing a user with
+    their own table tries, which used to fail as "not valid CSV" TOML."""
+    if path and _is_data(Path(path)):
+        return from_dict({"data": {"source": str(path)}}, overrides)
     raw = _read_file(Path(path)) if path else {}
     if path:  # a relative data path in a config file is relative to that file
         source = raw.get("data", {}).get("source")
-        if isinstance(source, str) and source.endswith((".csv", ".parquet")):
+        if isinstance(source, str) and Path(source).suffix.lower() in DATA_SUFFIXES:
             candidate = Path(path).parent / source
             if not Path(source).is_absolute() and candidate.exists():
                 raw["data"]["source"] = str(candidate)
     return from_dict(raw, overrides)
+
+
+def _is_data(path: Path) -> bool:
+    return path.suffix.lower() in DATA_SUFFIXES or path.is_dir()
 
 
 def from_dict(raw: dict[str, Any], overrides: list[str] | None = None) -> Config:

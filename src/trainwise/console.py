@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import torch
@@ -87,8 +88,17 @@ def stage_table(stages: list[dict[str, Any]], until: str = "evaluate",
         headline = worst.message if worst and worst.severity is not Severity.INFO else (
             findings[0].message if findings else "")
         table.add_row(stage["name"], f"{stage['seconds']:.1f}", f"[{style}]{result}[/]",
-                      escape(headline[:110]))
+                      escape(_shorten(headline)))
     return table
+
+
+def _shorten(message: str, width: int = 110) -> str:
+    """The message's first sentence when it fits, else cut at a word with an ellipsis: a
+    cut mid-word ("...`trainwise find-lr` stops") reads as if the message were complete."""
+    first = re.split(r"(?<=[.!?])\s(?=[A-Z])", message, maxsplit=1)[0]  # not at "e.g. x"
+    if len(first) <= width:
+        return first
+    return first[:width - 1].rsplit(" ", 1)[0].rstrip(",;:(") + "…"
 
 
 def print_findings(findings: list[Finding], minimum: Severity = Severity.WARNING) -> None:

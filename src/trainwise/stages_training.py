@@ -105,9 +105,12 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
 
 
 def _lr_source(result: Any) -> str:
-    if result.short is None:
-        return ("the range test's point (tune.short_runs is off: `trainwise find-lr` stops "
-                "there; `trainwise tune` or `run` adds the short runs)")
+    if result.short is None:  # the range and its spread lead: they are what find-lr measured
+        test = result.range_test
+        return (f"the range test's point in its range {test.lr_low:.3g}-{test.lr_high:.3g} "
+                f"(per-seed points {test.spread_decades:.2f} decades apart). tune.short_runs "
+                "is off: `trainwise find-lr` stops there; `trainwise tune` or `run` adds the "
+                "short runs")
     how = f"chosen by {len(result.short.candidates)} short runs"
     if result.horizon_factor < 1:
         how += f" and scaled by {result.horizon_factor:.2f} for the whole run's constant lr"

@@ -75,10 +75,11 @@ def load_data(source: str, target: str = "label", task: str = "auto", group_colu
     if source in BUILT_IN:
         return BUILT_IN[source]()
     path = Path(source)
-    if source.endswith((".csv", ".parquet")):
+    suffix = path.suffix.lower()  # DATA.CSV from a Windows export is a table too
+    if suffix in (".csv", ".parquet"):
         return load_table(path, target, task, group_column, time_column, tuple(na_values),
                           sep=sep, encoding=encoding, decimal=decimal, dayfirst=dayfirst)
-    if source.endswith(".npz"):
+    if suffix == ".npz":
         return load_npz(path, kind, task, use_groups=group_column != NONE)
     if path.is_dir():
         return load_image_folder(path, image_size)

@@ -33,9 +33,9 @@ def read_table(path: Path, sep: str = "", encoding: str = "", decimal: str = ""
     if not path.exists():
         raise DataError(f"data file '{path}' does not exist. Check data.source in your config.")
     try:
-        if path.suffix == ".parquet":
+        if path.suffix.lower() == ".parquet":
             return pd.read_parquet(path), []
-        if path.suffix == ".csv":
+        if path.suffix.lower() == ".csv":
             return read_csv(path, sep, encoding, decimal)
     except DataError:
         raise
