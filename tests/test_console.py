@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
+import torch
 from rich.console import Console
 
-from trainwise.console import console, print_findings, stage_table
+from trainwise.console import configure_threads, console, print_findings, stage_table
 from trainwise.findings import warning
 
 
@@ -35,3 +39,37 @@ def stage_table_headline(message: str) -> str:
         wide.print(stage_table([{"name": "tune", "seconds": 0.1, "findings": [finding]}]))
     row = next(line for line in captured.get().splitlines() if line.count("│") == 5)
     return row.split("│")[4].strip()
+
+
+@pytest.fixture
+def torch_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("load", [0.0, 8.0])
+def test_a_thread_count_the_user_set_is_kept(monkeypatch, torch_threads, load):
+    # OMP_NUM_THREADS=1 used to be raised to every idle core, and the warning claimed torch
+    # "would start" one thread per core
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    torch.set_num_threads(3)  # as torch does at start-up with OMP_NUM_THREADS=3
+    threads, findings = configure_threads(0)
+    assert threads == 3 and torch.get_num_threads() == 3
+    if load == 0.0:
+        assert findings == []
+    else:  # 3 threads on the ~1 idle core of 4 (load 8 leaves none; at least 1): named
+        (busy,) = findings
+        assert "OMP_NUM_THREADS=3 asks for 3 threads" in busy.message
+
+
+def test_without_a_user_setting_threads_follow_the_idle_cores(monkeypatch, torch_threads):
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.2, 2.0, 2.0))
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    threads, (busy,) = configure_threads(0)
+    assert threads == 2 == torch.get_num_threads()  # 4 cores - 2.2 busy, rounded
+    assert "torch would start 4 threads" in busy.message and busy.severity.value == "warning"

@@ -19,12 +19,17 @@ console = Console(stderr=True, highlight=False)
 _SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.ERROR: "bold red"}
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # torch reads them at start-up
+
+
 def configure_threads(requested: int = 0) -> tuple[int, list[Finding]]:
     """Pin torch's CPU threads to the cores that are free right now.
 
     torch starts one thread per core; when another process keeps those cores busy, the
     threads of a small model wait on each other and a step can get 100x slower (measured
-    on a 2-core machine). So with `requested=0` we take the idle cores from the load average.
+    on a 2-core machine). So with `requested=0` we take the idle cores from the load average,
+    unless the user chose a count already (OMP_NUM_THREADS / MKL_NUM_THREADS): that is kept,
+    and only named when it exceeds the idle cores.
     """
     cores = os.cpu_count() or 1
     if requested > 0:
@@ -32,16 +37,29 @@ def configure_threads(requested: int = 0) -> tuple[int, list[Finding]]:
         return requested, []
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     free = max(1, int(cores - load + 0.5))
+    chosen = next((name for name in THREAD_VARIABLES if os.environ.get(name)), None)
+    if chosen:
+        threads = torch.get_num_threads()
+        if load < 1.0 or threads <= free:
+            return threads, []
+        return threads, [_busy(load, cores, threads, f"{chosen}={os.environ[chosen]} asks for "
+                               f"{threads} threads, more than the ~{free} idle; kept as asked")]
     threads = min(free, cores)
     torch.set_num_threads(threads)
     if load >= 1.0 and threads < cores:
-        return threads, [warning(
-            "setup", "busy_cpu",
-            f"Other processes keep about {load:.1f} of {cores} cores busy; torch would start "
-            f"{cores} threads and contend with them, so trainwise pinned it to {threads}.",
-            "Timings may be noisy. Stop the other work, or set run.threads to choose.",
-            load=round(load, 2), cores=cores, threads=threads)]
+        return threads, [_busy(load, cores, threads, f"torch would start {cores} threads and "
+                               f"contend with them, so trainwise pinned it to {threads}")]
     return threads, []
+
+
+def _busy(load: float, cores: int, threads: int, what: str) -> Finding:
+    return warning(
+        "setup", "busy_cpu",
+        f"Other processes keep about {load:.1f} of {cores} cores busy (the 1-minute load "
+        f"average, which also counts a run that just ended); {what}.",
+        "If training is slow, look for the busy processes (`top`) and stop them; to choose "
+        "the thread count yourself, set run.threads (or OMP_NUM_THREADS).",
+        load=round(load, 2), cores=cores, threads=threads)
 
 
 def progress() -> Progress:
