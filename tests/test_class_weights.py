@@ -100,3 +100,11 @@ def test_a_weighted_runs_confidence_gap_is_said_to_be_expected() -> None:
     assert "label smoothing" not in said.fix and "class_weights" in said.fix
     other = info("train", "healthy", "No training problem found.")
     assert _weighted_calibration(other) is other
+
+
+def test_the_model_stage_names_the_baseline_and_why(tmp_path) -> None:
+    # it said only "Sequential with N parameters": neither the baseline nor the rule
+    _, findings, _ = _model_stage(tmp_path)
+    built = next(f for f in findings if f.code == "built")
+    assert built.message.startswith('The mlp baseline (model.name = "auto" for vector data; '
+                                    "a Sequential) with ")

@@ -39,7 +39,9 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
-    source: str = "mnist1d"  # "mnist1d", "digits", "breast_cancer", "wine", or a .csv/.parquet path
+    source: str = "mnist1d"  # "mnist1d", "digits", "breast_cancer", "wine", a .csv/.parquet
+    # table, a .npz of arrays (X, y; optional X_test, y_test, groups, times), or a folder with
+    # one sub-folder of images per class
     target: str = "label"  # target column of a table
     task: Literal["auto", "classification", "regression"] = "auto"
     max_samples: int = Field(0, ge=0)  # 0 = all; a smaller number makes a quick subset run
@@ -78,7 +80,9 @@ class SplitConfig(_Section):
 
 
 class ModelConfig(_Section):
-    name: str = "auto"  # "auto", "mlp", "cnn1d", or "package.module:Class" (your own nn.Module)
+    name: str = "auto"  # "auto" (mlp for tables and vectors, cnn1d for sequences, cnn2d for
+    # images, embedding_pool for tokens), one of those or "gru", or "package.module:Class"
+    # (your own nn.Module)
     width: int = Field(0, ge=0)  # hidden width / channels; 0 = sized from the data
     dropout: float = Field(0.1, ge=0, lt=1)
 

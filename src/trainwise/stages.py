@@ -29,7 +29,7 @@ from trainwise.data.sources import load_data
 from trainwise.data.task import TaskData
 from trainwise.data.tensors import Normaliser, sample_rows, to_loader
 from trainwise.findings import Finding, TrainwiseError, info
-from trainwise.model.baselines import build_model, loss_function
+from trainwise.model.baselines import baseline_name, build_model, loss_function
 from trainwise.model.class_weights import balanced_class_weights
 from trainwise.model.init import init_weights
 from trainwise.model.optim import make_adamw
@@ -204,9 +204,20 @@ def stage_model(ctx: RunContext) -> list[Finding]:
     if not ctx.config.run.checks:  # otherwise preflight runs this among its checks
         findings += check_output_shape(model, x, y, data.task, data.num_classes)
     params = summary.get("total_params", sum(p.numel() for p in model.parameters()))
-    findings.insert(0, info("model", "built", f"{type(model).__name__} with {params:,} "
+    findings.insert(0, info("model", "built", f"{_model_name(ctx, model)} with {params:,} "
                             "parameters.", total_params=params))
     return findings
+
+
+def _model_name(ctx: RunContext, model: nn.Module) -> str:
+    """Which model, and why that one: a bare "Sequential" named neither the baseline nor the
+    rule that chose it."""
+    name, kind = ctx.config.model.name, ctx.data.kind
+    if ctx.user_model is not None or ":" in name:
+        return f"Your {type(model).__name__}"
+    chosen = baseline_name(kind, name)
+    why = f"model.name = \"auto\" for {kind} data" if name == "auto" else "model.name"
+    return f"The {chosen} baseline ({why}; a {type(model).__name__})"
 
 
 def _class_weights(ctx: RunContext) -> tuple[torch.Tensor | None, list[Finding]]:

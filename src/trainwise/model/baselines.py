@@ -200,6 +200,11 @@ def _check_fits(name: str, data: TaskData) -> None:
                          "Use model.name = \"embedding_pool\" for token ids.")
 
 
+def baseline_name(kind: str, name: str = "auto") -> str:
+    """The BASELINES entry that `build_model` builds for data of `kind` (model.name)."""
+    return _auto(kind) if name == "auto" else name
+
+
 def _auto(kind: str) -> str:
     if kind not in AUTO:
         raise ModelError(f"no baseline for data of kind '{kind}'; kinds with one: "
@@ -217,7 +222,7 @@ def build_model(data: TaskData, name: str = "auto", width: int = 0,
     """
     if ":" in name:
         return import_model(name)()
-    name = _auto(data.kind) if name == "auto" else name
+    name = baseline_name(data.kind, name)
     if name not in BASELINES:
         raise ModelError(f"unknown model '{name}'. Use \"auto\", "
                          f"{', '.join(repr(n) for n in BASELINES)} or 'package.module:Class'.")
