@@ -168,9 +168,16 @@ def test_cli_exit_codes(tmp_path, churn_csv, capsys):
     code = main(["audit", "--set", f"data.source=\"{churn_csv}\"", "--set",
                  "data.target=\"nope\"", "--set", f"run.out_dir=\"{tmp_path}\""])
     assert code == 1
+    err = " ".join(capsys.readouterr().err.split())  # unwrapped
+    # a stopped run prints its error's fix once, then points at it (not a second copy)
+    assert err.count("Fix the input as the message says") == 1
+    assert "Stopped at the data stage: the error above says what to fix." in err
     code = main(["check", "--set", "data.source=\"wine\"", "--set", f"run.out_dir=\"{tmp_path}\"",
                  "--set", "run.threads=1", "--no-report"])
     assert code == 0
+    err = capsys.readouterr().err  # piped (as here): a line per stage, since spinners are mute
+    done = [line.split(" stage done")[0] for line in err.splitlines() if " stage done in " in line]
+    assert done == ["data", "split", "model", "check"]
 
 
 def test_find_lr_saves_the_users_config_not_its_own_switch(tmp_path):

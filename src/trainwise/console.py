@@ -86,6 +86,8 @@ class ProgressBar:
         if "val_balanced_accuracy" in row:  # the rare classes' view, beside accuracy
             info += f"  val_bal_acc {row['val_balanced_accuracy']:.3f}"
         self.bar.update(self.task, info=info)
+        if not console.is_terminal:  # piped: the bar prints nothing, one line per epoch does
+            console.print(info)
 
 
 def stage_table(stages: list[dict[str, Any]], until: str = "evaluate",

@@ -185,6 +185,8 @@ def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
                 stage_findings = _run_stage(name, stage, ctx)
         seconds = time.perf_counter() - started
         ctx.meta["stage_seconds"][name] = round(seconds, 3)
+        if not console.is_terminal:  # piped (CI, `| tee`): spinners print nothing, so a line
+            console.print(f"{name} stage done in {seconds:.1f} s")  # per stage shows progress
         findings += stage_findings
         stages_done.append({"name": name, "seconds": seconds, "findings": stage_findings})
         _record(ctx, findings)  # after every stage, so a killed run keeps what it found
@@ -267,7 +269,11 @@ def _finish(ctx: RunContext, findings: list[Finding], stopped_at: str | None,
     console.print(stage_table(stages_done, until, stopped_at))
     print_findings(findings)
     style = "bold red" if stopped_at else "bold green"
-    console.print(f"[{style}]{escape(verdict)}[/]")  # a message may hold '[data]'
+    # a stopped run's error and fix were just printed with the findings: the verdict (which
+    # repeats them for the report and RunResult) would print them a second time
+    said = f"Stopped at the {stopped_at} stage: the error above says what to fix." \
+        if stopped_at else verdict
+    console.print(f"[{style}]{escape(said)}[/]")  # a message may hold '[data]'
     if report:
         console.print(f"Report: {escape(str(path / 'report.html'))}")
     return RunResult(path, findings, verdict, stopped_at, ctx.meta.get("test", {}),
