@@ -216,3 +216,32 @@ def test_a_given_lr_is_not_announced_as_chosen(tmp_path):
     result = trainwise.run({"data": {"source": "wine"}}, until="tune", report=False,
                            overrides=_quick(tmp_path, "train.lr=0.01"))
     assert result.ok and result.verdict.startswith("Finished the requested stages")
+
+
+def test_data_in_memory_runs_and_its_config_reruns_it(tmp_path, churn_csv):
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.normal(size=(120, 5)), dtype=torch.float32)
+    y = (x[:, 0] > 0).long()
+    first = trainwise.run(data=(x, y), overrides=_quick(tmp_path), until="split", report=False)
+    assert first.ok, first.verdict
+    saved = load_config(first.path / "config.toml")
+    assert saved.data.source.endswith("arrays.npz") and first.path.name.endswith("-arrays")
+    with np.load(saved.data.source) as archive:  # the very rows, as numpy
+        np.testing.assert_array_equal(archive["X"], x.numpy())
+        np.testing.assert_array_equal(archive["y"], y.numpy())
+    again = trainwise.run(first.path / "config.toml", overrides=[f"run.out_dir=\"{tmp_path}\""],
+                          until="split", report=False)
+    meta = [json.loads((run.path / "meta.json").read_text()) for run in (first, again)]
+    assert meta[0]["data"]["fingerprint"] == meta[1]["data"]["fingerprint"]
+    assert meta[0]["split"]["fingerprint"] == meta[1]["split"]["fingerprint"]
+    third = trainwise.run(data=(x.numpy(), y.numpy()), overrides=_quick(tmp_path),
+                          until="data", report=False)  # the same rows: the same file
+    assert load_config(third.path / "config.toml").data.source == saved.data.source
+
+    frame = pd.read_csv(churn_csv)
+    table = trainwise.run({"data": {"target": "price"}}, data=frame, until="data",
+                          overrides=_quick(tmp_path), report=False)
+    assert table.ok and json.loads((table.path / "meta.json").read_text())["data"]["task"] \
+        == "regression"
+    with pytest.raises(trainwise.TrainwiseError, match="Pass a pandas DataFrame"):
+        trainwise.run(data=x, overrides=_quick(tmp_path))

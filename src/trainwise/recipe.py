@@ -6,6 +6,7 @@ report still gets written, so a failed run explains itself.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import traceback
@@ -21,6 +22,7 @@ from torch import nn
 
 from trainwise.config import Config, from_dict, load_config, to_toml
 from trainwise.console import configure_threads, console, print_findings, stage_table
+from trainwise.data.in_memory import save_in_memory
 from trainwise.distributed import (
     any_process,
     launches_function,
@@ -136,10 +138,16 @@ def _beside_accuracy(test: dict[str, Any]) -> str:
 
 
 def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | None = None,
-        overrides: list[str] | None = None, until: str = "evaluate", report: bool = True,
-        resume: str | Path | None = None,
+        data: Any = None, overrides: list[str] | None = None, until: str = "evaluate",
+        report: bool = True, resume: str | Path | None = None,
         unsaved_overrides: list[str] | None = None) -> RunResult:
     """The whole method on one data set; `until` stops after that stage (e.g. "check").
+
+    `data`: data in memory instead of data.source: a pandas DataFrame (data.target names
+    its target column), an `(x, y)` pair of arrays or tensors, or a dict of arrays named as
+    in a .npz (X, y, X_test, y_test, groups, times). It is saved once under
+    run.out_dir/data/ and becomes data.source, so config.toml reruns it and a resumed run
+    reloads the same rows.
 
     `resume`: the folder of an interrupted run. Its own config.toml is used (`overrides` may
     change how it runs, e.g. run.devices) and training continues from checkpoints/last.pt.
@@ -151,6 +159,12 @@ def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | 
         raise RunFolderError("pass a config or resume=RUN_DIR, not both: a resumed run uses the "
                              "config.toml in its folder.")
     overrides, unsaved = overrides or [], unsaved_overrides or []  # the user's win
+    if data is not None:
+        if resume is not None:
+            raise RunFolderError("pass data= or resume=, not both: a resumed run reloads the "
+                                 "data its config.toml names.")
+        out_dir = resolve_config(config, overrides).run.out_dir
+        overrides = [*overrides, f"data.source={json.dumps(str(save_in_memory(data, out_dir)))}"]
     if resume is not None:
         saved = resolved = resumed_config(resume, [*unsaved, *overrides])
     else:

@@ -1,0 +1,87 @@
+"""Data handed to `trainwise.run(data=...)` from a notebook: written once to a file under
+run.out_dir, and run from there like any other source.
+
+Why a file and not a reference: config.toml must rerun the run (`trainwise run
+RUN/config.toml`), a resumed run must reload the very same rows (its fingerprint is checked),
+and under DDP every process must read one source. A file named by its content gives all three;
+the same arrays passed again reuse it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trainwise.findings import TrainwiseError
+
+NPZ_NAMES = ("X", "y", "X_test", "y_test", "groups", "times")  # what load_npz reads
+
+
+def save_in_memory(data: Any, out_dir: str | Path) -> Path:
+    """A DataFrame -> `<out_dir>/data/<digest>/table.parquet`; `(x, y)` arrays or
+    tensors, or a dict named as a .npz's (X, y, X_test, y_test, groups, times) ->
+    `.../arrays.npz`. The file's stem names the run folder (unless run.name does)."""
+    if isinstance(data, pd.DataFrame):
+        payload, suffix = data.rename(columns=str), ".parquet"  # parquet wants text names
+        digest = _digest([pd.util.hash_pandas_object(data, index=False).to_numpy(),
+                          np.array([str(c) for c in data.columns])])
+    else:
+        payload, suffix = _arrays(data), ".npz"
+        digest = _digest([v for key in sorted(payload) for v in (np.array(key), payload[key])])
+    path = Path(out_dir) / "data" / digest / f"{_default_name(suffix)}{suffix}"
+    if not path.exists():
+        _write_once(path, payload)
+    return path
+
+
+def _arrays(data: Any) -> dict[str, np.ndarray]:
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        data = {"X": data[0], "y": data[1]}
+    if not isinstance(data, dict):
+        raise TrainwiseError(f"data= got a {type(data).__name__}. Pass a pandas DataFrame (its "
+                             "target column named by data.target), an (x, y) pair of arrays or "
+                             f"tensors, or a dict of arrays named {', '.join(NPZ_NAMES)}.")
+    unknown = sorted(set(data) - set(NPZ_NAMES))
+    if unknown or not {"X", "y"} <= set(data):
+        raise TrainwiseError(f"data= as a dict needs 'X' and 'y' and may add X_test, y_test, "
+                             f"groups, times; got {sorted(data)}.")
+    arrays = {key: _numpy(value) for key, value in data.items()}
+    for key, value in arrays.items():
+        if value.dtype == object:  # np.savez would pickle it, and load_npz refuses pickles
+            arrays[key] = value.astype(str)
+    return arrays
+
+
+def _numpy(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):  # a torch tensor, possibly on a GPU or needing grad
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _digest(parts: list[np.ndarray]) -> str:
+    hasher = hashlib.sha256()
+    for part in parts:
+        hasher.update(str((part.dtype, part.shape)).encode())
+        hasher.update(np.ascontiguousarray(part).tobytes())
+    return hasher.hexdigest()[:16]
+
+
+def _default_name(suffix: str) -> str:
+    return "table" if suffix == ".parquet" else "arrays"
+
+
+def _write_once(path: Path, payload: pd.DataFrame | dict[str, np.ndarray]) -> None:
+    """Write to a temporary name, then rename: processes writing the same file at once (DDP)
+    or a run killed mid-write never leave a half file under the final name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    if isinstance(payload, pd.DataFrame):
+        payload.to_parquet(tmp, index=False)
+    else:
+        np.savez(tmp, **payload)
+    os.replace(tmp, path)
