@@ -134,3 +134,9 @@ def test_a_data_file_in_place_of_the_config_is_the_data_source(tmp_path):
     with pytest.raises(ConfigError, match="not valid TOML"):
         (tmp_path / "broken.toml").write_text("[data\n")
         load_config(tmp_path / "broken.toml")
+
+
+def test_a_huge_wrong_value_is_shown_cut():
+    with pytest.raises(ConfigError) as caught:
+        from_dict({"data": {"source": list(range(10_000))}})
+    assert "'data.source' = [0, 1, 2," in str(caught.value) and len(str(caught.value)) < 300

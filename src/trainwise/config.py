@@ -238,7 +238,9 @@ def _explain(exc: ValidationError) -> str:
         else:
             alternatives.setdefault(key, (problem.get("input"), []))[1].append(message)
     for key, (value, messages) in alternatives.items():
-        lines.append(f"'{key}' = {value!r} is not allowed: {'; or '.join(messages)}.")
+        shown = repr(value) if len(repr(value)) <= 80 else f"{repr(value)[:77]}..."  # not a
+        # whole array: data.source given a TaskData printed every row
+        lines.append(f"'{key}' = {shown} is not allowed: {'; or '.join(messages)}.")
     return " ".join(lines)
 
 
