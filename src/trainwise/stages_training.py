@@ -98,7 +98,7 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
     precision = ctx.meta.get("precision", "32-true")
     measured_at = f" (measured at {precision}, as training runs)" \
         if precision != "32-true" else ""
-    chosen = [info("tune", "lr_chosen", f"Training uses learning rate {ctx.lr:.3g}, "
+    chosen = [info("tune", "lr_chosen", f"Learning rate for training: {ctx.lr:.3g}, "
                    f"{_lr_source(result)}{measured_at}.", lr=ctx.lr)] \
         if math.isfinite(result.lr) else []
     return chosen + findings + result.findings  # first: the stage's headline
