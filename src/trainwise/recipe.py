@@ -125,7 +125,10 @@ def _verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None) -
                     f"train.lr={ctx.lr:.3g} to `trainwise run` (without it, run tunes again)")
     else:
         headline = "Finished the requested stages"
-    return f"{headline}; {num_warnings} warning(s) to read in the report."
+    if num_warnings == 0:
+        return f"{headline}; no warnings."
+    return f"{headline}; {num_warnings} warning{'s' if num_warnings > 1 else ''} to read in " \
+        "the report."
 
 
 def _beside_accuracy(test: dict[str, Any]) -> str:
