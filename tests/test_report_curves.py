@@ -134,10 +134,23 @@ def test_a_dip_to_zero_is_ringed_at_the_bottom_of_the_log_axis() -> None:
 
 def test_an_unknown_code_is_drawn_on_both_step_curves() -> None:
     steps, epochs = _run()
-    finding = Finding("check", Severity.INFO, "new_rule", "m", {}, "", step=7)
+    finding = Finding("check", Severity.WARNING, "new_rule", "m", {}, "", step=7)
     assert "new_rule" in _marked(loss_figure(steps, epochs, [finding]))
     assert "new_rule" in _marked(grad_norm_figure(steps, [finding]))
     assert "new_rule" not in _marked(metric_figure(epochs, ACCURACY_KEYS, "A", [finding]))
+
+
+@pytest.mark.parametrize("code", ["healthy", "loss_scaler_skips", "new_rule"])
+def test_info_findings_are_not_drawn_as_events(code: str) -> None:
+    """An info reports no event: "healthy" at the best epoch drew a dashed line that read as
+    one (audit s7 #21), and the loss scaler's first skips already have their grey ticks."""
+    steps, epochs = _run()
+    finding = Finding("train", Severity.INFO, code, "m", {}, "", step=10)
+    for fig in (loss_figure(steps, epochs, [finding]), grad_norm_figure(steps, [finding])):
+        ax = fig.axes[0]
+        assert code not in _marked(fig)
+        assert not [line for line in ax.lines if list(line.get_xdata()) == [10, 10]]
+        assert not [line for line in ax.lines if line.get_markerfacecolor() == "none"]
 
 
 def test_skipped_float16_steps_are_grey_ticks_not_errors() -> None:

@@ -20,7 +20,7 @@ from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from trainwise.findings import Finding
+from trainwise.findings import Finding, Severity
 
 # Muted, colour-blind-friendly palette (seaborn "deep"): one colour per seed / split.
 PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3",
@@ -111,10 +111,11 @@ FINDING_CURVES: dict[str, tuple[str, ...]] = {
 def mark_findings(ax: Axes, findings: Sequence[Finding], curves: dict[str, Curve]) -> None:
     """Draw each finding that fired on one of `curves` (name -> the (x, y) plotted on these
     axes; x in the axes' units) as a labelled vertical line at its step and a ring on that
-    curve at the step."""
+    curve at the step. Info findings are not drawn: a dashed line reads as an event, and an
+    info ("healthy", the loss scaler's normal first skips) reports none."""
     for finding in findings:
         names = [n for n in FINDING_CURVES.get(finding.code, STEP_CURVES) if n in curves]
-        if finding.step is None or not names:
+        if finding.step is None or not names or finding.severity is Severity.INFO:
             continue
         color = SEVERITY_COLORS.get(finding.severity.value, "#555555")
         ax.axvline(finding.step, color=color, linestyle="--", linewidth=1, alpha=0.8)
