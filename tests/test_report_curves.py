@@ -140,6 +140,24 @@ def test_an_unknown_code_is_drawn_on_both_step_curves() -> None:
     assert "new_rule" not in _marked(metric_figure(epochs, ACCURACY_KEYS, "A", [finding]))
 
 
+def test_an_explosion_is_marked_at_its_peak_and_ringed_at_both_ends() -> None:
+    """The finding's step is the minimum the loss rose from; the event line and its label go
+    to the peak (evidence peak_step), not the minimum (audit s7 #8: step 51, peak at 423)."""
+    steps, epochs = _run()
+    steps[14]["loss"] = 40.0  # step 15
+    finding = Finding("train", Severity.ERROR, "loss_exploding", "m",
+                      {"min_step": 5, "peak_step": 15}, "f", step=5)
+    ax = loss_figure(steps, epochs, [finding]).axes[0]
+    verticals = [line.get_xdata()[0] for line in ax.lines
+                 if len(line.get_xdata()) == 2 and line.get_xdata()[0] == line.get_xdata()[1]]
+    assert verticals == [15]
+    (label,) = [t for t in ax.texts if t.get_text() == "loss_exploding"]
+    assert label.xy[0] == 15
+    rings = [line.get_xydata()[0].tolist() for line in ax.lines
+             if line.get_markerfacecolor() == "none"]
+    assert rings == [[5, 0.4], [15, 40.0]]  # the per-step loss 2/step at the onset
+
+
 @pytest.mark.parametrize("code", ["healthy", "loss_scaler_skips", "new_rule"])
 def test_info_findings_are_not_drawn_as_events(code: str) -> None:
     """An info reports no event: "healthy" at the best epoch drew a dashed line that read as

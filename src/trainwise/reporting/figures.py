@@ -108,6 +108,12 @@ FINDING_CURVES: dict[str, tuple[str, ...]] = {
 }
 
 
+# A finding's step is where it began; these are drawn where the event itself is, read from
+# the evidence: an explosion's step is the minimum the loss rose from (step 51 of the lr=5
+# audit run), its event the peak 370 steps later (audit s7 #8). The rise between is shaded.
+EVENT_STEPS = {"loss_exploding": "peak_step"}
+
+
 def mark_findings(ax: Axes, findings: Sequence[Finding], curves: dict[str, Curve]) -> None:
     """Draw each finding that fired on one of `curves` (name -> the (x, y) plotted on these
     axes; x in the axes' units) as a labelled vertical line at its step and a ring on that
@@ -117,12 +123,22 @@ def mark_findings(ax: Axes, findings: Sequence[Finding], curves: dict[str, Curve
         names = [n for n in FINDING_CURVES.get(finding.code, STEP_CURVES) if n in curves]
         if finding.step is None or not names or finding.severity is Severity.INFO:
             continue
-        color = SEVERITY_COLORS.get(finding.severity.value, "#555555")
-        ax.axvline(finding.step, color=color, linestyle="--", linewidth=1, alpha=0.8)
-        ax.annotate(finding.code, xy=(finding.step, 1), xycoords=("data", "axes fraction"),
-                    xytext=(3, -3), textcoords="offset points", rotation=90, va="top",
-                    fontsize=7, color=color)
-        _ring(ax, finding.step, curves[names[0]], color)
+        _draw_event(ax, finding, finding.step, curves[names[0]])
+
+
+def _draw_event(ax: Axes, finding: Finding, onset: float, curve: Curve) -> None:
+    color = SEVERITY_COLORS.get(finding.severity.value, "#555555")
+    event = finding.evidence.get(EVENT_STEPS.get(finding.code, ""), onset)
+    if not isinstance(event, int | float) or event == onset:
+        event = onset
+    else:  # both ends: the onset ringed, the way up shaded
+        ax.axvspan(onset, event, color=color, alpha=0.08, linewidth=0)
+        _ring(ax, onset, curve, color)
+    ax.axvline(event, color=color, linestyle="--", linewidth=1, alpha=0.8)
+    ax.annotate(finding.code, xy=(event, 1), xycoords=("data", "axes fraction"),
+                xytext=(3, -3), textcoords="offset points", rotation=90, va="top",
+                fontsize=7, color=color)
+    _ring(ax, event, curve, color)
 
 
 def _ring(ax: Axes, x: float, curve: Curve, color: str) -> None:
