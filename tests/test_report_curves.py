@@ -179,3 +179,33 @@ def test_skipped_float16_steps_are_grey_ticks_not_errors() -> None:
     marks = {line.get_label(): list(line.get_xdata()) for line in fig.axes[0].get_lines()}
     assert marks["step skipped by the float16 loss scaler"] == [3]
     assert marks["non-finite grad_norm"] == [31]
+
+
+# ---------------------------------------------------------------- the loss figure's axes
+def test_losses_spanning_more_than_two_decades_get_a_log_axis() -> None:
+    """One validation loss of 197,000 (audit s7 #8, lr=5) or a 10x train/validation gap
+    near zero (the overfit run: 0.009 vs 0.09 after 2.3) flatten a linear axis."""
+    steps, epochs = _run()
+    epochs[1]["val_loss"] = 197_000.0
+    ax = loss_figure(steps, epochs).axes[0]
+    assert ax.get_yscale() == "log" and "log" in ax.get_ylabel()
+    steps, epochs = _run()
+    steps[0]["loss"] = 2.3
+    for row, (train, val) in zip(epochs[1:], ((0.05, 0.2), (0.009, 0.09)), strict=False):
+        row.update(train_loss=train, val_loss=val)
+    assert loss_figure(steps, epochs).axes[0].get_yscale() == "log"
+    epochs[-1]["val_loss"] = 0.0  # wine: cross-entropy underflows to 0 on 14 rows
+    ax = loss_figure(steps, epochs).axes[0]
+    assert "1 loss value(s) of 0 lie below the log axis" in [t.get_text() for t in ax.texts]
+    assert ax.yaxis.get_major_formatter()(100_000.0) == "100,000"
+
+
+@pytest.mark.parametrize("change", ["narrow", "negative", "empty"])
+def test_losses_within_two_decades_or_below_zero_keep_a_linear_axis(change: str) -> None:
+    steps, epochs = _run()  # 2.0 down to 0.1: a span of 20
+    if change == "negative":  # e.g. a Gaussian negative log-likelihood: no log position
+        steps[-1]["loss"], epochs[-1]["val_loss"] = -3.0, 500.0
+    if change == "empty":
+        steps, epochs = [], [{"kind": "epoch", "epoch": 1, "step": 5, "val_loss": None}]
+    ax = loss_figure(steps, epochs).axes[0]
+    assert ax.get_yscale() == "linear" and ax.get_ylabel() == "loss"

@@ -29,6 +29,7 @@ from trainwise.reporting.figures import (
 
 Row = dict[str, Any]
 BIN_EDGES = np.linspace(0.0, 1.0, 21)  # val_confidence_hist: 20 bins of width 0.05
+LOG_SPAN = 100.0  # losses spanning more than 2 decades get a log axis
 
 
 def column(rows: Sequence[Row], x_key: str, y_key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -57,8 +58,12 @@ def _plain_log_labels(ax: Axes, y: np.ndarray) -> None:
     positive = y[np.isfinite(y) & (y > 0)]
     if positive.max() / positive.min() < 20:
         ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.3g}"))
+    ax.yaxis.set_major_formatter(FuncFormatter(_plain_number))
     ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _plain_number(value: float, _: object = None) -> str:
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"  # 100,000 rather than 1e+05
 
 
 def _mark_nonfinite(ax: Axes, rows: Sequence[Row], key: str) -> None:
@@ -84,9 +89,11 @@ def loss_figure(steps: Sequence[Row], epochs: Sequence[Row],
     x, y = column(steps, "step", "loss")
     if len(x):
         ax.plot(x, y, color=TRAIN_COLOR, alpha=0.35, linewidth=0.8, label="train loss per step")
+    curves = {"train_loss": column(epochs, "step", "train_loss"),
+              "val_loss": column(epochs, "step", "val_loss")}
     for key, color, label in (("train_loss", TRAIN_COLOR, "train loss (epoch)"),
                               ("val_loss", VAL_COLOR, "validation loss")):
-        ex, ey = column(epochs, "step", key)
+        ex, ey = curves[key]
         if len(ex):
             ax.plot(ex, ey, color=color, linewidth=2, marker="o", markersize=3, label=label)
     best = best_epoch(epochs)
@@ -94,12 +101,32 @@ def loss_figure(steps: Sequence[Row], epochs: Sequence[Row],
         ax.plot([best["step"]], [best["val_loss"]], marker="*", markersize=12, color=VAL_COLOR,
                 markeredgecolor="#222222", linestyle="none", label=f"best (epoch {best['epoch']})")
     _mark_nonfinite(ax, steps, "loss")
-    per_step = (x, y) if len(x) else column(epochs, "step", "train_loss")
-    mark_findings(ax, findings, {"loss": per_step, "val_loss": column(epochs, "step", "val_loss")})
+    _loss_scale(ax, [y, *(curve[1] for curve in curves.values())])
+    per_step = (x, y) if len(x) else curves["train_loss"]
+    mark_findings(ax, findings, {"loss": per_step, "val_loss": curves["val_loss"]})
     _integer_x(ax, "step")
-    ax.set_ylabel("loss")
     legend(ax, loc="upper right")
     return fig
+
+
+def _loss_scale(ax: Axes, values: Sequence[np.ndarray]) -> None:
+    """A log y-axis when the losses span more than LOG_SPAN: on a linear one a validation
+    loss of 197,000 (lr=5) flattens the rest onto zero, and a 10x train/validation gap near
+    zero (an overfit run: 0.009 vs 0.09) looks like none. Zeros (a fully confident, correct
+    batch) fall below a log axis; a loss that goes negative keeps the linear one."""
+    joined = np.concatenate([np.asarray(v, dtype=float) for v in values] or [np.array([])])
+    joined = joined[np.isfinite(joined)]
+    positive = joined[joined > 0]
+    if len(positive) and joined.min() >= 0 and positive.max() > LOG_SPAN * positive.min():
+        ax.set_yscale("log")
+        _plain_log_labels(ax, positive)
+        ax.set_ylabel("loss (log scale)")
+        zeros = int((joined == 0).sum())
+        if zeros:  # else a curve, and the best epoch's star, vanish without a word
+            ax.text(0.01, 0.02, f"{zeros} loss value(s) of 0 lie below the log axis",
+                    transform=ax.transAxes, fontsize=7, color="#555555")
+    else:
+        ax.set_ylabel("loss")
 
 
 @styled
