@@ -209,3 +209,32 @@ def test_losses_within_two_decades_or_below_zero_keep_a_linear_axis(change: str)
         steps, epochs = [], [{"kind": "epoch", "epoch": 1, "step": 5, "val_loss": None}]
     ax = loss_figure(steps, epochs).axes[0]
     assert ax.get_yscale() == "linear" and ax.get_ylabel() == "loss"
+
+
+def _line(ax, prefix: str):
+    (line,) = [line for line in ax.lines if line.get_label().startswith(prefix)]
+    return line
+
+
+def test_the_epoch_mean_training_loss_is_drawn_at_mid_epoch() -> None:
+    """The mean over steps 1..5 belongs at step 3, not at step 5 beside the validation loss
+    measured there (audit s7 #8: it looked half an epoch behind)."""
+    steps, epochs = _run()  # 5 steps per epoch, epochs end at steps 5, 10, 15, 20
+    ax = loss_figure(steps, epochs).axes[0]
+    train = _line(ax, "train loss (epoch mean")
+    assert list(train.get_xdata()) == [3, 8, 13, 18]
+    assert list(train.get_ydata()) == pytest.approx([1.0, 0.5, 1 / 3, 0.25])
+    assert list(_line(ax, "validation loss").get_xdata()) == [5, 10, 15, 20]
+
+
+@pytest.mark.parametrize("per_epoch,train_loss,drawn", [
+    (1, True, False),  # wine: each per-step point is its epoch's mean, under the epoch line
+    (2, True, True),
+    (1, False, True),  # no epoch means: the per-step line is the only training curve
+])
+def test_the_per_step_line_is_left_out_when_it_adds_nothing(per_epoch, train_loss, drawn):
+    steps, epochs = _run(per_epoch=per_epoch)
+    if not train_loss:
+        epochs = [{k: v for k, v in row.items() if k != "train_loss"} for row in epochs]
+    labels = [line.get_label() for line in loss_figure(steps, epochs).axes[0].lines]
+    assert ("train loss per step" in labels) is drawn
