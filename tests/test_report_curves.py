@@ -3,6 +3,8 @@ and every diagnosis code is drawn on the curve it fired on."""
 
 from __future__ import annotations
 
+import math
+
 import matplotlib
 import pytest
 import torch
@@ -12,8 +14,10 @@ matplotlib.use("Agg")
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from trainwise.findings import Finding, Severity  # noqa: E402
+from trainwise.reporting.context import RunData  # noqa: E402
 from trainwise.reporting.curves import grad_norm_figure, loss_figure, metric_figure  # noqa: E402
 from trainwise.reporting.figures import FINDING_CURVES  # noqa: E402
+from trainwise.reporting.html import figure_builders  # noqa: E402
 from trainwise.reporting.reliability import reliability_figure  # noqa: E402
 from trainwise.train.diagnose import list_rules  # noqa: E402
 from trainwise.train.evaluate import reliability  # noqa: E402
@@ -238,3 +242,28 @@ def test_the_per_step_line_is_left_out_when_it_adds_nothing(per_epoch, train_los
         epochs = [{k: v for k, v in row.items() if k != "train_loss"} for row in epochs]
     labels = [line.get_label() for line in loss_figure(steps, epochs).axes[0].lines]
     assert ("train loss per step" in labels) is drawn
+
+
+@pytest.mark.parametrize("task,num_classes,expected", [
+    ("classification", 10, "chance: ln 10 = 2.3"),
+    ("classification", None, None),  # C unknown: no level to draw
+    ("regression", 10, None),  # not a cross-entropy
+])
+def test_classification_loss_shows_the_chance_level(tmp_path, task, num_classes, expected):
+    """A run that learned nothing sits on ln C; the y-axis zoomed to 2.25-2.5 made its
+    gentle slope look like learning (audit s7 #14, lr=1e-6)."""
+    steps = [{"kind": "step", "step": s, "epoch": 1 + (s - 1) // 5, "loss": 2.5 - 0.01 * s}
+             for s in range(1, 21)]
+    _, epochs = _run()
+    for row in epochs:
+        row.update(train_loss=2.45 - 0.05 * row["epoch"], val_loss=2.4 - 0.04 * row["epoch"])
+    run = RunData(tmp_path, {"data": {"task": task, "num_classes": num_classes}}, steps, epochs)
+    ax = figure_builders(run)["loss"][1]().axes[0]
+    chance = [line for line in ax.lines if line.get_label().startswith("chance")]
+    if expected is None:
+        assert chance == []
+        return
+    (line,) = chance
+    assert line.get_label() == expected and line.get_linestyle() == ":"
+    assert list(line.get_ydata()) == pytest.approx([math.log(10)] * 2)
+    assert ax.get_yscale() == "linear" and ax.get_ylim()[0] < math.log(10) < ax.get_ylim()[1]

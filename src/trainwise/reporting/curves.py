@@ -6,6 +6,7 @@ Inputs are history rows as read from history.jsonl: step rows, epoch rows, findi
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -84,8 +85,10 @@ def _mark_nonfinite(ax: Axes, rows: Sequence[Row], key: str) -> None:
 
 @styled
 def loss_figure(steps: Sequence[Row], epochs: Sequence[Row],
-                findings: Sequence[Finding] = ()) -> Figure:
-    """Train vs validation loss per epoch over faint per-step loss; x is the training step."""
+                findings: Sequence[Finding] = (), num_classes: int | None = None) -> Figure:
+    """Train vs validation loss per epoch over faint per-step loss; x is the training step.
+
+    `num_classes` (classification) draws the cross-entropy of the uniform guess, ln C."""
     fig, ax = new_axes("Loss: training vs validation")
     x, y = column(steps, "step", "loss")
     drawn = [np.array([])]  # the values the y-axis must show
@@ -103,6 +106,7 @@ def loss_figure(steps: Sequence[Row], epochs: Sequence[Row],
     if best is not None and best.get("step") is not None:
         ax.plot([best["step"]], [best["val_loss"]], marker="*", markersize=12, color=VAL_COLOR,
                 markeredgecolor="#222222", linestyle="none", label=f"best (epoch {best['epoch']})")
+    drawn.append(_mark_chance(ax, num_classes))
     _mark_nonfinite(ax, steps, "loss")
     _loss_scale(ax, [*drawn, *(curve[1] for curve in curves.values())])
     # rings go on the per-step losses even when that line is hidden: one step per epoch,
@@ -110,8 +114,22 @@ def loss_figure(steps: Sequence[Row], epochs: Sequence[Row],
     per_step = (x, y) if len(x) else curves["train_loss"]
     mark_findings(ax, findings, {"loss": per_step, "val_loss": curves["val_loss"]})
     _integer_x(ax, "step")
-    legend(ax, loc="upper right")
+    # "best": the chance line runs along the top, where a loss curve starts; framed, so a
+    # curve that still crosses it does not strike through the labels
+    legend(ax, loc="best", frameon=True, facecolor="white", edgecolor="none", framealpha=0.85)
     return fig
+
+
+def _mark_chance(ax: Axes, num_classes: int | None) -> np.ndarray:
+    """A dotted line at ln C, the cross-entropy of the uniform guess (the check stage reads
+    the loss at init against it): a run that learned nothing stays on it, which a y-axis
+    zoomed to 2.25-2.5 hid (audit s7 #14, lr=1e-6). Returns the level for the axis scale."""
+    if not isinstance(num_classes, int) or num_classes < 2:  # meta.json is hand-editable
+        return np.array([])
+    level = math.log(num_classes)
+    ax.axhline(level, color="#555555", linestyle=":", linewidth=1.2,
+               label=f"chance: ln {num_classes} = {level:.3g}")
+    return np.array([level])
 
 
 def _mid_epoch(epochs: Sequence[Row], key: str) -> tuple[np.ndarray, np.ndarray]:

@@ -53,8 +53,9 @@ def figure_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]
     if run.tune and run.tune.get("candidates"):
         builders["short_runs"] = ("Short runs", lambda: short_runs_figure(run.tune or {}))
     if _has(run.steps, "loss") or _has(run.epochs, "val_loss"):
+        num_classes = run.data.get("num_classes") if run.classification else None
         builders["loss"] = ("Loss", lambda: curves.loss_figure(run.steps, run.epochs,
-                                                               run.findings))
+                                                               run.findings, num_classes))
     if _has(run.steps, "grad_norm"):
         builders["grad_norm"] = ("Gradient norm",
                                  lambda: curves.grad_norm_figure(run.steps, run.findings))
