@@ -15,7 +15,12 @@ from matplotlib.patches import Rectangle  # noqa: E402
 
 from trainwise.findings import Finding, Severity  # noqa: E402
 from trainwise.reporting.context import RunData  # noqa: E402
-from trainwise.reporting.curves import grad_norm_figure, loss_figure, metric_figure  # noqa: E402
+from trainwise.reporting.curves import (  # noqa: E402
+    confidence_figure,
+    grad_norm_figure,
+    loss_figure,
+    metric_figure,
+)
 from trainwise.reporting.figures import FINDING_CURVES  # noqa: E402
 from trainwise.reporting.html import figure_builders  # noqa: E402
 from trainwise.reporting.reliability import reliability_figure  # noqa: E402
@@ -267,3 +272,44 @@ def test_classification_loss_shows_the_chance_level(tmp_path, task, num_classes,
     assert line.get_label() == expected and line.get_linestyle() == ":"
     assert list(line.get_ydata()) == pytest.approx([math.log(10)] * 2)
     assert ax.get_yscale() == "linear" and ax.get_ylim()[0] < math.log(10) < ax.get_ylim()[1]
+
+
+# ---------------------------------------------------------------- the confidence histogram
+def _confident_row(epoch: int, confidence: float, accuracy: float, rows: int = 400) -> dict:
+    """93% of the rows in the last bin, one row in each of four low bins (the audit's mnist1d)."""
+    hist = [0] * 20
+    hist[8] = hist[10] = hist[12] = hist[14] = 1
+    hist[18] = rows - 4 - round(0.93 * rows)
+    hist[19] = round(0.93 * rows)
+    return {"kind": "epoch", "epoch": epoch, "step": 10 * epoch, "val_loss": 0.1,
+            "val_confidence_hist": hist, "val_mean_confidence": confidence,
+            "val_accuracy": accuracy}
+
+
+def test_the_confidence_histogram_has_a_log_axis_down_to_one_row() -> None:
+    """93% of the mass in the last bin on a linear axis made every other bin invisible, and
+    the axis ran to 1.2 (audit s7 #10)."""
+    ax = confidence_figure([_confident_row(1, 0.983, 0.983)]).axes[0]
+    assert ax.get_yscale() == "log"
+    assert ax.get_ylim() == pytest.approx((0.5 / 400, 1.0))
+    heights = sorted(b.get_height() for b in _bars(ax.figure) if b.get_height() > 0)
+    assert heights[0] == pytest.approx(1 / 400) and heights[0] > ax.get_ylim()[0]
+    assert ax.yaxis.get_major_formatter()(0.01) == "1%"
+
+
+@pytest.mark.parametrize("confidence,accuracy,rows,verdict", [
+    (0.984, 0.983, 400, None),  # the audit's 0.001: one row is 0.0025 of accuracy
+    (0.977, 0.983, 400, None),
+    (0.90, 0.80, 400, "over-confident by 0.100"),
+    (0.70, 0.80, 400, "under-confident by 0.100"),
+    (0.90, 0.80, 20, None),  # 0.1 on 20 rows: 2 standard errors are 0.18
+])
+def test_the_confidence_note_gives_no_verdict_within_noise(confidence, accuracy, rows, verdict):
+    """The gap counts as the diagnosis rules count it: beyond GAP_STANDARD_ERRORS standard
+    errors of the accuracy on the histogram's rows."""
+    ax = confidence_figure([_confident_row(1, confidence, accuracy, rows)]).axes[0]
+    (note,) = [t.get_text() for t in ax.texts]
+    if verdict is None:
+        assert "within noise" in note and "confident by" not in note
+    else:
+        assert verdict in note and "within noise" not in note

@@ -144,13 +144,19 @@ def _confidence_rows(history: list[Row]) -> list[tuple[Row, float, float]]:
 
 
 def _gap_needed(threshold: float, row: Row, accuracy: float) -> float:
-    """The gap a rule's threshold asks for, raised to GAP_STANDARD_ERRORS standard errors of
-    the accuracy on the rows the histogram counts (none known: the threshold alone)."""
+    """The gap a rule's threshold asks for, raised to the noise in the accuracy."""
+    return max(threshold, gap_noise(row, accuracy))
+
+
+def gap_noise(row: Row, accuracy: float) -> float:
+    """GAP_STANDARD_ERRORS standard errors of the accuracy on the rows the histogram counts
+    (0 when none are known): a confidence-accuracy gap this small is noise. The report's
+    confidence figure reads its verdict off the same number."""
     rows = _validation_rows(row)
     if rows is None:
-        return threshold
+        return 0.0
     error = math.sqrt(max(accuracy * (1 - accuracy), 1.0 / rows) / rows)  # 0/1: one row's worth
-    return max(threshold, GAP_STANDARD_ERRORS * error)
+    return GAP_STANDARD_ERRORS * error
 
 
 def _validation_rows(row: Row) -> int | None:
