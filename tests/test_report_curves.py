@@ -313,3 +313,23 @@ def test_the_confidence_note_gives_no_verdict_within_noise(confidence, accuracy,
         assert "within noise" in note and "confident by" not in note
     else:
         assert verdict in note and "within noise" not in note
+
+
+# ---------------------------------------------------------------- the accuracy figure
+def test_coinciding_metrics_stay_apart_and_the_axis_is_labelled() -> None:
+    """On balanced data balanced accuracy lies exactly on accuracy: with one style it hid
+    that line, and the y-axis had no label (audit s7 #18)."""
+    _, epochs = _run()
+    for row in epochs:
+        row["val_balanced_accuracy"] = row["val_accuracy"]
+    keys = [*ACCURACY_KEYS, "val_balanced_accuracy"]
+    ax = metric_figure(epochs, keys, "Accuracy").axes[0]
+    styles = {line.get_label(): (line.get_linestyle(), line.get_marker(),
+                                 line.get_markerfacecolor() == "none") for line in ax.lines}
+    assert set(styles) == {key.replace("_", " ") for key in keys}
+    assert len(set(styles.values())) == len(keys)  # no two lines look alike
+    balanced, plain = ax.lines[3], ax.lines[1]
+    assert balanced.get_zorder() > plain.get_zorder()  # drawn over it, hollow and dotted
+    assert "accuracy" in ax.get_ylabel()
+    regression = [{"epoch": e, "val_mae": 1.0 / e, "val_rmse": 1.5 / e} for e in (1, 2, 3)]
+    assert "error" in metric_figure(regression, ["val_mae", "val_rmse"], "E").axes[0].get_ylabel()

@@ -221,18 +221,42 @@ def metric_figure(epochs: Sequence[Row], keys: Sequence[str], title: str,
     fig, ax = new_axes(title)
     # Train keeps the train colour; validation metrics take the validation colour, then others.
     colors = iter((VAL_COLOR, PALETTE[4], PALETTE[5], PALETTE[6]))
+    markers = iter(MARKERS)
     drawn = {}
     for key in keys:
         x, y = column(epochs, "epoch", key)
         if len(x):
             color = TRAIN_COLOR if key.startswith("train") else next(colors, "#555555")
-            ax.plot(x, y, marker="o", markersize=3, linewidth=2, color=color,
-                    linestyle="--" if "confidence" in key else "-", label=key.replace("_", " "))
+            ax.plot(x, y, color=color, label=key.replace("_", " "),
+                    **_metric_style(key, next(markers, "o")))
             drawn[key] = (x, y)
     mark_findings(ax, at_epochs(findings, epochs), drawn)
     _integer_x(ax, "epoch")
+    ax.set_ylabel(_metric_label(drawn))
     legend(ax, loc="best")
     return fig
+
+
+MARKERS = ("o", "s", "^", "D", "v")  # one per line: a curve drawn over another still shows
+
+
+def _metric_style(key: str, marker: str) -> dict[str, Any]:
+    """Line style per metric, so two metrics that coincide both stay visible: on balanced
+    data balanced accuracy lies exactly on accuracy and hid it (audit s7 #18); it is drawn
+    thinner and dotted with hollow markers, over the solid line."""
+    if "balanced" in key:
+        return {"linestyle": ":", "linewidth": 1.5, "marker": marker, "markersize": 5,
+                "markerfacecolor": "none", "zorder": 3}
+    return {"linestyle": "--" if "confidence" in key else "-", "linewidth": 2,
+            "marker": marker, "markersize": 3}
+
+
+def _metric_label(keys: Sequence[str]) -> str:
+    if any("accuracy" in k or "confidence" in k for k in keys):
+        return "accuracy / mean confidence (0–1)"
+    if any(k.endswith(("_mae", "_rmse")) for k in keys):
+        return "error (target units)"
+    return ", ".join(k.replace("_", " ") for k in keys)
 
 
 def at_epochs(findings: Sequence[Finding], epochs: Sequence[Row]) -> list[Finding]:
