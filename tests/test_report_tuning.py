@@ -37,6 +37,17 @@ def test_short_run_curves_spanning_decades_get_a_log_axis():
     assert figure([]).axes[0].get_yscale() == "linear"  # nothing to draw: no crash
 
 
+def test_the_short_runs_legend_is_in_lr_order():
+    """Widened candidates are appended to tune.json after the first round (audit s7 #21)."""
+    from trainwise.reporting.tuning import short_runs_figure
+
+    lrs = [0.01, 0.0221, 0.0486, 0.107, 0.00453]
+    tune = {"best_lr": 0.01, "candidates": [{"lr": lr, "curve": [1.0, 0.5]} for lr in lrs]}
+    ax = short_runs_figure(tune).axes[0]
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == ["lr 0.00453", "lr 0.01 (best)", "lr 0.0221", "lr 0.0486", "lr 0.107"]
+
+
 def _tuning_text(tmp_path, tune):
     html = build_report(_write(tmp_path, tune)).read_text()
     section = html[html.index('id="tuning"'):html.index('id="training"')]

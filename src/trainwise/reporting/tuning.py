@@ -23,7 +23,9 @@ def short_runs_figure(tune: dict[str, Any]) -> Figure:
     values = values[np.isfinite(values)]
     if len(values) and values.min() > 0 and values.max() > LOG_SPAN * values.min():
         ax.set_yscale("log")  # one early blow-up would flatten the endings that decide
-    for i, candidate in enumerate(tune.get("candidates", [])):
+    # In lr order, as in the table: widened candidates come last in tune.json, and a legend
+    # reading 0.01, 0.0221, 0.0486, 0.107, 0.00453 hid where the low end was (audit s7 #21)
+    for i, candidate in enumerate(sorted(tune.get("candidates", []), key=lambda c: c["lr"])):
         curve = finite(candidate.get("curve", []))
         is_best = chosen is not None and math.isclose(candidate["lr"], chosen, rel_tol=1e-6)
         ax.plot(range(1, len(curve) + 1), curve, color=PALETTE[i % len(PALETTE)],
