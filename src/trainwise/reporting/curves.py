@@ -232,7 +232,7 @@ def metric_figure(epochs: Sequence[Row], keys: Sequence[str], title: str,
             drawn[key] = (x, y)
     mark_findings(ax, at_epochs(findings, epochs), drawn)
     _integer_x(ax, "epoch")
-    ax.set_ylabel(_metric_label(drawn))
+    ax.set_ylabel(_metric_label(list(drawn)))
     legend(ax, loc="best")
     return fig
 
