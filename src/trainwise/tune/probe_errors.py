@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from trainwise.findings import Finding, TrainwiseError, error
+from trainwise.tune.batch_size import MIN_STEPS_PER_EPOCH
 
 
 class ProbeStop(Exception):
@@ -50,11 +51,40 @@ def nan_at_start(code: str, value: float, lr: float) -> ProbeStop:
         loss=value, lr=lr))
 
 
+def dataset_size(loader: Any) -> int | None:
+    """Samples in the loader's dataset; None when it has no dataset or no length (a stream)."""
+    dataset = getattr(loader, "dataset", None)
+    try:
+        return len(dataset) if hasattr(dataset, "__len__") else None
+    except TypeError:  # an IterableDataset's len() raises unless it defines one
+        return None
+
+
+def check_fills_a_batch(loader: Any, code: str) -> None:
+    """Raise ProbeStop when the loader's dataset holds fewer samples than one batch, where
+    both are known (a loader with drop_last=True then yields nothing, and an empty dataset
+    nothing at all: no_batch says so). Every step trains on the same few samples, one step
+    an epoch: a range test ramps over one batch repeated, a short run of 2 epochs makes 2
+    steps, and no lr they pick means much."""
+    size, batch_size = dataset_size(loader), getattr(loader, "batch_size", None)
+    if not size or not batch_size or size >= batch_size or getattr(loader, "drop_last", False):
+        return
+    suggested = max(1, size // MIN_STEPS_PER_EPOCH)  # as many steps as the batch-size search
+    raise ProbeStop(error(
+        "tune", code,
+        f"The data set has {size} samples, fewer than one batch (batch_size={batch_size}): "
+        f"every step trains on the same {size} samples, one step an epoch, so the lr it "
+        "measures says little about training.",
+        f"Use a batch_size well below {size} (e.g. {suggested}, for about "
+        f"{MIN_STEPS_PER_EPOCH} steps an epoch), or more data: check the split (stage "
+        "'split') and data.max_samples (stage 'data').",
+        dataset_size=size, batch_size=batch_size))
+
+
 def no_batch(code: str, loader: Any) -> ProbeStop:
     """The loader yielded nothing: an empty split or a batch larger than the data with
     drop_last."""
-    dataset = getattr(loader, "dataset", None)
-    size = len(dataset) if hasattr(dataset, "__len__") else None
+    size = dataset_size(loader)
     batch_size = getattr(loader, "batch_size", None)
     why = f" (the dataset has {size} samples, batch_size={batch_size}, drop_last=" \
           f"{getattr(loader, 'drop_last', None)})" if size is not None else ""

@@ -8,7 +8,6 @@ after training with the real schedule, at a few points of that range.
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -20,9 +19,10 @@ from lightning_fabric import Fabric
 from torch import nn
 
 from trainwise.config import TuneConfig
-from trainwise.findings import Finding, Severity, TrainwiseError, explained, info, warning
+from trainwise.findings import Finding, Severity, explained, info, warning
 from trainwise.tune.candidates import candidate_lrs
 from trainwise.tune.lr_range import LrRangeResult, lr_range_test
+from trainwise.tune.short_run_inputs import short_run_problem
 from trainwise.tune.short_runs import MakeScheduler, ShortRunResult, onecycle, short_runs
 
 SHORT_RUN_FRACTION = 0.15  # each short run gets 15% of the real run's epochs. Calibration
@@ -141,9 +141,15 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     """
     config = config or TuneConfig()
     if config.short_runs:  # before the range test's work, not after it
-        _check_takes_lr(make_optimizer)
+        problem = short_run_problem(train_loader, val_loader, make_optimizer)
+        if problem is not None:
+            nan = math.nan
+            return TuneResult(nan, LrRangeResult(nan, nan, nan, nan, "trainwise"), None,
+                              findings=[problem])
     started = time.perf_counter()
-    rt = lr_range_test(model, loss_fn, range_loader or train_loader, make_optimizer,
+    # `is None`, not `or`: an empty DataLoader is falsy, and a stream's bool() calls len()
+    range_loader = train_loader if range_loader is None else range_loader
+    rt = lr_range_test(model, loss_fn, range_loader, make_optimizer,
                        start_lr=config.start_lr, end_lr=config.end_lr,
                        num_steps=config.num_steps,
                        seeds=tuple(range(seed, seed + config.num_seeds)),
@@ -212,20 +218,6 @@ def _scale_to_horizon(result: TuneResult, horizon: float, num_epochs: int,
         f"sqrt({horizon:.3g}/{max_epochs}) = {factor:.2f} to {result.lr:.3g} (at a constant "
         "lr the best lr falls like 1/sqrt(steps)).", short_run_lr=chosen, lr=result.lr,
         horizon_factor=factor, horizon_epochs=horizon))
-
-
-def _check_takes_lr(make_optimizer: Callable[..., Any]) -> None:
-    """The short runs call make_optimizer(model, lr); the range test make_optimizer(model)."""
-    try:
-        inspect.signature(make_optimizer).bind(nn.Module(), 1e-3)
-    except TypeError as why:
-        raise TrainwiseError(
-            f"make_optimizer cannot be called as make_optimizer(model, lr) ({why}): the short "
-            "runs build one optimizer per candidate lr. Give it an lr parameter that the range "
-            "test may leave out, e.g. make_optimizer=lambda model, lr=1e-3: "
-            "torch.optim.AdamW(model.parameters(), lr=lr).") from None
-    except ValueError:  # a builtin or C function without a signature: let the call decide
-        return
 
 
 def _settled(finding: Finding) -> Finding:
