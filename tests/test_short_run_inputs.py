@@ -116,3 +116,21 @@ def test_peeking_at_a_batch_leaves_the_random_state_as_found(blobs):
     x, _ = first_batch(loader)
     assert x.shape == (32, 8) and torch.equal(torch.get_rng_state(), before)
     assert first_batch(DataLoader(TensorDataset(blobs[0][:0], blobs[1][:0]))) is None
+
+
+def test_regression_targets_without_task_regression_are_refused_with_the_fix(
+        blobs, no_range_test):
+    """The default task is classification; a regression met it only after the range test,
+    in the calibration metrics ("expected probs (N, C) and targets (N,)")."""
+    torch.manual_seed(0)
+    x = torch.randn(300, 8)
+    y = x[:, :1] * 2 + 0.1 * torch.randn(300, 1)  # (N, 1) float targets
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+    train, val = _loader(x[:240], y[:240]), _loader(x[240:], y[240:])
+    with pytest.raises(TrainwiseError, match=r"float32 of shape \(32, 1\).*task='regression'"):
+        tune_lr(model, F.mse_loss, train, val, _adamw)
+    assert no_range_test == []
+    with pytest.raises(AssertionError, match="range test ran"):  # the fix passes the check
+        tune_lr(model, F.mse_loss, train, val, _adamw, task="regression")
+    with pytest.raises(AssertionError, match="range test ran"):  # class indices pass it too
+        tune_lr(_net(), F.cross_entropy, _loader(*blobs), _loader(*blobs), _adamw)

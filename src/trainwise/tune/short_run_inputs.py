@@ -12,15 +12,17 @@ import inspect
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import torch
 from torch import nn
 
 from trainwise.findings import Finding, TrainwiseError, error
+from trainwise.train.evaluate import inputs_and_targets
 from trainwise.tune.no_trace import no_trace, probe_loader
 from trainwise.tune.probe_errors import ProbeStop, check_fills_a_batch, no_batch
 
 
 def short_run_problem(train_loader: Iterable, val_loader: Iterable,
-                      make_optimizer: Callable[..., Any]) -> Finding | None:
+                      make_optimizer: Callable[..., Any], task: str) -> Finding | None:
     """The error finding of a data problem the short runs would meet (None: none); raise
     TrainwiseError for a call that cannot work."""
     check_takes_lr(make_optimizer)
@@ -29,7 +31,7 @@ def short_run_problem(train_loader: Iterable, val_loader: Iterable,
         if len(train_loader) == 0:  # type: ignore[arg-type]
             raise no_batch("short_runs_no_batch", train_loader)
         check_fills_a_batch(train_loader, "short_runs_smaller_than_batch")
-        check_validation(val_loader)
+        check_validation(val_loader, task)
     except ProbeStop as stop:
         return stop.finding
     return None
@@ -66,15 +68,17 @@ def check_sized(train_loader: Iterable) -> None:
             "(find_lr takes streams).") from None
 
 
-def check_validation(val_loader: Iterable) -> None:
+def check_validation(val_loader: Iterable, task: str) -> None:
     """Each candidate is scored by its validation loss: raise ProbeStop when the validation
-    loader yields nothing, TrainwiseError when it can be read only once."""
+    loader yields nothing, TrainwiseError when it can be read only once or its targets
+    cannot be scored as `task`."""
     if isinstance(val_loader, Iterator):  # a generator: the first candidate would exhaust it
         raise TrainwiseError(
             f"val_loader is a one-shot iterator ({type(val_loader).__name__}): the short runs "
             "evaluate it after every epoch of every candidate. Pass a DataLoader or a list of "
             "batches.")
-    if first_batch(val_loader) is None:
+    batch = first_batch(val_loader)
+    if batch is None:
         raise ProbeStop(error(
             "tune", "short_runs_no_val_batch",
             "The validation loader yielded no batch: the short runs score each candidate lr "
@@ -83,6 +87,22 @@ def check_validation(val_loader: Iterable) -> None:
             "fraction) and a batch_size no larger than it with drop_last=False, or set "
             "tune.short_runs = false (TuneConfig(short_runs=False)) to train at the range "
             "test's point."))
+    if task == "classification":
+        check_class_targets(inputs_and_targets(batch)[1])
+
+
+def check_class_targets(targets: Any) -> None:
+    """A classification evaluation (accuracy, calibration) reads integer class indices of
+    shape (N,); float targets are a regression's, which then failed after the whole range
+    test with "expected probs (N, C) and targets (N,)" and no word of `task`."""
+    if not torch.is_tensor(targets) or (targets.ndim == 1 and not targets.is_floating_point()):
+        return
+    raise TrainwiseError(
+        f"task='classification' (the default) but the validation targets are {targets.dtype} "
+        f"of shape {tuple(targets.shape)}, where a classification is scored on integer class "
+        "indices of shape (N,). For a regression (float targets, e.g. one output column and "
+        "MSELoss) pass task='regression'; for classes, give the targets as integer class "
+        "indices of shape (N,) (y.long(), y.squeeze(1), or y.argmax(1) for one-hot rows).")
 
 
 def first_batch(loader: Iterable) -> Any:
