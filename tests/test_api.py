@@ -19,3 +19,19 @@ def test_tune_verbs_sit_beside_the_tune_subpackage():
 
     assert trainwise.tune_lr is tune_lr and trainwise.find_batch_size is find_batch_size
     assert trainwise.tune.__name__ == "trainwise.tune"  # the subpackage is not shadowed
+
+
+def test_the_tune_subpackage_and_tune_config_need_no_import_first():
+    """`trainwise.tune` raised AttributeError until `import trainwise.tune` ran, with no
+    word of tune_lr; TuneConfig, which tune_lr takes, was not exported. A fresh interpreter:
+    this one has imported the subpackage already."""
+    import subprocess
+    import sys
+
+    code = ("import trainwise, trainwise.config as c; t = trainwise.tune; "
+            "assert t.tune_lr is trainwise.tune_lr and 'tune_lr(model' in t.__doc__; "
+            "assert trainwise.TuneConfig is c.TuneConfig; "
+            "exec('try: trainwise.tunes\\nexcept AttributeError as e: print(e)')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "has no attribute 'tunes'" in out and "tune_lr" in out

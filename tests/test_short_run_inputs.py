@@ -134,3 +134,15 @@ def test_regression_targets_without_task_regression_are_refused_with_the_fix(
         tune_lr(model, F.mse_loss, train, val, _adamw, task="regression")
     with pytest.raises(AssertionError, match="range test ran"):  # class indices pass it too
         tune_lr(_net(), F.cross_entropy, _loader(*blobs), _loader(*blobs), _adamw)
+
+
+def test_a_make_scheduler_without_total_steps_is_refused_before_the_range_test(
+        blobs, no_range_test):
+    one_argument = lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, 10)  # noqa: E731
+    with pytest.raises(TrainwiseError, match=r"make_scheduler\(optimizer, total_steps\)"):
+        tune_lr(_net(), F.cross_entropy, _loader(*blobs), _loader(*blobs), _adamw,
+                make_scheduler=one_argument)
+    assert no_range_test == []
+    with pytest.raises(TypeError):  # the reference: what the short runs would have met
+        one_argument(_adamw(_net()), 100)
+    assert "make_scheduler(optimizer, total_steps)" in tune_lr.__doc__  # documented too

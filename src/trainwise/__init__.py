@@ -11,7 +11,7 @@ The same verbs as the command line:
 from importlib import import_module
 from typing import Any
 
-from trainwise.config import Config, ConfigError, load_config
+from trainwise.config import Config, ConfigError, TuneConfig, load_config
 from trainwise.findings import Finding, Severity, StageFailed, TrainwiseError
 
 # The verbs load torch, Fabric and matplotlib; importing them lazily keeps `import trainwise`
@@ -44,8 +44,12 @@ _LAZY = {
     "report": ("trainwise.reporting", "build_report"),
 }
 
+# `trainwise.tune` etc. without importing them first (the README's names); the tune verbs
+# are tune_lr, find_lr and find_batch_size above
+_SUBPACKAGES = ("checks", "data", "model", "reporting", "train", "tune")
+
 __all__ = ["Config", "ConfigError", "Finding", "Severity", "StageFailed", "TrainwiseError",
-           "load_config", *_LAZY]
+           "TuneConfig", "load_config", *_LAZY]
 __version__ = "0.1.0"
 
 
@@ -53,4 +57,7 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         module, attribute = _LAZY[name]
         return getattr(import_module(module), attribute)
-    raise AttributeError(f"module 'trainwise' has no attribute '{name}'")
+    if name in _SUBPACKAGES:
+        return import_module(f"trainwise.{name}")
+    raise AttributeError(f"module 'trainwise' has no attribute '{name}'; its verbs and names "
+                         f"are {', '.join(__all__)} (help(trainwise.<name>) for each)")

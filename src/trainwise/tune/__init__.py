@@ -1,5 +1,13 @@
 """Tuning by evidence: the learning-rate range test and its suggestion rules, short real runs
-among candidate peak lrs, and the batch-size search."""
+among candidate peak lrs, and the batch-size search.
+
+The verbs (also at the top level, `trainwise.tune_lr` etc.):
+    tune_lr(model, loss_fn, train_loader, val_loader, make_optimizer, config=TuneConfig())
+        the whole lr search: the range test, then short real runs over its range
+    lr_range_test (`trainwise.find_lr`)  the range test alone
+    find_batch_size                       the largest batch that fits and still speeds up
+help(tune_lr) says what each argument must be; `trainwise.TuneConfig` holds the settings.
+"""
 
 from trainwise.tune.batch_probe import find_batch_size
 from trainwise.tune.batch_size import BatchSizeResult, accumulation_plan, search_batch_size

@@ -123,10 +123,24 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
             seed: int = 0, constant_lr: bool | None = None,
             accumulate: tuple[int, int] = (1, 1)) -> TuneResult:
     """Range test (config.num_seeds seeds from `seed`) then, unless config.short_runs is off,
-    short runs over its range; `lr` is the chosen one-cycle peak.
+    short runs over its range; `lr` is the chosen one-cycle peak (nan when tuning failed:
+    read `findings`).
 
-    `make_optimizer(model, lr=None)` builds the real optimizer; `range_loader` (default:
-    `train_loader`) feeds the range test, e.g. the training loader with drop_last=True.
+    `train_loader` must have a len() (the short runs are sized in epochs; a stream: pass
+    config=TuneConfig(short_runs=False), the range test alone). `val_loader` scores each
+    short run by its validation loss; `task` is "classification" (integer class targets of
+    shape (N,)) or "regression" (float targets).
+    `make_optimizer(model, lr=None)` builds the real optimizer: the range test calls it with
+    the model alone, the short runs with each candidate peak lr, which it must use.
+    `make_scheduler(optimizer, total_steps)` builds the schedule of one short run, stepped
+    once per optimizer step over its `total_steps`, from the optimizer's group lrs as the
+    peaks (default: `onecycle`, OneCycleLR with max_lr = those lrs); it may return None for
+    a constant lr. `range_loader` (default: `train_loader`) feeds the range test, e.g. the
+    training loader with drop_last=True.
+    `config`: a `trainwise.TuneConfig` (the config file's [tune] section): the range test's
+    start_lr, end_lr, num_steps and num_seeds; short_runs (off: the range test's point),
+    num_candidates, short_run_epochs and max_widenings. Default: TuneConfig().
+    `max_epochs`: the real run's, which the short runs' length is a share of.
     `constant_lr`: the training lr is constant (after any warmup), so the short runs' pick is
     scaled to the whole run's horizon; None: constant when `make_scheduler` is None (pass it
     when your make_scheduler may return None: only then do the short runs take the constant-lr
@@ -135,13 +149,18 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     (per process), as training splits its batches (MAX_MICRO_BATCH).
     `fabric`: the run's; the short runs train through it and the range test steps at its
     precision (None: one CPU process, 32-bit).
-    Problems of the model or the data come back as error findings in `findings`; a call
-    that cannot work (a make_optimizer without an lr parameter or handing back one optimizer,
-    a metric-driven scheduler, a per-sample loss) raises TrainwiseError saying what to pass.
+    Problems of the model or the data (nothing to train, an empty loader, a data set smaller
+    than one batch, NaN at the first step) come back as error findings in `findings`, those
+    the short runs would meet before the range test runs; a call that cannot work (a
+    make_optimizer without an lr parameter or handing back one optimizer, a make_scheduler
+    not taking (optimizer, total_steps) or metric-driven, a stream as train_loader, float
+    targets under task="classification", a per-sample loss) raises TrainwiseError saying what
+    to pass.
     """
     config = config or TuneConfig()
     if config.short_runs:  # before the range test's work, not after it
-        problem = short_run_problem(train_loader, val_loader, make_optimizer, task)
+        problem = short_run_problem(train_loader, val_loader, make_optimizer, make_scheduler,
+                                    task)
         if problem is not None:
             nan = math.nan
             return TuneResult(nan, LrRangeResult(nan, nan, nan, nan, "trainwise"), None,

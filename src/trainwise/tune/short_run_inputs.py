@@ -22,10 +22,12 @@ from trainwise.tune.probe_errors import ProbeStop, check_fills_a_batch, no_batch
 
 
 def short_run_problem(train_loader: Iterable, val_loader: Iterable,
-                      make_optimizer: Callable[..., Any], task: str) -> Finding | None:
+                      make_optimizer: Callable[..., Any],
+                      make_scheduler: Callable[..., Any] | None, task: str) -> Finding | None:
     """The error finding of a data problem the short runs would meet (None: none); raise
     TrainwiseError for a call that cannot work."""
     check_takes_lr(make_optimizer)
+    check_scheduler_signature(make_scheduler)
     check_sized(train_loader)
     try:
         if len(train_loader) == 0:  # type: ignore[arg-type]
@@ -47,6 +49,23 @@ def check_takes_lr(make_optimizer: Callable[..., Any]) -> None:
             "runs build one optimizer per candidate lr. Give it an lr parameter that the range "
             "test may leave out, e.g. make_optimizer=lambda model, lr=1e-3: "
             "torch.optim.AdamW(model.parameters(), lr=lr).") from None
+    except ValueError:  # a builtin or C function without a signature: let the call decide
+        return
+
+
+def check_scheduler_signature(make_scheduler: Callable[..., Any] | None) -> None:
+    """The short runs call make_scheduler(optimizer, total_steps), once per candidate."""
+    if make_scheduler is None:
+        return
+    try:
+        inspect.signature(make_scheduler).bind(object(), 100)
+    except TypeError as why:
+        raise TrainwiseError(
+            f"make_scheduler cannot be called as make_scheduler(optimizer, total_steps) "
+            f"({why}): each short run builds its schedule over its own total optimizer steps. "
+            "E.g. make_scheduler=lambda optimizer, total_steps: torch.optim.lr_scheduler."
+            "CosineAnnealingLR(optimizer, T_max=total_steps), or None for a constant lr.") \
+            from None
     except ValueError:  # a builtin or C function without a signature: let the call decide
         return
 
