@@ -146,3 +146,48 @@ def test_a_make_scheduler_without_total_steps_is_refused_before_the_range_test(
     with pytest.raises(TypeError):  # the reference: what the short runs would have met
         one_argument(_adamw(_net()), 100)
     assert "make_scheduler(optimizer, total_steps)" in tune_lr.__doc__  # documented too
+
+
+_SCHEDULES = torch.optim.lr_scheduler
+
+
+def test_a_make_optimizer_that_ignores_its_lr_is_refused_before_the_range_test(
+        blobs, no_range_test):
+    """Every candidate trained at 1e-3: identical losses, a widening to an edge and a pick
+    below the whole measured range (audit s7 #5)."""
+    fixed = lambda m, lr=None: torch.optim.AdamW(m.parameters(), lr=1e-3)  # noqa: E731
+    with pytest.raises(TrainwiseError, match="does not use the lr it is passed.*lr=lr"):
+        tune_lr(_net(), F.cross_entropy, _loader(*blobs), _loader(*blobs), fixed)
+    assert no_range_test == []
+
+
+def test_a_schedule_with_its_own_fixed_peak_is_refused_before_the_range_test(
+        blobs, no_range_test):
+    fixed = lambda opt, n: _SCHEDULES.OneCycleLR(opt, max_lr=0.01, total_steps=n)  # noqa: E731
+    with pytest.raises(TrainwiseError, match=r"sets the lr itself.*max_lr=\[group\['lr'\]"):
+        tune_lr(_net(), F.cross_entropy, _loader(*blobs), _loader(*blobs), _adamw,
+                make_scheduler=fixed)
+    plateau = lambda opt, n: _SCHEDULES.ReduceLROnPlateau(opt)  # noqa: E731
+    with pytest.raises(TrainwiseError, match="ReduceLROnPlateau"):
+        tune_lr(_net(), F.cross_entropy, _loader(*blobs), _loader(*blobs), _adamw,
+                make_scheduler=plateau)
+    assert no_range_test == []
+
+
+def _groups(model: nn.Module, lr: float = 1e-3) -> torch.optim.Optimizer:
+    return torch.optim.AdamW([{"params": model[0].parameters(), "lr": lr / 10},
+                              {"params": model[2].parameters()}], lr=lr)
+
+
+@pytest.mark.parametrize("make_optimizer,make_scheduler", [
+    (_groups, None),  # param groups at a ratio of the lr; a constant lr
+    (_adamw, lambda opt, n: _SCHEDULES.LambdaLR(opt, lambda s: s / n)),  # warmup from lr 0
+    (_adamw, lambda opt, n: _SCHEDULES.CosineAnnealingLR(opt, T_max=n)),
+    (lambda m, lr=0.1: torch.optim.SGD(m.parameters(), lr=lr, momentum=0.9),
+     lambda opt, n: None),
+])
+def test_optimizers_and_schedules_that_follow_the_lr_pass(blobs, no_range_test,
+                                                         make_optimizer, make_scheduler):
+    with pytest.raises(AssertionError, match="range test ran"):
+        tune_lr(_net(), F.cross_entropy, _loader(*blobs), _loader(*blobs), make_optimizer,
+                make_scheduler=make_scheduler)

@@ -167,16 +167,20 @@ def test_leaves_the_model_and_the_random_state_as_found(regression):
     assert np.array_equal(np.random.get_state()[1], numpy_state[1])
 
 
-def test_same_seed_same_result_and_every_candidate_starts_alike(regression):
+def test_same_seed_same_result_and_every_candidate_starts_alike(regression, monkeypatch):
     first = run(regression, lr_low=1e-3, lr_high=1.0, num_candidates=3)
     second = run(regression, lr_low=1e-3, lr_high=1.0, num_candidates=3)
     assert [c.val_loss for c in first.candidates] == [c.val_loss for c in second.candidates]
     model, train, val = regression
     dropout = nn.Sequential(Linear(), nn.Dropout(0.5))  # draws from the global RNG
-    fixed = short_runs(dropout, nn.MSELoss(), train, val, lambda m, lr: sgd(m, 0.05),
-                       lr_low=1e-3, lr_high=1.0, num_epochs=2, make_scheduler=None,
-                       task="regression", max_widenings=0)  # the lr is ignored: all alike
-    assert len({c.val_loss for c in fixed.candidates}) == 1
+    # the lr is ignored: all alike, which short_runs refuses; with no tolerance, only when
+    # every candidate's loss is bit-identical
+    monkeypatch.setattr(importlib.import_module("trainwise.tune.short_runs"), "LR_NO_EFFECT",
+                        0.0)
+    with pytest.raises(TrainwiseError, match="same losses"):
+        short_runs(dropout, nn.MSELoss(), train, val, lambda m, lr: sgd(m, 0.05),
+                   lr_low=1e-3, lr_high=1.0, num_epochs=2, make_scheduler=None,
+                   task="regression", max_widenings=0)
 
 
 # ---------------------------------------------------------------- bad input
@@ -210,6 +214,24 @@ def test_a_dataset_smaller_than_one_batch_is_an_error(regression):
                         num_epochs=1, task="regression")
     assert codes(result.findings) == ["short_runs_no_batch"]
     assert "batch_size" in result.findings[0].fix
+
+
+def test_candidates_that_all_train_alike_are_an_error_before_any_widening(regression):
+    """A make_optimizer that ignores its lr (short_runs is public: no tune_lr check before
+    it) trained every candidate alike; the search widened and picked an edge."""
+    model, train, val = regression
+    built = []
+
+    def fixed(m, lr=None):
+        built.append(lr)
+        return torch.optim.SGD(m.parameters(), lr=0.01)
+
+    with pytest.raises(TrainwiseError, match="same losses.*make_optimizer"):
+        short_runs(model, nn.MSELoss(), train, val, fixed, lr_low=1e-3, lr_high=1e-1,
+                   num_epochs=1, task="regression")
+    assert built == candidate_lrs(1e-3, 1e-1)[0]  # the first grid only: no widening
+    result = run(regression, lr_low=1e-3, lr_high=1e-1)  # the same grid, lr used: no error
+    assert len({c.val_loss for c in result.candidates}) == len(result.candidates)
 
 
 # ---------------------------------------------------------------- tune_lr: both steps

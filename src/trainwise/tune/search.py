@@ -159,8 +159,8 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     """
     config = config or TuneConfig()
     if config.short_runs:  # before the range test's work, not after it
-        problem = short_run_problem(train_loader, val_loader, make_optimizer, make_scheduler,
-                                    task)
+        problem = short_run_problem(model, train_loader, val_loader, make_optimizer,
+                                    make_scheduler, task)
         if problem is not None:
             nan = math.nan
             return TuneResult(nan, LrRangeResult(nan, nan, nan, nan, "trainwise"), None,

@@ -2,13 +2,16 @@
 
 Each problem here would otherwise surface only once the whole range test is done (minutes on
 a real model): as a raw error (len() of a stream, torch.cat of no batch) or as a pick that
-means little (2-step short runs on a data set smaller than one batch). Checking costs one
-validation batch.
+means little (2-step short runs on a data set smaller than one batch, every candidate
+trained alike by a make_optimizer that ignores its lr). Checking costs one validation batch
+and two optimizers and schedules, built and never stepped with a gradient.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -18,10 +21,21 @@ from torch import nn
 from trainwise.findings import Finding, TrainwiseError, error
 from trainwise.train.evaluate import inputs_and_targets
 from trainwise.tune.no_trace import no_trace, probe_loader
-from trainwise.tune.probe_errors import ProbeStop, check_fills_a_batch, no_batch
+from trainwise.tune.probe_errors import (
+    FRESH_OPTIMIZER,
+    ProbeStop,
+    check_fills_a_batch,
+    fresh_optimizer,
+    no_batch,
+)
+
+PROBE_LRS = (1e-3, 1e-2)  # two candidate peaks a decade apart, whose optimizers and schedules
+# must differ
+PROBE_STEPS = 10  # schedules are compared over 10 steps, not at their start alone: a warmup
+# from 0 (LambdaLR(lambda s: s / n)) starts every peak at lr 0
 
 
-def short_run_problem(train_loader: Iterable, val_loader: Iterable,
+def short_run_problem(model: nn.Module, train_loader: Iterable, val_loader: Iterable,
                       make_optimizer: Callable[..., Any],
                       make_scheduler: Callable[..., Any] | None, task: str) -> Finding | None:
     """The error finding of a data problem the short runs would meet (None: none); raise
@@ -36,6 +50,8 @@ def short_run_problem(train_loader: Iterable, val_loader: Iterable,
         check_validation(val_loader, task)
     except ProbeStop as stop:
         return stop.finding
+    if any(p.requires_grad for p in model.parameters()):  # else the range test says so first
+        check_follows_lr(model, make_optimizer, make_scheduler)
     return None
 
 
@@ -130,3 +146,71 @@ def first_batch(loader: Iterable) -> Any:
     every pass, and the range test and short runs must see the same draws as without it."""
     with no_trace(nn.Module(), loader):  # an empty module: only the random state to restore
         return next(iter(probe_loader(loader)), None)
+
+
+def check_follows_lr(model: nn.Module, make_optimizer: Callable[..., Any],
+                     make_scheduler: Callable[..., Any] | None) -> None:
+    """Each short run must train at its own candidate peak: refuse a make_optimizer or a
+    make_scheduler that sets the lr itself (AdamW(..., lr=1e-3) whatever `lr` says,
+    OneCycleLR(max_lr=0.01)). Every candidate then trained alike, and the search widened to
+    an edge and picked an lr below the whole range it had measured."""
+    low, high = (fresh_optimizer(make_optimizer(model, lr), model) for lr in PROBE_LRS)
+    if low is high:  # the user's own optimizer: a schedule built on it below would change it
+        raise TrainwiseError("make_optimizer returned the same optimizer object for two lrs: "
+                             "each short run needs its own. " + FRESH_OPTIMIZER)
+    lrs = _group_lrs(low)
+    if _same(lrs, _group_lrs(high)):
+        raise TrainwiseError(
+            f"make_optimizer(model, lr) gave the same group lrs {lrs} for lr={PROBE_LRS[0]:g} "
+            f"and lr={PROBE_LRS[1]:g}: it does not use the lr it is passed, so every short run "
+            "would train alike. Build the optimizer at `lr`, e.g. make_optimizer=lambda model, "
+            "lr=1e-3: torch.optim.AdamW(model.parameters(), lr=lr) (with param groups, scale "
+            "each group's lr by it).")
+    if make_scheduler is not None and _same(_schedule(make_scheduler, low),
+                                            _schedule(make_scheduler, high)):
+        raise TrainwiseError(
+            f"make_scheduler(optimizer, total_steps) gave the same lrs over {PROBE_STEPS} steps "
+            f"for the peaks {PROBE_LRS[0]:g} and {PROBE_LRS[1]:g}: it sets the lr itself (e.g. "
+            "OneCycleLR(optimizer, max_lr=0.01, ...)), so every short run would train alike. "
+            "Take the peak from the optimizer, as the default onecycle does: max_lr=[group['lr'] "
+            "for group in optimizer.param_groups]; or use a schedule that scales the "
+            "optimizer's lr (CosineAnnealingLR, LambdaLR).")
+
+
+def check_per_step(scheduler: Any) -> None:
+    """The training loop steps a schedule once per optimizer step, with no metric."""
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        raise TrainwiseError(
+            "make_scheduler returned ReduceLROnPlateau, which steps on a validation metric, not "
+            "once per batch as the training loop steps schedules. Give a per-step schedule "
+            "(e.g. OneCycleLR over total_steps, as the default onecycle), or None for a "
+            "constant lr.")
+
+
+def _schedule(make_scheduler: Callable[..., Any], optimizer: Any) -> list[float] | None:
+    """The group lrs over PROBE_STEPS steps of the schedule built on `optimizer` (None: no
+    schedule, a constant lr; or lrs that are not numbers)."""
+    scheduler = make_scheduler(optimizer, PROBE_STEPS)
+    if scheduler is None:
+        return None
+    check_per_step(scheduler)
+    lrs: list[float] = []
+    with warnings.catch_warnings():  # "lr_scheduler.step() before optimizer.step()": by design
+        warnings.simplefilter("ignore")
+        for _ in range(PROBE_STEPS - 1):
+            lrs += _group_lrs(optimizer) or [math.nan]
+            scheduler.step()
+    return lrs + (_group_lrs(optimizer) or [math.nan])
+
+
+def _group_lrs(optimizer: Any) -> list[float] | None:
+    """None when a group's lr is not a number (e.g. Adafactor's lr=None): then no check."""
+    try:
+        return [float(group["lr"]) for group in optimizer.param_groups]
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _same(first: list[float] | None, second: list[float] | None) -> bool:
+    return first is not None and second is not None and len(first) == len(second) and all(
+        math.isclose(a, b, rel_tol=1e-9) for a, b in zip(first, second, strict=True))

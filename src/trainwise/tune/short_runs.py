@@ -39,6 +39,10 @@ from trainwise.tune.probe_errors import (
     nan_at_start,
     no_batch,
 )
+from trainwise.tune.short_run_inputs import check_per_step
+
+LR_NO_EFFECT = 1e-9  # relative difference of the candidates' losses below which the lr made
+# no difference (bit-identical runs differ by 0; 1e-9 leaves room for a reduction's order)
 
 MakeOptimizer = Callable[[nn.Module, float], torch.optim.Optimizer]
 MakeScheduler = Callable[[torch.optim.Optimizer, int], Any]
@@ -144,6 +148,7 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
             raise no_batch("short_runs_no_batch", train_loader)
         with no_trace(model, train_loader):
             candidates = [_train(setup, lr, 0) for lr in lrs]
+            _check_lr_mattered(candidates)  # else widening would add more of the same
             widened = _widen(setup, candidates, max_widenings)
     except ProbeStop as stop:
         return ShortRunResult(math.nan, candidates, False, spacing, num_epochs, [stop.finding])
@@ -151,6 +156,31 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     result.constant_lr = bool(setup.constant_lr)
     result.horizon_epochs = num_epochs - statistics.mean(offsets) / steps_per_epoch
     return result
+
+
+def _check_lr_mattered(candidates: list[Candidate]) -> None:
+    """Raise when every candidate recorded the same losses, validation and training, epoch by
+    epoch: they share the initial weights, data order and dropout draws, so runs that trained
+    alike (the lr ignored) agree to the last bit, while a real lr difference moves the
+    training loss far above LR_NO_EFFECT (the validation loss alone may not move: separable
+    data reaches 0.0 in float32 at every lr)."""
+    records = [[c.val_loss, *c.curve, *c.train_curve] for c in candidates]
+    if len(records) < 2 or not all(math.isfinite(v) for r in records for v in r):
+        return
+    if not all(_alike(record, records[0]) for record in records[1:]):
+        return
+    lrs = ", ".join(f"{c.lr:.2g}" for c in candidates)
+    raise TrainwiseError(
+        f"Every short run gave the same losses (validation {records[0][0]:.6g}; peak lrs "
+        f"{lrs}): the lr had no effect on training, so there is nothing to choose between. "
+        "make_optimizer(model, lr) must build the optimizer at `lr`, and make_scheduler("
+        "optimizer, total_steps) take its peak from the optimizer's lr (not a fixed max_lr); "
+        "if both do, the gradients may be zero (stage 'check': gradient flow).")
+
+
+def _alike(first: list[float], second: list[float]) -> bool:
+    return len(first) == len(second) and all(
+        math.isclose(a, b, rel_tol=LR_NO_EFFECT) for a, b in zip(first, second, strict=True))
 
 
 def _widen(setup: _Setup, candidates: list[Candidate], max_widenings: int) -> bool:
@@ -173,12 +203,7 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
     total_steps = setup.num_epochs * len(setup.train_loader)
     tail = _TailEvaluations(setup, val_loader) if setup.tail_steps else None
     scheduler = setup.make_scheduler(optimizer, total_steps) if setup.make_scheduler else None
-    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        raise TrainwiseError(
-            "make_scheduler returned ReduceLROnPlateau, which steps on a validation metric, not "
-            "once per batch as the training loop steps schedules. Give a per-step schedule "
-            "(e.g. OneCycleLR over total_steps, as the default onecycle), or None for a "
-            "constant lr.")
+    check_per_step(scheduler)
     if setup.constant_lr is None:  # not said: no scheduler means a constant lr
         setup.constant_lr = scheduler is None
     device = next(setup.model.parameters()).device
