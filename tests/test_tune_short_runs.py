@@ -270,6 +270,27 @@ def test_tune_lr_runs_the_range_test_then_short_runs_and_writes_tune_json(blobs)
     assert off.short is None and off.lr == off.range_test.lr
 
 
+def test_a_tune_result_prints_as_one_line_of_its_choice_and_evidence():
+    """The generated repr printed every lr and loss of every curve (18.5k characters)."""
+    from trainwise.findings import info
+    from trainwise.tune.lr_range import LrCurve, LrRangeResult
+    from trainwise.tune.search import TuneResult
+    from trainwise.tune.short_runs import Candidate, ShortRunResult
+
+    ramp = list(np.geomspace(1e-6, 1.0, 100))
+    curves = [LrCurve(seed, ramp, [2.0] * 100, [2.0] * 100) for seed in range(3)]
+    range_test = LrRangeResult(0.03, 0.01, 0.1, 0.2, "trainwise", curves)
+    candidates = [Candidate(lr, loss, [loss] * 6, [loss] * 6, 1.0)
+                  for lr, loss in ((0.1, 0.31), (0.01, 0.35), (0.0316, 0.3))]
+    short = ShortRunResult(0.03, candidates, False, "log", 6)
+    result = TuneResult(0.0295, range_test, short, findings=[info("tune", "short_runs", "")])
+    assert repr(result) == (
+        "TuneResult(lr=0.0295, candidates={0.01: 0.35, 0.0316: 0.3, 0.1: 0.31} (peak lr: "
+        "validation loss), range=0.01..0.1 (range test's point 0.03), widened=False, "
+        "horizon_factor=1, findings=[info short_runs])")
+    assert result.range_test.curves == curves  # the fields keep everything
+
+
 def test_horizon_factor_is_the_square_root_of_the_epoch_ratio_and_never_raises():
     assert horizon_factor(2, 8) == 0.5
     assert horizon_factor(3, 12) == 0.5

@@ -100,6 +100,17 @@ class TuneResult:
     findings: list[Finding] = field(default_factory=list)
     horizon_factor: float = 1.0  # < 1: the short runs' constant lr, scaled to the full run
 
+    def __repr__(self) -> str:
+        """One line: the choice and its evidence (the fields hold the curves)."""
+        rt, short = self.range_test, self.short
+        tried = "{" + ", ".join(f"{c.lr:.3g}: {c.val_loss:.4g}" for c in sorted(
+            short.candidates, key=lambda c: c.lr)) + "}" if short else None
+        codes = ", ".join(f"{f.severity.value} {f.code}" for f in self.findings)
+        return (f"TuneResult(lr={self.lr:.3g}, candidates={tried} (peak lr: validation loss), "
+                f"range={rt.lr_low:.3g}..{rt.lr_high:.3g} (range test's point {rt.lr:.3g}), "
+                f"widened={short.widened if short else None}, "
+                f"horizon_factor={self.horizon_factor:.3g}, findings=[{codes}])")
+
     def to_dict(self) -> dict[str, Any]:
         """tune.json; its "batch_size" entry is added by the caller (stage_tune)."""
         short = self.short.to_dict() if self.short else {
