@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from trainwise.findings import Severity
+from trainwise.findings import Severity, TrainwiseError
 from trainwise.tune import batch_size
-from trainwise.tune.batch_probe import make_measure
+from trainwise.tune.batch_probe import find_batch_size, make_measure
 from trainwise.tune.batch_size import (
     HEADROOM,
     Measurement,
@@ -142,6 +142,44 @@ def test_real_probe_memory_grows_with_the_batch_and_leaves_no_trace():
     assert large.peak_bytes - small.peak_bytes >= (256 - 32) * 64 * 4
     assert all(torch.equal(a, b) for a, b in zip(before, model.state_dict().values(), strict=True))
     assert torch.equal(torch.get_rng_state(), rng)
+
+
+def _mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+
+def _adamw(model: nn.Module) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+
+def _nan_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return nn.functional.cross_entropy(outputs, targets) * math.nan
+
+
+@pytest.mark.parametrize("code,model,loss_fn,rows", [
+    ("batch_size_nothing_to_train", _mlp().requires_grad_(False), nn.CrossEntropyLoss(), 512),
+    ("batch_size_no_rows", _mlp(), nn.CrossEntropyLoss(), 0),
+    ("batch_size_nan_at_start", _mlp(), _nan_loss, 512),
+])
+def test_the_probes_bad_inputs_are_error_findings_not_a_batch_size(code, model, loss_fn, rows):
+    """As the range test and short runs report them (audit s7 #3): before, a frozen model
+    raised torch's "does not require grad", 0 rows gave batch 1 at 0 samples/s with a
+    warning, and a NaN loss was timed at every size and 256 picked."""
+    x, y = torch.randn(512, 8)[:rows], torch.randint(0, 3, (512,))[:rows]
+    result = find_batch_size(model, loss_fn, x, y, _adamw, num_rows=rows)
+    assert result.batch_size == 0 and [f.code for f in result.findings] == [code]
+    assert result.findings[0].severity is Severity.ERROR and "stage" in result.findings[0].fix
+
+
+def test_x_with_fewer_rows_than_the_sizes_measured_is_refused_with_the_fix():
+    """40 rows of a 3000-row set were "measured" as 64 and 128 (x[:128] is 40 rows), with
+    the same peak memory, and 64 picked."""
+    x, y = torch.randn(40, 8), torch.randint(0, 3, (40,))
+    with pytest.raises(TrainwiseError, match=r"x holds 40 rows.*up to 256.*num_rows=len\(x\)"):
+        find_batch_size(_mlp(), nn.CrossEntropyLoss(), x, y, _adamw, num_rows=3000)
+    whole = find_batch_size(_mlp(), nn.CrossEntropyLoss(), x, y, _adamw, num_rows=40)
+    assert [t.batch_size for t in whole.trials] == [4]  # 10 steps an epoch: the fix runs
 
 
 def test_accumulation_plan_and_the_large_batch_finding():

@@ -10,6 +10,7 @@ once). That misses short-lived temporaries, which HEADROOM absorbs.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import time
 from collections.abc import Callable
@@ -18,10 +19,22 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from trainwise.findings import TrainwiseError
-from trainwise.tune.batch_size import BatchSizeResult, Measurement, search_batch_size
+from trainwise.findings import TrainwiseError, error
+from trainwise.tune.batch_size import (
+    MAX_MICRO_BATCH,
+    BatchSizeResult,
+    Measurement,
+    search_batch_size,
+    sizes_to_try,
+)
 from trainwise.tune.no_trace import no_trace
-from trainwise.tune.probe_errors import fresh_optimizer, scalar_loss
+from trainwise.tune.probe_errors import (
+    ProbeStop,
+    check_trainable,
+    fresh_optimizer,
+    nan_at_start,
+    scalar_loss,
+)
 from trainwise.tune.probe_precision import ProbeSteps
 
 if TYPE_CHECKING:
@@ -32,6 +45,7 @@ MAX_WARMUP_STEPS = 30  # before the measured step, one (allocation, kernel selec
 # from 65536 to the monitor's floor, MIN_LOSS_SCALE, in 26)
 MIN_SECONDS = 0.3  # time at least this long (and >= 3 steps) for a stable samples/s
 MAX_STEPS = 20
+PROBE_LR = 1e-8  # speed does not depend on the lr; a tiny one cannot NaN
 
 
 def memory_limit(device: torch.device) -> int:
@@ -59,8 +73,9 @@ def _state_bytes(model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
 
 
 def _step(model, loss_fn, optimizer, x, y, saved: dict[int, int] | None,
-          probe: ProbeSteps) -> bool:
-    """One training step; False when a float16 loss scaler skipped it."""
+          probe: ProbeSteps) -> tuple[bool, torch.Tensor]:
+    """One training step: whether it was applied (False when a float16 loss scaler skipped
+    it), and its loss (detached)."""
     def pack(tensor: torch.Tensor) -> torch.Tensor:
         if saved is not None:  # one storage once: a view and its base share memory
             storage = tensor.untyped_storage()
@@ -71,7 +86,7 @@ def _step(model, loss_fn, optimizer, x, y, saved: dict[int, int] | None,
         loss = scalar_loss(loss_fn(probe.forward(model, x), y), 0)
     optimizer.zero_grad(set_to_none=True)
     probe.backward(loss)
-    return probe.step(optimizer)
+    return probe.step(optimizer), loss.detach()
 
 
 def make_measure(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: torch.Tensor,
@@ -89,22 +104,13 @@ def make_measure(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: torc
             probe = copy.deepcopy(model).train()
             optimizer = fresh_optimizer(make_optimizer(probe), probe)
             for group in optimizer.param_groups:
-                group["lr"] = 1e-8  # speed does not depend on the lr; a tiny one cannot NaN
+                group["lr"] = PROBE_LR
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
                 torch.cuda.reset_peak_memory_stats(device)
             saved: dict[int, int] = {}
             probe_steps = ProbeSteps(fabric, device)
-            # warm up until a step was applied: a float16 step the loss scaler skips creates
-            # no optimizer state (AdamW's 2 floats a weight) and runs ~2x faster than one that
-            # is applied
-            if not any(_step(probe, loss_fn, optimizer, xb, yb, None, probe_steps)
-                       for _ in range(MAX_WARMUP_STEPS)):  # any() stops at the first applied
-                raise TrainwiseError(
-                    f"The float16 loss scaler skipped all {MAX_WARMUP_STEPS} steps of the "
-                    f"batch-size probe at batch {batch_size}: the gradients are NaN or inf "
-                    "whatever the scale. Train at run.precision = \"bf16-mixed\" or "
-                    "\"32-true\", or check the model and data (check stage).")
+            _warm_up(probe, loss_fn, optimizer, xb, yb, probe_steps, batch_size)
             # then count the saved tensors of ONE step: keyed by address, two steps' would be
             # counted once or twice as the allocator reuses addresses
             _step(probe, loss_fn, optimizer, xb, yb, saved, probe_steps)
@@ -114,6 +120,25 @@ def make_measure(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: torc
         return Measurement(peak, speed)
 
     return measure
+
+
+def _warm_up(probe, loss_fn, optimizer, xb, yb, probe_steps: ProbeSteps,
+             batch_size: int) -> None:
+    """Step until one is applied: a float16 step the loss scaler skips creates no optimizer
+    state (AdamW's 2 floats a weight) and runs ~2x faster than one that is applied. The
+    first step's loss must be finite: at PROBE_LR a NaN there is the model's or the data's,
+    and every size would then be timed on NaN arithmetic and the largest picked."""
+    for number in range(MAX_WARMUP_STEPS):
+        applied, loss = _step(probe, loss_fn, optimizer, xb, yb, None, probe_steps)
+        if number == 0 and not math.isfinite(float(loss)):  # one sync, at the first step
+            raise nan_at_start("batch_size_nan_at_start", float(loss), PROBE_LR)
+        if applied:
+            return
+    raise TrainwiseError(
+        f"The float16 loss scaler skipped all {MAX_WARMUP_STEPS} steps of the batch-size "
+        f"probe at batch {batch_size}: the gradients are NaN or inf whatever the scale. Train "
+        "at run.precision = \"bf16-mixed\" or \"32-true\", or check the model and data (check "
+        "stage).")
 
 
 def _peak(device, probe, optimizer, saved, xb, yb) -> int:
@@ -137,7 +162,36 @@ def find_batch_size(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: t
                     num_rows: int, fabric: Fabric | None = None) -> BatchSizeResult:
     """The batch-size search with real measurements on the model's device (at `fabric`'s
     precision); `x`, `y` hold at least MAX_MICRO_BATCH training rows (or all of them),
-    `num_rows` the training set size."""
-    device = next(model.parameters()).device
-    return search_batch_size(make_measure(model, loss_fn, x, y, make_optimizer, fabric),
-                             memory_limit=memory_limit(device), max_size=num_rows)
+    `num_rows` the training set size.
+
+    Problems (nothing to train, no training rows, a loss not finite at the first step) come
+    back as error findings, with batch_size 0; `x` holding fewer rows than the sizes the
+    search measures raises TrainwiseError."""
+    limit = 0
+    try:
+        check_trainable(model, "batch_size_nothing_to_train")
+        _check_rows(len(x), num_rows)
+        limit = memory_limit(next(model.parameters()).device)
+        return search_batch_size(make_measure(model, loss_fn, x, y, make_optimizer, fabric),
+                                 memory_limit=limit, max_size=num_rows)
+    except ProbeStop as stop:
+        return BatchSizeResult(0, limit, findings=[stop.finding])
+
+
+def _check_rows(rows: int, num_rows: int) -> None:
+    """Each size is measured on x[:size]: fewer rows than the size would time a smaller
+    batch under its name (40 rows "measured" as 64 and 128, with the same peak memory)."""
+    if num_rows < 1:
+        raise ProbeStop(error(
+            "tune", "batch_size_no_rows",
+            f"The training set has no rows (num_rows={num_rows}): there is no batch to "
+            "measure, and no batch size to train with.",
+            "Check the split (stage 'split'): the training part is empty; or data.max_samples "
+            "keeps too few rows (stage 'data')."))
+    needed = max(sizes_to_try(num_rows))
+    if rows < needed:
+        raise TrainwiseError(
+            f"x holds {rows} rows, but on num_rows={num_rows} training rows the search "
+            f"measures batches of up to {needed}: those would be timed on the same {rows} "
+            f"rows. Pass at least {needed} training rows as x and y (e.g. x[:"
+            f"{MAX_MICRO_BATCH}]), or num_rows=len(x) when x is the whole training set.")

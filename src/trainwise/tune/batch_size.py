@@ -107,8 +107,7 @@ def search_batch_size(measure: Callable[[int], Measurement], *, memory_limit: in
     budget = (1 - HEADROOM) * memory_limit
     trials: list[Trial] = []
     chosen, last_speed = 0, 0.0
-    limit = min(data_limit(max_size), MAX_MICRO_BATCH, max(1, max_size))
-    ladder = [s for s in sizes if s <= limit] or [limit]
+    limit, ladder = size_limit(max_size), sizes_to_try(max_size, sizes)
     for size in ladder:
         result = _measure(measure, size, trials)
         if result is None or result.peak_bytes > budget:
@@ -123,6 +122,18 @@ def search_batch_size(measure: Callable[[int], Measurement], *, memory_limit: in
         chosen = _below(measure, ladder[0], budget, trials)
     by_data = chosen == ladder[-1] and limit < min(max(sizes), MAX_MICRO_BATCH)
     return _result(chosen, memory_limit, trials, max_size if by_data else None)
+
+
+def size_limit(max_size: int) -> int:
+    """The largest size the search may try on `max_size` training rows."""
+    return min(data_limit(max_size), MAX_MICRO_BATCH, max(1, max_size))
+
+
+def sizes_to_try(max_size: int, sizes: tuple[int, ...] = SIZES) -> list[int]:
+    """The sizes search_batch_size measures upwards: `sizes` up to size_limit(max_size), or
+    that limit alone (halving below the first comes only when it does not fit)."""
+    limit = size_limit(max_size)
+    return [s for s in sizes if s <= limit] or [limit]
 
 
 def data_limit(num_rows: int) -> int:
