@@ -9,13 +9,14 @@ import torch
 from torch import nn
 
 from trainwise.findings import Severity, TrainwiseError
-from trainwise.tune import batch_size
-from trainwise.tune.batch_probe import find_batch_size, make_measure
+from trainwise.tune import batch_probe, batch_size
+from trainwise.tune.batch_probe import find_batch_size, make_measure, memory_limit
 from trainwise.tune.batch_size import (
     HEADROOM,
     Measurement,
     accumulation_plan,
     accumulation_steps,
+    format_bytes,
     is_oom,
     large_batch_finding,
     search_batch_size,
@@ -180,6 +181,26 @@ def test_x_with_fewer_rows_than_the_sizes_measured_is_refused_with_the_fix():
         find_batch_size(_mlp(), nn.CrossEntropyLoss(), x, y, _adamw, num_rows=3000)
     whole = find_batch_size(_mlp(), nn.CrossEntropyLoss(), x, y, _adamw, num_rows=40)
     assert [t.batch_size for t in whole.trials] == [4]  # 10 steps an epoch: the fix runs
+
+
+def test_memory_reads_in_the_unit_that_fits_it():
+    """A small model's peak printed as "0 MiB" at every size (audit s7 #14)."""
+    assert [format_bytes(n) for n in (512, 133796, 5 * MIB, 3.5 * 2**30)] == [
+        "512 B", "131 KiB", "5 MiB", "3.5 GiB"]
+    result = search_batch_size(fake(bytes_per_sample=700), memory_limit=2**30, max_size=10**6)
+    assert "32: ok 3200/s 21.9 KiB" in result.findings[0].message
+
+
+def test_cpu_memory_is_the_available_not_the_free_memory(tmp_path, monkeypatch):
+    """MemAvailable counts the page cache a new allocation can take; the free pages
+    (SC_AVPHYS_PAGES) alone can be a fraction of it on a machine that has read files."""
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       8388608 kB\nMemFree:        1048576 kB\n"
+                       "MemAvailable:   5242880 kB\nBuffers:          10240 kB\n")
+    monkeypatch.setattr(batch_probe, "MEMINFO", str(meminfo))
+    assert memory_limit(torch.device("cpu")) == 5 * 2**30
+    monkeypatch.setattr(batch_probe, "MEMINFO", str(tmp_path / "absent"))  # e.g. macOS
+    assert memory_limit(torch.device("cpu")) > 0
 
 
 def test_accumulation_plan_and_the_large_batch_finding():

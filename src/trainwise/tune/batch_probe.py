@@ -45,6 +45,7 @@ MAX_WARMUP_STEPS = 30  # before the measured step, one (allocation, kernel selec
 # from 65536 to the monitor's floor, MIN_LOSS_SCALE, in 26)
 MIN_SECONDS = 0.3  # time at least this long (and >= 3 steps) for a stable samples/s
 MAX_STEPS = 20
+MEMINFO = "/proc/meminfo"
 PROBE_LR = 1e-8  # speed does not depend on the lr; a tiny one cannot NaN
 
 
@@ -54,10 +55,28 @@ def memory_limit(device: torch.device) -> int:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free + torch.cuda.memory_allocated(device))
+    available = _mem_available(MEMINFO)
+    if available is not None:
+        return available
     try:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):  # not on every platform (macOS)
         return 8 * 2**30
+
+
+def _mem_available(meminfo: str) -> int | None:
+    """Linux's MemAvailable: free memory plus the page cache and reclaimable buffers a new
+    allocation can take. SC_AVPHYS_PAGES counts free pages only, on a machine that has read
+    files often a small part of it. (psutil.virtual_memory().available reads this same line;
+    it is not a dependency.) None where there is no /proc/meminfo."""
+    try:
+        with open(meminfo) as lines:
+            for line in lines:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # "MemAvailable:  123 kB"
+    except (OSError, ValueError, IndexError):
+        return None
+    return None  # kernels before 3.14 have no such line
 
 
 def _tensor_bytes(tensors: Any) -> int:

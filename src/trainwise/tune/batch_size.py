@@ -164,13 +164,13 @@ def _result(chosen: int, memory_limit: int, trials: list[Trial],
             trial.status = "chosen"
             break
     log = ", ".join(f"{t.batch_size}: {t.status}"
-                    + (f" {t.samples_per_s:.0f}/s {t.peak_bytes / 2**20:.0f} MiB"
+                    + (f" {t.samples_per_s:.0f}/s {format_bytes(t.peak_bytes)}"
                        if t.samples_per_s is not None and t.peak_bytes is not None else "")
                     for t in trials)
     if not chosen:
         result.findings.append(error(
             "tune", "batch_size_none_fits",
-            f"No batch size fits in memory ({memory_limit / 2**30:.1f} GiB, keeping "
+            f"No batch size fits in memory ({format_bytes(memory_limit)}, keeping "
             f"{HEADROOM:.0%} free); trials: {log}.",
             "Use a smaller model or shorter inputs (stage 'model'), or a device with more "
             "memory.", trials=[asdict(t) for t in trials]))
@@ -200,6 +200,15 @@ def _result(chosen: int, memory_limit: int, trials: list[Trial],
             "Use gradient accumulation for a larger effective batch, a smaller model, or "
             "GroupNorm/LayerNorm instead of BatchNorm.", batch_size=chosen))
     return result
+
+
+def format_bytes(size: float) -> str:
+    """3 significant digits in the largest binary unit below the size: a small model's peak
+    is kilobytes (it printed as "0 MiB"), a large one's gigabytes."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{size:.0f} B"
 
 
 def accumulation_plan(effective_batch_size: int, micro_batch: int = MAX_MICRO_BATCH,
