@@ -234,6 +234,16 @@ def test_candidates_that_all_train_alike_are_an_error_before_any_widening(regres
     assert len({c.val_loss for c in result.candidates}) == len(result.candidates)
 
 
+def test_short_runs_called_alone_check_the_validation_loader_too(regression):
+    """tune_lr checks it before its range test; short_runs itself is public, and an empty
+    validation loader met torch.cat() of no batch after the first candidate's training."""
+    model, train, _ = regression
+    empty = DataLoader(TensorDataset(torch.zeros(0, 4), torch.zeros(0)), batch_size=8)
+    result = short_runs(model, nn.MSELoss(), train, empty, sgd, lr_low=1e-3, lr_high=1e-2,
+                        num_epochs=1, task="regression")
+    assert codes(result.findings) == ["short_runs_no_val_batch"]
+
+
 # ---------------------------------------------------------------- tune_lr: both steps
 def _tiny_tune_setup(blobs):
     """Loaders of 240/60 rows, a small MLP seeded 0, and an AdamW factory."""

@@ -39,7 +39,7 @@ from trainwise.tune.probe_errors import (
     nan_at_start,
     no_batch,
 )
-from trainwise.tune.short_run_inputs import check_per_step
+from trainwise.tune.short_run_inputs import check_per_step, check_sized, check_validation
 
 LR_NO_EFFECT = 1e-9  # relative difference of the candidates' losses below which the lr made
 # no difference (bit-identical runs differ by 0; 1e-9 leaves room for a reduction's order)
@@ -134,6 +134,7 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
         raise TrainwiseError(f"num_epochs={num_epochs} must be >= 1 and max_widenings="
                              f"{max_widenings} >= 0.")
     lrs, spacing = candidate_lrs(lr_low, lr_high, num_candidates)
+    check_sized(train_loader)  # tune_lr checks these before its range test; short_runs is public
     setup = _Setup(model, loss_fn, train_loader, val_loader, make_optimizer, make_scheduler,
                    num_epochs, task, fabric or Fabric(accelerator="cpu", devices=1),
                    grad_clip, seed, constant_lr, accumulate)
@@ -146,6 +147,7 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
         check_trainable(model, "short_runs_nothing_to_train")
         if len(train_loader) == 0:  # type: ignore[arg-type]
             raise no_batch("short_runs_no_batch", train_loader)
+        check_validation(val_loader, task)
         with no_trace(model, train_loader):
             candidates = [_train(setup, lr, 0) for lr in lrs]
             _check_lr_mattered(candidates)  # else widening would add more of the same
