@@ -35,3 +35,14 @@ def test_the_tune_subpackage_and_tune_config_need_no_import_first():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert "has no attribute 'tunes'" in out and "tune_lr" in out
+
+
+def test_dir_lists_the_lazy_verbs_and_the_docstring_names_them():
+    import trainwise
+
+    names = dir(trainwise)
+    for verb in ("run", "tune_lr", "find_lr", "fit", "Monitor", "array_data", "tune"):
+        assert verb in names  # they are loaded lazily, so dir() used to miss them
+    documented = trainwise.__doc__
+    assert [name for name in trainwise.__all__ if name[0].islower() and name not in documented] \
+        == []

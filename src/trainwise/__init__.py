@@ -6,6 +6,13 @@ The same verbs as the command line:
     import trainwise
     result = trainwise.run()                      # the whole method on MNIST-1D
     result = trainwise.run("my.toml", model=my_module)
+    result = trainwise.run(data=(x, y))           # arrays, tensors or a DataFrame in memory
+
+Stage by stage: load_config, load_data, array_data, table_data, audit, split, kfold,
+check_leakage, build_model, init_weights, shape_trace, param_groups, make_adamw, check
+(preflight), find_lr (range test), tune_lr (range test + short runs), find_batch_size, fit
+(the loop), diagnose, report; Monitor for a training loop of your own; audit_parquet and
+check_frame_leakage for tables larger than memory. help(trainwise.<name>) documents each.
 """
 
 from importlib import import_module
@@ -51,6 +58,10 @@ _SUBPACKAGES = ("checks", "data", "model", "reporting", "train", "tune")
 __all__ = ["Config", "ConfigError", "Finding", "Severity", "StageFailed", "TrainwiseError",
            "TuneConfig", "load_config", *_LAZY]
 __version__ = "0.1.0"
+
+
+def __dir__() -> list[str]:  # dir() and tab completion list the lazy verbs too
+    return sorted({*globals(), *__all__, *_SUBPACKAGES})
 
 
 def __getattr__(name: str) -> Any:
