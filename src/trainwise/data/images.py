@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 from trainwise.data.errors import DataError
+from trainwise.data.folders import FolderScan, scan_folder
 from trainwise.data.task import TaskData
+from trainwise.findings import Finding, info
 
-SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 NUM_NAMED = 5  # files named in an error message
 KEEP_MODES = {"L": 1, "RGB": 3}  # Pillow modes kept as they are; others become RGB
 
@@ -38,31 +39,9 @@ def _decode(path: Path) -> tuple[torch.Tensor, bool]:
     return torch.from_numpy(array.copy()).permute(2, 0, 1), mode not in KEEP_MODES
 
 
-def _scan(root: Path) -> tuple[list[str], list[tuple[Path, int]], list[str]]:
-    """Class names, (file, label) pairs, and the files skipped because they are not images."""
-    if not root.is_dir():
-        raise DataError(f"image folder '{root}' does not exist or is not a folder.")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if len(classes) < 2:
-        raise DataError(f"image folder '{root}' has {len(classes)} class sub-folders ("
-                        f"{', '.join(classes) or 'none'}); it needs one sub-folder per class "
-                        "(at least two), e.g. root/cat/1.png, root/dog/2.png.")
-    files, skipped = [], [p.name for p in root.iterdir() if p.is_file()]
-    for label, name in enumerate(classes):
-        found = sorted(p for p in (root / name).rglob("*") if p.is_file())
-        images = [p for p in found if p.suffix.lower() in SUFFIXES]
-        skipped += [str(p.relative_to(root)) for p in found if p.suffix.lower() not in SUFFIXES]
-        if not images:
-            kinds = ", ".join(sorted(SUFFIXES))
-            raise DataError(f"class folder '{root / name}' holds no images ({kinds}). Add "
-                            "images or remove the folder.")
-        files += [(p, label) for p in images]
-    return classes, files, skipped
-
-
-def _decode_all(files: list[tuple[Path, int]], notes: list[str]) -> list[torch.Tensor]:
+def _decode_all(paths: list[Path], notes: list[str]) -> list[torch.Tensor]:
     images, failed, converted = [], [], 0
-    for path, _ in files:
+    for path in paths:
         try:
             image, changed = _decode(path)
         except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError...
@@ -71,7 +50,7 @@ def _decode_all(files: list[tuple[Path, int]], notes: list[str]) -> list[torch.T
         images.append(image)
         converted += changed
     if failed:
-        raise DataError(f"{len(failed)} of {len(files)} images could not be decoded: "
+        raise DataError(f"{len(failed)} of {len(paths)} images could not be decoded: "
                         f"{'; '.join(failed[:NUM_NAMED])}. Re-save or delete these files; "
                         "trainwise does not skip them silently.")
     if converted:
@@ -109,14 +88,65 @@ def _uniform(images: list[torch.Tensor], image_size: int, notes: list[str]) -> n
     return out
 
 
+def _scan_notes(scan: FolderScan) -> list[str]:
+    """What the scan left out, and the images it found deeper than their class folder."""
+    notes, left_out = [], []
+    if scan.skipped:
+        left_out.append(f"{len(scan.skipped)} files that are not images")
+    if scan.hidden:
+        left_out.append(f"{len(scan.hidden)} hidden or system files and folders, named .* "
+                        "or __MACOSX")
+    if left_out:
+        examples = scan.skipped[:3] + scan.hidden[:2]
+        notes.append(f"skipped {' and '.join(left_out)} (e.g. {', '.join(examples)})")
+    if scan.nested:
+        notes.append(f"{len(scan.nested)} images in sub-folders of a class folder were read as "
+                     f"that class (e.g. {', '.join(scan.nested[:2])}); move them out if they "
+                     "belong to no class")
+    return notes
+
+
+def _labels(classes: list[str], files: list[tuple[Path, str]], root: Path) -> np.ndarray:
+    index = {name: i for i, name in enumerate(classes)}
+    unknown = sorted({name for _, name in files} - set(index))
+    if unknown:
+        raise DataError(f"the test folder of '{root}' has class folders {unknown[:5]} that the "
+                        "training folders lack; the model cannot predict a class it never saw. "
+                        "Add training images of these classes or remove those test folders.")
+    return np.array([index[name] for _, name in files], dtype=np.int64)
+
+
+def _split_folder_finding(scan: FolderScan) -> list[Finding]:
+    """What a train/ + test/ layout was read as (nothing for plain class folders)."""
+    if not scan.split_folders:
+        return []
+    pool, test = scan.split_folders["pool"], scan.split_folders.get("test", [])
+    num_pool, num_test = len(scan.parts["pool"]), len(scan.parts.get("test", []))
+    merged = " (merged: the split draws its own validation part)" if len(pool) > 1 else ""
+    held_out = (f"{', '.join(f'{t}/' for t in test)} ({num_test} images) is the held-out test "
+                "part, scored once at the end" if test else
+                "there is no test/ folder, so the split holds out a test part from the pool")
+    return [info("data", "split_folders",
+                 f"Read '{scan.root.name}' as split folders: {', '.join(f'{p}/' for p in pool)} "
+                 f"({num_pool} images) is the pool that training and validation are drawn from"
+                 f"{merged}; {held_out}.", pool_folders=pool, test_folders=test,
+                 num_pool=num_pool, num_test=num_test)]
+
+
 def load_image_folder(root: Path, image_size: int = 0) -> TaskData:
-    """root/<class>/<file>: classes in sorted order; files not images are counted in notes."""
-    classes, files, skipped = _scan(root)
-    notes = []
-    if skipped:
-        notes.append(f"skipped {len(skipped)} files that are not images (e.g. "
-                     f"{', '.join(skipped[:3])})")
-    x = _uniform(_decode_all(files, notes), image_size, notes)
-    return TaskData(name=root.name, kind="image", task="classification", x=x,
-                    y=np.array([label for _, label in files], dtype=np.int64),
-                    class_names=classes, notes=notes, files=[str(p) for p, _ in files])
+    """root/<class>/<file>, or split folders of those (root/train/<class>/..., root/test/...):
+    classes in sorted order; what was left out or changed is counted in notes."""
+    scan = scan_folder(root)
+    pool, test = scan.parts["pool"], scan.parts.get("test", [])
+    classes = sorted({name for _, name in pool})
+    y, y_test = _labels(classes, pool, root), _labels(classes, test, root)
+    notes = _scan_notes(scan)
+    x = _uniform(_decode_all([path for path, _ in pool + test], notes), image_size, notes)
+    data = TaskData(name=root.name, kind="image", task="classification", x=x[:len(pool)], y=y,
+                    class_names=classes, notes=notes, files=[str(p) for p, _ in pool],
+                    findings=_split_folder_finding(scan))
+    if data.findings:  # also a note, which the terminal prints: it decides what is tested
+        notes.insert(0, data.findings[0].message.rstrip("."))
+    if test:
+        data.x_test, data.y_test = x[len(pool):], y_test
+    return data
