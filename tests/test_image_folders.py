@@ -1,5 +1,5 @@
 """Image folders as users unpack them: train/ + test/ split folders, images nested below a
-class, macOS and notebook junk."""
+class, macOS and notebook junk, gray pictures saved as RGB."""
 
 from __future__ import annotations
 
@@ -89,4 +89,19 @@ def test_hidden_and_macos_entries_are_skipped_at_every_depth(tmp_path):
     assert not any("ipynb" in f or "MACOSX" in f for f in data.files)
     [note] = [n for n in data.notes if n.startswith("skipped")]
     assert "4 hidden or system files and folders" in note  # ._0.png, 2 folders, __MACOSX/
+
+
+def test_gray_saved_as_rgb_keeps_a_gray_folder_one_channel(tmp_path):
+    root = tmp_path / "set"
+    save_images(root / "a", 3, value=10)
+    save_images(root / "b", 3, value=90, mode="RGB")  # R == G == B: gray JPEGs saved as RGB
+    data = load_data(str(root))
+    assert data.x.shape == (6, 1, 6, 6) and data.x[4, 0, 0, 0] == 91
+    assert any(n.startswith("3 RGB images with three equal channels") for n in data.notes)
+    colour = np.zeros((6, 6, 3), dtype=np.uint8)
+    colour[..., 0] = 255  # one really coloured image makes the folder RGB
+    Image.fromarray(colour).save(root / "b" / "red.png")
+    data = load_data(str(root))
+    assert data.x.shape == (7, 3, 6, 6)
+    assert any(n.startswith("3 gray images repeated to RGB") for n in data.notes)
 

@@ -66,23 +66,38 @@ def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return scaled[0].round().clamp(0, 255).to(torch.uint8)
 
 
+def _is_gray(image: torch.Tensor) -> bool:
+    """One channel, or three equal ones: a gray picture saved as RGB (common for JPEGs)."""
+    return image.shape[0] == 1 or bool((image[1:] == image[:1]).all())
+
+
+def _same_channels(images: list[torch.Tensor], notes: list[str]) -> list[torch.Tensor]:
+    """All 1-channel when every image is gray (3 equal channels kept once: repeating them would
+    triple memory and inputs for no information), else all RGB; each change counted."""
+    if all(_is_gray(img) for img in images):
+        dropped = sum(img.shape[0] == 3 for img in images)
+        if dropped:
+            notes.append(f"{dropped} RGB images with three equal channels (gray saved as RGB) "
+                         "read as 1-channel gray, like the rest of the folder")
+        return [img[:1] for img in images]
+    gray = sum(img.shape[0] == 1 for img in images)
+    if gray:
+        notes.append(f"{gray} gray images repeated to RGB to match the colour ones")
+    return [img.expand(3, *img.shape[1:]) for img in images]
+
+
 def _uniform(images: list[torch.Tensor], image_size: int, notes: list[str]) -> np.ndarray:
-    """One channel count (RGB if any image has colour) and one size (image_size, or the most
-    common size); every change is counted in notes."""
-    colour = any(img.shape[0] >= 3 for img in images)
-    channels = 3 if colour else 1
+    """One channel count and one size (image_size, or the most common size); every change is
+    counted in notes."""
+    images = _same_channels(images, notes)
     sizes = Counter(tuple(img.shape[1:]) for img in images)
     size = (image_size, image_size) if image_size else sizes.most_common(1)[0][0]
-    out = np.empty((len(images), channels, *size), dtype=np.uint8)
-    converted = resized = 0
+    out = np.empty((len(images), images[0].shape[0], *size), dtype=np.uint8)
+    resized = 0
     for i, img in enumerate(images):
-        if img.shape[0] != channels:
-            img, converted = img.expand(channels, *img.shape[1:]), converted + 1
         if tuple(img.shape[1:]) != size:
             img, resized = _resize(img, size), resized + 1
         out[i] = img.numpy()
-    if converted:
-        notes.append(f"{converted} gray images repeated to RGB to match the colour ones")
     if resized:
         notes.append(f"{resized} images resized to {size[0]}x{size[1]}")
     return out
