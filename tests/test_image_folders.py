@@ -3,6 +3,8 @@ class, macOS and notebook junk, gray pictures saved as RGB."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -105,3 +107,22 @@ def test_gray_saved_as_rgb_keeps_a_gray_folder_one_channel(tmp_path):
     assert data.x.shape == (7, 3, 6, 6)
     assert any(n.startswith("3 gray images repeated to RGB") for n in data.notes)
 
+
+def test_the_recipe_tests_on_the_test_folder_and_prints_the_notes(tmp_path):
+    import trainwise
+    from trainwise.console import console
+
+    root = tmp_path / "set"
+    for name, start in (("cat", 0), ("dog", 100)):
+        save_images(root / "train" / name, 10, value=start)
+        save_images(root / "test" / name, 3, value=start + 50)
+    (root / "train" / "README.txt").write_text("not an image")
+    with console.capture() as captured:
+        result = trainwise.run({"data": {"source": str(root)}, "run": {"out_dir": str(tmp_path)}},
+                               until="split", report=False)
+    assert result.ok, result.verdict
+    assert (result.path / "split.npz").exists()
+    sizes = json.loads((result.path / "meta.json").read_text())["split"]["sizes"]
+    assert sizes["test"] == 6 and sizes["train"] + sizes["val"] == 20
+    assert "note skipped 1 files that are not images (e.g. train/README.txt)" in \
+        " ".join(captured.get().split())

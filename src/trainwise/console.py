@@ -121,6 +121,14 @@ def _shorten(message: str, width: int = 110) -> str:
     return first[:width - 1].rsplit(" ", 1)[0].rstrip(",;:(") + "…"
 
 
+def print_notes(notes: list[str]) -> None:
+    """What loading and splitting did to the data (files skipped, images converted or
+    resized, rows dropped): the report lists them too, but a user who reads only the
+    terminal should not train on changed data without being told."""
+    for note in notes:
+        console.print(f"[dim]{'note':7}[/] {escape(note)}")
+
+
 def print_findings(findings: list[Finding], minimum: Severity = Severity.WARNING) -> None:
     order = list(Severity)
     for f in findings:

@@ -21,7 +21,13 @@ from rich.markup import escape
 from torch import nn
 
 from trainwise.config import Config, from_dict, load_config, to_toml
-from trainwise.console import configure_threads, console, print_findings, stage_table
+from trainwise.console import (
+    configure_threads,
+    console,
+    print_findings,
+    print_notes,
+    stage_table,
+)
 from trainwise.data.in_memory import save_in_memory
 from trainwise.distributed import (
     any_process,
@@ -284,6 +290,7 @@ def _finish(ctx: RunContext, findings: list[Finding], stopped_at: str | None,
         ctx.meta["stage_seconds"]["report"] = round(time.perf_counter() - started, 3)
         _record(ctx, findings)
     console.print(stage_table(stages_done, until, stopped_at))
+    print_notes(ctx.data.notes if ctx.data is not None else [])
     print_findings(findings)
     style = "bold red" if stopped_at else "bold green"
     # a stopped run's error and fix were just printed with the findings: the verdict (which
