@@ -134,6 +134,17 @@ def test_channel_last_images_and_test_part(tmp_path):
     assert np.array_equal(data.x[4, 1], x[4, :, :, 1]) and data.x_test.shape == (6, 3, 8, 9)
 
 
+@pytest.mark.parametrize(("train", "test"), [(("X_train", "y_train"), ("X_test", "y_test")),
+                                             (("x_train", "Y_train"), ("x_test", "Y_test"))])
+def test_keras_style_train_names(tmp_path, train, test):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(20, 3)), np.arange(20) % 2
+    data = load_data(save_npz(tmp_path, **{train[0]: x, train[1]: y, test[0]: x[:4],
+                                           test[1]: y[:4]}))
+    assert np.allclose(data.x, x) and list(data.y) == list(y)
+    assert np.allclose(data.x_test, x[:4]) and list(data.y_test) == [0, 1, 0, 1]
+
+
 @pytest.mark.parametrize(("arrays", "match"), [
     ({"inputs": np.zeros((4, 2)), "y": np.arange(4)}, "no array named X or x .*holds: inputs, y"),
     ({"X": np.zeros((4, 2)), "y": np.arange(3)}, "one label or value per row"),

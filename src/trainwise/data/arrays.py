@@ -101,10 +101,19 @@ def array_data(x: np.ndarray, y: np.ndarray, *, kind: str = "auto", task: str = 
     return data
 
 
+# accepted names, first found wins: X_train / y_train as Keras' load_data returns them
+X_NAMES, Y_NAMES = ("X", "x", "X_train", "x_train"), ("y", "Y", "y_train", "Y_train")
+TEST_NAMES = (("X_test", "x_test"), ("y_test", "Y_test"))
+
+
+def _first(arrays: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray | None:
+    return next((arrays[name] for name in names if name in arrays), None)
+
+
 def _pick(arrays: dict[str, np.ndarray], names: tuple[str, ...], path: Path) -> np.ndarray:
-    for name in names:
-        if name in arrays:
-            return arrays[name]
+    found = _first(arrays, names)
+    if found is not None:
+        return found
     raise DataError(f"'{path}' has no array named {' or '.join(names)} (it holds: "
                     f"{', '.join(sorted(arrays)) or 'nothing'}). Save it with "
                     "np.savez(path, X=inputs, y=labels[, groups=..., times=...]).")
@@ -112,7 +121,8 @@ def _pick(arrays: dict[str, np.ndarray], names: tuple[str, ...], path: Path) -> 
 
 def load_npz(path: Path, kind: str = "auto", task: str = "auto",
              use_groups: bool = True) -> TaskData:
-    """`X` (N, ...) and `y` (N,), optional `groups`, `times`, `X_test`, `y_test`."""
+    """`X` (N, ...) and `y` (N,) (or x / Y / X_train / y_train), optional `groups`, `times`,
+    `X_test`, `y_test`."""
     if not path.exists():
         raise DataError(f"data file '{path}' does not exist. Check data.source in your config.")
     try:
@@ -122,13 +132,14 @@ def load_npz(path: Path, kind: str = "auto", task: str = "auto",
         raise DataError(f"could not read '{path}': {exc}. Is it a .npz written by np.savez? "
                         "(object arrays are refused: save text labels as a fixed-width "
                         "string array, e.g. y.astype(str))") from None
-    x, y = _pick(arrays, ("X", "x"), path), _pick(arrays, ("y", "Y"), path)
+    x, y = _pick(arrays, X_NAMES, path), _pick(arrays, Y_NAMES, path)
     data = array_data(x, y, kind=kind, task=task, name=path.stem, times=arrays.get("times"),
                       groups=arrays.get("groups") if use_groups else None)
-    if ("X_test" in arrays) != ("y_test" in arrays):
+    x_test, y_test = (_first(arrays, names) for names in TEST_NAMES)
+    if (x_test is None) != (y_test is None):
         raise DataError(f"'{path}' holds only one of X_test / y_test; give both or neither.")
-    if "X_test" in arrays:
-        test = array_data(arrays["X_test"], arrays["y_test"], kind=data.kind, task=data.task)
+    if x_test is not None:
+        test = array_data(x_test, y_test, kind=data.kind, task=data.task)
         if test.input_shape != data.input_shape:
             raise DataError(f"X_test rows have shape {test.input_shape} but X rows "
                             f"{data.input_shape} in '{path}'.")
