@@ -125,6 +125,18 @@ def test_sequences_are_channels_first(tmp_path):
     assert single.x.shape == (40, 1, 25) and np.allclose(single.x[:, 0], x[:, :, 0])
 
 
+def test_a_3d_array_says_it_was_read_as_sequences(tmp_path):
+    x, y = np.zeros((12, 8, 8)), np.arange(12) % 2  # (N, 8, 8): gray images or sequences
+    data = load_data(save_npz(tmp_path, X=x, y=y))
+    [found] = [f for f in data.findings if f.code == "read_as_sequences"]
+    assert "12 sequences of 8 steps with 8 channels" in found.message
+    assert 'data.kind = "image"' in found.fix and 'data.kind = "image"' in data.notes[-1]
+    oblong = load_data(save_npz(tmp_path, X=np.zeros((12, 25, 3)), y=y))  # the usual (N, T, C)
+    assert [f.code for f in oblong.findings] == ["read_as_sequences"] and not oblong.notes
+    for kind in ("image", "sequence"):  # chosen by the user: nothing to say
+        assert not load_data(save_npz(tmp_path, X=x, y=y), kind=kind).findings
+
+
 def test_channel_last_images_and_test_part(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(30, 8, 9, 3), dtype=np.uint8)  # (N, H, W, C)

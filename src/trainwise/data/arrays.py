@@ -12,6 +12,7 @@ from trainwise.data.errors import DataError
 from trainwise.data.keys import time_values
 from trainwise.data.tables import encode_target, infer_task
 from trainwise.data.task import Key, TaskData
+from trainwise.findings import Finding, Severity
 
 CHANNELS = (1, 3, 4)  # gray, RGB, RGBA: how an image's channel axis is recognised
 
@@ -58,6 +59,24 @@ def shape_inputs(x: np.ndarray, kind: str = "auto") -> tuple[np.ndarray, str]:
     return (x if keep else x.astype(np.float32, copy=False)), kind
 
 
+def _note_sequence_reading(data: TaskData, shape: tuple[int, ...]) -> None:
+    """Auto reads every 3-D array as (N, T, C) sequences; (N, H, W) gray images look the same,
+    so an info says which reading was taken and how to change it, and a square array, the
+    likelier image, gets a note too, which the terminal prints."""
+    rows, steps, channels = shape
+    square = f" Its last two axes are equal, as in {steps}x{channels} images." \
+        if steps == channels else ""
+    message = (f"X of shape {shape} was read as {rows} sequences of {steps} steps with "
+               f"{channels} channels (N, T, C).{square}")
+    fix = ('If these are gray images (N, H, W), set data.kind = "image" in [data] '
+           '(array_data(..., kind="image") in Python); the model then convolves over height '
+           "and width.")
+    data.findings.append(Finding("data", Severity.INFO, "read_as_sequences", message,
+                                 {"shape": list(shape)}, fix))
+    if square:
+        data.notes.append(f"{message} {fix}")
+
+
 def _per_row(values: np.ndarray | None, rows: int, name: str) -> np.ndarray | None:
     if values is None:
         return None
@@ -79,7 +98,7 @@ def array_data(x: np.ndarray, y: np.ndarray, *, kind: str = "auto", task: str = 
                groups: np.ndarray | None = None, times: np.ndarray | None = None,
                name: str = "arrays") -> TaskData:
     """Arrays -> TaskData. Groups and times given here are declared keys."""
-    x = np.asarray(x)
+    x, requested = np.asarray(x), kind
     inputs, kind = shape_inputs(x, kind)
     if np.ndim(y) != 1 or len(y) != len(x):
         raise DataError(f"y has shape {np.shape(y)} for {len(x)} rows of X; expected ({len(x)},): "
@@ -93,6 +112,8 @@ def array_data(x: np.ndarray, y: np.ndarray, *, kind: str = "auto", task: str = 
     data = TaskData(name=name, kind=kind, task=task, x=inputs, y=encoded,  # type: ignore[arg-type]
                     class_names=class_names, groups=_per_row(groups, len(x), "groups"),
                     times=_times(times, len(x)))
+    if x.ndim == 3 and requested == "auto":
+        _note_sequence_reading(data, x.shape)
     data.keys = [Key(role, role, declared=True) for role, values in  # type: ignore[misc]
                  (("group", data.groups), ("time", data.times)) if values is not None]
     width = int(np.prod(inputs.shape[2:])) if kind != "vector" else inputs.shape[1]
