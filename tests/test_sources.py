@@ -157,6 +157,37 @@ def test_keras_style_train_names(tmp_path, train, test):
     assert np.allclose(data.x_test, x[:4]) and list(data.y_test) == [0, 1, 0, 1]
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.float64])
+def test_npz_images_are_resized_to_image_size(tmp_path, dtype):
+    from trainwise.data.images import resize_images
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(10, 12, 12, 3)).astype(dtype)  # (N, H, W, C)
+    path = save_npz(tmp_path, X=x, y=np.arange(10) % 2, X_test=x[:3], y_test=np.arange(3) % 2)
+    data = load_data(path, image_size=6)
+    assert data.x.shape == (10, 3, 6, 6) and data.x_test.shape == (3, 3, 6, 6)
+    assert data.x.dtype == (np.uint8 if dtype == np.uint8 else np.float32)
+    assert "13 images resized from 12x12 to 6x6 (data.image_size)" in data.notes
+    # the reference: Pillow's antialiased bilinear resize, as folders' images get
+    pillow = np.asarray(Image.fromarray(x[4, :, :, 0].astype(np.float32), mode="F").resize(
+        (6, 6), Image.Resampling.BILINEAR))
+    assert np.abs(data.x[4, 0].astype(np.float64) - pillow).max() <= 0.51
+    whole = load_data(path).x
+    assert np.array_equal(resize_images(whole, 6, chunk=3), resize_images(whole, 6))
+
+
+def test_image_size_on_data_that_are_not_images_is_a_warning(tmp_path, visits):
+    sequences = load_data(save_npz(tmp_path, X=np.zeros((12, 8, 8)), y=np.arange(12) % 2),
+                          image_size=4)
+    assert sequences.x.shape == (12, 8, 8)
+    [found] = [f for f in sequences.findings if f.code == "image_size_unused"]
+    assert "read as sequence rows" in found.message and 'data.kind = "image"' in found.fix
+    table = load_data(str(write_table(tmp_path, visits)), "label", image_size=4)
+    assert "image_size_unused" in [f.code for f in table.findings]
+    assert "image_size_unused" not in [f.code for f in load_data(str(write_table(
+        tmp_path, visits)), "label").findings]
+
+
 @pytest.mark.parametrize(("arrays", "match"), [
     ({"inputs": np.zeros((4, 2)), "y": np.arange(4)}, "no array named X or x .*holds: inputs, y"),
     ({"X": np.zeros((4, 2)), "y": np.arange(3)}, "one label or value per row"),

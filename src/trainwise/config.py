@@ -47,7 +47,8 @@ class DataConfig(_Section):
     max_samples: int = Field(0, ge=0)  # 0 = all; a smaller number makes a quick subset run
     # how a .npz array is read: auto = 2-D vector, 3-D sequence (N, T, C), 4-D image
     kind: Literal["auto", "vector", "sequence", "image"] = "auto"
-    image_size: int = Field(0, ge=0)  # image folders: 0 = the most common size, else NxN
+    image_size: int = Field(0, ge=0)  # images (folders, .npz): 0 = as stored (folders: the
+    # most common size), else resized to NxN
     augment: Literal["auto", "none", "flip"] = "auto"  # auto: flips only for natural images
     # tables: text cells that mean "missing" (any case), e.g. ["?", "unknown"]; common markers
     # ("?", "n/a", ...) among numbers are read as missing with a warning, other text keeps the

@@ -140,10 +140,25 @@ def _pick(arrays: dict[str, np.ndarray], names: tuple[str, ...], path: Path) -> 
                     "np.savez(path, X=inputs, y=labels[, groups=..., times=...]).")
 
 
-def load_npz(path: Path, kind: str = "auto", task: str = "auto",
-             use_groups: bool = True) -> TaskData:
+def _resize_images(data: TaskData, size: int) -> None:
+    """Images to size x size, as data.image_size does for folders, counted in a note."""
+    from trainwise.data.images import resize_images  # imports torch: only when needed
+
+    height, width = data.x.shape[2:]
+    if (height, width) == (size, size):
+        return
+    data.x = resize_images(data.x, size)
+    if data.x_test is not None:
+        data.x_test = resize_images(data.x_test, size)
+    count = len(data.x) + (len(data.x_test) if data.x_test is not None else 0)
+    data.notes.append(f"{count} images resized from {height}x{width} to {size}x{size} "
+                      "(data.image_size)")
+
+
+def load_npz(path: Path, kind: str = "auto", task: str = "auto", use_groups: bool = True,
+             image_size: int = 0) -> TaskData:
     """`X` (N, ...) and `y` (N,) (or x / Y / X_train / y_train), optional `groups`, `times`,
-    `X_test`, `y_test`."""
+    `X_test`, `y_test`; images are resized to image_size x image_size when it is given."""
     if not path.exists():
         raise DataError(f"data file '{path}' does not exist. Check data.source in your config.")
     try:
@@ -165,6 +180,8 @@ def load_npz(path: Path, kind: str = "auto", task: str = "auto",
             raise DataError(f"X_test rows have shape {test.input_shape} but X rows "
                             f"{data.input_shape} in '{path}'.")
         data.x_test, data.y_test = test.x, _same_classes(test, data, path)
+    if image_size and data.kind == "image":
+        _resize_images(data, image_size)
     return data
 
 

@@ -13,6 +13,7 @@ from trainwise.data.images import load_image_folder
 from trainwise.data.keys import NONE
 from trainwise.data.tables import load_table, read_table
 from trainwise.data.task import TaskData
+from trainwise.findings import Finding, warning
 
 __all__ = ["BUILT_IN", "DataError", "load_data", "read_table"]
 
@@ -71,17 +72,32 @@ def load_data(source: str, target: str = "label", task: str = "auto", group_colu
     `decimal` ('' = ',' and '.', or sniffed), `encoding` ('' = UTF-8); `dayfirst`: dates such
     as '01/05/2024' read as 1 May (data.dayfirst).
     .npz: `groups` and `times` arrays in the file are declared keys.
+    `image_size`: images (folders, or .npz read as images) resized to image_size x image_size.
     """
-    if source in BUILT_IN:
-        return BUILT_IN[source]()
     path = Path(source)
     suffix = path.suffix.lower()  # DATA.CSV from a Windows export is a table too
-    if suffix in (".csv", ".parquet"):
-        return load_table(path, target, task, group_column, time_column, tuple(na_values),
+    if source in BUILT_IN:
+        data = BUILT_IN[source]()
+    elif suffix in (".csv", ".parquet"):
+        data = load_table(path, target, task, group_column, time_column, tuple(na_values),
                           sep=sep, encoding=encoding, decimal=decimal, dayfirst=dayfirst)
-    if suffix == ".npz":
-        return load_npz(path, kind, task, use_groups=group_column != NONE)
-    if path.is_dir():
-        return load_image_folder(path, image_size)
-    raise DataError(f"unknown data source '{source}'. Use one of {sorted(BUILT_IN)}, a .csv, "
-                    ".parquet or .npz file, or a folder with one sub-folder of images per class.")
+    elif suffix == ".npz":
+        data = load_npz(path, kind, task, use_groups=group_column != NONE,
+                        image_size=image_size)
+    elif path.is_dir():
+        data = load_image_folder(path, image_size)
+    else:
+        raise DataError(f"unknown data source '{source}'. Use one of {sorted(BUILT_IN)}, a .csv, "
+                        ".parquet or .npz file, or a folder with one sub-folder of images per "
+                        "class.")
+    if image_size and data.kind != "image":
+        data.findings.append(_image_size_unused(data.kind, image_size))
+    return data
+
+
+def _image_size_unused(kind: str, image_size: int) -> Finding:
+    return warning("data", "image_size_unused",
+                   f"data.image_size = {image_size} was ignored: it resizes images, and this "
+                   f"data was read as {kind} rows.",
+                   'Remove data.image_size; or, if the rows are gray images (N, H, W), set '
+                   'data.kind = "image" as well.', image_size=image_size, kind=kind)
