@@ -126,3 +126,45 @@ def test_the_recipe_tests_on_the_test_folder_and_prints_the_notes(tmp_path):
     assert sizes["test"] == 6 and sizes["train"] + sizes["val"] == 20
     assert "note skipped 1 files that are not images (e.g. train/README.txt)" in \
         " ".join(captured.get().split())
+
+
+def patients_folder(tmp_path, rows: list[str] | None = None):
+    """cat/ and dog/, 6 images each; groups.csv puts every 2 images of a class in a patient."""
+    root = tmp_path / "set"
+    save_images(root / "cat", 6)
+    save_images(root / "dog", 6, value=100)
+    rows = rows if rows is not None else [f"{c}/{i}.png,{c}{i // 2}" for c in ("cat", "dog")
+                                          for i in range(6)]
+    (root / "groups.csv").write_text("file,patient\n" + "\n".join(rows) + "\n")
+    return root
+
+
+def test_groups_csv_gives_image_folders_a_group_key(tmp_path):
+    from trainwise.data.plan import SplitSettings, plan_split
+
+    root = patients_folder(tmp_path)
+    data = load_data(str(root))
+    assert list(data.groups[:4]) == ["cat0", "cat0", "cat1", "cat1"]
+    assert [(k.column, k.role, k.declared) for k in data.keys] == [("patient", "group", True)]
+    assert any(n.startswith("groups from groups.csv column 'patient': 6 groups over 12") for
+               n in data.notes)
+    assert not any("skipped" in n for n in data.notes)  # groups.csv was read, not skipped
+    result = plan_split(data, SplitSettings(val_fraction=0.25, test_fraction=0.25))
+    parts = [set(data.groups[rows]) for rows in (result.train, result.val, result.test)]
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert load_data(str(root), group_column="patient").groups is not None
+    assert load_data(str(root), group_column="none").groups is None
+
+
+@pytest.mark.parametrize(("change", "column", "match"), [
+    (None, "patient", "has no columns. Add '.*groups.csv' with a 'file' column"),
+    (["cat/0.png,p1"], "", r"no group for 11 of 12 images \(e.g. cat/1.png"),
+    (["./cat/0.png,p1", "cat/0.png,p2"], "", "lists 1 files more than once"),
+    ([], "visit", r"needs a 'file' column .* and the column 'visit'"),
+])
+def test_group_columns_an_image_folder_cannot_give_are_errors(tmp_path, change, column, match):
+    root = patients_folder(tmp_path, change)
+    if change is None:
+        (root / "groups.csv").unlink()
+    with pytest.raises(DataError, match=match):
+        load_data(str(root), group_column=column)

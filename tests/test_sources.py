@@ -113,6 +113,10 @@ def test_npz_vectors_with_declared_keys(tmp_path):
     assert data.times.dtype.kind == "M"
     assert load_data(save_npz(tmp_path, X=x, y=y, groups=np.arange(50) // 5),
                      group_column="none").groups is None
+    assert load_data(save_npz(tmp_path, X=x, y=y, groups=np.arange(50) // 5),
+                     group_column="patient").groups is not None
+    with pytest.raises(DataError, match="'patient' names a column, but .* no 'groups' array"):
+        load_data(save_npz(tmp_path, X=x, y=y), group_column="patient")
 
 
 def test_sequences_are_channels_first(tmp_path):

@@ -65,7 +65,8 @@ class SplitConfig(_Section):
     test_fraction: float = Field(0.2, gt=0, lt=0.5)  # only when the source has no test part
     group_column: str = ""  # rows sharing a value never straddle two splits (except with
     # strategy "time": per series); "" = inferred from names/values (patient_id, ...), "none" =
-    # rows are independent
+    # rows are independent; .npz: its `groups` array; image folders: a column of
+    # <folder>/groups.csv (file,<column>: cat/1.png,p7), used when the file exists
     time_column: str = ""  # validation after training in time; "" = inferred, "none" = no time
     # auto: group_time with a group and a time column (whole groups, later-starting ones in
     # val), time with a time column only; "time" with a group column splits each group's own

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from trainwise.data.errors import DataError
-from trainwise.data.keys import time_values
+from trainwise.data.keys import NONE, time_values
 from trainwise.data.tables import encode_target, infer_task
 from trainwise.data.task import Key, TaskData
 from trainwise.findings import Finding, Severity
@@ -155,10 +155,24 @@ def _resize_images(data: TaskData, size: int) -> None:
                       "(data.image_size)")
 
 
-def load_npz(path: Path, kind: str = "auto", task: str = "auto", use_groups: bool = True,
+def _groups(arrays: dict[str, np.ndarray], group_column: str, path: Path) -> np.ndarray | None:
+    """The file's `groups` array unless group_column is 'none'; a group column asked for in a
+    file without one is an error, as a missing column of a table is."""
+    if group_column == NONE:
+        return None
+    if group_column and "groups" not in arrays:
+        raise DataError(f"split.group_column = '{group_column}' names a column, but '{path}' "
+                        "has no columns and no 'groups' array. Save one group per row in the "
+                        "file (np.savez(path, X=..., y=..., groups=...)), or remove "
+                        "split.group_column.")
+    return arrays.get("groups")
+
+
+def load_npz(path: Path, kind: str = "auto", task: str = "auto", group_column: str = "",
              image_size: int = 0) -> TaskData:
     """`X` (N, ...) and `y` (N,) (or x / Y / X_train / y_train), optional `groups`, `times`,
-    `X_test`, `y_test`; images are resized to image_size x image_size when it is given."""
+    `X_test`, `y_test`; images are resized to image_size x image_size when it is given.
+    group_column: 'none' ignores `groups`; any other name needs a `groups` array."""
     if not path.exists():
         raise DataError(f"data file '{path}' does not exist. Check data.source in your config.")
     try:
@@ -170,7 +184,7 @@ def load_npz(path: Path, kind: str = "auto", task: str = "auto", use_groups: boo
                         "string array, e.g. y.astype(str))") from None
     x, y = _pick(arrays, X_NAMES, path), _pick(arrays, Y_NAMES, path)
     data = array_data(x, y, kind=kind, task=task, name=path.stem, times=arrays.get("times"),
-                      groups=arrays.get("groups") if use_groups else None)
+                      groups=_groups(arrays, group_column, path))
     x_test, y_test = (_first(arrays, names) for names in TEST_NAMES)
     if (x_test is None) != (y_test is None):
         raise DataError(f"'{path}' holds only one of X_test / y_test; give both or neither.")

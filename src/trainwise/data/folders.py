@@ -137,3 +137,47 @@ def scan_folder(root: Path) -> FolderScan:
         scan.parts.setdefault(part, []).extend(files)
         scan.split_folders.setdefault(part, []).append(name)
     return scan
+
+
+GROUPS_FILE = "groups.csv"  # root/groups.csv: file,<group column>, one row per image
+
+
+def _groups_table(root: Path, column: str) -> tuple[dict[str, str], str]:
+    """{image path relative to root, '/'-separated: its group} and the group column's name."""
+    import pandas as pd
+
+    table = pd.read_csv(root / GROUPS_FILE, dtype=str, keep_default_na=False)
+    others = [c for c in table.columns if c != "file"]
+    name = column or (others[0] if len(others) == 1 else "")
+    if "file" not in table.columns or name not in others:
+        raise DataError(f"'{root / GROUPS_FILE}' has columns {list(table.columns)}; it needs "
+                        "a 'file' column (image paths relative to the folder, e.g. cat/1.png) "
+                        f"and {f'the column {column!r}' if column else 'one group column'}"
+                        f"{'' if column else ' (or name it with split.group_column)'}.")
+    files = table["file"].str.replace("\\", "/").str.removeprefix("./")
+    if files.duplicated().any():
+        raise DataError(f"'{root / GROUPS_FILE}' lists {int(files.duplicated().sum())} files "
+                        f"more than once (e.g. {files[files.duplicated()].iloc[0]}); give each "
+                        "image one row.")
+    return dict(zip(files, table[name], strict=True)), name
+
+
+def read_groups(root: Path, files: list[Path], column: str) -> tuple[list[str], str] | None:
+    """One group per image from root/groups.csv, and the column it came from; None when there
+    is no such file and no column asked for. Photos of one subject (a patient, a person) must
+    stay on one side of the split, and a folder has no column of its own to say so."""
+    if not (root / GROUPS_FILE).is_file():
+        if column:
+            raise DataError(f"split.group_column = '{column}' names a column, but the image "
+                            f"folder '{root}' has no columns. Add '{root / GROUPS_FILE}' with "
+                            f"a 'file' column (image paths relative to the folder, e.g. "
+                            f"cat/1.png) and a '{column}' column, or remove split.group_column.")
+        return None
+    groups, name = _groups_table(root, column)
+    relative = [p.relative_to(root).as_posix() for p in files]
+    missing = [f for f in relative if f not in groups]
+    if missing:
+        raise DataError(f"'{root / GROUPS_FILE}' gives no group for {len(missing)} of "
+                        f"{len(files)} images (e.g. {', '.join(missing[:3])}); add a row for "
+                        "each image.")
+    return [groups[f] for f in relative], name

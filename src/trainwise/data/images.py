@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from trainwise.data.errors import DataError
-from trainwise.data.folders import FolderScan, scan_folder
-from trainwise.data.task import TaskData
+from trainwise.data.folders import GROUPS_FILE, FolderScan, read_groups, scan_folder
+from trainwise.data.keys import NONE
+from trainwise.data.task import Key, TaskData
 from trainwise.findings import Finding, info
 
 NUM_NAMED = 5  # files named in an error message
@@ -161,13 +162,29 @@ def _split_folder_finding(scan: FolderScan) -> list[Finding]:
                  num_pool=num_pool, num_test=num_test)]
 
 
-def load_image_folder(root: Path, image_size: int = 0) -> TaskData:
+def _add_groups(data: TaskData, scan: FolderScan, column: str) -> None:
+    """Groups from root/groups.csv as a declared key ('none' turns it off)."""
+    pool = [path for path, _ in scan.parts["pool"]]
+    found = None if column == NONE else read_groups(scan.root, pool, column)
+    if found is None:
+        return
+    data.groups, name = np.asarray(found[0]), found[1]
+    data.keys = [Key(name, "group", declared=True)]
+    data.notes.append(f"groups from {GROUPS_FILE} column '{name}': "
+                      f"{len(set(found[0]))} groups over {len(found[0])} images, each kept "
+                      "on one side of the split")
+
+
+def load_image_folder(root: Path, image_size: int = 0, group_column: str = "") -> TaskData:
     """root/<class>/<file>, or split folders of those (root/train/<class>/..., root/test/...):
-    classes in sorted order; what was left out or changed is counted in notes."""
+    classes in sorted order; what was left out or changed is counted in notes. Groups come
+    from root/groups.csv (file,<group column>) when it exists or group_column names one."""
     scan = scan_folder(root)
     pool, test = scan.parts["pool"], scan.parts.get("test", [])
     classes = sorted({name for _, name in pool})
     y, y_test = _labels(classes, pool, root), _labels(classes, test, root)
+    if GROUPS_FILE in scan.skipped and group_column != NONE:  # read, not skipped
+        scan.skipped.remove(GROUPS_FILE)
     notes = _scan_notes(scan)
     x = _uniform(_decode_all([path for path, _ in pool + test], notes), image_size, notes)
     data = TaskData(name=root.name, kind="image", task="classification", x=x[:len(pool)], y=y,
@@ -177,4 +194,5 @@ def load_image_folder(root: Path, image_size: int = 0) -> TaskData:
         notes.insert(0, data.findings[0].message.rstrip("."))
     if test:
         data.x_test, data.y_test = x[len(pool):], y_test
+    _add_groups(data, scan, group_column)
     return data

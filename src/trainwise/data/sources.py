@@ -10,7 +10,6 @@ import numpy as np
 from trainwise.data.arrays import load_npz
 from trainwise.data.errors import DataError
 from trainwise.data.images import load_image_folder
-from trainwise.data.keys import NONE
 from trainwise.data.tables import load_table, read_table
 from trainwise.data.task import TaskData
 from trainwise.findings import Finding, warning
@@ -71,7 +70,9 @@ def load_data(source: str, target: str = "label", task: str = "auto", group_colu
     `na_values` are text cells read as missing (data.na_values); CSV files: `sep` and
     `decimal` ('' = ',' and '.', or sniffed), `encoding` ('' = UTF-8); `dayfirst`: dates such
     as '01/05/2024' read as 1 May (data.dayfirst).
-    .npz: `groups` and `times` arrays in the file are declared keys.
+    .npz: `groups` and `times` arrays in the file are declared keys. Image folders: groups
+    from root/groups.csv (file,<group column>). For both, a group_column with no groups to
+    read is an error, as for a table without that column.
     `image_size`: images (folders, or .npz read as images) resized to image_size x image_size.
     """
     path = Path(source)
@@ -82,10 +83,9 @@ def load_data(source: str, target: str = "label", task: str = "auto", group_colu
         data = load_table(path, target, task, group_column, time_column, tuple(na_values),
                           sep=sep, encoding=encoding, decimal=decimal, dayfirst=dayfirst)
     elif suffix == ".npz":
-        data = load_npz(path, kind, task, use_groups=group_column != NONE,
-                        image_size=image_size)
+        data = load_npz(path, kind, task, group_column, image_size)
     elif path.is_dir():
-        data = load_image_folder(path, image_size)
+        data = load_image_folder(path, image_size, group_column)
     else:
         raise DataError(f"unknown data source '{source}'. Use one of {sorted(BUILT_IN)}, a .csv, "
                         ".parquet or .npz file, or a folder with one sub-folder of images per "
