@@ -159,6 +159,8 @@ def test_groups_csv_gives_image_folders_a_group_key(tmp_path):
 @pytest.mark.parametrize(("change", "column", "match"), [
     (None, "patient", "has no columns. Add '.*groups.csv' with a 'file' column"),
     (["cat/0.png,p1"], "", r"no group for 11 of 12 images \(e.g. cat/1.png"),
+    ([f"{c}/{i}.png,{c * (i > 0)}" for c in ("cat", "dog") for i in range(6)], "",
+     r"no group for 2 of 12 images \(e.g. cat/0.png, dog/0.png\)"),
     (["./cat/0.png,p1", "cat/0.png,p2"], "", "lists 1 files more than once"),
     ([], "visit", r"needs a 'file' column .* and the column 'visit'"),
 ])

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from trainwise.data.errors import DataError
 
+GROUPS_FILE = "groups.csv"  # root/groups.csv: file,<group column>, one row per image
 SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 SYSTEM_FOLDERS = {"__MACOSX"}  # a zip made on a Mac: resource-fork copies of every file
 # split folder name (any case) -> its role; val is merged into the pool, because the split
@@ -139,9 +140,6 @@ def scan_folder(root: Path) -> FolderScan:
     return scan
 
 
-GROUPS_FILE = "groups.csv"  # root/groups.csv: file,<group column>, one row per image
-
-
 def _groups_table(root: Path, column: str) -> tuple[dict[str, str], str]:
     """{image path relative to root, '/'-separated: its group} and the group column's name."""
     import pandas as pd
@@ -175,7 +173,7 @@ def read_groups(root: Path, files: list[Path], column: str) -> tuple[list[str], 
         return None
     groups, name = _groups_table(root, column)
     relative = [p.relative_to(root).as_posix() for p in files]
-    missing = [f for f in relative if f not in groups]
+    missing = [f for f in relative if not groups.get(f)]  # no row, or an empty cell
     if missing:
         raise DataError(f"'{root / GROUPS_FILE}' gives no group for {len(missing)} of "
                         f"{len(files)} images (e.g. {', '.join(missing[:3])}); add a row for "
