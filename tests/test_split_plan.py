@@ -118,6 +118,11 @@ def test_planted_copies_across_parts_are_errors_and_folds_are_each_proved():
     names = {tuple(k for k in f.evidence if k.startswith("num_rows_")) for f in result.findings}
     assert ("num_rows_train0", "num_rows_val0") in names and \
         ("num_rows_train3", "num_rows_val3") in names
+    for j, fold in enumerate(result.folds):  # examples name data rows of the fold's parts
+        for f in result.findings:
+            for a, b in f.evidence.get(f"examples_train{j}_val{j}", []):
+                assert a in pool[fold.train] and b in pool[fold.val]
+                assert np.array_equal(x[a], x[b])
 
 
 def test_recipe_saves_test_and_folds(tmp_path):
@@ -235,3 +240,17 @@ def test_an_inferred_keys_flag_pastes_into_a_shell_and_parses(tmp_path):
     words = shlex.split(flag)
     assert words[0] == "--set" and len(words) == 2
     assert from_dict({}, [words[1]]).split.group_column == "Customer Name"
+
+
+def test_copy_examples_name_data_rows_not_positions_inside_the_parts():
+    """The audit's messy folder: cross_split_duplicates said [45, 0] (a position inside
+    train+val) where near_duplicate_images said [62, 0] (the data row) for the same pair."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 5)).astype(np.float32)
+    x_test = rng.normal(size=(50, 5)).astype(np.float32)
+    x_test[[7, 30]] = x[[123, 250]]  # a shipped test part holding two pool rows
+    data = TaskData(name="t", kind="vector", task="classification", x=x, y=np.arange(300) % 3,
+                    x_test=x_test, y_test=np.arange(50) % 3, class_names=["a", "b", "c"])
+    result = plan_split(data, SplitSettings(val_fraction=0.2))
+    [dup] = [f for f in result.findings if f.code == "cross_split_duplicates"]
+    assert dup.evidence["examples_train+val_test"] == [[123, 7], [250, 30]]

@@ -172,10 +172,12 @@ def check_leakage(x_a: np.ndarray, x_b: np.ndarray, *, groups_a: np.ndarray | No
 
 def check_hashed(hash_a: np.ndarray, hash_b: np.ndarray, *, groups_a: np.ndarray | None = None,
                  groups_b: np.ndarray | None = None,
-                 names: tuple[str, str] = ("train", "val")) -> list[Finding]:
+                 names: tuple[str, str] = ("train", "val"),
+                 rows: tuple[np.ndarray, np.ndarray] | None = None) -> list[Finding]:
     """check_leakage on row hashes computed once (row_hashes, or tablehash for tables), so
-    k folds or a streamed file are proved without hashing the rows again."""
-    findings = check_duplicates(hash_a, hash_b, names)
+    k folds or a streamed file are proved without hashing the rows again. `rows` maps each
+    side's positions to the data rows the examples should name (else: positions)."""
+    findings = check_duplicates(hash_a, hash_b, names, rows=rows)
     return conclude(findings, (len(hash_a), len(hash_b)), groups_a, groups_b, names)
 
 

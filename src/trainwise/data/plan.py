@@ -142,12 +142,12 @@ def _prove(hashes: np.ndarray, keys: _Keys, a: np.ndarray, b: np.ndarray,
     group start (group_time)."""
     groups, times = keys.groups, keys.times
     if keys.strategy == "time" and groups is not None:
-        return (check_hashed(hashes[a], hashes[b], names=names)
+        return (check_hashed(hashes[a], hashes[b], names=names, rows=(a, b))
                 + check_time_order(times[a], times[b], gap=keys.gap, names=names,
                                    series_a=groups[a], series_b=groups[b])
                 + _series_straddle(groups, a, b, names))
     findings = check_hashed(hashes[a], hashes[b], names=names, groups_a=_sub(groups, a),
-                            groups_b=_sub(groups, b))
+                            groups_b=_sub(groups, b), rows=(a, b))  # examples name data rows
     if times is not None and groups is not None:
         findings += check_group_starts(times[a], times[b], groups[a], groups[b], gap=keys.gap,
                                        names=names)
@@ -231,7 +231,8 @@ def _proofs(data: TaskData, result: SplitResult, pool: np.ndarray, keys: _Keys) 
     elif data.x_test is not None:
         common = np.result_type(data.x.dtype, data.x_test.dtype)
         findings += check_hashed(row_hashes(data.x[seen], common),
-                                 row_hashes(data.x_test, common), names=("train+val", "test"))
+                                 row_hashes(data.x_test, common), names=("train+val", "test"),
+                                 rows=(seen, np.arange(len(data.x_test))))
     if data.kind == "image":
         findings += _near_duplicates(data, result, pairs, seen)
     if result.num_dropped:
