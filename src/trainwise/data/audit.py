@@ -153,9 +153,11 @@ def duplicate_findings(row_hash: np.ndarray, y: np.ndarray, task: str,
         findings.append(warning(
             "data", "duplicate_samples",
             f"{dup['count']} rows repeat an earlier row exactly ({dup['num_groups']} distinct "
-            "contents): copies weigh more in training and may straddle the split.",
-            "Deduplicate (keep one row per content) before splitting, or give the copies one "
-            "group key so the split keeps them together.", **dup))
+            "contents): copies weigh more in training, and a copy on both sides of a split "
+            "inflates the score.",
+            "`trainwise split` keeps each content's copies in one part (time splits excepted: "
+            "see the split stage). Deduplicate (keep one row per content) if copies should not "
+            "weigh more.", **dup))
     if conflicts["count"]:
         findings.append(warning(
             "data", "conflicting_labels",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from trainwise.data.copies import tie_codes
 from trainwise.data.errors import DataError
-from trainwise.data.split import SPLITTERS, TIMED, SplitIndices, finish, prepare
+from trainwise.data.split import SPLITTERS, TIMED, SplitIndices, finish, prepare, with_ties
 from trainwise.data.timesplit import time_folds
 
 
@@ -29,10 +30,11 @@ def _carve_folds(y: np.ndarray, codes: np.ndarray | None, num_folds: int, strate
 
 def kfold_indices(y: np.ndarray, *, num_folds: int, groups: np.ndarray | None = None,
                   strategy: str = "auto", seed: int = 0, task: str = "classification",
-                  times: np.ndarray | None = None, gap: str | float = "") -> list[SplitIndices]:
+                  times: np.ndarray | None = None, gap: str | float = "",
+                  ties: np.ndarray | None = None) -> list[SplitIndices]:
     """k folds of any strategy: each fold's val part holds ~1/k of the samples (time:
     expanding windows, fold j validating on the j-th of k+1 blocks of each series' timeline).
-    Same rules, purity and seeding as split_indices; no fold is empty."""
+    Same rules, purity, seeding and `ties` as split_indices; no fold is empty."""
     y = np.asarray(y).reshape(-1)
     if not 2 <= num_folds <= len(y):
         raise DataError(f"num_folds = {num_folds}: k-fold needs 2 <= k <= {len(y)} rows.")
@@ -42,5 +44,6 @@ def kfold_indices(y: np.ndarray, *, num_folds: int, groups: np.ndarray | None = 
         folds = time_folds(np.asarray(times).reshape(-1), num_folds=num_folds, series=codes,
                            gap=gap, seed=seed, whole_groups=strategy == "group_time")
         return [finish(f.val, len(y), strategy, f.train, f.num_dropped) for f in folds]
-    vals = _carve_folds(y, codes, num_folds, strategy, np.random.default_rng(seed))
+    splitter, codes = with_ties(strategy, codes, tie_codes(ties, num_folds))
+    vals = _carve_folds(y, codes, num_folds, splitter, np.random.default_rng(seed))
     return [finish(val, len(y), strategy) for val in vals]

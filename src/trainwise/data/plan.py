@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from trainwise.data.copies import copies_findings, find_copies
 from trainwise.data.folds import kfold_indices
 from trainwise.data.leakage import (
     check_group_starts,
@@ -191,18 +192,23 @@ def _sub(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
 
 
 def plan_split(data: TaskData, settings: SplitSettings) -> SplitResult:
-    """Carve test (when the source has none), then val or k folds, from the pool; prove each
-    pair of parts shares no rows and no groups, and for time splits that the later part starts
-    after the earlier one (per series for "time", by group start for "group_time")."""
+    """Carve test (when the source has none), then val or k folds, from the pool, keeping
+    exact copies in one part (copies.py; not in time splits); prove each pair of parts shares
+    no rows and no groups, and for time splits that the later part starts after the earlier
+    one (per series for "time", by group start for "group_time")."""
     groups, times = _keys(data, settings.strategy)
+    hashes = data.row_hashes()  # once (shared with the audit): copies and every proof
+    copies = find_copies(hashes)
+    ties = None if copies is None else copies.codes
     common: dict[str, Any] = {"strategy": settings.strategy, "task": data.task,
                               "gap": settings.gap}
     pool, test, dropped = np.arange(len(data.y)), None, 0
     if data.x_test is None:
         part = split_indices(data.y, val_fraction=settings.test_fraction, groups=groups,
-                             times=times, seed=settings.seed + 1_000_003, **common)
+                             times=times, seed=settings.seed + 1_000_003, ties=ties, **common)
         pool, test, dropped = part.train, part.val, part.num_dropped
-    kwargs = dict(common, groups=_sub(groups, pool), times=_sub(times, pool))
+    kwargs = dict(common, groups=_sub(groups, pool), times=_sub(times, pool),
+                  ties=_sub(ties, pool))
     if settings.num_folds > 1:
         folds = kfold_indices(data.y[pool], num_folds=settings.num_folds, seed=settings.seed,
                               **kwargs)
@@ -215,12 +221,13 @@ def plan_split(data: TaskData, settings: SplitSettings) -> SplitResult:
                          folds=folds, num_dropped=dropped + first.num_dropped)
     keys = _Keys(None if groups is None else np.asarray(groups),
                  times if first.strategy in TIMED else None, first.strategy, settings.gap)
-    result.findings = _proofs(data, result, pool, keys)
+    result.findings = (copies_findings(copies, first.strategy in TIMED, groups)
+                       + _proofs(data, result, pool, keys, hashes))
     return result
 
 
-def _proofs(data: TaskData, result: SplitResult, pool: np.ndarray, keys: _Keys) -> list[Finding]:
-    hashes = data.row_hashes()  # once (shared with the audit): every fold and part reuse it
+def _proofs(data: TaskData, result: SplitResult, pool: np.ndarray, keys: _Keys,
+            hashes: np.ndarray) -> list[Finding]:
     gap = keys.gap
     pairs = [(pool[f.train], pool[f.val], (f"train{j}", f"val{j}"))
              for j, f in enumerate(result.folds)] or [(result.train, result.val, ("train", "val"))]

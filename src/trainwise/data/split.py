@@ -14,6 +14,7 @@ import pandas as pd
 import xxhash
 from sklearn.model_selection import StratifiedShuffleSplit
 
+from trainwise.data.copies import join, tie_codes
 from trainwise.data.errors import DataError
 from trainwise.data.grouping import grouped_split
 from trainwise.data.timesplit import time_split
@@ -27,6 +28,9 @@ STRATIFIED = ("stratified", "stratified_group")
 # strategies that take times, not a Splitter (see timesplit.py): "time" cuts each series' own
 # timeline, so a series (group) has rows on both sides; "group_time" keeps groups whole
 TIMED = ("time", "group_time")
+# a row strategy with copies to keep together (copies.py) draws by its grouped twin over the
+# copies' codes: each untied row is a group of one, so class shares and sizes hold as before
+TIED = {"random": "group", "stratified": "stratified_group"}
 
 
 def register(name: str) -> Callable[[Splitter], Splitter]:
@@ -202,10 +206,23 @@ def prepare(y: np.ndarray, groups: np.ndarray | None, times: np.ndarray | None,
     return codes, strategy
 
 
+def with_ties(strategy: str, codes: np.ndarray | None,
+              ties: np.ndarray | None) -> tuple[str, np.ndarray | None]:
+    """(splitter, group codes) that keep rows sharing a tie code (tie_codes) on one side: a
+    row strategy's grouped twin over the ties, or the groups joined through the ties. Time
+    strategies never come here: moving a copy would break the time order they promise."""
+    if ties is None:
+        return strategy, codes
+    if codes is None:
+        return TIED[strategy], ties
+    joined = join(codes, ties)
+    return (strategy, joined) if joined.max() >= 1 else (strategy, codes)
+
+
 def split_indices(y: np.ndarray, *, val_fraction: float, groups: np.ndarray | None = None,
                   strategy: str = "auto", seed: int = 0, task: str = "classification",
                   times: np.ndarray | None = None, cut: object = "",
-                  gap: str | float = "") -> SplitIndices:
+                  gap: str | float = "", ties: np.ndarray | None = None) -> SplitIndices:
     """Split rows 0..N-1 into train and val, val holding ~val_fraction of the SAMPLES.
 
     "auto" picks group_time when times and groups are given (whole groups, the later-starting
@@ -214,7 +231,9 @@ def split_indices(y: np.ndarray, *, val_fraction: float, groups: np.ndarray | No
     stratified (classification, when every class has 2+ samples) or random. A per-series
     time split (each group's later rows in val) is strategy "time" with groups, never auto.
     Groups and times given here are declared: a strategy that ignores them is an error.
-    The same seed gives the same split; no global random state is read or changed.
+    `ties` (one code per row, e.g. copies.Copies.codes) keeps rows that share a code on one
+    side, except in time splits. The same seed gives the same split; no global random state
+    is read or changed.
     """
     y = np.asarray(y).reshape(-1)
     num_val = _check_sizes(len(y), val_fraction)
@@ -225,7 +244,8 @@ def split_indices(y: np.ndarray, *, val_fraction: float, groups: np.ndarray | No
                            series=codes, cut=cut, gap=gap, seed=seed,
                            whole_groups=strategy == "group_time")
         return finish(parts.val, len(y), strategy, parts.train, parts.num_dropped)
-    val = SPLITTERS[strategy](y, codes, num_val, np.random.default_rng(seed))
+    splitter, codes = with_ties(strategy, codes, tie_codes(ties))
+    val = SPLITTERS[splitter](y, codes, num_val, np.random.default_rng(seed))
     return finish(val, len(y), strategy)
 
 
