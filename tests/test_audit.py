@@ -177,3 +177,45 @@ def test_an_exploding_loss_on_extreme_targets_points_back_to_them_first():
     assert blamed[0] is trained
     assert blamed[1].fix.startswith("First look at the 2 extreme target values")
     assert blamed[1].fix.endswith("Lower the lr.") and blamed[1].evidence["extreme_targets"] == 2
+
+
+def pictures(num: int = 60, seed: int = 0) -> TaskData:
+    """(num, 1, 6, 6) random uint8 images of 2 classes, loaded from /data/pets/<class>/k.png."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(num) % 2
+    names = ["cat", "dog"]
+    return TaskData(name="pets", kind="image", task="classification",
+                    x=rng.integers(0, 256, (num, 1, 6, 6), dtype=np.uint8), y=y,
+                    class_names=names, files=[f"/data/pets/{names[c]}/{k}.png"
+                                              for k, c in enumerate(y)])
+
+
+def test_image_duplicates_and_conflicts_name_files_relative_to_the_folder():
+    data = pictures()
+    data.x[10] = data.x[4]  # two cats: a plain copy
+    data.x[7] = data.x[2]  # a dog equal to a cat: a conflict
+    found = by_code(audit(data)[0])
+    dup = found["duplicate_samples"]
+    assert dup.evidence["example_files"] == [["cat/2.png", "dog/7.png"],
+                                             ["cat/4.png", "cat/10.png"]]
+    assert "e.g. cat/2.png = dog/7.png, cat/4.png = cat/10.png" in dup.message
+    assert "delete the copied files" in dup.fix
+    conflict = found["conflicting_labels"]
+    assert conflict.evidence["example_files"] == [["cat/2.png", "dog/7.png"]]
+    assert "cat/2.png = dog/7.png" in conflict.message and "folder of its class" in conflict.fix
+    data.files = []  # a table or array: rows as before
+    dup = by_code(audit(data)[0])["duplicate_samples"]
+    assert "example_files" not in dup.evidence and "e.g." not in dup.message
+
+
+def test_cross_split_copies_name_both_files():
+    from trainwise.data.leakage import check_duplicates, row_hashes
+
+    data = pictures()
+    data.x[50] = data.x[3]
+    hashes = row_hashes(data.x)
+    a, b = np.arange(0, 40), np.arange(40, 60)
+    [dup] = check_duplicates(hashes[a], hashes[b], ("train", "test"), rows=(a, b),
+                             files=data.files)
+    assert dup.evidence["example_files"] == [["dog/3.png", "cat/50.png"]]
+    assert "matched pairs; e.g. dog/3.png = cat/50.png)" in dup.message

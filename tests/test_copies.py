@@ -177,3 +177,21 @@ def test_an_image_folder_with_copied_files_passes_the_split_stage(tmp_path):
     hashes = data.row_hashes()
     parts = [set(hashes[saved[p]].tolist()) for p in ("train", "val", "test")]
     assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+
+
+def test_copies_left_to_straddle_are_named_by_their_files():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (300, 1, 6, 6), dtype=np.uint8)
+    x[:12] = 0  # 12 blank images: more than max(5, 1%) rows, so not kept together
+    y = np.arange(300) % 3
+    data = TaskData(name="pets", kind="image", task="classification", x=x, y=y,
+                    class_names=["a", "b", "c"],
+                    files=[f"/data/pets/{'abc'[c]}/{k}.png" for k, c in enumerate(y)])
+    result = plan_split(data, SplitSettings())
+    dups = [f for f in result.findings if f.code == "cross_split_duplicates"]
+    assert dups
+    for dup in dups:
+        examples = next(v for k, v in dup.evidence.items() if k.startswith("examples_"))
+        assert dup.evidence["example_files"] == [[f"{'abc'[i % 3]}/{i}.png" for i in pair]
+                                                 for pair in examples]
+        assert " = ".join(dup.evidence["example_files"][0]) in dup.message

@@ -66,7 +66,8 @@ def test_split_stage_warns_about_near_copies_across_parts():
     images = scenes(200, seed=3)
     images[150:160] = np.stack([jpeg(images[k]) for k in range(10)])  # re-encoded copies
     data = TaskData(name="photos", kind="image", task="classification", x=images,
-                    y=np.arange(200) % 2, class_names=["a", "b"])
+                    y=np.arange(200) % 2, class_names=["a", "b"],
+                    files=[f"/photos/{'ab'[k % 2]}/{k}.jpg" for k in range(200)])
     result = plan_split(data, SplitSettings(val_fraction=0.25, test_fraction=0.2, seed=0))
     near = [f for f in result.findings if f.code == "near_duplicate_images"]
     parts = {k: set(v.tolist()) for k, v in
@@ -77,6 +78,10 @@ def test_split_stage_warns_about_near_copies_across_parts():
     for f in near:  # examples name rows: each one a planted original and its copy
         for i, j, distance in f.evidence["examples"]:
             assert {i, j} in [{k, k + 150} for k in range(10)] and distance <= 4
+        files = [[f"{'ab'[i % 2]}/{i}.jpg", f"{'ab'[j % 2]}/{j}.jpg"]
+                 for i, j, _ in f.evidence["examples"]]  # and their files, by folder
+        assert f.evidence["example_files"] == files
+        assert f"e.g. {files[0][0]} ~ {files[0][1]}" in f.message
 
 
 def test_no_near_duplicates_is_an_info():

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from trainwise.data.leakage import NUM_EXAMPLES, member
+from trainwise.data.leakage import NUM_EXAMPLES, member, name_files, named_pairs
 from trainwise.data.task import TaskData
 from trainwise.findings import Finding, error, info, warning
 
@@ -113,8 +114,11 @@ def _conflicts(row_hash: np.ndarray, ordered: np.ndarray, repeat: np.ndarray,
                labels: np.ndarray) -> dict[str, Any]:
     bad = np.unique(ordered[1:][repeat & (labels[1:] != labels[:-1])])
     rows = np.flatnonzero(member(row_hash, bad, pool_sorted=True))
+    # `examples` lists rows of several contents in row order; each content's rows together
+    shown = list(dict.fromkeys(row_hash[rows[:2 * NUM_EXAMPLES]].tolist()))[:NUM_EXAMPLES]
     return {"count": int(len(bad)), "num_rows": int(len(rows)),
-            "examples": [int(i) for i in rows[:2 * NUM_EXAMPLES]]}
+            "examples": [int(i) for i in rows[:2 * NUM_EXAMPLES]],
+            "example_groups": [np.flatnonzero(row_hash == h).tolist() for h in shown]}
 
 
 def sorted_runs(row_hash: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -134,8 +138,10 @@ def repeated_rows(runs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray
 
 
 def duplicate_findings(row_hash: np.ndarray, y: np.ndarray, task: str,
-                       runs: tuple | None = None) -> tuple[list[Finding], dict]:
-    """Duplicates and conflicting labels from (N,) row hashes (row_hashes or tablehash).
+                       runs: tuple | None = None,
+                       files: Sequence[str] = ()) -> tuple[list[Finding], dict]:
+    """Duplicates and conflicting labels from (N,) row hashes (row_hashes or tablehash);
+    `files` (one per row: image folders) names the example rows' files.
 
     By sorting the hashes once (10M rows: ~1.5 s); pandas duplicated + groupby.nunique
     took ~10 s and ~1 GB there. `runs` (sorted_runs) can be passed in to share that sort."""
@@ -150,21 +156,36 @@ def duplicate_findings(row_hash: np.ndarray, y: np.ndarray, task: str,
         conflicts = _conflicts(row_hash, ordered, repeat, np.asarray(y)[order])
     findings: list[Finding] = []
     if dup["count"]:
-        findings.append(warning(
-            "data", "duplicate_samples",
-            f"{dup['count']} rows repeat an earlier row exactly ({dup['num_groups']} distinct "
-            "contents): copies weigh more in training, and a copy on both sides of a split "
-            "inflates the score.",
-            "`trainwise split` keeps each content's copies in one part (time splits excepted: "
-            "see the split stage). Deduplicate (keep one row per content) if copies should not "
-            "weigh more.", **dup))
+        findings.append(_duplicate_warning(dup, files))
     if conflicts["count"]:
-        findings.append(warning(
-            "data", "conflicting_labels",
-            f"{conflicts['count']} inputs occur with different labels ({conflicts['num_rows']} "
-            "rows): no model can get all of them right.",
-            "Inspect the example rows; fix the labels, or drop the ambiguous rows.", **conflicts))
+        findings.append(_conflict_warning(conflicts, files))
     return findings, {"duplicates": dup, "conflicts": conflicts}
+
+
+def _duplicate_warning(dup: dict[str, Any], files: Sequence[str]) -> Finding:
+    named = {"example_files": name_files(files, dup["examples"])} if files else {}
+    return warning(
+        "data", "duplicate_samples",
+        f"{dup['count']} rows repeat an earlier row exactly ({dup['num_groups']} distinct "
+        f"contents{named_pairs(files, dup['examples'])}): copies weigh more in training, and "
+        "a copy on both sides of a split inflates the score.",
+        "`trainwise split` keeps each content's copies in one part (time splits excepted: "
+        "see the split stage). Deduplicate (keep one row per content"
+        + ("; delete the copied files" if files else "") + ") if copies should not weigh "
+        "more.", **dup, **named)
+
+
+def _conflict_warning(conflicts: dict[str, Any], files: Sequence[str]) -> Finding:
+    groups = conflicts.get("example_groups", [])
+    named = {"example_files": name_files(files, groups)} if files else {}
+    fix = ("Open the example files (evidence: example_files): move each to the folder of its "
+           "class, or delete the copy with the wrong label." if files else
+           "Inspect the example rows; fix the labels, or drop the ambiguous rows.")
+    return warning(
+        "data", "conflicting_labels",
+        f"{conflicts['count']} inputs occur with different labels ({conflicts['num_rows']} "
+        f"rows{named_pairs(files, groups)}): no model can get all of them right.", fix,
+        **conflicts, **named)
 
 
 def extreme_targets(y: np.ndarray) -> np.ndarray:
@@ -239,7 +260,7 @@ def audit(data: TaskData) -> tuple[list[Finding], dict[str, Any]]:
     found, constant = _constant_findings(x, names)
     findings += found
     summary["constant_features"] = constant[:TOP_K]
-    found, counts = duplicate_findings(data.row_hashes(), y, data.task)
+    found, counts = duplicate_findings(data.row_hashes(), y, data.task, files=data.files)
     findings += found
     summary.update(counts)
     findings.append(summary_finding(summary, findings))

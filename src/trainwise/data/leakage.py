@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,6 +13,7 @@ from trainwise.data.errors import DataError
 from trainwise.findings import Finding, error, info, warning
 
 NUM_EXAMPLES = 5  # example index pairs / groups carried in a finding's evidence
+NUM_NAMED = 2  # example files named in a finding's message (the evidence holds NUM_EXAMPLES)
 SMALL_POOL = 1 << 16  # 64k uint64 = 512 KB: fits in L2, random lookups stay cheap
 
 
@@ -63,6 +65,26 @@ def member(values: np.ndarray, pool: np.ndarray, *, pool_sorted: bool = False) -
     return found
 
 
+def name_files(files: Sequence[str], rows: Sequence[Sequence[int]]) -> list[list[str]]:
+    """The files of each tuple of rows, relative to the folder every file shares
+    ('cat/i1.png', not '/home/me/data/pets/cat/i1.png'): an image folder's findings name what
+    a user can open. The shared folder comes from the smallest and largest path alone."""
+    lowest, highest = min(files), max(files)
+    common = os.path.commonprefix([lowest, highest])
+    root = common[:common.rfind(os.sep) + 1]
+    return [[files[int(i)][len(root):] for i in row] for row in rows]
+
+
+def named_pairs(files: Sequence[str], pairs: Sequence[Sequence[int]], joint: str = " = ",
+                before: str = "; ") -> str:
+    """'; e.g. a.png = b.png, c.png = d.png' for the first NUM_NAMED pairs of rows, to append
+    to a message; '' without files."""
+    if not files or not len(pairs):
+        return ""
+    named = name_files(files, pairs[:NUM_NAMED])
+    return f"{before}e.g. {', '.join(joint.join(pair) for pair in named)}"
+
+
 def _duplicate_pairs(hash_a: np.ndarray, hash_b: np.ndarray, rows_a: np.ndarray | None = None,
                      rows_b: np.ndarray | None = None) -> dict:
     """Counts of rows on each side with a twin on the other, matched pairs, and examples.
@@ -87,7 +109,10 @@ def _duplicate_pairs(hash_a: np.ndarray, hash_b: np.ndarray, rows_a: np.ndarray 
 
 
 def check_duplicates(hash_a: np.ndarray, hash_b: np.ndarray, names: Sequence[str],
-                      rows: tuple[np.ndarray, np.ndarray] | None = None) -> list[Finding]:
+                     rows: tuple[np.ndarray, np.ndarray] | None = None,
+                     files: Sequence[str] = ()) -> list[Finding]:
+    """An error when rows of b copy rows of a; `files` (one per data row, image folders)
+    names the example pairs' files."""
     stats = _duplicate_pairs(hash_a, hash_b, *(rows or (None, None)))
     if stats["num_pairs"] == 0:
         return []
@@ -95,13 +120,17 @@ def check_duplicates(hash_a: np.ndarray, hash_b: np.ndarray, names: Sequence[str
     evidence = {f"num_rows_{a}": stats["num_rows_a"], f"num_rows_{b}": stats["num_rows_b"],
                 "num_pairs": stats["num_pairs"], "num_distinct": stats["num_distinct"],
                 f"examples_{a}_{b}": stats["examples"]}
+    if files:
+        evidence["example_files"] = name_files(files, stats["examples"])
     return [error(
         "split", "cross_split_duplicates",
         f"{stats['num_rows_b']} {b} rows are exact copies of {a} rows "
-        f"({stats['num_distinct']} distinct contents, {stats['num_pairs']} matched pairs): "
+        f"({stats['num_distinct']} distinct contents, {stats['num_pairs']} matched pairs"
+        f"{named_pairs(files, stats['examples'])}): "
         f"the {b} score would partly measure memorisation.",
-        "Deduplicate the data before splitting (keep one copy of each row), or give copies a "
-        "shared group key and re-split by group; then rerun the split stage.",
+        "Deduplicate the data before splitting (keep one copy of each row"
+        + (": delete the copied files" if files else "") + "), or give copies a shared group "
+        "key and re-split by group; then rerun the split stage.",
         **evidence)]
 
 
@@ -173,11 +202,13 @@ def check_leakage(x_a: np.ndarray, x_b: np.ndarray, *, groups_a: np.ndarray | No
 def check_hashed(hash_a: np.ndarray, hash_b: np.ndarray, *, groups_a: np.ndarray | None = None,
                  groups_b: np.ndarray | None = None,
                  names: tuple[str, str] = ("train", "val"),
-                 rows: tuple[np.ndarray, np.ndarray] | None = None) -> list[Finding]:
+                 rows: tuple[np.ndarray, np.ndarray] | None = None,
+                 files: Sequence[str] = ()) -> list[Finding]:
     """check_leakage on row hashes computed once (row_hashes, or tablehash for tables), so
     k folds or a streamed file are proved without hashing the rows again. `rows` maps each
-    side's positions to the data rows the examples should name (else: positions)."""
-    findings = check_duplicates(hash_a, hash_b, names, rows=rows)
+    side's positions to the data rows the examples should name (else: positions); `files`
+    names those rows' files."""
+    findings = check_duplicates(hash_a, hash_b, names, rows=rows, files=files)
     return conclude(findings, (len(hash_a), len(hash_b)), groups_a, groups_b, names)
 
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 
+from trainwise.data.leakage import name_files, named_pairs
 from trainwise.findings import Finding, info, warning
 
 MAX_DISTANCE = 4  # bits of 64: re-encodes, resizes, small crops; deepchecks' default too
@@ -130,10 +132,11 @@ def _expand(ua: np.ndarray, ub: np.ndarray, distance: np.ndarray, row_a: np.ndar
 def check_near_duplicates(hash_a: np.ndarray, hash_b: np.ndarray, *,
                           max_distance: int = MAX_DISTANCE,
                           names: tuple[str, str] = ("train", "val"),
-                          rows: tuple[np.ndarray, np.ndarray] | None = None) -> list[Finding]:
+                          rows: tuple[np.ndarray, np.ndarray] | None = None,
+                          files: Sequence[str] = ()) -> list[Finding]:
     """A warning (hashes can match unrelated simple images, e.g. blank ones) when images of
     b are within max_distance bits of an image of a; info otherwise. `rows` maps positions
-    to the row numbers the examples should name."""
+    to the row numbers the examples should name; `files` (one per row) names their files."""
     i, j, distance = hamming_pairs(hash_a, hash_b, max_distance)
     if rows is not None:
         i, j = rows[0][i], rows[1][j]
@@ -142,12 +145,15 @@ def check_near_duplicates(hash_a: np.ndarray, hash_b: np.ndarray, *,
         return [info("split", "no_near_duplicates", f"no {b} image within {max_distance} bits "
                      f"(of 64, pHash) of a {a} image.", max_distance=max_distance)]
     first = np.argsort(j, kind="stable")[:NUM_EXAMPLES]
+    pairs = [[int(i[k]), int(j[k])] for k in first]
+    named = {"example_files": name_files(files, pairs)} if files else {}
     return [warning(
         "split", "near_duplicate_images",
         f"{len(np.unique(j))} {b} images are near copies of {a} images (pHash within "
         f"{max_distance} of 64 bits; {len(j)} pairs, {int((distance == 0).sum())} at "
-        "distance 0): resized, re-encoded or lightly edited copies inflate the score.",
+        f"distance 0{named_pairs(files, pairs, ' ~ ')}): resized, re-encoded or lightly "
+        "edited copies inflate the score.",
         "Look at the example pairs; if they are copies, drop them or give each original and "
         "its copies one group key and split by group.",
         num_images=int(len(np.unique(j))), num_pairs=int(len(j)), max_distance=max_distance,
-        examples=[[int(i[k]), int(j[k]), int(distance[k])] for k in first])]
+        examples=[[int(i[k]), int(j[k]), int(distance[k])] for k in first], **named)]

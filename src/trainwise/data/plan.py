@@ -138,17 +138,17 @@ class _Keys:
 
 
 def _prove(hashes: np.ndarray, keys: _Keys, a: np.ndarray, b: np.ndarray,
-           names: tuple[str, str]) -> list[Finding]:
+           names: tuple[str, str], files: list[str]) -> list[Finding]:
     """Rows always; groups whenever they are in use; time order per series ("time") or by
     group start (group_time)."""
     groups, times = keys.groups, keys.times
     if keys.strategy == "time" and groups is not None:
-        return (check_hashed(hashes[a], hashes[b], names=names, rows=(a, b))
+        return (check_hashed(hashes[a], hashes[b], names=names, rows=(a, b), files=files)
                 + check_time_order(times[a], times[b], gap=keys.gap, names=names,
                                    series_a=groups[a], series_b=groups[b])
                 + _series_straddle(groups, a, b, names))
     findings = check_hashed(hashes[a], hashes[b], names=names, groups_a=_sub(groups, a),
-                            groups_b=_sub(groups, b), rows=(a, b))  # examples name data rows
+                            groups_b=_sub(groups, b), rows=(a, b), files=files)  # data rows
     if times is not None and groups is not None:
         findings += check_group_starts(times[a], times[b], groups[a], groups[b], gap=keys.gap,
                                        names=names)
@@ -175,16 +175,19 @@ def _near_duplicates(data: TaskData, result: SplitResult, pairs: list,
     """pHash every image once; each pair of parts is searched within MAX_DISTANCE bits."""
     hashes = perceptual_hashes(data.x)
     findings = [f for a, b, names in pairs
-                for f in check_near_duplicates(hashes[a], hashes[b], names=names, rows=(a, b))]
+                for f in check_near_duplicates(hashes[a], hashes[b], names=names, rows=(a, b),
+                                               files=data.files)]
     if result.test is not None:
         test = hashes[result.test]
     elif data.x_test is not None:
         test = perceptual_hashes(data.x_test)
     else:
         return findings
-    rows = (seen, result.test if result.test is not None else np.arange(len(test)))
+    if result.test is None:  # a shipped test part: its rows are not data.x's, nor its files
+        return findings + check_near_duplicates(hashes[seen], test, names=("train+val", "test"),
+                                                rows=(seen, np.arange(len(test))))
     return findings + check_near_duplicates(hashes[seen], test, names=("train+val", "test"),
-                                            rows=rows)
+                                            rows=(seen, result.test), files=data.files)
 
 
 def _sub(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
@@ -231,10 +234,11 @@ def _proofs(data: TaskData, result: SplitResult, pool: np.ndarray, keys: _Keys,
     gap = keys.gap
     pairs = [(pool[f.train], pool[f.val], (f"train{j}", f"val{j}"))
              for j, f in enumerate(result.folds)] or [(result.train, result.val, ("train", "val"))]
-    findings = [f for a, b, names in pairs for f in _prove(hashes, keys, a, b, names)]
+    findings = [f for a, b, names in pairs
+                for f in _prove(hashes, keys, a, b, names, data.files)]
     seen = np.concatenate([result.train, result.val])
     if result.test is not None:
-        findings += _prove(hashes, keys, seen, result.test, ("train+val", "test"))
+        findings += _prove(hashes, keys, seen, result.test, ("train+val", "test"), data.files)
     elif data.x_test is not None:
         common = np.result_type(data.x.dtype, data.x_test.dtype)
         findings += check_hashed(row_hashes(data.x[seen], common),
