@@ -219,3 +219,27 @@ def test_cross_split_copies_name_both_files():
                              files=data.files)
     assert dup.evidence["example_files"] == [["dog/3.png", "cat/50.png"]]
     assert "matched pairs; e.g. dog/3.png = cat/50.png)" in dup.message
+
+
+def test_a_constant_image_border_is_an_info_named_by_channel_row_and_column():
+    """The audit's digits: '99 features are constant ... Drop them' warned on every image set,
+    though black borders are normal and a CNN cannot drop pixels."""
+    data = pictures()
+    data.x[:, :, 0, :] = 0  # a black top row in every image
+    found = by_code(audit(data)[0])
+    border = found["constant_features"]
+    assert border.severity is Severity.INFO and border.evidence["num_positions"] == 6
+    assert border.evidence["positions"][:2] == ["(0, 0, 0)", "(0, 0, 1)"]
+    assert "6 of 36 pixel positions (c, h, w)" in border.message
+    assert "constant_channels" not in found
+    assert found["data_audit"].evidence["flagged"] == []
+
+
+def test_a_whole_constant_channel_is_a_warning():
+    data = pictures()
+    data.x = np.concatenate([data.x, data.x, np.full_like(data.x, 7)], axis=1)  # blue: 7
+    warn = by_code(audit(data)[0])["constant_channels"]
+    assert warn.severity is Severity.WARNING and warn.evidence["constant_channels"] == [2]
+    assert "channel 2 of 3 has one value" in warn.message and "(e.g. 7)" in warn.message
+    data.x[:] = 0
+    assert "every pixel has one value" in by_code(audit(data)[0])["constant_channels"].message

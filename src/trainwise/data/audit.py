@@ -73,7 +73,8 @@ def _missing_findings(x: np.ndarray, names: list[str]) -> tuple[list[Finding], d
                     **evidence)], top_k
 
 
-def _constant_findings(x: np.ndarray, names: list[str]) -> tuple[list[Finding], list[str]]:
+def _constant_mask(x: np.ndarray) -> np.ndarray:
+    """(N, D) -> (D,) bool: features with one value (up to round-off) over every row."""
     if x.dtype.kind in "biu":  # no float64 copy of (N, C*H*W) pixels: they are all finite
         finite = np.ones((1, x.shape[1]), dtype=bool)
         high, low = x.max(axis=0).astype(np.float64), x.min(axis=0).astype(np.float64)
@@ -84,8 +85,11 @@ def _constant_findings(x: np.ndarray, names: list[str]) -> tuple[list[Finding], 
     scale = np.maximum(1.0, np.maximum(np.abs(high), np.abs(low)))
     # near-constant: the spread is float round-off, not signal; all-missing features are
     # reported by the missing-values check instead
-    flat = finite.any(axis=0) & (high - low <= 1e-6 * scale)
-    constant = [names[i] for i in np.flatnonzero(flat)]
+    return finite.any(axis=0) & (high - low <= 1e-6 * scale)
+
+
+def _constant_findings(x: np.ndarray, names: list[str]) -> tuple[list[Finding], list[str]]:
+    constant = [names[i] for i in np.flatnonzero(_constant_mask(x))]
     if not constant:
         return [], []
     more = " ..." if len(constant) > TOP_K else ""
@@ -95,6 +99,35 @@ def _constant_findings(x: np.ndarray, names: list[str]) -> tuple[list[Finding], 
                     "Drop them: they carry no information (normalisation guards their zero "
                     "spread, so they are harmless but wasted inputs).",
                     num_features=len(constant), features=constant[:TOP_K])], constant
+
+
+def _constant_pixels(images: np.ndarray) -> tuple[list[Finding], list[str]]:
+    """(N, C, H, W): a plain border is normal (MNIST: ~67 of 784 pixels are 0 in every
+    image) and a CNN cannot drop pixels, so constant positions are an info, named (c, h, w);
+    only a channel (or every pixel) with one value in all images is a warning."""
+    num_channels = images.shape[1]
+    flat = _constant_mask(images.reshape(len(images), -1)).reshape(images.shape[1:])
+    if not flat.any():
+        return [], []
+    positions = [f"({c}, {h}, {w})" for c, h, w in np.argwhere(flat).tolist()]
+    whole = [c for c in range(num_channels) if flat[c].all()]
+    evidence = {"num_positions": len(positions), "positions": positions[:TOP_K],
+                "constant_channels": whole}
+    if whole:
+        which = "every pixel" if len(whole) == num_channels else \
+            f"channel {', '.join(map(str, whole))} of {num_channels}"
+        return [warning(
+            "data", "constant_channels",
+            f"{which} has one value in all {len(images)} images (e.g. "
+            f"{float(images[0, whole[0], 0, 0]):g}): it carries no information.",
+            "Check how the images were made or decoded (a blank colour plane, an empty alpha "
+            "channel, all-black files); re-save them without it, or ignore this if intended.",
+            **evidence)], positions
+    more = " ..." if len(positions) > 3 else ""
+    return [info("data", "constant_features",
+                 f"{len(positions)} of {flat.size} pixel positions (c, h, w) have one value in "
+                 f"every image, e.g. {', '.join(positions[:3])}{more}: usually a plain border "
+                 "or background, which a CNN learns to ignore.", **evidence)], positions
 
 
 def _duplicates(row_hash: np.ndarray, ordered: np.ndarray, repeat: np.ndarray,
@@ -257,7 +290,9 @@ def audit(data: TaskData) -> tuple[list[Finding], dict[str, Any]]:
     findings += found
     found, summary["missing"] = _missing_findings(x, names)
     findings += found
-    found, constant = _constant_findings(x, names)
+    image = data.kind == "image" and np.ndim(data.x) == 4
+    found, constant = _constant_pixels(np.asarray(data.x)) if image else \
+        _constant_findings(x, names)
     findings += found
     summary["constant_features"] = constant[:TOP_K]
     found, counts = duplicate_findings(data.row_hashes(), y, data.task, files=data.files)
