@@ -88,3 +88,85 @@ def test_no_near_duplicates_is_an_info():
     hashes = perceptual_hashes(scenes(30))
     [finding] = check_near_duplicates(hashes[:20], hashes[20:])
     assert finding.code == "no_near_duplicates"
+
+
+def shapes(num: int = 210, seed: int = 0) -> np.ndarray:
+    """(num, 3, 32, 32) uint8: one random circle, square or triangle of a random bright
+    colour on a random dark background, as the audit's copy-free shapes/ folder."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:32, :32]
+    out = np.empty((num, 32, 32, 3), dtype=np.uint8)
+    for k in range(num):
+        out[k] = rng.integers(0, 60, 3)
+        cy, cx, r = *rng.integers(10, 22, 2), rng.integers(5, 9)
+        mask = [(yy - cy) ** 2 + (xx - cx) ** 2 < r * r,
+                (abs(yy - cy) < r) & (abs(xx - cx) < r),
+                (yy - cy + r > 0) & (abs(xx - cx) < (yy - cy + r) / 2) & (yy < cy + r)][k % 3]
+        out[k][mask] = rng.integers(120, 255, 3)
+    return out.transpose(0, 3, 1, 2).copy()
+
+
+def test_hash_hits_between_different_simple_shapes_are_not_called_copies():
+    """The audit's shapes/: 20 of 60 copy-free test images were 'near copies' by pHash."""
+    images = shapes()
+    hashes = perceptual_hashes(images)
+    a, b = np.arange(150), np.arange(150, 210)
+    i, j, _ = hamming_pairs(hashes[a], hashes[b])
+    assert len(np.unique(j)) >= 10  # the hash alone flags many of them
+    [unsure] = check_near_duplicates(hashes[a], hashes[b], rows=(a, b))
+    assert unsure.code == "near_duplicate_images" and "may be near copies" in unsure.message
+    assert "not compared pixel by pixel" in unsure.message
+    [found] = check_near_duplicates(hashes[a], hashes[b], rows=(a, b), images=(images, images))
+    assert found.code == "no_near_duplicates" and found.severity == "info"
+    assert found.evidence["num_rejected"] == len(j) and found.evidence["num_pairs"] == 0
+    assert "pixels that differ" in found.message
+    data = TaskData(name="shapes", kind="image", task="classification", x=images,
+                    y=np.arange(210) % 3, class_names=["circle", "square", "triangle"])
+    split = plan_split(data, SplitSettings(seed=0))  # the split stage confirms as well
+    assert "near_duplicate_images" not in [f.code for f in split.findings]
+
+
+def test_edited_copies_are_confirmed_and_flat_images_are_not():
+    from trainwise.data.pixels import MIN_CORRELATION, pixel_correlation
+
+    images = scenes(40, seed=5)
+    smaller = torch.nn.functional.interpolate(torch.from_numpy(images).float(), size=(48, 48),
+                                              mode="bilinear", antialias=True)
+    resized = torch.nn.functional.interpolate(smaller, size=(64, 64), mode="bilinear")
+    edits = [np.stack([jpeg(im, 50) for im in images]),
+             np.clip(images + np.random.default_rng(0).normal(0, 10, images.shape), 0,
+                     255).astype(np.uint8),
+             np.clip(images.astype(int) + 40, 0, 255).astype(np.uint8),
+             resized.round().clamp(0, 255).byte().numpy()]
+    rows = np.arange(40)
+    for edited in edits:
+        assert pixel_correlation(images, edited, rows, rows).min() >= MIN_CORRELATION
+    others = shapes()
+    different = pixel_correlation(others, others, np.arange(0, 100), np.arange(100, 200))
+    assert different.max() < MIN_CORRELATION
+    blank = np.stack([np.full((3, 8, 8), 20, np.uint8), np.full((3, 8, 8), 200, np.uint8)])
+    assert pixel_correlation(blank, blank, np.array([0]), np.array([1]))[0] == 0
+
+
+def test_confirmed_copies_are_counted_and_the_other_hash_hits_set_apart():
+    images = np.concatenate([shapes(150), scenes(60, seed=7, side=32)])
+    images[200:210] = np.stack([jpeg(images[k]) for k in range(150, 160)])  # 10 real copies
+    hashes = perceptual_hashes(images)
+    a, b = np.r_[0:120, 150:200], np.r_[120:150, 200:210]  # shapes and scenes on both sides
+    [near] = check_near_duplicates(hashes[a], hashes[b], rows=(a, b), images=(images, images))
+    hashed = [k for k in range(150, 160) if np.bitwise_count(hashes[k] ^ hashes[k + 50]) <= 4]
+    assert near.code == "near_duplicate_images" and len(hashed) >= 8
+    assert near.evidence["num_images"] == near.evidence["num_pairs"] == len(hashed)
+    assert [(i, j) for i, j, _ in near.evidence["examples"]] == [(k, k + 50)
+                                                                for k in hashed[:5]]
+    assert min(near.evidence["correlations"]) >= 0.99
+    assert "correlated >= 0.99 at 8x8" in near.message
+    rejected = near.evidence["num_rejected"]
+    assert rejected > 0 and f"{rejected} more pairs have similar hashes but different " \
+        "pixels and are not counted" in near.message
+    data = TaskData(name="mix", kind="image", task="classification", x=images,
+                    y=np.arange(210) % 2, class_names=["a", "b"])
+    result = plan_split(data, SplitSettings(seed=0))  # the split stage confirms as well
+    for finding in result.findings:
+        if finding.code == "near_duplicate_images":
+            assert all(abs(j - i) == 50 for i, j, _ in finding.evidence["examples"])

@@ -4,6 +4,7 @@ Hamming-radius search.
 pHash as imagehash computes it (gray 32x32, 2-D DCT, the 8x8 lowest frequencies against
 their median), but for a whole (N, C, H, W) batch at once with torch's antialiased resize
 instead of one PIL image at a time; bits can differ from imagehash's Lanczos by a few.
+Hash hits are then confirmed pixel by pixel (pixels.py): plain shapes share hashes.
 The search is multi-index hashing: two hashes within r bits agree exactly on most of their 8
 byte-chunks, so only pairs sharing a key made of some of those chunks are compared (see
 _key_sets). deepchecks' removed SimilarImageLeakage compared every test hash with every
@@ -15,10 +16,13 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from trainwise.data.leakage import name_files, named_pairs
+from trainwise.data.pixels import MIN_CORRELATION, SIDE, pixel_correlation
+from trainwise.data.task import TaskData
 from trainwise.findings import Finding, info, warning
 
 MAX_DISTANCE = 4  # bits of 64: re-encodes, resizes, small crops; deepchecks' default too
@@ -133,27 +137,122 @@ def check_near_duplicates(hash_a: np.ndarray, hash_b: np.ndarray, *,
                           max_distance: int = MAX_DISTANCE,
                           names: tuple[str, str] = ("train", "val"),
                           rows: tuple[np.ndarray, np.ndarray] | None = None,
-                          files: Sequence[str] = ()) -> list[Finding]:
-    """A warning (hashes can match unrelated simple images, e.g. blank ones) when images of
-    b are within max_distance bits of an image of a; info otherwise. `rows` maps positions
+                          files: Sequence[str] = (),
+                          images: tuple[np.ndarray, np.ndarray] | None = None) -> list[Finding]:
+    """A warning when images of b are within max_distance bits of an image of a and, given
+    `images` (what `rows`, or else the positions, index on each side), their pixels confirm
+    it (pixels.py); an info otherwise. Without `images` the hits are reported as possible
+    copies, with the caveat that hashes match unrelated simple images. `rows` maps positions
     to the row numbers the examples should name; `files` (one per row) names their files."""
     i, j, distance = hamming_pairs(hash_a, hash_b, max_distance)
     if rows is not None:
         i, j = rows[0][i], rows[1][j]
-    a, b = names
     if len(j) == 0:
-        return [info("split", "no_near_duplicates", f"no {b} image within {max_distance} bits "
-                     f"(of 64, pHash) of a {a} image.", max_distance=max_distance)]
-    first = np.argsort(j, kind="stable")[:NUM_EXAMPLES]
-    pairs = [[int(i[k]), int(j[k])] for k in first]
-    named = {"example_files": name_files(files, pairs)} if files else {}
-    return [warning(
+        return [info("split", "no_near_duplicates", f"no {names[1]} image within "
+                     f"{max_distance} bits (of 64, pHash) of a {names[0]} image.",
+                     max_distance=max_distance)]
+    pairs = _Pairs(i, j, distance, names, max_distance, files)
+    if images is None:
+        return [_possible_copies(pairs)]
+    correlation = pixel_correlation(images[0], images[1], i, j)
+    confirmed = correlation >= MIN_CORRELATION
+    if not confirmed.any():
+        return [_unconfirmed(pairs, correlation)]
+    return [_near_copies(pairs.subset(confirmed), correlation[confirmed],
+                         int((~confirmed).sum()))]
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """Hash hits (row i of a, row j of b, Hamming distance) and how to name them."""
+
+    i: np.ndarray
+    j: np.ndarray
+    distance: np.ndarray
+    names: tuple[str, str]
+    max_distance: int
+    files: Sequence[str]
+
+    def subset(self, keep: np.ndarray) -> _Pairs:
+        return replace(self, i=self.i[keep], j=self.j[keep], distance=self.distance[keep])
+
+    def described(self) -> tuple[dict, str, np.ndarray]:
+        """(evidence, '; e.g. a.png ~ b.png' for the message, positions of the examples): the
+        first pairs by b row."""
+        first = np.argsort(self.j, kind="stable")[:NUM_EXAMPLES]
+        pairs = [[int(self.i[k]), int(self.j[k])] for k in first]
+        evidence = {"num_images": int(len(np.unique(self.j))), "num_pairs": int(len(self.j)),
+                    "max_distance": self.max_distance,
+                    "examples": [[*pair, int(self.distance[k])]
+                                 for pair, k in zip(pairs, first, strict=True)]}
+        if self.files:
+            evidence["example_files"] = name_files(self.files, pairs)
+        return evidence, named_pairs(self.files, pairs, " ~ "), first
+
+
+FIX = ("Look at the example pairs; if they are copies, delete them (or, where the data has a "
+       "group key, give each original and its copies one key and split by group).")
+
+
+def _near_copies(pairs: _Pairs, correlation: np.ndarray, num_rejected: int) -> Finding:
+    a, b = pairs.names
+    evidence, example, first = pairs.described()
+    rejected = (f" {num_rejected} more pairs have similar hashes but different pixels and are "
+                "not counted." if num_rejected else "")
+    return warning(
         "split", "near_duplicate_images",
-        f"{len(np.unique(j))} {b} images are near copies of {a} images (pHash within "
-        f"{max_distance} of 64 bits; {len(j)} pairs, {int((distance == 0).sum())} at "
-        f"distance 0{named_pairs(files, pairs, ' ~ ')}): resized, re-encoded or lightly "
-        "edited copies inflate the score.",
-        "Look at the example pairs; if they are copies, drop them or give each original and "
-        "its copies one group key and split by group.",
-        num_images=int(len(np.unique(j))), num_pairs=int(len(j)), max_distance=max_distance,
-        examples=[[int(i[k]), int(j[k]), int(distance[k])] for k in first], **named)]
+        f"{evidence['num_images']} {b} images are near copies of {a} images "
+        f"({evidence['num_pairs']} pairs with pHash within {pairs.max_distance} of 64 bits "
+        f"and pixels correlated >= {MIN_CORRELATION} at {SIDE}x{SIDE}, colour included"
+        f"{example}): resized, re-encoded or lightly edited copies inflate the score."
+        f"{rejected}", FIX, **evidence, min_correlation=MIN_CORRELATION,
+        num_rejected=num_rejected, correlations=[round(float(c), 4) for c in correlation[first]])
+
+
+def _unconfirmed(pairs: _Pairs, correlation: np.ndarray) -> Finding:
+    a, b = pairs.names
+    evidence, example, _ = pairs.described()
+    return info(
+        "split", "no_near_duplicates",
+        f"no {b} image is a near copy of a {a} image: {evidence['num_pairs']} pairs have pHash "
+        f"within {pairs.max_distance} bits but pixels that differ (correlation below "
+        f"{MIN_CORRELATION} at {SIDE}x{SIDE}, colour included), as plain shapes and "
+        f"backgrounds often do{example}.",
+        **{**evidence, "num_images": 0, "num_pairs": 0}, num_rejected=evidence["num_pairs"],
+        min_correlation=MIN_CORRELATION, max_correlation=round(float(correlation.max()), 4))
+
+
+def _possible_copies(pairs: _Pairs) -> Finding:
+    a, b = pairs.names
+    evidence, example, _ = pairs.described()
+    return warning(
+        "split", "near_duplicate_images",
+        f"{evidence['num_images']} {b} images may be near copies of {a} images (pHash within "
+        f"{pairs.max_distance} of 64 bits; {evidence['num_pairs']} pairs, "
+        f"{int((pairs.distance == 0).sum())} at distance 0{example}): not "
+        "compared pixel by pixel, and simple images (plain shapes, blank backgrounds) share "
+        "hashes without being copies; real resized, re-encoded or lightly edited copies would "
+        "inflate the score.", FIX, **evidence)
+
+
+def split_near_duplicates(data: TaskData, pairs: list, seen: np.ndarray,
+                          test: np.ndarray | None) -> list[Finding]:
+    """pHash every image once; each pair of parts (a rows, b rows, names) and train+val
+    against the test part (`test` rows of data.x, or data.x_test when None) are searched
+    within MAX_DISTANCE bits and confirmed pixel by pixel."""
+    hashes = perceptual_hashes(data.x)
+    both = (data.x, data.x)
+    findings = [f for a, b, names in pairs
+                for f in check_near_duplicates(hashes[a], hashes[b], names=names, rows=(a, b),
+                                               files=data.files, images=both)]
+    test_part = ("train+val", "test")
+    if test is not None:
+        return findings + check_near_duplicates(hashes[seen], hashes[test], names=test_part,
+                                                rows=(seen, test), files=data.files,
+                                                images=both)
+    if data.x_test is None:
+        return findings
+    # a shipped test part: its rows index data.x_test, and it has no files
+    return findings + check_near_duplicates(
+        hashes[seen], perceptual_hashes(data.x_test), names=test_part,
+        rows=(seen, np.arange(len(data.x_test))), images=(data.x, data.x_test))

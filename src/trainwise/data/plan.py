@@ -18,7 +18,7 @@ from trainwise.data.leakage import (
     row_hashes,
     shared_groups,
 )
-from trainwise.data.neardup import check_near_duplicates, perceptual_hashes
+from trainwise.data.neardup import split_near_duplicates
 from trainwise.data.split import TIMED, SplitIndices, split_indices
 from trainwise.data.task import Key, TaskData
 from trainwise.findings import Finding, info, warning
@@ -170,26 +170,6 @@ def _series_straddle(groups: np.ndarray, a: np.ndarray, b: np.ndarray,
                  num_shared_groups=len(shared), **{f"num_rows_{y}": rows_b})]
 
 
-def _near_duplicates(data: TaskData, result: SplitResult, pairs: list,
-                     seen: np.ndarray) -> list[Finding]:
-    """pHash every image once; each pair of parts is searched within MAX_DISTANCE bits."""
-    hashes = perceptual_hashes(data.x)
-    findings = [f for a, b, names in pairs
-                for f in check_near_duplicates(hashes[a], hashes[b], names=names, rows=(a, b),
-                                               files=data.files)]
-    if result.test is not None:
-        test = hashes[result.test]
-    elif data.x_test is not None:
-        test = perceptual_hashes(data.x_test)
-    else:
-        return findings
-    if result.test is None:  # a shipped test part: its rows are not data.x's, nor its files
-        return findings + check_near_duplicates(hashes[seen], test, names=("train+val", "test"),
-                                                rows=(seen, np.arange(len(test))))
-    return findings + check_near_duplicates(hashes[seen], test, names=("train+val", "test"),
-                                            rows=(seen, result.test), files=data.files)
-
-
 def _sub(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
     return None if values is None else np.asarray(values)[rows]
 
@@ -245,7 +225,7 @@ def _proofs(data: TaskData, result: SplitResult, pool: np.ndarray, keys: _Keys,
                                  row_hashes(data.x_test, common), names=("train+val", "test"),
                                  rows=(seen, np.arange(len(data.x_test))))
     if data.kind == "image":
-        findings += _near_duplicates(data, result, pairs, seen)
+        findings += split_near_duplicates(data, pairs, seen, result.test)
     if result.num_dropped:
         findings.append(info("split", "gap_rows", f"{result.num_dropped} rows fell inside the "
                              f"time gap ({gap}) and are in no part.", num_rows=result.num_dropped))
