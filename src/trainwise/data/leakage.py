@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -10,10 +9,10 @@ import pandas as pd
 import xxhash
 
 from trainwise.data.errors import DataError
+from trainwise.data.naming import name_files, named_pairs
 from trainwise.findings import Finding, error, info, warning
 
 NUM_EXAMPLES = 5  # example index pairs / groups carried in a finding's evidence
-NUM_NAMED = 2  # example files named in a finding's message (the evidence holds NUM_EXAMPLES)
 SMALL_POOL = 1 << 16  # 64k uint64 = 512 KB: fits in L2, random lookups stay cheap
 
 
@@ -63,26 +62,6 @@ def member(values: np.ndarray, pool: np.ndarray, *, pool_sorted: bool = False) -
     position = np.minimum(np.searchsorted(pool, ordered), len(pool) - 1)
     found[order] = pool[position] == ordered
     return found
-
-
-def name_files(files: Sequence[str], rows: Sequence[Sequence[int]]) -> list[list[str]]:
-    """The files of each tuple of rows, relative to the folder every file shares
-    ('cat/i1.png', not '/home/me/data/pets/cat/i1.png'): an image folder's findings name what
-    a user can open. The shared folder comes from the smallest and largest path alone."""
-    lowest, highest = min(files), max(files)
-    common = os.path.commonprefix([lowest, highest])
-    root = common[:common.rfind(os.sep) + 1]
-    return [[files[int(i)][len(root):] for i in row] for row in rows]
-
-
-def named_pairs(files: Sequence[str], pairs: Sequence[Sequence[int]], joint: str = " = ",
-                before: str = "; ") -> str:
-    """'; e.g. a.png = b.png, c.png = d.png' for the first NUM_NAMED pairs of rows, to append
-    to a message; '' without files."""
-    if not files or not len(pairs):
-        return ""
-    named = name_files(files, pairs[:NUM_NAMED])
-    return f"{before}e.g. {', '.join(joint.join(pair) for pair in named)}"
 
 
 def _duplicate_pairs(hash_a: np.ndarray, hash_b: np.ndarray, rows_a: np.ndarray | None = None,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from trainwise.data.leakage import name_files, named_pairs
+from trainwise.data.naming import name_files, named_pairs
 from trainwise.data.pixels import MIN_CORRELATION, SIDE, pixel_correlation
 from trainwise.data.task import TaskData
 from trainwise.findings import Finding, info, warning

@@ -15,14 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trainwise.data.audit import (
-    TOP_K,
-    class_findings,
-    duplicate_findings,
-    repeated_rows,
-    sorted_runs,
-    summary_finding,
-)
+from trainwise.data.audit import TOP_K, class_findings, summary_finding
+from trainwise.data.duplicates import duplicate_findings, repeated_rows, sorted_runs
 from trainwise.data.errors import DataError
 from trainwise.data.leakage import check_duplicates, conclude, member
 from trainwise.data.split import split_indices
