@@ -16,6 +16,7 @@ from typing import Any
 from trainwise.findings import STAGES, Finding, Severity, TrainwiseError, errors, worst
 from trainwise.reporting.classes import class_tables
 from trainwise.reporting.curves import best_epoch
+from trainwise.reporting.lr_range import lr_range_caption, used_lr
 from trainwise.reporting.tuning import candidate_rows, within_noise
 from trainwise.rundir import read_findings, read_history
 
@@ -229,6 +230,10 @@ def report_context(run: RunData) -> dict[str, Any]:
         "split": meta.get("split") or {},
         "model": run.model_summary,
         "lr_range": run.lr_range,
+        "lr_range_caption": lr_range_caption(run.lr_range, run.tune,
+                                             used_lr(run.tune, run.findings),
+                                             bool(run.steps or run.epochs))
+        if run.lr_range else "",
         "tune": run.tune,
         "candidates": candidates,
         "candidates_within_noise": within_noise(candidates),

@@ -1,4 +1,4 @@
-"""Report figures, part 1: shared style, PNG encoding, and the data and tuning figures.
+"""Report figures, part 1: shared style, PNG encoding, the data figure and finding marks.
 
 Every figure is a pure function from run-folder data to a `matplotlib.figure.Figure`.
 We build `Figure` objects directly (never pyplot): pyplot keeps a global registry of open
@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import functools
 import io
-import math
 from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec
 
@@ -195,53 +194,3 @@ def _class_ticks(ax: Axes, positions: np.ndarray, names: list[str]) -> None:
         return
     ax.set_xticks(positions, names, rotation=45 if len(names) > 12 else 0,
                   ha="right" if len(names) > 12 else "center")
-
-
-@styled
-def lr_range_figure(lr_range: dict[str, Any]) -> Figure:
-    """Loss vs learning rate (log x): raw faint, smoothed bold, one colour per seed."""
-    fig, ax = new_axes(f"Learning-rate range test ({lr_range.get('rule', 'rule unknown')})")
-    curves = lr_range.get("curves", [])
-    for i, curve in enumerate(curves):
-        color = PALETTE[i % len(PALETTE)]
-        lrs = finite(curve["lrs"])
-        ax.plot(lrs, finite(curve["losses"]), color=color, alpha=0.25, linewidth=1)
-        if curve.get("smoothed"):
-            ax.plot(lrs, finite(curve["smoothed"]), color=color, linewidth=2,
-                    label=f"seed {curve.get('seed', i)}")
-    low, high = lr_range.get("lr_low"), lr_range.get("lr_high")
-    if low and high:
-        ax.axvspan(low, high, color="#888888", alpha=0.12, label=f"range {low:.2g}–{high:.2g}")
-    _mark_chosen_lr(ax, lr_range.get("lr"), curves)
-    ax.set_xscale("log")
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel("loss")
-    _clip_exploding(ax, curves)
-    legend(ax, loc="lower left")  # the range-test curve starts high and ends high
-    return fig
-
-
-def _mark_chosen_lr(ax: Axes, lr: float | None, curves: list[dict[str, Any]]) -> None:
-    if not lr:
-        return
-    ax.axvline(lr, color="#222222", linewidth=1, linestyle=":")
-    if curves and curves[0].get("smoothed"):
-        # Loss at the chosen lr, interpolated in log-lr along the first seed's smoothed curve.
-        lrs, smoothed = finite(curves[0]["lrs"]), finite(curves[0]["smoothed"])
-        keep = np.isfinite(lrs) & np.isfinite(smoothed) & (lrs > 0)
-        if keep.any():
-            loss = np.interp(math.log(lr), np.log(lrs[keep]), smoothed[keep])
-            ax.plot([lr], [loss], marker="o", linestyle="none", color="#222222", markersize=7,
-                    zorder=5, label=f"chosen lr {lr:.2g}")
-
-
-def _clip_exploding(ax: Axes, curves: list[dict[str, Any]]) -> None:
-    """Keep the useful part in view: the range test ends by diverging on purpose."""
-    values = [finite(c.get("smoothed") or c["losses"]) for c in curves]
-    values = [v[np.isfinite(v)] for v in values if np.isfinite(v).any()]
-    if not values:
-        return
-    start = float(np.median([v[0] for v in values]))
-    lowest = float(min(v.min() for v in values))
-    top = start + 0.5 * max(start - lowest, 0.1 * abs(start), 1e-3)
-    ax.set_ylim(lowest - 0.05 * (top - lowest), top)

@@ -22,7 +22,8 @@ from trainwise.reporting.context import (
     load_run,
     report_context,
 )
-from trainwise.reporting.figures import class_balance_figure, data_uri, figure_png, lr_range_figure
+from trainwise.reporting.figures import class_balance_figure, data_uri, figure_png
+from trainwise.reporting.lr_range import lr_range_figure, used_lr
 from trainwise.reporting.reliability import reliability_figure
 from trainwise.reporting.tuning import short_runs_figure
 
@@ -49,7 +50,9 @@ def figure_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]
         builders["class_balance"] = ("Class balance",
                                      lambda: class_balance_figure(counts, names))
     if run.lr_range and run.lr_range.get("curves"):
-        builders["lr_range"] = ("LR range test", lambda: lr_range_figure(run.lr_range or {}))
+        builders["lr_range"] = ("LR range test", lambda: lr_range_figure(
+            run.lr_range or {}, run.tune, used_lr(run.tune, run.findings),
+            trained=bool(run.steps or run.epochs)))
     if run.tune and run.tune.get("candidates"):
         builders["short_runs"] = ("Short runs", lambda: short_runs_figure(run.tune or {}))
     if _has(run.steps, "loss") or _has(run.epochs, "val_loss"):

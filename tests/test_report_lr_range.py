@@ -1,0 +1,128 @@
+"""The range-test figure: the test's point and the rate training used are told apart, the band
+covers every short run (widened ones too), and the y-limits keep the raw curve's floor in view
+although the bold moving average lags it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+from trainwise.findings import info  # noqa: E402
+from trainwise.reporting import build_report  # noqa: E402
+from trainwise.reporting.lr_range import (  # noqa: E402
+    lr_range_caption,
+    lr_range_figure,
+    used_lr,
+)
+from trainwise.tune.lr_range import EMA_BETA  # noqa: E402
+from trainwise.tune.suggest import debiased_ema  # noqa: E402
+
+LRS = np.geomspace(1e-6, 1.0, 100)  # the range test's default ramp: 6 decades in 100 steps
+
+
+def _raw() -> np.ndarray:
+    """Flat at 2.3, falls to 0.3 around lr 1e-2, then diverges (as a real test does)."""
+    x = np.log10(LRS)
+    loss = 0.3 + 2.0 / (1 + np.exp(3.0 * (x + 2.3)))
+    return np.where(x > -1.2, loss + 30.0 * (x + 1.2) ** 2, loss)
+
+
+def _lr_range() -> dict:
+    raw = _raw()
+    curve = {"seed": 0, "lrs": LRS.tolist(), "losses": raw.tolist(),
+             "smoothed": debiased_ema(raw, EMA_BETA).tolist()}
+    return {"curves": [curve], "lr": 0.027, "lr_low": 0.013, "lr_high": 0.071,
+            "spread_decades": 0.06, "rule": "trainwise"}
+
+
+TUNE = {"chosen_lr": 0.0468, "best_lr": 0.0705, "candidates": [
+    {"lr": 0.0132, "round": 0}, {"lr": 0.0305, "round": 0}, {"lr": 0.0705, "round": 0},
+    {"lr": 0.163, "round": 1}]}  # the last one added when the range widened (mnist1d)
+
+
+def _labels(fig) -> list[str]:
+    return fig.axes[0].get_legend_handles_labels()[1]
+
+
+def _vertical_lines(fig) -> list[float]:
+    return sorted(line.get_xdata()[0] for line in fig.axes[0].lines
+                  if len(line.get_xdata()) == 2 and line.get_xdata()[0] == line.get_xdata()[1])
+
+
+def test_the_range_test_point_and_the_rate_used_are_two_marks() -> None:
+    labels = _labels(lr_range_figure(_lr_range(), TUNE, used_lr(TUNE)))
+    assert "range-test point 0.027" in labels
+    assert "used for training 0.0468" in labels
+    assert not any("chosen lr" in label for label in labels)
+    assert _vertical_lines(lr_range_figure(_lr_range(), TUNE, 0.0468)) == pytest.approx(
+        [0.027, 0.0468])
+    # without short runs training uses the point itself: one mark that says both
+    same = lr_range_figure(_lr_range(), {"chosen_lr": 0.027, "candidates": []}, 0.027)
+    assert "range-test point 0.027, used for training" in _labels(same)
+    assert _vertical_lines(same) == pytest.approx([0.027])
+    tuned_only = lr_range_figure(_lr_range(), TUNE, 0.0468, trained=False)
+    assert "chosen for training 0.0468" in _labels(tuned_only)
+
+
+def test_the_rate_used_comes_from_tune_json_else_the_lr_chosen_finding() -> None:
+    assert used_lr(TUNE) == 0.0468
+    chosen = info("tune", "lr_chosen", "Training uses learning rate 0.05.", lr=0.05)
+    assert used_lr({"chosen_lr": None}, [chosen]) == 0.05
+    assert used_lr(None, [info("tune", "lr_range", "point", lr=0.01)]) is None
+    assert used_lr({"chosen_lr": float("nan")}) is None
+
+
+def test_the_band_covers_every_short_run_including_widened_ones() -> None:
+    fig = lr_range_figure(_lr_range(), TUNE, 0.0468)
+    ax = fig.axes[0]
+    (band,) = [p for p in ax.patches if p.get_label().startswith("short runs tried")]
+    left, right = band.get_x(), band.get_x() + band.get_width()
+    assert left == pytest.approx(0.0132) and right == pytest.approx(0.163)  # beyond lr_high
+    marks = {line.get_label(): line for line in ax.lines}
+    assert list(marks["short run"].get_xdata()) == pytest.approx([0.0132, 0.0305, 0.0705])
+    assert list(marks["short run added when the range widened"].get_xdata()) == [0.163]
+    # no short runs (find-lr): the band is the range test's own range, and says so
+    alone = lr_range_figure(_lr_range(), None, None)
+    assert "range test's range 0.013–0.071" in _labels(alone)
+
+
+def test_the_y_limits_keep_the_raw_floor_that_the_moving_average_lags_behind() -> None:
+    lr_range = _lr_range()
+    smoothed = np.array(lr_range["curves"][0]["smoothed"])
+    raw_floor = 0.3
+    assert smoothed.min() > raw_floor + 0.5  # the lag this test is about: EMA stays high
+    low, high = lr_range_figure(lr_range, TUNE, 0.0468).axes[0].get_ylim()
+    assert low <= raw_floor + 0.02  # the raw minimum is in view
+    assert high < 4.0  # the divergence (loss > 30) is still cut off
+    # one lucky batch far below the curve does not stretch the axis
+    lucky = _raw()
+    lucky[60] = -5.0
+    lr_range["curves"][0]["losses"] = lucky.tolist()
+    assert lr_range_figure(lr_range, TUNE, 0.0468).axes[0].get_ylim()[0] > 0.0
+
+
+def test_the_caption_says_the_bold_curve_is_a_lagging_moving_average() -> None:
+    caption = lr_range_caption(_lr_range(), TUNE, 0.0468)
+    assert "exponential moving average (beta 0.98" in caption
+    assert "memory of about 50 steps spans 3.0 decades" in caption  # 50 x 6/99 decades
+    assert "lags the raw loss" in caption
+    assert "off the raw losses with its own zero-lag smoothing" in caption
+    assert "dashed: the rate used for training, 0.0468" in caption
+    assert "hollow: added when the range widened" in caption
+    same = lr_range_caption(_lr_range(), {"candidates": []}, 0.027)
+    assert "dashed" not in same and "the range test's range" in same
+
+
+def test_the_report_uses_the_caption_and_the_rate_used(tmp_path) -> None:
+    (tmp_path / "meta.json").write_text(json.dumps({"name": "t", "verdict": "ok"}))
+    (tmp_path / "lr_range.json").write_text(json.dumps(_lr_range()))
+    (tmp_path / "tune.json").write_text(json.dumps(TUNE))
+    html = build_report(tmp_path).read_text()
+    caption = re.search(r'alt="LR range test".*?<figcaption>(.*?)<span', html, re.S).group(1)
+    assert "lags the raw loss" in caption and "chosen for training, 0.0468" in caption
