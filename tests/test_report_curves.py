@@ -11,6 +11,7 @@ import torch
 
 matplotlib.use("Agg")
 
+from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from trainwise.findings import Finding, Severity  # noqa: E402
@@ -23,7 +24,11 @@ from trainwise.reporting.curves import (  # noqa: E402
 )
 from trainwise.reporting.figures import FINDING_CURVES  # noqa: E402
 from trainwise.reporting.html import figure_builders  # noqa: E402
-from trainwise.reporting.reliability import reliability_figure  # noqa: E402
+from trainwise.reporting.reliability import (  # noqa: E402
+    MIN_BIN_ROWS,
+    SPARSE_COLOR,
+    reliability_figure,
+)
 from trainwise.train.diagnose import list_rules  # noqa: E402
 from trainwise.train.evaluate import reliability  # noqa: E402
 
@@ -53,11 +58,9 @@ def test_reliability_bars_are_the_non_empty_bins_of_evaluate() -> None:
     assert [b.get_height() for b in bars] == pytest.approx([val["accuracy"][i] for i in full])
     labels = [t.get_text() for t in fig.axes[0].texts]
     assert labels == [str(val["count"][i]) for i in full]  # the bin counts, over the bars
-    counts = [val["count"][i] for i in full]
-    alphas = [b.get_alpha() for b in bars]  # sparse bins fade: opacity follows the count
-    assert sorted(range(len(full)), key=lambda i: (counts[i], i)) == sorted(
-        range(len(full)), key=lambda i: (alphas[i], i))
-    assert max(alphas) == pytest.approx(0.8)
+    grey = [tuple(b.get_facecolor()[:3]) == to_rgb(SPARSE_COLOR) for b in bars]
+    assert grey == [val["count"][i] < MIN_BIN_ROWS for i in full]  # too few rows to judge
+    assert any(grey) and not all(grey)
     lines = {line.get_label(): line for line in fig.axes[0].lines}
     assert list(lines["perfectly calibrated"].get_xydata().tolist()) == [[0, 0], [1, 1]]
     dots = lines["bin's mean confidence"].get_xydata()
@@ -71,12 +74,10 @@ def test_reliability_draws_the_best_epoch_and_the_test_split() -> None:
     fig = reliability_figure(epochs, test)
     best = epochs[1]["val_reliability"]
     assert len(_bars(fig)) == sum(1 for n in best["count"] if n)
-    labels = [line.get_label() for line in fig.axes[0].lines]
-    assert any(label.startswith("test (n=1,000)") for label in labels)
-    (test_line,) = [line for line in fig.axes[0].lines if line.get_label().startswith("test")]
-    assert len(test_line.get_xdata()) == sum(1 for n in test["test_reliability"]["count"] if n)
-    assert any("validation, epoch 2" in t.get_text()
-               for t in fig.axes[0].get_legend().get_texts())
+    assert [ax.get_title(loc="left") for ax in fig.axes] == [
+        "validation, epoch 2 (n=400)", "test, the kept weights (n=1,000)"]
+    test_bars = [p for p in fig.axes[1].patches if p.get_width() < 1]
+    assert len(test_bars) == sum(1 for n in test["test_reliability"]["count"] if n)
 
 
 def test_reliability_without_bins_draws_only_the_diagonal() -> None:

@@ -3,6 +3,7 @@
 Reads the bins evaluate() stores (`val_reliability`, `test_reliability`: per bin the mean
 confidence, the accuracy and the count, None for an empty bin; the ECE's own 15 uniform bins,
 train/evaluate.py). A calibrated model sits on the diagonal; bars below it are over-confident.
+Validation and test get a panel each, drawn the same way, so neither is read as the other.
 """
 
 from __future__ import annotations
@@ -12,13 +13,18 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.patches import Patch
 
 from trainwise.reporting.curves import best_epoch
-from trainwise.reporting.figures import TEST_COLOR, VAL_COLOR, legend, new_axes, styled
+from trainwise.reporting.figures import TEST_COLOR, VAL_COLOR, styled
 
 Row = dict[str, Any]
-FIGSIZE = (7.0, 4.2)  # taller than the curves: both axes run 0-1 and the gaps are the point
+FIGSIZE = (7.0, 4.0)  # taller than the curves: both axes run 0-1 and the gaps are the point
+# A bin's accuracy on n rows has a standard error up to 0.5/sqrt(n): 0.16 at 10 rows, 0.5 at
+# one. Below 10 rows a bar's gap to the diagonal says nothing, so it is drawn grey (the count
+# stays written above it); mnist1d's test split had bins of 1-3 rows swinging 0 -> 0.67 -> 0.
+MIN_BIN_ROWS = 10
+SPARSE_COLOR = "#DDDDDD"
 
 
 class Bins(NamedTuple):
@@ -65,41 +71,53 @@ def reliability_row(epochs: Sequence[Row]) -> Row | None:
 
 @styled
 def reliability_figure(epochs: Sequence[Row], test: Row | None = None) -> Figure:
-    """Validation accuracy per confidence bin as bars (count above each), the bins' mean
-    confidence as dots on them, the test split's bins as a line, and the diagonal."""
-    fig, ax = new_axes("Reliability diagram: accuracy against confidence", FIGSIZE)
-    ax.plot([0, 1], [0, 1], color="#555555", linestyle="--", linewidth=1,
-            label="perfectly calibrated")
+    """One panel per split (validation at the best epoch, test with the kept weights): each
+    bin's accuracy as a bar with its row count above, the bin's mean confidence as a dot, and
+    the diagonal. Bins of fewer than MIN_BIN_ROWS rows are grey: their accuracy is noise."""
     row = reliability_row(epochs)
+    panels = []
     val = non_empty_bins(row.get("val_reliability")) if row is not None else None
     if val is not None and row is not None:
-        _draw_validation(ax, val, f"validation, epoch {row.get('epoch', '?')}")
+        panels.append((val, f"validation, epoch {row.get('epoch', '?')}", VAL_COLOR))
     tested = non_empty_bins((test or {}).get("test_reliability"))
     if tested is not None:
-        ax.plot(tested.confidence, tested.accuracy, marker="s", markersize=4, linewidth=1.2,
-                color=TEST_COLOR, label=f"test (n={int(tested.count.sum()):,})")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.1)  # headroom for the counts over bars near 1
-    ax.set_xlabel("confidence (top softmax probability)")
-    ax.set_ylabel("accuracy")
-    legend(ax, loc="upper left")
-    for handle in getattr(ax.get_legend(), "legend_handles", []):
-        if isinstance(handle, Rectangle):
-            handle.set_alpha(0.8)  # the bars' own colour, not the faded first bin's
+        panels.append((tested, "test, the kept weights", TEST_COLOR))
+    fig = Figure(figsize=FIGSIZE, layout="constrained")
+    fig.suptitle("Reliability diagram: accuracy against confidence", x=0.01, ha="left",
+                 fontsize=10)
+    axes = fig.subplots(1, max(len(panels), 1), sharey=True, squeeze=False)[0]
+    for ax, (bins, name, color) in zip(axes, panels, strict=False):
+        ax.set_title(f"{name} (n={int(bins.count.sum()):,})", loc="left", fontsize=9)
+        _draw_bins(ax, bins, color)
+    for ax in axes:
+        ax.plot([0, 1], [0, 1], color="#555555", linestyle="--", linewidth=1,
+                label="perfectly calibrated")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.1)  # headroom for the counts over bars near 1
+        ax.set_xlabel("confidence (top softmax probability)")
+    axes[0].set_ylabel("accuracy")
+    _legend(fig, axes[0], any((b.count < MIN_BIN_ROWS).any() for b, _, _ in panels))
     return fig
 
 
-def _draw_validation(ax: Any, bins: Bins, label: str) -> None:
-    bars = ax.bar(bins.left, bins.accuracy, width=bins.width, align="edge", color=VAL_COLOR,
-                  alpha=0.8, edgecolor="white", label=f"{label} (n={int(bins.count.sum()):,})")
-    # a good model puts nearly every sample in the top bin; the bins of 1-3 samples are noise,
-    # so they fade (opacity grows with the square root of the bin's share of the largest)
-    for bar, count in zip(bars, bins.count, strict=True):
-        bar.set_alpha(0.2 + 0.6 * float(np.sqrt(count / bins.count.max())))
+def _legend(fig: Figure, ax: Any, sparse: bool) -> None:
+    """Below the panels: inside, it would cover the sparse bars of the low-confidence end."""
+    handles, labels = ax.get_legend_handles_labels()
+    if sparse:
+        handles.append(Patch(facecolor=SPARSE_COLOR, alpha=0.8))
+        labels.append(f"bin of < {MIN_BIN_ROWS} rows (too few to judge)")
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=8)
+
+
+def _draw_bins(ax: Any, bins: Bins, color: str) -> None:
+    sparse = bins.count < MIN_BIN_ROWS
+    ax.bar(bins.left, bins.accuracy, width=bins.width, align="edge", alpha=0.8,
+           color=[SPARSE_COLOR if few else color for few in sparse], edgecolor="white")
     # the mean confidence inside each bin: the gap to the bar's top is what the ECE weighs
     ax.plot(bins.confidence, bins.accuracy, "o", color="#222222", markersize=3,
             label="bin's mean confidence")
-    for left, accuracy, count in zip(bins.left, bins.accuracy, bins.count, strict=True):
+    for left, accuracy, count, few in zip(bins.left, bins.accuracy, bins.count, sparse,
+                                          strict=True):
         ax.annotate(f"{int(count)}", xy=(left + bins.width / 2, accuracy), xytext=(0, 2),
                     textcoords="offset points", ha="center", va="bottom", fontsize=6.5,
-                    color="#555555")
+                    color="#999999" if few else "#333333")
