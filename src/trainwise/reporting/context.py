@@ -201,6 +201,19 @@ def _findings_by_stage(findings: list[Finding]) -> list[tuple[str, list[Finding]
     return groups
 
 
+# The header's warnings, these stages first: they judge the result itself (lr too low, a score
+# no better than the majority class), while a data or setup warning qualifies it.
+RESULT_STAGES = ("train", "evaluate")
+
+
+def _header_warnings(findings: list[Finding]) -> list[Finding]:
+    """Every warning, the train and evaluate stages' first, then in METHOD order."""
+    stages = [*RESULT_STAGES, *(s for s in STAGES if s not in RESULT_STAGES)]
+    order = {stage: i for i, stage in enumerate(stages)}
+    found = [f for f in findings if f.severity is Severity.WARNING]
+    return sorted(found, key=lambda f: order.get(f.stage, len(order)))
+
+
 def _created(meta: dict[str, Any]) -> str:
     created = meta.get("created")
     try:
@@ -223,6 +236,7 @@ def report_context(run: RunData) -> dict[str, Any]:
         "counts": [(s, sum(f.severity.value == s for f in run.findings)) for s in SEVERITIES],
         "headline": _headline(run),
         "errors": failed,
+        "warnings": _header_warnings(run.findings),
         "stopped_at": failed[0].stage if failed else None,
         "stage_rank": {stage: i for i, stage in enumerate(STAGES)},
         "classification": run.classification,
