@@ -12,6 +12,7 @@ import trainwise
 from trainwise.cli import main
 from trainwise.config import load_config
 from trainwise.rundir import read_findings, read_history
+from trainwise.train.intervals import accuracy_interval, percent
 
 QUICK = ["train.max_epochs=2", "tune.num_steps=30", "tune.num_seeds=1", "tune.short_runs=false",
          "run.threads=1"]
@@ -98,7 +99,16 @@ def _check_class_results(result):
     majority = int(np.argmax(meta["data"]["class_counts"]["train"]))
     assert test["test_baseline_class"] == meta["data"]["class_names"][majority]
     assert test["test_baseline_accuracy"] == pytest.approx(np.mean(y_true == majority))
-    assert f"(always '{test['test_baseline_class']}': " in result.verdict
+    assert f"; always '{test['test_baseline_class']}': " in result.verdict
+    # the verdict's 95% interval is that of these very predictions (tests/test_intervals.py
+    # checks the numbers)
+    interval = accuracy_interval(int(np.trace(matrix)), int(matrix.sum()))
+    assert f"Test accuracy {test['test_accuracy']:.1%} ({interval.text()}; always" \
+        in result.verdict
+    assert f"{matrix.sum()} rows" in interval.text()
+    (result_finding,) = [f for f in read_findings(result.path) if f.code == "test_result"]
+    assert (f"held-out samples, 95% interval {percent(interval.low)}-{percent(interval.high)}% "
+            "(always answering") in result_finding.message
     assert [r for r in read_history(result.path) if r["kind"] == "test"][0] == {
         "kind": "test", **test}
 

@@ -54,7 +54,8 @@ def test_imbalanced_result_shows_baseline_recall_and_matrix(tmp_path: Path) -> N
     assert "test balanced accuracy" in headline and "55.9 %" in headline  # (1 + 2/17) / 2
     section = _section(text)
     facts = re.findall(r"<tr><th>([^<]*)</th>", section[:section.index("Per class")])
-    assert facts[:4] == ["test accuracy", "test baseline accuracy", "test baseline class",
+    assert facts[:5] == ["test accuracy", "test accuracy, 95% interval",
+                         "test baseline accuracy", "test baseline class",
                          "test balanced accuracy"]  # the baseline right beside accuracy
     rows = re.findall(r"<tr><td>(\w+)</td>((?:<td[^>]*>[^<]*</td>)+)</tr>", section)
     cells = {name: re.findall(r">([^<]*)<", tds)[::2] for name, tds in rows}

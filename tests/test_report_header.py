@@ -55,3 +55,19 @@ def test_the_header_lists_every_warning_with_its_fix_result_stages_first(tmp_pat
 def test_a_run_without_warnings_has_no_warning_list(tmp_path) -> None:
     header = _header(_run(tmp_path, [info("data", "loaded", "Loaded 4000.")]))
     assert "to read first" not in header and "warning busy_cpu" not in header
+
+
+def test_the_test_accuracy_has_its_95_percent_interval_and_row_count(tmp_path) -> None:
+    test = {"test_accuracy": 1.0, "test_confusion": [[12, 0, 0], [0, 14, 0], [0, 0, 10]]}
+    run = _run(tmp_path, [], test)
+    header = _header(run)
+    assert "95% interval, 36 test rows 90.4–100 %" in header  # wine: 36 of 36 right
+    text = build_report(run).read_text(encoding="utf-8")
+    section = text[text.index('id="test"'):text.index('id="findings"')]
+    section = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", section)))
+    assert ("test accuracy 100.0 % test accuracy, 95% interval 90.4 – 100 % (Wilson score, "
+            "36 of 36 rows right)") in section
+    (run / "meta.json").write_text(json.dumps({"name": "t", "data": {"task": "classification"}}))
+    verdict = re.search(r'<div class="verdict[^>]*>(.*?)</div>',
+                        build_report(run).read_text(encoding="utf-8")).group(1)
+    assert verdict == "Finished: test accuracy 100.0 % (95% CI 90.4-100%, 36 rows)."

@@ -18,6 +18,7 @@ from trainwise.stages import PREFLIGHT_SAMPLES, RunContext
 from trainwise.train.callbacks import BestWeights
 from trainwise.train.class_metrics import class_results, lowest_recall
 from trainwise.train.diagnose import diagnose
+from trainwise.train.intervals import percent, split_accuracy_interval
 from trainwise.train.loop import fit
 from trainwise.train.sharding import evaluate_across_ranks, num_steps_per_epoch, setup_loader
 from trainwise.training_setup import (
@@ -225,8 +226,11 @@ def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
     assert ctx.data is not None
     if ctx.data.task != "classification":
         return f"Test RMSE {row['test_rmse']:.4g}, MAE {row['test_mae']:.4g}."
+    interval = split_accuracy_interval(row)
+    within = f", 95% interval {percent(interval.low)}-{percent(interval.high)}%" \
+        if interval is not None else ""
     message = (f"Test accuracy {row['test_accuracy']:.2%} on {len(ctx.splits['test'].y)} "
-               f"held-out samples (always answering '{row['test_baseline_class']}', the "
+               f"held-out samples{within} (always answering '{row['test_baseline_class']}', the "
                f"training split's most frequent class: {row['test_baseline_accuracy']:.2%}); "
                f"balanced accuracy {row['test_balanced_accuracy']:.2%}")
     lowest = lowest_recall(row["test_per_class"], ctx.data.class_names)

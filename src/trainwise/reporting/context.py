@@ -19,6 +19,7 @@ from trainwise.reporting.curves import best_epoch
 from trainwise.reporting.lr_range import lr_range_caption, used_lr
 from trainwise.reporting.tuning import candidate_rows, within_noise
 from trainwise.rundir import read_findings, read_history
+from trainwise.train.intervals import AccuracyInterval, percent, split_accuracy_interval
 
 Row = dict[str, Any]
 SEVERITIES = ("error", "warning", "info")
@@ -158,11 +159,25 @@ def _test_scalars(test: Row | None) -> list[tuple[str, Any]]:
 def _test_table(test: Row | None) -> list[tuple[str, str]]:
     first = {key: i for i, key in enumerate(_TEST_ORDER)}
     items = sorted(_test_scalars(test), key=lambda item: first.get(item[0], len(first)))
-    return [(k, _metric(k, v)) for k, v in items]  # sorted is stable: the rest keep order
+    rows = [(k, _metric(k, v)) for k, v in items]  # sorted is stable: the rest keep order
+    interval = split_accuracy_interval(test or {})
+    if interval is not None:  # right under the accuracy it qualifies
+        keys = [k for k, _ in rows]
+        at = keys.index("test_accuracy") + 1 if "test_accuracy" in keys else 0
+        rows.insert(at, ("test accuracy, 95% interval", _interval_cell(interval)))
+    return rows
+
+
+def _interval_cell(interval: AccuracyInterval) -> str:
+    return (f"{percent(interval.low)} – {percent(interval.high)} % (Wilson score, "
+            f"{interval.num_correct:,} of {interval.num_rows:,} rows right)")
 
 
 def _test_rows(test: Row) -> list[str]:
-    return [f"{k.replace('_', ' ')} {_metric(k, v)}" for k, v in _test_scalars(test)]
+    rows = [f"{k.replace('_', ' ')} {_metric(k, v)}" for k, v in _test_scalars(test)]
+    interval = split_accuracy_interval(test)
+    return [f"{r} ({interval.text()})" if interval is not None and r.startswith("test accuracy ")
+            else r for r in rows]
 
 
 _HEADLINE_LABELS = {"test_baseline_accuracy": "always the majority class",
@@ -177,6 +192,10 @@ def _headline(run: RunData) -> list[tuple[str, str]]:
         if test.get(key) is not None:
             items.append((_HEADLINE_LABELS.get(key, key.replace("_", " ")),
                           _metric(key, test[key])))
+        interval = split_accuracy_interval(test) if key == "test_accuracy" else None
+        if interval is not None:
+            items.append((f"95% interval, {interval.num_rows:,} test rows",
+                          f"{percent(interval.low)}–{percent(interval.high)} %"))
     best = best_epoch(run.epochs)
     if best is not None:
         items.append((f"best val loss (epoch {best['epoch']})", fmt_number(best["val_loss"])))

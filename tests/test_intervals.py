@@ -1,0 +1,64 @@
+"""The test accuracy's 95% interval: Wilson's score interval, checked against the closed form
+worked by hand, published values, statsmodels where installed, and where the report and the
+console verdict show it."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from trainwise.recipe import _beside_accuracy
+from trainwise.train.intervals import accuracy_interval, split_accuracy_interval
+
+Z = 1.959963984540054  # the normal distribution's 97.5% quantile
+
+
+def wilson_by_hand(k: int, n: int) -> tuple[float, float]:
+    """(p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n), Wilson (1927)."""
+    p = k / n
+    centre = p + Z * Z / (2 * n)
+    half = Z * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n))
+    return (centre - half) / (1 + Z * Z / n), (centre + half) / (1 + Z * Z / n)
+
+
+@pytest.mark.parametrize("k, n", [(978, 1000), (36, 36), (0, 10), (5, 7), (1, 1), (92, 1000)])
+def test_the_interval_is_wilsons_score_interval(k: int, n: int) -> None:
+    interval = accuracy_interval(k, n)
+    assert (interval.low, interval.high) == pytest.approx(wilson_by_hand(k, n), abs=1e-12)
+    assert (interval.num_correct, interval.num_rows) == (k, n)
+
+
+def test_published_values() -> None:
+    # mnist1d's 978 of 1000 and wine's 36 of 36 (audit s7 #15); 0 of 10: upper 0.2775, the
+    # value tabulated for the Wilson interval (Brown, Cai & DasGupta 2001, and statsmodels)
+    assert accuracy_interval(978, 1000).text() == "95% CI 96.7-98.5%, 1000 rows"
+    assert accuracy_interval(36, 36).text() == "95% CI 90.4-100%, 36 rows"
+    zero = accuracy_interval(0, 10)
+    assert zero.low == 0.0 and zero.high == pytest.approx(0.27753, abs=1e-5)
+    assert accuracy_interval(0, 0) is None and accuracy_interval(5, 3) is None
+
+
+def test_statsmodels_agrees_where_installed() -> None:
+    proportion = pytest.importorskip("statsmodels.stats.proportion")
+    for k, n in [(978, 1000), (36, 36), (0, 10), (5, 7)]:
+        interval = accuracy_interval(k, n)
+        assert (interval.low, interval.high) == pytest.approx(
+            proportion.proportion_confint(k, n, alpha=0.05, method="wilson"), abs=1e-12)
+
+
+def test_the_interval_is_read_off_the_confusion_matrix() -> None:
+    row = {"test_accuracy": 0.95, "test_confusion": [[50, 2, 0], [3, 45, 0], [0, 0, 0]]}
+    interval = split_accuracy_interval(row)
+    assert (interval.num_correct, interval.num_rows) == (95, 100)
+    assert split_accuracy_interval({"test_accuracy": 0.95}) is None  # a Monitor row
+    assert split_accuracy_interval({"test_confusion": [[1, 2]]}) is None  # not square
+
+
+def test_the_console_verdict_gives_the_interval_and_the_rows() -> None:
+    test = {"test_accuracy": 0.978, "test_confusion": [[489, 11], [11, 489]],
+            "test_baseline_accuracy": 0.5, "test_baseline_class": "0",
+            "test_balanced_accuracy": 0.978}
+    assert _beside_accuracy(test) == (" (95% CI 96.7-98.5%, 1000 rows; always '0': 50.0%), "
+                                      "balanced accuracy 97.8%")
+    assert _beside_accuracy({"test_accuracy": 0.9}) == ""  # nothing to set beside it
