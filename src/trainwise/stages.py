@@ -17,7 +17,7 @@ from torch import nn
 from trainwise.config import Config
 from trainwise.data.audit import audit
 from trainwise.data.augment import augment_findings, augment_plan, random_flip
-from trainwise.data.figures import plot_samples
+from trainwise.data.figures import plot_samples, samples_caption
 from trainwise.data.plan import (
     SplitSettings,
     key_findings,
@@ -104,7 +104,8 @@ def stage_data(ctx: RunContext) -> list[Finding]:
     findings += key_findings(data, ctx.config.split.strategy)
     findings += augment_findings(data, cfg.augment)
     figure = plot_samples(data, ctx.run.figure_path("samples.png"))
-    ctx.meta["figures"] = [str(figure.relative_to(ctx.run.path))]
+    ctx.meta["figures"] = [{"path": str(figure.relative_to(ctx.run.path)),
+                            "title": "Data samples", "caption": samples_caption(data)}]
     ctx.meta["data"] = {"name": data.name, "kind": data.kind, "task": data.task,
                         "fingerprint": data.fingerprint(), "input_shape": list(data.input_shape),
                         "num_classes": data.num_classes, "class_names": data.class_names,

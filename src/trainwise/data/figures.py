@@ -16,15 +16,16 @@ COLUMNS = 4
 IMAGES_PER_CLASS = 6
 
 
-def _grid(num_panels: int, title: str) -> tuple[Figure, list]:
+def _grid(num_panels: int, title: str, sharey: bool = False) -> tuple[Figure, list]:
     rows = math.ceil(num_panels / COLUMNS)
     columns = min(COLUMNS, num_panels)
-    height = 1.9 * rows + 0.4
+    height = 1.9 * rows + 0.4 + 0.3 * sharey  # room for the shared axis labels
     figure = Figure(figsize=(2.6 * columns, height))
     # fixed margins, not layout="constrained": that doubles the drawing time (~1 s a figure)
-    figure.subplots_adjust(left=0.06, right=0.98, bottom=0.3 / height, top=1 - 0.55 / height,
+    figure.subplots_adjust(left=0.07 if sharey else 0.06, right=0.98,
+                           bottom=(0.3 + 0.3 * sharey) / height, top=1 - 0.55 / height,
                            wspace=0.3, hspace=0.55)
-    axes = figure.subplots(rows, columns, squeeze=False).ravel().tolist()
+    axes = figure.subplots(rows, columns, squeeze=False, sharey=sharey).ravel().tolist()
     for unused in axes[num_panels:]:
         unused.set_axis_off()
     figure.suptitle(title, fontsize=10)
@@ -47,14 +48,17 @@ def _sequence_panels(data: TaskData) -> Figure:
         bins = np.clip(np.searchsorted(edges, data.y, side="right") - 1, 0, 3)
         rows = [np.flatnonzero(bins == b)[:LINES_PER_CLASS] for b in range(4)]
         titles = [f"target in [{edges[b]:.3g}, {edges[b + 1]:.3g}]" for b in range(4)]
+    # one y-scale for every panel: classes are compared by their amplitude as well as shape
     figure, axes = _grid(len(rows), f"{data.name}: first {LINES_PER_CLASS} sequences per "
                                     f"{'class' if data.task == 'classification' else 'bin'}"
-                                    f"{channel_note}")
+                                    f"{channel_note}", sharey=True)
     for ax, indices, title in zip(axes, rows, titles, strict=True):
         for index in indices:
             ax.plot(x[index, 0], linewidth=1)
         ax.set_title(title, fontsize=8)
         ax.tick_params(labelsize=6)
+    figure.supxlabel("time step", fontsize=8)
+    figure.supylabel("value (channel 0, as loaded)", fontsize=8)
     return figure
 
 
@@ -92,12 +96,24 @@ def _displayable(image: np.ndarray) -> np.ndarray:
     return scaled[0] if scaled.shape[0] == 1 else scaled[:3].transpose(1, 2, 0)
 
 
+def _images(data: TaskData) -> np.ndarray:
+    """(N, C, H, W): image data as loaded, flat rows of a known image shape as (N, 1, H, W)."""
+    x = np.asarray(data.x)
+    if data.kind != "image" and data.image_shape:
+        return x.reshape(len(x), 1, *data.image_shape[-2:])
+    return x
+
+
 def _image_panels(data: TaskData) -> Figure:
     """A row per class (up to MAX_PANELS), IMAGES_PER_CLASS typical images each: the first
     ones in file order, so the grid is the same every run."""
+    images = _images(data)
     labels = np.unique(data.y)[:MAX_PANELS]
     rows = [np.flatnonzero(data.y == c)[:IMAGES_PER_CLASS] for c in labels]
-    figure = Figure(figsize=(1.3 * IMAGES_PER_CLASS + 1.2, 1.3 * len(rows) + 0.5))
+    height = 1.3 * len(rows) + 0.5
+    figure = Figure(figsize=(1.3 * IMAGES_PER_CLASS + 1.2, height))
+    # the default margins leave ~3 inches blank above and below a grid of 10 rows
+    figure.subplots_adjust(left=0.12, right=0.98, bottom=0.15 / height, top=1 - 0.45 / height)
     figure.suptitle(f"{data.name}: first {IMAGES_PER_CLASS} images per class", fontsize=10)
     axes = figure.subplots(len(rows), IMAGES_PER_CLASS, squeeze=False)
     for row, (label, indices) in enumerate(zip(labels, rows, strict=True)):
@@ -105,7 +121,7 @@ def _image_panels(data: TaskData) -> Figure:
             ax.set_xticks([])
             ax.set_yticks([])
             if column < len(indices):
-                ax.imshow(_displayable(data.x[indices[column]]), cmap="gray",
+                ax.imshow(_displayable(images[indices[column]]), cmap="gray",
                           interpolation="nearest")
             else:
                 ax.set_axis_off()
@@ -113,18 +129,47 @@ def _image_panels(data: TaskData) -> Figure:
     return figure
 
 
-def plot_samples(data: TaskData, path: str | Path) -> Path:
+def _style(data: TaskData) -> str:
+    """How the samples are drawn: "images" (image data, or flat rows of a known image shape
+    such as digits' 8x8), "sequences", or per-feature "histograms"."""
+    if (data.kind == "image" or data.image_shape) and data.task == "classification":
+        return "images"
+    return "sequences" if data.kind == "sequence" else "histograms"
+
+
+def samples_figure(data: TaskData) -> Figure:
     """Sequences as lines (a panel per class), images as a grid (a row per class), tables and
     vectors as per-feature histograms.
 
     Deterministic: the first samples of each class are drawn, no random choice.
     """
-    if data.kind == "image" and data.task == "classification":
-        figure = _image_panels(data)
-    elif data.kind == "sequence":
-        figure = _sequence_panels(data)
-    else:
-        figure = _feature_panels(data)
+    style = _style(data)
+    if style == "images":
+        return _image_panels(data)
+    return _sequence_panels(data) if style == "sequences" else _feature_panels(data)
+
+
+def samples_caption(data: TaskData) -> str:
+    """The report's caption for samples_figure: what is drawn and what to look for."""
+    style = _style(data)
+    if style == "images":
+        return (f"The first {IMAGES_PER_CLASS} images of each class (a row each), as loaded, "
+                "before normalisation. Look for mislabelled or blank images, and for a class "
+                "told apart by something other than its content (a border, the brightness).")
+    if style == "sequences":
+        per = "class" if data.task == "classification" else "quarter of the target range"
+        return (f"The first {LINES_PER_CLASS} sequences of each {per} (channel 0, as loaded), "
+                "on one y-scale. Look for a shape that sets the classes apart, and for flat, "
+                "clipped or wildly scaled rows.")
+    num_features = int(np.prod(np.asarray(data.x).shape[1:]))
+    return (f"Histograms of the first {min(MAX_PANELS, num_features)} of {num_features} "
+            "features, as loaded (by class when there are 10 or fewer classes). Look for "
+            "constant features, extreme values, and which features set the classes apart.")
+
+
+def plot_samples(data: TaskData, path: str | Path) -> Path:
+    """Write samples_figure(data) as a PNG at `path`."""
+    figure = samples_figure(data)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)  # Agg is Figure's default canvas: no display needed

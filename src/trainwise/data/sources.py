@@ -41,12 +41,14 @@ def _sklearn_set(loader_name: str) -> Callable[[], TaskData]:
         import sklearn.datasets
 
         bunch = getattr(sklearn.datasets, f"load_{loader_name}")()
+        images = getattr(bunch, "images", None)  # digits: (N, 8, 8) beside the flat (N, 64)
         return TaskData(
             name=loader_name, kind="vector", task="classification",
             x=bunch.data.astype(np.float32), y=bunch.target.astype(np.int64),
             class_names=[str(c) for c in bunch.target_names],
             feature_names=[str(f) for f in getattr(bunch, "feature_names", [])]
             or [f"x{i}" for i in range(bunch.data.shape[1])],
+            image_shape=tuple(images.shape[1:]) if images is not None else None,
         )
 
     return load

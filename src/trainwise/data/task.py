@@ -53,6 +53,8 @@ class TaskData:
     files: list[str] = field(default_factory=list)  # one path per row, for image folders
     findings: list[Finding] = field(default_factory=list)  # what loading found that the user
     # must act on (text in a number column, a saved index dropped); audit() reports them
+    image_shape: tuple[int, ...] | None = None  # (H, W) when each flat row of x is a picture
+    # (digits: 64 pixel features of an 8x8 image), so the samples figure draws it as one
     _hashes: tuple | None = field(default=None, repr=False, compare=False)  # (key, hashes)
 
     def row_hashes(self) -> np.ndarray:

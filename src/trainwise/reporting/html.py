@@ -35,6 +35,13 @@ class EmbeddedFigure:
     title: str
     uri: str  # a data: URI, so report.html needs no file beside it
     path: str  # where the PNG also lies, relative to the run folder
+    caption: str = ""
+
+
+# Captions for the stage figures of run folders written before meta.json carried one (their
+# "figures" entries were bare paths): keyed by the file's stem.
+STAGE_CAPTIONS = {"samples": "Typical samples of the data, as loaded, drawn by the data stage "
+                             "before training: the first rows of each class."}
 
 
 def _has(rows: list[dict[str, Any]], key: str) -> bool:
@@ -113,10 +120,13 @@ def render_figures(run: RunData) -> tuple[dict[str, EmbeddedFigure], list[str]]:
 
 
 def extra_figures(run: RunData) -> tuple[list[EmbeddedFigure], list[str]]:
-    """Inline the figures stages listed in meta.figures (paths relative to the run folder)."""
+    """Inline the figures stages listed in meta.figures: each a path relative to the run
+    folder, or {"path", "title", "caption"}."""
     root = run.path.resolve()
     embedded, problems = [], []
-    for rel in run.meta.get("figures") or []:
+    for entry in run.meta.get("figures") or []:
+        described = entry if isinstance(entry, dict) else {"path": entry}
+        rel = str(described.get("path", ""))
         path = (root / rel).resolve()
         mime = _MIME.get(path.suffix.lower())
         if not path.is_relative_to(root) or mime is None:
@@ -125,8 +135,11 @@ def extra_figures(run: RunData) -> tuple[list[EmbeddedFigure], list[str]]:
         elif not path.is_file():
             problems.append(f"extra figure '{rel}' is listed in meta.json but missing")
         else:
-            title = path.stem.replace("_", " ").replace("-", " ")
-            embedded.append(EmbeddedFigure(title, data_uri(path.read_bytes(), mime), rel))
+            title = described.get("title") or path.stem.replace("_", " ").replace("-", " ")
+            caption = described.get("caption") or STAGE_CAPTIONS.get(
+                path.stem, f"A figure the run saved as {rel}.")
+            embedded.append(EmbeddedFigure(str(title), data_uri(path.read_bytes(), mime), rel,
+                                           str(caption)))
     return embedded, problems
 
 
