@@ -111,7 +111,9 @@ def stage_data(ctx: RunContext) -> list[Finding]:
                         "num_classes": data.num_classes, "class_names": data.class_names,
                         "feature_names": data.feature_names[:200], "notes": data.notes,
                         "keys": [vars(k) for k in data.keys], "audit": summary}
-    headline = f"{len(data.y)} samples, shape {data.input_shape}, {data.task}"
+    own_test = f" (plus its own {len(data.y_test)}-row test part)" \
+        if data.y_test is not None else ""
+    headline = f"{len(data.y)} samples{own_test}, shape {data.input_shape}, {data.task}"
     return [info("data", "loaded", f"Loaded '{data.name}': {headline}.")] + findings
 
 
@@ -145,8 +147,24 @@ def stage_split(ctx: RunContext) -> list[Finding]:
         ctx.meta["data"]["class_counts"] = counts
         findings = findings + missing_classes(counts, data.class_names)
     folds = f" ({len(result.folds)} folds saved; training on fold 0)" if result.folds else ""
-    return [info("split", "split", f"Split by '{result.strategy}': {sizes}{folds}.",
+    return [info("split", "split", f"Split by '{result.strategy}': "
+                 f"{split_sizes_text(sizes, test is None, cfg.test_fraction)}{folds}.",
                  **sizes)] + findings
+
+
+PART_NAMES = {"train": "train", "val": "validation", "test": "test"}
+
+
+def split_sizes_text(sizes: dict[str, int], own_test: bool, test_fraction: float) -> str:
+    """'train 3600, validation 400, test 1000 (...)': where the test rows came from, since a
+    source's own test part leaves split.test_fraction unused (mnist1d: 4000 loaded, 5000
+    in the parts)."""
+    words = [f"{PART_NAMES.get(part, part)} {n}" for part, n in sizes.items()]
+    if "test" in sizes:
+        words[list(sizes).index("test")] += (
+            " (the data set's own test part; split.test_fraction not used)" if own_test
+            else f" (carved by split.test_fraction = {test_fraction:g})")
+    return ", ".join(words)
 
 
 def _fingerprint(*parts: np.ndarray) -> str:
