@@ -169,6 +169,64 @@ def test_nan_from_the_first_step_is_an_error_that_points_back(blobs):
     assert math.isnan(result.lr) and result.to_dict()["lr"] is None
 
 
+def _in_order(x, y) -> DataLoader:
+    """No shuffle: batch k holds rows 32k .. 32k + 31, so a planted row is met at step k."""
+    return DataLoader(TensorDataset(x, y), batch_size=32)
+
+
+def test_a_nan_row_met_after_the_first_step_is_a_data_error_not_divergence(blobs):
+    """The audit's case: one NaN feature, reached at step 4 (lr ~ 1.7e-6): not a reason to
+    lower start_lr, and no lr for the short runs to train at."""
+    x = blobs[0].clone()
+    x[4 * 32 + 5, 2] = float("nan")
+    result = lr_range_test(net(), F.cross_entropy, _in_order(x, blobs[1]), adamw)
+    (finding,) = result.findings
+    assert finding.severity is Severity.ERROR and finding.code == "lr_range_nan_in_data"
+    assert finding.evidence["step"] == 4 and finding.evidence["non_finite"] == {"inputs": 1}
+    assert "'data'" in finding.fix and "start_lr" not in finding.fix
+    assert math.isnan(result.lr) and len(result.curves) == 0
+
+
+class _RowStandardised(nn.Module):
+    """Standardises each row by its own std: a constant row divides 0 by 0 (a model fault)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.head((x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True))
+
+
+def test_a_nan_before_the_loss_rose_blames_the_model_not_the_lr(blobs):
+    """Finite data, a NaN out of the forward at step 5 while the loss is flat at lr ~ 2e-6:
+    a learning rate that is too high makes the loss climb first."""
+    x = blobs[0].clone()
+    x[5 * 32] = 1.0  # a constant row: finite, but its std is 0
+    result = lr_range_test(_RowStandardised(), F.cross_entropy, _in_order(x, blobs[1]),
+                           adamw)
+    (finding,) = result.findings
+    assert finding.severity is Severity.ERROR and finding.code == "lr_range_nan_before_rise"
+    assert finding.evidence["step"] == 5 and "'check'" in finding.fix
+    assert math.isnan(result.lr)
+
+
+def test_a_loss_that_climbs_to_nan_is_still_divergence(blobs):
+    """The rule above must not take a real divergence for a fault: SGD on MSE to lr 1e8 (no
+    4x stop) climbs by orders of magnitude, then overflows."""
+    targets = F.one_hot(blobs[1], 3).float()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    sgd = lambda m: torch.optim.SGD(m.parameters(), lr=0.1)  # noqa: E731
+    result = lr_range_test(model, F.mse_loss, loader((blobs[0], targets), 16), sgd,
+                           end_lr=1e8, diverge_factor=1e30)
+    curve = result.curves[0]
+    assert curve.diverged and not math.isfinite(curve.losses[-1])
+    assert curve.losses[-2] > 1e3 * min(curve.losses)  # it climbed before
+    assert not [f for f in result.findings if f.severity is Severity.ERROR]
+
+
 def test_a_frozen_model_is_an_error(blobs):
     model = net().requires_grad_(False)
     result = lr_range_test(model, F.cross_entropy, loader(blobs), adamw, num_steps=10)

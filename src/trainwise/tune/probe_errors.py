@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from trainwise.findings import Finding, TrainwiseError, error
+from trainwise.train.evaluate import inputs_and_targets
 from trainwise.tune.batch_size import MIN_STEPS_PER_EPOCH
 
 
@@ -79,6 +80,53 @@ def check_fills_a_batch(loader: Any, code: str) -> None:
         f"{MIN_STEPS_PER_EPOCH} steps an epoch), or more data: check the split (stage "
         "'split') and data.max_samples (stage 'data').",
         dataset_size=size, batch_size=batch_size))
+
+
+def non_finite_values(batch: Any) -> dict[str, int]:
+    """NaN/inf counts in a batch's floating-point inputs and targets (tensors, or dicts,
+    lists and tuples of them), by part; parts without any are left out."""
+    inputs, targets = inputs_and_targets(batch)
+    counts = {name: _count_non_finite(part) for name, part in (("inputs", inputs),
+                                                               ("targets", targets))}
+    return {name: n for name, n in counts.items() if n}
+
+
+def _count_non_finite(part: Any) -> int:
+    if torch.is_tensor(part):
+        return int((~torch.isfinite(part)).sum()) if part.is_floating_point() else 0
+    if isinstance(part, dict):
+        part = list(part.values())
+    if isinstance(part, (list, tuple)):
+        return sum(_count_non_finite(item) for item in part)
+    return 0
+
+
+def nan_in_data(code: str, value: float, step: int, lr: float,
+                counts: dict[str, int]) -> ProbeStop:
+    """The loss turned non-finite on a batch that itself holds NaN/inf: whatever the lr."""
+    where = ", ".join(f"{n} in its {part}" for part, n in counts.items())
+    return ProbeStop(error(
+        "tune", code,
+        f"The loss was {value} at step {step} (lr={lr:.1e}) on a batch holding non-finite "
+        f"values ({where}): the data is the cause, not the learning rate.",
+        "Go back to stage 'data': drop or impute the rows with NaN/inf (trainwise.audit(x, y) "
+        "or `trainwise audit` counts them per feature), then rerun the range test.",
+        loss=value, step=step, lr=lr, non_finite=counts))
+
+
+def nan_before_rise(code: str, value: float, step: int, lr: float) -> ProbeStop:
+    """The loss turned non-finite out of a flat or falling curve: a learning rate that is too
+    high makes the loss climb first, so the model, the loss or the data is to blame."""
+    return ProbeStop(error(
+        "tune", code,
+        f"The loss was {value} at step {step} (lr={lr:.1e}) without having risen first; a "
+        "learning rate that is too high makes the loss climb before it overflows, so the "
+        "model, the loss function or the data is the likely cause, not the learning rate.",
+        "Go back to stage 'check' (`trainwise check`: e.g. a log of 0, a division by a zero "
+        "std, log(softmax(x)) instead of log_softmax, sqrt at 0 in the backward; "
+        "torch.autograd.set_detect_anomaly(True) names the operation) and stage 'data' "
+        "(NaN/inf the batch check cannot see, e.g. made by a transform), then rerun.",
+        loss=value, step=step, lr=lr))
 
 
 def no_batch(code: str, loader: Any) -> ProbeStop:
