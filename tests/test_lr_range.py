@@ -312,6 +312,23 @@ def test_digits_mlp_suggestion_is_sane_for_adamw():
     assert not [f for f in result.findings if f.severity is Severity.ERROR]
 
 
+def test_a_noisy_regression_that_falls_5x_is_not_called_flat_or_falling_at_start():
+    """The audit's regression (s7 #6, t07): MSE at batch 32 falls from ~10 to ~2 between
+    1e-3 and 0.3 after a flat start. Before: 'falls_at_start' on all three seeds ("lower
+    start_lr") and 'no_descent' on seed 1; the picks were right all along. (Seed 2 still
+    falls at end_lr = 1: its 'no_rise' is true.)"""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 8, generator=g)
+    y = x @ torch.randn(8, 1, generator=g) + 0.1 * torch.randn(300, 1, generator=g)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+    result = lr_range_test(model, F.mse_loss, loader((x, y)),
+                           lambda m: torch.optim.AdamW(m.parameters(), lr=1e-3),
+                           seeds=(0, 1, 2))
+    assert not {"lr_range_no_descent", "lr_range_falls_at_start"} & set(codes(result))
+    assert 1e-2 < result.lr_low < result.lr < result.lr_high
+
+
 def test_accumulated_micro_batches_give_the_range_test_of_whole_batches(blobs):
     """Micro-batches weighted by their share: the same gradients, so the same curve (no
     batch norm, whose statistics would differ)."""

@@ -71,9 +71,11 @@ def _summary(result: Verdict, curves: Sequence[Curve], rule: str) -> Finding:
 
 _FLAG_TEXT = {
     "no_descent": (
-        "the loss did not fall during the test",
+        "the loss did not fall during the test, by more than its noise",
         "Check that the model can learn at all (stage 'check': overfit one batch; the loss "
-        "at init) and that targets match inputs (stage 'data'); or raise end_lr."),
+        "at init) and that targets match inputs and outputs in shape (stage 'data'); or "
+        "raise end_lr. A loss that is very noisy (small batches) hides its fall: a larger "
+        "batch_size steadies it."),
     "no_rise": (
         "the loss was still falling at end_lr, so the test never saw where it diverges",
         "Raise end_lr (e.g. 10x) and rerun; until then the suggestion may be too low."),
