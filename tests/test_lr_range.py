@@ -247,6 +247,25 @@ def test_a_dataset_smaller_than_one_batch_is_an_error(blobs):
     assert "10 samples" in result.findings[0].message and result.curves == []
 
 
+@pytest.mark.parametrize("seeds,num_steps", [((0, 1), 9), ((0,), 12)])
+def test_a_one_shot_generator_is_said_to_be_exhausted_not_empty(blobs, seeds, num_steps):
+    """9 batches from a generator: a second seed, or a restart after the ninth step, finds
+    it used up; it did yield batches, so 'yielded no batch' was false (audit s7 #7)."""
+    def batches():
+        for i in range(0, 288, 32):
+            yield blobs[0][i:i + 32], blobs[1][i:i + 32]
+
+    result = lr_range_test(net(), F.cross_entropy, batches(), adamw, num_steps=num_steps,
+                           seeds=seeds)
+    (finding,) = result.findings
+    assert finding.severity is Severity.ERROR and finding.code == "lr_range_loader_exhausted"
+    assert "one pass" in finding.message and "DataLoader" in finding.fix
+    assert math.isnan(result.lr)
+    listed = [(x, y) for x, y in batches()]  # the re-iterable fix: the same batches as a list
+    ok = lr_range_test(net(), F.cross_entropy, listed, adamw, num_steps=num_steps, seeds=seeds)
+    assert len(ok.curves) == len(seeds) and math.isfinite(ok.lr)
+
+
 def test_bad_arguments_raise(blobs):
     for kw in ({"start_lr": 1.0, "end_lr": 1e-3}, {"num_steps": 2}, {"seeds": ()},
                {"rule": "nope"}):

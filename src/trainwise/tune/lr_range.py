@@ -26,6 +26,7 @@ from trainwise.tune.probe_errors import (
     FRESH_OPTIMIZER,
     ProbeStop,
     check_trainable,
+    exhausted,
     fresh_optimizer,
     nan_at_start,
     nan_before_rise,
@@ -263,12 +264,14 @@ def _pair(batch, device) -> tuple[Any, Any]:
 
 def _batches(loader: Iterable) -> Iterator:
     """Cycle through the loader (a short loader restarts, Lightning#5044); stop with an error
-    finding when a whole pass yields nothing."""
+    finding when a whole pass yields nothing: a used-up iterator, or an empty loader."""
     while True:
         empty = True
         for batch in loader:
             empty = False
             yield batch
+        if empty and isinstance(loader, Iterator):  # iter(it) is it: no second pass
+            raise exhausted("lr_range_loader_exhausted", loader)
         if empty:
             raise no_batch("lr_range_no_batch", loader)
 

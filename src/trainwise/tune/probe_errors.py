@@ -143,6 +143,18 @@ def no_batch(code: str, loader: Any) -> ProbeStop:
         dataset_size=size, batch_size=batch_size))
 
 
+def exhausted(code: str, loader: Any) -> ProbeStop:
+    """A one-shot iterator (a generator, iter(...)) that a later pass found used up."""
+    return ProbeStop(error(
+        "tune", code,
+        f"The loader is a one-shot iterator ({type(loader).__name__}) and yielded nothing on "
+        "this pass: such an iterator is exhausted after one pass, and the range test "
+        "iterates the data once per seed (and again whenever a pass is shorter than "
+        "num_steps).",
+        "Pass a DataLoader or another re-iterable (e.g. a list of (x, y) batches), not a "
+        "generator or an iterator.", loader_type=type(loader).__name__))
+
+
 def fresh_optimizer(optimizer: Any, model: nn.Module) -> Any:
     """`optimizer` when make_optimizer built it fresh for `model`; raise otherwise. A probe
     ramps and steps the optimizer it is given: handed the user's own one (torch-lr-finder
