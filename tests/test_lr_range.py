@@ -247,6 +247,31 @@ def test_a_dataset_smaller_than_one_batch_is_an_error(blobs):
     assert "10 samples" in result.findings[0].message and result.curves == []
 
 
+def test_a_dataset_smaller_than_one_batch_without_drop_last_is_an_error(blobs):
+    """20 rows, batch 32, drop_last=False: every step would train on the same 20 rows (audit
+    s7 #8: 100 steps, then lr 0.061 and only a 'no_rise' warning)."""
+    tiny = DataLoader(TensorDataset(blobs[0][:20], blobs[1][:20]), batch_size=32)
+    result = lr_range_test(net(), F.cross_entropy, tiny, adamw, num_steps=10)
+    (finding,) = result.findings
+    assert finding.severity is Severity.ERROR
+    assert finding.code == "lr_range_data_smaller_than_batch"
+    assert "20 samples" in finding.message and "batch_size=32" in finding.message
+    assert "batch_size" in finding.fix and result.curves == [] and math.isnan(result.lr)
+
+
+def test_a_loader_without_batching_warns_one_sample_per_step(blobs):
+    """batch_size=None turns the DataLoader's batching off: each step is one sample (audit
+    s7 #13: it ran silently and answered 0.053)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    single = DataLoader(TensorDataset(*blobs), batch_size=None, shuffle=True)
+    result = lr_range_test(model, F.cross_entropy, single, adamw, num_steps=20)
+    (found,) = [f for f in result.findings if f.code == "lr_range_one_sample_per_step"]
+    assert found.severity is Severity.WARNING and "batch_size=" in found.fix
+    batched = lr_range_test(model, F.cross_entropy, loader(blobs), adamw, num_steps=20)
+    assert "lr_range_one_sample_per_step" not in codes(batched)
+
+
 @pytest.mark.parametrize("seeds,num_steps", [((0, 1), 9), ((0,), 12)])
 def test_a_one_shot_generator_is_said_to_be_exhausted_not_empty(blobs, seeds, num_steps):
     """9 batches from a generator: a second seed, or a restart after the ninth step, finds

@@ -18,13 +18,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainwise.findings import Finding, TrainwiseError
+from trainwise.findings import Finding, TrainwiseError, warning
 from trainwise.train.evaluate import inputs_and_targets, one_output
 from trainwise.tune.lr_verdict import verdict
 from trainwise.tune.no_trace import no_trace, probe_loader, seeded
 from trainwise.tune.probe_errors import (
     FRESH_OPTIMIZER,
     ProbeStop,
+    check_fills_a_batch,
     check_trainable,
     exhausted,
     fresh_optimizer,
@@ -112,7 +113,9 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
     try:
         check_trainable(model, "lr_range_nothing_to_train")
         _check_builds_anew(make_optimizer, model)
+        check_fills_a_batch(loader, "lr_range_data_smaller_than_batch")
         with no_trace(model, loader) as snapshot:
+            unbatched = _one_sample_per_step(loader)  # reads an item: inside no_trace
             for seed in seeds:
                 curves.append(_run_seed(model, loss_fn, loader, make_optimizer, lrs, seed,
                                         diverge_factor, accumulate, fabric))
@@ -122,7 +125,31 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
         return LrRangeResult(nan, nan, nan, nan, rule, curves, findings=[stop.finding])
     v = verdict(curves, rule)
     return LrRangeResult(v.lr, v.lr_low, v.lr_high, v.spread_decades, rule, curves,
-                         v.suggestions, v.findings)
+                         v.suggestions, v.findings + unbatched)
+
+
+def _one_sample_per_step(loader: Iterable) -> list[Finding]:
+    """A warning when batch_size=None turned the DataLoader's batching off and an item's
+    target is one value: each step then trains on a single sample. (A data set whose items
+    are whole batches, the other use of batch_size=None, has targets with a batch axis.)"""
+    inner = getattr(loader, "_dataloader", loader)
+    dataset = getattr(inner, "dataset", None)
+    if not hasattr(inner, "batch_size") or inner.batch_size is not None \
+            or not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__") \
+            or len(dataset) == 0:
+        return []
+    try:
+        _, target = inputs_and_targets(dataset[0])
+    except TrainwiseError:
+        return []  # the ramp says what a batch must be
+    if np.ndim(target.detach().cpu() if torch.is_tensor(target) else target) != 0:
+        return []
+    return [warning(
+        "tune", "lr_range_one_sample_per_step",
+        "The loader has batch_size=None, which turns the DataLoader's batching off: each "
+        "range-test step trained on one sample, so the lr found is for one sample per step.",
+        "Pass a DataLoader with the batch_size you train with (e.g. batch_size=32); keep "
+        "batch_size=None only if you train one sample per step.")]
 
 
 def _check_builds_anew(make_optimizer: Callable[[nn.Module], Any], model: nn.Module) -> None:

@@ -10,7 +10,6 @@ from torch import nn
 
 from trainwise.findings import Finding, TrainwiseError, error
 from trainwise.train.evaluate import inputs_and_targets
-from trainwise.tune.batch_size import MIN_STEPS_PER_EPOCH
 
 
 class ProbeStop(Exception):
@@ -52,34 +51,15 @@ def nan_at_start(code: str, value: float, lr: float) -> ProbeStop:
         loss=value, lr=lr))
 
 
-def dataset_size(loader: Any) -> int | None:
-    """Samples in the loader's dataset; None when it has no dataset or no length (a stream)."""
-    dataset = getattr(loader, "dataset", None)
-    try:
-        return len(dataset) if hasattr(dataset, "__len__") else None
-    except TypeError:  # an IterableDataset's len() raises unless it defines one
-        return None
-
-
 def check_fills_a_batch(loader: Any, code: str) -> None:
-    """Raise ProbeStop when the loader's dataset holds fewer samples than one batch, where
-    both are known (a loader with drop_last=True then yields nothing, and an empty dataset
-    nothing at all: no_batch says so). Every step trains on the same few samples, one step
-    an epoch: a range test ramps over one batch repeated, a short run of 2 epochs makes 2
-    steps, and no lr they pick means much."""
-    size, batch_size = dataset_size(loader), getattr(loader, "batch_size", None)
-    if not size or not batch_size or size >= batch_size or getattr(loader, "drop_last", False):
-        return
-    suggested = max(1, size // MIN_STEPS_PER_EPOCH)  # as many steps as the batch-size search
-    raise ProbeStop(error(
-        "tune", code,
-        f"The data set has {size} samples, fewer than one batch (batch_size={batch_size}): "
-        f"every step trains on the same {size} samples, one step an epoch, so the lr it "
-        "measures says little about training.",
-        f"Use a batch_size well below {size} (e.g. {suggested}, for about "
-        f"{MIN_STEPS_PER_EPOCH} steps an epoch), or more data: check the split (stage "
-        "'split') and data.max_samples (stage 'data').",
-        dataset_size=size, batch_size=batch_size))
+    """Raise ProbeStop when the loader's dataset holds fewer samples than one batch and
+    drop_last is off, where both are known (with drop_last on, the loader yields nothing and
+    no_batch says so). Every step would train on the same few samples: a range test ramps
+    over one batch repeated, a short run of 2 epochs makes 2 steps."""
+    size, batch_size = loader_sizes(loader)
+    inner = getattr(loader, "_dataloader", loader)
+    if size and batch_size and size < batch_size and not getattr(inner, "drop_last", False):
+        raise smaller_than_batch(code, size, batch_size)
 
 
 def non_finite_values(batch: Any) -> dict[str, int]:
@@ -129,17 +109,40 @@ def nan_before_rise(code: str, value: float, step: int, lr: float) -> ProbeStop:
         loss=value, step=step, lr=lr))
 
 
+def loader_sizes(loader: Any) -> tuple[int | None, int | None]:
+    """(samples in the loader's dataset, its batch_size) where the loader says so (a
+    DataLoader, also inside Fabric's wrapper); None where it does not."""
+    inner = getattr(loader, "_dataloader", loader)
+    dataset = getattr(inner, "dataset", None)
+    try:
+        size = len(dataset) if hasattr(dataset, "__len__") else None
+    except TypeError:  # an IterableDataset's len() raises unless it defines one
+        size = None
+    return size, getattr(inner, "batch_size", None)
+
+
 def no_batch(code: str, loader: Any) -> ProbeStop:
     """The loader yielded nothing: an empty split or a batch larger than the data with
     drop_last."""
-    size = dataset_size(loader)
-    batch_size = getattr(loader, "batch_size", None)
+    size, batch_size = loader_sizes(loader)
     why = f" (the dataset has {size} samples, batch_size={batch_size}, drop_last=" \
           f"{getattr(loader, 'drop_last', None)})" if size is not None else ""
     return ProbeStop(error(
         "tune", code, f"The loader yielded no batch{why}: there is nothing to train on.",
         "Use a batch_size no larger than the training split or drop_last=False, and "
         "check the split (stage 'split'): the training part may be empty.",
+        dataset_size=size, batch_size=batch_size))
+
+
+def smaller_than_batch(code: str, size: int, batch_size: int) -> ProbeStop:
+    """Fewer samples than one batch without drop_last: every step sees the same rows."""
+    return ProbeStop(error(
+        "tune", code,
+        f"The data set has {size} samples, fewer than one batch (batch_size={batch_size}): "
+        f"every step would train on the same {size} rows, so the learning rate it measures "
+        "says little about training on batches of the data.",
+        f"Use a batch_size below {size} (at most {max(size // 10, 1)} gives >= 10 steps per "
+        "pass), or more data: stage 'split' may have left the training part too small.",
         dataset_size=size, batch_size=batch_size))
 
 
