@@ -68,7 +68,7 @@ def test_group_lr_ratios_are_kept(blobs):
                     {"params": model[4].parameters(), "lr": 1e-4}], lr=1.0)
 
     result = lr_range_test(net(), F.cross_entropy, loader(blobs), two_groups, start_lr=1e-4,
-                           end_lr=1e-2, num_steps=10)
+                           end_lr=1e-2, num_steps=10, seeds=(0,))
     assert len(seen) == 10
     for (head, tail), lr in zip(seen, result.curves[0].lrs, strict=True):
         assert head == pytest.approx(lr) and tail == pytest.approx(lr / 10)
@@ -272,12 +272,12 @@ def test_a_loader_without_batching_warns_one_sample_per_step(blobs):
     assert "lr_range_one_sample_per_step" not in codes(batched)
 
 
-@pytest.mark.parametrize("seeds,num_steps", [((0, 1), 9), ((0,), 12)])
+@pytest.mark.parametrize("seeds,num_steps", [((0, 1), 10), ((0,), 12)])
 def test_a_one_shot_generator_is_said_to_be_exhausted_not_empty(blobs, seeds, num_steps):
-    """9 batches from a generator: a second seed, or a restart after the ninth step, finds
+    """10 batches from a generator: a second seed, or a restart after the tenth step, finds
     it used up; it did yield batches, so 'yielded no batch' was false (audit s7 #7)."""
     def batches():
-        for i in range(0, 288, 32):
+        for i in range(0, 300, 32):
             yield blobs[0][i:i + 32], blobs[1][i:i + 32]
 
     result = lr_range_test(net(), F.cross_entropy, batches(), adamw, num_steps=num_steps,
@@ -289,6 +289,29 @@ def test_a_one_shot_generator_is_said_to_be_exhausted_not_empty(blobs, seeds, nu
     listed = [(x, y) for x, y in batches()]  # the re-iterable fix: the same batches as a list
     ok = lr_range_test(net(), F.cross_entropy, listed, adamw, num_steps=num_steps, seeds=seeds)
     assert len(ok.curves) == len(seeds) and math.isfinite(ok.lr)
+
+
+def test_find_lr_runs_three_seeds_by_default_as_the_cli(blobs):
+    """The API's default is the CLI's tune.num_seeds (3): a range and its spread (audit s7
+    #12: one seed, so spread 0 and never a spread warning)."""
+    import trainwise
+    from trainwise.config import TuneConfig
+
+    result = trainwise.find_lr(net(), F.cross_entropy, loader(blobs), adamw, num_steps=10)
+    assert [c.seed for c in result.curves] == [0, 1, 2] == list(range(TuneConfig().num_seeds))
+    assert len(result.suggestions) == 3  # the spread is over these
+
+
+def test_num_steps_has_one_minimum_in_the_api_and_the_config(blobs):
+    from pydantic import ValidationError
+
+    from trainwise.config import TuneConfig
+
+    with pytest.raises(TrainwiseError, match=">= 10"):
+        lr_range_test(net(), F.cross_entropy, loader(blobs), adamw, num_steps=9)
+    with pytest.raises(ValidationError):
+        TuneConfig(num_steps=9)
+    assert TuneConfig(num_steps=10).num_steps == 10
 
 
 def test_bad_arguments_raise(blobs):
@@ -309,7 +332,7 @@ def test_same_seed_same_suggestion(blobs):
 
 def test_an_anchor_rule_picks_the_point_and_ours_the_range(blobs):
     result = lr_range_test(net(), F.cross_entropy, loader(blobs), adamw, num_steps=30,
-                           rule="fastai.valley")
+                           rule="fastai.valley", seeds=(0,))  # one curve: its pick is the lr
     curve = result.curves[0]
     assert result.rule == "fastai.valley"
     assert result.lr == pytest.approx(suggest_lr(curve.lrs, curve.losses, "fastai.valley"))

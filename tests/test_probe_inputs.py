@@ -159,7 +159,7 @@ def _next_epoch(blobs, with_probe: bool, workers_running: bool, fabric_wrapped: 
         for _ in data:
             pass
     if with_probe:
-        lr_range_test(_net(), F.cross_entropy, data, _adamw, num_steps=8)
+        lr_range_test(_net(), F.cross_entropy, data, _adamw, num_steps=10)
     return torch.cat([x for x, _ in data])
 
 
@@ -221,7 +221,7 @@ def test_dict_inputs_split_into_micro_batches_give_the_whole_batches_range_test(
     x, y = blobs
     batches = [({"a": x[i:i + 32, :4], "b": x[i:i + 32, 4:]}, y[i:i + 32])
                for i in range(0, 288, 32)]
-    whole = lr_range_test(_DictInput(), F.cross_entropy, batches, _adamw, num_steps=9)
-    halves = lr_range_test(_DictInput(), F.cross_entropy, batches, _adamw, num_steps=9,
+    whole = lr_range_test(_DictInput(), F.cross_entropy, batches, _adamw, num_steps=10)
+    halves = lr_range_test(_DictInput(), F.cross_entropy, batches, _adamw, num_steps=10,
                            accumulate=2)
     assert halves.curves[0].losses == pytest.approx(whole.curves[0].losses, rel=1e-5)

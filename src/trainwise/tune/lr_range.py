@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from trainwise.config import MIN_NUM_STEPS
 from trainwise.findings import Finding, TrainwiseError, warning
 from trainwise.train.evaluate import inputs_and_targets, one_output
 from trainwise.tune.lr_verdict import verdict
@@ -89,21 +90,26 @@ def exponential_ramp(start_lr: float, end_lr: float, num_steps: int) -> list[flo
 def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader: Iterable,
                   make_optimizer: Callable[[nn.Module], torch.optim.Optimizer], *,
                   start_lr: float = 1e-6, end_lr: float = 1.0, num_steps: int = 100,
-                  seeds: Sequence[int] = (0,), diverge_factor: float = 4.0,
+                  seeds: Sequence[int] = (0, 1, 2), diverge_factor: float = 4.0,
                   rule: str = "trainwise", accumulate: int = 1,
                   fabric: Fabric | None = None) -> LrRangeResult:
     """Ramp the lr from start_lr to end_lr over num_steps batches per seed; suggest by `rule`.
 
     `make_optimizer(model)` builds the training optimizer, fresh for each seed; each group's
     lr follows the ramp times its ratio to the largest group lr. A seed sets the data order,
-    dropout and any augmentation; every seed starts from the model's current weights.
+    dropout and any augmentation; every seed starts from the model's current weights. By
+    default 3 seeds, as `trainwise find-lr` (tune.num_seeds): a range and its spread (one
+    seed's point can be 2x off; `spread_decades` and the lr_range_unstable warning say how far
+    the seeds disagree). `loader`: a DataLoader or another re-iterable of (x, y) batches, at
+    least one batch of data; num_steps >= 10 (as tune.num_steps).
     Result: `lr` is the one-cycle PEAK (median over seeds of `rule`'s pick), `lr_low` ..
     `lr_high` the range for the short-run search (always from our rule). `accumulate` splits
     each batch into that many micro-batches whose gradients add up to the batch's (as the
     training loop does above MAX_MICRO_BATCH: the same step, less memory). `fabric`: training's
     Fabric, whose precision the steps take (autocast; under "16-mixed" a copy of its loss
-    scaler per seed, so its own is left as found). Errors (NaN at the first step, nothing to
-    train, no batch) come back as error findings; bad arguments raise.
+    scaler per seed, so its own is left as found). Errors (a NaN/inf loss that is no
+    divergence, nothing to train, no batch, data smaller than a batch, a used-up iterator)
+    come back as error findings, with `lr` nan; bad arguments raise.
     """
     get_rule(rule)  # an unknown name fails before any work
     seeds = tuple(seeds)
@@ -167,9 +173,10 @@ def _check_arguments(start_lr, end_lr, num_steps, seeds, diverge_factor) -> None
     if not 0 < start_lr < end_lr:
         raise TrainwiseError(f"need 0 < start_lr < end_lr, got {start_lr} and {end_lr}; "
                              "the default 1e-6 .. 1.0 covers AdamW on most tasks.")
-    if num_steps < 5:
-        raise TrainwiseError(f"num_steps={num_steps} is too few to see a curve; use >= 5 "
-                             "(100 is the default: ~16 steps per decade over 1e-6 .. 1).")
+    if num_steps < MIN_NUM_STEPS:
+        raise TrainwiseError(f"num_steps={num_steps} is too few to see a curve; use >= "
+                             f"{MIN_NUM_STEPS} (100 is the default: ~16 steps per decade over "
+                             "1e-6 .. 1).")
     if len(seeds) == 0:
         raise TrainwiseError("seeds is empty; pass at least one seed, e.g. seeds=(0, 1, 2).")
     if diverge_factor <= 1:
