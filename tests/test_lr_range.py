@@ -348,6 +348,17 @@ def test_to_dict_is_lr_range_json(blobs):
     assert row["rule"] == "trainwise" and row["lr"] == result.lr
 
 
+def test_repr_is_a_summary_and_the_points_stay_in_the_fields(blobs):
+    """repr printed every lr and loss of every curve (audit s7 #11)."""
+    result = lr_range_test(net(), F.cross_entropy, loader(blobs), adamw, num_steps=60)
+    text = repr(result)
+    assert len(text) < 400 and "\n" not in text
+    assert f"lr={result.lr:.3g}" in text and "spread_decades=" in text
+    assert "seeds=[0, 1, 2]" in text and "points=[" in text
+    assert len(repr(result.curves[0])) < 150
+    assert len(result.curves[0].losses) == len(result.curves[0].lrs) > 10  # still all there
+
+
 def test_seeds_that_disagree_give_a_spread_warning():
     lrs = list(np.geomspace(1e-6, 1, 100))
     x = np.log10(lrs)

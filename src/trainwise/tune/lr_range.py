@@ -60,6 +60,11 @@ class LrCurve:
         return {"seed": self.seed, "lrs": self.lrs, "losses": _json_floats(self.losses),
                 "smoothed": _json_floats(self.smoothed)}
 
+    def __repr__(self) -> str:  # the points are in .lrs / .losses / .smoothed
+        span = f", lrs={self.lrs[0]:.3g}..{self.lrs[-1]:.3g}" if self.lrs else ""
+        return (f"LrCurve(seed={self.seed}, points={len(self.lrs)}{span}, "
+                f"diverged={self.diverged})")
+
 
 @dataclass
 class LrRangeResult:
@@ -73,6 +78,14 @@ class LrRangeResult:
     curves: list[LrCurve] = field(default_factory=list)
     suggestions: list[float] = field(default_factory=list)  # per seed, by `rule`
     findings: list[Finding] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        """A summary: repr of the whole result printed every point of every curve; the curves
+        stay in .curves (and .to_dict()), the messages in .findings."""
+        return (f"LrRangeResult(lr={self.lr:.3g}, range={self.lr_low:.3g}..{self.lr_high:.3g}"
+                f", spread_decades={self.spread_decades:.2f}, rule={self.rule!r}, seeds="
+                f"{[c.seed for c in self.curves]}, points={[len(c.lrs) for c in self.curves]}"
+                f", findings={[f.code for f in self.findings]})")
 
     def to_dict(self) -> dict[str, Any]:
         """lr_range.json (notes/FORMATS.md); non-finite numbers become null."""
