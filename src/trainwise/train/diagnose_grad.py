@@ -26,8 +26,12 @@ SPIKE_MADS = 10.0  # above the trailing median by 10 median absolute deviations.
 SPIKE_RATIO = 5.0  # ...and 5x that median: lognormal batch noise (sigma 0.3) is ~1e-7 there
 SPIKE_GLOBAL = 2.0  # ...and 2x the highest typical (trailing-median) level of the whole run.
 # Why the last one: once the training loss is near zero, most batches give tiny gradients and
-# a batch holding one hard sample (or the short last batch of an epoch) gives 5-20x more;
-# measured on healthy MLP runs, those stay far below the norms of early training.
+# a batch holding one hard sample gives 5-20x more; measured on healthy MLP runs, those stay
+# far below the norms of early training.
+# The norms are judged per full batch (batch_scale): the short last batch of an epoch (14 rows
+# beside 128 in the digits data) averages over fewer samples, so its norm is noisier by
+# sqrt(128 / 14) = 3x with nothing wrong in it. A user audit saw that 8x "spike" on digits
+# and on a 270-row MNIST-1D run, each the last step of an epoch.
 SPIKE_RATIO_WARMUP = 20.0  # ...or 20x that median while a warm-up is raising the lr: the
 # trailing median lags the rising lr, and the run is pushed to the edge of stability, where the
 # norm bounces 5-10x and settles again. Measured: the default `trainwise run` on MNIST-1D
@@ -39,6 +43,8 @@ SPIKE_WINDOW = 20  # trailing rows that define "normal" at each step
 SPIKE_MIN_PRIOR = 4  # rows needed before the first judgement
 SPIKES_LISTED = 10
 SAMPLES_SHOWN = 8  # sample indices quoted in the message; evidence holds them all
+INDICES_MEAN = ("positions in the training split, as its loader indexes it; in a trainwise run "
+                "split.npz's 'train' array maps position i to its row of the data set")
 VANISH_RATIO = 1e-3  # below 1/1000 of the early gradient norm...
 VANISH_ZERO = 1e-10  # (or below this when it was zero from the start)...
 VANISH_SHARE = 0.2  # ...for at least 20% of the logged steps
@@ -48,6 +54,28 @@ CONVERGED_SHARE = 0.1  # loss under 10% of its start: small gradients are just c
 def _grad_curve(history: list[Row]) -> tuple[np.ndarray, np.ndarray]:
     # Non-finite norms are AMP overflow skips or divergence; the divergence rule owns those.
     return finite(*column(history, "step", "grad_norm"))
+
+
+def batch_rows(history: list[Row], steps: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """(rows in each step's batch, the full batch's rows: the largest) from the step rows'
+    `batch_size`; None when no row records it (a user's loop that does not say). A step
+    without it counts as full."""
+    known_steps, sizes = finite(*column(history, "step", "batch_size"))
+    if not len(sizes) or sizes.max() < 1:
+        return None
+    full = int(sizes.max())
+    lookup = dict(zip(known_steps.tolist(), sizes.tolist(), strict=True))
+    return np.array([lookup.get(int(step), full) for step in steps], dtype=np.float64), full
+
+
+def per_full_batch(grads: np.ndarray, rows: np.ndarray | None, full: int) -> np.ndarray:
+    """The norms as a full batch would give them: x sqrt(rows / full). The norm of a mean
+    gradient over b rows is |g + e / sqrt(b)| (e: one sample's deviation); once the model
+    fits, e dominates and a short batch reads sqrt(full / b) higher. A truly abnormal sample
+    in a short batch still spikes: the zoo's scaled batches read 500-10000x."""
+    if rows is None:
+        return grads
+    return grads * np.sqrt(np.clip(rows, 1, None) / full)
 
 
 def _trailing_stats(grads: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -104,8 +132,9 @@ def samples_evidence(history: list[Row], steps: list[int]) -> tuple[str, dict[st
         return "", {}
     at, indices = samples
     shown = ", ".join(str(i) for i in indices[:SAMPLES_SHOWN])
-    sentence = (f" The batch of step {at} held samples {shown}"
-                f"{', ...' if len(indices) > SAMPLES_SHOWN else ''} (evidence: sample_indices).")
+    sentence = (f" The batch of step {at} held training samples {shown}"
+                f"{', ...' if len(indices) > SAMPLES_SHOWN else ''} (evidence: sample_indices; "
+                f"{INDICES_MEAN}).")
     return sentence, {"sample_indices": indices, "sample_indices_step": at}
 
 
@@ -115,24 +144,49 @@ def rule_gradient_spike(history: list[Row]) -> list[Finding]:
         return []
     warmup_end = warmup_steps(history)
     in_warmup = steps < warmup_end if warmup_end is not None else np.zeros(len(steps), bool)
-    is_spike, ratio = spike_scores(grads, np.where(in_warmup, SPIKE_RATIO_WARMUP, SPIKE_RATIO))
+    sizes = batch_rows(history, steps)
+    rows, full = sizes if sizes is not None else (None, 0)
+    is_spike, ratio = spike_scores(per_full_batch(grads, rows, full),
+                                   np.where(in_warmup, SPIKE_RATIO_WARMUP, SPIKE_RATIO))
     if not is_spike.any():
         return []
     where = np.flatnonzero(is_spike)
     worst = where[np.argmax(ratio[where])]
     listed = [int(s) for s in steps[where][:SPIKES_LISTED]]
     message = (f"Gradient norm spiked {len(where)} time(s), first at step {listed[0]}; the "
-               f"largest was {ratio[worst]:.0f}x the recent median at step {steps[worst]}.")
+               f"largest was {ratio[worst]:.0f}x the recent median at step {steps[worst]}"
+               f"{_batch_note(history, steps, where, worst, rows, full)}.")
     sentence, evidence = samples_evidence(history, [int(steps[worst]), *listed])
     fix = ("Look at the samples of the spiking batch for corrupt or extreme values (data "
            "stage); lower the learning rate or add warmup (tune stage) and clip gradients "
            "(train.grad_clip).")
     if warmup_end is not None:
         evidence.update(warmup_end_step=warmup_end, threshold_ratio_warmup=SPIKE_RATIO_WARMUP)
+    if rows is not None:
+        evidence.update(batch_size_at_max=int(rows[worst]), full_batch_size=full)
     return [make(Severity.WARNING, "gradient_spike", message + sentence, fix, listed[0],
                  num_spikes=len(where), spike_steps=listed, max_ratio=num(ratio[worst]),
                  max_grad_norm=num(grads[worst]), threshold_ratio=SPIKE_RATIO,
                  threshold_mads=SPIKE_MADS, **evidence)]
+
+
+def _batch_note(history: list[Row], steps: np.ndarray, where: np.ndarray, worst: int,
+                rows: np.ndarray | None, full: int) -> str:
+    """Why a short batch's spike still counts; or, when the rows do not record batch sizes
+    and every spike ends an epoch, that those may be short last batches."""
+    if rows is not None:
+        if rows[worst] >= full:
+            return ""
+        return (f" (a {rows[worst]:.0f}-row batch, the norm scaled to the full "
+                f"{full}-row batch's noise: sqrt({rows[worst]:.0f} / {full}))")
+    epoch_steps, epochs = column(history, "step", "epoch")
+    ends = {int(s) for s, e, after in zip(epoch_steps, epochs, np.append(epochs[1:], np.nan),
+                                          strict=True) if e != after}
+    if len(ends) < 2 or not all(int(steps[i]) in ends for i in where):
+        return ""
+    return (" (every spike is the last step of an epoch: when the training set does not "
+            "divide by the batch size that batch is short, and its mean gradient noisier; "
+            "log each step's batch_size to have it allowed for)")
 
 
 def rule_vanishing_gradients(history: list[Row]) -> list[Finding]:

@@ -191,6 +191,7 @@ class StepMonitor:
         self._last: tuple[int, float] | None = None  # (epoch, time) of the previous step
         self._recent: deque[float] = deque(maxlen=SPIKE_WINDOW)  # finite grad norms
         self._indexed_rows = 0
+        self._full_batch = 0  # the largest batch seen: a full one
         self.num_nonfinite = 0
         self.first_nonfinite_step: int | None = None
 
@@ -220,6 +221,8 @@ class StepMonitor:
         for item, (loss, norm, layers, inverse) in zip(self._pending, values, strict=True):
             row: dict[str, Any] = {"kind": "step", "step": item.step, "epoch": item.epoch,
                                    "loss": loss, "grad_norm": norm, "lr": item.lr, **timing}
+            if item.batch_size:  # the short last batch of an epoch is noisier (diagnose_grad)
+                row["batch_size"] = item.batch_size
             if layers is not None:
                 row["layer_grad_norms"] = dict(zip(self.layer_names, layers, strict=True))
             finite = math.isfinite(loss) and (norm is None or math.isfinite(norm))
@@ -235,7 +238,8 @@ class StepMonitor:
             if first_bad:
                 self.first_nonfinite_step = item.step
             if (first_bad or (skipped and self._applied and self._indexed_skips <= INDEXED_SKIPS)
-                    or (finite and norm is not None and self._is_spike(norm))):
+                    or (finite and norm is not None
+                        and self._is_spike(self._per_full_batch(norm, item.batch_size)))):
                 indices = self._indices(item)
                 if indices is not None:
                     row["sample_indices"] = indices
@@ -275,6 +279,15 @@ class StepMonitor:
                 inverse, at_scales = flat[at_scales], at_scales + 1
             out.append((loss, norm, layer_values, inverse))
         return out
+
+    def _per_full_batch(self, norm: float, batch_size: int | None) -> float:
+        """The norm as a full batch (the largest seen) would give it, as the spike rule
+        judges it (diagnose_grad.per_full_batch): the short last batches of epochs must not
+        use up the MAX_INDEXED_ROWS before a real spike comes."""
+        if not batch_size:
+            return norm
+        self._full_batch = max(self._full_batch, batch_size)
+        return norm * math.sqrt(batch_size / self._full_batch)
 
     def _is_spike(self, norm: float) -> bool:
         """A spike (far above) or a dip (below DIP_RATIO: a batch fitted to zero, see
