@@ -141,3 +141,71 @@ def test_a_class_weighted_run_is_held_to_balanced_accuracy_not_the_baseline() ->
 def test_top_confusions_are_the_largest_off_diagonal_cells() -> None:
     matrix = [[5, 1, 7], [0, 4, 2], [3, 0, 9]]
     assert top_confusions(matrix, limit=2) == [(0, 2, 7), (2, 0, 3)]
+
+
+# The audit's `trainwise run --set train.lr=1e-6` on MNIST-1D: test confusion matrix (1000
+# rows) and the training split's class counts (smallest/largest 0.96).
+NO_LEARNING_CONFUSION = [
+    [0, 0, 0, 0, 0, 0, 0, 1, 6, 95], [0, 2, 0, 0, 0, 1, 0, 24, 65, 12],
+    [0, 7, 0, 0, 0, 0, 1, 4, 60, 17], [0, 7, 0, 0, 0, 0, 6, 2, 54, 37],
+    [0, 12, 0, 0, 0, 0, 1, 23, 67, 3], [0, 1, 0, 0, 0, 0, 1, 6, 80, 10],
+    [0, 3, 0, 0, 0, 0, 0, 4, 89, 3], [0, 4, 0, 0, 0, 0, 1, 4, 36, 51],
+    [0, 2, 0, 0, 0, 1, 1, 9, 79, 6], [0, 10, 0, 0, 0, 0, 0, 20, 65, 7]]
+BALANCED_TRAIN_COUNTS = [358, 356, 370, 354, 355, 362, 361, 364, 362, 358]
+
+
+def test_a_model_at_chance_on_balanced_classes_learned_nothing_it_needs_no_class_weights():
+    """A run that learned nothing (lr 1e-6) on balanced data: the fault is in training, so
+    the finding sends the user to the train stage and the lr, not to class weights."""
+    y_train = np.repeat(np.arange(10), BALANCED_TRAIN_COUNTS)
+    names = [str(k) for k in range(10)]
+    extra, found = class_results(NO_LEARNING_CONFUSION, y_train, names, lr=1e-6)
+    assert extra["test_baseline_class"] == "2"
+    [finding] = found
+    assert finding.code == "below_majority_baseline"
+    assert "learned nothing" in finding.message and "rarer classes" not in finding.message
+    assert "no better than chance (10.0%)" in finding.message
+    assert "the score of always answering '2'" in finding.message  # not "what ... scores"
+    assert "class_weights" not in finding.fix
+    assert "train stage" in finding.fix and "peak 1e-06" in finding.fix
+    assert "not in the class balance" in finding.fix
+    assert 'train.lr = "auto"' in finding.fix
+    assert finding.evidence["class_ratio"] == pytest.approx(354 / 370, abs=1e-4)
+
+
+def test_on_balanced_classes_accuracy_at_chance_means_nothing_learned():
+    """Balanced accuracy a point and more above chance, yet accuracy within a point of the
+    majority class, which on balanced training classes scores about 1 / k: accuracy is at
+    chance, so the model learned nothing, and there are no rarer classes to ignore."""
+    y_train = np.repeat(np.arange(10), BALANCED_TRAIN_COUNTS)  # majority: '2'
+    support = [89] * 10
+    support[2] = 199  # the test split holds more of '2' (always '2' scores 19.9%)
+    right = [11] * 10  # recall 12.4% ...
+    right[2] = 10  # ... and 5% for '2': accuracy 10.9%, balanced accuracy 11.6%
+    matrix = [[right[t] if p == t else 0 for p in range(10)] for t in range(10)]
+    for t in range(10):
+        matrix[t][(t + 1) % 10] = support[t] - right[t]
+    _, [finding] = class_results(matrix, y_train, [str(k) for k in range(10)])
+    assert finding.evidence["balanced_accuracy"] >= 0.11  # not within a point of 10%...
+    assert finding.evidence["test_accuracy"] < 0.11  # ...but the accuracy is
+    assert "classes are balanced (smallest/largest 0.96 in training)" in finding.message
+    assert "learned nothing" in finding.message and "class_weights" not in finding.fix
+
+
+def test_an_imbalanced_model_at_chance_gets_the_train_stage_first_then_the_weights():
+    y_test = np.array([0] * 96 + [1] * 4)
+    always_no = confusion_matrix(torch.zeros(100), torch.tensor(y_test), 2).tolist()
+    _, [finding] = class_results(always_no, np.array([0] * 950 + [1] * 50), ["no", "yes"])
+    assert "learned nothing" in finding.message
+    assert finding.fix.index("train stage") < finding.fix.index("class_weights")
+
+
+def test_the_margin_is_said_in_percentage_points():
+    y_test = np.array([0] * 192 + [1] * 8)
+    y_pred = np.zeros(200, dtype=np.int64)
+    y_pred[192] = 1  # one positive found: half a point above always "no"
+    matrix = confusion_matrix(torch.tensor(y_pred), torch.tensor(y_test), 2).tolist()
+    _, [finding] = class_results(matrix, np.array([0] * 950 + [1] * 50), ["no", "yes"])
+    assert "less than 1.0 percentage points above 96.00%" in finding.message
+    assert "may ignore the rarer classes" in finding.message  # 56% balanced: above chance
+    assert 'train.class_weights = "balanced"' in finding.fix

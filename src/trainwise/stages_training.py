@@ -211,7 +211,8 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
     if classification:
         extra, findings = class_results(row["test_confusion"], ctx.splits["train"].y,
                                         ctx.data.class_names,
-                                        ctx.config.train.class_weights == "balanced")
+                                        ctx.config.train.class_weights == "balanced",
+                                        lr=ctx.lr or None)
         row.update(extra)
     if ctx.fabric.is_global_zero:
         ctx.run.append_history([{"kind": "test", **row}])

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from trainwise.data.audit import IMBALANCE_RATIO
 from trainwise.findings import Finding, warning
 
 # The model must beat "always the most frequent class" by this much (in accuracy) to count as
@@ -71,28 +72,66 @@ def top_confusions(confusion: list[list[int]], limit: int = NUM_TOP_CONFUSIONS
 
 
 def baseline_finding(num_correct: int, baseline_correct: int, num_rows: int,
-                     baseline_name: str, balanced: float) -> Finding | None:
+                     baseline_name: str, balanced: float, num_classes: int = 0,
+                     class_ratio: float = 0.0, lr: float | None = None) -> Finding | None:
     """A warning when the model's test accuracy is not clearly above always answering the
-    majority class: within BASELINE_MARGIN, or not even one more right answer."""
+    majority class: within BASELINE_MARGIN, or not even one more right answer.
+
+    `num_classes` (classes among the test rows) says why. Balanced accuracy near chance
+    (1 / k), or on balanced classes accuracy near chance (the majority class then scores
+    about 1 / k itself), mean the model learned nothing: a training problem (the train stage's
+    findings, `lr`, the peak learning rate training used). Only a model that tells the classes
+    apart yet trails the baseline ignores the rare classes. `class_ratio` (the training
+    split's smallest / largest class) decides whether class weights are worth naming.
+    """
     margin = max(1, int(np.ceil(BASELINE_MARGIN * num_rows)))
     if num_correct - baseline_correct >= margin:
         return None
     accuracy, baseline = num_correct / num_rows, baseline_correct / num_rows
     relation = "no higher than" if num_correct <= baseline_correct else \
-        f"less than {max(BASELINE_MARGIN, 1 / num_rows):.1%} above"
+        f"less than {100 * margin / num_rows:.1f} percentage points above"
+    said = (f"Test accuracy {accuracy:.2%} is {relation} {baseline:.2%}, the score of always "
+            f"answering '{baseline_name}' (the training split's most frequent class) on the "
+            f"same rows; balanced accuracy is {balanced:.1%}")
+    evidence = dict(test_accuracy=round(accuracy, 6), baseline_accuracy=round(baseline, 6),
+                    baseline_class=baseline_name, balanced_accuracy=round(balanced, 6),
+                    num_correct=num_correct, baseline_correct=baseline_correct,
+                    class_ratio=round(class_ratio, 4))
+    chance = 1 / num_classes if num_classes else 0.0
+    if num_classes and min(balanced, accuracy) < chance + BASELINE_MARGIN:
+        why = (f", no better than chance ({chance:.1%})" if balanced < chance + BASELINE_MARGIN
+               else f", and accuracy is no better than chance ({chance:.1%}) either: the "
+               f"classes are balanced (smallest/largest {class_ratio:.2f} in training)")
+        return _learned_nothing(said + why, class_ratio, lr, {**evidence, "chance": chance})
     return warning(
         "evaluate", "below_majority_baseline",
-        f"Test accuracy {accuracy:.2%} is {relation} {baseline:.2%}, what always answering "
-        f"'{baseline_name}' (the training split's most frequent class) scores on the same "
-        f"rows; balanced accuracy is {balanced:.1%}. The accuracy says little here: the model "
-        "may ignore the rarer classes.",
+        f"{said}. The accuracy says little here: the model may ignore the rarer classes.",
         "Judge the model by balanced accuracy and per-class recall (report, Test result). "
         "Revisit the data stage's class balance: set train.class_weights = \"balanced\" so "
         "each class weighs the same in the loss, collect more rows of the rare classes, or "
-        "check that the features carry signal for them.",
-        test_accuracy=round(accuracy, 6), baseline_accuracy=round(baseline, 6),
-        baseline_class=baseline_name, balanced_accuracy=round(balanced, 6),
-        num_correct=num_correct, baseline_correct=baseline_correct)
+        "check that the features carry signal for them.", **evidence)
+
+
+def _learned_nothing(said: str, class_ratio: float, lr: float | None,
+                     evidence: dict[str, Any]) -> Finding:
+    """The baseline warning when the model does no better than chance: the fix is in
+    training, and class weights come only after it, on imbalanced classes."""
+    used = "" if lr is None else f"peak {lr:.3g}; "
+    balanced = class_ratio >= IMBALANCE_RATIO
+    fix = ("Read the train stage's findings first (for instance a learning rate too low or "
+           "too high, a plateau, vanishing gradients)"
+           + (": the fault is in training, not in the class balance. " if balanced else ". ")
+           + f"Check the learning rate training used ({used}train.lr = \"auto\" measures one "
+           "with the range test) and the epochs (train.max_epochs); if training looks healthy, "
+           "check that the features carry signal (data stage).")
+    if not balanced:  # always answering the majority is also what an imbalanced loss
+        # rewards: the weights are the next thing to try
+        fix += (f" The classes are imbalanced (smallest/largest {class_ratio:.2f}): once "
+                "training is sound, set train.class_weights = \"balanced\" or collect more "
+                "rows of the rare classes (data stage).")
+    return warning("evaluate", "below_majority_baseline", f"{said}: the model learned "
+                   "nothing (it tells the classes apart no better than a constant answer).",
+                   fix, **{**evidence, "chance": round(evidence["chance"], 6)})
 
 
 def chance_finding(balanced: float, num_classes: int) -> Finding | None:
@@ -119,14 +158,15 @@ def class_name(names: list[str], index: int) -> str:
 
 
 def class_results(confusion: list[list[int]], train_targets: np.ndarray,
-                  class_names: list[str], class_weighted: bool = False
-                  ) -> tuple[dict[str, Any], list[Finding]]:
+                  class_names: list[str], class_weighted: bool = False,
+                  lr: float | None = None) -> tuple[dict[str, Any], list[Finding]]:
     """The test row's extra keys (the majority baseline, per-class metrics) and the
     baseline warning, from the test confusion matrix and the training labels.
 
     A class-weighted loss trades majority-class hits for rare-class recall, so its accuracy
     may fall below the majority baseline by design: it is held to balanced accuracy instead,
-    against the 1 / k that any constant answer scores."""
+    against the 1 / k that any constant answer scores. `lr`: the peak lr training used, named
+    when the model learned nothing."""
     matrix = torch.tensor(confusion, dtype=torch.int64)
     majority = majority_class(train_targets)
     num_rows = int(matrix.sum())
@@ -142,8 +182,18 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
         found = chance_finding(balanced, int((matrix.sum(dim=1) > 0).sum()))
     else:
         found = baseline_finding(int(matrix.diagonal().sum()), baseline_correct, num_rows,
-                                 extra["test_baseline_class"], balanced)
+                                 extra["test_baseline_class"], balanced,
+                                 int((matrix.sum(dim=1) > 0).sum()), class_ratio(train_targets),
+                                 lr)
     return extra, [found] if found else []
+
+
+def class_ratio(train_targets: np.ndarray) -> float:
+    """The training split's smallest / largest class count, over the classes it holds (the
+    data stage's class_balance ratio)."""
+    counts = np.bincount(np.asarray(train_targets, dtype=np.int64))
+    present = counts[counts > 0]
+    return float(present.min() / present.max()) if len(present) else 0.0
 
 
 def majority_class(train_targets: np.ndarray) -> int:
