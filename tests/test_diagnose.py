@@ -19,6 +19,7 @@ import torch
 
 from trainwise.findings import Severity
 from trainwise.train.diagnose import RULES, diagnose, list_rules
+from trainwise.train.diagnose_common import PLAN_KEY, TrainingPlan
 
 STEPS_PER_EPOCH = 25
 NUM_EPOCHS = 30
@@ -161,8 +162,23 @@ def healthy_converged_spiky(seed: int = 0) -> Curves:
     return curves
 
 
+def recipe_plan(**changes) -> dict:
+    """The meta row diagnose(plan=...) adds for the default recipe: lr from the range test,
+    one-cycle over the whole run."""
+    plan = {"lr_from_config": None, "schedule": "onecycle", "warmup": True, "decays": True,
+            "planned_steps": NUM_STEPS, "planned_epochs": NUM_EPOCHS, **changes}
+    return {"kind": "meta", PLAN_KEY: TrainingPlan(**plan)}
+
+
+def healthy_one_cycle_planned(seed: int = 0) -> Curves:
+    """The default recipe's run, its plan known: one-cycle run to its end."""
+    curves = healthy_one_cycle(seed)
+    curves.extra_rows = [recipe_plan()]
+    return curves
+
+
 HEALTHY = [healthy_exponential, healthy_one_cycle, healthy_flat_val, healthy_regression,
-           healthy_converged_spiky]
+           healthy_converged_spiky, healthy_one_cycle_planned]
 
 
 def regression_rows(curves: Curves, seed: int) -> list[dict]:

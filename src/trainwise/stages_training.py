@@ -18,6 +18,7 @@ from trainwise.stages import PREFLIGHT_SAMPLES, RunContext
 from trainwise.train.callbacks import BestWeights
 from trainwise.train.class_metrics import class_results, lowest_recall
 from trainwise.train.diagnose import diagnose
+from trainwise.train.diagnose_common import TrainingPlan
 from trainwise.train.intervals import percent, split_accuracy_interval
 from trainwise.train.loop import fit
 from trainwise.train.sharding import evaluate_across_ranks, num_steps_per_epoch, setup_loader
@@ -167,7 +168,8 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                                       "batch_size": cfg.batch_size},
                     resume_state=resumed)
     ctx.history, ctx.trained_model = state.history, state.model
-    findings = diagnose(state.history, num_classes=ctx.data.num_classes or None)
+    findings = diagnose(state.history, num_classes=ctx.data.num_classes or None,
+                        plan=_training_plan(ctx, total_steps))
     if cfg.class_weights == "balanced" and ctx.data.task == "classification":
         findings = [_weighted_calibration(f) for f in findings]
     epochs = [row for row in state.history if row["kind"] == "epoch"]
@@ -192,6 +194,18 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                               "Lower the learning rate (tune stage) or check the inputs for "
                               "extreme values (data stage)."))
     return findings
+
+
+def _training_plan(ctx: RunContext, total_steps: int) -> TrainingPlan:
+    """What the diagnosis cannot read off the history: where the lr came from, and the
+    schedule as _scheduler built it."""
+    cfg = ctx.config.train
+    return TrainingPlan(
+        lr_from_config=None if cfg.lr == "auto" else float(cfg.lr), schedule=cfg.schedule,
+        warmup=cfg.schedule == "onecycle" or warmup_steps(cfg.batch_size, cfg.schedule,
+                                                         total_steps) > 0,
+        decays=cfg.schedule != "constant", planned_steps=total_steps,
+        planned_epochs=cfg.max_epochs)
 
 
 def stage_evaluate(ctx: RunContext) -> list[Finding]:

@@ -15,9 +15,11 @@ import numpy as np
 
 from trainwise.findings import Finding, Severity, info
 from trainwise.train.diagnose_common import (
+    PLAN_KEY,
     STAGE,
     History,
     Row,
+    TrainingPlan,
     column,
     finite,
     loss_curve,
@@ -90,13 +92,17 @@ def list_rules() -> list[str]:
     return list(RULES)
 
 
-def diagnose(history: list[dict[str, Any]], num_classes: int | None = None) -> list[Finding]:
+def diagnose(history: list[dict[str, Any]], num_classes: int | None = None,
+             plan: TrainingPlan | None = None) -> list[Finding]:
     """Findings (stage "train") for a training history; never mutates `history`.
 
     `num_classes`, when known, sharpens the confusion rule (chance = 1/num_classes); rows
-    that carry a "num_classes" key serve the same purpose.
+    that carry a "num_classes" key serve the same purpose. `plan`, when known, says how
+    training was set up (an lr from the config, the schedule and its length): the fixes then
+    name what the user set, and a schedule cut short is found.
     """
     extra = [] if num_classes is None else [{"kind": "meta", "num_classes": num_classes}]
+    extra += [] if plan is None else [{"kind": "meta", PLAN_KEY: plan}]
     rows = History([*history, *extra])
     if not len(column(rows, "step", "loss")[1]) and not rows_of(rows, "epoch"):
         return [info(STAGE, "insufficient_history",

@@ -5,6 +5,7 @@ mutates a row."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -177,6 +178,42 @@ def num_classes(history: list[Row]) -> int | None:
         if value is not None and value >= 2:
             return int(value)
     return None
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What the history cannot show about how training was set up. The recipe knows it and
+    passes it to diagnose(); a user's own loop may not (None: unknown, and the rules that
+    need it stay silent or fall back to what the curves show)."""
+
+    lr_from_config: float | None = None  # train.lr set by the user: no range test ran
+    schedule: str | None = None  # "onecycle", "cosine", "constant"
+    warmup: bool | None = None  # the schedule raises the lr first (one-cycle; a warm-up)
+    decays: bool | None = None  # the schedule anneals the lr toward its end
+    planned_steps: int | None = None  # optimizer steps the schedule was built for
+    planned_epochs: int | None = None  # train.max_epochs
+
+
+PLAN_KEY = "training_plan"  # the meta row diagnose() adds carries the plan under this key
+
+
+def plan_of(history: list[Row]) -> TrainingPlan:
+    """The TrainingPlan of the meta row diagnose() added; an empty one when there is none."""
+    for row in history:
+        plan = row.get(PLAN_KEY) if row.get("kind") == "meta" else None
+        if isinstance(plan, TrainingPlan):
+            return plan
+    return TrainingPlan()
+
+
+def lr_advice(history: list[Row], direction: str, tune_hint: str) -> str:
+    """How to `direction` ("lower" / "raise") the learning rate: with the range test
+    (`tune_hint`, tune stage) when it chose the lr, else by saying the config set it."""
+    given = plan_of(history).lr_from_config
+    if given is not None:
+        return (f"train.lr = {given:g} was set in the config, so no range test ran: set "
+                f"train.lr = \"auto\" to measure it (tune stage), or {direction} it")
+    return f"{direction.capitalize()} the learning rate (tune stage: {tune_hint})"
 
 
 def hist_of(row: Row) -> np.ndarray | None:

@@ -18,6 +18,7 @@ from trainwise.train.diagnose_common import (
     loss_between,
     make,
     num,
+    plan_of,
 )
 from trainwise.train.diagnose_layers import rule_vanishing_layers
 
@@ -105,6 +106,13 @@ def warmup_steps(history: list[Row]) -> int | None:
     return int(steps[np.argmax(lrs >= WARMUP_PEAK_SHARE * lrs.max())])
 
 
+def schedule_warms_up(history: list[Row]) -> bool:
+    """The schedule raises the lr first: as the plan says (one-cycle, a large-batch warm-up),
+    else as the lr rows show. A fix need not ask for the warm-up it already has."""
+    warmup = plan_of(history).warmup
+    return warmup if warmup is not None else warmup_steps(history) is not None
+
+
 def spike_scores(grads: np.ndarray, min_ratio: np.ndarray | float = SPIKE_RATIO
                  ) -> tuple[np.ndarray, np.ndarray]:
     """(is_spike, ratio to the trailing median) for every row; `min_ratio` per row or for all.
@@ -157,8 +165,10 @@ def rule_gradient_spike(history: list[Row]) -> list[Finding]:
                f"largest was {ratio[worst]:.0f}x the recent median at step {steps[worst]}"
                f"{_batch_note(history, steps, where, worst, rows, full)}.")
     sentence, evidence = samples_evidence(history, [int(steps[worst]), *listed])
+    warmup = "" if schedule_warms_up(history) else \
+        ", add a warm-up (train.schedule = \"onecycle\" has one)"
     fix = ("Look at the samples of the spiking batch for corrupt or extreme values (data "
-           "stage); lower the learning rate or add warmup (tune stage) and clip gradients "
+           f"stage); lower the learning rate (tune stage){warmup} and clip gradients "
            "(train.grad_clip).")
     if warmup_end is not None:
         evidence.update(warmup_end_step=warmup_end, threshold_ratio_warmup=SPIKE_RATIO_WARMUP)

@@ -14,6 +14,7 @@ from trainwise.train.diagnose_common import (
     column,
     finite,
     loss_curve,
+    lr_advice,
     make,
     noise_scale,
     num,
@@ -21,6 +22,7 @@ from trainwise.train.diagnose_common import (
     rows_of,
     smoothing_window,
 )
+from trainwise.train.diagnose_grad import schedule_warms_up
 
 MIN_POINTS = 8  # fewer loss points than this: no shape to judge
 MAX_SKIPPED_SHARE = 0.02  # float16 steps the loss scaler may skip after it found its scale (the
@@ -32,6 +34,9 @@ SLOW_DROP = 0.5  # lr too low: less than half the initial loss gained...
 SLOW_LATE_SHARE = 0.2  # ...and the last third still gave >= 20% of it (no saturation)
 SLOW_SIGNIFICANCE = 5.0  # that late gain is > 5 standard errors of the window medians
 TINY_LR = 1e-5  # a flat loss at a peak lr this small: the steps are simply too short
+WARMUP_HINT = "add a warm-up (train.schedule = \"onecycle\" has one) or "  # not when the
+# schedule already warms up (one-cycle, a large batch's warm-up): a user audit was told to
+# add the warm-up its one-cycle run had
 
 
 def rule_divergence(history: list[Row]) -> list[Finding]:
@@ -58,7 +63,7 @@ def rule_divergence(history: list[Row]) -> list[Finding]:
     evidence = {} if samples is None else {"sample_indices": samples[1]}
     if samples is not None:
         message += " Its batch's samples are in the evidence (sample_indices)."
-    fix = _divergence_fix(key, last)
+    fix = _divergence_fix(history, key, last)
     if float16:  # the scaler skipped down to its floor: NaN/inf whatever the scale
         fix = ("The float16 loss scaler skipped every step down to its smallest scale, so "
                "the gradient is NaN or inf whatever the scale. If the loss was still falling, "
@@ -118,16 +123,17 @@ def rule_loss_scaler_skips(history: list[Row]) -> list[Finding]:
                  steps=len(rows), later=later)]
 
 
-def _divergence_fix(key: str, last_finite_loss: float | None) -> str:
+def _divergence_fix(history: list[Row], key: str, last_finite_loss: float | None) -> str:
     if last_finite_loss is None:
         return ("Not finite from the first step: check the inputs and targets for NaN, inf "
                 "or extreme values (data stage) and the loss at initialisation (check stage).")
     if key == "val_loss":
         return ("Only the validation loss is not finite: check the validation data for NaN, "
                 "inf or values far outside the training range (data stage).")
-    return ("Lower the learning rate (tune stage: rerun the range test and take a smaller "
-            "value), add warmup or gradient clipping (train.grad_clip); if it persists, "
-            "look for extreme input values (data stage).")
+    lower = lr_advice(history, "lower", "rerun the range test and take a smaller value")
+    warmup = "" if schedule_warms_up(history) else WARMUP_HINT
+    return (f"{lower}; {warmup}clip gradients (train.grad_clip); if it persists, look for "
+            "extreme input values (data stage).")
 
 
 def rule_loss_exploding(history: list[Row]) -> list[Finding]:
@@ -156,9 +162,11 @@ def rule_loss_exploding(history: list[Row]) -> list[Finding]:
     message = (f"The loss exploded: from {low_point:.4g} at step {steps[turn]} it rose to "
                f"{loss[peak]:.4g} at step {steps[peak]} ({loss[peak] / low_point:.3g}x)"
                + ("; it ended no lower than where it started." if ended_lost else "."))
-    fix = ("Lower the learning rate (tune stage: take a point left of the range test's "
-           "steepest descent) or add warmup / gradient clipping (train stage); check for "
-           "abnormal batches near that step (data stage).")
+    lower = lr_advice(history, "lower", "take a point left of the range test's steepest "
+                      "descent")
+    warmup = "" if schedule_warms_up(history) else WARMUP_HINT
+    fix = (f"{lower}; {warmup}clip gradients (train.grad_clip); check for abnormal batches "
+           "near that step (data stage).")
     return [make(severity, "loss_exploding", message, fix, steps[turn],
                  min_loss=num(low_point), min_step=int(steps[turn]),
                  peak_loss=num(loss[peak]), peak_step=int(steps[peak]),
@@ -267,8 +275,8 @@ def rule_lr_too_low(history: list[Row]) -> list[Finding]:
     else:
         what = f"the loss did not move ({prog.lowest_drop:.0%} drop) at a peak lr of {peak_lr:.2g}"
     return [make(Severity.WARNING, "lr_too_low", f"Learning rate too low: {what}.",
-                 "Raise the learning rate (tune stage: rerun the range test and take a larger "
-                 "value) or train for more steps (train stage).", prog.first_step,
+                 lr_advice(history, "raise", "rerun the range test and take a larger value")
+                 + "; or train for more steps (train.max_epochs).", prog.first_step,
                  reason=reason, initial_loss=num(prog.initial), final_loss=num(prog.final),
                  relative_drop=num(prog.drop), late_share=num(prog.late_share),
                  peak_lr=num(peak_lr))]
