@@ -1,26 +1,109 @@
 """What the diagnosis learns from the training plan (diagnose(plan=...)): the source of the
-lr and the schedule, which the history rows cannot show.
+lr and the schedule, which the history rows cannot show; and, from the train stage, a
+schedule that early stopping cut short (train/diagnose_schedule.py).
 
 From a user audit: a run with train.lr set was told to rerun a range test that never ran and
-to add the warm-up its one-cycle schedule already had.
+to add the warm-up its one-cycle schedule already had; early stopping cut a one-cycle run at
+epoch 23 of 40 with the lr at 66% of its peak and the run read "No training problem found".
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+import trainwise
 from test_diagnose import (
+    CUT_EPOCHS,
+    NUM_EPOCHS,
+    NUM_STEPS,
+    STEPS_PER_EPOCH,
     build,
     diverged,
     healthy_exponential,
+    healthy_one_cycle_planned,
     loss_explodes,
     lr_tiny_flat,
     recipe_plan,
+    schedule_cut_short,
 )
+from trainwise.findings import Severity
 from trainwise.train.diagnose import RULES, diagnose
 from trainwise.train.diagnose_common import TrainingPlan
+from trainwise.train.diagnose_schedule import after_early_stopping, schedule_cut
 
 
 def _with_plan(history: list[dict], **changes) -> list[dict]:
     return [row for row in history if row.get("kind") != "meta"] + [recipe_plan(**changes)]
+
+
+PLAN = TrainingPlan(schedule="onecycle", warmup=True, decays=True, planned_steps=NUM_STEPS,
+                    planned_epochs=NUM_EPOCHS)
+
+
+def _cut() -> list[dict]:
+    return [row for row in build(schedule_cut_short) if row.get("kind") != "meta"]
+
+
+def test_a_one_cycle_run_cut_before_annealing_gets_a_warning_instead_of_healthy():
+    history = _cut()
+    assert [f.code for f in diagnose(history, plan=PLAN)] == ["healthy"]  # as in the audit
+    found = after_early_stopping(diagnose(history, plan=PLAN), history, PLAN)
+    assert [f.code for f in found] == ["schedule_cut"]
+    (finding,) = found
+    assert finding.severity is Severity.WARNING
+    assert finding.evidence["planned_steps"] == NUM_STEPS
+    assert finding.evidence["stop_step"] == finding.step == CUT_EPOCHS * STEPS_PER_EPOCH
+    assert 0.5 < finding.evidence["lr_share"] < 0.75
+    assert "one-cycle schedule was cut before annealing" in finding.message
+    assert "train.patience" in finding.fix and "train.max_epochs" in finding.fix
+
+
+def test_the_cut_needs_a_decaying_schedule_stopped_short_with_a_high_lr():
+    history = _cut()
+    assert schedule_cut(history, TrainingPlan()) is None  # nothing known of the schedule
+    assert schedule_cut(history, replace(PLAN, schedule="constant", decays=False)) is None
+    assert schedule_cut(history, replace(PLAN, schedule="cosine")) is not None
+    # a schedule of CUT_EPOCHS epochs: it ran to its end
+    assert schedule_cut(history, replace(PLAN, planned_steps=CUT_EPOCHS * STEPS_PER_EPOCH)) \
+        is None
+    # stopped once the lr had fallen below half its peak: the annealing ran
+    late = build(healthy_one_cycle_planned)
+    lrs = np.array([r["lr"] for r in late if r.get("kind") == "step"])
+    below = int(np.argmax((lrs < 0.45 * lrs.max()) & (np.arange(len(lrs)) > 300))) + 1
+    assert schedule_cut([r for r in late if r.get("step", 0) <= below], PLAN) is None
+    assert schedule_cut([r for r in late if r.get("step", 0) <= below - 60], PLAN) is not None
+
+
+def test_a_validation_loss_at_zero_leaves_nothing_to_anneal_for():
+    """The wine data: 14 validation rows, loss 0.0 from epoch 9, stopped at 19 of 40."""
+    history = _cut()
+    for row in history:
+        if row.get("kind") == "epoch" and row["epoch"] >= 8:
+            row["val_loss"] = 0.0
+    assert schedule_cut(history, PLAN) is None
+
+
+def test_the_train_stage_warns_only_when_early_stopping_cut_the_schedule(tmp_path):
+    """End to end on a small noisy table at a fixed lr: patience 1 stops one-cycle soon
+    after its 12 warm-up epochs (of 40); patience 100 runs it out."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 4))
+    label = (x[:, 0] + x[:, 1] + rng.normal(0, 0.8, 300) > 0).astype(int)  # noisy: val > 0.3
+    path = tmp_path / "noisy.csv"
+    pd.DataFrame({**{f"x{i}": x[:, i] for i in range(4)}, "label": label}).to_csv(path)
+    common = [f"data.source=\"{path}\"", "data.target=\"label\"", "train.lr=0.01",
+              "train.max_epochs=40", "run.checks=false", "run.threads=1",
+              f"run.out_dir=\"{tmp_path}\""]
+    codes = {}
+    for patience in (1, 100):
+        result = trainwise.run(overrides=[*common, f"train.patience={patience}"],
+                               until="train", report=False)
+        codes[patience] = [f.code for f in result.findings if f.stage == "train"]
+    assert "schedule_cut" in codes[1] and "healthy" not in codes[1]
+    assert "schedule_cut" not in codes[100]
 
 
 def test_an_lr_set_in_the_config_is_named_instead_of_the_range_test():

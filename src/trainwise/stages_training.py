@@ -19,6 +19,7 @@ from trainwise.train.callbacks import BestWeights
 from trainwise.train.class_metrics import class_results, lowest_recall
 from trainwise.train.diagnose import diagnose
 from trainwise.train.diagnose_common import TrainingPlan
+from trainwise.train.diagnose_schedule import after_early_stopping
 from trainwise.train.intervals import percent, split_accuracy_interval
 from trainwise.train.loop import fit
 from trainwise.train.sharding import evaluate_across_ranks, num_steps_per_epoch, setup_loader
@@ -168,8 +169,10 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                                       "batch_size": cfg.batch_size},
                     resume_state=resumed)
     ctx.history, ctx.trained_model = state.history, state.model
-    findings = diagnose(state.history, num_classes=ctx.data.num_classes or None,
-                        plan=_training_plan(ctx, total_steps))
+    plan = _training_plan(ctx, total_steps)
+    findings = diagnose(state.history, num_classes=ctx.data.num_classes or None, plan=plan)
+    if best.early_stopping.should_stop:  # patience ran out (a NaN stops the loop, not it)
+        findings = after_early_stopping(findings, state.history, plan)
     if cfg.class_weights == "balanced" and ctx.data.task == "classification":
         findings = [_weighted_calibration(f) for f in findings]
     epochs = [row for row in state.history if row["kind"] == "epoch"]
