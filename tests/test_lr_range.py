@@ -270,6 +270,12 @@ def test_a_loader_without_batching_warns_one_sample_per_step(blobs):
     assert found.severity is Severity.WARNING and "batch_size=" in found.fix
     batched = lr_range_test(model, F.cross_entropy, loader(blobs), adamw, num_steps=20)
     assert "lr_range_one_sample_per_step" not in codes(batched)
+    # trainwise's own loaders have batch_size=None too, with a sampler of whole batches
+    # (the demo run warned falsely that each step trained one sample)
+    ours = to_loader(*blobs, 32, shuffle=True, seed=0)
+    assert ours.batch_size is None
+    assert "lr_range_one_sample_per_step" not in codes(
+        lr_range_test(model, F.cross_entropy, ours, adamw, num_steps=20))
 
 
 @pytest.mark.parametrize("seeds,num_steps", [((0, 1), 10), ((0,), 12)])

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import RandomSampler, SequentialSampler
 
 from trainwise.config import MIN_NUM_STEPS
 from trainwise.findings import Finding, TrainwiseError, warning
@@ -157,6 +158,8 @@ def _one_sample_per_step(loader: Iterable) -> list[Finding]:
             or not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__") \
             or len(dataset) == 0:
         return []
+    if not isinstance(getattr(inner, "sampler", None), (SequentialSampler, RandomSampler)):
+        return []  # a sampler of its own may yield whole batches of indices (trainwise's do)
     try:
         _, target = inputs_and_targets(dataset[0])
     except TrainwiseError:
