@@ -17,11 +17,15 @@ edited copy (JPEG q50 / q70 / q90, noise sd 10, brightness +40, 3/4 resize); fal
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from test_data_neardup import shapes  # noqa: E402  (the copy-free shapes the test uses)
 from trainwise.data.neardup import (
     _key_sets,
     check_near_duplicates,
@@ -64,21 +68,6 @@ def scenes(num: int, side: int, seed: int) -> np.ndarray:
     coarse = torch.from_numpy(rng.uniform(0, 255, (num, 3, 6, 6)).astype(np.float32))
     return torch.nn.functional.interpolate(coarse, size=(side, side), mode="bicubic").clamp(
         0, 255).byte().numpy()
-
-
-def shapes(num: int, seed: int = 0) -> np.ndarray:
-    """(num, 3, 32, 32): a bright circle, square or triangle on a dark background."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:32, :32]
-    out = np.empty((num, 32, 32, 3), dtype=np.uint8)
-    for k in range(num):
-        out[k] = rng.integers(0, 60, 3)
-        cy, cx, r = *rng.integers(10, 22, 2), rng.integers(5, 9)
-        mask = [(yy - cy) ** 2 + (xx - cx) ** 2 < r * r,
-                (abs(yy - cy) < r) & (abs(xx - cx) < r),
-                (yy - cy + r > 0) & (abs(xx - cx) < (yy - cy + r) / 2) & (yy < cy + r)][k % 3]
-        out[k][mask] = rng.integers(120, 255, 3)
-    return out.transpose(0, 3, 1, 2).copy()
 
 
 def edit(image: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
