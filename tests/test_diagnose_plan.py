@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import torch
 
 import trainwise
 from test_diagnose import (
@@ -30,6 +31,7 @@ from test_diagnose import (
     schedule_cut_short,
 )
 from trainwise.findings import Severity
+from trainwise.stages_training import patience_starts
 from trainwise.train.diagnose import RULES, diagnose
 from trainwise.train.diagnose_common import TrainingPlan
 from trainwise.train.diagnose_schedule import after_early_stopping, schedule_cut
@@ -87,15 +89,17 @@ def test_a_validation_loss_at_zero_leaves_nothing_to_anneal_for():
 
 
 def test_the_train_stage_warns_only_when_early_stopping_cut_the_schedule(tmp_path):
-    """End to end on a small noisy table at a fixed lr: patience 1 stops one-cycle soon
-    after its 12 warm-up epochs (of 40); patience 100 runs it out."""
+    """End to end on a small noisy table at a fixed lr: patience 1 stops a cosine schedule
+    early, its lr still high; patience 100 runs it out. (One-cycle counts patience only
+    from where its lr falls below half its peak: patience_starts.)"""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 4))
     label = (x[:, 0] + x[:, 1] + rng.normal(0, 0.8, 300) > 0).astype(int)  # noisy: val > 0.3
     path = tmp_path / "noisy.csv"
     pd.DataFrame({**{f"x{i}": x[:, i] for i in range(4)}, "label": label}).to_csv(path)
     common = [f"data.source=\"{path}\"", "data.target=\"label\"", "train.lr=0.01",
-              "train.max_epochs=40", "run.checks=false", "run.threads=1",
+              "train.max_epochs=40", "train.schedule=\"cosine\"", "run.checks=false",
+              "run.threads=1",
               f"run.out_dir=\"{tmp_path}\""]
     codes = {}
     for patience in (1, 100):
@@ -146,3 +150,20 @@ def test_no_warm_up_is_suggested_to_a_schedule_that_warms_up():
 def test_an_empty_plan_changes_nothing():
     history = build(loss_explodes)
     assert diagnose(history) == diagnose(history, plan=TrainingPlan())
+
+
+def test_one_cycle_counts_patience_from_half_its_peak_on_the_way_down():
+    steps_per_epoch, epochs = 10, 40
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1.0,
+                                                   total_steps=epochs * steps_per_epoch)
+    epoch_end = []  # the lr each epoch ends with, as torch's own schedule runs it
+    for _ in range(epochs):
+        for _ in range(steps_per_epoch):
+            optimizer.step()
+            schedule.step()
+        epoch_end.append(optimizer.param_groups[0]["lr"])
+    peak = max(range(epochs), key=epoch_end.__getitem__)
+    below_half = next(e for e in range(peak, epochs) if epoch_end[e] < 0.5)
+    assert patience_starts("onecycle", epochs) - below_half in (0, 1)  # 26 of 40
+    assert patience_starts("cosine", epochs) == 0 == patience_starts("constant", epochs)

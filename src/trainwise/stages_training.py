@@ -19,7 +19,7 @@ from trainwise.train.callbacks import BestWeights
 from trainwise.train.class_metrics import class_results, lowest_recall
 from trainwise.train.diagnose import diagnose
 from trainwise.train.diagnose_common import TrainingPlan
-from trainwise.train.diagnose_schedule import after_early_stopping
+from trainwise.train.diagnose_schedule import CUT_LR_SHARE, after_early_stopping
 from trainwise.train.intervals import percent, split_accuracy_interval
 from trainwise.train.loop import fit
 from trainwise.train.sharding import evaluate_across_ranks, num_steps_per_epoch, setup_loader
@@ -120,6 +120,16 @@ def _lr_source(result: Any) -> str:
     return how
 
 
+def patience_starts(schedule: str, max_epochs: int) -> int:
+    """The epoch from which early stopping counts patience. One-cycle (torch's, pct_start
+    0.3) rises to its peak by 30% of the run and its cosine decay reaches half the peak at
+    0.3 + 0.7 / 2 = 65%: before that the validation loss is noisy by design, and a stop there
+    cuts the annealing that gives much of the final accuracy. The default MNIST-1D run,
+    counted from the peak (30%), stopped at epoch 23 of 40 with the lr at 66% of its peak:
+    97.8% test accuracy, 99.2% with the schedule run out (schedule_cut's measurement)."""
+    return math.ceil((0.3 + 0.7 * CUT_LR_SHARE) * max_epochs) if schedule == "onecycle" else 0
+
+
 def _scheduler(ctx: RunContext, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
     """train.schedule over `total_steps`; a constant or cosine schedule at an effective batch
     above MAX_MICRO_BATCH starts with a linear warmup (one-cycle has its own)."""
@@ -150,9 +160,9 @@ def stage_train(ctx: RunContext) -> list[Finding]:
     optimizer = ctx.make_optimizer(ctx.model, ctx.lr)
     total_steps = cfg.max_epochs * num_steps_per_epoch(train_loader, ctx.fabric.world_size)
     scheduler = _scheduler(ctx, optimizer, total_steps)
-    warmup_epochs = math.ceil(0.3 * cfg.max_epochs) if cfg.schedule == "onecycle" else 0
     best = BestWeights(cfg.patience, ctx.run.checkpoint_path("best")
-                       if ctx.fabric.is_global_zero else None, min_epochs=warmup_epochs)
+                       if ctx.fabric.is_global_zero else None,
+                       min_epochs=patience_starts(cfg.schedule, cfg.max_epochs))
     resumed = resume_state(ctx.run, checkpoint, ctx.fabric.is_global_zero)
     with progress() as bar:
         callbacks = [best, *writer_callbacks(ctx, bar, total_steps, checkpoint and
