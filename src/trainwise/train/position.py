@@ -60,8 +60,9 @@ def loader_generators(loader: Any) -> list[torch.Generator]:
     return list(found.values())
 
 
-def _inner_loader(loader: Any) -> Any:
-    return getattr(loader, "_dataloader", loader)  # Fabric's wrapper keeps the DataLoader here
+def inner_loader(loader: Any) -> Any:
+    """The DataLoader itself: Fabric's wrapper keeps it as `_dataloader`."""
+    return getattr(loader, "_dataloader", loader)
 
 
 class EpochProgress:
@@ -127,7 +128,7 @@ class EpochProgress:
     def batch_indices(self, batch_index: int) -> list[int] | None:
         """The sample indices of this epoch's `batch_index`-th batch on this process, found by
         replaying the sampler from the epoch's start RNG; None if the loader has no sampler."""
-        inner = _inner_loader(self.loader)
+        inner = inner_loader(self.loader)
         source = getattr(inner, "batch_sampler", None) or getattr(inner, "sampler", None)
         if source is None or self._start is None:
             return None

@@ -22,6 +22,7 @@ from torch.utils.data import RandomSampler, SequentialSampler
 from trainwise.config import MIN_NUM_STEPS
 from trainwise.findings import Finding, TrainwiseError, warning
 from trainwise.train.evaluate import inputs_and_targets, one_output
+from trainwise.train.position import inner_loader
 from trainwise.tune.lr_verdict import verdict
 from trainwise.tune.no_trace import no_trace, probe_loader, seeded
 from trainwise.tune.probe_errors import (
@@ -152,7 +153,7 @@ def _one_sample_per_step(loader: Iterable) -> list[Finding]:
     """A warning when batch_size=None turned the DataLoader's batching off and an item's
     target is one value: each step then trains on a single sample. (A data set whose items
     are whole batches, the other use of batch_size=None, has targets with a batch axis.)"""
-    inner = getattr(loader, "_dataloader", loader)
+    inner = inner_loader(loader)
     dataset = getattr(inner, "dataset", None)
     if not hasattr(inner, "batch_size") or inner.batch_size is not None \
             or not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__") \

@@ -10,6 +10,7 @@ from torch import nn
 
 from trainwise.findings import Finding, TrainwiseError, error
 from trainwise.train.evaluate import inputs_and_targets
+from trainwise.train.position import inner_loader
 
 
 class ProbeStop(Exception):
@@ -57,7 +58,7 @@ def check_fills_a_batch(loader: Any, code: str) -> None:
     no_batch says so). Every step would train on the same few samples: a range test ramps
     over one batch repeated, a short run of 2 epochs makes 2 steps."""
     size, batch_size = loader_sizes(loader)
-    inner = getattr(loader, "_dataloader", loader)
+    inner = inner_loader(loader)
     if size and batch_size and size < batch_size and not getattr(inner, "drop_last", False):
         raise smaller_than_batch(code, size, batch_size)
 
@@ -112,7 +113,7 @@ def nan_before_rise(code: str, value: float, step: int, lr: float) -> ProbeStop:
 def loader_sizes(loader: Any) -> tuple[int | None, int | None]:
     """(samples in the loader's dataset, its batch_size) where the loader says so (a
     DataLoader, also inside Fabric's wrapper); None where it does not."""
-    inner = getattr(loader, "_dataloader", loader)
+    inner = inner_loader(loader)
     dataset = getattr(inner, "dataset", None)
     try:
         size = len(dataset) if hasattr(dataset, "__len__") else None
