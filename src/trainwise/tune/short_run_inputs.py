@@ -43,16 +43,23 @@ def short_run_problem(model: nn.Module, train_loader: Iterable, val_loader: Iter
     check_takes_lr(make_optimizer)
     check_scheduler_signature(make_scheduler)
     check_sized(train_loader)
-    try:
-        if len(train_loader) == 0:  # type: ignore[arg-type]
-            raise no_batch("short_runs_no_batch", train_loader)
+    try:  # (no batch at all and smaller than one batch never hold together: any order)
         check_fills_a_batch(train_loader, "short_runs_smaller_than_batch")
-        check_validation(val_loader, task)
+        check_batches(train_loader, val_loader, task)
     except ProbeStop as stop:
         return stop.finding
     if any(p.requires_grad for p in model.parameters()):  # else the range test says so first
         check_follows_lr(model, make_optimizer, make_scheduler)
     return None
+
+
+def check_batches(train_loader: Iterable, val_loader: Iterable, task: str) -> None:
+    """Raise ProbeStop when the training loader yields no batch or the validation loader
+    cannot be scored (check_validation): what tune_lr checks before its range test and
+    short_runs, which is public, again before it trains."""
+    if len(train_loader) == 0:  # type: ignore[arg-type]
+        raise no_batch("short_runs_no_batch", train_loader)
+    check_validation(val_loader, task)
 
 
 def check_takes_lr(make_optimizer: Callable[..., Any]) -> None:

@@ -37,9 +37,8 @@ from trainwise.tune.probe_errors import (
     check_trainable,
     fresh_optimizer,
     nan_at_start,
-    no_batch,
 )
-from trainwise.tune.short_run_inputs import check_per_step, check_sized, check_validation
+from trainwise.tune.short_run_inputs import check_batches, check_per_step, check_sized
 
 LR_NO_EFFECT = 1e-9  # relative difference of the candidates' losses below which the lr made
 # no difference (bit-identical runs differ by 0; 1e-9 leaves room for a reduction's order)
@@ -145,9 +144,7 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     candidates: list[Candidate] = []
     try:
         check_trainable(model, "short_runs_nothing_to_train")
-        if len(train_loader) == 0:  # type: ignore[arg-type]
-            raise no_batch("short_runs_no_batch", train_loader)
-        check_validation(val_loader, task)
+        check_batches(train_loader, val_loader, task)
         with no_trace(model, train_loader):
             candidates = [_train(setup, lr, 0) for lr in lrs]
             _check_lr_mattered(candidates)  # else widening would add more of the same
