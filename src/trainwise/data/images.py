@@ -60,7 +60,7 @@ def _decode_all(paths: list[Path], notes: list[str]) -> list[torch.Tensor]:
     return images
 
 
-def _resize(batch: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def resize(batch: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(B, C, H, W) antialiased bilinear, as torchvision's resize, without importing
     transforms (~2 s); uint8 pixels stay uint8, anything else comes back float32."""
     scaled = torch.nn.functional.interpolate(batch.float(), size=size, mode="bilinear",
@@ -76,7 +76,7 @@ def resize_images(x: np.ndarray, size: int, chunk: int = 256) -> np.ndarray:
     out = np.empty((len(x), x.shape[1], size, size), dtype=x.dtype)
     for start in range(0, len(x), chunk):
         rows = torch.as_tensor(np.ascontiguousarray(x[start:start + chunk]))
-        out[start:start + chunk] = _resize(rows, (size, size)).numpy()
+        out[start:start + chunk] = resize(rows, (size, size)).numpy()
     return out
 
 
@@ -110,7 +110,7 @@ def _uniform(images: list[torch.Tensor], image_size: int, notes: list[str]) -> n
     resized = 0
     for i, img in enumerate(images):
         if tuple(img.shape[1:]) != size:
-            img, resized = _resize(img[None], size)[0], resized + 1
+            img, resized = resize(img[None], size)[0], resized + 1
         out[i] = img.numpy()
     if resized:
         notes.append(f"{resized} images resized to {size[0]}x{size[1]}")

@@ -31,12 +31,13 @@ def thumbnails(images: np.ndarray, rows: np.ndarray) -> np.ndarray:
     blank images are the exact-duplicate check's)."""
     import torch
 
+    from trainwise.data.images import resize  # lazy, as torch: hashing alone needs neither
+
     out = np.zeros((len(rows), images.shape[1] * SIDE * SIDE), dtype=np.float32)
     for start in range(0, len(rows), BATCH):
         batch = torch.as_tensor(np.asarray(images[rows[start:start + BATCH]]),
                                 dtype=torch.float32)
-        small = torch.nn.functional.interpolate(batch, size=(SIDE, SIDE), mode="bilinear",
-                                                antialias=True).reshape(len(batch), -1)
+        small = resize(batch, (SIDE, SIDE)).reshape(len(batch), -1)
         small = small - small.mean(dim=1, keepdim=True)
         norm = small.norm(dim=1, keepdim=True).clamp_min(1e-12)  # flat: stays 0
         out[start:start + len(batch)] = (small / norm).numpy()
