@@ -10,6 +10,7 @@ so CSV and parquet dates are encoded alike, and a date is never taken for a subj
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,14 +115,15 @@ def _unreadable(name: str, column: pd.Series, reading: DateReading) -> Finding:
         column=name, num_unreadable=reading.num_unreadable)
 
 
-def parse_date_columns(frame: pd.DataFrame, dayfirst: bool = False
+def parse_date_columns(frame: pd.DataFrame, dayfirst: bool = False, keep: Iterable[str] = ()
                        ) -> tuple[pd.DataFrame, list[Finding]]:
     """Text columns that read as dates -> datetime64 (naive UTC); warnings for ambiguous
-    day/month order and for cells that did not read. `dayfirst`: data.dayfirst."""
+    day/month order and for cells that did not read. `dayfirst`: data.dayfirst; `keep`:
+    columns left as they are (the target)."""
     findings: list[Finding] = []
     converted = frame
     for name in frame.columns:
-        reading = read_dates(frame[name], dayfirst)
+        reading = None if name in keep else read_dates(frame[name], dayfirst)
         if reading is None:
             continue
         converted = converted.copy() if converted is frame else converted

@@ -237,8 +237,7 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     declared = [c for c in (group_column, time_column) if c and c != "none"]
     frame, findings = coerce_numeric_text(replace_na_values(frame, na_values), keep=declared)
     frame = _drop_missing_target(frame, target, notes)
-    features, date_findings = parse_date_columns(frame.drop(columns=[target]), dayfirst)
-    frame = pd.concat([features, frame[target]], axis=1)[frame.columns]  # dates before keys
+    frame, date_findings = parse_date_columns(frame, dayfirst, keep=[target])  # before keys
     findings += date_findings
     if task == "auto":
         task = infer_task(frame[target])
