@@ -106,6 +106,14 @@ def warmup_steps(history: list[Row]) -> int | None:
     return int(steps[np.argmax(lrs >= WARMUP_PEAK_SHARE * lrs.max())])
 
 
+def warmup_hint(history: list[Row], before: str = "", after: str = "") -> str:
+    """A fix's "add a warm-up" clause, framed by `before` / `after`; empty when the schedule
+    already warms up (a user audit was told to add the warm-up its one-cycle run had)."""
+    if schedule_warms_up(history):
+        return ""
+    return f"{before}add a warm-up (train.schedule = \"onecycle\" has one){after}"
+
+
 def schedule_warms_up(history: list[Row]) -> bool:
     """The schedule raises the lr first: as the plan says (one-cycle, a large-batch warm-up),
     else as the lr rows show. A fix need not ask for the warm-up it already has."""
@@ -165,8 +173,7 @@ def rule_gradient_spike(history: list[Row]) -> list[Finding]:
                f"largest was {ratio[worst]:.0f}x the recent median at step {steps[worst]}"
                f"{_batch_note(history, steps, where, worst, rows, full)}.")
     sentence, evidence = samples_evidence(history, [int(steps[worst]), *listed])
-    warmup = "" if schedule_warms_up(history) else \
-        ", add a warm-up (train.schedule = \"onecycle\" has one)"
+    warmup = warmup_hint(history, before=", ")
     fix = ("Look at the samples of the spiking batch for corrupt or extreme values (data "
            f"stage); lower the learning rate (tune stage){warmup} and clip gradients "
            "(train.grad_clip).")

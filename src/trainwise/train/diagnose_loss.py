@@ -22,7 +22,7 @@ from trainwise.train.diagnose_common import (
     rows_of,
     smoothing_window,
 )
-from trainwise.train.diagnose_grad import schedule_warms_up
+from trainwise.train.diagnose_grad import warmup_hint
 
 MIN_POINTS = 8  # fewer loss points than this: no shape to judge
 MAX_SKIPPED_SHARE = 0.02  # float16 steps the loss scaler may skip after it found its scale (the
@@ -34,9 +34,6 @@ SLOW_DROP = 0.5  # lr too low: less than half the initial loss gained...
 SLOW_LATE_SHARE = 0.2  # ...and the last third still gave >= 20% of it (no saturation)
 SLOW_SIGNIFICANCE = 5.0  # that late gain is > 5 standard errors of the window medians
 TINY_LR = 1e-5  # a flat loss at a peak lr this small: the steps are simply too short
-WARMUP_HINT = "add a warm-up (train.schedule = \"onecycle\" has one) or "  # not when the
-# schedule already warms up (one-cycle, a large batch's warm-up): a user audit was told to
-# add the warm-up its one-cycle run had
 
 
 def rule_divergence(history: list[Row]) -> list[Finding]:
@@ -131,7 +128,7 @@ def _divergence_fix(history: list[Row], key: str, last_finite_loss: float | None
         return ("Only the validation loss is not finite: check the validation data for NaN, "
                 "inf or values far outside the training range (data stage).")
     lower = lr_advice(history, "lower", "rerun the range test and take a smaller value")
-    warmup = "" if schedule_warms_up(history) else WARMUP_HINT
+    warmup = warmup_hint(history, after=" or ")
     return (f"{lower}; {warmup}clip gradients (train.grad_clip); if it persists, look for "
             "extreme input values (data stage).")
 
@@ -164,7 +161,7 @@ def rule_loss_exploding(history: list[Row]) -> list[Finding]:
                + ("; it ended no lower than where it started." if ended_lost else "."))
     lower = lr_advice(history, "lower", "take a point left of the range test's steepest "
                       "descent")
-    warmup = "" if schedule_warms_up(history) else WARMUP_HINT
+    warmup = warmup_hint(history, after=" or ")
     fix = (f"{lower}; {warmup}clip gradients (train.grad_clip); check for abnormal batches "
            "near that step (data stage).")
     return [make(severity, "loss_exploding", message, fix, steps[turn],
