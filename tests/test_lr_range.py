@@ -381,6 +381,24 @@ def test_seeds_that_disagree_give_a_spread_warning():
     assert "lr_range_unstable" in [f.code for f in v.findings]
 
 
+def test_the_summary_does_not_claim_a_fall_that_no_seed_showed():
+    """Audit s8 R4: 'the loss did not fall' beside '95% of the loss's fall done'."""
+    lrs = list(np.geomspace(1e-6, 1, 100))
+
+    class Curve:
+        def __init__(self, seed, fall):
+            self.seed, self.lrs = seed, lrs
+            noise = 0.02 * np.random.default_rng(seed).standard_normal(100)
+            self.losses = list(2.3 - fall / (1 + np.exp(-3 * (np.log10(lrs) + 2))) + noise)
+
+    flat = verdict([Curve(s, 0.0) for s in range(3)], "trainwise").findings
+    fell = verdict([Curve(s, 2.0) for s in range(3)], "trainwise").findings
+    assert "lr_range_no_descent" in [f.code for f in flat]
+    assert "a guess" in flat[0].message and "95% of the loss's fall" not in flat[0].message
+    assert "lr_range_no_descent" not in [f.code for f in fell]
+    assert "95% of the loss's fall done" in fell[0].message
+
+
 def test_digits_mlp_suggestion_is_sane_for_adamw():
     from sklearn.datasets import load_digits
 

@@ -49,15 +49,18 @@ def verdict(curves: Sequence[Curve], rule: str) -> Verdict:
     result = Verdict(_geometric_median(points), _geometric_median([r.lr_low for r in ranges]),
                      _geometric_median([r.lr_high for r in ranges]),
                      float(logs.max() - logs.min()), points)
-    result.findings = [_summary(result, curves, rule), *_flag_warnings(ranges, curves)]
+    fell = not all("no_descent" in r.flags for r in ranges)
+    result.findings = [_summary(result, curves, rule, fell), *_flag_warnings(ranges, curves)]
     if result.spread_decades > MAX_SPREAD_DECADES:
         result.findings.append(_spread_warning(result, curves))
     return result
 
 
-def _summary(result: Verdict, curves: Sequence[Curve], rule: str) -> Finding:
+def _summary(result: Verdict, curves: Sequence[Curve], rule: str, fell: bool) -> Finding:
     seeds = [c.seed for c in curves]
     why = " (95% of the loss's fall done)" if rule == "trainwise" else ""
+    if not fell:  # no seed's loss fell beyond its noise: the point is where noise dipped
+        why = " (a guess: the loss did not clearly fall in any seed; see the warning)"
     return info(
         "tune", "lr_range",
         f"Learning-rate range test ({len(seeds)} seed(s), rule '{rule}'): peak lr "
