@@ -181,6 +181,9 @@ def test_augment_presets():
                       y=np.array([0, 1]))
     assert codes(augment_findings(vector, "flip")) == ["flip_not_applicable", "augment"]
     assert not augment_plan(image_data(), "none")[0].flip
+    [auto] = augment_findings(image_data("digits"))  # audit s8 R10: say why nothing flips
+    assert not auto.evidence["flip"] and "no flips: handwritten digits carry orientation" in (
+        auto.message)
 
 
 def test_random_flip_uses_its_generator_only():

@@ -45,7 +45,9 @@ def augment_plan(data: TaskData, requested: str = "auto") -> tuple[AugmentPlan, 
             "Use data.augment = \"auto\".", requested=requested)]
     if data.kind == "image" and not oriented:
         return AugmentPlan(True, "natural images"), []
-    return AugmentPlan(False, oriented or f"{data.kind} data"), []
+    if oriented:  # say why nothing is mirrored: a mirrored sample is no longer its class
+        return AugmentPlan(False, f"no flips: {oriented} carry orientation"), []
+    return AugmentPlan(False, f"{data.kind} data"), []
 
 
 def augment_findings(data: TaskData, requested: str = "auto") -> list[Finding]:
