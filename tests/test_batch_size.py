@@ -16,6 +16,7 @@ from trainwise.tune.batch_size import (
     Measurement,
     accumulation_plan,
     accumulation_steps,
+    fixed_batch_findings,
     format_bytes,
     is_oom,
     large_batch_finding,
@@ -259,3 +260,17 @@ def test_warmup_schedule_rises_linearly_then_follows_the_main_schedule(cosine):
     after = [lr * (1 + math.cos(math.pi * i / (total - warmup))) / 2 if cosine else lr
              for i in range(total - warmup)]
     assert seen[warmup:] == pytest.approx(after)
+
+
+def test_a_batch_from_the_config_is_checked_against_the_rows_and_powers_of_two():
+    """Audit s8 R9: batch 512 on 1,294 rows (3 steps an epoch) went without a word."""
+    [few] = fixed_batch_findings(512, 1294)
+    assert few.code == "batch_size_few_steps" and few.severity is Severity.WARNING
+    assert few.evidence["steps_per_epoch"] == math.ceil(1294 / 512) == 3
+    assert few.evidence["suggested"] == 128 and "train.batch_size = 128" in few.fix
+    [odd] = fixed_batch_findings(100, 3600)
+    assert odd.code == "batch_size_not_power_of_two" and odd.severity is Severity.INFO
+    assert odd.evidence["suggested"] == 128 and "train.batch_size = 128" in odd.message
+    assert fixed_batch_findings(64, 544) == []  # the README's churn.toml: 9 steps, quiet
+    assert fixed_batch_findings(128, 1294) == []
+    assert fixed_batch_findings(128, 12) == []  # too few rows for any advice on steps

@@ -34,6 +34,7 @@ from trainwise.tune.batch_probe import find_batch_size
 from trainwise.tune.batch_size import (
     MAX_MICRO_BATCH,
     accumulation_steps,
+    fixed_batch_findings,
     large_batch_finding,
     warmup_schedule,
     warmup_steps,
@@ -69,6 +70,8 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
         if not batch.batch_size:
             return findings
         cfg.batch_size = batch.batch_size
+    else:
+        findings += fixed_batch_findings(cfg.batch_size, len(train.y))
     large = large_batch_finding(cfg.batch_size, cfg.max_epochs * len(train.y) // cfg.batch_size,
                                 ctx.fabric.world_size, cfg.accumulate_grad_batches, cfg.schedule,
                                 lr_measured=cfg.lr == "auto")

@@ -26,6 +26,9 @@ SIZES = (32, 64, 128, 256)  # METHOD.md §4: powers of two, 32/64/128 preferred
 MAX_MICRO_BATCH = 256  # above it: gradient accumulation (batch-norm statistics stay sane)
 HEADROOM = 0.2  # keep 20% of the memory free: evaluation, fragmentation of the caching
 # allocator and longer samples later need it (the found size OOMs later: Lightning#8028)
+FEW_STEPS_PER_EPOCH = 4  # a batch given in the config is warned about below this (1-3 steps
+# an epoch is near full-batch training); the auto rule's 10 is a preference, and as a warning
+# it would flag the README's own churn.toml (9 steps)
 MIN_STEPS_PER_EPOCH = 10  # a batch above rows/10 leaves too few steps per epoch for the
 # schedule and the short runs (a new user's 1350 MNIST-1D rows got 256: 5 steps an epoch, each
 # short run ~10 steps, validation loss 1.36 where 128 gave 0.60)
@@ -134,6 +137,32 @@ def sizes_to_try(max_size: int, sizes: tuple[int, ...] = SIZES) -> list[int]:
     that limit alone (halving below the first comes only when it does not fit)."""
     limit = size_limit(max_size)
     return [s for s in sizes if s <= limit] or [limit]
+
+
+def fixed_batch_findings(batch_size: int, num_rows: int) -> list[Finding]:
+    """What METHOD.md §4 says of a batch size taken from the config as it is (tune.batch_size
+    = "fixed"): too few steps an epoch is a warning, a size that is not a power of two an
+    info. The size is the user's: nothing here changes it."""
+    fits = min(data_limit(num_rows), 128)  # 32-128 preferred
+    steps = math.ceil(num_rows / batch_size)
+    if num_rows >= 2 * MIN_STEPS_PER_EPOCH and steps < FEW_STEPS_PER_EPOCH:
+        return [warning(
+            "tune", "batch_size_few_steps",
+            f"Batch {batch_size} on {num_rows:,} training rows gives {steps} optimizer step(s) "
+            f"an epoch: too few updates per pass over the data for the loss to settle, and the "
+            "range test and short runs see only a few batches.",
+            f"Set train.batch_size = {fits} (a power of two with >= {MIN_STEPS_PER_EPOCH} steps "
+            "an epoch), or tune.batch_size = \"auto\" to measure it.",
+            batch_size=batch_size, steps_per_epoch=steps, suggested=fits)]
+    if batch_size & (batch_size - 1):
+        nearest = 2 ** round(math.log2(batch_size)) if batch_size <= 256 else fits
+        return [info(
+            "tune", "batch_size_not_power_of_two",
+            f"Batch {batch_size} is not a power of two; 32, 64 or 128 are the usual choices "
+            "(METHOD.md §4), and on a GPU they fill its kernels' tiles evenly. Keep it if you "
+            f"chose it on purpose; else set train.batch_size = {nearest}.",
+            batch_size=batch_size, steps_per_epoch=steps, suggested=nearest)]
+    return []
 
 
 def data_limit(num_rows: int) -> int:
