@@ -215,3 +215,47 @@ def test_tiny_inputs_make_first_layer_gradient_vanish(blobs) -> None:
     assert _problems(healthy) == []
     scaled = check_data(net(), x * 1e-7, y, "classification", 3)
     assert _problems(scaled) == ["warning:inputs_not_normalised"]
+
+
+def _deep_sigmoid(depth: int = 12) -> nn.Sequential:
+    torch.manual_seed(0)
+    layers: list[nn.Module] = []
+    for i in range(depth):
+        layers += [nn.Linear(8 if i == 0 else 32, 32), nn.Sigmoid()]
+    return nn.Sequential(*layers, nn.Linear(32, 3))
+
+
+def test_deep_sigmoid_stack_vanishes_in_front_and_does_not_explode_at_the_output(blobs) -> None:
+    """Norms decay ~7x per sigmoid layer from the output back; the median has vanished too,
+    so a median-relative rule called the healthy output layer 'exploding' and missed most of
+    the vanishing ones (audit s8 M6)."""
+    x, y = blobs
+    reference = _deep_sigmoid()
+    CE(reference(x[:256]), y[:256]).backward()
+    norms = {n: float(p.grad.norm()) for n, p in reference.named_parameters() if p.ndim == 2}
+    assert norms["24.weight"] > 0.01 and norms["10.weight"] < 1e-6  # the premise
+    findings = check_at_init(_deep_sigmoid(), CE, x[:256], y[:256], task="classification",
+                             num_classes=3, make_optimizer=default_optimizer)
+    codes = {f.code for f in findings}
+    assert "gradient_exploding" not in codes
+    vanishing = next(f for f in findings if f.code == "gradient_vanishing")
+    assert {n for n, v in norms.items() if v < 1e-6} <= set(vanishing.evidence["grad_norms"])
+    assert "24.weight" not in vanishing.evidence["grad_norms"]
+
+
+def test_two_layer_model_gets_a_gradient_verdict(blobs) -> None:
+    """Fewer than 3 weight matrices: no median to compare with, but the check still runs and
+    says so; absolute size still catches an exploding init (audit s8 M13)."""
+    x, y = blobs
+    torch.manual_seed(0)
+    small = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    findings = check_at_init(small, CE, x, y, task="classification", num_classes=3,
+                             make_optimizer=default_optimizer)
+    ok = next(f for f in findings if f.code == "gradient_flow_ok")
+    assert ok.evidence["relative_to_median"] is False and len(ok.evidence["grad_norms"]) == 2
+    with torch.no_grad():
+        for p in small.parameters():
+            p.normal_(0, 10.0, generator=torch.Generator().manual_seed(1))
+    findings = check_at_init(small, CE, x, y, task="classification", num_classes=3,
+                             make_optimizer=default_optimizer)
+    assert "gradient_exploding" in {f.code for f in findings}
