@@ -29,6 +29,12 @@ OVERFIT_STEPS = 300
 # rather than the loss at init, which a mis-scaled model inflates (x1000 inputs: 190).
 OVERFIT_FRACTION = 0.05
 OVERFIT_CE_ABSOLUTE = 0.05
+# Nearly memorised: within 3x the target after falling by 90% or more. Healthy models land
+# there on unlucky seeds (1.07 -> 0.054 vs a target of 0.049); the bugs this test exists for
+# plateau far above it (softmax before cross-entropy: 50% of ln C; a sigmoid regression
+# head: 60% of the variance; ignored inputs: 100%).
+NEARLY_FACTOR = 3.0
+NEARLY_DROP = 0.9
 # The real model's final loss over the zero-input twin's: a model that uses its inputs
 # memorises the batch (ratio ~0); one that ignores them ends where the twin does (ratio 1).
 INPUTS_RATIO = 0.9
@@ -68,6 +74,12 @@ def _overfit_verdict(losses: list[float], final: float, target: float,
         return [info(STAGE, "overfit_batch_ok",
                      f"memorised a small batch: loss {losses[0]:.3g} -> {best:.3g} in "
                      f"{len(losses)} steps.", **evidence)]
+    drop = 1.0 - best / losses[0] if losses[0] > 0 else 0.0
+    if best <= NEARLY_FACTOR * target and drop >= NEARLY_DROP:
+        return [info(STAGE, "overfit_batch_ok",
+                     f"nearly memorised a small batch: loss {losses[0]:.3g} -> {best:.3g} in "
+                     f"{len(losses)} steps ({drop:.0%} down, within {NEARLY_FACTOR:g}x of the "
+                     f"{target:.3g} target): the model learns.", nearly=True, **evidence)]
     trend = ("still falling: slow rather than stuck" if falling else
              "stuck on a plateau. A model that cannot memorise a few samples has a bug, not "
              "too little data")
