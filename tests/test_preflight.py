@@ -14,7 +14,7 @@ from trainwise.checks import preflight
 from trainwise.checks._common import default_optimizer
 from trainwise.checks.data_checks import check_data
 from trainwise.checks.initial import check_at_init, check_loss_at_init
-from trainwise.checks.learning import _overfit_verdict
+from trainwise.checks.learning import _inputs_verdict, _overfit_verdict
 from trainwise.findings import Finding, Severity
 from trainwise.model.baselines import cnn1d, loss_function, mlp
 from trainwise.model.init import init_weights
@@ -286,3 +286,35 @@ def test_overfit_verdict_nearly_memorised_is_learning_not_a_bug() -> None:
     big = _curve(382, 38.5)
     (slow,) = _overfit_verdict(big, big[-1], 0.05 * ln3, 32)
     assert slow.code == "overfit_batch_failed"
+
+
+def test_model_faults_found_at_init_are_named_as_the_cause_of_ignored_inputs(blobs) -> None:
+    """Audit s8 M5: dead ReLUs were found at init, yet the stopping error sent the user to the
+    data stage first."""
+    x, y = blobs
+    findings = preflight(dead_relus(), CE, x, y, task="classification", num_classes=3)
+    ignored = next(f for f in findings if f.code == "inputs_ignored")
+    assert "dead_relu" in ignored.evidence["causes"]
+    assert "model stage" in ignored.fix and "data stage" not in ignored.fix
+    assert "not reaching the output" not in ignored.message
+
+
+def test_inputs_that_make_the_loss_worse_are_not_called_ignored(blobs) -> None:
+    """Std-10 init: the real-input loss ends far above the zero-input twin's (949 vs 252 in
+    the audit): the inputs reach the output, the init is at fault."""
+    x, y = blobs
+    model = net()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 10.0, generator=torch.Generator().manual_seed(0))
+    findings = preflight(model, CE, x, y, task="classification", num_classes=3)
+    codes = {f.code for f in findings}
+    assert "inputs_ignored" not in codes
+    hurt = next(f for f in findings if f.code == "inputs_hurt")
+    assert hurt.evidence["real_inputs_loss"] > hurt.evidence["zero_inputs_loss"]
+    assert "loss_at_init_off" in hurt.evidence["causes"] and "model stage" in hurt.fix
+    # the verdict alone, with nothing found before: still not "ignored", still the model
+    (alone,) = _inputs_verdict(949.0, 252.0, False)
+    assert alone.code == "inputs_hurt" and "model stage" in alone.fix
+    (same,) = _inputs_verdict(1.09, 1.09, False)
+    assert same.code == "inputs_ignored" and "data stage" in same.fix

@@ -55,14 +55,14 @@ def _classification_loss(loss: float, y: torch.Tensor, num_classes: int) -> list
                         "start large (confidently wrong).",
                         "normalise the inputs, and init the final layer small "
                         "(trainwise.model.init.init_weights does); revisit the model stage.",
-                        direction="high", **evidence)]
+                        direction="high", revisit="model", **evidence)]
     if loss < LOSS_LOW * entropy:
         return [warning(STAGE, "loss_at_init_off",
                         f"cross-entropy at init is {loss:.3g}, below half the label entropy "
                         f"{entropy:.3g}: an untrained model should not know the answers.",
                         "look for the label leaking into the inputs, or a loss that is not "
                         "cross-entropy on logits; revisit the data stage.",
-                        direction="low", **evidence)]
+                        direction="low", revisit="data", **evidence)]
     note = " (logits start somewhat large)" if loss > LOSS_HIGH_INFO * expected else ""
     return [info(STAGE, "loss_at_init_ok",
                  f"cross-entropy at init {loss:.3g} vs ln C = {expected:.3g}{note}.", **evidence)]
@@ -74,21 +74,22 @@ def _regression_loss(loss: float, y: torch.Tensor) -> list[Finding]:
     evidence = {"loss": loss, "target_var": var, "target_mean_sq": mean_sq}
     scale = max(var, 1e-12)
     if loss > REGRESSION_HIGH * scale:
-        cause, fix = (("the targets sit far from 0", "standardise the targets (or set the "
-                       "final layer's bias to their mean); revisit the data stage.")
-                      if mean_sq > var else
-                      ("the outputs start large", "normalise the inputs and init the final "
-                       "layer small; revisit the model stage."))
+        cause, fix, stage = (("the targets sit far from 0", "standardise the targets (or "
+                              "set the final layer's bias to their mean); revisit the data "
+                              "stage.", "data")
+                             if mean_sq > var else
+                             ("the outputs start large", "normalise the inputs and init the "
+                              "final layer small; revisit the model stage.", "model"))
         return [warning(STAGE, "loss_at_init_off",
                         f"MSE at init is {loss:.3g}, {loss / scale:.3g}x the target variance "
                         f"{var:.3g} (what predicting the mean scores): {cause}.", fix,
-                        direction="high", **evidence)]
+                        direction="high", revisit=stage, **evidence)]
     if loss < REGRESSION_LOW * scale:
         return [warning(STAGE, "loss_at_init_off",
                         f"MSE at init is {loss:.3g}, under a tenth of the target variance: an "
                         "untrained model should not predict this well.",
                         "look for the target leaking into the inputs; revisit the data stage.",
-                        direction="low", **evidence)]
+                        direction="low", revisit="data", **evidence)]
     return [info(STAGE, "loss_at_init_ok",
                  f"MSE at init {loss:.3g} vs target variance {var:.3g}.", **evidence)]
 

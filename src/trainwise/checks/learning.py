@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -18,7 +19,7 @@ from trainwise.checks._common import (
     loss_of,
     train_steps,
 )
-from trainwise.findings import Finding, error, info, warning
+from trainwise.findings import Finding, Severity, error, info, warning
 
 OVERFIT_BATCH = 32
 # Healthy convnets/MLPs memorise 32 samples in 10-60 steps, a small GRU or transformer in
@@ -38,6 +39,10 @@ NEARLY_DROP = 0.9
 # The real model's final loss over the zero-input twin's: a model that uses its inputs
 # memorises the batch (ratio ~0); one that ignores them ends where the twin does (ratio 1).
 INPUTS_RATIO = 0.9
+# Earlier warnings that explain a model not learning from its inputs, and the stage to revisit.
+INPUT_FAULTS = {"inputs_not_normalised": "data", "dead_relu": "model",
+                "gradient_missing": "model", "gradient_vanishing": "model",
+                "gradient_exploding": "model"}
 TWIN_STEPS = 100
 SMOKE_BATCH = 32
 SMOKE_EPOCHS = 2
@@ -97,30 +102,74 @@ def _overfit_target(y: torch.Tensor, task: str, num_classes: int) -> float:
     return OVERFIT_FRACTION * float(y.double().var()) if y.numel() > 1 else 0.0
 
 
-def _inputs_verdict(real: float, zero: float, constant_targets: bool) -> list[Finding]:
+def _stage_of(finding: Finding) -> str | None:
+    """The stage an earlier warning blames, if it can explain a model that does not learn from
+    its inputs (None: it cannot). loss_at_init_off blames the data when targets sit far from
+    0 or the label leaks, the model when the outputs start large."""
+    if finding.severity is not Severity.WARNING:
+        return None
+    if finding.code == "loss_at_init_off":  # too low means leakage: no reason to ignore x
+        high = finding.evidence.get("direction") == "high"
+        return finding.evidence.get("revisit", "model") if high else None
+    return INPUT_FAULTS.get(finding.code)
+
+
+def _earlier_causes(earlier: Sequence[Finding]) -> list[Finding]:
+    """The earlier warnings that explain it, in check order (data faults first)."""
+    return [f for f in earlier if _stage_of(f)]
+
+
+def _cause_fix(causes: list[Finding]) -> str:
+    """The first cause's own fix (it names the stage to revisit), then the others by code."""
+    rest = list(dict.fromkeys(f.code for f in causes[1:] if f.code != causes[0].code))
+    return (f"as {causes[0].code} says: {causes[0].fix}"
+            + (f" Then see {', '.join(rest)}." if rest else ""))
+
+
+def _inputs_verdict(real: float, zero: float, constant_targets: bool,
+                    earlier: Sequence[Finding] = ()) -> list[Finding]:
     evidence = {"real_inputs_loss": real, "zero_inputs_loss": zero, "ratio_limit": INPUTS_RATIO}
     if constant_targets:
         return [info(STAGE, "inputs_check_skipped",
                      "every target in the batch is the same, so a model needs no inputs to fit "
                      "it: real and zeroed inputs cannot be told apart.", **evidence)]
-    if real > INPUTS_RATIO * zero:
+    if real <= INPUTS_RATIO * zero:
+        return [info(STAGE, "inputs_used",
+                     f"real inputs beat zeroed ones: loss {real:.3g} vs {zero:.3g} after the "
+                     "same steps.", **evidence)]
+    causes = _earlier_causes(earlier)
+    codes = list(dict.fromkeys(f.code for f in causes))
+    trained = (f"trained the same way, the model reaches loss {real:.3g} on real inputs and "
+               f"{zero:.3g} on all-zero inputs")
+    because = (f", as the {_stage_of(causes[0])}-stage faults found earlier "
+               f"({', '.join(codes)}) predict" if causes else "")
+    first = _cause_fix(causes) if causes else ""
+    if real > zero / INPUTS_RATIO:
+        # Much worse with inputs than without: they do reach the output, and drive it
+        # somewhere bad (std-10 init: 949 vs 252); "ignored" would send the user to the data.
+        return [error(STAGE, "inputs_hurt",
+                      f"{trained}: the inputs do reach the output, but make it worse, not "
+                      f"better: the outputs they produce are mis-scaled{because}.",
+                      first or "re-initialise so the outputs start small "
+                      "(trainwise.model.init.init_weights), and check the inputs are "
+                      "normalised; revisit the model stage.", causes=codes, **evidence)]
+    if causes:
         return [error(STAGE, "inputs_ignored",
-                      f"trained the same way, the model reaches loss {real:.3g} on real inputs "
-                      f"and {zero:.3g} on all-zero inputs: the inputs are not reaching the "
-                      "output.",
-                      "look for inputs zeroed/overwritten in the data pipeline or forward(), "
-                      "a detached or constant path, or dead ReLUs; revisit the data stage, "
-                      "then the model stage.", **evidence)]
-    return [info(STAGE, "inputs_used",
-                 f"real inputs beat zeroed ones: loss {real:.3g} vs {zero:.3g} after the same "
-                 "steps.", **evidence)]
+                      f"{trained}: the model does not use its inputs{because}.", first,
+                      causes=codes, **evidence)]
+    return [error(STAGE, "inputs_ignored",
+                  f"{trained}: the inputs are not reaching the output.",
+                  "look for inputs zeroed/overwritten in the data pipeline or forward(), "
+                  "a detached or constant path, or dead ReLUs; revisit the data stage, "
+                  "then the model stage.", causes=codes, **evidence)]
 
 
 def check_overfit_and_inputs(model: nn.Module, loss_fn: LossFn, x: torch.Tensor,
                              y: torch.Tensor, *, task: str, num_classes: int,
-                             make_optimizer: MakeOptimizer,
-                             generator: torch.Generator) -> list[Finding]:
-    """Checks (d) and (e) on one batch of OVERFIT_BATCH samples, each on its own copy."""
+                             make_optimizer: MakeOptimizer, generator: torch.Generator,
+                             earlier: Sequence[Finding] = ()) -> list[Finding]:
+    """Checks (d) and (e) on one batch of OVERFIT_BATCH samples, each on its own copy.
+    `earlier`: the findings of the checks before; their warnings may explain a failure here."""
     index = torch.randperm(len(x), generator=generator)[:OVERFIT_BATCH].to(x.device)
     xb, yb = x[index], y[index]
     real = fitting_mode(copy.deepcopy(model))
@@ -138,7 +187,8 @@ def check_overfit_and_inputs(model: nn.Module, loss_fn: LossFn, x: torch.Tensor,
     x_zero = torch.zeros_like(xb)
     train_steps(twin, loss_fn, x_zero, yb, make_optimizer, twin_steps)
     constant = bool((yb == yb[:1]).all())
-    return findings + _inputs_verdict(real_loss, loss_of(twin, loss_fn, x_zero, yb), constant)
+    return findings + _inputs_verdict(real_loss, loss_of(twin, loss_fn, x_zero, yb), constant,
+                                      earlier)
 
 
 def check_smoke_cycle(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,

@@ -80,7 +80,7 @@ def _run(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, ta
         return findings
     findings += check_overfit_and_inputs(model, loss_fn, x, y, task=task,
                                          num_classes=num_classes, make_optimizer=make_optimizer,
-                                         generator=generator)
+                                         generator=generator, earlier=findings)
     findings += check_smoke_cycle(model, loss_fn, x, y, make_optimizer=make_optimizer,
                                   generator=generator)
     return findings
