@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from trainwise.checks import preflight
-from trainwise.checks.structure import check_loss_fit
+from trainwise.checks.structure import check_loss_fit, saturated_output
 from trainwise.checks.zoo import BROKEN_SETUPS, HEALTHY_SETUPS, Setup
 from trainwise.findings import Finding, Severity
 from trainwise.model.summary import check_output_shape
@@ -85,3 +85,25 @@ def test_softmax_before_loss_needs_evidence(final: nn.Module | None, flagged: bo
     model = setup.model if final is None else nn.Sequential(setup.model, final)
     findings = check_loss_fit(model, setup.loss_fn, setup.x, setup.y, "classification")
     assert ("softmax_before_loss" in _problems(findings)) is flagged
+
+
+def test_bounded_regression_head_is_fine_when_the_targets_fit_it() -> None:
+    """A sigmoid ending a regression on targets in [0, 1] (a rate) is a sensible choice."""
+    setup = BROKEN_SETUPS["sigmoid module ending a regression"]()
+    rate = (setup.y - setup.y.min()) / (setup.y.max() - setup.y.min())
+    assert check_loss_fit(setup.model, setup.loss_fn, setup.x, rate, "regression") == []
+    (bounded,) = check_loss_fit(setup.model, setup.loss_fn, setup.x, setup.y, "regression")
+    assert bounded.code == "output_bounded"
+    # the share is the targets' own: a hand count of those outside [0, 1]
+    outside = float(((setup.y < 0) | (setup.y > 1)).float().mean())
+    assert bounded.evidence["share_out_of_range"] == pytest.approx(outside)
+
+
+def test_a_model_that_predicts_the_mean_is_not_taken_for_a_squashed_one() -> None:
+    """Saturation needs both bounds hugged: a constant near 0 sits 'at' the lower bound of
+    [0, 1] for every negative target but nowhere near 1 for the targets above it."""
+    y = torch.linspace(-2, 2, 32)
+    assert saturated_output(torch.full((32,), 0.03), y) == []
+    squashed = torch.sigmoid(8 * y)  # what a trained sigmoid head gives
+    (bounded,) = saturated_output(squashed, y)
+    assert bounded.code == "output_bounded" and bounded.evidence["output_range"] == [0.0, 1.0]

@@ -19,6 +19,7 @@ from trainwise.checks._common import (
     loss_of,
     train_steps,
 )
+from trainwise.checks.structure import saturated_output
 from trainwise.findings import Finding, Severity, error, info, warning
 
 OVERFIT_BATCH = 32
@@ -180,6 +181,9 @@ def check_overfit_and_inputs(model: nn.Module, loss_fn: LossFn, x: torch.Tensor,
     if not math.isfinite(final) or not all(map(math.isfinite, losses)):
         return [_diverged("overfit-one-batch test", [*losses, final])]
     findings = _overfit_verdict(losses, final, target, len(xb))
+    if task == "regression" and findings[0].code == "overfit_batch_failed":
+        with torch.no_grad():
+            findings += saturated_output(real(xb), yb)
     # The twin needs only enough steps to learn the label prior; compare both after as many.
     twin_steps = min(steps, TWIN_STEPS)
     real_loss = final if twin_steps == steps else losses[twin_steps]

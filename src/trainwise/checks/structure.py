@@ -19,6 +19,20 @@ from trainwise.model.summary import quiet_forward
 _REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, RegressionLoss)
 _CLASSIFICATION_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
 _SQUASHING = (nn.Softmax, nn.Softmin, nn.Softmax2d, nn.Sigmoid, nn.Hardsigmoid)
+# Final activations that bound a regression output, and to what.
+_UNIT_RANGE = (nn.Sigmoid, nn.Hardsigmoid, nn.Softmax, nn.Softmin)
+_SIGNED_RANGE = (nn.Tanh, nn.Softsign)
+# A bounded output is a bug when this share of targets lies out of its reach (standardised
+# targets below a sigmoid: ~50%); targets in [0, 1] by nature (a rate) are left alone.
+OUT_OF_REACH_SHARE = 0.1
+# Trained evidence for a bound inside forward() (torch.sigmoid(...)): the outputs for targets
+# beyond it hug it, within this share of its width (300 steps on diabetes: <= 0.013 and
+# >= 0.978 for targets below 0 and above 1).
+SATURATION_MARGIN = 0.05
+# ... for most such targets, and at least half on each side: a unit or two saturates the wrong
+# way (target 1.17, output 3e-4), and a side may hold only 4 of 32 targets.
+SATURATION_SHARE = 0.8
+SATURATION_SIDE_SHARE = 0.5
 
 
 def _task_mismatch(loss_fn: LossFn, task: str) -> list[Finding]:
@@ -84,6 +98,71 @@ def _probabilities_fed(loss_fn: LossFn, out: torch.Tensor,
     return []
 
 
+def _range_of(last: nn.Module | None) -> tuple[float, float] | None:
+    if isinstance(last, _UNIT_RANGE):
+        return 0.0, 1.0
+    if isinstance(last, _SIGNED_RANGE):
+        return -1.0, 1.0
+    if isinstance(last, nn.Hardtanh):  # also ReLU6
+        return float(last.min_val), float(last.max_val)
+    return None
+
+
+def _beyond(y: torch.Tensor, low: float, high: float, margin: float = 0.0) -> torch.Tensor:
+    """-1 for targets below low - margin, +1 above high + margin, 0 between."""
+    y = y.flatten().float()
+    return (y > high + margin).long() - (y < low - margin).long()
+
+
+def _out_of_reach(how: str, low: float, high: float, y: torch.Tensor,
+                  fix_layer: str) -> list[Finding]:
+    share = float((_beyond(y, low, high) != 0).float().mean())
+    if share < OUT_OF_REACH_SHARE:
+        return []
+    return [error(STAGE, "output_bounded",
+                  f"the model {how}, so its outputs lie in [{low:g}, {high:g}], but {share:.0%} "
+                  f"of the targets lie outside (they span [{float(y.min()):.3g}, "
+                  f"{float(y.max()):.3g}]): it can never predict them.",
+                  f"for regression return the raw output of the last linear layer ({fix_layer}"
+                  "); if the targets are bounded by nature, scale them into that range "
+                  "instead; revisit the model stage.",
+                  output_range=[low, high], share_out_of_range=share,
+                  target_range=[float(y.min()), float(y.max())])]
+
+
+def _bounded_head(out: torch.Tensor, last: nn.Module | None, y: torch.Tensor) -> list[Finding]:
+    """Regression through a final Sigmoid/Tanh module, seen before any training. The outputs
+    must be inside the range too: a forward that rescales after the module is fine."""
+    bounds = _range_of(last)
+    if bounds is None or not (bool((out >= bounds[0]).all()) and bool((out <= bounds[1]).all())):
+        return []
+    name = type(last).__name__
+    return _out_of_reach(f"ends with {name}", *bounds, y, f"drop the final {name}")
+
+
+def saturated_output(out: torch.Tensor, y: torch.Tensor) -> list[Finding]:
+    """After training on (x, y): outputs that stay inside [0, 1] (or [-1, 1]) and pile up at the
+    bound wherever the target lies beyond it come from a squashing function inside forward().
+    Each side with targets beyond it must show it: a model that merely failed (ignores x,
+    predicts the mean ~0) hugs the lower bound only, never the upper one too."""
+    out, y = out.detach().flatten().float(), y.flatten().float()
+    if out.shape != y.shape:
+        return []
+    for low, high in ((0.0, 1.0), (-1.0, 1.0)):
+        if bool((out >= low).all()) and bool((out <= high).all()):
+            margin = SATURATION_MARGIN * (high - low)
+            side = _beyond(y, low, high, margin)
+            hug = torch.where(side > 0, out >= high - margin, out <= low + margin)
+            sides = [float(hug[side == s].float().mean()) for s in (-1, 1)
+                     if bool((side == s).any())]
+            if sides and min(sides) >= SATURATION_SIDE_SHARE \
+                    and float(hug[side != 0].float().mean()) >= SATURATION_SHARE:
+                return _out_of_reach("squashes its output (a sigmoid/tanh in forward()?)",
+                                     low, high, y, "drop the final sigmoid/tanh")
+            return []
+    return []
+
+
 def _loss_call(loss_fn: LossFn, out: torch.Tensor, y: torch.Tensor) -> list[Finding]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -119,6 +198,8 @@ def check_loss_fit(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.
         out, last = _last_leaf(model, x[:32])
         if task == "classification":
             findings = _probabilities_fed(loss_fn, out, last)
+        elif isinstance(out, torch.Tensor):
+            findings = _bounded_head(out, last, y)
         return findings + _loss_call(loss_fn, out, y[:32])
 
 

@@ -20,6 +20,7 @@ from trainwise.checks.zoo_data import (
     Detached,
     FlattenByView,
     FunctionalMLP,
+    SigmoidRegressor,
     TimeMajorByView,
     ZeroesInputs,
     images,
@@ -139,6 +140,12 @@ def _regression_on_int_targets() -> Setup:
                  "targets_wrong_dtype")
 
 
+def _regression_through(model: nn.Module) -> Setup:
+    """Standardised targets (about half below 0) through a head that cannot leave [0, 1]."""
+    x, y = table_regression()
+    return Setup(model, loss_function("regression"), x, y, "regression", 0, "output_bounded")
+
+
 def _sequence_view_mixes_batch() -> Setup:
     x, y = sequences(length=20)
     return Setup(_seeded(TimeMajorByView), CE(), x, y, "classification", 10, "batch_mixing")
@@ -192,6 +199,10 @@ BROKEN_SETUPS: dict[str, Callable[[], Setup]] = {
                                               loss_fn=nn.MSELoss()),
     "(B, 1) vs (B,) broadcast in MSE": _regression_broadcast,
     "class indices as regression targets": _regression_on_int_targets,
+    "sigmoid module ending a regression": lambda: _regression_through(_seeded(
+        lambda: nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1), nn.Sigmoid()))),
+    "sigmoid inside forward of a regression": lambda: _regression_through(
+        _seeded(SigmoidRegressor)),
     "every parameter frozen": lambda: _on_table(_table_mlp().requires_grad_(False),
                                                 "no_trainable_params"),
     "layers frozen by mistake": _frozen_by_mistake,

@@ -135,3 +135,14 @@ class FunctionalMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+
+
+class SigmoidRegressor(nn.Module):
+    """A regression head squashed inside forward(): outputs in (0, 1) whatever the targets."""
+
+    def __init__(self, num_inputs: int = 8, width: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(num_inputs, width), nn.ReLU(), nn.Linear(width, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(x))
