@@ -318,3 +318,25 @@ def test_inputs_that_make_the_loss_worse_are_not_called_ignored(blobs) -> None:
     assert alone.code == "inputs_hurt" and "model stage" in alone.fix
     (same,) = _inputs_verdict(1.09, 1.09, False)
     assert same.code == "inputs_ignored" and "data stage" in same.fix
+
+
+@pytest.mark.parametrize(("p", "width", "expected"), [
+    (0.9, 32, Severity.WARNING),  # audit s8 M12: never mentioned
+    (0.5, 32, Severity.INFO),  # 1.4k parameters: half of a small model
+    (0.5, 512, None),  # 270k parameters: the classic p for wide layers
+    (0.1, 32, None),  # the baselines' own
+])
+def test_heavy_dropout_is_named(p: float, width: int, expected: Severity | None, blobs) -> None:
+    x, y = blobs
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, width), nn.ReLU(), nn.Dropout(p), nn.Linear(width, width),
+                          nn.ReLU(), nn.Linear(width, 3))
+    findings = check_at_init(model, CE, x, y, task="classification", num_classes=3,
+                             make_optimizer=default_optimizer)
+    heavy = [f for f in findings if f.code == "dropout_heavy"]
+    if expected is None:
+        assert heavy == []
+        return
+    (finding,) = heavy
+    assert finding.severity is expected and finding.evidence["dropout"] == {"2": p}
+    assert "'2'" in finding.message and "model stage" in finding.fix

@@ -12,7 +12,7 @@ from torch import nn
 
 from trainwise.checks._common import STAGE, LossFn, MakeOptimizer, fitting_mode, names_list
 from trainwise.checks.gradients import check_gradients
-from trainwise.findings import Finding, error, info, warning
+from trainwise.findings import Finding, Severity, error, info, warning
 
 # Cross-entropy at init is ln C when logits start near 0. Default PyTorch init gives ~1.4 ln C
 # on our baselines (logit std ~1.5), which is noise, not a bug; 2x is a mis-scaled model/data.
@@ -24,6 +24,12 @@ LOSS_LOW = 0.5
 REGRESSION_HIGH = 3.0  # x var(y): the best constant predictor scores var(y)
 REGRESSION_LOW = 0.1
 DEAD_FRACTION = 0.5  # of a ReLU layer's units that output 0 for every sample
+# Dropout drops p of the units at every step: p = 0.9 keeps 1 in 10 and trains on noise; 0.5
+# is a classic for wide layers (AlexNet's 4096) but halves a small model's capacity. The checks
+# themselves run with dropout off, so nothing else would show it.
+DROPOUT_WARNING = 0.8
+DROPOUT_SMALL_MODEL = 0.5
+SMALL_MODEL_PARAMS = 100_000
 
 
 def label_entropy(y: torch.Tensor, num_classes: int) -> float:
@@ -145,6 +151,28 @@ def _frozen(model: nn.Module) -> list[Finding]:
                     frozen=[n for n, _ in frozen], frozen_values=count, total_values=total)]
 
 
+def _heavy_dropout(model: nn.Module) -> list[Finding]:
+    """Dropout layers with p >= 0.8, or >= 0.5 in a model under SMALL_MODEL_PARAMS."""
+    size = sum(p.numel() for p in model.parameters())
+    limit = DROPOUT_SMALL_MODEL if size < SMALL_MODEL_PARAMS else DROPOUT_WARNING
+    heavy = {n: float(m.p) for n, m in model.named_modules()
+             if isinstance(m, nn.modules.dropout._DropoutNd) and m.p >= limit}
+    if not heavy:
+        return []
+    # an info (with its fix) below DROPOUT_WARNING: p = 0.5 can be right, it is worth a look
+    severity = Severity.WARNING if max(heavy.values()) >= DROPOUT_WARNING else Severity.INFO
+    worst = max(heavy, key=heavy.get)
+    return [Finding(STAGE, severity, "dropout_heavy",
+                    f"{len(heavy)} dropout layer(s) with p >= {limit:g} in a model of {size:,} "
+                    f"parameters; the heaviest, '{worst}', drops {heavy[worst]:.0%} of its "
+                    "units at every training step: the model trains on a fraction of itself "
+                    "and may underfit. The checks here run with dropout off, so they cannot "
+                    "show it.",
+                    {"dropout": heavy, "num_params": size, "threshold": limit},
+                    "lower p to 0.1-0.3 (raise it only once the model overfits); revisit the "
+                    "model stage.")]
+
+
 def check_at_init(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,
                   task: str, num_classes: int, make_optimizer: MakeOptimizer) -> list[Finding]:
     """Checks (b), (c) and dead ReLUs on a copy: one forward with hooks, one backward."""
@@ -154,7 +182,7 @@ def check_at_init(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.T
                       "no parameter of the model has requires_grad=True: nothing can train.",
                       "unfreeze the layers to train (p.requires_grad_(True)); revisit the "
                       "model stage.", num_params=sum(p.numel() for p in probe.parameters()))]
-    findings = _frozen(probe)
+    findings = _frozen(probe) + _heavy_dropout(probe)
     alive, handles = _watch_relus(probe)
     try:
         loss = loss_fn(probe(x), y)
