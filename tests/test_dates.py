@@ -51,6 +51,20 @@ def test_a_day_above_12_settles_the_order_without_a_warning():
     assert findings == [] and frame["seen"][0] == pd.Timestamp("2024-05-01")
 
 
+@pytest.mark.parametrize("dayfirst", [False, True])
+@pytest.mark.parametrize("fmt", ["%Y-%m-%d", "%Y-%m-%d %H:%M:%S+01:00", "%Y/%m/%d"])
+def test_year_first_dates_are_year_month_day_and_not_ambiguous(fmt, dayfirst):
+    """Month starts (2001-01-01, 2001-02-01, ...) have no day above 12, but year-first dates
+    are never year-day-month (ISO 8601): no warning, and data.dayfirst does not flip them."""
+    months = pd.date_range("2001-01-01", periods=36, freq="MS")
+    text = pd.Series(months.strftime(fmt), dtype=object)
+    frame, findings = parse_date_columns(pd.DataFrame({"date": text}), dayfirst=dayfirst)
+    assert findings == []
+    np.testing.assert_array_equal(frame["date"].to_numpy("datetime64[ns]"),
+                                  (months - pd.Timedelta(hours=1 if "+01" in fmt else 0))
+                                  .to_numpy("datetime64[ns]"))
+
+
 def test_unreadable_cells_are_missing_with_a_warning_naming_them():
     dates = pd.Series(list(DAYS.strftime("%Y-%m-%d")) + ["soon"], dtype=object)
     frame, [warn] = parse_date_columns(pd.DataFrame({"seen": dates}))

@@ -41,13 +41,22 @@ def _is_full_date(fmt: str | None) -> bool:
     return bool(fmt) and "%Y" in fmt and "%d" in fmt and any(m in fmt for m in ("%m", "%b", "%B"))
 
 
+def _year_day_month(fmt: str) -> bool:
+    """'%Y-%d-%m': year first, then day. No one writes dates so (ISO 8601 and every national
+    year-first form are year-month-day), but guess_datetime_format(dayfirst=True) offers it
+    for '2001-01-01', which made every month-start series 'ambiguous' and, with
+    data.dayfirst = true, read 2001-02-01 as 2 January."""
+    return fmt.startswith("%Y") and fmt.find("%d") < fmt.find("%m")
+
+
 def _candidates(first: str, dayfirst: bool) -> list[str]:
     """Formats the first value reads in, the preferred reading (month-first unless
     `dayfirst`) first; mixed ISO strings (with and without a time) get pandas' ISO8601."""
     with warnings.catch_warnings():  # guess warns when dayfirst does not apply to ISO dates
         warnings.simplefilter("ignore")
         guesses = [guess_datetime_format(first, dayfirst=d) for d in (dayfirst, not dayfirst)]
-    formats = list(dict.fromkeys(f for f in guesses if _is_full_date(f)))
+    formats = list(dict.fromkeys(f for f in guesses if _is_full_date(f) and
+                                 not _year_day_month(f)))
     if formats and formats[0].startswith("%Y-%m-%d"):
         formats.append("ISO8601")
     return formats
