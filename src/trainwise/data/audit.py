@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from trainwise.data.duplicates import duplicate_findings
+from trainwise.data.label_leak import leak_findings
 from trainwise.data.task import TaskData
 from trainwise.findings import Finding, error, info, warning
 
@@ -203,6 +204,9 @@ def audit(data: TaskData) -> tuple[list[Finding], dict[str, Any]]:
         _constant_findings(x, names)
     findings += found
     summary["constant_features"] = constant[:TOP_K]
+    if data.kind in ("vector", "sequence"):  # tables: checked on their columns when read
+        findings += leak_findings({name: x[:, i] for i, name in enumerate(names)}, y,
+                                  data.task, times=data.times, groups=data.groups)
     found, counts = duplicate_findings(data.row_hashes(), y, data.task, files=data.files)
     findings += found
     summary.update(counts)

@@ -13,6 +13,7 @@ from trainwise.data.csvfile import read_csv
 from trainwise.data.dates import date_features, parse_date_columns
 from trainwise.data.errors import DataError
 from trainwise.data.keys import KeyPlan, plan_keys, time_values
+from trainwise.data.label_leak import leak_findings, table_columns
 from trainwise.data.targets import lookalike_label_findings, task_findings
 from trainwise.data.task import TaskData
 from trainwise.findings import Finding, Severity, warning
@@ -259,10 +260,13 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
             data.times = time_values(frame[key.column], key.column)
             time_key = frame[key.column] if frame[key.column].dtype.kind == "M" else None
     data.findings += row_id_findings(plan)
-    data.x, data.feature_names, encode_findings = encode_features(
-        frame.drop(columns=[target, *plan.columns]), time_key)
+    features = frame.drop(columns=[target, *plan.columns])
+    data.x, data.feature_names, encode_findings = encode_features(features, time_key)
     data.findings += encode_findings
     if data.x.shape[1] == 0:
         raise DataError(f"'{source}' has no feature columns besides the target and keys "
                         f"({', '.join(plan.columns) or 'none'}). Add features.")
+    # on the columns as in the file: a text copy of a 3-class label is one column, 3 one-hots
+    data.findings += leak_findings(table_columns(features), y, task, f"'{target}'",
+                                   data.times, data.groups)
     return data
