@@ -23,6 +23,7 @@ import pandas as pd
 from trainwise.findings import Finding, warning
 
 MAX_ROWS = 5000  # rows scored: enough for a score near 1 to mean it
+MAX_SHIFT_ROWS = 100_000  # rows searched for a future value
 MIN_ROWS = 20  # fewer rows: a perfect score can be chance
 MAX_COLUMNS = 2000  # wider inputs (pixels, long sequences) are not scored: ~1 s per 2000
 CHUNK = 256  # columns scored at once: (5000, 256) float64 arrays are 10 MB each
@@ -77,29 +78,41 @@ def _neighbour_scores(x: np.ndarray, y: np.ndarray, task: str) -> np.ndarray:
     return np.mean(recalls, axis=0)
 
 
-def target_shift(values: np.ndarray, y: np.ndarray, order: np.ndarray) -> int | None:
-    """k when values[t] equals y[t + k] exactly for >= SHIFT_SHARE of the rows t, with rows
-    taken in `order` (time, within each series); None when no single k does. Only for targets
-    with (nearly) no ties, where an exact match names one row."""
-    xv, yv = values[order].astype(np.float64), y[order].astype(np.float64)
-    by_value = np.argsort(yv, kind="stable")
-    ranked = yv[by_value]
-    above = np.clip(np.searchsorted(ranked, xv), 0, len(yv) - 1)
+def _nearest(ranked: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Positions in sorted `ranked` of the entries nearest to each of `values`."""
+    above = np.clip(np.searchsorted(ranked, values), 0, len(ranked) - 1)
     below = np.maximum(above - 1, 0)  # a float32 target may round either side of the value
-    place = np.where(np.abs(ranked[below] - xv) < np.abs(ranked[above] - xv), below, above)
-    hit = np.isclose(ranked[place], xv, rtol=1e-6, atol=1e-12)
+    return np.where(np.abs(ranked[below] - values) < np.abs(ranked[above] - values),
+                    below, above)
+
+
+def target_shift(values: np.ndarray, y: np.ndarray, by_value: np.ndarray) -> int | None:
+    """k when values[t] equals y[t + k] exactly for >= SHIFT_SHARE of the rows t (rows in
+    time order, `by_value` = argsort(y)); None when no single k does. Only for targets with
+    (nearly) no ties, where an exact match names one row."""
+    ranked = y[by_value]
+    probe = values[:: max(1, len(values) // 1000)]  # most columns fail on 1000 rows: 1 ms,
+    if np.isclose(ranked[_nearest(ranked, probe)], probe, rtol=1e-6).mean() < SHIFT_SHARE / 2:
+        return None  # where searching all 100k rows' values takes ~90 ms per column
+    place = _nearest(ranked, values)
+    hit = np.isclose(ranked[place], values, rtol=1e-6, atol=1e-12)
     if hit.mean() < SHIFT_SHARE:
         return None
-    steps, counts = np.unique((by_value[place] - np.arange(len(yv)))[hit], return_counts=True)
+    steps, counts = np.unique((by_value[place] - np.arange(len(y)))[hit], return_counts=True)
     best = int(np.argmax(counts))
-    return int(steps[best]) if counts[best] >= SHIFT_SHARE * len(yv) else None
+    return int(steps[best]) if counts[best] >= SHIFT_SHARE * len(y) else None
 
 
-def _shifts(numeric: Mapping[str, np.ndarray], y: np.ndarray, task: str,
+def _shifts(columns: Mapping[str, np.ndarray], y: np.ndarray, task: str,
             order: np.ndarray) -> dict[str, int]:
+    """Columns that are the target of another row: {name: k}, k rows later (in `order`)."""
     if task != "regression" or len(np.unique(y)) < 0.9 * len(y):
         return {}
-    found = {name: target_shift(values, y, order) for name, values in numeric.items()}
+    order = order[:MAX_SHIFT_ROWS]  # a run of consecutive rows keeps every shift but its edge
+    ordered = y[order]
+    by_value = np.argsort(ordered, kind="stable")
+    found = {name: target_shift(np.asarray(values, np.float64)[order], ordered, by_value)
+             for name, values in columns.items()}
     return {name: k for name, k in found.items() if k is not None}
 
 
