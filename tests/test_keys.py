@@ -136,3 +136,53 @@ def test_repeated_date_text_is_never_a_group_key():
     assert plan_keys(data, "label", time_column="none").keys == []
     [key] = plan_keys(data, "label").keys
     assert (key.column, key.role) == ("order_date", "time")  # US dates are times too
+
+
+@pytest.mark.parametrize(("column", "values", "suggested"), [
+    ("year", np.arange(1800, 2200), True),  # calendar years: a yearly series
+    ("month_index", np.arange(1, 401), True),  # months counted past one year
+    ("Period", np.arange(400) // 4, True),  # repeats: a panel, still suggested
+    ("month", np.arange(400) % 12 + 1, False),  # 1..12: a season, a feature
+    ("year", np.arange(400) % 5 + 1, False),  # 'year 1..5' of a study: not calendar years
+    ("years_experience", np.arange(400) % 40, False),  # a count of years, not a time
+    ("yr", np.full(400, 2020.5), False)])
+def test_period_columns_are_suggested_as_time_keys_never_taken(column, values, suggested):
+    """A yearly series got a random split without a word about split.time_column (audit s8
+    T7); a 'year' is also a row's property (built in 1990), so it is named, not used."""
+    rng = np.random.default_rng(0)
+    data = frame().assign(**{column: rng.permutation(values)})
+    plan = plan_keys(data, "label")
+    assert plan.keys == [] and (column in plan.periods) is suggested
+    assert plan.series_periods == ([column] if suggested and column != "Period" else [])
+
+
+def test_a_period_column_is_a_warning_for_a_series_and_a_note_for_a_panel():
+    from trainwise.data.tables import table_data
+
+    rng = np.random.default_rng(0)
+    series = frame(24).assign(year=rng.permutation(np.arange(2001, 2025)))
+    [hint] = [f for f in table_data(series, "label").findings if f.code == "possible_time_key"]
+    assert hint.severity.value == "warning" and "2001..2024" in hint.message
+    assert "split at random" in hint.message
+    assert "split.time_column=\"year\"" in hint.fix
+    panel = frame(120).assign(year=np.tile(np.arange(2001, 2025), 5))
+    [hint] = [f for f in table_data(panel, "label").findings if f.code == "possible_time_key"]
+    assert hint.severity.value == "info"
+
+
+def test_no_period_suggestion_beside_a_time_key_or_with_time_column_none():
+    dated = frame().assign(year=np.arange(1800, 2200),
+                           seen=pd.date_range("2020-01-01", periods=400, freq="D"))
+    assert plan_keys(dated, "label").periods == {}
+    assert plan_keys(frame().assign(year=np.arange(1800, 2200)), "label",
+                     time_column="none").periods == {}
+
+
+def test_an_increasing_year_column_says_it_may_be_a_time():
+    from trainwise.data.tables import table_data
+
+    data = table_data(frame().assign(year=np.arange(1800, 2200)), "label")
+    [ordered] = [f for f in data.findings if f.code == "ordered_id_column"]
+    assert "like a time (its name says 'year'" in ordered.message
+    assert ordered.fix.startswith("If it is a time, declare it: --set 'split.time_column")
+    assert not [f for f in data.findings if f.code == "possible_time_key"]  # said once

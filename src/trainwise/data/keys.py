@@ -24,6 +24,11 @@ SUBJECT_WORDS = {"patient", "subject", "participant", "user", "customer", "perso
                  "study", "series", "recording", "device", "visitor", "player", "author"}
 ID_WORDS = {"id", "uuid", "guid", "pid", "uid", "sid"}
 TIME_WORDS = {"timestamp", "time", "date", "datetime", "epoch", "ts", "at"}
+# a period count is only suggested as the time key, never taken: 'year' is as often a property
+# of the row (the year a house was built) as the time it was observed. The length of each
+# calendar cycle: a 'month' of 1..12 is a season, a 'month_index' of 1..288 a time
+PERIOD_CYCLES = {"year": 0, "yr": 0, "period": 0, "quarter": 4, "month": 12, "week": 53}
+YEARS = (1800, 2200)  # values of a 'year' column that are calendar years (not 'year 1..5')
 # name tokens of a record number: an integer unique per row named so is an identifier
 NUMBER_WORDS = {"number", "no", "nr", "num", "index", "idx"}
 # what pandas names a header cell left empty: 'Unnamed: 0' is DataFrame.to_csv()'s saved index
@@ -48,6 +53,10 @@ class KeyPlan:
     reasons: dict[str, str] = field(default_factory=dict)  # row id -> why it is one
     ordered_ids: list[str] = field(default_factory=list)  # kept as features, but unique
     # increasing integers: a record number that leaks the file's order (sorted by label)
+    periods: dict[str, str] = field(default_factory=dict)  # feature -> why it looks like a
+    # time (a 'year' of 2001..2024), when no time key was declared or found
+    series_periods: list[str] = field(default_factory=list)  # of periods: one row per value,
+    # the shape of a single series (a panel or a property repeats values)
 
     @property
     def columns(self) -> list[str]:
@@ -149,6 +158,22 @@ def _time_reason(name: str, column: pd.Series) -> str:
     return ""
 
 
+def period_reason(name: str, column: pd.Series) -> str:
+    """Why a numeric column looks like a count of periods (years, months since ...), or ''."""
+    words = [t for t in name_tokens(name) if t in PERIOD_CYCLES]
+    if not words or column.dtype.kind not in "iuf":
+        return ""
+    values = column.dropna()
+    if values.nunique() < 3 or not np.all(np.mod(values, 1) == 0):
+        return ""  # a 'month' of 6.5 is a mean, not a period
+    low, high, cycle = values.min(), values.max(), PERIOD_CYCLES[words[0]]
+    if words[0] in ("year", "yr") and not YEARS[0] <= low <= high <= YEARS[1]:
+        return ""
+    if high <= cycle:
+        return ""  # a position in the calendar (month 1..12): a season, not a time
+    return f"its name says '{words[0]}' and it holds whole numbers {low:g}..{high:g}"
+
+
 def time_values(column: pd.Series, name: str) -> np.ndarray:
     """(N,) datetime64[ns] (UTC, naive) or float64; missing times are an error."""
     if column.dtype.kind in "iuf":
@@ -199,6 +224,11 @@ def plan_keys(frame: pd.DataFrame, target: str, group_column: str = "", time_col
         if key is not None:
             plan.keys.append(key)
     taken = set(plan.columns)
+    if time_column != NONE and not any(k.role == "time" for k in plan.keys):
+        found = {str(c): period_reason(str(c), rest[c]) for c in rest.columns
+                 if str(c) not in taken}
+        plan.periods = {c: why for c, why in found.items() if why}
+        plan.series_periods = [c for c in plan.periods if rest[c].is_unique]
     for c in rest.columns:
         reason = _row_id_reason(rest, c) if str(c) not in taken else ""
         if reason:

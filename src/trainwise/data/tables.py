@@ -196,14 +196,36 @@ def row_id_findings(plan: KeyPlan) -> list[Finding]:
         findings.append(warning("data", "row_id_dropped", message, fix, column=column,
                                 reason=reason))
     for column in plan.ordered_ids:
+        like = f"a time ({plan.periods[column]}) or a record number" \
+            if column in plan.periods else "a record number"
         findings.append(warning(
             "data", "ordered_id_column",
             f"column '{column}' holds integers unique per row and increasing down the file, "
-            "like a record number: it stays a feature, but if the file is sorted (by label, by "
+            f"like {like}: it stays a feature, but if the file is sorted (by label, by "
             "time) it hands the model that order, and the test score would be inflated.",
-            f"If it is a record number, delete the column from the file; if it is a time, "
-            f"declare it: --set 'split.time_column=\"{column}\"'.", column=column))
+            f"If it is a time, declare it: --set 'split.time_column=\"{column}\"' (the split "
+            "then validates on later rows); if it is a record number, delete the column from "
+            "the file.", column=column))
+    findings += [period_finding(column, why, plan) for column, why in plan.periods.items()
+                 if column not in plan.ordered_ids]
     return findings
+
+
+def period_finding(column: str, why: str, plan: KeyPlan) -> Finding:
+    """A feature that looks like the time of a row while no time key is set: the split is then
+    random, validating on periods between training ones. Suggested, not taken: a 'year' is as
+    often a property of the row (built in 1990). A warning when each period has one row (a
+    yearly series), else a note (a panel, or the property)."""
+    split = "by group" if any(k.role == "group" for k in plan.keys) else "at random"
+    message = (f"column '{column}' looks like a time ({why}), but no time column is set, so "
+               f"rows are split {split}: validation and test hold periods between training "
+               "ones, which scores a forecast too well.")
+    fix = (f"If the rows were observed over time and the model must predict later periods, "
+           f"declare --set 'split.time_column=\"{column}\"' and rerun from the split stage; "
+           "if it describes the row (a construction year), nothing to do.")
+    if column in plan.series_periods:
+        return warning("data", "possible_time_key", message, fix, column=column)
+    return _info_with_fix("data", "possible_time_key", message, fix, column=column)
 
 
 def _info_with_fix(stage: str, code: str, message: str, fix: str, **evidence: Any) -> Finding:
