@@ -86,3 +86,22 @@ def test_regression_has_no_class_tables(tmp_path: Path) -> None:
     section = html.unescape(_section(text))
     assert "Per class" not in section and "onfusion" not in section and "baseline" not in section
     assert "test RMSE" in text
+
+
+def test_regression_shows_r2_beside_the_baselines(tmp_path: Path) -> None:
+    """Audit s8 T2: the test section read 'test loss, test mae, test rmse' with nothing to
+    judge them by. R^2 and the baselines now stand beside them, in that order, named."""
+    test = {"test_loss": 0.25, "test_mae": 1.712, "test_rmse": 1.793, "test_r2": -1.05,
+            "test_mean_rmse": 5.1, "test_mean_mae": 4.9, "test_previous_rmse": 0.521,
+            "test_previous_mae": 0.407}
+    text = _render(tmp_path, test, [], task="regression")
+    section = html.unescape(_section(text))
+    labels = re.findall(r"<tr><th>([^<]+)</th><td>([^<]+)</td></tr>", section)
+    assert labels[:7] == [("test RMSE", "1.793"), ("test MAE", "1.712"), ("test R²", "-1.05"),
+                          ("RMSE of predicting the training mean", "5.1"),
+                          ("MAE of predicting the training mean", "4.9"),
+                          ("RMSE of repeating the previous value", "0.521"),
+                          ("MAE of repeating the previous value", "0.407")]
+    assert "no better than that constant" in section
+    headline = html.unescape(text[:text.index('id="data"')])
+    assert "test R²" in headline and "RMSE of the training mean" in headline

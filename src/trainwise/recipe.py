@@ -125,7 +125,8 @@ def _verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None) -
     if "test_accuracy" in test:
         headline = f"Test accuracy {test['test_accuracy']:.1%}" + _beside_accuracy(test)
     elif "test_rmse" in test:
-        headline = f"Test RMSE {test['test_rmse']:.4g}"
+        headline = f"Test RMSE {test['test_rmse']:.4g}" + (
+            f", R^2 {test['test_r2']:.3g}" if "test_r2" in test else "")
     elif ctx.config.train.lr == "auto" and math.isfinite(getattr(ctx, "lr", 0.0)) \
             and getattr(ctx, "lr", 0.0) > 0:
         headline = (f"Learning rate {ctx.lr:.3g} chosen; to train with it, add --set "

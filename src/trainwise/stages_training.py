@@ -22,6 +22,7 @@ from trainwise.train.diagnose_common import TrainingPlan
 from trainwise.train.diagnose_schedule import CUT_LR_SHARE, after_early_stopping
 from trainwise.train.intervals import percent, split_accuracy_interval
 from trainwise.train.loop import fit
+from trainwise.train.regression_metrics import baselines_text, previous_values, regression_results
 from trainwise.train.sharding import evaluate_across_ranks, num_steps_per_epoch, setup_loader
 from trainwise.training_setup import (
     agree_across_processes,
@@ -244,6 +245,10 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
                                         ctx.config.train.class_weights == "balanced",
                                         lr=ctx.lr or None)
         row.update(extra)
+    else:
+        extra, findings = regression_results(row, ctx.splits["train"].y, ctx.splits["test"].y,
+                                             ctx.target_scale, _previous_values(ctx))
+        row.update(extra)
     if ctx.fabric.is_global_zero:
         ctx.run.append_history([{"kind": "test", **row}])
     ctx.meta["test"] = row
@@ -253,10 +258,33 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
     return [info("evaluate", "test_result", _test_message(ctx, row), **evidence), *findings]
 
 
+def _previous_values(ctx: RunContext) -> np.ndarray | None:
+    """For a split by time with the test part carved from the data: each test row's previous
+    value in time (its series' row just before it), in the standardised units the model was
+    trained in. None otherwise: a group_time test part holds groups unseen before, and a
+    source's own test part has no times."""
+    data = ctx.data
+    path = ctx.run.path / "split.npz"
+    if (data is None or data.times is None or not path.exists()
+            or (ctx.meta.get("split") or {}).get("strategy") != "time"):
+        return None
+    with np.load(path) as saved:
+        if "test" not in saved:
+            return None
+        train, test = saved["train"], saved["test"]
+    previous = previous_values(data.times, data.y, test, data.groups)
+    if previous is None:
+        return None
+    mean = float(np.asarray(data.y[train], dtype=np.float64).mean())  # as _make_arrays
+    return (previous - mean) / ctx.target_scale
+
+
 def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
     assert ctx.data is not None
     if ctx.data.task != "classification":
-        return f"Test RMSE {row['test_rmse']:.4g}, MAE {row['test_mae']:.4g}."
+        return (f"Test RMSE {row['test_rmse']:.4g}, MAE {row['test_mae']:.4g}, R^2 "
+                f"{row['test_r2']:.3g} on {len(ctx.splits['test'].y)} held-out rows "
+                f"({baselines_text(row)}).")
     interval = split_accuracy_interval(row)
     within = f", 95% interval {percent(interval.low)}-{percent(interval.high)}%" \
         if interval is not None else ""

@@ -144,9 +144,17 @@ def _verdict(run: RunData) -> str:
     return "No verdict recorded: the run may still be going or stopped without one."
 
 
-# read together: accuracy means little until set beside always answering the majority class
+# read together: accuracy means little until set beside always answering the majority class,
+# an RMSE until set beside R^2 and what a constant (or the previous value) scores
 _TEST_ORDER = ("test_accuracy", "test_baseline_accuracy", "test_baseline_class",
-               "test_balanced_accuracy")
+               "test_balanced_accuracy", "test_rmse", "test_mae", "test_r2", "test_mean_rmse",
+               "test_mean_mae", "test_previous_rmse", "test_previous_mae")
+# Names for keys that read badly spelt out ("test mean rmse": the mean of what?)
+_TEST_LABELS = {"test_rmse": "test RMSE", "test_mae": "test MAE", "test_r2": "test R²",
+                "test_mean_rmse": "RMSE of predicting the training mean",
+                "test_mean_mae": "MAE of predicting the training mean",
+                "test_previous_rmse": "RMSE of repeating the previous value",
+                "test_previous_mae": "MAE of repeating the previous value"}
 
 
 def _test_scalars(test: Row | None) -> list[tuple[str, Any]]:
@@ -159,10 +167,11 @@ def _test_scalars(test: Row | None) -> list[tuple[str, Any]]:
 def _test_table(test: Row | None) -> list[tuple[str, str]]:
     first = {key: i for i, key in enumerate(_TEST_ORDER)}
     items = sorted(_test_scalars(test), key=lambda item: first.get(item[0], len(first)))
-    rows = [(k, _metric(k, v)) for k, v in items]  # sorted is stable: the rest keep order
+    # sorted is stable: the rest keep their order
+    rows = [(_TEST_LABELS.get(k, k), _metric(k, v)) for k, v in items]
     interval = split_accuracy_interval(test or {})
     if interval is not None:  # right under the accuracy it qualifies
-        keys = [k for k, _ in rows]
+        keys = [k for k, _ in items]
         at = keys.index("test_accuracy") + 1 if "test_accuracy" in keys else 0
         rows.insert(at, ("test accuracy, 95% interval", _interval_cell(interval)))
     return rows
@@ -174,21 +183,23 @@ def _interval_cell(interval: AccuracyInterval) -> str:
 
 
 def _test_rows(test: Row) -> list[str]:
-    rows = [f"{k.replace('_', ' ')} {_metric(k, v)}" for k, v in _test_scalars(test)]
+    rows = [f"{_TEST_LABELS.get(k, k.replace('_', ' '))} {_metric(k, v)}"
+            for k, v in _test_scalars(test)]
     interval = split_accuracy_interval(test)
     return [f"{r} ({interval.text()})" if interval is not None and r.startswith("test accuracy ")
             else r for r in rows]
 
 
 _HEADLINE_LABELS = {"test_baseline_accuracy": "always the majority class",
-                    "test_rmse": "test RMSE", "test_mae": "test MAE"}
+                    "test_rmse": "test RMSE", "test_mae": "test MAE", "test_r2": "test R²",
+                    "test_mean_rmse": "RMSE of the training mean"}
 
 
 def _headline(run: RunData) -> list[tuple[str, str]]:
     items: list[tuple[str, str]] = []
     test = run.test or {}
     for key in ("test_accuracy", "test_baseline_accuracy", "test_balanced_accuracy",
-                "test_rmse", "test_mae"):
+                "test_rmse", "test_mae", "test_r2", "test_mean_rmse"):
         if test.get(key) is not None:
             items.append((_HEADLINE_LABELS.get(key, key.replace("_", " ")),
                           _metric(key, test[key])))
@@ -272,6 +283,7 @@ def report_context(run: RunData) -> dict[str, Any]:
         "candidates_within_noise": within_noise(candidates),
         "has_training": bool(run.steps or run.epochs),
         "test": _test_table(run.test),
+        "regression_baselines": "test_mean_rmse" in (run.test or {}),
         **class_tables(run.test or {}, run.data.get("class_names") or []),
         "findings_by_stage": _findings_by_stage(run.findings),
         "seed": meta.get("seed"),

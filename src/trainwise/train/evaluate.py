@@ -113,4 +113,17 @@ def evaluate(model: nn.Module, loader: Any, loss_fn: nn.Module, task: str,
         error = outputs.reshape(targets.shape) - targets
         row[f"{prefix}_mae"] = float(error.abs().mean())
         row[f"{prefix}_rmse"] = float(error.pow(2).mean().sqrt())
+        row[f"{prefix}_r2"] = r2_score(outputs.reshape(targets.shape), targets)
     return row
+
+
+def r2_score(predictions: torch.Tensor, targets: torch.Tensor) -> float:
+    """1 - SSE / SST over the rows, as sklearn.metrics.r2_score: 0 is what predicting the
+    split's own mean scores, below 0 worse than that. RMSE alone has no scale to judge it by.
+    NaN when the targets are all equal (sklearn then gives 1 or 0 by convention, which would
+    read as a verdict on the model)."""
+    y, p = targets.double().reshape(-1), predictions.double().reshape(-1)
+    total = (y - y.mean()).pow(2).sum()
+    if not len(y) or float(total) == 0.0:
+        return float("nan")
+    return float(1 - (y - p).pow(2).sum() / total)

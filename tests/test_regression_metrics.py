@@ -1,0 +1,130 @@
+"""Regression test results: R^2 and the baselines agree with scikit-learn / pandas, and a
+model no better than a constant, or scored on targets outside the training range, is warned
+about (audit s8 T2)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn import metrics
+from torch import nn
+
+import trainwise
+from trainwise.train.evaluate import evaluate
+from trainwise.train.regression_metrics import (
+    extrapolation,
+    previous_values,
+    regression_results,
+)
+
+
+def _row(predictions, targets):
+    """The test row evaluate() writes for these predictions."""
+    loader = [(torch.tensor(predictions, dtype=torch.float32),
+               torch.tensor(targets, dtype=torch.float32))]
+    return evaluate(nn.Identity(), loader, nn.MSELoss(), "regression", prefix="test")
+
+
+def test_r2_matches_sklearn():
+    rng = np.random.default_rng(0)
+    y = rng.normal(2.0, 3.0, size=200)
+    for predictions in (y + rng.normal(0, 1, size=200), rng.normal(size=200)):
+        row = _row(predictions, y)
+        assert row["test_r2"] == pytest.approx(metrics.r2_score(y, predictions), abs=1e-5)
+    assert np.isnan(_row([1.0, 2.0], [3.0, 3.0])["test_r2"])  # constant targets: undefined
+
+
+def test_mean_baseline_and_a_model_worse_than_a_constant():
+    rng = np.random.default_rng(1)
+    train, test = rng.normal(0, 1, size=300), rng.normal(0.5, 1, size=100)
+    bad = rng.normal(0, 2, size=100)  # noise: R^2 well below 0
+    scale = 4.0  # targets standardised by the training std: errors come back times it
+    row = _row(bad, test)
+    row["test_rmse"] *= scale
+    row["test_mae"] *= scale
+    extra, findings = regression_results(row, train, test, scale)
+    mean = np.full_like(test, train.mean())
+    assert extra["test_mean_rmse"] == pytest.approx(
+        scale * np.sqrt(metrics.mean_squared_error(test, mean)))
+    assert extra["test_mean_mae"] == pytest.approx(
+        scale * metrics.mean_absolute_error(test, mean))
+    (found,) = findings
+    assert found.code == "below_regression_baseline" and found.severity.value == "warning"
+    assert "R^2 -" in found.message and "no better than a constant" in found.message
+    assert "train stage" in found.fix and "data stage" in found.fix
+
+    good = test + rng.normal(0, 0.1, size=100)
+    extra, findings = regression_results(_row(good, test), train, test)
+    assert findings == []
+
+
+def test_previous_value_is_pandas_shift_within_each_series():
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"series": np.repeat(["a", "b"], 20),
+                          "time": np.tile(np.arange(20), 2), "y": rng.normal(size=40)})
+    frame = frame.sample(frac=1, random_state=0).reset_index(drop=True)  # order: by time only
+    rows = np.flatnonzero(frame.time.to_numpy() >= 15)
+    expected = frame.sort_values(["series", "time"]).groupby("series").y.shift(1)
+    got = previous_values(frame.time.to_numpy(), frame.y.to_numpy(), rows,
+                          frame.series.to_numpy())
+    np.testing.assert_allclose(got, expected.loc[rows].to_numpy())
+    # a row first in its series has no previous value; tied times have no single one
+    assert previous_values(frame.time.to_numpy(), frame.y.to_numpy(), np.arange(40),
+                           frame.series.to_numpy()) is None
+    assert previous_values(np.zeros(40), frame.y.to_numpy(), rows) is None
+
+
+def test_previous_value_baseline_beating_the_model_is_warned():
+    rng = np.random.default_rng(3)
+    walk = np.cumsum(rng.normal(size=200))
+    train, test = walk[:150], walk[150:]
+    previous = walk[149:199]
+    model = test + rng.normal(0, 3, size=50)  # R^2 may be fine; the naive forecast is better
+    extra, findings = regression_results(_row(model, test), train, test, previous=previous)
+    assert extra["test_previous_rmse"] == pytest.approx(
+        np.sqrt(metrics.mean_squared_error(test, previous)))
+    found = [f for f in findings if f.code == "below_regression_baseline"]
+    assert found and "Repeating the previous value in time does at least as well" \
+        in found[0].message
+
+
+def test_extrapolation_only_for_targets_well_outside_the_training_range():
+    rng = np.random.default_rng(4)
+    train = rng.normal(size=800)
+    assert extrapolation(train, rng.normal(size=200)) is None  # a random split
+    trend = np.linspace(0, 10, 100)
+    found = extrapolation(trend[:80], trend[80:])
+    # 8.78 = the training maximum 7.98 plus 10% of its range: 8.79 .. 10, 13 rows
+    assert found is not None and found.code == "test_targets_outside_training_range"
+    assert found.evidence["num_above"] == 13 and found.evidence["num_below"] == 0
+    assert "change" in found.fix and "split stage" in found.fix
+
+
+def test_time_split_run_reports_r2_and_both_baselines(tmp_path):
+    """A trending monthly series split by time (audit s8's macro.csv, small): the test row
+    carries R^2 and the baselines as recomputed from split.npz, and both warnings fire."""
+    rng = np.random.default_rng(5)
+    n = 160
+    y = np.linspace(0, 16, n) + np.cumsum(rng.normal(0, 0.3, size=n))
+    frame = pd.DataFrame({"date": pd.date_range("2001-01-01", periods=n, freq="MS"),
+                          "lag1": np.r_[y[0], y[:-1]], "noise": rng.normal(size=n), "y": y})
+    path = tmp_path / "series.csv"
+    frame.to_csv(path, index=False)
+    result = trainwise.run(overrides=[
+        f"data.source=\"{path}\"", "data.target=\"y\"", "train.max_epochs=2", "train.lr=1e-4",
+        "run.checks=false", "run.threads=1", f"run.out_dir=\"{tmp_path}\""], report=False)
+    assert result.ok, result.verdict
+    test = result.test
+    split = np.load(result.path / "split.npz")
+    assert json.loads((result.path / "meta.json").read_text())["split"]["strategy"] == "time"
+    truth = y[split["test"]]
+    mean = np.full_like(truth, y[split["train"]].mean())
+    assert test["test_mean_rmse"] == pytest.approx(np.sqrt(metrics.mean_squared_error(truth, mean)))
+    previous = y[split["test"] - 1]  # the file is in time order, one series
+    assert test["test_previous_mae"] == pytest.approx(metrics.mean_absolute_error(truth, previous))
+    codes = {f.code for f in result.findings}
+    assert {"below_regression_baseline", "test_targets_outside_training_range"} <= codes
+    (line,) = [f.message for f in result.findings if f.code == "test_result"]
+    assert f"R^2 {test['test_r2']:.3g}" in line and "the previous value: RMSE" in line
