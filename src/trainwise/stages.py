@@ -32,7 +32,7 @@ from trainwise.findings import Finding, TrainwiseError, info
 from trainwise.model.baselines import baseline_name, build_model, loss_function
 from trainwise.model.class_weights import balanced_class_weights
 from trainwise.model.init import init_weights
-from trainwise.model.optim import make_adamw
+from trainwise.model.optim import group_table, make_adamw
 from trainwise.model.summary import check_output_shape, shape_trace
 from trainwise.rundir import RunDir
 
@@ -219,6 +219,8 @@ def stage_model(ctx: RunContext) -> list[Finding]:
     findings += weight_findings
     x, y = ctx.splits["train"].tensors(limit=64)
     summary = shape_trace(model, x)
+    decay = ctx.config.train.weight_decay  # for the report: which tensors AdamW decays
+    summary["weight_decay"] = {"value": decay, "params": group_table(model, decay)}
     ctx.run.write_json("model_summary.json", summary)
     if not ctx.config.run.checks:  # otherwise preflight runs this among its checks
         findings += check_output_shape(model, x, y, data.task, data.num_classes)

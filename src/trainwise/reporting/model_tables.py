@@ -1,0 +1,50 @@
+"""The report's model section beyond the layer table: which tensors AdamW decays, and which
+init rule each kind of layer got. Pure: model_summary.json and findings -> rows."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+Row = dict[str, Any]
+NUM_NAMES = 4  # tensor names shown per row of the weight-decay table
+
+
+def decay_rows(weight_decay: Row | None) -> list[Row]:
+    """model_summary.json's {"value", "params": optim.group_table rows} -> one row per
+    (decayed?, reason): counts of tensors and parameters, and the decay applied. Tied weights'
+    "; tied with ..." is left out of the reason (they are counted once, under one name)."""
+    if not weight_decay or not weight_decay.get("params"):
+        return []
+    groups: dict[tuple[bool, str], Row] = {}
+    for param in weight_decay["params"]:
+        reason = str(param.get("reason", "")).split(";")[0]
+        row = groups.setdefault((bool(param.get("decay")), reason), {
+            "decay": bool(param.get("decay")), "reason": reason, "num_tensors": 0,
+            "num_params": 0, "weight_decay": param.get("weight_decay", 0.0), "names": []})
+        row["num_tensors"] += 1
+        row["num_params"] += math.prod(param.get("shape") or [])
+        row["names"].append(param.get("name", "?"))
+    rows = sorted(groups.values(), key=lambda r: (not r["decay"], -r["num_params"]))
+    for row in rows:  # a few names say which tensors; a large model has hundreds
+        names = row.pop("names")
+        row["examples"] = ", ".join(names[:NUM_NAMES]) + (
+            f", … ({len(names)} in all)" if len(names) > NUM_NAMES else "")
+    return rows
+
+
+def decay_totals(rows: list[Row]) -> dict[str, int]:
+    """Tensors and parameters decayed / not decayed, for the sentence above the table."""
+    return {f"{side}_{unit}": sum(r[f"num_{unit}"] for r in rows
+                                  if r["decay"] is (side == "decayed"))
+            for side in ("decayed", "kept") for unit in ("tensors", "params")}
+
+
+def weight_decay_section(model_summary: Row | None) -> Row | None:
+    """The template's weight-decay block: the value, the grouped rows and their totals; None
+    for a run folder written before model_summary.json recorded it."""
+    recorded = (model_summary or {}).get("weight_decay")
+    rows = decay_rows(recorded)
+    if not rows:
+        return None
+    return {"value": recorded.get("value"), "rows": rows, **decay_totals(rows)}

@@ -1,0 +1,70 @@
+"""The report's model section: which tensors AdamW decays (audit s8 R1) and which init rule
+each layer got (R7). Rendered without figures: fast."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import trainwise
+from trainwise.model.optim import group_table, make_adamw
+from trainwise.reporting.context import load_run, report_context
+from trainwise.reporting.html import render_html
+
+
+def _model_section(run: Path) -> str:
+    context = report_context(load_run(run))
+    context.update(figures={}, extra_figures=[], problems=[])
+    text = render_html(context)
+    return html.unescape(text[text.index('id="model"'):text.index('id="tuning"')])
+
+
+def _numbers(text: str) -> list[int]:
+    return [int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", text)]
+
+
+def test_weight_decay_table_counts_what_adamw_decays(tmp_path: Path) -> None:
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "meta.json").write_text(json.dumps({"data": {"task": "classification"}}))
+    (run / "model_summary.json").write_text(json.dumps({
+        "rows": [], "total_params": 107, "trainable_params": 107,
+        "weight_decay": {"value": 0.05, "params": group_table(model, 0.05)}}))
+    section = _model_section(run)
+    # the reference: the optimizer's own groups, as training builds them
+    groups = {g["weight_decay"]: g["params"] for g in make_adamw(model, 1e-3, 0.05).param_groups}
+    decayed = sum(p.numel() for p in groups[0.05])  # 4*8 + 8*3
+    kept = sum(p.numel() for p in groups[0.0])  # two biases, BatchNorm's weight and bias
+    assert (len(groups[0.05]), decayed, len(groups[0.0]), kept) == (2, 56, 4, 27)
+    start = section.index("AdamW with weight decay")
+    sentence = re.sub(r"<[^>]+>", "", section[start:section.index("</p>", start)])
+    assert "0.05" in sentence
+    assert _numbers(sentence.split("(train.weight_decay)")[1])[:4] == [2, decayed, 4, kept]
+    rows = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td class=\"num\">(\d+)</td>"
+                      r"<td class=\"num\">(\d+)</td>", section)
+    assert ("0.05", "weight of Linear", "2", "56") in rows
+    assert ("0", "bias", "3", "19") in rows  # BatchNorm1d's bias among them
+    assert ("0", "normalisation layer (BatchNorm1d)", "1", "8") in rows  # its bias: "bias"
+
+
+def test_model_stage_records_the_decay_groups_and_the_init_rules(tmp_path: Path) -> None:
+    result = trainwise.run({"data": {"source": "digits"}}, overrides=[
+        f"run.out_dir=\"{tmp_path}\"", "run.threads=1", "train.weight_decay=0.02"],
+        until="model", report=False)
+    summary = json.loads((result.path / "model_summary.json").read_text())
+    recorded = summary["weight_decay"]
+    assert recorded["value"] == 0.02
+    params = {row["name"]: row for row in recorded["params"]}
+    assert sum(torch.Size(r["shape"]).numel() for r in params.values()) == summary["total_params"]
+    # the wiring; the split itself is checked against make_adamw in the test above
+    decayed = {name for name, r in params.items() if r["decay"]}
+    assert decayed and decayed != set(params)
+    assert all(len(params[name]["shape"]) >= 2 for name in decayed)
+    assert any("normalisation" in r["reason"] or r["reason"] == "bias"
+               for r in params.values() if not r["decay"])
