@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 import trainwise
+from trainwise.findings import info
+from trainwise.model.init import EMBEDDING_STD, OUTPUT_GAIN, init_weights
 from trainwise.model.optim import group_table, make_adamw
 from trainwise.reporting.context import load_run, report_context
 from trainwise.reporting.html import render_html
@@ -68,3 +70,49 @@ def test_model_stage_records_the_decay_groups_and_the_init_rules(tmp_path: Path)
     assert all(len(params[name]["shape"]) >= 2 for name in decayed)
     assert any("normalisation" in r["reason"] or r["reason"] == "bias"
                for r in params.values() if not r["decay"])
+
+
+class Tagger(nn.Module):
+    """Embedding -> GRU -> Linear: three init rules the old fixed sentence ("He for ReLU
+    layers, Xavier otherwise") did not name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(50, 8)
+        self.rnn = nn.GRU(8, 16, batch_first=True)
+        self.head = nn.Linear(16, 3)
+
+
+def test_init_rules_are_a_table_per_layer_type(tmp_path: Path) -> None:
+    model = Tagger()
+    records = init_weights(model)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "meta.json").write_text(json.dumps({"data": {"task": "classification"}}))
+    (run / "model_summary.json").write_text(json.dumps({"rows": [], "total_params": 1}))
+    (run / "findings.json").write_text(json.dumps([info(
+        "model", "init", "Initialised.", layers=records).to_dict()]))
+    section = _model_section(run)
+    rows = re.findall(r"<tr><td>(\w+)</td><td>([^<]*)</td><td class=\"num\">(\d+)</td>"
+                      r"<td><code>([^<]*)</code></td><td class=\"num\">([^<]*)</td>", section)
+    by_rule = {(t, rule.split(":")[0]): (n, names, std) for t, rule, n, names, std in rows}
+    embed_std = float(model.embed.weight.detach().std())
+    assert by_rule[("Embedding", f"normal, std {EMBEDDING_STD}")][:2] == ("1", "embed")
+    assert float(by_rule[("Embedding", f"normal, std {EMBEDDING_STD}")][2]) == \
+        float(f"{embed_std:.4g}")  # the weights as drawn
+    assert by_rule[("GRU", "orthogonal per gate")][:2] == ("1", "rnn.weight_hh_l0")
+    assert by_rule[("GRU", "Xavier normal")][:2] == ("1", "rnn.weight_ih_l0")
+    assert by_rule[("Linear", f"Xavier normal x {OUTPUT_GAIN:g}")][:2] == ("1", "head")
+    # the findings list no longer prints the records cut off (the GRU gives two: 4 in all)
+    findings = html.unescape(render_html({**report_context(load_run(run)), "figures": {},
+                                          "extra_figures": [], "problems": []}))
+    assert "4 records, as a table in" in findings and "'rule': " not in findings
+
+
+def test_init_message_names_the_rules_it_used() -> None:
+    from trainwise.model.init import init_summary
+
+    text = init_summary(init_weights(Tagger()))
+    assert "orthogonal" in text and f"std {EMBEDDING_STD}" in text and "He" not in text
+    relu = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    assert init_summary(init_weights(relu)).startswith("He normal (fan-in) for 1 Linear; ")

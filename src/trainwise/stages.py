@@ -31,7 +31,7 @@ from trainwise.data.tensors import Normaliser, sample_rows, to_loader
 from trainwise.findings import Finding, TrainwiseError, info
 from trainwise.model.baselines import baseline_name, build_model, loss_function
 from trainwise.model.class_weights import balanced_class_weights
-from trainwise.model.init import init_weights
+from trainwise.model.init import init_summary, init_weights
 from trainwise.model.optim import group_table, make_adamw
 from trainwise.model.summary import check_output_shape, shape_trace
 from trainwise.rundir import RunDir
@@ -211,9 +211,8 @@ def stage_model(ctx: RunContext) -> list[Finding]:
     else:
         model = build_model(data, cfg.name, cfg.width, cfg.dropout)
         records = init_weights(model)
-        findings = [info("model", "init", f"Initialised {len(records)} layers "
-                         "(He for ReLU layers, Xavier otherwise, zero biases).",
-                         layers=records)]
+        findings = [info("model", "init", f"Initialised {len(records)} layers: "
+                         f"{init_summary(records)}.", layers=records)]
     weights, weight_findings = _class_weights(ctx)
     ctx.model, ctx.loss_fn = model, loss_function(data.task, weights)
     findings += weight_findings

@@ -207,3 +207,55 @@ def _kept(name: str, module: nn.Module) -> list[dict]:
     return [_record(f"{name}.{p}" if name else p, module, "kept", param)
             for p, param in module.named_parameters(recurse=False)]
 
+
+
+# init_weights' rule names that need no argument, in words
+_RULE_WORDS = {
+    "lecun_normal": "LeCun normal: feeds a SELU",
+    "xavier_normal": "Xavier normal",
+    "orthogonal": "orthogonal per gate: recurrent weights keep their gain through time",
+    "ones/zeros": "weight 1, bias 0: normalisation layer",
+    "kept": "kept as built: no rule for this module",
+}
+
+
+def describe_rule(rule: str) -> str:
+    """A record's rule ("xavier_normal(gain=0.1)", "normal(std=0.01)") in words for the
+    report and the model stage's message."""
+    base, _, args = rule.partition("(")
+    args = args.rstrip(")")
+    if base == "kaiming_normal":
+        slope = f", leaky ReLU slope {args.split('a=')[-1]}" if "a=" in args else ""
+        return f"He normal (fan-in{slope}): feeds a ReLU-like activation"
+    if base == "xavier_normal" and args.startswith("gain="):
+        gain = float(args.removeprefix("gain="))
+        if gain == OUTPUT_GAIN:
+            return f"Xavier normal x {gain:g}: the output layer, small outputs at init"
+        return f"Xavier normal, gain {gain:.3g}"
+    if base == "normal" and args.startswith("std="):
+        return f"normal, std {args.removeprefix('std=')}: embedding"
+    if rule.startswith("tied to"):
+        return f"{rule}: drawn once, with the tensor it shares"
+    return _RULE_WORDS.get(rule, rule)
+
+
+def init_groups(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """init_weights' records grouped by (layer type, rule), in the model's order: one row
+    {type, rule (in words), names, std_low, std_high} per group."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in records:
+        rule = describe_rule(str(record.get("rule", "")))
+        row = groups.setdefault((str(record.get("type", "?")), rule), {
+            "type": str(record.get("type", "?")), "rule": rule, "names": [], "stds": []})
+        row["names"].append(str(record.get("name", "?")))
+        row["stds"].append(float(record.get("std") or 0.0))
+    return [{"type": r["type"], "rule": r["rule"], "names": r["names"],
+             "std_low": min(r["stds"]), "std_high": max(r["stds"])} for r in groups.values()]
+
+
+def init_summary(records: list[dict[str, Any]]) -> str:
+    """'He normal (...) for 2 Linear; Xavier normal x 0.1 (...) for 1 Linear', biases 0 for
+    the matmul and recurrent layers."""
+    parts = [f"{row['rule'].split(':')[0]} for {len(row['names'])} {row['type']}"
+             for row in init_groups(records)]
+    return "; ".join(parts) + "; biases 0" if parts else "nothing to initialise"

@@ -17,7 +17,7 @@ from trainwise.findings import STAGES, Finding, Severity, TrainwiseError, errors
 from trainwise.reporting.classes import class_tables
 from trainwise.reporting.curves import best_epoch
 from trainwise.reporting.lr_range import lr_range_caption, used_lr
-from trainwise.reporting.model_tables import weight_decay_section
+from trainwise.reporting.model_tables import init_rows, weight_decay_section
 from trainwise.reporting.tuning import candidate_rows, within_noise
 from trainwise.rundir import read_findings, read_history
 from trainwise.train.intervals import AccuracyInterval, percent, split_accuracy_interval
@@ -275,6 +275,7 @@ def report_context(run: RunData) -> dict[str, Any]:
         "split": meta.get("split") or {},
         "model": run.model_summary,
         "weight_decay": weight_decay_section(run.model_summary),
+        "init_rows": init_rows(run.findings),
         "lr_range": run.lr_range,
         "lr_range_caption": lr_range_caption(run.lr_range, run.tune,
                                              used_lr(run.tune, run.findings),

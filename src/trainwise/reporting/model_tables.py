@@ -6,6 +6,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from trainwise.findings import Finding
+from trainwise.model.init import init_groups
+
 Row = dict[str, Any]
 NUM_NAMES = 4  # tensor names shown per row of the weight-decay table
 
@@ -48,3 +51,20 @@ def weight_decay_section(model_summary: Row | None) -> Row | None:
     if not rows:
         return None
     return {"value": recorded.get("value"), "rows": rows, **decay_totals(rows)}
+
+
+def init_rows(findings: list[Finding]) -> list[Row]:
+    """The model stage's init records (its `init` finding's evidence), grouped by layer type
+    and rule, each with the names of its layers: what the finding's evidence holds as a list
+    of dicts, which prints cut off after a few characters."""
+    found = next((f for f in findings if f.stage == "model" and f.code == "init"), None)
+    records = found.evidence.get("layers") if found is not None else None
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        return []
+    rows = init_groups(records)
+    for row in rows:
+        names = row.pop("names")
+        row["num_layers"] = len(names)
+        row["examples"] = ", ".join(names[:NUM_NAMES]) + (
+            f", … ({len(names)} in all)" if len(names) > NUM_NAMES else "")
+    return rows
