@@ -148,7 +148,7 @@ def test_sequences_and_purity():
 
 
 def test_sample_figures_are_written(tmp_path):
-    from trainwise.data.figures import plot_class_balance, plot_samples
+    from trainwise.data.figures import plot_samples
 
     rng = np.random.default_rng(0)
     paths = []
@@ -158,7 +158,6 @@ def test_sample_figures_are_written(tmp_path):
                         class_names=["a", "b", "c"])
         data.x[0, 0] = np.nan  # figures must not choke on missing values
         paths.append(plot_samples(data, tmp_path / f"{kind}.png"))
-    paths.append(plot_class_balance(data, tmp_path / "balance.png"))
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

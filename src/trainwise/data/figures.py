@@ -174,25 +174,3 @@ def plot_samples(data: TaskData, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)  # Agg is Figure's default canvas: no display needed
     return path
-
-
-def plot_class_balance(data: TaskData, path: str | Path) -> Path:
-    """Bars of rows per class in the pool (and the test part when there is one)."""
-    figure = Figure(figsize=(max(4.0, 0.45 * len(data.class_names) + 2), 2.8),
-                    layout="constrained")
-    ax = figure.subplots()
-    positions = np.arange(len(data.class_names))
-    parts = [("pool", data.y), ("test", data.y_test)]
-    parts = [(name, y) for name, y in parts if y is not None]
-    width = 0.8 / len(parts)
-    for offset, (name, y) in enumerate(parts):
-        counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=len(positions))
-        ax.bar(positions + offset * width, counts[:len(positions)], width, label=name)
-    ax.set_xticks(positions + width * (len(parts) - 1) / 2, data.class_names, fontsize=7)
-    ax.set_ylabel("rows")
-    ax.set_title(f"{data.name}: rows per class", fontsize=10)
-    ax.legend(fontsize=7)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    return path

@@ -158,8 +158,10 @@ def _ring(ax: Axes, x: float, curve: Curve, color: str) -> None:
 
 @styled
 def class_balance_figure(class_counts: dict[str, Sequence[int]],
-                         class_names: Sequence[str] | None = None) -> Figure:
-    """Grouped bars: each class's share of each split, so a stratified split shows equal bars.
+                         class_names: Sequence[str] | None = None,
+                         title: str = "Class balance per split") -> Figure:
+    """Grouped bars: each class's share of each split, so a stratified split shows equal bars
+    (before the split: of the whole data set, `class_counts` {"all rows": ...}).
 
     Shares rather than counts because the splits differ in size (e.g. 3600/400/1000): counts
     would hide whether validation is drawn the same way as training.
@@ -169,7 +171,7 @@ def class_balance_figure(class_counts: dict[str, Sequence[int]],
     num_classes = max(len(class_counts[s]) for s in splits)
     names = list(class_names or [])[:num_classes]
     names += [str(i) for i in range(len(names), num_classes)]
-    fig, ax = new_axes("Class balance per split")
+    fig, ax = new_axes(title)
     width = 0.8 / len(splits)
     positions = np.arange(num_classes)
     for i, split in enumerate(splits):
@@ -178,7 +180,7 @@ def class_balance_figure(class_counts: dict[str, Sequence[int]],
         share = counts / max(counts.sum(), 1)
         ax.bar(positions + (i - (len(splits) - 1) / 2) * width, share, width,
                label=f"{split} (n={int(counts.sum()):,})", color=PALETTE[i % len(PALETTE)])
-    ax.set_ylabel("share of split")
+    ax.set_ylabel("share of rows")
     ax.set_xlabel("class")
     _class_ticks(ax, positions, names)
     # Above the axes, beside the title: inside, it would cover the bars it explains.

@@ -48,14 +48,26 @@ def _has(rows: list[dict[str, Any]], key: str) -> bool:
     return any(r.get(key) is not None for r in rows)
 
 
+def before_split_counts(run: RunData) -> dict[str, list[int]]:
+    """Rows per class of the whole data set, from the data stage's audit, for a run that
+    stopped before the split (`trainwise audit`): METHOD.md §1 looks at the balance first.
+    The source's own test part, if it has one, beside it."""
+    audit = run.data.get("audit") or {}
+    counts = {"all rows": audit.get("class_counts"),
+              "own test part": audit.get("test_class_counts")}
+    return {part: list(c) for part, c in counts.items() if c}
+
+
 def figure_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
     """name -> (title, build) for each figure the run has data for, in report order."""
     builders: dict[str, tuple[str, Callable[[], Figure]]] = {}
-    counts = run.data.get("class_counts")
+    counts = run.data.get("class_counts") or before_split_counts(run)
     if counts:
         names = run.data.get("class_names")
+        title = "Class balance per split" if run.data.get("class_counts") else \
+            "Class balance before the split"
         builders["class_balance"] = ("Class balance",
-                                     lambda: class_balance_figure(counts, names))
+                                     lambda: class_balance_figure(counts, names, title))
     if run.lr_range and run.lr_range.get("curves"):
         builders["lr_range"] = ("LR range test", lambda: lr_range_figure(
             run.lr_range or {}, run.tune, used_lr(run.tune, run.findings),
