@@ -52,7 +52,9 @@ def test_mean_baseline_and_a_model_worse_than_a_constant():
         scale * metrics.mean_absolute_error(test, mean))
     (found,) = findings
     assert found.code == "below_regression_baseline" and found.severity.value == "warning"
-    assert "R^2 -" in found.message and "no better than a constant" in found.message
+    assert "R^2 -" in found.message and "a constant at that mean would score better" \
+        in found.message
+    assert found.evidence["test_std"] == pytest.approx(scale * test.std())
     assert "train stage" in found.fix and "data stage" in found.fix
 
     good = test + rng.normal(0, 0.1, size=100)

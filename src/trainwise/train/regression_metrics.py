@@ -87,7 +87,7 @@ def regression_results(row: dict[str, Any], train_targets: np.ndarray,
         extra[f"test_{baseline.key}_mae"] = baseline.mae
     outside = extrapolation(train, test)
     findings = [outside] if outside else []
-    found = baseline_finding(row, baselines, outside is not None)
+    found = baseline_finding(row, baselines, outside is not None, float(test.std() * scale))
     return extra, ([found] if found else []) + findings
 
 
@@ -99,10 +99,11 @@ def baselines_text(row: dict[str, Any]) -> str:
                      if f"test_{key}_rmse" in row)
 
 
-def baseline_finding(row: dict[str, Any], baselines: list[Baseline],
-                     extrapolating: bool) -> Finding | None:
+def baseline_finding(row: dict[str, Any], baselines: list[Baseline], extrapolating: bool,
+                     test_std: float) -> Finding | None:
     """A warning when R^2 is not clearly above 0 (no better than a constant), or the model's
-    RMSE is no lower than a baseline's."""
+    RMSE is no lower than a baseline's. `test_std`: the test targets' standard deviation,
+    the RMSE of a constant at their own mean (R^2 = 0)."""
     r2, rmse = row.get("test_r2", float("nan")), row["test_rmse"]
     beaten = [b for b in baselines if b.rmse <= rmse]
     if not (r2 <= R2_MARGIN or beaten):  # NaN R^2 (constant targets): judged by baselines
@@ -110,13 +111,19 @@ def baseline_finding(row: dict[str, Any], baselines: list[Baseline],
     said = (f"Test RMSE {rmse:.4g} (MAE {row['test_mae']:.4g}), R^2 {r2:.3g}: "
             + "; ".join(f"{b.label} scores RMSE {b.rmse:.4g} (MAE {b.mae:.4g})"
                         for b in baselines))
-    if r2 <= R2_MARGIN:
-        said += (f". An R^2 {'below' if r2 < 0 else 'near'} 0 means the model predicts the "
-                 "test rows no better than a constant would")
+    if r2 < 0:
+        said += (". The model's errors are larger than the test targets' spread around their "
+                 f"own mean (standard deviation {test_std:.4g}): a constant at that mean would "
+                 "score better")
+    elif r2 <= R2_MARGIN:
+        said += (f". The model explains under {R2_MARGIN:.0%} of the test targets' spread "
+                 f"(standard deviation {test_std:.4g}): barely better than a constant")
     if beaten:
-        said += f". {beaten[0].label.capitalize()} does at least as well as the model"
-    evidence = {"test_r2": round(r2, 6), **{f"{b.key}_rmse": round(b.rmse, 6)
-                                             for b in baselines}}
+        names = " and ".join(b.label for b in beaten)
+        verb = "does" if len(beaten) == 1 else "do"
+        said += f". {names[0].upper()}{names[1:]} {verb} at least as well as the model"
+    evidence = {"test_r2": round(r2, 6), "test_std": round(test_std, 6),
+                **{f"{b.key}_rmse": round(b.rmse, 6) for b in baselines}}
     return warning("evaluate", "below_regression_baseline", said + ".",
                    _fix(extrapolating, any(b.key == "previous" for b in beaten)), **evidence)
 
