@@ -282,9 +282,10 @@ def _previous_values(ctx: RunContext) -> np.ndarray | None:
 def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
     assert ctx.data is not None
     if ctx.data.task != "classification":
+        baselines = baselines_text(row)
         return (f"Test RMSE {row['test_rmse']:.4g}, MAE {row['test_mae']:.4g}, R^2 "
-                f"{row['test_r2']:.3g} on {len(ctx.splits['test'].y)} held-out rows "
-                f"({baselines_text(row)}).")
+                f"{row['test_r2']:.3g} on {len(ctx.splits['test'].y)} held-out rows"
+                + (f" ({baselines})." if baselines else "."))
     interval = split_accuracy_interval(row)
     within = f", 95% interval {percent(interval.low)}-{percent(interval.high)}%" \
         if interval is not None else ""
