@@ -87,6 +87,11 @@ class ModelConfig(_Section):
     # (your own nn.Module)
     width: int = Field(0, ge=0)  # hidden width / channels; 0 = sized from the data
     dropout: float = Field(0.1, ge=0, lt=1)
+    # weight init: "auto" = trainwise's policy (He for ReLU layers, orthogonal recurrences) for
+    # the built-in baselines, your own class's weights kept as its __init__ made them
+    # (pretrained or frozen layers stay); "policy" = the policy for every model (frozen layers
+    # still kept); "keep" = never re-initialise
+    init: Literal["auto", "policy", "keep"] = "auto"
 
 
 class TrainConfig(_Section):

@@ -171,7 +171,8 @@ def _init_module(name: str, module: nn.Module, leaves: list, index: int,
 
 
 def init_weights(model: nn.Module, nonlinearity_hint: str | None = None,
-                 generator: torch.Generator | None = None) -> list[dict[str, Any]]:
+                 generator: torch.Generator | None = None, *,
+                 keep_frozen: bool = False) -> list[dict[str, Any]]:
     """Initialise `model` in place by the policy; one record {name, type, rule, std} per layer.
 
     Which activation a layer feeds is read from the module that follows it in registration
@@ -179,6 +180,8 @@ def init_weights(model: nn.Module, nonlinearity_hint: str | None = None,
     activations functionally (F.relu), pass `nonlinearity_hint="relu"`: every layer but the last
     then gets He init. Parameters of modules we do not know (e.g. a raw `cls_token`) keep their
     values and are recorded with rule "kept". Random draws come from `generator` when given.
+    `keep_frozen`: modules with a frozen parameter (requires_grad False) keep their values and
+    are recorded as "kept (frozen)": a pretrained layer redrawn at random would never learn back.
     """
     modules = [(n, m) for n, m in model.named_modules()]
     leaves = _leaves(model)
@@ -192,12 +195,19 @@ def init_weights(model: nn.Module, nonlinearity_hint: str | None = None,
             continue
         if isinstance(weight, torch.Tensor):
             done[id(weight)] = name
+        if keep_frozen and _frozen(module):
+            records.append(_record(name, module, "kept (frozen)", weight))
+            continue
         handled = _init_module(name, module, leaves, leaf_index.get(id(module), len(leaves)),
                                nonlinearity_hint, generator)
         records.extend(handled)
         if not handled:
             records.extend(_kept(name, module))
     return records
+
+
+def _frozen(module: nn.Module) -> bool:
+    return any(not p.requires_grad for p in module.parameters(recurse=False))
 
 
 def _kept(name: str, module: nn.Module) -> list[dict]:
