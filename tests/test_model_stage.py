@@ -1,4 +1,5 @@
-"""The model stage with a user's own model: its init is kept unless asked."""
+"""The model stage with a user's own model: its init is kept unless asked, and a forward pass
+that raises becomes a forward_failed finding that names the cause, not a crash."""
 
 from __future__ import annotations
 
@@ -95,3 +96,76 @@ def test_baselines_get_the_policy_unless_told_to_keep(tmp_path) -> None:
     assert [f.code for f in findings if f.code.startswith("init")] == ["init_kept"]
     linears = [m for m in kept.model.modules() if isinstance(m, nn.Linear)]
     assert any(torch.any(m.bias != 0) for m in linears)  # PyTorch's uniform biases
+
+
+class _Float64(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 2).double()
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+class _ToCuda(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.linear(x.cuda())
+
+
+class _ChannelsLast(nn.Module):
+    """Written for (N, T, C) sequences with C = 3."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.linear(x).mean(1)
+
+
+class _FixedBatch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 2)
+
+    def forward(self, x):
+        assert x.shape[0] == 128, "batch must be 128"
+        return self.linear(x)
+
+
+def _forward_failed(tmp_path, model, **kwargs):
+    ctx = _context(tmp_path, model=model, **kwargs)
+    findings = stage_model(ctx)
+    failed = [f for f in findings if f.code == "forward_failed"]
+    assert len(failed) == 1 and failed[0].stage == "model", [f.code for f in findings]
+    return failed[0]
+
+
+def test_a_float64_model_is_told_to_call_float(tmp_path) -> None:
+    found = _forward_failed(tmp_path, _Float64())
+    assert found.evidence["layer"] == "linear" and "(40, 4) (torch.float32)" in found.message
+    assert "torch.float64" in found.fix and "model.float()" in found.fix
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="x.cuda() works where there is a GPU")
+def test_a_cuda_call_in_forward_is_named_as_a_device_fault(tmp_path) -> None:
+    found = _forward_failed(tmp_path, _ToCuda())
+    assert found.evidence["layer"] == "(model)"
+    assert "x.cuda()" in found.fix and "x.device" in found.fix
+
+
+def test_a_channels_last_sequence_model_is_told_the_layout(tmp_path) -> None:
+    x = np.random.default_rng(0).normal(size=(40, 3, 25)).astype(np.float32)  # (N, C, T)
+    found = _forward_failed(tmp_path, _ChannelsLast(), kind="sequence", x=x)
+    assert found.evidence["layer"] == "linear" and "(40, 3, 25)" in found.message
+    assert "(N, C, T) = (40, 3, 25)" in found.fix and "x.transpose(1, 2)" in found.fix
+
+
+def test_an_assert_in_forward_is_a_finding_with_the_input_shape(tmp_path) -> None:
+    found = _forward_failed(tmp_path, _FixedBatch())
+    assert "batch must be 128" in found.message and "any batch size" in found.fix
+    assert found.evidence["input_shape"] == [40, 4]

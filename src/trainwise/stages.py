@@ -33,7 +33,7 @@ from trainwise.model.baselines import baseline_name, build_model, loss_function
 from trainwise.model.class_weights import balanced_class_weights
 from trainwise.model.init import init_summary, init_weights
 from trainwise.model.optim import group_table, make_adamw
-from trainwise.model.summary import check_output_shape, shape_trace
+from trainwise.model.summary import check_output_shape, forward_error, shape_trace
 from trainwise.rundir import RunDir
 
 PREFLIGHT_SAMPLES = 256  # enough to overfit a batch and see a trend, small enough for ~2 s
@@ -216,7 +216,10 @@ def stage_model(ctx: RunContext) -> list[Finding]:
     ctx.model, ctx.loss_fn = model, loss_function(data.task, weights)
     findings += weight_findings
     x, y = ctx.splits["train"].tensors(limit=64)
-    summary = shape_trace(model, x)
+    try:
+        summary = shape_trace(model, x)
+    except Exception as exc:  # noqa: BLE001 - the user's forward raised: say where and why
+        return findings + [forward_error(model, x, exc, data.kind)]
     decay = ctx.config.train.weight_decay  # for the report: which tensors AdamW decays
     summary["weight_decay"] = {"value": decay, "params": group_table(model, decay)}
     ctx.run.write_json("model_summary.json", summary)
