@@ -35,6 +35,7 @@ from trainwise.model.init import init_summary, init_weights
 from trainwise.model.optim import group_table, make_adamw
 from trainwise.model.summary import check_output_shape, forward_error, shape_trace
 from trainwise.rundir import RunDir
+from trainwise.train.batch_norm import batch_parts, batch_too_small
 
 PREFLIGHT_SAMPLES = 256  # enough to overfit a batch and see a trend, small enough for ~2 s
 
@@ -223,12 +224,25 @@ def stage_model(ctx: RunContext) -> list[Finding]:
     decay = ctx.config.train.weight_decay  # for the report: which tensors AdamW decays
     summary["weight_decay"] = {"value": decay, "params": group_table(model, decay)}
     ctx.run.write_json("model_summary.json", summary)
+    too_small = _batch_too_small(ctx, model)
+    if too_small is not None:  # before checks and tuning spend minutes on a doomed run
+        return findings + [too_small]
     if not ctx.config.run.checks:  # otherwise preflight runs this among its checks
         findings += check_output_shape(model, x, y, data.task, data.num_classes)
     params = summary.get("total_params", sum(p.numel() for p in model.parameters()))
     findings.insert(0, info("model", "built", f"{_model_name(ctx, model)} with {params:,} "
                             "parameters.", total_params=params))
     return findings
+
+
+def _batch_too_small(ctx: RunContext, model: nn.Module) -> Finding | None:
+    """train.batch_size 1 (per piece) with BatchNorm; tune.batch_size = "auto" picks its own."""
+    cfg = ctx.config.train
+    if ctx.config.tune.batch_size == "auto":
+        return None
+    processes = ctx.fabric.world_size if ctx.fabric is not None else 1
+    parts = batch_parts(cfg.batch_size, processes, cfg.accumulate_grad_batches)
+    return batch_too_small(model, len(ctx.splits["train"].y), cfg.batch_size, parts, "model")
 
 
 POLICY = "He for ReLU layers, Xavier otherwise, zero biases"

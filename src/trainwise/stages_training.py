@@ -15,6 +15,7 @@ from trainwise.data.audit import extreme_targets
 from trainwise.findings import Finding, error, explained, info
 from trainwise.resume import checkpoint_extra, resume_state
 from trainwise.stages import PREFLIGHT_SAMPLES, RunContext
+from trainwise.train.batch_norm import batch_parts, batch_too_small, drop_lone_last_batch
 from trainwise.train.callbacks import BestWeights
 from trainwise.train.class_metrics import class_results, lowest_recall
 from trainwise.train.diagnose import diagnose
@@ -83,8 +84,12 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
                                          "source": "config", "batch_size": record})
         return findings + [info("tune", "lr_given", f"Learning rate {ctx.lr:g} given in the "
                                 "config; no range test (set train.lr = \"auto\" to measure it).")]
+    # the train stage's loader (its note on a dropped last batch is given once, by training)
+    short_run_loader, problems = training_loader(ctx, "tune")
+    if short_run_loader is None:
+        return findings + problems
     result = tune_lr(
-        ctx.model, ctx.loss_fn, train.loader(cfg.batch_size, shuffle=True, seed=seed),
+        ctx.model, ctx.loss_fn, short_run_loader,
         ctx.splits["val"].loader(max(cfg.batch_size, 512), shuffle=False, seed=seed),
         ctx.make_optimizer, config=tune, max_epochs=cfg.max_epochs,
         range_loader=train.loader(cfg.batch_size, shuffle=True, seed=seed, drop_last=True),
@@ -148,18 +153,40 @@ def _scheduler(ctx: RunContext, optimizer: torch.optim.Optimizer, total_steps: i
     return warmup_schedule(optimizer, main, warmup) if warmup else main
 
 
+def training_loader(ctx: RunContext, stage: str) -> tuple[Any, list[Finding]]:
+    """The shuffled training loader at train.batch_size, or None and the error when BatchNorm
+    would get a batch of one; a short last batch of one is dropped (with a note)."""
+    cfg, train = ctx.config.train, ctx.splits["train"]
+    parts = batch_parts(cfg.batch_size, ctx.fabric.world_size, cfg.accumulate_grad_batches)
+    too_small = batch_too_small(ctx.model, len(train.y), cfg.batch_size, parts, stage)
+    if too_small is not None:
+        return None, [too_small]
+    drop, notes = drop_lone_last_batch(ctx.model, len(train.y), cfg.batch_size, parts, stage)
+    return train.loader(cfg.batch_size, shuffle=True, seed=ctx.config.run.seed,
+                        drop_last=drop), notes
+
+
+def _before_training(ctx: RunContext) -> tuple[Any, list[Finding]]:
+    """(training loader, notes), or (None, [the error]) when the processes disagree or
+    BatchNorm would get a batch of one."""
+    problem = agree_across_processes(ctx)
+    if problem:
+        return None, [problem]
+    notes = batch_norm_across_processes(ctx)  # may swap in SyncBatchNorm: before the loader
+    train_loader, more = training_loader(ctx, "train")
+    return train_loader, notes + more if train_loader is not None else more
+
+
 def stage_train(ctx: RunContext) -> list[Finding]:
     cfg, seed = ctx.config.train, ctx.config.run.seed
     assert ctx.model is not None and ctx.loss_fn is not None and ctx.data is not None
     checkpoint = getattr(ctx, "checkpoint", None)  # set when resuming (trainwise.resume)
     if checkpoint is not None:  # the tuned values, since the tune stage is not rerun
         ctx.lr, cfg.batch_size = checkpoint["extra"]["lr"], checkpoint["extra"]["batch_size"]
-    problem = agree_across_processes(ctx)
-    if problem:
-        return [problem]
-    notes = batch_norm_across_processes(ctx)
+    train_loader, notes = _before_training(ctx)
+    if train_loader is None:  # notes holds the error
+        return notes
     checkpoint_path, no_checkpoints = checkpoint_target(ctx)
-    train_loader = ctx.splits["train"].loader(cfg.batch_size, shuffle=True, seed=seed)
     val_loader = ctx.splits["val"].loader(max(cfg.batch_size, 512), shuffle=False, seed=seed)
     optimizer = ctx.make_optimizer(ctx.model, ctx.lr)
     total_steps = cfg.max_epochs * num_steps_per_epoch(train_loader, ctx.fabric.world_size)
