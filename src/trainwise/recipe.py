@@ -37,6 +37,8 @@ from trainwise.distributed import (
     threads_per_process,
 )
 from trainwise.findings import Finding, Severity, TrainwiseError, error, errors
+from trainwise.model.baselines import ModelError
+from trainwise.model.summary import layer_that_raised
 from trainwise.resume import (
     ResumeContext,
     config_tag,
@@ -105,15 +107,32 @@ def _run_stage(name: str, stage: Callable[[RunContext], list[Finding]],
     """Run one stage; our own errors become findings, anything else a finding plus a log."""
     try:
         return stage(ctx)
-    except TrainwiseError as exc:
+    except TrainwiseError as exc:  # a ModelError (e.g. the loss refusing the output's shape)
+        revisit = "model" if isinstance(exc, ModelError) else _REVISIT[name]  # is the model's
         return [error(name, "stage_failed", str(exc),
                       f"Fix the input as the message says, then rerun (revisit the "
-                      f"{_REVISIT[name]} stage).")]
+                      f"{revisit} stage).")]
     except Exception as exc:  # a bug in a user model or in ours: keep the traceback, explain
         log = ctx.run.write_text("error.log", traceback.format_exc())
+        layer = layer_that_raised(exc, ctx.model)
+        if layer is not None:
+            return [_forward_raised(name, exc, layer, log)]
         return [error(name, "unexpected_error", f"{type(exc).__name__} during the {name} "
                       f"stage: {exc}", f"See the traceback in {log}. If it comes from your "
                       f"model, fix it there; otherwise report it as a trainwise bug.")]
+
+
+def _forward_raised(name: str, exc: Exception, layer: str, log: Path) -> Finding:
+    """The model's own forward raised after the model stage's checks passed: a batch unlike
+    theirs (a short last batch, a batch of one) or state that changes in training mode."""
+    return error(name, "forward_failed", f"the model's forward raised in layer '{layer}' "
+                 f"during the {name} stage: {type(exc).__name__}: {exc}",
+                 "The model stage's checks ran it on full batches in eval mode; this batch "
+                 "differed: look for a fixed batch size, .squeeze() or .view(-1, ...) that "
+                 "breaks on a short last batch (train.batch_size does not divide the "
+                 "training rows), or code that runs only in training mode. Fix the forward "
+                 f"and revisit the model stage (traceback in {log}).",
+                 layer=layer, exception=f"{type(exc).__name__}: {exc}")
 
 
 def _verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None) -> str:

@@ -28,14 +28,19 @@ from trainwise.data.plan import (
 from trainwise.data.sources import load_data
 from trainwise.data.task import TaskData
 from trainwise.data.tensors import Normaliser, sample_rows, to_loader
-from trainwise.findings import Finding, Severity, TrainwiseError, info
+from trainwise.findings import Finding, Severity, TrainwiseError, errors, info
 from trainwise.model.baselines import baseline_name, build_model, loss_function
 from trainwise.model.class_weights import balanced_class_weights
 from trainwise.model.init import init_summary, init_weights
 from trainwise.model.optim import group_table, make_adamw
-from trainwise.model.summary import check_output_shape, forward_error, shape_trace
+from trainwise.model.summary import (
+    check_batch_of_one,
+    check_output_shape,
+    forward_error,
+    shape_trace,
+)
 from trainwise.rundir import RunDir
-from trainwise.train.batch_norm import batch_parts, batch_too_small
+from trainwise.train.batch_norm import batch_parts, batch_too_small, has_batch_norm
 
 PREFLIGHT_SAMPLES = 256  # enough to overfit a batch and see a trend, small enough for ~2 s
 
@@ -227,12 +232,26 @@ def stage_model(ctx: RunContext) -> list[Finding]:
     too_small = _batch_too_small(ctx, model)
     if too_small is not None:  # before checks and tuning spend minutes on a doomed run
         return findings + [too_small]
-    if not ctx.config.run.checks:  # otherwise preflight runs this among its checks
-        findings += check_output_shape(model, x, y, data.task, data.num_classes)
+    full = check_output_shape(model, x, y, data.task, data.num_classes)
+    if not ctx.config.run.checks:  # otherwise preflight reports this among its checks
+        findings += full
+    if not errors(full):
+        findings += check_batch_of_one(model, x, y, data.task, data.num_classes,
+                                       met_in_training=_meets_batch_of_one(ctx, model))
     params = summary.get("total_params", sum(p.numel() for p in model.parameters()))
     findings.insert(0, info("model", "built", f"{_model_name(ctx, model)} with {params:,} "
                             "parameters.", total_params=params))
     return findings
+
+
+def _meets_batch_of_one(ctx: RunContext, model: nn.Module) -> bool:
+    """Whether training or evaluation will forward a last batch of one sample at
+    train.batch_size (BatchNorm models drop such a training batch: stages_training)."""
+    batch_size = ctx.config.train.batch_size
+    sizes = {"train": batch_size, "val": max(batch_size, 512), "test": 512}  # as the stages
+    lone = {part for part, size in sizes.items()
+            if part in ctx.splits and len(ctx.splits[part].y) % size == 1}
+    return bool(lone - ({"train"} if has_batch_norm(model) else set()))
 
 
 def _batch_too_small(ctx: RunContext, model: nn.Module) -> Finding | None:

@@ -253,7 +253,10 @@ class RegressionLoss(nn.Module):
         if output.ndim == 2 and output.shape[1] == 1:
             output = output.squeeze(1)
         if output.shape != target.shape:
+            lone = " On this batch of one sample the batch dimension is gone: a .squeeze() " \
+                "in forward drops it too (use .squeeze(-1) or .flatten())." \
+                if output.ndim == 0 and target.shape == (1,) else ""
             raise ModelError(f"regression output shape {tuple(output.shape)} does not match "
                              f"target shape {tuple(target.shape)}; make the model output (B,) "
-                             "or (B, 1).")
+                             f"or (B, 1).{lone}")
         return nn.functional.mse_loss(output, target)

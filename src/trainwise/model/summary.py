@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainwise.findings import Finding, error, info
+from trainwise.findings import Finding, error, info, warning
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -156,6 +156,21 @@ def failing_layer(model: nn.Module, x: Any) -> tuple[str | None, Exception | Non
 
 
 
+def layer_that_raised(exc: BaseException, model: nn.Module | None) -> str | None:
+    """The innermost of `model`'s modules whose forward is on `exc`'s traceback ("(model)"
+    for the model itself), or None when the exception did not pass through its forward."""
+    if model is None:
+        return None
+    names = {id(m): n for n, m in model.named_modules()}
+    layer, tb = None, exc.__traceback__
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        if tb.tb_frame.f_code.co_name == "forward" and id(owner) in names:
+            layer = names[id(owner)] or "(model)"
+        tb = tb.tb_next
+    return layer
+
+
 def _check_classification(out: torch.Tensor, y: torch.Tensor, num_classes: int,
                           stage: str) -> list[Finding]:
     width = out.shape[1] if out.ndim >= 2 else None
@@ -266,7 +281,8 @@ def check_output_shape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task:
                       "revisit the model stage.", output_type=type(out).__name__)]
     if out.ndim == 0 or out.shape[0] != x.shape[0]:
         return [error(stage, "batch_dim_changed",
-                      f"{x.shape[0]} samples in gave {tuple(out.shape)} out: a view/reshape "
+                      f"{x.shape[0]} sample{'s' if x.shape[0] != 1 else ''} in gave "
+                      f"{tuple(out.shape)} out: a view/reshape "
                       "mixes the batch dimension with the others.",
                       "flatten with x.flatten(1) or x.view(x.size(0), -1), never "
                       "view(-1, n); revisit the model stage.",
@@ -274,3 +290,26 @@ def check_output_shape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task:
     if task == "classification":
         return _check_classification(out, y, num_classes, stage)
     return _check_regression(out, y, stage)
+
+
+def check_batch_of_one(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str,
+                       num_classes: int, *, met_in_training: bool,
+                       stage: str = "model") -> list[Finding]:
+    """The output check on one sample, for a model that passes it on a full batch: a short
+    last batch of one (or a single prediction) breaks .squeeze() and fixed batch sizes.
+    An error when `met_in_training` (a batch of one will come), else a warning."""
+    found = [f for f in check_output_shape(model, x, y, task, num_classes, stage=stage,
+                                           batch_size=1) if f.severity.value == "error"]
+    if not found:
+        return []
+    make = error if met_in_training else warning
+    when = ("A batch of one sample will come in this run (a short last batch); "
+            if met_in_training else "This run never forwards one, but a single prediction "
+            "would fail; ")
+    return [make(stage, "batch_of_one_failed",
+                 f"the model works on a batch of several samples but not on one: "
+                 f"{found[0].message}",
+                 f"{when}make forward keep the batch dimension when B = 1: .squeeze() drops "
+                 "it too (use .squeeze(-1)), flatten with x.flatten(1) or "
+                 "x.view(x.size(0), -1), and read no fixed batch size; revisit the model "
+                 "stage.", **found[0].evidence)]

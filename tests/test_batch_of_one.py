@@ -1,0 +1,93 @@
+"""A model that breaks on a batch of one sample (a .squeeze() that drops the batch dimension),
+and errors raised by the model during training: both send the user to the model stage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from trainwise.config import from_dict
+from trainwise.data.task import TaskData
+from trainwise.model.baselines import ModelError, RegressionLoss
+from trainwise.model.summary import check_batch_of_one
+from trainwise.recipe import _run_stage
+from trainwise.rundir import RunDir
+from trainwise.stages import Arrays, RunContext, stage_model
+
+
+class Squeezed(nn.Module):
+    """Regression head returning .squeeze(): (B,) for B > 1, but () for a batch of one."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+
+    def forward(self, x):
+        return self.net(x).squeeze()
+
+
+def _regression(num_rows: int):
+    rng = np.random.default_rng(0)
+    return (torch.as_tensor(rng.normal(size=(num_rows, 4)), dtype=torch.float32),
+            torch.as_tensor(rng.normal(size=num_rows), dtype=torch.float32))
+
+
+def test_a_squeeze_that_drops_the_batch_dimension_is_caught_on_one_sample() -> None:
+    x, y = _regression(16)
+    [found] = check_batch_of_one(Squeezed(), x, y, "regression", 0, met_in_training=True)
+    assert found.code == "batch_of_one_failed" and found.severity.value == "error"
+    assert ".squeeze(-1)" in found.fix and "model stage" in found.fix
+    [mild] = check_batch_of_one(Squeezed(), x, y, "regression", 0, met_in_training=False)
+    assert mild.severity.value == "warning"
+    healthy = nn.Sequential(nn.Linear(4, 1))
+    assert check_batch_of_one(healthy, x, y, "regression", 0, met_in_training=True) == []
+
+
+def test_the_model_stage_stops_when_training_will_meet_a_batch_of_one(tmp_path) -> None:
+    def stage(num_rows: int):
+        x, y = _regression(num_rows)
+        data = TaskData("toy", "vector", "regression", x.numpy(), y.numpy())
+        ctx = RunContext(from_dict({"train": {"batch_size": 10}}), RunDir(tmp_path),
+                         fabric=None, data=data, user_model=Squeezed())
+        ctx.splits = {"train": Arrays(x.numpy(), y.numpy())}
+        return {f.code: f.severity.value for f in stage_model(ctx)}
+
+    assert stage(21)["batch_of_one_failed"] == "error"  # 10 + 10 + 1
+    assert stage(20)["batch_of_one_failed"] == "warning"
+
+
+def test_the_regression_loss_names_the_squeeze_on_a_batch_of_one() -> None:
+    with pytest.raises(ModelError, match=r"\.squeeze\(-1\)"):
+        RegressionLoss()(torch.tensor(0.5), torch.tensor([0.5]))
+
+
+class _Context:
+    def __init__(self, tmp_path, model=None):
+        self.run, self.model = RunDir(tmp_path), model
+
+
+def test_a_model_error_in_training_sends_the_user_to_the_model_stage(tmp_path) -> None:
+    def train(ctx):
+        raise ModelError("regression output shape () does not match target shape (1,)")
+
+    [found] = _run_stage("train", train, _Context(tmp_path))
+    assert "revisit the model stage" in found.fix
+
+
+def test_an_exception_from_the_models_forward_names_the_layer(tmp_path) -> None:
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(7, 1))  # 8 != 7
+
+    def train(ctx):
+        ctx.model(torch.zeros(3, 4))
+
+    [found] = _run_stage("train", train, _Context(tmp_path, model))
+    assert found.code == "forward_failed" and found.evidence["layer"] == "2"
+    assert "revisit the model stage" in found.fix and "mat1 and mat2" in found.message
+
+    def ours(ctx):  # not from the model: still reported as ours
+        raise RuntimeError("a bug in trainwise")
+
+    [found] = _run_stage("train", ours, _Context(tmp_path, model))
+    assert found.code == "unexpected_error"
