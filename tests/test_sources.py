@@ -141,6 +141,19 @@ def test_a_3d_array_says_it_was_read_as_sequences(tmp_path):
         assert not load_data(save_npz(tmp_path, X=x, y=y), kind=kind).findings
 
 
+def test_the_sequence_note_says_both_layouts_and_doubts_few_steps(tmp_path):
+    y = np.arange(12) % 2
+    usual = load_data(save_npz(tmp_path, X=np.zeros((12, 50, 3)), y=y))
+    [found] = usual.findings
+    assert found.severity.value == "info" and "stored (N, T, C)" in found.message
+    assert "given to the model as (N, C, T) = (B, 3, 50)" in found.message
+    assert usual.x.shape == (12, 3, 50)
+    swapped = load_data(save_npz(tmp_path, X=np.zeros((12, 3, 50)), y=y))  # stored (N, C, T)
+    [found] = swapped.findings
+    assert found.severity.value == "warning" and found.code == "sequence_axes_swapped"
+    assert "3 steps of 50 channels" in found.message and "X.transpose(0, 2, 1)" in found.fix
+
+
 def test_channel_last_images_and_test_part(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(30, 8, 9, 3), dtype=np.uint8)  # (N, H, W, C)

@@ -60,17 +60,31 @@ def shape_inputs(x: np.ndarray, kind: str = "auto") -> tuple[np.ndarray, str]:
 
 
 def _note_sequence_reading(data: TaskData, shape: tuple[int, ...]) -> None:
-    """Auto reads every 3-D array as (N, T, C) sequences; (N, H, W) gray images look the same,
-    so an info says which reading was taken and how to change it, and a square array, the
-    likelier image, gets a note too, which the terminal prints."""
+    """Auto reads every 3-D array as (N, T, C) sequences and hands the model (N, C, T); (N, H,
+    W) gray images look the same, so an info says which reading was taken and how to change
+    it, and a square array, the likelier image, gets a note too, which the terminal prints.
+    Fewer steps than channels is the likelier sign of a file already stored (N, C, T): a
+    warning."""
     rows, steps, channels = shape
     square = f" Its last two axes are equal, as in {steps}x{channels} images." \
         if steps == channels else ""
     message = (f"X of shape {shape} was read as {rows} sequences of {steps} steps with "
-               f"{channels} channels (N, T, C).{square}")
+               f"{channels} channels: stored (N, T, C), given to the model as (N, C, T) = "
+               f"(B, {channels}, {steps}), channels first as nn.Conv1d expects.{square}")
     fix = ('If these are gray images (N, H, W), set data.kind = "image" in [data] '
            '(array_data(..., kind="image") in Python); the model then convolves over height '
            "and width.")
+    if steps < channels:
+        data.findings.append(Finding(
+            "data", Severity.WARNING, "sequence_axes_swapped",
+            f"{message} {steps} steps of {channels} channels is unusual: the file may be "
+            f"stored (N, C, T) already, and the model would then convolve over the {channels} "
+            "channels as if they were time.",
+            {"shape": list(shape)},
+            "If X is stored (N, C, T), save it as (N, T, C) (np.savez(path, "
+            "X=X.transpose(0, 2, 1), y=y)), since trainwise reads 3-D arrays as (N, T, C) "
+            f"and transposes them; then revisit the data stage. {fix}"))
+        return
     data.findings.append(Finding("data", Severity.INFO, "read_as_sequences", message,
                                  {"shape": list(shape)}, fix))
     if square:
