@@ -28,10 +28,10 @@ from trainwise.data.plan import (
 from trainwise.data.sources import load_data
 from trainwise.data.task import TaskData
 from trainwise.data.tensors import Normaliser, sample_rows, to_loader
-from trainwise.findings import Finding, Severity, TrainwiseError, errors, info
+from trainwise.findings import Finding, TrainwiseError, errors, info
 from trainwise.model.baselines import baseline_name, build_model, loss_function
 from trainwise.model.class_weights import balanced_class_weights
-from trainwise.model.init import init_summary, init_weights
+from trainwise.model.init import apply_init_policy
 from trainwise.model.optim import group_table, make_adamw
 from trainwise.model.summary import (
     check_batch_of_one,
@@ -217,7 +217,8 @@ def stage_model(ctx: RunContext) -> list[Finding]:
     else:
         model = build_model(data, cfg.name, cfg.width, cfg.dropout)
         findings = []
-    findings += _initialise(model, cfg.init, own=ctx.user_model is not None or ":" in cfg.name)
+    own_class = ctx.user_model is not None or ":" in cfg.name
+    findings += apply_init_policy(model, cfg.init, own=own_class)
     weights, weight_findings = _class_weights(ctx)
     ctx.model, ctx.loss_fn = model, loss_function(data.task, weights)
     findings += weight_findings
@@ -262,34 +263,6 @@ def _batch_too_small(ctx: RunContext, model: nn.Module) -> Finding | None:
     processes = ctx.fabric.world_size if ctx.fabric is not None else 1
     parts = batch_parts(cfg.batch_size, processes, cfg.accumulate_grad_batches)
     return batch_too_small(model, len(ctx.splits["train"].y), cfg.batch_size, parts, "model")
-
-
-POLICY = "He for ReLU layers, Xavier otherwise, zero biases"
-
-
-def _initialise(model: nn.Module, policy: str, *, own: bool) -> list[Finding]:
-    """model.init: the init policy for the baselines; a user's own class keeps the weights its
-    __init__ gave it (pretrained, frozen) unless model.init = "policy" asks otherwise."""
-    name = type(model).__name__
-    if policy == "keep" or (policy == "auto" and own):
-        whose = f"your {name}'s weights as its __init__ made them" if own else \
-            f"PyTorch's default init for the {name} baseline"
-        why = ' (model.init = "auto" re-initialises only the built-in baselines)' \
-            if policy == "auto" else ' (model.init = "keep")'
-        how = (f"To apply trainwise's init policy instead ({POLICY}; PyTorch's defaults "
-               "shrink the signal layer by layer in deep ReLU nets), set model.init = "
-               '"policy" (frozen layers are still kept) or call trainwise.init_weights(model) '
-               "before passing the model.")
-        return [Finding("model", Severity.INFO, "init_kept", f"Kept {whose}{why}.", {}, how)]
-    records = init_weights(model, keep_frozen=own)
-    frozen = [r["name"] for r in records if r["rule"] == "kept (frozen)"]
-    drawn = [r for r in records if r["rule"] != "kept (frozen)"]
-    whose = f" of your {type(model).__name__} (model.init = \"policy\")" if own else ""
-    message = f"Initialised {len(drawn)} layers{whose}: {init_summary(drawn)}."
-    if frozen:
-        message += f" Kept {len(frozen)} frozen layers as they were: {', '.join(frozen[:8])}" \
-            f"{' ...' if len(frozen) > 8 else ''}."
-    return [info("model", "init", message, layers=records)]
 
 
 def _model_name(ctx: RunContext, model: nn.Module) -> str:

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainwise.findings import Finding, Severity, info
+
 # Layers whose weight is a matmul we initialise by the activation that follows them.
 _MATMUL = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd)
 _NORMS: tuple[type[nn.Module], ...] = (nn.modules.batchnorm._NormBase, nn.LayerNorm,
@@ -269,3 +271,32 @@ def init_summary(records: list[dict[str, Any]]) -> str:
     parts = [f"{row['rule'].split(':')[0]} for {len(row['names'])} {row['type']}"
              for row in init_groups(records)]
     return "; ".join(parts) + "; biases 0" if parts else "nothing to initialise"
+
+
+POLICY = "He for ReLU layers, Xavier otherwise, zero biases"
+
+
+def apply_init_policy(model: nn.Module, policy: str, *, own: bool) -> list[Finding]:
+    """model.init as the model stage applies it: the policy for the baselines; a user's own
+    class (`own`) keeps the weights its __init__ gave it (pretrained, frozen) unless
+    model.init = "policy" asks otherwise. One finding says which was done."""
+    name = type(model).__name__
+    if policy == "keep" or (policy == "auto" and own):
+        whose = f"your {name}'s weights as its __init__ made them" if own else \
+            f"PyTorch's default init for the {name} baseline"
+        why = ' (model.init = "auto" re-initialises only the built-in baselines)' \
+            if policy == "auto" else ' (model.init = "keep")'
+        how = (f"To apply trainwise's init policy instead ({POLICY}; PyTorch's defaults "
+               "shrink the signal layer by layer in deep ReLU nets), set model.init = "
+               '"policy" (frozen layers are still kept) or call trainwise.init_weights(model) '
+               "before passing the model.")
+        return [Finding("model", Severity.INFO, "init_kept", f"Kept {whose}{why}.", {}, how)]
+    records = init_weights(model, keep_frozen=own)
+    frozen = [r["name"] for r in records if r["rule"] == "kept (frozen)"]
+    drawn = [r for r in records if r["rule"] != "kept (frozen)"]
+    whose = f" of your {type(model).__name__} (model.init = \"policy\")" if own else ""
+    message = f"Initialised {len(drawn)} layers{whose}: {init_summary(drawn)}."
+    if frozen:
+        message += f" Kept {len(frozen)} frozen layers as they were: {', '.join(frozen[:8])}" \
+            f"{' ...' if len(frozen) > 8 else ''}."
+    return [info("model", "init", message, layers=records)]
