@@ -38,7 +38,7 @@ from trainwise.distributed import (
 )
 from trainwise.findings import Finding, Severity, TrainwiseError, error, errors
 from trainwise.model.baselines import ModelError
-from trainwise.model.summary import layer_that_raised
+from trainwise.model.forward_errors import layer_that_raised
 from trainwise.resume import (
     ResumeContext,
     config_tag,

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from trainwise.findings import Finding, error, info, warning
+from trainwise.model.forward_errors import forward_failed
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -156,21 +157,6 @@ def failing_layer(model: nn.Module, x: Any) -> tuple[str | None, Exception | Non
 
 
 
-def layer_that_raised(exc: BaseException, model: nn.Module | None) -> str | None:
-    """The innermost of `model`'s modules whose forward is on `exc`'s traceback ("(model)"
-    for the model itself), or None when the exception did not pass through its forward."""
-    if model is None:
-        return None
-    names = {id(m): n for n, m in model.named_modules()}
-    layer, tb = None, exc.__traceback__
-    while tb is not None:
-        owner = tb.tb_frame.f_locals.get("self")
-        if tb.tb_frame.f_code.co_name == "forward" and id(owner) in names:
-            layer = names[id(owner)] or "(model)"
-        tb = tb.tb_next
-    return layer
-
-
 def _check_classification(out: torch.Tensor, y: torch.Tensor, num_classes: int,
                           stage: str) -> list[Finding]:
     width = out.shape[1] if out.ndim >= 2 else None
@@ -209,55 +195,13 @@ def _check_regression(out: torch.Tensor, y: torch.Tensor, stage: str) -> list[Fi
                   fix, output_shape=list(out.shape), target_shape=list(y.shape))]
 
 
-def _weight_dtype(model: nn.Module) -> torch.dtype | None:
-    param = next((p for p in model.parameters() if p.is_floating_point()), None)
-    return param.dtype if param is not None else None
-
-
-def _forward_fix(model: nn.Module, exc: Exception, x: torch.Tensor, kind: str) -> str:
-    """The likely cause of a forward pass that raised, from the exception and the shapes."""
-    text = str(exc).lower()
-    weights = _weight_dtype(model)
-    if x.is_floating_point() and weights is not None and weights != x.dtype:
-        return (f"your model's weights are {weights} but the inputs are {x.dtype} (trainwise "
-                "feeds float32): call model.float(), or drop .double() / dtype=... from its "
-                "__init__; revisit the model stage.")
-    if "cuda" in text or "nvidia" in text or "device" in text:
-        where = f"the model's weights are on {_device(model)} and the inputs on {x.device}: " \
-            if _device(model) != x.device else ""
-        return (f"{where}do not move tensors to a fixed device inside forward (x.cuda(), "
-                ".to('cuda')); make new tensors on x.device. trainwise moves the model and "
-                "each batch to the run's device (run.accelerator); revisit the model stage.")
-    layout = ""
-    if kind == "sequence" and x.ndim == 3:
-        layout = (f" Sequences reach the model as (N, C, T) = {tuple(x.shape)}, channels first "
-                  "as nn.Conv1d expects; a model written for (N, T, C) (nn.Linear or a "
-                  "batch_first RNN over the last axis) must start with x = x.transpose(1, 2). "
-                  "A 3-D array is read as (N, T, C) and transposed: a file already stored "
-                  "(N, C, T) must be saved as X.transpose(0, 2, 1).")
-    return (f"make the forward accept inputs shaped {tuple(x.shape)} ({x.dtype}), with any "
-            f"batch size, and fix the layer's expected input shape/dtype.{layout} Then "
-            "revisit the model stage.")
-
-
-def _forward_failed(layer: str | None, exc: Exception, x: torch.Tensor, stage: str,
-                    model: nn.Module, kind: str = "") -> Finding:
-    where = f" in layer '{layer}'" if layer else ""
-    return error(stage, "forward_failed",
-                 f"the forward pass on inputs shaped {tuple(x.shape)} ({x.dtype}) raised"
-                 f"{where}: {type(exc).__name__}: {exc}",
-                 _forward_fix(model, exc, x, kind),
-                 layer=layer, exception=f"{type(exc).__name__}: {exc}",
-                 input_shape=list(x.shape), input_dtype=str(x.dtype))
-
-
 def forward_error(model: nn.Module, x: torch.Tensor, exc: Exception, kind: str = "", *,
                   stage: str = "model") -> Finding:
     """A forward_failed error for `exc`, raised by model(x): the forward is run once more with
     hooks to name the innermost layer that had entered forward when it raised."""
     with quiet_forward(model):
         layer, again, _ = failing_layer(model, x)
-    return _forward_failed(layer, again or exc, x, stage, model, kind)
+    return forward_failed(layer, again or exc, x, stage, model, kind)
 
 
 def check_output_shape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str,
@@ -273,7 +217,7 @@ def check_output_shape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task:
     with quiet_forward(model):
         layer, exc, out = failing_layer(model, x)
     if exc is not None:
-        return [_forward_failed(layer, exc, x, stage, model)]
+        return [forward_failed(layer, exc, x, stage, model)]
     if not isinstance(out, torch.Tensor):
         return [error(stage, "output_not_tensor",
                       f"the model returned {type(out).__name__}, not a tensor of outputs.",

@@ -1,0 +1,71 @@
+"""What a forward pass that raised tells the user: the layer, the inputs it was given, and
+the likely cause (dtype, device, the (N, C, T) sequence layout, a fixed batch size)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from trainwise.findings import Finding, error
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def layer_that_raised(exc: BaseException, model: nn.Module | None) -> str | None:
+    """The innermost of `model`'s modules whose forward is on `exc`'s traceback ("(model)"
+    for the model itself), or None when the exception did not pass through its forward."""
+    if model is None:
+        return None
+    names = {id(m): n for n, m in model.named_modules()}
+    layer, tb = None, exc.__traceback__
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        if tb.tb_frame.f_code.co_name == "forward" and id(owner) in names:
+            layer = names[id(owner)] or "(model)"
+        tb = tb.tb_next
+    return layer
+
+
+def _weight_dtype(model: nn.Module) -> torch.dtype | None:
+    param = next((p for p in model.parameters() if p.is_floating_point()), None)
+    return param.dtype if param is not None else None
+
+
+def _forward_fix(model: nn.Module, exc: Exception, x: torch.Tensor, kind: str) -> str:
+    """The likely cause of a forward pass that raised, from the exception and the shapes."""
+    text = str(exc).lower()
+    weights = _weight_dtype(model)
+    if x.is_floating_point() and weights is not None and weights != x.dtype:
+        return (f"your model's weights are {weights} but the inputs are {x.dtype} (trainwise "
+                "feeds float32): call model.float(), or drop .double() / dtype=... from its "
+                "__init__; revisit the model stage.")
+    if "cuda" in text or "nvidia" in text or "device" in text:
+        where = f"the model's weights are on {_device_of(model)} and the inputs on {x.device}: " \
+            if _device_of(model) != x.device else ""
+        return (f"{where}do not move tensors to a fixed device inside forward (x.cuda(), "
+                ".to('cuda')); make new tensors on x.device. trainwise moves the model and "
+                "each batch to the run's device (run.accelerator); revisit the model stage.")
+    layout = ""
+    if kind == "sequence" and x.ndim == 3:
+        layout = (f" Sequences reach the model as (N, C, T) = {tuple(x.shape)}, channels first "
+                  "as nn.Conv1d expects; a model written for (N, T, C) (nn.Linear or a "
+                  "batch_first RNN over the last axis) must start with x = x.transpose(1, 2). "
+                  "A 3-D array is read as (N, T, C) and transposed: a file already stored "
+                  "(N, C, T) must be saved as X.transpose(0, 2, 1).")
+    return (f"make the forward accept inputs shaped {tuple(x.shape)} ({x.dtype}), with any "
+            f"batch size, and fix the layer's expected input shape/dtype.{layout} Then "
+            "revisit the model stage.")
+
+
+def forward_failed(layer: str | None, exc: Exception, x: torch.Tensor, stage: str,
+                    model: nn.Module, kind: str = "") -> Finding:
+    where = f" in layer '{layer}'" if layer else ""
+    return error(stage, "forward_failed",
+                 f"the forward pass on inputs shaped {tuple(x.shape)} ({x.dtype}) raised"
+                 f"{where}: {type(exc).__name__}: {exc}",
+                 _forward_fix(model, exc, x, kind),
+                 layer=layer, exception=f"{type(exc).__name__}: {exc}",
+                 input_shape=list(x.shape), input_dtype=str(x.dtype))
