@@ -549,6 +549,27 @@ def test_a_loss_that_explodes_on_the_first_update_is_an_error_from_step_one():
 def test_memorisation_is_overfitting_that_points_at_the_labels():
     (finding,) = diagnose(build(memorises))
     assert finding.evidence["never_learned"] and "labels" in finding.fix
+    assert "never got clearly below the first epoch's" in finding.fix  # best: noise
+    assert "Keep the weights" not in finding.fix
+    history = build(memorises)
+    history[next(i for i, row in enumerate(history) if row["kind"] == "epoch")]["val_loss"] = 2.0
+    (finding,) = RULES["overfitting"](history)
+    assert finding.evidence["best_epoch"] == 0 and "never improved on the first" in finding.fix
+
+
+def test_a_small_gain_before_memorising_keeps_the_best_epoch_in_the_fix():
+    """The audit's case (150 MNIST-1D rows, wide MLP): validation improved 9% by epoch 3, then
+    rose. The fix must not say it never improved; it names the epoch to keep and the gain."""
+    history = build(memorises)
+    val = [2.23, 2.14, 2.03] + [2.2 + 0.12 * i for i in range(NUM_EPOCHS - 3)]
+    for row in history:
+        if row["kind"] == "epoch":
+            row["val_loss"] = val[row["epoch"]]
+    (finding,) = RULES["overfitting"](history)
+    assert finding.evidence["never_learned"] and finding.evidence["best_epoch"] == 2
+    assert "never improved" not in finding.fix
+    assert "improved only 9% (epoch 0 -> 2)" in finding.fix
+    assert "Keep the weights of epoch 2" in finding.fix and "labels" in finding.fix
 
 
 def test_overfitting_needs_the_training_loss_to_keep_falling():

@@ -25,7 +25,11 @@ OVERFIT_RISE = 0.25  # median of the last 3 val losses >= 25% above the best. He
 # constant-lr MLP runs measured 16-20% drifts with flat val accuracy; seeded overfitting
 # (small data, wide model, no regularisation) measured > 50%.
 NEVER_LEARNED = 0.9  # best val loss within 10% of the first epoch's: it never generalised
+NO_GAIN = 0.02  # a best epoch under 2% below the first is noise, not learning: its fix need
+# not keep it
 NEVER_LEARNED_RISE = 0.10  # ...then a 10% rise is enough: there is no good epoch to lose
+MEMORISING_CHECKS = ("Check that labels match the inputs (data stage) and that validation is "
+                     "drawn like training (split stage).")
 TRAIN_STILL_FALLING = 0.02  # training loss at least 2% lower than at the best epoch
 GAP_FACTOR = 5.0  # ...or a generalisation gap: over the last 3 epochs the training loss is 5x
 GAP_RISE = 0.18  # below the validation loss, which sits 18% above its best. A user audit's run
@@ -122,9 +126,9 @@ def rule_overfitting(history: list[Row]) -> list[Finding]:
     message = (f"Overfitting: the validation loss was lowest at epoch {best_epoch} "
                f"({val[best]:.4g}) and then rose {rise:.0%} over {past} more epochs, while "
                f"the training loss kept falling ({train_best:.4g} -> {train_final:.4g}).")
-    return [make(Severity.WARNING, "overfitting", message, _overfitting_fix(best_epoch,
-                                                                         never_learned),
-                 rows[best].get("step"), best_epoch=best_epoch, best_val_loss=num(val[best]),
+    fix = _overfitting_fix(best_epoch, never_learned, _epoch_of(rows[0], 0), val)
+    return [make(Severity.WARNING, "overfitting", message, fix, rows[best].get("step"),
+                 best_epoch=best_epoch, best_val_loss=num(val[best]),
                  final_val_loss=num(val[-1]), rise=num(rise), epochs_past_best=past,
                  train_loss_at_best=num(train_best), final_train_loss=num(train_final),
                  never_learned=never_learned,
@@ -155,7 +159,7 @@ def _generalisation_gap(history: list[Row], rows: list[Row], val: np.ndarray
                f"({val_tail:.3g}), which is {val_tail / val[best] - 1:.0%} above its best "
                f"({val[best]:.4g} at epoch {best_epoch}): the model memorises the training "
                "set.")
-    return [make(Severity.WARNING, "overfitting", message, _overfitting_fix(best_epoch, False),
+    return [make(Severity.WARNING, "overfitting", message, _early_stopping_fix(best_epoch),
                  rows[best].get("step"), best_epoch=best_epoch, best_val_loss=num(val[best]),
                  final_val_loss=num(val[-1]), train_loss_tail=num(train_tail),
                  val_loss_tail=num(val_tail), gap=num(val_tail / max(train_tail, 1e-12)),
@@ -164,11 +168,25 @@ def _generalisation_gap(history: list[Row], rows: list[Row], val: np.ndarray
                  threshold_rise=GAP_RISE)]
 
 
-def _overfitting_fix(best_epoch: int, never_learned: bool) -> str:
-    if never_learned:
-        return ("The validation loss never improved on the first epoch: the model memorises "
-                "the training set. Check that labels match the inputs (data stage) and that "
-                "validation is drawn like training (split stage).")
+def _overfitting_fix(best_epoch: int, never_learned: bool, first_epoch: int,
+                     val: np.ndarray) -> str:
+    """The fix that agrees with the curve: a best epoch clearly below the first is worth
+    keeping; a validation loss that (almost) never improved points at labels and split."""
+    if not never_learned:
+        return _early_stopping_fix(best_epoch)
+    gain = 1 - float(val.min()) / float(val[0])
+    if gain >= NO_GAIN:
+        return (f"The validation loss improved only {gain:.0%} (epoch {first_epoch} -> "
+                f"{best_epoch}) before it rose: the model memorises the training set. "
+                f"{_early_stopping_fix(best_epoch)} If it still learns little: "
+                + MEMORISING_CHECKS.lower())
+    never = ("never improved on the first epoch" if best_epoch == first_epoch else
+             f"never got clearly below the first epoch's (at best {gain:.1%} lower)")
+    return f"The validation loss {never}: the model memorises the training set. " \
+           + MEMORISING_CHECKS
+
+
+def _early_stopping_fix(best_epoch: int) -> str:
     return (f"Keep the weights of epoch {best_epoch} (early stopping, patience "
             f"{OVERFIT_PATIENCE}); add weight decay or dropout (train stage), or get more "
             "data or augment a little (data stage).")
