@@ -4,12 +4,20 @@ overfit. Histories are synthetic rows in the loop's format (docs/run_folder.md).
 
 from __future__ import annotations
 
+import gzip
+import json
+from pathlib import Path
+
 import numpy as np
 
 from trainwise.findings import Severity
 from trainwise.train.diagnose import diagnose
 from trainwise.train.diagnose_layers import rule_vanishing_layers
-from trainwise.train.diagnose_order import rule_ordered_batches
+from trainwise.train.diagnose_order import (
+    order_threshold,
+    repeat_correlation,
+    rule_ordered_batches,
+)
 from trainwise.train.diagnose_val import rule_overfitting, rule_underconfidence
 
 STEPS, PER_EPOCH = 400, 20
@@ -131,6 +139,36 @@ def test_ordered_batches_are_found_but_not_under_warm_restarts_every_epoch():
     assert rule_ordered_batches(steps(noisy(rng, 0.2 + 2 * np.exp(-4 * t)), grad)) == []
     restarts = 1e-3 * (1 + np.cos(np.pi * (np.arange(STEPS) % PER_EPOCH) / PER_EPOCH)) / 2
     assert rule_ordered_batches(steps(loss, grad, lr=restarts + 1e-5)) == []
+
+
+DIGITS = Path(__file__).parent / "data" / "digits_shuffled_history.jsonl.gz"
+
+
+def test_a_short_last_batch_on_a_shuffled_loader_is_not_an_order():
+    """The audit's run (`trainwise run`, digits, 12 epochs, lr 0.003; step and epoch rows):
+    a shuffled loader of ten batches of 128 and one of 14 per epoch. The loss falls steeply
+    within the early epochs and the 14-row batch reads about +0.5 in log-loss every epoch, at
+    the same position: over all 11 positions the epochs correlate 0.57, read as an order."""
+    with gzip.open(DIGITS, "rt", encoding="utf-8") as lines:
+        history = [json.loads(line) for line in lines]
+    rows = [r for r in history if r["kind"] == "step"]
+    losses = np.log([[r["loss"] for r in rows if r["epoch"] == e] for e in range(1, 13)])
+    assert repeat_correlation(losses) > 0.5  # what the rule read before
+    assert rule_ordered_batches(history) == []
+    no_sizes = [{k: v for k, v in row.items() if k != "batch_size"} for row in history]
+    assert rule_ordered_batches(no_sizes) == []  # a loop that does not log batch sizes
+
+
+def test_the_order_threshold_holds_shuffled_runs_of_few_steps_and_epochs():
+    """Shuffled batches: the per-position losses are independent draws. Over 3-4 epochs of 8-12
+    steps the median correlation alone passes 0.5 in 1-4% of runs; the threshold, raised with
+    the chance spread, lets none of 400 through, while 24 steps x 6 epochs keep 0.5."""
+    rng = np.random.default_rng(0)
+    for epochs, per_epoch in ((3, 8), (4, 10), (6, 12), (12, 11)):
+        threshold = order_threshold(epochs, per_epoch)
+        chance = [repeat_correlation(rng.normal(size=(epochs, per_epoch))) for _ in range(400)]
+        assert max(chance) < threshold
+    assert order_threshold(6, 24) == 0.5 and order_threshold(3, 8) > 1
 
 
 def test_a_saturating_rise_of_the_validation_loss_is_overfitting():
