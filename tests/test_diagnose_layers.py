@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from trainwise.findings import Severity
 from trainwise.train.diagnose import diagnose
@@ -169,6 +170,50 @@ def test_the_order_threshold_holds_shuffled_runs_of_few_steps_and_epochs():
         chance = [repeat_correlation(rng.normal(size=(epochs, per_epoch))) for _ in range(400)]
         assert max(chance) < threshold
     assert order_threshold(6, 24) == 0.5 and order_threshold(3, 8) > 1
+
+
+# The audit's under-trained model (wine, 13-32-3 MLP returning logits, 15 steps at lr 0.01):
+# validation accuracy 1.00, mean confidence stalled at 0.57, its last epoch's histogram
+WINE_HIST = [0] * 8 + [2, 1, 3, 4, 1, 0, 2, 1] + [0] * 4  # 14 rows, top bin [0.75, 0.80)
+CAPPED_HIST = [0] * 8 + [2, 1, 3, 8] + [0] * 8  # the same, none above 0.60: what a softmax
+# before the loss allows for 3 classes is e / (e + 2) = 0.576
+
+
+def _stalled(hist: list[int], classes: int | None) -> list[dict]:
+    rows = _val_rows([1.0] * 4, [0.567, 0.573, 0.574, 0.574])
+    for row in rows:
+        row["val_confidence_hist"] = hist
+        if classes:
+            row["num_classes"] = classes
+    return rows
+
+
+def test_underconfidence_of_raw_logits_says_train_longer_not_remove_a_softmax():
+    (found,) = rule_underconfidence(_stalled(WINE_HIST, 3))
+    assert found.evidence["squash_cap"] == pytest.approx(np.e / (np.e + 2), abs=1e-4)
+    assert found.evidence["outputs_squashed"] is False
+    assert "raw logits" in found.fix and "remove a softmax" not in found.fix
+    assert "train.max_epochs" in found.fix and "aise the learning rate" in found.fix
+    (unknown,) = rule_underconfidence(_stalled(WINE_HIST, None))  # C = 2: 0.73 < 0.75
+    assert unknown.evidence["outputs_squashed"] is False
+    (capped,) = rule_underconfidence(_stalled(CAPPED_HIST, 3))
+    assert capped.evidence["outputs_squashed"] is True
+    assert capped.fix.startswith("The outputs are squashed before the loss: remove a softmax")
+
+
+def test_underconfidence_of_raw_logits_is_a_symptom_of_too_low_an_lr():
+    """A slow run whose outputs are logits: lr_too_low is the cause, under-confidence folds
+    into it (with squashed outputs it is the other way round)."""
+    rng = np.random.default_rng(0)
+    history = steps(noisy(rng, 2.3 - np.linspace(0, 0.5, STEPS), 0.02), noisy(rng, 1.0),
+                    lr=np.full(STEPS, 1e-6))
+    accuracy = np.linspace(0.3, 1.0, STEPS // PER_EPOCH).tolist()
+    for row in _val_rows(accuracy, [0.4] * (len(accuracy) - 4) + [0.57] * 4):
+        row["step"] = row["epoch"] * PER_EPOCH
+        history.append({**row, "val_confidence_hist": WINE_HIST, "num_classes": 3})
+    found = [f for f in diagnose(history) if f.severity is not Severity.INFO]
+    assert [f.code for f in found] == ["lr_too_low"]
+    assert "underconfidence" in found[0].evidence["also_seen"]
 
 
 def test_a_saturating_rise_of_the_validation_loss_is_overfitting():

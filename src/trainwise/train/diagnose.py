@@ -139,10 +139,18 @@ def spike_opened_explosion(found: list[Finding]) -> bool:
 
 
 def _explains(found: list[Finding]) -> dict[str, tuple[str, ...]]:
+    explains = dict(EXPLAINS)
+    if any(f.code == "underconfidence" and f.evidence.get("outputs_squashed") is False
+           for f in found):
+        # raw logits: under-confidence is under-training, a symptom of too low an lr (or a
+        # plateau), not squashed outputs that shrink the gradients
+        explains["underconfidence"] = ()
+        for cause in ("lr_too_low", "plateau"):
+            explains[cause] = (*explains[cause], "underconfidence")
     if not spike_opened_explosion(found):
-        return EXPLAINS
-    caused = tuple(s for s in EXPLAINS["loss_exploding"] if s != "gradient_spike")
-    return {**EXPLAINS, "loss_exploding": caused, "gradient_spike": ("loss_exploding", *caused)}
+        return explains
+    caused = tuple(s for s in explains["loss_exploding"] if s != "gradient_spike")
+    return {**explains, "loss_exploding": caused, "gradient_spike": ("loss_exploding", *caused)}
 
 
 def _fold_explained(found: list[Finding]) -> list[Finding]:

@@ -12,6 +12,7 @@ from trainwise.train.diagnose_common import (
     hist_mass,
     hist_of,
     loss_curve,
+    lr_advice,
     make,
     mean_confidence,
     num,
@@ -47,6 +48,8 @@ UNDERCONFIDENCE_EPOCHS = 3  # ...in each of the last 3 epochs, over which the co
 UNDERCONFIDENCE_RISE = 0.05  # less than 5 points: early in training a model is often right before
 # it is sure, but its confidence climbs fast (healthy digits MLP, epochs 1-3: accuracy 0.82,
 # 0.89, 0.91; confidence 0.27, 0.58, 0.76), while squashed outputs stay at their cap
+CAP_MARGIN = 0.01  # a mean confidence this far above squash_cap is not float round-off (the
+# zoo's double-softmax images: mean 0.2310 under a cap of 0.2315)
 CONFUSION_SHARE = 0.15  # accuracy and confidence within 15% of the way from chance to 1
 GAP_STANDARD_ERRORS = 2.0  # a confidence-accuracy gap counts only when it is also this many
 # standard errors of the accuracy (binomial over the validation rows): on a 2-row validation
@@ -304,8 +307,28 @@ def rule_confusion(history: list[Row]) -> list[Finding]:
                  onset_epoch=onset_row.get("epoch"), threshold_share=CONFUSION_SHARE)]
 
 
+def squash_cap(classes: int | None) -> float:
+    """The highest top probability a model can reach when its outputs are squashed into [0, 1]
+    before a softmax (a softmax or sigmoid before CrossEntropyLoss): e / (e + C - 1), reached
+    by a one-hot output. Without C, the largest, C = 2 (0.73; a sigmoid before
+    BCEWithLogitsLoss has the same)."""
+    return math.e / (math.e + max(classes or 2, 2) - 1)
+
+
+def _above_cap(row: Row, conf: float, classes: int | None) -> float | None:
+    """The lowest confidence some validation prediction is known to reach, when it is above
+    squash_cap: proof the model returns raw logits. None when the cap is not passed."""
+    cap = squash_cap(classes)
+    hist = hist_of(row)
+    reached = conf  # the mean is never above the largest prediction
+    if hist is not None:  # the lower edge of the highest occupied bin
+        reached = max(reached, int(np.flatnonzero(hist > 0)[-1]) / len(hist))
+    return reached if reached > cap + CAP_MARGIN else None
+
+
 def rule_underconfidence(history: list[Row]) -> list[Finding]:
-    """Right far more often than it is confident: the outputs are squashed before the loss."""
+    """Right far more often than it is confident: outputs squashed before the loss, or (when
+    predictions pass what squashed outputs can reach) a model trained too little."""
     points = _confidence_rows(history)
     flags = [acc - conf > _gap_needed(UNDERCONFIDENCE_GAP, row, acc) for row, conf, acc in points]
     if len(flags) < UNDERCONFIDENCE_EPOCHS or not all(flags[-UNDERCONFIDENCE_EPOCHS:]):
@@ -316,13 +339,30 @@ def rule_underconfidence(history: list[Row]) -> list[Finding]:
     row, conf, acc = points[-1]
     hist = hist_of(row)
     top = (int(np.flatnonzero(hist > 0)[-1]) + 1) / len(hist) if hist is not None else None
+    classes = num_classes(history)
+    reached = _above_cap(row, conf, classes)
     message = (f"Under-confident: on the validation set the accuracy is {acc:.2f} but the mean "
                f"confidence only {conf:.2f} (gap {acc - conf:.2f})"
                + (f"; no prediction is above {top:.2f}." if top is not None else "."))
-    fix = ("The outputs are squashed before the loss: remove a softmax or sigmoid at the end "
-           "of the model (CrossEntropyLoss applies log-softmax itself; model stage); else "
-           "lower label smoothing or mixup (train stage).")
-    return [make(Severity.WARNING, "underconfidence", message, fix, onset_row.get("step"),
+    return [make(Severity.WARNING, "underconfidence", message,
+                 _underconfidence_fix(history, reached, classes), onset_row.get("step"),
                  mean_confidence=num(conf), accuracy=num(acc), gap=num(acc - conf),
                  highest_confidence_bin_edge=num(top), onset_epoch=onset_row.get("epoch"),
+                 squash_cap=num(squash_cap(classes)), outputs_squashed=reached is None,
                  threshold_gap=UNDERCONFIDENCE_GAP)]
+
+
+def _underconfidence_fix(history: list[Row], reached: float | None, classes: int | None) -> str:
+    if reached is None:
+        return ("The outputs are squashed before the loss: remove a softmax or sigmoid at the "
+                "end of the model (CrossEntropyLoss applies log-softmax itself; model stage); "
+                "else lower label smoothing or mixup (train stage). If the model already "
+                "returns raw logits (the check stage verifies it), it is under-trained: train "
+                "longer or raise the learning rate (train and tune stages).")
+    of = f"with {classes} classes" if classes else "for any number of classes"
+    raise_lr = lr_advice(history, "raise", "rerun the range test and take a larger value")
+    return (f"The outputs are raw logits: predictions reach {reached:.2f}, above the "
+            f"{squash_cap(classes):.2f} a softmax or sigmoid before the loss allows {of}, so "
+            f"the model is under-trained. {raise_lr}; or train for more steps "
+            "(train.max_epochs). Lower dropout, label smoothing or mixup if it uses them (model "
+            "and train stages).")
