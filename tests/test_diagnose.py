@@ -387,6 +387,19 @@ def underconfident(seed: int = 0) -> Curves:
     return curves
 
 
+def leaks_validation(seed: int = 0) -> Curves:
+    """Validation rows drawn from the training rows: the validation loss is the training loss
+    at each epoch's end (without batch noise), while the loss still falls (2.3 -> 0.16), as
+    in the recorded leak (tests/data/mnist1d_leaked_validation.json.gz)."""
+    curves = healthy_exponential(seed)
+    rng = np.random.default_rng(seed + 23)
+    t = np.arange(1, NUM_STEPS + 1) / NUM_STEPS
+    curves.loss = (0.05 + 2.25 * np.exp(-3 * t)) * _noise(rng, NUM_STEPS, 0.15)
+    ends = t[STEPS_PER_EPOCH - 1::STEPS_PER_EPOCH]
+    curves.val_loss = (0.05 + 2.25 * np.exp(-3 * ends)) * _noise(rng, NUM_EPOCHS, 0.01)
+    return curves
+
+
 def ordered_batches(seed: int = 0) -> Curves:
     """Data sorted by label, never shuffled: 5 class blocks of 5 steps per epoch; the loss
     jumps where a block starts and collapses inside it, the same way every epoch."""
@@ -435,6 +448,7 @@ BROKEN = [
     (overconfident, "overconfidence"),
     (underconfident, "underconfidence"),
     (ordered_batches, "ordered_batches"),
+    (leaks_validation, "validation_leak"),
     (float16_overflows, "loss_scaler_skips"),
     (confused, "confusion"),
     (confused_with_classes, "confusion"),

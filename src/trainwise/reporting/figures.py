@@ -96,6 +96,7 @@ FINDING_CURVES: dict[str, tuple[str, ...]] = {
     "lr_too_low": ("loss",),
     "plateau": ("loss",),
     "overfitting": ("val_loss",),  # at the best epoch
+    "validation_leak": ("val_loss",),  # the first epoch judged
     "healthy": ("val_loss",),
     "gradient_spike": ("grad_norm",),
     "vanishing_gradients": ("grad_norm",),

@@ -28,6 +28,7 @@ from trainwise.train.diagnose_common import (
 )
 from trainwise.train.diagnose_dip import rule_gradient_dip
 from trainwise.train.diagnose_grad import rule_gradient_spike, rule_vanishing_gradients
+from trainwise.train.diagnose_leak import rule_validation_leak
 from trainwise.train.diagnose_loss import (
     rule_divergence,
     rule_loss_exploding,
@@ -57,6 +58,7 @@ RULES: dict[str, Rule] = {
     "gradient_spike": rule_gradient_spike,
     "gradient_dip": rule_gradient_dip,
     "overfitting": rule_overfitting,
+    "validation_leak": rule_validation_leak,
     "overconfidence": rule_overconfidence,
     "underconfidence": rule_underconfidence,
     "confusion": rule_confusion,
@@ -67,13 +69,17 @@ RULES: dict[str, Rule] = {
 EXPLAINS: dict[str, tuple[str, ...]] = {
     "divergence": ("ordered_batches", "loss_exploding", "gradient_spike", "gradient_dip",
                    "vanishing_gradients", "lr_too_low", "plateau", "overfitting",
-                   "overconfidence", "underconfidence", "confusion"),
+                   "validation_leak", "overconfidence", "underconfidence", "confusion"),
     # each stretch of one class drags the model to it: spikes where the class changes, near-zero
-    # losses inside a stretch, dead units after them, validation predictions of the last class
+    # losses inside a stretch, dead units after them, validation predictions of the last class;
+    # the training loss, swinging with each stretch, averages above the validation loss
     "ordered_batches": ("loss_exploding", "gradient_spike", "gradient_dip", "vanishing_gradients",
-                        "lr_too_low", "plateau", "overfitting", "overconfidence", "confusion"),
+                        "lr_too_low", "plateau", "overfitting", "validation_leak",
+                        "overconfidence", "confusion"),
+    # a wrecked model scores alike everywhere: validation no worse than training, no leak needed
     "loss_exploding": ("gradient_spike", "gradient_dip", "vanishing_gradients", "lr_too_low",
-                       "plateau", "overfitting", "overconfidence", "confusion"),
+                       "plateau", "overfitting", "validation_leak", "overconfidence",
+                       "confusion"),
     "vanishing_gradients": ("lr_too_low", "plateau", "confusion"),
     "lr_too_low": ("confusion",),
     "plateau": ("confusion",),
