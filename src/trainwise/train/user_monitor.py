@@ -29,8 +29,14 @@ from torch import nn
 from trainwise.findings import Finding, Severity, TrainwiseError, warning
 from trainwise.rundir import RunDir, git_revision, library_versions
 from trainwise.train.diagnose import diagnose
-from trainwise.train.evaluate import batch_outputs, evaluate
+from trainwise.train.evaluate import evaluate
 from trainwise.train.monitor import GradNorms, StepMonitor, current_lr, unscaled
+from trainwise.train.monitor_eval import (
+    infer_task,
+    mean_loss,
+    one_row_per_prediction,
+    rows_and_loss,
+)
 
 _OWN_FILES = ("history.jsonl", "findings.json", "report.html", "meta.json")
 LIVE_DIAGNOSIS_SHARE = 0.01  # the diagnosis after an epoch is skipped while its last run took
@@ -132,7 +138,7 @@ class Monitor:
         """Evaluate on the validation loader ((x, y) or (x, y, ...) batches), end the epoch,
         diagnose the history so far; returns the epoch row. The shapes end_epoch takes, batch
         by batch (per-token outputs may differ in length between batches)."""
-        return self._finish_epoch(self._metrics(*_rows_and_loss(model, loader, loss_fn)))
+        return self._finish_epoch(self._metrics(*rows_and_loss(model, loader, loss_fn)))
 
     def end_epoch(self, val_loss: float | None = None, *, outputs: torch.Tensor | None = None,
                   targets: torch.Tensor | None = None, loss_fn: Any = None,
@@ -146,8 +152,8 @@ class Monitor:
         row: dict[str, Any] = dict(metrics)
         if outputs is not None and targets is not None and loss_fn is not None:
             outputs, targets = outputs.detach(), targets.detach()
-            loss = _mean_loss(loss_fn, outputs, targets)  # the user's loss, on their shapes
-            row.update(self._metrics(*_one_row_per_prediction(outputs, targets, loss_fn), loss))
+            loss = mean_loss(loss_fn, outputs, targets)  # the user's loss, on their shapes
+            row.update(self._metrics(*one_row_per_prediction(outputs, targets, loss_fn), loss))
         elif val_loss is not None:
             row["val_loss"] = float(val_loss)
         return self._finish_epoch(row)
@@ -195,7 +201,7 @@ class Monitor:
     def _metrics(self, outputs: torch.Tensor, targets: torch.Tensor,
                  loss: torch.Tensor) -> dict[str, Any]:
         """The epoch's validation metrics from rows (N, C) / (N,) and the loss already taken."""
-        task = self.task = self.task or _infer_task(outputs, targets)
+        task = self.task = self.task or infer_task(outputs, targets)
         if task == "classification" and self.num_classes is None:
             self.num_classes = int(outputs.shape[1])
         return evaluate(nn.Identity(), [(outputs, targets)], lambda *_: loss, task)
@@ -332,50 +338,3 @@ def _no_gradients(step: int) -> Finding:
         "logged: it was called before loss.backward() or after optimizer.zero_grad().",
         "Call monitor.step(loss, model, optimizer) after loss.backward() and before "
         "optimizer.step() / zero_grad().", step=step)
-
-
-@torch.no_grad()
-def _rows_and_loss(model: nn.Module, loader: Any, loss_fn: Any
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A loader's prediction rows and targets (_one_row_per_prediction, batch by batch) and
-    the user's loss, each batch's weighted by its rows (a mean loss's mean over the whole)."""
-    outputs, targets, total, count = [], [], 0.0, 0
-    for output, y in batch_outputs(model, loader):
-        y = y.to(output.device)
-        loss = float(_mean_loss(loss_fn, output, y))
-        rows, labels = _one_row_per_prediction(output, y, loss_fn)
-        total, count = total + loss * len(labels), count + len(labels)
-        outputs.append(rows.cpu())
-        targets.append(labels.cpu())
-    return torch.cat(outputs), torch.cat(targets), torch.tensor(total / max(count, 1))
-
-
-def _mean_loss(loss_fn: Any, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """The user's loss as one number: a per-sample loss is averaged (as step does), a Python
-    float taken as it is."""
-    return torch.as_tensor(loss_fn(outputs, targets), dtype=torch.float32).mean()
-
-
-def _one_row_per_prediction(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any
-                            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Outputs (N, C) and targets (N,) for the metrics: one logit per sample under a
-    binary-logit loss becomes the two logits (0, z), whose softmax is (1 - sigmoid(z),
-    sigmoid(z)); per-token logits (N, T, C) become (N*T, C), ignored tokens (target < 0) out."""
-    binary = isinstance(loss_fn, nn.BCEWithLogitsLoss) or \
-        loss_fn is torch.nn.functional.binary_cross_entropy_with_logits
-    if binary and outputs.numel() == targets.numel() and (outputs.ndim == 1
-                                                          or outputs.shape[-1] == 1):
-        logit = outputs.reshape(-1).float()
-        return torch.stack([torch.zeros_like(logit), logit], dim=1), \
-            targets.reshape(-1).round().long()
-    if outputs.ndim > 2 and not targets.is_floating_point() \
-            and targets.shape == outputs.shape[:-1]:
-        flat, labels = outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1)
-        kept = labels >= 0
-        return flat[kept], labels[kept]
-    return outputs, targets
-
-
-def _infer_task(outputs: torch.Tensor, targets: torch.Tensor) -> str:
-    classes = outputs.ndim == 2 and outputs.shape[1] > 1 and not targets.is_floating_point()
-    return "classification" if classes else "regression"
