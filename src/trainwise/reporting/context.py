@@ -268,7 +268,9 @@ def report_context(run: RunData) -> dict[str, Any]:
         "headline": _headline(run),
         "errors": failed,
         "warnings": _header_warnings(run.findings),
-        "stopped_at": failed[0].stage if failed else None,
+        # a Monitor's loop ran its own course: a finding did not stop it at a stage
+        "stopped_at": failed[0].stage if failed and meta.get("source") != "trainwise.Monitor"
+        else None,
         "stage_rank": {stage: i for i, stage in enumerate(STAGES)},
         "classification": run.classification,
         "data": run.data,
