@@ -169,7 +169,8 @@ def test_reliability_bins_sum_to_the_ece():
 
 
 def _own_loop(monitor, model, train, val, epochs: int, lr: float = 1e-2) -> None:
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    # decay on the weights only: AdamW(model.parameters()) draws the decay_on_norms warning
+    optimizer = torch.optim.AdamW(trainwise.param_groups(model, 0.01), lr=lr)
     for _ in range(epochs):
         for xb, yb, index in train:
             optimizer.zero_grad()
@@ -266,7 +267,7 @@ def test_a_step_without_gradients_is_said_once_not_diagnosed_as_vanishing(blobs)
     the call goes."""
     train, val = _indexed_loaders(blobs)
     model = _model()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
     monitor = trainwise.Monitor(None, log_every=4, console=False)
     for _ in range(2):
         for xb, yb, _index in train:
@@ -285,7 +286,7 @@ def test_a_step_without_gradients_is_said_once_not_diagnosed_as_vanishing(blobs)
     assert all(r["grad_norm"] is None for r in monitor.history if r["kind"] == "step")
 
 
-def test_a_monitor_refuses_the_folder_of_a_trainwise_run_and_reuses_its_own(tmp_path):
+def test_a_monitor_refuses_the_folder_of_a_trainwise_run_and_its_own_unless_told(tmp_path):
     recipe_run = tmp_path / "recipe"
     recipe_run.mkdir()
     (recipe_run / "meta.json").write_text(json.dumps({"name": "recipe", "seed": 0,
@@ -303,7 +304,12 @@ def test_a_monitor_refuses_the_folder_of_a_trainwise_run_and_reuses_its_own(tmp_
     with trainwise.Monitor(mine, console=False, report=False) as monitor:
         monitor.step(1.0, lr=0.1)
         monitor.end_epoch(val_loss=1.0)
-    with trainwise.Monitor(mine, console=False, report=False) as monitor:  # replaced
+    # an earlier Monitor run is not deleted silently (it used to be): the error names both ways
+    with pytest.raises(trainwise.TrainwiseError, match="resume=True.*overwrite=True"):
+        trainwise.Monitor(mine, console=False)
+    assert [json.loads(line)["kind"] for line in (mine / "history.jsonl").open()] == [
+        "step", "epoch"]
+    with trainwise.Monitor(mine, overwrite=True, console=False, report=False) as monitor:
         monitor.step(2.0, lr=0.1)
         monitor.end_epoch(val_loss=2.0)
     rows = [json.loads(line) for line in (mine / "history.jsonl").open()]

@@ -111,6 +111,11 @@ class GradNorms:
         seen[[self._layer_of[i] for i in present]] = True
         return total, torch.where(seen.to(norms.device), layers.sqrt(), float("nan"))
 
+    @property
+    def num_trainable(self) -> int:
+        """Parameters that train (requires_grad), as of the last re-read."""
+        return len(self._trainable)
+
     def _rescan(self) -> None:
         """Re-read which parameters train (requires_grad): at per-layer steps and every
         RESCAN_EVERY calls."""
@@ -194,6 +199,7 @@ class StepMonitor:
         self._full_batch = 0  # the largest batch seen: a full one
         self.num_nonfinite = 0
         self.first_nonfinite_step: int | None = None
+        self.num_unusual = 0  # steps whose norm _is_spike flagged: a Monitor diagnoses sooner
 
     def layer_due(self, step: int) -> bool:
         """Per-layer norms at step 1 (the reference at initialisation) and every K steps."""
@@ -304,6 +310,7 @@ class StepMonitor:
             spike = median > 0 and ((norm > SPIKE_RATIO * median
                                      and norm > median + SPIKE_MADS * mad)
                                     or norm < DIP_RATIO * median)
+        self.num_unusual += spike
         self._recent.append(norm)
         return spike
 

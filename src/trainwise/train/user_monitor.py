@@ -9,6 +9,8 @@
                 monitor.step(loss, model, optimizer)             # added line 2
                 optimizer.step()
             monitor.evaluate(model, val_loader, loss_fn)          # added line 3
+            if monitor.should_stop:                               # optional: NaN loss etc.
+                break
 
 The same history rows, findings, TensorBoard events and report as `trainwise run`. Nothing
 syncs the device per step: the loss and gradient norms go to the host every `log_every` steps.
@@ -16,8 +18,7 @@ syncs the device per step: the loss and gradient norms go to the host every `log
 
 from __future__ import annotations
 
-import json
-import shutil
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -26,19 +27,20 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainwise.findings import Finding, Severity, TrainwiseError, warning
-from trainwise.rundir import RunDir, git_revision, library_versions
+from trainwise.findings import Finding, Severity
+from trainwise.rundir import git_revision, library_versions
+from trainwise.train import monitor_misuse as misuse
 from trainwise.train.diagnose import diagnose
 from trainwise.train.evaluate import evaluate
-from trainwise.train.monitor import GradNorms, StepMonitor, current_lr, unscaled
+from trainwise.train.monitor import GradNorms, StepMonitor, current_lr, unscaled, unwrap
 from trainwise.train.monitor_eval import (
     infer_task,
     mean_loss,
     one_row_per_prediction,
     rows_and_loss,
 )
+from trainwise.train.monitor_folder import MONITOR_SOURCE, earlier_meta, open_folder
 
-_OWN_FILES = ("history.jsonl", "findings.json", "report.html", "meta.json")
 LIVE_DIAGNOSIS_SHARE = 0.01  # the diagnosis after an epoch is skipped while its last run took
 # more than 1% of the time since: it reads the whole history (~18 us per step row), so over a
 # long run of a small model it would otherwise grow to rival the epoch itself. Time here is
@@ -46,6 +48,9 @@ LIVE_DIAGNOSIS_SHARE = 0.01  # the diagnosis after an epoch is skipped while its
 # the process (wall time would let a busy process diagnose more often; bench/overhead.py
 # times contenders taking turns in threads). Where the thread waits (a GPU, loader workers)
 # its CPU time runs slower than the clock, so diagnoses come less often, never more.
+# Two events are not left to that schedule: a NaN/inf loss or gradient norm is diagnosed at the
+# flush that brings it to the host (once: the run is lost from there), and an epoch with a
+# gradient spike or dip the step monitor flagged may take twice the share (at most 2% in all).
 
 # Printed as soon as found: events that happened.
 LIVE_CODES = frozenset({"divergence", "loss_exploding", "gradient_spike", "gradient_dip",
@@ -57,16 +62,24 @@ LIVE_CODES = frozenset({"divergence", "loss_exploding", "gradient_spike", "gradi
 class Monitor:
     """Per-step signals and per-epoch evaluation and diagnosis for a user's own loop.
 
-    run_dir: the run's folder (history.jsonl, findings.json, tensorboard/, report.html); files
-    of an earlier Monitor run there are replaced (a `trainwise run` folder is refused: its
-    results would be lost). None keeps everything in memory.
+    run_dir: the run's folder (history.jsonl, findings.json, tensorboard/, report.html); None
+    keeps everything in memory. A folder that already holds a Monitor run is refused unless
+    told what to do with it: resume=True continues it (for a loop that resumes from its own
+    checkpoint, saved at an epoch's end: the rows of an unfinished last epoch are dropped, and
+    steps and epochs count on from the last finished one; on a new folder it starts a new run,
+    so one script serves both), overwrite=True deletes it. A `trainwise run` folder is refused.
     log_every: steps between device->host transfers; layer_every: steps between per-layer
     gradient norms (0: never). task: "classification" or "regression"; None infers it from
     the first evaluation (integer targets and 2-D outputs: classification).
+
+    `should_stop` turns True once the diagnosis finds an error (the loss became NaN or inf, or
+    exploded and stayed there): more steps cannot help, so the loop may `break`. A NaN is found
+    at the next transfer (within `log_every` steps), the other problems at an epoch's end.
     """
 
-    def __init__(self, run_dir: str | Path | None = None, *, log_every: int = 10,
-                 layer_every: int = 50, task: str | None = None, num_classes: int | None = None,
+    def __init__(self, run_dir: str | Path | None = None, *, resume: bool = False,
+                 overwrite: bool = False, log_every: int = 10, layer_every: int = 50,
+                 task: str | None = None, num_classes: int | None = None,
                  tensorboard: bool = True, console: bool = True, report: bool = True):
         self.task, self.num_classes = task, num_classes
         self.console, self.make_report = console, report
@@ -79,32 +92,54 @@ class Monitor:
         self._epoch_first_row = 0  # where this epoch's rows start in `history`
         self._reported: set[tuple[str, int | None]] = set()
         self._diagnosed: tuple[float, float] | None = None  # (thread CPU time, CPU s it took)
+        self._unusual_diagnosed = 0  # the step monitor's spikes/dips a diagnosis has seen
+        self._nonfinite_diagnosed = False
+        self._nonzero_norm_seen = False
+        self._accumulation = 1
+        self._optimizers_checked: set[int] = set()
+        self._stop = False
         self._closed = False
         self._misuse: list[Finding] = []  # how the loop calls the monitor, said once each
-        self.run = _fresh_run(Path(run_dir)) if run_dir is not None else None
+        self._raised: list[Finding] = []  # the loop's exception, from __exit__
+        self.run = None
+        if run_dir is not None:
+            self.run, earlier = open_folder(Path(run_dir), resume=resume, overwrite=overwrite)
+            if earlier:
+                self._continue(earlier)
         self._tensorboard = None
         if self.run is not None and tensorboard:
             from trainwise.train.callbacks import TensorBoardLogger  # loads tensorboard
 
             self._tensorboard = TensorBoardLogger(self.run.tensorboard_dir)
 
+    @property
+    def should_stop(self) -> bool:
+        """True once the diagnosis found an error-level problem (NaN/inf loss, divergence):
+        the finding, printed when found, says what to change before training again."""
+        return self._stop
+
     # the three calls in the loop ---------------------------------------------------------
     def step(self, loss: torch.Tensor | float, model: nn.Module | None = None,
              optimizer: torch.optim.Optimizer | None = None, *, batch_indices: Any = None,
              batch_size: int | None = None, lr: float | None = None,
-             scaler: torch.amp.GradScaler | None = None) -> None:
+             scaler: torch.amp.GradScaler | None = None, accumulation: int = 1) -> None:
         """Record one optimizer step; call it after `loss.backward()`, before `zero_grad()` and
         before any gradient clipping (clipping changes the gradients: afterwards their norm
         reads the threshold, and spikes go unseen).
 
         model: for the global and per-layer gradient norms. optimizer: for the learning rate,
-        the highest among its groups (or pass `lr`). batch_indices: the batch's sample indices, kept
+        the highest among its groups (or pass `lr`), and a check, once, that its weight decay
+        spares biases and normalisation weights. batch_indices: the batch's sample indices, kept
         only for the steps whose gradient norm spikes (they show up in the finding's
         evidence). scaler: with float16 autocast, your torch.amp.GradScaler (call this after
         `scaler.scale(loss).backward()`, before `scaler.step`): the gradient norms are
         unscaled (unless `scaler.unscale_` already ran this step: for the optimizer passed,
         or, when none is, for any; pass it when one scaler serves several) and the steps the
         scaler skips are marked "skipped", not diagnosed as divergence, as in `fit`.
+        accumulation: with gradient accumulation over K micro-batches, each loss divided by K
+        before its backward, call step once per optimizer step (after the K-th backward) with
+        that loss and accumulation=K: the loss is logged times K, at the scale of the
+        validation loss.
         """
         self.num_steps += 1
         loss_t = loss.detach() if isinstance(loss, torch.Tensor) else torch.tensor(float(loss))
@@ -112,19 +147,14 @@ class Monitor:
             loss_t = loss_t.float().mean()
         elif loss_t.dim() or loss_t.dtype != torch.float32:  # each op costs 2-4 us a step
             loss_t = loss_t.float().reshape(())
+        if accumulation != 1:
+            self._accumulation = accumulation
+            loss_t = loss_t * accumulation
         grad_norm = layer_norms = inverse_scale = None
         if model is not None:
-            norms_of = self._grad_norms(model)
-            grad_norm, layer_norms = norms_of(per_layer=self._steps.layer_due(self.num_steps))
-            if not norms_of.had_gradients:  # not a vanishing gradient: nothing to measure
-                grad_norm = layer_norms = None
-                self._say_once(_no_gradients(self.num_steps))
-            elif scaler is not None and scaler.is_enabled():
-                self._steps.loss_scaled = True
-                norms = unscaled(scaler, grad_norm, layer_norms)
-                inverse_scale = norms[2]
-                if not _unscaled_already(scaler, optimizer):
-                    grad_norm, layer_norms = norms[0], norms[1]
+            grad_norm, layer_norms, inverse_scale = self._measure(model, optimizer, scaler)
+            if optimizer is not None and id(optimizer) not in self._optimizers_checked:
+                self._check_optimizer(model, optimizer)
         if lr is None and optimizer is not None:
             lr = current_lr(optimizer)
         self._lr = lr
@@ -161,19 +191,23 @@ class Monitor:
     # results -----------------------------------------------------------------------------
     def findings(self) -> list[Finding]:
         """Diagnosis of the history so far (pure rules; see trainwise.diagnose), and how the
-        loop calls the monitor (e.g. monitor_no_gradients)."""
+        loop calls the monitor (e.g. monitor_no_gradients, monitor_no_validation)."""
         self._add_steps(self._steps.flush())
-        found = diagnose(self.history, num_classes=self.num_classes)
-        if self._misuse:  # "healthy" claims too much when no gradient was ever measured
-            found = [f for f in found if f.code != "healthy"] + self._misuse
+        found = self._diagnose()
+        # a loop that raised never got to its evaluation: its exception says why
+        missing = [] if self._raised else misuse.missing_signals(self.history, self._misuse)
+        said = self._misuse + missing + self._raised
+        if said:  # "healthy" claims too much when a signal was never measured
+            found = [f for f in found if f.code != "healthy"] + said
         return found
 
     def close(self) -> list[Finding]:
         """Flush, diagnose, write findings.json and report.html; returns the findings."""
         found = self.findings()
+        verdict = _verdict(found)
         if self.run is not None and not self._closed:
             self.run.write_findings(found)
-            self.run.write_json("meta.json", self._meta())
+            self.run.write_json("meta.json", self._meta(verdict))
             if self._tensorboard is not None:
                 self._tensorboard.on_fit_end()
             if self.make_report:
@@ -182,21 +216,71 @@ class Monitor:
                 build_report(self.run.path)
         self._closed = True
         self._print(found)
-        self._print_verdict(found)
+        self._print_verdict(verdict)
         return found
 
     def __enter__(self) -> Monitor:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, exc: BaseException | None, traceback: Any) -> None:
+        """On an exception in the loop: its finding instead of a verdict on the training, the
+        files written from what was collected, and the exception raised on (returns None)."""
+        if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
+            self.close()
+            return
+        self._raised = [misuse.loop_raised(exc, self.num_steps, self.epoch)]
+        try:
+            self.close()
+        except Exception as failed:  # the loop's own exception is the one to see
+            print(f"trainwise.Monitor: could not write the run after the loop raised: "
+                  f"{failed!r}", file=sys.stderr)
 
     # internals ---------------------------------------------------------------------------
+    def _continue(self, rows: list[dict[str, Any]]) -> None:
+        """Go on from an earlier run's finished epochs (open_folder kept up to an epoch row)."""
+        assert self.run is not None
+        self.history = rows
+        last = rows[-1]
+        self.num_steps, self.epoch = int(last["step"]), int(last["epoch"]) + 1
+        self._epoch_first_row, self._lr = len(rows), last.get("lr")
+        self._nonzero_norm_seen = True  # zeros from here on are measured, not a misplaced call
+        data = earlier_meta(self.run.path).get("data") or {}
+        self.task = self.task or data.get("task")
+        self.num_classes = self.num_classes or data.get("num_classes")
+        if self.console:
+            from trainwise.console import console  # loads rich
+
+            console.print(f"trainwise.Monitor: continuing {self.run.path} at epoch {self.epoch}"
+                          f", step {self.num_steps + 1} ({self.epoch - 1} epoch(s) kept)")
+
     def _grad_norms(self, model: nn.Module) -> GradNorms:
         if self._norms is None or self._norms[0] != id(model):
             self._norms = (id(model), GradNorms(model))
             self._steps.layer_names = self._norms[1].layer_names
         return self._norms[1]
+
+    def _measure(self, model: nn.Module, optimizer: Any, scaler: Any
+                 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        """(gradient norm, per-layer norms, 1 / loss scale) of this step, on the device."""
+        norms_of = self._grad_norms(model)
+        grad_norm, layer_norms = norms_of(per_layer=self._steps.layer_due(self.num_steps))
+        if not norms_of.had_gradients:  # not a vanishing gradient: nothing to measure
+            self._say_once(misuse.no_gradients(self.num_steps) if norms_of.num_trainable
+                           else misuse.no_parameters(model, self.num_steps))
+            return None, None, None
+        if scaler is None or not scaler.is_enabled():
+            return grad_norm, layer_norms, None
+        self._steps.loss_scaled = True
+        unscaled_norm, unscaled_layers, inverse_scale = unscaled(scaler, grad_norm, layer_norms)
+        if _unscaled_already(scaler, optimizer):
+            return grad_norm, layer_norms, inverse_scale
+        return unscaled_norm, unscaled_layers, inverse_scale
+
+    def _check_optimizer(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        self._optimizers_checked.add(id(optimizer))
+        decayed = misuse.decayed_norms(unwrap(model), optimizer)
+        if decayed is not None:
+            self._say_once(decayed)
 
     def _metrics(self, outputs: torch.Tensor, targets: torch.Tensor,
                  loss: torch.Tensor) -> dict[str, Any]:
@@ -214,11 +298,35 @@ class Monitor:
     def _add_steps(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
+        self._blank_zero_norms(rows)
         self.history.extend(rows)
         if self.run is not None:
             self.run.append_history(rows)
         if self._tensorboard is not None:
             self._tensorboard.on_step_end(rows)
+        if self._steps.first_nonfinite_step is not None and not self._nonfinite_diagnosed:
+            self._nonfinite_diagnosed = True  # once: from a NaN on, every step is NaN
+            self._diagnose_live(share=None)
+
+    def _blank_zero_norms(self, rows: list[dict[str, Any]]) -> None:
+        """Gradient norms exactly zero from the first step are no measurement: monitor.step
+        came after zero_grad(set_to_none=False). They are left out (as when the gradients are
+        None), so the diagnosis does not read them as vanishing gradients."""
+        if self._nonzero_norm_seen:
+            return
+        zero_steps = []
+        for row in rows:
+            norm = row.get("grad_norm")
+            if norm is None:
+                continue
+            if norm != 0.0:
+                self._nonzero_norm_seen = True
+                break
+            row["grad_norm"] = None
+            row.pop("layer_grad_norms", None)
+            zero_steps.append(row["step"])
+        if zero_steps:
+            self._say_once(misuse.zero_gradients(zero_steps[-1]))
 
     def _finish_epoch(self, metrics: dict[str, Any]) -> dict[str, Any]:
         self._add_steps(self._steps.flush())
@@ -235,23 +343,34 @@ class Monitor:
         if self._tensorboard is not None:
             self._tensorboard.on_epoch_end(row)
             self._tensorboard.writer.flush()  # live: an epoch's curves show up right away
-        self._diagnose_live()
+        scaled = misuse.scaled_loss(row, self._accumulation) if self.epoch == 1 else None
+        if scaled is not None:
+            self._say_once(scaled)
+        unusual = self._steps.num_unusual > self._unusual_diagnosed  # a spike or dip to judge
+        self._diagnose_live(share=LIVE_DIAGNOSIS_SHARE * (2 if unusual else 1))
         self.epoch += 1
         self._epoch_first_row = len(self.history)
         self._epoch_started = time.perf_counter()
         return row
 
-    def _diagnose_live(self) -> None:
+    def _diagnose_live(self, share: float | None) -> None:
+        """Diagnose now, unless the last diagnosis took more than `share` of the thread's CPU
+        time since (None: whatever it took)."""
         started = time.thread_time()
-        if self._diagnosed is not None:
+        if share is not None and self._diagnosed is not None:
             when, took = self._diagnosed
-            if took > LIVE_DIAGNOSIS_SHARE * (started - when):
+            if took > share * (started - when):
                 return
-        found = diagnose(self.history, num_classes=self.num_classes)
+        self._unusual_diagnosed = self._steps.num_unusual
+        found = self._diagnose()
         if self.run is not None:
             self.run.write_findings(found)
-        self._print([f for f in found if f.code in LIVE_CODES])
+        self._print([f for f in found if f.code in LIVE_CODES or f.severity is Severity.ERROR])
+        self._stop = self._stop or any(f.severity is Severity.ERROR for f in found)
         self._diagnosed = (started, time.thread_time() - started)
+
+    def _diagnose(self) -> list[Finding]:
+        return diagnose(self.history, num_classes=self.num_classes)
 
     def _print(self, found: list[Finding]) -> None:
         """Each warning or error once, when it first appears."""
@@ -263,23 +382,31 @@ class Monitor:
 
             print_findings(new)
 
-    def _print_verdict(self, found: list[Finding]) -> None:
+    def _print_verdict(self, verdict: str) -> None:
         if not self.console:
             return
         from trainwise.console import console  # loads rich
 
-        problems = [f for f in found if f.severity is not Severity.INFO]
-        verdict = (f"{len(problems)} training problem(s): {', '.join(f.code for f in problems)}"
-                   if problems else found[-1].message.rstrip("."))
         where = f"; report: {self.run.report_path}" if self.run and self.make_report else ""
         console.print(f"trainwise.Monitor: {verdict}{where}")
 
-    def _meta(self) -> dict[str, Any]:
+    def _meta(self, verdict: str) -> dict[str, Any]:
         assert self.run is not None
         return {"name": self.run.path.name, "created": datetime.now().isoformat(timespec="seconds"),
-                "source": "trainwise.Monitor", "versions": library_versions(),
+                "source": MONITOR_SOURCE, "verdict": verdict, "versions": library_versions(),
                 "git_revision": git_revision(),
                 "data": {"task": self.task, "num_classes": self.num_classes}}
+
+
+def _verdict(found: list[Finding]) -> str:
+    """One line for the console and the report: the first error's message leads (it is why
+    the run failed), then the count of problems; with none, the healthy finding's message."""
+    problems = [f for f in found if f.severity is not Severity.INFO]
+    if not problems:
+        return found[-1].message.rstrip(".")
+    counted = f"{len(problems)} training problem(s): {', '.join(f.code for f in problems)}"
+    first_error = next((f for f in problems if f.severity is Severity.ERROR), None)
+    return counted if first_error is None else f"{first_error.message.rstrip('.')} ({counted})"
 
 
 def _unscaled_already(scaler: torch.amp.GradScaler, optimizer: Any) -> bool:
@@ -296,45 +423,3 @@ def _unscaled_already(scaler: torch.amp.GradScaler, optimizer: Any) -> bool:
                    for state in states.values())
     state = states.get(id(optimizer))  # .get: a defaultdict must not grow an entry here
     return isinstance(state, dict) and state.get("stage") is OptState.UNSCALED
-
-
-def _fresh_run(path: Path) -> RunDir:
-    """The folder, without the files of an earlier Monitor run (they would mix two runs).
-    A folder whose meta.json says another tool wrote it (a `trainwise run`) is refused."""
-    source = _written_by(path / "meta.json")
-    if source not in (None, "trainwise.Monitor"):
-        raise TrainwiseError(
-            f"{path} holds {source}; a Monitor there would delete its history, findings and "
-            "report files. Give the Monitor a folder of its own, e.g. "
-            "trainwise.Monitor(\"runs/my-loop\").")
-    for name in _OWN_FILES:
-        (path / name).unlink(missing_ok=True)
-    shutil.rmtree(path / "tensorboard", ignore_errors=True)
-    return RunDir(path)
-
-
-def _written_by(meta: Path) -> str | None:
-    """What wrote a folder's meta.json, in words: "trainwise.Monitor" for a Monitor's, None
-    when there is no such file."""
-    try:
-        text = meta.read_text()
-    except OSError:
-        return None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if isinstance(data, dict) and data.get("source") == "trainwise.Monitor":
-        return "trainwise.Monitor"
-    if isinstance(data, dict) and {"config_tag", "stage_seconds"} <= data.keys():
-        return "the results of a `trainwise run` (its meta.json says so)"
-    return "a meta.json that no trainwise.Monitor wrote"
-
-
-def _no_gradients(step: int) -> Finding:
-    return warning(
-        "train", "monitor_no_gradients",
-        f"monitor.step found no gradient on the model at step {step}, so no gradient norm is "
-        "logged: it was called before loss.backward() or after optimizer.zero_grad().",
-        "Call monitor.step(loss, model, optimizer) after loss.backward() and before "
-        "optimizer.step() / zero_grad().", step=step)

@@ -1,0 +1,142 @@
+"""Findings about how a user's loop calls `trainwise.Monitor` (not about the training): each
+says which call is missing or misplaced, and replaces the "healthy" verdict, which would claim
+more than the monitor could see."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainwise.findings import Finding, error, warning
+
+STAGE = "train"
+SCALED_LOSS_RATIO = 2.0  # epoch 1's training loss this many times below its validation loss:
+# in the first epoch no sample has been seen twice, so the two estimate the same loss (the
+# mean over the epoch is, if anything, above the end-of-epoch validation loss); a loss divided
+# by K for gradient accumulation reads K times too low
+
+
+def no_gradients(step: int) -> Finding:
+    return warning(
+        STAGE, "monitor_no_gradients",
+        f"monitor.step found no gradient on the model at step {step}, so no gradient norm is "
+        "logged: it was called before loss.backward() or after optimizer.zero_grad().",
+        "Call monitor.step(loss, model, optimizer) after loss.backward() and before "
+        "optimizer.step() / zero_grad().", step=step)
+
+
+def zero_gradients(step: int) -> Finding:
+    """Every gradient exactly zero from the first step: zero_grad(set_to_none=False) ran
+    before monitor.step (it fills the gradients with zeros instead of removing them)."""
+    return warning(
+        STAGE, "monitor_no_gradients",
+        f"monitor.step found every gradient on the model exactly zero from the first step to "
+        f"step {step}, so no gradient norm is logged: it was called after "
+        "optimizer.zero_grad(set_to_none=False) (which fills the gradients with zeros), or "
+        "the loss does not depend on the model's parameters. Vanishing gradients look "
+        "different: small, not exactly zero.",
+        "Call monitor.step(loss, model, optimizer) after loss.backward() and before "
+        "optimizer.step() / zero_grad().", step=step)
+
+
+def no_parameters(model: nn.Module, step: int) -> Finding:
+    return warning(
+        STAGE, "monitor_no_parameters",
+        f"The model passed to monitor.step ({type(model).__name__}) has no trainable "
+        "parameters (none, or all requires_grad=False), so there is no gradient to measure.",
+        "Pass the module being trained, the one whose parameters the optimizer updates: "
+        "monitor.step(loss, model, optimizer).", step=step)
+
+
+def missing_signals(history: list[dict[str, Any]], said: list[Finding]) -> list[Finding]:
+    """What the loop never gave the monitor: a validation after an epoch, or the model (for
+    the gradient norms). Without them the diagnosis cannot see overfitting, calibration or
+    vanishing / exploding gradients, and "no problem found" would mean "not looked"."""
+    steps = [r for r in history if r.get("kind") == "step"]
+    found = []
+    if steps and not any(_finite(r.get("val_loss")) for r in history if r.get("kind") == "epoch"):
+        found.append(warning(
+            STAGE, "monitor_no_validation",
+            "No validation loss was recorded (monitor.evaluate or monitor.end_epoch(val_loss=...) "
+            "never ran), so overfitting, calibration and the training-vs-validation curves "
+            "cannot be judged.",
+            "After each epoch call monitor.evaluate(model, val_loader, loss_fn), or "
+            "monitor.end_epoch(val_loss=...) with the loss of your own evaluation."))
+    gradients_said = any(f.code in ("monitor_no_gradients", "monitor_no_parameters")
+                         for f in said)
+    if steps and not gradients_said and all(r.get("grad_norm") is None for r in steps):
+        found.append(warning(
+            STAGE, "monitor_no_grad_norm",
+            "No gradient norm was logged: monitor.step was not given the model, so vanishing "
+            "or exploding gradients and gradient spikes cannot be seen.",
+            "Pass the model: monitor.step(loss, model, optimizer), after loss.backward()."))
+    return found
+
+
+def scaled_loss(row: dict[str, Any], accumulation: int) -> Finding | None:
+    """Epoch 1 (`row`) with a training loss far below its validation loss: the loss passed to
+    monitor.step was divided (gradient accumulation), or validation differs from training."""
+    train, val = row.get("train_loss"), row.get("val_loss")
+    if not (_finite(train) and _finite(val)) or train <= 0 or val < SCALED_LOSS_RATIO * train:
+        return None
+    given = (f" (monitor.step multiplied it back by accumulation={accumulation})"
+             if accumulation > 1 else "")
+    return warning(
+        STAGE, "monitor_loss_scaled",
+        f"Epoch {row['epoch']}'s training loss ({train:.4g}){given} is {val / train:.1f}x below "
+        f"its validation loss ({val:.4g}). In a first epoch no sample is seen twice, so the two "
+        "should be close: the loss given to monitor.step is scaled (loss / K for gradient "
+        "accumulation), or validation is not drawn or preprocessed like training.",
+        "With gradient accumulation over K micro-batches, call monitor.step once per "
+        "optimizer step with the loss you backpropagated and accumulation=K: "
+        "monitor.step(loss, model, optimizer, accumulation=K). Otherwise check that the "
+        "validation data get the same preprocessing as the training data.",
+        ratio=round(val / train, 2), epoch=row["epoch"])
+
+
+def decayed_norms(model: nn.Module, optimizer: torch.optim.Optimizer) -> Finding | None:
+    """The optimizer applies weight decay to biases and normalisation weights (METHOD §4.3:
+    decay the matmul weights only), e.g. AdamW(model.parameters()) with its default 0.01."""
+    from trainwise.model.optim import param_groups  # the rules the built-in loop uses
+
+    decay_of = {id(p): float(group.get("weight_decay", 0.0))
+                for group in optimizer.param_groups for p in group["params"]}
+    spared = [(name, p) for group in param_groups(model, 1.0) if not group["weight_decay"]
+              for name, p in zip(group["param_names"], group["params"], strict=True)]
+    decayed = [name for name, p in spared if decay_of.get(id(p), 0.0) > 0]
+    if not decayed:
+        return None
+    rate = max(decay_of[id(p)] for name, p in spared if name in decayed)
+    shown = ", ".join(decayed[:4]) + (f", ... ({len(decayed)} in all)" if len(decayed) > 4 else "")
+    kind = type(optimizer).__name__
+    return warning(
+        STAGE, "decay_on_norms",
+        f"The optimizer ({kind}) applies weight decay ({rate:g}) to biases and normalisation "
+        f"weights ({shown}). Decay is meant for the matmul weights: on these it pulls the "
+        "layers' offsets and scales toward zero and changes what the learning rate and decay "
+        "found elsewhere mean.",
+        "Build the optimizer from trainwise.param_groups(model, weight_decay=...) "
+        f"(torch.optim.{kind}(trainwise.param_groups(model, {rate:g}), lr=...)) or use "
+        "trainwise.make_adamw(model, lr=..., weight_decay=...).",
+        num_params=len(decayed), params=decayed[:20])
+
+
+def loop_raised(exc: BaseException, step: int, epoch: int) -> Finding:
+    """The user's loop raised inside `with Monitor(...)`: the run did not finish."""
+    text = str(exc).strip().splitlines()[0][:200].rstrip(".") if str(exc).strip() else ""
+    what = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return error(
+        STAGE, "loop_raised",
+        f"The training loop raised {what} (at step {step}, epoch {epoch}); the findings cover "
+        "the steps before it.",
+        "Fix the error (its traceback follows this run's output) and run the loop again; to "
+        "continue from a checkpoint of your own, open the folder with "
+        "trainwise.Monitor(..., resume=True).",
+        exception=type(exc).__name__, step=step, epoch=epoch)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)

@@ -1,0 +1,294 @@
+"""trainwise.Monitor in a user's own loop: what it says live, how it resumes, and how it tells
+a misplaced or missing call from a training problem (audit s8, findings L1-L14 and R2)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import trainwise
+from trainwise.train import user_monitor
+
+
+def _model(seed: int = 0) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+
+def _loaders(blobs, batch_size: int = 32):
+    x, y = blobs
+    train = DataLoader(TensorDataset(x[:240], y[:240]), batch_size=batch_size, shuffle=True,
+                       generator=torch.Generator().manual_seed(0))
+    return train, DataLoader(TensorDataset(x[240:], y[240:]), batch_size=64)
+
+
+def _optimizer(model: nn.Module, lr: float = 1e-2) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(trainwise.param_groups(model, 0.01), lr=lr)
+
+
+def _slow_diagnosis(monkeypatch) -> None:
+    """Every diagnosis looks expensive: the 1% share would skip all but the first."""
+    cpu = [0.0]
+
+    def thread_time() -> float:
+        cpu[0] += 1.0
+        return cpu[0]
+
+    monkeypatch.setattr(user_monitor.time, "thread_time", thread_time)
+    monkeypatch.setattr(user_monitor, "LIVE_DIAGNOSIS_SHARE", 0.0)
+
+
+# L1: live warnings, should_stop ------------------------------------------------------------
+def test_a_nan_loss_is_reported_at_the_next_transfer_and_sets_should_stop(blobs, tmp_path,
+                                                                          monkeypatch):
+    _slow_diagnosis(monkeypatch)
+    train, val = _loaders(blobs)
+    model, loss_fn = _model(), nn.CrossEntropyLoss()
+    optimizer = _optimizer(model)
+    monitor = trainwise.Monitor(tmp_path / "run", log_every=5, console=False, report=False,
+                                tensorboard=False)
+    stopped_at, step = None, 0
+    for _ in range(4):
+        for xb, yb in train:
+            step += 1
+            if step == 12:
+                xb = xb * float("nan")
+            optimizer.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            monitor.step(loss, model, optimizer)
+            optimizer.step()
+            if monitor.should_stop and stopped_at is None:
+                stopped_at = step
+        monitor.evaluate(model, val, loss_fn)
+    # the transfer after step 12 (5 steps after epoch 1's last, at step 8), not at close
+    assert stopped_at == 13
+    live = json.loads((tmp_path / "run" / "findings.json").read_text())
+    divergence = next(f for f in live if f["code"] == "divergence")
+    assert divergence["step"] == 12 and divergence["severity"] == "error"
+
+
+def test_a_healthy_run_never_sets_should_stop(blobs):
+    train, val = _loaders(blobs)
+    model = _model()
+    monitor = trainwise.Monitor(None, log_every=4, console=False)
+    optimizer = _optimizer(model)
+    for _ in range(3):
+        for xb, yb in train:
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(xb), yb)
+            loss.backward()
+            monitor.step(loss, model, optimizer)
+            optimizer.step()
+        monitor.evaluate(model, val, nn.CrossEntropyLoss())
+        assert not monitor.should_stop
+    assert [f.code for f in monitor.close()] == ["healthy"]
+
+
+def test_an_epoch_with_a_gradient_spike_is_diagnosed_within_twice_the_share(monkeypatch):
+    """Epochs cost 1 s of CPU, a diagnosis 0.02 s: at 1% every other epoch is skipped (see
+    test_monitor), but the epoch whose step the step monitor flagged as a spike is not."""
+    cpu = [0.0]
+    diagnosed_at = []
+
+    def fake_diagnose(history, num_classes=None):
+        diagnosed_at.append(history[-1]["epoch"])
+        cpu[0] += 0.02
+        return []
+
+    monkeypatch.setattr(user_monitor.time, "thread_time", lambda: cpu[0])
+    monkeypatch.setattr(user_monitor, "diagnose", fake_diagnose)
+    weight = nn.Linear(1, 1, bias=False)
+    monitor = trainwise.Monitor(console=False, report=False, log_every=1)
+    for epoch in range(1, 6):
+        cpu[0] += 1.0
+        for i in range(8):
+            weight.weight.grad = torch.full((1, 1), 1000.0 if (epoch, i) == (2, 4) else 1.0)
+            monitor.step(torch.tensor(1.0), weight, lr=0.1)
+        monitor.end_epoch(val_loss=1.0)
+    assert diagnosed_at == [1, 2, 4]  # without the spike: [1, 3, 5]
+
+
+# L2: resume ---------------------------------------------------------------------------------
+def _epochs(monitor, first_loss: float, num_epochs: int, steps: int = 3) -> None:
+    for epoch in range(num_epochs):
+        for i in range(steps):
+            monitor.step(first_loss - 0.1 * (steps * epoch + i), lr=0.1)
+        monitor.end_epoch(val_loss=first_loss - epoch)
+
+
+def test_resume_continues_the_history_from_the_last_finished_epoch(tmp_path):
+    run = tmp_path / "run"
+    first = trainwise.Monitor(run, log_every=1, console=False, report=False)
+    _epochs(first, 5.0, 2)
+    first.step(9.0, lr=0.1)  # epoch 3 begun, then the process died (no close)
+    first.step(9.0, lr=0.1)
+    with trainwise.Monitor(run, resume=True, log_every=1, console=False,
+                           report=False) as second:
+        assert (second.num_steps, second.epoch) == (6, 3)
+        _epochs(second, 4.4, 2)
+    rows = [json.loads(line) for line in (run / "history.jsonl").open()]
+    steps = [r for r in rows if r["kind"] == "step"]
+    assert [r["step"] for r in steps] == list(range(1, 13))  # no gap, no step counted twice
+    assert [r["epoch"] for r in rows if r["kind"] == "epoch"] == [1, 2, 3, 4]
+    assert 9.0 not in [r["loss"] for r in steps]  # the unfinished epoch's rows are gone
+    assert [r["epoch"] for r in steps] == [1] * 3 + [2] * 3 + [3] * 3 + [4] * 3
+
+
+def test_resume_on_a_new_folder_starts_a_new_run_and_both_flags_are_refused(tmp_path):
+    with trainwise.Monitor(tmp_path / "new", resume=True, console=False,
+                           report=False) as monitor:
+        monitor.step(1.0, lr=0.1)
+    assert monitor.num_steps == 1
+    with pytest.raises(trainwise.TrainwiseError, match="choose one"):
+        trainwise.Monitor(tmp_path / "new", resume=True, overwrite=True)
+
+
+# L4: gradient accumulation ------------------------------------------------------------------
+def _accumulating_loop(monitor, blobs, accumulation: int | None, k: int = 8) -> list[float]:
+    train, val = _loaders(blobs, batch_size=4)
+    model = _model()
+    optimizer = _optimizer(model, lr=3e-3)
+    passed = []
+    for _ in range(2):
+        for i, (xb, yb) in enumerate(train):
+            loss = nn.functional.cross_entropy(model(xb), yb) / k
+            loss.backward()
+            if (i + 1) % k == 0:
+                passed.append(loss.item())
+                if accumulation is None:
+                    monitor.step(loss, model, optimizer)
+                else:
+                    monitor.step(loss, model, optimizer, accumulation=accumulation)
+                optimizer.step()
+                optimizer.zero_grad()
+        monitor.evaluate(model, val, nn.CrossEntropyLoss())
+    return passed
+
+
+def test_accumulation_logs_the_loss_at_the_scale_of_validation(blobs):
+    monitor = trainwise.Monitor(None, log_every=5, console=False)
+    passed = _accumulating_loop(monitor, blobs, accumulation=8)
+    logged = [r["loss"] for r in monitor.history if r["kind"] == "step"]
+    assert logged == pytest.approx([8 * p for p in passed], rel=1e-6)
+    assert "monitor_loss_scaled" not in [f.code for f in monitor.close()]
+
+
+def test_a_divided_loss_without_accumulation_is_said(blobs):
+    monitor = trainwise.Monitor(None, log_every=5, console=False)
+    _accumulating_loop(monitor, blobs, accumulation=None)
+    first = next(r for r in monitor.history if r["kind"] == "epoch")
+    assert first["val_loss"] > 2 * first["train_loss"]  # the scaled curve the audit saw
+    found = {f.code: f for f in monitor.close()}
+    assert "accumulation=K" in found["monitor_loss_scaled"].fix and "healthy" not in found
+
+
+# L5, L8, L14: calls the monitor cannot measure ---------------------------------------------
+def test_zero_grad_without_set_to_none_is_a_misplaced_call_not_vanishing_gradients(blobs):
+    train, val = _loaders(blobs)
+    model = _model()
+    optimizer = _optimizer(model)
+    monitor = trainwise.Monitor(None, log_every=4, layer_every=1, console=False)
+    for _ in range(2):
+        for xb, yb in train:
+            optimizer.zero_grad(set_to_none=False)
+            loss = nn.functional.cross_entropy(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=False)  # the gradients are zeros now, not None
+            monitor.step(loss, model, optimizer)
+        monitor.evaluate(model, val, nn.CrossEntropyLoss())
+    found = {f.code: f for f in monitor.close()}
+    assert set(found) == {"monitor_no_gradients"}  # not vanishing_gradients, not healthy
+    assert "set_to_none=False" in found["monitor_no_gradients"].message
+    assert all(r["grad_norm"] is None for r in monitor.history if r["kind"] == "step")
+
+
+def test_a_model_without_parameters_is_named_as_such():
+    monitor = trainwise.Monitor(None, console=False)
+    monitor.step(torch.tensor(1.0), nn.Identity())
+    found = {f.code: f for f in monitor.findings()}
+    assert "Identity" in found["monitor_no_parameters"].message
+    assert "monitor_no_gradients" not in found
+
+
+def test_a_loop_without_validation_or_model_gets_no_healthy_verdict(blobs):
+    train, _val = _loaders(blobs)
+    model = _model()
+    optimizer = _optimizer(model)
+    without_val, without_model = (trainwise.Monitor(None, console=False) for _ in range(2))
+    for _ in range(3):
+        for xb, yb in train:
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(xb), yb)
+            loss.backward()
+            without_val.step(loss, model, optimizer)
+            without_model.step(loss, lr=1e-2)
+            optimizer.step()
+        without_model.end_epoch(val_loss=float(loss))
+    codes = [f.code for f in without_val.close()]
+    assert codes == ["monitor_no_validation"]
+    assert [f.code for f in without_model.close()] == ["monitor_no_grad_norm"]
+
+
+# L10, L11: the verdict -----------------------------------------------------------------------
+def test_an_exception_in_the_loop_is_recorded_and_raised_on(tmp_path, capsys):
+    with pytest.raises(ValueError, match="bad batch"):
+        with trainwise.Monitor(tmp_path / "run", console=True, report=False) as monitor:
+            monitor.step(2.0, lr=0.1)
+            monitor.end_epoch(val_loss=2.0)
+            monitor.step(1.9, lr=0.1)
+            raise ValueError("bad batch")
+    codes = [f["code"] for f in json.loads((tmp_path / "run" / "findings.json").read_text())]
+    assert "loop_raised" in codes and "healthy" not in codes
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["verdict"].startswith("The training loop raised ValueError: bad batch (at step 2")
+    assert "No training problem found" not in capsys.readouterr().err
+
+
+def test_the_report_of_a_monitor_run_shows_its_verdict(blobs, tmp_path):
+    """The report's context (its template's input; rendering the figures takes seconds)."""
+    from trainwise.reporting.context import load_run, report_context
+
+    train, val = _loaders(blobs)
+    model = _model()
+    optimizer = _optimizer(model)
+    with trainwise.Monitor(tmp_path / "run", console=False, report=False,
+                           tensorboard=False) as monitor:
+        for step, (xb, yb) in enumerate(train):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(xb * (float("nan") if step == 3 else 1)),
+                                               yb)
+            loss.backward()
+            monitor.step(loss, model, optimizer)
+            optimizer.step()
+        monitor.evaluate(model, val, nn.CrossEntropyLoss())
+    context = report_context(load_run(tmp_path / "run"))
+    assert context["verdict"].startswith("Training diverged: loss became nan at step 4")
+    assert context["stopped_at"] is None  # not "it stopped at stage train first"
+
+
+# R2: the optimizer's weight decay -----------------------------------------------------------
+def test_decay_on_biases_is_said_once_and_param_groups_silence_it():
+    model = _model()
+    x, y = torch.randn(16, 8), torch.randint(0, 3, (16,))
+    monitor = trainwise.Monitor(None, console=False)
+    for optimizer in (torch.optim.AdamW(model.parameters(), lr=1e-3),  # default decay 0.01
+                      torch.optim.AdamW(model.parameters(), lr=1e-3)):
+        nn.functional.cross_entropy(model(x), y).backward()
+        monitor.step(torch.tensor(1.0), model, optimizer)
+    decay = [f for f in monitor.findings() if f.code == "decay_on_norms"]
+    assert len(decay) == 1
+    biases = [name for name, p in model.named_parameters() if name.endswith("bias")]
+    assert decay[0].evidence["params"] == biases == ["0.bias", "2.bias"]
+    assert "trainwise.param_groups" in decay[0].fix
+    for optimizer in (torch.optim.AdamW(trainwise.param_groups(model, 0.01), lr=1e-3),
+                      trainwise.make_adamw(model, lr=1e-3, weight_decay=0.05),
+                      torch.optim.SGD(model.parameters(), lr=0.1)):  # no decay at all
+        clean = trainwise.Monitor(None, console=False)
+        clean.step(torch.tensor(1.0), model, optimizer)
+        assert "decay_on_norms" not in [f.code for f in clean.findings()]
