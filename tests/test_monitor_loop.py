@@ -4,6 +4,8 @@ a misplaced or missing call from a training problem (audit s8, findings L1-L14 a
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +14,10 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import trainwise
 from trainwise.train import user_monitor
+from trainwise.train.diagnose import diagnose
+from trainwise.train.loop_terms import CONFIG_KEYS, in_loop_terms
+
+SRC = Path(trainwise.__file__).parent
 
 
 def _model(seed: int = 0) -> nn.Sequential:
@@ -70,6 +76,10 @@ def test_a_nan_loss_is_reported_at_the_next_transfer_and_sets_should_stop(blobs,
     live = json.loads((tmp_path / "run" / "findings.json").read_text())
     divergence = next(f for f in live if f["code"] == "divergence")
     assert divergence["step"] == 12 and divergence["severity"] == "error"
+    # said for a hand-written loop (L9), where `trainwise run` names its config keys
+    assert "clip_grad_norm_" in divergence["fix"] and "train.grad_clip" not in divergence["fix"]
+    assert "train.grad_clip" in next(f for f in diagnose(monitor.history)
+                                     if f.code == "divergence").fix
 
 
 def test_a_healthy_run_never_sets_should_stop(blobs):
@@ -270,6 +280,30 @@ def test_the_report_of_a_monitor_run_shows_its_verdict(blobs, tmp_path):
     context = report_context(load_run(tmp_path / "run"))
     assert context["verdict"].startswith("Training diverged: loss became nan at step 4")
     assert context["stopped_at"] is None  # not "it stopped at stage train first"
+
+
+# L9: fixes in loop terms ---------------------------------------------------------------------
+def test_every_config_key_a_rule_names_has_loop_terms():
+    """A new `train.*` key in a rule's text must get a loop translation here. train.lr only
+    appears when a TrainingPlan says the config set it, which a Monitor never passes."""
+    keys = set()
+    for path in (SRC / "train").glob("diagnose*.py"):
+        keys |= set(re.findall(r"\btrain\.[a-z_]+\b", path.read_text()))
+    keys = {key for key in keys if not (SRC / f"{key.replace('.', '/')}.py").exists()}  # imports
+    translated = {key for key in keys for phrase in CONFIG_KEYS if key in phrase}
+    assert keys - translated - {"train.lr"} == set()
+
+
+def test_loop_terms_replace_keys_and_stages_and_leave_other_text():
+    fix = ('Lower the learning rate (tune stage: rerun the range test and take a smaller value); '
+           'add a warm-up (train.schedule = "onecycle" has one) or clip gradients '
+           '(train.grad_clip); check for extreme values (data stage).')
+    said = in_loop_terms(fix)
+    assert "train." not in said and "stage" not in said
+    assert "trainwise.find_lr" in said and "OneCycleLR" in said and "clip_grad_norm_" in said
+    assert said.startswith("Lower the learning rate (measure it with trainwise.find_lr(")
+    assert ": run the range test and take a smaller value)" in said
+    assert in_loop_terms("The loss fell 40%.") == "The loss fell 40%."
 
 
 # R2: the optimizer's weight decay -----------------------------------------------------------

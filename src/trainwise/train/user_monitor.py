@@ -32,6 +32,7 @@ from trainwise.rundir import git_revision, library_versions
 from trainwise.train import monitor_misuse as misuse
 from trainwise.train.diagnose import diagnose
 from trainwise.train.evaluate import evaluate
+from trainwise.train.loop_terms import for_own_loop
 from trainwise.train.monitor import GradNorms, StepMonitor, current_lr, unscaled, unwrap
 from trainwise.train.monitor_eval import (
     infer_task,
@@ -370,7 +371,8 @@ class Monitor:
         self._diagnosed = (started, time.thread_time() - started)
 
     def _diagnose(self) -> list[Finding]:
-        return diagnose(self.history, num_classes=self.num_classes)
+        """The rules' findings, their fixes said for a hand-written loop (loop_terms)."""
+        return [for_own_loop(f) for f in diagnose(self.history, num_classes=self.num_classes)]
 
     def _print(self, found: list[Finding]) -> None:
         """Each warning or error once, when it first appears."""

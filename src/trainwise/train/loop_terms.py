@@ -1,0 +1,56 @@
+"""The diagnosis's fixes in the words of a hand-written loop.
+
+The rules write their fixes for `trainwise run`: config keys (train.grad_clip) and the stage to
+go back to (tune stage). A loop under `trainwise.Monitor` has neither, so the Monitor rewrites
+them into what that loop's code would do (torch.nn.utils.clip_grad_norm_, a OneCycleLR
+scheduler, trainwise.find_lr). Rewriting here, rather than a second text in every rule, keeps
+the rules' `trainwise run` texts as they are; tests/test_monitor_loop.py fails when a rule
+names a config key that has no entry below.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from trainwise.findings import Finding
+
+# config key (and the words around it) -> the same advice in code
+CONFIG_KEYS = {
+    'train.schedule = "onecycle" has one': "torch.optim.lr_scheduler.OneCycleLR has one, "
+                                           "stepped after each optimizer.step()",
+    "train.grad_clip": "torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm) after "
+                       "monitor.step, before optimizer.step()",
+    "train.max_epochs": "more epochs in your loop",
+    "train.patience": "the patience of your early stopping",
+}
+# words that assume the recipe ran its tune stage (a Monitor's loop never did)
+RUN_PHRASES = {"rerun the range test": "run the range test"}
+# "(X stage)" and "(X stage: why)" -> where that lives in a hand-written loop
+STAGES = {
+    "data": "your data",
+    "split": "your train/validation split",
+    "split/data": "your split and data preprocessing",
+    "model": "your model",
+    "check": "trainwise.check(model, loss_fn, x, y, ...) runs these checks",
+    "tune": "measure it with trainwise.find_lr(model, loss_fn, train_loader, make_optimizer)",
+    "train": "your training loop",
+}
+_STAGE = re.compile(r"\b(" + "|".join(re.escape(s) for s in sorted(STAGES, key=len,
+                                                                      reverse=True))
+                    + r") stage\b")
+
+
+def in_loop_terms(text: str) -> str:
+    """`text` with its config keys and stage names said in code terms."""
+    for key, words in (CONFIG_KEYS | RUN_PHRASES).items():
+        text = text.replace(key, words)
+    return _STAGE.sub(lambda match: STAGES[match.group(1)], text)
+
+
+def for_own_loop(finding: Finding) -> Finding:
+    """The finding with its fix (and message) in loop terms."""
+    fix, message = in_loop_terms(finding.fix), in_loop_terms(finding.message)
+    if fix == finding.fix and message == finding.message:
+        return finding
+    return replace(finding, fix=fix, message=message)
