@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from trainwise.findings import Finding, Severity, info
+from trainwise.train.diagnose_capacity import rule_capacity
 from trainwise.train.diagnose_common import (
     PLAN_KEY,
     STAGE,
@@ -118,7 +119,9 @@ def diagnose(history: list[dict[str, Any]], num_classes: int | None = None,
     found.sort(key=_order)
     if any(f.severity is not Severity.INFO for f in found):
         return found
-    return found + [healthy(rows)]
+    # a sound run may still be too small for its data (METHOD §2: only then grow the model);
+    # a problem to fix comes first, so this note is given only here
+    return found + [healthy(rows)] + _run("capacity", rule_capacity, rows)
 
 
 def _run(name: str, rule: Rule, rows: list[Row]) -> list[Finding]:
