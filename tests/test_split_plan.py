@@ -9,7 +9,13 @@ import pytest
 
 from trainwise.data.augment import augment_findings, augment_plan, random_flip
 from trainwise.data.errors import DataError
-from trainwise.data.plan import SplitSettings, key_findings, missing_classes, plan_split
+from trainwise.data.plan import (
+    SplitSettings,
+    folds_note,
+    key_findings,
+    missing_classes,
+    plan_split,
+)
 from trainwise.data.tables import table_data
 from trainwise.data.task import TaskData
 
@@ -257,3 +263,37 @@ def test_copy_examples_name_data_rows_not_positions_inside_the_parts():
     result = plan_split(data, SplitSettings(val_fraction=0.2))
     [dup] = [f for f in result.findings if f.code == "cross_split_duplicates"]
     assert dup.evidence["examples_train+val_test"] == [[123, 7], [250, 30]]
+
+
+def test_time_folds_train_on_the_last_and_largest_window(tmp_path):
+    # expanding windows: fold 0 trains on the earliest block alone, so training on it would
+    # leave most of the pool unused; the recipe takes the last fold and says so
+    import trainwise
+
+    data = table_data(visits(), "label")
+    result = plan_split(data, SplitSettings(num_folds=3))
+    assert result.strategy == "group_time" and result.trained_fold == 2
+    pool = np.setdiff1d(np.arange(len(data.y)), result.test)
+    last = result.folds[-1]
+    assert np.array_equal(result.train, pool[last.train])
+    assert np.array_equal(result.val, pool[last.val])
+    sizes = [len(f.train) for f in result.folds]
+    assert sizes == sorted(sizes) and len(result.train) == max(sizes)
+    assert len(result.train) + len(result.val) == len(pool)  # no gap: every pool row used
+    path = tmp_path / "visits.csv"
+    visits().to_csv(path, index=False)
+    run = trainwise.run({"data": {"source": str(path)}, "split": {"num_folds": 3},
+                         "run": {"out_dir": str(tmp_path), "threads": 1}},
+                        until="split", report=False)
+    saved = np.load(run.path / "split.npz")
+    pool = np.setdiff1d(np.arange(len(visits())), saved["test"])  # folds index this pool
+    assert np.array_equal(saved["train"], pool[saved["fold2_train"]])
+    [headline] = [f.message for f in run.findings if f.code == "split"]
+    assert "training on fold 2, the last" in headline
+
+
+def test_row_folds_still_train_on_fold_0():
+    data = table_data(visits().drop(columns="visit"), "label")
+    result = plan_split(data, SplitSettings(num_folds=3))
+    assert result.strategy == "stratified_group" and result.trained_fold == 0
+    assert "training on fold 0" in folds_note(result)

@@ -79,6 +79,7 @@ class SplitConfig(_Section):
     gap: str | float = ""  # time split: rows (group_time: groups starting) this close before
     # the cut are dropped ('7D', 3.0)
     num_folds: int = Field(1, ge=1, le=20)  # > 1: k folds saved; the recipe trains on fold 0
+    # (time folds, expanding windows: on the last, the largest and latest)
 
 
 class ModelConfig(_Section):

@@ -20,6 +20,7 @@ from trainwise.data.augment import augment_findings, augment_plan, random_flip
 from trainwise.data.figures import plot_samples, samples_caption
 from trainwise.data.plan import (
     SplitSettings,
+    folds_note,
     key_findings,
     missing_classes,
     plan_split,
@@ -152,7 +153,7 @@ def stage_split(ctx: RunContext) -> list[Finding]:
                   for name, a in ctx.splits.items()}
         ctx.meta["data"]["class_counts"] = counts
         findings = findings + missing_classes(counts, data.class_names)
-    folds = f" ({len(result.folds)} folds saved; training on fold 0)" if result.folds else ""
+    folds = folds_note(result)
     return [info("split", "split", f"Split by '{result.strategy}': "
                  f"{split_sizes_text(sizes, test is None, cfg.test_fraction)}{folds}.",
                  **sizes)] + findings

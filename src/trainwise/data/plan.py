@@ -58,7 +58,8 @@ class SplitResult:
     val: np.ndarray
     test: np.ndarray | None  # row indices into data.x, or None when the source has a test part
     strategy: str
-    folds: list[SplitIndices] = field(default_factory=list)  # k > 1: all folds, train on [0]
+    folds: list[SplitIndices] = field(default_factory=list)  # k > 1: all folds
+    trained_fold: int = 0  # the fold train/val come from (time folds: the last, see _pick_fold)
     num_dropped: int = 0
     findings: list[Finding] = field(default_factory=list)
 
@@ -195,18 +196,40 @@ def plan_split(data: TaskData, settings: SplitSettings) -> SplitResult:
     if settings.num_folds > 1:
         folds = kfold_indices(data.y[pool], num_folds=settings.num_folds, seed=settings.seed,
                               **kwargs)
-        first = folds[0]
+        trained = _pick_fold(folds)
+        first = folds[trained]
     else:
-        folds = []
+        folds, trained = [], 0
         first = split_indices(data.y[pool], val_fraction=settings.val_fraction,
                               seed=settings.seed, cut=settings.cut, **kwargs)
     result = SplitResult(pool[first.train], pool[first.val], test, first.strategy,
-                         folds=folds, num_dropped=dropped + first.num_dropped)
+                         folds=folds, trained_fold=trained,
+                         num_dropped=dropped + first.num_dropped)
     keys = _Keys(None if groups is None else np.asarray(groups),
                  times if first.strategy in TIMED else None, first.strategy, settings.gap)
     result.findings = (copies_findings(copies, first.strategy in TIMED, groups)
                        + _proofs(data, result, pool, keys, hashes))
     return result
+
+
+def _pick_fold(folds: list[SplitIndices]) -> int:
+    """The fold the recipe trains on. Time folds are expanding windows: fold 0 trains on the
+    earliest block alone (1/(k+1) of the rows) and the last on every block but the latest, so
+    the last is the one a forecast would be made from. Other folds are alike in size: fold 0."""
+    return len(folds) - 1 if folds[0].strategy in TIMED else 0
+
+
+def folds_note(result: SplitResult) -> str:
+    """' (3 folds saved; training on fold 2, ...)' for the split finding: which fold the run
+    trains on and why, so no reader assumes the other folds' rows were used."""
+    if not result.folds:
+        return ""
+    k, j = len(result.folds), result.trained_fold
+    if result.strategy not in TIMED:
+        return f" ({k} folds saved; training on fold {j}, the others are for cross-validation)"
+    return (f" ({k} folds saved, expanding time windows; training on fold {j}, the last, which "
+            f"trains on the most rows ({len(result.train)}) and validates on the latest "
+            f"({len(result.val)}))")
 
 
 def _proofs(data: TaskData, result: SplitResult, pool: np.ndarray, keys: _Keys,
