@@ -231,3 +231,26 @@ def test_group_time_needs_groups_and_a_random_group_split_is_caught():
     assert finding.code == "group_start_overlap"
     assert finding.evidence["num_groups"] == (first_val < starts(times, series,
                                                                  split.train).max()).sum()
+
+
+@pytest.mark.parametrize("wrap", [pd.Series, pd.DatetimeIndex, lambda t: np.asarray(t),
+                                  lambda t: list(t)])
+def test_tz_aware_times_are_read_in_utc_like_a_table(wrap):
+    # 2024-03-31 02:00 Berlin: DST starts, so local clock times are not one per hour; the split
+    # must follow UTC, as naive UTC datetime64 gives it
+    local = pd.date_range("2024-03-30 12:00", periods=50, freq="h", tz="Europe/Berlin")
+    y = np.arange(50) % 2
+    naive_utc = local.tz_convert("UTC").tz_localize(None).to_numpy()
+    reference = split_indices(y, val_fraction=0.2, times=naive_utc, cut="2024-03-31 12:00")
+    split = split_indices(y, val_fraction=0.2, times=wrap(local), cut="2024-03-31 12:00")
+    # the first row is 11:00 UTC (12:00 CET), so 12:00 UTC a day later is row 25
+    assert np.array_equal(split.val, reference.val) and split.val[0] == 25
+    folds = kfold_indices(y, num_folds=3, times=wrap(local))
+    assert [len(f.val) for f in folds] == [len(f.val) for f in kfold_indices(
+        y, num_folds=3, times=naive_utc)]
+
+
+def test_date_text_is_refused_with_a_way_to_parse_it():
+    with pytest.raises(DataError, match="pd.to_datetime"):
+        split_indices(np.arange(10) % 2, val_fraction=0.2, times=np.array(["2024-01-01"] * 10,
+                                                                        dtype=object))

@@ -8,7 +8,7 @@ import pandas as pd
 from trainwise.data.copies import tie_codes
 from trainwise.data.errors import DataError
 from trainwise.data.split import SPLITTERS, TIMED, SplitIndices, finish, prepare, with_ties
-from trainwise.data.timesplit import time_folds
+from trainwise.data.timesplit import as_times, time_folds
 
 
 def _carve_folds(y: np.ndarray, codes: np.ndarray | None, num_folds: int, strategy: str,
@@ -36,6 +36,7 @@ def kfold_indices(y: np.ndarray, *, num_folds: int, groups: np.ndarray | None = 
     expanding windows, fold j validating on the j-th of k+1 blocks of each series' timeline).
     Same rules, purity, seeding and `ties` as split_indices; no fold is empty."""
     y = np.asarray(y).reshape(-1)
+    times = None if times is None else as_times(times)
     if not 2 <= num_folds <= len(y):
         raise DataError(f"num_folds = {num_folds}: k-fold needs 2 <= k <= {len(y)} rows.")
     codes, strategy = prepare(y, groups, times, len(y) // num_folds, strategy, task)

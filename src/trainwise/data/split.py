@@ -17,7 +17,7 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from trainwise.data.copies import join, tie_codes
 from trainwise.data.errors import DataError
 from trainwise.data.grouping import grouped_split
-from trainwise.data.timesplit import time_split
+from trainwise.data.timesplit import as_times, time_split
 
 # A splitter gets labels (N,), group codes (N,) int64 or None, the number of validation
 # samples wanted, and a seeded Generator; it returns the validation row indices.
@@ -236,6 +236,7 @@ def split_indices(y: np.ndarray, *, val_fraction: float, groups: np.ndarray | No
     is read or changed.
     """
     y = np.asarray(y).reshape(-1)
+    times = None if times is None else as_times(times)
     num_val = _check_sizes(len(y), val_fraction)
     codes, strategy = prepare(y, groups, times, num_val, strategy, task)
     if strategy in TIMED:

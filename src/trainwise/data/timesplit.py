@@ -8,6 +8,7 @@ timestamp stay together, and a gap in time units separates the two sides.
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass
 
@@ -24,14 +25,30 @@ class TimeParts:
     num_dropped: int  # rows inside the gap: in neither part, counted so nothing vanishes
 
 
+def as_times(times: object) -> np.ndarray:
+    """Times as one numpy array: numbers as given, dates as datetime64. numpy has no time
+    zones, so np.asarray turns a tz-aware pandas Series into dtype object; such dates (and
+    aware datetime objects) become naive UTC, as the table loader reads '+01:00' offsets."""
+    if isinstance(getattr(times, "dtype", None), pd.DatetimeTZDtype):
+        return pd.DatetimeIndex(times).tz_convert("UTC").tz_localize(None).to_numpy()
+    array = np.asarray(times)
+    if array.dtype == object and array.size and all(
+            isinstance(v, datetime.datetime) for v in array.ravel()):
+        parsed = pd.to_datetime(array.ravel(), utc=True).tz_localize(None)
+        return parsed.to_numpy().reshape(array.shape)
+    return array
+
+
 def time_axis(times: np.ndarray) -> np.ndarray:
     """datetime64 -> int64 nanoseconds, numbers -> float64: one axis that spans subtract on."""
-    times = np.asarray(times)
+    times = as_times(times)
     if times.dtype.kind == "M":
         return times.astype("datetime64[ns]").astype(np.int64)
     if times.dtype.kind in "iuf":
         return times.astype(np.float64)
-    raise DataError(f"times have dtype {times.dtype}; expected dates or numbers.")
+    raise DataError(f"times have dtype {times.dtype}; expected dates (datetime64, or pandas "
+                    "datetimes: tz-aware ones are read in UTC) or numbers. Parse date text "
+                    "first, e.g. pd.to_datetime(column, utc=True).")
 
 
 def parse_span(value: str | float, times: np.ndarray, name: str = "split.gap") -> float:
