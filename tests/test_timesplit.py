@@ -254,3 +254,23 @@ def test_date_text_is_refused_with_a_way_to_parse_it():
     with pytest.raises(DataError, match="pd.to_datetime"):
         split_indices(np.arange(10) % 2, val_fraction=0.2, times=np.array(["2024-01-01"] * 10,
                                                                         dtype=object))
+
+
+def test_a_date_cut_on_numeric_times_gets_advice_in_their_units():
+    dates = pd.date_range("2016-01-01", periods=48, freq="MS")
+    epoch = (dates - pd.Timestamp("1970-01-01")) // pd.Timedelta("1s")  # seconds since 1970
+    y = np.arange(48) % 2
+    with pytest.raises(DataError) as caught:
+        split_indices(y, val_fraction=0.2, times=epoch.to_numpy(), cut="2018-01-01")
+    message = str(caught.value)
+    assert "2024-06-01" not in message and "'30D'" not in message.split("durations")[0]
+    suggested = message.split("'2018-01-01' is '")[1].split("'")[0]
+    assert suggested == str(int(pd.Timestamp("2018-01-01").timestamp()))  # 1514764800
+    # the advice works: the suggested number cuts where the date cuts the same rows as dates
+    by_number = split_indices(y, val_fraction=0.2, times=epoch.to_numpy(), cut=suggested)
+    by_date = split_indices(y, val_fraction=0.2, times=dates.to_numpy(), cut="2018-01-01")
+    assert np.array_equal(by_number.val, by_date.val)
+    with pytest.raises(DataError, match=r"from 0 to 19\), so the cut must be one in the same "
+                                        r"units, e.g. '15'") as caught:
+        split_indices(np.arange(20) % 2, val_fraction=0.2, times=np.arange(20), cut="soon")
+    assert "since 1970" not in str(caught.value)

@@ -94,9 +94,39 @@ def _cut_values(value: object, times: np.ndarray, axis: np.ndarray,
     try:
         cut = float(pd.Timestamp(text).value) if dated else float(text)
     except ValueError:
-        raise DataError(f"split.cut = {value!r} is neither a {'date' if dated else 'number'} nor "
-                        "a duration; write e.g. '2024-06-01' or '30D'.") from None
+        if dated:
+            raise DataError(f"split.cut = {value!r} is neither a date nor a duration; write "
+                            "e.g. '2024-06-01' or '30D'.") from None
+        raise DataError(_numeric_cut_advice(value, axis)) from None
     return np.full(len(axis), cut)
+
+
+EPOCH_UNITS = {"seconds": 1e9, "milliseconds": 1e6}  # ns per unit of common numeric times
+
+
+def _numeric_cut_advice(value: object, axis: np.ndarray) -> str:
+    """Why a cut that is not a number fails on numeric times, with a cut in their units; a
+    date is converted only as a hint, when it lands inside the times read as epoch seconds
+    (or ms): the same numbers could be days or row numbers, so it is never applied silently."""
+    low, high = float(axis.min()), float(axis.max())
+    example = float(np.quantile(axis, 0.8, method="lower"))  # a time that leaves 20% after it
+    advice = (f"split.cut = {value!r} is not a number, but the times are numbers (from "
+              f"{_number(low)} to {_number(high)}), so the cut must be one in the same units, "
+              f"e.g. '{_number(example)}'; durations such as '30D' need dates.")
+    try:
+        date_ns = float(pd.Timestamp(str(value).strip()).value)
+    except ValueError:
+        return advice
+    for unit, ns in EPOCH_UNITS.items():
+        if low <= date_ns / ns <= high:
+            return (f"{advice} If the times are {unit} since 1970-01-01 (UTC), {value!r} is "
+                    f"'{date_ns / ns:.0f}'.")
+    return advice
+
+
+def _number(value: float) -> str:
+    """Whole numbers in full (epoch seconds: '1514764800', not '1.51476e+09'), others short."""
+    return f"{value:.0f}" if value == round(value) and abs(value) < 1e16 else f"{value:.6g}"
 
 
 def _positions(axis: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
