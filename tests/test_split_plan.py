@@ -297,3 +297,15 @@ def test_row_folds_still_train_on_fold_0():
     result = plan_split(data, SplitSettings(num_folds=3))
     assert result.strategy == "stratified_group" and result.trained_fold == 0
     assert "training on fold 0" in folds_note(result)
+
+
+def test_small_regression_parts_are_worded_for_rmse_not_accuracy():
+    from scipy.stats import chi2
+
+    from trainwise.data.plan import small_parts
+
+    [warn] = small_parts({"train": 200, "val": 23, "test": 58}, "regression")  # macro.csv's
+    assert "accuracy" not in warn.message and "points" not in warn.message
+    # reference: n * MSE / sigma^2 ~ chi2(n), so RMSE / sigma spans sqrt(chi2 quantiles / n)
+    low, high = np.sqrt(chi2.ppf([0.025, 0.975], 23) / 23)
+    assert "uncertain by about +-29%" in warn.message and round((high - low) / 2, 2) == 0.29

@@ -147,7 +147,7 @@ def stage_split(ctx: RunContext) -> list[Finding]:
                          "fingerprint": _fingerprint(train, val)}
     if result.num_dropped:
         data.notes.append(f"{result.num_dropped} rows inside the time gap are in no split")
-    findings = result.findings + small_parts(sizes)
+    findings = result.findings + small_parts(sizes, data.task)
     if data.task == "classification":
         counts = {name: np.bincount(a.y, minlength=data.num_classes).tolist()
                   for name, a in ctx.splits.items()}

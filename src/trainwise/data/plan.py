@@ -255,14 +255,23 @@ def _proofs(data: TaskData, result: SplitResult, pool: np.ndarray, keys: _Keys,
     return findings
 
 
-def small_parts(sizes: dict[str, int]) -> list[Finding]:
+def _noise(n: int, task: str) -> str:
+    """How much one score on n rows can move. Accuracy: one row is 100/n points and a 95%
+    interval spans up to +-98/sqrt(n) points (p = 0.5). Regression: an RMSE from n normal
+    errors has a 95% interval of about +-1.96/sqrt(2n) of itself (chi-square, large n)."""
+    if task == "regression":
+        return f"an RMSE from {n} rows is uncertain by about +-{196 / (2 * n) ** 0.5:.0f}%"
+    return (f"one row = {100 / n:.0f} points of accuracy, 95% interval up to "
+            f"+-{98 / n ** 0.5:.0f} points")
+
+
+def small_parts(sizes: dict[str, int], task: str = "classification") -> list[Finding]:
     """A warning when the val or test part is too small to score on (MIN_SCORED_ROWS)."""
     small = {part: n for part, n in sizes.items() if part in ("val", "test") and
              0 < n < MIN_SCORED_ROWS}
     if not small:
         return []
-    listed = ", ".join(f"{part} {n} rows (one row = {100 / n:.0f} points of accuracy, 95% "
-                       f"interval up to +-{98 / n ** 0.5:.0f} points)" for part, n in small.items())
+    listed = ", ".join(f"{part} {n} rows ({_noise(n, task)})" for part, n in small.items())
     return [warning(
         "split", "small_scored_parts",
         f"Scores on these parts are mostly noise: {listed}. Early stopping and the short runs "
