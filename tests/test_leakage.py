@@ -106,3 +106,18 @@ def test_clean_splits_give_one_info_with_counts():
 def test_mismatched_shapes_raise():
     with pytest.raises(DataError, match="same features"):
         check_leakage(np.zeros((3, 4)), np.zeros((3, 5)))
+
+
+def test_group_start_order_counts_rows_strictly_after_the_later_part_begins():
+    # every patient starts on 2023-01-01 (the audit's samestart.csv): rows on that day are not
+    # "dated after val begins"; the count is the rows strictly later, as pandas counts them
+    from trainwise.data.leakage import check_group_starts
+
+    day = np.datetime64("2023-01-01") + np.array([0, 0, 5, 9, 0, 3, 0, 0, 2]).astype(
+        "timedelta64[D]")
+    groups = np.array([1, 1, 1, 1, 2, 2, 3, 3, 3])
+    a, b = np.arange(6), np.arange(6, 9)  # groups 1, 2 | group 3, all starting on day 0
+    [finding] = check_group_starts(day[a], day[b], groups[a], groups[b])
+    later = int((pd.Series(day[a]) > pd.Series(day[b]).min()).sum())
+    assert finding.evidence["num_rows_after"] == later == 3
+    assert "3 of 6 train rows are dated after val begins" in finding.message

@@ -309,3 +309,19 @@ def test_small_regression_parts_are_worded_for_rmse_not_accuracy():
     # reference: n * MSE / sigma^2 ~ chi2(n), so RMSE / sigma spans sqrt(chi2 quantiles / n)
     low, high = np.sqrt(chi2.ppf([0.025, 0.975], 23) / 23)
     assert "uncertain by about +-29%" in warn.message and round((high - low) / 2, 2) == 0.29
+
+
+def test_key_findings_name_the_gap_only_when_set_and_npz_arrays_as_arrays():
+    from trainwise.data.arrays import array_data
+
+    data = table_data(visits(), "label")
+    plain = {f.code: f.message for f in key_findings(data)}["inferred_time_key"]
+    assert "gap" not in plain and plain.endswith("start later in validation.")
+    gapped = {f.code: f.message for f in key_findings(data, "auto", "7D")}["inferred_time_key"]
+    assert "validation, 7D apart (split.gap)." in gapped
+    rng = np.random.default_rng(0)
+    arrays = array_data(rng.normal(size=(20, 3)), np.arange(20) % 2, groups=np.arange(20) // 4,
+                        times=np.arange(20.0))
+    messages = sorted(f.message for f in key_findings(arrays))
+    assert messages == ["group key: the `groups` array (declared).",
+                        "time key: the `times` array (declared)."]

@@ -108,7 +108,7 @@ def stage_data(ctx: RunContext) -> list[Finding]:
         data.notes.append(f"quick run: kept {cfg.max_samples} samples (data.max_samples)")
     ctx.data = data
     findings, summary = audit(data)
-    findings += key_findings(data, ctx.config.split.strategy)
+    findings += key_findings(data, ctx.config.split.strategy, ctx.config.split.gap)
     findings += augment_findings(data, cfg.augment)
     figure = plot_samples(data, ctx.run.figure_path("samples.png"))
     ctx.meta["figures"] = [{"path": str(figure.relative_to(ctx.run.path)),

@@ -128,8 +128,9 @@ def array_data(x: np.ndarray, y: np.ndarray, *, kind: str = "auto", task: str = 
                     times=_times(times, len(x)))
     if x.ndim == 3 and requested == "auto":
         _note_sequence_reading(data, x.shape)
-    data.keys = [Key(role, role, declared=True) for role, values in  # type: ignore[misc]
-                 (("group", data.groups), ("time", data.times)) if values is not None]
+    data.keys = [Key(name, role, declared=True, reason=f"the `{name}` array")  # type: ignore
+                 for role, name, values in (("group", "groups", data.groups),
+                                            ("time", "times", data.times)) if values is not None]
     width = int(np.prod(inputs.shape[2:])) if kind != "vector" else inputs.shape[1]
     data.feature_names = [f"x{i}" for i in range(inputs.shape[1])] if kind == "vector" else \
         [f"t{i}" for i in range(width)] if kind == "sequence" and inputs.shape[1] == 1 else []

@@ -272,7 +272,7 @@ def check_group_starts(times_a: np.ndarray, times_b: np.ndarray, groups_a: np.nd
             "Split with split.strategy = \"group_time\" (or \"auto\") and both "
             "split.group_column and split.time_column set; then rerun the split stage.",
             num_groups=early)]
-    later = int((axis_a >= first_b).sum())
+    later = int((axis_a > first_b).sum())  # rows on the day b begins are not after it
     # panel data (every group spans the whole period): whole groups by start time leave most
     # training rows after validation begins, so validation says nothing about the future
     if later * 2 <= len(axis_a):

@@ -32,10 +32,10 @@ SETTING = {"group": "split.group_column", "time": "split.time_column"}
 PROMISE = {("group", "series"): "split each of its values' rows by time (earlier rows train, "
                                 "later rows validate), so its values straddle the parts",
            ("time", "whole"): "keep groups whole and put the groups that start later in "
-                              "validation (with split.gap)",
+                              "validation",
            ("time", "series"): "put validation after training in time within each group "
-                               "(per series, with split.gap)",
-           ("time", "plain"): "put validation after training in time (with split.gap)"}
+                               "(per series)",
+           ("time", "plain"): "put validation after training in time"}
 KEEP_WHOLE = "keep each of its values on one side"
 
 
@@ -90,20 +90,28 @@ def _set_flag(setting: str, column: str) -> str:
     return f"--set '{setting}=\"{column}\"'"
 
 
-def key_findings(data: TaskData, strategy: str = "auto") -> list[Finding]:
+def _promise(role: str, mode: str | None, gap: object) -> str:
+    """What the split will do with an inferred key; the gap only when split.gap sets one."""
+    promise = PROMISE.get((role, mode), KEEP_WHOLE)
+    if role == "time" and mode and gap not in ("", None, 0):
+        promise += f", {gap} apart (split.gap)"
+    return promise
+
+
+def key_findings(data: TaskData, strategy: str = "auto", gap: object = "") -> list[Finding]:
     """A warning per inferred key that names the column, why, and the setting to use it."""
     findings, mode = [], _time_mode(data, strategy)
     for key in data.keys:
         setting = _set_flag(SETTING[key.role], key.column)
-        if key.declared:
-            findings.append(info("data", f"{key.role}_key", f"{key.role} key: column "
-                                 f"'{key.column}' (declared).", column=key.column))
+        if key.declared:  # a .npz's or in-memory `groups` / `times` array says so in `reason`
+            findings.append(info("data", f"{key.role}_key", f"{key.role} key: "
+                                 f"{key.reason or f'column {key.column!r}'} (declared).",
+                                 column=key.column))
         elif _honours(key, strategy):
             findings.append(warning(
                 "data", f"inferred_{key.role}_key",
                 f"column '{key.column}' looks like a {key.role} key ({key.reason}), so it is "
-                f"not used as a feature: the split will "
-                f"{PROMISE.get((key.role, mode), KEEP_WHOLE)}.",
+                f"not used as a feature: the split will {_promise(key.role, mode, gap)}.",
                 f"Confirm it with `{setting}`; if rows are independent of it, use "
                 f"`--set {SETTING[key.role]}=none` and it stays a feature.",
                 column=key.column, reason=key.reason))
