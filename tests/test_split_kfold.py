@@ -62,9 +62,34 @@ def test_folds_reproducible_and_pure(strategy):
 
 def test_too_few_groups_or_folds_is_an_error_with_a_fix():
     y = np.arange(30) % 2
-    with pytest.raises(DataError, match="groups ran out"):
+    with pytest.raises(DataError, match="5 folds need at least 5 groups, .* the data has 3 "
+                                        "groups. Lower split.num_folds to 3 or fewer"):
         kfold_indices(y, num_folds=5, groups=np.arange(30) // 10, strategy="group")
     with pytest.raises(DataError, match="k-fold needs 2 <= k"):
         kfold_indices(y, num_folds=1)
     with pytest.raises(DataError, match="ignores the declared group column"):
         kfold_indices(y, num_folds=3, groups=np.arange(30) // 3, strategy="stratified")
+
+
+@pytest.mark.parametrize("strategy", ["group", "stratified_group"])
+def test_one_dominant_group_still_gives_k_folds_like_group_kfold(strategy):
+    # the audit's case: 6 groups, one holding 25 of 30 rows; the 1/k row target made the first
+    # fold take every small group and left the big one alone for four folds
+    y, groups = np.arange(30) % 2, np.r_[np.zeros(25, int), np.arange(1, 6)]
+    folds = kfold_indices(y, num_folds=5, groups=groups, strategy=strategy)
+    theirs = [val for _, val in GroupKFold(5).split(y, y, groups)]  # the reference: it can
+    assert len(folds) == len(theirs) == 5
+    vals = np.concatenate([f.val for f in folds])
+    assert np.array_equal(np.sort(vals), np.arange(30))  # a partition
+    for fold in folds:
+        assert len(fold.val) and not set(groups[fold.train]) & set(groups[fold.val])
+    assert sorted(len(f.val) for f in folds)[-1] == 25  # the big group is one fold
+
+
+def test_copies_that_join_groups_below_k_are_named():
+    y, groups = np.arange(30) % 2, np.arange(30) // 5  # 6 groups
+    ties = np.arange(30)
+    ties[[5, 10, 15]] = 0  # one row copied into groups 1, 2, 3: groups 0-3 become one set
+    with pytest.raises(DataError, match="exact copies of rows across groups join them into 3 "
+                                        "sets"):
+        kfold_indices(y, num_folds=5, groups=groups, strategy="group", ties=ties)

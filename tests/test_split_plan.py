@@ -325,3 +325,19 @@ def test_key_findings_name_the_gap_only_when_set_and_npz_arrays_as_arrays():
     messages = sorted(f.message for f in key_findings(arrays))
     assert messages == ["group key: the `groups` array (declared).",
                         "time key: the `times` array (declared)."]
+
+
+def test_folds_made_uneven_by_one_big_group_are_a_warning():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"patient_id": np.r_[np.zeros(250, int), np.repeat(np.arange(1, 11),
+                                                                             5)],
+                          "dose": rng.normal(size=300), "label": np.arange(300) % 2})
+    data = table_data(frame, "label", group_column="patient_id")
+    result = plan_split(data, SplitSettings(num_folds=5, test_fraction=0.1))
+    [warn] = [f for f in result.findings if f.code == "uneven_folds"]
+    sizes = [len(f.val) for f in result.folds]
+    assert warn.evidence["val_sizes"] == sizes and max(sizes) == 250
+    assert "group '0' holds 250 of" in warn.message
+    even = plan_split(table_data(visits().drop(columns="visit"), "label"),
+                      SplitSettings(num_folds=5))
+    assert "uneven_folds" not in codes(even.findings)

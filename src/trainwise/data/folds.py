@@ -11,21 +11,51 @@ from trainwise.data.split import SPLITTERS, TIMED, SplitIndices, finish, prepare
 from trainwise.data.timesplit import as_times, time_folds
 
 
+def _keep_groups_for_later_folds(val: np.ndarray, codes: np.ndarray,
+                                 folds_after: int) -> np.ndarray:
+    """Trim a fold's val rows (indices into `left`) to whole groups that leave at least one
+    group for each later fold: with one group holding most rows, a fold sized 1/k in rows can
+    otherwise take every small group and leave the big one alone for several folds."""
+    picked, sizes = np.unique(codes[val], return_counts=True)
+    allowed = len(np.unique(codes)) - folds_after
+    if len(picked) <= allowed:
+        return val
+    keep = picked[np.argsort(-sizes, kind="stable")[:allowed]]  # the largest: nearest 1/k
+    return val[np.isin(codes[val], keep)]
+
+
 def _carve_folds(y: np.ndarray, codes: np.ndarray | None, num_folds: int, strategy: str,
                  rng: np.random.Generator) -> list[np.ndarray]:
     """Fold j takes 1/(k-j) of the rows still unassigned, so every fold is sized in samples
-    and keeps class shares by the same splitter a single split uses; the last takes the rest."""
+    and keeps class shares by the same splitter a single split uses; the last takes the rest.
+    Whole groups: each fold leaves a group for every later one (kfold_indices checked k <= G)."""
     left, folds = np.arange(len(y)), []
     for j in range(num_folds - 1):
         num_val = round(len(left) / (num_folds - j))
         sub = None if codes is None else pd.factorize(codes[left], sort=True)[0]
-        if sub is not None and sub.max() < 1:
-            raise DataError(f"{num_folds} folds need at least {num_folds} groups; the groups "
-                            "ran out. Lower split.num_folds.")
-        val = left[SPLITTERS[strategy](y[left], sub, num_val, rng)]
+        val = SPLITTERS[strategy](y[left], sub, num_val, rng)
+        if sub is not None:
+            val = _keep_groups_for_later_folds(val, sub, num_folds - j - 1)
+        val = left[val]
         folds.append(np.sort(val))
         left = np.setdiff1d(left, val, assume_unique=True)
     return folds + [left]
+
+
+def _check_group_count(num_folds: int, groups: np.ndarray | None,
+                       joined: np.ndarray | None) -> None:
+    """Each fold validates on whole groups, so k folds need k groups (after copies join)."""
+    if groups is None or joined is None:
+        return
+    num_groups, num_joined = int(groups.max()) + 1, int(joined.max()) + 1
+    if num_joined >= num_folds:
+        return
+    copies = "" if num_joined == num_groups else (
+        f", and exact copies of rows across groups join them into {num_joined} sets that "
+        "must stay whole")
+    raise DataError(f"{num_folds} folds need at least {num_folds} groups, one or more per "
+                    f"fold's validation part; the data has {num_groups} groups{copies}. Lower "
+                    f"split.num_folds to {max(num_joined, 2)} or fewer, or add groups.")
 
 
 def kfold_indices(y: np.ndarray, *, num_folds: int, groups: np.ndarray | None = None,
@@ -45,6 +75,7 @@ def kfold_indices(y: np.ndarray, *, num_folds: int, groups: np.ndarray | None = 
         folds = time_folds(np.asarray(times).reshape(-1), num_folds=num_folds, series=codes,
                            gap=gap, seed=seed, whole_groups=strategy == "group_time")
         return [finish(f.val, len(y), strategy, f.train, f.num_dropped) for f in folds]
-    splitter, codes = with_ties(strategy, codes, tie_codes(ties, num_folds))
-    vals = _carve_folds(y, codes, num_folds, splitter, np.random.default_rng(seed))
+    splitter, joined = with_ties(strategy, codes, tie_codes(ties, num_folds))
+    _check_group_count(num_folds, codes, joined)
+    vals = _carve_folds(y, joined, num_folds, splitter, np.random.default_rng(seed))
     return [finish(val, len(y), strategy) for val in vals]

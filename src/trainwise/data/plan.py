@@ -257,6 +257,7 @@ def _proofs(data: TaskData, result: SplitResult, pool: np.ndarray, keys: _Keys,
                                  rows=(seen, np.arange(len(data.x_test))))
     if data.kind == "image":
         findings += split_near_duplicates(data, pairs, seen, result.test)
+    findings += uneven_folds(result.folds, keys.groups, pool)
     if result.num_dropped:
         findings.append(info("split", "gap_rows", f"{result.num_dropped} rows fell inside the "
                              f"time gap ({gap}) and are in no part.", num_rows=result.num_dropped))
@@ -271,6 +272,26 @@ def _noise(n: int, task: str) -> str:
         return f"an RMSE from {n} rows is uncertain by about +-{196 / (2 * n) ** 0.5:.0f}%"
     return (f"one row = {100 / n:.0f} points of accuracy, 95% interval up to "
             f"+-{98 / n ** 0.5:.0f} points")
+
+
+def uneven_folds(folds: list[SplitIndices], groups: np.ndarray | None,
+                 pool: np.ndarray) -> list[Finding]:
+    """A warning when whole groups make the folds' validation parts very unequal (one group
+    holding most rows): their scores then weigh different amounts of data."""
+    sizes = [len(f.val) for f in folds]
+    if groups is None or not sizes or max(sizes) <= 1.5 * sum(sizes) / len(sizes):
+        return []
+    keys, counts = np.unique(np.asarray(groups)[pool], return_counts=True)
+    big = int(np.argmax(counts))
+    return [warning(
+        "split", "uneven_folds",
+        f"The {len(folds)} folds validate on {min(sizes)} to {max(sizes)} rows, not "
+        f"~{sum(sizes) / len(sizes):.0f} each: groups stay whole, and group '{keys[big]}' holds "
+        f"{counts[big]} of {len(pool)} rows, so fold scores weigh very different data.",
+        "If that group is not one unit, give its parts their own group keys; otherwise use "
+        "fewer folds (split.num_folds) or read each fold's score with its size. Then rerun "
+        "the split stage.", val_sizes=sizes, largest_group=str(keys[big]),
+        largest_group_rows=int(counts[big]))]
 
 
 def small_parts(sizes: dict[str, int], task: str = "classification") -> list[Finding]:
