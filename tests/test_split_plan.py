@@ -9,13 +9,8 @@ import pytest
 
 from trainwise.data.augment import augment_findings, augment_plan, random_flip
 from trainwise.data.errors import DataError
-from trainwise.data.plan import (
-    SplitSettings,
-    folds_note,
-    key_findings,
-    missing_classes,
-    plan_split,
-)
+from trainwise.data.part_findings import missing_classes
+from trainwise.data.plan import SplitSettings, folds_note, key_findings, plan_split
 from trainwise.data.tables import table_data
 from trainwise.data.task import TaskData
 
@@ -222,7 +217,7 @@ def test_loader_applies_augment_from_its_own_seed():
 
 
 def test_val_or_test_parts_too_small_to_score_are_named_with_their_interval():
-    from trainwise.data.plan import small_parts
+    from trainwise.data.part_findings import small_parts
 
     assert small_parts({"train": 10, "val": 30, "test": 400}) == []
     [warn] = small_parts({"train": 120, "val": 14, "test": 36})  # the wine data's parts
@@ -302,7 +297,7 @@ def test_row_folds_still_train_on_fold_0():
 def test_small_regression_parts_are_worded_for_rmse_not_accuracy():
     from scipy.stats import chi2
 
-    from trainwise.data.plan import small_parts
+    from trainwise.data.part_findings import small_parts
 
     [warn] = small_parts({"train": 200, "val": 23, "test": 58}, "regression")  # macro.csv's
     assert "accuracy" not in warn.message and "points" not in warn.message
@@ -341,3 +336,52 @@ def test_folds_made_uneven_by_one_big_group_are_a_warning():
     even = plan_split(table_data(visits().drop(columns="visit"), "label"),
                       SplitSettings(num_folds=5))
     assert "uneven_folds" not in codes(even.findings)
+
+
+def patients(sizes: list[int]) -> pd.DataFrame:
+    """Patients with the given numbers of visits, each starting after the previous one."""
+    patient = np.repeat(np.arange(len(sizes)), sizes)
+    day = np.arange(len(patient))
+    return pd.DataFrame({
+        "patient_id": patient,
+        "visit": (np.datetime64("2024-01-01") + day.astype("timedelta64[D]")).astype(str),
+        "dose": np.linspace(0, 1, len(patient)), "label": np.arange(len(patient)) % 2})
+
+
+def test_too_few_groups_are_counted_against_the_parts_they_must_fill():
+    # the audit's two_groups.csv: the test part took one of 2 groups, and the old error said
+    # "only 1 group in the group column"
+    data = table_data(patients([10, 11]), "label")
+    with pytest.raises(DataError, match="2 groups \\(column 'patient_id'\\) cannot fill train, "
+                                        "validation and test: .* at least 3 groups") as caught:
+        plan_split(data, SplitSettings())
+    assert "only 1 group" not in str(caught.value)
+    assert 'split.group_column = "none"' in str(caught.value)
+    with pytest.raises(DataError, match="cannot fill 3 time folds and a test part: .* at least "
+                                        "5 groups"):
+        plan_split(table_data(patients([9, 9, 10]), "label"), SplitSettings(num_folds=3))
+
+
+def test_empty_val_after_a_test_cut_names_the_pool_and_no_unset_setting():
+    # the audit's three_groups.csv: 3 patients, dated; neither split.cut nor split.gap set
+    data = table_data(patients([7, 13, 8]), "label")
+    with pytest.raises(DataError) as caught:
+        plan_split(data, SplitSettings())
+    message = str(caught.value)
+    assert "validation part empty" in message and "split.val_fraction to at least" in message
+    assert "split.cut" not in message and "split.gap" not in message
+    assert "drawn from the 20 rows (2 groups) left after the 8-row test part" in message
+
+
+def test_an_empty_test_part_is_called_the_test_part():
+    data = table_data(patients([10, 10, 60]), "label")  # the last patient: 75% of the rows
+    with pytest.raises(DataError, match="leaves the test part empty: .* Raise "
+                                        "split.test_fraction to at least 0.38"):
+        plan_split(data, SplitSettings())
+
+
+def test_a_test_part_that_takes_all_but_one_group_is_named():
+    frame = patients([1, 1, 20]).drop(columns="visit")  # 20% of 22 rows: the two small groups
+    with pytest.raises(DataError, match=r"the test part \(split.test_fraction = 0.2\) took 2 of "
+                                        r"the 3 groups .* left 1 for train and validation"):
+        plan_split(table_data(frame, "label"), SplitSettings())

@@ -87,9 +87,9 @@ def test_numeric_times_and_ties_stay_together():
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"cut": "2030-01-01"}, "validation part empty: the times left for training and "
-                            "validation \\(a carved test part"),
-    ({"cut": "2000-01-01"}, "training part empty"),
+    ({"cut": "2030-01-01"}, "validation part empty: no time falls at or after split.cut = "
+                            "'2030-01-01', and the times run from 2024-01-01"),
+    ({"cut": "2000-01-01"}, "training part empty: no time falls before split.cut"),
     ({"cut": "30"}, "needs a unit"),
     ({"cut": "soon"}, "neither a date nor"),
     ({"gap": "a while"}, "not a duration"),
@@ -274,3 +274,37 @@ def test_a_date_cut_on_numeric_times_gets_advice_in_their_units():
                                         r"units, e.g. '15'") as caught:
         split_indices(np.arange(20) % 2, val_fraction=0.2, times=np.arange(20), cut="soon")
     assert "since 1970" not in str(caught.value)
+
+
+def test_empty_parts_blame_the_setting_at_fault_and_no_other():
+    y = np.arange(30) % 2
+    # k time folds of whole groups need k + 1 groups: counted, no cut, gap or test part named
+    with pytest.raises(DataError) as caught:
+        kfold_indices(y, num_folds=5, groups=np.repeat([0, 1, 2], 10), times=np.arange(30))
+    message = str(caught.value)
+    assert "5 time folds need at least 6 groups" in message and "the data has 3 groups" in message
+    assert "Lower split.num_folds to 2 or fewer" in message
+    assert all(unset not in message for unset in ("split.cut", "split.gap", "test part"))
+    # enough groups, but too unequal for the blocks: the fold and block are named
+    groups, times = np.repeat([0, 1, 2, 3], [1, 1, 1, 50]), np.arange(53)
+    with pytest.raises(DataError, match=r"validation part empty: 3 folds cut the 4 groups, .* "
+                                        r"block 1 \(fold 1's validation part\) holds no group"):
+        kfold_indices(np.arange(53) % 2, num_folds=3, groups=groups, times=times)
+    # a gap that swallows every training row is named alone
+    with pytest.raises(DataError, match="split.gap = 100 drops all 16 training rows") as caught:
+        split_indices(np.arange(20) % 2, val_fraction=0.2, times=np.arange(20), gap=100)
+    assert "split.cut" not in str(caught.value)
+
+
+def test_the_fraction_advice_for_whole_groups_is_the_least_that_works():
+    groups = np.repeat([0, 1], [7, 13])  # the audit's three_groups.csv pool after its test cut
+    times, y = np.arange(20), np.arange(20) % 2
+    with pytest.raises(DataError, match="validation part empty") as caught:
+        split_indices(y, val_fraction=0.1, groups=groups, times=times)
+    message = str(caught.value)
+    assert "holds 65% of the rows" in message and "split.cut" not in message
+    need = float(message.split("split.val_fraction to at least ")[1][:4])
+    split = split_indices(y, val_fraction=need, groups=groups, times=times)
+    assert np.array_equal(split.val, np.arange(7, 20))  # the advice works: group 1 held out
+    with pytest.raises(DataError):
+        split_indices(y, val_fraction=need - 0.01, groups=groups, times=times)

@@ -18,14 +18,8 @@ from trainwise.config import Config
 from trainwise.data.audit import audit
 from trainwise.data.augment import augment_findings, augment_plan, random_flip
 from trainwise.data.figures import plot_samples, samples_caption
-from trainwise.data.plan import (
-    SplitSettings,
-    folds_note,
-    key_findings,
-    missing_classes,
-    plan_split,
-    small_parts,
-)
+from trainwise.data.part_findings import missing_classes, small_parts
+from trainwise.data.plan import SplitSettings, folds_note, key_findings, plan_split
 from trainwise.data.sources import load_data
 from trainwise.data.task import TaskData
 from trainwise.data.tensors import Normaliser, sample_rows, to_loader

@@ -54,8 +54,25 @@ def _check_group_count(num_folds: int, groups: np.ndarray | None,
         f", and exact copies of rows across groups join them into {num_joined} sets that "
         "must stay whole")
     raise DataError(f"{num_folds} folds need at least {num_folds} groups, one or more per "
-                    f"fold's validation part; the data has {num_groups} groups{copies}. Lower "
-                    f"split.num_folds to {max(num_joined, 2)} or fewer, or add groups.")
+                    f"fold's validation part; the data has {num_groups} groups{copies}. "
+                    f"{_fewer_folds(num_joined)}, or add groups.")
+
+
+def _fewer_folds(max_folds: int) -> str:
+    return (f"Lower split.num_folds to {max_folds} or fewer" if max_folds >= 2 else
+            "Use one split (split.num_folds = 1)")
+
+
+def _check_time_group_count(num_folds: int, codes: np.ndarray | None) -> None:
+    """Expanding windows of whole groups: k + 1 blocks, each needing a group of its own."""
+    assert codes is not None
+    num_groups = int(codes.max()) + 1
+    if num_groups <= num_folds:
+        raise DataError(f"{num_folds} time folds need at least {num_folds + 1} groups: they cut "
+                        f"the groups, kept whole and in order of start, into {num_folds + 1} "
+                        f"blocks (fold j trains on the blocks before block j and validates on "
+                        f"it); the data has {num_groups} groups. "
+                        f"{_fewer_folds(num_groups - 1)}, or add groups.")
 
 
 def kfold_indices(y: np.ndarray, *, num_folds: int, groups: np.ndarray | None = None,
@@ -72,6 +89,8 @@ def kfold_indices(y: np.ndarray, *, num_folds: int, groups: np.ndarray | None = 
     codes, strategy = prepare(y, groups, times, len(y) // num_folds, strategy, task)
     if strategy in TIMED:
         assert times is not None
+        if strategy == "group_time":
+            _check_time_group_count(num_folds, codes)
         folds = time_folds(np.asarray(times).reshape(-1), num_folds=num_folds, series=codes,
                            gap=gap, seed=seed, whole_groups=strategy == "group_time")
         return [finish(f.val, len(y), strategy, f.train, f.num_dropped) for f in folds]

@@ -11,6 +11,7 @@ import numpy as np
 
 from trainwise.data.copies import copies_findings, find_copies
 from trainwise.data.folds import kfold_indices
+from trainwise.data.group_count import GroupCount, after_test
 from trainwise.data.leakage import (
     check_group_starts,
     check_hashed,
@@ -19,14 +20,12 @@ from trainwise.data.leakage import (
     shared_groups,
 )
 from trainwise.data.neardup import split_near_duplicates
+from trainwise.data.part_findings import uneven_folds
 from trainwise.data.split import TIMED, SplitIndices, split_indices
 from trainwise.data.task import Key, TaskData
 from trainwise.findings import Finding, info, warning
 
 ROW_LEVEL = ("random", "stratified")
-NUM_LISTED = 5  # classes named in a finding's message; the evidence lists them all
-MIN_SCORED_ROWS = 30  # a val or test part below this is mostly noise: one row moves accuracy
-# by > 3 points and a score's 95% interval spans up to +-98/sqrt(n) points (+-18 at 30)
 SETTING = {"group": "split.group_column", "time": "split.time_column"}
 # what the split will do with an inferred key, by role and time mode (see _time_mode)
 PROMISE = {("group", "series"): "split each of its values' rows by time (earlier rows train, "
@@ -195,21 +194,27 @@ def plan_split(data: TaskData, settings: SplitSettings) -> SplitResult:
     common: dict[str, Any] = {"strategy": settings.strategy, "task": data.task,
                               "gap": settings.gap}
     pool, test, dropped = np.arange(len(data.y)), None, 0
+    count = GroupCount.of(data, groups, times, settings.num_folds,
+                          settings.strategy not in ("time", *ROW_LEVEL))
     if data.x_test is None:
         part = split_indices(data.y, val_fraction=settings.test_fraction, groups=groups,
-                             times=times, seed=settings.seed + 1_000_003, ties=ties, **common)
+                             times=times, seed=settings.seed + 1_000_003, ties=ties,
+                             held_out="test", **common)
         pool, test, dropped = part.train, part.val, part.num_dropped
+        count.check_pool(_sub(groups, pool), settings.test_fraction)
     kwargs = dict(common, groups=_sub(groups, pool), times=_sub(times, pool),
                   ties=_sub(ties, pool))
     if settings.num_folds > 1:
-        folds = kfold_indices(data.y[pool], num_folds=settings.num_folds, seed=settings.seed,
-                              **kwargs)
+        folds = after_test(lambda: kfold_indices(
+            data.y[pool], num_folds=settings.num_folds, seed=settings.seed, **kwargs),
+            pool, test, groups)
         trained = _pick_fold(folds)
         first = folds[trained]
     else:
         folds, trained = [], 0
-        first = split_indices(data.y[pool], val_fraction=settings.val_fraction,
-                              seed=settings.seed, cut=settings.cut, **kwargs)
+        first = after_test(lambda: split_indices(
+            data.y[pool], val_fraction=settings.val_fraction, seed=settings.seed,
+            cut=settings.cut, **kwargs), pool, test, groups)
     result = SplitResult(pool[first.train], pool[first.val], test, first.strategy,
                          folds=folds, trained_fold=trained,
                          num_dropped=dropped + first.num_dropped)
@@ -264,70 +269,3 @@ def _proofs(data: TaskData, result: SplitResult, pool: np.ndarray, keys: _Keys,
     return findings
 
 
-def _noise(n: int, task: str) -> str:
-    """How much one score on n rows can move. Accuracy: one row is 100/n points and a 95%
-    interval spans up to +-98/sqrt(n) points (p = 0.5). Regression: an RMSE from n normal
-    errors has a 95% interval of about +-1.96/sqrt(2n) of itself (chi-square, large n)."""
-    if task == "regression":
-        return f"an RMSE from {n} rows is uncertain by about +-{196 / (2 * n) ** 0.5:.0f}%"
-    return (f"one row = {100 / n:.0f} points of accuracy, 95% interval up to "
-            f"+-{98 / n ** 0.5:.0f} points")
-
-
-def uneven_folds(folds: list[SplitIndices], groups: np.ndarray | None,
-                 pool: np.ndarray) -> list[Finding]:
-    """A warning when whole groups make the folds' validation parts very unequal (one group
-    holding most rows): their scores then weigh different amounts of data."""
-    sizes = [len(f.val) for f in folds]
-    if groups is None or not sizes or max(sizes) <= 1.5 * sum(sizes) / len(sizes):
-        return []
-    keys, counts = np.unique(np.asarray(groups)[pool], return_counts=True)
-    big = int(np.argmax(counts))
-    return [warning(
-        "split", "uneven_folds",
-        f"The {len(folds)} folds validate on {min(sizes)} to {max(sizes)} rows, not "
-        f"~{sum(sizes) / len(sizes):.0f} each: groups stay whole, and group '{keys[big]}' holds "
-        f"{counts[big]} of {len(pool)} rows, so fold scores weigh very different data.",
-        "If that group is not one unit, give its parts their own group keys; otherwise use "
-        "fewer folds (split.num_folds) or read each fold's score with its size. Then rerun "
-        "the split stage.", val_sizes=sizes, largest_group=str(keys[big]),
-        largest_group_rows=int(counts[big]))]
-
-
-def small_parts(sizes: dict[str, int], task: str = "classification") -> list[Finding]:
-    """A warning when the val or test part is too small to score on (MIN_SCORED_ROWS)."""
-    small = {part: n for part, n in sizes.items() if part in ("val", "test") and
-             0 < n < MIN_SCORED_ROWS}
-    if not small:
-        return []
-    listed = ", ".join(f"{part} {n} rows ({_noise(n, task)})" for part, n in small.items())
-    return [warning(
-        "split", "small_scored_parts",
-        f"Scores on these parts are mostly noise: {listed}. Early stopping and the short runs "
-        "read the validation loss, and the test score is one draw.",
-        "Collect more rows, or raise split.val_fraction (e.g. 0.2; and test_fraction for a "
-        "carved test part), then rerun from the split stage; read small scores with their "
-        "interval.", **{f"num_{part}": n for part, n in small.items()})]
-
-
-def missing_classes(counts: dict[str, list[int]], class_names: list[str]) -> list[Finding]:
-    """A warning naming the classes with no row in some part ({part: per-class counts}): a
-    score never measures a class its part lacks, whatever the split strategy promised."""
-    totals = np.sum([counts[part] for part in counts], axis=0)
-    absent = [(name, [part for part in counts if counts[part][k] == 0], int(totals[k]))
-              for k, name in enumerate(class_names)
-              if totals[k] and any(counts[part][k] == 0 for part in counts)]
-    if not absent:
-        return []
-    listed = "; ".join(f"'{name}' ({total} rows) has none in {', '.join(parts)}"
-                       for name, parts, total in absent[:NUM_LISTED])
-    more = f" (and {len(absent) - NUM_LISTED} more)" if len(absent) > NUM_LISTED else ""
-    return [warning(
-        "split", "classes_missing_from_split",
-        f"Some classes have no rows in a part: {listed}{more}. A part's score never "
-        "measures the classes it lacks.",
-        "Collect more rows of these classes (2 or more per part lets the split place them "
-        "everywhere), or merge each into a related class or drop it before splitting; when "
-        "the part itself is tiny, raise split.val_fraction (or test_fraction) instead. Then "
-        "rerun the split stage.",
-        classes={name: parts for name, parts, _ in absent})]

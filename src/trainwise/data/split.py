@@ -222,7 +222,8 @@ def with_ties(strategy: str, codes: np.ndarray | None,
 def split_indices(y: np.ndarray, *, val_fraction: float, groups: np.ndarray | None = None,
                   strategy: str = "auto", seed: int = 0, task: str = "classification",
                   times: np.ndarray | None = None, cut: object = "",
-                  gap: str | float = "", ties: np.ndarray | None = None) -> SplitIndices:
+                  gap: str | float = "", ties: np.ndarray | None = None,
+                  held_out: str = "validation") -> SplitIndices:
     """Split rows 0..N-1 into train and val, val holding ~val_fraction of the SAMPLES.
 
     "auto" picks group_time when times and groups are given (whole groups, the later-starting
@@ -232,8 +233,9 @@ def split_indices(y: np.ndarray, *, val_fraction: float, groups: np.ndarray | No
     time split (each group's later rows in val) is strategy "time" with groups, never auto.
     Groups and times given here are declared: a strategy that ignores them is an error.
     `ties` (one code per row, e.g. copies.Copies.codes) keeps rows that share a code on one
-    side, except in time splits. The same seed gives the same split; no global random state
-    is read or changed.
+    side, except in time splits. `held_out` names the val part in errors ("test" when it is
+    a test part). The same seed gives the same split; no global random state is read or
+    changed.
     """
     y = np.asarray(y).reshape(-1)
     times = None if times is None else as_times(times)
@@ -243,7 +245,7 @@ def split_indices(y: np.ndarray, *, val_fraction: float, groups: np.ndarray | No
         assert times is not None
         parts = time_split(np.asarray(times).reshape(-1), val_fraction=val_fraction,
                            series=codes, cut=cut, gap=gap, seed=seed,
-                           whole_groups=strategy == "group_time")
+                           whole_groups=strategy == "group_time", held_out=held_out)
         return finish(parts.val, len(y), strategy, parts.train, parts.num_dropped)
     splitter, codes = with_ties(strategy, codes, tie_codes(ties))
     val = SPLITTERS[splitter](y, codes, num_val, np.random.default_rng(seed))
@@ -257,4 +259,5 @@ def split_test(y: np.ndarray, *, test_fraction: float, groups: np.ndarray | None
     train+val, `.val` is the TEST part. Same rules as split_indices; the seed is offset so the
     test cut and the later val cut do not reuse one random stream."""
     return split_indices(y, val_fraction=test_fraction, groups=groups, strategy=strategy,
-                         seed=seed + 1_000_003, task=task, times=times, gap=gap)
+                         seed=seed + 1_000_003, task=task, times=times, gap=gap,
+                         held_out="test")

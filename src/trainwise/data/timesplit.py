@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from trainwise.data.errors import DataError
+from trainwise.data.time_empty import Timeline, by_cut, by_fold, by_fraction, by_gap, raise_empty
 
 
 @dataclass(frozen=True)
@@ -74,13 +76,19 @@ def format_time(value: float, times: np.ndarray) -> str:
     return f"{value:g}"
 
 
+def _is_duration(value: object, times: np.ndarray) -> bool:
+    """A cut on dates that is not a date ('2024-06...' or '6/1/2024'): a span such as '30D'."""
+    dated = np.asarray(times).dtype.kind == "M"
+    return dated and not re.match(r"^\d{4}-\d{2}|.*/", str(value).strip())
+
+
 def _cut_values(value: object, times: np.ndarray, axis: np.ndarray,
                 codes: np.ndarray) -> np.ndarray:
     """Per-row cut from split.cut: a date / number is one cut for all; a duration ('30D') is
     counted back from the end of each series."""
     dated = np.asarray(times).dtype.kind == "M"
     text = str(value).strip()
-    if dated and not re.match(r"^\d{4}-\d{2}|.*/", text):  # not '2024-06...' or '6/1/2024'
+    if _is_duration(value, times):
         if not any(c.isalpha() for c in text):  # pandas would read a bare '30' as 30 ns
             raise DataError(f"split.cut = {value!r} needs a unit: '30D', '12h' (a duration "
                             "back from each series' end) or a date such as '2024-06-01'.")
@@ -160,19 +168,18 @@ def _apply_gap(axis: np.ndarray, codes: np.ndarray, train: np.ndarray, val: np.n
     return train & ~near, int(near.sum())
 
 
-def _parts(axis: np.ndarray, codes: np.ndarray, train: np.ndarray, val: np.ndarray, gap: float,
-           what: str, times: np.ndarray) -> TimeParts:
-    train, dropped = _apply_gap(axis, codes, train, val, gap)
+def _parts(timeline: Timeline, train: np.ndarray, val: np.ndarray, gap: str | float,
+           span: float, explain: Callable[[str], str]) -> TimeParts:
+    """The two parts, or an error that says why one is empty: `explain(side)` names the cut,
+    fraction or fold at fault; a gap that emptied training is named by itself."""
+    kept, dropped = _apply_gap(timeline.axis, timeline.groups if not timeline.whole_groups
+                               else np.zeros_like(timeline.groups), train, val, span)
+    if train.any() and val.any() and not kept.any():
+        raise_empty(timeline, "training", by_gap(timeline, int(train.sum()), gap))
     if not train.any() or not val.any():
-        side = "training" if not train.any() else "validation"
-        raise DataError(f"the time split ({what}) leaves the {side} part empty: the times left "
-                        "for training and validation (a carved test part, the latest rows, "
-                        f"comes first) run from {format_time(axis.min(), times)} to "
-                        f"{format_time(axis.max(), times)}"
-                        f"{f', {dropped} rows fell in the gap' if dropped else ''}. Move "
-                        "split.cut inside that range, or shorten split.gap; then rerun the "
-                        "split stage.")
-    return TimeParts(np.flatnonzero(train), np.flatnonzero(val), dropped)
+        side = "training" if not train.any() else timeline.held_out
+        raise_empty(timeline, side, explain(side))
+    return TimeParts(np.flatnonzero(kept), np.flatnonzero(val), dropped)
 
 
 def series_codes(series: np.ndarray | None, num_rows: int) -> np.ndarray:
@@ -203,35 +210,43 @@ def _group_positions(starts: np.ndarray, codes: np.ndarray,
     return middle[codes]
 
 
-def _timeline(times: np.ndarray, series: np.ndarray | None, whole_groups: bool,
-              seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(axis, codes, positions) that cuts, gaps and folds act on. Whole groups: the axis is
-    each group's start and there is one timeline (codes all 0), so the later-starting groups
-    validate; otherwise each series has its own timeline."""
+def _timeline(times: np.ndarray, series: np.ndarray | None, whole_groups: bool, seed: int,
+              held_out: str = "validation") -> tuple[Timeline, np.ndarray]:
+    """(timeline, positions) that cuts, gaps and folds act on. Whole groups: the axis is each
+    group's start and the gap acts on one timeline, so the later-starting groups validate;
+    otherwise each series has its own timeline."""
     axis, codes = time_axis(times), series_codes(series, len(times))
     rng = np.random.default_rng(seed)
-    if not whole_groups:
-        return axis, codes, _positions(axis, codes, rng)
-    starts = group_starts(axis, codes)
-    return starts, np.zeros_like(codes), _group_positions(starts, codes, rng)
+    if whole_groups:
+        axis = group_starts(axis, codes)
+        positions = _group_positions(axis, codes, rng)
+    else:
+        positions = _positions(axis, codes, rng)
+    span = f"{format_time(axis.min(), times)} to {format_time(axis.max(), times)}"
+    return Timeline(axis, codes, whole_groups, held_out, span), positions
 
 
 def time_split(times: np.ndarray, *, val_fraction: float, series: np.ndarray | None = None,
                cut: object = "", gap: str | float = "", seed: int = 0,
-               whole_groups: bool = False) -> TimeParts:
+               whole_groups: bool = False, held_out: str = "validation") -> TimeParts:
     """Validation = the last `val_fraction` of each series' rows, or the rows at/after `cut`
     (a date, or a duration back from each series' end); training = rows before the cut minus
     `gap`. With whole_groups, `series` are groups kept whole: validation = the groups that
     start last (~val_fraction of the rows), or those starting at/after `cut`; `gap` drops the
-    training groups that start within it. Pure: the seed only places short series or orders
-    groups that start together."""
-    axis, codes, positions = _timeline(times, series, whole_groups, seed)
+    training groups that start within it. `held_out` names the later part in errors ("test"
+    when carving one). Pure: the seed only places short series or orders groups that start
+    together."""
+    timeline, positions = _timeline(times, series, whole_groups, seed, held_out)
     span = parse_span(gap, times)
     if cut not in ("", None):
-        val = axis >= _cut_values(cut, times, axis, codes)
-        return _parts(axis, codes, ~val, val, span, f"cut {cut}", times)
+        codes = np.zeros_like(timeline.groups) if whole_groups else timeline.groups
+        cuts = _cut_values(cut, times, timeline.axis, codes)
+        val = timeline.axis >= cuts
+        return _parts(timeline, ~val, val, gap, span,
+                      lambda side: by_cut(timeline, side, cut, _is_duration(cut, times)))
     val = positions >= 1.0 - val_fraction
-    return _parts(axis, codes, ~val, val, span, f"last {val_fraction:.0%} of rows", times)
+    return _parts(timeline, ~val, val, gap, span,
+                  lambda side: by_fraction(timeline, side, val_fraction, positions))
 
 
 def time_folds(times: np.ndarray, *, num_folds: int, series: np.ndarray | None = None,
@@ -239,8 +254,9 @@ def time_folds(times: np.ndarray, *, num_folds: int, series: np.ndarray | None =
     """Expanding windows: each series' timeline (whole groups: the groups by start time) cut in
     num_folds + 1 blocks; fold j validates on block j and trains on the blocks before it
     (minus the gap)."""
-    axis, codes, positions = _timeline(times, series, whole_groups, seed)
+    timeline, positions = _timeline(times, series, whole_groups, seed)
     span = parse_span(gap, times)
     blocks = np.floor(positions * (num_folds + 1))
-    return [_parts(axis, codes, blocks < j, blocks == j, span, f"fold {j} of {num_folds}", times)
+    return [_parts(timeline, blocks < j, blocks == j, gap, span,
+                   lambda side, j=j: by_fold(timeline, side, j, num_folds))
             for j in range(1, num_folds + 1)]
