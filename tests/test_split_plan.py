@@ -42,8 +42,8 @@ def test_inferred_group_is_honoured_with_a_warning_naming_the_setting():
     assert result.strategy == "stratified_group"
     for a, b in ((result.train, result.val), (np.r_[result.train, result.val], result.test)):
         assert not set(data.groups[a]) & set(data.groups[b])
-    assert codes(result.findings) == ["no_leakage", "no_leakage"]
-    assert all(f.evidence["groups_checked"] for f in result.findings)
+    assert codes(result.findings) == ["split_parts", "no_leakage", "no_leakage"]
+    assert all(f.evidence["groups_checked"] for f in result.findings[1:])
 
 
 def test_row_strategy_ignores_an_inferred_key_with_a_warning_but_a_declared_one_is_an_error():
@@ -385,3 +385,30 @@ def test_a_test_part_that_takes_all_but_one_group_is_named():
     with pytest.raises(DataError, match=r"the test part \(split.test_fraction = 0.2\) took 2 of "
                                         r"the 3 groups .* left 1 for train and validation"):
         plan_split(table_data(frame, "label"), SplitSettings())
+
+
+def test_the_split_says_which_groups_and_periods_went_to_each_part():
+    data = table_data(visits(), "label")
+    result = plan_split(data, SplitSettings(val_fraction=0.2, test_fraction=0.2))
+    [parts] = [f for f in result.findings if f.code == "split_parts"]
+    frame = pd.DataFrame({"g": data.groups, "t": data.times})
+    for name, rows in (("train", result.train), ("val", result.val), ("test", result.test)):
+        part = frame.iloc[rows]  # the reference: pandas on the same rows
+        assert parts.evidence["parts"][name] == {
+            "rows": len(rows), "groups": part["g"].nunique(),
+            "first": part["t"].min().strftime("%Y-%m-%d"),
+            "last": part["t"].max().strftime("%Y-%m-%d")}
+    first = parts.evidence["parts"]["test"]["first"]
+    assert f"test {len(result.test)} rows, " in parts.message and first in parts.message
+    plain = plan_split(table_data(visits().drop(columns=["visit", "patient_id"]), "label"),
+                       SplitSettings())
+    assert "split_parts" not in codes(plain.findings)  # no groups, no times: sizes say it all
+
+
+def test_a_plain_time_split_names_where_train_ends_and_val_starts():
+    frame = visits().drop(columns="patient_id")
+    data = table_data(frame, "label")
+    result = plan_split(data, SplitSettings())
+    [order, _] = [f for f in result.findings if f.code == "time_order"]
+    end, start = data.times[result.train].max(), data.times[result.val].min()
+    assert f"train ends {pd.Timestamp(end)}, val starts {pd.Timestamp(start)}" in order.message

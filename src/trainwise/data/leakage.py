@@ -230,8 +230,9 @@ def check_time_order(times_a: np.ndarray, times_b: np.ndarray, *,
     bad = (first_b - last_a <= span) & first_b.notna()
     a, b = names
     if not bad.any():
-        where = "" if series_a is None else (f" within each of the {int(first_b.notna().sum())}"
-                                             f" series that have rows in both")
+        where = (f" ({a} ends {format_time(last_a.max(), times_a)}, {b} starts "
+                 f"{format_time(first_b.min(), times_a)})") if series_a is None else (
+            f" within each of the {int(first_b.notna().sum())} series that have rows in both")
         return [info("split", "time_order", f"{a} ends before {b} starts{where}.",
                      num_series=int(bad.size))]
     late = key_b.map(last_a[bad]).to_numpy(np.float64) + span >= axis_b  # NaN: not bad: False

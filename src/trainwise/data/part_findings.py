@@ -4,9 +4,10 @@ folds made unequal by one large group."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from trainwise.data.split import SplitIndices
-from trainwise.findings import Finding, warning
+from trainwise.findings import Finding, info, warning
 
 NUM_LISTED = 5  # classes named in a finding's message; the evidence lists them all
 MIN_SCORED_ROWS = 30  # a val or test part below this is mostly noise: one row moves accuracy
@@ -80,3 +81,39 @@ def missing_classes(counts: dict[str, list[int]], class_names: list[str]) -> lis
         "the part itself is tiny, raise split.val_fraction (or test_fraction) instead. Then "
         "rerun the split stage.",
         classes={name: parts for name, parts, _ in absent})]
+
+
+PART_WORDS = {"train": "train", "val": "validation", "test": "test"}
+
+
+def _when(value: object) -> str:
+    """A time as the report shows it: a date when it is midnight, numbers in full."""
+    if isinstance(value, np.datetime64):
+        stamp = pd.Timestamp(value)
+        return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else str(stamp)
+    number = float(value)  # type: ignore[arg-type]
+    return f"{number:.0f}" if number == round(number) and abs(number) < 1e16 else f"{number:g}"
+
+
+def part_extents(parts: dict[str, np.ndarray | None], groups: np.ndarray | None,
+                 times: np.ndarray | None) -> list[Finding]:
+    """What went where: per part its rows, groups and first..last time, so a reader sees which
+    subjects and periods each score covers without opening split.npz."""
+    if groups is None and times is None:
+        return []
+    words, evidence = [], {}
+    for name, rows in parts.items():
+        if rows is None or not len(rows):
+            continue
+        entry: dict[str, object] = {"rows": len(rows)}
+        if groups is not None:
+            entry["groups"] = len(pd.unique(np.asarray(groups)[rows]))
+        if times is not None:
+            entry["first"], entry["last"] = (_when(np.min(times[rows])),
+                                             _when(np.max(times[rows])))
+        evidence[name] = entry
+        words.append(f"{PART_WORDS.get(name, name)} {len(rows)} rows"
+                     + (f", {entry['groups']} groups" if "groups" in entry else "")
+                     + (f", {entry['first']} to {entry['last']}" if "first" in entry else ""))
+    return [info("split", "split_parts", f"What went where: {'; '.join(words)}.",
+                 parts=evidence)]

@@ -20,7 +20,7 @@ from trainwise.data.leakage import (
     shared_groups,
 )
 from trainwise.data.neardup import split_near_duplicates
-from trainwise.data.part_findings import uneven_folds
+from trainwise.data.part_findings import part_extents, uneven_folds
 from trainwise.data.split import TIMED, SplitIndices, split_indices
 from trainwise.data.task import Key, TaskData
 from trainwise.findings import Finding, info, warning
@@ -220,7 +220,9 @@ def plan_split(data: TaskData, settings: SplitSettings) -> SplitResult:
                          num_dropped=dropped + first.num_dropped)
     keys = _Keys(None if groups is None else np.asarray(groups),
                  times if first.strategy in TIMED else None, first.strategy, settings.gap)
-    result.findings = (copies_findings(copies, first.strategy in TIMED, groups)
+    result.findings = (part_extents({"train": result.train, "val": result.val, "test": test},
+                                    groups, times)
+                       + copies_findings(copies, first.strategy in TIMED, groups)
                        + _proofs(data, result, pool, keys, hashes))
     return result
 
