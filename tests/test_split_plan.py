@@ -412,3 +412,20 @@ def test_a_plain_time_split_names_where_train_ends_and_val_starts():
     [order, _] = [f for f in result.findings if f.code == "time_order"]
     end, start = data.times[result.train].max(), data.times[result.val].min()
     assert f"train ends {pd.Timestamp(end)}, val starts {pd.Timestamp(start)}" in order.message
+
+
+def test_the_split_timeline_is_drawn_when_there_are_keys(tmp_path):
+    import matplotlib.image
+
+    from trainwise.data.split_figure import _lines, plot_split_timeline
+
+    data = table_data(visits(), "label")
+    result = plan_split(data, SplitSettings())
+    parts = {"train": result.train, "val": result.val, "test": result.test}
+    path = plot_split_timeline(parts, result.groups, result.times, tmp_path / "t.png")
+    assert path is not None and matplotlib.image.imread(path).shape[0] > 100
+    # lines rank groups by first time: the group that starts first is line 0
+    first = pd.Series(data.times).groupby(data.groups).min()
+    line = _lines(data.groups, data.times, np.arange(len(data.y)))
+    assert set(data.groups[line == 0]) == {first.idxmin()}
+    assert plot_split_timeline(parts, None, None, tmp_path / "none.png") is None

@@ -19,8 +19,15 @@ from trainwise.data.audit import audit
 from trainwise.data.augment import augment_findings, augment_plan, random_flip
 from trainwise.data.figures import plot_samples, samples_caption
 from trainwise.data.part_findings import missing_classes, small_parts
-from trainwise.data.plan import SplitSettings, folds_note, key_findings, plan_split
+from trainwise.data.plan import (
+    SplitResult,
+    SplitSettings,
+    folds_note,
+    key_findings,
+    plan_split,
+)
 from trainwise.data.sources import load_data
+from trainwise.data.split_figure import plot_split_timeline
 from trainwise.data.task import TaskData
 from trainwise.data.tensors import Normaliser, sample_rows, to_loader
 from trainwise.findings import Finding, TrainwiseError, errors, info
@@ -141,6 +148,7 @@ def stage_split(ctx: RunContext) -> list[Finding]:
                          "fingerprint": _fingerprint(train, val)}
     if result.num_dropped:
         data.notes.append(f"{result.num_dropped} rows inside the time gap are in no split")
+    _add_timeline(ctx, {"train": train, "val": val, "test": test}, result)
     findings = result.findings + small_parts(sizes, data.task)
     if data.task == "classification":
         counts = {name: np.bincount(a.y, minlength=data.num_classes).tolist()
@@ -151,6 +159,16 @@ def stage_split(ctx: RunContext) -> list[Finding]:
     return [info("split", "split", f"Split by '{result.strategy}': "
                  f"{split_sizes_text(sizes, test is None, cfg.test_fraction)}{folds}.",
                  **sizes)] + findings
+
+
+def _add_timeline(ctx: RunContext, parts: dict, result: SplitResult) -> None:
+    figure = plot_split_timeline(parts, result.groups, result.times,
+                                 ctx.run.figure_path("split_timeline.png"))
+    if figure is not None:
+        ctx.meta.setdefault("figures", []).append({
+            "path": str(figure.relative_to(ctx.run.path)), "title": "The split",
+            "caption": "Each row at its time (or row number), one line per group in order of "
+                       "first time, coloured by the part it went to."})
 
 
 PART_NAMES = {"train": "train", "val": "validation", "test": "test"}

@@ -59,6 +59,8 @@ class SplitResult:
     strategy: str
     folds: list[SplitIndices] = field(default_factory=list)  # k > 1: all folds
     trained_fold: int = 0  # the fold train/val come from (time folds: the last, see _pick_fold)
+    groups: np.ndarray | None = None  # the keys the split honoured, one per pool row
+    times: np.ndarray | None = None
     num_dropped: int = 0
     findings: list[Finding] = field(default_factory=list)
 
@@ -216,7 +218,7 @@ def plan_split(data: TaskData, settings: SplitSettings) -> SplitResult:
             data.y[pool], val_fraction=settings.val_fraction, seed=settings.seed,
             cut=settings.cut, **kwargs), pool, test, groups)
     result = SplitResult(pool[first.train], pool[first.val], test, first.strategy,
-                         folds=folds, trained_fold=trained,
+                         folds=folds, trained_fold=trained, groups=groups, times=times,
                          num_dropped=dropped + first.num_dropped)
     keys = _Keys(None if groups is None else np.asarray(groups),
                  times if first.strategy in TIMED else None, first.strategy, settings.gap)
