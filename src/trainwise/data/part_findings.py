@@ -113,7 +113,8 @@ def part_extents(parts: dict[str, np.ndarray | None], groups: np.ndarray | None,
                                              _when(np.max(times[rows])))
         evidence[name] = entry
         words.append(f"{PART_WORDS.get(name, name)} {len(rows)} rows"
-                     + (f", {entry['groups']} groups" if "groups" in entry else "")
+                     + (f", {entry['groups']} group{'s' * (entry['groups'] != 1)}"
+                        if "groups" in entry else "")
                      + (f", {entry['first']} to {entry['last']}" if "first" in entry else ""))
     return [info("split", "split_parts", f"What went where: {'; '.join(words)}.",
                  parts=evidence)]
