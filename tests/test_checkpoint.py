@@ -119,7 +119,8 @@ def _write_bad_files(tmp_path):
 @pytest.mark.parametrize("name, expected", [
     ("truncated.pt", "truncated"), ("text.pt", "not a readable checkpoint"),
     ("empty.pt", "not a readable checkpoint"), ("plain.pt", "not a trainwise checkpoint"),
-    ("code.pt", "weights_only=True"), ("counter.pt", "not a trainwise checkpoint"),
+    ("code.pt", "more than tensors and plain values"),
+    ("counter.pt", "not a trainwise checkpoint"),
     ("missing.pt", "no checkpoint at"),
 ])
 def test_unusable_files_are_clear_errors(tmp_path, name, expected):
@@ -127,7 +128,25 @@ def test_unusable_files_are_clear_errors(tmp_path, name, expected):
     with pytest.raises(CheckpointError, match=expected) as caught:
         load_checkpoint(tmp_path / name)
     assert isinstance(caught.value, TrainwiseError)
-    assert any(word in str(caught.value) for word in ("Delete", "Resume", "Pass", "start"))
+    assert any(word in str(caught.value) for word in ("Delete", "Resume", "Pass", "start", "Start"))
+
+
+@pytest.mark.parametrize("name, cause", [
+    ("truncated.pt", "failed finding central directory"), ("empty.pt", "empty or cut short"),
+    ("code.pt", "NotAllowed"), ("text.pt", "Unsupported operand"),
+])
+def test_unreadable_file_error_is_whole_sentences_without_torchs_unsafe_advice(tmp_path, name,
+                                                                              cause):
+    """torch's text was cut mid-sentence ("... your checkpoint file is)") and relayed its
+    advice to load with weights_only=False, which would run a tampered file's code."""
+    _write_bad_files(tmp_path)
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(tmp_path / name)
+    message = str(caught.value)
+    assert cause in message and "damaged or not a trainwise checkpoint" in message
+    assert "False" not in message and "weights_only" not in message
+    assert "high likelihood" not in message  # torch's second sentence, once cut at 200 chars
+    assert message.endswith("rerun its run from the data stage.")
 
 
 def test_checkpoint_of_another_config_names_the_keys(tmp_path):

@@ -93,6 +93,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def exit_code(exc: TrainwiseError) -> int:
+    """1 when a run folder or its checkpoint cannot be used (like a stage that stopped); 2 for
+    a bad config or command line, as README promises: a script can tell them apart."""
+    from trainwise.rundir import RunFolderError
+    from trainwise.train.checkpoint import CheckpointError
+
+    return 1 if isinstance(exc, CheckpointError | RunFolderError) else 2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     warnings.filterwarnings("ignore", module="lightning_fabric")  # its tips are not for users
@@ -104,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         from trainwise.console import console
 
         console.print(f"[bold red]error:[/] {escape(str(exc))}")  # '[data]' is text, not style
-        return 2
+        return exit_code(exc)
     except BrokenPipeError:  # `trainwise config | head` closed the pipe: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no 2nd one at exit
         return 0

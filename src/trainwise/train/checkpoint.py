@@ -10,6 +10,9 @@ elsewhere cannot run anything when loaded. Everything saved is tensors and plain
 from __future__ import annotations
 
 import os
+import re
+import textwrap
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +53,36 @@ def _read(path: Path) -> Any:
         raise CheckpointError(f"no checkpoint at '{path}'. Pass the run folder of a run that "
                               "reached training (it writes checkpoints/last.pt), or start anew.")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about a foreign pickle protocol before
+            warnings.simplefilter("ignore")  # refusing it: our error below says it all
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
         raise CheckpointError(
-            f"'{path}' is not a readable checkpoint ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:200] if str(exc) else 'no detail'}). It is truncated, "
-            "corrupt, or not a trainwise checkpoint (only tensors and plain values load, "
-            "weights_only=True). Delete it to restart training from scratch, or point to "
-            "another run folder.") from None
+            f"'{path}' is not a readable checkpoint: it is damaged or not a trainwise "
+            f"checkpoint ({why_unreadable(exc)}). Start a fresh run with your config, or point "
+            "--resume at another run folder; deleting this file makes `trainwise run --resume` "
+            "rerun its run from the data stage.") from None
+
+
+def why_unreadable(exc: Exception) -> str:
+    """torch.load's error in one short clause. Its own text is paragraphs long and, for a
+    weights-only refusal, advises weights_only=False, which would run whatever code the file
+    carries: we never relay that advice."""
+    text = str(exc)
+    if "Weights only load failed" in text:
+        refused = re.search(r"(?:Trying to load )?[Uu]nsupported [^\n]*", text)
+        detail = _first_sentence(refused.group()) if refused else "content it cannot name"
+        return ("it holds more than tensors and plain values, which a trainwise checkpoint "
+                f"never does: {detail}; it was not loaded, as loading it could run code")
+    if isinstance(exc, EOFError):
+        return "the file is empty or cut short"
+    return f"truncated, or not written by PyTorch: {type(exc).__name__}: " \
+        f"{_first_sentence(text) if text.strip() else 'no detail'}"
+
+
+def _first_sentence(text: str) -> str:
+    first = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0].splitlines()[0]
+    return textwrap.shorten(first.rstrip("."), 160, placeholder=" ...")
 
 
 def load_checkpoint(path: Path, *, tag: str | None = None,
