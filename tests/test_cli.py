@@ -38,3 +38,50 @@ def test_damaged_or_tampered_checkpoint_exits_1_with_a_clean_message(tmp_path, c
         assert "point --resume at another run folder" in message
         assert cause in message and "weights_only" not in message
     assert not (tmp_path / "PWNED").exists()
+
+
+def _interrupt(ctx):
+    raise KeyboardInterrupt  # what Ctrl-C raises in the main thread, here inside a stage
+
+
+def _interrupted_run(tmp_path, monkeypatch, capsys, command):
+    import trainwise.recipe as recipe
+
+    monkeypatch.setattr(recipe, "STAGES", [("data", _interrupt)])
+    code = main([command, "--set", 'data.source="digits"', "--set",
+                 f'run.out_dir="{tmp_path}"', "--no-report"])
+    [run] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    return code, run, _unwrapped(capsys.readouterr().err)
+
+
+def _unwrapped(text):
+    return "".join(text.split())  # the console wraps lines, even inside words
+
+
+def test_ctrl_c_in_a_stage_exits_130_with_where_and_how_to_resume(tmp_path, monkeypatch,
+                                                                   capsys):
+    code, run, message = _interrupted_run(tmp_path, monkeypatch, capsys, "run")
+    assert code == 130 and "Traceback" not in message
+    assert _unwrapped(f"Interrupted during the data stage of run folder {run};") in message
+    assert "notrainingcheckpointyet" in message
+    assert message.endswith(_unwrapped(f"Continue with: trainwise run --resume {run} --no-report"))
+    assert (run / "config.toml").is_file()  # what --resume reads
+
+
+def test_ctrl_c_in_a_command_without_resume_says_to_run_it_again(tmp_path, monkeypatch, capsys):
+    code, run, message = _interrupted_run(tmp_path, monkeypatch, capsys, "check")
+    assert code == 130 and "--resume" not in message
+    assert "Runthesamecommandagain" in message
+
+
+def test_interrupt_message_names_the_checkpoints_step_and_epoch(tmp_path):
+    from trainwise.resume import RunInterrupted, interrupted_message
+    from trainwise.train.checkpoint import save_checkpoint
+
+    (tmp_path / "checkpoints").mkdir()
+    save_checkpoint({"train_state": {"step": 415, "epoch": 37}, "progress": {"epoch": 38}},
+                    tmp_path / "checkpoints/last.pt")
+    message = interrupted_message(RunInterrupted("train", tmp_path), "trainwise run --resume D")
+    assert f"its last checkpoint {tmp_path}/checkpoints/last.pt is at step 415 (epoch 38)" \
+        in message
+    assert message.endswith("Continue with: trainwise run --resume D")

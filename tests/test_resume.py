@@ -4,7 +4,10 @@ resumed ends with the same weights and history as an uninterrupted run, bitwise 
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -123,6 +126,40 @@ def test_sigkill_at_an_arbitrary_moment_then_resume_is_bitwise_equal(tmp_path, u
     path = _the_run(tmp_path)
     final_step = read_history(uninterrupted.path)[-2]["step"]  # the last epoch row's step
     assert _checkpoint_step(path) < final_step  # killed before the end, or the test says nothing
+    assert main(["run", "--resume", str(path), "--no-report"]) == 0
+    _assert_same_run(path, uninterrupted.path)
+
+
+# Python ignores SIGINT in a child started from a shell's background job: restore Ctrl-C
+_CLI = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from trainwise.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+@pytest.mark.forks
+def test_ctrl_c_mid_training_says_how_to_resume_and_resuming_is_bitwise_equal(tmp_path,
+                                                                               uninterrupted):
+    args = [arg for setting in _settings(tmp_path) for arg in ("--set", setting)]
+    env = {**os.environ, "PYTHONPATH": str(Path(trainwise.__file__).parents[1])}
+    process = subprocess.Popen([sys.executable, "-c", _CLI, "run", *args, "--no-report"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        last = list(tmp_path.glob("*/checkpoints/last.pt"))
+        try:
+            if last and _checkpoint_step(last[0].parents[1]) >= 15:  # mid-epoch 2
+                break
+        except (RuntimeError, EOFError, OSError):  # read while being replaced: try again
+            pass
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err  # 128 + SIGINT: ended by the interrupt, mid-run
+    path = _the_run(tmp_path)
+    said = _unwrapped(err)
+    assert "Traceback" not in err and _unwrapped(
+        f"Interrupted during the train stage of run folder {path};") in said
+    assert _unwrapped(f"is at step {_checkpoint_step(path)} (epoch") in said
+    assert said.endswith(_unwrapped(f"Continue with: trainwise run --resume {path} --no-report"))
     assert main(["run", "--resume", str(path), "--no-report"]) == 0
     _assert_same_run(path, uninterrupted.path)
 

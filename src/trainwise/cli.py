@@ -93,6 +93,23 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _say_interrupted(exc: KeyboardInterrupt, args: argparse.Namespace) -> None:
+    from rich.markup import escape
+
+    from trainwise.console import console
+    from trainwise.resume import RunInterrupted, interrupted_message
+
+    if not isinstance(exc, RunInterrupted):  # before the run folder or after the stages
+        console.print("[bold red]Interrupted[/] while no stage was running. Run the command "
+                      "again (`trainwise report RUN_DIR` rebuilds a finished run's report).")
+        return
+    resume = None
+    if hasattr(args, "resume"):  # run and train take --resume
+        resume = f"trainwise {args.command} --resume {exc.run_dir}" + \
+            (" --no-report" if args.no_report else "")
+    console.print(f"[bold red]{escape(interrupted_message(exc, resume))}[/]")
+
+
 def exit_code(exc: TrainwiseError) -> int:
     """1 when a run folder or its checkpoint cannot be used (like a stage that stopped); 2 for
     a bad config or command line, as README promises: a script can tell them apart."""
@@ -114,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
 
         console.print(f"[bold red]error:[/] {escape(str(exc))}")  # '[data]' is text, not style
         return exit_code(exc)
+    except KeyboardInterrupt as exc:  # Ctrl-C: where it stopped and how to go on, no traceback
+        _say_interrupted(exc, args)
+        return 130  # 128 + SIGINT, what a shell reports for a process Ctrl-C ended
     except BrokenPipeError:  # `trainwise config | head` closed the pipe: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no 2nd one at exit
         return 0

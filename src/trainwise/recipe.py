@@ -41,6 +41,7 @@ from trainwise.model.baselines import ModelError
 from trainwise.model.forward_errors import layer_that_raised
 from trainwise.resume import (
     ResumeContext,
+    RunInterrupted,
     config_tag,
     reopen,
     resumed_config,
@@ -107,6 +108,8 @@ def _run_stage(name: str, stage: Callable[[RunContext], list[Finding]],
     """Run one stage; our own errors become findings, anything else a finding plus a log."""
     try:
         return stage(ctx)
+    except KeyboardInterrupt:  # Ctrl-C: the command line says where and how to resume
+        raise RunInterrupted(name, getattr(ctx, "source", None) or ctx.run.path) from None
     except TrainwiseError as exc:  # a ModelError (e.g. the loss refusing the output's shape)
         revisit = "model" if isinstance(exc, ModelError) else _REVISIT[name]  # is the model's
         return [error(name, "stage_failed", str(exc),

@@ -23,7 +23,7 @@ from trainwise.config import Config, load_config
 from trainwise.findings import Finding, error, info
 from trainwise.rundir import RunDir, RunFolderError, read_findings
 from trainwise.stages import RunContext, _fingerprint, _make_arrays, load_configured
-from trainwise.train.checkpoint import load_checkpoint, remove_partial
+from trainwise.train.checkpoint import CheckpointError, load_checkpoint, remove_partial
 
 # Keys that say how or where to run, not what to train: they may change on resume.
 RUNTIME_KEYS = frozenset({
@@ -38,6 +38,42 @@ KEPT_STAGES = ("setup", "data", "split", "check", "tune")
 class ResumeContext(RunContext):
     source: Path | None = None  # the run folder (ranks > 0 write into a scratch folder)
     checkpoint: dict[str, Any] | None = None  # the loaded checkpoint to continue from
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a stage, with where it happened: the command line says how to go on."""
+
+    def __init__(self, stage: str, run_dir: Path):
+        super().__init__(stage)
+        self.stage, self.run_dir = stage, Path(run_dir)
+
+
+def saved_position(checkpoint: dict[str, Any]) -> str:
+    """'step 415 (epoch 38)': where a checkpoint continues (the epoch it resumes in)."""
+    epoch = checkpoint.get("progress", {}).get("epoch", checkpoint["train_state"]["epoch"])
+    return f"step {int(checkpoint['train_state']['step'])} (epoch {int(epoch)})"
+
+
+def interrupted_message(exc: RunInterrupted, resume_command: str | None) -> str:
+    """One line: the stage, the run folder and its last checkpoint, and how to go on.
+
+    `resume_command`: the command line that resumes (`trainwise run --resume DIR`), or None
+    for a command without --resume (`trainwise check`), which is simply run again."""
+    where = f"Interrupted during the {exc.stage} stage of run folder {exc.run_dir}"
+    if resume_command is None:
+        return f"{where}. Run the same command again to start over (every stage is seeded)."
+    last = exc.run_dir / "checkpoints" / "last.pt"
+    if not last.exists():
+        saved = "no training checkpoint yet, so resuming restarts it from the data stage " \
+            "(every stage is seeded)"
+    else:
+        try:
+            saved = f"its last checkpoint {last} is at {saved_position(load_checkpoint(last))}"
+        except (CheckpointError, KeyError, TypeError, ValueError):
+            saved = f"its last checkpoint {last} is unreadable, so start a new run"
+            resume_command = None
+    how = f" Continue with: {resume_command}" if resume_command else ""
+    return f"{where}; {saved}.{how}"
 
 
 def training_config(config: Config | dict[str, Any]) -> dict[str, Any]:
