@@ -85,3 +85,23 @@ def test_interrupt_message_names_the_checkpoints_step_and_epoch(tmp_path):
     assert f"its last checkpoint {tmp_path}/checkpoints/last.pt is at step 415 (epoch 38)" \
         in message
     assert message.endswith("Continue with: trainwise run --resume D")
+
+
+def test_resume_says_on_the_console_from_which_step_and_epoch(tmp_path, monkeypatch, capsys):
+    import trainwise.recipe as recipe
+    from trainwise.config import load_config
+    from trainwise.resume import config_tag, training_config
+    from trainwise.train.checkpoint import save_checkpoint
+
+    _, run, _ = _interrupted_run(tmp_path, monkeypatch, capsys, "run")  # leaves a run folder
+    assert main(["run", "--resume", str(run), "--no-report"]) == 130  # interrupted again
+    assert _unwrapped(f"Resuming {run}: no training checkpoint, so the run restarts from the "
+                      "data stage.") in _unwrapped(capsys.readouterr().err)
+    config = load_config(run / "config.toml")
+    save_checkpoint({"train_state": {"step": 415, "epoch": 37}, "progress": {"epoch": 38},
+                     "extra": {"tag": config_tag(config), "config": training_config(config)}},
+                    run / "checkpoints/last.pt")
+    monkeypatch.setattr(recipe, "RESUME_STAGES", [("data", _interrupt)])
+    assert main(["run", "--resume", str(run), "--no-report"]) == 130
+    assert _unwrapped(f"Resuming {run} from step 415 (epoch 38);") in \
+        _unwrapped(capsys.readouterr().err)

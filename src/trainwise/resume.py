@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 import xxhash
+from rich.markup import escape
 
 from trainwise.config import Config, load_config
+from trainwise.console import console
 from trainwise.findings import Finding, error, info
 from trainwise.rundir import RunDir, RunFolderError, read_findings
 from trainwise.stages import RunContext, _fingerprint, _make_arrays, load_configured
@@ -177,6 +179,8 @@ def reopen(ctx: ResumeContext, source: Path) -> list[Finding]:
     partial = f" Removed {len(removed)} partial checkpoint file(s) left by the kill." \
         if removed else ""
     if ctx.checkpoint is None:  # killed before training: all again, the same since seeded
+        console.print(f"Resuming {escape(str(source))}: no training checkpoint, so the run "
+                      "restarts from the data stage.")
         ctx.run.keep_history(0)
         shutil.rmtree(ctx.run.tensorboard_dir, ignore_errors=True)
         return [info("setup", "restarted", "No training checkpoint in the run folder: the run "
@@ -187,6 +191,8 @@ def reopen(ctx: ResumeContext, source: Path) -> list[Finding]:
         if key in previous:
             ctx.meta[key] = previous[key]
     step = int(ctx.checkpoint["train_state"]["step"])
+    console.print(f"Resuming {escape(str(source))} from {saved_position(ctx.checkpoint)}; the "
+                  "data audit, checks and tuning are kept from the first attempt.")
     ctx.meta["resumed"] = [*previous.get("resumed", []), {
         "from_step": step, "at": datetime.now().isoformat(timespec="seconds")}]
     saved_world, world = int(ctx.checkpoint.get("world_size", 1)), ctx.fabric.world_size
