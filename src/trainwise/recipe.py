@@ -54,6 +54,7 @@ from trainwise.rundir import (
     git_revision,
     library_versions,
     read_findings,
+    with_absolute_source,
 )
 from trainwise.stages import RunContext, stage_data, stage_model, stage_split
 from trainwise.stages_training import stage_check, stage_evaluate, stage_train, stage_tune
@@ -96,11 +97,13 @@ class RunResult:
 
 def resolve_config(config: Config | str | Path | dict | None,
                    overrides: list[str] | None = None) -> Config:
+    """The config with overrides applied, data.source made absolute: config.toml reruns (and
+    --resume finds the data) from any working folder."""
     if isinstance(config, Config):
-        return from_dict(config.model_dump(), overrides)
-    if isinstance(config, dict):
-        return from_dict(config, overrides)
-    return load_config(config, overrides)
+        config = config.model_dump()
+    resolved = from_dict(config, overrides) if isinstance(config, dict) \
+        else load_config(config, overrides)
+    return with_absolute_source(resolved)
 
 
 def _run_stage(name: str, stage: Callable[[RunContext], list[Finding]],

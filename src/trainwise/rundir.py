@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from trainwise.config import Config
 from trainwise.findings import Finding, TrainwiseError
 
 
@@ -45,6 +46,21 @@ def git_revision(cwd: Path | None = None) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def with_absolute_source(config: Config) -> Config:
+    """`config` with data.source made absolute when it names a file or folder.
+
+    The run folder's config.toml must rerun (and --resume must find the data) from any working
+    folder, not only the one the run started in; and the checkpoint's config fingerprint is
+    made from this same config, so a resume from elsewhere still matches it."""
+    from trainwise.data.sources import BUILT_IN  # loads the data readers: only when a run starts
+
+    source = config.data.source
+    if source in BUILT_IN or Path(source).is_absolute() or not Path(source).exists():
+        return config  # a built-in name wins over a same-named folder; a missing file errs later
+    data = config.data.model_copy(update={"source": os.path.abspath(source)})
+    return config.model_copy(update={"data": data})
 
 
 class RunDir:
