@@ -105,3 +105,20 @@ def test_resume_says_on_the_console_from_which_step_and_epoch(tmp_path, monkeypa
     assert main(["run", "--resume", str(run), "--no-report"]) == 130
     assert _unwrapped(f"Resuming {run} from step 415 (epoch 38);") in \
         _unwrapped(capsys.readouterr().err)
+
+
+def test_report_of_a_folder_of_runs_names_the_newest_run_and_writes_nothing(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    for name in ("20260101-120000-wine", "20260102-120000-wine"):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "meta.json").write_text("{}")
+    os.utime(runs / "20260101-120000-wine/meta.json", (2e9, 2e9))  # the newer one, by time
+    assert main(["report", str(runs)]) == 1  # was 0, with an empty report and figures/
+    message = _unwrapped(capsys.readouterr().err)
+    assert "expectedarunfolderwithmeta.json" in message
+    assert _unwrapped(f"trainwise report {runs / '20260101-120000-wine'}") in message
+    assert sorted(p.name for p in runs.iterdir()) == ["20260101-120000-wine",
+                                                      "20260102-120000-wine"]
+    assert main(["report", str(tmp_path / "missing")]) == 1
+    assert _unwrapped(f"there is no folder '{tmp_path / 'missing'}'") in \
+        _unwrapped(capsys.readouterr().err)

@@ -73,8 +73,9 @@ def _scale_out_overrides(args: argparse.Namespace) -> list[str]:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "report":
         from trainwise.reporting import build_report
+        from trainwise.rundir import report_folder
 
-        print(build_report(args.run_dir))
+        print(build_report(report_folder(args.run_dir)))
         return 0
     if args.command == "config":
         from trainwise.config import load_config, to_toml

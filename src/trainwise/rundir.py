@@ -159,6 +159,23 @@ class RunDir:
         self.write_json("findings.json", [f.to_dict() for f in findings])
 
 
+def report_folder(path: str | Path) -> Path:
+    """The folder `trainwise report` rebuilds: one with meta.json, which `trainwise run` and
+    trainwise.Monitor write. Refused before anything is written, so the parent folder
+    (`trainwise report runs`) gets no empty report.html and figures/."""
+    path = Path(path)
+    if (path / "meta.json").is_file():
+        return path
+    what = f"'{path}' is not a run folder" if path.is_dir() else f"there is no folder '{path}'"
+    runs = sorted(path.glob("*/meta.json"), key=lambda meta: meta.stat().st_mtime) \
+        if path.is_dir() else []
+    hint = f"The newest run folder inside it is {runs[-1].parent}: trainwise report " \
+        f"{runs[-1].parent}" if runs else "Pass the folder a run printed, e.g. " \
+        "runs/20260101-120000-mnist1d"
+    raise RunFolderError(f"{what}: expected a run folder with meta.json, as `trainwise run` "
+                         f"writes. {hint}")
+
+
 def read_history(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if path.is_dir():
