@@ -1,10 +1,12 @@
 """The command line's own behaviour: exit codes, messages, help texts, interrupts."""
 
 import os
+from pathlib import Path
 
+import pytest
 import torch
 
-from trainwise.cli import main
+from trainwise.cli import _parser, main
 from trainwise.config import from_dict, to_toml
 
 
@@ -122,3 +124,26 @@ def test_report_of_a_folder_of_runs_names_the_newest_run_and_writes_nothing(tmp_
     assert main(["report", str(tmp_path / "missing")]) == 1
     assert _unwrapped(f"there is no folder '{tmp_path / 'missing'}'") in \
         _unwrapped(capsys.readouterr().err)
+
+
+def _subcommands():
+    [group] = [a for a in _parser()._actions if a.dest == "command"]
+    return group.choices
+
+
+def test_readme_command_table_lists_every_subcommand():
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    table = [line for line in readme.splitlines() if line.startswith("| `trainwise ")]
+    assert sorted(line.split()[2].rstrip("`") for line in table) == sorted(_subcommands())
+
+
+@pytest.mark.parametrize("name", ["report", "config"])
+def test_every_subcommand_help_has_a_description_and_explains_each_argument(name, capsys):
+    with pytest.raises(SystemExit) as done:
+        main([name, "--help"])
+    assert done.value.code == 0
+    parser = _subcommands()[name]
+    assert parser.description
+    undocumented = [a.dest for a in parser._actions if not a.help]
+    assert undocumented == []
+    assert parser.description.split()[0] in capsys.readouterr().out

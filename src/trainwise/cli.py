@@ -22,8 +22,11 @@ _HELP = {
     "check": "up to the preflight checks of the model (shape trace, loss at init, ...)",
     "find-lr": "up to the learning-rate range test (several seeds, a range with its spread)",
     "tune": "the range test, then short real runs at 3-5 rates inside it; picks the lr",
-    "train": "same as run",
+    "train": "the same as run (every stage through training and the test, then the report)",
 }
+_CONFIG_HELP = ("a .toml or .yaml config, or a data file (.csv, .parquet, .npz) or image folder "
+                "to run with the defaults (default: the built-in MNIST-1D demo)")
+_SET_HELP = "override a setting, e.g. --set train.max_epochs=3 (repeatable)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,21 +35,26 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in _HELP.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        cmd.add_argument("config", nargs="?", help="a .toml or .yaml config, or a data file "
-                         "(.csv, .parquet, .npz) or image folder to run with the defaults "
-                         "(default: the built-in MNIST-1D demo)")
+        cmd.add_argument("config", nargs="?", help=_CONFIG_HELP)
         cmd.add_argument("--set", dest="overrides", action="append", default=[],
-                         metavar="KEY=VALUE", help="override a setting, e.g. "
-                         "--set train.max_epochs=3 (repeatable)")
+                         metavar="KEY=VALUE", help=_SET_HELP)
         cmd.add_argument("--no-report", action="store_true", help="skip report.html")
         if name in ("run", "train"):
             _add_scale_out_options(cmd)
-    report = sub.add_parser("report", help="rebuild report.html of a run folder")
-    report.add_argument("run_dir")
-    show = sub.add_parser("config", help="print the resolved config as TOML")
-    show.add_argument("config", nargs="?")
+    report = sub.add_parser("report", help="rebuild report.html of a run folder",
+                            description="Rebuild report.html (one self-contained file) of a "
+                            "run folder from what the run recorded: meta.json, findings.json, "
+                            "history.jsonl and figures/.")
+    report.add_argument("run_dir", help="the folder a run printed, e.g. "
+                        "runs/20260101-120000-mnist1d (it holds meta.json)")
+    show = sub.add_parser("config", help="print the resolved config as TOML",
+                          description="Print the resolved config as TOML, every key under its "
+                          "explanation and at its value (default, file, then --set): a starting "
+                          "point for your own config file.")
+    show.add_argument("config", nargs="?", help="a .toml or .yaml config, or a data file "
+                      "(.csv, .parquet, .npz) or image folder (default: the defaults alone)")
     show.add_argument("--set", dest="overrides", action="append", default=[],
-                      metavar="KEY=VALUE")
+                      metavar="KEY=VALUE", help=_SET_HELP)
     return parser
 
 
