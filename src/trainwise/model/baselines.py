@@ -9,6 +9,9 @@ regression (B, 1).
 from __future__ import annotations
 
 import importlib
+import sys
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -151,17 +154,49 @@ def embedding_pool(vocab_size: int, num_outputs: int, width: int = 0,
     )
 
 
+# Folders a 'module:Class' model is looked for in after sys.path and the working folder; the
+# command line adds its config file's folder, so a model module kept beside the config is found.
+MODEL_FOLDERS: list[Path] = []
+
+
 def import_model(spec: str) -> type[nn.Module]:
     """'package.module:Class' -> the class; the user's own model, imported (not exec'd)."""
     module_name, _, class_name = spec.partition(":")
     try:
-        cls = getattr(importlib.import_module(module_name), class_name)
+        cls = getattr(_import_user_module(module_name), class_name)
+    except ModelError:
+        raise
     except (ImportError, AttributeError) as exc:
         raise ModelError(f"could not import model '{spec}': {exc}. Use 'package.module:Class' "
                          "with the module on your PYTHONPATH.") from None
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise ModelError(f"'{spec}' is not an nn.Module subclass.")
     return cls
+
+
+def _import_user_module(name: str) -> Any:
+    """import_module(name), also finding a module in the working folder (as `python script.py`
+    finds one beside it: the `trainwise` console script does not put the working folder on
+    sys.path) or in MODEL_FOLDERS. A folder is appended to sys.path only when it holds the
+    module, and last, so it cannot shadow an installed package."""
+    top = name.split(".")[0]
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != top:  # the user's module was found, and itself imports a missing one
+            raise
+    folders = list(dict.fromkeys(Path(f).resolve() for f in [Path.cwd(), *MODEL_FOLDERS]))
+    holding = [f for f in folders if (f / f"{top}.py").is_file() or (f / top).is_dir()]
+    if not holding:
+        where = ", ".join(str(f) for f in folders)
+        raise ModelError(f"could not import model module '{name}': no module '{top}' on the "
+                         f"Python path (sys.path) or in these folders: {where}. Use 'module:Class' "
+                         f"with {top}.py in the working folder or beside the config, or add its "
+                         "folder to PYTHONPATH (PYTHONPATH=path/to/folder trainwise ...).")
+    if str(holding[0]) not in sys.path:
+        sys.path.append(str(holding[0]))
+    importlib.invalidate_caches()  # a module written after the first import try is seen too
+    return importlib.import_module(name)
 
 
 BASELINES = {"mlp": mlp, "cnn1d": cnn1d, "gru": gru, "cnn2d": cnn2d,
