@@ -211,3 +211,27 @@ def test_another_steps_per_epoch_on_resume_is_a_clear_error():
     with pytest.raises(CheckpointError, match=r"had 14 optimizer steps .* has 13 over 2 .*"
                                               r"--devices 1"):
         resume_module.check_steps_per_epoch(saved, 13, 2)
+
+
+def test_ctrl_c_during_a_save_stops_after_the_new_checkpoint_is_complete(tmp_path, monkeypatch):
+    """A KeyboardInterrupt raised inside torch's C++ writer came out as a RuntimeError ('unexpected
+    pos ...'), a stage failure; now SIGINT waits for the save, then stops the run as usual."""
+    import os
+    import signal
+
+    real_save = checkpoint_module.torch.save
+
+    def save_hit_by_ctrl_c(obj, handle):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C arrives mid-write
+        for _ in range(1000):  # Python runs a pending signal's handler between bytecodes
+            pass
+        real_save(obj, handle)
+
+    path = tmp_path / "last.pt"
+    save_checkpoint({"model": {"w": torch.zeros(3)}}, path)
+    monkeypatch.setattr(checkpoint_module.torch, "save", save_hit_by_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint({"model": {"w": torch.ones(3)}}, path)
+    monkeypatch.undo()
+    assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(3))  # the new one, whole
+    assert not list(tmp_path.glob("*.tmp"))

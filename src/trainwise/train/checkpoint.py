@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import textwrap
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +34,37 @@ class CheckpointError(TrainwiseError):
 
 
 def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
-    """Write `payload` to `path` atomically; the parent folder must exist."""
+    """Write `payload` to `path` atomically; the parent folder must exist. A Ctrl-C meanwhile
+    stops the run once the file is complete and live."""
     path = Path(path)
     tmp = path.with_name(path.name + PARTIAL_SUFFIX)
-    with tmp.open("wb") as handle:
-        torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
-        handle.flush()
-        os.fsync(handle.fileno())  # the bytes reach the disk before the rename makes them live
-    os.replace(tmp, path)
+    with interrupts_deferred():
+        with tmp.open("wb") as handle:
+            torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())  # the bytes reach the disk before the rename makes them live
+        os.replace(tmp, path)  # after closing it: Windows cannot replace with an open file
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold SIGINT (Ctrl-C) until the block ends, then raise it as usual. torch's C++ writer
+    calls the file's write(); a KeyboardInterrupt raised in there comes out as a RuntimeError
+    ('unexpected pos 49280 vs 49176'), and the run stopped as if with a bug instead of saying
+    how to resume. Signal handlers can only be set in the main thread: elsewhere, no change."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received and callable(previous):
+        previous(signal.SIGINT, None)  # Python's default handler raises KeyboardInterrupt
+    elif received and previous == signal.SIG_DFL:
+        raise KeyboardInterrupt
 
 
 def remove_partial(folder: Path) -> list[Path]:
