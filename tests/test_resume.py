@@ -137,7 +137,8 @@ _CLI = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_han
 
 @pytest.mark.forks
 def test_ctrl_c_mid_training_says_how_to_resume_and_resuming_is_bitwise_equal(tmp_path,
-                                                                               uninterrupted):
+                                                                               uninterrupted,
+                                                                               capsys):
     args = [arg for setting in _settings(tmp_path) for arg in ("--set", setting)]
     env = {**os.environ, "PYTHONPATH": str(Path(trainwise.__file__).parents[1])}
     process = subprocess.Popen([sys.executable, "-c", _CLI, "run", *args, "--no-report"],
@@ -160,7 +161,11 @@ def test_ctrl_c_mid_training_says_how_to_resume_and_resuming_is_bitwise_equal(tm
         f"Interrupted during the train stage of run folder {path};") in said
     assert _unwrapped(f"is at step {_checkpoint_step(path)} (epoch") in said
     assert said.endswith(_unwrapped(f"Continue with: trainwise run --resume {path} --no-report"))
+    step = _checkpoint_step(path)
+    capsys.readouterr()
     assert main(["run", "--resume", str(path), "--no-report"]) == 0
+    assert _unwrapped(f"Resuming {path} from step {step} (epoch") in \
+        _unwrapped(capsys.readouterr().err)
     _assert_same_run(path, uninterrupted.path)
 
 
