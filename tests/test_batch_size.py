@@ -271,6 +271,8 @@ def test_a_batch_from_the_config_is_checked_against_the_rows_and_powers_of_two()
     [odd] = fixed_batch_findings(100, 3600)
     assert odd.code == "batch_size_not_power_of_two" and odd.severity is Severity.INFO
     assert odd.evidence["suggested"] == 128 and "train.batch_size = 128" in odd.message
+    [odd] = fixed_batch_findings(200, 1000)  # 256 is nearer, but leaves 4 steps an epoch
+    assert odd.evidence["suggested"] == 64  # the largest power of two with >= 10 steps
     assert fixed_batch_findings(64, 544) == []  # the README's churn.toml: 9 steps, quiet
     assert fixed_batch_findings(128, 1294) == []
     assert fixed_batch_findings(128, 12) == []  # too few rows for any advice on steps

@@ -155,7 +155,7 @@ def fixed_batch_findings(batch_size: int, num_rows: int) -> list[Finding]:
             "an epoch), or tune.batch_size = \"auto\" to measure it.",
             batch_size=batch_size, steps_per_epoch=steps, suggested=fits)]
     if batch_size & (batch_size - 1):
-        nearest = 2 ** round(math.log2(batch_size)) if batch_size <= 256 else fits
+        nearest = min(2 ** round(math.log2(batch_size)), fits)  # never past what the rows allow
         return [info(
             "tune", "batch_size_not_power_of_two",
             f"Batch {batch_size} is not a power of two; 32, 64 or 128 are the usual choices "
