@@ -167,14 +167,14 @@ def training_loader(ctx: RunContext, stage: str) -> tuple[Any, list[Finding]]:
 
 
 def _before_training(ctx: RunContext) -> tuple[Any, list[Finding]]:
-    """(training loader, notes), or (None, [the error]) when the processes disagree or
-    BatchNorm would get a batch of one."""
+    """(training loader, notes), or (None, notes ending in the error) when the processes
+    disagree or BatchNorm would get a batch of one."""
     problem = agree_across_processes(ctx)
     if problem:
         return None, [problem]
     notes = batch_norm_across_processes(ctx)  # may swap in SyncBatchNorm: before the loader
     train_loader, more = training_loader(ctx, "train")
-    return train_loader, notes + more if train_loader is not None else more
+    return train_loader, notes + more  # on a refusal `more` holds the error, after the notes
 
 
 def stage_train(ctx: RunContext) -> list[Finding]:
@@ -184,7 +184,7 @@ def stage_train(ctx: RunContext) -> list[Finding]:
     if checkpoint is not None:  # the tuned values, since the tune stage is not rerun
         ctx.lr, cfg.batch_size = checkpoint["extra"]["lr"], checkpoint["extra"]["batch_size"]
     train_loader, notes = _before_training(ctx)
-    if train_loader is None:  # notes holds the error
+    if train_loader is None:  # notes end in the error
         return notes
     checkpoint_path, no_checkpoints = checkpoint_target(ctx)
     val_loader = ctx.splits["val"].loader(max(cfg.batch_size, 512), shuffle=False, seed=seed)
