@@ -56,6 +56,7 @@ def test_mean_baseline_and_a_model_worse_than_a_constant():
         in found.message
     assert found.evidence["test_std"] == pytest.approx(scale * test.std())
     assert "train stage" in found.fix and "data stage" in found.fix
+    assert found.fix.startswith("Read the train stage")  # nothing before it: no dangling "Then"
 
     good = test + rng.normal(0, 0.1, size=100)
     extra, findings = regression_results(_row(good, test), train, test)
@@ -130,3 +131,13 @@ def test_time_split_run_reports_r2_and_both_baselines(tmp_path):
     assert {"below_regression_baseline", "test_targets_outside_training_range"} <= codes
     (line,) = [f.message for f in result.findings if f.code == "test_result"]
     assert f"R^2 {test['test_r2']:.3g}" in line and "the previous value: RMSE" in line
+
+
+def test_constant_test_targets_give_an_undefined_r2_in_words_and_null_evidence():
+    """sklearn's r2_score is NaN here; the message says why, the evidence is JSON null."""
+    train, test = np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.0, 1.0, 1.0])
+    row = _row(np.array([0.0, 2.0, 0.0]), test)
+    _, findings = regression_results(row, train, test)
+    (found,) = [f for f in findings if f.code == "below_regression_baseline"]
+    assert "R^2 undefined (the test targets are all equal)" in found.message
+    assert found.evidence["test_r2"] is None and "nan" not in found.message

@@ -60,6 +60,7 @@ from trainwise.stages import RunContext, stage_data, stage_model, stage_split
 from trainwise.stages_training import stage_check, stage_evaluate, stage_train, stage_tune
 from trainwise.train.intervals import split_accuracy_interval
 from trainwise.train.monitor import precision_in_use
+from trainwise.train.regression_metrics import r2_text
 
 STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
     ("data", stage_data), ("split", stage_split), ("model", stage_model),
@@ -151,7 +152,7 @@ def _verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None) -
         headline = f"Test accuracy {test['test_accuracy']:.1%}" + _beside_accuracy(test)
     elif "test_rmse" in test:
         headline = f"Test RMSE {test['test_rmse']:.4g}" + (
-            f", R^2 {test['test_r2']:.3g}" if "test_r2" in test else "")
+            f", {r2_text(test['test_r2'])}" if "test_r2" in test else "")
     elif ctx.config.train.lr == "auto" and math.isfinite(getattr(ctx, "lr", 0.0)) \
             and getattr(ctx, "lr", 0.0) > 0:
         headline = (f"Learning rate {ctx.lr:.3g} chosen; to train with it, add --set "

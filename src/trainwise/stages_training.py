@@ -23,7 +23,12 @@ from trainwise.train.diagnose_common import TrainingPlan
 from trainwise.train.diagnose_schedule import CUT_LR_SHARE, after_early_stopping
 from trainwise.train.intervals import percent, split_accuracy_interval
 from trainwise.train.loop import fit
-from trainwise.train.regression_metrics import baselines_text, previous_values, regression_results
+from trainwise.train.regression_metrics import (
+    baselines_text,
+    previous_values,
+    r2_text,
+    regression_results,
+)
 from trainwise.train.sharding import evaluate_across_ranks, num_steps_per_epoch, setup_loader
 from trainwise.training_setup import (
     agree_across_processes,
@@ -310,8 +315,8 @@ def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
     assert ctx.data is not None
     if ctx.data.task != "classification":
         baselines = baselines_text(row)
-        return (f"Test RMSE {row['test_rmse']:.4g}, MAE {row['test_mae']:.4g}, R^2 "
-                f"{row['test_r2']:.3g} on {len(ctx.splits['test'].y)} held-out rows"
+        return (f"Test RMSE {row['test_rmse']:.4g}, MAE {row['test_mae']:.4g}, "
+                f"{r2_text(row['test_r2'])} on {len(ctx.splits['test'].y)} held-out rows"
                 + (f" ({baselines})." if baselines else "."))
     interval = split_accuracy_interval(row)
     within = f", 95% interval {percent(interval.low)}-{percent(interval.high)}%" \

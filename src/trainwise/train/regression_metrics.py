@@ -10,6 +10,7 @@ previous value scored RMSE 0.52; most test targets lay above the training maximu
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,7 +109,7 @@ def baseline_finding(row: dict[str, Any], baselines: list[Baseline], extrapolati
     beaten = [b for b in baselines if b.rmse <= rmse]
     if not (r2 <= R2_MARGIN or beaten):  # NaN R^2 (constant targets): judged by baselines
         return None
-    said = (f"Test RMSE {rmse:.4g} (MAE {row['test_mae']:.4g}), R^2 {r2:.3g}: "
+    said = (f"Test RMSE {rmse:.4g} (MAE {row['test_mae']:.4g}), {r2_text(r2)}: "
             + "; ".join(f"{b.label} scores RMSE {b.rmse:.4g} (MAE {b.mae:.4g})"
                         for b in baselines))
     if r2 < 0:
@@ -122,10 +123,18 @@ def baseline_finding(row: dict[str, Any], baselines: list[Baseline], extrapolati
         names = " and ".join(b.label for b in beaten)
         verb = "does" if len(beaten) == 1 else "do"
         said += f". {names[0].upper()}{names[1:]} {verb} at least as well as the model"
-    evidence = {"test_r2": round(r2, 6), "test_std": round(test_std, 6),
+    evidence = {"test_r2": round(r2, 6) if math.isfinite(r2) else None,  # JSON has no NaN
+                "test_std": round(test_std, 6),
                 **{f"{b.key}_rmse": round(b.rmse, 6) for b in baselines}}
     return warning("evaluate", "below_regression_baseline", said + ".",
                    _fix(extrapolating, any(b.key == "previous" for b in beaten)), **evidence)
+
+
+def r2_text(r2: float) -> str:
+    """'R^2 0.87', or what a NaN R^2 means: the test targets are all equal."""
+    if math.isfinite(r2):
+        return f"R^2 {r2:.3g}"
+    return "R^2 undefined (the test targets are all equal)"
 
 
 def _fix(extrapolating: bool, previous_wins: bool) -> str:
@@ -138,10 +147,10 @@ def _fix(extrapolating: bool, previous_wins: bool) -> str:
                  "and give the model the recent values as features (data stage). ")
     else:
         first = ""
-    return first + ("Then read the train stage's findings (a learning rate too low, a "
-                    "plateau, overfitting) and check the learning rate and train.max_epochs; "
-                    "if training looks healthy, check that the features carry signal for the "
-                    "target (data stage).")
+    return first + ("Then read" if first else "Read") + (
+        " the train stage's findings (a learning rate too low, a plateau, overfitting) and "
+        "check the learning rate and train.max_epochs; if training looks healthy, check that "
+        "the features carry signal for the target (data stage).")
 
 
 def extrapolation(train: np.ndarray, test: np.ndarray) -> Finding | None:
