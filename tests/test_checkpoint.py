@@ -230,8 +230,14 @@ def test_ctrl_c_during_a_save_stops_after_the_new_checkpoint_is_complete(tmp_pat
     path = tmp_path / "last.pt"
     save_checkpoint({"model": {"w": torch.zeros(3)}}, path)
     monkeypatch.setattr(checkpoint_module.torch, "save", save_hit_by_ctrl_c)
-    with pytest.raises(KeyboardInterrupt):
-        save_checkpoint({"model": {"w": torch.ones(3)}}, path)
+    # Python's own Ctrl-C handler, as in a terminal: a pytest started in the background
+    # (`cmd &`, nohup, CI) inherits SIGINT ignored, and an ignored Ctrl-C rightly raises nothing
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            save_checkpoint({"model": {"w": torch.ones(3)}}, path)
+    finally:
+        signal.signal(signal.SIGINT, outer)
     monkeypatch.undo()
     assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(3))  # the new one, whole
     assert not list(tmp_path.glob("*.tmp"))
