@@ -25,6 +25,10 @@ LEAK_RATIO = 1.0  # their median ratio at most 1. Measured (ratio of validation 
 # 5.0, 0%; the diagnosis zoo's healthy runs (seeds 0-2) 1.3-4.6, at most 22%; the built-in
 # baselines (dropout, so a training-mode loss raised): MNIST-1D 1.7, 19%; digits (12 epochs,
 # seeds 0-2) 1.02-1.31, at most 43%.
+LEAK_RATIO_LOW = 0.8  # ... and at least this: validation rows that ARE training rows track the
+# training loss closely (the audit's leak: 0.97). Far below it the validation set is easier
+# than training, or dropout and augmentation raise the training-mode loss, which a leak does
+# not explain: the breast_cancer baseline (46 validation rows, dropout 0.1) sat at 0.33.
 LEAK_EPOCHS = 3  # at least this many epochs past the fit to judge
 MIN_DROP_EPOCHS = 5
 
@@ -54,7 +58,7 @@ def rule_validation_leak(history: list[Row]) -> list[Finding]:
         return []
     ratios = val[fitted] / train_end[fitted]
     ratio, share = float(np.median(ratios)), float(np.mean(ratios <= 1))
-    if ratio > LEAK_RATIO or share < LEAK_SHARE:
+    if not LEAK_RATIO_LOW <= ratio <= LEAK_RATIO or share < LEAK_SHARE:
         return []
     first = rows[int(fitted[0])]
     message = (f"The validation loss stayed at or below the training loss in {share:.0%} of "
