@@ -182,6 +182,10 @@ def test_augment_presets():
                       y=np.array([0, 1]))
     assert codes(augment_findings(vector, "flip")) == ["flip_not_applicable", "augment"]
     assert not augment_plan(image_data(), "none")[0].flip
+    tokens = TaskData(name="reviews", kind="tokens", task="classification",
+                      x=np.zeros((2, 5), dtype=np.int64), y=np.array([0, 1]))
+    [text] = augment_findings(tokens)  # METHOD.md §1's caution for text (audit s8 R10)
+    assert not text.evidence["flip"] and "back-translation" in text.message
     [auto] = augment_findings(image_data("digits"))  # audit s8 R10: say why nothing flips
     assert not auto.evidence["flip"] and "no flips: handwritten digits carry orientation" in (
         auto.message)

@@ -47,6 +47,10 @@ def augment_plan(data: TaskData, requested: str = "auto") -> tuple[AugmentPlan, 
         return AugmentPlan(True, "natural images"), []
     if oriented:  # say why nothing is mirrored: a mirrored sample is no longer its class
         return AugmentPlan(False, f"no flips: {oriented} carry orientation"), []
+    if data.kind == "tokens":  # METHOD.md §1: text augmentation changes meaning quietly
+        return AugmentPlan(False, "token sequences: none applied; back-translation or synonym "
+                                  "swaps, if you add them, can change a label's meaning, so "
+                                  "read a sample of what they produce"), []
     return AugmentPlan(False, f"{data.kind} data"), []
 
 
