@@ -62,8 +62,8 @@ def test_folds_reproducible_and_pure(strategy):
 
 def test_too_few_groups_or_folds_is_an_error_with_a_fix():
     y = np.arange(30) % 2
-    with pytest.raises(DataError, match="5 folds need at least 5 groups, .* the data has 3 "
-                                        "groups. Lower split.num_folds to 3 or fewer"):
+    with pytest.raises(DataError, match="3 groups cannot fill 5 folds: .* at least 5 groups .* "
+                                        "lower split.num_folds to 3 or fewer"):
         kfold_indices(y, num_folds=5, groups=np.arange(30) // 10, strategy="group")
     with pytest.raises(DataError, match="k-fold needs 2 <= k"):
         kfold_indices(y, num_folds=1)

@@ -9,6 +9,7 @@ import pytest
 
 from trainwise.data.augment import augment_findings, augment_plan, random_flip
 from trainwise.data.errors import DataError
+from trainwise.data.folds import kfold_indices
 from trainwise.data.part_findings import missing_classes
 from trainwise.data.plan import SplitSettings, folds_note, key_findings, plan_split
 from trainwise.data.tables import table_data
@@ -364,6 +365,38 @@ def test_too_few_groups_are_counted_against_the_parts_they_must_fill():
     with pytest.raises(DataError, match="cannot fill 3 time folds and a test part: .* at least "
                                         "5 groups"):
         plan_split(table_data(patients([9, 9, 10]), "label"), SplitSettings(num_folds=3))
+
+
+def test_a_test_cut_that_leaves_too_few_groups_suggests_folds_that_fit_the_rest():
+    # 10 groups, the test part takes 4 and leaves 6: the old advice counted the 10 ("lower
+    # split.num_folds to 9 or fewer", above the 8 set) and said to ship a test part
+    data = table_data(patients([10] * 10), "label")
+    for strategy, most in (("group", 6), ("group_time", 5)):  # time folds: k + 1 blocks
+        with pytest.raises(DataError, match=f"left 6 for 8 .*folds, .* Lower "
+                                            f"split.test_fraction, or add groups, lower "
+                                            f"split.num_folds to {most} or fewer") as caught:
+            plan_split(data, SplitSettings(test_fraction=0.4, num_folds=8, strategy=strategy))
+        assert "ship a test part" not in str(caught.value)
+        fits = plan_split(data, SplitSettings(test_fraction=0.4, num_folds=most,
+                                              strategy=strategy))
+        assert len(fits.folds) == most  # the advice works
+
+
+def test_the_plan_and_kfold_indices_count_groups_in_the_same_words():
+    # one counter for both paths: the same sentence, each with its own numbers (the plan
+    # also carves a test part, so it needs one group more and may suggest shipping one)
+    data = table_data(patients([10, 10, 10]), "label")
+    with pytest.raises(DataError) as planned:
+        plan_split(data, SplitSettings(num_folds=5, strategy="group"))
+    with pytest.raises(DataError) as direct:
+        kfold_indices(data.y, num_folds=5, groups=data.groups, strategy="group")
+    assert str(planned.value).startswith("3 groups (column 'patient_id') cannot fill 5 folds "
+                                         "and a test part: each group stays whole in one part, "
+                                         "so this needs at least 6 groups")
+    assert "lower split.num_folds to 2 or fewer, ship a test part" in str(planned.value)
+    assert str(direct.value).startswith("3 groups cannot fill 5 folds: each group stays whole "
+                                        "in one part, so this needs at least 5 groups")
+    assert "lower split.num_folds to 3 or fewer, or, if the rows" in str(direct.value)
 
 
 def test_empty_val_after_a_test_cut_names_the_pool_and_no_unset_setting():

@@ -282,13 +282,15 @@ def test_empty_parts_blame_the_setting_at_fault_and_no_other():
     with pytest.raises(DataError) as caught:
         kfold_indices(y, num_folds=5, groups=np.repeat([0, 1, 2], 10), times=np.arange(30))
     message = str(caught.value)
-    assert "5 time folds need at least 6 groups" in message and "the data has 3 groups" in message
-    assert "Lower split.num_folds to 2 or fewer" in message
+    assert "3 groups cannot fill 5 time folds" in message and "at least 6 groups" in message
+    assert "lower split.num_folds to 2 or fewer" in message
     assert all(unset not in message for unset in ("split.cut", "split.gap", "test part"))
-    # enough groups, but too unequal for the blocks: the fold and block are named
+    # enough groups, but too unequal for the blocks: the fold is named as the folds list and
+    # split.npz ('fold0_train') count it, from 0, and the advice is fewer folds than set
     groups, times = np.repeat([0, 1, 2, 3], [1, 1, 1, 50]), np.arange(53)
     with pytest.raises(DataError, match=r"validation part empty: 3 folds cut the 4 groups, .* "
-                                        r"block 1 \(fold 1's validation part\) holds no group"):
+                                        r"fold 0's validation part \(block 1\) holds no group"
+                                        r".* Lower split.num_folds to 2 or fewer"):
         kfold_indices(np.arange(53) % 2, num_folds=3, groups=groups, times=times)
     # a gap that swallows every training row is named alone
     with pytest.raises(DataError, match="split.gap = 100 drops all 16 training rows") as caught:
@@ -308,3 +310,9 @@ def test_the_fraction_advice_for_whole_groups_is_the_least_that_works():
     assert np.array_equal(split.val, np.arange(7, 20))  # the advice works: group 1 held out
     with pytest.raises(DataError):
         split_indices(y, val_fraction=need - 0.01, groups=groups, times=times)
+    # a latest group of 99% needs 0.495, which rounds up to 0.50: the config refuses
+    # fractions of 0.5 and more, so the advice is to add groups, never an invalid fraction
+    groups = np.repeat([0, 1], [2, 198])
+    with pytest.raises(DataError, match="holds 99% of the rows. Add groups") as caught:
+        split_indices(np.arange(200) % 2, val_fraction=0.1, groups=groups, times=np.arange(200))
+    assert "Raise split.val_fraction" not in str(caught.value)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trainwise.data.errors import DataError
+from trainwise.data.group_count import fewer_folds
 
 MAX_FRACTION = 0.5  # config: val_fraction and test_fraction lie below 0.5
 
@@ -72,8 +73,9 @@ def by_fraction(timeline: Timeline, side: str, fraction: float, positions: np.nd
         return (f"all {num_groups} groups, kept whole, lie in {last}. Lower {setting}, or add "
                 "groups.")
     need = 1.0 - float(positions.max())  # the latest group is held out once f >= 1 - its middle
-    raise_it = (f"Raise {setting} to at least {math.ceil(need * 100) / 100:.2f}, add groups"
-                if need < MAX_FRACTION else "Add groups")
+    suggest = math.ceil(need * 100) / 100  # rounded up, so it still holds the group out
+    raise_it = (f"Raise {setting} to at least {suggest:.2f}, add groups"
+                if suggest < MAX_FRACTION else "Add groups")
     return (f"each group stays whole and is held out when its middle row lies in {last} "
             f"(groups in order of start), but the {num_groups} groups are too few or too large "
             f"for that: the latest-starting one holds {2 * need:.0%} of the rows. {raise_it}, "
@@ -81,14 +83,19 @@ def by_fraction(timeline: Timeline, side: str, fraction: float, positions: np.nd
 
 
 def by_fold(timeline: Timeline, side: str, fold: int, num_folds: int) -> str:
-    blocks = f"the blocks before block {fold}" if side == "training" else f"block {fold}"
+    """`fold` counts from 0, as the folds list, split.npz ('fold0_train') and the split
+    finding do; it validates on block fold + 1 of blocks 0..num_folds."""
+    block = fold + 1
+    blocks = f"the blocks before block {block}" if side == "training" else f"block {block}"
     if timeline.whole_groups:
         num_groups = timeline.num_groups
+        fewer = fewer_folds(min(num_folds - 1, num_groups - 1))
         return (f"{num_folds} folds cut the {num_groups} groups, kept whole and in order of "
-                f"start, into {num_folds + 1} blocks of about equal rows, and {blocks} (fold "
-                f"{fold}'s {side} part) holds no group: the groups are too few or too unequal. "
-                f"Lower split.num_folds (to at most {max(num_groups - 1, 1)}), or add groups.")
-    return (f"{num_folds} folds cut each series' rows into {num_folds + 1} blocks, and {blocks} "
-            f"(fold {fold}'s {side} part) holds no row: the {timeline.num_groups} series have "
-            f"at most {timeline.most_times()} distinct times. Lower split.num_folds, or give "
-            "each series more rows.")
+                f"start, into {num_folds + 1} blocks (0 to {num_folds}) of about equal rows, "
+                f"and fold {fold}'s {side} part ({blocks}) holds no group: the groups are too "
+                f"few or too unequal. {fewer[0].upper()}{fewer[1:]}, or add groups.")
+    fewer = fewer_folds(min(num_folds - 1, timeline.most_times() - 1))
+    return (f"{num_folds} folds cut each series' rows into {num_folds + 1} blocks (0 to "
+            f"{num_folds}), and fold {fold}'s {side} part ({blocks}) holds no row: the "
+            f"{timeline.num_groups} series have at most {timeline.most_times()} distinct times. "
+            f"{fewer[0].upper()}{fewer[1:]}, or give each series more rows.")

@@ -252,11 +252,11 @@ def time_split(times: np.ndarray, *, val_fraction: float, series: np.ndarray | N
 def time_folds(times: np.ndarray, *, num_folds: int, series: np.ndarray | None = None,
                gap: str | float = "", seed: int = 0, whole_groups: bool = False) -> list[TimeParts]:
     """Expanding windows: each series' timeline (whole groups: the groups by start time) cut in
-    num_folds + 1 blocks; fold j validates on block j and trains on the blocks before it
-    (minus the gap)."""
+    num_folds + 1 blocks (0..num_folds); fold j (from 0, as the returned list) validates on
+    block j + 1 and trains on the blocks before it (minus the gap)."""
     timeline, positions = _timeline(times, series, whole_groups, seed)
     span = parse_span(gap, times)
     blocks = np.floor(positions * (num_folds + 1))
     return [_parts(timeline, blocks < j, blocks == j, gap, span,
-                   lambda side, j=j: by_fold(timeline, side, j, num_folds))
+                   lambda side, j=j: by_fold(timeline, side, j - 1, num_folds))
             for j in range(1, num_folds + 1)]
