@@ -186,3 +186,20 @@ def test_an_increasing_year_column_says_it_may_be_a_time():
     assert "like a time (its name says 'year'" in ordered.message
     assert ordered.fix.startswith("If it is a time, declare it: --set 'split.time_column")
     assert not [f for f in data.findings if f.code == "possible_time_key"]  # said once
+
+
+def test_a_record_number_in_a_label_sorted_file_is_one_warning_that_says_delete_it():
+    # the review's case: 'serial' = 1000, 1002, ... in a file sorted by label was both an
+    # ordered_id_column ("delete the column") and a target_leak whose fix ("truly known when
+    # predicting? nothing to do") kept it, as a record number is known then
+    from trainwise.data.tables import table_data
+
+    table = frame().sort_values("label", kind="stable").reset_index(drop=True)
+    table = table.assign(serial=1000 + 2 * np.arange(len(table)), copy=table["label"] * 3)
+    data = table_data(table, "label")
+    [ordered] = [f for f in data.findings if f.code == "ordered_id_column"]
+    [leak] = [f for f in data.findings if f.code == "target_leak"]
+    assert ordered.evidence["column"] == "serial"
+    assert "It alone predicts 'label' with balanced accuracy 0.99" in ordered.message
+    assert "delete the column from the file" in ordered.fix
+    assert leak.evidence["columns"] == ["copy"]  # the leak check still runs on the rest

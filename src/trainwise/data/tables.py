@@ -13,7 +13,7 @@ from trainwise.data.csvfile import read_csv
 from trainwise.data.dates import date_features, parse_date_columns
 from trainwise.data.errors import DataError
 from trainwise.data.keys import KeyPlan, plan_keys, time_values
-from trainwise.data.label_leak import leak_findings, table_columns
+from trainwise.data.label_leak import find_leaks, leak_findings, row_order, table_columns
 from trainwise.data.targets import lookalike_label_findings, task_findings
 from trainwise.data.task import TaskData
 from trainwise.findings import Finding, Severity, warning
@@ -179,9 +179,25 @@ def _drop_missing_target(frame: pd.DataFrame, target: str, notes: list[str]) -> 
     return frame
 
 
-def row_id_findings(plan: KeyPlan) -> list[Finding]:
+def ordered_id_leaks(ordered_ids: pd.DataFrame, data: TaskData, target: str) -> dict[str, str]:
+    """"predicts 'label' with balanced accuracy 0.998: the file is sorted by 'label'" per
+    ordered id that alone gives the target away (find_leaks), as a record number does in a
+    file sorted by the target."""
+    if ordered_ids.empty:
+        return {}
+    metric = "balanced accuracy" if data.task == "classification" else "R^2"
+    leaks = find_leaks(table_columns(ordered_ids), data.y, data.task,
+                       row_order(len(data.y), data.times, data.groups))
+    return {leak.column: f"predicts {target} with {metric} {leak.score:.3f}: the file is "
+            f"sorted by {target}" for leak in leaks if not leak.shift}
+
+
+def row_id_findings(plan: KeyPlan, predicts: dict[str, str] | None = None) -> list[Finding]:
     """Say which identifier columns were dropped from the features and why; warn about
-    increasing record numbers that stay (they could be times, so they are not dropped)."""
+    increasing record numbers that stay (they could be times, so they are not dropped).
+    `predicts`: per ordered id, 'predicts 'label' with ...' when it alone gives the label away
+    (ordered_id_leaks): said here, once, not again as a target_leak."""
+    predicts = predicts or {}
     findings = []
     for column in plan.row_ids:
         reason = plan.reasons.get(column, "unique per row")
@@ -198,14 +214,19 @@ def row_id_findings(plan: KeyPlan) -> list[Finding]:
     for column in plan.ordered_ids:
         like = f"a time ({plan.periods[column]}) or a record number" \
             if column in plan.periods else "a record number"
+        sorted_by = "" if column not in predicts else (
+            f" It alone {predicts[column]}, so this column gives the answer away.")
         findings.append(warning(
             "data", "ordered_id_column",
             f"column '{column}' holds integers unique per row and increasing down the file, "
             f"like {like}: it stays a feature, but if the file is sorted (by label, by "
-            "time) it hands the model that order, and the test score would be inflated.",
+            f"time) it hands the model that order, and the test score would be inflated."
+            f"{sorted_by}",
             f"If it is a time, declare it: --set 'split.time_column=\"{column}\"' (the split "
             "then validates on later rows); if it is a record number, delete the column from "
-            "the file.", column=column))
+            "the file" + (" (df.drop(columns=[...]).to_csv(path, index=False)) and rerun from "
+                          "the data stage." if sorted_by else "."),
+            column=column, **({"predicts": predicts[column]} if sorted_by else {})))
     findings += [period_finding(column, why, plan) for column, why in plan.periods.items()
                  if column not in plan.ordered_ids]
     return findings
@@ -281,14 +302,17 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
         else:
             data.times = time_values(frame[key.column], key.column)
             time_key = frame[key.column] if frame[key.column].dtype.kind == "M" else None
-    data.findings += row_id_findings(plan)
     features = frame.drop(columns=[target, *plan.columns])
+    data.findings += row_id_findings(plan, ordered_id_leaks(features[plan.ordered_ids], data,
+                                                                f"'{target}'"))
     data.x, data.feature_names, encode_findings = encode_features(features, time_key)
     data.findings += encode_findings
     if data.x.shape[1] == 0:
         raise DataError(f"'{source}' has no feature columns besides the target and keys "
                         f"({', '.join(plan.columns) or 'none'}). Add features.")
     # on the columns as in the file: a text copy of a 3-class label is one column, 3 one-hots
-    data.findings += leak_findings(table_columns(features), y, task, f"'{target}'",
-                                   data.times, data.groups)
+    # ordered ids left out: their leak is said in ordered_id_column, whose fix (delete the
+    # record number) target_leak's ("known when predicting? nothing to do") would contradict
+    data.findings += leak_findings(table_columns(features.drop(columns=plan.ordered_ids)), y,
+                                   task, f"'{target}'", data.times, data.groups)
     return data
