@@ -448,7 +448,13 @@ def test_a_plain_time_split_names_where_train_ends_and_val_starts():
     result = plan_split(data, SplitSettings())
     [order, _] = [f for f in result.findings if f.code == "time_order"]
     end, start = data.times[result.train].max(), data.times[result.val].min()
-    assert f"train ends {pd.Timestamp(end)}, val starts {pd.Timestamp(start)}" in order.message
+    # daily visits: dates alone, as split_parts writes them (one formatter), no ' 00:00:00'
+    day = "%Y-%m-%d"
+    assert (f"train ends {pd.Timestamp(end).strftime(day)}, val starts "
+            f"{pd.Timestamp(start).strftime(day)}") in order.message
+    [parts] = [f for f in result.findings if f.code == "split_parts"]
+    assert f"to {pd.Timestamp(end).strftime(day)}" in parts.message
+    assert "00:00:00" not in order.message + parts.message
 
 
 def test_the_split_timeline_is_drawn_when_there_are_keys(tmp_path):

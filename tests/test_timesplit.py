@@ -276,6 +276,18 @@ def test_a_date_cut_on_numeric_times_gets_advice_in_their_units():
     assert "since 1970" not in str(caught.value)
 
 
+def test_a_cut_outside_epoch_second_times_names_the_range_in_full():
+    # '1.51476e+09 to 1.52332e+09' gave the user no cut to pick; the next error on the same
+    # data wrote '1514764800': one formatter writes whole numbers in full
+    times = np.arange(1514764800, 1523318400 + 1, 86400).astype(np.float64)
+    y = np.arange(len(times)) % 2
+    with pytest.raises(DataError, match="times run from 1514764800 to 1523318400. Move "
+                                        "split.cut"):
+        split_indices(y, val_fraction=0.2, times=times, cut=1600000000)
+    with pytest.raises(DataError, match=r"from 1514764800 to 1523318400\)"):
+        split_indices(y, val_fraction=0.2, times=times, cut="soon")
+
+
 def test_empty_parts_blame_the_setting_at_fault_and_no_other():
     y = np.arange(30) % 2
     # k time folds of whole groups need k + 1 groups: counted, no cut, gap or test part named

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from trainwise.data.split import SplitIndices
+from trainwise.data.timesplit import format_time
 from trainwise.findings import Finding, info, warning
 
 NUM_LISTED = 5  # classes named in a finding's message; the evidence lists them all
@@ -86,15 +87,6 @@ def missing_classes(counts: dict[str, list[int]], class_names: list[str]) -> lis
 PART_WORDS = {"train": "train", "val": "validation", "test": "test"}
 
 
-def _when(value: object) -> str:
-    """A time as the report shows it: a date when it is midnight, numbers in full."""
-    if isinstance(value, np.datetime64):
-        stamp = pd.Timestamp(value)
-        return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else str(stamp)
-    number = float(value)  # type: ignore[arg-type]
-    return f"{number:.0f}" if number == round(number) and abs(number) < 1e16 else f"{number:g}"
-
-
 def part_extents(parts: dict[str, np.ndarray | None], groups: np.ndarray | None,
                  times: np.ndarray | None) -> list[Finding]:
     """What went where: per part its rows, groups and first..last time, so a reader sees which
@@ -109,8 +101,8 @@ def part_extents(parts: dict[str, np.ndarray | None], groups: np.ndarray | None,
         if groups is not None:
             entry["groups"] = len(pd.unique(np.asarray(groups)[rows]))
         if times is not None:
-            entry["first"], entry["last"] = (_when(np.min(times[rows])),
-                                             _when(np.max(times[rows])))
+            entry["first"], entry["last"] = (format_time(np.min(times[rows])),
+                                             format_time(np.max(times[rows])))
         evidence[name] = entry
         words.append(f"{PART_WORDS.get(name, name)} {len(rows)} rows"
                      + (f", {entry['groups']} group{'s' * (entry['groups'] != 1)}"

@@ -70,10 +70,18 @@ def parse_span(value: str | float, times: np.ndarray, name: str = "split.gap") -
                         "same units.") from None
 
 
-def format_time(value: float, times: np.ndarray) -> str:
-    if np.asarray(times).dtype.kind == "M":
-        return str(pd.Timestamp(int(value)))
-    return f"{value:g}"
+def format_time(value: object, times: np.ndarray | None = None) -> str:
+    """One time as every split message writes it: a date alone when it is midnight
+    ('2020-05-23'), else date and time; whole numbers in full (epoch seconds: '1514764800',
+    not '1.51476e+09', so a user can pick a cut from them), others to 6 digits. `value`: a
+    datetime64, or a number on the axis of `times` (nanoseconds when they are dates)."""
+    dated = times is not None and np.asarray(times).dtype.kind == "M"
+    if isinstance(value, (np.datetime64, datetime.datetime)) or dated:
+        stamp = pd.Timestamp(int(value) if isinstance(value, (int, float, np.number))
+                             else value)  # type: ignore[arg-type]
+        return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else str(stamp)
+    number = float(value)  # type: ignore[arg-type]
+    return f"{number:.0f}" if number == round(number) and abs(number) < 1e16 else f"{number:.6g}"
 
 
 def _is_duration(value: object, times: np.ndarray) -> bool:
@@ -119,8 +127,8 @@ def _numeric_cut_advice(value: object, axis: np.ndarray) -> str:
     low, high = float(axis.min()), float(axis.max())
     example = float(np.quantile(axis, 0.8, method="lower"))  # a time that leaves 20% after it
     advice = (f"split.cut = {value!r} is not a number, but the times are numbers (from "
-              f"{_number(low)} to {_number(high)}), so the cut must be one in the same units, "
-              f"e.g. '{_number(example)}'; durations such as '30D' need dates.")
+              f"{format_time(low)} to {format_time(high)}), so the cut must be one in the same "
+              f"units, e.g. '{format_time(example)}'; durations such as '30D' need dates.")
     try:
         date_ns = float(pd.Timestamp(str(value).strip()).value)
     except ValueError:
@@ -130,11 +138,6 @@ def _numeric_cut_advice(value: object, axis: np.ndarray) -> str:
             return (f"{advice} If the times are {unit} since 1970-01-01 (UTC), {value!r} is "
                     f"'{date_ns / ns:.0f}'.")
     return advice
-
-
-def _number(value: float) -> str:
-    """Whole numbers in full (epoch seconds: '1514764800', not '1.51476e+09'), others short."""
-    return f"{value:.0f}" if value == round(value) and abs(value) < 1e16 else f"{value:.6g}"
 
 
 def _positions(axis: np.ndarray, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
