@@ -14,6 +14,7 @@ from torch import nn
 import trainwise
 from trainwise.train.evaluate import evaluate
 from trainwise.train.regression_metrics import (
+    baselines_text,
     extrapolation,
     previous_values,
     regression_results,
@@ -89,8 +90,14 @@ def test_previous_value_baseline_beating_the_model_is_warned():
     assert extra["test_previous_rmse"] == pytest.approx(
         np.sqrt(metrics.mean_squared_error(test, previous)))
     found = [f for f in findings if f.code == "below_regression_baseline"]
-    assert found and "Repeating the previous value in time does at least as well" \
-        in found[0].message
+    assert found and "Repeating the previous value does at least as well" in found[0].message
+    # one name per baseline: the warning, the test_result line and the report's table agree
+    from trainwise.reporting.context import _TEST_LABELS
+
+    line = baselines_text({"test_mean_rmse": 1.0, "test_mean_mae": 1.0, **extra})
+    for name in ("predicting the training mean", "repeating the previous value"):
+        assert f"{name} scores RMSE" in found[0].message and f"{name}: RMSE" in line
+        assert f"RMSE of {name}" in _TEST_LABELS.values()
 
 
 def test_extrapolation_only_for_targets_well_outside_the_training_range():
@@ -130,7 +137,7 @@ def test_time_split_run_reports_r2_and_both_baselines(tmp_path):
     codes = {f.code for f in result.findings}
     assert {"below_regression_baseline", "test_targets_outside_training_range"} <= codes
     (line,) = [f.message for f in result.findings if f.code == "test_result"]
-    assert f"R^2 {test['test_r2']:.3g}" in line and "the previous value: RMSE" in line
+    assert f"R^2 {test['test_r2']:.3g}" in line and "repeating the previous value: RMSE" in line
 
 
 def test_constant_test_targets_give_an_undefined_r2_in_words_and_null_evidence():

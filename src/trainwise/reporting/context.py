@@ -21,6 +21,7 @@ from trainwise.reporting.model_tables import init_rows, weight_decay_section
 from trainwise.reporting.tuning import candidate_rows, within_noise
 from trainwise.rundir import read_findings, read_history
 from trainwise.train.intervals import AccuracyInterval, percent, split_accuracy_interval
+from trainwise.train.regression_metrics import BASELINES
 
 Row = dict[str, Any]
 SEVERITIES = ("error", "warning", "info")
@@ -151,11 +152,11 @@ _TEST_ORDER = ("test_accuracy", "test_baseline_accuracy", "test_baseline_class",
                "test_balanced_accuracy", "test_rmse", "test_mae", "test_r2", "test_mean_rmse",
                "test_mean_mae", "test_previous_rmse", "test_previous_mae")
 # Names for keys that read badly spelt out ("test mean rmse": the mean of what?)
+# the regression baselines by the names the warnings and the test_result line use
+_BASELINE_LABELS = {f"test_{key}_{metric}": f"{metric.upper()} of {name}"
+                    for key, name in BASELINES.items() for metric in ("rmse", "mae")}
 _TEST_LABELS = {"test_rmse": "test RMSE", "test_mae": "test MAE", "test_r2": "test R²",
-                "test_mean_rmse": "RMSE of predicting the training mean",
-                "test_mean_mae": "MAE of predicting the training mean",
-                "test_previous_rmse": "RMSE of repeating the previous value",
-                "test_previous_mae": "MAE of repeating the previous value"}
+                **_BASELINE_LABELS}
 
 
 def _test_scalars(test: Row | None) -> list[tuple[str, Any]]:
@@ -193,14 +194,14 @@ def _test_rows(test: Row) -> list[str]:
 
 _HEADLINE_LABELS = {"test_baseline_accuracy": "always the majority class",
                     "test_rmse": "test RMSE", "test_mae": "test MAE", "test_r2": "test R²",
-                    "test_mean_rmse": "RMSE of the training mean"}
+                    **_BASELINE_LABELS}
 
 
 def _headline(run: RunData) -> list[tuple[str, str]]:
     items: list[tuple[str, str]] = []
     test = run.test or {}
     for key in ("test_accuracy", "test_baseline_accuracy", "test_balanced_accuracy",
-                "test_rmse", "test_mae", "test_r2", "test_mean_rmse"):
+                "test_rmse", "test_mae", "test_r2", "test_mean_rmse", "test_previous_rmse"):
         if test.get(key) is not None:
             items.append((_HEADLINE_LABELS.get(key, key.replace("_", " ")),
                           _metric(key, test[key])))

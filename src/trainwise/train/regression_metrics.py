@@ -27,21 +27,30 @@ EXTRAPOLATION_MARGIN = 0.1
 EXTRAPOLATION_SHARE = 0.05  # warn from this share of the test rows
 
 
+# One name per baseline (DESIGN §8): the warning, the test_result line, the report's test
+# table and its headline all name test_<key>_rmse / test_<key>_mae with these words.
+BASELINES = {"mean": "predicting the training mean",
+             "previous": "repeating the previous value"}  # in time, in the same series
+
+
 @dataclass(frozen=True)
 class Baseline:
     """A rule that needs no training, scored on the test rows (in the target's units)."""
 
-    key: str  # "mean" or "previous": test_<key>_rmse, test_<key>_mae in the test row
-    label: str  # how the message names it
+    key: str  # a key of BASELINES: test_<key>_rmse, test_<key>_mae in the test row
     rmse: float
     mae: float
 
+    @property
+    def label(self) -> str:
+        return BASELINES[self.key]
 
-def score_baseline(key: str, label: str, predictions: np.ndarray, targets: np.ndarray,
+
+def score_baseline(key: str, predictions: np.ndarray, targets: np.ndarray,
                    scale: float = 1.0) -> Baseline:
     """RMSE and MAE of `predictions`, times `scale` (targets standardised for training)."""
     error = np.asarray(predictions, dtype=np.float64) - np.asarray(targets, dtype=np.float64)
-    return Baseline(key, label, float(np.sqrt(np.mean(error ** 2)) * scale),
+    return Baseline(key, float(np.sqrt(np.mean(error ** 2)) * scale),
                     float(np.mean(np.abs(error)) * scale))
 
 
@@ -77,11 +86,9 @@ def regression_results(row: dict[str, Any], train_targets: np.ndarray,
     test = np.asarray(test_targets, dtype=np.float64).reshape(-1)
     if not len(train) or not len(test):
         return {}, []
-    baselines = [score_baseline("mean", "predicting the training split's mean",
-                                np.full_like(test, train.mean()), test, scale)]
+    baselines = [score_baseline("mean", np.full_like(test, train.mean()), test, scale)]
     if previous is not None:
-        baselines.append(score_baseline("previous", "repeating the previous value in time",
-                                        previous, test, scale))
+        baselines.append(score_baseline("previous", previous, test, scale))
     extra: dict[str, Any] = {}
     for baseline in baselines:
         extra[f"test_{baseline.key}_rmse"] = baseline.rmse
@@ -94,9 +101,8 @@ def regression_results(row: dict[str, Any], train_targets: np.ndarray,
 
 def baselines_text(row: dict[str, Any]) -> str:
     """'predicting the training mean: RMSE 3.2, MAE 2.9; ...' from a test row's keys."""
-    names = {"mean": "predicting the training mean", "previous": "the previous value"}
     return "; ".join(f"{name}: RMSE {row[f'test_{key}_rmse']:.4g}, MAE "
-                     f"{row[f'test_{key}_mae']:.4g}" for key, name in names.items()
+                     f"{row[f'test_{key}_mae']:.4g}" for key, name in BASELINES.items()
                      if f"test_{key}_rmse" in row)
 
 
