@@ -60,12 +60,12 @@ def kfold_indices(y: np.ndarray, *, num_folds: int, groups: np.ndarray | None = 
         assert times is not None
         if strategy == "group_time":
             assert codes is not None
-            GroupCount.of_folds(num_folds, codes, timed=True)
+            GroupCount.check_folds(num_folds, codes, timed=True)
         folds = time_folds(np.asarray(times).reshape(-1), num_folds=num_folds, series=codes,
                            gap=gap, seed=seed, whole_groups=strategy == "group_time")
         return [finish(f.val, len(y), strategy, f.train, f.num_dropped) for f in folds]
     splitter, joined = with_ties(strategy, codes, tie_codes(ties, num_folds))
     if codes is not None and joined is not None:  # each fold validates on whole groups
-        GroupCount.of_folds(num_folds, codes, timed=False, joined=joined)
+        GroupCount.check_folds(num_folds, codes, timed=False, joined=joined)
     vals = _carve_folds(y, joined, num_folds, splitter, np.random.default_rng(seed))
     return [finish(val, len(y), strategy) for val in vals]

@@ -64,7 +64,7 @@ class GroupCount:
         return count
 
     @staticmethod
-    def of_folds(num_folds: int, codes: np.ndarray, timed: bool,
+    def check_folds(num_folds: int, codes: np.ndarray, timed: bool,
                  joined: np.ndarray | None = None) -> None:
         """kfold_indices' check: raise if the group codes 0..G-1 (`joined`: after copies
         join groups) cannot fill the folds."""
