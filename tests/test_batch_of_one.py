@@ -91,3 +91,35 @@ def test_an_exception_from_the_models_forward_names_the_layer(tmp_path) -> None:
 
     [found] = _run_stage("train", ours, _Context(tmp_path, model))
     assert found.code == "unexpected_error"
+
+
+class _RunsOutOfMemory(nn.Module):
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.layer, self.error = nn.Linear(2, 2), error
+
+    def forward(self, x):
+        raise self.error
+
+
+@pytest.mark.parametrize("oom", [torch.OutOfMemoryError("CUDA out of memory. Tried to "
+                                                         "allocate 2.00 GiB"),
+                                 RuntimeError("DefaultCPUAllocator: can't allocate memory")])
+def test_out_of_memory_in_the_forward_asks_for_a_smaller_batch_not_a_shape_fix(
+        tmp_path, oom) -> None:
+    def train(ctx):
+        ctx.model(torch.zeros(1, 2))
+
+    [found] = _run_stage("train", train, _Context(tmp_path, _RunsOutOfMemory(oom)))
+    assert found.code == "out_of_memory"
+    assert "train.batch_size" in found.fix and "tune stage" in found.fix
+    assert ".squeeze()" not in found.fix
+
+
+def test_a_non_shape_error_in_the_forward_is_a_bug_named_by_its_layer(tmp_path) -> None:
+    def train(ctx):
+        ctx.model(torch.zeros(1, 2))
+
+    model = _RunsOutOfMemory(NameError("name 'hiden' is not defined"))
+    [found] = _run_stage("train", train, _Context(tmp_path, model))
+    assert found.code == "unexpected_error" and "layer '(model)'" in found.message

@@ -61,6 +61,7 @@ from trainwise.stages_training import stage_check, stage_evaluate, stage_train, 
 from trainwise.train.intervals import split_accuracy_interval
 from trainwise.train.monitor import precision_in_use
 from trainwise.train.regression_metrics import r2_text
+from trainwise.tune.batch_size import is_oom
 
 STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
     ("data", stage_data), ("split", stage_split), ("model", stage_model),
@@ -73,6 +74,10 @@ RESUME_STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
     ("data", stage_data_reload), ("split", stage_split_reload), ("model", stage_model),
     ("train", stage_train), ("evaluate", stage_evaluate),
 ]
+
+# What a wrong input shape raises inside a forward (mat1 and mat2, an index out of range, a
+# shape assert); anything else from the forward (NameError, TypeError) is a plain bug there.
+_SHAPE_ERRORS = (RuntimeError, ValueError, IndexError, AssertionError)
 
 _REVISIT = {"data": "data", "split": "data", "model": "model", "check": "model",
             "tune": "tune", "train": "tune", "evaluate": "train"}
@@ -121,12 +126,29 @@ def _run_stage(name: str, stage: Callable[[RunContext], list[Finding]],
                       f"{revisit} stage).")]
     except Exception as exc:  # a bug in a user model or in ours: keep the traceback, explain
         log = ctx.run.write_text("error.log", traceback.format_exc())
+        if is_oom(exc):  # first: it passes through the forward too, but no shape is at fault
+            return [_out_of_memory(name, exc, ctx, log)]
         layer = layer_that_raised(exc, ctx.model)
-        if layer is not None:
+        if layer is not None and isinstance(exc, _SHAPE_ERRORS):
             return [_forward_raised(name, exc, layer, log)]
-        return [error(name, "unexpected_error", f"{type(exc).__name__} during the {name} "
-                      f"stage: {exc}", f"See the traceback in {log}. If it comes from your "
-                      f"model, fix it there; otherwise report it as a trainwise bug.")]
+        where = f" in your model's layer '{layer}'" if layer is not None else ""
+        return [error(name, "unexpected_error", f"{type(exc).__name__}{where} during the "
+                      f"{name} stage: {exc}", f"See the traceback in {log}. If it comes from "
+                      f"your model, fix it there; otherwise report it as a trainwise bug.")]
+
+
+def _out_of_memory(name: str, exc: Exception, ctx: RunContext, log: Path) -> Finding:
+    """The device ran out of memory: a smaller batch is the fix, not the model's shapes."""
+    config = getattr(ctx, "config", None)
+    size = f" (now {config.train.batch_size})" if config is not None else ""
+    first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return error(name, "out_of_memory", f"the device ran out of memory during the {name} "
+                 f"stage: {first_line}",
+                 f"Lower train.batch_size{size}, or set tune.batch_size = \"auto\" to pick "
+                 "the largest size that fits with headroom; then revisit the tune stage. A "
+                 "smaller model or shorter inputs (model stage) also help. Other programs on "
+                 f"the same device take memory too (traceback in {log}).",
+                 exception=f"{type(exc).__name__}: {first_line}")
 
 
 def _forward_raised(name: str, exc: Exception, layer: str, log: Path) -> Finding:
