@@ -8,6 +8,7 @@ import pytest
 import trainwise.model.baselines as baselines
 import trainwise.recipe as recipe
 from trainwise.cli import main
+from trainwise.config import ConfigError, from_dict
 from trainwise.findings import info
 from trainwise.model.baselines import ModelError, import_model
 
@@ -57,3 +58,16 @@ def test_the_command_line_also_looks_beside_its_config(tmp_path, monkeypatch, cl
     monkeypatch.setattr(recipe, "STAGES", [("data", import_the_model)])
     assert main(["audit", str(config), "--no-report"]) == 0
     assert imported[0].__name__ == "Net"
+
+
+@pytest.mark.parametrize("name", [":Net", ".x:Net", "mynet:", "my net:Net", "a..b:Net"])
+def test_a_malformed_module_colon_class_is_a_config_error(tmp_path, name):
+    config = tmp_path / "run.toml"
+    config.write_text(f'[model]\nname = "{name}"\n')
+    assert main(["config", str(config)]) == 2  # a config error, not 'report a trainwise bug'
+    with pytest.raises(ConfigError, match=r"'package\.module:Class'"):
+        from_dict({"model": {"name": name}})
+
+
+def test_a_well_formed_module_colon_class_passes_the_config(tmp_path):
+    assert from_dict({"model": {"name": "pkg.mod_2:Net"}}).model.name == "pkg.mod_2:Net"

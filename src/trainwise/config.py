@@ -94,6 +94,21 @@ class ModelConfig(_Section):
     # still kept); "keep" = never re-initialise
     init: Literal["auto", "policy", "keep"] = "auto"
 
+    @field_validator("name")
+    @classmethod
+    def _own_class_is_module_colon_class(cls, value: str) -> str:
+        """'package.module:Class' is checked here: a typo (':Net', '.x:Net', 'mynet:') is a
+        config error, not an import that fails deep in the model stage."""
+        if ":" not in value:
+            return value
+        module, _, class_name = value.partition(":")
+        if not (all(part.isidentifier() for part in module.split("."))
+                and class_name.isidentifier()):
+            raise ValueError("a name with a colon must be 'package.module:Class' (your own "
+                             "nn.Module): a dotted module name, one colon, then the class "
+                             "name, e.g. 'mynet:Net' for class Net in mynet.py")
+        return value
+
 
 class TrainConfig(_Section):
     max_epochs: int = Field(40, ge=1)  # at most; early stopping ends sooner (patience)
