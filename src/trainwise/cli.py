@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 import warnings
-from pathlib import Path
 
 from trainwise.findings import TrainwiseError
 
@@ -93,10 +92,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     from trainwise.recipe import run
 
-    if args.config and Path(args.config).is_file():  # a model module kept beside the config
-        from trainwise.model.baselines import MODEL_FOLDERS
-
-        MODEL_FOLDERS.append(Path(args.config).parent)
     resume = getattr(args, "resume", None)
     if resume and args.config:
         raise TrainwiseError("give a config or --resume RUN_DIR, not both: a resumed run uses "

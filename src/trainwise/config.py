@@ -86,6 +86,10 @@ class ModelConfig(_Section):
     name: str = "auto"  # "auto" (mlp for tables and vectors, cnn1d for sequences, cnn2d for
     # images, embedding_pool for tokens), one of those or "gru", or "package.module:Class"
     # (your own nn.Module)
+    # the folder holding a "module:Class" module that is not on the Python path; "" = the
+    # working folder or the config's folder, whichever holds it, written here (absolute) into
+    # the run folder's config.toml, so --resume and a rerun find it from any working folder
+    folder: str = ""
     width: int = Field(0, ge=0)  # hidden width / channels; 0 = sized from the data
     dropout: float = Field(0.1, ge=0, lt=1)
     # weight init: "auto" = trainwise's policy (He for ReLU layers, orthogonal recurrences) for

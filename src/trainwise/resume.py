@@ -31,7 +31,8 @@ from trainwise.train.checkpoint import CheckpointError, load_checkpoint, remove_
 RUNTIME_KEYS = frozenset({
     "run.name", "run.out_dir", "run.threads", "run.accelerator", "run.devices", "run.num_nodes",
     "run.strategy", "run.checkpoint_every_steps", "train.log_every", "train.layer_every",
-    "train.accumulate_grad_batches", "run.precision"})
+    "train.accumulate_grad_batches", "run.precision",
+    "model.folder"})  # where the module lives (a moved project) does not change what is trained
 # Stages whose findings a resumed run keeps from the first attempt (model is rebuilt).
 KEPT_STAGES = ("setup", "data", "split", "check", "tune")
 

@@ -228,7 +228,7 @@ def stage_model(ctx: RunContext) -> list[Finding]:
         model = ctx.user_model
         findings = [info("model", "user_model", f"Using your model {type(model).__name__}.")]
     else:
-        model = build_model(data, cfg.name, cfg.width, cfg.dropout)
+        model = build_model(data, cfg.name, cfg.width, cfg.dropout, cfg.folder)
         findings = []
     own_class = ctx.user_model is not None or ":" in cfg.name
     findings += apply_init_policy(model, cfg.init, own=own_class)

@@ -154,16 +154,13 @@ def embedding_pool(vocab_size: int, num_outputs: int, width: int = 0,
     )
 
 
-# Folders a 'module:Class' model is looked for in after sys.path and the working folder; the
-# command line adds its config file's folder, so a model module kept beside the config is found.
-MODEL_FOLDERS: list[Path] = []
-
-
-def import_model(spec: str) -> type[nn.Module]:
-    """'package.module:Class' -> the class; the user's own model, imported (not exec'd)."""
+def import_model(spec: str, folder: str | Path = "") -> type[nn.Module]:
+    """'package.module:Class' -> the class; the user's own model, imported (not exec'd).
+    `folder`: where the module was found when the run started (model.folder), tried before
+    the working folder when the module is not on sys.path."""
     module_name, _, class_name = spec.partition(":")
     try:
-        cls = getattr(_import_user_module(module_name), class_name)
+        cls = getattr(_import_user_module(module_name, folder), class_name)
     except ModelError:
         raise
     except (ImportError, AttributeError) as exc:
@@ -174,29 +171,51 @@ def import_model(spec: str) -> type[nn.Module]:
     return cls
 
 
-def _import_user_module(name: str) -> Any:
-    """import_module(name), also finding a module in the working folder (as `python script.py`
-    finds one beside it: the `trainwise` console script does not put the working folder on
-    sys.path) or in MODEL_FOLDERS. A folder is appended to sys.path only when it holds the
-    module, and last, so it cannot shadow an installed package."""
+def module_folder(name: str, folders: list[Path]) -> Path | None:
+    """The first of `folders` (absolute) holding module `name` ('pkg.mod') as a file:
+    name.py or name/__init__.py. A folder merely named like the module (data in `models/`
+    beside models.py) is a namespace package to Python, and holds no model."""
+    for folder in dict.fromkeys(Path(f).resolve() for f in folders):
+        base = folder.joinpath(*name.split("."))
+        if base.with_name(base.name + ".py").is_file() or (base / "__init__.py").is_file():
+            return folder
+    return None
+
+
+def _import_user_module(name: str, folder: str | Path = "") -> Any:
+    """import_module(name), also finding a module in `folder` or the working folder (as
+    `python script.py` finds one beside it: the `trainwise` console script does not put the
+    working folder on sys.path). That folder is appended to sys.path, once, and last, so it
+    cannot shadow an installed package."""
     top = name.split(".")[0]
     try:
-        return importlib.import_module(name)
+        module = importlib.import_module(name)
+        if getattr(module, "__file__", None) is not None:
+            return module
+        _forget(name)  # a namespace package: a folder named like the module, not the module
     except ModuleNotFoundError as exc:
         if exc.name != top:  # the user's module was found, and itself imports a missing one
             raise
-    folders = list(dict.fromkeys(Path(f).resolve() for f in [Path.cwd(), *MODEL_FOLDERS]))
-    holding = [f for f in folders if (f / f"{top}.py").is_file() or (f / top).is_dir()]
-    if not holding:
-        where = ", ".join(str(f) for f in folders)
-        raise ModelError(f"could not import model module '{name}': no module '{top}' on the "
-                         f"Python path (sys.path) or in these folders: {where}. Use 'module:Class' "
+    folders = [Path(f) for f in (folder, Path.cwd()) if f]
+    holding = module_folder(name, folders)
+    if holding is None:
+        where = ", ".join(str(f) for f in dict.fromkeys(f.resolve() for f in folders))
+        raise ModelError(f"could not import model module '{name}': no {name}.py on the Python "
+                         f"path (sys.path) or in these folders: {where}. Use 'module:Class' "
                          f"with {top}.py in the working folder or beside the config, or add its "
                          "folder to PYTHONPATH (PYTHONPATH=path/to/folder trainwise ...).")
-    if str(holding[0]) not in sys.path:
-        sys.path.append(str(holding[0]))
+    if str(holding) not in sys.path:
+        sys.path.append(str(holding))
     importlib.invalidate_caches()  # a module written after the first import try is seen too
     return importlib.import_module(name)
+
+
+def _forget(name: str) -> None:
+    """Drop `name` and its parents from sys.modules, so the next import searches again (a
+    regular module anywhere on sys.path wins over a namespace package)."""
+    parts = name.split(".")
+    for i in range(len(parts), 0, -1):
+        sys.modules.pop(".".join(parts[:i]), None)
 
 
 BASELINES = {"mlp": mlp, "cnn1d": cnn1d, "gru": gru, "cnn2d": cnn2d,
@@ -249,14 +268,15 @@ def _auto(kind: str) -> str:
 
 
 def build_model(data: TaskData, name: str = "auto", width: int = 0,
-                dropout: float = 0.1) -> nn.Module:
+                dropout: float = 0.1, folder: str = "") -> nn.Module:
     """The baseline for this data, or the user's class (called with no arguments).
 
     "auto" picks by data.kind: table/vector -> mlp, sequence -> cnn1d, image -> cnn2d,
     tokens -> embedding_pool. Outputs (B, num_classes) logits, or (B, 1) for regression.
+    `folder`: model.folder, where a 'module:Class' module was found when the run started.
     """
     if ":" in name:
-        return import_model(name)()
+        return import_model(name, folder)()
     name = baseline_name(data.kind, name)
     if name not in BASELINES:
         raise ModelError(f"unknown model '{name}'. Use \"auto\", "
