@@ -13,6 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import trainwise
+from trainwise.config import Config
 from trainwise.train import user_monitor
 from trainwise.train.diagnose import diagnose
 from trainwise.train.loop_terms import CONFIG_KEYS, in_loop_terms
@@ -284,14 +285,28 @@ def test_the_report_of_a_monitor_run_shows_its_verdict(blobs, tmp_path):
 
 # L9: fixes in loop terms ---------------------------------------------------------------------
 def test_every_config_key_a_rule_names_has_loop_terms():
-    """A new `train.*` key in a rule's text must get a loop translation here. train.lr only
-    appears when a TrainingPlan says the config set it, which a Monitor never passes."""
+    """A config key (any section) in a rule's text must get a loop translation here. train.lr
+    only appears when a TrainingPlan says the config set it, which a Monitor never passes."""
+    sections = Config.model_fields
     keys = set()
     for path in (SRC / "train").glob("diagnose*.py"):
-        keys |= set(re.findall(r"\btrain\.[a-z_]+\b", path.read_text()))
-    keys = {key for key in keys if not (SRC / f"{key.replace('.', '/')}.py").exists()}  # imports
+        for section, key in re.findall(r"\b([a-z]+)\.([a-z_]+)\b", path.read_text()):
+            if section in sections and key in sections[section].annotation.model_fields:
+                keys.add(f"{section}.{key}")  # a config key, not a module or a file name
+    assert {"model.width", "run.precision"} <= keys  # the scan sees beyond train.*
     translated = {key for key in keys for phrase in CONFIG_KEYS if key in phrase}
     assert keys - translated - {"train.lr"} == set()
+
+
+@pytest.mark.parametrize("fix", [
+    "Grow the model one step (model stage: double model.width for the built-in baselines, "
+    "whose default 0 sizes it from the data; more units or layers in your own) and keep it",
+    'float16 cannot hold these gradients: train at run.precision = "bf16-mixed" or "32-true".',
+    'Train at run.precision = "bf16-mixed" (float32\'s range; GPUs since Ampere) or "32-true"; '
+    "if the gradients are simply huge"])
+def test_loop_terms_leave_no_model_or_run_key(fix):
+    said = in_loop_terms(fix)
+    assert not re.search(r"\b(model|run)\.[a-z_]+", said) and '"32-true"' not in said
 
 
 def test_loop_terms_replace_keys_and_stages_and_leave_other_text():

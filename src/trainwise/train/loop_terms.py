@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from trainwise.findings import Finding
 
+_BF16 = "torch.autocast(device_type, dtype=torch.bfloat16) without a GradScaler"
 # config key (and the words around it) -> the same advice in code
 CONFIG_KEYS = {
     'train.schedule = "onecycle" has one': "torch.optim.lr_scheduler.OneCycleLR has one, "
@@ -23,6 +24,12 @@ CONFIG_KEYS = {
                        "monitor.step, before optimizer.step()",
     "train.max_epochs": "more epochs in your loop",
     "train.patience": "the patience of your early stopping",
+    # before the "(model stage" rewrite below: the built-in baselines are `trainwise run`'s
+    "model stage: double model.width for the built-in baselines, whose default 0 sizes it "
+    "from the data; more units or layers in your own": "more units or layers in your model",
+    'run.precision = "bf16-mixed" or "32-true"': _BF16 + " or float32 (no autocast)",
+    'run.precision = "bf16-mixed" (float32\'s range; GPUs since Ampere) or "32-true"':
+        _BF16 + " (float32's range; GPUs since Ampere) or float32 (no autocast)",
 }
 # words that assume the recipe ran its tune stage (a Monitor's loop never did)
 RUN_PHRASES = {"rerun the range test": "run the range test"}
