@@ -71,6 +71,19 @@ def test_pieces_of_one_across_processes_and_micro_batches() -> None:
     assert batch_too_small(model, 100, 8, 4, "train") is None
 
 
+def test_the_dropped_batch_note_names_the_pieces_and_a_leftover_that_works() -> None:
+    model = _bn_model()
+    _, [note] = drop_lone_last_batch(model, 37, 32, 4, "train")
+    sizes = [len(piece) for piece in torch.arange(5).tensor_split(4)]  # what the loop cuts
+    assert f"5 samples over, split into 4 pieces of {', '.join(map(str, sizes))}" \
+        in note.message
+    assert "leave 0 or 8+ over" in note.message
+    assert not drop_lone_last_batch(model, 32 + 8, 32, 4, "train")[0]  # 8 over: as advised
+    assert drop_lone_last_batch(model, 32 + 7, 32, 4, "train")[0]
+    _, [note] = drop_lone_last_batch(model, 33, 32, 1, "train")  # one piece: as before
+    assert "leave 1 sample over, and" in note.message and "0 or 2+ over" in note.message
+
+
 def test_batch_size_one_with_batch_norm_stops_at_the_model_stage(tmp_path) -> None:
     ctx = _context(tmp_path, 30, 1, _bn_model())
     [found] = [f for f in stage_model(ctx) if f.severity.value == "error"]

@@ -52,11 +52,15 @@ def drop_lone_last_batch(model: nn.Module | None, num_rows: int, batch_size: int
     last = num_rows % batch_size
     if num_rows < batch_size or not has_batch_norm(model) or not _has_lone_sample(last, parts):
         return False, []
+    pieces = ""
+    if parts > 1:  # tensor_split's sizes: the first last % parts pieces hold one more
+        sizes = [last // parts + 1] * (last % parts) + [last // parts] * (parts - last % parts)
+        pieces = f", split into {parts} pieces of {', '.join(map(str, sizes))}"
     return True, [info(stage, "last_batch_dropped",
                        f"Each epoch's last batch is dropped: {num_rows} training rows at "
                        f"train.batch_size = {batch_size} leave {last} sample"
-                       f"{'s' if last > 1 else ''} over, and BatchNorm in training mode "
-                       "raises on a batch of one. The order is reshuffled every epoch, so "
+                       f"{'s' if last > 1 else ''} over{pieces}, and BatchNorm in training "
+                       "mode raises on a batch of one. The order is reshuffled every epoch, so "
                        f"other rows sit out each time (set train.batch_size so that "
-                       f"{num_rows} rows leave 0 or 2+ over to use them all).",
-                       num_rows=num_rows, batch_size=batch_size, left_over=last)]
+                       f"{num_rows} rows leave 0 or {2 * parts}+ over to use them all).",
+                       num_rows=num_rows, batch_size=batch_size, left_over=last, parts=parts)]
