@@ -9,7 +9,13 @@ import torch
 from torch import nn
 
 from trainwise.model.baselines import cnn1d
-from trainwise.model.init import EMBEDDING_STD, OUTPUT_GAIN, init_weights
+from trainwise.model.init import (
+    EMBEDDING_STD,
+    OUTPUT_GAIN,
+    apply_init_policy,
+    describe_rule,
+    init_weights,
+)
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -156,3 +162,20 @@ def test_generator_makes_it_deterministic_and_leaves_global_rng_alone() -> None:
         assert torch.equal(a, b)
     # cnn1d's convs feed BatchNorm -> ReLU: He with fan_in = channels * kernel
     assert _std(first[3].weight) == pytest.approx(math.sqrt(2 / (32 * 3)), rel=0.05)
+
+
+def test_the_init_message_counts_only_the_layers_it_drew() -> None:
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cls_token = nn.Parameter(torch.zeros(1, 4))  # no rule: kept
+            self.tok = nn.Embedding(10, 4)  # drawn
+            self.body = nn.Linear(4, 4).requires_grad_(False)  # frozen: kept
+            self.head = nn.Linear(4, 10, bias=False)
+            self.head.weight = self.tok.weight  # tied: shares tok's draw
+
+    [found] = apply_init_policy(Tied(), "policy", own=True)
+    assert found.message.startswith("Initialised 1 layer of your Tied")
+    assert "Kept as they were: 1 layer frozen (body); 1 layer sharing a weight drawn above " \
+        "(head); 1 layer of a type with no init rule (cls_token)." in found.message
+    assert describe_rule("kept (frozen)") != "kept (frozen)"  # in words in the report

@@ -82,7 +82,8 @@ def test_init_policy_on_request_redraws_all_but_the_frozen_layers(tmp_path, user
     # the output layer is drawn with Xavier x OUTPUT_GAIN: std 0.1 * sqrt(2 / (8 + 2)) = 0.045
     assert float(head.detach().std()) < 0.15
     [init] = [f for f in findings if f.code == "init"]
-    assert "Kept 1 frozen layers as they were: body" in init.message
+    assert "Initialised 1 layer of your" in init.message  # the head; body is frozen
+    assert "Kept as they were: 1 layer frozen (body)." in init.message
 
 
 def test_baselines_get_the_policy_unless_told_to_keep(tmp_path) -> None:

@@ -228,6 +228,7 @@ _RULE_WORDS = {
     "orthogonal": "orthogonal per gate: recurrent weights keep their gain through time",
     "ones/zeros": "weight 1, bias 0: normalisation layer",
     "kept": "kept as built: no rule for this module",
+    "kept (frozen)": "kept: frozen (pretrained)",
 }
 
 
@@ -292,11 +293,27 @@ def apply_init_policy(model: nn.Module, policy: str, *, own: bool) -> list[Findi
                "before passing the model.")
         return [Finding("model", Severity.INFO, "init_kept", f"Kept {whose}{why}.", {}, how)]
     records = init_weights(model, keep_frozen=own)
-    frozen = [r["name"] for r in records if r["rule"] == "kept (frozen)"]
-    drawn = [r for r in records if r["rule"] != "kept (frozen)"]
+    drawn = [r for r in records if not r["rule"].startswith(("kept", "tied to"))]
     whose = f" of your {type(model).__name__} (model.init = \"policy\")" if own else ""
-    message = f"Initialised {len(drawn)} layers{whose}: {init_summary(drawn)}."
-    if frozen:
-        message += f" Kept {len(frozen)} frozen layers as they were: {', '.join(frozen[:8])}" \
-            f"{' ...' if len(frozen) > 8 else ''}."
+    message = f"Initialised {_layers(len(drawn))}{whose}: {init_summary(drawn)}." + \
+        _kept_text(records)
     return [info("model", "init", message, layers=records)]
+
+
+def _layers(count: int) -> str:
+    return f"{count} layer{'' if count == 1 else 's'}"
+
+
+def _kept_text(records: list[dict[str, Any]]) -> str:
+    """' Kept as they were: 1 frozen layer (body); 1 tied ...': what init_weights left alone
+    (frozen, shared with a layer drawn above, or of a type it has no rule for)."""
+    kinds = [("frozen", lambda rule: rule == "kept (frozen)"),
+             ("sharing a weight drawn above", lambda rule: rule.startswith("tied to")),
+             ("of a type with no init rule", lambda rule: rule == "kept")]
+    parts = []
+    for words, matches in kinds:
+        names = [r["name"] for r in records if matches(r["rule"])]
+        if names:
+            shown = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
+            parts.append(f"{_layers(len(names))} {words} ({shown})")
+    return f" Kept as they were: {'; '.join(parts)}." if parts else ""
