@@ -7,11 +7,11 @@ report.html; prints each warning once, when the diagnosis after an epoch (or at 
 finds it (a NaN loss within `log_every` steps), and a closing line with the verdict and the
 report's path. It opens RUN_DIR with overwrite=True, so a rerun replaces the last run; without
 it the Monitor refuses to touch an earlier run, and resume=True continues one when your loop
-resumes from its own checkpoint (steps and epochs count on). AdamW decays the weight
-matrices only (trainwise.param_groups): decay on biases and normalisation weights is a warning. `monitor.evaluate` returns
-the epoch's row (val_loss, val_accuracy, ...) if you want to print it. The data are
-scikit-learn's 8x8 digits (bundled, no download); the loader also yields each batch's sample
-indices, so a gradient spike's finding names the samples to look at.
+resumes from its own checkpoint (steps and epochs count on). AdamW decays the weight matrices
+only (trainwise.param_groups): decay on biases and normalisation weights is a warning.
+`monitor.evaluate` returns the epoch's row (val_loss, val_accuracy, ...) if you want to print
+it. The data are scikit-learn's 8x8 digits (bundled, no download); the loader also yields each
+batch's sample indices, so a gradient spike's finding names the samples to look at.
 """
 
 import sys
