@@ -146,7 +146,8 @@ def test_unreadable_file_error_is_whole_sentences_without_torchs_unsafe_advice(t
     assert cause in message and "damaged or not a trainwise checkpoint" in message
     assert "False" not in message and "weights_only" not in message
     assert "high likelihood" not in message  # torch's second sentence, once cut at 200 chars
-    assert message.endswith("rerun its run from the data stage.")
+    assert message.endswith(f"delete it and `trainwise run --resume {tmp_path.parent}` reruns "
+                            "the run from the data stage (every stage is seeded).")
 
 
 def test_checkpoint_of_another_config_names_the_keys(tmp_path):

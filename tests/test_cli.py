@@ -89,6 +89,39 @@ def test_interrupt_message_names_the_checkpoints_step_and_epoch(tmp_path):
     assert message.endswith("Continue with: trainwise run --resume D")
 
 
+def test_an_unreadable_checkpoint_after_ctrl_c_says_what_resume_says(tmp_path):
+    from trainwise.resume import RunInterrupted, interrupted_message
+    from trainwise.train.checkpoint import CheckpointError, load_checkpoint
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints/last.pt").write_bytes(b"cut short")
+    message = interrupted_message(RunInterrupted("train", tmp_path), "trainwise run --resume D")
+    assert message.endswith("unreadable, so training cannot continue from it: delete it and "
+                            "`trainwise run --resume D` reruns the run from the data stage "
+                            "(every stage is seeded), or start a new run.")
+    with pytest.raises(CheckpointError) as caught:  # what --resume itself says of the file
+        load_checkpoint(tmp_path / "checkpoints/last.pt")
+    assert "delete it and `trainwise run --resume" in str(caught.value)
+    assert "reruns the run from the data stage (every stage is seeded)" in str(caught.value)
+
+
+def test_ctrl_c_between_stages_offers_resume(tmp_path, monkeypatch, capsys):
+    import trainwise.recipe as recipe
+
+    def record_then_interrupt(ctx, findings):
+        raise KeyboardInterrupt  # Ctrl-C after the data stage, before the split stage
+
+    monkeypatch.setattr(recipe, "STAGES", [("data", lambda ctx: []), ("split", _interrupt)])
+    monkeypatch.setattr(recipe, "_record", record_then_interrupt)
+    code = main(["run", "--set", 'data.source="digits"', "--set",
+                 f'run.out_dir="{tmp_path}"', "--no-report"])
+    [run] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    message = _unwrapped(capsys.readouterr().err)
+    assert code == 130
+    assert _unwrapped(f"Interrupted during the split stage of run folder {run};") in message
+    assert message.endswith(_unwrapped(f"Continue with: trainwise run --resume {run} --no-report"))
+
+
 def test_resume_says_on_the_console_from_which_step_and_epoch(tmp_path, monkeypatch, capsys):
     import trainwise.recipe as recipe
     from trainwise.config import load_config

@@ -272,10 +272,26 @@ def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
     """`saved`: the config written to config.toml (`config` without unsaved overrides)."""
     ctx, findings = _start(fabric, config, saved, resume_dir)
     ctx.user_model = model
-    stopped_at = None
     stages_done = [{"name": "setup", "seconds": 0.0, "findings": list(findings)}] \
         if findings else []  # e.g. busy cores, a precision Fabric changed: a row of their own
-    for name, stage in RESUME_STAGES if ctx.checkpoint is not None else STAGES:
+    stages = RESUME_STAGES if ctx.checkpoint is not None else STAGES
+    try:
+        stopped_at = _run_stages(ctx, fabric, stages, findings, stages_done, until)
+    except RunInterrupted:
+        raise
+    except KeyboardInterrupt:  # Ctrl-C between two stages: --resume keeps the ones done
+        done = {row["name"] for row in stages_done}
+        upcoming = next((name for name, _ in stages if name not in done), stages[-1][0])
+        raise RunInterrupted(upcoming, getattr(ctx, "source", None) or ctx.run.path) from None
+    return _finish(ctx, findings, stopped_at, stages_done, report, until)
+
+
+def _run_stages(ctx: RunContext, fabric: Fabric, stages: list[tuple[str, Callable[
+        [RunContext], list[Finding]]]], findings: list[Finding], stages_done: list[dict[str, Any]],
+                until: str) -> str | None:
+    """Each stage in turn, appending to `findings` and `stages_done`; the stage that stopped
+    the run (an error finding on any process), or None."""
+    for name, stage in stages:
         started = time.perf_counter()
         if name == "train":  # training draws its own progress bar
             stage_findings = _run_stage(name, stage, ctx)
@@ -290,15 +306,14 @@ def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
         stages_done.append({"name": name, "seconds": seconds, "findings": stage_findings})
         _record(ctx, findings)  # after every stage, so a killed run keeps what it found
         if any_process(fabric, bool(errors(stage_findings))):  # all processes stop together
-            stopped_at = name
             if not errors(stage_findings):
                 findings.append(error(name, "other_process_failed", f"Another process failed "
                                       f"in the {name} stage.", "Rerun on one device to see "
                                       "its error, then fix it."))
-            break
+            return name
         if name == until:
             break
-    return _finish(ctx, findings, stopped_at, stages_done, report, until)
+    return None
 
 
 def _run_packed(fabric: Fabric, *args: Any) -> dict[str, Any]:

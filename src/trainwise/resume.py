@@ -25,7 +25,12 @@ from trainwise.console import console
 from trainwise.findings import Finding, error, info
 from trainwise.rundir import RunDir, RunFolderError, read_findings
 from trainwise.stages import RunContext, _fingerprint, _make_arrays, load_configured
-from trainwise.train.checkpoint import CheckpointError, load_checkpoint, remove_partial
+from trainwise.train.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    remove_partial,
+    rerun_after_deleting,
+)
 
 # Keys that say how or where to run, not what to train: they may change on resume.
 RUNTIME_KEYS = frozenset({
@@ -73,8 +78,9 @@ def interrupted_message(exc: RunInterrupted, resume_command: str | None) -> str:
         try:
             saved = f"its last checkpoint {last} is at {saved_position(load_checkpoint(last))}"
         except (CheckpointError, KeyError, TypeError, ValueError):
-            saved = f"its last checkpoint {last} is unreadable, so start a new run"
-            resume_command = None
+            return (f"{where}; its last checkpoint {last} is unreadable, so training cannot "
+                    f"continue from it: {rerun_after_deleting(resume_command)}, or start a "
+                    "new run.")
     how = f" Continue with: {resume_command}" if resume_command else ""
     return f"{where}; {saved}.{how}"
 

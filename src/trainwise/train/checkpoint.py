@@ -75,6 +75,12 @@ def remove_partial(folder: Path) -> list[Path]:
     return removed
 
 
+def rerun_after_deleting(command: str) -> str:
+    """What to do with an unreadable last.pt, said alike on --resume and after Ctrl-C: without
+    it a resumed run has no checkpoint, so it reruns from the first stage."""
+    return f"delete it and `{command}` reruns the run from the data stage (every stage is seeded)"
+
+
 def _read(path: Path) -> Any:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at '{path}'. Pass the run folder of a run that "
@@ -86,9 +92,10 @@ def _read(path: Path) -> Any:
     except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
         raise CheckpointError(
             f"'{path}' is not a readable checkpoint: it is damaged or not a trainwise "
-            f"checkpoint ({why_unreadable(exc)}). Start a fresh run with your config, or point "
-            "--resume at another run folder; deleting this file makes `trainwise run --resume` "
-            "rerun its run from the data stage.") from None
+            f"checkpoint ({why_unreadable(exc)}). Start a fresh run with your config, point "
+            "--resume at another run folder, or "
+            f"{rerun_after_deleting('trainwise run --resume ' + str(path.parent.parent))}."
+        ) from None
 
 
 def why_unreadable(exc: Exception) -> str:
