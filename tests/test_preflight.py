@@ -15,7 +15,7 @@ from trainwise.checks._common import default_optimizer
 from trainwise.checks.data_checks import check_data
 from trainwise.checks.initial import check_at_init, check_loss_at_init
 from trainwise.checks.learning import _inputs_verdict, _overfit_verdict
-from trainwise.findings import Finding, Severity
+from trainwise.findings import Finding, Severity, warning
 from trainwise.model.baselines import cnn1d, loss_function, mlp
 from trainwise.model.init import init_weights
 
@@ -340,3 +340,15 @@ def test_heavy_dropout_is_named(p: float, width: int, expected: Severity | None,
     (finding,) = heavy
     assert finding.severity is expected and finding.evidence["dropout"] == {"2": p}
     assert "'2'" in finding.message and "model stage" in finding.fix
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_earlier_causes_say_each_codes_own_stage_data_first(order) -> None:
+    dead = warning("check", "dead_relu", "most ReLUs never fire.", "re-initialise; model stage.")
+    scale = warning("data", "inputs_not_normalised", "feature scales differ.",
+                    "standardise the inputs; data stage.")
+    (found,) = _inputs_verdict(1.09, 1.09, False, [dead, scale][::order])
+    assert found.code == "inputs_ignored"
+    assert "as faults found earlier predict (inputs_not_normalised: data stage; dead_relu: " \
+        "model stage)" in found.message
+    assert found.fix.startswith("as inputs_not_normalised says:")  # the data fault is first

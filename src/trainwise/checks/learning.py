@@ -115,9 +115,27 @@ def _stage_of(finding: Finding) -> str | None:
     return INPUT_FAULTS.get(finding.code)
 
 
+_STAGE_ORDER = ("data", "split", "model")  # a data fault is fixed first: it feeds the model
+
+
 def _earlier_causes(earlier: Sequence[Finding]) -> list[Finding]:
-    """The earlier warnings that explain it, in check order (data faults first)."""
-    return [f for f in earlier if _stage_of(f)]
+    """The earlier warnings that explain it, data faults first, then in check order."""
+    causes = [f for f in earlier if _stage_of(f)]
+    order = {stage: i for i, stage in enumerate(_STAGE_ORDER)}
+    return sorted(causes, key=lambda f: order.get(str(_stage_of(f)), len(order)))
+
+
+def _because(causes: list[Finding]) -> str:
+    """', as the data-stage faults found earlier (a, b) predict', each code with its own stage
+    when they blame more than one."""
+    if not causes:
+        return ""
+    stages = {f.code: _stage_of(f) for f in causes}
+    if len(set(stages.values())) == 1:
+        return f", as the {stages[causes[0].code]}-stage faults found earlier " \
+            f"({', '.join(stages)}) predict"
+    return ", as faults found earlier predict (" + "; ".join(
+        f"{code}: {stage} stage" for code, stage in stages.items()) + ")"
 
 
 def _cause_fix(causes: list[Finding]) -> str:
@@ -142,8 +160,7 @@ def _inputs_verdict(real: float, zero: float, constant_targets: bool,
     codes = list(dict.fromkeys(f.code for f in causes))
     trained = (f"trained the same way, the model reaches loss {real:.3g} on real inputs and "
                f"{zero:.3g} on all-zero inputs")
-    because = (f", as the {_stage_of(causes[0])}-stage faults found earlier "
-               f"({', '.join(codes)}) predict" if causes else "")
+    because = _because(causes)
     first = _cause_fix(causes) if causes else ""
     if real > zero / INPUTS_RATIO:
         # Much worse with inputs than without: they do reach the output, and drive it
