@@ -123,3 +123,28 @@ def test_a_non_shape_error_in_the_forward_is_a_bug_named_by_its_layer(tmp_path) 
     model = _RunsOutOfMemory(NameError("name 'hiden' is not defined"))
     [found] = _run_stage("train", train, _Context(tmp_path, model))
     assert found.code == "unexpected_error" and "layer '(model)'" in found.message
+
+
+def test_forward_failed_has_one_evidence_shape_in_every_stage(tmp_path) -> None:
+    from trainwise.model.forward_errors import forward_failed
+
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(7, 1))  # 8 != 7
+
+    def train(ctx):
+        ctx.model(torch.zeros(3, 4))
+
+    [late] = _run_stage("train", train, _Context(tmp_path, model))
+    try:
+        model(torch.zeros(3, 4))
+    except RuntimeError as exc:
+        early = forward_failed("2", exc, torch.zeros(3, 4), "model", model)
+    assert late.code == early.code == "forward_failed"
+    assert set(late.evidence) == set(early.evidence)  # the report reads one shape
+    assert late.evidence["input_shape"] is None and early.evidence["input_shape"] == [3, 4]
+
+
+def test_the_batch_of_one_check_uses_the_evaluation_loaders_batch_sizes() -> None:
+    from trainwise.stages import EVAL_BATCH_SIZE, eval_batch_size
+
+    assert eval_batch_size("val", 1024) == 1024  # never below the training batch
+    assert eval_batch_size("val", 32) == eval_batch_size("test", 1024) == EVAL_BATCH_SIZE

@@ -38,7 +38,7 @@ from trainwise.distributed import (
 )
 from trainwise.findings import Finding, Severity, TrainwiseError, error, errors
 from trainwise.model.baselines import ModelError, module_folder
-from trainwise.model.forward_errors import layer_that_raised
+from trainwise.model.forward_errors import forward_failed, layer_that_raised
 from trainwise.resume import (
     ResumeContext,
     RunInterrupted,
@@ -174,14 +174,12 @@ def _out_of_memory(name: str, exc: Exception, ctx: RunContext, log: Path) -> Fin
 def _forward_raised(name: str, exc: Exception, layer: str, log: Path) -> Finding:
     """The model's own forward raised after the model stage's checks passed: a batch unlike
     theirs (a short last batch, a batch of one) or state that changes in training mode."""
-    return error(name, "forward_failed", f"the model's forward raised in layer '{layer}' "
-                 f"during the {name} stage: {type(exc).__name__}: {exc}",
-                 "The model stage's checks ran it on full batches in eval mode; this batch "
-                 "differed: look for a fixed batch size, .squeeze() or .view(-1, ...) that "
-                 "breaks on a short last batch (train.batch_size does not divide the "
-                 "training rows), or code that runs only in training mode. Fix the forward "
-                 f"and revisit the model stage (traceback in {log}).",
-                 layer=layer, exception=f"{type(exc).__name__}: {exc}")
+    return forward_failed(layer, exc, None, name, None, fix=(
+        "The model stage's checks ran it on full batches in eval mode; this batch differed: "
+        "look for a fixed batch size, .squeeze() or .view(-1, ...) that breaks on a short "
+        "last batch (train.batch_size does not divide the training rows), or code that runs "
+        f"only in training mode. Fix the forward and revisit the model stage (traceback in "
+        f"{log})."))
 
 
 def _verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None) -> str:

@@ -258,11 +258,21 @@ def stage_model(ctx: RunContext) -> list[Finding]:
     return findings
 
 
+EVAL_BATCH_SIZE = 512  # evaluation keeps no gradients: bigger batches, fewer steps
+
+
+def eval_batch_size(part: str, train_batch_size: int) -> int:
+    """The batch size of the 'val' loader (never below the training batch) or the 'test' one;
+    the stages and the batch-of-one check both use it, so they cannot drift apart."""
+    return max(train_batch_size, EVAL_BATCH_SIZE) if part == "val" else EVAL_BATCH_SIZE
+
+
 def _meets_batch_of_one(ctx: RunContext, model: nn.Module) -> bool:
     """Whether training or evaluation will forward a last batch of one sample at
     train.batch_size (BatchNorm models drop such a training batch: stages_training)."""
     batch_size = ctx.config.train.batch_size
-    sizes = {"train": batch_size, "val": max(batch_size, 512), "test": 512}  # as the stages
+    sizes = {"train": batch_size, "val": eval_batch_size("val", batch_size),
+             "test": eval_batch_size("test", batch_size)}
     lone = {part for part, size in sizes.items()
             if part in ctx.splits and len(ctx.splits[part].y) % size == 1}
     return bool(lone - ({"train"} if has_batch_norm(model) else set()))

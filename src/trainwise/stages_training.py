@@ -14,7 +14,7 @@ from trainwise.console import progress
 from trainwise.data.audit import extreme_targets
 from trainwise.findings import Finding, error, explained, info
 from trainwise.resume import checkpoint_extra, resume_state
-from trainwise.stages import PREFLIGHT_SAMPLES, RunContext
+from trainwise.stages import PREFLIGHT_SAMPLES, RunContext, eval_batch_size
 from trainwise.train.batch_norm import batch_parts, batch_too_small, drop_lone_last_batch
 from trainwise.train.callbacks import BestWeights
 from trainwise.train.class_metrics import class_results, lowest_recall
@@ -95,7 +95,7 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
         return findings + problems
     result = tune_lr(
         ctx.model, ctx.loss_fn, short_run_loader,
-        ctx.splits["val"].loader(max(cfg.batch_size, 512), shuffle=False, seed=seed),
+        ctx.splits["val"].loader(eval_batch_size("val", cfg.batch_size), shuffle=False, seed=seed),
         ctx.make_optimizer, config=tune, max_epochs=cfg.max_epochs,
         range_loader=train.loader(cfg.batch_size, shuffle=True, seed=seed, drop_last=True),
         make_scheduler=lambda optimizer, steps: _scheduler(ctx, optimizer, steps),
@@ -192,7 +192,8 @@ def stage_train(ctx: RunContext) -> list[Finding]:
     if train_loader is None:  # notes end in the error
         return notes
     checkpoint_path, no_checkpoints = checkpoint_target(ctx)
-    val_loader = ctx.splits["val"].loader(max(cfg.batch_size, 512), shuffle=False, seed=seed)
+    val_loader = ctx.splits["val"].loader(eval_batch_size("val", cfg.batch_size),
+                                          shuffle=False, seed=seed)
     optimizer = ctx.make_optimizer(ctx.model, ctx.lr)
     total_steps = cfg.max_epochs * num_steps_per_epoch(train_loader, ctx.fabric.world_size)
     scheduler = _scheduler(ctx, optimizer, total_steps)
@@ -260,8 +261,9 @@ def _training_plan(ctx: RunContext, total_steps: int) -> TrainingPlan:
 def stage_evaluate(ctx: RunContext) -> list[Finding]:
     """The test part, once, with the best weights (every process evaluates its slice)."""
     assert ctx.model is not None and ctx.loss_fn is not None and ctx.data is not None
-    loader = setup_loader(ctx.fabric, ctx.splits["test"].loader(512, shuffle=False, seed=0),
-                          train=False)
+    test_loader = ctx.splits["test"].loader(eval_batch_size("test", ctx.config.train.batch_size),
+                                            shuffle=False, seed=0)
+    loader = setup_loader(ctx.fabric, test_loader, train=False)
     model = ctx.trained_model or ctx.model
     classification = ctx.data.task == "classification"
     row = evaluate_across_ranks(ctx.fabric, model, loader, ctx.loss_fn, ctx.data.task,

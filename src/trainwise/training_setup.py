@@ -11,6 +11,7 @@ from torch import nn
 from trainwise.console import ProgressBar
 from trainwise.findings import Finding, error, info
 from trainwise.stages import RunContext
+from trainwise.train.batch_norm import has_batch_norm
 from trainwise.train.callbacks import HistoryWriter, TensorBoardLogger
 
 
@@ -41,9 +42,7 @@ def batch_norm_across_processes(ctx: RunContext) -> list[Finding]:
     """Batch norm over the global batch on GPUs (SyncBatchNorm); per process on the CPU,
     where torch's SyncBatchNorm does not run, so results drift a little from one device."""
     model = ctx.model
-    has_batch_norm = model is not None and any(
-        isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-    if ctx.fabric.world_size == 1 or not has_batch_norm:
+    if ctx.fabric.world_size == 1 or not has_batch_norm(model):
         return []
     if ctx.fabric.device.type == "cuda":
         ctx.model = nn.SyncBatchNorm.convert_sync_batchnorm(model)

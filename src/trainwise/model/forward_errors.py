@@ -60,12 +60,19 @@ def _forward_fix(model: nn.Module, exc: Exception, x: torch.Tensor, kind: str) -
             "revisit the model stage.")
 
 
-def forward_failed(layer: str | None, exc: Exception, x: torch.Tensor, stage: str,
-                    model: nn.Module, kind: str = "") -> Finding:
+def forward_failed(layer: str | None, exc: Exception, x: torch.Tensor | None, stage: str,
+                   model: nn.Module | None, kind: str = "", fix: str = "") -> Finding:
+    """The forward_failed finding, from the model stage's own batch `x` or, when the batch is
+    not at hand (`x` None: a later stage's batch), with the caller's `fix`; one evidence shape
+    (layer, exception, input_shape, input_dtype) either way."""
     where = f" in layer '{layer}'" if layer else ""
+    inputs = f" on inputs shaped {tuple(x.shape)} ({x.dtype})" if x is not None else ""
+    during = f" during the {stage} stage" if x is None else ""
+    if not fix:
+        assert x is not None and model is not None, "without the batch, pass the fix"
+        fix = _forward_fix(model, exc, x, kind)
     return error(stage, "forward_failed",
-                 f"the forward pass on inputs shaped {tuple(x.shape)} ({x.dtype}) raised"
-                 f"{where}: {type(exc).__name__}: {exc}",
-                 _forward_fix(model, exc, x, kind),
-                 layer=layer, exception=f"{type(exc).__name__}: {exc}",
-                 input_shape=list(x.shape), input_dtype=str(x.dtype))
+                 f"the forward pass{inputs} raised{where}{during}: {type(exc).__name__}: {exc}",
+                 fix, layer=layer, exception=f"{type(exc).__name__}: {exc}",
+                 input_shape=list(x.shape) if x is not None else None,
+                 input_dtype=str(x.dtype) if x is not None else None)
