@@ -335,6 +335,7 @@ def test_decay_on_biases_is_said_once_and_param_groups_silence_it():
     biases = [name for name, p in model.named_parameters() if name.endswith("bias")]
     assert decay[0].evidence["params"] == biases == ["0.bias", "2.bias"]
     assert "trainwise.param_groups" in decay[0].fix
+    assert "to biases (0.bias, 2.bias)" in decay[0].message  # no norm layer here: not named
     for optimizer in (torch.optim.AdamW(trainwise.param_groups(model, 0.01), lr=1e-3),
                       trainwise.make_adamw(model, lr=1e-3, weight_decay=0.05),
                       torch.optim.SGD(model.parameters(), lr=0.1)):  # no decay at all

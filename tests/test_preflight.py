@@ -182,6 +182,17 @@ def test_broken_setup_caught(name: str, blobs) -> None:
         assert flagged["loss_at_init_off"].evidence["ratio"] > 10
 
 
+def test_a_float64_model_is_told_model_float_and_float64_inputs_x_to_float32(blobs) -> None:
+    """Reverify s8 N4: a float64 model was told to convert its inputs to float64."""
+    x, y = blobs
+    [model_side] = [f for f in preflight(net().double(), CE, x, y, task="classification",
+                                         num_classes=3) if f.code == "inputs_wrong_dtype"]
+    assert "model.float()" in model_side.fix and "x.to(torch.float64)" not in model_side.fix
+    [input_side] = [f for f in preflight(net(), CE, x.double(), y, task="classification",
+                                         num_classes=3) if f.code == "inputs_wrong_dtype"]
+    assert "x.to(torch.float32)" in input_side.fix
+
+
 def test_regression_broadcast_and_offset_targets(blobs) -> None:
     x, _ = blobs
     y = x[:, 0].clone()

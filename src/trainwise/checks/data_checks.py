@@ -54,8 +54,11 @@ def _dtype(model: nn.Module, x: torch.Tensor) -> list[Finding]:
         return []
     return [error(STAGE, "inputs_wrong_dtype",
                   f"inputs are {x.dtype} but the model's weights are {param.dtype}.",
-                  f"convert the inputs with x.to({param.dtype}) (numpy arrays default to "
-                  "float64); revisit the data stage.",
+                  "make them agree: a model in float64 (a .double() call, or tensors built "
+                  "from numpy's float64 inside it) wants model.float(), the usual float32 "
+                  "(revisit the model stage); inputs in float64 from numpy want "
+                  f"x.to({param.dtype if param.dtype != torch.float64 else 'torch.float32'}) "
+                  "(revisit the data stage).",
                   input_dtype=str(x.dtype), model_dtype=str(param.dtype))]
 
 

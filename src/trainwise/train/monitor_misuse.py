@@ -110,12 +110,14 @@ def decayed_norms(model: nn.Module, optimizer: torch.optim.Optimizer) -> Finding
     if not decayed:
         return None
     rate = max(decay_of[id(p)] for name, p in spared if name in decayed)
+    norms = any(not name.endswith("bias") for name in decayed)  # say only what is there
+    what = "biases and normalisation weights" if norms else "biases"
     shown = ", ".join(decayed[:4]) + (f", ... ({len(decayed)} in all)" if len(decayed) > 4 else "")
     kind = type(optimizer).__name__
     return warning(
         STAGE, "decay_on_norms",
-        f"The optimizer ({kind}) applies weight decay ({rate:g}) to biases and normalisation "
-        f"weights ({shown}). Decay is meant for the matmul weights: on these it pulls the "
+        f"The optimizer ({kind}) applies weight decay ({rate:g}) to {what} ({shown}). "
+        "Decay is meant for the matmul weights: on these it pulls the "
         "layers' offsets and scales toward zero and changes what the learning rate and decay "
         "found elsewhere mean.",
         "Build the optimizer from trainwise.param_groups(model, weight_decay=...) "
