@@ -281,6 +281,11 @@ def test_the_report_of_a_monitor_run_shows_its_verdict(blobs, tmp_path):
     context = report_context(load_run(tmp_path / "run"))
     assert context["verdict"].startswith("Training diverged: loss became nan at step 4")
     assert context["stopped_at"] is None  # not "it stopped at stage train first"
+    from trainwise.reporting.html import render_html
+
+    context.update(figures={}, extra_figures=[], problems=[])
+    header = render_html(context).split('id="data"')[0]
+    assert "what went wrong and how to fix it" in header and "what stopped the run" not in header
 
 
 # L9: fixes in loop terms ---------------------------------------------------------------------

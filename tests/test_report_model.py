@@ -116,3 +116,15 @@ def test_init_message_names_the_rules_it_used() -> None:
     assert "orthogonal" in text and f"std {EMBEDDING_STD}" in text and "He" not in text
     relu = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
     assert init_summary(init_weights(relu)).startswith("He normal (fan-in) for 1 Linear; ")
+
+
+def test_the_shape_table_says_its_first_number_is_the_traced_batch(tmp_path: Path) -> None:
+    """Reverify s8 R13: digits showed 'Flatten 64 x 64' without saying which 64 is the batch."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "meta.json").write_text(json.dumps({"data": {"task": "classification"}}))
+    trace = trainwise.shape_trace(nn.Sequential(nn.Flatten(), nn.Linear(64, 3)),
+                                  torch.zeros(32, 8, 8))
+    (run / "model_summary.json").write_text(json.dumps(trace))
+    section = _model_section(run)
+    assert "traced on a batch of 32 training samples" in section
