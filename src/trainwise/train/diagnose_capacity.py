@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from trainwise.findings import Finding, Severity
-from trainwise.train.diagnose_common import Row, loss_curve, make, num, rows_of
+from trainwise.train.diagnose_common import Row, epoch_losses, loss_curve, make, num
 
 MIN_EPOCHS = 6  # fewer epochs say too little about where the curves level off
 LATE_SHARE = 0.25  # "level": judged over the last quarter of the epochs
@@ -25,18 +23,9 @@ MIN_LEFT = 0.25  # the training loss still holds >= 25% of where it started (a m
 # room to spare drives it toward zero: digits and MNIST-1D baselines end at 1-5%)
 
 
-def _epoch_losses(history: list[Row]) -> tuple[np.ndarray, np.ndarray]:
-    """(train, val) per epoch for the epochs that carry both as finite numbers."""
-    pairs = [(row.get("train_loss"), row.get("val_loss")) for row in rows_of(history, "epoch")]
-    kept = [(float(t), float(v)) for t, v in pairs
-            if isinstance(t, (int, float)) and isinstance(v, (int, float))
-            and math.isfinite(t) and math.isfinite(v)]
-    return np.array([t for t, _ in kept]), np.array([v for _, v in kept])
-
-
 def rule_capacity(history: list[Row]) -> list[Finding]:
     """Info when both losses are level, close together and far above zero at the end."""
-    train, val = _epoch_losses(history)
+    _, train, val = epoch_losses(history)
     curve = loss_curve(history)
     if len(train) < MIN_EPOCHS or not len(curve.values) or curve.start <= 0 or train[-1] <= 0:
         return []

@@ -34,6 +34,23 @@ def _as_float(value: Any) -> float | None:
     return float(value)
 
 
+def epoch_losses(history: list[Row], *, positive: bool = False
+                 ) -> tuple[list[Row], np.ndarray, np.ndarray]:
+    """(rows, train, val) of the epoch rows whose train_loss and val_loss are both finite
+    numbers (and above 0 when `positive`: a rule that divides by them)."""
+    rows, train, val = [], [], []
+    for row in rows_of(history, "epoch"):
+        t, v = _as_float(row.get("train_loss")), _as_float(row.get("val_loss"))
+        if t is None or v is None or not (math.isfinite(t) and math.isfinite(v)):
+            continue
+        if positive and not (t > 0 and v > 0):
+            continue
+        rows.append(row)
+        train.append(t)
+        val.append(v)
+    return rows, np.array(train, dtype=np.float64), np.array(val, dtype=np.float64)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (float, int, np.number)) and not isinstance(value, bool)
 

@@ -9,12 +9,10 @@ comparison is made only where a held-out set shows a gap, and over most of those
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from trainwise.findings import Finding, Severity
-from trainwise.train.diagnose_common import Row, make, num, rows_of
+from trainwise.train.diagnose_common import Row, epoch_losses, make, num
 
 LEAK_MIN_FIT = 0.25  # judged only over the epochs after the training loss fell to a quarter of
 # its first epoch's: before, a held-out set may show no gap yet (a GRU whose loss halved: 0.95-1.0)
@@ -33,22 +31,10 @@ LEAK_EPOCHS = 3  # at least this many epochs past the fit to judge
 MIN_DROP_EPOCHS = 5
 
 
-def _loss_pairs(history: list[Row]) -> tuple[np.ndarray, np.ndarray, list[Row]] | None:
-    rows = [row for row in rows_of(history, "epoch")
-            if all(isinstance(row.get(k), (int, float)) and math.isfinite(row[k]) and row[k] > 0
-                   for k in ("val_loss", "train_loss"))]
-    if len(rows) < MIN_DROP_EPOCHS:
-        return None
-    val = np.array([row["val_loss"] for row in rows], dtype=np.float64)
-    train = np.array([row["train_loss"] for row in rows], dtype=np.float64)
-    return val, train, rows
-
-
 def rule_validation_leak(history: list[Row]) -> list[Finding]:
-    pairs = _loss_pairs(history)
-    if pairs is None:
+    rows, train, val = epoch_losses(history, positive=True)
+    if len(rows) < MIN_DROP_EPOCHS:
         return []
-    val, train, rows = pairs
     # An epoch's train_loss averages its steps: the model of mid-epoch. The validation loss is
     # the model at the epoch's end, which the geometric mean of this and the next epoch's
     # training loss estimates (on the fast early epochs the mean alone reads too high).
