@@ -166,14 +166,14 @@ def check_follows_lr(model: nn.Module, make_optimizer: Callable[..., Any],
         raise TrainwiseError("make_optimizer returned the same optimizer object for two lrs: "
                              "each short run needs its own. " + FRESH_OPTIMIZER)
     lrs = _group_lrs(low)
-    if _same(lrs, _group_lrs(high)):
+    if same_values(lrs, _group_lrs(high)):
         raise TrainwiseError(
             f"make_optimizer(model, lr) gave the same group lrs {lrs} for lr={PROBE_LRS[0]:g} "
             f"and lr={PROBE_LRS[1]:g}: it does not use the lr it is passed, so every short run "
             "would train alike. Build the optimizer at `lr`, e.g. make_optimizer=lambda model, "
             "lr=1e-3: torch.optim.AdamW(model.parameters(), lr=lr) (with param groups, scale "
             "each group's lr by it).")
-    if make_scheduler is not None and _same(_schedule(make_scheduler, low),
+    if make_scheduler is not None and same_values(_schedule(make_scheduler, low),
                                             _schedule(make_scheduler, high)):
         raise TrainwiseError(
             f"make_scheduler(optimizer, total_steps) gave the same lrs over {PROBE_STEPS} steps "
@@ -218,6 +218,8 @@ def _group_lrs(optimizer: Any) -> list[float] | None:
         return None
 
 
-def _same(first: list[float] | None, second: list[float] | None) -> bool:
+def same_values(first: list[float] | None, second: list[float] | None,
+                rel_tol: float = 1e-9) -> bool:
+    """Equal lengths and every pair equal within `rel_tol` (None: not comparable, False)."""
     return first is not None and second is not None and len(first) == len(second) and all(
-        math.isclose(a, b, rel_tol=1e-9) for a, b in zip(first, second, strict=True))
+        math.isclose(a, b, rel_tol=rel_tol) for a, b in zip(first, second, strict=True))

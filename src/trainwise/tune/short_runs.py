@@ -38,7 +38,12 @@ from trainwise.tune.probe_errors import (
     fresh_optimizer,
     nan_at_start,
 )
-from trainwise.tune.short_run_inputs import check_batches, check_per_step, check_sized
+from trainwise.tune.short_run_inputs import (
+    check_batches,
+    check_per_step,
+    check_sized,
+    same_values,
+)
 
 LR_NO_EFFECT = 1e-9  # relative difference of the candidates' losses below which the lr made
 # no difference (bit-identical runs differ by 0; 1e-9 leaves room for a reduction's order)
@@ -166,7 +171,7 @@ def _check_lr_mattered(candidates: list[Candidate]) -> None:
     records = [[c.val_loss, *c.curve, *c.train_curve] for c in candidates]
     if len(records) < 2 or not all(math.isfinite(v) for r in records for v in r):
         return
-    if not all(_alike(record, records[0]) for record in records[1:]):
+    if not all(same_values(record, records[0], LR_NO_EFFECT) for record in records[1:]):
         return
     lrs = ", ".join(f"{c.lr:.2g}" for c in candidates)
     raise TrainwiseError(
@@ -175,11 +180,6 @@ def _check_lr_mattered(candidates: list[Candidate]) -> None:
         "make_optimizer(model, lr) must build the optimizer at `lr`, and make_scheduler("
         "optimizer, total_steps) take its peak from the optimizer's lr (not a fixed max_lr); "
         "if both do, the gradients may be zero (stage 'check': gradient flow).")
-
-
-def _alike(first: list[float], second: list[float]) -> bool:
-    return len(first) == len(second) and all(
-        math.isclose(a, b, rel_tol=LR_NO_EFFECT) for a, b in zip(first, second, strict=True))
 
 
 def _widen(setup: _Setup, candidates: list[Candidate], max_widenings: int) -> bool:
