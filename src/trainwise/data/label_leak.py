@@ -176,9 +176,11 @@ def table_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def leak_findings(columns: Mapping[str, np.ndarray], y: np.ndarray, task: str,
                   target: str = "the target", times: np.ndarray | None = None,
-                  groups: np.ndarray | None = None) -> list[Finding]:
-    """The target_leak warning for `columns` (see find_leaks), or none."""
-    order = row_order(len(y), times, groups)
+                  groups: np.ndarray | None = None, order: np.ndarray | None = None
+                  ) -> list[Finding]:
+    """The target_leak warning for `columns` (see find_leaks), or none. `order`: row_order
+    of (times, groups) when the caller has it already."""
+    order = row_order(len(y), times, groups) if order is None else order
     leaks = find_leaks(columns, y, task, order)
     if not leaks:
         return []

@@ -21,7 +21,7 @@ from trainwise.data.leakage import (
 )
 from trainwise.data.neardup import split_near_duplicates
 from trainwise.data.part_findings import part_extents, uneven_folds
-from trainwise.data.split import TIMED, SplitIndices, split_indices
+from trainwise.data.split import TIMED, SplitIndices, split_indices, split_test
 from trainwise.data.task import Key, TaskData
 from trainwise.findings import Finding, info, warning
 
@@ -199,9 +199,8 @@ def plan_split(data: TaskData, settings: SplitSettings) -> SplitResult:
     count = GroupCount.of(data, groups, times, settings.num_folds,
                           settings.strategy not in ("time", *ROW_LEVEL))
     if data.x_test is None:
-        part = split_indices(data.y, val_fraction=settings.test_fraction, groups=groups,
-                             times=times, seed=settings.seed + 1_000_003, ties=ties,
-                             held_out="test", **common)
+        part = split_test(data.y, test_fraction=settings.test_fraction, groups=groups,
+                          times=times, seed=settings.seed, ties=ties, **common)
         pool, test, dropped = part.train, part.val, part.num_dropped
         count.check_pool(_sub(groups, pool), settings.test_fraction)
     kwargs = dict(common, groups=_sub(groups, pool), times=_sub(times, pool),

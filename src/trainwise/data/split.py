@@ -254,10 +254,11 @@ def split_indices(y: np.ndarray, *, val_fraction: float, groups: np.ndarray | No
 
 def split_test(y: np.ndarray, *, test_fraction: float, groups: np.ndarray | None = None,
                strategy: str = "auto", seed: int = 0, task: str = "classification",
-               times: np.ndarray | None = None, gap: str | float = "") -> SplitIndices:
+               times: np.ndarray | None = None, gap: str | float = "",
+               ties: np.ndarray | None = None) -> SplitIndices:
     """Carve a held-out test part from a pool that has none: `.train` is the part left for
     train+val, `.val` is the TEST part. Same rules as split_indices; the seed is offset so the
     test cut and the later val cut do not reuse one random stream."""
     return split_indices(y, val_fraction=test_fraction, groups=groups, strategy=strategy,
-                         seed=seed + 1_000_003, task=task, times=times, gap=gap,
+                         seed=seed + 1_000_003, task=task, times=times, gap=gap, ties=ties,
                          held_out="test")

@@ -179,15 +179,15 @@ def _drop_missing_target(frame: pd.DataFrame, target: str, notes: list[str]) -> 
     return frame
 
 
-def ordered_id_leaks(ordered_ids: pd.DataFrame, data: TaskData, target: str) -> dict[str, str]:
+def ordered_id_leaks(ordered_ids: pd.DataFrame, data: TaskData, target: str,
+                     order: np.ndarray) -> dict[str, str]:
     """"predicts 'label' with balanced accuracy 0.998: the file is sorted by 'label'" per
     ordered id that alone gives the target away (find_leaks), as a record number does in a
     file sorted by the target."""
     if ordered_ids.empty:
         return {}
     metric = "balanced accuracy" if data.task == "classification" else "R^2"
-    leaks = find_leaks(table_columns(ordered_ids), data.y, data.task,
-                       row_order(len(data.y), data.times, data.groups))
+    leaks = find_leaks(table_columns(ordered_ids), data.y, data.task, order)
     return {leak.column: f"predicts {target} with {metric} {leak.score:.3f}: the file is "
             f"sorted by {target}" for leak in leaks if not leak.shift}
 
@@ -303,8 +303,9 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
             data.times = time_values(frame[key.column], key.column)
             time_key = frame[key.column] if frame[key.column].dtype.kind == "M" else None
     features = frame.drop(columns=[target, *plan.columns])
+    order = row_order(len(data.y), data.times, data.groups)  # both leak checks read rows so
     data.findings += row_id_findings(plan, ordered_id_leaks(features[plan.ordered_ids], data,
-                                                                f"'{target}'"))
+                                                                f"'{target}'", order))
     data.x, data.feature_names, encode_findings = encode_features(features, time_key)
     data.findings += encode_findings
     if data.x.shape[1] == 0:
@@ -314,5 +315,5 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     # ordered ids left out: their leak is said in ordered_id_column, whose fix (delete the
     # record number) target_leak's ("known when predicting? nothing to do") would contradict
     data.findings += leak_findings(table_columns(features.drop(columns=plan.ordered_ids)), y,
-                                   task, f"'{target}'", data.times, data.groups)
+                                   task, f"'{target}'", data.times, data.groups, order)
     return data

@@ -94,8 +94,9 @@ def by_fold(timeline: Timeline, side: str, fold: int, num_folds: int) -> str:
                 f"start, into {num_folds + 1} blocks (0 to {num_folds}) of about equal rows, "
                 f"and fold {fold}'s {side} part ({blocks}) holds no group: the groups are too "
                 f"few or too unequal. {fewer[0].upper()}{fewer[1:]}, or add groups.")
-    fewer = fewer_folds(min(num_folds - 1, timeline.most_times() - 1))
+    most = timeline.most_times()  # a sort of every row: once
+    fewer = fewer_folds(min(num_folds - 1, most - 1))
     return (f"{num_folds} folds cut each series' rows into {num_folds + 1} blocks (0 to "
             f"{num_folds}), and fold {fold}'s {side} part ({blocks}) holds no row: the "
-            f"{timeline.num_groups} series have at most {timeline.most_times()} distinct times. "
+            f"{timeline.num_groups} series have at most {most} distinct times. "
             f"{fewer[0].upper()}{fewer[1:]}, or give each series more rows.")
