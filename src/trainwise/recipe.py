@@ -137,8 +137,6 @@ def _run_stage(name: str, stage: Callable[[RunContext], list[Finding]],
     """Run one stage; our own errors become findings, anything else a finding plus a log."""
     try:
         return stage(ctx)
-    except KeyboardInterrupt:  # Ctrl-C: the command line says where and how to resume
-        raise RunInterrupted(name, getattr(ctx, "source", None) or ctx.run.path) from None
     except TrainwiseError as exc:  # a ModelError (e.g. the loss refusing the output's shape)
         revisit = "model" if isinstance(exc, ModelError) else _REVISIT[name]  # is the model's
         return [error(name, "stage_failed", str(exc),
@@ -275,9 +273,8 @@ def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
     stages = RESUME_STAGES if ctx.checkpoint is not None else STAGES
     try:
         stopped_at = _run_stages(ctx, fabric, stages, findings, stages_done, until)
-    except RunInterrupted:
-        raise
-    except KeyboardInterrupt:  # Ctrl-C between two stages: --resume keeps the ones done
+    except KeyboardInterrupt:  # Ctrl-C in a stage or between two: --resume keeps those done;
+        # a stage is in stages_done only once it finished, so an interrupted one is `upcoming`
         done = {row["name"] for row in stages_done}
         upcoming = next((name for name, _ in stages if name not in done), stages[-1][0])
         raise RunInterrupted(upcoming, getattr(ctx, "source", None) or ctx.run.path) from None
