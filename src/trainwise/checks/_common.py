@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from trainwise.model.forward_errors import device_of
 from trainwise.model.optim import make_adamw
 
 STAGE = "check"
@@ -24,11 +25,6 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 def default_optimizer(model: nn.Module) -> torch.optim.Optimizer:
     # foreach: one fused kernel per step instead of one per tensor (3x faster on tiny models)
     return make_adamw(model, lr=DEFAULT_LR, weight_decay=0.0, foreach=True)
-
-
-def device_of(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
 
 
 @contextmanager

@@ -9,7 +9,8 @@ from torch import nn
 from trainwise.findings import Finding, error
 
 
-def _device_of(model: nn.Module) -> torch.device:
+def device_of(model: nn.Module) -> torch.device:
+    """Where the model's first parameter lives (CPU for a model without parameters)."""
     param = next(model.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
 
@@ -43,8 +44,8 @@ def _forward_fix(model: nn.Module, exc: Exception, x: torch.Tensor, kind: str) -
                 "feeds float32): call model.float(), or drop .double() / dtype=... from its "
                 "__init__; revisit the model stage.")
     if "cuda" in text or "nvidia" in text or "device" in text:
-        where = f"the model's weights are on {_device_of(model)} and the inputs on {x.device}: " \
-            if _device_of(model) != x.device else ""
+        where = f"the model's weights are on {device_of(model)} and the inputs on {x.device}: " \
+            if device_of(model) != x.device else ""
         return (f"{where}do not move tensors to a fixed device inside forward (x.cuda(), "
                 ".to('cuda')); make new tensors on x.device. trainwise moves the model and "
                 "each batch to the run's device (run.accelerator); revisit the model stage.")

@@ -14,12 +14,7 @@ import torch
 from torch import nn
 
 from trainwise.findings import Finding, error, info, warning
-from trainwise.model.forward_errors import forward_failed
-
-
-def _device(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
+from trainwise.model.forward_errors import device_of, forward_failed
 
 
 @contextmanager
@@ -27,7 +22,7 @@ def quiet_forward(model: nn.Module) -> Iterator[None]:
     """Eval mode, no grad, global RNG untouched; every submodule's train/eval flag restored
     (model.train(flag) alone would clobber e.g. a BatchNorm the user froze in eval mode)."""
     modes = [(m, m.training) for m in model.modules()]
-    device = _device(model)
+    device = device_of(model)
     devices = [device.index or 0] if device.type == "cuda" else []
     try:
         with torch.random.fork_rng(devices=devices), torch.no_grad():
@@ -85,7 +80,7 @@ def _calls_torchinfo(model: nn.Module, example_input: Any) -> list[tuple[nn.Modu
     import torchinfo
 
     stats = torchinfo.summary(model, input_data=example_input, verbose=0, depth=100,
-                              device=_device(model), mode="eval")
+                              device=device_of(model), mode="eval")
     return [(layer.module, _listify(layer.input_size), _listify(layer.output_size))
             for layer in stats.summary_list if layer.executed or layer.output_size]
 
