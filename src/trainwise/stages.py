@@ -83,6 +83,7 @@ class RunContext:
     loss_fn: nn.Module | None = None
     lr: float = 0.0
     target_scale: float = 1.0  # regression targets are standardised; metrics scale back
+    target_mean: float = 0.0  # ... around the training rows' mean (regression baselines use it)
     history: list[dict[str, Any]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -210,7 +211,7 @@ def _make_arrays(ctx: RunContext, train: np.ndarray, val: np.ndarray, x_test: np
                                  f"({std:.3g}) over the training rows is not finite. Rescale "
                                  "the target (divide it by a power of ten, or take its log).")
         std = std or 1.0
-        ctx.target_scale = std
+        ctx.target_scale, ctx.target_mean = std, mean
         y, y_test = (y - mean) / std, (y_test - mean) / std
     ctx.splits = {
         "train": Arrays(normaliser.transform(data.x[train]), y[train],

@@ -305,12 +305,11 @@ def _previous_values(ctx: RunContext) -> np.ndarray | None:
     with np.load(path) as saved:
         if "test" not in saved:
             return None
-        train, test = saved["train"], saved["test"]
+        test = saved["test"]
     previous = previous_values(data.times, data.y, test, data.groups)
     if previous is None:
         return None
-    mean = float(np.asarray(data.y[train], dtype=np.float64).mean())  # as _make_arrays
-    return (previous - mean) / ctx.target_scale
+    return (previous - ctx.target_mean) / ctx.target_scale
 
 
 def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
