@@ -81,8 +81,7 @@ def interrupted_message(exc: RunInterrupted, resume_command: str | None) -> str:
             return (f"{where}; its last checkpoint {last} is unreadable, so training cannot "
                     f"continue from it: {rerun_after_deleting(resume_command)}, or start a "
                     "new run.")
-    how = f" Continue with: {resume_command}" if resume_command else ""
-    return f"{where}; {saved}.{how}"
+    return f"{where}; {saved}. Continue with: {resume_command}"
 
 
 def training_config(config: Config | dict[str, Any]) -> dict[str, Any]:
