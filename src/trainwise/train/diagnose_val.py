@@ -83,16 +83,27 @@ def _train_loss_at(history: list[Row], row: Row) -> float | None:
     return float(np.median(recent)) if len(recent) else None
 
 
-def _val_rise(val: np.ndarray, margin: float) -> tuple[int, float] | None:
-    """(best epoch index, relative rise) when the validation loss climbed past its best."""
+def _tail_above_best(val: np.ndarray, margin: float) -> tuple[int, float, float] | None:
+    """(best epoch index, reference, tail) when the last 3 epochs' median sits `margin` above
+    the best, OVERFIT_PATIENCE or more epochs after it. The reference is the 3-epoch running
+    median's minimum: one lucky low epoch on a noisy flat curve must not read as a minimum
+    that everything after "rose" from."""
     best = int(np.argmin(val))
-    past = len(val) - 1 - best
-    # Rise measured from the 3-epoch running median's minimum: one lucky low epoch on a
-    # noisy flat curve must not read as a minimum that everything after "rose" from.
     reference = float(rolling_median(val, 3).min())
     tail = float(np.median(val[-3:]))
-    if past < OVERFIT_PATIENCE or reference <= 0 or tail < (1 + margin) * reference:
+    if len(val) - 1 - best < OVERFIT_PATIENCE or reference <= 0 or \
+            tail < (1 + margin) * reference:
         return None
+    return best, reference, tail
+
+
+def _val_rise(val: np.ndarray, margin: float) -> tuple[int, float] | None:
+    """(best epoch index, relative rise) when the validation loss climbed past its best."""
+    above = _tail_above_best(val, margin)
+    if above is None:
+        return None
+    best, reference, tail = above
+    past = len(val) - 1 - best
     # ...and a trend, not a scatter: the straight line fitted from the best epoch on must
     # climb half that margin and 3x the epoch-to-epoch noise (a noisy flat tail does
     # neither). The noise comes from consecutive differences, not from the residuals around
@@ -142,13 +153,12 @@ def _generalisation_gap(history: list[Row], rows: list[Row], val: np.ndarray
                         ) -> list[Finding]:
     """Overfitting read off the gap: the training loss GAP_FACTOR x below the validation
     loss at the end, while the validation loss is GAP_RISE above its best (the 3-epoch
-    running median's minimum, as _val_rise) and the training loss is lower than then."""
-    best = int(np.argmin(val))
-    past = len(val) - 1 - best
-    reference = float(rolling_median(val, 3).min())
-    val_tail = float(np.median(val[-3:]))
-    if past < OVERFIT_PATIENCE or reference <= 0 or val_tail < (1 + GAP_RISE) * reference:
+    running median's minimum, _tail_above_best) and the training loss is lower than then."""
+    above = _tail_above_best(val, GAP_RISE)
+    if above is None:
         return []
+    best, reference, val_tail = above
+    past = len(val) - 1 - best
     tail = [_train_loss_at(history, row) for row in rows[-3:]]
     train_best = _train_loss_at(history, rows[best])
     if train_best is None or any(loss is None for loss in tail):
