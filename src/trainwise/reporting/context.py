@@ -21,6 +21,7 @@ from trainwise.reporting.model_tables import init_rows, weight_decay_section
 from trainwise.reporting.tuning import candidate_rows, within_noise
 from trainwise.rundir import read_findings, read_history
 from trainwise.train.intervals import AccuracyInterval, percent, split_accuracy_interval
+from trainwise.train.monitor_folder import MONITOR_SOURCE
 from trainwise.train.regression_metrics import BASELINES
 
 Row = dict[str, Any]
@@ -270,7 +271,7 @@ def report_context(run: RunData) -> dict[str, Any]:
         "errors": failed,
         "warnings": _header_warnings(run.findings),
         # a Monitor's loop ran its own course: a finding did not stop it at a stage
-        "stopped_at": failed[0].stage if failed and meta.get("source") != "trainwise.Monitor"
+        "stopped_at": failed[0].stage if failed and meta.get("source") != MONITOR_SOURCE
         else None,
         "stage_rank": {stage: i for i, stage in enumerate(STAGES)},
         "classification": run.classification,
