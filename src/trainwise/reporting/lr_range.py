@@ -89,12 +89,17 @@ def _shade_tried(ax: Axes, lr_range: dict[str, Any], tried: list[tuple[float, bo
                 label="short run added when the range widened", **style)
 
 
+def same_rate(point: float | None, used: float | None) -> bool:
+    """The range-test point IS the rate used (within SAME_LR): one mark, one caption."""
+    return bool(point and used and abs(used / point - 1) < SAME_LR)
+
+
 def _mark_rates(ax: Axes, point: float | None, used: float | None, used_text: str) -> None:
     """Vertical lines with a flag on the top edge: a dot on the lagging bold curve would state
     a loss the raw curve never had at that lr."""
     top = {"transform": ax.get_xaxis_transform(), "linestyle": "none", "clip_on": False,
            "zorder": 5, "markersize": 7}
-    same = point and used and abs(used / point - 1) < SAME_LR
+    same = same_rate(point, used)
     if point:
         label = f"range-test point {point:.3g}" + (f", {used_text}" if same else "")
         ax.axvline(point, color=POINT_COLOR, linewidth=1, linestyle=":")
@@ -150,7 +155,7 @@ def lr_range_caption(lr_range: dict[str, Any], tune: dict[str, Any] | None,
             "widened)" if tried_lrs(tune) else "the range test's range")
     point = lr_range.get("lr")
     used_text = ""
-    if used and point and abs(used / point - 1) >= SAME_LR:
+    if used and point and not same_rate(point, used):
         used_text = f"; dashed: the rate {'used' if trained else 'chosen'} for training, {used:.3g}"
     return (f"Loss against learning rate (log scale), one colour per seed. Faint: each step's "
             f"raw loss. Bold: its exponential moving average (beta {EMA_BETA}, as fastai and "

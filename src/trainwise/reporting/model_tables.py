@@ -30,10 +30,14 @@ def decay_rows(weight_decay: Row | None) -> list[Row]:
         row["names"].append(param.get("name", "?"))
     rows = sorted(groups.values(), key=lambda r: (not r["decay"], -r["num_params"]))
     for row in rows:  # a few names say which tensors; a large model has hundreds
-        names = row.pop("names")
-        row["examples"] = ", ".join(names[:NUM_NAMES]) + (
-            f", … ({len(names)} in all)" if len(names) > NUM_NAMES else "")
+        row["examples"] = _examples(row.pop("names"))
     return rows
+
+
+def _examples(names: list[str]) -> str:
+    """The first NUM_NAMES names, and how many there are when more."""
+    return ", ".join(names[:NUM_NAMES]) + (
+        f", … ({len(names)} in all)" if len(names) > NUM_NAMES else "")
 
 
 def decay_totals(rows: list[Row]) -> dict[str, int]:
@@ -65,6 +69,5 @@ def init_rows(findings: list[Finding]) -> list[Row]:
     for row in rows:
         names = row.pop("names")
         row["num_layers"] = len(names)
-        row["examples"] = ", ".join(names[:NUM_NAMES]) + (
-            f", … ({len(names)} in all)" if len(names) > NUM_NAMES else "")
+        row["examples"] = _examples(names)
     return rows
