@@ -140,7 +140,8 @@ def test_full_run_is_self_contained_and_complete(full_report: tuple[Path, Path, 
                                             "reliability"))]
     for expected in ("Lower the learning rate (stage tune).", "Classes are balanced.",
                      "91.0 %", "Trained cleanly", "grad_norm_spike", "a1b2c3d4e5f60718",
-                     "abc123", "dropped 3 rows", "Linear", "128 × 32", "1 min 25 s"):
+                     "abc123", "dropped 3 rows", "Linear", "B × 32", "batch of 128 training",
+                     "1 min 25 s"):
         assert expected in text, expected
     assert "outside.png" in text  # refused, and said so rather than silently dropped
     findings = text[text.index('id="findings"'):]

@@ -118,13 +118,54 @@ def test_init_message_names_the_rules_it_used() -> None:
     assert init_summary(init_weights(relu)).startswith("He normal (fan-in) for 1 Linear; ")
 
 
-def test_the_shape_table_says_its_first_number_is_the_traced_batch(tmp_path: Path) -> None:
-    """Reverify s8 R13: digits showed 'Flatten 64 x 64' without saying which 64 is the batch."""
+def _layer_rows(section: str) -> list[str]:
+    """The layer table's rows as text: '1 0 Flatten B × 8 × 8 B × 64 0'."""
+    body = section[section.index("<tbody>"):section.index("</tbody>")]
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip()
+            for row in body.split("</tr>") if "<td" in row]
+
+
+def _traced_run(tmp_path: Path, model: nn.Module, x: torch.Tensor, **drop: bool) -> str:
     run = tmp_path / "run"
     run.mkdir()
     (run / "meta.json").write_text(json.dumps({"data": {"task": "classification"}}))
-    trace = trainwise.shape_trace(nn.Sequential(nn.Flatten(), nn.Linear(64, 3)),
-                                  torch.zeros(32, 8, 8))
+    trace = trainwise.shape_trace(model, x)
+    if drop.get("batch_size"):  # a run folder written before the trace recorded it
+        trace.pop("batch_size")
     (run / "model_summary.json").write_text(json.dumps(trace))
-    section = _model_section(run)
-    assert "traced on a batch of 32 training samples" in section
+    return _model_section(run)
+
+
+def test_the_shape_table_writes_the_traced_batch_as_b(tmp_path: Path) -> None:
+    """Reverify s8 R13: digits showed 'Flatten 64 × 64 -> 64 × 64', which reads as a square
+    matrix: nothing said the first 64 is the batch the trace ran on."""
+    section = _traced_run(tmp_path, nn.Sequential(nn.Flatten(), nn.Linear(64, 3)),
+                          torch.zeros(32, 8, 8))
+    assert _layer_rows(section) == ["1 0 Flatten B × 8 × 8 B × 64 0",
+                                    "2 1 Linear B × 64 B × 3 195"]
+    caption = section[:section.index("<table")]
+    assert "B stands for the batch of 32 training samples the shapes were traced on" in caption
+
+
+def test_a_leading_number_that_is_not_the_batch_stays_a_number(tmp_path: Path) -> None:
+    """A sequence-first layer gets (T, B, F) = (5, 3, 4): its leading 5 is not the batch,
+    which a batch read off the first layer would take it for; the trace records the 3 samples
+    it ran on. Only a leading number is written B: a batch in the middle stays a number."""
+    class SeqFirst(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = nn.GRU(4, 6)  # batch_first=False: (T, B, F)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.rnn(x.transpose(0, 1))[0][-1]
+
+    section = _traced_run(tmp_path, SeqFirst(), torch.zeros(3, 5, 4))
+    assert "batch of 3 training samples" in section
+    assert _layer_rows(section) == ["1 rnn GRU 5 × 3 × 4 5 × 3 × 6 216"]  # no 'B × 3 × 4'
+
+
+def test_an_older_run_folder_reads_the_batch_off_the_first_layer(tmp_path: Path) -> None:
+    section = _traced_run(tmp_path, nn.Sequential(nn.Linear(64, 3)), torch.zeros(16, 64),
+                          batch_size=True)
+    assert "batch of 16 training samples" in section
+    assert _layer_rows(section) == ["1 0 Linear B × 64 B × 3 195"]

@@ -113,7 +113,8 @@ def _forward(model: nn.Module, example_input: Any) -> Any:
 
 
 def shape_trace(model: nn.Module, example_input: Any) -> dict[str, Any]:
-    """The model_summary.json dict: per-layer rows, total and trainable parameter counts.
+    """The model_summary.json dict: per-layer rows, total and trainable parameter counts,
+    and batch_size, the number of samples traced (each row's shapes include them).
 
     Rows come from torchinfo's summary_list; if torchinfo fails on this model, from forward
     hooks. Parameters are counted once each (tied weights once), so the rows sum to the total.
@@ -126,7 +127,15 @@ def shape_trace(model: nn.Module, example_input: Any) -> dict[str, Any]:
     rows = _rows_from_calls(model, calls)
     unique = {id(p): p for p in model.parameters()}.values()
     return {"rows": rows, "total_params": sum(p.numel() for p in unique),
-            "trainable_params": sum(p.numel() for p in unique if p.requires_grad)}
+            "trainable_params": sum(p.numel() for p in unique if p.requires_grad),
+            "batch_size": leading_size(_shape(example_input))}
+
+
+def leading_size(shape: list | None) -> int | None:
+    """The first number of a shape ([64, 8, 8] -> 64), or of the first of several shapes."""
+    while isinstance(shape, list) and shape and isinstance(shape[0], list):
+        shape = shape[0]
+    return shape[0] if shape and isinstance(shape[0], int) else None
 
 
 def failing_layer(model: nn.Module, x: Any) -> tuple[str | None, Exception | None, Any]:

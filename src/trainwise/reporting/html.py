@@ -24,6 +24,7 @@ from trainwise.reporting.context import (
 )
 from trainwise.reporting.figures import class_balance_figure, data_uri, figure_png
 from trainwise.reporting.lr_range import lr_range_figure, used_lr
+from trainwise.reporting.model_tables import batch_first, traced_batch
 from trainwise.reporting.reliability import reliability_figure
 from trainwise.reporting.tuning import short_runs_figure
 
@@ -160,7 +161,8 @@ def _environment() -> jinja2.Environment:
     # Default (lenient) Undefined: every meta.json field is optional, a missing one is blank.
     env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(num=fmt_number, seconds=fmt_seconds, shape=fmt_shape,
-                       evidence=fmt_evidence)
+                       evidence=fmt_evidence, batch_first=batch_first)
+    env.globals.update(traced_batch=traced_batch)
     return env
 
 

@@ -1,5 +1,5 @@
-"""The report's model section beyond the layer table: which tensors AdamW decays, and which
-init rule each kind of layer got. Pure: model_summary.json and findings -> rows."""
+"""The report's model section: the layer table's batch dimension, which tensors AdamW decays,
+and which init rule each kind of layer got. Pure: model_summary.json and findings -> rows."""
 
 from __future__ import annotations
 
@@ -8,9 +8,31 @@ from typing import Any
 
 from trainwise.findings import Finding
 from trainwise.model.init import init_groups
+from trainwise.model.summary import leading_size
 
 Row = dict[str, Any]
 NUM_NAMES = 4  # tensor names shown per row of the weight-decay table
+
+
+def traced_batch(model_summary: Row | None) -> int | None:
+    """How many samples the shape trace ran on: recorded since model_summary.json has
+    batch_size, else read off the first layer's input shape (older run folders)."""
+    summary = model_summary or {}
+    if isinstance(summary.get("batch_size"), int):
+        return summary["batch_size"]
+    rows = summary.get("rows") or [{}]
+    return leading_size(rows[0].get("input_shape"))
+
+
+def batch_first(shape: Any, batch: int | None) -> Any:
+    """[64, 8, 8] -> ["B", 8, 8] when 64 is the traced batch: the trace's batch is an
+    accident of the check (digits read `Flatten 64 × 64`, a square matrix to the eye), and
+    a leading number that is not the batch (a reshape that mixed samples) stays a number."""
+    if not isinstance(shape, list) or not shape or batch is None:
+        return shape
+    if isinstance(shape[0], list):  # a layer with several inputs: each has its batch
+        return [batch_first(s, batch) for s in shape]
+    return ["B", *shape[1:]] if shape[0] == batch else shape
 
 
 def decay_rows(weight_decay: Row | None) -> list[Row]:
