@@ -202,6 +202,8 @@ def test_failed_run_shows_error_and_fix_at_top(tmp_path: Path) -> None:
 
     header = text[: text.index('id="data"')]
     assert "Stopped at stage &#39;check&#39;" in header
+    # a recipe stops at its first error (a Monitor run says "what went wrong": reverify s8 L10)
+    assert "1 error: what stopped the run and how to fix it" in header
     assert "Loss at init is 9.1" in header and "Check the output layer (stage model)." in header
     assert "sev-error" in header
     assert _images(text) == []
