@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from trainwise.checks._common import STAGE, LossFn
+from trainwise.checks.squashing import squashed_range
 from trainwise.findings import Finding, error
 from trainwise.model.baselines import RegressionLoss
 from trainwise.model.summary import quiet_forward
@@ -140,6 +141,20 @@ def _bounded_head(out: torch.Tensor, last: nn.Module | None, y: torch.Tensor) ->
     return _out_of_reach(f"ends with {name}", *bounds, y, f"drop the final {name}")
 
 
+def _squashed_inside(model: nn.Module, x: torch.Tensor, out: torch.Tensor,
+                     y: torch.Tensor) -> list[Finding]:
+    """Regression through torch.sigmoid/tanh/clamp inside forward(): no module shows it, so
+    checks/squashing probes what forward() does to a pushed pre-activation."""
+    squashed = squashed_range(model, x, out)
+    if squashed is None:
+        return []
+    layer, kind, low, high = squashed
+    return _out_of_reach(f"squashes the output of its last layer with weights, {layer} "
+                         f"({kind}), inside forward() (a torch.sigmoid, tanh or clamp)",
+                         low, high, y,
+                         f"drop the sigmoid/tanh/clamp that forward() applies after {layer}")
+
+
 def saturated_output(out: torch.Tensor, y: torch.Tensor) -> list[Finding]:
     """After training on (x, y): outputs that stay inside [0, 1] (or [-1, 1]) and pile up at the
     bound wherever the target lies beyond it come from a squashing function inside forward().
@@ -190,7 +205,8 @@ def _loss_call(loss_fn: LossFn, out: torch.Tensor, y: torch.Tensor) -> list[Find
 
 def check_loss_fit(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor,
                    task: str) -> list[Finding]:
-    """The loss suits the task, gets logits (not probabilities), and pairs shapes exactly."""
+    """The loss suits the task, gets logits (not probabilities), pairs shapes exactly, and a
+    regression output can reach its targets."""
     findings = _task_mismatch(loss_fn, task)
     if findings:
         return findings
@@ -199,7 +215,7 @@ def check_loss_fit(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.
         if task == "classification":
             findings = _probabilities_fed(loss_fn, out, last)
         elif isinstance(out, torch.Tensor):
-            findings = _bounded_head(out, last, y)
+            findings = _bounded_head(out, last, y) or _squashed_inside(model, x[:32], out, y)
         return findings + _loss_call(loss_fn, out, y[:32])
 
 
