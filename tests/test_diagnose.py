@@ -400,6 +400,16 @@ def leaks_validation(seed: int = 0) -> Curves:
     return curves
 
 
+def label_copied(seed: int = 0) -> Curves:
+    """A feature copies the label (audit s8 T1): from epoch 3 every validation row is right
+    and sure, the loss ~0, and the data audit flagged the column."""
+    curves = healthy_exponential(seed)
+    curves.val_loss[2:] = 1e-6
+    curves.val_accuracy[2:] = curves.val_confidence[2:] = 1.0
+    curves.extra_rows = [recipe_plan(val_rows=VAL_SIZE, leak_columns=("outcome_flag",))]
+    return curves
+
+
 def ordered_batches(seed: int = 0) -> Curves:
     """Data sorted by label, never shuffled: 5 class blocks of 5 steps per epoch; the loss
     jumps where a block starts and collapses inside it, the same way every epoch."""
@@ -452,6 +462,7 @@ BROKEN = [
     (float16_overflows, "loss_scaler_skips"),
     (confused, "confusion"),
     (confused_with_classes, "confusion"),
+    (label_copied, "too_good"),
 ]
 POSITIVE = {code: builder for builder, code in reversed(BROKEN)}  # first builder per code
 ALL_BUILDERS = HEALTHY + [builder for builder, _ in BROKEN]

@@ -119,7 +119,10 @@ def stage_data(ctx: RunContext) -> list[Finding]:
                         "fingerprint": data.fingerprint(), "input_shape": list(data.input_shape),
                         "num_classes": data.num_classes, "class_names": data.class_names,
                         "feature_names": data.feature_names[:200], "notes": data.notes,
-                        "keys": [vars(k) for k in data.keys], "audit": summary}
+                        "keys": [vars(k) for k in data.keys], "audit": summary,
+                        # named again if training then scores perfectly (diagnose_perfect)
+                        "target_leaks": [c for f in findings if f.code == "target_leak"
+                                         for c in f.evidence.get("columns", [])]}
     own_test = f" (plus its own {len(data.y_test)}-row test part)" \
         if data.y_test is not None else ""
     headline = f"{len(data.y)} samples{own_test}, shape {data.input_shape}, {data.task}"

@@ -20,6 +20,7 @@ from trainwise.train.callbacks import BestWeights
 from trainwise.train.class_metrics import class_results, lowest_recall
 from trainwise.train.diagnose import diagnose
 from trainwise.train.diagnose_common import TrainingPlan
+from trainwise.train.diagnose_perfect import held_out_too_good
 from trainwise.train.diagnose_schedule import CUT_LR_SHARE, after_early_stopping
 from trainwise.train.intervals import percent, split_accuracy_interval
 from trainwise.train.loop import fit
@@ -255,7 +256,14 @@ def _training_plan(ctx: RunContext, total_steps: int) -> TrainingPlan:
         warmup=cfg.schedule == "onecycle" or warmup_steps(cfg.batch_size, cfg.schedule,
                                                          total_steps) > 0,
         decays=cfg.schedule != "constant", planned_steps=total_steps,
-        planned_epochs=cfg.max_epochs)
+        planned_epochs=cfg.max_epochs, val_rows=len(ctx.splits["val"].y),
+        leak_columns=leak_columns(ctx))
+
+
+def leak_columns(ctx: RunContext) -> tuple[str, ...]:
+    """The features the data stage flagged as target_leak (none for a run resumed from a
+    folder written before they were recorded)."""
+    return tuple((ctx.meta.get("data") or {}).get("target_leaks") or ())
 
 
 def stage_evaluate(ctx: RunContext) -> list[Finding]:
@@ -289,6 +297,8 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
     # the bins, matrix and per-class lists are drawn in the report (from the history's test
     # row); as evidence they would print as long lists
     evidence = {k: v for k, v in row.items() if not isinstance(v, dict | list)}
+    findings = findings + held_out_too_good(row, len(ctx.splits["test"].y), ctx.history,
+                                            len(ctx.splits["val"].y), leak_columns(ctx))
     return [info("evaluate", "test_result", _test_message(ctx, row), **evidence), *findings]
 
 

@@ -105,6 +105,7 @@ FINDING_CURVES: dict[str, tuple[str, ...]] = {
     "overconfidence": ("val_mean_confidence",),  # against accuracy, per epoch
     "underconfidence": ("val_mean_confidence",),
     "confusion": ("val_accuracy",),
+    "too_good": ("val_loss",),  # at the best epoch, whose score was perfect
 }
 
 

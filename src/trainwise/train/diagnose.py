@@ -38,6 +38,7 @@ from trainwise.train.diagnose_loss import (
     rule_plateau,
 )
 from trainwise.train.diagnose_order import rule_ordered_batches
+from trainwise.train.diagnose_perfect import rule_too_good
 from trainwise.train.diagnose_val import (
     rule_confusion,
     rule_overconfidence,
@@ -63,6 +64,8 @@ RULES: dict[str, Rule] = {
     "overconfidence": rule_overconfidence,
     "underconfidence": rule_underconfidence,
     "confusion": rule_confusion,
+    # a warning, so "healthy" (which would vouch for a leaked score) is not given with it
+    "too_good": rule_too_good,
 }
 
 # A root cause explains these symptoms: they are folded into its evidence ("also_seen")

@@ -209,6 +209,8 @@ class TrainingPlan:
     decays: bool | None = None  # the schedule anneals the lr toward its end
     planned_steps: int | None = None  # optimizer steps the schedule was built for
     planned_epochs: int | None = None  # train.max_epochs
+    val_rows: int | None = None  # rows in the validation part (a perfect score on few is luck)
+    leak_columns: tuple[str, ...] = ()  # features the data audit flagged as target_leak
 
 
 PLAN_KEY = "training_plan"  # the meta row diagnose() adds carries the plan under this key
