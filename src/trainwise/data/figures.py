@@ -36,18 +36,24 @@ def _class_label(data: TaskData, label: int) -> str:
     return data.class_names[label] if label < len(data.class_names) else str(label)
 
 
+def row_groups(data: TaskData, limit: int = MAX_PANELS) -> list[tuple[str, np.ndarray]]:
+    """(title, row indices in order) per class, the first `limit` classes; for regression,
+    per quarter of the target range. The samples and the distribution figures group alike."""
+    if data.task == "classification":
+        return [(f"class {_class_label(data, int(c))}", np.flatnonzero(data.y == c))
+                for c in np.unique(data.y)[:limit]]
+    edges = np.quantile(data.y, [0, 0.25, 0.5, 0.75, 1.0])
+    bins = np.clip(np.searchsorted(edges, data.y, side="right") - 1, 0, 3)
+    return [(f"target in [{edges[b]:.3g}, {edges[b + 1]:.3g}]", np.flatnonzero(bins == b))
+            for b in range(4)]
+
+
 def _sequence_panels(data: TaskData) -> Figure:
     x = np.asarray(data.x)  # (N, C, T): channel 0 is drawn, one line per sample
     channel_note = f", channel 0 of {x.shape[1]}" if x.shape[1] > 1 else ""
-    if data.task == "classification":
-        labels = np.unique(data.y)[:MAX_PANELS]
-        rows = [np.flatnonzero(data.y == c)[:LINES_PER_CLASS] for c in labels]
-        titles = [f"class {_class_label(data, int(c))}" for c in labels]
-    else:  # regression: the first samples in each quarter of the target range
-        edges = np.quantile(data.y, [0, 0.25, 0.5, 0.75, 1.0])
-        bins = np.clip(np.searchsorted(edges, data.y, side="right") - 1, 0, 3)
-        rows = [np.flatnonzero(bins == b)[:LINES_PER_CLASS] for b in range(4)]
-        titles = [f"target in [{edges[b]:.3g}, {edges[b + 1]:.3g}]" for b in range(4)]
+    groups = row_groups(data)  # regression: the first samples in each quarter of the target
+    titles = [title for title, _ in groups]
+    rows = [indices[:LINES_PER_CLASS] for _, indices in groups]
     # one y-scale for every panel: classes are compared by their amplitude as well as shape
     figure, axes = _grid(len(rows), f"{data.name}: first {LINES_PER_CLASS} sequences per "
                                     f"{'class' if data.task == 'classification' else 'bin'}"
