@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 
 import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")
 
+from trainwise.data.distribution_figures import (  # noqa: E402
+    distribution_caption,
+    distribution_figure,
+    plot_distributions,
+)
 from trainwise.data.figures import samples_caption, samples_figure  # noqa: E402
 from trainwise.data.sources import load_data  # noqa: E402
 from trainwise.data.task import TaskData  # noqa: E402
@@ -82,9 +88,105 @@ def test_the_report_captions_the_samples_figure(tmp_path) -> None:
 def test_the_data_stage_saves_the_caption_with_the_figure(tmp_path) -> None:
     import trainwise
 
-    result = trainwise.run({"data": {"source": "digits"}}, until="data", report=False,
+    result = trainwise.run({"data": {"source": "digits"}}, until="data",
                            overrides=[f"run.out_dir=\"{tmp_path}\""])
-    (entry,) = json.loads((result.path / "meta.json").read_text())["figures"]
+    entry, spread = json.loads((result.path / "meta.json").read_text())["figures"]
     assert entry["path"] == "figures/samples.png" and entry["title"] == "Data samples"
     assert entry["caption"].startswith("The first 6 images of each class")
     assert (result.path / entry["path"]).read_bytes().startswith(PNG)
+    # digits' rows are 8x8 pictures: their distributions are drawn as images too
+    assert spread["path"] == "figures/distributions.png"
+    assert spread["caption"].startswith("Per class: the mean image")
+    assert (result.path / spread["path"]).read_bytes().startswith(PNG)
+    html = (result.path / "report.html").read_text(encoding="utf-8")
+    shown = re.search(r'alt="Data distributions".*?<figcaption>(.*?)<span', html, re.S)
+    assert unescape(shown.group(1).strip()) == spread["caption"]
+
+
+# Distribution figures for images and sequences (audit s8 R6: METHOD.md 1.1 "per-feature
+# distributions" had histograms for tables only).
+
+def _sequences(n: int = 60, channels: int = 2) -> TaskData:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, channels, 20)).astype(np.float32)  # (N, C, T)
+    y = np.arange(n) % 3
+    x[y == 2, 0] += np.linspace(0, 3, 20)  # class c drifts upward on channel 0
+    x[:, :, -4:] = 0  # zero padding at the end of every sequence
+    return TaskData(name="s", kind="sequence", task="classification", x=x, y=y,
+                    class_names=list("abc"))
+
+
+def test_sequence_distribution_draws_each_class_mean_and_band_per_channel() -> None:
+    data = _sequences()
+    figure = distribution_figure(data)
+    panels = [ax for ax in figure.axes if ax.lines]
+    assert [ax.get_title() for ax in panels] == ["class a (n=20)", "class b (n=20)",
+                                                 "class c (n=20)"]
+    for label, ax in enumerate(panels):
+        for channel, line in enumerate(ax.lines):
+            np.testing.assert_allclose(line.get_ydata(), data.x[data.y == label, channel]
+                                       .mean(axis=0, dtype=np.float64))
+        band = ax.collections[0].get_paths()[0].vertices[:, 1]  # channel 0's 10-90% band
+        low, high = np.quantile(data.x[data.y == label, 0], [0.1, 0.9], axis=0)
+        assert np.isclose(band.min(), low.min()) and np.isclose(band.max(), high.max())
+    assert len({ax.get_ylim() for ax in panels}) == 1  # one y-scale: amplitudes compare
+    histograms = [ax for ax in figure.axes if ax.patches]
+    assert [ax.get_title() for ax in histograms] == ["channel 0: all values",
+                                                     "channel 1: all values"]
+    caption = distribution_caption(data)
+    assert "all 60 samples" in caption and "padding" in caption and "band" in caption
+
+
+def test_many_channels_and_samples_are_capped_and_the_caption_says_so() -> None:
+    data = _sequences(n=5000, channels=5)
+    figure = distribution_figure(data)
+    assert {len(ax.lines) for ax in figure.axes if ax.lines} == {3}  # channels 0-2 only
+    assert "2000 of 5000 samples" in figure.get_suptitle()
+    caption = distribution_caption(data)
+    assert "channels 0-2 of 5" in caption and "a random 2000 of the 5000 samples" in caption
+    assert sum(int(t.split("=")[1].rstrip(")")) for t in
+               (ax.get_title() for ax in figure.axes if ax.lines)) == 2000
+
+
+def _watermarked_images() -> TaskData:
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 100, size=(90, 1, 8, 8), dtype=np.uint8)  # (N, C, H, W)
+    y = np.arange(90) % 3
+    x[y == 1, :, 0, :] = 255  # a bright top row on class b only: a shortcut
+    return TaskData(name="i", kind="image", task="classification", x=x, y=y,
+                    class_names=list("abc"))
+
+
+def test_image_distribution_shows_each_class_mean_and_its_difference() -> None:
+    data = _watermarked_images()
+    figure = distribution_figure(data)
+    drawn = [ax for ax in figure.axes if ax.images]
+    means, differences = drawn[0::2], drawn[1::2]
+    overall = data.x[:, 0].mean(axis=0)
+    for label, (mean_ax, difference_ax) in enumerate(zip(means, differences, strict=True)):
+        expected = data.x[data.y == label, 0].mean(axis=0)
+        np.testing.assert_allclose(mean_ax.images[0].get_array(), expected)
+        np.testing.assert_allclose(difference_ax.images[0].get_array(), expected - overall)
+    (scale,) = {ax.images[0].get_clim() for ax in means}  # one grey scale for every class
+    assert scale[1] == 255.0  # class b's watermark sets its top
+    top_row = differences[1].images[0].get_array()[0]
+    assert (top_row > 50).all()  # the watermark stands out in class b's difference
+    histogram = next(ax for ax in figure.axes if ax.patches)
+    assert [t.get_text() for t in histogram.get_legend().get_texts()] == ["a", "b", "c"]
+    assert "watermark" in distribution_caption(data)
+
+
+def test_digits_rows_get_the_image_distribution_figure() -> None:
+    data = load_data("digits")
+    figure = distribution_figure(data)
+    first = next(ax for ax in figure.axes if ax.images).images[0].get_array()
+    np.testing.assert_allclose(first, data.x[data.y == 0].reshape(-1, 8, 8)
+                               .mean(axis=0, dtype=np.float64))
+
+
+def test_tables_get_no_distribution_figure(tmp_path) -> None:
+    data = TaskData(name="v", kind="table", task="classification",
+                    x=np.zeros((10, 3), np.float32), y=np.arange(10) % 2, class_names=["a", "b"])
+    assert plot_distributions(data, tmp_path / "d.png") is None
+    assert not (tmp_path / "d.png").exists()
+

@@ -17,6 +17,7 @@ from torch import nn
 from trainwise.config import Config
 from trainwise.data.audit import audit
 from trainwise.data.augment import augment_findings, augment_plan, random_flip
+from trainwise.data.distribution_figures import distribution_caption, plot_distributions
 from trainwise.data.figures import plot_samples, samples_caption
 from trainwise.data.part_findings import missing_classes, small_parts
 from trainwise.data.plan import (
@@ -115,6 +116,11 @@ def stage_data(ctx: RunContext) -> list[Finding]:
     figure = plot_samples(data, ctx.run.figure_path("samples.png"))
     ctx.meta["figures"] = [{"path": str(figure.relative_to(ctx.run.path)),
                             "title": "Data samples", "caption": samples_caption(data)}]
+    spread = plot_distributions(data, ctx.run.figure_path("distributions.png"))
+    if spread is not None:  # tables and vectors: the samples figure is their histograms
+        ctx.meta["figures"].append({"path": str(spread.relative_to(ctx.run.path)),
+                                    "title": "Data distributions",
+                                    "caption": distribution_caption(data)})
     ctx.meta["data"] = {"name": data.name, "kind": data.kind, "task": data.task,
                         "fingerprint": data.fingerprint(), "input_shape": list(data.input_shape),
                         "num_classes": data.num_classes, "class_names": data.class_names,
