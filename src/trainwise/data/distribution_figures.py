@@ -89,6 +89,8 @@ def _histogram(ax, series: list[tuple[str, np.ndarray]]) -> None:
     pooled = np.concatenate(finite)
     if pooled.size == 0:
         ax.text(0.5, 0.5, "no finite values", ha="center", va="center", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
         return
     bins = _bins(pooled)
     for (label, _), values in zip(series, finite, strict=True):
@@ -197,6 +199,12 @@ def _image_row_pair(figure: Figure, grid, groups, means, overall) -> None:
             bottom.set_ylabel(f"minus all\n(±{limit:.3g})", fontsize=7)
 
 
+def _legend_label(data: TaskData, title: str, number: int) -> str:
+    """The class name, or "quarter 2": the panel titles' target ranges crowd a legend."""
+    return title.removeprefix("class ") if data.task == "classification" else \
+        f"quarter {number + 1}"
+
+
 def image_figure(data: TaskData) -> Figure:
     """Per class (the first MAX_CLASSES): the mean image and its difference from the mean of
     all images; then a histogram of the pixel values per channel (by class when few)."""
@@ -206,24 +214,26 @@ def image_figure(data: TaskData) -> Figure:
     columns = min(IMAGE_COLUMNS, len(groups))
     image_rows = -(-len(groups) // columns)
     figure, grid = _figure(columns, 1.5, [1.5] * (2 * image_rows) + [2.0], hspace=0.35)
-    figure.suptitle(f"{data.name}: mean image per class and pixel values, "
+    per = "class" if data.task == "classification" else "quarter of the target"
+    figure.suptitle(f"{data.name}: mean image per {per} and pixel values, "
                     f"{_channel_note(x.shape[1])}, {len(rows)} of {len(data.y)} images",
                     fontsize=10)
     means = group_means(x, groups)
     _image_row_pair(figure, grid, groups, means, group_means(x, [("all", np.arange(len(x)))])[0])
     channels = range(min(x.shape[1], MAX_CHANNELS))
-    row = grid[-1, :].subgridspec(1, len(channels), wspace=0.3)
+    row = grid[-1, :].subgridspec(1, len(channels), wspace=0.35)
     rng = np.random.default_rng(0)
     by_class = len(groups) <= OVERLAY_CLASSES
     for channel in channels:
         ax = figure.add_subplot(row[0, channel])
-        series = [(title.removeprefix("class "), _channel_values(x[index], channel, rng))
-                  for title, index in groups] if by_class else \
+        series = [(_legend_label(data, title, number), _channel_values(x[index], channel, rng))
+                  for number, (title, index) in enumerate(groups)] if by_class else \
             [("", _channel_values(x, channel, rng))]
         _histogram(ax, series)
-        ax.set_title(f"channel {channel}: pixel values" + (" by class" if by_class else ""),
-                     fontsize=8)
-        ax.set_ylabel("count (log)", fontsize=7)
+        ax.set_title(f"channel {channel}: pixel values" + (f" by {per.split()[0]}"
+                                                            if by_class else ""), fontsize=8)
+        if channel == 0:  # beside every panel it runs into the tick labels of the previous one
+            ax.set_ylabel("count (log)", fontsize=7)
     return figure
 
 
@@ -246,10 +256,11 @@ def distribution_caption(data: TaskData) -> str:
     drawn = f"all {total} samples" if count == total else \
         f"a random {count} of the {total} samples"
     if style == "images":
-        return (f"Per {groups}{classes}: the mean image on one grey scale, and below it how "
-                "it differs from the mean of all images (red brighter, blue darker); then "
-                f"a histogram of the pixel values per channel ({channels}, by class when "
-                f"{OVERLAY_CLASSES} or fewer). From {drawn}, as loaded, before normalisation. "
+        return (f"Per {groups}{classes}: the mean image (one brightness scale for all), and "
+                "below it how it differs from the mean of all images (red brighter, blue "
+                f"darker); then a histogram of the pixel values per channel ({channels}, by "
+                f"{groups} when {OVERLAY_CLASSES} or fewer). From {drawn}, as loaded, before "
+                "normalisation. "
                 "Look for a class whose mean differs only at a border, a corner or a "
                 "watermark (a shortcut the model learns instead of the content), a class "
                 "much brighter than the rest, a channel on another scale, and a spike at one "
