@@ -8,8 +8,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from trainwise.train.callbacks import BestWeights
+from trainwise.train.grad_norms import global_grad_norm
 from trainwise.train.loop import TrainState, emit, fit, hot_path
-from trainwise.train.monitor import StepMonitor, global_grad_norm
+from trainwise.train.monitor import StepMonitor
 
 
 def _loaders(blobs, batch_size=32):

@@ -23,8 +23,9 @@ from torch.utils.data import DataLoader, TensorDataset, default_collate
 import trainwise
 from trainwise.train.calibration import confidence_stats
 from trainwise.train.evaluate import reliability
+from trainwise.train.grad_norms import GradNorms
 from trainwise.train.loop import fit
-from trainwise.train.monitor import MAX_INDEXED_ROWS, GradNorms, StepMonitor
+from trainwise.train.monitor import MAX_INDEXED_ROWS, StepMonitor
 
 
 def _model(seed: int = 0) -> nn.Sequential:

@@ -16,7 +16,7 @@ from lightning_fabric import Fabric
 
 from trainwise.config import RunConfig
 from trainwise.findings import Finding, TrainwiseError, warning
-from trainwise.train.monitor import precision_in_use
+from trainwise.train.grad_norms import precision_in_use
 
 # strategies whose processes Fabric starts from Python, running a function in each
 FUNCTION_LAUNCHED = ("ddp_spawn", "ddp_fork")

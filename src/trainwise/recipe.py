@@ -58,8 +58,8 @@ from trainwise.rundir import (
 )
 from trainwise.stages import RunContext, stage_data, stage_model, stage_split
 from trainwise.stages_training import stage_check, stage_evaluate, stage_train, stage_tune
+from trainwise.train.grad_norms import precision_in_use
 from trainwise.train.intervals import split_accuracy_interval
-from trainwise.train.monitor import precision_in_use
 from trainwise.train.regression_metrics import r2_text
 from trainwise.tune.batch_size import is_oom
 

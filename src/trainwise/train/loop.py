@@ -30,7 +30,8 @@ from torch import nn
 from trainwise.distributed import gather_objects, reduce_grad_norm, reduce_mean
 from trainwise.findings import TrainwiseError
 from trainwise.train.evaluate import inputs_and_targets
-from trainwise.train.monitor import GradNorms, StepMonitor, current_lr, loss_scaler, unscaled
+from trainwise.train.grad_norms import GradNorms, loss_scaler, unscaled
+from trainwise.train.monitor import StepMonitor, current_lr
 from trainwise.train.position import EpochProgress
 from trainwise.train.resume import Checkpoints
 from trainwise.train.sharding import evaluate_across_ranks, setup_loader

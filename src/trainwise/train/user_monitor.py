@@ -32,8 +32,9 @@ from trainwise.rundir import git_revision, library_versions
 from trainwise.train import monitor_misuse as misuse
 from trainwise.train.diagnose import diagnose
 from trainwise.train.evaluate import evaluate
+from trainwise.train.grad_norms import GradNorms, unscaled, unwrap
 from trainwise.train.loop_terms import for_own_loop
-from trainwise.train.monitor import GradNorms, StepMonitor, current_lr, unscaled, unwrap
+from trainwise.train.monitor import StepMonitor, current_lr
 from trainwise.train.monitor_eval import (
     infer_task,
     mean_loss,

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from trainwise.findings import TrainwiseError
-from trainwise.train.monitor import loss_scaler, precision_in_use
+from trainwise.train.grad_norms import loss_scaler, precision_in_use
 
 if TYPE_CHECKING:
     from lightning_fabric import Fabric
