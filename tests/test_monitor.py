@@ -452,7 +452,7 @@ def test_monitor_leaves_lightning_unimported():
 
 
 def test_live_diagnosis_takes_at_most_one_percent_of_the_threads_cpu_time(monkeypatch):
-    from trainwise.train import user_monitor
+    from trainwise.train import monitor_findings
 
     cpu = [0.0]  # the thread's CPU seconds: each diagnosis costs 0.02, each epoch 1.0
     diagnosed_at = []
@@ -462,8 +462,8 @@ def test_live_diagnosis_takes_at_most_one_percent_of_the_threads_cpu_time(monkey
         cpu[0] += 0.02
         return []
 
-    monkeypatch.setattr(user_monitor.time, "thread_time", lambda: cpu[0])
-    monkeypatch.setattr(user_monitor, "diagnose", diagnose)
+    monkeypatch.setattr(monitor_findings.time, "thread_time", lambda: cpu[0])
+    monkeypatch.setattr(monitor_findings, "diagnose", diagnose)
     monitor = trainwise.Monitor(console=False, report=False)
     for _ in range(5):
         cpu[0] += 1.0

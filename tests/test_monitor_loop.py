@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import trainwise
 from trainwise.config import Config
-from trainwise.train import user_monitor
+from trainwise.train import monitor_findings
 from trainwise.train.diagnose import diagnose
 from trainwise.train.loop_terms import CONFIG_KEYS, in_loop_terms
 
@@ -45,8 +45,8 @@ def _slow_diagnosis(monkeypatch) -> None:
         cpu[0] += 1.0
         return cpu[0]
 
-    monkeypatch.setattr(user_monitor.time, "thread_time", thread_time)
-    monkeypatch.setattr(user_monitor, "LIVE_DIAGNOSIS_SHARE", 0.0)
+    monkeypatch.setattr(monitor_findings.time, "thread_time", thread_time)
+    monkeypatch.setattr(monitor_findings, "LIVE_DIAGNOSIS_SHARE", 0.0)
 
 
 # L1: live warnings, should_stop ------------------------------------------------------------
@@ -111,8 +111,8 @@ def test_an_epoch_with_a_gradient_spike_is_diagnosed_within_twice_the_share(monk
         cpu[0] += 0.02
         return []
 
-    monkeypatch.setattr(user_monitor.time, "thread_time", lambda: cpu[0])
-    monkeypatch.setattr(user_monitor, "diagnose", fake_diagnose)
+    monkeypatch.setattr(monitor_findings.time, "thread_time", lambda: cpu[0])
+    monkeypatch.setattr(monitor_findings, "diagnose", fake_diagnose)
     weight = nn.Linear(1, 1, bias=False)
     monitor = trainwise.Monitor(console=False, report=False, log_every=1)
     for epoch in range(1, 6):

@@ -14,6 +14,9 @@
 
 The same history rows, findings, TensorBoard events and report as `trainwise run`. Nothing
 syncs the device per step: the loss and gradient norms go to the host every `log_every` steps.
+This module holds the calls in the order a loop makes them and the rows they record; how a
+step's gradients are read is in monitor_gradients.py, what is diagnosed and printed (and when)
+in monitor_findings.py.
 """
 
 from __future__ import annotations
@@ -27,13 +30,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainwise.findings import Finding, Severity
+from trainwise.findings import Finding
 from trainwise.rundir import git_revision, library_versions
 from trainwise.train import monitor_misuse as misuse
-from trainwise.train.diagnose import diagnose
 from trainwise.train.evaluate import evaluate
-from trainwise.train.grad_norms import GradNorms, unscaled, unwrap
-from trainwise.train.loop_terms import for_own_loop
 from trainwise.train.monitor import StepMonitor, current_lr
 from trainwise.train.monitor_eval import (
     infer_task,
@@ -41,24 +41,9 @@ from trainwise.train.monitor_eval import (
     one_row_per_prediction,
     rows_and_loss,
 )
+from trainwise.train.monitor_findings import MonitorFindings, one_line_verdict
 from trainwise.train.monitor_folder import MONITOR_SOURCE, earlier_meta, open_folder
-
-LIVE_DIAGNOSIS_SHARE = 0.01  # the diagnosis after an epoch is skipped while its last run took
-# more than 1% of the time since: it reads the whole history (~18 us per step row), so over a
-# long run of a small model it would otherwise grow to rival the epoch itself. Time here is
-# this thread's CPU time: the share of the training thread's own work, whatever else runs in
-# the process (wall time would let a busy process diagnose more often; bench/overhead.py
-# times contenders taking turns in threads). Where the thread waits (a GPU, loader workers)
-# its CPU time runs slower than the clock, so diagnoses come less often, never more.
-# Two events are not left to that schedule: a NaN/inf loss or gradient norm is diagnosed at the
-# flush that brings it to the host (once: the run is lost from there), and an epoch with a
-# gradient spike or dip the step monitor flagged may take twice the share (at most 2% in all).
-
-# Printed as soon as found: events that happened.
-LIVE_CODES = frozenset({"divergence", "loss_exploding", "gradient_spike", "gradient_dip",
-                        "vanishing_gradients", "ordered_batches", "overfitting"})
-# The rest judge where training ended (lr too low: "still falling steadily" is
-# true of every healthy run halfway through) and are printed by close().
+from trainwise.train.monitor_gradients import StepGradients
 
 
 class Monitor:
@@ -88,26 +73,18 @@ class Monitor:
         self.history: list[dict[str, Any]] = []
         self.num_steps, self.epoch = 0, 1
         self._steps = StepMonitor(log_every, layer_every)
-        self._norms: tuple[int, GradNorms] | None = None  # (id(model), its norms)
         self._lr: float | None = None
         self._epoch_started = time.perf_counter()
         self._epoch_first_row = 0  # where this epoch's rows start in `history`
-        self._reported: set[tuple[str, int | None]] = set()
-        self._diagnosed: tuple[float, float] | None = None  # (thread CPU time, CPU s it took)
-        self._unusual_diagnosed = 0  # the step monitor's spikes/dips a diagnosis has seen
-        self._nonfinite_diagnosed = False
-        self._nonzero_norm_seen = False
         self._accumulation = 1
-        self._optimizers_checked: set[int] = set()
-        self._stop = False
         self._closed = False
-        self._misuse: list[Finding] = []  # how the loop calls the monitor, said once each
-        self._raised: list[Finding] = []  # the loop's exception, from __exit__
-        self.run = None
+        self.run, earlier = None, []
         if run_dir is not None:
             self.run, earlier = open_folder(Path(run_dir), resume=resume, overwrite=overwrite)
-            if earlier:
-                self._continue(earlier)
+        self._found = MonitorFindings(self._steps, self.run, console)  # what it says, and when
+        self._gradients = StepGradients(self._steps, self._found.say_once)
+        if earlier:
+            self._continue(earlier)
         self._tensorboard = None
         if self.run is not None and tensorboard:
             from trainwise.train.callbacks import TensorBoardLogger  # loads tensorboard
@@ -118,7 +95,7 @@ class Monitor:
     def should_stop(self) -> bool:
         """True once the diagnosis found an error-level problem (NaN/inf loss, divergence):
         the finding, printed when found, says what to change before training again."""
-        return self._stop
+        return self._found.stop
 
     # the three calls in the loop ---------------------------------------------------------
     def step(self, loss: torch.Tensor | float, model: nn.Module | None = None,
@@ -154,9 +131,8 @@ class Monitor:
             loss_t = loss_t * accumulation
         grad_norm = layer_norms = inverse_scale = None
         if model is not None:
-            grad_norm, layer_norms, inverse_scale = self._measure(model, optimizer, scaler)
-            if optimizer is not None and id(optimizer) not in self._optimizers_checked:
-                self._check_optimizer(model, optimizer)
+            grad_norm, layer_norms, inverse_scale = self._gradients.measure(
+                self.num_steps, model, optimizer, scaler)
         if lr is None and optimizer is not None:
             lr = current_lr(optimizer)
         self._lr = lr
@@ -195,18 +171,12 @@ class Monitor:
         """Diagnosis of the history so far (pure rules; see trainwise.diagnose), and how the
         loop calls the monitor (e.g. monitor_no_gradients, monitor_no_validation)."""
         self._add_steps(self._steps.flush())
-        found = self._diagnose()
-        # a loop that raised never got to its evaluation: its exception says why
-        missing = [] if self._raised else misuse.missing_signals(self.history, self._misuse)
-        said = self._misuse + missing + self._raised
-        if said:  # "healthy" claims too much when a signal was never measured
-            found = [f for f in found if f.code != "healthy"] + said
-        return found
+        return self._found.all_found(self.history, self.num_classes)
 
     def close(self) -> list[Finding]:
         """Flush, diagnose, write findings.json and report.html; returns the findings."""
         found = self.findings()
-        verdict = _verdict(found)
+        verdict = one_line_verdict(found)
         if self.run is not None and not self._closed:
             self.run.write_findings(found)
             self.run.write_json("meta.json", self._meta(verdict))
@@ -217,8 +187,9 @@ class Monitor:
 
                 build_report(self.run.path)
         self._closed = True
-        self._print(found)
-        self._print_verdict(verdict)
+        self._found.print_new(found)
+        where = f"; report: {self.run.report_path}" if self.run and self.make_report else ""
+        self._found.print_line(verdict + where)
         return found
 
     def __enter__(self) -> Monitor:
@@ -230,7 +201,7 @@ class Monitor:
         if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
             self.close()
             return
-        self._raised = [misuse.loop_raised(exc, self.num_steps, self.epoch)]
+        self._found.raised = [misuse.loop_raised(exc, self.num_steps, self.epoch)]
         try:
             self.close()
         except Exception as failed:  # the loop's own exception is the one to see
@@ -245,44 +216,13 @@ class Monitor:
         last = rows[-1]
         self.num_steps, self.epoch = int(last["step"]), int(last["epoch"]) + 1
         self._epoch_first_row, self._lr = len(rows), last.get("lr")
-        self._nonzero_norm_seen = True  # zeros from here on are measured, not a misplaced call
+        # zeros from here on are measured, not a misplaced call
+        self._gradients.nonzero_norm_seen = True
         data = earlier_meta(self.run.path).get("data") or {}
         self.task = self.task or data.get("task")
         self.num_classes = self.num_classes or data.get("num_classes")
-        if self.console:
-            from trainwise.console import console  # loads rich
-
-            console.print(f"trainwise.Monitor: continuing {self.run.path} at epoch {self.epoch}"
-                          f", step {self.num_steps + 1} ({self.epoch - 1} epoch(s) kept)")
-
-    def _grad_norms(self, model: nn.Module) -> GradNorms:
-        if self._norms is None or self._norms[0] != id(model):
-            self._norms = (id(model), GradNorms(model))
-            self._steps.layer_names = self._norms[1].layer_names
-        return self._norms[1]
-
-    def _measure(self, model: nn.Module, optimizer: Any, scaler: Any
-                 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
-        """(gradient norm, per-layer norms, 1 / loss scale) of this step, on the device."""
-        norms_of = self._grad_norms(model)
-        grad_norm, layer_norms = norms_of(per_layer=self._steps.layer_due(self.num_steps))
-        if not norms_of.had_gradients:  # not a vanishing gradient: nothing to measure
-            self._say_once(misuse.no_gradients(self.num_steps) if norms_of.num_trainable
-                           else misuse.no_parameters(model, self.num_steps))
-            return None, None, None
-        if scaler is None or not scaler.is_enabled():
-            return grad_norm, layer_norms, None
-        self._steps.loss_scaled = True
-        unscaled_norm, unscaled_layers, inverse_scale = unscaled(scaler, grad_norm, layer_norms)
-        if _unscaled_already(scaler, optimizer):
-            return grad_norm, layer_norms, inverse_scale
-        return unscaled_norm, unscaled_layers, inverse_scale
-
-    def _check_optimizer(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
-        self._optimizers_checked.add(id(optimizer))
-        decayed = misuse.decayed_norms(unwrap(model), optimizer)
-        if decayed is not None:
-            self._say_once(decayed)
+        self._found.print_line(f"continuing {self.run.path} at epoch {self.epoch}, step "
+                               f"{self.num_steps + 1} ({self.epoch - 1} epoch(s) kept)")
 
     def _metrics(self, outputs: torch.Tensor, targets: torch.Tensor,
                  loss: torch.Tensor) -> dict[str, Any]:
@@ -292,43 +232,16 @@ class Monitor:
             self.num_classes = int(outputs.shape[1])
         return evaluate(nn.Identity(), [(outputs, targets)], lambda *_: loss, task)
 
-    def _say_once(self, finding: Finding) -> None:
-        if all(f.code != finding.code for f in self._misuse):
-            self._misuse.append(finding)
-            self._print([finding])
-
     def _add_steps(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        self._blank_zero_norms(rows)
+        self._gradients.blank_zero_norms(rows)
         self.history.extend(rows)
         if self.run is not None:
             self.run.append_history(rows)
         if self._tensorboard is not None:
             self._tensorboard.on_step_end(rows)
-        if self._steps.first_nonfinite_step is not None and not self._nonfinite_diagnosed:
-            self._nonfinite_diagnosed = True  # once: from a NaN on, every step is NaN
-            self._diagnose_live(share=None)
-
-    def _blank_zero_norms(self, rows: list[dict[str, Any]]) -> None:
-        """Gradient norms exactly zero from the first step are no measurement: monitor.step
-        came after zero_grad(set_to_none=False). They are left out (as when the gradients are
-        None), so the diagnosis does not read them as vanishing gradients."""
-        if self._nonzero_norm_seen:
-            return
-        zero_steps = []
-        for row in rows:
-            norm = row.get("grad_norm")
-            if norm is None:
-                continue
-            if norm != 0.0:
-                self._nonzero_norm_seen = True
-                break
-            row["grad_norm"] = None
-            row.pop("layer_grad_norms", None)
-            zero_steps.append(row["step"])
-        if zero_steps:
-            self._say_once(misuse.zero_gradients(zero_steps[-1]))
+        self._found.after_steps(self.history, self.num_classes)
 
     def _finish_epoch(self, metrics: dict[str, Any]) -> dict[str, Any]:
         self._add_steps(self._steps.flush())
@@ -347,51 +260,12 @@ class Monitor:
             self._tensorboard.writer.flush()  # live: an epoch's curves show up right away
         scaled = misuse.scaled_loss(row, self._accumulation) if self.epoch == 1 else None
         if scaled is not None:
-            self._say_once(scaled)
-        unusual = self._steps.num_unusual > self._unusual_diagnosed  # a spike or dip to judge
-        self._diagnose_live(share=LIVE_DIAGNOSIS_SHARE * (2 if unusual else 1))
+            self._found.say_once(scaled)
+        self._found.after_epoch(self.history, self.num_classes)
         self.epoch += 1
         self._epoch_first_row = len(self.history)
         self._epoch_started = time.perf_counter()
         return row
-
-    def _diagnose_live(self, share: float | None) -> None:
-        """Diagnose now, unless the last diagnosis took more than `share` of the thread's CPU
-        time since (None: whatever it took)."""
-        started = time.thread_time()
-        if share is not None and self._diagnosed is not None:
-            when, took = self._diagnosed
-            if took > share * (started - when):
-                return
-        self._unusual_diagnosed = self._steps.num_unusual
-        found = self._diagnose()
-        if self.run is not None:
-            self.run.write_findings(found)
-        self._print([f for f in found if f.code in LIVE_CODES or f.severity is Severity.ERROR])
-        self._stop = self._stop or any(f.severity is Severity.ERROR for f in found)
-        self._diagnosed = (started, time.thread_time() - started)
-
-    def _diagnose(self) -> list[Finding]:
-        """The rules' findings, their fixes said for a hand-written loop (loop_terms)."""
-        return [for_own_loop(f) for f in diagnose(self.history, num_classes=self.num_classes)]
-
-    def _print(self, found: list[Finding]) -> None:
-        """Each warning or error once, when it first appears."""
-        new = [f for f in found if f.severity is not Severity.INFO
-               and (f.code, f.step) not in self._reported]
-        self._reported.update((f.code, f.step) for f in new)
-        if self.console and new:
-            from trainwise.console import print_findings  # loads rich
-
-            print_findings(new)
-
-    def _print_verdict(self, verdict: str) -> None:
-        if not self.console:
-            return
-        from trainwise.console import console  # loads rich
-
-        where = f"; report: {self.run.report_path}" if self.run and self.make_report else ""
-        console.print(f"trainwise.Monitor: {verdict}{where}")
 
     def _meta(self, verdict: str) -> dict[str, Any]:
         assert self.run is not None
@@ -400,29 +274,3 @@ class Monitor:
                 "git_revision": git_revision(),
                 "data": {"task": self.task, "num_classes": self.num_classes}}
 
-
-def _verdict(found: list[Finding]) -> str:
-    """One line for the console and the report: the first error's message leads (it is why
-    the run failed), then the count of problems; with none, the healthy finding's message."""
-    problems = [f for f in found if f.severity is not Severity.INFO]
-    if not problems:
-        return found[-1].message.rstrip(".")
-    counted = f"{len(problems)} training problem(s): {', '.join(f.code for f in problems)}"
-    first_error = next((f for f in problems if f.severity is Severity.ERROR), None)
-    return counted if first_error is None else f"{first_error.message.rstrip('.')} ({counted})"
-
-
-def _unscaled_already(scaler: torch.amp.GradScaler, optimizer: Any) -> bool:
-    """Whether `scaler.unscale_(optimizer)` ran since the last update (the clipping pattern):
-    GradScaler keeps that per optimizer, in a private dict (read defensively: an unknown
-    layout counts as not unscaled)."""
-    from torch.amp.grad_scaler import OptState
-
-    states = getattr(scaler, "_per_optimizer_states", None)
-    if not isinstance(states, dict):
-        return False
-    if optimizer is None:  # not passed: any optimizer unscaled this step (usually the only one)
-        return any(isinstance(state, dict) and state.get("stage") is OptState.UNSCALED
-                   for state in states.values())
-    state = states.get(id(optimizer))  # .get: a defaultdict must not grow an entry here
-    return isinstance(state, dict) and state.get("stage") is OptState.UNSCALED

@@ -1,0 +1,133 @@
+"""What a `trainwise.Monitor` finds and says while the user's loop runs: the diagnosis during the
+run (and how much of the thread's time it may take), the findings about how the loop calls the
+monitor (each said once), the loop's own exception, the console lines and the one-line verdict.
+
+Separate from user_monitor.py, where the Monitor records the steps and epochs the loop hands
+it: this side only reads that history and the step monitor's counts, and decides what to print
+and whether the run should stop.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from trainwise.findings import Finding, Severity
+from trainwise.rundir import RunDir
+from trainwise.train import monitor_misuse as misuse
+from trainwise.train.diagnose import diagnose
+from trainwise.train.loop_terms import for_own_loop
+from trainwise.train.monitor import StepMonitor
+
+LIVE_DIAGNOSIS_SHARE = 0.01  # the diagnosis after an epoch is skipped while its last run took
+# more than 1% of the time since: it reads the whole history (~18 us per step row), so over a
+# long run of a small model it would otherwise grow to rival the epoch itself. Time here is
+# this thread's CPU time: the share of the training thread's own work, whatever else runs in
+# the process (wall time would let a busy process diagnose more often; bench/overhead.py
+# times contenders taking turns in threads). Where the thread waits (a GPU, loader workers)
+# its CPU time runs slower than the clock, so diagnoses come less often, never more.
+# Two events are not left to that schedule: a NaN/inf loss or gradient norm is diagnosed at the
+# flush that brings it to the host (once: the run is lost from there), and an epoch with a
+# gradient spike or dip the step monitor flagged may take twice the share (at most 2% in all).
+
+# Printed as soon as found: events that happened.
+LIVE_CODES = frozenset({"divergence", "loss_exploding", "gradient_spike", "gradient_dip",
+                        "vanishing_gradients", "ordered_batches", "overfitting"})
+# The rest judge where training ended (lr too low: "still falling steadily" is
+# true of every healthy run halfway through) and are printed by close().
+
+
+class MonitorFindings:
+    """The findings of one Monitor run: diagnosed from its history when due, written to the
+    run folder's findings.json (`run`, None: in memory only), each warning or error printed
+    once (`console`), and `stop` set once one is an error."""
+
+    def __init__(self, steps: StepMonitor, run: RunDir | None, console: bool):
+        self._steps, self._run, self.console = steps, run, console
+        self.stop = False
+        self.misuse: list[Finding] = []  # how the loop calls the monitor, said once each
+        self.raised: list[Finding] = []  # the loop's exception, from Monitor.__exit__
+        self._reported: set[tuple[str, int | None]] = set()
+        self._diagnosed: tuple[float, float] | None = None  # (thread CPU time, CPU s it took)
+        self._unusual_diagnosed = 0  # the step monitor's spikes/dips a diagnosis has seen
+        self._nonfinite_diagnosed = False
+
+    def after_steps(self, history: list[dict[str, Any]], num_classes: int | None) -> None:
+        """Diagnose at once when these step rows brought the first NaN/inf to the host."""
+        if self._steps.first_nonfinite_step is not None and not self._nonfinite_diagnosed:
+            self._nonfinite_diagnosed = True  # once: from a NaN on, every step is NaN
+            self._diagnose_live(history, num_classes, share=None)
+
+    def after_epoch(self, history: list[dict[str, Any]], num_classes: int | None) -> None:
+        """Diagnose at an epoch's end, on the LIVE_DIAGNOSIS_SHARE schedule."""
+        unusual = self._steps.num_unusual > self._unusual_diagnosed  # a spike or dip to judge
+        self._diagnose_live(history, num_classes,
+                            share=LIVE_DIAGNOSIS_SHARE * (2 if unusual else 1))
+
+    def all_found(self, history: list[dict[str, Any]], num_classes: int | None
+                  ) -> list[Finding]:
+        """The diagnosis of the whole history, with the findings about the loop's calls."""
+        found = diagnose_own_loop(history, num_classes)
+        # a loop that raised never got to its evaluation: its exception says why
+        missing = [] if self.raised else misuse.missing_signals(history, self.misuse)
+        said = self.misuse + missing + self.raised
+        if said:  # "healthy" claims too much when a signal was never measured
+            found = [f for f in found if f.code != "healthy"] + said
+        return found
+
+    def say_once(self, finding: Finding) -> None:
+        if all(f.code != finding.code for f in self.misuse):
+            self.misuse.append(finding)
+            self.print_new([finding])
+
+    def print_new(self, found: list[Finding]) -> None:
+        """Each warning or error once, when it first appears."""
+        new = [f for f in found if f.severity is not Severity.INFO
+               and (f.code, f.step) not in self._reported]
+        self._reported.update((f.code, f.step) for f in new)
+        if self.console and new:
+            from trainwise.console import print_findings  # loads rich
+
+            print_findings(new)
+
+    def print_line(self, text: str) -> None:
+        """A line about the run itself (continued, or the verdict at its end)."""
+        if not self.console:
+            return
+        from trainwise.console import console  # loads rich
+
+        console.print(f"trainwise.Monitor: {text}")
+
+    def _diagnose_live(self, history: list[dict[str, Any]], num_classes: int | None,
+                       share: float | None) -> None:
+        """Diagnose now, unless the last diagnosis took more than `share` of the thread's CPU
+        time since (None: whatever it took)."""
+        started = time.thread_time()
+        if share is not None and self._diagnosed is not None:
+            when, took = self._diagnosed
+            if took > share * (started - when):
+                return
+        self._unusual_diagnosed = self._steps.num_unusual
+        found = diagnose_own_loop(history, num_classes)
+        if self._run is not None:
+            self._run.write_findings(found)
+        self.print_new([f for f in found
+                        if f.code in LIVE_CODES or f.severity is Severity.ERROR])
+        self.stop = self.stop or any(f.severity is Severity.ERROR for f in found)
+        self._diagnosed = (started, time.thread_time() - started)
+
+
+def diagnose_own_loop(history: list[dict[str, Any]], num_classes: int | None) -> list[Finding]:
+    """The rules' findings, their fixes said for a hand-written loop (loop_terms)."""
+    return [for_own_loop(f) for f in diagnose(history, num_classes=num_classes)]
+
+
+def one_line_verdict(found: list[Finding]) -> str:
+    """One line for the console and the report: the first error's message leads (it is why
+    the run failed), then the count of problems; with none, the healthy finding's message."""
+    problems = [f for f in found if f.severity is not Severity.INFO]
+    if not problems:
+        return found[-1].message.rstrip(".")
+    counted = f"{len(problems)} training problem(s): {', '.join(f.code for f in problems)}"
+    first_error = next((f for f in problems if f.severity is Severity.ERROR), None)
+    return counted if first_error is None else f"{first_error.message.rstrip('.')} ({counted})"
