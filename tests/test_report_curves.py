@@ -15,15 +15,12 @@ from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from trainwise.findings import Finding, Severity  # noqa: E402
+from trainwise.reporting.confidence import confidence_figure  # noqa: E402
 from trainwise.reporting.context import RunData  # noqa: E402
-from trainwise.reporting.curves import (  # noqa: E402
-    confidence_figure,
-    grad_norm_figure,
-    loss_figure,
-    metric_figure,
-)
+from trainwise.reporting.curves import grad_norm_figure, loss_figure  # noqa: E402
 from trainwise.reporting.figures import FINDING_CURVES  # noqa: E402
 from trainwise.reporting.html import figure_builders  # noqa: E402
+from trainwise.reporting.metric_curves import metric_figure  # noqa: E402
 from trainwise.reporting.reliability import (  # noqa: E402
     MIN_BIN_ROWS,
     SPARSE_COLOR,

@@ -1,11 +1,13 @@
-"""Report figures, part 2: the training curves (METHOD.md section 3, the three signals).
+"""Report figures, part 2: the training curves along the step (METHOD.md section 3: training
+vs validation loss, the gradient norm; and the learning rate), and the row helpers the other
+history figures share (`column`, `best_epoch`, `integer_x`). The per-epoch metric curves are in
+metric_curves.py, the third signal, the confidence histogram, in confidence.py.
 
 Inputs are history rows as read from history.jsonl: step rows, epoch rows, findings.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -28,10 +30,8 @@ from trainwise.reporting.figures import (
     new_axes,
     styled,
 )
-from trainwise.train.diagnose_val import GAP_STANDARD_ERRORS, gap_noise
 
 Row = dict[str, Any]
-BIN_EDGES = np.linspace(0.0, 1.0, 21)  # val_confidence_hist: 20 bins of width 0.05
 LOG_SPAN = 100.0  # losses spanning more than 2 decades get a log axis
 
 
@@ -47,7 +47,7 @@ def best_epoch(epochs: Sequence[Row]) -> Row | None:
     return min(scored, key=lambda r: r["val_loss"]) if scored else None
 
 
-def _integer_x(ax: Axes, label: str) -> None:
+def integer_x(ax: Axes, label: str) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "step 2.5"
     ax.set_xlabel(label)
 
@@ -114,7 +114,7 @@ def loss_figure(steps: Sequence[Row], epochs: Sequence[Row],
     # they are the epoch means at the same steps
     per_step = (x, y) if len(x) else curves["train_loss"]
     mark_findings(ax, findings, {"loss": per_step, "val_loss": curves["val_loss"]})
-    _integer_x(ax, "step")
+    integer_x(ax, "step")
     # "best": the chance line runs along the top, where a loss curve starts; framed, so a
     # curve that still crosses it does not strike through the labels
     legend(ax, loc="best", frameon=True, facecolor="white", edgecolor="none", framealpha=0.85)
@@ -191,7 +191,7 @@ def grad_norm_figure(steps: Sequence[Row], findings: Sequence[Finding] = ()) -> 
         _plain_log_labels(ax, y)
     _mark_nonfinite(ax, steps, "grad_norm")
     mark_findings(ax, findings, {"grad_norm": (x, y)})
-    _integer_x(ax, "step")
+    integer_x(ax, "step")
     ax.set_ylabel("grad norm")
     legend(ax, loc="upper right")
     return fig
@@ -208,148 +208,6 @@ def learning_rate_figure(steps: Sequence[Row]) -> Figure:
     if peak > 0:
         ax.set_ylim(0, peak * 1.1)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.2g}"))
-    _integer_x(ax, "step")
+    integer_x(ax, "step")
     ax.set_ylabel("learning rate")
     return fig
-
-
-@styled
-def metric_figure(epochs: Sequence[Row], keys: Sequence[str], title: str,
-                  findings: Sequence[Finding] = ()) -> Figure:
-    """One metric family per epoch: accuracy and mean confidence (classification) or MAE/RMSE
-    (regression); findings that fired on these curves are marked at their epoch."""
-    fig, ax = new_axes(title)
-    # Train keeps the train colour; validation metrics take the validation colour, then others.
-    colors = iter((VAL_COLOR, PALETTE[4], PALETTE[5], PALETTE[6]))
-    markers = iter(MARKERS)
-    drawn = {}
-    for key in keys:
-        x, y = column(epochs, "epoch", key)
-        if len(x):
-            color = TRAIN_COLOR if key.startswith("train") else next(colors, "#555555")
-            ax.plot(x, y, color=color, label=key.replace("_", " "),
-                    **_metric_style(key, next(markers, "o")))
-            drawn[key] = (x, y)
-    mark_findings(ax, at_epochs(findings, epochs), drawn)
-    _integer_x(ax, "epoch")
-    ax.set_ylabel(_metric_label(list(drawn)))
-    legend(ax, loc="best")
-    return fig
-
-
-MARKERS = ("o", "s", "^", "D", "v")  # one per line: a curve drawn over another still shows
-
-
-def _metric_style(key: str, marker: str) -> dict[str, Any]:
-    """Line style per metric, so two metrics that coincide both stay visible: on balanced
-    data balanced accuracy lies exactly on accuracy and hid it (audit s7 #18); it is drawn
-    thinner and dotted with hollow markers, over the solid line."""
-    if "balanced" in key:
-        return {"linestyle": ":", "linewidth": 1.5, "marker": marker, "markersize": 5,
-                "markerfacecolor": "none", "zorder": 3}
-    return {"linestyle": "--" if "confidence" in key else "-", "linewidth": 2,
-            "marker": marker, "markersize": 3}
-
-
-def _metric_label(keys: Sequence[str]) -> str:
-    if any("accuracy" in k or "confidence" in k for k in keys):
-        return "accuracy / mean confidence (0–1)"
-    if any(k.endswith(("_mae", "_rmse")) for k in keys):
-        return "error (target units)"
-    return ", ".join(k.replace("_", " ") for k in keys)
-
-
-def at_epochs(findings: Sequence[Finding], epochs: Sequence[Row]) -> list[Finding]:
-    """The findings with their step turned into the epoch that step ends (or falls in), for
-    figures whose x axis is the epoch."""
-    ends = sorted((r["step"], r["epoch"]) for r in epochs
-                  if r.get("step") is not None and r.get("epoch") is not None)
-    moved = []
-    for finding in findings:
-        epoch = next((e for step, e in ends if finding.step is not None and step >= finding.step),
-                     None)
-        if epoch is not None:
-            moved.append(dataclasses.replace(finding, step=epoch))
-    return moved
-
-
-@styled
-def confidence_figure(epochs: Sequence[Row]) -> Figure:
-    """Histogram of the top softmax probability on validation: last epoch (and best, if other).
-
-    Mass piled at 0.9+ with accuracy well below means over-confidence; mass near 0.5 (or
-    1/num_classes) means the model is lost. Shares, not counts, so two epochs compare.
-    """
-    fig, ax = new_axes("Prediction confidence on validation (top softmax probability)")
-    with_hist = [r for r in epochs if r.get("val_confidence_hist")]
-    last = with_hist[-1]
-    best = best_epoch(with_hist)
-    shown = [(last, "last", VAL_COLOR)]
-    if best is not None and best is not last:
-        shown.append((best, "best", TRAIN_COLOR))
-    notes, num_rows = [], 0.0
-    for i, (row, which, color) in enumerate(shown):
-        label = f"epoch {row['epoch']} ({which})"
-        num_rows = max(num_rows, _draw_shares(ax, row["val_confidence_hist"], label, color,
-                                              i == 0))
-        notes.append(_calibration_note(ax, row, label, color))
-    if any(notes):  # on the side the mass is not, so the box never covers a tall bar
-        right = _mass_mean(last["val_confidence_hist"]) < 0.5
-        ax.text(0.98 if right else 0.02, 0.97, "\n".join(n for n in notes if n),
-                transform=ax.transAxes, va="top", ha="right" if right else "left",
-                ma="left", fontsize=8,
-                bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#ccc"})
-    _log_shares(ax, num_rows)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("top softmax probability")
-    legend(ax, loc="best")  # 20 bars: cheap to search, and mass may sit anywhere
-    return fig
-
-
-def _log_shares(ax: Axes, num_rows: float) -> None:
-    """A log y-axis from half of one row's share to 1: with 93% of the rows in the last bin
-    (a confident model), a linear axis left every other bin invisible (audit s7 #10)."""
-    ax.set_yscale("log")
-    ax.set_ylim(0.5 / max(num_rows, 1.0), 1.0)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{100 * value:.3g}%"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_ylabel("share of validation set (log)")
-
-
-def _mass_mean(counts: Sequence[int]) -> float:
-    values = np.asarray(counts, dtype=float)
-    centres = (BIN_EDGES[:-1] + BIN_EDGES[1:]) / 2
-    return float(values @ centres / max(values.sum(), 1))
-
-
-def _draw_shares(ax: Axes, counts: Sequence[int], label: str, color: str, filled: bool) -> float:
-    """Draw one epoch's histogram as shares of the set (filled bars or an outline); returns
-    the number of rows it counts."""
-    values = np.asarray(counts, dtype=float)
-    share = values / max(values.sum(), 1)
-    if filled:
-        ax.bar(BIN_EDGES[:-1], share, width=0.05, align="edge", color=color, alpha=0.7,
-               label=label)
-    else:
-        ax.stairs(share, BIN_EDGES, color=color, linewidth=1.8, label=label)
-    return float(values.sum())
-
-
-def _calibration_note(ax: Axes, row: Row, label: str, color: str) -> str:
-    """Mark mean confidence (dashed) and accuracy (dotted); return the gap as two lines, with
-    no verdict when it is within the noise the diagnosis rules allow (over-confident by
-    0.001 on 400 rows, where one row moves the accuracy by 0.0025: audit s7 #10)."""
-    confidence, accuracy = row.get("val_mean_confidence"), row.get("val_accuracy")
-    if confidence is not None:
-        ax.axvline(confidence, color=color, linestyle="--", linewidth=1.2)
-    if accuracy is not None:
-        ax.axvline(accuracy, color=color, linestyle=":", linewidth=1.2)
-    if confidence is None or accuracy is None:
-        return ""
-    gap, noise = confidence - accuracy, gap_noise(row, accuracy)
-    head = f"{label}: mean confidence {confidence:.3f} (--), accuracy {accuracy:.3f} (··)\n"
-    if abs(gap) <= noise:
-        return (f"{head}    gap {gap:+.3f}: within noise ({GAP_STANDARD_ERRORS:g} standard "
-                f"errors: ±{noise:.3f})")
-    verdict = "over-confident" if gap > 0 else "under-confident"
-    return f"{head}    {verdict} by {abs(gap):.3f} (noise ±{noise:.3f})"

@@ -12,7 +12,7 @@ import jinja2
 from matplotlib.figure import Figure
 
 from trainwise.findings import TrainwiseError
-from trainwise.reporting import curves
+from trainwise.reporting import confidence, curves, metric_curves
 from trainwise.reporting.context import (
     RunData,
     fmt_evidence,
@@ -95,16 +95,16 @@ def _task_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
         if not keys:
             return {}
         return {"val_error": ("Validation error",
-                              lambda: curves.metric_figure(run.epochs, keys,
-                                                           "Validation error per epoch"))}
+                              lambda: metric_curves.metric_figure(
+                                  run.epochs, keys, "Validation error per epoch"))}
     builders = {}
     if _has(run.epochs, "val_accuracy"):
-        builders["accuracy"] = ("Accuracy", lambda: curves.metric_figure(
+        builders["accuracy"] = ("Accuracy", lambda: metric_curves.metric_figure(
             run.epochs, ["train_accuracy", "val_accuracy", "val_mean_confidence",
                          "val_balanced_accuracy"],
             "Accuracy and mean confidence per epoch", run.findings))
     if _has(run.epochs, "val_confidence_hist"):
-        builders["confidence"] = ("Confidence", lambda: curves.confidence_figure(run.epochs))
+        builders["confidence"] = ("Confidence", lambda: confidence.confidence_figure(run.epochs))
     if _has(run.epochs, "val_reliability") or (run.test or {}).get("test_reliability"):
         builders["reliability"] = ("Reliability diagram",
                                    lambda: reliability_figure(run.epochs, run.test))
