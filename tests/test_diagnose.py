@@ -40,6 +40,7 @@ class Curves:
     num_classes: int | None = 10
     extra_rows: list[dict] = field(default_factory=list)
     skipped_steps: tuple[int, ...] = ()  # float16 steps the loss scaler skipped
+    epoch_keys: dict = field(default_factory=dict)  # more keys, the same in every epoch row
 
 
 def confidence_hist(mean: float, num_classes: int, rng: np.random.Generator) -> list[int]:
@@ -74,6 +75,7 @@ def rows_from(curves: Curves, seed: int = 0, with_classes: bool = False) -> list
                "val_mean_confidence": conf, "val_ece": abs(conf - acc),
                "val_confidence_hist": confidence_hist(conf, curves.num_classes or 10, rng),
                "lr": float(curves.lr[stop - 1]), "seconds": 0.5}
+        row.update(copy.deepcopy(curves.epoch_keys))
         if with_classes and curves.num_classes:
             row["num_classes"] = curves.num_classes
         history.append(row)
@@ -434,6 +436,28 @@ def schedule_cut_short(seed: int = 0) -> Curves:
     return curves
 
 
+def collapsed_to_majority(seed: int = 0) -> Curves:
+    """2% positives (8 of 400 validation rows): the model answers '0' for every row, so its
+    accuracy is the majority's 0.98 and its balanced accuracy 0.5 (audit s9 I2)."""
+    curves = healthy_exponential(seed)
+    curves.num_classes = 2
+    curves.val_accuracy = np.full(NUM_EPOCHS, 0.98)
+    curves.val_confidence = np.full(NUM_EPOCHS, 0.97)
+    curves.epoch_keys = {"val_balanced_accuracy": 0.5, "val_class_counts": {
+        "rows": [392, 8], "right": [392, 0], "predicted": [400, 0]}}
+    return curves
+
+
+def misses_rare_classes(seed: int = 0) -> Curves:
+    """Six classes; the two smallest (7 and 6 of 400 validation rows) are never predicted
+    while the others are mostly right (audit s9 I7: recall 0 on two classes at 94%)."""
+    curves = healthy_exponential(seed)
+    curves.epoch_keys = {"val_balanced_accuracy": 0.6, "val_class_counts": {
+        "rows": [200, 100, 50, 37, 7, 6], "right": [195, 95, 45, 30, 0, 0],
+        "predicted": [205, 100, 50, 45, 0, 0]}}
+    return curves
+
+
 def confused_with_classes(seed: int = 0) -> Curves:
     return confused(seed)
 
@@ -463,6 +487,8 @@ BROKEN = [
     (confused, "confusion"),
     (confused_with_classes, "confusion"),
     (label_copied, "too_good"),
+    (collapsed_to_majority, "collapse"),
+    (misses_rare_classes, "missed_classes"),
 ]
 POSITIVE = {code: builder for builder, code in reversed(BROKEN)}  # first builder per code
 ALL_BUILDERS = HEALTHY + [builder for builder, _ in BROKEN]

@@ -257,7 +257,8 @@ def _training_plan(ctx: RunContext, total_steps: int) -> TrainingPlan:
                                                          total_steps) > 0,
         decays=cfg.schedule != "constant", planned_steps=total_steps,
         planned_epochs=cfg.max_epochs, val_rows=len(ctx.splits["val"].y),
-        leak_columns=leak_columns(ctx))
+        leak_columns=leak_columns(ctx), class_names=tuple(map(str, ctx.data.class_names or ())),
+        class_weighted=cfg.class_weights == "balanced")
 
 
 def leak_columns(ctx: RunContext) -> tuple[str, ...]:

@@ -106,6 +106,9 @@ FINDING_CURVES: dict[str, tuple[str, ...]] = {
     "underconfidence": ("val_mean_confidence",),
     "confusion": ("val_accuracy",),
     "too_good": ("val_loss",),  # at the best epoch, whose score was perfect
+    # at the best epoch, on the accuracy figure that also draws balanced accuracy
+    "collapse": ("val_accuracy",),
+    "missed_classes": ("val_accuracy",),
 }
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from trainwise.findings import Finding, Severity, info
 from trainwise.train.diagnose_capacity import rule_capacity
+from trainwise.train.diagnose_collapse import rule_collapse, rule_missed_classes
 from trainwise.train.diagnose_common import (
     PLAN_KEY,
     STAGE,
@@ -64,6 +65,9 @@ RULES: dict[str, Rule] = {
     "overconfidence": rule_overconfidence,
     "underconfidence": rule_underconfidence,
     "confusion": rule_confusion,
+    # accuracy at the majority's share, balanced accuracy at chance: no other rule sees it
+    "collapse": rule_collapse,
+    "missed_classes": rule_missed_classes,
     # a warning, so "healthy" (which would vouch for a leaked score) is not given with it
     "too_good": rule_too_good,
 }
@@ -73,18 +77,20 @@ RULES: dict[str, Rule] = {
 EXPLAINS: dict[str, tuple[str, ...]] = {
     "divergence": ("ordered_batches", "loss_exploding", "gradient_spike", "gradient_dip",
                    "vanishing_gradients", "lr_too_low", "plateau", "overfitting",
-                   "validation_leak", "overconfidence", "underconfidence", "confusion"),
+                   "validation_leak", "overconfidence", "underconfidence", "confusion",
+                   "collapse", "missed_classes"),
     # each stretch of one class drags the model to it: spikes where the class changes, near-zero
     # losses inside a stretch, dead units after them, validation predictions of the last class;
     # the training loss, swinging with each stretch, averages above the validation loss
     "ordered_batches": ("loss_exploding", "gradient_spike", "gradient_dip", "vanishing_gradients",
                         "lr_too_low", "plateau", "overfitting", "validation_leak",
-                        "overconfidence", "confusion"),
+                        "overconfidence", "confusion", "collapse", "missed_classes"),
     # a wrecked model scores alike everywhere: validation no worse than training, no leak needed
     "loss_exploding": ("gradient_spike", "gradient_dip", "vanishing_gradients", "lr_too_low",
                        "plateau", "overfitting", "validation_leak", "overconfidence",
-                       "confusion"),
-    "vanishing_gradients": ("lr_too_low", "plateau", "confusion"),
+                       "confusion", "collapse", "missed_classes"),
+    # dead units give every row the same output: one class for all
+    "vanishing_gradients": ("lr_too_low", "plateau", "confusion", "collapse", "missed_classes"),
     "lr_too_low": ("confusion",),
     "plateau": ("confusion",),
     # squashed outputs (a softmax before CrossEntropyLoss) also shrink the gradients

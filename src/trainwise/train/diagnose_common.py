@@ -211,6 +211,8 @@ class TrainingPlan:
     planned_epochs: int | None = None  # train.max_epochs
     val_rows: int | None = None  # rows in the validation part (a perfect score on few is luck)
     leak_columns: tuple[str, ...] = ()  # features the data audit flagged as target_leak
+    class_names: tuple[str, ...] = ()  # classification: the names a finding calls classes by
+    class_weighted: bool | None = None  # train.class_weights = "balanced" weighs the loss
 
 
 PLAN_KEY = "training_plan"  # the meta row diagnose() adds carries the plan under this key

@@ -23,6 +23,9 @@ CONFIG_KEYS = {
     "train.grad_clip": "torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm) after "
                        "monitor.step, before optimizer.step()",
     "train.max_epochs": "more epochs in your loop",
+    'train.class_weights = "balanced" (train stage)':
+        "a weight per class in your loss (nn.CrossEntropyLoss(weight=w), w[c] = n / (k * n_c) "
+        "from the training labels' counts)",
     "train.patience": "the patience of your early stopping",
     # before the "(model stage" rewrite below: the built-in baselines are `trainwise run`'s
     "model stage: double model.width for the built-in baselines, whose default 0 sizes it "

@@ -1,0 +1,205 @@
+"""A classifier that leaves classes out: it answers one class for (nearly) every validation
+row (collapse), or never finds a class that has enough validation rows (missed_classes).
+
+Audit s9 I2: on 2% positives a model answering '0' for every validation row had accuracy
+0.98 (the majority share) and a validation loss of 0.061, and the run was called healthy:
+the other rules read accuracy, confidence and the loss, and all three look fine. Balanced
+accuracy (the mean per-class recall) does not: any constant answer scores 1/k on it, whatever
+the class shares. I7: on six classes, recall 0 on two of them at 94% accuracy got an info.
+
+"At chance" allows for noise: balanced accuracy inside the 95% Wilson interval of 1/k on the
+n validation rows. Counted on all n rows rather than the rare class's few, the band stays
+narrow (400 rows, 2 classes: up to 0.549): a model that finds a real share of a rare class is
+not called collapsed, one that finds a lucky row or two is.
+"""
+
+from __future__ import annotations
+
+import math
+
+from trainwise.findings import Finding, Severity
+from trainwise.train.class_counts import class_counts_of
+from trainwise.train.diagnose_common import (
+    Row,
+    lr_advice,
+    make,
+    num,
+    num_classes,
+    plan_of,
+    rows_of,
+)
+from trainwise.train.diagnose_perfect import best_epoch
+from trainwise.train.intervals import accuracy_interval
+
+MIN_CLASS_ROWS = 5  # recall 0 on fewer validation rows is weak evidence: 0 of 5 right bounds
+# the class's recall under 43% (95% Wilson), 0 of 2 only under 66%
+EXACT_CHANCE_SLACK = 0.005  # no row count known: only (nearly) exactly 1/k counts as chance
+SIGNAL_SHARE = 0.9  # a validation loss under 90% of the prior's entropy: the scores carry
+# signal beyond the class shares (audit s9: 0.061 against 0.098, ROC-AUC 0.98)
+MAX_NAMED = 4  # classes named in a message
+
+
+def chance_high(k: int, n: int | None) -> float:
+    """The highest balanced accuracy still read as chance for k classes on n rows."""
+    interval = accuracy_interval(round(n / k), n) if n else None
+    return interval.high if interval is not None else 1 / k + EXACT_CHANCE_SLACK
+
+
+def _score(row: Row, key: str) -> float | None:
+    value = row.get(f"val_{key}")
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def collapsed(row: Row, history: list[Row]) -> bool:
+    """Balanced accuracy at chance while accuracy is clearly above it: the model answers a
+    frequent class for (nearly) every row. On balanced classes accuracy is then at chance
+    too, and the confusion rule speaks ("lost on the validation set")."""
+    balanced, accuracy = _score(row, "balanced_accuracy"), _score(row, "accuracy")
+    counts = class_counts_of(row)
+    if counts is not None:  # the classes balanced accuracy averages over: those present
+        k, n = sum(1 for r in counts[0] if r > 0), sum(counts[0])
+    else:
+        k, n = num_classes(history), plan_of(history).val_rows
+    if balanced is None or accuracy is None or k is None or k < 2:
+        return False
+    high = chance_high(k, n)
+    return balanced <= high and accuracy > high
+
+
+def name(history: list[Row], index: int) -> str:
+    names = plan_of(history).class_names
+    return f"'{names[index] if index < len(names) else index}'"
+
+
+def _named(history: list[Row], indices: list[int], rows: list[int]) -> str:
+    """"class '1' (8 rows)" or "classes '4' (3 rows), '5' (2 rows)"."""
+    shown = [f"{name(history, i)} ({rows[i]} rows)" for i in indices[:MAX_NAMED]]
+    more = f" and {len(indices) - MAX_NAMED} more" if len(indices) > MAX_NAMED else ""
+    return ("class " if len(indices) == 1 else "classes ") + ", ".join(shown) + more
+
+
+def _recalls(history: list[Row], indices: list[int], rows: list[int], right: list[int]) -> str:
+    """"recall 0 on class '1' (8 rows)", or with a lucky row found "1 of 80 rows found of
+    class '1'"."""
+    if all(right[i] == 0 for i in indices):
+        return f"recall 0 on {_named(history, indices, rows)}"
+    shown = [f"{right[i]} of {rows[i]} rows found of class {name(history, i)}"
+             for i in indices[:MAX_NAMED]]
+    more = f" and {len(indices) - MAX_NAMED} more classes" if len(indices) > MAX_NAMED else ""
+    return ", ".join(shown) + more
+
+
+def prior_entropy(rows: list[int]) -> float:
+    """-sum p ln p of the class shares: the loss of a model that learned only how frequent
+    each class is (0.098 nats for 2% positives; ln k for balanced classes)."""
+    total = sum(rows)
+    return -sum(r / total * math.log(r / total) for r in rows if r > 0) if total else 0.0
+
+
+def _where(best: Row, epochs: list[Row], history: list[Row]) -> str:
+    at_chance = sum(collapsed(row, history) for row in epochs)
+    return (f"At epoch {best.get('epoch')} (best validation loss; balanced accuracy at chance "
+            f"in {at_chance} of {len(epochs)} epochs)")
+
+
+def _loss_note(best: Row, rows: list[int] | None, weighted: bool) -> tuple[str, bool | None]:
+    """What the loss says beside the collapse, and whether the scores carry signal (None:
+    no class counts to judge by)."""
+    if rows is None or not isinstance(best.get("val_loss"), (int, float)):
+        return "", None
+    # a balanced class-weighted loss puts every class at equal weight: its constant answer
+    # is the uniform guess, ln k
+    level = math.log(sum(1 for r in rows if r > 0)) if weighted else prior_entropy(rows)
+    what = ("ln k, the uniform guess (the loss is class-weighted)" if weighted else
+            "what answering the class shares alone scores (their entropy)")
+    if best["val_loss"] < SIGNAL_SHARE * level:
+        return (f" The validation loss {best['val_loss']:.3g} is below {level:.3g}, {what}: "
+                "the scores do carry signal "
+                "(ranking metrics such as ROC-AUC may be good), but the rare classes never "
+                "get the top score."), True
+    return (f" The validation loss {best['val_loss']:.3g} is no lower than {level:.3g}, "
+            f"{what}: the model learned the class shares and nothing more."), False
+
+
+def _collapse_fix(history: list[Row], signal: bool | None, weighted: bool) -> str:
+    weights = ('set train.class_weights = "balanced" (train stage), so '
+               "each class counts as much as the majority in the loss; or keep the model and "
+               "choose a decision threshold on the validation scores in place of the top score "
+               "(a lower cut for the rare class)")
+    longer = (lr_advice(history, "raise", "rerun the range test and take a larger value")
+              + " or train longer (train.max_epochs)")
+    judge = " Judge the run by balanced accuracy or per-class recall, not accuracy."
+    if weighted:
+        return (f'train.class_weights is already "balanced": {longer}; if that does not '
+                "help, check that the features carry signal for these classes (data stage).")
+    if signal is None:
+        return f"{weights[0].upper()}{weights[1:]}. If the loss barely moved: {longer}.{judge}"
+    if signal:
+        return f"{weights[0].upper()}{weights[1:]}.{judge}"
+    return (f"{longer}: the loss is no better than the class shares alone; then {weights}."
+            f"{judge}")
+
+
+def rule_collapse(history: list[Row]) -> list[Finding]:
+    """Warning when the best epoch's balanced accuracy sits at chance (1/k) while accuracy is
+    well above it: the model answers the majority class for (nearly) every validation row."""
+    best = best_epoch(history)
+    if best is None or not collapsed(best, history):
+        return []
+    counts = class_counts_of(best)
+    plan = plan_of(history)
+    weighted = bool(plan.class_weighted)
+    balanced, accuracy = best["val_balanced_accuracy"], best["val_accuracy"]
+    where = _where(best, rows_of(history, "epoch"), history)
+    if counts is not None:
+        rows, right, predicted = counts
+        top = max(range(len(predicted)), key=lambda i: predicted[i])
+        missed = [i for i, r in enumerate(rows) if r > 0 and right[i] == 0]
+        others = [i for i, r in enumerate(rows) if r > 0 and i != top]
+        what = (f"the model answers class {name(history, top)} for {predicted[top]} of "
+                f"{sum(rows)} validation rows: {_recalls(history, others, rows, right)}")
+    else:
+        rows = missed = None
+        what = "the model answers the most frequent class for (nearly) every validation row"
+    note, signal = _loss_note(best, rows, weighted)
+    k = sum(1 for r in rows if r > 0) if rows else num_classes(history)
+    message = (f"{where} {what}. Balanced accuracy {balanced:.2f} is chance for {k} classes, "
+               f"while accuracy {accuracy:.2f} only reflects the majority's share: the model "
+               f"collapsed to the class prior.{note}")
+    return [make(Severity.WARNING, "collapse", message, _collapse_fix(history, signal, weighted),
+                 best.get("step"), epoch=best.get("epoch"), balanced_accuracy=num(balanced),
+                 accuracy=num(accuracy), num_classes=k, missed_classes=missed,
+                 scores_carry_signal=signal)]
+
+
+def rule_missed_classes(history: list[Row]) -> list[Finding]:
+    """Warning when, at the best epoch, a class with at least MIN_CLASS_ROWS validation rows
+    has recall 0 (collapse, the extreme case, is said by rule_collapse instead)."""
+    best = best_epoch(history)
+    counts = None if best is None else class_counts_of(best)
+    if counts is None or collapsed(best, history):
+        return []
+    rows, right, predicted = counts
+    missed = [i for i, r in enumerate(rows) if r >= MIN_CLASS_ROWS and right[i] == 0]
+    if not missed:
+        return []
+    never = [i for i in missed if predicted[i] == 0]
+    share = sum(rows[i] for i in missed) / sum(rows)
+    how = ("never predicted" if len(never) == len(missed) else
+           f"{len(never)} of them never predicted" if never else "predicted only for other rows")
+    message = (f"At epoch {best.get('epoch')} (best validation loss) the model finds no "
+               f"validation row of {_named(history, missed, rows)}: recall 0, {how}. "
+               f"Accuracy {_score(best, 'accuracy') or 0:.2f} hides it, as these rows are "
+               f"{share:.1%} of the validation split; balanced accuracy is "
+               f"{_score(best, 'balanced_accuracy') or 0:.2f}.")
+    rare = ("these classes may have too few training rows to learn (data stage: more rows of "
+            "them) or need more epochs (train.max_epochs)")
+    weights = ('Set train.class_weights = "balanced" (train stage), so the rare classes weigh '
+               f"as much as the frequent ones in the loss; if that is not enough, {rare}")
+    fix = (f'train.class_weights is already "balanced": {rare}' if plan_of(history).class_weighted
+           else weights) + ". Judge the run by per-class recall or balanced accuracy, not accuracy."
+    return [make(Severity.WARNING, "missed_classes", message, fix, best.get("step"),
+                 epoch=best.get("epoch"), missed_classes=missed, never_predicted=never,
+                 missed_rows=[rows[i] for i in missed], min_class_rows=MIN_CLASS_ROWS,
+                 balanced_accuracy=num(_score(best, "balanced_accuracy")))]

@@ -1,0 +1,142 @@
+"""A classifier that leaves classes out (audit s9 I2, I7): collapse to the majority class and
+classes never found, from the per-class counts each epoch row now keeps."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import trainwise
+from trainwise.train.class_counts import class_counts_of, with_class_counts
+from trainwise.train.diagnose import diagnose
+from trainwise.train.diagnose_collapse import (
+    MIN_CLASS_ROWS,
+    chance_high,
+    prior_entropy,
+    rule_collapse,
+    rule_missed_classes,
+)
+from trainwise.train.diagnose_common import PLAN_KEY, TrainingPlan
+from trainwise.train.loop import fit
+
+
+def _counts(rows, right, predicted) -> dict:
+    return {"rows": rows, "right": right, "predicted": predicted}
+
+
+def _history(balanced: float, accuracy: float, counts: dict | None = None,
+             val_loss: float = 0.06, plan: TrainingPlan | None = None) -> list[dict]:
+    """Three epochs with the same validation scores, the last the best."""
+    rows: list[dict] = []
+    for epoch in range(3):
+        row = {"kind": "epoch", "epoch": epoch, "step": 10 * (epoch + 1), "train_loss": 0.1,
+               "val_loss": val_loss + 0.01 * (2 - epoch), "val_accuracy": accuracy,
+               "val_balanced_accuracy": balanced}
+        if counts is not None:
+            row["val_class_counts"] = counts
+        rows.append(row)
+    return rows + ([] if plan is None else [{"kind": "meta", PLAN_KEY: plan}])
+
+
+FRAUD_COLLAPSED = _counts([392, 8], [392, 0], [400, 0])  # audit s9: every row answered '0'
+
+
+def test_the_counts_are_the_confusion_matrix_margins():
+    row = {"val_loss": 0.1, "val_confusion": [[5, 1, 0], [2, 3, 0], [0, 4, 0]]}
+    kept = with_class_counts(row)
+    assert "val_confusion" not in kept and row["val_confusion"]  # a copy, the input untouched
+    assert class_counts_of(kept) == ([6, 5, 4], [5, 3, 0], [7, 8, 0])
+    assert with_class_counts({"val_loss": 0.1, "val_r2": 0.5}) == {"val_loss": 0.1, "val_r2": 0.5}
+    assert class_counts_of({"val_class_counts": {"rows": [1, 2], "right": ["x"]}}) is None
+
+
+def test_the_loop_records_the_counts_in_every_epoch_row(blobs):
+    x, y = blobs
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 3))
+    state = fit(model, DataLoader(TensorDataset(x[:240], y[:240]), batch_size=60),
+                DataLoader(TensorDataset(x[240:], y[240:]), batch_size=60),
+                optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                loss_fn=nn.CrossEntropyLoss(), max_epochs=1)
+    (epoch,) = [r for r in state.history if r["kind"] == "epoch"]
+    rows, right, predicted = class_counts_of(epoch)
+    assert rows == torch.bincount(y[240:], minlength=3).tolist()
+    assert sum(predicted) == 60 and sum(right) / 60 == epoch["val_accuracy"]
+
+
+def test_a_monitor_run_that_answers_the_majority_everywhere_is_warned():
+    """The own-loop reproducer's case: 2% positives, every validation row answered '0'."""
+    targets = torch.tensor([1] * 20 + [0] * 980)
+    outputs = torch.tensor([[2.0, -2.0]]).repeat(1000, 1)  # class 0 for every row
+    monitor = trainwise.Monitor(None, console=False)
+    for epoch in range(3):
+        for step in range(5):
+            monitor.step(torch.tensor(0.2 - 0.01 * step - 0.02 * epoch), lr=1e-3)
+        monitor.end_epoch(outputs=outputs, targets=targets, loss_fn=nn.CrossEntropyLoss())
+    found = {f.code: f for f in monitor.close()}
+    assert "collapse" in found and "healthy" not in found
+    assert "class '0' for 1000 of 1000" in found["collapse"].message
+    assert "recall 0 on class '1' (20 rows)" in found["collapse"].message
+    assert "train.class_weights" not in found["collapse"].fix  # said in loop terms
+
+
+def test_collapse_names_the_classes_and_the_fix_follows_the_loss():
+    plan = TrainingPlan(class_names=("legit", "fraud"), val_rows=400)
+    (signal,) = rule_collapse(_history(0.5, 0.98, FRAUD_COLLAPSED, val_loss=0.06, plan=plan))
+    assert "answers class 'legit' for 400 of 400" in signal.message
+    assert "recall 0 on class 'fraud' (8 rows)" in signal.message
+    assert f"{prior_entropy([392, 8]):.3g}" == "0.098" and "below 0.098" in signal.message
+    assert signal.fix.startswith('Set train.class_weights = "balanced" (train stage)')
+    assert "threshold" in signal.fix and signal.step == 30
+    # the loss at the prior's entropy: the model learned the class shares only
+    (nothing,) = rule_collapse(_history(0.5, 0.98, FRAUD_COLLAPSED, val_loss=0.097, plan=plan))
+    assert "learned the class shares and nothing more" in nothing.message
+    assert nothing.fix.startswith("Raise the learning rate")
+    weighted = TrainingPlan(class_weighted=True)
+    (already,) = rule_collapse(_history(0.5, 0.98, FRAUD_COLLAPSED, plan=weighted))
+    assert 'already "balanced"' in already.fix
+
+
+def test_a_lucky_row_is_chance_but_a_real_share_of_the_rare_class_is_not():
+    """400 rows, 2 classes: balanced accuracy up to the Wilson bound of 1/2 is chance."""
+    assert 0.54 < chance_high(2, 400) < 0.55
+    one_in_eight = _counts([392, 8], [392, 1], [399, 1])  # balanced accuracy 0.5625
+    assert rule_collapse(_history(0.5625, 0.9825, one_in_eight)) == []
+    assert rule_missed_classes(_history(0.5625, 0.9825, one_in_eight)) == []
+    nearly = _counts([3920, 80], [3919, 1], [3998, 2])  # 1 of 80 found on 4000 rows
+    (finding,) = rule_collapse(_history(0.506, 0.98, nearly))
+    assert "answers class '0' for 3998 of 4000 validation rows: 1 of 80 rows found of class " \
+        "'1'" in finding.message
+
+
+def test_without_counts_the_plan_row_count_judges_and_no_class_is_named():
+    plan = TrainingPlan(val_rows=400)
+    (finding,) = diagnose(_history(0.52, 0.98, plan=plan), num_classes=2)
+    assert finding.code == "collapse" and "the most frequent class" in finding.message
+    assert "If the loss barely moved" in finding.fix
+    assert rule_collapse(_history(0.52, 0.98) + [{"num_classes": 2}]) == []  # 1/2 + 0.005
+
+
+def test_a_collapse_on_balanced_classes_is_left_to_the_confusion_rule():
+    balanced = _counts([100, 100, 100, 100], [100, 0, 0, 0], [400, 0, 0, 0])
+    assert rule_collapse(_history(0.25, 0.25, balanced)) == []
+
+
+def test_classes_never_found_are_named_once_they_have_enough_rows():
+    plan = TrainingPlan(class_names=tuple("abcdef"))
+    counts = _counts([200, 100, 50, 37, MIN_CLASS_ROWS, MIN_CLASS_ROWS - 1],
+                     [195, 95, 45, 30, 0, 0], [205, 100, 50, 44, 0, 1])
+    (finding,) = rule_missed_classes(_history(0.6, 0.94, counts, plan=plan))
+    assert "no validation row of class 'e' (5 rows): recall 0, never predicted" in finding.message
+    assert "'f'" not in finding.message  # 4 rows: too few to call
+    assert finding.evidence["missed_classes"] == [4] and "class_weights" in finding.fix
+    weighted = TrainingPlan(class_names=tuple("abcdef"), class_weighted=True)
+    (finding,) = rule_missed_classes(_history(0.6, 0.94, counts, plan=weighted))
+    assert finding.fix.startswith('train.class_weights is already "balanced"')
+    both = _counts([200, 100, 50, 37, 7, 6], [195, 95, 45, 30, 0, 0], [205, 100, 50, 42, 0, 3])
+    (finding,) = diagnose(_history(0.6, 0.94, both, plan=plan), num_classes=6)
+    assert finding.code == "missed_classes" and "1 of them never predicted" in finding.message
+    # the collapsed model is said once, as a collapse
+    assert [f.code for f in diagnose(_history(0.5, 0.98, FRAUD_COLLAPSED), num_classes=2)] == [
+        "collapse"]
