@@ -272,6 +272,28 @@ def test_classification_loss_shows_the_chance_level(tmp_path, task, num_classes,
     assert ax.get_yscale() == "linear" and ax.get_ylim()[0] < math.log(10) < ax.get_ylim()[1]
 
 
+@pytest.mark.parametrize("train_counts,weights,expected", [
+    ([3528, 72], "none", ["uniform guess: ln 2 = 0.693", "prior only: 0.098"]),  # audit s9
+    ([3528, 72], "balanced", ["chance: ln 2 = 0.693"]),  # weighted loss: its constant best is ln C
+    ([2100, 1500], "none", ["chance: ln 2 = 0.693"]),  # 60/40: 0.673, on top of ln 2
+])
+def test_imbalanced_classes_also_show_the_loss_of_answering_the_class_shares(
+        tmp_path, train_counts, weights, expected):
+    """2% positives: a model that learned only the prior scores 0.098, not ln 2 = 0.693; the
+    run's 0.088 -> 0.061 sat 8-11x below the only line drawn, which looked like a big win."""
+    steps, epochs = _run()
+    for row in epochs:
+        row.update(train_loss=0.1 - 0.01 * row["epoch"], val_loss=0.088 - 0.007 * row["epoch"])
+    meta = {"config": {"train": {"class_weights": weights}},
+            "data": {"task": "classification", "num_classes": 2,
+                     "class_counts": {"train": train_counts, "val": [392, 8]}}}
+    ax = figure_builders(RunData(tmp_path, meta, steps, epochs))["loss"][1]().axes[0]
+    levels = [line for line in ax.lines if line.get_label().startswith(("chance", "uniform",
+                                                                        "prior"))]
+    assert [line.get_label() for line in levels] == expected
+    assert ax.get_ylim()[0] < min(line.get_ydata()[0] for line in levels)
+
+
 # ---------------------------------------------------------------- the confidence histogram
 def _confident_row(epoch: int, confidence: float, accuracy: float, rows: int = 400) -> dict:
     """93% of the rows in the last bin, one row in each of four low bins (the audit's mnist1d)."""

@@ -86,10 +86,12 @@ def _mark_nonfinite(ax: Axes, rows: Sequence[Row], key: str) -> None:
 
 @styled
 def loss_figure(steps: Sequence[Row], epochs: Sequence[Row],
-                findings: Sequence[Finding] = (), num_classes: int | None = None) -> Figure:
+                findings: Sequence[Finding] = (), num_classes: int | None = None,
+                train_class_counts: Sequence[int] | None = None) -> Figure:
     """Train vs validation loss per epoch over faint per-step loss; x is the training step.
 
-    `num_classes` (classification) draws the cross-entropy of the uniform guess, ln C."""
+    `num_classes` (classification) draws the cross-entropy of the uniform guess, ln C;
+    `train_class_counts`, when the shares are imbalanced, the loss of answering them."""
     fig, ax = new_axes("Loss: training vs validation")
     x, y = column(steps, "step", "loss")
     drawn = [np.array([])]  # the values the y-axis must show
@@ -107,7 +109,7 @@ def loss_figure(steps: Sequence[Row], epochs: Sequence[Row],
     if best is not None and best.get("step") is not None:
         ax.plot([best["step"]], [best["val_loss"]], marker="*", markersize=12, color=VAL_COLOR,
                 markeredgecolor="#222222", linestyle="none", label=f"best (epoch {best['epoch']})")
-    drawn.append(_mark_chance(ax, num_classes))
+    drawn.append(_mark_chance(ax, num_classes, train_class_counts))
     _mark_nonfinite(ax, steps, "loss")
     _loss_scale(ax, [*drawn, *(curve[1] for curve in curves.values())])
     # rings go on the per-step losses even when that line is hidden: one step per epoch,
@@ -121,16 +123,42 @@ def loss_figure(steps: Sequence[Row], epochs: Sequence[Row],
     return fig
 
 
-def _mark_chance(ax: Axes, num_classes: int | None) -> np.ndarray:
+PRIOR_LINE_BELOW = 0.9  # the class shares' entropy is drawn under 90% of ln C: closer, the
+# two lines overlap (60/40: 0.673 against 0.693) and a balanced task needs only ln C
+
+
+def _mark_chance(ax: Axes, num_classes: int | None,
+                 train_class_counts: Sequence[int] | None = None) -> np.ndarray:
     """A dotted line at ln C, the cross-entropy of the uniform guess (the check stage reads
     the loss at init against it): a run that learned nothing stays on it, which a y-axis
-    zoomed to 2.25-2.5 hid (audit s7 #14, lr=1e-6). Returns the level for the axis scale."""
+    zoomed to 2.25-2.5 hid (audit s7 #14, lr=1e-6). On imbalanced classes a model that learned
+    only the class shares scores their entropy, -sum p ln p, far below ln C (2% positives:
+    0.098 against 0.693; audit s9 I5), so that line is drawn too, as the level to beat. Returns
+    the levels for the axis scale."""
     if not isinstance(num_classes, int) or num_classes < 2:  # meta.json is hand-editable
         return np.array([])
     level = math.log(num_classes)
+    prior = _prior_entropy(train_class_counts)
+    shown = prior is not None and prior < PRIOR_LINE_BELOW * level
     ax.axhline(level, color="#555555", linestyle=":", linewidth=1.2,
-               label=f"chance: ln {num_classes} = {level:.3g}")
-    return np.array([level])
+               label=f"{'uniform guess' if shown else 'chance'}: ln {num_classes} = {level:.3g}")
+    if not shown:
+        return np.array([level])
+    ax.axhline(prior, color="#555555", linestyle="-.", linewidth=1.2,
+               label=f"prior only: {prior:.3g}")
+    return np.array([level, prior])
+
+
+def _prior_entropy(counts: Sequence[int] | None) -> float | None:
+    """-sum p ln p of the training split's class shares; None without usable counts."""
+    try:
+        shares = np.asarray(counts, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if shares.ndim != 1 or not np.all(np.isfinite(shares)) or shares.sum() <= 0:
+        return None
+    shares = shares[shares > 0] / shares.sum()
+    return float(-(shares * np.log(shares)).sum())
 
 
 def _mid_epoch(epochs: Sequence[Row], key: str) -> tuple[np.ndarray, np.ndarray]:
