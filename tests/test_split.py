@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from sklearn.model_selection import StratifiedShuffleSplit
 
 from trainwise.data.leakage import check_leakage
 from trainwise.data.sources import DataError
@@ -108,11 +109,35 @@ def test_auto_picks_the_strategy(task, with_groups, expected):
     assert split.strategy == expected
 
 
-def test_auto_falls_back_to_random_when_a_class_has_one_sample():
+def test_a_one_row_class_stays_in_train_and_the_others_stay_stratified():
+    # was: one single-row class switched every class to a random split (audit s9 I4)
     y = np.array([0] * 50 + [1] * 49 + [2])
-    assert split_indices(y, val_fraction=0.2).strategy == "random"
-    with pytest.raises(DataError, match="2 samples per class"):
-        split_indices(y, val_fraction=0.2, strategy="stratified")
+    for strategy in ("auto", "stratified"):
+        split = split_indices(y, val_fraction=0.2, strategy=strategy)
+        assert split.strategy == "stratified" and 99 in split.train
+        assert np.bincount(y[split.val], minlength=3).tolist() == [10, 10, 0]
+    with pytest.raises(DataError, match="every class with 2 or more rows"):
+        split_indices(np.repeat(np.arange(30), 2), val_fraction=0.2, strategy="stratified")
+
+
+def test_a_one_row_class_leaves_a_two_percent_class_in_every_validation_part():
+    """980 / 20 / 1 rows over 50 seeds: every test and validation part holds the 2% class, in
+    exactly the counts StratifiedShuffleSplit gives the two classes without the single row
+    (the random fallback left it out of validation in 11 of 50 seeds)."""
+    y = np.r_[np.zeros(980, int), np.ones(20, int), [2]]
+    others = y[y < 2]
+    for seed in range(50):
+        test = split_test(y, test_fraction=0.2, seed=seed)
+        pool = y[test.train]
+        val = split_indices(pool, val_fraction=0.1, seed=seed)
+        assert 2 in pool[val.train]
+        for part, rows, num in ((y[test.val], others, len(test.val)),
+                                (pool[val.val], pool[pool < 2], len(val.val))):
+            sklearn = StratifiedShuffleSplit(1, test_size=num, random_state=seed)
+            _, ref = next(sklearn.split(rows, rows))
+            assert np.bincount(part, minlength=3).tolist() == [
+                *np.bincount(rows[ref], minlength=2).tolist(), 0]
+            assert np.sum(part == 1) >= 1
 
 
 @pytest.mark.parametrize("strategy", ["random", "stratified"])

@@ -152,6 +152,16 @@ def test_classes_missing_from_a_part_are_named_with_a_fix():
     assert missing_classes({"train": [5, 5, 0], "val": [1, 1, 0]}, ["a", "b", "empty"]) == []
 
 
+def test_a_class_kept_in_train_by_the_stratified_split_is_named_with_the_reason():
+    counts = {"train": [50, 30, 1], "val": [6, 4, 0], "test": [12, 8, 0]}
+    [warn] = missing_classes(counts, ["a", "b", "single"], "stratified")
+    assert "'single' (1 row) has none in val, test" in warn.message
+    assert "kept 'single' in train on purpose" in warn.message
+    assert warn.evidence["kept_in_train"] == ["single"]
+    [plain] = missing_classes(counts, ["a", "b", "single"], "random")  # luck, not a choice
+    assert "on purpose" not in plain.message and plain.evidence["kept_in_train"] == []
+
+
 def test_split_stage_warns_when_a_rare_class_misses_val_and_test(tmp_path):
     import trainwise
 

@@ -164,7 +164,7 @@ def stage_split(ctx: RunContext) -> list[Finding]:
         counts = {name: np.bincount(a.y, minlength=data.num_classes).tolist()
                   for name, a in ctx.splits.items()}
         ctx.meta["data"]["class_counts"] = counts
-        findings = findings + missing_classes(counts, data.class_names)
+        findings = findings + missing_classes(counts, data.class_names, result.strategy)
     folds = folds_note(result)
     return [info("split", "split", f"Split by '{result.strategy}': "
                  f"{split_sizes_text(sizes, test is None, cfg.test_fraction)}{folds}.",

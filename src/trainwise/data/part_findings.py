@@ -61,27 +61,46 @@ def small_parts(sizes: dict[str, int], task: str = "classification") -> list[Fin
         "interval.", **{f"num_{part}": n for part, n in small.items()})]
 
 
-def missing_classes(counts: dict[str, list[int]], class_names: list[str]) -> list[Finding]:
+def missing_classes(counts: dict[str, list[int]], class_names: list[str],
+                    strategy: str = "") -> list[Finding]:
     """A warning naming the classes with no row in some part ({part: per-class counts}): a
-    score never measures a class its part lacks, whatever the split strategy promised."""
+    score never measures a class its part lacks, whatever the split strategy promised. Under
+    a stratified split it also names the classes kept in train on purpose (one row left for
+    train and validation; split.stratified_split), so nobody reads it as bad luck."""
     totals = np.sum([counts[part] for part in counts], axis=0)
     absent = [(name, [part for part in counts if counts[part][k] == 0], int(totals[k]))
               for k, name in enumerate(class_names)
               if totals[k] and any(counts[part][k] == 0 for part in counts)]
     if not absent:
         return []
-    listed = "; ".join(f"'{name}' ({total} rows) has none in {', '.join(parts)}"
-                       for name, parts, total in absent[:NUM_LISTED])
+    listed = "; ".join(f"'{name}' ({total} row{'s' * (total != 1)}) has none in "
+                       f"{', '.join(parts)}" for name, parts, total in absent[:NUM_LISTED])
     more = f" (and {len(absent) - NUM_LISTED} more)" if len(absent) > NUM_LISTED else ""
+    kept = _kept_in_train(counts, class_names) if strategy == "stratified" else []
     return [warning(
         "split", "classes_missing_from_split",
         f"Some classes have no rows in a part: {listed}{more}. A part's score never "
-        "measures the classes it lacks.",
+        f"measures the classes it lacks.{_kept_text(kept)}",
         "Collect more rows of these classes (2 or more per part lets the split place them "
         "everywhere), or merge each into a related class or drop it before splitting; when "
         "the part itself is tiny, raise split.val_fraction (or test_fraction) instead. Then "
         "rerun the split stage.",
-        classes={name: parts for name, parts, _ in absent})]
+        classes={name: parts for name, parts, _ in absent}, kept_in_train=kept)]
+
+
+def _kept_in_train(counts: dict[str, list[int]], class_names: list[str]) -> list[str]:
+    return [name for k, name in enumerate(class_names)
+            if counts["train"][k] == 1 and "val" in counts and counts["val"][k] == 0]
+
+
+def _kept_text(kept: list[str]) -> str:
+    if not kept:
+        return ""
+    names = ", ".join(f"'{name}'" for name in kept[:NUM_LISTED])
+    more = f" (and {len(kept) - NUM_LISTED} more)" if len(kept) > NUM_LISTED else ""
+    return (f" The split kept {names}{more} in train on purpose: one row left for train and "
+            "validation cannot be on both sides, so it goes where the model at least sees it, "
+            "and every other class stays stratified (keeps its share in every part).")
 
 
 PART_WORDS = {"train": "train", "val": "validation", "test": "test"}
