@@ -12,7 +12,12 @@ from sklearn.utils.class_weight import compute_class_weight
 from trainwise.config import from_dict, to_toml
 from trainwise.data.task import TaskData
 from trainwise.model.baselines import loss_function
-from trainwise.model.class_weights import ClassWeightedCrossEntropy, balanced_class_weights
+from trainwise.model.class_weights import (
+    ClassWeightedCrossEntropy,
+    balanced_class_weights,
+    extreme_weights,
+    extreme_weights_finding,
+)
 from trainwise.rundir import RunDir
 from trainwise.stages import Arrays, RunContext, stage_model
 
@@ -108,3 +113,42 @@ def test_the_model_stage_names_the_baseline_and_why(tmp_path) -> None:
     built = next(f for f in findings if f.code == "built")
     assert built.message.startswith('The mlp baseline (model.name = "auto" for vector data; '
                                     "a Sequential) with ")
+
+
+def test_extreme_weights_name_the_heavy_class_and_its_training_rows() -> None:
+    # the audit's tiny.csv: a class of 2 training rows weighs 1080 / (4 * 2) = 135
+    y = np.array([0] * 540 + [1] * 300 + [2] * 238 + [3] * 2)
+    weights = balanced_class_weights(y, 4)
+    extreme = extreme_weights(weights, y, ["a", "b", "c", "rare2"])
+    assert extreme is not None and [name for name, _, _ in extreme.heavy] == ["rare2"]
+    assert extreme.heavy[0][1:] == (pytest.approx(135.0), 2)
+    assert extreme.ratio == pytest.approx(540 / 2)  # the weights' ratio is the counts' ratio
+    warn = extreme_weights_finding(extreme)
+    assert warn.severity == "warning" and "'rare2' weighs 135 (2 training rows)" in warn.message
+    assert "merge" in warn.fix and 'class_weights = "none"' in warn.fix
+    # 2% positives (49x) trained cleanly in the audit: no warning there
+    fraud = np.array([0] * 3920 + [1] * 80)
+    assert extreme_weights(balanced_class_weights(fraud, 2), fraud, ["no", "yes"]) is None
+
+
+def test_spikes_and_a_flat_range_test_blame_extreme_weights_first(tmp_path) -> None:
+    from trainwise.findings import info, warning
+    from trainwise.stages_training import _blame_extreme_weights
+
+    ctx, findings, _ = _model_stage(tmp_path)
+    assert "class_weights_extreme" not in [f.code for f in findings]  # 30 vs 10 rows: 3x
+    spike = warning("train", "gradient_spike", "Gradient norm spiked 3 time(s).",
+                    "Look at the samples of the spiking batch (data stage).")
+    flat = warning("tune", "lr_range_no_descent", "the loss did not fall.", "Check the model.")
+    other = info("train", "trained", "Trained 5 epochs.")
+    assert _blame_extreme_weights(ctx, [spike, flat, other]) == [spike, flat, other]
+    y_train = np.array([0] * 300 + [1] * 2)  # 'yes' weighs 75.5, 150x 'no'
+    ctx.splits["train"].y = y_train
+    ctx.loss_fn = loss_function("classification", balanced_class_weights(y_train, 2))
+    blamed = _blame_extreme_weights(ctx, [spike, flat, other])
+    for before, after in zip((spike, flat), blamed, strict=False):
+        assert after.message.startswith(before.message)
+        assert "'yes' weighs 75.5 (2 training rows), 150x" in after.message
+        assert after.fix.startswith("First act on the model stage's class_weights_extreme")
+        assert after.fix.endswith(before.fix)
+    assert blamed[2] is other

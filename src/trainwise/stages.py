@@ -33,7 +33,11 @@ from trainwise.data.task import TaskData
 from trainwise.data.tensors import Normaliser, sample_rows, to_loader
 from trainwise.findings import Finding, TrainwiseError, errors, info
 from trainwise.model.baselines import baseline_name, build_model, loss_function
-from trainwise.model.class_weights import balanced_class_weights
+from trainwise.model.class_weights import (
+    balanced_class_weights,
+    extreme_weights,
+    extreme_weights_finding,
+)
 from trainwise.model.init import apply_init_policy
 from trainwise.model.optim import group_table, make_adamw
 from trainwise.model.summary import (
@@ -325,6 +329,8 @@ def _class_weights(ctx: RunContext) -> tuple[torch.Tensor | None, list[Finding]]
     pairs = sorted(zip(weights.tolist(), names, strict=False))
     shown = ", ".join(f"'{n}' {w:.3g}" for w, n in pairs) if len(pairs) <= 10 else \
         f"from {pairs[0][0]:.3g} ('{pairs[0][1]}') to {pairs[-1][0]:.3g} ('{pairs[-1][1]}')"
+    extreme = extreme_weights(weights, ctx.splits["train"].y, data.class_names)
     return weights, [info("model", "class_weights", "Loss weighted per class "
                           "(train.class_weights = \"balanced\", from the training split's "
-                          f"counts): {shown}.", weights=[round(w, 6) for w in weights.tolist()])]
+                          f"counts): {shown}.", weights=[round(w, 6) for w in weights.tolist()]),
+                     *([extreme_weights_finding(extreme)] if extreme else [])]

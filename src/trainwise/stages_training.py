@@ -13,6 +13,7 @@ from trainwise.checks.preflight import preflight
 from trainwise.console import progress
 from trainwise.data.audit import extreme_targets
 from trainwise.findings import Finding, error, explained, info
+from trainwise.model.class_weights import ClassWeightedCrossEntropy, extreme_weights
 from trainwise.resume import checkpoint_extra, resume_state
 from trainwise.stages import PREFLIGHT_SAMPLES, RunContext, eval_batch_size
 from trainwise.train.batch_norm import batch_parts, batch_too_small, drop_lone_last_batch
@@ -119,7 +120,8 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
     chosen = [info("tune", "lr_chosen", f"Learning rate for training: {ctx.lr:.3g}, "
                    f"{_lr_source(result)}{measured_at}.", lr=ctx.lr)] \
         if math.isfinite(result.lr) else []
-    return chosen + findings + result.findings  # first: the stage's headline
+    # first: the stage's headline
+    return chosen + findings + _blame_extreme_weights(ctx, result.findings)
 
 
 def _lr_source(result: Any) -> str:
@@ -238,6 +240,7 @@ def stage_train(ctx: RunContext) -> list[Finding]:
         findings.append(nonfinite_finding(ctx, state.nonfinite, state.checkpoint_step))
     if ctx.data.task == "regression":
         findings = _blame_extreme_targets(findings, ctx.splits["train"].y)
+    findings = _blame_extreme_weights(ctx, findings)
     diagnosed = any(f.severity.value == "error" for f in findings)
     if not diagnosed and not any(math.isfinite(row["val_loss"]) for row in epochs):
         findings.append(error("train", "no_finite_val_loss",
@@ -356,6 +359,19 @@ def _weighted_calibration(finding: Finding) -> Finding:
 
 
 EXPLOSIONS = ("divergence", "loss_exploding", "non_finite_loss", "gradient_spike")
+# what extreme class weights do to training and to the range test (model/class_weights.py)
+WEIGHT_EFFECTS = (*EXPLOSIONS, "lr_range_no_descent", "lr_range_unstable")
+
+
+def _blame_extreme_weights(ctx: RunContext, findings: list[Finding]) -> list[Finding]:
+    """Spikes and a range test that did not fall under extreme class weights: the weights
+    are the first suspect, before the data or the lr the rules name (audit s9 I8)."""
+    if not isinstance(ctx.loss_fn, ClassWeightedCrossEntropy):
+        return findings
+    extreme = extreme_weights(ctx.loss_fn.weights, ctx.splits["train"].y, ctx.data.class_names)
+    if extreme is None:
+        return findings
+    return [extreme.blame(f) if f.code in WEIGHT_EFFECTS else f for f in findings]
 
 
 def _blame_extreme_targets(findings: list[Finding], train_targets: Any) -> list[Finding]:

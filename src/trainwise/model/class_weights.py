@@ -6,19 +6,34 @@ present classes contribute equally to the loss however rare they are.
 The loss is torch's CrossEntropyLoss(weight=...): the weighted terms divided by the batch's sum
 of weights, a weighted average of per-row cross-entropies. Its scale does not depend on how many
 rare rows a batch holds: log C at initialisation in every batch (the preflight check's
-expectation), and a range-test curve as smooth as unweighted. A plain mean of weighted terms
-(Keras' class_weight) added up exactly over micro-batches and processes, but on data with 4%
-positives (weight ~11) each batch's loss scaled with its count of positives (first range-test
-losses 0.43-1.06 against 0.72-0.73 unweighted), and the range test then read noise: seeds 2.6-6
-decades apart. Micro-batches (train.accumulate_grad_batches) and DDP processes now each divide by
-their own sum of weights, which differs from the whole batch's only by how the rare rows fall.
+expectation), and a range-test curve as smooth as unweighted while the weights stay within
+MAX_WEIGHT_RATIO of each other (beyond, a few rows steer their batches: extreme_weights). A
+plain mean of weighted terms (Keras' class_weight) added up exactly over micro-batches and
+processes, but on data with 4% positives (weight ~11) each batch's loss scaled with its count
+of positives (first range-test losses 0.43-1.06 against 0.72-0.73 unweighted), and the range
+test then read noise: seeds 2.6-6 decades apart. Micro-batches (train.accumulate_grad_batches)
+and DDP processes now each divide by their own sum of weights, which differs from the whole
+batch's only by how the rare rows fall.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 import torch
 from torch import nn
+
+from trainwise.findings import Finding, warning
+
+# The largest balanced weight over the smallest is the largest class's row count over the
+# rarest's. At 49x (2% positives, 80 training rows, weight 25) the range test stayed as smooth
+# as unweighted; at 154x (classes of 7 and 9 training rows, weights 51 and 40) and 405x (a class
+# of 2 rows, weight 135) a rare row steered every batch it landed in: gradient spikes in
+# training, and a range test whose loss did not clearly fall, which then picked a 7x lower lr
+# (audit s9 I8). The weights are kept as set, not capped: "balanced" keeps scikit-learn's
+# meaning, and no cap makes a class of a few rows learnable; the warning says what does.
+MAX_WEIGHT_RATIO = 50.0
 
 
 def balanced_class_weights(train_targets: np.ndarray, num_classes: int) -> torch.Tensor:
@@ -49,3 +64,65 @@ class ClassWeightedCrossEntropy(nn.Module):
         if key not in self._copies:
             self._copies[key] = self.weights.to(output.device, output.dtype)
         return self._copies[key]
+
+
+@dataclass(frozen=True)
+class ExtremeWeights:
+    """The classes weighing more than MAX_WEIGHT_RATIO times the lightest one."""
+
+    heavy: list[tuple[str, float, int]]  # (class, weight, training rows), heaviest first
+    lightest: tuple[str, float]
+    ratio: float  # heaviest / lightest
+
+    def listed(self, limit: int = 3) -> str:
+        """"'rare2' weighs 135 (2 training rows)", the heaviest `limit` classes."""
+        words = [f"'{name}' weighs {weight:.3g} ({rows} training row{'s' * (rows != 1)})"
+                 for name, weight, rows in self.heavy[:limit]]
+        more = f" and {len(self.heavy) - limit} more" if len(self.heavy) > limit else ""
+        return ", ".join(words) + more
+
+    def blame(self, finding: Finding) -> Finding:
+        """`finding` (a spike, an exploding loss, a range test that did not fall) with the
+        weights named as a likely cause, before the data or the lr its fix names."""
+        note = (f" The class weights are extreme ({self.listed(1)}, {self.ratio:.0f}x the "
+                "lightest): a batch holding such a row is steered by it, a likely cause.")
+        first = ("First act on the model stage's class_weights_extreme warning (merge, drop or "
+                 "collect rows of the heavy classes, or train.class_weights = \"none\"). Then: ")
+        return replace(finding, message=finding.message + note, fix=first + finding.fix,
+                       evidence={**finding.evidence, "class_weight_ratio": round(self.ratio, 3)})
+
+
+def extreme_weights(weights: torch.Tensor, train_targets: np.ndarray,
+                    class_names: list[str]) -> ExtremeWeights | None:
+    """The classes whose weight exceeds MAX_WEIGHT_RATIO x the lightest present class's."""
+    values = weights.detach().cpu().double().numpy()
+    present = np.flatnonzero(values > 0)
+    if not len(present):
+        return None
+    light = present[np.argmin(values[present])]
+    heavy = [k for k in present if values[k] > MAX_WEIGHT_RATIO * values[light]]
+    if not heavy:
+        return None
+    counts = np.bincount(np.asarray(train_targets, dtype=np.int64), minlength=len(values))
+    names = class_names or [str(k) for k in range(len(values))]
+    heavy.sort(key=lambda k: -values[k])
+    return ExtremeWeights([(names[k], float(values[k]), int(counts[k])) for k in heavy],
+                          (names[light], float(values[light])),
+                          float(values[heavy[0]] / values[light]))
+
+
+def extreme_weights_finding(extreme: ExtremeWeights) -> Finding:
+    name, weight = extreme.lightest
+    return warning(
+        "model", "class_weights_extreme",
+        f"Class weights span {extreme.ratio:.0f}x (train.class_weights = \"balanced\"): "
+        f"{extreme.listed()}, against {weight:.3g} for '{name}'. Weighted beyond "
+        f"{MAX_WEIGHT_RATIO:.0f}x, a rare row steers the whole batch it lands in, so the loss "
+        "jumps from batch to batch: expect gradient spikes in training and a noisy lr range "
+        "test that picks a low lr. The weights are kept as set (scikit-learn's \"balanced\").",
+        "Collect more rows of these classes, or merge each into a related class or drop it "
+        "(data stage); or train with train.class_weights = \"none\" and judge the rare "
+        "classes by per-class recall and balanced accuracy. Then rerun from the data (or "
+        "model) stage.", ratio=round(extreme.ratio, 3),
+        heavy={name: {"weight": round(w, 6), "train_rows": rows}
+               for name, w, rows in extreme.heavy})
