@@ -169,6 +169,27 @@ def test_verdict_from_the_test_row_leaves_the_bins_out(tmp_path: Path) -> None:
     assert verdict == "Finished: test loss 0.3, test accuracy 91.0 %."
 
 
+def test_a_class_weighted_runs_losses_are_labelled_so(tmp_path: Path) -> None:
+    # the weighted CE read as a log-loss comparable with an unweighted run's (audit s9 I9);
+    # the context and template without figures, which take seconds to draw
+    from trainwise.reporting.context import load_run, report_context
+    from trainwise.reporting.html import render_html
+
+    run = _write_run(tmp_path / "weighted")
+    _write(run, "meta.json", _meta(verdict=None))
+    weights = Finding("model", Severity.INFO, "class_weights", "Loss weighted per class: ...")
+    plain = report_context(load_run(run))
+    _write(run, "findings.json", [*_findings(), weights.to_dict()])
+    context = report_context(load_run(run))
+    assert context["verdict"].startswith("Finished: test loss (class-weighted cross-entropy) 0.3,")
+    assert ("test loss (class-weighted cross-entropy)", "0.3") in context["test"]
+    assert ("best val loss (epoch 3, class-weighted)", "0.4") in context["headline"]
+    assert ("best val loss (epoch 3)", "0.4") in plain["headline"]
+    caption = "Every loss of this run, training, validation and test, is the class-weighted"
+    assert caption in render_html({**context, "figures": {}})
+    assert caption not in render_html({**plain, "figures": {}})
+
+
 def test_findings_with_a_step_are_drawn_on_the_curves() -> None:
     rows = _history()
     steps = [r for r in rows if r["kind"] == "step"]

@@ -143,7 +143,7 @@ def _verdict(run: RunData) -> str:
     if failed:
         return f"Stopped at stage '{failed[0].stage}': {failed[0].message}"
     if run.test is not None:
-        return "Finished: " + ", ".join(_test_rows(run.test)) + "."
+        return "Finished: " + ", ".join(_test_rows(run.test, class_weighted(run.findings))) + "."
     return "No verdict recorded: the run may still be going or stopped without one."
 
 
@@ -160,6 +160,21 @@ _TEST_LABELS = {"test_rmse": "test RMSE", "test_mae": "test MAE", "test_r2": "te
                 **_BASELINE_LABELS}
 
 
+# with class weights the loss is the weighted cross-entropy (evaluate uses the training loss):
+# unlabelled, it read as a log-loss comparable with an unweighted run's (audit s9 I9)
+WEIGHTED_LOSS = "class-weighted cross-entropy"
+
+
+def class_weighted(findings: list[Finding]) -> bool:
+    """Whether the run trained with train.class_weights (the model stage's class_weights)."""
+    return any(f.code == "class_weights" for f in findings)
+
+
+def _test_labels(weighted: bool) -> dict[str, str]:
+    return {**_TEST_LABELS, "test_loss": f"test loss ({WEIGHTED_LOSS})"} if weighted \
+        else _TEST_LABELS
+
+
 def _test_scalars(test: Row | None) -> list[tuple[str, Any]]:
     """The test row's numbers; its reliability bins, confusion matrix and per-class lists
     are drawn as their own figure and tables."""
@@ -167,11 +182,12 @@ def _test_scalars(test: Row | None) -> list[tuple[str, Any]]:
             if k != "kind" and not isinstance(v, dict | list)]
 
 
-def _test_table(test: Row | None) -> list[tuple[str, str]]:
+def _test_table(test: Row | None, weighted: bool = False) -> list[tuple[str, str]]:
     first = {key: i for i, key in enumerate(_TEST_ORDER)}
     items = sorted(_test_scalars(test), key=lambda item: first.get(item[0], len(first)))
     # sorted is stable: the rest keep their order
-    rows = [(_TEST_LABELS.get(k, k), _metric(k, v)) for k, v in items]
+    labels = _test_labels(weighted)
+    rows = [(labels.get(k, k), _metric(k, v)) for k, v in items]
     interval = split_accuracy_interval(test or {})
     if interval is not None:  # right under the accuracy it qualifies
         keys = [k for k, _ in items]
@@ -185,8 +201,9 @@ def _interval_cell(interval: AccuracyInterval) -> str:
             f"{interval.num_correct:,} of {interval.num_rows:,} rows right)")
 
 
-def _test_rows(test: Row) -> list[str]:
-    rows = [f"{_TEST_LABELS.get(k, k.replace('_', ' '))} {_metric(k, v)}"
+def _test_rows(test: Row, weighted: bool = False) -> list[str]:
+    labels = _test_labels(weighted)
+    rows = [f"{labels.get(k, k.replace('_', ' '))} {_metric(k, v)}"
             for k, v in _test_scalars(test)]
     interval = split_accuracy_interval(test)
     return [f"{r} ({interval.text()})" if interval is not None and r.startswith("test accuracy ")
@@ -212,7 +229,9 @@ def _headline(run: RunData) -> list[tuple[str, str]]:
                           f"{percent(interval.low)}–{percent(interval.high)} %"))
     best = best_epoch(run.epochs)
     if best is not None:
-        items.append((f"best val loss (epoch {best['epoch']})", fmt_number(best["val_loss"])))
+        weighted = ", class-weighted" if class_weighted(run.findings) else ""
+        items.append((f"best val loss (epoch {best['epoch']}{weighted})",
+                      fmt_number(best["val_loss"])))
     if run.epochs:
         items.append(("epochs run", str(len(run.epochs))))
     seconds = run.meta.get("stage_seconds") or {}
@@ -289,7 +308,8 @@ def report_context(run: RunData) -> dict[str, Any]:
         "candidates": candidates,
         "candidates_within_noise": within_noise(candidates),
         "has_training": bool(run.steps or run.epochs),
-        "test": _test_table(run.test),
+        "test": _test_table(run.test, class_weighted(run.findings)),
+        "class_weighted": class_weighted(run.findings),
         "regression_baselines": "test_mean_rmse" in (run.test or {}),
         **class_tables(run.test or {}, run.data.get("class_names") or []),
         "findings_by_stage": _findings_by_stage(run.findings),
