@@ -148,7 +148,8 @@ def test_spikes_and_a_flat_range_test_blame_extreme_weights_first(tmp_path) -> N
     blamed = _blame_extreme_weights(ctx, [spike, flat, other])
     for before, after in zip((spike, flat), blamed, strict=False):
         assert after.message.startswith(before.message)
-        assert "'yes' weighs 75.5 (2 training rows), 150x" in after.message
+        assert "'yes' weighs 75.5, 150x the lightest class, with 2 training rows" \
+            in after.message
         assert after.fix.startswith("First act on the model stage's class_weights_extreme")
         assert after.fix.endswith(before.fix)
     assert blamed[2] is other

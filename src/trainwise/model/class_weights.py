@@ -84,8 +84,11 @@ class ExtremeWeights:
     def blame(self, finding: Finding) -> Finding:
         """`finding` (a spike, an exploding loss, a range test that did not fall) with the
         weights named as a likely cause, before the data or the lr its fix names."""
-        note = (f" The class weights are extreme ({self.listed(1)}, {self.ratio:.0f}x the "
-                "lightest): a batch holding such a row is steered by it, a likely cause.")
+        name, weight, rows = self.heavy[0]
+        note = (f" The class weights are extreme: '{name}' weighs {weight:.3g}, "
+                f"{self.ratio:.0f}x the lightest class, with {rows} training "
+                f"row{'s' * (rows != 1)}; a batch holding such a row is steered by it, a likely "
+                "cause.")
         first = ("First act on the model stage's class_weights_extreme warning (merge, drop or "
                  "collect rows of the heavy classes, or train.class_weights = \"none\"). Then: ")
         return replace(finding, message=finding.message + note, fix=first + finding.fix,
