@@ -49,6 +49,24 @@ def test_class_imbalance_warns_with_counts():
     # the fix names a setting that exists, and the metrics the report now shows
     assert 'train.class_weights = "balanced"' in finding.fix
     assert "train.class_weights" in valid_keys() and "balanced accuracy" in finding.fix
+    assert "class 'c2' has 10 rows, 25x fewer than the 250 of class 'c0'" in finding.message
+
+
+def test_class_imbalance_wording_holds_on_one_row_and_knows_the_weights_are_set():
+    # it read "class 'single' has 1 rows, 0.00 x the 899" and advised class_weights =
+    # "balanced" to a run that had it set (audit s9 I11)
+    data = clean(1300)
+    data.y = np.array([0] * 899 + [1] * 400 + [2] * 1)
+    data.class_names = ["0", "1", "single"]
+    finding = by_code(audit(data)[0])["class_imbalance"]
+    assert "class 'single' has 1 row, 899x fewer than the 899 of class '0'" in finding.message
+    assert "'single' has a single row: it can be trained on or scored, never both" \
+        in finding.message
+    assert 'consider train.class_weights = "balanced"' in finding.fix
+    weighted = by_code(audit(data, class_weights="balanced")[0])["class_imbalance"]
+    assert 'consider train.class_weights' not in weighted.fix
+    assert 'train.class_weights = "balanced" is already set' in weighted.fix
+    assert "collect more rare-class rows" in weighted.fix
 
 
 def test_single_class_is_an_error():
