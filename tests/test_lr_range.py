@@ -399,6 +399,30 @@ def test_the_summary_does_not_claim_a_fall_that_no_seed_showed():
     assert "95% of the loss's fall done" in fell[0].message
 
 
+@pytest.mark.parametrize("end_lr", [0.1, 1.0, 10.0])
+def test_a_range_that_never_rose_is_not_labelled_rising_nor_told_to_raise_end_lr_forever(end_lr):
+    """Audit s9 I12: '... to 1 (loss rising again)' beside 'the loss was still falling at
+    end_lr ... Raise end_lr (e.g. 10x)', which came again at end_lr 10."""
+    lrs = list(np.geomspace(1e-6, end_lr, 100))
+
+    class Curve:
+        def __init__(self, seed):
+            self.seed, self.lrs = seed, lrs
+            noise = 0.02 * np.random.default_rng(seed).standard_normal(100)
+            x = np.log10(lrs) - np.log10(end_lr)  # falling until the end of the ramp
+            self.losses = list(2.3 - 2 / (1 + np.exp(-3 * (x + 1))) + noise)
+
+    findings = verdict([Curve(s) for s in range(2)], "trainwise").findings
+    summary, [no_rise] = findings[0], [f for f in findings if f.code == "lr_range_no_rise"]
+    assert "(the end of the test: the loss never rose)" in summary.message
+    assert "rising again" not in summary.message
+    if end_lr < 1:
+        assert no_rise.severity is Severity.WARNING and "Raise end_lr" in no_rise.fix
+    else:
+        assert no_rise.severity is Severity.INFO and "Raise end_lr" not in no_rise.fix
+        assert "Keep end_lr" in no_rise.fix
+
+
 def test_digits_mlp_suggestion_is_sane_for_adamw():
     from sklearn.datasets import load_digits
 

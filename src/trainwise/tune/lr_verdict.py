@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
 
-from trainwise.findings import Finding, info, warning
+from trainwise.findings import Finding, Severity, info, warning
 from trainwise.tune.lr_rule import LrSuggestion, suggest_range
 from trainwise.tune.suggest import get_rule
 
 # Seeds further apart than 0.3 decades (2x) are more than the short-run search's log-spaced
 # candidates (3-5 points per 1-1.5 decades) can absorb by themselves (tuning_anchors.md §9).
 MAX_SPREAD_DECADES = 0.3
+# A test that reached lr 1 without the loss rising has gone past where AdamW (the default
+# optimiser) trains: its steps are normalised, so with BatchNorm the loss may never diverge,
+# and on 2% positives the batch loss past the bottom is mostly noise. An MLP there still did
+# not rise at end_lr 10, and "raise end_lr 10x" repeated (audit s9 I12).
+HIGH_END_LR = 1.0
 
 
 class Curve(Protocol):
@@ -50,13 +55,27 @@ def verdict(curves: Sequence[Curve], rule: str) -> Verdict:
                      _geometric_median([r.lr_high for r in ranges]),
                      float(logs.max() - logs.min()), points)
     fell = not all("no_descent" in r.flags for r in ranges)
-    result.findings = [_summary(result, curves, rule, fell), *_flag_warnings(ranges, curves)]
+    unrisen = [c.seed for c, r in zip(curves, ranges, strict=True) if "no_rise" in r.flags]
+    result.findings = [_summary(result, curves, rule, fell, unrisen),
+                       *_flag_warnings(ranges, curves)]
     if result.spread_decades > MAX_SPREAD_DECADES:
         result.findings.append(_spread_warning(result, curves))
     return result
 
 
-def _summary(result: Verdict, curves: Sequence[Curve], rule: str, fell: bool) -> Finding:
+def _high_end(seeds: list[int], unrisen: list[int]) -> str:
+    """What the range's upper end is: where the loss rose again, or, in the seeds flagged
+    no_rise, just the end of the test (it read "loss rising again" beside a warning that the
+    loss never rose)."""
+    if not unrisen:
+        return "loss rising again"
+    if len(unrisen) == len(seeds):
+        return "the end of the test: the loss never rose"
+    return f"loss rising again; in seed(s) {unrisen} the end of the test, with no rise"
+
+
+def _summary(result: Verdict, curves: Sequence[Curve], rule: str, fell: bool,
+             unrisen: list[int]) -> Finding:
     seeds = [c.seed for c in curves]
     why = " (95% of the loss's fall done)" if rule == "trainwise" else ""
     if not fell:  # no seed's loss fell beyond its noise: the point is where noise dipped
@@ -65,8 +84,8 @@ def _summary(result: Verdict, curves: Sequence[Curve], rule: str, fell: bool) ->
         "tune", "lr_range",
         f"Learning-rate range test ({len(seeds)} seed(s), rule '{rule}'): peak lr "
         f"{result.lr:.2g} for a one-cycle schedule{why}; range "
-        f"{result.lr_low:.2g} (3/4 of the fall done) to {result.lr_high:.2g} (loss rising "
-        "again) for the short-run search.",
+        f"{result.lr_low:.2g} (3/4 of the fall done) to {result.lr_high:.2g} "
+        f"({_high_end(seeds, unrisen)}) for the short-run search.",
         lr=result.lr, lr_low=result.lr_low, lr_high=result.lr_high,
         spread_decades=result.spread_decades, rule=rule, seeds=seeds,
         suggestions=result.suggestions, steps=[len(c.lrs) for c in curves])
@@ -80,8 +99,9 @@ _FLAG_TEXT = {
         "raise end_lr. A loss that is very noisy (small batches) hides its fall: a larger "
         "batch_size steadies it."),
     "no_rise": (
-        "the loss was still falling at end_lr, so the test never saw where it diverges",
-        "Raise end_lr (e.g. 10x) and rerun; until then the suggestion may be too low."),
+        "the loss had not risen again by end_lr, so the test never saw where it diverges",
+        "Raise end_lr (e.g. 10x, to at most 10) and rerun; until then the suggestion may be "
+        "too low."),
     "falls_at_start": (
         "the loss fell from the first steps, so the flat start is not visible",
         "Lower start_lr (e.g. 100x) and rerun; the range's low end may be too high."),
@@ -91,13 +111,26 @@ _FLAG_TEXT = {
 }
 
 
+# no_rise past HIGH_END_LR: a higher end_lr would not help, so say what the range then is
+_NO_RISE_HIGH_END_FIX = (
+    "Keep end_lr: AdamW rarely trains above lr ~1, and its normalised steps (with BatchNorm, "
+    "or a loss that is mostly noise past its bottom) may never diverge. The range's upper "
+    "end is the end of the test, and the short runs pick inside the range by validation "
+    "loss; with another optimiser (e.g. SGD) a higher end_lr can help.")
+
+
 def _flag_warnings(ranges: Sequence[LrSuggestion], curves: Sequence[Curve]) -> list[Finding]:
     found = []
     for flag, (what, fix) in _FLAG_TEXT.items():
-        seeds = [c.seed for c, r in zip(curves, ranges, strict=True) if flag in r.flags]
-        if seeds:
-            found.append(warning("tune", f"lr_range_{flag}",
-                                 f"Range test, seed(s) {seeds}: {what}.", fix, seeds=seeds))
+        flagged = [c for c, r in zip(curves, ranges, strict=True) if flag in r.flags]
+        seeds = [c.seed for c in flagged]
+        if not seeds:
+            continue
+        found.append(warning("tune", f"lr_range_{flag}",
+                             f"Range test, seed(s) {seeds}: {what}.", fix, seeds=seeds))
+        if flag == "no_rise" and min(c.lrs[-1] for c in flagged) >= HIGH_END_LR:
+            # nothing left to raise: a note, not a warning that repeats whatever end_lr is
+            found[-1] = replace(found[-1], severity=Severity.INFO, fix=_NO_RISE_HIGH_END_FIX)
     return found
 
 
