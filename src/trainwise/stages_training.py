@@ -25,6 +25,7 @@ from trainwise.train.diagnose_perfect import held_out_too_good
 from trainwise.train.diagnose_schedule import CUT_LR_SHARE, after_early_stopping
 from trainwise.train.intervals import percent, split_accuracy_interval
 from trainwise.train.loop import fit
+from trainwise.train.ranking_verdict import validation_threshold
 from trainwise.train.regression_metrics import (
     baselines_text,
     previous_values,
@@ -289,7 +290,8 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
         extra, findings = class_results(row["test_confusion"], ctx.splits["train"].y,
                                         ctx.data.class_names,
                                         ctx.config.train.class_weights == "balanced",
-                                        lr=ctx.lr or None)
+                                        lr=ctx.lr or None, scores=row,
+                                        val_threshold=validation_threshold(ctx.history))
         row.update(extra)
     else:
         extra, findings = regression_results(row, ctx.splits["train"].y, ctx.splits["test"].y,

@@ -18,6 +18,7 @@ import torch
 
 from trainwise.data.audit import IMBALANCE_RATIO
 from trainwise.findings import Finding, warning
+from trainwise.train.ranking_verdict import judged_by_ranking
 
 # The model must beat "always the most frequent class" by this much (in accuracy) to count as
 # having learned something: one point, and at least one more right answer on a small split.
@@ -159,14 +160,18 @@ def class_name(names: list[str], index: int) -> str:
 
 def class_results(confusion: list[list[int]], train_targets: np.ndarray,
                   class_names: list[str], class_weighted: bool = False,
-                  lr: float | None = None) -> tuple[dict[str, Any], list[Finding]]:
+                  lr: float | None = None, scores: dict[str, Any] | None = None,
+                  val_threshold: dict[str, Any] | None = None
+                  ) -> tuple[dict[str, Any], list[Finding]]:
     """The test row's extra keys (the majority baseline, per-class metrics) and the
     baseline warning, from the test confusion matrix and the training labels.
 
     A class-weighted loss trades majority-class hits for rare-class recall, so its accuracy
     may fall below the majority baseline by design: it is held to balanced accuracy instead,
     against the 1 / k that any constant answer scores. `lr`: the peak lr training used, named
-    when the model learned nothing."""
+    when the model learned nothing. `scores`: the test row's ROC-AUC / average precision
+    (ranking.py), which decide whether "no better than chance" at the argmax means the model
+    learned nothing; `val_threshold`: the F1-best threshold on validation, named if not."""
     matrix = torch.tensor(confusion, dtype=torch.int64)
     majority = majority_class(train_targets)
     num_rows = int(matrix.sum())
@@ -185,6 +190,9 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
                                  extra["test_baseline_class"], balanced,
                                  int((matrix.sum(dim=1) > 0).sum()), class_ratio(train_targets),
                                  lr)
+    if found is not None and scores is not None:
+        found = judged_by_ranking(found, matrix, scores, class_names, val_threshold,
+                                  class_weighted)
     return extra, [found] if found else []
 
 

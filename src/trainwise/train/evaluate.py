@@ -11,6 +11,7 @@ from torch import nn
 from trainwise.findings import TrainwiseError
 from trainwise.train.calibration import ECE_BINS, confidence_stats
 from trainwise.train.class_metrics import balanced_accuracy, confusion_matrix
+from trainwise.train.ranking import ranking_metrics
 
 
 def inputs_and_targets(batch: Any) -> tuple[Any, Any]:
@@ -109,6 +110,9 @@ def evaluate(model: nn.Module, loader: Any, loss_fn: nn.Module, task: str,
         row[f"{prefix}_ece"] = stats["ece"]
         row[f"{prefix}_confidence_hist"] = stats["confidence_hist"]
         row[f"{prefix}_reliability"] = reliability(probs, targets)
+        # the argmax hides a model that ranks the rare class well but never gives it 0.5;
+        # the threshold that would recover it is picked on validation, never on test
+        row.update(ranking_metrics(probs, targets, prefix, pick_threshold=prefix == "val"))
     else:
         error = outputs.reshape(targets.shape) - targets
         row[f"{prefix}_mae"] = float(error.abs().mean())

@@ -1,0 +1,108 @@
+"""Whether "no better than chance at the argmax" means the model learned nothing.
+
+The evaluate stage's baseline checks (class_metrics.py) read the confusion matrix, that is the
+argmax. On 2% positives a model whose scores rank them very well (ROC-AUC 0.98) may still
+never give one a probability above 0.5: the argmax then always answers the majority class,
+and "learned nothing" would send the user to the learning rate and the features, when the
+fix is a decision threshold. This module settles it with the test split's ROC-AUC.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import torch
+
+from trainwise.findings import Finding, warning
+from trainwise.train.ranking import ranking_text
+
+# At or above this test ROC-AUC the scores rank the classes: "learned nothing" would be wrong.
+# 0.5 is a random ranking; with 20 positives among 1,000 rows a random ranking's AUC has a
+# standard deviation of about 0.065 (Mann-Whitney: sqrt((n+1) / (12 n0 n1))), so 0.6 is
+# already unusual by luck, and below it the scores carry too little to act on (a threshold
+# picked from them would not find the rare class either). Hosmer & Lemeshow call 0.5-0.6
+# "no discrimination" for the same reason.
+RANKS_SOMETHING_AUC = 0.6
+
+
+def _name(names: list[str], index: int) -> str:
+    return names[index] if index < len(names) else str(index)
+
+
+def never_predicted(matrix: torch.Tensor) -> list[int]:
+    """Classes with test rows that the argmax never answers (an all-zero column)."""
+    support, predicted = matrix.sum(dim=1), matrix.sum(dim=0)
+    return [i for i in range(len(matrix)) if support[i] > 0 and predicted[i] == 0]
+
+
+def judged_by_ranking(found: Finding, matrix: torch.Tensor, scores: dict[str, Any],
+                      names: list[str], val_threshold: dict[str, Any] | None = None,
+                      class_weighted: bool = False) -> Finding:
+    """`found` (an evaluate-stage baseline warning) checked against the test ROC-AUC in
+    `scores` (the test row). Only the "no better than chance" verdicts (those with
+    evidence["chance"]) are judged: kept, with the AUC that confirms them, when the ranking
+    is poor too; replaced by `argmax_misses_classes` when it is good. Unchanged when the
+    AUC is undefined (a class with no test row, too many classes)."""
+    auc = scores.get("test_roc_auc")
+    if "chance" not in found.evidence or auc is None or not math.isfinite(auc):
+        return found
+    evidence = {k: scores[k] for k in ("test_roc_auc", "test_average_precision",
+                                       "test_ap_chance") if scores.get(k) is not None}
+    if auc < RANKS_SOMETHING_AUC:
+        return dataclasses.replace(
+            found, message=found.message.rstrip(".") + f"; its scores rank no better either "
+            f"({ranking_text(scores, names)}).", evidence={**found.evidence, **evidence})
+    missed = never_predicted(matrix)
+    at_argmax = (f"never predicts class {_quoted(missed, names)} at the argmax" if missed
+                 else "answers no better than chance at the argmax")
+    said = (f"The model ranks the test rows well ({ranking_text(scores, names)}) but "
+            f"{at_argmax}: balanced accuracy {found.evidence['balanced_accuracy']:.1%} against "
+            f"the {found.evidence['chance']:.1%} of a constant answer. The argmax metrics "
+            "read as \"learned nothing\"; the scores show it learned to tell the classes "
+            "apart.")
+    return warning("evaluate", "argmax_misses_classes", said,
+                   _threshold_fix(missed, val_threshold, names, class_weighted),
+                   **{**found.evidence, **evidence,
+                      "never_predicted": [_name(names, i) for i in missed]})
+
+
+def _quoted(indices: list[int], names: list[str]) -> str:
+    return ", ".join(f"'{_name(names, i)}'" for i in indices)
+
+
+def _threshold_fix(missed: list[int], val_threshold: dict[str, Any] | None, names: list[str],
+                   class_weighted: bool) -> str:
+    """Pick a threshold on validation (with the F1-best one when it is for the missed
+    class), or weigh the classes; not the learning rate or the features."""
+    fix = "Pick a decision threshold on the validation split instead of the argmax"
+    if val_threshold is not None and missed == [val_threshold["class"]]:
+        name = _name(names, val_threshold["class"])
+        fix += (f": there F1 is highest when P('{name}') >= {val_threshold['threshold']:.3g} "
+                f"(F1 {val_threshold['f1']:.2f}, precision {val_threshold['precision']:.0%}, "
+                f"recall {val_threshold['recall']:.0%} on validation)")
+    fix += ". "
+    if not class_weighted:
+        fix += ("Or set train.class_weights = \"balanced\", which moves the probabilities "
+                "toward the rare classes; compare the two runs by ROC-AUC and average "
+                "precision, not by accuracy.")
+    else:
+        fix += ("The class weights already move the probabilities toward the rare classes; "
+                "judge the model by ROC-AUC and average precision, not by accuracy.")
+    return fix
+
+
+def validation_threshold(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The F1-best threshold of the best epoch's validation row (the weights training kept,
+    lowest validation loss), with the class it applies to; None when it was not recorded
+    (more than two classes, a run from before it was, a validation split missing a class)."""
+    epochs = [row for row in history if row.get("kind") == "epoch"
+              and isinstance(row.get("val_loss"), int | float) and math.isfinite(row["val_loss"])]
+    if not epochs:
+        return None
+    best = min(epochs, key=lambda row: row["val_loss"])
+    picked = best.get("val_f1_threshold")
+    if not isinstance(picked, dict) or "val_positive_class" not in best:
+        return None
+    return {**picked, "class": int(best["val_positive_class"])}

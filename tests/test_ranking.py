@@ -1,0 +1,112 @@
+"""Threshold-free metrics (ROC-AUC, average precision) checked against scikit-learn, and the
+evaluate verdict they settle: a model that ranks a 2% class well but never predicts it at the
+argmax has not "learned nothing" (audit s9 I1)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn import metrics
+from torch import nn
+
+from trainwise.train.class_metrics import class_results, confusion_matrix
+from trainwise.train.evaluate import evaluate
+from trainwise.train.ranking import MAX_RANKED_CLASSES, ranking_metrics
+from trainwise.train.ranking_verdict import validation_threshold
+
+
+def _fraud_like(seed: int, n: int = 1000, positives: int = 20, signal: float = 3.0
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (N, 2) of a model that ranks the positives well (`signal` apart) yet keeps
+    P(positive) below 0.5 on every row: the argmax always says class 0."""
+    rng = np.random.default_rng(seed)
+    y = np.zeros(n, dtype=np.int64)
+    y[rng.choice(n, positives, replace=False)] = 1
+    margin = -6.0 + signal * y + rng.normal(0, 1, n)  # logit(P(1)) ~ -6 or -3: never > 0
+    logits = np.stack([np.zeros(n), np.minimum(margin, -0.1)], axis=1)
+    return torch.tensor(logits, dtype=torch.float32), torch.tensor(y)
+
+
+def test_binary_metrics_match_sklearn_for_the_rarer_class() -> None:
+    logits, y = _fraud_like(0)
+    p = logits.softmax(dim=1)[:, 1].numpy()
+    row = ranking_metrics(logits.softmax(dim=1), y, "test")
+    assert row["test_positive_class"] == 1
+    assert row["test_roc_auc"] == pytest.approx(metrics.roc_auc_score(y.numpy(), p))
+    assert row["test_average_precision"] == pytest.approx(
+        metrics.average_precision_score(y.numpy(), p))
+    assert row["test_ap_chance"] == pytest.approx(0.02)
+    # the rare class coded 0: its AP, not the majority's (which sits near 0.98 regardless)
+    flipped = ranking_metrics(logits.softmax(dim=1).flip(1), 1 - y, "test")
+    assert flipped["test_positive_class"] == 0
+    assert flipped["test_average_precision"] == pytest.approx(row["test_average_precision"])
+
+
+def test_multiclass_macro_one_vs_rest_auc_matches_sklearn() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 4, 300)
+    probs = torch.tensor(rng.random((300, 4)) + np.eye(4)[y]).softmax(dim=1)
+    row = ranking_metrics(probs, torch.tensor(y), "val")
+    assert row["val_roc_auc"] == pytest.approx(metrics.roc_auc_score(
+        y, probs.numpy(), multi_class="ovr", average="macro"))
+    assert "val_average_precision" not in row
+
+
+def test_auc_is_undefined_when_a_class_has_no_row_or_there_are_too_many() -> None:
+    probs = torch.full((5, 3), 1 / 3)
+    assert ranking_metrics(probs, torch.tensor([0, 0, 1, 1, 0]), "test")["test_roc_auc"] is None
+    binary = ranking_metrics(torch.full((4, 2), 0.5), torch.tensor([0, 0, 0, 0]), "test")
+    assert binary["test_roc_auc"] is None and binary["test_average_precision"] is None
+    many = MAX_RANKED_CLASSES + 1
+    y = torch.arange(many).repeat(2)
+    assert ranking_metrics(torch.full((2 * many, many), 1 / many), y, "v")["v_roc_auc"] is None
+
+
+def test_validation_picks_the_f1_best_threshold_and_test_does_not() -> None:
+    logits, y = _fraud_like(2)
+    val = evaluate(nn.Identity(), [(logits, y)], nn.CrossEntropyLoss(), "classification")
+    picked = val["val_f1_threshold"]
+    predicted = logits.softmax(dim=1)[:, 1].numpy() >= picked["threshold"]
+    assert picked["f1"] == pytest.approx(metrics.f1_score(y.numpy(), predicted))
+    assert picked["recall"] == pytest.approx(metrics.recall_score(y.numpy(), predicted))
+    score, truth = logits.softmax(dim=1)[:, 1].numpy(), y.numpy() == 1
+    cuts = score[None, :] >= np.unique(score)[:, None]  # (cuts, N): no other cut does better
+    hits = (cuts & truth).sum(axis=1)
+    assert picked["f1"] == pytest.approx(np.max(2 * hits / (cuts.sum(axis=1) + truth.sum())))
+    test = evaluate(nn.Identity(), [(logits, y)], nn.CrossEntropyLoss(), "classification",
+                    prefix="test", confusion=True)
+    assert "test_f1_threshold" not in test and test["test_roc_auc"] == val["val_roc_auc"]
+
+
+def _verdict(signal: float) -> tuple[dict, list]:
+    logits, y = _fraud_like(3, signal=signal)
+    history = [{"kind": "epoch", "epoch": 1, **evaluate(
+        nn.Identity(), [_fraud_like(4, signal=signal)], nn.CrossEntropyLoss(),
+        "classification")}]
+    test = evaluate(nn.Identity(), [(logits, y)], nn.CrossEntropyLoss(), "classification",
+                    prefix="test", confusion=True)
+    assert confusion_matrix(logits.argmax(dim=1), y, 2)[:, 1].sum() == 0  # never says "1"
+    y_train = np.array([0] * 980 + [1] * 20)
+    return test, class_results(test["test_confusion"], y_train, ["0", "1"], scores=test,
+                               val_threshold=validation_threshold(history))[1]
+
+
+def test_a_good_ranker_that_never_predicts_the_rare_class_did_not_learn_nothing() -> None:
+    test, [finding] = _verdict(signal=4.0)
+    assert test["test_roc_auc"] > 0.9
+    assert finding.code == "argmax_misses_classes"
+    assert "learned nothing (" not in finding.message
+    assert "never predicts class '1' at the argmax" in finding.message
+    assert f"ROC-AUC {test['test_roc_auc']:.3f}" in finding.message
+    assert "0.020 by chance" in finding.message
+    assert "validation" in finding.fix and "P('1') >=" in finding.fix
+    assert "learning rate" not in finding.fix
+
+
+def test_a_poor_ranker_still_learned_nothing() -> None:
+    test, [finding] = _verdict(signal=0.0)
+    assert test["test_roc_auc"] < 0.6
+    assert finding.code == "below_majority_baseline"
+    assert "learned nothing" in finding.message and "rank no better" in finding.message
+    assert finding.evidence["test_roc_auc"] == pytest.approx(test["test_roc_auc"])
