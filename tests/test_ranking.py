@@ -110,3 +110,24 @@ def test_a_poor_ranker_still_learned_nothing() -> None:
     assert finding.code == "below_majority_baseline"
     assert "learned nothing" in finding.message and "rank no better" in finding.message
     assert finding.evidence["test_roc_auc"] == pytest.approx(test["test_roc_auc"])
+
+
+def test_the_test_result_line_and_report_table_show_the_ranking(tmp_path) -> None:
+    """audit s9 I3: the CLI line and the report's test table carry ROC-AUC and AP beside the
+    argmax metrics, and 'n/a' where they are undefined."""
+    from trainwise.recipe import _beside_accuracy
+    from trainwise.reporting.context import _test_table
+
+    logits, y = _fraud_like(5)
+    test = {"test_accuracy": 0.98, "test_baseline_accuracy": 0.98, "test_baseline_class": "0",
+            "test_balanced_accuracy": 0.5, **ranking_metrics(logits.softmax(dim=1), y, "test")}
+    expected = (f"ROC-AUC {test['test_roc_auc']:.3f}, average precision "
+                f"{test['test_average_precision']:.3f} vs 0.020 by chance")
+    assert _beside_accuracy(test).endswith(f"balanced accuracy 50.0%, {expected}")
+    table = dict(_test_table(test))
+    assert [k for k, _ in _test_table(test)][3:6] == [  # right under balanced accuracy
+        "test_balanced_accuracy", "test ROC-AUC", "test average precision (PR-AUC)"]
+    assert table["test ROC-AUC"] == f"{test['test_roc_auc']:.4g}"
+    test["test_roc_auc"] = test["test_average_precision"] = None
+    assert dict(_test_table(test))["test ROC-AUC"] == "n/a"
+    assert "ROC-AUC n/a (a class has no row in this split" in _beside_accuracy(test)

@@ -109,6 +109,9 @@ def _check_class_results(result):
     (result_finding,) = [f for f in read_findings(result.path) if f.code == "test_result"]
     assert (f"held-out samples, 95% interval {percent(interval.low)}-{percent(interval.high)}% "
             "(always answering") in result_finding.message
+    # the threshold-free view beside the argmax's (audit s9 I3)
+    assert f"ROC-AUC {test['test_roc_auc']:.3f}, average precision" in result_finding.message
+    assert f"ROC-AUC {test['test_roc_auc']:.3f}, average precision" in result.verdict
     assert [r for r in read_history(result.path) if r["kind"] == "test"][0] == {
         "kind": "test", **test}
 

@@ -60,6 +60,7 @@ from trainwise.stages import RunContext, stage_data, stage_model, stage_split
 from trainwise.stages_training import stage_check, stage_evaluate, stage_train, stage_tune
 from trainwise.train.grad_norms import precision_in_use
 from trainwise.train.intervals import split_accuracy_interval
+from trainwise.train.ranking import ranking_text
 from trainwise.train.regression_metrics import r2_text
 from trainwise.tune.batch_size import is_oom
 
@@ -215,6 +216,9 @@ def _beside_accuracy(test: dict[str, Any]) -> str:
     text = f" ({'; '.join(inside)})" if inside else ""
     if "test_balanced_accuracy" in test and "test_baseline_accuracy" in test:
         text += f", balanced accuracy {test['test_balanced_accuracy']:.1%}"
+    ranking = ranking_text(test)  # the scores' view: argmax metrics read one threshold only
+    if ranking:
+        text += f", {ranking}"
     return text
 
 

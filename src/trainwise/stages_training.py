@@ -25,6 +25,7 @@ from trainwise.train.diagnose_perfect import held_out_too_good
 from trainwise.train.diagnose_schedule import CUT_LR_SHARE, after_early_stopping
 from trainwise.train.intervals import percent, split_accuracy_interval
 from trainwise.train.loop import fit
+from trainwise.train.ranking import ranking_text
 from trainwise.train.ranking_verdict import validation_threshold
 from trainwise.train.regression_metrics import (
     baselines_text,
@@ -342,6 +343,9 @@ def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
                f"held-out samples{within} (always answering '{row['test_baseline_class']}', the "
                f"training split's most frequent class: {row['test_baseline_accuracy']:.2%}); "
                f"balanced accuracy {row['test_balanced_accuracy']:.2%}")
+    ranking = ranking_text(row, ctx.data.class_names)  # threshold-free, beside the argmax's
+    if ranking:
+        message += f", {ranking}"
     lowest = lowest_recall(row["test_per_class"], ctx.data.class_names)
     if lowest is not None:
         message += f", lowest recall {lowest[1]:.0%} (class '{lowest[0]}')"

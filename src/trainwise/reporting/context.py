@@ -130,6 +130,8 @@ def fmt_evidence(value: Any, limit: int = 80) -> str:
 
 
 def _metric(key: str, value: Any) -> str:
+    if value is None and key in _RANKING_LABELS:  # undefined: a class without test rows
+        return "n/a"
     if "accuracy" in key and isinstance(value, int | float):
         return f"{100 * value:.1f} %"
     return fmt_number(value)
@@ -150,13 +152,19 @@ def _verdict(run: RunData) -> str:
 # read together: accuracy means little until set beside always answering the majority class,
 # an RMSE until set beside R^2 and what a constant (or the previous value) scores
 _TEST_ORDER = ("test_accuracy", "test_baseline_accuracy", "test_baseline_class",
-               "test_balanced_accuracy", "test_rmse", "test_mae", "test_r2", "test_mean_rmse",
-               "test_mean_mae", "test_previous_rmse", "test_previous_mae")
+               "test_balanced_accuracy", "test_roc_auc", "test_average_precision",
+               "test_ap_chance", "test_positive_class", "test_rmse", "test_mae", "test_r2",
+               "test_mean_rmse", "test_mean_mae", "test_previous_rmse", "test_previous_mae")
 # Names for keys that read badly spelt out ("test mean rmse": the mean of what?)
 # the regression baselines by the names the warnings and the test_result line use
 _BASELINE_LABELS = {f"test_{key}_{metric}": f"{metric.upper()} of {name}"
                     for key, name in BASELINES.items() for metric in ("rmse", "mae")}
+_RANKING_LABELS = {  # threshold-free: how well the probabilities rank, whatever the argmax says
+    "test_roc_auc": "test ROC-AUC", "test_average_precision": "test average precision (PR-AUC)",
+    "test_ap_chance": "average precision by chance (the positive class's share)",
+    "test_positive_class": "positive class (index), the test split's rarer"}
 _TEST_LABELS = {"test_rmse": "test RMSE", "test_mae": "test MAE", "test_r2": "test R²",
+                **_RANKING_LABELS,
                 **_BASELINE_LABELS}
 
 
