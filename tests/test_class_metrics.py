@@ -23,7 +23,7 @@ from trainwise.train.evaluate import evaluate
 
 def _labels(seed: int, num_classes: int, n: int = 200) -> tuple[np.ndarray, np.ndarray]:
     """Skewed true labels and noisy predictions; the last class is never predicted, so
-    precision there is 0/0 (sklearn: 0 with zero_division=0)."""
+    precision there is 0/0 (sklearn: NaN with zero_division=np.nan)."""
     rng = np.random.default_rng(seed)
     share = np.linspace(1, 0.1, num_classes)
     y_true = rng.choice(num_classes, size=n, p=share / share.sum())
@@ -34,9 +34,12 @@ def _labels(seed: int, num_classes: int, n: int = 200) -> tuple[np.ndarray, np.n
 
 @pytest.mark.parametrize(("seed", "num_classes"), [(0, 2), (1, 3), (2, 7)])
 def test_metrics_match_sklearn(seed: int, num_classes: int) -> None:
+    """One more class than the labels hold (no true row, never predicted): its precision,
+    recall and F1 are undefined, as are the never-predicted class's precision (audit s9
+    I10: None, printed n/a, not 0)."""
     y_true, y_pred = _labels(seed, num_classes)
-    labels = list(range(num_classes))
-    matrix = confusion_matrix(torch.tensor(y_pred), torch.tensor(y_true), num_classes)
+    labels = list(range(num_classes + 1))
+    matrix = confusion_matrix(torch.tensor(y_pred), torch.tensor(y_true), num_classes + 1)
     np.testing.assert_array_equal(matrix.numpy(),
                                   metrics.confusion_matrix(y_true, y_pred, labels=labels))
     assert balanced_accuracy(matrix) == pytest.approx(
@@ -44,9 +47,11 @@ def test_metrics_match_sklearn(seed: int, num_classes: int) -> None:
     ours = per_class(matrix)
     for name, reference in (("precision", metrics.precision_score),
                             ("recall", metrics.recall_score), ("f1", metrics.f1_score)):
-        np.testing.assert_allclose(ours[name], reference(y_true, y_pred, labels=labels,
-                                                         average=None, zero_division=0))
-    assert ours["support"] == np.bincount(y_true, minlength=num_classes).tolist()
+        values = np.array([np.nan if v is None else v for v in ours[name]])
+        np.testing.assert_allclose(values, reference(y_true, y_pred, labels=labels,
+                                                     average=None, zero_division=np.nan))
+    assert ours["precision"][num_classes - 1] is None and ours["recall"][num_classes] is None
+    assert ours["support"] == np.bincount(y_true, minlength=num_classes + 1).tolist()
 
 
 def test_balanced_accuracy_leaves_out_a_class_absent_from_the_targets() -> None:

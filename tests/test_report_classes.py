@@ -108,3 +108,16 @@ def test_regression_shows_r2_beside_the_baselines(tmp_path: Path) -> None:
     # series it is the one that matters (it beats the model here)
     assert "test R²" in headline and "RMSE of predicting the training mean" in headline
     assert "RMSE of repeating the previous value" in headline and "0.521" in headline
+
+
+def test_undefined_precision_and_recall_read_n_a_not_zero(tmp_path: Path) -> None:
+    """audit s9 I10: 'yes' is never predicted (precision 0/0) and 'maybe' has no test row
+    (recall 0/0): both were printed 0.0 %, which reads as a model failure."""
+    y_true = np.array([0] * 40 + [1] * 5)
+    y_pred = np.zeros(45, dtype=np.int64)
+    text = _render(tmp_path, _test_row(y_true, y_pred, 3), ["no", "yes", "maybe"])
+    rows = re.findall(r"<tr><td>(\w+)</td>((?:<td[^>]*>[^<]*</td>)+)</tr>", _section(text))
+    cells = {name: re.findall(r">([^<]*)<", tds)[::2] for name, tds in rows}
+    assert cells["yes"] == ["5", "n/a (never predicted)", "0.0 %", "0.000"]
+    assert cells["maybe"] == ["0", "n/a (never predicted)", "n/a (no test rows)", "n/a"]
+    assert cells["no"] == ["40", "88.9 %", "100.0 %", "0.941"]

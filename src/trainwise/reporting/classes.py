@@ -36,8 +36,17 @@ def class_tables(test: Row, class_names: list[str]) -> dict[str, Any]:
 def _class_rows(per_class: dict[str, list[Any]], class_names: list[str]) -> list[Row]:
     keys = ("precision", "recall", "f1", "support")
     columns = [per_class.get(key) or [] for key in keys]
-    return [{"name": class_name(class_names, i), **dict(zip(keys, values, strict=True))}
+    rows = [{"name": class_name(class_names, i), **dict(zip(keys, values, strict=True))}
             for i, values in enumerate(zip(*columns, strict=True))]
+    for row in rows:  # None: undefined (0 / 0), which 0.0 % would pass off as a failure
+        row["precision_text"] = _percent(row["precision"], "n/a (never predicted)")
+        row["recall_text"] = _percent(row["recall"], "n/a (no test rows)")
+        row["f1_text"] = "n/a" if row["f1"] is None else f"{row['f1']:.3f}"
+    return rows
+
+
+def _percent(value: float | None, undefined: str) -> str:
+    return undefined if value is None else f"{100 * value:.1f} %"
 
 
 def _matrix(confusion: list[list[int]], class_names: list[str]) -> dict[str, Any]:

@@ -51,15 +51,21 @@ def balanced_accuracy(confusion: torch.Tensor) -> float:
 
 
 def per_class(confusion: torch.Tensor) -> dict[str, list[Any]]:
-    """Per class: precision, recall, F1 (0 where undefined, sklearn's zero_division=0) and the
-    number of true rows (support)."""
+    """Per class: precision, recall, F1 and the number of true rows (support).
+
+    None where undefined, as sklearn's zero_division=np.nan: precision of a class never
+    predicted (0 / 0), recall of a class with no true rows. Printed as 0% they read as a model
+    failure, when there is nothing to judge (a class absent from the split). F1 is
+    2 TP / (2 TP + FP + FN), sklearn's since 1.3: 0 for a class with rows never predicted,
+    None only for a class neither present nor predicted."""
     c = confusion.double()
     correct, support, predicted = c.diagonal(), c.sum(dim=1), c.sum(dim=0)
-    precision = torch.where(predicted > 0, correct / predicted.clamp(min=1), 0.0)
-    recall = torch.where(support > 0, correct / support.clamp(min=1), 0.0)
-    total = precision + recall
-    f1 = torch.where(total > 0, 2 * precision * recall / total.clamp(min=1e-12), 0.0)
-    return {"precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist(),
+
+    def ratio(top: torch.Tensor, bottom: torch.Tensor) -> list[float | None]:
+        return [float(t / b) if b > 0 else None for t, b in zip(top, bottom, strict=True)]
+
+    return {"precision": ratio(correct, predicted), "recall": ratio(correct, support),
+            "f1": ratio(2 * correct, support + predicted),
             "support": [int(s) for s in support.tolist()]}
 
 
