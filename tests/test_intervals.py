@@ -62,3 +62,27 @@ def test_the_console_verdict_gives_the_interval_and_the_rows() -> None:
     assert _beside_accuracy(test) == (" (95% CI 96.7-98.5%, 1000 rows; always '0': 50.0%), "
                                       "balanced accuracy 97.8%")
     assert _beside_accuracy({"test_accuracy": 0.9}) == ""  # nothing to set beside it
+
+
+def test_balanced_accuracy_interval_is_wilson_for_one_class_and_covers_95_percent() -> None:
+    """audit s9 I6: balanced accuracy, the mean of k recalls, gets a MOVER interval built
+    from their Wilson limits. One class present: exactly Wilson. Two classes of very unequal
+    size (500 rows at 99% recall, 12 at 90%): about 95% of simulated matrices' intervals hold
+    the true 94.5%, where the textbook mean +- 1.96 sqrt(sum r(1-r)/n) / k holds it about 70%
+    of the time (its width collapses whenever the small class's recall is 100%)."""
+    import numpy as np
+
+    from trainwise.train.intervals import balanced_accuracy_interval
+
+    assert balanced_accuracy_interval([[7, 3], [0, 0]]) == pytest.approx(wilson_by_hand(7, 10))
+    assert balanced_accuracy_interval([[0, 0], [0, 0]]) is None
+    assert balanced_accuracy_interval(None) is None  # a row without a matrix
+    low, high = balanced_accuracy_interval([[20, 0], [0, 3]])  # every recall 100%: a width
+    assert high == 1.0 and 0.5 < low < 0.9
+    rng = np.random.default_rng(0)
+    truth, covered, draws = (0.99 + 0.9) / 2, 0, 400
+    for big, small in zip(rng.binomial(500, 0.99, draws), rng.binomial(12, 0.9, draws),
+                          strict=True):
+        low, high = balanced_accuracy_interval([[big, 500 - big], [12 - small, small]])
+        covered += low <= truth <= high
+    assert 0.93 <= covered / draws <= 0.99

@@ -59,7 +59,8 @@ def test_imbalanced_result_shows_baseline_recall_and_matrix(tmp_path: Path) -> N
                          "test balanced accuracy"]  # the baseline right beside accuracy
     rows = re.findall(r"<tr><td>(\w+)</td>((?:<td[^>]*>[^<]*</td>)+)</tr>", section)
     cells = {name: re.findall(r">([^<]*)<", tds)[::2] for name, tds in rows}
-    assert cells["yes"] == ["17", "100.0 %", "11.8 %", "0.211"]  # rows, precision, recall, F1
+    # rows, precision and its 95% Wilson interval (2 of 2), recall and its (2 of 17), F1
+    assert cells["yes"] == ["17", "100.0 %", "34.2 – 100 %", "11.8 %", "3.3 – 34.3 %", "0.211"]
     matrix = section[section.index("Confusion matrix"):]
     counts = [re.findall(r'<td class="num(?: correct)?" style="[^"]*">(\d+)</td>', row)
               for row in re.findall(r"<tr><th>(?:no|yes)</th>(.*?)</tr>", matrix)]
@@ -118,6 +119,36 @@ def test_undefined_precision_and_recall_read_n_a_not_zero(tmp_path: Path) -> Non
     text = _render(tmp_path, _test_row(y_true, y_pred, 3), ["no", "yes", "maybe"])
     rows = re.findall(r"<tr><td>(\w+)</td>((?:<td[^>]*>[^<]*</td>)+)</tr>", _section(text))
     cells = {name: re.findall(r">([^<]*)<", tds)[::2] for name, tds in rows}
-    assert cells["yes"] == ["5", "n/a (never predicted)", "0.0 %", "0.000"]
-    assert cells["maybe"] == ["0", "n/a (never predicted)", "n/a (no test rows)", "n/a"]
-    assert cells["no"] == ["40", "88.9 %", "100.0 %", "0.941"]
+    assert cells["yes"][:2] == ["5", "n/a (never predicted)"] and cells["yes"][3:] == [
+        "0.0 %", "0 – 43.4 %", "0.000"]  # 0 of 5 found: Wilson's upper bound 43.4%
+    assert cells["maybe"] == ["0", "n/a (never predicted)", "", "n/a (no test rows)", "", "n/a"]
+    assert [cells["no"][i] for i in (0, 1, 3, 5)] == ["40", "88.9 %", "100.0 %", "0.941"]
+
+
+def test_intervals_and_a_note_for_classes_with_few_rows(tmp_path: Path) -> None:
+    """audit s9 I6: each precision / recall has its Wilson interval; balanced accuracy its
+    MOVER interval under it; classes under 10 test or validation rows are named."""
+    from trainwise.train.intervals import balanced_accuracy_interval, percent, wilson
+
+    y_true = np.array([0] * 300 + [1] * 20 + [2] * 3)
+    y_pred = y_true.copy()
+    y_pred[300:305] = 0  # 15 of 20 '1' found
+    y_pred[320:] = 0  # no '2' found
+    run = tmp_path / "run"
+    run.mkdir()
+    data = {"name": "t", "task": "classification", "class_names": ["a", "b", "c"],
+            "num_classes": 3, "class_counts": {"train": [900, 60, 9], "val": [150, 9, 1],
+                                               "test": [300, 20, 3]}}
+    (run / "meta.json").write_text(json.dumps({"data": data, "verdict": "done"}))
+    (run / "history.jsonl").write_text(json.dumps({"kind": "test", **_test_row(
+        y_true, y_pred, 3)}) + "\n")
+    context = report_context(load_run(run))
+    context.update(figures={}, extra_figures=[], problems=[])
+    section = _section(render_html(context))
+    low, high = wilson(15, 20)
+    assert f"<td class=\"num muted\">{percent(low)} – {percent(high)} %</td>" in section
+    low, high = balanced_accuracy_interval(_test_row(y_true, y_pred, 3)["test_confusion"])
+    assert f"{percent(low)} – {percent(high)} % (MOVER" in section
+    note = html.unescape(section[section.index("Fewer than 10 rows"):])
+    assert "'b' (20 test, 9 validation), 'c' (3 test, 1 validation)." in note
+    assert "'a'" not in note[:note.index(".")]

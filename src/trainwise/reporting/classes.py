@@ -11,17 +11,28 @@ from __future__ import annotations
 from typing import Any
 
 from trainwise.train.class_metrics import MAX_MATRIX_CLASSES, class_name, top_confusions
+from trainwise.train.intervals import percent, wilson
 
 Row = dict[str, Any]
+# Below this many rows one row moves a class's recall by over 10 points: the reliability
+# diagram greys such bins for the same reason
+FEW_ROWS = 10
 
 
-def class_tables(test: Row, class_names: list[str]) -> dict[str, Any]:
-    """The template's per-class rows, and either the full matrix or the top confusions."""
+def class_tables(test: Row, class_names: list[str],
+                 val_counts: list[int] | None = None) -> dict[str, Any]:
+    """The template's per-class rows (with 95% Wilson intervals when the matrix is there), a
+    note on classes with fewer than FEW_ROWS test or validation rows (`val_counts`, the
+    split's rows per class), and either the full matrix or the top confusions."""
     per_class, confusion = test.get("test_per_class"), test.get("test_confusion")
-    tables: dict[str, Any] = {"class_rows": [], "confusion": None, "top_confusions": []}
+    tables: dict[str, Any] = {"class_rows": [], "confusion": None, "top_confusions": [],
+                              "few_rows_note": ""}
+    matrix = confusion if isinstance(confusion, list) and confusion else None
     if isinstance(per_class, dict):
-        tables["class_rows"] = _class_rows(per_class, class_names)
-    if not isinstance(confusion, list) or not confusion:
+        tables["class_rows"] = _class_rows(per_class, class_names, matrix)
+        tables["few_rows_note"] = few_rows_note(per_class.get("support") or [], val_counts,
+                                                class_names)
+    if matrix is None:
         return tables
     if len(confusion) <= MAX_MATRIX_CLASSES:
         tables["confusion"] = _matrix(confusion, class_names)
@@ -33,7 +44,28 @@ def class_tables(test: Row, class_names: list[str]) -> dict[str, Any]:
     return tables
 
 
-def _class_rows(per_class: dict[str, list[Any]], class_names: list[str]) -> list[Row]:
+def few_rows_note(test_counts: list[int], val_counts: list[int] | None,
+                  class_names: list[str]) -> str:
+    """Which classes have fewer than FEW_ROWS test or validation rows, and what that does
+    to their scores; '' when none has."""
+    val = list(val_counts or [])
+    few = []
+    for i, n in enumerate(test_counts):
+        v = val[i] if i < len(val) else None
+        if n < FEW_ROWS or (v is not None and v < FEW_ROWS):
+            where = f"{n} test" + ("" if v is None else f", {v} validation")
+            few.append(f"'{class_name(class_names, i)}' ({where})")
+    if not few:
+        return ""
+    return (f"Fewer than {FEW_ROWS} rows: {', '.join(few)}. One row moves such a class's "
+            f"recall by more than {100 // FEW_ROWS} points, and balanced accuracy (and "
+            "val_balanced_accuracy per epoch) by that over the number of classes: read their "
+            "intervals, not the point values, and collect more rows of these classes before "
+            "trusting them.")
+
+
+def _class_rows(per_class: dict[str, list[Any]], class_names: list[str],
+                confusion: list[list[int]] | None = None) -> list[Row]:
     keys = ("precision", "recall", "f1", "support")
     columns = [per_class.get(key) or [] for key in keys]
     rows = [{"name": class_name(class_names, i), **dict(zip(keys, values, strict=True))}
@@ -42,7 +74,18 @@ def _class_rows(per_class: dict[str, list[Any]], class_names: list[str]) -> list
         row["precision_text"] = _percent(row["precision"], "n/a (never predicted)")
         row["recall_text"] = _percent(row["recall"], "n/a (no test rows)")
         row["f1_text"] = "n/a" if row["f1"] is None else f"{row['f1']:.3f}"
+    if confusion is not None and len(confusion) == len(rows):
+        for i, row in enumerate(rows):  # hits over predicted (precision), over true (recall)
+            hits = confusion[i][i]
+            row["precision_ci"] = _interval(hits, sum(r[i] for r in confusion))
+            row["recall_ci"] = _interval(hits, sum(confusion[i]))
     return rows
+
+
+def _interval(hits: int, rows: int) -> str:
+    """'3.3 – 34.3 %', or '' where the proportion is undefined."""
+    limits = wilson(hits, rows)
+    return "" if limits is None else f"{percent(limits[0])} – {percent(limits[1])} %"
 
 
 def _percent(value: float | None, undefined: str) -> str:

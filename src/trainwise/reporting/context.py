@@ -20,7 +20,12 @@ from trainwise.reporting.lr_range import lr_range_caption, used_lr
 from trainwise.reporting.model_tables import init_rows, weight_decay_section
 from trainwise.reporting.tuning import candidate_rows, within_noise
 from trainwise.rundir import read_findings, read_history
-from trainwise.train.intervals import AccuracyInterval, percent, split_accuracy_interval
+from trainwise.train.intervals import (
+    AccuracyInterval,
+    balanced_accuracy_interval,
+    percent,
+    split_accuracy_interval,
+)
 from trainwise.train.monitor_folder import MONITOR_SOURCE
 from trainwise.train.regression_metrics import BASELINES
 
@@ -201,6 +206,13 @@ def _test_table(test: Row | None, weighted: bool = False) -> list[tuple[str, str
         keys = [k for k, _ in items]
         at = keys.index("test_accuracy") + 1 if "test_accuracy" in keys else 0
         rows.insert(at, ("test accuracy, 95% interval", _interval_cell(interval)))
+    balanced = balanced_accuracy_interval((test or {}).get("test_confusion"))
+    keys = [k for k, _ in rows]
+    if balanced is not None and "test_balanced_accuracy" in keys:
+        rows.insert(keys.index("test_balanced_accuracy") + 1, (
+            "test balanced accuracy, 95% interval",
+            f"{percent(balanced[0])} – {percent(balanced[1])} % (MOVER over the per-class "
+            "recalls' Wilson intervals; see Per class)"))
     return rows
 
 
@@ -319,7 +331,8 @@ def report_context(run: RunData) -> dict[str, Any]:
         "test": _test_table(run.test, class_weighted(run.findings)),
         "class_weighted": class_weighted(run.findings),
         "regression_baselines": "test_mean_rmse" in (run.test or {}),
-        **class_tables(run.test or {}, run.data.get("class_names") or []),
+        **class_tables(run.test or {}, run.data.get("class_names") or [],
+                       (run.data.get("class_counts") or {}).get("val")),
         "findings_by_stage": _findings_by_stage(run.findings),
         "seed": meta.get("seed"),
         "device": meta.get("device"),

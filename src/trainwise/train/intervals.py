@@ -58,3 +58,37 @@ def split_accuracy_interval(row: dict[str, Any], prefix: str = "test") -> Accura
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
         return None
     return accuracy_interval(int(np.trace(counts)), int(counts.sum()))
+
+
+def wilson(num_hits: int, num_rows: int) -> tuple[float, float] | None:
+    """(low, high) of the 95% Wilson interval of num_hits / num_rows; None when num_rows is 0
+    (a recall with no true rows, a precision with no predictions: nothing to estimate)."""
+    interval = accuracy_interval(num_hits, num_rows)
+    return None if interval is None else (interval.low, interval.high)
+
+
+def balanced_accuracy_interval(confusion: Any) -> tuple[float, float] | None:
+    """A 95% interval for balanced accuracy, the mean of the per-class recalls (classes with
+    true rows), from a (C, C) confusion matrix (rows true). None without true rows.
+
+    MOVER (Zou & Donner 2008, "method of variance estimates recovery"; Newcombe's interval
+    for a difference of proportions is its two-term case) combines each recall's Wilson
+    limits l_i, u_i: mean -/+ sqrt(sum (r_i - l_i)^2) / k and sqrt(sum (u_i - r_i)^2) / k. Like
+    Wilson it keeps a width at 0% or 100% recall and stays within 0-100%; the textbook
+    sqrt(sum r(1-r)/n) / k collapses to zero width when every recall is 0 or 1. Hand-written:
+    neither scipy nor statsmodels has it for a mean of k proportions."""
+    if not isinstance(confusion, list | np.ndarray) or not len(confusion):
+        return None
+    counts = np.asarray(confusion, dtype=np.int64)
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
+        return None
+    support, hits = counts.sum(axis=1), np.diagonal(counts)
+    present = np.flatnonzero(support > 0)
+    if not len(present):
+        return None
+    recall = hits[present] / support[present]
+    limits = np.array([wilson(int(hits[i]), int(support[i])) for i in present])  # (k, 2)
+    mean, k = float(recall.mean()), len(present)
+    low = mean - float(np.sqrt(((recall - limits[:, 0]) ** 2).sum())) / k
+    high = mean + float(np.sqrt(((limits[:, 1] - recall) ** 2).sum())) / k
+    return max(low, 0.0), min(high, 1.0)
