@@ -12,7 +12,7 @@ from torch import nn
 
 from trainwise.train.class_metrics import class_results, confusion_matrix
 from trainwise.train.evaluate import evaluate
-from trainwise.train.ranking import MAX_RANKED_CLASSES, ranking_metrics
+from trainwise.train.ranking import MAX_RANKED_CLASSES, ranking_metrics, ranking_text
 from trainwise.train.ranking_verdict import validation_threshold
 
 
@@ -118,6 +118,8 @@ def test_the_test_result_line_and_report_table_show_the_ranking(tmp_path) -> Non
     from trainwise.recipe import _beside_accuracy
     from trainwise.reporting.context import _test_table
 
+    auc_label = "test ROC-AUC (over 2 classes: the macro one-vs-rest mean)"
+
     logits, y = _fraud_like(5)
     test = {"test_accuracy": 0.98, "test_baseline_accuracy": 0.98, "test_baseline_class": "0",
             "test_balanced_accuracy": 0.5, **ranking_metrics(logits.softmax(dim=1), y, "test")}
@@ -126,8 +128,11 @@ def test_the_test_result_line_and_report_table_show_the_ranking(tmp_path) -> Non
     assert _beside_accuracy(test).endswith(f"balanced accuracy 50.0%, {expected}")
     table = dict(_test_table(test))
     assert [k for k, _ in _test_table(test)][3:6] == [  # right under balanced accuracy
-        "test_balanced_accuracy", "test ROC-AUC", "test average precision (PR-AUC)"]
-    assert table["test ROC-AUC"] == f"{test['test_roc_auc']:.4g}"
+        "test_balanced_accuracy", auc_label, "test average precision (PR-AUC)"]
+    assert table[auc_label] == f"{test['test_roc_auc']:.4g}"
     test["test_roc_auc"] = test["test_average_precision"] = None
-    assert dict(_test_table(test))["test ROC-AUC"] == "n/a"
+    assert dict(_test_table(test))[auc_label] == "n/a"
     assert "ROC-AUC n/a (a class has no row in this split" in _beside_accuracy(test)
+    test["test_per_class"] = {"support": [30, 0, 5]}  # the reason, with the class, if known
+    assert "ROC-AUC n/a (class 1 has no row in this split" in _beside_accuracy(test)
+    assert "class 'b' has no row" in ranking_text(test, ["a", "b", "c"])

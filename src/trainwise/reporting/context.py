@@ -165,7 +165,8 @@ _TEST_ORDER = ("test_accuracy", "test_baseline_accuracy", "test_baseline_class",
 _BASELINE_LABELS = {f"test_{key}_{metric}": f"{metric.upper()} of {name}"
                     for key, name in BASELINES.items() for metric in ("rmse", "mae")}
 _RANKING_LABELS = {  # threshold-free: how well the probabilities rank, whatever the argmax says
-    "test_roc_auc": "test ROC-AUC", "test_average_precision": "test average precision (PR-AUC)",
+    "test_roc_auc": "test ROC-AUC (over 2 classes: the macro one-vs-rest mean)",
+    "test_average_precision": "test average precision (PR-AUC)",
     "test_ap_chance": "average precision by chance (the positive class's share)",
     "test_positive_class": "positive class (index), the test split's rarer"}
 _TEST_LABELS = {"test_rmse": "test RMSE", "test_mae": "test MAE", "test_r2": "test R²",

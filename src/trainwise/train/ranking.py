@@ -85,8 +85,7 @@ def ranking_text(row: dict[str, Any], names: list[str] | None = None,
         return ""
     auc, ap = row[f"{prefix}_roc_auc"], row.get(f"{prefix}_average_precision")
     if auc is None:
-        return "ROC-AUC n/a (a class has no row in this split, or there are over " \
-            f"{MAX_RANKED_CLASSES} classes)"
+        return f"ROC-AUC n/a ({_why_no_auc(row, names, prefix)})"
     if f"{prefix}_positive_class" not in row:
         return f"macro ROC-AUC {auc:.3f} (one-vs-rest)"
     index = row[f"{prefix}_positive_class"]
@@ -94,3 +93,20 @@ def ranking_text(row: dict[str, Any], names: list[str] | None = None,
         f" for class '{names[index] if index < len(names) else index}'"
     return (f"ROC-AUC {auc:.3f}, average precision {ap:.3f}{of} vs "
             f"{row[f'{prefix}_ap_chance']:.3f} by chance")
+
+
+def _why_no_auc(row: dict[str, Any], names: list[str] | None, prefix: str) -> str:
+    """Which class has no row (from the per-class support, where the row has it), or the
+    class count above MAX_RANKED_CLASSES."""
+    support = (row.get(f"{prefix}_per_class") or {}).get("support") or []
+    absent = [i for i, n in enumerate(support) if n == 0]
+    if absent:
+        quoted = ", ".join(f"'{names[i]}'" if names and i < len(names) else str(i)
+                           for i in absent)
+        return (f"class{'es' if len(absent) > 1 else ''} {quoted} "
+                f"{'have' if len(absent) > 1 else 'has'} no row in this split: each class's "
+                "AUC ranks its rows against the rest")
+    if len(support) > MAX_RANKED_CLASSES:
+        return f"not computed above {MAX_RANKED_CLASSES} classes: it would slow every epoch"
+    return (f"a class has no row in this split, a probability is not finite, or there are "
+            f"over {MAX_RANKED_CLASSES} classes")
