@@ -136,3 +136,15 @@ def test_the_test_result_line_and_report_table_show_the_ranking(tmp_path) -> Non
     test["test_per_class"] = {"support": [30, 0, 5]}  # the reason, with the class, if known
     assert "ROC-AUC n/a (class 1 has no row in this split" in _beside_accuracy(test)
     assert "class 'b' has no row" in ranking_text(test, ["a", "b", "c"])
+
+
+def test_a_class_weighted_good_ranker_is_not_sent_back_to_the_weights() -> None:
+    """The class-weighted verdict (balanced accuracy at chance) is judged the same way; its
+    fix does not suggest the weights it already uses."""
+    logits, y = _fraud_like(6, signal=4.0)
+    test = evaluate(nn.Identity(), [(logits, y)], nn.CrossEntropyLoss(), "classification",
+                    prefix="test", confusion=True)
+    _, [finding] = class_results(test["test_confusion"], np.array([0] * 98 + [1] * 2),
+                                 ["0", "1"], class_weighted=True, scores=test)
+    assert finding.code == "argmax_misses_classes"
+    assert "already" in finding.fix and "P('1')" not in finding.fix  # no threshold recorded
