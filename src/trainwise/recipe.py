@@ -6,6 +6,7 @@ report still gets written, so a failed run explains itself.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import time
@@ -20,7 +21,7 @@ from lightning_fabric import Fabric
 from rich.markup import escape
 from torch import nn
 
-from trainwise.config import Config, from_dict, load_config, to_toml
+from trainwise.config import Config, ConfigError, from_dict, load_config, to_toml
 from trainwise.console import (
     configure_threads,
     console,
@@ -70,6 +71,8 @@ STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
     ("evaluate", stage_evaluate),
 ]
 
+STAGE_NAMES = tuple(name for name, _ in STAGES)  # what run(until=...) may name
+
 # Resuming from a training checkpoint: reload data and split, rebuild the model, train on.
 RESUME_STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
     ("data", stage_data_reload), ("split", stage_split_reload), ("model", stage_model),
@@ -79,6 +82,11 @@ RESUME_STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
 # What a wrong input shape raises inside a forward (mat1 and mat2, an index out of range, a
 # shape assert); anything else from the forward (NameError, TypeError) is a plain bug there.
 _SHAPE_ERRORS = (RuntimeError, ValueError, IndexError, AssertionError)
+
+# The Python verbs and CLI subcommands that stop at a stage, for a did-you-mean on `until`
+# that difflib cannot make ("preflight" looks nothing like "check").
+_UNTIL_SYNONYMS = {"preflight": "check", "audit": "data", "find_lr": "tune", "find-lr": "tune",
+                   "tune_lr": "tune", "fit": "train", "report": "evaluate", "test": "evaluate"}
 
 _REVISIT = {"data": "data", "split": "data", "model": "model", "check": "model",
             "tune": "tune", "train": "tune", "evaluate": "train"}
@@ -100,6 +108,19 @@ class RunResult:
     @property
     def report_path(self) -> Path:
         return self.path / "report.html"
+
+
+def check_until(until: str) -> None:
+    """`until` must name a stage: a misspelt one would otherwise match nothing and run every
+    stage, training included (hours on a real data set)."""
+    if until in STAGE_NAMES:
+        return
+    closest = _UNTIL_SYNONYMS.get(str(until).lower()) or next(
+        iter(difflib.get_close_matches(str(until).lower(), STAGE_NAMES, n=1, cutoff=0.5)), None)
+    hint = f"Did you mean until=\"{closest}\"? " if closest else ""
+    raise ConfigError(f"until={until!r} is not a stage, so the run would never stop early. "
+                      f"{hint}The stages, in order: {', '.join(STAGE_NAMES)} (the report is "
+                      "written after the last one run unless report=False).")
 
 
 def resolve_config(config: Config | str | Path | dict | None,
@@ -240,6 +261,7 @@ def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | 
     `trainwise run config.toml` reruns (find-lr's tune.short_runs = false).
     With run.devices x run.num_nodes > 1 every process runs the recipe; rank 0's result returns.
     """
+    check_until(until)
     if resume is not None and config is not None:
         raise RunFolderError("pass a config or resume=RUN_DIR, not both: a resumed run uses the "
                              "config.toml in its folder.")
