@@ -1,7 +1,9 @@
 """trainwise.run as a notebook calls it: arguments checked up front, the caller's state left
 as it was, a result that answers the usual questions."""
 
+import numpy as np
 import pytest
+from torch import nn
 
 import trainwise
 from trainwise.config import ConfigError
@@ -21,3 +23,42 @@ def test_until_with_nothing_close_lists_the_stages(tmp_path):
     with pytest.raises(ConfigError, match="The stages, in order: data, split") as raised:
         trainwise.run({"data": {"source": "wine"}}, until="xyzzy", report=False)
     assert "Did you mean" not in str(raised.value)
+
+
+def _tiny_data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(160, 6)).astype(np.float32)
+    return x, (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+
+
+def _tiny_run(tmp_path, data, *extra, **kwargs):
+    overrides = ["train.max_epochs=1", "train.lr=0.01", "run.threads=1", "run.checks=false",
+                 f"run.out_dir=\"{tmp_path}\"", *extra]
+    return trainwise.run(data=data, overrides=overrides, report=False, **kwargs)
+
+
+def _codes(result):
+    return {f.code: f for f in result.findings if f.stage == "model"}
+
+
+def test_a_model_trained_by_an_earlier_run_is_not_called_fresh(tmp_path):
+    data = _tiny_data()
+    net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
+    first = _tiny_run(tmp_path, data, model=net)
+    assert first.ok, first.verdict
+    assert "init_kept" in _codes(first) and "init_from_earlier_run" not in _codes(first)
+
+    second = _tiny_run(tmp_path, data, model=net)  # the notebook cell run again
+    warning = _codes(second)["init_from_earlier_run"]
+    assert warning.severity.value == "warning" and "init_kept" not in _codes(second)
+    assert str(first.path) in warning.message and "net = Sequential()" in warning.fix
+
+    for layer in (net[0], net[2]):  # the user re-initialises the same object: fresh again
+        layer.reset_parameters()
+    assert "init_kept" in _codes(_tiny_run(tmp_path, data, model=net, until="model"))
+
+
+def test_a_run_that_does_not_train_leaves_no_mark(tmp_path):
+    net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
+    _tiny_run(tmp_path, _tiny_data(), "run.checks=true", model=net, until="tune")
+    assert "init_kept" in _codes(_tiny_run(tmp_path, _tiny_data(), model=net, until="model"))

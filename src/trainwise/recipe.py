@@ -40,6 +40,7 @@ from trainwise.distributed import (
 from trainwise.findings import Finding, Severity, TrainwiseError, error, errors
 from trainwise.model.baselines import ModelError, module_folder
 from trainwise.model.forward_errors import forward_failed, layer_that_raised
+from trainwise.model.trained_mark import mark_trained, same_weights, weights_fingerprint
 from trainwise.resume import (
     ResumeContext,
     RunInterrupted,
@@ -255,6 +256,10 @@ def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | 
     run.out_dir/data/ and becomes data.source, so config.toml reruns it and a resumed run
     reloads the same rows.
 
+    `model`: your own nn.Module, trained in place: after the run it holds the best weights
+    (checkpoints/best.pt). Passing the same object to another run continues from those
+    weights (the model stage warns so); re-create it (net = Net()) to start fresh.
+
     `resume`: the folder of an interrupted run. Its own config.toml is used (`overrides` may
     change how it runs, e.g. run.devices) and training continues from checkpoints/last.pt.
     `unsaved_overrides` apply to this call but stay out of the run folder's config.toml, which
@@ -297,6 +302,7 @@ def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
     stages_done = [{"name": "setup", "seconds": 0.0, "findings": list(findings)}] \
         if findings else []  # e.g. busy cores, a precision Fabric changed: a row of their own
     stages = RESUME_STAGES if ctx.checkpoint is not None else STAGES
+    weights_before = weights_fingerprint(model) if model is not None else []
     try:
         stopped_at = _run_stages(ctx, fabric, stages, findings, stages_done, until)
     except KeyboardInterrupt:  # Ctrl-C in a stage or between two: --resume keeps those done;
@@ -304,6 +310,9 @@ def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
         done = {row["name"] for row in stages_done}
         upcoming = next((name for name, _ in stages if name not in done), stages[-1][0])
         raise RunInterrupted(upcoming, getattr(ctx, "source", None) or ctx.run.path) from None
+    finally:  # trained in place, even if interrupted: the next run on it must say so
+        if model is not None and not same_weights(weights_before, weights_fingerprint(model)):
+            mark_trained(model, getattr(ctx, "source", None) or ctx.run.path)
     return _finish(ctx, findings, stopped_at, stages_done, report, until)
 
 

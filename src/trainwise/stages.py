@@ -46,6 +46,7 @@ from trainwise.model.summary import (
     forward_error,
     shape_trace,
 )
+from trainwise.model.trained_mark import trained_by
 from trainwise.rundir import RunDir
 from trainwise.train.batch_norm import batch_parts, batch_too_small, has_batch_norm
 
@@ -245,7 +246,8 @@ def stage_model(ctx: RunContext) -> list[Finding]:
         model = build_model(data, cfg.name, cfg.width, cfg.dropout, cfg.folder)
         findings = []
     own_class = ctx.user_model is not None or ":" in cfg.name
-    findings += apply_init_policy(model, cfg.init, own=own_class)
+    earlier_run = trained_by(model) if ctx.user_model is not None else None
+    findings += apply_init_policy(model, cfg.init, own=own_class, trained_by=earlier_run)
     weights, weight_findings = _class_weights(ctx)
     ctx.model, ctx.loss_fn = model, loss_function(data.task, weights)
     findings += weight_findings

@@ -277,11 +277,15 @@ def init_summary(records: list[dict[str, Any]]) -> str:
 POLICY = "He for ReLU layers, Xavier otherwise, zero biases"
 
 
-def apply_init_policy(model: nn.Module, policy: str, *, own: bool) -> list[Finding]:
+def apply_init_policy(model: nn.Module, policy: str, *, own: bool,
+                      trained_by: str | None = None) -> list[Finding]:
     """model.init as the model stage applies it: the policy for the baselines; a user's own
     class (`own`) keeps the weights its __init__ gave it (pretrained, frozen) unless
-    model.init = "policy" asks otherwise. One finding says which was done."""
+    model.init = "policy" asks otherwise. One finding says which was done. `trained_by`: the
+    run folder whose training left the (user's) module's weights as they are."""
     name = type(model).__name__
+    if trained_by is not None and (policy == "keep" or (policy == "auto" and own)):
+        return [_continued_from(name, trained_by)]
     if policy == "keep" or (policy == "auto" and own):
         whose = f"your {name}'s weights as its __init__ made them" if own else \
             f"PyTorch's default init for the {name} baseline"
@@ -298,6 +302,19 @@ def apply_init_policy(model: nn.Module, policy: str, *, own: bool) -> list[Findi
     message = f"Initialised {_layers(len(drawn))}{whose}: {init_summary(drawn)}." + \
         _kept_text(records)
     return [info("model", "init", message, layers=records)]
+
+
+def _continued_from(name: str, run_folder: str) -> Finding:
+    """A module trainwise trained in place, passed again: a warm start the user may not mean
+    (a notebook cell run twice gives a different, better-looking result)."""
+    return Finding("model", Severity.WARNING, "init_from_earlier_run",
+                   f"Your {name}'s weights come from run {run_folder}'s training (trainwise.run "
+                   "trains the model you pass in place): this run continues from them, so it "
+                   "does not measure a fresh model and will not repeat that run's results.",
+                   {"trained_by": run_folder},
+                   f"Re-create the model (net = {name}()) before calling trainwise.run to start "
+                   "fresh, or set model.init = \"policy\" to re-draw its weights. To continue "
+                   "training on purpose, keep it and ignore this warning.")
 
 
 def _layers(count: int) -> str:
