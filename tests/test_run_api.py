@@ -1,8 +1,12 @@
 """trainwise.run as a notebook calls it: arguments checked up front, the caller's state left
 as it was, a result that answers the usual questions."""
 
+import os
+import random
+
 import numpy as np
 import pytest
+import torch
 from torch import nn
 
 import trainwise
@@ -62,3 +66,26 @@ def test_a_run_that_does_not_train_leaves_no_mark(tmp_path):
     net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
     _tiny_run(tmp_path, _tiny_data(), "run.checks=true", model=net, until="tune")
     assert "init_kept" in _codes(_tiny_run(tmp_path, _tiny_data(), model=net, until="model"))
+
+
+def _draws():
+    return random.random(), float(np.random.rand()), float(torch.rand(1))
+
+
+def test_run_gives_back_the_callers_random_state_and_thread_count(tmp_path, monkeypatch):
+    for name in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS"):
+        monkeypatch.delenv(name, raising=False)
+    import trainwise.recipe  # noqa: F401 - imported first: rich draws from `random` then
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # the run pins 1 (run.threads=1)
+    try:
+        random.seed(123), np.random.seed(123), torch.manual_seed(123)
+        expected = _draws()
+        random.seed(123), np.random.seed(123), torch.manual_seed(123)
+        result = _tiny_run(tmp_path, _tiny_data(), until="split")
+        assert result.ok, result.verdict
+        assert _draws() == expected  # not the draws after run.seed = 0
+        assert torch.get_num_threads() == 2
+        assert "PL_GLOBAL_SEED" not in os.environ and "PL_SEED_WORKERS" not in os.environ
+    finally:
+        torch.set_num_threads(threads)

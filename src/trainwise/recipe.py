@@ -21,6 +21,7 @@ from lightning_fabric import Fabric
 from rich.markup import escape
 from torch import nn
 
+from trainwise.caller_state import caller_state_kept
 from trainwise.config import Config, ConfigError, from_dict, load_config, to_toml
 from trainwise.console import (
     configure_threads,
@@ -265,6 +266,8 @@ def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | 
     `unsaved_overrides` apply to this call but stay out of the run folder's config.toml, which
     `trainwise run config.toml` reruns (find-lr's tune.short_runs = false).
     With run.devices x run.num_nodes > 1 every process runs the recipe; rank 0's result returns.
+    The run seeds its own randomness (run.seed) and chooses torch's thread count; the global
+    RNG states, PL_GLOBAL_SEED / PL_SEED_WORKERS and the thread count come back as they were.
     """
     check_until(until)
     if resume is not None and config is not None:
@@ -283,14 +286,15 @@ def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | 
         saved = resolve_config(config, overrides)
         resolved = resolve_config(config, [*unsaved, *overrides]) if unsaved else saved
     resume_dir = None if resume is None else Path(resume)
-    fabric = make_fabric(resolved.run)
-    args = (resolved, saved, model, until, report, resume_dir)
-    if launches_function(resolved.run):  # ddp_spawn / ddp_fork: Fabric starts a function
-        packed = fabric.launch(_run_packed, *args)
-        path = Path(packed.pop("path"))
-        return RunResult(path, read_findings(path), **packed)
-    fabric.launch()  # ddp: re-runs this command as ranks 1..N-1 (torchrun and SLURM start them)
-    return _run_on_every_process(fabric, *args)
+    with caller_state_kept():  # the run seeds the global RNGs and sets the thread count
+        fabric = make_fabric(resolved.run)
+        args = (resolved, saved, model, until, report, resume_dir)
+        if launches_function(resolved.run):  # ddp_spawn / ddp_fork: Fabric starts a function
+            packed = fabric.launch(_run_packed, *args)
+            path = Path(packed.pop("path"))
+            return RunResult(path, read_findings(path), **packed)
+        fabric.launch()  # ddp: re-runs this command as ranks 1..N-1 (torchrun, SLURM start them)
+        return _run_on_every_process(fabric, *args)
 
 
 def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
