@@ -51,6 +51,7 @@ def test_a_model_trained_by_an_earlier_run_is_not_called_fresh(tmp_path):
     first = _tiny_run(tmp_path, data, model=net)
     assert first.ok, first.verdict
     assert "init_kept" in _codes(first) and "init_from_earlier_run" not in _codes(first)
+    assert first.model is net  # the result hands back the very module it trained
 
     second = _tiny_run(tmp_path, data, model=net)  # the notebook cell run again
     warning = _codes(second)["init_from_earlier_run"]
@@ -89,3 +90,31 @@ def test_run_gives_back_the_callers_random_state_and_thread_count(tmp_path, monk
         assert "PL_GLOBAL_SEED" not in os.environ and "PL_SEED_WORKERS" not in os.environ
     finally:
         torch.set_num_threads(threads)
+
+
+def test_run_result_answers_the_next_questions_in_a_short_repr(tmp_path):
+    result = _tiny_run(tmp_path, _tiny_data(), "train.max_epochs=2")
+    assert result.ok, result.verdict
+    assert result.lr == pytest.approx(0.01)  # train.lr as given
+    built = next(f for f in result.findings if f.code == "built")
+    assert isinstance(result.model, nn.Module)
+    assert sum(p.numel() for p in result.model.parameters()) == built.evidence["total_params"]
+    epochs = result.history_frame("epoch")
+    assert list(epochs["epoch"]) == [1, 2] and "val_loss" in epochs
+    assert len(result.history) == len(result.history_frame())
+    with pytest.raises(trainwise.TrainwiseError, match="holds epoch, step, test"):
+        result.history_frame("epochs")
+    text = repr(result)
+    assert len(text) < 700, text  # the findings' evidence stays in .findings
+    assert result.verdict in text and str(result.path) in text and "'accuracy':" in text
+    assert "info)" in text and "lr=0.01" in text
+
+
+def test_train_state_repr_is_a_summary_not_every_row():
+    from trainwise.train.loop import TrainState
+
+    rows = [{"kind": "step", "step": i, "loss": 0.5} for i in range(1, 2001)]
+    rows.append({"kind": "epoch", "epoch": 1, "train_loss": 0.51234, "val_loss": 0.61234})
+    text = repr(TrainState(step=2000, epoch=1, history=rows))
+    assert len(text) < 200, text
+    assert "step=2000" in text and "'val_loss': 0.6123" in text and "2001 rows" in text

@@ -12,7 +12,6 @@ import math
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +50,7 @@ from trainwise.resume import (
     stage_data_reload,
     stage_split_reload,
 )
+from trainwise.run_result import RunResult
 from trainwise.rundir import (
     RunDir,
     RunFolderError,
@@ -92,24 +92,6 @@ _UNTIL_SYNONYMS = {"preflight": "check", "audit": "data", "find_lr": "tune", "fi
 
 _REVISIT = {"data": "data", "split": "data", "model": "model", "check": "model",
             "tune": "tune", "train": "tune", "evaluate": "train"}
-
-
-@dataclass
-class RunResult:
-    path: Path
-    findings: list[Finding]
-    verdict: str
-    stopped_at: str | None = None
-    test: dict[str, Any] = field(default_factory=dict)
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.stopped_at is None
-
-    @property
-    def report_path(self) -> Path:
-        return self.path / "report.html"
 
 
 def check_until(until: str) -> None:
@@ -357,7 +339,7 @@ def _run_packed(fabric: Fabric, *args: Any) -> dict[str, Any]:
     result = _run_on_every_process(fabric, *args)
     return {"path": str(result.path), "verdict": result.verdict,
             "stopped_at": result.stopped_at, "test": result.test,
-            "stage_seconds": result.stage_seconds}
+            "stage_seconds": result.stage_seconds, "lr": result.lr}
 
 
 def _run_path(fabric: Fabric, config: Config, resume_dir: Path | None) -> Path:
@@ -425,5 +407,6 @@ def _finish(ctx: RunContext, findings: list[Finding], stopped_at: str | None,
     console.print(f"[{style}]{escape(said)}[/]")  # a message may hold '[data]'
     if report:
         console.print(f"Report: {escape(str(path / 'report.html'))}")
+    lr = ctx.lr if math.isfinite(ctx.lr) and ctx.lr > 0 else None  # 0.0: never tuned
     return RunResult(path, findings, verdict, stopped_at, ctx.meta.get("test", {}),
-                     dict(ctx.meta["stage_seconds"]))
+                     dict(ctx.meta["stage_seconds"]), lr, ctx.model)

@@ -53,6 +53,16 @@ class TrainState:
     model: Any = None  # the module as Fabric set it up: evaluate with it (under FSDP the
     # user's module holds only this process's flat shards)
 
+    def __repr__(self) -> str:
+        """A summary: the default printed every history row and the whole model."""
+        epochs = [row for row in self.history if row.get("kind") == "epoch"]
+        last = {k: round(v, 4) for k, v in epochs[-1].items() if k.endswith("loss")
+                and isinstance(v, float)} if epochs else {}
+        stopped = f", stop_reason={self.stop_reason!r}" if self.stop_reason else ""
+        nonfinite = f", nonfinite at step {self.nonfinite.get('step')}" if self.nonfinite else ""
+        return (f"TrainState(step={self.step}, epoch={self.epoch}{stopped}{nonfinite}, "
+                f"last epoch {last}, history={len(self.history)} rows in .history)")
+
 
 def emit(callbacks: Iterable[Any], event: str, **kwargs: Any) -> None:
     """Call `event` on every callback that has it, passing only the arguments it takes."""

@@ -1,0 +1,87 @@
+"""What trainwise.run returns: the verdict and the answers a notebook asks for next."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from trainwise.findings import Finding, TrainwiseError
+from trainwise.rundir import read_history
+
+
+@dataclass(repr=False)
+class RunResult:
+    """One run of the recipe; its folder (`path`) holds all of it on disk.
+
+    - `verdict`: one sentence, the test headline or why the run stopped; `ok` is True unless
+      an error finding stopped it (`stopped_at` names that stage).
+    - `test`: the test metrics (test_accuracy, test_loss, ... or test_rmse, test_r2), empty
+      when the run stopped before the evaluate stage.
+    - `lr`: the learning rate training used (chosen by the tune stage, or train.lr as given);
+      None when the run stopped before the tune stage.
+    - `model`: the trained module with its best weights (those in checkpoints/best.pt): the
+      very object you passed as `model=`, else the built-in baseline the run built; None when
+      the run stopped before the model stage or ran in started processes (ddp_spawn).
+    - `history`: the rows of history.jsonl (kind "step", "epoch" and "test");
+      `history_frame("epoch")` gives them as a pandas DataFrame.
+    - `findings`: every stage's findings in order; `report_path`: report.html;
+      `stage_seconds`: seconds per stage.
+    """
+
+    path: Path
+    findings: list[Finding]
+    verdict: str
+    stopped_at: str | None = None
+    test: dict[str, Any] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    lr: float | None = None
+    model: nn.Module | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.stopped_at is None
+
+    @property
+    def report_path(self) -> Path:
+        return self.path / "report.html"
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """The run's history rows, read from history.jsonl (a long run's rows stay on disk
+        until asked for)."""
+        return read_history(self.path)
+
+    def history_frame(self, kind: str | None = None) -> Any:
+        """The history as a pandas DataFrame; `kind` keeps one kind of row: "step" (loss,
+        grad_norm, lr per optimizer step), "epoch" (train and validation metrics) or "test"."""
+        import pandas as pd
+
+        rows = self.history
+        if kind is not None:
+            kinds = sorted({str(row.get("kind")) for row in rows})
+            if kind not in kinds and rows:
+                raise TrainwiseError(f"no history rows of kind {kind!r} in {self.path}: it "
+                                     f"holds {', '.join(kinds)}. Pass one of those, or None "
+                                     "for all.")
+            rows = [row for row in rows if row.get("kind") == kind]
+        return pd.DataFrame(rows)
+
+    def __repr__(self) -> str:
+        """A summary: the findings' evidence ran to ~10 kB; it stays in .findings."""
+        counts = Counter(f.severity.value for f in self.findings)
+        tally = ", ".join(f"{counts[s]} {s}{'s' if counts[s] > 1 and s != 'info' else ''}"
+                          for s in ("error", "warning", "info") if counts[s])
+        test = {k.removeprefix("test_"): _short(v) for k, v in self.test.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)}
+        lr = "None" if self.lr is None else f"{self.lr:.3g}"
+        return (f"RunResult(ok={self.ok}, verdict={self.verdict!r}, path='{self.path}', "
+                f"test={test}, lr={lr}, findings={len(self.findings)} ({tally or 'none'}))")
+
+
+def _short(value: float) -> float:
+    return float(f"{value:.4g}") if math.isfinite(value) else value
