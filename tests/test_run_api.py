@@ -118,3 +118,35 @@ def test_train_state_repr_is_a_summary_not_every_row():
     text = repr(TrainState(step=2000, epoch=1, history=rows))
     assert len(text) < 200, text
     assert "step=2000" in text and "'val_loss': 0.6123" in text and "2001 rows" in text
+
+
+def test_ctrl_c_in_a_stage_says_from_python_how_to_resume(tmp_path, monkeypatch):
+    from trainwise import recipe
+    from trainwise.resume import RunInterrupted
+
+    def interrupted(ctx):  # what Jupyter's "interrupt kernel" raises inside the stage
+        raise KeyboardInterrupt
+
+    stages = [(name, interrupted if name == "split" else stage) for name, stage in recipe.STAGES]
+    monkeypatch.setattr(recipe, "STAGES", stages)
+    with pytest.raises(RunInterrupted) as raised:
+        _tiny_run(tmp_path, _tiny_data(), until="split")
+    folder = raised.value.run_dir
+    message = str(raised.value)
+    assert f"Interrupted during the split stage of run folder {folder}" in message
+    assert f"Continue with: trainwise.run(resume='{folder}', until='split', report=False)" \
+        in message
+    assert "From a shell" not in message  # `trainwise run --resume` would not stop at split
+
+    monkeypatch.undo()  # the call the message gives does go on, in the same folder
+    resumed = eval(message.split("Continue with: ")[1].split(")")[0] + ")")  # noqa: S307
+    assert resumed.ok and resumed.path == folder and resumed.stage_seconds.keys() == {
+        "data", "split"}
+
+
+def test_the_interrupt_message_gives_the_shell_command_for_a_whole_run(tmp_path):
+    from trainwise.resume import RunInterrupted
+
+    message = str(RunInterrupted("train", tmp_path))
+    assert f"Continue with: trainwise.run(resume='{tmp_path}')" in message
+    assert message.endswith(f"From a shell: trainwise run --resume {tmp_path}")

@@ -49,11 +49,34 @@ class ResumeContext(RunContext):
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a stage, with where it happened: the command line says how to go on."""
+    """Ctrl-C during a stage, with where it happened. Its message (what a notebook shows) says
+    how to go on from Python and from a shell; the command line prints its own line instead.
+    `until` and `report`: the interrupted call's, which the resuming call repeats."""
 
-    def __init__(self, stage: str, run_dir: Path):
-        super().__init__(stage)
+    def __init__(self, stage: str, run_dir: Path, *, until: str = "evaluate",
+                 report: bool = True):
         self.stage, self.run_dir = stage, Path(run_dir)
+        self.until, self.report = until, report
+        super().__init__(interrupted_message(self, self.python_call()) + self._shell_hint())
+
+    def python_call(self) -> str:
+        """trainwise.run(resume='DIR', ...): resume= takes the folder's own config.toml."""
+        extra = (f", until={self.until!r}" if self.until != "evaluate" else "") + \
+            (", report=False" if not self.report else "")
+        return f"trainwise.run(resume={str(self.run_dir)!r}{extra})"
+
+    def _shell_hint(self) -> str:
+        if self.until != "evaluate":  # `trainwise run --resume` would go on to the end
+            return ""
+        no_report = "" if self.report else " --no-report"
+        return f" From a shell: trainwise run --resume {self.run_dir}{no_report}"
+
+    def __reduce__(self) -> tuple[Any, ...]:  # a pickled copy (a started process) rebuilds it
+        return (_rebuilt, (self.stage, self.run_dir, self.until, self.report))
+
+
+def _rebuilt(stage: str, run_dir: Path, until: str, report: bool) -> RunInterrupted:
+    return RunInterrupted(stage, run_dir, until=until, report=report)
 
 
 def saved_position(checkpoint: dict[str, Any]) -> str:
