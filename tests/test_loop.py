@@ -197,3 +197,27 @@ def test_fit_on_the_cpu_skips_nvml_checks_and_puts_the_variable_back(blobs, monk
     # with a GPU in sight the NVML check stays: it keeps fork() safe for CUDA
     assert seen == [None if not torch.cuda.is_available() else "1"]
     assert os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] == "1"
+
+
+def test_fit_without_a_fabric_trains_where_the_model_is_or_on_the_auto_device(blobs,
+                                                                              monkeypatch):
+    from types import SimpleNamespace
+
+    import trainwise.train.loop as loop
+
+    chosen = []
+
+    def recording_fabric(**kwargs):  # the CPU stands in for whichever device was asked
+        chosen.append(kwargs)
+        return Fabric(accelerator="cpu", devices=1)
+
+    monkeypatch.setattr(loop, "Fabric", recording_fabric)
+    train, val = _loaders(blobs)
+    model = _model()
+    fit(model, train, val, optimizer=torch.optim.AdamW(model.parameters(), lr=1e-2),
+        loss_fn=nn.CrossEntropyLoss(), max_epochs=1)
+    assert chosen == [{"accelerator": "auto", "devices": 1}]  # as run.accelerator: not "cpu"
+
+    on_gpu = SimpleNamespace(parameters=lambda: iter([SimpleNamespace(
+        device=torch.device("cuda", 1))]))  # a model the user moved with .to("cuda:1")
+    assert loop.default_device(on_gpu) == {"accelerator": "cuda", "devices": [1]}

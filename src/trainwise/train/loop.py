@@ -196,6 +196,22 @@ def stop_if_nonfinite(fabric: Fabric, state: TrainState, monitor: StepMonitor,
                        "sample_indices": indices}
 
 
+def model_device(model: nn.Module) -> dict[str, Any]:
+    """Fabric's accelerator and devices for where the model's parameters are now: a Fabric
+    on another device would move the user's model there (a CPU one moved a GPU model back)."""
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    if device.type in ("cuda", "mps"):
+        return {"accelerator": device.type, "devices": [device.index or 0]}
+    return {"accelerator": "cpu", "devices": 1}
+
+
+def default_device(model: nn.Module) -> dict[str, Any]:
+    """For a `fit` given no Fabric: the model's GPU, else Fabric's "auto" choice (a GPU when
+    there is one), as `trainwise run` chooses with run.accelerator = "auto"."""
+    found = model_device(model)
+    return {"accelerator": "auto", "devices": 1} if found["accelerator"] == "cpu" else found
+
+
 def fit(
     model: nn.Module,
     train_loader: Any,
@@ -225,9 +241,11 @@ def fit(
     (0: never), and the rows of a gradient spike or a NaN their batch's `sample_indices`. With
     `checkpoint_path`, the full training state is written there at the start, every
     `checkpoint_every` optimizer steps (0: never mid-epoch) and at each epoch end, never after
-    a non-finite loss; `resume_state` (a loaded checkpoint) continues it.
+    a non-finite loss; `resume_state` (a loaded checkpoint) continues it. Without `fabric`,
+    training runs on one device: the model's own when it is on a GPU (or MPS), else Fabric's
+    "auto" choice (a GPU when there is one), as `trainwise run` chooses (run.accelerator).
     """
-    fabric = fabric or Fabric(accelerator="cpu", devices=1)
+    fabric = fabric or Fabric(**default_device(model))
     model, optimizer = fabric.setup(model, optimizer)
     forward, backward, step_optimizer = hot_path(fabric, model, optimizer)
     train_loader = setup_loader(fabric, train_loader, train=True)
