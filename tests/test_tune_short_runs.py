@@ -470,3 +470,20 @@ def test_an_unstable_range_stays_a_warning_when_the_short_runs_chose_nothing(blo
     result = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=10)
     (kept,) = [f for f in result.findings if f.code == "lr_range_unstable"]
     assert kept.severity is Severity.WARNING
+
+
+def test_without_a_fabric_the_short_runs_stay_on_the_models_device(regression, monkeypatch):
+    from lightning_fabric import Fabric
+
+    module = importlib.import_module("trainwise.tune.short_runs")
+    asked = []
+    monkeypatch.setattr(module, "model_device", lambda model: {"accelerator": "cuda",
+                                                                "devices": [1]})
+
+    def recording_fabric(**kwargs):  # no GPU here: record what was asked, train on the CPU
+        asked.append(kwargs)
+        return Fabric(accelerator="cpu", devices=1)
+
+    monkeypatch.setattr(module, "Fabric", recording_fabric)
+    run(regression, lr_low=1e-3, lr_high=1e-2, max_widenings=0)
+    assert asked == [{"accelerator": "cuda", "devices": [1]}]  # was always the CPU

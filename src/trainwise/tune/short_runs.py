@@ -28,7 +28,7 @@ from lightning_fabric import Fabric
 from torch import nn
 
 from trainwise.findings import Finding, TrainwiseError, error, info, warning
-from trainwise.train.loop import fit
+from trainwise.train.loop import fit, model_device
 from trainwise.train.sharding import loss_across_ranks, num_steps_per_epoch, setup_loader
 from trainwise.tune.candidates import beyond_edge, candidate_lrs, refine
 from trainwise.tune.no_trace import no_trace, probe_loader, seeded
@@ -132,7 +132,8 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     optimizer at peak lr `lr`.
 
     Problems (nothing to train, no batch, NaN at the first step, every candidate diverged)
-    come back as error findings; bad arguments raise.
+    come back as error findings; bad arguments raise. Without `fabric` they train on the
+    model's own device, as the range test does (a CPU Fabric moved a GPU model to the CPU).
     """
     if num_epochs < 1 or max_widenings < 0:
         raise TrainwiseError(f"num_epochs={num_epochs} must be >= 1 and max_widenings="
@@ -140,7 +141,7 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     lrs, spacing = candidate_lrs(lr_low, lr_high, num_candidates)
     check_sized(train_loader)  # tune_lr checks these before its range test; short_runs is public
     setup = _Setup(model, loss_fn, train_loader, val_loader, make_optimizer, make_scheduler,
-                   num_epochs, task, fabric or Fabric(accelerator="cpu", devices=1),
+                   num_epochs, task, fabric or Fabric(**model_device(model)),
                    grad_clip, seed, constant_lr, accumulate)
     steps_per_epoch = max(1, num_steps_per_epoch(train_loader, setup.fabric.world_size))
     offsets = _tail_offsets(steps_per_epoch, tail_evals)  # steps before the end
