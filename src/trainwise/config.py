@@ -45,8 +45,10 @@ class DataConfig(_Section):
     target: str = "label"  # target column of a table
     task: Literal["auto", "classification", "regression"] = "auto"
     max_samples: int = Field(0, ge=0)  # 0 = all; a smaller number makes a quick subset run
-    # how a .npz array is read: auto = 2-D vector, 3-D sequence (N, T, C), 4-D image
-    kind: Literal["auto", "vector", "sequence", "image"] = "auto"
+    # how a .npz array is read: auto = 2-D vector (or tokens, when its rows end in 0-padding),
+    # 3-D sequence (N, T, C), 4-D image; tokens = integer token ids (N, T), 0 = padding, kept
+    # as int64 for an embedding (never normalised)
+    kind: Literal["auto", "vector", "sequence", "image", "tokens"] = "auto"
     image_size: int = Field(0, ge=0)  # images (folders, .npz): 0 = as stored (folders: the
     # most common size), else resized to NxN
     augment: Literal["auto", "none", "flip"] = "auto"  # auto: flips only for natural images

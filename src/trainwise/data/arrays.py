@@ -12,6 +12,7 @@ from trainwise.data.errors import DataError
 from trainwise.data.keys import NONE, time_values
 from trainwise.data.tables import encode_target, infer_task
 from trainwise.data.task import Key, TaskData
+from trainwise.data.token_ids import as_token_ids, looks_like_token_ids
 from trainwise.findings import Finding, Severity
 
 CHANNELS = (1, 3, 4)  # gray, RGB, RGBA: how an image's channel axis is recognised
@@ -39,15 +40,21 @@ def _as_image(x: np.ndarray) -> np.ndarray:
 def shape_inputs(x: np.ndarray, kind: str = "auto") -> tuple[np.ndarray, str]:
     """Rows of x in the layout the models expect, and the kind it was read as.
 
-    auto: 2-D is a vector per row, 3-D a sequence (N, T, C), 4-D an image; give kind for
-    (N, T) sequences and (N, H, W) images, which auto cannot tell apart from the others."""
+    auto: 2-D is token ids when it looks like padded ids (token_ids.py), else a vector per
+    row, 3-D a sequence (N, T, C), 4-D an image; give kind for (N, T) sequences, (N, H, W)
+    images and unpadded ids, which auto cannot tell apart from the others. Token ids stay
+    int64; everything else becomes float32 (images may stay uint8)."""
     if x.ndim < 2:
         raise DataError(f"inputs have shape {x.shape}: expected one row per sample, e.g. (N, F). "
                         "Reshape a single feature to (N, 1).")
     if x.dtype.kind not in "biuf":
         raise DataError(f"inputs have dtype {x.dtype}; expected numbers. Encode text first or "
                         "save it as a table (.csv / .parquet).")
+    if kind == "auto" and looks_like_token_ids(x):
+        kind = "tokens"
     kind = kind if kind != "auto" else {2: "vector", 3: "sequence"}.get(x.ndim, "image")
+    if kind == "tokens":
+        return as_token_ids(x), kind
     if kind == "sequence":
         x = _as_sequence(x)
     elif kind == "image":
@@ -91,6 +98,39 @@ def _note_sequence_reading(data: TaskData, shape: tuple[int, ...]) -> None:
         data.notes.append(f"{message} {fix}")
 
 
+def _integer_reading(x: np.ndarray, kind: str, requested: str) -> Finding | None:
+    """Which way a 2-D integer array was read, and how to ask for the other: ids and integer
+    numbers (counts, pixels, ADC samples) share a dtype, and only padding tells them apart,
+    so auto's guess is said out loud; a kind asked for over padded ids draws a warning."""
+    rows, width = x.shape
+    shape = {"shape": [rows, width]}
+    if kind == "tokens" and requested == "auto":
+        return Finding("data", Severity.INFO, "read_as_tokens",
+                       f"X ({rows}, {width}) of integers was read as token ids: rows of up to "
+                       f"{width} ids, 0 = padding ({float((x == 0).any(1).mean()):.0%} of rows "
+                       f"padded), ids 0..{int(x.max())}. They reach the model as int64, never "
+                       "normalised, and the baseline embeds them (embedding_pool).", shape,
+                       'If these are numbers, not ids, set data.kind = "vector" (features) or '
+                       '"sequence" (a signal over time) in [data].')
+    if requested == "auto":
+        return Finding("data", Severity.INFO, "integer_features",
+                       f"X ({rows}, {width}) holds integers ({x.dtype}) and was read as {width} "
+                       "numeric features per row, standardised per feature: its zeros do not "
+                       "look like the padding of token ids (rows of varied lengths, 0s at one "
+                       "end).", shape,
+                       'If the values are token ids (0 = padding), set data.kind = "tokens" in '
+                       "[data]: they then stay integer ids for an embedding (embedding_pool).")
+    if kind != "tokens" and looks_like_token_ids(x):
+        return Finding("data", Severity.WARNING, "looks_like_tokens",
+                       f"X ({rows}, {width}) of integers padded with 0 at one end was read as "
+                       f"{kind} data (data.kind = \"{kind}\"), so each id becomes a float "
+                       "and is standardised: these look like token ids, whose numbers mean "
+                       "nothing as magnitudes.", shape,
+                       'If they are token ids, set data.kind = "tokens" in [data] (or "auto"); '
+                       "the ids then reach the model as int64 for an embedding.")
+    return None
+
+
 def _per_row(values: np.ndarray | None, rows: int, name: str) -> np.ndarray | None:
     if values is None:
         return None
@@ -128,6 +168,9 @@ def array_data(x: np.ndarray, y: np.ndarray, *, kind: str = "auto", task: str = 
                     times=_times(times, len(x)))
     if x.ndim == 3 and requested == "auto":
         _note_sequence_reading(data, x.shape)
+    reading = _integer_reading(x, kind, requested) if x.ndim == 2 and x.dtype.kind in "iu" \
+        else None
+    data.findings += [reading] if reading is not None else []
     data.keys = [Key(name, role, declared=True, reason=f"the `{name}` array")  # type: ignore
                  for role, name, values in (("group", "groups", data.groups),
                                             ("time", "times", data.times)) if values is not None]

@@ -243,12 +243,19 @@ def _check_fits(name: str, data: TaskData) -> None:
     only token ids must stay integers, and only embedding_pool takes them."""
     integer = not np.issubdtype(data.x.dtype, np.floating)
     way_out = f"Use model.name = \"{AUTO.get(data.kind, 'mlp')}\" for {data.kind} data"
+    if name == "embedding_pool" and data.kind != "tokens":
+        raise ModelError(f"embedding_pool embeds token ids, but this data was read as "
+                         f"{data.kind} data ({data.x.dtype}, shape {data.x.shape}): its values "
+                         "would reach the model as floats. If X holds integer token ids (0 = "
+                         "padding), set "
+                         "data.kind = \"tokens\" in [data] (a .npz X of 0-padded integer rows "
+                         f"is read so by itself). {way_out} if its values are features.")
     if name in _SHAPES and data.x.ndim != _SHAPES[name][0]:
         raise ModelError(f"{name} needs {_SHAPES[name][1]}; got {data.x.shape}. {way_out}, "
                          f"or reshape the inputs to fit {name}.")
     if name == "embedding_pool" and not integer:
         raise ModelError(f"embedding_pool needs integer token ids; got {data.x.dtype}. "
-                         f"{way_out}, or encode the tokens as int64 ids (0 = padding).")
+                         "Map each token to an int64 id (0 = padding) when building the data.")
     if name != "embedding_pool" and data.kind == "tokens":
         raise ModelError(f"{name} cannot read token ids (a float of an id is meaningless). "
                          "Use model.name = \"embedding_pool\" for token ids.")

@@ -1,0 +1,65 @@
+"""Token ids: how an (N, T) integer array is recognised and kept as ids.
+
+What a TaskData of kind "tokens" holds (any source that makes one, e.g. text encoded by a
+vocabulary, must hold the same):
+- x: int64 (N, T), one row of token ids per sample, ids >= 0, 0 = padding (PADDING_ID in
+  model/baselines.py: embedding_pool masks it out of its mean); rows shorter than T padded
+  with 0 at the end (or the start: Keras pads there), x_test with the same T;
+- vocabulary size = largest id + 1 (model/baselines.py:vocab_size);
+- feature_names empty: a position is not a feature.
+Ids are never normalised, cast to float or augmented (stages._make_arrays,
+data/augment.py): a z-scored or mirrored id is no longer the word it stood for.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trainwise.data.errors import DataError
+
+# What makes auto read a 2-D integer array as ids: padding, i.e. rows of different lengths
+# whose zeros all sit at one end. Pixel rows (a flattened MNIST digit has blank pixels at both
+# ends and inside), count tables (zeros anywhere) and one-hot or thermometer codes (one
+# non-zero value) all fail it; a float array (digits: float64 0..16) is never read as ids.
+MIN_PADDED_SHARE = 0.05  # of rows shorter than T: a few padded texts are no accident
+MIN_LENGTHS = 3  # distinct row lengths: a last column that is sometimes 0 gives only two
+MIN_IDS = 3  # distinct non-zero values: 1 (thermometer) or 2 are codes, not a vocabulary
+
+
+def _zeros_at_one_end(x: np.ndarray) -> tuple[bool, np.ndarray]:
+    """Whether every row's zeros form a suffix (or every row's a prefix), and the row lengths
+    (non-zero ids per row)."""
+    lengths = (x != 0).sum(1)
+    positions = np.arange(x.shape[1])
+    right = bool(((x != 0) == (positions[None] < lengths[:, None])).all())
+    left = bool(((x != 0) == (positions[None] >= x.shape[1] - lengths[:, None])).all())
+    return right or left, lengths
+
+
+def looks_like_token_ids(x: np.ndarray) -> bool:
+    """An (N, T) integer array of non-negative ids padded with 0 at one end, in rows of
+    varied lengths, over more than a couple of distinct ids."""
+    if x.ndim != 2 or x.dtype.kind not in "iu" or x.size == 0 or int(x.min()) < 0:
+        return False
+    one_end, lengths = _zeros_at_one_end(x)
+    padded = float((lengths < x.shape[1]).mean())
+    return (one_end and padded >= MIN_PADDED_SHARE and len(np.unique(lengths)) >= MIN_LENGTHS
+            and len(np.unique(x[x != 0])) >= MIN_IDS)
+
+
+def as_token_ids(x: np.ndarray) -> np.ndarray:
+    """x as int64 ids (N, T), or a DataError that says what is wrong with it as ids."""
+    if x.ndim != 2:
+        raise DataError(f"token ids must be (N, T), one row of ids per sample; got shape "
+                        f"{x.shape}. Flatten or pad each sample to one row of T ids.")
+    if x.dtype.kind == "f" and not bool(np.all(np.isfinite(x) & (x == np.round(x)))):
+        raise DataError("data.kind = \"tokens\" needs whole-number ids, but X holds fractions "
+                        "(or NaN): these are features, not ids. Set data.kind = \"auto\", or "
+                        "map each token to an integer id (0 = padding) first.")
+    if x.dtype.kind not in "iuf":
+        raise DataError(f"token ids must be integers; X has dtype {x.dtype}. Map each token "
+                        "to an integer id (0 = padding) and save X as int64.")
+    if x.size and int(x.min()) < 0:
+        raise DataError(f"token ids must be >= 0 (0 = padding); X holds {int(x.min())}. Map "
+                        "the vocabulary to ids 0..V-1 and save X again.")
+    return x.astype(np.int64, copy=False)
