@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 import trainwise
+from trainwise.checks.zoo_data import tokens
 from trainwise.cli import main
 from trainwise.config import load_config
 from trainwise.rundir import read_findings, read_history
@@ -258,3 +259,40 @@ def test_data_in_memory_runs_and_its_config_reruns_it(tmp_path, churn_csv):
         == "regression"
     with pytest.raises(trainwise.TrainwiseError, match="Pass a pandas DataFrame"):
         trainwise.run(data=x, overrides=_quick(tmp_path))
+
+
+def test_token_ids_in_a_npz_train_embedding_pool_from_the_cli(tmp_path, capsys):
+    """Audit s9 X1/X2: int64 ids were z-scored floats fed to an MLP, at the majority score."""
+    x, y = tokens(n=300, length=16, vocab=100)  # class-indicative key token, 0-padded
+    np.savez(tmp_path / "tokens.npz", X=x.numpy(), y=y.numpy())
+    code = main(["run", str(tmp_path / "tokens.npz"), "--no-report", "--set",
+                 "train.max_epochs=3", "--set", "train.batch_size=16",
+                 *(f"--set={o}" for o in _quick(tmp_path)[1:])])
+    assert code == 0
+    [run] = [p for p in tmp_path.iterdir() if p.name.endswith("-tokens")]
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["data"]["kind"] == "tokens"
+    found = {f["code"]: f for f in json.loads((run / "findings.json").read_text())}
+    assert "embedding_pool baseline" in found["built"]["message"]
+    assert "no normalisation: token ids" in found["augment"]["message"]
+    assert meta["test"]["test_accuracy"] >= meta["test"]["test_baseline_accuracy"] + 0.25
+
+
+def test_users_embedding_model_receives_int64_ids(tmp_path):
+    class EmbeddingGRU(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(100, 16, padding_idx=0)
+            self.gru, self.head = nn.GRU(16, 16, batch_first=True), nn.Linear(16, 2)
+            self.seen: set[torch.dtype] = set()
+
+        def forward(self, ids):
+            self.seen.add(ids.dtype)
+            out, _ = self.gru(self.emb(ids))
+            return self.head(out.max(1).values)
+
+    x, y = tokens(n=300, length=16, vocab=100)
+    model = EmbeddingGRU()
+    result = trainwise.run(data=(x, y), model=model, report=False, overrides=_quick(tmp_path))
+    assert result.ok, result.verdict
+    assert model.seen == {torch.int64}

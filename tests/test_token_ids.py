@@ -6,17 +6,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from trainwise.checks.zoo_data import task_data, tokens
 from trainwise.config import load_config
 from trainwise.data.arrays import array_data
 from trainwise.data.audit import audit
+from trainwise.data.augment import augment_findings, augment_plan
 from trainwise.data.errors import DataError
 from trainwise.data.in_memory import save_in_memory
 from trainwise.data.sources import load_data
 from trainwise.data.token_ids import looks_like_token_ids
 from trainwise.findings import Severity
 from trainwise.model.baselines import ModelError, build_model
+from trainwise.model.summary import forward_error
 
 
 def ids(left: bool = False) -> np.ndarray:
@@ -93,3 +96,31 @@ def test_padding_positions_are_no_constant_features():
     found = {f.code: f for f in audit(data)[0]}
     assert "constant_features" not in found
     assert found["padding_positions"].evidence["num_positions"] == 3
+
+
+def test_tokens_are_never_normalised():
+    data = array_data(ids(), np.arange(120) % 2)
+    plan, _ = augment_plan(data)
+    assert not plan.normalise and not plan.flip
+    [line] = augment_findings(data)
+    assert "no normalisation: token ids" in line.message
+    vector = array_data(np.random.default_rng(0).normal(size=(20, 3)), np.arange(20) % 2)
+    assert augment_plan(vector)[0].normalise
+
+
+class EmbedsIds(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb, self.head = nn.Embedding(100, 8, padding_idx=0), nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.emb(x).mean(1))
+
+
+def test_an_embedding_fed_floats_is_told_why_and_to_set_data_kind_tokens():
+    model, x = EmbedsIds(), torch.randn(8, 16)  # ids standardised as vector data
+    with pytest.raises(RuntimeError) as raised:
+        model(x)
+    finding = forward_error(model, x, raised.value, "vector")
+    assert "read this data as vector data" in finding.fix
+    assert 'data.kind = "tokens"' in finding.fix and "make the forward accept" not in finding.fix

@@ -55,7 +55,7 @@ PREFLIGHT_SAMPLES = 256  # enough to overfit a batch and see a trend, small enou
 
 @dataclass
 class Arrays:
-    """One split's normalised features and targets."""
+    """One split's normalised features (or int64 token ids) and targets."""
 
     x: np.ndarray
     y: np.ndarray
@@ -212,10 +212,12 @@ def _fingerprint(*parts: np.ndarray) -> str:
 
 def _make_arrays(ctx: RunContext, train: np.ndarray, val: np.ndarray, x_test: np.ndarray,
                  y_test: np.ndarray) -> None:
-    """Normalise with training statistics only; standardise regression targets likewise."""
+    """Normalise with training statistics only (token ids stay int64 ids: augment_plan);
+    standardise regression targets likewise."""
     data = ctx.data
     assert data is not None
-    normaliser = Normaliser().fit(data.x[train])
+    plan = augment_plan(data, ctx.config.data.augment)[0]
+    scale = Normaliser().fit(data.x[train]).transform if plan.normalise else np.asarray
     y = data.y
     if data.task == "regression":  # float64: float32 squares overflow from |y| ~ 2e19
         y_train = y[train].astype(np.float64)
@@ -228,11 +230,9 @@ def _make_arrays(ctx: RunContext, train: np.ndarray, val: np.ndarray, x_test: np
         ctx.target_scale, ctx.target_mean = std, mean
         y, y_test = (y - mean) / std, (y_test - mean) / std
     ctx.splits = {
-        "train": Arrays(normaliser.transform(data.x[train]), y[train],
-                        random_flip if augment_plan(data, ctx.config.data.augment)[0].flip
-                        else None),
-        "val": Arrays(normaliser.transform(data.x[val]), y[val]),
-        "test": Arrays(normaliser.transform(x_test), y_test),
+        "train": Arrays(scale(data.x[train]), y[train], random_flip if plan.flip else None),
+        "val": Arrays(scale(data.x[val]), y[val]),
+        "test": Arrays(scale(x_test), y_test),
     }
 
 

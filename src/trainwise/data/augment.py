@@ -3,7 +3,7 @@ split fits on the training part only); data whose orientation carries meaning ne
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -20,15 +20,23 @@ FLIP_PROBABILITY = 0.5
 class AugmentPlan:
     flip: bool
     reason: str
+    normalise: bool = True  # token ids never: a z-scored id no longer names its token
 
     def describe(self) -> str:
         steps = ["random horizontal flip (p=0.5)"] if self.flip else []
-        return " + ".join(steps + ["per-channel normalisation fitted on the training split"])
+        scaling = "per-channel normalisation fitted on the training split" if self.normalise \
+            else "no normalisation: token ids reach the model as int64"
+        return " + ".join(steps + [scaling])
 
 
 def augment_plan(data: TaskData, requested: str = "auto") -> tuple[AugmentPlan, list[Finding]]:
     """The preset for this data (auto), or the requested one when it is safe; a warning
-    explains every request that is not followed."""
+    explains every request that is not followed. The split follows its `normalise`."""
+    plan, findings = _preset(data, requested)
+    return replace(plan, normalise=data.kind != "tokens"), findings
+
+
+def _preset(data: TaskData, requested: str) -> tuple[AugmentPlan, list[Finding]]:
     oriented = ORIENTED.get(data.name)
     if requested == "none":
         return AugmentPlan(False, "data.augment = none"), []

@@ -39,6 +39,9 @@ def _forward_fix(model: nn.Module, exc: Exception, x: torch.Tensor, kind: str) -
     """The likely cause of a forward pass that raised, from the exception and the shapes."""
     text = str(exc).lower()
     weights = _weight_dtype(model)
+    embedding = next((n for n, m in model.named_modules() if isinstance(m, nn.Embedding)), None)
+    if embedding is not None and x.is_floating_point():
+        return _float_ids_fix(embedding, x, kind)
     if x.is_floating_point() and weights is not None and weights != x.dtype:
         return (f"your model's weights are {weights} but the inputs are {x.dtype} (trainwise "
                 "feeds float32): call model.float(), or drop .double() / dtype=... from its "
@@ -59,6 +62,18 @@ def _forward_fix(model: nn.Module, exc: Exception, x: torch.Tensor, kind: str) -
     return (f"make the forward accept inputs shaped {tuple(x.shape)} ({x.dtype}), with any "
             f"batch size, and fix the layer's expected input shape/dtype.{layout} Then "
             "revisit the model stage.")
+
+
+def _float_ids_fix(embedding: str, x: torch.Tensor, kind: str) -> str:
+    """An nn.Embedding given floats: the data was read as features, so the ids were
+    standardised too; .long() inside forward would only index garbage (or out of range)."""
+    return (f"your model embeds token ids (nn.Embedding '{embedding}'), but its inputs are "
+            f"{x.dtype} because trainwise read this data as {kind or 'numeric'} data: "
+            "standardised features, not ids (x.long() in forward would index with those "
+            "z-scores). Save X as 2-D integer ids (0 = padding) and set data.kind = "
+            "\"tokens\" in [data] (trainwise.run(..., overrides=['data.kind=\"tokens\"']) "
+            "in Python), so the ids reach the model as int64, never normalised; revisit the "
+            "data stage.")
 
 
 def forward_failed(layer: str | None, exc: Exception, x: torch.Tensor | None, stage: str,
