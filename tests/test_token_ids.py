@@ -124,3 +124,21 @@ def test_an_embedding_fed_floats_is_told_why_and_to_set_data_kind_tokens():
     finding = forward_error(model, x, raised.value, "vector")
     assert "read this data as vector data" in finding.fix
     assert 'data.kind = "tokens"' in finding.fix and "make the forward accept" not in finding.fix
+
+
+def test_unpadded_token_lists_say_pad_them(tmp_path):
+    x = ids()
+    ragged = [list(row[row != 0]) for row in x]
+    with pytest.raises(DataError, match=r"X rows have different lengths \(\d+ to 16 .*pad the "
+                       r"ids with 0 to one length .*pad_sequence"):
+        save_in_memory((ragged, np.arange(120) % 2), tmp_path)
+    with pytest.raises(DataError, match="pad_sequence"):
+        save_in_memory(([torch.tensor(r) for r in ragged], np.arange(120) % 2), tmp_path)
+    objects = np.empty(len(x), object)
+    objects[:] = [row[row != 0] for row in x]
+    np.savez(tmp_path / "ragged.npz", X=objects, y=np.arange(120) % 2)
+    with pytest.raises(DataError, match="'X' as an object array.*pad the ids with 0"):
+        load_data(str(tmp_path / "ragged.npz"))
+    np.savez(tmp_path / "labels.npz", X=x, y=np.array(["a", 1] * 60, dtype=object))
+    with pytest.raises(DataError, match=r"'y' as an object array.*y=y.astype\(str\)"):
+        load_data(str(tmp_path / "labels.npz"))

@@ -4,6 +4,7 @@ including sequences given as (N, T) or (N, T, C) and images as (N, H, W[, C]).""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,7 @@ from trainwise.data.errors import DataError
 from trainwise.data.keys import NONE, time_values
 from trainwise.data.tables import encode_target, infer_task
 from trainwise.data.task import Key, TaskData
-from trainwise.data.token_ids import as_token_ids, looks_like_token_ids
+from trainwise.data.token_ids import PAD_ADVICE, as_token_ids, looks_like_token_ids
 from trainwise.findings import Finding, Severity
 
 CHANNELS = (1, 3, 4)  # gray, RGB, RGBA: how an image's channel axis is recognised
@@ -226,6 +227,35 @@ def _groups(arrays: dict[str, np.ndarray], group_column: str, path: Path) -> np.
     return arrays.get("groups")
 
 
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: _read_array(archive, name, path) for name in archive.files}
+    except DataError:
+        raise
+    except Exception as exc:  # zipfile / numpy raise many types; the user needs the file name
+        raise DataError(f"could not read '{path}': {exc}. Is it a .npz written by np.savez? "
+                        "(object arrays are refused: save text labels as a fixed-width "
+                        "string array, e.g. y.astype(str))") from None
+
+
+def _read_array(archive: Any, name: str, path: Path) -> np.ndarray:
+    """One array of the archive; an object array (which np.savez pickles, and which is never
+    unpickled here: a pickle can run code) is named, with the fix that fits its role."""
+    try:
+        return archive[name]
+    except ValueError as exc:
+        if "allow_pickle" not in str(exc):
+            raise
+    what = f"'{path}' holds '{name}' as an object array, which np.savez pickles and trainwise " \
+        "does not load (a pickle can run code)"
+    if name in X_NAMES or name in TEST_NAMES[0]:
+        raise DataError(f"{what}. Rows of different lengths make one, e.g. token lists: "
+                        f"{PAD_ADVICE}.")
+    raise DataError(f"{what}. Save text labels or keys as a fixed-width string array, e.g. "
+                    f"np.savez(path, ..., {name}={name}.astype(str)).")
+
+
 def load_npz(path: Path, kind: str = "auto", task: str = "auto", group_column: str = "",
              image_size: int = 0) -> TaskData:
     """`X` (N, ...) and `y` (N,) (or x / Y / X_train / y_train), optional `groups`, `times`,
@@ -233,13 +263,7 @@ def load_npz(path: Path, kind: str = "auto", task: str = "auto", group_column: s
     group_column: 'none' ignores `groups`; any other name needs a `groups` array."""
     if not path.exists():
         raise DataError(f"data file '{path}' does not exist. Check data.source in your config.")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except Exception as exc:  # zipfile / numpy raise many types; the user needs the file name
-        raise DataError(f"could not read '{path}': {exc}. Is it a .npz written by np.savez? "
-                        "(object arrays are refused: save text labels as a fixed-width "
-                        "string array, e.g. y.astype(str))") from None
+    arrays = _read_npz(path)
     x, y = _pick(arrays, X_NAMES, path), _pick(arrays, Y_NAMES, path)
     data = array_data(x, y, kind=kind, task=task, name=path.stem, times=arrays.get("times"),
                       groups=_groups(arrays, group_column, path))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trainwise.data.token_ids import ragged_error, ragged_lengths
 from trainwise.findings import TrainwiseError
 
 NPZ_NAMES = ("X", "y", "X_test", "y_test", "groups", "times")  # what load_npz reads
@@ -50,6 +51,10 @@ def _arrays(data: Any) -> dict[str, np.ndarray]:
     if unknown or not {"X", "y"} <= set(data):
         raise TrainwiseError(f"data= as a dict needs 'X' and 'y' and may add X_test, y_test, "
                              f"groups, times; got {sorted(data)}.")
+    for key, value in data.items():  # np.asarray would raise a bare "inhomogeneous shape"
+        lengths = ragged_lengths(value)
+        if lengths is not None:
+            raise ragged_error(key, lengths)
     arrays = {key: _numpy(value) for key, value in data.items()}
     for key, value in arrays.items():
         if value.dtype == object:  # np.savez would pickle it, and load_npz refuses pickles

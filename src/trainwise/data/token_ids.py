@@ -13,6 +13,9 @@ data/augment.py): a z-scored or mirrored id is no longer the word it stood for.
 
 from __future__ import annotations
 
+from collections.abc import Sized
+from typing import Any
+
 import numpy as np
 
 from trainwise.data.errors import DataError
@@ -24,6 +27,10 @@ from trainwise.data.errors import DataError
 MIN_PADDED_SHARE = 0.05  # of rows shorter than T: a few padded texts are no accident
 MIN_LENGTHS = 3  # distinct row lengths: a last column that is sometimes 0 gives only two
 MIN_IDS = 3  # distinct non-zero values: 1 (thermometer) or 2 are codes, not a vocabulary
+PAD_ADVICE = ("pad the ids with 0 to one length (e.g. torch.nn.utils.rnn.pad_sequence(rows, "
+              "batch_first=True, padding_value=0), or keras pad_sequences) and save X as an "
+              "int64 array (N, T); trainwise reads such an array as token ids (0 = padding, "
+              "data.kind = \"tokens\")")
 
 
 def _zeros_at_one_end(x: np.ndarray) -> tuple[bool, np.ndarray]:
@@ -63,3 +70,27 @@ def as_token_ids(x: np.ndarray) -> np.ndarray:
         raise DataError(f"token ids must be >= 0 (0 = padding); X holds {int(x.min())}. Map "
                         "the vocabulary to ids 0..V-1 and save X again.")
     return x.astype(np.int64, copy=False)
+
+
+def ragged_lengths(value: Any) -> tuple[int, int] | None:
+    """(shortest, longest) row length when `value` is a list or object array of rows of
+    different lengths (unpadded token lists), else None."""
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        return None
+    if not isinstance(value, (list, tuple, np.ndarray)) or len(value) == 0:
+        return None
+    if not all(isinstance(row, Sized) and not isinstance(row, (str, bytes)) for row in value):
+        return None
+    lengths = {len(row) for row in value}  # type: ignore[arg-type]
+    return (min(lengths), max(lengths)) if len(lengths) > 1 else None
+
+
+def ragged_error(name: str, lengths: tuple[int, int]) -> DataError:
+    """Inputs of different lengths are most likely unpadded token lists; anything else of
+    different lengths per row (y, groups, times) should hold one value per row."""
+    what = f"{name} rows have different lengths ({lengths[0]} to {lengths[1]} values)"
+    if not name.startswith("X"):
+        return DataError(f"{what}: '{name}' must hold one value per row of X. Give it as a "
+                         "1-D array.")
+    return DataError(f"{what}: trainwise needs one array with a row per sample. If they are "
+                     f"token ids, {PAD_ADVICE}.")
