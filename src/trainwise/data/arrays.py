@@ -13,7 +13,12 @@ from trainwise.data.errors import DataError
 from trainwise.data.keys import NONE, time_values
 from trainwise.data.tables import encode_target, infer_task
 from trainwise.data.task import Key, TaskData
-from trainwise.data.token_ids import PAD_ADVICE, as_token_ids, looks_like_token_ids
+from trainwise.data.token_ids import (
+    PAD_ADVICE,
+    as_token_ids,
+    integer_reading,
+    looks_like_token_ids,
+)
 from trainwise.findings import Finding, Severity
 
 CHANNELS = (1, 3, 4)  # gray, RGB, RGBA: how an image's channel axis is recognised
@@ -99,39 +104,6 @@ def _note_sequence_reading(data: TaskData, shape: tuple[int, ...]) -> None:
         data.notes.append(f"{message} {fix}")
 
 
-def _integer_reading(x: np.ndarray, kind: str, requested: str) -> Finding | None:
-    """Which way a 2-D integer array was read, and how to ask for the other: ids and integer
-    numbers (counts, pixels, ADC samples) share a dtype, and only padding tells them apart,
-    so auto's guess is said out loud; a kind asked for over padded ids draws a warning."""
-    rows, width = x.shape
-    shape = {"shape": [rows, width]}
-    if kind == "tokens" and requested == "auto":
-        return Finding("data", Severity.INFO, "read_as_tokens",
-                       f"X ({rows}, {width}) of integers was read as token ids: rows of up to "
-                       f"{width} ids, 0 = padding ({float((x == 0).any(1).mean()):.0%} of rows "
-                       f"padded), ids 0..{int(x.max())}. They reach the model as int64, never "
-                       "normalised, and the baseline embeds them (embedding_pool).", shape,
-                       'If these are numbers, not ids, set data.kind = "vector" (features) or '
-                       '"sequence" (a signal over time) in [data].')
-    if requested == "auto":
-        return Finding("data", Severity.INFO, "integer_features",
-                       f"X ({rows}, {width}) holds integers ({x.dtype}) and was read as {width} "
-                       "numeric features per row, standardised per feature: its zeros do not "
-                       "look like the padding of token ids (rows of varied lengths, 0s at one "
-                       "end).", shape,
-                       'If the values are token ids (0 = padding), set data.kind = "tokens" in '
-                       "[data]: they then stay integer ids for an embedding (embedding_pool).")
-    if kind != "tokens" and looks_like_token_ids(x):
-        return Finding("data", Severity.WARNING, "looks_like_tokens",
-                       f"X ({rows}, {width}) of integers padded with 0 at one end was read as "
-                       f"{kind} data (data.kind = \"{kind}\"), so each id becomes a float "
-                       "and is standardised: these look like token ids, whose numbers mean "
-                       "nothing as magnitudes.", shape,
-                       'If they are token ids, set data.kind = "tokens" in [data] (or "auto"); '
-                       "the ids then reach the model as int64 for an embedding.")
-    return None
-
-
 def _per_row(values: np.ndarray | None, rows: int, name: str) -> np.ndarray | None:
     if values is None:
         return None
@@ -169,7 +141,7 @@ def array_data(x: np.ndarray, y: np.ndarray, *, kind: str = "auto", task: str = 
                     times=_times(times, len(x)))
     if x.ndim == 3 and requested == "auto":
         _note_sequence_reading(data, x.shape)
-    reading = _integer_reading(x, kind, requested) if x.ndim == 2 and x.dtype.kind in "iu" \
+    reading = integer_reading(x, kind, requested) if x.ndim == 2 and x.dtype.kind in "iu" \
         else None
     data.findings += [reading] if reading is not None else []
     data.keys = [Key(name, role, declared=True, reason=f"the `{name}` array")  # type: ignore

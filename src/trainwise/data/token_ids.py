@@ -1,4 +1,4 @@
-"""Token ids: how an (N, T) integer array is recognised and kept as ids.
+"""Token ids: how an (N, T) integer array is recognised, said to be, and kept as ids.
 
 What a TaskData of kind "tokens" holds (any source that makes one, e.g. text encoded by a
 vocabulary, must hold the same):
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from trainwise.data.errors import DataError
+from trainwise.findings import Finding, Severity
 
 # What makes auto read a 2-D integer array as ids: padding, i.e. rows of different lengths
 # whose zeros all sit at one end. Pixel rows (a flattened MNIST digit has blank pixels at both
@@ -52,6 +53,39 @@ def looks_like_token_ids(x: np.ndarray) -> bool:
     padded = float((lengths < x.shape[1]).mean())
     return (one_end and padded >= MIN_PADDED_SHARE and len(np.unique(lengths)) >= MIN_LENGTHS
             and len(np.unique(x[x != 0])) >= MIN_IDS)
+
+
+def integer_reading(x: np.ndarray, kind: str, requested: str) -> Finding | None:
+    """Which way a 2-D integer array was read, and how to ask for the other: ids and integer
+    numbers (counts, pixels, ADC samples) share a dtype, and only padding tells them apart,
+    so auto's guess is said out loud; a kind asked for over padded ids draws a warning."""
+    rows, width = x.shape
+    shape = {"shape": [rows, width]}
+    if kind == "tokens" and requested == "auto":
+        return Finding("data", Severity.INFO, "read_as_tokens",
+                       f"X ({rows}, {width}) of integers was read as token ids: rows of up to "
+                       f"{width} ids, 0 = padding ({float((x == 0).any(1).mean()):.0%} of rows "
+                       f"padded), ids 0..{int(x.max())}. They reach the model as int64, never "
+                       "normalised, and the baseline embeds them (embedding_pool).", shape,
+                       'If these are numbers, not ids, set data.kind = "vector" (features) or '
+                       '"sequence" (a signal over time) in [data].')
+    if requested == "auto":
+        return Finding("data", Severity.INFO, "integer_features",
+                       f"X ({rows}, {width}) holds integers ({x.dtype}) and was read as {width} "
+                       "numeric features per row, standardised per feature: its zeros do not "
+                       "look like the padding of token ids (rows of varied lengths, 0s at one "
+                       "end).", shape,
+                       'If the values are token ids (0 = padding), set data.kind = "tokens" in '
+                       "[data]: they then stay integer ids for an embedding (embedding_pool).")
+    if kind != "tokens" and looks_like_token_ids(x):
+        return Finding("data", Severity.WARNING, "looks_like_tokens",
+                       f"X ({rows}, {width}) of integers padded with 0 at one end was read as "
+                       f"{kind} data (data.kind = \"{kind}\"), so each id becomes a float "
+                       "and is standardised: these look like token ids, whose numbers mean "
+                       "nothing as magnitudes.", shape,
+                       'If they are token ids, set data.kind = "tokens" in [data] (or "auto"); '
+                       "the ids then reach the model as int64 for an embedding.")
+    return None
 
 
 def as_token_ids(x: np.ndarray) -> np.ndarray:
