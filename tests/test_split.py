@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.model_selection import StratifiedShuffleSplit
@@ -187,3 +188,23 @@ def test_split_test_then_val_is_a_partition():
     assert abs(len(test) / len(y) - 0.2) <= 0.02
     parts = [set(groups[p]) for p in (train, val, test)]
     assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
+
+
+def test_a_table_as_labels_is_refused_not_flattened():
+    # (300, 7) used to be read as 2100 labels: indices up to 2099 for a 300-row table
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(300, 7)), columns=[f"f{i}" for i in range(7)])
+    with pytest.raises(DataError,
+                       match=r"takes the labels y.*300 rows and 7 columns.*df\[\"f6\"\]"):
+        split_indices(frame, val_fraction=0.2)
+    with pytest.raises(DataError, match=r"shape \(300, 7\).*argmax"):
+        split_indices(frame.to_numpy(), val_fraction=0.2)
+
+
+def test_one_label_column_splits_its_rows():
+    y = np.repeat([0, 1], 50)
+    expected = split_indices(y, val_fraction=0.2, seed=3)
+    for column in (y[:, None], pd.DataFrame({"label": y}), pd.Series(y)):
+        split = split_indices(column, val_fraction=0.2, seed=3)
+        assert split.fingerprint == expected.fingerprint
+        assert len(split.train) + len(split.val) == 100

@@ -93,3 +93,11 @@ def test_copies_that_join_groups_below_k_are_named():
     with pytest.raises(DataError, match="exact copies of rows across groups join them into 3 "
                                         "sets"):
         kfold_indices(y, num_folds=5, groups=groups, strategy="group", ties=ties)
+
+
+def test_kfold_refuses_a_2d_first_argument():
+    # (10, 3) used to give folds indexing 30 "rows" of a 10-row array
+    with pytest.raises(DataError, match=r"kfold takes the labels y.*shape \(10, 3\)"):
+        kfold_indices(np.zeros((10, 3)), num_folds=2)
+    folds = kfold_indices(np.zeros((10, 1)), num_folds=2, task="regression")
+    assert sorted(np.concatenate([f.val for f in folds])) == list(range(10))

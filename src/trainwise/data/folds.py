@@ -8,7 +8,15 @@ import pandas as pd
 from trainwise.data.copies import tie_codes
 from trainwise.data.errors import DataError
 from trainwise.data.group_count import GroupCount
-from trainwise.data.split import SPLITTERS, TIMED, SplitIndices, finish, prepare, with_ties
+from trainwise.data.split import (
+    SPLITTERS,
+    TIMED,
+    SplitIndices,
+    as_labels,
+    finish,
+    prepare,
+    with_ties,
+)
 from trainwise.data.timesplit import as_times, time_folds
 
 
@@ -51,7 +59,7 @@ def kfold_indices(y: np.ndarray, *, num_folds: int, groups: np.ndarray | None = 
     expanding windows, fold j (from 0) validating on block j + 1 of the k + 1 blocks (0..k) of
     each series' timeline).
     Same rules, purity, seeding and `ties` as split_indices; no fold is empty."""
-    y = np.asarray(y).reshape(-1)
+    y = as_labels(y, "kfold")
     times = None if times is None else as_times(times)
     if not 2 <= num_folds <= len(y):
         raise DataError(f"num_folds = {num_folds}: k-fold needs 2 <= k <= {len(y)} rows.")

@@ -211,6 +211,28 @@ def finish(val: np.ndarray, num_rows: int, strategy: str,
     return SplitIndices(train, val, strategy, digest.hexdigest(), num_dropped)
 
 
+def as_labels(y: object, verb: str) -> np.ndarray:
+    """The labels y as (N,): one per row, what stratification and the row count come from.
+
+    A table or a 2-D array is refused, not flattened: reshape(-1) of a 300 x 7 DataFrame gave
+    2100 "rows", and indices past 299 then picked wrong rows or failed far from the cause.
+    One column ((N, 1), a one-column frame) is the labels."""
+    if isinstance(y, pd.DataFrame) and y.shape[1] != 1:
+        columns = ", ".join(map(str, y.columns[:8])) + (", ..." if y.shape[1] > 8 else "")
+        raise DataError(f"{verb} takes the labels y, one per row; got a DataFrame of "
+                        f"{y.shape[0]} rows and {y.shape[1]} columns ({columns}). Pass the "
+                        f"target column, e.g. trainwise.{verb}(df[\"{y.columns[-1]}\"], ...); "
+                        "the indices it returns then select rows of df with df.iloc.")
+    labels = np.asarray(y)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        return labels[:, 0]
+    if labels.ndim != 1:
+        raise DataError(f"{verb} takes the labels y, one per row (shape (N,)); got shape "
+                        f"{labels.shape}. Pass the target, e.g. y rather than x; for one-hot "
+                        f"labels (N, C) pass y.argmax(axis=1).")
+    return labels
+
+
 def prepare(y: np.ndarray, groups: np.ndarray | None, times: np.ndarray | None,
              num_val: int, strategy: str, task: str) -> tuple[np.ndarray | None, str]:
     if times is not None and len(np.asarray(times).reshape(-1)) != len(y):
@@ -241,6 +263,9 @@ def split_indices(y: np.ndarray, *, val_fraction: float, groups: np.ndarray | No
                   held_out: str = "validation") -> SplitIndices:
     """Split rows 0..N-1 into train and val, val holding ~val_fraction of the SAMPLES.
 
+    y holds the labels, one per row (N,) (a DataFrame's target column, not the frame); the
+    indices select rows of the table they came from (df.iloc[split.train]).
+
     "auto" picks group_time when times and groups are given (whole groups, the later-starting
     ones in val), time when only times are given (with `cut` and `gap` as in
     timesplit.time_split), else stratified_group / group when groups are given, else
@@ -253,7 +278,7 @@ def split_indices(y: np.ndarray, *, val_fraction: float, groups: np.ndarray | No
     a test part). The same seed gives the same split; no global random state is read or
     changed.
     """
-    y = np.asarray(y).reshape(-1)
+    y = as_labels(y, "split")
     times = None if times is None else as_times(times)
     num_val = _check_sizes(len(y), val_fraction)
     codes, strategy = prepare(y, groups, times, num_val, strategy, task)
