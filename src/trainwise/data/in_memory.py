@@ -28,9 +28,9 @@ def save_in_memory(data: Any, out_dir: str | Path) -> Path:
     tensors, or a dict named as a .npz's (X, y, X_test, y_test, groups, times) ->
     `.../arrays.npz`. The file's stem names the run folder (unless run.name does)."""
     if isinstance(data, pd.DataFrame):
-        payload, suffix = data.rename(columns=str), ".parquet"  # parquet wants text names
-        digest = _digest([pd.util.hash_pandas_object(data, index=False).to_numpy(),
-                          np.array([str(c) for c in data.columns])])
+        payload, suffix = _index_as_columns(data).rename(columns=str), ".parquet"  # text names
+        digest = _digest([pd.util.hash_pandas_object(payload, index=False).to_numpy(),
+                          np.array(list(payload.columns))])
     else:
         payload, suffix = _arrays(data), ".npz"
         digest = _digest([v for key in sorted(payload) for v in (np.array(key), payload[key])])
@@ -38,6 +38,27 @@ def save_in_memory(data: Any, out_dir: str | Path) -> Path:
     if not path.exists():
         _write_once(path, payload)
     return path
+
+
+def _index_as_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its meaningful index levels as columns: a named level (patient_id) or
+    dates (a DatetimeIndex, as pandas users keep series). The file is saved without an index,
+    so such a level would vanish, and with it the time or group key the split must honour: a
+    date-indexed series got a random split that leaks the future. An unnamed integer or label
+    index (0..N-1, or what filtering left) is row numbering: dropped. So is a level whose name
+    is already a column (set_index(..., drop=False) keeps both) or an earlier level's."""
+    names = [_column_name(frame.index, i) for i in range(frame.index.nlevels)]
+    keep = [i for i, name in enumerate(names)
+            if name is not None and name not in frame.columns and names.index(name) == i]
+    if not keep:
+        return frame
+    return frame.rename_axis(names).reset_index(level=keep).reset_index(drop=True)
+
+
+def _column_name(index: pd.Index, level: int) -> Any:
+    """The column an index level becomes: its name, "date" for unnamed dates, else None."""
+    dates = isinstance(index.get_level_values(level), (pd.DatetimeIndex, pd.PeriodIndex))
+    return index.names[level] if index.names[level] is not None or not dates else "date"
 
 
 def _arrays(data: Any) -> dict[str, np.ndarray]:

@@ -1,0 +1,58 @@
+"""Data handed to run(data=...) from Python: what of it reaches the saved file."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import trainwise
+from trainwise.data.in_memory import save_in_memory
+
+QUICK = ["run.threads=1"]
+
+
+def _split_of(frame: pd.DataFrame, tmp_path) -> tuple[str, dict]:
+    result = trainwise.run(data=frame, until="split", report=False,
+                           overrides=[*QUICK, f"run.out_dir=\"{tmp_path}\""])
+    assert result.ok, result.verdict
+    meta = json.loads((result.path / "meta.json").read_text())
+    return meta["split"]["strategy"], meta["split"]["fingerprint"]
+
+
+def _daily_series(num_days: int = 200) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2024-01-01", periods=num_days, freq="D", name="date")
+    temp = np.sin(np.arange(num_days) / 20) + rng.normal(0, 0.1, num_days)
+    return pd.DataFrame({"temp": temp, "label": (np.roll(temp, -1) > temp).astype(int)},
+                        index=days)
+
+
+def test_a_date_index_is_split_by_time_as_a_date_column_is(tmp_path):
+    # the index used to be dropped: 'stratified', validation days between training days
+    indexed = _daily_series()
+    strategy, fingerprint = _split_of(indexed, tmp_path)
+    assert (strategy, fingerprint) == _split_of(indexed.reset_index(), tmp_path)
+    assert strategy == "time"
+
+
+def test_a_named_index_becomes_a_group_column(tmp_path):
+    rng = np.random.default_rng(0)
+    patients = pd.Index(np.repeat([f"p{i:03d}" for i in range(40)], 5), name="patient_id")
+    frame = pd.DataFrame({"x1": rng.normal(size=200), "label": rng.integers(0, 2, 200)},
+                         index=patients)
+    saved = pd.read_parquet(save_in_memory(frame, tmp_path))
+    assert list(saved.columns) == ["patient_id", "x1", "label"]
+    assert _split_of(frame, tmp_path)[0] == "stratified_group"
+
+
+@pytest.mark.parametrize("index", [pd.RangeIndex(6), pd.Index([0, 2, 4, 6, 8, 10])],
+                         ids=["range", "left by filtering"])
+def test_row_numbers_are_not_a_column(tmp_path, index):
+    frame = pd.DataFrame({"a": range(6)}, index=index)
+    assert list(pd.read_parquet(save_in_memory(frame, tmp_path)).columns) == ["a"]
+
+
+def test_an_index_kept_as_a_column_too_is_not_written_twice(tmp_path):
+    frame = pd.DataFrame({"pid": list("aabbcc"), "a": range(6)}).set_index("pid", drop=False)
+    assert list(pd.read_parquet(save_in_memory(frame, tmp_path)).columns) == ["pid", "a"]
