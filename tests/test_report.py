@@ -269,7 +269,7 @@ def test_run_still_in_its_first_epoch(tmp_path: Path) -> None:
 
 
 def test_missing_run_folder_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(Exception, match="no run folder"):
+    with pytest.raises(Exception, match="there is no folder .*Pass the folder a run printed"):
         build_report(tmp_path / "nope")
 
 
@@ -290,3 +290,21 @@ def test_fmt_shape() -> None:
     assert fmt_shape([128, 1, 40]) == "128 × 1 × 40"
     assert fmt_shape([[128, 40], [128]]) == "128 × 40, 128"
     assert fmt_shape(None) == "–"
+
+
+def test_report_of_a_folder_that_is_not_a_run_refuses_and_writes_nothing(tmp_path):
+    # the Python verb used to write an empty report.html and figures/ into any folder
+    import trainwise
+    from trainwise.rundir import RunFolderError
+
+    (tmp_path / "notes.txt").write_text("a notebook's working folder")
+    with pytest.raises(RunFolderError, match="is not a run folder: expected a run folder with "
+                       "meta.json.*result.path in Python"):
+        trainwise.report(tmp_path)
+    run = tmp_path / "runs" / "20260101-120000-wine"
+    run.mkdir(parents=True)
+    (run / "meta.json").write_text("{}")
+    with pytest.raises(RunFolderError, match=re.escape(f'trainwise.report("{run}")')):
+        trainwise.report(tmp_path / "runs")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["20260101-120000-wine", "meta.json",
+                                                           "notes.txt", "runs"]

@@ -169,11 +169,12 @@ def report_folder(path: str | Path) -> Path:
     what = f"'{path}' is not a run folder" if path.is_dir() else f"there is no folder '{path}'"
     runs = sorted(path.glob("*/meta.json"), key=lambda meta: meta.stat().st_mtime) \
         if path.is_dir() else []
-    hint = f"The newest run folder inside it is {runs[-1].parent}: trainwise report " \
-        f"{runs[-1].parent}" if runs else "Pass the folder a run printed, e.g. " \
-        "runs/20260101-120000-mnist1d"
-    raise RunFolderError(f"{what}: expected a run folder with meta.json, as `trainwise run` "
-                         f"writes. {hint}")
+    newest = runs[-1].parent if runs else None
+    hint = f"The newest run folder inside it is {newest}: trainwise report {newest} (in " \
+        f"Python trainwise.report(\"{newest}\"))" if newest else "Pass the folder a run " \
+        "printed (result.path in Python), e.g. runs/20260101-120000-mnist1d"
+    raise RunFolderError(f"{what}: expected a run folder with meta.json, as `trainwise run`, "
+                         f"trainwise.run() and trainwise.Monitor write. {hint}.")
 
 
 def read_history(path: str | Path) -> list[dict[str, Any]]:

@@ -11,7 +11,6 @@ from typing import Any
 import jinja2
 from matplotlib.figure import Figure
 
-from trainwise.findings import TrainwiseError
 from trainwise.reporting import confidence, curves, metric_curves
 from trainwise.reporting.context import (
     RunData,
@@ -27,6 +26,7 @@ from trainwise.reporting.lr_range import lr_range_figure, used_lr
 from trainwise.reporting.model_tables import batch_first, traced_batch
 from trainwise.reporting.reliability import reliability_figure
 from trainwise.reporting.tuning import short_runs_figure
+from trainwise.rundir import report_folder
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
 
@@ -185,10 +185,7 @@ def render_html(context: dict[str, Any]) -> str:
 
 def build_report(run_path: str | Path) -> Path:
     """Render the run folder's report.html (one self-contained file) and return its path."""
-    path = Path(run_path)
-    if not path.is_dir():
-        raise TrainwiseError(f"no run folder at {path}: expected a folder with meta.json, as "
-                             "written by `trainwise run` (see runs/).")
+    path = report_folder(run_path)  # refused before writing: no report.html in a non-run
     run = load_run(path)
     figures, figure_problems = render_figures(run)
     extras, extra_problems = extra_figures(run)
