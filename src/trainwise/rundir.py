@@ -76,11 +76,16 @@ class RunDir:
     def create(cls, out_dir: str | Path, name: str) -> RunDir:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         base = Path(out_dir) / f"{stamp}-{name}"
+        base.parent.mkdir(parents=True, exist_ok=True)
         path, n = base, 1
-        while path.exists():  # two runs in the same second get distinct folders
-            n += 1
-            path = base.with_name(f"{base.name}-{n}")
-        return cls(path)
+        while True:  # mkdir is the check: of processes starting at once, one gets each name
+            try:  # (exists() then mkdir(exist_ok=True) let two notebooks share one folder)
+                path.mkdir()
+            except FileExistsError:  # runs started in the same second: -2, -3, ...
+                n += 1
+                path = base.with_name(f"{base.name}-{n}")
+                continue
+            return cls(path)
 
     @classmethod
     def open(cls, path: str | Path) -> RunDir:
