@@ -11,7 +11,7 @@ import pytest
 from trainwise.config import valid_keys
 from trainwise.data.audit import audit
 from trainwise.data.task import TaskData
-from trainwise.findings import Severity
+from trainwise.findings import Severity, TrainwiseError
 
 
 def table(x: np.ndarray, y: np.ndarray, task: str = "classification") -> TaskData:
@@ -260,3 +260,33 @@ def test_a_whole_constant_channel_is_a_warning():
     assert "channel 2 of 3 has one value" in warn.message and "(e.g. 7)" in warn.message
     data.x[:] = 0
     assert "every pixel has one value" in by_code(audit(data)[0])["constant_channels"].message
+
+
+def _frame_with_constant(num_rows: int = 120) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(num_rows, 3))
+    frame = pd.DataFrame(x, columns=["age", "income", "height"]).assign(flat=1.0)
+    return frame.assign(label=(x[:, 0] > 0).astype(int))
+
+
+def test_audit_takes_what_run_takes_as_its_loaders_read_it():
+    # audit(df) and audit((x, y)) used to fail with AttributeError: no attribute 'x'
+    from trainwise.data.arrays import array_data
+    from trainwise.data.tables import table_data
+
+    frame = _frame_with_constant()
+    assert audit(frame, target="label") == audit(table_data(frame, "label"))
+    x, y = frame.drop(columns="label").to_numpy(), frame["label"].to_numpy()
+    found, summary = audit((x, y))
+    assert (found, summary) == audit(array_data(x, y))
+    assert "constant_features" in by_code(found) and summary["num_samples"] == 120
+    assert audit({"X": x, "y": y})[1] == summary
+
+
+def test_audit_says_how_to_call_it():
+    frame = _frame_with_constant()
+    with pytest.raises(TrainwiseError, match=r'audit\(df\) needs the name of the target column: '
+                       r'trainwise.audit\(df, target="label"\)'):
+        audit(frame)
+    with pytest.raises(TrainwiseError, match="audit.. got a str. Pass what trainwise.load_data"):
+        audit("table.csv")

@@ -115,7 +115,7 @@ def stage_data(ctx: RunContext) -> list[Finding]:
         data.subset(keep)
         data.notes.append(f"quick run: kept {cfg.max_samples} samples (data.max_samples)")
     ctx.data = data
-    findings, summary = audit(data, ctx.config.train.class_weights)
+    findings, summary = audit(data, class_weights=ctx.config.train.class_weights)
     findings += key_findings(data, ctx.config.split.strategy, ctx.config.split.gap)
     findings += augment_findings(data, cfg.augment)
     figure = plot_samples(data, ctx.run.figure_path("samples.png"))

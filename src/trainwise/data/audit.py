@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from trainwise.data.duplicates import duplicate_findings
+from trainwise.data.in_memory import as_task_data
 from trainwise.data.label_leak import leak_findings
 from trainwise.data.task import TaskData
 from trainwise.findings import Finding, error, info, warning
@@ -212,14 +213,18 @@ def _feature_names(data: TaskData, width: int) -> list[str]:
     return [f"x{i}" for i in range(width)]  # sequences with C > 1 flatten to C*T columns
 
 
-def audit(data: TaskData, class_weights: str = "none") -> tuple[list[Finding], dict[str, Any]]:
+def audit(data: Any, target: str = "", class_weights: str = "none"
+          ) -> tuple[list[Finding], dict[str, Any]]:
     """Audit the train/val pool of `data` (the test part is checked for leaks by the split).
     `class_weights`: the run's train.class_weights, which the class-imbalance fix takes into
     account.
 
+    `data`: a TaskData (load_data, table_data, array_data) or what run(data=...) takes: a
+    DataFrame with `target` naming its target column, an (x, y) pair, a dict of arrays.
     Returns findings (stage "data") and a JSON-able summary for meta.json. Pure: nothing is
     written and no random state is touched.
     """
+    data = as_task_data(data, target)
     x = np.asarray(data.x).reshape(len(data.x), -1)  # (N, D): sequence steps count as features
     y = np.asarray(data.y).reshape(-1)
     names = _feature_names(data, x.shape[1])

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trainwise.data.task import TaskData
 from trainwise.data.token_ids import ragged_error, ragged_lengths
 from trainwise.findings import TrainwiseError
 
@@ -40,6 +41,32 @@ def save_in_memory(data: Any, out_dir: str | Path) -> Path:
     return path
 
 
+def as_task_data(data: Any, target: str = "", verb: str = "audit") -> TaskData:
+    """What run(data=...) takes, read by the loaders its saved file goes through (table_data,
+    array_data), without writing the file: for the stage verbs, which are pure.
+    A TaskData passes through; a DataFrame needs `target`, as run() needs data.target."""
+    from trainwise.data.arrays import array_data  # the loaders: only when a verb needs them
+    from trainwise.data.tables import table_data
+
+    if isinstance(data, TaskData):
+        return data
+    if isinstance(data, pd.DataFrame):
+        if not target:
+            guess = str(data.columns[-1])
+            raise TrainwiseError(f"{verb}(df) needs the name of the target column: "
+                                 f"trainwise.{verb}(df, target=\"{guess}\"), or "
+                                 f"trainwise.{verb}(trainwise.table_data(df, \"{guess}\")).")
+        return table_data(_index_as_columns(data), target, source="the DataFrame")
+    arrays = _arrays(data, verb)
+    task_data = array_data(arrays["X"], arrays["y"], groups=arrays.get("groups"),
+                           times=arrays.get("times"))
+    if "X_test" in arrays and "y_test" in arrays:
+        test = array_data(arrays["X_test"], arrays["y_test"], kind=task_data.kind,
+                          task=task_data.task)
+        task_data.x_test, task_data.y_test = test.x, test.y
+    return task_data
+
+
 def _index_as_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with its meaningful index levels as columns: a named level (patient_id) or
     dates (a DatetimeIndex, as pandas users keep series). The file is saved without an index,
@@ -61,13 +88,11 @@ def _column_name(index: pd.Index, level: int) -> Any:
     return index.names[level] if index.names[level] is not None or not dates else "date"
 
 
-def _arrays(data: Any) -> dict[str, np.ndarray]:
+def _arrays(data: Any, verb: str = "run") -> dict[str, np.ndarray]:
     if isinstance(data, (tuple, list)) and len(data) == 2:
         data = {"X": data[0], "y": data[1]}
     if not isinstance(data, dict):
-        raise TrainwiseError(f"data= got a {type(data).__name__}. Pass a pandas DataFrame (its "
-                             "target column named by data.target), an (x, y) pair of arrays or "
-                             f"tensors, or a dict of arrays named {', '.join(NPZ_NAMES)}.")
+        raise TrainwiseError(_refusal(data, verb))
     unknown = sorted(set(data) - set(NPZ_NAMES))
     if unknown or not {"X", "y"} <= set(data):
         raise TrainwiseError(f"data= as a dict needs 'X' and 'y' and may add X_test, y_test, "
@@ -81,6 +106,16 @@ def _arrays(data: Any) -> dict[str, np.ndarray]:
         if value.dtype == object:  # np.savez would pickle it, and load_npz refuses pickles
             arrays[key] = value.astype(str)
     return arrays
+
+
+def _refusal(data: Any, verb: str) -> str:
+    if verb == "run":
+        return (f"data= got a {type(data).__name__}. Pass a pandas DataFrame (its target "
+                "column named by data.target), an (x, y) pair of arrays or tensors, or a dict "
+                f"of arrays named {', '.join(NPZ_NAMES)}.")
+    return (f"{verb}() got a {type(data).__name__}. Pass what trainwise.load_data, table_data "
+            f"or array_data return, a pandas DataFrame with target=\"COLUMN\", an (x, y) pair "
+            f"of arrays or tensors, or a dict of arrays named {', '.join(NPZ_NAMES)}.")
 
 
 def _numpy(value: Any) -> np.ndarray:
