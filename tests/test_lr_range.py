@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+import trainwise
 from trainwise.data.tensors import to_loader
 from trainwise.findings import Severity, TrainwiseError
 from trainwise.tune import lr_range_test, suggest_lr, suggest_range
@@ -185,6 +187,10 @@ def test_a_nan_row_met_after_the_first_step_is_a_data_error_not_divergence(blobs
     assert finding.evidence["step"] == 4 and finding.evidence["non_finite"] == {"inputs": 1}
     assert "'data'" in finding.fix and "start_lr" not in finding.fix
     assert math.isnan(result.lr) and len(result.curves) == 0
+    # the fix's Python call must run: it once read trainwise.audit(x, y), which audit refuses
+    call = re.search(r"trainwise\.audit\(.*?\)+", finding.fix).group()
+    found, summary = eval(call, {"trainwise": trainwise, "x": x.numpy(), "y": blobs[1].numpy()})
+    assert summary["missing"]
 
 
 class _RowStandardised(nn.Module):

@@ -90,7 +90,7 @@ def nan_in_data(code: str, value: float, step: int, lr: float,
         "tune", code,
         f"The loss was {value} at step {step} (lr={lr:.1e}) on a batch holding non-finite "
         f"values ({where}): the data is the cause, not the learning rate.",
-        "Go back to stage 'data': drop or impute the rows with NaN/inf (trainwise.audit(x, y) "
+        "Go back to stage 'data': drop or impute the rows with NaN/inf (trainwise.audit((x, y)) "
         "or `trainwise audit` counts them per feature), then rerun the range test.",
         loss=value, step=step, lr=lr, non_finite=counts))
 
