@@ -8,12 +8,15 @@ workers. Oracles: the same call on plain inputs, and training without the probe.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 
+import trainwise
 from trainwise.config import TuneConfig
 from trainwise.findings import TrainwiseError
 from trainwise.tune import find_batch_size, lr_range_test, short_runs, tune_lr
@@ -91,6 +94,28 @@ def test_tune_lr_says_make_optimizer_needs_an_lr_before_the_range_test(blobs, mo
     assert ran == []  # refused before any work
     with pytest.raises(TypeError):  # the reference: what the short runs would have met
         one_argument(_net(), 1e-3)
+
+
+def _suggested_make_optimizer(message: str):
+    """The make_optimizer an error message suggests, as the function a user would paste."""
+    code = re.search(r"make_optimizer=(lambda .*?\))(?=[ .;]|$)", message).group(1)
+    return eval(code, {"torch": torch, "trainwise": trainwise})
+
+
+def test_the_suggested_make_optimizer_serves_both_probes_and_spares_biases(blobs, monkeypatch):
+    # it once read AdamW(model.parameters(), lr=lr): weight decay on biases and norm gains
+    import trainwise.tune.search as search
+
+    monkeypatch.setattr(search, "lr_range_test", lambda *a, **k: None)
+    one_argument = lambda m: torch.optim.AdamW(m.parameters(), lr=1e-3)  # noqa: E731
+    with pytest.raises(TrainwiseError) as refused:
+        tune_lr(_net(), F.cross_entropy, _loader(blobs), _loader(blobs), one_argument)
+    make_optimizer = _suggested_make_optimizer(str(refused.value))
+    model = _net()
+    for optimizer, lr in ((make_optimizer(model), 1e-3), (make_optimizer(model, 0.02), 0.02)):
+        decay = {id(p): g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
+        assert decay[id(model[0].bias)] == 0.0 and decay[id(model[0].weight)] > 0.0
+        assert {g["lr"] for g in optimizer.param_groups} == {lr}
 
 
 def test_a_metric_driven_scheduler_is_refused_with_the_fix(blobs):

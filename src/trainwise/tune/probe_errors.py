@@ -182,10 +182,12 @@ def fresh_optimizer(optimizer: Any, model: nn.Module) -> Any:
     return optimizer
 
 
-FRESH_OPTIMIZER = ("Pass a function that builds a new one each call, e.g. make_optimizer="
-                   "lambda model: torch.optim.AdamW(model.parameters(), lr=1e-3), or "
-                   "trainwise.make_adamw(model, lr=1e-3, weight_decay=0.01) for decay on "
-                   "weights only.")
+# One suggestion for every make_optimizer error: it serves find_lr (model) and tune_lr
+# (model, lr) alike, and decays the matmul weights only (AdamW(model.parameters()) decays
+# biases and norm gains too, what METHOD section 4 and the Monitor warn against).
+MAKE_OPTIMIZER = ("make_optimizer=lambda model, lr=1e-3: trainwise.make_adamw(model, lr=lr, "
+                  "weight_decay=0.01) (AdamW decaying weights, not biases or norms)")
+FRESH_OPTIMIZER = f"Pass a function that builds a new one each call, e.g. {MAKE_OPTIMIZER}."
 
 
 def scalar_loss(loss: torch.Tensor, step: int) -> torch.Tensor:

@@ -23,6 +23,7 @@ from trainwise.train.evaluate import inputs_and_targets
 from trainwise.tune.no_trace import no_trace, probe_loader
 from trainwise.tune.probe_errors import (
     FRESH_OPTIMIZER,
+    MAKE_OPTIMIZER,
     ProbeStop,
     check_fills_a_batch,
     fresh_optimizer,
@@ -70,8 +71,7 @@ def check_takes_lr(make_optimizer: Callable[..., Any]) -> None:
         raise TrainwiseError(
             f"make_optimizer cannot be called as make_optimizer(model, lr) ({why}): the short "
             "runs build one optimizer per candidate lr. Give it an lr parameter that the range "
-            "test may leave out, e.g. make_optimizer=lambda model, lr=1e-3: "
-            "torch.optim.AdamW(model.parameters(), lr=lr).") from None
+            f"test may leave out, e.g. {MAKE_OPTIMIZER}.") from None
     except ValueError:  # a builtin or C function without a signature: let the call decide
         return
 
@@ -170,9 +170,8 @@ def check_follows_lr(model: nn.Module, make_optimizer: Callable[..., Any],
         raise TrainwiseError(
             f"make_optimizer(model, lr) gave the same group lrs {lrs} for lr={PROBE_LRS[0]:g} "
             f"and lr={PROBE_LRS[1]:g}: it does not use the lr it is passed, so every short run "
-            "would train alike. Build the optimizer at `lr`, e.g. make_optimizer=lambda model, "
-            "lr=1e-3: torch.optim.AdamW(model.parameters(), lr=lr) (with param groups, scale "
-            "each group's lr by it).")
+            f"would train alike. Build the optimizer at `lr`, e.g. {MAKE_OPTIMIZER}; with "
+            "groups of your own, scale each group's lr by it.")
     if make_scheduler is not None and same_values(_schedule(make_scheduler, low),
                                             _schedule(make_scheduler, high)):
         raise TrainwiseError(
