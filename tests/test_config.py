@@ -45,6 +45,17 @@ def test_wrong_value_names_field_value_and_allowed(assignment, field):
 def test_malformed_override_says_the_form():
     with pytest.raises(ConfigError, match="section.key=value"):
         load_config(None, ["max_epochs"])
+    with pytest.raises(ConfigError, match=r'overrides=\["train.max_epochs=3"\] \(a list\) in '
+                       "Python"):
+        load_config(None, ["max_epochs"])
+
+
+def test_one_string_as_overrides_is_refused_not_read_per_character():
+    # it was iterated: "override 't' must look like section.key=value"
+    for call in (lambda: load_config(None, "train.max_epochs=1"),
+                 lambda: from_dict({}, "train.max_epochs=1")):
+        with pytest.raises(ConfigError, match=r"must be a list.*Pass \['train.max_epochs=1'\]"):
+            call()
 
 
 def test_yaml_and_toml_agree(tmp_path):

@@ -246,8 +246,9 @@ def _apply_override(raw: dict[str, Any], assignment: str) -> None:
     key, sep, value = assignment.partition("=")
     key = key.strip()
     if not sep or key.count(".") != 1:
-        raise ConfigError(f"override '{assignment}' must look like section.key=value, "
-                          "for example --set train.max_epochs=3.")
+        raise ConfigError(f"override '{assignment}' must look like section.key=value: "
+                          "--set train.max_epochs=3 on the command line, "
+                          'overrides=["train.max_epochs=3"] (a list) in Python.')
     if key not in valid_keys():
         raise ConfigError(f"unknown config key '{key}'.{_closest(key)}")
     section, name = key.split(".")
@@ -303,6 +304,9 @@ def _is_data(path: Path) -> bool:
 
 def from_dict(raw: dict[str, Any], overrides: list[str] | None = None) -> Config:
     """Validate a nested dict (as a TOML file would give) after applying overrides."""
+    if isinstance(overrides, str):  # iterated, it would be one override per character
+        raise ConfigError(f"overrides must be a list of 'section.key=value' strings; got the "
+                          f"string {overrides!r}. Pass [{overrides!r}].")
     raw = {section: dict(values) if isinstance(values, dict) else values
            for section, values in raw.items()}
     for assignment in overrides or []:
