@@ -56,3 +56,15 @@ def test_row_numbers_are_not_a_column(tmp_path, index):
 def test_an_index_kept_as_a_column_too_is_not_written_twice(tmp_path):
     frame = pd.DataFrame({"pid": list("aabbcc"), "a": range(6)}).set_index("pid", drop=False)
     assert list(pd.read_parquet(save_in_memory(frame, tmp_path)).columns) == ["pid", "a"]
+
+
+def test_a_missing_target_names_the_dataframe_and_the_python_call(tmp_path):
+    # it named the internal runs/data/<digest>/table.parquet and only the --set form
+    frame = pd.DataFrame({"age": range(40), "churn": ["yes", "no"] * 20})
+    result = trainwise.run(data=frame, until="data", report=False,
+                           overrides=[*QUICK, f"run.out_dir=\"{tmp_path}\""])
+    assert result.stopped_at == "data"
+    [problem] = [f for f in result.findings if f.severity.value == "error"]
+    assert "is not in 'the DataFrame passed as data='" in problem.message
+    assert "parquet" not in problem.message
+    assert 'trainwise.run({"data": {"target": "churn"}}, ...) in Python' in problem.message

@@ -22,6 +22,7 @@ from trainwise.data.token_ids import ragged_error, ragged_lengths
 from trainwise.findings import TrainwiseError
 
 NPZ_NAMES = ("X", "y", "X_test", "y_test", "groups", "times")  # what load_npz reads
+DIGEST_LENGTH = 16  # hex characters of sha256 naming the folder a frame or arrays are saved in
 
 
 def save_in_memory(data: Any, out_dir: str | Path) -> Path:
@@ -65,6 +66,16 @@ def as_task_data(data: Any, target: str = "", verb: str = "audit") -> TaskData:
                           task=task_data.task)
         task_data.x_test, task_data.y_test = test.x, test.y
     return task_data
+
+
+def describe_source(path: Path) -> str:
+    """How messages name a table file: one save_in_memory wrote is the user's DataFrame (they
+    never made that parquet, and naming its path sent them looking for it), else the path."""
+    digest = path.parent.name
+    saved = (path.name == f"{_default_name('.parquet')}.parquet"
+             and path.parent.parent.name == "data" and len(digest) == DIGEST_LENGTH
+             and all(c in "0123456789abcdef" for c in digest))
+    return "the DataFrame passed as data=" if saved else str(path)
 
 
 def _index_as_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -129,7 +140,7 @@ def _digest(parts: list[np.ndarray]) -> str:
     for part in parts:
         hasher.update(str((part.dtype, part.shape)).encode())
         hasher.update(np.ascontiguousarray(part).tobytes())
-    return hasher.hexdigest()[:16]
+    return hasher.hexdigest()[:DIGEST_LENGTH]
 
 
 def _default_name(suffix: str) -> str:

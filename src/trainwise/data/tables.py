@@ -12,6 +12,7 @@ from trainwise.data.coltypes import coerce_numeric_text, replace_na_values
 from trainwise.data.csvfile import read_csv
 from trainwise.data.dates import date_features, parse_date_columns
 from trainwise.data.errors import DataError
+from trainwise.data.in_memory import describe_source
 from trainwise.data.keys import KeyPlan, plan_keys, time_values
 from trainwise.data.label_leak import find_leaks, leak_findings, row_order, table_columns
 from trainwise.data.targets import lookalike_label_findings, task_findings
@@ -259,7 +260,7 @@ def load_table(path: Path, target: str, task: str = "auto", group_column: str = 
     """A .csv / .parquet file; group and time keys declared, or inferred when left empty."""
     frame, findings = read_table(path, sep, encoding, decimal)
     data = table_data(frame, target, task, group_column, time_column, name=path.stem,
-                      source=str(path), na_values=na_values, dayfirst=dayfirst)
+                      source=describe_source(path), na_values=na_values, dayfirst=dayfirst)
     data.findings[:0] = findings  # how the file was read comes before what it holds
     return data
 
@@ -274,8 +275,10 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     if target not in frame.columns:
         guess = str(frame.columns[-1])  # a target is most often the last column
         raise DataError(f"target column '{target}' is not in '{source}' (columns: "
-                        f"{', '.join(map(str, frame.columns[:20]))}). Set data.target, e.g. "
-                        f"--set data.target='\"{guess}\"' (target = \"{guess}\" in a config).")
+                        f"{', '.join(map(str, frame.columns[:20]))}). Name it in data.target: "
+                        f"trainwise.run({{\"data\": {{\"target\": \"{guess}\"}}}}, ...) in "
+                        f"Python, --set data.target='\"{guess}\"' on the command line, "
+                        f"target = \"{guess}\" under [data] in a config.")
     notes: list[str] = []
     # before anything reads a column's type: a number column with '?' cells is text until here
     declared = [c for c in (group_column, time_column) if c and c != "none"]
