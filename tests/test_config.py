@@ -151,3 +151,17 @@ def test_a_huge_wrong_value_is_shown_cut():
     with pytest.raises(ConfigError) as caught:
         from_dict({"data": {"source": list(range(10_000))}})
     assert "'data.source' = [0, 1, 2," in str(caught.value) and len(str(caught.value)) < 300
+
+
+def test_an_assignment_in_python_gets_the_overrides_errors():
+    # pydantic's ValidationError ("Object has no attribute 'max_epoch'" and a URL) before
+    config = load_config()
+    with pytest.raises(ConfigError, match=r"unknown config key 'train.max_epoch'\. Did you mean "
+                       r"'train.max_epochs'\?"):
+        config.train.max_epoch = 3
+    with pytest.raises(ConfigError, match=r"'train.max_epochs' = 0 is not allowed: .*equal to 1"):
+        config.train.max_epochs = 0
+    with pytest.raises(ConfigError, match="unknown config key 'trian'. Did you mean 'train'?"):
+        config.trian = 3
+    config.train.max_epochs = 3
+    assert config.train.max_epochs == 3

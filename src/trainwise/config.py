@@ -37,6 +37,14 @@ class ConfigError(TrainwiseError):
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        """An assignment in Python (cfg.train.max_epoch = 3) gets the error an override gets,
+        a ConfigError naming the key with a did-you-mean, not pydantic's text and URL."""
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc, _section_of(type(self)))) from None
+
 
 class DataConfig(_Section):
     source: str = "mnist1d"  # "mnist1d", "digits", "breast_cancer", "wine", a .csv/.parquet
@@ -211,8 +219,8 @@ def valid_keys() -> list[str]:
     ]
 
 
-def _closest(key: str) -> str:
-    match = difflib.get_close_matches(key, valid_keys(), n=1, cutoff=0.4)
+def _closest(key: str, known: list[str] | None = None) -> str:
+    match = difflib.get_close_matches(key, known or valid_keys(), n=1, cutoff=0.4)
     return f" Did you mean '{match[0]}'?" if match else ""
 
 
@@ -258,18 +266,27 @@ def _apply_override(raw: dict[str, Any], assignment: str) -> None:
     raw[section][name] = _parse_value(value.strip())
 
 
-def _explain(exc: ValidationError) -> str:
+def _section_of(section: type[BaseModel]) -> tuple[str, ...]:
+    """The key prefix of a section class: ("train",) for TrainConfig, () for Config."""
+    return next(((name,) for name, field in Config.model_fields.items()
+                 if field.annotation is section), ())
+
+
+def _explain(exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
     """One sentence per key: pydantic's location is cut to `section.key` (a union adds the
     member's name, e.g. 'constrained-int'), its alternatives joined by "or"; a check across
-    keys (a section's validator) is its own message."""
+    keys (a section's validator) is its own message. `prefix`: the section an assignment
+    was made on, whose errors locate only the key."""
     lines: list[str] = []
     alternatives: dict[str, tuple[Any, list[str]]] = {}
     for problem in exc.errors():
-        key = ".".join(str(part) for part in problem["loc"][:2])
+        loc = (*prefix, *problem["loc"])
+        key = ".".join(str(part) for part in loc[:2])
         message = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden":
-            lines.append(f"unknown config key '{key}'.{_closest(key)}")
-        elif len(problem["loc"]) < 2 and problem["type"] == "value_error":  # a section's check
+        if problem["type"] in ("extra_forbidden", "no_such_attribute"):
+            known = None if len(loc) > 1 else list(Config.model_fields)  # cfg.trian = ...
+            lines.append(f"unknown config key '{key}'.{_closest(key, known)}")
+        elif len(loc) < 2 and problem["type"] == "value_error":  # a section's check
             lines.append(f"{message}.")
         else:
             alternatives.setdefault(key, (problem.get("input"), []))[1].append(message)
