@@ -5,9 +5,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
 
 import trainwise
-from trainwise.data.in_memory import save_in_memory
+from trainwise.config import load_config
+from trainwise.data.in_memory import as_task_data, save_in_memory
 
 QUICK = ["run.threads=1"]
 
@@ -68,3 +71,34 @@ def test_a_missing_target_names_the_dataframe_and_the_python_call(tmp_path):
     assert "is not in 'the DataFrame passed as data='" in problem.message
     assert "parquet" not in problem.message
     assert 'trainwise.run({"data": {"target": "churn"}}, ...) in Python' in problem.message
+
+
+def _customers(num_rows: int = 120) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame({"age": rng.integers(18, 80, num_rows).astype(float),
+                             "income": rng.normal(50, 10, num_rows),
+                             "city": rng.choice(["paris", "rome", "oslo"], num_rows)})
+    return features, pd.Series(np.where(features.age > 50, "yes", "no"), name="churn")
+
+
+def test_a_dataframe_of_features_in_a_pair_keeps_its_column_names(tmp_path):
+    # saved as arrays, the names became x0, x1 and the text column was refused
+    features, churn = _customers()
+    data = as_task_data((features, churn))
+    assert {"age", "income"} <= set(data.feature_names)
+    assert any(name.startswith("city") for name in data.feature_names)
+    result = trainwise.run(data=(features, churn), until="data", report=False,
+                           overrides=[*QUICK, f"run.out_dir=\"{tmp_path}\""])
+    assert result.ok, result.verdict
+    table = pd.read_parquet(load_config(result.path / "config.toml").data.source)
+    assert list(table.columns) == ["age", "income", "city", "label"]
+    assert (table["label"] == churn.to_numpy()).all()  # by position, as scikit-learn pairs
+
+
+def test_a_tensor_dataset_is_its_x_y_pair(tmp_path):
+    x = torch.randn(60, 4, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    assert save_in_memory(TensorDataset(x, y), tmp_path) == save_in_memory((x, y), tmp_path)
+    with pytest.raises(trainwise.TrainwiseError, match=r"data=loader.dataset when that is a "
+                       r"TensorDataset of two tensors \(x, y\)"):
+        save_in_memory(DataLoader(TensorDataset(x, y)), tmp_path)

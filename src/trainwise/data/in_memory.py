@@ -17,18 +17,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trainwise.config import DataConfig
 from trainwise.data.task import TaskData
 from trainwise.data.token_ids import ragged_error, ragged_lengths
 from trainwise.findings import TrainwiseError
 
 NPZ_NAMES = ("X", "y", "X_test", "y_test", "groups", "times")  # what load_npz reads
+PAIR_TARGET = DataConfig.model_fields["target"].default  # y's column when X is a DataFrame
 DIGEST_LENGTH = 16  # hex characters of sha256 naming the folder a frame or arrays are saved in
 
 
 def save_in_memory(data: Any, out_dir: str | Path) -> Path:
     """A DataFrame -> `<out_dir>/data/<digest>/table.parquet`; `(x, y)` arrays or
     tensors, or a dict named as a .npz's (X, y, X_test, y_test, groups, times) ->
-    `.../arrays.npz`. The file's stem names the run folder (unless run.name does)."""
+    `.../arrays.npz`. The file's stem names the run folder (unless run.name does).
+    A TensorDataset is its (x, y) tensors; `(X_df, y)` a table (see _unpacked)."""
+    data, _ = _unpacked(data)
     if isinstance(data, pd.DataFrame):
         payload, suffix = _index_as_columns(data).rename(columns=str), ".parquet"  # text names
         digest = _digest([pd.util.hash_pandas_object(payload, index=False).to_numpy(),
@@ -51,6 +55,8 @@ def as_task_data(data: Any, target: str = "", verb: str = "audit") -> TaskData:
 
     if isinstance(data, TaskData):
         return data
+    data, implied = _unpacked(data)
+    target = target or implied
     if isinstance(data, pd.DataFrame):
         if not target:
             guess = str(data.columns[-1])
@@ -66,6 +72,28 @@ def as_task_data(data: Any, target: str = "", verb: str = "audit") -> TaskData:
                           task=task_data.task)
         task_data.x_test, task_data.y_test = test.x, test.y
     return task_data
+
+
+def _unpacked(data: Any) -> tuple[Any, str]:
+    """(data, the target column it implies or ""). A TensorDataset of two tensors is the (x, y)
+    pair it holds. (X_df, y), the scikit-learn habit, becomes one table with y as its column
+    PAIR_TARGET, data.target's default: saved as arrays, the column names were lost (findings
+    said 'x0', not 'age') and a text column was refused, where a table encodes it."""
+    from torch.utils.data import TensorDataset  # torch is loaded by then: run() imports it
+
+    if isinstance(data, TensorDataset) and len(data.tensors) == 2:
+        data = tuple(data.tensors)
+    if not (isinstance(data, (tuple, list)) and len(data) == 2
+            and isinstance(data[0], pd.DataFrame)):
+        return data, ""
+    frame, y = data[0], _numpy(data[1])  # by position, as scikit-learn pairs rows
+    if PAIR_TARGET in frame.columns or y.shape != (len(frame),):
+        raise TrainwiseError(
+            f"data=(X, y) with X a DataFrame of {len(frame)} rows needs y of shape "
+            f"({len(frame)},) (got {y.shape}) and no column of X named '{PAIR_TARGET}', the "
+            "name y is given in the table it becomes. Or pass one DataFrame holding the target: "
+            f"data=X.assign(churn=y) with data.target = \"churn\".")
+    return _index_as_columns(frame).assign(**{PAIR_TARGET: y}), PAIR_TARGET
 
 
 def describe_source(path: Path) -> str:
@@ -120,13 +148,18 @@ def _arrays(data: Any, verb: str = "run") -> dict[str, np.ndarray]:
 
 
 def _refusal(data: Any, verb: str) -> str:
+    pair = ("an (x, y) pair of arrays or tensors (x may be a DataFrame of features), a "
+            f"TensorDataset of x and y, or a dict of arrays named {', '.join(NPZ_NAMES)}")
+    from torch.utils.data import DataLoader, Dataset
+
+    behind = (" A DataLoader or another Dataset: pass the tensors behind it, data=(x, y), or "
+              "data=loader.dataset when that is a TensorDataset of two tensors (x, y)."
+              if isinstance(data, (DataLoader, Dataset)) else "")
     if verb == "run":
         return (f"data= got a {type(data).__name__}. Pass a pandas DataFrame (its target "
-                "column named by data.target), an (x, y) pair of arrays or tensors, or a dict "
-                f"of arrays named {', '.join(NPZ_NAMES)}.")
+                f"column named by data.target), {pair}.{behind}")
     return (f"{verb}() got a {type(data).__name__}. Pass what trainwise.load_data, table_data "
-            f"or array_data return, a pandas DataFrame with target=\"COLUMN\", an (x, y) pair "
-            f"of arrays or tensors, or a dict of arrays named {', '.join(NPZ_NAMES)}.")
+            f"or array_data return, a pandas DataFrame with target=\"COLUMN\", {pair}.{behind}")
 
 
 def _numpy(value: Any) -> np.ndarray:
