@@ -102,3 +102,12 @@ def test_a_tensor_dataset_is_its_x_y_pair(tmp_path):
     with pytest.raises(trainwise.TrainwiseError, match=r"data=loader.dataset when that is a "
                        r"TensorDataset of two tensors \(x, y\)"):
         save_in_memory(DataLoader(TensorDataset(x, y)), tmp_path)
+
+
+def test_a_pair_that_cannot_become_one_table_says_what_to_pass(tmp_path):
+    features, churn = _customers()
+    with pytest.raises(trainwise.TrainwiseError, match=r"needs y of shape \(120,\).*got "
+                       r"\(119,\).*data=X.assign\(churn=y\)"):
+        save_in_memory((features, churn[:119]), tmp_path)
+    with pytest.raises(trainwise.TrainwiseError, match="X has a column 'label'.*rename"):
+        save_in_memory((features.assign(label=1), churn), tmp_path)

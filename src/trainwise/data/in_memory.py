@@ -87,12 +87,16 @@ def _unpacked(data: Any) -> tuple[Any, str]:
             and isinstance(data[0], pd.DataFrame)):
         return data, ""
     frame, y = data[0], _numpy(data[1])  # by position, as scikit-learn pairs rows
-    if PAIR_TARGET in frame.columns or y.shape != (len(frame),):
-        raise TrainwiseError(
-            f"data=(X, y) with X a DataFrame of {len(frame)} rows needs y of shape "
-            f"({len(frame)},) (got {y.shape}) and no column of X named '{PAIR_TARGET}', the "
-            "name y is given in the table it becomes. Or pass one DataFrame holding the target: "
-            f"data=X.assign(churn=y) with data.target = \"churn\".")
+    name = str(getattr(data[1], "name", None) or "target")
+    one_frame = ("Or pass one DataFrame holding the target: trainwise.run({\"data\": "
+                 f"{{\"target\": \"{name}\"}}}}, data=X.assign({name}=y)).")
+    if y.shape != (len(frame),):
+        raise TrainwiseError(f"data=(X, y) with X a DataFrame of {len(frame)} rows needs y of "
+                             f"shape ({len(frame)},), one label per row; got {y.shape}. "
+                             + one_frame)
+    if PAIR_TARGET in frame.columns:
+        raise TrainwiseError(f"data=(X, y): X has a column '{PAIR_TARGET}', the name y gets in "
+                             "the table the pair becomes; rename that column. " + one_frame)
     return _index_as_columns(frame).assign(**{PAIR_TARGET: y}), PAIR_TARGET
 
 
