@@ -17,6 +17,7 @@ from trainwise.data.dates import SAMPLE as DATE_SAMPLE
 from trainwise.data.dates import read_dates
 from trainwise.data.errors import DataError
 from trainwise.data.task import Key
+from trainwise.data.text import TextColumn, free_text_columns
 
 NONE = "none"  # split.group_column / split.time_column value: rows are independent, infer nothing
 SUBJECT_WORDS = {"patient", "subject", "participant", "user", "customer", "person", "individual",
@@ -57,10 +58,20 @@ class KeyPlan:
     # time (a 'year' of 2001..2024), when no time key was declared or found
     series_periods: list[str] = field(default_factory=list)  # of periods: one row per value,
     # the shape of a single series (a panel or a property repeats values)
+    text: list[TextColumn] = field(default_factory=list)  # free text: read as words, never
+    # a key or a row id (a ticket unique per row is not an identifier of the row)
 
     @property
     def columns(self) -> list[str]:
         return [k.column for k in self.keys] + self.row_ids
+
+    def set_aside(self) -> list[str]:
+        """Per key and row id, why it is not a feature: "'ticket_id' (row id: unique per
+        row, an identifier)", for the error that finds no features left."""
+        keys = [f"'{k.column}' ({k.role} key: "
+                f"{'declared' if k.declared else k.reason or 'inferred'})" for k in self.keys]
+        return keys + [f"'{c}' (row id: {self.reasons.get(c, 'unique per row')})"
+                       for c in self.row_ids]
 
 
 def name_tokens(name: str) -> list[str]:
@@ -213,17 +224,20 @@ def plan_keys(frame: pd.DataFrame, target: str, group_column: str = "", time_col
     """Declared keys as given; an empty setting is inferred, 'none' turns inference off."""
     plan = KeyPlan()
     rest = frame.drop(columns=[target])
+    plan.text = [t for t in free_text_columns(rest)
+                 if t.name not in (group_column, time_column)]  # declared: the user's call
+    prose = {t.name for t in plan.text}
     for role, column in (("time", time_column), ("group", group_column)):
         key = _declared(frame, column, role, source)
         if key is None and column != NONE:
-            taken = set(plan.columns)
+            taken = set(plan.columns) | prose
             found = [(c, why) for c, why in _infer(rest, role) if c not in taken]
             if found:
                 key = Key(found[0][0], role, declared=False, reason=found[0][1])  # type: ignore
                 plan.others += [c for c, _ in found[1:]]
         if key is not None:
             plan.keys.append(key)
-    taken = set(plan.columns)
+    taken = set(plan.columns) | prose
     if time_column != NONE and not any(k.role == "time" for k in plan.keys):
         found = {str(c): period_reason(str(c), rest[c]) for c in rest.columns
                  if str(c) not in taken}

@@ -17,6 +17,7 @@ from trainwise.data.keys import KeyPlan, plan_keys, time_values
 from trainwise.data.label_leak import find_leaks, leak_findings, row_order, table_columns
 from trainwise.data.targets import lookalike_label_findings, task_findings
 from trainwise.data.task import TaskData
+from trainwise.data.text import set_aside_warning, text_only_message
 from trainwise.findings import Finding, Severity, warning
 
 MAX_ONE_HOT = 64  # one-hot columns per text column at most (its 63 most frequent levels and
@@ -306,17 +307,39 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
             data.times = time_values(frame[key.column], key.column)
             time_key = frame[key.column] if frame[key.column].dtype.kind == "M" else None
     features = frame.drop(columns=[target, *plan.columns])
+    prose = [c for c in features.columns if str(c) in {t.name for t in plan.text}]
     order = row_order(len(data.y), data.times, data.groups)  # both leak checks read rows so
     data.findings += row_id_findings(plan, ordered_id_leaks(features[plan.ordered_ids], data,
                                                                 f"'{target}'", order))
-    data.x, data.feature_names, encode_findings = encode_features(features, time_key)
+    data.x, data.feature_names, encode_findings = encode_features(
+        features.drop(columns=prose), time_key)  # free text is never one-hot encoded
     data.findings += encode_findings
     if data.x.shape[1] == 0:
-        raise DataError(f"'{source}' has no feature columns besides the target and keys "
-                        f"({', '.join(plan.columns) or 'none'}). Add features.")
+        _no_features(source, plan)
+    if plan.text:
+        data.findings.append(set_aside_warning(plan.text, [str(c) for c in features.columns
+                                                           if c not in prose]))
     # on the columns as in the file: a text copy of a 3-class label is one column, 3 one-hots
     # ordered ids left out: their leak is said in ordered_id_column, whose fix (delete the
-    # record number) target_leak's ("known when predicting? nothing to do") would contradict
-    data.findings += leak_findings(table_columns(features.drop(columns=plan.ordered_ids)), y,
-                                   task, f"'{target}'", data.times, data.groups, order)
+    # record number) target_leak's ("known when predicting? nothing to do") would contradict;
+    # free text too: its codes in order of first appearance are row positions, not content
+    data.findings += leak_findings(
+        table_columns(features.drop(columns=[*plan.ordered_ids, *prose])), y, task,
+        f"'{target}'", data.times, data.groups, order)
     return data
+
+
+def _no_features(source: str, plan: KeyPlan) -> None:
+    """Stop: nothing is left to learn from. Says why each column was set aside (the row-id
+    and key findings would be lost with the stage), or how to feed free text."""
+    if plan.text:
+        raise DataError(text_only_message(source, plan.text))
+    aside = plan.set_aside()
+    raise DataError(
+        f"'{source}' has no feature columns besides the target"
+        + (f": every other column was set aside, {'; '.join(aside)}." if aside else ".")
+        + (" If one of them is a feature, tell trainwise: a wrongly inferred key goes back "
+           "among the features with --set 'split.group_column=\"none\"' (or time_column); "
+           "an identifier that is a measurement must be renamed so that no word of it is "
+           "'id'. Otherwise" if aside else " To train,")
+        + " add feature columns to the file, then rerun from the data stage.")

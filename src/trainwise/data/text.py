@@ -1,0 +1,112 @@
+"""Free-text columns in a table (a ticket, a review, a comment): recognised before keys and
+features are chosen.
+
+One-hot encoding made such a column its 63 most frequent whole sentences plus '(other)', so
+the text was thrown away, the rows looked like copies of each other and the split stopped on
+them; and a text column unique per row was dropped as a row identifier. A free-text column is
+neither a category nor an identifier: its words are what a model should read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import pandas as pd
+
+from trainwise.data.coltypes import is_text
+from trainwise.findings import Finding, warning
+
+WORD = re.compile(r"\w+")  # a word for recognising text (the tokeniser lowercases the same way)
+LETTERS = re.compile(r"[^\W\d_]+")  # a word of letters only, in any script
+MIN_MEDIAN_WORDS = 3  # 'New York' or 'John Smith' are names (a category, an id), not prose
+MIN_DISTINCT_SHARE = 0.5  # at least half the cells distinct: a 5-level 'reason for visit'
+# with long labels is a category, one-hot encoded as before
+MIN_SHARED_WORDS = 0.5  # share of word occurrences whose word is in 2+ cells: prose reuses
+# 'the', 'order', 'refund'; an id such as '550e8400-e29b-41d4' is 3+ 'words' none of which recur
+MIN_LETTER_WORDS = 0.5  # share of word occurrences made of letters only: codes such as
+# 'ORD-2024-000123' share 'ord' and '2024' across rows, but are mostly digits
+SAMPLE = 2000  # cells looked at per column: enough to tell prose from ids at any table size
+TOKENS_FIX = ("tokenise the text into int64 ids (0 = padding, each row padded to one length), "
+              "save them with the labels as a .npz (np.savez(path, X=ids, y=labels)) and run "
+              "trainwise on it with data.kind = \"tokens\": the embedding_pool baseline reads "
+              "token ids")
+
+
+@dataclass(frozen=True)
+class TextColumn:
+    """What made a column free text, for the finding that names it."""
+
+    name: str
+    distinct: int  # distinct non-missing cells
+    median_words: float
+    shared_words: float  # share of word occurrences whose word is in 2+ cells of the sample
+
+    def describe(self) -> str:
+        return (f"'{self.name}' ({self.distinct:,} distinct values, {self.median_words:g} "
+                f"words per cell on median)")
+
+
+def _sample(column: pd.Series) -> pd.Series:
+    cells = column.dropna().astype(str)
+    return cells.sample(SAMPLE, random_state=0) if len(cells) > SAMPLE else cells
+
+
+def _shared_share(words: pd.Series) -> float:
+    """Share of word occurrences whose word occurs in two or more cells."""
+    cells_with = Counter(w for cell in words for w in set(cell))
+    total = sum(len(cell) for cell in words)
+    shared = sum(1 for cell in words for w in cell if cells_with[w] > 1)
+    return shared / total if total else 0.0
+
+
+def free_text(column: pd.Series, name: str) -> TextColumn | None:
+    """The column as free text, or None: text cells, mostly multi-word and mostly distinct,
+    whose words recur across cells (so it is neither a category nor an identifier)."""
+    if not is_text(column):
+        return None
+    cells = _sample(column)
+    if len(cells) < 2:
+        return None
+    words = cells.str.lower().str.findall(WORD)
+    median = float(words.str.len().median())
+    if median < MIN_MEDIAN_WORDS or cells.nunique() < MIN_DISTINCT_SHARE * len(cells):
+        return None
+    letters = words.explode().dropna().str.fullmatch(LETTERS).mean()
+    if letters < MIN_LETTER_WORDS:
+        return None
+    shared = _shared_share(words)
+    if shared < MIN_SHARED_WORDS:
+        return None
+    return TextColumn(name, int(column.nunique(dropna=True)), median, round(shared, 3))
+
+
+def free_text_columns(frame: pd.DataFrame) -> list[TextColumn]:
+    found = (free_text(frame[c], str(c)) for c in frame.columns)
+    return [t for t in found if t is not None]
+
+
+def _names(columns: list[TextColumn]) -> str:
+    return ", ".join(c.describe() for c in columns)
+
+
+def set_aside_warning(columns: list[TextColumn], others: list[str]) -> Finding:
+    """The text columns are left out because other features remain: a model of the table
+    cannot read prose, and one-hot whole sentences would only memorise rows."""
+    plural = len(columns) > 1
+    return warning(
+        "data", "free_text_set_aside",
+        f"column{'s' if plural else ''} {_names(columns)} hold{'' if plural else 's'} free "
+        f"text (multi-word, mostly distinct, words shared across rows): trainwise does not "
+        f"one-hot encode whole sentences, so {'they are' if plural else 'it is'} set aside and "
+        f"the model sees only the other feature{'s' if len(others) > 1 else ''} "
+        f"({', '.join(others[:10])}{', ...' if len(others) > 10 else ''}).",
+        f"If the text carries the label, train on it: {TOKENS_FIX}. Then rerun from the data "
+        "stage.", columns=[c.name for c in columns])
+
+
+def text_only_message(source: str, columns: list[TextColumn]) -> str:
+    """The no-features error when free text is all that is left."""
+    return (f"'{source}' has no features besides free text: {_names(columns)}. trainwise does "
+            f"not one-hot encode whole sentences. To train on the text, {TOKENS_FIX}.")
