@@ -59,10 +59,41 @@ def test_text_beside_features_is_set_aside_not_one_hot():
     assert not any(f.code in ("rare_levels_grouped", "row_id_dropped") for f in data.findings)
 
 
-def test_text_only_table_says_how_to_feed_text():
-    with pytest.raises(DataError, match="free text: 'text'") as raised:
-        table_data(tickets(), "label")
-    assert "embedding_pool" in str(raised.value) and "Add features" not in str(raised.value)
+def test_text_only_table_becomes_token_ids():
+    """A text + label table used to stop: 'no feature columns besides ... Add features.'"""
+    frame = tickets()
+    data = table_data(frame, "label")
+    assert data.kind == "tokens" and data.x.dtype == np.int64
+    [note] = [f for f in data.findings if f.code == "text_tokenised"]
+    assert note.evidence["vocabulary_size"] == len(WORDS) + 2  # + padding and unknown
+    words = frame["text"].str.split()
+    vocabulary = note.evidence["top_words"]
+    for row, ids in zip(words, data.x, strict=True):
+        kept = ids[ids != 0]
+        assert [vocabulary[i - 2] for i in kept] == row[:len(kept)]
+        assert len(kept) == min(len(row), data.x.shape[1])  # padded with 0 at the end only
+    assert data.x.shape[1] == int(np.ceil(np.percentile(words.str.len(), 95)))
+
+
+def test_rare_words_share_one_id_and_long_rows_are_cut():
+    frame = tickets(n=100).assign(text=lambda f: f["text"] + " Unique" + f.index.astype(str))
+    frame.loc[0, "text"] = " ".join(["order"] * 400)  # longer than the 256-token cap
+    frame.loc[1:5, "text"] = " ".join(["help"] * 300)  # 6 of 100 rows: the 95th percentile
+    data = table_data(frame, "label")
+    assert data.x.shape[1] == 256 and (data.x[0] == data.x[0, 0]).all()
+    [note] = [f for f in data.findings if f.code == "text_tokenised"]
+    assert note.evidence["num_rare_words"] == 94  # 'unique6'..'unique99': rows 0-5 replaced
+    lengths = (data.x[6:] != 0).sum(1)
+    assert (data.x[6:][np.arange(94), lengths - 1] == 1).all()  # each row's last word: unknown
+    assert note.evidence["truncated_share"] == 0.06
+
+
+def test_two_text_columns_are_joined():
+    frame = tickets().assign(subject=lambda f: f["text"].str.split().str[:3].str.join(" "))
+    data = table_data(frame[["subject", "text", "label"]], "label")
+    first = (data.x[0] != 0).sum()
+    assert data.kind == "tokens" and first == min(data.x.shape[1], 3 + len(
+        frame["text"][0].split()))
 
 
 def test_no_features_error_says_why_columns_were_set_aside():

@@ -17,7 +17,8 @@ from trainwise.data.keys import KeyPlan, plan_keys, time_values
 from trainwise.data.label_leak import find_leaks, leak_findings, row_order, table_columns
 from trainwise.data.targets import lookalike_label_findings, task_findings
 from trainwise.data.task import TaskData
-from trainwise.data.text import set_aside_warning, text_only_message
+from trainwise.data.text import set_aside_warning
+from trainwise.data.tokenise import tokenise, tokenised_finding
 from trainwise.findings import Finding, Severity, warning
 
 MAX_ONE_HOT = 64  # one-hot columns per text column at most (its 63 most frequent levels and
@@ -314,9 +315,14 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     data.x, data.feature_names, encode_findings = encode_features(
         features.drop(columns=prose), time_key)  # free text is never one-hot encoded
     data.findings += encode_findings
-    if data.x.shape[1] == 0:
+    if data.x.shape[1] == 0 and prose:  # free text is all there is: read it as words
+        tokens = tokenise(features[prose])
+        data.kind, data.x = "tokens", tokens.ids
+        data.feature_names = [f"token{i}" for i in range(tokens.ids.shape[1])]
+        data.findings.append(tokenised_finding(plan.text, tokens))
+    elif data.x.shape[1] == 0:
         _no_features(source, plan)
-    if plan.text:
+    elif plan.text:
         data.findings.append(set_aside_warning(plan.text, [str(c) for c in features.columns
                                                            if c not in prose]))
     # on the columns as in the file: a text copy of a 3-class label is one column, 3 one-hots
@@ -330,10 +336,8 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
 
 
 def _no_features(source: str, plan: KeyPlan) -> None:
-    """Stop: nothing is left to learn from. Says why each column was set aside (the row-id
-    and key findings would be lost with the stage), or how to feed free text."""
-    if plan.text:
-        raise DataError(text_only_message(source, plan.text))
+    """Stop: nothing is left to learn from. Says why each column was set aside: the row-id
+    and key findings would be lost with the stage."""
     aside = plan.set_aside()
     raise DataError(
         f"'{source}' has no feature columns besides the target"

@@ -102,11 +102,6 @@ def set_aside_warning(columns: list[TextColumn], others: list[str]) -> Finding:
         f"one-hot encode whole sentences, so {'they are' if plural else 'it is'} set aside and "
         f"the model sees only the other feature{'s' if len(others) > 1 else ''} "
         f"({', '.join(others[:10])}{', ...' if len(others) > 10 else ''}).",
-        f"If the text carries the label, train on it: {TOKENS_FIX}. Then rerun from the data "
-        "stage.", columns=[c.name for c in columns])
-
-
-def text_only_message(source: str, columns: list[TextColumn]) -> str:
-    """The no-features error when free text is all that is left."""
-    return (f"'{source}' has no features besides free text: {_names(columns)}. trainwise does "
-            f"not one-hot encode whole sentences. To train on the text, {TOKENS_FIX}.")
+        f"If the text carries the label, train on it: {TOKENS_FIX}; or drop the other columns "
+        "from the file: a table of free text alone is tokenised by trainwise (lowercase words, "
+        "embedding_pool). Then rerun from the data stage.", columns=[c.name for c in columns])

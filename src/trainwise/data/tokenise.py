@@ -1,0 +1,98 @@
+"""A table whose only features are free text -> (N, T) int64 word ids for embedding_pool.
+
+A baseline tokeniser, so that a text + label CSV trains at all: lowercase words, one id per
+word seen twice or more, no subwords. A user with a real tokeniser (a pretrained model's
+vocabulary) saves its ids as a .npz with data.kind = "tokens" instead.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.feature_extraction.text import CountVectorizer
+
+from trainwise.data.text import TextColumn
+from trainwise.findings import Finding, Severity
+
+PADDING_ID = 0  # as model/baselines.PADDING_ID: masked out of embedding_pool's mean
+UNKNOWN_ID = 1  # every word seen once in the table: one id, so a typo or a name in a single
+# row does not get an embedding row that only that row ever trains
+MIN_COUNT = 2
+LENGTH_PERCENTILE = 95  # rows are cut to this percentile of word counts: the longest 5% would
+# otherwise set T, and every other row would be mostly padding
+MAX_LENGTH = 256  # tokens per row at most: embedding_pool's cost is linear in T
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Token ids and what tokenising did, for the finding."""
+
+    ids: np.ndarray  # (N, T) int64, 0 = padding, 1 = unknown, 2.. = words by frequency
+    vocabulary: list[str]  # word of id i + 2
+    num_rare: int  # distinct words seen once, all mapped to UNKNOWN_ID
+    rare_share: float  # share of word occurrences that became UNKNOWN_ID
+    lengths: np.ndarray  # (N,) words per row before cutting
+    truncated: float  # share of rows longer than T, cut
+
+
+def _words(texts: pd.DataFrame) -> list[list[str]]:
+    """Lowercase \\w+ words per row, the text columns joined in column order."""
+    # sklearn's default pattern drops 1-letter words ('a', 'I', a digit): here they count
+    analyse = CountVectorizer(lowercase=True, token_pattern=r"(?u)\b\w+\b").build_analyzer()
+    joined = texts.fillna("").astype(str).agg(" ".join, axis=1)
+    return [analyse(text) for text in joined]
+
+
+def tokenise(texts: pd.DataFrame) -> Tokens:
+    """Word ids per row of the text columns in `texts`, padded with 0 at the end.
+
+    The vocabulary is counted over all rows, before the split exists (it runs later, on
+    these ids). That is harmless: an id is a word, it carries no label; a word seen only in
+    validation or test rows keeps its untrained initial embedding, which the model cannot
+    have learned anything from."""
+    rows = _words(texts)
+    counts = Counter(word for row in rows for word in row)
+    vocabulary = sorted((w for w, c in counts.items() if c >= MIN_COUNT),
+                        key=lambda w: (-counts[w], w))
+    ids = {word: i + 2 for i, word in enumerate(vocabulary)}
+    lengths = np.array([len(row) for row in rows], dtype=np.int64)
+    length = int(np.clip(np.ceil(np.percentile(lengths, LENGTH_PERCENTILE)), 1, MAX_LENGTH))
+    x = np.full((len(rows), length), PADDING_ID, dtype=np.int64)
+    for i, row in enumerate(rows):
+        kept = row[:length]
+        x[i, :len(kept)] = [ids.get(word, UNKNOWN_ID) for word in kept]
+    total = int(lengths.sum())
+    rare = sum(c for c in counts.values() if c < MIN_COUNT)
+    return Tokens(x, vocabulary, len(counts) - len(vocabulary), rare / total if total else 0.0,
+                  lengths, float(np.mean(lengths > length)))
+
+
+def tokenised_finding(columns: list[TextColumn], tokens: Tokens) -> Finding:
+    """Say that the text was tokenised, how, and what it cost (rows cut, rare words)."""
+    lengths, length = tokens.lengths, tokens.ids.shape[1]
+    names = ", ".join(c.describe() for c in columns)
+    joined = " (joined in column order)" if len(columns) > 1 else ""
+    rare = (f"the other {tokens.num_rare:,} ({tokens.rare_share:.1%} of words in the text) "
+            f"share id {UNKNOWN_ID}" if tokens.num_rare else "no word occurs only once")
+    message = (
+        f"The only features are free text: {names}{joined}. trainwise does not one-hot encode "
+        f"whole sentences; it tokenised the text into word ids for the embedding_pool "
+        f"baseline (data kind 'tokens'): lowercase words, {len(tokens.vocabulary):,} words "
+        f"seen {MIN_COUNT}+ times get ids 2.., {rare}, {PADDING_ID} pads. Words per row: min "
+        f"{lengths.min()}, median {np.median(lengths):g}, max {lengths.max()}; rows are cut "
+        f"at {length} (the {LENGTH_PERCENTILE}th percentile, at most {MAX_LENGTH}), which shortens "
+        f"{tokens.truncated:.1%} of them. The vocabulary was counted over all rows before the "
+        "split: ids carry no label, and a word seen only in validation or test keeps its "
+        "untrained initial embedding, so nothing leaks.")
+    fix = ("Nothing to do for a baseline. For a better tokeniser (subwords, a pretrained "
+           "model's vocabulary), tokenise the text yourself into int64 ids (0 = padding) and "
+           "save X, y as a .npz (data.kind = \"tokens\").")
+    return Finding("data", Severity.INFO, "text_tokenised", message, {
+        "columns": [c.name for c in columns], "vocabulary_size": len(tokens.vocabulary) + 2,
+        "num_rare_words": tokens.num_rare, "rare_share": round(tokens.rare_share, 4),
+        "length": length, "truncated_share": round(tokens.truncated, 4),
+        "length_min": int(lengths.min()), "length_median": float(np.median(lengths)),
+        "length_max": int(lengths.max()), "top_words": tokens.vocabulary[:20]}, fix)
