@@ -122,6 +122,27 @@ def test_duplicates_and_conflicts_match_pandas():
     assert sorted(conflict.evidence["examples"]) == [10, 20, 21, 22]
 
 
+def test_duplicate_fix_names_contents_the_split_cannot_keep_together():
+    """The fix promised that the split keeps every content's copies in one part; contents
+    held by more than tie_limit rows are split as rows, and the split stopped on them."""
+    from trainwise.data.copies import find_copies
+
+    data = clean()
+    data.x[100:120] = data.x[0]  # one content in 21 rows: more than max(5, 1% of 300)
+    data.x[[200, 201]] = data.x[1]  # a plain copy: kept together
+    dup = by_code(audit(data)[0])["duplicate_samples"]
+    assert find_copies(data.row_hashes()).num_left == dup.evidence["num_too_common"] == 1
+    assert "except the one content held by more than 5 rows (21 rows)" in dup.fix
+    assert "split.group_column" in dup.fix
+    data.x[[200, 201]] = np.random.default_rng(2).normal(size=(2, 5))  # the common one only
+    dup = by_code(audit(data)[0])["duplicate_samples"]
+    assert "cannot keep these copies in one part: the one content" in dup.fix
+    data.x[[200, 201]] = data.x[1]
+    data.x[103:120] = np.random.default_rng(1).normal(size=(17, 5))  # 4 rows left: kept
+    dup = by_code(audit(data)[0])["duplicate_samples"]
+    assert dup.evidence["num_too_common"] == 0 and "except the" not in dup.fix
+
+
 def test_regression_target_stats_and_bad_targets():
     rng = np.random.default_rng(0)
     data = table(rng.normal(size=(200, 3)), rng.normal(5.0, 2.0, 200), task="regression")

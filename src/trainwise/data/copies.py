@@ -32,12 +32,17 @@ class Copies:
     limit: int
 
 
+def tie_limit(num_rows: int) -> int:
+    """Most rows one content may hold and still be kept in one part by the split."""
+    return max(MIN_TIED, int(MAX_TIED_SHARE * num_rows))
+
+
 def find_copies(hashes: np.ndarray) -> Copies | None:
     """Copies among (N,) row hashes (TaskData.row_hashes), or None when no content repeats
     within the limit: then a split is the same as it was without this module."""
     _, inverse, counts = np.unique(hashes, return_inverse=True, return_counts=True)
     inverse = inverse.reshape(-1)
-    limit = max(MIN_TIED, int(MAX_TIED_SHARE * len(hashes)))
+    limit = tie_limit(len(hashes))
     tied = (counts > 1) & (counts <= limit)  # (C,) per distinct content
     if not tied.any():
         return None

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from trainwise.data.copies import tie_limit
 from trainwise.data.leakage import NUM_EXAMPLES, member
 from trainwise.data.naming import name_files, named_pairs
 from trainwise.findings import Finding, warning
@@ -16,13 +17,16 @@ def _duplicates(row_hash: np.ndarray, ordered: np.ndarray, repeat: np.ndarray,
                 order: np.ndarray) -> dict[str, Any]:
     starts = np.flatnonzero(np.r_[True, ~repeat])  # sorted position where each content starts
     sizes = np.diff(np.r_[starts, len(order)])
+    limit = tie_limit(len(order))  # the split keeps contents up to this size in one part
     copied = np.repeat(sizes > 1, sizes)  # (N,) sorted positions of contents seen 2+ times
     later = np.zeros(len(order), dtype=bool)
     later[order[copied]] = True
     later[np.minimum.reduceat(order, starts)[sizes > 1]] = False  # each content's first row
     later = np.flatnonzero(later)  # rows whose content occurred at a smaller index
     examples = [[int(np.argmax(row_hash == row_hash[j])), int(j)] for j in later[:NUM_EXAMPLES]]
-    return {"count": int(len(later)), "num_groups": int((sizes > 1).sum()), "examples": examples}
+    return {"count": int(len(later)), "num_groups": int((sizes > 1).sum()), "examples": examples,
+            "num_too_common": int((sizes > limit).sum()),
+            "rows_too_common": int(sizes[sizes > limit].sum()), "tie_limit": limit}
 
 
 def _conflicts(row_hash: np.ndarray, ordered: np.ndarray, repeat: np.ndarray,
@@ -84,10 +88,30 @@ def _duplicate_warning(dup: dict[str, Any], files: Sequence[str]) -> Finding:
         f"{dup['count']} rows repeat an earlier row exactly ({dup['num_groups']} distinct "
         f"contents{named_pairs(files, dup['examples'])}): copies weigh more in training, and "
         "a copy on both sides of a split inflates the score.",
-        "`trainwise split` keeps each content's copies in one part (time splits excepted: "
-        "see the split stage). Deduplicate (keep one row per content"
+        f"{_split_promise(dup)} Deduplicate (keep one row per content"
         + ("; delete the copied files" if files else "") + ") if copies should not weigh "
-        "more.", **dup, **named)
+        "more" + (", or to let the split go on." if dup["num_too_common"] else "."),
+        **dup, **named)
+
+
+def _split_promise(dup: dict[str, Any]) -> str:
+    """What the split does with the copies: keeps each content in one part, except contents
+    too common to keep whole (copies.tie_limit), which it splits as rows and then stops on."""
+    kept = ("`trainwise split` keeps each content's copies in one part (time splits excepted: "
+            "see the split stage)")
+    many = dup["num_too_common"]
+    if not many:
+        return kept + "."
+    which = f"the {many} contents" if many > 1 else "the one content"
+    common = (f"{which} held by more than {dup['tie_limit']} rows{' each' if many > 1 else ''} "
+              f"({dup['rows_too_common']} rows)")
+    start = (f"`trainwise split` cannot keep these copies in one part: {common} are too common"
+             if many == dup["num_groups"] else f"{kept}, except {common}")
+    return (f"{start}: kept whole, one would skew a part's class shares, so they are split as "
+            "rows, land on both sides, and the split stage stops on them. Such common contents "
+            "are coarse inputs rather than copies: add the features that tell those rows "
+            "apart, or declare a group key that keeps related rows together "
+            "(split.group_column), then rerun from the data stage.")
 
 
 def _conflict_warning(conflicts: dict[str, Any], files: Sequence[str]) -> Finding:
