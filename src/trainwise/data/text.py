@@ -28,7 +28,9 @@ MIN_SHARED_WORDS = 0.5  # share of word occurrences whose word is in 2+ cells: p
 MIN_LETTER_WORDS = 0.5  # share of word occurrences made of letters only: codes such as
 # 'ORD-2024-000123' share 'ord' and '2024' across rows, but are mostly digits
 SAMPLE = 2000  # cells looked at per column: enough to tell prose from ids at any table size
-TOKENS_FIX = ("tokenise the text into int64 ids (0 = padding, each row padded to one length), "
+TOKENS_FIX = ("tokenise the text into int64 ids (a Hugging Face tokenizer, or words with "
+              "sklearn's CountVectorizer().build_analyzer() and a word -> id table; 0 = "
+              "padding, each row padded to one length), "
               "save them with the labels as a .npz (np.savez(path, X=ids, y=labels)) and run "
               "trainwise on it with data.kind = \"tokens\": the embedding_pool baseline reads "
               "token ids")
