@@ -55,7 +55,7 @@ def test_text_beside_features_is_set_aside_not_one_hot():
     assert data.x.shape[1] == 4  # n_prev and three channel levels
     [aside] = [f for f in data.findings if f.code == "free_text_set_aside"]
     assert "'text'" in aside.message and "channel, n_prev" in aside.message
-    assert 'data.kind = "tokens"' in aside.fix
+    assert "--set 'data.kind=\"tokens\"'" in aside.fix and 'data.kind = "tokens"' in aside.fix
     assert not any(f.code in ("rare_levels_grouped", "row_id_dropped") for f in data.findings)
 
 
@@ -94,6 +94,17 @@ def test_two_text_columns_are_joined():
     first = (data.x[0] != 0).sum()
     assert data.kind == "tokens" and first == min(data.x.shape[1], 3 + len(
         frame["text"][0].split()))
+
+
+def test_kind_tokens_trains_on_the_text_beside_other_columns():
+    frame = tickets().assign(channel=np.resize(["chat", "email", "phone"], 300))
+    data = table_data(frame, "label", kind="tokens")
+    alone = table_data(tickets(), "label")
+    assert data.kind == "tokens" and np.array_equal(data.x, alone.x)
+    [note] = [f for f in data.findings if f.code == "text_tokenised"]
+    assert note.evidence["unused_columns"] == ["channel"] and "(channel)" in note.message
+    with pytest.raises(DataError, match='data.kind = "tokens" trains on a table\'s free-text'):
+        table_data(frame.drop(columns="text"), "label", kind="tokens")
 
 
 def test_no_features_error_says_why_columns_were_set_aside():

@@ -55,7 +55,8 @@ class DataConfig(_Section):
     max_samples: int = Field(0, ge=0)  # 0 = all; a smaller number makes a quick subset run
     # how a .npz array is read: auto = 2-D vector (or tokens, when its rows end in 0-padding),
     # 3-D sequence (N, T, C), 4-D image; tokens = integer token ids (N, T), 0 = padding, kept
-    # as int64 for an embedding (never normalised)
+    # as int64 for an embedding (never normalised). Tables: tokens = train on the free-text
+    # columns alone, tokenised into words (auto does so only when nothing else is left)
     kind: Literal["auto", "vector", "sequence", "image", "tokens"] = "auto"
     image_size: int = Field(0, ge=0)  # images (folders, .npz): 0 = as stored (folders: the
     # most common size), else resized to NxN

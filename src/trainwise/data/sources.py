@@ -83,7 +83,8 @@ def load_data(source: str, target: str = "label", task: str = "auto", group_colu
         data = BUILT_IN[source]()
     elif suffix in (".csv", ".parquet"):
         data = load_table(path, target, task, group_column, time_column, tuple(na_values),
-                          sep=sep, encoding=encoding, decimal=decimal, dayfirst=dayfirst)
+                          sep=sep, encoding=encoding, decimal=decimal, dayfirst=dayfirst,
+                          kind=kind)
     elif suffix == ".npz":
         data = load_npz(path, kind, task, group_column, image_size)
     elif path.is_dir():

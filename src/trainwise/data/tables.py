@@ -18,7 +18,7 @@ from trainwise.data.label_leak import find_leaks, leak_findings, row_order, tabl
 from trainwise.data.targets import lookalike_label_findings, task_findings
 from trainwise.data.task import TaskData
 from trainwise.data.text import set_aside_warning
-from trainwise.data.tokenise import tokenise, tokenised_finding
+from trainwise.data.tokenise import as_tokens
 from trainwise.findings import Finding, Severity, warning
 
 MAX_ONE_HOT = 64  # one-hot columns per text column at most (its 63 most frequent levels and
@@ -258,22 +258,27 @@ def _info_with_fix(stage: str, code: str, message: str, fix: str, **evidence: An
 
 def load_table(path: Path, target: str, task: str = "auto", group_column: str = "",
                time_column: str = "", na_values: tuple[str, ...] = (), sep: str = "",
-               encoding: str = "", decimal: str = "", dayfirst: bool = False) -> TaskData:
+               encoding: str = "", decimal: str = "", dayfirst: bool = False,
+               kind: str = "auto") -> TaskData:
     """A .csv / .parquet file; group and time keys declared, or inferred when left empty."""
     frame, findings = read_table(path, sep, encoding, decimal)
     data = table_data(frame, target, task, group_column, time_column, name=path.stem,
-                      source=describe_source(path), na_values=na_values, dayfirst=dayfirst)
+                      source=describe_source(path), na_values=na_values, dayfirst=dayfirst,
+                      kind=kind)
     data.findings[:0] = findings  # how the file was read comes before what it holds
     return data
 
 
 def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_column: str = "",
                time_column: str = "", name: str = "table", source: str = "the table",
-               na_values: tuple[str, ...] = (), dayfirst: bool = False) -> TaskData:
+               na_values: tuple[str, ...] = (), dayfirst: bool = False,
+               kind: str = "auto") -> TaskData:
     """A DataFrame -> TaskData (the in-memory twin of load_table, for notebooks).
 
     `na_values`: extra text cells that mean missing (data.na_values), e.g. ("?", "unknown");
-    `dayfirst`: read dates such as '01/05/2024' as 1 May, not 5 January (data.dayfirst)."""
+    `dayfirst`: read dates such as '01/05/2024' as 1 May, not 5 January (data.dayfirst);
+    `kind`: "tokens" trains on the free-text columns alone (data.kind), which a table's
+    free text otherwise is only when no other feature is left."""
     if target not in frame.columns:
         guess = str(frame.columns[-1])  # a target is most often the last column
         raise DataError(f"target column '{target}' is not in '{source}' (columns: "
@@ -312,19 +317,7 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     order = row_order(len(data.y), data.times, data.groups)  # both leak checks read rows so
     data.findings += row_id_findings(plan, ordered_id_leaks(features[plan.ordered_ids], data,
                                                                 f"'{target}'", order))
-    data.x, data.feature_names, encode_findings = encode_features(
-        features.drop(columns=prose), time_key)  # free text is never one-hot encoded
-    data.findings += encode_findings
-    if data.x.shape[1] == 0 and prose:  # free text is all there is: read it as words
-        tokens = tokenise(features[prose])
-        data.kind, data.x = "tokens", tokens.ids
-        data.feature_names = [f"token{i}" for i in range(tokens.ids.shape[1])]
-        data.findings.append(tokenised_finding(plan.text, tokens))
-    elif data.x.shape[1] == 0:
-        _no_features(source, plan)
-    elif plan.text:
-        data.findings.append(set_aside_warning(plan.text, [str(c) for c in features.columns
-                                                           if c not in prose]))
+    _set_inputs(data, features, prose, plan, time_key, kind, source)
     # on the columns as in the file: a text copy of a 3-class label is one column, 3 one-hots
     # ordered ids left out: their leak is said in ordered_id_column, whose fix (delete the
     # record number) target_leak's ("known when predicting? nothing to do") would contradict;
@@ -333,6 +326,36 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
         table_columns(features.drop(columns=[*plan.ordered_ids, *prose])), y, task,
         f"'{target}'", data.times, data.groups, order)
     return data
+
+
+def _set_inputs(data: TaskData, features: pd.DataFrame, prose: list, plan: KeyPlan,
+                time_key: pd.Series | None, kind: str, source: str) -> None:
+    """data.x from the feature columns: numbers, dates and one-hot categories, with free text
+    (`prose`) set aside; or the text alone as token ids, when asked for or nothing else is
+    left."""
+    others = [str(c) for c in features.columns if c not in prose]
+    if kind == "tokens":  # asked for: the text alone, whatever else the table holds
+        if not prose:
+            raise DataError(_no_text_message(source, features))
+        as_tokens(data, features[prose], plan.text, others)
+        return
+    data.x, data.feature_names, encode_findings = encode_features(
+        features.drop(columns=prose), time_key)  # free text is never one-hot encoded
+    data.findings += encode_findings
+    if data.x.shape[1] == 0 and prose:  # free text is all there is: read it as words
+        as_tokens(data, features[prose], plan.text, [])
+    elif data.x.shape[1] == 0:
+        _no_features(source, plan)
+    elif plan.text:
+        data.findings.append(set_aside_warning(plan.text, others))
+
+
+def _no_text_message(source: str, features: pd.DataFrame) -> str:
+    return (f"data.kind = \"tokens\" trains on a table's free-text columns, and '{source}' "
+            f"has none among its features ({', '.join(map(str, features.columns[:10]))}): "
+            "free text is a text column whose cells are mostly distinct and hold 3+ words on "
+            "median, words shared across rows. Set data.kind = \"auto\" to use the table's "
+            "features, or add the text column; then rerun from the data stage.")
 
 
 def _no_features(source: str, plan: KeyPlan) -> None:

@@ -104,6 +104,8 @@ def set_aside_warning(columns: list[TextColumn], others: list[str]) -> Finding:
         f"one-hot encode whole sentences, so {'they are' if plural else 'it is'} set aside and "
         f"the model sees only the other feature{'s' if len(others) > 1 else ''} "
         f"({', '.join(others[:10])}{', ...' if len(others) > 10 else ''}).",
-        f"If the text carries the label, train on it: {TOKENS_FIX}; or drop the other columns "
-        "from the file: a table of free text alone is tokenised by trainwise (lowercase words, "
-        "embedding_pool). Then rerun from the data stage.", columns=[c.name for c in columns])
+        "If the text carries the label, train on the text alone: --set "
+        "'data.kind=\"tokens\"' (trainwise tokenises it into lowercase words for the "
+        "embedding_pool baseline and leaves the other columns out), or, with a tokenizer of "
+        f"your own, {TOKENS_FIX}. Then rerun from the data stage.",
+        columns=[c.name for c in columns])

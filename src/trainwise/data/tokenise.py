@@ -8,12 +8,14 @@ vocabulary) saves its ids as a .npz with data.kind = "tokens" instead.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import CountVectorizer
 
+from trainwise.data.task import TaskData
 from trainwise.data.text import TextColumn
 from trainwise.findings import Finding, Severity
 
@@ -70,20 +72,35 @@ def tokenise(texts: pd.DataFrame) -> Tokens:
                   lengths, float(np.mean(lengths > length)))
 
 
-def tokenised_finding(columns: list[TextColumn], tokens: Tokens) -> Finding:
+def as_tokens(data: TaskData, texts: pd.DataFrame, columns: list[TextColumn],
+              unused: Sequence[str]) -> None:
+    """Make `data` the token ids of the free-text columns `texts`, in place; `unused`: the
+    other feature columns, left out because data.kind = "tokens" asked for the text alone."""
+    tokens = tokenise(texts)
+    data.kind, data.x = "tokens", tokens.ids
+    data.feature_names = [f"token{i}" for i in range(tokens.ids.shape[1])]
+    data.findings.append(tokenised_finding(columns, tokens, unused))
+
+
+def tokenised_finding(columns: list[TextColumn], tokens: Tokens,
+                      unused: Sequence[str] = ()) -> Finding:
     """Say that the text was tokenised, how, and what it cost (rows cut, rare words)."""
     lengths, length = tokens.lengths, tokens.ids.shape[1]
     names = ", ".join(c.describe() for c in columns)
     joined = " (joined in column order)" if len(columns) > 1 else ""
+    why = (f"The model reads free text only: {names}{joined}; data.kind = \"tokens\" "
+           f"leaves out the other columns ({', '.join(unused[:10])}"
+           f"{', ...' if len(unused) > 10 else ''})." if unused else
+           f"The only features are free text: {names}{joined}.")
     rare = (f"the other {tokens.num_rare:,} ({tokens.rare_share:.1%} of words in the text) "
             f"share id {UNKNOWN_ID}" if tokens.num_rare else "no word occurs only once")
     message = (
-        f"The only features are free text: {names}{joined}. trainwise does not one-hot encode "
-        f"whole sentences; it tokenised the text into word ids for the embedding_pool "
-        f"baseline (data kind 'tokens'): lowercase words, {len(tokens.vocabulary):,} words "
-        f"seen {MIN_COUNT}+ times get ids 2.., {rare}, {PADDING_ID} pads. Words per row: min "
-        f"{lengths.min()}, median {np.median(lengths):g}, max {lengths.max()}; rows are cut "
-        f"at {length} (the {LENGTH_PERCENTILE}th percentile, at most {MAX_LENGTH}), which shortens "
+        f"{why} trainwise does not one-hot encode whole sentences; it tokenised the text "
+        f"into word ids for the embedding_pool baseline (data kind 'tokens'): lowercase "
+        f"words, {len(tokens.vocabulary):,} words seen {MIN_COUNT}+ times get ids 2.., "
+        f"{rare}, {PADDING_ID} pads. Words per row: min {lengths.min()}, median "
+        f"{np.median(lengths):g}, max {lengths.max()}; rows are cut at {length} (the "
+        f"{LENGTH_PERCENTILE}th percentile, at most {MAX_LENGTH}), which shortens "
         f"{tokens.truncated:.1%} of them. The vocabulary was counted over all rows before the "
         "split: ids carry no label, and a word seen only in validation or test keeps its "
         "untrained initial embedding, so nothing leaks.")
@@ -91,7 +108,8 @@ def tokenised_finding(columns: list[TextColumn], tokens: Tokens) -> Finding:
            "model's vocabulary), tokenise the text yourself into int64 ids (0 = padding) and "
            "save X, y as a .npz (data.kind = \"tokens\").")
     return Finding("data", Severity.INFO, "text_tokenised", message, {
-        "columns": [c.name for c in columns], "vocabulary_size": len(tokens.vocabulary) + 2,
+        "columns": [c.name for c in columns], "unused_columns": list(unused),
+        "vocabulary_size": len(tokens.vocabulary) + 2,
         "num_rare_words": tokens.num_rare, "rare_share": round(tokens.rare_share, 4),
         "length": length, "truncated_share": round(tokens.truncated, 4),
         "length_min": int(lengths.min()), "length_median": float(np.median(lengths)),
