@@ -86,6 +86,30 @@ def test_recurrent_hidden_weights_orthogonal_per_gate(cell: type, gates: int) ->
     assert rules["weight_ih_l1"] == "xavier_normal"
 
 
+@pytest.mark.parametrize("cell, gates", [(nn.GRU, 3), (nn.LSTM, 4)])
+def test_recurrent_input_weights_xavier_per_gate(cell: type, gates: int) -> None:
+    """Each gate's (H, D) block gets Xavier for its own fan-in D and fan-out H; drawn over the
+    stacked (gates*H, D) matrix the std was sqrt(2 / (D + gates*H)) instead (0.056 for a GRU
+    here, 0.072 per gate)."""
+    inputs, hidden = 256, 128
+    rnn = cell(inputs, hidden)
+    init_weights(rnn, generator=_gen())
+    per_gate = math.sqrt(2 / (inputs + hidden))  # xavier_normal, gain 1
+    for block in rnn.weight_ih_l0.detach().chunk(gates, 0):
+        assert _std(block) == pytest.approx(per_gate, rel=0.03)
+
+
+def test_lstm_projection_is_drawn_whole_not_per_gate() -> None:
+    """weight_hr (proj_size, H) has no gates: one Xavier draw over (64, 128), std
+    sqrt(2 / 192) = 0.102, not four (16, 128) blocks at sqrt(2 / 144) = 0.118; weight_hh's
+    (H, proj_size) gate blocks are still orthogonal (orthonormal columns)."""
+    rnn = nn.LSTM(32, 128, proj_size=64)
+    init_weights(rnn, generator=_gen())
+    assert _std(rnn.weight_hr_l0) == pytest.approx(math.sqrt(2 / 192), rel=0.05)
+    for block in rnn.weight_hh_l0.detach().chunk(4, 0):
+        assert torch.allclose(block.T @ block, torch.eye(64), atol=1e-5)
+
+
 def test_embeddings_small_normal_with_padding_row_zero() -> None:
     embedding = nn.Embedding(2000, 64, padding_idx=0)
     records = init_weights(nn.Sequential(embedding), generator=_gen())

@@ -101,7 +101,10 @@ def _record(name: str, module: nn.Module, rule: str, weight: torch.Tensor | None
 
 def _init_recurrent(name: str, rnn: nn.RNNBase, gen: torch.Generator | None) -> list[dict]:
     """Orthogonal per gate for hidden-to-hidden (keeps the recurrence's gain at 1), Xavier per
-    gate for input-to-hidden, zero biases. GRU stacks 3 gates, LSTM 4: (gates*H, H)."""
+    gate for input-to-hidden, zero biases. GRU stacks 3 gates, LSTM 4: weight_ih is
+    (gates*H, D), weight_hh (gates*H, H). Each gate is its own (H, D) matrix, so Xavier's
+    fan-out is H, not gates*H: drawn over the stack, a GRU with D=128, H=64 got std 0.079
+    instead of sqrt(2 / (128 + 64)) = 0.102."""
     gates = {"LSTM": 4, "GRU": 3}.get(rnn.mode, 1)
     records = []
     for pname, param in rnn.named_parameters(recurse=False):
@@ -109,8 +112,10 @@ def _init_recurrent(name: str, rnn: nn.RNNBase, gen: torch.Generator | None) -> 
             nn.init.zeros_(param)
             continue
         rule = "orthogonal" if pname.startswith("weight_hh") else "xavier_normal"
+        # weight_hr (an LSTM's proj_size projection, (P, H)) has no gates: drawn whole
+        blocks = gates if pname.startswith(("weight_ih", "weight_hh")) else 1
         with torch.no_grad():
-            for chunk in param.chunk(gates if pname.startswith("weight_h") else 1, dim=0):
+            for chunk in param.chunk(blocks, dim=0):
                 if rule == "orthogonal":
                     nn.init.orthogonal_(chunk, generator=gen)
                 else:
