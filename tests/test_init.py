@@ -203,3 +203,41 @@ def test_the_init_message_counts_only_the_layers_it_drew() -> None:
     assert "Kept as they were: 1 layer frozen (body); 1 layer sharing a weight drawn above " \
         "(head); 1 layer of a type with no init rule (cls_token)." in found.message
     assert describe_rule("kept (frozen)") != "kept (frozen)"  # in words in the report
+
+
+class TextProbe(nn.Module):
+    """A user's text model whose __init__ leaves nn.Embedding at PyTorch's N(0, 1)."""
+
+    def __init__(self, embedding_std: float | None = None) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(500, 32)
+        self.rnn = nn.GRU(32, 16)
+        self.head = nn.Linear(16, 2)
+        if embedding_std is not None:
+            nn.init.normal_(self.emb.weight, 0.0, embedding_std)
+
+
+def test_kept_text_model_note_names_every_rule_and_its_default_embedding() -> None:
+    """The init_kept note used to describe the policy as "He for ReLU layers, Xavier otherwise,
+    zero biases" and said nothing of an embedding at std 1.0, 100x the method's 0.01."""
+    model = TextProbe()
+    std = _std(model.emb.weight)
+    assert std == pytest.approx(1.0, abs=0.05)  # nn.Embedding's own draw
+    [kept] = apply_init_policy(model, "auto", own=True)
+    assert kept.code == "init_kept"
+    for rule in ("He for ReLU layers", "Xavier otherwise", "orthogonal recurrent weights",
+                 "embeddings N(0, 0.01)", "zero biases"):
+        assert rule in kept.fix, rule
+    assert f"Its embedding layers ('emb' std {std:.2f}) keep PyTorch's default N(0, 1); the " \
+        'method suggests N(0, 0.01), which model.init = "policy" applies.' \
+        in kept.message
+    assert kept.evidence["default_init_embeddings"] == {"emb": pytest.approx(std)}
+
+
+def test_kept_embeddings_the_user_drew_or_froze_get_no_default_note() -> None:
+    drawn = TextProbe(embedding_std=0.02)
+    frozen = TextProbe()
+    frozen.emb.requires_grad_(False)  # pretrained vectors: the policy keeps them too
+    for model in (drawn, frozen):
+        [kept] = apply_init_policy(model, "auto", own=True)
+        assert "embedding layers" not in kept.message and kept.evidence == {}

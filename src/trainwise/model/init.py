@@ -279,7 +279,10 @@ def init_summary(records: list[dict[str, Any]]) -> str:
     return "; ".join(parts) + "; biases 0" if parts else "nothing to initialise"
 
 
-POLICY = "He for ReLU layers, Xavier otherwise, zero biases"
+POLICY = ("He for ReLU layers, Xavier otherwise, orthogonal recurrent weights, embeddings "
+          f"N(0, {EMBEDDING_STD:g}), zero biases")
+# nn.Embedding draws N(0, 1); a weight std this close to 1 means the user's __init__ left it
+DEFAULT_EMBEDDING_STD_BAND = (0.9, 1.1)
 
 
 def apply_init_policy(model: nn.Module, policy: str, *, own: bool,
@@ -300,13 +303,43 @@ def apply_init_policy(model: nn.Module, policy: str, *, own: bool,
                "shrink the signal layer by layer in deep ReLU nets), set model.init = "
                '"policy" (frozen layers are still kept) or call trainwise.init_weights(model) '
                "before passing the model.")
-        return [Finding("model", Severity.INFO, "init_kept", f"Kept {whose}{why}.", {}, how)]
+        embeddings = _default_embeddings(model)
+        return [Finding("model", Severity.INFO, "init_kept",
+                        f"Kept {whose}{why}." + _embedding_text(embeddings),
+                        {"default_init_embeddings": embeddings} if embeddings else {}, how)]
     records = init_weights(model, keep_frozen=own)
     drawn = [r for r in records if not r["rule"].startswith(("kept", "tied to"))]
     whose = f" of your {type(model).__name__} (model.init = \"policy\")" if own else ""
     message = f"Initialised {_layers(len(drawn))}{whose}: {init_summary(drawn)}." + \
         _kept_text(records)
     return [info("model", "init", message, layers=records)]
+
+
+def _default_embeddings(model: nn.Module) -> dict[str, float]:
+    """{name: weight std} of trainable embeddings still at nn.Embedding's N(0, 1): the policy
+    would redraw them at EMBEDDING_STD (METHOD.md §2); frozen ones are pretrained, not default."""
+    low, high = DEFAULT_EMBEDDING_STD_BAND
+    found = {}
+    for name, module in model.named_modules():
+        weight = getattr(module, "weight", None)
+        if isinstance(module, _EMBEDDINGS) and isinstance(weight, torch.Tensor) \
+                and weight.requires_grad and weight.numel() > 1:
+            std = float(weight.detach().float().std())
+            if low <= std <= high:
+                found[name or "(model)"] = std
+    return found
+
+
+def _embedding_text(embeddings: dict[str, float]) -> str:
+    """' Its embedding layers ('emb' std 1.00) keep PyTorch's default N(0, 1) ...': a text model's
+    kept embeddings start 100x larger than the method's, which the policy sentence alone hides."""
+    if not embeddings:
+        return ""
+    shown = ", ".join(f"'{name}' std {std:.2f}" for name, std in list(embeddings.items())[:4])
+    more = " ..." if len(embeddings) > 4 else ""
+    return (f" Its embedding layers ({shown}{more}) keep PyTorch's default N(0, 1); the method "
+            f"suggests N(0, {EMBEDDING_STD:g}), which model.init = \"policy\" "
+            "applies.")
 
 
 def _continued_from(name: str, run_folder: str) -> Finding:
