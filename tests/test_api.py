@@ -1,3 +1,5 @@
+import pytest
+
 import trainwise
 
 
@@ -46,3 +48,37 @@ def test_dir_lists_the_lazy_verbs_and_the_docstring_names_them():
     documented = trainwise.__doc__
     assert [name for name in trainwise.__all__ if name[0].islower() and name not in documented] \
         == []
+
+
+def test_all_is_the_exported_names_and_stage_failed_is_gone():
+    """__all__ is a literal list (checkers read no other kind), so it must not drift from
+    _LAZY; StageFailed was exported but nothing raised it, so `except StageFailed` never ran."""
+    import trainwise.findings
+
+    assert set(trainwise.__all__) == set(trainwise._LAZY) | {
+        "Config", "ConfigError", "Finding", "Severity", "TrainwiseError", "TuneConfig",
+        "load_config"}
+    assert len(trainwise.__all__) == len(set(trainwise.__all__))
+    assert "StageFailed" not in trainwise.__all__
+    assert not hasattr(trainwise, "StageFailed") and not hasattr(trainwise.findings,
+                                                                  "StageFailed")
+
+
+def test_type_checkers_see_every_lazy_verb_as_the_object_it_loads():
+    """The lazy verbs came from `__getattr__(name) -> Any`; the TYPE_CHECKING imports give
+    checkers the real objects, and must name the same (module, attribute) as _LAZY."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(trainwise))
+    [block] = [node for node in tree.body if isinstance(node, ast.If)
+               and getattr(node.test, "id", None) == "TYPE_CHECKING"]
+    imported = {alias.asname or alias.name: (statement.module, alias.name)
+                for statement in block.body for alias in statement.names}
+    assert imported == trainwise._LAZY
+
+
+def test_calling_the_tune_subpackage_names_the_tune_verb():
+    with pytest.raises(TypeError, match=r"subpackage, not a function.*trainwise\.tune_lr\("):
+        trainwise.tune(None)
+    assert trainwise.tune.tune_lr is trainwise.tune_lr

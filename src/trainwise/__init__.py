@@ -16,10 +16,33 @@ check_frame_leakage for tables larger than memory. help(trainwise.<name>) docume
 """
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainwise.config import Config, ConfigError, TuneConfig, load_config
-from trainwise.findings import Finding, Severity, StageFailed, TrainwiseError
+from trainwise.findings import Finding, Severity, TrainwiseError
+
+if TYPE_CHECKING:  # type checkers see the verbs' real signatures; at run time _LAZY loads them
+    from trainwise.checks.preflight import preflight as check
+    from trainwise.data.arrays import array_data
+    from trainwise.data.audit import audit
+    from trainwise.data.folds import kfold_indices as kfold
+    from trainwise.data.leakage import check_leakage
+    from trainwise.data.scale import audit_parquet, check_frame_leakage
+    from trainwise.data.sources import load_data
+    from trainwise.data.split import split_indices as split
+    from trainwise.data.tables import table_data
+    from trainwise.model.baselines import build_model
+    from trainwise.model.init import init_weights
+    from trainwise.model.optim import make_adamw, param_groups
+    from trainwise.model.summary import shape_trace
+    from trainwise.recipe import RunResult, run
+    from trainwise.reporting import build_report as report
+    from trainwise.train.diagnose import diagnose
+    from trainwise.train.loop import fit
+    from trainwise.train.user_monitor import Monitor
+    from trainwise.tune.batch_probe import find_batch_size
+    from trainwise.tune.lr_range import lr_range_test as find_lr
+    from trainwise.tune.search import tune_lr
 
 # The verbs load torch, Fabric and matplotlib; importing them lazily keeps `import trainwise`
 # and `trainwise --help` fast.
@@ -55,8 +78,14 @@ _LAZY = {
 # are tune_lr, find_lr and find_batch_size above
 _SUBPACKAGES = ("checks", "data", "model", "reporting", "train", "tune")
 
-__all__ = ["Config", "ConfigError", "Finding", "Severity", "StageFailed", "TrainwiseError",
-           "TuneConfig", "load_config", *_LAZY]
+# spelled out, not built from _LAZY: type checkers read __all__ only as a literal list
+__all__ = [
+    "Config", "ConfigError", "Finding", "Severity", "TrainwiseError", "TuneConfig", "load_config",
+    "run", "RunResult", "load_data", "audit", "split", "kfold", "table_data", "array_data",
+    "audit_parquet", "check_frame_leakage", "check_leakage", "build_model", "init_weights",
+    "shape_trace", "param_groups", "make_adamw", "check", "find_lr", "tune_lr",
+    "find_batch_size", "fit", "diagnose", "Monitor", "report",
+]
 __version__ = "0.1.0"
 
 

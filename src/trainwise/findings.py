@@ -72,12 +72,3 @@ def worst(findings: Iterable[Finding]) -> Severity:
 class TrainwiseError(Exception):
     """Base of every error we raise on purpose: the message says what, why and the fix."""
 
-
-class StageFailed(TrainwiseError):
-    """A stage returned an error finding: the recipe stops before the next stage."""
-
-    def __init__(self, stage: str, findings: list[Finding]):
-        self.stage = stage
-        self.findings = findings
-        lines = [f"{f.message} Fix: {f.fix}" for f in errors(findings)]
-        super().__init__(f"stage '{stage}' failed: " + " | ".join(lines))
