@@ -20,6 +20,7 @@ from trainwise.data.leakage import (
     shared_groups,
 )
 from trainwise.data.neardup import split_near_duplicates
+from trainwise.data.neardup_tokens import split_near_duplicate_rows
 from trainwise.data.part_findings import part_extents, uneven_folds
 from trainwise.data.split import TIMED, SplitIndices, split_indices, split_test
 from trainwise.data.task import Key, TaskData
@@ -265,6 +266,8 @@ def _proofs(data: TaskData, result: SplitResult, pool: np.ndarray, keys: _Keys,
                                  rows=(seen, np.arange(len(data.x_test))))
     if data.kind == "image":
         findings += split_near_duplicates(data, pairs, seen, result.test)
+    elif data.kind == "tokens":  # texts sent again with a word more: exact hashes miss them
+        findings += split_near_duplicate_rows(data, pairs, seen, result.test)
     findings += uneven_folds(result.folds, keys.groups, pool)
     if result.num_dropped:
         findings.append(info("split", "gap_rows", f"{result.num_dropped} rows fell inside the "
