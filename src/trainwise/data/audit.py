@@ -10,6 +10,7 @@ from trainwise.data.duplicates import duplicate_findings
 from trainwise.data.in_memory import as_task_data
 from trainwise.data.label_leak import leak_findings
 from trainwise.data.task import TaskData
+from trainwise.data.token_stats import token_findings
 from trainwise.findings import Finding, error, info, warning
 
 IMBALANCE_RATIO = 0.2  # smallest / largest class below this: accuracy hides the rare classes
@@ -248,6 +249,8 @@ def audit(data: Any, target: str = "", class_weights: str = "none"
         _padding_positions(x) if data.kind == "tokens" else _constant_findings(x, names)
     findings += found
     summary["constant_features"] = constant[:TOP_K]
+    if data.kind == "tokens":  # lengths, empty rows, shortcut ids: what positions cannot say
+        findings += token_findings(x, y, data.task, list(data.class_names))
     if data.kind in ("vector", "sequence"):  # tables: checked on their columns when read
         findings += leak_findings({name: x[:, i] for i, name in enumerate(names)}, y,
                                   data.task, times=data.times, groups=data.groups)

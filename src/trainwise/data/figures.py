@@ -137,27 +137,38 @@ def _image_panels(data: TaskData) -> Figure:
 
 def _style(data: TaskData) -> str:
     """How the samples are drawn: "images" (image data, or flat rows of a known image shape
-    such as digits' 8x8), "sequences", or per-feature "histograms"."""
+    such as digits' 8x8), "tokens" (lengths and id counts), "sequences", or per-feature
+    "histograms"."""
+    if data.kind == "tokens":
+        return "tokens"
     if (data.kind == "image" or data.image_shape) and data.task == "classification":
         return "images"
     return "sequences" if data.kind == "sequence" else "histograms"
 
 
 def samples_figure(data: TaskData) -> Figure:
-    """Sequences as lines (a panel per class), images as a grid (a row per class), tables and
-    vectors as per-feature histograms.
+    """Sequences as lines (a panel per class), images as a grid (a row per class), token ids
+    as lengths and id counts (token_figures.py), tables and vectors as per-feature histograms.
 
     Deterministic: the first samples of each class are drawn, no random choice.
     """
     style = _style(data)
     if style == "images":
         return _image_panels(data)
+    if style == "tokens":
+        from trainwise.data.token_figures import token_figure  # it imports row_groups here
+
+        return token_figure(data)
     return _sequence_panels(data) if style == "sequences" else _feature_panels(data)
 
 
 def samples_caption(data: TaskData) -> str:
     """The report's caption for samples_figure: what is drawn and what to look for."""
     style = _style(data)
+    if style == "tokens":
+        from trainwise.data.token_figures import token_caption
+
+        return token_caption(data)
     if style == "images":
         return (f"The first {IMAGES_PER_CLASS} images of each class (a row each), as loaded, "
                 "before normalisation. Look for mislabelled or blank images, and for a class "
