@@ -3,6 +3,7 @@ classes never found, from the per-class counts each epoch row now keeps."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -19,6 +20,7 @@ from trainwise.train.diagnose_collapse import (
 )
 from trainwise.train.diagnose_common import PLAN_KEY, TrainingPlan
 from trainwise.train.loop import fit
+from trainwise.train.ranking import MIN_SIGNAL_AUC, chance_auc_high, ranks_above_chance
 
 
 def _counts(rows, right, predicted) -> dict:
@@ -86,7 +88,7 @@ def test_collapse_names_the_classes_and_the_fix_follows_the_loss():
     (signal,) = rule_collapse(_history(0.5, 0.98, FRAUD_COLLAPSED, val_loss=0.06, plan=plan))
     assert "answers class 'legit' for 400 of 400" in signal.message
     assert "recall 0 on class 'fraud' (8 rows)" in signal.message
-    assert f"{prior_entropy([392, 8]):.3g}" == "0.098" and "below 0.098" in signal.message
+    assert f"{prior_entropy([392, 8]):.3g}" == "0.098" and "below 90% of 0.098" in signal.message
     assert signal.fix.startswith('Set train.class_weights = "balanced" (train stage)')
     assert "threshold" in signal.fix and signal.step == 30
     # the loss at the prior's entropy: the model learned the class shares only
@@ -96,6 +98,38 @@ def test_collapse_names_the_classes_and_the_fix_follows_the_loss():
     weighted = TrainingPlan(class_weighted=True)
     (already,) = rule_collapse(_history(0.5, 0.98, FRAUD_COLLAPSED, plan=weighted))
     assert 'already "balanced"' in already.fix
+
+
+def _with_auc(history: list[dict], auc: float) -> list[dict]:
+    return [{**row, "val_roc_auc": auc} if row.get("kind") == "epoch" else row
+            for row in history]
+
+
+def test_the_validation_auc_judges_the_signal_as_the_evaluate_stage_does():
+    """Review s9 T1: a weak but real ranker (ROC-AUC 0.7) has a loss near the prior's entropy
+    (0.95 x 0.098): the loss alone said "learned nothing, raise the learning rate" while the
+    evaluate stage said "learned to tell the classes apart". The AUC now decides both."""
+    plan = TrainingPlan(class_names=("legit", "fraud"), val_rows=4000)
+    counts = _counts([3920, 80], [3920, 0], [4000, 0])
+    loss = 0.95 * prior_entropy([3920, 80])
+    (weak,) = rule_collapse(_with_auc(_history(0.5, 0.98, counts, val_loss=loss, plan=plan), 0.7))
+    assert weak.evidence["scores_carry_signal"] is True
+    assert "ROC-AUC 0.700 is at least the 0.6" in weak.message
+    assert "learning rate" not in weak.fix and "threshold" in weak.fix
+    # on 8 positives 0.7 is within luck (bound 0.70+): no signal, whatever the loss says
+    (lucky,) = rule_collapse(_with_auc(_history(0.5, 0.98, FRAUD_COLLAPSED, val_loss=0.03,
+                                                plan=plan), 0.7))
+    assert lucky.evidence["scores_carry_signal"] is False
+    assert "learned the class shares and nothing more" in lucky.message
+
+
+def test_the_auc_bound_grows_on_few_rows_and_never_falls_under_the_floor():
+    """Review s9 T3: with 5 positives random scores reach AUC 0.6 in 23% of draws."""
+    assert chance_auc_high([200, 5]) == pytest.approx(0.5 + 2 * (206 / (12 * 1000)) ** 0.5)
+    assert chance_auc_high([200, 5]) > 0.76
+    assert chance_auc_high([980, 20]) == pytest.approx(0.631, abs=1e-3)
+    assert chance_auc_high([50_000, 50_000]) == MIN_SIGNAL_AUC
+    assert chance_auc_high(None) == MIN_SIGNAL_AUC and not ranks_above_chance(0.59, None)
 
 
 def test_a_lucky_row_is_chance_but_a_real_share_of_the_rare_class_is_not():

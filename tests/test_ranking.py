@@ -148,3 +148,29 @@ def test_a_class_weighted_good_ranker_is_not_sent_back_to_the_weights() -> None:
                                  ["0", "1"], class_weighted=True, scores=test)
     assert finding.code == "argmax_misses_classes"
     assert "already" in finding.fix and "P('1')" not in finding.fix  # no threshold recorded
+
+
+def test_an_auc_within_luck_on_few_positives_still_learned_nothing() -> None:
+    """Review s9 T3: on 5 positives among 200 rows random scores pass AUC 0.6 in 23% of
+    draws; the verdict uses the bound for these rows (0.76), not a fixed 0.6."""
+    logits, y = _fraud_like(7, n=205, positives=5, signal=0.0)
+    test = evaluate(nn.Identity(), [(logits, y)], nn.CrossEntropyLoss(), "classification",
+                    prefix="test", confusion=True)
+    test["test_roc_auc"] = 0.7  # what luck gives 1 run in 10 here
+    _, [finding] = class_results(test["test_confusion"], np.array([0] * 98 + [1] * 2),
+                                 ["0", "1"], scores=test)
+    assert finding.code == "below_majority_baseline" and "rank no better" in finding.message
+    assert finding.evidence["chance_auc_high"] > 0.76
+
+
+def test_a_multiclass_good_ranker_gets_no_binary_threshold_advice() -> None:
+    """A decision threshold is one cut on one class's probability: over three classes the
+    fix names the class weights instead."""
+    matrix = [[90, 0, 0], [10, 0, 0], [10, 0, 0]]  # the argmax always says class 0
+    scores = {"test_roc_auc": 0.9}
+    _, [finding] = class_results(matrix, np.array([0] * 90 + [1] * 10 + [2] * 10),
+                                 ["a", "b", "c"], scores=scores)
+    assert finding.code == "argmax_misses_classes"
+    assert "better than chance" in finding.message and "ranks the test rows well" not in \
+        finding.message
+    assert "threshold" not in finding.fix and 'class_weights = "balanced"' in finding.fix

@@ -30,12 +30,14 @@ from trainwise.train.diagnose_common import (
 )
 from trainwise.train.diagnose_perfect import best_epoch
 from trainwise.train.intervals import accuracy_interval
+from trainwise.train.ranking import chance_auc_high, ranks_above_chance
 
 MIN_CLASS_ROWS = 5  # recall 0 on fewer validation rows is weak evidence: 0 of 5 right bounds
 # the class's recall under 43% (95% Wilson), 0 of 2 only under 66%
 EXACT_CHANCE_SLACK = 0.005  # no row count known: only (nearly) exactly 1/k counts as chance
-SIGNAL_SHARE = 0.9  # a validation loss under 90% of the prior's entropy: the scores carry
-# signal beyond the class shares (audit s9: 0.061 against 0.098, ROC-AUC 0.98)
+SIGNAL_SHARE = 0.9  # without a ROC-AUC: a validation loss under 90% of the prior's entropy
+# says the scores carry signal beyond the class shares (audit s9: 0.061 against 0.098,
+# ROC-AUC 0.98); a weak but real ranker sits at 0.93-0.95 of it, so the AUC judges first
 MAX_NAMED = 4  # classes named in a message
 
 
@@ -103,9 +105,29 @@ def _where(best: Row, epochs: list[Row], history: list[Row]) -> str:
             f"in {at_chance} of {len(epochs)} epochs)")
 
 
+def _signal_note(best: Row, rows: list[int] | None, weighted: bool
+                 ) -> tuple[str, bool | None]:
+    """What the scores say beside the collapse, and whether they carry signal (None: nothing
+    to judge by). The ROC-AUC decides where the epoch row has one, by the same test as the
+    evaluate stage's verdict (ranking.ranks_above_chance), so the two stages agree; the loss
+    against the class shares' entropy only when it has none (a Monitor given no
+    probabilities, a history from before the AUC was recorded, over 20 classes)."""
+    auc = _score(best, "roc_auc")
+    if auc is not None:
+        bound = chance_auc_high(rows)
+        if ranks_above_chance(auc, rows):
+            return (f" Its validation ROC-AUC {auc:.3f} is at least the {bound:.3f} that "
+                    "random scores rarely reach on these rows: the scores do carry signal, "
+                    "but the rare classes never get the top score."), True
+        return (f" Its validation ROC-AUC {auc:.3f} is under the {bound:.3f} that random "
+                "scores rarely reach on these rows: the model learned the class shares and "
+                "nothing more."), False
+    return _loss_note(best, rows, weighted)
+
+
 def _loss_note(best: Row, rows: list[int] | None, weighted: bool) -> tuple[str, bool | None]:
-    """What the loss says beside the collapse, and whether the scores carry signal (None:
-    no class counts to judge by)."""
+    """The fallback of _signal_note: the validation loss against what answering the class
+    shares alone scores (None: no class counts to judge by)."""
     if rows is None or not isinstance(best.get("val_loss"), (int, float)):
         return "", None
     # a balanced class-weighted loss puts every class at equal weight: its constant answer
@@ -114,12 +136,12 @@ def _loss_note(best: Row, rows: list[int] | None, weighted: bool) -> tuple[str, 
     what = ("ln k, the uniform guess (the loss is class-weighted)" if weighted else
             "what answering the class shares alone scores (their entropy)")
     if best["val_loss"] < SIGNAL_SHARE * level:
-        return (f" The validation loss {best['val_loss']:.3g} is below {level:.3g}, {what}: "
-                "the scores do carry signal "
+        return (f" The validation loss {best['val_loss']:.3g} is below {SIGNAL_SHARE:.0%} of "
+                f"{level:.3g}, {what}: the scores do carry signal "
                 "(ranking metrics such as ROC-AUC may be good), but the rare classes never "
                 "get the top score."), True
-    return (f" The validation loss {best['val_loss']:.3g} is no lower than {level:.3g}, "
-            f"{what}: the model learned the class shares and nothing more."), False
+    return (f" The validation loss {best['val_loss']:.3g} is not below {SIGNAL_SHARE:.0%} of "
+            f"{level:.3g}, {what}: the model learned the class shares and nothing more."), False
 
 
 def _collapse_fix(history: list[Row], signal: bool | None, weighted: bool) -> str:
@@ -137,7 +159,7 @@ def _collapse_fix(history: list[Row], signal: bool | None, weighted: bool) -> st
         return f"{weights[0].upper()}{weights[1:]}. If the loss barely moved: {longer}.{judge}"
     if signal:
         return f"{weights[0].upper()}{weights[1:]}.{judge}"
-    return (f"{longer}: the loss is no better than the class shares alone; then {weights}."
+    return (f"{longer}: the scores are no better than the class shares alone; then {weights}."
             f"{judge}")
 
 
@@ -162,7 +184,7 @@ def rule_collapse(history: list[Row]) -> list[Finding]:
     else:
         rows = missed = None
         what = "the model answers the most frequent class for (nearly) every validation row"
-    note, signal = _loss_note(best, rows, weighted)
+    note, signal = _signal_note(best, rows, weighted)
     k = sum(1 for r in rows if r > 0) if rows else num_classes(history)
     message = (f"{where} {what}. Balanced accuracy {balanced:.2f} is chance for {k} classes, "
                f"while accuracy {accuracy:.2f} only reflects the majority's share: the model "

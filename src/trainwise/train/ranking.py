@@ -12,6 +12,8 @@ this module only decides when they are defined and which class is the positive o
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,32 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 # classes, ~0.6 s for 100 classes, ~30 s for 1,000. Above this many classes it would slow every
 # epoch's validation noticeably, and the macro AUC of hundreds of classes says little anyway.
 MAX_RANKED_CLASSES = 20
+# The least ROC-AUC read as "the scores carry signal", whatever the rows: 0.5-0.6 is "no
+# discrimination" (Hosmer & Lemeshow), too little to act on even when it is not luck.
+MIN_SIGNAL_AUC = 0.6
+
+
+def chance_auc_high(rows: Sequence[int] | None) -> float:
+    """The least ROC-AUC that random scores rarely reach on a split with these per-class
+    row counts: 0.5 + 2 SD of the AUC under no signal (Hanley & McNeil 1982, the Mann-Whitney
+    statistic: SD = sqrt((n1 + n2 + 1) / (12 n1 n2))), and at least MIN_SIGNAL_AUC. n1 is the
+    rarest present class, n2 the rest: that class's one-vs-rest AUC is the noisiest, so for a
+    macro mean over more classes the bound errs on the side of "no signal". 5 positives
+    among 200 negatives: 0.76 (random scores pass 0.6 in 23% of draws); 20 among 980: 0.63;
+    no counts known: MIN_SIGNAL_AUC."""
+    present = [int(r) for r in rows or () if r > 0]
+    if len(present) < 2:
+        return MIN_SIGNAL_AUC
+    n1 = min(present)
+    n2 = sum(present) - n1
+    return max(MIN_SIGNAL_AUC, 0.5 + 2 * math.sqrt((n1 + n2 + 1) / (12 * n1 * n2)))
+
+
+def ranks_above_chance(auc: float, rows: Sequence[int] | None) -> bool:
+    """Whether a ROC-AUC on a split with these per-class row counts says the scores tell
+    the classes apart (see chance_auc_high). The one test of "signal in the scores": the
+    train stage's collapse rule and the evaluate stage's verdict both ask it."""
+    return auc >= chance_auc_high(rows)
 
 
 def ranking_metrics(probs: torch.Tensor, targets: torch.Tensor, prefix: str,

@@ -16,15 +16,7 @@ from typing import Any
 import torch
 
 from trainwise.findings import Finding, warning
-from trainwise.train.ranking import ranking_text
-
-# At or above this test ROC-AUC the scores rank the classes: "learned nothing" would be wrong.
-# 0.5 is a random ranking; with 20 positives among 1,000 rows a random ranking's AUC has a
-# standard deviation of about 0.065 (Mann-Whitney: sqrt((n+1) / (12 n0 n1))), so 0.6 is
-# already unusual by luck, and below it the scores carry too little to act on (a threshold
-# picked from them would not find the rare class either). Hosmer & Lemeshow call 0.5-0.6
-# "no discrimination" for the same reason.
-RANKS_SOMETHING_AUC = 0.6
+from trainwise.train.ranking import chance_auc_high, ranking_text
 
 
 def _name(names: list[str], index: int) -> str:
@@ -50,20 +42,27 @@ def judged_by_ranking(found: Finding, matrix: torch.Tensor, scores: dict[str, An
         return found
     evidence = {k: scores[k] for k in ("test_roc_auc", "test_average_precision",
                                        "test_ap_chance") if scores.get(k) is not None}
-    if auc < RANKS_SOMETHING_AUC:
+    # the AUC random scores rarely reach on these rows (ranking.py; collapse asks the same)
+    evidence["chance_auc_high"] = round(chance_auc_high(matrix.sum(dim=1).tolist()), 4)
+    if auc < evidence["chance_auc_high"]:
         return dataclasses.replace(
             found, message=found.message.rstrip(".") + f"; its scores rank no better either "
-            f"({ranking_text(scores, names)}).", evidence={**found.evidence, **evidence})
+            f"({ranking_text(scores, names)}, under the {evidence['chance_auc_high']:.3f} "
+            "that random scores rarely reach on these rows).",
+            evidence={**found.evidence, **evidence})
     missed = never_predicted(matrix)
     at_argmax = (f"never predicts class {_quoted(missed, names)} at the argmax" if missed
                  else "answers no better than chance at the argmax")
-    said = (f"The model ranks the test rows well ({ranking_text(scores, names)}) but "
-            f"{at_argmax}: balanced accuracy {found.evidence['balanced_accuracy']:.1%} against "
+    said = (f"The model ranks the test rows better than chance ({ranking_text(scores, names)}, "
+            f"at least the {evidence['chance_auc_high']:.3f} that random scores rarely reach "
+            f"on these rows) but {at_argmax}: balanced accuracy "
+            f"{found.evidence['balanced_accuracy']:.1%} against "
             f"the {found.evidence['chance']:.1%} of a constant answer. The argmax metrics "
             "read as \"learned nothing\"; the scores show it learned to tell the classes "
             "apart.")
     return warning("evaluate", "argmax_misses_classes", said,
-                   _threshold_fix(missed, val_threshold, names, class_weighted),
+                   _threshold_fix(missed, val_threshold, names, class_weighted)
+                   if len(matrix) == 2 else _multiclass_fix(class_weighted),
                    **{**found.evidence, **evidence,
                       "never_predicted": [_name(names, i) for i in missed]})
 
@@ -91,6 +90,18 @@ def _threshold_fix(missed: list[int], val_threshold: dict[str, Any] | None, name
         fix += ("The class weights already move the probabilities toward the rare classes; "
                 "judge the model by ROC-AUC and average precision, not by accuracy.")
     return fix
+
+
+def _multiclass_fix(class_weighted: bool) -> str:
+    """Over more than two classes there is no one decision threshold to pick: the class
+    weights are what moves the argmax toward the rare classes."""
+    if class_weighted:
+        return ("The class weights already move the probabilities toward the rare classes: "
+                "judge the model by ROC-AUC and per-class recall, not by accuracy; for more "
+                "recall on the missed classes, collect more of their rows (data stage).")
+    return ("Set train.class_weights = \"balanced\" (train stage), which moves the "
+            "probabilities toward the rare classes; compare the two runs by ROC-AUC and "
+            "per-class recall, not by accuracy.")
 
 
 def validation_threshold(history: list[dict[str, Any]]) -> dict[str, Any] | None:
