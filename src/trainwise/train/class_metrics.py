@@ -18,10 +18,12 @@ import torch
 
 from trainwise.data.audit import IMBALANCE_RATIO
 from trainwise.findings import Finding, warning
+from trainwise.train.intervals import at_chance
 from trainwise.train.ranking_verdict import judged_by_ranking
 
 # The model must beat "always the most frequent class" by this much (in accuracy) to count as
 # having learned something: one point, and at least one more right answer on a small split.
+# (Whether it beats chance, 1 / k, is intervals.at_chance's call.)
 BASELINE_MARGIN = 0.01
 MAX_MATRIX_CLASSES = 20  # larger matrices are unreadable as a table: the report lists the
 NUM_TOP_CONFUSIONS = 10  # most frequent confusions instead
@@ -80,13 +82,15 @@ def top_confusions(confusion: list[list[int]], limit: int = NUM_TOP_CONFUSIONS
 
 def baseline_finding(num_correct: int, baseline_correct: int, num_rows: int,
                      baseline_name: str, balanced: float, num_classes: int = 0,
-                     class_ratio: float = 0.0, lr: float | None = None) -> Finding | None:
+                     class_ratio: float = 0.0, lr: float | None = None,
+                     counts: tuple[list[int], list[int]] | None = None) -> Finding | None:
     """A warning when the model's test accuracy is not clearly above always answering the
     majority class: within BASELINE_MARGIN, or not even one more right answer.
 
-    `num_classes` (classes among the test rows) says why. Balanced accuracy near chance
-    (1 / k), or on balanced classes accuracy near chance (the majority class then scores
-    about 1 / k itself), mean the model learned nothing: a training problem (the train stage's
+    `num_classes` (classes among the test rows) says why. Balanced accuracy at chance
+    (1 / k, intervals.at_chance, from `counts`: the per-class rows and right answers), or on
+    balanced classes accuracy at chance (the majority class then scores about 1 / k
+    itself), mean the model learned nothing: a training problem (the train stage's
     findings, `lr`, the peak learning rate training used). Only a model that tells the classes
     apart yet trails the baseline ignores the rare classes. `class_ratio` (the training
     split's smallest / largest class) decides whether class weights are worth naming.
@@ -105,8 +109,11 @@ def baseline_finding(num_correct: int, baseline_correct: int, num_rows: int,
                     num_correct=num_correct, baseline_correct=baseline_correct,
                     class_ratio=round(class_ratio, 4))
     chance = 1 / num_classes if num_classes else 0.0
-    if num_classes and min(balanced, accuracy) < chance + BASELINE_MARGIN:
-        why = (f", no better than chance ({chance:.1%})" if balanced < chance + BASELINE_MARGIN
+    rows, right = counts if counts is not None else (None, None)
+    balanced_at_chance = bool(num_classes) and at_chance(balanced, num_classes, rows, right)
+    if balanced_at_chance or (num_classes and at_chance(accuracy, num_classes, [num_rows],
+                                                        [num_correct])):
+        why = (f", no better than chance ({chance:.1%})" if balanced_at_chance
                else f", and accuracy is no better than chance ({chance:.1%}) either: the "
                f"classes are balanced (smallest/largest {class_ratio:.2f} in training)")
         return _learned_nothing(said + why, class_ratio, lr, {**evidence, "chance": chance})
@@ -141,11 +148,13 @@ def _learned_nothing(said: str, class_ratio: float, lr: float | None,
                    fix, **{**evidence, "chance": round(evidence["chance"], 6)})
 
 
-def chance_finding(balanced: float, num_classes: int) -> Finding | None:
-    """A warning when balanced accuracy is not clearly above 1 / k: always answering any one
-    class, or guessing at random, scores that."""
+def chance_finding(balanced: float, num_classes: int,
+                   counts: tuple[list[int], list[int]] | None = None) -> Finding | None:
+    """A warning when balanced accuracy is not clearly above 1 / k (intervals.at_chance, from
+    `counts`: the per-class rows and right answers): always answering any one class, or
+    guessing at random, scores that."""
     chance = 1 / max(num_classes, 1)
-    if not balanced < chance + BASELINE_MARGIN:
+    if not at_chance(balanced, num_classes, *(counts or (None, None))):
         return None
     return warning(
         "evaluate", "balanced_accuracy_at_chance",
@@ -189,13 +198,14 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
              "test_per_class": per_class(matrix)}
     if not num_rows:
         return extra, []
+    counts = (matrix.sum(dim=1).tolist(), matrix.diagonal().tolist())
+    present = int((matrix.sum(dim=1) > 0).sum())
     if class_weighted:
-        found = chance_finding(balanced, int((matrix.sum(dim=1) > 0).sum()))
+        found = chance_finding(balanced, present, counts)
     else:
         found = baseline_finding(int(matrix.diagonal().sum()), baseline_correct, num_rows,
-                                 extra["test_baseline_class"], balanced,
-                                 int((matrix.sum(dim=1) > 0).sum()), class_ratio(train_targets),
-                                 lr)
+                                 extra["test_baseline_class"], balanced, present,
+                                 class_ratio(train_targets), lr, counts)
     if found is not None and scores is not None:
         found = judged_by_ranking(found, matrix, scores, class_names, val_threshold,
                                   class_weighted)

@@ -7,10 +7,10 @@ the other rules read accuracy, confidence and the loss, and all three look fine.
 accuracy (the mean per-class recall) does not: any constant answer scores 1/k on it, whatever
 the class shares. I7: on six classes, recall 0 on two of them at 94% accuracy got an info.
 
-"At chance" allows for noise: balanced accuracy inside the 95% Wilson interval of 1/k on the
-n validation rows. Counted on all n rows rather than the rare class's few, the band stays
-narrow (400 rows, 2 classes: up to 0.549): a model that finds a real share of a rare class is
-not called collapsed, one that finds a lucky row or two is.
+"At chance" allows for noise and for uselessness (intervals.at_chance, the evaluate stage's
+test too): balanced accuracy whose 95% interval reaches 1/k, or within one point of it. A
+model that finds a real share of a rare class (1 of 8) is not called collapsed; one that finds
+a lucky row (1 of 80) is.
 """
 
 from __future__ import annotations
@@ -29,22 +29,15 @@ from trainwise.train.diagnose_common import (
     rows_of,
 )
 from trainwise.train.diagnose_perfect import best_epoch
-from trainwise.train.intervals import accuracy_interval
+from trainwise.train.intervals import at_chance
 from trainwise.train.ranking import chance_auc_high, ranks_above_chance
 
 MIN_CLASS_ROWS = 5  # recall 0 on fewer validation rows is weak evidence: 0 of 5 right bounds
 # the class's recall under 43% (95% Wilson), 0 of 2 only under 66%
-EXACT_CHANCE_SLACK = 0.005  # no row count known: only (nearly) exactly 1/k counts as chance
 SIGNAL_SHARE = 0.9  # without a ROC-AUC: a validation loss under 90% of the prior's entropy
 # says the scores carry signal beyond the class shares (audit s9: 0.061 against 0.098,
 # ROC-AUC 0.98); a weak but real ranker sits at 0.93-0.95 of it, so the AUC judges first
 MAX_NAMED = 4  # classes named in a message
-
-
-def chance_high(k: int, n: int | None) -> float:
-    """The highest balanced accuracy still read as chance for k classes on n rows."""
-    interval = accuracy_interval(round(n / k), n) if n else None
-    return interval.high if interval is not None else 1 / k + EXACT_CHANCE_SLACK
 
 
 def _score(row: Row, key: str) -> float | None:
@@ -56,17 +49,25 @@ def _score(row: Row, key: str) -> float | None:
 def collapsed(row: Row, history: list[Row]) -> bool:
     """Balanced accuracy at chance while accuracy is clearly above it: the model answers a
     frequent class for (nearly) every row. On balanced classes accuracy is then at chance
-    too, and the confusion rule speaks ("lost on the validation set")."""
+    too, and the confusion rule speaks ("lost on the validation set"). "At chance" is
+    intervals.at_chance, as at the evaluate stage."""
     balanced, accuracy = _score(row, "balanced_accuracy"), _score(row, "accuracy")
     counts = class_counts_of(row)
-    if counts is not None:  # the classes balanced accuracy averages over: those present
-        k, n = sum(1 for r in counts[0] if r > 0), sum(counts[0])
-    else:
-        k, n = num_classes(history), plan_of(history).val_rows
-    if balanced is None or accuracy is None or k is None or k < 2:
+    if balanced is None or accuracy is None:
         return False
-    high = chance_high(k, n)
-    return balanced <= high and accuracy > high
+    if counts is not None:  # the classes balanced accuracy averages over: those present
+        rows, right, _ = counts
+        k, n = sum(1 for r in rows if r > 0), sum(rows)
+        return (k >= 2 and at_chance(balanced, k, rows, right)
+                and not at_chance(accuracy, k, [n], [sum(right)]))
+    k, n = num_classes(history), plan_of(history).val_rows
+    if k is None or k < 2:
+        return False
+    # no per-class counts (a history from before they were recorded): the margin alone
+    # judges balanced accuracy, and the plan's row count the accuracy
+    total = None if n is None else [n]
+    hits = None if n is None else [round(accuracy * n)]
+    return at_chance(balanced, k) and not at_chance(accuracy, k, total, hits)
 
 
 def name(history: list[Row], index: int) -> str:
