@@ -1,7 +1,8 @@
 """Report figures, part 2: the training curves along the step (METHOD.md section 3: training
 vs validation loss, the gradient norm; and the learning rate), and the row helpers the other
-history figures share (`column`, `best_epoch`, `integer_x`). The per-epoch metric curves are in
-metric_curves.py, the third signal, the confidence histogram, in confidence.py.
+history figures share (`column`, `integer_x`, and `best_epoch`, the diagnosis's own). The
+per-epoch metric curves are in metric_curves.py, the third signal, the confidence histogram,
+in confidence.py.
 
 Inputs are history rows as read from history.jsonl: step rows, epoch rows, findings.
 """
@@ -30,6 +31,7 @@ from trainwise.reporting.figures import (
     new_axes,
     styled,
 )
+from trainwise.train.diagnose_common import best_epoch  # the report's figures share it
 
 Row = dict[str, Any]
 LOG_SPAN = 100.0  # losses spanning more than 2 decades get a log axis
@@ -39,12 +41,6 @@ def column(rows: Sequence[Row], x_key: str, y_key: str) -> tuple[np.ndarray, np.
     """(x, y) for the rows that carry both keys; non-finite y kept as NaN (a gap, a marker)."""
     picked = [r for r in rows if r.get(x_key) is not None and y_key in r]
     return finite([r[x_key] for r in picked]), finite([r[y_key] for r in picked])
-
-
-def best_epoch(epochs: Sequence[Row]) -> Row | None:
-    """The epoch row with the lowest finite validation loss (the one the best weights come from)."""
-    scored = [r for r in epochs if np.isfinite(finite([r.get("val_loss")])[0])]
-    return min(scored, key=lambda r: r["val_loss"]) if scored else None
 
 
 def integer_x(ax: Axes, label: str) -> None:

@@ -22,6 +22,7 @@ from trainwise.train.diagnose_common import (
     History,
     Row,
     TrainingPlan,
+    best_epoch,
     column,
     finite,
     loss_curve,
@@ -217,9 +218,9 @@ def healthy(history: list[Row]) -> Finding:
         "final_train_loss": num(float(loss[-1])) if len(loss) else None,
     }
     step, message = None, "No training problem found"
-    if epochs:
-        best = min(range(len(epochs)), key=lambda i: epochs[i]["val_loss"])
-        row = epochs[best]
+    row = best_epoch(history)
+    if row is not None:
+        best = next(i for i, epoch in enumerate(epochs) if epoch is row)
         step = row.get("step")
         evidence.update(best_epoch=row.get("epoch", best), best_val_loss=num(row["val_loss"]),
                         num_epochs=len(epochs), final_val_loss=num(epochs[-1]["val_loss"]))

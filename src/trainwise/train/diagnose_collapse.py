@@ -21,6 +21,7 @@ from trainwise.findings import Finding, Severity
 from trainwise.train.class_counts import class_counts_of
 from trainwise.train.diagnose_common import (
     Row,
+    best_epoch,
     lr_advice,
     make,
     num,
@@ -28,7 +29,6 @@ from trainwise.train.diagnose_common import (
     plan_of,
     rows_of,
 )
-from trainwise.train.diagnose_perfect import best_epoch
 from trainwise.train.intervals import at_chance
 from trainwise.train.ranking import chance_auc_high, ranks_above_chance
 

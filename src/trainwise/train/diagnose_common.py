@@ -5,6 +5,7 @@ mutates a row."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -24,8 +25,16 @@ def row_kind(row: Row) -> str:
     return "epoch" if "val_loss" in row else "step"
 
 
-def rows_of(history: list[Row], kind: str) -> list[Row]:
+def rows_of(history: Sequence[Row], kind: str) -> list[Row]:
     return [row for row in history if row_kind(row) == kind]
+
+
+def best_epoch(history: Sequence[Row]) -> Row | None:
+    """The epoch row of the lowest finite validation loss: the weights training kept, which
+    every verdict on "the model" reads (the diagnosis, the threshold, the report's figures)."""
+    epochs = [row for row in rows_of(history, "epoch")
+              if isinstance(row.get("val_loss"), (int, float)) and math.isfinite(row["val_loss"])]
+    return min(epochs, key=lambda row: row["val_loss"]) if epochs else None
 
 
 def _as_float(value: Any) -> float | None:

@@ -15,11 +15,10 @@ data audit flagged as a target leak, any perfect score is enough: the cause is a
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from trainwise.findings import Finding, Severity
-from trainwise.train.diagnose_common import STAGE, Row, num, plan_of, rows_of
+from trainwise.train.diagnose_common import STAGE, Row, best_epoch, num, plan_of
 
 MIN_PERFECT_ROWS = 200  # see above: 0 errors on 200 rows -> error rate < 1.5% (95%); wine
 # (14 + 36 held-out rows) and breast_cancer (46 + 114) stay below it, digits and MNIST-1D
@@ -77,13 +76,6 @@ def too_good(stage: str, what: str, leak_columns: tuple[str, ...], step: Any = N
     return Finding(stage, Severity.WARNING, "too_good", message, {
         "leak_columns": list(leak_columns), "min_perfect_rows": MIN_PERFECT_ROWS, **evidence},
         fix, None if step is None else int(step))
-
-
-def best_epoch(history: list[Row]) -> Row | None:
-    """The epoch row of the lowest finite validation loss (the weights training kept)."""
-    epochs = [row for row in rows_of(history, "epoch")
-              if isinstance(row.get("val_loss"), (int, float)) and math.isfinite(row["val_loss"])]
-    return min(epochs, key=lambda row: row["val_loss"]) if epochs else None
 
 
 def rule_too_good(history: list[Row]) -> list[Finding]:

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from trainwise.findings import Finding, warning
+from trainwise.train.diagnose_common import best_epoch
 from trainwise.train.ranking import chance_auc_high, ranking_text
 
 
@@ -108,11 +109,9 @@ def validation_threshold(history: list[dict[str, Any]]) -> dict[str, Any] | None
     """The F1-best threshold of the best epoch's validation row (the weights training kept,
     lowest validation loss), with the class it applies to; None when it was not recorded
     (more than two classes, a run from before it was, a validation split missing a class)."""
-    epochs = [row for row in history if row.get("kind") == "epoch"
-              and isinstance(row.get("val_loss"), int | float) and math.isfinite(row["val_loss"])]
-    if not epochs:
+    best = best_epoch(history)
+    if best is None:
         return None
-    best = min(epochs, key=lambda row: row["val_loss"])
     picked = best.get("val_f1_threshold")
     if not isinstance(picked, dict) or "val_positive_class" not in best:
         return None
