@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from trainwise.train.class_metrics import MAX_MATRIX_CLASSES, class_name, top_confusions
+from trainwise.train.class_metrics import MAX_MATRIX_CLASSES, top_confusions
+from trainwise.train.class_names import class_name
 from trainwise.train.intervals import percent, wilson
 
 Row = dict[str, Any]

@@ -18,6 +18,7 @@ import torch
 
 from trainwise.data.audit import IMBALANCE_RATIO
 from trainwise.findings import Finding, warning
+from trainwise.train.class_names import class_name
 from trainwise.train.intervals import at_chance
 from trainwise.train.ranking_verdict import judged_by_ranking
 
@@ -167,10 +168,6 @@ def chance_finding(balanced: float, num_classes: int,
         "show underfitting, give the model more capacity (model.width) or epochs "
         "(train.max_epochs).",
         balanced_accuracy=round(balanced, 6), chance=round(chance, 6))
-
-
-def class_name(names: list[str], index: int) -> str:
-    return names[index] if index < len(names) else str(index)
 
 
 def class_results(confusion: list[list[int]], train_targets: np.ndarray,

@@ -19,6 +19,7 @@ import math
 
 from trainwise.findings import Finding, Severity
 from trainwise.train.class_counts import class_counts_of
+from trainwise.train.class_names import class_name
 from trainwise.train.diagnose_common import (
     Row,
     best_epoch,
@@ -71,8 +72,8 @@ def collapsed(row: Row, history: list[Row]) -> bool:
 
 
 def name(history: list[Row], index: int) -> str:
-    names = plan_of(history).class_names
-    return f"'{names[index] if index < len(names) else index}'"
+    """The class as a message quotes it: "'fraud'", or "'1'" without names."""
+    return f"'{class_name(plan_of(history).class_names, index)}'"
 
 
 def _named(history: list[Row], indices: list[int], rows: list[int]) -> str:

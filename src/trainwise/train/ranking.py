@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
+from trainwise.train.class_names import class_name
+
 # sklearn's one-vs-rest AUC sorts the rows once per class: ~40 ms for 10,000 rows of 10
 # classes, ~0.6 s for 100 classes, ~30 s for 1,000. Above this many classes it would slow every
 # epoch's validation noticeably, and the macro AUC of hundreds of classes says little anyway.
@@ -117,8 +119,7 @@ def ranking_text(row: dict[str, Any], names: list[str] | None = None,
     if f"{prefix}_positive_class" not in row:
         return f"macro ROC-AUC {auc:.3f} (one-vs-rest)"
     index = row[f"{prefix}_positive_class"]
-    of = "" if names is None else \
-        f" for class '{names[index] if index < len(names) else index}'"
+    of = "" if names is None else f" for class '{class_name(names, index)}'"
     return (f"ROC-AUC {auc:.3f}, average precision {ap:.3f}{of} vs "
             f"{row[f'{prefix}_ap_chance']:.3f} by chance")
 
@@ -129,8 +130,7 @@ def _why_no_auc(row: dict[str, Any], names: list[str] | None, prefix: str) -> st
     support = (row.get(f"{prefix}_per_class") or {}).get("support") or []
     absent = [i for i, n in enumerate(support) if n == 0]
     if absent:
-        quoted = ", ".join(f"'{names[i]}'" if names and i < len(names) else str(i)
-                           for i in absent)
+        quoted = ", ".join(f"'{class_name(names, i)}'" if names else str(i) for i in absent)
         return (f"class{'es' if len(absent) > 1 else ''} {quoted} "
                 f"{'have' if len(absent) > 1 else 'has'} no row in this split: each class's "
                 "AUC ranks its rows against the rest")

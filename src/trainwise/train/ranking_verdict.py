@@ -16,12 +16,9 @@ from typing import Any
 import torch
 
 from trainwise.findings import Finding, warning
+from trainwise.train.class_names import class_name
 from trainwise.train.diagnose_common import best_epoch
 from trainwise.train.ranking import chance_auc_high, ranking_text
-
-
-def _name(names: list[str], index: int) -> str:
-    return names[index] if index < len(names) else str(index)
 
 
 def never_predicted(matrix: torch.Tensor) -> list[int]:
@@ -65,11 +62,11 @@ def judged_by_ranking(found: Finding, matrix: torch.Tensor, scores: dict[str, An
                    _threshold_fix(missed, val_threshold, names, class_weighted)
                    if len(matrix) == 2 else _multiclass_fix(class_weighted),
                    **{**found.evidence, **evidence,
-                      "never_predicted": [_name(names, i) for i in missed]})
+                      "never_predicted": [class_name(names, i) for i in missed]})
 
 
 def _quoted(indices: list[int], names: list[str]) -> str:
-    return ", ".join(f"'{_name(names, i)}'" for i in indices)
+    return ", ".join(f"'{class_name(names, i)}'" for i in indices)
 
 
 def _threshold_fix(missed: list[int], val_threshold: dict[str, Any] | None, names: list[str],
@@ -78,7 +75,7 @@ def _threshold_fix(missed: list[int], val_threshold: dict[str, Any] | None, name
     class), or weigh the classes; not the learning rate or the features."""
     fix = "Pick a decision threshold on the validation split instead of the argmax"
     if val_threshold is not None and missed == [val_threshold["class"]]:
-        name = _name(names, val_threshold["class"])
+        name = class_name(names, val_threshold["class"])
         fix += (f": there F1 is highest when P('{name}') >= {val_threshold['threshold']:.3g} "
                 f"(F1 {val_threshold['f1']:.2f}, precision {val_threshold['precision']:.0%}, "
                 f"recall {val_threshold['recall']:.0%} on validation)")
