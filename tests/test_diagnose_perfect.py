@@ -120,3 +120,23 @@ def test_a_label_copy_column_is_named_at_train_and_test_and_a_normal_table_is_no
     assert {f.stage for f in too_good} == {"train", "evaluate"}
     assert all("'outcome_flag'" in f.message and f.severity is Severity.WARNING
                for f in too_good)
+
+
+def test_a_monitor_run_counts_its_validation_rows_from_the_class_counts():
+    """Review s9 T10: a Monitor run has no recipe plan, so 100% on 1,000 validation rows was
+    never called too good; its epoch rows' class counts give the row count."""
+    import torch
+    from torch import nn
+
+    import trainwise
+
+    y = torch.arange(1000) % 2
+    outputs = torch.nn.functional.one_hot(y, 2).float() * 8
+    monitor = trainwise.Monitor(None, console=False)
+    for epoch in range(3):
+        for step in range(5):
+            monitor.step(torch.tensor(0.5 - 0.05 * step - 0.1 * epoch), lr=1e-3)
+        monitor.end_epoch(outputs=outputs, targets=y, loss_fn=nn.CrossEntropyLoss())
+    found = {f.code: f for f in monitor.close()}
+    assert "too_good" in found and "on 1000 rows" in found["too_good"].message
+    assert found["too_good"].evidence["val_rows"] == 1000

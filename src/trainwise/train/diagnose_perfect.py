@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from trainwise.findings import Finding, Severity
+from trainwise.train.class_counts import class_counts_of
 from trainwise.train.diagnose_common import STAGE, Row, best_epoch, num, plan_of
 
 MIN_PERFECT_ROWS = 200  # see above: 0 errors on 200 rows -> error rate < 1.5% (95%); wine
@@ -87,13 +88,16 @@ def rule_too_good(history: list[Row]) -> list[Finding]:
     plan = plan_of(history)
     leaks = tuple(plan.leak_columns)
     score = perfect_score(best, "val")
-    if not suspicious(score, plan.val_rows, leaks):
+    # a Monitor run has no recipe plan: its epoch rows' class counts hold the row count
+    counts = class_counts_of(best)
+    val_rows = plan.val_rows if plan.val_rows is not None or counts is None else sum(counts[0])
+    if not suspicious(score, val_rows, leaks):
         return []
-    rows = "" if plan.val_rows is None else f" on {plan.val_rows} rows"
+    rows = "" if val_rows is None else f" on {val_rows} rows"
     epoch = best.get("epoch")
     return [too_good(STAGE, f"validation {score}{rows} (loss {best['val_loss']:.4g}) at "
                      f"epoch {epoch}", leaks, best.get("step"), epoch=epoch,
-                     val_rows=plan.val_rows, best_val_loss=num(best["val_loss"]))]
+                     val_rows=val_rows, best_val_loss=num(best["val_loss"]))]
 
 
 def held_out_too_good(row: Row, test_rows: int, history: list[Row], val_rows: int | None,
