@@ -13,11 +13,12 @@ from trainwise.train.class_counts import class_counts_of, with_class_counts
 from trainwise.train.diagnose import diagnose
 from trainwise.train.diagnose_collapse import (
     MIN_CLASS_ROWS,
+    confirming_collapse,
     prior_entropy,
     rule_collapse,
     rule_missed_classes,
 )
-from trainwise.train.diagnose_common import PLAN_KEY, TrainingPlan
+from trainwise.train.diagnose_common import PLAN_KEY, WEIGH_CLASSES, TrainingPlan
 from trainwise.train.loop import fit
 from trainwise.train.ranking import MIN_SIGNAL_AUC, chance_auc_high, ranks_above_chance
 
@@ -88,12 +89,12 @@ def test_collapse_names_the_classes_and_the_fix_follows_the_loss():
     assert "answers class 'legit' for 400 of 400" in signal.message
     assert "recall 0 on class 'fraud' (8 rows)" in signal.message
     assert f"{prior_entropy([392, 8]):.3g}" == "0.098" and "below 90% of 0.098" in signal.message
-    assert signal.fix.startswith('Set train.class_weights = "balanced" (train stage)')
-    assert "threshold" in signal.fix and signal.step == 30
+    assert signal.fix.startswith("Choose a decision threshold")  # as argmax_misses_classes
+    assert WEIGH_CLASSES in signal.fix and signal.step == 30
     # the loss at the prior's entropy: the model learned the class shares only
     (nothing,) = rule_collapse(_history(0.5, 0.98, FRAUD_COLLAPSED, val_loss=0.097, plan=plan))
     assert "learned the class shares and nothing more" in nothing.message
-    assert nothing.fix.startswith("Raise the learning rate")
+    assert nothing.fix.startswith("Raise the learning rate") and WEIGH_CLASSES in nothing.fix
     weighted = TrainingPlan(class_weighted=True)
     (already,) = rule_collapse(_history(0.5, 0.98, FRAUD_COLLAPSED, plan=weighted))
     assert 'already "balanced"' in already.fix
@@ -192,3 +193,31 @@ def test_classes_never_found_are_named_once_they_have_enough_rows():
     # the collapsed model is said once, as a collapse
     assert [f.code for f in diagnose(_history(0.5, 0.98, FRAUD_COLLAPSED), num_classes=2)] == [
         "collapse"]
+
+
+def test_the_evaluate_verdict_on_a_collapsed_run_confirms_the_collapse_in_the_same_words():
+    """Review s9 T8: a collapsed run got collapse (weights, then threshold) and then
+    argmax_misses_classes (threshold, then weights) as two unrelated findings, with the
+    class-weights advice written differently in each and "(train stage)", the key the Monitor
+    rewrites, in only some. The test verdict now says it confirms the collapse, and every
+    copy of the advice is the one phrase."""
+    import numpy as np
+
+    from trainwise.train.class_metrics import class_results
+
+    history = _history(0.5, 0.98, FRAUD_COLLAPSED)
+    matrix = [[392, 0], [8, 0]]
+    targets = np.array([0] * 98 + [1] * 2)
+    verdicts = [class_results(matrix, targets, ["0", "1"], scores={"test_roc_auc": auc})[1][0]
+                for auc in (0.95, 0.5)] + class_results(matrix, targets, ["0", "1"], True)[1]
+    assert [v.code for v in verdicts] == ["argmax_misses_classes", "below_majority_baseline",
+                                          "balanced_accuracy_at_chance"]
+    for verdict in verdicts:
+        confirmed = confirming_collapse(verdict, history)
+        assert confirmed.message.startswith("The test split confirms the train stage's "
+                                            "collapse warning")
+        assert confirmed.evidence["confirms"] == "collapse"
+        healthy = _counts([392, 8], [390, 6], [392, 8])  # balanced 0.87
+        assert confirming_collapse(verdict, _history(0.87, 0.99, healthy)) is verdict
+    assert WEIGH_CLASSES in verdicts[0].fix and WEIGH_CLASSES in verdicts[1].fix
+    assert verdicts[0].fix.startswith("Pick a decision threshold")

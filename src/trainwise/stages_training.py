@@ -20,6 +20,7 @@ from trainwise.train.batch_norm import batch_parts, batch_too_small, drop_lone_l
 from trainwise.train.callbacks import BestWeights
 from trainwise.train.class_metrics import class_results, lowest_recall
 from trainwise.train.diagnose import diagnose
+from trainwise.train.diagnose_collapse import confirming_collapse
 from trainwise.train.diagnose_common import TrainingPlan
 from trainwise.train.diagnose_perfect import held_out_too_good
 from trainwise.train.diagnose_schedule import CUT_LR_SHARE, after_early_stopping
@@ -293,6 +294,7 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
                                         ctx.config.train.class_weights == "balanced",
                                         lr=ctx.lr or None, scores=row,
                                         val_threshold=validation_threshold(ctx.history))
+        findings = [confirming_collapse(f, ctx.history) for f in findings]
         row.update(extra)
     else:
         extra, findings = regression_results(row, ctx.splits["train"].y, ctx.splits["test"].y,

@@ -19,6 +19,7 @@ import torch
 from trainwise.data.audit import IMBALANCE_RATIO
 from trainwise.findings import Finding, warning
 from trainwise.train.class_names import class_name
+from trainwise.train.diagnose_common import class_weights_advice
 from trainwise.train.intervals import at_chance
 from trainwise.train.ranking_verdict import judged_by_ranking
 
@@ -122,9 +123,8 @@ def baseline_finding(num_correct: int, baseline_correct: int, num_rows: int,
         "evaluate", "below_majority_baseline",
         f"{said}. The accuracy says little here: the model may ignore the rarer classes.",
         "Judge the model by balanced accuracy and per-class recall (report, Test result). "
-        "Revisit the data stage's class balance: set train.class_weights = \"balanced\" so "
-        "each class weighs the same in the loss, collect more rows of the rare classes, or "
-        "check that the features carry signal for them.", **evidence)
+        f"Revisit the data stage's class balance: {class_weights_advice()}, collect more rows "
+        "of the rare classes, or check that the features carry signal for them.", **evidence)
 
 
 def _learned_nothing(said: str, class_ratio: float, lr: float | None,
@@ -142,8 +142,8 @@ def _learned_nothing(said: str, class_ratio: float, lr: float | None,
     if not balanced:  # always answering the majority is also what an imbalanced loss
         # rewards: the weights are the next thing to try
         fix += (f" The classes are imbalanced (smallest/largest {class_ratio:.2f}): once "
-                "training is sound, set train.class_weights = \"balanced\" or collect more "
-                "rows of the rare classes (data stage).")
+                f"training is sound, {class_weights_advice()}, or collect more rows of the rare "
+                "classes (data stage).")
     return warning("evaluate", "below_majority_baseline", f"{said}: the model learned "
                    "nothing (it tells the classes apart no better than a constant answer).",
                    fix, **{**evidence, "chance": round(evidence["chance"], 6)})

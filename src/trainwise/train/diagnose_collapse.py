@@ -16,6 +16,7 @@ a lucky row (1 of 80) is.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from trainwise.findings import Finding, Severity
 from trainwise.train.class_counts import class_counts_of
@@ -23,6 +24,7 @@ from trainwise.train.class_names import class_name
 from trainwise.train.diagnose_common import (
     Row,
     best_epoch,
+    class_weights_advice,
     lr_advice,
     make,
     num,
@@ -39,6 +41,9 @@ SIGNAL_SHARE = 0.9  # without a ROC-AUC: a validation loss under 90% of the prio
 # says the scores carry signal beyond the class shares (audit s9: 0.061 against 0.098,
 # ROC-AUC 0.98); a weak but real ranker sits at 0.93-0.95 of it, so the AUC judges first
 MAX_NAMED = 4  # classes named in a message
+# the evaluate stage's verdicts on the test argmax that a validation collapse already announced
+ARGMAX_VERDICTS = ("argmax_misses_classes", "below_majority_baseline",
+                   "balanced_accuracy_at_chance")
 
 
 def _score(row: Row, key: str) -> float | None:
@@ -147,10 +152,10 @@ def _loss_note(best: Row, rows: list[int] | None, weighted: bool) -> tuple[str, 
 
 
 def _collapse_fix(history: list[Row], signal: bool | None, weighted: bool) -> str:
-    weights = ('set train.class_weights = "balanced" (train stage), so '
-               "each class counts as much as the majority in the loss; or keep the model and "
-               "choose a decision threshold on the validation scores in place of the top score "
-               "(a lower cut for the rare class)")
+    # the threshold first, as the evaluate stage's argmax_misses_classes orders them: it
+    # keeps the trained model
+    threshold = ("Choose a decision threshold on the validation scores in place of the top "
+                 f"score (a lower cut for the rare class), or {class_weights_advice()}")
     longer = (lr_advice(history, "raise", "rerun the range test and take a larger value")
               + " or train longer (train.max_epochs)")
     judge = " Judge the run by balanced accuracy or per-class recall, not accuracy."
@@ -158,11 +163,11 @@ def _collapse_fix(history: list[Row], signal: bool | None, weighted: bool) -> st
         return (f'train.class_weights is already "balanced": {longer}; if that does not '
                 "help, check that the features carry signal for these classes (data stage).")
     if signal is None:
-        return f"{weights[0].upper()}{weights[1:]}. If the loss barely moved: {longer}.{judge}"
+        return f"{threshold}. If the loss barely moved: {longer}.{judge}"
     if signal:
-        return f"{weights[0].upper()}{weights[1:]}.{judge}"
-    return (f"{longer}: the scores are no better than the class shares alone; then {weights}."
-            f"{judge}")
+        return f"{threshold}.{judge}"
+    return (f"{longer}: the scores are no better than the class shares alone; then "
+            f"{threshold[0].lower()}{threshold[1:]}.{judge}")
 
 
 def rule_collapse(history: list[Row]) -> list[Finding]:
@@ -197,6 +202,19 @@ def rule_collapse(history: list[Row]) -> list[Finding]:
                  scores_carry_signal=signal)]
 
 
+def confirming_collapse(found: Finding, history: list[Row]) -> Finding:
+    """An evaluate-stage argmax verdict (ARGMAX_VERDICTS) on a run whose best epoch collapsed
+    on validation, said as the test split's confirmation of the train stage's collapse
+    warning: one event, told once and then confirmed, not two findings that read as two
+    problems. Any other finding comes back unchanged."""
+    best = best_epoch(history)
+    if found.code not in ARGMAX_VERDICTS or best is None or not collapsed(best, history):
+        return found
+    return replace(found, message="The test split confirms the train stage's collapse "
+                   f"warning (validation). {found.message}",
+                   evidence={**found.evidence, "confirms": "collapse"})
+
+
 def rule_missed_classes(history: list[Row]) -> list[Finding]:
     """Warning when, at the best epoch, a class with at least MIN_CLASS_ROWS validation rows
     has recall 0 (collapse, the extreme case, is said by rule_collapse instead)."""
@@ -219,8 +237,7 @@ def rule_missed_classes(history: list[Row]) -> list[Finding]:
                f"{_score(best, 'balanced_accuracy') or 0:.2f}.")
     rare = ("these classes may have too few training rows to learn (data stage: more rows of "
             "them) or need more epochs (train.max_epochs)")
-    weights = ('Set train.class_weights = "balanced" (train stage), so the rare classes weigh '
-               f"as much as the frequent ones in the loss; if that is not enough, {rare}")
+    weights = f"{class_weights_advice(first=True)}; if that is not enough, {rare}"
     fix = (f'train.class_weights is already "balanced": {rare}' if plan_of(history).class_weighted
            else weights) + ". Judge the run by per-class recall or balanced accuracy, not accuracy."
     return [make(Severity.WARNING, "missed_classes", message, fix, best.get("step"),

@@ -279,6 +279,18 @@ def mean_confidence(row: Row) -> float | None:
     return hist_mean(hist) if hist is not None else None
 
 
+# The advice to weigh the classes, said in one wording by every rule that gives it (train and
+# evaluate stage); its "(train stage)" is the key loop_terms.py rewrites into a weighted loss
+# for a Monitor user's own loop.
+WEIGH_CLASSES = ('set train.class_weights = "balanced" (train stage), so each class weighs as '
+                 "much as the most frequent one in the loss")
+
+
+def class_weights_advice(first: bool = False) -> str:
+    """WEIGH_CLASSES; capitalised (`first`) where it starts a sentence."""
+    return WEIGH_CLASSES[0].upper() + WEIGH_CLASSES[1:] if first else WEIGH_CLASSES
+
+
 def make(severity: Severity, code: str, message: str, fix: str, step: Any,
          **evidence: Any) -> Finding:
     """The train-stage Finding every rule returns; `step` marks the onset on the curves."""

@@ -17,7 +17,7 @@ import torch
 
 from trainwise.findings import Finding, warning
 from trainwise.train.class_names import class_name
-from trainwise.train.diagnose_common import best_epoch
+from trainwise.train.diagnose_common import best_epoch, class_weights_advice
 from trainwise.train.ranking import chance_auc_high, ranking_text
 
 
@@ -81,8 +81,8 @@ def _threshold_fix(missed: list[int], val_threshold: dict[str, Any] | None, name
                 f"recall {val_threshold['recall']:.0%} on validation)")
     fix += ". "
     if not class_weighted:
-        fix += ("Or set train.class_weights = \"balanced\", which moves the probabilities "
-                "toward the rare classes; compare the two runs by ROC-AUC and average "
+        fix += (f"Or {class_weights_advice()}, which moves the probabilities toward the rare "
+                "classes; compare the two runs by ROC-AUC and average "
                 "precision, not by accuracy.")
     else:
         fix += ("The class weights already move the probabilities toward the rare classes; "
@@ -97,8 +97,8 @@ def _multiclass_fix(class_weighted: bool) -> str:
         return ("The class weights already move the probabilities toward the rare classes: "
                 "judge the model by ROC-AUC and per-class recall, not by accuracy; for more "
                 "recall on the missed classes, collect more of their rows (data stage).")
-    return ("Set train.class_weights = \"balanced\" (train stage), which moves the "
-            "probabilities toward the rare classes; compare the two runs by ROC-AUC and "
+    return (f"{class_weights_advice(first=True)}, which moves the probabilities toward the "
+            "rare classes; compare the two runs by ROC-AUC and "
             "per-class recall, not by accuracy.")
 
 
