@@ -14,12 +14,12 @@ from trainwise.train.diagnose import diagnose
 from trainwise.train.diagnose_collapse import (
     MIN_CLASS_ROWS,
     confirming_collapse,
-    prior_entropy,
     rule_collapse,
     rule_missed_classes,
 )
 from trainwise.train.diagnose_common import PLAN_KEY, WEIGH_CLASSES, TrainingPlan
 from trainwise.train.loop import fit
+from trainwise.train.prior_loss import prior_loss
 from trainwise.train.ranking import MIN_SIGNAL_AUC, chance_auc_high, ranks_above_chance
 
 
@@ -88,7 +88,7 @@ def test_collapse_names_the_classes_and_the_fix_follows_the_loss():
     (signal,) = rule_collapse(_history(0.5, 0.98, FRAUD_COLLAPSED, val_loss=0.06, plan=plan))
     assert "answers class 'legit' for 400 of 400" in signal.message
     assert "recall 0 on class 'fraud' (8 rows)" in signal.message
-    assert f"{prior_entropy([392, 8]):.3g}" == "0.098" and "below 90% of 0.098" in signal.message
+    assert f"{prior_loss([392, 8]):.3g}" == "0.098" and "below 90% of 0.098" in signal.message
     assert signal.fix.startswith("Choose a decision threshold")  # as argmax_misses_classes
     assert WEIGH_CLASSES in signal.fix and signal.step == 30
     # the loss at the prior's entropy: the model learned the class shares only
@@ -111,7 +111,7 @@ def test_the_validation_auc_judges_the_signal_as_the_evaluate_stage_does():
     evaluate stage said "learned to tell the classes apart". The AUC now decides both."""
     plan = TrainingPlan(class_names=("legit", "fraud"), val_rows=4000)
     counts = _counts([3920, 80], [3920, 0], [4000, 0])
-    loss = 0.95 * prior_entropy([3920, 80])
+    loss = 0.95 * prior_loss([3920, 80])
     (weak,) = rule_collapse(_with_auc(_history(0.5, 0.98, counts, val_loss=loss, plan=plan), 0.7))
     assert weak.evidence["scores_carry_signal"] is True
     assert "ROC-AUC 0.700 is at least the 0.6" in weak.message
@@ -221,3 +221,25 @@ def test_the_evaluate_verdict_on_a_collapsed_run_confirms_the_collapse_in_the_sa
         assert confirming_collapse(verdict, _history(0.87, 0.99, healthy)) is verdict
     assert WEIGH_CLASSES in verdicts[0].fix and WEIGH_CLASSES in verdicts[1].fix
     assert verdicts[0].fix.startswith("Pick a decision threshold")
+
+
+def test_the_collapse_fallback_quotes_the_training_shares_the_loss_figure_draws():
+    """Review s9 T7: the finding quoted the validation shares' entropy, the figure's 'prior
+    only' line the training shares': two levels for one idea. Both now read prior_loss of the
+    training counts (the validation counts only when a Monitor run has none)."""
+    from trainwise.checks.initial import check_loss_at_init
+    from trainwise.reporting.curves import _mark_chance
+
+    train = (3800, 200)  # 5% positives in training, 2% in validation
+    plan = TrainingPlan(val_rows=400, train_class_counts=train)
+    (finding,) = rule_collapse(_history(0.5, 0.98, FRAUD_COLLAPSED, val_loss=0.3, plan=plan))
+    level = prior_loss(train)
+    assert f"not below 90% of {level:.3g}, what answering the training split's" in \
+        finding.message
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots()
+    assert _mark_chance(ax, 2, train)[1] == pytest.approx(level)
+    plt.close(figure)
+    (init,) = check_loss_at_init(0.7, torch.tensor([0] * 3800 + [1] * 200), "classification", 2)
+    assert init.evidence["label_entropy"] == pytest.approx(level)

@@ -264,7 +264,9 @@ def _training_plan(ctx: RunContext, total_steps: int) -> TrainingPlan:
         decays=cfg.schedule != "constant", planned_steps=total_steps,
         planned_epochs=cfg.max_epochs, val_rows=len(ctx.splits["val"].y),
         leak_columns=leak_columns(ctx), class_names=tuple(map(str, ctx.data.class_names or ())),
-        class_weighted=cfg.class_weights == "balanced")
+        class_weighted=cfg.class_weights == "balanced",
+        train_class_counts=tuple(((ctx.meta.get("data") or {}).get("class_counts") or {})
+                                 .get("train") or ()))
 
 
 def leak_columns(ctx: RunContext) -> tuple[str, ...]:

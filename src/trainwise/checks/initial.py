@@ -13,6 +13,7 @@ from torch import nn
 from trainwise.checks._common import STAGE, LossFn, MakeOptimizer, fitting_mode, names_list
 from trainwise.checks.gradients import check_gradients
 from trainwise.findings import Finding, Severity, error, info, warning
+from trainwise.train.prior_loss import prior_loss
 
 # Cross-entropy at init is ln C when logits start near 0. Default PyTorch init gives ~1.4 ln C
 # on our baselines (logit std ~1.5), which is noise, not a bug; 2x is a mis-scaled model/data.
@@ -32,12 +33,6 @@ DROPOUT_SMALL_MODEL = 0.5
 SMALL_MODEL_PARAMS = 100_000
 
 
-def label_entropy(y: torch.Tensor, num_classes: int) -> float:
-    counts = torch.bincount(y.flatten().long(), minlength=num_classes).double()
-    p = counts[counts > 0] / counts.sum()
-    return float(-(p * p.log()).sum())
-
-
 def check_loss_at_init(loss: float, y: torch.Tensor, task: str,
                        num_classes: int) -> list[Finding]:
     """Check (b): cross-entropy ~ ln C, MSE ~ var(y) (Karpathy: 'verify loss @ init')."""
@@ -51,7 +46,8 @@ def check_loss_at_init(loss: float, y: torch.Tensor, task: str,
 
 
 def _classification_loss(loss: float, y: torch.Tensor, num_classes: int) -> list[Finding]:
-    expected, entropy = math.log(num_classes), label_entropy(y, num_classes)
+    counts = torch.bincount(y.flatten().long(), minlength=num_classes).tolist()
+    expected, entropy = math.log(num_classes), prior_loss(counts) or 0.0
     evidence = {"loss": loss, "expected": expected, "label_entropy": entropy,
                 "ratio": loss / expected}
     if loss > LOSS_HIGH_WARNING * expected:

@@ -32,6 +32,7 @@ from trainwise.reporting.figures import (
     styled,
 )
 from trainwise.train.diagnose_common import best_epoch  # the report's figures share it
+from trainwise.train.prior_loss import prior_loss
 
 Row = dict[str, Any]
 LOG_SPAN = 100.0  # losses spanning more than 2 decades get a log axis
@@ -134,7 +135,7 @@ def _mark_chance(ax: Axes, num_classes: int | None,
     if not isinstance(num_classes, int) or num_classes < 2:  # meta.json is hand-editable
         return np.array([])
     level = math.log(num_classes)
-    prior = _prior_entropy(train_class_counts)
+    prior = prior_loss(train_class_counts)  # the collapse finding quotes the same level
     shown = prior is not None and prior < PRIOR_LINE_BELOW * level
     ax.axhline(level, color="#555555", linestyle=":", linewidth=1.2,
                label=f"{'uniform guess' if shown else 'chance'}: ln {num_classes} = {level:.3g}")
@@ -143,18 +144,6 @@ def _mark_chance(ax: Axes, num_classes: int | None,
     ax.axhline(prior, color="#555555", linestyle="-.", linewidth=1.2,
                label=f"prior only: {prior:.3g}")
     return np.array([level, prior])
-
-
-def _prior_entropy(counts: Sequence[int] | None) -> float | None:
-    """-sum p ln p of the training split's class shares; None without usable counts."""
-    try:
-        shares = np.asarray(counts, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    if shares.ndim != 1 or not np.all(np.isfinite(shares)) or shares.sum() <= 0:
-        return None
-    shares = shares[shares > 0] / shares.sum()
-    return float(-(shares * np.log(shares)).sum())
 
 
 def _mid_epoch(epochs: Sequence[Row], key: str) -> tuple[np.ndarray, np.ndarray]:

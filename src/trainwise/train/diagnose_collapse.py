@@ -23,6 +23,7 @@ from trainwise.train.class_counts import class_counts_of
 from trainwise.train.class_names import class_name
 from trainwise.train.diagnose_common import (
     Row,
+    TrainingPlan,
     best_epoch,
     class_weights_advice,
     lr_advice,
@@ -33,6 +34,7 @@ from trainwise.train.diagnose_common import (
     rows_of,
 )
 from trainwise.train.intervals import at_chance
+from trainwise.train.prior_loss import prior_loss
 from trainwise.train.ranking import chance_auc_high, ranks_above_chance
 
 MIN_CLASS_ROWS = 5  # recall 0 on fewer validation rows is weak evidence: 0 of 5 right bounds
@@ -99,20 +101,13 @@ def _recalls(history: list[Row], indices: list[int], rows: list[int], right: lis
     return ", ".join(shown) + more
 
 
-def prior_entropy(rows: list[int]) -> float:
-    """-sum p ln p of the class shares: the loss of a model that learned only how frequent
-    each class is (0.098 nats for 2% positives; ln k for balanced classes)."""
-    total = sum(rows)
-    return -sum(r / total * math.log(r / total) for r in rows if r > 0) if total else 0.0
-
-
 def _where(best: Row, epochs: list[Row], history: list[Row]) -> str:
     at_chance = sum(collapsed(row, history) for row in epochs)
     return (f"At epoch {best.get('epoch')} (best validation loss; balanced accuracy at chance "
             f"in {at_chance} of {len(epochs)} epochs)")
 
 
-def _signal_note(best: Row, rows: list[int] | None, weighted: bool
+def _signal_note(best: Row, rows: list[int] | None, plan: TrainingPlan
                  ) -> tuple[str, bool | None]:
     """What the scores say beside the collapse, and whether they carry signal (None: nothing
     to judge by). The ROC-AUC decides where the epoch row has one, by the same test as the
@@ -129,19 +124,28 @@ def _signal_note(best: Row, rows: list[int] | None, weighted: bool
         return (f" Its validation ROC-AUC {auc:.3f} is under the {bound:.3f} that random "
                 "scores rarely reach on these rows: the model learned the class shares and "
                 "nothing more."), False
-    return _loss_note(best, rows, weighted)
+    return _loss_note(best, rows, plan)
 
 
-def _loss_note(best: Row, rows: list[int] | None, weighted: bool) -> tuple[str, bool | None]:
+def _loss_note(best: Row, rows: list[int] | None, plan: TrainingPlan
+               ) -> tuple[str, bool | None]:
     """The fallback of _signal_note: the validation loss against what answering the class
-    shares alone scores (None: no class counts to judge by)."""
+    shares alone scores (None: no class counts to judge by). The shares are the training
+    split's, as in the loss figure's 'prior only' line; a Monitor run has no training counts
+    and uses the validation split's."""
     if rows is None or not isinstance(best.get("val_loss"), (int, float)):
         return "", None
-    # a balanced class-weighted loss puts every class at equal weight: its constant answer
-    # is the uniform guess, ln k
-    level = math.log(sum(1 for r in rows if r > 0)) if weighted else prior_entropy(rows)
-    what = ("ln k, the uniform guess (the loss is class-weighted)" if weighted else
-            "what answering the class shares alone scores (their entropy)")
+    prior = prior_loss(plan.train_class_counts)
+    if plan.class_weighted:  # a balanced class-weighted loss puts every class at equal
+        # weight: its constant answer is the uniform guess, ln k
+        level, what = (math.log(sum(1 for r in rows if r > 0)),
+                       "ln k, the uniform guess (the loss is class-weighted)")
+    elif prior is not None:
+        level, what = prior, ("what answering the training split's class shares alone scores "
+                              "(their entropy, the loss figure's 'prior only' line)")
+    else:
+        level, what = prior_loss(rows) or 0.0, ("what answering the class shares alone scores "
+                                                "(their entropy, from the validation counts)")
     if best["val_loss"] < SIGNAL_SHARE * level:
         return (f" The validation loss {best['val_loss']:.3g} is below {SIGNAL_SHARE:.0%} of "
                 f"{level:.3g}, {what}: the scores do carry signal "
@@ -191,7 +195,7 @@ def rule_collapse(history: list[Row]) -> list[Finding]:
     else:
         rows = missed = None
         what = "the model answers the most frequent class for (nearly) every validation row"
-    note, signal = _signal_note(best, rows, weighted)
+    note, signal = _signal_note(best, rows, plan)
     k = sum(1 for r in rows if r > 0) if rows else num_classes(history)
     message = (f"{where} {what}. Balanced accuracy {balanced:.2f} is chance for {k} classes, "
                f"while accuracy {accuracy:.2f} only reflects the majority's share: the model "

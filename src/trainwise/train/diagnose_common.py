@@ -222,6 +222,7 @@ class TrainingPlan:
     leak_columns: tuple[str, ...] = ()  # features the data audit flagged as target_leak
     class_names: tuple[str, ...] = ()  # classification: the names a finding calls classes by
     class_weighted: bool | None = None  # train.class_weights = "balanced" weighs the loss
+    train_class_counts: tuple[int, ...] = ()  # classification: rows per class in training
 
 
 PLAN_KEY = "training_plan"  # the meta row diagnose() adds carries the plan under this key
