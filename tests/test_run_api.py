@@ -150,3 +150,30 @@ def test_the_interrupt_message_gives_the_shell_command_for_a_whole_run(tmp_path)
     message = str(RunInterrupted("train", tmp_path))
     assert f"Continue with: trainwise.run(resume='{tmp_path}')" in message
     assert message.endswith(f"From a shell: trainwise run --resume {tmp_path}")
+
+
+def test_ctrl_c_in_a_run_on_your_own_model_says_to_pass_it_again(tmp_path, monkeypatch):
+    from trainwise import recipe
+    from trainwise.resume import RunInterrupted
+
+    def interrupted(ctx):  # Ctrl-C after training wrote checkpoints/last.pt
+        raise KeyboardInterrupt
+
+    stages = [(name, interrupted if name == "evaluate" else stage)
+              for name, stage in recipe.STAGES]
+    monkeypatch.setattr(recipe, "STAGES", stages)
+    net = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 2))
+    with pytest.raises(RunInterrupted) as raised:
+        _tiny_run(tmp_path, _tiny_data(), model=net)
+    folder = raised.value.run_dir
+    assert (folder / "checkpoints" / "last.pt").is_file()
+    message = str(raised.value)
+    assert f"Continue with: trainwise.run(resume='{folder}', model=net, report=False)" \
+        in message and "your Sequential" in message
+    assert "From a shell" not in message  # a shell cannot hand over a Python module
+
+    monkeypatch.undo()  # the call the message gives resumes, here with a new module
+    net = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 2))  # noqa: F841 - eval
+    resumed = eval(message.split("Continue with: ")[1].split(")")[0] + ")")  # noqa: S307
+    assert resumed.ok, resumed.verdict
+    assert resumed.path == folder and resumed.model is net and "test_accuracy" in resumed.test

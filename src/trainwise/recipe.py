@@ -296,7 +296,9 @@ def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
         done = {row["name"] for row in stages_done}
         upcoming = next((name for name, _ in stages if name not in done), stages[-1][0])
         raise RunInterrupted(upcoming, getattr(ctx, "source", None) or ctx.run.path,
-                             until=until, report=report) from None
+                             until=until, report=report,
+                             model_class=type(model).__name__ if model is not None else None
+                             ) from None
     finally:  # trained in place, even if interrupted: the next run on it must say so
         if model is not None and not same_weights(weights_before, weights_fingerprint(model)):
             mark_trained(model, getattr(ctx, "source", None) or ctx.run.path)

@@ -51,32 +51,42 @@ class ResumeContext(RunContext):
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C during a stage, with where it happened. Its message (what a notebook shows) says
     how to go on from Python and from a shell; the command line prints its own line instead.
-    `until` and `report`: the interrupted call's, which the resuming call repeats."""
+    `until` and `report`: the interrupted call's, which the resuming call repeats.
+    `model_class`: the class of the user's own module (run(model=net)), which the resuming
+    call must pass again: without it the folder's config builds the built-in model."""
 
     def __init__(self, stage: str, run_dir: Path, *, until: str = "evaluate",
-                 report: bool = True):
+                 report: bool = True, model_class: str | None = None):
         self.stage, self.run_dir = stage, Path(run_dir)
-        self.until, self.report = until, report
+        self.until, self.report, self.model_class = until, report, model_class
         super().__init__(interrupted_message(self, self.python_call()) + self._shell_hint())
 
     def python_call(self) -> str:
         """trainwise.run(resume='DIR', ...): resume= takes the folder's own config.toml."""
-        extra = (f", until={self.until!r}" if self.until != "evaluate" else "") + \
+        extra = (", model=net" if self.model_class else "") + \
+            (f", until={self.until!r}" if self.until != "evaluate" else "") + \
             (", report=False" if not self.report else "")
-        return f"trainwise.run(resume={str(self.run_dir)!r}{extra})"
+        call = f"trainwise.run(resume={str(self.run_dir)!r}{extra})"
+        if self.model_class:
+            call += (f", where net is your {self.model_class}: the same object, or a new one "
+                     "built the same way (the checkpoint's weights are loaded into it)")
+        return call
 
     def _shell_hint(self) -> str:
         if self.until != "evaluate":  # `trainwise run --resume` would go on to the end
+            return ""
+        if self.model_class:  # a shell cannot pass a Python object as the model
             return ""
         no_report = "" if self.report else " --no-report"
         return f" From a shell: trainwise run --resume {self.run_dir}{no_report}"
 
     def __reduce__(self) -> tuple[Any, ...]:  # a pickled copy (a started process) rebuilds it
-        return (_rebuilt, (self.stage, self.run_dir, self.until, self.report))
+        return (_rebuilt, (self.stage, self.run_dir, self.until, self.report, self.model_class))
 
 
-def _rebuilt(stage: str, run_dir: Path, until: str, report: bool) -> RunInterrupted:
-    return RunInterrupted(stage, run_dir, until=until, report=report)
+def _rebuilt(stage: str, run_dir: Path, until: str, report: bool,
+             model_class: str | None = None) -> RunInterrupted:
+    return RunInterrupted(stage, run_dir, until=until, report=report, model_class=model_class)
 
 
 def saved_position(checkpoint: dict[str, Any]) -> str:
