@@ -177,3 +177,16 @@ def test_ctrl_c_in_a_run_on_your_own_model_says_to_pass_it_again(tmp_path, monke
     resumed = eval(message.split("Continue with: ")[1].split(")")[0] + ")")  # noqa: S307
     assert resumed.ok, resumed.verdict
     assert resumed.path == folder and resumed.model is net and "test_accuracy" in resumed.test
+
+
+@pytest.mark.parametrize("until", ["check", "tune"])
+def test_resuming_with_until_before_training_refuses_instead_of_training(tmp_path, until):
+    finished = _tiny_run(tmp_path, _tiny_data())
+    assert finished.ok, finished.verdict
+    history = (finished.path / "history.jsonl").read_text()
+    with pytest.raises(ConfigError, match=f"until='{until}' cannot stop this resumed run"):
+        trainwise.run(resume=finished.path, until=until, report=False)
+    assert (finished.path / "history.jsonl").read_text() == history  # nothing trained again
+    stopped = trainwise.run(resume=finished.path, until="model", report=False)
+    assert stopped.ok and "trained" not in {f.code for f in stopped.findings
+                                            if f.stage == "train"}

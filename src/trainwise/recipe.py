@@ -107,6 +107,20 @@ def check_until(until: str) -> None:
                       "written after the last one run unless report=False).")
 
 
+def check_resumed_until(until: str, run_dir: Path) -> None:
+    """A run resumed from a training checkpoint runs RESUME_STAGES: an `until` naming a stage
+    it keeps from the first attempt (check, tune) would match nothing, and it would train."""
+    resumed = [name for name, _ in RESUME_STAGES]
+    if until in resumed or not (run_dir / "checkpoints" / "last.pt").exists():
+        return
+    raise ConfigError(f"until={until!r} cannot stop this resumed run: {run_dir} has a training "
+                      f"checkpoint (checkpoints/last.pt), so it keeps the {until} stage's "
+                      "findings from the first attempt and runs only "
+                      f"{', '.join(resumed)}; it would go on to train. Pass until=\"train\" "
+                      "or \"evaluate\" to continue training, or until=\"model\" to stop "
+                      "before it (the first attempt's findings are in its findings.json).")
+
+
 def resolve_config(config: Config | str | Path | dict | None,
                    overrides: list[str] | None = None) -> Config:
     """The config with overrides applied, data.source made absolute and model.folder filled
@@ -264,6 +278,7 @@ def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | 
         overrides = [*overrides, f"data.source={json.dumps(str(save_in_memory(data, out_dir)))}"]
     if resume is not None:
         saved = resolved = resumed_config(resume, [*unsaved, *overrides])
+        check_resumed_until(until, Path(resume))
     else:
         saved = resolve_config(config, overrides)
         resolved = resolve_config(config, [*unsaved, *overrides]) if unsaved else saved
