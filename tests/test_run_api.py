@@ -69,6 +69,14 @@ def test_a_run_that_does_not_train_leaves_no_mark(tmp_path):
     assert "init_kept" in _codes(_tiny_run(tmp_path, _tiny_data(), model=net, until="model"))
 
 
+def test_a_policy_redraw_without_training_is_not_called_an_earlier_runs_training(tmp_path):
+    net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
+    redrawn = _tiny_run(tmp_path, _tiny_data(), 'model.init="policy"', model=net, until="model")
+    assert redrawn.ok, redrawn.verdict
+    assert "init_from_earlier_run" not in _codes(
+        _tiny_run(tmp_path, _tiny_data(), model=net, until="model"))
+
+
 def _draws():
     return random.random(), float(np.random.rand()), float(torch.rand(1))
 

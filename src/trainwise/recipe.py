@@ -304,6 +304,7 @@ def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
         if findings else []  # e.g. busy cores, a precision Fabric changed: a row of their own
     stages = RESUME_STAGES if ctx.checkpoint is not None else STAGES
     weights_before = weights_fingerprint(model) if model is not None else []
+    upcoming = None
     try:
         stopped_at = _run_stages(ctx, fabric, stages, findings, stages_done, until)
     except KeyboardInterrupt:  # Ctrl-C in a stage or between two: --resume keeps those done;
@@ -315,7 +316,11 @@ def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
                              model_class=type(model).__name__ if model is not None else None
                              ) from None
     finally:  # trained in place, even if interrupted: the next run on it must say so
-        if model is not None and not same_weights(weights_before, weights_fingerprint(model)):
+        # only training marks it: the model stage's own redraw (model.init = "policy") makes
+        # fresh weights, which the next run must not call this run's training
+        trained = upcoming == "train" or any(row["name"] == "train" for row in stages_done)
+        if model is not None and trained and \
+                not same_weights(weights_before, weights_fingerprint(model)):
             mark_trained(model, getattr(ctx, "source", None) or ctx.run.path)
     return _finish(ctx, findings, stopped_at, stages_done, report, until)
 
