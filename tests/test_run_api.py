@@ -63,6 +63,25 @@ def test_a_model_trained_by_an_earlier_run_is_not_called_fresh(tmp_path):
     assert "init_kept" in _codes(_tiny_run(tmp_path, data, model=net, until="model"))
 
 
+def test_weights_written_in_place_after_a_run_are_no_longer_its_training(tmp_path):
+    net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
+    assert _tiny_run(tmp_path, _tiny_data(), model=net).ok
+    with torch.no_grad():  # rows swapped: every sum and sum of squares stays as it was
+        net[0].weight.copy_(net[0].weight.flip(0))
+    assert "init_from_earlier_run" not in _codes(
+        _tiny_run(tmp_path, _tiny_data(), model=net, until="model"))
+
+
+def test_the_trained_mark_reads_no_weight_values(tmp_path):
+    from trainwise.model.trained_mark import mark_trained, trained_by
+
+    net = nn.Linear(4, 4, device="meta")  # values that cannot be read: no copy, no sync
+    mark_trained(net, tmp_path)
+    assert trained_by(net) == str(tmp_path)
+    net.reset_parameters()
+    assert trained_by(net) is None
+
+
 def test_a_run_that_does_not_train_leaves_no_mark(tmp_path):
     net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
     _tiny_run(tmp_path, _tiny_data(), "run.checks=true", model=net, until="tune")

@@ -40,7 +40,7 @@ from trainwise.distributed import (
 from trainwise.findings import Finding, Severity, TrainwiseError, error, errors
 from trainwise.model.baselines import ModelError, module_folder
 from trainwise.model.forward_errors import forward_failed, layer_that_raised
-from trainwise.model.trained_mark import mark_trained, same_weights, weights_fingerprint
+from trainwise.model.trained_mark import mark_trained, weights_version
 from trainwise.resume import (
     ResumeContext,
     RunInterrupted,
@@ -303,7 +303,7 @@ def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
     stages_done = [{"name": "setup", "seconds": 0.0, "findings": list(findings)}] \
         if findings else []  # e.g. busy cores, a precision Fabric changed: a row of their own
     stages = RESUME_STAGES if ctx.checkpoint is not None else STAGES
-    weights_before = weights_fingerprint(model) if model is not None else []
+    weights_before = weights_version(model) if model is not None else None
     upcoming = None
     try:
         stopped_at = _run_stages(ctx, fabric, stages, findings, stages_done, until)
@@ -319,8 +319,7 @@ def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
         # only training marks it: the model stage's own redraw (model.init = "policy") makes
         # fresh weights, which the next run must not call this run's training
         trained = upcoming == "train" or any(row["name"] == "train" for row in stages_done)
-        if model is not None and trained and \
-                not same_weights(weights_before, weights_fingerprint(model)):
+        if model is not None and trained and weights_before != weights_version(model):
             mark_trained(model, getattr(ctx, "source", None) or ctx.run.path)
     return _finish(ctx, findings, stopped_at, stages_done, report, until)
 
