@@ -81,6 +81,9 @@ RESUME_STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
     ("train", stage_train), ("evaluate", stage_evaluate),
 ]
 
+_RESUMED = tuple(name for name, _ in RESUME_STAGES)
+_KEPT_ON_RESUME = tuple(name for name in STAGE_NAMES if name not in _RESUMED)  # check, tune
+
 # What a wrong input shape raises inside a forward (mat1 and mat2, an index out of range, a
 # shape assert); anything else from the forward (NameError, TypeError) is a plain bug there.
 _SHAPE_ERRORS = (RuntimeError, ValueError, IndexError, AssertionError)
@@ -110,13 +113,12 @@ def check_until(until: str) -> None:
 def check_resumed_until(until: str, run_dir: Path) -> None:
     """A run resumed from a training checkpoint runs RESUME_STAGES: an `until` naming a stage
     it keeps from the first attempt (check, tune) would match nothing, and it would train."""
-    resumed = [name for name, _ in RESUME_STAGES]
-    if until in resumed or not (run_dir / "checkpoints" / "last.pt").exists():
+    if until not in _KEPT_ON_RESUME or not (run_dir / "checkpoints" / "last.pt").exists():
         return
     raise ConfigError(f"until={until!r} cannot stop this resumed run: {run_dir} has a training "
                       f"checkpoint (checkpoints/last.pt), so it keeps the {until} stage's "
                       "findings from the first attempt and runs only "
-                      f"{', '.join(resumed)}; it would go on to train. Pass until=\"train\" "
+                      f"{', '.join(_RESUMED)}; it would go on to train. Pass until=\"train\" "
                       "or \"evaluate\" to continue training, or until=\"model\" to stop "
                       "before it (the first attempt's findings are in its findings.json).")
 
