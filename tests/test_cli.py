@@ -180,3 +180,26 @@ def test_every_subcommand_help_has_a_description_and_explains_each_argument(name
     undocumented = [a.dest for a in parser._actions if not a.help]
     assert undocumented == []
     assert parser.description.split()[0] in capsys.readouterr().out
+
+
+def test_the_interrupt_reads_the_checkpoint_once_memory_mapped_and_only_when_shown(
+        tmp_path, monkeypatch):
+    import torch
+
+    from trainwise.resume import RunInterrupted
+    from trainwise.train.checkpoint import save_checkpoint
+
+    (tmp_path / "checkpoints").mkdir()
+    save_checkpoint({"train_state": {"step": 415, "epoch": 37}, "progress": {"epoch": 38},
+                     "model": {"weight": torch.zeros(3)}}, tmp_path / "checkpoints/last.pt")
+    loads, real_load = [], torch.load
+
+    def counted_load(*args, **kwargs):
+        loads.append(kwargs.get("mmap", False))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counted_load)
+    exc = RunInterrupted("train", tmp_path)  # raised on Ctrl-C: a second one must not wait
+    assert loads == []
+    assert "step 415 (epoch 38)" in str(exc) and "step 415 (epoch 38)" in str(exc)
+    assert loads == [True]  # once, its tensors left on disk

@@ -9,14 +9,17 @@ folder, which gives the same result since every stage is seeded.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import xxhash
 from rich.markup import escape
 
@@ -26,7 +29,6 @@ from trainwise.findings import Finding, error, info
 from trainwise.rundir import RunDir, RunFolderError, read_findings
 from trainwise.stages import RunContext, _fingerprint, _make_arrays, load_configured
 from trainwise.train.checkpoint import (
-    CheckpointError,
     load_checkpoint,
     remove_partial,
     rerun_after_deleting,
@@ -59,18 +61,41 @@ class RunInterrupted(KeyboardInterrupt):
                  report: bool = True, model_class: str | None = None):
         self.stage, self.run_dir = stage, Path(run_dir)
         self.until, self.report, self.model_class = until, report, model_class
-        super().__init__(interrupted_message(self, self.python_call()) + self._shell_hint())
+        super().__init__(stage)  # the message is built when shown: it reads the checkpoint
+
+    def __str__(self) -> str:
+        if "_message" not in self.__dict__:
+            self._message = interrupted_message(self, self.python_call()) + \
+                self._model_note() + self._shell_hint()
+        return self._message
+
+    @functools.cached_property
+    def saved_at(self) -> str | None:
+        """Where checkpoints/last.pt continues ('step 415 (epoch 38)'), None if unreadable.
+        Read once and memory-mapped: the file holds about 4x the model (its weights, AdamW's
+        two moments, the best weights), of which this needs two numbers; loading it all made
+        Ctrl-C on a large model wait, and a second Ctrl-C then lost this message."""
+        try:
+            with warnings.catch_warnings():  # torch's own advice on a refused file: see
+                warnings.simplefilter("ignore")  # checkpoint.why_unreadable
+                payload = torch.load(self.run_dir / "checkpoints" / "last.pt", mmap=True,
+                                     map_location="cpu", weights_only=True)
+            return saved_position(payload)
+        except Exception:  # torch raises RuntimeError, UnpicklingError, EOFError, ...; a
+            return None  # foreign dict KeyError or TypeError: unreadable all the same
 
     def python_call(self) -> str:
         """trainwise.run(resume='DIR', ...): resume= takes the folder's own config.toml."""
         extra = (", model=net" if self.model_class else "") + \
             (f", until={self.until!r}" if self.until != "evaluate" else "") + \
             (", report=False" if not self.report else "")
-        call = f"trainwise.run(resume={str(self.run_dir)!r}{extra})"
-        if self.model_class:
-            call += (f", where net is your {self.model_class}: the same object, or a new one "
-                     "built the same way (the checkpoint's weights are loaded into it)")
-        return call
+        return f"trainwise.run(resume={str(self.run_dir)!r}{extra})"
+
+    def _model_note(self) -> str:
+        if not self.model_class:
+            return ""
+        return (f", where net is your {self.model_class}: the same object, or a new one built "
+                "the same way (the checkpoint's weights are loaded into it)")
 
     def _shell_hint(self) -> str:
         if self.until != "evaluate":  # `trainwise run --resume` would go on to the end
@@ -108,12 +133,11 @@ def interrupted_message(exc: RunInterrupted, resume_command: str | None) -> str:
         saved = "no training checkpoint yet, so resuming restarts it from the data stage " \
             "(every stage is seeded)"
     else:
-        try:
-            saved = f"its last checkpoint {last} is at {saved_position(load_checkpoint(last))}"
-        except (CheckpointError, KeyError, TypeError, ValueError):
+        if exc.saved_at is None:
             return (f"{where}; its last checkpoint {last} is unreadable, so training cannot "
                     f"continue from it: {rerun_after_deleting(resume_command)}, or start a "
                     "new run.")
+        saved = f"its last checkpoint {last} is at {exc.saved_at}"
     return f"{where}; {saved}. Continue with: {resume_command}"
 
 
