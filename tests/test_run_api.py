@@ -119,6 +119,18 @@ def test_run_gives_back_the_callers_random_state_and_thread_count(tmp_path, monk
         torch.set_num_threads(threads)
 
 
+def test_a_cuda_the_run_started_is_not_left_seeded(monkeypatch):
+    from trainwise.caller_state import caller_state_kept
+
+    started, reseeded = [], []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: bool(started))
+    monkeypatch.setattr(torch.cuda, "seed_all", lambda: reseeded.append(True))
+    with caller_state_kept():
+        started.append(True)  # the run's first CUDA tensor; seed_everything then seeds it
+    assert reseeded == [True]  # else every later torch.randn(device="cuda") repeats run.seed's
+
+
 def test_run_result_answers_the_next_questions_in_a_short_repr(tmp_path):
     result = _tiny_run(tmp_path, _tiny_data(), "train.max_epochs=2")
     assert result.ok, result.verdict

@@ -26,7 +26,8 @@ def caller_state_kept() -> Iterator[None]:
     thread count as they were, even if the body raised (Ctrl-C included)."""
     python, numpy, torch_cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
     # only a CUDA already started: reading its state would start it (seconds, device memory)
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and \
+        torch.cuda.is_initialized() else None
     variables = {name: os.environ.get(name) for name in SEED_VARIABLES}
     threads = torch.get_num_threads()
     try:
@@ -37,6 +38,8 @@ def caller_state_kept() -> Iterator[None]:
         torch.set_rng_state(torch_cpu)
         if cuda is not None:
             torch.cuda.set_rng_state_all(cuda)
+        elif torch.cuda.is_available() and torch.cuda.is_initialized():  # the run started it
+            torch.cuda.seed_all()  # and seeded it: a fresh seed, as an untouched CUDA has
         for name, value in variables.items():
             if value is None:
                 os.environ.pop(name, None)
