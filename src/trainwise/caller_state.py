@@ -10,12 +10,12 @@ command line ends its process anyway; the Python API restores them.
 from __future__ import annotations
 
 import os
-import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import numpy as np
 import torch
+
+from trainwise.train.position import capture_rng, restore_rng
 
 SEED_VARIABLES = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")  # what seed_everything sets
 
@@ -24,22 +24,16 @@ SEED_VARIABLES = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")  # what seed_everything s
 def caller_state_kept() -> Iterator[None]:
     """Run the body, then put back the global RNG states, the seed variables and torch's
     thread count as they were, even if the body raised (Ctrl-C included)."""
-    python, numpy, torch_cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    # only a CUDA already started: reading its state would start it (seconds, device memory)
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and \
-        torch.cuda.is_initialized() else None
+    # CUDA's state only if already started: reading it would start it (seconds, device memory)
+    rng = capture_rng()
     variables = {name: os.environ.get(name) for name in SEED_VARIABLES}
     threads = torch.get_num_threads()
     try:
         yield
     finally:
-        random.setstate(python)
-        np.random.set_state(numpy)
-        torch.set_rng_state(torch_cpu)
-        if cuda is not None:
-            torch.cuda.set_rng_state_all(cuda)
-        elif torch.cuda.is_available() and torch.cuda.is_initialized():  # the run started it
-            torch.cuda.seed_all()  # and seeded it: a fresh seed, as an untouched CUDA has
+        restore_rng(rng)
+        if "cuda" not in rng and torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.seed_all()  # the run started and seeded it: a fresh seed, as untouched
         for name, value in variables.items():
             if value is None:
                 os.environ.pop(name, None)
