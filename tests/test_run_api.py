@@ -188,7 +188,17 @@ def test_the_interrupt_message_gives_the_shell_command_for_a_whole_run(tmp_path)
 
     message = str(RunInterrupted("train", tmp_path))
     assert f"Continue with: trainwise.run(resume='{tmp_path}')" in message
-    assert message.endswith(f"From a shell: trainwise run --resume {tmp_path}")
+    assert message.endswith(f"')\nFrom a shell: trainwise run --resume {tmp_path}")
+
+
+def test_an_unreadable_checkpoint_gets_no_bare_shell_command(tmp_path):
+    from trainwise.resume import RunInterrupted
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints/last.pt").write_bytes(b"cut short")
+    message = str(RunInterrupted("train", tmp_path))
+    assert "unreadable" in message and "delete it" in message
+    assert "From a shell" not in message  # it would resume into the same unreadable file
 
 
 def test_ctrl_c_in_a_run_on_your_own_model_says_to_pass_it_again(tmp_path, monkeypatch):

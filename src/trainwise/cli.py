@@ -106,7 +106,7 @@ def _say_interrupted(exc: KeyboardInterrupt, args: argparse.Namespace) -> None:
     from rich.markup import escape
 
     from trainwise.console import console
-    from trainwise.resume import RunInterrupted, interrupted_message
+    from trainwise.resume import RunInterrupted, interrupted_message, resume_command
 
     if not isinstance(exc, RunInterrupted):  # before the run folder or after the stages
         console.print("[bold red]Interrupted[/] while no stage was running. Run the command "
@@ -114,8 +114,7 @@ def _say_interrupted(exc: KeyboardInterrupt, args: argparse.Namespace) -> None:
         return
     resume = None
     if hasattr(args, "resume"):  # run and train take --resume
-        resume = f"trainwise {args.command} --resume {exc.run_dir}" + \
-            (" --no-report" if args.no_report else "")
+        resume = resume_command(exc.run_dir, args.command, report=not args.no_report)
     console.print(f"[bold red]{escape(interrupted_message(exc, resume))}[/]")
 
 

@@ -102,8 +102,9 @@ class RunInterrupted(KeyboardInterrupt):
             return ""
         if self.model_class:  # a shell cannot pass a Python object as the model
             return ""
-        no_report = "" if self.report else " --no-report"
-        return f" From a shell: trainwise run --resume {self.run_dir}{no_report}"
+        if (self.run_dir / "checkpoints" / "last.pt").exists() and self.saved_at is None:
+            return ""  # the message says to delete the file first; a bare command contradicts it
+        return f"\nFrom a shell: {resume_command(self.run_dir, report=self.report)}"
 
     def __reduce__(self) -> tuple[Any, ...]:  # a pickled copy (a started process) rebuilds it
         return (_rebuilt, (self.stage, self.run_dir, self.until, self.report, self.model_class))
@@ -112,6 +113,12 @@ class RunInterrupted(KeyboardInterrupt):
 def _rebuilt(stage: str, run_dir: Path, until: str, report: bool,
              model_class: str | None = None) -> RunInterrupted:
     return RunInterrupted(stage, run_dir, until=until, report=report, model_class=model_class)
+
+
+def resume_command(run_dir: Path, command: str = "run", *, report: bool = True) -> str:
+    """`trainwise run --resume DIR [--no-report]`: the shell line that continues a run (run and
+    train take --resume), said alike by the exception and the command line."""
+    return f"trainwise {command} --resume {run_dir}" + ("" if report else " --no-report")
 
 
 def saved_position(checkpoint: dict[str, Any]) -> str:
