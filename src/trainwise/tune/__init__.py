@@ -7,10 +7,8 @@ The verbs (also at the top level, `trainwise.tune_lr` etc.):
     lr_range_test (`trainwise.find_lr`)  the range test alone
     find_batch_size                       the largest batch that fits and still speeds up
 help(tune_lr) says what each argument must be; `trainwise.TuneConfig` holds the settings.
+This subpackage is not itself a verb: the CLI's `trainwise tune` is `trainwise.tune_lr`.
 """
-
-import sys
-from types import ModuleType
 
 from trainwise.tune.batch_probe import find_batch_size
 from trainwise.tune.batch_size import BatchSizeResult, accumulation_plan, search_batch_size
@@ -29,17 +27,3 @@ __all__ = [
     "search_batch_size", "short_runs", "suggest_lr", "suggest_range", "tune_lr",
 ]
 
-
-class _TuneSubpackage(ModuleType):
-    """`trainwise.tune(...)` reads like the CLI's `trainwise tune`, but this is the subpackage:
-    Python's "'module' object is not callable" would not say which verb was meant."""
-
-    def __call__(self, *args: object, **kwargs: object) -> None:
-        raise TypeError("trainwise.tune is the tuning subpackage, not a function. The CLI's "
-                        "`trainwise tune` (range test, then short real runs) is "
-                        "trainwise.tune_lr(model, loss_fn, train_loader, val_loader, "
-                        "make_optimizer, config=trainwise.TuneConfig()); the range test alone "
-                        "is trainwise.find_lr, the batch-size search trainwise.find_batch_size.")
-
-
-sys.modules[__name__].__class__ = _TuneSubpackage
