@@ -175,11 +175,12 @@ def test_a_class_weighted_runs_losses_are_labelled_so(tmp_path: Path) -> None:
     from trainwise.reporting.context import load_run, report_context
     from trainwise.reporting.html import render_html
 
+    # read from the config, not from the model stage's class_weights finding, which a
+    # resumed run without its findings.json lacks (review s9 A9)
     run = _write_run(tmp_path / "weighted")
     _write(run, "meta.json", _meta(verdict=None))
-    weights = Finding("model", Severity.INFO, "class_weights", "Loss weighted per class: ...")
     plain = report_context(load_run(run))
-    _write(run, "findings.json", [*_findings(), weights.to_dict()])
+    _write(run, "meta.json", _meta(verdict=None, config={"train": {"class_weights": "balanced"}}))
     context = report_context(load_run(run))
     assert context["verdict"].startswith("Finished: test loss (class-weighted cross-entropy) 0.3,")
     assert ("test loss (class-weighted cross-entropy)", "0.3") in context["test"]
@@ -188,6 +189,26 @@ def test_a_class_weighted_runs_losses_are_labelled_so(tmp_path: Path) -> None:
     caption = "Every loss of this run, training, validation and test, is the class-weighted"
     assert caption in render_html({**context, "figures": {}})
     assert caption not in render_html({**plain, "figures": {}})
+
+
+def test_the_prior_only_sentence_comes_only_with_its_line(tmp_path: Path) -> None:
+    from trainwise.reporting.context import load_run, report_context
+    from trainwise.reporting.html import render_html
+
+    sentence = "a dash-dot line"
+    run = _write_run(tmp_path / "even")  # 100/90/80 training rows: no prior-only line
+    figures = {"loss": {"uri": "data:image/png;base64,", "title": "Loss"}}
+    even = report_context(load_run(run))
+    assert not even["prior_line"]
+    skewed = _meta(verdict=None)
+    skewed["data"]["class_counts"]["train"] = [500, 20, 10]
+    _write(run, "meta.json", skewed)
+    context = report_context(load_run(run))
+    assert context["prior_line"]
+    assert sentence in render_html({**context, "figures": figures})
+    assert sentence not in render_html({**even, "figures": figures})
+    _write(run, "meta.json", {**skewed, "config": {"train": {"class_weights": "balanced"}}})
+    assert not report_context(load_run(run))["prior_line"]  # weighted: the line is not drawn
 
 
 def test_findings_with_a_step_are_drawn_on_the_curves() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from trainwise.findings import STAGES, Finding, Severity, TrainwiseError, errors, worst
 from trainwise.reporting.classes import class_tables
-from trainwise.reporting.curves import best_epoch
+from trainwise.reporting.curves import best_epoch, prior_line
 from trainwise.reporting.lr_range import lr_range_caption, used_lr
 from trainwise.reporting.model_tables import init_rows, weight_decay_section
 from trainwise.reporting.tuning import candidate_rows, within_noise
@@ -150,7 +150,7 @@ def _verdict(run: RunData) -> str:
     if failed:
         return f"Stopped at stage '{failed[0].stage}': {failed[0].message}"
     if run.test is not None:
-        return "Finished: " + ", ".join(_test_rows(run.test, class_weighted(run.findings))) + "."
+        return "Finished: " + ", ".join(_test_rows(run.test, class_weighted(run))) + "."
     return "No verdict recorded: the run may still be going or stopped without one."
 
 
@@ -179,9 +179,22 @@ _TEST_LABELS = {"test_rmse": "test RMSE", "test_mae": "test MAE", "test_r2": "te
 WEIGHTED_LOSS = "class-weighted cross-entropy"
 
 
-def class_weighted(findings: list[Finding]) -> bool:
-    """Whether the run trained with train.class_weights (the model stage's class_weights)."""
-    return any(f.code == "class_weights" for f in findings)
+def class_weighted(run: RunData) -> bool:
+    """Whether the run trained with train.class_weights = "balanced". Read from the config,
+    the source of truth: the model stage's class_weights finding only echoes it, and a run
+    stopped before that stage, or resumed without its findings.json, lacks the finding.
+    Regression ignores the setting."""
+    train = (run.meta.get("config") or {}).get("train") or {}
+    return run.classification and train.get("class_weights") == "balanced"
+
+
+def prior_counts(run: RunData) -> list[int] | None:
+    """The training split's class counts, whose entropy is the loss of answering the class
+    shares; None under balanced class weights, where the validation loss is the weighted one
+    and its constant best is the uniform guess, ln C, already drawn."""
+    if not run.classification or class_weighted(run):
+        return None
+    return (run.data.get("class_counts") or {}).get("train")
 
 
 def _test_labels(weighted: bool) -> dict[str, str]:
@@ -250,7 +263,7 @@ def _headline(run: RunData) -> list[tuple[str, str]]:
                           f"{percent(interval.low)}–{percent(interval.high)} %"))
     best = best_epoch(run.epochs)
     if best is not None:
-        weighted = ", class-weighted" if class_weighted(run.findings) else ""
+        weighted = ", class-weighted" if class_weighted(run) else ""
         items.append((f"best val loss (epoch {best['epoch']}{weighted})",
                       fmt_number(best["val_loss"])))
     if run.epochs:
@@ -329,8 +342,10 @@ def report_context(run: RunData) -> dict[str, Any]:
         "candidates": candidates,
         "candidates_within_noise": within_noise(candidates),
         "has_training": bool(run.steps or run.epochs),
-        "test": _test_table(run.test, class_weighted(run.findings)),
-        "class_weighted": class_weighted(run.findings),
+        "test": _test_table(run.test, class_weighted(run)),
+        "class_weighted": class_weighted(run),
+        "prior_line": prior_line(run.data.get("num_classes") if run.classification else None,
+                                 prior_counts(run)) is not None,
         "regression_baselines": "test_mean_rmse" in (run.test or {}),
         **class_tables(run.test or {}, run.data.get("class_names") or [],
                        (run.data.get("class_counts") or {}).get("val")),

@@ -135,8 +135,8 @@ def _mark_chance(ax: Axes, num_classes: int | None,
     if not isinstance(num_classes, int) or num_classes < 2:  # meta.json is hand-editable
         return np.array([])
     level = math.log(num_classes)
-    prior = prior_loss(train_class_counts)  # the collapse finding quotes the same level
-    shown = prior is not None and prior < PRIOR_LINE_BELOW * level
+    prior = prior_line(num_classes, train_class_counts)
+    shown = prior is not None
     ax.axhline(level, color="#555555", linestyle=":", linewidth=1.2,
                label=f"{'uniform guess' if shown else 'chance'}: ln {num_classes} = {level:.3g}")
     if not shown:
@@ -144,6 +144,17 @@ def _mark_chance(ax: Axes, num_classes: int | None,
     ax.axhline(prior, color="#555555", linestyle="-.", linewidth=1.2,
                label=f"prior only: {prior:.3g}")
     return np.array([level, prior])
+
+
+def prior_line(num_classes: int | None, train_class_counts: Sequence[int] | None) -> float | None:
+    """The 'prior only' level the loss figure draws (prior_loss of the training counts; the
+    collapse finding quotes the same level), or None where it draws none (no counts, or
+    shares close to even)."""
+    if not isinstance(num_classes, int) or num_classes < 2:
+        return None
+    prior = prior_loss(train_class_counts)
+    return prior if prior is not None and prior < PRIOR_LINE_BELOW * math.log(num_classes) \
+        else None
 
 
 def _mid_epoch(epochs: Sequence[Row], key: str) -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,7 @@ from trainwise.reporting.context import (
     fmt_seconds,
     fmt_shape,
     load_run,
+    prior_counts,
     report_context,
 )
 from trainwise.reporting.figures import class_balance_figure, data_uri, figure_png
@@ -79,7 +80,7 @@ def figure_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]
         num_classes = run.data.get("num_classes") if run.classification else None
         builders["loss"] = ("Loss", lambda: curves.loss_figure(run.steps, run.epochs,
                                                                run.findings, num_classes,
-                                                               _prior_counts(run)))
+                                                               prior_counts(run)))
     if _has(run.steps, "grad_norm"):
         builders["grad_norm"] = ("Gradient norm",
                                  lambda: curves.grad_norm_figure(run.steps, run.findings))
@@ -88,16 +89,6 @@ def figure_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]
                                      lambda: curves.learning_rate_figure(run.steps))
     builders.update(_task_builders(run))
     return builders
-
-
-def _prior_counts(run: RunData) -> list[int] | None:
-    """The training split's class counts, whose entropy is the loss of answering the class
-    shares; None under balanced class weights, where the validation loss is the weighted one
-    and its constant best is the uniform guess, ln C, already drawn."""
-    train = ((run.meta.get("config") or {}).get("train")) or {}
-    if not run.classification or train.get("class_weights") == "balanced":
-        return None
-    return (run.data.get("class_counts") or {}).get("train")
 
 
 def _task_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
