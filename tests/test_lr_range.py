@@ -424,6 +424,8 @@ def test_a_range_that_never_rose_is_not_labelled_rising_nor_told_to_raise_end_lr
     assert "rising again" not in summary.message
     if end_lr < 1:
         assert no_rise.severity is Severity.WARNING and "Raise end_lr" in no_rise.fix
+        # not past the lr where the INFO below then says to keep end_lr (review s9 A10)
+        assert "up to 1:" in no_rise.fix and "at most 10" not in no_rise.fix
     else:
         assert no_rise.severity is Severity.INFO and "Raise end_lr" not in no_rise.fix
         assert "Keep end_lr" in no_rise.fix

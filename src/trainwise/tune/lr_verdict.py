@@ -100,8 +100,8 @@ _FLAG_TEXT = {
         "batch_size steadies it."),
     "no_rise": (
         "the loss had not risen again by end_lr, so the test never saw where it diverges",
-        "Raise end_lr (e.g. 10x, to at most 10) and rerun; until then the suggestion may be "
-        "too low."),
+        f"Raise end_lr (e.g. 10x, up to {HIGH_END_LR:g}: AdamW rarely trains above lr "
+        f"~{HIGH_END_LR:g}) and rerun; until then the suggestion may be too low."),
     "falls_at_start": (
         "the loss fell from the first steps, so the flat start is not visible",
         "Lower start_lr (e.g. 100x) and rerun; the range's low end may be too high."),
