@@ -255,9 +255,10 @@ def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | 
     run.out_dir/data/ and becomes data.source, so config.toml reruns it and a resumed run
     reloads the same rows.
 
-    `model`: your own nn.Module, trained in place: after the run it holds the best weights
-    (checkpoints/best.pt). Passing the same object to another run continues from those
-    weights (the model stage warns so); re-create it (net = Net()) to start fresh.
+    `model`: your own nn.Module, trained in place: after a run that trains it holds the best
+    weights (checkpoints/best.pt); a run stopped before training leaves it untrained.
+    Passing the same object to another run continues from those weights (the model stage
+    warns so); re-create it (net = Net()) to start fresh.
 
     `resume`: the folder of an interrupted run. Its own config.toml is used (`overrides` may
     change how it runs, e.g. run.devices) and training continues from checkpoints/last.pt.

@@ -24,9 +24,11 @@ class RunResult:
       when the run stopped before the evaluate stage.
     - `lr`: the learning rate training used (chosen by the tune stage, or train.lr as given);
       None when the run stopped before the tune stage.
-    - `model`: the trained module with its best weights (those in checkpoints/best.pt): the
-      very object you passed as `model=`, else the built-in baseline the run built; None when
-      the run stopped before the model stage or ran in started processes (ddp_spawn).
+    - `model`: the very object you passed as `model=`, else the built-in baseline the run
+      built. After the train stage it holds the best weights (those in checkpoints/best.pt);
+      a run that stopped before training (until="model"/"check"/"tune", or an error there)
+      leaves it as the model stage built or initialised it, untrained. None when the run
+      stopped before the model stage or ran in started processes (ddp_spawn).
     - `history`: the rows of history.jsonl (kind "step", "epoch" and "test");
       `history_frame("epoch")` gives them as a pandas DataFrame.
     - `findings`: every stage's findings in order; `report_path`: report.html;
