@@ -165,7 +165,7 @@ _TEST_ORDER = ("test_accuracy", "test_baseline_accuracy", "test_baseline_class",
 _BASELINE_LABELS = {f"test_{key}_{metric}": f"{metric.upper()} of {name}"
                     for key, name in BASELINES.items() for metric in ("rmse", "mae")}
 _RANKING_LABELS = {  # threshold-free: how well the probabilities rank, whatever the argmax says
-    "test_roc_auc": "test ROC-AUC (over 2 classes: the macro one-vs-rest mean)",
+    "test_roc_auc": "test ROC-AUC (the macro one-vs-rest mean over the classes)",
     "test_average_precision": "test average precision (PR-AUC)",
     "test_ap_chance": "average precision by chance (the positive class's share)",
     "test_positive_class": "positive class (index), the test split's rarer"}
@@ -197,9 +197,12 @@ def prior_counts(run: RunData) -> list[int] | None:
     return (run.data.get("class_counts") or {}).get("train")
 
 
-def _test_labels(weighted: bool) -> dict[str, str]:
-    return {**_TEST_LABELS, "test_loss": f"test loss ({WEIGHTED_LOSS})"} if weighted \
-        else _TEST_LABELS
+def _test_labels(test: Row | None, weighted: bool) -> dict[str, str]:
+    labels = {**_TEST_LABELS, "test_loss": f"test loss ({WEIGHTED_LOSS})"} if weighted \
+        else dict(_TEST_LABELS)
+    if "test_positive_class" in (test or {}):  # two classes: the positive class's AUC, no mean
+        labels["test_roc_auc"] = "test ROC-AUC"
+    return labels
 
 
 def _test_scalars(test: Row | None) -> list[tuple[str, Any]]:
@@ -213,7 +216,7 @@ def _test_table(test: Row | None, weighted: bool = False) -> list[tuple[str, str
     first = {key: i for i, key in enumerate(_TEST_ORDER)}
     items = sorted(_test_scalars(test), key=lambda item: first.get(item[0], len(first)))
     # sorted is stable: the rest keep their order
-    labels = _test_labels(weighted)
+    labels = _test_labels(test, weighted)
     rows = [(labels.get(k, k), _metric(k, v)) for k, v in items]
     interval = split_accuracy_interval(test or {})
     if interval is not None:  # right under the accuracy it qualifies
@@ -236,7 +239,7 @@ def _interval_cell(interval: AccuracyInterval) -> str:
 
 
 def _test_rows(test: Row, weighted: bool = False) -> list[str]:
-    labels = _test_labels(weighted)
+    labels = _test_labels(test, weighted)
     rows = [f"{labels.get(k, k.replace('_', ' '))} {_metric(k, v)}"
             for k, v in _test_scalars(test)]
     interval = split_accuracy_interval(test)
