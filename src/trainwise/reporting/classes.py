@@ -47,22 +47,27 @@ def class_tables(test: Row, class_names: list[str],
 
 def few_rows_note(test_counts: list[int], val_counts: list[int] | None,
                   class_names: list[str]) -> str:
-    """Which classes have fewer than FEW_ROWS test or validation rows, and what that does
-    to their scores; '' when none has."""
-    val = list(val_counts or [])
-    few = []
-    for i, n in enumerate(test_counts):
-        v = val[i] if i < len(val) else None
-        if n < FEW_ROWS or (v is not None and v < FEW_ROWS):
-            where = f"{n} test" + ("" if v is None else f", {v} validation")
-            few.append(f"'{class_name(class_names, i)}' ({where})")
-    if not few:
+    """Which classes have fewer than FEW_ROWS test rows, which fewer validation rows, and what
+    each does: the test rows widen this table's intervals, the validation rows shake the
+    per-epoch val_balanced_accuracy; '' when none has."""
+    points = 100 // FEW_ROWS
+    few_test = [f"'{class_name(class_names, i)}' ({n})" for i, n in enumerate(test_counts)
+                if n < FEW_ROWS]
+    few_val = [f"'{class_name(class_names, i)}' ({n})" for i, n in enumerate(val_counts or [])
+               if n < FEW_ROWS]
+    said = []
+    if few_test:
+        said.append(f"Fewer than {FEW_ROWS} test rows: {', '.join(few_test)}. One row moves "
+                    f"such a class's recall in this table by more than {points} points, and "
+                    "test balanced accuracy by that over the number of classes: read their "
+                    "intervals, not the point values.")
+    if few_val:
+        said.append(f"Fewer than {FEW_ROWS} validation rows: {', '.join(few_val)}. One row "
+                    f"there moves val_balanced_accuracy per epoch by more than {points} points "
+                    "over the number of classes, so that curve is noisy.")
+    if not said:
         return ""
-    return (f"Fewer than {FEW_ROWS} rows: {', '.join(few)}. One row moves such a class's "
-            f"recall by more than {100 // FEW_ROWS} points, and balanced accuracy (and "
-            "val_balanced_accuracy per epoch) by that over the number of classes: read their "
-            "intervals, not the point values, and collect more rows of these classes before "
-            "trusting them.")
+    return " ".join(said) + " Collect more rows of these classes before trusting them."
 
 
 def _class_rows(per_class: dict[str, list[Any]], class_names: list[str],
