@@ -23,6 +23,13 @@ def test_a_misspelt_until_stops_before_anything_runs(tmp_path, until, closest):
     assert not list(tmp_path.iterdir())  # no run folder: nothing ran
 
 
+def test_until_knows_the_recipes_stages():
+    from trainwise import recipe, until
+
+    assert until.STAGE_NAMES == tuple(name for name, _ in recipe.STAGES)
+    assert until.RESUMED_STAGE_NAMES == tuple(name for name, _ in recipe.RESUME_STAGES)
+
+
 def test_until_with_nothing_close_lists_the_stages(tmp_path):
     with pytest.raises(ConfigError, match="The stages, in order: data, split") as raised:
         trainwise.run({"data": {"source": "wine"}}, until="xyzzy", report=False)

@@ -6,7 +6,6 @@ report still gets written, so a failed run explains itself.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import time
@@ -21,7 +20,7 @@ from rich.markup import escape
 from torch import nn
 
 from trainwise.caller_state import caller_state_kept
-from trainwise.config import Config, ConfigError, from_dict, load_config, to_toml
+from trainwise.config import Config, from_dict, load_config, to_toml
 from trainwise.console import (
     configure_threads,
     console,
@@ -66,6 +65,7 @@ from trainwise.train.intervals import split_accuracy_interval
 from trainwise.train.ranking import ranking_text
 from trainwise.train.regression_metrics import r2_text
 from trainwise.tune.batch_size import is_oom
+from trainwise.until import check_resumed_until, check_until
 
 STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
     ("data", stage_data), ("split", stage_split), ("model", stage_model),
@@ -73,54 +73,18 @@ STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
     ("evaluate", stage_evaluate),
 ]
 
-STAGE_NAMES = tuple(name for name, _ in STAGES)  # what run(until=...) may name
-
 # Resuming from a training checkpoint: reload data and split, rebuild the model, train on.
 RESUME_STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
     ("data", stage_data_reload), ("split", stage_split_reload), ("model", stage_model),
     ("train", stage_train), ("evaluate", stage_evaluate),
 ]
 
-_RESUMED = tuple(name for name, _ in RESUME_STAGES)
-_KEPT_ON_RESUME = tuple(name for name in STAGE_NAMES if name not in _RESUMED)  # check, tune
-
 # What a wrong input shape raises inside a forward (mat1 and mat2, an index out of range, a
 # shape assert); anything else from the forward (NameError, TypeError) is a plain bug there.
 _SHAPE_ERRORS = (RuntimeError, ValueError, IndexError, AssertionError)
 
-# The Python verbs and CLI subcommands that stop at a stage, for a did-you-mean on `until`
-# that difflib cannot make ("preflight" looks nothing like "check").
-_UNTIL_SYNONYMS = {"preflight": "check", "audit": "data", "find_lr": "tune", "find-lr": "tune",
-                   "tune_lr": "tune", "fit": "train", "report": "evaluate", "test": "evaluate"}
-
 _REVISIT = {"data": "data", "split": "data", "model": "model", "check": "model",
             "tune": "tune", "train": "tune", "evaluate": "train"}
-
-
-def check_until(until: str) -> None:
-    """`until` must name a stage: a misspelt one would otherwise match nothing and run every
-    stage, training included (hours on a real data set)."""
-    if until in STAGE_NAMES:
-        return
-    closest = _UNTIL_SYNONYMS.get(str(until).lower()) or next(
-        iter(difflib.get_close_matches(str(until).lower(), STAGE_NAMES, n=1, cutoff=0.5)), None)
-    hint = f"Did you mean until=\"{closest}\"? " if closest else ""
-    raise ConfigError(f"until={until!r} is not a stage, so the run would never stop early. "
-                      f"{hint}The stages, in order: {', '.join(STAGE_NAMES)} (the report is "
-                      "written after the last one run unless report=False).")
-
-
-def check_resumed_until(until: str, run_dir: Path) -> None:
-    """A run resumed from a training checkpoint runs RESUME_STAGES: an `until` naming a stage
-    it keeps from the first attempt (check, tune) would match nothing, and it would train."""
-    if until not in _KEPT_ON_RESUME or not (run_dir / "checkpoints" / "last.pt").exists():
-        return
-    raise ConfigError(f"until={until!r} cannot stop this resumed run: {run_dir} has a training "
-                      f"checkpoint (checkpoints/last.pt), so it keeps the {until} stage's "
-                      "findings from the first attempt and runs only "
-                      f"{', '.join(_RESUMED)}; it would go on to train. Pass until=\"train\" "
-                      "or \"evaluate\" to continue training, or until=\"model\" to stop "
-                      "before it (the first attempt's findings are in its findings.json).")
 
 
 def resolve_config(config: Config | str | Path | dict | None,
