@@ -9,13 +9,8 @@ import torch
 from torch import nn
 
 from trainwise.model.baselines import cnn1d
-from trainwise.model.init import (
-    EMBEDDING_STD,
-    OUTPUT_GAIN,
-    apply_init_policy,
-    describe_rule,
-    init_weights,
-)
+from trainwise.model.init import EMBEDDING_STD, OUTPUT_GAIN, describe_rule, init_weights
+from trainwise.model.init_notes import apply_init_policy
 
 
 def _gen(seed: int = 0) -> torch.Generator:

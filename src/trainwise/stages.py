@@ -38,7 +38,7 @@ from trainwise.model.class_weights import (
     extreme_weights,
     extreme_weights_finding,
 )
-from trainwise.model.init import apply_init_policy
+from trainwise.model.init_notes import apply_init_policy
 from trainwise.model.optim import group_table, make_adamw
 from trainwise.model.summary import (
     check_batch_of_one,

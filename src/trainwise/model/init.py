@@ -12,8 +12,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainwise.findings import Finding, Severity, info
-
 # Layers whose weight is a matmul we initialise by the activation that follows them.
 _MATMUL = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd)
 _NORMS: tuple[type[nn.Module], ...] = (nn.modules.batchnorm._NormBase, nn.LayerNorm,
@@ -277,98 +275,3 @@ def init_summary(records: list[dict[str, Any]]) -> str:
     parts = [f"{row['rule'].split(':')[0]} for {len(row['names'])} {row['type']}"
              for row in init_groups(records)]
     return "; ".join(parts) + "; biases 0" if parts else "nothing to initialise"
-
-
-POLICY = ("He for ReLU layers, Xavier otherwise, orthogonal recurrent weights, embeddings "
-          f"N(0, {EMBEDDING_STD:g}), zero biases")
-# nn.Embedding draws N(0, 1); a weight std this close to 1 means the user's __init__ left it
-DEFAULT_EMBEDDING_STD_BAND = (0.9, 1.1)
-
-
-def apply_init_policy(model: nn.Module, policy: str, *, own: bool,
-                      trained_by: str | None = None) -> list[Finding]:
-    """model.init as the model stage applies it: the policy for the baselines; a user's own
-    class (`own`) keeps the weights its __init__ gave it (pretrained, frozen) unless
-    model.init = "policy" asks otherwise. One finding says which was done. `trained_by`: the
-    run folder whose training left the (user's) module's weights as they are."""
-    name = type(model).__name__
-    if trained_by is not None and (policy == "keep" or (policy == "auto" and own)):
-        return [_continued_from(name, trained_by)]
-    if policy == "keep" or (policy == "auto" and own):
-        whose = f"your {name}'s weights as its __init__ made them" if own else \
-            f"PyTorch's default init for the {name} baseline"
-        why = ' (model.init = "auto" re-initialises only the built-in baselines)' \
-            if policy == "auto" else ' (model.init = "keep")'
-        how = (f"To apply trainwise's init policy instead ({POLICY}; PyTorch's defaults "
-               "shrink the signal layer by layer in deep ReLU nets), set model.init = "
-               '"policy" (frozen layers are still kept) or call trainwise.init_weights(model) '
-               "before passing the model.")
-        embeddings = _default_embeddings(model)
-        return [Finding("model", Severity.INFO, "init_kept",
-                        f"Kept {whose}{why}." + _embedding_text(embeddings),
-                        {"default_init_embeddings": embeddings} if embeddings else {}, how)]
-    records = init_weights(model, keep_frozen=own)
-    drawn = [r for r in records if not r["rule"].startswith(("kept", "tied to"))]
-    whose = f" of your {type(model).__name__} (model.init = \"policy\")" if own else ""
-    message = f"Initialised {_layers(len(drawn))}{whose}: {init_summary(drawn)}." + \
-        _kept_text(records)
-    return [info("model", "init", message, layers=records)]
-
-
-def _default_embeddings(model: nn.Module) -> dict[str, float]:
-    """{name: weight std} of trainable embeddings still at nn.Embedding's N(0, 1): the policy
-    would redraw them at EMBEDDING_STD (METHOD.md §2); frozen ones are pretrained, not default."""
-    low, high = DEFAULT_EMBEDDING_STD_BAND
-    found = {}
-    for name, module in model.named_modules():
-        weight = getattr(module, "weight", None)
-        if isinstance(module, _EMBEDDINGS) and isinstance(weight, torch.Tensor) \
-                and weight.requires_grad and weight.numel() > 1:
-            std = float(weight.detach().float().std())
-            if low <= std <= high:
-                found[name or "(model)"] = std
-    return found
-
-
-def _embedding_text(embeddings: dict[str, float]) -> str:
-    """' Its embedding layers ('emb' std 1.00) keep PyTorch's default N(0, 1) ...': a text model's
-    kept embeddings start 100x larger than the method's, which the policy sentence alone hides."""
-    if not embeddings:
-        return ""
-    shown = ", ".join(f"'{name}' std {std:.2f}" for name, std in list(embeddings.items())[:4])
-    more = " ..." if len(embeddings) > 4 else ""
-    return (f" Its embedding layers ({shown}{more}) keep PyTorch's default N(0, 1); the method "
-            f"suggests N(0, {EMBEDDING_STD:g}), which model.init = \"policy\" "
-            "applies.")
-
-
-def _continued_from(name: str, run_folder: str) -> Finding:
-    """A module trainwise trained in place, passed again: a warm start the user may not mean
-    (a notebook cell run twice gives a different, better-looking result)."""
-    return Finding("model", Severity.WARNING, "init_from_earlier_run",
-                   f"Your {name}'s weights come from run {run_folder}'s training (trainwise.run "
-                   "trains the model you pass in place): this run continues from them, so it "
-                   "does not measure a fresh model and will not repeat that run's results.",
-                   {"trained_by": run_folder},
-                   f"Re-create the model (net = {name}()) before calling trainwise.run to start "
-                   "fresh, or set model.init = \"policy\" to re-draw its weights. To continue "
-                   "training on purpose, keep it and ignore this warning.")
-
-
-def _layers(count: int) -> str:
-    return f"{count} layer{'' if count == 1 else 's'}"
-
-
-def _kept_text(records: list[dict[str, Any]]) -> str:
-    """' Kept as they were: 1 frozen layer (body); 1 tied ...': what init_weights left alone
-    (frozen, shared with a layer drawn above, or of a type it has no rule for)."""
-    kinds = [("frozen", lambda rule: rule == "kept (frozen)"),
-             ("sharing a weight drawn above", lambda rule: rule.startswith("tied to")),
-             ("of a type with no init rule", lambda rule: rule == "kept")]
-    parts = []
-    for words, matches in kinds:
-        names = [r["name"] for r in records if matches(r["rule"])]
-        if names:
-            shown = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
-            parts.append(f"{_layers(len(names))} {words} ({shown})")
-    return f" Kept as they were: {'; '.join(parts)}." if parts else ""
