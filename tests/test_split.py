@@ -208,3 +208,12 @@ def test_one_label_column_splits_its_rows():
         split = split_indices(column, val_fraction=0.2, seed=3)
         assert split.fingerprint == expected.fingerprint
         assert len(split.train) + len(split.val) == 100
+
+
+def test_many_single_row_classes_leave_validation_its_asked_share_of_the_rest():
+    # was: num_val counted all 70 rows but was drawn from the 40 stratifiable ones: 14 (35%)
+    y = np.r_[np.zeros(20, int), np.ones(20, int), np.arange(2, 32)]
+    split = split_indices(y, val_fraction=0.2)
+    assert split.strategy == "stratified"
+    assert np.bincount(y[split.val], minlength=32).tolist()[:2] == [4, 4]
+    assert set(np.flatnonzero(y >= 2)) <= set(split.train)

@@ -101,3 +101,17 @@ def test_kfold_refuses_a_2d_first_argument():
         kfold_indices(np.zeros((10, 3)), num_folds=2)
     folds = kfold_indices(np.zeros((10, 1)), num_folds=2, task="regression")
     assert sorted(np.concatenate([f.val for f in folds])) == list(range(10))
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_stratified_folds_with_many_single_row_classes_are_even(k):
+    # was: sklearn's raw "test_size=24 should be ... smaller than the number of samples 17"
+    y = np.r_[np.zeros(20, int), np.ones(20, int), np.arange(2, 32)]
+    folds = kfold_indices(y, num_folds=k, strategy="auto")
+    assert {f.strategy for f in folds} == {"stratified"}
+    vals = np.concatenate([f.val for f in folds])
+    assert np.array_equal(np.sort(vals), np.arange(len(y)))
+    sizes = [len(f.val) for f in folds]
+    assert max(sizes) - min(sizes) <= 1  # single rows spread over the folds, not piled last
+    for fold in folds:
+        assert np.bincount(y[fold.val], minlength=2)[:2].min() >= 20 // k - 1

@@ -15,6 +15,7 @@ from trainwise.data.split import (
     as_labels,
     finish,
     prepare,
+    single_row_classes,
     with_ties,
 )
 from trainwise.data.timesplit import as_times, time_folds
@@ -33,6 +34,17 @@ def _keep_groups_for_later_folds(val: np.ndarray, codes: np.ndarray,
     return val[np.isin(codes[val], keep)]
 
 
+def _top_up_with_single_rows(y: np.ndarray, val: np.ndarray, num_val: int,
+                             rng: np.random.Generator) -> np.ndarray:
+    """Fill a stratified fold (indices into `left`) up to num_val with rows of classes that
+    have one row left. stratified_split keeps those in train, but in k folds every row
+    validates once: without this they all piled into the last fold (70 rows, 30 single-row
+    classes, k = 3: folds of 13, 13 and 44)."""
+    singles = np.setdiff1d(np.flatnonzero(np.isin(y, single_row_classes(y))), val)
+    extra = rng.permutation(singles)[:max(num_val - len(val), 0)]
+    return np.concatenate([val, extra])
+
+
 def _carve_folds(y: np.ndarray, codes: np.ndarray | None, num_folds: int, strategy: str,
                  rng: np.random.Generator) -> list[np.ndarray]:
     """Fold j takes 1/(k-j) of the rows still unassigned, so every fold is sized in samples
@@ -43,6 +55,8 @@ def _carve_folds(y: np.ndarray, codes: np.ndarray | None, num_folds: int, strate
         num_val = round(len(left) / (num_folds - j))
         sub = None if codes is None else pd.factorize(codes[left], sort=True)[0]
         val = SPLITTERS[strategy](y[left], sub, num_val, rng)
+        if strategy == "stratified":
+            val = _top_up_with_single_rows(y[left], val, num_val, rng)
         if sub is not None:
             val = _keep_groups_for_later_folds(val, sub, num_folds - j - 1)
         val = left[val]

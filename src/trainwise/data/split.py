@@ -67,6 +67,20 @@ def single_row_classes(y: np.ndarray) -> np.ndarray:
     return labels[counts == 1]
 
 
+def stratified_size(y: np.ndarray, num_val: int) -> int:
+    """How many validation rows a stratified draw takes from the classes of 2+ rows: their
+    share of num_val (num_val counts every row, but the single rows stay in train), or 0
+    when that draw cannot hold one row of each such class on both sides.
+
+    Drawing all num_val from the smaller rest took 35% of it for val where 20% was asked, and
+    k folds drew more rows than were left (sklearn's raw ValueError)."""
+    counts = np.unique(y, return_counts=True)[1]
+    num_rest = int(counts[counts >= 2].sum())
+    num_classes = int((counts >= 2).sum())
+    size = round(num_val * num_rest / len(y))
+    return size if num_classes >= 1 and min(size, num_rest - size) >= num_classes else 0
+
+
 @register("stratified")
 def stratified_split(y: np.ndarray, groups: np.ndarray | None, num_val: int,
                      rng: np.random.Generator) -> np.ndarray:
@@ -74,10 +88,13 @@ def stratified_split(y: np.ndarray, groups: np.ndarray | None, num_val: int,
     # falling back to a random split for every class left a 2% class with no validation row
     # in 11 of 50 seeds. So the single rows stay in train, where the model at least sees
     # them, and the other classes keep their shares (stage_split warns, naming the classes).
+    num_rest = stratified_size(y, num_val)
+    if num_rest == 0:  # only when a fold's draw has too few rows left (_can_stratify checked y)
+        return random_split(y, groups, num_val, rng)
     rest = np.flatnonzero(~np.isin(y, single_row_classes(y)))
     # sklearn rounds per-class counts so the total is exact and shares are within one sample
     seed = int(rng.integers(2**31 - 1))
-    splitter = StratifiedShuffleSplit(n_splits=1, test_size=num_val, random_state=seed)
+    splitter = StratifiedShuffleSplit(n_splits=1, test_size=num_rest, random_state=seed)
     _, val = next(splitter.split(np.zeros((len(rest), 1)), y[rest]))
     return rest[val]
 
@@ -100,12 +117,8 @@ STRATEGIES = (*SPLITTERS, *TIMED)
 
 
 def _can_stratify(y: np.ndarray, num_val: int) -> bool:
-    """Room on both sides for each class of 2+ rows (the single rows stay in train, see
-    stratified_split), as StratifiedShuffleSplit needs."""
-    counts = np.unique(y, return_counts=True)[1]
-    num_split = int(counts[counts >= 2].sum())
-    num_classes = int((counts >= 2).sum())
-    return num_classes >= 1 and min(num_val, num_split - num_val) >= num_classes
+    """Room on both sides for each class of 2+ rows, sized as stratified_split draws."""
+    return stratified_size(y, num_val) > 0
 
 
 def _resolve_auto(task: str, has_groups: bool, has_times: bool, y: np.ndarray,
@@ -152,8 +165,10 @@ def _resolve(strategy: str, task: str, has_groups: bool, y: np.ndarray, num_val:
     if strategy == "stratified" and not _can_stratify(y, num_val):
         raise DataError("a stratified split needs a validation part and a training part that "
                         "can each hold one row of every class with 2 or more rows (here "
-                        f"{num_val} validation rows of {len(y)}). Drop or merge rare classes, "
-                        "raise val_fraction, or use split.strategy = \"random\".")
+                        f"{num_val} validation rows of {len(y)}, drawn in proportion from "
+                        "the rows of those classes; single rows stay in train). Drop or merge "
+                        "rare classes, raise val_fraction, or use split.strategy = "
+                        "\"random\".")
     return strategy
 
 
