@@ -113,3 +113,26 @@ def test_no_features_error_says_why_columns_were_set_aside():
                           "label": np.resize([0, 1], 50)})
     with pytest.raises(DataError, match="'ticket_id' \\(row id: unique per row, an identifier"):
         table_data(frame, "label")
+
+
+def test_tickets_differing_only_in_a_rare_word_are_not_copies():
+    """Every once-seen word is id 1, so 600 distinct tickets that differ only in an order
+    number were 3 distinct id rows: 'exact copies', and the split stopped on them."""
+    from trainwise.data.audit import audit
+    from trainwise.data.plan import SplitSettings, plan_split
+
+    rng = np.random.default_rng(0)
+    templates = ["my order {} has not arrived yet please help",
+                 "refund for order {} was not paid", "cannot login to account {} since today"]
+    labels = rng.integers(0, 3, 600)
+    text = [templates[k].format(n) for k, n in zip(labels, rng.permutation(10**6)[:600],
+                                                    strict=True)]
+    data = table_data(pd.DataFrame({"text": text, "label": labels}), "label")
+    assert data.kind == "tokens" and len(np.unique(data.x, axis=0)) == 3
+    assert len(np.unique(data.row_hashes())) == 600
+    assert not [f for f in audit(data)[0] if f.code in ("duplicate_samples", "conflicting_labels")]
+    result = plan_split(data, SplitSettings(val_fraction=0.2, test_fraction=0.2))
+    assert not [f for f in result.findings if f.severity.value != "info"]
+    copied = table_data(pd.DataFrame({"text": text[:1] * 2 + text[:98], "label": labels[:100]}),
+                        "label")
+    assert len(np.unique(copied.row_hashes())) == 98  # a real copy of the text still is one

@@ -48,10 +48,20 @@ def _split_vocabulary(bags_a: sp.csr_matrix, bags_b: sp.csr_matrix
     return by_count[:COMMON_WORDS], by_count[COMMON_WORDS:]
 
 
-def similar_rows(ids_a: np.ndarray, ids_b: np.ndarray, min_cosine: float = MIN_COSINE
+def _drop_id(bags: sp.csr_matrix, unshared_id: int | None) -> sp.csr_matrix:
+    if unshared_id is not None:
+        bags.data[bags.indices == unshared_id] = 0.0
+        bags.eliminate_zeros()
+    return bags
+
+
+def similar_rows(ids_a: np.ndarray, ids_b: np.ndarray, min_cosine: float = MIN_COSINE,
+                 unshared_id: int | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(i, j, cosine) for every row i of a and j of b whose bags of words have cosine >=
-    min_cosine; empty rows (all padding) match nothing.
+    min_cosine; empty rows (all padding) match nothing. `unshared_id` stands for many
+    different words (tokenise.UNKNOWN_ID): it counts in a row's length, never as a shared
+    word, or tickets differing only in an order number were "the same set of words".
 
     The words two rows share are counted in two parts: the common words by a dense product
     (BLAS), the rare ones by a sparse product, which stays sparse because a rare word sits in
@@ -64,6 +74,7 @@ def similar_rows(ids_a: np.ndarray, ids_b: np.ndarray, min_cosine: float = MIN_C
     rare_b = bags_b[:, rare].T.tocsr()  # (V - C, M)
     norm_a = np.sqrt(np.maximum(np.diff(bags_a.indptr), 1)).astype(np.float32)
     norm_b = np.sqrt(np.maximum(np.diff(bags_b.indptr), 1)).astype(np.float32)
+    bags_a, bags_b = _drop_id(bags_a, unshared_id), _drop_id(bags_b, unshared_id)
     found_i, found_j, found_c = [], [], []
     for start in range(0, bags_a.shape[0], BLOCK):
         block = bags_a[start:start + BLOCK]
@@ -86,11 +97,12 @@ FIX = ("Look at the example pairs; if they are the same text sent again, keep on
 def check_near_duplicate_rows(ids_a: np.ndarray, ids_b: np.ndarray, *,
                               names: tuple[str, str] = ("train", "val"),
                               rows: tuple[np.ndarray, np.ndarray] | None = None,
-                              min_cosine: float = MIN_COSINE) -> list[Finding]:
+                              min_cosine: float = MIN_COSINE,
+                              unshared_id: int | None = None) -> list[Finding]:
     """A warning when rows of b share nearly all their words with a row of a (exact copies
     included: the exact-copy check reports those as well); an info otherwise. `rows` maps
     positions to the row numbers the examples should name."""
-    i, j, cosine = similar_rows(ids_a, ids_b, min_cosine)
+    i, j, cosine = similar_rows(ids_a, ids_b, min_cosine, unshared_id)
     if rows is not None:
         i, j = rows[0][i], rows[1][j]
     a, b = names
@@ -118,14 +130,17 @@ def split_near_duplicate_rows(data: TaskData, pairs: list, seen: np.ndarray,
     """Each pair of parts (a rows, b rows, names), then train+val against the test part
     (`test` rows of data.x, or data.x_test when None), searched for near-copied token rows."""
     x = np.asarray(data.x)
-    findings = [f for a, b, names in pairs
-                for f in check_near_duplicate_rows(x[a], x[b], names=names, rows=(a, b))]
+
+    def check(ids_a: np.ndarray, ids_b: np.ndarray, names: tuple[str, str],
+              rows: tuple[np.ndarray, np.ndarray]) -> list[Finding]:
+        return check_near_duplicate_rows(ids_a, ids_b, names=names, rows=rows,
+                                         unshared_id=data.unknown_id)
+
+    findings = [f for a, b, names in pairs for f in check(x[a], x[b], names, (a, b))]
     test_part = ("train+val", "test")
     if test is not None:
-        return findings + check_near_duplicate_rows(x[seen], x[test], names=test_part,
-                                                    rows=(seen, test))
+        return findings + check(x[seen], x[test], test_part, (seen, test))
     if data.x_test is None:
         return findings
-    return findings + check_near_duplicate_rows(
-        x[seen], np.asarray(data.x_test), names=test_part,
-        rows=(seen, np.arange(len(data.x_test))))
+    return findings + check(x[seen], np.asarray(data.x_test), test_part,
+                            (seen, np.arange(len(data.x_test))))

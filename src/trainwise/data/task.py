@@ -55,12 +55,20 @@ class TaskData:
     # must act on (text in a number column, a saved index dropped); audit() reports them
     image_shape: tuple[int, ...] | None = None  # (H, W) when each flat row of x is a picture
     # (digits: 64 pixel features of an 8x8 image), so the samples figure draws it as one
+    content_hashes: np.ndarray | None = None  # (N,) uint64 per row of the source when x
+    # loses content: token ids give every once-seen word one id, so 600 distinct tickets that
+    # differ only in an order number became 3 "exact copies"; duplicates and splits read these
+    unknown_id: int | None = None  # a token id that stands for many words (tokenise's
+    # UNKNOWN_ID): the near-copy check never counts it as a word two rows share
     _hashes: tuple | None = field(default=None, repr=False, compare=False)  # (key, hashes)
 
     def row_hashes(self) -> np.ndarray:
         """(N,) xxh3-64 per row of x, computed once per content of x: the audit and the
         split's proof both need them, and hashing 1M rows row by row costs ~0.3 s, while the
-        whole-buffer xxh3 that detects an in-place edit costs ~10 ms."""
+        whole-buffer xxh3 that detects an in-place edit costs ~10 ms. The source content's
+        hashes (content_hashes) when x is a lossy encoding of it."""
+        if self.content_hashes is not None:
+            return self.content_hashes
         contiguous = np.ascontiguousarray(self.x)
         key = (self.x.shape, self.x.dtype.str, xxhash.xxh3_64_intdigest(contiguous))
         if self._hashes is None or self._hashes[0] != key:
@@ -78,6 +86,8 @@ class TaskData:
         self.groups = self.groups[rows] if self.groups is not None else None
         self.times = self.times[rows] if self.times is not None else None
         self.files = [self.files[i] for i in rows] if self.files else []
+        if self.content_hashes is not None:
+            self.content_hashes = self.content_hashes[rows]
 
     @property
     def num_classes(self) -> int:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import CountVectorizer
 
+from trainwise.data.tablehash import frame_hashes
 from trainwise.data.task import TaskData
 from trainwise.data.text import TextColumn
 from trainwise.findings import Finding, Severity
@@ -79,6 +80,8 @@ def as_tokens(data: TaskData, texts: pd.DataFrame, columns: list[TextColumn],
     tokens = tokenise(texts)
     data.kind, data.x = "tokens", tokens.ids
     data.feature_names = [f"token{i}" for i in range(tokens.ids.shape[1])]
+    data.content_hashes = frame_hashes(texts)  # the text, not the ids that lose rare words
+    data.unknown_id = UNKNOWN_ID
     data.findings.append(tokenised_finding(columns, tokens, unused))
 
 
