@@ -18,7 +18,7 @@ import pandas as pd
 from trainwise.data.coltypes import is_text
 from trainwise.findings import Finding, warning
 
-WORD = re.compile(r"\w+")  # a word for recognising text (the tokeniser lowercases the same way)
+WORD = re.compile(r"\w+")  # a word, for recognising text and for tokenising it (words())
 LETTERS = re.compile(r"[^\W\d_]+")  # a word of letters only, in any script
 MIN_MEDIAN_WORDS = 3  # 'New York' or 'John Smith' are names (a category, an id), not prose
 MIN_DISTINCT_SHARE = 0.5  # at least half the cells distinct: a 5-level 'reason for visit'
@@ -50,6 +50,16 @@ class TextColumn:
                 f"words per cell on median)")
 
 
+def words(texts: pd.DataFrame | pd.Series) -> pd.Series:
+    """Lowercase WORD runs per row (a list per cell), a frame's columns joined in column
+    order; missing cells hold no words. Vectorised (str.cat, str.findall): a row-by-row
+    agg(" ".join) took 16 s for 100k rows."""
+    if isinstance(texts, pd.DataFrame):
+        columns = [texts[c].fillna("").astype(str) for c in texts.columns]
+        texts = columns[0].str.cat(columns[1:], sep=" ") if len(columns) > 1 else columns[0]
+    return texts.fillna("").astype(str).str.lower().str.findall(WORD)
+
+
 def _sample(column: pd.Series) -> pd.Series:
     cells = column.dropna().astype(str)
     return cells.sample(SAMPLE, random_state=0) if len(cells) > SAMPLE else cells
@@ -71,14 +81,14 @@ def free_text(column: pd.Series, name: str) -> TextColumn | None:
     cells = _sample(column)
     if len(cells) < 2:
         return None
-    words = cells.str.lower().str.findall(WORD)
-    median = float(words.str.len().median())
+    cell_words = words(cells)
+    median = float(cell_words.str.len().median())
     if median < MIN_MEDIAN_WORDS or cells.nunique() < MIN_DISTINCT_SHARE * len(cells):
         return None
-    letters = words.explode().dropna().str.fullmatch(LETTERS).mean()
+    letters = cell_words.explode().dropna().str.fullmatch(LETTERS).mean()
     if letters < MIN_LETTER_WORDS:
         return None
-    shared = _shared_share(words)
+    shared = _shared_share(cell_words)
     if shared < MIN_SHARED_WORDS:
         return None
     return TextColumn(name, int(column.nunique(dropna=True)), median, round(shared, 3))

@@ -7,17 +7,15 @@ vocabulary) saves its ids as a .npz with data.kind = "tokens" instead.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.feature_extraction.text import CountVectorizer
 
 from trainwise.data.tablehash import frame_hashes
 from trainwise.data.task import TaskData
-from trainwise.data.text import TextColumn
+from trainwise.data.text import TextColumn, words
 from trainwise.findings import Finding, Severity
 
 PADDING_ID = 0  # as model/baselines.PADDING_ID: masked out of embedding_pool's mean
@@ -41,14 +39,6 @@ class Tokens:
     truncated: float  # share of rows longer than T, cut
 
 
-def _words(texts: pd.DataFrame) -> list[list[str]]:
-    """Lowercase \\w+ words per row, the text columns joined in column order."""
-    # sklearn's default pattern drops 1-letter words ('a', 'I', a digit): here they count
-    analyse = CountVectorizer(lowercase=True, token_pattern=r"(?u)\b\w+\b").build_analyzer()
-    joined = texts.fillna("").astype(str).agg(" ".join, axis=1)
-    return [analyse(text) for text in joined]
-
-
 def tokenise(texts: pd.DataFrame) -> Tokens:
     """Word ids per row of the text columns in `texts`, padded with 0 at the end.
 
@@ -56,20 +46,25 @@ def tokenise(texts: pd.DataFrame) -> Tokens:
     these ids). That is harmless: an id is a word, it carries no label; a word seen only in
     validation or test rows keeps its untrained initial embedding, which the model cannot
     have learned anything from."""
-    rows = _words(texts)
-    counts = Counter(word for row in rows for word in row)
-    vocabulary = sorted((w for w, c in counts.items() if c >= MIN_COUNT),
-                        key=lambda w: (-counts[w], w))
-    ids = {word: i + 2 for i, word in enumerate(vocabulary)}
-    lengths = np.array([len(row) for row in rows], dtype=np.int64)
+    rows = words(texts).reset_index(drop=True)
+    flat = rows.explode().dropna()  # (words,) indexed by row number, in reading order
+    codes, uniques = pd.factorize(flat.to_numpy())
+    counts = np.bincount(codes, minlength=len(uniques))  # (distinct words,)
+    frequent = np.flatnonzero(counts >= MIN_COUNT)
+    frequent = frequent[np.lexsort((uniques[frequent], -counts[frequent]))]  # by count, word
+    vocabulary = uniques[frequent].tolist()
+    id_of = np.full(len(uniques), UNKNOWN_ID, dtype=np.int64)
+    id_of[frequent] = np.arange(2, len(frequent) + 2)
+    lengths = rows.str.len().to_numpy(np.int64)
     length = int(np.clip(np.ceil(np.percentile(lengths, LENGTH_PERCENTILE)), 1, MAX_LENGTH))
+    row = flat.index.to_numpy()
+    position = np.arange(len(row)) - np.r_[0, np.cumsum(lengths)[:-1]][row]  # within its row
+    inside = position < length
     x = np.full((len(rows), length), PADDING_ID, dtype=np.int64)
-    for i, row in enumerate(rows):
-        kept = row[:length]
-        x[i, :len(kept)] = [ids.get(word, UNKNOWN_ID) for word in kept]
+    x[row[inside], position[inside]] = id_of[codes[inside]]
     total = int(lengths.sum())
-    rare = sum(c for c in counts.values() if c < MIN_COUNT)
-    return Tokens(x, vocabulary, len(counts) - len(vocabulary), rare / total if total else 0.0,
+    rare = int(counts[counts < MIN_COUNT].sum())
+    return Tokens(x, vocabulary, len(uniques) - len(vocabulary), rare / total if total else 0.0,
                   lengths, float(np.mean(lengths > length)))
 
 
