@@ -35,6 +35,10 @@ def test_prose_is_free_text():
     [f"ORD-{2020 + i % 5}-{i:06d}" for i in range(300)],  # 'ord' and the year recur
     [f"{name} {i}" for i, name in enumerate(["Ann", "Bob", "Cy"] * 100)],  # 2 words a cell
     ["late delivery of the parcel", "wrong item in the box", "item arrived broken"] * 100,
+    # one word each, though '\w+' split them into 4-7 shared runs (review s9 D2)
+    [f"{['ann', 'bob', 'li'][i % 3]}.smith{i}@example.com" for i in range(300)],
+    [f"https://www.shop.com/products/item-{i}" for i in range(300)],
+    [f"/data/images/train/cat/img_{i}.jpg" for i in range(300)],
 ])
 def test_ids_names_and_categories_are_not_free_text(values):
     assert free_text(pd.Series(values), "c") is None
@@ -136,3 +140,12 @@ def test_tickets_differing_only_in_a_rare_word_are_not_copies():
     copied = table_data(pd.DataFrame({"text": text[:1] * 2 + text[:98], "label": labels[:100]}),
                         "label")
     assert len(np.unique(copied.row_hashes())) == 98  # a real copy of the text still is one
+
+
+def test_a_column_of_image_paths_is_a_row_id_not_text_to_train_on():
+    """The class name is a word of every path: tokenised, it was a silent label leak."""
+    labels = np.resize(["cat", "dog"], 200)
+    frame = pd.DataFrame({"path": [f"/data/{k}/img_{i}.jpg" for i, k in enumerate(labels)],
+                          "label": labels})
+    with pytest.raises(DataError, match="'path' \\(row id: unique per row"):
+        table_data(frame, "label")

@@ -20,7 +20,8 @@ from trainwise.findings import Finding, warning
 
 WORD = re.compile(r"\w+")  # a word, for recognising text and for tokenising it (words())
 LETTERS = re.compile(r"[^\W\d_]+")  # a word of letters only, in any script
-MIN_MEDIAN_WORDS = 3  # 'New York' or 'John Smith' are names (a category, an id), not prose
+MIN_MEDIAN_WORDS = 3  # whitespace-separated (spaced_words): 'New York' or 'John Smith' are
+# names (a category, an id), not prose
 MIN_DISTINCT_SHARE = 0.5  # at least half the cells distinct: a 5-level 'reason for visit'
 # with long labels is a category, one-hot encoded as before
 MIN_SHARED_WORDS = 0.5  # share of word occurrences whose word is in 2+ cells: prose reuses
@@ -60,6 +61,13 @@ def words(texts: pd.DataFrame | pd.Series) -> pd.Series:
     return texts.fillna("").astype(str).str.lower().str.findall(WORD)
 
 
+def spaced_words(cells: pd.Series) -> pd.Series:
+    """Words per cell counted between whitespace: an email, a URL or a file path is one word
+    ('/data/cat/img_1.jpg' is 5 WORD runs, and passed as prose: a column of image paths was
+    tokenised and trained on, its class name a token of every path)."""
+    return cells.str.split().str.len()
+
+
 def _sample(column: pd.Series) -> pd.Series:
     cells = column.dropna().astype(str)
     return cells.sample(SAMPLE, random_state=0) if len(cells) > SAMPLE else cells
@@ -82,7 +90,7 @@ def free_text(column: pd.Series, name: str) -> TextColumn | None:
     if len(cells) < 2:
         return None
     cell_words = words(cells)
-    median = float(cell_words.str.len().median())
+    median = float(spaced_words(cells).median())
     if median < MIN_MEDIAN_WORDS or cells.nunique() < MIN_DISTINCT_SHARE * len(cells):
         return None
     letters = cell_words.explode().dropna().str.fullmatch(LETTERS).mean()
