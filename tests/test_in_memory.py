@@ -111,3 +111,21 @@ def test_a_pair_that_cannot_become_one_table_says_what_to_pass(tmp_path):
         save_in_memory((features, churn[:119]), tmp_path)
     with pytest.raises(trainwise.TrainwiseError, match="X has a column 'label'.*rename"):
         save_in_memory((features.assign(label=1), churn), tmp_path)
+
+
+def test_a_test_part_in_memory_is_checked_and_coded_as_in_a_file(tmp_path):
+    """audit(dict) coded y_test with its own classes: dog/fish read back as cat/dog."""
+    from trainwise.data.errors import DataError
+
+    rng = np.random.default_rng(0)
+    arrays = {"X": rng.normal(size=(60, 3)), "y": np.array(["cat", "dog", "fish"] * 20),
+              "X_test": rng.normal(size=(10, 3)), "y_test": np.array(["dog", "fish"] * 5)}
+    data = as_task_data(arrays)
+    assert np.bincount(data.y_test, minlength=3).tolist() == [0, 5, 5]
+    assert trainwise.audit(arrays)[1]["test_class_counts"] == [0, 5, 5]
+    with pytest.raises(DataError, match="only one of X_test / y_test"):
+        as_task_data({k: v for k, v in arrays.items() if k != "y_test"})
+    with pytest.raises(DataError, match=r"X_test rows have shape \(5,\) but X rows \(3,\)"):
+        as_task_data(dict(arrays, X_test=rng.normal(size=(10, 5))))
+    with pytest.raises(DataError, match=r"y_test in the arrays passed has classes \['eel'\]"):
+        as_task_data(dict(arrays, y_test=np.array(["eel", "dog"] * 5)))

@@ -240,25 +240,41 @@ def load_npz(path: Path, kind: str = "auto", task: str = "auto", group_column: s
     data = array_data(x, y, kind=kind, task=task, name=path.stem, times=arrays.get("times"),
                       groups=_groups(arrays, group_column, path))
     x_test, y_test = (_first(arrays, names) for names in TEST_NAMES)
-    if (x_test is None) != (y_test is None):
-        raise DataError(f"'{path}' holds only one of X_test / y_test; give both or neither.")
-    if x_test is not None:
-        test = array_data(x_test, y_test, kind=data.kind, task=data.task)
-        if test.input_shape != data.input_shape:
-            raise DataError(f"X_test rows have shape {test.input_shape} but X rows "
-                            f"{data.input_shape} in '{path}'.")
-        data.x_test, data.y_test = test.x, _same_classes(test, data, path)
+    attach_test(data, x_test, y_test, f"'{path}'")
     if image_size and data.kind == "image":
         _resize_images(data, image_size)
     return data
 
 
-def _same_classes(test: TaskData, data: TaskData, path: Path) -> np.ndarray:
+def attach_test(data: TaskData, x_test: np.ndarray | None, y_test: np.ndarray | None,
+                where: str) -> None:
+    """Give `data` its held-out test part, read as X is and coded with y's classes, in place.
+    `where` names the source in errors ("'data.npz'", "the dict passed as data").
+
+    One function for a .npz and for arrays in memory: audit(dict) coded y_test with its own
+    classes (dog/fish as 0/1, read back as cat/dog), dropped an X_test without y_test and took
+    an X_test of another width, where run() on the same dict refused or remapped them."""
+    if (x_test is None) != (y_test is None):
+        raise DataError(f"{where} holds only one of X_test / y_test: a test part needs both "
+                        "inputs and labels. Give both or neither (the split then carves a test "
+                        "part).")
+    if x_test is None:
+        return
+    test = array_data(x_test, y_test, kind=data.kind, task=data.task)
+    if test.input_shape != data.input_shape:
+        raise DataError(f"X_test rows have shape {test.input_shape} but X rows "
+                        f"{data.input_shape} in {where}: the model reads one shape. Save "
+                        "the test inputs prepared as X is.")
+    data.x_test, data.y_test = test.x, _same_classes(test, data, where)
+
+
+def _same_classes(test: TaskData, data: TaskData, where: str) -> np.ndarray:
     if data.task != "classification":
         return test.y
     unknown = sorted(set(test.class_names) - set(data.class_names))
     if unknown:
-        raise DataError(f"y_test in '{path}' has classes {unknown[:5]} that y lacks; the model "
-                        "cannot predict a class it never saw in training.")
+        raise DataError(f"y_test in {where} has classes {unknown[:5]} that y lacks; the model "
+                        "cannot predict a class it never saw in training. Drop those test "
+                        "rows, or add training rows of those classes.")
     index = {name: i for i, name in enumerate(data.class_names)}
     return np.array([index[test.class_names[c]] for c in test.y], dtype=np.int64)

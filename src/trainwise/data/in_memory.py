@@ -50,7 +50,7 @@ def as_task_data(data: Any, target: str = "", verb: str = "audit") -> TaskData:
     """What run(data=...) takes, read by the loaders its saved file goes through (table_data,
     array_data), without writing the file: for the stage verbs, which are pure.
     A TaskData passes through; a DataFrame needs `target`, as run() needs data.target."""
-    from trainwise.data.arrays import array_data  # the loaders: only when a verb needs them
+    from trainwise.data.arrays import array_data, attach_test  # the loaders: only when needed
     from trainwise.data.tables import table_data
 
     if isinstance(data, TaskData):
@@ -67,10 +67,7 @@ def as_task_data(data: Any, target: str = "", verb: str = "audit") -> TaskData:
     arrays = _arrays(data, verb)
     task_data = array_data(arrays["X"], arrays["y"], groups=arrays.get("groups"),
                            times=arrays.get("times"))
-    if "X_test" in arrays and "y_test" in arrays:
-        test = array_data(arrays["X_test"], arrays["y_test"], kind=task_data.kind,
-                          task=task_data.task)
-        task_data.x_test, task_data.y_test = test.x, test.y
+    attach_test(task_data, arrays.get("X_test"), arrays.get("y_test"), "the arrays passed")
     return task_data
 
 
