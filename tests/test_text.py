@@ -149,3 +149,17 @@ def test_a_column_of_image_paths_is_a_row_id_not_text_to_train_on():
                           "label": labels})
     with pytest.raises(DataError, match="'path' \\(row id: unique per row"):
         table_data(frame, "label")
+
+
+def test_kind_tokens_checks_the_text_it_reads_for_leaks_not_the_columns_it_leaves_out():
+    """A 'code' column that recodes the label warned target_leak, though the model never
+    reads it; a label word in the text is what can leak, and the audit names it."""
+    from trainwise.data.audit import audit
+
+    frame = tickets()
+    frame["code"] = frame["label"].map({"billing": "B", "login": "L", "bug": "G"})
+    data = table_data(frame, "label", kind="tokens")
+    assert not [f for f in data.findings if f.code == "target_leak"]
+    leaky = frame.assign(text=frame["text"] + " " + frame["label"])
+    found = audit(table_data(leaky, "label", kind="tokens"))[0]
+    assert [f for f in found if f.code == "token_shortcut"]

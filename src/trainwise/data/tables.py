@@ -318,10 +318,12 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     data.findings += row_id_findings(plan, ordered_id_leaks(features[plan.ordered_ids], data,
                                                                 f"'{target}'", order))
     _set_inputs(data, features, prose, plan, time_key, kind, source)
+    if data.kind == "tokens":  # the model reads the text alone: the other columns cannot
+        return data  # leak into it; the audit's token_shortcut checks the words it reads
     # on the columns as in the file: a text copy of a 3-class label is one column, 3 one-hots
     # ordered ids left out: their leak is said in ordered_id_column, whose fix (delete the
     # record number) target_leak's ("known when predicting? nothing to do") would contradict;
-    # free text too: its codes in order of first appearance are row positions, not content
+    # free text too: it is set aside here, the model does not read it
     data.findings += leak_findings(
         table_columns(features.drop(columns=[*plan.ordered_ids, *prose])), y, task,
         f"'{target}'", data.times, data.groups, order)
