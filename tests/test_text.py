@@ -29,6 +29,17 @@ def test_prose_is_free_text():
     assert found is not None and found.median_words >= 6 and found.distinct == 300
 
 
+@pytest.mark.parametrize("template", [
+    "我的订单没有到达，请帮我查一下订单{}的状态",  # written without spaces: was ~2 words a cell
+    "注文した商品が届きません、番号{}を確認してください",
+    "คำสั่งซื้อของฉันยังไม่มาถึงช่วยตรวจสอบหมายเลข{}ด้วย",
+])
+def test_prose_in_scripts_without_spaces_is_free_text(template):
+    found = free_text(pd.Series([template.format(i) for i in range(300)]), "text")
+    assert found is not None and found.median_words >= 10
+    assert free_text(pd.Series([f"订单{i}" for i in range(300)]), "c") is None  # an id
+
+
 @pytest.mark.parametrize("values", [
     [str(uuid.UUID(int=i * 7919 + 1)) for i in range(300)],  # 5 '\w+' words, '0000' recurs
     [str(uuid.UUID(bytes=np.random.default_rng(i).bytes(16))) for i in range(300)],
