@@ -129,3 +129,13 @@ def test_a_test_part_in_memory_is_checked_and_coded_as_in_a_file(tmp_path):
         as_task_data(dict(arrays, X_test=rng.normal(size=(10, 5))))
     with pytest.raises(DataError, match=r"y_test in the arrays passed has classes \['eel'\]"):
         as_task_data(dict(arrays, y_test=np.array(["eel", "dog"] * 5)))
+
+
+def test_a_missing_target_in_a_verb_names_the_verbs_own_call():
+    """audit(df, target="label") was told to set data.target with run() or --set."""
+    frame = pd.DataFrame({"age": range(40), "churn": ["yes", "no"] * 20})
+    with pytest.raises(trainwise.TrainwiseError) as raised:
+        trainwise.audit(frame, target="label")
+    message = str(raised.value)
+    assert "'label' is not in the DataFrame (columns: age, churn)" in message
+    assert 'trainwise.audit(df, target="churn")' in message and "--set" not in message

@@ -24,6 +24,7 @@ from trainwise.findings import TrainwiseError
 
 NPZ_NAMES = ("X", "y", "X_test", "y_test", "groups", "times")  # what load_npz reads
 PAIR_TARGET = DataConfig.model_fields["target"].default  # y's column when X is a DataFrame
+IN_MEMORY_SOURCE = "the DataFrame passed as data="  # how run()'s messages name a frame
 DIGEST_LENGTH = 16  # hex characters of sha256 naming the folder a frame or arrays are saved in
 
 
@@ -58,17 +59,27 @@ def as_task_data(data: Any, target: str = "", verb: str = "audit") -> TaskData:
     data, implied = _unpacked(data)
     target = target or implied
     if isinstance(data, pd.DataFrame):
-        if not target:
-            guess = str(data.columns[-1])
-            raise TrainwiseError(f"{verb}(df) needs the name of the target column: "
-                                 f"trainwise.{verb}(df, target=\"{guess}\"), or "
-                                 f"trainwise.{verb}(trainwise.table_data(df, \"{guess}\")).")
-        return table_data(_index_as_columns(data), target, source="the DataFrame")
+        if not target or target not in data.columns:  # table_data's advice is for run()
+            raise TrainwiseError(_target_message(data, target, verb))
+        return table_data(_index_as_columns(data), target, source=f"the DataFrame passed to "
+                          f"{verb}()")
     arrays = _arrays(data, verb)
     task_data = array_data(arrays["X"], arrays["y"], groups=arrays.get("groups"),
                            times=arrays.get("times"))
     attach_test(task_data, arrays.get("X_test"), arrays.get("y_test"), "the arrays passed")
     return task_data
+
+
+def _target_message(frame: pd.DataFrame, target: str, verb: str) -> str:
+    """The verb's own call: audit(df, target="label") on a frame without 'label' was told to
+    set data.target in a run() config or with --set, neither of which the user had called."""
+    guess = str(frame.columns[-1])  # a target is most often the last column
+    columns = ", ".join(map(str, frame.columns[:20])) + (", ..." if frame.shape[1] > 20 else "")
+    what = (f"target column '{target}' is not in the DataFrame (columns: {columns}). Name "
+            "the column that holds the labels" if target
+            else f"{verb}(df) needs the name of the target column")
+    return (f"{what}: trainwise.{verb}(df, target=\"{guess}\"), or "
+            f"trainwise.{verb}(trainwise.table_data(df, \"{guess}\")).")
 
 
 def _unpacked(data: Any) -> tuple[Any, str]:
@@ -104,7 +115,7 @@ def describe_source(path: Path) -> str:
     saved = (path.name == f"{_default_name('.parquet')}.parquet"
              and path.parent.parent.name == "data" and len(digest) == DIGEST_LENGTH
              and all(c in "0123456789abcdef" for c in digest))
-    return "the DataFrame passed as data=" if saved else str(path)
+    return IN_MEMORY_SOURCE if saved else str(path)
 
 
 def _index_as_columns(frame: pd.DataFrame) -> pd.DataFrame:
