@@ -174,3 +174,14 @@ def test_kind_tokens_checks_the_text_it_reads_for_leaks_not_the_columns_it_leave
     leaky = frame.assign(text=frame["text"] + " " + frame["label"])
     found = audit(table_data(leaky, "label", kind="tokens"))[0]
     assert [f for f in found if f.code == "token_shortcut"]
+
+
+def test_tokenised_text_keeps_the_token_data_contract():
+    """as_tokens named positions 'token0'..; a .npz of ids has none (token_ids.py)."""
+    from trainwise.data.arrays import array_data
+    from trainwise.data.token_ids import PADDING_ID
+
+    data = table_data(tickets(), "label")
+    saved = array_data(data.x, data.y, kind="tokens")
+    assert data.feature_names == saved.feature_names == []
+    assert data.x.dtype == np.int64 and (data.x[:, -1] == PADDING_ID).any()

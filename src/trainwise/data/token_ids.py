@@ -2,11 +2,11 @@
 
 What a TaskData of kind "tokens" holds (any source that makes one, e.g. text encoded by a
 vocabulary, must hold the same):
-- x: int64 (N, T), one row of token ids per sample, ids >= 0, 0 = padding (PADDING_ID in
-  model/baselines.py: embedding_pool masks it out of its mean); rows shorter than T padded
+- x: int64 (N, T), one row of token ids per sample, ids >= 0, 0 = padding (PADDING_ID:
+  model/baselines.py's embedding_pool masks it out of its mean); rows shorter than T padded
   with 0 at the end (or the start: Keras pads there), x_test with the same T;
 - vocabulary size = largest id + 1 (model/baselines.py:vocab_size);
-- feature_names empty: a position is not a feature.
+- feature_names empty: a position is not a feature (messages name position i "t{i}").
 Ids are never normalised, cast to float or augmented (stages._make_arrays,
 data/augment.py): a z-scored or mirrored id is no longer the word it stood for.
 """
@@ -20,6 +20,8 @@ import numpy as np
 
 from trainwise.data.errors import DataError
 from trainwise.findings import Finding, Severity
+
+PADDING_ID = 0  # the one padding id of every "tokens" TaskData (tokenise.py, .npz files alike)
 
 # What makes auto read a 2-D integer array as ids: padding, i.e. rows of different lengths
 # whose zeros all sit at one end. Pixel rows (a flattened MNIST digit has blank pixels at both

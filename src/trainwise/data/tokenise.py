@@ -16,9 +16,9 @@ import pandas as pd
 from trainwise.data.tablehash import frame_hashes
 from trainwise.data.task import TaskData
 from trainwise.data.text import TextColumn, words
+from trainwise.data.token_ids import PADDING_ID, as_token_ids
 from trainwise.findings import Finding, Severity
 
-PADDING_ID = 0  # as model/baselines.PADDING_ID: masked out of embedding_pool's mean
 UNKNOWN_ID = 1  # every word seen once in the table: one id, so a typo or a name in a single
 # row does not get an embedding row that only that row ever trains
 MIN_COUNT = 2
@@ -73,8 +73,8 @@ def as_tokens(data: TaskData, texts: pd.DataFrame, columns: list[TextColumn],
     """Make `data` the token ids of the free-text columns `texts`, in place; `unused`: the
     other feature columns, left out because data.kind = "tokens" asked for the text alone."""
     tokens = tokenise(texts)
-    data.kind, data.x = "tokens", tokens.ids
-    data.feature_names = [f"token{i}" for i in range(tokens.ids.shape[1])]
+    data.kind, data.x = "tokens", as_token_ids(tokens.ids)  # the contract of token_ids.py
+    data.feature_names = []  # a position is not a feature, as for a .npz of ids
     data.content_hashes = frame_hashes(texts)  # the text, not the ids that lose rare words
     data.unknown_id = UNKNOWN_ID
     data.findings.append(tokenised_finding(columns, tokens, unused))

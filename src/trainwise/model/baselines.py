@@ -18,10 +18,9 @@ import torch
 from torch import nn
 
 from trainwise.data.task import TaskData
+from trainwise.data.token_ids import PADDING_ID  # masked out of the mean, its embedding stays 0
 from trainwise.findings import TrainwiseError
 from trainwise.model.class_weights import ClassWeightedCrossEntropy
-
-PADDING_ID = 0  # token id 0 is padding: masked out of the mean, its embedding row stays 0
 
 
 class ModelError(TrainwiseError):
