@@ -185,3 +185,20 @@ def test_tokenised_text_keeps_the_token_data_contract():
     saved = array_data(data.x, data.y, kind="tokens")
     assert data.feature_names == saved.feature_names == []
     assert data.x.dtype == np.int64 and (data.x[:, -1] == PADDING_ID).any()
+
+
+def test_one_own_tokeniser_advice_that_keeps_one_letter_words():
+    """Three hand-written versions differed; one named sklearn's default analyzer, which
+    drops 'a', 'I' and digits, the words tokenise.py deliberately keeps."""
+    from trainwise.data.text import FREE_TEXT_RULE, MIN_MEDIAN_WORDS
+    from trainwise.data.token_ids import OWN_TOKENIZER_ADVICE
+
+    assert 'token_pattern=r"(?u)\\b\\w+\\b"' in OWN_TOKENIZER_ADVICE
+    frame = tickets().assign(channel=np.resize(["chat", "email", "phone"], 300))
+    aside = [f for f in table_data(frame, "label").findings if f.code == "free_text_set_aside"]
+    tokenised = [f for f in table_data(tickets(), "label").findings
+                 if f.code == "text_tokenised"]
+    assert OWN_TOKENIZER_ADVICE in aside[0].fix and OWN_TOKENIZER_ADVICE in tokenised[0].fix
+    with pytest.raises(DataError) as raised:
+        table_data(frame.drop(columns="text"), "label", kind="tokens")
+    assert FREE_TEXT_RULE in str(raised.value) and f"{MIN_MEDIAN_WORDS}+ words" in FREE_TEXT_RULE

@@ -17,7 +17,7 @@ from trainwise.data.keys import KeyPlan, plan_keys, time_values
 from trainwise.data.label_leak import find_leaks, leak_findings, row_order, table_columns
 from trainwise.data.targets import lookalike_label_findings, task_findings
 from trainwise.data.task import TaskData
-from trainwise.data.text import set_aside_warning
+from trainwise.data.text import FREE_TEXT_RULE, set_aside_warning
 from trainwise.data.tokenise import as_tokens
 from trainwise.findings import Finding, Severity, warning
 
@@ -355,8 +355,7 @@ def _set_inputs(data: TaskData, features: pd.DataFrame, prose: list, plan: KeyPl
 def _no_text_message(source: str, features: pd.DataFrame) -> str:
     return (f"data.kind = \"tokens\" trains on a table's free-text columns, and '{source}' "
             f"has none among its features ({', '.join(map(str, features.columns[:10]))}): "
-            "free text is a text column whose cells are mostly distinct and hold 3+ words on "
-            "median, words shared across rows. Set data.kind = \"auto\" to use the table's "
+            f"{FREE_TEXT_RULE}. Set data.kind = \"auto\" to use the table's "
             "features, or add the text column; then rerun from the data stage.")
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from trainwise.data.coltypes import is_text
+from trainwise.data.token_ids import OWN_TOKENIZER_ADVICE
 from trainwise.findings import Finding, warning
 
 # Chinese, Japanese kana and Thai are written without spaces: a clause was one '\w+' run, so a
@@ -33,12 +34,9 @@ MIN_SHARED_WORDS = 0.5  # share of word occurrences whose word is in 2+ cells: p
 MIN_LETTER_WORDS = 0.5  # share of word occurrences made of letters only: codes such as
 # 'ORD-2024-000123' share 'ord' and '2024' across rows, but are mostly digits
 SAMPLE = 2000  # cells looked at per column: enough to tell prose from ids at any table size
-TOKENS_FIX = ("tokenise the text into int64 ids (a Hugging Face tokenizer, or words with "
-              "sklearn's CountVectorizer().build_analyzer() and a word -> id table; 0 = "
-              "padding, each row padded to one length), "
-              "save them with the labels as a .npz (np.savez(path, X=ids, y=labels)) and run "
-              "trainwise on it with data.kind = \"tokens\": the embedding_pool baseline reads "
-              "token ids")
+FREE_TEXT_RULE = (f"free text is a text column whose cells are mostly distinct (at least "
+                  f"{MIN_DISTINCT_SHARE:.0%}) and hold {MIN_MEDIAN_WORDS}+ words on median, "
+                  f"mostly of letters, with words shared across rows")
 
 
 @dataclass(frozen=True)
@@ -131,5 +129,5 @@ def set_aside_warning(columns: list[TextColumn], others: list[str]) -> Finding:
         "If the text carries the label, train on the text alone: --set "
         "'data.kind=\"tokens\"' (trainwise tokenises it into lowercase words for the "
         "embedding_pool baseline and leaves the other columns out), or, with a tokenizer of "
-        f"your own, {TOKENS_FIX}. Then rerun from the data stage.",
+        f"your own, {OWN_TOKENIZER_ADVICE}; run trainwise on that file.",
         columns=[c.name for c in columns])

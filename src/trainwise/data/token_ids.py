@@ -34,6 +34,11 @@ PAD_ADVICE = ("pad the ids with 0 to one length (e.g. torch.nn.utils.rnn.pad_seq
               "batch_first=True, padding_value=0), or keras pad_sequences) and save X as an "
               "int64 array (N, T); trainwise reads such an array as token ids (0 = padding, "
               "data.kind = \"tokens\")")
+OWN_TOKENIZER_ADVICE = (  # the one way messages say it: text.py's and tokenise.py's fixes
+    "tokenise the text yourself into integer ids (a Hugging Face tokenizer, or words from "
+    "sklearn's CountVectorizer(token_pattern=r\"(?u)\\b\\w+\\b\").build_analyzer(), which "
+    "keeps 1-letter words, and a word -> id table with ids from 1), then "
+    f"{PAD_ADVICE}; save X with the labels as a .npz: np.savez(path, X=ids, y=labels)")
 
 
 def _zeros_at_one_end(x: np.ndarray) -> tuple[bool, np.ndarray]:

@@ -16,7 +16,7 @@ import pandas as pd
 from trainwise.data.tablehash import frame_hashes
 from trainwise.data.task import TaskData
 from trainwise.data.text import TextColumn, words
-from trainwise.data.token_ids import PADDING_ID, as_token_ids
+from trainwise.data.token_ids import OWN_TOKENIZER_ADVICE, PADDING_ID, as_token_ids
 from trainwise.findings import Finding, Severity
 
 UNKNOWN_ID = 1  # every word seen once in the table: one id, so a typo or a name in a single
@@ -103,8 +103,7 @@ def tokenised_finding(columns: list[TextColumn], tokens: Tokens,
         "split: ids carry no label, and a word seen only in validation or test keeps its "
         "untrained initial embedding, so nothing leaks.")
     fix = ("Nothing to do for a baseline. For a better tokeniser (subwords, a pretrained "
-           "model's vocabulary), tokenise the text yourself into int64 ids (0 = padding) and "
-           "save X, y as a .npz (data.kind = \"tokens\").")
+           f"model's vocabulary), {OWN_TOKENIZER_ADVICE}.")
     return Finding("data", Severity.INFO, "text_tokenised", message, {
         "columns": [c.name for c in columns], "unused_columns": list(unused),
         "vocabulary_size": len(tokens.vocabulary) + 2,
