@@ -139,3 +139,13 @@ def test_a_missing_target_in_a_verb_names_the_verbs_own_call():
     message = str(raised.value)
     assert "'label' is not in the DataFrame (columns: age, churn)" in message
     assert 'trainwise.audit(df, target="churn")' in message and "--set" not in message
+
+
+def test_a_pair_takes_labels_as_one_column_as_split_does(tmp_path):
+    """(X_df, df[["churn"]]) was refused: 'needs y of shape (120,) ... got (120, 1)'."""
+    features, churn = _customers()
+    for labels in (churn.to_frame(), churn.to_numpy()[:, None]):
+        data = as_task_data((features, labels))
+        assert data.kind == "table" and data.class_names == ["no", "yes"]
+        assert pd.read_parquet(save_in_memory((features, labels), tmp_path))["label"].tolist() \
+            == churn.tolist()

@@ -94,8 +94,13 @@ def _unpacked(data: Any) -> tuple[Any, str]:
     if not (isinstance(data, (tuple, list)) and len(data) == 2
             and isinstance(data[0], pd.DataFrame)):
         return data, ""
-    frame, y = data[0], _numpy(data[1])  # by position, as scikit-learn pairs rows
-    name = str(getattr(data[1], "name", None) or "target")
+    from trainwise.data.split import as_labels  # the one rule: (N,), (N, 1), one column
+
+    frame, y = data[0], as_labels(_numpy(data[1]), "run")  # by position, as sklearn pairs
+    labels = data[1]
+    column = labels.columns[0] if isinstance(labels, pd.DataFrame) and labels.shape[1] == 1 \
+        else getattr(labels, "name", None)
+    name = str(column or "target")
     one_frame = ("Or pass one DataFrame holding the target: trainwise.run({\"data\": "
                  f"{{\"target\": \"{name}\"}}}}, data=X.assign({name}=y)).")
     if y.shape != (len(frame),):
