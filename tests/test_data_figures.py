@@ -190,3 +190,16 @@ def test_tables_get_no_distribution_figure(tmp_path) -> None:
     assert plot_distributions(data, tmp_path / "d.png") is None
     assert not (tmp_path / "d.png").exists()
 
+
+
+def test_a_zero_inflated_target_names_its_quarters_by_their_number() -> None:
+    """150 zeros fill quarters 1-3 of the range's quantiles and leave 1 and 2 empty: the
+    groups left were labelled 'quarter 1' and 'quarter 2' by position after the drop."""
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(150), rng.exponential(size=50)].astype(np.float32)
+    data = TaskData(name="z", kind="image", task="regression",
+                    x=rng.integers(0, 255, (200, 1, 8, 8)).astype(np.uint8), y=y)
+    figure = distribution_figure(data)
+    legends = [text.get_text() for ax in figure.axes if ax.get_legend()
+               for text in ax.get_legend().get_texts()]
+    assert legends == ["quarter 3", "quarter 4"]

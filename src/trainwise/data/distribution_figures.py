@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from trainwise.data.figures import _images, row_groups
+from trainwise.data.figures import as_images, group_label, row_groups
 from trainwise.data.task import TaskData
 
 MAX_SAMPLES = 2000  # a random subset: 60k images would take seconds, and 2000 give the same means
@@ -39,7 +39,7 @@ def distribution_style(data: TaskData) -> str | None:
 
 def _values(data: TaskData) -> np.ndarray:
     """(N, C, ...) as loaded: sequences (N, C, T), images (N, C, H, W)."""
-    return _images(data) if distribution_style(data) == "images" else np.asarray(data.x)
+    return as_images(data) if distribution_style(data) == "images" else np.asarray(data.x)
 
 
 def subsample(data: TaskData) -> np.ndarray:
@@ -199,17 +199,11 @@ def _image_row_pair(figure: Figure, grid, groups, means, overall) -> None:
             bottom.set_ylabel(f"minus all\n(±{limit:.3g})", fontsize=7)
 
 
-def _legend_label(data: TaskData, title: str, number: int) -> str:
-    """The class name, or "quarter 2": the panel titles' target ranges crowd a legend."""
-    return title.removeprefix("class ") if data.task == "classification" else \
-        f"quarter {number + 1}"
-
-
 def image_figure(data: TaskData) -> Figure:
     """Per class (the first MAX_CLASSES): the mean image and its difference from the mean of
     all images; then a histogram of the pixel values per channel (by class when few)."""
     rows = subsample(data)
-    x = _images(data)[rows]  # (n, C, H, W)
+    x = as_images(data)[rows]  # (n, C, H, W)
     groups = _groups(data, rows)
     columns = min(IMAGE_COLUMNS, len(groups))
     image_rows = -(-len(groups) // columns)
@@ -226,8 +220,8 @@ def image_figure(data: TaskData) -> Figure:
     by_class = len(groups) <= OVERLAY_CLASSES
     for channel in channels:
         ax = figure.add_subplot(row[0, channel])
-        series = [(_legend_label(data, title, number), _channel_values(x[index], channel, rng))
-                  for number, (title, index) in enumerate(groups)] if by_class else \
+        series = [(group_label(title), _channel_values(x[index], channel, rng))
+                  for title, index in groups] if by_class else \
             [("", _channel_values(x, channel, rng))]
         _histogram(ax, series)
         ax.set_title(f"channel {channel}: pixel values" + (f" by {per.split()[0]}"

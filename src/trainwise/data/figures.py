@@ -38,14 +38,22 @@ def _class_label(data: TaskData, label: int) -> str:
 
 def row_groups(data: TaskData, limit: int = MAX_PANELS) -> list[tuple[str, np.ndarray]]:
     """(title, row indices in order) per class, the first `limit` classes; for regression,
-    per quarter of the target range. The samples and the distribution figures group alike."""
+    per quarter of the target range, its number in the title: a figure that drops an empty
+    quarter (a zero-inflated target) still names the others rightly (group_label). The
+    samples and the distribution figures group alike."""
     if data.task == "classification":
         return [(f"class {_class_label(data, int(c))}", np.flatnonzero(data.y == c))
                 for c in np.unique(data.y)[:limit]]
     edges = np.quantile(data.y, [0, 0.25, 0.5, 0.75, 1.0])
     bins = np.clip(np.searchsorted(edges, data.y, side="right") - 1, 0, 3)
-    return [(f"target in [{edges[b]:.3g}, {edges[b + 1]:.3g}]", np.flatnonzero(bins == b))
-            for b in range(4)]
+    return [(f"quarter {b + 1}: target in [{edges[b]:.3g}, {edges[b + 1]:.3g}]",
+             np.flatnonzero(bins == b)) for b in range(4)]
+
+
+def group_label(title: str) -> str:
+    """A row_groups title made short for a legend: the class name, or "quarter 2" (the
+    target ranges crowd a legend)."""
+    return title.removeprefix("class ").split(": target in")[0]
 
 
 def _sequence_panels(data: TaskData) -> Figure:
@@ -102,7 +110,7 @@ def _displayable(image: np.ndarray) -> np.ndarray:
     return scaled[0] if scaled.shape[0] == 1 else scaled[:3].transpose(1, 2, 0)
 
 
-def _images(data: TaskData) -> np.ndarray:
+def as_images(data: TaskData) -> np.ndarray:
     """(N, C, H, W): image data as loaded, flat rows of a known image shape as (N, 1, H, W)."""
     x = np.asarray(data.x)
     if data.kind != "image" and data.image_shape:
@@ -113,16 +121,16 @@ def _images(data: TaskData) -> np.ndarray:
 def _image_panels(data: TaskData) -> Figure:
     """A row per class (up to MAX_PANELS), IMAGES_PER_CLASS typical images each: the first
     ones in file order, so the grid is the same every run."""
-    images = _images(data)
-    labels = np.unique(data.y)[:MAX_PANELS]
-    rows = [np.flatnonzero(data.y == c)[:IMAGES_PER_CLASS] for c in labels]
-    height = 1.3 * len(rows) + 0.5
+    images = as_images(data)
+    groups = [(title, index[:IMAGES_PER_CLASS]) for title, index in row_groups(data)
+              if len(index)]
+    height = 1.3 * len(groups) + 0.5
     figure = Figure(figsize=(1.3 * IMAGES_PER_CLASS + 1.2, height))
     # the default margins leave ~3 inches blank above and below a grid of 10 rows
     figure.subplots_adjust(left=0.12, right=0.98, bottom=0.15 / height, top=1 - 0.45 / height)
     figure.suptitle(f"{data.name}: first {IMAGES_PER_CLASS} images per class", fontsize=10)
-    axes = figure.subplots(len(rows), IMAGES_PER_CLASS, squeeze=False)
-    for row, (label, indices) in enumerate(zip(labels, rows, strict=True)):
+    axes = figure.subplots(len(groups), IMAGES_PER_CLASS, squeeze=False)
+    for row, (title, indices) in enumerate(groups):
         for column, ax in enumerate(axes[row]):
             ax.set_xticks([])
             ax.set_yticks([])
@@ -131,7 +139,7 @@ def _image_panels(data: TaskData) -> Figure:
                           interpolation="nearest")
             else:
                 ax.set_axis_off()
-        axes[row][0].set_ylabel(_class_label(data, int(label)), fontsize=8)
+        axes[row][0].set_ylabel(group_label(title), fontsize=8)
     return figure
 
 

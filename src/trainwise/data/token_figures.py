@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from trainwise.data.figures import row_groups
+from trainwise.data.figures import group_label, row_groups
 from trainwise.data.task import TaskData
 from trainwise.data.token_stats import (
     counted_rows,
@@ -24,19 +24,15 @@ OVERLAY_CLASSES = 5  # length histograms overlaid per class; more are unreadable
 COLUMNS = 4
 
 
-def _legend_label(title: str, number: int, task: str) -> str:
-    return title.removeprefix("class ") if task == "classification" else f"quarter {number + 1}"
-
-
 def _lengths_panel(ax, data: TaskData, groups: list[tuple[str, np.ndarray]]) -> None:
     """Histogram of tokens per row, one bin per length 0..T, per class when few; a dashed
     line at T (rows that reach it were probably cut) and the empty rows at 0."""
     lengths, width = row_lengths(data.x), np.shape(data.x)[1]
     bins = np.arange(-0.5, width + 1.5)
     if 1 < len(groups) <= OVERLAY_CLASSES:
-        for number, (title, index) in enumerate(groups):
+        for title, index in groups:
             ax.hist(lengths[index], bins=bins, histtype="step", linewidth=1.2,
-                    label=_legend_label(title, number, data.task))
+                    label=group_label(title))
         ax.legend(fontsize=6)
     else:
         ax.hist(lengths, bins=bins, histtype="stepfilled")
