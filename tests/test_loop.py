@@ -221,3 +221,54 @@ def test_fit_without_a_fabric_trains_where_the_model_is_or_on_the_auto_device(bl
     on_gpu = SimpleNamespace(parameters=lambda: iter([SimpleNamespace(
         device=torch.device("cuda", 1))]))  # a model the user moved with .to("cuda:1")
     assert loop.default_device(on_gpu) == {"accelerator": "cuda", "devices": [1]}
+
+
+@pytest.mark.parametrize("loss_fn, output, target", [
+    (nn.CrossEntropyLoss(weight=torch.tensor([1.0, 5.0, 2.0])),
+     torch.randn(4, 3), torch.tensor([0, 1, 2, 1])),
+    (nn.BCEWithLogitsLoss(pos_weight=torch.tensor([9.0])), torch.randn(4, 1),
+     torch.tensor([[0.0], [1.0], [0.0], [1.0]])),
+])
+def test_a_weighted_loss_follows_the_outputs_device(loss_fn, output, target):
+    # 'meta' stands in for the GPU fit() now picks by default: the raw loss, weights on the
+    # CPU, fails there as it would on cuda; the wrapped one runs a moved copy there and the
+    # user's own loss on the host (evaluation), so the user's loss is never moved
+    from trainwise.train.evaluate import on_outputs_device
+
+    on_meta = output.to("meta"), target.to("meta")
+    with pytest.raises(RuntimeError, match="device"):
+        loss_fn(*on_meta)
+    wrapped = on_outputs_device(loss_fn)
+    assert wrapped(*on_meta).device.type == "meta"
+    assert torch.equal(wrapped(output, target), loss_fn(output, target))
+    assert all(buffer.device.type == "cpu" for buffer in loss_fn.buffers())
+
+
+def test_a_loss_without_tensors_or_with_parameters_is_left_as_given():
+    from trainwise.train.evaluate import on_outputs_device
+
+    plain, learned = nn.CrossEntropyLoss(), nn.Linear(2, 1)
+    assert on_outputs_device(plain) is plain and on_outputs_device(learned) is learned
+
+
+def test_fit_trains_and_evaluates_with_the_loss_on_the_outputs_device(blobs, monkeypatch):
+    import trainwise.train.loop as loop
+
+    given, used = [], []
+
+    def spy(loss_fn):
+        given.append(loss_fn)
+
+        def call(output, target):
+            used.append(output.requires_grad)  # True: a training step; False: evaluation
+            return loss_fn(output, target)
+        return call
+
+    monkeypatch.setattr(loop, "on_outputs_device", spy)
+    train, val = _loaders(blobs)
+    model = _model()
+    weighted = nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 3.0]))
+    fit(model, train, val, optimizer=torch.optim.AdamW(model.parameters(), lr=1e-2),
+        loss_fn=weighted, max_epochs=1)
+    assert given == [weighted]
+    assert True in used and False in used

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import copy
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -60,6 +61,43 @@ def one_output(output: Any) -> torch.Tensor:
         "yourself and call monitor.end_epoch(outputs=..., targets=..., loss_fn=...).")
 
 
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def on_outputs_device(loss_fn: Any) -> Any:
+    """`loss_fn`, or, for an nn.Module loss that holds tensors (buffers: the `weight` of a
+    class-weighted CrossEntropyLoss, the `pos_weight` of BCEWithLogitsLoss) and no parameters,
+    a callable that runs it with those tensors on the outputs' device.
+
+    fit() trains on a GPU when there is one (train/loop.py default_device) while evaluation
+    takes the loss on outputs gathered on the host (predict), so one loss meets both devices:
+    left alone, weights on the CPU fail the training step ("Expected all tensors to be on the
+    same device") and weights on the GPU fail evaluation. A copy is moved once per device, as
+    the recipe's ClassWeightedCrossEntropy copies its weights. A loss with parameters (learned)
+    is left as it is: a copy would not learn. Plain tensor attributes are not buffers and are
+    not moved."""
+    if (not isinstance(loss_fn, nn.Module) or next(loss_fn.parameters(), None) is not None
+            or next(loss_fn.buffers(), None) is None):
+        return loss_fn
+    return _LossOnOutputsDevice(loss_fn)
+
+
+class _LossOnOutputsDevice:
+    """See on_outputs_device: the user's loss where its buffers already sit on the outputs'
+    device, else its copy moved there (made once per device)."""
+
+    def __init__(self, loss_fn: nn.Module):
+        self.loss_fn = loss_fn
+        self._on: dict[torch.device, LossFn] = {}
+
+    def __call__(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        device = output.device
+        if device not in self._on:
+            here = all(buffer.device == device for buffer in self.loss_fn.buffers())
+            self._on[device] = self.loss_fn if here else copy.deepcopy(self.loss_fn).to(device)
+        return self._on[device](output, target)
+
+
 def reliability(probs: torch.Tensor, targets: torch.Tensor,
                 num_bins: int = ECE_BINS) -> dict[str, list[Any]]:
     """The reliability diagram's bins: mean confidence, accuracy and count per bin.
@@ -95,7 +133,9 @@ def evaluate(model: nn.Module, loader: Any, loss_fn: nn.Module, task: str,
     """Metrics of one split, keys prefixed ("val_loss", "val_accuracy", ...); `confusion`
     adds the (C, C) confusion matrix as nested lists (the test split: once per run)."""
     outputs, targets = predict(model, loader)
-    row: dict[str, Any] = {f"{prefix}_loss": float(loss_fn(outputs, targets))}
+    # on the host: a loss whose weights the user moved to the GPU is run on a copy here
+    loss = on_outputs_device(loss_fn)(outputs, targets)
+    row: dict[str, Any] = {f"{prefix}_loss": float(loss)}
     if task == "classification":
         probs = outputs.softmax(dim=1)
         stats = confidence_stats(probs, targets)

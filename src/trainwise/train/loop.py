@@ -30,7 +30,7 @@ from torch import nn
 from trainwise.distributed import gather_objects, reduce_grad_norm, reduce_mean
 from trainwise.findings import TrainwiseError
 from trainwise.train.class_counts import with_class_counts
-from trainwise.train.evaluate import inputs_and_targets
+from trainwise.train.evaluate import inputs_and_targets, on_outputs_device
 from trainwise.train.grad_norms import GradNorms, loss_scaler, unscaled
 from trainwise.train.monitor import StepMonitor, current_lr
 from trainwise.train.position import EpochProgress
@@ -244,8 +244,11 @@ def fit(
     a non-finite loss; `resume_state` (a loaded checkpoint) continues it. Without `fabric`,
     training runs on one device: the model's own when it is on a GPU (or MPS), else Fabric's
     "auto" choice (a GPU when there is one), as `trainwise run` chooses (run.accelerator).
+    A loss_fn holding tensors (class weights) is run with them on the outputs' device, in the
+    training steps and in evaluation on the host alike (evaluate.on_outputs_device).
     """
     fabric = fabric or Fabric(**default_device(model))
+    loss_fn = on_outputs_device(loss_fn)
     model, optimizer = fabric.setup(model, optimizer)
     forward, backward, step_optimizer = hot_path(fabric, model, optimizer)
     train_loader = setup_loader(fabric, train_loader, train=True)
