@@ -12,7 +12,12 @@ from torch import nn
 
 from trainwise.train.class_metrics import class_results, confusion_matrix
 from trainwise.train.evaluate import evaluate
-from trainwise.train.ranking import MAX_RANKED_CLASSES, ranking_metrics, ranking_text
+from trainwise.train.ranking import (
+    EPOCH_RANKED_CELLS,
+    MAX_RANKED_CLASSES,
+    ranking_metrics,
+    ranking_text,
+)
 from trainwise.train.ranking_verdict import validation_threshold
 
 
@@ -66,6 +71,25 @@ def test_auc_is_undefined_when_a_class_has_no_row_or_there_are_too_many() -> Non
     many = MAX_RANKED_CLASSES + 1
     y = torch.arange(many).repeat(2)
     assert ranking_metrics(torch.full((2 * many, many), 1 / many), y, "v")["v_roc_auc"] is None
+
+
+def test_a_large_multiclass_auc_waits_for_the_test_split_but_two_classes_do_not() -> None:
+    # per epoch (validation) the OvR AUC of rows x classes > EPOCH_RANKED_CELLS is not
+    # computed (0.7 s an epoch at 100k x 20, read by nothing); the test split keeps it
+    classes = 10
+    rows = EPOCH_RANKED_CELLS // classes + 1
+    logits = torch.randn(rows, classes, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(rows) % classes
+    loss = nn.CrossEntropyLoss()
+    val = evaluate(nn.Identity(), [(logits, y)], loss, "classification", prefix="val")
+    test = evaluate(nn.Identity(), [(logits, y)], loss, "classification", prefix="test")
+    assert "val_roc_auc" not in val and test["test_roc_auc"] is not None
+    assert ranking_text(val, prefix="val") == ""  # not "n/a": it was not computed
+    small = evaluate(nn.Identity(), [(logits[:1000], y[:1000])], loss, "classification")
+    assert small["val_roc_auc"] is not None
+    binary = torch.randn(rows * classes // 2 + 1, 2), torch.arange(rows * classes // 2 + 1) % 2
+    row = evaluate(nn.Identity(), [binary], loss, "classification")
+    assert row["val_roc_auc"] is not None and "threshold" in row["val_f1_threshold"]
 
 
 def test_validation_picks_the_f1_best_threshold_and_test_does_not() -> None:

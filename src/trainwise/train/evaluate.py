@@ -151,8 +151,11 @@ def evaluate(model: nn.Module, loader: Any, loss_fn: nn.Module, task: str,
         row[f"{prefix}_confidence_hist"] = stats["confidence_hist"]
         row[f"{prefix}_reliability"] = reliability(probs, targets)
         # the argmax hides a model that ranks the rare class well but never gives it 0.5;
-        # the threshold that would recover it is picked on validation, never on test
-        row.update(ranking_metrics(probs, targets, prefix, pick_threshold=prefix == "val"))
+        # the threshold that would recover it is picked on validation, never on test; the
+        # validation split is the one evaluated every epoch (loop, Monitor): large multiclass
+        # AUCs wait for the test split there
+        row.update(ranking_metrics(probs, targets, prefix, pick_threshold=prefix == "val",
+                                   every_epoch=prefix == "val"))
     else:
         error = outputs.reshape(targets.shape) - targets
         row[f"{prefix}_mae"] = float(error.abs().mean())
