@@ -82,6 +82,10 @@ def test_evaluate_reports_balanced_accuracy_and_the_matrix() -> None:
     assert row["test_confusion"] == metrics.confusion_matrix(y_true, y_pred).tolist()
     val = evaluate(nn.Identity(), loader, nn.CrossEntropyLoss(), "classification")
     assert "val_balanced_accuracy" in val and "val_confusion" not in val  # per epoch: small
+    reference = metrics.confusion_matrix(y_true, y_pred)  # per epoch its margins, C x 3
+    assert val["val_class_counts"] == row["test_class_counts"] == {
+        "rows": reference.sum(axis=1).tolist(), "right": np.diag(reference).tolist(),
+        "predicted": reference.sum(axis=0).tolist()}
 
 
 def test_always_the_majority_class_is_flagged_against_the_training_majority() -> None:

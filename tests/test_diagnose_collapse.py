@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import trainwise
-from trainwise.train.class_counts import class_counts_of, with_class_counts
+from trainwise.train.class_counts import class_counts, class_counts_of
 from trainwise.train.diagnose import diagnose
 from trainwise.train.diagnose_collapse import (
     MIN_CLASS_ROWS,
@@ -45,11 +45,11 @@ FRAUD_COLLAPSED = _counts([392, 8], [392, 0], [400, 0])  # audit s9: every row a
 
 
 def test_the_counts_are_the_confusion_matrix_margins():
-    row = {"val_loss": 0.1, "val_confusion": [[5, 1, 0], [2, 3, 0], [0, 4, 0]]}
-    kept = with_class_counts(row)
-    assert "val_confusion" not in kept and row["val_confusion"]  # a copy, the input untouched
-    assert class_counts_of(kept) == ([6, 5, 4], [5, 3, 0], [7, 8, 0])
-    assert with_class_counts({"val_loss": 0.1, "val_r2": 0.5}) == {"val_loss": 0.1, "val_r2": 0.5}
+    matrix = [[5, 1, 0], [2, 3, 0], [0, 4, 0]]
+    counts = class_counts(torch.tensor(matrix))
+    assert counts == class_counts(matrix) == {"rows": [6, 5, 4], "right": [5, 3, 0],
+                                              "predicted": [7, 8, 0]}
+    assert class_counts_of({"val_class_counts": counts}) == ([6, 5, 4], [5, 3, 0], [7, 8, 0])
     assert class_counts_of({"val_class_counts": {"rows": [1, 2], "right": ["x"]}}) is None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from trainwise.train.class_counts import class_counts
 from trainwise.train.class_metrics import MAX_MATRIX_CLASSES, top_confusions
 from trainwise.train.class_names import class_name
 from trainwise.train.intervals import percent, wilson
@@ -81,10 +82,11 @@ def _class_rows(per_class: dict[str, list[Any]], class_names: list[str],
         row["recall_text"] = _percent(row["recall"], "n/a (no test rows)")
         row["f1_text"] = "n/a" if row["f1"] is None else f"{row['f1']:.3f}"
     if confusion is not None and len(confusion) == len(rows):
-        for i, row in enumerate(rows):  # hits over predicted (precision), over true (recall)
-            hits = confusion[i][i]
-            row["precision_ci"] = _interval(hits, sum(r[i] for r in confusion))
-            row["recall_ci"] = _interval(hits, sum(confusion[i]))
+        counts = class_counts(confusion)  # hits over predicted (precision), over true (recall)
+        for row, hits, predicted, true in zip(rows, counts["right"], counts["predicted"],
+                                              counts["rows"], strict=True):
+            row["precision_ci"] = _interval(hits, predicted)
+            row["recall_ci"] = _interval(hits, true)
     return rows
 
 

@@ -11,23 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 COUNTS_KEY = "class_counts"  # "val_class_counts" in an epoch row
 
 
-def with_class_counts(row: dict[str, Any], prefix: str = "val") -> dict[str, Any]:
-    """`row` (a copy) with its `{prefix}_confusion` matrix (rows true, columns predicted)
-    replaced by `{prefix}_class_counts`: {"rows": [...], "right": [...], "predicted": [...]};
-    a row without a matrix (regression) comes back unchanged."""
-    matrix = row.get(f"{prefix}_confusion")
-    if not isinstance(matrix, list):
-        return dict(row)
-    kept = {key: value for key, value in row.items() if key != f"{prefix}_confusion"}
-    kept[f"{prefix}_{COUNTS_KEY}"] = {
-        "rows": [int(sum(line)) for line in matrix],
-        "right": [int(line[i]) for i, line in enumerate(matrix)],
-        "predicted": [int(sum(column)) for column in zip(*matrix, strict=True)],
-    }
-    return kept
+def class_counts(confusion: torch.Tensor | list[list[int]]) -> dict[str, list[int]]:
+    """The (C, C) confusion matrix's margins (rows true, columns predicted), as evaluate()
+    stores them in `{prefix}_class_counts`: {"rows": each class's rows, "right": its diagonal
+    cell, "predicted": how often the model answered it}. Three tensor reductions: the one place
+    they are derived (per_class, the report's intervals and the diagnosis read them)."""
+    matrix = torch.as_tensor(confusion, dtype=torch.int64)
+    return {"rows": matrix.sum(dim=1).tolist(), "right": matrix.diagonal().tolist(),
+            "predicted": matrix.sum(dim=0).tolist()}
 
 
 def class_counts_of(row: dict[str, Any], prefix: str = "val"

@@ -2,8 +2,9 @@
 precision / recall / F1, and the majority-class baseline that accuracy must beat.
 
 Everything is derived from one (C, C) confusion matrix, counted with a single bincount over
-the N labels (the validation split once per epoch, the test split once per run); the matrix is
-also what the report shows and what history.jsonl stores. Written here rather than with one
+the N labels (the validation split once per epoch, the test split once per run). The test
+split's matrix is what the report shows; each epoch row keeps only its margins (class_counts.py),
+which per_class reads too. Written here rather than with one
 torchmetrics object per metric because the numbers are a few divisions of that one matrix;
 the definitions follow scikit-learn's (tests/test_class_metrics.py checks them against it),
 including balanced accuracy leaving out a class absent from the targets.
@@ -18,6 +19,7 @@ import torch
 
 from trainwise.data.audit import IMBALANCE_RATIO
 from trainwise.findings import Finding, warning
+from trainwise.train.class_counts import class_counts
 from trainwise.train.class_names import class_name
 from trainwise.train.diagnose_common import class_weights_advice
 from trainwise.train.intervals import at_chance
@@ -62,15 +64,16 @@ def per_class(confusion: torch.Tensor) -> dict[str, list[Any]]:
     failure, when there is nothing to judge (a class absent from the split). F1 is
     2 TP / (2 TP + FP + FN), sklearn's since 1.3: 0 for a class with rows never predicted,
     None only for a class neither present nor predicted."""
-    c = confusion.double()
-    correct, support, predicted = c.diagonal(), c.sum(dim=1), c.sum(dim=0)
+    counts = class_counts(confusion)
+    correct, support, predicted = counts["right"], counts["rows"], counts["predicted"]
 
-    def ratio(top: torch.Tensor, bottom: torch.Tensor) -> list[float | None]:
-        return [float(t / b) if b > 0 else None for t, b in zip(top, bottom, strict=True)]
+    def ratio(top: list[int], bottom: list[int]) -> list[float | None]:
+        return [t / b if b > 0 else None for t, b in zip(top, bottom, strict=True)]
 
     return {"precision": ratio(correct, predicted), "recall": ratio(correct, support),
-            "f1": ratio(2 * correct, support + predicted),
-            "support": [int(s) for s in support.tolist()]}
+            "f1": ratio([2 * c for c in correct], [s + p for s, p in zip(support, predicted,
+                                                                         strict=True)]),
+            "support": support}
 
 
 def top_confusions(confusion: list[list[int]], limit: int = NUM_TOP_CONFUSIONS

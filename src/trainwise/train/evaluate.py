@@ -11,6 +11,7 @@ from torch import nn
 
 from trainwise.findings import TrainwiseError
 from trainwise.train.calibration import ECE_BINS, confidence_stats
+from trainwise.train.class_counts import COUNTS_KEY, class_counts
 from trainwise.train.class_metrics import balanced_accuracy, confusion_matrix
 from trainwise.train.ranking import ranking_metrics
 
@@ -130,8 +131,10 @@ def reliability(probs: torch.Tensor, targets: torch.Tensor,
 
 def evaluate(model: nn.Module, loader: Any, loss_fn: nn.Module, task: str,
              prefix: str = "val", confusion: bool = False) -> dict[str, Any]:
-    """Metrics of one split, keys prefixed ("val_loss", "val_accuracy", ...); `confusion`
-    adds the (C, C) confusion matrix as nested lists (the test split: once per run)."""
+    """Metrics of one split, keys prefixed ("val_loss", "val_accuracy", ...). Classification
+    rows carry the confusion matrix's margins, `{prefix}_class_counts` (C numbers three times:
+    kept in every epoch row, so the diagnosis can name a class the model misses); `confusion`
+    adds the whole (C, C) matrix as nested lists (stage_evaluate's test split)."""
     outputs, targets = predict(model, loader)
     # on the host: a loss whose weights the user moved to the GPU is run on a copy here
     loss = on_outputs_device(loss_fn)(outputs, targets)
@@ -144,6 +147,7 @@ def evaluate(model: nn.Module, loader: Any, loss_fn: nn.Module, task: str,
         # 96% accuracy); the mean per-class recall does not, and costs one bincount
         matrix = confusion_matrix(outputs.argmax(dim=1), targets, int(outputs.shape[1]))
         row[f"{prefix}_balanced_accuracy"] = balanced_accuracy(matrix)
+        row[f"{prefix}_{COUNTS_KEY}"] = class_counts(matrix)
         if confusion:
             row[f"{prefix}_confusion"] = matrix.tolist()
         row[f"{prefix}_mean_confidence"] = stats["mean_confidence"]

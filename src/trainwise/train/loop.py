@@ -29,7 +29,6 @@ from torch import nn
 
 from trainwise.distributed import gather_objects, reduce_grad_norm, reduce_mean
 from trainwise.findings import TrainwiseError
-from trainwise.train.class_counts import with_class_counts
 from trainwise.train.evaluate import inputs_and_targets, on_outputs_device
 from trainwise.train.grad_norms import GradNorms, loss_scaler, unscaled
 from trainwise.train.monitor import StepMonitor, current_lr
@@ -318,9 +317,7 @@ def fit(
             loss_sum = float(reduce_mean(fabric, progress.loss_sum))
             row = {"kind": "epoch", "epoch": epoch, "step": state.step,
                    "train_loss": loss_sum / max(progress.batches_done, 1),
-                   # per-class counts, so the diagnosis can name a class the model misses
-                   **with_class_counts(evaluate_across_ranks(fabric, model, val_loader, loss_fn,
-                                                             task, confusion=True)),
+                   **evaluate_across_ranks(fabric, model, val_loader, loss_fn, task),
                    "lr": current_lr(step_optimizer), "seconds": time.perf_counter() - started}
             state.history.append(row)
             emit(callbacks, "on_epoch_end", state=state, row=row, model=model)

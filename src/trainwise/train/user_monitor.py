@@ -33,7 +33,6 @@ from torch import nn
 from trainwise.findings import Finding
 from trainwise.rundir import git_revision, library_versions
 from trainwise.train import monitor_misuse as misuse
-from trainwise.train.class_counts import with_class_counts
 from trainwise.train.evaluate import evaluate
 from trainwise.train.monitor import StepMonitor, current_lr
 from trainwise.train.monitor_eval import (
@@ -231,8 +230,7 @@ class Monitor:
         task = self.task = self.task or infer_task(outputs, targets)
         if task == "classification" and self.num_classes is None:
             self.num_classes = int(outputs.shape[1])
-        return with_class_counts(evaluate(nn.Identity(), [(outputs, targets)], lambda *_: loss,
-                                          task, confusion=True))
+        return evaluate(nn.Identity(), [(outputs, targets)], lambda *_: loss, task)
 
     def _add_steps(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
