@@ -174,6 +174,11 @@ def test_validation_and_test_call_the_same_model_at_chance():
 def test_a_collapse_on_balanced_classes_is_left_to_the_confusion_rule():
     balanced = _counts([100, 100, 100, 100], [100, 0, 0, 0], [400, 0, 0, 0])
     assert rule_collapse(_history(0.25, 0.25, balanced)) == []
+    history = _history(0.25, 0.25, balanced)
+    for row in history:  # an answer-one-class model near chance confidence: 1/4 + a little
+        row["val_mean_confidence"] = 0.27
+    found = [f.code for f in diagnose(history, num_classes=4)]
+    assert "confusion" in found and "collapse" not in found
 
 
 def test_classes_never_found_are_named_once_they_have_enough_rows():

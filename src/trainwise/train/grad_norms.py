@@ -8,20 +8,10 @@ user's `Monitor` each do it their own way), and so is knowing the precision the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import nn
-
-
-def global_grad_norm(parameters: Iterable[torch.nn.Parameter]) -> torch.Tensor:
-    """L2 norm over all gradients, as a 0-d tensor on the device (no host sync)."""
-    grads = [p.grad for p in parameters if p.grad is not None]
-    if not grads:
-        return torch.zeros(())
-    norms = torch._foreach_norm(grads)  # one fused kernel launch per device/dtype group
-    return torch.linalg.vector_norm(torch.stack([n.float() for n in norms]))
 
 
 def unwrap(model: nn.Module) -> nn.Module:
