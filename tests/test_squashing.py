@@ -114,3 +114,14 @@ def test_preflight_stops_at_the_structure_check_for_a_functional_sigmoid() -> No
     assert errors == ["output_bounded"]
     # stopped by the structure check, before any training check could run
     assert not {"loss_at_init_ok", "overfit_batch_failed"} & {f.code for f in findings}
+
+
+def test_the_last_leaf_and_the_last_weighted_layer_come_from_one_forward_pass() -> None:
+    # structure's final-module check and the squashing probe share one hooked forward: the
+    # probe adds only its four pushed passes (two shifts, both signs)
+    calls = []
+    model = Regressor(torch.sigmoid)
+    model.register_forward_hook(lambda *_: calls.append(1))
+    x, y = _data("N(50, 10)")
+    assert "output_bounded" in _codes(model, x, y)
+    assert len(calls) == 1 + 4

@@ -14,6 +14,8 @@ between them: a ReLU pins one end only, a residual term after the squashing pins
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -24,22 +26,33 @@ SHIFTS = (1e3, 1e4)
 PIN_TOLERANCE = 1e-4
 
 
-def _last_weighted_leaf(model: nn.Module, x: torch.Tensor) -> tuple[str, nn.Module] | None:
-    """The last module with weights of its own to finish model(x), with its name; the model
-    itself does not count (pushing its output would only move the answer, not probe it)."""
+def finishing_modules(model: nn.Module, x: torch.Tensor) -> tuple[Any, list[nn.Module]]:
+    """model(x), and every module (the model too) in the order its forward finished: one
+    hooked forward pass that both probes read (structure's last leaf, the last weighted layer
+    here)."""
     finished: list[nn.Module] = []
     handles = [m.register_forward_hook(lambda m, _a, _o: finished.append(m))
-               for m in model.modules()
-               if m is not model and next(m.parameters(recurse=False), None) is not None]
+               for m in model.modules()]
     try:
-        model(x)
+        out = model(x)
     finally:
         for handle in handles:
             handle.remove()
-    if not finished:
+    return out, finished
+
+
+def _last_weighted_leaf(model: nn.Module, finished: list[nn.Module]
+                        ) -> tuple[str, nn.Module] | None:
+    """The last module with weights of its own to finish model(x) (`finished`, from
+    finishing_modules), with its name; the model itself does not count (pushing its output
+    would only move the answer, not probe it)."""
+    last = next((m for m in reversed(finished)
+                 if m is not model and next(m.parameters(recurse=False), None) is not None),
+                None)
+    if last is None:
         return None
     names = {id(m): name for name, m in model.named_modules()}
-    return names[id(finished[-1])], finished[-1]
+    return names[id(last)], last
 
 
 def _pushed(model: nn.Module, layer: nn.Module, x: torch.Tensor,
@@ -73,12 +86,13 @@ def _pinned_value(model: nn.Module, layer: nn.Module, x: torch.Tensor,
     return float(value[0])
 
 
-def squashed_range(model: nn.Module, x: torch.Tensor,
-                   out: torch.Tensor) -> tuple[str, str, float, float] | None:
+def squashed_range(model: nn.Module, x: torch.Tensor, out: torch.Tensor,
+                   finished: list[nn.Module]) -> tuple[str, str, float, float] | None:
     """(layer name, layer type, low, high) when forward() squashes the output of its last
-    layer with weights into [low, high]; `out` is model(x) unpushed. Call under
-    quiet_forward (eval mode, no grad)."""
-    found = _last_weighted_leaf(model, x)
+    layer with weights into [low, high]; `out` is model(x) unpushed and `finished` its
+    modules in finishing order (both from finishing_modules). Call under quiet_forward
+    (eval mode, no grad)."""
+    found = _last_weighted_leaf(model, finished)
     if found is None:
         return None
     name, layer = found

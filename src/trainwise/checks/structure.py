@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from trainwise.checks._common import STAGE, LossFn
-from trainwise.checks.squashing import squashed_range
+from trainwise.checks.squashing import finishing_modules, squashed_range
 from trainwise.findings import Finding, error
 from trainwise.model.baselines import RegressionLoss
 from trainwise.model.summary import quiet_forward
@@ -54,18 +54,10 @@ def _task_mismatch(loss_fn: LossFn, task: str) -> list[Finding]:
     return []
 
 
-def _last_leaf(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, nn.Module | None]:
-    """model(x), and the last module without children to finish its forward (the final
-    activation, if there is one as a module)."""
-    finished: list[nn.Module] = []
-    handles = [m.register_forward_hook(lambda m, _a, _o: finished.append(m))
-               for m in model.modules() if not list(m.children())]
-    try:
-        out = model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return out, finished[-1] if finished else None
+def _last_leaf(finished: list[nn.Module]) -> nn.Module | None:
+    """The last module without children to finish the forward (`finished`, from
+    finishing_modules): the final activation, if there is one as a module."""
+    return next((m for m in reversed(finished) if not list(m.children())), None)
 
 
 def _probabilities_fed(loss_fn: LossFn, out: torch.Tensor,
@@ -131,6 +123,15 @@ def _out_of_reach(how: str, low: float, high: float, y: torch.Tensor,
                   target_range=[float(y.min()), float(y.max())])]
 
 
+# Three detectors report output_bounded, for three ways a regression output gets bounded:
+# - _bounded_head (check stage, before training): a final Sigmoid/Tanh/... module, by its type;
+# - _squashed_inside (check stage, before training): a torch.sigmoid/tanh/clamp in forward()
+#   after the last layer with weights, by pushing that layer's output (checks/squashing.py);
+# - saturated_output (after the overfit-one-batch run, checks/learning.py): the fallback for
+#   what the probe cannot push, by the trained outputs hugging [0, 1] or [-1, 1], e.g. a head
+#   written in forward() with the model's own parameters (x @ self.w: no weighted module
+#   after the squash's input) or a forward that rejects the pushed values. It runs only on a
+#   regression model that failed to overfit one batch.
 def _bounded_head(out: torch.Tensor, last: nn.Module | None, y: torch.Tensor) -> list[Finding]:
     """Regression through a final Sigmoid/Tanh module, seen before any training. The outputs
     must be inside the range too: a forward that rescales after the module is fine."""
@@ -142,10 +143,10 @@ def _bounded_head(out: torch.Tensor, last: nn.Module | None, y: torch.Tensor) ->
 
 
 def _squashed_inside(model: nn.Module, x: torch.Tensor, out: torch.Tensor,
-                     y: torch.Tensor) -> list[Finding]:
+                     finished: list[nn.Module], y: torch.Tensor) -> list[Finding]:
     """Regression through torch.sigmoid/tanh/clamp inside forward(): no module shows it, so
     checks/squashing probes what forward() does to a pushed pre-activation."""
-    squashed = squashed_range(model, x, out)
+    squashed = squashed_range(model, x, out, finished)
     if squashed is None:
         return []
     layer, kind, low, high = squashed
@@ -211,11 +212,13 @@ def check_loss_fit(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.
     if findings:
         return findings
     with quiet_forward(model):
-        out, last = _last_leaf(model, x[:32])
+        out, finished = finishing_modules(model, x[:32])
+        last = _last_leaf(finished)
         if task == "classification":
             findings = _probabilities_fed(loss_fn, out, last)
         elif isinstance(out, torch.Tensor):
-            findings = _bounded_head(out, last, y) or _squashed_inside(model, x[:32], out, y)
+            findings = (_bounded_head(out, last, y)
+                        or _squashed_inside(model, x[:32], out, finished, y))
         return findings + _loss_call(loss_fn, out, y[:32])
 
 
