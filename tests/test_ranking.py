@@ -48,6 +48,19 @@ def test_binary_metrics_match_sklearn_for_the_rarer_class() -> None:
     assert flipped["test_average_precision"] == pytest.approx(row["test_average_precision"])
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_average_precision_from_the_shared_curve_is_sklearns_with_tied_scores(seed) -> None:
+    # the AP is summed over the precision-recall curve the F1 threshold also reads (one sort
+    # per epoch, not two); coarse scores make many ties
+    rng = np.random.default_rng(seed)
+    y = (rng.random(500) < 0.1).astype(np.int64)
+    p1 = np.round(np.clip(rng.random(500) * 0.6 + 0.3 * y, 0, 1), 1)
+    probs = torch.tensor(np.stack([1 - p1, p1], axis=1))
+    row = ranking_metrics(probs, torch.tensor(y), "val", pick_threshold=True)
+    assert row["val_average_precision"] == metrics.average_precision_score(y, p1)
+    assert row["val_roc_auc"] == metrics.roc_auc_score(y, p1)
+
+
 def test_multiclass_macro_one_vs_rest_auc_matches_sklearn() -> None:
     rng = np.random.default_rng(1)
     y = rng.integers(0, 4, 300)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+from sklearn.metrics import precision_recall_curve, roc_auc_score
 
 from trainwise.train.class_names import class_name
 
@@ -101,16 +101,21 @@ def ranking_metrics(probs: torch.Tensor, targets: torch.Tensor, prefix: str,
         return row
     is_positive, score = y == positive, p[:, positive]
     row[f"{prefix}_roc_auc"] = float(roc_auc_score(is_positive, score))
-    row[f"{prefix}_average_precision"] = float(average_precision_score(is_positive, score))
+    # one precision-recall curve (a sort of the rows) for both: average_precision_score is
+    # this very sum over it (sklearn's _binary_uninterpolated_average_precision), and the
+    # validation split pays for it every epoch (~35 ms a curve at 100,000 rows)
+    curve = precision_recall_curve(is_positive, score)
+    row[f"{prefix}_average_precision"] = float(-np.sum(np.diff(curve[1]) * curve[0][:-1]))
     if pick_threshold:
-        row[f"{prefix}_f1_threshold"] = best_f1_threshold(is_positive, score)
+        row[f"{prefix}_f1_threshold"] = best_f1_threshold(*curve)
     return row
 
 
-def best_f1_threshold(is_positive: np.ndarray, score: np.ndarray) -> dict[str, float]:
-    """The score threshold (predict positive at score >= it) with the highest F1 on these
-    rows, with its F1, precision and recall (sklearn's precision_recall_curve)."""
-    precision, recall, thresholds = precision_recall_curve(is_positive, score)
+def best_f1_threshold(precision: np.ndarray, recall: np.ndarray,
+                      thresholds: np.ndarray) -> dict[str, float]:
+    """The score threshold (predict positive at score >= it) with the highest F1 on a
+    precision-recall curve (sklearn's precision_recall_curve), with its F1, precision and
+    recall."""
     # the curve's last point (recall 0, precision 1) has no threshold
     precision, recall = precision[:-1], recall[:-1]
     f1 = np.divide(2 * precision * recall, precision + recall,
