@@ -1,4 +1,5 @@
-"""The stages after the model exists: preflight check, tune, train, evaluate."""
+"""The stages after the model exists: preflight check, tune and train (the evaluate stage is in
+stages_evaluate.py)."""
 
 from __future__ import annotations
 
@@ -18,23 +19,11 @@ from trainwise.resume import checkpoint_extra, resume_state
 from trainwise.stages import PREFLIGHT_SAMPLES, RunContext, eval_batch_size
 from trainwise.train.batch_norm import batch_parts, batch_too_small, drop_lone_last_batch
 from trainwise.train.callbacks import BestWeights
-from trainwise.train.class_metrics import class_results, lowest_recall
 from trainwise.train.diagnose import diagnose
-from trainwise.train.diagnose_collapse import confirming_collapse
 from trainwise.train.diagnose_common import TrainingPlan
-from trainwise.train.diagnose_perfect import held_out_too_good
 from trainwise.train.diagnose_schedule import CUT_LR_SHARE, after_early_stopping
-from trainwise.train.intervals import percent, split_accuracy_interval
 from trainwise.train.loop import fit
-from trainwise.train.ranking import ranking_text
-from trainwise.train.ranking_verdict import validation_threshold
-from trainwise.train.regression_metrics import (
-    baselines_text,
-    previous_values,
-    r2_text,
-    regression_results,
-)
-from trainwise.train.sharding import evaluate_across_ranks, num_steps_per_epoch, setup_loader
+from trainwise.train.sharding import num_steps_per_epoch
 from trainwise.training_setup import (
     agree_across_processes,
     batch_norm_across_processes,
@@ -273,87 +262,6 @@ def leak_columns(ctx: RunContext) -> tuple[str, ...]:
     """The features the data stage flagged as target_leak (none for a run resumed from a
     folder written before they were recorded)."""
     return tuple((ctx.meta.get("data") or {}).get("target_leaks") or ())
-
-
-def stage_evaluate(ctx: RunContext) -> list[Finding]:
-    """The test part, once, with the best weights (every process evaluates its slice)."""
-    assert ctx.model is not None and ctx.loss_fn is not None and ctx.data is not None
-    test_loader = ctx.splits["test"].loader(eval_batch_size("test", ctx.config.train.batch_size),
-                                            shuffle=False, seed=0)
-    loader = setup_loader(ctx.fabric, test_loader, train=False)
-    model = ctx.trained_model or ctx.model
-    classification = ctx.data.task == "classification"
-    row = evaluate_across_ranks(ctx.fabric, model, loader, ctx.loss_fn, ctx.data.task,
-                                prefix="test", confusion=classification)
-    row.pop("test_confidence_hist", None)
-    for key in ("test_mae", "test_rmse"):  # back to the target's own units
-        if key in row:
-            row[key] *= ctx.target_scale
-    findings: list[Finding] = []
-    if classification:
-        extra, findings = class_results(row["test_confusion"], ctx.splits["train"].y,
-                                        ctx.data.class_names,
-                                        ctx.config.train.class_weights == "balanced",
-                                        lr=ctx.lr or None, scores=row,
-                                        val_threshold=validation_threshold(ctx.history))
-        findings = [confirming_collapse(f, ctx.history) for f in findings]
-        row.update(extra)
-    else:
-        extra, findings = regression_results(row, ctx.splits["train"].y, ctx.splits["test"].y,
-                                             ctx.target_scale, _previous_values(ctx))
-        row.update(extra)
-    if ctx.fabric.is_global_zero:
-        ctx.run.append_history([{"kind": "test", **row}])
-    ctx.meta["test"] = row
-    # the bins, matrix and per-class lists are drawn in the report (from the history's test
-    # row); as evidence they would print as long lists
-    evidence = {k: v for k, v in row.items() if not isinstance(v, dict | list)}
-    findings = findings + held_out_too_good(row, len(ctx.splits["test"].y), ctx.history,
-                                            len(ctx.splits["val"].y), leak_columns(ctx))
-    return [info("evaluate", "test_result", _test_message(ctx, row), **evidence), *findings]
-
-
-def _previous_values(ctx: RunContext) -> np.ndarray | None:
-    """For a split by time with the test part carved from the data: each test row's previous
-    value in time (its series' row just before it), in the standardised units the model was
-    trained in. None otherwise: a group_time test part holds groups unseen before, and a
-    source's own test part has no times."""
-    data = ctx.data
-    path = ctx.run.path / "split.npz"
-    if (data is None or data.times is None or not path.exists()
-            or (ctx.meta.get("split") or {}).get("strategy") != "time"):
-        return None
-    with np.load(path) as saved:
-        if "test" not in saved:
-            return None
-        test = saved["test"]
-    previous = previous_values(data.times, data.y, test, data.groups)
-    if previous is None:
-        return None
-    return (previous - ctx.target_mean) / ctx.target_scale
-
-
-def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
-    assert ctx.data is not None
-    if ctx.data.task != "classification":
-        baselines = baselines_text(row)
-        return (f"Test RMSE {row['test_rmse']:.4g}, MAE {row['test_mae']:.4g}, "
-                f"{r2_text(row['test_r2'])} on {len(ctx.splits['test'].y)} held-out rows"
-                + (f" ({baselines})." if baselines else "."))
-    interval = split_accuracy_interval(row)
-    within = f", 95% interval {percent(interval.low)}-{percent(interval.high)}%" \
-        if interval is not None else ""
-    message = (f"Test accuracy {row['test_accuracy']:.2%} on {len(ctx.splits['test'].y)} "
-               f"held-out samples{within} (always answering '{row['test_baseline_class']}', the "
-               f"training split's most frequent class: {row['test_baseline_accuracy']:.2%}); "
-               f"balanced accuracy {row['test_balanced_accuracy']:.2%}")
-    ranking = ranking_text(row, ctx.data.class_names)  # threshold-free, beside the argmax's
-    if ranking:
-        message += f", {ranking}"
-    lowest = lowest_recall(row["test_per_class"], ctx.data.class_names)
-    if lowest is not None:
-        message += f", lowest recall {lowest[1]:.0%} (class '{lowest[0]}')"
-    return message + "."
 
 
 def _weighted_calibration(finding: Finding) -> Finding:
