@@ -60,7 +60,8 @@ from trainwise.rundir import (
 )
 from trainwise.stages import RunContext, stage_data, stage_model, stage_split
 from trainwise.stages_evaluate import stage_evaluate
-from trainwise.stages_training import stage_check, stage_train, stage_tune
+from trainwise.stages_training import stage_check, stage_train
+from trainwise.stages_tune import stage_tune
 from trainwise.train.grad_norms import precision_in_use
 from trainwise.train.intervals import split_accuracy_interval
 from trainwise.train.ranking import ranking_text

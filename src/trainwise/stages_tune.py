@@ -1,0 +1,96 @@
+"""The tune stage: the batch size (when tune.batch_size = "auto"), then the learning rate by
+the range test and short real runs, at the loader and schedule training will use.
+
+The loader, the schedule and the blame of extreme class weights are shared with the train
+stage and live beside it (stages_training.py), so the two stages cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from trainwise.findings import Finding, info
+from trainwise.stages import RunContext, eval_batch_size
+from trainwise.stages_training import _blame_extreme_weights, _scheduler, training_loader
+from trainwise.tune.batch_probe import find_batch_size
+from trainwise.tune.batch_size import (
+    MAX_MICRO_BATCH,
+    accumulation_steps,
+    fixed_batch_findings,
+    large_batch_finding,
+)
+from trainwise.tune.search import tune_lr
+
+
+def stage_tune(ctx: RunContext) -> list[Finding]:
+    """Batch size (if tune.batch_size = "auto"), then the range test and short real runs."""
+    cfg, tune, seed = ctx.config.train, ctx.config.tune, ctx.config.run.seed
+    assert ctx.model is not None and ctx.loss_fn is not None and ctx.data is not None
+    ctx.model.to(ctx.fabric.device)
+    train = ctx.splits["train"]
+    findings, record = [], {"mode": "fixed", "chosen": cfg.batch_size}
+    if tune.batch_size == "auto":  # before the lr: the lr is tuned at the batch size used
+        x, y = train.tensors(limit=MAX_MICRO_BATCH)
+        batch = find_batch_size(ctx.model, ctx.loss_fn, x, y, ctx.make_optimizer, len(train.y),
+                                ctx.fabric)
+        findings, record = list(batch.findings), batch.to_dict()
+        if not batch.batch_size:
+            return findings
+        cfg.batch_size = batch.batch_size
+    else:
+        findings += fixed_batch_findings(cfg.batch_size, len(train.y))
+    large = large_batch_finding(cfg.batch_size, cfg.max_epochs * len(train.y) // cfg.batch_size,
+                                ctx.fabric.world_size, cfg.accumulate_grad_batches, cfg.schedule,
+                                lr_measured=cfg.lr == "auto")
+    findings += [large] if large else []
+    if cfg.lr != "auto":
+        ctx.lr = float(cfg.lr)
+        ctx.run.write_json("tune.json", {"candidates": [], "chosen_lr": ctx.lr, "widened": False,
+                                         "source": "config", "batch_size": record})
+        return findings + [info("tune", "lr_given", f"Learning rate {ctx.lr:g} given in the "
+                                "config; no range test (set train.lr = \"auto\" to measure it).")]
+    # the train stage's loader (its note on a dropped last batch is given once, by training)
+    short_run_loader, problems = training_loader(ctx, "tune")
+    if short_run_loader is None:
+        return findings + problems
+    result = tune_lr(
+        ctx.model, ctx.loss_fn, short_run_loader,
+        ctx.splits["val"].loader(eval_batch_size("val", cfg.batch_size), shuffle=False, seed=seed),
+        ctx.make_optimizer, config=tune, max_epochs=cfg.max_epochs,
+        range_loader=train.loader(cfg.batch_size, shuffle=True, seed=seed, drop_last=True),
+        make_scheduler=lambda optimizer, steps: _scheduler(ctx, optimizer, steps),
+        task=ctx.data.task, fabric=ctx.fabric, grad_clip=cfg.grad_clip, seed=seed,
+        constant_lr=cfg.schedule == "constant",  # after any warmup
+        # micro-batches as training will use: the range test's loader is whole batches, the
+        # short runs' is sliced over the processes
+        accumulate=(accumulation_steps(cfg.batch_size, 1, cfg.accumulate_grad_batches),
+                    accumulation_steps(cfg.batch_size, ctx.fabric.world_size,
+                                       cfg.accumulate_grad_batches)))
+    ctx.run.write_json("lr_range.json", result.range_test.to_dict())
+    ctx.run.write_json("tune.json", {**result.to_dict(), "batch_size": record})
+    if math.isfinite(result.lr):
+        ctx.lr = float(result.lr)
+    if ctx.fabric.world_size > 1:  # each rank's short runs saw its own shard: rank 0 decides
+        ctx.lr = float(ctx.fabric.broadcast(ctx.lr, src=0))
+    precision = ctx.meta.get("precision", "32-true")
+    measured_at = f" (measured at {precision}, as training runs)" \
+        if precision != "32-true" else ""
+    chosen = [info("tune", "lr_chosen", f"Learning rate for training: {ctx.lr:.3g}, "
+                   f"{_lr_source(result)}{measured_at}.", lr=ctx.lr)] \
+        if math.isfinite(result.lr) else []
+    # first: the stage's headline
+    return chosen + findings + _blame_extreme_weights(ctx, result.findings)
+
+
+def _lr_source(result: Any) -> str:
+    if result.short is None:  # the range and its spread lead: they are what find-lr measured
+        test = result.range_test
+        return (f"the range test's point in its range {test.lr_low:.3g}-{test.lr_high:.3g} "
+                f"(per-seed points {test.spread_decades:.2f} decades apart). tune.short_runs "
+                "is off: `trainwise find-lr` stops there; `trainwise tune` or `run` adds the "
+                "short runs")
+    how = f"chosen by {len(result.short.candidates)} short runs"
+    if result.horizon_factor < 1:
+        how += f" and scaled by {result.horizon_factor:.2f} for the whole run's constant lr"
+    return how
