@@ -12,8 +12,8 @@ from trainwise.config import from_dict
 from trainwise.data.task import TaskData
 from trainwise.model.baselines import ModelError, RegressionLoss
 from trainwise.model.summary import check_batch_of_one
-from trainwise.recipe import _run_stage
 from trainwise.rundir import RunDir
+from trainwise.stage_errors import run_stage
 from trainwise.stages import Arrays, RunContext, stage_model
 
 
@@ -72,7 +72,7 @@ def test_a_model_error_in_training_sends_the_user_to_the_model_stage(tmp_path) -
     def train(ctx):
         raise ModelError("regression output shape () does not match target shape (1,)")
 
-    [found] = _run_stage("train", train, _Context(tmp_path))
+    [found] = run_stage("train", train, _Context(tmp_path))
     assert "revisit the model stage" in found.fix
 
 
@@ -82,14 +82,14 @@ def test_an_exception_from_the_models_forward_names_the_layer(tmp_path) -> None:
     def train(ctx):
         ctx.model(torch.zeros(3, 4))
 
-    [found] = _run_stage("train", train, _Context(tmp_path, model))
+    [found] = run_stage("train", train, _Context(tmp_path, model))
     assert found.code == "forward_failed" and found.evidence["layer"] == "2"
     assert "revisit the model stage" in found.fix and "mat1 and mat2" in found.message
 
     def ours(ctx):  # not from the model: still reported as ours
         raise RuntimeError("a bug in trainwise")
 
-    [found] = _run_stage("train", ours, _Context(tmp_path, model))
+    [found] = run_stage("train", ours, _Context(tmp_path, model))
     assert found.code == "unexpected_error"
 
 
@@ -110,7 +110,7 @@ def test_out_of_memory_in_the_forward_asks_for_a_smaller_batch_not_a_shape_fix(
     def train(ctx):
         ctx.model(torch.zeros(1, 2))
 
-    [found] = _run_stage("train", train, _Context(tmp_path, _RunsOutOfMemory(oom)))
+    [found] = run_stage("train", train, _Context(tmp_path, _RunsOutOfMemory(oom)))
     assert found.code == "out_of_memory"
     assert "train.batch_size" in found.fix and "tune stage" in found.fix
     assert ".squeeze()" not in found.fix
@@ -121,7 +121,7 @@ def test_a_non_shape_error_in_the_forward_is_a_bug_named_by_its_layer(tmp_path) 
         ctx.model(torch.zeros(1, 2))
 
     model = _RunsOutOfMemory(NameError("name 'hiden' is not defined"))
-    [found] = _run_stage("train", train, _Context(tmp_path, model))
+    [found] = run_stage("train", train, _Context(tmp_path, model))
     assert found.code == "unexpected_error" and "layer '(model)'" in found.message
 
 
@@ -133,7 +133,7 @@ def test_forward_failed_has_one_evidence_shape_in_every_stage(tmp_path) -> None:
     def train(ctx):
         ctx.model(torch.zeros(3, 4))
 
-    [late] = _run_stage("train", train, _Context(tmp_path, model))
+    [late] = run_stage("train", train, _Context(tmp_path, model))
     try:
         model(torch.zeros(3, 4))
     except RuntimeError as exc:

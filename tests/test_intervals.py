@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from trainwise.recipe import _beside_accuracy
+from trainwise.recipe_verdict import _beside_accuracy
 from trainwise.train.intervals import accuracy_interval, split_accuracy_interval
 
 Z = 1.959963984540054  # the normal distribution's 97.5% quantile

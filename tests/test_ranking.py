@@ -157,7 +157,7 @@ def test_a_poor_ranker_still_learned_nothing() -> None:
 def test_the_test_result_line_and_report_table_show_the_ranking(tmp_path) -> None:
     """audit s9 I3: the CLI line and the report's test table carry ROC-AUC and AP beside the
     argmax metrics, and 'n/a' where they are undefined."""
-    from trainwise.recipe import _beside_accuracy
+    from trainwise.recipe_verdict import _beside_accuracy
     from trainwise.reporting.context import _test_table
 
     auc_label = "test ROC-AUC"  # two classes: the positive class's, no mean (review s9 A13)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import traceback
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -36,10 +35,10 @@ from trainwise.distributed import (
     precision_findings,
     threads_per_process,
 )
-from trainwise.findings import Finding, Severity, TrainwiseError, error, errors
-from trainwise.model.baselines import ModelError, module_folder
-from trainwise.model.forward_errors import forward_failed, layer_that_raised
+from trainwise.findings import Finding, error, errors
+from trainwise.model.baselines import module_folder
 from trainwise.model.trained_mark import mark_trained, weights_version
+from trainwise.recipe_verdict import run_verdict
 from trainwise.resume import (
     ResumeContext,
     RunInterrupted,
@@ -58,15 +57,12 @@ from trainwise.rundir import (
     read_findings,
     with_absolute_source,
 )
+from trainwise.stage_errors import run_stage
 from trainwise.stages import RunContext, stage_data, stage_model, stage_split
 from trainwise.stages_evaluate import stage_evaluate
 from trainwise.stages_training import stage_check, stage_train
 from trainwise.stages_tune import stage_tune
 from trainwise.train.grad_norms import precision_in_use
-from trainwise.train.intervals import split_accuracy_interval
-from trainwise.train.ranking import ranking_text
-from trainwise.train.regression_metrics import r2_text
-from trainwise.tune.batch_size import is_oom
 from trainwise.until import check_resumed_until, check_until
 
 STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
@@ -80,13 +76,6 @@ RESUME_STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
     ("data", stage_data_reload), ("split", stage_split_reload), ("model", stage_model),
     ("train", stage_train), ("evaluate", stage_evaluate),
 ]
-
-# What a wrong input shape raises inside a forward (mat1 and mat2, an index out of range, a
-# shape assert); anything else from the forward (NameError, TypeError) is a plain bug there.
-_SHAPE_ERRORS = (RuntimeError, ValueError, IndexError, AssertionError)
-
-_REVISIT = {"data": "data", "split": "data", "model": "model", "check": "model",
-            "tune": "tune", "train": "tune", "evaluate": "train"}
 
 
 def resolve_config(config: Config | str | Path | dict | None,
@@ -118,95 +107,6 @@ def with_model_folder(config: Config, config_folder: Path | None) -> Config:
         return config
     model = config.model.model_copy(update={"folder": str(found)})
     return config.model_copy(update={"model": model})
-
-
-def _run_stage(name: str, stage: Callable[[RunContext], list[Finding]],
-               ctx: RunContext) -> list[Finding]:
-    """Run one stage; our own errors become findings, anything else a finding plus a log."""
-    try:
-        return stage(ctx)
-    except TrainwiseError as exc:  # a ModelError (e.g. the loss refusing the output's shape)
-        revisit = "model" if isinstance(exc, ModelError) else _REVISIT[name]  # is the model's
-        return [error(name, "stage_failed", str(exc),
-                      f"Fix the input as the message says, then rerun (revisit the "
-                      f"{revisit} stage).")]
-    except Exception as exc:  # a bug in a user model or in ours: keep the traceback, explain
-        log = ctx.run.write_text("error.log", traceback.format_exc())
-        if is_oom(exc):  # first: it passes through the forward too, but no shape is at fault
-            return [_out_of_memory(name, exc, ctx, log)]
-        layer = layer_that_raised(exc, ctx.model)
-        if layer is not None and isinstance(exc, _SHAPE_ERRORS):
-            return [_forward_raised(name, exc, layer, log)]
-        where = f" in your model's layer '{layer}'" if layer is not None else ""
-        return [error(name, "unexpected_error", f"{type(exc).__name__}{where} during the "
-                      f"{name} stage: {exc}", f"See the traceback in {log}. If it comes from "
-                      f"your model, fix it there; otherwise report it as a trainwise bug.")]
-
-
-def _out_of_memory(name: str, exc: Exception, ctx: RunContext, log: Path) -> Finding:
-    """The device ran out of memory: a smaller batch is the fix, not the model's shapes."""
-    config = getattr(ctx, "config", None)
-    size = f" (now {config.train.batch_size})" if config is not None else ""
-    first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return error(name, "out_of_memory", f"the device ran out of memory during the {name} "
-                 f"stage: {first_line}",
-                 f"Lower train.batch_size{size}, or set tune.batch_size = \"auto\" to pick "
-                 "the largest size that fits with headroom; then revisit the tune stage. A "
-                 "smaller model or shorter inputs (model stage) also help. Other programs on "
-                 f"the same device take memory too (traceback in {log}).",
-                 exception=f"{type(exc).__name__}: {first_line}")
-
-
-def _forward_raised(name: str, exc: Exception, layer: str, log: Path) -> Finding:
-    """The model's own forward raised after the model stage's checks passed: a batch unlike
-    theirs (a short last batch, a batch of one) or state that changes in training mode."""
-    return forward_failed(layer, exc, None, name, None, fix=(
-        "The model stage's checks ran it on full batches in eval mode; this batch differed: "
-        "look for a fixed batch size, .squeeze() or .view(-1, ...) that breaks on a short "
-        "last batch (train.batch_size does not divide the training rows), or code that runs "
-        f"only in training mode. Fix the forward and revisit the model stage (traceback in "
-        f"{log})."))
-
-
-def _verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None) -> str:
-    if stopped_at:
-        first = errors(findings)[0]
-        return f"Stopped at the {stopped_at} stage: {first.message} Fix: {first.fix}"
-    num_warnings = sum(f.severity is Severity.WARNING for f in findings)
-    test = ctx.meta.get("test", {})
-    if "test_accuracy" in test:
-        headline = f"Test accuracy {test['test_accuracy']:.1%}" + _beside_accuracy(test)
-    elif "test_rmse" in test:
-        headline = f"Test RMSE {test['test_rmse']:.4g}" + (
-            f", {r2_text(test['test_r2'])}" if "test_r2" in test else "")
-    elif ctx.config.train.lr == "auto" and math.isfinite(getattr(ctx, "lr", 0.0)) \
-            and getattr(ctx, "lr", 0.0) > 0:
-        headline = (f"Learning rate {ctx.lr:.3g} chosen; to train with it, add --set "
-                    f"train.lr={ctx.lr:.3g} to `trainwise run` (without it, run tunes again)")
-    else:
-        headline = "Finished the requested stages"
-    if num_warnings == 0:
-        return f"{headline}; no warnings."
-    return f"{headline}; {num_warnings} warning{'s' if num_warnings > 1 else ''} to read in " \
-        "the report."
-
-
-def _beside_accuracy(test: dict[str, Any]) -> str:
-    """The 95% interval with the row count (97.8% on 36 rows and on 1000 are not the same
-    claim), the majority-class baseline and balanced accuracy: without them 96% accuracy on
-    4% positives reads as a success when the model may answer "no" to everything."""
-    interval = split_accuracy_interval(test)
-    inside = [interval.text()] if interval is not None else []
-    if "test_baseline_accuracy" in test:
-        inside.append(f"always '{test['test_baseline_class']}': "
-                      f"{test['test_baseline_accuracy']:.1%}")
-    text = f" ({'; '.join(inside)})" if inside else ""
-    if "test_balanced_accuracy" in test and "test_baseline_accuracy" in test:
-        text += f", balanced accuracy {test['test_balanced_accuracy']:.1%}"
-    ranking = ranking_text(test)  # the scores' view: argmax metrics read one threshold only
-    if ranking:
-        text += f", {ranking}"
-    return text
 
 
 def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | None = None,
@@ -301,10 +201,10 @@ def _run_stages(ctx: RunContext, fabric: Fabric, stages: list[tuple[str, Callabl
     for name, stage in stages:
         started = time.perf_counter()
         if name == "train":  # training draws its own progress bar
-            stage_findings = _run_stage(name, stage, ctx)
+            stage_findings = run_stage(name, stage, ctx)
         else:
             with console.status(f"[bold]{name}[/]..."):
-                stage_findings = _run_stage(name, stage, ctx)
+                stage_findings = run_stage(name, stage, ctx)
         seconds = time.perf_counter() - started
         ctx.meta["stage_seconds"][name] = round(seconds, 3)
         if not console.is_terminal:  # piped (CI, `| tee`): spinners print nothing, so a line
@@ -372,7 +272,7 @@ def _record(ctx: RunContext, findings: list[Finding]) -> None:
 
 def _finish(ctx: RunContext, findings: list[Finding], stopped_at: str | None,
             stages_done: list[dict[str, Any]], report: bool, until: str) -> RunResult:
-    verdict = _verdict(ctx, findings, stopped_at)
+    verdict = run_verdict(ctx, findings, stopped_at)
     ctx.meta["verdict"] = verdict
     _record(ctx, findings)
     path = getattr(ctx, "source", None) or ctx.run.path

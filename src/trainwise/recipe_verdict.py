@@ -1,0 +1,56 @@
+"""The run's one-line verdict: where it stopped and why, or its headline (the test accuracy
+with its interval and baselines, the test RMSE, or the lr a run stopped after tuning chose)
+and how many warnings the report holds.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from trainwise.findings import Finding, Severity, errors
+from trainwise.stages import RunContext
+from trainwise.train.intervals import split_accuracy_interval
+from trainwise.train.ranking import ranking_text
+from trainwise.train.regression_metrics import r2_text
+
+
+def run_verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None) -> str:
+    if stopped_at:
+        first = errors(findings)[0]
+        return f"Stopped at the {stopped_at} stage: {first.message} Fix: {first.fix}"
+    num_warnings = sum(f.severity is Severity.WARNING for f in findings)
+    test = ctx.meta.get("test", {})
+    if "test_accuracy" in test:
+        headline = f"Test accuracy {test['test_accuracy']:.1%}" + _beside_accuracy(test)
+    elif "test_rmse" in test:
+        headline = f"Test RMSE {test['test_rmse']:.4g}" + (
+            f", {r2_text(test['test_r2'])}" if "test_r2" in test else "")
+    elif ctx.config.train.lr == "auto" and math.isfinite(getattr(ctx, "lr", 0.0)) \
+            and getattr(ctx, "lr", 0.0) > 0:
+        headline = (f"Learning rate {ctx.lr:.3g} chosen; to train with it, add --set "
+                    f"train.lr={ctx.lr:.3g} to `trainwise run` (without it, run tunes again)")
+    else:
+        headline = "Finished the requested stages"
+    if num_warnings == 0:
+        return f"{headline}; no warnings."
+    return f"{headline}; {num_warnings} warning{'s' if num_warnings > 1 else ''} to read in " \
+        "the report."
+
+
+def _beside_accuracy(test: dict[str, Any]) -> str:
+    """The 95% interval with the row count (97.8% on 36 rows and on 1000 are not the same
+    claim), the majority-class baseline and balanced accuracy: without them 96% accuracy on
+    4% positives reads as a success when the model may answer "no" to everything."""
+    interval = split_accuracy_interval(test)
+    inside = [interval.text()] if interval is not None else []
+    if "test_baseline_accuracy" in test:
+        inside.append(f"always '{test['test_baseline_class']}': "
+                      f"{test['test_baseline_accuracy']:.1%}")
+    text = f" ({'; '.join(inside)})" if inside else ""
+    if "test_balanced_accuracy" in test and "test_baseline_accuracy" in test:
+        text += f", balanced accuracy {test['test_balanced_accuracy']:.1%}"
+    ranking = ranking_text(test)  # the scores' view: argmax metrics read one threshold only
+    if ranking:
+        text += f", {ranking}"
+    return text

@@ -1,0 +1,74 @@
+"""One stage run, with what it raises turned into findings: our own errors name the stage to
+revisit, running out of memory asks for a smaller batch, and a forward that raised on a batch
+unlike the model stage's names the layer; anything else keeps its traceback in error.log.
+
+Apart from recipe.py so the pipeline reads as its stages; a failed stage still ends as an
+error finding, so the report gets written and a failed run explains itself.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from trainwise.findings import Finding, TrainwiseError, error
+from trainwise.model.baselines import ModelError
+from trainwise.model.forward_errors import forward_failed, layer_that_raised
+from trainwise.stages import RunContext
+from trainwise.tune.batch_size import is_oom
+
+# What a wrong input shape raises inside a forward (mat1 and mat2, an index out of range, a
+# shape assert); anything else from the forward (NameError, TypeError) is a plain bug there.
+_SHAPE_ERRORS = (RuntimeError, ValueError, IndexError, AssertionError)
+
+_REVISIT = {"data": "data", "split": "data", "model": "model", "check": "model",
+            "tune": "tune", "train": "tune", "evaluate": "train"}
+
+
+def run_stage(name: str, stage: Callable[[RunContext], list[Finding]],
+              ctx: RunContext) -> list[Finding]:
+    """Run one stage; our own errors become findings, anything else a finding plus a log."""
+    try:
+        return stage(ctx)
+    except TrainwiseError as exc:  # a ModelError (e.g. the loss refusing the output's shape)
+        revisit = "model" if isinstance(exc, ModelError) else _REVISIT[name]  # is the model's
+        return [error(name, "stage_failed", str(exc),
+                      f"Fix the input as the message says, then rerun (revisit the "
+                      f"{revisit} stage).")]
+    except Exception as exc:  # a bug in a user model or in ours: keep the traceback, explain
+        log = ctx.run.write_text("error.log", traceback.format_exc())
+        if is_oom(exc):  # first: it passes through the forward too, but no shape is at fault
+            return [_out_of_memory(name, exc, ctx, log)]
+        layer = layer_that_raised(exc, ctx.model)
+        if layer is not None and isinstance(exc, _SHAPE_ERRORS):
+            return [_forward_raised(name, exc, layer, log)]
+        where = f" in your model's layer '{layer}'" if layer is not None else ""
+        return [error(name, "unexpected_error", f"{type(exc).__name__}{where} during the "
+                      f"{name} stage: {exc}", f"See the traceback in {log}. If it comes from "
+                      f"your model, fix it there; otherwise report it as a trainwise bug.")]
+
+
+def _out_of_memory(name: str, exc: Exception, ctx: RunContext, log: Path) -> Finding:
+    """The device ran out of memory: a smaller batch is the fix, not the model's shapes."""
+    config = getattr(ctx, "config", None)
+    size = f" (now {config.train.batch_size})" if config is not None else ""
+    first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return error(name, "out_of_memory", f"the device ran out of memory during the {name} "
+                 f"stage: {first_line}",
+                 f"Lower train.batch_size{size}, or set tune.batch_size = \"auto\" to pick "
+                 "the largest size that fits with headroom; then revisit the tune stage. A "
+                 "smaller model or shorter inputs (model stage) also help. Other programs on "
+                 f"the same device take memory too (traceback in {log}).",
+                 exception=f"{type(exc).__name__}: {first_line}")
+
+
+def _forward_raised(name: str, exc: Exception, layer: str, log: Path) -> Finding:
+    """The model's own forward raised after the model stage's checks passed: a batch unlike
+    theirs (a short last batch, a batch of one) or state that changes in training mode."""
+    return forward_failed(layer, exc, None, name, None, fix=(
+        "The model stage's checks ran it on full batches in eval mode; this batch differed: "
+        "look for a fixed batch size, .squeeze() or .view(-1, ...) that breaks on a short "
+        "last batch (train.batch_size does not divide the training rows), or code that runs "
+        f"only in training mode. Fix the forward and revisit the model stage (traceback in "
+        f"{log})."))
