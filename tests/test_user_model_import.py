@@ -8,9 +8,9 @@ import pytest
 import trainwise.recipe as recipe
 from trainwise.cli import main
 from trainwise.config import ConfigError, from_dict, to_toml
+from trainwise.config_resolution import resolve_config, with_model_folder
 from trainwise.findings import info
 from trainwise.model.baselines import ModelError, import_model
-from trainwise.recipe import resolve_config
 from trainwise.resume import config_tag, resumed_config
 
 MODULE = "import torch\n\n\nclass Net(torch.nn.Module):\n    pass\n"
@@ -80,7 +80,7 @@ def test_a_folder_named_like_the_module_does_not_hide_the_module_beside_the_conf
     monkeypatch.chdir(tmp_path)
     config = resolve_config({"model": {"name": spec}})
     assert config.model.folder == ""  # the working folder holds no shadowed_models.py
-    config = recipe.with_model_folder(config, tmp_path / "project")
+    config = with_model_folder(config, tmp_path / "project")
     assert config.model.folder == str(tmp_path / "project")
     monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])  # even with it on sys.path
     assert import_model(spec, config.model.folder).__name__ == "Net"

@@ -19,7 +19,8 @@ from rich.markup import escape
 from torch import nn
 
 from trainwise.caller_state import caller_state_kept
-from trainwise.config import Config, from_dict, load_config, to_toml
+from trainwise.config import Config, to_toml
+from trainwise.config_resolution import resolve_config
 from trainwise.console import (
     configure_threads,
     console,
@@ -36,7 +37,6 @@ from trainwise.distributed import (
     threads_per_process,
 )
 from trainwise.findings import Finding, error, errors
-from trainwise.model.baselines import module_folder
 from trainwise.model.trained_mark import mark_trained, weights_version
 from trainwise.recipe_verdict import run_verdict
 from trainwise.resume import (
@@ -55,7 +55,6 @@ from trainwise.rundir import (
     git_revision,
     library_versions,
     read_findings,
-    with_absolute_source,
 )
 from trainwise.stage_errors import run_stage
 from trainwise.stages import RunContext, stage_data, stage_model, stage_split
@@ -76,37 +75,6 @@ RESUME_STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
     ("data", stage_data_reload), ("split", stage_split_reload), ("model", stage_model),
     ("train", stage_train), ("evaluate", stage_evaluate),
 ]
-
-
-def resolve_config(config: Config | str | Path | dict | None,
-                   overrides: list[str] | None = None) -> Config:
-    """The config with overrides applied, data.source made absolute and model.folder filled
-    in: config.toml reruns (and --resume finds the data and the model) from any working
-    folder."""
-    if isinstance(config, Config):
-        config = config.model_dump()
-    resolved = from_dict(config, overrides) if isinstance(config, dict) \
-        else load_config(config, overrides)
-    beside = Path(config).parent if isinstance(config, str | Path) else None
-    return with_model_folder(with_absolute_source(resolved), beside)
-
-
-def with_model_folder(config: Config, config_folder: Path | None) -> Config:
-    """model.folder made absolute, or set to the folder holding a 'module:Class' module: the
-    working folder, else the config file's folder (a model kept beside its config). The
-    command line and the Python API share this lookup, and config.toml records its answer."""
-    name, folder = config.model.name, config.model.folder
-    if ":" not in name:
-        return config
-    if folder:
-        found: Path | None = Path(folder).resolve()
-    else:
-        found = module_folder(name.partition(":")[0],
-                              [Path.cwd(), *([config_folder] if config_folder else [])])
-    if found is None:  # on sys.path (installed), or missing: the model stage says which
-        return config
-    model = config.model.model_copy(update={"folder": str(found)})
-    return config.model_copy(update={"model": model})
 
 
 def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | None = None,

@@ -1,0 +1,43 @@
+"""The config a run uses and records: overrides applied, data.source made absolute and
+model.folder filled in, so config.toml reruns (and --resume finds the data and the model)
+from any working folder. Apart from recipe.py, which starts from its answer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trainwise.config import Config, from_dict, load_config
+from trainwise.model.baselines import module_folder
+from trainwise.rundir import with_absolute_source
+
+
+def resolve_config(config: Config | str | Path | dict | None,
+                   overrides: list[str] | None = None) -> Config:
+    """The config with overrides applied, data.source made absolute and model.folder filled
+    in: config.toml reruns (and --resume finds the data and the model) from any working
+    folder."""
+    if isinstance(config, Config):
+        config = config.model_dump()
+    resolved = from_dict(config, overrides) if isinstance(config, dict) \
+        else load_config(config, overrides)
+    beside = Path(config).parent if isinstance(config, str | Path) else None
+    return with_model_folder(with_absolute_source(resolved), beside)
+
+
+def with_model_folder(config: Config, config_folder: Path | None) -> Config:
+    """model.folder made absolute, or set to the folder holding a 'module:Class' module: the
+    working folder, else the config file's folder (a model kept beside its config). The
+    command line and the Python API share this lookup, and config.toml records its answer."""
+    name, folder = config.model.name, config.model.folder
+    if ":" not in name:
+        return config
+    if folder:
+        found: Path | None = Path(folder).resolve()
+    else:
+        found = module_folder(name.partition(":")[0],
+                              [Path.cwd(), *([config_folder] if config_folder else [])])
+    if found is None:  # on sys.path (installed), or missing: the model stage says which
+        return config
+    model = config.model.model_copy(update={"folder": str(found)})
+    return config.model_copy(update={"model": model})
