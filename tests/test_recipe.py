@@ -152,6 +152,9 @@ def test_users_own_module_is_trained(tmp_path):
         def forward(self, x):
             return self.body(x)
 
+    # run() leaves the caller's random state as it found it (review s9 P6), so the weights
+    # drawn here depend on the tests before this one unless seeded (seeds 0-5: 83-96%)
+    torch.manual_seed(0)
     model = Tiny()
     result = trainwise.run({"data": {"source": "digits"}}, model=model,
                            overrides=_quick(tmp_path, "train.max_epochs=5"))
