@@ -94,8 +94,10 @@ def test_padding_positions_are_no_constant_features():
     data = array_data(ids(), np.arange(120) % 2)
     data.x = np.pad(data.x, ((0, 0), (0, 3)))  # 3 positions padding in every row
     found = {f.code: f for f in audit(data)[0]}
-    assert "constant_features" not in found
-    assert found["padding_positions"].evidence["num_positions"] == 3
+    assert "constant_features" not in found and "padding_positions" not in found
+    lengths = found["token_lengths"]  # said once, with the row lengths
+    assert lengths.evidence["width"] - lengths.evidence["max_length"] == 3
+    assert "the last 3 positions are padding in every row" in lengths.message
 
 
 def test_tokens_are_never_normalised():

@@ -125,20 +125,6 @@ def _constant_findings(x: np.ndarray, names: list[str]) -> tuple[list[Finding], 
                     num_features=len(constant), features=constant[:TOP_K])], constant
 
 
-def _padding_positions(ids: np.ndarray) -> tuple[list[Finding], list[str]]:
-    """Token ids (N, T): a position that holds padding (0) in every row is no constant
-    feature to drop (an embedding model reads positions, not features); it only says that T
-    is longer than the longest row. Other constant ids (a start token) are normal."""
-    empty = [f"t{i}" for i in np.flatnonzero(~(ids != 0).any(0))]
-    if not empty:
-        return [], []
-    return [info("data", "padding_positions",
-                 f"{len(empty)} of {ids.shape[1]} token positions are padding (0) in every "
-                 f"row: no row has more than {ids.shape[1] - len(empty)} tokens. Nothing to "
-                 "fix; padding only to the longest row would make each batch cheaper.",
-                 num_positions=len(empty))], []
-
-
 def _constant_pixels(images: np.ndarray) -> tuple[list[Finding], list[str]]:
     """(N, C, H, W): a plain border is normal (MNIST: ~67 of 784 pixels are 0 in every
     image) and a CNN cannot drop pixels, so constant positions are an info, named (c, h, w);
@@ -245,8 +231,9 @@ def audit(data: Any, target: str = "", class_weights: str = "none"
     found, summary["missing"] = _missing_findings(x, names)
     findings += found
     image = data.kind == "image" and np.ndim(data.x) == 4
+    # token positions are no features to drop: padding columns are token_lengths' to explain
     found, constant = _constant_pixels(np.asarray(data.x)) if image else \
-        _padding_positions(x) if data.kind == "tokens" else _constant_findings(x, names)
+        ([], []) if data.kind == "tokens" else _constant_findings(x, names)
     findings += found
     summary["constant_features"] = constant[:TOP_K]
     if data.kind == "tokens":  # lengths, empty rows, shortcut ids: what positions cannot say

@@ -111,11 +111,17 @@ def token_findings(ids: np.ndarray, y: np.ndarray, task: str,
             "them, if the ends matter)") if s["num_full"] else \
         f"no row fills all {s['width']} positions (none cut at T)"
     empty = f"{s['num_empty']} rows are empty" if s["num_empty"] else "no row is empty"
+    # positions no row reaches are padding everywhere: no constant feature to drop (an
+    # embedding model reads positions, not features), only a T longer than needed
+    unused = s["width"] - s["max_length"]
+    first_or_last = "first" if s["padding"] == "start" else "last"
+    spare = (f"; the {first_or_last} {unused} positions are padding in every row (nothing to fix; "
+             "padding only to the longest row would make each batch cheaper)") if unused else ""
     findings = [info(
         "data", "token_lengths",
         f"rows hold {s['min_length']} to {s['max_length']} tokens (median "
         f"{s['median_length']:g}) of T = {s['width']}, padded at the {s['padding']}, over "
-        f"{s['num_ids']} distinct ids; {full}; {empty}.", **s)]
+        f"{s['num_ids']} distinct ids; {full}; {empty}{spare}.", **s)]
     if s["num_empty"]:
         empty = np.flatnonzero(row_lengths(ids) == 0)
         findings.append(warning(
