@@ -478,3 +478,13 @@ def test_accumulated_micro_batches_give_the_range_test_of_whole_batches(blobs):
         curves.append(result.curves[0])
     assert len(curves[0].losses) == len(curves[1].losses) > 10
     np.testing.assert_allclose(curves[1].losses, curves[0].losses, rtol=1e-4, atol=1e-6)
+
+
+def test_a_range_where_only_some_seeds_rose_says_which_rose():
+    """Reverify s9 I12: 'to 1 (loss rising again; in seed(s) [0, 1] the end of the test, with
+    no rise)' opened with the rise that 2 of 3 seeds never had."""
+    from trainwise.tune.lr_verdict import _high_end
+
+    label = _high_end([0, 1, 2], [0, 1])
+    assert label.startswith("the loss rose again in seed(s) [2]")
+    assert "in seed(s) [0, 1] it never rose" in label and "rising again" not in label

@@ -178,6 +178,8 @@ def test_the_test_result_line_and_report_table_show_the_ranking(tmp_path) -> Non
     test["test_per_class"] = {"support": [30, 0, 5]}  # the reason, with the class, if known
     assert "ROC-AUC n/a (class 1 has no row in this split" in _beside_accuracy(test)
     assert "class 'b' has no row" in ranking_text(test, ["a", "b", "c"])
+    # the CLI's closing line names it too, as the evaluate finding does (reverify s9 N1)
+    assert "ROC-AUC n/a (class 'b' has no row" in _beside_accuracy(test, ["a", "b", "c"])
 
 
 def test_a_class_weighted_good_ranker_is_not_sent_back_to_the_weights() -> None:

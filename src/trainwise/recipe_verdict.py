@@ -22,7 +22,8 @@ def run_verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None
     num_warnings = sum(f.severity is Severity.WARNING for f in findings)
     test = ctx.meta.get("test", {})
     if "test_accuracy" in test:
-        headline = f"Test accuracy {test['test_accuracy']:.1%}" + _beside_accuracy(test)
+        headline = f"Test accuracy {test['test_accuracy']:.1%}" + _beside_accuracy(
+            test, ctx.data.class_names if ctx.data is not None else None)
     elif "test_rmse" in test:
         headline = f"Test RMSE {test['test_rmse']:.4g}" + (
             f", {r2_text(test['test_r2'])}" if "test_r2" in test else "")
@@ -38,7 +39,7 @@ def run_verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None
         "the report."
 
 
-def _beside_accuracy(test: dict[str, Any]) -> str:
+def _beside_accuracy(test: dict[str, Any], class_names: list[str] | None = None) -> str:
     """The 95% interval with the row count (97.8% on 36 rows and on 1000 are not the same
     claim), the majority-class baseline and balanced accuracy: without them 96% accuracy on
     4% positives reads as a success when the model may answer "no" to everything."""
@@ -50,7 +51,9 @@ def _beside_accuracy(test: dict[str, Any]) -> str:
     text = f" ({'; '.join(inside)})" if inside else ""
     if "test_balanced_accuracy" in test and "test_baseline_accuracy" in test:
         text += f", balanced accuracy {test['test_balanced_accuracy']:.1%}"
-    ranking = ranking_text(test)  # the scores' view: argmax metrics read one threshold only
+    # the scores' view (argmax metrics read one threshold only); a class it cannot rank is
+    # named as the evaluate finding names it, not by its index
+    ranking = ranking_text(test, class_names)
     if ranking:
         text += f", {ranking}"
     return text

@@ -71,7 +71,9 @@ def _high_end(seeds: list[int], unrisen: list[int]) -> str:
         return "loss rising again"
     if len(unrisen) == len(seeds):
         return "the end of the test: the loss never rose"
-    return f"loss rising again; in seed(s) {unrisen} the end of the test, with no rise"
+    rose = [seed for seed in seeds if seed not in unrisen]
+    return (f"the loss rose again in seed(s) {rose}; in seed(s) {unrisen} it never rose, so "
+            "there it is the end of the test")
 
 
 def _summary(result: Verdict, curves: Sequence[Curve], rule: str, fell: bool,
