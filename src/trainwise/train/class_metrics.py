@@ -23,6 +23,7 @@ from trainwise.train.class_counts import class_counts
 from trainwise.train.class_names import class_name
 from trainwise.train.diagnose_common import class_weights_advice
 from trainwise.train.intervals import at_chance
+from trainwise.train.never_predicted import never_predicted_finding
 from trainwise.train.ranking_verdict import judged_by_ranking
 
 # The model must beat "always the most frequent class" by this much (in accuracy) to count as
@@ -209,6 +210,8 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
     if found is not None and scores is not None:
         found = judged_by_ranking(found, matrix, scores, class_names, val_threshold,
                                   class_weighted)
+    if found is None:  # a verdict on the whole split already covers a class never answered
+        found = never_predicted_finding(matrix, class_names, class_weighted)
     return extra, [found] if found else []
 
 
