@@ -63,7 +63,8 @@ def test_a_model_trained_by_an_earlier_run_is_not_called_fresh(tmp_path):
     second = _tiny_run(tmp_path, data, model=net)  # the notebook cell run again
     warning = _codes(second)["init_from_earlier_run"]
     assert warning.severity.value == "warning" and "init_kept" not in _codes(second)
-    assert str(first.path) in warning.message and "net = Sequential()" in warning.fix
+    assert str(first.path) in warning.message and "Build the Sequential again" in warning.fix
+    assert "Sequential()" not in warning.fix  # an empty Sequential is no fresh copy (s9 N1)
 
     for layer in (net[0], net[2]):  # the user re-initialises the same object: fresh again
         layer.reset_parameters()

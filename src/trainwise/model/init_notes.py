@@ -83,8 +83,9 @@ def _continued_from(name: str, run_folder: str) -> Finding:
                    "trains the model you pass in place): this run continues from them, so it "
                    "does not measure a fresh model and will not repeat that run's results.",
                    {"trained_by": run_folder},
-                   f"Re-create the model (net = {name}()) before calling trainwise.run to start "
-                   "fresh, or set model.init = \"policy\" to re-draw its weights. To continue "
+                   f"Build the {name} again, the way you built it (a new object with fresh "
+                   "weights), before calling trainwise.run to start fresh, or set "
+                   "model.init = \"policy\" to re-draw its weights. To continue "
                    "training on purpose, keep it and ignore this warning.")
 
 
