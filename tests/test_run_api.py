@@ -3,6 +3,8 @@ as it was, a result that answers the usual questions."""
 
 import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -247,3 +249,15 @@ def test_resuming_with_until_before_training_refuses_instead_of_training(tmp_pat
     stopped = trainwise.run(resume=finished.path, until="model", report=False)
     assert stopped.ok and "trained" not in {f.code for f in stopped.findings
                                             if f.stage == "train"}
+
+
+def test_a_verbs_first_use_leaves_pythons_random_sequence_alone() -> None:
+    """Reverify s9 P6: the first trainwise.run imported scikit-learn, which draws from
+    Python's `random`, before run() could save the caller's state (fresh process: the
+    verbs load lazily once)."""
+    script = ("import random, trainwise; random.seed(123); trainwise.run; trainwise.tune; "
+              "print(random.random())")
+    drawn = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    random.seed(123)
+    assert float(drawn) == random.random()

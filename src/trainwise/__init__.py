@@ -15,6 +15,7 @@ check_leakage, build_model, init_weights, shape_trace, param_groups, make_adamw,
 check_frame_leakage for tables larger than memory. help(trainwise.<name>) documents each.
 """
 
+import random
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -93,11 +94,22 @@ def __dir__() -> list[str]:  # dir() and tab completion list the lazy verbs too
     return sorted({*globals(), *__all__, *_SUBPACKAGES})
 
 
+def _import_keeping_random(module: str) -> Any:
+    """import_module without moving the caller's Python `random` sequence: importing
+    scikit-learn draws from it (measured), and run() can only restore what it saw on entry
+    (caller_state.py), after this import."""
+    state = random.getstate()
+    try:
+        return import_module(module)
+    finally:
+        random.setstate(state)
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         module, attribute = _LAZY[name]
-        return getattr(import_module(module), attribute)
+        return getattr(_import_keeping_random(module), attribute)
     if name in _SUBPACKAGES:
-        return import_module(f"trainwise.{name}")
+        return _import_keeping_random(f"trainwise.{name}")
     raise AttributeError(f"module 'trainwise' has no attribute '{name}'; its verbs and names "
                          f"are {', '.join(__all__)} (help(trainwise.<name>) for each)")
