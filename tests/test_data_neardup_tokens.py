@@ -86,6 +86,7 @@ def test_the_split_warns_about_near_copies_across_parts_and_names_the_rows():
     crossing = int((part[:100] != part[100:200]).sum())
     assert crossing > 0 and sum(f.evidence["num_pairs"] for f in near) == crossing
     assert all(f.severity == "warning" and "near copies" in f.message for f in near)
+    assert all("a `groups` array" in f.fix for f in near)  # arrays have no columns (s9 N5)
     for f in near:  # examples name data rows: each one a planted original and its copy
         for i, j, cosine in f.evidence["examples"]:
             assert {i, j} in [{k, 100 + k} for k in range(100)] and cosine >= 0.9

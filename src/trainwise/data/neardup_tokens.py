@@ -91,7 +91,8 @@ def similar_rows(ids_a: np.ndarray, ids_b: np.ndarray, min_cosine: float = MIN_C
 
 
 FIX = ("Look at the example pairs; if they are the same text sent again, keep one copy of each "
-       "(or give a text and its copies one group key and split by group: split.group_column).")
+       "(or give a text and its copies one group key and split by group: split.group_column "
+       "for a table, a `groups` array beside X and y in a .npz).")
 
 
 def check_near_duplicate_rows(ids_a: np.ndarray, ids_b: np.ndarray, *,
