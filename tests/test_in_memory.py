@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import trainwise
 from trainwise.config import load_config
 from trainwise.data.in_memory import as_task_data, save_in_memory
+from trainwise.findings import TrainwiseError
 
 QUICK = ["run.threads=1"]
 
@@ -149,3 +150,17 @@ def test_a_pair_takes_labels_as_one_column_as_split_does(tmp_path):
         assert data.kind == "table" and data.class_names == ["no", "yes"]
         assert pd.read_parquet(save_in_memory((features, labels), tmp_path))["label"].tolist() \
             == churn.tolist()
+
+
+def test_build_model_takes_what_run_takes() -> None:
+    """Reverify s9 P11: build_model(df) / build_model((x, y)) raised a raw AttributeError."""
+    from trainwise.model.baselines import build_model
+
+    x = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32)
+    y = np.arange(40) % 3
+    model = build_model((x, y))
+    assert model(torch.from_numpy(x[:5])).shape == (5, 3)  # 3 classes from y, 6 inputs
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(6)]).assign(kind=y)
+    assert build_model(frame, target="kind")(torch.from_numpy(x[:2])).shape == (2, 3)
+    with pytest.raises(TrainwiseError, match='target='):
+        build_model(frame)

@@ -274,15 +274,19 @@ def _auto(kind: str) -> str:
 
 
 def build_model(data: TaskData, name: str = "auto", width: int = 0,
-                dropout: float = 0.1, folder: str = "") -> nn.Module:
+                dropout: float = 0.1, folder: str = "", target: str = "") -> nn.Module:
     """The baseline for this data, or the user's class (called with no arguments).
 
     "auto" picks by data.kind: table/vector -> mlp, sequence -> cnn1d, image -> cnn2d,
     tokens -> embedding_pool. Outputs (B, num_classes) logits, or (B, 1) for regression.
     `folder`: model.folder, where a 'module:Class' module was found when the run started.
+    `data` may also be what run(data=...) takes; `target` then names a DataFrame's target.
     """
     if ":" in name:
         return import_model(name, folder)()
+    if not isinstance(data, TaskData):  # (x, y), a dict of arrays: as run(data=...) takes
+        from trainwise.data.in_memory import as_task_data
+        data = as_task_data(data, target, verb="build_model")
     name = baseline_name(data.kind, name)
     if name not in BASELINES:
         raise ModelError(f"unknown model '{name}'. Use \"auto\", "
