@@ -133,7 +133,7 @@ def test_extreme_weights_name_the_heavy_class_and_its_training_rows() -> None:
 
 def test_spikes_and_a_flat_range_test_blame_extreme_weights_first(tmp_path) -> None:
     from trainwise.findings import info, warning
-    from trainwise.stages_training import _blame_extreme_weights
+    from trainwise.stages_training import blame_extreme_weights
 
     ctx, findings, _ = _model_stage(tmp_path)
     assert "class_weights_extreme" not in [f.code for f in findings]  # 30 vs 10 rows: 3x
@@ -141,11 +141,11 @@ def test_spikes_and_a_flat_range_test_blame_extreme_weights_first(tmp_path) -> N
                     "Look at the samples of the spiking batch (data stage).")
     flat = warning("tune", "lr_range_no_descent", "the loss did not fall.", "Check the model.")
     other = info("train", "trained", "Trained 5 epochs.")
-    assert _blame_extreme_weights(ctx, [spike, flat, other]) == [spike, flat, other]
+    assert blame_extreme_weights(ctx, [spike, flat, other]) == [spike, flat, other]
     y_train = np.array([0] * 300 + [1] * 2)  # 'yes' weighs 75.5, 150x 'no'
     ctx.splits["train"].y = y_train
     ctx.loss_fn = loss_function("classification", balanced_class_weights(y_train, 2))
-    blamed = _blame_extreme_weights(ctx, [spike, flat, other])
+    blamed = blame_extreme_weights(ctx, [spike, flat, other])
     for before, after in zip((spike, flat), blamed, strict=False):
         assert after.message.startswith(before.message)
         assert "'yes' weighs 75.5, 150x the lightest class, with 2 training rows" \

@@ -57,7 +57,7 @@ def patience_starts(schedule: str, max_epochs: int) -> int:
     return math.ceil((0.3 + 0.7 * CUT_LR_SHARE) * max_epochs) if schedule == "onecycle" else 0
 
 
-def _scheduler(ctx: RunContext, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
+def run_scheduler(ctx: RunContext, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
     """train.schedule over `total_steps`; a constant or cosine schedule at an effective batch
     above MAX_MICRO_BATCH starts with a linear warmup (one-cycle has its own)."""
     kind = ctx.config.train.schedule
@@ -109,7 +109,7 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                                           shuffle=False, seed=seed)
     optimizer = ctx.make_optimizer(ctx.model, ctx.lr)
     total_steps = cfg.max_epochs * num_steps_per_epoch(train_loader, ctx.fabric.world_size)
-    scheduler = _scheduler(ctx, optimizer, total_steps)
+    scheduler = run_scheduler(ctx, optimizer, total_steps)
     best = BestWeights(cfg.patience, ctx.run.checkpoint_path("best")
                        if ctx.fabric.is_global_zero else None,
                        min_epochs=patience_starts(cfg.schedule, cfg.max_epochs))
@@ -150,7 +150,7 @@ def stage_train(ctx: RunContext) -> list[Finding]:
         findings.append(nonfinite_finding(ctx, state.nonfinite, state.checkpoint_step))
     if ctx.data.task == "regression":
         findings = _blame_extreme_targets(findings, ctx.splits["train"].y)
-    findings = _blame_extreme_weights(ctx, findings)
+    findings = blame_extreme_weights(ctx, findings)
     diagnosed = any(f.severity.value == "error" for f in findings)
     if not diagnosed and not any(math.isfinite(row["val_loss"]) for row in epochs):
         findings.append(error("train", "no_finite_val_loss",
@@ -162,7 +162,7 @@ def stage_train(ctx: RunContext) -> list[Finding]:
 
 def _training_plan(ctx: RunContext, total_steps: int) -> TrainingPlan:
     """What the diagnosis cannot read off the history: where the lr came from, and the
-    schedule as _scheduler built it."""
+    schedule as run_scheduler built it."""
     cfg = ctx.config.train
     return TrainingPlan(
         lr_from_config=None if cfg.lr == "auto" else float(cfg.lr), schedule=cfg.schedule,
@@ -199,7 +199,7 @@ EXPLOSIONS = ("divergence", "loss_exploding", "non_finite_loss", "gradient_spike
 WEIGHT_EFFECTS = (*EXPLOSIONS, "lr_range_no_descent", "lr_range_unstable")
 
 
-def _blame_extreme_weights(ctx: RunContext, findings: list[Finding]) -> list[Finding]:
+def blame_extreme_weights(ctx: RunContext, findings: list[Finding]) -> list[Finding]:
     """Spikes and a range test that did not fall under extreme class weights: the weights
     are the first suspect, before the data or the lr the rules name (audit s9 I8)."""
     if not isinstance(ctx.loss_fn, ClassWeightedCrossEntropy):

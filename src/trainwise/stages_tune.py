@@ -12,7 +12,7 @@ from typing import Any
 
 from trainwise.findings import Finding, info
 from trainwise.stages import RunContext, eval_batch_size
-from trainwise.stages_training import _blame_extreme_weights, _scheduler, training_loader
+from trainwise.stages_training import blame_extreme_weights, run_scheduler, training_loader
 from trainwise.tune.batch_probe import find_batch_size
 from trainwise.tune.batch_size import (
     MAX_MICRO_BATCH,
@@ -59,7 +59,7 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
         ctx.splits["val"].loader(eval_batch_size("val", cfg.batch_size), shuffle=False, seed=seed),
         ctx.make_optimizer, config=tune, max_epochs=cfg.max_epochs,
         range_loader=train.loader(cfg.batch_size, shuffle=True, seed=seed, drop_last=True),
-        make_scheduler=lambda optimizer, steps: _scheduler(ctx, optimizer, steps),
+        make_scheduler=lambda optimizer, steps: run_scheduler(ctx, optimizer, steps),
         task=ctx.data.task, fabric=ctx.fabric, grad_clip=cfg.grad_clip, seed=seed,
         constant_lr=cfg.schedule == "constant",  # after any warmup
         # micro-batches as training will use: the range test's loader is whole batches, the
@@ -80,7 +80,7 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
                    f"{_lr_source(result)}{measured_at}.", lr=ctx.lr)] \
         if math.isfinite(result.lr) else []
     # first: the stage's headline
-    return chosen + findings + _blame_extreme_weights(ctx, result.findings)
+    return chosen + findings + blame_extreme_weights(ctx, result.findings)
 
 
 def _lr_source(result: Any) -> str:
