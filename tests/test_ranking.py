@@ -69,6 +69,10 @@ def test_multiclass_macro_one_vs_rest_auc_matches_sklearn() -> None:
     assert row["val_roc_auc"] == pytest.approx(metrics.roc_auc_score(
         y, probs.numpy(), multi_class="ovr", average="macro"))
     assert "val_average_precision" not in row
+    tied = probs.clone()
+    tied[:40] = tied[0]  # 40 rows with one score: ties count half, as sklearn's trapezoid
+    assert ranking_metrics(tied, torch.tensor(y), "val")["val_roc_auc"] == pytest.approx(
+        metrics.roc_auc_score(y, tied.numpy(), multi_class="ovr", average="macro"))
     from trainwise.reporting.context import _test_table
 
     test = ranking_metrics(probs, torch.tensor(y), "test")
