@@ -233,7 +233,7 @@ def stage_split_reload(ctx: RunContext) -> list[Finding]:
         test = saved["test"] if "test" in saved.files else None
     x_test, y_test = (data.x[test], data.y[test]) if test is not None else (data.x_test,
                                                                             data.y_test)
-    _make_arrays(ctx, train, val, x_test, y_test)
+    _make_arrays(ctx, train, val, x_test, y_test, test)
     before = ctx.meta.get("split", {}).get("fingerprint")
     if before and _fingerprint(train, val) != before:
         return [error("split", "split_changed", f"'{path}' does not match the split recorded "

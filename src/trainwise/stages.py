@@ -60,6 +60,8 @@ class Arrays:
     x: np.ndarray
     y: np.ndarray
     augment: Callable[..., Any] | None = None  # training split only, e.g. random_flip
+    rows: np.ndarray | None = None  # each row's position in the data as loaded (None: a
+    # source's own test part); the label check names suspects by it
 
     def loader(self, batch_size: int, *, shuffle: bool, seed: int, drop_last: bool = False) -> Any:
         return to_loader(self.x, self.y, batch_size, shuffle=shuffle, seed=seed,
@@ -151,7 +153,7 @@ def stage_split(ctx: RunContext) -> list[Finding]:
         x_test, y_test = data.x[test], data.y[test]
     else:
         x_test, y_test = data.x_test, data.y_test
-    _make_arrays(ctx, train, val, x_test, y_test)
+    _make_arrays(ctx, train, val, x_test, y_test, test)
     saved = {"train": train, "val": val, **({"test": test} if test is not None else {})}
     for j, fold in enumerate(result.folds):  # fold indices are into the pool after the test cut
         saved[f"fold{j}_train"], saved[f"fold{j}_val"] = fold.train, fold.val
@@ -211,7 +213,7 @@ def _fingerprint(*parts: np.ndarray) -> str:
 
 
 def _make_arrays(ctx: RunContext, train: np.ndarray, val: np.ndarray, x_test: np.ndarray,
-                 y_test: np.ndarray) -> None:
+                 y_test: np.ndarray, test: np.ndarray | None) -> None:
     """Normalise with training statistics only (token ids stay int64 ids: augment_plan);
     standardise regression targets likewise."""
     data = ctx.data
@@ -230,9 +232,10 @@ def _make_arrays(ctx: RunContext, train: np.ndarray, val: np.ndarray, x_test: np
         ctx.target_scale, ctx.target_mean = std, mean
         y, y_test = (y - mean) / std, (y_test - mean) / std
     ctx.splits = {
-        "train": Arrays(scale(data.x[train]), y[train], random_flip if plan.flip else None),
-        "val": Arrays(scale(data.x[val]), y[val]),
-        "test": Arrays(scale(x_test), y_test),
+        "train": Arrays(scale(data.x[train]), y[train], random_flip if plan.flip else None,
+                        train),
+        "val": Arrays(scale(data.x[val]), y[val], rows=val),
+        "test": Arrays(scale(x_test), y_test, rows=test),
     }
 
 

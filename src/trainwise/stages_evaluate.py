@@ -12,6 +12,7 @@ import numpy as np
 
 from trainwise.findings import Finding, info
 from trainwise.stages import RunContext, eval_batch_size
+from trainwise.stages_labels import stage_label_issues
 from trainwise.stages_training import leak_columns
 from trainwise.train.class_metrics import class_results, lowest_recall
 from trainwise.train.diagnose_collapse import confirming_collapse
@@ -63,6 +64,7 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
     evidence = {k: v for k, v in row.items() if not isinstance(v, dict | list)}
     findings = findings + held_out_too_good(row, len(ctx.splits["test"].y), ctx.history,
                                             len(ctx.splits["val"].y), leak_columns(ctx))
+    findings += stage_label_issues(ctx, model)
     return [info("evaluate", "test_result", _test_message(ctx, row), **evidence), *findings]
 
 

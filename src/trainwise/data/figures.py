@@ -102,7 +102,7 @@ def _feature_panels(data: TaskData) -> Figure:
     return figure
 
 
-def _displayable(image: np.ndarray) -> np.ndarray:
+def displayable(image: np.ndarray) -> np.ndarray:
     """(C, H, W) -> (H, W[, 3]) in [0, 1] for imshow; float images are min-max scaled."""
     image = np.nan_to_num(np.asarray(image, dtype=np.float64))
     low, high = float(image.min()), float(image.max())
@@ -135,7 +135,7 @@ def _image_panels(data: TaskData) -> Figure:
             ax.set_xticks([])
             ax.set_yticks([])
             if column < len(indices):
-                ax.imshow(_displayable(images[indices[column]]), cmap="gray",
+                ax.imshow(displayable(images[indices[column]]), cmap="gray",
                           interpolation="nearest")
             else:
                 ax.set_axis_off()

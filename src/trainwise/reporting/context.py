@@ -350,6 +350,7 @@ def report_context(run: RunData) -> dict[str, Any]:
         "prior_line": prior_line(run.data.get("num_classes") if run.classification else None,
                                  prior_counts(run)) is not None,
         "regression_baselines": "test_mean_rmse" in (run.test or {}),
+        "label_issues": meta.get("label_issues") or {},
         **class_tables(run.test or {}, run.data.get("class_names") or [],
                        (run.data.get("class_counts") or {}).get("val")),
         "findings_by_stage": _findings_by_stage(run.findings),

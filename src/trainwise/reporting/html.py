@@ -137,25 +137,28 @@ def render_figures(run: RunData) -> tuple[dict[str, EmbeddedFigure], list[str]]:
 def extra_figures(run: RunData) -> tuple[list[EmbeddedFigure], list[str]]:
     """Inline the figures stages listed in meta.figures: each a path relative to the run
     folder, or {"path", "title", "caption"}."""
-    root = run.path.resolve()
     embedded, problems = [], []
     for entry in run.meta.get("figures") or []:
-        described = entry if isinstance(entry, dict) else {"path": entry}
-        rel = str(described.get("path", ""))
-        path = (root / rel).resolve()
-        mime = _MIME.get(path.suffix.lower())
-        if not path.is_relative_to(root) or mime is None:
-            problems.append(f"extra figure '{rel}' skipped: expected a PNG/JPEG/SVG inside the "
-                            "run folder")
-        elif not path.is_file():
-            problems.append(f"extra figure '{rel}' is listed in meta.json but missing")
-        else:
-            title = described.get("title") or path.stem.replace("_", " ").replace("-", " ")
-            caption = described.get("caption") or STAGE_CAPTIONS.get(
-                path.stem, f"A figure the run saved as {rel}.")
-            embedded.append(EmbeddedFigure(str(title), data_uri(path.read_bytes(), mime), rel,
-                                           str(caption)))
+        figure, problem = embed_saved(run, entry if isinstance(entry, dict) else {"path": entry})
+        embedded += [figure] if figure else []
+        problems += [problem] if problem else []
     return embedded, problems
+
+
+def embed_saved(run: RunData, described: dict[str, Any]) -> tuple[EmbeddedFigure | None, str]:
+    """A figure a stage saved in the run folder, inlined; or None and why it was not."""
+    root = run.path.resolve()
+    rel = str(described.get("path", ""))
+    path = (root / rel).resolve()
+    mime = _MIME.get(path.suffix.lower())
+    if not path.is_relative_to(root) or mime is None:
+        return None, f"extra figure '{rel}' skipped: expected a PNG/JPEG/SVG inside the run folder"
+    if not path.is_file():
+        return None, f"extra figure '{rel}' is listed in meta.json but missing"
+    title = described.get("title") or path.stem.replace("_", " ").replace("-", " ")
+    caption = described.get("caption") or STAGE_CAPTIONS.get(
+        path.stem, f"A figure the run saved as {rel}.")
+    return EmbeddedFigure(str(title), data_uri(path.read_bytes(), mime), rel, str(caption)), ""
 
 
 def _environment() -> jinja2.Environment:
@@ -180,9 +183,13 @@ def build_report(run_path: str | Path) -> Path:
     run = load_run(path)
     figures, figure_problems = render_figures(run)
     extras, extra_problems = extra_figures(run)
+    suspects = (run.meta.get("label_issues") or {}).get("figure")
+    suspects_figure, suspects_problem = embed_saved(run, {"path": suspects}) if suspects \
+        else (None, "")
     context = report_context(run)
-    context.update(figures=figures, extra_figures=extras,
-                   problems=figure_problems + extra_problems)
+    context.update(figures=figures, extra_figures=extras, suspects_figure=suspects_figure,
+                   problems=figure_problems + extra_problems
+                   + ([suspects_problem] if suspects_problem else []))
     target = path / "report.html"
     target.write_text(render_html(context), encoding="utf-8")
     return target

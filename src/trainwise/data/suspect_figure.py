@@ -1,0 +1,70 @@
+"""The held-out rows whose label looks wrong, drawn: images as a grid, sequences as lines,
+each titled with the given label and the class the model gives it (stages_labels.py)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from trainwise.data.figures import displayable
+from trainwise.data.task import TaskData
+
+if TYPE_CHECKING:
+    from trainwise.train.label_issues import Suspect
+
+MAX_SUSPECTS = 16
+COLUMNS = 8
+
+
+def _row(data: TaskData, suspect: Suspect) -> np.ndarray:
+    """The suspect's row as loaded (before normalisation): (C, H, W), (H, W) or (C, T)."""
+    x = data.x_test if suspect.part == "test (own)" and data.x_test is not None else data.x
+    row = np.asarray(x[suspect.row])
+    if data.kind != "image" and data.image_shape:  # digits: 64 features of an 8x8 picture
+        return row.reshape(1, *data.image_shape[-2:])
+    return row
+
+
+def suspects_figure(data: TaskData, found: list[Suspect]) -> Figure | None:
+    """None for tables, vectors and token ids: a row of numbers says little as a picture, the
+    report's table lists them."""
+    images = data.kind == "image" or bool(data.image_shape)
+    if not found or not (images or data.kind == "sequence"):
+        return None
+    shown = found[:MAX_SUSPECTS]
+    rows, columns = math.ceil(len(shown) / COLUMNS), min(COLUMNS, len(shown))
+    height = 1.75 * rows + 0.7
+    figure = Figure(figsize=(1.6 * columns + 0.4, height))
+    figure.subplots_adjust(left=0.03, right=0.97, bottom=0.1 / height, top=1 - 0.75 / height,
+                           wspace=0.15, hspace=0.6)
+    figure.suptitle(f"The {len(shown)} most suspect held-out rows: the given label, then what "
+                    "the model says", fontsize=9)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for ax, suspect in zip(axes, shown, strict=False):
+        row = _row(data, suspect)
+        if images:
+            ax.imshow(displayable(row), cmap="gray", interpolation="nearest")
+        else:
+            ax.plot(row[0], linewidth=0.8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"{suspect.part} {suspect.row}\n'{suspect.given}' -> "
+                     f"'{suspect.suggested}' {suspect.p_suggested:.2f}", fontsize=6.5)
+    for unused in axes[len(shown):]:
+        unused.set_axis_off()
+    return figure
+
+
+def plot_suspects(data: TaskData, found: list[Suspect], path: str | Path) -> Path | None:
+    """Write suspects_figure as a PNG at `path`; None (nothing written) when it draws none."""
+    figure = suspects_figure(data, found)
+    if figure is None:
+        return None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    return path

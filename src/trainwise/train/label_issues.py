@@ -1,0 +1,125 @@
+"""Held-out rows whose label looks wrong, from probabilities the model gave rows it never
+trained on (validation and test): cleanlab's confident learning, its defaults.
+
+Pure: probabilities and labels in, ranked suspects and a Finding out. Only held-out rows are
+judged because confident learning needs out-of-sample probabilities (cleanlab's own
+workflow cross-validates for them); a trained network has fitted its training rows, wrong
+labels included, so their probabilities would hide exactly the rows we look for.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from trainwise.findings import Finding, info, warning
+
+# A suspect counts as "confident" when the model puts at least this on another class and
+# at most CONFIDENT_GIVEN on the given one: a wrong label, or a row the model is sure of
+# and wrong about; either way a person should look. Model errors on a hard task are
+# mostly unsure (~0.4-0.7 on the winner), so these are the ones worth a warning.
+CONFIDENT_OTHER = 0.9
+CONFIDENT_GIVEN = 0.05
+WARN_SHARE = 0.01  # confident suspects above 1% of the held-out rows (and >= WARN_MIN)
+WARN_MIN = 3
+SHOWN = 5  # suspects named in the finding's message; the CSV holds them all
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """One held-out row whose label looks wrong. `row` indexes the data as loaded (its own
+    test part when the source has one, part == "test (own)"); `file` is its image path."""
+
+    part: str
+    row: int
+    given: str
+    suggested: str
+    p_given: float
+    p_suggested: float
+    file: str = ""
+
+    @property
+    def confident(self) -> bool:
+        return self.p_suggested >= CONFIDENT_OTHER and self.p_given <= CONFIDENT_GIVEN
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def probabilities(outputs: torch.Tensor) -> np.ndarray:
+    """(N, K) class probabilities from a classifier's outputs: softmax over K >= 2 logits,
+    or [1 - p, p] from one logit (a binary model ending in nn.Linear(d, 1))."""
+    outputs = outputs.float()
+    if outputs.ndim == 2 and outputs.shape[1] == 1:
+        positive = torch.sigmoid(outputs[:, 0])
+        return torch.stack([1 - positive, positive], dim=1).numpy()
+    return torch.softmax(outputs, dim=1).numpy()
+
+
+def ranked_label_issues(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Indices of the rows cleanlab's find_label_issues flags (its defaults: prune by the
+    estimated noise rate), most suspect first (lowest probability of the given label).
+    cleanlab does this well and is kept by its authors (Apache-2.0), so it is not
+    rewritten here; imported late, as only this stage needs it."""
+    from cleanlab.filter import find_label_issues
+
+    labels = np.asarray(labels, dtype=np.int64)
+    if len(labels) < 2 or probs.shape[1] < 2:
+        return np.zeros(0, dtype=np.int64)
+    with warnings.catch_warnings():  # "may not flag all issues in class 3": a tiny held-out
+        warnings.simplefilter("ignore")  # class; the finding says the check is held-out only
+        found = find_label_issues(labels, probs, return_indices_ranked_by="self_confidence")
+    return np.asarray(found, dtype=np.int64)
+
+
+def suspects(probs: np.ndarray, labels: np.ndarray, rows: np.ndarray, part: str,
+             class_names: list[str], files: list[str] | None = None) -> list[Suspect]:
+    """The flagged rows of one held-out part as Suspects, most suspect first. `rows` maps a
+    position in `probs` to the row of the data as loaded."""
+    def name(label: int) -> str:
+        return class_names[label] if label < len(class_names) else str(label)
+
+    found = []
+    for index in ranked_label_issues(probs, labels):
+        given = int(labels[index])
+        other = probs[index].copy()
+        other[given] = -1.0  # the most likely class other than the given one
+        suggested = int(np.argmax(other))
+        row = int(rows[index])
+        found.append(Suspect(part, row, name(given), name(suggested),
+                             float(probs[index, given]), float(probs[index, suggested]),
+                             files[row] if files and row < len(files) else ""))
+    return found
+
+
+def label_issue_finding(found: list[Suspect], num_rows: int, csv_name: str) -> Finding:
+    """One finding for all held-out parts: how many rows look mislabelled, the most suspect
+    named, a warning when the confident ones pass WARN_SHARE of the rows checked."""
+    confident = [s for s in found if s.confident]
+    evidence = {"num_checked": num_rows, "num_suspects": len(found),
+                "num_confident": len(confident)}
+    if not found:
+        return info("evaluate", "label_issues",
+                    f"No held-out row looks mislabelled: on all {num_rows} validation and test "
+                    "rows the model's probabilities agree with the given labels (confident "
+                    "learning, cleanlab).", **evidence)
+    named = "; ".join(f"{s.part} row {s.row}{f' ({s.file})' if s.file else ''} labelled "
+                      f"'{s.given}', the model says '{s.suggested}' ({s.p_suggested:.2f}; "
+                      f"'{s.given}' {s.p_given:.2f})" for s in found[:SHOWN])
+    message = (f"{len(found)} of {num_rows} held-out rows ({len(found) / num_rows:.1%}) may be "
+               f"mislabelled or ambiguous: the model, which never trained on them, gives their "
+               f"label a low probability and another class a higher one than it gives that "
+               f"class's own rows (confident learning, cleanlab); {len(confident)} of them "
+               f"confidently (another class >= {CONFIDENT_OTHER}, the label <= "
+               f"{CONFIDENT_GIVEN}). Most suspect: {named}. All are in {csv_name}.")
+    fix = (f"Look at the rows in {csv_name} (the report shows the first ones): where the label "
+           "is wrong, correct it in the data and rerun from the data stage. The training rows "
+           "were drawn alike, so a similar share of them is likely wrong too; they are not "
+           "checked, as the model has fitted them.")
+    if len(confident) >= max(WARN_MIN, WARN_SHARE * num_rows):
+        return warning("evaluate", "label_issues", message, fix, **evidence)
+    return info("evaluate", "label_issues", f"{message} Few are confident, so most are likely "
+                f"hard or ambiguous rows rather than wrong labels. {fix}", **evidence)

@@ -1,0 +1,115 @@
+"""Suspected label errors among the held-out rows: cleanlab's confident learning on the
+model's out-of-sample probabilities, mapped back to the rows of the data as loaded."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from cleanlab.filter import find_label_issues
+from cleanlab.rank import get_label_quality_scores
+
+import trainwise
+from trainwise.reporting.html import build_report
+from trainwise.train.label_issues import (
+    Suspect,
+    label_issue_finding,
+    probabilities,
+    ranked_label_issues,
+    suspects,
+)
+
+
+def _planted(num_rows=400, num_classes=4, num_wrong=20, seed=0):
+    """Probabilities of a good model (the true class ~0.9) and labels with `num_wrong` moved
+    to another class: the rows a label check must find."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, num_classes, num_rows)
+    logits = rng.normal(0, 0.5, (num_rows, num_classes))
+    logits[np.arange(num_rows), truth] += 3.0
+    probs = torch.softmax(torch.as_tensor(logits), dim=1).numpy()
+    labels = truth.copy()
+    wrong = rng.choice(num_rows, num_wrong, replace=False)
+    labels[wrong] = (truth[wrong] + rng.integers(1, num_classes, num_wrong)) % num_classes
+    return probs, labels, wrong
+
+
+def test_flags_exactly_what_cleanlab_flags_ranked_by_self_confidence():
+    probs, labels, wrong = _planted()
+    ranked = ranked_label_issues(probs, labels)
+    reference = find_label_issues(labels, probs)  # cleanlab's defaults, a boolean mask
+    assert set(ranked) == set(np.flatnonzero(reference))
+    quality = get_label_quality_scores(labels, probs, method="self_confidence")
+    assert np.all(np.diff(quality[ranked]) >= 0)  # most suspect first
+    assert set(ranked) <= set(wrong) and len(ranked) >= 15  # 16 of the 20 planted rows
+
+
+def test_suspects_name_rows_of_the_data_classes_and_the_other_likeliest_class():
+    probs = np.array([[0.9, 0.05, 0.05]] * 30 + [[0.05, 0.9, 0.05]] * 30
+                     + [[0.05, 0.05, 0.9]] * 30 + [[0.02, 0.08, 0.9]])
+    labels = np.array([0] * 30 + [1] * 30 + [2] * 30 + [0])  # the last row: labelled a, is c
+    rows = np.arange(1000, 1091)  # positions in the data as loaded
+    [found] = suspects(probs, labels, rows, "validation", ["a", "b", "c"],
+                       files=[f"img{i}.png" for i in range(1091)])
+    assert (found.part, found.row, found.given, found.suggested) == ("validation", 1090, "a", "c")
+    assert found.p_given == pytest.approx(0.02) and found.p_suggested == pytest.approx(0.9)
+    assert found.file == "img1090.png"
+
+
+def test_one_logit_is_read_as_the_positive_class_probability():
+    outputs = torch.tensor([[0.0], [2.0], [-1.0]])
+    expected = torch.sigmoid(outputs[:, 0]).numpy()
+    probs = probabilities(outputs)
+    np.testing.assert_allclose(probs[:, 1], expected, rtol=1e-6)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
+    logits = torch.randn(5, 3)
+    np.testing.assert_allclose(probabilities(logits), torch.softmax(logits, 1).numpy(), rtol=1e-6)
+
+
+def _suspect(p_given, p_suggested):
+    return Suspect("test", 1, "a", "b", p_given, p_suggested)
+
+
+def test_a_warning_only_when_confident_suspects_pass_one_percent_of_the_rows():
+    confident = [_suspect(0.01, 0.97)] * 3
+    assert label_issue_finding(confident, 200, "x.csv").severity.value == "warning"
+    # 3 confident of 400 rows is under 1%: an info that says they may be hard rows
+    found = label_issue_finding(confident, 400, "x.csv")
+    assert found.severity.value == "info" and "hard or ambiguous" in found.message
+    unsure = [_suspect(0.2, 0.6)] * 10  # many suspects, none confident: model errors
+    assert label_issue_finding(unsure, 200, "x.csv").severity.value == "info"
+    clean = label_issue_finding([], 200, "x.csv")
+    assert clean.code == "label_issues" and clean.evidence["num_suspects"] == 0
+
+
+def test_a_run_lists_the_planted_wrong_labels_of_its_held_out_rows(tmp_path):
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 4, (3, 8))
+    truth = np.repeat(np.arange(3), 200)
+    x = (centres[truth] + rng.normal(0, 1, (600, 8))).astype(np.float32)
+    labels = truth.copy()
+    wrong = rng.choice(600, 30, replace=False)
+    labels[wrong] = (truth[wrong] + 1) % 3
+    result = trainwise.run(data=(x, labels), overrides=[
+        "train.max_epochs=6", "train.lr=0.01", "run.threads=1", "run.checks=false",
+        f"run.out_dir=\"{tmp_path}\""], report=False)
+    folder = result.path
+    with np.load(folder / "split.npz") as split:
+        held_out = set(split["val"].tolist()) | set(split["test"].tolist())
+    with open(folder / "label_issues.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    flagged = {int(r["row"]) for r in rows}
+    planted = held_out & set(wrong.tolist())
+    assert flagged <= held_out  # training rows are never judged
+    assert len(flagged & planted) >= 0.8 * len(planted)
+    assert len(flagged & planted) >= 0.8 * len(flagged)
+    for r in rows:  # each row's given label is the one in the data, its suggestion the truth
+        row = int(r["row"])
+        assert r["given"] == str(labels[row])
+    [finding] = [f for f in result.findings if f.code == "label_issues"]
+    assert finding.severity.value == "warning" and finding.evidence["num_checked"] == len(held_out)
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["label_issues"]["rows"][0]["row"] in flagged
+    html = build_report(folder).read_text(encoding="utf-8")
+    assert "Held-out rows whose label looks wrong" in html
