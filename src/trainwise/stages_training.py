@@ -18,6 +18,7 @@ from trainwise.model.class_weights import ClassWeightedCrossEntropy, extreme_wei
 from trainwise.resume import checkpoint_extra, resume_state
 from trainwise.stages import PREFLIGHT_SAMPLES, RunContext, eval_batch_size
 from trainwise.train.batch_norm import batch_parts, batch_too_small, drop_lone_last_batch
+from trainwise.train.busy_cpu import BusyCpuWatch
 from trainwise.train.callbacks import BestWeights
 from trainwise.train.diagnose import diagnose
 from trainwise.train.diagnose_common import TrainingPlan
@@ -114,9 +115,10 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                        if ctx.fabric.is_global_zero else None,
                        min_epochs=patience_starts(cfg.schedule, cfg.max_epochs))
     resumed = resume_state(ctx.run, checkpoint, ctx.fabric.is_global_zero)
+    busy_cpu = BusyCpuWatch(on_cpu=ctx.fabric.device.type == "cpu")
     with progress() as bar:
-        callbacks = [best, *writer_callbacks(ctx, bar, total_steps, checkpoint and
-                                             checkpoint["train_state"]["step"])]
+        callbacks = [best, busy_cpu, *writer_callbacks(ctx, bar, total_steps, checkpoint and
+                                                       checkpoint["train_state"]["step"])]
         state = fit(ctx.model, train_loader, val_loader, optimizer=optimizer,
                     loss_fn=ctx.loss_fn, max_epochs=cfg.max_epochs, task=ctx.data.task,
                     scheduler=scheduler, fabric=ctx.fabric, callbacks=callbacks,
@@ -131,6 +133,7 @@ def stage_train(ctx: RunContext) -> list[Finding]:
     ctx.history, ctx.trained_model = state.history, state.model
     plan = _training_plan(ctx, total_steps)
     findings = diagnose(state.history, num_classes=ctx.data.num_classes or None, plan=plan)
+    findings += [f for f in [busy_cpu.finding()] if f is not None]
     if best.early_stopping.should_stop:  # patience ran out (a NaN stops the loop, not it)
         findings = after_early_stopping(findings, state.history, plan)
     if cfg.class_weights == "balanced" and ctx.data.task == "classification":
