@@ -84,9 +84,15 @@ def test_interrupt_message_names_the_checkpoints_step_and_epoch(tmp_path):
     save_checkpoint({"train_state": {"step": 415, "epoch": 37}, "progress": {"epoch": 38}},
                     tmp_path / "checkpoints/last.pt")
     message = interrupted_message(RunInterrupted("train", tmp_path), "trainwise run --resume D")
-    assert f"its last checkpoint {tmp_path}/checkpoints/last.pt is at step 415 (epoch 38)" \
-        in message
+    # the saved epoch (38) is the one in progress: between epochs, 37 is done (audit s10 S5)
+    assert f"its last checkpoint {tmp_path}/checkpoints/last.pt is at step 415, the end of " \
+        "epoch 37 (training after it is redone on resume" in message
     assert message.endswith("Continue with: trainwise run --resume D")
+    save_checkpoint({"train_state": {"step": 450, "epoch": 38},
+                     "progress": {"epoch": 38, "batches_done": 35}},
+                    tmp_path / "checkpoints/last.pt")
+    message = interrupted_message(RunInterrupted("train", tmp_path), "trainwise run --resume D")
+    assert "is at step 450, 35 batches into epoch 38" in message
 
 
 def test_an_unreadable_checkpoint_after_ctrl_c_says_what_resume_says(tmp_path):
@@ -138,7 +144,7 @@ def test_resume_says_on_the_console_from_which_step_and_epoch(tmp_path, monkeypa
                     run / "checkpoints/last.pt")
     monkeypatch.setattr(recipe, "RESUME_STAGES", [("data", _interrupt)])
     assert main(["run", "--resume", str(run), "--no-report"]) == 130
-    assert _unwrapped(f"Resuming {run} from step 415 (epoch 38);") in \
+    assert _unwrapped(f"Resuming {run} from step 415, the end of epoch 37;") in \
         _unwrapped(capsys.readouterr().err)
 
 
@@ -201,5 +207,5 @@ def test_the_interrupt_reads_the_checkpoint_once_memory_mapped_and_only_when_sho
     monkeypatch.setattr(torch, "load", counted_load)
     exc = RunInterrupted("train", tmp_path)  # raised on Ctrl-C: a second one must not wait
     assert loads == []
-    assert "step 415 (epoch 38)" in str(exc) and "step 415 (epoch 38)" in str(exc)
+    assert "step 415, the end of epoch 37" in str(exc)
     assert loads == [True]  # once, its tensors left on disk

@@ -159,12 +159,12 @@ def test_ctrl_c_mid_training_says_how_to_resume_and_resuming_is_bitwise_equal(tm
     said = _unwrapped(err)
     assert "Traceback" not in err and _unwrapped(
         f"Interrupted during the train stage of run folder {path};") in said
-    assert _unwrapped(f"is at step {_checkpoint_step(path)} (epoch") in said
+    assert _unwrapped(f"is at step {_checkpoint_step(path)}, ") in said  # "5 batches into epoch 3"
     assert said.endswith(_unwrapped(f"Continue with: trainwise run --resume {path} --no-report"))
     step = _checkpoint_step(path)
     capsys.readouterr()
     assert main(["run", "--resume", str(path), "--no-report"]) == 0
-    assert _unwrapped(f"Resuming {path} from step {step} (epoch") in \
+    assert _unwrapped(f"Resuming {path} from step {step}, ") in \
         _unwrapped(capsys.readouterr().err)
     _assert_same_run(path, uninterrupted.path)
 

@@ -122,9 +122,18 @@ def resume_command(run_dir: Path, command: str = "run", *, report: bool = True) 
 
 
 def saved_position(checkpoint: dict[str, Any]) -> str:
-    """'step 415 (epoch 38)': where a checkpoint continues (the epoch it resumes in)."""
-    epoch = checkpoint.get("progress", {}).get("epoch", checkpoint["train_state"]["epoch"])
-    return f"step {int(checkpoint['train_state']['step'])} (epoch {int(epoch)})"
+    """'step 564, the end of epoch 2' or 'step 600, 36 batches into epoch 3': where a
+    checkpoint continues. The saved epoch is the one in progress (the next one between
+    epochs), so "(epoch 3)" read as three epochs done (audit s10 S5)."""
+    step = int(checkpoint["train_state"]["step"])
+    progress = checkpoint.get("progress") or {}
+    if "epoch" not in progress:  # an older checkpoint: the epoch as it was written
+        return f"step {step} (epoch {int(checkpoint['train_state']['epoch'])})"
+    epoch, batches = int(progress["epoch"]), int(progress.get("batches_done", 0))
+    if batches:
+        return f"step {step}, {batches} batches into epoch {epoch}"
+    return f"step {step}, the end of epoch {epoch - 1}" if epoch > 1 else \
+        f"step {step}, before the first epoch"
 
 
 def interrupted_message(exc: RunInterrupted, resume_command: str | None) -> str:
@@ -144,7 +153,8 @@ def interrupted_message(exc: RunInterrupted, resume_command: str | None) -> str:
             return (f"{where}; its last checkpoint {last} is unreadable, so training cannot "
                     f"continue from it: {rerun_after_deleting(resume_command)}, or start a "
                     "new run.")
-        saved = f"its last checkpoint {last} is at {exc.saved_at}"
+        saved = (f"its last checkpoint {last} is at {exc.saved_at} (training after it is "
+                 "redone on resume; run.checkpoint_every_steps saves more often)")
     return f"{where}; {saved}. Continue with: {resume_command}"
 
 
