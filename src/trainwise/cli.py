@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import warnings
+from typing import Any
 
 from trainwise.findings import TrainwiseError
 
@@ -47,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
                             "history.jsonl and figures/.")
     report.add_argument("run_dir", help="the folder a run printed, e.g. "
                         "runs/20260101-120000-mnist1d (it holds meta.json)")
+    _add_predict(sub)
     show = sub.add_parser("config", help="print the resolved config as TOML",
                           description="Print the resolved config as TOML, every key under its "
                           "explanation and at its value (default, file, then --set): a starting "
@@ -56,6 +58,20 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--set", dest="overrides", action="append", default=[],
                       metavar="KEY=VALUE", help=_SET_HELP)
     return parser
+
+
+def _add_predict(sub: Any) -> None:
+    predict = sub.add_parser("predict", help="a finished run's model on new rows",
+                             description="Score new rows with a run's best weights "
+                             "(checkpoints/best.pt), normalised as the run normalised its "
+                             "training rows; writes the class (and each class's probability) "
+                             "or the value in the target's units, one row per input row.")
+    predict.add_argument("run_dir", help="the folder a run printed (it holds preprocess.npz "
+                         "and checkpoints/best.pt)")
+    predict.add_argument("file", help="the new rows: a .npz (its X, shaped as the run's "
+                         "inputs) or a .csv / .parquet with the table's numeric feature columns")
+    predict.add_argument("--out", default="predictions.csv",
+                         help="where to write the predictions (default: predictions.csv)")
 
 
 def _add_scale_out_options(cmd: argparse.ArgumentParser) -> None:
@@ -84,6 +100,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         from trainwise.rundir import report_folder
 
         print(build_report(report_folder(args.run_dir)))
+        return 0
+    if args.command == "predict":
+        from trainwise.prediction import predict
+
+        predict(args.run_dir, args.file).to_csv(args.out, index=False)
+        print(f"Wrote {args.out}")
         return 0
     if args.command == "config":
         from trainwise.config import load_config, to_toml

@@ -33,6 +33,8 @@ class RunResult:
       `history_frame("epoch")` gives them as a pandas DataFrame.
     - `findings`: every stage's findings in order; `report_path`: report.html;
       `stage_seconds`: seconds per stage.
+    - `predict(x)`: the best weights on new rows, in your units (trainwise.predict): `model`
+      itself reads normalised inputs and answers class codes or standardised values.
     """
 
     path: Path
@@ -72,6 +74,16 @@ class RunResult:
                                      "for all.")
             rows = [row for row in rows if row.get("kind") == kind]
         return pd.DataFrame(rows)
+
+    def predict(self, x: Any) -> Any:
+        """Predictions for new rows `x` as a DataFrame: `prediction` (class name or value in
+        the target's units) and, for classification, `probability_<class>` columns. `x` is
+        given as the run's data was (not normalised); see trainwise.predict."""
+        from trainwise.prediction import predict
+
+        # run(model=net): no config can rebuild your module, so it is the one passed
+        own = any(f.code == "user_model" for f in self.findings)
+        return predict(self.path, x, model=self.model if own else None)
 
     def __repr__(self) -> str:
         """A summary: the findings' evidence ran to ~10 kB; it stays in .findings."""

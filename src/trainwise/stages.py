@@ -47,6 +47,7 @@ from trainwise.model.summary import (
     shape_trace,
 )
 from trainwise.model.trained_mark import trained_by
+from trainwise.preprocessing import fitted_preprocessing
 from trainwise.rundir import RunDir
 from trainwise.train.batch_norm import batch_parts, batch_too_small, has_batch_norm
 
@@ -219,7 +220,8 @@ def _make_arrays(ctx: RunContext, train: np.ndarray, val: np.ndarray, x_test: np
     data = ctx.data
     assert data is not None
     plan = augment_plan(data, ctx.config.data.augment)[0]
-    scale = Normaliser().fit(data.x[train]).transform if plan.normalise else np.asarray
+    normaliser = Normaliser().fit(data.x[train]) if plan.normalise else None
+    scale = normaliser.transform if normaliser is not None else np.asarray
     y = data.y
     if data.task == "regression":  # float64: float32 squares overflow from |y| ~ 2e19
         y_train = y[train].astype(np.float64)
@@ -231,6 +233,8 @@ def _make_arrays(ctx: RunContext, train: np.ndarray, val: np.ndarray, x_test: np
         std = std or 1.0
         ctx.target_scale, ctx.target_mean = std, mean
         y, y_test = (y - mean) / std, (y_test - mean) / std
+    # saved for trainwise.predict: new rows need the same statistics (the model expects them)
+    fitted_preprocessing(data, normaliser, ctx.target_mean, ctx.target_scale).save(ctx.run.path)
     ctx.splits = {
         "train": Arrays(scale(data.x[train]), y[train], random_flip if plan.flip else None,
                         train),

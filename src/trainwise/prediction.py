@@ -1,0 +1,205 @@
+"""`trainwise.predict(run_dir, x)`: a finished run's best weights on new rows, in the user's
+units. The rows are normalised with the training split's statistics (preprocess.npz), and the
+model's answers are turned back: class codes into class names, standardised regression
+outputs into the target's units.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from trainwise.config import load_config
+from trainwise.data.errors import DataError
+from trainwise.data.task import TaskData
+from trainwise.findings import TrainwiseError
+from trainwise.preprocessing import Preprocessing
+from trainwise.rundir import RunDir, read_findings
+
+BATCH_SIZE = 512  # as the evaluate stage's test loader: no gradients kept
+
+
+def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None) -> pd.DataFrame:
+    """Predictions of the run's best weights (checkpoints/best.pt) for the rows of `x`.
+
+    `x`: an array or tensor shaped as the run's inputs ((N, F), (N, C, T), (N, C, H, W) or
+    (N, T) token ids) in the units of the data the run loaded (not normalised: this does it);
+    a DataFrame holding the training table's numeric feature columns; or a .npz (its X), .csv
+    or .parquet file. `model`: for a run of your own nn.Module (run(model=net)), a module built
+    the same way; the checkpoint's weights are loaded into it. Otherwise the run's own baseline
+    is rebuilt from its config.toml.
+
+    Returns a DataFrame, one row per input row: `prediction` (the class name, or the value in
+    the target's units) and, for classification, `probability_<class>` per class.
+    """
+    folder = RunDir.open(run_dir).path
+    prep = Preprocessing.load(folder)
+    inputs = prep.normalise(_as_array(x, prep))
+    net = _trained_model(folder, prep, model)
+    outputs = _forward(net, inputs)
+    index = x.index if isinstance(x, pd.DataFrame) else None
+    if prep.task != "classification":
+        values = outputs.double().reshape(len(inputs)).numpy()
+        return pd.DataFrame({"prediction": values * prep.target_scale + prep.target_mean},
+                            index=index)
+    probs = outputs.softmax(dim=1).double().numpy()
+    labels = _label_values(prep.class_names)
+    frame = pd.DataFrame({"prediction": labels[probs.argmax(axis=1)]}, index=index)
+    for k, name in enumerate(prep.class_names):
+        frame[f"probability_{name}"] = probs[:, k]
+    return frame
+
+
+def _label_values(class_names: list[str]) -> np.ndarray:
+    """The class names as the user's labels: integer labels (1..3) were saved as text ("1"),
+    and text "1" compared with y = 1 is never equal, the very trap of answering codes."""
+    try:
+        as_int = [int(name) for name in class_names]
+    except ValueError:
+        return np.asarray(class_names, dtype=object)
+    if [str(v) for v in as_int] != class_names:  # "01", "+1": keep the text as it was
+        return np.asarray(class_names, dtype=object)
+    return np.asarray(as_int, dtype=np.int64)
+
+
+def _forward(net: nn.Module, inputs: np.ndarray) -> torch.Tensor:
+    tensor = torch.as_tensor(inputs)
+    if tensor.is_floating_point():
+        tensor = tensor.float()  # as the training loader (data.tensors.to_loader)
+    device = next((p.device for p in net.parameters()), torch.device("cpu"))
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            parts = [net(tensor[i:i + BATCH_SIZE].to(device)).float().cpu()
+                     for i in range(0, len(tensor), BATCH_SIZE)]
+    finally:
+        net.train(was_training)
+    return torch.cat(parts) if parts else torch.zeros(0)
+
+
+def _trained_model(folder: Path, prep: Preprocessing, model: nn.Module | None) -> nn.Module:
+    state = _best_weights(folder)
+    net = model if model is not None else _rebuilt_model(folder, prep)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        what = f"your {type(net).__name__}" if model is not None else "the rebuilt baseline"
+        raise TrainwiseError(
+            f"{what} does not match the weights in {folder / 'checkpoints' / 'best.pt'}: "
+            f"{str(exc).splitlines()[0]} Pass model= built as the run built it (same class, "
+            "same arguments).") from None
+    return net
+
+
+def _best_weights(folder: Path) -> dict[str, torch.Tensor]:
+    from trainwise.train.checkpoint import why_unreadable
+
+    path = folder / "checkpoints" / "best.pt"
+    if not path.is_file():
+        raise TrainwiseError(
+            f"'{path}' is missing: the run stopped before training kept any weights (no "
+            "finite validation loss). Finish the run through its train stage (trainwise run "
+            f"--resume {folder}), then predict.")
+    try:
+        with warnings.catch_warnings():  # torch's advice on a refused file: why_unreadable
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)["model"]
+    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
+        raise TrainwiseError(f"'{path}' cannot be read ({why_unreadable(exc)}). Rerun the "
+                             "training to write it again.") from None
+
+
+def _rebuilt_model(folder: Path, prep: Preprocessing) -> nn.Module:
+    """The baseline (or config-named 'module:Class') the model stage built, with the shapes it
+    was sized from: a stand-in TaskData of one row carries them to build_model."""
+    from trainwise.model.baselines import build_model
+
+    own = next((f for f in read_findings(folder) if f.code == "user_model"), None)
+    if own is not None:
+        raise TrainwiseError(
+            f"this run trained a module you passed ({own.message}), which the run folder "
+            "cannot rebuild. Pass it: trainwise.predict(run_dir, x, model=net), where net is "
+            "built the same way (its weights are replaced by checkpoints/best.pt).")
+    cfg = load_config(folder / "config.toml").model
+    x = np.zeros((1, *prep.input_shape), dtype=np.dtype(prep.input_dtype))
+    if prep.kind == "tokens":
+        x.flat[0] = max(prep.vocab_size - 1, 0)  # embedding_pool is sized by the largest id
+    stand_in = TaskData(name="predict", kind=prep.kind, task=prep.task, x=x, y=np.zeros(1),
+                        class_names=prep.class_names)
+    return build_model(stand_in, cfg.name, cfg.width, cfg.dropout, cfg.folder)
+
+
+def _as_array(x: Any, prep: Preprocessing) -> np.ndarray:
+    """`x` as an array of the run's row shape, or an error that says what differs."""
+    if isinstance(x, str | Path):
+        x = _read_file(Path(x))
+    if isinstance(x, pd.DataFrame):
+        x = _table_columns(x, prep)
+    array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    shape = tuple(prep.input_shape)
+    if array.ndim != len(shape) + 1 or array.shape[1:] != shape:
+        one = " (one row: add the row axis, x[None])" if array.shape == shape else ""
+        raise DataError(f"the rows to predict are shaped {array.shape}, but the run trained on "
+                        f"rows shaped {shape} ({prep.kind} data): expected (N, "
+                        f"{', '.join(map(str, shape))}){one}. Give the inputs as the run "
+                        "loaded them, before normalisation.")
+    if array.dtype.kind not in "biuf":
+        raise DataError(f"the rows to predict hold {array.dtype} values; the model reads "
+                        "numbers. Encode them as the run's data was encoded.")
+    if prep.kind == "tokens":
+        return _token_ids(array, prep)
+    return array
+
+
+def _token_ids(array: np.ndarray, prep: Preprocessing) -> np.ndarray:
+    if array.dtype.kind not in "iu":
+        raise DataError(f"token ids must be integers; got {array.dtype}. Give the ids the "
+                        "run's vocabulary gave (0 = padding).")
+    if array.size and (array.min() < 0 or array.max() >= prep.vocab_size):
+        raise DataError(f"token ids must lie in 0..{prep.vocab_size - 1} (the run's "
+                        f"vocabulary); got {int(array.min())}..{int(array.max())}. Map unseen "
+                        "tokens to an id the run knew.")
+    return array.astype(np.int64)
+
+
+def _table_columns(frame: pd.DataFrame, prep: Preprocessing) -> np.ndarray:
+    """The training table's feature columns, by name. Only numeric columns are taken as they
+    are: re-applying a table's encoding (one-hot text levels, dates as days) is not done yet."""
+    names = prep.feature_names
+    missing = [n for n in names if n not in frame.columns]
+    text = [n for n in names if n in frame.columns and (
+        not pd.api.types.is_numeric_dtype(frame[n]) or frame[n].dtype.kind == "b")]
+    if not names or missing or text:
+        wrong = (f"columns {missing[:8]} are missing" if missing else
+                 f"columns {text[:8]} are not numbers" if text else
+                 "the run recorded no feature names")
+        raise DataError(
+            f"this DataFrame cannot be matched to the run's features: {wrong}. trainwise."
+            "predict does not yet re-apply a table's encoding (one-hot text columns, dates); "
+            "pass the encoded array instead, its columns in the run's order (meta.json: "
+            f"data.feature_names; {len(names)} in all).")
+    return frame[names].to_numpy(np.float64, na_value=np.nan)
+
+
+def _read_file(path: Path) -> Any:
+    if not path.is_file():
+        raise DataError(f"'{path}' does not exist. Give a .npz (with X), .csv or .parquet file.")
+    if path.suffix.lower() == ".npz":
+        with np.load(path, allow_pickle=False) as saved:
+            key = next((k for k in ("X", "x") if k in saved.files), None)
+            if key is None:
+                raise DataError(f"'{path}' holds {saved.files}; name the inputs X.")
+            return saved[key]
+    if path.suffix.lower() in (".csv", ".parquet"):
+        from trainwise.data.tables import read_table
+
+        return read_table(path)[0]
+    raise DataError(f"'{path}' has suffix '{path.suffix}'; give a .npz (with X), .csv or "
+                    ".parquet file.")

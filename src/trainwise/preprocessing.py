@@ -1,0 +1,103 @@
+"""What the split stage fitted, saved in the run folder as preprocess.npz: the input
+normalisation (training rows' mean and spread), the regression target's mean and scale, the
+class names and the inputs' shape and kind. A model trained by a run reads inputs so
+normalised and answers standardised values or class codes 0..K-1; trainwise.predict needs
+these to score new rows in the user's own units.
+
+Data, not code: plain arrays in an .npz, read back with allow_pickle=False.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from trainwise.data.task import TaskData
+from trainwise.data.tensors import Normaliser
+from trainwise.findings import TrainwiseError
+
+FILE_NAME = "preprocess.npz"
+
+
+@dataclass
+class Preprocessing:
+    kind: str  # table, vector, sequence, image, tokens
+    task: str  # classification or regression
+    input_shape: tuple[int, ...]  # one row's shape, e.g. (F,) or (C, H, W)
+    input_dtype: str  # the inputs as loaded: float32, uint8 pixels, int64 token ids
+    feature_names: list[str] = field(default_factory=list)  # a table's encoded columns
+    class_names: list[str] = field(default_factory=list)  # code k -> class_names[k]
+    mean: np.ndarray | None = None  # (F,) or (C,): None when inputs are not normalised
+    std: np.ndarray | None = None  # (tokens keep their ids)
+    target_mean: float = 0.0  # regression: prediction = output * target_scale + target_mean
+    target_scale: float = 1.0
+    vocab_size: int = 0  # token ids: the embedding's rows (largest id + 1)
+
+    def normalise(self, x: np.ndarray) -> np.ndarray:
+        """`x` as the model saw the training rows: the training split's statistics."""
+        if self.mean is None or self.std is None:
+            return np.asarray(x)
+        return Normaliser().load_state_dict({"mean": self.mean, "std": self.std}).transform(x)
+
+    def save(self, run_path: Path) -> None:
+        normalised = self.mean is not None and self.std is not None
+        np.savez(Path(run_path) / FILE_NAME, kind=np.str_(self.kind), task=np.str_(self.task),
+                 input_shape=np.asarray(self.input_shape, dtype=np.int64),
+                 input_dtype=np.str_(self.input_dtype),
+                 feature_names=np.asarray(self.feature_names, dtype=str),
+                 class_names=np.asarray(self.class_names, dtype=str),
+                 normalised=np.bool_(normalised),
+                 mean=self.mean if normalised else np.zeros(0),
+                 std=self.std if normalised else np.zeros(0),
+                 target_mean=np.float64(self.target_mean),
+                 target_scale=np.float64(self.target_scale),
+                 vocab_size=np.int64(self.vocab_size))
+
+    @classmethod
+    def load(cls, run_path: Path) -> Preprocessing:
+        path = Path(run_path) / FILE_NAME
+        if not path.is_file():
+            raise TrainwiseError(
+                f"'{path}' is missing: the run stopped before its split stage, or an earlier "
+                "trainwise version made it (it did not save the normalisation the model "
+                f"expects). Rerun it (trainwise run {Path(run_path) / 'config.toml'}) to get "
+                "a run folder that can score new rows.")
+        with np.load(path, allow_pickle=False) as saved:
+            normalised = bool(saved["normalised"])
+            return cls(kind=str(saved["kind"]), task=str(saved["task"]),
+                       input_shape=tuple(int(n) for n in saved["input_shape"]),
+                       input_dtype=str(saved["input_dtype"]),
+                       feature_names=[str(n) for n in saved["feature_names"]],
+                       class_names=[str(n) for n in saved["class_names"]],
+                       mean=saved["mean"] if normalised else None,
+                       std=saved["std"] if normalised else None,
+                       target_mean=float(saved["target_mean"]),
+                       target_scale=float(saved["target_scale"]),
+                       vocab_size=int(saved["vocab_size"]))
+
+
+def fitted_preprocessing(data: TaskData, normaliser: Normaliser | None, target_mean: float,
+                         target_scale: float) -> Preprocessing:
+    """What _make_arrays fitted on the training rows, ready to save."""
+    return Preprocessing(
+        kind=data.kind, task=data.task, input_shape=tuple(data.input_shape),
+        input_dtype=data.x.dtype.str, feature_names=list(data.feature_names),
+        class_names=list(data.class_names) if data.task == "classification" else [],
+        mean=None if normaliser is None else normaliser.mean,
+        std=None if normaliser is None else normaliser.std,
+        target_mean=target_mean, target_scale=target_scale, vocab_size=_vocab_size(data))
+
+
+def _vocab_size(data: TaskData) -> int:
+    """As model.baselines.vocab_size sizes embedding_pool; 0 where it does not apply (or for
+    negative ids, which the model stage reports)."""
+    if data.kind != "tokens":
+        return 0
+    from trainwise.model.baselines import ModelError, vocab_size
+
+    try:
+        return vocab_size(data)
+    except ModelError:
+        return 0

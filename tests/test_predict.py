@@ -1,0 +1,176 @@
+"""trainwise.predict: a finished run's best weights on new rows, in the user's units.
+
+The reference is the run's own test result: predicting the test rows (given raw, as loaded)
+must reproduce the evaluate stage's test accuracy exactly, and its RMSE and MAE up to float32
+rounding (the stage computes them on standardised float32 values).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+import trainwise
+from trainwise.cli import main
+from trainwise.data.errors import DataError
+from trainwise.findings import TrainwiseError
+
+QUICK = ["train.max_epochs=3", "train.lr=0.01", "run.threads=1", "run.checks=false",
+         "train.batch_size=32"]
+
+
+def _run(tmp_path, data, **kwargs):
+    result = trainwise.run(data=data, report=False, **kwargs,
+                           overrides=[*QUICK, f"run.out_dir=\"{tmp_path}\""])
+    assert result.ok, result.verdict
+    return result
+
+
+def _test_rows(result) -> np.ndarray:
+    with np.load(result.path / "split.npz") as saved:
+        return saved["test"]
+
+
+def _blobs(num_rows: int = 300, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Three overlapping classes labelled 1..3 with features far from 0 and 1 in scale: a
+    model fed them unnormalised, or read as codes 0..2, scores visibly worse."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, num_rows)
+    x = rng.normal(0, 1.5, (num_rows, 6)) + np.eye(3, 6)[y] * 2.0
+    return (x * [1, 10, 100, 1000, 0.1, 1] + shift).astype(np.float32), y + 1
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    x, y = _blobs(shift=50.0)
+    return _run(tmp_path_factory.mktemp("cls"), (x, y)), x, y
+
+
+@pytest.fixture(scope="module")
+def regressor(tmp_path_factory):
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, (300, 5)).astype(np.float32)
+    y = (1e6 * (3 + x @ [1.0, -2.0, 0.5, 0.0, 1.0] + rng.normal(0, 0.3, 300))).astype(np.float32)
+    return _run(tmp_path_factory.mktemp("reg"), (x, y)), x, y
+
+
+def test_classification_reproduces_the_test_accuracy_in_the_users_labels(classifier):
+    result, x, y = classifier
+    test = _test_rows(result)
+    predicted = trainwise.predict(result.path, x[test])
+    assert predicted["prediction"].dtype == np.int64  # labels 1..3, not codes, not text
+    assert set(predicted["prediction"]) <= {1, 2, 3}
+    accuracy = float((predicted["prediction"].to_numpy() == y[test]).mean())
+    assert accuracy == result.test["test_accuracy"]
+    probs = predicted[["probability_1", "probability_2", "probability_3"]].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(probs.argmax(axis=1) + 1, predicted["prediction"])
+    # the result's own method, and a tensor in, give the same answers
+    pd.testing.assert_frame_equal(result.predict(torch.as_tensor(x[test])), predicted)
+
+
+def test_regression_reproduces_the_test_rmse_and_mae_in_the_targets_units(regressor):
+    result, x, y = regressor
+    test = _test_rows(result)
+    predicted = result.predict(x[test])["prediction"].to_numpy()
+    error = predicted - y[test].astype(np.float64)
+    assert np.sqrt(np.mean(error ** 2)) == pytest.approx(result.test["test_rmse"], rel=1e-5)
+    assert np.mean(np.abs(error)) == pytest.approx(result.test["test_mae"], rel=1e-5)
+    assert abs(predicted.mean() - y[test].mean()) < 0.2 * y.std()  # millions, not ~0
+
+
+def test_the_saved_statistics_are_the_training_rows_own(regressor):
+    result, x, y = regressor
+    with np.load(result.path / "split.npz") as saved:
+        train = saved["train"]
+    with np.load(result.path / "preprocess.npz", allow_pickle=False) as saved:
+        np.testing.assert_allclose(saved["mean"], x[train].astype(np.float64).mean(axis=0))
+        np.testing.assert_allclose(saved["std"], x[train].astype(np.float64).std(axis=0))
+        assert float(saved["target_mean"]) == pytest.approx(y[train].astype(np.float64).mean())
+        assert float(saved["target_scale"]) == pytest.approx(y[train].astype(np.float64).std())
+        assert str(saved["task"]) == "regression"
+
+
+def test_a_dataframe_is_matched_by_column_name_and_text_columns_are_refused(classifier):
+    result, x, y = classifier
+    names = [str(n) for n in np.load(result.path / "preprocess.npz")["feature_names"]]
+    frame = pd.DataFrame(x[:20], columns=names)[names[::-1]]  # another column order
+    frame["notes"] = "extra columns are ignored"
+    expected = trainwise.predict(result.path, x[:20])
+    pd.testing.assert_frame_equal(trainwise.predict(result.path, frame), expected)
+    frame[names[0]] = frame[names[0]].astype(str)
+    with pytest.raises(DataError, match="not numbers.*pass the encoded array"):
+        trainwise.predict(result.path, frame)
+    with pytest.raises(DataError, match="missing"):
+        trainwise.predict(result.path, frame.drop(columns=names[1]))
+
+
+def test_rows_of_another_shape_are_refused_with_both_shapes(classifier):
+    result, x, _ = classifier
+    with pytest.raises(DataError, match=r"shaped \(20, 5\).*rows shaped \(6,\)"):
+        trainwise.predict(result.path, x[:20, :5])
+    with pytest.raises(DataError, match=r"add the row axis"):
+        trainwise.predict(result.path, x[0])
+
+
+def test_the_command_line_writes_the_same_predictions(classifier, tmp_path):
+    result, x, _ = classifier
+    np.savez(tmp_path / "new.npz", X=x[:30])
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", str(result.path), str(tmp_path / "new.npz"), "--out", str(out)]) == 0
+    written = pd.read_csv(out)
+    expected = trainwise.predict(result.path, x[:30])
+    np.testing.assert_array_equal(written["prediction"], expected["prediction"])
+    np.testing.assert_allclose(written["probability_2"], expected["probability_2"], rtol=1e-9)
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def test_a_run_of_your_own_module_needs_it_again(tmp_path):
+    x, y = _blobs()
+    torch.manual_seed(0)
+    result = _run(tmp_path, (x, y), model=Net())
+    test = _test_rows(result)
+    with pytest.raises(TrainwiseError, match="model=net"):
+        trainwise.predict(result.path, x[test])
+    fresh = trainwise.predict(result.path, x[test], model=Net())  # weights from best.pt
+    assert float((fresh["prediction"].to_numpy() == y[test]).mean()) == \
+        result.test["test_accuracy"]
+    pd.testing.assert_frame_equal(result.predict(x[test]), fresh)
+
+
+def test_images_are_normalised_per_channel_as_in_training(tmp_path):
+    """(N, C, H, W) uint8 pixels: the cnn2d baseline is rebuilt from the saved shape."""
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 120)
+    x = rng.integers(0, 120, (120, 3, 8, 8)).astype(np.uint8)
+    x[y == 1, 0, :4] += 100  # class 1: a bright top half in the first channel
+    result = _run(tmp_path, (x, np.array(["cat", "dog"])[y]))
+    test = _test_rows(result)
+    predicted = trainwise.predict(result.path, x[test])
+    assert set(predicted["prediction"]) <= {"cat", "dog"}
+    labels = np.array(["cat", "dog"])[y[test]]
+    assert float((predicted["prediction"].to_numpy() == labels).mean()) == \
+        result.test["test_accuracy"]
+
+
+def test_a_run_folder_without_the_saved_preprocessing_says_how_to_get_one(classifier,
+                                                                           tmp_path):
+    import shutil
+
+    result, x, _ = classifier
+    copy = tmp_path / "old_run"
+    shutil.copytree(result.path, copy)
+    (copy / "preprocess.npz").unlink()
+    with pytest.raises(TrainwiseError, match="Rerun it"):
+        trainwise.predict(copy, x[:5])
