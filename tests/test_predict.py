@@ -164,6 +164,50 @@ def test_images_are_normalised_per_channel_as_in_training(tmp_path):
         result.test["test_accuracy"]
 
 
+def test_sequences_are_laid_out_as_the_run_laid_out_its_arrays(tmp_path):
+    """A 3-D array is read as (N, T, C) and given to the model as (N, C, T): new rows given
+    as the run was given its data must be transposed the same way."""
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 160)
+    x = rng.normal(0, 1, (160, 24, 2)).astype(np.float32)  # (N, T, C)
+    x[y == 1, 5:9, 0] += 2.0
+    result = _run(tmp_path, (x, y))
+    test = _test_rows(result)
+    predicted = trainwise.predict(result.path, x[test])
+    assert float((predicted["prediction"].to_numpy() == y[test]).mean()) == \
+        result.test["test_accuracy"]
+    with pytest.raises(DataError, match=r"read as \(\d+, 24, 2\).*rows shaped \(2, 24\)"):
+        trainwise.predict(result.path, x[test].transpose(0, 2, 1))
+
+
+def test_token_ids_rebuild_the_embedding_at_the_runs_vocabulary(tmp_path):
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 160)
+    ids = rng.integers(1, 30, (160, 12))
+    ids[y == 1, 0], ids[:, -3:] = 31, 0  # a telling id, and padding
+    result = trainwise.run(data={"X": ids, "y": y}, report=False, overrides=[
+        *QUICK, f"run.out_dir=\"{tmp_path}\"", "data.kind=\"tokens\""])
+    test = _test_rows(result)
+    predicted = trainwise.predict(result.path, ids[test])
+    assert float((predicted["prediction"].to_numpy() == y[test]).mean()) == \
+        result.test["test_accuracy"]
+    with pytest.raises(DataError, match=r"0\.\.31 \(the run's vocabulary\)"):
+        trainwise.predict(result.path, ids[test] + 40)
+
+
+def test_a_built_in_set_takes_its_rows_as_loaded(tmp_path):
+    from sklearn.datasets import load_digits
+
+    result = trainwise.run(report=False, overrides=[
+        *QUICK, f"run.out_dir=\"{tmp_path}\"", "data.source=\"digits\""])
+    assert result.ok, result.verdict
+    x, y = load_digits(return_X_y=True)
+    test = _test_rows(result)
+    predicted = trainwise.predict(result.path, x[test])
+    assert float((predicted["prediction"].to_numpy() == y[test]).mean()) == \
+        result.test["test_accuracy"]
+
+
 def test_a_run_folder_without_the_saved_preprocessing_says_how_to_get_one(classifier,
                                                                            tmp_path):
     import shutil

@@ -15,7 +15,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from trainwise.config import load_config
+from trainwise.config import DataConfig, ModelConfig, load_config
+from trainwise.data.arrays import shape_inputs
 from trainwise.data.errors import DataError
 from trainwise.data.task import TaskData
 from trainwise.findings import TrainwiseError
@@ -40,8 +41,9 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None) -> p
     """
     folder = RunDir.open(run_dir).path
     prep = Preprocessing.load(folder)
-    inputs = prep.normalise(_as_array(x, prep))
-    net = _trained_model(folder, prep, model)
+    config = load_config(folder / "config.toml")
+    inputs = prep.normalise(_as_array(x, prep, config.data))
+    net = _trained_model(folder, prep, config.model, model)
     outputs = _forward(net, inputs)
     index = x.index if isinstance(x, pd.DataFrame) else None
     if prep.task != "classification":
@@ -84,9 +86,10 @@ def _forward(net: nn.Module, inputs: np.ndarray) -> torch.Tensor:
     return torch.cat(parts) if parts else torch.zeros(0)
 
 
-def _trained_model(folder: Path, prep: Preprocessing, model: nn.Module | None) -> nn.Module:
+def _trained_model(folder: Path, prep: Preprocessing, cfg: ModelConfig,
+                   model: nn.Module | None) -> nn.Module:
     state = _best_weights(folder)
-    net = model if model is not None else _rebuilt_model(folder, prep)
+    net = model if model is not None else _rebuilt_model(folder, prep, cfg)
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
@@ -116,7 +119,7 @@ def _best_weights(folder: Path) -> dict[str, torch.Tensor]:
                              "training to write it again.") from None
 
 
-def _rebuilt_model(folder: Path, prep: Preprocessing) -> nn.Module:
+def _rebuilt_model(folder: Path, prep: Preprocessing, cfg: ModelConfig) -> nn.Module:
     """The baseline (or config-named 'module:Class') the model stage built, with the shapes it
     was sized from: a stand-in TaskData of one row carries them to build_model."""
     from trainwise.model.baselines import build_model
@@ -127,7 +130,6 @@ def _rebuilt_model(folder: Path, prep: Preprocessing) -> nn.Module:
             f"this run trained a module you passed ({own.message}), which the run folder "
             "cannot rebuild. Pass it: trainwise.predict(run_dir, x, model=net), where net is "
             "built the same way (its weights are replaced by checkpoints/best.pt).")
-    cfg = load_config(folder / "config.toml").model
     x = np.zeros((1, *prep.input_shape), dtype=np.dtype(prep.input_dtype))
     if prep.kind == "tokens":
         x.flat[0] = max(prep.vocab_size - 1, 0)  # embedding_pool is sized by the largest id
@@ -136,32 +138,58 @@ def _rebuilt_model(folder: Path, prep: Preprocessing) -> nn.Module:
     return build_model(stand_in, cfg.name, cfg.width, cfg.dropout, cfg.folder)
 
 
-def _as_array(x: Any, prep: Preprocessing) -> np.ndarray:
-    """`x` as an array of the run's row shape, or an error that says what differs."""
+def _as_array(x: Any, prep: Preprocessing, data: DataConfig) -> np.ndarray:
+    """`x` as rows of the run's shape, or an error that says what differs."""
     if isinstance(x, str | Path):
         x = _read_file(Path(x))
     if isinstance(x, pd.DataFrame):
         x = _table_columns(x, prep)
     array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    shape = tuple(prep.input_shape)
-    if array.ndim != len(shape) + 1 or array.shape[1:] != shape:
-        one = " (one row: add the row axis, x[None])" if array.shape == shape else ""
-        raise DataError(f"the rows to predict are shaped {array.shape}, but the run trained on "
-                        f"rows shaped {shape} ({prep.kind} data): expected (N, "
-                        f"{', '.join(map(str, shape))}){one}. Give the inputs as the run "
-                        "loaded them, before normalisation.")
     if array.dtype.kind not in "biuf":
         raise DataError(f"the rows to predict hold {array.dtype} values; the model reads "
                         "numbers. Encode them as the run's data was encoded.")
+    shaped = _laid_out(array, prep, data)
+    shape = tuple(prep.input_shape)
+    if shaped.ndim != len(shape) + 1 or shaped.shape[1:] != shape:
+        read = f" (read as {shaped.shape})" if shaped.shape != array.shape else ""
+        one = " (one row: add the row axis, x[None])" if array.shape == shape else ""
+        raise DataError(f"the rows to predict are shaped {array.shape}{read}, but the run's "
+                        f"model reads rows shaped {shape} ({prep.kind} data){one}. Give the "
+                        "rows as you gave the run its data (a 3-D array is read as (N, T, C)), "
+                        "before normalisation.")
     if prep.kind == "tokens":
-        return _token_ids(array, prep)
-    return array
+        return _token_ids(shaped, prep)
+    return shaped
+
+
+def _laid_out(array: np.ndarray, prep: Preprocessing, data: DataConfig) -> np.ndarray:
+    """A run that read arrays (a .npz, or data=(x, y)) changed their layout (a 3-D array is
+    (N, T, C) -> (N, C, T), an (N, H, W, C) image -> (N, C, H, W)): new rows are laid out the
+    same way. Other sources (tables, image folders, built-in sets) load in the model's layout.
+    Images are resized to data.image_size as the run resized its own."""
+    shaped = array
+    if str(data.source).lower().endswith(".npz"):
+        try:
+            shaped = shape_inputs(array, _array_kind(prep.kind))[0]
+        except DataError:
+            if array.ndim == len(prep.input_shape) + 1:  # the right rank: wrong values (ids)
+                raise
+    elif prep.kind != "tokens" and not (prep.kind == "image" and array.dtype == np.uint8):
+        shaped = array.astype(np.float32, copy=False)  # ids and pixels stay as they are
+    size = data.image_size
+    if prep.kind == "image" and size and shaped.ndim == 4 and shaped.shape[2:] != (size, size):
+        from trainwise.data.images import resize_images
+
+        shaped = resize_images(shaped, size)
+    return shaped
+
+
+def _array_kind(kind: str) -> str:
+    """shape_inputs' name for a kind: a table's encoded columns are (N, F) like vectors."""
+    return "vector" if kind == "table" else kind
 
 
 def _token_ids(array: np.ndarray, prep: Preprocessing) -> np.ndarray:
-    if array.dtype.kind not in "iu":
-        raise DataError(f"token ids must be integers; got {array.dtype}. Give the ids the "
-                        "run's vocabulary gave (0 = padding).")
     if array.size and (array.min() < 0 or array.max() >= prep.vocab_size):
         raise DataError(f"token ids must lie in 0..{prep.vocab_size - 1} (the run's "
                         f"vocabulary); got {int(array.min())}..{int(array.max())}. Map unseen "
