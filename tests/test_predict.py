@@ -114,6 +114,8 @@ def test_rows_of_another_shape_are_refused_with_both_shapes(classifier):
         trainwise.predict(result.path, x[:20, :5])
     with pytest.raises(DataError, match=r"add the row axis"):
         trainwise.predict(result.path, x[0])
+    with pytest.raises(DataError, match="no rows to predict"):
+        trainwise.predict(result.path, x[:0])
 
 
 def test_the_command_line_writes_the_same_predictions(classifier, tmp_path):

@@ -20,7 +20,7 @@ from trainwise.data.arrays import shape_inputs
 from trainwise.data.errors import DataError
 from trainwise.data.task import TaskData
 from trainwise.findings import TrainwiseError
-from trainwise.preprocessing import Preprocessing
+from trainwise.preprocessing import FILE_NAME, Preprocessing
 from trainwise.rundir import RunDir, read_findings
 
 BATCH_SIZE = 512  # as the evaluate stage's test loader: no gradients kept
@@ -83,7 +83,7 @@ def _forward(net: nn.Module, inputs: np.ndarray) -> torch.Tensor:
                      for i in range(0, len(tensor), BATCH_SIZE)]
     finally:
         net.train(was_training)
-    return torch.cat(parts) if parts else torch.zeros(0)
+    return torch.cat(parts)
 
 
 def _trained_model(folder: Path, prep: Preprocessing, cfg: ModelConfig,
@@ -157,6 +157,8 @@ def _as_array(x: Any, prep: Preprocessing, data: DataConfig) -> np.ndarray:
                         f"model reads rows shaped {shape} ({prep.kind} data){one}. Give the "
                         "rows as you gave the run its data (a 3-D array is read as (N, T, C)), "
                         "before normalisation.")
+    if len(shaped) == 0:
+        raise DataError("there are no rows to predict (0 rows given). Pass at least one row.")
     if prep.kind == "tokens":
         return _token_ids(shaped, prep)
     return shaped
@@ -211,8 +213,8 @@ def _table_columns(frame: pd.DataFrame, prep: Preprocessing) -> np.ndarray:
         raise DataError(
             f"this DataFrame cannot be matched to the run's features: {wrong}. trainwise."
             "predict does not yet re-apply a table's encoding (one-hot text columns, dates); "
-            "pass the encoded array instead, its columns in the run's order (meta.json: "
-            f"data.feature_names; {len(names)} in all).")
+            "pass the encoded array instead, its columns in the run's order (the "
+            f"feature_names array of {FILE_NAME} in the run folder; {len(names)} in all).")
     return frame[names].to_numpy(np.float64, na_value=np.nan)
 
 
