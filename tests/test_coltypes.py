@@ -116,3 +116,55 @@ def test_numeric_ids_with_a_few_letter_ids_are_still_a_key():
     ids[:30] = "X" + ids[:30]
     frame = pd.DataFrame({"ref": ids, "label": rng.integers(0, 2, 600)})  # no id word
     assert [k.column for k in plan_keys(frame, "label").keys] == ["ref"]
+
+
+def test_thousands_currency_and_percent_text_is_read_as_numbers_with_a_note():
+    """Excel's '1,576', '$1,311.22', '5.3%': one-hot or a row id before; numbers now, the
+    values those cells mean, and a note naming the column and what was removed."""
+    rng = np.random.default_rng(0)
+    area, fee = rng.uniform(500, 5000, 200).round(0), rng.uniform(1, 3000, 200).round(2)
+    rate = rng.uniform(0, 10, 200).round(1)
+    frame = pd.DataFrame({"area": [f"{v:,.0f}" for v in area],
+                          "fee": [f"${v:,.2f}" for v in fee], "rate": [f"{v}%" for v in rate],
+                          "label": rng.integers(0, 2, 200)})
+    frame.loc[3, "fee"] = "?"  # a marker among amounts: missing, and said as before
+    data = table_data(frame, "label")
+    assert data.feature_names == ["area", "fee", "rate"]
+    np.testing.assert_array_equal(data.x[:, 0], area.astype(np.float32))
+    expected_fee = fee.astype(np.float32)
+    expected_fee[3] = np.nan
+    np.testing.assert_array_equal(data.x[:, 1], expected_fee)
+    np.testing.assert_array_equal(data.x[:, 2], rate.astype(np.float32))  # 5.3% -> 5.3
+    notes = {f.evidence["column"]: f for f in data.findings if f.code == "numbers_from_text"}
+    assert set(notes) == {"area", "fee", "rate"}
+    assert "currency '$' and thousands separators ','" in notes["fee"].message
+    assert "199 values like" in notes["fee"].message
+    assert "'%'" in notes["rate"].message and "not 0.053" in notes["rate"].message
+    markers = [f for f in data.findings if f.code == "text_in_numeric_column"]
+    assert [f.evidence["values"] for f in markers] == [{"?": 1}]
+
+
+def test_a_currency_target_is_a_regression_not_one_class_per_row():
+    rng = np.random.default_rng(1)
+    price = np.exp(rng.normal(11, 0.8, 150)).round(2)
+    frame = pd.DataFrame({"x": rng.normal(size=150), "price": [f"${v:,.2f}" for v in price]})
+    data = table_data(frame, "price")
+    assert data.task == "regression" and data.class_names == []
+    np.testing.assert_allclose(data.y, price.astype(np.float32))
+
+
+@pytest.mark.parametrize("cells", [
+    ["02134", "10001", "1,234"],  # a zip code list with one grouped cell: '02134' is no number
+    ["$5.00", "€7.00", "$1,200.00"],  # two currencies: not one column of amounts
+    ["5%", "0.05", "12%"],  # a percent sign on some cells only
+    ["04.03.2020", "1.234", "12.5"],  # dotted dates among numbers
+])
+def test_inconsistent_number_formats_are_left_as_text(cells):
+    from trainwise.data.coltypes import coerce_numeric_text
+
+    frame = pd.DataFrame({"code": cells * 30, "label": [0, 1, 1] * 30})
+    read, findings = coerce_numeric_text(frame)
+    assert read["code"].tolist() == frame["code"].tolist()
+    assert not any(f.code == "numbers_from_text" for f in findings)
+
+

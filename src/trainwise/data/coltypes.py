@@ -15,7 +15,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from trainwise.findings import Finding, warning
+from trainwise.data.numtext import Formatted, read_formatted
+from trainwise.findings import Finding, Severity, warning
 
 NUMERIC_SHARE = 0.9  # share of a text column's non-missing cells that must parse as numbers
 # Cells that mean "missing" in exported tables (UCI '?', SAS '.', Excel '-', 'n/a', ...);
@@ -60,22 +61,33 @@ def _numbers_or_text(column: pd.Series) -> pd.Series:
         return column
 
 
-def _parse(column: pd.Series) -> tuple[pd.Series, pd.Series] | None:
-    """(float64 numbers with NaN for every other cell, is_marker) when `column` is mostly
-    numeric text, else None."""
-    present = column.dropna()
-    head = present.head(SAMPLE)
-    head_markers = _folded(head).isin(COMMON_MARKERS)
-    head_numbers = pd.to_numeric(head[~head_markers].astype(str), errors="coerce")
-    if len(head_numbers) == 0 or head_numbers.notna().mean() < NUMERIC_SHARE:
+def _share_numbers(cells: pd.Series) -> float:
+    """Share of `cells` that read as numbers, plain ('1576.5') or formatted ('$1,576.50')."""
+    plain = pd.to_numeric(cells.astype(str), errors="coerce").notna().mean()
+    formatted = read_formatted(cells) if plain < NUMERIC_SHARE else None
+    return plain if formatted is None else max(plain, formatted.numbers.notna().mean())
+
+
+def _parse(column: pd.Series) -> tuple[pd.Series, pd.Series, Formatted | None] | None:
+    """(float64 numbers with NaN for every other cell, is_marker, how formatted numbers were
+    read or None) when `column` is mostly numeric text, else None."""
+    head = column.dropna().head(SAMPLE)
+    head = head[~_folded(head).isin(COMMON_MARKERS)]
+    if len(head) == 0 or _share_numbers(head) < NUMERIC_SHARE:
         return None
     markers = _folded(column).isin(COMMON_MARKERS) & column.notna()
-    numbers = pd.to_numeric(column.where(~markers).astype(str), errors="coerce")
-    numbers = numbers.where(column.notna() & ~markers)
-    counted = int((column.notna() & ~markers).sum())
+    values = column.where(~markers)
+    numbers = pd.to_numeric(values.astype(str), errors="coerce").where(values.notna())
+    formatted = read_formatted(values) if numbers.notna().sum() < values.notna().sum() \
+        else None  # '1,576' or '$5' among the cells: read the column's format
+    if formatted is not None and formatted.numbers.notna().sum() > numbers.notna().sum():
+        numbers = formatted.numbers
+    else:
+        formatted = None
+    counted = int(values.notna().sum())
     if counted == 0 or numbers.notna().sum() < NUMERIC_SHARE * counted:
         return None
-    return numbers.astype(np.float64), markers
+    return numbers.astype(np.float64), markers, formatted
 
 
 def _replaced(column: pd.Series, numbers: pd.Series) -> pd.Series:
@@ -115,18 +127,38 @@ def coerce_numeric_text(frame: pd.DataFrame, keep: Iterable[str] = ()
     for name in frame.columns:
         column = frame[name]
         parsed = _parse(column) if is_text(column) and name not in kept else None
-        replaced = _replaced(column, parsed[0]) if parsed is not None else ()
-        if parsed is None or len(replaced) == 0:
+        if parsed is None:
             continue
+        numbers, _, formatted = parsed
+        replaced = _replaced(column, numbers)
+        if len(replaced) == 0 and formatted is None:
+            continue  # plain numbers stored as text on purpose (see above)
         real = replaced[~_folded(pd.Series(replaced.index, dtype=object)).isin(
             COMMON_MARKERS).to_numpy()]
         if len(real):  # text that is no marker: real values, the column stays text
             findings.append(_kept_as_text(str(name), real))
             continue
         converted = converted.copy() if converted is frame else converted
-        converted[name] = parsed[0]
-        findings.append(_finding(str(name), replaced, int(parsed[0].notna().sum())))
+        converted[name] = numbers
+        num_numbers = int(numbers.notna().sum())
+        if formatted is not None:
+            findings.append(_formatted_finding(str(name), formatted, num_numbers))
+        if len(replaced):
+            findings.append(_finding(str(name), replaced, num_numbers))
     return converted, findings
+
+
+def _formatted_finding(name: str, formatted: Formatted, num_numbers: int) -> Finding:
+    return Finding(
+        "data", Severity.INFO, "numbers_from_text",
+        f"column '{name}': {num_numbers:,} values like '{formatted.example}' are read as "
+        f"numbers ({formatted.removed} removed"
+        + ("; '5.3%' is read as 5.3, not 0.053)." if formatted.percent else ")."),
+        dict(column=name, removed=formatted.removed, example=formatted.example,
+             num_values=num_numbers),
+        "Nothing to do if they are quantities (amounts, sizes, rates). If the column is a "
+        "label whose rows belong together, declare it: "
+        f"--set 'split.group_column=\"{name}\"', which keeps it as written.")
 
 
 def _kept_as_text(name: str, real: pd.Series) -> Finding:
