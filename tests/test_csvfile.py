@@ -90,3 +90,47 @@ def test_a_european_export_with_text_and_whole_numbers_reads_its_decimal_commas(
     pd.testing.assert_frame_equal(read, reference)
     assert read["surface"].dtype.kind == "f"
     assert findings[0].evidence == {"sep": ";", "decimal": ","}
+
+
+@pytest.fixture
+def european() -> pd.DataFrame:
+    rng = np.random.default_rng(2)
+    return pd.DataFrame({"Fläche, m²": rng.uniform(20, 200, 60).round(2),
+                         "Stadt": rng.choice(["Köln", "Bonn"], 60),
+                         "Preis": rng.uniform(50_000, 900_000, 60).round(2)})
+
+
+def test_a_given_separator_still_reads_decimal_commas(tmp_path, european):
+    """data.sep = ';' alone used to read '57,78' as text: a 60-class price target."""
+    path = tmp_path / "eu.csv"
+    european.to_csv(path, sep=";", decimal=",", index=False)
+    read, findings = read_csv(path, sep=";")
+    pd.testing.assert_frame_equal(read, european)
+    assert findings[0].evidence["decimal"] == "," and "decimal commas" in findings[0].message
+    assert load_data(str(path), target="Preis", sep=";").task == "regression"
+
+
+def test_a_comma_inside_a_header_cell_does_not_fool_the_separator(tmp_path, european):
+    """'Fläche, m²;Stadt;Preis' is 2 fields on ',' and 3 on ';': read as ';'-separated."""
+    path = tmp_path / "eu.csv"
+    european.to_csv(path, sep=";", decimal=",", index=False)
+    read, findings = read_csv(path)
+    pd.testing.assert_frame_equal(read, european)
+    assert findings[0].evidence == {"sep": ";", "decimal": ","}
+    assert "more fields on ';' than on ','" in findings[0].message
+
+
+def test_thousands_dots_beside_decimal_commas_are_whole_numbers(tmp_path):
+    """Excel's German format: 'Fläche' 94,45 and 'Preis' 438.278 (= 438278) in one file;
+    '438.278' decided the decimal point for the whole file, and prices read 1000x too small.
+    A dotted date is no number: it stays text (pandas' thousands='.' made it 4032020)."""
+    path = tmp_path / "de.csv"
+    path.write_text("Fläche;Preis;Datum\n94,45;650;04.03.2020\n21,68;438.278;05.03.2020\n"
+                    "30,5;1.043.000;06.03.2020\n12,0;?;07.03.2020\n")
+    read, findings = read_csv(path)
+    np.testing.assert_array_equal(read["Fläche"], [94.45, 21.68, 30.5, 12.0])
+    assert read["Preis"].tolist()[:3] == [650, 438278, 1043000] and read["Preis"][3] == "?"
+    assert read["Datum"].tolist()[0] == "04.03.2020"
+    assert findings[0].evidence["thousands"] == {"Preis": "thousands separators '.'"}
+    data = load_data(str(path), target="Preis", task="regression")  # "?": a marker
+    np.testing.assert_array_equal(data.y, np.float32([650, 438278, 1043000]))

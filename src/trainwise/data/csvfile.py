@@ -14,13 +14,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from trainwise.data.coltypes import COMMON_MARKERS, is_text
 from trainwise.data.errors import DataError
+from trainwise.data.numtext import read_formatted
 from trainwise.findings import Finding, info
 
 OTHER_SEPARATORS = ";\t|"  # tried when the header holds no comma
 SNIFF_BYTES = 64 * 1024  # csv.Sniffer reads this much of the file
-DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")  # '0,4642': a number written with a decimal comma
+# '0,4642' or '1.234,56': a number written with a decimal comma
+DECIMAL_COMMA = re.compile(r"^[-+]?(\d+|[1-9]\d{0,2}(\.\d{3})+),\d+$")
 DOT_DECIMAL = re.compile(r"^[-+]?\d*\.\d+$")  # '0.4642': a decimal point, which rules commas out
+DOT_THOUSANDS = re.compile(r"^[-+]?[1-9]\d{0,2}(\.\d{3})+$")  # '438.278': or a thousands dot
 DECIMAL_SHARE = 0.5  # share of a column's sampled cells like '0,46' for it to be such a number
 NAMES = {";": "';'", "\t": "tab", "|": "'|'", ",": "','"}
 
@@ -49,28 +53,65 @@ def _decode_error(path: Path, encoding: str) -> DataError:
         "shift_jis, gbk, ...).")
 
 
-def _sniff(path: Path, encoding: str) -> tuple[str, str]:
-    """(separator, decimal) of a file whose header has no comma, or ('', '') if unclear."""
+def _sample(path: Path, encoding: str) -> str:
     with open(path, encoding=encoding, errors="replace", newline="") as file:
-        sample = file.read(SNIFF_BYTES)
+        return file.read(SNIFF_BYTES)
+
+
+def _header_fields(header: str, separator: str) -> int:
+    return len(next(csv.reader([header], delimiter=separator), []))
+
+
+def _sniff_separator(sample: str) -> str:
+    """';', tab or '|' when the header holds one and splits into more fields on it than on
+    ',' (a ';' file whose header names 'Fläche, m²' is 2 fields on ','), else ''."""
+    header = sample.split("\n", 1)[0]
+    if not any(s in header for s in OTHER_SEPARATORS):
+        return ""
     try:
         separator = csv.Sniffer().sniff(sample, delimiters=OTHER_SEPARATORS).delimiter
     except csv.Error:  # no separator gives every line the same number of fields
-        return "", ""
-    return separator, _decimal(sample, separator)
+        return ""
+    more = _header_fields(header, separator) > _header_fields(header, ",")
+    return separator if more else ""
 
 
 def _decimal(sample: str, separator: str) -> str:
-    """',' when some column's cells are mostly numbers like '0,46' and no cell has a decimal
-    point, else '.'. Per column: text and whole-number columns (city, rooms) sit beside the
-    decimal ones in a European export, so a share over all fields would miss them."""
+    """',' when some column's cells are mostly numbers like '0,46' (or '1.234,5') and no cell
+    has a decimal point, else '.'. Per column: text and whole-number columns (city, rooms)
+    sit beside the decimal ones in a European export, so a share over all fields would miss
+    them. '438.278' is no decimal point here: in such a file it is a whole number with a
+    thousands dot (Excel's German format), read so by _thousands."""
     rows = list(csv.reader(sample.splitlines()[1:200], delimiter=separator))
     columns = [[c.strip() for c in column if c.strip()] for column in zip(*rows, strict=False)]
-    if any(DOT_DECIMAL.match(cell) for column in columns for cell in column):
+    if any(DOT_DECIMAL.match(cell) and not DOT_THOUSANDS.match(cell)
+           for column in columns for cell in column):
         return "."
     comma_columns = [column for column in columns if column and sum(
         bool(DECIMAL_COMMA.match(cell)) for cell in column) >= DECIMAL_SHARE * len(column)]
     return "," if comma_columns else "."
+
+
+def _thousands(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """In a decimal-comma file, text columns whose every cell (besides missing-value markers)
+    is a number like '438.278', '48.033,28 €' or '0,5' -> numbers; markers stay for coltypes
+    to report (pandas leaves '0,5' as text beside a '?'). {column: what was removed}."""
+    read: dict[str, str] = {}
+    for name in frame.columns:
+        column = frame[name]
+        if not is_text(column):
+            continue
+        cells = column.where(~column.astype(str).str.strip().str.casefold().isin(
+            COMMON_MARKERS))
+        formatted = read_formatted(cells, decimal=",", plain=True)
+        if formatted is None or formatted.numbers.notna().sum() < cells.notna().sum():
+            continue
+        frame = frame.copy() if not read else frame  # `read`: columns converted so far
+        numbers = formatted.numbers
+        frame[name] = numbers if numbers.notna().sum() == column.notna().sum() else \
+            numbers.astype(object).where(cells.notna(), column)
+        read[str(name)] = formatted.removed
+    return frame, {name: removed for name, removed in read.items() if removed}
 
 
 def _read(path: Path, sep: str, encoding: str, decimal: str) -> pd.DataFrame:
@@ -82,28 +123,51 @@ def _read(path: Path, sep: str, encoding: str, decimal: str) -> pd.DataFrame:
 
 def read_csv(path: Path, sep: str = "", encoding: str = "", decimal: str = ""
              ) -> tuple[pd.DataFrame, list[Finding]]:
-    """`sep`/`decimal` '' = ',' and '.', or sniffed when the header holds no comma but a ';',
-    tab or '|'; `encoding` '' = UTF-8. The finding says what was sniffed and how to override."""
+    """`sep`/`decimal` '' = ',' and '.', or sniffed: the separator when the header splits into
+    more fields on ';', tab or '|' than on ','; the decimal mark of any separator but ',',
+    given or sniffed (data.sep = ';' alone must not read '57,78' as text); `encoding` '' =
+    UTF-8. The finding says what was sniffed and how to override."""
     encoding = encoding or "utf-8"
     try:
         codecs.lookup(encoding)
     except LookupError:
         raise DataError(f"data.encoding = '{encoding}' is not an encoding Python knows. Use "
                         "one such as 'utf-8', 'latin-1', 'cp1252'.") from None
-    frame = _read(path, sep or ",", encoding, decimal or ".")
-    header = str(frame.columns[0]) if len(frame.columns) == 1 else ""
-    if sep or not any(s in header for s in OTHER_SEPARATORS):
+    sample = _sample(path, encoding) if sep != "," else ""
+    sniffed = "" if sep else _sniff_separator(sample)
+    separator = sep or sniffed or ","
+    if separator == ",":
+        frame = _read(path, ",", encoding, decimal or ".")
+        _check_one_column(path, frame)
         return frame, []
-    sniffed, sniffed_decimal = _sniff(path, encoding)
-    if not sniffed:
+    sniffed_decimal = "" if decimal else _decimal(sample, separator)
+    decimal = decimal or sniffed_decimal
+    frame = _read(path, separator, encoding, decimal)
+    frame, grouped = _thousands(frame) if decimal == "," else (frame, {})
+    if not sniffed and sniffed_decimal != "," and not grouped:
+        return frame, []  # read as the user said: nothing to tell
+    return frame, [_dialect_finding(path, frame, sniffed, separator, decimal, grouped)]
+
+
+def _check_one_column(path: Path, frame: pd.DataFrame) -> None:
+    header = str(frame.columns[0]) if len(frame.columns) == 1 else ""
+    if any(s in header for s in OTHER_SEPARATORS):
         raise DataError(
             f"'{path}' reads as one column named {header!r}: its fields are not separated by "
             "commas. Name the separator: --set 'data.sep=\";\"' (or \"\\t\" for tabs).")
-    decimal = decimal or sniffed_decimal
-    frame = _read(path, sniffed, encoding, decimal)
-    comma = ", with decimal commas ('0,5')" if decimal == "," else ""
-    return frame, [info(
+
+
+def _dialect_finding(path: Path, frame: pd.DataFrame, sniffed: str, sep: str, decimal: str,
+                     grouped: dict[str, str]) -> Finding:
+    how = (f"its header splits into more fields on {NAMES[sniffed]} than on ',', so it is "
+           f"read as {NAMES[sniffed]}-separated" if sniffed else "its numbers are read")
+    comma = " with decimal commas ('0,5')" if decimal == "," else " with decimal points"
+    numbers = "; ".join(f"'{name}' ({removed} removed)" for name, removed in grouped.items())
+    numbers = f"; thousands dots or currency signs are taken out of the numbers in {numbers}" \
+        if numbers else ""
+    dots = " (data.decimal = \".\" reads '438.278' as 438.278)" if grouped else ""
+    return info(
         "data", "csv_dialect",
-        f"'{path.name}' has no comma in its header: read as {NAMES[sniffed]}-separated"
-        f"{comma}, {len(frame.columns)} columns. If that is wrong, set data.sep and "
-        "data.decimal.", sep=sniffed, decimal=decimal)]
+        f"'{path.name}': {how}{comma}, {len(frame.columns)} columns{numbers}. If that is "
+        f"wrong, set data.sep and data.decimal{dots}.", sep=sniffed or sep, decimal=decimal,
+        **({"thousands": grouped} if grouped else {}))

@@ -44,11 +44,13 @@ class Formatted:
     percent: bool = False  # '5.3%' read as 5.3, the number as written, not 0.053
 
 
-def read_formatted(column: pd.Series, decimal: str = ".") -> Formatted | None:
+def read_formatted(column: pd.Series, decimal: str = ".", plain: bool = False
+                   ) -> Formatted | None:
     """The column's cells that match the number pattern of `decimal` ('.': '1,234.5';
     ',': '1.234,5') as float64, or None when no cell carries a thousands separator, a
     currency symbol or a percent sign (plain numbers are pandas' to read), or when the
-    cells mix symbols, or '5%' with '0.05', or one has a leading zero."""
+    cells mix symbols, or '5%' with '0.05', or one has a leading zero. `plain`: read plain
+    numbers too ('0,5' in a decimal-comma file, text only because of a '?' cell)."""
     text = column[column.notna()].astype(str).str.strip()
     parts = text.str.extract(PATTERNS[decimal])
     matched = parts["body"].notna()
@@ -64,7 +66,7 @@ def read_formatted(column: pd.Series, decimal: str = ".") -> Formatted | None:
     leading_zero = parts["body"].str.match(r"0\d")  # '02134': a code, not an amount
     if len(symbols) > 1 or 0 < has_pct.sum() < len(parts) or (double_sign | leading_zero).any():
         return None
-    if not symbols and not has_pct.any() and not grouped.any():
+    if not plain and not symbols and not has_pct.any() and not grouped.any():
         return None
     sign = parts["sign"] + parts["sign2"]
     digits = parts["body"].str.replace(thousands, "", regex=False).str.replace(
