@@ -168,3 +168,39 @@ def test_inconsistent_number_formats_are_left_as_text(cells):
     assert not any(f.code == "numbers_from_text" for f in findings)
 
 
+
+
+def test_marker_cells_in_a_text_target_are_missing_not_classes():
+    """12 '?' and 6 '-' diagnoses were two classes of their own (balanced accuracy 47%)."""
+    rng = np.random.default_rng(3)
+    diagnosis = rng.choice(["benign", "malignant"], 300).astype(object)
+    diagnosis[:12], diagnosis[12:18] = "?", "-"
+    frame = pd.DataFrame({"x": rng.normal(size=300), "diagnosis": diagnosis})
+    data = table_data(frame, "diagnosis")
+    assert data.class_names == ["benign", "malignant"] and len(data.y) == 282
+    [said] = [f for f in data.findings if f.code == "target_markers"]
+    assert said.evidence["values"] == {"?": 12, "-": 6}
+    assert 'data.na_values=["?", "-"]' in said.fix
+    declared = table_data(frame, "diagnosis", na_values=("?", "-"))  # declared: no warning
+    assert len(declared.y) == 282 and not any(f.code == "target_markers"
+                                              for f in declared.findings)
+    words = frame.assign(diagnosis=frame["diagnosis"].replace({"?": "unknown", "-": "benign"}))
+    kept = table_data(words, "diagnosis")  # a word may be a real class: kept, warned about
+    assert kept.class_names == ["benign", "malignant", "unknown"]
+    assert [f.evidence["values"] for f in kept.findings if f.code == "text_markers"] == [
+        {"unknown": 12}]
+
+
+def test_markers_and_case_variants_in_a_text_feature_are_said():
+    rng = np.random.default_rng(4)
+    garage = rng.choice(["yes", "no"], 200).astype(object)
+    garage[:10], garage[10:15] = "?", "-"
+    smoker = rng.choice(["yes", "Yes", "no", "NO "], 200)
+    frame = pd.DataFrame({"garage": garage, "smoker": smoker, "label": rng.integers(0, 2, 200)})
+    data = table_data(frame, "label")
+    [markers] = [f for f in data.findings if f.code == "text_markers"]
+    assert markers.evidence == {"column": "garage", "values": {"?": 10, "-": 5}}
+    assert 'data.na_values=["?", "-"]' in markers.fix
+    [variants] = [f for f in data.findings if f.code == "lookalike_levels"]
+    assert variants.evidence["column"] == "smoker"
+    assert sorted(map(sorted, variants.evidence["groups"])) == [["NO ", "no"], ["Yes", "yes"]]

@@ -15,6 +15,7 @@ from trainwise.data.errors import DataError
 from trainwise.data.in_memory import describe_source
 from trainwise.data.keys import KeyPlan, plan_keys, time_values
 from trainwise.data.label_leak import find_leaks, leak_findings, row_order, table_columns
+from trainwise.data.markers import mask_target_markers, text_level_findings
 from trainwise.data.targets import lookalike_label_findings, task_findings
 from trainwise.data.task import TaskData
 from trainwise.data.text import FREE_TEXT_RULE, set_aside_warning
@@ -290,9 +291,10 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     # before anything reads a column's type: a number column with '?' cells is text until here
     declared = [c for c in (group_column, time_column) if c and c != "none"]
     frame, findings = coerce_numeric_text(replace_na_values(frame, na_values), keep=declared)
+    frame, marker_findings = mask_target_markers(frame, target)  # '?' is no class
     frame = _drop_missing_target(frame, target, notes)
     frame, date_findings = parse_date_columns(frame, dayfirst, keep=[target])  # before keys
-    findings += date_findings
+    findings += marker_findings + date_findings + text_level_findings(frame, [target, *declared])
     if task == "auto":
         task = infer_task(frame[target])
         findings += task_findings(frame[target], task, target)
