@@ -204,3 +204,19 @@ def test_markers_and_case_variants_in_a_text_feature_are_said():
     [variants] = [f for f in data.findings if f.code == "lookalike_levels"]
     assert variants.evidence["column"] == "smoker"
     assert sorted(map(sorted, variants.evidence["groups"])) == [["NO ", "no"], ["Yes", "yes"]]
+
+
+def test_a_total_footer_row_is_named_with_its_row():
+    """Excel's 'Total,,<sum>' last line made 'sqm' text without saying where."""
+    from trainwise.data.coltypes import coerce_numeric_text
+
+    rng = np.random.default_rng(5)
+    sqm = rng.uniform(30, 90, 50).round(1)
+    frame = pd.DataFrame({"sqm": [*map(str, sqm), "Total"], "price": [*sqm * 3000, 9e6]})
+    _, [said] = coerce_numeric_text(frame)
+    assert said.evidence["rows"] == [50] and said.evidence["summary_row"]
+    assert "at row 50" in said.message and "summary row" in said.message
+    assert "Delete the summary row" in said.fix
+    frame.loc[10, "sqm"] = "Total"  # not at the end: a value, said with its rows as before
+    _, [said] = coerce_numeric_text(frame)
+    assert said.evidence["rows"] == [10, 50] and "summary_row" not in said.evidence

@@ -26,6 +26,11 @@ COMMON_MARKERS = frozenset({"", "?", "??", "-", "--", ".", "unknown", "n/a", "na
                             "none", "null", "missing", "#n/a", "n.a.", "not available"})
 SAMPLE = 1000  # cells parsed first: a plain text column is rejected without parsing it all
 NUM_SHOWN = 5  # replaced text values named in the warning
+# A spreadsheet's footer ('Total,,51773548' as the last line) is no sample: said as such when
+# such a word is the only text of a number column and sits in the last FOOTER_ROWS rows.
+SUMMARY_WORDS = frozenset({"total", "totals", "grand total", "subtotal", "sum", "summe",
+                           "gesamt", "total général", "totale", "average", "mean"})
+FOOTER_ROWS = 3
 
 
 def is_text(column: pd.Series) -> bool:
@@ -136,7 +141,7 @@ def coerce_numeric_text(frame: pd.DataFrame, keep: Iterable[str] = ()
         real = replaced[~_folded(pd.Series(replaced.index, dtype=object)).isin(
             COMMON_MARKERS).to_numpy()]
         if len(real):  # text that is no marker: real values, the column stays text
-            findings.append(_kept_as_text(str(name), real))
+            findings.append(_kept_as_text(str(name), real, column))
             continue
         converted = converted.copy() if converted is frame else converted
         converted[name] = numbers
@@ -161,18 +166,43 @@ def _formatted_finding(name: str, formatted: Formatted, num_numbers: int) -> Fin
         f"--set 'split.group_column=\"{name}\"', which keeps it as written.")
 
 
-def _kept_as_text(name: str, real: pd.Series) -> Finding:
+def _footer(column: pd.Series, real: pd.Series) -> tuple[list, bool]:
+    """(index labels of the rows holding the text cells, up to NUM_SHOWN; whether they look
+    like a spreadsheet's summary row: a word such as 'Total' in the last FOOTER_ROWS rows)."""
+    where = column.notna() & column.astype(str).isin([str(v) for v in real.index])
+    positions = np.flatnonzero(where.to_numpy())
+    footer = len(positions) <= FOOTER_ROWS and bool(positions.min() >= len(column) - FOOTER_ROWS) \
+        and _folded(pd.Series(real.index, dtype=object)).isin(SUMMARY_WORDS).all()
+    return column.index[positions[:NUM_SHOWN]].tolist(), footer
+
+
+def _kept_as_text(name: str, real: pd.Series, column: pd.Series) -> Finding:
     shown = ", ".join(f"{value!r} x{count}" for value, count in real.head(NUM_SHOWN).items())
     listed = ", ".join(f'"{str(v).strip()}"' for v in real.index[:NUM_SHOWN])
+    rows, footer = _footer(column, real)
+    at = (f" at row{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows))} (counted from 0 "
+          "after the header, as pandas numbers rows)")
+    if footer:
+        return warning(
+            "data", "text_in_numeric_column",
+            f"column '{name}' holds numbers except {shown}{at}, at the end of the table: "
+            "it looks like a spreadsheet's summary row, and it made the column text "
+            "(categories; its numbers lose their order). Its other cells (a sum in the "
+            "target) are no sample either.",
+            f"Delete the summary row{'s' if len(rows) > 1 else ''} from the file and rerun "
+            "from the data stage.",
+            column=name, num_text=int(real.sum()), rows=rows, summary_row=True,
+            values={str(v): int(c) for v, c in real.head(NUM_SHOWN).items()}, kept_as_text=True)
     return warning(
         "data", "text_in_numeric_column",
-        f"column '{name}' holds numbers except {int(real.sum())} cells ({shown}): they are "
+        f"column '{name}' holds numbers except {int(real.sum())} cells ({shown})"
+        f"{at if len(real) <= NUM_SHOWN and int(real.sum()) <= NUM_SHOWN else ''}: they are "
         "not missing-value markers, so the column is kept as text (categories; its numbers "
         "lose their order).",
         f"If those cells mean missing, list them: --set 'data.na_values=[{listed}]', and the "
         "column is read as numbers; if they are typos or units, fix them in the file; if the "
         "column is a label (codes, store numbers), nothing to do.",
-        column=name, num_text=int(real.sum()),
+        column=name, num_text=int(real.sum()), rows=rows,
         values={str(v): int(c) for v, c in real.head(NUM_SHOWN).items()}, kept_as_text=True)
 
 
