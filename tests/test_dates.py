@@ -131,3 +131,22 @@ def test_data_dayfirst_reaches_the_reader(tmp_path):
     config = load_config(None, [f"data.source=\"{tmp_path / 't.csv'}\"", "data.dayfirst=true",
                                 "split.time_column=\"seen\""])
     assert load_configured(config).times[0] == np.datetime64("2024-05-01")
+
+
+def test_dates_in_two_formats_are_read_cell_by_cell_with_a_warning():
+    """An export merged from two sources: 70% '2020-03-04', 30% '04/03/2020' was a 100-level
+    category. Each cell is read in its own format; the days past the 12th settle the order."""
+    text = pd.Series(DAYS.strftime("%Y-%m-%d"), dtype=object)
+    text[1::3] = DAYS[1::3].strftime("%d/%m/%Y")
+    frame, [said] = parse_date_columns(pd.DataFrame({"listed": text}))
+    np.testing.assert_array_equal(frame["listed"].to_numpy("datetime64[ns]"),
+                                  DAYS.to_numpy("datetime64[ns]"))
+    assert said.code == "mixed_date_formats"
+    assert said.evidence["formats"] == ["%Y-%m-%d", "%d/%m/%Y"]
+    assert said.evidence["counts"] == [67, 33] and "YYYY-MM-DD" in said.fix
+
+
+def test_text_that_is_only_partly_dates_stays_text():
+    text = pd.Series(DAYS.strftime("%Y-%m-%d"), dtype=object)
+    text[::3] = "later"  # a third of the cells no date in any format
+    assert read_dates(text) is None

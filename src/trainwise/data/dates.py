@@ -34,6 +34,8 @@ class DateReading:
     format: str  # strftime format, or 'ISO8601' for mixed ISO strings
     other_reading: str = ""  # the day-first/month-first format that read every cell too
     num_unreadable: int = 0
+    second_format: str = ""  # the format of the cells `format` did not read (two sources)
+    num_second: int = 0  # cells read in second_format
 
 
 def _is_full_date(fmt: str | None) -> bool:
@@ -67,24 +69,57 @@ def _parse(column: pd.Series, fmt: str) -> pd.Series:
     return parsed.dt.tz_localize(None)
 
 
-def read_dates(column: pd.Series, dayfirst: bool = False) -> DateReading | None:
-    """The column as dates when >= 95% of its non-missing text cells read in one format."""
-    present = column.dropna()
-    if not is_text(column) or len(present) == 0:
-        return None
-    head = present.head(SAMPLE).astype(str)
-    formats = [f for f in _candidates(str(head.iloc[0]).strip(), dayfirst)
-               if _parse(head, f).notna().mean() >= DATE_SHARE]
-    readings = [(f, _parse(column.astype(str).where(column.notna()), f)) for f in formats]
-    readings = [(f, v) for f, v in readings if v.notna().sum() >= DATE_SHARE * len(present)]
+def _best(text: pd.Series, formats: list[str]) -> tuple[str, pd.Series, str] | None:
+    """(format reading the most cells, its dates, another format reading as many cells
+    differently or '') of `formats`; ties go to the first (the preferred day/month order)."""
+    readings = [(f, _parse(text, f)) for f in formats]
     if not readings:
         return None
     best = max(range(len(readings)), key=lambda i: (readings[i][1].notna().sum(), -i))
     fmt, values = readings[best]
     other = [f for f, v in readings if v.notna().sum() == values.notna().sum()
              and not v.equals(values)]  # '01/05/2024': Jan 5 or May 1, both read every cell
-    return DateReading(values, fmt, other[0] if other else "",
-                       int(len(present) - values.notna().sum()))
+    return fmt, values, other[0] if other else ""
+
+
+def read_dates(column: pd.Series, dayfirst: bool = False) -> DateReading | None:
+    """The column as dates when >= 95% of its non-missing text cells read in one format, or
+    in two (an export merged from two sources: '2020-03-04' and '04/03/2020')."""
+    present = column.dropna()
+    if not is_text(column) or len(present) == 0:
+        return None
+    head = present.head(SAMPLE).astype(str)
+    candidates = _candidates(str(head.iloc[0]).strip(), dayfirst)
+    formats = [f for f in candidates if _parse(head, f).notna().mean() >= DATE_SHARE]
+    text = column.astype(str).where(column.notna())
+    best = _best(text, formats)
+    if best is not None and best[1].notna().sum() >= DATE_SHARE * len(present):
+        fmt, values, other = best
+        return DateReading(values, fmt, other, int(len(present) - values.notna().sum()))
+    if _two_formats(head, len(head), candidates, dayfirst) is None:
+        return None  # decided on SAMPLE cells: a text column is not parsed in full twice
+    return _two_formats(text, len(present), candidates, dayfirst)
+
+
+def _two_formats(text: pd.Series, num_present: int, candidates: list[str], dayfirst: bool
+                 ) -> DateReading | None:
+    """Cells read in the first cell's format, the rest in the format of the first cell
+    left, when together they read >= 95% of the cells."""
+    first = _best(text, candidates)
+    if first is None or first[1].notna().sum() == 0:
+        return None
+    rest = text.where(first[1].isna())
+    if rest.dropna().empty:
+        return None
+    second = _best(rest, [f for f in _candidates(str(rest.dropna().iloc[0]).strip(), dayfirst)
+                          if f not in candidates])
+    if second is None:
+        return None
+    values = first[1].fillna(second[1])
+    if values.notna().sum() < DATE_SHARE * num_present:
+        return None
+    return DateReading(values, first[0], second[2], int(num_present - values.notna().sum()),
+                       second[0], int(second[1].notna().sum()))
 
 
 def shown(fmt: str) -> str:
@@ -124,6 +159,29 @@ def _unreadable(name: str, column: pd.Series, reading: DateReading) -> Finding:
         column=name, num_unreadable=reading.num_unreadable)
 
 
+def _mixed(name: str, column: pd.Series, reading: DateReading) -> Finding:
+    """Dates in two formats: each cell read in its own, said with an example of the second
+    (and its other day/month reading, when no cell of the second format settles it)."""
+    num_read = int(reading.values.notna().sum())
+    first = num_read - reading.num_second
+    second = column.where(column.notna() & reading.values.notna())
+    example_at = _parse(second.astype(str).where(second.notna()), reading.second_format
+                        ).first_valid_index()
+    example = str(column[example_at])
+    ambiguous = (f" ('{example}' reads as {shown(reading.other_reading)} too: to read it so, "
+                 f"--set data.dayfirst=true or false)") if reading.other_reading else ""
+    return warning(
+        "data", "mixed_date_formats",
+        f"column '{name}' holds dates in two formats: {first:,} cells "
+        f"{shown(reading.format)} and {reading.num_second:,} cells "
+        f"{shown(reading.second_format)}: each cell is read in its own format, so "
+        f"'{example}' is {reading.values[example_at]:%Y-%m-%d}{ambiguous}.",
+        "If that is right, nothing to do; better, write every date as YYYY-MM-DD in the file "
+        "(an export merged from two sources) and rerun from the data stage.",
+        column=name, formats=[reading.format, reading.second_format],
+        counts=[first, reading.num_second], other_format=reading.other_reading)
+
+
 def parse_date_columns(frame: pd.DataFrame, dayfirst: bool = False, keep: Iterable[str] = ()
                        ) -> tuple[pd.DataFrame, list[Finding]]:
     """Text columns that read as dates -> datetime64 (naive UTC); warnings for ambiguous
@@ -137,7 +195,9 @@ def parse_date_columns(frame: pd.DataFrame, dayfirst: bool = False, keep: Iterab
             continue
         converted = converted.copy() if converted is frame else converted
         converted[name] = reading.values
-        if reading.other_reading:
+        if reading.second_format:
+            findings.append(_mixed(str(name), frame[name], reading))
+        elif reading.other_reading:
             findings.append(_ambiguous(str(name), frame[name], reading))
         if reading.num_unreadable:
             findings.append(_unreadable(str(name), frame[name], reading))
