@@ -103,6 +103,8 @@ def _thousands(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
             continue
         cells = column.where(~column.astype(str).str.strip().str.casefold().isin(
             COMMON_MARKERS))
+        if read_formatted(cells.dropna().head(1000), decimal=",", plain=True) is None:
+            continue  # a text column (a city): rejected on its first cells, not parsed in full
         formatted = read_formatted(cells, decimal=",", plain=True)
         if formatted is None or formatted.numbers.notna().sum() < cells.notna().sum():
             continue
