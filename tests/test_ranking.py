@@ -222,3 +222,12 @@ def test_a_multiclass_good_ranker_gets_no_binary_threshold_advice() -> None:
     assert "better than chance" in finding.message and "ranks the test rows well" not in \
         finding.message
     assert "threshold" not in finding.fix and 'class_weights = "balanced"' in finding.fix
+
+
+def test_the_na_clause_names_a_few_missing_classes_and_counts_the_rest() -> None:
+    """442 one-row classes made a 7,926-character headline naming every one (audit s10 G10)."""
+    names = [f"{v:.6f}" for v in np.linspace(25, 346, 442)]
+    test = {"test_roc_auc": None, "test_per_class": {"support": [1] * 10 + [0] * 432}}
+    text = ranking_text(test, names)
+    assert f"'{names[10]}'" in text and f"'{names[14]}'" in text and names[15] not in text
+    assert "and 427 more have no row" in text and len(text) < 300

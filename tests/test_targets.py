@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from trainwise.data.arrays import array_data
+from trainwise.data.errors import DataError
 from trainwise.data.tables import table_data
 
 
@@ -48,3 +50,69 @@ def test_lookalike_labels_stay_separate_classes_with_a_warning():
     assert finding.evidence["groups"] == [["no", "No"], ["yes", "Yes "]]
     assert "'Yes ' x2" in finding.message
     assert not load([s.strip().lower() for s in labels]).findings
+
+
+def test_arrays_get_the_task_doubt_a_table_gets():
+    """A .npz or in-memory y of 16 counts was trained as 16 classes without the warning the
+    same column in a CSV gets (audit s10 G8)."""
+    values = np.arange(300) % 16
+    x = np.random.default_rng(0).normal(size=(300, 2))
+    [from_table] = doubts(load(values))
+    [from_arrays] = doubts(array_data(x, values))
+    assert (from_arrays.severity, from_arrays.evidence) == (from_table.severity,
+                                                            from_table.evidence)
+    assert "--set data.task=regression" in from_arrays.fix
+    assert not doubts(array_data(x, values, task="classification"))  # declared
+
+
+def test_many_repeated_whole_numbers_filling_a_range_are_noted_as_possible_class_ids():
+    """1000 class ids of 20 rows each were regressed in silence: >100 values was no guess."""
+    ids = np.arange(20_000) % 1000
+    [note] = doubts(load(ids))
+    assert note.severity == "info" and note.evidence["num_values"] == 1000
+    assert "--set data.task=classification" in note.fix
+    gaps = ids * 3  # amounts in steps (whole dollars) leave gaps: no class ids
+    assert not doubts(load(gaps))
+    assert not doubts(load(np.arange(300) % 150))  # 2 rows per value: amounts as likely
+
+
+@pytest.mark.parametrize("values", [
+    np.random.default_rng(1).normal(size=300),  # continuous: 300 one-row "classes"
+    np.arange(300) * 7,  # whole numbers, each once
+])
+def test_classification_forced_on_a_continuous_target_names_regression(values):
+    """442 one-row classes were called balanced, with no warning (audit s10 G10)."""
+    x = np.random.default_rng(0).normal(size=(300, 2))
+    for data in (load(values, task="classification"),
+                 array_data(x, values, task="classification")):
+        [finding] = [f for f in data.findings if f.code == "target_looks_continuous"]
+        assert finding.severity == "warning" and finding.evidence["num_classes"] == 300
+        assert 'data.task = "regression"' in finding.fix
+    many_rows = np.arange(300) % 30  # 30 classes of 10 rows: classes, not a continuum
+    assert not [f for f in load(many_rows, task="classification").findings
+                if f.code == "target_looks_continuous"]
+
+
+def test_a_one_column_target_is_flattened_with_a_note():
+    x, y = np.zeros((6, 2)), np.array([[0], [1], [0], [1], [0], [1]])
+    data = array_data(x, y)
+    assert data.y.tolist() == [0, 1, 0, 1, 0, 1] and data.class_names == ["0", "1"]
+    assert any("(6, 1)" in note and "flattened" in note for note in data.notes)
+
+
+@pytest.mark.parametrize(("y", "said"), [
+    ((np.random.default_rng(0).random((40, 5)) < 0.3).astype(int), "multi-label"),
+    (np.random.default_rng(0).normal(size=(40, 3)), "multi-output"),
+])
+def test_a_target_of_several_columns_is_refused_with_what_to_do(y, said):
+    """Multi-label and multi-output targets got 'expected (N,)' and a generic fix (G9)."""
+    with pytest.raises(DataError) as caught:
+        array_data(np.zeros((40, 2)), y)
+    message = str(caught.value)
+    assert said in message and "one target per row" in message
+    assert "y[:, k]" in message and "trainwise.Monitor" in message
+
+
+def test_a_one_hot_target_is_told_to_take_the_argmax():
+    with pytest.raises(DataError, match=r"one-hot.*y.argmax\(axis=1\)"):
+        array_data(np.zeros((4, 2)), np.eye(2)[[0, 1, 1, 0]])

@@ -12,6 +12,7 @@ import pandas as pd
 from trainwise.data.errors import DataError
 from trainwise.data.keys import NONE, time_values
 from trainwise.data.tables import encode_target, infer_task
+from trainwise.data.targets import continuous_class_findings, one_target_per_row, task_findings
 from trainwise.data.task import Key, TaskData
 from trainwise.data.token_ids import (
     PAD_ADVICE,
@@ -121,24 +122,32 @@ def _times(values: np.ndarray | None, rows: int) -> np.ndarray | None:
     return time_values(pd.Series(values), "times")
 
 
+def _target_findings(target: pd.Series, task: str) -> list[Finding]:
+    """The doubts a table's target gets (tables.py): a task guessed from whole numbers, or
+    classification asked of a target that looks continuous."""
+    if task == "auto":
+        return task_findings(target, infer_task(target), "y")
+    return continuous_class_findings(target, "y") if task == "classification" else []
+
+
 def array_data(x: np.ndarray, y: np.ndarray, *, kind: str = "auto", task: str = "auto",
                groups: np.ndarray | None = None, times: np.ndarray | None = None,
                name: str = "arrays") -> TaskData:
     """Arrays -> TaskData. Groups and times given here are declared keys."""
     x, requested = np.asarray(x), kind
     inputs, kind = shape_inputs(x, kind)
-    if np.ndim(y) != 1 or len(y) != len(x):
-        raise DataError(f"y has shape {np.shape(y)} for {len(x)} rows of X; expected ({len(x)},): "
-                        "one label or value per row.")
-    target = pd.Series(np.asarray(y))
+    y, flattened = one_target_per_row(y, len(x))
+    target = pd.Series(y)
     if target.isna().any():
         raise DataError(f"y has {int(target.isna().sum())} missing labels (first at row "
                         f"{int(np.flatnonzero(target.isna())[0])}); drop or fill those rows.")
-    task = infer_task(target) if task == "auto" else task
+    findings = _target_findings(target, task)
+    task = infer_task(target) if task == "auto" else task  # _target_findings read it first
     encoded, class_names = encode_target(target, task, "y")
     data = TaskData(name=name, kind=kind, task=task, x=inputs, y=encoded,  # type: ignore[arg-type]
                     class_names=class_names, groups=_per_row(groups, len(x), "groups"),
-                    times=_times(times, len(x)))
+                    times=_times(times, len(x)), findings=findings,
+                    notes=[flattened] if flattened else [])
     if x.ndim == 3 and requested == "auto":
         _note_sequence_reading(data, x.shape)
     reading = integer_reading(x, kind, requested) if x.ndim == 2 and x.dtype.kind in "iu" \

@@ -16,7 +16,11 @@ from trainwise.data.in_memory import describe_source
 from trainwise.data.keys import KeyPlan, plan_keys, time_values
 from trainwise.data.label_leak import find_leaks, leak_findings, row_order, table_columns
 from trainwise.data.markers import mask_target_markers, text_level_findings
-from trainwise.data.targets import lookalike_label_findings, task_findings
+from trainwise.data.targets import (
+    continuous_class_findings,
+    lookalike_label_findings,
+    task_findings,
+)
 from trainwise.data.task import TaskData
 from trainwise.data.text import FREE_TEXT_RULE, set_aside_warning
 from trainwise.data.tokenise import as_tokens
@@ -298,6 +302,8 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     if task == "auto":
         task = infer_task(frame[target])
         findings += task_findings(frame[target], task, target)
+    elif task == "classification":
+        findings += continuous_class_findings(frame[target], target)
     y, class_names = encode_target(frame[target], task, target)
     if task == "classification":
         findings += lookalike_label_findings(frame[target], target)
