@@ -136,3 +136,16 @@ def test_regression_shapes() -> None:
     assert _codes(wide) == ["regression_output_width"]
     assert check_output_shape(nn.Sequential(nn.Linear(5, 1), nn.Flatten(0)), x, y,
                               "regression", 0) == []
+
+
+def test_a_one_logit_binary_model_is_told_why_and_what_to_do() -> None:
+    """The refusal said '1 values' and not why BCE on one logit is no option (audit s10 G11)."""
+    x, y = torch.randn(8, 4), torch.randint(0, 2, (8,))
+    [finding] = check_output_shape(nn.Linear(4, 1), x, y, "classification", 2)
+    assert finding.code == "logits_width_mismatch"
+    assert "outputs 1 value per sample" in finding.message
+    assert "cross-entropy over one logit per class" in finding.message
+    assert "nn.BCEWithLogitsLoss" in finding.message
+    assert "nn.Linear(d, 2)" in finding.fix and "trainwise.Monitor" in finding.fix
+    [three] = check_output_shape(nn.Linear(4, 3), x, y, "classification", 2)
+    assert "3 values per sample" in three.message and "BCE" not in three.message

@@ -168,18 +168,35 @@ def _check_classification(out: torch.Tensor, y: torch.Tensor, num_classes: int,
     if width == num_classes and out.ndim == y.ndim + 1:
         return []
     if width != num_classes:
-        return [error(stage, "logits_width_mismatch",
-                      f"the model outputs {width} values per sample, but there are "
-                      f"{num_classes} classes.",
-                      f"make the final layer output num_classes={num_classes} logits "
-                      "(e.g. nn.Linear(..., num_classes)); revisit the model stage.",
-                      output_shape=list(out.shape), num_classes=num_classes)]
+        return [_width_mismatch(out, num_classes, stage)]
     return [error(stage, "output_target_shape_mismatch",
                   f"logits {tuple(out.shape)} do not fit labels {tuple(y.shape)}: "
                   "cross-entropy wants (B, C) with (B,).",
                   "reduce the extra output dimensions (pooling/flatten) before the final "
                   "layer; revisit the model stage.",
                   output_shape=list(out.shape), target_shape=list(y.shape))]
+
+
+def _width_mismatch(out: torch.Tensor, num_classes: int, stage: str) -> Finding:
+    """Why the width must be num_classes (cross-entropy: one logit per class), and, for the
+    one-logit binary model a BCE user builds on purpose, that no loss setting takes it."""
+    width = out.shape[1] if out.ndim >= 2 else None
+    outputs = f"a {tuple(out.shape)} output" if width is None else \
+        f"{width} value{'' if width == 1 else 's'} per sample"
+    fix = (f"make the final layer output num_classes={num_classes} logits "
+           "(e.g. nn.Linear(..., num_classes)); revisit the model stage.")
+    if width == 1 and num_classes == 2:
+        fix = ("use nn.Linear(d, 2) as the final layer (softmax over 2 logits is the same "
+               "model as a sigmoid over 1); or keep your own training loop with "
+               "trainwise.Monitor, which handles a one-logit nn.BCEWithLogitsLoss model. "
+               "Revisit the model stage.")
+    one_logit = ", so a one-logit nn.BCEWithLogitsLoss model is not an option here" \
+        if width == 1 else ""
+    return error(stage, "logits_width_mismatch",
+                 f"the model outputs {outputs}, but there are {num_classes} classes: "
+                 "trainwise trains classification with cross-entropy over one logit per class "
+                 f"(nn.CrossEntropyLoss on (B, {num_classes})){one_logit}.",
+                 fix, output_shape=list(out.shape), num_classes=num_classes)
 
 
 def _check_regression(out: torch.Tensor, y: torch.Tensor, stage: str) -> list[Finding]:
