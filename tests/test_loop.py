@@ -4,9 +4,11 @@ import os
 import pytest
 import torch
 from lightning_fabric import Fabric
+from sklearn.metrics import r2_score
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from trainwise.findings import TrainwiseError
 from trainwise.train.callbacks import BestWeights
 from trainwise.train.grad_norms import GradNorms
 from trainwise.train.loop import TrainState, emit, fit, hot_path
@@ -272,3 +274,60 @@ def test_fit_trains_and_evaluates_with_the_loss_on_the_outputs_device(blobs, mon
         loss_fn=weighted, max_epochs=1)
     assert given == [weighted]
     assert True in used and False in used
+
+
+def _loaders_of(targets_of):
+    torch.manual_seed(0)
+    x = torch.randn(96, 8)
+    y = targets_of(x)
+    return (DataLoader(TensorDataset(x[:64], y[:64]), batch_size=32),
+            DataLoader(TensorDataset(x[64:], y[64:]), batch_size=32))
+
+
+def test_fit_without_a_task_reads_regression_from_the_outputs():
+    """fit defaulted to classification: an MSE model trained an epoch, then failed inside
+    calibration (audit s10 G7)."""
+    train, val = _loaders_of(lambda x: x[:, :1] * 3)
+    torch.manual_seed(0)
+    model = nn.Linear(8, 1)
+    state = fit(model, train, val, optimizer=torch.optim.SGD(model.parameters(), lr=0.05),
+                loss_fn=nn.MSELoss(), max_epochs=2)
+    last = [r for r in state.history if r["kind"] == "epoch"][-1]
+    assert "val_r2" in last and "val_accuracy" not in last
+    with torch.no_grad():  # the R^2 fit recorded is the model's own, as sklearn scores it
+        x, y = val.dataset.tensors
+        assert last["val_r2"] == pytest.approx(r2_score(y.numpy(), model(x).numpy()), abs=1e-4)
+
+
+@pytest.mark.parametrize(("width", "targets_of", "said"), [
+    (1, lambda x: (x[:, :1] > 0).float(), "one-logit binary model"),
+    (5, lambda x: (x[:, :5] > 0).float(), "multi-label model"),
+])
+def test_fit_refuses_what_it_cannot_evaluate_before_the_first_step(width, targets_of, said):
+    train, val = _loaders_of(targets_of)
+    model = nn.Linear(8, width)
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(TrainwiseError, match=said) as caught:
+        fit(model, train, val, optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
+            loss_fn=nn.BCEWithLogitsLoss(), max_epochs=1)
+    assert "trainwise.Monitor" in str(caught.value)
+    unchanged = zip(before, model.parameters(), strict=True)
+    assert all(torch.equal(a, b) for a, b in unchanged)  # no optimizer step was taken
+
+
+def test_reading_the_task_changes_no_random_state(blobs):
+    """The task is read from a validation batch before training; starting that loader draws
+    from its generator, which, shared with training (the same loader twice), reordered the
+    batches, so a run without task= differed from one with it."""
+    x, y = blobs
+
+    def history(task):
+        torch.manual_seed(0)
+        loader = DataLoader(TensorDataset(x[:240], y[:240]), batch_size=16, shuffle=True,
+                            generator=torch.Generator().manual_seed(3))
+        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3))
+        state = fit(model, loader, loader, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                    loss_fn=nn.CrossEntropyLoss(), max_epochs=1, log_every=1, task=task)
+        return [r["loss"] for r in state.history if r["kind"] == "step"]
+
+    assert history(None) == history("classification")

@@ -30,6 +30,7 @@ from torch import nn
 from trainwise.distributed import gather_objects, reduce_grad_norm, reduce_mean
 from trainwise.findings import TrainwiseError
 from trainwise.train.evaluate import inputs_and_targets, on_outputs_device
+from trainwise.train.fit_task import fit_task
 from trainwise.train.grad_norms import GradNorms, loss_scaler, unscaled
 from trainwise.train.monitor import StepMonitor, current_lr
 from trainwise.train.position import EpochProgress
@@ -219,7 +220,7 @@ def fit(
     optimizer: torch.optim.Optimizer,
     loss_fn: nn.Module,
     max_epochs: int,
-    task: str = "classification",
+    task: str | None = None,
     scheduler: Any = None,
     fabric: Fabric | None = None,
     callbacks: Iterable[Any] = (),
@@ -245,11 +246,14 @@ def fit(
     "auto" choice (a GPU when there is one), as `trainwise run` chooses (run.accelerator).
     A loss_fn holding tensors (class weights) is run with them on the outputs' device, in the
     training steps and in evaluation on the host alike (evaluate.on_outputs_device).
+    `task` ("classification" / "regression") left None is read from one validation batch, as
+    the Monitor reads it, and shapes evaluation cannot score stop here (train/fit_task.py).
     """
     fabric = fabric or Fabric(**default_device(model))
     loss_fn = on_outputs_device(loss_fn)
     model, optimizer = fabric.setup(model, optimizer)
     forward, backward, step_optimizer = hot_path(fabric, model, optimizer)
+    task = task or fit_task(model, val_loader, loss_fn)  # before a step, not after an epoch
     train_loader = setup_loader(fabric, train_loader, train=True)
     val_loader = setup_loader(fabric, val_loader, train=False)
     callbacks = list(callbacks)
