@@ -164,3 +164,27 @@ def test_build_model_takes_what_run_takes() -> None:
     assert build_model(frame, target="kind")(torch.from_numpy(x[:2])).shape == (2, 3)
     with pytest.raises(TrainwiseError, match='target='):
         build_model(frame)
+
+
+def test_a_categorical_target_keeps_its_class_order_on_every_path(tmp_path):
+    """An ordered Categorical y kept low < mid < high from a DataFrame, but data=(X, y) sorted
+    it to high, low, mid (np.asarray drops the categories) (audit s10 G12)."""
+    from trainwise.data.arrays import load_npz
+    from trainwise.data.tables import load_table
+
+    rng = np.random.default_rng(0)
+    order = ["low", "mid", "high"]
+    y = pd.Series(pd.Categorical(np.array(order)[rng.integers(0, 3, 60)], categories=order,
+                                 ordered=True), name="grade")
+    x = rng.normal(size=(60, 3))
+    features = pd.DataFrame(x, columns=["a", "b", "c"])
+    for data in (as_task_data((x, y)), as_task_data((features, y)),
+                 as_task_data((torch.tensor(x), y.to_frame()))):
+        assert data.class_names == order
+        assert [data.class_names[c] for c in data.y] == y.astype(str).tolist()
+    assert load_npz(save_in_memory((x, y), tmp_path)).class_names == order
+    assert load_table(save_in_memory((features, y), tmp_path), "label").class_names == order
+    assert as_task_data((x, y.astype(str))).class_names == sorted(order)  # plain text: sorted
+    with pytest.raises(TrainwiseError, match=r"labels \['top'\] that are not in `classes`"):
+        as_task_data({"X": x, "y": np.where(y == "high", "top", y.astype(str)),
+                      "classes": np.array(order)})

@@ -130,14 +130,28 @@ def _target_findings(target: pd.Series, task: str) -> list[Finding]:
     return continuous_class_findings(target, "y") if task == "classification" else []
 
 
+def _in_class_order(y: np.ndarray, classes: np.ndarray) -> pd.Series:
+    """y as a Categorical of `classes`, which encode_target codes in that order (low, mid,
+    high: an ordinal target's confusion matrix reads in order), not sorted (high, low, mid)."""
+    order = pd.Index(np.asarray(classes).astype(str))
+    labels = pd.Series(np.asarray(y).astype(str))
+    unknown = sorted(set(labels.unique()) - set(order))
+    if unknown:
+        raise DataError(f"y holds labels {unknown[:5]} that are not in `classes` "
+                        f"({list(order[:10])}), the class order. Add them to `classes`, or "
+                        "leave `classes` out to have the classes sorted.")
+    return pd.Series(pd.Categorical(labels, categories=order, ordered=True))
+
+
 def array_data(x: np.ndarray, y: np.ndarray, *, kind: str = "auto", task: str = "auto",
                groups: np.ndarray | None = None, times: np.ndarray | None = None,
-               name: str = "arrays") -> TaskData:
-    """Arrays -> TaskData. Groups and times given here are declared keys."""
+               name: str = "arrays", classes: np.ndarray | None = None) -> TaskData:
+    """Arrays -> TaskData. Groups and times given here are declared keys; `classes`, the
+    class order (a pandas Categorical's categories), orders class_names instead of sorting."""
     x, requested = np.asarray(x), kind
     inputs, kind = shape_inputs(x, kind)
     y, flattened = one_target_per_row(y, len(x))
-    target = pd.Series(y)
+    target = pd.Series(y) if classes is None else _in_class_order(y, classes)
     if target.isna().any():
         raise DataError(f"y has {int(target.isna().sum())} missing labels (first at row "
                         f"{int(np.flatnonzero(target.isna())[0])}); drop or fill those rows.")
@@ -240,14 +254,15 @@ def _read_array(archive: Any, name: str, path: Path) -> np.ndarray:
 def load_npz(path: Path, kind: str = "auto", task: str = "auto", group_column: str = "",
              image_size: int = 0) -> TaskData:
     """`X` (N, ...) and `y` (N,) (or x / Y / X_train / y_train), optional `groups`, `times`,
-    `X_test`, `y_test`; images are resized to image_size x image_size when it is given.
+    `X_test`, `y_test`, `classes` (the class order); images are resized to image_size x
+    image_size when it is given.
     group_column: 'none' ignores `groups`; any other name needs a `groups` array."""
     if not path.exists():
         raise DataError(f"data file '{path}' does not exist. Check data.source in your config.")
     arrays = _read_npz(path)
     x, y = _pick(arrays, X_NAMES, path), _pick(arrays, Y_NAMES, path)
     data = array_data(x, y, kind=kind, task=task, name=path.stem, times=arrays.get("times"),
-                      groups=_groups(arrays, group_column, path))
+                      groups=_groups(arrays, group_column, path), classes=arrays.get("classes"))
     x_test, y_test = (_first(arrays, names) for names in TEST_NAMES)
     attach_test(data, x_test, y_test, f"'{path}'")
     if image_size and data.kind == "image":

@@ -22,7 +22,7 @@ from trainwise.data.task import TaskData
 from trainwise.data.token_ids import ragged_error, ragged_lengths
 from trainwise.findings import TrainwiseError
 
-NPZ_NAMES = ("X", "y", "X_test", "y_test", "groups", "times")  # what load_npz reads
+NPZ_NAMES = ("X", "y", "X_test", "y_test", "groups", "times", "classes")  # what load_npz reads
 PAIR_TARGET = DataConfig.model_fields["target"].default  # y's column when X is a DataFrame
 IN_MEMORY_SOURCE = "the DataFrame passed as data="  # how run()'s messages name a frame
 DIGEST_LENGTH = 16  # hex characters of sha256 naming the folder a frame or arrays are saved in
@@ -31,7 +31,8 @@ DIGEST_LENGTH = 16  # hex characters of sha256 naming the folder a frame or arra
 def save_in_memory(data: Any, out_dir: str | Path) -> Path:
     """A DataFrame -> `<out_dir>/data/<digest>/table.parquet`; `(x, y)` arrays or
     tensors, or a dict named as a .npz's (X, y, X_test, y_test, groups, times) ->
-    `.../arrays.npz`. The file's stem names the run folder (unless run.name does).
+    `.../arrays.npz` (a pandas Categorical y's categories as `classes`, its class order).
+    The file's stem names the run folder (unless run.name does).
     A TensorDataset is its (x, y) tensors; `(X_df, y)` a table (see _unpacked)."""
     data, _ = _unpacked(data)
     if isinstance(data, pd.DataFrame):
@@ -65,7 +66,7 @@ def as_task_data(data: Any, target: str = "", verb: str = "audit") -> TaskData:
                           f"{verb}()")
     arrays = _arrays(data, verb)
     task_data = array_data(arrays["X"], arrays["y"], groups=arrays.get("groups"),
-                           times=arrays.get("times"))
+                           times=arrays.get("times"), classes=arrays.get("classes"))
     attach_test(task_data, arrays.get("X_test"), arrays.get("y_test"), "the arrays passed")
     return task_data
 
@@ -110,7 +111,17 @@ def _unpacked(data: Any) -> tuple[Any, str]:
     if PAIR_TARGET in frame.columns:
         raise TrainwiseError(f"data=(X, y): X has a column '{PAIR_TARGET}', the name y gets in "
                              "the table the pair becomes; rename that column. " + one_frame)
-    return _index_as_columns(frame).assign(**{PAIR_TARGET: y}), PAIR_TARGET
+    categories = _categorical(labels)  # the user's class order (low, mid, high), kept
+    column = y if categories is None else pd.Categorical(y, dtype=categories)
+    return _index_as_columns(frame).assign(**{PAIR_TARGET: column}), PAIR_TARGET
+
+
+def _categorical(labels: Any) -> pd.CategoricalDtype | None:
+    """The dtype of a pandas Categorical target (a Series, a one-column frame or the array),
+    whose categories are the class order; np.asarray drops it, and sorted names followed."""
+    dtype = labels.dtypes.iloc[0] if isinstance(labels, pd.DataFrame) and labels.shape[1] == 1 \
+        else getattr(labels, "dtype", None)
+    return dtype if isinstance(dtype, pd.CategoricalDtype) else None
 
 
 def describe_source(path: Path) -> str:
@@ -152,12 +163,15 @@ def _arrays(data: Any, verb: str = "run") -> dict[str, np.ndarray]:
     unknown = sorted(set(data) - set(NPZ_NAMES))
     if unknown or not {"X", "y"} <= set(data):
         raise TrainwiseError(f"data= as a dict needs 'X' and 'y' and may add X_test, y_test, "
-                             f"groups, times; got {sorted(data)}.")
+                             f"groups, times, classes; got {sorted(data)}.")
     for key, value in data.items():  # np.asarray would raise a bare "inhomogeneous shape"
         lengths = ragged_lengths(value)
         if lengths is not None:
             raise ragged_error(key, lengths)
     arrays = {key: _numpy(value) for key, value in data.items()}
+    categories = _categorical(data["y"])
+    if categories is not None and "classes" not in arrays:  # load_npz orders classes by it
+        arrays["classes"] = np.asarray(categories.categories).astype(str)
     for key, value in arrays.items():
         if value.dtype == object:  # np.savez would pickle it, and load_npz refuses pickles
             arrays[key] = value.astype(str)
