@@ -188,3 +188,12 @@ def test_a_categorical_target_keeps_its_class_order_on_every_path(tmp_path):
     with pytest.raises(TrainwiseError, match=r"labels \['top'\] that are not in `classes`"):
         as_task_data({"X": x, "y": np.where(y == "high", "top", y.astype(str)),
                       "classes": np.array(order)})
+
+
+def test_a_pair_with_several_target_columns_says_multi_output_is_not_supported():
+    """(X_df, Y) with Y of 3 float columns got the one-hot advice y.argmax(axis=1) (G9)."""
+    features, _ = _customers()
+    outputs = np.random.default_rng(0).normal(size=(len(features), 3))
+    with pytest.raises(TrainwiseError, match=r"multi-output target.*one target per row.*"
+                       r"trainwise.Monitor"):
+        as_task_data((features, outputs))

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from trainwise.config import DataConfig
+from trainwise.data.targets import one_target_per_row
 from trainwise.data.task import TaskData
 from trainwise.data.token_ids import ragged_error, ragged_lengths
 from trainwise.findings import TrainwiseError
@@ -97,8 +98,10 @@ def _unpacked(data: Any) -> tuple[Any, str]:
         return data, ""
     from trainwise.data.split import as_labels  # the one rule: (N,), (N, 1), one column
 
-    frame, y = data[0], as_labels(_numpy(data[1]), "run")  # by position, as sklearn pairs
-    labels = data[1]
+    frame, labels = data[0], data[1]
+    if np.ndim(labels) == 2 and np.shape(labels)[1] > 1 and len(labels) == len(frame):
+        one_target_per_row(_numpy(labels), len(frame))  # raises: multi-label, multi-output
+    y = as_labels(_numpy(labels), "run")  # by position, as sklearn pairs
     column = labels.columns[0] if isinstance(labels, pd.DataFrame) and labels.shape[1] == 1 \
         else getattr(labels, "name", None)
     name = str(column or "target")
