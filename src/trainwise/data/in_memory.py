@@ -115,8 +115,8 @@ def _unpacked(data: Any) -> tuple[Any, str]:
         raise TrainwiseError(f"data=(X, y): X has a column '{PAIR_TARGET}', the name y gets in "
                              "the table the pair becomes; rename that column. " + one_frame)
     categories = _categorical(labels)  # the user's class order (low, mid, high), kept
-    column = y if categories is None else pd.Categorical(y, dtype=categories)
-    return _index_as_columns(frame).assign(**{PAIR_TARGET: column}), PAIR_TARGET
+    values = y if categories is None else pd.Categorical(y, dtype=categories)
+    return _index_as_columns(frame).assign(**{PAIR_TARGET: values}), PAIR_TARGET
 
 
 def _categorical(labels: Any) -> pd.CategoricalDtype | None:
