@@ -147,5 +147,6 @@ def test_a_one_logit_binary_model_is_told_why_and_what_to_do() -> None:
     assert "cross-entropy over one logit per class" in finding.message
     assert "nn.BCEWithLogitsLoss" in finding.message
     assert "nn.Linear(d, 2)" in finding.fix and "trainwise.Monitor" in finding.fix
+    assert "revisit the model stage" in finding.fix
     [three] = check_output_shape(nn.Linear(4, 3), x, y, "classification", 2)
     assert "3 values per sample" in three.message and "BCE" not in three.message

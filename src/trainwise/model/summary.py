@@ -187,9 +187,9 @@ def _width_mismatch(out: torch.Tensor, num_classes: int, stage: str) -> Finding:
            "(e.g. nn.Linear(..., num_classes)); revisit the model stage.")
     if width == 1 and num_classes == 2:
         fix = ("use nn.Linear(d, 2) as the final layer (softmax over 2 logits is the same "
-               "model as a sigmoid over 1); or keep your own training loop with "
-               "trainwise.Monitor, which handles a one-logit nn.BCEWithLogitsLoss model. "
-               "Revisit the model stage.")
+               "model as a sigmoid over 1) and revisit the model stage; or keep your own "
+               "training loop with trainwise.Monitor, which handles a one-logit "
+               "nn.BCEWithLogitsLoss model.")
     one_logit = ", so a one-logit nn.BCEWithLogitsLoss model is not an option here" \
         if width == 1 else ""
     return error(stage, "logits_width_mismatch",
