@@ -71,14 +71,24 @@ class MonitorFindings:
         # a loop that raised never got to its evaluation: its exception says why
         missing = [] if self.raised else misuse.missing_signals(history, self.misuse)
         said = self.misuse + missing + self.raised
-        if said:  # "healthy" claims too much when a signal was never measured
-            found = [f for f in found if f.code != "healthy"] + said
-        return found
+        notes = [f for f in said if f.severity is Severity.INFO]  # e.g. how targets are scored
+        problems = [f for f in said if f.severity is not Severity.INFO]
+        if problems:  # "healthy" claims too much when a signal was never measured
+            found = [f for f in found if f.code != "healthy"] + problems
+        return notes + found  # the verdict reads the last finding: "healthy" stays last
 
     def say_once(self, finding: Finding) -> None:
+        """Print a finding about the loop or its data the first time it comes (an info note
+        too: it says how something is scored); an error also stops the run."""
         if all(f.code != finding.code for f in self.misuse):
             self.misuse.append(finding)
-            self.print_new([finding])
+            self.stop = self.stop or finding.severity is Severity.ERROR
+            if finding.severity is Severity.INFO and self.console:
+                from trainwise.console import print_findings  # loads rich
+
+                print_findings([finding], minimum=Severity.INFO)
+            else:
+                self.print_new([finding])
 
     def print_new(self, found: list[Finding]) -> None:
         """Each warning or error once, when it first appears."""

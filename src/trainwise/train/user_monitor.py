@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainwise.findings import Finding
+from trainwise.findings import Finding, Severity
 from trainwise.rundir import git_revision, library_versions
 from trainwise.train import monitor_misuse as misuse
 from trainwise.train.evaluate import evaluate
@@ -44,6 +44,7 @@ from trainwise.train.monitor_eval import (
 from trainwise.train.monitor_findings import MonitorFindings, one_line_verdict
 from trainwise.train.monitor_folder import MONITOR_SOURCE, earlier_meta, open_folder
 from trainwise.train.monitor_gradients import StepGradients
+from trainwise.train.monitor_targets import CALIBRATION_KEYS, target_findings
 
 
 class Monitor:
@@ -146,7 +147,8 @@ class Monitor:
         """Evaluate on the validation loader ((x, y) or (x, y, ...) batches), end the epoch,
         diagnose the history so far; returns the epoch row. The shapes end_epoch takes, batch
         by batch (per-token outputs may differ in length between batches)."""
-        return self._finish_epoch(self._metrics(*rows_and_loss(model, loader, loss_fn)))
+        outputs, targets, loss, found = rows_and_loss(model, loader, loss_fn)
+        return self._finish_epoch(self._checked_metrics(outputs, targets, loss, found))
 
     def end_epoch(self, val_loss: float | None = None, *, outputs: torch.Tensor | None = None,
                   targets: torch.Tensor | None = None, loss_fn: Any = None,
@@ -154,14 +156,19 @@ class Monitor:
         """End the epoch from your own evaluation: the validation outputs (N, C) and targets
         (N,) with `loss_fn` (all the metrics and the confidence histogram), or just `val_loss`
         and any `val_*` metrics you computed. Also taken: one logit per sample with
-        BCEWithLogitsLoss (binary classification), per-token logits (N, T, C) with targets
-        (N, T) (targets below 0, e.g. ignore_index, left out of the metrics), and a
-        per-sample loss (its mean)."""
+        BCEWithLogitsLoss (binary classification), one logit per label (N, K) with multi-hot
+        targets (N, K) under BCEWithLogitsLoss (multi-label: each label scored as a binary
+        prediction), class probabilities (N, C) as targets of CrossEntropyLoss (soft labels:
+        scored against their argmax), per-token logits (N, T, C) with targets (N, T)
+        (targets below 0, e.g. ignore_index, left out of the metrics), and a per-sample
+        loss (its mean)."""
         row: dict[str, Any] = dict(metrics)
         if outputs is not None and targets is not None and loss_fn is not None:
             outputs, targets = outputs.detach(), targets.detach()
             loss = mean_loss(loss_fn, outputs, targets)  # the user's loss, on their shapes
-            row.update(self._metrics(*one_row_per_prediction(outputs, targets, loss_fn), loss))
+            found = target_findings(outputs, targets, loss_fn)
+            row.update(self._checked_metrics(
+                *one_row_per_prediction(outputs, targets, loss_fn), loss, found))
         elif val_loss is not None:
             row["val_loss"] = float(val_loss)
         return self._finish_epoch(row)
@@ -223,6 +230,19 @@ class Monitor:
         self.num_classes = self.num_classes or data.get("num_classes")
         self._found.print_line(f"continuing {self.run.path} at epoch {self.epoch}, step "
                                f"{self.num_steps + 1} ({self.epoch - 1} epoch(s) kept)")
+
+    def _checked_metrics(self, outputs: torch.Tensor, targets: torch.Tensor,
+                         loss: torch.Tensor, found: list[Finding]) -> dict[str, Any]:
+        """_metrics, after saying (once each) what target_findings found; only the loss when
+        one is an error (targets the loss cannot learn from: their metrics would mislead)."""
+        for finding in found:
+            self._found.say_once(finding)
+        if any(f.severity is Severity.ERROR for f in found):
+            return {"val_loss": float(loss)}
+        row = self._metrics(outputs, targets, loss)
+        if any(f.code == "soft_label_metrics" for f in found):
+            row = {key: value for key, value in row.items() if key not in CALIBRATION_KEYS}
+        return row
 
     def _metrics(self, outputs: torch.Tensor, targets: torch.Tensor,
                  loss: torch.Tensor) -> dict[str, Any]:

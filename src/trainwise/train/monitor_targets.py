@@ -1,0 +1,82 @@
+"""What `trainwise.Monitor` says, once, about the targets a user's loss is given: the pairs of
+loss and target that torch accepts without a word but that train on the wrong thing (binary
+cross-entropy on -1/+1 labels, a (B, 1) output broadcast against (B,) targets), and how targets
+that are not one class per row (multi-label, soft labels) are scored.
+
+Checked on the first validation batch of each evaluation, never per step: the step cost stays
+that of the loss alone (bench/overhead.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from trainwise.findings import Finding, info
+
+STAGE = "train"
+# the row's calibration keys (evaluate.py): a soft target is itself uncertain, so a confidence
+# below the argmax accuracy is what training on it should give, not under-confidence
+CALIBRATION_KEYS = ("val_mean_confidence", "val_ece", "val_confidence_hist", "val_reliability")
+
+
+def is_binary_loss(loss_fn: Any) -> bool:
+    """Binary cross-entropy on logits (nn.BCELoss, on probabilities, refuses targets outside
+    [0, 1] itself)."""
+    return isinstance(loss_fn, nn.BCEWithLogitsLoss) or \
+        loss_fn is functional.binary_cross_entropy_with_logits
+
+
+def is_cross_entropy(loss_fn: Any) -> bool:
+    return isinstance(loss_fn, nn.CrossEntropyLoss) or loss_fn is functional.cross_entropy
+
+
+def is_multi_label(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any) -> bool:
+    """Several logits per sample, each its own yes/no under a binary loss: (N, K), K > 1."""
+    return (is_binary_loss(loss_fn) and outputs.shape == targets.shape
+            and outputs.ndim >= 2 and outputs.shape[-1] > 1)
+
+
+def is_soft_label(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any) -> bool:
+    """Cross-entropy against class probabilities (N, C) (mixup, distillation, smoothing by
+    hand), not class indices (N,)."""
+    return (is_cross_entropy(loss_fn) and targets.is_floating_point()
+            and outputs.ndim == 2 and targets.shape == outputs.shape)
+
+
+def target_findings(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any
+                    ) -> list[Finding]:
+    """The findings about one validation batch's (outputs, targets) under `loss_fn`."""
+    found: list[Finding] = []
+    if is_multi_label(outputs, targets, loss_fn):
+        found.append(_multi_label_note(outputs))
+    elif is_soft_label(outputs, targets, loss_fn):
+        found.append(_soft_label_note(outputs))
+    return found
+
+
+def _multi_label_note(outputs: torch.Tensor) -> Finding:
+    labels = int(outputs.shape[-1])
+    return info(
+        STAGE, "multi_label_metrics",
+        f"Multi-label outputs ({labels} logits per sample, each a yes/no under binary "
+        "cross-entropy): each label is scored as its own binary prediction, sigmoid(logit) > "
+        "0.5. val_accuracy is the per-label accuracy (1 - Hamming loss), the confidence and "
+        "ROC-AUC pool every (sample, label) pair; class 1 means 'label present'. The "
+        "exact-match (subset) accuracy is not computed: pass your own to monitor.end_epoch.",
+        num_labels=labels)
+
+
+def _soft_label_note(outputs: torch.Tensor) -> Finding:
+    return info(
+        STAGE, "soft_label_metrics",
+        f"Soft-label targets (a probability for each of the {int(outputs.shape[1])} classes, "
+        "as mixup or distillation give): the accuracy is scored against "
+        "each target's most likely class (its argmax); the loss is yours, on the soft targets. "
+        "Calibration (confidence, ECE) is not judged: a model that learns uncertain targets "
+        "should be less confident than its argmax accuracy. A validation loader that yields "
+        "class indices (N,) scores against the labels themselves, calibration included.",
+        num_classes=int(outputs.shape[1]))

@@ -1,0 +1,82 @@
+"""trainwise.Monitor on targets that are not one class index or one value per row: multi-label
+multi-hot targets and soft labels are scored as classification (oracle: scikit-learn's
+metrics), and loss/target pairs that torch accepts but that train on the wrong thing (-1/+1
+under BCEWithLogitsLoss, (B, 1) outputs against (B,) targets) are said once, with the fix."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from sklearn.metrics import accuracy_score, hamming_loss, roc_auc_score
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import trainwise
+from trainwise.train.monitor_findings import one_line_verdict
+
+
+def _loader(x: torch.Tensor, y: torch.Tensor) -> DataLoader:
+    return DataLoader(TensorDataset(x, y), batch_size=64)
+
+
+def _codes(monitor: trainwise.Monitor) -> list[str]:
+    return [f.code for f in monitor.findings()]
+
+
+def test_multi_label_is_scored_per_label_not_as_regression_on_logits():
+    torch.manual_seed(0)
+    x = torch.randn(300, 6)
+    targets = (x[:, :4] + 0.5 * torch.randn(300, 4) > 0.3).float()  # multi-hot (N, 4)
+    model = nn.Linear(6, 4)
+    monitor = trainwise.Monitor(None, console=False)
+    row = monitor.evaluate(model, _loader(x, targets), nn.BCEWithLogitsLoss())
+    monitor.evaluate(model, _loader(x, targets), nn.BCEWithLogitsLoss())
+    with torch.no_grad():
+        logits = model(x)
+    assert not any(key.endswith(("_r2", "_rmse", "_mae")) for key in row)
+    predicted = (logits > 0).int().numpy()
+    assert row["val_accuracy"] == pytest.approx(1 - hamming_loss(targets.numpy(), predicted))
+    assert row["val_roc_auc"] == pytest.approx(
+        roc_auc_score(targets.numpy().ravel(), logits.numpy().ravel()), abs=1e-6)
+    assert row["val_loss"] == pytest.approx(float(nn.BCEWithLogitsLoss()(logits, targets)),
+                                            rel=1e-5)
+    assert _codes(monitor).count("multi_label_metrics") == 1  # said once, not per epoch
+
+
+def test_soft_labels_are_scored_against_their_argmax():
+    torch.manual_seed(0)
+    x = torch.randn(300, 6)
+    soft = torch.softmax(2 * x[:, :3], dim=1)  # (N, 3) class probabilities, as mixup gives
+    model = nn.Linear(6, 3)
+    monitor = trainwise.Monitor(None, console=False)
+    row = monitor.evaluate(model, _loader(x, soft), nn.CrossEntropyLoss())
+    with torch.no_grad():
+        logits = model(x)
+    assert "val_r2" not in row
+    assert row["val_accuracy"] == pytest.approx(
+        accuracy_score(soft.argmax(1).numpy(), logits.argmax(1).numpy()))
+    assert row["val_loss"] == pytest.approx(float(nn.CrossEntropyLoss()(logits, soft)),
+                                            rel=1e-5)
+    assert monitor.task == "classification" and monitor.num_classes == 3
+    ended = trainwise.Monitor(None, console=False).end_epoch(
+        outputs=logits, targets=soft, loss_fn=nn.CrossEntropyLoss())
+    assert ended["val_accuracy"] == pytest.approx(row["val_accuracy"])
+
+
+def test_soft_labels_skip_calibration_and_a_note_leaves_the_healthy_verdict():
+    """A model that learnt soft targets exactly is less confident than its argmax accuracy:
+    that is no under-confidence, and a note on how targets are scored is no problem."""
+    torch.manual_seed(0)
+    x = torch.randn(300, 3)
+    soft = torch.softmax(x + 0.5 * torch.randn(300, 3), dim=1)  # its argmax: right 80-90%
+    learnt = nn.Linear(3, 3)
+    with torch.no_grad():
+        learnt.weight.copy_(torch.eye(3))
+        learnt.bias.zero_()
+    monitor = trainwise.Monitor(None, console=False)
+    row = monitor.evaluate(learnt, _loader(x, soft), nn.CrossEntropyLoss())
+    assert 0.7 < row["val_accuracy"] < 0.95  # not "too good" to be true
+    assert not {"val_mean_confidence", "val_ece", "val_confidence_hist"} & set(row)
+    found = monitor.findings()
+    assert [f.code for f in found] == ["soft_label_metrics", "healthy"]
+    assert one_line_verdict(found).startswith("No training problem found")
