@@ -12,6 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import trainwise
+from trainwise.findings import Severity
 from trainwise.train.monitor_findings import one_line_verdict
 
 
@@ -80,3 +81,32 @@ def test_soft_labels_skip_calibration_and_a_note_leaves_the_healthy_verdict():
     found = monitor.findings()
     assert [f.code for f in found] == ["soft_label_metrics", "healthy"]
     assert one_line_verdict(found).startswith("No training problem found")
+
+
+def test_bce_with_minus_one_plus_one_targets_is_an_error_not_overconfidence():
+    torch.manual_seed(0)
+    x = torch.randn(200, 5)
+    signs = torch.where(x[:, :1] > 0, 1.0, -1.0)  # (N, 1) in {-1, +1}
+    model = nn.Linear(5, 1)
+    with torch.no_grad():  # a confident model: the loss on -1 targets is below 0
+        model.weight.copy_(torch.tensor([[8.0, 0, 0, 0, 0]]))
+    monitor = trainwise.Monitor(None, console=False)
+    row = monitor.evaluate(model, _loader(x, signs), nn.BCEWithLogitsLoss())
+    assert row["val_loss"] < 0  # impossible with targets in [0, 1]
+    assert "val_accuracy" not in row and "val_mean_confidence" not in row
+    assert monitor.should_stop
+    found = {f.code: f for f in monitor.findings()}
+    assert "overconfidence" not in found and "healthy" not in found
+    range_error = found["binary_target_range"]
+    assert range_error.severity is Severity.ERROR
+    assert "map -1/+1 to 0/1" in range_error.fix and "[0, 1]" in range_error.fix
+    with torch.no_grad():
+        logits = model(x)
+    by_hand = trainwise.Monitor(None, console=False)
+    ended = by_hand.end_epoch(outputs=logits, targets=signs,
+                              loss_fn=nn.functional.binary_cross_entropy_with_logits)
+    assert "val_accuracy" not in ended and by_hand.should_stop
+
+    zero_one = trainwise.Monitor(None, console=False)
+    zero_one.evaluate(model, _loader(x, (signs + 1) / 2), nn.BCEWithLogitsLoss())
+    assert not zero_one.should_stop and "binary_target_range" not in _codes(zero_one)

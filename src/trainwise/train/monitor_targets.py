@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from trainwise.findings import Finding, info
+from trainwise.findings import Finding, error, info
 
 STAGE = "train"
 # the row's calibration keys (evaluate.py): a soft target is itself uncertain, so a confidence
@@ -50,12 +50,35 @@ def is_soft_label(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any) ->
 def target_findings(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any
                     ) -> list[Finding]:
     """The findings about one validation batch's (outputs, targets) under `loss_fn`."""
-    found: list[Finding] = []
+    found = [f for f in (_binary_range(targets, loss_fn),) if f is not None]
     if is_multi_label(outputs, targets, loss_fn):
         found.append(_multi_label_note(outputs))
     elif is_soft_label(outputs, targets, loss_fn):
         found.append(_soft_label_note(outputs))
     return found
+
+
+def _binary_range(targets: torch.Tensor, loss_fn: Any) -> Finding | None:
+    """Binary cross-entropy is -t log p - (1 - t) log(1 - p): a target outside [0, 1] makes it
+    unbounded below, so the model learns extreme logits and the loss goes negative."""
+    if not is_binary_loss(loss_fn) or not targets.numel():
+        return None
+    low, high = float(targets.min()), float(targets.max())
+    if low >= 0 and high <= 1:
+        return None
+    signs = low == -1 and high == 1
+    mapping = "map -1/+1 to 0/1 ((y + 1) / 2)" if signs else \
+        "map each label to 0 (absent) or 1 (present)"
+    return error(
+        STAGE, "binary_target_range",
+        f"BCEWithLogitsLoss got targets from {low:g} to {high:g}, but binary cross-entropy "
+        "needs targets in [0, 1]: outside it the loss has no lower bound (it goes "
+        "negative) and training pushes the logits to extremes instead of learning the "
+        "labels. The accuracy and calibration metrics are skipped: they would score labels "
+        "the loss never saw.",
+        f"BCE needs targets in [0, 1]: {mapping} in your data pipeline, before the loss, "
+        "then train again from the start.",
+        target_min=low, target_max=high)
 
 
 def _multi_label_note(outputs: torch.Tensor) -> Finding:
