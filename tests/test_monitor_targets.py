@@ -110,3 +110,25 @@ def test_bce_with_minus_one_plus_one_targets_is_an_error_not_overconfidence():
     zero_one = trainwise.Monitor(None, console=False)
     zero_one.evaluate(model, _loader(x, (signs + 1) / 2), nn.BCEWithLogitsLoss())
     assert not zero_one.should_stop and "binary_target_range" not in _codes(zero_one)
+
+
+def test_a_column_output_against_flat_targets_under_mse_is_said_once_with_the_fix():
+    torch.manual_seed(0)
+    x = torch.randn(200, 5)
+    y = x[:, 0] * 2.0  # (N,)
+    model = nn.Linear(5, 1)  # (N, 1): MSELoss broadcasts to (N, N)
+    monitor = trainwise.Monitor(None, console=False)
+    with pytest.warns(UserWarning, match="broadcasting"):  # torch's own warning, no more
+        monitor.evaluate(model, _loader(x, y), nn.MSELoss())
+        monitor.evaluate(model, _loader(x, y), nn.MSELoss())
+    found = [f for f in monitor.findings() if f.code == "loss_broadcasts"]
+    assert len(found) == 1 and found[0].severity is Severity.WARNING
+    assert "(64, 64)" in found[0].message  # the first batch: 64 outputs x 64 targets
+    assert "squeeze" in found[0].fix and "unsqueeze" in found[0].fix
+
+    for targets, loss_fn in ((y[:, None], nn.MSELoss()), (y[:, None], nn.L1Loss()),
+                             ((y > 0).long(), nn.CrossEntropyLoss())):
+        head = nn.Linear(5, 2) if loss_fn.__class__ is nn.CrossEntropyLoss else model
+        paired = trainwise.Monitor(None, console=False)
+        paired.evaluate(head, _loader(x, targets), loss_fn)
+        assert "loss_broadcasts" not in _codes(paired)

@@ -15,9 +15,14 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from trainwise.findings import Finding, error, info
+from trainwise.findings import Finding, error, info, warning
+from trainwise.model.summary import _check_regression  # the `trainwise run` shape rule
 
 STAGE = "train"
+# element-wise losses that broadcast mismatched shapes (torch only warns)
+REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
+REGRESSION_FUNCTIONS = (functional.mse_loss, functional.l1_loss, functional.smooth_l1_loss,
+                        functional.huber_loss)
 # the row's calibration keys (evaluate.py): a soft target is itself uncertain, so a confidence
 # below the argmax accuracy is what training on it should give, not under-confidence
 CALIBRATION_KEYS = ("val_mean_confidence", "val_ece", "val_confidence_hist", "val_reliability")
@@ -50,7 +55,8 @@ def is_soft_label(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any) ->
 def target_findings(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any
                     ) -> list[Finding]:
     """The findings about one validation batch's (outputs, targets) under `loss_fn`."""
-    found = [f for f in (_binary_range(targets, loss_fn),) if f is not None]
+    found = [f for f in (_binary_range(targets, loss_fn),
+                         _broadcast(outputs, targets, loss_fn)) if f is not None]
     if is_multi_label(outputs, targets, loss_fn):
         found.append(_multi_label_note(outputs))
     elif is_soft_label(outputs, targets, loss_fn):
@@ -79,6 +85,30 @@ def _binary_range(targets: torch.Tensor, loss_fn: Any) -> Finding | None:
         f"BCE needs targets in [0, 1]: {mapping} in your data pipeline, before the loss, "
         "then train again from the start.",
         target_min=low, target_max=high)
+
+
+def _broadcast(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any) -> Finding | None:
+    """An element-wise loss on (B, 1) outputs and (B,) targets broadcasts them to (B, B): each
+    output is pulled toward every target of the batch, so the model learns their mean."""
+    element_wise = isinstance(loss_fn, REGRESSION_LOSSES) or loss_fn in REGRESSION_FUNCTIONS
+    if not element_wise:
+        return None
+    shape = next(iter(_check_regression(outputs, targets, STAGE)), None)
+    if shape is None:
+        return None
+    out, target = tuple(outputs.shape), tuple(targets.shape)
+    squeezed = shape.code == "regression_output_squeezed"
+    fix = ("Squeeze the output (loss_fn(model(x).squeeze(-1), y)) or unsqueeze the target "
+           "(y[:, None]) so the two have the same shape" if squeezed else
+           "Give the output and the target the same shape (one output per target value)")
+    return warning(
+        STAGE, "loss_broadcasts",
+        f"The loss compares outputs {out} with targets {target}: torch broadcasts them "
+        "instead of pairing them" + (f" (to {(out[0], target[0])})" if squeezed else "")
+        + ", so each output is pulled toward every target in its batch and the model learns "
+        "their mean; the loss and gradients are the wrong ones.",
+        fix + ", then train again from the start (the metrics already pair them row by row).",
+        output_shape=list(out), target_shape=list(target))
 
 
 def _multi_label_note(outputs: torch.Tensor) -> Finding:
