@@ -1,0 +1,62 @@
+"""rule_plateau on a loss that never falls but whose batch noise dips below its start.
+
+Audit s10 G5: a regression on an unstandardised target (mean 5e6), trained with a user's own
+loop and trainwise.Monitor, kept its epoch-mean loss at 3.18e13 for 4 epochs with a validation
+R^2 of -2.6, and was called healthy: its 3-step running median dipped 22% below the start.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trainwise.findings import Severity
+from trainwise.train.diagnose import diagnose
+
+# the audit's 64 step losses (x 1e13), 16 steps an epoch: flat, +-15% batch noise
+AUDIT_LOSS = [3.75, 3.11, 3.57, 2.83, 2.65, 2.9, 2.83, 2.93, 3.35, 2.85, 2.97, 4.06, 3.41,
+              3.45, 3.35, 2.92, 2.46, 3.23, 3.14, 3.0, 3.38, 2.83, 3.71, 3.95, 3.67, 3.29,
+              2.83, 3.3, 2.91, 3.38, 2.93, 2.91, 3.28, 3.01, 3.17, 2.92, 3.05, 3.82, 2.55,
+              2.79, 3.58, 3.79, 3.01, 3.52, 2.97, 3.46, 3.13, 2.86, 2.99, 3.54, 3.45, 2.82,
+              3.79, 2.4, 3.34, 3.26, 3.39, 3.02, 3.02, 3.24, 3.35, 3.3, 2.93, 3.18]
+STEPS_PER_EPOCH = 16
+
+
+def history(loss: np.ndarray, val_loss: list[float], **epoch_keys: float) -> list[dict]:
+    rows = []
+    for epoch, val in enumerate(val_loss, start=1):
+        first = (epoch - 1) * STEPS_PER_EPOCH
+        chunk = loss[first:first + STEPS_PER_EPOCH]
+        rows += [{"kind": "step", "step": first + i + 1, "epoch": epoch, "loss": float(v),
+                  "grad_norm": 1.0 + 0.1 * np.sin(first + i), "lr": 3e-3}
+                 for i, v in enumerate(chunk)]
+        rows.append({"kind": "epoch", "epoch": epoch, "step": first + len(chunk),
+                     "train_loss": float(np.mean(chunk)), "val_loss": val, "lr": 3e-3,
+                     **epoch_keys})
+    return rows
+
+
+def test_a_flat_noisy_regression_loss_is_a_plateau_whose_fix_says_standardise():
+    loss = np.array(AUDIT_LOSS) * 1e13
+    found = diagnose(history(loss, [3.27e13] * 4, val_r2=-2.5972))
+    plateau = next(f for f in found if f.code == "plateau")
+    assert plateau.severity is Severity.WARNING
+    assert "R^2 is -2.6" in plateau.message and "noise" in plateau.message
+    assert plateau.fix.startswith("Standardise the regression target")
+    assert "healthy" not in [f.code for f in found]
+
+
+def test_the_same_curve_under_classification_is_a_plateau_without_target_advice():
+    loss = np.array(AUDIT_LOSS) * (2.3 / 3.18)  # at chance for 10 classes, same noise
+    found = diagnose(history(loss, [2.3] * 4, val_accuracy=0.1))
+    plateau = next(f for f in found if f.code == "plateau")
+    assert "R^2" not in plateau.message and "Standardise" not in plateau.fix
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_noisy_loss_that_halves_is_no_plateau(seed):
+    rng = np.random.default_rng(seed)
+    t = np.arange(64) / 64
+    loss = (3.0 - 1.5 * t) * np.exp(rng.normal(0, 0.15, 64))
+    found = diagnose(history(loss, [2.9, 2.4, 2.0, 1.6], val_r2=0.4))
+    assert "plateau" not in [f.code for f in found]
