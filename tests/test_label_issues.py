@@ -99,13 +99,13 @@ def test_a_run_lists_the_planted_wrong_labels_of_its_held_out_rows(tmp_path):
         held_out = set(split["val"].tolist()) | set(split["test"].tolist())
     with open(folder / "label_issues.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    flagged = {int(r["row"]) for r in rows}
+    flagged = {int(r["source_row_0based"]) for r in rows}  # arrays: no row dropped
     planted = held_out & set(wrong.tolist())
     assert flagged <= held_out  # training rows are never judged
     assert len(flagged & planted) >= 0.8 * len(planted)
     assert len(flagged & planted) >= 0.8 * len(flagged)
     for r in rows:  # each row's given label is the one in the data, its suggestion the truth
-        row = int(r["row"])
+        row = int(r["source_row_0based"])
         assert r["given"] == str(labels[row])
     [finding] = [f for f in result.findings if f.code == "label_issues"]
     assert finding.severity.value == "warning" and finding.evidence["num_checked"] == len(held_out)

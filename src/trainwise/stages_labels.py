@@ -8,10 +8,12 @@ as loaded, which the test's metrics do not need.
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 
 import numpy as np
 from torch import nn
 
+from trainwise.data.task import TaskData
 from trainwise.findings import Finding
 from trainwise.stages import Arrays, RunContext, eval_batch_size
 from trainwise.train.evaluate import predict
@@ -30,8 +32,8 @@ REPORT_ROWS = 20  # suspects listed in the report; the CSV holds them all
 
 def stage_label_issues(ctx: RunContext, model: nn.Module) -> list[Finding]:
     """Every process predicts the same whole parts (an FSDP forward needs all of them); the
-    first one writes the files. Rows are named by their position in the data as loaded, as
-    split.npz records them."""
+    first one writes the files. Rows are found by their position in the data as loaded, as
+    split.npz records them, and named by their row in the source and its identifiers."""
     data = ctx.data
     assert data is not None
     if data.task != "classification":
@@ -48,6 +50,7 @@ def stage_label_issues(ctx: RunContext, model: nn.Module) -> list[Finding]:
     if not num_checked:
         return []
     found.sort(key=lambda s: s.p_given)  # both parts together, most suspect first
+    found = [_as_in_source(s, data) for s in found]
     if ctx.fabric.is_global_zero:
         _write_csv(ctx, found)
     ctx.meta["label_issues"] = {"num_checked": num_checked, "csv": CSV_NAME,
@@ -77,15 +80,33 @@ def _capped(ctx: RunContext, part: str, arrays: Arrays,
     return part, Arrays(arrays.x[keep], arrays.y[keep]), rows[keep]
 
 
+def _as_in_source(suspect: Suspect, data: TaskData) -> Suspect:
+    """The suspect with its row in the source (rows dropped for a missing target, or left out by
+    data.max_samples, shift the positions) and its identifier columns' values. A source's own
+    test part is numbered on its own: its rows are their own."""
+    if suspect.part == "test (own)":
+        return replace(suspect, source_row=suspect.row)
+    return replace(suspect, source_row=int(data.source([suspect.row])[0]),
+                   ids={name: str(values[suspect.row]) for name, values in data.row_ids.items()})
+
+
 def _write_csv(ctx: RunContext, found: list[Suspect]) -> None:
-    fields = ["part", "row", "file", "given", "suggested", "p_given", "p_suggested"]
+    """One line per suspect. `source_row_0based`: the row in the source file or DataFrame,
+    0 = the first row under the header (a spreadsheet shows it as line source_row_0based + 2);
+    then the identifier columns that were set aside (patient_id), for finding it."""
+    assert ctx.data is not None
+    fields = ["part", "source_row_0based", "file", "given", "suggested", "p_given",
+              "p_suggested"]
+    ids = {name: name if name not in fields else f"{name} (id)" for name in ctx.data.row_ids}
+    fields[2:2] = list(ids.values())
     with open(ctx.run.path / CSV_NAME, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         for suspect in found:
-            row = suspect.to_dict()
-            row["p_given"], row["p_suggested"] = (f"{row['p_given']:.4f}",
-                                                  f"{row['p_suggested']:.4f}")
+            row = {**suspect.to_dict(), "source_row_0based": suspect.source_row,
+                   **{ids[name]: value for name, value in suspect.ids.items()},
+                   "p_given": f"{suspect.p_given:.4f}",
+                   "p_suggested": f"{suspect.p_suggested:.4f}"}
             writer.writerow(row)
 
 

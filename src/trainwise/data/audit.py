@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -164,7 +165,9 @@ def extreme_targets(y: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.abs(y - q50) > OUTLIER_IQRS * (q75 - q25))
 
 
-def _target_findings(y: np.ndarray) -> tuple[list[Finding], dict[str, Any]]:
+def _target_findings(y: np.ndarray, source: Callable[[np.ndarray], np.ndarray]
+                     ) -> tuple[list[Finding], dict[str, Any]]:
+    """`source`: positions -> rows of the source file (TaskData.source), for the evidence."""
     finite = np.isfinite(y)
     if not finite.all():
         return [error("data", "target_not_finite",
@@ -186,9 +189,10 @@ def _target_findings(y: np.ndarray) -> tuple[list[Finding], dict[str, Any]]:
             f"from the median {q50:.4g} (the most extreme: {y[extreme[0]]:.4g}): a squared "
             "loss is dominated by them, and scaling the target by its std squeezes all other "
             "values together; training may diverge or fit only them.",
-            "Look at those rows (evidence: row indices): fix values entered in the wrong unit "
-            "or drop them; for a skewed positive target, train on log(target) instead.",
-            num_rows=len(far), rows=[int(i) for i in extreme],
+            "Look at those rows (evidence: rows, counted from 0 at the first row under the "
+            "header): fix values entered in the wrong unit or drop them; for a skewed positive "
+            "target, train on log(target) instead.",
+            num_rows=len(far), rows=[int(i) for i in source(extreme)],
             values=[float(y[i]) for i in extreme], median=float(q50),
             iqr=float(q75 - q25)))
     return findings, stats
@@ -226,7 +230,7 @@ def audit(data: Any, target: str = "", class_weights: str = "none"
             summary["test_class_counts"] = np.bincount(
                 test, minlength=len(data.class_names)).tolist()
     else:
-        found, summary["target"] = _target_findings(y.astype(np.float64))
+        found, summary["target"] = _target_findings(y.astype(np.float64), data.source)
     findings += found
     found, summary["missing"] = _missing_findings(x, names)
     findings += found
@@ -241,7 +245,8 @@ def audit(data: Any, target: str = "", class_weights: str = "none"
     if data.kind in ("vector", "sequence"):  # tables: checked on their columns when read
         findings += leak_findings({name: x[:, i] for i, name in enumerate(names)}, y,
                                   data.task, times=data.times, groups=data.groups)
-    found, counts = duplicate_findings(data.row_hashes(), y, data.task, files=data.files)
+    found, counts = duplicate_findings(data.row_hashes(), y, data.task, files=data.files,
+                                       source_rows=data.source_rows)
     findings += found
     summary.update(counts)
     findings.append(summary_finding(summary, findings))

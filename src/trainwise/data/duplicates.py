@@ -57,10 +57,11 @@ def repeated_rows(runs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray
 
 
 def duplicate_findings(row_hash: np.ndarray, y: np.ndarray, task: str,
-                       runs: tuple | None = None,
-                       files: Sequence[str] = ()) -> tuple[list[Finding], dict]:
+                       runs: tuple | None = None, files: Sequence[str] = (),
+                       source_rows: np.ndarray | None = None) -> tuple[list[Finding], dict]:
     """Duplicates and conflicting labels from (N,) row hashes (row_hashes or tablehash);
-    `files` (one per row: image folders) names the example rows' files.
+    `files` (one per row: image folders) names the example rows' files; without files,
+    `source_rows` (TaskData.source_rows) turns the example rows into rows of the source file.
 
     By sorting the hashes once (10M rows: ~1.5 s); pandas duplicated + groupby.nunique
     took ~10 s and ~1 GB there. `runs` (sorted_runs) can be passed in to share that sort."""
@@ -73,12 +74,23 @@ def duplicate_findings(row_hash: np.ndarray, y: np.ndarray, task: str,
     conflicts = no_conflicts
     if task == "classification" and dup["count"]:
         conflicts = _conflicts(row_hash, ordered, repeat, np.asarray(y)[order])
+    if source_rows is not None and not len(files):  # files name the rows themselves
+        dup, conflicts = _in_source(dup, source_rows), _in_source(conflicts, source_rows)
     findings: list[Finding] = []
     if dup["count"]:
         findings.append(_duplicate_warning(dup, files))
     if conflicts["count"]:
         findings.append(_conflict_warning(conflicts, files))
     return findings, {"duplicates": dup, "conflicts": conflicts}
+
+
+def _in_source(stats: dict[str, Any], source_rows: np.ndarray) -> dict[str, Any]:
+    """`stats` with its example rows (lists of positions, or of lists) as source rows."""
+    def mapped(rows: Any) -> Any:
+        return [mapped(r) for r in rows] if isinstance(rows, list) else int(source_rows[rows])
+
+    return {**stats, **{k: mapped(stats[k]) for k in ("examples", "example_groups")
+                        if k in stats}}
 
 
 def _duplicate_warning(dup: dict[str, Any], files: Sequence[str]) -> Finding:

@@ -179,12 +179,15 @@ def encode_features(frame: pd.DataFrame, time_key: pd.Series | None = None
     return x, names, findings
 
 
-def _drop_missing_target(frame: pd.DataFrame, target: str, notes: list[str]) -> pd.DataFrame:
+def _drop_missing_target(frame: pd.DataFrame, target: str, notes: list[str]
+                         ) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The rows with a target, and each one's position in `frame` (None: all kept), so the
+    rows named later (outliers, label issues) are rows of the file, not of what is left."""
     missing = frame[target].isna()
-    if missing.any():
-        notes.append(f"dropped {int(missing.sum())} rows whose target '{target}' is missing")
-        frame = frame.loc[~missing].reset_index(drop=True)
-    return frame
+    if not missing.any():
+        return frame, None
+    notes.append(f"dropped {int(missing.sum())} rows whose target '{target}' is missing")
+    return frame.loc[~missing].reset_index(drop=True), np.flatnonzero(~missing.to_numpy())
 
 
 def ordered_id_leaks(ordered_ids: pd.DataFrame, data: TaskData, target: str,
@@ -296,7 +299,7 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     declared = [c for c in (group_column, time_column) if c and c != "none"]
     frame, findings = coerce_numeric_text(replace_na_values(frame, na_values), keep=declared)
     frame, marker_findings = mask_target_markers(frame, target)  # '?' is no class
-    frame = _drop_missing_target(frame, target, notes)
+    frame, source_rows = _drop_missing_target(frame, target, notes)
     frame, date_findings = parse_date_columns(frame, dayfirst, keep=[target])  # before keys
     findings += marker_findings + date_findings + text_level_findings(frame, [target, *declared])
     if task == "auto":
@@ -310,7 +313,9 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     plan = plan_keys(frame, target, group_column, time_column, source)
     data = TaskData(name=name, kind="table", task=task, x=np.zeros((len(y), 0)),  # type: ignore
                     y=y, class_names=class_names, notes=notes, keys=plan.keys,
-                    findings=findings)
+                    findings=findings, source_rows=source_rows,
+                    row_ids={c: frame[c].to_numpy(object) for c in
+                             [*plan.row_ids, *plan.ordered_ids]})
     time_key = None  # the time column, when it holds dates: other dates count back from it
     for key in plan.keys:
         if key.role == "group":

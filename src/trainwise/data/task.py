@@ -60,6 +60,11 @@ class TaskData:
     # differ only in an order number became 3 "exact copies"; duplicates and splits read these
     unknown_id: int | None = None  # a token id that stands for many words (tokenise's
     # UNKNOWN_ID): the near-copy check never counts it as a word two rows share
+    source_rows: np.ndarray | None = None  # (N,) each row's 0-based position in the source
+    # (the file's data rows, the DataFrame's rows) when rows were dropped or sampled since; None
+    # when it equals the position: findings and label_issues.csv name rows the user can find
+    row_ids: dict[str, np.ndarray] = field(default_factory=dict)  # identifier column -> (N,)
+    # values (a patient_id set aside as a row id), written beside the rows named to the user
     _hashes: tuple | None = field(default=None, repr=False, compare=False)  # (key, hashes)
 
     def row_hashes(self) -> np.ndarray:
@@ -88,6 +93,14 @@ class TaskData:
         self.files = [self.files[i] for i in rows] if self.files else []
         if self.content_hashes is not None:
             self.content_hashes = self.content_hashes[rows]
+        self.source_rows = self.source(rows)
+        self.row_ids = {name: values[rows] for name, values in self.row_ids.items()}
+
+    def source(self, rows: np.ndarray) -> np.ndarray:
+        """The 0-based source position (file data row, DataFrame row) of each of `rows`,
+        positions in x."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return rows if self.source_rows is None else self.source_rows[rows]
 
     @property
     def num_classes(self) -> int:

@@ -10,7 +10,7 @@ labels included, so their probabilities would hide exactly the rows we look for.
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -31,7 +31,10 @@ SHOWN = 5  # suspects named in the finding's message; the CSV holds them all
 @dataclass(frozen=True)
 class Suspect:
     """One held-out row whose label looks wrong. `row` indexes the data as loaded (its own
-    test part when the source has one, part == "test (own)"); `file` is its image path."""
+    test part when the source has one, part == "test (own)"); `file` is its image path;
+    `source_row` is the row's 0-based position in the source (the file's data rows, before any
+    row was dropped) and `ids` its identifier columns' values (patient_id): what the user
+    finds the row by."""
 
     part: str
     row: int
@@ -40,6 +43,16 @@ class Suspect:
     p_given: float
     p_suggested: float
     file: str = ""
+    source_row: int | None = None  # None: the same as `row`
+    ids: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        """'validation row 514 (patient_id P00514)': the row as the user finds it."""
+        row = self.row if self.source_row is None else self.source_row
+        named = ", ".join(f"{k} {v}" for k, v in self.ids.items())
+        extra = "; ".join(x for x in (self.file, named) if x)
+        return f"{self.part} row {row}{f' ({extra})' if extra else ''}"
 
     @property
     def confident(self) -> bool:
@@ -106,7 +119,7 @@ def label_issue_finding(found: list[Suspect], num_rows: int, csv_name: str) -> F
                     f"No held-out row looks mislabelled: on all {num_rows} validation and test "
                     "rows the model's probabilities agree with the given labels (confident "
                     "learning, cleanlab).", **evidence)
-    named = "; ".join(f"{s.part} row {s.row}{f' ({s.file})' if s.file else ''} labelled "
+    named = "; ".join(f"{s.where} labelled "
                       f"'{s.given}', the model says '{s.suggested}' ({s.p_suggested:.2f}; "
                       f"'{s.given}' {s.p_given:.2f})" for s in found[:SHOWN])
     message = (f"{len(found)} of {num_rows} held-out rows ({len(found) / num_rows:.1%}) may be "
@@ -114,7 +127,8 @@ def label_issue_finding(found: list[Suspect], num_rows: int, csv_name: str) -> F
                f"label a low probability and another class a higher one than it gives that "
                f"class's own rows (confident learning, cleanlab); {len(confident)} of them "
                f"confidently (another class >= {CONFIDENT_OTHER}, the label <= "
-               f"{CONFIDENT_GIVEN}). Most suspect: {named}. All are in {csv_name}.")
+               f"{CONFIDENT_GIVEN}). Most suspect (rows counted from 0, the first row under "
+               f"the header): {named}. All are in {csv_name}.")
     fix = (f"Look at the rows in {csv_name} (the report shows the first ones): where the label "
            "is wrong, correct it in the data and rerun from the data stage. The training rows "
            "were drawn alike, so a similar share of them is likely wrong too; they are not "
