@@ -69,6 +69,9 @@ class DataConfig(_Section):
     decimal: str = ""  # CSV decimal mark; "" = '.' or ',' sniffed with the separator
     encoding: str = ""  # CSV text encoding; "" = UTF-8 ("latin-1", "cp1252" for older exports)
     dayfirst: bool = False  # text dates such as 01/05/2024 read as 1 May (when both readings fit)
+    drop_columns: list[str] = []  # tables: columns left out, named exactly as in the file
+    # (an identifier, a leak, a column known only after the target); a name not in the file
+    # is an error that names the closest column. Empty columns and copies are left out anyway
 
 
 class SplitConfig(_Section):

@@ -106,7 +106,8 @@ def load_configured(config: Config) -> TaskData:
     return load_data(cfg.source, cfg.target, cfg.task, config.split.group_column,
                      time_column=config.split.time_column, kind=cfg.kind,
                      image_size=cfg.image_size, na_values=tuple(cfg.na_values), sep=cfg.sep,
-                     encoding=cfg.encoding, decimal=cfg.decimal, dayfirst=cfg.dayfirst)
+                     encoding=cfg.encoding, decimal=cfg.decimal, dayfirst=cfg.dayfirst,
+                     drop_columns=tuple(cfg.drop_columns))
 
 
 def stage_data(ctx: RunContext) -> list[Finding]:
@@ -134,6 +135,7 @@ def stage_data(ctx: RunContext) -> list[Finding]:
                         "num_classes": data.num_classes, "class_names": data.class_names,
                         "feature_names": data.feature_names[:200], "notes": data.notes,
                         "keys": [vars(k) for k in data.keys], "audit": summary,
+                        "columns": data.columns,  # tables: how each column was treated
                         # named again if training then scores perfectly (diagnose_perfect)
                         "target_leaks": [c for f in findings if f.code == "target_leak"
                                          for c in f.evidence.get("columns", [])]}

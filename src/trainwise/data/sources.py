@@ -65,13 +65,15 @@ BUILT_IN: dict[str, Callable[[], TaskData]] = {
 def load_data(source: str, target: str = "label", task: str = "auto", group_column: str = "",
               *, time_column: str = "", kind: str = "auto", image_size: int = 0,
               na_values: tuple[str, ...] = (), sep: str = "", encoding: str = "",
-              decimal: str = "", dayfirst: bool = False) -> TaskData:
+              decimal: str = "", dayfirst: bool = False,
+              drop_columns: tuple[str, ...] = ()) -> TaskData:
     """A built-in set by name, a .csv / .parquet table, a .npz of arrays, or an image folder.
 
     Tables: empty group/time columns are inferred from names and values ('none': no key);
     `na_values` are text cells read as missing (data.na_values); CSV files: `sep` and
     `decimal` ('' = ',' and '.', or sniffed), `encoding` ('' = UTF-8); `dayfirst`: dates such
-    as '01/05/2024' read as 1 May (data.dayfirst).
+    as '01/05/2024' read as 1 May (data.dayfirst); `drop_columns`: columns left out
+    (data.drop_columns).
     .npz: `groups` and `times` arrays in the file are declared keys. Image folders: groups
     from root/groups.csv (file,<group column>). For both, a group_column with no groups to
     read is an error, as for a table without that column.
@@ -84,7 +86,7 @@ def load_data(source: str, target: str = "label", task: str = "auto", group_colu
     elif suffix in (".csv", ".parquet"):
         data = load_table(path, target, task, group_column, time_column, tuple(na_values),
                           sep=sep, encoding=encoding, decimal=decimal, dayfirst=dayfirst,
-                          kind=kind)
+                          kind=kind, drop_columns=tuple(drop_columns))
     elif suffix == ".npz":
         data = load_npz(path, kind, task, group_column, image_size)
     elif path.is_dir():
@@ -93,6 +95,11 @@ def load_data(source: str, target: str = "label", task: str = "auto", group_colu
         raise DataError(f"unknown data source '{source}'. Use one of {sorted(BUILT_IN)}, a .csv, "
                         ".parquet or .npz file, or a folder with one sub-folder of images per "
                         "class.")
+    if drop_columns and suffix not in (".csv", ".parquet"):
+        data.findings.append(warning(
+            "data", "drop_columns_unused", f"data.drop_columns = {list(drop_columns)} was "
+            f"ignored: it names columns of a .csv / .parquet table, and '{source}' is not one.",
+            "Remove data.drop_columns, or point data.source at the table."))
     if image_size and data.kind != "image":
         data.findings.append(_image_size_unused(data.kind, image_size))
     return data

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 
 from trainwise.data.coltypes import coerce_numeric_text, replace_na_values
+from trainwise.data.column_drops import drop_unused
+from trainwise.data.column_table import ColumnFates, column_table, constant_text_findings
 from trainwise.data.csvfile import read_csv
 from trainwise.data.dates import date_features, parse_date_columns
 from trainwise.data.errors import DataError
@@ -163,7 +165,7 @@ def encode_features(frame: pd.DataFrame, time_key: pd.Series | None = None
                 "data", "date_feature", f"column '{name}' holds dates: a feature as "
                 f"{described}.", "Nothing to do if rows are independent of time; if later "
                 f"rows must be validated on, declare --set 'split.time_column=\"{name}\"'.",
-                column=str(name)))
+                column=str(name), described=described))
         elif not _is_categorical(column):
             parts[str(name)] = _as_float32(column, f"column '{name}'")
         else:
@@ -267,12 +269,12 @@ def _info_with_fix(stage: str, code: str, message: str, fix: str, **evidence: An
 def load_table(path: Path, target: str, task: str = "auto", group_column: str = "",
                time_column: str = "", na_values: tuple[str, ...] = (), sep: str = "",
                encoding: str = "", decimal: str = "", dayfirst: bool = False,
-               kind: str = "auto") -> TaskData:
+               kind: str = "auto", drop_columns: tuple[str, ...] = ()) -> TaskData:
     """A .csv / .parquet file; group and time keys declared, or inferred when left empty."""
     frame, findings = read_table(path, sep, encoding, decimal)
     data = table_data(frame, target, task, group_column, time_column, name=path.stem,
                       source=describe_source(path), na_values=na_values, dayfirst=dayfirst,
-                      kind=kind)
+                      kind=kind, drop_columns=drop_columns)
     data.findings[:0] = findings  # how the file was read comes before what it holds
     return data
 
@@ -280,13 +282,14 @@ def load_table(path: Path, target: str, task: str = "auto", group_column: str = 
 def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_column: str = "",
                time_column: str = "", name: str = "table", source: str = "the table",
                na_values: tuple[str, ...] = (), dayfirst: bool = False,
-               kind: str = "auto") -> TaskData:
+               kind: str = "auto", drop_columns: tuple[str, ...] = ()) -> TaskData:
     """A DataFrame -> TaskData (the in-memory twin of load_table, for notebooks).
 
     `na_values`: extra text cells that mean missing (data.na_values), e.g. ("?", "unknown");
     `dayfirst`: read dates such as '01/05/2024' as 1 May, not 5 January (data.dayfirst);
     `kind`: "tokens" trains on the free-text columns alone (data.kind), which a table's
-    free text otherwise is only when no other feature is left."""
+    free text otherwise is only when no other feature is left; `drop_columns`: columns left
+    out (data.drop_columns), as entirely empty columns and copies of another are."""
     if target not in frame.columns:
         guess = str(frame.columns[-1])  # a target is most often the last column
         raise DataError(f"target column '{target}' is not in '{source}' (columns: "
@@ -295,9 +298,13 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
                         f"Python, --set data.target='\"{guess}\"' on the command line, "
                         f"target = \"{guess}\" under [data] in a config.")
     notes: list[str] = []
-    # before anything reads a column's type: a number column with '?' cells is text until here
+    fates = ColumnFates([str(c) for c in frame.columns], target)
     declared = [c for c in (group_column, time_column) if c and c != "none"]
-    frame, findings = coerce_numeric_text(replace_na_values(frame, na_values), keep=declared)
+    frame, findings = drop_unused(replace_na_values(frame, na_values), fates,
+                                  list(drop_columns), [target, *declared], source)
+    # before anything reads a column's type: a number column with '?' cells is text until here
+    frame, coerced = coerce_numeric_text(frame, keep=declared)
+    findings += coerced
     frame, marker_findings = mask_target_markers(frame, target)  # '?' is no class
     frame, source_rows = _drop_missing_target(frame, target, notes)
     frame, date_findings = parse_date_columns(frame, dayfirst, keep=[target])  # before keys
@@ -331,6 +338,12 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     data.findings += row_id_findings(plan, ordered_id_leaks(features[plan.ordered_ids], data,
                                                                 f"'{target}'", order))
     _set_inputs(data, features, prose, plan, time_key, kind, source)
+    data.columns = column_table(frame, fates, plan, task, [str(c) for c in prose],
+                                data.kind == "tokens", {
+                                    f.evidence["column"]: f.evidence["described"]
+                                    for f in data.findings if f.code == "date_feature"},
+                                MAX_ONE_HOT, OTHER)
+    data.findings += constant_text_findings(data.columns)
     if data.kind == "tokens":  # the model reads the text alone: the other columns cannot
         return data  # leak into it; the audit's token_shortcut checks the words it reads
     # on the columns as in the file: a text copy of a 3-class label is one column, 3 one-hots

@@ -65,6 +65,8 @@ class TaskData:
     # when it equals the position: findings and label_issues.csv name rows the user can find
     row_ids: dict[str, np.ndarray] = field(default_factory=dict)  # identifier column -> (N,)
     # values (a patient_id set aside as a row id), written beside the rows named to the user
+    columns: list[dict[str, str]] = field(default_factory=list)  # tables: how each column of
+    # the file was treated ({column, read_as, treatment}), for meta.json and the report
     _hashes: tuple | None = field(default=None, repr=False, compare=False)  # (key, hashes)
 
     def row_hashes(self) -> np.ndarray:
