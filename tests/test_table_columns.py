@@ -119,3 +119,12 @@ def test_the_run_records_the_column_table_and_the_report_shows_it(tmp_path):
     html = build_report(result.path).read_text(encoding="utf-8")
     assert "dropped: constant (every row is &#39;US&#39;)" in html
     assert "bedrooms copy" in html
+
+
+def test_unhashable_cells_are_not_compared_but_do_not_stop_the_check():
+    from trainwise.data.column_drops import drop_copies
+
+    frame = pd.DataFrame({"tags": [[1], [2]] * 3, "tags2": [[1], [2]] * 3,
+                          "a": np.arange(6), "b": np.arange(6)})
+    _, copies, _ = drop_copies(frame, [])
+    assert copies == {"b": "a"}

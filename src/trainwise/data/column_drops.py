@@ -75,8 +75,11 @@ def drop_copies(frame: pd.DataFrame, keep: list[str]
     seen: dict[tuple, list] = {}  # first rows' hashes -> the distinct columns with them
     copies: dict[str, str] = {}
     for name in candidates:
-        sample = (str(frame[name].dtype),
-                  tuple(pd.util.hash_pandas_object(head[name], index=False).tolist()))
+        try:
+            sample = (str(frame[name].dtype),
+                      tuple(pd.util.hash_pandas_object(head[name], index=False).tolist()))
+        except TypeError:  # unhashable cells (a parquet list column): not compared
+            continue
         bucket = seen.setdefault(sample, [])
         original = next((e for e in bucket if frame[name].equals(frame[e])), None)
         if original is None:

@@ -127,8 +127,8 @@ def label_issue_finding(found: list[Suspect], num_rows: int, csv_name: str) -> F
                f"label a low probability and another class a higher one than it gives that "
                f"class's own rows (confident learning, cleanlab); {len(confident)} of them "
                f"confidently (another class >= {CONFIDENT_OTHER}, the label <= "
-               f"{CONFIDENT_GIVEN}). Most suspect (rows counted from 0, the first row under "
-               f"the header): {named}. All are in {csv_name}.")
+               f"{CONFIDENT_GIVEN}). Most suspect (rows of the source counted from 0: a "
+               f"table's first row under the header is 0): {named}. All are in {csv_name}.")
     fix = (f"Look at the rows in {csv_name} (the report shows the first ones): where the label "
            "is wrong, correct it in the data and rerun from the data stage. The training rows "
            "were drawn alike, so a similar share of them is likely wrong too; they are not "
