@@ -81,6 +81,9 @@ def test_every_column_appears_once_with_its_treatment():
     assert table["listed"]["read_as"] == "date"
     assert table["listed"]["treatment"].startswith("date, as days since 2020-01-01")
     assert table["price"]["treatment"] == "the target (regression)"
+    classes = table_data(_houses().assign(price=["cheap", "dear"] * 60), "price")
+    assert {r["column"]: r for r in classes.columns}["price"]["treatment"] == \
+        "the target (classification, 2 classes)"
     assert table["Unnamed: 8"] == {"column": "Unnamed: 8", "read_as": "empty",
                                    "treatment": "dropped: empty, no value"}
     # the features match the table: one-hot kind, no constant, no copy
@@ -112,10 +115,12 @@ def test_many_levels_and_a_missing_level_are_counted_as_encoded():
 
 def test_the_run_records_the_column_table_and_the_report_shows_it(tmp_path):
     result = trainwise.run(data=_houses(), until="data", report=False, overrides=[
-        "data.target=\"price\"", "run.threads=1", f"run.out_dir=\"{tmp_path}\""])
+        "data.target=\"price\"", "data.drop_columns=[\"kind\"]", "run.threads=1",
+        f"run.out_dir=\"{tmp_path}\""])
     assert result.ok, result.verdict
     meta = json.loads((result.path / "meta.json").read_text())
     assert [row["column"] for row in meta["data"]["columns"]] == list(_houses().columns)
+    assert not any(name.startswith("kind") for name in meta["data"]["feature_names"])
     html = build_report(result.path).read_text(encoding="utf-8")
     assert "dropped: constant (every row is &#39;US&#39;)" in html
     assert "bedrooms copy" in html

@@ -338,7 +338,8 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     data.findings += row_id_findings(plan, ordered_id_leaks(features[plan.ordered_ids], data,
                                                                 f"'{target}'", order))
     _set_inputs(data, features, prose, plan, time_key, kind, source)
-    data.columns = column_table(frame, fates, plan, task, [str(c) for c in prose],
+    described = f"{task}, {len(class_names)} classes" if class_names else task
+    data.columns = column_table(frame, fates, plan, described, [str(c) for c in prose],
                                 data.kind == "tokens", {
                                     f.evidence["column"]: f.evidence["described"]
                                     for f in data.findings if f.code == "date_feature"},
