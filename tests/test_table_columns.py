@@ -133,3 +133,16 @@ def test_unhashable_cells_are_not_compared_but_do_not_stop_the_check():
                           "a": np.arange(6), "b": np.arange(6)})
     _, copies, _ = drop_copies(frame, [])
     assert copies == {"b": "a"}
+
+
+def test_a_copy_missing_in_other_rows_is_warned_about_and_kept():
+    frame = _houses()
+    frame.loc[:30, "bedrooms copy"] = frame.loc[:30, "bedrooms"].fillna(2.0)  # fills gaps
+    frame["flag_a"] = np.where(np.arange(120) % 3 == 0, np.nan, 0.0)  # sparse flags agreeing
+    frame["flag_b"] = np.where(np.arange(120) % 3 == 1, np.nan, 0.0)  # on their zeros only
+    data = table_data(frame, "price", time_column="none")
+    [near] = [f for f in data.findings if f.code == "near_duplicate_column"]
+    assert near.evidence["copies"] == {"bedrooms copy": "bedrooms"}
+    assert "bedrooms copy" in data.feature_names and "bedrooms" in data.feature_names
+    treated = {r["column"]: r["treatment"] for r in data.columns}
+    assert treated["bedrooms copy"].endswith("equals 'bedrooms' wherever both have a value")

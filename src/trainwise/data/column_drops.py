@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 
+import numpy as np
 import pandas as pd
 
 from trainwise.data.column_table import ColumnFates, read_type
@@ -16,6 +17,9 @@ from trainwise.findings import Finding, info, warning
 SAMPLE_ROWS = 1000  # rows hashed per column to find candidate copies: comparing whole columns
 # pairwise is F^2 passes over the data; a copy agrees on its first rows, so only columns that
 # agree there are compared in full
+MAX_NEAR_COPY_COLUMNS = 300  # number columns compared pairwise for near copies (a 300-column
+# sample of 1000 rows is ~45k column pairs, ~0.1 s); wider tables are not checked
+MIN_SHARED = 20  # sample rows where both columns have a value, for a pair to be a candidate
 
 
 def drop_listed(frame: pd.DataFrame, names: list[str], target: str, source: str
@@ -116,3 +120,47 @@ def drop_unused(frame: pd.DataFrame, fates: ColumnFates, listed: list[str], keep
         fates.dropped[name] = f"dropped: a copy of '{original}', equal in every row"
         fates.read_as[name] = read_type(before[by_name[name]])
     return frame, findings + found
+
+
+def _equal_where_both(a: np.ndarray, b: np.ndarray) -> tuple[bool, int]:
+    """(a near copy?, rows with both): equal where both have a value, over 2+ distinct values
+    (two sparse flags agree on their zeros by chance), missing in different rows (else an
+    exact copy, of another type)."""
+    both = ~np.isnan(a) & ~np.isnan(b)
+    near = np.array_equal(a[both], b[both]) and len(np.unique(a[both])) > 1 \
+        and not np.array_equal(np.isnan(a), np.isnan(b))
+    return bool(near), int(both.sum())
+
+
+def near_copies(frame: pd.DataFrame, keep: list[str], fates: ColumnFates) -> list[Finding]:
+    """Number columns equal wherever both have a value, but missing in different rows (a copy
+    made before cells of the original were blanked): kept, as one fills the other's gaps, but
+    warned about and noted in `fates`. Pairs of up to MAX_NEAR_COPY_COLUMNS number columns,
+    found on the first SAMPLE_ROWS rows, confirmed on all."""
+    names = [c for c in frame.columns if str(c) not in keep
+             and frame[c].dtype.kind in "iuf" and frame[c].notna().any()]
+    if len(names) < 2 or len(names) > MAX_NEAR_COPY_COLUMNS:
+        return []
+    sample = frame[names].head(SAMPLE_ROWS).to_numpy(np.float64)  # (S, F)
+    pairs = {}
+    for i in range(len(names) - 1):
+        rest = sample[:, i + 1:]
+        both = ~np.isnan(sample[:, [i]]) & ~np.isnan(rest)
+        same = ((sample[:, [i]] == rest) | ~both).all(axis=0) & (both.sum(axis=0) >= MIN_SHARED)
+        for j in np.flatnonzero(same) + i + 1:
+            first, second = (frame[names[k]].to_numpy(np.float64) for k in (i, j))
+            equal, shared = _equal_where_both(first, second)
+            if equal and str(names[j]) not in pairs:
+                pairs[str(names[j])] = (str(names[i]), shared)
+    if not pairs:
+        return []
+    for copy, (original, _) in pairs.items():
+        fates.notes[copy] = f"equals '{original}' wherever both have a value"
+    said = ", ".join(f"'{c}' = '{o}' ({n:,} rows with both)" for c, (o, n) in pairs.items())
+    return [warning("data", "near_duplicate_column",
+                    f"{len(pairs)} number column(s) equal an earlier one wherever both have a "
+                    f"value, and are missing in other rows: {said}. Kept, as each fills the "
+                    "other's gaps, but one is likely a copy of the other.",
+                    "If one is a copy, leave it out (data.drop_columns) after filling the "
+                    "other's missing cells from it in the file; rerun from the data stage.",
+                    copies={c: o for c, (o, _) in pairs.items()})]

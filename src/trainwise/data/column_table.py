@@ -24,6 +24,7 @@ class ColumnFates:
     target: str
     dropped: dict[str, str] = field(default_factory=dict)
     read_as: dict[str, str] = field(default_factory=dict)  # type read, for dropped columns
+    notes: dict[str, str] = field(default_factory=dict)  # column -> a remark on a kept one
 
 
 def read_type(column: pd.Series) -> str:
@@ -120,6 +121,8 @@ def column_table(frame: pd.DataFrame, fates: ColumnFates, plan: KeyPlan, task: s
             treatment = "not used: data.kind = \"tokens\" reads the free text alone"
         else:
             treatment = _feature(column, name, plan, dates, max_one_hot, other)
+        if name in fates.notes:
+            treatment += f"; {fates.notes[name]}"
         rows.append({"column": name, "read_as": read_type(column), "treatment": treatment})
     return rows
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from trainwise.data.coltypes import coerce_numeric_text, replace_na_values
-from trainwise.data.column_drops import drop_unused
+from trainwise.data.column_drops import drop_unused, near_copies
 from trainwise.data.column_table import ColumnFates, column_table, constant_text_findings
 from trainwise.data.csvfile import read_csv
 from trainwise.data.dates import date_features, parse_date_columns
@@ -304,7 +304,7 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
                                   list(drop_columns), [target, *declared], source)
     # before anything reads a column's type: a number column with '?' cells is text until here
     frame, coerced = coerce_numeric_text(frame, keep=declared)
-    findings += coerced
+    findings += coerced + near_copies(frame, [target, *declared], fates)  # numbers parsed
     frame, marker_findings = mask_target_markers(frame, target)  # '?' is no class
     frame, source_rows = _drop_missing_target(frame, target, notes)
     frame, date_findings = parse_date_columns(frame, dayfirst, keep=[target])  # before keys
