@@ -147,6 +147,10 @@ def near_copies(frame: pd.DataFrame, keep: list[str], fates: ColumnFates) -> lis
         rest = sample[:, i + 1:]
         both = ~np.isnan(sample[:, [i]]) & ~np.isnan(rest)
         same = ((sample[:, [i]] == rest) | ~both).all(axis=0) & (both.sum(axis=0) >= MIN_SHARED)
+        shared = np.where(both, rest, np.nan)  # varying where both have values: columns of
+        with np.errstate(invalid="ignore"):  # zeros in the first rows (sparse counts) agree
+            same &= np.nanmax(shared, axis=0, initial=-np.inf) > \
+                np.nanmin(shared, axis=0, initial=np.inf)  # by chance, and are not compared
         for j in np.flatnonzero(same) + i + 1:
             first, second = (frame[names[k]].to_numpy(np.float64) for k in (i, j))
             equal, shared = _equal_where_both(first, second)
