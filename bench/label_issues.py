@@ -72,7 +72,8 @@ def trainwise_suspects(x: np.ndarray, noisy: np.ndarray, seed: int) -> tuple[set
     flagged = set()
     if (folder / "label_issues.csv").exists():
         with open(folder / "label_issues.csv", encoding="utf-8") as handle:
-            flagged = {int(row["row"]) for row in csv.DictReader(handle)}
+            # arrays keep their order: the source row is the position split.npz records
+            flagged = {int(row["source_row_0based"]) for row in csv.DictReader(handle)}
     severity = next((f.severity.value for f in result.findings if f.code == "label_issues"),
                     "none")
     return flagged, held_out, severity, seconds
