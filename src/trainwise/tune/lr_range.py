@@ -107,7 +107,8 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
                   start_lr: float = 1e-6, end_lr: float = 1.0, num_steps: int = 100,
                   seeds: Sequence[int] = (0, 1, 2), diverge_factor: float = 4.0,
                   rule: str = "trainwise", accumulate: int = 1,
-                  fabric: Fabric | None = None) -> LrRangeResult:
+                  fabric: Fabric | None = None,
+                  on_seed_end: Callable[[int], Any] | None = None) -> LrRangeResult:
     """Ramp the lr from start_lr to end_lr over num_steps batches per seed; suggest by `rule`.
 
     `make_optimizer(model)` builds the training optimizer, fresh for each seed; each group's
@@ -124,7 +125,8 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
     Fabric, whose precision the steps take (autocast; under "16-mixed" a copy of its loss
     scaler per seed, so its own is left as found). Errors (a NaN/inf loss that is no
     divergence, nothing to train, no batch, data smaller than a batch, a used-up iterator)
-    come back as error findings, with `lr` nan; bad arguments raise.
+    come back as error findings, with `lr` nan; bad arguments raise. `on_seed_end(seed)` is
+    called as each seed's ramp ends (a progress bar's hook).
     """
     get_rule(rule)  # an unknown name fails before any work
     seeds = tuple(seeds)
@@ -141,6 +143,8 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
                 curves.append(_run_seed(model, loss_fn, loader, make_optimizer, lrs, seed,
                                         diverge_factor, accumulate, fabric))
                 snapshot.restore_model()  # every seed starts from the same weights
+                if on_seed_end is not None:
+                    on_seed_end(seed)
     except ProbeStop as stop:
         nan = math.nan
         return LrRangeResult(nan, nan, nan, nan, rule, curves, findings=[stop.finding])

@@ -54,6 +54,15 @@ TAIL_EVALS = 6  # at a constant lr each short run is scored by the median of 6 v
 MIN_SHORT_RUN_STEPS = 50  # below ~50 steps a compressed one-cycle is mostly warm-up and
 # anneal (~15 steps each): on Friedman-1, 32-step runs picked 2.6x too high in 1 of 5 seeds
 # (+9% loss), 48-step runs kept all 5 within +2.3%
+MAX_SHORT_RUN_STEPS = 2000  # a short run's length is sized for evidence, not in proportion to
+# the data: every calibration above used runs of 50-300 steps (the anchors' 66 and 108, the
+# recipe tasks' 55-270), and longer runs gained nothing (12.5% -> 25% of the epochs). Uncapped,
+# a 144k-row table (1125 steps an epoch, 40 epochs) gave 6,750-step runs: the tune stage took
+# 40,500 steps (318 s) against training's 45,000 (236 s), and its candidates' losses differed
+# by 0.0001 (audit s10, S1); 1,125-step runs there chose 0.048 against 0.025, both inside
+# that flat bottom. 2000 steps is ~7x the longest calibrated run and keeps 5-7 candidates
+# at 22-31% of such a run's steps. A capped run ends mid-epoch, the real schedule compressed
+# into its steps; at a constant lr the horizon scaling uses its real length
 
 
 def short_run_epochs(config: TuneConfig, max_epochs: int, steps_per_epoch: int,
@@ -69,6 +78,16 @@ def short_run_epochs(config: TuneConfig, max_epochs: int, steps_per_epoch: int,
         epochs = max(epochs, min(math.ceil(MIN_SHORT_RUN_STEPS / max(steps_per_epoch, 1)),
                                  max_epochs // 2))
     return epochs
+
+
+def short_run_steps(config: TuneConfig, num_epochs: int, steps_per_epoch: int) -> int:
+    """A short run's optimizer steps: its `num_epochs` (short_run_epochs) of steps, at most
+    MAX_SHORT_RUN_STEPS when the length is "auto" (a tune.short_run_epochs the user set is
+    kept whole)."""
+    steps = num_epochs * steps_per_epoch
+    if config.short_run_epochs != "auto":
+        return steps
+    return min(steps, MAX_SHORT_RUN_STEPS)
 
 
 def horizon_factor(short_epochs: float, max_epochs: int) -> float:
@@ -132,7 +151,7 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
             range_loader: Iterable | None = None, make_scheduler: MakeScheduler | None = onecycle,
             task: str = "classification", fabric: Fabric | None = None, grad_clip: float = 0.0,
             seed: int = 0, constant_lr: bool | None = None,
-            accumulate: tuple[int, int] = (1, 1)) -> TuneResult:
+            accumulate: tuple[int, int] = (1, 1), progress: Any = None) -> TuneResult:
     """Range test (config.num_seeds seeds from `seed`) then, unless config.short_runs is off,
     short runs over its range; `lr` is the chosen one-cycle peak (nan when tuning failed:
     read `findings`).
@@ -151,7 +170,8 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     `config`: a `trainwise.TuneConfig` (the config file's [tune] section): the range test's
     start_lr, end_lr, num_steps and num_seeds; short_runs (off: the range test's point),
     num_candidates, short_run_epochs and max_widenings. Default: TuneConfig().
-    `max_epochs`: the real run's, which the short runs' length is a share of.
+    `max_epochs`: the real run's, which the short runs' length is a share of (at most
+    MAX_SHORT_RUN_STEPS steps, short_run_steps).
     `constant_lr`: the training lr is constant (after any warmup), so the short runs' pick is
     scaled to the whole run's horizon; None: constant when `make_scheduler` is None (pass it
     when your make_scheduler may return None: only then do the short runs take the constant-lr
@@ -160,6 +180,10 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     (per process), as training splits its batches (MAX_MICRO_BATCH).
     `fabric`: the run's; the short runs train through it and the range test steps at its
     precision (None: one CPU process, 32-bit).
+    `progress`: told of the work as it goes (None: nothing is told): `plan(steps, what)` when
+    more optimizer steps are to come, `finished(steps, line)` when a range-test seed or a
+    short run ends, and fit's `on_step_end(rows)` inside each short run; console.TuneProgress
+    draws them as a bar.
     Problems of the model or the data (nothing to train, an empty loader, a data set smaller
     than one batch, NaN at the first step) come back as error findings in `findings`, those
     the short runs would meet before the range test runs; a call that cannot work (a
@@ -179,11 +203,15 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     started = time.perf_counter()
     # `is None`, not `or`: an empty DataLoader is falsy, and a stream's bool() calls len()
     range_loader = train_loader if range_loader is None else range_loader
+    if progress is not None:
+        progress.plan(config.num_seeds * config.num_steps, "range test")
     rt = lr_range_test(model, loss_fn, range_loader, make_optimizer,
                        start_lr=config.start_lr, end_lr=config.end_lr,
                        num_steps=config.num_steps,
                        seeds=tuple(range(seed, seed + config.num_seeds)),
-                       accumulate=accumulate[0], fabric=fabric)
+                       accumulate=accumulate[0], fabric=fabric,
+                       on_seed_end=progress and (lambda seed_: progress.finished(
+                           config.num_steps, f"range test seed {seed_} done")))
     result = TuneResult(rt.lr, rt, None, {"range_test": time.perf_counter() - started},
                         list(rt.findings))
     constant = constant_lr if constant_lr is not None else make_scheduler is None
@@ -194,19 +222,23 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
             result.findings.append(_range_point_at_constant_lr(rt.lr))
         return result
     started = time.perf_counter()
-    num_epochs = short_run_epochs(config, max_epochs, len(train_loader),  # type: ignore
-                                  constant)
+    steps_per_epoch = len(train_loader)  # type: ignore[arg-type]
+    num_epochs = short_run_epochs(config, max_epochs, steps_per_epoch, constant)
+    short_steps = short_run_steps(config, num_epochs, steps_per_epoch)
+    run_epochs = short_steps / steps_per_epoch  # the real length: < num_epochs when capped
     lr_low, lr_high, count = candidate_range(rt.lr_low, rt.lr_high, config.num_candidates,
-                                             num_epochs, max_epochs, constant)
-    short_steps = num_epochs * len(train_loader)  # type: ignore[arg-type]
+                                             run_epochs, max_epochs, constant)
     if short_steps < MIN_SHORT_RUN_STEPS:
         result.findings.append(_few_short_run_steps(short_steps, num_epochs, max_epochs))
+    if short_steps < num_epochs * steps_per_epoch:
+        result.findings.append(_capped(short_steps, steps_per_epoch, num_epochs, max_epochs))
     result.short = short_runs(
         model, loss_fn, train_loader, val_loader, make_optimizer, lr_low=lr_low,
         lr_high=lr_high, num_epochs=num_epochs, num_candidates=count,
         max_widenings=config.max_widenings, make_scheduler=make_scheduler, task=task,
         fabric=fabric, grad_clip=grad_clip, seed=seed, constant_lr=constant_lr,
-        accumulate=accumulate[1], tail_evals=TAIL_EVALS if constant else 1)
+        accumulate=accumulate[1], tail_evals=TAIL_EVALS if constant else 1,
+        max_steps=short_steps, progress=progress)
     result.seconds["short_runs"] = time.perf_counter() - started
     chose = math.isfinite(result.short.chosen_lr) and not any(
         f.severity is Severity.ERROR for f in result.short.findings)
@@ -214,12 +246,13 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
                        for f in result.findings] + result.short.findings
     result.lr = result.short.chosen_lr
     if result.short.constant_lr and math.isfinite(result.lr):
-        _scale_to_horizon(result, result.short.horizon_epochs, num_epochs, max_epochs)
+        _scale_to_horizon(result, result.short.horizon_epochs, run_epochs, max_epochs)
     return result
 
 
-def candidate_range(lr_low: float, lr_high: float, num_candidates: int | str, num_epochs: int,
-                    max_epochs: int, constant: bool) -> tuple[float, float, int | str]:
+def candidate_range(lr_low: float, lr_high: float, num_candidates: int | str,
+                    num_epochs: float, max_epochs: int, constant: bool
+                    ) -> tuple[float, float, int | str]:
     """The short runs' (lr_low, lr_high, num_candidates) from the range test's range. At a
     constant lr the candidates start lower, at lr_low x horizon_factor (the range is read for
     one-cycle peaks), with as many as the range test's own range asks for (the time budget);
@@ -231,7 +264,7 @@ def candidate_range(lr_low: float, lr_high: float, num_candidates: int | str, nu
     return lr_low * horizon_factor(num_epochs, max_epochs), lr_high, num_candidates
 
 
-def _scale_to_horizon(result: TuneResult, horizon: float, num_epochs: int,
+def _scale_to_horizon(result: TuneResult, horizon: float, num_epochs: float,
                       max_epochs: int) -> None:
     """`horizon`: the epochs the short runs' scores stand for (before num_epochs when they
     are spread over the last epoch). Short runs as long as the run itself: nothing to scale."""
@@ -243,7 +276,7 @@ def _scale_to_horizon(result: TuneResult, horizon: float, num_epochs: int,
         if horizon < num_epochs else ""
     result.findings.append(info(
         "tune", "short_runs_horizon",
-        f"The lr stays constant, and the short runs ({num_epochs} of {max_epochs} epochs"
+        f"The lr stays constant, and the short runs ({num_epochs:.3g} of {max_epochs} epochs"
         f"{scored}) favour a higher constant lr than the whole run: {chosen:.3g} scaled by "
         f"sqrt({horizon:.3g}/{max_epochs}) = {factor:.2f} to {result.lr:.3g} (at a constant "
         "lr the best lr falls like 1/sqrt(steps)).", short_run_lr=chosen, lr=result.lr,
@@ -267,6 +300,20 @@ def _few_short_run_steps(steps: int, num_epochs: int, max_epochs: int) -> Findin
         "seeds).", "Give the run more steps: a smaller train.batch_size or a larger "
         "train.max_epochs; or compare the candidates in the report before trusting the pick.",
         steps=steps, min_steps=MIN_SHORT_RUN_STEPS)
+
+
+def _capped(steps: int, steps_per_epoch: int, num_epochs: int, max_epochs: int) -> Finding:
+    share = f"{steps / steps_per_epoch:.0%} of an epoch" if steps < steps_per_epoch else \
+        f"{steps / steps_per_epoch:.3g} epochs"
+    return info(
+        "tune", "short_runs_capped",
+        f"Short runs capped at {steps} steps ({share} of {steps_per_epoch} steps) on this data, "
+        f"instead of {num_epochs} of {max_epochs} epochs: longer runs chose no better on the "
+        f"calibration tasks (50-300 steps), and uncapped they can cost more than training "
+        "itself. Each ends mid-epoch, the real schedule compressed into its steps (to run "
+        "whole epochs anyway, set tune.short_run_epochs).",
+        steps=steps, max_steps=MAX_SHORT_RUN_STEPS, steps_per_epoch=steps_per_epoch,
+        uncapped_epochs=num_epochs)
 
 
 def _range_point_at_constant_lr(lr: float) -> Finding:

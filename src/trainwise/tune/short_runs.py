@@ -88,6 +88,8 @@ class ShortRunResult:
     constant_lr: bool = False  # make_scheduler gave no scheduler: the lr stayed constant
     horizon_epochs: float = math.nan  # the epochs the scores stand for (tail: before the end)
     tail_evals: int = 1  # validation losses per score (> 1: their median, over the last epoch)
+    num_steps: int = 0  # optimizer steps per run: fewer than num_epochs' when capped (max_steps)
+    capped: bool = False  # ended mid-epoch at max_steps, before num_epochs
 
     def to_dict(self) -> dict[str, Any]:
         """The short-run part of tune.json."""
@@ -95,7 +97,8 @@ class ShortRunResult:
                 "chosen_lr": _finite(self.chosen_lr), "best_lr": _finite(self.best_lr),
                 "widened": self.widened, "spacing": self.spacing,
                 "num_epochs": self.num_epochs, "constant_lr": self.constant_lr,
-                "horizon_epochs": _finite(self.horizon_epochs), "tail_evals": self.tail_evals}
+                "horizon_epochs": _finite(self.horizon_epochs), "tail_evals": self.tail_evals,
+                "num_steps": self.num_steps, "capped": self.capped}
 
 
 @dataclass
@@ -116,6 +119,10 @@ class _Setup:
     tail_steps: frozenset[int] = frozenset()  # steps of the last epoch, before its end, whose
     # validation losses make the score (their median, with fit's own at the end); empty: fit's
     # own evaluation at the end alone
+    total_steps: int = 0  # optimizer steps per run: num_epochs' steps, or max_steps if fewer
+    progress: Any = None  # told of the steps and of each run's end (tune_lr's `progress`)
+    runs_planned: int = 0  # runs announced to `progress`, to number them
+    runs_done: int = 0
 
 
 def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader: Iterable,
@@ -124,12 +131,15 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
                max_widenings: int = 2, make_scheduler: MakeScheduler | None = onecycle,
                task: str = "classification", fabric: Fabric | None = None,
                grad_clip: float = 0.0, seed: int = 0, constant_lr: bool | None = None,
-               accumulate: int = 1, tail_evals: int = 1) -> ShortRunResult:
+               accumulate: int = 1, tail_evals: int = 1, max_steps: int | None = None,
+               progress: Any = None) -> ShortRunResult:
     """Train each candidate peak lr for `num_epochs` with `make_scheduler` over those epochs'
     steps (one-cycle by default, the real schedule compressed); choose by the final
     validation loss (`refine`), or with `tail_evals` > 1 by the median of that many validation
     losses evenly spread over the last epoch. `make_optimizer(model, lr)` builds the real
-    optimizer at peak lr `lr`.
+    optimizer at peak lr `lr`. `max_steps`: a run with more steps than this ends there,
+    mid-epoch, with the schedule compressed into `max_steps` (and the tail spread over as large
+    a share of the run as one epoch of num_epochs would be). `progress`: see tune_lr.
 
     Problems (nothing to train, no batch, NaN at the first step, every candidate diverged)
     come back as error findings; bad arguments raise. Without `fabric` they train on the
@@ -142,11 +152,20 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     check_sized(train_loader)  # tune_lr checks these before its range test; short_runs is public
     setup = _Setup(model, loss_fn, train_loader, val_loader, make_optimizer, make_scheduler,
                    num_epochs, task, fabric or Fabric(**model_device(model)),
-                   grad_clip, seed, constant_lr, accumulate)
+                   grad_clip, seed, constant_lr, accumulate, progress=progress)
     steps_per_epoch = max(1, num_steps_per_epoch(train_loader, setup.fabric.world_size))
-    offsets = _tail_offsets(steps_per_epoch, tail_evals)  # steps before the end
+    setup.total_steps = num_epochs * len(train_loader)  # type: ignore[arg-type]
+    capped = max_steps is not None and max_steps < setup.total_steps
+    end, window = num_epochs * steps_per_epoch, steps_per_epoch  # the last epoch
+    if capped:  # the last epoch's share of the compressed run
+        setup.total_steps = end = max(1, max_steps)  # type: ignore[type-var]
+        window = max(1, round(end / num_epochs))
+    offsets = _tail_offsets(window, tail_evals)  # steps before the end
     if len(offsets) > 1:  # the end itself is fit's own evaluation (offset 0), not redone
-        setup.tail_steps = frozenset(num_epochs * steps_per_epoch - o for o in offsets if o)
+        setup.tail_steps = frozenset(end - o for o in offsets if o)
+    if progress is not None:
+        setup.runs_planned = len(lrs)
+        progress.plan(len(lrs) * setup.total_steps, "short runs")
     candidates: list[Candidate] = []
     try:
         check_trainable(model, "short_runs_nothing_to_train")
@@ -157,9 +176,14 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
             widened = _widen(setup, candidates, max_widenings)
     except ProbeStop as stop:
         return ShortRunResult(math.nan, candidates, False, spacing, num_epochs, [stop.finding])
-    result = _verdict(candidates, widened, spacing, num_epochs, max_widenings, len(offsets))
+    length = f"{end} steps ({end / steps_per_epoch:.3g} epochs, capped)" if capped else \
+        f"{num_epochs} epoch(s)"
+    result = _verdict(candidates, widened, spacing, num_epochs, max_widenings, len(offsets),
+                      length)
     result.constant_lr = bool(setup.constant_lr)
-    result.horizon_epochs = num_epochs - statistics.mean(offsets) / steps_per_epoch
+    run_epochs = end / steps_per_epoch if capped else num_epochs
+    result.horizon_epochs = run_epochs - statistics.mean(offsets) / steps_per_epoch
+    result.num_steps, result.capped = setup.total_steps, capped
     return result
 
 
@@ -189,6 +213,9 @@ def _widen(setup: _Setup, candidates: list[Candidate], max_widenings: int) -> bo
         beyond = beyond_edge(_pairs(candidates))
         if beyond is None:
             return k > 1
+        if setup.progress is not None:
+            setup.runs_planned += 1
+            setup.progress.plan(setup.total_steps, "short runs, widened")
         candidates.append(_train(setup, beyond, k))
     return max_widenings > 0
 
@@ -200,7 +227,7 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
     train_loader, val_loader = probe_loader(setup.train_loader), probe_loader(setup.val_loader)
     model = copy.deepcopy(setup.model)
     optimizer = fresh_optimizer(setup.make_optimizer(model, lr), model)
-    total_steps = setup.num_epochs * len(setup.train_loader)
+    total_steps = setup.total_steps
     tail = _TailEvaluations(setup, val_loader) if setup.tail_steps else None
     scheduler = setup.make_scheduler(optimizer, total_steps) if setup.make_scheduler else None
     check_per_step(scheduler)
@@ -214,7 +241,7 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
             state = fit(model, train_loader, val_loader, optimizer=optimizer,
                         loss_fn=setup.loss_fn, max_epochs=setup.num_epochs, task=setup.task,
                         scheduler=scheduler, fabric=setup.fabric,
-                        callbacks=[tail] if tail else [],
+                        callbacks=_callbacks(setup, tail),
                         grad_clip=setup.grad_clip, accumulate_grad_batches=setup.accumulate)
         finally:
             if scaler_state:
@@ -224,12 +251,35 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
         raise nan_at_start("short_runs_nan_at_start", steps[0]["loss"], lr)
     epochs = [row for row in state.history if row["kind"] == "epoch"]
     curve = [float(row["val_loss"]) for row in epochs]
-    diverged = bool(state.stop_reason) or len(epochs) < setup.num_epochs or not curve
+    whole = setup.num_epochs if total_steps >= setup.num_epochs * len(setup.train_loader) \
+        else math.ceil(total_steps / len(setup.train_loader))  # capped: the last one partial
+    diverged = bool(state.stop_reason) or len(epochs) < whole or not curve
     final = curve[-1] if curve and not diverged and math.isfinite(curve[-1]) else math.inf
     losses = tail.losses + [final] if tail else []  # the last: fit's evaluation at the end
-    return Candidate(lr, _score(final, losses), curve,
-                     [float(row["train_loss"]) for row in epochs],
-                     time.perf_counter() - started, round_, losses)
+    candidate = Candidate(lr, _score(final, losses), curve,
+                          [float(row["train_loss"]) for row in epochs],
+                          time.perf_counter() - started, round_, losses)
+    if setup.progress is not None:
+        setup.progress.finished(total_steps, _progress_line(setup, candidate))
+    return candidate
+
+
+def _callbacks(setup: _Setup, tail: _TailEvaluations | None) -> list[Any]:
+    """fit's callbacks for one short run: the tail's evaluations, the stop at a capped run's
+    last step (fit runs whole epochs), the progress bar."""
+    callbacks: list[Any] = [tail] if tail else []
+    if setup.total_steps < setup.num_epochs * len(setup.train_loader):
+        callbacks.append(_StopAt(setup.total_steps))
+    return callbacks + ([setup.progress] if setup.progress is not None else [])
+
+
+def _progress_line(setup: _Setup, candidate: Candidate) -> str:
+    """What a finished run says on the bar, and piped on a line of its own."""
+    setup.runs_done += 1
+    score = f"validation loss {candidate.val_loss:.4g}" if math.isfinite(candidate.val_loss) \
+        else "diverged"
+    return (f"short run {setup.runs_done}/{setup.runs_planned}: peak lr {candidate.lr:.3g}, "
+            f"{score} in {candidate.seconds:.1f} s")
 
 
 def _score(final: float, tail: list[float]) -> float:
@@ -245,6 +295,18 @@ def _tail_offsets(steps_per_epoch: int, count: int) -> list[int]:
     more, evenly spread over that epoch (fewer when it has fewer steps)."""
     count = max(1, min(count, steps_per_epoch))  # at least the end
     return sorted({round(j * steps_per_epoch / count) for j in range(count)})
+
+
+class _StopAt:
+    """A fit callback ending the run after optimizer step `step`, mid-epoch: fit then
+    evaluates that partial epoch, as at an epoch's end."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, state: Any) -> None:
+        if state.step >= self.step:
+            state.should_stop = True
 
 
 class _TailEvaluations:
@@ -263,7 +325,7 @@ class _TailEvaluations:
 
 
 def _verdict(candidates: list[Candidate], widened: bool, spacing: str, num_epochs: int,
-             max_widenings: int, tail_evals: int = 1) -> ShortRunResult:
+             max_widenings: int, tail_evals: int = 1, length: str = "") -> ShortRunResult:
     finite = [c for c in candidates if math.isfinite(c.val_loss)]
     if not finite:
         lrs = ", ".join(f"{c.lr:.2g}" for c in candidates)
@@ -277,12 +339,13 @@ def _verdict(candidates: list[Candidate], widened: bool, spacing: str, num_epoch
     chosen = refine(_pairs(candidates))
     result = ShortRunResult(chosen, candidates, widened, spacing, num_epochs, best_lr=best.lr,
                             tail_evals=tail_evals)
+    length = length or f"{num_epochs} epoch(s)"
     scored = f" (the median of {tail_evals} over the last epoch)" if tail_evals > 1 else ""
     table = "; ".join(f"{c.lr:.2g}: {c.val_loss:.4g}" for c in sorted(candidates,
                                                                        key=lambda c: c.lr))
     result.findings.append(info(
         "tune", "short_runs",
-        f"Short runs ({len(candidates)} candidates, {num_epochs} epoch(s) each, the real "
+        f"Short runs ({len(candidates)} candidates, {length} each, the real "
         f"schedule compressed; {spacing}-spaced{', widened' if widened else ''}): peak lr -> "
         f"validation loss{scored} {table}. Best {best.lr:.3g}; chosen peak lr {chosen:.3g} (the "
         "minimum of a parabola through the best and its neighbours, in log lr).",
