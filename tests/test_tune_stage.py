@@ -17,8 +17,11 @@ def _tune(tmp_path, *extra: str):
     return result, json.loads((result.path / "tune.json").read_text())
 
 
-def test_tune_json_holds_the_candidates_the_choice_and_the_batch_size(tmp_path):
+def test_tune_json_holds_the_candidates_the_choice_and_the_batch_size(tmp_path, capsys):
     result, record = _tune(tmp_path)
+    piped = capsys.readouterr().err  # the stage's bar prints nothing here: one line a run does
+    assert piped.count("tune: short run ") == len(record["candidates"])
+    assert piped.index("tune: short run 1/") < piped.index("tune stage done in")
     assert record["source"] == "short_runs" and record["num_epochs"] == 3  # 15% of 7 is 1
     # epoch, but 1 epoch of 1293 rows is 11 steps of 128: raised to >= 50 steps, <= half of 7
     assert 3 <= len(record["candidates"]) <= 5 + 2

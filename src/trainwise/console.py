@@ -86,8 +86,47 @@ class ProgressBar:
         if "val_balanced_accuracy" in row:  # the rare classes' view, beside accuracy
             info += f"  val_bal_acc {row['val_balanced_accuracy']:.3f}"
         self.bar.update(self.task, info=info)
-        if not console.is_terminal:  # piped: the bar prints nothing, one line per epoch does
-            console.print(info)
+        if not console.is_terminal:  # piped: the bar prints nothing, one line per epoch does,
+            # with what the bar's columns show (a `nohup ... > log` run's only clock)
+            seconds = f"  {row['seconds']:.1f} s" if "seconds" in row else ""
+            console.print(f"{info}{seconds}{_time_left(self.bar, self.task)}", soft_wrap=True)
+
+
+class TuneProgress:
+    """The tune stage's bar: the range test's and the short runs' optimizer steps against those
+    planned so far (a widening plans one run more), with an ETA; piped, where the bar prints
+    nothing, one line per finished short run (as training prints one per epoch).
+
+    tune_lr calls `plan` and `finished`; inside a short run fit calls `on_step_end`."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar, self.done, self.total = bar, 0, 0
+        self.task = bar.add_task("tune", total=None, info="")
+
+    def plan(self, steps: int, what: str) -> None:
+        self.total += steps
+        self.bar.update(self.task, total=self.total, info=what)
+
+    def on_step_end(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.bar.update(self.task, advance=len(rows))
+
+    def finished(self, steps: int, line: str) -> None:
+        """A range-test seed or a short run ended: its `steps` count as done (one that
+        diverged early too), and `line` says how it went."""
+        self.done += steps  # the bar's text stays short ("short run 2/5 done"): the bar
+        self.bar.update(self.task, completed=self.done, info=line.split(":")[0] + " done")
+        if not console.is_terminal and line.startswith("short run"):
+            console.print(f"tune: {line}{_time_left(self.bar, self.task)}", soft_wrap=True)
+
+
+def _time_left(bar: Progress, task_id: Any) -> str:
+    """The bar's ETA as words ("  ~4 min left"), or "" before rich has a rate."""
+    task = next(t for t in bar.tasks if t.id == task_id)
+    left = task.time_remaining
+    if left is None or task.finished:
+        return ""
+    return f"  ~{left / 60:.0f} min left" if left >= 90 else f"  ~{left:.0f} s left"
 
 
 def stage_table(stages: list[dict[str, Any]], until: str = "evaluate",

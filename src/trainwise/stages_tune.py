@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from trainwise.console import TuneProgress, console, progress
 from trainwise.findings import Finding, info
 from trainwise.stages import RunContext, eval_batch_size
 from trainwise.stages_training import blame_extreme_weights, run_scheduler, training_loader
@@ -25,15 +26,16 @@ from trainwise.tune.search import tune_lr
 
 def stage_tune(ctx: RunContext) -> list[Finding]:
     """Batch size (if tune.batch_size = "auto"), then the range test and short real runs."""
-    cfg, tune, seed = ctx.config.train, ctx.config.tune, ctx.config.run.seed
+    cfg, tune = ctx.config.train, ctx.config.tune
     assert ctx.model is not None and ctx.loss_fn is not None and ctx.data is not None
     ctx.model.to(ctx.fabric.device)
     train = ctx.splits["train"]
     findings, record = [], {"mode": "fixed", "chosen": cfg.batch_size}
     if tune.batch_size == "auto":  # before the lr: the lr is tuned at the batch size used
         x, y = train.tensors(limit=MAX_MICRO_BATCH)
-        batch = find_batch_size(ctx.model, ctx.loss_fn, x, y, ctx.make_optimizer, len(train.y),
-                                ctx.fabric)
+        with console.status("[bold]tune[/]: batch size..."):
+            batch = find_batch_size(ctx.model, ctx.loss_fn, x, y, ctx.make_optimizer,
+                                    len(train.y), ctx.fabric)
         findings, record = list(batch.findings), batch.to_dict()
         if not batch.batch_size:
             return findings
@@ -54,19 +56,9 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
     short_run_loader, problems = training_loader(ctx, "tune")
     if short_run_loader is None:
         return findings + problems
-    result = tune_lr(
-        ctx.model, ctx.loss_fn, short_run_loader,
-        ctx.splits["val"].loader(eval_batch_size("val", cfg.batch_size), shuffle=False, seed=seed),
-        ctx.make_optimizer, config=tune, max_epochs=cfg.max_epochs,
-        range_loader=train.loader(cfg.batch_size, shuffle=True, seed=seed, drop_last=True),
-        make_scheduler=lambda optimizer, steps: run_scheduler(ctx, optimizer, steps),
-        task=ctx.data.task, fabric=ctx.fabric, grad_clip=cfg.grad_clip, seed=seed,
-        constant_lr=cfg.schedule == "constant",  # after any warmup
-        # micro-batches as training will use: the range test's loader is whole batches, the
-        # short runs' is sliced over the processes
-        accumulate=(accumulation_steps(cfg.batch_size, 1, cfg.accumulate_grad_batches),
-                    accumulation_steps(cfg.batch_size, ctx.fabric.world_size,
-                                       cfg.accumulate_grad_batches)))
+    with progress() as bar:  # the short runs can train for minutes: steps and an ETA
+        result = _tune_lr(ctx, short_run_loader,
+                          TuneProgress(bar) if ctx.fabric.is_global_zero else None)
     ctx.run.write_json("lr_range.json", result.range_test.to_dict())
     ctx.run.write_json("tune.json", {**result.to_dict(), "batch_size": record})
     if math.isfinite(result.lr):
@@ -81,6 +73,25 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
         if math.isfinite(result.lr) else []
     # first: the stage's headline
     return chosen + findings + blame_extreme_weights(ctx, result.findings)
+
+
+def _tune_lr(ctx: RunContext, short_run_loader: Any, bar: TuneProgress | None) -> Any:
+    """tune_lr at the loaders, schedule and micro-batches training will use."""
+    cfg, train, seed = ctx.config.train, ctx.splits["train"], ctx.config.run.seed
+    assert ctx.model is not None and ctx.loss_fn is not None and ctx.data is not None
+    return tune_lr(
+        ctx.model, ctx.loss_fn, short_run_loader,
+        ctx.splits["val"].loader(eval_batch_size("val", cfg.batch_size), shuffle=False, seed=seed),
+        ctx.make_optimizer, config=ctx.config.tune, max_epochs=cfg.max_epochs,
+        range_loader=train.loader(cfg.batch_size, shuffle=True, seed=seed, drop_last=True),
+        make_scheduler=lambda optimizer, steps: run_scheduler(ctx, optimizer, steps),
+        task=ctx.data.task, fabric=ctx.fabric, grad_clip=cfg.grad_clip, seed=seed,
+        constant_lr=cfg.schedule == "constant",  # after any warmup
+        # micro-batches as training will use: the range test's loader is whole batches, the
+        # short runs' is sliced over the processes
+        accumulate=(accumulation_steps(cfg.batch_size, 1, cfg.accumulate_grad_batches),
+                    accumulation_steps(cfg.batch_size, ctx.fabric.world_size,
+                                       cfg.accumulate_grad_batches)), progress=bar)
 
 
 def _lr_source(result: Any) -> str:

@@ -211,7 +211,7 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
                        seeds=tuple(range(seed, seed + config.num_seeds)),
                        accumulate=accumulate[0], fabric=fabric,
                        on_seed_end=progress and (lambda seed_: progress.finished(
-                           config.num_steps, f"range test seed {seed_} done")))
+                           config.num_steps, f"range test seed {seed_}")))
     result = TuneResult(rt.lr, rt, None, {"range_test": time.perf_counter() - started},
                         list(rt.findings))
     constant = constant_lr if constant_lr is not None else make_scheduler is None
