@@ -111,10 +111,14 @@ def test_duplicates_and_conflicts_match_pandas():
     data.y[61] = data.y[60]
     findings, summary = audit(data)
     frame = pd.DataFrame(data.x)
-    assert summary["duplicates"]["count"] == frame.duplicated().sum() == 5
+    # an exact copy repeats the inputs AND the label: rows 22, 53 and 61, not 20 and 21
+    assert summary["duplicates"]["count"] == frame.assign(y=data.y).duplicated().sum() == 3
+    assert frame.duplicated().sum() == 5  # inputs alone repeat in 5 rows
     dup = by_code(findings)["duplicate_samples"]
+    assert "inputs and target" in dup.message
     for first, later in dup.evidence["examples"]:
         assert first < later and np.array_equal(data.x[first], data.x[later])
+        assert data.y[first] == data.y[later]
     labels_per_input = frame.assign(y=data.y).groupby(list(range(5)))["y"].nunique()
     assert summary["conflicts"]["count"] == (labels_per_input > 1).sum() == 1
     conflict = by_code(findings)["conflicting_labels"]
@@ -128,19 +132,46 @@ def test_duplicate_fix_names_contents_the_split_cannot_keep_together():
     from trainwise.data.copies import find_copies
 
     data = clean()
-    data.x[100:120] = data.x[0]  # one content in 21 rows: more than max(5, 1% of 300)
-    data.x[[200, 201]] = data.x[1]  # a plain copy: kept together
+    data.x[100:120], data.y[100:120] = data.x[0], data.y[0]  # 21 rows: more than max(5, 1%)
+    data.x[[200, 201]], data.y[[200, 201]] = data.x[1], data.y[1]  # a plain copy: kept together
     dup = by_code(audit(data)[0])["duplicate_samples"]
     assert find_copies(data.row_hashes()).num_left == dup.evidence["num_too_common"] == 1
-    assert "except the one content held by more than 5 rows (21 rows)" in dup.fix
+    assert "except the one input held by more than 5 rows (21 rows)" in dup.fix
     assert "split.group_column" in dup.fix
     data.x[[200, 201]] = np.random.default_rng(2).normal(size=(2, 5))  # the common one only
     dup = by_code(audit(data)[0])["duplicate_samples"]
-    assert "cannot keep these copies in one part: the one content" in dup.fix
+    assert "cannot keep these rows in one part: the one input" in dup.fix
     data.x[[200, 201]] = data.x[1]
     data.x[103:120] = np.random.default_rng(1).normal(size=(17, 5))  # 4 rows left: kept
     dup = by_code(audit(data)[0])["duplicate_samples"]
     assert dup.evidence["num_too_common"] == 0 and "except the" not in dup.fix
+
+
+def test_coarse_regression_inputs_with_own_targets_are_no_copies():
+    """Bedrooms and a garage flag repeat in most rows while every sale has its own price:
+    the audit called them exact copies and its fix said to delete them."""
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.integers(1, 6, 400), rng.integers(0, 2, 400)])  # 10 inputs
+    y = 50.0 * x[:, 0] + rng.normal(0, 20, 400)
+    y[7] = y[3] = 123.0
+    x[7] = x[3]  # inputs and target equal: the one exact copy
+    findings, summary = audit(table(x, y, task="regression"))
+    frame = pd.DataFrame(x)
+    assert summary["duplicates"]["count"] == frame.assign(y=y).duplicated().sum() == 1
+    shared = by_code(findings)["shared_inputs"]
+    assert shared.evidence["count"] == frame.duplicated().sum() - 1 == 389
+    assert "their targets differ: expected for coarse features" in shared.message
+    assert "Deduplicate" not in shared.fix and "split stage stops" in shared.fix
+    assert shared.severity is Severity.WARNING  # 40 rows per input: the split stops on them
+    assert "conflicting_labels" not in by_code(findings)
+    for first, later in shared.evidence["examples"]:
+        assert first < later and np.array_equal(x[first], x[later]) and y[first] != y[later]
+    small = table(rng.normal(size=(300, 2)), rng.normal(size=300), task="regression")
+    small.x[[5, 9]] = small.x[1]  # 3 rows of one input: the split keeps them together
+    shared = by_code(audit(small)[0])["shared_inputs"]
+    assert shared.severity is Severity.INFO and shared.evidence["count"] == 2
+    assert "keeps rows with the same inputs in one part" in shared.message
+    assert "duplicate_samples" not in by_code(audit(small)[0])
 
 
 def test_regression_target_stats_and_bad_targets():
@@ -181,8 +212,9 @@ def test_sequences_and_purity():
     copy = x.copy()
     state = np.random.get_state()[1].copy()
     findings, summary = audit(data)
-    assert summary["num_features"] == 20 and summary["duplicates"]["count"] == 1
+    assert summary["num_features"] == 20 and summary["conflicts"]["count"] == 1
     assert "conflicting_labels" in by_code(findings)  # rows 5 and 6 have labels 1 and 0
+    assert summary["duplicates"]["count"] == 0  # so neither is a copy of the other
     assert np.array_equal(data.x, copy) and np.array_equal(np.random.get_state()[1], state)
 
 
@@ -234,9 +266,8 @@ def test_image_duplicates_and_conflicts_name_files_relative_to_the_folder():
     data.x[7] = data.x[2]  # a dog equal to a cat: a conflict
     found = by_code(audit(data)[0])
     dup = found["duplicate_samples"]
-    assert dup.evidence["example_files"] == [["cat/2.png", "dog/7.png"],
-                                             ["cat/4.png", "cat/10.png"]]
-    assert "e.g. cat/2.png = dog/7.png, cat/4.png = cat/10.png" in dup.message
+    assert dup.evidence["example_files"] == [["cat/4.png", "cat/10.png"]]  # the dog: no copy
+    assert "e.g. cat/4.png = cat/10.png)" in dup.message
     assert "delete the copied files" in dup.fix
     conflict = found["conflicting_labels"]
     assert conflict.evidence["example_files"] == [["cat/2.png", "dog/7.png"]]

@@ -1,4 +1,5 @@
-"""Exact duplicates and conflicting labels within the data, from one sort of the row hashes."""
+"""Exact copies, conflicting labels and shared inputs within the data, from one sort of the
+input hashes."""
 
 from __future__ import annotations
 
@@ -8,24 +9,51 @@ from typing import Any
 import numpy as np
 
 from trainwise.data.copies import tie_limit
-from trainwise.data.leakage import NUM_EXAMPLES, member
+from trainwise.data.leakage import NUM_EXAMPLES, member, normalise_rows, row_hashes
 from trainwise.data.naming import name_files, named_pairs
-from trainwise.findings import Finding, warning
+from trainwise.findings import Finding, info, warning
 
 
-def _duplicates(row_hash: np.ndarray, ordered: np.ndarray, repeat: np.ndarray,
-                order: np.ndarray) -> dict[str, Any]:
+def _repeats(key: np.ndarray, runs: tuple[np.ndarray, np.ndarray, np.ndarray],
+             rows: np.ndarray | None = None) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """Rows whose `key` occurred at an earlier row: counts, example [first, later] pairs (as
+    `rows`[i] when `key` holds a subset of the rows), the later rows and each content's size."""
+    order, _, repeat = runs
     starts = np.flatnonzero(np.r_[True, ~repeat])  # sorted position where each content starts
     sizes = np.diff(np.r_[starts, len(order)])
-    limit = tie_limit(len(order))  # the split keeps contents up to this size in one part
     copied = np.repeat(sizes > 1, sizes)  # (N,) sorted positions of contents seen 2+ times
     later = np.zeros(len(order), dtype=bool)
     later[order[copied]] = True
     later[np.minimum.reduceat(order, starts)[sizes > 1]] = False  # each content's first row
-    later = np.flatnonzero(later)  # rows whose content occurred at a smaller index
+    later = np.flatnonzero(later)  # positions whose content occurred at a smaller position
+    rows = np.arange(len(key)) if rows is None else rows
+    examples = [[int(rows[np.argmax(key == key[j])]), int(rows[j])]
+                for j in later[:NUM_EXAMPLES]]
+    return ({"count": int(len(later)), "num_groups": int((sizes > 1).sum()),
+             "examples": examples}, rows[later], sizes)
+
+
+def _with_target(row_hash: np.ndarray, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(M,) hashes of the inputs AND target of `rows`: equal only for exact copies. Only rows
+    whose inputs repeat are hashed again (a row with unique inputs copies nothing)."""
+    target = normalise_rows(np.asarray(y).reshape(len(row_hash), -1)[rows], np.dtype(np.float64))
+    return row_hashes(np.column_stack([row_hash[rows], target.view(np.uint64)]))
+
+
+def _shared_inputs(row_hash: np.ndarray, input_later: np.ndarray,
+                   exact_later: np.ndarray) -> dict[str, Any]:
+    """Rows whose inputs occurred at an earlier row, but not with their target."""
+    later = np.setdiff1d(input_later, exact_later)  # sorted row numbers
     examples = [[int(np.argmax(row_hash == row_hash[j])), int(j)] for j in later[:NUM_EXAMPLES]]
-    return {"count": int(len(later)), "num_groups": int((sizes > 1).sum()), "examples": examples,
-            "num_too_common": int((sizes > limit).sum()),
+    return {"count": int(len(later)), "num_groups": int(len(np.unique(row_hash[later]))),
+            "examples": examples}
+
+
+def _too_common(sizes: np.ndarray, num_rows: int) -> dict[str, Any]:
+    """Input contents the split will not keep in one part (copies.find_copies counts the same
+    on the same input hashes): more rows than copies.tie_limit."""
+    limit = tie_limit(num_rows)
+    return {"num_too_common": int((sizes > limit).sum()),
             "rows_too_common": int(sizes[sizes > limit].sum()), "tie_limit": limit}
 
 
@@ -56,32 +84,52 @@ def repeated_rows(runs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray
     return mask
 
 
+NO_REPEATS: dict[str, Any] = {"count": 0, "num_groups": 0, "examples": []}
+
+
 def duplicate_findings(row_hash: np.ndarray, y: np.ndarray, task: str,
                        runs: tuple | None = None, files: Sequence[str] = (),
                        source_rows: np.ndarray | None = None) -> tuple[list[Finding], dict]:
-    """Duplicates and conflicting labels from (N,) row hashes (row_hashes or tablehash);
-    `files` (one per row: image folders) names the example rows' files; without files,
-    `source_rows` (TaskData.source_rows) turns the example rows into rows of the source file.
+    """Exact copies (inputs and target equal), conflicting labels (classification: equal
+    inputs, other label) and shared inputs (regression: equal inputs, other target) from (N,)
+    input hashes (row_hashes or tablehash); `files` (one per row: image folders) names the
+    example rows' files; without files, `source_rows` (TaskData.source_rows) turns the example
+    rows into rows of the source file.
 
     By sorting the hashes once (10M rows: ~1.5 s); pandas duplicated + groupby.nunique
-    took ~10 s and ~1 GB there. `runs` (sorted_runs) can be passed in to share that sort."""
+    took ~10 s and ~1 GB there. `runs` (sorted_runs) can be passed in to share that sort.
+    Equal inputs alone are no copy: a table of a few coarse columns (bedrooms, garage, year)
+    repeats its inputs in most rows while every sale has its own price."""
     if len(row_hash) < 2:
-        return [], {"duplicates": {"count": 0, "num_groups": 0, "examples": []},
-                    "conflicts": {"count": 0, "num_rows": 0, "examples": []}}
-    order, ordered, repeat = runs if runs is not None else sorted_runs(row_hash)
-    dup = _duplicates(row_hash, ordered, repeat, order)
-    no_conflicts: dict[str, Any] = {"count": 0, "num_rows": 0, "examples": []}
-    conflicts = no_conflicts
-    if task == "classification" and dup["count"]:
-        conflicts = _conflicts(row_hash, ordered, repeat, np.asarray(y)[order])
+        return [], {"duplicates": dict(NO_REPEATS), "conflicts": {**NO_REPEATS, "num_rows": 0},
+                    "shared_inputs": dict(NO_REPEATS)}
+    runs = runs if runs is not None else sorted_runs(row_hash)
+    inputs, input_later, sizes = _repeats(row_hash, runs)
+    split = {**_too_common(sizes, len(row_hash)), "num_input_groups": inputs["num_groups"]}
+    exact, exact_later = dict(NO_REPEATS), np.zeros(0, dtype=np.int64)
+    if inputs["count"]:
+        rows = np.flatnonzero(repeated_rows(runs))
+        content = _with_target(row_hash, y, rows)
+        exact, exact_later, _ = _repeats(content, sorted_runs(content), rows)
+    conflicts: dict[str, Any] = {**NO_REPEATS, "num_rows": 0}
+    shared = dict(NO_REPEATS)
+    if task == "classification" and inputs["count"]:
+        order, ordered, repeat = runs
+        conflicts = _conflicts(row_hash, ordered, repeat, np.asarray(y).reshape(-1)[order])
+    elif inputs["count"]:
+        shared = _shared_inputs(row_hash, input_later, exact_later)
+    dup = {**exact, **split}
     if source_rows is not None and not len(files):  # files name the rows themselves
-        dup, conflicts = _in_source(dup, source_rows), _in_source(conflicts, source_rows)
+        dup, conflicts, shared = (_in_source(stats, source_rows)
+                                  for stats in (dup, conflicts, shared))
     findings: list[Finding] = []
     if dup["count"]:
         findings.append(_duplicate_warning(dup, files))
     if conflicts["count"]:
-        findings.append(_conflict_warning(conflicts, files))
-    return findings, {"duplicates": dup, "conflicts": conflicts}
+        findings.append(_conflict_warning(conflicts, files, None if dup["count"] else split))
+    if shared["count"]:
+        findings.append(_shared_inputs_finding(shared, split))
+    return findings, {"duplicates": dup, "conflicts": conflicts, "shared_inputs": shared}
 
 
 def _in_source(stats: dict[str, Any], source_rows: np.ndarray) -> dict[str, Any]:
@@ -97,41 +145,57 @@ def _duplicate_warning(dup: dict[str, Any], files: Sequence[str]) -> Finding:
     named = {"example_files": name_files(files, dup["examples"])} if files else {}
     return warning(
         "data", "duplicate_samples",
-        f"{dup['count']} rows repeat an earlier row exactly ({dup['num_groups']} distinct "
-        f"contents{named_pairs(files, dup['examples'])}): copies weigh more in training, and "
-        "a copy on both sides of a split inflates the score.",
+        f"{dup['count']} rows repeat an earlier row exactly, inputs and target "
+        f"({dup['num_groups']} distinct rows{named_pairs(files, dup['examples'])}): copies "
+        "weigh more in training, and a copy on both sides of a split inflates the score.",
         f"{_split_promise(dup)} Deduplicate (keep one row per content"
         + ("; delete the copied files" if files else "") + ") if copies should not weigh "
         "more" + (", or to let the split go on." if dup["num_too_common"] else "."),
         **dup, **named)
 
 
-def _split_promise(dup: dict[str, Any]) -> str:
-    """What the split does with the copies: keeps each content in one part, except contents
+def _shared_inputs_finding(shared: dict[str, Any], split: dict[str, Any]) -> Finding:
+    """An info: coarse inputs are no fault. A warning only when some inputs are too common
+    for the split to keep together, since the split stage then stops on them."""
+    message = (f"{shared['count']} rows share their inputs with an earlier row "
+               f"({shared['num_groups']} distinct inputs), but their targets differ: expected "
+               "for coarse features (few columns with few values each). No model can tell "
+               "these rows apart, so their spread bounds the error any model can reach.")
+    evidence = {**shared, **split}
+    if not split["num_too_common"]:
+        return info("data", "shared_inputs", f"{message} {_split_promise(split)}", **evidence)
+    return warning("data", "shared_inputs", message, _split_promise(split), **evidence)
+
+
+def _split_promise(split: dict[str, Any]) -> str:
+    """What the split does with rows of equal inputs: keeps each set in one part, except sets
     too common to keep whole (copies.tie_limit), which it splits as rows and then stops on."""
-    kept = ("`trainwise split` keeps each content's copies in one part (time splits excepted: "
-            "see the split stage)")
-    many = dup["num_too_common"]
+    kept = ("`trainwise split` keeps rows with the same inputs in one part (time splits "
+            "excepted: see the split stage)")
+    many = split["num_too_common"]
     if not many:
         return kept + "."
-    which = f"the {many} contents" if many > 1 else "the one content"
-    common = (f"{which} held by more than {dup['tie_limit']} rows{' each' if many > 1 else ''} "
-              f"({dup['rows_too_common']} rows)")
-    start = (f"`trainwise split` cannot keep these copies in one part: {common} are too common"
-             if many == dup["num_groups"] else f"{kept}, except {common}")
+    which = f"the {many} inputs" if many > 1 else "the one input"
+    common = (f"{which} held by more than {split['tie_limit']} rows{' each' if many > 1 else ''}"
+              f" ({split['rows_too_common']} rows)")
+    start = (f"`trainwise split` cannot keep these rows in one part: {common} are too common"
+             if many == split["num_input_groups"] else f"{kept}, except {common}")
     return (f"{start}: kept whole, one would skew a part's class shares, so they are split as "
-            "rows, land on both sides, and the split stage stops on them. Such common contents "
-            "are coarse inputs rather than copies: add the features that tell those rows "
+            "rows, land on both sides, and the split stage stops on them. Such common inputs "
+            "are coarse features rather than copies: add the features that tell those rows "
             "apart, or declare a group key that keeps related rows together "
             "(split.group_column), then rerun from the data stage.")
 
 
-def _conflict_warning(conflicts: dict[str, Any], files: Sequence[str]) -> Finding:
+def _conflict_warning(conflicts: dict[str, Any], files: Sequence[str],
+                      split: dict[str, Any] | None = None) -> Finding:
     groups = conflicts.get("example_groups", [])
     named = {"example_files": name_files(files, groups)} if files else {}
     fix = ("Open the example files (evidence: example_files): move each to the folder of its "
            "class, or delete the copy with the wrong label." if files else
            "Inspect the example rows; fix the labels, or drop the ambiguous rows.")
+    if split and split["num_too_common"]:  # no duplicate warning says it: the split stops
+        fix += " " + _split_promise(split)
     return warning(
         "data", "conflicting_labels",
         f"{conflicts['count']} inputs occur with different labels ({conflicts['num_rows']} "
