@@ -61,7 +61,7 @@ def test_copies_land_in_one_part_and_the_split_says_how_many(strategy, num_folds
     [kept] = [f for f in result.findings if f.code == "copies_kept_together"]
     assert kept.severity == "info" and kept.evidence["num_rows"] == 2 * 99 + 4
     assert kept.evidence["num_contents"] == 100 and kept.evidence["num_left"] == 0
-    assert "202 rows are exact copies of another row (100 distinct contents)" in kept.message
+    assert "202 rows have the same inputs as another row (100 distinct inputs)" in kept.message
     assert abs(len(result.test) - 80) <= 2  # still sized in samples
     if strategy != "random":  # and stratified: val's class shares as the pool's
         shares = np.bincount(data.y[result.val], minlength=3) / len(result.val)
@@ -110,7 +110,7 @@ def test_contents_too_common_to_be_copies_split_as_rows_and_stay_reported():
     assert copies is not None and (copies.num_rows, copies.num_left) == (3 + 4, 1)
     result = plan_split(data, SplitSettings())
     [kept] = [f for f in result.findings if f.code == "copies_kept_together"]
-    assert "1 contents held by more than 5 rows" in kept.message
+    assert "1 inputs held by more than 5 rows" in kept.message
     assert "cross_split_duplicates" in codes(result.findings)  # the 21 straddle, reported
     parts = parts_of(result)
     for pair in ((200, 250), (201, 251), (0, 150), (0, 160)):
@@ -195,3 +195,5 @@ def test_copies_left_to_straddle_are_named_by_their_files():
         assert dup.evidence["example_files"] == [[f"{'abc'[i % 3]}/{i}.png" for i in pair]
                                                  for pair in examples]
         assert " = ".join(dup.evidence["example_files"][0]) in dup.message
+        # equal inputs are not always copies (12 blank images with 3 labels): say what is known
+        assert "rows have the same inputs as" in dup.message and "coarse features" in dup.fix

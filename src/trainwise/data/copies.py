@@ -101,9 +101,9 @@ def copies_findings(copies: Copies | None, timed: bool,
     did not), and which contents were too common to keep whole."""
     if copies is None:
         return []
-    counts = f"{copies.num_rows} rows are exact copies of another row ({copies.num_contents} " \
-             "distinct contents)"
-    left = (f" {copies.num_left} contents held by more than {copies.limit} rows each were "
+    counts = f"{copies.num_rows} rows have the same inputs as another row " \
+             f"({copies.num_contents} distinct inputs)"
+    left = (f" {copies.num_left} inputs held by more than {copies.limit} rows each were "
             "split as rows (kept whole they would skew the parts' class shares); the duplicate "
             "check reports any that straddle the parts." if copies.num_left else "")
     evidence = {"num_rows": copies.num_rows, "num_contents": copies.num_contents,
@@ -123,8 +123,8 @@ def copies_findings(copies: Copies | None, timed: bool,
                   "(each kept whole)." if after < before else "")
         evidence.update(num_groups=before, num_joined_groups=after)
     return [info("split", "copies_kept_together",
-                 f"{counts}: the split kept each content's copies in one of the parts it "
-                 f"drew, so none is scored on a copy of a row it trained on.{joined}{left} "
-                 "Copies still weigh "
+                 f"{counts}: the split kept the rows of each input in one of the parts it "
+                 f"drew, so none is scored on inputs it trained on.{joined}{left} "
+                 "Exact copies still weigh "
                  "more in training: drop them (the data stage's duplicate_samples lists them) "
                  "if that is not meant.", **evidence)]

@@ -103,13 +103,14 @@ def check_duplicates(hash_a: np.ndarray, hash_b: np.ndarray, names: Sequence[str
         evidence["example_files"] = name_files(files, stats["examples"])
     return [error(
         "split", "cross_split_duplicates",
-        f"{stats['num_rows_b']} {b} rows are exact copies of {a} rows "
-        f"({stats['num_distinct']} distinct contents, {stats['num_pairs']} matched pairs"
-        f"{named_pairs(files, stats['examples'])}): "
+        f"{stats['num_rows_b']} {b} rows have the same inputs as {a} rows "
+        f"({stats['num_distinct']} distinct inputs, {stats['num_pairs']} matched pairs"
+        f"{named_pairs(files, stats['examples'])}): where they are copies, "
         f"the {b} score would partly measure memorisation.",
-        "Deduplicate the data before splitting (keep one copy of each row"
-        + (": delete the copied files" if files else "") + "), or give copies a shared group "
-        "key and re-split by group; then rerun the split stage.",
+        "If they are copies, deduplicate the data before splitting (keep one copy of each row"
+        + (": delete the copied files" if files else "") + "); if coarse features (few values "
+        "each) make distinct rows look alike, add the features that tell them apart; or give "
+        "such rows a shared group key and re-split by group. Then rerun the split stage.",
         **evidence)]
 
 
