@@ -77,3 +77,16 @@ def test_a_batch_above_256_is_trained_by_accumulating_micro_batches(tmp_path, mo
     assert (plan["accumulation_steps"], plan["micro_batch_size"]) == (2, 256)
     assert seen and all(accumulate == 2 for _, accumulate in seen)
     assert max(size for size, _ in seen) == 512  # the loop splits each 512 into 2 x 256
+
+
+def test_the_default_batch_is_cut_to_fit_a_small_table_and_a_set_one_is_kept(tmp_path):
+    """wine: 128 training rows were one batch of the default 128, one step an epoch."""
+    result, record = _tune(tmp_path, "data.source=\"wine\"", "train.lr=0.01")
+    assert record["batch_size"] == {"mode": "fitted", "chosen": 16, "default": 128}
+    [fitted] = [f for f in result.findings if f.code == "batch_size_fitted"]
+    assert fitted.message.startswith("Batch 16, not the default 128: 128 training rows give 1 ")
+    assert "batch_size_few_steps" not in [f.code for f in result.findings]
+    result, record = _tune(tmp_path, "data.source=\"wine\"", "train.lr=0.01",
+                           "train.batch_size=128")
+    assert record["batch_size"] == {"mode": "fixed", "chosen": 128}
+    assert "batch_size_few_steps" in [f.code for f in result.findings]

@@ -130,7 +130,9 @@ class ModelConfig(_Section):
 
 class TrainConfig(_Section):
     max_epochs: int = Field(40, ge=1)  # at most; early stopping ends sooner (patience)
-    batch_size: int = Field(128, ge=1)  # samples per optimizer step (all devices together)
+    batch_size: int = Field(128, ge=1)  # samples per optimizer step (all devices together);
+    # left unset, a table with under 10 steps an epoch at 128 gets the largest power of two
+    # (>= 16) that gives 10, and config.toml keeps it unset (commented out) so reruns agree
     lr: float | Literal["auto"] = "auto"  # "auto" = read from the learning-rate range test
     weight_decay: float = Field(0.01, ge=0)  # AdamW, applied to weights only
     schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"  # the lr over the run
@@ -353,7 +355,9 @@ def to_toml(config: Config, notes: bool = False) -> str:
             literal = f'"{value}"' if isinstance(value, str) else str(value).lower()
             if isinstance(value, list):  # JSON's array of strings is TOML; str() lowercases
                 literal = json.dumps(value)
-            lines.append(f"{key} = {literal}")
+            unset = (section, key) == ("train", "batch_size") and \
+                key not in config.train.model_fields_set  # a default the tune stage may cut
+            lines.append(f"{'# ' if unset else ''}{key} = {literal}")
         lines.append("")
     return "\n".join(lines)
 

@@ -18,7 +18,7 @@ def resolve_config(config: Config | str | Path | dict | None,
     in: config.toml reruns (and --resume finds the data and the model) from any working
     folder."""
     if isinstance(config, Config):
-        config = config.model_dump()
+        config = _dump_kept_unset(config)
     resolved = from_dict(config, overrides) if isinstance(config, dict) \
         else load_config(config, overrides)
     beside = Path(config).parent if isinstance(config, str | Path) else None
@@ -41,3 +41,13 @@ def with_model_folder(config: Config, config_folder: Path | None) -> Config:
         return config
     model = config.model.model_copy(update={"folder": str(found)})
     return config.model_copy(update={"model": model})
+
+
+def _dump_kept_unset(config: Config) -> dict:
+    """config.model_dump() without train.batch_size when it was never set: validated again,
+    every dumped key reads as the user's, and the tune stage cuts only a default batch to fit
+    a small table (tune/default_batch.py)."""
+    dumped = config.model_dump()
+    if "batch_size" not in config.train.model_fields_set:
+        del dumped["train"]["batch_size"]
+    return dumped

@@ -1,5 +1,6 @@
-"""The tune stage: the batch size (when tune.batch_size = "auto"), then the learning rate by
-the range test and short real runs, at the loader and schedule training will use.
+"""The tune stage: the batch size (when tune.batch_size = "auto", or the default cut to fit a
+small table), then the learning rate by the range test and short real runs, at the loader and
+schedule training will use.
 
 The loader, the schedule and the blame of extreme class weights are shared with the train
 stage and live beside it (stages_training.py), so the two stages cannot drift apart.
@@ -21,6 +22,7 @@ from trainwise.tune.batch_size import (
     fixed_batch_findings,
     large_batch_finding,
 )
+from trainwise.tune.default_batch import fitted_batch_finding, fitted_default_batch
 from trainwise.tune.search import tune_lr
 
 
@@ -40,6 +42,10 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
         if not batch.batch_size:
             return findings
         cfg.batch_size = batch.batch_size
+    elif fitted := fitted_default_batch(cfg, len(train.y)):  # the default, cut to the rows
+        findings = [fitted_batch_finding(cfg.batch_size, fitted, len(train.y))]
+        record = {"mode": "fitted", "chosen": fitted, "default": cfg.batch_size}
+        cfg.batch_size = fitted
     else:
         findings += fixed_batch_findings(cfg.batch_size, len(train.y))
     large = large_batch_finding(cfg.batch_size, cfg.max_epochs * len(train.y) // cfg.batch_size,

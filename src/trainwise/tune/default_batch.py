@@ -1,0 +1,44 @@
+"""The default batch cut to fit a small table: train.batch_size left at its default (128) on a
+few hundred training rows gave 1-3 optimizer steps an epoch, and the tune stage then warned
+about its own default (batch_size_few_steps). A batch the user set is never changed here.
+"""
+
+from __future__ import annotations
+
+import math
+
+from trainwise.config import TrainConfig
+from trainwise.findings import Finding, info
+from trainwise.tune.batch_size import MIN_STEPS_PER_EPOCH, data_limit
+
+MIN_FITTED_BATCH = 16  # the cut stops here: 16 still averages out single-row noise and gives
+# BatchNorm a usable estimate, while 32 would leave the wine set's 128 training rows only 4
+# steps an epoch (the few-steps warning's edge); below 16, steps cost more than they teach
+
+
+def user_set_batch(cfg: TrainConfig) -> bool:
+    """Whether train.batch_size came from the user (config file, --set, dict or assignment),
+    not from its default: pydantic records the fields it was given (model_fields_set)."""
+    return "batch_size" in cfg.model_fields_set
+
+
+def fitted_default_batch(cfg: TrainConfig, num_rows: int) -> int | None:
+    """The largest power of two (>= MIN_FITTED_BATCH) that leaves MIN_STEPS_PER_EPOCH steps an
+    epoch on `num_rows` training rows, when the default batch leaves fewer; else None."""
+    if user_set_batch(cfg) or math.ceil(num_rows / cfg.batch_size) >= MIN_STEPS_PER_EPOCH:
+        return None
+    fitted = max(MIN_FITTED_BATCH, data_limit(num_rows))
+    more_steps = math.ceil(num_rows / fitted) > math.ceil(num_rows / cfg.batch_size)
+    return fitted if more_steps else None  # 12 rows: one batch at 16 as at 128
+
+
+def fitted_batch_finding(default: int, fitted: int, num_rows: int) -> Finding:
+    steps, fitted_steps = math.ceil(num_rows / default), math.ceil(num_rows / fitted)
+    return info(
+        "tune", "batch_size_fitted",
+        f"Batch {fitted}, not the default {default}: {num_rows:,} training rows give {steps} "
+        f"step(s) an epoch at {default}, {fitted_steps} at {fitted} (the largest power of two "
+        f"with >= {MIN_STEPS_PER_EPOCH} steps, and no smaller than {MIN_FITTED_BATCH}). Set "
+        f"train.batch_size to choose it yourself; a size you set is kept as it is.",
+        batch_size=fitted, default=default, steps_per_epoch=fitted_steps,
+        default_steps_per_epoch=steps)

@@ -1,0 +1,46 @@
+"""The default train.batch_size cut to fit a small table; a batch the user set is kept."""
+
+from __future__ import annotations
+
+import tomllib
+
+from trainwise.config import Config, from_dict, to_toml
+from trainwise.config_resolution import resolve_config
+from trainwise.tune.batch_size import fixed_batch_findings
+from trainwise.tune.default_batch import fitted_batch_finding, fitted_default_batch
+
+
+def test_the_default_is_cut_to_the_largest_power_of_two_with_ten_steps():
+    default = from_dict({}).train
+    assert fitted_default_batch(default, 350) == 32  # 3 steps at 128; 11 at 32, 6 at 64
+    assert fixed_batch_findings(128, 350)[0].code == "batch_size_few_steps"  # what it avoids
+    assert fixed_batch_findings(32, 350) == []
+    assert fitted_default_batch(default, 1000) == 64  # 8 steps at 128, 16 at 64
+    assert fitted_default_batch(default, 128) == 16  # wine: 1 step at 128; never below 16
+    assert fitted_default_batch(default, 1294) is None  # digits: 11 steps at 128 already
+    assert fitted_default_batch(default, 12) is None  # one batch either way: nothing to gain
+
+
+def test_a_batch_the_user_set_is_never_cut():
+    assert fitted_default_batch(from_dict({"train": {"batch_size": 128}}).train, 350) is None
+    assert fitted_default_batch(from_dict({}, ["train.batch_size=128"]).train, 350) is None
+    config = Config()
+    config.train.batch_size = 128  # set in Python: also the user's
+    assert fitted_default_batch(resolve_config(config).train, 350) is None
+
+
+def test_an_unset_batch_stays_unset_through_resolution_and_config_toml():
+    resolved = resolve_config(resolve_config({"data": {"source": "wine"}}))
+    assert fitted_default_batch(resolved.train, 350) == 32
+    text = to_toml(resolved)
+    assert "\n# batch_size = 128\n" in text  # a rerun of config.toml cuts it the same way
+    assert fitted_default_batch(from_dict(tomllib.loads(text)).train, 350) == 32
+    kept = to_toml(from_dict({"train": {"batch_size": 128}}))
+    assert "\nbatch_size = 128\n" in kept
+
+
+def test_the_finding_says_what_was_chosen_and_why():
+    finding = fitted_batch_finding(128, 32, 350)
+    assert finding.message.startswith("Batch 32, not the default 128: 350 training rows give "
+                                      "3 step(s) an epoch at 128, 11 at 32")
+    assert finding.evidence["batch_size"] == 32 and finding.severity.value == "info"
