@@ -16,7 +16,7 @@ def test_the_default_is_cut_to_the_largest_power_of_two_with_ten_steps():
     assert fixed_batch_findings(128, 350)[0].code == "batch_size_few_steps"  # what it avoids
     assert fixed_batch_findings(32, 350) == []
     assert fitted_default_batch(default, 1000) == 64  # 8 steps at 128, 16 at 64
-    assert fitted_default_batch(default, 128) == 16  # wine: 1 step at 128; never below 16
+    assert fitted_default_batch(default, 128) == 32  # wine: 1 step at 128, 4 at 32; never below
     assert fitted_default_batch(default, 1294) is None  # digits: 11 steps at 128 already
     assert fitted_default_batch(default, 12) is None  # one batch either way: nothing to gain
 

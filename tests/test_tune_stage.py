@@ -82,9 +82,9 @@ def test_a_batch_above_256_is_trained_by_accumulating_micro_batches(tmp_path, mo
 def test_the_default_batch_is_cut_to_fit_a_small_table_and_a_set_one_is_kept(tmp_path):
     """wine: 128 training rows were one batch of the default 128, one step an epoch."""
     result, record = _tune(tmp_path, "data.source=\"wine\"", "train.lr=0.01")
-    assert record["batch_size"] == {"mode": "fitted", "chosen": 16, "default": 128}
+    assert record["batch_size"] == {"mode": "fitted", "chosen": 32, "default": 128}
     [fitted] = [f for f in result.findings if f.code == "batch_size_fitted"]
-    assert fitted.message.startswith("Batch 16, not the default 128: 128 training rows give 1 ")
+    assert fitted.message.startswith("Batch 32, not the default 128: 128 training rows give 1 ")
     assert "batch_size_few_steps" not in [f.code for f in result.findings]
     result, record = _tune(tmp_path, "data.source=\"wine\"", "train.lr=0.01",
                            "train.batch_size=128")

@@ -132,7 +132,7 @@ class TrainConfig(_Section):
     max_epochs: int = Field(40, ge=1)  # at most; early stopping ends sooner (patience)
     batch_size: int = Field(128, ge=1)  # samples per optimizer step (all devices together);
     # left unset, a table with under 10 steps an epoch at 128 gets the largest power of two
-    # (>= 16) that gives 10, and config.toml keeps it unset (commented out) so reruns agree
+    # (>= 32) that gives 10, and config.toml keeps it unset (commented out) so reruns agree
     lr: float | Literal["auto"] = "auto"  # "auto" = read from the learning-rate range test
     weight_decay: float = Field(0.01, ge=0)  # AdamW, applied to weights only
     schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"  # the lr over the run

@@ -11,9 +11,10 @@ from trainwise.config import TrainConfig
 from trainwise.findings import Finding, info
 from trainwise.tune.batch_size import MIN_STEPS_PER_EPOCH, data_limit
 
-MIN_FITTED_BATCH = 16  # the cut stops here: 16 still averages out single-row noise and gives
-# BatchNorm a usable estimate, while 32 would leave the wine set's 128 training rows only 4
-# steps an epoch (the few-steps warning's edge); below 16, steps cost more than they teach
+MIN_FITTED_BATCH = 32  # the cut stops here, where tune.batch_size = "auto" starts (SIZES,
+# METHOD.md §4: 32/64/128 preferred): at 16 the range test's 30-100 steps read a loss too noisy
+# to place the lr (test_recipe's 300-row table at batch 16 took lr 0.39 and its loss
+# exploded), and on a table this small a step more per epoch buys less than a steadier gradient
 
 
 def user_set_batch(cfg: TrainConfig) -> bool:
@@ -29,7 +30,7 @@ def fitted_default_batch(cfg: TrainConfig, num_rows: int) -> int | None:
         return None
     fitted = max(MIN_FITTED_BATCH, data_limit(num_rows))
     more_steps = math.ceil(num_rows / fitted) > math.ceil(num_rows / cfg.batch_size)
-    return fitted if more_steps else None  # 12 rows: one batch at 16 as at 128
+    return fitted if more_steps else None  # 20 rows: one batch at 32 as at 128
 
 
 def fitted_batch_finding(default: int, fitted: int, num_rows: int) -> Finding:
@@ -38,7 +39,7 @@ def fitted_batch_finding(default: int, fitted: int, num_rows: int) -> Finding:
         "tune", "batch_size_fitted",
         f"Batch {fitted}, not the default {default}: {num_rows:,} training rows give {steps} "
         f"step(s) an epoch at {default}, {fitted_steps} at {fitted} (the largest power of two "
-        f"with >= {MIN_STEPS_PER_EPOCH} steps, and no smaller than {MIN_FITTED_BATCH}). Set "
+        f"that leaves >= {MIN_STEPS_PER_EPOCH} steps, but never below {MIN_FITTED_BATCH}). Set "
         f"train.batch_size to choose it yourself; a size you set is kept as it is.",
         batch_size=fitted, default=default, steps_per_epoch=fitted_steps,
         default_steps_per_epoch=steps)
