@@ -34,8 +34,8 @@ def test_target_outliers_name_the_row_of_the_file():
 
 def test_duplicate_examples_name_the_rows_of_the_file():
     frame = _sales()
-    frame.loc[120, ["sqft"]] = frame.loc[20, "sqft"]
-    frame.loc[120, "sale_id"] = "copy"  # an identifier: not a feature
+    frame.loc[120, ["sqft", "price"]] = frame.loc[20, ["sqft", "price"]].to_numpy()  # a copy:
+    frame.loc[120, "sale_id"] = "copy"  # inputs and target; an identifier is not a feature
     findings, _ = trainwise.audit(table_data(frame, "price"))
     [copies] = [f for f in findings if f.code == "duplicate_samples"]
     assert copies.evidence["examples"] == [[20, 120]]  # [17, 116] of what was left
