@@ -22,6 +22,11 @@ _SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.E
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # torch reads them at start-up
 
 
+def load_average() -> float:
+    """The 1-minute load average (0 where the system has none, e.g. Windows)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+
+
 def configure_threads(requested: int = 0) -> tuple[int, list[Finding]]:
     """Pin torch's CPU threads to the cores that are free right now.
 
@@ -35,7 +40,7 @@ def configure_threads(requested: int = 0) -> tuple[int, list[Finding]]:
     if requested > 0:
         torch.set_num_threads(requested)
         return requested, []
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    load = load_average()
     free = max(1, int(cores - load + 0.5))
     chosen = next((name for name in THREAD_VARIABLES if os.environ.get(name)), None)
     if chosen:
