@@ -12,6 +12,7 @@ from sklearn import metrics
 from torch import nn
 
 import trainwise
+from trainwise.rundir import read_history
 from trainwise.train.evaluate import evaluate
 from trainwise.train.regression_metrics import (
     baselines_text,
@@ -148,3 +149,41 @@ def test_constant_test_targets_give_an_undefined_r2_in_words_and_null_evidence()
     (found,) = [f for f in findings if f.code == "below_regression_baseline"]
     assert "R^2 undefined (the test targets are all equal)" in found.message
     assert found.evidence["test_r2"] is None and "nan" not in found.message
+
+
+def test_target_scale_puts_mae_and_rmse_back_in_the_targets_units():
+    """Trained on targets divided by 1000: the errors come back x1000 (as sklearn scores the
+    unscaled values); the loss stays the one trained on, R^2 has no units (audit s10 G1)."""
+    rng = np.random.default_rng(1)
+    y, predictions = rng.normal(size=50), rng.normal(size=50)
+    loader = [(torch.tensor(predictions, dtype=torch.float32),
+               torch.tensor(y, dtype=torch.float32))]
+    row = evaluate(nn.Identity(), loader, nn.MSELoss(), "regression", target_scale=1000.0)
+    assert row["val_rmse"] == pytest.approx(
+        np.sqrt(metrics.mean_squared_error(1000 * y, 1000 * predictions)), rel=1e-5)
+    assert row["val_mae"] == pytest.approx(
+        metrics.mean_absolute_error(1000 * y, 1000 * predictions), rel=1e-5)
+    assert row["val_loss"] == pytest.approx(metrics.mean_squared_error(y, predictions), rel=1e-5)
+    assert row["val_r2"] == pytest.approx(metrics.r2_score(y, predictions), abs=1e-5)
+
+
+def test_validation_errors_per_epoch_are_in_the_targets_units(tmp_path):
+    """A target in the millions: each epoch's val_rmse is that of the validation rows in the
+    target's units (from R^2 and their spread: RMSE^2 = (1 - R^2) var), not of the
+    standardised values the model trains on (it was ~0.7 beside a test RMSE of 6e7)."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, 3))
+    y = 1e6 * (50 + x @ np.array([3.0, 2.0, -1.0]) + rng.normal(size=200))
+    path = tmp_path / "big.csv"
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": y}).to_csv(path, index=False)
+    result = trainwise.run(overrides=[
+        f"data.source=\"{path}\"", "data.target=\"y\"", "train.max_epochs=2", "train.lr=1e-2",
+        "run.checks=false", "run.threads=1", f"run.out_dir=\"{tmp_path}\""], report=False)
+    assert result.ok, result.verdict
+    val = y[np.load(result.path / "split.npz")["val"]]
+    epochs = [r for r in read_history(result.path) if r["kind"] == "epoch"]
+    assert epochs
+    for row in epochs:
+        assert row["val_rmse"] == pytest.approx(np.sqrt((1 - row["val_r2"]) * val.var()),
+                                                rel=1e-3)
+        assert row["val_mae"] <= row["val_rmse"]

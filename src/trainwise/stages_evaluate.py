@@ -38,11 +38,9 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
     model = ctx.trained_model or ctx.model
     classification = ctx.data.task == "classification"
     row = evaluate_across_ranks(ctx.fabric, model, loader, ctx.loss_fn, ctx.data.task,
-                                prefix="test", confusion=classification)
+                                prefix="test", confusion=classification,
+                                target_scale=ctx.target_scale)
     row.pop("test_confidence_hist", None)
-    for key in ("test_mae", "test_rmse"):  # back to the target's own units
-        if key in row:
-            row[key] *= ctx.target_scale
     findings: list[Finding] = []
     if classification:
         extra, findings = class_results(row["test_confusion"], ctx.splits["train"].y,

@@ -129,7 +129,7 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                     checkpoint_every=ctx.config.run.checkpoint_every_steps,
                     checkpoint_extra={**checkpoint_extra(ctx.meta, ctx.lr),
                                       "batch_size": cfg.batch_size},
-                    resume_state=resumed)
+                    resume_state=resumed, target_scale=ctx.target_scale)
     ctx.history, ctx.trained_model = state.history, state.model
     plan = _training_plan(ctx, total_steps)
     findings = diagnose(state.history, num_classes=ctx.data.num_classes or None, plan=plan)

@@ -130,11 +130,17 @@ def reliability(probs: torch.Tensor, targets: torch.Tensor,
 
 
 def evaluate(model: nn.Module, loader: Any, loss_fn: nn.Module, task: str,
-             prefix: str = "val", confusion: bool = False) -> dict[str, Any]:
+             prefix: str = "val", confusion: bool = False,
+             target_scale: float = 1.0) -> dict[str, Any]:
     """Metrics of one split, keys prefixed ("val_loss", "val_accuracy", ...). Classification
     rows carry the confusion matrix's margins, `{prefix}_class_counts` (C numbers three times:
     kept in every epoch row, so the diagnosis can name a class the model misses); `confusion`
-    adds the whole (C, C) matrix as nested lists (stage_evaluate's test split)."""
+    adds the whole (C, C) matrix as nested lists (stage_evaluate's test split).
+
+    Regression: `target_scale` is what the targets were divided by for training (`trainwise
+    run` standardises them by the training split's std); MAE and RMSE are multiplied back, so
+    they are in the target's own units, as the test row's are. The loss stays in the units
+    the model was trained in (the loss it minimised); R^2 has no units."""
     outputs, targets = predict(model, loader)
     # on the host: a loss whose weights the user moved to the GPU is run on a copy here
     loss = on_outputs_device(loss_fn)(outputs, targets)
@@ -162,8 +168,8 @@ def evaluate(model: nn.Module, loader: Any, loss_fn: nn.Module, task: str,
                                    every_epoch=prefix == "val"))
     else:
         error = outputs.reshape(targets.shape) - targets
-        row[f"{prefix}_mae"] = float(error.abs().mean())
-        row[f"{prefix}_rmse"] = float(error.pow(2).mean().sqrt())
+        row[f"{prefix}_mae"] = float(error.abs().mean()) * target_scale
+        row[f"{prefix}_rmse"] = float(error.pow(2).mean().sqrt()) * target_scale
         row[f"{prefix}_r2"] = r2_score(outputs.reshape(targets.shape), targets)
     return row
 
