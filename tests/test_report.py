@@ -261,6 +261,20 @@ def test_regression_run_has_no_accuracy_or_confidence(tmp_path: Path) -> None:
     assert "confidence" not in text.lower()
     assert len(_images(text)) == 5  # lr range, loss, grad norm, lr, validation error
     assert (run / "figures" / "report_val_error.png").exists()
+    # the loss caption says what a regression's loss is, not "chance, ln C" (audit s10 A17)
+    plain = html.unescape(text)
+    assert "ln C" not in plain and "MSE of the standardised target" in plain
+    assert "mean squared error of the target standardised by the training split" in plain
+    assert "The dotted line at 1 is predicting the training mean" in plain
+
+
+def test_regression_amounts_read_in_plain_digits(tmp_path: Path) -> None:
+    run = _write_run(tmp_path / "price", task="regression")
+    rows = _history("regression")
+    rows[-1] = {"kind": "test", "test_loss": 0.31, "test_rmse": 128437.2, "test_mae": 67712.0}
+    (run / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = html.unescape(build_report(run).read_text(encoding="utf-8"))
+    assert "128,400" in text and "67,710" in text and "1.284e+05" not in text
 
 
 def test_non_finite_history_still_renders(tmp_path: Path) -> None:

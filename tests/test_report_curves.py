@@ -353,3 +353,21 @@ def test_coinciding_metrics_stay_apart_and_the_axis_is_labelled() -> None:
     assert "accuracy" in ax.get_ylabel()
     regression = [{"epoch": e, "val_mae": 1.0 / e, "val_rmse": 1.5 / e} for e in (1, 2, 3)]
     assert "error" in metric_figure(regression, ["val_mae", "val_rmse"], "E").axes[0].get_ylabel()
+
+
+@pytest.mark.parametrize("meta,drawn", [
+    ({"data": {"task": "regression"}}, True),  # trainwise run: the standardised target's MSE
+    ({"data": {"task": "regression"}, "source": "trainwise.Monitor"}, False),  # the user's loss
+    ({"data": {"task": "classification", "num_classes": 3}}, False),
+])
+def test_a_regression_run_draws_the_loss_of_predicting_the_training_mean(tmp_path, meta, drawn):
+    """The regression's chance line: 1.0, the MSE of predicting the training mean on a target
+    standardised by the training rows' mean and std (audit s10 A17: no line, and a caption
+    about ln C)."""
+    steps, epochs = _run()
+    ax = figure_builders(RunData(tmp_path, meta, steps, epochs))["loss"][1]().axes[0]
+    lines = [line for line in ax.lines if line.get_label().startswith("predicting the training")]
+    assert bool(lines) is drawn
+    if drawn:
+        assert list(lines[0].get_ydata()) == [1.0, 1.0]
+        assert ax.get_ylim()[0] < 1.0 < ax.get_ylim()[1]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from trainwise.amounts import amount
 from trainwise.findings import Finding, Severity, errors
 from trainwise.stages import RunContext
 from trainwise.train.intervals import split_accuracy_interval
@@ -25,7 +26,7 @@ def run_verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None
         headline = f"Test accuracy {test['test_accuracy']:.1%}" + _beside_accuracy(
             test, ctx.data.class_names if ctx.data is not None else None)
     elif "test_rmse" in test:
-        headline = f"Test RMSE {test['test_rmse']:.4g}" + (
+        headline = f"Test RMSE {amount(test['test_rmse'])}" + (
             f", {r2_text(test['test_r2'])}" if "test_r2" in test else "")
     elif ctx.config.train.lr == "auto" and math.isfinite(getattr(ctx, "lr", 0.0)) \
             and getattr(ctx, "lr", 0.0) > 0:

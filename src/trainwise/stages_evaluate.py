@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from trainwise.amounts import amount
 from trainwise.findings import Finding, info
 from trainwise.stages import RunContext, eval_batch_size
 from trainwise.stages_labels import stage_label_issues
@@ -90,7 +91,7 @@ def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
     assert ctx.data is not None
     if ctx.data.task != "classification":
         baselines = baselines_text(row)
-        return (f"Test RMSE {row['test_rmse']:.4g}, MAE {row['test_mae']:.4g}, "
+        return (f"Test RMSE {amount(row['test_rmse'])}, MAE {amount(row['test_mae'])}, "
                 f"{r2_text(row['test_r2'])} on {len(ctx.splits['test'].y)} held-out rows"
                 + (f" ({baselines})." if baselines else "."))
     interval = split_accuracy_interval(row)

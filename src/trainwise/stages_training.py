@@ -141,7 +141,9 @@ def stage_train(ctx: RunContext) -> list[Finding]:
     epochs = [row for row in state.history if row["kind"] == "epoch"]
     es = best.early_stopping
     summary = (f"Trained {len(epochs)} epochs ({state.step} steps) at peak lr {ctx.lr:.3g}; "
-               f"best validation loss {es.best_loss:.4f} at epoch {es.best_epoch}.")
+               f"best validation loss {es.best_loss:.4f} at epoch {es.best_epoch}"
+               + (" (MSE of the target standardised by the training rows' mean and std: 1 is "
+                  "predicting that mean)." if ctx.data.task == "regression" else "."))
     if state.resumed_from_step is not None:
         summary += f" Resumed from the checkpoint at step {state.resumed_from_step}."
     if state.stop_reason:

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from trainwise.amounts import amount
 from trainwise.findings import STAGES, Finding, Severity, TrainwiseError, errors, worst
 from trainwise.reporting.classes import class_tables
 from trainwise.reporting.curves import best_epoch, prior_line
@@ -100,7 +101,7 @@ def fmt_number(value: Any) -> str:
         return str(value)
     if isinstance(value, int):
         return f"{value:,}"
-    return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return amount(value) if math.isfinite(value) else str(value)
 
 
 def fmt_seconds(seconds: float | None) -> str:
@@ -197,6 +198,13 @@ def prior_counts(run: RunData) -> list[int] | None:
     return (run.data.get("class_counts") or {}).get("train")
 
 
+def standardised_target(run: RunData) -> bool:
+    """Whether the losses are the MSE of a target standardised by the training split's mean
+    and std: every regression `trainwise run` trains (stages._make_arrays), so 1.0 is
+    predicting that mean. A Monitor's loss is whatever the user's loop computed."""
+    return run.data.get("task") == "regression" and run.meta.get("source") != MONITOR_SOURCE
+
+
 def _test_labels(test: Row | None, weighted: bool) -> dict[str, str]:
     labels = {**_TEST_LABELS, "test_loss": f"test loss ({WEIGHTED_LOSS})"} if weighted \
         else dict(_TEST_LABELS)
@@ -266,7 +274,8 @@ def _headline(run: RunData) -> list[tuple[str, str]]:
                           f"{percent(interval.low)}–{percent(interval.high)} %"))
     best = best_epoch(run.epochs)
     if best is not None:
-        weighted = ", class-weighted" if class_weighted(run) else ""
+        weighted = ", class-weighted" if class_weighted(run) else \
+            ", MSE of the standardised target" if standardised_target(run) else ""
         items.append((f"best val loss (epoch {best['epoch']}{weighted})",
                       fmt_number(best["val_loss"])))
     if run.epochs:
@@ -350,6 +359,7 @@ def report_context(run: RunData) -> dict[str, Any]:
         "prior_line": prior_line(run.data.get("num_classes") if run.classification else None,
                                  prior_counts(run)) is not None,
         "regression_baselines": "test_mean_rmse" in (run.test or {}),
+        "standardised_target": standardised_target(run),
         "label_issues": meta.get("label_issues") or {},
         **class_tables(run.test or {}, run.data.get("class_names") or [],
                        (run.data.get("class_counts") or {}).get("val")),

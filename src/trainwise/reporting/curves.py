@@ -84,11 +84,14 @@ def _mark_nonfinite(ax: Axes, rows: Sequence[Row], key: str) -> None:
 @styled
 def loss_figure(steps: Sequence[Row], epochs: Sequence[Row],
                 findings: Sequence[Finding] = (), num_classes: int | None = None,
-                train_class_counts: Sequence[int] | None = None) -> Figure:
+                train_class_counts: Sequence[int] | None = None,
+                standardised_target: bool = False) -> Figure:
     """Train vs validation loss per epoch over faint per-step loss; x is the training step.
 
     `num_classes` (classification) draws the cross-entropy of the uniform guess, ln C;
-    `train_class_counts`, when the shares are imbalanced, the loss of answering them."""
+    `train_class_counts`, when the shares are imbalanced, the loss of answering them;
+    `standardised_target` (a `trainwise run` regression: MSE of the standardised target)
+    the loss of predicting the training mean, 1.0."""
     fig, ax = new_axes("Loss: training vs validation")
     x, y = column(steps, "step", "loss")
     drawn = [np.array([])]  # the values the y-axis must show
@@ -107,6 +110,8 @@ def loss_figure(steps: Sequence[Row], epochs: Sequence[Row],
         ax.plot([best["step"]], [best["val_loss"]], marker="*", markersize=12, color=VAL_COLOR,
                 markeredgecolor="#222222", linestyle="none", label=f"best (epoch {best['epoch']})")
     drawn.append(_mark_chance(ax, num_classes, train_class_counts))
+    if standardised_target:
+        drawn.append(_mark_training_mean(ax))
     _mark_nonfinite(ax, steps, "loss")
     _loss_scale(ax, [*drawn, *(curve[1] for curve in curves.values())])
     # rings go on the per-step losses even when that line is hidden: one step per epoch,
@@ -118,6 +123,15 @@ def loss_figure(steps: Sequence[Row], epochs: Sequence[Row],
     # curve that still crosses it does not strike through the labels
     legend(ax, loc="best", frameon=True, facecolor="white", edgecolor="none", framealpha=0.85)
     return fig
+
+
+def _mark_training_mean(ax: Axes) -> np.ndarray:
+    """A dotted line at 1.0: on a target standardised by the training split's mean and std,
+    the MSE of predicting that mean for every row (exactly 1 on the training rows, about 1 on
+    validation), where a regression that learned nothing stays: the regression's chance."""
+    ax.axhline(1.0, color="#555555", linestyle=":", linewidth=1.2,
+               label="predicting the training mean: 1")
+    return np.array([1.0])
 
 
 PRIOR_LINE_BELOW = 0.9  # the class shares' entropy is drawn under 90% of ln C: closer, the

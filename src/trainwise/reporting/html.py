@@ -21,6 +21,7 @@ from trainwise.reporting.context import (
     load_run,
     prior_counts,
     report_context,
+    standardised_target,
 )
 from trainwise.reporting.figures import class_balance_figure, data_uri, figure_png
 from trainwise.reporting.lr_range import lr_range_figure, used_lr
@@ -78,9 +79,9 @@ def figure_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]
         builders["short_runs"] = ("Short runs", lambda: short_runs_figure(run.tune or {}))
     if _has(run.steps, "loss") or _has(run.epochs, "val_loss"):
         num_classes = run.data.get("num_classes") if run.classification else None
-        builders["loss"] = ("Loss", lambda: curves.loss_figure(run.steps, run.epochs,
-                                                               run.findings, num_classes,
-                                                               prior_counts(run)))
+        builders["loss"] = ("Loss", lambda: curves.loss_figure(
+            run.steps, run.epochs, run.findings, num_classes, prior_counts(run),
+            standardised_target=standardised_target(run)))
     if _has(run.steps, "grad_norm"):
         builders["grad_norm"] = ("Gradient norm",
                                  lambda: curves.grad_norm_figure(run.steps, run.findings))

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from trainwise.amounts import amount
 from trainwise.findings import Finding, warning
 
 # The model must explain this share of the test rows' variance to count as having learned
@@ -101,8 +102,8 @@ def regression_results(row: dict[str, Any], train_targets: np.ndarray,
 
 def baselines_text(row: dict[str, Any]) -> str:
     """'predicting the training mean: RMSE 3.2, MAE 2.9; ...' from a test row's keys."""
-    return "; ".join(f"{name}: RMSE {row[f'test_{key}_rmse']:.4g}, MAE "
-                     f"{row[f'test_{key}_mae']:.4g}" for key, name in BASELINES.items()
+    return "; ".join(f"{name}: RMSE {amount(row[f'test_{key}_rmse'])}, MAE "
+                     f"{amount(row[f'test_{key}_mae'])}" for key, name in BASELINES.items()
                      if f"test_{key}_rmse" in row)
 
 
@@ -115,16 +116,16 @@ def baseline_finding(row: dict[str, Any], baselines: list[Baseline], extrapolati
     beaten = [b for b in baselines if b.rmse <= rmse]
     if not (r2 <= R2_MARGIN or beaten):  # NaN R^2 (constant targets): judged by baselines
         return None
-    said = (f"Test RMSE {rmse:.4g} (MAE {row['test_mae']:.4g}), {r2_text(r2)}: "
-            + "; ".join(f"{b.label} scores RMSE {b.rmse:.4g} (MAE {b.mae:.4g})"
+    said = (f"Test RMSE {amount(rmse)} (MAE {amount(row['test_mae'])}), {r2_text(r2)}: "
+            + "; ".join(f"{b.label} scores RMSE {amount(b.rmse)} (MAE {amount(b.mae)})"
                         for b in baselines))
     if r2 < 0:
         said += (". The model's errors are larger than the test targets' spread around their "
-                 f"own mean (standard deviation {test_std:.4g}): a constant at that mean would "
+                 f"own mean (standard deviation {amount(test_std)}): a constant at that mean would "
                  "score better")
     elif r2 <= R2_MARGIN:
         said += (f". The model explains under {R2_MARGIN:.0%} of the test targets' spread "
-                 f"(standard deviation {test_std:.4g}): barely better than a constant")
+                 f"(standard deviation {amount(test_std)}): barely better than a constant")
     if beaten:
         names = " and ".join(b.label for b in beaten)
         verb = "does" if len(beaten) == 1 else "do"
