@@ -167,10 +167,10 @@ def test_target_scale_puts_mae_and_rmse_back_in_the_targets_units():
     assert row["val_r2"] == pytest.approx(metrics.r2_score(y, predictions), abs=1e-5)
 
 
-def test_validation_errors_per_epoch_are_in_the_targets_units(tmp_path):
-    """A target in the millions: each epoch's val_rmse is that of the validation rows in the
-    target's units (from R^2 and their spread: RMSE^2 = (1 - R^2) var), not of the
-    standardised values the model trains on (it was ~0.7 beside a test RMSE of 6e7)."""
+@pytest.fixture(scope="module")
+def millions_run(tmp_path_factory):
+    """A short run on a target in the millions: (result, the target as written)."""
+    tmp_path = tmp_path_factory.mktemp("millions")
     rng = np.random.default_rng(3)
     x = rng.normal(size=(200, 3))
     y = 1e6 * (50 + x @ np.array([3.0, 2.0, -1.0]) + rng.normal(size=200))
@@ -180,6 +180,14 @@ def test_validation_errors_per_epoch_are_in_the_targets_units(tmp_path):
         f"data.source=\"{path}\"", "data.target=\"y\"", "train.max_epochs=2", "train.lr=1e-2",
         "run.checks=false", "run.threads=1", f"run.out_dir=\"{tmp_path}\""], report=False)
     assert result.ok, result.verdict
+    return result, y
+
+
+def test_validation_errors_per_epoch_are_in_the_targets_units(millions_run):
+    """A target in the millions: each epoch's val_rmse is that of the validation rows in the
+    target's units (from R^2 and their spread: RMSE^2 = (1 - R^2) var), not of the
+    standardised values the model trains on (it was ~0.7 beside a test RMSE of 6e7)."""
+    result, y = millions_run
     val = y[np.load(result.path / "split.npz")["val"]]
     epochs = [r for r in read_history(result.path) if r["kind"] == "epoch"]
     assert epochs
@@ -187,3 +195,22 @@ def test_validation_errors_per_epoch_are_in_the_targets_units(tmp_path):
         assert row["val_rmse"] == pytest.approx(np.sqrt((1 - row["val_r2"]) * val.var()),
                                                 rel=1e-3)
         assert row["val_mae"] <= row["val_rmse"]
+
+
+def test_the_test_predictions_are_kept_in_the_targets_units(millions_run):
+    """test_predictions.csv holds each test row's actual value as in the file and the
+    prediction the test metrics were computed from (audit s10 A18); the quarters cover every
+    test row."""
+    result, y = millions_run
+    test_rows = np.load(result.path / "split.npz")["test"]
+    kept = pd.read_csv(result.path / "test_predictions.csv")
+    assert kept["row"].tolist() == test_rows.tolist()
+    assert kept["actual"].to_numpy() == pytest.approx(y[test_rows], rel=1e-6)
+    assert kept["error"].to_numpy() == pytest.approx(kept["predicted"] - kept["actual"])
+    assert result.test["test_rmse"] == pytest.approx(np.sqrt(metrics.mean_squared_error(
+        kept["actual"], kept["predicted"])), rel=1e-4)
+    assert result.test["test_r2"] == pytest.approx(metrics.r2_score(
+        kept["actual"], kept["predicted"]), abs=1e-4)
+    quarters = result.test["test_error_by_quarter"]
+    assert len(quarters) == 4 and sum(q["rows"] for q in quarters) == len(test_rows)
+    assert quarters[0]["low"] == pytest.approx(y[test_rows].min())

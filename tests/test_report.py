@@ -275,6 +275,33 @@ def test_regression_amounts_read_in_plain_digits(tmp_path: Path) -> None:
     (run / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     text = html.unescape(build_report(run).read_text(encoding="utf-8"))
     assert "128,400" in text and "67,710" in text and "1.284e+05" not in text
+    assert "Test: predicted vs actual" not in text  # no predictions kept: no figure
+
+
+def test_regression_test_section_shows_the_kept_predictions(tmp_path: Path) -> None:
+    """The evaluate stage's test_predictions.csv drawn against the actual values, and the
+    error per quarter of the targets as a table (audit s10 A18)."""
+    run = _write_run(tmp_path / "price", task="regression")
+    rows = _history("regression")
+    rows[-1] = {"kind": "test", "test_loss": 0.31, "test_rmse": 128437.2, "test_mae": 67712.0,
+                "test_error_by_quarter": [
+                    {"low": 8545.0, "high": 252700.0, "rows": 50, "mae": 81190.0,
+                     "rmse": 100700.0, "mean_error": 40330.0},
+                    {"low": 876400.0, "high": 11110000.0, "rows": 50, "mae": 563700.0,
+                     "rmse": 981000.0, "mean_error": -103100.0}]}
+    (run / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (run / "test_predictions.csv").write_text(
+        "row,actual,predicted,error\n3,8545.0,20000.0,11455.0\n8,11110000.0,5800000.0,"
+        "-5310000.0\n9,300000.0,310000.0,10000.0\n", encoding="utf-8")
+    text = html.unescape(build_report(run).read_text(encoding="utf-8"))
+    section = text[text.index('id="test"'):text.index('id="findings"')]
+    assert "predicted vs actual" in section.lower() and len(_images(section)) == 1
+    assert (run / "figures" / "report_predictions.png").exists()
+    assert "Error by quarter of the test targets" in section
+    assert re.search(r"<td>8545 – 252,700</td><td class=\"num\">50</td><td class=\"num\">"
+                     r"81,190</td><td class=\"num\">100,700</td><td class=\"num\">\+40,330</td>",
+                     section)
+    assert "-103,100" in section
 
 
 def test_non_finite_history_still_renders(tmp_path: Path) -> None:

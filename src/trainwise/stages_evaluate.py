@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 
 from trainwise.amounts import amount
 from trainwise.findings import Finding, info
@@ -18,6 +20,7 @@ from trainwise.stages_training import leak_columns
 from trainwise.train.class_metrics import class_results, lowest_recall
 from trainwise.train.diagnose_collapse import confirming_collapse
 from trainwise.train.diagnose_perfect import held_out_too_good
+from trainwise.train.evaluate import evaluate
 from trainwise.train.intervals import percent, split_accuracy_interval
 from trainwise.train.ranking import ranking_text
 from trainwise.train.ranking_verdict import validation_threshold
@@ -27,7 +30,14 @@ from trainwise.train.regression_metrics import (
     r2_text,
     regression_results,
 )
-from trainwise.train.sharding import evaluate_across_ranks, setup_loader
+from trainwise.train.regression_predictions import (
+    PREDICTIONS_CSV,
+    QUARTER_KEY,
+    error_by_quarter,
+    in_target_units,
+    write_predictions,
+)
+from trainwise.train.sharding import predictions_across_ranks, setup_loader
 
 
 def stage_evaluate(ctx: RunContext) -> list[Finding]:
@@ -38,9 +48,10 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
     loader = setup_loader(ctx.fabric, test_loader, train=False)
     model = ctx.trained_model or ctx.model
     classification = ctx.data.task == "classification"
-    row = evaluate_across_ranks(ctx.fabric, model, loader, ctx.loss_fn, ctx.data.task,
-                                prefix="test", confusion=classification,
-                                target_scale=ctx.target_scale)
+    # predicted once: the metrics and, for a regression, the predictions kept below
+    outputs, targets = predictions_across_ranks(ctx.fabric, model, loader)
+    row = evaluate(nn.Identity(), [(outputs, targets)], ctx.loss_fn, ctx.data.task,
+                   prefix="test", confusion=classification, target_scale=ctx.target_scale)
     row.pop("test_confidence_hist", None)
     findings: list[Finding] = []
     if classification:
@@ -55,6 +66,7 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
         extra, findings = regression_results(row, ctx.splits["train"].y, ctx.splits["test"].y,
                                              ctx.target_scale, _previous_values(ctx))
         row.update(extra)
+        row.update(_keep_predictions(ctx, outputs, targets))
     if ctx.fabric.is_global_zero:
         ctx.run.append_history([{"kind": "test", **row}])
     ctx.meta["test"] = row
@@ -65,6 +77,18 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
                                             len(ctx.splits["val"].y), leak_columns(ctx))
     findings += stage_label_issues(ctx, model)
     return [info("evaluate", "test_result", _test_message(ctx, row), **evidence), *findings]
+
+
+def _keep_predictions(ctx: RunContext, outputs: torch.Tensor,
+                      targets: torch.Tensor) -> dict[str, Any]:
+    """A regression's test predictions in the target's units: written to test_predictions.csv
+    (drawn by the report against the actual values) and scored per quarter of the targets."""
+    actual = in_target_units(targets.numpy(), ctx.target_mean, ctx.target_scale)
+    predicted = in_target_units(outputs.numpy(), ctx.target_mean, ctx.target_scale)
+    if ctx.fabric.is_global_zero:
+        write_predictions(ctx.run.path / PREDICTIONS_CSV, ctx.splits["test"].rows, actual,
+                          predicted)
+    return {QUARTER_KEY: error_by_quarter(actual, predicted)}
 
 
 def _previous_values(ctx: RunContext) -> np.ndarray | None:

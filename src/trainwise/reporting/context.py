@@ -29,6 +29,7 @@ from trainwise.train.intervals import (
 )
 from trainwise.train.monitor_folder import MONITOR_SOURCE
 from trainwise.train.regression_metrics import BASELINES
+from trainwise.train.regression_predictions import QUARTER_KEY
 
 Row = dict[str, Any]
 SEVERITIES = ("error", "warning", "info")
@@ -198,6 +199,14 @@ def prior_counts(run: RunData) -> list[int] | None:
     return (run.data.get("class_counts") or {}).get("train")
 
 
+def error_quarters(test: Row | None) -> list[dict[str, str]]:
+    """The test row's error per quarter of the test targets, as table cells in plain digits."""
+    return [{"range": f"{amount(q['low'])} – {amount(q['high'])}", "rows": f"{q['rows']:,}",
+             "mae": amount(q["mae"]), "rmse": amount(q["rmse"]),
+             "mean_error": ("+" if q["mean_error"] > 0 else "") + amount(q["mean_error"])}
+            for q in (test or {}).get(QUARTER_KEY) or []]
+
+
 def standardised_target(run: RunData) -> bool:
     """Whether the losses are the MSE of a target standardised by the training split's mean
     and std: every regression `trainwise run` trains (stages._make_arrays), so 1.0 is
@@ -360,6 +369,7 @@ def report_context(run: RunData) -> dict[str, Any]:
                                  prior_counts(run)) is not None,
         "regression_baselines": "test_mean_rmse" in (run.test or {}),
         "standardised_target": standardised_target(run),
+        "error_quarters": error_quarters(run.test),
         "label_issues": meta.get("label_issues") or {},
         **class_tables(run.test or {}, run.data.get("class_names") or [],
                        (run.data.get("class_counts") or {}).get("val")),

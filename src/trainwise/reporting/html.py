@@ -26,9 +26,11 @@ from trainwise.reporting.context import (
 from trainwise.reporting.figures import class_balance_figure, data_uri, figure_png
 from trainwise.reporting.lr_range import lr_range_figure, used_lr
 from trainwise.reporting.model_tables import batch_first, traced_batch
+from trainwise.reporting.predictions import predicted_vs_actual_figure
 from trainwise.reporting.reliability import reliability_figure
 from trainwise.reporting.tuning import short_runs_figure
 from trainwise.rundir import report_folder
+from trainwise.train.regression_predictions import PREDICTIONS_CSV, read_predictions
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
 
@@ -94,12 +96,7 @@ def figure_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]
 
 def _task_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
     if not run.classification:
-        keys = [k for k in ("val_mae", "val_rmse") if _has(run.epochs, k)]
-        if not keys:
-            return {}
-        return {"val_error": ("Validation error",
-                              lambda: metric_curves.metric_figure(
-                                  run.epochs, keys, "Validation error per epoch"))}
+        return _regression_builders(run)
     builders = {}
     if _has(run.epochs, "val_accuracy"):
         builders["accuracy"] = ("Accuracy", lambda: metric_curves.metric_figure(
@@ -111,6 +108,19 @@ def _task_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
     if _has(run.epochs, "val_reliability") or (run.test or {}).get("test_reliability"):
         builders["reliability"] = ("Reliability diagram",
                                    lambda: reliability_figure(run.epochs, run.test))
+    return builders
+
+
+def _regression_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
+    builders: dict[str, tuple[str, Callable[[], Figure]]] = {}
+    keys = [k for k in ("val_mae", "val_rmse") if _has(run.epochs, k)]
+    if keys:
+        builders["val_error"] = ("Validation error", lambda: metric_curves.metric_figure(
+            run.epochs, keys, "Validation error per epoch"))
+    kept = read_predictions(run.path / PREDICTIONS_CSV)  # the evaluate stage's, not redone
+    if kept is not None:
+        builders["predictions"] = ("Predicted vs actual",
+                                   lambda: predicted_vs_actual_figure(*kept))
     return builders
 
 

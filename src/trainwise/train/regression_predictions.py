@@ -1,0 +1,65 @@
+"""A regression's test predictions, kept once by the evaluate stage: test_predictions.csv for
+the analyst and the report's predicted-vs-actual figure, and the error per quarter of the test
+targets.
+
+Four numbers (RMSE, MAE, R^2, a baseline) hide where a model fails: on prices spanning three
+orders of magnitude a network is worst on the cheap rows, whose errors vanish in an RMSE
+dominated by the dear ones (audit s10 A18).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+PREDICTIONS_CSV = "test_predictions.csv"
+QUARTERS = 4
+QUARTER_KEY = "test_error_by_quarter"  # the test row's list, one entry per quarter
+
+
+def in_target_units(standardised: np.ndarray, mean: float, scale: float) -> np.ndarray:
+    """Undo the run's standardisation ((y - mean) / scale): values in the target's units."""
+    return np.asarray(standardised, dtype=np.float64).reshape(-1) * scale + mean
+
+
+def error_by_quarter(actual: np.ndarray, predicted: np.ndarray) -> list[dict[str, Any]]:
+    """The test rows cut into four equal-count parts by their actual value (the quartiles,
+    pandas.qcut; fewer parts when ties leave fewer distinct edges), each with its range, row
+    count, MAE, RMSE and mean error (predicted - actual: > 0 over-predicts; a network that
+    learned little pulls every part towards the mean, over the low ones and under the high)."""
+    actual, predicted = np.asarray(actual, np.float64), np.asarray(predicted, np.float64)
+    if len(actual) < QUARTERS:
+        return []
+    parts = pd.qcut(actual, QUARTERS, labels=False, duplicates="drop")
+    quarters = []
+    for part in np.unique(parts):
+        at = parts == part
+        error = predicted[at] - actual[at]
+        quarters.append({"low": float(actual[at].min()), "high": float(actual[at].max()),
+                         "rows": int(at.sum()), "mae": float(np.abs(error).mean()),
+                         "rmse": float(np.sqrt(np.mean(error ** 2))),
+                         "mean_error": float(error.mean())})
+    return quarters
+
+
+def write_predictions(path: Path, rows: np.ndarray | None, actual: np.ndarray,
+                      predicted: np.ndarray) -> None:
+    """test_predictions.csv: `row` (the row of the data as loaded; empty for a source's own
+    test part), `actual`, `predicted`, `error` (predicted - actual), in the target's units."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["row", "actual", "predicted", "error"])
+        for i, (a, p) in enumerate(zip(actual.tolist(), predicted.tolist(), strict=True)):
+            writer.writerow(["" if rows is None else int(rows[i]), repr(a), repr(p), repr(p - a)])
+
+
+def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """(actual, predicted) from a run folder's test_predictions.csv; None when absent."""
+    if not path.exists():
+        return None
+    frame = pd.read_csv(path)
+    return frame["actual"].to_numpy(np.float64), frame["predicted"].to_numpy(np.float64)

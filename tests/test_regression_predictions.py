@@ -1,0 +1,72 @@
+"""The error per quarter of the test targets and the predicted-vs-actual figure (audit s10
+A18)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from trainwise.reporting.predictions import predicted_vs_actual_figure  # noqa: E402
+from trainwise.train.regression_predictions import (  # noqa: E402
+    error_by_quarter,
+    in_target_units,
+    read_predictions,
+    write_predictions,
+)
+
+
+def test_error_by_quarter_against_a_hand_computed_split():
+    actual = np.arange(1.0, 9.0)  # quarters: {1,2} {3,4} {5,6} {7,8}
+    predicted = actual + np.array([2, 2, 0, 1, -1, 1, -3, -1.0])
+    quarters = error_by_quarter(actual, predicted)
+    assert [(q["low"], q["high"], q["rows"]) for q in quarters] == [
+        (1, 2, 2), (3, 4, 2), (5, 6, 2), (7, 8, 2)]
+    assert [q["mae"] for q in quarters] == pytest.approx([2, 0.5, 1, 2])
+    assert [q["rmse"] for q in quarters] == pytest.approx([2, np.sqrt(0.5), 1, np.sqrt(5)])
+    assert [q["mean_error"] for q in quarters] == pytest.approx([2, 0.5, 0, -2])
+
+
+def test_error_by_quarter_matches_pandas_on_random_rows():
+    rng = np.random.default_rng(0)
+    actual = rng.lognormal(12, 1.2, size=301)
+    predicted = actual * rng.lognormal(0, 0.3, size=301)
+    frame = pd.DataFrame({"part": pd.qcut(actual, 4, labels=False),
+                          "abs": np.abs(predicted - actual)})
+    quarters = error_by_quarter(actual, predicted)
+    assert [q["mae"] for q in quarters] == pytest.approx(frame.groupby("part")["abs"].mean())
+    assert [q["rows"] for q in quarters] == frame.groupby("part").size().tolist()
+
+
+def test_ties_give_fewer_parts_and_too_few_rows_none():
+    assert len(error_by_quarter(np.array([1.0] * 6 + [2.0] * 2), np.zeros(8))) == 2
+    assert error_by_quarter(np.array([1.0, 2.0]), np.array([1.0, 2.0])) == []
+
+
+def test_predictions_round_trip_in_the_targets_units(tmp_path):
+    actual = in_target_units(np.array([-1.0, 0.0, 2.0]), mean=100.0, scale=10.0)
+    assert actual.tolist() == [90.0, 100.0, 120.0]
+    write_predictions(tmp_path / "p.csv", np.array([4, 7, 9]), actual, actual + 0.5)
+    back = read_predictions(tmp_path / "p.csv")
+    assert back is not None and back[0].tolist() == actual.tolist()
+    assert back[1].tolist() == (actual + 0.5).tolist()
+    assert read_predictions(tmp_path / "missing.csv") is None
+
+
+@pytest.mark.parametrize("actual,xscale", [
+    (np.geomspace(8.5e3, 1.1e7, 50), "log"),  # prices over three decades
+    (np.linspace(100.0, 300.0, 50), "linear"),
+    (np.linspace(-1.0, 1.0, 50), "linear"),  # not positive: no log
+])
+def test_the_figure_goes_log_for_a_positive_target_spanning_decades(actual, xscale):
+    predicted = actual.copy()
+    predicted[0] = -5.0  # a prediction below 0 must still be drawn
+    ax = predicted_vs_actual_figure(actual, predicted).axes[0]
+    assert ax.get_xscale() == xscale
+    assert ax.get_yscale() == ("symlog" if xscale == "log" else "linear")
+    (diagonal,) = [line for line in ax.lines if line.get_label().startswith("perfect")]
+    assert list(diagonal.get_xdata()) == list(diagonal.get_ydata())  # y = x
+    (dots,) = ax.collections
+    assert len(dots.get_offsets()) == 50
