@@ -20,6 +20,7 @@ from trainwise.train.regression_metrics import (
     previous_values,
     regression_results,
 )
+from trainwise.train.regression_predictions import TargetUnits
 
 
 def _row(predictions, targets):
@@ -151,14 +152,15 @@ def test_constant_test_targets_give_an_undefined_r2_in_words_and_null_evidence()
     assert found.evidence["test_r2"] is None and "nan" not in found.message
 
 
-def test_target_scale_puts_mae_and_rmse_back_in_the_targets_units():
+def test_target_units_put_mae_and_rmse_back_in_the_targets_units():
     """Trained on targets divided by 1000: the errors come back x1000 (as sklearn scores the
     unscaled values); the loss stays the one trained on, R^2 has no units (audit s10 G1)."""
     rng = np.random.default_rng(1)
     y, predictions = rng.normal(size=50), rng.normal(size=50)
     loader = [(torch.tensor(predictions, dtype=torch.float32),
                torch.tensor(y, dtype=torch.float32))]
-    row = evaluate(nn.Identity(), loader, nn.MSELoss(), "regression", target_scale=1000.0)
+    row = evaluate(nn.Identity(), loader, nn.MSELoss(), "regression",
+                   target_units=TargetUnits(scale=1000.0))
     assert row["val_rmse"] == pytest.approx(
         np.sqrt(metrics.mean_squared_error(1000 * y, 1000 * predictions)), rel=1e-5)
     assert row["val_mae"] == pytest.approx(
@@ -214,3 +216,55 @@ def test_the_test_predictions_are_kept_in_the_targets_units(millions_run):
     quarters = result.test["test_error_by_quarter"]
     assert len(quarters) == 4 and sum(q["rows"] for q in quarters) == len(test_rows)
     assert quarters[0]["low"] == pytest.approx(y[test_rows].min())
+
+
+def _prices(tmp_path, low=8.5e3):
+    """Log-normal prices over three decades, log-linear in feature a (the audit's skew.csv)."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(240, 3))
+    price = np.round(np.exp(np.log(low) + 2.3 * (x[:, 0] - x[:, 0].min())
+                            + 0.1 * rng.normal(size=240)))
+    path = tmp_path / "prices.csv"
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "price": price}).to_csv(
+        path, index=False)
+    return path, price
+
+
+def test_a_log_target_trains_on_its_log_and_reports_in_its_units(tmp_path):
+    """data.target_transform = "log" (audit s10 A8): the model learns log1p(price), every error
+    and baseline comes back in the price's units, as sklearn scores the kept predictions."""
+    path, price = _prices(tmp_path)
+    result = trainwise.run(overrides=[
+        f"data.source=\"{path}\"", "data.target=\"price\"", "data.target_transform=\"log\"",
+        "train.max_epochs=2", "train.lr=1e-2", "run.checks=false", "run.threads=1",
+        f"run.out_dir=\"{tmp_path}\""], report=False)
+    assert result.ok, result.verdict
+    split = np.load(result.path / "split.npz")
+    kept = pd.read_csv(result.path / "test_predictions.csv")
+    assert kept["actual"].to_numpy() == pytest.approx(price[split["test"]], rel=1e-6)
+    test = result.test
+    assert test["test_rmse"] == pytest.approx(np.sqrt(metrics.mean_squared_error(
+        kept["actual"], kept["predicted"])), rel=1e-4)
+    assert test["test_mae"] == pytest.approx(metrics.mean_absolute_error(
+        kept["actual"], kept["predicted"]), rel=1e-4)
+    mean = np.full(len(kept), price[split["train"]].mean())  # the arithmetic mean, in dollars
+    assert test["test_mean_rmse"] == pytest.approx(
+        np.sqrt(metrics.mean_squared_error(kept["actual"], mean)), rel=1e-6)
+    val = price[split["val"]]
+    for row in (r for r in read_history(result.path) if r["kind"] == "epoch"):
+        assert row["val_rmse"] == pytest.approx(np.sqrt((1 - row["val_r2"]) * val.var()),
+                                                rel=1e-3)
+        assert row["val_rmse"] > 1000  # dollars, not log units
+
+
+def test_a_log_target_below_zero_is_refused_with_the_fix(tmp_path):
+    path, price = _prices(tmp_path)
+    frame = pd.read_csv(path)
+    frame.loc[0, "price"] = -5.0
+    frame.to_csv(path, index=False)
+    result = trainwise.run(overrides=[
+        f"data.source=\"{path}\"", "data.target=\"price\"", "data.target_transform=\"log\"",
+        "run.checks=false", "run.threads=1", f"run.out_dir=\"{tmp_path}\""], report=False)
+    assert not result.ok
+    (problem,) = [f for f in result.findings if f.severity.value == "error"]
+    assert "down to -5" in problem.message and 'data.target_transform = "none"' in problem.message

@@ -8,9 +8,11 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from trainwise.reporting.predictions import predicted_vs_actual_figure  # noqa: E402
 from trainwise.train.regression_predictions import (  # noqa: E402
+    TargetUnits,
     error_by_quarter,
     in_target_units,
     read_predictions,
@@ -46,7 +48,7 @@ def test_ties_give_fewer_parts_and_too_few_rows_none():
 
 
 def test_predictions_round_trip_in_the_targets_units(tmp_path):
-    actual = in_target_units(np.array([-1.0, 0.0, 2.0]), mean=100.0, scale=10.0)
+    actual = in_target_units(np.array([[-1.0], [0.0], [2.0]]), TargetUnits(100.0, 10.0))
     assert actual.tolist() == [90.0, 100.0, 120.0]
     write_predictions(tmp_path / "p.csv", np.array([4, 7, 9]), actual, actual + 0.5)
     back = read_predictions(tmp_path / "p.csv")
@@ -70,3 +72,14 @@ def test_the_figure_goes_log_for_a_positive_target_spanning_decades(actual, xsca
     assert list(diagonal.get_xdata()) == list(diagonal.get_ydata())  # y = x
     (dots,) = ax.collections
     assert len(dots.get_offsets()) == 50
+
+
+def test_log_target_units_undo_log1p_then_the_standardisation():
+    """data.target_transform = "log": the model learns (log1p(y) - mean) / std; TargetUnits
+    gives y back, on arrays and tensors alike."""
+    y = np.array([0.0, 8545.0, 1.1e7])
+    logged = np.log1p(y)
+    mean, std = logged.mean(), logged.std()
+    units = TargetUnits(mean, std, log=True)
+    assert units((logged - mean) / std) == pytest.approx(y, rel=1e-9)
+    assert units(torch.tensor((logged - mean) / std)).numpy() == pytest.approx(y, rel=1e-9)

@@ -370,3 +370,11 @@ def test_report_of_a_folder_that_is_not_a_run_refuses_and_writes_nothing(tmp_pat
         trainwise.report(tmp_path / "runs")
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["20260101-120000-wine", "meta.json",
                                                            "notes.txt", "runs"]
+
+
+def test_a_log_target_run_says_its_loss_is_on_the_log(tmp_path: Path) -> None:
+    run = _write_run(tmp_path / "logged", task="regression")
+    meta = _meta("regression", config={"data": {"target_transform": "log"}})
+    _write(run, "meta.json", meta)
+    plain = html.unescape(build_report(run).read_text(encoding="utf-8"))
+    assert "mean squared error of the target after log(1 + target)" in plain

@@ -50,6 +50,7 @@ from trainwise.model.trained_mark import trained_by
 from trainwise.preprocessing import fitted_preprocessing
 from trainwise.rundir import RunDir
 from trainwise.train.batch_norm import batch_parts, batch_too_small, has_batch_norm
+from trainwise.train.regression_predictions import TargetUnits
 
 PREFLIGHT_SAMPLES = 256  # enough to overfit a batch and see a trend, small enough for ~2 s
 
@@ -93,8 +94,13 @@ class RunContext:
     lr: float = 0.0
     target_scale: float = 1.0  # regression targets are standardised; metrics scale back
     target_mean: float = 0.0  # ... around the training rows' mean (regression baselines use it)
+    target_log: bool = False  # ... of log1p(target) (data.target_transform = "log")
     history: list[dict[str, Any]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def target_units(self) -> TargetUnits:
+        """What turns the values the model is trained on back into the target's units."""
+        return TargetUnits(self.target_mean, self.target_scale, self.target_log)
 
     def make_optimizer(self, model: nn.Module, lr: float | None = None) -> torch.optim.Optimizer:
         return make_adamw(model, lr or self.lr or 1e-3, self.config.train.weight_decay)
@@ -226,6 +232,9 @@ def _make_arrays(ctx: RunContext, train: np.ndarray, val: np.ndarray, x_test: np
     scale = normaliser.transform if normaliser is not None else np.asarray
     y = data.y
     if data.task == "regression":  # float64: float32 squares overflow from |y| ~ 2e19
+        if ctx.config.data.target_transform == "log":
+            y, y_test = log_target(y), log_target(y_test)
+            ctx.target_log = True
         y_train = y[train].astype(np.float64)
         mean, std = float(y_train.mean()), float(y_train.std())
         if not (np.isfinite(mean) and np.isfinite(std)):
@@ -243,6 +252,19 @@ def _make_arrays(ctx: RunContext, train: np.ndarray, val: np.ndarray, x_test: np
         "val": Arrays(scale(data.x[val]), y[val], rows=val),
         "test": Arrays(scale(x_test), y_test, rows=test),
     }
+
+
+def log_target(y: np.ndarray) -> np.ndarray:
+    """log1p of a regression target (data.target_transform = "log"); an error for values below
+    0, whose log is undefined."""
+    y = np.asarray(y, dtype=np.float64)
+    if len(y) and float(np.nanmin(y)) < 0:
+        raise TrainwiseError(
+            f"data.target_transform = \"log\" trains on log(1 + target), but the target goes "
+            f"down to {float(np.nanmin(y)):.4g} and the log of a value below 0 is undefined. "
+            "Set data.target_transform = \"none\", or shift the target to start at 0 in the "
+            "data (data stage).")
+    return np.log1p(y)
 
 
 def stage_model(ctx: RunContext) -> list[Finding]:

@@ -51,7 +51,7 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
     # predicted once: the metrics and, for a regression, the predictions kept below
     outputs, targets = predictions_across_ranks(ctx.fabric, model, loader)
     row = evaluate(nn.Identity(), [(outputs, targets)], ctx.loss_fn, ctx.data.task,
-                   prefix="test", confusion=classification, target_scale=ctx.target_scale)
+                   prefix="test", confusion=classification, target_units=ctx.target_units())
     row.pop("test_confidence_hist", None)
     findings: list[Finding] = []
     if classification:
@@ -63,8 +63,10 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
         findings = [confirming_collapse(f, ctx.history) for f in findings]
         row.update(extra)
     else:
-        extra, findings = regression_results(row, ctx.splits["train"].y, ctx.splits["test"].y,
-                                             ctx.target_scale, _previous_values(ctx))
+        units = ctx.target_units()  # the baselines too are scored in the target's units
+        extra, findings = regression_results(row, units(ctx.splits["train"].y),
+                                             units(ctx.splits["test"].y), 1.0,
+                                             _previous_values(ctx))
         row.update(extra)
         row.update(_keep_predictions(ctx, outputs, targets))
     if ctx.fabric.is_global_zero:
@@ -83,8 +85,8 @@ def _keep_predictions(ctx: RunContext, outputs: torch.Tensor,
                       targets: torch.Tensor) -> dict[str, Any]:
     """A regression's test predictions in the target's units: written to test_predictions.csv
     (drawn by the report against the actual values) and scored per quarter of the targets."""
-    actual = in_target_units(targets.numpy(), ctx.target_mean, ctx.target_scale)
-    predicted = in_target_units(outputs.numpy(), ctx.target_mean, ctx.target_scale)
+    actual = in_target_units(targets.numpy(), ctx.target_units())
+    predicted = in_target_units(outputs.numpy(), ctx.target_units())
     if ctx.fabric.is_global_zero:
         write_predictions(ctx.run.path / PREDICTIONS_CSV, ctx.splits["test"].rows, actual,
                           predicted)
@@ -93,9 +95,9 @@ def _keep_predictions(ctx: RunContext, outputs: torch.Tensor,
 
 def _previous_values(ctx: RunContext) -> np.ndarray | None:
     """For a split by time with the test part carved from the data: each test row's previous
-    value in time (its series' row just before it), in the standardised units the model was
-    trained in. None otherwise: a group_time test part holds groups unseen before, and a
-    source's own test part has no times."""
+    value in time (its series' row just before it), in the target's units. None otherwise: a
+    group_time test part holds groups unseen before, and a source's own test part has no
+    times."""
     data = ctx.data
     path = ctx.run.path / "split.npz"
     if (data is None or data.times is None or not path.exists()
@@ -108,7 +110,7 @@ def _previous_values(ctx: RunContext) -> np.ndarray | None:
     previous = previous_values(data.times, data.y, test, data.groups)
     if previous is None:
         return None
-    return (previous - ctx.target_mean) / ctx.target_scale
+    return previous
 
 
 def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
@@ -117,6 +119,8 @@ def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
         baselines = baselines_text(row)
         return (f"Test RMSE {amount(row['test_rmse'])}, MAE {amount(row['test_mae'])}, "
                 f"{r2_text(row['test_r2'])} on {len(ctx.splits['test'].y)} held-out rows"
+                + (" (trained on log(1 + target), scored in its units)" if ctx.target_log
+                   else "")
                 + (f" ({baselines})." if baselines else "."))
     interval = split_accuracy_interval(row)
     within = f", 95% interval {percent(interval.low)}-{percent(interval.high)}%" \

@@ -129,7 +129,7 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                     checkpoint_every=ctx.config.run.checkpoint_every_steps,
                     checkpoint_extra={**checkpoint_extra(ctx.meta, ctx.lr),
                                       "batch_size": cfg.batch_size},
-                    resume_state=resumed, target_scale=ctx.target_scale)
+                    resume_state=resumed, target_units=ctx.target_units())
     ctx.history, ctx.trained_model = state.history, state.model
     plan = _training_plan(ctx, total_steps)
     findings = diagnose(state.history, num_classes=ctx.data.num_classes or None, plan=plan)
@@ -224,7 +224,7 @@ def _blame_extreme_targets(findings: list[Finding], train_targets: Any) -> list[
         return findings
     first = (f"First look at the {len(far)} extreme target values the data stage named "
              "(target_outliers): a squared loss on them can explode whatever the lr; fix or "
-             "drop them, or train on log(target). Then: ")
+             "drop them, or train on their log (data.target_transform = \"log\"). Then: ")
     return [dataclasses.replace(f, fix=first + (f.fix or ""), evidence={
         **f.evidence, "extreme_targets": len(far)}) if f.code in EXPLOSIONS else f
         for f in findings]

@@ -191,7 +191,8 @@ def _target_findings(y: np.ndarray, source: Callable[[np.ndarray], np.ndarray]
             "values together; training may diverge or fit only them.",
             "Look at those rows (evidence: rows, counted from 0 at the first row under the "
             "header): fix values entered in the wrong unit or drop them; for a skewed positive "
-            "target, train on log(target) instead.",
+            "target, train on its log instead: --set data.target_transform='\"log\"' (errors "
+            "are still reported in its units).",
             num_rows=len(far), rows=[int(i) for i in source(extreme)],
             values=[float(y[i]) for i in extreme], median=float(q50),
             iqr=float(q75 - q25)))

@@ -370,6 +370,8 @@ def report_context(run: RunData) -> dict[str, Any]:
         "regression_baselines": "test_mean_rmse" in (run.test or {}),
         "standardised_target": standardised_target(run),
         "error_quarters": error_quarters(run.test),
+        "log_target": ((meta.get("config") or {}).get("data") or {}).get("target_transform")
+        == "log",
         "label_issues": meta.get("label_issues") or {},
         **class_tables(run.test or {}, run.data.get("class_names") or [],
                        (run.data.get("class_counts") or {}).get("val")),

@@ -63,6 +63,7 @@ def one_output(output: Any) -> torch.Tensor:
 
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+TargetUnitsFn = Callable[[torch.Tensor], torch.Tensor]  # values trained on -> target's units
 
 
 def on_outputs_device(loss_fn: Any) -> Any:
@@ -131,16 +132,17 @@ def reliability(probs: torch.Tensor, targets: torch.Tensor,
 
 def evaluate(model: nn.Module, loader: Any, loss_fn: nn.Module, task: str,
              prefix: str = "val", confusion: bool = False,
-             target_scale: float = 1.0) -> dict[str, Any]:
+             target_units: TargetUnitsFn | None = None) -> dict[str, Any]:
     """Metrics of one split, keys prefixed ("val_loss", "val_accuracy", ...). Classification
     rows carry the confusion matrix's margins, `{prefix}_class_counts` (C numbers three times:
     kept in every epoch row, so the diagnosis can name a class the model misses); `confusion`
     adds the whole (C, C) matrix as nested lists (stage_evaluate's test split).
 
-    Regression: `target_scale` is what the targets were divided by for training (`trainwise
-    run` standardises them by the training split's std); MAE and RMSE are multiplied back, so
-    they are in the target's own units, as the test row's are. The loss stays in the units
-    the model was trained in (the loss it minimised); R^2 has no units."""
+    Regression: `target_units` undoes what was done to the targets for training (`trainwise
+    run` standardises them, after log1p with data.target_transform = "log":
+    regression_predictions.TargetUnits); MAE, RMSE and R^2 are taken on outputs and targets
+    put back in the target's own units, as the test row's are. The loss stays in the units the
+    model was trained in (the loss it minimised)."""
     outputs, targets = predict(model, loader)
     # on the host: a loss whose weights the user moved to the GPU is run on a copy here
     loss = on_outputs_device(loss_fn)(outputs, targets)
@@ -167,10 +169,13 @@ def evaluate(model: nn.Module, loader: Any, loss_fn: nn.Module, task: str,
         row.update(ranking_metrics(probs, targets, prefix, pick_threshold=prefix == "val",
                                    every_epoch=prefix == "val"))
     else:
-        error = outputs.reshape(targets.shape) - targets
-        row[f"{prefix}_mae"] = float(error.abs().mean()) * target_scale
-        row[f"{prefix}_rmse"] = float(error.pow(2).mean().sqrt()) * target_scale
-        row[f"{prefix}_r2"] = r2_score(outputs.reshape(targets.shape), targets)
+        predicted, actual = outputs.reshape(targets.shape), targets
+        if target_units is not None:
+            predicted, actual = target_units(predicted), target_units(actual)
+        error = predicted - actual
+        row[f"{prefix}_mae"] = float(error.abs().mean())
+        row[f"{prefix}_rmse"] = float(error.pow(2).mean().sqrt())
+        row[f"{prefix}_r2"] = r2_score(predicted, actual)
     return row
 
 

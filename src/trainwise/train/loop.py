@@ -232,7 +232,7 @@ def fit(
     checkpoint_every: int = 0,
     checkpoint_extra: dict[str, Any] | None = None,
     resume_state: dict[str, Any] | None = None,
-    target_scale: float = 1.0,
+    target_units: Any = None,
 ) -> TrainState:
     """Train `model`, evaluating on `val_loader` after every epoch.
 
@@ -249,8 +249,8 @@ def fit(
     training steps and in evaluation on the host alike (evaluate.on_outputs_device).
     `task` ("classification" / "regression") left None is read from one validation batch, as
     the Monitor reads it, and shapes evaluation cannot score stop here (train/fit_task.py).
-    `target_scale` (regression): what the targets were divided by, so that the validation MAE
-    and RMSE are reported in the target's own units (evaluate.evaluate).
+    `target_units` (regression): undoes what was done to the targets for training, so that the
+    validation MAE, RMSE and R^2 are in the target's own units (evaluate.evaluate).
     """
     fabric = fabric or Fabric(**default_device(model))
     loss_fn = on_outputs_device(loss_fn)
@@ -325,7 +325,7 @@ def fit(
             row = {"kind": "epoch", "epoch": epoch, "step": state.step,
                    "train_loss": loss_sum / max(progress.batches_done, 1),
                    **evaluate_across_ranks(fabric, model, val_loader, loss_fn, task,
-                                            target_scale=target_scale),
+                                            target_units=target_units),
                    "lr": current_lr(step_optimizer), "seconds": time.perf_counter() - started}
             state.history.append(row)
             emit(callbacks, "on_epoch_end", state=state, row=row, model=model)

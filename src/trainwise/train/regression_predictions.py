@@ -10,20 +10,41 @@ dominated by the dear ones (audit s10 A18).
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 PREDICTIONS_CSV = "test_predictions.csv"
 QUARTERS = 4
 QUARTER_KEY = "test_error_by_quarter"  # the test row's list, one entry per quarter
 
 
-def in_target_units(standardised: np.ndarray, mean: float, scale: float) -> np.ndarray:
-    """Undo the run's standardisation ((y - mean) / scale): values in the target's units."""
-    return np.asarray(standardised, dtype=np.float64).reshape(-1) * scale + mean
+@dataclass(frozen=True)
+class TargetUnits:
+    """Undoes what `trainwise run` did to a regression target before training: standardised
+    by the training rows' `mean` and `scale` (std), after log1p when `log`
+    (data.target_transform = "log"). Called on model outputs or targets (a tensor or array),
+    it gives values in the target's own units."""
+
+    mean: float = 0.0
+    scale: float = 1.0
+    log: bool = False
+
+    def __call__(self, values: Any) -> Any:
+        if isinstance(values, torch.Tensor):
+            values = values.double() * self.scale + self.mean
+            return torch.expm1(values) if self.log else values
+        values = np.asarray(values, dtype=np.float64) * self.scale + self.mean
+        return np.expm1(values) if self.log else values
+
+
+def in_target_units(standardised: np.ndarray, units: TargetUnits) -> np.ndarray:
+    """`standardised` (outputs or targets, any shape) as a flat array in the target's units."""
+    return units(np.asarray(standardised, dtype=np.float64).reshape(-1))
 
 
 def error_by_quarter(actual: np.ndarray, predicted: np.ndarray) -> list[dict[str, Any]]:

@@ -115,16 +115,16 @@ def predictions_across_ranks(fabric: Fabric, model: nn.Module, loader: Any
 
 def evaluate_across_ranks(fabric: Fabric, model: nn.Module, loader: Any, loss_fn: nn.Module,
                           task: str, prefix: str = "val", confusion: bool = False,
-                          target_scale: float = 1.0) -> dict[str, Any]:
+                          target_units: Any = None) -> dict[str, Any]:
     """Metrics over every process's slice together: the same numbers as on one device
-    (`target_scale`: see evaluate)."""
+    (`target_units`: see evaluate)."""
     if fabric.world_size == 1:
-        return evaluate(model, loader, loss_fn, task, prefix, confusion, target_scale)
+        return evaluate(model, loader, loss_fn, task, prefix, confusion, target_units)
     # The gathered predictions go through evaluate's own metric code (an identity "model"
     # replays them), so one device and many compute the metrics the same way.
     outputs, targets = predictions_across_ranks(fabric, model, loader)
     return evaluate(nn.Identity(), [(outputs, targets)], loss_fn, task, prefix, confusion,
-                    target_scale)
+                    target_units)
 
 
 def loss_across_ranks(fabric: Fabric, model: nn.Module, loader: Any, loss_fn: nn.Module
