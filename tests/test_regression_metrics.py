@@ -268,3 +268,25 @@ def test_a_log_target_below_zero_is_refused_with_the_fix(tmp_path):
     assert not result.ok
     (problem,) = [f for f in result.findings if f.severity.value == "error"]
     assert "down to -5" in problem.message and 'data.target_transform = "none"' in problem.message
+
+
+def test_the_outlier_warning_is_not_repeated_once_the_log_is_taken(tmp_path):
+    """The audit's skew.csv: four prices beyond 10 IQRs warn, with data.target_transform =
+    "log" as the fix; a run that set it trains on log1p, where none lies that far."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(1000, 4))
+    log10 = 4 + 3 * (x[:, 0] - x[:, 0].min()) / np.ptp(x[:, 0]) + 0.1 * rng.normal(size=1000)
+    path = tmp_path / "skew.csv"
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "price": np.round(10 ** log10)}).to_csv(
+        path, index=False)
+
+    def codes(transform):
+        result = trainwise.run(overrides=[
+            f"data.source=\"{path}\"", "data.target=\"price\"",
+            f"data.target_transform=\"{transform}\"", f"run.out_dir=\"{tmp_path}\""],
+            until="data", report=False)
+        return {f.code: f for f in result.findings}
+
+    plain = codes("none")
+    assert "--set data.target_transform='\"log\"'" in plain["target_outliers"].fix
+    assert "target_outliers" not in codes("log")
