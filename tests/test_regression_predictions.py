@@ -83,3 +83,24 @@ def test_log_target_units_undo_log1p_then_the_standardisation():
     units = TargetUnits(mean, std, log=True)
     assert units((logged - mean) / std) == pytest.approx(y, rel=1e-9)
     assert units(torch.tensor((logged - mean) / std)).numpy() == pytest.approx(y, rel=1e-9)
+
+
+@pytest.mark.parametrize("num_rows,batch_size,world_size", [(10, 4, 2), (11, 4, 3), (7, 8, 2),
+                                                            (5, 2, 4)])
+def test_rows_gathered_from_every_process_are_put_back_in_order(num_rows, batch_size,
+                                                                world_size):
+    """Under DDP each process predicts its slice of every test batch and gather_rows stacks
+    them rank by rank; test_predictions.csv needs them in row order. The order is checked
+    against the very sampler that slices the batches."""
+    from torch.utils.data import BatchSampler, SequentialSampler
+
+    from trainwise.train.sharding import ShardedBatchSampler, loader_order
+
+    base = BatchSampler(SequentialSampler(range(num_rows)), batch_size, drop_last=False)
+    gathered = np.concatenate([
+        np.concatenate([np.asarray(piece) for piece in ShardedBatchSampler(
+            base, rank, world_size, num_rows, drop_uneven=False, as_list=True)] or [[]])
+        for rank in range(world_size)]).astype(np.int64)
+    order = loader_order(num_rows, batch_size, world_size)
+    assert order.tolist() == gathered.tolist()
+    assert gathered[order.argsort()].tolist() == list(range(num_rows))

@@ -266,6 +266,7 @@ def test_regression_run_has_no_accuracy_or_confidence(tmp_path: Path) -> None:
     assert "ln C" not in plain and "MSE of the standardised target" in plain
     assert "mean squared error of the target standardised by the training split" in plain
     assert "The dotted line at 1 is predicting the training mean" in plain
+    assert "√L times the standard deviation of the target." in plain
 
 
 def test_regression_amounts_read_in_plain_digits(tmp_path: Path) -> None:
@@ -378,3 +379,4 @@ def test_a_log_target_run_says_its_loss_is_on_the_log(tmp_path: Path) -> None:
     _write(run, "meta.json", meta)
     plain = html.unescape(build_report(run).read_text(encoding="utf-8"))
     assert "mean squared error of the target after log(1 + target)" in plain
+    assert "√L times the standard deviation of log(1 + target), on that scale." in plain

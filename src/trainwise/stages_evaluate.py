@@ -37,19 +37,23 @@ from trainwise.train.regression_predictions import (
     in_target_units,
     write_predictions,
 )
-from trainwise.train.sharding import predictions_across_ranks, setup_loader
+from trainwise.train.sharding import loader_order, predictions_across_ranks, setup_loader
 
 
 def stage_evaluate(ctx: RunContext) -> list[Finding]:
     """The test part, once, with the best weights (every process evaluates its slice)."""
     assert ctx.model is not None and ctx.loss_fn is not None and ctx.data is not None
-    test_loader = ctx.splits["test"].loader(eval_batch_size("test", ctx.config.train.batch_size),
-                                            shuffle=False, seed=0)
+    batch_size = eval_batch_size("test", ctx.config.train.batch_size)
+    test_loader = ctx.splits["test"].loader(batch_size, shuffle=False, seed=0)
     loader = setup_loader(ctx.fabric, test_loader, train=False)
     model = ctx.trained_model or ctx.model
     classification = ctx.data.task == "classification"
     # predicted once: the metrics and, for a regression, the predictions kept below
     outputs, targets = predictions_across_ranks(ctx.fabric, model, loader)
+    if ctx.fabric.world_size > 1:  # gathered rank by rank: back in the test rows' order
+        back = torch.as_tensor(loader_order(len(targets), batch_size,
+                                            ctx.fabric.world_size).argsort())
+        outputs, targets = outputs[back], targets[back]
     row = evaluate(nn.Identity(), [(outputs, targets)], ctx.loss_fn, ctx.data.task,
                    prefix="test", confusion=classification, target_units=ctx.target_units())
     row.pop("test_confidence_hist", None)

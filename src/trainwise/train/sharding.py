@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import torch
 from lightning_fabric import Fabric
 from torch import nn
@@ -111,6 +112,18 @@ def predictions_across_ranks(fabric: Fabric, model: nn.Module, loader: Any
     if fabric.world_size > 1:
         outputs, targets = gather_rows(fabric, outputs), gather_rows(fabric, targets)
     return outputs, targets
+
+
+def loader_order(num_rows: int, batch_size: int, world_size: int) -> np.ndarray:
+    """For an unshuffled loader of `batch_size` sliced over `world_size` processes, the
+    loader position of each row predictions_across_ranks returns: gather_rows puts rank 0's
+    slices of every batch first, then rank 1's, ... (tensor_split's pieces, as
+    ShardedBatchSampler takes them). `restored[order] = gathered` puts them back in order."""
+    batches = [np.arange(start, min(start + batch_size, num_rows))
+               for start in range(0, num_rows, batch_size)]
+    pieces = [np.array_split(batch, world_size)[rank] for rank in range(world_size)
+              for batch in batches]
+    return np.concatenate(pieces) if pieces else np.array([], dtype=np.int64)
 
 
 def evaluate_across_ranks(fabric: Fabric, model: nn.Module, loader: Any, loss_fn: nn.Module,
