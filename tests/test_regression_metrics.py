@@ -255,6 +255,11 @@ def test_a_log_target_trains_on_its_log_and_reports_in_its_units(tmp_path):
         assert row["val_rmse"] == pytest.approx(np.sqrt((1 - row["val_r2"]) * val.var()),
                                                 rel=1e-3)
         assert row["val_rmse"] > 1000  # dollars, not log units
+    # trainwise.predict on the test rows' features gives the same dollars
+    frame = pd.read_csv(path)
+    again = trainwise.predict(result.path, frame.iloc[split["test"]][["a", "b", "c"]])
+    assert again["prediction"].to_numpy() == pytest.approx(kept["predicted"].to_numpy(),
+                                                           rel=1e-4)
 
 
 def test_a_log_target_below_zero_is_refused_with_the_fix(tmp_path):

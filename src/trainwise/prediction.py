@@ -22,6 +22,7 @@ from trainwise.data.task import TaskData
 from trainwise.findings import TrainwiseError
 from trainwise.preprocessing import FILE_NAME, Preprocessing
 from trainwise.rundir import RunDir, read_findings
+from trainwise.train.regression_predictions import TargetUnits
 
 BATCH_SIZE = 512  # as the evaluate stage's test loader: no gradients kept
 
@@ -48,8 +49,9 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None) -> p
     index = x.index if isinstance(x, pd.DataFrame) else None
     if prep.task != "classification":
         values = outputs.double().reshape(len(inputs)).numpy()
-        return pd.DataFrame({"prediction": values * prep.target_scale + prep.target_mean},
-                            index=index)
+        units = TargetUnits(prep.target_mean, prep.target_scale,  # log1p undone too
+                            log=config.data.target_transform == "log")
+        return pd.DataFrame({"prediction": units(values)}, index=index)
     probs = outputs.softmax(dim=1).double().numpy()
     labels = _label_values(prep.class_names)
     frame = pd.DataFrame({"prediction": labels[probs.argmax(axis=1)]}, index=index)
