@@ -57,12 +57,7 @@ def test_suspects_name_rows_of_the_data_classes_and_the_other_likeliest_class():
     assert found.file == "img1090.png"
 
 
-def test_one_logit_is_read_as_the_positive_class_probability():
-    outputs = torch.tensor([[0.0], [2.0], [-1.0]])
-    expected = torch.sigmoid(outputs[:, 0]).numpy()
-    probs = probabilities(outputs)
-    np.testing.assert_allclose(probs[:, 1], expected, rtol=1e-6)
-    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
+def test_probabilities_are_the_softmax_of_the_logits():
     logits = torch.randn(5, 3)
     np.testing.assert_allclose(probabilities(logits), torch.softmax(logits, 1).numpy(), rtol=1e-6)
 
@@ -85,14 +80,15 @@ def test_a_warning_only_when_confident_suspects_pass_one_percent_of_the_rows():
 
 def test_a_run_lists_the_planted_wrong_labels_of_its_held_out_rows(tmp_path):
     rng = np.random.default_rng(0)
-    centres = rng.normal(0, 4, (3, 8))
-    truth = np.repeat(np.arange(3), 200)
-    x = (centres[truth] + rng.normal(0, 1, (600, 8))).astype(np.float32)
+    centres = 6.0 * np.eye(3, 8)  # three classes 8.5 noise widths apart: no row is ambiguous
+    truth = np.repeat(np.arange(3), 300)
+    x = (centres[truth] + rng.normal(0, 1, (900, 8))).astype(np.float32)
     labels = truth.copy()
-    wrong = rng.choice(600, 30, replace=False)
+    wrong = rng.choice(900, 45, replace=False)  # 5%: ~14 of them land in the held-out rows
     labels[wrong] = (truth[wrong] + 1) % 3
     result = trainwise.run(data=(x, labels), overrides=[
-        "train.max_epochs=6", "train.lr=0.01", "run.threads=1", "run.checks=false",
+        "train.max_epochs=8", "train.lr=0.01", "train.batch_size=32", "run.threads=1",
+        "run.checks=false",
         f"run.out_dir=\"{tmp_path}\""], report=False)
     folder = result.path
     with np.load(folder / "split.npz") as split:
@@ -104,9 +100,10 @@ def test_a_run_lists_the_planted_wrong_labels_of_its_held_out_rows(tmp_path):
     assert flagged <= held_out  # training rows are never judged
     assert len(flagged & planted) >= 0.8 * len(planted)
     assert len(flagged & planted) >= 0.8 * len(flagged)
-    for r in rows:  # each row's given label is the one in the data, its suggestion the truth
-        row = int(r["source_row_0based"])
+    for r in rows:  # each row's given label is the one in the data; a planted one's
+        row = int(r["source_row_0based"])  # suggestion is the class it was moved from
         assert r["given"] == str(labels[row])
+        assert r["suggested"] == str(truth[row]) or row not in planted
     [finding] = [f for f in result.findings if f.code == "label_issues"]
     assert finding.severity.value == "warning" and finding.evidence["num_checked"] == len(held_out)
     meta = json.loads((folder / "meta.json").read_text())

@@ -63,7 +63,8 @@ def _held_out_parts(ctx: RunContext) -> list[tuple[str, Arrays, np.ndarray]]:
     """(part, arrays, row of the data as loaded for each of its rows) for validation and test;
     a source's own test part is numbered on its own."""
     val, test = ctx.splits["val"], ctx.splits["test"]
-    parts = [("validation", val, val.rows if val.rows is not None else np.arange(len(val.y))),
+    assert val.rows is not None  # the split records every validation row
+    parts = [("validation", val, val.rows),
              ("test", test, test.rows) if test.rows is not None
              else ("test (own)", test, np.arange(len(test.y)))]
     return [_capped(ctx, part, arrays, rows) for part, arrays, rows in parts if len(rows)]
@@ -85,7 +86,7 @@ def _as_in_source(suspect: Suspect, data: TaskData) -> Suspect:
     data.max_samples, shift the positions) and its identifier columns' values. A source's own
     test part is numbered on its own: its rows are their own."""
     if suspect.part == "test (own)":
-        return replace(suspect, source_row=suspect.row)
+        return suspect  # source_row None: its row is its own
     return replace(suspect, source_row=int(data.source([suspect.row])[0]),
                    ids={name: str(values[suspect.row]) for name, values in data.row_ids.items()})
 
@@ -103,7 +104,7 @@ def _write_csv(ctx: RunContext, found: list[Suspect]) -> None:
         writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         for suspect in found:
-            row = {**suspect.to_dict(), "source_row_0based": suspect.source_row,
+            row = {**suspect.to_dict(), "source_row_0based": suspect.named_row,
                    **{ids[name]: value for name, value in suspect.ids.items()},
                    "p_given": f"{suspect.p_given:.4f}",
                    "p_suggested": f"{suspect.p_suggested:.4f}"}

@@ -52,7 +52,7 @@ def suspects_figure(data: TaskData, found: list[Suspect]) -> Figure | None:
             ax.plot(row[0], linewidth=0.8)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(f"{suspect.part} {suspect.row}\n'{suspect.given}' -> "
+        ax.set_title(f"{suspect.part} {suspect.named_row}\n'{suspect.given}' -> "
                      f"'{suspect.suggested}' {suspect.p_suggested:.2f}", fontsize=6.5)
     for unused in axes[len(shown):]:
         unused.set_axis_off()
