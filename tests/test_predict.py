@@ -220,3 +220,20 @@ def test_a_run_folder_without_the_saved_preprocessing_says_how_to_get_one(classi
     (copy / "preprocess.npz").unlink()
     with pytest.raises(TrainwiseError, match="Rerun it"):
         trainwise.predict(copy, x[:5])
+
+
+def test_float_pixels_are_refused_for_a_run_that_read_uint8(tmp_path):
+    """ToTensor's [0, 1] floats would be scored as near-black images (all one class); the
+    same pixels as whole-number floats are accepted and score as the uint8 rows do."""
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 120)
+    x = rng.integers(0, 120, (120, 3, 8, 8)).astype(np.uint8)
+    x[y == 1, 0, :4] += 100
+    result = _run(tmp_path, (x, y))
+    test = _test_rows(result)
+    with pytest.raises(DataError, match=r"0\.\.255 \(uint8\).*floats in \[0, 0\.8\d*\]"):
+        trainwise.predict(result.path, x[test].astype(np.float32) / 255)
+    with pytest.raises(DataError, match="ToTensor"):
+        trainwise.predict(result.path, torch.as_tensor(x[test]).float() / 255)
+    pd.testing.assert_frame_equal(trainwise.predict(result.path, x[test].astype(np.float32)),
+                                  trainwise.predict(result.path, x[test]))

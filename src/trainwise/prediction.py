@@ -150,6 +150,7 @@ def _as_array(x: Any, prep: Preprocessing, data: DataConfig) -> np.ndarray:
     if array.dtype.kind not in "biuf":
         raise DataError(f"the rows to predict hold {array.dtype} values; the model reads "
                         "numbers. Encode them as the run's data was encoded.")
+    _refuse_rescaled_pixels(array, prep)
     shaped = _laid_out(array, prep, data)
     shape = tuple(prep.input_shape)
     if shaped.ndim != len(shape) + 1 or shaped.shape[1:] != shape:
@@ -164,6 +165,23 @@ def _as_array(x: Any, prep: Preprocessing, data: DataConfig) -> np.ndarray:
     if prep.kind == "tokens":
         return _token_ids(shaped, prep)
     return shaped
+
+
+def _refuse_rescaled_pixels(array: np.ndarray, prep: Preprocessing) -> None:
+    """A run that read uint8 pixels was normalised with 0..255 statistics: floats in [0, 1]
+    (torchvision's ToTensor) would pass every shape check and be scored as near-black images,
+    all one class. Whole numbers in 0..255 are the same pixels as floats, so they pass."""
+    if np.dtype(prep.input_dtype) != np.uint8 or array.dtype.kind != "f" or not array.size:
+        return
+    low, high = float(np.nanmin(array)), float(np.nanmax(array))
+    whole = bool(np.all(np.isfinite(array)) and np.all(array == np.round(array)))
+    if whole and low >= 0 and high <= 255:
+        return
+    raise DataError(
+        f"the run read its pixels as whole numbers 0..255 (uint8) and normalised them so; "
+        f"these rows are floats in [{low:.4g}, {high:.4g}] (ToTensor scales to [0, 1]), which "
+        "the model would read as other images and answer wrongly. Pass them as the run read "
+        "its data: (x * 255).round().astype(np.uint8) for [0, 1] floats.")
 
 
 def _laid_out(array: np.ndarray, prep: Preprocessing, data: DataConfig) -> np.ndarray:
