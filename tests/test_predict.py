@@ -7,6 +7,8 @@ rounding (the stage computes them on standardised float32 values).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -218,7 +220,8 @@ def test_a_run_folder_without_the_saved_preprocessing_says_how_to_get_one(classi
     copy = tmp_path / "old_run"
     shutil.copytree(result.path, copy)
     (copy / "preprocess.npz").unlink()
-    with pytest.raises(TrainwiseError, match="Rerun it"):
+    with pytest.raises(TrainwiseError, match=rf"trainwise run --resume {re.escape(str(copy))} "
+                       r"\(.*keeps checkpoints/best\.pt\)"):
         trainwise.predict(copy, x[:5])
 
 

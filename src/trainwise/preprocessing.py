@@ -62,8 +62,10 @@ class Preprocessing:
             raise TrainwiseError(
                 f"'{path}' is missing: the run stopped before its split stage, or an earlier "
                 "trainwise version made it (it did not save the normalisation the model "
-                f"expects). Rerun it (trainwise run {Path(run_path) / 'config.toml'}) to get "
-                "a run folder that can score new rows.")
+                "expects). Write it into this folder without retraining: trainwise run "
+                f"--resume {run_path} (it reloads the data and the saved split, writes "
+                f"{FILE_NAME} and keeps checkpoints/best.pt); for a run of your own module, "
+                "trainwise.run(resume=run_dir, model=net).")
         with np.load(path, allow_pickle=False) as saved:
             normalised = bool(saved["normalised"])
             return cls(kind=str(saved["kind"]), task=str(saved["task"]),
