@@ -240,3 +240,23 @@ def test_float_pixels_are_refused_for_a_run_that_read_uint8(tmp_path):
         trainwise.predict(result.path, torch.as_tensor(x[test]).float() / 255)
     pd.testing.assert_frame_equal(trainwise.predict(result.path, x[test].astype(np.float32)),
                                   trainwise.predict(result.path, x[test]))
+
+
+def test_a_resume_that_finds_the_split_changed_keeps_the_saved_preprocessing(classifier,
+                                                                              tmp_path):
+    """The resume stops on split_changed; it must not first overwrite preprocess.npz with
+    the mismatching split's statistics, which predict would then pair with the old best.pt."""
+    import shutil
+
+    result, x, _ = classifier
+    copy = tmp_path / "run"
+    shutil.copytree(result.path, copy)
+    before = (copy / "preprocess.npz").read_bytes()
+    with np.load(copy / "split.npz") as saved:
+        parts = dict(saved)
+    parts["train"], parts["val"] = parts["train"][5:], np.r_[parts["val"], parts["train"][:5]]
+    np.savez(copy / "split.npz", **parts)
+    resumed = trainwise.run(resume=copy, report=False)
+    assert resumed.stopped_at == "split"
+    assert any(f.code == "split_changed" for f in resumed.findings)
+    assert (copy / "preprocess.npz").read_bytes() == before

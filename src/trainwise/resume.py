@@ -243,11 +243,11 @@ def stage_split_reload(ctx: RunContext) -> list[Finding]:
         test = saved["test"] if "test" in saved.files else None
     x_test, y_test = (data.x[test], data.y[test]) if test is not None else (data.x_test,
                                                                             data.y_test)
-    _make_arrays(ctx, train, val, x_test, y_test, test)
     before = ctx.meta.get("split", {}).get("fingerprint")
-    if before and _fingerprint(train, val) != before:
+    if before and _fingerprint(train, val) != before:  # before _make_arrays writes preprocess.npz
         return [error("split", "split_changed", f"'{path}' does not match the split recorded "
                       "in meta.json.", "Restore split.npz from the run, or start a new run.")]
+    _make_arrays(ctx, train, val, x_test, y_test, test)
     sizes = {name: len(arrays.y) for name, arrays in ctx.splits.items()}
     return [info("split", "reloaded", f"Reloaded the split from split.npz: {sizes}.")]
 
