@@ -260,3 +260,27 @@ def test_a_resume_that_finds_the_split_changed_keeps_the_saved_preprocessing(cla
     assert resumed.stopped_at == "split"
     assert any(f.code == "split_changed" for f in resumed.findings)
     assert (copy / "preprocess.npz").read_bytes() == before
+
+
+def test_a_csv_to_predict_is_read_with_the_runs_separator_encoding_and_decimal(classifier,
+                                                                               tmp_path):
+    """A latin-1 export with ';' and decimal commas, as the run's config.toml says its data
+    was written: `trainwise predict` has no options to say it again."""
+    import shutil
+
+    result, x, _ = classifier
+    copy = tmp_path / "run"
+    shutil.copytree(result.path, copy)
+    config = (copy / "config.toml").read_text(encoding="utf-8")
+    config = config.replace('sep = ""', 'sep = ";"').replace('decimal = ""', 'decimal = ","')
+    (copy / "config.toml").write_text(config.replace('encoding = ""', 'encoding = "latin-1"'),
+                                      encoding="utf-8")
+    names = [str(n) for n in np.load(copy / "preprocess.npz")["feature_names"]]
+    frame = pd.DataFrame(x[:20], columns=names)
+    frame["größe"] = "groß"  # an extra column, not UTF-8 once written
+    path = tmp_path / "new.csv"
+    frame.to_csv(path, sep=";", decimal=",", encoding="latin-1", index=False)
+    written = pd.read_csv(path, sep=";", decimal=",", encoding="latin-1")
+    expected = trainwise.predict(copy, written)
+    assert len(expected) == 20
+    pd.testing.assert_frame_equal(trainwise.predict(copy, path), expected)

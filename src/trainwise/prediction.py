@@ -143,7 +143,7 @@ def _rebuilt_model(folder: Path, prep: Preprocessing, cfg: ModelConfig) -> nn.Mo
 def _as_array(x: Any, prep: Preprocessing, data: DataConfig) -> np.ndarray:
     """`x` as rows of the run's shape, or an error that says what differs."""
     if isinstance(x, str | Path):
-        x = _read_file(Path(x))
+        x = _read_file(Path(x), data)
     if isinstance(x, pd.DataFrame):
         x = _table_columns(x, prep)
     array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
@@ -238,7 +238,9 @@ def _table_columns(frame: pd.DataFrame, prep: Preprocessing) -> np.ndarray:
     return frame[names].to_numpy(np.float64, na_value=np.nan)
 
 
-def _read_file(path: Path) -> Any:
+def _read_file(path: Path, data: DataConfig) -> Any:
+    """The rows in a file; a CSV is read as the run read its own (its config's data.sep,
+    data.encoding and data.decimal), since `trainwise predict` takes no such options."""
     if not path.is_file():
         raise DataError(f"'{path}' does not exist. Give a .npz (with X), .csv or .parquet file.")
     if path.suffix.lower() == ".npz":
@@ -250,6 +252,6 @@ def _read_file(path: Path) -> Any:
     if path.suffix.lower() in (".csv", ".parquet"):
         from trainwise.data.tables import read_table
 
-        return read_table(path)[0]
+        return read_table(path, data.sep, data.encoding, data.decimal)[0]
     raise DataError(f"'{path}' has suffix '{path.suffix}'; give a .npz (with X), .csv or "
                     ".parquet file.")
