@@ -284,3 +284,37 @@ def test_a_csv_to_predict_is_read_with_the_runs_separator_encoding_and_decimal(c
     expected = trainwise.predict(copy, written)
     assert len(expected) == 20
     pd.testing.assert_frame_equal(trainwise.predict(copy, path), expected)
+
+
+def _split_only(tmp_path, frame, *overrides):
+    """A table run up to its split stage: preprocess.npz and findings.json are written, which
+    is all predict reads before it would load the weights."""
+    result = trainwise.run(data=frame, report=False, until="split", overrides=[
+        *QUICK, f"run.out_dir=\"{tmp_path}\"", *overrides])
+    assert result.ok, result.verdict
+    return result.path
+
+
+def test_a_table_read_as_words_is_refused_as_not_scorable_yet(tmp_path):
+    rng = np.random.default_rng(6)
+    words = np.array(["great fun film", "loved it", "boring dull plot", "a waste of time"])
+    pick = rng.integers(0, 4, 120)
+    filler = [" ".join(rng.choice(["the", "and", "of", "movie", "story", "cast"], 4))
+              for _ in pick]  # distinct rows: copies across the split stop the run
+    frame = pd.DataFrame({"review": np.char.add(words[pick], np.char.add(" ", filler)),
+                          "label": np.where(pick < 2, "pos", "neg")})
+    folder = _split_only(tmp_path, frame)
+    for rows in (frame.drop(columns="label"), np.zeros((3, 4), np.int64)):
+        with pytest.raises(DataError, match="cannot be scored by trainwise.predict yet: its "
+                           "text was read as word ids.*vocabulary is not saved"):
+            trainwise.predict(folder, rows)
+
+
+def test_a_table_with_a_date_feature_is_refused_as_not_scorable_yet(tmp_path):
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({"when": pd.Timestamp("2021-01-01") + pd.to_timedelta(
+        rng.integers(0, 900, 120), unit="D"), "size": rng.normal(0, 1, 120)})
+    frame["label"] = (frame["size"] > 0).astype(int)
+    folder = _split_only(tmp_path, frame, "split.time_column=\"none\"")  # 'when', a feature
+    with pytest.raises(DataError, match=r"cannot be scored.*'when' \(days since 2021-01-0"):
+        trainwise.predict(folder, frame.drop(columns="label"))

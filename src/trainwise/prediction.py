@@ -43,6 +43,7 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None) -> p
     folder = RunDir.open(run_dir).path
     prep = Preprocessing.load(folder)
     config = load_config(folder / "config.toml")
+    _refuse_unsaved_encoding(x, *_unsaved_encoding(folder, prep, config.data))
     inputs = prep.normalise(_as_array(x, prep, config.data))
     net = _trained_model(folder, prep, config.model, model)
     outputs = _forward(net, inputs)
@@ -140,6 +141,36 @@ def _rebuilt_model(folder: Path, prep: Preprocessing, cfg: ModelConfig) -> nn.Mo
     return build_model(stand_in, cfg.name, cfg.width, cfg.dropout, cfg.folder)
 
 
+def _unsaved_encoding(folder: Path, prep: Preprocessing, data: DataConfig) -> tuple[str, bool]:
+    """What the run's table encoding built from its own rows and did not save ('' if none),
+    without which new rows cannot be encoded as training encoded them; and whether an array
+    encoded by hand can still be scored (date features yes, word ids no)."""
+    if prep.kind == "tokens" and Path(str(data.source)).suffix.lower() in (".csv", ".parquet"):
+        return ("its text was read as word ids through a vocabulary built from the table's "
+                "rows, and that vocabulary is not saved in the run folder"), False
+    dates = [f"'{f.evidence.get('column')}' ({f.evidence.get('described')})"
+             for f in read_findings(folder) if f.code == "date_feature"]
+    if dates:
+        return (f"its dates became numbers, {', '.join(dates[:4])}, an encoding built from "
+                "the table's own dates that predict does not redo"), True
+    return "", True
+
+
+def _refuse_unsaved_encoding(x: Any, why: str, arrays_ok: bool) -> None:
+    """Say plainly that the rows cannot be scored, rather than advise an encoded array that
+    no one can build (the vocabulary) or a table whose encoding predict does not redo."""
+    as_table = isinstance(x, pd.DataFrame) or (
+        isinstance(x, str | Path) and Path(x).suffix.lower() in (".csv", ".parquet"))
+    if not why or (arrays_ok and not as_table):
+        return
+    raise DataError(
+        f"this run's table cannot be scored by trainwise.predict yet: {why}, so new rows "
+        "cannot be encoded as training encoded them. predict scores tables whose features are "
+        "numeric columns (text levels as their own one-hot columns); to score these rows, "
+        "train a run on a table of that kind (go back to the data stage: drop or convert the "
+        "text and date columns before trainwise run).")
+
+
 def _as_array(x: Any, prep: Preprocessing, data: DataConfig) -> np.ndarray:
     """`x` as rows of the run's shape, or an error that says what differs."""
     if isinstance(x, str | Path):
@@ -232,7 +263,7 @@ def _table_columns(frame: pd.DataFrame, prep: Preprocessing) -> np.ndarray:
                  "the run recorded no feature names")
         raise DataError(
             f"this DataFrame cannot be matched to the run's features: {wrong}. trainwise."
-            "predict does not yet re-apply a table's encoding (one-hot text columns, dates); "
+            "predict does not yet re-apply a table's one-hot encoding of text columns; "
             "pass the encoded array instead, its columns in the run's order (the "
             f"feature_names array of {FILE_NAME} in the run folder; {len(names)} in all).")
     return frame[names].to_numpy(np.float64, na_value=np.nan)
