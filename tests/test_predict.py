@@ -74,6 +74,20 @@ def test_classification_reproduces_the_test_accuracy_in_the_users_labels(classif
     pd.testing.assert_frame_equal(result.predict(torch.as_tensor(x[test])), predicted)
 
 
+def test_the_results_predict_uses_the_model_it_holds(classifier, monkeypatch):
+    """RunResult.model holds the trained baseline: nothing to rebuild from config.toml."""
+    import trainwise.prediction
+
+    result, x, _ = classifier
+    expected = trainwise.predict(result.path, x[:10])
+
+    def no_rebuild(*args):
+        raise AssertionError("rebuilt from config.toml although the result holds the model")
+
+    monkeypatch.setattr(trainwise.prediction, "_rebuilt_model", no_rebuild)
+    pd.testing.assert_frame_equal(result.predict(x[:10]), expected)
+
+
 def test_regression_reproduces_the_test_rmse_and_mae_in_the_targets_units(regressor):
     result, x, y = regressor
     test = _test_rows(result)

@@ -81,9 +81,9 @@ class RunResult:
         given as the run's data was (not normalised); see trainwise.predict."""
         from trainwise.prediction import predict
 
-        # run(model=net): no config can rebuild your module, so it is the one passed
-        own = any(f.code == "user_model" for f in self.findings)
-        return predict(self.path, x, model=self.model if own else None)
+        # the module trained (yours or the baseline) is at hand: no need to rebuild it from
+        # config.toml, which cannot rebuild yours; None (ddp_spawn, an early stop) rebuilds
+        return predict(self.path, x, model=self.model)
 
     def __repr__(self) -> str:
         """A summary: the findings' evidence ran to ~10 kB; it stays in .findings."""
