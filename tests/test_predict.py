@@ -88,6 +88,26 @@ def test_the_results_predict_uses_the_model_it_holds(classifier, monkeypatch):
     pd.testing.assert_frame_equal(result.predict(x[:10]), expected)
 
 
+def test_a_module_that_answers_a_tuple_gets_the_evaluate_stages_clear_error(classifier):
+    """The forward pass is the evaluate stage's own, with its check that a model returns
+    one tensor (a copy without it failed on 'tuple' has no attribute 'float')."""
+    import trainwise.prediction
+
+    result, x, _ = classifier
+    net = trainwise.prediction._rebuilt_model(result.path, trainwise.prediction.Preprocessing
+                                              .load(result.path), result_config(result).model)
+    plain = net.forward
+    net.forward = lambda inputs: (plain(inputs), None)  # the same weights, a tuple out
+    with pytest.raises(TrainwiseError, match="returned a tuple, not one tensor"):
+        trainwise.predict(result.path, x[:10], model=net)
+
+
+def result_config(result):
+    from trainwise.config import load_config
+
+    return load_config(result.path / "config.toml")
+
+
 def test_regression_reproduces_the_test_rmse_and_mae_in_the_targets_units(regressor):
     result, x, y = regressor
     test = _test_rows(result)

@@ -19,12 +19,13 @@ from trainwise.config import DataConfig, ModelConfig, load_config
 from trainwise.data.arrays import shape_inputs
 from trainwise.data.errors import DataError
 from trainwise.data.task import TaskData
+from trainwise.data.tensors import to_loader
 from trainwise.findings import TrainwiseError
 from trainwise.preprocessing import FILE_NAME, Preprocessing
 from trainwise.rundir import RunDir, read_findings
+from trainwise.stages import EVAL_BATCH_SIZE
+from trainwise.train.evaluate import predict as loader_outputs  # not this module's predict
 from trainwise.train.regression_predictions import TargetUnits
-
-BATCH_SIZE = 512  # as the evaluate stage's test loader: no gradients kept
 
 
 def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None) -> pd.DataFrame:
@@ -74,19 +75,11 @@ def _label_values(class_names: list[str]) -> np.ndarray:
 
 
 def _forward(net: nn.Module, inputs: np.ndarray) -> torch.Tensor:
-    tensor = torch.as_tensor(inputs)
-    if tensor.is_floating_point():
-        tensor = tensor.float()  # as the training loader (data.tensors.to_loader)
-    device = next((p.device for p in net.parameters()), torch.device("cpu"))
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            parts = [net(tensor[i:i + BATCH_SIZE].to(device)).float().cpu()
-                     for i in range(0, len(tensor), BATCH_SIZE)]
-    finally:
-        net.train(was_training)
-    return torch.cat(parts)
+    """(N, K) outputs on the host, batched as the evaluate stage batches its test part; the
+    targets are stand-ins, as the loader yields (x, y) pairs."""
+    loader = to_loader(inputs, np.zeros(len(inputs), np.float32), EVAL_BATCH_SIZE,
+                       shuffle=False, seed=0)
+    return loader_outputs(net, loader)[0]
 
 
 def _trained_model(folder: Path, prep: Preprocessing, cfg: ModelConfig,
