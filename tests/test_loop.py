@@ -299,17 +299,35 @@ def test_fit_without_a_task_reads_regression_from_the_outputs():
         assert last["val_r2"] == pytest.approx(r2_score(y.numpy(), model(x).numpy()), abs=1e-4)
 
 
-@pytest.mark.parametrize(("width", "targets_of", "said"), [
-    (1, lambda x: (x[:, :1] > 0).float(), "one-logit binary model"),
-    (5, lambda x: (x[:, :5] > 0).float(), "multi-label model"),
+def _one_label(x):
+    return (x[:, :1] > 0).float()
+
+
+def _five_labels(x):
+    return (x[:, :5] > 0).float()
+
+
+@pytest.mark.parametrize(("width", "targets_of", "loss_fn", "said"), [
+    (1, _one_label, nn.BCEWithLogitsLoss(), "one-logit binary model"),
+    # a loss with buffers reached fit_task wrapped (on_outputs_device) and passed for a
+    # regression: val_r2 of raw logits against 0/1 labels (review RT2)
+    (1, _one_label, nn.BCEWithLogitsLoss(pos_weight=torch.tensor([3.0])),
+     "one-logit binary model"),
+    (5, _five_labels, nn.BCEWithLogitsLoss(), "multi-label model"),
+    (5, _five_labels, nn.BCEWithLogitsLoss(pos_weight=torch.ones(5)), "multi-label model"),
+    # on probabilities: one output was scored with R^2, five with the per-position message
+    (1, _one_label, nn.BCELoss(), "one-logit binary model"),
+    (5, _five_labels, nn.BCELoss(), "multi-label model"),
 ])
-def test_fit_refuses_what_it_cannot_evaluate_before_the_first_step(width, targets_of, said):
+def test_fit_refuses_what_it_cannot_evaluate_before_the_first_step(width, targets_of, loss_fn,
+                                                                    said):
     train, val = _loaders_of(targets_of)
-    model = nn.Linear(8, width)
+    model = nn.Sequential(nn.Linear(8, width), nn.Sigmoid()) \
+        if isinstance(loss_fn, nn.BCELoss) else nn.Linear(8, width)
     before = [p.detach().clone() for p in model.parameters()]
     with pytest.raises(TrainwiseError, match=said) as caught:
         fit(model, train, val, optimizer=torch.optim.SGD(model.parameters(), lr=0.5),
-            loss_fn=nn.BCEWithLogitsLoss(), max_epochs=1)
+            loss_fn=loss_fn, max_epochs=1)
     assert "trainwise.Monitor" in str(caught.value)
     unchanged = zip(before, model.parameters(), strict=True)
     assert all(torch.equal(a, b) for a, b in unchanged)  # no optimizer step was taken

@@ -17,10 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional
 
 from trainwise.findings import TrainwiseError
 from trainwise.train.evaluate import batch_outputs
 from trainwise.train.monitor_eval import infer_task, one_row_per_prediction
+from trainwise.train.monitor_targets import is_binary_loss
 
 MONITOR = "or keep your own training loop and add trainwise.Monitor to it"
 
@@ -68,9 +70,17 @@ def _randomness_kept(loader: Any) -> Iterator[None]:
 def _unscorable(outputs: torch.Tensor, targets: torch.Tensor, task: str, loss_fn: Any) -> str:
     """Why fit's evaluation (train/evaluate.py) cannot score these shapes, or ''. It scores
     classification as a softmax over (B, C) logits with class indices (B,), and regression as
-    one prediction per target value."""
+    one prediction per target value. The binary cases come first and are read from the loss:
+    one_row_per_prediction makes a BCE-on-logits model's outputs (N, 2) class rows, so by the
+    task they would pass for classification (RT1)."""
     shapes = f"outputs {tuple(outputs.shape)} and targets {tuple(targets.shape)}"
-    if task == "classification" and outputs.shape[-1] == 1:  # one logit under a BCE loss
+    binary = _binary_cross_entropy(loss_fn) and outputs.numel() == targets.numel()
+    if binary and outputs.ndim >= 2 and outputs.shape[-1] > 1:
+        return (f"trainwise.fit got {shapes} under {type(loss_fn).__name__}: a multi-label "
+                "model. fit evaluates one class or one number per row, so its regression "
+                "metrics would compare raw logits with 0/1 labels. Train one binary model per "
+                f"label, {MONITOR}.")
+    if binary:  # one logit (or one probability under nn.BCELoss) per row
         return (f"trainwise.fit got {shapes} under {type(loss_fn).__name__}: a one-logit binary "
                 "model. fit evaluates classification as a softmax over one logit per class "
                 "(nn.CrossEntropyLoss on (B, C) with class indices (B,)). Make the final layer "
@@ -80,14 +90,16 @@ def _unscorable(outputs: torch.Tensor, targets: torch.Tensor, task: str, loss_fn
         return (f"trainwise.fit got {shapes}: fit evaluates classification from (B, C) logits "
                 "with class indices (B,). Flatten per-position outputs to (B*T, C) and targets "
                 f"to (B*T,) in the model and loader, {MONITOR}.")
-    binary_loss = isinstance(loss_fn, (nn.BCEWithLogitsLoss, nn.BCELoss))
-    if binary_loss and outputs.shape == targets.shape and outputs.shape[-1] > 1:
-        return (f"trainwise.fit got {shapes} under {type(loss_fn).__name__}: a multi-label "
-                "model. fit evaluates one class or one number per row, so its regression "
-                "metrics would compare raw logits with 0/1 labels. Train one binary model per "
-                f"label, {MONITOR}.")
     if task == "regression" and outputs.numel() != targets.numel():
         return (f"trainwise.fit got {shapes}: a regression needs one prediction per target "
                 "value. Make the final layer's width the number of target values per row; for "
                 "class indices, use nn.CrossEntropyLoss with integer targets.")
     return ""
+
+
+def _binary_cross_entropy(loss_fn: Any) -> bool:
+    """BCE on logits (monitor_targets.is_binary_loss) or on probabilities (nn.BCELoss): fit
+    scores neither, so both are refused alike; a one-output nn.BCELoss model otherwise passed
+    as a regression and was scored with R^2 on probabilities (RT10)."""
+    return is_binary_loss(loss_fn) or isinstance(loss_fn, nn.BCELoss) \
+        or loss_fn is functional.binary_cross_entropy

@@ -253,10 +253,12 @@ def fit(
     validation MAE, RMSE and R^2 are in the target's own units (evaluate.evaluate).
     """
     fabric = fabric or Fabric(**default_device(model))
-    loss_fn = on_outputs_device(loss_fn)
     model, optimizer = fabric.setup(model, optimizer)
     forward, backward, step_optimizer = hot_path(fabric, model, optimizer)
-    task = task or fit_task(model, val_loader, loss_fn)  # before a step, not after an epoch
+    # before a step, not after an epoch; from the user's own loss, whose type says the task
+    # (on_outputs_device's wrapper of a pos_weight BCE would pass for a regression loss)
+    task = task or fit_task(model, val_loader, loss_fn)
+    loss_fn = on_outputs_device(loss_fn)
     train_loader = setup_loader(fabric, train_loader, train=True)
     val_loader = setup_loader(fabric, val_loader, train=False)
     callbacks = list(callbacks)
