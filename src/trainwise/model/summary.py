@@ -199,7 +199,7 @@ def _width_mismatch(out: torch.Tensor, num_classes: int, stage: str) -> Finding:
                  fix, output_shape=list(out.shape), num_classes=num_classes)
 
 
-def _check_regression(out: torch.Tensor, y: torch.Tensor, stage: str) -> list[Finding]:
+def check_regression(out: torch.Tensor, y: torch.Tensor, stage: str) -> list[Finding]:
     if out.shape == y.shape:
         return []
     if out.ndim == 2 and out.shape[1] == 1 and y.ndim == 1:
@@ -254,7 +254,7 @@ def check_output_shape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task:
                       input_shape=list(x.shape), output_shape=list(out.shape))]
     if task == "classification":
         return _check_classification(out, y, num_classes, stage)
-    return _check_regression(out, y, stage)
+    return check_regression(out, y, stage)
 
 
 def check_batch_of_one(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str,

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional
 
 from trainwise.findings import Finding, error, info, warning
-from trainwise.model.summary import _check_regression  # the `trainwise run` shape rule
+from trainwise.model.summary import check_regression  # the `trainwise run` shape rule
 
 STAGE = "train"
 # element-wise losses that broadcast mismatched shapes (torch only warns)
@@ -93,7 +93,7 @@ def _broadcast(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any) -> Fi
     element_wise = isinstance(loss_fn, REGRESSION_LOSSES) or loss_fn in REGRESSION_FUNCTIONS
     if not element_wise:
         return None
-    shape = next(iter(_check_regression(outputs, targets, STAGE)), None)
+    shape = next(iter(check_regression(outputs, targets, STAGE)), None)
     if shape is None:
         return None
     out, target = tuple(outputs.shape), tuple(targets.shape)
