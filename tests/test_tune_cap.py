@@ -1,5 +1,6 @@
-"""A short run's length is capped in steps (MAX_SHORT_RUN_STEPS): on large data the short runs
-ended up costing more than training (audit s10, S1)."""
+"""A short run's length is capped in steps (MAX_SHORT_RUN_STEPS) when the lr anneals: on large
+data the short runs ended up costing more than training (audit s10, S1). At a constant lr it is
+not (review s10 RT7)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,10 @@ def test_the_audits_table_is_capped_and_small_data_is_not():
     for epochs, per_epoch in ((3, 22), (3, 36), (6, 29), (12, 36)):
         assert short_run_steps(auto, epochs, per_epoch) == epochs * per_epoch
     assert short_run_steps(TuneConfig(short_run_epochs=6), 6, 1125) == 6750  # as configured
+    # at a constant lr the pick is scaled by sqrt(short / full epochs), measured at ratios of
+    # ~0.3 only: 12 of 40 epochs stay 12 (13,500 steps), not 2000 steps = 1.8 epochs (RT7)
+    assert short_run_epochs(auto, 40, 1125, constant_lr=True) == 12
+    assert short_run_steps(auto, 12, 1125, constant_lr=True) == 13_500
 
 
 class _Counting:
@@ -90,26 +95,25 @@ def test_a_cap_under_one_epoch_is_named_as_a_share_of_it(blobs, monkeypatch):
     assert all(len(c.curve) == 1 and c.val_loss < float("inf") for c in result.short.candidates)
 
 
-def test_at_a_constant_lr_the_horizon_is_the_capped_runs_real_length(blobs, monkeypatch):
-    """Constant lr, 40 epochs: 12 epochs (96 steps) capped at 20 = 2.5 epochs. The candidates
-    start at lr_low x sqrt(2.5/40), not sqrt(12/40); the tail is the last 1/12 of the run
-    (round(20/12) = 2 steps: evaluations 1 step before the end and at it), and the pick is
-    scaled by sqrt((2.5 - 0.5/8)/40)."""
+def test_a_constant_lr_run_is_not_capped(blobs, monkeypatch):
+    """Constant lr, 40 epochs: 12 epochs (96 steps) a run, kept whole under a cap of 20, so
+    the candidates start at lr_low x sqrt(12/40) and the pick is scaled from the short runs'
+    whole length: the sqrt horizon law was measured at short/long ratios of ~0.3, and the cap
+    would have taken it to 2.5/40 (review s10 RT7). One-cycle runs are still capped (above)."""
     monkeypatch.setattr(search, "MAX_SHORT_RUN_STEPS", 20)
     train, val, model, adamw = _setup(blobs)
     result = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=40,
-                     config=TuneConfig(num_steps=30, num_seeds=1), make_scheduler=None)
+                     config=TuneConfig(num_steps=30, num_seeds=1, num_candidates=3,
+                                       max_widenings=0), make_scheduler=None)
     short = result.short
-    assert short.constant_lr and short.num_epochs == 12 and short.num_steps == 20
+    assert short.constant_lr and short.num_epochs == 12 and short.num_steps == 96
+    assert not short.capped
+    assert "short_runs_capped" not in [f.code for f in result.findings]
     first = [c.lr for c in short.candidates if c.round == 0]
-    assert min(first) == pytest.approx(result.range_test.lr_low * (2.5 / 40) ** 0.5)
-    assert all(len(c.tail) == 2 for c in short.candidates)
-    horizon = 2.5 - 0.5 / 8
-    assert short.horizon_epochs == pytest.approx(horizon)
-    assert result.horizon_factor == pytest.approx((horizon / 40) ** 0.5)
-    assert result.lr == pytest.approx(short.chosen_lr * (horizon / 40) ** 0.5)
-    scaled = next(f.message for f in result.findings if f.code == "short_runs_horizon")
-    assert "the short runs (2.5 of 40 epochs" in scaled
+    assert min(first) == pytest.approx(result.range_test.lr_low * (12 / 40) ** 0.5)
+    assert all(len(c.curve) == 12 for c in short.candidates)
+    assert result.horizon_factor == pytest.approx((short.horizon_epochs / 40) ** 0.5)
+    assert 11 < short.horizon_epochs < 12  # scored over the last of its 12 epochs
 
 
 def test_the_report_says_a_capped_run_in_steps(tmp_path):

@@ -168,8 +168,8 @@ class TuneConfig(_Section):
     # runs; auto: 3-5, as many as keep neighbouring candidates <= 2.5x apart
     short_run_epochs: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"  # per candidate;
     # auto: 15% of train.max_epochs (30% at a constant lr), raised to >= 50 steps where half
-    # of max_epochs allows, else a warning; capped at 2000 steps (tune/search.py); a number:
-    # that many whole epochs, never capped
+    # of max_epochs allows, else a warning; capped at 2000 steps unless the lr is constant
+    # (tune/search.py); a number: that many whole epochs, never capped
     max_widenings: int = Field(2, ge=0, le=5)  # extra candidates while the best is at an edge
     batch_size: Literal["fixed", "auto"] = "fixed"  # auto: the largest power of two <= 256
     # that fits memory with headroom while samples/s still rises and leaves >= 10 steps per

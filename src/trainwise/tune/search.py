@@ -62,7 +62,12 @@ MAX_SHORT_RUN_STEPS = 2000  # a short run's length is sized for evidence, not in
 # by 0.0001 (audit s10, S1); 1,125-step runs there chose 0.048 against 0.025, both inside
 # that flat bottom. 2000 steps is ~7x the longest calibrated run and keeps 5-7 candidates
 # at 22-31% of such a run's steps. A capped run ends mid-epoch, the real schedule compressed
-# into its steps; at a constant lr the horizon scaling uses its real length
+# into its steps. Not at a constant lr: there the short runs' pick is scaled by
+# horizon_factor, whose sqrt law was measured only at short/long ratios of 0.3-0.375
+# (factors 0.55-0.61); capped, the audit's table would scale by sqrt(1.7/40) = 0.21, 8x
+# further out with no benchmark, where an error in the exponent is a 2-3x error in the lr
+# (review s10 RT7). Constant-lr short runs stay uncapped until bench/tune_oracle.py
+# --horizon has a case past 2000 steps
 
 
 def short_run_epochs(config: TuneConfig, max_epochs: int, steps_per_epoch: int,
@@ -80,12 +85,14 @@ def short_run_epochs(config: TuneConfig, max_epochs: int, steps_per_epoch: int,
     return epochs
 
 
-def short_run_steps(config: TuneConfig, num_epochs: int, steps_per_epoch: int) -> int:
+def short_run_steps(config: TuneConfig, num_epochs: int, steps_per_epoch: int,
+                    constant_lr: bool = False) -> int:
     """A short run's optimizer steps: its `num_epochs` (short_run_epochs) of steps, at most
-    MAX_SHORT_RUN_STEPS when the length is "auto" (a tune.short_run_epochs the user set is
-    kept whole)."""
+    MAX_SHORT_RUN_STEPS when the length is "auto" and the lr is annealed (a
+    tune.short_run_epochs the user set is kept whole, and so is a constant-lr run: see
+    MAX_SHORT_RUN_STEPS)."""
     steps = num_epochs * steps_per_epoch
-    if config.short_run_epochs != "auto":
+    if config.short_run_epochs != "auto" or constant_lr:
         return steps
     return min(steps, MAX_SHORT_RUN_STEPS)
 
@@ -171,7 +178,7 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     start_lr, end_lr, num_steps and num_seeds; short_runs (off: the range test's point),
     num_candidates, short_run_epochs and max_widenings. Default: TuneConfig().
     `max_epochs`: the real run's, which the short runs' length is a share of (at most
-    MAX_SHORT_RUN_STEPS steps, short_run_steps).
+    MAX_SHORT_RUN_STEPS steps under an annealed lr, short_run_steps).
     `constant_lr`: the training lr is constant (after any warmup), so the short runs' pick is
     scaled to the whole run's horizon; None: constant when `make_scheduler` is None (pass it
     when your make_scheduler may return None: only then do the short runs take the constant-lr
@@ -224,7 +231,7 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     started = time.perf_counter()
     steps_per_epoch = len(train_loader)  # type: ignore[arg-type]
     num_epochs = short_run_epochs(config, max_epochs, steps_per_epoch, constant)
-    short_steps = short_run_steps(config, num_epochs, steps_per_epoch)
+    short_steps = short_run_steps(config, num_epochs, steps_per_epoch, constant)
     run_epochs = short_steps / steps_per_epoch  # the real length: < num_epochs when capped
     lr_low, lr_high, count = candidate_range(rt.lr_low, rt.lr_high, config.num_candidates,
                                              run_epochs, max_epochs, constant)
