@@ -1,8 +1,13 @@
-"""rule_plateau on a loss that never falls but whose batch noise dips below its start.
+"""rule_plateau on noisy short runs: flat ones whose batch noise dips below their start, and
+healthy ones whose fall is hardly larger than that noise.
 
 Audit s10 G5: a regression on an unstandardised target (mean 5e6), trained with a user's own
 loop and trainwise.Monitor, kept its epoch-mean loss at 3.18e13 for 4 epochs with a validation
 R^2 of -2.6, and was called healthy: its 3-step running median dipped 22% below the start.
+A rule that asked for a fall beyond the batch noise caught it, but flagged 23% of healthy noisy
+short runs (review s10 RT3), and no trend test caught 95% of flat curves while flagging at most
+2 points more healthy ones than the plain 10% rule: that rule is kept, and the audit's curve is
+a known miss (xfail). Its fix text for a regression plateau stays.
 """
 
 from __future__ import annotations
@@ -36,16 +41,34 @@ def history(loss: np.ndarray, val_loss: list[float], **epoch_keys: float) -> lis
     return rows
 
 
+KNOWN_MISS = pytest.mark.xfail(
+    strict=True, reason="a flat loss whose +-15% batch noise dips 22% below its start passes "
+    "the 10% plateau rule; the noise-aware rules that caught it flagged 7-23% of healthy noisy "
+    "short runs (review s10 RT3), so the plain rule is kept")
+
+
+def test_a_regression_plateau_leads_its_fix_with_standardising_the_target():
+    loss = 3.18e13 + (np.array(AUDIT_LOSS) * 1e13 - 3.18e13) * 0.2  # +-3% noise: no dip
+    found = diagnose(history(loss, [3.27e13] * 4, val_r2=-2.5972))
+    plateau = next(f for f in found if f.code == "plateau")
+    assert plateau.severity is Severity.WARNING
+    assert "R^2 is -2.6" in plateau.message
+    assert plateau.fix.startswith("Standardise the regression target")
+    assert plateau.evidence["val_r2"] == pytest.approx(-2.597, abs=1e-3)
+
+
+@KNOWN_MISS
 def test_a_flat_noisy_regression_loss_is_a_plateau_whose_fix_says_standardise():
     loss = np.array(AUDIT_LOSS) * 1e13
     found = diagnose(history(loss, [3.27e13] * 4, val_r2=-2.5972))
     plateau = next(f for f in found if f.code == "plateau")
     assert plateau.severity is Severity.WARNING
-    assert "R^2 is -2.6" in plateau.message and "noise" in plateau.message
+    assert "R^2 is -2.6" in plateau.message
     assert plateau.fix.startswith("Standardise the regression target")
     assert "healthy" not in [f.code for f in found]
 
 
+@KNOWN_MISS
 def test_the_same_curve_under_classification_is_a_plateau_without_target_advice():
     loss = np.array(AUDIT_LOSS) * (2.3 / 3.18)  # at chance for 10 classes, same noise
     found = diagnose(history(loss, [2.3] * 4, val_accuracy=0.1))
@@ -60,3 +83,20 @@ def test_a_noisy_loss_that_halves_is_no_plateau(seed):
     loss = (3.0 - 1.5 * t) * np.exp(rng.normal(0, 0.15, 64))
     found = diagnose(history(loss, [2.9, 2.4, 2.0, 1.6], val_r2=0.4))
     assert "plateau" not in [f.code for f in found]
+
+
+@pytest.mark.parametrize("steps", [64, 128])
+def test_a_noisy_short_run_that_falls_30_percent_is_no_plateau(steps):
+    """Review s10 RT3's healthy runs: the loss falls 30% along 1 - exp(-3t) with 25%
+    log-normal batch noise (ordinary at batch 32). The noise-aware rule flagged 15-28 of 40
+    such runs, the 10% rule 1 of 40."""
+    fall = 0.3
+    t = np.arange(steps) / steps
+    curve = 1 - fall * (1 - np.exp(-3 * t)) / (1 - np.exp(-3))
+    flagged = 0
+    for seed in range(20):
+        loss = 3.0 * curve * np.exp(np.random.default_rng(seed).normal(0, 0.25, steps))
+        epochs = steps // STEPS_PER_EPOCH
+        found = diagnose(history(loss, list(np.linspace(3.0, 3.0 * (1 - fall), epochs))))
+        flagged += "plateau" in [f.code for f in found]
+    assert flagged <= 1

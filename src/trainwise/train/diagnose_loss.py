@@ -29,13 +29,13 @@ MAX_SKIPPED_SHARE = 0.02  # float16 steps the loss scaler may skip after it foun
 MIN_SKIPPED_WARN = 5  # first steps' skips do not count) before a warning: 2%, and at least 5
 EXPLODE_FACTOR = 3.0  # smoothed loss above 3x its running minimum...
 EXPLODE_CLIMB = 0.1  # ...having climbed back >= 10% of what training had gained
-PLATEAU_DROP = 0.10  # the loss never got 10% below where it started...
-PLATEAU_NOISE = 6.0  # ...or only within its batch noise: a fall counts when the lowest point
-# lies this many batch-noise stds below the start (a flat curve's start and its running
-# median's lowest point lie 2-4 apart by chance), or when the median of the last 10% of steps
-PLATEAU_WINDOWS = 3.0  # lies this many standard errors below the first 10%'s. Audit s10 G5:
-# a flat regression loss with +-15% batch noise, 64 steps, started 11% above its level and its
-# 3-step running median dipped 22% below that start; the last 10% ended *above* the first.
+PLATEAU_DROP = 0.10  # the loss never got 10% below where it started. Within the batch noise
+# a flat curve can dip 10% below its start (audit s10 G5: +-15% noise, 64 steps, a 22% dip);
+# tests that also asked for a fall beyond that noise (a 6-sigma drop, two 10% windows 3
+# standard errors apart, or a Kendall trend test) flagged 7-23% of healthy noisy short runs
+# (20-50% falls at 15-25% noise over 64-256 steps) against this rule's 2%, and even a test that
+# knows the curve's shape flags 5% to catch 95% of flat curves (review s10 RT3): so a noisy
+# flat curve can pass for a fall, and the finding stays a low-false-alarm one
 SLOW_DROP = 0.5  # lr too low: less than half the initial loss gained...
 SLOW_LATE_SHARE = 0.2  # ...and the last third still gave >= 20% of it (no saturation)
 SLOW_SIGNIFICANCE = 5.0  # that late gain is > 5 standard errors of the window medians
@@ -188,8 +188,6 @@ class Progress:
     final: float
     lowest: float  # minimum of the smoothed curve
     standard_error: float  # of one window median, from the robust point-to-point noise
-    batch_noise: float  # robust std of one step's loss around its trend (batch_noise())
-    edge: int  # points in the first and last windows (10%, at least 3)
 
     @property
     def drop(self) -> float:
@@ -198,14 +196,6 @@ class Progress:
     @property
     def lowest_drop(self) -> float:
         return (self.start - self.lowest) / self.start
-
-    @property
-    def fell(self) -> bool:
-        """The loss got PLATEAU_DROP below its start, by more than its batch noise explains."""
-        window_error = 1.25 * self.batch_noise / np.sqrt(self.edge)  # of a median of `edge`
-        return self.lowest_drop >= PLATEAU_DROP and (
-            self.start - self.lowest > PLATEAU_NOISE * self.batch_noise
-            or self.initial - self.final > PLATEAU_WINDOWS * window_error)
 
     @property
     def late_share(self) -> float:
@@ -233,17 +223,7 @@ def progress(history: list[Row]) -> Progress | None:
         final=float(np.median(loss[-edge:])),
         lowest=float(smooth.min()),
         standard_error=1.25 * noise_scale(loss, smooth) / np.sqrt(edge),
-        batch_noise=batch_noise(loss),
-        edge=edge,
     )
-
-
-def batch_noise(loss: np.ndarray) -> float:
-    """Robust std of one step's loss from step-to-step differences (1.4826 MAD / sqrt 2),
-    which a slow trend hardly moves. The residuals of a 3-point running median (noise_scale)
-    read 2-3x lower: the median follows a third of the noise it should measure."""
-    steps = np.diff(loss)
-    return float(1.4826 * np.median(np.abs(steps - np.median(steps))) / np.sqrt(2))
 
 
 def _peak_lr(history: list[Row]) -> float | None:
@@ -306,16 +286,12 @@ def rule_lr_too_low(history: list[Row]) -> list[Finding]:
 
 
 def rule_plateau(history: list[Row]) -> list[Finding]:
-    """The loss never got PLATEAU_DROP below its start, or only within its batch noise, and
-    not because of a tiny lr."""
+    """The loss never got PLATEAU_DROP below its start, and not because of a tiny lr."""
     prog = progress(history)
-    if prog is None or prog.fell or lr_too_low_reason(history, prog):
+    if prog is None or prog.lowest_drop >= PLATEAU_DROP or lr_too_low_reason(history, prog):
         return []
     message = (f"The training loss barely moved: from {prog.start:.4g} its lowest point "
                f"was {prog.lowest:.4g} ({prog.lowest_drop:.1%} lower)")
-    if prog.lowest_drop >= PLATEAU_DROP:
-        message += (", within its batch-to-batch noise: the median of the first 10% of "
-                    f"steps was {prog.initial:.4g}, of the last 10% {prog.final:.4g}")
     r2 = _last_val_r2(history)
     if r2 is not None and r2 < 0:
         message += (f"; the validation R^2 is {r2:.3g}, worse than predicting the mean")
