@@ -21,6 +21,15 @@ def test_the_default_is_cut_to_the_largest_power_of_two_with_ten_steps():
     assert fitted_default_batch(default, 12) is None  # one batch either way: nothing to gain
 
 
+def test_the_few_steps_warning_suggests_the_batch_the_default_is_cut_to():
+    """Review s10 RT5: batch 128 set on 300 rows was told 'Set train.batch_size = 16', the
+    size the cut refuses to go below (MIN_FITTED_BATCH); one rule (fitted_batch) gives both."""
+    [few] = fixed_batch_findings(128, 300)
+    assert few.evidence["suggested"] == fitted_default_batch(from_dict({}).train, 300) == 32
+    assert "train.batch_size = 32" in few.fix
+    assert fixed_batch_findings(32, 40) == []  # 2 steps, but the size trainwise would pick
+
+
 def test_a_batch_the_user_set_is_never_cut():
     assert fitted_default_batch(from_dict({"train": {"batch_size": 128}}).train, 350) is None
     assert fitted_default_batch(from_dict({}, ["train.batch_size=128"]).train, 350) is None

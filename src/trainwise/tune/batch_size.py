@@ -26,12 +26,18 @@ SIZES = (32, 64, 128, 256)  # METHOD.md §4: powers of two, 32/64/128 preferred
 MAX_MICRO_BATCH = 256  # above it: gradient accumulation (batch-norm statistics stay sane)
 HEADROOM = 0.2  # keep 20% of the memory free: evaluation, fragmentation of the caching
 # allocator and longer samples later need it (the found size OOMs later: Lightning#8028)
-FEW_STEPS_PER_EPOCH = 4  # a batch given in the config is warned about below this (1-3 steps
-# an epoch is near full-batch training); the auto rule's 10 is a preference, and as a warning
-# it would flag the README's own churn.toml (9 steps)
+# Two thresholds on steps an epoch, on purpose: a batch trainwise picks itself (tune.batch_size
+# = "auto", or the default cut to a small table) leaves >= MIN_STEPS_PER_EPOCH; a batch the
+# user set is only warned about below FEW_STEPS_PER_EPOCH, since 10 is a preference and as a
+# warning it would flag the README's own churn.toml (9 steps). Both name fitted_batch's size.
+FEW_STEPS_PER_EPOCH = 4  # 1-3 steps an epoch is near full-batch training
 MIN_STEPS_PER_EPOCH = 10  # a batch above rows/10 leaves too few steps per epoch for the
 # schedule and the short runs (a new user's 1350 MNIST-1D rows got 256: 5 steps an epoch, each
 # short run ~10 steps, validation loss 1.36 where 128 gave 0.60)
+MIN_FITTED_BATCH = 32  # a fitted batch stops here, where tune.batch_size = "auto" starts (SIZES,
+# METHOD.md §4: 32/64/128 preferred): at 16 the range test's 30-100 steps read a loss too noisy
+# to place the lr (test_recipe's 300-row table at batch 16 took lr 0.39 and its loss
+# exploded), and on a table this small a step more per epoch buys less than a steadier gradient
 MIN_SPEEDUP = 1.10  # doubling the batch halves the steps per epoch; it must buy >= 10% more
 # samples/s to be worth that (playbook: only batch sizes up to where throughput stops rising)
 WARMUP_SHARE = 0.05  # of all steps: the linear warmup of constant/cosine schedules at a large
@@ -142,10 +148,13 @@ def sizes_to_try(max_size: int, sizes: tuple[int, ...] = SIZES) -> list[int]:
 def fixed_batch_findings(batch_size: int, num_rows: int) -> list[Finding]:
     """What METHOD.md §4 says of a batch size taken from the config as it is (tune.batch_size
     = "fixed"): too few steps an epoch is a warning, a size that is not a power of two an
-    info. The size is the user's: nothing here changes it."""
-    fits = min(data_limit(num_rows), 128)  # 32-128 preferred
+    info. The size is the user's: nothing here changes it. The size suggested is the one the
+    default would be cut to (fitted_batch), at most 128; a batch no larger is not warned about,
+    as trainwise would pick it itself."""
+    fits = min(fitted_batch(num_rows), 128)  # 32-128 preferred
     steps = math.ceil(num_rows / batch_size)
-    if num_rows >= 2 * MIN_STEPS_PER_EPOCH and steps < FEW_STEPS_PER_EPOCH:
+    if (num_rows >= 2 * MIN_STEPS_PER_EPOCH and steps < FEW_STEPS_PER_EPOCH
+            and batch_size > fits):
         return [warning(
             "tune", "batch_size_few_steps",
             f"Batch {batch_size} on {num_rows:,} training rows gives {steps} optimizer step(s) "
@@ -163,6 +172,14 @@ def fixed_batch_findings(batch_size: int, num_rows: int) -> list[Finding]:
             f"chose it on purpose; else set train.batch_size = {nearest}.",
             batch_size=batch_size, steps_per_epoch=steps, suggested=nearest)]
     return []
+
+
+def fitted_batch(num_rows: int) -> int:
+    """The batch for `num_rows` training rows when trainwise chooses it from the rows alone:
+    the largest power of two leaving MIN_STEPS_PER_EPOCH steps an epoch (data_limit), but
+    never below MIN_FITTED_BATCH. The default batch is cut to it (default_batch.py), and the
+    few-steps warning suggests it."""
+    return max(MIN_FITTED_BATCH, data_limit(num_rows))
 
 
 def data_limit(num_rows: int) -> int:

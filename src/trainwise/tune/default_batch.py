@@ -1,6 +1,9 @@
 """The default batch cut to fit a small table: train.batch_size left at its default (128) on a
 few hundred training rows gave 1-3 optimizer steps an epoch, and the tune stage then warned
-about its own default (batch_size_few_steps). A batch the user set is never changed here.
+about its own default (batch_size_few_steps). The default is cut below MIN_STEPS_PER_EPOCH
+(10) steps, the preference of a batch trainwise picks, not only below the warning's 4: it is
+ours to choose (batch_size.py says why the two differ). A batch the user set is never changed
+here.
 """
 
 from __future__ import annotations
@@ -9,12 +12,7 @@ import math
 
 from trainwise.config import TrainConfig
 from trainwise.findings import Finding, info
-from trainwise.tune.batch_size import MIN_STEPS_PER_EPOCH, data_limit
-
-MIN_FITTED_BATCH = 32  # the cut stops here, where tune.batch_size = "auto" starts (SIZES,
-# METHOD.md §4: 32/64/128 preferred): at 16 the range test's 30-100 steps read a loss too noisy
-# to place the lr (test_recipe's 300-row table at batch 16 took lr 0.39 and its loss
-# exploded), and on a table this small a step more per epoch buys less than a steadier gradient
+from trainwise.tune.batch_size import MIN_FITTED_BATCH, MIN_STEPS_PER_EPOCH, fitted_batch
 
 
 def user_set_batch(cfg: TrainConfig) -> bool:
@@ -28,7 +26,7 @@ def fitted_default_batch(cfg: TrainConfig, num_rows: int) -> int | None:
     epoch on `num_rows` training rows, when the default batch leaves fewer; else None."""
     if user_set_batch(cfg) or math.ceil(num_rows / cfg.batch_size) >= MIN_STEPS_PER_EPOCH:
         return None
-    fitted = max(MIN_FITTED_BATCH, data_limit(num_rows))
+    fitted = fitted_batch(num_rows)
     more_steps = math.ceil(num_rows / fitted) > math.ceil(num_rows / cfg.batch_size)
     return fitted if more_steps else None  # 20 rows: one batch at 32 as at 128
 
