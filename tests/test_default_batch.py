@@ -53,3 +53,14 @@ def test_the_finding_says_what_was_chosen_and_why():
     assert finding.message.startswith("Batch 32, not the default 128: 350 training rows give "
                                       "3 step(s) an epoch at 128, 11 at 32")
     assert finding.evidence["batch_size"] == 32 and finding.severity.value == "info"
+
+
+def test_the_finding_says_the_batch_was_cut_under_a_learning_rate_the_user_set():
+    """Review s10 RT12: train.lr given, batch left at its default: the lr is used at 32."""
+    assert "train.lr" not in fitted_batch_finding(128, 32, 350).message
+    finding = fitted_batch_finding(128, 32, 350, lr=0.01)
+    assert ("Your train.lr = 0.01 is used at this batch, 4x smaller than the default it may "
+            "have been chosen for: set train.batch_size = 128 to keep that batch, or train.lr "
+            '= "auto" to measure the lr at 32.') in finding.message
+    assert finding.evidence["user_lr"] == 0.01
+

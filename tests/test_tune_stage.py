@@ -85,6 +85,9 @@ def test_the_default_batch_is_cut_to_fit_a_small_table_and_a_set_one_is_kept(tmp
     assert record["batch_size"] == {"mode": "fitted", "chosen": 32, "default": 128}
     [fitted] = [f for f in result.findings if f.code == "batch_size_fitted"]
     assert fitted.message.startswith("Batch 32, not the default 128: 128 training rows give 1 ")
+    # the lr the user gave goes with the batch they accepted: the cut is said under it (RT12)
+    assert "Your train.lr = 0.01 is used at this batch, 4x smaller" in fitted.message
+    assert "set train.batch_size = 128 to keep that batch" in fitted.message
     assert "batch_size_few_steps" not in [f.code for f in result.findings]
     result, record = _tune(tmp_path, "data.source=\"wine\"", "train.lr=0.01",
                            "train.batch_size=128")

@@ -43,7 +43,8 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
             return findings
         cfg.batch_size = batch.batch_size
     elif fitted := fitted_default_batch(cfg, len(train.y)):  # the default, cut to the rows
-        findings = [fitted_batch_finding(cfg.batch_size, fitted, len(train.y))]
+        user_lr = None if cfg.lr == "auto" else float(cfg.lr)
+        findings = [fitted_batch_finding(cfg.batch_size, fitted, len(train.y), user_lr)]
         record = {"mode": "fitted", "chosen": fitted, "default": cfg.batch_size}
         cfg.batch_size = fitted
     else:

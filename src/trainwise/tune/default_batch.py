@@ -31,13 +31,21 @@ def fitted_default_batch(cfg: TrainConfig, num_rows: int) -> int | None:
     return fitted if more_steps else None  # 20 rows: one batch at 32 as at 128
 
 
-def fitted_batch_finding(default: int, fitted: int, num_rows: int) -> Finding:
+def fitted_batch_finding(default: int, fitted: int, num_rows: int,
+                         lr: float | None = None) -> Finding:
+    """`lr`: a train.lr the user set. The cut still applies (the batch was not theirs), but
+    their lr, perhaps carried over from a run at the default batch, is then used at a smaller
+    one, so the finding says so and how to keep the batch it went with (review s10 RT12)."""
     steps, fitted_steps = math.ceil(num_rows / default), math.ceil(num_rows / fitted)
+    under_lr = "" if lr is None else (
+        f" Your train.lr = {lr:g} is used at this batch, {default // fitted}x smaller than the "
+        f"default it may have been chosen for: set train.batch_size = {default} to keep that "
+        f"batch, or train.lr = \"auto\" to measure the lr at {fitted}.")
     return info(
         "tune", "batch_size_fitted",
         f"Batch {fitted}, not the default {default}: {num_rows:,} training rows give {steps} "
         f"step(s) an epoch at {default}, {fitted_steps} at {fitted} (the largest power of two "
         f"that leaves >= {MIN_STEPS_PER_EPOCH} steps, but never below {MIN_FITTED_BATCH}). Set "
-        f"train.batch_size to choose it yourself; a size you set is kept as it is.",
+        f"train.batch_size to choose it yourself; a size you set is kept as it is.{under_lr}",
         batch_size=fitted, default=default, steps_per_epoch=fitted_steps,
-        default_steps_per_epoch=steps)
+        default_steps_per_epoch=steps, user_lr=lr)
