@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import tomllib
 
 from trainwise.config import Config, from_dict, to_toml
@@ -64,3 +66,17 @@ def test_the_finding_says_the_batch_was_cut_under_a_learning_rate_the_user_set()
             '= "auto" to measure the lr at 32.') in finding.message
     assert finding.evidence["user_lr"] == 0.01
 
+
+def test_the_report_says_the_default_batch_was_cut_not_that_the_config_chose_it(tmp_path):
+    """Review s10 RT6: a fitted batch read '32, from the config' though the config said 128."""
+    from trainwise.reporting import build_report
+
+    (tmp_path / "meta.json").write_text(json.dumps(
+        {"name": "t", "verdict": "ok", "data": {"task": "classification"}}))
+    (tmp_path / "tune.json").write_text(json.dumps(
+        {"candidates": [], "chosen_lr": 0.01, "widened": False, "source": "config",
+         "batch_size": {"mode": "fitted", "chosen": 32, "default": 128}}))
+    html = build_report(tmp_path).read_text()
+    assert ("<strong>32</strong>: <code>train.batch_size</code> was not set, and its default "
+            "128 was cut to leave more steps an epoch on this table") in html
+    assert "from the config" not in html

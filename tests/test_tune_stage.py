@@ -88,6 +88,8 @@ def test_the_default_batch_is_cut_to_fit_a_small_table_and_a_set_one_is_kept(tmp
     # the lr the user gave goes with the batch they accepted: the cut is said under it (RT12)
     assert "Your train.lr = 0.01 is used at this batch, 4x smaller" in fitted.message
     assert "set train.batch_size = 128 to keep that batch" in fitted.message
+    meta = json.loads((result.path / "meta.json").read_text())
+    assert meta["batch_size"] == 32 and meta["config"]["train"]["batch_size"] == 128
     assert "batch_size_few_steps" not in [f.code for f in result.findings]
     result, record = _tune(tmp_path, "data.source=\"wine\"", "train.lr=0.01",
                            "train.batch_size=128")

@@ -49,6 +49,7 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
         cfg.batch_size = fitted
     else:
         findings += fixed_batch_findings(cfg.batch_size, len(train.y))
+    ctx.meta["batch_size"] = cfg.batch_size  # the one used: meta's config keeps the one given
     large = large_batch_finding(cfg.batch_size, cfg.max_epochs * len(train.y) // cfg.batch_size,
                                 ctx.fabric.world_size, cfg.accumulate_grad_batches, cfg.schedule,
                                 lr_measured=cfg.lr == "auto")
