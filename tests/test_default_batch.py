@@ -6,7 +6,7 @@ import json
 
 import tomllib
 
-from trainwise.config import Config, from_dict, to_toml
+from trainwise.config import Config, batch_size_set, from_dict, to_toml
 from trainwise.config_resolution import resolve_config
 from trainwise.tune.batch_size import fixed_batch_findings
 from trainwise.tune.default_batch import fitted_batch_finding, fitted_default_batch
@@ -38,6 +38,17 @@ def test_a_batch_the_user_set_is_never_cut():
     config = Config()
     config.train.batch_size = 128  # set in Python: also the user's
     assert fitted_default_batch(resolve_config(config).train, 350) is None
+
+
+def test_one_rule_says_whether_the_batch_was_set():
+    """Review s10 RT9: to_toml, resolution and the cut each tested model_fields_set."""
+    assert not batch_size_set(from_dict({}).train)
+    assert not batch_size_set(from_dict({"train": {"lr": 0.01}}).train)
+    assert batch_size_set(from_dict({"train": {"batch_size": 128}}).train)
+    assert batch_size_set(from_dict({}, ["train.batch_size=64"]).train)
+    config = Config()
+    config.train.batch_size = 128
+    assert batch_size_set(config.train)
 
 
 def test_an_unset_batch_stays_unset_through_resolution_and_config_toml():

@@ -344,6 +344,14 @@ def from_dict(raw: dict[str, Any], overrides: list[str] | None = None) -> Config
         raise ConfigError(_explain(exc)) from None
 
 
+def batch_size_set(train: TrainConfig) -> bool:
+    """Whether train.batch_size came from the user (config file, --set, dict or assignment),
+    not from its default: pydantic records the fields it was given (model_fields_set). Only a
+    default batch is cut to fit a small table (tune/default_batch.py), so config.toml writes an
+    unset one commented out and resolution keeps it unset (config_resolution._dump_kept_unset)."""
+    return "batch_size" in train.model_fields_set
+
+
 def to_toml(config: Config, notes: bool = False) -> str:
     """The resolved config as TOML, so a run folder can be rerun with `trainwise run`;
     `notes`: each key under its explanation (`trainwise config`)."""
@@ -359,7 +367,7 @@ def to_toml(config: Config, notes: bool = False) -> str:
             if isinstance(value, list):  # JSON's array of strings is TOML; str() lowercases
                 literal = json.dumps(value)
             unset = (section, key) == ("train", "batch_size") and \
-                key not in config.train.model_fields_set  # a default the tune stage may cut
+                not batch_size_set(config.train)  # a default the tune stage may cut
             lines.append(f"{'# ' if unset else ''}{key} = {literal}")
         lines.append("")
     return "\n".join(lines)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainwise.config import Config, from_dict, load_config
+from trainwise.config import Config, batch_size_set, from_dict, load_config
 from trainwise.model.baselines import module_folder
 from trainwise.rundir import with_absolute_source
 
@@ -48,6 +48,6 @@ def _dump_kept_unset(config: Config) -> dict:
     every dumped key reads as the user's, and the tune stage cuts only a default batch to fit
     a small table (tune/default_batch.py)."""
     dumped = config.model_dump()
-    if "batch_size" not in config.train.model_fields_set:
+    if not batch_size_set(config.train):
         del dumped["train"]["batch_size"]
     return dumped

@@ -10,21 +10,15 @@ from __future__ import annotations
 
 import math
 
-from trainwise.config import TrainConfig
+from trainwise.config import TrainConfig, batch_size_set
 from trainwise.findings import Finding, info
 from trainwise.tune.batch_size import MIN_FITTED_BATCH, MIN_STEPS_PER_EPOCH, fitted_batch
-
-
-def user_set_batch(cfg: TrainConfig) -> bool:
-    """Whether train.batch_size came from the user (config file, --set, dict or assignment),
-    not from its default: pydantic records the fields it was given (model_fields_set)."""
-    return "batch_size" in cfg.model_fields_set
 
 
 def fitted_default_batch(cfg: TrainConfig, num_rows: int) -> int | None:
     """The largest power of two (>= MIN_FITTED_BATCH) that leaves MIN_STEPS_PER_EPOCH steps an
     epoch on `num_rows` training rows, when the default batch leaves fewer; else None."""
-    if user_set_batch(cfg) or math.ceil(num_rows / cfg.batch_size) >= MIN_STEPS_PER_EPOCH:
+    if batch_size_set(cfg) or math.ceil(num_rows / cfg.batch_size) >= MIN_STEPS_PER_EPOCH:
         return None
     fitted = fitted_batch(num_rows)
     more_steps = math.ceil(num_rows / fitted) > math.ceil(num_rows / cfg.batch_size)
