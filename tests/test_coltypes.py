@@ -153,6 +153,35 @@ def test_a_currency_target_is_a_regression_not_one_class_per_row():
     np.testing.assert_allclose(data.y, price.astype(np.float32))
 
 
+@pytest.mark.parametrize(("cells", "decimal", "expected"), [
+    (["$1,234.50", "-$5", "$ 12", "$-0.5", None], ".", [1234.5, -5.0, 12.0, -0.5, np.nan]),
+    (["48.033,28\u00a0€", "1,5 €", "-2.000 €"], ",", [48033.28, 1.5, -2000.0]),
+    (["5.3%", "12 %", "+0.5%"], ".", [5.3, 12.0, 0.5]),
+    (["1,576", "12", "abc"], ".", [1576.0, 12.0, np.nan]),
+])
+def test_formatted_numbers_read_as_written(cells, decimal, expected):
+    """Hand-read values: sign before or after the symbol, no-break spaces, '%' as written."""
+    from trainwise.data.numtext import read_formatted
+
+    formatted = read_formatted(pd.Series(cells, dtype="str"), decimal=decimal)
+    np.testing.assert_array_equal(formatted.numbers.to_numpy(), np.array(expected))
+
+
+def test_200k_formatted_cells_are_read_in_under_two_seconds():
+    """read_formatted ran a named-group str.extract, which pandas loops over in Python: 6 s
+    per 200k '$74,817' cells (30 s per 1M); whole-column pyarrow kernels take ~0.3 s."""
+    import time
+
+    from trainwise.data.numtext import read_formatted
+
+    values = np.random.default_rng(0).integers(1, 200_000, 200_000)
+    cells = pd.Series([f"${v:,}" for v in values], dtype="str")
+    start = time.perf_counter()
+    formatted = read_formatted(cells)
+    assert time.perf_counter() - start < 2.0
+    np.testing.assert_array_equal(formatted.numbers.to_numpy(), values.astype(np.float64))
+
+
 @pytest.mark.parametrize("cells", [
     ["02134", "10001", "1,234"],  # a zip code list with one grouped cell: '02134' is no number
     ["$5.00", "€7.00", "$1,200.00"],  # two currencies: not one column of amounts

@@ -21,15 +21,22 @@ import numpy as np
 import pandas as pd
 
 CURRENCY = "$€£¥"  # symbols stripped before or after an amount
+# Between sign, symbol and digits: space, tab and the no-break spaces ('48.033,28\u00a0€',
+# French '12,5\u202f%'), as characters. Digits as [0-9]. pandas runs a regex in pyarrow (RE2)
+# only without \s or \d (whose meaning differs there): with them it loops over the cells in
+# Python, 2.6 s per 1M cells instead of 0.3 s.
+SPACE = " \t\u00a0\u202f"
 
 
-def _pattern(decimal: str) -> re.Pattern[str]:
-    """Sign, currency, digits with whole thousands groups, decimals, currency, percent."""
+def _pattern(decimal: str) -> str:
+    """Sign, currency, sign, digits with whole thousands groups, decimals, currency, percent.
+    No named groups: pandas has no pyarrow kernel for str.extract and loops over the cells in
+    Python (30 s per 1M cells); str.fullmatch with this pattern runs in pyarrow."""
     dec = re.escape(decimal)
     sep = re.escape("," if decimal == "." else ".")
-    body = rf"\d{{1,3}}(?:{sep}\d{{3}})+(?:{dec}\d+)?|\d+(?:{dec}\d+)?|{dec}\d+"
-    return re.compile(rf"^(?P<sign>[-+]?)\s*(?P<pre>[{CURRENCY}]?)\s*(?P<sign2>[-+]?)"
-                      rf"(?P<body>{body})\s*(?P<post>[{CURRENCY}]?)\s*(?P<pct>%?)$")
+    body = rf"[0-9]{{1,3}}(?:{sep}[0-9]{{3}})+(?:{dec}[0-9]+)?|[0-9]+(?:{dec}[0-9]+)?|{dec}[0-9]+"
+    return (rf"[-+]?[{SPACE}]*[{CURRENCY}]?[{SPACE}]*[-+]?(?:{body})[{SPACE}]*[{CURRENCY}]?"
+            rf"[{SPACE}]*%?")
 
 
 PATTERNS = {".": _pattern("."), ",": _pattern(",")}
@@ -50,32 +57,34 @@ def read_formatted(column: pd.Series, decimal: str = ".", plain: bool = False
     ',': '1.234,5') as float64, or None when no cell carries a thousands separator, a
     currency symbol or a percent sign (plain numbers are pandas' to read), or when the
     cells mix symbols, or '5%' with '0.05', or one has a leading zero. `plain`: read plain
-    numbers too ('0,5' in a decimal-comma file, text only because of a '?' cell)."""
+    numbers too ('0,5' in a decimal-comma file, text only because of a '?' cell).
+
+    Whole-column string kernels only (fullmatch, contains, replace, a cast): 1M cells in
+    about a second where a per-cell regex extract took 30 s."""
     text = column[column.notna()].astype(str).str.strip()
-    parts = text.str.extract(PATTERNS[decimal])
-    matched = parts["body"].notna()
-    if not matched.any():
+    text = text[text.str.fullmatch(PATTERNS[decimal]).fillna(False).astype(bool)]
+    if len(text) == 0:
         return None
-    parts = parts[matched]
     thousands = "," if decimal == "." else "."
-    symbols = set(parts["pre"]) | set(parts["post"])
-    symbols.discard("")
-    has_pct = parts["pct"] == "%"
-    grouped = parts["body"].str.contains(re.escape(thousands) + r"\d{3}", regex=True)
-    double_sign = (parts["sign"] != "") & (parts["sign2"] != "")
-    leading_zero = parts["body"].str.match(r"0\d")  # '02134': a code, not an amount
-    if len(symbols) > 1 or 0 < has_pct.sum() < len(parts) or (double_sign | leading_zero).any():
+    symbols = {c for c in CURRENCY if text.str.contains(c, regex=False).any()}
+    has_pct = text.str.endswith("%")
+    # '-$ 1,234.5' -> '-1,234.5': a matched cell holds only sign, digits and marks once
+    # its symbols and spaces are gone
+    signed = text.str.replace(f"[{CURRENCY}%{SPACE}]", "", regex=True)
+    grouped = signed.str.contains(re.escape(thousands) + "[0-9]{3}", regex=True)
+    double_sign = signed.str.match("[-+]{2}")
+    leading_zero = signed.str.match("[-+]?0[0-9]")  # '02134': a code, not an amount
+    if len(symbols) > 1 or 0 < has_pct.sum() < len(text) or (double_sign | leading_zero).any():
         return None
     if not plain and not symbols and not has_pct.any() and not grouped.any():
         return None
-    sign = parts["sign"] + parts["sign2"]
-    digits = parts["body"].str.replace(thousands, "", regex=False).str.replace(
-        decimal, ".", regex=False)
+    digits = signed.str.replace(thousands, "", regex=False)
+    digits = digits.str.replace(decimal, ".", regex=False) if decimal != "." else digits
     numbers = pd.Series(np.nan, index=column.index, dtype=np.float64)
-    numbers[parts.index] = pd.to_numeric(sign + digits).astype(np.float64)
+    numbers[text.index] = digits.astype(np.float64).to_numpy()  # every cell matched: no error
     percent = bool(has_pct.any())
     return Formatted(numbers, _removed(symbols, percent, thousands, bool(grouped.any())),
-                     str(text[parts.index[0]]), percent)
+                     str(text.iloc[0]), percent)
 
 
 def _removed(symbols: set[str], percent: bool, thousands: str, grouped: bool) -> str:
