@@ -10,6 +10,7 @@ import pytest
 from trainwise.data.csvfile import read_csv
 from trainwise.data.errors import DataError
 from trainwise.data.sources import load_data
+from trainwise.data.tables import table_data
 
 
 @pytest.fixture
@@ -123,14 +124,48 @@ def test_a_comma_inside_a_header_cell_does_not_fool_the_separator(tmp_path, euro
 def test_thousands_dots_beside_decimal_commas_are_whole_numbers(tmp_path):
     """Excel's German format: 'Fläche' 94,45 and 'Preis' 438.278 (= 438278) in one file;
     '438.278' decided the decimal point for the whole file, and prices read 1000x too small.
-    A dotted date is no number: it stays text (pandas' thousands='.' made it 4032020)."""
+    A dotted date is no number: it stays text (pandas' thousands='.' made it 4032020).
+    The thousands dots are read by coltypes with the file's decimal mark, and said there."""
     path = tmp_path / "de.csv"
     path.write_text("Fläche;Preis;Datum\n94,45;650;04.03.2020\n21,68;438.278;05.03.2020\n"
                     "30,5;1.043.000;06.03.2020\n12,0;?;07.03.2020\n")
     read, findings = read_csv(path)
     np.testing.assert_array_equal(read["Fläche"], [94.45, 21.68, 30.5, 12.0])
-    assert read["Preis"].tolist()[:3] == [650, 438278, 1043000] and read["Preis"][3] == "?"
-    assert read["Datum"].tolist()[0] == "04.03.2020"
-    assert findings[0].evidence["thousands"] == {"Preis": "thousands separators '.'"}
+    assert findings[0].evidence == {"sep": ";", "decimal": ","}
     data = load_data(str(path), target="Preis", task="regression")  # "?": a marker
     np.testing.assert_array_equal(data.y, np.float32([650, 438278, 1043000]))
+    [note] = [f for f in data.findings if f.code == "numbers_from_text"]
+    assert note.evidence["removed"] == "thousands separators '.'"
+    assert "data.decimal = \".\"" in note.fix
+    data = load_data(str(path), target="Fläche", task="regression")
+    np.testing.assert_array_equal(data.x[:, 0], np.float32([650, 438278, 1043000, np.nan]))
+    assert data.feature_names == ["Preis"] and data.columns[2]["read_as"] == "date"
+
+
+def test_a_text_cell_in_a_decimal_comma_amount_column_is_said_as_in_a_decimal_point_file(
+        tmp_path):
+    """One 'n.v.' among '12.345,67' prices: the ';' file's own number reader skipped the
+    column unless every cell read, and coltypes then read it with a decimal point, so the
+    column silently became an identifier. Now one parser with the file's decimal mark: the
+    same warning naming 'n.v.' as for the '12,345.67' file."""
+    rng = np.random.default_rng(0)
+    amounts = rng.uniform(1000, 90000, 200)
+    points = [f"{v:,.2f}" for v in amounts]
+    commas = [v.replace(",", "_").replace(".", ",").replace("_", ".") for v in points]
+    found = {}
+    for sep, decimal, prices in ((",", ".", points), (";", ",", commas)):
+        prices[5] = "n.v."
+        frame = pd.DataFrame({"a": rng.normal(size=200), "price": prices,
+                              "label": rng.integers(0, 2, 200)})
+        path = tmp_path / f"prices{sep}.csv"
+        frame.to_csv(path, sep=sep, decimal=decimal, index=False)
+        data = load_data(str(path), target="label")
+        [found[decimal]] = [f for f in data.findings if f.code == "text_in_numeric_column"]
+    assert found[","].evidence == found["."].evidence
+    assert found[","].evidence["values"] == {"n.v.": 1}
+    frame = pd.DataFrame({"price": commas, "label": [0, 1] * 100})  # the same in memory
+    data = table_data(frame.assign(price=frame["price"].where(frame.index != 5)), "label",
+                      decimal=",")
+    expected = np.float32(amounts.round(2))
+    expected[5] = np.nan
+    np.testing.assert_array_equal(data.x[:, 0], expected)

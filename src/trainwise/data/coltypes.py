@@ -42,9 +42,11 @@ def _folded(column: pd.Series) -> pd.Series:
     return column.astype(str).str.strip().str.casefold()
 
 
-def replace_na_values(frame: pd.DataFrame, na_values: Iterable[str]) -> pd.DataFrame:
+def replace_na_values(frame: pd.DataFrame, na_values: Iterable[str], decimal: str = "."
+                      ) -> pd.DataFrame:
     """Cells equal to one of `na_values` (data.na_values; stripped, any case) become missing,
-    in every text column: the user declared them, so no warning."""
+    in every text column: the user declared them, so no warning. `decimal`: the file's decimal
+    mark (data.decimal, or sniffed), which plain numbers such as '0,5' are read with."""
     markers = {str(v).strip().casefold() for v in na_values}
     if not markers:
         return frame
@@ -53,42 +55,48 @@ def replace_na_values(frame: pd.DataFrame, na_values: Iterable[str]) -> pd.DataF
         column = frame[name]
         found = _folded(column).isin(markers) & column.notna() if is_text(column) else None
         if found is not None and found.any():
-            frame[name] = _numbers_or_text(column.mask(found))
+            frame[name] = _numbers_or_text(column.mask(found), decimal)
     return frame
 
 
-def _numbers_or_text(column: pd.Series) -> pd.Series:
+def _numbers_or_text(column: pd.Series, decimal: str) -> pd.Series:
     """A column that was text only because of its markers is numbers: left as text, its
-    ages were categories ('100' < '9' once coded)."""
-    try:
-        return pd.to_numeric(column)
-    except (ValueError, TypeError):
-        return column
+    ages were categories ('100' < '9' once coded). Formatted numbers ('1.234', '$5') stay
+    text here: coerce_numeric_text reads them and says what it removed."""
+    numbers, formatted = _numbers(column, decimal)
+    plain = formatted is None or not formatted.removed
+    return numbers if plain and numbers.notna().sum() == column.notna().sum() else column
 
 
-def _share_numbers(cells: pd.Series) -> float:
-    """Share of `cells` that read as numbers, plain ('1576.5') or formatted ('$1,576.50')."""
-    plain = pd.to_numeric(cells.astype(str), errors="coerce").notna().mean()
-    formatted = read_formatted(cells) if plain < NUMERIC_SHARE else None
-    return plain if formatted is None else max(plain, formatted.numbers.notna().mean())
+def _numbers(values: pd.Series, decimal: str) -> tuple[pd.Series, Formatted | None]:
+    """(float64 numbers, NaN where a cell did not read; how formatted numbers were read or
+    None): pandas' to_numeric ('1576.5') or the file's number format ('$1,576.50'; '0,5' and
+    '1.234,5 €' with `decimal` ','), whichever reads more cells. On a tie the file's format
+    wins in a decimal-comma file: there '438.278' is 438278, not to_numeric's 438.278."""
+    numbers = pd.to_numeric(values.astype(str), errors="coerce").where(values.notna())
+    comma = decimal == ","
+    if numbers.notna().sum() == values.notna().sum() and not comma:
+        return numbers, None
+    formatted = read_formatted(values, decimal, plain=comma)  # '1,576', '$5', '0,5'
+    if formatted is None:
+        return numbers, None
+    read, plain_read = formatted.numbers.notna().sum(), numbers.notna().sum()
+    return (formatted.numbers, formatted) if read > plain_read or comma and read == plain_read \
+        else (numbers, None)
 
 
-def _parse(column: pd.Series) -> tuple[pd.Series, pd.Series, Formatted | None] | None:
+def _parse(column: pd.Series, decimal: str = "."
+           ) -> tuple[pd.Series, pd.Series, Formatted | None] | None:
     """(float64 numbers with NaN for every other cell, is_marker, how formatted numbers were
-    read or None) when `column` is mostly numeric text, else None."""
+    read or None) when `column` is mostly numeric text, else None. `decimal`: the file's
+    decimal mark."""
     head = column.dropna().head(SAMPLE)
     head = head[~_folded(head).isin(COMMON_MARKERS)]
-    if len(head) == 0 or _share_numbers(head) < NUMERIC_SHARE:
-        return None
+    if len(head) == 0 or _numbers(head, decimal)[0].notna().mean() < NUMERIC_SHARE:
+        return None  # rejected on its first cells: a text column (a city) is not parsed whole
     markers = _folded(column).isin(COMMON_MARKERS) & column.notna()
     values = column.where(~markers)
-    numbers = pd.to_numeric(values.astype(str), errors="coerce").where(values.notna())
-    formatted = read_formatted(values) if numbers.notna().sum() < values.notna().sum() \
-        else None  # '1,576' or '$5' among the cells: read the column's format
-    if formatted is not None and formatted.numbers.notna().sum() > numbers.notna().sum():
-        numbers = formatted.numbers
-    else:
-        formatted = None
+    numbers, formatted = _numbers(values, decimal)
     counted = int(values.notna().sum())
     if counted == 0 or numbers.notna().sum() < NUMERIC_SHARE * counted:
         return None
@@ -118,11 +126,12 @@ def _finding(name: str, replaced: pd.Series, num_numbers: int) -> Finding:
         num_distinct=len(replaced))
 
 
-def coerce_numeric_text(frame: pd.DataFrame, keep: Iterable[str] = ()
+def coerce_numeric_text(frame: pd.DataFrame, keep: Iterable[str] = (), decimal: str = "."
                         ) -> tuple[pd.DataFrame, list[Finding]]:
     """Text columns whose non-marker cells are >= 90% numbers, and whose other cells are all
     missing-value markers -> float64, the markers missing. `keep`: columns left as they are
-    (declared group and time keys: their values are labels, '12' and 'online' alike).
+    (declared group and time keys: their values are labels, '12' and 'online' alike);
+    `decimal`: the file's decimal mark ('0,5' and '1.234,5' with ',').
 
     A text column whose every cell is a number stays text: a CSV reader would have read it as
     numbers, so it was stored as text on purpose (zip codes, '00123' ids in a parquet file)."""
@@ -131,7 +140,7 @@ def coerce_numeric_text(frame: pd.DataFrame, keep: Iterable[str] = ()
     kept = set(keep)
     for name in frame.columns:
         column = frame[name]
-        parsed = _parse(column) if is_text(column) and name not in kept else None
+        parsed = _parse(column, decimal) if is_text(column) and name not in kept else None
         if parsed is None:
             continue
         numbers, _, formatted = parsed
@@ -146,7 +155,7 @@ def coerce_numeric_text(frame: pd.DataFrame, keep: Iterable[str] = ()
         converted = converted.copy() if converted is frame else converted
         converted[name] = numbers
         num_numbers = int(numbers.notna().sum())
-        if formatted is not None:
+        if formatted is not None and formatted.removed:  # not for plain '0,5'
             findings.append(_formatted_finding(str(name), formatted, num_numbers))
         if len(replaced):
             findings.append(_finding(str(name), replaced, num_numbers))
@@ -161,8 +170,10 @@ def _formatted_finding(name: str, formatted: Formatted, num_numbers: int) -> Fin
         + ("; '5.3%' is read as 5.3, not 0.053)." if formatted.percent else ")."),
         dict(column=name, removed=formatted.removed, example=formatted.example,
              num_values=num_numbers),
-        "Nothing to do if they are quantities (amounts, sizes, rates). If the column is a "
-        "label whose rows belong together, declare it: "
+        "Nothing to do if they are quantities (amounts, sizes, rates)"
+        + (" and '.' marks thousands in this file; if it is the decimal point, set "
+           "data.decimal = \".\" and rerun from the data stage" if "'.'" in formatted.removed
+           else "") + ". If the column is a label whose rows belong together, declare it: "
         f"--set 'split.group_column=\"{name}\"', which keeps it as written.")
 
 

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trainwise.data.coltypes import COMMON_MARKERS, is_text
 from trainwise.data.errors import DataError
-from trainwise.data.numtext import read_formatted
 from trainwise.findings import Finding, info
 
 OTHER_SEPARATORS = ";\t|"  # tried when the header holds no comma
@@ -81,7 +79,7 @@ def _decimal(sample: str, separator: str) -> str:
     has a decimal point, else '.'. Per column: text and whole-number columns (city, rooms)
     sit beside the decimal ones in a European export, so a share over all fields would miss
     them. '438.278' is no decimal point here: in such a file it is a whole number with a
-    thousands dot (Excel's German format), read so by _thousands."""
+    thousands dot (Excel's German format), read so by coltypes.coerce_numeric_text."""
     rows = list(csv.reader(sample.splitlines()[1:200], delimiter=separator))
     columns = [[c.strip() for c in column if c.strip()] for column in zip(*rows, strict=False)]
     if any(DOT_DECIMAL.match(cell) and not DOT_THOUSANDS.match(cell)
@@ -90,30 +88,6 @@ def _decimal(sample: str, separator: str) -> str:
     comma_columns = [column for column in columns if column and sum(
         bool(DECIMAL_COMMA.match(cell)) for cell in column) >= DECIMAL_SHARE * len(column)]
     return "," if comma_columns else "."
-
-
-def _thousands(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
-    """In a decimal-comma file, text columns whose every cell (besides missing-value markers)
-    is a number like '438.278', '48.033,28 €' or '0,5' -> numbers; markers stay for coltypes
-    to report (pandas leaves '0,5' as text beside a '?'). {column: what was removed}."""
-    read: dict[str, str] = {}
-    for name in frame.columns:
-        column = frame[name]
-        if not is_text(column):
-            continue
-        cells = column.where(~column.astype(str).str.strip().str.casefold().isin(
-            COMMON_MARKERS))
-        if read_formatted(cells.dropna().head(1000), decimal=",", plain=True) is None:
-            continue  # a text column (a city): rejected on its first cells, not parsed in full
-        formatted = read_formatted(cells, decimal=",", plain=True)
-        if formatted is None or formatted.numbers.notna().sum() < cells.notna().sum():
-            continue
-        frame = frame.copy() if not read else frame  # `read`: columns converted so far
-        numbers = formatted.numbers
-        frame[name] = numbers if numbers.notna().sum() == column.notna().sum() else \
-            numbers.astype(object).where(cells.notna(), column)
-        read[str(name)] = formatted.removed
-    return frame, {name: removed for name, removed in read.items() if removed}
 
 
 def _read(path: Path, sep: str, encoding: str, decimal: str) -> pd.DataFrame:
@@ -145,10 +119,9 @@ def read_csv(path: Path, sep: str = "", encoding: str = "", decimal: str = ""
     sniffed_decimal = "" if decimal else _decimal(sample, separator)
     decimal = decimal or sniffed_decimal
     frame = _read(path, separator, encoding, decimal)
-    frame, grouped = _thousands(frame) if decimal == "," else (frame, {})
-    if not sniffed and sniffed_decimal != "," and not grouped:
+    if not sniffed and sniffed_decimal != ",":
         return frame, []  # read as the user said: nothing to tell
-    return frame, [_dialect_finding(path, frame, sniffed, separator, decimal, grouped)]
+    return frame, [_dialect_finding(path, frame, sniffed, separator, decimal)]
 
 
 def _check_one_column(path: Path, frame: pd.DataFrame) -> None:
@@ -159,17 +132,14 @@ def _check_one_column(path: Path, frame: pd.DataFrame) -> None:
             "commas. Name the separator: --set 'data.sep=\";\"' (or \"\\t\" for tabs).")
 
 
-def _dialect_finding(path: Path, frame: pd.DataFrame, sniffed: str, sep: str, decimal: str,
-                     grouped: dict[str, str]) -> Finding:
+def _dialect_finding(path: Path, frame: pd.DataFrame, sniffed: str, sep: str, decimal: str
+                     ) -> Finding:
+    """Thousands dots and currency signs taken out of text columns ('438.278', '12 €') are
+    said per column by coltypes' numbers_from_text, which reads them with this decimal mark."""
     how = (f"its header splits into more fields on {NAMES[sniffed]} than on ',', so it is "
            f"read as {NAMES[sniffed]}-separated" if sniffed else "its numbers are read")
     comma = " with decimal commas ('0,5')" if decimal == "," else " with decimal points"
-    numbers = "; ".join(f"'{name}' ({removed} removed)" for name, removed in grouped.items())
-    numbers = f"; thousands dots or currency signs are taken out of the numbers in {numbers}" \
-        if numbers else ""
-    dots = " (data.decimal = \".\" reads '438.278' as 438.278)" if grouped else ""
     return info(
         "data", "csv_dialect",
-        f"'{path.name}': {how}{comma}, {len(frame.columns)} columns{numbers}. If that is "
-        f"wrong, set data.sep and data.decimal{dots}.", sep=sniffed or sep, decimal=decimal,
-        **({"thousands": grouped} if grouped else {}))
+        f"'{path.name}': {how}{comma}, {len(frame.columns)} columns. If that is wrong, set "
+        "data.sep and data.decimal.", sep=sniffed or sep, decimal=decimal)

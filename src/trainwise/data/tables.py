@@ -272,9 +272,11 @@ def load_table(path: Path, target: str, task: str = "auto", group_column: str = 
                kind: str = "auto", drop_columns: tuple[str, ...] = ()) -> TaskData:
     """A .csv / .parquet file; group and time keys declared, or inferred when left empty."""
     frame, findings = read_table(path, sep, encoding, decimal)
+    sniffed = [f.evidence["decimal"] for f in findings if f.code == "csv_dialect"]
     data = table_data(frame, target, task, group_column, time_column, name=path.stem,
                       source=describe_source(path), na_values=na_values, dayfirst=dayfirst,
-                      kind=kind, drop_columns=drop_columns)
+                      kind=kind, drop_columns=drop_columns,
+                      decimal=sniffed[0] if sniffed else decimal or ".")
     data.findings[:0] = findings  # how the file was read comes before what it holds
     return data
 
@@ -282,14 +284,17 @@ def load_table(path: Path, target: str, task: str = "auto", group_column: str = 
 def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_column: str = "",
                time_column: str = "", name: str = "table", source: str = "the table",
                na_values: tuple[str, ...] = (), dayfirst: bool = False,
-               kind: str = "auto", drop_columns: tuple[str, ...] = ()) -> TaskData:
+               kind: str = "auto", drop_columns: tuple[str, ...] = (), decimal: str = "."
+               ) -> TaskData:
     """A DataFrame -> TaskData (the in-memory twin of load_table, for notebooks).
 
     `na_values`: extra text cells that mean missing (data.na_values), e.g. ("?", "unknown");
     `dayfirst`: read dates such as '01/05/2024' as 1 May, not 5 January (data.dayfirst);
     `kind`: "tokens" trains on the free-text columns alone (data.kind), which a table's
     free text otherwise is only when no other feature is left; `drop_columns`: columns left
-    out (data.drop_columns), as entirely empty columns and copies of another are."""
+    out (data.drop_columns), as entirely empty columns and copies of another are;
+    `decimal`: the decimal mark of numbers written as text, "," for '0,5' and '1.234,5'
+    (data.decimal; load_table passes the one the CSV was read with)."""
     if target not in frame.columns:
         guess = str(frame.columns[-1])  # a target is most often the last column
         raise DataError(f"target column '{target}' is not in '{source}' (columns: "
@@ -300,10 +305,10 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     notes: list[str] = []
     fates = ColumnFates([str(c) for c in frame.columns], target)
     declared = [c for c in (group_column, time_column) if c and c != "none"]
-    frame, findings = drop_unused(replace_na_values(frame, na_values), fates,
+    frame, findings = drop_unused(replace_na_values(frame, na_values, decimal), fates,
                                   list(drop_columns), [target, *declared], source)
     # before anything reads a column's type: a number column with '?' cells is text until here
-    frame, coerced = coerce_numeric_text(frame, keep=declared)
+    frame, coerced = coerce_numeric_text(frame, keep=declared, decimal=decimal)
     findings += coerced + near_copies(frame, [target, *declared], fates)  # numbers parsed
     frame, marker_findings = mask_target_markers(frame, target)  # '?' is no class
     frame, source_rows = _drop_missing_target(frame, target, notes)
