@@ -146,6 +146,22 @@ def test_dates_in_two_formats_are_read_cell_by_cell_with_a_warning():
     assert said.evidence["counts"] == [67, 33] and "YYYY-MM-DD" in said.fix
 
 
+def test_dates_appended_from_two_sources_are_read_whole_not_judged_on_the_head():
+    """All of source A's rows ('2020-03-04'), then source B's ('04/03/2020'): the two-format
+    case was decided on the first 200 cells, which held one format, so the column stayed a
+    many-level text column. Reference: each block parsed in its own format."""
+    days = pd.Timestamp("2020-01-01") + pd.to_timedelta(np.arange(400) * 2, "D")
+    text = pd.Series([*days[:300].strftime("%Y-%m-%d"), *days[300:].strftime("%d/%m/%Y")],
+                     dtype=object)
+    reading = read_dates(text)
+    assert (reading.format, reading.second_format) == ("%Y-%m-%d", "%d/%m/%Y")
+    assert (reading.num_second, reading.num_unreadable) == (100, 0)
+    np.testing.assert_array_equal(reading.values.to_numpy("datetime64[ns]"),
+                                  days.to_numpy("datetime64[ns]"))
+    text[350:] = "later"  # half the second block no date at all: 87.5% dates, not 95%
+    assert read_dates(text) is None
+
+
 def test_text_that_is_only_partly_dates_stays_text():
     text = pd.Series(DAYS.strftime("%Y-%m-%d"), dtype=object)
     text[::3] = "later"  # a third of the cells no date in any format

@@ -84,28 +84,32 @@ def _best(text: pd.Series, formats: list[str]) -> tuple[str, pd.Series, str] | N
 
 def read_dates(column: pd.Series, dayfirst: bool = False) -> DateReading | None:
     """The column as dates when >= 95% of its non-missing text cells read in one format, or
-    in two (an export merged from two sources: '2020-03-04' and '04/03/2020')."""
+    in two (an export merged from two sources: '2020-03-04' and '04/03/2020'). The head
+    (SAMPLE cells) rejects a column that is no dates; the column is then parsed once per
+    format that read the head, and the cells none of them read get a second format, so an
+    appended export (all of source A's rows, then source B's) is read like a shuffled one."""
     present = column.dropna()
     if not is_text(column) or len(present) == 0:
         return None
     head = present.head(SAMPLE).astype(str)
     candidates = _candidates(str(head.iloc[0]).strip(), dayfirst)
     formats = [f for f in candidates if _parse(head, f).notna().mean() >= DATE_SHARE]
+    if not formats:  # the head mixes two formats, or is no dates: decided on SAMPLE cells
+        if _two_formats(head, _best(head, candidates), len(head), candidates, dayfirst) is None:
+            return None  # a text column is not parsed in full
+        formats = candidates
     text = column.astype(str).where(column.notna())
     best = _best(text, formats)
     if best is not None and best[1].notna().sum() >= DATE_SHARE * len(present):
         fmt, values, other = best
         return DateReading(values, fmt, other, int(len(present) - values.notna().sum()))
-    if _two_formats(head, len(head), candidates, dayfirst) is None:
-        return None  # decided on SAMPLE cells: a text column is not parsed in full twice
-    return _two_formats(text, len(present), candidates, dayfirst)
+    return _two_formats(text, best, len(present), candidates, dayfirst)
 
 
-def _two_formats(text: pd.Series, num_present: int, candidates: list[str], dayfirst: bool
-                 ) -> DateReading | None:
-    """Cells read in the first cell's format, the rest in the format of the first cell
-    left, when together they read >= 95% of the cells."""
-    first = _best(text, candidates)
+def _two_formats(text: pd.Series, first: tuple[str, pd.Series, str] | None, num_present: int,
+                 candidates: list[str], dayfirst: bool) -> DateReading | None:
+    """Cells read in the `first` reading (_best of the first cell's formats), the rest in the
+    format of the first cell left, when together they read >= 95% of the cells."""
     if first is None or first[1].notna().sum() == 0:
         return None
     rest = text.where(first[1].isna())
