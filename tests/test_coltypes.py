@@ -220,6 +220,21 @@ def test_marker_cells_in_a_text_target_are_missing_not_classes():
         {"unknown": 12}]
 
 
+def test_every_marker_is_either_missing_or_warned_about_in_a_target():
+    """One marker list: a marker added to coltypes' list reaches the target rule too (the
+    target kept its own copy, minus the words, typed out again). Words may be real classes:
+    warned about; every other marker is read as missing."""
+    from trainwise.data.coltypes import COMMON_MARKERS, WORD_MARKERS
+    from trainwise.data.markers import mask_target_markers
+
+    for marker in sorted(COMMON_MARKERS - {""}):
+        frame = pd.DataFrame({"y": ["a", "b"] * 10 + [marker.upper()]})
+        masked, [said] = mask_target_markers(frame, "y")
+        word = marker in WORD_MARKERS
+        assert said.code == ("text_markers" if word else "target_markers"), marker
+        assert masked["y"].isna().sum() == (0 if word else 1), marker
+
+
 def test_markers_and_case_variants_in_a_text_feature_are_said():
     rng = np.random.default_rng(4)
     garage = rng.choice(["yes", "no"], 200).astype(object)

@@ -22,8 +22,13 @@ NUMERIC_SHARE = 0.9  # share of a text column's non-missing cells that must pars
 # Cells that mean "missing" in exported tables (UCI '?', SAS '.', Excel '-', 'n/a', ...);
 # compared stripped and case-folded, and not counted against NUMERIC_SHARE: a column that is
 # 30% '?' and otherwise numbers is a number column with many gaps, not text.
-COMMON_MARKERS = frozenset({"", "?", "??", "-", "--", ".", "unknown", "n/a", "na", "nan",
-                            "none", "null", "missing", "#n/a", "n.a.", "not available"})
+# NA_MARKERS are never a value: punctuation and the spellings pandas' CSV reader already reads
+# as missing ('NA', 'n/a', 'null'), so a text target's are read as missing too (markers.py).
+NA_MARKERS = frozenset({"", "?", "??", "-", "--", ".", "n/a", "na", "nan", "null", "#n/a",
+                        "n.a."})
+# Words can be real values (a class 'unknown', an answer 'none'): only warned about in text.
+WORD_MARKERS = frozenset({"unknown", "none", "missing", "not available"})
+COMMON_MARKERS = NA_MARKERS | WORD_MARKERS
 SAMPLE = 1000  # cells parsed first: a plain text column is rejected without parsing it all
 NUM_SHOWN = 5  # replaced text values named in the warning
 # A spreadsheet's footer ('Total,,51773548' as the last line) is no sample: said as such when

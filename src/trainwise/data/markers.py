@@ -12,14 +12,9 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from trainwise.data.coltypes import COMMON_MARKERS, is_text
+from trainwise.data.coltypes import COMMON_MARKERS, NA_MARKERS, is_text
 from trainwise.findings import Finding, Severity, warning
 
-# Markers a text target never means as a class: punctuation and the spellings pandas' CSV
-# reader already reads as missing ('NA', 'n/a', 'null'), so a DataFrame and its CSV agree.
-# Words ('unknown', 'none', 'missing') can be real classes: warned about, not changed.
-TARGET_MISSING = frozenset({"", "?", "??", "-", "--", ".", "n/a", "na", "nan", "null",
-                            "#n/a", "n.a."})
 NUM_SHOWN = 5  # values named per column
 MAX_LEVELS = 1000  # case variants are looked for in columns with at most this many levels
 
@@ -42,7 +37,7 @@ def mask_target_markers(frame: pd.DataFrame, target: str
     if not is_text(column):
         return frame, []
     folded = _folded(column).where(column.notna())
-    masked = folded.isin(TARGET_MISSING)
+    masked = folded.isin(NA_MARKERS)  # a DataFrame and its CSV agree; words: warned about
     worded = folded.isin(COMMON_MARKERS) & ~masked
     findings = []
     if masked.any():
