@@ -116,3 +116,18 @@ def test_a_target_of_several_columns_is_refused_with_what_to_do(y, said):
 def test_a_one_hot_target_is_told_to_take_the_argmax():
     with pytest.raises(DataError, match=r"one-hot.*y.argmax\(axis=1\)"):
         array_data(np.zeros((4, 2)), np.eye(2)[[0, 1, 1, 0]])
+
+
+def test_lookalike_labels_and_levels_are_grouped_by_one_rule():
+    """The target and feature rules share markers.case_groups: case-folded (so 'Straße' and
+    'STRASSE' meet, which lower() would keep apart) and stripped."""
+    from trainwise.data.markers import case_groups, text_level_findings
+    from trainwise.data.targets import lookalike_label_findings
+
+    values = ["Straße"] * 5 + ["STRASSE"] * 3 + ["yes"] * 4 + [" Yes"] * 2 + ["no"] * 6
+    counts = pd.Series(values).value_counts()
+    assert sorted(map(sorted, case_groups(counts))) == [[" Yes", "yes"], ["STRASSE", "Straße"]]
+    [label] = lookalike_label_findings(pd.Series(values), "y")
+    [level] = text_level_findings(pd.DataFrame({"x": values}), [])
+    assert label.evidence["groups"] == level.evidence["groups"] == case_groups(counts)
+    assert "'Straße' x5 / 'STRASSE' x3" in label.message and "'Straße' x5" in level.message

@@ -43,8 +43,16 @@ def is_text(column: pd.Series) -> bool:
     return column.dtype.kind in "OUS" or str(column.dtype).startswith(("str", "string"))
 
 
-def _folded(column: pd.Series) -> pd.Series:
+def folded(column: pd.Series) -> pd.Series:
+    """Cells as text, stripped and case-folded: how markers and case variants are compared."""
     return column.astype(str).str.strip().str.casefold()
+
+
+def listed_values(counts: pd.Series) -> tuple[str, str]:
+    """("'?' x12, '-' x6", '"?", "-"') of value counts: for a message, and for the na_values
+    fix (stripped, as data.na_values compares them)."""
+    shown = ", ".join(f"{v!r} x{c}" for v, c in counts.head(NUM_SHOWN).items())
+    return shown, ", ".join(f'"{str(v).strip()}"' for v in counts.index[:NUM_SHOWN])
 
 
 def replace_na_values(frame: pd.DataFrame, na_values: Iterable[str], decimal: str = "."
@@ -58,7 +66,7 @@ def replace_na_values(frame: pd.DataFrame, na_values: Iterable[str], decimal: st
     frame = frame.copy()
     for name in frame.columns:
         column = frame[name]
-        found = _folded(column).isin(markers) & column.notna() if is_text(column) else None
+        found = folded(column).isin(markers) & column.notna() if is_text(column) else None
         if found is not None and found.any():
             frame[name] = _numbers_or_text(column.mask(found), decimal)
     return frame
@@ -96,10 +104,10 @@ def _parse(column: pd.Series, decimal: str = "."
     read or None) when `column` is mostly numeric text, else None. `decimal`: the file's
     decimal mark."""
     head = column.dropna().head(SAMPLE)
-    head = head[~_folded(head).isin(COMMON_MARKERS)]
+    head = head[~folded(head).isin(COMMON_MARKERS)]
     if len(head) == 0 or _numbers(head, decimal)[0].notna().mean() < NUMERIC_SHARE:
         return None  # rejected on its first cells: a text column (a city) is not parsed whole
-    markers = _folded(column).isin(COMMON_MARKERS) & column.notna()
+    markers = folded(column).isin(COMMON_MARKERS) & column.notna()
     values = column.where(~markers)
     numbers, formatted = _numbers(values, decimal)
     counted = int(values.notna().sum())
@@ -114,11 +122,9 @@ def _replaced(column: pd.Series, numbers: pd.Series) -> pd.Series:
 
 
 def _finding(name: str, replaced: pd.Series, num_numbers: int) -> Finding:
-    shown = ", ".join(f"{value!r} x{count}" for value, count in replaced.head(NUM_SHOWN).items())
+    shown, listed = listed_values(replaced)
     more = f" and {len(replaced) - NUM_SHOWN} more" if len(replaced) > NUM_SHOWN else ""
     total = int(replaced.sum())
-    values = [str(v) for v in replaced.index[:NUM_SHOWN]]
-    listed = ", ".join(f'"{v.strip()}"' for v in values)
     return warning(
         "data", "text_in_numeric_column",
         f"column '{name}' holds numbers except {total} cells ({shown}{more}): it is read as "
@@ -152,7 +158,7 @@ def coerce_numeric_text(frame: pd.DataFrame, keep: Iterable[str] = (), decimal: 
         replaced = _replaced(column, numbers)
         if len(replaced) == 0 and formatted is None:
             continue  # plain numbers stored as text on purpose (see above)
-        real = replaced[~_folded(pd.Series(replaced.index, dtype=object)).isin(
+        real = replaced[~folded(pd.Series(replaced.index, dtype=object)).isin(
             COMMON_MARKERS).to_numpy()]
         if len(real):  # text that is no marker: real values, the column stays text
             findings.append(_kept_as_text(str(name), real, column))
@@ -188,13 +194,12 @@ def _footer(column: pd.Series, real: pd.Series) -> tuple[list, bool]:
     where = column.notna() & column.astype(str).isin([str(v) for v in real.index])
     positions = np.flatnonzero(where.to_numpy())
     footer = len(positions) <= FOOTER_ROWS and bool(positions.min() >= len(column) - FOOTER_ROWS) \
-        and _folded(pd.Series(real.index, dtype=object)).isin(SUMMARY_WORDS).all()
+        and folded(pd.Series(real.index, dtype=object)).isin(SUMMARY_WORDS).all()
     return column.index[positions[:NUM_SHOWN]].tolist(), footer
 
 
 def _kept_as_text(name: str, real: pd.Series, column: pd.Series) -> Finding:
-    shown = ", ".join(f"{value!r} x{count}" for value, count in real.head(NUM_SHOWN).items())
-    listed = ", ".join(f'"{str(v).strip()}"' for v in real.index[:NUM_SHOWN])
+    shown, listed = listed_values(real)
     rows, footer = _footer(column, real)
     at = (f" at row{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows))} (counted from 0 "
           "after the header, as pandas numbers rows)")
@@ -231,4 +236,4 @@ def is_mostly_numeric(column: pd.Series) -> bool:
     if parsed is None:
         return False
     other = _replaced(column, parsed[0])
-    return bool(_folded(pd.Series(other.index, dtype=object)).isin(COMMON_MARKERS).all())
+    return bool(folded(pd.Series(other.index, dtype=object)).isin(COMMON_MARKERS).all())

@@ -12,21 +12,11 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from trainwise.data.coltypes import COMMON_MARKERS, NA_MARKERS, is_text
+from trainwise.data.coltypes import COMMON_MARKERS, NA_MARKERS, folded, is_text, listed_values
 from trainwise.findings import Finding, Severity, warning
 
 NUM_SHOWN = 5  # values named per column
 MAX_LEVELS = 1000  # case variants are looked for in columns with at most this many levels
-
-
-def _folded(column: pd.Series) -> pd.Series:
-    return column.astype(str).str.strip().str.casefold()
-
-
-def _listed(counts: pd.Series) -> tuple[str, str]:
-    """("'?' x12, '-' x6", '"?", "-"') for the message and the na_values fix."""
-    shown = ", ".join(f"{v!r} x{c}" for v, c in counts.head(NUM_SHOWN).items())
-    return shown, ", ".join(f'"{str(v).strip()}"' for v in counts.index[:NUM_SHOWN])
 
 
 def mask_target_markers(frame: pd.DataFrame, target: str
@@ -36,12 +26,12 @@ def mask_target_markers(frame: pd.DataFrame, target: str
     column = frame[target]
     if not is_text(column):
         return frame, []
-    folded = _folded(column).where(column.notna())
-    masked = folded.isin(NA_MARKERS)  # a DataFrame and its CSV agree; words: warned about
-    worded = folded.isin(COMMON_MARKERS) & ~masked
+    cells = folded(column).where(column.notna())
+    masked = cells.isin(NA_MARKERS)  # a DataFrame and its CSV agree; words: warned about
+    worded = cells.isin(COMMON_MARKERS) & ~masked
     findings = []
     if masked.any():
-        shown, listed = _listed(column[masked].value_counts())
+        shown, listed = listed_values(column[masked].value_counts())
         frame = frame.assign(**{target: column.mask(masked)})
         findings.append(warning(
             "data", "target_markers",
@@ -59,7 +49,7 @@ def mask_target_markers(frame: pd.DataFrame, target: str
 
 
 def _marker_warning(name: str, counts: pd.Series, what: str) -> Finding:
-    shown, listed = _listed(counts)
+    shown, listed = listed_values(counts)
     return warning(
         "data", "text_markers",
         f"{what} '{name}' has cells that look like missing-value markers ({shown}): each "
@@ -80,8 +70,7 @@ def text_level_findings(frame: pd.DataFrame, exclude: Iterable[str]) -> list[Fin
         if name in skipped or not is_text(column):
             continue
         present = column.dropna()
-        folded = _folded(present)
-        found = folded.isin(COMMON_MARKERS)
+        found = folded(present).isin(COMMON_MARKERS)
         if found.any():
             findings.append(_marker_warning(str(name), present[found].value_counts(),
                                             "column"))
@@ -91,18 +80,29 @@ def text_level_findings(frame: pd.DataFrame, exclude: Iterable[str]) -> list[Fin
     return findings
 
 
+def case_groups(counts: pd.Series) -> list[list[str]]:
+    """The values of `counts` (value_counts of text) that differ only in case or surrounding
+    spaces, grouped: [['yes', 'Yes '], ['no', 'NO']]; each group has 2+ members."""
+    keys = folded(pd.Series(counts.index, index=counts.index)).to_numpy()
+    return [[str(v) for v in members] for _, members in counts.groupby(keys).groups.items()
+            if len(members) > 1]
+
+
+def case_groups_shown(groups: list[list[str]], counts: pd.Series) -> str:
+    """"'yes' x40 / 'Yes ' x3; 'no' x50 / 'NO' x2" for the first NUM_SHOWN groups."""
+    return "; ".join(" / ".join(f"{value!r} x{counts[value]}" for value in group)
+                     for group in groups[:NUM_SHOWN])
+
+
 def _case_variants(name: str, counts: pd.Series) -> list[Finding]:
-    folded = pd.Series(counts.index, index=counts.index).str.strip().str.casefold()
-    groups = [list(members) for _, members in counts.groupby(folded.to_numpy()).groups.items()
-              if len(members) > 1]
+    groups = case_groups(counts)
     if not groups:
         return []
-    shown = "; ".join(" / ".join(f"{level!r} x{counts[level]}" for level in group)
-                      for group in groups[:NUM_SHOWN])
+    shown = case_groups_shown(groups, counts)
     return [Finding(
         "data", Severity.INFO, "lookalike_levels",
         f"column '{name}' has levels that differ only in case or surrounding spaces "
         f"({shown}): each is a one-hot column of its own.",
-        dict(column=name, groups=[[str(v) for v in group] for group in groups[:NUM_SHOWN]]),
+        dict(column=name, groups=groups[:NUM_SHOWN]),
         "If they mean the same, clean the column in the file (strip spaces, one case) and "
         "rerun from the data stage; if they differ, nothing to do.")]

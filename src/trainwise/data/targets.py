@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from trainwise.data.errors import DataError
+from trainwise.data.markers import case_groups, case_groups_shown
 from trainwise.findings import Finding, Severity, warning
 
 # infer_task counts whole-number targets with <= 20 values as classes. Up to 10 that is
@@ -143,18 +144,15 @@ def lookalike_label_findings(target: pd.Series, column: str) -> list[Finding]:
     if pd.api.types.is_numeric_dtype(target) or target.dtype.kind == "b":
         return []
     counts = target.dropna().astype(str).value_counts()
-    folded = pd.Series(counts.index, index=counts.index).str.strip().str.casefold()
-    groups = [list(members) for _, members in counts.groupby(folded.to_numpy()).groups.items()
-              if len(members) > 1]
+    groups = case_groups(counts)
     if not groups:
         return []
-    shown = "; ".join(" / ".join(f"{label!r} x{counts[label]}" for label in group)
-                      for group in groups[:NUM_SHOWN])
+    shown = case_groups_shown(groups, counts)
     return [warning(
         "data", "lookalike_labels",
         f"target '{column}' has labels that differ only in case or surrounding spaces "
         f"({shown}): each is a separate class.",
         "If they mean the same class, clean the target column in the file (strip spaces, one "
         "case); if they are different classes, rename them so they differ in more than case.",
-        groups=[[str(label) for label in group] for group in groups[:NUM_SHOWN]],
+        groups=groups[:NUM_SHOWN],
         counts={str(label): int(counts[label]) for group in groups for label in group})]
