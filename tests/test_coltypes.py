@@ -235,6 +235,23 @@ def test_every_marker_is_either_missing_or_warned_about_in_a_target():
         assert masked["y"].isna().sum() == (0 if word else 1), marker
 
 
+def test_a_dropped_identifier_gets_no_kept_as_a_category_note():
+    """300 'C00001' ids with one '?': dropped as an identifier, and yet text_markers said the
+    '?' was "kept as a category of its own". The level notes are for categories only."""
+    rng = np.random.default_rng(0)
+    ids = np.array([f"C{i:05d}" for i in range(300)], dtype=object)
+    ids[0] = "?"
+    colour = rng.choice(["red", "blue"], 300).astype(object)
+    colour[:4] = "?"
+    frame = pd.DataFrame({"customer_id": ids, "colour": colour, "x": rng.normal(size=300),
+                          "label": rng.integers(0, 2, 300)})
+    data = table_data(frame, "label")
+    assert [f.evidence["column"] for f in data.findings if f.code == "row_id_dropped"] == [
+        "customer_id"]
+    assert [f.evidence["column"] for f in data.findings if f.code == "text_markers"] == [
+        "colour"]
+
+
 def test_markers_and_case_variants_in_a_text_feature_are_said():
     rng = np.random.default_rng(4)
     garage = rng.choice(["yes", "no"], 200).astype(object)

@@ -313,7 +313,7 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     frame, marker_findings = mask_target_markers(frame, target)  # '?' is no class
     frame, source_rows = _drop_missing_target(frame, target, notes)
     frame, date_findings = parse_date_columns(frame, dayfirst, keep=[target])  # before keys
-    findings += marker_findings + date_findings + text_level_findings(frame, [target, *declared])
+    findings += marker_findings + date_findings
     if task == "auto":
         task = infer_task(frame[target])
         findings += task_findings(frame[target], task, target)
@@ -339,6 +339,9 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
             time_key = frame[key.column] if frame[key.column].dtype.kind == "M" else None
     features = frame.drop(columns=[target, *plan.columns])
     prose = [c for c in features.columns if str(c) in {t.name for t in plan.text}]
+    # on the categories only: a key, a dropped identifier or set-aside prose is no category,
+    # and "each marker is kept as a category of its own" would be false there
+    data.findings += text_level_findings(features, exclude=prose)
     order = row_order(len(data.y), data.times, data.groups)  # both leak checks read rows so
     data.findings += row_id_findings(plan, ordered_id_leaks(features[plan.ordered_ids], data,
                                                                 f"'{target}'", order))
