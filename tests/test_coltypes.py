@@ -281,3 +281,15 @@ def test_a_total_footer_row_is_named_with_its_row():
     frame.loc[10, "sqm"] = "Total"  # not at the end: a value, said with its rows as before
     _, [said] = coerce_numeric_text(frame)
     assert said.evidence["rows"] == [10, 50] and "summary_row" not in said.evidence
+
+
+def test_text_cells_are_named_by_row_position_not_index_label():
+    """A filtered frame (index 100..149) with text at position 10 was said to hold it "at row
+    110 (counted from 0 after the header)": an index label, called a position."""
+    from trainwise.data.coltypes import coerce_numeric_text
+
+    sqm = [str(v) for v in np.random.default_rng(0).uniform(1, 9, 50).round(1)]
+    sqm[10] = "abc"
+    frame = pd.DataFrame({"sqm": sqm}, index=range(100, 150))
+    _, [said] = coerce_numeric_text(frame)
+    assert said.evidence["rows"] == [10] and "at row 10 " in said.message

@@ -189,13 +189,15 @@ def _formatted_finding(name: str, formatted: Formatted, num_numbers: int) -> Fin
 
 
 def _footer(column: pd.Series, real: pd.Series) -> tuple[list, bool]:
-    """(index labels of the rows holding the text cells, up to NUM_SHOWN; whether they look
-    like a spreadsheet's summary row: a word such as 'Total' in the last FOOTER_ROWS rows)."""
+    """(positions of the rows holding the text cells, up to NUM_SHOWN: the file's rows after
+    the header, a DataFrame's iloc rows, as source_rows numbers them, not index labels, which
+    a filtered frame's are not; whether they look like a spreadsheet's summary row: a word
+    such as 'Total' in the last FOOTER_ROWS rows)."""
     where = column.notna() & column.astype(str).isin([str(v) for v in real.index])
     positions = np.flatnonzero(where.to_numpy())
     footer = len(positions) <= FOOTER_ROWS and bool(positions.min() >= len(column) - FOOTER_ROWS) \
         and folded(pd.Series(real.index, dtype=object)).isin(SUMMARY_WORDS).all()
-    return column.index[positions[:NUM_SHOWN]].tolist(), footer
+    return positions[:NUM_SHOWN].tolist(), footer
 
 
 def _kept_as_text(name: str, real: pd.Series, column: pd.Series) -> Finding:
