@@ -131,3 +131,15 @@ def test_lookalike_labels_and_levels_are_grouped_by_one_rule():
     [level] = text_level_findings(pd.DataFrame({"x": values}), [])
     assert label.evidence["groups"] == level.evidence["groups"] == case_groups(counts)
     assert "'Straße' x5 / 'STRASSE' x3" in label.message and "'Straße' x5" in level.message
+
+
+def test_an_ordered_categorical_target_keeps_its_classes_and_their_order():
+    """A pandas Categorical is no text (is_text said so, but dtype.kind 'O' let it through):
+    '$5' < '$10' < '$20' categories were read as amounts, a regression target."""
+    rng = np.random.default_rng(0)
+    levels = ["$5", "$10", "$20", "?"]
+    price = pd.Categorical(rng.choice(levels, 120), categories=levels, ordered=True)
+    frame = pd.DataFrame({"x": rng.normal(size=120), "price": price})
+    data = table_data(frame, "price", na_values=("?",))  # declared markers still masked
+    assert data.task == "classification" and data.class_names == ["$5", "$10", "$20"]
+    assert len(data.y) == int((frame["price"] != "?").sum())

@@ -39,7 +39,11 @@ FOOTER_ROWS = 3
 
 
 def is_text(column: pd.Series) -> bool:
-    """Text cells (object or a pandas string dtype); categoricals and numbers are not."""
+    """Text cells (object or a pandas string dtype); categoricals and numbers are not. A pandas
+    Categorical (whose dtype.kind is 'O' too) holds categories its user chose, an ordered
+    target's order among them: it is never read as numbers or dates."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return False
     return column.dtype.kind in "OUS" or str(column.dtype).startswith(("str", "string"))
 
 
@@ -66,9 +70,12 @@ def replace_na_values(frame: pd.DataFrame, na_values: Iterable[str], decimal: st
     frame = frame.copy()
     for name in frame.columns:
         column = frame[name]
-        found = folded(column).isin(markers) & column.notna() if is_text(column) else None
+        categorical = isinstance(column.dtype, pd.CategoricalDtype)  # declared: masked too
+        found = folded(column).isin(markers) & column.notna() \
+            if is_text(column) or categorical else None
         if found is not None and found.any():
-            frame[name] = _numbers_or_text(column.mask(found), decimal)
+            frame[name] = column.mask(found) if categorical else \
+                _numbers_or_text(column.mask(found), decimal)
     return frame
 
 
