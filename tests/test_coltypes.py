@@ -182,17 +182,19 @@ def test_200k_formatted_cells_are_read_in_under_two_seconds():
     np.testing.assert_array_equal(formatted.numbers.to_numpy(), values.astype(np.float64))
 
 
-@pytest.mark.parametrize("cells", [
-    ["02134", "10001", "1,234"],  # a zip code list with one grouped cell: '02134' is no number
-    ["$5.00", "€7.00", "$1,200.00"],  # two currencies: not one column of amounts
-    ["5%", "0.05", "12%"],  # a percent sign on some cells only
-    ["04.03.2020", "1.234", "12.5"],  # dotted dates among numbers
+@pytest.mark.parametrize(("cells", "decimal"), [
+    (["02134", "10001", "1,234"], "."),  # zip codes with one grouped cell: '02134' no number
+    (["$5.00", "€7.00", "$1,200.00"], "."),  # two currencies: not one column of amounts
+    (["5%", "0.05", "12%"], "."),  # a percent sign on some cells only
+    # one dotted date among 29 thousands-dot numbers of a decimal-comma file: past
+    # NUMERIC_SHARE, so only the thousands-groups rule keeps the date from reading 14032020
+    (["14.03.2020", *[f"{k}.{500 + k:03d}" for k in range(1, 30)]], ","),
 ])
-def test_inconsistent_number_formats_are_left_as_text(cells):
+def test_inconsistent_number_formats_are_left_as_text(cells, decimal):
     from trainwise.data.coltypes import coerce_numeric_text
 
-    frame = pd.DataFrame({"code": cells * 30, "label": [0, 1, 1] * 30})
-    read, findings = coerce_numeric_text(frame)
+    frame = pd.DataFrame({"code": cells * (90 // len(cells)), "label": [0, 1, 1] * 30})
+    read, findings = coerce_numeric_text(frame, decimal=decimal)
     assert read["code"].tolist() == frame["code"].tolist()
     assert not any(f.code == "numbers_from_text" for f in findings)
 
