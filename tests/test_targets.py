@@ -143,3 +143,22 @@ def test_an_ordered_categorical_target_keeps_its_classes_and_their_order():
     data = table_data(frame, "price", na_values=("?",))  # declared markers still masked
     assert data.task == "classification" and data.class_names == ["$5", "$10", "$20"]
     assert len(data.y) == int((frame["price"] != "?").sum())
+
+
+@pytest.mark.parametrize(("requested", "codes"), [
+    ("auto", ["task_inferred"]), ("classification", []), ("regression", [])])
+def test_one_target_doubt_rule_for_both_loaders(requested, codes):
+    """targets.target_findings is the rule tables and arrays both call (it was written out in
+    each): 16 whole counts, stored as floats with a gap, inferred as classes and doubted."""
+    from trainwise.data.tables import infer_task
+    from trainwise.data.targets import target_findings
+
+    values = pd.Series(np.arange(300) % 16, dtype=np.float64)
+    values[3] = np.nan
+    task = infer_task(values) if requested == "auto" else requested
+    assert infer_task(values) == "classification"  # whole numbers, 16 values: classes
+    assert [f.code for f in target_findings(values, requested, task, "y")] == codes
+    x = np.random.default_rng(0).normal(size=(299, 2))
+    from_arrays = array_data(x, values.dropna().to_numpy(), task=requested)
+    assert [f.code for f in from_arrays.findings if f.code in ("task_inferred",
+            "target_looks_continuous")] == codes

@@ -12,7 +12,7 @@ import pandas as pd
 from trainwise.data.errors import DataError
 from trainwise.data.keys import NONE, time_values
 from trainwise.data.tables import encode_target, infer_task
-from trainwise.data.targets import continuous_class_findings, one_target_per_row, task_findings
+from trainwise.data.targets import one_target_per_row, target_findings
 from trainwise.data.task import Key, TaskData
 from trainwise.data.token_ids import (
     PAD_ADVICE,
@@ -122,14 +122,6 @@ def _times(values: np.ndarray | None, rows: int) -> np.ndarray | None:
     return time_values(pd.Series(values), "times")
 
 
-def _target_findings(target: pd.Series, task: str) -> list[Finding]:
-    """The doubts a table's target gets (tables.py): a task guessed from whole numbers, or
-    classification asked of a target that looks continuous."""
-    if task == "auto":
-        return task_findings(target, infer_task(target), "y")
-    return continuous_class_findings(target, "y") if task == "classification" else []
-
-
 def _in_class_order(y: np.ndarray, classes: np.ndarray) -> pd.Series:
     """y as a Categorical of `classes`, which encode_target codes in that order (low, mid,
     high: an ordinal target's confusion matrix reads in order), not sorted (high, low, mid)."""
@@ -155,8 +147,8 @@ def array_data(x: np.ndarray, y: np.ndarray, *, kind: str = "auto", task: str = 
     if target.isna().any():
         raise DataError(f"y has {int(target.isna().sum())} missing labels (first at row "
                         f"{int(np.flatnonzero(target.isna())[0])}); drop or fill those rows.")
-    findings = _target_findings(target, task)
-    task = infer_task(target) if task == "auto" else task  # _target_findings read it first
+    requested_task, task = task, infer_task(target) if task == "auto" else task
+    findings = target_findings(target, requested_task, task, "y")
     encoded, class_names = encode_target(target, task, "y")
     data = TaskData(name=name, kind=kind, task=task, x=inputs, y=encoded,  # type: ignore[arg-type]
                     class_names=class_names, groups=_per_row(groups, len(x), "groups"),

@@ -18,11 +18,7 @@ from trainwise.data.in_memory import describe_source
 from trainwise.data.keys import KeyPlan, plan_keys, time_values
 from trainwise.data.label_leak import find_leaks, leak_findings, row_order, table_columns
 from trainwise.data.markers import mask_target_markers, text_level_findings
-from trainwise.data.targets import (
-    continuous_class_findings,
-    lookalike_label_findings,
-    task_findings,
-)
+from trainwise.data.targets import lookalike_label_findings, target_findings, whole_numbers
 from trainwise.data.task import TaskData
 from trainwise.data.text import FREE_TEXT_RULE, set_aside_warning
 from trainwise.data.tokenise import as_tokens
@@ -59,9 +55,8 @@ def read_table(path: Path, sep: str = "", encoding: str = "", decimal: str = ""
 def infer_task(target: pd.Series) -> str:
     if target.dtype.kind in "OUSbc" or not pd.api.types.is_numeric_dtype(target):
         return "classification"
-    values = target.dropna()
-    whole = values.dtype.kind in "iu" or bool(np.all(np.mod(values, 1) == 0))
-    return "classification" if whole and values.nunique() <= 20 else "regression"
+    whole = whole_numbers(target)
+    return "classification" if whole is not None and whole.nunique() <= 20 else "regression"
 
 
 def encode_target(target: pd.Series, task: str, column: str) -> tuple[np.ndarray, list[str]]:
@@ -314,11 +309,8 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     frame, source_rows = _drop_missing_target(frame, target, notes)
     frame, date_findings = parse_date_columns(frame, dayfirst, keep=[target])  # before keys
     findings += marker_findings + date_findings
-    if task == "auto":
-        task = infer_task(frame[target])
-        findings += task_findings(frame[target], task, target)
-    elif task == "classification":
-        findings += continuous_class_findings(frame[target], target)
+    requested, task = task, infer_task(frame[target]) if task == "auto" else task
+    findings += target_findings(frame[target], requested, task, target)
     y, class_names = encode_target(frame[target], task, target)
     if task == "classification":
         findings += lookalike_label_findings(frame[target], target)

@@ -27,7 +27,7 @@ ID_ROWS_PER_VALUE = 10
 SPARSE_ROWS, SPARSE_SHARE = 3, 0.5
 
 
-def _whole_numbers(target: pd.Series) -> pd.Series | None:
+def whole_numbers(target: pd.Series) -> pd.Series | None:
     """The target's values when they are all whole numbers (ints, or floats like 3.0)."""
     if target.dtype.kind == "b" or not pd.api.types.is_numeric_dtype(target):
         return None
@@ -36,9 +36,19 @@ def _whole_numbers(target: pd.Series) -> pd.Series | None:
     return values if whole and len(values) else None
 
 
+def target_findings(target: pd.Series, requested: str, task: str, column: str
+                    ) -> list[Finding]:
+    """The doubts a target gets, in both loaders (tables, arrays): with data.task `requested`
+    "auto", a `task` inferred from whole numbers of unclear meaning; with "classification",
+    a target that looks continuous."""
+    if requested == "auto":
+        return task_findings(target, task, column)
+    return continuous_class_findings(target, column) if requested == "classification" else []
+
+
 def task_findings(target: pd.Series, task: str, column: str) -> list[Finding]:
     """A warning when `task` was inferred from whole numbers whose meaning is unclear."""
-    values = _whole_numbers(target)
+    values = whole_numbers(target)
     if values is None:
         return []
     distinct = int(values.nunique())
@@ -89,7 +99,7 @@ def continuous_class_findings(target: pd.Series, column: str) -> list[Finding]:
     sparse = int((counts < SPARSE_ROWS).sum())
     if len(counts) <= CLEAR_CLASSES or sparse < SPARSE_SHARE * len(counts):
         return []
-    whole = _whole_numbers(target) is not None
+    whole = whole_numbers(target) is not None
     kind = "whole numbers" if whole else "values, not whole numbers"
     return [warning(
         "data", "target_looks_continuous",
