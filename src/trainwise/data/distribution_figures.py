@@ -30,7 +30,7 @@ from trainwise.data.distribution_parts import (
     panel_groups,
     subsample,
 )
-from trainwise.data.figures import as_images
+from trainwise.data.figures import as_images, save_png
 from trainwise.data.image_distribution import image_figure
 from trainwise.data.task import TaskData
 
@@ -130,7 +130,4 @@ def plot_distributions(data: TaskData, path: str | Path) -> Path | None:
     figure = distribution_figure(data)
     if figure is None:
         return None
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    return path
+    return save_png(figure, path)

@@ -192,10 +192,14 @@ def samples_caption(data: TaskData) -> str:
             "constant features, extreme values, and which features set the classes apart.")
 
 
-def plot_samples(data: TaskData, path: str | Path) -> Path:
-    """Write samples_figure(data) as a PNG at `path`."""
-    figure = samples_figure(data)
+def save_png(figure: Figure, path: str | Path) -> Path:
+    """Write `figure` as a PNG at `path` (its folder made): every stage figure alike."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)  # Agg is Figure's default canvas: no display needed
     return path
+
+
+def plot_samples(data: TaskData, path: str | Path) -> Path:
+    """Write samples_figure(data) as a PNG at `path`."""
+    return save_png(samples_figure(data), path)

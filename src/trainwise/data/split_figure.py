@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # a Figure object, not pyplot: no global state, no GUI
 
+from trainwise.data.figures import save_png
+
 COLOURS = {"train": "tab:blue", "val": "tab:orange", "test": "tab:green"}
 MAX_POINTS = 20_000  # rows drawn; more only blur into one another (drawn evenly, not at random)
 
@@ -47,7 +49,4 @@ def plot_split_timeline(parts: dict[str, np.ndarray | None], groups: np.ndarray 
         ax.set_yticks([])
     ax.set_title("Which rows went to which part", fontsize=10)
     ax.legend(fontsize=7, markerscale=3)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    return path
+    return save_png(figure, path)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.figure import Figure
 
-from trainwise.data.figures import displayable
+from trainwise.data.figures import displayable, save_png
 from trainwise.data.task import TaskData
 
 if TYPE_CHECKING:
@@ -64,7 +64,4 @@ def plot_suspects(data: TaskData, found: list[Suspect], path: str | Path) -> Pat
     figure = suspects_figure(data, found)
     if figure is None:
         return None
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    return path
+    return save_png(figure, path)
