@@ -35,3 +35,17 @@ def blobs() -> tuple[torch.Tensor, torch.Tensor]:
     y = np.repeat(np.arange(3), 100)
     x = centers[y] + rng.normal(0, 1, size=(300, 8))
     return torch.tensor(x, dtype=torch.float32), torch.tensor(y)
+
+
+@pytest.fixture
+def tiny_tune(blobs):
+    """Tuning inputs on the blobs: loaders of 240/60 rows (8 steps an epoch of 32), a small
+    MLP seeded 0, and an AdamW factory (lr 1e-3 unless given)."""
+    from trainwise.data.tensors import to_loader
+
+    x, y = blobs
+    train = to_loader(x[:240], y[:240], 32, shuffle=True, seed=0)
+    val = to_loader(x[240:], y[240:], 60, shuffle=False, seed=0)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    return train, val, model, lambda m, lr=None: torch.optim.AdamW(m.parameters(), lr=lr or 1e-3)

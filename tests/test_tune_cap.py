@@ -7,24 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from torch import nn
 
 from trainwise.config import TuneConfig
-from trainwise.data.tensors import to_loader
 from trainwise.tune import search
 from trainwise.tune.search import MAX_SHORT_RUN_STEPS, short_run_epochs, short_run_steps, tune_lr
 from trainwise.tune.short_runs import onecycle
-
-
-def _setup(blobs):
-    """240/60 rows, 8 steps an epoch of 32, a small MLP seeded 0, AdamW."""
-    x, y = blobs
-    train = to_loader(x[:240], y[:240], 32, shuffle=True, seed=0)
-    val = to_loader(x[240:], y[240:], 60, shuffle=False, seed=0)
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
-    return train, val, model, lambda m, lr=None: torch.optim.AdamW(m.parameters(), lr=lr or 1e-3)
 
 
 def test_the_audits_table_is_capped_and_small_data_is_not():
@@ -57,13 +45,13 @@ class _Counting:
         return self.schedulers[-1]
 
 
-def test_a_capped_short_run_ends_mid_epoch_with_the_schedule_compressed_into_it(blobs,
-                                                                               monkeypatch):
+def test_a_capped_short_run_ends_mid_epoch_with_the_schedule_compressed_into_it(
+        monkeypatch, tiny_tune):
     """40 epochs of 8 steps: 6 epochs (48 steps), raised to 7 (56) for the 50-step floor;
     capped at 20 here, so each run is 2.5 epochs: the schedule spans 20 steps and is stepped
     20 times, the third epoch is evaluated after its 4th step."""
     monkeypatch.setattr(search, "MAX_SHORT_RUN_STEPS", 20)
-    train, val, model, adamw = _setup(blobs)
+    train, val, model, adamw = tiny_tune
     schedule = _Counting()
     result = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=40,
                      config=TuneConfig(num_steps=30, num_seeds=1), make_scheduler=schedule)
@@ -85,9 +73,9 @@ def test_a_capped_short_run_ends_mid_epoch_with_the_schedule_compressed_into_it(
     assert "short_runs_few_steps" in [f.code for f in result.findings]  # 20 < 50: still said
 
 
-def test_a_cap_under_one_epoch_is_named_as_a_share_of_it(blobs, monkeypatch):
+def test_a_cap_under_one_epoch_is_named_as_a_share_of_it(monkeypatch, tiny_tune):
     monkeypatch.setattr(search, "MAX_SHORT_RUN_STEPS", 6)
-    train, val, model, adamw = _setup(blobs)
+    train, val, model, adamw = tiny_tune
     result = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=40,
                      config=TuneConfig(num_steps=30, num_seeds=1))
     (capped,) = [f for f in result.findings if f.code == "short_runs_capped"]
@@ -95,13 +83,13 @@ def test_a_cap_under_one_epoch_is_named_as_a_share_of_it(blobs, monkeypatch):
     assert all(len(c.curve) == 1 and c.val_loss < float("inf") for c in result.short.candidates)
 
 
-def test_a_constant_lr_run_is_not_capped(blobs, monkeypatch):
+def test_a_constant_lr_run_is_not_capped(monkeypatch, tiny_tune):
     """Constant lr, 40 epochs: 12 epochs (96 steps) a run, kept whole under a cap of 20, so
     the candidates start at lr_low x sqrt(12/40) and the pick is scaled from the short runs'
     whole length: the sqrt horizon law was measured at short/long ratios of ~0.3, and the cap
     would have taken it to 2.5/40 (review s10 RT7). One-cycle runs are still capped (above)."""
     monkeypatch.setattr(search, "MAX_SHORT_RUN_STEPS", 20)
-    train, val, model, adamw = _setup(blobs)
+    train, val, model, adamw = tiny_tune
     result = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=40,
                      config=TuneConfig(num_steps=30, num_seeds=1, num_candidates=3,
                                        max_widenings=0), make_scheduler=None)

@@ -245,18 +245,8 @@ def test_short_runs_called_alone_check_the_validation_loader_too(regression):
 
 
 # ---------------------------------------------------------------- tune_lr: both steps
-def _tiny_tune_setup(blobs):
-    """Loaders of 240/60 rows, a small MLP seeded 0, and an AdamW factory."""
-    x, y = blobs
-    train = to_loader(x[:240], y[:240], 32, shuffle=True, seed=0)
-    val = to_loader(x[240:], y[240:], 60, shuffle=False, seed=0)
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
-    return train, val, model, lambda m, lr=None: torch.optim.AdamW(m.parameters(), lr=lr or 1e-3)
-
-
-def test_tune_lr_runs_the_range_test_then_short_runs_and_writes_tune_json(blobs):
-    train, val, model, adamw = _tiny_tune_setup(blobs)
+def test_tune_lr_runs_the_range_test_then_short_runs_and_writes_tune_json(tiny_tune):
+    train, val, model, adamw = tiny_tune
     result = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=10,
                      config=TuneConfig(num_steps=30, num_seeds=2))
     assert result.short is not None and result.lr == result.short.chosen_lr
@@ -307,8 +297,8 @@ def test_horizon_factor_is_the_square_root_of_the_epoch_ratio_and_never_raises()
     assert horizon_factor(8, 8) == horizon_factor(10, 8) == 1.0
 
 
-def test_a_constant_lr_is_scaled_from_the_short_runs_horizon_to_the_full_run(blobs,
-                                                                          monkeypatch):
+def test_a_constant_lr_is_scaled_from_the_short_runs_horizon_to_the_full_run(
+        monkeypatch, tiny_tune):
     """No scheduler (train.schedule = "constant"): the short runs' pick times
     sqrt(short epochs / max_epochs), said in a finding and in tune.json; with one-cycle the
     short runs end annealed and their pick stands."""
@@ -317,7 +307,7 @@ def test_a_constant_lr_is_scaled_from_the_short_runs_horizon_to_the_full_run(blo
     counted = short_runs_module.loss_across_ranks
     monkeypatch.setattr(short_runs_module, "loss_across_ranks",
                         lambda *a: extra_evaluations.append(1) or counted(*a))
-    train, val, model, adamw = _tiny_tune_setup(blobs)
+    train, val, model, adamw = tiny_tune
     config = TuneConfig(num_steps=30, num_seeds=1, short_run_epochs=2)
     constant = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=18,
                        config=config, make_scheduler=None)
@@ -360,11 +350,11 @@ def test_a_constant_lr_is_scaled_from_the_short_runs_horizon_to_the_full_run(blo
         model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=18, config=off).findings)
 
 
-def test_auto_short_runs_are_longer_when_the_lr_stays_constant(blobs):
+def test_auto_short_runs_are_longer_when_the_lr_stays_constant(tiny_tune):
     """8 batches per epoch, 40 epochs: one-cycle short runs take 15% (6 epochs, raised to 7
     for 50 steps), constant-lr ones 30% (12), and the constant pick is scaled by
     about sqrt(12/40)."""
-    train, val, model, adamw = _tiny_tune_setup(blobs)
+    train, val, model, adamw = tiny_tune
     config = TuneConfig(num_steps=30, num_seeds=1)
     constant = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=40,
                        config=config, make_scheduler=None)
@@ -379,10 +369,10 @@ def test_auto_short_runs_are_longer_when_the_lr_stays_constant(blobs):
 
 
 
-def test_a_warmed_up_constant_lr_is_still_scaled_and_micro_batches_change_nothing(blobs):
+def test_a_warmed_up_constant_lr_is_still_scaled_and_micro_batches_change_nothing(tiny_tune):
     """stage_tune says constant_lr for train.schedule="constant" even when a large batch adds
     a warmup scheduler; accumulating micro-batches gives the same short runs (no batch norm)."""
-    train, val, model, adamw = _tiny_tune_setup(blobs)
+    train, val, model, adamw = tiny_tune
     def warmup(optimizer, steps):
         return torch.optim.lr_scheduler.LinearLR(optimizer, 0.5, total_iters=2)
 
@@ -400,14 +390,14 @@ def test_a_warmed_up_constant_lr_is_still_scaled_and_micro_batches_change_nothin
     assert inferred.horizon_factor == 1.0  # a scheduler and nothing said: not constant
 
 
-def test_the_tails_loss_only_evaluation_equals_fits_own(blobs):
+def test_the_tails_loss_only_evaluation_equals_fits_own(tiny_tune):
     """Why the short runs reuse fit's evaluation at the end as the tail's last: the tail's
     loss-only pass and fit's full evaluation give the same number on the same weights."""
     from lightning_fabric import Fabric
 
     from trainwise.train.sharding import evaluate_across_ranks, loss_across_ranks
 
-    _, val, model, _ = _tiny_tune_setup(blobs)
+    _, val, model, _ = tiny_tune
     fabric = Fabric(accelerator="cpu", devices=1)
     full = evaluate_across_ranks(fabric, model, val, nn.CrossEntropyLoss(), "classification")
     assert loss_across_ranks(fabric, model, val, nn.CrossEntropyLoss()) == full["val_loss"]
@@ -432,8 +422,8 @@ def test_a_score_is_the_last_loss_or_the_tails_median_and_inf_if_any_is_not_fini
     assert _score(math.inf, [1.0] * 6) == math.inf  # diverged: stays diverged
 
 
-def test_short_runs_as_long_as_the_run_are_not_scaled(blobs):
-    train, val, model, adamw = _tiny_tune_setup(blobs)
+def test_short_runs_as_long_as_the_run_are_not_scaled(tiny_tune):
+    train, val, model, adamw = tiny_tune
     whole = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=2,
                     config=TuneConfig(num_steps=30, num_seeds=1, short_run_epochs=2),
                     make_scheduler=None)
@@ -454,7 +444,8 @@ def test_an_unstable_range_point_is_only_information_once_short_runs_chose():
     assert "tune.num_steps" in settled.fix and settled.evidence == found.evidence
 
 
-def test_an_unstable_range_stays_a_warning_when_the_short_runs_chose_nothing(blobs, monkeypatch):
+def test_an_unstable_range_stays_a_warning_when_the_short_runs_chose_nothing(
+        monkeypatch, tiny_tune):
     import trainwise.tune.search as search
     from trainwise.findings import error, warning
     from trainwise.tune.lr_range import LrRangeResult
@@ -466,7 +457,7 @@ def test_an_unstable_range_stays_a_warning_when_the_short_runs_chose_nothing(blo
     failed = ShortRunResult(math.nan, [], False, "log", 2, [error(
         "tune", "short_runs_all_diverged", "Every short run diverged.", "Lower the lr.")])
     monkeypatch.setattr(search, "short_runs", lambda *a, **k: failed)
-    train, val, model, adamw = _tiny_tune_setup(blobs)
+    train, val, model, adamw = tiny_tune
     result = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=10)
     (kept,) = [f for f in result.findings if f.code == "lr_range_unstable"]
     assert kept.severity is Severity.WARNING
