@@ -81,7 +81,7 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
     evidence = {k: v for k, v in row.items() if not isinstance(v, dict | list)}
     findings = findings + held_out_too_good(row, len(ctx.splits["test"].y), ctx.history,
                                             len(ctx.splits["val"].y), leak_columns(ctx))
-    findings += stage_label_issues(ctx, model)
+    findings += stage_label_issues(ctx, model, outputs)  # the test part is not predicted again
     return [info("evaluate", "test_result", _test_message(ctx, row), **evidence), *findings]
 
 

@@ -11,11 +11,12 @@ import csv
 from dataclasses import replace
 
 import numpy as np
+import torch
 from torch import nn
 
 from trainwise.data.task import TaskData
 from trainwise.findings import Finding
-from trainwise.stages import Arrays, RunContext, eval_batch_size
+from trainwise.stages import RunContext, eval_batch_size
 from trainwise.train.evaluate import predict
 from trainwise.train.label_issues import (
     Suspect,
@@ -30,22 +31,25 @@ MAX_VALUES = 20_000_000  # rows x classes per part (80 MB of float32 probabiliti
 REPORT_ROWS = 20  # suspects listed in the report; the CSV holds them all
 
 
-def stage_label_issues(ctx: RunContext, model: nn.Module) -> list[Finding]:
-    """Every process predicts the same whole parts (an FSDP forward needs all of them); the
-    first one writes the files. Rows are found by their position in the data as loaded, as
-    split.npz records them, and named by their row in the source and its identifiers."""
+def stage_label_issues(ctx: RunContext, model: nn.Module,
+                       test_outputs: torch.Tensor) -> list[Finding]:
+    """`test_outputs`: the evaluate stage's (N, C) outputs of the test part, gathered in row
+    order on every process, so only the validation part is predicted here. Every process
+    predicts the whole of it (an FSDP forward needs all of them); the first one writes the
+    files. Rows are found by their position in the data as loaded, as split.npz records them,
+    and named by their row in the source and its identifiers."""
     data = ctx.data
     assert data is not None
     if data.task != "classification":
         return []
+    val = ctx.splits["val"]
+    val_outputs = predict(model, val.loader(eval_batch_size("val", 1), shuffle=False,
+                                            seed=0))[0] if len(val.y) else None
     found: list[Suspect] = []
     num_checked = 0
-    for part, arrays, rows in _held_out_parts(ctx):
-        outputs, labels = predict(model, arrays.loader(eval_batch_size(part, 1), shuffle=False,
-                                                       seed=0))
-        probs = probabilities(outputs)
+    for part, labels, rows, outputs in _held_out_parts(ctx, val_outputs, test_outputs):
         num_checked += len(labels)
-        found += suspects(probs, labels.numpy(), rows, part, data.class_names,
+        found += suspects(probabilities(outputs), labels, rows, part, data.class_names,
                           data.files if part != "test (own)" else None)
     if not num_checked:
         return []
@@ -59,26 +63,29 @@ def stage_label_issues(ctx: RunContext, model: nn.Module) -> list[Finding]:
     return [label_issue_finding(found, num_checked, CSV_NAME)]
 
 
-def _held_out_parts(ctx: RunContext) -> list[tuple[str, Arrays, np.ndarray]]:
-    """(part, arrays, row of the data as loaded for each of its rows) for validation and test;
-    a source's own test part is numbered on its own."""
+def _held_out_parts(ctx: RunContext, val_outputs: torch.Tensor | None,
+                    test_outputs: torch.Tensor
+                    ) -> list[tuple[str, np.ndarray, np.ndarray, torch.Tensor]]:
+    """(part, labels, row of the data as loaded, outputs) for validation and test; a source's
+    own test part is numbered on its own."""
     val, test = ctx.splits["val"], ctx.splits["test"]
     assert val.rows is not None  # the split records every validation row
-    parts = [("validation", val, val.rows),
-             ("test", test, test.rows) if test.rows is not None
-             else ("test (own)", test, np.arange(len(test.y)))]
-    return [_capped(ctx, part, arrays, rows) for part, arrays, rows in parts if len(rows)]
+    parts = [("validation", val, val.rows, val_outputs),
+             ("test", test, test.rows, test_outputs) if test.rows is not None
+             else ("test (own)", test, np.arange(len(test.y)), test_outputs)]
+    return [_capped(ctx, part, np.asarray(arrays.y), rows, outputs)
+            for part, arrays, rows, outputs in parts if len(rows)]
 
 
-def _capped(ctx: RunContext, part: str, arrays: Arrays,
-            rows: np.ndarray) -> tuple[str, Arrays, np.ndarray]:
+def _capped(ctx: RunContext, part: str, labels: np.ndarray, rows: np.ndarray,
+            outputs: torch.Tensor) -> tuple[str, np.ndarray, np.ndarray, torch.Tensor]:
     assert ctx.data is not None
     limit = max(1, MAX_VALUES // max(2, ctx.data.num_classes))
     if len(rows) <= limit:
-        return part, arrays, rows
+        return part, labels, rows, outputs
     keep = np.sort(np.random.default_rng(ctx.config.run.seed).choice(len(rows), limit,
                                                                      replace=False))
-    return part, Arrays(arrays.x[keep], arrays.y[keep]), rows[keep]
+    return part, labels[keep], rows[keep], outputs[torch.as_tensor(keep)]
 
 
 def _as_in_source(suspect: Suspect, data: TaskData) -> Suspect:
