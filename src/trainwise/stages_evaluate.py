@@ -102,19 +102,11 @@ def _previous_values(ctx: RunContext) -> np.ndarray | None:
     value in time (its series' row just before it), in the target's units. None otherwise: a
     group_time test part holds groups unseen before, and a source's own test part has no
     times."""
-    data = ctx.data
-    path = ctx.run.path / "split.npz"
-    if (data is None or data.times is None or not path.exists()
+    data, test = ctx.data, ctx.splits["test"].rows  # test: the carved rows (split.npz's)
+    if (data is None or data.times is None or test is None
             or (ctx.meta.get("split") or {}).get("strategy") != "time"):
         return None
-    with np.load(path) as saved:
-        if "test" not in saved:
-            return None
-        test = saved["test"]
-    previous = previous_values(data.times, data.y, test, data.groups)
-    if previous is None:
-        return None
-    return previous
+    return previous_values(data.times, data.y, test, data.groups)
 
 
 def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
