@@ -77,10 +77,9 @@ def nonfinite_finding(ctx: RunContext, nonfinite: dict[str, Any],
     """Write the offending batch's samples to nonfinite_batch.json and say what to do."""
     positions = nonfinite.get("sample_indices")
     rows = None
-    split_path = (getattr(ctx, "source", None) or ctx.run.path) / "split.npz"
-    if positions is not None and split_path.is_file():
-        with np.load(split_path) as split:  # positions in the training part -> data rows
-            rows = split["train"][np.asarray(positions, dtype=np.int64)].tolist()
+    train_rows = ctx.splits["train"].rows  # split.npz's 'train': position -> data row
+    if positions is not None and train_rows is not None:
+        rows = train_rows[np.asarray(positions, dtype=np.int64)].tolist()
     record = {**nonfinite, "data_rows": rows, "last_good_checkpoint_step": last_good_step,
               "note": "sample_indices index the training part; data_rows the data set as "
                       "loaded (after data.max_samples)"}
