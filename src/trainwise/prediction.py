@@ -25,6 +25,7 @@ from trainwise.preprocessing import FILE_NAME, Preprocessing
 from trainwise.rundir import RunDir, read_findings
 from trainwise.stages import EVAL_BATCH_SIZE
 from trainwise.train.evaluate import predict as loader_outputs  # not this module's predict
+from trainwise.train.label_issues import probabilities
 from trainwise.train.regression_predictions import TargetUnits
 
 
@@ -54,7 +55,7 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None) -> p
         units = TargetUnits(prep.target_mean, prep.target_scale,  # log1p undone too
                             log=config.data.target_transform == "log")
         return pd.DataFrame({"prediction": units(values)}, index=index)
-    probs = outputs.softmax(dim=1).double().numpy()
+    probs = probabilities(outputs).astype(np.float64)  # the label check's, as in float32
     labels = _label_values(prep.class_names)
     frame = pd.DataFrame({"prediction": labels[probs.argmax(axis=1)]}, index=index)
     for k, name in enumerate(prep.class_names):
