@@ -140,6 +140,8 @@ class TrainConfig(_Section):
     weight_decay: float = Field(0.01, ge=0)  # AdamW, applied to weights only
     schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"  # the lr over the run
     patience: int = Field(8, ge=1)  # epochs without a better validation loss before stopping
+    max_minutes: float = Field(0.0, ge=0)  # wall-clock budget for training, checked at epoch
+    # ends (stops when another epoch would pass it); 0 = no limit (train/time_budget.py)
     grad_clip: float = Field(0.0, ge=0)  # 0 = no clipping (the norm is still recorded)
     log_every: int = Field(10, ge=1)  # steps between host syncs of loss and gradient norm
     layer_every: int = Field(50, ge=0)  # steps between per-layer gradient norms; 0 = never

@@ -25,6 +25,7 @@ from trainwise.train.diagnose_common import TrainingPlan
 from trainwise.train.diagnose_schedule import CUT_LR_SHARE, after_early_stopping
 from trainwise.train.loop import fit
 from trainwise.train.sharding import num_steps_per_epoch
+from trainwise.train.time_budget import TimeBudget
 from trainwise.training_setup import (
     agree_across_processes,
     batch_norm_across_processes,
@@ -116,9 +117,11 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                        min_epochs=patience_starts(cfg.schedule, cfg.max_epochs))
     resumed = resume_state(ctx.run, checkpoint, ctx.fabric.is_global_zero)
     busy_cpu = BusyCpuWatch(on_cpu=ctx.fabric.device.type == "cpu")
+    budget = ([TimeBudget(cfg.max_minutes, agree=lambda stop: ctx.fabric.broadcast(stop, src=0))]
+              if cfg.max_minutes > 0 else [])
     with progress() as bar:
-        callbacks = [best, busy_cpu, *writer_callbacks(ctx, bar, total_steps, checkpoint and
-                                                       checkpoint["train_state"]["step"])]
+        callbacks = [best, *budget, busy_cpu, *writer_callbacks(
+            ctx, bar, total_steps, checkpoint and checkpoint["train_state"]["step"])]
         state = fit(ctx.model, train_loader, val_loader, optimizer=optimizer,
                     loss_fn=ctx.loss_fn, max_epochs=cfg.max_epochs, task=ctx.data.task,
                     scheduler=scheduler, fabric=ctx.fabric, callbacks=callbacks,
@@ -133,7 +136,8 @@ def stage_train(ctx: RunContext) -> list[Finding]:
     ctx.history, ctx.trained_model = state.history, state.model
     plan = _training_plan(ctx, total_steps)
     findings = diagnose(state.history, num_classes=ctx.data.num_classes or None, plan=plan)
-    findings += [f for f in [busy_cpu.finding()] if f is not None]
+    findings += [f for f in [busy_cpu.finding(), *(b.finding(cfg.max_epochs, cfg.schedule)
+                                                   for b in budget)] if f is not None]
     if best.early_stopping.should_stop:  # patience ran out (a NaN stops the loop, not it)
         findings = after_early_stopping(findings, state.history, plan)
     if cfg.class_weights == "balanced" and ctx.data.task == "classification":
