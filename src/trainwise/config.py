@@ -95,8 +95,10 @@ class SplitConfig(_Section):
     # validate; "" = the last val_fraction of each series' rows
     gap: str | float = ""  # time split: rows (group_time: groups starting) this close before
     # the cut are dropped ('7D', 3.0)
-    num_folds: int = Field(1, ge=1, le=20)  # > 1: k folds saved; the recipe trains on fold 0
-    # (time folds, expanding windows: on the last, the largest and latest)
+    num_folds: int = Field(1, ge=1, le=20)  # > 1: k-fold cross-validation: the run trains,
+    # tunes and tests on fold 0 (time folds, expanding windows: the last, the largest and
+    # latest), then the crossval stage trains the same model on every other fold and reports
+    # the validation score's mean and spread (stages_crossval.py)
 
 
 class ModelConfig(_Section):

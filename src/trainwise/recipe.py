@@ -58,6 +58,7 @@ from trainwise.rundir import (
 )
 from trainwise.stage_errors import run_stage
 from trainwise.stages import RunContext, stage_data, stage_model, stage_split
+from trainwise.stages_crossval import stage_crossval
 from trainwise.stages_evaluate import stage_evaluate
 from trainwise.stages_training import stage_check, stage_train
 from trainwise.stages_tune import stage_tune
@@ -67,7 +68,7 @@ from trainwise.until import check_resumed_until, check_until
 STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
     ("data", stage_data), ("split", stage_split), ("model", stage_model),
     ("check", stage_check), ("tune", stage_tune), ("train", stage_train),
-    ("evaluate", stage_evaluate),
+    ("crossval", stage_crossval), ("evaluate", stage_evaluate),
 ]
 
 # Resuming from a training checkpoint: reload data and split, rebuild the model, train on.
@@ -140,6 +141,8 @@ def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
     stages_done = [{"name": "setup", "seconds": 0.0, "findings": list(findings)}] \
         if findings else []  # e.g. busy cores, a precision Fabric changed: a row of their own
     stages = RESUME_STAGES if ctx.checkpoint is not None else STAGES
+    if config.split.num_folds == 1 and until != "crossval":  # one split: nothing to cross-
+        stages = [(name, stage) for name, stage in stages if name != "crossval"]  # validate
     weights_before = weights_version(model) if model is not None else None
     upcoming = None
     try:

@@ -97,6 +97,10 @@ class RunContext:
     target_log: bool = False  # ... of log1p(target) (data.target_transform = "log")
     history: list[dict[str, Any]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    folds: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # split.num_folds
+    # > 1: each fold's (train, val) rows, for the crossval stage; trained_fold is the run's
+    trained_fold: int = 0
+    initial_weights: dict[str, Any] | None = None  # the model's state before training (folds)
 
     def target_units(self) -> TargetUnits:
         """What turns the values the model is trained on back into the target's units."""
@@ -168,6 +172,7 @@ def stage_split(ctx: RunContext) -> list[Finding]:
     saved = {"train": train, "val": val, **({"test": test} if test is not None else {})}
     for j, fold in enumerate(result.folds):  # fold indices are into the pool after the test cut
         saved[f"fold{j}_train"], saved[f"fold{j}_val"] = fold.train, fold.val
+    ctx.folds, ctx.trained_fold = result.fold_rows(), result.trained_fold
     np.savez(ctx.run.path / "split.npz", **saved)
     sizes = {name: len(arrays.y) for name, arrays in ctx.splits.items()}
     ctx.meta["split"] = {"strategy": result.strategy, "sizes": sizes,
@@ -223,20 +228,28 @@ def _fingerprint(*parts: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _make_arrays(ctx: RunContext, train: np.ndarray, val: np.ndarray, x_test: np.ndarray,
-                 y_test: np.ndarray, test: np.ndarray | None) -> None:
+@dataclass
+class FittedParts:
+    """A training and a validation part with what was fitted on the training rows alone."""
+
+    train: Arrays
+    val: Arrays
+    normaliser: Normaliser | None
+    target_mean: float = 0.0  # regression: the model trains on (y - mean) / scale
+    target_scale: float = 1.0
+
+
+def fit_parts(data: TaskData, train: np.ndarray, val: np.ndarray, augment: str,
+              log: bool) -> FittedParts:
     """Normalise with training statistics only (token ids stay int64 ids: augment_plan);
-    standardise regression targets likewise."""
-    data = ctx.data
-    assert data is not None
-    plan = augment_plan(data, ctx.config.data.augment)[0]
+    standardise regression targets likewise (of log1p(y) when `log`). The split stage fits
+    the run's parts with it, the crossval stage each fold's."""
+    plan = augment_plan(data, augment)[0]
     normaliser = Normaliser().fit(data.x[train]) if plan.normalise else None
     scale = normaliser.transform if normaliser is not None else np.asarray
-    y = data.y
+    y, mean, std = data.y, 0.0, 1.0
     if data.task == "regression":  # float64: float32 squares overflow from |y| ~ 2e19
-        if ctx.config.data.target_transform == "log":
-            y, y_test = log_target(y), log_target(y_test)
-            ctx.target_log = True
+        y = log_target(y) if log else y
         y_train = y[train].astype(np.float64)
         mean, std = float(y_train.mean()), float(y_train.std())
         if not (np.isfinite(mean) and np.isfinite(std)):
@@ -244,16 +257,29 @@ def _make_arrays(ctx: RunContext, train: np.ndarray, val: np.ndarray, x_test: np
                                  f"({std:.3g}) over the training rows is not finite. Rescale "
                                  "the target (divide it by a power of ten, or take its log).")
         std = std or 1.0
-        ctx.target_scale, ctx.target_mean = std, mean
-        y, y_test = (y - mean) / std, (y_test - mean) / std
+        y = (y - mean) / std
+    return FittedParts(Arrays(scale(data.x[train]), y[train], random_flip if plan.flip else None,
+                              train),
+                       Arrays(scale(data.x[val]), y[val], rows=val), normaliser, mean, std)
+
+
+def _make_arrays(ctx: RunContext, train: np.ndarray, val: np.ndarray, x_test: np.ndarray,
+                 y_test: np.ndarray, test: np.ndarray | None) -> None:
+    data = ctx.data
+    assert data is not None
+    log = data.task == "regression" and ctx.config.data.target_transform == "log"
+    parts = fit_parts(data, train, val, ctx.config.data.augment, log)
+    scale = parts.normaliser.transform if parts.normaliser is not None else np.asarray
+    if data.task == "regression":
+        ctx.target_log = log
+        y_test = log_target(y_test) if log else y_test
+        ctx.target_scale, ctx.target_mean = parts.target_scale, parts.target_mean
+        y_test = (y_test - parts.target_mean) / parts.target_scale
     # saved for trainwise.predict: new rows need the same statistics (the model expects them)
-    fitted_preprocessing(data, normaliser, ctx.target_mean, ctx.target_scale).save(ctx.run.path)
-    ctx.splits = {
-        "train": Arrays(scale(data.x[train]), y[train], random_flip if plan.flip else None,
-                        train),
-        "val": Arrays(scale(data.x[val]), y[val], rows=val),
-        "test": Arrays(scale(x_test), y_test, rows=test),
-    }
+    fitted_preprocessing(data, parts.normaliser, ctx.target_mean, ctx.target_scale).save(
+        ctx.run.path)
+    ctx.splits = {"train": parts.train, "val": parts.val,
+                  "test": Arrays(scale(x_test), y_test, rows=test)}
 
 
 def _gone_on_the_log(finding: Finding, y: np.ndarray) -> bool:

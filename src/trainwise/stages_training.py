@@ -3,6 +3,7 @@ schedule the tune stage (stages_tune.py) shares; evaluate is in stages_evaluate.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from typing import Any
@@ -107,6 +108,8 @@ def stage_train(ctx: RunContext) -> list[Finding]:
     if train_loader is None:  # notes end in the error
         return notes
     checkpoint_path, no_checkpoints = checkpoint_target(ctx)
+    if ctx.folds:  # the crossval stage trains every other fold from these same weights
+        ctx.initial_weights = copy.deepcopy(ctx.model.state_dict())
     val_loader = ctx.splits["val"].loader(eval_batch_size("val", cfg.batch_size),
                                           shuffle=False, seed=seed)
     optimizer = ctx.make_optimizer(ctx.model, ctx.lr)

@@ -9,7 +9,7 @@ from pathlib import Path
 from trainwise.config import ConfigError
 
 # the recipe's stages in order (recipe.STAGES; a test keeps the two alike)
-STAGE_NAMES = ("data", "split", "model", "check", "tune", "train", "evaluate")
+STAGE_NAMES = ("data", "split", "model", "check", "tune", "train", "crossval", "evaluate")
 # what a run resumed from a training checkpoint runs (recipe.RESUME_STAGES): the check and
 # tune stages' findings are kept from the first attempt
 RESUMED_STAGE_NAMES = ("data", "split", "model", "train", "evaluate")

@@ -64,6 +64,13 @@ class SplitResult:
     times: np.ndarray | None = None
     num_dropped: int = 0
     findings: list[Finding] = field(default_factory=list)
+    pool: np.ndarray | None = None  # the rows train/val/folds were drawn from (after the test
+    # cut): fold indices index it
+
+    def fold_rows(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each fold's (train, val) as row indices into data.x, as `train`/`val` are."""
+        assert self.pool is not None, "plan_split sets the pool"
+        return [(self.pool[fold.train], self.pool[fold.val]) for fold in self.folds]
 
 
 def _honours(key: Key, strategy: str) -> bool:
@@ -219,7 +226,7 @@ def plan_split(data: TaskData, settings: SplitSettings) -> SplitResult:
             cut=settings.cut, **kwargs), pool, test, groups)
     result = SplitResult(pool[first.train], pool[first.val], test, first.strategy,
                          folds=folds, trained_fold=trained, groups=groups, times=times,
-                         num_dropped=dropped + first.num_dropped)
+                         num_dropped=dropped + first.num_dropped, pool=pool)
     keys = _Keys(None if groups is None else np.asarray(groups),
                  times if first.strategy in TIMED else None, first.strategy, settings.gap)
     result.findings = (part_extents({"train": result.train, "val": result.val, "test": test},
@@ -237,14 +244,15 @@ def _pick_fold(folds: list[SplitIndices]) -> int:
 
 
 def folds_note(result: SplitResult) -> str:
-    """' (3 folds saved; training on fold 2, ...)' for the split finding: which fold the run
+    """' (3 folds; the run trains ... on fold 0, ...)' for the split finding: which fold the run
     trains on and why, so no reader assumes the other folds' rows were used."""
     if not result.folds:
         return ""
     k, j = len(result.folds), result.trained_fold
     if result.strategy not in TIMED:
-        return f" ({k} folds saved; training on fold {j}, the others are for cross-validation)"
-    return (f" ({k} folds saved, expanding time windows; training on fold {j}, the last, which "
+        return (f" ({k} folds; the run trains and is tested on fold {j}, the crossval stage "
+                f"trains the others)")
+    return (f" ({k} folds, expanding time windows; the run trains on fold {j}, the last, which "
             f"trains on the most rows ({len(result.train)}) and validates on the latest "
             f"({len(result.val)}))")
 
