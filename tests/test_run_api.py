@@ -21,7 +21,7 @@ def test_a_misspelt_until_stops_before_anything_runs(tmp_path, until, closest):
     with pytest.raises(ConfigError, match=f'Did you mean until="{closest}"') as raised:
         trainwise.run({"data": {"source": "wine"}, "run": {"out_dir": str(tmp_path)}},
                       until=until, report=False)
-    assert "data, split, model, check, tune, train, evaluate" in str(raised.value)
+    assert "data, split, model, check, tune, train, crossval, evaluate" in str(raised.value)
     assert not list(tmp_path.iterdir())  # no run folder: nothing ran
 
 

@@ -108,8 +108,8 @@ def stage_train(ctx: RunContext) -> list[Finding]:
     if train_loader is None:  # notes end in the error
         return notes
     checkpoint_path, no_checkpoints = checkpoint_target(ctx)
-    if ctx.folds:  # the crossval stage trains every other fold from these same weights
-        ctx.initial_weights = copy.deepcopy(ctx.model.state_dict())
+    ctx.initial_weights = copy.deepcopy(ctx.model.state_dict()) if ctx.folds else None  # the
+    # crossval stage trains every other fold from these same weights
     val_loader = ctx.splits["val"].loader(eval_batch_size("val", cfg.batch_size),
                                           shuffle=False, seed=seed)
     optimizer = ctx.make_optimizer(ctx.model, ctx.lr)
