@@ -61,7 +61,7 @@ def test_five_folds_are_trained_scored_and_summarised(tmp_path):
     assert scores.mean() > 0.8  # wine: every fold learns (chance is 40%)
     codes = {f.code for f in read_findings(result.path) if f.stage == "crossval"}
     assert codes & {"cross_validation", "crossval_spread"}
-    assert (result.path / "figures" / "cross_validation.png").exists()
+    assert (result.path / meta["cross_validation"]["figure"]["path"]).exists()
 
 
 def test_one_split_has_no_crossval_stage_unless_asked_for(tmp_path):

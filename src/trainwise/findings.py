@@ -8,7 +8,8 @@ from enum import Enum
 from typing import Any
 
 # The stages of the method, in order; a fix names one of these to go back to.
-STAGES = ("setup", "data", "split", "model", "check", "tune", "train", "evaluate", "report")
+STAGES = ("setup", "data", "split", "model", "check", "tune", "train", "crossval", "evaluate",
+          "report")
 
 
 class Severity(str, Enum):

@@ -153,8 +153,8 @@ def _add_figure(ctx: RunContext, rows: list[dict[str, Any]]) -> None:
     ax.legend(fontsize=7, loc="best")
     figure.tight_layout()
     path = save_png(figure, ctx.run.figure_path("cross_validation.png"))
-    ctx.meta.setdefault("figures", []).append({
+    ctx.meta["cross_validation"]["figure"] = {  # the report draws it under Training
         "path": str(path.relative_to(ctx.run.path)), "title": "Cross-validation",
         "caption": f"Each fold's {name} at its best epoch, trained from the same initial "
                    "weights with the same lr and batch size; the band is the mean +- one "
-                   "standard deviation over folds."})
+                   "standard deviation over folds."}

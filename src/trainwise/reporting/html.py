@@ -197,10 +197,13 @@ def build_report(run_path: str | Path) -> Path:
     suspects = (run.meta.get("label_issues") or {}).get("figure")
     suspects_figure, suspects_problem = embed_saved(run, {"path": suspects}) if suspects \
         else (None, "")
+    crossval = (run.meta.get("cross_validation") or {}).get("figure")
+    crossval_figure, crossval_problem = embed_saved(run, crossval) if crossval else (None, "")
     context = report_context(run)
     context.update(figures=figures, extra_figures=extras, suspects_figure=suspects_figure,
+                   crossval_figure=crossval_figure,
                    problems=figure_problems + extra_problems
-                   + ([suspects_problem] if suspects_problem else []))
+                   + [p for p in (suspects_problem, crossval_problem) if p])
     target = path / "report.html"
     target.write_text(render_html(context), encoding="utf-8")
     return target
