@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
 
 from trainwise.console import console
 from trainwise.data.figures import save_png
@@ -150,6 +151,8 @@ def _add_figure(ctx: RunContext, rows: list[dict[str, Any]]) -> None:
     ax.set_xticks([row["fold"] for row in folds])
     ax.set_xlabel("fold")
     ax.set_ylabel(name)
+    if key == "val_accuracy":
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.legend(fontsize=7, loc="best")
     figure.tight_layout()
     path = save_png(figure, ctx.run.figure_path("cross_validation.png"))
