@@ -76,9 +76,10 @@ def progress() -> Progress:
 class ProgressBar:
     """A training progress bar as a callback: steps advance it, epochs update its text."""
 
-    def __init__(self, bar: Progress, total_steps: int):
+    def __init__(self, bar: Progress, total_steps: int, description: str = "train"):
         self.bar = bar
-        self.task = bar.add_task("train", total=total_steps, info="")
+        self.task = bar.add_task(description, total=total_steps, info="")
+        self.prefix = "" if description == "train" else f"{description}: "  # piped lines
 
     def on_step_end(self, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -94,7 +95,8 @@ class ProgressBar:
         if not console.is_terminal:  # piped: the bar prints nothing, one line per epoch does,
             # with what the bar's columns show (a `nohup ... > log` run's only clock)
             seconds = f"  {row['seconds']:.1f} s" if "seconds" in row else ""
-            console.print(f"{info}{seconds}{_time_left(self.bar, self.task)}", soft_wrap=True)
+            console.print(f"{self.prefix}{info}{seconds}{_time_left(self.bar, self.task)}",
+                          soft_wrap=True)
 
 
 class TuneProgress:

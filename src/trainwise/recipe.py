@@ -171,7 +171,7 @@ def _run_stages(ctx: RunContext, fabric: Fabric, stages: list[tuple[str, Callabl
     the run (an error finding on any process), or None."""
     for name, stage in stages:
         started = time.perf_counter()
-        if name in ("train", "tune"):  # they draw their own progress bars
+        if name in ("train", "tune", "crossval"):  # they draw their own progress bars
             stage_findings = run_stage(name, stage, ctx)
         else:
             with console.status(f"[bold]{name}[/]..."):

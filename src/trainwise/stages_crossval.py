@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from trainwise.console import console
+from trainwise.console import ProgressBar, console, progress
 from trainwise.data.figures import save_png
 from trainwise.findings import Finding, info, warning
 from trainwise.stages import RunContext, eval_batch_size, fit_parts
@@ -51,8 +51,11 @@ def stage_crossval(ctx: RunContext) -> list[Finding]:
     key, _ = METRIC[ctx.data.task]
     rows: list[dict[str, Any]] = []
     for j, (train, val) in enumerate(ctx.folds):
-        best = (_best_row(ctx.history) if j == ctx.trained_fold
-                else _train_fold(ctx, j, train, val))
+        if j == ctx.trained_fold:
+            best = _best_row(ctx.history)
+        else:
+            with progress() as bar:
+                best = _train_fold(ctx, j, train, val, bar)
         rows.append({"fold": j, "train_rows": len(train), "val_rows": len(val),
                      "best_epoch": best.get("epoch"), "val_loss": best.get("val_loss"),
                      key: best.get(key), "trained_by": "run" if j == ctx.trained_fold
@@ -65,8 +68,8 @@ def stage_crossval(ctx: RunContext) -> list[Finding]:
     return [summary]
 
 
-def _train_fold(ctx: RunContext, fold: int, train: np.ndarray,
-                val: np.ndarray) -> dict[str, Any]:
+def _train_fold(ctx: RunContext, fold: int, train: np.ndarray, val: np.ndarray,
+                bar: Any) -> dict[str, Any]:
     """Fold `fold` trained from the run's initial weights; its best epoch's history row."""
     cfg, seed = ctx.config.train, ctx.config.run.seed
     log = ctx.data.task == "regression" and ctx.config.data.target_transform == "log"
@@ -80,13 +83,13 @@ def _train_fold(ctx: RunContext, fold: int, train: np.ndarray,
     val_loader = parts.val.loader(eval_batch_size("val", cfg.batch_size), shuffle=False,
                                   seed=seed)
     optimizer = ctx.make_optimizer(model, ctx.lr)
-    scheduler = run_scheduler(ctx, optimizer, cfg.max_epochs * num_steps_per_epoch(
-        train_loader, 1))
     best = BestWeights(cfg.patience, min_epochs=patience_starts(cfg.schedule, cfg.max_epochs))
+    total_steps = cfg.max_epochs * num_steps_per_epoch(train_loader, 1)
     state = fit(model, train_loader, val_loader, optimizer=optimizer, loss_fn=ctx.loss_fn,
-                max_epochs=cfg.max_epochs, task=ctx.data.task, scheduler=scheduler,
-                fabric=ctx.fabric, callbacks=[best], log_every=cfg.log_every, layer_every=0,
-                grad_clip=cfg.grad_clip,
+                max_epochs=cfg.max_epochs, task=ctx.data.task,
+                scheduler=run_scheduler(ctx, optimizer, total_steps), fabric=ctx.fabric,
+                callbacks=[best, ProgressBar(bar, total_steps, f"fold {fold}")],
+                log_every=cfg.log_every, layer_every=0, grad_clip=cfg.grad_clip,
                 accumulate_grad_batches=accumulation_steps(cfg.batch_size, 1,
                                                            cfg.accumulate_grad_batches),
                 target_units=TargetUnits(parts.target_mean, parts.target_scale, log))
