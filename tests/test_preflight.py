@@ -14,7 +14,7 @@ from trainwise.checks import preflight
 from trainwise.checks._common import default_optimizer
 from trainwise.checks.data_checks import check_data
 from trainwise.checks.initial import check_at_init, check_loss_at_init
-from trainwise.checks.learning import _inputs_verdict, _overfit_verdict
+from trainwise.checks.learning import _inputs_verdict, _overfit_verdict, loss_floor
 from trainwise.findings import Finding, Severity, warning
 from trainwise.model.baselines import cnn1d, loss_function, mlp
 from trainwise.model.init import init_weights
@@ -363,3 +363,77 @@ def test_earlier_causes_say_each_codes_own_stage_data_first(order) -> None:
     assert "as faults found earlier predict (inputs_not_normalised: data stage; dead_relu: " \
         "model stage)" in found.message
     assert found.fix.startswith("as inputs_not_normalised says:")  # the data fault is first
+
+
+def test_slowly_descending_overfit_is_slow_not_a_bug() -> None:
+    """Audit s11 D9: a correct MLP at lr 1e-3 went 1.13 -> 0.154 in 300 steps, ~18% down over
+    its last 30, and was told it was 'stuck on a plateau' and 'has a bug'."""
+    curve = [1.13 * math.exp(-step / 150) for step in range(300)]  # 86% down, still falling
+    (verdict,) = _overfit_verdict(curve, curve[-1], 0.05 * math.log(3), 32)
+    assert verdict.code == "overfit_batch_failed"
+    assert "slow" in verdict.message and "plateau" not in verdict.message
+    assert "bug" not in verdict.message and "3x higher" in verdict.fix
+    assert verdict.evidence["still_falling"] is True
+
+
+def test_loss_floor_of_label_smoothing_is_the_smoothed_targets_entropy() -> None:
+    """Audit s11 D4: eps 0.1 over 3 classes: q = 0.9333 on the label, 0.0333 elsewhere,
+    H = -0.9333 ln 0.9333 - 2 * 0.0333 ln 0.0333 = 0.0644 + 0.2267 = 0.2911."""
+    assert loss_floor(nn.CrossEntropyLoss(label_smoothing=0.1), 3) == pytest.approx(0.2911,
+                                                                                   abs=1e-4)
+    assert loss_floor(CE, 3) == 0.0
+    assert loss_floor(nn.MSELoss(), 3) == 0.0
+    # torch's own loss: logits = ln q reach the floor, any other prediction scores above it
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.2)
+    y = torch.tensor([0, 3, 7])
+    q = torch.full((3, 10), 0.2 / 10).scatter(1, y[:, None], 1 - 0.2 + 0.2 / 10)
+    floor = loss_floor(loss_fn, 10)
+    assert float(loss_fn(q.log(), y)) == pytest.approx(floor, rel=1e-5)
+    assert float(loss_fn(q.log() + 0.3 * torch.randn(3, 10), y)) > floor
+    assert float(loss_fn(50 * F.one_hot(y, 10).float(), y)) > floor
+
+
+def test_label_smoothed_loss_memorises_one_batch(blobs) -> None:
+    """Audit s11 D4: with label_smoothing 0.1 the plain target (0.055) is below the floor
+    (0.291): a perfectly memorised batch was told 'could not overfit ... has a bug'."""
+    x, y = blobs
+    findings = preflight(net(), nn.CrossEntropyLoss(label_smoothing=0.1), x, y,
+                         task="classification", num_classes=3)
+    (overfit,) = [f for f in findings if f.code.startswith("overfit_batch")]
+    assert overfit.code == "overfit_batch_ok", overfit.message
+    assert overfit.evidence["target"] > overfit.evidence["floor"] > 0.29
+
+
+def test_recipe_check_uses_the_checks_default_optimizer_unless_train_lr_is_set(
+        tmp_path) -> None:
+    """Audit s11 D9: run(until="check") trained the overfit check at lr 1e-3 (the untuned
+    fallback) while trainwise.check uses 3e-3: a correct 2-layer MLP failed it on 3/3 seeds."""
+    import trainwise
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 8, generator=gen)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0.5).long()  # a function of x: learnable
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+    result = trainwise.run({"run": {"out_dir": str(tmp_path), "seed": 0},
+                            "train": {"max_epochs": 1}}, model=model, data=(x, y),
+                           until="check", report=False)
+    (overfit,) = [f for f in result.findings if f.code.startswith("overfit_batch")]
+    assert overfit.code == "overfit_batch_ok", overfit.message
+
+
+def test_check_optimizer_follows_train_lr() -> None:
+    """train.lr = "auto": None (preflight's default, AdamW 3e-3); a set train.lr: that lr."""
+    from types import SimpleNamespace
+
+    from trainwise.config import Config
+    from trainwise.stages import RunContext
+    from trainwise.stages_training import check_optimizer
+    for lr, expected in (("auto", None), (0.02, 0.02)):
+        config = Config.model_validate({"train": {"lr": lr}})
+        ctx = SimpleNamespace(config=config, lr=0.0)
+        ctx.make_optimizer = lambda m, lr=None, c=ctx: RunContext.make_optimizer(c, m, lr)
+        make = check_optimizer(ctx)
+        if expected is None:
+            assert make is None
+        else:
+            assert make(net()).param_groups[0]["lr"] == expected

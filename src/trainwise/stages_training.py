@@ -46,8 +46,20 @@ def stage_check(ctx: RunContext) -> list[Finding]:
     x, y = ctx.splits["train"].sample(PREFLIGHT_SAMPLES, seed=ctx.config.run.seed,
                                       stratify=ctx.data.task == "classification")
     return preflight(ctx.model, ctx.loss_fn, x, y, task=ctx.data.task,
-                     num_classes=ctx.data.num_classes, make_optimizer=ctx.make_optimizer,
+                     num_classes=ctx.data.num_classes, make_optimizer=check_optimizer(ctx),
                      seed=ctx.config.run.seed)
+
+
+def check_optimizer(ctx: RunContext) -> Any:
+    """The optimizer of the checks' short training runs: train.lr with the configured weight
+    decay when the user set one, else the checks' own default (AdamW at 3e-3, no decay; what
+    trainwise.check uses), since no lr is tuned yet. The recipe's old 1e-3 fallback left a
+    correct 2-layer MLP at loss 0.15-0.18 after 300 steps where 3e-3 memorises the batch in
+    140-160 (audit s11 D9), and the check called it buggy."""
+    lr = ctx.config.train.lr
+    if lr == "auto":
+        return None
+    return lambda model: ctx.make_optimizer(model, float(lr))
 
 
 def patience_starts(schedule: str, max_epochs: int) -> int:
