@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from trainwise.findings import TrainwiseError
 from trainwise.model.optim import group_table, make_adamw, param_groups
 
 
@@ -138,3 +139,42 @@ def test_make_adamw_steps_and_keeps_group_decay() -> None:
     frozen = nn.Linear(2, 2).requires_grad_(False)
     with pytest.raises(ValueError, match="no trainable parameters"):
         make_adamw(frozen, lr=1e-3, weight_decay=0.1)
+
+
+def _lazy_net() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.LazyConv1d(4, 3), nn.LazyBatchNorm1d(), nn.ReLU(), nn.Flatten(),
+                         nn.LazyLinear(8), nn.ReLU(), nn.Linear(8, 3))
+
+
+def _groups(model: nn.Module) -> list[tuple[float, list[str]]]:
+    return [(g["weight_decay"], g["param_names"]) for g in param_groups(model, 0.1)]
+
+
+def test_lazy_layers_get_the_groups_they_will_have_after_a_forward_pass() -> None:
+    """Audit s11 D3: param_groups/make_adamw on a model with lazy layers died with torch's
+    'Can't access the shape of an uninitialized parameter'. Their groups must equal those of
+    the same model after a forward pass (weights decay, biases and the norm do not)."""
+    lazy = _lazy_net()
+    before, table = _groups(lazy), group_table(lazy, 0.1)
+    optimizer = make_adamw(lazy, lr=1e-2, weight_decay=0.1)
+    x, y = torch.randn(16, 2, 10), torch.randint(0, 3, (16,))
+    nn.functional.cross_entropy(lazy(x), y).backward()  # the first forward gives the shapes
+    assert before == _groups(lazy)
+    assert before[0] == (0.1, ["0.weight", "4.weight", "6.weight"])
+    assert [r["reason"] for r in table] == [r["reason"] for r in group_table(lazy, 0.1)]
+    first = lazy[4].weight.detach().clone()
+    optimizer.step()  # the optimizer built before the forward trains the materialised weights
+    assert not torch.equal(first, lazy[4].weight)
+
+
+def test_an_unknown_uninitialised_parameter_is_an_actionable_error() -> None:
+    """A custom lazy parameter outside Linear/Conv: its decay is not decidable without a shape."""
+    class Scale(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gain = nn.parameter.UninitializedParameter()
+
+    expected = r"gain \(Scale\) is not initialised.*model\(x\[:1\]\)"
+    with pytest.raises(TrainwiseError, match=expected):
+        param_groups(nn.Sequential(Scale()), 0.1)

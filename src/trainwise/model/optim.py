@@ -17,9 +17,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainwise.findings import TrainwiseError
 from trainwise.model.init import _NORMS
 
 _EMBEDDINGS = (nn.Embedding, nn.EmbeddingBag)
+# Lazy layers whose not-yet-shaped weight is a matmul weight (Linear: 2-D, ConvNd: 3-D+), so
+# its decay is known before the first forward pass gives it a shape; lazy norms are norms.
+_LAZY_MATMUL = (nn.LazyLinear, nn.modules.conv._LazyConvXdMixin)
 # A name part like norm, norm1, layer_norm, ln, ln_f, ln2, bn1, rmsnorm, batchnorm: HF's
 # patterns plus the short names (ln, bn) that nanoGPT- and ResNet-style code uses.
 _NORM_NAME = re.compile(r"(^|[._])(\w*norm\d*|ln\d*|bn\d*)($|[._])")
@@ -60,18 +64,38 @@ def _reason(owners: list[tuple[str, nn.Module]], param: torch.Tensor,
         return False, "bias"
     norm = next((m for m in modules if isinstance(m, _NORMS)), None)
     if norm is not None:
-        return False, f"normalisation layer ({type(norm).__name__})"
+        return False, f"normalisation layer ({_kind(norm).__name__})"
     if any(_NORM_NAME.search(n.lower()) for n in names):
         return False, "normalisation layer (by name)"
-    if param.ndim < 2:
+    if _ndim(param, owners) < 2:
         return False, "1-D parameter (scale or gain)"
     is_embedding = any(isinstance(m, _EMBEDDINGS) for m in modules) or any(
         _EMBED_NAME.search(n.rsplit(".", 1)[-1]) for n in names)
     if is_embedding:
         return decay_embeddings, "embedding" + (" (decay_embeddings=True)" if decay_embeddings
                                                  else "")
-    kinds = sorted({type(m).__name__ for m in modules})
+    kinds = sorted({_kind(m).__name__ for m in modules})
     return True, f"weight of {'/'.join(kinds)}"
+
+
+def _kind(module: nn.Module) -> type:
+    """A lazy layer's class as it will be after its first forward (LazyLinear -> Linear), so
+    its groups read the same before and after."""
+    return getattr(type(module), "cls_to_become", None) or type(module)
+
+
+def _ndim(param: torch.Tensor, owners: list[tuple[str, nn.Module]]) -> int:
+    """param.ndim; for a lazy layer's uninitialised weight, that of the weight it becomes
+    (torch refuses to tell the shape of an uninitialised parameter: audit s11 D3)."""
+    if not isinstance(param, nn.parameter.UninitializedParameter):
+        return param.ndim
+    if any(isinstance(m, _LAZY_MATMUL) for _, m in owners):
+        return 2
+    name, module = owners[0]
+    raise TrainwiseError(
+        f"{name} ({type(module).__name__}) is not initialised yet: its shape, which decides "
+        "whether it gets weight decay, is unknown until the model's first forward pass. "
+        "Run one forward pass on a batch, model(x[:1]), before param_groups/make_adamw.")
 
 
 def _classify(model: nn.Module, decay_embeddings: bool) -> list[dict[str, Any]]:
@@ -86,9 +110,16 @@ def _classify(model: nn.Module, decay_embeddings: bool) -> list[dict[str, Any]]:
             why += f"; tied with {', '.join(tied)}"
         if not param.requires_grad:
             decay, why = False, "frozen (requires_grad=False): not optimised"
-        rows.append({"name": name, "shape": list(param.shape), "decay": decay, "reason": why,
+        rows.append({"name": name, "shape": _shape(param), "decay": decay, "reason": why,
                      "param": param})
     return rows
+
+
+def _shape(param: torch.Tensor) -> list[int] | None:
+    """None until a lazy parameter's first forward pass gives it a shape."""
+    if isinstance(param, nn.parameter.UninitializedParameter):
+        return None
+    return list(param.shape)
 
 
 def param_groups(model: nn.Module, weight_decay: float, *,
@@ -97,7 +128,9 @@ def param_groups(model: nn.Module, weight_decay: float, *,
 
     Frozen parameters are left out. Empty groups are dropped (a model with no matmul weights
     has only the no-decay group). `param_names` travels with the group (torch keeps it in
-    state_dict), so a checkpoint says which tensor is which.
+    state_dict), so a checkpoint says which tensor is which. Lazy layers (LazyLinear,
+    LazyConvNd, lazy norms) may still be uninitialised: their groups are those they will
+    have after the first forward pass, which fills the same parameter objects in place.
     """
     rows = [r for r in _classify(model, decay_embeddings) if r["param"].requires_grad]
     groups = []
