@@ -69,3 +69,22 @@ def test_the_caption_says_which_panel_is_which_split(tmp_path) -> None:
     assert "One panel per split" in caption and "test, scored once" in caption
     assert "fewer than 10 rows" in caption
     assert "the line: the test split" not in caption
+
+
+def _caption(tmp_path, meta: dict, rows: list[dict]) -> str:
+    (tmp_path / "meta.json").write_text(json.dumps({"name": "t", "verdict": "ok", "data": {
+        "task": "classification"}, **meta}))
+    (tmp_path / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    html = build_report(tmp_path).read_text()
+    return re.search(r'alt="Reliability diagram".*?<figcaption>(.*?)<span', html,
+                     re.S).group(1)
+
+
+def test_the_caption_claims_only_what_the_run_holds(tmp_path) -> None:
+    """Audit s11 D10: a Monitor's report said 'whose weights were kept' and 'test, scored once
+    with those weights': a Monitor keeps no weights and scores no test."""
+    monitor = _caption(tmp_path, {"source": "trainwise.Monitor"}, EPOCHS)
+    assert "kept" not in monitor and "test" not in monitor
+    assert "lowest validation loss" in monitor and "fewer than 10 rows" in monitor
+    untested = _caption(tmp_path, {}, EPOCHS)  # a recipe run stopped before evaluate
+    assert "weights were kept" in untested and "no test was scored" in untested

@@ -19,6 +19,7 @@ from trainwise.reporting.classes import class_tables
 from trainwise.reporting.curves import best_epoch, prior_line
 from trainwise.reporting.lr_range import lr_range_caption, used_lr
 from trainwise.reporting.model_tables import init_rows, weight_decay_section
+from trainwise.reporting.reliability import reliability_caption
 from trainwise.reporting.tuning import candidate_rows, within_noise
 from trainwise.rundir import read_findings, read_history
 from trainwise.train.intervals import (
@@ -364,6 +365,8 @@ def report_context(run: RunData) -> dict[str, Any]:
         "candidates_within_noise": within_noise(candidates),
         "has_training": bool(run.steps or run.epochs),
         "test": _test_table(run.test, class_weighted(run)),
+        "reliability_caption": reliability_caption(meta.get("source") == MONITOR_SOURCE,
+                                                   bool((run.test or {}).get("test_reliability"))),
         "class_weighted": class_weighted(run),
         "prior_line": prior_line(run.data.get("num_classes") if run.classification else None,
                                  prior_counts(run)) is not None,

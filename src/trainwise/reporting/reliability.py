@@ -69,6 +69,25 @@ def reliability_row(epochs: Sequence[Row]) -> Row | None:
     return best if best is not None else with_bins[-1]
 
 
+def reliability_caption(monitor: bool, tested: bool) -> str:
+    """The figure's caption for what the run folder holds: a Monitor keeps no weights and
+    scores no test (audit s11 D10), a recipe stopped before evaluate has no test panel."""
+    if monitor:
+        panels = ("Validation at the epoch of the lowest validation loss (a Monitor keeps no "
+                  "weights: your own loop decides which it saves).")
+    elif tested:
+        panels = ("One panel per split, named above it: validation at the best epoch (whose "
+                  "weights were kept) and test, scored once with those weights.")
+    else:
+        panels = ("Validation at the best epoch, whose weights were kept (no test was scored "
+                  "in this run).")
+    return (f"{panels} Each bar is the accuracy of the predictions in one confidence bin, "
+            "with the bin's row count above it and a dot at the bin's mean confidence; against "
+            "the diagonal of perfect calibration, bars below it are over-confident, above it "
+            "under-confident. Grey bars hold fewer than 10 rows: one row moves them by 10 "
+            "points or more, so their gap to the diagonal is noise; read the coloured ones.")
+
+
 @styled
 def reliability_figure(epochs: Sequence[Row], test: Row | None = None) -> Figure:
     """One panel per split (validation at the best epoch, test with the kept weights): each
