@@ -99,7 +99,14 @@ def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | 
     change how it runs, e.g. run.devices) and training continues from checkpoints/last.pt.
     `unsaved_overrides` apply to this call but stay out of the run folder's config.toml, which
     `trainwise run config.toml` reruns (find-lr's tune.short_runs = false).
-    With run.devices x run.num_nodes > 1 every process runs the recipe; rank 0's result returns.
+    With run.devices x run.num_nodes > 1 every process runs the recipe and returns a result.
+    Under the default strategy (ddp) the other processes re-run your script from the top
+    (Lightning's launcher; torchrun and SLURM start them alike): code before run() runs once per
+    process, and so does code after it unless guarded with `if result.is_global_zero:` (False
+    in the other processes; rank 0's result has the run folder). run.strategy = "ddp_spawn"
+    or "ddp_fork" starts only the recipe in the new processes: run() returns once, with
+    `model` None (spawn re-imports the script: keep its top level under
+    `if __name__ == "__main__":`).
     The run seeds its own randomness (run.seed) and chooses torch's thread count; the global
     RNG states, PL_GLOBAL_SEED / PL_SEED_WORKERS and the thread count come back as they were.
     """
@@ -271,4 +278,4 @@ def _finish(ctx: RunContext, findings: list[Finding], stopped_at: str | None,
         console.print(f"Report: {escape(str(path / 'report.html'))}")
     lr = ctx.lr if math.isfinite(ctx.lr) and ctx.lr > 0 else None  # 0.0: never tuned
     return RunResult(path, findings, verdict, stopped_at, ctx.meta.get("test", {}),
-                     dict(ctx.meta["stage_seconds"]), lr, ctx.model)
+                     dict(ctx.meta["stage_seconds"]), lr, ctx.model, ctx.fabric.is_global_zero)

@@ -35,6 +35,9 @@ class RunResult:
       `stage_seconds`: seconds per stage.
     - `predict(x)`: the best weights on new rows, in your units (trainwise.predict): `model`
       itself reads normalised inputs and answers class codes or standardised values.
+    - `is_global_zero`: False in the other processes of a run.devices > 1 run, which re-run
+      your script from the top and return too: guard the code after run() with
+      `if result.is_global_zero:` so it runs once.
     """
 
     path: Path
@@ -45,6 +48,7 @@ class RunResult:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     lr: float | None = None
     model: nn.Module | None = None
+    is_global_zero: bool = True
 
     @property
     def ok(self) -> bool:
