@@ -5,11 +5,20 @@ console verdict show it."""
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
+from trainwise.data.task import TaskData
 from trainwise.recipe_verdict import _beside_accuracy
-from trainwise.train.intervals import accuracy_interval, split_accuracy_interval
+from trainwise.stages import Arrays
+from trainwise.stages_evaluate import _test_groups, _test_message
+from trainwise.train.intervals import (
+    accuracy_interval,
+    grouped_rows_caveat,
+    split_accuracy_interval,
+)
 
 Z = 1.959963984540054  # the normal distribution's 97.5% quantile
 
@@ -86,3 +95,31 @@ def test_balanced_accuracy_interval_is_wilson_for_one_class_and_covers_95_percen
         low, high = balanced_accuracy_interval([[big, 500 - big], [12 - small, small]])
         covered += low <= truth <= high
     assert 0.93 <= covered / draws <= 0.99
+
+
+def test_few_groups_caveat_names_the_groups_and_stands_down_with_many() -> None:
+    # audit s11 M10: 24 test rows from 6 subjects, and 20 rows from ONE subject
+    assert "the 24 rows come from 6 groups" in grouped_rows_caveat(24, 6)
+    assert "the 20 rows come from 1 group:" in grouped_rows_caveat(20, 1)
+    assert "trainwise.kfold" in grouped_rows_caveat(20, 1)
+    assert grouped_rows_caveat(24, None) == ""  # no groups
+    assert grouped_rows_caveat(8, 8) == ""  # one row per group: independent rows
+    assert grouped_rows_caveat(400, 40) == ""  # enough groups
+
+
+def test_the_evaluate_line_and_the_verdict_carry_the_group_caveat() -> None:
+    groups = np.repeat(np.arange(6), 20)  # ts_6groups.npz: 6 subjects x 20 rows
+    test_rows = np.arange(100, 120)  # the audit's test part: the last subject only
+    data = TaskData("t", "sequence", "classification", np.zeros((120, 1, 4), np.float32),
+                    np.zeros(120, np.int64), class_names=["a", "b"], groups=groups)
+    ctx = SimpleNamespace(data=data, splits={"test": Arrays(np.zeros((20, 1, 4)),
+                                                            np.zeros(20), rows=test_rows)},
+                          target_log=False)
+    assert _test_groups(ctx) == 1
+    row = {"test_accuracy": 1.0, "test_confusion": [[20, 0], [0, 0]], "test_groups": 1,
+           "test_baseline_class": "a", "test_baseline_accuracy": 1.0,
+           "test_balanced_accuracy": 1.0, "test_per_class": {"recall": [1.0, None],
+                                                             "support": [20, 0]}}
+    message = _test_message(ctx, row)
+    assert "95% interval 83.9-100% (the 20 rows come from 1 group:" in message
+    assert "95% CI 83.9-100%, 20 rows from 1 group: too narrow" in _beside_accuracy(row)

@@ -11,7 +11,7 @@ from typing import Any
 from trainwise.amounts import amount
 from trainwise.findings import Finding, Severity, errors
 from trainwise.stages import RunContext
-from trainwise.train.intervals import split_accuracy_interval
+from trainwise.train.intervals import grouped_rows_caveat, split_accuracy_interval
 from trainwise.train.ranking import ranking_text
 from trainwise.train.regression_metrics import r2_text
 
@@ -27,7 +27,9 @@ def run_verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None
             test, ctx.data.class_names if ctx.data is not None else None)
     elif "test_rmse" in test:
         headline = f"Test RMSE {amount(test['test_rmse'])}" + (
-            f", {r2_text(test['test_r2'])}" if "test_r2" in test else "")
+            f", {r2_text(test['test_r2'])}" if "test_r2" in test else "") + (
+            f" (a linear model: RMSE {amount(test['test_linear_rmse'])})"
+            if "test_linear_rmse" in test else "")
     elif ctx.config.train.lr == "auto" and math.isfinite(getattr(ctx, "lr", 0.0)) \
             and getattr(ctx, "lr", 0.0) > 0:
         headline = (f"Learning rate {ctx.lr:.3g} chosen; to train with it, add --set "
@@ -46,9 +48,15 @@ def _beside_accuracy(test: dict[str, Any], class_names: list[str] | None = None)
     4% positives reads as a success when the model may answer "no" to everything."""
     interval = split_accuracy_interval(test)
     inside = [interval.text()] if interval is not None else []
+    groups = test.get("test_groups")
+    if interval is not None and grouped_rows_caveat(interval.num_rows, groups):
+        # rows of a few groups (subjects) are not independent: audit s11 M10
+        inside[0] += f" from {groups} group{'s' if groups > 1 else ''}: too narrow"
     if "test_baseline_accuracy" in test:
         inside.append(f"always '{test['test_baseline_class']}': "
                       f"{test['test_baseline_accuracy']:.1%}")
+    if "test_linear_accuracy" in test:
+        inside.append(f"a linear model: {test['test_linear_accuracy']:.1%}")
     text = f" ({'; '.join(inside)})" if inside else ""
     if "test_balanced_accuracy" in test and "test_baseline_accuracy" in test:
         text += f", balanced accuracy {test['test_balanced_accuracy']:.1%}"

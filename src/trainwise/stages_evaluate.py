@@ -17,11 +17,23 @@ from trainwise.findings import Finding, info
 from trainwise.stages import RunContext, eval_batch_size
 from trainwise.stages_labels import stage_label_issues
 from trainwise.stages_training import leak_columns
-from trainwise.train.class_metrics import class_results, lowest_recall
+from trainwise.train.class_metrics import (
+    balanced_accuracy,
+    class_results,
+    confusion_matrix,
+    lowest_recall,
+)
 from trainwise.train.diagnose_collapse import confirming_collapse
 from trainwise.train.diagnose_perfect import held_out_too_good
 from trainwise.train.evaluate import evaluate
-from trainwise.train.intervals import percent, split_accuracy_interval
+from trainwise.train.intervals import grouped_rows_caveat, percent, split_accuracy_interval
+from trainwise.train.linear_reference import (
+    LINEAR_KINDS,
+    LinearFit,
+    class_finding,
+    linear_fit,
+    regression_finding,
+)
 from trainwise.train.ranking import ranking_text
 from trainwise.train.ranking_verdict import validation_threshold
 from trainwise.train.regression_metrics import (
@@ -29,6 +41,7 @@ from trainwise.train.regression_metrics import (
     previous_values,
     r2_text,
     regression_results,
+    score_baseline,
 )
 from trainwise.train.regression_predictions import (
     PREDICTIONS_CSV,
@@ -73,6 +86,7 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
                                              _previous_values(ctx))
         row.update(extra)
         row.update(_keep_predictions(ctx, outputs, targets))
+    findings += _linear_and_groups(ctx, row)
     if ctx.fabric.is_global_zero:
         ctx.run.append_history([{"kind": "test", **row}])
     ctx.meta["test"] = row
@@ -97,6 +111,67 @@ def _keep_predictions(ctx: RunContext, outputs: torch.Tensor,
     return {QUARTER_KEY: error_by_quarter(actual, predicted)}
 
 
+def _linear_and_groups(ctx: RunContext, row: dict[str, Any]) -> list[Finding]:
+    """Adds to the test row the linear reference's scores and the test rows' group count
+    (the intervals' caveat: intervals.grouped_rows_caveat); the linear model's warning."""
+    linear, findings = _linear_reference(ctx, row)
+    row.update(linear)
+    groups = _test_groups(ctx)
+    if groups is not None:  # the report's and the verdict's interval name it too
+        row["test_groups"] = groups
+    return findings
+
+
+def _linear_reference(ctx: RunContext, row: dict[str, Any]
+                      ) -> tuple[dict[str, Any], list[Finding]]:
+    """The linear model fitted on the training split (linear_reference.py), scored on the
+    test rows beside the network; nothing for images, sequences and token ids."""
+    assert ctx.data is not None
+    train, test = ctx.splits["train"], ctx.splits["test"]
+    classification = ctx.data.task == "classification"
+    weighted = classification and ctx.config.train.class_weights == "balanced"
+    fit = None if ctx.data.kind not in LINEAR_KINDS else linear_fit(
+        train.x, train.y, test.x, classification, seed=ctx.config.run.seed,
+        class_weighted=weighted)
+    if fit is None:
+        return {}, []
+    if classification:
+        return _linear_classes(row, np.asarray(test.y).reshape(-1), fit, weighted)
+    units = ctx.target_units()  # scored in the target's units, as the network's RMSE
+    actual = in_target_units(test.y, units)
+    scored = score_baseline("linear", in_target_units(fit.predictions, units), actual)
+    found = regression_finding(row["test_rmse"], scored.rmse, float(actual.std()), fit)
+    return ({"test_linear_rmse": scored.rmse, "test_linear_mae": scored.mae},
+            [found] if found else [])
+
+
+def _linear_classes(row: dict[str, Any], targets: np.ndarray, fit: LinearFit,
+                    weighted: bool) -> tuple[dict[str, Any], list[Finding]]:
+    """The linear model's accuracy and balanced accuracy (counted as the network's, from a
+    confusion matrix) and the warning when the network does not clearly beat it."""
+    network = np.asarray(row["test_confusion"], dtype=np.int64)
+    matrix = confusion_matrix(torch.as_tensor(fit.predictions), torch.as_tensor(targets),
+                              len(network))
+    right, rows = int(matrix.trace()), int(matrix.sum())
+    extra = {"test_linear_accuracy": right / max(rows, 1),
+             "test_linear_balanced_accuracy": balanced_accuracy(matrix)}
+    if not rows:
+        return extra, []
+    balanced = (row["test_balanced_accuracy"], extra["test_linear_balanced_accuracy"]) \
+        if weighted else None
+    found = class_finding(int(np.trace(network)), right, rows, fit, balanced)
+    return extra, [found] if found else []
+
+
+def _test_groups(ctx: RunContext) -> int | None:
+    """How many groups (data.groups: a patient, a subject) the test rows come from; None
+    without groups or for a source's own test part (its rows carry none)."""
+    data, rows = ctx.data, ctx.splits["test"].rows
+    if data is None or data.groups is None or rows is None or not len(rows):
+        return None
+    return int(len(np.unique(np.asarray(data.groups)[np.asarray(rows)])))
+
+
 def _previous_values(ctx: RunContext) -> np.ndarray | None:
     """For a split by time with the test part carved from the data: each test row's previous
     value in time (its series' row just before it), in the target's units. None otherwise: a
@@ -119,12 +194,16 @@ def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
                    else "")
                 + (f" ({baselines})." if baselines else "."))
     interval = split_accuracy_interval(row)
+    caveat = grouped_rows_caveat(len(ctx.splits["test"].y), row.get("test_groups"))
     within = f", 95% interval {percent(interval.low)}-{percent(interval.high)}%" \
-        if interval is not None else ""
+        + (f" ({caveat})" if caveat else "") if interval is not None else ""
     message = (f"Test accuracy {row['test_accuracy']:.2%} on {len(ctx.splits['test'].y)} "
                f"held-out samples{within} (always answering '{row['test_baseline_class']}', the "
                f"training split's most frequent class: {row['test_baseline_accuracy']:.2%}); "
                f"balanced accuracy {row['test_balanced_accuracy']:.2%}")
+    if "test_linear_accuracy" in row:
+        message += (f"; a linear model (logistic regression on the training split) scores "
+                    f"{row['test_linear_accuracy']:.2%}")
     ranking = ranking_text(row, ctx.data.class_names)  # threshold-free, beside the argmax's
     if ranking:
         message += f", {ranking}"

@@ -25,6 +25,7 @@ from trainwise.rundir import read_findings, read_history
 from trainwise.train.intervals import (
     AccuracyInterval,
     balanced_accuracy_interval,
+    grouped_rows_caveat,
     percent,
     split_accuracy_interval,
 )
@@ -160,9 +161,17 @@ def _verdict(run: RunData) -> str:
 # read together: accuracy means little until set beside always answering the majority class,
 # an RMSE until set beside R^2 and what a constant (or the previous value) scores
 _TEST_ORDER = ("test_accuracy", "test_baseline_accuracy", "test_baseline_class",
-               "test_balanced_accuracy", "test_roc_auc", "test_average_precision",
+               "test_linear_accuracy", "test_balanced_accuracy",
+               "test_linear_balanced_accuracy", "test_roc_auc", "test_average_precision",
                "test_ap_chance", "test_positive_class", "test_rmse", "test_mae", "test_r2",
-               "test_mean_rmse", "test_mean_mae", "test_previous_rmse", "test_previous_mae")
+               "test_mean_rmse", "test_mean_mae", "test_previous_rmse", "test_previous_mae",
+               "test_linear_rmse", "test_linear_mae", "test_groups")
+# the linear reference (train/linear_reference.py), named as the test_result line names it
+_LINEAR_LABELS = {
+    "test_linear_accuracy": "accuracy of a linear model (logistic regression on the training "
+                            "split)",
+    "test_linear_balanced_accuracy": "balanced accuracy of the linear model",
+    "test_groups": "groups the test rows come from"}
 # Names for keys that read badly spelt out ("test mean rmse": the mean of what?)
 # the regression baselines by the names the warnings and the test_result line use
 _BASELINE_LABELS = {f"test_{key}_{metric}": f"{metric.upper()} of {name}"
@@ -174,7 +183,7 @@ _RANKING_LABELS = {  # threshold-free: how well the probabilities rank, whatever
     "test_positive_class": "positive class (index), the test split's rarer"}
 _TEST_LABELS = {"test_rmse": "test RMSE", "test_mae": "test MAE", "test_r2": "test R²",
                 **_RANKING_LABELS,
-                **_BASELINE_LABELS}
+                **_BASELINE_LABELS, **_LINEAR_LABELS}
 
 
 # with class weights the loss is the weighted cross-entropy (evaluate uses the training loss):
@@ -240,7 +249,9 @@ def _test_table(test: Row | None, weighted: bool = False) -> list[tuple[str, str
     if interval is not None:  # right under the accuracy it qualifies
         keys = [k for k, _ in items]
         at = keys.index("test_accuracy") + 1 if "test_accuracy" in keys else 0
-        rows.insert(at, ("test accuracy, 95% interval", _interval_cell(interval)))
+        caveat = grouped_rows_caveat(interval.num_rows, (test or {}).get("test_groups"))
+        rows.insert(at, ("test accuracy, 95% interval", _interval_cell(interval)
+                         + (f"; {caveat}" if caveat else "")))
     balanced = balanced_accuracy_interval((test or {}).get("test_confusion"))
     keys = [k for k, _ in rows]
     if balanced is not None and "test_balanced_accuracy" in keys:
@@ -266,6 +277,7 @@ def _test_rows(test: Row, weighted: bool = False) -> list[str]:
 
 
 _HEADLINE_LABELS = {"test_baseline_accuracy": "always the majority class",
+                    "test_linear_accuracy": "a linear model (logistic regression)",
                     "test_rmse": "test RMSE", "test_mae": "test MAE", "test_r2": "test R²",
                     **_BASELINE_LABELS}
 
@@ -273,14 +285,18 @@ _HEADLINE_LABELS = {"test_baseline_accuracy": "always the majority class",
 def _headline(run: RunData) -> list[tuple[str, str]]:
     items: list[tuple[str, str]] = []
     test = run.test or {}
-    for key in ("test_accuracy", "test_baseline_accuracy", "test_balanced_accuracy",
-                "test_rmse", "test_mae", "test_r2", "test_mean_rmse", "test_previous_rmse"):
+    for key in ("test_accuracy", "test_baseline_accuracy", "test_linear_accuracy",
+                "test_balanced_accuracy", "test_rmse", "test_mae", "test_r2", "test_mean_rmse",
+                "test_previous_rmse", "test_linear_rmse"):
         if test.get(key) is not None:
             items.append((_HEADLINE_LABELS.get(key, key.replace("_", " ")),
                           _metric(key, test[key])))
         interval = split_accuracy_interval(test) if key == "test_accuracy" else None
         if interval is not None:
-            items.append((f"95% interval, {interval.num_rows:,} test rows",
+            groups = test.get("test_groups")
+            few = " (too narrow: " + ("1 group" if groups == 1 else f"{groups} groups") + ")" \
+                if grouped_rows_caveat(interval.num_rows, groups) else ""
+            items.append((f"95% interval, {interval.num_rows:,} test rows{few}",
                           f"{percent(interval.low)}–{percent(interval.high)} %"))
     best = best_epoch(run.epochs)
     if best is not None:

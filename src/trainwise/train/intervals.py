@@ -123,3 +123,24 @@ def at_chance(score: float, num_classes: int, rows: Sequence[int] | None = None,
         return True
     interval = None if rows is None or right is None else mean_recall_interval(rows, right)
     return interval is not None and interval[0] <= chance
+
+
+# Under this many groups in a scored part, its interval is read as a caveat: audit s11 (M10)
+# met "95% CI 83.9-100%, 20 rows" on a test part that was ONE subject. Rows of one group (a
+# patient, a site) tend to agree, so the rows are not independent draws: the effective sample
+# size lies between the groups and the rows, and with a handful of groups the Wilson interval
+# over rows is far too narrow (a group bootstrap over 1-9 groups is no better: 1 group gives
+# zero width).
+FEW_GROUPS = 10
+
+
+def grouped_rows_caveat(num_rows: int, num_groups: int | None) -> str:
+    """'' unless the `num_rows` scored rows come from fewer than FEW_GROUPS groups (and fewer
+    groups than rows); then what that does to the interval, and what to do instead."""
+    if num_groups is None or num_groups >= min(FEW_GROUPS, num_rows) or num_groups < 1:
+        return ""
+    groups = "1 group" if num_groups == 1 else f"{num_groups} groups"
+    return (f"the {num_rows:,} rows come from {groups}: this interval assumes independent "
+            "rows and is too narrow; score every group once with grouped k-fold "
+            "(trainwise.kfold(y, num_folds=5, groups=...)) for an estimate that holds for new "
+            "groups")

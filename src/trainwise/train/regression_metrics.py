@@ -31,7 +31,9 @@ EXTRAPOLATION_SHARE = 0.05  # warn from this share of the test rows
 # One name per baseline (DESIGN §8): the warning, the test_result line, the report's test
 # table and its headline all name test_<key>_rmse / test_<key>_mae with these words.
 BASELINES = {"mean": "predicting the training mean",
-             "previous": "repeating the previous value"}  # in time, in the same series
+             "previous": "repeating the previous value",  # in time, in the same series
+             "linear": "a linear model (ridge regression on the training split)"}
+# (the linear one is fitted and judged in linear_reference.py, for tables and vectors)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,153 @@
+"""A linear reference model for tables and vectors: what a network must beat to earn its place.
+
+METHOD 2 starts from the simplest structure. On a few hundred rows a network often loses to a
+line: audit s11 (M16) met sklearn's diabetes (442 rows) where the default MLP scored test RMSE
+57.5 (R^2 0.445) and "no warnings", while RidgeCV on the same training rows scored RMSE 50.4
+(R^2 0.574). The mean baseline cannot say that: the network beat it (RMSE 77.5) easily.
+
+Fitted with scikit-learn on the training split only (the rows the network trained on, already
+normalised by the split), scored on the test rows with the network's own metrics. Images,
+sequences and token ids get no reference: a line over pixels or token ids is no fair bar.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from trainwise.amounts import amount
+from trainwise.findings import Finding, warning
+
+LINEAR_KINDS = ("table", "vector")  # data.kind values a linear model is a fair bar for
+# At most this many training rows are fitted (a seeded sample beyond): RidgeCV's
+# leave-one-out and lbfgs stay within a few seconds there (digits, 1,437 x 64: 0.3 s), and a
+# linear model's scores settle long before 50,000 rows.
+MAX_FIT_ROWS = 50_000
+MAX_FIT_CELLS = 5_000_000  # ... and rows x features: 784 features fit 6,377 rows
+MIN_FIT_ROWS = 1_000  # never cut below this (a 20,000-feature table still gets 1,000 rows)
+RIDGE_ALPHAS = np.logspace(-3, 3, 13)  # RidgeCV's efficient leave-one-out picks among them
+# Regression: the network must explain this much more of the test targets' variance than the
+# line (R^2 points), the same margin as it must beat the training mean by
+# (regression_metrics.R2_MARGIN). Classification: one point of accuracy, and at least one more
+# right answer, as against the majority class (class_metrics.BASELINE_MARGIN).
+R2_MARGIN = 0.05
+ACCURACY_MARGIN = 0.01
+
+
+@dataclass(frozen=True)
+class LinearFit:
+    """The linear model's answers on the test rows: class ids, or targets in the units the
+    network trained in; `fit_rows` of the `train_rows` training rows were fitted."""
+
+    predictions: np.ndarray
+    name: str
+    fit_rows: int
+    train_rows: int
+
+    def fitted_text(self) -> str:
+        """'fitted on the 282 training rows' or 'fitted on 50,000 of the 80,000 ...'."""
+        if self.fit_rows < self.train_rows:
+            return (f"fitted on a random {self.fit_rows:,} of the {self.train_rows:,} training "
+                    "rows, to keep it fast")
+        return f"fitted on the {self.train_rows:,} training rows"
+
+
+def fit_row_count(num_rows: int, num_features: int) -> int:
+    """How many training rows to fit: all, up to MAX_FIT_ROWS and MAX_FIT_CELLS."""
+    by_cells = max(MIN_FIT_ROWS, MAX_FIT_CELLS // max(num_features, 1))
+    return min(num_rows, MAX_FIT_ROWS, by_cells)
+
+
+def linear_fit(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+               classification: bool, *, seed: int = 0,
+               class_weighted: bool = False) -> LinearFit | None:
+    """RidgeCV (regression) or LogisticRegression(max_iter=1000) (classification) on the
+    standardised training features, predicting the test rows. None where a line cannot be
+    fitted: no test rows, non-finite features, or a single class in training."""
+    x = np.asarray(x_train, dtype=np.float64).reshape(len(x_train), -1)
+    test = np.asarray(x_test, dtype=np.float64).reshape(len(x_test), -1)
+    y = np.asarray(y_train).reshape(len(y_train), -1)[:, 0]
+    if not len(test) or not len(x) or not (np.isfinite(x).all() and np.isfinite(test).all()):
+        return None
+    if classification and len(np.unique(y)) < 2:
+        return None
+    keep = fit_row_count(len(x), x.shape[1])
+    rows = np.sort(np.random.default_rng(seed).choice(len(x), keep, replace=False)) \
+        if keep < len(x) else np.arange(len(x))
+    # scaled again: a split's table is standardised, a user's vectors need not be, and
+    # the penalty of either model treats every feature alike only on one scale
+    model = make_pipeline(StandardScaler(), LogisticRegression(
+        max_iter=1000, class_weight="balanced" if class_weighted else None)
+        if classification else RidgeCV(alphas=RIDGE_ALPHAS))
+    model.fit(x[rows], y[rows] if classification else y[rows].astype(np.float64))
+    name = "logistic regression" if classification else "ridge regression"
+    return LinearFit(np.asarray(model.predict(test)), name, keep, len(x))
+
+
+def regression_finding(rmse: float, linear_rmse: float, test_std: float,
+                       fit: LinearFit) -> Finding | None:
+    """A warning when the network's R^2 is not R2_MARGIN above the line's on the test rows
+    (in MSE terms, so that constant test targets, R^2 undefined, are judged too)."""
+    variance = test_std ** 2
+    if rmse ** 2 < linear_rmse ** 2 - R2_MARGIN * variance:
+        return None
+    r2, linear_r2 = (_r2(e, variance) for e in (rmse, linear_rmse))
+    said = (f"Test RMSE {amount(rmse)}{r2}; a linear model ({fit.name}, {fit.fitted_text()}) "
+            f"scores RMSE {amount(linear_rmse)}{linear_r2} on the same test rows: the network "
+            f"is {_behind(linear_rmse - rmse, 'in RMSE', 1)}, not clearly better (it must "
+            f"explain {R2_MARGIN:.0%} more of the test targets' variance than the line).")
+    return warning("evaluate", "below_linear_reference", said, _fix(fit),
+                   test_rmse=round(rmse, 6), linear_rmse=round(linear_rmse, 6),
+                   test_std=round(test_std, 6), linear_fit_rows=fit.fit_rows)
+
+
+def class_finding(num_correct: int, linear_correct: int, num_rows: int, fit: LinearFit,
+                  balanced: tuple[float, float] | None = None) -> Finding | None:
+    """A warning when the network's test accuracy (or, trained with class weights,
+    `balanced`: its balanced accuracy and the line's) is not ACCURACY_MARGIN above the
+    line's, nor at least one more right answer."""
+    if balanced is not None:
+        ours, theirs, what = balanced[0], balanced[1], "balanced accuracy"
+        if ours - theirs >= ACCURACY_MARGIN:
+            return None
+    else:
+        ours, theirs, what = num_correct / num_rows, linear_correct / num_rows, "accuracy"
+        if num_correct - linear_correct >= max(1, math.ceil(ACCURACY_MARGIN * num_rows)):
+            return None
+    needed = max(1, math.ceil(ACCURACY_MARGIN * num_rows))
+    clearly = (f"by at least {100 * ACCURACY_MARGIN:.0f} point of {what}" if balanced else
+               f"by at least {needed} more right answer{'s' if needed > 1 else ''}, "
+               f"{100 * needed / num_rows:.1f} points")
+    said = (f"Test {what} {ours:.2%}; a linear model ({fit.name}, {fit.fitted_text()}) "
+            f"scores {theirs:.2%} on the same {num_rows:,} test rows: the network is "
+            f"{_behind(ours - theirs, 'points', 100)}, not clearly better ({clearly}).")
+    return warning("evaluate", "below_linear_reference", said, _fix(fit),
+                   test_score=round(ours, 6), linear_score=round(theirs, 6), score=what,
+                   linear_fit_rows=fit.fit_rows)
+
+
+def _behind(gain: float, unit: str, scale: float) -> str:
+    """'behind it by 3.21 points', 'level with it' or 'ahead of it by 0.8 points'."""
+    size = f"{amount(abs(gain) * scale)} {unit}"
+    if gain == 0:
+        return "level with it"
+    return f"{'ahead of' if gain > 0 else 'behind'} it by {size}"
+
+
+def _r2(rmse: float, variance: float) -> str:
+    return f" (R^2 {1 - rmse ** 2 / variance:.3g})" if variance > 0 else ""
+
+
+def _fix(fit: LinearFit) -> str:
+    return ("A line does as well as the network here: keep the linear model (scikit-learn's "
+            f"{'RidgeCV' if fit.name == 'ridge regression' else 'LogisticRegression'} on the "
+            "standardised features), or give the network what a line cannot use: more rows "
+            f"(it trained on {fit.train_rows:,}) or features whose effect is not linear (data "
+            "stage). Before giving up on it, read the train stage's findings: a peak learning "
+            "rate too high or a best epoch early in training leave a network below its best "
+            "(tune stage: train.lr).")
