@@ -123,3 +123,14 @@ def test_the_evaluate_line_and_the_verdict_carry_the_group_caveat() -> None:
     message = _test_message(ctx, row)
     assert "95% interval 83.9-100% (the 20 rows come from 1 group:" in message
     assert "95% CI 83.9-100%, 20 rows from 1 group: too narrow" in _beside_accuracy(row)
+
+
+def test_the_reports_test_table_carries_the_group_caveat() -> None:
+    from trainwise.reporting.context import _test_table
+
+    row = {"test_accuracy": 1.0, "test_confusion": [[12, 0], [0, 12]], "test_groups": 6}
+    cells = dict(_test_table(row))
+    assert "the 24 rows come from 6 groups" in cells["test accuracy, 95% interval"]
+    assert cells["groups the test rows come from"] == "6"
+    many = dict(_test_table({**row, "test_groups": 24}))  # one row per group: no caveat
+    assert "groups" not in many["test accuracy, 95% interval"]

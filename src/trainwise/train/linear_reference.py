@@ -97,10 +97,11 @@ def regression_finding(rmse: float, linear_rmse: float, test_std: float,
     if rmse ** 2 < linear_rmse ** 2 - R2_MARGIN * variance:
         return None
     r2, linear_r2 = (_r2(e, variance) for e in (rmse, linear_rmse))
+    gap = _behind(linear_rmse - rmse, f"{amount(abs(linear_rmse - rmse))} in RMSE")
     said = (f"Test RMSE {amount(rmse)}{r2}; a linear model ({fit.name}, {fit.fitted_text()}) "
             f"scores RMSE {amount(linear_rmse)}{linear_r2} on the same test rows: the network "
-            f"is {_behind(linear_rmse - rmse, 'in RMSE', 1)}, not clearly better (it must "
-            f"explain {R2_MARGIN:.0%} more of the test targets' variance than the line).")
+            f"is {gap}, not clearly better (it must explain {R2_MARGIN:.0%} more of the test "
+            "targets' variance than the line).")
     return warning("evaluate", "below_linear_reference", said, _fix(fit),
                    test_rmse=round(rmse, 6), linear_rmse=round(linear_rmse, 6),
                    test_std=round(test_std, 6), linear_fit_rows=fit.fit_rows)
@@ -111,29 +112,29 @@ def class_finding(num_correct: int, linear_correct: int, num_rows: int, fit: Lin
     """A warning when the network's test accuracy (or, trained with class weights,
     `balanced`: its balanced accuracy and the line's) is not ACCURACY_MARGIN above the
     line's, nor at least one more right answer."""
+    needed = max(1, math.ceil(ACCURACY_MARGIN * num_rows))  # right answers
     if balanced is not None:
         ours, theirs, what = balanced[0], balanced[1], "balanced accuracy"
         if ours - theirs >= ACCURACY_MARGIN:
             return None
     else:
         ours, theirs, what = num_correct / num_rows, linear_correct / num_rows, "accuracy"
-        if num_correct - linear_correct >= max(1, math.ceil(ACCURACY_MARGIN * num_rows)):
+        if num_correct - linear_correct >= needed:
             return None
-    needed = max(1, math.ceil(ACCURACY_MARGIN * num_rows))
-    clearly = (f"by at least {100 * ACCURACY_MARGIN:.0f} point of {what}" if balanced else
-               f"by at least {needed} more right answer{'s' if needed > 1 else ''}, "
+    clearly = (f"it must be ahead by {100 * ACCURACY_MARGIN:.0f} point of {what}" if balanced else
+               f"it must get at least {needed} more right answer{'s' if needed > 1 else ''}, "
                f"{100 * needed / num_rows:.1f} points")
     said = (f"Test {what} {ours:.2%}; a linear model ({fit.name}, {fit.fitted_text()}) "
             f"scores {theirs:.2%} on the same {num_rows:,} test rows: the network is "
-            f"{_behind(ours - theirs, 'points', 100)}, not clearly better ({clearly}).")
+            f"{_behind(ours - theirs, f'{100 * abs(ours - theirs):.1f} points')}, not clearly "
+            f"better ({clearly}).")
     return warning("evaluate", "below_linear_reference", said, _fix(fit),
                    test_score=round(ours, 6), linear_score=round(theirs, 6), score=what,
                    linear_fit_rows=fit.fit_rows)
 
 
-def _behind(gain: float, unit: str, scale: float) -> str:
-    """'behind it by 3.21 points', 'level with it' or 'ahead of it by 0.8 points'."""
-    size = f"{amount(abs(gain) * scale)} {unit}"
+def _behind(gain: float, size: str) -> str:
+    """'behind it by 3.2 points', 'level with it' or 'ahead of it by 0.8 points'."""
     if gain == 0:
         return "level with it"
     return f"{'ahead of' if gain > 0 else 'behind'} it by {size}"
