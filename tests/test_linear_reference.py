@@ -130,3 +130,15 @@ def test_no_reference_for_images_sequences_and_tokens() -> None:
     for kind in ("image", "sequence", "tokens"):
         ctx = context(x_train, y_train, x_test, y_test, "classification", kind=kind)
         assert _linear_reference(ctx, {"test_confusion": [[1, 0], [0, 1]]}) == ({}, [])
+
+
+def test_a_network_ahead_within_the_margin_is_a_note_and_behind_is_a_warning():
+    from trainwise.train.linear_reference import LinearFit, class_finding
+
+    fit = LinearFit(np.zeros(359), "logistic regression", 1438, 1438)
+    # the built-in digits run: 349 right against the line's 346; ceil(1% of 359) = 4 needed
+    ahead = class_finding(349, 346, 359, fit)
+    assert ahead.severity.value == "info" and "ahead of it by 0.8 points" in ahead.message
+    assert class_finding(350, 346, 359, fit) is None  # 4 more: clearly better
+    behind = class_finding(345, 346, 359, fit)
+    assert behind.severity.value == "warning" and "behind it by 0.3 points" in behind.message

@@ -21,7 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from trainwise.amounts import amount
-from trainwise.findings import Finding, warning
+from trainwise.findings import Finding, explained, warning
 
 LINEAR_KINDS = ("table", "vector")  # data.kind values a linear model is a fair bar for
 # At most this many training rows are fitted (a seeded sample beyond): RidgeCV's
@@ -102,9 +102,10 @@ def regression_finding(rmse: float, linear_rmse: float, test_std: float,
             f"scores RMSE {amount(linear_rmse)}{linear_r2} on the same test rows: the network "
             f"is {gap}, not clearly better (it must explain {R2_MARGIN:.0%} more of the test "
             "targets' variance than the line).")
-    return warning("evaluate", "below_linear_reference", said, _fix(fit),
-                   test_rmse=round(rmse, 6), linear_rmse=round(linear_rmse, 6),
-                   test_std=round(test_std, 6), linear_fit_rows=fit.fit_rows)
+    return _unless_ahead(linear_rmse - rmse, warning(
+        "evaluate", "below_linear_reference", said, _fix(fit), test_rmse=round(rmse, 6),
+        linear_rmse=round(linear_rmse, 6), test_std=round(test_std, 6),
+        linear_fit_rows=fit.fit_rows))
 
 
 def class_finding(num_correct: int, linear_correct: int, num_rows: int, fit: LinearFit,
@@ -128,9 +129,19 @@ def class_finding(num_correct: int, linear_correct: int, num_rows: int, fit: Lin
             f"scores {theirs:.2%} on the same {num_rows:,} test rows: the network is "
             f"{_behind(ours - theirs, f'{100 * abs(ours - theirs):.1f} points')}, not clearly "
             f"better ({clearly}).")
-    return warning("evaluate", "below_linear_reference", said, _fix(fit),
-                   test_score=round(ours, 6), linear_score=round(theirs, 6), score=what,
-                   linear_fit_rows=fit.fit_rows)
+    return _unless_ahead(ours - theirs, warning(
+        "evaluate", "below_linear_reference", said, _fix(fit), test_score=round(ours, 6),
+        linear_score=round(theirs, 6), score=what, linear_fit_rows=fit.fit_rows))
+
+
+def _unless_ahead(gain: float, found: Finding) -> Finding:
+    """A warning when the network is level with the line or behind it; ahead by less than
+    the margin, a note: the built-in digits data (97.2% against logistic regression's 96.4%
+    on 359 rows, 3 more right answers where 4 are needed) is no problem to warn about."""
+    if gain <= 0:
+        return found
+    return explained(found, "It is ahead, within the test's noise: a note, not a warning.",
+                     "")
 
 
 def _behind(gain: float, size: str) -> str:
