@@ -13,8 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainwise.findings import Finding, error, info, warning
+from trainwise.findings import Finding, TrainwiseError, error, info, warning
 from trainwise.model.forward_errors import device_of, forward_failed
+from trainwise.train.batch_checks import raise_if_wrong_dtype
 
 
 @contextmanager
@@ -79,7 +80,9 @@ def _rows_from_calls(model: nn.Module, calls: list[tuple[nn.Module, Any, Any]]) 
 def _calls_torchinfo(model: nn.Module, example_input: Any) -> list[tuple[nn.Module, Any, Any]]:
     import torchinfo
 
-    stats = torchinfo.summary(model, input_data=example_input, verbose=0, depth=100,
+    # in a list: torchinfo unpacks a tuple (or dict) into forward's arguments; fit passes a
+    # batch's inputs as one argument, and so does this trace (audit s11 D12)
+    stats = torchinfo.summary(model, input_data=[example_input], verbose=0, depth=100,
                               device=device_of(model), mode="eval")
     return [(layer.module, _listify(layer.input_size), _listify(layer.output_size))
             for layer in stats.summary_list if layer.executed or layer.output_size]
@@ -105,11 +108,21 @@ def _calls_hooks(model: nn.Module, example_input: Any) -> list[tuple[nn.Module, 
 
 
 def _forward(model: nn.Module, example_input: Any) -> Any:
-    if isinstance(example_input, dict):
-        return model(**example_input)
-    if isinstance(example_input, (tuple, list)):
-        return model(*example_input)
-    return model(example_input)
+    """model(example_input), as fit calls it with a batch's inputs; a failure that a tuple or
+    dict input or a dtype explains is said with its fix."""
+    try:
+        return model(example_input)
+    except TypeError as failure:
+        if isinstance(example_input, (tuple, list, dict)):
+            raise TrainwiseError(
+                f"shape_trace calls model(example_input) with the {type(example_input).__name__}"
+                " as one argument, as fit, find_lr and check call the model with a batch's "
+                f"inputs; the forward raised: {failure}. Give the model a forward(self, inputs) "
+                "that unpacks them (x1, x2 = inputs), which fit needs too.") from failure
+        raise
+    except RuntimeError as failure:
+        raise_if_wrong_dtype(failure, model, example_input)  # check's inputs_wrong_dtype
+        raise
 
 
 def shape_trace(model: nn.Module, example_input: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from trainwise.findings import TrainwiseError
+from trainwise.train.batch_checks import raise_if_wrong_dtype
 from trainwise.train.calibration import ECE_BINS, confidence_stats
 from trainwise.train.class_counts import COUNTS_KEY, class_counts
 from trainwise.train.class_metrics import balanced_accuracy, confusion_matrix
@@ -17,12 +18,66 @@ from trainwise.train.ranking import ranking_metrics
 
 
 def inputs_and_targets(batch: Any) -> tuple[Any, Any]:
-    """(x, y) of an (x, y) or (x, y, ...) batch (extra items, such as the dataset's sample
-    indices, are left out); anything else is an error that says what a batch must be."""
-    if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+    """(x, y) of an (x, y) batch, or of an (x, y, sample indices) batch whose 3rd item looks
+    like indices (`_looks_like_indices`); anything else is an error that says what a batch
+    must be.
+
+    Other batches of 3 or more items are refused, not read as (batch[0], batch[1]): a padding
+    collate_fn's (padded, lengths, labels) would train on the lengths as labels, and
+    (x1, x2, y) would feed x2 to the loss as targets (audit s11 D1)."""
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
         return batch[0], batch[1]
+    if isinstance(batch, (tuple, list)) and len(batch) > 2:
+        if len(batch) == 3 and _looks_like_indices(batch[2], batch[1]):
+            return batch[0], batch[1]
+        raise TrainwiseError(_many_items(batch))
+    if isinstance(batch, dict):
+        raise TrainwiseError(_dict_batch(batch))
     raise TrainwiseError(f"the loader must yield (inputs, targets) pairs, got a "
                          f"{type(batch).__name__}; wrap your dataset to return (x, y).")
+
+
+def _looks_like_indices(extra: Any, targets: Any) -> bool:
+    """A dataset item's index (an int), or a batch's sample indices: integers, one per target,
+    all different. Labels fail the last test (16 binary labels repeat), and so do lengths,
+    which is what tells (x, y, indices) from (padded, lengths, labels). Only 3-item batches
+    pay for it: ~5 us on the CPU, a host sync on a GPU."""
+    if isinstance(extra, int) and not isinstance(extra, bool):
+        return True
+    if not torch.is_tensor(extra) or extra.dtype == torch.bool or extra.is_floating_point() \
+            or extra.is_complex() or extra.ndim > 1:
+        return False
+    if extra.ndim == 0:
+        return not torch.is_tensor(targets) or targets.ndim == 0
+    rows = len(targets) if hasattr(targets, "__len__") else None
+    return rows == len(extra) and extra.unique().numel() == len(extra)
+
+
+def _many_items(batch: Any) -> str:
+    kinds = ", ".join(type(item).__name__ for item in batch)
+    return (f"the loader yielded a batch of {len(batch)} items ({kinds}); trainwise reads a "
+            "batch as (inputs, targets) and will not guess which item is the target. Return "
+            "((x1, x2), y) from the Dataset or collate_fn, e.g. (padded, lengths, y) -> "
+            "((padded, lengths), y), with a model whose forward(self, inputs) unpacks its "
+            "input (padded, lengths = inputs). A 3rd item of sample indices is taken when it "
+            "holds one distinct integer per target; indices drawn with replacement (a "
+            "WeightedRandomSampler) repeat: drop them (fit finds a batch's samples itself), "
+            "e.g. collate_fn=lambda items: torch.utils.data.default_collate(items)[:2].")
+
+
+TARGET_KEYS = ("labels", "label", "targets", "target", "y")  # HF's and the usual names
+
+
+def _dict_batch(batch: dict) -> str:
+    target = next((key for key in TARGET_KEYS if key in batch), "<target key>")
+    inputs = [key for key in batch if key != target]
+    return (f"the loader yielded a dict (keys {list(batch)}); trainwise reads a batch as "
+            f"(inputs, targets). Split it in a collate_fn: def collate(items): "
+            f"b = torch.utils.data.default_collate(items); return {{k: b[k] for k in "
+            f"{inputs}}}, b[{target!r}]; with a model whose forward(self, inputs) calls your "
+            "model(**inputs) and returns the logits alone. With trainwise.Monitor in your own "
+            "loop, compute the outputs yourself and call monitor.end_epoch(outputs=..., "
+            "targets=..., loss_fn=...) instead of monitor.evaluate.")
 
 
 @torch.no_grad()
@@ -37,7 +92,12 @@ def batch_outputs(model: nn.Module, loader: Any) -> Iterator[tuple[torch.Tensor,
             x, y = inputs_and_targets(batch)
             if device is not None and isinstance(x, torch.Tensor):
                 x = x.to(device, non_blocking=True)
-            yield one_output(model(x)).float(), y
+            try:  # costs nothing until it raises (Python 3.11)
+                output = model(x)
+            except RuntimeError as failure:
+                raise_if_wrong_dtype(failure, model, x)  # check's inputs_wrong_dtype message
+                raise
+            yield one_output(output).float(), y
     finally:
         model.train(was_training)
 

@@ -29,6 +29,7 @@ from torch import nn
 
 from trainwise.distributed import gather_objects, reduce_grad_norm, reduce_mean
 from trainwise.findings import TrainwiseError
+from trainwise.train.batch_checks import raise_step_error, scalar_loss
 from trainwise.train.evaluate import inputs_and_targets, on_outputs_device
 from trainwise.train.fit_task import fit_task
 from trainwise.train.grad_norms import GradNorms, loss_scaler, unscaled
@@ -164,13 +165,15 @@ def _split_rows(x: Any, parts: int) -> list[Any]:
 
 
 def accumulate(fabric: Fabric, model: Any, forward: Any, backward: Backward, loss_fn: nn.Module,
-               x: torch.Tensor, y: torch.Tensor, num_micro: int) -> torch.Tensor:
+               x: torch.Tensor, y: torch.Tensor, num_micro: int, step: int = 0) -> torch.Tensor:
     """Forward and backward over `num_micro` slices of the batch; returns the batch's mean loss
-    (detached). DDP syncs the gradients once, in the last slice's backward."""
+    (detached). DDP syncs the gradients once, in the last slice's backward. A loss that is not
+    one number is refused with find_lr's message, naming `step`."""
     step_loss = torch.zeros((), device=fabric.device)
     for x_micro, y_micro, weight, is_last in micro_batches(x, y, num_micro):
         with fabric.no_backward_sync(model, enabled=not is_last):
-            loss = loss_fn(forward(x_micro), y_micro) * weight
+            # numel() reads metadata (~0.1 us) against a step of > 256 rows (MAX_MICRO_BATCH)
+            loss = scalar_loss(loss_fn(forward(x_micro), y_micro), step) * weight
             backward(loss)
         step_loss += loss.detach()
     return step_loss
@@ -212,6 +215,39 @@ def default_device(model: nn.Module) -> dict[str, Any]:
     return {"accelerator": "auto", "devices": 1} if found["accelerator"] == "cpu" else found
 
 
+SCHEDULER_INTERVALS = ("step", "epoch")
+
+
+def check_scheduler(scheduler: Any, interval: str) -> None:
+    """Raise for a scheduler fit cannot step: an unknown interval, or ReduceLROnPlateau,
+    whose step() needs a metric (stepped without one it raises a bare TypeError)."""
+    if interval not in SCHEDULER_INTERVALS:
+        raise TrainwiseError(f"scheduler_interval={interval!r}; expected 'step' (the scheduler "
+                             "steps after every optimizer step) or 'epoch' (after every "
+                             "epoch's evaluation).")
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        raise TrainwiseError(
+            "fit's scheduler is ReduceLROnPlateau, which steps on a validation metric; fit "
+            "steps its scheduler without one. Step it yourself from a callback, and pass no "
+            "scheduler: class Plateau: def on_epoch_end(self, row): plateau.step(row["
+            "'val_loss']), then fit(..., callbacks=[Plateau()]); or give a schedule (OneCycleLR "
+            "over the total steps, or StepLR with scheduler_interval='epoch').")
+
+
+def _no_step() -> None:
+    return None
+
+
+def scheduler_steps(scheduler: Any, interval: str) -> tuple[Callable[[], Any], ...]:
+    """(called after each optimizer step, called after each epoch): `scheduler.step` at its
+    interval, a no-op at the other (no per-step branch in the loop); raises for a scheduler
+    that cannot be stepped so."""
+    check_scheduler(scheduler, interval)
+    if scheduler is None:
+        return _no_step, _no_step
+    return (scheduler.step, _no_step) if interval == "step" else (_no_step, scheduler.step)
+
+
 def fit(
     model: nn.Module,
     train_loader: Any,
@@ -233,25 +269,32 @@ def fit(
     checkpoint_extra: dict[str, Any] | None = None,
     resume_state: dict[str, Any] | None = None,
     target_units: Any = None,
+    scheduler_interval: str = "step",
 ) -> TrainState:
     """Train `model`, evaluating on `val_loader` after every epoch.
 
-    Callback events: on_fit_start, on_step_end(rows), on_epoch_end(row), on_fit_end; a
-    callback with state_dict/load_state_dict is checkpointed. The scheduler, if any, is stepped
-    once per optimizer step. Step rows carry per-layer gradient norms every `layer_every` steps
-    (0: never), and the rows of a gradient spike or a NaN their batch's `sample_indices`. With
-    `checkpoint_path`, the full training state is written there at the start, every
-    `checkpoint_every` optimizer steps (0: never mid-epoch) and at each epoch end, never after
-    a non-finite loss; `resume_state` (a loaded checkpoint) continues it. Without `fabric`,
+    Callback events: on_fit_start, on_step_end(rows), on_epoch_end(row), on_fit_end; a callback
+    with state_dict/load_state_dict is checkpointed. The scheduler, if any, is stepped once per
+    optimizer step (`scheduler_interval="step"`, Lightning's default: OneCycleLR or a cosine
+    over the total steps) or once per epoch, after the epoch's evaluation
+    (`scheduler_interval="epoch"`: StepLR(step_size=1), MultiStepLR and CosineAnnealingLR
+    written in epochs, which stepped per batch would decay once per batch instead).
+    ReduceLROnPlateau is refused (it needs the validation loss: step it in an on_epoch_end
+    callback with row["val_loss"]). Step rows carry per-layer gradient norms every `layer_every`
+    steps (0: never), and the rows of a gradient spike or a NaN their batch's `sample_indices`.
+    With `checkpoint_path`, the full training state is written there at the start, every
+    `checkpoint_every` optimizer steps (0: never mid-epoch) and at each epoch end, never after a
+    non-finite loss; `resume_state` (a loaded checkpoint) continues it. Without `fabric`,
     training runs on one device: the model's own when it is on a GPU (or MPS), else Fabric's
-    "auto" choice (a GPU when there is one), as `trainwise run` chooses (run.accelerator).
-    A loss_fn holding tensors (class weights) is run with them on the outputs' device, in the
+    "auto" choice (a GPU when there is one), as `trainwise run` chooses (run.accelerator). A
+    loss_fn holding tensors (class weights) is run with them on the outputs' device, in the
     training steps and in evaluation on the host alike (evaluate.on_outputs_device).
     `task` ("classification" / "regression") left None is read from one validation batch, as
     the Monitor reads it, and shapes evaluation cannot score stop here (train/fit_task.py).
     `target_units` (regression): undoes what was done to the targets for training, so that the
     validation MAE, RMSE and R^2 are in the target's own units (evaluate.evaluate).
     """
+    step_scheduler, epoch_scheduler = scheduler_steps(scheduler, scheduler_interval)
     fabric = fabric or Fabric(**default_device(model))
     model, optimizer = fabric.setup(model, optimizer)
     forward, backward, step_optimizer = hot_path(fabric, model, optimizer)
@@ -276,6 +319,7 @@ def fit(
                               callbacks=callbacks, state=state, progress=progress)
     checkpoints.begin(resume_state)  # restores it, or writes the step-0 checkpoint
     emit(callbacks, "on_fit_start", state=state, model=model, optimizer=optimizer)
+    loss = None  # the last forward's loss: a failed backward's error names its shape
 
     with cheap_cuda_checks(fabric.device):
         while progress.epoch <= max_epochs and not state.should_stop:
@@ -284,13 +328,17 @@ def fit(
             started = time.perf_counter()
             for batch in progress.start_epoch(epoch, state.step):  # resumed: skips done ones
                 x, y = inputs_and_targets(batch)
-                if accumulate_grad_batches == 1:
-                    loss = loss_fn(forward(x), y)
-                    backward(loss)
-                    step_loss = loss.detach()
-                else:
-                    step_loss = accumulate(fabric, model, forward, backward, loss_fn, x, y,
-                                           accumulate_grad_batches)
+                try:  # costs nothing until it raises (Python 3.11's zero-cost try)
+                    if accumulate_grad_batches == 1:
+                        loss = loss_fn(forward(x), y)
+                        backward(loss)
+                        step_loss = loss.detach()
+                    else:
+                        step_loss = accumulate(fabric, model, forward, backward, loss_fn, x, y,
+                                               accumulate_grad_batches, state.step + 1)
+                except RuntimeError as failure:  # said as find_lr and check say it
+                    raise_step_error(failure, model, x, loss, state.step + 1)
+                    raise
                 grad_norm, layer_norms, inverse_scale = unscaled(scaler, *grad_norms(
                     per_layer=monitor.layer_due(state.step + 1)))
                 grad_norm = reduce_grad_norm(fabric, grad_norm)  # (), no host sync
@@ -299,8 +347,7 @@ def fit(
                                           error_if_nonfinite=False)
                 step_optimizer.step()
                 step_optimizer.zero_grad(set_to_none=True)
-                if scheduler is not None:
-                    scheduler.step()
+                step_scheduler()
                 state.step += 1
                 progress.batches_done += 1
                 progress.loss_sum += step_loss
@@ -331,6 +378,7 @@ def fit(
                    "lr": current_lr(step_optimizer), "seconds": time.perf_counter() - started}
             state.history.append(row)
             emit(callbacks, "on_epoch_end", state=state, row=row, model=model)
+            epoch_scheduler()  # after the epoch row, which logs the epoch's own lr
             progress.finish_epoch()
             checkpoints.save()  # not after a non-finite loss: last.pt stays the last good state
 

@@ -38,6 +38,7 @@ from trainwise.tune.probe_errors import (
     no_batch,
     non_finite_values,
     scalar_loss,
+    stop_if_wrong_dtype,
 )
 from trainwise.tune.probe_precision import ProbeSteps
 from trainwise.tune.suggest import get_rule
@@ -292,7 +293,12 @@ def _diverged(smoothed: float, best: float, first: float, factor: float) -> bool
 
 def _loss(model, loss_fn, batch, device, step, probe: ProbeSteps) -> torch.Tensor:
     x, y = _pair(batch, device)
-    return scalar_loss(loss_fn(one_output(probe.forward(model, x)), y), step)
+    try:
+        output = probe.forward(model, x)
+    except RuntimeError:  # a try costs nothing until it raises (Python 3.11)
+        stop_if_wrong_dtype(model, x)  # check's inputs_wrong_dtype, as an error finding
+        raise
+    return scalar_loss(loss_fn(one_output(output), y), step)
 
 
 def _accumulated(model, loss_fn, batch, device, step, accumulate,
