@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import trainwise
 from trainwise.findings import TrainwiseError
-from trainwise.train.evaluate import inputs_and_targets
+from trainwise.train.evaluate import inputs_and_targets, predict
 from trainwise.train.loop import fit
 
 
@@ -150,3 +150,17 @@ def test_fit_refuses_a_metric_driven_scheduler_and_an_unknown_interval(blobs):
         _fit(model, train, optimizer=optimizer, scheduler=plateau)
     with pytest.raises(TrainwiseError, match="scheduler_interval='batch'"):
         _fit(model, train, optimizer=optimizer, scheduler_interval="batch")
+
+
+def test_a_dict_output_is_told_the_wrapper_that_picks_the_logits(blobs):
+    class HFStyle(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = nn.Linear(8, 3)
+
+        def forward(self, x):
+            return {"logits": self.head(x), "aux": x.pow(2).mean()}
+
+    val = DataLoader(TensorDataset(*blobs), batch_size=64)
+    with pytest.raises(TrainwiseError, match=r"return self\.model\(x\)\['logits'\]"):
+        predict(HFStyle(), val)

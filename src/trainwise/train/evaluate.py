@@ -115,11 +115,15 @@ def one_output(output: Any) -> torch.Tensor:
     """The model's output when it is one tensor; an error that says what to do otherwise."""
     if isinstance(output, torch.Tensor):
         return output
+    pick = "['logits']" if isinstance(output, dict) else "[0]"
     raise TrainwiseError(
-        f"the model returned a {type(output).__name__}, not one tensor of outputs; evaluation "
-        "needs the predictions alone. Evaluate a module that returns them (e.g. one whose "
-        "forward returns model(x)[0]); with trainwise.Monitor you may instead compute them "
-        "yourself and call monitor.end_epoch(outputs=..., targets=..., loss_fn=...).")
+        f"the model returned a {type(output).__name__}, not one tensor of outputs; trainwise "
+        "gives the model's output to loss_fn and to the metrics, which need the predictions "
+        "alone. Wrap the model: class Predictions(nn.Module): def __init__(self, model): "
+        "super().__init__(); self.model = model; def forward(self, x): return "
+        f"self.model(x){pick}. An auxiliary loss is then not trained: keep your own loop and "
+        "add trainwise.Monitor, computing the outputs yourself and calling "
+        "monitor.end_epoch(outputs=..., targets=..., loss_fn=...).")
 
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
