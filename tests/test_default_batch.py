@@ -20,7 +20,11 @@ def test_the_default_is_cut_to_the_largest_power_of_two_with_ten_steps():
     assert fitted_default_batch(default, 1000) == 64  # 8 steps at 128, 16 at 64
     assert fitted_default_batch(default, 128) == 32  # wine: 1 step at 128, 4 at 32; never below
     assert fitted_default_batch(default, 1294) is None  # digits: 11 steps at 128 already
-    assert fitted_default_batch(default, 12) is None  # one batch either way: nothing to gain
+    # fewer rows than the default: cut below 32 to a power of two that still fills a batch,
+    # since the range test drops a short last batch (audit s11 M11: 128 on 32 rows stopped)
+    assert fitted_default_batch(default, 32) == 32
+    assert fitted_default_batch(default, 29) == 16
+    assert fitted_default_batch(default, 12) == 8
 
 
 def test_the_few_steps_warning_suggests_the_batch_the_default_is_cut_to():
@@ -91,3 +95,24 @@ def test_the_report_says_the_default_batch_was_cut_not_that_the_config_chose_it(
     assert ("<strong>32</strong>: <code>train.batch_size</code> was not set, and its default "
             "128 was cut to leave more steps an epoch on this table") in html
     assert "from the config" not in html
+
+
+def test_a_45_row_table_runs_on_the_defaults(tmp_path):
+    """Audit s11 M11: 45 rows (32 for training) stopped at the tune stage with 'batch_size 128
+    gives no batch from 32 rows with drop_last', blaming a batch size the user never set."""
+    import numpy as np
+
+    import trainwise
+    from trainwise.rundir import read_findings
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 15)
+    x = (rng.normal(size=(45, 4)) + y[:, None]).astype(np.float32)
+    result = trainwise.run(data=(x, y), report=False, overrides=[
+        f"run.out_dir=\"{tmp_path}\"", "run.threads=1", "train.max_epochs=2",
+        "tune.num_steps=30", "tune.num_seeds=1", "tune.short_runs=false"])
+    assert result.ok, result.verdict
+    [fitted] = [f for f in read_findings(result.path) if f.code == "batch_size_fitted"]
+    # 45 rows -> 32 for training (test 0.2, validation 0.1): one full batch of 32
+    assert fitted.evidence["batch_size"] == 32
+    assert "128 is more than the 32 training rows" in fitted.message

@@ -91,7 +91,10 @@ def _tune_lr(ctx: RunContext, short_run_loader: Any, bar: TuneProgress | None) -
         ctx.model, ctx.loss_fn, short_run_loader,
         ctx.splits["val"].loader(eval_batch_size("val", cfg.batch_size), shuffle=False, seed=seed),
         ctx.make_optimizer, config=ctx.config.tune, max_epochs=cfg.max_epochs,
-        range_loader=train.loader(cfg.batch_size, shuffle=True, seed=seed, drop_last=True),
+        # whole batches keep the range test's loss points comparable, but a batch you set
+        # above the training rows (kept as set) would leave none: one short batch instead
+        range_loader=train.loader(cfg.batch_size, shuffle=True, seed=seed,
+                                  drop_last=len(train.y) >= cfg.batch_size),
         make_scheduler=lambda optimizer, steps: run_scheduler(ctx, optimizer, steps),
         task=ctx.data.task, fabric=ctx.fabric, grad_clip=cfg.grad_clip, seed=seed,
         constant_lr=cfg.schedule == "constant",  # after any warmup

@@ -139,7 +139,7 @@ def to_loader(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, batch_
         raise DataError(f"batch_size {batch_size} gives no batch from {len(x_t)} rows"
                         f"{' with drop_last' if drop_last else ''}; lower the batch size "
                         f"(train.batch_size = {max(1, min(len(x_t), batch_size))} or less) or "
-                        "use more data (data.max_samples = 0 keeps all).")
+                        "use more rows (if you set data.max_samples, 0 keeps all).")
     sampler = _BatchIndexSampler(len(x_t), batch_size, shuffle, drop_last,
                                  torch.Generator().manual_seed(seed))
     # batch_size=None: each sampler item is already a batch. The loader's own generator only

@@ -20,9 +20,12 @@ def fitted_default_batch(cfg: TrainConfig, num_rows: int) -> int | None:
     epoch on `num_rows` training rows, when the default batch leaves fewer; else None."""
     if batch_size_set(cfg) or math.ceil(num_rows / cfg.batch_size) >= MIN_STEPS_PER_EPOCH:
         return None
-    fitted = fitted_batch(num_rows)
+    # below MIN_FITTED_BATCH only when the rows are fewer: 32 training rows (a 45-row table)
+    # stopped the tune stage, whose range test drops a short last batch and so got no batch
+    # of 128 at all (audit s11 M11); the largest power of two <= the rows keeps one full batch
+    fitted = min(fitted_batch(num_rows), 2 ** int(math.log2(max(2, num_rows))))
     more_steps = math.ceil(num_rows / fitted) > math.ceil(num_rows / cfg.batch_size)
-    return fitted if more_steps else None  # 20 rows: one batch at 32 as at 128
+    return fitted if more_steps or cfg.batch_size > num_rows else None
 
 
 def fitted_batch_finding(default: int, fitted: int, num_rows: int,
@@ -35,11 +38,15 @@ def fitted_batch_finding(default: int, fitted: int, num_rows: int,
         f" Your train.lr = {lr:g} is used at this batch, {default // fitted}x smaller than the "
         f"default it may have been chosen for: set train.batch_size = {default} to keep that "
         f"batch, or train.lr = \"auto\" to measure the lr at {fitted}.")
+    why = (f"{num_rows:,} training rows give {steps} step(s) an epoch at {default}, "
+           f"{fitted_steps} at {fitted}") if fitted_steps > steps else (
+        f"{default} is more than the {num_rows:,} training rows, and the range test needs one "
+        "full batch")
     return info(
         "tune", "batch_size_fitted",
-        f"Batch {fitted}, not the default {default}: {num_rows:,} training rows give {steps} "
-        f"step(s) an epoch at {default}, {fitted_steps} at {fitted} (the largest power of two "
-        f"that leaves >= {MIN_STEPS_PER_EPOCH} steps, but never below {MIN_FITTED_BATCH}). Set "
-        f"train.batch_size to choose it yourself; a size you set is kept as it is.{under_lr}",
+        f"Batch {fitted}, not the default {default}: {why} (the largest power of two that "
+        f"leaves >= {MIN_STEPS_PER_EPOCH} steps, never below {MIN_FITTED_BATCH} unless the "
+        "rows are fewer). Set train.batch_size to choose it yourself; a size you set is kept "
+        f"as it is.{under_lr}",
         batch_size=fitted, default=default, steps_per_epoch=fitted_steps,
         default_steps_per_epoch=steps, user_lr=lr)
