@@ -13,7 +13,9 @@ from cleanlab.rank import get_label_quality_scores
 import trainwise
 from trainwise.reporting.html import build_report
 from trainwise.train.label_issues import (
+    MIN_ROWS_PER_CLASS,
     Suspect,
+    check_skipped,
     label_issue_finding,
     probabilities,
     ranked_label_issues,
@@ -110,3 +112,33 @@ def test_a_run_lists_the_planted_wrong_labels_of_its_held_out_rows(tmp_path):
     assert meta["label_issues"]["rows"][0]["row"] in flagged
     html = build_report(folder).read_text(encoding="utf-8")
     assert "Held-out rows whose label looks wrong" in html
+
+
+def test_no_rows_are_listed_for_a_model_near_chance_or_too_few_rows_a_class():
+    """Audit s11 M4: a model at 60% on 2 balanced classes (28 held-out rows) had 9 rows listed
+    as maybe mislabelled, every one a coin flip; 25 rows of 12 classes listed 3."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 14)
+    p_given = rng.uniform(0.40, 0.60, 28)  # coin flips: 16 of 28 right at most
+    probs = np.stack([np.where(labels == 0, p_given, 1 - p_given),
+                      np.where(labels == 1, p_given, 1 - p_given)], axis=1)
+    assert len(ranked_label_issues(probs, labels)) > 0  # what the check listed before
+    chance = check_skipped(probs, labels, 2)
+    assert chance is not None and chance.code == "label_issues_skipped"
+    assert "most frequent class 50.0%" in chance.message and chance.fix
+    good, good_labels, _ = _planted()  # 400 rows, 4 classes, ~95% right: judged
+    assert check_skipped(good, good_labels, 4) is None
+    few = check_skipped(good[:25], good_labels[:25] % 4, 12)  # 2.1 rows a class
+    assert few is not None and f"fewer than {MIN_ROWS_PER_CLASS}" in few.message
+
+
+def test_a_run_near_chance_says_why_it_lists_no_suspects(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 6)).astype(np.float32)
+    y = np.arange(200) % 2  # no signal in x: a model can only guess
+    result = trainwise.run(data=(x, y), report=False, overrides=[
+        "train.max_epochs=3", "train.lr=0.01", "train.batch_size=32", "run.threads=1",
+        "run.checks=false", f"run.out_dir=\"{tmp_path}\""])
+    codes = [f.code for f in result.findings]
+    assert "label_issues_skipped" in codes and "label_issues" not in codes
+    assert not (result.path / "label_issues.csv").exists()

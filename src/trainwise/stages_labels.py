@@ -20,6 +20,7 @@ from trainwise.stages import RunContext, eval_batch_size
 from trainwise.train.evaluate import predict
 from trainwise.train.label_issues import (
     Suspect,
+    check_skipped,
     label_issue_finding,
     probabilities,
     suspects,
@@ -45,14 +46,21 @@ def stage_label_issues(ctx: RunContext, model: nn.Module,
     val = ctx.splits["val"]
     val_outputs = predict(model, val.loader(eval_batch_size("val", 1), shuffle=False,
                                             seed=0))[0] if len(val.y) else None
+    parts = [(part, labels, rows, probabilities(outputs))
+             for part, labels, rows, outputs in _held_out_parts(ctx, val_outputs, test_outputs)]
+    if not parts:
+        return []
+    skipped = check_skipped(np.concatenate([p[3] for p in parts]),
+                            np.concatenate([p[1] for p in parts]), data.num_classes)
+    if skipped is not None:  # too few rows, or a model near chance: its list would be noise
+        ctx.meta["label_issues"] = {"num_checked": 0, "skipped": skipped.message}
+        return [skipped]
     found: list[Suspect] = []
     num_checked = 0
-    for part, labels, rows, outputs in _held_out_parts(ctx, val_outputs, test_outputs):
+    for part, labels, rows, probs in parts:
         num_checked += len(labels)
-        found += suspects(probabilities(outputs), labels, rows, part, data.class_names,
+        found += suspects(probs, labels, rows, part, data.class_names,
                           data.files if part != "test (own)" else None)
-    if not num_checked:
-        return []
     found.sort(key=lambda s: s.p_given)  # both parts together, most suspect first
     found = [_as_in_source(s, data) for s in found]
     if ctx.fabric.is_global_zero:

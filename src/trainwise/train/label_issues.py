@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from trainwise.findings import Finding, info, warning
+from trainwise.findings import Finding, Severity, info, warning
+from trainwise.train.intervals import accuracy_interval, percent
 
 # A suspect counts as "confident" when the model puts at least this on another class and
 # at most CONFIDENT_GIVEN on the given one: a wrong label, or a row the model is sure of
@@ -26,6 +27,9 @@ CONFIDENT_GIVEN = 0.05
 WARN_SHARE = 0.01  # confident suspects above 1% of the held-out rows (and >= WARN_MIN)
 WARN_MIN = 3
 SHOWN = 5  # suspects named in the finding's message; the CSV holds them all
+MIN_ROWS_PER_CLASS = 5  # held-out rows per class, on average: confident learning's threshold
+# for a class is the mean probability its own rows get, so 1-2 rows make each row its own
+# yardstick (a 12-class table's 25 held-out rows listed 3, audit s11 M4)
 
 
 @dataclass(frozen=True)
@@ -142,3 +146,42 @@ def label_issue_finding(found: list[Suspect], num_rows: int, csv_name: str) -> F
         return warning("evaluate", "label_issues", message, fix, **evidence)
     return info("evaluate", "label_issues", f"{message} Few are confident, so most are likely "
                 f"hard or ambiguous rows rather than wrong labels. {fix}", **evidence)
+
+
+def check_skipped(probs: np.ndarray, labels: np.ndarray, num_classes: int) -> Finding | None:
+    """Why the held-out rows (all parts together) cannot be judged, or None when they can:
+    too few rows per class, or a model not clearly above the majority class (its 95% interval
+    reaches it). A model near chance gives every label about 1/k, so confident learning then
+    lists its own errors: a 500-feature table at 60% accuracy listed 9 of its 28 held-out
+    rows, every one a coin flip (p 0.44-0.47 against 0.53-0.56; audit s11 M4)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    num_rows, per_class = len(labels), len(labels) / max(num_classes, 1)
+    evidence = {"num_checked": num_rows, "skipped": True}
+    if per_class < MIN_ROWS_PER_CLASS:
+        return _skipped(
+            f"Wrong labels were not looked for: {num_rows} held-out rows for {num_classes} "
+            f"classes ({per_class:.1f} a class, fewer than {MIN_ROWS_PER_CLASS}) are too few "
+            "for confident learning, which judges each row against the mean probability its "
+            "class's rows get.",
+            "More rows would allow it (the validation and test parts grow with "
+            "split.val_fraction and split.test_fraction); meanwhile look at the rows the model "
+            "gets wrong in the report.", evidence)
+    interval = accuracy_interval(int((probs.argmax(axis=1) == labels).sum()), num_rows)
+    majority = np.bincount(labels, minlength=num_classes).max() / num_rows
+    if interval is None or interval.low > majority:
+        return None
+    accuracy = interval.num_correct / num_rows
+    return _skipped(
+        "Wrong labels were not looked for: the model is not clearly better than always "
+        f"answering the most frequent class on the {num_rows} held-out rows (accuracy "
+        f"{percent(accuracy)}%, 95% interval {percent(interval.low)}-{percent(interval.high)}%,"
+        f" most frequent class {percent(majority)}%), so its probabilities cannot tell a wrong "
+        "label from its own mistakes.",
+        "Make the model learn first (see the train and evaluate findings); the check runs "
+        "again on the next run.",
+        {**evidence, "accuracy": accuracy, "majority_share": float(majority)})
+
+
+def _skipped(message: str, fix: str, evidence: dict) -> Finding:
+    """An info that still says what to do: the check is not a problem, only not possible."""
+    return Finding("evaluate", Severity.INFO, "label_issues_skipped", message, evidence, fix)
