@@ -482,3 +482,62 @@ def test_the_split_timeline_is_drawn_when_there_are_keys(tmp_path):
     line = _lines(data.groups, data.times, np.arange(len(data.y)))
     assert set(data.groups[line == 0]) == {first.idxmin()}
     assert plot_split_timeline(parts, None, None, tmp_path / "none.png") is None
+
+
+def test_small_parts_advise_from_the_fractions_in_use_and_name_cross_validation():
+    """Audit s11 M9: at val_fraction 0.2 the fix said 'raise split.val_fraction (e.g. 0.2)'."""
+    from trainwise.data.part_findings import small_parts
+
+    # iris: 150 rows, test 0.2 = 30, validation 0.2 of the other 120 = 24
+    [warn] = small_parts({"train": 96, "val": 24, "test": 30}, "classification", None,
+                         {"val": 0.2, "test": 0.2})
+    assert "e.g. 0.2" not in warn.fix
+    assert "split.val_fraction is 0.2 (24 rows); 0.3 gives ~36 rows (+-16 points)" in warn.fix
+    assert "split.num_folds = 5" in warn.fix
+    [at_most] = small_parts({"train": 84, "val": 26, "test": 30}, "classification", None,
+                            {"val": 0.3})
+    assert "split.val_fraction is 0.3 already" in at_most.fix
+
+
+def test_grouped_parts_are_counted_in_groups_and_one_group_parts_are_warned_about():
+    """Audit s11 M10: 3 validation subjects were reported as '12 rows', and a test part of one
+    subject was only an info line."""
+    from trainwise.data.part_findings import part_extents, part_groups, small_parts
+
+    groups = np.repeat(np.arange(30), 4)  # 30 subjects x 4 rows
+    parts = {"train": np.arange(84), "val": np.arange(84, 96), "test": np.arange(96, 120)}
+    counts = part_groups(parts, groups)
+    assert counts == {"train": 21, "val": 3, "test": 6}
+    [warn] = small_parts({"train": 84, "val": 12, "test": 24}, "classification", counts,
+                         {"val": 0.1, "test": 0.2})
+    assert "val 12 rows from 3 groups" in warn.message
+    assert warn.evidence["num_val_groups"] == 3
+    assert "split.val_fraction is 0.1 (3 groups); 0.2 gives ~5 groups" in warn.fix  # 0.2 * 24
+    six = np.repeat(np.arange(6), 20)  # one subject in validation, one in test
+    found = part_extents({"train": np.arange(80), "val": np.arange(80, 100),
+                          "test": np.arange(100, 120)}, six, None)
+    [few] = [f for f in found if f.code == "few_groups_in_part"]
+    assert few.severity.value == "warning" and few.evidence["groups"] == {"val": 1, "test": 1}
+    assert "split.num_folds" in few.fix
+    assert [f.code for f in part_extents(parts, groups, None)] == ["split_parts"]  # 3 and 6
+
+
+def test_a_random_fallback_says_why_and_the_val_fraction_that_stratifies(tmp_path):
+    """Audit s11 M7: 7 validation rows for 12 classes fell back to random without a word."""
+    import trainwise
+
+    y = np.repeat(np.arange(12), [2] + [8] * 11)  # tiny12: 90 rows, one class of 2
+    x = np.random.default_rng(0).normal(size=(90, 4)).astype(np.float32)
+    common = [f"run.out_dir=\"{tmp_path}\"", "run.threads=1"]
+    result = trainwise.run(data=(x, y), until="split", report=False, overrides=common)
+    [why] = [f for f in result.findings if f.code == "stratify_not_possible"]
+    least = why.evidence["min_val_fraction"]
+    assert "7 validation rows for 12 classes" in why.message and f"{least:g}" in why.fix
+    again = trainwise.run(data=(x, y), until="split", report=False,
+                          overrides=[*common, f"split.val_fraction={least}"])
+    assert again.verdict and not [f for f in again.findings if f.code == "stratify_not_possible"]
+    assert [f for f in again.findings if f.code == "split"][0].message.startswith(
+        "Split by 'stratified'")
+    lower = trainwise.run(data=(x, y), until="split", report=False,
+                          overrides=[*common, f"split.val_fraction={least - 0.01:.2f}"])
+    assert [f for f in lower.findings if f.code == "stratify_not_possible"]  # the least one

@@ -19,7 +19,12 @@ from trainwise.data.audit import audit, extreme_targets
 from trainwise.data.augment import augment_findings, augment_plan, random_flip
 from trainwise.data.distribution_figures import distribution_caption, plot_distributions
 from trainwise.data.figures import plot_samples, samples_caption
-from trainwise.data.part_findings import missing_classes, small_parts
+from trainwise.data.part_findings import (
+    missing_classes,
+    part_groups,
+    small_parts,
+    stratify_fallback,
+)
 from trainwise.data.plan import (
     SplitResult,
     SplitSettings,
@@ -182,7 +187,10 @@ def stage_split(ctx: RunContext) -> list[Finding]:
     if result.num_dropped:
         data.notes.append(f"{result.num_dropped} rows inside the time gap are in no split")
     _add_timeline(ctx, {"train": train, "val": val, "test": test}, result)
-    findings = result.findings + small_parts(sizes, data.task)
+    carved = {"test": cfg.test_fraction} if test is not None else {}
+    findings = result.findings + small_parts(
+        sizes, data.task, part_groups({"train": train, "val": val, "test": test}, result.groups),
+        {"val": cfg.val_fraction, **carved}) + _stratify_fallback(ctx, result)
     if data.task == "classification":
         counts = {name: np.bincount(a.y, minlength=data.num_classes).tolist()
                   for name, a in ctx.splits.items()}
@@ -192,6 +200,17 @@ def stage_split(ctx: RunContext) -> list[Finding]:
     return [info("split", "split", f"Split by '{result.strategy}': "
                  f"{split_sizes_text(sizes, test is None, cfg.test_fraction)}{folds}.",
                  **sizes)] + findings
+
+
+def _stratify_fallback(ctx: RunContext, result: SplitResult) -> list[Finding]:
+    """Why "auto" drew a classifier's validation part at random (part_findings says)."""
+    data, cfg = ctx.data, ctx.config.split
+    assert data is not None
+    if (cfg.strategy != "auto" or data.task != "classification" or result.strategy != "random"
+            or result.folds):
+        return []
+    pool = np.concatenate([result.train, result.val])
+    return stratify_fallback(np.asarray(data.y)[pool], len(result.val), cfg.val_fraction)
 
 
 def _add_timeline(ctx: RunContext, parts: dict, result: SplitResult) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from trainwise.data.split import SplitIndices
+from trainwise.data.split import SplitIndices, min_stratified_fraction
 from trainwise.data.timesplit import format_time
-from trainwise.findings import Finding, info, warning
+from trainwise.findings import Finding, Severity, info, warning
 
 NUM_LISTED = 5  # classes named in a finding's message; the evidence lists them all
 MIN_SCORED_ROWS = 30  # a val or test part below this is mostly noise: one row moves accuracy
@@ -45,20 +45,89 @@ def uneven_folds(folds: list[SplitIndices], groups: np.ndarray | None,
         largest_group_rows=int(counts[big]))]
 
 
-def small_parts(sizes: dict[str, int], task: str = "classification") -> list[Finding]:
-    """A warning when the val or test part is too small to score on (MIN_SCORED_ROWS)."""
+def small_parts(sizes: dict[str, int], task: str = "classification",
+                groups: dict[str, int] | None = None,
+                fractions: dict[str, float] | None = None) -> list[Finding]:
+    """A warning when the val or test part is too small to score on (MIN_SCORED_ROWS).
+    `groups`: groups per part when rows are grouped (a subject's rows are alike, so the score
+    rests on its groups more than on its rows). `fractions`: split.val_fraction (and
+    test_fraction for a carved test part), so the fix advises from the values in use."""
+    groups = groups or {}
     small = {part: n for part, n in sizes.items() if part in ("val", "test") and
              0 < n < MIN_SCORED_ROWS}
     if not small:
         return []
-    listed = ", ".join(f"{part} {n} rows ({_noise(n, task)})" for part, n in small.items())
+    listed = ", ".join(f"{part} {n} rows{_from_groups(groups.get(part))} ({_noise(n, task)})"
+                       for part, n in small.items())
+    grouped = (" Rows of one group are alike, so a score rests on its groups more than its "
+               "rows: the interval is wider than these row counts say."
+               if any(part in groups for part in small) else "")
     return [warning(
         "split", "small_scored_parts",
         f"Scores on these parts are mostly noise: {listed}. Early stopping and the short runs "
-        "read the validation loss, and the test score is one draw.",
-        "Collect more rows, or raise split.val_fraction (e.g. 0.2; and test_fraction for a "
-        "carved test part), then rerun from the split stage; read small scores with their "
-        "interval.", **{f"num_{part}": n for part, n in small.items()})]
+        f"read the validation loss, and the test score is one draw.{grouped}",
+        _small_parts_fix(sizes, small, groups, fractions or {}, task),
+        **{f"num_{part}": n for part, n in small.items()},
+        **{f"num_{part}_groups": groups[part] for part in small if part in groups})]
+
+
+def _from_groups(num_groups: int | None) -> str:
+    if num_groups is None:
+        return ""
+    return f" from {num_groups} group{'s' * (num_groups != 1)}"
+
+
+ROWS_ENOUGH = 96  # (98 / 10)^2: a part this big scores accuracy within +-10 points (an
+# RMSE within +-14%)
+MAX_ADVISED_FRACTION = 0.3  # a larger val or test share starves training on a small table
+
+
+def _spread(n: int, task: str) -> str:
+    return f"+-{196 / (2 * n) ** 0.5:.0f}%" if task == "regression" else \
+        f"+-{98 / n ** 0.5:.0f} points"
+
+
+def _base(counts: dict[str, int], part: str) -> int:
+    """What a part's fraction is taken of: validation of train + val, test of everything."""
+    return counts.get("train", 0) + counts.get("val", 0) + (
+        counts.get("test", 0) if part == "test" else 0)
+
+
+def _small_parts_fix(sizes: dict[str, int], small: dict[str, int], groups: dict[str, int],
+                     fractions: dict[str, float], task: str) -> str:
+    """Advice from the fractions in use: what the next step up gives, never the value already
+    set (audit s11 M9: 'raise split.val_fraction (e.g. 0.2)' at 0.2), and cross-validation."""
+    steps = []
+    for part, n in small.items():
+        key, now = f"split.{part}_fraction", fractions.get(part)
+        if now is None:
+            continue
+        if now + 0.1 <= MAX_ADVISED_FRACTION + 1e-9 and part in groups:  # whole groups move
+            more = max(1, round((now + 0.1) * _base(groups, part)))
+            steps.append(f"{key} is {now:g} ({groups[part]} groups); {now + 0.1:g} gives "
+                         f"~{more} groups")
+        elif now + 0.1 <= MAX_ADVISED_FRACTION + 1e-9:
+            more = max(1, round((now + 0.1) * _base(sizes, part)))
+            steps.append(f"{key} is {now:g} ({n} rows); {now + 0.1:g} gives ~{more} rows "
+                         f"({_spread(more, task)})")
+        else:
+            steps.append(f"{key} is {now:g} already: a larger share would starve training")
+    raise_text = f"{'; '.join(steps)}. " if steps else (
+        "Raise split.val_fraction (or split.test_fraction for a carved test part). ")
+    return (f"{raise_text}A part needs ~{ROWS_ENOUGH} rows for {_spread(ROWS_ENOUGH, task)}: "
+            "collect more rows, or on small data cross-validate (split.num_folds = 5: each "
+            "row is validated once, and the folds' spread shows the noise). Then rerun from "
+            "the split stage; meanwhile read small scores with their interval.")
+
+
+def part_groups(parts: dict[str, np.ndarray | None],
+                groups: np.ndarray | None) -> dict[str, int] | None:
+    """Groups per part ({part: count}), or None when rows are not grouped."""
+    if groups is None:
+        return None
+    keys = np.asarray(groups)
+    return {name: len(pd.unique(keys[rows])) for name, rows in parts.items()
+            if rows is not None and len(rows)}
 
 
 def missing_classes(counts: dict[str, list[int]], class_names: list[str],
@@ -128,4 +197,47 @@ def part_extents(parts: dict[str, np.ndarray | None], groups: np.ndarray | None,
                         if "groups" in entry else "")
                      + (f", {entry['first']} to {entry['last']}" if "first" in entry else ""))
     return [info("split", "split_parts", f"What went where: {'; '.join(words)}.",
-                 parts=evidence)]
+                 parts=evidence)] + _few_groups(evidence)
+
+
+MAX_FEW_GROUPS = 2  # a val or test part of 1-2 groups scores those subjects, not the task
+
+
+def _few_groups(parts: dict[str, dict]) -> list[Finding]:
+    """A warning when a validation or test part holds 1-2 groups: early stopping, tuning or the
+    test headline then read one or two subjects, whatever the row count (audit s11 M10: a test
+    of 20 rows from 1 subject claimed a 95% interval of +-8 points)."""
+    few = {name: entry["groups"] for name, entry in parts.items()
+           if name in ("val", "test") and 0 < entry.get("groups", MAX_FEW_GROUPS + 1)
+           <= MAX_FEW_GROUPS}
+    if not few:
+        return []
+    listed = ", ".join(f"{PART_WORDS[name]} {n} group{'s' * (n != 1)} "
+                       f"({parts[name]['rows']} rows)" for name, n in few.items())
+    return [warning(
+        "split", "few_groups_in_part",
+        f"Some parts hold only one or two groups: {listed}. Their scores measure those "
+        "groups, not new ones; rows of one group are alike, so their intervals are far too "
+        "narrow.",
+        "Cross-validate over groups: set split.num_folds = 5 (grouped k-fold, each group "
+        "validated once), or raise split.val_fraction / split.test_fraction so each part holds "
+        "several groups; collecting more groups helps most. Then rerun from the split stage.",
+        groups=few)]
+
+
+def stratify_fallback(y_pool: np.ndarray, num_val: int, val_fraction: float) -> list[Finding]:
+    """Why split.strategy = "auto" drew validation at random on a classification task: too few
+    validation rows for one of each class on both sides; and the val_fraction that allows it
+    (audit s11 M7: 7 validation rows for 12 classes fell back without a word)."""
+    num_classes = int((np.unique(y_pool, return_counts=True)[1] >= 2).sum())
+    least = min_stratified_fraction(y_pool)
+    fix = (f"Raise split.val_fraction to {least:g} or more (now {val_fraction:g}) to stratify, "
+           "then rerun from the split stage." if least is not None else
+           "Collect more rows (or merge rare classes), then rerun from the split stage.")
+    return [Finding(
+        "split", Severity.INFO, "stratify_not_possible",
+        f"Stratified was not possible: {num_val} validation rows for {num_classes} classes "
+        "(a stratified draw needs a row of each class on both sides), so validation was drawn "
+        "at random and class shares differ between the parts.", {
+            "num_val": num_val, "num_classes": num_classes, "min_val_fraction": least},
+        fix)]

@@ -121,6 +121,15 @@ def _can_stratify(y: np.ndarray, num_val: int) -> bool:
     return stratified_size(y, num_val) > 0
 
 
+def min_stratified_fraction(y: np.ndarray) -> float | None:
+    """The smallest val_fraction (in steps of 0.01, up to 0.5) whose validation draw can be
+    stratified on `y`, or None: what split.strategy = "auto" falls back to random below."""
+    for percent in range(1, 51):
+        if _can_stratify(y, _check_sizes(len(y), percent / 100)):
+            return percent / 100
+    return None
+
+
 def _resolve_auto(task: str, has_groups: bool, has_times: bool, y: np.ndarray,
                   num_val: int) -> str:
     if has_times:  # a group column promises whole groups; per series only when asked ("time")
