@@ -69,6 +69,35 @@ def test_class_imbalance_wording_holds_on_one_row_and_knows_the_weights_are_set(
     assert "collect more rare-class rows" in weighted.fix
 
 
+def test_a_class_of_fewer_than_five_rows_is_warned_about_whatever_the_ratio():
+    """Audit s11 M13: a 2-row class beside 8-row ones read 'balanced enough' (ratio 0.25) and
+    ended in train only, never validated or tested."""
+    data = clean(90)
+    data.y = np.repeat(np.arange(12), [2] + [8] * 11)  # tiny12
+    data.class_names = [f"c{i}" for i in range(12)]
+    found = by_code(audit(data)[0])
+    assert found["class_balance"].severity is Severity.INFO  # the ratio alone: 0.25
+    few = found["few_rows_in_class"]
+    assert few.severity is Severity.WARNING and few.evidence["classes"] == {"c0": 2}
+    assert "'c0' (2 rows)" in few.message and "trained on but hardly" in few.message
+    assert "few_rows_in_class" not in by_code(audit(clean())[0])  # 100 a class
+    data.y = np.array([0] * 80 + [1] * 9 + [2])  # a 1-row class: class_imbalance names it
+    assert "few_rows_in_class" not in by_code(audit(data)[0])
+
+
+def test_more_features_than_rows_is_noted_for_tables_only():
+    """Audit s11 M2: a 100 x 500 table said 'nothing flagged' and then memorised."""
+    rng = np.random.default_rng(0)
+    wide = table(rng.normal(size=(100, 500)), np.arange(100) % 2)
+    note = by_code(audit(wide)[0])["more_features_than_rows"]
+    assert note.severity is Severity.INFO and note.evidence == {"num_rows": 100,
+                                                                "num_features": 500}
+    assert "train.weight_decay" in note.fix
+    assert "more_features_than_rows" not in by_code(audit(clean())[0])  # 300 x 5
+    wide.kind = "sequence"
+    assert "more_features_than_rows" not in by_code(audit(wide)[0])
+
+
 def test_single_class_is_an_error():
     data = clean()
     data.y = np.zeros(300, dtype=np.int64)

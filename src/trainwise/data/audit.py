@@ -12,7 +12,7 @@ from trainwise.data.in_memory import as_task_data
 from trainwise.data.label_leak import leak_findings
 from trainwise.data.task import TaskData
 from trainwise.data.token_stats import token_findings
-from trainwise.findings import Finding, error, info, warning
+from trainwise.findings import Finding, Severity, error, info, warning
 
 IMBALANCE_RATIO = 0.2  # smallest / largest class below this: accuracy hides the rare classes
 TOP_K = 10  # features listed by name in evidence and in the summary
@@ -42,21 +42,53 @@ def _imbalance_fix(class_weights: str) -> str:
 
 def class_findings(y: np.ndarray, class_names: list[str],
                    class_weights: str = "none") -> tuple[list[Finding], list[int]]:
-    """Class counts and, below IMBALANCE_RATIO, a warning whose fix knows train.class_weights."""
+    """Class counts and, below IMBALANCE_RATIO, a warning whose fix knows train.class_weights;
+    a warning for classes too small to sit in every part."""
     counts = np.bincount(y.astype(np.int64), minlength=len(class_names)).tolist()
     names = class_names + [str(i) for i in range(len(class_names), len(counts))]
+    found = _balance_findings(dict(zip(names, counts, strict=True)), len(y), class_weights)
+    if found[0].severity.value == "error":
+        return found, counts
+    single_named = found[0].code == "class_imbalance"  # it names the 1-row classes already
+    return found + _few_row_classes(dict(zip(names, counts, strict=True)), single_named), counts
+
+
+MIN_CLASS_ROWS = 5  # a class below this cannot sit in train, validation and test with a share
+# to score: at the default fractions (0.7 / 0.1 / 0.2) it gets < 1 validation row, and a 2-row
+# class ended with 2 train rows, none validated or tested (audit s11 M13)
+
+
+def _few_row_classes(by_name: dict[str, int], single_named: bool) -> list[Finding]:
+    few = {name: n for name, n in by_name.items()
+           if 0 < n < MIN_CLASS_ROWS and (n > 1 or not single_named)}
+    if not few:
+        return []
+    listed = ", ".join(f"'{name}' ({_rows(n)})" for name, n in list(few.items())[:TOP_K])
+    more = f" (and {len(few) - TOP_K} more)" if len(few) > TOP_K else ""
+    return [warning(
+        "data", "few_rows_in_class",
+        f"Some classes have fewer than {MIN_CLASS_ROWS} rows: {listed}{more}. A class needs "
+        "rows in train, validation and test alike; these will be trained on but hardly or "
+        "never validated or tested, so their scores are missing or rest on one row.",
+        f"Collect more rows of these classes ({MIN_CLASS_ROWS} or more each), or merge each "
+        "into a related class or drop it (data stage); otherwise read their per-class scores "
+        "as anecdotes.", classes=few)]
+
+
+def _balance_findings(by_name: dict[str, int], num_rows: int,
+                      class_weights: str) -> list[Finding]:
+    names, counts = list(by_name), list(by_name.values())
     present = [c for c in counts if c > 0]
-    by_name = dict(zip(names, counts, strict=True))
     if len(present) < 2:
         return [error("data", "single_class",
-                      f"only {len(present)} class occurs among {len(y)} rows: nothing to tell "
+                      f"only {len(present)} class occurs among {num_rows} rows: nothing to tell "
                       "apart.", "Check the target column (data.target) and any row filter; "
-                      "classification needs at least two classes.", class_counts=by_name)], counts
+                      "classification needs at least two classes.", class_counts=by_name)]
     ratio = min(present) / max(present)
     if ratio >= IMBALANCE_RATIO:
         return [info("data", "class_balance",
                      f"classes are balanced enough: smallest/largest = {ratio:.2f}.",
-                     class_counts=by_name, ratio=round(ratio, 4))], counts
+                     class_counts=by_name, ratio=round(ratio, 4))]
     smallest, largest = names[counts.index(min(present))], names[counts.index(max(present))]
     # "1 rows, 0.00 x the 899" read as nothing: say how many times fewer (>= 5 here)
     message = (f"class '{smallest}' has {_rows(min(present))}, {1 / ratio:.3g}x fewer than "
@@ -68,7 +100,7 @@ def class_findings(y: np.ndarray, class_names: list[str],
         message += (f" {listed} {'has' if len(single) == 1 else 'have'} a single row: it can "
                     "be trained on or scored, never both (a stratified split keeps it in train).")
     return [warning("data", "class_imbalance", message, _imbalance_fix(class_weights),
-                    class_counts=by_name, ratio=round(ratio, 4))], counts
+                    class_counts=by_name, ratio=round(ratio, 4))]
 
 
 def _missing_findings(x: np.ndarray, names: list[str]) -> tuple[list[Finding], dict[str, int]]:
@@ -246,12 +278,32 @@ def audit(data: Any, target: str = "", class_weights: str = "none"
     if data.kind in ("vector", "sequence"):  # tables: checked on their columns when read
         findings += leak_findings({name: x[:, i] for i, name in enumerate(names)}, y,
                                   data.task, times=data.times, groups=data.groups)
+    findings += wide_table(len(x), x.shape[1], data.kind)
     found, counts = duplicate_findings(data.row_hashes(), y, data.task, files=data.files,
                                        source_rows=data.source_rows)
     findings += found
     summary.update(counts)
     findings.append(summary_finding(summary, findings))
     return findings, summary
+
+
+def wide_table(num_rows: int, num_features: int, kind: str) -> list[Finding]:
+    """A note when a table or vector set has at least as many features as rows (p >= n): any
+    n points in p >= n - 1 dimensions can be split by a hyperplane, so a network fits every
+    training row whatever the labels (a 100 x 500 table: train loss 0.70 -> 0.09 while the
+    validation loss never beat ln 2, audit s11 M2). Sequences and images share weights over
+    their steps and pixels: their width is no count of free inputs."""
+    if kind not in ("table", "vector") or num_features < num_rows:
+        return []
+    return [Finding(
+        "data", Severity.INFO, "more_features_than_rows",
+        f"More features than rows: {num_features:,} features for {num_rows:,} rows (fewer "
+        "still train after the split). A model can then fit every training row by memorising "
+        "them, so only the validation loss says whether it learns anything.",
+        {"num_rows": num_rows, "num_features": num_features},
+        "Keep the model small and regularised: raise train.weight_decay (e.g. 0.1), set a "
+        "smaller model.width, or keep fewer features (data.drop_columns, or a selection made "
+        "on the training rows); compare with a linear model on the same split.")]
 
 
 def summary_finding(summary: dict[str, Any], findings: list[Finding]) -> Finding:
