@@ -203,3 +203,40 @@ def test_a_zero_inflated_target_names_its_quarters_by_their_number() -> None:
     legends = [text.get_text() for ax in figure.axes if ax.get_legend()
                for text in ax.get_legend().get_texts()]
     assert legends == ["quarter 3", "quarter 4"]
+
+
+def test_a_wide_tables_histograms_show_the_features_that_separate_the_classes_on_train_rows(
+        tmp_path) -> None:
+    """Audit s11 M14: a 500-column table drew its first 12 columns, noise when the signal sits
+    in columns 300-305. After the split the figure shows the 12 with the largest F statistic
+    on the training rows (scikit-learn's f_classif is the reference)."""
+    from sklearn.feature_selection import f_classif
+
+    import trainwise
+
+    rng = np.random.default_rng(0)
+    y = np.arange(100) % 2
+    x = rng.normal(size=(100, 500)).astype(np.float32)
+    x[:, 300:306] += 1.5 * y[:, None]
+    data = TaskData(name="wide", kind="table", task="classification", x=x, y=y,
+                    class_names=["a", "b"], feature_names=[f"g{i}" for i in range(500)])
+    before = samples_figure(data)  # before the split: the first 12, said so
+    assert "the first 12 of 500 features" in before.texts[0].get_text()
+    result = trainwise.run(data=(x, y), until="split", report=False,
+                           overrides=[f"run.out_dir=\"{tmp_path}\"", "run.threads=1"])
+    with np.load(result.path / "split.npz") as split:
+        train = split["train"]
+    scores = f_classif(x[train], y[train])[0]
+    expected = [f"x{i}" for i in np.argsort(-scores, kind="stable")[:12]]
+    after = samples_figure(data, train)
+    assert [ax.get_title() for ax in after.axes if ax.get_title()] == \
+        [name.replace("x", "g") for name in expected]
+    assert {f"g{i}" for i in range(300, 306)} <= {ax.get_title() for ax in after.axes}
+    title = after.texts[0].get_text()
+    assert f"features that separate the classes most (F test on the {len(train)} training rows)" \
+        in title
+    meta = json.loads((result.path / "meta.json").read_text())
+    caption = meta["figures"][0]["caption"]
+    assert caption.startswith(f"The 12 features with the largest F statistic on the {len(train)} "
+                              "training rows only")
+    assert re.search(r"\d+ of 500 features differ between the classes at p < 0.05", caption)

@@ -18,7 +18,7 @@ from trainwise.config import Config
 from trainwise.data.audit import audit, extreme_targets
 from trainwise.data.augment import augment_findings, augment_plan, random_flip
 from trainwise.data.distribution_figures import distribution_caption, plot_distributions
-from trainwise.data.figures import plot_samples, samples_caption
+from trainwise.data.figures import picked, plot_samples, samples_caption
 from trainwise.data.part_findings import (
     missing_classes,
     part_groups,
@@ -187,6 +187,7 @@ def stage_split(ctx: RunContext) -> list[Finding]:
     if result.num_dropped:
         data.notes.append(f"{result.num_dropped} rows inside the time gap are in no split")
     _add_timeline(ctx, {"train": train, "val": val, "test": test}, result)
+    _redraw_samples(ctx, train)
     carved = {"test": cfg.test_fraction} if test is not None else {}
     findings = result.findings + small_parts(
         sizes, data.task, part_groups({"train": train, "val": val, "test": test}, result.groups),
@@ -200,6 +201,19 @@ def stage_split(ctx: RunContext) -> list[Finding]:
     return [info("split", "split", f"Split by '{result.strategy}': "
                  f"{split_sizes_text(sizes, test is None, cfg.test_fraction)}{folds}.",
                  **sizes)] + findings
+
+
+def _redraw_samples(ctx: RunContext, train: np.ndarray) -> None:
+    """A table wider than the figure: its histograms redrawn for the features that tell the
+    classes apart most on the training rows, now that they are known (figures.picked)."""
+    data = ctx.data
+    assert data is not None
+    if picked(data, train) is None:
+        return
+    path = plot_samples(data, ctx.run.figure_path("samples.png"), train)
+    for entry in ctx.meta.get("figures", []):
+        if isinstance(entry, dict) and entry.get("path") == str(path.relative_to(ctx.run.path)):
+            entry["caption"] = samples_caption(data, train)
 
 
 def _stratify_fallback(ctx: RunContext, result: SplitResult) -> list[Finding]:

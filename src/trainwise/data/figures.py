@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure  # a Figure object, not pyplot: no global state, no GUI
 
+from trainwise.data.feature_pick import Picked, pick_features
 from trainwise.data.task import TaskData
 
 LINES_PER_CLASS = 4
@@ -76,21 +77,38 @@ def _sequence_panels(data: TaskData) -> Figure:
     return figure
 
 
-def _feature_panels(data: TaskData) -> Figure:
+def picked(data: TaskData, train_rows: np.ndarray | None) -> Picked | None:
+    """The features a wide table's histograms show, scored on `train_rows` (after the split);
+    None before the split or when every feature fits (the first MAX_PANELS are then shown)."""
+    x = np.asarray(data.x).reshape(len(data.x), -1)
+    if train_rows is None or x.shape[1] <= MAX_PANELS or data.task not in (
+            "classification", "regression") or _style(data) != "histograms":
+        return None
+    return pick_features(x[train_rows], np.asarray(data.y)[train_rows], data.task, MAX_PANELS)
+
+
+def _feature_panels(data: TaskData, train_rows: np.ndarray | None = None) -> Figure:
     x = np.asarray(data.x).reshape(len(data.x), -1)  # (N, D)
-    count = min(MAX_PANELS, x.shape[1])
+    y = np.asarray(data.y)
     names = data.feature_names if len(data.feature_names) == x.shape[1] else \
         [f"x{i}" for i in range(x.shape[1])]
-    per_class = data.task == "classification" and len(np.unique(data.y)) <= 10
-    figure, axes = _grid(count, f"{data.name}: distributions of the first {count} of "
-                                f"{x.shape[1]} features" + (" by class" if per_class else ""))
-    for feature, ax in enumerate(axes):
+    chosen = picked(data, train_rows)
+    if chosen is not None:  # drawn from the rows they were picked on: train only
+        x, y, features = x[train_rows], y[train_rows], chosen.features.tolist()
+    else:
+        features = list(range(min(MAX_PANELS, x.shape[1])))
+    per_class = data.task == "classification" and len(np.unique(y)) <= 10
+    what = chosen.title() if chosen is not None else \
+        f"the first {len(features)} of {x.shape[1]} features"
+    figure, axes = _grid(len(features), f"{data.name}: distributions of {what}"
+                         + (" by class" if per_class else ""))
+    for feature, ax in zip(features, axes, strict=True):
         column = x[:, feature]
         finite = np.isfinite(column)
         bins = np.histogram_bin_edges(column[finite], bins=30) if finite.any() else 10
         if per_class:
-            for label in np.unique(data.y):
-                values = column[finite & (data.y == label)]
+            for label in np.unique(y):
+                values = column[finite & (y == label)]
                 ax.hist(values, bins=bins, alpha=0.45, histtype="stepfilled",
                         label=_class_label(data, int(label)))
         else:
@@ -154,11 +172,13 @@ def _style(data: TaskData) -> str:
     return "sequences" if data.kind == "sequence" else "histograms"
 
 
-def samples_figure(data: TaskData) -> Figure:
+def samples_figure(data: TaskData, train_rows: np.ndarray | None = None) -> Figure:
     """Sequences as lines (a panel per class), images as a grid (a row per class), token ids
     as lengths and id counts (token_figures.py), tables and vectors as per-feature histograms.
 
-    Deterministic: the first samples of each class are drawn, no random choice.
+    Deterministic: the first samples of each class are drawn, no random choice. A table of
+    more than MAX_PANELS features given its `train_rows` (after the split) shows the features
+    that tell the classes apart most on those rows (feature_pick.py); else the first ones.
     """
     style = _style(data)
     if style == "images":
@@ -167,10 +187,11 @@ def samples_figure(data: TaskData) -> Figure:
         from trainwise.data.token_figures import token_figure  # it imports row_groups here
 
         return token_figure(data)
-    return _sequence_panels(data) if style == "sequences" else _feature_panels(data)
+    return _sequence_panels(data) if style == "sequences" else \
+        _feature_panels(data, train_rows)
 
 
-def samples_caption(data: TaskData) -> str:
+def samples_caption(data: TaskData, train_rows: np.ndarray | None = None) -> str:
     """The report's caption for samples_figure: what is drawn and what to look for."""
     style = _style(data)
     if style == "tokens":
@@ -187,8 +208,10 @@ def samples_caption(data: TaskData) -> str:
                 "on one y-scale. Look for a shape that sets the classes apart, and for flat, "
                 "clipped or wildly scaled rows.")
     num_features = int(np.prod(np.asarray(data.x).shape[1:]))
-    return (f"Histograms of the first {min(MAX_PANELS, num_features)} of {num_features} "
-            "features, as loaded (by class when there are 10 or fewer classes). Look for "
+    chosen = picked(data, train_rows)
+    shown = f"{chosen.caption()} Histograms of those" if chosen is not None else \
+        f"Histograms of the first {min(MAX_PANELS, num_features)} of {num_features} features"
+    return (f"{shown}, as loaded (by class when there are 10 or fewer classes). Look for "
             "constant features, extreme values, and which features set the classes apart.")
 
 
@@ -200,6 +223,6 @@ def save_png(figure: Figure, path: str | Path) -> Path:
     return path
 
 
-def plot_samples(data: TaskData, path: str | Path) -> Path:
-    """Write samples_figure(data) as a PNG at `path`."""
-    return save_png(samples_figure(data), path)
+def plot_samples(data: TaskData, path: str | Path, train_rows: np.ndarray | None = None) -> Path:
+    """Write samples_figure(data, train_rows) as a PNG at `path`."""
+    return save_png(samples_figure(data, train_rows), path)
