@@ -478,3 +478,78 @@ def test_without_a_fabric_the_short_runs_stay_on_the_models_device(regression, m
     monkeypatch.setattr(module, "Fabric", recording_fabric)
     run(regression, lr_low=1e-3, lr_high=1e-2, max_widenings=0)
     assert asked == [{"accelerator": "cuda", "devices": [1]}]  # was always the CPU
+
+
+# ---------------------------------------------------------------- range top, small validation
+def test_widening_never_trains_above_max_lr_and_says_why(regression):
+    # audit s11 M1: on iris the widening went from the range test's top (0.19, where its loss
+    # rose again) to 0.41 and 0.91, and training at 0.91 thrashed
+    capped = run(regression, lr_low=1e-3, lr_high=1e-2, num_candidates=3, max_widenings=2,
+                 max_lr=0.05)
+    lrs = [c.lr for c in capped.candidates]
+    np.testing.assert_allclose(lrs, [1e-3, 10 ** -2.5, 1e-2, 10 ** -1.5], rtol=1e-6)
+    assert max(lrs) <= 0.05 and capped.chosen_lr == capped.best_lr == max(lrs)
+    top = [f for f in capped.findings if f.code == "short_runs_at_range_top"]
+    assert top and top[0].severity is Severity.INFO and "max_widenings" not in top[0].fix
+    assert "short_runs_edge" not in codes(capped.findings)
+    at_top = run(regression, lr_low=1e-3, lr_high=1e-2, num_candidates=3, max_lr=1e-2)
+    assert len(at_top.candidates) == 3 and not at_top.widened
+
+
+def test_paired_gap_matches_scipys_paired_t_statistic():
+    from scipy.stats import ttest_rel
+
+    from trainwise.tune.short_run_noise import paired_gap
+    rng = np.random.default_rng(3)
+    best = rng.exponential(0.1, size=24)
+    reference = best + rng.normal(0.01, 0.05, size=24)
+    gap, se = paired_gap(list(best), list(reference))
+    assert gap == pytest.approx(np.mean(reference - best))
+    assert gap / se == pytest.approx(ttest_rel(reference, best).statistic)
+
+
+def _small_val(regression, rows: int):
+    model, train, val = regression
+    x, y = val.dataset.x, val.dataset.y
+    return model, train, to_loader(x[:rows].numpy(), y[:rows].numpy(), 64, shuffle=False,
+                                   seed=0)
+
+
+@pytest.mark.parametrize("rows", [3, 64])
+def test_on_few_validation_rows_the_range_point_is_kept_unless_the_best_beats_its_noise(
+        regression, rows):
+    from trainwise.tune.short_run_noise import NOISE_Z, paired_gap
+    model, train, val = _small_val(regression, rows)
+    kw = dict(lr_low=0.03, lr_high=0.3, num_candidates=3, num_epochs=1, max_widenings=0,
+              task="regression")
+    plain = short_runs(model, nn.MSELoss(), train, val, sgd, **kw)
+    result = short_runs(model, nn.MSELoss(), train, val, sgd, range_lr=0.03, **kw)
+    first, best = result.candidates[0], min(result.candidates, key=lambda c: c.val_loss)
+    for c in result.candidates:  # each row's loss, averaged, is the run's validation loss
+        assert len(c.row_losses) == rows and np.mean(c.row_losses) == pytest.approx(c.val_loss)
+    assert best is not first  # 0.03 is too low for 6 SGD steps: the range point is not best
+    gap, se = paired_gap(best.row_losses, first.row_losses)
+    assert (gap > NOISE_Z * se) == (rows == 64)  # 3 rows: t = 1.7 (losses 16 vs 0.54); 64: 5.7
+    if gap > NOISE_Z * se:  # told apart: the same choice as without the check
+        assert result.chosen_lr == plain.chosen_lr
+        assert "short_runs_indistinguishable" not in codes(result.findings)
+    else:
+        assert result.chosen_lr == first.lr != plain.chosen_lr
+        assert "short_runs_indistinguishable" in codes(result.findings)
+
+
+
+def test_the_widening_ceiling_is_the_median_lr_where_the_range_tests_diverged():
+    from trainwise.tune.lr_range import LrCurve, LrRangeResult
+    from trainwise.tune.search import divergence_lr
+    lrs = list(np.geomspace(1e-4, 1.0, 20))
+    falls = [1.0] * 5 + [0.2] * 9
+    rises = LrCurve(0, lrs, falls + [5.0] * 6, [])  # 5-point median above 1.0 from index 14
+    never = LrCurve(1, lrs, [1.0] * 5 + [0.2] * 15, [])  # no rise: the test's end
+    nan = LrCurve(2, lrs[:11], [1.0] * 5 + [0.2] * 5 + [math.nan], [])  # stopped at index 10
+    rt = LrRangeResult(0.01, 0.001, 0.1, 0.0, "trainwise", [rises, never, nan])
+    assert divergence_lr(rt) == pytest.approx(lrs[14])  # the middle of lrs[9], lrs[14], 1.0
+    rt.curves = [never]
+    assert divergence_lr(rt) == pytest.approx(1.0)  # a peak above end_lr was never measured
+    rt.curves = [nan]
+    assert divergence_lr(rt) == pytest.approx(lrs[9])

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from lightning_fabric import Fabric
 from torch import nn
@@ -22,6 +23,7 @@ from trainwise.config import TuneConfig
 from trainwise.findings import Finding, Severity, explained, info, warning
 from trainwise.tune.candidates import candidate_lrs
 from trainwise.tune.lr_range import LrRangeResult, lr_range_test
+from trainwise.tune.lr_rule import _cut_divergence, finite_prefix  # the rule's own cut
 from trainwise.tune.short_run_inputs import short_run_problem
 from trainwise.tune.short_runs import MakeScheduler, ShortRunResult, onecycle, short_runs
 
@@ -245,7 +247,8 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
         max_widenings=config.max_widenings, make_scheduler=make_scheduler, task=task,
         fabric=fabric, grad_clip=grad_clip, seed=seed, constant_lr=constant_lr,
         accumulate=accumulate[1], tail_evals=TAIL_EVALS if constant else 1,
-        max_steps=short_steps, progress=progress)
+        max_steps=short_steps, progress=progress, max_lr=divergence_lr(rt),
+        range_lr=rt.lr)
     result.seconds["short_runs"] = time.perf_counter() - started
     chose = math.isfinite(result.short.chosen_lr) and not any(
         f.severity is Severity.ERROR for f in result.short.findings)
@@ -255,6 +258,29 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     if result.short.constant_lr and math.isfinite(result.lr):
         _scale_to_horizon(result, result.short.horizon_epochs, run_epochs, max_epochs)
     return result
+
+
+def divergence_lr(rt: LrRangeResult) -> float:
+    """The highest peak lr a widening may try: per range-test seed, the lr where its loss
+    climbed back above its starting level (lr_rule's cut) or the test stopped, else the
+    test's end (tune.end_lr); the geometric median over the seeds (inf without curves).
+
+    Why there and not at lr_high (10% of the fall back up): a one-cycle peak may sit above
+    where a ramp's loss starts rising; capped at lr_high, digits-anchor's seed 130 could not
+    take the widening step its pick came from (bench/tune_vs_oracle.py), while capped here
+    all 5 digits-anchor and 3 Friedman-1 picks stay the same. Above the divergence (or the
+    test's end) nothing was measured. On iris the seeds diverged at 0.43,
+    0.50 and not by 1.0 (median 0.50), where the widening had tried 0.91 (audit s11 M1), and
+    on wine a peak of 1.05 came out of a test that ended at 1.0 (audit s11 R6).
+    """
+    ceilings = []
+    for curve in rt.curves:
+        lrs, losses = finite_prefix(curve.lrs, curve.losses) if curve.lrs else ([], [])
+        if len(lrs) == 0:
+            continue
+        keep = _cut_divergence(np.asarray(losses)) if len(losses) >= 5 else len(losses)
+        ceilings.append(float(lrs[min(keep, len(lrs) - 1)]))
+    return float(10 ** np.median(np.log10(ceilings))) if ceilings else math.inf
 
 
 def candidate_range(lr_low: float, lr_high: float, num_candidates: int | str,

@@ -27,9 +27,14 @@ import torch
 from lightning_fabric import Fabric
 from torch import nn
 
-from trainwise.findings import Finding, TrainwiseError, error, info, warning
+from trainwise.findings import Finding, Severity, TrainwiseError, error, info, warning
 from trainwise.train.loop import fit, model_device
-from trainwise.train.sharding import loss_across_ranks, num_steps_per_epoch, setup_loader
+from trainwise.train.sharding import (
+    loss_across_ranks,
+    num_steps_per_epoch,
+    predictions_across_ranks,
+    setup_loader,
+)
 from trainwise.tune.candidates import beyond_edge, candidate_lrs, refine
 from trainwise.tune.no_trace import no_trace, probe_loader, seeded
 from trainwise.tune.probe_errors import (
@@ -44,6 +49,7 @@ from trainwise.tune.short_run_inputs import (
     check_sized,
     same_values,
 )
+from trainwise.tune.short_run_noise import few_rows, row_losses, settle_within_noise
 
 LR_NO_EFFECT = 1e-9  # relative difference of the candidates' losses below which the lr made
 # no difference (bit-identical runs differ by 0; 1e-9 leaves room for a reduction's order)
@@ -67,6 +73,8 @@ class Candidate:
     seconds: float
     round: int = 0  # 0: the first grid; k: added by the k-th widening
     tail: list[float] = field(default_factory=list)  # losses spread over the last epoch
+    row_losses: list[float] = field(default_factory=list)  # each validation row's, at the
+    # end (few rows only: short_run_noise); not in tune.json
 
     def to_dict(self) -> dict[str, Any]:
         return {"lr": self.lr, "val_loss": _finite(self.val_loss),
@@ -123,6 +131,8 @@ class _Setup:
     progress: Any = None  # told of the steps and of each run's end (tune_lr's `progress`)
     runs_planned: int = 0  # runs announced to `progress`, to number them
     runs_done: int = 0
+    max_lr: float = math.inf  # no widening step above it: the range test's lr_high
+    row_losses: bool = False  # keep each candidate's per-row validation losses (few rows)
 
 
 def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader: Iterable,
@@ -132,7 +142,8 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
                task: str = "classification", fabric: Fabric | None = None,
                grad_clip: float = 0.0, seed: int = 0, constant_lr: bool | None = None,
                accumulate: int = 1, tail_evals: int = 1, max_steps: int | None = None,
-               progress: Any = None) -> ShortRunResult:
+               progress: Any = None, max_lr: float = math.inf,
+               range_lr: float | None = None) -> ShortRunResult:
     """Train each candidate peak lr for `num_epochs` with `make_scheduler` over those epochs'
     steps (one-cycle by default, the real schedule compressed); choose by the final
     validation loss (`refine`), or with `tail_evals` > 1 by the median of that many validation
@@ -140,6 +151,9 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     optimizer at peak lr `lr`. `max_steps`: a run with more steps than this ends there,
     mid-epoch, with the schedule compressed into `max_steps` (and the tail spread over as large
     a share of the run as one epoch of num_epochs would be). `progress`: see tune_lr.
+    `max_lr`: no widening step trains above it (tune_lr passes the range test's lr_high).
+    `range_lr`: the range test's point; on fewer than SMALL_VAL_ROWS validation rows the
+    candidate nearest it is kept unless the best beats it by more than the rows' noise.
 
     Problems (nothing to train, no batch, NaN at the first step, every candidate diverged)
     come back as error findings; bad arguments raise. Without `fabric` they train on the
@@ -152,7 +166,8 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     check_sized(train_loader)  # tune_lr checks these before its range test; short_runs is public
     setup = _Setup(model, loss_fn, train_loader, val_loader, make_optimizer, make_scheduler,
                    num_epochs, task, fabric or Fabric(**model_device(model)),
-                   grad_clip, seed, constant_lr, accumulate, progress=progress)
+                   grad_clip, seed, constant_lr, accumulate, progress=progress, max_lr=max_lr,
+                   row_losses=range_lr is not None and few_rows(val_loader))
     steps_per_epoch = max(1, num_steps_per_epoch(train_loader, setup.fabric.world_size))
     setup.total_steps = num_epochs * len(train_loader)  # type: ignore[arg-type]
     capped = max_steps is not None and max_steps < setup.total_steps
@@ -179,7 +194,9 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     length = f"{end} steps ({end / steps_per_epoch:.3g} epochs, capped)" if capped else \
         f"{num_epochs} epoch(s)"
     result = _verdict(candidates, widened, spacing, num_epochs, max_widenings, len(offsets),
-                      length)
+                      length, max_lr)
+    if setup.row_losses and range_lr is not None:
+        settle_within_noise(result, range_lr)
     result.constant_lr = bool(setup.constant_lr)
     run_epochs = end / steps_per_epoch if capped else num_epochs
     result.horizon_epochs = run_epochs - statistics.mean(offsets) / steps_per_epoch
@@ -208,10 +225,14 @@ def _check_lr_mattered(candidates: list[Candidate]) -> None:
 
 
 def _widen(setup: _Setup, candidates: list[Candidate], max_widenings: int) -> bool:
-    """While the best sits at an edge, add one candidate a grid step beyond it."""
+    """While the best sits at an edge, add one candidate a grid step beyond it, never above
+    setup.max_lr: the range test saw its loss rising again there (lr_high), or ended there.
+    On iris (24 validation rows) steps to 0.41 and 0.91, past lr_high 0.19 and 26x the
+    range test's point 0.035, won by 0.01 nats of noise and training at 0.91 thrashed (val
+    loss 0.4 -> 27 -> 0.0002; audit s11 M1)."""
     for k in range(1, max_widenings + 1):
         beyond = beyond_edge(_pairs(candidates))
-        if beyond is None:
+        if beyond is None or beyond > setup.max_lr * (1 + 1e-9):
             return k > 1
         if setup.progress is not None:
             setup.runs_planned += 1
@@ -259,9 +280,19 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
     candidate = Candidate(lr, _score(final, losses), curve,
                           [float(row["train_loss"]) for row in epochs],
                           time.perf_counter() - started, round_, losses)
+    if setup.row_losses and math.isfinite(candidate.val_loss):
+        candidate.row_losses = _row_losses(setup, state.model, val_loader)
     if setup.progress is not None:
         setup.progress.finished(total_steps, _progress_line(setup, candidate))
     return candidate
+
+
+def _row_losses(setup: _Setup, model: nn.Module, val_loader: Any) -> list[float]:
+    """Each validation row's loss after the run, gathered over processes."""
+    loader = setup_loader(setup.fabric, val_loader, train=False)
+    with torch.no_grad():
+        outputs, targets = predictions_across_ranks(setup.fabric, model, loader)
+        return row_losses(setup.loss_fn, outputs, targets)
 
 
 def _callbacks(setup: _Setup, tail: _TailEvaluations | None) -> list[Any]:
@@ -325,7 +356,8 @@ class _TailEvaluations:
 
 
 def _verdict(candidates: list[Candidate], widened: bool, spacing: str, num_epochs: int,
-             max_widenings: int, tail_evals: int = 1, length: str = "") -> ShortRunResult:
+             max_widenings: int, tail_evals: int = 1, length: str = "",
+             max_lr: float = math.inf) -> ShortRunResult:
     finite = [c for c in candidates if math.isfinite(c.val_loss)]
     if not finite:
         lrs = ", ".join(f"{c.lr:.2g}" for c in candidates)
@@ -350,14 +382,30 @@ def _verdict(candidates: list[Candidate], widened: bool, spacing: str, num_epoch
         f"validation loss{scored} {table}. Best {best.lr:.3g}; chosen peak lr {chosen:.3g} (the "
         "minimum of a parabola through the best and its neighbours, in log lr).",
         chosen_lr=chosen, best_lr=best.lr, candidates=[c.to_dict() for c in candidates]))
-    if beyond_edge(_pairs(candidates)) is not None:
-        result.findings.append(warning(
+    beyond = beyond_edge(_pairs(candidates))
+    if beyond is not None:
+        result.findings.append(_edge(best.lr, beyond, max_widenings, max_lr))
+    return result
+
+
+def _edge(best_lr: float, beyond: float, max_widenings: int, max_lr: float) -> Finding:
+    """The best is at an edge: below max_lr more widenings may help; past it the range
+    test's loss diverged (or the test ended), so nothing there is tried (divergence_lr)."""
+    if beyond <= max_lr * (1 + 1e-9):
+        return warning(
             "tune", "short_runs_edge",
-            f"After {max_widenings} widening(s) the best short run ({best.lr:.3g}) is still at "
+            f"After {max_widenings} widening(s) the best short run ({best_lr:.3g}) is still at "
             "the edge of the lrs tried, so a better lr may lie beyond it.",
             "Raise tune.max_widenings, or check the range test's curve (lr_range.json) for a "
-            "range that is off; training goes on with the best lr tried.", chosen_lr=best.lr))
-    return result
+            "range that is off; training goes on with the best lr tried.", chosen_lr=best_lr)
+    return Finding(  # an info with a fix: what to do when the test never saw the rise
+        "tune", Severity.INFO, "short_runs_at_range_top",
+        f"The best short run ({best_lr:.3g}) is the highest lr tried: the next widening step "
+        f"({beyond:.3g}) would pass {max_lr:.3g}, where the range test's loss climbed back "
+        "above its starting level (or the test ended), so it was not trained.",
+        {"chosen_lr": best_lr, "max_lr": max_lr, "next_lr": beyond},
+        "Nothing to do when the range test's loss rose (lr_range); if it never rose "
+        "(lr_range_no_rise), raise tune.end_lr and rerun.")
 
 
 def _pairs(candidates: list[Candidate]) -> list[tuple[float, float]]:
