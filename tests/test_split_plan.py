@@ -299,14 +299,14 @@ def test_time_folds_train_on_the_last_and_largest_window(tmp_path):
     pool = np.setdiff1d(np.arange(len(visits())), saved["test"])  # folds index this pool
     assert np.array_equal(saved["train"], pool[saved["fold2_train"]])
     [headline] = [f.message for f in run.findings if f.code == "split"]
-    assert "training on fold 2, the last" in headline
+    assert "the run trains on fold 2, the last" in headline
 
 
 def test_row_folds_still_train_on_fold_0():
     data = table_data(visits().drop(columns="visit"), "label")
     result = plan_split(data, SplitSettings(num_folds=3))
     assert result.strategy == "stratified_group" and result.trained_fold == 0
-    assert "training on fold 0" in folds_note(result)
+    assert "the run trains and is tested on fold 0" in folds_note(result)
 
 
 def test_small_regression_parts_are_worded_for_rmse_not_accuracy():
