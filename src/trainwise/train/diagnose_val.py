@@ -20,6 +20,7 @@ from trainwise.train.diagnose_common import (
     rolling_median,
     rows_of,
 )
+from trainwise.train.diagnose_memorise import Memorising, memorising
 
 OVERFIT_PATIENCE = 3  # epochs past the best validation loss before calling it a trend
 OVERFIT_RISE = 0.25  # median of the last 3 val losses >= 25% above the best. Healthy
@@ -127,7 +128,7 @@ def rule_overfitting(history: list[Row]) -> list[Finding]:
     never_learned = bool(val.min() > NEVER_LEARNED * val[0])
     found = _val_rise(val, NEVER_LEARNED_RISE if never_learned else OVERFIT_RISE)
     if found is None:
-        return _generalisation_gap(history, rows, val)
+        return _generalisation_gap(history, rows, val) or _memorising(history, rows, val)
     best, rise = found
     past = len(val) - 1 - best
     train_best = _train_loss_at(history, rows[best])
@@ -179,6 +180,39 @@ def _generalisation_gap(history: list[Row], rows: list[Row], val: np.ndarray
                  rise=num(val_tail / reference - 1), epochs_past_best=past,
                  train_loss_at_best=num(train_best), threshold_gap=GAP_FACTOR,
                  threshold_rise=GAP_RISE)]
+
+
+def _memorising(history: list[Row], rows: list[Row], val: np.ndarray) -> list[Finding]:
+    """Overfitting without a rise: validation never beat epoch 1 (or never left ln C) while
+    the training loss fell a large factor (diagnose_memorise)."""
+    train = [_train_loss_at(history, row) for row in rows]
+    if any(loss is None for loss in train) or rule_confusion(history):
+        return []  # confusion names a validation set at chance, with the same checks
+    seen = memorising(val, [float(loss) for loss in train], num_classes(history))
+    if seen is None:
+        return []
+    first, best = _epoch_of(rows[0], 0), int(np.argmin(val))
+    where = (f"stayed at chance (ln {num_classes(history)} = {seen.chance_loss:.3g})"
+             if seen.at_chance else f"never got below epoch {first}'s ({seen.val_first:.4g}) "
+             f"by more than its noise (+-{seen.noise:.2g})")
+    message = (f"The model memorises the training rows: the validation loss {where}, at best "
+               f"{seen.val_best:.4g}, while the training loss fell {seen.fall:.1f}x "
+               f"({seen.train_first:.4g} -> {seen.train_tail:.4g}).")
+    return [make(Severity.WARNING, "overfitting", message, _memorising_fix(seen),
+                 rows[best].get("step"), best_epoch=_epoch_of(rows[best], best),
+                 best_val_loss=num(seen.val_best), first_val_loss=num(seen.val_first),
+                 final_val_loss=num(val[-1]), val_noise=num(seen.noise),
+                 chance_loss=num(seen.chance_loss), train_loss_first=num(seen.train_first),
+                 train_loss_tail=num(seen.train_tail), train_fall=num(seen.fall),
+                 never_learned=True, memorising=True)]
+
+
+def _memorising_fix(seen: Memorising) -> str:
+    return ("Nothing it learns carries over to validation rows. Shrink the model (fewer or "
+            "narrower layers, model stage), raise weight decay or dropout (train stage), or "
+            "use fewer features; with more features (or far more parameters) than training "
+            "rows this is expected: select features or collect rows (data stage). "
+            + MEMORISING_CHECKS)
 
 
 def _overfitting_fix(best_epoch: int, never_learned: bool, first_epoch: int,
