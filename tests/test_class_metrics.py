@@ -109,7 +109,9 @@ def test_always_the_majority_class_is_flagged_against_the_training_majority() ->
     # (beaten by the model's 96%, so no baseline verdict); 'yes' is still never answered
     _, found = class_results(always_no, 1 - y_train, ["no", "yes"])
     assert [f.code for f in found] == ["never_predicted"]
-    assert found[0].evidence == {"classes": ["yes"], "test_rows": [4]}
+    # 'yes' has 950 training rows against 'no''s 50: not rare, so no call for class weights
+    assert found[0].evidence == {"classes": ["yes"], "test_rows": [4], "rare_in_training": []}
+    assert 'class_weights = "balanced"' not in found[0].fix
 
 
 def _found_after(num_found: int) -> list[str]:

@@ -154,19 +154,22 @@ def _learned_nothing(said: str, class_ratio: float, lr: float | None,
 
 
 def chance_finding(balanced: float, num_classes: int,
-                   counts: tuple[list[int], list[int]] | None = None) -> Finding | None:
+                   counts: tuple[list[int], list[int]] | None = None,
+                   below_baseline: bool = True) -> Finding | None:
     """A warning when balanced accuracy is not clearly above 1 / k (intervals.at_chance, from
     `counts`: the per-class rows and right answers): always answering any one class, or
-    guessing at random, scores that."""
+    guessing at random, scores that. `below_baseline`: the accuracy is below the
+    majority-class baseline, which the weights explain (said only when it is)."""
     chance = 1 / max(num_classes, 1)
     if not at_chance(balanced, num_classes, *(counts or (None, None))):
         return None
+    price = (" (its accuracy below the majority-class baseline is the price of the weights, "
+             "not the problem)" if below_baseline else "")
     return warning(
         "evaluate", "balanced_accuracy_at_chance",
         f"Balanced accuracy {balanced:.1%} is not clearly above {chance:.1%}, what any "
         f"constant answer scores over {num_classes} classes: even with the class-weighted "
-        "loss the model barely tells the classes apart (its accuracy below the "
-        "majority-class baseline is the price of the weights, not the problem).",
+        f"loss the model barely tells the classes apart{price}.",
         "Revisit the data stage: the features may carry little signal for the rare classes "
         "(add informative features, collect more rare-class rows). If the training curves "
         "show underfitting, give the model more capacity (model.width) or epochs "
@@ -202,7 +205,8 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
     counts = (matrix.sum(dim=1).tolist(), matrix.diagonal().tolist())
     present = int((matrix.sum(dim=1) > 0).sum())
     if class_weighted:
-        found = chance_finding(balanced, present, counts)
+        found = chance_finding(balanced, present, counts,
+                               int(matrix.diagonal().sum()) < baseline_correct)
     else:
         found = baseline_finding(int(matrix.diagonal().sum()), baseline_correct, num_rows,
                                  extra["test_baseline_class"], balanced, present,
@@ -211,7 +215,9 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
         found = judged_by_ranking(found, matrix, scores, class_names, val_threshold,
                                   class_weighted)
     if found is None:  # a verdict on the whole split already covers a class never answered
-        found = never_predicted_finding(matrix, class_names, class_weighted)
+        found = never_predicted_finding(matrix, class_names, class_weighted,
+                                        np.bincount(np.asarray(train_targets, dtype=np.int64),
+                                                    minlength=len(matrix)).tolist())
     return extra, [found] if found else []
 
 
