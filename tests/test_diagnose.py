@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from trainwise.findings import Severity
-from trainwise.train.diagnose import RULES, diagnose, list_rules
+from trainwise.train.diagnose import RULES, diagnose, healthy, list_rules
 from trainwise.train.diagnose_common import PLAN_KEY, TrainingPlan
 
 STEPS_PER_EPOCH = 25
@@ -464,6 +464,15 @@ def confused_with_classes(seed: int = 0) -> Curves:
 
 confused_with_classes.with_classes = True  # type: ignore[attr-defined]
 
+def stopped_while_improving(seed: int = 0) -> Curves:
+    """The healthy run's first 5 epochs only (user audit s11 M12: train.max_epochs = 5): the
+    epoch budget ends it with the validation loss falling fast, its best epoch the last."""
+    curves = healthy_exponential(seed)
+    steps = 5 * STEPS_PER_EPOCH
+    return Curves(curves.loss[:steps], curves.grad_norm[:steps], curves.lr[:steps],
+                  curves.val_loss[:5], curves.val_accuracy[:5], curves.val_confidence[:5])
+
+
 BROKEN = [
     (diverged, "divergence"),
     (nan_from_start, "divergence"),
@@ -489,6 +498,7 @@ BROKEN = [
     (label_copied, "too_good"),
     (collapsed_to_majority, "collapse"),
     (misses_rare_classes, "missed_classes"),
+    (stopped_while_improving, "still_improving"),
 ]
 POSITIVE = {code: builder for builder, code in reversed(BROKEN)}  # first builder per code
 ALL_BUILDERS = HEALTHY + [builder for builder, _ in BROKEN]
@@ -745,3 +755,14 @@ def test_odd_histories_do_not_crash():
         if row["kind"] == "epoch":
             row["val_confidence_hist"] = ["a", None]
     assert problems(diagnose(garbage)) == ["overconfidence"]  # from val_mean_confidence
+
+
+def test_healthy_counts_the_epochs_run_not_the_epochs_validated():
+    # a loop validating every 2nd epoch (user audit s11 D2): 6 epochs, 3 with a val_loss;
+    # the verdict read "epoch 6 of 3"
+    rows = [{"kind": "epoch", "epoch": e, "step": 16 * e, "train_loss": 1.0 / e}
+            | ({"val_loss": {2: 0.37, 4: 0.165, 6: 0.098}[e]} if e % 2 == 0 else {})
+            for e in range(1, 7)]
+    finding = healthy(rows)
+    assert finding.evidence["num_epochs"] == 6 and finding.evidence["num_validated"] == 3
+    assert "at epoch 6 of 6, 3 of them validated." in finding.message

@@ -114,7 +114,10 @@ def test_a_label_copy_column_is_named_at_train_and_test_and_a_normal_table_is_no
     assert result.ok, result.verdict
     too_good = [f for f in result.findings if f.code == "too_good"]
     if not with_copy:
-        assert too_good == [] and "healthy" in codes(result.findings)
+        # 4 epochs may end with the validation loss still falling (still_improving): that
+        # verdict or healthy, never too_good
+        verdicts = {"healthy", "still_improving"} & set(codes(result.findings))
+        assert too_good == [] and verdicts
         return
     assert "healthy" not in codes(result.findings)
     assert {f.stage for f in too_good} == {"train", "evaluate"}

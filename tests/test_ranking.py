@@ -231,3 +231,20 @@ def test_the_na_clause_names_a_few_missing_classes_and_counts_the_rest() -> None
     text = ranking_text(test, names)
     assert f"'{names[10]}'" in text and f"'{names[14]}'" in text and names[15] not in text
     assert "and 427 more have no row" in text and len(text) < 300
+
+
+def test_balanced_classes_are_not_told_to_weigh_the_classes() -> None:
+    """The audit's 5-epoch run (s11 M12): three balanced classes (class_ratio 1.0), the argmax
+    always class '1', the scores ranking well; it was told to set class_weights, which would
+    all be 1.0. The fix points at training instead."""
+    matrix = [[0, 12, 0], [0, 12, 0], [0, 12, 0]]
+    _, [finding] = class_results(matrix, np.repeat(np.arange(3), 28), ["0", "1", "2"],
+                                 scores={"test_roc_auc": 0.9})
+    assert finding.code == "argmax_misses_classes" and finding.evidence["class_ratio"] == 1.0
+    assert "class_weights" not in finding.fix and "train.max_epochs" in finding.fix
+    assert "balanced in training (smallest/largest 1.00)" in finding.fix
+    # binary, balanced: the threshold advice stays, the weights clause goes
+    _, [binary] = class_results([[50, 0], [50, 0]], np.repeat(np.arange(2), 40), ["0", "1"],
+                                scores={"test_roc_auc": 0.9})
+    assert binary.code == "argmax_misses_classes" and "threshold" in binary.fix
+    assert "class_weights" not in binary.fix

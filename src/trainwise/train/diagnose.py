@@ -41,6 +41,7 @@ from trainwise.train.diagnose_loss import (
 )
 from trainwise.train.diagnose_order import rule_ordered_batches
 from trainwise.train.diagnose_perfect import rule_too_good
+from trainwise.train.diagnose_unfinished import rule_still_improving
 from trainwise.train.diagnose_val import (
     rule_confusion,
     rule_overconfidence,
@@ -62,6 +63,8 @@ RULES: dict[str, Rule] = {
     "gradient_spike": rule_gradient_spike,
     "gradient_dip": rule_gradient_dip,
     "overfitting": rule_overfitting,
+    # best epoch = last, still falling: the epoch budget ended a run that was still learning
+    "still_improving": rule_still_improving,
     "validation_leak": rule_validation_leak,
     "overconfidence": rule_overconfidence,
     "underconfidence": rule_underconfidence,
@@ -79,7 +82,7 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "divergence": ("ordered_batches", "loss_exploding", "gradient_spike", "gradient_dip",
                    "vanishing_gradients", "lr_too_low", "plateau", "overfitting",
                    "validation_leak", "overconfidence", "underconfidence", "confusion",
-                   "collapse", "missed_classes"),
+                   "collapse", "missed_classes", "still_improving"),
     # each stretch of one class drags the model to it: spikes where the class changes, near-zero
     # losses inside a stretch, dead units after them, validation predictions of the last class;
     # the training loss, swinging with each stretch, averages above the validation loss
@@ -92,7 +95,8 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
                        "confusion", "collapse", "missed_classes"),
     # dead units give every row the same output: one class for all
     "vanishing_gradients": ("lr_too_low", "plateau", "confusion", "collapse", "missed_classes"),
-    "lr_too_low": ("confusion",),
+    # its fix already says to train for more steps
+    "lr_too_low": ("confusion", "still_improving"),
     "plateau": ("confusion",),
     # squashed outputs (a softmax before CrossEntropyLoss) also shrink the gradients
     "underconfidence": ("vanishing_gradients", "lr_too_low", "plateau"),
@@ -222,11 +226,23 @@ def healthy(history: list[Row]) -> Finding:
     if row is not None:
         best = next(i for i, epoch in enumerate(epochs) if epoch is row)
         step = row.get("step")
-        evidence.update(best_epoch=row.get("epoch", best), best_val_loss=num(row["val_loss"]),
-                        num_epochs=len(epochs), final_val_loss=num(epochs[-1]["val_loss"]))
+        num_epochs = _num_epochs(history, len(epochs))
+        evidence.update(best_epoch=row.get("epoch", best),
+                        best_val_loss=num(row["val_loss"]),
+                        num_epochs=num_epochs, num_validated=len(epochs),
+                        final_val_loss=num(epochs[-1]["val_loss"]))
         if isinstance(row.get("val_accuracy"), (int, float)):
             evidence["best_val_accuracy"] = num(row["val_accuracy"])
+        validated = "" if num_epochs == len(epochs) else f", {len(epochs)} of them validated"
         message += (f": best validation loss {row['val_loss']:.4g} at epoch "
-                    f"{evidence['best_epoch']} of {len(epochs)}")
+                    f"{evidence['best_epoch']} of {num_epochs}{validated}")
     finding = info(STAGE, "healthy", message + ".", **evidence)
     return dataclasses.replace(finding, step=None if step is None else int(step))
+
+
+def _num_epochs(history: list[Row], num_validated: int) -> int:
+    """Epochs run: the highest epoch number any epoch row carries. A loop that validates every
+    2nd epoch (a Monitor user calling end_epoch() on the others) writes epoch rows without a
+    val_loss; counting only the validated ones read "epoch 6 of 3" (user audit s11 D2)."""
+    _, numbers = finite(*column(history, "epoch", "epoch"))
+    return max(num_validated, int(numbers.max())) if len(numbers) else num_validated

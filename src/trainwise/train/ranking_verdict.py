@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from trainwise.data.audit import IMBALANCE_RATIO
 from trainwise.findings import Finding, warning
 from trainwise.train.class_names import class_name
 from trainwise.train.diagnose_common import best_epoch, class_weights_advice
@@ -58,9 +59,15 @@ def judged_by_ranking(found: Finding, matrix: torch.Tensor, scores: dict[str, An
             f"the {found.evidence['chance']:.1%} of a constant answer. The argmax metrics "
             "read as \"learned nothing\"; the scores show it learned to tell the classes "
             "apart.")
-    return warning("evaluate", "argmax_misses_classes", said,
-                   _threshold_fix(missed, val_threshold, names, class_weighted)
-                   if len(matrix) == 2 else _multiclass_fix(class_weighted),
+    ratio = found.evidence.get("class_ratio")
+    # balanced classes: weights would all be about 1 and change nothing (user audit s11 M12,
+    # class_ratio 1.0 told to weigh the classes); the argmax lags a model trained too briefly
+    weigh = class_weighted or ratio is None or ratio < IMBALANCE_RATIO
+    fix = (_threshold_fix(missed, val_threshold, names, class_weighted, weigh)
+           if len(matrix) == 2 else _multiclass_fix(class_weighted) if weigh else "")
+    if not weigh:
+        fix += _balanced_fix(ratio)
+    return warning("evaluate", "argmax_misses_classes", said, fix.strip(),
                    **{**found.evidence, **evidence,
                       "never_predicted": [class_name(names, i) for i in missed]})
 
@@ -69,8 +76,16 @@ def _quoted(indices: list[int], names: list[str]) -> str:
     return ", ".join(f"'{class_name(names, i)}'" for i in indices)
 
 
+def _balanced_fix(ratio: float) -> str:
+    return (f" The classes are balanced in training (smallest/largest {ratio:.2f}), so class "
+            "weights would change nothing: a model whose scores rank the classes apart while "
+            "its argmax answers few of them is often trained too briefly. Read the train "
+            "stage's findings (still_improving: the validation loss was still falling) and "
+            "train longer (train.max_epochs) or check the learning rate (tune stage).")
+
+
 def _threshold_fix(missed: list[int], val_threshold: dict[str, Any] | None, names: list[str],
-                   class_weighted: bool) -> str:
+                   class_weighted: bool, weigh: bool = True) -> str:
     """Pick a threshold on validation (with the F1-best one when it is for the missed
     class), or weigh the classes; not the learning rate or the features."""
     fix = "Pick a decision threshold on the validation split instead of the argmax"
@@ -80,6 +95,8 @@ def _threshold_fix(missed: list[int], val_threshold: dict[str, Any] | None, name
                 f"(F1 {val_threshold['f1']:.2f}, precision {val_threshold['precision']:.0%}, "
                 f"recall {val_threshold['recall']:.0%} on validation)")
     fix += ". "
+    if not weigh:
+        return fix
     if not class_weighted:
         fix += (f"Or {class_weights_advice()}, which moves the probabilities toward the rare "
                 "classes; compare the two runs by ROC-AUC and average "

@@ -1,0 +1,59 @@
+"""Training ended while the validation loss was still falling: the best epoch is the last.
+
+Early stopping cannot have ended such a run (it stops `patience` epochs after the best), so
+the epoch budget (train.max_epochs) or the time budget did, and more epochs would likely
+help. A user audit's 5-epoch run (s11 M12) had a validation loss of 1.110, 1.078, 1.060,
+1.015, 0.9905 and answered one class for every validation row, and was called healthy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trainwise.findings import Finding, Severity
+from trainwise.train.diagnose_common import Row, make, num, rows_of
+from trainwise.train.diagnose_memorise import epoch_noise
+
+MIN_EPOCHS = 4  # the fall over the last 3 epochs needs a 4th to start from
+LATE_SHARE = 0.25  # the last 3 epochs gave >= 25% of the fall since the first epoch: the curve
+# has not flattened. The audit's run: 73%. A converged run (the zoo's healthy one-cycle and
+# constant-lr runs) gains its last few percent there: 0-10%.
+LATE_FALL = 0.15  # ...or they took 15% off the loss (the audit's 15-epoch run: 0.558 ->
+# 0.448, 20%, though its first epochs gave most of the fall)
+MIN_FALL = 0.02  # ...and >= 2% of the loss: a smaller fall is noise on any split
+NOISE_SIGMAS = 3.0  # ...and 3 epoch-to-epoch noise steps: a lucky last epoch is not a trend
+VAL_SOLVED = 1e-4  # a validation loss at or below this has nothing left to gain (the wine
+# data: 14 validation rows at loss 0.0; diagnose_schedule says the same)
+
+
+def rule_still_improving(history: list[Row]) -> list[Finding]:
+    rows = [row for row in rows_of(history, "epoch") if _finite_val(row)]
+    if len(rows) < MIN_EPOCHS:
+        return []
+    val = np.array([row["val_loss"] for row in rows], dtype=np.float64)
+    if int(np.argmin(val)) != len(val) - 1 or val[-1] <= VAL_SOLVED:
+        return []
+    late, total = float(val[-4] - val[-1]), float(val[0] - val[-1])
+    noise = epoch_noise(val)
+    steep = late >= LATE_SHARE * total or late >= LATE_FALL * val[-4]
+    if total <= 0 or not steep or late < MIN_FALL * val[-4] or late < NOISE_SIGMAS * noise:
+        return []
+    epoch = rows[-1].get("epoch", len(rows))
+    message = (f"Training ended while the validation loss was still falling: the best epoch is "
+               f"the last (epoch {epoch}, {val[-1]:.4g}), and the last 3 epochs took it down "
+               f"{late / val[-4]:.1%} ({val[-4]:.4g} -> {val[-1]:.4g}), {late / total:.0%} of "
+               "its whole fall.")
+    fix = ("Train for more epochs: raise train.max_epochs (or train.max_minutes, if the time "
+           "budget ended training) and let early stopping find the best epoch (train stage). "
+           "The evaluate stage judges a model that had not finished learning.")
+    return [make(Severity.WARNING, "still_improving", message, fix, rows[-1].get("step"),
+                 best_epoch=epoch, best_val_loss=num(float(val[-1])),
+                 val_loss_3_epochs_before=num(float(val[-4])), late_fall=num(late),
+                 late_share=num(late / total), val_noise=num(noise),
+                 threshold_late_share=LATE_SHARE)]
+
+
+def _finite_val(row: Row) -> bool:
+    value = row.get("val_loss")
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        bool(np.isfinite(value))
