@@ -127,7 +127,9 @@ def _found_after(num_found: int) -> list[str]:
 
 def test_only_a_model_clearly_above_the_baseline_passes() -> None:
     assert _found_after(1) == ["below_majority_baseline"]  # half a point: not clearly above
-    assert _found_after(2) == []  # one point
+    # one point clears the margin, but 97.0% on 200 rows (95% CI 93.6-98.6%) is not clearly
+    # above 96% either (audit s11 M3); all 8 found, 100% (CI 98.1-100%), is
+    assert _found_after(2) == ["near_majority_baseline"]
     assert _found_after(8) == []
 
 
@@ -222,3 +224,16 @@ def test_the_margin_is_said_in_percentage_points():
     assert "less than 1.0 percentage points above 96.00%" in finding.message
     assert "may ignore the rarer classes" in finding.message  # 56% balanced: above chance
     assert 'train.class_weights = "balanced"' in finding.fix
+
+
+def test_an_accuracy_whose_interval_reaches_the_majority_baseline_is_not_clearly_above_it():
+    """User audit s11 M3: 12 right of 20 against always '0''s 10 (95% Wilson CI 38.7-78.1%,
+    which holds 50%) got no warning; the README promises one."""
+    y_train = np.repeat(np.arange(2), 36)
+    _, [found] = class_results([[7, 3], [5, 5]], y_train, ["0", "1"])
+    assert found.code == "near_majority_baseline" and found.severity is Severity.WARNING
+    assert "60.0% (95% CI 38.7-78.1%, 20 rows) is not clearly above 50.0%" in found.message
+    assert found.evidence["accuracy_low"] == pytest.approx(0.386582, abs=1e-6)
+    assert "split.test_fraction" in found.fix
+    # 18 of 20 (CI 69.9-97.2%) clears 50%: no warning
+    assert class_results([[9, 1], [1, 9]], y_train, ["0", "1"])[1] == []
