@@ -242,3 +242,35 @@ def test_ctrl_c_during_a_save_stops_after_the_new_checkpoint_is_complete(tmp_pat
     monkeypatch.undo()
     assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(3))  # the new one, whole
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def _epoch_rows(history):
+    return [{k: v for k, v in row.items() if k != "seconds"}
+            for row in history if row.get("kind") == "epoch"]
+
+
+def test_resume_from_an_epoch_end_checkpoint_logs_the_same_epoch_rows(blobs, tmp_path,
+                                                                       monkeypatch):
+    """Audit s11 R1: resuming from an end-of-epoch checkpoint carried the finished epoch's
+    summed loss into the next epoch's train_loss (3.7x the real value in the audit)."""
+    copies = []
+
+    def keep_every_version(payload, path):
+        save_checkpoint(payload, path)
+        copies.append(shutil.copy(path, tmp_path / f"copy{len(copies)}.pt"))
+
+    monkeypatch.setattr(resume_module, "save_checkpoint", keep_every_version)
+    torch.manual_seed(123)
+    _, state = _train(blobs, "trainwise", tmp_path / "last.pt")
+    monkeypatch.undo()
+    reference = {row["epoch"]: row for row in _epoch_rows(state.history)}
+    boundaries = [c for c in copies if load_checkpoint(c)["progress"]["batches_done"] == 0
+                  and load_checkpoint(c)["train_state"]["step"] > 0]
+    assert boundaries  # the epoch-end checkpoints, the default when Ctrl-C stops a run
+    compared = 0
+    for copy in boundaries:  # the last one holds the finished run: nothing left to log
+        _, resumed = _train(blobs, "trainwise", tmp_path / "resumed.pt", load_checkpoint(copy))
+        for row in _epoch_rows(resumed.history):
+            assert row == reference[row["epoch"]], (copy.name, row["epoch"])
+            compared += 1
+    assert compared >= len(boundaries) - 1

@@ -1,6 +1,7 @@
 """`trainwise run --resume`: a run killed with SIGKILL (mid-epoch, mid-save, or whenever) and
 resumed ends with the same weights and history as an uninterrupted run, bitwise on the CPU."""
 
+import json
 import multiprocessing
 import os
 import signal
@@ -97,6 +98,25 @@ def test_sigkill_mid_epoch_and_mid_save_then_resume_is_bitwise_equal(tmp_path, u
     codes = [f.code for f in read_findings(path)]
     assert "resumed" in codes and codes.count("loaded") == 1  # the audit is not rerun
     assert read_history(path)[-1]["kind"] == "test"
+
+
+@pytest.mark.forks
+def test_resume_from_an_epoch_end_checkpoint_is_equal_in_every_history_key(tmp_path,
+                                                                           uninterrupted):
+    """Audit s11 R1: Ctrl-C without run.checkpoint_every_steps resumes from the end of an
+    epoch; the next epoch's train_loss then carried the finished epoch's loss sum."""
+    process = _fork(_die_mid_save, tmp_path, 5)  # dies writing step 15: last.pt is step 14
+    process.join(timeout=300)
+    assert process.exitcode == -signal.SIGKILL
+    path = _the_run(tmp_path)
+    checkpoint = torch.load(path / "checkpoints/last.pt", weights_only=True)
+    assert checkpoint["train_state"]["step"] == 14  # the end of epoch 1
+    assert checkpoint["progress"]["batches_done"] == 0
+    assert main(["run", "--resume", str(path), "--no-report"]) == 0
+    _assert_same_run(path, uninterrupted.path)  # every history key but the timings
+    meta = json.loads((path / "meta.json").read_text())
+    reference = json.loads((uninterrupted.path / "meta.json").read_text())
+    assert meta["batch_size"] == reference["batch_size"] == 32
 
 
 @pytest.mark.forks

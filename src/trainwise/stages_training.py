@@ -110,12 +110,19 @@ def _before_training(ctx: RunContext) -> tuple[Any, list[Finding]]:
     return train_loader, notes + more  # on a refusal `more` holds the error, after the notes
 
 
+def _restore_tuned(ctx: RunContext, checkpoint: dict[str, Any] | None) -> None:
+    """On resume, the tuned lr and batch size from the checkpoint: the tune stage is not rerun."""
+    if checkpoint is not None:
+        ctx.lr = checkpoint["extra"]["lr"]
+        ctx.config.train.batch_size = checkpoint["extra"]["batch_size"]
+        ctx.meta["batch_size"] = ctx.config.train.batch_size  # as stages_tune.py records it
+
+
 def stage_train(ctx: RunContext) -> list[Finding]:
     cfg, seed = ctx.config.train, ctx.config.run.seed
     assert ctx.model is not None and ctx.loss_fn is not None and ctx.data is not None
     checkpoint = getattr(ctx, "checkpoint", None)  # set when resuming (trainwise.resume)
-    if checkpoint is not None:  # the tuned values, since the tune stage is not rerun
-        ctx.lr, cfg.batch_size = checkpoint["extra"]["lr"], checkpoint["extra"]["batch_size"]
+    _restore_tuned(ctx, checkpoint)
     train_loader, notes = _before_training(ctx)
     if train_loader is None:  # notes end in the error
         return notes

@@ -99,6 +99,8 @@ class EpochProgress:
                 next(batches)
             restore_rng(self._resume_rng)
             self._resume_rng = None
+            if self.batches_done == 0:  # a checkpoint of an earlier version kept the last sum
+                self.loss_sum = torch.zeros((), device=self.device)
             return batches
         self.epoch, self.batches_done, self.first_step = epoch, 0, step
         self.loss_sum = torch.zeros((), device=self.device)
@@ -107,6 +109,9 @@ class EpochProgress:
 
     def finish_epoch(self) -> None:
         self.epoch, self.batches_done, self._start = self.epoch + 1, 0, None
+        # an end-of-epoch checkpoint saves this sum: a resume starts the next epoch from it
+        # (audit s11 R1: epoch 4's train_loss read 1.50 = epoch 3's 31.8 + its own 11.8, / 29)
+        self.loss_sum = torch.zeros((), device=self.device)
 
     def state_dict(self) -> dict[str, Any]:
         between_epochs = self._start is None  # generators already sit at the next epoch's start
