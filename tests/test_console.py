@@ -70,6 +70,20 @@ def test_without_a_user_setting_threads_follow_the_idle_cores(monkeypatch, torch
     monkeypatch.setattr(os, "getloadavg", lambda: (2.2, 2.0, 2.0))
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
-    threads, (busy,) = configure_threads(0)
+    threads, (busy, picked) = configure_threads(0)
     assert threads == 2 == torch.get_num_threads()  # 4 cores - 2.2 busy, rounded
     assert "torch would start 4 threads" in busy.message and busy.severity.value == "warning"
+    # audit s11 R2: the count depends on the load, so a rerun is bitwise only when pinned
+    assert picked.code == "threads_auto" and picked.severity.value == "info"
+    assert "--set run.threads=2" in picked.fix and picked.evidence["threads"] == 2
+
+
+def test_an_automatic_count_on_an_idle_machine_says_how_to_pin_it(monkeypatch, torch_threads):
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.3, 0.3, 0.3))
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    threads, (picked,) = configure_threads(0)
+    assert threads == 4 and picked.code == "threads_auto"
+    assert "--set run.threads=4" in picked.fix
+    assert configure_threads(3) == (3, [])  # pinned: nothing to say

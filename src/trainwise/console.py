@@ -51,10 +51,25 @@ def configure_threads(requested: int = 0) -> tuple[int, list[Finding]]:
                                f"{threads} threads, more than the ~{free} idle; kept as asked")]
     threads = min(free, cores)
     torch.set_num_threads(threads)
+    picked = [_picked(threads, cores, load)]
     if load >= 1.0 and threads < cores:
         return threads, [_busy(load, cores, threads, f"torch would start {cores} threads and "
-                               f"contend with them, so trainwise pinned it to {threads}")]
-    return threads, []
+                               f"contend with them, so trainwise pinned it to {threads}"), *picked]
+    return threads, picked
+
+
+def _picked(threads: int, cores: int, load: float) -> Finding:
+    """The count chosen from the load is not in config.toml (a rerun on another machine
+    should use that machine's cores), but float sums split over another count of threads round
+    differently: the audit's 1- vs 2-thread runs differed from step 19 on (1.5571671 vs
+    1.5571672), which over 40 epochs can move early stopping and the tuned lr."""
+    return Finding(
+        "setup", Severity.INFO, "threads_auto",
+        f"run.threads = 0: trainwise chose {threads} CPU thread(s) from the {cores} cores and "
+        f"the load ({load:.1f}); a rerun under another load may choose another count and then "
+        "differ in the last digits.",
+        {"threads": threads, "cores": cores, "load": round(load, 2)},
+        f"For bitwise reruns pin the count: --set run.threads={threads} (or OMP_NUM_THREADS).")
 
 
 def _busy(load: float, cores: int, threads: int, what: str) -> Finding:
