@@ -209,3 +209,29 @@ def test_the_interrupt_reads_the_checkpoint_once_memory_mapped_and_only_when_sho
     assert loads == []
     assert "step 415, the end of epoch 37" in str(exc)
     assert loads == [True]  # once, its tensors left on disk
+
+
+def _refuse(ctx):
+    from trainwise.findings import error
+
+    return [error("data", "refused", "No data today.", "Bring data.")]
+
+
+def test_the_run_folder_is_named_with_no_report_and_json_gives_it_to_scripts(tmp_path,
+                                                                           monkeypatch, capsys):
+    """Audit s11 R3: with --no-report no line named the run folder; a CI script had to guess."""
+    import json
+
+    import trainwise.recipe as recipe
+
+    monkeypatch.setattr(recipe, "STAGES", [("data", _refuse)])
+    code = main(["run", "--set", 'data.source="digits"', "--set", f'run.out_dir="{tmp_path}"',
+                 "--no-report", "--json"])
+    [run] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert err.count(f"Run folder: {run}\n") == 2  # at the start and at the end, one line each
+    summary = json.loads(out)  # stdout holds the JSON object alone
+    assert summary == {"run_dir": str(run), "ok": False, "stopped_at": "data",
+                       "verdict": summary["verdict"], "test": {}, "report": None}
+    assert (Path(summary["run_dir"]) / "meta.json").exists()

@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--set", dest="overrides", action="append", default=[],
                          metavar="KEY=VALUE", help=_SET_HELP)
         cmd.add_argument("--no-report", action="store_true", help="skip report.html")
+        cmd.add_argument("--json", action="store_true", help="print one JSON object on stdout "
+                         "at the end: run_dir, ok, stopped_at, verdict, test, report")
         if name in ("run", "train"):
             _add_scale_out_options(cmd)
     report = sub.add_parser("report", help="rebuild report.html of a run folder",
@@ -121,7 +123,19 @@ def _dispatch(args: argparse.Namespace) -> int:
     result = run(args.config, overrides=args.overrides + _scale_out_overrides(args),
                  unsaved_overrides=_EXTRA.get(args.command), until=UNTIL[args.command],
                  report=not args.no_report, resume=resume)
+    if args.json:  # humans read stderr; a script parses this one line of stdout
+        _print_json(result, report=not args.no_report)
     return 0 if result.ok else 1
+
+
+def _print_json(result: Any, report: bool) -> None:
+    import json
+
+    print(json.dumps({"run_dir": str(result.path), "ok": result.ok,
+                      "stopped_at": result.stopped_at, "verdict": result.verdict,
+                      "test": result.test,
+                      "report": str(result.path / "report.html") if report else None},
+                     default=str))
 
 
 def _say_interrupted(exc: KeyboardInterrupt, args: argparse.Namespace) -> None:
@@ -137,7 +151,8 @@ def _say_interrupted(exc: KeyboardInterrupt, args: argparse.Namespace) -> None:
     resume = None
     if hasattr(args, "resume"):  # run and train take --resume
         resume = resume_command(exc.run_dir, args.command, report=not args.no_report)
-    console.print(f"[bold red]{escape(interrupted_message(exc, resume))}[/]")
+    # soft_wrap: the resume command stays on one line to copy, even in an 80-column pipe
+    console.print(f"[bold red]{escape(interrupted_message(exc, resume))}[/]", soft_wrap=True)
 
 
 def exit_code(exc: TrainwiseError) -> int:

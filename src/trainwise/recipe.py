@@ -227,6 +227,9 @@ def _start(fabric: Fabric, config: Config, saved: Config,
     fabric.seed_everything(config.run.seed, verbose=False)
     console.quiet = not fabric.is_global_zero  # one voice: rank 0 prints
     path = _run_path(fabric, config, resume_dir)
+    # a CI script (--no-report) must find the folder to archive it: `ls -t | head -1` races
+    # (audit s11 R3); soft_wrap keeps the path on one line in an 80-column pipe
+    console.print(f"Run folder: {escape(str(path))}", soft_wrap=True)
     run = RunDir(path) if fabric.is_global_zero else RunDir.scratch()
     meta = {"name": config.run.name or Path(config.data.source).stem,
             "created": datetime.now().isoformat(timespec="seconds"),
@@ -274,8 +277,9 @@ def _finish(ctx: RunContext, findings: list[Finding], stopped_at: str | None,
     said = f"Stopped at the {stopped_at} stage: the error above says what to fix." \
         if stopped_at else verdict
     console.print(f"[{style}]{escape(said)}[/]")  # a message may hold '[data]'
+    console.print(f"Run folder: {escape(str(path))}", soft_wrap=True)
     if report:
-        console.print(f"Report: {escape(str(path / 'report.html'))}")
+        console.print(f"Report: {escape(str(path / 'report.html'))}", soft_wrap=True)
     lr = ctx.lr if math.isfinite(ctx.lr) and ctx.lr > 0 else None  # 0.0: never tuned
     return RunResult(path, findings, verdict, stopped_at, ctx.meta.get("test", {}),
                      dict(ctx.meta["stage_seconds"]), lr, ctx.model, ctx.fabric.is_global_zero)
