@@ -235,3 +235,19 @@ def test_the_run_folder_is_named_with_no_report_and_json_gives_it_to_scripts(tmp
     assert summary == {"run_dir": str(run), "ok": False, "stopped_at": "data",
                        "verdict": summary["verdict"], "test": {}, "report": None}
     assert (Path(summary["run_dir"]) / "meta.json").exists()
+
+
+def test_a_run_folder_given_as_the_config_says_how_to_rerun_it(tmp_path, monkeypatch, capsys):
+    """Audit s11 R4: it was read as an image folder ("remove the folder", of checkpoints/)."""
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "runs/20260101-120000-wine"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.toml").write_text(to_toml(from_dict({"data": {"source": "wine"}})))
+    (run / "meta.json").write_text("{}")
+    code = main(["run", str(run), "--set", 'run.out_dir="elsewhere"', "--no-report"])
+    message = _unwrapped(capsys.readouterr().err)
+    assert code == 2  # the command line is wrong, not the run
+    assert _unwrapped(f"trainwise run {run / 'config.toml'}") in message
+    assert _unwrapped(f"trainwise run --resume {run}") in message
+    assert "remove" not in message
+    assert not (tmp_path / "elsewhere").exists()  # no junk run folder
