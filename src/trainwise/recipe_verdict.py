@@ -32,14 +32,24 @@ def run_verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None
             if "test_linear_rmse" in test else "")
     elif ctx.config.train.lr == "auto" and math.isfinite(getattr(ctx, "lr", 0.0)) \
             and getattr(ctx, "lr", 0.0) > 0:
-        headline = (f"Learning rate {ctx.lr:.3g} chosen; to train with it, add --set "
-                    f"train.lr={ctx.lr:.3g} to `trainwise run` (without it, run tunes again)")
+        headline = _tuned_lr_headline(ctx)
     else:
         headline = "Finished the requested stages"
     if num_warnings == 0:
         return f"{headline}; no warnings."
     return f"{headline}; {num_warnings} warning{'s' if num_warnings > 1 else ''} to read in " \
         "the report."
+
+
+def _tuned_lr_headline(ctx: RunContext) -> str:
+    """The lr to copy at full precision: 1.05 for 1.0476157527896686 gave another (there a
+    stopped) run, where the exact value reproduces the tuned run row for row (audit s11 R5).
+    A measured batch size (tune.batch_size = "auto") would be measured again: it is named."""
+    settings = f"--set train.lr={float(ctx.lr)!r}"
+    if ctx.config.tune.batch_size == "auto":
+        settings += f" --set train.batch_size={ctx.config.train.batch_size}"
+    return (f"Learning rate {ctx.lr:.3g} chosen; to train with it, add {settings} to "
+            "`trainwise run` (without it, run tunes again)")
 
 
 def _beside_accuracy(test: dict[str, Any], class_names: list[str] | None = None) -> str:
