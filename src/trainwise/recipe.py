@@ -52,7 +52,7 @@ from trainwise.run_result import RunResult
 from trainwise.rundir import (
     RunDir,
     RunFolderError,
-    git_revision,
+    code_revisions,
     library_versions,
     read_findings,
 )
@@ -235,7 +235,7 @@ def _start(fabric: Fabric, config: Config, saved: Config,
             "created": datetime.now().isoformat(timespec="seconds"),
             "seed": config.run.seed, "config": config.model_dump(),
             "config_tag": config_tag(config), "versions": library_versions(),
-            "git_revision": git_revision(), "threads": threads, "device": str(fabric.device),
+            **code_revisions(), "threads": threads, "device": str(fabric.device),
             "num_processes": fabric.world_size, "precision": precision_in_use(fabric),
             "stage_seconds": {}}
     ctx = ResumeContext(config=config, run=run, fabric=fabric, meta=meta, source=path)

@@ -39,13 +39,41 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def git_revision(cwd: Path | None = None) -> str | None:
+def _git(args: list[str], cwd: Path | None) -> str | None:
+    """git's stdout, or None outside a repository or without git."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
-                             text=True, timeout=5, check=False)
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                             timeout=5, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_revision(cwd: Path | None = None) -> str | None:
+    """HEAD of the repository holding `cwd` (the working folder by default)."""
+    return _git(["rev-parse", "HEAD"], cwd) or None
+
+
+def git_dirty(cwd: Path | None = None) -> bool | None:
+    """Whether tracked files differ from HEAD (a model module edited since the commit): then
+    the revision alone does not name the code that ran. Untracked files do not count: the
+    runs/ folder a run writes would make every later run dirty. None outside a repository."""
+    status = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
+    return None if status is None else bool(status)
+
+
+def code_revisions(cwd: Path | None = None) -> dict[str, Any]:
+    """meta.json's git keys: the working folder's repository (the user's code) and, when
+    trainwise runs from a git checkout (an editable install), trainwise's own: its version
+    number stays 0.1.0 from commit to commit."""
+    revisions: dict[str, Any] = {"git_revision": git_revision(cwd), "git_dirty": git_dirty(cwd)}
+    package = Path(__file__).resolve().parent
+    top = _git(["rev-parse", "--show-toplevel"], package)
+    # site-packages inside the user's repository (a .venv there) is not trainwise's checkout
+    if top and (Path(top) / "src/trainwise/__init__.py").resolve() == package / "__init__.py":
+        revisions["trainwise_revision"] = git_revision(package)
+        revisions["trainwise_dirty"] = git_dirty(package)
+    return revisions
 
 
 def with_absolute_source(config: Config) -> Config:

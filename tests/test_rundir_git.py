@@ -1,0 +1,45 @@
+"""meta.json's git keys name the code that ran (audit s11 R6)."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import trainwise
+from trainwise.rundir import code_revisions
+
+
+def _git(folder, *args):
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                          cwd=folder, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_a_dirty_working_tree_is_recorded_beside_the_revision(tmp_path):
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "model.py").write_text("WIDTH = 64\n")
+    _git(tmp_path, "add", "model.py")
+    _git(tmp_path, "commit", "-q", "-m", "model")
+    head = _git(tmp_path, "rev-parse", "HEAD")
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs/meta.json").write_text("{}")  # a run's own output: untracked, not dirty
+    clean = code_revisions(tmp_path)
+    assert (clean["git_revision"], clean["git_dirty"]) == (head, False)
+    (tmp_path / "model.py").write_text("WIDTH = 128\n")  # edited since the commit
+    dirty = code_revisions(tmp_path)
+    assert (dirty["git_revision"], dirty["git_dirty"]) == (head, True)
+
+
+def test_outside_a_repository_nothing_is_claimed(tmp_path):
+    revisions = code_revisions(tmp_path)
+    assert revisions["git_revision"] is None and revisions["git_dirty"] is None
+
+
+def test_trainwise_run_from_a_checkout_records_its_own_revision(tmp_path):
+    package = Path(trainwise.__file__).resolve().parent
+    if not (package.parents[1] / ".git").exists():
+        pytest.skip("trainwise is installed from a wheel here, not run from its checkout")
+    head = _git(package, "rev-parse", "HEAD")
+    revisions = code_revisions(tmp_path)
+    assert revisions["trainwise_revision"] == head
+    assert revisions["trainwise_dirty"] == bool(
+        _git(package, "status", "--porcelain", "--untracked-files=no"))
