@@ -114,7 +114,8 @@ def test_trainwise_config_explains_each_key_from_the_comment_beside_its_default(
     run, tune = field_notes(RunConfig), field_notes(TuneConfig)
     assert run["num_nodes"] == "machines: torchrun --nnodes, SLURM --nodes"
     assert run["strategy"].startswith('"auto" = ddp when devices * num_nodes > 1')
-    assert run["precision"].startswith("Fabric precision of training") and run["seed"] == ""
+    assert run["precision"].startswith("Fabric precision of training")
+    assert run["seed"].startswith("seeds the split")  # was "": unexplained (audit s11 R12)
     assert tune["num_candidates"].endswith("as many as keep neighbouring candidates <= 2.5x apart")
     assert field_notes(SplitConfig)["cut"].endswith("the last val_fraction of each series' rows")
     assert set(run) == set(RunConfig.model_fields) and set(tune) == set(TuneConfig.model_fields)
@@ -184,3 +185,20 @@ def test_a_built_in_set_named_in_place_of_the_config_is_read_as_the_data_source(
     assert load_config("wine").data.source == "wine"
     with pytest.raises(ConfigError, match="data.source='\"wine\"'"):
         load_config("wines")
+
+
+@pytest.mark.parametrize("seed", ["-5", "18446744073709551616", "4294967296"])
+def test_a_seed_numpy_cannot_take_is_a_config_error(seed):
+    """Audit s11 R7: it passed validation, then seed_everything raised a traceback (exit 1)."""
+    with pytest.raises(ConfigError, match=r"'run\.seed' = " + seed):
+        load_config(None, [f"run.seed={seed}"])
+    assert load_config(None, ["run.seed=4294967295"]).run.seed == 2**32 - 1  # numpy's largest
+
+
+def test_every_run_key_is_explained_by_trainwise_config():
+    """Audit s11 R12: run.seed (and out_dir) had no explanation; seed also re-draws the split."""
+    shown = to_toml(Config(), notes=True).split("[run]")[1]
+    for key in ("out_dir", "seed"):
+        above = shown.split(f"\n{key} = ")[0].splitlines()[-1]
+        assert above.startswith("# "), key
+    assert "split" in shown.split("\nseed = ")[0].rsplit("out_dir", 1)[1]

@@ -200,8 +200,10 @@ class TuneConfig(_Section):
 
 class RunConfig(_Section):
     name: str = ""  # folder name suffix; default: the data source
-    out_dir: str = "runs"
-    seed: int = 0
+    out_dir: str = "runs"  # where run folders go: <out_dir>/<date>-<name>/
+    # seeds the split and the max_samples subset (so another seed tests on other rows), the
+    # initial weights, the data order, dropout and the range test; numpy takes 0 .. 2**32 - 1
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     accelerator: str = "auto"  # Fabric accelerator: "auto", "cpu", "cuda", "mps"
     threads: int = Field(0, ge=0)  # torch CPU threads; 0 = chosen from the free cores
     checks: bool = True  # preflight checks before training
