@@ -251,3 +251,30 @@ def test_a_run_folder_given_as_the_config_says_how_to_rerun_it(tmp_path, monkeyp
     assert _unwrapped(f"trainwise run --resume {run}") in message
     assert "remove" not in message
     assert not (tmp_path / "elsewhere").exists()  # no junk run folder
+
+
+def test_an_out_dir_that_cannot_be_created_is_a_config_error_before_the_data(tmp_path,
+                                                                             monkeypatch, capsys):
+    """Audit s11 R8: a file in the way of run.out_dir gave a NotADirectoryError traceback."""
+    import trainwise.recipe as recipe
+
+    loaded = []
+    monkeypatch.setattr(recipe, "STAGES", [("data", lambda ctx: loaded.append(1) or [])])
+    (tmp_path / "afile").write_text("")
+    code = main(["run", "--set", 'data.source="digits"', "--set",
+                 f'run.out_dir="{tmp_path / "afile/runs"}"', "--no-report"])
+    message = _unwrapped(capsys.readouterr().err)
+    assert code == 2 and loaded == []
+    assert _unwrapped(f"run.out_dir '{tmp_path / 'afile/runs'}' cannot hold a run folder") \
+        in message
+    assert "(Notadirectory)" in message and "Setrun.out_dirtoawritablefolder" in message
+
+
+def test_predict_checks_out_before_it_runs_the_model(tmp_path, capsys):
+    """Audit s11 R8: --out in a missing folder failed in pandas after the model had run."""
+    code = main(["predict", str(tmp_path / "any_run"), "new.csv",
+                 "--out", str(tmp_path / "missing/p.csv")])
+    message = _unwrapped(capsys.readouterr().err)
+    assert code == 2
+    assert _unwrapped(f"the folder '{tmp_path / 'missing'}' does not exist") in message
+    assert "mkdir-p" in message

@@ -106,6 +106,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "predict":
         from trainwise.prediction import predict
 
+        _check_out(args.out)  # before the model runs, not after
         predict(args.run_dir, args.file).to_csv(args.out, index=False)
         print(f"Wrote {args.out}")
         return 0
@@ -136,6 +137,14 @@ def _print_json(result: Any, report: bool) -> None:
                       "test": result.test,
                       "report": str(result.path / "report.html") if report else None},
                      default=str))
+
+
+def _check_out(out: str) -> None:
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        why = "does not exist" if not os.path.isdir(folder) else "is not writable"
+        raise TrainwiseError(f"--out '{out}': the folder '{folder}' {why}. Create it "
+                             f"(mkdir -p '{folder}') or pass --out a path in a writable folder.")
 
 
 def _say_interrupted(exc: KeyboardInterrupt, args: argparse.Namespace) -> None:

@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from trainwise.config import Config
+from trainwise.config import Config, ConfigError
 from trainwise.findings import Finding, TrainwiseError
 
 
@@ -104,15 +104,20 @@ class RunDir:
     def create(cls, out_dir: str | Path, name: str) -> RunDir:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         base = Path(out_dir) / f"{stamp}-{name}"
-        base.parent.mkdir(parents=True, exist_ok=True)
         path, n = base, 1
         while True:  # mkdir is the check: of processes starting at once, one gets each name
             try:  # (exists() then mkdir(exist_ok=True) let two notebooks share one folder)
+                base.parent.mkdir(parents=True, exist_ok=True)
                 path.mkdir()
             except FileExistsError:  # runs started in the same second: -2, -3, ...
                 n += 1
                 path = base.with_name(f"{base.name}-{n}")
                 continue
+            except OSError as exc:  # a file in the way, read-only, disk full: before any data
+                raise ConfigError(
+                    f"run.out_dir '{out_dir}' cannot hold a run folder: creating '{path}' "
+                    f"failed ({exc.strerror or exc}). Set run.out_dir to a writable folder, "
+                    "e.g. --set run.out_dir=runs.") from None
             return cls(path)
 
     @classmethod
