@@ -352,3 +352,40 @@ def test_a_table_with_a_date_feature_is_refused_as_not_scorable_yet(tmp_path):
     folder = _split_only(tmp_path, frame, "split.time_column=\"none\"")  # 'when', a feature
     with pytest.raises(DataError, match=r"cannot be scored.*'when' \(days since 2021-01-0"):
         trainwise.predict(folder, frame.drop(columns="label"))
+
+
+def test_a_folder_that_never_trained_says_to_train_not_to_resume(classifier, tmp_path, capsys):
+    """Audit s11 R9a: a `trainwise audit` folder was told to --resume (which trains a whole
+    model) "keeping checkpoints/best.pt" it never had, with exit 2 (a bad config)."""
+    import shutil
+
+    result, x, _ = classifier
+    audit = tmp_path / "audit_run"
+    audit.mkdir()
+    shutil.copy(result.path / "config.toml", audit / "config.toml")
+    (audit / "meta.json").write_text('{"stage_seconds": {"data": 0.5, "report": 1.0}}')
+    np.savez(tmp_path / "rows.npz", X=x[:5])
+    assert main(["predict", str(audit), str(tmp_path / "rows.npz"),
+                 "--out", str(tmp_path / "p.csv")]) == 1  # an unusable folder, as README says
+    message = " ".join(capsys.readouterr().err.split())
+    assert "holds no trained model" in message and "ended after its data stage" in message
+    assert f"trainwiserun{audit / 'config.toml'}" in "".join(message.split())  # wrapped
+    assert "--resume" not in message and not (tmp_path / "p.csv").exists()
+
+
+def test_a_missing_numeric_column_asks_for_the_column_not_an_encoded_array(classifier):
+    """Audit s11 R9b: every missing column was blamed on one-hot encoding."""
+    from types import SimpleNamespace
+
+    from trainwise.prediction import _table_columns
+
+    result, x, _ = classifier
+    names = [str(n) for n in np.load(result.path / "preprocess.npz")["feature_names"]]
+    with pytest.raises(DataError) as caught:
+        trainwise.predict(result.path, pd.DataFrame(x[:5], columns=names).drop(columns=names[0]))
+    assert "Add the missing columns" in str(caught.value)
+    assert "one-hot" not in str(caught.value)
+    encoded = SimpleNamespace(feature_names=["color_red", "color_blue", "size"])
+    raw = pd.DataFrame({"color": ["red", "blue"], "size": [1.0, 2.0]})  # as in the file
+    with pytest.raises(DataError, match="one-hot encoding of text columns"):
+        _table_columns(raw, encoded)

@@ -6,6 +6,7 @@ outputs into the target's units.
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from trainwise.data.task import TaskData
 from trainwise.data.tensors import to_loader
 from trainwise.findings import TrainwiseError
 from trainwise.preprocessing import FILE_NAME, Preprocessing
-from trainwise.rundir import RunDir, read_findings
+from trainwise.rundir import RunDir, RunFolderError, read_findings
 from trainwise.stages import EVAL_BATCH_SIZE
 from trainwise.train.evaluate import predict as loader_outputs  # not this module's predict
 from trainwise.train.label_issues import probabilities
@@ -43,7 +44,7 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None) -> p
     the target's units) and, for classification, `probability_<class>` per class.
     """
     folder = RunDir.open(run_dir).path
-    prep = Preprocessing.load(folder)
+    prep = _preprocessing(folder)
     config = load_config(folder / "config.toml")
     _refuse_unsaved_encoding(x, *_unsaved_encoding(folder, prep, config.data))
     inputs = prep.normalise(_as_array(x, prep, config.data))
@@ -61,6 +62,35 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None) -> p
     for k, name in enumerate(prep.class_names):
         frame[f"probability_{name}"] = probs[:, k]
     return frame
+
+
+def _preprocessing(folder: Path) -> Preprocessing:
+    """preprocess.npz, or why the folder cannot be used (exit 1, not 2: not a bad config). A
+    folder without either never trained: --resume would train a whole model, so say so."""
+    if not (folder / FILE_NAME).is_file() and not (folder / "checkpoints/best.pt").is_file():
+        raise _never_trained(folder)
+    try:
+        return Preprocessing.load(folder)
+    except TrainwiseError as exc:  # an earlier version's run: the message says how to resume
+        raise RunFolderError(str(exc)) from None
+
+
+def _never_trained(folder: Path) -> RunFolderError:
+    stages = [s for s in _read_meta(folder).get("stage_seconds", {}) if s != "report"]
+    ended = f"ended after its {stages[-1]} stage" if stages else "stopped before training"
+    return RunFolderError(
+        f"'{folder}' holds no trained model (no checkpoints/best.pt): this run {ended} "
+        "(`trainwise audit`, `check`, `find-lr` and `tune` stop before training; an error "
+        f"finding stops any run). Train one with trainwise run {folder / 'config.toml'} "
+        "(fixing first what its error finding says, if any), then predict with that new "
+        "run's folder.")
+
+
+def _read_meta(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def _label_values(class_names: list[str]) -> np.ndarray:
@@ -103,10 +133,7 @@ def _best_weights(folder: Path) -> dict[str, torch.Tensor]:
 
     path = folder / "checkpoints" / "best.pt"
     if not path.is_file():
-        raise TrainwiseError(
-            f"'{path}' is missing: the run stopped before training kept any weights (no "
-            "finite validation loss). Finish the run through its train stage (trainwise run "
-            f"--resume {folder}), then predict.")
+        raise _never_trained(folder)
     try:
         with warnings.catch_warnings():  # torch's advice on a refused file: why_unreadable
             warnings.simplefilter("ignore")
@@ -255,12 +282,22 @@ def _table_columns(frame: pd.DataFrame, prep: Preprocessing) -> np.ndarray:
         wrong = (f"columns {missing[:8]} are missing" if missing else
                  f"columns {text[:8]} are not numbers" if text else
                  "the run recorded no feature names")
+        encoded = text or not names or _one_hot_of(missing, frame, names)
+        how = ("trainwise.predict does not yet re-apply a table's one-hot encoding of text "
+               "columns; pass the encoded array instead, its columns in the run's order"
+               if encoded else "Add the missing columns to the rows: the model needs every feature "
+               "it trained on")
         raise DataError(
-            f"this DataFrame cannot be matched to the run's features: {wrong}. trainwise."
-            "predict does not yet re-apply a table's one-hot encoding of text columns; "
-            "pass the encoded array instead, its columns in the run's order (the "
+            f"this DataFrame cannot be matched to the run's features: {wrong}. {how} (the "
             f"feature_names array of {FILE_NAME} in the run folder; {len(names)} in all).")
     return frame[names].to_numpy(np.float64, na_value=np.nan)
+
+
+def _one_hot_of(missing: list[str], frame: pd.DataFrame, names: list[str]) -> bool:
+    """Whether a missing feature is a one-hot level ('color_red', pandas' get_dummies name) of
+    a column the rows hold as it was in the file ('color'): then encoding is what is missing."""
+    raw = [str(c) for c in frame.columns if c not in names]
+    return any(name.startswith(f"{column}_") for name in missing for column in raw)
 
 
 def _read_file(path: Path, data: DataConfig) -> Any:
