@@ -278,3 +278,20 @@ def test_predict_checks_out_before_it_runs_the_model(tmp_path, capsys):
     assert code == 2
     assert _unwrapped(f"the folder '{tmp_path / 'missing'}' does not exist") in message
     assert "mkdir-p" in message
+
+
+def test_a_resume_without_the_report_removes_the_stale_one(tmp_path, monkeypatch, capsys):
+    """Audit s11 R10: `run --resume RUN --no-report` after `find-lr` left find-lr's report.html
+    (no model trained) beside the finished run."""
+    import trainwise.recipe as recipe
+
+    monkeypatch.setattr(recipe, "STAGES", [("data", lambda ctx: [])])
+    assert main(["run", "--set", 'data.source="digits"', "--set", f'run.out_dir="{tmp_path}"',
+                 "--no-report"]) == 0
+    [run] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    (run / "report.html").write_text("<p>Learning rate 0.0404 chosen</p>")  # the earlier one
+    capsys.readouterr()
+    assert main(["run", "--resume", str(run), "--no-report"]) == 0
+    assert not (run / "report.html").exists()
+    assert _unwrapped(f"Rebuild it with trainwise report {run}") in \
+        _unwrapped(capsys.readouterr().err)

@@ -251,6 +251,15 @@ def _record(ctx: RunContext, findings: list[Finding]) -> None:
         ctx.run.write_json("meta.json", ctx.meta)
 
 
+def _remove_stale_report(run: RunDir) -> None:
+    """A resumed run with --no-report would leave the report of the run before it (a find-lr
+    report saying no model was trained, beside a finished run's test result): audit s11 R10."""
+    if run.report_path.is_file():
+        run.report_path.unlink()
+        console.print(f"report.html removed: it described this run before --resume. Rebuild "
+                      f"it with trainwise report {escape(str(run.path))}", soft_wrap=True)
+
+
 def _finish(ctx: RunContext, findings: list[Finding], stopped_at: str | None,
             stages_done: list[dict[str, Any]], report: bool, until: str) -> RunResult:
     verdict = run_verdict(ctx, findings, stopped_at)
@@ -278,6 +287,8 @@ def _finish(ctx: RunContext, findings: list[Finding], stopped_at: str | None,
         if stopped_at else verdict
     console.print(f"[{style}]{escape(said)}[/]")  # a message may hold '[data]'
     console.print(f"Run folder: {escape(str(path))}", soft_wrap=True)
+    if not report and ctx.fabric.is_global_zero:
+        _remove_stale_report(ctx.run)
     if report:
         console.print(f"Report: {escape(str(path / 'report.html'))}", soft_wrap=True)
     lr = ctx.lr if math.isfinite(ctx.lr) and ctx.lr > 0 else None  # 0.0: never tuned
