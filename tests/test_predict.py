@@ -389,3 +389,22 @@ def test_a_missing_numeric_column_asks_for_the_column_not_an_encoded_array(class
     raw = pd.DataFrame({"color": ["red", "blue"], "size": [1.0, 2.0]})  # as in the file
     with pytest.raises(DataError, match="one-hot encoding of text columns"):
         _table_columns(raw, encoded)
+
+
+def test_load_model_gives_the_trained_module_back_from_the_folder_alone(classifier):
+    """Audit s11 R11: rebuilding the module from best.pt needed the whole data set and code
+    no document gave; load_model needs the run folder only."""
+    from trainwise.preprocessing import Preprocessing
+
+    result, x, _ = classifier
+    net = trainwise.load_model(result.path)
+    assert isinstance(net, nn.Module) and not net.training
+    best = torch.load(result.path / "checkpoints/best.pt", weights_only=True)["model"]
+    assert net.state_dict().keys() == best.keys()
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in best.items())
+    inputs = torch.as_tensor(Preprocessing.load(result.path).normalise(x[:20]),
+                             dtype=torch.float32)
+    with torch.no_grad():
+        probs = torch.softmax(net(inputs), dim=1).numpy()
+    expected = trainwise.predict(result.path, x[:20]).filter(like="probability_").to_numpy()
+    np.testing.assert_allclose(probs, expected, rtol=1e-6, atol=1e-7)

@@ -11,7 +11,8 @@ The same verbs as the command line:
 Stage by stage: load_config, load_data, array_data, table_data, audit, split, kfold,
 check_leakage, build_model, init_weights, shape_trace, param_groups, make_adamw, check
 (preflight), find_lr (range test), tune_lr (range test + short runs), find_batch_size, fit
-(the loop), diagnose, report; predict for a finished run's model on new rows; Monitor for a
+(the loop), diagnose, report; predict for a finished run's model on new rows and
+load_model for the trained nn.Module itself; Monitor for a
 training loop of your own; audit_parquet and check_frame_leakage for tables larger than memory.
 help(trainwise.<name>) documents each.
 """
@@ -37,7 +38,7 @@ if TYPE_CHECKING:  # type checkers see the verbs' real signatures; at run time _
     from trainwise.model.init import init_weights
     from trainwise.model.optim import make_adamw, param_groups
     from trainwise.model.summary import shape_trace
-    from trainwise.prediction import predict
+    from trainwise.prediction import load_model, predict
     from trainwise.recipe import RunResult, run
     from trainwise.reporting import build_report as report
     from trainwise.train.diagnose import diagnose
@@ -77,6 +78,7 @@ _LAZY = {
     "report": ("trainwise.reporting", "build_report"),
     # not a module named predict: importing it would set trainwise.predict to the module
     "predict": ("trainwise.prediction", "predict"),
+    "load_model": ("trainwise.prediction", "load_model"),
 }
 
 # `trainwise.tune` etc. without importing them first (the README's names); the tune verbs
@@ -90,6 +92,7 @@ __all__ = [
     "audit_parquet", "check_frame_leakage", "check_leakage", "build_model", "init_weights",
     "shape_trace", "param_groups", "make_adamw", "check", "find_lr", "tune_lr",
     "find_batch_size", "fit", "diagnose", "Monitor", "report", "predict",
+    "load_model",
 ]
 __version__ = "0.1.0"
 

@@ -64,6 +64,18 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None) -> p
     return frame
 
 
+def load_model(run_dir: str | Path, *, model: nn.Module | None = None) -> nn.Module:
+    """The run's trained nn.Module: the model the run built (from config.toml and the input
+    shapes saved in preprocess.npz, so the data need not be at hand) with checkpoints/best.pt's
+    weights, on the CPU in eval mode: for export (ONNX, TorchScript), serving or fine-tuning.
+    It reads inputs normalised as preprocess.npz says (trainwise.predict does that for you).
+    `model`: for a run of your own module, one built the same way; its weights are replaced."""
+    folder = RunDir.open(run_dir).path
+    prep = _preprocessing(folder)
+    net = _trained_model(folder, prep, load_config(folder / "config.toml").model, model)
+    return net.eval()
+
+
 def _preprocessing(folder: Path) -> Preprocessing:
     """preprocess.npz, or why the folder cannot be used (exit 1, not 2: not a bad config). A
     folder without either never trained: --resume would train a whole model, so say so."""
