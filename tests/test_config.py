@@ -115,7 +115,7 @@ def test_trainwise_config_explains_each_key_from_the_comment_beside_its_default(
     assert run["num_nodes"] == "machines: torchrun --nnodes, SLURM --nodes"
     assert run["strategy"].startswith('"auto" = ddp when devices * num_nodes > 1')
     assert run["precision"].startswith("Fabric precision of training")
-    assert run["seed"].startswith("seeds the split")  # was "": unexplained (audit s11 R12)
+    assert "split.seed" in run["seed"]  # was "": unexplained (audit s11 R12)
     assert tune["num_candidates"].endswith("as many as keep neighbouring candidates <= 2.5x apart")
     assert field_notes(SplitConfig)["cut"].endswith("the last val_fraction of each series' rows")
     assert set(run) == set(RunConfig.model_fields) and set(tune) == set(TuneConfig.model_fields)
@@ -202,3 +202,23 @@ def test_every_run_key_is_explained_by_trainwise_config():
         above = shown.split(f"\n{key} = ")[0].splitlines()[-1]
         assert above.startswith("# "), key
     assert "split" in shown.split("\nseed = ")[0].rsplit("out_dir", 1)[1]
+
+
+def test_split_seed_holds_the_test_rows_while_run_seed_varies(tmp_path):
+    """Audit s11 R12: run.seed also re-drew the split, so a spread over seeds mixed in other
+    test rows; split.seed pins the split (and the max_samples subset)."""
+    import numpy as np
+
+    import trainwise
+
+    def split_of(*overrides):
+        result = trainwise.run(until="split", report=False, overrides=[
+            'data.source="digits"', "data.max_samples=400", f'run.out_dir="{tmp_path}"',
+            *overrides])
+        with np.load(result.path / "split.npz") as saved:
+            return {part: saved[part].tolist() for part in ("train", "val", "test")}
+
+    assert split_of("run.seed=0") != split_of("run.seed=1")  # the default: run.seed draws it
+    pinned = split_of("run.seed=0", "split.seed=7")
+    assert split_of("run.seed=1", "split.seed=7") == pinned
+    assert split_of("run.seed=7") == pinned  # -1 means run.seed: the same draw as seed 7

@@ -97,10 +97,18 @@ class SplitConfig(_Section):
     # validate; "" = the last val_fraction of each series' rows
     gap: str | float = ""  # time split: rows (group_time: groups starting) this close before
     # the cut are dropped ('7D', 3.0)
+    seed: int = Field(-1, ge=-1, le=2**32 - 1)  # draws the split and the data.max_samples
+    # subset; -1 = run.seed. Pin it (e.g. 0) to compare run.seed values on the same test
+    # rows: a seed then varies training alone
     num_folds: int = Field(1, ge=1, le=20)  # > 1: k-fold cross-validation: the run trains,
     # tunes and tests on fold 0 (time folds, expanding windows: the last, the largest and
     # latest), then the crossval stage trains the same model on every other fold and reports
     # the validation score's mean and spread (stages_crossval.py)
+
+
+def split_seed(config: Config) -> int:
+    """split.seed, or run.seed when it is -1 (the default)."""
+    return config.split.seed if config.split.seed >= 0 else config.run.seed
 
 
 class ModelConfig(_Section):
@@ -201,8 +209,9 @@ class TuneConfig(_Section):
 class RunConfig(_Section):
     name: str = ""  # folder name suffix; default: the data source
     out_dir: str = "runs"  # where run folders go: <out_dir>/<date>-<name>/
-    # seeds the split and the max_samples subset (so another seed tests on other rows), the
-    # initial weights, the data order, dropout and the range test; numpy takes 0 .. 2**32 - 1
+    # seeds the initial weights, the data order, dropout and the range test, and (unless
+    # split.seed is set) the split and the max_samples subset, so another seed tests on other
+    # rows; numpy takes 0 .. 2**32 - 1
     seed: int = Field(0, ge=0, le=2**32 - 1)
     accelerator: str = "auto"  # Fabric accelerator: "auto", "cpu", "cuda", "mps"
     threads: int = Field(0, ge=0)  # torch CPU threads; 0 = chosen from the free cores

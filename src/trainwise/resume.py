@@ -23,7 +23,7 @@ import torch
 import xxhash
 from rich.markup import escape
 
-from trainwise.config import Config, load_config
+from trainwise.config import Config, load_config, split_seed
 from trainwise.console import console
 from trainwise.findings import Finding, error, info
 from trainwise.rundir import RunDir, RunFolderError, read_findings
@@ -215,7 +215,7 @@ def stage_data_reload(ctx: RunContext) -> list[Finding]:
     cfg = ctx.config.data
     data = load_configured(ctx.config)
     if cfg.max_samples and cfg.max_samples < len(data.y):  # the same draw as stage_data
-        keep = np.sort(np.random.default_rng(ctx.config.run.seed).permutation(len(data.y))
+        keep = np.sort(np.random.default_rng(split_seed(ctx.config)).permutation(len(data.y))
                        [: cfg.max_samples])
         data.subset(keep)
     ctx.data = data

@@ -14,7 +14,7 @@ import torch
 from lightning_fabric import Fabric
 from torch import nn
 
-from trainwise.config import Config
+from trainwise.config import Config, split_seed
 from trainwise.data.audit import audit, extreme_targets
 from trainwise.data.augment import augment_findings, augment_plan, random_flip
 from trainwise.data.distribution_figures import distribution_caption, plot_distributions
@@ -129,7 +129,7 @@ def stage_data(ctx: RunContext) -> list[Finding]:
     cfg = ctx.config.data
     data = load_configured(ctx.config)
     if cfg.max_samples and cfg.max_samples < len(data.y):
-        keep = np.sort(np.random.default_rng(ctx.config.run.seed).permutation(len(data.y))
+        keep = np.sort(np.random.default_rng(split_seed(ctx.config)).permutation(len(data.y))
                        [: cfg.max_samples])
         data.subset(keep)
         data.notes.append(f"quick run: kept {cfg.max_samples} samples (data.max_samples)")
@@ -167,7 +167,7 @@ def stage_split(ctx: RunContext) -> list[Finding]:
     assert data is not None
     result = plan_split(data, SplitSettings(
         val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, strategy=cfg.strategy,
-        cut=cfg.cut, gap=cfg.gap, num_folds=cfg.num_folds, seed=ctx.config.run.seed))
+        cut=cfg.cut, gap=cfg.gap, num_folds=cfg.num_folds, seed=split_seed(ctx.config)))
     train, val, test = result.train, result.val, result.test
     if test is not None:  # no held-out part shipped: carved from the pool before any fitting
         x_test, y_test = data.x[test], data.y[test]
