@@ -295,3 +295,17 @@ def test_a_resume_without_the_report_removes_the_stale_one(tmp_path, monkeypatch
     assert not (run / "report.html").exists()
     assert _unwrapped(f"Rebuild it with trainwise report {run}") in \
         _unwrapped(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("name", sorted(_subcommands()))
+def test_every_subcommand_help_ends_with_examples_and_the_exit_codes(name, capsys):
+    """Audit s11 R13: --help had no example and no exit codes (only README prose had them)."""
+    with pytest.raises(SystemExit):
+        main([name, "--help"])
+    out = capsys.readouterr().out
+    examples = out.split("examples:\n")[1].split("\n\n")[0].splitlines()
+    assert examples and all(line.startswith(f"  trainwise {name} ") for line in examples)
+    assert "2 a bad config or command line" in out and "130 Ctrl-C" in out
+    assert max(len(line) for line in out.splitlines()) <= 90  # raw text: wrapped by hand
+    if name in ("run", "train"):
+        assert "--json" in out and "run.out_dir" in out

@@ -27,15 +27,56 @@ _HELP = {
 }
 _CONFIG_HELP = ("a .toml or .yaml config, or a data file (.csv, .parquet, .npz) or image folder "
                 "to run with the defaults (default: the built-in MNIST-1D demo)")
-_SET_HELP = "override a setting, e.g. --set train.max_epochs=3 (repeatable)"
+_SET_HELP = ("override a setting, e.g. --set train.max_epochs=3 (repeatable); text values "
+             "may go unquoted: --set run.out_dir=ci_runs")
+_EXIT_CODES = ("exit codes: 0 finished; 1 a stage stopped the run (an error finding) or a run\n"
+               "  folder or checkpoint cannot be used; 2 a bad config or command line; 130 Ctrl-C")
+_RUN_EXAMPLES = """examples:
+  trainwise {name} data.csv --set data.target=churn --set run.out_dir=ci_runs
+  trainwise {name} my.toml --no-report --json    # one JSON line on stdout
+  trainwise {name} RUN_DIR/config.toml           # rerun (pin run.threads: bitwise)
+"""
+_EXAMPLES = {
+    "run": _RUN_EXAMPLES + "  trainwise run --resume RUN_DIR              # continue after "
+    "Ctrl-C or a kill\n",
+    "train": _RUN_EXAMPLES,
+    "predict": "examples:\n  trainwise predict RUN_DIR new.csv --out predictions.csv\n"
+    "  trainwise predict RUN_DIR new.npz              # its X, shaped as the run's inputs\n",
+    "report": "examples:\n  trainwise report runs/20260101-120000-mnist1d\n",
+    "config": "examples:\n  trainwise config > my.toml                     # edit, then "
+    "trainwise run my.toml\n  trainwise config data.csv --set data.target=churn\n",
+}
+
+
+def _epilog(name: str) -> str:
+    """Examples and exit codes under each subcommand's --help: a CI author reads --help."""
+    examples = _EXAMPLES.get(name, _RUN_EXAMPLES).format(name=name)
+    if name == "config":  # writes no run folder
+        return f"{examples}\n{_EXIT_CODES}"
+    return f"{examples}\nrun folders go to run.out_dir (default runs/); every run prints its " \
+        f"path:\n  Run folder: RUN_DIR\n{_EXIT_CODES}"
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Epilogs are laid out by hand (examples line by line); descriptions wrap as usual."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def _sub(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    return sub.add_parser(name, epilog=_epilog(name), formatter_class=_Formatter, **kwargs)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="trainwise", description="Make deep-learning training go right.")
+        prog="trainwise", description="Make deep-learning training go right.",
+        epilog=_EXIT_CODES)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in _HELP.items():
-        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd = _sub(sub, name, help=help_text, description=help_text)
         cmd.add_argument("config", nargs="?", help=_CONFIG_HELP)
         cmd.add_argument("--set", dest="overrides", action="append", default=[],
                          metavar="KEY=VALUE", help=_SET_HELP)
@@ -44,14 +85,14 @@ def _parser() -> argparse.ArgumentParser:
                          "at the end: run_dir, ok, stopped_at, verdict, test, report")
         if name in ("run", "train"):
             _add_scale_out_options(cmd)
-    report = sub.add_parser("report", help="rebuild report.html of a run folder",
+    report = _sub(sub, "report", help="rebuild report.html of a run folder",
                             description="Rebuild report.html (one self-contained file) of a "
                             "run folder from what the run recorded: meta.json, findings.json, "
                             "history.jsonl and figures/.")
     report.add_argument("run_dir", help="the folder a run printed, e.g. "
                         "runs/20260101-120000-mnist1d (it holds meta.json)")
     _add_predict(sub)
-    show = sub.add_parser("config", help="print the resolved config as TOML",
+    show = _sub(sub, "config", help="print the resolved config as TOML",
                           description="Print the resolved config as TOML, every key under its "
                           "explanation and at its value (default, file, then --set): a starting "
                           "point for your own config file.")
@@ -63,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_predict(sub: Any) -> None:
-    predict = sub.add_parser("predict", help="a finished run's model on new rows",
+    predict = _sub(sub, "predict", help="a finished run's model on new rows",
                              description="Score new rows with a run's best weights "
                              "(checkpoints/best.pt), normalised as the run normalised its "
                              "training rows; writes the class (and each class's probability) "
