@@ -211,7 +211,10 @@ def test_find_lr_saves_the_users_config_not_its_own_switch(tmp_path):
     assert "find-lr` stops there" in chosen.message
     verdict = json.loads((folder / "meta.json").read_text())["verdict"]
     assert verdict.startswith(f"Learning rate {chosen.evidence['lr']:.3g} chosen; to train with "
-                              f"it, add --set train.lr={chosen.evidence['lr']:.3g}")
+                              "it, add --set train.lr=")
+    # the value to copy is tune.json's to the last digit (audit s11 R5: 3 digits ran another run)
+    tuned = json.loads((folder / "tune.json").read_text())["chosen_lr"]
+    assert float(verdict.split("train.lr=")[1].split()[0]) == tuned
 
 
 def test_the_stage_table_is_titled_by_how_far_the_run_went():
