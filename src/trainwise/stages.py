@@ -106,6 +106,8 @@ class RunContext:
     # > 1: each fold's (train, val) rows, for the crossval stage; trained_fold is the run's
     trained_fold: int = 0
     initial_weights: dict[str, Any] | None = None  # the model's state before training (folds)
+    epochs_cap: int | None = None  # the epoch train.max_minutes stopped training at: the
+    # crossval stage's folds stop there too, so every fold trains as long as the run did
 
     def target_units(self) -> TargetUnits:
         """What turns the values the model is trained on back into the target's units."""

@@ -156,6 +156,7 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                                       "batch_size": cfg.batch_size},
                     resume_state=resumed, target_units=ctx.target_units())
     ctx.history, ctx.trained_model = state.history, state.model
+    ctx.epochs_cap = next((b.stopped_at[0] for b in budget if b.stopped_at), None)
     plan = _training_plan(ctx, total_steps)
     findings = diagnose(state.history, num_classes=ctx.data.num_classes or None, plan=plan)
     findings += [f for f in [busy_cpu.finding(), *(b.finding(cfg.max_epochs, cfg.schedule)

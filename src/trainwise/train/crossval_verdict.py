@@ -1,0 +1,104 @@
+"""What the crossval stage's per-fold scores say (pure: rows in, a finding and a figure out).
+
+Random folds are draws of the same model on the same data: their spread is split noise, and the
+mean is the score to quote. Whether the folds really disagree is a chi-square test of the folds'
+right/wrong counts, not a fixed gap: five 30-row folds of one model with a true accuracy of 90%
+spread over 10+ points in 80% of draws (binomial simulation, review s11 VD6). Time folds are a
+backtest instead: expanding windows train on 1/(k+1) .. k/(k+1) of the rows, so their spread is
+mostly the learning curve, and the latest fold, the run's, is no draw from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+from scipy.stats import chi2_contingency
+
+from trainwise.findings import Finding, info, warning
+
+# The score each fold reports: what a reader compares across folds, in the task's own units.
+METRIC = {"classification": ("val_accuracy", "validation accuracy"),
+          "regression": ("val_rmse", "validation RMSE")}
+DISAGREE_P = 0.05  # the folds' accuracies differ beyond binomial noise at this significance
+
+
+def shown(value: float | None, key: str) -> str:
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    return f"{value:.1%}" if key == "val_accuracy" else f"{value:.4g}"
+
+
+def folds_disagree(rows: list[dict[str, Any]]) -> float | None:
+    """The p-value of a chi-square test that every fold has the same accuracy (its right and
+    wrong counts), or None when it cannot be computed (one fold, or all right or all wrong)."""
+    right = np.array([round(row["val_accuracy"] * row["val_rows"]) for row in rows])
+    wrong = np.array([row["val_rows"] for row in rows]) - right
+    if len(rows) < 2 or right.sum() == 0 or wrong.sum() == 0:
+        return None
+    return float(chi2_contingency(np.stack([right, wrong]))[1])
+
+
+def crossval_finding(rows: list[dict[str, Any]], task: str, timed: bool, trained_fold: int,
+                     setup: str) -> tuple[Finding, dict[str, Any]]:
+    """The stage's finding and meta.json's cross_validation (without the figure)."""
+    key, name = METRIC[task]
+    scored = [row for row in rows if row.get(key) is not None and np.isfinite(row[key])]
+    scores = np.array([row[key] for row in scored], dtype=float)
+    mean = float(scores.mean()) if len(scores) else float("nan")
+    sd = float(scores.std(ddof=1)) if len(scores) > 1 else 0.0
+    own = next((row.get(key) for row in rows if row["fold"] == trained_fold), None)
+    summary = {"metric": key, "mean": mean, "std": sd, "trained_fold": trained_fold,
+               "timed": timed, "folds": rows}
+    evidence = {"metric": key, "mean": mean, "std": sd, "scores": scores.tolist()}
+    if timed:
+        each = ", ".join(f"{shown(row.get(key), key)} (trained on {row['train_rows']})"
+                         for row in rows)
+        return info("crossval", "backtest", f"Backtest over {len(rows)} expanding time windows "
+                    f"({setup}): {name} per window {each}. Later windows train on more rows, "
+                    f"so the spread is mostly the learning curve; the run's model (fold "
+                    f"{trained_fold}, the latest) scored {shown(own, key)} and is the one "
+                    "tested.", **evidence), summary
+    points = "" if key != "val_accuracy" else " points"
+    spread = (f"{100 * sd:.1f}" if key == "val_accuracy" else f"{sd:.4g}") + points
+    message = (f"Cross-validation over {len(rows)} folds ({setup}): {name} {shown(mean, key)} "
+               f"+- {spread} (standard deviation over folds; from {shown(scores.min(), key)} "
+               f"to {shown(scores.max(), key)}). The run's model (fold {trained_fold}) scored "
+               f"{shown(own, key)} and is the one tested.")
+    p = folds_disagree(scored) if key == "val_accuracy" else None
+    evidence["p_folds_agree"] = p
+    if p is not None and p < DISAGREE_P:
+        return warning("crossval", "crossval_spread", message + f" The folds disagree beyond "
+                       f"what their row counts explain (chi-square p = {p:.3g}): some folds hold "
+                       "rows unlike the others.", "Quote the mean and spread, not one fold's "
+                       "score; look at the folds with the lowest scores for rows unlike the "
+                       "rest (data stage).", **evidence), summary
+    return info("crossval", "cross_validation", message, **evidence), summary
+
+
+def crossval_figure(rows: list[dict[str, Any]], task: str, trained_fold: int) -> Figure | None:
+    """One dot per fold with the mean and +-1 standard deviation: the spread at a glance."""
+    key, name = METRIC[task]
+    folds = [row for row in rows if row.get(key) is not None and np.isfinite(row[key])]
+    if len(folds) < 2:
+        return None
+    scores = np.array([row[key] for row in folds])
+    mean, sd = scores.mean(), scores.std(ddof=1)
+    figure = Figure(figsize=(5.5, 2.6))
+    ax = figure.subplots()
+    ax.axhspan(mean - sd, mean + sd, color="0.9", label="mean +- 1 sd")
+    ax.axhline(mean, color="0.5", linewidth=1)
+    for row in folds:
+        own = row["fold"] == trained_fold
+        ax.plot(row["fold"], row[key], "o", color="C1" if own else "C0",
+                label="the run's fold (tested)" if own else None)
+    ax.set_xticks([row["fold"] for row in folds])
+    ax.set_xlabel("fold")
+    ax.set_ylabel(name)
+    if key == "val_accuracy":
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.legend(fontsize=7, loc="best")
+    figure.tight_layout()
+    return figure
