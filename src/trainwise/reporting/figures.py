@@ -109,6 +109,7 @@ FINDING_CURVES: dict[str, tuple[str, ...]] = {
     # at the best epoch, on the accuracy figure that also draws balanced accuracy
     "collapse": ("val_accuracy",),
     "missed_classes": ("val_accuracy",),
+    "still_improving": ("val_loss",),  # at the last epoch, still the best
 }
 
 

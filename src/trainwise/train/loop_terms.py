@@ -23,6 +23,7 @@ CONFIG_KEYS = {
     "train.grad_clip": "torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm) after "
                        "monitor.step, before optimizer.step()",
     "train.max_epochs": "more epochs in your loop",
+    "train.max_minutes": "your loop's time limit",
     'train.class_weights = "balanced" (train stage)':
         "a weight per class in your loss (nn.CrossEntropyLoss(weight=w), w[c] = n / (k * n_c) "
         "from the training labels' counts)",
