@@ -137,3 +137,15 @@ def test_the_folds_stop_where_the_time_budget_stopped_the_run(tmp_path):
         "train.patience=100", f'run.out_dir="{tmp_path}"'])
     folds = json.loads((result.path / "meta.json").read_text())["cross_validation"]["folds"]
     assert [row["best_epoch"] for row in folds] == [1, 1, 1]  # the budget allowed one epoch
+
+
+def test_a_resumed_run_cross_validates_as_the_uninterrupted_one(tmp_path):
+    settings = [*QUICK, "split.num_folds=3", f'run.out_dir="{tmp_path}"']
+    whole = trainwise.run({"data": {"source": "wine"}}, report=False, overrides=settings)
+    stopped = trainwise.run({"data": {"source": "wine"}}, report=False, until="train",
+                            overrides=settings)
+    assert "cross_validation" not in json.loads((stopped.path / "meta.json").read_text())
+    resumed = trainwise.run(resume=stopped.path, report=False)
+    folds = [json.loads((r.path / "meta.json").read_text())["cross_validation"]["folds"]
+             for r in (whole, resumed)]
+    assert folds[0] == folds[1]  # the same folds, initial weights and training: the same rows

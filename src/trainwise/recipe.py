@@ -74,7 +74,7 @@ STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
 # Resuming from a training checkpoint: reload data and split, rebuild the model, train on.
 RESUME_STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
     ("data", stage_data_reload), ("split", stage_split_reload), ("model", stage_model),
-    ("train", stage_train), ("evaluate", stage_evaluate),
+    ("train", stage_train), ("crossval", stage_crossval), ("evaluate", stage_evaluate),
 ]
 
 

@@ -241,6 +241,7 @@ def stage_split_reload(ctx: RunContext) -> list[Finding]:
     with np.load(path) as saved:
         train, val = saved["train"], saved["val"]
         test = saved["test"] if "test" in saved.files else None
+        ctx.folds, ctx.trained_fold = saved_folds(saved)
     x_test, y_test = (data.x[test], data.y[test]) if test is not None else (data.x_test,
                                                                             data.y_test)
     before = ctx.meta.get("split", {}).get("fingerprint")
@@ -250,6 +251,16 @@ def stage_split_reload(ctx: RunContext) -> list[Finding]:
     _make_arrays(ctx, train, val, x_test, y_test, test)
     sizes = {name: len(arrays.y) for name, arrays in ctx.splits.items()}
     return [info("split", "reloaded", f"Reloaded the split from split.npz: {sizes}.")]
+
+
+def saved_folds(saved: Any) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+    """split.npz's k folds as (train, val) rows of the data (its fold indices index `pool`,
+    the rows left after the test cut), and the run's fold; none for a single split."""
+    if "pool" not in saved.files:
+        return [], 0
+    pool, k = saved["pool"], sum(name.endswith("_val") for name in saved.files)
+    return ([(pool[saved[f"fold{j}_train"]], pool[saved[f"fold{j}_val"]]) for j in range(k)],
+            int(saved["trained_fold"]))
 
 
 def reopen(ctx: ResumeContext, source: Path) -> list[Finding]:

@@ -179,6 +179,8 @@ def stage_split(ctx: RunContext) -> list[Finding]:
     saved = {"train": train, "val": val, **({"test": test} if test is not None else {})}
     for j, fold in enumerate(result.folds):  # fold indices are into the pool after the test cut
         saved[f"fold{j}_train"], saved[f"fold{j}_val"] = fold.train, fold.val
+    if result.folds:  # what a resumed run needs to cross-validate: resume.saved_folds
+        saved["pool"], saved["trained_fold"] = result.pool, np.array(result.trained_fold)
     ctx.folds, ctx.trained_fold = result.fold_rows(), result.trained_fold
     np.savez(ctx.run.path / "split.npz", **saved)
     sizes = {name: len(arrays.y) for name, arrays in ctx.splits.items()}

@@ -12,7 +12,7 @@ from trainwise.config import ConfigError
 STAGE_NAMES = ("data", "split", "model", "check", "tune", "train", "crossval", "evaluate")
 # what a run resumed from a training checkpoint runs (recipe.RESUME_STAGES): the check and
 # tune stages' findings are kept from the first attempt
-RESUMED_STAGE_NAMES = ("data", "split", "model", "train", "evaluate")
+RESUMED_STAGE_NAMES = ("data", "split", "model", "train", "crossval", "evaluate")
 
 # The Python verbs and CLI subcommands that stop at a stage, for a did-you-mean on `until`
 # that difflib cannot make ("preflight" looks nothing like "check").
