@@ -499,6 +499,26 @@ def test_small_parts_advise_from_the_fractions_in_use_and_name_cross_validation(
     assert "split.val_fraction is 0.3 already" in at_most.fix
 
 
+def test_small_parts_under_folds_advise_fewer_folds_not_val_fraction():
+    """Review s11 VD4: with split.num_folds = 5 validation is one fold, yet the fix advised
+    raising split.val_fraction (unused then) and 'cross-validate (split.num_folds = 5'."""
+    from trainwise.data.part_findings import small_parts
+
+    # exp_split5: 84 rows, test 17, a pool of 67 in 5 folds of ~13; 3 folds: 67 / 3 = 22 rows,
+    # +-98 / sqrt(22) = +-21 points
+    [warn] = small_parts({"train": 54, "val": 13, "test": 17}, "classification", None,
+                         {"test": 0.2}, num_folds=5)
+    assert "val_fraction" not in warn.fix and "split.num_folds = 5" not in warn.fix
+    assert ("split.num_folds is 5 (13 rows per fold); 3 gives ~22 validation rows per fold "
+            "(+-21 points)") in warn.fix
+    assert "split.test_fraction is 0.2 (17 rows); 0.3 gives ~25 rows" in warn.fix  # 0.3 * 84
+    # expanding time folds: 4 folds cut 100 rows in 5 blocks of 20; 2 folds: 100 / 3 = 33
+    [timed] = small_parts({"train": 80, "val": 20}, "classification", None, {}, num_folds=4)
+    assert "split.num_folds is 4 (20 rows per fold); 2 gives ~33 validation rows" in timed.fix
+    [two] = small_parts({"train": 20, "val": 20}, "classification", None, {}, num_folds=2)
+    assert "split.num_folds is 2 (20 rows per fold) already" in two.fix
+
+
 def test_grouped_parts_are_counted_in_groups_and_one_group_parts_are_warned_about():
     """Audit s11 M10: 3 validation subjects were reported as '12 rows', and a test part of one
     subject was only an info line."""

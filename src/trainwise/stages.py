@@ -195,7 +195,8 @@ def stage_split(ctx: RunContext) -> list[Finding]:
     carved = {"test": cfg.test_fraction} if test is not None else {}
     findings = result.findings + small_parts(
         sizes, data.task, part_groups({"train": train, "val": val, "test": test}, result.groups),
-        {"val": cfg.val_fraction, **carved}) + _stratify_fallback(ctx, result)
+        {**({} if result.folds else {"val": cfg.val_fraction}), **carved},
+        max(1, len(result.folds))) + _stratify_fallback(ctx, result)
     if data.task == "classification":
         counts = {name: np.bincount(a.y, minlength=data.num_classes).tolist()
                   for name, a in ctx.splits.items()}

@@ -47,11 +47,13 @@ def uneven_folds(folds: list[SplitIndices], groups: np.ndarray | None,
 
 def small_parts(sizes: dict[str, int], task: str = "classification",
                 groups: dict[str, int] | None = None,
-                fractions: dict[str, float] | None = None) -> list[Finding]:
+                fractions: dict[str, float] | None = None, num_folds: int = 1) -> list[Finding]:
     """A warning when the val or test part is too small to score on (MIN_SCORED_ROWS).
     `groups`: groups per part when rows are grouped (a subject's rows are alike, so the score
     rests on its groups more than on its rows). `fractions`: split.val_fraction (and
-    test_fraction for a carved test part), so the fix advises from the values in use."""
+    test_fraction for a carved test part), so the fix advises from the values in use.
+    `num_folds` > 1: validation is one fold (val_fraction unused), so the fix advises fewer
+    folds instead (review s11 VD4)."""
     groups = groups or {}
     small = {part: n for part, n in sizes.items() if part in ("val", "test") and
              0 < n < MIN_SCORED_ROWS}
@@ -66,7 +68,7 @@ def small_parts(sizes: dict[str, int], task: str = "classification",
         "split", "small_scored_parts",
         f"Scores on these parts are mostly noise: {listed}. Early stopping and the short runs "
         f"read the validation loss, and the test score is one draw.{grouped}",
-        _small_parts_fix(sizes, small, groups, fractions or {}, task),
+        _small_parts_fix(sizes, small, groups, fractions or {}, task, num_folds),
         **{f"num_{part}": n for part, n in small.items()},
         **{f"num_{part}_groups": groups[part] for part in small if part in groups})]
 
@@ -94,30 +96,52 @@ def _base(counts: dict[str, int], part: str) -> int:
 
 
 def _small_parts_fix(sizes: dict[str, int], small: dict[str, int], groups: dict[str, int],
-                     fractions: dict[str, float], task: str) -> str:
-    """Advice from the fractions in use: what the next step up gives, never the value already
-    set (audit s11 M9: 'raise split.val_fraction (e.g. 0.2)' at 0.2), and cross-validation."""
+                     fractions: dict[str, float], task: str, num_folds: int = 1) -> str:
+    """Advice from the settings in use: what the next step up gives, never the value already
+    set (audit s11 M9: 'raise split.val_fraction (e.g. 0.2)' at 0.2), and cross-validation
+    unless the run already cross-validates."""
     steps = []
     for part, n in small.items():
-        key, now = f"split.{part}_fraction", fractions.get(part)
-        if now is None:
-            continue
-        if now + 0.1 <= MAX_ADVISED_FRACTION + 1e-9 and part in groups:  # whole groups move
-            more = max(1, round((now + 0.1) * _base(groups, part)))
-            steps.append(f"{key} is {now:g} ({groups[part]} groups); {now + 0.1:g} gives "
-                         f"~{more} groups")
-        elif now + 0.1 <= MAX_ADVISED_FRACTION + 1e-9:
-            more = max(1, round((now + 0.1) * _base(sizes, part)))
-            steps.append(f"{key} is {now:g} ({n} rows); {now + 0.1:g} gives ~{more} rows "
-                         f"({_spread(more, task)})")
-        else:
-            steps.append(f"{key} is {now:g} already: a larger share would starve training")
+        if part == "val" and num_folds > 1:
+            steps.append(_fewer_folds(n, _base(sizes, part), num_folds, task))
+        elif fractions.get(part) is not None:
+            steps.append(_larger_fraction(part, n, fractions[part], sizes, groups, task))
     raise_text = f"{'; '.join(steps)}. " if steps else (
         "Raise split.val_fraction (or split.test_fraction for a carved test part). ")
+    more_data = "collect more rows" if num_folds > 1 else (
+        "collect more rows, or on small data cross-validate (split.num_folds = 5: each row is "
+        "validated once, and the folds' spread shows the noise)")
     return (f"{raise_text}A part needs ~{ROWS_ENOUGH} rows for {_spread(ROWS_ENOUGH, task)}: "
-            "collect more rows, or on small data cross-validate (split.num_folds = 5: each "
-            "row is validated once, and the folds' spread shows the noise). Then rerun from "
-            "the split stage; meanwhile read small scores with their interval.")
+            f"{more_data}. Then rerun from the split stage; meanwhile read small scores with "
+            "their interval.")
+
+
+def _larger_fraction(part: str, n: int, now: float, sizes: dict[str, int],
+                     groups: dict[str, int], task: str) -> str:
+    key = f"split.{part}_fraction"
+    if now + 0.1 > MAX_ADVISED_FRACTION + 1e-9:
+        return f"{key} is {now:g} already: a larger share would starve training"
+    if part in groups:  # whole groups move
+        more = max(1, round((now + 0.1) * _base(groups, part)))
+        return f"{key} is {now:g} ({groups[part]} groups); {now + 0.1:g} gives ~{more} groups"
+    more = max(1, round((now + 0.1) * _base(sizes, part)))
+    return (f"{key} is {now:g} ({n} rows); {now + 0.1:g} gives ~{more} rows "
+            f"({_spread(more, task)})")
+
+
+def _fewer_folds(n: int, pool: int, num_folds: int, task: str) -> str:
+    """k folds validate on pool / k rows each, expanding time folds on pool / (k + 1) (k + 1
+    blocks): pool / n tells which, and k - 2 folds (at least 2) then give pool / (k - 2 + that
+    extra block). 67 rows in 5 folds: 13 each; 3 folds: ~22."""
+    if num_folds <= 2:
+        return (f"split.num_folds is {num_folds} ({n} rows per fold) already: fewer folds "
+                "would end cross-validation")
+    extra = min(1, max(0, round(pool / n) - num_folds))  # 1 for expanding time folds
+    fewer = max(2, num_folds - 2)
+    more = max(1, round(pool / (fewer + extra)))
+    return (f"split.num_folds is {num_folds} ({n} rows per fold); {fewer} gives ~{more} "
+            f"validation rows per fold ({_spread(more, task)}), at the cost of training on "
+            "fewer rows per fold")
 
 
 def part_groups(parts: dict[str, np.ndarray | None],
