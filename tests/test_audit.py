@@ -75,14 +75,34 @@ def test_a_class_of_fewer_than_five_rows_is_warned_about_whatever_the_ratio():
     data = clean(90)
     data.y = np.repeat(np.arange(12), [2] + [8] * 11)  # tiny12
     data.class_names = [f"c{i}" for i in range(12)]
-    found = by_code(audit(data)[0])
+    found = by_code(audit(data, min_class_rows=5)[0])  # a 5-row threshold: c0 alone
     assert found["class_balance"].severity is Severity.INFO  # the ratio alone: 0.25
     few = found["few_rows_in_class"]
     assert few.severity is Severity.WARNING and few.evidence["classes"] == {"c0": 2}
     assert "'c0' (2 rows)" in few.message and "trained on but hardly" in few.message
     assert "few_rows_in_class" not in by_code(audit(clean())[0])  # 100 a class
     data.y = np.array([0] * 80 + [1] * 9 + [2])  # a 1-row class: class_imbalance names it
-    assert "few_rows_in_class" not in by_code(audit(data)[0])
+    assert "few_rows_in_class" not in by_code(audit(data, min_class_rows=5)[0])  # 9 rows: >= 5
+
+
+def test_the_rare_class_threshold_is_one_expected_row_in_the_smallest_scored_part():
+    """Review s11 VD12: 12 classes of 7 rows got no few_rows_in_class warning ('below 5 a class
+    gets < 1 validation row'), then half of them had no validation row. At val 0.1 of the 0.8
+    the test leaves, validation takes 0.08 of the rows: 1 / 0.08 = 12.5, so 13 rows."""
+    from trainwise.data.audit import MIN_CLASS_ROWS, class_rows_needed
+
+    assert MIN_CLASS_ROWS == class_rows_needed(0.1, 0.2) == 13
+    assert class_rows_needed(0.2, 0.2) == 7  # 0.2 * 0.8 = 0.16: 6.25 -> 7
+    assert class_rows_needed(0.1, 0.2, num_folds=5) == 7  # a fold: 0.2 of 0.8
+    assert class_rows_needed(0.3, 0.1) == 10  # test 0.1 is the smaller part (val 0.27)
+    assert class_rows_needed(0.1, 0.2, own_test=True) == 10  # validation alone: 1 / 0.1
+    data = clean(84)
+    data.y = np.repeat(np.arange(12), 7)  # the reviewer's cls12.csv
+    data.class_names = [str(i) for i in range(12)]
+    few = by_code(audit(data)[0])["few_rows_in_class"]
+    assert few.evidence["classes"] == {str(i): 7 for i in range(12)}
+    assert few.evidence["min_rows"] == 13 and "fewer than 13 rows" in few.message
+    assert "few_rows_in_class" not in by_code(audit(data, min_class_rows=7)[0])
 
 
 def test_more_features_than_rows_is_noted_for_tables_only():

@@ -15,7 +15,7 @@ from lightning_fabric import Fabric
 from torch import nn
 
 from trainwise.config import Config, split_seed
-from trainwise.data.audit import audit, extreme_targets
+from trainwise.data.audit import audit, class_rows_needed, extreme_targets
 from trainwise.data.augment import augment_findings, augment_plan, random_flip
 from trainwise.data.distribution_figures import distribution_caption, plot_distributions
 from trainwise.data.figures import picked, plot_samples, samples_caption
@@ -136,7 +136,11 @@ def stage_data(ctx: RunContext) -> list[Finding]:
         data.subset(keep)
         data.notes.append(f"quick run: kept {cfg.max_samples} samples (data.max_samples)")
     ctx.data = data
-    findings, summary = audit(data, class_weights=ctx.config.train.class_weights)
+    split = ctx.config.split
+    findings, summary = audit(data, class_weights=ctx.config.train.class_weights,
+                              min_class_rows=class_rows_needed(
+                                  split.val_fraction, split.test_fraction, split.num_folds,
+                                  own_test=data.y_test is not None))
     if cfg.target_transform == "log":  # the outlier warning's own fix, already taken
         findings = [f for f in findings if not _gone_on_the_log(f, data.y)]
     findings += key_findings(data, ctx.config.split.strategy, ctx.config.split.gap)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -40,39 +41,55 @@ def _imbalance_fix(class_weights: str) -> str:
                     "rare-class rows.")
 
 
-def class_findings(y: np.ndarray, class_names: list[str],
-                   class_weights: str = "none") -> tuple[list[Finding], list[int]]:
+def class_findings(y: np.ndarray, class_names: list[str], class_weights: str = "none",
+                   min_class_rows: int | None = None) -> tuple[list[Finding], list[int]]:
     """Class counts and, below IMBALANCE_RATIO, a warning whose fix knows train.class_weights;
-    a warning for classes too small to sit in every part."""
+    a warning for classes too small to sit in every part (`min_class_rows`: from the split in
+    use, class_rows_needed; MIN_CLASS_ROWS at the default fractions)."""
     counts = np.bincount(y.astype(np.int64), minlength=len(class_names)).tolist()
     names = class_names + [str(i) for i in range(len(class_names), len(counts))]
     found = _balance_findings(dict(zip(names, counts, strict=True)), len(y), class_weights)
     if found[0].severity.value == "error":
         return found, counts
     single_named = found[0].code == "class_imbalance"  # it names the 1-row classes already
-    return found + _few_row_classes(dict(zip(names, counts, strict=True)), single_named), counts
+    return found + _few_row_classes(dict(zip(names, counts, strict=True)), single_named,
+                                    min_class_rows or MIN_CLASS_ROWS), counts
 
 
-MIN_CLASS_ROWS = 5  # a class below this cannot sit in train, validation and test with a share
-# to score: at the default fractions (0.7 / 0.1 / 0.2) it gets < 1 validation row, and a 2-row
-# class ended with 2 train rows, none validated or tested (audit s11 M13)
+def class_rows_needed(val_fraction: float = 0.1, test_fraction: float = 0.2,
+                      num_folds: int = 1, own_test: bool = False) -> int:
+    """Rows a class needs to expect one row in the smallest scored part of the split in use
+    (review s11 VD12): validation takes val_fraction (1 / num_folds under cross-validation)
+    of what the carved test part leaves, test takes test_fraction. Defaults: 0.1 * 0.8 = 0.08
+    of the rows, so 13; a source's own test part leaves validation alone (0.1: 10)."""
+    val_share = 1 / num_folds if num_folds > 1 else val_fraction
+    shares = [val_share] if own_test else [val_share * (1 - test_fraction), test_fraction]
+    return math.ceil(1 / min(shares) - 1e-9)  # 1 / 0.08 = 12.5 -> 13; 1 / 0.1 = 10 stays 10
 
 
-def _few_row_classes(by_name: dict[str, int], single_named: bool) -> list[Finding]:
+MIN_CLASS_ROWS = class_rows_needed()  # 13: below it a class expects < 1 validation row at the
+# default fractions (0.7 / 0.1 / 0.2); a 2-row class ended with 2 train rows, none validated
+# or tested (audit s11 M13); 12 classes of 7 rows got no warning, then half had no
+# validation row (review s11 VD12)
+
+
+def _few_row_classes(by_name: dict[str, int], single_named: bool,
+                     min_rows: int) -> list[Finding]:
     few = {name: n for name, n in by_name.items()
-           if 0 < n < MIN_CLASS_ROWS and (n > 1 or not single_named)}
+           if 0 < n < min_rows and (n > 1 or not single_named)}
     if not few:
         return []
     listed = ", ".join(f"'{name}' ({_rows(n)})" for name, n in list(few.items())[:TOP_K])
     more = f" (and {len(few) - TOP_K} more)" if len(few) > TOP_K else ""
     return [warning(
         "data", "few_rows_in_class",
-        f"Some classes have fewer than {MIN_CLASS_ROWS} rows: {listed}{more}. A class needs "
-        "rows in train, validation and test alike; these will be trained on but hardly or "
-        "never validated or tested, so their scores are missing or rest on one row.",
-        f"Collect more rows of these classes ({MIN_CLASS_ROWS} or more each), or merge each "
+        f"Some classes have fewer than {min_rows} rows: {listed}{more}. A class needs "
+        f"{min_rows} rows to expect one row in the smallest scored part of this split "
+        "(split.val_fraction or num_folds, and test_fraction); these will be trained on but "
+        "hardly or never validated or tested, so their scores are missing or rest on one row.",
+        f"Collect more rows of these classes ({min_rows} or more each), or merge each "
         "into a related class or drop it (data stage); otherwise read their per-class scores "
-        "as anecdotes.", classes=few)]
+        "as anecdotes.", classes=few, min_rows=min_rows)]
 
 
 def _balance_findings(by_name: dict[str, int], num_rows: int,
@@ -237,11 +254,12 @@ def _feature_names(data: TaskData, width: int) -> list[str]:
     return [f"x{i}" for i in range(width)]  # sequences with C > 1 flatten to C*T columns
 
 
-def audit(data: Any, target: str = "", class_weights: str = "none"
-          ) -> tuple[list[Finding], dict[str, Any]]:
+def audit(data: Any, target: str = "", class_weights: str = "none",
+          min_class_rows: int | None = None) -> tuple[list[Finding], dict[str, Any]]:
     """Audit the train/val pool of `data` (the test part is checked for leaks by the split).
     `class_weights`: the run's train.class_weights, which the class-imbalance fix takes into
-    account.
+    account. `min_class_rows`: rows a class needs under the run's split (class_rows_needed;
+    default: the default fractions).
 
     `data`: a TaskData (load_data, table_data, array_data) or what run(data=...) takes: a
     DataFrame with `target` naming its target column, an (x, y) pair, a dict of arrays.
@@ -257,7 +275,7 @@ def audit(data: Any, target: str = "", class_weights: str = "none"
                                "input_shape": list(data.input_shape), "task": data.task}
     if data.task == "classification":
         found, summary["class_counts"] = class_findings(y, list(data.class_names),
-                                                        class_weights)
+                                                        class_weights, min_class_rows)
         if data.y_test is not None:
             test = np.asarray(data.y_test).astype(np.int64).reshape(-1)
             summary["test_class_counts"] = np.bincount(
