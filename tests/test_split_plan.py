@@ -445,6 +445,7 @@ def test_the_split_says_which_groups_and_periods_went_to_each_part():
             "rows": len(rows), "groups": part["g"].nunique(),
             "first": part["t"].min().strftime("%Y-%m-%d"),
             "last": part["t"].max().strftime("%Y-%m-%d")}
+        assert result.num_groups[name] == part["g"].nunique()  # the count stage_split reuses
     first = parts.evidence["parts"]["test"]["first"]
     assert f"test {len(result.test)} rows, " in parts.message and first in parts.message
     plain = plan_split(table_data(visits().drop(columns=["visit", "patient_id"]), "label"),
@@ -534,12 +535,12 @@ def test_grouped_parts_are_counted_in_groups_and_one_group_parts_are_warned_abou
     assert warn.evidence["num_val_groups"] == 3
     assert "split.val_fraction is 0.1 (3 groups); 0.2 gives ~5 groups" in warn.fix  # 0.2 * 24
     six = np.repeat(np.arange(6), 20)  # one subject in validation, one in test
-    found = part_extents({"train": np.arange(80), "val": np.arange(80, 100),
-                          "test": np.arange(100, 120)}, six, None)
+    six_parts = {"train": np.arange(80), "val": np.arange(80, 100), "test": np.arange(100, 120)}
+    found = part_extents(six_parts, part_groups(six_parts, six), None)
     [few] = [f for f in found if f.code == "few_groups_in_part"]
     assert few.severity.value == "warning" and few.evidence["groups"] == {"val": 1, "test": 1}
     assert "split.num_folds" in few.fix
-    assert [f.code for f in part_extents(parts, groups, None)] == ["split_parts"]  # 3 and 6
+    assert [f.code for f in part_extents(parts, counts, None)] == ["split_parts"]  # 3 and 6
 
 
 def test_a_random_fallback_says_why_and_the_val_fraction_that_stratifies(tmp_path):

@@ -21,7 +21,6 @@ from trainwise.data.distribution_figures import distribution_caption, plot_distr
 from trainwise.data.figures import picked, plot_samples, samples_caption
 from trainwise.data.part_findings import (
     missing_classes,
-    part_groups,
     small_parts,
     stratify_fallback,
 )
@@ -198,7 +197,7 @@ def stage_split(ctx: RunContext) -> list[Finding]:
     _redraw_samples(ctx, train)
     carved = {"test": cfg.test_fraction} if test is not None else {}
     findings = result.findings + small_parts(
-        sizes, data.task, part_groups({"train": train, "val": val, "test": test}, result.groups),
+        sizes, data.task, result.num_groups,
         {**({} if result.folds else {"val": cfg.val_fraction}), **carved},
         max(1, len(result.folds))) + _stratify_fallback(ctx, result)
     if data.task == "classification":

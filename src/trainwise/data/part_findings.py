@@ -199,19 +199,20 @@ def _kept_text(kept: list[str]) -> str:
 PART_WORDS = {"train": "train", "val": "validation", "test": "test"}
 
 
-def part_extents(parts: dict[str, np.ndarray | None], groups: np.ndarray | None,
+def part_extents(parts: dict[str, np.ndarray | None], num_groups: dict[str, int] | None,
                  times: np.ndarray | None) -> list[Finding]:
-    """What went where: per part its rows, groups and first..last time, so a reader sees which
-    subjects and periods each score covers without opening split.npz."""
-    if groups is None and times is None:
+    """What went where: per part its rows, groups (`num_groups`: part_groups) and first..last
+    time, so a reader sees which subjects and periods each score covers without opening
+    split.npz."""
+    if num_groups is None and times is None:
         return []
     words, evidence = [], {}
     for name, rows in parts.items():
         if rows is None or not len(rows):
             continue
         entry: dict[str, object] = {"rows": len(rows)}
-        if groups is not None:
-            entry["groups"] = len(pd.unique(np.asarray(groups)[rows]))
+        if num_groups is not None:
+            entry["groups"] = num_groups[name]
         if times is not None:
             entry["first"], entry["last"] = (format_time(np.min(times[rows])),
                                              format_time(np.max(times[rows])))

@@ -21,7 +21,7 @@ from trainwise.data.leakage import (
 )
 from trainwise.data.neardup import split_near_duplicates
 from trainwise.data.neardup_tokens import split_near_duplicate_rows
-from trainwise.data.part_findings import part_extents, uneven_folds
+from trainwise.data.part_findings import part_extents, part_groups, uneven_folds
 from trainwise.data.split import TIMED, SplitIndices, split_indices, split_test
 from trainwise.data.task import Key, TaskData
 from trainwise.findings import Finding, info, warning
@@ -61,6 +61,7 @@ class SplitResult:
     folds: list[SplitIndices] = field(default_factory=list)  # k > 1: all folds
     trained_fold: int = 0  # the fold train/val come from (time folds: the last, see _pick_fold)
     groups: np.ndarray | None = None  # the keys the split honoured, one per pool row
+    num_groups: dict[str, int] | None = None  # groups per part (part_groups), None ungrouped
     times: np.ndarray | None = None
     num_dropped: int = 0
     findings: list[Finding] = field(default_factory=list)
@@ -229,8 +230,9 @@ def plan_split(data: TaskData, settings: SplitSettings) -> SplitResult:
                          num_dropped=dropped + first.num_dropped, pool=pool)
     keys = _Keys(None if groups is None else np.asarray(groups),
                  times if first.strategy in TIMED else None, first.strategy, settings.gap)
-    result.findings = (part_extents({"train": result.train, "val": result.val, "test": test},
-                                    groups, times)
+    parts = {"train": result.train, "val": result.val, "test": test}
+    result.num_groups = part_groups(parts, groups)
+    result.findings = (part_extents(parts, result.num_groups, times)
                        + copies_findings(copies, first.strategy in TIMED, groups)
                        + _proofs(data, result, pool, keys, hashes))
     return result
