@@ -17,7 +17,7 @@ from trainwise.data.distribution_figures import (  # noqa: E402
     distribution_figure,
     plot_distributions,
 )
-from trainwise.data.figures import samples_caption, samples_figure  # noqa: E402
+from trainwise.data.figures import picked, samples_caption, samples_figure  # noqa: E402
 from trainwise.data.sources import load_data  # noqa: E402
 from trainwise.data.task import TaskData  # noqa: E402
 from trainwise.reporting import build_report  # noqa: E402
@@ -228,7 +228,7 @@ def test_a_wide_tables_histograms_show_the_features_that_separate_the_classes_on
         train = split["train"]
     scores = f_classif(x[train], y[train])[0]
     expected = [f"x{i}" for i in np.argsort(-scores, kind="stable")[:12]]
-    after = samples_figure(data, train)
+    after = samples_figure(data, picked(data, train))
     assert [ax.get_title() for ax in after.axes if ax.get_title()] == \
         [name.replace("x", "g") for name in expected]
     assert {f"g{i}" for i in range(300, 306)} <= {ax.get_title() for ax in after.axes}
@@ -240,3 +240,24 @@ def test_a_wide_tables_histograms_show_the_features_that_separate_the_classes_on
     assert caption.startswith(f"The 12 features with the largest F statistic on the {len(train)} "
                               "training rows only")
     assert re.search(r"\d+ of 500 features differ between the classes at p < 0.05", caption)
+
+
+def test_the_split_stage_picks_a_wide_tables_features_once(tmp_path, monkeypatch) -> None:
+    """Review s11 VD10: the F test over every column ran 3 times in the split stage on the
+    same training rows (the redraw check, the figure, the caption)."""
+    import trainwise
+    import trainwise.data.figures as figures
+
+    calls = []
+    real = figures.pick_features
+    monkeypatch.setattr(figures, "pick_features",
+                        lambda *args: calls.append(args[0].shape) or real(*args))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 20)).astype(np.float32)  # 20 columns > 12 panels: picked
+    result = trainwise.run(data=(x, np.arange(100) % 2), until="split", report=False,
+                           overrides=[f"run.out_dir=\"{tmp_path}\"", "run.threads=1"])
+    with np.load(result.path / "split.npz") as split:
+        num_train = len(split["train"])
+    assert calls == [(num_train, 20)]
+    caption = json.loads((result.path / "meta.json").read_text())["figures"][0]["caption"]
+    assert caption.startswith(f"The 12 features with the largest F statistic on the {num_train} ")

@@ -216,12 +216,13 @@ def _redraw_samples(ctx: RunContext, train: np.ndarray) -> None:
     classes apart most on the training rows, now that they are known (figures.picked)."""
     data = ctx.data
     assert data is not None
-    if picked(data, train) is None:
+    chosen = picked(data, train)  # one F test over every column, for figure and caption
+    if chosen is None:
         return
-    path = plot_samples(data, ctx.run.figure_path("samples.png"), train)
+    path = plot_samples(data, ctx.run.figure_path("samples.png"), chosen)
     for entry in ctx.meta.get("figures", []):
         if isinstance(entry, dict) and entry.get("path") == str(path.relative_to(ctx.run.path)):
-            entry["caption"] = samples_caption(data, train)
+            entry["caption"] = samples_caption(data, chosen)
 
 
 def _stratify_fallback(ctx: RunContext, result: SplitResult) -> list[Finding]:

@@ -10,7 +10,7 @@ scikit-learn's (f_classif, f_regression), one pass over the columns, no model.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +24,8 @@ class Picked:
     num_significant: int  # columns with p < SIGNIFICANCE (uncorrected)
     num_features: int
     task: str
+    rows: np.ndarray | None = field(default=None, compare=False)  # the rows (into data.x)
+    # they were scored on, set by figures.picked: the histograms draw those rows
 
     def title(self) -> str:
         what = "separate the classes" if self.task == "classification" else \

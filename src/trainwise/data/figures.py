@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -79,22 +80,25 @@ def _sequence_panels(data: TaskData) -> Figure:
 
 def picked(data: TaskData, train_rows: np.ndarray | None) -> Picked | None:
     """The features a wide table's histograms show, scored on `train_rows` (after the split);
-    None before the split or when every feature fits (the first MAX_PANELS are then shown)."""
+    None before the split or when every feature fits (the first MAX_PANELS are then shown).
+    One F test over every column: the split stage calls it once and hands the pick to
+    samples_figure and samples_caption (review s11 VD10: it ran 3 times on the same rows)."""
     x = np.asarray(data.x).reshape(len(data.x), -1)
     if train_rows is None or x.shape[1] <= MAX_PANELS or data.task not in (
             "classification", "regression") or _style(data) != "histograms":
         return None
-    return pick_features(x[train_rows], np.asarray(data.y)[train_rows], data.task, MAX_PANELS)
+    return replace(pick_features(x[train_rows], np.asarray(data.y)[train_rows], data.task,
+                                 MAX_PANELS), rows=train_rows)
 
 
-def _feature_panels(data: TaskData, train_rows: np.ndarray | None = None) -> Figure:
+def _feature_panels(data: TaskData, chosen: Picked | None = None) -> Figure:
     x = np.asarray(data.x).reshape(len(data.x), -1)  # (N, D)
     y = np.asarray(data.y)
     names = data.feature_names if len(data.feature_names) == x.shape[1] else \
         [f"x{i}" for i in range(x.shape[1])]
-    chosen = picked(data, train_rows)
-    if chosen is not None:  # drawn from the rows they were picked on: train only
-        x, y, features = x[train_rows], y[train_rows], chosen.features.tolist()
+    if chosen is not None and chosen.rows is not None:  # drawn from the rows they were
+        # picked on: train only
+        x, y, features = x[chosen.rows], y[chosen.rows], chosen.features.tolist()
     else:
         features = list(range(min(MAX_PANELS, x.shape[1])))
     per_class = data.task == "classification" and len(np.unique(y)) <= 10
@@ -172,13 +176,13 @@ def _style(data: TaskData) -> str:
     return "sequences" if data.kind == "sequence" else "histograms"
 
 
-def samples_figure(data: TaskData, train_rows: np.ndarray | None = None) -> Figure:
+def samples_figure(data: TaskData, chosen: Picked | None = None) -> Figure:
     """Sequences as lines (a panel per class), images as a grid (a row per class), token ids
     as lengths and id counts (token_figures.py), tables and vectors as per-feature histograms.
 
     Deterministic: the first samples of each class are drawn, no random choice. A table of
-    more than MAX_PANELS features given its `train_rows` (after the split) shows the features
-    that tell the classes apart most on those rows (feature_pick.py); else the first ones.
+    more than MAX_PANELS features given `chosen` (picked(data, train_rows), after the split)
+    shows the features that tell the classes apart most on those rows; else the first ones.
     """
     style = _style(data)
     if style == "images":
@@ -188,10 +192,10 @@ def samples_figure(data: TaskData, train_rows: np.ndarray | None = None) -> Figu
 
         return token_figure(data)
     return _sequence_panels(data) if style == "sequences" else \
-        _feature_panels(data, train_rows)
+        _feature_panels(data, chosen)
 
 
-def samples_caption(data: TaskData, train_rows: np.ndarray | None = None) -> str:
+def samples_caption(data: TaskData, chosen: Picked | None = None) -> str:
     """The report's caption for samples_figure: what is drawn and what to look for."""
     style = _style(data)
     if style == "tokens":
@@ -208,7 +212,6 @@ def samples_caption(data: TaskData, train_rows: np.ndarray | None = None) -> str
                 "on one y-scale. Look for a shape that sets the classes apart, and for flat, "
                 "clipped or wildly scaled rows.")
     num_features = int(np.prod(np.asarray(data.x).shape[1:]))
-    chosen = picked(data, train_rows)
     shown = f"{chosen.caption()} Histograms of those" if chosen is not None else \
         f"Histograms of the first {min(MAX_PANELS, num_features)} of {num_features} features"
     return (f"{shown}, as loaded (by class when there are 10 or fewer classes). Look for "
@@ -223,6 +226,6 @@ def save_png(figure: Figure, path: str | Path) -> Path:
     return path
 
 
-def plot_samples(data: TaskData, path: str | Path, train_rows: np.ndarray | None = None) -> Path:
-    """Write samples_figure(data, train_rows) as a PNG at `path`."""
-    return save_png(samples_figure(data, train_rows), path)
+def plot_samples(data: TaskData, path: str | Path, chosen: Picked | None = None) -> Path:
+    """Write samples_figure(data, chosen) as a PNG at `path`."""
+    return save_png(samples_figure(data, chosen), path)
