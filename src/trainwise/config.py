@@ -28,8 +28,9 @@ from pydantic import (
 from trainwise.findings import TrainwiseError
 
 DATA_SUFFIXES = (".csv", ".parquet", ".npz")  # what data.source reads besides built-in names
-BUILT_IN_SOURCES = ("mnist1d", "digits", "breast_cancer", "wine")  # data/sources.BUILT_IN's
-# names, here so that `trainwise run wine` reads as data.source without importing the loaders
+BUILT_IN_SOURCES = ("mnist1d", "digits", "breast_cancer", "wine")  # the one list of names:
+# data/sources.BUILT_IN maps them to loaders; here so that `trainwise run wine` reads as
+# data.source without importing the loaders
 
 
 class ConfigError(TrainwiseError):
