@@ -10,7 +10,7 @@ from trainwise import stages_crossval
 from trainwise.data.sources import load_data
 from trainwise.model.class_weights import balanced_class_weights
 from trainwise.rundir import read_findings
-from trainwise.stages import fit_parts
+from trainwise.stages_split import fit_parts
 from trainwise.train.crossval_verdict import crossval_finding
 
 QUICK = ["train.max_epochs=4", "tune.num_steps=30", "tune.num_seeds=1", "tune.short_runs=false",

@@ -8,7 +8,7 @@ import json
 
 import trainwise
 from trainwise.rundir import read_findings
-from trainwise.stages import split_sizes_text
+from trainwise.stages_split import split_sizes_text
 
 
 def test_sizes_are_words_and_the_test_part_says_where_it_came_from() -> None:

@@ -57,9 +57,10 @@ from trainwise.rundir import (
     read_findings,
 )
 from trainwise.stage_errors import run_stage
-from trainwise.stages import RunContext, stage_data, stage_model, stage_split
+from trainwise.stages import RunContext, stage_data, stage_model
 from trainwise.stages_crossval import stage_crossval
 from trainwise.stages_evaluate import stage_evaluate
+from trainwise.stages_split import stage_split
 from trainwise.stages_training import stage_check, stage_train
 from trainwise.stages_tune import stage_tune
 from trainwise.train.grad_norms import precision_in_use

@@ -27,7 +27,8 @@ from trainwise.config import Config, load_config, split_seed
 from trainwise.console import console
 from trainwise.findings import Finding, error, info
 from trainwise.rundir import RunDir, RunFolderError, read_findings
-from trainwise.stages import RunContext, _fingerprint, _make_arrays, load_configured
+from trainwise.stages import RunContext, load_configured
+from trainwise.stages_split import _fingerprint, _make_arrays
 from trainwise.train.checkpoint import (
     load_checkpoint,
     remove_partial,

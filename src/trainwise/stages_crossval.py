@@ -25,7 +25,8 @@ from trainwise.data.split import TIMED
 from trainwise.findings import Finding, info
 from trainwise.model.baselines import loss_function
 from trainwise.model.class_weights import balanced_class_weights
-from trainwise.stages import RunContext, eval_batch_size, fit_parts
+from trainwise.stages import RunContext, eval_batch_size
+from trainwise.stages_split import fit_parts
 from trainwise.stages_training import patience_starts, run_scheduler
 from trainwise.train.batch_norm import batch_parts, drop_lone_last_batch
 from trainwise.train.callbacks import BestWeights

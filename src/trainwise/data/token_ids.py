@@ -7,7 +7,7 @@ vocabulary, must hold the same):
   with 0 at the end (or the start: Keras pads there), x_test with the same T;
 - vocabulary size = largest id + 1 (model/baselines.py:vocab_size);
 - feature_names empty: a position is not a feature (messages name position i "t{i}").
-Ids are never normalised, cast to float or augmented (stages._make_arrays,
+Ids are never normalised, cast to float or augmented (stages_split._make_arrays,
 data/augment.py): a z-scored or mirrored id is no longer the word it stood for.
 """
 

@@ -219,7 +219,7 @@ def error_quarters(test: Row | None) -> list[dict[str, str]]:
 
 def standardised_target(run: RunData) -> bool:
     """Whether the losses are the MSE of a target standardised by the training split's mean
-    and std: every regression `trainwise run` trains (stages._make_arrays), so 1.0 is
+    and std: every regression `trainwise run` trains (stages_split._make_arrays), so 1.0 is
     predicting that mean. A Monitor's loss is whatever the user's loop computed."""
     return run.data.get("task") == "regression" and run.meta.get("source") != MONITOR_SOURCE
 
