@@ -118,7 +118,7 @@ def robust_smooth(x: np.ndarray, y: np.ndarray, sigma: float) -> tuple[np.ndarra
     return local_linear(x, y, sigma, weights)
 
 
-def _cut_divergence(y: np.ndarray) -> int:
+def cut_divergence(y: np.ndarray) -> int:
     """Number of points to keep: stop where a 5-point running median climbs back above its
     starting level after its minimum (what follows is divergence, not information)."""
     med = _running_median(y, 5)
@@ -131,7 +131,7 @@ def suggest_range(lrs: Sequence[float], losses: Sequence[float]) -> LrSuggestion
     """Our rule on one recorded curve (raw losses): a one-cycle peak lr and the good range."""
     lr, loss = finite_prefix(lrs, losses)
     finite = loss.size
-    keep = _cut_divergence(loss) if finite >= 5 else finite
+    keep = cut_divergence(loss) if finite >= 5 else finite
     cut = keep < loss.size or keep < len(losses)  # diverged: cut here, or stopped on a NaN
     lr, loss = lr[:keep], loss[:keep]
     if loss.size < 5:

@@ -131,7 +131,7 @@ class _Setup:
     progress: Any = None  # told of the steps and of each run's end (tune_lr's `progress`)
     runs_planned: int = 0  # runs announced to `progress`, to number them
     runs_done: int = 0
-    max_lr: float = math.inf  # no widening step above it: the range test's lr_high
+    max_lr: float = math.inf  # no widening step above it: search.divergence_lr
     row_losses: bool = False  # keep each candidate's per-row validation losses (few rows)
 
 
@@ -151,7 +151,8 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     optimizer at peak lr `lr`. `max_steps`: a run with more steps than this ends there,
     mid-epoch, with the schedule compressed into `max_steps` (and the tail spread over as large
     a share of the run as one epoch of num_epochs would be). `progress`: see tune_lr.
-    `max_lr`: no widening step trains above it (tune_lr passes the range test's lr_high).
+    `max_lr`: no widening step trains above it (tune_lr passes divergence_lr: where the range
+    test's loss climbed back above its start, or tune.end_lr).
     `range_lr`: the range test's point; on fewer than SMALL_VAL_ROWS validation rows the
     candidate nearest it is kept unless the best beats it by more than the rows' noise.
 
@@ -226,8 +227,9 @@ def _check_lr_mattered(candidates: list[Candidate]) -> None:
 
 def _widen(setup: _Setup, candidates: list[Candidate], max_widenings: int) -> bool:
     """While the best sits at an edge, add one candidate a grid step beyond it, never above
-    setup.max_lr: the range test saw its loss rising again there (lr_high), or ended there.
-    On iris (24 validation rows) steps to 0.41 and 0.91, past lr_high 0.19 and 26x the
+    setup.max_lr, divergence_lr: where the range test's loss climbed back above its start,
+    or tune.end_lr. On iris (24 validation rows) steps to 0.41 and 0.91, past lr_high 0.19
+    (the range test's own cut, where the loss first rose 10% of its fall) and 26x the
     range test's point 0.035, won by 0.01 nats of noise and training at 0.91 thrashed (val
     loss 0.4 -> 27 -> 0.0002; audit s11 M1)."""
     for k in range(1, max_widenings + 1):
