@@ -153,8 +153,9 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     a share of the run as one epoch of num_epochs would be). `progress`: see tune_lr.
     `max_lr`: no widening step trains above it (tune_lr passes divergence_lr: where the range
     test's loss climbed back above its start, or tune.end_lr).
-    `range_lr`: the range test's point; on fewer than SMALL_VAL_ROWS validation rows the
-    candidate nearest it is kept unless the best beats it by more than the rows' noise.
+    `range_lr`: the range test's point; on fewer than SMALL_VAL_ROWS validation rows, unless
+    the best beats the candidate nearest it by more than the rows' noise, whichever of that
+    candidate and refine's pick lies nearer it is kept (short_run_noise).
 
     Problems (nothing to train, no batch, NaN at the first step, every candidate diverged)
     come back as error findings; bad arguments raise. Without `fabric` they train on the
