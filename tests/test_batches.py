@@ -8,6 +8,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import trainwise
 from trainwise.findings import TrainwiseError
+from trainwise.train.batch_checks import SampleIndexed
 from trainwise.train.evaluate import inputs_and_targets, predict
 from trainwise.train.loop import fit
 
@@ -41,18 +42,43 @@ def test_a_batch_of_three_items_is_refused_with_the_fix(blobs):
                           seeds=(0,))
 
 
-def test_sample_indices_as_a_third_item_are_taken_and_repeated_ones_refused(blobs):
+class _Indexed(torch.utils.data.Dataset):
+    """A Dataset that declares its 3rd item sample indices (the opt-in)."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return SampleIndexed(self.x[i], self.y[i], i)
+
+
+def test_sample_indices_declared_by_the_dataset_are_taken(blobs):
     x, y = blobs
     plain = DataLoader(TensorDataset(x, y), batch_size=32)
-    indexed = DataLoader(TensorDataset(x, y, torch.arange(300)), batch_size=32)
+    indexed = DataLoader(_Indexed(x, y), batch_size=32)
+    assert isinstance(next(iter(indexed)), SampleIndexed)  # default_collate keeps the type
     losses = [[row["loss"] for row in _fit(_model(), loader, task="classification").history
                if row["kind"] == "step"] for loader in (plain, indexed)]
     assert losses[0] == losses[1]
-    item_x, item_y = inputs_and_targets(indexed.dataset[5])  # one item: a 0-d index
+    item_x, item_y = inputs_and_targets(indexed.dataset[5])  # one item: an int index
     assert torch.equal(item_x, x[5]) and torch.equal(item_y, y[5])
-    repeated = (x[:4], y[:4], torch.tensor([7, 7, 1, 2]))  # drawn with replacement
-    with pytest.raises(TrainwiseError, match="WeightedRandomSampler"):
-        inputs_and_targets(repeated)
+    repeated = SampleIndexed(x[:4], y[:4], torch.tensor([7, 7, 1, 2]))  # with replacement
+    assert inputs_and_targets(repeated)[1] is repeated.targets
+
+
+def test_lengths_that_look_like_indices_are_refused(blobs):
+    """review s11 VT11: distinct labels made (padded, lengths, labels) pass as (x, y, indices)
+    and the lengths were trained on as targets; a last batch of one row always passed."""
+    padded = torch.zeros(8, 20)
+    lengths = torch.tensor([20, 17, 15, 12, 9, 8, 5, 3])
+    labels = torch.tensor([41, 7, 93, 12, 60, 2, 77, 30])  # 100 classes, all distinct
+    for batch in ((padded, lengths, labels), (padded[:1], lengths[:1], labels[:1]),
+                  [padded, labels, torch.arange(8)]):  # a plain tuple or list: no declaration
+        with pytest.raises(TrainwiseError, match=r"batch of 3 items.*SampleIndexed"):
+            inputs_and_targets(batch)
 
 
 def test_nested_inputs_train_as_one_argument(blobs):

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 import trainwise
 from trainwise.config import TuneConfig
 from trainwise.findings import TrainwiseError
+from trainwise.train.batch_checks import SampleIndexed
 from trainwise.tune import find_batch_size, lr_range_test, short_runs, tune_lr
 
 
@@ -75,11 +76,30 @@ def test_an_optimizer_over_another_models_parameters_is_refused(blobs):
         lr_range_test(model, F.cross_entropy, _loader(blobs), lambda m: None, num_steps=10)
 
 
+class _SampleIndexed(Dataset):
+    """(x, y, index) items, declared so (review s11 VT11: a plain 3rd tensor is refused)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> SampleIndexed:
+        return SampleIndexed(self.x[i], self.y[i], i)
+
+
+def _indexed_loader(blobs) -> DataLoader:
+    """_loader(blobs, torch.arange(300)) with the indices declared: the same batches."""
+    return DataLoader(_SampleIndexed(*blobs), batch_size=32, shuffle=True,
+                      generator=torch.Generator().manual_seed(0))
+
+
 def test_batches_with_extra_items_give_the_same_range_test(blobs):
     """(x, y, index) batches, as the training loop and Monitor.evaluate take them."""
     plain = lr_range_test(_net(), F.cross_entropy, _loader(blobs), _adamw, num_steps=15)
-    indexed = lr_range_test(_net(), F.cross_entropy, _loader(blobs, torch.arange(300)),
-                            _adamw, num_steps=15)
+    indexed = lr_range_test(_net(), F.cross_entropy, _indexed_loader(blobs), _adamw,
+                            num_steps=15)
     assert indexed.curves[0].losses == plain.curves[0].losses
 
 
@@ -200,7 +220,7 @@ def test_persistent_workers_are_left_as_found(blobs, workers_running, fabric_wra
 def test_tune_lr_with_a_scheduler_and_extra_batch_items_runs(blobs):
     """The whole tune on (x, y, index) batches: the short runs (the training loop) take them
     too."""
-    result = tune_lr(_net(), F.cross_entropy, _loader(blobs, torch.arange(300)),
+    result = tune_lr(_net(), F.cross_entropy, _indexed_loader(blobs),
                      _loader(blobs), _adamw, max_epochs=4,
                      config=TuneConfig(num_steps=20, num_seeds=1, short_run_epochs=1))
     assert result.short is not None and result.lr > 0

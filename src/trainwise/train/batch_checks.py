@@ -1,14 +1,36 @@
 """Errors of a training step that `check` names, said the same way by fit, the tuning probes
-and shape_trace: a loss that is not one number, inputs of another dtype than the model."""
+and shape_trace: a loss that is not one number, inputs of another dtype than the model; and
+the one declared extra batch item, sample indices (SampleIndexed)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
 from trainwise.findings import Finding, TrainwiseError
+
+# a namedtuple's 3rd field under one of these names is sample indices, by the Dataset's word
+INDEX_FIELDS = ("index", "indices", "idx", "sample_index", "sample_indices")
+
+
+class SampleIndexed(NamedTuple):
+    """A Dataset item (or, collated, a batch) whose 3rd item is the sample's index: return
+    SampleIndexed(x, y, index) from __getitem__ to have fit, find_lr and Monitor.evaluate
+    take (x, y) and leave the index (default_collate and pin_memory keep a namedtuple)."""
+
+    inputs: Any
+    targets: Any
+    index: Any
+
+
+def is_sample_indexed(batch: Any) -> bool:
+    """A 3-item namedtuple whose 3rd field is named as sample indices (INDEX_FIELDS): the
+    Dataset's own declaration, the one source that tells indices from lengths or labels."""
+    fields = getattr(type(batch), "_fields", None)
+    return isinstance(batch, tuple) and fields is not None and len(batch) == 3 \
+        and fields[2] in INDEX_FIELDS
 
 
 def scalar_loss(loss: torch.Tensor, step: int) -> torch.Tensor:
