@@ -86,7 +86,7 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
                                              _previous_values(ctx))
         row.update(extra)
         row.update(_keep_predictions(ctx, outputs, targets))
-    findings += _linear_and_groups(ctx, row)
+    findings += _linear_and_groups(ctx, row, outputs)
     if ctx.fabric.is_global_zero:
         ctx.run.append_history([{"kind": "test", **row}])
     ctx.meta["test"] = row
@@ -111,10 +111,13 @@ def _keep_predictions(ctx: RunContext, outputs: torch.Tensor,
     return {QUARTER_KEY: error_by_quarter(actual, predicted)}
 
 
-def _linear_and_groups(ctx: RunContext, row: dict[str, Any]) -> list[Finding]:
+def _linear_and_groups(ctx: RunContext, row: dict[str, Any],
+                       outputs: torch.Tensor) -> list[Finding]:
     """Adds to the test row the linear reference's scores and the test rows' group count
     (the intervals' caveat: intervals.grouped_rows_caveat); the linear model's warning."""
-    linear, findings = _linear_reference(ctx, row)
+    assert ctx.data is not None
+    predicted = outputs.argmax(dim=1).numpy() if ctx.data.task == "classification" else None
+    linear, findings = _linear_reference(ctx, row, predicted)
     row.update(linear)
     groups = _test_groups(ctx)
     if groups is not None:  # the report's and the verdict's interval name it too
@@ -122,10 +125,11 @@ def _linear_and_groups(ctx: RunContext, row: dict[str, Any]) -> list[Finding]:
     return findings
 
 
-def _linear_reference(ctx: RunContext, row: dict[str, Any]
+def _linear_reference(ctx: RunContext, row: dict[str, Any], predicted: np.ndarray | None = None
                       ) -> tuple[dict[str, Any], list[Finding]]:
     """The linear model fitted on the training split (linear_reference.py), scored on the
-    test rows beside the network; nothing for images, sequences and token ids."""
+    test rows beside the network (`predicted`: its class per test row, for a classification);
+    nothing for images, sequences and token ids."""
     assert ctx.data is not None
     train, test = ctx.splits["train"], ctx.splits["test"]
     classification = ctx.data.task == "classification"
@@ -136,7 +140,7 @@ def _linear_reference(ctx: RunContext, row: dict[str, Any]
     if fit is None:
         return {}, []
     if classification:
-        return _linear_classes(row, np.asarray(test.y).reshape(-1), fit, weighted)
+        return _linear_classes(row, np.asarray(test.y).reshape(-1), predicted, fit, weighted)
     units = ctx.target_units()  # scored in the target's units, as the network's RMSE
     actual = in_target_units(test.y, units)
     scored = score_baseline("linear", in_target_units(fit.predictions, units), actual)
@@ -145,8 +149,8 @@ def _linear_reference(ctx: RunContext, row: dict[str, Any]
             [found] if found else [])
 
 
-def _linear_classes(row: dict[str, Any], targets: np.ndarray, fit: LinearFit,
-                    weighted: bool) -> tuple[dict[str, Any], list[Finding]]:
+def _linear_classes(row: dict[str, Any], targets: np.ndarray, predicted: np.ndarray | None,
+                    fit: LinearFit, weighted: bool) -> tuple[dict[str, Any], list[Finding]]:
     """The linear model's accuracy and balanced accuracy (counted as the network's, from a
     confusion matrix) and the warning when the network does not clearly beat it."""
     network = np.asarray(row["test_confusion"], dtype=np.int64)
@@ -159,7 +163,12 @@ def _linear_classes(row: dict[str, Any], targets: np.ndarray, fit: LinearFit,
         return extra, []
     balanced = (row["test_balanced_accuracy"], extra["test_linear_balanced_accuracy"]) \
         if weighted else None
-    found = class_finding(int(np.trace(network)), right, rows, fit, balanced)
+    assert predicted is not None, "the network's test classes decide the linear warning"
+    network_right = np.asarray(predicted).reshape(-1) == targets
+    linear_right = np.asarray(fit.predictions).reshape(-1) == targets
+    discordant = (int((linear_right & ~network_right).sum()),
+                  int((network_right & ~linear_right).sum()))
+    found = class_finding(int(np.trace(network)), right, rows, fit, discordant, balanced)
     return extra, [found] if found else []
 
 
