@@ -186,3 +186,21 @@ def test_a_regression_level_with_the_line_is_a_note():
     assert regression_finding(51.0, 50.0, 80.0, fit).severity.value == "warning"
     assert regression_finding(49.0, 50.0, 80.0, fit).severity.value == "info"  # R^2 +0.015
 
+
+def test_the_evaluate_line_gives_the_linear_model_its_own_sentence() -> None:
+    """review s11 VT6: '...a linear model ... scores 96.38%, macro ROC-AUC 0.999 (one-vs-rest),
+    lowest recall 86% (class '8')' read the network's ROC-AUC and recall as the line's."""
+    from trainwise.stages_evaluate import _test_message
+
+    data = TaskData("t", "table", "classification", np.zeros((40, 2), np.float32),
+                    np.zeros(40, np.int64), class_names=["a", "b", "c"])
+    ctx = SimpleNamespace(data=data, splits={"test": Arrays(np.zeros((20, 2)), np.zeros(20))},
+                          target_log=False)
+    row = {"test_accuracy": 0.95, "test_baseline_class": "a", "test_baseline_accuracy": 0.4,
+           "test_balanced_accuracy": 0.9, "test_roc_auc": 0.999,
+           "test_per_class": {"recall": [1.0, 1.0, 0.75], "support": [8, 8, 4]},
+           "test_linear_accuracy": 0.9}
+    message = _test_message(ctx, row)
+    assert message.endswith("macro ROC-AUC 0.999 (one-vs-rest), lowest recall 75% (class "
+                            "'c'). A linear model (logistic regression on the training split) "
+                            "scores 90.00% on the same rows.")

@@ -210,13 +210,15 @@ def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
                f"held-out samples{within} (always answering '{row['test_baseline_class']}', the "
                f"training split's most frequent class: {row['test_baseline_accuracy']:.2%}); "
                f"balanced accuracy {row['test_balanced_accuracy']:.2%}")
-    if "test_linear_accuracy" in row:
-        message += (f"; a linear model (logistic regression on the training split) scores "
-                    f"{row['test_linear_accuracy']:.2%}")
     ranking = ranking_text(row, ctx.data.class_names)  # threshold-free, beside the argmax's
     if ranking:
         message += f", {ranking}"
     lowest = lowest_recall(row["test_per_class"], ctx.data.class_names)
     if lowest is not None:
         message += f", lowest recall {lowest[1]:.0%} (class '{lowest[0]}')"
+    # its own sentence, after the network's numbers: inside the list, the network's ROC-AUC
+    # and lowest recall read as the line's (review s11 VT6)
+    if "test_linear_accuracy" in row:
+        message += (f". A linear model (logistic regression on the training split) scores "
+                    f"{row['test_linear_accuracy']:.2%} on the same rows")
     return message + "."
