@@ -37,7 +37,7 @@ def check_inputs(model: nn.Module, x: torch.Tensor) -> list[Finding]:
                       f"{int(bad.sum())} NaN/Inf values in the inputs, in {int(rows.sum())} of "
                       f"{len(x)} samples.", fix, count=int(bad.sum()),
                       samples=rows.nonzero().flatten()[:10].tolist())]
-    findings = _dtype(model, x)
+    findings = input_dtype_findings(model, x)
     if len(x) > 1 and float((x - x[:1]).abs().max()) == 0.0:
         return findings + [error(STAGE, "inputs_constant",
                                  f"all {len(x)} input samples are identical (e.g. all zeros): "
@@ -48,7 +48,9 @@ def check_inputs(model: nn.Module, x: torch.Tensor) -> list[Finding]:
     return findings + _scale(x)
 
 
-def _dtype(model: nn.Module, x: torch.Tensor) -> list[Finding]:
+def input_dtype_findings(model: nn.Module, x: torch.Tensor) -> list[Finding]:
+    """check's inputs_wrong_dtype error when x's dtype is not the model's first floating
+    weight's; fit, the probes and shape_trace give the same words when a forward fails."""
     param = next((p for p in model.parameters() if p.is_floating_point()), None)
     if param is None or param.dtype == x.dtype:
         return []

@@ -15,7 +15,7 @@ from torch import nn
 
 from trainwise.findings import Finding, TrainwiseError, error, info, warning
 from trainwise.model.forward_errors import device_of, forward_failed
-from trainwise.train.batch_checks import raise_if_wrong_dtype
+from trainwise.train.batch_checks import forward_or_explain
 
 
 @contextmanager
@@ -111,7 +111,7 @@ def _forward(model: nn.Module, example_input: Any) -> Any:
     """model(example_input), as fit calls it with a batch's inputs; a failure that a tuple or
     dict input or a dtype explains is said with its fix."""
     try:
-        return model(example_input)
+        return forward_or_explain(model, example_input)
     except TypeError as failure:
         if isinstance(example_input, (tuple, list, dict)):
             raise TrainwiseError(
@@ -119,9 +119,6 @@ def _forward(model: nn.Module, example_input: Any) -> Any:
                 " as one argument, as fit, find_lr and check call the model with a batch's "
                 f"inputs; the forward raised: {failure}. Give the model a forward(self, inputs) "
                 "that unpacks them (x1, x2 = inputs), which fit needs too.") from failure
-        raise
-    except RuntimeError as failure:
-        raise_if_wrong_dtype(failure, model, example_input)  # check's inputs_wrong_dtype
         raise
 
 

@@ -1,9 +1,11 @@
-"""Errors of a training step that `check` names, said the same way by fit, the tuning probes
-and shape_trace: a loss that is not one number, inputs of another dtype than the model; and
-the one declared extra batch item, sample indices (SampleIndexed)."""
+"""What a batch must be and the errors of a training step that `check` names, said the same
+way by fit, evaluation, the tuning probes and shape_trace: a batch of 3+ items or a dict (and
+the one declared extra item, sample indices: SampleIndexed), a loss that is not one number,
+inputs of another dtype than the model."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
@@ -33,6 +35,36 @@ def is_sample_indexed(batch: Any) -> bool:
         and fields[2] in INDEX_FIELDS
 
 
+def many_items_message(batch: Any) -> str:
+    """What a batch of 3+ items must become, for inputs_and_targets' error."""
+    kinds = ", ".join(type(item).__name__ for item in batch)
+    return (f"the loader yielded a batch of {len(batch)} items ({kinds}); trainwise reads a "
+            "batch as (inputs, targets) and will not guess which item is the target. Return "
+            "((x1, x2), y) from the Dataset or collate_fn, e.g. (padded, lengths, y) -> "
+            "((padded, lengths), y), with a model whose forward(self, inputs) unpacks its "
+            "input (padded, lengths = inputs). Sample indices as a 3rd item are taken only "
+            "when the Dataset names them: return trainwise.train.batch_checks.SampleIndexed("
+            "x, y, index) from __getitem__ (a namedtuple whose 3rd field is 'index'; "
+            "default_collate keeps it); or drop them (fit finds a batch's samples itself), "
+            "e.g. collate_fn=lambda items: torch.utils.data.default_collate(items)[:2].")
+
+
+TARGET_KEYS = ("labels", "label", "targets", "target", "y")  # HF's and the usual names
+
+
+def dict_batch_message(batch: dict) -> str:
+    """How to split a dict batch into (inputs, targets), for inputs_and_targets' error."""
+    target = next((key for key in TARGET_KEYS if key in batch), "<target key>")
+    inputs = [key for key in batch if key != target]
+    return (f"the loader yielded a dict (keys {list(batch)}); trainwise reads a batch as "
+            f"(inputs, targets). Split it in a collate_fn: def collate(items): "
+            f"b = torch.utils.data.default_collate(items); return {{k: b[k] for k in "
+            f"{inputs}}}, b[{target!r}]; with a model whose forward(self, inputs) calls your "
+            "model(**inputs) and returns the logits alone. With trainwise.Monitor in your own "
+            "loop, compute the outputs yourself and call monitor.end_epoch(outputs=..., "
+            "targets=..., loss_fn=...) instead of monitor.evaluate.")
+
+
 def scalar_loss(loss: torch.Tensor, step: int) -> torch.Tensor:
     """The loss, when it is one number; raise otherwise (a per-sample loss cannot be
     backpropagated as it is, and its mean may not be what the user trains on)."""
@@ -56,25 +88,39 @@ def _first_float(x: Any) -> torch.Tensor | None:
 
 def input_dtype_finding(model: nn.Module, x: Any) -> Finding | None:
     """check's inputs_wrong_dtype error when the inputs' floating dtype is not the model's."""
-    from trainwise.checks.data_checks import _dtype as dtype_findings  # check's own message;
+    from trainwise.checks.data_checks import input_dtype_findings  # check's own message;
     # imported when a step failed: the checks package imports much of train/ itself
 
     first = _first_float(x)
-    found = dtype_findings(model, first) if first is not None else []
+    found = input_dtype_findings(model, first) if first is not None else []
     return found[0] if found else None
 
 
-def raise_if_wrong_dtype(failure: Exception, model: nn.Module, x: Any) -> None:
-    """After a forward that raised `failure`: a TrainwiseError with check's message when the
-    inputs' dtype is not the model's (torch only says "mat1 and mat2 must have the same
-    dtype"). Called on failure only, so a working step pays nothing, and a dtype that Fabric's
-    precision converts (bf16-true) is never blamed unless the forward failed."""
-    finding = input_dtype_finding(model, x)
-    if finding is None:
-        return
+def dtype_error(failure: Exception, finding: Finding) -> Exception:
+    """A TrainwiseError with check's message, torch's own first line quoted ("mat1 and mat2
+    must have the same dtype" alone does not say which to change)."""
     said = str(failure).strip().splitlines()[0][:200] if str(failure).strip() else ""
-    raise TrainwiseError(f"The forward pass failed ({type(failure).__name__}: {said}): "
-                         f"{finding.message} Fix: {finding.fix}") from failure
+    return TrainwiseError(f"The forward pass failed ({type(failure).__name__}: {said}): "
+                          f"{finding.message} Fix: {finding.fix}")
+
+
+Explain = Callable[[Exception, Finding], Exception]  # (torch's error, check's) -> raised
+
+
+def forward_or_explain(model: nn.Module, x: Any, forward: Callable[[Any], Any] | None = None,
+                       explain: Explain = dtype_error) -> Any:
+    """forward(x) (model(x) by default). A RuntimeError that the inputs' dtype explains is
+    raised as explain(failure, check's inputs_wrong_dtype finding): fit, evaluation and
+    shape_trace raise dtype_error, the probes a ProbeStop. Checked on failure only, so a
+    working forward pays nothing (Python 3.11's zero-cost try), and a dtype that Fabric's
+    precision converts (bf16-true) is never blamed unless the forward failed."""
+    try:
+        return (forward or model)(x)
+    except RuntimeError as failure:
+        finding = input_dtype_finding(model, x)
+        if finding is None:
+            raise
+        raise explain(failure, finding) from failure
 
 
 def raise_step_error(failure: Exception, model: nn.Module, x: Any, loss: Any,
@@ -85,4 +131,6 @@ def raise_step_error(failure: Exception, model: nn.Module, x: Any, loss: Any,
     step itself pays nothing."""
     if torch.is_tensor(loss) and loss.numel() != 1:
         raise TrainwiseError(_not_one_number(loss, step)) from failure
-    raise_if_wrong_dtype(failure, model, x)
+    finding = input_dtype_finding(model, x)
+    if finding is not None:
+        raise dtype_error(failure, finding) from failure

@@ -10,7 +10,12 @@ import torch
 from torch import nn
 
 from trainwise.findings import TrainwiseError
-from trainwise.train.batch_checks import is_sample_indexed, raise_if_wrong_dtype
+from trainwise.train.batch_checks import (
+    dict_batch_message,
+    forward_or_explain,
+    is_sample_indexed,
+    many_items_message,
+)
 from trainwise.train.calibration import ECE_BINS, confidence_stats
 from trainwise.train.class_counts import COUNTS_KEY, class_counts
 from trainwise.train.class_metrics import balanced_accuracy, confusion_matrix
@@ -32,39 +37,11 @@ def inputs_and_targets(batch: Any) -> tuple[Any, Any]:
     if isinstance(batch, (tuple, list)) and len(batch) > 2:
         if is_sample_indexed(batch):
             return batch[0], batch[1]
-        raise TrainwiseError(_many_items(batch))
+        raise TrainwiseError(many_items_message(batch))
     if isinstance(batch, dict):
-        raise TrainwiseError(_dict_batch(batch))
+        raise TrainwiseError(dict_batch_message(batch))
     raise TrainwiseError(f"the loader must yield (inputs, targets) pairs, got a "
                          f"{type(batch).__name__}; wrap your dataset to return (x, y).")
-
-
-def _many_items(batch: Any) -> str:
-    kinds = ", ".join(type(item).__name__ for item in batch)
-    return (f"the loader yielded a batch of {len(batch)} items ({kinds}); trainwise reads a "
-            "batch as (inputs, targets) and will not guess which item is the target. Return "
-            "((x1, x2), y) from the Dataset or collate_fn, e.g. (padded, lengths, y) -> "
-            "((padded, lengths), y), with a model whose forward(self, inputs) unpacks its "
-            "input (padded, lengths = inputs). Sample indices as a 3rd item are taken only "
-            "when the Dataset names them: return trainwise.train.batch_checks.SampleIndexed("
-            "x, y, index) from __getitem__ (a namedtuple whose 3rd field is 'index'; "
-            "default_collate keeps it); or drop them (fit finds a batch's samples itself), "
-            "e.g. collate_fn=lambda items: torch.utils.data.default_collate(items)[:2].")
-
-
-TARGET_KEYS = ("labels", "label", "targets", "target", "y")  # HF's and the usual names
-
-
-def _dict_batch(batch: dict) -> str:
-    target = next((key for key in TARGET_KEYS if key in batch), "<target key>")
-    inputs = [key for key in batch if key != target]
-    return (f"the loader yielded a dict (keys {list(batch)}); trainwise reads a batch as "
-            f"(inputs, targets). Split it in a collate_fn: def collate(items): "
-            f"b = torch.utils.data.default_collate(items); return {{k: b[k] for k in "
-            f"{inputs}}}, b[{target!r}]; with a model whose forward(self, inputs) calls your "
-            "model(**inputs) and returns the logits alone. With trainwise.Monitor in your own "
-            "loop, compute the outputs yourself and call monitor.end_epoch(outputs=..., "
-            "targets=..., loss_fn=...) instead of monitor.evaluate.")
 
 
 @torch.no_grad()
@@ -79,12 +56,7 @@ def batch_outputs(model: nn.Module, loader: Any) -> Iterator[tuple[torch.Tensor,
             x, y = inputs_and_targets(batch)
             if device is not None and isinstance(x, torch.Tensor):
                 x = x.to(device, non_blocking=True)
-            try:  # costs nothing until it raises (Python 3.11)
-                output = model(x)
-            except RuntimeError as failure:
-                raise_if_wrong_dtype(failure, model, x)  # check's inputs_wrong_dtype message
-                raise
-            yield one_output(output).float(), y
+            yield one_output(forward_or_explain(model, x)).float(), y
     finally:
         model.train(was_training)
 

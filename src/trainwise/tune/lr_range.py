@@ -21,6 +21,7 @@ from torch.utils.data import RandomSampler, SequentialSampler
 
 from trainwise.config import MIN_NUM_STEPS
 from trainwise.findings import Finding, TrainwiseError, warning
+from trainwise.train.batch_checks import forward_or_explain
 from trainwise.train.evaluate import inputs_and_targets, one_output
 from trainwise.train.position import inner_loader
 from trainwise.tune.lr_verdict import verdict
@@ -38,7 +39,7 @@ from trainwise.tune.probe_errors import (
     no_batch,
     non_finite_values,
     scalar_loss,
-    stop_if_wrong_dtype,
+    wrong_dtype_stop,
 )
 from trainwise.tune.probe_precision import ProbeSteps
 from trainwise.tune.suggest import get_rule
@@ -293,11 +294,9 @@ def _diverged(smoothed: float, best: float, first: float, factor: float) -> bool
 
 def _loss(model, loss_fn, batch, device, step, probe: ProbeSteps) -> torch.Tensor:
     x, y = _pair(batch, device)
-    try:
-        output = probe.forward(model, x)
-    except RuntimeError:  # a try costs nothing until it raises (Python 3.11)
-        stop_if_wrong_dtype(model, x)  # check's inputs_wrong_dtype, as an error finding
-        raise
+    # check's inputs_wrong_dtype, as an error finding
+    output = forward_or_explain(model, x, lambda inputs: probe.forward(model, inputs),
+                                explain=wrong_dtype_stop)
     return scalar_loss(loss_fn(one_output(output), y), step)
 
 

@@ -9,10 +9,7 @@ import torch
 from torch import nn
 
 from trainwise.findings import Finding, TrainwiseError, error
-from trainwise.train.batch_checks import (
-    input_dtype_finding,
-    scalar_loss,  # noqa: F401 - the probes' name for fit's check
-)
+from trainwise.train.batch_checks import scalar_loss  # noqa: F401 - the probes' name for it
 from trainwise.train.evaluate import inputs_and_targets
 from trainwise.train.position import inner_loader
 
@@ -194,10 +191,8 @@ MAKE_OPTIMIZER = ("make_optimizer=lambda model, lr=1e-3: trainwise.make_adamw(mo
 FRESH_OPTIMIZER = f"Pass a function that builds a new one each call, e.g. {MAKE_OPTIMIZER}."
 
 
-def stop_if_wrong_dtype(model: nn.Module, x: Any) -> None:
-    """After a probe's forward raised: ProbeStop with check's inputs_wrong_dtype error when
-    the inputs' dtype is not the model's (a float64 model on float32 data), so find_lr and
-    tune_lr return it as an error finding instead of torch's "mat1 and mat2" error."""
-    finding = input_dtype_finding(model, x)
-    if finding is not None:
-        raise ProbeStop(finding)
+def wrong_dtype_stop(failure: Exception, finding: Finding) -> ProbeStop:
+    """forward_or_explain's `explain` for the probes: check's inputs_wrong_dtype error as a
+    ProbeStop, so find_lr and tune_lr return it as an error finding instead of torch's "mat1
+    and mat2" error (a float64 model on float32 data)."""
+    return ProbeStop(finding)
