@@ -139,17 +139,15 @@ def class_finding(num_correct: int, linear_correct: int, num_rows: int, fit: Lin
     said = (f"Test {what} {ours:.2%}; a linear model ({fit.name}, {fit.fitted_text()}) "
             f"scores {theirs:.2%} on the same {num_rows:,} test rows: the network is "
             f"{_behind(ours - theirs, f'{100 * abs(ours - theirs):.1f} points')}, not clearly "
-            f"better ({clearly}).")
+            f"better ({clearly}). Of the rows the two answer differently, {discordant[0]} are "
+            f"right by the line alone and {discordant[1]} by the network alone (McNemar's "
+            f"exact p = {p_value:.2g}; below {P_AHEAD}, with the line ahead, is beyond noise).")
     found = warning("evaluate", "below_linear_reference", said, _fix(fit),
                     test_score=round(ours, 6), linear_score=round(theirs, 6), score=what,
                     linear_fit_rows=fit.fit_rows, linear_only=discordant[0],
                     network_only=discordant[1], mcnemar_p=round(p_value, 6))
-    if ahead:
-        return found
-    return explained(found, f"The rows the two answer differently ({discordant[0]} right by "
-                     f"the line alone, {discordant[1]} by the network alone) do not show the "
-                     f"line ahead (McNemar's exact p = {p_value:.2g}, {P_AHEAD} needed): a "
-                     "note, not a warning.", "")
+    return found if ahead else explained(found, "Within the test's noise: a note, not a "
+                                         "warning.", "")
 
 
 def _line_ahead_p(linear_only: int, network_only: int) -> float:
