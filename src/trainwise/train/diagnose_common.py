@@ -171,6 +171,24 @@ def smoothing_window(num_points: int) -> int:
     return window + 1 - window % 2
 
 
+def diff_noise(values: np.ndarray) -> float:
+    """Robust std of one point's noise around its neighbours, from consecutive differences
+    (a trend cancels in them): 1.4826 * MAD of the differences, over sqrt 2 because a
+    difference holds two points' noise. 0.0 with fewer than 2 points."""
+    steps = np.diff(np.asarray(values, dtype=np.float64))
+    if not len(steps):
+        return 0.0
+    return 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / math.sqrt(2)
+
+
+def finite_value(row: Row, key: str) -> float | None:
+    """row[key] as a float when it is a finite number (not a bool), else None."""
+    value = row.get(key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
 def noise_scale(values: np.ndarray, smooth: np.ndarray) -> float:
     """Robust std of the point-to-point noise: 1.4826 * MAD of the residuals."""
     residual = values - smooth

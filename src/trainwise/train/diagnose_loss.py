@@ -12,6 +12,7 @@ from trainwise.train.diagnose_common import (
     Row,
     batch_samples,
     column,
+    diff_noise,
     finite,
     loss_curve,
     lr_advice,
@@ -198,8 +199,7 @@ def noise_swing(loss: np.ndarray, window: int) -> float:
     positive = np.log(tail[tail > 0])
     if len(positive) < 3:
         return 1.0
-    steps = np.diff(positive)
-    sigma = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2)
+    sigma = diff_noise(positive)
     picked = np.sqrt(2 * np.log(max(2.0, len(loss) / window)))
     return float(np.exp(picked * 1.25 * sigma / np.sqrt(window)))
 

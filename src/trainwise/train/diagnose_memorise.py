@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from trainwise.train.diagnose_common import diff_noise
+
 MEMORISE_FALL = 3.0  # the training loss ends (median of the last 3 epochs) 3x below its
 # first epoch. The audit's run fell 5.3x; shuffled labels on the zoo's tables fall 2-4x in 20
 # epochs. A healthy run falls far more, but its validation loss falls too, which this rule
@@ -43,19 +45,12 @@ class Memorising(NamedTuple):
         return self.chance_loss is not None and self.val_best >= self.chance_loss - self.noise
 
 
-def epoch_noise(val: np.ndarray) -> float:
-    """Robust std of one epoch's validation loss around its neighbours, from consecutive
-    differences (a difference holds two epochs' noise: divided by sqrt 2)."""
-    steps = np.diff(val)
-    return 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / math.sqrt(2)
-
-
 def memorising(val: np.ndarray, train: list[float], classes: int | None) -> Memorising | None:
     """The evidence when validation never improved beyond its noise (or never left ln C)
     while the training loss (per epoch, same rows as `val`) fell MEMORISE_FALL x."""
     if len(train) < 4 or train[0] <= 0:
         return None
-    noise = epoch_noise(val)
+    noise = diff_noise(val)
     chance = math.log(classes) if classes and classes >= 2 else None
     seen = Memorising(float(val[0]), float(val.min()), noise, float(train[0]),
                       float(np.median(train[-3:])), chance)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from trainwise.findings import Finding, Severity
-from trainwise.train.diagnose_common import Row, make, num, rows_of
-from trainwise.train.diagnose_memorise import epoch_noise
+from trainwise.train.diagnose_common import Row, diff_noise, finite_value, make, num, rows_of
 
 MIN_EPOCHS = 4  # the fall over the last 3 epochs needs a 4th to start from
 LATE_SHARE = 0.25  # the last 3 epochs gave >= 25% of the fall since the first epoch: the curve
@@ -27,14 +26,14 @@ VAL_SOLVED = 1e-4  # a validation loss at or below this has nothing left to gain
 
 
 def rule_still_improving(history: list[Row]) -> list[Finding]:
-    rows = [row for row in rows_of(history, "epoch") if _finite_val(row)]
+    rows = [row for row in rows_of(history, "epoch") if finite_value(row, "val_loss") is not None]
     if len(rows) < MIN_EPOCHS:
         return []
     val = np.array([row["val_loss"] for row in rows], dtype=np.float64)
     if int(np.argmin(val)) != len(val) - 1 or val[-1] <= VAL_SOLVED:
         return []
     late, total = float(val[-4] - val[-1]), float(val[0] - val[-1])
-    noise = epoch_noise(val)
+    noise = diff_noise(val)
     steep = late >= LATE_SHARE * total or late >= LATE_FALL * val[-4]
     if total <= 0 or not steep or late < MIN_FALL * val[-4] or late < NOISE_SIGMAS * noise:
         return []
@@ -51,9 +50,3 @@ def rule_still_improving(history: list[Row]) -> list[Finding]:
                  val_loss_3_epochs_before=num(float(val[-4])), late_fall=num(late),
                  late_share=num(late / total), val_noise=num(noise),
                  threshold_late_share=LATE_SHARE)]
-
-
-def _finite_val(row: Row) -> bool:
-    value = row.get("val_loss")
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
-        bool(np.isfinite(value))

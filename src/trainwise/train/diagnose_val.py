@@ -9,6 +9,8 @@ import numpy as np
 from trainwise.findings import Finding, Severity
 from trainwise.train.diagnose_common import (
     Row,
+    diff_noise,
+    finite_value,
     hist_mass,
     hist_of,
     loss_curve,
@@ -59,25 +61,18 @@ GAP_STANDARD_ERRORS = 2.0  # a confidence-accuracy gap counts only when it is al
 MIN_CONFUSION_ROWS = 20  # "near chance" is not judged on fewer validation rows
 
 
-def _finite(row: Row, key: str) -> float | None:
-    value = row.get(key)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
-
-
 def _epoch_of(row: Row, index: int) -> int:
-    epoch = _finite(row, "epoch")
+    epoch = finite_value(row, "epoch")
     return int(epoch) if epoch is not None else index
 
 
 def _train_loss_at(history: list[Row], row: Row) -> float | None:
     """The epoch's mean training loss; else the median step loss of that epoch's steps."""
-    value = _finite(row, "train_loss")
+    value = finite_value(row, "train_loss")
     if value is not None:
         return value
     steps, loss, _ = loss_curve(history)
-    step = _finite(row, "step")
+    step = finite_value(row, "step")
     if step is None or not len(loss):
         return None
     recent = loss[(steps <= step)][-20:]
@@ -110,8 +105,7 @@ def _val_rise(val: np.ndarray, margin: float) -> tuple[int, float] | None:
     # neither). The noise comes from consecutive differences, not from the residuals around
     # the line: a rise that saturates (memorising 64 images) bends away from any line.
     slope, _ = np.polyfit(np.arange(past + 1), val[best:], 1)
-    steps = np.diff(val[best:])
-    spread = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2)
+    spread = diff_noise(val[best:])
     climb = slope * past
     if climb < 0.5 * margin * reference or climb < 3 * spread:
         return None
@@ -119,7 +113,7 @@ def _val_rise(val: np.ndarray, margin: float) -> tuple[int, float] | None:
 
 
 def rule_overfitting(history: list[Row]) -> list[Finding]:
-    rows = [row for row in rows_of(history, "epoch") if _finite(row, "val_loss") is not None]
+    rows = [row for row in rows_of(history, "epoch") if finite_value(row, "val_loss") is not None]
     if len(rows) < OVERFIT_PATIENCE + 2:
         return []
     val = np.array([row["val_loss"] for row in rows], dtype=np.float64)
@@ -243,7 +237,7 @@ def _confidence_rows(history: list[Row]) -> list[tuple[Row, float, float]]:
     """(row, mean confidence, accuracy) for every epoch row that carries both."""
     out = []
     for row in rows_of(history, "epoch"):
-        accuracy, confidence = _finite(row, "val_accuracy"), mean_confidence(row)
+        accuracy, confidence = finite_value(row, "val_accuracy"), mean_confidence(row)
         if accuracy is not None and confidence is not None:
             out.append((row, confidence, accuracy))
     return out
@@ -296,7 +290,7 @@ def rule_overconfidence(history: list[Row]) -> list[Finding]:
            "(train stage).")
     return [make(Severity.WARNING, "overconfidence", message, fix, onset_row.get("step"),
                  mean_confidence=num(conf), accuracy=num(acc), gap=num(conf - acc),
-                 ece=num(_finite(row, "val_ece")), high_confidence_mass=num(high),
+                 ece=num(finite_value(row, "val_ece")), high_confidence_mass=num(high),
                  onset_epoch=onset_row.get("epoch"), threshold_gap=OVERCONFIDENCE_GAP)]
 
 
