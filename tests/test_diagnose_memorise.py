@@ -47,3 +47,20 @@ def test_a_training_loss_that_fell_little_is_not_memorising():
 def test_runs_whose_validation_loss_fell_are_not_memorising():
     assert RULES["overfitting"](epochs(DEFAULT_TRAIN, DEFAULT_VAL)) == []
     assert RULES["overfitting"](epochs(DIGITS_TRAIN, DIGITS_VAL)) == []
+
+
+def test_a_run_that_converged_inside_epoch_one_with_no_gap_is_not_memorising():
+    # review s11 VT3: epoch 1's mean training loss (0.95) averages in its untrained first
+    # steps; from epoch 2 on training sits level with validation (0.28 vs best 0.29: 1.04x).
+    # The old rule read a 3.4x fall (0.95 -> 0.28) and a flat validation loss as memorising.
+    val = [0.30, 0.29, 0.30, 0.31, 0.295, 0.30, 0.29, 0.305, 0.30, 0.295]
+    train = [0.95, 0.31, 0.30, 0.295, 0.29, 0.29, 0.285, 0.28, 0.28, 0.28]
+    history = epochs(train, val, steps_per_epoch=100) + [{"kind": "meta", "num_classes": 10}]
+    assert RULES["overfitting"](history) == []
+
+
+def test_the_memorising_finding_names_the_gap_to_the_best_validation_loss():
+    (finding,) = RULES["overfitting"](epochs(WIDE_TRAIN, WIDE_VAL))
+    # best validation 0.6946 (epoch 1) over the last 3 epochs' median training loss 0.1061
+    assert finding.evidence["train_val_gap"] == round(0.6946 / 0.1061, 3)
+    assert "6.5x below that best" in finding.message

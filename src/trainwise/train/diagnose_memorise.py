@@ -21,6 +21,11 @@ MEMORISE_FALL = 3.0  # the training loss ends (median of the last 3 epochs) 3x b
 # first epoch. The audit's run fell 5.3x; shuffled labels on the zoo's tables fall 2-4x in 20
 # epochs. A healthy run falls far more, but its validation loss falls too, which this rule
 # asks against.
+MEMORISE_GAP = 3.0  # ...and ends 3x below the best validation loss: what it learned does not
+# carry over. The audit's run: 0.6946 / 0.1061 = 6.5x. A run that converged inside epoch 1
+# (many steps per epoch) also "falls" 3.4x from epoch 1's mean (0.95, which averages in the
+# untrained first steps) to 0.28, but sits level with its validation loss (0.29): 1.04x (review
+# s11 VT3, a false warning before this test).
 NOISE_SIGMAS = 2.0  # "never beat epoch 1": the best is not 2 epoch-to-epoch noise steps below
 MIN_GAIN = 0.02  # ...nor 2% below it (NO_GAIN in diagnose_val: a smaller gain is noise)
 
@@ -41,13 +46,18 @@ class Memorising(NamedTuple):
         return self.train_first / max(self.train_tail, 1e-12)
 
     @property
+    def gap(self) -> float:
+        return self.val_best / max(self.train_tail, 1e-12)
+
+    @property
     def at_chance(self) -> bool:
         return self.chance_loss is not None and self.val_best >= self.chance_loss - self.noise
 
 
 def memorising(val: np.ndarray, train: list[float], classes: int | None) -> Memorising | None:
     """The evidence when validation never improved beyond its noise (or never left ln C)
-    while the training loss (per epoch, same rows as `val`) fell MEMORISE_FALL x."""
+    while the training loss (per epoch, same rows as `val`) fell MEMORISE_FALL x and ended
+    MEMORISE_GAP x below the best validation loss."""
     if len(train) < 4 or train[0] <= 0:
         return None
     noise = diff_noise(val)
@@ -56,6 +66,7 @@ def memorising(val: np.ndarray, train: list[float], classes: int | None) -> Memo
                       float(np.median(train[-3:])), chance)
     gain_hidden = seen.val_first - seen.val_best <= max(NOISE_SIGMAS * noise,
                                                         MIN_GAIN * seen.val_first)
-    if not (gain_hidden or seen.at_chance) or seen.fall < MEMORISE_FALL:
+    if not (gain_hidden or seen.at_chance) or seen.fall < MEMORISE_FALL or \
+            seen.gap < MEMORISE_GAP:
         return None
     return seen

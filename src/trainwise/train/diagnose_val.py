@@ -191,13 +191,15 @@ def _memorising(history: list[Row], rows: list[Row], val: np.ndarray) -> list[Fi
              f"by more than its noise (+-{seen.noise:.2g})")
     message = (f"The model memorises the training rows: the validation loss {where}, at best "
                f"{seen.val_best:.4g}, while the training loss fell {seen.fall:.1f}x "
-               f"({seen.train_first:.4g} -> {seen.train_tail:.4g}).")
+               f"({seen.train_first:.4g} -> {seen.train_tail:.4g}), {seen.gap:.1f}x below that "
+               "best.")
     return [make(Severity.WARNING, "overfitting", message, _memorising_fix(seen),
                  rows[best].get("step"), best_epoch=_epoch_of(rows[best], best),
                  best_val_loss=num(seen.val_best), first_val_loss=num(seen.val_first),
                  final_val_loss=num(val[-1]), val_noise=num(seen.noise),
                  chance_loss=num(seen.chance_loss), train_loss_first=num(seen.train_first),
                  train_loss_tail=num(seen.train_tail), train_fall=num(seen.fall),
+                 train_val_gap=num(seen.gap),
                  never_learned=True, memorising=True)]
 
 
