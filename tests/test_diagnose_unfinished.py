@@ -29,3 +29,33 @@ def test_a_converged_or_early_stopped_run_is_not_still_improving():
     assert RULES["still_improving"](epochs([1.0] * 7, converged)) == []
     flat_end = SHORT_VAL[:3] + [1.0590, 1.0585]  # best last, but by 0.1%: noise, not a fall
     assert RULES["still_improving"](epochs(SHORT_TRAIN, flat_end)) == []
+
+
+# breast_cancer, train.max_epochs=6 (one-cycle), review s11 VT4: epoch rows at HEAD
+BREAST_VAL = [0.0609, 0.0268, 0.0223, 0.0200, 0.0153, 0.0149]
+BREAST_ACCURACY = [0.9783, 0.9783, 1.0, 1.0, 1.0, 1.0]
+BREAST_TRAIN = [0.4836, 0.1498, 0.1326, 0.0954, 0.0681, 0.0721]
+
+
+def _with_accuracy(rows: list[dict], accuracy: list[float]) -> list[dict]:
+    return [{**row, "val_accuracy": acc} for row, acc in zip(rows, accuracy, strict=True)]
+
+
+def test_a_validation_set_already_all_right_is_not_still_improving():
+    # the last 3 epochs took the loss down (0.0223 - 0.0149) / 0.0223 = 33%, but every
+    # validation row was already right: the fall only sharpens them, and training longer
+    # raised the test loss
+    rows = _with_accuracy(epochs(BREAST_TRAIN, BREAST_VAL), BREAST_ACCURACY)
+    assert RULES["still_improving"](rows) == []
+    solved = _with_accuracy(epochs([0.5, 0.2, 0.1, 0.05, 0.02], [0.3, 0.1, 0.01, 1e-3, 0.0]),
+                            [0.93, 1.0, 1.0, 1.0, 1.0])  # wine: 14 rows at loss 0.0000
+    assert RULES["still_improving"](solved) == []
+
+
+def test_the_same_fall_with_rows_still_wrong_is_still_improving():
+    accuracy = [*BREAST_ACCURACY[:-1], 0.989]  # one validation row of 91 still wrong
+    (finding,) = RULES["still_improving"](_with_accuracy(epochs(BREAST_TRAIN, BREAST_VAL),
+                                                         accuracy))
+    # by hand: 0.0223 - 0.0149 = 0.0074 of the whole 0.0609 - 0.0149 = 0.046: 16%; the
+    # late fall is 33% of the loss (LATE_FALL 15%)
+    assert finding.evidence["late_share"] == round(0.0074 / 0.046, 4)
