@@ -64,3 +64,26 @@ def test_the_recipe_honours_max_minutes_and_still_evaluates_the_best_weights(tmp
     budget = [f for f in read_findings(result.path) if f.code == "time_budget"]
     assert len(budget) == 1 and budget[0].evidence["stop_epoch"] == 1
     assert result.test and result.test["test_accuracy"] > 0.5  # evaluated after the stop
+
+
+def test_sub_second_epochs_are_shown_to_two_significant_digits():
+    clock = FakeClock()
+    budget = TimeBudget(0.001, clock=clock)  # 0.06 s; 0.025 s epochs: 2 fit
+    stopped, state = _epochs(budget, clock, 0.025, 10)
+    assert stopped == 2 and "another epoch at 0.025 s would pass it" in state.stop_reason
+    finding = budget.finding(max_epochs=10, schedule="constant")
+    assert "allows about 2 epoch(s) at 0.025 s each" in finding.message  # "0 s" before
+
+
+def test_when_the_budget_ended_training_still_improving_says_raise_max_minutes():
+    from trainwise.findings import warning
+    still = warning("train", "still_improving", "Training ended while ...",
+                    "Train for more epochs: raise train.max_epochs ...")
+    other = warning("train", "overfitting", "...", "raise train.max_epochs")
+    clock = FakeClock()
+    budget = TimeBudget(1.0, clock=clock)
+    assert budget.reword_still_improving([still, other]) == [still, other]  # not stopped yet
+    _epochs(budget, clock, 25.0, 10)
+    reworded, kept = budget.reword_still_improving([still, other])
+    assert "raise train.max_minutes (now 1;" in reworded.fix
+    assert "raise train.max_epochs" not in reworded.fix and kept is other

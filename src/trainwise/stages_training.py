@@ -161,6 +161,8 @@ def stage_train(ctx: RunContext) -> list[Finding]:
     findings = diagnose(state.history, num_classes=ctx.data.num_classes or None, plan=plan)
     findings += [f for f in [busy_cpu.finding(), *(b.finding(cfg.max_epochs, cfg.schedule)
                                                    for b in budget)] if f is not None]
+    for stopped_by in budget:  # "raise train.max_epochs" does nothing under the clock
+        findings = stopped_by.reword_still_improving(findings)
     if best.early_stopping.should_stop:  # patience ran out (a NaN stops the loop, not it)
         findings = after_early_stopping(findings, state.history, plan)
     if cfg.class_weights == "balanced" and ctx.data.task == "classification":

@@ -10,6 +10,7 @@ train.max_epochs to what fits lets it anneal inside the same budget.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -43,7 +44,7 @@ class TimeBudget:
         self.stopped_at = (int(row["epoch"]), pace)
         state.should_stop = True
         state.stop_reason = (f"train.max_minutes = {self.budget / 60:g} reached (another "
-                             f"epoch at {pace:.0f} s would pass it)")
+                             f"epoch at {seconds(pace)} s would pass it)")
 
     def finding(self, max_epochs: int, schedule: str) -> Finding | None:
         """None when the budget never stopped training; a warning when it cut a decaying
@@ -53,8 +54,8 @@ class TimeBudget:
         epoch, pace = self.stopped_at
         fits = max(1, int(self.budget // pace))
         message = (f"Training stopped at epoch {epoch} of {max_epochs}: train.max_minutes = "
-                   f"{self.budget / 60:g} allows about {fits} epoch(s) at {pace:.0f} s each on "
-                   "this machine.")
+                   f"{self.budget / 60:g} allows about {fits} epoch(s) at {seconds(pace)} s "
+                   "each on this machine.")
         if schedule == "constant":
             return info("train", "time_budget", message + " Raise train.max_minutes to train "
                         "longer.", stop_epoch=epoch, epochs_that_fit=fits,
@@ -64,3 +65,23 @@ class TimeBudget:
                        f"Set train.max_epochs = {fits} so the schedule runs its course within "
                        "the budget, or raise train.max_minutes (train stage).",
                        stop_epoch=epoch, epochs_that_fit=fits, seconds_per_epoch=round(pace, 2))
+
+    def reword_still_improving(self, findings: list[Finding]) -> list[Finding]:
+        """still_improving's fix names train.max_epochs; when this budget ended training,
+        raising it changes nothing (the clock stops the run at the same epoch), so the fix
+        names train.max_minutes (review s11 VT7: digits at max_minutes 0.004 was told to raise
+        max_epochs and, by this budget's finding, to lower it to 5)."""
+        if self.stopped_at is None:
+            return findings
+        fix = (f"Train for longer: raise train.max_minutes (now {self.budget / 60:g}; the time "
+               "budget ended training, not train.max_epochs) and let early stopping find the "
+               "best epoch (train stage). The evaluate stage judges a model that had not "
+               "finished learning.")
+        return [dataclasses.replace(f, fix=fix) if f.code == "still_improving" else f
+                for f in findings]
+
+
+def seconds(value: float) -> str:
+    """A duration in seconds to 2 significant digits below 10 s (0.031, 2.5: a sub-second
+    epoch read "0 s" before), whole seconds above (25, 125)."""
+    return f"{value:.2g}" if value < 10 else f"{value:.0f}"
