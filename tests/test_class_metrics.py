@@ -237,3 +237,11 @@ def test_an_accuracy_whose_interval_reaches_the_majority_baseline_is_not_clearly
     assert "split.test_fraction" in found.fix
     # 18 of 20 (CI 69.9-97.2%) clears 50%: no warning
     assert class_results([[9, 1], [1, 9]], y_train, ["0", "1"])[1] == []
+
+
+def test_the_training_balance_and_majority_come_from_one_count_per_class() -> None:
+    from trainwise.train.class_metrics import class_ratio, majority_class
+    counts = np.bincount(np.array([0, 2, 2, 2, 0, 3]), minlength=4)  # [2, 0, 3, 1]
+    assert majority_class(counts) == 2
+    assert class_ratio(counts) == pytest.approx(1 / 3)  # class 1 holds no rows: left out
+    assert majority_class(np.array([4, 4, 1])) == 0  # a tie goes to the lowest index

@@ -64,3 +64,16 @@ def test_the_memorising_finding_names_the_gap_to_the_best_validation_loss():
     # best validation 0.6946 (epoch 1) over the last 3 epochs' median training loss 0.1061
     assert finding.evidence["train_val_gap"] == round(0.6946 / 0.1061, 3)
     assert "6.5x below that best" in finding.message
+
+
+def test_at_chance_confusion_leads_and_takes_the_memorising_finding_in():
+    # review s11 VT10: memorising no longer re-runs the confusion rule; diagnose folds it
+    # into confusion (same cause, same checks) instead. Accuracy 0.5 and mean confidence 0.52
+    # on 2 classes: (0.52 - 0.5) / 0.5 = 4% of the way to 1, under CONFUSION_SHARE (15%)
+    rows = [{**row, "val_accuracy": 0.5, "val_mean_confidence": 0.52}
+            for row in epochs(WIDE_TRAIN, WIDE_VAL)]
+    assert RULES["overfitting"](rows)[0].evidence["memorising"]  # the rule alone still sees it
+    found = diagnose(rows, num_classes=2)
+    assert "overfitting" not in [f.code for f in found]
+    (confusion,) = [f for f in found if f.code == "confusion"]
+    assert confusion.evidence["also_seen"] == ["overfitting"]

@@ -216,7 +216,10 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
     (ranking.py), which decide whether "no better than chance" at the argmax means the model
     learned nothing; `val_threshold`: the F1-best threshold on validation, named if not."""
     matrix = torch.tensor(confusion, dtype=torch.int64)
-    majority = majority_class(train_targets)
+    # (k,) training rows per class, counted once for the baseline, the balance and the
+    # classes never answered
+    train_counts = np.bincount(np.asarray(train_targets, dtype=np.int64), minlength=len(matrix))
+    majority = majority_class(train_counts)
     num_rows = int(matrix.sum())
     # what "always the training majority" gets right on the test split: that class's rows
     baseline_correct = int(matrix[majority].sum()) if majority < len(matrix) else 0
@@ -234,7 +237,7 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
     else:
         found = baseline_finding(int(matrix.diagonal().sum()), baseline_correct, num_rows,
                                  extra["test_baseline_class"], balanced, present,
-                                 class_ratio(train_targets), lr, counts)
+                                 class_ratio(train_counts), lr, counts)
     if found is not None and scores is not None:
         found = judged_by_ranking(found, matrix, scores, class_names, val_threshold,
                                   class_weighted)
@@ -243,24 +246,23 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
     # the baseline" is about the score's noise, and a class never answered is still news
     if found is None or found.code == "near_majority_baseline":
         missed = never_predicted_finding(matrix, class_names, class_weighted,
-                                         np.bincount(np.asarray(train_targets, dtype=np.int64),
-                                                     minlength=len(matrix)).tolist())
+                                         train_counts.tolist())
         found_all += [missed] if missed else []
     return extra, found_all
 
 
-def class_ratio(train_targets: np.ndarray) -> float:
-    """The training split's smallest / largest class count, over the classes it holds (the
-    data stage's class_balance ratio)."""
-    counts = np.bincount(np.asarray(train_targets, dtype=np.int64))
+def class_ratio(counts: np.ndarray) -> float:
+    """The training split's smallest / largest class count (`counts`: rows per class), over
+    the classes it holds (the data stage's class_balance ratio)."""
     present = counts[counts > 0]
     return float(present.min() / present.max()) if len(present) else 0.0
 
 
-def majority_class(train_targets: np.ndarray) -> int:
-    """The training split's most frequent class (ties: the lowest index). From the training
-    split only, as a model could know it before seeing the test split."""
-    return int(np.bincount(np.asarray(train_targets, dtype=np.int64)).argmax())
+def majority_class(counts: np.ndarray) -> int:
+    """The training split's most frequent class (`counts`: rows per class; ties: the lowest
+    index). From the training split only, as a model could know it before seeing the test
+    split."""
+    return int(np.asarray(counts).argmax())
 
 
 def lowest_recall(per_class_metrics: dict[str, list[Any]], class_names: list[str]

@@ -170,6 +170,11 @@ def _explains(found: list[Finding]) -> dict[str, tuple[str, ...]]:
         explains["underconfidence"] = ()
         for cause in ("lr_too_low", "plateau"):
             explains[cause] = (*explains[cause], "underconfidence")
+    if any(f.code == "overfitting" and f.evidence.get("memorising") for f in found):
+        # memorising is read off a validation loss at epoch 1's level; at chance, confusion
+        # names the same cause with the same checks and leads (the two cannot explain each other)
+        explains["overfitting"] = tuple(s for s in explains["overfitting"] if s != "confusion")
+        explains["confusion"] = ("overfitting",)
     if not spike_opened_explosion(found):
         return explains
     caused = tuple(s for s in explains["loss_exploding"] if s != "gradient_spike")
