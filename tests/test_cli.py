@@ -270,6 +270,32 @@ def test_an_out_dir_that_cannot_be_created_is_a_config_error_before_the_data(tmp
     assert "(Notadirectory)" in message and "Setrun.out_dirtoawritablefolder" in message
 
 
+def test_an_out_dir_naming_an_existing_file_is_a_config_error_not_a_hang(tmp_path):
+    """Review s11 VA1: run.out_dir=<a file> spun forever in RunDir.create's same-second retry.
+    The call runs in a daemon thread with a deadline, so the old code fails instead of hanging."""
+    import threading
+
+    from trainwise.config import ConfigError
+    from trainwise.rundir import RunDir, make_out_dir
+
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ConfigError, match="cannot hold a run folder"):
+        make_out_dir(tmp_path / "afile", tmp_path / "afile")
+    raised = []
+
+    def create():
+        try:
+            RunDir.create(tmp_path / "afile", "wine")
+        except ConfigError as exc:
+            raised.append(str(exc))
+
+    worker = threading.Thread(target=create, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "RunDir.create loops on an out_dir that is a file"
+    assert raised and "Set run.out_dir to a writable folder" in raised[0]
+
+
 def test_predict_checks_out_before_it_runs_the_model(tmp_path, capsys):
     """Audit s11 R8: --out in a missing folder failed in pandas after the model had run."""
     code = main(["predict", str(tmp_path / "any_run"), "new.csv",

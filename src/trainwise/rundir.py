@@ -91,6 +91,23 @@ def with_absolute_source(config: Config) -> Config:
     return config.model_copy(update={"data": data})
 
 
+def make_out_dir(out_dir: str | Path, parent: Path) -> None:
+    """Create run.out_dir, or a ConfigError. Kept out of RunDir.create's retry loop: a file
+    named like the folder raises FileExistsError even with exist_ok=True, and the loop's
+    same-second retry would then spin forever (review s11 VA1)."""
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, read-only, disk full: before any data
+        raise _out_dir_error(out_dir, parent, exc) from None
+
+
+def _out_dir_error(out_dir: str | Path, path: Path, exc: OSError) -> ConfigError:
+    return ConfigError(
+        f"run.out_dir '{out_dir}' cannot hold a run folder: creating '{path}' "
+        f"failed ({exc.strerror or exc}). Set run.out_dir to a writable folder, "
+        "e.g. --set run.out_dir=runs.")
+
+
 class RunDir:
     """One run's folder. Only this class writes into it."""
 
@@ -104,20 +121,17 @@ class RunDir:
     def create(cls, out_dir: str | Path, name: str) -> RunDir:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         base = Path(out_dir) / f"{stamp}-{name}"
+        make_out_dir(out_dir, base.parent)
         path, n = base, 1
         while True:  # mkdir is the check: of processes starting at once, one gets each name
             try:  # (exists() then mkdir(exist_ok=True) let two notebooks share one folder)
-                base.parent.mkdir(parents=True, exist_ok=True)
                 path.mkdir()
             except FileExistsError:  # runs started in the same second: -2, -3, ...
                 n += 1
                 path = base.with_name(f"{base.name}-{n}")
                 continue
-            except OSError as exc:  # a file in the way, read-only, disk full: before any data
-                raise ConfigError(
-                    f"run.out_dir '{out_dir}' cannot hold a run folder: creating '{path}' "
-                    f"failed ({exc.strerror or exc}). Set run.out_dir to a writable folder, "
-                    "e.g. --set run.out_dir=runs.") from None
+            except OSError as exc:  # read-only or disk full: before any data
+                raise _out_dir_error(out_dir, path, exc) from None
             return cls(path)
 
     @classmethod
