@@ -44,10 +44,14 @@ def run_verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None
 def _tuned_lr_headline(ctx: RunContext) -> str:
     """The lr to copy at full precision: 1.05 for 1.0476157527896686 gave another (there a
     stopped) run, where the exact value reproduces the tuned run row for row (audit s11 R5).
-    A measured batch size (tune.batch_size = "auto") would be measured again: it is named."""
+    A measured batch size (tune.batch_size = "auto") is named and the measuring turned off:
+    the tune stage measures again whenever "auto" is set and replaces train.batch_size, and
+    memory and samples/s are timing-noisy, so the copied lr could train at another batch
+    (review s11 VA3)."""
     settings = f"--set train.lr={float(ctx.lr)!r}"
     if ctx.config.tune.batch_size == "auto":
-        settings += f" --set train.batch_size={ctx.config.train.batch_size}"
+        settings += (f" --set train.batch_size={ctx.config.train.batch_size}"
+                     " --set tune.batch_size=fixed")
     return (f"Learning rate {ctx.lr:.3g} chosen; to train with it, add {settings} to "
             "`trainwise run` (without it, run tunes again)")
 
