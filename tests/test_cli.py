@@ -237,6 +237,20 @@ def test_the_run_folder_is_named_with_no_report_and_json_gives_it_to_scripts(tmp
     assert (Path(summary["run_dir"]) / "meta.json").exists()
 
 
+def test_json_is_printed_by_rank_zero_only(tmp_path, monkeypatch, capsys):
+    """Review s11 VA2: with --devices N every process printed the JSON object, so
+    `jq -r .run_dir` gave the path N times. Rank 1's result must print nothing."""
+    import trainwise.recipe as recipe
+    from trainwise.run_result import RunResult
+
+    def rank_one(*args, **kwargs):
+        return RunResult(path=tmp_path, findings=[], verdict="", is_global_zero=False)
+
+    monkeypatch.setattr(recipe, "run", rank_one)
+    assert main(["train", "--json", "--no-report"]) == 0
+    assert capsys.readouterr().out == ""
+
+
 def test_a_run_folder_given_as_the_config_says_how_to_rerun_it(tmp_path, monkeypatch, capsys):
     """Audit s11 R4: it was read as an image folder ("remove the folder", of checkpoints/)."""
     monkeypatch.chdir(tmp_path)
@@ -335,3 +349,5 @@ def test_every_subcommand_help_ends_with_examples_and_the_exit_codes(name, capsy
     assert max(len(line) for line in out.splitlines()) <= 90  # raw text: wrapped by hand
     if name in ("run", "train"):
         assert "--json" in out and "run.out_dir" in out
+    # review s11 VA4: predict and report said "every run prints its path: Run folder: RUN_DIR"
+    assert ("Run folder: RUN_DIR" in out) == (name not in ("predict", "report", "config"))

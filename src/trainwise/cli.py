@@ -51,7 +51,7 @@ _EXAMPLES = {
 def _epilog(name: str) -> str:
     """Examples and exit codes under each subcommand's --help: a CI author reads --help."""
     examples = _EXAMPLES.get(name, _RUN_EXAMPLES).format(name=name)
-    if name == "config":  # writes no run folder
+    if name not in UNTIL:  # config, predict and report make no run folder (review s11 VA4)
         return f"{examples}\n{_EXIT_CODES}"
     return f"{examples}\nrun folders go to run.out_dir (default runs/); every run prints its " \
         f"path:\n  Run folder: RUN_DIR\n{_EXIT_CODES}"
@@ -165,7 +165,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     result = run(args.config, overrides=args.overrides + _scale_out_overrides(args),
                  unsaved_overrides=_EXTRA.get(args.command), until=UNTIL[args.command],
                  report=not args.no_report, resume=resume)
-    if args.json:  # humans read stderr; a script parses this one line of stdout
+    # humans read stderr; a script parses this one line of stdout. With --devices N the
+    # command re-runs as ranks 1..N-1 on the same stdout: only rank 0 prints (review s11 VA2)
+    if args.json and result.is_global_zero:
         _print_json(result, report=not args.no_report)
     return 0 if result.ok else 1
 
