@@ -30,3 +30,18 @@ def test_a_script_with_two_devices_returns_in_both_processes_and_says_which(tmp_
     lines = sorted(line for line in done.stdout.splitlines() if line.startswith("global zero:"))
     [run] = list((tmp_path / "runs").glob("*-*"))
     assert lines == ["global zero: False ", f"global zero: True {run.name}"]
+
+
+@pytest.mark.skipif(not os.environ.get("TRAINWISE_SLOW_TESTS"),
+                    reason="two fresh interpreters (~40 s on 2 busy cores): TRAINWISE_SLOW_TESTS=1")
+def test_json_with_two_devices_is_one_line(tmp_path):
+    """Review s11 VA2: each of the N processes printed the --json object on the shared stdout."""
+    script = tmp_path / "cli.py"  # a file, as the launcher re-runs sys.argv (not "-c")
+    script.write_text("import sys\nfrom trainwise.cli import main\nsys.exit(main())\n")
+    done = subprocess.run([sys.executable, str(script), "split", "--set", 'data.source="wine"',
+                           "--set", f'run.out_dir="{tmp_path / "runs"}"', "--set",
+                           "run.threads=1", "--set", "run.devices=2", "--json", "--no-report"],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len([line for line in done.stdout.splitlines() if line.startswith("{")]) == 1
