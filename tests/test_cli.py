@@ -251,16 +251,21 @@ def test_json_is_printed_by_rank_zero_only(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out == ""
 
 
-def test_a_run_folder_given_as_the_config_says_how_to_rerun_it(tmp_path, monkeypatch, capsys):
-    """Audit s11 R4: it was read as an image folder ("remove the folder", of checkpoints/)."""
+@pytest.mark.parametrize("command", ["run", "config"])
+def test_a_run_folder_given_as_the_config_says_how_to_rerun_it(command, tmp_path, monkeypatch,
+                                                               capsys):
+    """Audit s11 R4: it was read as an image folder ("remove the folder", of checkpoints/).
+    Review s11 VA5: `trainwise config RUN_DIR` still printed `source = "RUN_DIR"`, rc 0."""
     monkeypatch.chdir(tmp_path)
     run = tmp_path / "runs/20260101-120000-wine"
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.toml").write_text(to_toml(from_dict({"data": {"source": "wine"}})))
     (run / "meta.json").write_text("{}")
-    code = main(["run", str(run), "--set", 'run.out_dir="elsewhere"', "--no-report"])
-    message = _unwrapped(capsys.readouterr().err)
-    assert code == 2  # the command line is wrong, not the run
+    code = main([command, str(run), "--set", 'run.out_dir="elsewhere"',
+                 *(["--no-report"] if command == "run" else [])])
+    out, err = capsys.readouterr()
+    message = _unwrapped(err)
+    assert code == 2 and out == ""  # the command line is wrong, not the run
     assert _unwrapped(f"trainwise run {run / 'config.toml'}") in message
     assert _unwrapped(f"trainwise run --resume {run}") in message
     assert "remove" not in message

@@ -333,7 +333,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
     A data file or an image folder in place of the config (`trainwise run churn.csv`) is
     read as `data.source` with every other key at its default: the first thing a user with
-    their own table tries, which used to fail as "not valid CSV" TOML."""
+    their own table tries, which used to fail as "not valid CSV" TOML. A run folder is
+    refused here, so `trainwise config`, `trainwise run` and trainwise.load_config share the
+    check (review s11 VA5)."""
+    if path:
+        refuse_run_folder(Path(path))
     if path and _is_data(Path(path)):
         return from_dict({"data": {"source": str(path)}}, overrides)
     raw = _read_file(Path(path)) if path else {}
@@ -344,6 +348,17 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             if not Path(source).is_absolute() and candidate.exists():
                 raw["data"]["source"] = str(candidate)
     return from_dict(raw, overrides)
+
+
+def refuse_run_folder(path: Path) -> None:
+    """A run folder given as the config would be read as an image folder (its checkpoints/ a
+    class without images: "remove the folder"), and a junk run made: say what was meant."""
+    if path.is_dir() and (path / "config.toml").is_file() and (path / "meta.json").is_file():
+        raise ConfigError(
+            f"'{path}' is a run folder, not a config or a data folder. Rerun it with "
+            f"`trainwise run {path / 'config.toml'}`, continue an interrupted run with "
+            f"`trainwise run --resume {path}`, or rebuild its report with "
+            f"`trainwise report {path}`.")
 
 
 def _is_data(path: Path) -> bool:

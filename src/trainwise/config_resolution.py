@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainwise.config import Config, ConfigError, batch_size_set, from_dict, load_config
+from trainwise.config import Config, batch_size_set, from_dict, load_config
 from trainwise.model.baselines import module_folder
 from trainwise.rundir import with_absolute_source
 
@@ -19,23 +19,10 @@ def resolve_config(config: Config | str | Path | dict | None,
     folder."""
     if isinstance(config, Config):
         config = _dump_kept_unset(config)
-    if isinstance(config, str | Path):
-        refuse_run_folder(Path(config))
     resolved = from_dict(config, overrides) if isinstance(config, dict) \
         else load_config(config, overrides)
     beside = Path(config).parent if isinstance(config, str | Path) else None
     return with_model_folder(with_absolute_source(resolved), beside)
-
-
-def refuse_run_folder(path: Path) -> None:
-    """A run folder given as the config would be read as an image folder (its checkpoints/ a
-    class without images: "remove the folder"), and a junk run made: say what was meant."""
-    if path.is_dir() and (path / "config.toml").is_file() and (path / "meta.json").is_file():
-        raise ConfigError(
-            f"'{path}' is a run folder, not a config or a data folder. Rerun it with "
-            f"`trainwise run {path / 'config.toml'}`, continue an interrupted run with "
-            f"`trainwise run --resume {path}`, or rebuild its report with "
-            f"`trainwise report {path}`.")
 
 
 def with_model_folder(config: Config, config_folder: Path | None) -> Config:
