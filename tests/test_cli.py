@@ -323,6 +323,10 @@ def test_predict_checks_out_before_it_runs_the_model(tmp_path, capsys):
     assert code == 2
     assert _unwrapped(f"the folder '{tmp_path / 'missing'}' does not exist") in message
     assert "mkdir-p" in message
+    # review s11 VA10: --out naming a folder passed, and pandas ended it with a traceback
+    assert main(["predict", str(tmp_path / "any_run"), "new.csv", "--out", str(tmp_path)]) == 2
+    assert _unwrapped(f"give a file such as {tmp_path / 'predictions.csv'}") in \
+        _unwrapped(capsys.readouterr().err)
 
 
 def test_a_resume_without_the_report_removes_the_stale_one(tmp_path, monkeypatch, capsys):

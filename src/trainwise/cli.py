@@ -183,6 +183,9 @@ def _print_json(result: Any, report: bool) -> None:
 
 
 def _check_out(out: str) -> None:
+    if os.path.isdir(out):  # else pandas fails with IsADirectoryError after the model ran
+        raise TrainwiseError(f"--out '{out}' names a folder; give a file such as "
+                             f"{os.path.join(out, 'predictions.csv')}.")
     folder = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
         why = "does not exist" if not os.path.isdir(folder) else "is not writable"
