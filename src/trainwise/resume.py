@@ -23,11 +23,11 @@ import torch
 import xxhash
 from rich.markup import escape
 
-from trainwise.config import Config, load_config, split_seed
+from trainwise.config import Config, load_config
 from trainwise.console import console
 from trainwise.findings import Finding, error, info
 from trainwise.rundir import RunDir, RunFolderError, read_findings
-from trainwise.stages import RunContext, load_configured
+from trainwise.stages import RunContext, load_configured, max_samples_subset
 from trainwise.stages_split import _fingerprint, _make_arrays
 from trainwise.train.checkpoint import (
     load_checkpoint,
@@ -215,9 +215,7 @@ def stage_data_reload(ctx: RunContext) -> list[Finding]:
     """The data, as stage_data loads it (same subset), without re-running the audit."""
     cfg = ctx.config.data
     data = load_configured(ctx.config)
-    if cfg.max_samples and cfg.max_samples < len(data.y):  # the same draw as stage_data
-        keep = np.sort(np.random.default_rng(split_seed(ctx.config)).permutation(len(data.y))
-                       [: cfg.max_samples])
+    if (keep := max_samples_subset(ctx.config, len(data.y))) is not None:
         data.subset(keep)
     ctx.data = data
     before = ctx.meta.get("data", {}).get("fingerprint")

@@ -113,12 +113,19 @@ def load_configured(config: Config) -> TaskData:
                      drop_columns=tuple(cfg.drop_columns))
 
 
+def max_samples_subset(config: Config, num_rows: int) -> np.ndarray | None:
+    """The sorted rows data.max_samples keeps, or None for all. stage_data and a resumed run's
+    reload both draw here: two copies drifting would resume on other rows (review s11 VA6)."""
+    limit = config.data.max_samples
+    if not limit or limit >= num_rows:
+        return None
+    return np.sort(np.random.default_rng(split_seed(config)).permutation(num_rows)[:limit])
+
+
 def stage_data(ctx: RunContext) -> list[Finding]:
     cfg = ctx.config.data
     data = load_configured(ctx.config)
-    if cfg.max_samples and cfg.max_samples < len(data.y):
-        keep = np.sort(np.random.default_rng(split_seed(ctx.config)).permutation(len(data.y))
-                       [: cfg.max_samples])
+    if (keep := max_samples_subset(ctx.config, len(data.y))) is not None:
         data.subset(keep)
         data.notes.append(f"quick run: kept {cfg.max_samples} samples (data.max_samples)")
     ctx.data = data
