@@ -371,6 +371,11 @@ def test_a_folder_that_never_trained_says_to_train_not_to_resume(classifier, tmp
     assert "holds no trained model" in message and "ended after its data stage" in message
     assert f"trainwiserun{audit / 'config.toml'}" in "".join(message.split())  # wrapped
     assert "--resume" not in message and not (tmp_path / "p.csv").exists()
+    # review s11 VA9: one meta.json reader; a meta.json that is not an object reads as {}
+    (audit / "meta.json").write_text("[]")  # the old copy in prediction.py had no dict check
+    assert main(["predict", str(audit), str(tmp_path / "rows.npz"),
+                 "--out", str(tmp_path / "p.csv")]) == 1
+    assert "stopped before training" in " ".join(capsys.readouterr().err.split())
 
 
 def test_a_missing_numeric_column_asks_for_the_column_not_an_encoded_array(classifier):

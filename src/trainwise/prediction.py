@@ -6,7 +6,6 @@ outputs into the target's units.
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from trainwise.data.task import TaskData
 from trainwise.data.tensors import to_loader
 from trainwise.findings import TrainwiseError
 from trainwise.preprocessing import FILE_NAME, Preprocessing
-from trainwise.rundir import RunDir, RunFolderError, read_findings
+from trainwise.rundir import RunDir, RunFolderError, read_findings, read_meta
 from trainwise.stages import EVAL_BATCH_SIZE
 from trainwise.train.evaluate import predict as loader_outputs  # not this module's predict
 from trainwise.train.label_issues import probabilities
@@ -88,7 +87,7 @@ def _preprocessing(folder: Path) -> Preprocessing:
 
 
 def _never_trained(folder: Path) -> RunFolderError:
-    stages = [s for s in _read_meta(folder).get("stage_seconds", {}) if s != "report"]
+    stages = [s for s in read_meta(folder).get("stage_seconds", {}) if s != "report"]
     ended = f"ended after its {stages[-1]} stage" if stages else "stopped before training"
     return RunFolderError(
         f"'{folder}' holds no trained model (no checkpoints/best.pt): this run {ended} "
@@ -96,13 +95,6 @@ def _never_trained(folder: Path) -> RunFolderError:
         f"finding stops any run). Train one with trainwise run {folder / 'config.toml'} "
         "(fixing first what its error finding says, if any), then predict with that new "
         "run's folder.")
-
-
-def _read_meta(folder: Path) -> dict[str, Any]:
-    try:
-        return json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 def _label_values(class_names: list[str]) -> np.ndarray:

@@ -239,6 +239,17 @@ def read_history(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
+def read_meta(folder: str | Path) -> dict[str, Any]:
+    """A run folder's meta.json, or {} when it is missing, half-written or not an object:
+    for the callers that only describe a folder (predict's "never trained", a continued
+    Monitor run), which must not fail on it (review s11 VA9: two copies of this)."""
+    try:
+        data = json.loads((Path(folder) / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def read_findings(run_path: str | Path) -> list[Finding]:
     path = Path(run_path) / "findings.json"
     if not path.exists():

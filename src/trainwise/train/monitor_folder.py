@@ -15,6 +15,7 @@ from typing import Any
 
 from trainwise.findings import TrainwiseError
 from trainwise.rundir import RunDir, read_history
+from trainwise.rundir import read_meta as earlier_meta  # noqa: F401  (user_monitor imports it here)
 
 OWN_FILES = ("history.jsonl", "findings.json", "report.html", "meta.json")
 MONITOR_SOURCE = "trainwise.Monitor"  # meta.json "source" of a Monitor's folder
@@ -62,15 +63,6 @@ def _refusal(path: Path, rows: list[dict[str, Any]]) -> str:
             f"\"{path}\", resume=True) continues it (steps and epochs count on from where it "
             f"ended). Starting over: trainwise.Monitor(\"{path}\", overwrite=True) deletes it. "
             "Or give this run a folder of its own.")
-
-
-def earlier_meta(path: Path) -> dict[str, Any]:
-    """The meta.json of the Monitor run being continued ({} when there is none)."""
-    try:
-        data = json.loads((path / "meta.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def written_by(meta: Path) -> str | None:
