@@ -71,3 +71,20 @@ def test_the_test_accuracy_has_its_95_percent_interval_and_row_count(tmp_path) -
     verdict = re.search(r'<div class="verdict[^>]*>(.*?)</div>',
                         build_report(run).read_text(encoding="utf-8")).group(1)
     assert verdict == "Finished: test accuracy 100.0 % (95% CI 90.4-100%, 36 rows)."
+
+
+def test_the_headline_verdict_and_caveat_word_few_groups_alike() -> None:
+    """Review s11 VA8: the headline said "(too narrow: 6 groups)", the verdict "from 6 groups:
+    too narrow", each with its own plural; one short form (intervals.few_groups) now."""
+    from trainwise.recipe_verdict import _beside_accuracy
+    from trainwise.reporting.context import RunData, _headline, _test_table
+    from trainwise.train.intervals import few_groups
+
+    assert (few_groups(24, 6), few_groups(20, 1), few_groups(400, 40)) == \
+        ("6 groups: too narrow", "1 group: too narrow", "")
+    row = {"test_accuracy": 1.0, "test_confusion": [[12, 0], [0, 12]], "test_groups": 6}
+    labels = [label for label, _ in _headline(RunData(path=Path("."), meta={}, test=row))]
+    assert "95% interval, 24 test rows (6 groups: too narrow)" in labels
+    assert "24 rows from 6 groups: too narrow" in _beside_accuracy(row)
+    assert "the 24 rows come from 6 groups: too narrow" in \
+        dict(_test_table(row))["test accuracy, 95% interval"]

@@ -11,7 +11,7 @@ from typing import Any
 from trainwise.amounts import amount
 from trainwise.findings import Finding, Severity, errors
 from trainwise.stages import RunContext
-from trainwise.train.intervals import grouped_rows_caveat, split_accuracy_interval
+from trainwise.train.intervals import few_groups, split_accuracy_interval
 from trainwise.train.ranking import ranking_text
 from trainwise.train.regression_metrics import r2_text
 
@@ -62,10 +62,9 @@ def _beside_accuracy(test: dict[str, Any], class_names: list[str] | None = None)
     4% positives reads as a success when the model may answer "no" to everything."""
     interval = split_accuracy_interval(test)
     inside = [interval.text()] if interval is not None else []
-    groups = test.get("test_groups")
-    if interval is not None and grouped_rows_caveat(interval.num_rows, groups):
-        # rows of a few groups (subjects) are not independent: audit s11 M10
-        inside[0] += f" from {groups} group{'s' if groups > 1 else ''}: too narrow"
+    # rows of a few groups (subjects) are not independent: audit s11 M10
+    if interval is not None and (few := few_groups(interval.num_rows, test.get("test_groups"))):
+        inside[0] += f" from {few}"
     if "test_baseline_accuracy" in test:
         inside.append(f"always '{test['test_baseline_class']}': "
                       f"{test['test_baseline_accuracy']:.1%}")

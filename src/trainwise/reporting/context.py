@@ -25,6 +25,7 @@ from trainwise.rundir import read_findings, read_history
 from trainwise.train.intervals import (
     AccuracyInterval,
     balanced_accuracy_interval,
+    few_groups,
     grouped_rows_caveat,
     percent,
     split_accuracy_interval,
@@ -170,8 +171,7 @@ _TEST_ORDER = ("test_accuracy", "test_baseline_accuracy", "test_baseline_class",
 _LINEAR_LABELS = {
     "test_linear_accuracy": "accuracy of a linear model (logistic regression on the training "
                             "split)",
-    "test_linear_balanced_accuracy": "balanced accuracy of the linear model",
-    "test_groups": "groups the test rows come from"}
+    "test_linear_balanced_accuracy": "balanced accuracy of the linear model"}
 # Names for keys that read badly spelt out ("test mean rmse": the mean of what?)
 # the regression baselines by the names the warnings and the test_result line use
 _BASELINE_LABELS = {f"test_{key}_{metric}": f"{metric.upper()} of {name}"
@@ -182,6 +182,7 @@ _RANKING_LABELS = {  # threshold-free: how well the probabilities rank, whatever
     "test_ap_chance": "average precision by chance (the positive class's share)",
     "test_positive_class": "positive class (index), the test split's rarer"}
 _TEST_LABELS = {"test_rmse": "test RMSE", "test_mae": "test MAE", "test_r2": "test R²",
+                "test_groups": "groups the test rows come from",
                 **_RANKING_LABELS,
                 **_BASELINE_LABELS, **_LINEAR_LABELS}
 
@@ -293,10 +294,9 @@ def _headline(run: RunData) -> list[tuple[str, str]]:
                           _metric(key, test[key])))
         interval = split_accuracy_interval(test) if key == "test_accuracy" else None
         if interval is not None:
-            groups = test.get("test_groups")
-            few = " (too narrow: " + ("1 group" if groups == 1 else f"{groups} groups") + ")" \
-                if grouped_rows_caveat(interval.num_rows, groups) else ""
-            items.append((f"95% interval, {interval.num_rows:,} test rows{few}",
+            few = few_groups(interval.num_rows, test.get("test_groups"))
+            items.append((f"95% interval, {interval.num_rows:,} test rows"
+                          + (f" ({few})" if few else ""),
                           f"{percent(interval.low)}–{percent(interval.high)} %"))
     best = best_epoch(run.epochs)
     if best is not None:

@@ -134,13 +134,21 @@ def at_chance(score: float, num_classes: int, rows: Sequence[int] | None = None,
 FEW_GROUPS = 10
 
 
-def grouped_rows_caveat(num_rows: int, num_groups: int | None) -> str:
+def few_groups(num_rows: int, num_groups: int | None) -> str:
     """'' unless the `num_rows` scored rows come from fewer than FEW_GROUPS groups (and fewer
-    groups than rows); then what that does to the interval, and what to do instead."""
+    groups than rows); then the short form, e.g. "3 groups: too narrow". The verdict, the
+    report's headline and grouped_rows_caveat all word it here (review s11 VA8)."""
     if num_groups is None or num_groups >= min(FEW_GROUPS, num_rows) or num_groups < 1:
         return ""
-    groups = "1 group" if num_groups == 1 else f"{num_groups} groups"
-    return (f"the {num_rows:,} rows come from {groups}: this interval assumes independent "
-            "rows and is too narrow; score every group once with grouped k-fold "
+    return ("1 group" if num_groups == 1 else f"{num_groups} groups") + ": too narrow"
+
+
+def grouped_rows_caveat(num_rows: int, num_groups: int | None) -> str:
+    """few_groups, with why the interval is too narrow and what to do instead."""
+    few = few_groups(num_rows, num_groups)
+    if not few:
+        return ""
+    return (f"the {num_rows:,} rows come from {few} (this interval assumes independent "
+            "rows); score every group once with grouped k-fold "
             "(trainwise.kfold(y, num_folds=5, groups=...)) for an estimate that holds for new "
             "groups")
