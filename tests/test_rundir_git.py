@@ -43,3 +43,20 @@ def test_trainwise_run_from_a_checkout_records_its_own_revision(tmp_path):
     assert revisions["trainwise_revision"] == head
     assert revisions["trainwise_dirty"] == bool(
         _git(package, "status", "--porcelain", "--untracked-files=no"))
+
+
+def test_run_from_trainwise_checkout_asks_git_twice_not_five_times(monkeypatch):
+    """Review s11 VA11: rev-parse HEAD and status ran twice on the same repository when the
+    working folder was trainwise's checkout (the developer's and CI's case)."""
+    import trainwise.rundir as rundir
+
+    package = Path(trainwise.__file__).resolve().parent
+    if not (package.parents[1] / ".git").exists():
+        pytest.skip("trainwise is installed from a wheel here, not run from its checkout")
+    calls, real = [], rundir._git
+    monkeypatch.setattr(rundir, "_git", lambda args, cwd: calls.append(args) or real(args, cwd))
+    revisions = code_revisions(package.parents[1])
+    assert len(calls) == 2
+    assert revisions["trainwise_revision"] == revisions["git_revision"] == \
+        _git(package, "rev-parse", "HEAD")
+    assert revisions["trainwise_dirty"] == revisions["git_dirty"]
