@@ -177,8 +177,17 @@ def test_a_built_in_set_named_in_place_of_the_config_is_read_as_the_data_source(
     assert load_config("wine").data.source == "wine"
     main(["config", "digits"])
     assert 'source = "digits"' in capsys.readouterr().out
-    (tmp_path / "wine").mkdir()  # a folder of that name is the user's: an image folder
-    assert load_config("wine").data.source == "wine"
+    # review s11 VA12: a built-in name means the built-in set, beside a same-named folder
+    # too, and says so (it trained on scikit-learn's digits silently); ./wine is the folder
+    from trainwise.config_resolution import resolve_config
+
+    (tmp_path / "wine").mkdir()
+    capsys.readouterr()
+    assert resolve_config("wine").data.source == "wine"  # the built-in loader's name
+    said = " ".join(capsys.readouterr().err.split())
+    assert "is the built-in wine data set, not the 'wine' folder here" in said
+    assert "trainwise run ./wine" in said
+    assert resolve_config("./wine").data.source == str(tmp_path / "wine")
     with pytest.raises(ConfigError, match="data.source='\"wine\"'"):
         load_config("wines")
 

@@ -363,7 +363,9 @@ def refuse_run_folder(path: Path) -> None:
 
 def _is_data(path: Path) -> bool:
     """A data file, an image folder, or a built-in set's name where no file of that name is
-    (`trainwise run wine` was refused as a missing config file, audit s11 M15)."""
+    (`trainwise run wine` was refused as a missing config file, audit s11 M15). A folder
+    named like a built-in set is data too, and rundir.with_absolute_source reads that name as
+    the built-in set (saying so): `./wine` is the folder."""
     return path.suffix.lower() in DATA_SUFFIXES or path.is_dir() or (
         str(path) in BUILT_IN_SOURCES and not path.exists())
 

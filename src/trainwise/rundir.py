@@ -101,10 +101,25 @@ def with_absolute_source(config: Config) -> Config:
     from trainwise.data.sources import BUILT_IN  # loads the data readers: only when a run starts
 
     source = config.data.source
+    if source in BUILT_IN and Path(source).exists():
+        _say_shadowed(source)
     if source in BUILT_IN or Path(source).is_absolute() or not Path(source).exists():
-        return config  # a built-in name wins over a same-named folder; a missing file errs later
+        return config  # a missing file errs later, where the data is read
     data = config.data.model_copy(update={"source": os.path.abspath(source)})
     return config.model_copy(update={"data": data})
+
+
+def _say_shadowed(source: str) -> None:
+    """The one rule: a built-in name means the built-in set, even beside a same-named folder
+    (a clone of the mnist1d repository is a folder `mnist1d`); said, so it is no silent
+    surprise (review s11 VA12). `./digits` names the folder."""
+    from rich.markup import escape
+
+    from trainwise.console import console
+
+    console.print(escape(f"data.source '{source}' is the built-in {source} data set, not the "
+                         f"'{source}' folder here; to train on the folder, give "
+                         f"./{source} (e.g. trainwise run ./{source})."), soft_wrap=True)
 
 
 def make_out_dir(out_dir: str | Path, parent: Path) -> None:
