@@ -19,6 +19,8 @@ import trainwise
 from trainwise.cli import main
 from trainwise.data.errors import DataError
 from trainwise.findings import TrainwiseError
+from trainwise.preprocessing import FILE_NAME
+from trainwise.rundir import RunFolderError
 
 QUICK = ["train.max_epochs=3", "train.lr=0.01", "run.threads=1", "run.checks=false",
          "train.batch_size=32"]
@@ -76,7 +78,7 @@ def test_classification_reproduces_the_test_accuracy_in_the_users_labels(classif
 
 def test_the_results_predict_uses_the_model_it_holds(classifier, monkeypatch):
     """RunResult.model holds the trained baseline: nothing to rebuild from config.toml."""
-    import trainwise.prediction
+    import trainwise.trained_run
 
     result, x, _ = classifier
     expected = trainwise.predict(result.path, x[:10])
@@ -84,18 +86,18 @@ def test_the_results_predict_uses_the_model_it_holds(classifier, monkeypatch):
     def no_rebuild(*args):
         raise AssertionError("rebuilt from config.toml although the result holds the model")
 
-    monkeypatch.setattr(trainwise.prediction, "_rebuilt_model", no_rebuild)
+    monkeypatch.setattr(trainwise.trained_run, "_rebuilt_model", no_rebuild)
     pd.testing.assert_frame_equal(result.predict(x[:10]), expected)
 
 
 def test_a_module_that_answers_a_tuple_gets_the_evaluate_stages_clear_error(classifier):
     """The forward pass is the evaluate stage's own, with its check that a model returns
     one tensor (a copy without it failed on 'tuple' has no attribute 'float')."""
-    import trainwise.prediction
+    import trainwise.trained_run as trained_run
 
     result, x, _ = classifier
-    net = trainwise.prediction._rebuilt_model(result.path, trainwise.prediction.Preprocessing
-                                              .load(result.path), result_config(result).model)
+    net = trained_run._rebuilt_model(result.path, trained_run.Preprocessing.load(result.path),
+                                     result_config(result).model)
     plain = net.forward
     net.forward = lambda inputs: (plain(inputs), None)  # the same weights, a tuple out
     with pytest.raises(TrainwiseError, match="returned a tuple, not one tensor"):
@@ -376,6 +378,21 @@ def test_a_folder_that_never_trained_says_to_train_not_to_resume(classifier, tmp
     assert main(["predict", str(audit), str(tmp_path / "rows.npz"),
                  "--out", str(tmp_path / "p.csv")]) == 1
     assert "stopped before training" in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_folder_that_never_trained_is_refused_before_the_rows_are_read(classifier, tmp_path):
+    """Review s11 VA14: a tune folder has preprocess.npz, so predict read and normalised the
+    rows (and blamed their shape) before it found no best.pt."""
+    import shutil
+
+    result, _, _ = classifier
+    tune = tmp_path / "tune_run"
+    tune.mkdir()
+    for name in ("config.toml", FILE_NAME):
+        shutil.copy(result.path / name, tune / name)
+    (tune / "meta.json").write_text('{"stage_seconds": {"data": 0.5, "tune": 3.0}}')
+    with pytest.raises(RunFolderError, match="ended after its tune stage"):
+        trainwise.predict(tune, np.zeros((2, 999)))  # rows of the wrong shape: not looked at
 
 
 def test_a_missing_numeric_column_asks_for_the_column_not_an_encoded_array(classifier):

@@ -6,7 +6,6 @@ outputs into the target's units.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +14,17 @@ import pandas as pd
 import torch
 from torch import nn
 
-from trainwise.config import DataConfig, ModelConfig, load_config
+from trainwise.config import DataConfig
 from trainwise.data.arrays import shape_inputs
 from trainwise.data.errors import DataError
-from trainwise.data.task import TaskData
 from trainwise.data.tensors import to_loader
-from trainwise.findings import TrainwiseError
 from trainwise.preprocessing import FILE_NAME, Preprocessing
-from trainwise.rundir import RunDir, RunFolderError, read_findings, read_meta
+from trainwise.rundir import read_findings
 from trainwise.stages import EVAL_BATCH_SIZE
 from trainwise.train.evaluate import predict as loader_outputs  # not this module's predict
 from trainwise.train.label_issues import probabilities
 from trainwise.train.regression_predictions import TargetUnits
+from trainwise.trained_run import run_files, trained_model
 
 
 def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None) -> pd.DataFrame:
@@ -42,16 +40,13 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None) -> p
     Returns a DataFrame, one row per input row: `prediction` (the class name, or the value in
     the target's units) and, for classification, `probability_<class>` per class.
     """
-    folder = RunDir.open(run_dir).path
-    prep = _preprocessing(folder)
-    config = load_config(folder / "config.toml")
+    folder, prep, config = run_files(run_dir)
     _refuse_unsaved_encoding(x, *_unsaved_encoding(folder, prep, config.data))
-    inputs = prep.normalise(_as_array(x, prep, config.data))
-    net = _trained_model(folder, prep, config.model, model)
-    outputs = _forward(net, inputs)
+    net = trained_model(folder, prep, config.model, model)  # no best.pt: before x is read
+    outputs = _forward(net, prep.normalise(_as_array(x, prep, config.data)))
     index = x.index if isinstance(x, pd.DataFrame) else None
     if prep.task != "classification":
-        values = outputs.double().reshape(len(inputs)).numpy()
+        values = outputs.double().reshape(len(outputs)).numpy()
         units = TargetUnits(prep.target_mean, prep.target_scale,  # log1p undone too
                             log=config.data.target_transform == "log")
         return pd.DataFrame({"prediction": units(values)}, index=index)
@@ -69,32 +64,8 @@ def load_model(run_dir: str | Path, *, model: nn.Module | None = None) -> nn.Mod
     weights, on the CPU in eval mode: for export (ONNX, TorchScript), serving or fine-tuning.
     It reads inputs normalised as preprocess.npz says (trainwise.predict does that for you).
     `model`: for a run of your own module, one built the same way; its weights are replaced."""
-    folder = RunDir.open(run_dir).path
-    prep = _preprocessing(folder)
-    net = _trained_model(folder, prep, load_config(folder / "config.toml").model, model)
-    return net.eval()
-
-
-def _preprocessing(folder: Path) -> Preprocessing:
-    """preprocess.npz, or why the folder cannot be used (exit 1, not 2: not a bad config). A
-    folder without either never trained: --resume would train a whole model, so say so."""
-    if not (folder / FILE_NAME).is_file() and not (folder / "checkpoints/best.pt").is_file():
-        raise _never_trained(folder)
-    try:
-        return Preprocessing.load(folder)
-    except TrainwiseError as exc:  # an earlier version's run: the message says how to resume
-        raise RunFolderError(str(exc)) from None
-
-
-def _never_trained(folder: Path) -> RunFolderError:
-    stages = [s for s in read_meta(folder).get("stage_seconds", {}) if s != "report"]
-    ended = f"ended after its {stages[-1]} stage" if stages else "stopped before training"
-    return RunFolderError(
-        f"'{folder}' holds no trained model (no checkpoints/best.pt): this run {ended} "
-        "(`trainwise audit`, `check`, `find-lr` and `tune` stop before training; an error "
-        f"finding stops any run). Train one with trainwise run {folder / 'config.toml'} "
-        "(fixing first what its error finding says, if any), then predict with that new "
-        "run's folder.")
+    folder, prep, config = run_files(run_dir)
+    return trained_model(folder, prep, config.model, model).eval()
 
 
 def _label_values(class_names: list[str]) -> np.ndarray:
@@ -115,55 +86,6 @@ def _forward(net: nn.Module, inputs: np.ndarray) -> torch.Tensor:
     loader = to_loader(inputs, np.zeros(len(inputs), np.float32), EVAL_BATCH_SIZE,
                        shuffle=False, seed=0)
     return loader_outputs(net, loader)[0]
-
-
-def _trained_model(folder: Path, prep: Preprocessing, cfg: ModelConfig,
-                   model: nn.Module | None) -> nn.Module:
-    state = _best_weights(folder)
-    net = model if model is not None else _rebuilt_model(folder, prep, cfg)
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as exc:
-        what = f"your {type(net).__name__}" if model is not None else "the rebuilt baseline"
-        raise TrainwiseError(
-            f"{what} does not match the weights in {folder / 'checkpoints' / 'best.pt'}: "
-            f"{str(exc).splitlines()[0]} Pass model= built as the run built it (same class, "
-            "same arguments).") from None
-    return net
-
-
-def _best_weights(folder: Path) -> dict[str, torch.Tensor]:
-    from trainwise.train.checkpoint import why_unreadable
-
-    path = folder / "checkpoints" / "best.pt"
-    if not path.is_file():
-        raise _never_trained(folder)
-    try:
-        with warnings.catch_warnings():  # torch's advice on a refused file: why_unreadable
-            warnings.simplefilter("ignore")
-            return torch.load(path, map_location="cpu", weights_only=True)["model"]
-    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
-        raise TrainwiseError(f"'{path}' cannot be read ({why_unreadable(exc)}). Rerun the "
-                             "training to write it again.") from None
-
-
-def _rebuilt_model(folder: Path, prep: Preprocessing, cfg: ModelConfig) -> nn.Module:
-    """The baseline (or config-named 'module:Class') the model stage built, with the shapes it
-    was sized from: a stand-in TaskData of one row carries them to build_model."""
-    from trainwise.model.baselines import build_model
-
-    own = next((f for f in read_findings(folder) if f.code == "user_model"), None)
-    if own is not None:
-        raise TrainwiseError(
-            f"this run trained a module you passed ({own.message}), which the run folder "
-            "cannot rebuild. Pass it: trainwise.predict(run_dir, x, model=net), where net is "
-            "built the same way (its weights are replaced by checkpoints/best.pt).")
-    x = np.zeros((1, *prep.input_shape), dtype=np.dtype(prep.input_dtype))
-    if prep.kind == "tokens":
-        x.flat[0] = max(prep.vocab_size - 1, 0)  # embedding_pool is sized by the largest id
-    stand_in = TaskData(name="predict", kind=prep.kind, task=prep.task, x=x, y=np.zeros(1),
-                        class_names=prep.class_names)
-    return build_model(stand_in, cfg.name, cfg.width, cfg.dropout, cfg.folder)
 
 
 def _unsaved_encoding(folder: Path, prep: Preprocessing, data: DataConfig) -> tuple[str, bool]:
