@@ -15,7 +15,6 @@ from typing import Any
 
 from trainwise.findings import TrainwiseError
 from trainwise.rundir import RunDir, read_history
-from trainwise.rundir import read_meta as earlier_meta  # noqa: F401  (user_monitor imports it here)
 
 OWN_FILES = ("history.jsonl", "findings.json", "report.html", "meta.json")
 MONITOR_SOURCE = "trainwise.Monitor"  # meta.json "source" of a Monitor's folder

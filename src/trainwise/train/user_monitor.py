@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from trainwise.findings import Finding, Severity
-from trainwise.rundir import git_revision, library_versions
+from trainwise.rundir import git_revision, library_versions, read_meta
 from trainwise.train import monitor_misuse as misuse
 from trainwise.train.evaluate import evaluate
 from trainwise.train.monitor import StepMonitor, current_lr
@@ -42,7 +42,7 @@ from trainwise.train.monitor_eval import (
     rows_and_loss,
 )
 from trainwise.train.monitor_findings import MonitorFindings, one_line_verdict
-from trainwise.train.monitor_folder import MONITOR_SOURCE, earlier_meta, open_folder
+from trainwise.train.monitor_folder import MONITOR_SOURCE, open_folder
 from trainwise.train.monitor_gradients import StepGradients
 from trainwise.train.monitor_targets import CALIBRATION_KEYS, target_findings
 
@@ -225,7 +225,7 @@ class Monitor:
         self._epoch_first_row, self._lr = len(rows), last.get("lr")
         # zeros from here on are measured, not a misplaced call
         self._gradients.nonzero_norm_seen = True
-        data = earlier_meta(self.run.path).get("data") or {}
+        data = read_meta(self.run.path).get("data") or {}
         self.task = self.task or data.get("task")
         self.num_classes = self.num_classes or data.get("num_classes")
         self._found.print_line(f"continuing {self.run.path} at epoch {self.epoch}, step "
