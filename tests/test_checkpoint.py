@@ -58,8 +58,8 @@ def _train(blobs, kind, path, resume=None):
     return model, state
 
 
-@pytest.mark.parametrize("kind", ["trainwise", "torch"])
-def test_resume_from_every_checkpoint_ends_bitwise_equal(blobs, tmp_path, kind, monkeypatch):
+def _train_keeping_every_checkpoint(blobs, kind, tmp_path, monkeypatch):
+    """A seeded run that copies every checkpoint it writes: (model, state, the copies)."""
     copies = []
 
     def keep_every_version(payload, path):
@@ -68,8 +68,15 @@ def test_resume_from_every_checkpoint_ends_bitwise_equal(blobs, tmp_path, kind, 
 
     monkeypatch.setattr(resume_module, "save_checkpoint", keep_every_version)
     torch.manual_seed(123)
-    reference, state = _train(blobs, kind, tmp_path / "last.pt")
+    model, state = _train(blobs, kind, tmp_path / "last.pt")
     monkeypatch.undo()
+    return model, state, copies
+
+
+@pytest.mark.parametrize("kind", ["trainwise", "torch"])
+def test_resume_from_every_checkpoint_ends_bitwise_equal(blobs, tmp_path, kind, monkeypatch):
+    reference, state, copies = _train_keeping_every_checkpoint(blobs, kind, tmp_path,
+                                                               monkeypatch)
     steps_per_epoch = math.ceil(250 / 64)
     assert state.should_stop and state.epoch < MAX_EPOCHS  # early stopping fired, was restored
     positions = [load_checkpoint(c)["progress"]["batches_done"] for c in copies]
@@ -253,16 +260,8 @@ def test_resume_from_an_epoch_end_checkpoint_logs_the_same_epoch_rows(blobs, tmp
                                                                        monkeypatch):
     """Audit s11 R1: resuming from an end-of-epoch checkpoint carried the finished epoch's
     summed loss into the next epoch's train_loss (3.7x the real value in the audit)."""
-    copies = []
-
-    def keep_every_version(payload, path):
-        save_checkpoint(payload, path)
-        copies.append(shutil.copy(path, tmp_path / f"copy{len(copies)}.pt"))
-
-    monkeypatch.setattr(resume_module, "save_checkpoint", keep_every_version)
-    torch.manual_seed(123)
-    _, state = _train(blobs, "trainwise", tmp_path / "last.pt")
-    monkeypatch.undo()
+    _, state, copies = _train_keeping_every_checkpoint(blobs, "trainwise", tmp_path,
+                                                       monkeypatch)
     reference = {row["epoch"]: row for row in _epoch_rows(state.history)}
     boundaries = [c for c in copies if load_checkpoint(c)["progress"]["batches_done"] == 0
                   and load_checkpoint(c)["train_state"]["step"] > 0]
