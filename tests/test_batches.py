@@ -190,3 +190,14 @@ def test_a_dict_output_is_told_the_wrapper_that_picks_the_logits(blobs):
     val = DataLoader(TensorDataset(*blobs), batch_size=64)
     with pytest.raises(TrainwiseError, match=r"return self\.model\(x\)\['logits'\]"):
         predict(HFStyle(), val)
+
+
+def test_find_batch_size_names_a_model_in_another_dtype():
+    """Audit s11 D6's last verb: find_batch_size gave torch's raw 'mat1 and mat2 must have
+    the same dtype'; now check's inputs_wrong_dtype, as an error finding like find_lr's."""
+    x, y = torch.randn(256, 8), torch.randint(0, 3, (256,))
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3)).double()
+    result = trainwise.find_batch_size(model, nn.CrossEntropyLoss(), x, y,
+                                       lambda m: torch.optim.AdamW(m.parameters(), 1e-3), 256)
+    assert result.batch_size == 0
+    assert [f.code for f in result.findings] == ["inputs_wrong_dtype"]

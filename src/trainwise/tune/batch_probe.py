@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from trainwise.findings import TrainwiseError, error
+from trainwise.train.batch_checks import forward_or_explain
 from trainwise.tune.batch_size import (
     MAX_MICRO_BATCH,
     BatchSizeResult,
@@ -34,6 +35,7 @@ from trainwise.tune.probe_errors import (
     fresh_optimizer,
     nan_at_start,
     scalar_loss,
+    wrong_dtype_stop,
 )
 from trainwise.tune.probe_precision import ProbeSteps
 
@@ -102,7 +104,9 @@ def _step(model, loss_fn, optimizer, x, y, saved: dict[int, int] | None,
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = scalar_loss(loss_fn(probe.forward(model, x), y), 0)
+        output = forward_or_explain(model, x, lambda inputs: probe.forward(model, inputs),
+                                    explain=wrong_dtype_stop)  # a float64 model: check's words
+        loss = scalar_loss(loss_fn(output, y), 0)
     optimizer.zero_grad(set_to_none=True)
     probe.backward(loss)
     return probe.step(optimizer), loss.detach()
