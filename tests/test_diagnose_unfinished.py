@@ -59,3 +59,10 @@ def test_the_same_fall_with_rows_still_wrong_is_still_improving():
     # by hand: 0.0223 - 0.0149 = 0.0074 of the whole 0.0609 - 0.0149 = 0.046: 16%; the
     # late fall is 33% of the loss (LATE_FALL 15%)
     assert finding.evidence["late_share"] == round(0.0074 / 0.046, 4)
+
+
+def test_a_loss_already_near_zero_without_accuracy_is_not_still_improving():
+    # review s11 final F4: a regression (no val_accuracy) at 3e-5 -> 2.3e-5 was told to train
+    # longer once the accuracy guard replaced the solved-loss one
+    val = [0.5] + [1e-4 * 0.9 ** k for k in range(15)]
+    assert RULES["still_improving"](epochs([v * 2 for v in val], val)) == []

@@ -614,3 +614,16 @@ def test_row_losses_of_a_class_weighted_loss_average_to_its_weighted_mean():
     plain = row_losses(nn.CrossEntropyLoss(), log_probs[:2], targets[:2])
     assert np.mean(plain) == pytest.approx(float(nn.CrossEntropyLoss()(log_probs[:2],
                                                                          targets[:2])))
+
+
+def test_row_losses_of_trainwises_own_class_weighted_loss_average_to_it():
+    # review s11 final F3: train.class_weights = "balanced" builds ClassWeightedCrossEntropy,
+    # whose row losses stayed unweighted (mean 0.894 against the weighted 0.786)
+    from trainwise.model.class_weights import ClassWeightedCrossEntropy
+    from trainwise.tune.short_run_noise import row_losses
+    torch.manual_seed(0)
+    logits, targets = torch.randn(6, 2), torch.tensor([0, 0, 0, 0, 1, 1])
+    loss_fn = ClassWeightedCrossEntropy(torch.tensor([0.75, 1.5]))
+    reference = nn.CrossEntropyLoss(weight=torch.tensor([0.75, 1.5]))(logits, targets)
+    assert np.mean(row_losses(loss_fn, logits, targets)) == pytest.approx(float(reference),
+                                                                         rel=1e-6)

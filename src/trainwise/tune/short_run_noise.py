@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from trainwise.findings import Finding, Severity
+from trainwise.model.class_weights import ClassWeightedCrossEntropy
 
 SMALL_VAL_ROWS = 200  # the check runs below this many validation rows. The calibration tasks
 # (bench/tune_vs_oracle.py, whose picks refine() was fitted on) score 397 (digits) and 500
@@ -56,13 +57,15 @@ def row_losses(loss_fn: Any, outputs: Any, targets: Any) -> list[float]:
 def _row_weights(loss_fn: Any, targets: Any) -> np.ndarray | None:
     """Each row's summed target weight under a cross-entropy or NLL over class indices (the
     denominator of its weighted mean); None for any other loss (a plain mean over rows)."""
-    if not isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)) or \
+    own = isinstance(loss_fn, ClassWeightedCrossEntropy)  # train.class_weights = "balanced"
+    if not (own or isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss))) or \
             torch.is_floating_point(targets):
         return None
+    class_weight = loss_fn.weights if own else loss_fn.weight
     flat = targets.reshape(len(targets), -1).long().cpu()
-    kept = flat != loss_fn.ignore_index
+    kept = flat != getattr(loss_fn, "ignore_index", -100)
     classes = torch.where(kept, flat, torch.zeros_like(flat))
-    weight = loss_fn.weight.detach().cpu().double()[classes] if loss_fn.weight is not None \
+    weight = class_weight.detach().cpu().double()[classes] if class_weight is not None \
         else torch.ones(flat.shape, dtype=torch.float64)
     return (weight * kept).sum(dim=1).numpy()
 
