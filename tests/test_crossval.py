@@ -3,7 +3,10 @@
 import json
 
 import numpy as np
+import pytest
+import torch
 from sklearn.preprocessing import StandardScaler
+from torch import nn
 
 import trainwise
 from trainwise import stages_crossval
@@ -139,13 +142,25 @@ def test_the_folds_stop_where_the_time_budget_stopped_the_run(tmp_path):
     assert [row["best_epoch"] for row in folds] == [1, 1, 1]  # the budget allowed one epoch
 
 
-def test_a_resumed_run_cross_validates_as_the_uninterrupted_one(tmp_path):
-    settings = [*QUICK, "split.num_folds=3", f'run.out_dir="{tmp_path}"']
-    whole = trainwise.run({"data": {"source": "wine"}}, report=False, overrides=settings)
+def _net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(13, 32), nn.ReLU(), nn.Linear(32, 3))
+
+
+@pytest.mark.parametrize("own_model", [False, True])
+def test_a_resumed_run_cross_validates_as_the_uninterrupted_one(tmp_path, own_model):
+    # a time budget (review s11 final F1: the resumed folds ignored it) and, with a model of
+    # the user's, the same object handed back, trained in place by the first attempt (F2)
+    settings = [*QUICK, "split.num_folds=3", "train.max_epochs=30", "train.patience=100",
+                "train.max_minutes=0.0001", f'run.out_dir="{tmp_path}"']
+    whole = trainwise.run({"data": {"source": "wine"}}, report=False, overrides=settings,
+                          model=_net() if own_model else None)
+    model = _net() if own_model else None
     stopped = trainwise.run({"data": {"source": "wine"}}, report=False, until="train",
-                            overrides=settings)
+                            overrides=settings, model=model)
     assert "cross_validation" not in json.loads((stopped.path / "meta.json").read_text())
-    resumed = trainwise.run(resume=stopped.path, report=False)
+    resumed = trainwise.run(resume=stopped.path, report=False, model=model)
     folds = [json.loads((r.path / "meta.json").read_text())["cross_validation"]["folds"]
              for r in (whole, resumed)]
     assert folds[0] == folds[1]  # the same folds, initial weights and training: the same rows
+    assert [row["best_epoch"] for row in folds[1]] == [1, 1, 1]  # the budget's one epoch

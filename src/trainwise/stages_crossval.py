@@ -41,13 +41,9 @@ from trainwise.tune.batch_size import accumulation_steps
 def stage_crossval(ctx: RunContext) -> list[Finding]:
     """Train every fold but the run's; a finding with the mean and spread over all folds."""
     assert ctx.data is not None and ctx.model is not None
-    if not ctx.folds or ctx.initial_weights is None:  # until="crossval" on a single split
-        return [info("crossval", "crossval_skipped", "One validation split (split.num_folds = "
-                     "1): nothing to cross-validate. Set split.num_folds = 5 to train every "
-                     "fold and see the spread of the validation score.")]
-    if ctx.fabric.world_size > 1:
-        return [info("crossval", "crossval_skipped", "Cross-validation runs on one process "
-                     "only; this run used several, so only its own fold was trained.")]
+    skipped = _skip_reason(ctx)
+    if skipped:
+        return [info("crossval", "crossval_skipped", skipped)]
     key, _ = METRIC[ctx.data.task]
     rows = [_fold_row(ctx, j, train, val, key) for j, (train, val) in enumerate(ctx.folds)]
     timed = ctx.meta.get("split", {}).get("strategy") in TIMED
@@ -57,6 +53,23 @@ def stage_crossval(ctx: RunContext) -> list[Finding]:
         rows, ctx.data.task, timed, ctx.trained_fold, setup)
     _save_figure(ctx, rows)
     return [finding]
+
+
+def _skip_reason(ctx: RunContext) -> str:
+    """Why the folds cannot be trained here, or ""."""
+    if ctx.config.split.num_folds == 1:  # until="crossval" on a single split
+        return ("One validation split (split.num_folds = 1): nothing to cross-validate. Set "
+                "split.num_folds = 5 to train every fold and see the spread of the validation "
+                "score.")
+    if not ctx.folds or ctx.initial_weights is None:  # a folder from before they were saved
+        return ("Cross-validation not rerun on resume: this run folder's split.npz or "
+                "checkpoints/fold_start.pt (the folds and their starting weights) predate this "
+                "version. Rerun the whole run (`trainwise run RUN_DIR/config.toml`) to "
+                "cross-validate.")
+    if ctx.fabric.world_size > 1:
+        return ("Cross-validation runs on one process only; this run used several, so only its "
+                "own fold was trained.")
+    return ""
 
 
 def _fold_row(ctx: RunContext, fold: int, train: np.ndarray, val: np.ndarray,
@@ -114,7 +127,8 @@ def _fold_loss(ctx: RunContext, y_train: np.ndarray) -> nn.Module:
 
 
 def _save_figure(ctx: RunContext, rows: list[dict[str, Any]]) -> None:
-    figure = crossval_figure(rows, ctx.data.task, ctx.trained_fold)
+    timed = bool(ctx.meta["cross_validation"].get("timed"))
+    figure = crossval_figure(rows, ctx.data.task, ctx.trained_fold, timed)
     if figure is None:
         return
     path = save_png(figure, ctx.run.figure_path("cross_validation.png"))
@@ -122,5 +136,7 @@ def _save_figure(ctx: RunContext, rows: list[dict[str, Any]]) -> None:
     ctx.meta["cross_validation"]["figure"] = {  # the report draws it under Training
         "path": str(path.relative_to(ctx.run.path)), "title": "Cross-validation",
         "caption": f"Each fold's {name} at its best epoch, trained from the same initial "
-                   "weights with the same lr and batch size; the band is the mean +- one "
-                   "standard deviation over folds."}
+                   "weights with the same lr and batch size; " + (
+                       "later time windows train on more rows, so read it as a learning curve."
+                       if timed else "the band is the mean +- one standard deviation over "
+                       "folds.")}

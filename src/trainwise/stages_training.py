@@ -3,7 +3,6 @@ schedule the tune stage (stages_tune.py) shares; evaluate is in stages_evaluate.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from trainwise import fold_start
 from trainwise.checks.preflight import preflight
 from trainwise.console import progress
 from trainwise.data.audit import extreme_targets
@@ -127,8 +127,7 @@ def stage_train(ctx: RunContext) -> list[Finding]:
     if train_loader is None:  # notes end in the error
         return notes
     checkpoint_path, no_checkpoints = checkpoint_target(ctx)
-    ctx.initial_weights = copy.deepcopy(ctx.model.state_dict()) if ctx.folds else None  # the
-    # crossval stage trains every other fold from these same weights
+    fold_start.begin(ctx, resuming=checkpoint is not None)  # the folds' starting weights
     val_loader = ctx.splits["val"].loader(eval_batch_size("val", cfg.batch_size),
                                           shuffle=False, seed=seed)
     optimizer = ctx.make_optimizer(ctx.model, ctx.lr)
@@ -156,7 +155,7 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                                       "batch_size": cfg.batch_size},
                     resume_state=resumed, target_units=ctx.target_units())
     ctx.history, ctx.trained_model = state.history, state.model
-    ctx.epochs_cap = next((b.stopped_at[0] for b in budget if b.stopped_at), None)
+    fold_start.finish(ctx, next((b.stopped_at[0] for b in budget if b.stopped_at), None))
     plan = _training_plan(ctx, total_steps)
     findings = diagnose(state.history, num_classes=ctx.data.num_classes or None, plan=plan)
     findings += [f for f in [busy_cpu.finding(), *(b.finding(cfg.max_epochs, cfg.schedule)

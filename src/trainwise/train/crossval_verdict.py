@@ -78,8 +78,10 @@ def crossval_finding(rows: list[dict[str, Any]], task: str, timed: bool, trained
     return info("crossval", "cross_validation", message, **evidence), summary
 
 
-def crossval_figure(rows: list[dict[str, Any]], task: str, trained_fold: int) -> Figure | None:
-    """One dot per fold with the mean and +-1 standard deviation: the spread at a glance."""
+def crossval_figure(rows: list[dict[str, Any]], task: str, trained_fold: int,
+                    timed: bool = False) -> Figure | None:
+    """One dot per fold with the mean and +-1 standard deviation: the spread at a glance (time
+    folds: the dots alone, a learning curve over growing windows, not a spread)."""
     key, name = METRIC[task]
     folds = [row for row in rows if row.get(key) is not None and np.isfinite(row[key])]
     if len(folds) < 2:
@@ -88,14 +90,15 @@ def crossval_figure(rows: list[dict[str, Any]], task: str, trained_fold: int) ->
     mean, sd = scores.mean(), scores.std(ddof=1)
     figure = Figure(figsize=(5.5, 2.6))
     ax = figure.subplots()
-    ax.axhspan(mean - sd, mean + sd, color="0.9", label="mean +- 1 sd")
-    ax.axhline(mean, color="0.5", linewidth=1)
+    if not timed:
+        ax.axhspan(mean - sd, mean + sd, color="0.9", label="mean +- 1 sd")
+        ax.axhline(mean, color="0.5", linewidth=1)
     for row in folds:
         own = row["fold"] == trained_fold
         ax.plot(row["fold"], row[key], "o", color="C1" if own else "C0",
                 label="the run's fold (tested)" if own else None)
     ax.set_xticks([row["fold"] for row in folds])
-    ax.set_xlabel("fold")
+    ax.set_xlabel("time window (fold)" if timed else "fold")
     ax.set_ylabel(name)
     if key == "val_accuracy":
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
