@@ -119,7 +119,9 @@ def _say_shadowed(source: str) -> None:
 
     console.print(escape(f"data.source '{source}' is the built-in {source} data set, not the "
                          f"'{source}' folder here; to train on the folder, give "
-                         f"./{source} (e.g. trainwise run ./{source})."), soft_wrap=True)
+                         f"./{source} (trainwise run ./{source}; in Python the string "
+                         f"'./{source}' or an absolute path: Path('./{source}') drops the "
+                         "'./')."), soft_wrap=True)
 
 
 def make_out_dir(out_dir: str | Path, parent: Path) -> None:
