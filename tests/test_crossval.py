@@ -164,3 +164,19 @@ def test_a_resumed_run_cross_validates_as_the_uninterrupted_one(tmp_path, own_mo
              for r in (whole, resumed)]
     assert folds[0] == folds[1]  # the same folds, initial weights and training: the same rows
     assert [row["best_epoch"] for row in folds[1]] == [1, 1, 1]  # the budget's one epoch
+
+
+def test_a_fold_that_cannot_train_is_said_and_the_run_is_still_tested(tmp_path, monkeypatch):
+    train_fold = stages_crossval._train_fold
+
+    def fold_two_fails(ctx, fold, *args):
+        if fold == 2:
+            raise RuntimeError("a window too small for the batch")
+        return train_fold(ctx, fold, *args)
+
+    monkeypatch.setattr(stages_crossval, "_train_fold", fold_two_fails)
+    result = trainwise.run({"data": {"source": "wine"}}, report=False, overrides=[
+        *QUICK, "split.num_folds=3", f'run.out_dir="{tmp_path}"'])
+    (finding,) = [f for f in read_findings(result.path) if f.stage == "crossval"]
+    assert finding.code == "crossval_incomplete" and "fold 2: RuntimeError" in finding.message
+    assert result.test and result.test["test_accuracy"] > 0.8  # the evaluate stage still ran

@@ -75,16 +75,22 @@ def _skip_reason(ctx: RunContext) -> str:
 def _fold_row(ctx: RunContext, fold: int, train: np.ndarray, val: np.ndarray,
               key: str) -> dict[str, Any]:
     """meta.json's row of one fold: trained here, or read from the run's history."""
+    best, failed = {}, ""
     if fold == ctx.trained_fold:
         best = best_epoch(ctx.history) or {}
     else:
-        with progress() as bar:
-            best = _train_fold(ctx, fold, train, val, bar)
+        try:
+            with progress() as bar:
+                best = _train_fold(ctx, fold, train, val, bar)
+        except Exception as exc:  # noqa: BLE001 - a fold the run's settings cannot train (a
+            # short time window, BatchNorm on a few rows) must not cost the run its test
+            failed = f"{type(exc).__name__}: {exc}"
     console.print(f"fold {fold} ({fold + 1} of {len(ctx.folds)}): {METRIC[ctx.data.task][1]} "
                   f"{shown(best.get(key), key)} at epoch {best.get('epoch')}", soft_wrap=True)
     return {"fold": fold, "train_rows": len(train), "val_rows": len(val),
             "best_epoch": best.get("epoch"), "val_loss": best.get("val_loss"),
-            key: best.get(key), "trained_by": "run" if fold == ctx.trained_fold else "crossval"}
+            key: best.get(key), "trained_by": "run" if fold == ctx.trained_fold else "crossval",
+            **({"error": failed[:300]} if failed else {})}
 
 
 def _train_fold(ctx: RunContext, fold: int, train: np.ndarray, val: np.ndarray,

@@ -53,6 +53,9 @@ def crossval_finding(rows: list[dict[str, Any]], task: str, timed: bool, trained
     summary = {"metric": key, "mean": mean, "std": sd, "trained_fold": trained_fold,
                "timed": timed, "folds": rows}
     evidence = {"metric": key, "mean": mean, "std": sd, "scores": scores.tolist()}
+    failed = [row for row in rows if row.get("error")]
+    if failed or len(scores) < 2:
+        return _unscored(rows, failed, name), summary
     if timed:
         each = ", ".join(f"{shown(row.get(key), key)} (trained on {row['train_rows']})"
                          for row in rows)
@@ -76,6 +79,19 @@ def crossval_finding(rows: list[dict[str, Any]], task: str, timed: bool, trained
                        "score; look at the folds with the lowest scores for rows unlike the "
                        "rest (data stage).", **evidence), summary
     return info("crossval", "cross_validation", message, **evidence), summary
+
+
+def _unscored(rows: list[dict[str, Any]], failed: list[dict[str, Any]], name: str) -> Finding:
+    """A warning when some folds could not be trained or scored: no mean over the others, which
+    would quote a spread the missing folds may hide."""
+    said = "; ".join(f"fold {row['fold']}: {row['error']}" for row in failed) or \
+        "fewer than two folds gave a finite score"
+    return warning("crossval", "crossval_incomplete", f"Cross-validation incomplete: {said}. "
+                   f"No {name} is quoted over the folds.", "Each fold trains with the run's "
+                   "batch size and settings: a fold too small for them (a short time window, a "
+                   "BatchNorm model on a few rows) fails. Use fewer folds (split.num_folds) or "
+                   "a smaller train.batch_size (split stage).",
+                   folds=[{k: v for k, v in row.items()} for row in rows])
 
 
 def crossval_figure(rows: list[dict[str, Any]], task: str, trained_fold: int,
