@@ -145,11 +145,14 @@ class Tiny(nn.Module):  # no dropout or batch norm: both depend on each process'
 
 
 @pytest.mark.forks
-def test_recipe_on_two_processes_writes_one_run_folder_like_one_process(tmp_path):
+def test_recipe_on_two_processes_writes_one_run_folder_like_one_process(tmp_path,
+                                                                         monkeypatch):
     settings = ["data.source=\"digits\"", "data.max_samples=400", "train.lr=0.003",
                 "run.checks=false", "train.max_epochs=2", "train.batch_size=32",
                 "run.threads=1", "run.checkpoint_every_steps=4"]
-    scratch_before = set(os.listdir(tempfile.gettempdir()))
+    scratch = tmp_path / "tmp"  # this test's own temporary folder (the forked process inherits
+    scratch.mkdir()  # it): another trainwise run on the machine leaves its folders elsewhere
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     torch.manual_seed(0)
     two = trainwise.run(model=Tiny(), report=False, overrides=[
         *settings, f"run.out_dir=\"{tmp_path / 'two'}\"", "run.devices=2",
@@ -159,8 +162,8 @@ def test_recipe_on_two_processes_writes_one_run_folder_like_one_process(tmp_path
                         overrides=[*settings, f"run.out_dir=\"{tmp_path / 'one'}\""])
     assert two.ok and one.ok, (two.verdict, one.verdict)
     assert [p.name for p in (tmp_path / "two").iterdir()] == [two.path.name]
-    assert not {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("trainwise-rank")} \
-        - scratch_before  # the other process's scratch folder is gone
+    assert not [n for n in os.listdir(scratch) if n.startswith("trainwise-rank")]  # the other
+    # process's scratch folder is gone
     steps = [row["step"] for row in read_history(two.path) if row["kind"] == "step"]
     assert steps == list(range(1, len(steps) + 1))  # each step written once, by rank 0
     assert len(list((two.path / "tensorboard").iterdir())) == 1
