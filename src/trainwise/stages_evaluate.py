@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from trainwise.amounts import amount
+from trainwise.data.part_findings import part_groups
 from trainwise.findings import Finding, info
 from trainwise.stages import RunContext, eval_batch_size
 from trainwise.stages_labels import stage_label_issues
@@ -29,6 +30,7 @@ from trainwise.train.evaluate import evaluate
 from trainwise.train.intervals import grouped_rows_caveat, percent, split_accuracy_interval
 from trainwise.train.linear_reference import (
     LINEAR_KINDS,
+    LOGISTIC_REFERENCE,
     LinearFit,
     class_finding,
     linear_fit,
@@ -176,9 +178,9 @@ def _test_groups(ctx: RunContext) -> int | None:
     """How many groups (data.groups: a patient, a subject) the test rows come from; None
     without groups or for a source's own test part (its rows carry none)."""
     data, rows = ctx.data, ctx.splits["test"].rows
-    if data is None or data.groups is None or rows is None or not len(rows):
+    if data is None or rows is None:
         return None
-    return int(len(np.unique(np.asarray(data.groups)[np.asarray(rows)])))
+    return (part_groups({"test": np.asarray(rows)}, data.groups) or {}).get("test")
 
 
 def _previous_values(ctx: RunContext) -> np.ndarray | None:
@@ -219,6 +221,6 @@ def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
     # its own sentence, after the network's numbers: inside the list, the network's ROC-AUC
     # and lowest recall read as the line's (review s11 VT6)
     if "test_linear_accuracy" in row:
-        message += (f". A linear model (logistic regression on the training split) scores "
+        message += (f". {LOGISTIC_REFERENCE[0].upper()}{LOGISTIC_REFERENCE[1:]} scores "
                     f"{row['test_linear_accuracy']:.2%} on the same rows")
     return message + "."

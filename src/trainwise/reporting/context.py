@@ -30,6 +30,7 @@ from trainwise.train.intervals import (
     percent,
     split_accuracy_interval,
 )
+from trainwise.train.linear_reference import LOGISTIC_REFERENCE
 from trainwise.train.monitor_folder import MONITOR_SOURCE
 from trainwise.train.regression_metrics import BASELINES
 from trainwise.train.regression_predictions import QUARTER_KEY
@@ -169,8 +170,7 @@ _TEST_ORDER = ("test_accuracy", "test_baseline_accuracy", "test_baseline_class",
                "test_linear_rmse", "test_linear_mae", "test_groups")
 # the linear reference (train/linear_reference.py), named as the test_result line names it
 _LINEAR_LABELS = {
-    "test_linear_accuracy": "accuracy of a linear model (logistic regression on the training "
-                            "split)",
+    "test_linear_accuracy": f"accuracy of {LOGISTIC_REFERENCE}",
     "test_linear_balanced_accuracy": "balanced accuracy of the linear model"}
 # Names for keys that read badly spelt out ("test mean rmse": the mean of what?)
 # the regression baselines by the names the warnings and the test_result line use

@@ -24,6 +24,9 @@ from sklearn.preprocessing import StandardScaler
 from trainwise.amounts import amount
 from trainwise.findings import Finding, explained, warning
 
+# the reference as the test_result line and the report's test table name it (regression:
+# regression_metrics.BASELINES["linear"], beside the other regression baselines)
+LOGISTIC_REFERENCE = "a linear model (logistic regression on the training split)"
 LINEAR_KINDS = ("table", "vector")  # data.kind values a linear model is a fair bar for
 # At most this many training rows are fitted (a seeded sample beyond): RidgeCV's
 # leave-one-out and lbfgs stay within a few seconds there (digits, 1,437 x 64: 0.3 s), and a
