@@ -27,15 +27,13 @@ from trainwise.model.baselines import loss_function
 from trainwise.model.class_weights import balanced_class_weights
 from trainwise.stages import RunContext, eval_batch_size
 from trainwise.stages_split import fit_parts
-from trainwise.stages_training import patience_starts, run_scheduler
+from trainwise.stages_training import early_stopping, step_settings
 from trainwise.train.batch_norm import batch_parts, drop_lone_last_batch
-from trainwise.train.callbacks import BestWeights
 from trainwise.train.crossval_verdict import METRIC, crossval_figure, crossval_finding, shown
 from trainwise.train.diagnose_common import best_epoch
 from trainwise.train.loop import fit
 from trainwise.train.regression_predictions import TargetUnits
 from trainwise.train.sharding import num_steps_per_epoch
-from trainwise.tune.batch_size import accumulation_steps
 
 
 def stage_crossval(ctx: RunContext) -> list[Finding]:
@@ -110,15 +108,11 @@ def _train_fold(ctx: RunContext, fold: int, train: np.ndarray, val: np.ndarray,
     optimizer = ctx.make_optimizer(model, ctx.lr)
     total_steps = cfg.max_epochs * num_steps_per_epoch(train_loader, 1)  # the run's schedule,
     # cut where the run's time budget cut it
-    best = BestWeights(cfg.patience, min_epochs=patience_starts(cfg.schedule, cfg.max_epochs))
     state = fit(model, train_loader, val_loader, optimizer=optimizer,
                 loss_fn=_fold_loss(ctx, parts.train.y), max_epochs=ctx.epochs_cap or
-                cfg.max_epochs, task=data.task,
-                scheduler=run_scheduler(ctx, optimizer, total_steps), fabric=ctx.fabric,
-                callbacks=[best, ProgressBar(bar, total_steps, f"fold {fold}")],
-                log_every=cfg.log_every, layer_every=0, grad_clip=cfg.grad_clip,
-                accumulate_grad_batches=accumulation_steps(cfg.batch_size, 1,
-                                                           cfg.accumulate_grad_batches),
+                cfg.max_epochs, task=data.task, fabric=ctx.fabric,
+                callbacks=[early_stopping(ctx), ProgressBar(bar, total_steps, f"fold {fold}")],
+                layer_every=0, **step_settings(ctx, optimizer, total_steps, 1),
                 target_units=TargetUnits(parts.target_mean, parts.target_scale, log))
     return best_epoch(state.history) or {}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -86,6 +87,26 @@ def run_scheduler(ctx: RunContext, optimizer: torch.optim.Optimizer, total_steps
     return warmup_schedule(optimizer, main, warmup) if warmup else main
 
 
+def early_stopping(ctx: RunContext, best_path: Path | None = None) -> BestWeights:
+    """The run's early stopping, patience counted from patience_starts: the train stage's and
+    each crossval fold's alike."""
+    cfg = ctx.config.train
+    return BestWeights(cfg.patience, best_path,
+                       min_epochs=patience_starts(cfg.schedule, cfg.max_epochs))
+
+
+def step_settings(ctx: RunContext, optimizer: torch.optim.Optimizer, total_steps: int,
+                  processes: int) -> dict[str, Any]:
+    """fit's keywords that make each step what the run's steps are (the schedule over
+    `total_steps`, logging, clipping, gradient accumulation): the train stage's and each
+    crossval fold's alike."""
+    cfg = ctx.config.train
+    return {"scheduler": run_scheduler(ctx, optimizer, total_steps),
+            "log_every": cfg.log_every, "grad_clip": cfg.grad_clip,
+            "accumulate_grad_batches": accumulation_steps(cfg.batch_size, processes,
+                                                          cfg.accumulate_grad_batches)}
+
+
 def training_loader(ctx: RunContext, stage: str) -> tuple[Any, list[Finding]]:
     """The shuffled training loader at train.batch_size, or None and the error when BatchNorm
     would get a batch of one; a short last batch of one is dropped (with a note)."""
@@ -132,10 +153,8 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                                           shuffle=False, seed=seed)
     optimizer = ctx.make_optimizer(ctx.model, ctx.lr)
     total_steps = cfg.max_epochs * num_steps_per_epoch(train_loader, ctx.fabric.world_size)
-    scheduler = run_scheduler(ctx, optimizer, total_steps)
-    best = BestWeights(cfg.patience, ctx.run.checkpoint_path("best")
-                       if ctx.fabric.is_global_zero else None,
-                       min_epochs=patience_starts(cfg.schedule, cfg.max_epochs))
+    best = early_stopping(ctx, ctx.run.checkpoint_path("best")
+                          if ctx.fabric.is_global_zero else None)
     resumed = resume_state(ctx.run, checkpoint, ctx.fabric.is_global_zero)
     busy_cpu = BusyCpuWatch(on_cpu=ctx.fabric.device.type == "cpu")
     budget = ([TimeBudget(cfg.max_minutes, agree=lambda stop: ctx.fabric.broadcast(stop, src=0))]
@@ -145,10 +164,8 @@ def stage_train(ctx: RunContext) -> list[Finding]:
             ctx, bar, total_steps, checkpoint and checkpoint["train_state"]["step"])]
         state = fit(ctx.model, train_loader, val_loader, optimizer=optimizer,
                     loss_fn=ctx.loss_fn, max_epochs=cfg.max_epochs, task=ctx.data.task,
-                    scheduler=scheduler, fabric=ctx.fabric, callbacks=callbacks,
-                    log_every=cfg.log_every, layer_every=cfg.layer_every, grad_clip=cfg.grad_clip,
-                    accumulate_grad_batches=accumulation_steps(
-                        cfg.batch_size, ctx.fabric.world_size, cfg.accumulate_grad_batches),
+                    fabric=ctx.fabric, callbacks=callbacks, layer_every=cfg.layer_every,
+                    **step_settings(ctx, optimizer, total_steps, ctx.fabric.world_size),
                     checkpoint_path=checkpoint_path,
                     checkpoint_every=ctx.config.run.checkpoint_every_steps,
                     checkpoint_extra={**checkpoint_extra(ctx.meta, ctx.lr),
