@@ -185,7 +185,12 @@ def fitted_batch(num_rows: int) -> int:
 def data_limit(num_rows: int) -> int:
     """The largest power of two that leaves MIN_STEPS_PER_EPOCH steps per epoch on `num_rows`
     training rows; at least 2 (batch norm needs two samples)."""
-    return max(2, 2 ** int(math.log2(max(1, num_rows // MIN_STEPS_PER_EPOCH))))
+    return max(2, power_of_two_at_most(num_rows // MIN_STEPS_PER_EPOCH))
+
+
+def power_of_two_at_most(n: int) -> int:
+    """The largest power of two <= n (1 for n <= 1)."""
+    return 1 << (max(1, int(n)).bit_length() - 1)
 
 
 def _below(measure: Callable[[int], Measurement], size: int, budget: float,

@@ -12,7 +12,12 @@ import math
 
 from trainwise.config import TrainConfig, batch_size_set
 from trainwise.findings import Finding, info
-from trainwise.tune.batch_size import MIN_FITTED_BATCH, MIN_STEPS_PER_EPOCH, fitted_batch
+from trainwise.tune.batch_size import (
+    MIN_FITTED_BATCH,
+    MIN_STEPS_PER_EPOCH,
+    fitted_batch,
+    power_of_two_at_most,
+)
 
 
 def fitted_default_batch(cfg: TrainConfig, num_rows: int) -> int | None:
@@ -23,7 +28,7 @@ def fitted_default_batch(cfg: TrainConfig, num_rows: int) -> int | None:
     # below MIN_FITTED_BATCH only when the rows are fewer: 32 training rows (a 45-row table)
     # stopped the tune stage, whose range test drops a short last batch and so got no batch
     # of 128 at all (audit s11 M11); the largest power of two <= the rows keeps one full batch
-    fitted = min(fitted_batch(num_rows), 2 ** int(math.log2(max(2, num_rows))))
+    fitted = min(fitted_batch(num_rows), power_of_two_at_most(max(2, num_rows)))
     more_steps = math.ceil(num_rows / fitted) > math.ceil(num_rows / cfg.batch_size)
     return fitted if more_steps or cfg.batch_size > num_rows else None
 
