@@ -109,15 +109,14 @@ QUICK = ["train.max_epochs=4", "train.lr=0.01", "run.threads=1", "run.checks=fal
 def test_a_label_copy_column_is_named_at_train_and_test_and_a_normal_table_is_not(
         tmp_path, with_copy):
     path = _table(tmp_path / "table.csv", with_copy)
-    result = trainwise.run(overrides=[*QUICK, f"run.out_dir=\"{tmp_path}\"",
+    # 12 epochs: at 4 the normal table's validation loss is still falling (still_improving)
+    result = trainwise.run(overrides=[*QUICK, "train.max_epochs=12",
+                                      f"run.out_dir=\"{tmp_path}\"",
                                       f"data.source=\"{path}\""], report=False)
     assert result.ok, result.verdict
     too_good = [f for f in result.findings if f.code == "too_good"]
     if not with_copy:
-        # 4 epochs may end with the validation loss still falling (still_improving): that
-        # verdict or healthy, never too_good
-        verdicts = {"healthy", "still_improving"} & set(codes(result.findings))
-        assert too_good == [] and verdicts
+        assert too_good == [] and "healthy" in codes(result.findings)
         return
     assert "healthy" not in codes(result.findings)
     assert {f.stage for f in too_good} == {"train", "evaluate"}
