@@ -167,3 +167,12 @@ def test_one_cycle_counts_patience_from_half_its_peak_on_the_way_down():
     below_half = next(e for e in range(peak, epochs) if epoch_end[e] < 0.5)
     assert patience_starts("onecycle", epochs) - below_half in (0, 1)  # 26 of 40
     assert patience_starts("cosine", epochs) == 0 == patience_starts("constant", epochs)
+
+
+def test_a_run_the_time_budget_ended_is_told_to_raise_max_minutes_not_max_epochs():
+    """review s11 VT7: under train.max_minutes, more max_epochs changes nothing."""
+    (by_epochs,) = RULES["lr_too_low"](_with_plan(build(lr_tiny_flat)))
+    (by_clock,) = RULES["lr_too_low"](_with_plan(build(lr_tiny_flat), time_budget_minutes=2.0))
+    assert "raise train.max_epochs" in by_epochs.fix
+    assert "raise train.max_minutes (now 2;" in by_clock.fix
+    assert "raise train.max_epochs" not in by_clock.fix

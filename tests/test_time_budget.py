@@ -75,15 +75,17 @@ def test_sub_second_epochs_are_shown_to_two_significant_digits():
     assert "allows about 2 epoch(s) at 0.025 s each" in finding.message  # "0 s" before
 
 
-def test_when_the_budget_ended_training_still_improving_says_raise_max_minutes():
-    from trainwise.findings import warning
-    still = warning("train", "still_improving", "Training ended while ...",
-                    "Train for more epochs: raise train.max_epochs ...")
-    other = warning("train", "overfitting", "...", "raise train.max_epochs")
-    clock = FakeClock()
-    budget = TimeBudget(1.0, clock=clock)
-    assert budget.reword_still_improving([still, other]) == [still, other]  # not stopped yet
-    _epochs(budget, clock, 25.0, 10)
-    reworded, kept = budget.reword_still_improving([still, other])
-    assert "raise train.max_minutes (now 1;" in reworded.fix
-    assert "raise train.max_epochs" not in reworded.fix and kept is other
+def test_when_the_budget_ended_training_the_fixes_say_raise_max_minutes():
+    """review s11 VT7: a run the clock stopped was told to raise max_epochs, which changes
+    nothing (the clock stops it at the same epoch); every "train longer" fix names the budget."""
+    from test_diagnose_gap import epochs
+    from test_diagnose_unfinished import SHORT_TRAIN, SHORT_VAL
+    from trainwise.train.diagnose import diagnose
+    from trainwise.train.diagnose_common import TrainingPlan
+
+    history = epochs(SHORT_TRAIN, SHORT_VAL)
+    by_epochs = {f.code: f for f in diagnose(history, plan=TrainingPlan())}
+    by_clock = {f.code: f for f in diagnose(history, plan=TrainingPlan(time_budget_minutes=1.5))}
+    assert "raise train.max_epochs" in by_epochs["still_improving"].fix
+    fix = by_clock["still_improving"].fix
+    assert "raise train.max_minutes (now 1.5;" in fix and "raise train.max_epochs" not in fix

@@ -173,12 +173,10 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                     resume_state=resumed, target_units=ctx.target_units())
     ctx.history, ctx.trained_model = state.history, state.model
     fold_start.finish(ctx, next((b.stopped_at[0] for b in budget if b.stopped_at), None))
-    plan = _training_plan(ctx, total_steps)
+    plan = _training_plan(ctx, total_steps, clock_stopped=any(b.stopped_at for b in budget))
     findings = diagnose(state.history, num_classes=ctx.data.num_classes or None, plan=plan)
     findings += [f for f in [busy_cpu.finding(), *(b.finding(cfg.max_epochs, cfg.schedule)
                                                    for b in budget)] if f is not None]
-    for stopped_by in budget:  # "raise train.max_epochs" does nothing under the clock
-        findings = stopped_by.reword_still_improving(findings)
     if best.early_stopping.should_stop:  # patience ran out (a NaN stops the loop, not it)
         findings = after_early_stopping(findings, state.history, plan)
     if cfg.class_weights == "balanced" and ctx.data.task == "classification":
@@ -210,9 +208,10 @@ def stage_train(ctx: RunContext) -> list[Finding]:
     return findings
 
 
-def _training_plan(ctx: RunContext, total_steps: int) -> TrainingPlan:
-    """What the diagnosis cannot read off the history: where the lr came from, and the
-    schedule as run_scheduler built it."""
+def _training_plan(ctx: RunContext, total_steps: int, clock_stopped: bool = False) -> TrainingPlan:
+    """What the diagnosis cannot read off the history: where the lr came from, the schedule
+    as run_scheduler built it, and whether train.max_minutes ended training (`clock_stopped`:
+    the fixes then say to raise it, as raising max_epochs would change nothing)."""
     cfg = ctx.config.train
     return TrainingPlan(
         lr_from_config=None if cfg.lr == "auto" else float(cfg.lr), schedule=cfg.schedule,
@@ -223,7 +222,8 @@ def _training_plan(ctx: RunContext, total_steps: int) -> TrainingPlan:
         leak_columns=leak_columns(ctx), class_names=tuple(map(str, ctx.data.class_names or ())),
         class_weighted=cfg.class_weights == "balanced",
         train_class_counts=tuple(((ctx.meta.get("data") or {}).get("class_counts") or {})
-                                 .get("train") or ()))
+                                 .get("train") or ()),
+        time_budget_minutes=cfg.max_minutes if clock_stopped else None)
 
 
 def leak_columns(ctx: RunContext) -> tuple[str, ...]:

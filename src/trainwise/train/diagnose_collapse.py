@@ -26,6 +26,7 @@ from trainwise.train.diagnose_common import (
     TrainingPlan,
     best_epoch,
     class_weights_advice,
+    longer_training,
     lr_advice,
     make,
     num,
@@ -161,7 +162,7 @@ def _collapse_fix(history: list[Row], signal: bool | None, weighted: bool) -> st
     threshold = ("Choose a decision threshold on the validation scores in place of the top "
                  f"score (a lower cut for the rare class), or {class_weights_advice()}")
     longer = (lr_advice(history, "raise", "rerun the range test and take a larger value")
-              + " or train longer (train.max_epochs)")
+              + f" or train longer ({longer_training(history)})")
     judge = " Judge the run by balanced accuracy or per-class recall, not accuracy."
     if weighted:
         return (f'train.class_weights is already "balanced": {longer}; if that does not '
@@ -240,7 +241,7 @@ def rule_missed_classes(history: list[Row]) -> list[Finding]:
                f"{share:.1%} of the validation split; balanced accuracy is "
                f"{_score(best, 'balanced_accuracy') or 0:.2f}.")
     rare = ("these classes may have too few training rows to learn (data stage: more rows of "
-            "them) or need more epochs (train.max_epochs)")
+            f"them) or need more epochs ({longer_training(history)})")
     weights = f"{class_weights_advice(first=True)}; if that is not enough, {rare}"
     fix = (f'train.class_weights is already "balanced": {rare}' if plan_of(history).class_weighted
            else weights) + ". Judge the run by per-class recall or balanced accuracy, not accuracy."

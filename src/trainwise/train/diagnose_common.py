@@ -241,6 +241,7 @@ class TrainingPlan:
     class_names: tuple[str, ...] = ()  # classification: the names a finding calls classes by
     class_weighted: bool | None = None  # train.class_weights = "balanced" weighs the loss
     train_class_counts: tuple[int, ...] = ()  # classification: rows per class in training
+    time_budget_minutes: float | None = None  # train.max_minutes, when that clock ended training
 
 
 PLAN_KEY = "training_plan"  # the meta row diagnose() adds carries the plan under this key
@@ -263,6 +264,17 @@ def lr_advice(history: list[Row], direction: str, tune_hint: str) -> str:
         return (f"train.lr = {given:g} was set in the config, so no range test ran: set "
                 f"train.lr = \"auto\" to measure it (tune stage), or {direction} it")
     return f"{direction.capitalize()} the learning rate (tune stage: {tune_hint})"
+
+
+def longer_training(history: list[Row]) -> str:
+    """The setting that trains longer: train.max_epochs, or train.max_minutes when the time
+    budget ended training (raising max_epochs then changes nothing: the clock stops the run at
+    the same epoch; review s11 VT7)."""
+    minutes = plan_of(history).time_budget_minutes
+    if minutes is None:
+        return "raise train.max_epochs"
+    return (f"raise train.max_minutes (now {minutes:g}; the time budget ended training, not "
+            "train.max_epochs)")
 
 
 def hist_of(row: Row) -> np.ndarray | None:

@@ -14,6 +14,7 @@ from trainwise.train.diagnose_common import (
     column,
     diff_noise,
     finite,
+    longer_training,
     loss_curve,
     lr_advice,
     make,
@@ -306,7 +307,7 @@ def rule_lr_too_low(history: list[Row]) -> list[Finding]:
         what = f"the loss did not move ({prog.lowest_drop:.0%} drop) at a peak lr of {peak_lr:.2g}"
     return [make(Severity.WARNING, "lr_too_low", f"Learning rate too low: {what}.",
                  lr_advice(history, "raise", "rerun the range test and take a larger value")
-                 + "; or train for more steps (train.max_epochs).", prog.first_step,
+                 + f"; or train for more steps ({longer_training(history)}).", prog.first_step,
                  reason=reason, initial_loss=num(prog.initial), final_loss=num(prog.final),
                  relative_drop=num(prog.drop), late_share=num(prog.late_share),
                  peak_lr=num(peak_lr))]

@@ -11,7 +11,15 @@ from __future__ import annotations
 import numpy as np
 
 from trainwise.findings import Finding, Severity
-from trainwise.train.diagnose_common import Row, diff_noise, finite_value, make, num, rows_of
+from trainwise.train.diagnose_common import (
+    Row,
+    diff_noise,
+    finite_value,
+    longer_training,
+    make,
+    num,
+    rows_of,
+)
 
 MIN_EPOCHS = 4  # the fall over the last 3 epochs needs a 4th to start from
 LATE_SHARE = 0.25  # the last 3 epochs gave >= 25% of the fall since the first epoch: the curve
@@ -49,9 +57,9 @@ def rule_still_improving(history: list[Row]) -> list[Finding]:
                f"the last (epoch {epoch}, {val[-1]:.4g}), and the last 3 epochs took it down "
                f"{late / val[-4]:.1%} ({val[-4]:.4g} -> {val[-1]:.4g}), {late / total:.0%} of "
                "its whole fall.")
-    fix = ("Train for more epochs: raise train.max_epochs (or train.max_minutes, if the time "
-           "budget ended training) and let early stopping find the best epoch (train stage). "
-           "The evaluate stage judges a model that had not finished learning.")
+    fix = (f"Train for longer: {longer_training(history)} and let early stopping find the best "
+           "epoch (train stage). The evaluate stage judges a model that had not finished "
+           "learning.")
     return [make(Severity.WARNING, "still_improving", message, fix, rows[-1].get("step"),
                  best_epoch=epoch, best_val_loss=num(float(val[-1])),
                  val_loss_3_epochs_before=num(float(val[-4])), late_fall=num(late),

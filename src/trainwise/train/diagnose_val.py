@@ -13,6 +13,7 @@ from trainwise.train.diagnose_common import (
     finite_value,
     hist_mass,
     hist_of,
+    longer_training,
     loss_curve,
     lr_advice,
     make,
@@ -404,5 +405,5 @@ def _underconfidence_fix(history: list[Row], reached: float | None, classes: int
     return (f"The outputs are raw logits: predictions reach {reached:.2f}, above the "
             f"{squash_cap(classes):.2f} a softmax or sigmoid before the loss allows {of}, so "
             f"the model is under-trained. {raise_lr}; or train for more steps "
-            "(train.max_epochs). Lower dropout, label smoothing or mixup if it uses them (model "
-            "and train stages).")
+            f"({longer_training(history)}). Lower dropout, label smoothing or mixup if it uses "
+            "them (model and train stages).")

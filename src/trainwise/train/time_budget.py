@@ -10,7 +10,6 @@ train.max_epochs to what fits lets it anneal inside the same budget.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -65,20 +64,6 @@ class TimeBudget:
                        f"Set train.max_epochs = {fits} so the schedule runs its course within "
                        "the budget, or raise train.max_minutes (train stage).",
                        stop_epoch=epoch, epochs_that_fit=fits, seconds_per_epoch=round(pace, 2))
-
-    def reword_still_improving(self, findings: list[Finding]) -> list[Finding]:
-        """still_improving's fix names train.max_epochs; when this budget ended training,
-        raising it changes nothing (the clock stops the run at the same epoch), so the fix
-        names train.max_minutes (review s11 VT7: digits at max_minutes 0.004 was told to raise
-        max_epochs and, by this budget's finding, to lower it to 5)."""
-        if self.stopped_at is None:
-            return findings
-        fix = (f"Train for longer: raise train.max_minutes (now {self.budget / 60:g}; the time "
-               "budget ended training, not train.max_epochs) and let early stopping find the "
-               "best epoch (train stage). The evaluate stage judges a model that had not "
-               "finished learning.")
-        return [dataclasses.replace(f, fix=fix) if f.code == "still_improving" else f
-                for f in findings]
 
 
 def seconds(value: float) -> str:
