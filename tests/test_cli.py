@@ -359,4 +359,5 @@ def test_every_subcommand_help_ends_with_examples_and_the_exit_codes(name, capsy
     if name in ("run", "train"):
         assert "--json" in out and "run.out_dir" in out
     # review s11 VA4: predict and report said "every run prints its path: Run folder: RUN_DIR"
-    assert ("Run folder: RUN_DIR" in out) == (name not in ("predict", "report", "config"))
+    commands_without_run = ("predict", "report", "config", "compare")
+    assert ("Run folder: RUN_DIR" in out) == (name not in commands_without_run)

@@ -11,8 +11,8 @@ The same verbs as the command line:
 Stage by stage: load_config, load_data, array_data, table_data, audit, split, kfold,
 check_leakage, build_model, init_weights, shape_trace, param_groups, make_adamw, check
 (preflight), find_lr (range test), tune_lr (range test + short runs), find_batch_size, fit
-(the loop), diagnose, report; predict for a finished run's model on new rows and
-load_model for the trained nn.Module itself; Monitor for a
+(the loop), diagnose, report; compare_runs for a table of run folders; predict for a
+finished run's model on new rows and load_model for the trained nn.Module itself; Monitor for a
 training loop of your own; audit_parquet and check_frame_leakage for tables larger than memory.
 help(trainwise.<name>) documents each.
 """
@@ -26,6 +26,7 @@ from trainwise.findings import Finding, Severity, TrainwiseError
 
 if TYPE_CHECKING:  # type checkers see the verbs' real signatures; at run time _LAZY loads them
     from trainwise.checks.preflight import preflight as check
+    from trainwise.comparison import compare_runs
     from trainwise.data.arrays import array_data
     from trainwise.data.audit import audit
     from trainwise.data.folds import kfold_indices as kfold
@@ -76,6 +77,7 @@ _LAZY = {
     "diagnose": ("trainwise.train.diagnose", "diagnose"),
     "Monitor": ("trainwise.train.user_monitor", "Monitor"),
     "report": ("trainwise.reporting", "build_report"),
+    "compare_runs": ("trainwise.comparison", "compare_runs"),
     # not a module named predict: importing it would set trainwise.predict to the module
     "predict": ("trainwise.prediction", "predict"),
     "load_model": ("trainwise.prediction", "load_model"),
@@ -91,7 +93,7 @@ __all__ = [
     "run", "RunResult", "load_data", "audit", "split", "kfold", "table_data", "array_data",
     "audit_parquet", "check_frame_leakage", "check_leakage", "build_model", "init_weights",
     "shape_trace", "param_groups", "make_adamw", "check", "find_lr", "tune_lr",
-    "find_batch_size", "fit", "diagnose", "Monitor", "report", "predict",
+    "find_batch_size", "fit", "diagnose", "Monitor", "report", "compare_runs", "predict",
     "load_model",
 ]
 __version__ = "0.1.0"

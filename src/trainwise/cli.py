@@ -43,6 +43,8 @@ _EXAMPLES = {
     "predict": "examples:\n  trainwise predict RUN_DIR new.csv --out predictions.csv\n"
     "  trainwise predict RUN_DIR new.npz              # its X, shaped as the run's inputs\n",
     "report": "examples:\n  trainwise report runs/20260101-120000-mnist1d\n",
+    "compare": "examples:\n  trainwise compare runs/*                       # every run in runs/\n"
+    "  trainwise compare runs/2026*-digits --json     # one JSON object on stdout\n",
     "config": "examples:\n  trainwise config > my.toml                     # edit, then "
     "trainwise run my.toml\n  trainwise config data.csv --set data.target=churn\n",
 }
@@ -51,7 +53,7 @@ _EXAMPLES = {
 def _epilog(name: str) -> str:
     """Examples and exit codes under each subcommand's --help: a CI author reads --help."""
     examples = _EXAMPLES.get(name, _RUN_EXAMPLES).format(name=name)
-    if name not in UNTIL:  # config, predict and report make no run folder (review s11 VA4)
+    if name not in UNTIL:  # config, predict, report and compare make no run folder (review s11 VA4)
         return f"{examples}\n{_EXIT_CODES}"
     return f"{examples}\nrun folders go to run.out_dir (default runs/); every run prints its " \
         f"path:\n  Run folder: RUN_DIR\n{_EXIT_CODES}"
@@ -92,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", help="the folder a run printed, e.g. "
                         "runs/20260101-120000-mnist1d (it holds meta.json)")
     _add_predict(sub)
+    _add_compare(sub)
     show = _sub(sub, "config", help="print the resolved config as TOML",
                           description="Print the resolved config as TOML, every key under its "
                           "explanation and at its value (default, file, then --set): a starting "
@@ -115,6 +118,18 @@ def _add_predict(sub: Any) -> None:
                          "inputs) or a .csv / .parquet with the table's numeric feature columns")
     predict.add_argument("--out", default="predictions.csv",
                          help="where to write the predictions (default: predictions.csv)")
+
+
+def _add_compare(sub: Any) -> None:
+    compare = _sub(sub, "compare", help="a table of run folders, best validation loss first",
+                   description="One row per run folder: the config keys that differ between "
+                   "the runs, the best epoch and its validation loss, the test metric and the "
+                   "count of warnings and errors; sorted by validation loss (choosing by the "
+                   "test score would leak the test set).")
+    compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders, glob "
+                         "patterns (runs/*) or a folder holding run folders (runs)")
+    compare.add_argument("--json", action="store_true", help="print one JSON object on "
+                         "stdout: sorted_by, runs (one object per row, best first), note")
 
 
 def _add_scale_out_options(cmd: argparse.ArgumentParser) -> None:
@@ -150,6 +165,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         _check_out(args.out)  # before the model runs, not after
         predict(args.run_dir, args.file).to_csv(args.out, index=False)
         print(f"Wrote {args.out}")
+        return 0
+    if args.command == "compare":
+        from trainwise.comparison import compare_runs, format_table, to_json
+
+        table = compare_runs(args.run_dirs)
+        print(to_json(table) if args.json else format_table(table))
         return 0
     if args.command == "config":
         from trainwise.config import load_config, to_toml

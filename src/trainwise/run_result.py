@@ -31,7 +31,8 @@ class RunResult:
       stopped before the model stage or ran in started processes (ddp_spawn).
     - `history`: the rows of history.jsonl (kind "step", "epoch" and "test");
       `history_frame("epoch")` gives them as a pandas DataFrame.
-    - `findings`: every stage's findings in order; `report_path`: report.html;
+    - `findings`: every stage's findings in order; `report_path`: report.html, None when
+      no report was written (report=False, or the run stopped before it);
       `stage_seconds`: seconds per stage.
     - `predict(x)`: the best weights on new rows, in your units (trainwise.predict): `model`
       itself reads normalised inputs and answers class codes or standardised values.
@@ -55,8 +56,11 @@ class RunResult:
         return self.stopped_at is None
 
     @property
-    def report_path(self) -> Path:
-        return self.path / "report.html"
+    def report_path(self) -> Path | None:
+        # None, not a path to a file that is not there (audit s12 L5): `trainwise report
+        # RUN_DIR` writes it later
+        path = self.path / "report.html"
+        return path if path.is_file() else None
 
     @property
     def history(self) -> list[dict[str, Any]]:

@@ -1,0 +1,148 @@
+"""`trainwise compare RUN_DIR...`: one row per run folder, to find which run was best and why.
+
+A row holds what the run recorded: the config keys that differ between the runs (only those,
+so 4 runs of 60 keys stay a narrow table), the best epoch and its validation loss, the test
+metric and the count of warnings and errors. Rows are sorted by validation loss, never by the
+test score: picking the run by its test score makes the test set part of the choice, and the
+winner's test score then overstates what it does on new data.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from trainwise.rundir import RunFolderError, read_findings, read_history, read_meta
+from trainwise.train.diagnose_common import best_epoch
+
+# the headline test metric of each task (recipe_verdict.py's verdict leads with the same)
+_TEST_METRICS = ("test_accuracy", "test_rmse", "test_mean_accuracy", "test_mean_rmse")
+FOOTNOTE = ("Sorted by best validation loss. Choose the run by it, not by the test score: "
+            "choosing by test score leaks the test set into the choice, and the winner's test "
+            "score then overstates how it does on new data.")
+
+
+def run_folders(paths: list[str | Path]) -> list[Path]:
+    """The run folders `paths` name: run folders (with meta.json), glob patterns (runs/*) and
+    folders holding run folders (runs). `data` folders are skipped: trainwise keeps data
+    given in memory under runs/data/, and `runs/*` names it too."""
+    folders: list[Path] = []
+    for given in paths:
+        matches = [Path(p) for p in sorted(glob.glob(str(given)))] \
+            if glob.has_magic(str(given)) and not Path(given).exists() else [Path(given)]
+        if not matches:
+            raise RunFolderError(f"'{given}' matches no folder: expected run folders such as "
+                                 "runs/20260101-120000-mnist1d. Check the pattern (ls it).")
+        folders += [f for match in matches for f in _runs_in(match)]
+    unique = list(dict.fromkeys(f.resolve() for f in folders))
+    if not unique:
+        raise RunFolderError(f"no run folders in {', '.join(map(str, paths))}: expected "
+                             "folders with meta.json, as `trainwise run` writes.")
+    return [Path(f) for f in unique]
+
+
+def _runs_in(path: Path) -> list[Path]:
+    if (path / "meta.json").is_file():
+        return [path]
+    if path.is_dir() and path.name == "data":
+        return []  # runs/data/: the in-memory data store, not a run
+    inside = sorted(p.parent for p in path.glob("*/meta.json")) if path.is_dir() else []
+    if inside:
+        return inside
+    what = f"'{path}' is not a run folder" if path.is_dir() else f"there is no folder '{path}'"
+    raise RunFolderError(f"{what}: expected a run folder with meta.json, as `trainwise run`, "
+                         "trainwise.run() and trainwise.Monitor write (or a folder holding "
+                         f"them). Leave '{path}' out, or pass the folders a run printed as "
+                         "'Run folder: ...'.")
+
+
+def _flat(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _config(folder: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """config.toml (what the run was asked for: a key left to its default is commented out
+    there, and stays so); meta.json's config where a Monitor run wrote no config.toml."""
+    path = folder / "config.toml"
+    try:
+        return _flat(tomllib.loads(path.read_text(encoding="utf-8")))
+    except (OSError, tomllib.TOMLDecodeError):
+        return _flat(meta.get("config") or {})
+
+
+def _row(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    meta = read_meta(folder)
+    best = best_epoch(read_history(folder)) or {}
+    test = meta.get("test") or {}
+    severities = [f.severity.value for f in read_findings(folder)]
+    row = {"run": folder.name, "best_epoch": best.get("epoch"),
+           "best_val_loss": best.get("val_loss", math.nan)}
+    for key in _TEST_METRICS:
+        if isinstance(test.get(key), (int, float)):
+            row[key] = float(test[key])
+    row.update(warnings=severities.count("warning"), errors=severities.count("error"))
+    return row, _config(folder, meta)
+
+
+def _differing(configs: list[dict[str, Any]]) -> list[str]:
+    # a folder with no config (a Monitor run of your own loop) differs in nothing it did not
+    # record: counting it would list all ~60 keys
+    configs = [config for config in configs if config]
+    keys = sorted({key for config in configs for key in config})
+    return [key for key in keys if len({json.dumps(c.get(key), default=str)
+                                        for c in configs}) > 1]
+
+
+def compare_runs(paths: list[str | Path] | str | Path) -> Any:
+    """One row per run folder as a pandas DataFrame, best validation loss first: `run` (the
+    folder's name), each config key that differs between the runs (None: left to its
+    default), `best_epoch`, `best_val_loss`, the test metric (`test_accuracy` or `test_rmse`;
+    NaN for a run that stopped before its test), `warnings` and `errors` (findings.json).
+    `paths` are run folders, glob patterns ("runs/*") or a folder holding run folders. Choose
+    by `best_val_loss`, not by the test score: that would leak the test set into the choice."""
+    import pandas as pd
+
+    folders = run_folders([paths] if isinstance(paths, str | Path) else list(paths))
+    rows, configs = zip(*(_row(folder) for folder in folders), strict=True)
+    keys = _differing(list(configs))
+    tests = [key for key in _TEST_METRICS if any(key in row for row in rows)]
+    columns = ["path", "run", *keys, "best_epoch", "best_val_loss", *tests, "warnings", "errors"]
+    table = pd.DataFrame([{"path": str(folder), **config, **row}
+                          for folder, row, config in zip(folders, rows, configs, strict=True)])
+    table = table.reindex(columns=columns)
+    table = table.sort_values("best_val_loss", na_position="last", kind="stable")
+    return table.reset_index(drop=True)
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"  # a run that stopped before its test, or a key left to its default
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def format_table(table: Any) -> str:
+    """The table as text for a terminal (no `path`: the run's name says which), then the
+    footnote on how to choose."""
+    shown = table.drop(columns=["path"]).astype(object).map(_cell)
+    return f"{shown.to_string(index=False)}\n{FOOTNOTE}"
+
+
+def to_json(table: Any) -> str:
+    """One JSON object: the rows best first (NaN as null: JSON has no NaN), and the footnote."""
+    rows = [{key: None if _cell(value) == "-" and not isinstance(value, str) else value
+             for key, value in row.items()} for row in table.to_dict(orient="records")]
+    return json.dumps({"sorted_by": "best_val_loss", "runs": rows, "note": FOOTNOTE},
+                      default=str)

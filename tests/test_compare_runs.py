@@ -1,0 +1,105 @@
+"""`trainwise compare` and trainwise.compare_runs (audit s12 L5): which run was best, and why."""
+
+import json
+import math
+
+from trainwise.cli import main
+from trainwise.comparison import FOOTNOTE, compare_runs
+from trainwise.findings import error, info, warning
+from trainwise.run_result import RunResult
+
+_CONFIG = """[data]
+source = "digits"
+[train]
+lr = {lr}
+max_epochs = 3
+# batch_size = 128
+[run]
+seed = {seed}
+"""
+
+
+def _run(root, name, lr, seed, val_losses, test=None, findings=()):
+    """A run folder as `trainwise run` writes it, with the parts compare reads."""
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "config.toml").write_text(_CONFIG.format(lr=lr, seed=seed))
+    meta = {"name": name, "config": {}, **({"test": test} if test else {})}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    rows = [{"kind": "step", "step": 1, "epoch": 1, "loss": 2.0}]
+    rows += [{"kind": "epoch", "epoch": i + 1, "step": 10 * (i + 1), "train_loss": 1.0,
+              "val_loss": loss} for i, loss in enumerate(val_losses)]
+    (folder / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "findings.json").write_text(json.dumps([f.to_dict() for f in findings]))
+    return folder
+
+
+def _three(tmp_path):
+    runs = tmp_path / "runs"
+    # b has the best validation loss (0.3 at epoch 2) but not the best test accuracy (c's):
+    # the table must follow the validation loss
+    _run(runs, "a", 0.003, 0, [0.9, 0.8, 0.7], {"test_accuracy": 0.80},
+         [warning("train", "w", "m", "f"), info("data", "i", "m")])
+    _run(runs, "b", 0.01, 0, [0.5, 0.3, 0.4], {"test_accuracy": 0.85})
+    _run(runs, "c", 0.03, 1, [0.6, 0.5, 0.45], {"test_accuracy": 0.90},
+         [warning("train", "w", "m", "f"), warning("data", "w2", "m", "f")])
+    _run(runs, "d", 0.1, 0, [1.5], None, [error("train", "diverged", "m", "f")])  # unfinished
+    (runs / "data" / "0123abcd").mkdir(parents=True)  # the in-memory data store: skipped
+    return runs
+
+
+def test_rows_are_sorted_by_validation_loss_with_only_the_differing_keys(tmp_path):
+    table = compare_runs([str(_three(tmp_path) / "*")])
+    assert list(table["run"]) == ["b", "c", "a", "d"]  # not c first, which tests best
+    # data.source and train.max_epochs are the same in all four; batch_size is commented out
+    assert list(table.columns) == ["path", "run", "run.seed", "train.lr", "best_epoch",
+                                   "best_val_loss", "test_accuracy", "warnings", "errors"]
+    assert list(table["best_epoch"]) == [2, 3, 3, 1]
+    assert list(table["best_val_loss"]) == [0.3, 0.45, 0.7, 1.5]
+    assert list(table["train.lr"]) == [0.01, 0.03, 0.003, 0.1]
+    assert list(table["warnings"]) == [0, 2, 1, 0]
+    assert list(table["errors"]) == [0, 0, 0, 1]
+    assert math.isnan(table["test_accuracy"].iloc[3])  # d stopped before its test
+
+
+def test_the_command_prints_the_table_and_the_footnote_and_json(tmp_path, capsys):
+    runs = _three(tmp_path)
+    assert main(["compare", str(runs)]) == 0  # a folder holding runs stands for them all
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["run", "run.seed", "train.lr", "best_epoch", "best_val_loss",
+                                "test_accuracy", "warnings", "errors"]
+    assert lines[1].split() == ["b", "0", "0.01", "2", "0.3", "0.85", "0", "0"]
+    assert lines[4].split() == ["d", "0", "0.1", "1", "1.5", "-", "0", "1"]
+    assert lines[5] == FOOTNOTE and "leaks the test set" in FOOTNOTE
+    assert main(["compare", str(runs / "a"), str(runs / "d"), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert [row["run"] for row in answer["runs"]] == ["a", "d"]
+    assert answer["runs"][1]["test_accuracy"] is None  # NaN is no JSON
+    # a and d share run.seed = 0: only train.lr differs between them
+    assert set(answer["runs"][0]) == {"path", "run", "train.lr", "best_epoch",
+                                      "best_val_loss", "test_accuracy", "warnings", "errors"}
+
+
+def test_a_folder_that_is_not_a_run_is_named_and_exits_1(tmp_path, capsys):
+    runs = _three(tmp_path)
+    (tmp_path / "notes").mkdir()
+    assert main(["compare", str(runs / "a"), str(tmp_path / "notes")]) == 1
+    message = " ".join(capsys.readouterr().err.split())
+    assert f"'{tmp_path / 'notes'}' is not a run folder" in message
+    assert main(["compare", str(tmp_path / "missing")]) == 1
+    assert f"there is no folder '{tmp_path / 'missing'}'" in " ".join(
+        capsys.readouterr().err.split())
+
+
+def test_report_path_is_none_when_no_report_was_written(tmp_path):
+    result = RunResult(tmp_path, [], "verdict")
+    assert result.report_path is None  # was tmp_path/report.html, a file that did not exist
+    (tmp_path / "report.html").write_text("<html></html>")
+    assert result.report_path == tmp_path / "report.html"
+
+
+def test_compare_runs_is_a_verb_of_the_package():
+    import trainwise
+
+    assert trainwise.compare_runs is compare_runs
+    assert "compare_runs" in trainwise.__all__
