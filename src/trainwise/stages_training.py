@@ -195,6 +195,7 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                          best_val_loss=es.best_loss, num_steps=state.step), *notes,
                      *no_checkpoints]
     if state.nonfinite is not None:  # never continue silently: the recipe stops here
+        findings = [f for f in findings if f.code != "divergence"]  # one NaN, one finding
         findings.append(nonfinite_finding(ctx, state.nonfinite, state.checkpoint_step))
     if ctx.data.task == "regression":
         findings = _blame_extreme_targets(findings, ctx.splits["train"].y)

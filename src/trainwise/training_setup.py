@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from trainwise.findings import Finding, error, info
 from trainwise.stages import RunContext
 from trainwise.train.batch_norm import has_batch_norm
 from trainwise.train.callbacks import HistoryWriter, TensorBoardLogger
+from trainwise.train.diagnose_loss import rule_divergence
+from trainwise.train.diagnose_nonfinite import calm_before, fault_fix, fault_message
 
 
 def agree_across_processes(ctx: RunContext) -> Finding | None:
@@ -74,7 +77,8 @@ def writer_callbacks(ctx: RunContext, bar: Any, total_steps: int,
 
 def nonfinite_finding(ctx: RunContext, nonfinite: dict[str, Any],
                       last_good_step: int | None) -> Finding:
-    """Write the offending batch's samples to nonfinite_batch.json and say what to do."""
+    """Write the offending batch's samples to nonfinite_batch.json and say what to do: the one
+    finding of a NaN/inf (the diagnosis's `divergence` of the same step is folded into it)."""
     positions = nonfinite.get("sample_indices")
     rows = None
     train_rows = ctx.splits["train"].rows  # split.npz's 'train': position -> data row
@@ -86,13 +90,47 @@ def nonfinite_finding(ctx: RunContext, nonfinite: dict[str, Any],
     if ctx.fabric.is_global_zero:
         ctx.run.write_json("nonfinite_batch.json", record)
     shown = ", ".join(map(str, (rows or positions or [])[:8]))
-    return error(
-        "train", "non_finite_loss",
-        f"The loss or gradient became NaN/inf at step {nonfinite['step']} (epoch "
-        f"{nonfinite['epoch']}); training stopped there. The batch's samples "
-        f"({shown}{', ...' if len(rows or positions or []) > 8 else ''}) are in "
-        "nonfinite_batch.json; checkpoints/last.pt is the last good state "
-        f"(step {last_good_step}).",
-        "Inspect those samples for extreme or missing values (data stage); if they look fine, "
-        "lower the learning rate or set train.grad_clip (tune stage), then start a new run.",
-        **record)
+    batch = (f"The batch's samples ({shown}{', ...' if len(rows or positions or []) > 8 else ''})"
+             f" are in nonfinite_batch.json; checkpoints/last.pt is the last good state (step "
+             f"{last_good_step}).")
+    history = getattr(ctx, "history", None) or []
+    calm = calm_before(history, nonfinite["step"])
+    found = error("train", "non_finite_loss",
+                  f"{_nonfinite_what(nonfinite, calm)} {_where_stopped(ctx, nonfinite, history)}"
+                  f" {batch}", fault_fix("nonfinite_batch.json: sample_indices, data_rows")
+                  if calm else _divergence_fix(history),
+                  **record, **({"cause": "numerical_fault", **calm} if calm else {}))
+    return replace(found, step=nonfinite["step"])  # the curves mark it, as they did divergence
+
+
+def _nonfinite_what(nonfinite: dict[str, Any], calm: dict[str, Any] | None) -> str:
+    if calm is None:  # it climbed first (divergence), or too few steps before it to tell
+        return f"The loss or gradient became NaN/inf at step {nonfinite['step']} (epoch " \
+               f"{nonfinite['epoch']})."
+    return fault_message("loss or gradient", "NaN/inf", nonfinite["step"], calm)
+
+
+def _divergence_fix(history: list[Any]) -> str:
+    """The diagnosis's fix for a NaN after a rise (its lr advice knows whether the config set
+    the lr, and float16's floor), ahead of the samples to inspect."""
+    diverged = [f for f in rule_divergence(history) if f.code == "divergence"]
+    first = f"{diverged[0].fix} " if diverged else "Lower the learning rate or set " \
+        "train.grad_clip (tune stage). "
+    return (f"{first}Inspect the batch's samples (nonfinite_batch.json) for extreme or missing "
+            "values (data stage), then start a new run.")
+
+
+def _where_stopped(ctx: RunContext, nonfinite: dict[str, Any], history: list[Any]) -> str:
+    """Where training stopped: the loop checks for NaN when it moves the logged values to the
+    host, every train.log_every steps and at each epoch's end (a check per step would stall
+    the GPU), so it may stop a few steps after the NaN (audit s12 L7: NaN at 60, stop at 65)."""
+    step = nonfinite["step"]
+    stopped = max((int(row["step"]) for row in history
+                   if row.get("kind") == "step" and isinstance(row.get("step"), int)),
+                  default=step)
+    if stopped <= step:
+        return "Training stopped at that step."
+    every = ctx.config.train.log_every
+    return (f"Detected at step {stopped} (checked every train.log_every = {every} steps and "
+            f"at each epoch's end); training stopped there, after {stopped - step} more "
+            f"step{'s' if stopped - step > 1 else ''} with non-finite values.")

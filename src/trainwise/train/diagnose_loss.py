@@ -25,6 +25,7 @@ from trainwise.train.diagnose_common import (
     smoothing_window,
 )
 from trainwise.train.diagnose_grad import warmup_hint
+from trainwise.train.diagnose_nonfinite import calm_before, fault_fix, fault_message
 
 MIN_POINTS = 8  # fewer loss points than this: no shape to judge
 MAX_SKIPPED_SHARE = 0.02  # float16 steps the loss scaler may skip after it found its scale (the
@@ -65,10 +66,16 @@ def rule_divergence(history: list[Row]) -> list[Finding]:
     last = float(good_loss[before][-1]) if before.any() else None
     message = f"Training diverged: {key} became {value} at step {step}."
     samples = batch_samples(history, [step]) if key in ("loss", "grad_norm") else None
-    evidence = {} if samples is None else {"sample_indices": samples[1]}
+    evidence: dict = {} if samples is None else {"sample_indices": samples[1]}
+    fix = _divergence_fix(history, key, last)
+    calm = calm_before(history, step) if key in ("loss", "grad_norm") and not float16 else None
+    if calm is not None:  # nothing rose first: not divergence, and not the lr's fault
+        message = fault_message(key.replace("grad_norm", "gradient norm"), value, step, calm)
+        fix = fault_fix("sample_indices in the evidence" if samples else "the rows of that "
+                        "step's batch")
+        evidence.update(cause="numerical_fault", **calm)
     if samples is not None:
         message += " Its batch's samples are in the evidence (sample_indices)."
-    fix = _divergence_fix(history, key, last)
     if float16:  # the scaler skipped down to its floor: NaN/inf whatever the scale
         fix = ("The float16 loss scaler skipped every step down to its smallest scale, so "
                "the gradient is NaN or inf whatever the scale. If the loss was still falling, "

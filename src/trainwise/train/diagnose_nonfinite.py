@@ -1,0 +1,82 @@
+"""A NaN/inf with no rise before it: a numerical fault in the model, loss or data, not a
+learning rate too high (audit s12 L7; the AUTOTRAINER / DeepDiagnosis distinction).
+
+Divergence announces itself: the loss or the gradient norm climbs for some steps before it
+overflows (tests/test_diagnose.py's `diverged`: x150 over 40 steps). A log(0), a sqrt or a
+division of 0, an inf in one input or a float16 overflow in one layer gives NaN in a step
+whose predecessors were healthy (the audit's run: loss 0.066, gradient norm 0.2, lr falling,
+then NaN). Lowering the lr there only hides the bug for a while.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from trainwise.train.diagnose_common import Row, column, finite
+
+WINDOW = 10  # the steps just before the first NaN/inf, where a run-up would show
+REFERENCE = 50  # the steps before those: what the loss and gradient norm were
+MIN_REFERENCE = 5  # fewer steps before the window (a NaN in the first ~15): cannot tell
+LOSS_RISE = 1.5  # the window's median loss above 1.5x the reference median is a rise...
+GRAD_RISE = 2.0  # ...so is its median gradient norm above 2x (medians: one spike is noise)
+LAST_JUMP = 3.0  # ...or the last finite value alone 3x the reference median (a sharp run-up)
+LR_RISE = 1.05  # lr grew > 5% over the window (warmup, a range test): it may be the cause
+
+NUMERICAL_FAULT = ("a numerical fault (log/sqrt/division of 0, an inf input, fp16 overflow) "
+                   "rather than a too-high lr")
+
+
+def _rise(steps: np.ndarray, values: np.ndarray, step: int) -> tuple[float, float] | None:
+    """(window median, last finite value) before `step`, each as a ratio to the reference
+    median; None when too few finite steps come before."""
+    steps, values = finite(steps, values)
+    before = values[steps < step]
+    window, reference = before[-WINDOW:], before[-WINDOW - REFERENCE:-WINDOW]
+    if len(reference) < MIN_REFERENCE or not len(window):
+        return None
+    normal = float(np.median(reference))
+    if normal <= 0:
+        return None
+    return float(np.median(window)) / normal, float(window[-1]) / normal
+
+
+def calm_before(history: list[Row], step: int) -> dict[str, Any] | None:
+    """Evidence that the loss and gradient norm were flat or falling, and the lr not rising,
+    over the WINDOW steps before `step` (the first non-finite one); None when any rose or
+    there are too few steps before it to tell."""
+    loss = _rise(*column(history, "step", "loss"), step)
+    if loss is None or loss[0] > LOSS_RISE or loss[1] > LAST_JUMP:
+        return None
+    evidence = {"loss_ratio": round(loss[0], 3)}
+    steps, grads = column(history, "step", "grad_norm")
+    grad = _rise(steps, grads, step) if np.isfinite(grads).sum() else None
+    if grad is not None:
+        if grad[0] > GRAD_RISE or grad[1] > LAST_JUMP:
+            return None
+        evidence["grad_norm_ratio"] = round(grad[0], 3)
+    lr_steps, lrs = finite(*column(history, "step", "lr"))
+    lrs = lrs[lr_steps < step][-WINDOW:]
+    if len(lrs) >= 2 and lrs[-1] > LR_RISE * lrs[0]:
+        return None
+    return {**evidence, "window_steps": WINDOW}
+
+
+def fault_message(what: str, value: str, step: int, calm: dict[str, Any]) -> str:
+    grad = (f", the gradient norm {calm['grad_norm_ratio']:.2f}x"
+            if "grad_norm_ratio" in calm else "")
+    return (f"A non-finite {what} ({value}) appeared at step {step} with no rise before it: "
+            f"{NUMERICAL_FAULT}. Over the {calm['window_steps']} steps before, the median "
+            f"loss was {calm['loss_ratio']:.2f}x that of the steps before them{grad}, and the "
+            "learning rate was not rising.")
+
+
+def fault_fix(where: str) -> str:
+    """`where` names the saved batch: 'sample_indices in the evidence', nonfinite_batch.json."""
+    return (f"Find the operation that made it: run that batch's samples ({where}) through the "
+            "model and loss inside `with torch.autograd.detect_anomaly():`, which names the "
+            "operation whose backward made the NaN. Guard log, sqrt and division against 0 "
+            "(add an eps, clamp), check those samples for inf or extreme values (data stage), "
+            "and under float16 train at run.precision = \"bf16-mixed\". The learning rate is "
+            "not the suspect: nothing rose before the NaN.")

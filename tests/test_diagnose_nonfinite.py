@@ -1,0 +1,117 @@
+"""A NaN with no rise before it is a numerical fault, not divergence (audit s12 L7)."""
+
+import json
+import math
+from types import SimpleNamespace
+
+import numpy as np
+
+from trainwise.train.diagnose_loss import rule_divergence
+from trainwise.training_setup import nonfinite_finding
+
+NAN_AT, STOP_AT = 70, 75  # the loop notices at its next check (log_every), 5 steps on
+
+
+def _history(rise: bool) -> list[dict]:
+    """80 steps of a healthy run (loss falling to ~0.1, gradient norm ~0.3, lr decaying), NaN
+    from step 70 to 75 where the loop stopped; `rise`: the 15 steps before the NaN climb
+    x55 (exp(4)), as a too-high lr makes them."""
+    rng = np.random.default_rng(0)
+    steps = np.arange(1, STOP_AT + 1)
+    loss = 2.3 * np.exp(-steps / 15) + 0.1 + 0.02 * rng.standard_normal(len(steps))
+    grad = 0.3 + 0.05 * rng.standard_normal(len(steps))
+    lr = np.linspace(0.01, 0.004, len(steps))  # past the one-cycle peak: falling
+    if rise:
+        climb = np.exp(np.linspace(0, 4, 15))
+        loss[NAN_AT - 16:NAN_AT - 1] *= climb
+        grad[NAN_AT - 16:NAN_AT - 1] *= climb
+    rows = [{"kind": "step", "step": int(s), "epoch": 1 + (int(s) - 1) // 11,
+             "loss": float(v), "grad_norm": float(g), "lr": float(r)}
+            for s, v, g, r in zip(steps, loss, grad, lr, strict=True)]
+    for row in rows[NAN_AT - 1:]:
+        row.update(loss=math.nan, grad_norm=math.nan)
+    rows[NAN_AT - 1]["sample_indices"] = [3, 1, 4]
+    return rows
+
+
+def test_a_sudden_nan_is_a_numerical_fault_and_does_not_lead_with_the_lr():
+    (found,) = rule_divergence(_history(rise=False))
+    assert found.code == "divergence" and found.evidence["cause"] == "numerical_fault"
+    assert found.message.startswith("A non-finite loss (nan) appeared at step 70 with no "
+                                    "rise before it: a numerical fault (log/sqrt/division of "
+                                    "0, an inf input, fp16 overflow) rather than a too-high lr")
+    assert "Training diverged" not in found.message
+    assert "detect_anomaly" in found.fix and "sample_indices" in found.fix
+    assert "lower" not in found.fix.lower()  # was "... or lower it; clip gradients ..."
+    # the 10 steps before against the 50 before them: both falling or flat
+    assert found.evidence["loss_ratio"] < 1 and 0.7 < found.evidence["grad_norm_ratio"] < 1.3
+
+
+def test_a_nan_after_a_rise_is_still_divergence_with_the_lr_advice():
+    (found,) = rule_divergence(_history(rise=True))
+    assert found.message.startswith("Training diverged: loss became nan at step 70.")
+    assert "cause" not in found.evidence
+    assert "Lower the learning rate" in found.fix
+
+
+def _ctx(tmp_path, history):
+    written = {}
+    run = SimpleNamespace(write_json=lambda name, payload: written.update({name: payload}))
+    ctx = SimpleNamespace(splits={"train": SimpleNamespace(rows=np.arange(100, 200))},
+                          fabric=SimpleNamespace(is_global_zero=True), run=run,
+                          config=SimpleNamespace(train=SimpleNamespace(log_every=10)),
+                          history=history)
+    return ctx, written
+
+
+def test_the_recipe_finding_says_where_it_was_detected_and_where_it_stopped(tmp_path):
+    nonfinite = {"step": NAN_AT, "epoch": 7, "batch_in_epoch": 3, "sample_indices": [3, 1, 4]}
+    ctx, written = _ctx(tmp_path, _history(rise=False))
+    found = nonfinite_finding(ctx, nonfinite, 66)
+    assert "no rise before it: a numerical fault" in found.message
+    # was "at step 70 (epoch 7); training stopped there" while 5 more steps ran
+    assert ("Detected at step 75 (checked every train.log_every = 10 steps and at each "
+            "epoch's end); training stopped there, after 5 more steps with non-finite "
+            "values.") in found.message
+    assert "(103, 101, 104) are in nonfinite_batch.json" in found.message
+    assert "detect_anomaly" in found.fix and "lower" not in found.fix.lower()
+    assert found.step == NAN_AT and written["nonfinite_batch.json"]["data_rows"] == [103, 101,
+                                                                                   104]
+    json.dumps(found.to_dict())  # findings.json can hold it
+
+
+def test_the_recipe_finding_after_a_rise_keeps_the_divergence_advice(tmp_path):
+    nonfinite = {"step": NAN_AT, "epoch": 7, "batch_in_epoch": 3, "sample_indices": [3, 1, 4]}
+    history = [row for row in _history(rise=True) if row["step"] <= NAN_AT]  # stopped at once
+    ctx, _ = _ctx(tmp_path, history)
+    found = nonfinite_finding(ctx, nonfinite, 66)
+    assert found.message.startswith("The loss or gradient became NaN/inf at step 70 (epoch "
+                                    "7). Training stopped at that step.")
+    assert found.fix.startswith("Lower the learning rate")
+    assert "nonfinite_batch.json" in found.fix and "cause" not in found.evidence
+
+
+def test_a_run_reports_one_nan_once(tmp_path):
+    """The audit's run: a module whose output turns NaN at its 60th training forward gave two
+    errors (the diagnosis's `divergence` and the recipe's `non_finite_loss`) for one event."""
+    import torch
+    from torch import nn
+
+    import trainwise
+
+    class NaNAt60(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net, self.calls = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), 0
+
+        def forward(self, x):
+            self.calls += self.training
+            out = self.net(x)
+            return out * torch.nan if self.training and self.calls >= 60 else out
+
+    result = trainwise.run({"data": {"source": "digits"}, "train": {"max_epochs": 7, "lr": 0.01},
+                            "run": {"checks": False, "threads": 1, "out_dir": str(tmp_path)}},
+                           model=NaNAt60(), report=False)
+    errors = [f for f in result.findings if f.severity.value == "error"]
+    assert [f.code for f in errors] == ["non_finite_loss"]
+    assert "numerical fault" in errors[0].message and errors[0].step == 60
