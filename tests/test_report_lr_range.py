@@ -126,3 +126,40 @@ def test_the_report_uses_the_caption_and_the_rate_used(tmp_path) -> None:
     html = build_report(tmp_path).read_text()
     caption = re.search(r'alt="LR range test".*?<figcaption>(.*?)<span', html, re.S).group(1)
     assert "lags the raw loss" in caption and "chosen for training, 0.0468" in caption
+
+
+def _result():
+    from trainwise.tune.lr_range import LrCurve, LrRangeResult
+
+    curve = _lr_range()["curves"][0]
+    return LrRangeResult(lr=0.027, lr_low=0.013, lr_high=0.071, spread_decades=0.06,
+                         rule="trainwise", curves=[LrCurve(0, curve["lrs"], curve["losses"],
+                                                           curve["smoothed"])])
+
+
+def test_find_lr_result_plots_the_reports_figure() -> None:
+    """Audit s12 L10: trainwise.find_lr's result had no plot (fastai's lr_find shows one)."""
+    from matplotlib.figure import Figure
+
+    result = _result()
+    fig = result.plot()
+    ax = fig.axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels == _labels(lr_range_figure(result.to_dict()))  # the report's figure, reused
+    assert "range test's range 0.013–0.071" in labels and "range-test point 0.027" in labels
+    assert ax.get_xscale() == "log"
+    raw, bold = ax.lines[0], ax.lines[1]
+    np.testing.assert_allclose(raw.get_xdata(), LRS)
+    np.testing.assert_allclose(raw.get_ydata(), _raw())
+    np.testing.assert_allclose(bold.get_ydata(), debiased_ema(_raw(), EMA_BETA))
+    (band,) = ax.patches  # the suggested range, shaded in data units (an axvspan)
+    assert (band.get_x(), band.get_x() + band.get_width()) == pytest.approx((0.013, 0.071))
+    theirs = Figure().add_subplot()
+    assert result.plot(ax=theirs) is theirs.figure and len(theirs.lines) == len(ax.lines)
+
+
+def test_tune_result_plots_the_chosen_lr_on_the_range_test() -> None:
+    from trainwise.tune.search import TuneResult
+
+    labels = _labels(TuneResult(lr=0.0468, range_test=_result(), short=None).plot())
+    assert "chosen for training 0.0468" in labels and "range-test point 0.027" in labels

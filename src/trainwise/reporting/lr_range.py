@@ -44,10 +44,17 @@ def tried_lrs(tune: dict[str, Any] | None) -> list[tuple[float, bool]]:
 
 @styled
 def lr_range_figure(lr_range: dict[str, Any], tune: dict[str, Any] | None = None,
-                    used: float | None = None, trained: bool = True) -> Figure:
+                    used: float | None = None, trained: bool = True,
+                    ax: Axes | None = None) -> Figure:
     """Loss vs learning rate (log x): raw faint, its EMA bold, one colour per seed; the band
-    the short runs tried (else the test's range), the test's point and the rate `used`."""
-    fig, ax = new_axes(f"Learning-rate range test ({lr_range.get('rule', 'rule unknown')})")
+    the short runs tried (else the test's range), the test's point and the rate `used`. Drawn
+    on `ax` when given (LrRangeResult.plot in a notebook), else on a new figure."""
+    title = f"Learning-rate range test ({lr_range.get('rule', 'rule unknown')})"
+    if ax is None:
+        fig, ax = new_axes(title)
+    else:
+        fig = ax.get_figure()
+        ax.set_title(title, loc="left")
     curves = lr_range.get("curves", [])
     for i, curve in enumerate(curves):
         color = PALETTE[i % len(PALETTE)]

@@ -46,6 +46,8 @@ from trainwise.tune.suggest import get_rule
 
 if TYPE_CHECKING:  # Lightning is imported only when a test runs (see _run_seed)
     from lightning_fabric import Fabric
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 EMA_BETA = 0.98  # the smoothing fastai and Lightning stop on; ~50-step memory
 
@@ -90,6 +92,15 @@ class LrRangeResult:
                 f", spread_decades={self.spread_decades:.2f}, rule={self.rule!r}, seeds="
                 f"{[c.seed for c in self.curves]}, points={[len(c.lrs) for c in self.curves]}"
                 f", findings={[f.code for f in self.findings]})")
+
+    def plot(self, ax: Axes | None = None) -> Figure:
+        """The report's figure of this test: loss against lr per seed (raw faint, moving
+        average bold), the suggested range shaded and the suggested lr marked. On `ax` when
+        given, else a new matplotlib Figure (shown when it ends a notebook cell;
+        `.savefig("lr.png")` writes it)."""
+        from trainwise.reporting.lr_range import lr_range_figure  # matplotlib only when asked
+
+        return lr_range_figure(self.to_dict(), ax=ax)
 
     def to_dict(self) -> dict[str, Any]:
         """lr_range.json (notes/FORMATS.md); non-finite numbers become null."""

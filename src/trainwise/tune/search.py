@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +26,10 @@ from trainwise.tune.lr_range import LrRangeResult, lr_range_test
 from trainwise.tune.lr_rule import cut_divergence, finite_prefix  # the rule's own cut
 from trainwise.tune.short_run_inputs import short_run_problem
 from trainwise.tune.short_runs import MakeScheduler, ShortRunResult, onecycle, short_runs
+
+if TYPE_CHECKING:  # matplotlib is imported only when a plot is asked for
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 SHORT_RUN_FRACTION = 0.15  # each short run gets 15% of the real run's epochs. Calibration
 # (5 seeds, worst excess over a one-cycle grid oracle of the refined pick): MNIST-1D 12.5% ->
@@ -138,6 +142,15 @@ class TuneResult:
                 f"range={rt.lr_low:.3g}..{rt.lr_high:.3g} (range test's point {rt.lr:.3g}), "
                 f"widened={short.widened if short else None}, "
                 f"horizon_factor={self.horizon_factor:.3g}, findings=[{codes}])")
+
+    def plot(self, ax: Axes | None = None) -> Figure:
+        """The report's range-test figure with this search on it: the band the short runs
+        tried (a tick per run) and the lr chosen for training (LrRangeResult.plot's curves)."""
+        from trainwise.reporting.lr_range import lr_range_figure, used_lr
+
+        tune = self.to_dict()
+        return lr_range_figure(self.range_test.to_dict(), tune, used_lr(tune), trained=False,
+                               ax=ax)
 
     def to_dict(self) -> dict[str, Any]:
         """tune.json; its "batch_size" entry is added by the caller (stage_tune)."""
