@@ -139,8 +139,11 @@ def test_a_dataframe_is_matched_by_column_name_and_text_columns_are_refused(clas
     frame["notes"] = "extra columns are ignored"
     expected = trainwise.predict(result.path, x[:20])
     pd.testing.assert_frame_equal(trainwise.predict(result.path, frame), expected)
-    frame[names[0]] = frame[names[0]].astype(str)
-    with pytest.raises(DataError, match="not numbers.*pass the encoded array"):
+    frame[names[0]] = frame[names[0]].astype(str)  # numbers written as text: still numbers
+    pd.testing.assert_frame_equal(trainwise.predict(result.path, frame), expected)
+    frame.loc[frame.index[2], names[0]] = "oops"  # audit s12 S12: the cell, not the encoding
+    with pytest.raises(DataError, match=rf"column '{names[0]}' row 2 holds 'oops', not a "
+                       "number.*na_values"):
         trainwise.predict(result.path, frame)
     with pytest.raises(DataError, match="missing"):
         trainwise.predict(result.path, frame.drop(columns=names[1]))
@@ -397,9 +400,7 @@ def test_a_folder_that_never_trained_is_refused_before_the_rows_are_read(classif
 
 def test_a_missing_numeric_column_asks_for_the_column_not_an_encoded_array(classifier):
     """Audit s11 R9b: every missing column was blamed on one-hot encoding."""
-    from types import SimpleNamespace
-
-    from trainwise.prediction import _table_columns
+    from trainwise.prediction_table import _refuse_missing
 
     result, x, _ = classifier
     names = [str(n) for n in np.load(result.path / "preprocess.npz")["feature_names"]]
@@ -407,10 +408,10 @@ def test_a_missing_numeric_column_asks_for_the_column_not_an_encoded_array(class
         trainwise.predict(result.path, pd.DataFrame(x[:5], columns=names).drop(columns=names[0]))
     assert "Add the missing columns" in str(caught.value)
     assert "one-hot" not in str(caught.value)
-    encoded = SimpleNamespace(feature_names=["color_red", "color_blue", "size"])
+    names = ["color_red", "color_blue", "size"]  # a run folder without the saved levels
     raw = pd.DataFrame({"color": ["red", "blue"], "size": [1.0, 2.0]})  # as in the file
-    with pytest.raises(DataError, match="one-hot encoding of text columns"):
-        _table_columns(raw, encoded)
+    with pytest.raises(DataError, match="does not hold the levels of its text columns"):
+        _refuse_missing(["color_red", "color_blue"], raw, names)
 
 
 def test_load_model_gives_the_trained_module_back_from_the_folder_alone(classifier):

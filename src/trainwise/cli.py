@@ -160,11 +160,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(build_report(report_folder(args.run_dir)))
         return 0
     if args.command == "predict":
-        from trainwise.prediction import predict
-
         _check_out(args.out)  # before the model runs, not after
-        predict(args.run_dir, args.file).to_csv(args.out, index=False)
-        print(f"Wrote {args.out}")
+        _predict_to_csv(args.run_dir, args.file, args.out)
         return 0
     if args.command == "compare":
         from trainwise.comparison import compare_runs, format_table, to_json
@@ -238,6 +235,26 @@ def exit_code(exc: TrainwiseError) -> int:
     from trainwise.train.checkpoint import CheckpointError
 
     return 1 if isinstance(exc, CheckpointError | RunFolderError) else 2
+
+
+def _predict_to_csv(run_dir: str, file: str, out: str) -> None:
+    """predictions.csv: a 0-based `row` of the input first (as test_predictions.csv has), so
+    rows join back without their order; what predict warns of goes to stderr, one line each."""
+    from trainwise.prediction import predict
+    from trainwise.prediction_table import PredictionWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PredictionWarning)
+        frame = predict(run_dir, file)
+    for said in caught:
+        if issubclass(said.category, PredictionWarning):
+            print(f"warning: {said.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(said.message, said.category, said.filename, said.lineno)
+    if "row" not in frame.columns:
+        frame.insert(0, "row", range(len(frame)))
+    frame.to_csv(out, index=False)
+    print(f"Wrote {out} ({len(frame)} rows)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,8 @@ from trainwise.config import DataConfig
 from trainwise.data.arrays import shape_inputs
 from trainwise.data.errors import DataError
 from trainwise.data.tensors import to_loader
-from trainwise.preprocessing import FILE_NAME, Preprocessing
+from trainwise.prediction_table import imputed_cells, key_columns, table_features
+from trainwise.preprocessing import Preprocessing
 from trainwise.rundir import read_findings
 from trainwise.stages import EVAL_BATCH_SIZE
 from trainwise.train.evaluate import predict as loader_outputs  # not this module's predict
@@ -43,19 +44,36 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None) -> p
     folder, prep, config = run_files(run_dir)
     _refuse_unsaved_encoding(x, *_unsaved_encoding(folder, prep, config.data))
     net = trained_model(folder, prep, config.model, model)  # no best.pt: before x is read
-    outputs = _forward(net, prep.normalise(_as_array(x, prep, config.data)))
+    x = _read_file(Path(x), config.data) if isinstance(x, str | Path) else x
+    inputs = _as_array(x, prep, config.data)
+    imputed = imputed_cells(inputs, prep)  # warns of gaps the run never had; refuses inf
+    outputs = _forward(net, prep.normalise(inputs))
     index = x.index if isinstance(x, pd.DataFrame) else None
     if prep.task != "classification":
         values = outputs.double().reshape(len(outputs)).numpy()
         units = TargetUnits(prep.target_mean, prep.target_scale,  # log1p undone too
                             log=config.data.target_transform == "log")
-        return pd.DataFrame({"prediction": units(values)}, index=index)
+        return _beside(pd.DataFrame({"prediction": units(values)}, index=index), x, folder,
+                       imputed)
     probs = probabilities(outputs).astype(np.float64)  # the label check's, as in float32
     labels = _label_values(prep.class_names)
     frame = pd.DataFrame({"prediction": labels[probs.argmax(axis=1)]}, index=index)
     for k, name in enumerate(prep.class_names):
         frame[f"probability_{name}"] = probs[:, k]
-    return frame
+    return _beside(frame, x, folder, imputed)
+
+
+def _beside(frame: pd.DataFrame, x: Any, folder: Path, imputed: np.ndarray | None
+            ) -> pd.DataFrame:
+    """The predictions with what joins them back to the rows: the input's identifier, time
+    key and group columns first (the ones the run set aside as no feature), and num_imputed
+    (missing cells filled with the training mean) when any row had one."""
+    if imputed is not None and imputed.any():
+        frame["num_imputed"] = imputed
+    if not isinstance(x, pd.DataFrame):
+        return frame
+    keys = [c for c in key_columns(folder) if c in x.columns and c not in frame.columns]
+    return pd.concat([x[keys], frame], axis=1) if keys else frame
 
 
 def load_model(run_dir: str | Path, *, model: nn.Module | None = None) -> nn.Module:
@@ -123,7 +141,7 @@ def _as_array(x: Any, prep: Preprocessing, data: DataConfig) -> np.ndarray:
     if isinstance(x, str | Path):
         x = _read_file(Path(x), data)
     if isinstance(x, pd.DataFrame):
-        x = _table_columns(x, prep)
+        x = table_features(x, prep, data)
     array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     if array.dtype.kind not in "biuf":
         raise DataError(f"the rows to predict hold {array.dtype} values; the model reads "
@@ -135,9 +153,8 @@ def _as_array(x: Any, prep: Preprocessing, data: DataConfig) -> np.ndarray:
         read = f" (read as {shaped.shape})" if shaped.shape != array.shape else ""
         one = " (one row: add the row axis, x[None])" if array.shape == shape else ""
         raise DataError(f"the rows to predict are shaped {array.shape}{read}, but the run's "
-                        f"model reads rows shaped {shape} ({prep.kind} data){one}. Give the "
-                        "rows as you gave the run its data (a 3-D array is read as (N, T, C)), "
-                        "before normalisation.")
+                        f"model reads rows shaped {shape} ({prep.kind} data){one}. "
+                        f"{_layout_advice(array.shape, prep, data)}")
     if len(shaped) == 0:
         raise DataError("there are no rows to predict (0 rows given). Pass at least one row.")
     if prep.kind == "tokens":
@@ -176,12 +193,41 @@ def _laid_out(array: np.ndarray, prep: Preprocessing, data: DataConfig) -> np.nd
                 raise
     elif prep.kind != "tokens" and not (prep.kind == "image" and array.dtype == np.uint8):
         shaped = array.astype(np.float32, copy=False)  # ids and pixels stay as they are
+        if _one_channel(prep) and shaped.ndim == 2 and shaped.shape[1] == prep.input_shape[1]:
+            shaped = shaped[:, None, :]  # (N, T) -> (N, 1, T), as an .npz run reads it
     size = data.image_size
     if prep.kind == "image" and size and shaped.ndim == 4 and shaped.shape[2:] != (size, size):
         from trainwise.data.images import resize_images
 
         shaped = resize_images(shaped, size)
     return shaped
+
+
+def _one_channel(prep: Preprocessing) -> bool:
+    return prep.kind == "sequence" and len(prep.input_shape) == 2 and prep.input_shape[0] == 1
+
+
+def _layout_advice(given: tuple[int, ...], prep: Preprocessing, data: DataConfig) -> str:
+    """The layout this run takes, and the reshape from the one given where one fits: a run of
+    arrays (an .npz, or data=(x, y)) lays out new rows as it laid out its own (a 3-D array
+    read as (N, T, C)); other sources (built-in sets, tables, image folders) take the model's
+    layout, channels first."""
+    shape = tuple(prep.input_shape)
+    if str(data.source).lower().endswith(".npz"):
+        stored = f"(N, {shape[1]}, {shape[0]}) = (N, T, C)" if prep.kind == "sequence" else \
+            f"(N, {', '.join(map(str, shape))})"
+        return (f"Give the rows as the run's arrays were given, {stored}, before "
+                "normalisation: the run lays them out for the model itself.")
+    wanted = f"(N, {', '.join(map(str, shape))})"
+    also = f" or (N, {shape[1]})" if _one_channel(prep) else ""
+    how = ""
+    if len(given) == 3 and given[1:] == shape[::-1]:
+        how = f"; from {given}: x.transpose(0, 2, 1)"
+    elif len(given) == 4 and given[1:] == (*shape[1:], shape[0]):
+        how = f"; from {given}: x.transpose(0, 3, 1, 2)"
+    first = ", channels first" if prep.kind in ("sequence", "image") else ""
+    return (f"This run reads its rows as {wanted}{also}{first}{how}; give them before "
+            "normalisation.")
 
 
 def _array_kind(kind: str) -> str:
@@ -195,35 +241,6 @@ def _token_ids(array: np.ndarray, prep: Preprocessing) -> np.ndarray:
                         f"vocabulary); got {int(array.min())}..{int(array.max())}. Map unseen "
                         "tokens to an id the run knew.")
     return array.astype(np.int64)
-
-
-def _table_columns(frame: pd.DataFrame, prep: Preprocessing) -> np.ndarray:
-    """The training table's feature columns, by name. Only numeric columns are taken as they
-    are: re-applying a table's encoding (one-hot text levels, dates as days) is not done yet."""
-    names = prep.feature_names
-    missing = [n for n in names if n not in frame.columns]
-    text = [n for n in names if n in frame.columns and (
-        not pd.api.types.is_numeric_dtype(frame[n]) or frame[n].dtype.kind == "b")]
-    if not names or missing or text:
-        wrong = (f"columns {missing[:8]} are missing" if missing else
-                 f"columns {text[:8]} are not numbers" if text else
-                 "the run recorded no feature names")
-        encoded = text or not names or _one_hot_of(missing, frame, names)
-        how = ("trainwise.predict does not yet re-apply a table's one-hot encoding of text "
-               "columns; pass the encoded array instead, its columns in the run's order"
-               if encoded else "Add the missing columns to the rows: the model needs every feature "
-               "it trained on")
-        raise DataError(
-            f"this DataFrame cannot be matched to the run's features: {wrong}. {how} (the "
-            f"feature_names array of {FILE_NAME} in the run folder; {len(names)} in all).")
-    return frame[names].to_numpy(np.float64, na_value=np.nan)
-
-
-def _one_hot_of(missing: list[str], frame: pd.DataFrame, names: list[str]) -> bool:
-    """Whether a missing feature is a one-hot level ('color_red', pandas' get_dummies name) of
-    a column the rows hold as it was in the file ('color'): then encoding is what is missing."""
-    raw = [str(c) for c in frame.columns if c not in names]
-    return any(name.startswith(f"{column}_") for name in missing for column in raw)
 
 
 def _read_file(path: Path, data: DataConfig) -> Any:

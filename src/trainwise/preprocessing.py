@@ -34,6 +34,12 @@ class Preprocessing:
     target_mean: float = 0.0  # regression: prediction = output * target_scale + target_mean
     target_scale: float = 1.0
     vocab_size: int = 0  # token ids: the embedding's rows (largest id + 1)
+    # a table's one-hot features: (feature, column, level, role) with role level / other /
+    # missing, so that predict encodes a raw table's text as the run did (empty: older runs)
+    one_hot: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # (F,) missing cells per feature in the rows the run loaded; None: not counted (older
+    # runs, or inputs other than (N, F) rows). predict warns of NaN where there were none
+    feature_missing: np.ndarray | None = None
 
     def normalise(self, x: np.ndarray) -> np.ndarray:
         """`x` as the model saw the training rows: the training split's statistics."""
@@ -53,7 +59,7 @@ class Preprocessing:
                  std=self.std if normalised else np.zeros(0),
                  target_mean=np.float64(self.target_mean),
                  target_scale=np.float64(self.target_scale),
-                 vocab_size=np.int64(self.vocab_size))
+                 vocab_size=np.int64(self.vocab_size), **_encoding_arrays(self))
 
     @classmethod
     def load(cls, run_path: Path) -> Preprocessing:
@@ -77,7 +83,7 @@ class Preprocessing:
                        std=saved["std"] if normalised else None,
                        target_mean=float(saved["target_mean"]),
                        target_scale=float(saved["target_scale"]),
-                       vocab_size=int(saved["vocab_size"]))
+                       vocab_size=int(saved["vocab_size"]), **_encoding_fields(saved))
 
 
 def fitted_preprocessing(data: TaskData, normaliser: Normaliser | None, target_mean: float,
@@ -89,7 +95,37 @@ def fitted_preprocessing(data: TaskData, normaliser: Normaliser | None, target_m
         class_names=list(data.class_names) if data.task == "classification" else [],
         mean=None if normaliser is None else normaliser.mean,
         std=None if normaliser is None else normaliser.std,
-        target_mean=target_mean, target_scale=target_scale, vocab_size=_vocab_size(data))
+        target_mean=target_mean, target_scale=target_scale, vocab_size=_vocab_size(data),
+        one_hot=list(data.one_hot), feature_missing=_missing_per_feature(data.x))
+
+
+def _missing_per_feature(x: np.ndarray) -> np.ndarray | None:
+    """(F,) NaN cells per column of (N, F) float rows; None for other inputs."""
+    if x.ndim != 2 or x.dtype.kind != "f":
+        return None
+    return np.isnan(x).sum(axis=0).astype(np.int64)
+
+
+def _encoding_arrays(prep: Preprocessing) -> dict[str, np.ndarray]:
+    """The one-hot meanings as four parallel string arrays (loadable with
+    allow_pickle=False), and the missing counts."""
+    arrays = {f"one_hot_{part}": np.asarray([m[k] for m in prep.one_hot], dtype=str)
+              for k, part in enumerate(("features", "columns", "levels", "roles"))}
+    if prep.feature_missing is not None:
+        arrays["feature_missing"] = np.asarray(prep.feature_missing, dtype=np.int64)
+    return arrays
+
+
+def _encoding_fields(saved: np.lib.npyio.NpzFile) -> dict:
+    """What _encoding_arrays saved; empty for a run folder written before it existed."""
+    fields: dict = {}
+    if "one_hot_features" in saved.files:
+        parts = [[str(v) for v in saved[f"one_hot_{part}"]]
+                 for part in ("features", "columns", "levels", "roles")]
+        fields["one_hot"] = list(zip(*parts, strict=True))
+    if "feature_missing" in saved.files:
+        fields["feature_missing"] = saved["feature_missing"]
+    return fields
 
 
 def _vocab_size(data: TaskData) -> int:

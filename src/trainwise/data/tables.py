@@ -31,6 +31,7 @@ MAX_ONE_HOT = 64  # one-hot columns per text column at most (its 63 most frequen
 # 90.0% and 90.7% (seeds 0, 1). native.parquet (3-level text, no wide column): 97.5% either way.
 MANY_LEVELS = 20  # text columns with this many levels get a note: they once read as group keys
 OTHER = "(other)"  # the level that rare levels share
+OneHot = tuple[str, str, str, str]  # (feature, column, level, role: level / other / missing)
 
 
 def read_table(path: Path, sep: str = "", encoding: str = "", decimal: str = ""
@@ -127,30 +128,50 @@ def _many_levels(column: pd.Series, name: str) -> Finding:
 
 
 def _categorical(frame: pd.DataFrame, names: list[str]
-                 ) -> tuple[np.ndarray, list[str], list[Finding]]:
-    """(N, sum of levels) one-hot columns, a missing value its own level where present."""
-    findings, columns = [], {}
+                 ) -> tuple[np.ndarray, list[str], list[Finding], list[OneHot]]:
+    """(N, sum of levels) one-hot columns, a missing value its own level where present; and
+    what each column stands for, for trainwise.predict to encode new rows the same way."""
+    findings, columns, grouped = [], {}, set()
     for name in names:
         column, levels = frame[name], frame[name].nunique(dropna=True)
         if levels > MAX_ONE_HOT:
             column, finding = _top_levels(column, str(name))
             findings.append(finding)
+            grouped.add(name)
         elif levels >= MANY_LEVELS:
             findings.append(_many_levels(column, str(name)))
         columns[name] = column.astype(object)
     dummies = pd.get_dummies(pd.DataFrame(columns), dummy_na=True, dtype=np.float32)
-    dummies = dummies.loc[:, dummies.nunique(dropna=False) > 1]  # e.g. an unused NaN level
-    return dummies.to_numpy(np.float32), [str(c) for c in dummies.columns], findings
+    kept = (dummies.nunique(dropna=False) > 1).to_numpy()  # e.g. an unused NaN level
+    meanings = _one_hot_meanings(columns, grouped)
+    if [m[0] for m in meanings] != [str(c) for c in dummies.columns]:
+        meanings = []  # pandas named them otherwise: predict then refuses the raw table
+    dummies = dummies.loc[:, kept]
+    meanings = [m for m, keep in zip(meanings, kept, strict=False) if keep]
+    return dummies.to_numpy(np.float32), [str(c) for c in dummies.columns], findings, meanings
+
+
+def _one_hot_meanings(columns: dict, grouped: set) -> list[OneHot]:
+    """Per get_dummies column, in its order: pandas lays out each column's levels in
+    Categorical order, named '<column>_<str(level)>', then '<column>_nan'. `grouped`: the
+    columns whose rare levels share OTHER (an unseen level of theirs goes there too)."""
+    meanings = []
+    for name, column in columns.items():
+        for level in pd.Categorical(column).categories:
+            role = "other" if name in grouped and level == OTHER else "level"
+            meanings.append((f"{name}_{level}", str(name), str(level), role))
+        meanings.append((f"{name}_nan", str(name), "", "missing"))
+    return meanings
 
 
 def encode_features(frame: pd.DataFrame, time_key: pd.Series | None = None
-                    ) -> tuple[np.ndarray, list[str], list[Finding]]:
+                    ) -> tuple[np.ndarray, list[str], list[Finding], list[OneHot]]:
     """Numbers stay (NaN kept, filled later from training statistics); dates become days
     since their first date (+ month, weekday), or days before the row's `time_key` (the
     split's time column, when it holds dates); text is one-hot, its MAX_ONE_HOT - 1 most
     frequent levels when it has more."""
     findings, parts = [], {}
-    text = []
+    text, meanings = [], []
     for name in frame.columns:
         column = frame[name]
         if column.dtype.kind == "M":
@@ -168,12 +189,12 @@ def encode_features(frame: pd.DataFrame, time_key: pd.Series | None = None
     columns = [np.asarray(v, dtype=np.float32) for v in parts.values()]
     names = list(parts)
     if text:
-        one_hot, one_hot_names, text_findings = _categorical(frame, text)
+        one_hot, one_hot_names, text_findings, meanings = _categorical(frame, text)
         columns.append(one_hot)
         names += one_hot_names
         findings += text_findings
     x = np.column_stack(columns) if names else np.zeros((len(frame), 0), np.float32)
-    return x, names, findings
+    return x, names, findings, meanings
 
 
 def _drop_missing_target(frame: pd.DataFrame, target: str, notes: list[str]
@@ -368,7 +389,7 @@ def _set_inputs(data: TaskData, features: pd.DataFrame, prose: list, plan: KeyPl
             raise DataError(_no_text_message(source, features))
         as_tokens(data, features[prose], plan.text, others)
         return
-    data.x, data.feature_names, encode_findings = encode_features(
+    data.x, data.feature_names, encode_findings, data.one_hot = encode_features(
         features.drop(columns=prose), time_key)  # free text is never one-hot encoded
     data.findings += encode_findings
     if data.x.shape[1] == 0 and prose:  # free text is all there is: read it as words

@@ -67,6 +67,8 @@ class TaskData:
     # values (a patient_id set aside as a row id), written beside the rows named to the user
     columns: list[dict[str, str]] = field(default_factory=list)  # tables: how each column of
     # the file was treated ({column, read_as, treatment}), for meta.json and the report
+    one_hot: list[tuple[str, str, str, str]] = field(default_factory=list)  # tables: per
+    # one-hot feature (feature, column, level, role), saved for trainwise.predict
     _hashes: tuple | None = field(default=None, repr=False, compare=False)  # (key, hashes)
 
     def row_hashes(self) -> np.ndarray:

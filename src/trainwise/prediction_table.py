@@ -1,0 +1,224 @@
+"""A table's rows -> the run's (N, F) features for trainwise.predict, encoded as the run
+encoded its own: numeric columns as numbers (a cell that is not one is named, with its row),
+text columns one-hot with the levels saved in preprocess.npz (levels the run never saw are
+counted and said), and the missing or infinite cells of the rows reported (audit s12 S1, S5,
+S12). Warnings are PredictionWarning; `trainwise predict` prints them on stderr.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from trainwise.config import DataConfig
+from trainwise.data.coltypes import COMMON_MARKERS, folded, replace_na_values
+from trainwise.data.errors import DataError
+from trainwise.preprocessing import FILE_NAME, Preprocessing
+from trainwise.rundir import read_meta
+
+NUM_SHOWN = 5  # rows and values named in a message; the count says the rest
+
+
+class PredictionWarning(UserWarning):
+    """Something about the rows to predict that the predictions alone would hide."""
+
+
+def table_features(frame: pd.DataFrame, prep: Preprocessing, data: DataConfig) -> np.ndarray:
+    """(N, F) float64 features of `frame` in the run's order, NaN where a cell is missing
+    (filled from the training statistics later)."""
+    if len(frame) == 0:
+        raise DataError("there are no rows to predict: the table has its columns but 0 rows. "
+                        "Pass at least one row.")
+    names = prep.feature_names
+    meanings = {m[0]: m for m in prep.one_hot}
+    raw = {m[1] for m in prep.one_hot if m[1] in frame.columns}
+    encoded = [n for n in names if n not in frame.columns and meanings.get(n, "  ")[1] in raw]
+    _refuse_missing([n for n in names if n not in frame.columns and n not in encoded],
+                    frame, names)
+    frame = replace_na_values(frame, data.na_values, data.decimal)  # as the run read its own
+    if prep.one_hot:  # rows of text columns: imputed_cells cannot tell an empty row there
+        used = [n for n in names if n not in encoded] + [meanings[n][1] for n in encoded]
+        _say_empty(np.flatnonzero(frame[list(dict.fromkeys(used))].isna().all(axis=1)))
+    columns = {n: _numbers(frame[n], n) for n in names if n not in encoded}
+    for column in dict.fromkeys(meanings[n][1] for n in encoded):
+        columns.update(_one_hot(frame[column], [meanings[n] for n in encoded
+                                                if meanings[n][1] == column]))
+    return np.column_stack([columns[n] for n in names])
+
+
+def _refuse_missing(missing: list[str], frame: pd.DataFrame, names: list[str]) -> None:
+    if names and not missing:
+        return
+    wrong = f"columns {missing[:8]} are missing" if missing else \
+        "the run recorded no feature names"
+    raw = [str(c) for c in frame.columns if c not in names]
+    one_hot = not names or any(n.startswith(f"{c}_") for n in missing for c in raw)
+    how = ("The run folder does not hold the levels of its text columns (a run of an "
+           "earlier trainwise): write them without retraining with trainwise run --resume "
+           "RUN_DIR, or pass the one-hot encoded array, its columns in the run's order"
+           if one_hot else "Add the missing columns to the rows: the model needs every "
+           "feature it trained on")
+    raise DataError(
+        f"this DataFrame cannot be matched to the run's features: {wrong}. {how} (the "
+        f"feature_names array of {FILE_NAME} in the run folder; {len(names)} in all).")
+
+
+def _numbers(column: pd.Series, name: str) -> np.ndarray:
+    """A column the run read as numbers; missing-value markers ('?', 'n/a') are missing, as
+    the run read its own, and any other text is an error naming the cell."""
+    if pd.api.types.is_numeric_dtype(column) and column.dtype.kind != "b":
+        return column.to_numpy(np.float64, na_value=np.nan)
+    numbers = pd.to_numeric(column.astype(object).where(column.notna()), errors="coerce")
+    marker = folded(column).isin(COMMON_MARKERS)
+    bad = column.notna().to_numpy() & numbers.isna().to_numpy() & ~marker.to_numpy()
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        first = column.iloc[rows[0]]
+        more = f" ({len(rows)} such cells, in rows {_rows(rows)})" if len(rows) > 1 else ""
+        raise DataError(
+            f"column '{name}' row {rows[0]} holds {first!r}, not a number{more}; the run read "
+            f"'{name}' as numbers. Fix the cell (leave it empty if the value is missing), or, "
+            f"if {first!r} means missing, add it to na_values under [data] in the run "
+            "folder's config.toml, which predict reads.")
+    return numbers.to_numpy(np.float64, na_value=np.nan)
+
+
+def _rows(rows: Sequence[int] | np.ndarray) -> str:
+    shown = ", ".join(str(int(r)) for r in rows[:NUM_SHOWN])
+    return shown + (f" and {len(rows) - NUM_SHOWN} more" if len(rows) > NUM_SHOWN else "")
+
+
+def _one_hot(column: pd.Series, meanings: list[tuple[str, str, str, str]]
+             ) -> dict[str, np.ndarray]:
+    """The run's one-hot columns of one text column: a level the run never saw goes to
+    '(other)' where the run had one (as its own rare levels did), else to no column."""
+    text, present = _as_text(column), column.notna().to_numpy()
+    levels = {m[2]: m[0] for m in meanings if m[3] == "level"}
+    other = next((m for m in meanings if m[3] == "other"), None)
+    unseen = present & ~text.isin(list(levels)).to_numpy()
+    out = {feature: (present & (text == level).to_numpy()).astype(np.float64)
+           for level, feature in levels.items()}
+    if other is not None:
+        out[other[0]] = unseen.astype(np.float64)
+    missing = next((m[0] for m in meanings if m[3] == "missing"), None)
+    if missing is not None:
+        out[missing] = (~present).astype(np.float64)
+    _say_unseen(meanings[0][1], text[unseen], np.flatnonzero(unseen), other, len(levels))
+    if missing is None and not present.all():
+        gaps = np.flatnonzero(~present)
+        _warn(f"column '{meanings[0][1]}' is missing in {_count(len(gaps), 'row')} (rows "
+              f"{_rows(gaps)}), and the run saw no missing cell in it: scored as none of "
+              "its levels. Fill the cells if you know them.")
+    return out
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """Cells as the run's level names (pandas names a level str(value)); a column read as
+    numbers here (every new cell numeric) gives '3', not '3.0', as the run's text did."""
+    if pd.api.types.is_float_dtype(column):
+        whole = column.dropna()
+        if (whole == whole.round()).all():
+            return column.map(lambda v: str(int(v)) if pd.notna(v) else v)
+    return column.map(lambda v: str(v) if pd.notna(v) else v)
+
+
+def _say_unseen(name: str, unseen: pd.Series, rows: np.ndarray, other: tuple | None,
+                num_levels: int) -> None:
+    if unseen.empty:
+        return
+    shown = ", ".join(repr(v) for v in unseen.value_counts().index[:NUM_SHOWN])
+    where = f"{_count(len(unseen), 'row')} (rows {_rows(rows)}) " + \
+        ("holds" if len(unseen) == 1 else "hold")
+    if other is not None:
+        _warn(f"column '{name}': {where} levels outside the run's {num_levels} one-hot "
+              f"levels (e.g. {shown}): scored as '{other[2]}', as the run scored its rare "
+              "levels.")
+    else:
+        _warn(f"column '{name}': {where} levels the run never saw (e.g. {shown}): "
+              "scored as none of its levels (all its one-hot columns 0), a row the model "
+              "never met in training. Map them to a level the run knew if one fits.")
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, PredictionWarning, stacklevel=4)
+
+
+def imputed_cells(array: np.ndarray, prep: Preprocessing) -> np.ndarray | None:
+    """(N,) missing cells per row, which normalisation fills with the training mean (a
+    warning names the columns that had none in training, and rows missing every feature);
+    infinite cells are refused. None for token ids, which cannot be missing."""
+    if prep.kind == "tokens" or array.dtype.kind != "f" or not array.size:
+        return None
+    flat = array.reshape(len(array), -1)  # (N, F), or (N, C*T) / (N, C*H*W) cells
+    names = prep.feature_names if len(prep.feature_names) == flat.shape[1] else []
+    _refuse_infinite(np.isinf(flat), names)
+    missing = np.isnan(flat)
+    if missing.any():
+        _say_missing(missing, names, prep.feature_missing, bool(prep.one_hot))
+    return missing.sum(axis=1)
+
+
+def _refuse_infinite(infinite: np.ndarray, names: list[str]) -> None:
+    """Training read inf as missing; in new rows it is a broken feed (a division by zero
+    upstream), and scoring it as the column's mean would hide that: refused, named."""
+    if not infinite.any():
+        return
+    rows = np.flatnonzero(infinite.any(axis=1))
+    where = ", ".join(f"'{names[k]}'" for k in np.flatnonzero(infinite.any(axis=0))[:8]) \
+        if names else "the inputs"
+    raise DataError(
+        f"the rows to predict hold {int(infinite.sum())} infinite values (inf or -inf) in "
+        f"{where}, in rows {_rows(rows)}: no measurement is infinite, and the model would "
+        "read them as the training mean. Fix what produced them (often a division by zero), "
+        "or, if they mean 'missing', make them NaN (df.replace([np.inf, -np.inf], np.nan)): "
+        "predict then fills them as training did and counts them in num_imputed.")
+
+
+def _say_empty(empty: np.ndarray) -> None:
+    if len(empty):
+        has = "has" if len(empty) == 1 else "have"
+        _warn(f"{_count(len(empty), 'row')} {has} no value at all (rows {_rows(empty)}): each "
+              "is scored as a row of training means, an answer that says nothing about it. "
+              "Drop them or fill them in.")
+
+
+def _count(num: int, what: str) -> str:
+    return f"{num} {what}{'' if num == 1 else 's'}"
+
+
+def _say_missing(missing: np.ndarray, names: list[str], trained: np.ndarray | None,
+                 trained_one_hot: bool) -> None:
+    """Warn of missing cells where the run had none (or where it is not known: an older
+    run, or inputs not named by column), and of rows with no value at all."""
+    if not trained_one_hot:  # table_features said it, from the text columns too
+        _say_empty(np.flatnonzero(missing.all(axis=1)))
+    if not names:
+        rows = np.flatnonzero(missing.any(axis=1))
+        _warn(f"{int(missing.sum())} input cells are missing (NaN), in "
+              f"{_count(len(rows), 'row')} (rows {_rows(rows)}): filled with the training "
+              "mean; num_imputed counts them per row.")
+        return
+    for k in np.flatnonzero(missing.any(axis=0)):
+        if trained is not None and len(trained) == len(names) and trained[k] > 0:
+            continue  # the run filled this column's gaps too: the same treatment, as expected
+        rows = np.flatnonzero(missing[:, k])
+        _warn(f"column '{names[k]}' is missing in {_count(len(rows), 'row')} (rows {_rows(rows)}), "
+              "and the run's data had no missing cell in it: filled with the training mean, "
+              "which the model never met as a stand-in. num_imputed counts them per row; "
+              "fill the cells if you can.")
+
+
+def key_columns(folder: Path) -> list[str]:
+    """The columns the run set aside as row keys, from meta.json: its group and time keys,
+    then the identifiers it dropped ("dropped: unique per row, an identifier"), in the
+    file's order; what joins a prediction back to its row."""
+    data = read_meta(folder).get("data", {})
+    keys = {str(k.get("column")) for k in data.get("keys", []) if isinstance(k, dict)}
+    ids = {str(c.get("column")) for c in data.get("columns", []) if isinstance(c, dict)
+           and "identifier" in str(c.get("treatment", ""))}
+    ordered = [str(c.get("column")) for c in data.get("columns", []) if isinstance(c, dict)]
+    return [c for c in ordered if c in keys | ids] + sorted(keys - set(ordered))
