@@ -431,3 +431,21 @@ def test_load_model_gives_the_trained_module_back_from_the_folder_alone(classifi
         probs = torch.softmax(net(inputs), dim=1).numpy()
     expected = trainwise.predict(result.path, x[:20]).filter(like="probability_").to_numpy()
     np.testing.assert_allclose(probs, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_missing_cells_of_an_array_are_counted_and_an_empty_row_is_said(classifier):
+    """Audit s12 S5: NaN rows were scored as the training mean without a word."""
+    from trainwise.prediction_table import PredictionWarning
+
+    result, x, _ = classifier
+    rows = x[:4].astype(np.float64)
+    rows[0] = np.nan
+    rows[2, 3] = np.nan
+    with pytest.warns(PredictionWarning) as caught:
+        predicted = trainwise.predict(result.path, rows)
+    said = " ".join(str(w.message) for w in caught)
+    assert "1 row has no value at all (rows 0)" in said
+    assert list(predicted["num_imputed"]) == [6, 0, 1, 0]
+    rows[3, 1] = -np.inf
+    with pytest.raises(DataError, match="1 infinite values.*rows 3"):
+        trainwise.predict(result.path, rows)

@@ -111,11 +111,15 @@ def _add_predict(sub: Any) -> None:
                              description="Score new rows with a run's best weights "
                              "(checkpoints/best.pt), normalised as the run normalised its "
                              "training rows; writes the class (and each class's probability) "
-                             "or the value in the target's units, one row per input row.")
+                             "or the value in the target's units, one row per input row, "
+                             "after its 0-based `row` and the identifier columns the run set "
+                             "aside; what the rows hold that the run never saw is warned of on "
+                             "stderr.")
     predict.add_argument("run_dir", help="the folder a run printed (it holds preprocess.npz "
                          "and checkpoints/best.pt)")
     predict.add_argument("file", help="the new rows: a .npz (its X, shaped as the run's "
-                         "inputs) or a .csv / .parquet with the table's numeric feature columns")
+                         "inputs) or a .csv / .parquet with the table's columns as the run "
+                         "read them (text columns are one-hot encoded again)")
     predict.add_argument("--out", default="predictions.csv",
                          help="where to write the predictions (default: predictions.csv)")
 

@@ -73,7 +73,9 @@ def _beside(frame: pd.DataFrame, x: Any, folder: Path, imputed: np.ndarray | Non
     if not isinstance(x, pd.DataFrame):
         return frame
     keys = [c for c in key_columns(folder) if c in x.columns and c not in frame.columns]
-    return pd.concat([x[keys], frame], axis=1) if keys else frame
+    for position, key in enumerate(keys):
+        frame.insert(position, key, x[key].to_numpy())
+    return frame
 
 
 def load_model(run_dir: str | Path, *, model: nn.Module | None = None) -> nn.Module:
