@@ -11,6 +11,7 @@ import numpy as np
 
 from trainwise.config import split_seed
 from trainwise.data.augment import augment_plan, random_flip
+from trainwise.data.drift import split_drift
 from trainwise.data.figures import picked, plot_samples, samples_caption
 from trainwise.data.part_findings import (
     missing_classes,
@@ -63,7 +64,9 @@ def stage_split(ctx: RunContext) -> list[Finding]:
     findings = result.findings + small_parts(
         sizes, data.task, result.num_groups,
         {**({} if result.folds else {"val": cfg.val_fraction}), **carved},
-        max(1, len(result.folds))) + _stratify_fallback(ctx, result)
+        max(1, len(result.folds))) + _stratify_fallback(ctx, result) + split_drift(
+        data, {"train": train, "val": val, "test": test}, result.strategy,
+        split_seed(ctx.config))
     if data.task == "classification":
         counts = {name: np.bincount(a.y, minlength=data.num_classes).tolist()
                   for name, a in ctx.splits.items()}
