@@ -108,7 +108,47 @@ def test_big_parts_are_compared_on_a_seeded_sample_and_the_message_says_so(monke
     data = TaskData("t", "table", "regression", x, np.arange(1500.0), feature_names=["z"])
     parts = {"train": np.arange(1000), "val": np.arange(0), "test": np.arange(1000, 1500)}
     [found] = drift.split_drift(data, parts, "time", seed=3)
-    assert "train 300, test 300 rows (a seeded sample of 300 rows per larger part)" in (
+    assert "training 300, test 300 rows (a seeded sample of 300 rows per larger part)" in (
         found.message)
     assert [(s["column"], s["statistic"]) for s in found.evidence["shifts"]] == [
         ("z", 1.0), ("the label", 1.0)]  # every test value above every training one
+
+
+def test_a_common_class_that_ends_in_time_is_label_drift_not_a_shortage_of_rows(tmp_path):
+    """Audit s12 K3 (datecol.csv): the label is 1 after the midpoint date; class '0' (half the
+    rows) has none in val/test. Old code: 'Collect more rows of these classes'."""
+    import trainwise
+
+    rng = np.random.default_rng(0)
+    when = pd.date_range("2023-01-01", periods=1000, freq="h")[rng.permutation(1000)]
+    frame = pd.DataFrame({"event_date": when.strftime("%Y-%m-%d %H:%M"),
+                          "x1": rng.normal(0, 1, 1000),
+                          "target": (when > when.sort_values()[499]).astype(int)})
+    result = trainwise.run({"data": {"target": "target"},
+                            "run": {"out_dir": str(tmp_path), "threads": 1}},
+                           data=frame, until="split", report=False)
+    [missing] = [f for f in result.findings if f.code == "classes_missing_from_split"]
+    last = when[frame.target.to_numpy() == 0].max()  # 2023-01-21 19:00
+    assert missing.evidence["label_over_time"] == {
+        "0": f"its last row is at {last}, before validation starts"}
+    assert "'0' is not short of rows: the label changes with time" in missing.message
+    assert "Collect more rows" not in missing.fix and "split.time_column=none" in missing.fix
+
+
+def test_a_rare_class_missing_from_a_time_split_keeps_the_collect_more_rows_advice():
+    """3 rows of 1000 put 0.6 expected rows in a 200-row test part: missing it is chance."""
+    from trainwise.data.drift import label_over_time
+    from trainwise.data.part_findings import missing_classes
+
+    y = np.zeros(1000, int)
+    y[[10, 500, 700]] = 1  # rare, all before the test rows
+    y[800:] = np.where(np.arange(200) % 2, 0, 2)  # class 2 starts with the test part
+    parts = {"train": np.arange(700), "val": np.arange(700, 800), "test": np.arange(800, 1000)}
+    spans = label_over_time(y, np.arange(1000.0), parts, ["a", "rare", "late"])
+    assert spans == {"late": "its first row is at 800, after training ends"}
+    counts = {p: np.bincount(y[r], minlength=3).tolist() for p, r in parts.items()}
+    [found] = missing_classes(counts, ["a", "rare", "late"], "time", spans)
+    assert "'rare' (3 rows) has none in test;" in found.message  # no time story for it
+    assert "'late' is not short of rows" in found.message
+    assert found.fix.endswith("Then rerun the split stage.") and "For the other classes: " \
+        "collect more rows" in found.fix

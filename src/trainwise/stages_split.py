@@ -11,7 +11,7 @@ import numpy as np
 
 from trainwise.config import split_seed
 from trainwise.data.augment import augment_plan, random_flip
-from trainwise.data.drift import split_drift
+from trainwise.data.drift import label_over_time, split_drift
 from trainwise.data.figures import picked, plot_samples, samples_caption
 from trainwise.data.part_findings import (
     missing_classes,
@@ -24,6 +24,7 @@ from trainwise.data.plan import (
     folds_note,
     plan_split,
 )
+from trainwise.data.split import TIMED
 from trainwise.data.split_figure import plot_split_timeline
 from trainwise.data.task import TaskData
 from trainwise.data.tensors import Normaliser
@@ -71,7 +72,11 @@ def stage_split(ctx: RunContext) -> list[Finding]:
         counts = {name: np.bincount(a.y, minlength=data.num_classes).tolist()
                   for name, a in ctx.splits.items()}
         ctx.meta["data"]["class_counts"] = counts
-        findings = findings + missing_classes(counts, data.class_names, result.strategy)
+        over_time = label_over_time(data.y, result.times, {
+            "train": train, "val": val, "test": test}, data.class_names) if (
+            result.strategy in TIMED and result.times is not None) else {}
+        findings = findings + missing_classes(counts, data.class_names, result.strategy,
+                                              over_time)
     folds = folds_note(result)
     return [info("split", "split", f"Split by '{result.strategy}': "
                  f"{split_sizes_text(sizes, test is None, cfg.test_fraction)}{folds}.",

@@ -23,6 +23,7 @@ from scipy.stats import chi2_contingency, hypergeom, ks_2samp
 
 from trainwise.data.split import TIMED
 from trainwise.data.task import TaskData
+from trainwise.data.timesplit import format_time
 from trainwise.findings import Finding, warning
 
 LARGE = 0.2  # KS or Cramér's V above this is a large shift (deepchecks' default threshold)
@@ -34,7 +35,7 @@ ALPHA = 0.001  # family-wise, before the Bonferroni correction over every test m
 MAX_ROWS = 100_000  # per part: KS on 2 x 100k rows takes ~30 ms, and its p is tiny already
 MAX_COLUMNS = 200  # columns tested: a 784-pixel vector is not a table with trends
 NUM_LISTED = 3  # columns named in the message; the evidence holds every one flagged
-PART_WORDS = {"val": "validation", "test": "test"}
+PART_WORDS = {"train": "training", "val": "validation", "test": "test"}
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,15 @@ def _listed(shifts: list[Shift]) -> str:
                                else "")
 
 
+def _consequence(shifts: list[Shift]) -> str:
+    inputs = any(s.column != "the label" for s in shifts)
+    label = any(s.column == "the label" for s in shifts)
+    return " ".join(
+        ["A model meets inputs unlike those it trained on."] * inputs
+        + ["The label's mix differs (label drift): a score there weighs the classes (or "
+           "target range) unlike training, and the model's learned prior is off."] * label)
+
+
 def drift_findings(x: dict[str, np.ndarray], y: dict[str, np.ndarray], columns: list[Column],
                    task: str, class_names: list[str], strategy: str) -> list[Finding]:
     """One warning naming the columns (and the label) whose validation or test rows differ
@@ -224,8 +234,7 @@ def drift_findings(x: dict[str, np.ndarray], y: dict[str, np.ndarray], columns: 
     return [warning(
         "split", "drift",
         f"The validation/test rows differ from the training rows ({sizes} rows{capped}): "
-        f"{_listed(shifts)}. A model meets inputs unlike those it trained on, and a score "
-        "there describes data unlike the training rows.", _fix(strategy),
+        f"{_listed(shifts)}. {_consequence(shifts)}", _fix(strategy),
         shifts=[{"column": s.column, "part": s.part, "test": s.test,
                  "statistic": round(s.statistic, 4), "p_value": float(f"{s.p_value:.3g}"),
                  "detail": s.detail} for s in shifts], strategy=strategy)]
@@ -248,3 +257,41 @@ def split_drift(data: TaskData, parts: dict[str, np.ndarray | None], strategy: s
             x[part], y[part] = data.x[keep], np.asarray(data.y)[keep]
     return drift_findings(x, y, table_columns(names, data.columns), data.task,
                           data.class_names, strategy)
+
+
+MIN_EXPECTED = 5  # rows a class would have in a part at its overall share: 0 where 5 were
+# expected has Poisson chance e^-5 < 1%, so it is no longer bad luck but the label moving
+
+
+def label_over_time(y: np.ndarray, times: np.ndarray, parts: dict[str, np.ndarray | None],
+                    class_names: list[str]) -> dict[str, str]:
+    """For a time split (row indices into y/times per part): each class missing from a part
+    where its share would put >= MIN_EXPECTED rows, with when its rows end or start, e.g.
+    {'0': "its last row is at 2023-02-11 08:00, before validation starts"}: the label
+    changes with time (audit s12 K3: a class of 501 rows of 1000 was told to collect rows)."""
+    rows = {p: np.asarray(r) for p, r in parts.items() if r is not None and len(r)}
+    total = sum(len(r) for r in rows.values())
+    spans = {}
+    for k, name in enumerate(class_names):
+        of_class = {p: r[np.asarray(y)[r] == k] for p, r in rows.items()}
+        count = sum(len(r) for r in of_class.values())
+        lacking = [p for p, r in rows.items() if not len(of_class[p])
+                   and count * len(r) / total >= MIN_EXPECTED]
+        if not lacking:
+            continue
+        when = np.asarray(times)[np.concatenate(list(of_class.values()))]
+        spans[str(name)] = _when(when, {p: np.asarray(times)[rows[p]] for p in lacking},
+                                 times)
+    return spans
+
+
+def _when(when: np.ndarray, lacking: dict[str, np.ndarray], times: np.ndarray) -> str:
+    """Where a class's rows sit against the parts that lack it (`when`: its times;
+    `lacking`: each such part's times)."""
+    first, last = format_time(when.min(), times), format_time(when.max(), times)
+    later = [p for p, t in lacking.items() if t.min() > when.max()]
+    if later:
+        return f"its last row is at {last}, before {PART_WORDS.get(later[0], later[0])} starts"
+    if "train" in lacking and when.min() > lacking["train"].max():
+        return f"its first row is at {first}, after training ends"
+    return f"its rows run from {first} to {last}"

@@ -155,30 +155,64 @@ def part_groups(parts: dict[str, np.ndarray | None],
 
 
 def missing_classes(counts: dict[str, list[int]], class_names: list[str],
-                    strategy: str = "") -> list[Finding]:
+                    strategy: str = "", over_time: dict[str, str] | None = None
+                    ) -> list[Finding]:
     """A warning naming the classes with no row in some part ({part: per-class counts}): a
     score never measures a class its part lacks, whatever the split strategy promised. Under
     a stratified split it also names the classes kept in train on purpose (one row left for
-    train and validation; split.stratified_split), so nobody reads it as bad luck."""
+    train and validation; split.stratified_split), so nobody reads it as bad luck.
+    `over_time` (a time split; drift.label_over_time): classes too common to miss a part by
+    chance, with when their rows end or start: the label changes with time, and collecting
+    rows would not help (audit s12 K3)."""
     totals = np.sum([counts[part] for part in counts], axis=0)
     absent = [(name, [part for part in counts if counts[part][k] == 0], int(totals[k]))
               for k, name in enumerate(class_names)
               if totals[k] and any(counts[part][k] == 0 for part in counts)]
     if not absent:
         return []
+    over_time = {name: when for name, when in (over_time or {}).items()
+                 if name in {str(a[0]) for a in absent}}
     listed = "; ".join(f"'{name}' ({total} row{'s' * (total != 1)}) has none in "
-                       f"{', '.join(parts)}" for name, parts, total in absent[:NUM_LISTED])
+                       f"{', '.join(parts)}" + (f": {over_time[str(name)]}"
+                                                if str(name) in over_time else "")
+                       for name, parts, total in absent[:NUM_LISTED])
     more = f" (and {len(absent) - NUM_LISTED} more)" if len(absent) > NUM_LISTED else ""
     kept = _kept_in_train(counts, class_names) if strategy == "stratified" else []
     return [warning(
         "split", "classes_missing_from_split",
         f"Some classes have no rows in a part: {listed}{more}. A part's score never "
-        f"measures the classes it lacks.{_kept_text(kept)}",
-        "Collect more rows of these classes (2 or more per part lets the split place them "
-        "everywhere), or merge each into a related class or drop it before splitting; when "
-        "the part itself is tiny, raise split.val_fraction (or test_fraction) instead. Then "
-        "rerun the split stage.",
-        classes={name: parts for name, parts, _ in absent}, kept_in_train=kept)]
+        f"measures the classes it lacks.{_kept_text(kept)}{_drift_text(over_time)}",
+        _missing_fix(over_time, len(over_time) < len(absent)),
+        classes={name: parts for name, parts, _ in absent}, kept_in_train=kept,
+        label_over_time=over_time)]
+
+
+RARE_FIX = ("Collect more rows of these classes (2 or more per part lets the split place them "
+            "everywhere), or merge each into a related class or drop it before splitting; when "
+            "the part itself is tiny, raise split.val_fraction (or test_fraction) instead. Then "
+            "rerun the split stage.")
+
+
+def _drift_text(over_time: dict[str, str]) -> str:
+    if not over_time:
+        return ""
+    names = ", ".join(f"'{name}'" for name in list(over_time)[:NUM_LISTED])
+    return (f" {names} {'is' if len(over_time) == 1 else 'are'} not short of rows: the label "
+            "changes with time (label drift), so a model validated on later rows meets "
+            "another class mix than it trained on.")
+
+
+def _missing_fix(over_time: dict[str, str], rare: bool) -> str:
+    """Label drift over time: check the date/label relation before anything else; the rare
+    classes' advice follows when some are rare too."""
+    if not over_time:
+        return RARE_FIX
+    rest = f" For the other classes: {RARE_FIX[0].lower()}{RARE_FIX[1:]}" if rare else ""
+    return ("Check how the label relates to the date (the class shares over time): if the "
+            "task is forecasting, the later scores rightly show this change. If rows do not "
+            "depend on when they were recorded, do not split by time past that date: `--set "
+            "split.time_column=none` splits at random, stratified (each class keeps its share "
+            f"in every part). Then rerun the split stage.{rest}")
 
 
 def _kept_in_train(counts: dict[str, list[int]], class_names: list[str]) -> list[str]:
