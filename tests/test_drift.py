@@ -103,7 +103,7 @@ def test_big_parts_are_compared_on_a_seeded_sample_and_the_message_says_so(monke
     from trainwise.data import drift
     from trainwise.data.task import TaskData
 
-    monkeypatch.setattr(drift, "MAX_ROWS", 300)  # stands for 100,000
+    monkeypatch.setattr(drift, "MAX_ROWS", 300)  # stands for 20,000
     x = np.r_[np.zeros(1000), np.ones(500)].astype(np.float32)[:, None]  # test rows all 1
     data = TaskData("t", "table", "regression", x, np.arange(1500.0), feature_names=["z"])
     parts = {"train": np.arange(1000), "val": np.arange(0), "test": np.arange(1000, 1500)}
