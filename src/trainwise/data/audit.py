@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from trainwise.data.duplicates import duplicate_findings
+from trainwise.data.extremes import extreme_value_findings
 from trainwise.data.in_memory import as_task_data
 from trainwise.data.label_leak import leak_findings
 from trainwise.data.task import TaskData
@@ -291,6 +292,8 @@ def audit(data: Any, target: str = "", class_weights: str = "none",
         ([], []) if data.kind == "tokens" else _constant_findings(x, names)
     findings += found
     summary["constant_features"] = constant[:TOP_K]
+    if data.kind in ("table", "vector"):  # a few huge cells squash a column once standardised
+        findings += extreme_value_findings(x, names, data.source)
     if data.kind == "tokens":  # lengths, empty rows, shortcut ids: what positions cannot say
         findings += token_findings(x, y, data.task, list(data.class_names))
     if data.kind in ("vector", "sequence"):  # tables: checked on their columns when read

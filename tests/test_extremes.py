@@ -1,0 +1,59 @@
+"""Extreme values: a few huge cells that standardisation would make the column's scale."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trainwise.data.audit import audit
+from trainwise.data.extremes import extreme_value_findings
+
+
+def identity(rows: np.ndarray) -> np.ndarray:
+    return rows
+
+
+def test_four_huge_cells_are_named_with_rows_and_the_squashed_spread():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=800)
+    z[:4] = 1e6  # the audit's outlier_z.csv (s12 K1)
+    frame = pd.DataFrame({"z": z, "noise": rng.normal(size=800),
+                          "target": (z > 0).astype(int)})
+    frame = pd.concat([pd.DataFrame({"z": [0.5], "noise": [0.0], "target": [np.nan]}),
+                       frame], ignore_index=True)  # a dropped first row: file rows shift by 1
+    findings, _ = audit(frame, target="target")
+    [found] = [f for f in findings if f.code == "extreme_values"]
+    assert found.severity.value == "warning"
+    hit = found.evidence["columns"]["z"]
+    assert set(found.evidence["columns"]) == {"z"}
+    assert hit["num_rows"] == 4 and sorted(hit["rows"]) == [1, 2, 3, 4]  # rows of the file
+    assert hit["most_extreme"] == 1e6
+    whole = z.astype(np.float32).astype(np.float64)  # as the table is read
+    assert hit["bulk_std_scaled"] == pytest.approx(whole[4:].std() / whole.std(), rel=1e-6)
+    assert hit["bulk_std_scaled"] < 1e-4
+    assert "extreme_values" in findings[-1].evidence["flagged"]
+    json.dumps(found.to_dict())
+
+
+@pytest.mark.parametrize("name", ["iris", "wine", "breast_cancer", "diabetes", "digits"])
+def test_silent_on_sklearn_tables(name):
+    datasets = pytest.importorskip("sklearn.datasets")
+    x = getattr(datasets, f"load_{name}")().data.astype(np.float32)
+    assert extreme_value_findings(x, [f"x{i}" for i in range(x.shape[1])], identity) == []
+
+
+@pytest.mark.parametrize("sigma", [1.0, 2.0])
+def test_silent_on_skewed_and_heavy_tailed_columns(sigma):
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.lognormal(0, sigma, 5000), rng.standard_t(2, 5000),
+                         rng.pareto(1.5, 5000)]).astype(np.float32)
+    assert extreme_value_findings(x, ["a", "b", "c"], identity) == []
+
+
+def test_a_mostly_zero_count_column_with_a_spike_is_left_alone():
+    x = np.zeros((1000, 1), np.float32)
+    x[:3] = 1e6  # the bulk is one value: standardising squashes nothing (IQR 0)
+    assert extreme_value_findings(x, ["count"], identity) == []
