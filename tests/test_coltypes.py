@@ -67,7 +67,9 @@ def test_text_with_more_than_a_tenth_of_words_stays_text():
     frame = pd.DataFrame({"size": values, "label": [0, 1] * 50})
     data = table_data(frame, "label")
     assert "size_large" in data.feature_names  # one-hot: read as categories
-    assert not data.findings
+    # said since audit s12 K4: from 50% numbers up, the text cells are named
+    assert [(f.code, f.evidence["values"]) for f in data.findings] == [
+        ("text_in_numeric_column", {"large": 15})]
 
 
 def test_all_numeric_text_is_left_as_the_user_stored_it():
@@ -295,3 +297,66 @@ def test_text_cells_are_named_by_row_position_not_index_label():
     frame = pd.DataFrame({"sqm": sqm}, index=range(100, 150))
     _, [said] = coerce_numeric_text(frame)
     assert said.evidence["rows"] == [10] and "at row 10 " in said.message
+
+
+def mixed_frame(num_words: int) -> pd.DataFrame:
+    """600 rows as the audit's strings.csv (s12 K4): floats, `num_words` cells a word."""
+    rng = np.random.default_rng(0)
+    mixed = rng.normal(0, 1, 600).round(3).astype(object)
+    mixed[rng.choice(600, num_words, replace=False)] = rng.choice(["low", "high", "medium"],
+                                                                  num_words)
+    return pd.DataFrame({"mixed": mixed, "x": rng.normal(size=600),
+                         "label": rng.integers(0, 2, 600)})
+
+
+@pytest.mark.parametrize("num_words", [150, 290])  # 75% and 52% numbers
+def test_mostly_numbers_with_words_is_warned_and_not_called_a_group_key(num_words):
+    """Below 90% numbers a column of floats with words was one-hot encoded in silence, and
+    rare_levels_grouped advised making it a group key (audit s12 K4)."""
+    frame = mixed_frame(num_words)
+    words = frame["mixed"][frame["mixed"].map(lambda v: isinstance(v, str))].value_counts()
+    data = table_data(frame, "label")
+    (kept,) = [f for f in data.findings if f.code == "text_in_numeric_column"]
+    assert kept.evidence["values"] == {str(k): int(v) for k, v in words.items()}
+    assert kept.evidence["num_text"] == num_words
+    assert f"({600 - num_words:,} cells" in kept.message
+    if num_words == 150:  # at 52% numbers the column is inferred a group key (keys.py)
+        (grouped,) = [f for f in data.findings if f.code == "rare_levels_grouped"]
+        assert "group_column" not in grouped.fix and "text_in_numeric_column" in grouped.fix
+
+
+def test_under_half_numbers_is_text_and_zip_codes_keep_the_group_advice():
+    words = mixed_frame(400)  # 33% numbers: text with some numbers, no warning
+    assert not any(f.code == "text_in_numeric_column"
+                   for f in table_data(words, "label").findings)
+    zips = pd.DataFrame({"zip": [f"{v % 100:05d}" for v in range(600)],  # all numbers
+                         "x": np.arange(600.0), "label": [0, 1] * 300})
+    (many,) = [f for f in table_data(zips, "label").findings if f.code == "rare_levels_grouped"]
+    assert "group_column" in many.fix
+
+
+def test_levels_that_differ_in_punctuation_are_lookalikes():
+    """'N.Y.' / 'NY', 'new-york' / 'New York', 'Boston.' / 'Boston' were one-hot levels of
+    their own without a word (audit s12 K7: deepchecks' StringMismatch key)."""
+    from trainwise.data.markers import text_level_findings
+
+    spellings = ["New York", "new-york", "N.Y.", "NY", "Boston", "Boston.", "LA"]
+    city = [spellings[i % 7] for i in range(700)]  # 100 rows each
+    [found] = text_level_findings(pd.DataFrame({"city": city}), [])
+    assert found.code == "lookalike_levels" and found.severity.value == "warning"
+    assert sorted(map(sorted, found.evidence["groups"])) == [
+        ["Boston", "Boston."], ["N.Y.", "NY"], ["New York", "new-york"]]
+    assert found.evidence["num_rows"] == 300  # one spelling of each pair is the other's variant
+    rare = ["Boston"] * 995 + ["Boston."] * 5 + ["LA"] * 300  # 5 of 1300 rows: a note
+    [note] = text_level_findings(pd.DataFrame({"city": rare}), [])
+    assert note.severity.value == "info" and note.evidence["num_rows"] == 5
+    signs = pd.DataFrame({"code": ["-0.5", "0.5", "1.5", "15", "a"] * 20})
+    assert text_level_findings(signs, []) == []  # different numbers, not spellings
+
+
+def test_lookalike_levels_are_flagged_in_the_audit_summary():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"city": rng.choice(["NY", "N.Y.", "Boston"], 300),
+                          "x": rng.normal(size=300), "label": rng.integers(0, 2, 300)})
+    findings, _ = audit(frame, target="label")
+    assert "lookalike_levels" in findings[-1].evidence["flagged"]

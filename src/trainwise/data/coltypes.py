@@ -19,6 +19,8 @@ from trainwise.data.numtext import Formatted, read_formatted
 from trainwise.findings import Finding, Severity, warning
 
 NUMERIC_SHARE = 0.9  # share of a text column's non-missing cells that must parse as numbers
+MIXED_SHARE = 0.5  # from this share of numbers up, a text column kept as text is warned about:
+# 450 numbers and 150 'low' / 'high' cells became 422 levels, 63 one-hot, with no word (s12 K4)
 # Cells that mean "missing" in exported tables (UCI '?', SAS '.', Excel '-', 'n/a', ...);
 # compared stripped and case-folded, and not counted against NUMERIC_SHARE: a column that is
 # 30% '?' and otherwise numbers is a number column with many gaps, not text.
@@ -105,20 +107,20 @@ def _numbers(values: pd.Series, decimal: str) -> tuple[pd.Series, Formatted | No
         else (numbers, None)
 
 
-def _parse(column: pd.Series, decimal: str = "."
+def _parse(column: pd.Series, decimal: str = ".", share: float = NUMERIC_SHARE
            ) -> tuple[pd.Series, pd.Series, Formatted | None] | None:
     """(float64 numbers with NaN for every other cell, is_marker, how formatted numbers were
-    read or None) when `column` is mostly numeric text, else None. `decimal`: the file's
-    decimal mark."""
+    read or None) when at least `share` of `column`'s non-marker cells are numbers, else
+    None. `decimal`: the file's decimal mark."""
     head = column.dropna().head(SAMPLE)
     head = head[~folded(head).isin(COMMON_MARKERS)]
-    if len(head) == 0 or _numbers(head, decimal)[0].notna().mean() < NUMERIC_SHARE:
+    if len(head) == 0 or _numbers(head, decimal)[0].notna().mean() < share:
         return None  # rejected on its first cells: a text column (a city) is not parsed whole
     markers = folded(column).isin(COMMON_MARKERS) & column.notna()
     values = column.where(~markers)
     numbers, formatted = _numbers(values, decimal)
     counted = int(values.notna().sum())
-    if counted == 0 or numbers.notna().sum() < NUMERIC_SHARE * counted:
+    if counted == 0 or numbers.notna().sum() < share * counted:
         return None
     return numbers.astype(np.float64), markers, formatted
 
@@ -160,6 +162,8 @@ def coerce_numeric_text(frame: pd.DataFrame, keep: Iterable[str] = (), decimal: 
         column = frame[name]
         parsed = _parse(column, decimal) if is_text(column) and name not in kept else None
         if parsed is None:
+            findings += _mixed_text(str(name), column, decimal) \
+                if is_text(column) and name not in kept else []
             continue
         numbers, _, formatted = parsed
         replaced = _replaced(column, numbers)
@@ -178,6 +182,18 @@ def coerce_numeric_text(frame: pd.DataFrame, keep: Iterable[str] = (), decimal: 
         if len(replaced):
             findings.append(_finding(str(name), replaced, num_numbers))
     return converted, findings
+
+
+def _mixed_text(name: str, column: pd.Series, decimal: str) -> list[Finding]:
+    """A text column whose cells are MIXED_SHARE to NUMERIC_SHARE numbers: kept as text (its
+    other cells are real values), with the warning that names them."""
+    parsed = _parse(column, decimal, MIXED_SHARE)
+    if parsed is None:
+        return []
+    replaced = _replaced(column, parsed[0])
+    real = replaced[~folded(pd.Series(replaced.index, dtype=object)).isin(
+        COMMON_MARKERS).to_numpy()]
+    return [_kept_as_text(name, real, column)] if len(real) else []
 
 
 def _formatted_finding(name: str, formatted: Formatted, num_numbers: int) -> Finding:
@@ -223,17 +239,32 @@ def _kept_as_text(name: str, real: pd.Series, column: pd.Series) -> Finding:
             "from the data stage.",
             column=name, num_text=int(real.sum()), rows=rows, summary_row=True,
             values={str(v): int(c) for v, c in real.head(NUM_SHOWN).items()}, kept_as_text=True)
+    num_numbers = int(column.notna().sum() - column.astype(str).isin(
+        [str(v) for v in real.index]).sum())  # markers count here too: rarely many
     return warning(
         "data", "text_in_numeric_column",
-        f"column '{name}' holds numbers except {int(real.sum())} cells ({shown})"
+        f"column '{name}' holds numbers ({num_numbers:,} cells, "
+        f"{num_numbers / max(1, int(column.notna().sum())):.0%}) except "
+        f"{int(real.sum())} cells ({shown})"
         f"{at if len(real) <= NUM_SHOWN and int(real.sum()) <= NUM_SHOWN else ''}: they are "
         "not missing-value markers, so the column is kept as text (categories; its numbers "
         "lose their order).",
         f"If those cells mean missing, list them: --set 'data.na_values=[{listed}]', and the "
-        "column is read as numbers; if they are typos or units, fix them in the file; if the "
-        "column is a label (codes, store numbers), nothing to do.",
+        "column is read as numbers; if they are typos or units, fix them in the file; if "
+        "they are values of another kind ('low', 'high'), move them to a column of their own "
+        "in the file so this one is read as numbers; if the column is a label (codes, store "
+        "numbers), nothing to do.",
         column=name, num_text=int(real.sum()), rows=rows,
         values={str(v): int(c) for v, c in real.head(NUM_SHOWN).items()}, kept_as_text=True)
+
+
+def number_share(column: pd.Series) -> float:
+    """Share of a column's non-missing cells that read as numbers ('12', '$1,576'): text
+    levels that are mostly numbers are a measurement, not a subject to group rows by."""
+    present = column.dropna()
+    if len(present) == 0 or not is_text(present):
+        return float(pd.api.types.is_numeric_dtype(column))
+    return float(_numbers(present, ".")[0].notna().mean())
 
 
 def is_mostly_numeric(column: pd.Series) -> bool:

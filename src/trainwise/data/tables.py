@@ -8,7 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trainwise.data.coltypes import coerce_numeric_text, replace_na_values
+from trainwise.data.coltypes import (
+    MIXED_SHARE,
+    coerce_numeric_text,
+    number_share,
+    replace_na_values,
+)
 from trainwise.data.column_drops import drop_unused, near_copies
 from trainwise.data.column_table import ColumnFates, column_table, constant_text_findings
 from trainwise.data.csvfile import read_csv
@@ -108,6 +113,7 @@ def _top_levels(column: pd.Series, name: str) -> tuple[pd.Series, Finding]:
         f"column '{name}' has {len(counts):,} categories: its {len(kept)} most frequent are "
         f"one-hot columns, and the other {len(counts) - len(kept):,} ({int(rare.sum()):,} "
         f"rows) share one '{OTHER}' column.",
+        _numbers_fix(column, name) or
         "If the rare categories matter, merge them into broader ones in the file (a region "
         "instead of a postcode); if each value is a subject (rows that belong together), "
         f"declare it: --set 'split.group_column=\"{name}\"'.",
@@ -122,9 +128,22 @@ def _many_levels(column: pd.Series, name: str) -> Finding:
         f"column '{name}' has {column.nunique(dropna=True)} categories, averaging "
         f"{column.notna().sum() / column.nunique(dropna=True):.0f} rows each: it is a "
         "feature, one-hot encoded.",
+        _numbers_fix(column, name) or
         "Nothing to do if it describes rows (a city, a product). If each value is a subject "
         "whose rows belong together (a patient), declare it: "
         f"--set 'split.group_column=\"{name}\"'.", column=name)
+
+
+def _numbers_fix(column: pd.Series, name: str) -> str:
+    """The fix for a text column whose levels are mostly numbers (a measurement with a few
+    words): its numbers are what to recover, no group key (audit s12 K4); '' otherwise."""
+    share = number_share(column)
+    if not MIXED_SHARE <= share < 1:  # all numbers: text on purpose (zip codes in a parquet)
+        return ""
+    return (f"{share:.0%} of its cells are numbers: it is a number column that its text "
+            f"cells made text (see the text_in_numeric_column warning for '{name}'). Fix or "
+            "remove those cells in the file, or list them in data.na_values if they mean "
+            "missing, so it is read as numbers; then rerun from the data stage.")
 
 
 def _categorical(frame: pd.DataFrame, names: list[str]
