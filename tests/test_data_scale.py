@@ -68,13 +68,17 @@ def test_streamed_audit_agrees_with_the_in_memory_audit(tmp_path):
     path = tmp_path / "t.parquet"
     frame.to_parquet(path, row_group_size=700)  # several row groups across the workers
     findings, summary = audit_parquet(path, "label", group_column="pid")
-    _, reference = audit(load_data(str(path), "label", group_column="pid"))
+    in_memory, reference = audit(load_data(str(path), "label", group_column="pid"))
     assert summary["class_counts"] == reference["class_counts"]
     exact = frame.iloc[:, :6].assign(label=frame["label"]).duplicated().sum()  # inputs + label
     assert summary["duplicates"]["count"] == reference["duplicates"]["count"] == exact
     assert 0 < exact < 10  # some of the 10 copies share row 0's label, some do not
     assert summary["conflicts"]["count"] == reference["conflicts"]["count"] == 1
     assert summary["missing"] == {"f2": 1, "f3": 1}
+    [streamed_missing, memory_missing] = [next(f for f in found if f.code == "missing_values")
+                                          for found in (findings, in_memory)]
+    assert streamed_missing.evidence["shares"] == memory_missing.evidence["shares"] == {
+        "f2": 1 / 5000, "f3": 1 / 5000}  # one cell each of 5000 rows (s12 K8)
     assert summary["constant_features"] == ["const"]
     stats = summary["features"]["f0"]
     assert stats["mean"] == pytest.approx(frame["f0"].mean(), rel=1e-9)

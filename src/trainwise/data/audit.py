@@ -12,6 +12,7 @@ from trainwise.data.duplicates import duplicate_findings
 from trainwise.data.extremes import extreme_value_findings
 from trainwise.data.in_memory import as_task_data
 from trainwise.data.label_leak import leak_findings
+from trainwise.data.missing import missing_warning
 from trainwise.data.task import TaskData
 from trainwise.data.token_stats import token_findings
 from trainwise.findings import Finding, Severity, error, info, warning
@@ -121,31 +122,27 @@ def _balance_findings(by_name: dict[str, int], num_rows: int,
                     class_counts=by_name, ratio=round(ratio, 4))]
 
 
-def _missing_findings(x: np.ndarray, names: list[str]) -> tuple[list[Finding], dict[str, int]]:
-    if x.dtype.kind in "biu":  # integers (image pixels) are always finite
+def _missing_findings(x: np.ndarray, names: list[str], text_missing: dict[str, int]
+                      ) -> tuple[list[Finding], dict[str, int]]:
+    """`text_missing`: missing cells per text column (TaskData.text_missing), whose one-hot
+    columns have none: their missing cells are a level of their own (audit s12 K9)."""
+    missing = np.zeros(x.shape[1], dtype=np.int64) if x.dtype.kind in "biu" else \
+        (~np.isfinite(x)).sum(axis=0)  # (D,) NaN or +-inf per feature; integers: none
+    counts = {names[i]: int(missing[i]) for i in np.flatnonzero(missing)}
+    counts.update({name: n for name, n in text_missing.items() if n})
+    if not counts:
         return [], {}
-    missing = (~np.isfinite(x)).sum(axis=0)  # (D,) NaN or +-inf per feature
-    top = np.argsort(-missing, kind="stable")[:TOP_K]
-    top_k = {names[i]: int(missing[i]) for i in top if missing[i] > 0}
-    if not top_k:
-        return [], {}
+    top_k = dict(sorted(counts.items(), key=lambda item: -item[1])[:TOP_K])
     empty = [names[i] for i in np.flatnonzero(missing == len(x))]
-    evidence = {"num_features_affected": int((missing > 0).sum()),
-                "num_values": int(missing.sum()), "top_features": top_k}
     if empty:
         return [error("data", "missing_values",
                       f"{len(empty)} features have no finite value at all: "
                       f"{', '.join(empty[:TOP_K])}.",
                       "Drop these columns or fix how they are read (wrong separator, decimal "
                       "comma, text in a number column).", empty_features=empty[:TOP_K],
-                      **evidence)], top_k
-    return [warning("data", "missing_values",
-                    f"{evidence['num_values']} missing or infinite values in "
-                    f"{evidence['num_features_affected']} features (most: "
-                    f"{', '.join(f'{k}={v}' for k, v in list(top_k.items())[:3])}).",
-                    "They are filled with the training mean after normalisation; if being "
-                    "missing carries meaning, add an indicator column or impute before training.",
-                    **evidence)], top_k
+                      num_features_affected=len(counts), num_values=sum(counts.values()),
+                      top_features=top_k)], top_k
+    return [missing_warning(counts, len(x), frozenset(text_missing))], top_k
 
 
 def _constant_mask(x: np.ndarray) -> np.ndarray:
@@ -284,7 +281,7 @@ def audit(data: Any, target: str = "", class_weights: str = "none",
     else:
         found, summary["target"] = _target_findings(y.astype(np.float64), data.source)
     findings += found
-    found, summary["missing"] = _missing_findings(x, names)
+    found, summary["missing"] = _missing_findings(x, names, data.text_missing_counts())
     findings += found
     image = data.kind == "image" and np.ndim(data.x) == 4
     # token positions are no features to drop: padding columns are token_lengths' to explain

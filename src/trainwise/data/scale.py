@@ -19,6 +19,7 @@ from trainwise.data.audit import TOP_K, class_findings, summary_finding
 from trainwise.data.duplicates import duplicate_findings, repeated_rows, sorted_runs
 from trainwise.data.errors import DataError
 from trainwise.data.leakage import check_duplicates, conclude, member
+from trainwise.data.missing import missing_warning
 from trainwise.data.split import split_indices
 from trainwise.data.stream import Numeric, Part, stream
 from trainwise.data.tablehash import cell_hashes, frame_hashes, series_cells
@@ -126,11 +127,10 @@ def _numeric_findings(stats: Numeric) -> tuple[list[Finding], dict[str, Any]]:
     constant = [n for n, lo, hi in zip(stats.names, stats.min, stats.max, strict=True)
                 if lo == hi]
     findings = []
-    if top:
-        findings.append(warning("data", "missing_values", f"{int(bad.sum())} missing or "
-                                f"infinite values in {int((bad > 0).sum())} features.",
-                                "Impute, or add an indicator column if being missing means "
-                                "something.", top_features=top))
+    if top:  # every column saw every row: finite + missing + infinite is the row count
+        findings.append(missing_warning({stats.names[i]: int(bad[i])
+                                         for i in np.flatnonzero(bad)},
+                                        int(stats.count[0] + bad[0])))
     if constant:
         findings.append(warning("data", "constant_features", f"{len(constant)} features are "
                                 f"constant: {', '.join(constant[:TOP_K])}.", "Drop them.",

@@ -410,6 +410,9 @@ def _set_inputs(data: TaskData, features: pd.DataFrame, prose: list, plan: KeyPl
         return
     data.x, data.feature_names, encode_findings, data.one_hot = encode_features(
         features.drop(columns=prose), time_key)  # free text is never one-hot encoded
+    data.text_missing = {str(c): features[c].isna().to_numpy() for c in features.columns
+                         if c not in prose and _is_categorical(features[c])
+                         and features[c].isna().any()}  # counted by the audit (s12 K9)
     data.findings += encode_findings
     if data.x.shape[1] == 0 and prose:  # free text is all there is: read it as words
         as_tokens(data, features[prose], plan.text, [])

@@ -69,6 +69,8 @@ class TaskData:
     # the file was treated ({column, read_as, treatment}), for meta.json and the report
     one_hot: list[tuple[str, str, str, str]] = field(default_factory=list)  # tables: per
     # one-hot feature (feature, column, level, role), saved for trainwise.predict
+    text_missing: dict[str, np.ndarray] = field(default_factory=dict)  # tables: text feature
+    # column -> (N,) bool, its missing cells (a one-hot level of their own), for the audit
     _hashes: tuple | None = field(default=None, repr=False, compare=False)  # (key, hashes)
 
     def row_hashes(self) -> np.ndarray:
@@ -86,6 +88,10 @@ class TaskData:
             self._hashes = (key, row_hashes(contiguous))
         return self._hashes[1]
 
+    def text_missing_counts(self) -> dict[str, int]:
+        """Missing cells per text feature column (tables), for the missing_values check."""
+        return {name: int(mask.sum()) for name, mask in self.text_missing.items()}
+
     def key(self, role: Role) -> Key | None:
         return next((k for k in self.keys if k.role == role), None)
 
@@ -99,6 +105,7 @@ class TaskData:
             self.content_hashes = self.content_hashes[rows]
         self.source_rows = self.source(rows)
         self.row_ids = {name: values[rows] for name, values in self.row_ids.items()}
+        self.text_missing = {name: mask[rows] for name, mask in self.text_missing.items()}
 
     def source(self, rows: np.ndarray) -> np.ndarray:
         """The 0-based source position (file data row, DataFrame row) of each of `rows`,

@@ -1,0 +1,53 @@
+"""missing_values: each column's missing share, advice for mostly-empty columns, text columns
+counted (audit s12 K8, K9); counts checked against pandas' isna()."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from trainwise.data.audit import audit
+from trainwise.data.tables import table_data
+
+
+def frame(num_rows: int = 1000) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    mostly = rng.normal(size=num_rows)
+    mostly[rng.random(num_rows) < 0.95] = np.nan  # as the audit's integrity.csv 'miss95'
+    few = rng.normal(size=num_rows)
+    few[:10] = np.nan
+    color = rng.choice(["red", "blue"], num_rows).astype(object)
+    color[rng.random(num_rows) < 0.42] = None  # textnull.csv: a text column 42% empty
+    return pd.DataFrame({"miss95": mostly, "few": few, "color": color,
+                         "label": rng.integers(0, 2, num_rows)})
+
+
+def missing_finding(findings):
+    [found] = [f for f in findings if f.code == "missing_values"]
+    return found
+
+
+def test_shares_per_column_and_drop_advice_for_a_mostly_empty_one():
+    table = frame()
+    found = missing_finding(audit(table, target="label")[0])
+    reference = table.drop(columns="label").isna().sum()
+    assert found.evidence["top_features"] == {k: int(v) for k, v in
+                                              reference.sort_values(ascending=False).items()}
+    assert found.evidence["shares"]["miss95"] == round(reference["miss95"] / 1000, 4)
+    assert found.evidence["shares"]["few"] == 0.01
+    assert found.evidence["mostly_missing"] == ["miss95"]
+    assert f"miss95={reference['miss95']} ({reference['miss95'] / 1000:.1%})" in found.message
+    assert "data.drop_columns=[\"miss95\"]" in found.fix and "missing indicator" in found.fix
+
+
+def test_text_columns_missing_cells_are_counted_also_after_subset():
+    table = frame().drop(columns=["miss95", "few"])
+    found = missing_finding(audit(table, target="label")[0])
+    assert found.evidence["top_features"] == {"color": int(table["color"].isna().sum())}
+    assert found.evidence["text_features"] == ["color"] and "one-hot level" in found.fix
+    assert found.evidence["mostly_missing"] == []
+    data = table_data(table, "label")
+    rows = np.arange(0, 1000, 3)
+    data.subset(rows)
+    found = missing_finding(audit(data)[0])
+    assert found.evidence["top_features"] == {"color": int(table["color"].iloc[rows].isna().sum())}
