@@ -57,3 +57,17 @@ def test_a_mostly_zero_count_column_with_a_spike_is_left_alone():
     x = np.zeros((1000, 1), np.float32)
     x[:3] = 1e6  # the bulk is one value: standardising squashes nothing (IQR 0)
     assert extreme_value_findings(x, ["count"], identity) == []
+
+
+def test_wide_array_with_missing_cells_names_only_the_dominated_column():
+    """The whole-array screen (a 10k-row sample's MAD) passes the column on to the exact
+    per-column rule, which counts on every row, NaN cells left out."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(30_000, 50)).astype(np.float32)
+    x[::7, 3] = np.nan
+    x[[29_999, 12_345], 3] = [-5e5, 2e6]  # rows a stride sample of 10k rows may skip
+    x[:100, 9] = np.nan
+    [found] = extreme_value_findings(x, [f"f{i}" for i in range(50)], identity)
+    hit = found.evidence["columns"]["f3"]
+    assert list(found.evidence["columns"]) == ["f3"]
+    assert hit["num_rows"] == 2 and hit["rows"] == [12_345, 29_999]  # most extreme first
