@@ -111,3 +111,38 @@ def test_state_dict_is_plain_data():
 def test_bad_arguments_say_what_is_expected(patience, min_delta):
     with pytest.raises(ValueError, match="must be"):
         EarlyStopping(patience, min_delta)
+
+
+def _stop_reason_of(val_losses: list[float], patience: int, min_epochs: int) -> tuple[int, str]:
+    """(epoch BestWeights stopped at, its stop reason) over epochs 1.. of `val_losses`."""
+    from types import SimpleNamespace
+
+    from torch import nn
+
+    from trainwise.train.callbacks import BestWeights
+
+    best = BestWeights(patience, min_epochs=min_epochs)
+    state = SimpleNamespace(step=0, should_stop=False, stop_reason="")
+    model = nn.Linear(2, 1)
+    for epoch, loss in enumerate(val_losses, start=1):
+        best.on_epoch_end(state, {"epoch": epoch, "val_loss": loss}, model)
+        if state.should_stop:
+            return epoch, state.stop_reason
+    return 0, ""
+
+
+def test_the_stop_reason_counts_the_epochs_since_the_best_when_patience_started_late():
+    """Audit s12 L2: patience 2 counted from epoch 20, best at epoch 4: training stops at
+    epoch 21, 17 epochs past the best, and the reason must say 17 (it said 2)."""
+    losses = [0.5, 0.3, 0.2, 0.16] + [0.2 + 0.01 * i for i in range(26)]
+    epoch, reason = _stop_reason_of(losses, patience=2, min_epochs=20)
+    assert epoch == 21
+    assert "no better validation loss for 17 epochs since epoch 4" in reason
+    assert "train.patience = 2, counted from epoch 20" in reason
+
+
+def test_the_stop_reason_without_a_delay_is_keras_count():
+    epoch, reason = _stop_reason_of([0.5, 0.3, 0.4, 0.45, 0.5], patience=2, min_epochs=0)
+    assert epoch == 4
+    assert reason == ("early stopping at epoch 4: no better validation loss for 2 epochs "
+                      "since epoch 2 (train.patience = 2)")

@@ -152,7 +152,9 @@ class TrainConfig(_Section):
     lr: float | Literal["auto"] = "auto"  # "auto" = read from the learning-rate range test
     weight_decay: float = Field(0.01, ge=0)  # AdamW, applied to weights only
     schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"  # the lr over the run
-    patience: int = Field(8, ge=1)  # epochs without a better validation loss before stopping
+    patience: int = Field(8, ge=1)  # epochs without a better validation loss before stopping;
+    # one-cycle counts them from 65% of max_epochs (its lr then at half its peak: earlier, the
+    # validation loss is noisy by design); cosine and constant count from epoch 1
     max_minutes: float = Field(0.0, ge=0)  # wall-clock budget for training, checked at epoch
     # ends (stops when another epoch would pass it); 0 = no limit (train/time_budget.py)
     grad_clip: float = Field(0.0, ge=0)  # 0 = no clipping (the norm is still recorded)

@@ -61,8 +61,19 @@ class BestWeights:
                              "step": state.step}, self.last_path)
         if self.early_stopping.should_stop:
             state.should_stop = True
-            state.stop_reason = (f"early stopping: no better validation loss for "
-                                 f"{self.early_stopping.patience} epochs")
+            state.stop_reason = self.stop_reason(row["epoch"], val_loss)
+
+    def stop_reason(self, epoch: int, val_loss: float) -> str:
+        """What ended training, with the true count of epochs since the best: with patience
+        counted from min_epochs, 2 epochs of patience once ended a run 17 epochs past its
+        best, and "no better validation loss for 2 epochs" was false (audit s12 L2)."""
+        es = self.early_stopping
+        if not math.isfinite(val_loss):
+            return f"early stopping: the validation loss was {val_loss} at epoch {epoch}"
+        counted = f", counted from epoch {self.min_epochs}" if self.min_epochs > 1 else ""
+        return (f"early stopping at epoch {epoch}: no better validation loss for "
+                f"{epoch - (es.best_epoch or 0)} epochs since epoch {es.best_epoch} "
+                f"(train.patience = {es.patience}{counted})")
 
     def on_fit_end(self, model: nn.Module) -> None:
         if self.best_state is not None:

@@ -242,6 +242,8 @@ class TrainingPlan:
     class_weighted: bool | None = None  # train.class_weights = "balanced" weighs the loss
     train_class_counts: tuple[int, ...] = ()  # classification: rows per class in training
     time_budget_minutes: float | None = None  # train.max_minutes, when that clock ended training
+    patience: int | None = None  # train.patience: early stopping ran and kept the best epoch
+    patience_from: int | None = None  # the epoch its patience counted from (one-cycle: ~65%)
 
 
 PLAN_KEY = "training_plan"  # the meta row diagnose() adds carries the plan under this key

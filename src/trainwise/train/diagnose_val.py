@@ -20,6 +20,7 @@ from trainwise.train.diagnose_common import (
     mean_confidence,
     num,
     num_classes,
+    plan_of,
     rolling_median,
     rows_of,
 )
@@ -136,7 +137,8 @@ def rule_overfitting(history: list[Row]) -> list[Finding]:
     message = (f"Overfitting: the validation loss was lowest at epoch {best_epoch} "
                f"({val[best]:.4g}) and then rose {rise:.0%} over {past} more epochs, while "
                f"the training loss kept falling ({train_best:.4g} -> {train_final:.4g}).")
-    fix = _overfitting_fix(best_epoch, never_learned, _epoch_of(rows[0], 0), val)
+    fix = _overfitting_fix(history, best_epoch, never_learned, _epoch_of(rows[0], 0), val,
+                           past)
     return [make(Severity.WARNING, "overfitting", message, fix, rows[best].get("step"),
                  best_epoch=best_epoch, best_val_loss=num(val[best]),
                  final_val_loss=num(val[-1]), rise=num(rise), epochs_past_best=past,
@@ -168,7 +170,8 @@ def _generalisation_gap(history: list[Row], rows: list[Row], val: np.ndarray
                f"({val_tail:.3g}), which is {val_tail / val[best] - 1:.0%} above its best "
                f"({val[best]:.4g} at epoch {best_epoch}): the model memorises the training "
                "set.")
-    return [make(Severity.WARNING, "overfitting", message, _early_stopping_fix(best_epoch),
+    return [make(Severity.WARNING, "overfitting", message,
+                 _early_stopping_fix(history, best_epoch, past),
                  rows[best].get("step"), best_epoch=best_epoch, best_val_loss=num(val[best]),
                  final_val_loss=num(val[-1]), train_loss_tail=num(train_tail),
                  val_loss_tail=num(val_tail), gap=num(val_tail / max(train_tail, 1e-12)),
@@ -212,17 +215,17 @@ def _memorising_fix(seen: Memorising) -> str:
             + MEMORISING_CHECKS)
 
 
-def _overfitting_fix(best_epoch: int, never_learned: bool, first_epoch: int,
-                     val: np.ndarray) -> str:
+def _overfitting_fix(history: list[Row], best_epoch: int, never_learned: bool,
+                     first_epoch: int, val: np.ndarray, past: int) -> str:
     """The fix that agrees with the curve: a best epoch clearly below the first is worth
     keeping; a validation loss that (almost) never improved points at labels and split."""
     if not never_learned:
-        return _early_stopping_fix(best_epoch)
+        return _early_stopping_fix(history, best_epoch, past)
     gain = 1 - float(val.min()) / float(val[0])
     if gain >= NO_GAIN:
         return (f"The validation loss improved only {gain:.0%} (epoch {first_epoch} -> "
                 f"{best_epoch}) before it rose: the model memorises the training set. "
-                f"{_early_stopping_fix(best_epoch)} If it still learns little: "
+                f"{_early_stopping_fix(history, best_epoch, past)} If it still learns little: "
                 + MEMORISING_CHECKS.lower())
     never = ("never improved on the first epoch" if best_epoch == first_epoch else
              f"never got clearly below the first epoch's (at best {gain:.1%} lower)")
@@ -230,10 +233,24 @@ def _overfitting_fix(best_epoch: int, never_learned: bool, first_epoch: int,
            + MEMORISING_CHECKS
 
 
-def _early_stopping_fix(best_epoch: int) -> str:
-    return (f"Keep the weights of epoch {best_epoch} (early stopping, patience "
-            f"{OVERFIT_PATIENCE}); add weight decay or dropout (train stage), or get more "
-            "data or augment a little (data stage).")
+def _early_stopping_fix(history: list[Row], best_epoch: int, past: int) -> str:
+    """Keep the best epoch, unless early stopping already did (the run's TrainingPlan says):
+    then the model overfits at its best epoch and only regularisation helps. Saying "turn on
+    early stopping, patience 3" to a run that had patience 2 confused a user (audit s12 L2)."""
+    regularise = ("add weight decay or dropout (train stage), or get more data or augment a "
+                  "little (data stage).")
+    plan = plan_of(history)
+    if plan.patience is None:  # a loop of the user's own: no early stopping known
+        return (f"Keep the weights of epoch {best_epoch} (early stopping on the validation "
+                f"loss, patience about {OVERFIT_PATIENCE}); " + regularise)
+    start = plan.patience_from or 1
+    counted = f", counted from epoch {start}" if start > 1 else ""
+    late = (f" It ran {past} epochs past the best because patience counts from epoch {start} "
+            "(one-cycle's annealing): that cost time, not accuracy." if start > 1 and
+            past > plan.patience else "")
+    return (f"Early stopping (train.patience = {plan.patience}{counted}) already tests the "
+            f"weights of epoch {best_epoch}; to overfit less there, "
+            + regularise + late)
 
 
 def _confidence_rows(history: list[Row]) -> list[tuple[Row, float, float]]:
