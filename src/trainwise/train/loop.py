@@ -248,6 +248,45 @@ def scheduler_steps(scheduler: Any, interval: str) -> tuple[Callable[[], Any], .
     return (scheduler.step, _no_step) if interval == "step" else (_no_step, scheduler.step)
 
 
+def check_val_loader(val_loader: Any) -> None:
+    """Raise for a missing or empty validation loader before Fabric's setup, which names the
+    wrong problem ("Only PyTorch DataLoader are currently supported") or a bare TypeError
+    deep in evaluation (audit s12 L13). Lightning runs without one; fit does not, since every
+    epoch's row, the diagnosis and early stopping read the validation loss."""
+    empty = val_loader is not None and hasattr(val_loader, "__len__") and len(val_loader) == 0
+    if val_loader is None or empty:
+        raise TrainwiseError(
+            f"fit was given {'no val_loader' if val_loader is None else 'an empty val_loader'};"
+            " it evaluates on validation rows after every epoch, and the history's val_loss, "
+            "the diagnosis (overfitting, collapse) and early stopping all read that loss. Hold "
+            "out rows the model never trains on: parts = trainwise.split(y, val_fraction=0.1) "
+            "gives row indices (parts.train, parts.val); build the two loaders from "
+            "Subset(dataset, parts.train) and Subset(dataset, parts.val).")
+
+
+def check_accumulation(train_loader: Any, accumulate_grad_batches: int, processes: int) -> None:
+    """Raise for a micro-batch count fit cannot use: not a positive integer, or more than
+    the rows each process gets of a loader batch (tensor_split would leave empty slices, and
+    the user most likely meant Lightning's accumulate_grad_batches: audit s12 L3)."""
+    k = accumulate_grad_batches
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise TrainwiseError(f"accumulate_grad_batches={k!r}; expected an integer >= 1 (1: "
+                             "no splitting): the number of micro-batches each loader batch is "
+                             "cut into.")
+    batch_size = getattr(train_loader, "batch_size", None)
+    rows = batch_size // processes if isinstance(batch_size, int) else None
+    if rows is None or k <= rows:
+        return
+    raise TrainwiseError(
+        f"fit(accumulate_grad_batches={k}) would cut each loader batch of {batch_size} rows "
+        f"({rows} per process) into {k} micro-batches, {k - rows} of them empty. fit's "
+        "accumulate_grad_batches splits ONE loader batch into k pieces to save memory: the "
+        "optimizer step and the effective batch stay the loader's batch (unlike Lightning's, "
+        f"which steps once per k loader batches). Give at most {rows}; for a larger effective "
+        f"batch, raise the DataLoader's batch_size (e.g. to {batch_size * k}) and keep k to "
+        "fit it in memory.")
+
+
 def fit(
     model: nn.Module,
     train_loader: Any,
@@ -271,7 +310,14 @@ def fit(
     target_units: Any = None,
     scheduler_interval: str = "step",
 ) -> TrainState:
-    """Train `model`, evaluating on `val_loader` after every epoch.
+    """Train `model`, evaluating on `val_loader` after every epoch (required: a missing or
+    empty one is refused; make one with trainwise.split).
+
+    `accumulate_grad_batches=k` cuts each loader batch into k micro-batches, forward and
+    backward on each, then one optimizer step: memory only, the step, the effective batch
+    (the loader's batch_size) and the step count are unchanged. Unlike Lightning's
+    accumulate_grad_batches (k loader batches per step, a k-times larger effective batch):
+    for that, raise the DataLoader's batch_size. k above the loader's batch_size is refused.
 
     Callback events: on_fit_start, on_step_end(rows), on_epoch_end(row), on_fit_end; a callback
     with state_dict/load_state_dict is checkpointed. The scheduler, if any, is stepped once per
@@ -295,7 +341,9 @@ def fit(
     validation MAE, RMSE and R^2 are in the target's own units (evaluate.evaluate).
     """
     step_scheduler, epoch_scheduler = scheduler_steps(scheduler, scheduler_interval)
+    check_val_loader(val_loader)
     fabric = fabric or Fabric(**default_device(model))
+    check_accumulation(train_loader, accumulate_grad_batches, fabric.world_size)
     model, optimizer = fabric.setup(model, optimizer)
     forward, backward, step_optimizer = hot_path(fabric, model, optimizer)
     # before a step, not after an epoch; from the user's own loss, whose type says the task
