@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -82,7 +82,7 @@ RESUME_STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
 def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | None = None,
         data: Any = None, overrides: list[str] | None = None, until: str = "evaluate",
         report: bool = True, resume: str | Path | None = None,
-        unsaved_overrides: list[str] | None = None) -> RunResult:
+        unsaved_overrides: list[str] | None = None, callbacks: Iterable[Any] = ()) -> RunResult:
     """The whole method on one data set; `until` stops after that stage (e.g. "check").
 
     `data`: data in memory instead of data.source: a pandas DataFrame (data.target names
@@ -95,6 +95,13 @@ def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | 
     weights (checkpoints/best.pt); a run stopped before training leaves it untrained.
     Passing the same object to another run continues from those weights (the model stage
     warns so); re-create it (net = Net()) to start fresh.
+
+    `callbacks`: your own objects with any of fit's events (on_fit_start(state, model,
+    optimizer), on_step_end(state, rows), on_epoch_end(state, row, model), on_fit_end(state,
+    model)), called in the train stage's training after early stopping's and before the
+    history is written: a key added to an epoch `row` lands in history.jsonl; setting
+    state.should_stop ends training (state.stop_reason, else "stopped by <class>").
+    Not called in the tune stage's short runs nor in cross-validation's folds.
 
     `resume`: the folder of an interrupted run. Its own config.toml is used (`overrides` may
     change how it runs, e.g. run.devices) and training continues from checkpoints/last.pt.
@@ -131,7 +138,7 @@ def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | 
     resume_dir = None if resume is None else Path(resume)
     with caller_state_kept():  # the run seeds the global RNGs and sets the thread count
         fabric = make_fabric(resolved.run)
-        args = (resolved, saved, model, until, report, resume_dir)
+        args = (resolved, saved, model, until, report, resume_dir, list(callbacks))
         if launches_function(resolved.run):  # ddp_spawn / ddp_fork: Fabric starts a function
             packed = fabric.launch(_run_packed, *args)
             path = Path(packed.pop("path"))
@@ -142,10 +149,10 @@ def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | 
 
 def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
                           model: nn.Module | None, until: str, report: bool,
-                          resume_dir: Path | None) -> RunResult:
+                          resume_dir: Path | None, callbacks: list[Any] = ()) -> RunResult:
     """`saved`: the config written to config.toml (`config` without unsaved overrides)."""
     ctx, findings = _start(fabric, config, saved, resume_dir)
-    ctx.user_model = model
+    ctx.user_model, ctx.user_callbacks = model, list(callbacks)
     stages_done = [{"name": "setup", "seconds": 0.0, "findings": list(findings)}] \
         if findings else []  # e.g. busy cores, a precision Fabric changed: a row of their own
     stages = RESUME_STAGES if ctx.checkpoint is not None else STAGES

@@ -94,6 +94,8 @@ class RunContext:
     initial_weights: dict[str, Any] | None = None  # the model's state before training (folds)
     epochs_cap: int | None = None  # the epoch train.max_minutes stopped training at: the
     # crossval stage's folds stop there too, so every fold trains as long as the run did
+    user_callbacks: list[Any] = field(default_factory=list)  # run(callbacks=...): the train
+    # stage's fit calls them (not the folds', nor the tune stage's short runs)
 
     def target_units(self) -> TargetUnits:
         """What turns the values the model is trained on back into the target's units."""

@@ -164,7 +164,9 @@ def stage_train(ctx: RunContext) -> list[Finding]:
     budget = ([TimeBudget(cfg.max_minutes, agree=lambda stop: ctx.fabric.broadcast(stop, src=0))]
               if cfg.max_minutes > 0 else [])
     with progress() as bar:
-        callbacks = [best, *budget, busy_cpu, *writer_callbacks(
+        # the user's after early stopping (they see its verdict) and before the writers (a
+        # metric they add to an epoch row reaches history.jsonl)
+        callbacks = [best, *budget, busy_cpu, *ctx.user_callbacks, *writer_callbacks(
             ctx, bar, total_steps, checkpoint and checkpoint["train_state"]["step"])]
         state = fit(ctx.model, train_loader, val_loader, optimizer=optimizer,
                     loss_fn=ctx.loss_fn, max_epochs=cfg.max_epochs, task=ctx.data.task,

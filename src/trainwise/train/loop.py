@@ -78,8 +78,13 @@ def bind(callbacks: Iterable[Any], event: str) -> Callable[..., None]:
              if method is not None]
 
     def call(**kwargs: Any) -> None:
+        state = kwargs.get("state")
         for method, accepted in hooks:
             method(**{k: v for k, v in kwargs.items() if k in accepted})
+            if state is not None and state.should_stop and not state.stop_reason:
+                # a callback that stops without saying why is still named (audit s12 L6)
+                owner = getattr(method, "__self__", method)
+                state.stop_reason = f"stopped by {type(owner).__name__}"
     return call
 
 
@@ -320,7 +325,8 @@ def fit(
     for that, raise the DataLoader's batch_size. k above the loader's batch_size is refused.
 
     Callback events: on_fit_start, on_step_end(rows), on_epoch_end(row), on_fit_end; a callback
-    with state_dict/load_state_dict is checkpointed. The scheduler, if any, is stepped once per
+    with state_dict/load_state_dict is checkpointed. One that sets state.should_stop without a
+    state.stop_reason gets "stopped by <its class name>". The scheduler, if any, is stepped once per
     optimizer step (`scheduler_interval="step"`, Lightning's default: OneCycleLR or a cosine
     over the total steps) or once per epoch, after the epoch's evaluation
     (`scheduler_interval="epoch"`: StepLR(step_size=1), MultiStepLR and CosineAnnealingLR
