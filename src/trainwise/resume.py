@@ -190,7 +190,20 @@ def find_checkpoint(run_dir: Path, config: Config) -> dict[str, Any] | None:
     if not path.exists():
         return None
     return load_checkpoint(path, tag=config_tag(config), config=training_config(config),
-                           defaults=training_config(Config()))
+                           defaults=training_config(Config()),
+                           routes={"train.max_epochs": more_epochs_route(run_dir)})
+
+
+def more_epochs_route(run_dir: Path) -> str:
+    """A Lightning user extends training by resuming with a larger max_epochs (audit s12
+    L12); here the schedule is built for max_epochs, so a resume cannot stretch it, but a new
+    run can start from the weights. Checked on digits: a second run from load_model's net
+    (4 epochs trained, best val loss 0.0802) started at 0.0817, not at a fresh model's 0.31."""
+    return ("To train more epochs from this run's weights, start a new run from them (a new "
+            "schedule over the epochs you ask): in Python, net = trainwise.load_model("
+            f"\"{run_dir}\"); trainwise.run(\"{run_dir / 'config.toml'}\", model=net, "
+            "overrides=[\"train.max_epochs=N\", 'model.init=\"keep\"']) with N the epochs "
+            "to add (the new run keeps net's weights and writes a new run folder).")
 
 
 def earlier_findings(run_dir: Path) -> list[Finding]:

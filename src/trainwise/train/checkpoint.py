@@ -121,12 +121,14 @@ def _first_sentence(text: str) -> str:
 
 def load_checkpoint(path: Path, *, tag: str | None = None,
                     config: dict[str, Any] | None = None,
-                    defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+                    defaults: dict[str, Any] | None = None,
+                    routes: dict[str, str] | None = None) -> dict[str, Any]:
     """Read and validate a checkpoint; `tag` must match the one saved (the config fingerprint).
 
     `config` (the flat training config now) lets the error name the keys that differ;
     `defaults` (the flat default config) lets a checkpoint from an older trainwise, whose
-    config lacks keys added since, resume when those keys are at their defaults.
+    config lacks keys added since, resume when those keys are at their defaults. `routes`:
+    for a key that differs, a sentence the refusal adds (another way to what the change asked).
     """
     path = Path(path)
     payload = _read(path)
@@ -143,9 +145,12 @@ def load_checkpoint(path: Path, *, tag: str | None = None,
     if tag is not None and saved_tag != tag and not _same_but_newer(saved_config, config,
                                                                     defaults):
         differences = describe_differences(saved_config, config or {})
+        extra = "".join(f" {text}" for key, text in (routes or {}).items()
+                        if saved_config.get(key) != (config or {}).get(key))
         raise CheckpointError(f"'{path}' was written by a run with another config ({differences})."
                               " Resume with the run's own config.toml (trainwise run --resume "
-                              "RUN_DIR without --set for these keys), or start a new run.")
+                              "RUN_DIR without --set for these keys), or start a new run."
+                              + extra)
     return payload
 
 
