@@ -226,7 +226,7 @@ def test_accumulation_plan_and_the_large_batch_finding():
 
 
 def test_the_finding_states_the_warmup_that_training_applies_and_no_other():
-    assert warmup_steps(512, "constant", 1000) == 50 and warmup_steps(512, "cosine", 100) == 5
+    assert warmup_steps(512, "constant", 1000) == 50 and warmup_steps(512, "cosine", 100) == 10
     assert warmup_steps(512, "onecycle", 1000) == 0  # one-cycle warms up by itself
     assert warmup_steps(256, "constant", 1000) == 0  # no large effective batch
     assert warmup_steps(512, "constant", 5) == 0  # round(0.25): too few steps
@@ -276,3 +276,26 @@ def test_a_batch_from_the_config_is_checked_against_the_rows_and_powers_of_two()
     assert fixed_batch_findings(64, 544) == []  # the README's churn.toml: 9 steps, quiet
     assert fixed_batch_findings(128, 1294) == []
     assert fixed_batch_findings(128, 12) == []  # too few rows for any advice on steps
+
+
+def test_a_short_run_gets_a_warmup_that_warms_up_and_is_told_it_is_short():
+    """Audit s12 L8: MNIST-1D at batch 512 for 4 epochs is 28 steps; 5% of them was 1 step,
+    whose LinearLR starts at the full lr (no warmup at all). Now 10 steps where the run has
+    40 or more (5% until 200 steps), else a quarter of the run: 28 -> 7."""
+    assert [warmup_steps(512, "constant", n) for n in (9, 10, 28, 40, 100, 200, 1000)] == \
+        [0, 2, 7, 10, 10, 10, 50]
+    short = large_batch_finding(512, 28, schedule="cosine")
+    assert short is not None and short.evidence["warmup_steps"] == 7
+    assert "over the first 7 steps, a quarter of this short run" in short.message
+    assert "at least 10; train more epochs" in short.message
+    enough = large_batch_finding(512, 100, schedule="cosine")
+    assert enough is not None and "over the first 10 steps;" in enough.message
+    assert accumulation_plan(512, 256, num_steps=28)["warmup_steps"] == 7  # as training does
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    scheduler = warmup_schedule(optimizer, None, warmup_steps(512, "constant", 28))
+    seen = []
+    for _ in range(8):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert seen[0] == pytest.approx(1 / 7) and seen[7] == pytest.approx(1.0)

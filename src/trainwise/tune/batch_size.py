@@ -42,6 +42,12 @@ MIN_SPEEDUP = 1.10  # doubling the batch halves the steps per epoch; it must buy
 # samples/s to be worth that (playbook: only batch sizes up to where throughput stops rising)
 WARMUP_SHARE = 0.05  # of all steps: the linear warmup of constant/cosine schedules at a large
 # effective batch (Goyal et al. 2017 warm up over 5 of 90 epochs)
+MIN_WARMUP_STEPS = 10  # ...but never fewer steps than this (the first step then at lr/10, a
+# decade below the peak) where the run allows: 5% of a 28-step run (MNIST-1D at batch 512,
+# 4 epochs) was 1 step, whose LinearLR starts at the full lr, i.e. no warmup (audit s12 L8)
+WARMUP_CAP = 0.25  # ...and at most this share of a short run's steps, under the 30% one-cycle
+# spends rising, so that the warmup never takes most of the training
+MIN_WARMUP_RUN = 10  # steps: a run this short gets no warmup (the finding says so)
 MAX_RETRIES = 1  # an OOM is retried once after gc + empty_cache (a fragmented cache can
 # fail once and pass after emptying), then the size counts as not fitting
 _OOM_TEXT = ("out of memory", "DefaultCPUAllocator: can't allocate memory",
@@ -278,7 +284,7 @@ def accumulation_plan(effective_batch_size: int, micro_batch: int = MAX_MICRO_BA
     per_process = math.ceil(effective_batch_size / processes)
     steps = max(1, math.ceil(per_process / micro_batch))
     micro = math.ceil(per_process / steps)
-    warmup = None if num_steps is None else max(1, round(WARMUP_SHARE * num_steps))
+    warmup = None if num_steps is None else warmup_length(num_steps)
     ratio = effective_batch_size / micro
     return {"micro_batch_size": micro, "accumulation_steps": steps,
             "effective_batch_size": effective_batch_size, "processes": processes,
@@ -308,10 +314,34 @@ def warmup_schedule(optimizer: torch.optim.Optimizer, main: Any, warmup_steps: i
 
 def warmup_steps(batch_size: int, schedule: str, total_steps: int) -> int:
     """Linear warmup steps of a constant or cosine schedule at an effective batch above
-    MAX_MICRO_BATCH (0 otherwise, and on runs under 10 steps); one-cycle has its own."""
+    MAX_MICRO_BATCH (0 otherwise); one-cycle has its own."""
     if batch_size <= MAX_MICRO_BATCH or schedule == "onecycle":
         return 0
-    return round(WARMUP_SHARE * total_steps)
+    return warmup_length(total_steps)
+
+
+def warmup_length(total_steps: int) -> int:
+    """WARMUP_SHARE of the steps, at least MIN_WARMUP_STEPS but at most WARMUP_CAP of them;
+    0 on runs under MIN_WARMUP_RUN steps. 28 steps: 7; 100: 10; 1000: 50."""
+    if total_steps < MIN_WARMUP_RUN:
+        return 0
+    return max(round(WARMUP_SHARE * total_steps),
+               min(MIN_WARMUP_STEPS, round(WARMUP_CAP * total_steps)))
+
+
+def _warmup_words(warmup: int, schedule: str, total_steps: int) -> str:
+    """The warmup the large batch gets, and when the run is too short for the
+    MIN_WARMUP_STEPS the method asks above MAX_MICRO_BATCH (METHOD.md §4), that it is."""
+    if schedule == "onecycle":
+        return "one-cycle's own warm-up (30% of the steps)"
+    more = "train more epochs (or a batch of 256 or less) for a full one"
+    if not warmup:
+        return (f"no warmup: {total_steps} steps are too few for one (under "
+                f"{MIN_WARMUP_RUN}); {more}")
+    if warmup < MIN_WARMUP_STEPS:
+        return (f"a linear warmup over the first {warmup} steps, a quarter of this short "
+                f"run, where the method asks for at least {MIN_WARMUP_STEPS}; {more}")
+    return f"a linear warmup over the first {warmup} steps"
 
 
 def large_batch_finding(batch_size: int, total_steps: int, processes: int = 1,
@@ -342,9 +372,7 @@ def large_batch_finding(batch_size: int, total_steps: int, processes: int = 1,
     if batch_size <= MAX_MICRO_BATCH:
         return info("tune", "gradient_accumulation",
                     f"Batch {batch_size}: {split} (train.accumulate_grad_batches).", **plan)
-    warm = (f"a linear warmup over the first {warmup} steps" if warmup else
-            "one-cycle's own warm-up (30% of the steps)" if schedule == "onecycle" else
-            "no warmup (too few steps)")
+    warm = _warmup_words(warmup, schedule, total_steps)
     ratio = batch_size / micro
     lr = ("the lr is measured at this effective batch, so it is used as found" if lr_measured
           else f"train.lr is used as given; an lr picked for batches of {micro} would need "
