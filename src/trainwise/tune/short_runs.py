@@ -277,7 +277,8 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
     curve = [float(row["val_loss"]) for row in epochs]
     whole = setup.num_epochs if total_steps >= setup.num_epochs * len(setup.train_loader) \
         else math.ceil(total_steps / len(setup.train_loader))  # capped: the last one partial
-    diverged = bool(state.stop_reason) or len(epochs) < whole or not curve
+    # a NaN is what stops a short run early; fit names every other stop (_StopAt's too)
+    diverged = state.nonfinite is not None or len(epochs) < whole or not curve
     final = curve[-1] if curve and not diverged and math.isfinite(curve[-1]) else math.inf
     losses = tail.losses + [final] if tail else []  # the last: fit's evaluation at the end
     candidate = Candidate(lr, _score(final, losses), curve,
@@ -340,7 +341,7 @@ class _StopAt:
 
     def on_step_end(self, state: Any) -> None:
         if state.step >= self.step:
-            state.should_stop = True
+            state.should_stop, state.stop_reason = True, f"short run capped at step {self.step}"
 
 
 class _TailEvaluations:
