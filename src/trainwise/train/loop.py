@@ -289,7 +289,8 @@ def check_accumulation(train_loader: Any, accumulate_grad_batches: int, processe
         "optimizer step and the effective batch stay the loader's batch (unlike Lightning's, "
         f"which steps once per k loader batches). Give at most {rows}; for a larger effective "
         f"batch, raise the DataLoader's batch_size (e.g. to {batch_size * k}) and keep k to "
-        "fit it in memory.")
+        "fit it in memory. (In a config: train.accumulate_grad_batches at most "
+        "train.batch_size per process.)")
 
 
 def fit(
