@@ -120,6 +120,10 @@ def _add_predict(sub: Any) -> None:
     predict.add_argument("file", help="the new rows: a .npz (its X, shaped as the run's "
                          "inputs) or a .csv / .parquet with the table's columns as the run "
                          "read them (text columns are one-hot encoded again)")
+    predict.add_argument("--threshold", choices=("argmax", "best"), default="argmax",
+                         help="argmax (default): the most probable class; best: for two "
+                         "classes, the decision threshold the run picked on validation "
+                         "(meta.json's decision_threshold)")
     predict.add_argument("--out", default="predictions.csv",
                          help="where to write the predictions (default: predictions.csv)")
 
@@ -165,7 +169,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "predict":
         _check_out(args.out)  # before the model runs, not after
-        _predict_to_csv(args.run_dir, args.file, args.out)
+        _predict_to_csv(args.run_dir, args.file, args.out, args.threshold)
         return 0
     if args.command == "compare":
         from trainwise.comparison import compare_runs, format_table, to_json
@@ -241,7 +245,7 @@ def exit_code(exc: TrainwiseError) -> int:
     return 1 if isinstance(exc, CheckpointError | RunFolderError) else 2
 
 
-def _predict_to_csv(run_dir: str, file: str, out: str) -> None:
+def _predict_to_csv(run_dir: str, file: str, out: str, threshold: str = "argmax") -> None:
     """predictions.csv: a 0-based `row` of the input first (as test_predictions.csv has), so
     rows join back without their order; what predict warns of goes to stderr, one line each."""
     from trainwise.prediction import predict
@@ -249,7 +253,7 @@ def _predict_to_csv(run_dir: str, file: str, out: str) -> None:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PredictionWarning)
-        frame = predict(run_dir, file)
+        frame = predict(run_dir, file, threshold=threshold)
     for said in caught:
         if issubclass(said.category, PredictionWarning):
             print(f"warning: {said.message}", file=sys.stderr)

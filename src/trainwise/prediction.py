@@ -6,6 +6,7 @@ outputs into the target's units.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,15 @@ from trainwise.prediction_table import imputed_cells, key_columns, table_feature
 from trainwise.preprocessing import Preprocessing
 from trainwise.rundir import read_findings
 from trainwise.stages import EVAL_BATCH_SIZE
+from trainwise.train.decision_threshold import apply_threshold, run_threshold
 from trainwise.train.evaluate import predict as loader_outputs  # not this module's predict
 from trainwise.train.label_issues import probabilities
 from trainwise.train.regression_predictions import TargetUnits
 from trainwise.trained_run import run_files, trained_model
 
 
-def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None) -> pd.DataFrame:
+def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
+            threshold: str = "argmax") -> pd.DataFrame:
     """Predictions of the run's best weights (checkpoints/best.pt) for the rows of `x`.
 
     `x`: an array or tensor shaped as the run's inputs ((N, F), (N, C, T), (N, C, H, W) or
@@ -40,6 +43,11 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None) -> p
 
     Returns a DataFrame, one row per input row: `prediction` (the class name, or the value in
     the target's units) and, for classification, `probability_<class>` per class.
+
+    `threshold`: "argmax" (the default) answers the most probable class; "best", for two
+    classes, answers the positive class when its probability reaches the decision threshold
+    the run picked on validation (meta.json's "decision_threshold", scored on test in the
+    report), which recovers a rare class the argmax never answers.
     """
     folder, prep, config = run_files(run_dir)
     _refuse_unsaved_encoding(x, *_unsaved_encoding(folder, prep, config.data))
@@ -57,7 +65,8 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None) -> p
                        imputed)
     probs = probabilities(outputs).astype(np.float64)  # the label check's, as in float32
     labels = _label_values(prep.class_names)
-    frame = pd.DataFrame({"prediction": labels[probs.argmax(axis=1)]}, index=index)
+    frame = pd.DataFrame({"prediction": labels[_decided(probs, folder, prep, threshold)]},
+                         index=index)
     for k, name in enumerate(prep.class_names):
         frame[f"probability_{name}"] = probs[:, k]
     return _beside(frame, x, folder, imputed)
@@ -76,6 +85,31 @@ def _beside(frame: pd.DataFrame, x: Any, folder: Path, imputed: np.ndarray | Non
     for position, key in enumerate(keys):
         frame.insert(position, key, x[key].to_numpy())
     return frame
+
+
+def _decided(probs: np.ndarray, folder: Path, prep: Preprocessing, threshold: str) -> np.ndarray:
+    """Each row's class index: the argmax, or the run's validation-picked threshold ("best");
+    with the argmax, a note (stderr) that the run has a threshold it did not apply."""
+    if threshold not in ("argmax", "best"):
+        raise DataError(f"threshold={threshold!r} is not known: give \"argmax\" (the default: "
+                        "the most probable class) or \"best\" (the run's validation-picked "
+                        "decision threshold, for two classes).")
+    record = run_threshold(folder, prep.class_names)
+    if threshold == "best" and record is None:
+        raise DataError(
+            "threshold=\"best\" asks for the decision threshold the run picked on validation, "
+            f"but '{folder}' recorded none (only two-class runs pick one, and only when the "
+            "validation split holds both classes). Predict with the argmax (leave threshold "
+            "out), or pick one from the probability_ columns yourself.")
+    if threshold == "best":
+        return apply_threshold(probs, record)
+    if record is not None:
+        warnings.warn(
+            f"prediction is the argmax; the run picked a decision threshold on validation, "
+            f"P('{record['positive_class']}') >= {record['threshold']:.3g} (F1-best; its test "
+            "scores are in the report), which is not applied. To apply it: trainwise predict "
+            "--threshold best (trainwise.predict(..., threshold=\"best\")).", stacklevel=3)
+    return probs.argmax(axis=1)
 
 
 def load_model(run_dir: str | Path, *, model: nn.Module | None = None) -> nn.Module:

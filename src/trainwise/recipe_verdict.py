@@ -78,4 +78,9 @@ def _beside_accuracy(test: dict[str, Any], class_names: list[str] | None = None)
     ranking = ranking_text(test, class_names)
     if ranking:
         text += f", {ranking}"
+    if "test_threshold_f1" in test:  # the argmax's numbers above; the shippable rule's here
+        text += (f"; at the decision threshold picked on validation "
+                 f"({test['test_threshold']:.3g}, predict --threshold best): precision "
+                 f"{test['test_threshold_precision']:.0%}, recall "
+                 f"{test['test_threshold_recall']:.0%}, F1 {test['test_threshold_f1']:.2f}")
     return text

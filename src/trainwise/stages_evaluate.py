@@ -24,6 +24,12 @@ from trainwise.train.class_metrics import (
     confusion_matrix,
     lowest_recall,
 )
+from trainwise.train.decision_threshold import (
+    META_KEY,
+    scores_at_threshold,
+    threshold_record,
+    threshold_text,
+)
 from trainwise.train.diagnose_collapse import confirming_collapse
 from trainwise.train.diagnose_perfect import held_out_too_good
 from trainwise.train.evaluate import evaluate
@@ -81,6 +87,7 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
                                         val_threshold=validation_threshold(ctx.history))
         findings = [confirming_collapse(f, ctx.history) for f in findings]
         row.update(extra)
+        row.update(_at_threshold(ctx, outputs, targets))
     else:
         units = ctx.target_units()  # the baselines too are scored in the target's units
         extra, findings = regression_results(row, units(ctx.splits["train"].y),
@@ -99,6 +106,18 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
                                             len(ctx.splits["val"].y), leak_columns(ctx))
     findings += stage_label_issues(ctx, model, outputs)  # the test part is not predicted again
     return [info("evaluate", "test_result", _test_message(ctx, row), **evidence), *findings]
+
+
+def _at_threshold(ctx: RunContext, outputs: torch.Tensor,
+                  targets: torch.Tensor) -> dict[str, Any]:
+    """Two classes: the test rows scored once at the F1-best threshold the best epoch picked
+    on validation, which meta.json keeps for trainwise predict --threshold best."""
+    assert ctx.data is not None
+    record = threshold_record(validation_threshold(ctx.history), ctx.data.class_names)
+    if record is None or outputs.shape[1] != 2:
+        return {}
+    ctx.meta[META_KEY] = record
+    return scores_at_threshold(outputs.float().softmax(dim=1).numpy(), targets.numpy(), record)
 
 
 def _keep_predictions(ctx: RunContext, outputs: torch.Tensor,
@@ -218,6 +237,9 @@ def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
     lowest = lowest_recall(row["test_per_class"], ctx.data.class_names)
     if lowest is not None:
         message += f", lowest recall {lowest[1]:.0%} (class '{lowest[0]}')"
+    at_threshold = threshold_text(row, ctx.meta.get(META_KEY))
+    if at_threshold:  # its own sentence: the argmax's numbers above, these beside them
+        message += f". {at_threshold[0].upper()}{at_threshold[1:]}"
     # its own sentence, after the network's numbers: inside the list, the network's ROC-AUC
     # and lowest recall read as the line's (review s11 VT6)
     if "test_linear_accuracy" in row:

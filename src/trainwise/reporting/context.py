@@ -22,6 +22,7 @@ from trainwise.reporting.model_tables import init_rows, weight_decay_section
 from trainwise.reporting.reliability import reliability_caption
 from trainwise.reporting.tuning import candidate_rows, within_noise
 from trainwise.rundir import read_findings, read_history
+from trainwise.train.decision_threshold import AT_THRESHOLD_KEYS
 from trainwise.train.intervals import (
     AccuracyInterval,
     balanced_accuracy_interval,
@@ -165,7 +166,8 @@ def _verdict(run: RunData) -> str:
 _TEST_ORDER = ("test_accuracy", "test_baseline_accuracy", "test_baseline_class",
                "test_linear_accuracy", "test_balanced_accuracy",
                "test_linear_balanced_accuracy", "test_roc_auc", "test_average_precision",
-               "test_ap_chance", "test_positive_class", "test_rmse", "test_mae", "test_r2",
+               "test_ap_chance", "test_positive_class", *AT_THRESHOLD_KEYS, "test_rmse",
+               "test_mae", "test_r2",
                "test_mean_rmse", "test_mean_mae", "test_previous_rmse", "test_previous_mae",
                "test_linear_rmse", "test_linear_mae", "test_groups")
 # the linear reference (train/linear_reference.py), named as the test_result line names it
@@ -181,9 +183,15 @@ _RANKING_LABELS = {  # threshold-free: how well the probabilities rank, whatever
     "test_average_precision": "test average precision (PR-AUC)",
     "test_ap_chance": "average precision by chance (the positive class's share)",
     "test_positive_class": "positive class (index), the test split's rarer"}
+# the validation-picked threshold's scores (train/decision_threshold.py), beside the argmax's
+_THRESHOLD_LABELS = dict(zip(AT_THRESHOLD_KEYS, (
+    "decision threshold on P(positive class), picked on validation (F1-best; predict "
+    "--threshold best applies it)", "test precision at that threshold",
+    "test recall at that threshold", "test F1 at that threshold",
+    "test balanced accuracy at that threshold"), strict=True))
 _TEST_LABELS = {"test_rmse": "test RMSE", "test_mae": "test MAE", "test_r2": "test R²",
                 "test_groups": "groups the test rows come from",
-                **_RANKING_LABELS,
+                **_RANKING_LABELS, **_THRESHOLD_LABELS,
                 **_BASELINE_LABELS, **_LINEAR_LABELS}
 
 

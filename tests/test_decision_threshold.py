@@ -1,0 +1,99 @@
+"""The decision threshold a two-class run picks on validation (user audit s12 S2): kept in
+meta.json, scored once on the test rows, and applied by predict(threshold="best").
+
+Oracles: a hand-worked threshold on four rows, and scikit-learn's
+precision_recall_fscore_support / balanced_accuracy_score on the test rows' predictions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import balanced_accuracy_score, precision_recall_fscore_support
+
+import trainwise
+from trainwise.cli import main
+from trainwise.data.errors import DataError
+from trainwise.rundir import read_history
+from trainwise.train.decision_threshold import apply_threshold, scores_at_threshold
+from trainwise.train.ranking_verdict import validation_threshold
+
+QUICK = ["train.max_epochs=3", "train.lr=0.01", "run.threads=1", "run.checks=false",
+         "train.batch_size=32"]
+
+
+def test_a_threshold_answers_the_positive_class_at_or_above_it():
+    record = {"positive_index": 0, "threshold": 0.3}
+    probs = np.array([[0.29, 0.71], [0.30, 0.70], [0.9, 0.1], [0.1, 0.9]])
+    # P(class 0) >= 0.3 for rows 1 and 2 only: class 0 there, class 1 elsewhere
+    assert apply_threshold(probs, record).tolist() == [1, 0, 0, 1]
+    scores = scores_at_threshold(probs, np.array([0, 0, 1, 1]), record)
+    # predicted [1, 0, 0, 1] against [0, 0, 1, 1]: 1 true positive of 2 said, of 2 actual
+    assert scores["test_threshold_precision"] == 0.5
+    assert scores["test_threshold_recall"] == 0.5
+    assert scores["test_threshold_balanced_accuracy"] == 0.5
+
+
+@pytest.fixture(scope="module")
+def rare(tmp_path_factory):
+    """600 rows, ~8% positives that the features separate only partly."""
+    rng = np.random.default_rng(3)
+    y = (rng.random(600) < 0.08).astype(np.int64)
+    x = (rng.normal(0, 1, (600, 5)) + y[:, None] * [1.5, 1.0, 0, 0, 0]).astype(np.float32)
+    out = tmp_path_factory.mktemp("rare")
+    result = trainwise.run(data=(x, y), report=False,
+                           overrides=[*QUICK, f"run.out_dir=\"{out}\""])
+    assert result.ok, result.verdict
+    with np.load(result.path / "split.npz") as saved:
+        test = saved["test"]
+    return result.path, x[test], y[test]
+
+
+def test_the_run_keeps_the_best_epochs_validation_threshold(rare):
+    folder, _, _ = rare
+    meta = json.loads((folder / "meta.json").read_text())
+    picked = validation_threshold(read_history(folder))
+    assert meta["decision_threshold"]["threshold"] == picked["threshold"]
+    assert meta["decision_threshold"]["positive_class"] == "1"
+    assert meta["decision_threshold"]["picked_on"] == "validation"
+    assert meta["test"]["test_threshold"] == picked["threshold"]
+
+
+def test_the_test_scores_at_the_threshold_are_sklearns(rare):
+    folder, x, y = rare
+    meta = json.loads((folder / "meta.json").read_text())
+    threshold = meta["decision_threshold"]["threshold"]
+    with pytest.warns(UserWarning, match="--threshold best"):
+        frame = trainwise.predict(folder, x)  # the argmax: the threshold is named, not applied
+    said = (frame["probability_1"].to_numpy() >= threshold).astype(int)
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y, said, pos_label=1, average="binary", zero_division=0)
+    test = meta["test"]
+    assert test["test_threshold_precision"] == pytest.approx(precision, abs=1e-12)
+    assert test["test_threshold_recall"] == pytest.approx(recall, abs=1e-12)
+    assert test["test_threshold_f1"] == pytest.approx(f1, abs=1e-12)
+    assert test["test_threshold_balanced_accuracy"] == pytest.approx(
+        balanced_accuracy_score(y, said), abs=1e-12)
+    best = trainwise.predict(folder, x, threshold="best")
+    assert best["prediction"].tolist() == said.tolist()
+
+
+def test_the_command_line_applies_the_threshold_on_request(rare, tmp_path, capsys):
+    folder, x, _ = rare
+    np.savez(tmp_path / "new.npz", X=x)
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(folder), str(tmp_path / "new.npz"), "--out", str(out),
+                 "--threshold", "best"]) == 0
+    import pandas as pd
+
+    threshold = json.loads((folder / "meta.json").read_text())["decision_threshold"]["threshold"]
+    written = pd.read_csv(out)
+    assert written["prediction"].tolist() == (written["probability_1"] >= threshold
+                                              ).astype(int).tolist()
+
+
+def test_an_unknown_threshold_is_refused_with_the_choices(rare):
+    folder, x, _ = rare
+    with pytest.raises(DataError, match='"argmax".*"best"'):
+        trainwise.predict(folder, x, threshold="0.3")
