@@ -127,6 +127,10 @@ class ModelConfig(_Section):
     # (pretrained or frozen layers stay); "policy" = the policy for every model (frozen layers
     # still kept); "keep" = never re-initialise
     init: Literal["auto", "policy", "keep"] = "auto"
+    # written by trainwise.run(model=net): the class of the module that run trained
+    # ('module:Class'); a rerun of this config without model= is refused, as model.name would
+    # build another model. Leave it "" (remove it to train model.name instead)
+    user_class: str = ""
 
     @field_validator("name")
     @classmethod
@@ -360,7 +364,19 @@ def refuse_run_folder(path: Path) -> None:
             f"'{path}' is a run folder, not a config or a data folder. Rerun it with "
             f"`trainwise run {path / 'config.toml'}`, continue an interrupted run with "
             f"`trainwise run --resume {path}`, or rebuild its report with "
-            f"`trainwise report {path}`.")
+            f"`trainwise report {path}`.{_user_model_note(path)}")
+
+
+def _user_model_note(path: Path) -> str:
+    """A run of your own module: its config.toml reruns only with that module passed."""
+    try:
+        own = (json.loads((path / "meta.json").read_text(encoding="utf-8")).get("user_model")
+               or {}).get("class")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return (f" This run trained your own {own.partition(':')[2]} ({own}): its config.toml "
+            "reruns only with it passed, trainwise.run(config, model=net), or with model.name "
+            "naming it ('module:Class')." if own else "")
 
 
 def _is_data(path: Path) -> bool:

@@ -65,6 +65,11 @@ from trainwise.stages_training import stage_check, stage_train
 from trainwise.stages_tune import stage_tune
 from trainwise.train.grad_norms import precision_in_use
 from trainwise.until import check_resumed_until, check_until
+from trainwise.user_model_record import (
+    refuse_lost_user_model,
+    user_model_meta,
+    with_user_class,
+)
 
 STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
     ("data", stage_data), ("split", stage_split), ("model", stage_model),
@@ -135,6 +140,8 @@ def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | 
     else:
         saved = resolve_config(config, overrides)
         resolved = resolve_config(config, [*unsaved, *overrides]) if unsaved else saved
+    refuse_lost_user_model(saved, model)  # before a folder is made: a config.toml of Net
+    saved, resolved = with_user_class(saved, model), with_user_class(resolved, model)
     resume_dir = None if resume is None else Path(resume)
     with caller_state_kept():  # the run seeds the global RNGs and sets the thread count
         fabric = make_fabric(resolved.run)
@@ -153,6 +160,8 @@ def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
     """`saved`: the config written to config.toml (`config` without unsaved overrides)."""
     ctx, findings = _start(fabric, config, saved, resume_dir)
     ctx.user_model, ctx.user_callbacks = model, list(callbacks)
+    if model is not None:  # config.toml's model.user_class, and whether it is importable
+        ctx.meta["user_model"] = user_model_meta(model)
     stages_done = [{"name": "setup", "seconds": 0.0, "findings": list(findings)}] \
         if findings else []  # e.g. busy cores, a precision Fabric changed: a row of their own
     stages = RESUME_STAGES if ctx.checkpoint is not None else STAGES

@@ -40,7 +40,10 @@ RUNTIME_KEYS = frozenset({
     "run.name", "run.out_dir", "run.threads", "run.accelerator", "run.devices", "run.num_nodes",
     "run.strategy", "run.checkpoint_every_steps", "train.log_every", "train.layer_every",
     "train.accumulate_grad_batches", "run.precision",
-    "model.folder"})  # where the module lives (a moved project) does not change what is trained
+    "model.folder",  # where the module lives (a moved project) does not change what is trained
+    # the module passed is checked by its weights' shapes; keyed, it would change the tag of
+    # every checkpoint written before the key existed (so none could resume)
+    "model.user_class"})
 # Stages whose findings a resumed run keeps from the first attempt (model is rebuilt).
 KEPT_STAGES = ("setup", "data", "split", "check", "tune")
 

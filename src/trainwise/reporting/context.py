@@ -409,6 +409,7 @@ def report_context(run: RunData) -> dict[str, Any]:
         "precision": meta.get("precision"),
         "versions": meta.get("versions") or {},
         "git_revision": meta.get("git_revision"),
+        "user_model": meta.get("user_model") or {},
         "config_json": json.dumps(meta.get("config") or {}, indent=2, default=str),
         "stage_seconds": meta.get("stage_seconds") or {},
     }
