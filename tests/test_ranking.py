@@ -248,3 +248,20 @@ def test_balanced_classes_are_not_told_to_weigh_the_classes() -> None:
                                 scores={"test_roc_auc": 0.9})
     assert binary.code == "argmax_misses_classes" and "threshold" in binary.fix
     assert "class_weights" not in binary.fix
+
+
+def test_a_one_to_four_split_is_not_called_balanced_and_names_its_weights() -> None:
+    """The churn run (user audit s12 S7, 20% 'yes'): "balanced (smallest/largest 0.25), so
+    class weights would change nothing", where "balanced" weights are n / (2 n_c): 100 / (2 x
+    80) = 0.625 and 100 / (2 x 20) = 2.5, a 4x pull toward the rare class."""
+    _, [binary] = class_results([[80, 0], [20, 0]], np.repeat([0, 1], [80, 20]), ["no", "yes"],
+                                scores={"test_roc_auc": 0.9})
+    assert binary.code == "argmax_misses_classes" and binary.evidence["class_ratio"] == 0.25
+    assert "change nothing" not in binary.fix and "classes are balanced" not in binary.fix
+    assert "mildly imbalanced in training (1:4," in binary.fix
+    assert "most frequent class 0.625 and the rarer 2.5" in binary.fix
+    # three classes 20 / 50 / 80: the rarest weighs 80 / 20 = 4x the most frequent
+    _, [three] = class_results([[0, 20, 0], [0, 50, 0], [0, 80, 0]],
+                               np.repeat(np.arange(3), [20, 50, 80]), ["a", "b", "c"],
+                               scores={"test_roc_auc": 0.9})
+    assert three.code == "argmax_misses_classes" and "rarest class 4x" in three.fix

@@ -61,12 +61,13 @@ def judged_by_ranking(found: Finding, matrix: torch.Tensor, scores: dict[str, An
             "apart.")
     ratio = found.evidence.get("class_ratio")
     # balanced classes: weights would all be about 1 and change nothing (user audit s11 M12,
-    # class_ratio 1.0 told to weigh the classes); the argmax lags a model trained too briefly
+    # class_ratio 1.0 told to weigh the classes); the argmax lags a model trained too briefly.
+    # Between IMBALANCE_RATIO and BALANCED_RATIO the weights are named as the second lever
     weigh = class_weighted or ratio is None or ratio < IMBALANCE_RATIO
     fix = (_threshold_fix(missed, val_threshold, names, class_weighted, weigh)
            if len(matrix) == 2 else _multiclass_fix(class_weighted) if weigh else "")
     if not weigh:
-        fix += _balanced_fix(ratio)
+        fix += _balanced_fix(ratio, len(matrix))
     return warning("evaluate", "argmax_misses_classes", said, fix.strip(),
                    **{**found.evidence, **evidence,
                       "never_predicted": [class_name(names, i) for i in missed]})
@@ -76,12 +77,32 @@ def _quoted(indices: list[int], names: list[str]) -> str:
     return ", ".join(f"'{class_name(names, i)}'" for i in indices)
 
 
-def _balanced_fix(ratio: float) -> str:
-    return (f" The classes are balanced in training (smallest/largest {ratio:.2f}), so class "
-            "weights would change nothing: a model whose scores rank the classes apart while "
-            "its argmax answers few of them is often trained too briefly. Read the train "
-            "stage's findings (still_improving: the validation loss was still falling) and "
-            "train longer (train.max_epochs) or check the learning rate (tune stage).")
+# two classes at 0.8 (4:5) weigh 0.90 / 1.12 under "balanced": within 12% of 1, no lever;
+# at 0.25 (1:4) they weigh 0.625 / 2.5, a 4x pull toward the rare class (user audit s12 S7)
+BALANCED_RATIO = 0.8
+
+
+def _balanced_fix(ratio: float, num_classes: int) -> str:
+    """Train longer first; class weights named by what they would be, and called no lever
+    only where they are all near 1."""
+    longer = ("a model whose scores rank the classes apart while its argmax answers few of "
+              "them is often trained too briefly. Read the train stage's findings "
+              "(still_improving: the validation loss was still falling) and train longer "
+              "(train.max_epochs) or check the learning rate (tune stage).")
+    if ratio >= BALANCED_RATIO:
+        return (f" The classes are balanced in training (smallest/largest {ratio:.2f}), so "
+                f"class weights would all be near 1 and change little: {longer}")
+    if num_classes == 2:  # shares r / (1 + r) and 1 / (1 + r); weight n / (2 n_c)
+        weights = (f"weigh the most frequent class {(1 + ratio) / 2:.3g} and the rarer "
+                   f"{(1 + ratio) / (2 * ratio):.3g} in the loss")
+    else:
+        weights = f"weigh the rarest class {1 / ratio:.3g}x the most frequent in the loss"
+    return (f" The classes are mildly imbalanced in training (1:{1 / ratio:.3g}, "
+            f"smallest/largest {ratio:.2f}): train.class_weights = \"balanced\" would "
+            f"{weights}, a real lever on the argmax but a smaller one than training longer: "
+            f"{longer} If the argmax still misses the rarer class, set "
+            "train.class_weights = \"balanced\" (train stage) and compare the runs by "
+            "ROC-AUC and balanced accuracy.")
 
 
 def _threshold_fix(missed: list[int], val_threshold: dict[str, Any] | None, names: list[str],
