@@ -124,6 +124,10 @@ def _add_predict(sub: Any) -> None:
                          help="argmax (default): the most probable class; best: for two "
                          "classes, the decision threshold the run picked on validation "
                          "(meta.json's decision_threshold)")
+    predict.add_argument("--prior-corrected", action="store_true",
+                         help="a run trained with train.class_weights = \"balanced\": write "
+                         "the probabilities with the weights undone (the weighted ones "
+                         "over-state the rarer classes)")
     predict.add_argument("--out", default="predictions.csv",
                          help="where to write the predictions (default: predictions.csv)")
 
@@ -169,7 +173,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "predict":
         _check_out(args.out)  # before the model runs, not after
-        _predict_to_csv(args.run_dir, args.file, args.out, args.threshold)
+        _predict_to_csv(args.run_dir, args.file, args.out, args.threshold,
+                        args.prior_corrected)
         return 0
     if args.command == "compare":
         from trainwise.comparison import compare_runs, format_table, to_json
@@ -245,20 +250,19 @@ def exit_code(exc: TrainwiseError) -> int:
     return 1 if isinstance(exc, CheckpointError | RunFolderError) else 2
 
 
-def _predict_to_csv(run_dir: str, file: str, out: str, threshold: str = "argmax") -> None:
+def _predict_to_csv(run_dir: str, file: str, out: str, threshold: str = "argmax",
+                    prior_corrected: bool = False) -> None:
     """predictions.csv: a 0-based `row` of the input first (as test_predictions.csv has), so
     rows join back without their order; what predict warns of goes to stderr, one line each."""
     from trainwise.prediction import predict
     from trainwise.prediction_table import PredictionWarning
 
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", PredictionWarning)
-        frame = predict(run_dir, file, threshold=threshold)
+        warnings.simplefilter("always")  # every note once, as a plain line, not file:line
+        frame = predict(run_dir, file, threshold=threshold, prior_corrected=prior_corrected)
     for said in caught:
-        if issubclass(said.category, PredictionWarning):
-            print(f"warning: {said.message}", file=sys.stderr)
-        else:
-            warnings.showwarning(said.message, said.category, said.filename, said.lineno)
+        kind = "warning" if issubclass(said.category, PredictionWarning) else "note"
+        print(f"{kind}: {said.message}", file=sys.stderr)
     if "row" not in frame.columns:
         frame.insert(0, "row", range(len(frame)))
     frame.to_csv(out, index=False)

@@ -20,23 +20,29 @@ from trainwise.data.arrays import shape_inputs
 from trainwise.data.errors import DataError
 from trainwise.data.tensors import to_loader
 from trainwise.prediction_table import imputed_cells, key_columns, table_features
-from trainwise.preprocessing import Preprocessing
-from trainwise.rundir import read_findings
+from trainwise.preprocessing import FILE_NAME, Preprocessing
+from trainwise.rundir import read_findings, read_meta
 from trainwise.stages import EVAL_BATCH_SIZE
 from trainwise.train.decision_threshold import apply_threshold, run_threshold
 from trainwise.train.evaluate import predict as loader_outputs  # not this module's predict
 from trainwise.train.label_issues import probabilities
+from trainwise.train.prior_correction import (
+    WEIGHTED_PROBABILITIES,
+    prior_corrected,
+    training_counts,
+)
 from trainwise.train.regression_predictions import TargetUnits
 from trainwise.trained_run import run_files, trained_model
 
 
 def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
-            threshold: str = "argmax") -> pd.DataFrame:
+            threshold: str = "argmax", prior_corrected: bool = False) -> pd.DataFrame:
     """Predictions of the run's best weights (checkpoints/best.pt) for the rows of `x`.
 
     `x`: an array or tensor shaped as the run's inputs ((N, F), (N, C, T), (N, C, H, W) or
     (N, T) token ids) in the units of the data the run loaded (not normalised: this does it);
-    a DataFrame holding the training table's numeric feature columns; or a .npz (its X), .csv
+    a DataFrame holding the training table's columns as the run read them (text columns are
+    one-hot encoded again, in any order; extra columns ignored); or a .npz (its X), .csv
     or .parquet file. `model`: for a run of your own nn.Module (run(model=net)), a module built
     the same way; the checkpoint's weights are loaded into it. Otherwise the run's own baseline
     is rebuilt from its config.toml.
@@ -48,6 +54,11 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
     classes, answers the positive class when its probability reaches the decision threshold
     the run picked on validation (meta.json's "decision_threshold", scored on test in the
     report), which recovers a rare class the argmax never answers.
+
+    `prior_corrected`: for a run trained with train.class_weights = "balanced", whose
+    probabilities over-state the rarer classes, the probability columns with the weights
+    undone (each class times its training count, renormalised); `prediction` is decided as
+    without it, on the probabilities the model was trained to give.
     """
     folder, prep, config = run_files(run_dir)
     _refuse_unsaved_encoding(x, *_unsaved_encoding(folder, prep, config.data))
@@ -67,8 +78,9 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
     labels = _label_values(prep.class_names)
     frame = pd.DataFrame({"prediction": labels[_decided(probs, folder, prep, threshold)]},
                          index=index)
+    shown = _shown(probs, folder, prior_corrected)
     for k, name in enumerate(prep.class_names):
-        frame[f"probability_{name}"] = probs[:, k]
+        frame[f"probability_{name}"] = shown[:, k]
     return _beside(frame, x, folder, imputed)
 
 
@@ -85,6 +97,24 @@ def _beside(frame: pd.DataFrame, x: Any, folder: Path, imputed: np.ndarray | Non
     for position, key in enumerate(keys):
         frame.insert(position, key, x[key].to_numpy())
     return frame
+
+
+def _shown(probs: np.ndarray, folder: Path, corrected: bool) -> np.ndarray:
+    """The probability columns: as the model gives them or, `corrected`, with the balanced
+    class weights undone; a note (stderr) when class-weighted ones are written as they are."""
+    counts = training_counts(read_meta(folder))
+    if corrected and counts is None:
+        raise DataError(
+            "prior_corrected=True undoes train.class_weights = \"balanced\", but this run "
+            "trained without class weights: its probabilities already follow the training "
+            "split's class shares. Leave prior_corrected (--prior-corrected) out.")
+    if corrected:
+        return prior_corrected(probs, counts)
+    if counts is not None:
+        warnings.warn(f"{WEIGHTED_PROBABILITIES}: trainwise predict --prior-corrected "
+                      "(prior_corrected=True) writes them with the weights undone.",
+                      stacklevel=3)
+    return probs
 
 
 def _decided(probs: np.ndarray, folder: Path, prep: Preprocessing, threshold: str) -> np.ndarray:

@@ -33,6 +33,7 @@ from trainwise.train.intervals import (
 )
 from trainwise.train.linear_reference import LOGISTIC_REFERENCE
 from trainwise.train.monitor_folder import MONITOR_SOURCE
+from trainwise.train.prior_correction import WEIGHTED_PROBABILITIES
 from trainwise.train.regression_metrics import BASELINES
 from trainwise.train.regression_predictions import QUARTER_KEY
 
@@ -390,7 +391,9 @@ def report_context(run: RunData) -> dict[str, Any]:
         "has_training": bool(run.steps or run.epochs),
         "test": _test_table(run.test, class_weighted(run)),
         "reliability_caption": reliability_caption(meta.get("source") == MONITOR_SOURCE,
-                                                   bool((run.test or {}).get("test_reliability"))),
+                                                   bool((run.test or {}).get("test_reliability")))
+        + (f" Here {WEIGHTED_PROBABILITIES} (trainwise predict --prior-corrected): a gap to "
+           "the diagonal is partly the weights, not the model." if class_weighted(run) else ""),
         "class_weighted": class_weighted(run),
         "prior_line": prior_line(run.data.get("num_classes") if run.classification else None,
                                  prior_counts(run)) is not None,
