@@ -183,18 +183,28 @@ def check_hashed(hash_a: np.ndarray, hash_b: np.ndarray, *, groups_a: np.ndarray
                  groups_b: np.ndarray | None = None,
                  names: tuple[str, str] = ("train", "val"),
                  rows: tuple[np.ndarray, np.ndarray] | None = None,
-                 files: Sequence[str] = ()) -> list[Finding]:
+                 files: Sequence[str] = (),
+                 vectors: tuple[np.ndarray, np.ndarray] | None = None) -> list[Finding]:
     """check_leakage on row hashes computed once (row_hashes, or tablehash for tables), so
     k folds or a streamed file are proved without hashing the rows again. `rows` maps each
     side's positions to the data rows the examples should name (else: positions); `files`
-    names those rows' files."""
+    names those rows' files. `vectors` (tables, flat vectors: the arrays `rows` index) adds
+    the near-duplicate search of neardup_table.py."""
     findings = check_duplicates(hash_a, hash_b, names, rows=rows, files=files)
-    return conclude(findings, (len(hash_a), len(hash_b)), groups_a, groups_b, names)
+    near = ""
+    if vectors is not None:
+        from trainwise.data.neardup_table import check_near_rows, near_note
+
+        exact_b = member(hash_b, hash_a)
+        found_near, searched = check_near_rows(*vectors, exact_b, names, rows)
+        findings, near = findings + found_near, near_note(searched)
+    return conclude(findings, (len(hash_a), len(hash_b)), groups_a, groups_b, names, near)
 
 
 def conclude(findings: list[Finding], sizes: tuple[int, int], groups_a: np.ndarray | None,
-             groups_b: np.ndarray | None, names: tuple[str, str]) -> list[Finding]:
-    """Add the group check to the duplicate findings; one info finding when all is clean."""
+             groups_b: np.ndarray | None, names: tuple[str, str], near: str = "") -> list[Finding]:
+    """Add the group check to the duplicate findings; one info finding when all is clean,
+    saying what was searched (`near`: the near-duplicate search, when one ran)."""
     check_groups = groups_a is not None and groups_b is not None
     if check_groups:
         findings = findings + _check_groups(groups_a, groups_b, names)
@@ -202,12 +212,13 @@ def conclude(findings: list[Finding], sizes: tuple[int, int], groups_a: np.ndarr
         return findings
     a, b = names
     checked = "rows and groups" if check_groups else "rows"
+    searched = ", ".join(["no exact duplicates", *([near] if near else []),
+                          *(["no shared groups"] if check_groups else [])])
     return [info("split", "no_leakage",
                  f"No leak between {a} and {b}: {sizes[0]} x {sizes[1]} {checked} "
-                 "checked, no exact duplicates" + (", no shared groups." if check_groups
-                                                   else "."),
+                 f"checked, {searched}.",
                  **{f"num_rows_{a}": sizes[0], f"num_rows_{b}": sizes[1]},
-                 groups_checked=check_groups)]
+                 groups_checked=check_groups, near_duplicates_checked=bool(near))]
 
 
 def _edges(axis: np.ndarray, series: np.ndarray, how: str) -> pd.Series:

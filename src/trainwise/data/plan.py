@@ -157,17 +157,20 @@ class _Keys:
 
 
 def _prove(hashes: np.ndarray, keys: _Keys, a: np.ndarray, b: np.ndarray,
-           names: tuple[str, str], files: list[str]) -> list[Finding]:
-    """Rows always; groups whenever they are in use; time order per series ("time") or by
-    group start (group_time)."""
+           names: tuple[str, str], files: list[str], x: np.ndarray | None) -> list[Finding]:
+    """Rows always (and near-copied rows when `x`, a table's features, is given); groups
+    whenever they are in use; time order per series ("time") or by group start (group_time)."""
     groups, times = keys.groups, keys.times
+    vectors = None if x is None else (x, x)
     if keys.strategy == "time" and groups is not None:
-        return (check_hashed(hashes[a], hashes[b], names=names, rows=(a, b), files=files)
+        return (check_hashed(hashes[a], hashes[b], names=names, rows=(a, b), files=files,
+                             vectors=vectors)
                 + check_time_order(times[a], times[b], gap=keys.gap, names=names,
                                    series_a=groups[a], series_b=groups[b])
                 + _series_straddle(groups, a, b, names))
     findings = check_hashed(hashes[a], hashes[b], names=names, groups_a=_sub(groups, a),
-                            groups_b=_sub(groups, b), rows=(a, b), files=files)  # data rows
+                            groups_b=_sub(groups, b), rows=(a, b), files=files,  # data rows
+                            vectors=vectors)
     if times is not None and groups is not None:
         findings += check_group_starts(times[a], times[b], groups[a], groups[b], gap=keys.gap,
                                        names=names)
@@ -264,16 +267,18 @@ def _proofs(data: TaskData, result: SplitResult, pool: np.ndarray, keys: _Keys,
     gap = keys.gap
     pairs = [(pool[f.train], pool[f.val], (f"train{j}", f"val{j}"))
              for j, f in enumerate(result.folds)] or [(result.train, result.val, ("train", "val"))]
+    x = data.x if data.kind in ("table", "vector") else None  # images, tokens: below
     findings = [f for a, b, names in pairs
-                for f in _prove(hashes, keys, a, b, names, data.files)]
+                for f in _prove(hashes, keys, a, b, names, data.files, x)]
     seen = np.concatenate([result.train, result.val])
     if result.test is not None:
-        findings += _prove(hashes, keys, seen, result.test, ("train+val", "test"), data.files)
+        findings += _prove(hashes, keys, seen, result.test, ("train+val", "test"), data.files, x)
     elif data.x_test is not None:
         common = np.result_type(data.x.dtype, data.x_test.dtype)
         findings += check_hashed(row_hashes(data.x[seen], common),
                                  row_hashes(data.x_test, common), names=("train+val", "test"),
-                                 rows=(seen, np.arange(len(data.x_test))))
+                                 rows=(seen, np.arange(len(data.x_test))),
+                                 vectors=None if x is None else (x, data.x_test))
     if data.kind == "image":
         findings += split_near_duplicates(data, pairs, seen, result.test)
     elif data.kind == "tokens":  # texts sent again with a word more: exact hashes miss them
