@@ -34,8 +34,9 @@ def pandas_reference(a: np.ndarray, b: np.ndarray) -> dict[str, int]:
 def test_planted_duplicates_match_pandas_exactly():
     train, val = planted()
     [finding] = check_leakage(train, val)
-    assert finding.code == "cross_split_duplicates" and finding.severity is Severity.ERROR
-    assert finding.fix
+    # 6 of 120 val rows: 5.0%, up to deepchecks' 5%, so a warning (K6)
+    assert finding.code == "cross_split_duplicates" and finding.severity is Severity.WARNING
+    assert finding.fix and "6 of 120, 5.0%" in finding.message
     reference = pandas_reference(train, val)
     assert reference == {"num_pairs": 12, "num_rows_train": 6, "num_rows_val": 6}
     assert {k: finding.evidence[k] for k in reference} == reference
@@ -121,3 +122,33 @@ def test_group_start_order_counts_rows_strictly_after_the_later_part_begins():
     later = int((pd.Series(day[a]) > pd.Series(day[b]).min()).sum())
     assert finding.evidence["num_rows_after"] == later == 3
     assert "3 of 6 train rows are dated after val begins" in finding.message
+
+
+@pytest.mark.parametrize(("num_copies", "severity"), [(1, "warning"), (8, "warning"),
+                                                      (9, "error")])
+def test_cross_split_copies_are_an_error_only_above_five_percent_of_the_later_part(
+        num_copies, severity):
+    """Audit s12 K6: one repeated reading in a time split's 160 test rows stopped the run."""
+    from trainwise.data.leakage import check_hashed
+
+    rng = np.random.default_rng(0)
+    earlier, later = rng.normal(size=(640, 4)), rng.normal(size=(160, 4))
+    later[:num_copies] = earlier[:num_copies]
+    [finding] = check_hashed(row_hashes(earlier), row_hashes(later), timed=True,
+                             names=("train+val", "test"))
+    assert finding.code == "cross_split_duplicates" and finding.severity.value == severity
+    share = f"{num_copies} of 160, {num_copies / 160:.1%}"  # 0.6%, 5.0%, 5.6%
+    assert share in finding.message and finding.evidence["share_test"] == round(num_copies / 160, 4)
+    # a time split keeps its time order for a few copies; only many call for a group key
+    assert ("group" in finding.fix) == (severity == "error")
+
+
+def test_copy_share_counts_every_row_of_the_later_part_when_only_candidates_are_hashed():
+    from trainwise.data.scale import check_frame_leakage
+
+    rng = np.random.default_rng(0)
+    a = pd.DataFrame(rng.normal(size=(500, 3)), columns=list("xyz"))
+    b = pd.DataFrame(rng.normal(size=(400, 3)), columns=list("xyz"))
+    b.iloc[:4] = a.iloc[:4].to_numpy()  # 4 of 400 = 1%: the pruned hashes hold only these 4
+    [finding] = check_frame_leakage(a, b)
+    assert finding.severity.value == "warning" and "4 of 400, 1.0%" in finding.message

@@ -87,31 +87,52 @@ def _duplicate_pairs(hash_a: np.ndarray, hash_b: np.ndarray, rows_a: np.ndarray 
     }
 
 
+MAX_COPY_SHARE = 0.05  # of the later part: deepchecks' TrainTestSamplesMix passes up to 5%
+
+
+def _copies_fix(files: Sequence[str], timed: bool, many: bool) -> str:
+    """A time split cannot keep copies together, and repeated readings are normal in time
+    data: below MAX_COPY_SHARE it keeps its time order; only many copies call for groups."""
+    if timed and not many:
+        return ("Keep the time split: a few repeated readings are usual in time-ordered data, "
+                "and they lift the later part's score by at most their share. If they are the "
+                "same record logged twice, deduplicate the data (keep the first copy) and rerun "
+                "the split stage.")
+    return ("If they are copies, deduplicate the data before splitting (keep one copy of each "
+            "row" + (": delete the copied files" if files else "") + "); if coarse features "
+            "(few values each) make distinct rows look alike, add the features that tell them "
+            "apart; or give such rows a shared group key and re-split by group. Then rerun the "
+            "split stage.")
+
+
 def check_duplicates(hash_a: np.ndarray, hash_b: np.ndarray, names: Sequence[str],
                      rows: tuple[np.ndarray, np.ndarray] | None = None,
-                     files: Sequence[str] = ()) -> list[Finding]:
-    """An error when rows of b copy rows of a; `files` (one per data row, image folders)
-    names the example pairs' files."""
+                     files: Sequence[str] = (), *, num_b: int | None = None,
+                     timed: bool = False) -> list[Finding]:
+    """A warning when rows of b copy rows of a, an error when more than MAX_COPY_SHARE of b's
+    num_b rows (len(hash_b) unless the hashes are a subset) do; `files` (one per data row,
+    image folders) names the example pairs' files; `timed`: a time split's fix."""
     stats = _duplicate_pairs(hash_a, hash_b, *(rows or (None, None)))
     if stats["num_pairs"] == 0:
         return []
     a, b = names
+    num_b = len(hash_b) if num_b is None else num_b
+    share = stats["num_rows_b"] / max(num_b, 1)
     evidence = {f"num_rows_{a}": stats["num_rows_a"], f"num_rows_{b}": stats["num_rows_b"],
                 "num_pairs": stats["num_pairs"], "num_distinct": stats["num_distinct"],
-                f"examples_{a}_{b}": stats["examples"]}
+                f"share_{b}": round(share, 4), f"examples_{a}_{b}": stats["examples"]}
     if files:
         evidence["example_files"] = name_files(files, stats["examples"])
-    return [error(
+    many = share > MAX_COPY_SHARE
+    return [(error if many else warning)(
         "split", "cross_split_duplicates",
         f"{stats['num_rows_b']} {b} rows have the same inputs as {a} rows "
-        f"({stats['num_distinct']} distinct inputs, {stats['num_pairs']} matched pairs"
+        f"({stats['num_rows_b']} of {num_b}, {share:.1%}: {'over' if many else 'up to'} "
+        f"{MAX_COPY_SHARE:.0%} is {'an error' if many else 'a warning'}; "
+        f"{stats['num_distinct']} distinct inputs, {stats['num_pairs']} matched pairs"
         f"{named_pairs(files, stats['examples'])}): where they are copies, "
         f"the {b} score would partly measure memorisation.",
-        "If they are copies, deduplicate the data before splitting (keep one copy of each row"
-        + (": delete the copied files" if files else "") + "); if coarse features (few values "
-        "each) make distinct rows look alike, add the features that tell them apart; or give "
-        "such rows a shared group key and re-split by group. Then rerun the split stage.",
-        **evidence)]
+        _copies_fix(files, timed, many), **evidence)]
 
 
 def _as_keys(groups: np.ndarray) -> pd.Series:
@@ -184,13 +205,14 @@ def check_hashed(hash_a: np.ndarray, hash_b: np.ndarray, *, groups_a: np.ndarray
                  names: tuple[str, str] = ("train", "val"),
                  rows: tuple[np.ndarray, np.ndarray] | None = None,
                  files: Sequence[str] = (),
-                 vectors: tuple[np.ndarray, np.ndarray] | None = None) -> list[Finding]:
+                 vectors: tuple[np.ndarray, np.ndarray] | None = None,
+                 timed: bool = False) -> list[Finding]:
     """check_leakage on row hashes computed once (row_hashes, or tablehash for tables), so
     k folds or a streamed file are proved without hashing the rows again. `rows` maps each
     side's positions to the data rows the examples should name (else: positions); `files`
     names those rows' files. `vectors` (tables, flat vectors: the arrays `rows` index) adds
-    the near-duplicate search of neardup_table.py."""
-    findings = check_duplicates(hash_a, hash_b, names, rows=rows, files=files)
+    the near-duplicate search of neardup_table.py; `timed`: the parts are cut in time."""
+    findings = check_duplicates(hash_a, hash_b, names, rows=rows, files=files, timed=timed)
     near = ""
     if vectors is not None:
         from trainwise.data.neardup_table import check_near_rows, near_note

@@ -161,16 +161,16 @@ def _prove(hashes: np.ndarray, keys: _Keys, a: np.ndarray, b: np.ndarray,
     """Rows always (and near-copied rows when `x`, a table's features, is given); groups
     whenever they are in use; time order per series ("time") or by group start (group_time)."""
     groups, times = keys.groups, keys.times
-    vectors = None if x is None else (x, x)
+    vectors, timed = None if x is None else (x, x), times is not None
     if keys.strategy == "time" and groups is not None:
         return (check_hashed(hashes[a], hashes[b], names=names, rows=(a, b), files=files,
-                             vectors=vectors)
+                             vectors=vectors, timed=True)
                 + check_time_order(times[a], times[b], gap=keys.gap, names=names,
                                    series_a=groups[a], series_b=groups[b])
                 + _series_straddle(groups, a, b, names))
     findings = check_hashed(hashes[a], hashes[b], names=names, groups_a=_sub(groups, a),
                             groups_b=_sub(groups, b), rows=(a, b), files=files,  # data rows
-                            vectors=vectors)
+                            vectors=vectors, timed=timed)
     if times is not None and groups is not None:
         findings += check_group_starts(times[a], times[b], groups[a], groups[b], gap=keys.gap,
                                        names=names)

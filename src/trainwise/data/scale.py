@@ -48,7 +48,8 @@ def frame_duplicates(a: pd.DataFrame, b: pd.DataFrame, columns: list[str],
     rows_b = np.flatnonzero(member(key_b, key_a))
     rows_a = np.flatnonzero(member(key_a, np.unique(key_b[rows_b]), pool_sorted=True))
     return check_duplicates(frame_hashes(a.iloc[rows_a], columns),
-                            frame_hashes(b.iloc[rows_b], columns), names, rows=(rows_a, rows_b))
+                            frame_hashes(b.iloc[rows_b], columns), names, rows=(rows_a, rows_b),
+                            num_b=len(b))  # only candidate rows are hashed: share of all b
 
 
 def check_frame_leakage(a: pd.DataFrame, b: pd.DataFrame, *, group_column: str = "",
@@ -209,7 +210,7 @@ def _prove(hashes: np.ndarray, repeated: np.ndarray, groups: np.ndarray | None,
     comparing all 10M, without sorting 8M hashes again). Examples are file row numbers."""
     rows_a, rows_b = train[repeated[train]], val[repeated[val]]
     findings = check_duplicates(hashes[rows_a], hashes[rows_b], ("train", "val"),
-                                rows=(rows_a, rows_b))
+                                rows=(rows_a, rows_b), num_b=len(val))
     return conclude(findings, (len(train), len(val)),
                     None if groups is None else groups[train],
                     None if groups is None else groups[val], ("train", "val"))
