@@ -51,9 +51,12 @@ def test_threshold_is_datalab_fraction_of_median_nearest_distance():
     found = neardup_table.nearest_rows(train, val)
     z = (train - train.mean(0)) / train.std(0)  # standardised by the earlier part
     reference = np.median(NearestNeighbors(n_neighbors=2).fit(z).kneighbors(z)[0][:, 1])
-    # 400 rows: all of them estimate the median, so it equals the reference; 4 features:
-    # (1e-4 / ln 2)^(1/4) = 0.1096 x the median, where Datalab's 0.13 would flag 0.02% by chance
-    assert found["fraction"] == pytest.approx((1e-4 / np.log(2)) ** 0.25)
+    # 400 rows: all of them estimate the median, so it equals the reference; the fraction
+    # keeps chance neighbours at 1e-4 in the rows' TwoNN dimension, at most Datalab's 0.13
+    found_3 = NearestNeighbors(n_neighbors=3).fit(z).kneighbors(z)[0]
+    dimension = np.log(2) / np.log(np.median(found_3[:, 2] / found_3[:, 1]))
+    assert found["dimension"] == pytest.approx(dimension, rel=1e-9) and 2.5 < dimension < 5
+    assert found["fraction"] == pytest.approx(min(0.13, (1e-4 / np.log(2)) ** (1 / dimension)))
     assert found["threshold"] == pytest.approx(found["fraction"] * reference, rel=1e-9)
     distance = NearestNeighbors(n_neighbors=1).fit(z).kneighbors((val - train.mean(0))
                                                                  / train.std(0))[0][:, 0]
@@ -83,6 +86,14 @@ def test_few_features_do_not_make_chance_neighbours_near_copies(num_features):
     rng = np.random.default_rng(num_features)
     train, val = rng.normal(size=(2000, num_features)), rng.normal(size=(500, num_features))
     assert [f.code for f in prove(train, val)] == ["no_leakage"]
+
+
+def test_one_number_beside_one_hot_columns_is_one_dimensional():
+    # 5 columns, but within each level rows lie on a line: at 0.13 x the median 43 of 500 val
+    # rows (8.6%, the 1-D chance rate) were flagged
+    rng = np.random.default_rng(0)
+    x = np.c_[rng.normal(size=2500), np.eye(4)[rng.integers(0, 4, 2500)]]
+    assert [f.code for f in prove(x[:2000], x[2000:])] == ["no_leakage"]
 
 
 def test_large_sides_are_sampled_and_the_finding_says_so(monkeypatch):

@@ -4,15 +4,17 @@ numbers rounded, re-typed or jittered. Exact hashes (leakage.py) miss them.
 Features are standardised with the earlier part's statistics (a column in dollars must not
 outweigh one in metres), and each later row's nearest earlier row is found exactly (sklearn
 NearestNeighbors). A pair is a near copy when its distance is at most NEAR_FRACTION (less
-with fewer than 5 features: see CHANCE) of the table's typical nearest-neighbour distance: the
-median, over the earlier part's distinct rows, of the distance to their nearest other row.
+where the rows span fewer than 5 dimensions: see CHANCE) of the table's typical
+nearest-neighbour distance: the median, over the earlier part's distinct rows, of the
+distance to their nearest other row.
 0.13 is cleanlab Datalab's near_duplicate rule (threshold 0.13 x median 1-NN distance).
 Measured on scikit-learn's bundled tables under random 80/20 splits (seeds 0, 1, 2): no test
-row of iris (30), wine (36), breast_cancer (114), diabetes (89) or digits (360) is flagged,
+row of iris (30), wine (36), breast_cancer (114), diabetes (89) or digits (360) is flagged
+(TwoNN dimension 3.1 for iris, so 0.059 x its median; 6.7-8.5 for the others, so 0.13),
 and the closest pair that is not an exact copy lies at 0.40-0.70 x the median (iris 0.41,
-digits 0.40): 3x the threshold. (Digits has no exact duplicate rows: 1797 distinct; iris has
+digits 0.40): 3x Datalab's threshold. (Digits has no exact duplicate rows: 1797 distinct; iris has
 one, which the exact check reports when it straddles.) neardup.csv's copies with 1e-6 noise
-sit at ~1e-6 against a threshold of ~0.05. Beyond MAX_ROWS a side is a seeded sample, and the
+sit at ~1e-6 against a threshold of ~0.02. Beyond MAX_ROWS a side is a seeded sample, and the
 finding says so: a sample of the earlier part finds only that fraction of the copies. When
 most rows have a near twin in the earlier part, the median is the jitter and the search
 misses them (as Datalab's does); the exact check still sees exact copies.
@@ -25,11 +27,14 @@ import numpy as np
 from trainwise.findings import Finding, warning
 
 NEAR_FRACTION = 0.13  # of the median 1-NN distance: Datalab's default
-# In D dimensions, points scattered at random (Poisson) have P(1-NN distance < c x median) =
-# 1 - 2^-(c^D): 8.6% of rows at c = 0.13 for one feature (a 1-feature table flagged 10 of 78
-# test rows), 1.2% for two, 3e-5 for five. So c shrinks to keep that chance rate at CHANCE:
-# c = (CHANCE / ln 2)^(1/D), at most 0.13 (D = 1: 1.4e-4, 2: 0.012, 3: 0.052, 4: 0.11).
+# In D (intrinsic) dimensions, points scattered at random (Poisson) have
+# P(1-NN distance < c x median) = 1 - 2^-(c^D): 8.6% of rows at c = 0.13 in one dimension
+# (a 1-feature table flagged 10 of 78 test rows), 1.2% in two, 3e-5 in five. So c shrinks
+# to keep that chance rate at CHANCE: c = (CHANCE / ln 2)^(1/D), at most 0.13 (D = 1:
+# 1.4e-4, 2: 0.012, 3: 0.052, 4: 0.11).
 CHANCE = 1e-4
+MIN_ROWS = 2  # near rows for a warning: real densities are uneven, and one pair of 78 random
+# doses came within 2.3e-6 (0.0005 x the median); by chance two would be ~0.05% as likely
 MAX_ROWS = 20_000  # per side: 20k x 20k rows of 20 features, brute force: 1.8 s on one core
 # here (50k x 50k: 11 s; a kd-tree at 20 features: 21 s and 227 s), and no more for 1M rows
 SCALE_ROWS = 2_000  # rows whose 1-NN distance estimates the median (rank error ~1%)
@@ -52,22 +57,27 @@ def _standardise(x_a: np.ndarray, x_b: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return (x_a - mean) / std, (x_b - mean) / std
 
 
-def near_fraction(num_features: int) -> float:
+def near_fraction(dimension: float) -> float:
     """The fraction of the median 1-NN distance below which a pair is a near copy."""
-    return min(NEAR_FRACTION, (CHANCE / np.log(2)) ** (1 / max(num_features, 1)))
+    return min(NEAR_FRACTION, (CHANCE / np.log(2)) ** (1 / max(dimension, 1.0)))
 
 
-def typical_distance(x_a: np.ndarray, rng: np.random.Generator) -> float:
-    """Median distance from a distinct row of a to its nearest other row. Distinct rows: a
-    table where half the rows repeat would have median 0, and then nothing is 'near'."""
+def typical_distance(x_a: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    """(median distance from a distinct row of a to its nearest other row, the rows'
+    intrinsic dimension). Distinct rows: a table where half the rows repeat would have median
+    0, and then nothing is 'near'. The dimension is TwoNN's (Facco et al. 2017: r2 / r1 is
+    Pareto with exponent d, so d = ln 2 / ln median(r2 / r1)), by the median so that 10% of
+    rows with a jittered twin do not drag it down; the column count overstates it: one number
+    beside one-hot columns is 1-dimensional within each level (8.6% of rows flagged at 0.13)."""
     from sklearn.neighbors import NearestNeighbors
 
     distinct = np.unique(x_a, axis=0)
-    if len(distinct) < 2:
-        return 0.0
+    if len(distinct) < 3:
+        return 0.0, 1.0
     queries = distinct[rng.choice(len(distinct), min(SCALE_ROWS, len(distinct)), replace=False)]
-    found = NearestNeighbors(n_neighbors=2).fit(distinct).kneighbors(queries)[0]
-    return float(np.median(found[:, 1]))  # column 0 is the row itself
+    found = NearestNeighbors(n_neighbors=3).fit(distinct).kneighbors(queries)[0]
+    ratio = np.median(found[:, 2] / np.maximum(found[:, 1], 1e-300))  # column 0: the row
+    return float(np.median(found[:, 1])), float(np.log(2) / max(np.log(ratio), 1e-12))
 
 
 def nearest_rows(x_a: np.ndarray, x_b: np.ndarray,
@@ -82,11 +92,12 @@ def nearest_rows(x_a: np.ndarray, x_b: np.ndarray,
     pick_a, pick_b = _sample(len(rows[0]), rng), _sample(len(rows[1]), rng)
     std_a, std_b = _standardise(np.asarray(x_a)[rows[0][pick_a]],
                                 np.asarray(x_b)[rows[1][pick_b]])
-    fraction = near_fraction(int((std_a.std(axis=0) > 0).sum()))  # constant columns: no axis
-    threshold = fraction * typical_distance(std_a, rng)
+    median, dimension = typical_distance(std_a, rng)
+    fraction = near_fraction(dimension)
+    threshold = fraction * median
     distance, nearest = NearestNeighbors(n_neighbors=1).fit(std_a).kneighbors(std_b)
     return {"rows_a": pick_a[nearest[:, 0]], "rows_b": pick_b, "distance": distance[:, 0],
-            "threshold": threshold, "fraction": fraction,
+            "threshold": threshold, "fraction": fraction, "dimension": dimension,
             "num_a": len(pick_a), "num_b": len(pick_b),
             "sampled": len(pick_a) < len(rows[0]) or len(pick_b) < len(rows[1])}
 
@@ -115,12 +126,12 @@ FIX = ("Look at the example pairs; if they are the same record (rounded, re-type
 def check_near_rows(x_a: np.ndarray, x_b: np.ndarray, exact_b: np.ndarray,
                     names: tuple[str, str], rows: tuple[np.ndarray, np.ndarray] | None = None
                     ) -> tuple[list[Finding], dict]:
-    """A warning when rows of b (other than exact copies, which `exact_b` marks by position)
-    lie within the threshold of a row of a; and the search's numbers for the no-leak note.
-    Side a is x_a[rows[0]], b is x_b[rows[1]]; examples name those rows."""
+    """A warning when MIN_ROWS or more rows of b (other than exact copies, which `exact_b`
+    marks by position) lie within the threshold of a row of a; and the search's numbers for
+    the no-leak note. Side a is x_a[rows[0]], b is x_b[rows[1]]; examples name those rows."""
     found = nearest_rows(x_a, x_b, rows)
     near = (found["distance"] <= found["threshold"]) & ~exact_b[found["rows_b"]]
-    if not near.any():
+    if near.sum() < MIN_ROWS:
         return [], found
     share = near.sum() / len(near)
     a, b = names
