@@ -106,7 +106,8 @@ def _sample_note(found: dict) -> str:
     if not found["sampled"]:
         return ""
     return (f" (on a seeded sample of {found['num_a']} x {found['num_b']} rows: at most "
-            f"{MAX_ROWS} per side keeps the exact search to seconds)")
+            f"{MAX_ROWS} per side keeps the exact search to seconds, so copies whose twin fell "
+            "outside the sample are not counted)")
 
 
 def near_note(found: dict) -> str:
