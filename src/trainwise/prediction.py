@@ -20,7 +20,7 @@ from trainwise.data.arrays import shape_inputs
 from trainwise.data.errors import DataError
 from trainwise.data.tensors import to_loader
 from trainwise.prediction_table import imputed_cells, key_columns, table_features
-from trainwise.preprocessing import FILE_NAME, Preprocessing
+from trainwise.preprocessing import Preprocessing
 from trainwise.rundir import read_findings, read_meta
 from trainwise.stages import EVAL_BATCH_SIZE
 from trainwise.train.decision_threshold import apply_threshold, run_threshold
