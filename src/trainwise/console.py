@@ -101,17 +101,38 @@ class ProgressBar:
             self.bar.update(self.task, advance=len(rows), info=f"loss {rows[-1]['loss']:.4f}")
 
     def on_epoch_end(self, row: dict[str, Any]) -> None:
-        info = f"epoch {row['epoch']}  val_loss {row['val_loss']:.4f}"
-        if "val_accuracy" in row:
-            info += f"  val_acc {row['val_accuracy']:.3f}"
-        if "val_balanced_accuracy" in row:  # the rare classes' view, beside accuracy
-            info += f"  val_bal_acc {row['val_balanced_accuracy']:.3f}"
+        info = epoch_line(row)
         self.bar.update(self.task, info=info)
-        if not console.is_terminal:  # piped: the bar prints nothing, one line per epoch does,
-            # with what the bar's columns show (a `nohup ... > log` run's only clock)
-            seconds = f"  {row['seconds']:.1f} s" if "seconds" in row else ""
-            console.print(f"{self.prefix}{info}{seconds}{_time_left(self.bar, self.task)}",
-                          soft_wrap=True)
+        # one kept line per epoch, piped or at a terminal (there above the live bar, whose own
+        # text each epoch replaces): train_loss beside val_loss shows overfitting as it starts
+        seconds = f"  {row['seconds']:.1f} s" if "seconds" in row else ""
+        console.print(f"{self.prefix}{info}{seconds}{_time_left(self.bar, self.task)}",
+                      soft_wrap=True)
+
+
+def epoch_line(row: dict[str, Any]) -> str:
+    """"epoch 3  train_loss 0.1520  val_loss 0.1131  val_acc 0.972  bal_acc 0.972": 97
+    characters at most with the time and ETA ("  12.3 s  ~59 min left") to epoch 999, losses
+    under 10: one terminal row ("val_bal_acc" made it 101)."""
+    train_loss = row.get("train_loss")
+    line = f"epoch {row['epoch']}" + (f"  train_loss {train_loss:.4f}"
+                                      if isinstance(train_loss, (int, float)) else "")
+    line += f"  val_loss {row['val_loss']:.4f}"
+    if "val_accuracy" in row:
+        line += f"  val_acc {row['val_accuracy']:.3f}"
+    if "val_balanced_accuracy" in row:  # the rare classes' view, beside accuracy
+        line += f"  bal_acc {row['val_balanced_accuracy']:.3f}"
+    return line
+
+
+def print_live_finding(finding: Finding, epoch: int, hint: str = "see the report") -> None:
+    """A problem the diagnosis found during training, in one line (the fix follows with the
+    findings at the end): "error    [train] loss_exploding at epoch 3: The loss exploded: ...
+    (see the report)"."""
+    style = _SEVERITY_STYLE[finding.severity]
+    console.print(f"[{style}]{finding.severity.value:7}[/] {escape(f'[{finding.stage}]')} "
+                  f"{finding.code} at epoch {epoch}: {escape(_shorten(finding.message, 100))} "
+                  f"({hint})", soft_wrap=True)
 
 
 class TuneProgress:

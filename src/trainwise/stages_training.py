@@ -13,7 +13,7 @@ import torch
 
 from trainwise import fold_start
 from trainwise.checks.preflight import preflight
-from trainwise.console import progress
+from trainwise.console import console, progress
 from trainwise.data.audit import extreme_targets
 from trainwise.findings import Finding, error, explained, info
 from trainwise.model.class_weights import ClassWeightedCrossEntropy, extreme_weights
@@ -25,6 +25,7 @@ from trainwise.train.callbacks import BestWeights
 from trainwise.train.diagnose import diagnose
 from trainwise.train.diagnose_common import TrainingPlan
 from trainwise.train.diagnose_schedule import CUT_LR_SHARE, after_early_stopping
+from trainwise.train.live_diagnosis import CHEAP_SECONDS, RUN_SHARE, LiveDiagnosis
 from trainwise.train.loop import fit
 from trainwise.train.sharding import num_steps_per_epoch
 from trainwise.train.time_budget import TimeBudget
@@ -165,9 +166,11 @@ def stage_train(ctx: RunContext) -> list[Finding]:
               if cfg.max_minutes > 0 else [])
     with progress() as bar:
         # the user's after early stopping (they see its verdict) and before the writers (a
-        # metric they add to an epoch row reaches history.jsonl)
+        # metric they add to an epoch row reaches history.jsonl); the live diagnosis last: it
+        # reads the epoch's stop and row
         callbacks = [best, *budget, busy_cpu, *ctx.user_callbacks, *writer_callbacks(
-            ctx, bar, total_steps, checkpoint and checkpoint["train_state"]["step"])]
+            ctx, bar, total_steps, checkpoint and checkpoint["train_state"]["step"]),
+            live_diagnosis(ctx, _training_plan(ctx, total_steps))]
         state = fit(ctx.model, train_loader, val_loader, optimizer=optimizer,
                     loss_fn=ctx.loss_fn, max_epochs=cfg.max_epochs, task=ctx.data.task,
                     fabric=ctx.fabric, callbacks=callbacks, layer_every=cfg.layer_every,
@@ -198,6 +201,9 @@ def stage_train(ctx: RunContext) -> list[Finding]:
         summary += f" Resumed from the checkpoint at step {state.resumed_from_step}."
     if state.stop_reason:
         summary += f" Stopped: {state.stop_reason}."
+        if ctx.fabric.is_global_zero:  # once, as the progress bar; a NaN fails the run too
+            console.print(stop_line(state, es, state.nonfinite is not None or any(
+                f.severity.value == "error" for f in findings)), soft_wrap=True)
     findings[:0] = [info("train", "trained", summary, best_epoch=es.best_epoch,
                          best_val_loss=es.best_loss, num_steps=state.step,
                          patience=cfg.patience, patience_from=best.min_epochs or 1), *notes,
@@ -227,6 +233,29 @@ def _patience_note(schedule: str, max_epochs: int, patience: int) -> str:
             "when one-cycle has annealed the lr to half its peak: before that the validation "
             "loss is noisy by design (train.schedule = \"cosine\" or \"constant\" counts "
             "from epoch 1).")
+
+
+def live_diagnosis(ctx: RunContext, plan: TrainingPlan) -> LiveDiagnosis:
+    """The diagnosis at epoch ends (train/live_diagnosis.py), on rank 0, its verdict broadcast:
+    up to RUN_SHARE of the CPU time, and at every epoch while it takes under CHEAP_SECONDS."""
+    return LiveDiagnosis(ctx.data.num_classes or None, plan, share=RUN_SHARE, cheap=CHEAP_SECONDS,
+                         hint="see the report", active=ctx.fabric.is_global_zero,
+                         agree=lambda code: ctx.fabric.broadcast(code, src=0))
+
+
+def stop_line(state: Any, es: Any, failed: bool) -> str:
+    """Why training ended before train.max_epochs, and which epoch's weights are kept:
+    "early stopping at epoch 6 (patience 3): testing the weights of epoch 3 (val_loss 0.2040)"."""
+    why = (f"early stopping at epoch {state.epoch} (patience {es.patience})"
+           if state.stop_reason.startswith("early stopping")
+           else f"training stopped at epoch {state.epoch}: {state.stop_reason}")
+    if state.stop_reason.startswith("early stopping at epoch"):  # BestWeights' own count,
+        why = state.stop_reason  # true when patience counted from a later epoch (s12 L2)
+    if es.best_epoch is None:
+        return f"{why}: no epoch had a finite validation loss"
+    weights = f"the weights of epoch {es.best_epoch} (val_loss {es.best_loss:.4f})"
+    return f"{why}: {weights} are kept; the error below ends the run" if failed else (
+        f"{why}: testing {weights}")
 
 
 def _training_plan(ctx: RunContext, total_steps: int, clock_stopped: bool = False) -> TrainingPlan:
