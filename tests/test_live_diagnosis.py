@@ -16,7 +16,7 @@ import trainwise
 import trainwise.console as console_module
 from trainwise.console import ProgressBar, epoch_line, progress
 from trainwise.data.tensors import to_loader
-from trainwise.findings import Severity
+from trainwise.findings import Severity, error, info, warning
 from trainwise.rundir import read_history
 from trainwise.stages_training import stop_line
 from trainwise.train.diagnose import diagnose
@@ -48,7 +48,7 @@ def _until_epoch(history: list[dict], epoch: int) -> list[dict]:
 
 def test_a_divergence_stops_fit_at_the_first_epoch_the_diagnosis_calls_it_an_error(blobs):
     said = []
-    live = LiveDiagnosis(3, cheap=math.inf, say=lambda f, epoch: said.append((f.code, epoch)))
+    live = LiveDiagnosis(3, share=math.inf, say=lambda f, epoch: said.append((f.code, epoch)))
     state = _fit(blobs, lr=3.0, live=live)  # the loss rises ~10x in epoch 1; finite
     # the reference: the end-of-training diagnosis of the history cut at each epoch end
     stopped = state.epoch
@@ -62,11 +62,26 @@ def test_a_divergence_stops_fit_at_the_first_epoch_the_diagnosis_calls_it_an_err
 
 def test_a_healthy_fit_hears_nothing_and_runs_to_the_end(blobs):
     said = []
-    live = LiveDiagnosis(3, cheap=math.inf, say=lambda f, epoch: said.append(f.code))
+    live = LiveDiagnosis(3, share=math.inf, say=lambda f, epoch: said.append(f.code))
     state = _fit(blobs, lr=0.003, live=live, max_epochs=6)
     assert said == [] and not state.should_stop and state.epoch == 6
     assert not [f for f in diagnose(state.history, num_classes=3)
                 if f.severity is not Severity.INFO]  # the end's verdict agrees
+
+
+def test_a_warning_is_said_once_two_diagnoses_in_a_row_find_it_an_error_at_once():
+    """The zoo's healthy GRU run had a gradient_spike at epoch 3's diagnosis only, which the
+    diagnosis after training does not report: said at once, it was a false alarm."""
+    said = []
+    live = LiveDiagnosis(3, say=lambda f, epoch: said.append((f.code, epoch)))
+    spike = warning("train", "gradient_spike", "A spike.", "Look at the batch.")
+    overfit = warning("train", "overfitting", "Overfits.", "Stop earlier.")
+    exploded = error("train", "loss_exploding", "Exploded.", "Lower the lr.")
+    late = info("train", "schedule_cut", "Cut.")
+    for epoch, found in enumerate([[spike], [], [overfit, late], [overfit, exploded],
+                                   [overfit, exploded]], start=1):
+        live._say_new(found, epoch)
+    assert said == [("overfitting", 4), ("loss_exploding", 4)]
 
 
 def test_the_run_says_the_divergence_live_and_stops_training(tmp_path):

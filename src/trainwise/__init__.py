@@ -12,8 +12,9 @@ Stage by stage: load_config, load_data, array_data, table_data, audit, split, kf
 check_leakage, build_model, init_weights, shape_trace, param_groups, make_adamw, check
 (preflight), find_lr (range test), tune_lr (range test + short runs), find_batch_size, fit
 (the loop), diagnose, report; compare_runs for a table of run folders; predict for a
-finished run's model on new rows and load_model for the trained nn.Module itself; Monitor for a
-training loop of your own; audit_parquet and check_frame_leakage for tables larger than memory.
+finished run's model on new rows and load_model for the trained nn.Module itself;
+LiveDiagnosis, a fit callback that diagnoses at each epoch's end; Monitor for a training loop
+of your own; audit_parquet and check_frame_leakage for tables larger than memory.
 help(trainwise.<name>) documents each.
 """
 
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # type checkers see the verbs' real signatures; at run time _
     from trainwise.recipe import RunResult, run
     from trainwise.reporting import build_report as report
     from trainwise.train.diagnose import diagnose
+    from trainwise.train.live_diagnosis import LiveDiagnosis
     from trainwise.train.loop import fit
     from trainwise.train.user_monitor import Monitor
     from trainwise.tune.batch_probe import find_batch_size
@@ -76,6 +78,7 @@ _LAZY = {
     "fit": ("trainwise.train.loop", "fit"),
     "diagnose": ("trainwise.train.diagnose", "diagnose"),
     "Monitor": ("trainwise.train.user_monitor", "Monitor"),
+    "LiveDiagnosis": ("trainwise.train.live_diagnosis", "LiveDiagnosis"),
     "report": ("trainwise.reporting", "build_report"),
     "compare_runs": ("trainwise.comparison", "compare_runs"),
     # not a module named predict: importing it would set trainwise.predict to the module
@@ -93,7 +96,8 @@ __all__ = [
     "run", "RunResult", "load_data", "audit", "split", "kfold", "table_data", "array_data",
     "audit_parquet", "check_frame_leakage", "check_leakage", "build_model", "init_weights",
     "shape_trace", "param_groups", "make_adamw", "check", "find_lr", "tune_lr",
-    "find_batch_size", "fit", "diagnose", "Monitor", "report", "compare_runs", "predict",
+    "find_batch_size", "fit", "LiveDiagnosis", "diagnose", "Monitor", "report", "compare_runs",
+    "predict",
     "load_model",
 ]
 __version__ = "0.1.0"

@@ -25,7 +25,7 @@ from trainwise.train.callbacks import BestWeights
 from trainwise.train.diagnose import diagnose
 from trainwise.train.diagnose_common import TrainingPlan
 from trainwise.train.diagnose_schedule import CUT_LR_SHARE, after_early_stopping
-from trainwise.train.live_diagnosis import CHEAP_SECONDS, RUN_SHARE, LiveDiagnosis
+from trainwise.train.live_diagnosis import RUN_SHARE, LiveDiagnosis
 from trainwise.train.loop import fit
 from trainwise.train.sharding import num_steps_per_epoch
 from trainwise.train.time_budget import TimeBudget
@@ -237,8 +237,8 @@ def _patience_note(schedule: str, max_epochs: int, patience: int) -> str:
 
 def live_diagnosis(ctx: RunContext, plan: TrainingPlan) -> LiveDiagnosis:
     """The diagnosis at epoch ends (train/live_diagnosis.py), on rank 0, its verdict broadcast:
-    up to RUN_SHARE of the CPU time, and at every epoch while it takes under CHEAP_SECONDS."""
-    return LiveDiagnosis(ctx.data.num_classes or None, plan, share=RUN_SHARE, cheap=CHEAP_SECONDS,
+    up to RUN_SHARE of the CPU time, and at once when the training loss rose."""
+    return LiveDiagnosis(ctx.data.num_classes or None, plan, share=RUN_SHARE,
                          hint="see the report", active=ctx.fabric.is_global_zero,
                          agree=lambda code: ctx.fabric.broadcast(code, src=0))
 
