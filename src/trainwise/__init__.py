@@ -97,8 +97,7 @@ __all__ = [
     "audit_parquet", "check_frame_leakage", "check_leakage", "build_model", "init_weights",
     "shape_trace", "param_groups", "make_adamw", "check", "find_lr", "tune_lr",
     "find_batch_size", "fit", "LiveDiagnosis", "diagnose", "Monitor", "report", "compare_runs",
-    "predict",
-    "load_model",
+    "predict", "load_model",
 ]
 __version__ = "0.1.0"
 
