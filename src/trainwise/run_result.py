@@ -99,7 +99,8 @@ class RunResult:
         tally = ", ".join(f"{counts[s]} {s}{'s' if counts[s] > 1 and s != 'info' else ''}"
                           for s in ("error", "warning", "info") if counts[s])
         test = {k.removeprefix("test_"): _short(v) for k, v in self.test.items()
-                if isinstance(v, int | float) and not isinstance(v, bool)}
+                if isinstance(v, int | float) and not isinstance(v, bool)
+                and not k.startswith("test_threshold")}  # in .test and the report
         lr = "None" if self.lr is None else f"{self.lr:.3g}"
         return (f"RunResult(ok={self.ok}, verdict={self.verdict!r}, path='{self.path}', "
                 f"test={test}, lr={lr}, findings={len(self.findings)} ({tally or 'none'}))")
