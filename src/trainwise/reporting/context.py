@@ -18,6 +18,7 @@ from trainwise.findings import STAGES, Finding, Severity, TrainwiseError, errors
 from trainwise.reporting.classes import class_tables
 from trainwise.reporting.curves import best_epoch, prior_line
 from trainwise.reporting.lr_range import lr_range_caption, used_lr
+from trainwise.reporting.missing import missing_evidence, trained, verdict_without_count
 from trainwise.reporting.model_tables import init_rows, weight_decay_section
 from trainwise.reporting.reliability import reliability_caption
 from trainwise.reporting.tuning import candidate_rows, within_noise
@@ -360,13 +361,19 @@ def report_context(run: RunData) -> dict[str, Any]:
     failed = errors(run.findings)
     meta = run.meta
     candidates = candidate_rows(run.tune)
+    missing = missing_evidence(run.path, meta)
+    findings_missing = not (run.path / "findings.json").exists()
     return {
         "name": meta.get("name") or run.path.name,
         "folder": run.path.name,
         "created": _created(meta),
-        "verdict": _verdict(run),
+        "verdict": verdict_without_count(_verdict(run), findings_missing),
         "verdict_severity": worst(run.findings).value if run.findings else Severity.INFO.value,
-        "counts": [(s, sum(f.severity.value == s for f in run.findings)) for s in SEVERITIES],
+        # no "0 warnings" badge for findings the report could not read
+        "counts": [] if findings_missing else
+        [(s, sum(f.severity.value == s for f in run.findings)) for s in SEVERITIES],
+        "missing": missing,
+        "history_missing": trained(meta) and not (run.path / "history.jsonl").exists(),
         "headline": _headline(run),
         "errors": failed,
         "warnings": _header_warnings(run.findings),

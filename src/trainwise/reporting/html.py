@@ -25,6 +25,7 @@ from trainwise.reporting.context import (
 )
 from trainwise.reporting.figures import class_balance_figure, data_uri, figure_png
 from trainwise.reporting.lr_range import lr_range_figure, used_lr
+from trainwise.reporting.missing import say_missing
 from trainwise.reporting.model_tables import batch_first, traced_batch
 from trainwise.reporting.predictions import predicted_vs_actual_figure
 from trainwise.reporting.reliability import reliability_figure
@@ -204,6 +205,7 @@ def build_report(run_path: str | Path) -> Path:
                    crossval_figure=crossval_figure,
                    problems=figure_problems + extra_problems
                    + [p for p in (suspects_problem, crossval_problem) if p])
+    say_missing(context["missing"])  # stderr too: a batch job never opens the report
     target = path / "report.html"
     target.write_text(render_html(context), encoding="utf-8")
     return target
