@@ -346,14 +346,41 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         refuse_run_folder(Path(path))
     if path and _is_data(Path(path)):
         return from_dict({"data": {"source": str(path)}}, overrides)
-    raw = _read_file(Path(path)) if path else {}
-    if path:  # a relative data path in a config file is relative to that file
-        source = raw.get("data", {}).get("source")
-        if isinstance(source, str) and Path(source).suffix.lower() in DATA_SUFFIXES:
-            candidate = Path(path).parent / source
-            if not Path(source).is_absolute() and candidate.exists():
-                raw["data"]["source"] = str(candidate)
+    raw = read_config_file(Path(path)) if path else {}
     return from_dict(raw, overrides)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A config file's raw sections, unvalidated (trained_run.run_config reads a finished run
+    folder's config.toml leniently from them)."""
+    raw = _read_file(path)
+    source = raw.get("data", {}).get("source") if isinstance(raw.get("data"), dict) else None
+    if isinstance(source, str) and Path(source).suffix.lower() in DATA_SUFFIXES:
+        candidate = path.parent / source  # a relative data path is relative to the file
+        if not Path(source).is_absolute() and candidate.exists():
+            raw["data"]["source"] = str(candidate)
+    return raw
+
+
+def unknown_keys(raw: dict[str, Any]) -> list[str]:
+    """The keys of a raw config this version does not know: 'section.key', or '[section]'
+    for a whole section (a run folder written by an older or newer trainwise)."""
+    found = []
+    for section, values in raw.items():
+        field = Config.model_fields.get(section)
+        if field is None:
+            found.append(f"[{section}]")
+        elif isinstance(values, dict):
+            known = field.annotation.model_fields  # type: ignore[union-attr]
+            found += [f"{section}.{key}" for key in values if key not in known]
+    return found
+
+
+def without_keys(raw: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """raw less the keys unknown_keys named."""
+    kept = {s: v for s, v in raw.items() if f"[{s}]" not in keys}
+    return {s: {k: x for k, x in v.items() if f"{s}.{k}" not in keys}
+            if isinstance(v, dict) else v for s, v in kept.items()}
 
 
 def refuse_run_folder(path: Path) -> None:

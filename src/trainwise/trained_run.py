@@ -14,18 +14,55 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainwise.config import Config, ModelConfig, load_config
+from trainwise.config import (
+    Config,
+    ConfigError,
+    ModelConfig,
+    from_dict,
+    read_config_file,
+    unknown_keys,
+    without_keys,
+)
 from trainwise.data.task import TaskData
 from trainwise.findings import TrainwiseError
 from trainwise.preprocessing import FILE_NAME, Preprocessing
 from trainwise.rundir import RunDir, RunFolderError, read_findings, read_meta
 
 
-def run_files(run_dir: str | Path) -> tuple[Path, Preprocessing, Config]:
+def run_files(run_dir: str | Path, strict: bool = False) -> tuple[Path, Preprocessing, Config]:
     """The run folder, its preprocess.npz and its config.toml, or why the folder cannot be
     used (a folder that never trained has neither preprocess.npz nor best.pt)."""
     folder = RunDir.open(run_dir).path
-    return folder, _preprocessing(folder), load_config(folder / "config.toml")
+    return folder, _preprocessing(folder), run_config(folder, strict)
+
+
+def run_config(folder: Path, strict: bool = False) -> Config:
+    """A finished run folder's config.toml. The folder is an archive: a key this version does
+    not know (written by an older or newer trainwise, audit s12 S8) is dropped with one warning
+    unless `strict`, since scoring needs only [data] and [model]. Resuming a run reads it
+    strictly elsewhere (resume.py): there a dropped key would change the run. A config that
+    still fails is a run folder that cannot be used: exit 1, naming the file."""
+    path = folder / "config.toml"
+    raw = read_config_file(path)
+    unknown = unknown_keys(raw)
+    version = read_meta(folder).get("versions", {}).get("trainwise", "unknown")
+    install = f"pip install trainwise=={version}" if version != "unknown" else \
+        "install the trainwise version that wrote the run"
+    if unknown and strict:
+        raise RunFolderError(
+            f"{path} holds config keys this trainwise does not know: {', '.join(unknown)} "
+            f"(the run was written by trainwise {version}). Delete or rename them in {path}, "
+            f"or {install} to use this run folder.")
+    if unknown:
+        warnings.warn(f"{path}: ignored config keys this trainwise does not know: "
+                      f"{', '.join(unknown)} (the run was written by trainwise {version}). "
+                      "Scoring needs only [data] and [model]; to silence this, delete them "
+                      f"from {path}.", UserWarning, stacklevel=3)
+    try:
+        return from_dict(without_keys(raw, unknown))
+    except ConfigError as exc:
+        raise RunFolderError(f"{path} cannot be read by this trainwise: {exc} Edit {path}, "
+                             f"or {install} to use this run folder.") from None
 
 
 def trained_model(folder: Path, prep: Preprocessing, cfg: ModelConfig,
@@ -40,9 +77,18 @@ def trained_model(folder: Path, prep: Preprocessing, cfg: ModelConfig,
         what = f"your {type(net).__name__}" if model is not None else "the rebuilt baseline"
         raise TrainwiseError(
             f"{what} does not match the weights in {folder / 'checkpoints' / 'best.pt'}: "
-            f"{str(exc).splitlines()[0]} Pass model= built as the run built it (same class, "
+            f"{_mismatch_lines(exc)} Pass model= built as the run built it (same class, "
             "same arguments).") from None
     return net
+
+
+def _mismatch_lines(exc: RuntimeError, num_lines: int = 5) -> str:
+    """PyTorch's first lines: the header, then one line per mismatching tensor ("size
+    mismatch for body.3.weight: ... [3, 32] ... [4, 32]"), the part that says what to change
+    (audit s12 S15: only the header was kept). 5 lines: a whole head swapped is 2 tensors."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    more = f" (and {len(lines) - num_lines} more lines)" if len(lines) > num_lines else ""
+    return " ".join(lines[:num_lines]) + more + "."
 
 
 def _preprocessing(folder: Path) -> Preprocessing:
@@ -91,8 +137,10 @@ def _rebuilt_model(folder: Path, prep: Preprocessing, cfg: ModelConfig) -> nn.Mo
     if own is not None:
         raise TrainwiseError(
             f"this run trained a module you passed ({own.message}), which the run folder "
-            "cannot rebuild. Pass it: trainwise.predict(run_dir, x, model=net), where net is "
-            "built the same way (its weights are replaced by checkpoints/best.pt).")
+            "cannot rebuild. Pass it: trainwise.load_model(run_dir, model=net) or "
+            "trainwise.predict(run_dir, x, model=net), where net is built the same way (its "
+            "weights are replaced by checkpoints/best.pt); `trainwise predict` on the command "
+            "line cannot take it.")
     x = np.zeros((1, *prep.input_shape), dtype=np.dtype(prep.input_dtype))
     if prep.kind == "tokens":
         x.flat[0] = max(prep.vocab_size - 1, 0)  # embedding_pool is sized by the largest id

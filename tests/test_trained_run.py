@@ -1,0 +1,101 @@
+"""Opening a finished run folder for use (trained_run.py): its config.toml read as an archive
+(audit s12 S8) and a mismatching module's error keeping PyTorch's tensor lines (S15)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import trainwise
+from trainwise.cli import main
+from trainwise.findings import TrainwiseError
+from trainwise.rundir import RunFolderError
+from trainwise.trained_run import run_config
+
+
+class Net(nn.Module):
+    def __init__(self, num_out: int = 3) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, num_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def _data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 150)
+    return (rng.normal(0, 1, (150, 4)) + np.eye(3, 4)[y] * 2).astype(np.float32), y
+
+
+def _run(tmp_path, **kwargs):
+    result = trainwise.run(data=_data(), report=False, **kwargs, overrides=[
+        "train.max_epochs=1", "run.threads=1", "run.checks=false", "train.lr=0.01",
+        "train.batch_size=32", f"run.out_dir=\"{tmp_path}\""])
+    assert result.ok, result.verdict
+    return result.path
+
+
+@pytest.fixture(scope="module")
+def baseline_run(tmp_path_factory):
+    return _run(tmp_path_factory.mktemp("base"))
+
+
+def _add_unknown_key(folder) -> None:
+    text = (folder / "config.toml").read_text(encoding="utf-8")
+    (folder / "config.toml").write_text(text.replace("[train]\n", "[train]\nepochs = 3\n", 1),
+                                        encoding="utf-8")
+
+
+def test_an_unknown_key_in_a_finished_runs_config_is_ignored_with_one_warning(
+        baseline_run, tmp_path) -> None:
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(baseline_run, folder)
+    _add_unknown_key(folder)
+    version = json.loads((folder / "meta.json").read_text())["versions"]["trainwise"]
+    with pytest.warns(UserWarning) as caught:
+        net = trainwise.load_model(folder)
+    assert len(caught) == 1
+    said = str(caught[0].message)
+    assert str(folder / "config.toml") in said and "train.epochs" in said and version in said
+    best = torch.load(folder / "checkpoints/best.pt", weights_only=True)["model"]
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in best.items())
+    with pytest.raises(RunFolderError) as strict:
+        run_config(folder, strict=True)
+    assert str(folder / "config.toml") in str(strict.value)
+    assert f"pip install trainwise=={version}" in str(strict.value)
+
+
+def test_a_config_this_version_cannot_validate_exits_1_naming_the_file(baseline_run, tmp_path,
+                                                                       capsys) -> None:
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(baseline_run, folder)
+    text = (folder / "config.toml").read_text(encoding="utf-8")
+    (folder / "config.toml").write_text(text.replace("[train]\n", "[train]\nmax_epochs = "
+                                                     "\"many\"\n", 1).replace(
+        "\nmax_epochs = 1\n", "\n", 1), encoding="utf-8")
+    np.savez(tmp_path / "x.npz", X=_data()[0][:5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = main(["predict", str(folder), str(tmp_path / "x.npz"),
+                     "--out", str(tmp_path / "p.csv")])
+    assert code == 1  # a run folder that cannot be used, not a bad command line (2)
+    assert "config.toml" in capsys.readouterr().err
+
+
+def test_a_mismatching_module_keeps_the_line_naming_the_tensor(tmp_path) -> None:
+    folder = _run(tmp_path, model=Net())
+    with pytest.raises(TrainwiseError) as caught:
+        trainwise.load_model(folder, model=Net(num_out=4))
+    assert "size mismatch for layers.2.weight" in str(caught.value)
+    with pytest.raises(TrainwiseError, match=r"trainwise\.load_model\(run_dir, model=net\)"):
+        trainwise.load_model(folder)
