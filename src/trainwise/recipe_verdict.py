@@ -26,7 +26,10 @@ def run_verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None
         headline = f"Test accuracy {test['test_accuracy']:.1%}" + _beside_accuracy(
             test, ctx.data.class_names if ctx.data is not None else None)
     elif "test_rmse" in test:
+        bounds = test.get("test_rmse_interval")  # bootstrap, as accuracy's Wilson CI
         headline = f"Test RMSE {amount(test['test_rmse'])}" + (
+            f" (95% CI {amount(bounds[0])}-{amount(bounds[1])})"
+            if bounds else "") + (
             f", {r2_text(test['test_r2'])}" if "test_r2" in test else "") + (
             f" (a linear model: RMSE {amount(test['test_linear_rmse'])})"
             if "test_linear_rmse" in test else "")

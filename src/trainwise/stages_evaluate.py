@@ -44,6 +44,14 @@ from trainwise.train.linear_reference import (
 )
 from trainwise.train.ranking import ranking_text
 from trainwise.train.ranking_verdict import validation_threshold
+from trainwise.train.regression_intervals import (
+    INTERVAL_KEYS,
+    LINEAR_DIFFERENCE,
+    LINEAR_DIFFERENCE_INTERVAL,
+    interval_text,
+    linear_difference,
+    regression_intervals,
+)
 from trainwise.train.regression_metrics import (
     baselines_text,
     previous_values,
@@ -95,6 +103,7 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
                                              _previous_values(ctx))
         row.update(extra)
         row.update(_keep_predictions(ctx, outputs, targets))
+        row.update(_regression_intervals(ctx, outputs, targets))
     findings += _linear_and_groups(ctx, row, outputs)
     if ctx.fabric.is_global_zero:
         ctx.run.append_history([{"kind": "test", **row}])
@@ -132,12 +141,25 @@ def _keep_predictions(ctx: RunContext, outputs: torch.Tensor,
     return {QUARTER_KEY: error_by_quarter(actual, predicted)}
 
 
+def _regression_intervals(ctx: RunContext, outputs: torch.Tensor,
+                          targets: torch.Tensor) -> dict[str, Any]:
+    """Bootstrap 95% intervals of the test RMSE, MAE and R^2 in the target's units
+    (regression_intervals.py), seeded by run.seed so a rerun prints the same bounds."""
+    units = ctx.target_units()
+    return regression_intervals(in_target_units(targets.numpy(), units),
+                                in_target_units(outputs.numpy(), units),
+                                seed=ctx.config.run.seed)
+
+
 def _linear_and_groups(ctx: RunContext, row: dict[str, Any],
                        outputs: torch.Tensor) -> list[Finding]:
     """Adds to the test row the linear reference's scores and the test rows' group count
     (the intervals' caveat: intervals.grouped_rows_caveat); the linear model's warning."""
     assert ctx.data is not None
-    predicted = outputs.argmax(dim=1).numpy() if ctx.data.task == "classification" else None
+    # the network's test answers: its classes, or its values in the target's units (for the
+    # paired bootstrap of its RMSE minus the linear model's)
+    predicted = outputs.argmax(dim=1).numpy() if ctx.data.task == "classification" else \
+        in_target_units(outputs.numpy(), ctx.target_units())
     linear, findings = _linear_reference(ctx, row, predicted)
     row.update(linear)
     groups = _test_groups(ctx)
@@ -149,8 +171,9 @@ def _linear_and_groups(ctx: RunContext, row: dict[str, Any],
 def _linear_reference(ctx: RunContext, row: dict[str, Any], predicted: np.ndarray | None = None
                       ) -> tuple[dict[str, Any], list[Finding]]:
     """The linear model fitted on the training split (linear_reference.py), scored on the
-    test rows beside the network (`predicted`: its class per test row, for a classification);
-    nothing for images, sequences and token ids."""
+    test rows beside the network (`predicted`: its class per test row, for a classification;
+    its values in the target's units for a regression, for the paired difference); nothing
+    for images, sequences and token ids."""
     assert ctx.data is not None
     train, test = ctx.splits["train"], ctx.splits["test"]
     classification = ctx.data.task == "classification"
@@ -164,9 +187,12 @@ def _linear_reference(ctx: RunContext, row: dict[str, Any], predicted: np.ndarra
         return _linear_classes(row, np.asarray(test.y).reshape(-1), predicted, fit, weighted)
     units = ctx.target_units()  # scored in the target's units, as the network's RMSE
     actual = in_target_units(test.y, units)
-    scored = score_baseline("linear", in_target_units(fit.predictions, units), actual)
+    linear = in_target_units(fit.predictions, units)
+    scored = score_baseline("linear", linear, actual)
     found = regression_finding(row["test_rmse"], scored.rmse, float(actual.std()), fit)
-    return ({"test_linear_rmse": scored.rmse, "test_linear_mae": scored.mae},
+    paired = {} if predicted is None else linear_difference(actual, predicted, linear,
+                                                             seed=ctx.config.run.seed)
+    return ({"test_linear_rmse": scored.rmse, "test_linear_mae": scored.mae, **paired},
             [found] if found else [])
 
 
@@ -214,15 +240,30 @@ def _previous_values(ctx: RunContext) -> np.ndarray | None:
     return previous_values(data.times, data.y, test, data.groups)
 
 
+def _within(row: dict[str, Any], key: str) -> str:
+    """" (95% interval 2,900-3,450)" after a score that has its bootstrap interval."""
+    text = interval_text(row.get(INTERVAL_KEYS[key]), amount)
+    return f" ({text})" if text else ""
+
+
+def _regression_message(ctx: RunContext, row: dict[str, Any]) -> str:
+    baselines = baselines_text(row)
+    difference = row.get(LINEAR_DIFFERENCE_INTERVAL)
+    paired = (f" The network's RMSE minus the linear model's: "
+              f"{amount(row[LINEAR_DIFFERENCE])} ({interval_text(difference, amount)}, paired "
+              "bootstrap; an interval holding 0 cannot tell them apart).") if difference else ""
+    return (f"Test RMSE {amount(row['test_rmse'])}{_within(row, 'test_rmse')}, MAE "
+            f"{amount(row['test_mae'])}{_within(row, 'test_mae')}, "
+            f"{r2_text(row['test_r2'])}{_within(row, 'test_r2')} on "
+            f"{len(ctx.splits['test'].y)} held-out rows"
+            + (" (trained on log(1 + target), scored in its units)" if ctx.target_log else "")
+            + (f" ({baselines})." if baselines else ".") + paired)
+
+
 def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
     assert ctx.data is not None
     if ctx.data.task != "classification":
-        baselines = baselines_text(row)
-        return (f"Test RMSE {amount(row['test_rmse'])}, MAE {amount(row['test_mae'])}, "
-                f"{r2_text(row['test_r2'])} on {len(ctx.splits['test'].y)} held-out rows"
-                + (" (trained on log(1 + target), scored in its units)" if ctx.target_log
-                   else "")
-                + (f" ({baselines})." if baselines else "."))
+        return _regression_message(ctx, row)
     interval = split_accuracy_interval(row)
     caveat = grouped_rows_caveat(len(ctx.splits["test"].y), row.get("test_groups"))
     within = f", 95% interval {percent(interval.low)}-{percent(interval.high)}%" \

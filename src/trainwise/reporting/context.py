@@ -35,6 +35,12 @@ from trainwise.train.intervals import (
 from trainwise.train.linear_reference import LOGISTIC_REFERENCE
 from trainwise.train.monitor_folder import MONITOR_SOURCE
 from trainwise.train.prior_correction import WEIGHTED_PROBABILITIES
+from trainwise.train.regression_intervals import (
+    INTERVAL_KEYS,
+    LINEAR_DIFFERENCE,
+    LINEAR_DIFFERENCE_INTERVAL,
+    NUM_RESAMPLES,
+)
 from trainwise.train.regression_metrics import BASELINES
 from trainwise.train.regression_predictions import QUARTER_KEY
 
@@ -171,7 +177,7 @@ _TEST_ORDER = ("test_accuracy", "test_baseline_accuracy", "test_baseline_class",
                "test_ap_chance", "test_positive_class", *AT_THRESHOLD_KEYS, "test_rmse",
                "test_mae", "test_r2",
                "test_mean_rmse", "test_mean_mae", "test_previous_rmse", "test_previous_mae",
-               "test_linear_rmse", "test_linear_mae", "test_groups")
+               "test_linear_rmse", "test_linear_mae", LINEAR_DIFFERENCE, "test_groups")
 # the linear reference (train/linear_reference.py), named as the test_result line names it
 _LINEAR_LABELS = {
     "test_linear_accuracy": f"accuracy of {LOGISTIC_REFERENCE}",
@@ -193,6 +199,8 @@ _THRESHOLD_LABELS = dict(zip(AT_THRESHOLD_KEYS, (
     "test balanced accuracy at that threshold"), strict=True))
 _TEST_LABELS = {"test_rmse": "test RMSE", "test_mae": "test MAE", "test_r2": "test R²",
                 "test_groups": "groups the test rows come from",
+                LINEAR_DIFFERENCE: "test RMSE minus the linear model's (below 0: the network "
+                                   "is better)",
                 **_RANKING_LABELS, **_THRESHOLD_LABELS,
                 **_BASELINE_LABELS, **_LINEAR_LABELS}
 
@@ -255,7 +263,8 @@ def _test_table(test: Row | None, weighted: bool = False) -> list[tuple[str, str
     items = sorted(_test_scalars(test), key=lambda item: first.get(item[0], len(first)))
     # sorted is stable: the rest keep their order
     labels = _test_labels(test, weighted)
-    rows = [(labels.get(k, k), _metric(k, v)) for k, v in items]
+    rows = _with_regression_intervals(test or {}, [k for k, _ in items],
+                                      [(labels.get(k, k), _metric(k, v)) for k, v in items])
     interval = split_accuracy_interval(test or {})
     if interval is not None:  # right under the accuracy it qualifies
         keys = [k for k, _ in items]
@@ -271,6 +280,23 @@ def _test_table(test: Row | None, weighted: bool = False) -> list[tuple[str, str
             f"{percent(balanced[0])} – {percent(balanced[1])} % (MOVER over the per-class "
             "recalls' Wilson intervals; see Per class)"))
     return rows
+
+
+def _with_regression_intervals(test: Row, keys: list[str],
+                               rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each regression score's bootstrap 95% interval (regression_intervals.py) right under
+    it, as the accuracy's Wilson interval; `keys` name `rows` one for one."""
+    intervals = {**INTERVAL_KEYS, LINEAR_DIFFERENCE: LINEAR_DIFFERENCE_INTERVAL}
+    out = []
+    for key, row in zip(keys, rows, strict=True):
+        out.append(row)
+        bounds = test.get(intervals.get(key, ""))
+        if bounds:
+            how = "paired bootstrap over the test rows; holding 0: no clear difference" \
+                if key == LINEAR_DIFFERENCE else "bootstrap over the test rows"
+            out.append((f"{row[0]}, 95% interval", f"{_metric(key, bounds[0])} – "
+                        f"{_metric(key, bounds[1])} ({how}, {NUM_RESAMPLES:,} resamples)"))
+    return out
 
 
 def _interval_cell(interval: AccuracyInterval) -> str:
