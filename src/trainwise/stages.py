@@ -17,6 +17,7 @@ from torch import nn
 from trainwise.config import Config, split_seed
 from trainwise.data.audit import audit, class_rows_needed, extreme_targets
 from trainwise.data.augment import augment_findings
+from trainwise.data.column_table import with_ignored_keys
 from trainwise.data.distribution_figures import distribution_caption, plot_distributions
 from trainwise.data.figures import plot_samples, samples_caption
 from trainwise.data.plan import key_findings
@@ -153,7 +154,9 @@ def stage_data(ctx: RunContext) -> list[Finding]:
                         "num_classes": data.num_classes, "class_names": data.class_names,
                         "feature_names": data.feature_names[:200], "notes": data.notes,
                         "keys": [vars(k) for k in data.keys], "audit": summary,
-                        "columns": data.columns,  # tables: how each column was treated
+                        # tables: how each column was treated (a key the split ignores: so)
+                        "columns": with_ignored_keys(data.columns, findings,
+                                                     ctx.config.split.strategy),
                         # named again if training then scores perfectly (diagnose_perfect)
                         "target_leaks": [c for f in findings if f.code == "target_leak"
                                          for c in f.evidence.get("columns", [])]}

@@ -139,3 +139,26 @@ def constant_text_findings(table: list[dict[str, str]]) -> list[Finding]:
                     "Nothing to do for this run (they carry no information). If they should "
                     "vary, the file may hold one subset only (one country, one site): check "
                     "the export and rerun from the data stage.", columns=constant)]
+
+
+IGNORED_KEY_CODES = ("ignored_time_key", "ignored_group_key")  # plan.key_findings's
+
+
+def with_ignored_keys(table: list[dict[str, str]] | None, findings: list[Finding],
+                      strategy: str) -> list[dict[str, str]] | None:
+    """The column table with each inferred key that split.strategy ignores said as such: it
+    read "the split's time key ... it orders the parts in time" while a stratified split never
+    looked at it (audit s12 S14), so the table claimed a use the column never had."""
+    ignored = {f.evidence.get("column"): f for f in findings if f.code in IGNORED_KEY_CODES}
+    if not table or not ignored:
+        return table
+    rows = []
+    for row in table:
+        found = ignored.get(row["column"])
+        if found is not None:
+            role = found.code.removeprefix("ignored_").removesuffix("_key")
+            row = {**row, "treatment": (
+                f"not a feature (looks like a {role} key: {found.evidence.get('reason')}) and "
+                f"not used by the split (split.strategy = '{strategy}'): see {found.code}")}
+        rows.append(row)
+    return rows
