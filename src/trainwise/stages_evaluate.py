@@ -35,12 +35,14 @@ from trainwise.train.diagnose_perfect import held_out_too_good
 from trainwise.train.evaluate import evaluate
 from trainwise.train.intervals import grouped_rows_caveat, percent, split_accuracy_interval
 from trainwise.train.linear_reference import (
+    LINEAR_FILE,
     LINEAR_KINDS,
     LOGISTIC_REFERENCE,
     LinearFit,
     class_finding,
     linear_fit,
     regression_finding,
+    save_linear,
 )
 from trainwise.train.ranking import ranking_text
 from trainwise.train.ranking_verdict import validation_threshold
@@ -183,6 +185,7 @@ def _linear_reference(ctx: RunContext, row: dict[str, Any], predicted: np.ndarra
         class_weighted=weighted)
     if fit is None:
         return {}, []
+    _save_linear(ctx, fit)
     if classification:
         return _linear_classes(row, np.asarray(test.y).reshape(-1), predicted, fit, weighted)
     units = ctx.target_units()  # scored in the target's units, as the network's RMSE
@@ -194,6 +197,16 @@ def _linear_reference(ctx: RunContext, row: dict[str, Any], predicted: np.ndarra
                                                              seed=ctx.config.run.seed)
     return ({"test_linear_rmse": scored.rmse, "test_linear_mae": scored.mae, **paired},
             [found] if found else [])
+
+
+def _save_linear(ctx: RunContext, fit: LinearFit) -> None:
+    """linear_reference.npz: the line scored beside the network, to keep if it wins."""
+    assert ctx.data is not None
+    if not ctx.fabric.is_global_zero:
+        return
+    units = ctx.target_units()
+    save_linear(ctx.run.path / LINEAR_FILE, fit, list(ctx.data.feature_names), ctx.data.task,
+                units.mean, units.scale, "log" if units.log else "none")
 
 
 def _linear_classes(row: dict[str, Any], targets: np.ndarray, predicted: np.ndarray | None,

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.stats import binomtest
 from sklearn.linear_model import LogisticRegression, RidgeCV
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from trainwise.amounts import amount
@@ -56,6 +57,12 @@ class LinearFit:
     name: str
     fit_rows: int
     train_rows: int
+    # the fitted line on the inputs as given (the scaler folded in): answer = x @ coef.T +
+    # intercept; (1, F) and (1,) for ridge, (K or 1, F) logits for logistic regression
+    coef: np.ndarray | None = None
+    intercept: np.ndarray | None = None
+    penalty: float = math.nan  # RidgeCV's chosen alpha, or LogisticRegression's C
+    classes: np.ndarray | None = None  # the class ids the logits' columns stand for
 
     def fitted_text(self) -> str:
         """'fitted on the 282 training rows' or 'fitted on 50,000 of the 80,000 ...'."""
@@ -94,7 +101,41 @@ def linear_fit(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
         if classification else RidgeCV(alphas=RIDGE_ALPHAS))
     model.fit(x[rows], y[rows] if classification else y[rows].astype(np.float64))
     name = "logistic regression" if classification else "ridge regression"
-    return LinearFit(np.asarray(model.predict(test)), name, keep, len(x))
+    return LinearFit(np.asarray(model.predict(test)), name, keep, len(x), *_folded(model))
+
+
+def _folded(model: Pipeline) -> tuple[np.ndarray, np.ndarray, float, np.ndarray | None]:
+    """The pipeline's StandardScaler folded into its line: coef / scale on the inputs as
+    given, the intercept less coef . mean / scale; so the saved line needs no scaler."""
+    scaler, line = model[0], model[-1]
+    coef = np.atleast_2d(np.asarray(line.coef_, dtype=np.float64)) / scaler.scale_
+    intercept = np.atleast_1d(np.asarray(line.intercept_, dtype=np.float64)) - coef @ scaler.mean_
+    penalty = float(getattr(line, "alpha_", getattr(line, "C", math.nan)))
+    return coef, intercept, penalty, getattr(line, "classes_", None)
+
+
+LINEAR_FILE = "linear_reference.npz"
+
+
+def save_linear(path: Path, fit: LinearFit, feature_names: list[str], task: str,
+                target_mean: float = 0.0, target_scale: float = 1.0,
+                target_transform: str = "none") -> None:
+    """The line the run scored, as plain arrays (np.load(..., allow_pickle=False)), so "keep
+    the linear model" can be acted on (audit s12 S13). It reads the inputs as the network does
+    (preprocess.npz's normalisation applied); a regression's coef and intercept are in the
+    target's units (times target_scale, plus target_mean; then expm1 under
+    target_transform = "log"), a classification's give logits over `classes`."""
+    assert fit.coef is not None and fit.intercept is not None
+    coef, intercept = fit.coef, fit.intercept
+    if task != "classification":
+        coef, intercept = coef * target_scale, intercept * target_scale + target_mean
+    names = feature_names if len(feature_names) == coef.shape[1] else []
+    np.savez(path, task=np.str_(task), model=np.str_(fit.name), coef=coef,
+             intercept=intercept, penalty=np.float64(fit.penalty),
+             classes=np.asarray([] if fit.classes is None else fit.classes, dtype=np.int64),
+             feature_names=np.asarray(names, dtype=str),
+             target_transform=np.str_(target_transform),
+             fit_rows=np.int64(fit.fit_rows), train_rows=np.int64(fit.train_rows))
 
 
 def regression_finding(rmse: float, linear_rmse: float, test_std: float,
@@ -182,7 +223,9 @@ def _r2(rmse: float, variance: float) -> str:
 def _fix(fit: LinearFit) -> str:
     return ("A line does as well as the network here: keep the linear model (scikit-learn's "
             f"{'RidgeCV' if fit.name == 'ridge regression' else 'LogisticRegression'} on the "
-            "standardised features), or give the network what a line cannot use: more rows "
+            "standardised features; the run folder's linear_reference.npz holds it: "
+            "x @ coef.T + intercept on the inputs normalised as preprocess.npz says), or give "
+            "the network what a line cannot use: more rows "
             f"(it trained on {fit.train_rows:,}) or features whose effect is not linear (data "
             "stage). Before giving up on it, read the train stage's findings: a peak learning "
             "rate too high or a best epoch early in training leave a network below its best "
