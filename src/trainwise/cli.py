@@ -272,6 +272,9 @@ def _predict_to_csv(run_dir: str, file: str, out: str, threshold: str = "argmax"
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     warnings.filterwarnings("ignore", module="lightning_fabric")  # its tips are not for users
+    from trainwise.command_line import CLI_COMMAND, cli_command
+
+    recorded = CLI_COMMAND.set(cli_command(argv))  # meta.json's `command`
     try:
         return _dispatch(args)
     except TrainwiseError as exc:
@@ -287,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `trainwise config | head` closed the pipe: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no 2nd one at exit
         return 0
+    finally:
+        CLI_COMMAND.reset(recorded)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from rich.markup import escape
 from torch import nn
 
 from trainwise.caller_state import caller_state_kept
+from trainwise.command_line import command_line
 from trainwise.config import Config, to_toml
 from trainwise.config_resolution import resolve_config
 from trainwise.console import (
@@ -250,7 +251,7 @@ def _start(fabric: Fabric, config: Config, saved: Config,
     run = RunDir(path) if fabric.is_global_zero else RunDir.scratch()
     meta = {"name": config.run.name or Path(config.data.source).stem,
             "created": datetime.now().isoformat(timespec="seconds"),
-            "seed": config.run.seed, "config": config.model_dump(),
+            "command": command_line(), "seed": config.run.seed, "config": config.model_dump(),
             "config_tag": config_tag(config), "versions": library_versions(),
             **code_revisions(), "threads": threads, "device": str(fabric.device),
             "num_processes": fabric.world_size, "precision": precision_in_use(fabric),

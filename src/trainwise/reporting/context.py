@@ -21,6 +21,7 @@ from trainwise.reporting.lr_range import lr_range_caption, used_lr
 from trainwise.reporting.missing import missing_evidence, trained, verdict_without_count
 from trainwise.reporting.model_tables import init_rows, weight_decay_section
 from trainwise.reporting.reliability import reliability_caption
+from trainwise.reporting.reproduce import reproduce
 from trainwise.reporting.tuning import candidate_rows, within_noise
 from trainwise.rundir import read_findings, read_history
 from trainwise.train.decision_threshold import AT_THRESHOLD_KEYS
@@ -446,6 +447,7 @@ def report_context(run: RunData) -> dict[str, Any]:
         "versions": meta.get("versions") or {},
         "git_revision": meta.get("git_revision"),
         "user_model": meta.get("user_model") or {},
+        "reproduce": reproduce(run.path, meta, run.findings),
         "config_json": json.dumps(meta.get("config") or {}, indent=2, default=str),
         "stage_seconds": meta.get("stage_seconds") or {},
     }
