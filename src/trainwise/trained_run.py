@@ -57,7 +57,7 @@ def run_config(folder: Path, strict: bool = False) -> Config:
         warnings.warn(f"{path}: ignored config keys this trainwise does not know: "
                       f"{', '.join(unknown)} (the run was written by trainwise {version}). "
                       "Scoring needs only [data] and [model]; to silence this, delete them "
-                      f"from {path}.", UserWarning, stacklevel=3)
+                      f"from {path}.", UserWarning, stacklevel=4)  # the caller of predict/load_model
     try:
         return from_dict(without_keys(raw, unknown))
     except ConfigError as exc:
