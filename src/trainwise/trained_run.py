@@ -53,11 +53,11 @@ def run_config(folder: Path, strict: bool = False) -> Config:
             f"{path} holds config keys this trainwise does not know: {', '.join(unknown)} "
             f"(the run was written by trainwise {version}). Delete or rename them in {path}, "
             f"or {install} to use this run folder.")
-    if unknown:
+    if unknown:  # stacklevel 4: the line that called predict or load_model
         warnings.warn(f"{path}: ignored config keys this trainwise does not know: "
                       f"{', '.join(unknown)} (the run was written by trainwise {version}). "
                       "Scoring needs only [data] and [model]; to silence this, delete them "
-                      f"from {path}.", UserWarning, stacklevel=4)  # the caller of predict/load_model
+                      f"from {path}.", UserWarning, stacklevel=4)
     try:
         return from_dict(without_keys(raw, unknown))
     except ConfigError as exc:
