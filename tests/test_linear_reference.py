@@ -196,7 +196,7 @@ def test_the_evaluate_line_gives_the_linear_model_its_own_sentence() -> None:
     data = TaskData("t", "table", "classification", np.zeros((40, 2), np.float32),
                     np.zeros(40, np.int64), class_names=["a", "b", "c"])
     ctx = SimpleNamespace(data=data, splits={"test": Arrays(np.zeros((20, 2)), np.zeros(20))},
-                          target_log=False)
+                          target_log=False, meta={})
     row = {"test_accuracy": 0.95, "test_baseline_class": "a", "test_baseline_accuracy": 0.4,
            "test_balanced_accuracy": 0.9, "test_roc_auc": 0.999,
            "test_per_class": {"recall": [1.0, 1.0, 0.75], "support": [8, 8, 4]},
