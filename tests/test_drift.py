@@ -108,7 +108,7 @@ def test_big_parts_are_compared_on_a_seeded_sample_and_the_message_says_so(monke
     data = TaskData("t", "table", "regression", x, np.arange(1500.0), feature_names=["z"])
     parts = {"train": np.arange(1000), "val": np.arange(0), "test": np.arange(1000, 1500)}
     [found] = drift.split_drift(data, parts, "time", seed=3)
-    assert "training 300, test 300 rows (a seeded sample of 300 rows per larger part)" in (
+    assert "train 300, test 300 rows (a seeded sample of 300 rows per larger part)" in (
         found.message)
     assert [(s["column"], s["statistic"]) for s in found.evidence["shifts"]] == [
         ("z", 1.0), ("the label", 1.0)]  # every test value above every training one

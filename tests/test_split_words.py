@@ -33,3 +33,14 @@ def test_the_split_finding_of_mnist1d_explains_the_1000_test_rows(tmp_path) -> N
     assert split.evidence == {"train": 270, "val": 30, "test": 1000}
     sizes = json.loads((result.path / "meta.json").read_text())["split"]["sizes"]
     assert sizes == {"train": 270, "val": 30, "test": 1000}
+
+
+def test_every_stage_spells_the_parts_with_one_table() -> None:
+    """Review s12 VD10: drift.py said 'training' where part_findings.py and the split
+    stage said 'train' (three tables, one concept); now all three import split.PART_WORDS."""
+    from trainwise import stages_split
+    from trainwise.data import drift, part_findings, split
+
+    assert drift.PART_WORDS is split.PART_WORDS is part_findings.PART_WORDS
+    assert stages_split.PART_WORDS is split.PART_WORDS
+    assert split.PART_WORDS == {"train": "train", "val": "validation", "test": "test"}

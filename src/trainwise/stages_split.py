@@ -24,7 +24,7 @@ from trainwise.data.plan import (
     folds_note,
     plan_split,
 )
-from trainwise.data.split import TIMED
+from trainwise.data.split import PART_WORDS, TIMED
 from trainwise.data.split_figure import plot_split_timeline
 from trainwise.data.task import TaskData
 from trainwise.data.tensors import Normaliser
@@ -118,14 +118,11 @@ def _add_timeline(ctx: RunContext, parts: dict, result: SplitResult) -> None:
                        "first time, coloured by the part it went to."})
 
 
-PART_NAMES = {"train": "train", "val": "validation", "test": "test"}
-
-
 def split_sizes_text(sizes: dict[str, int], own_test: bool, test_fraction: float) -> str:
     """'train 3600, validation 400, test 1000 (...)': where the test rows came from, since a
     source's own test part leaves split.test_fraction unused (mnist1d: 4000 loaded, 5000
     in the parts)."""
-    words = [f"{PART_NAMES.get(part, part)} {n}" for part, n in sizes.items()]
+    words = [f"{PART_WORDS.get(part, part)} {n}" for part, n in sizes.items()]
     if "test" in sizes:
         words[list(sizes).index("test")] += (
             " (the data set's own test part; split.test_fraction not used)" if own_test

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import chi2_contingency, hypergeom, ks_2samp
 
-from trainwise.data.split import TIMED
+from trainwise.data.split import PART_WORDS, TIMED
 from trainwise.data.task import TaskData
 from trainwise.data.timesplit import format_time
 from trainwise.findings import Finding, warning
@@ -36,7 +36,6 @@ MAX_ROWS = 20_000  # per part: at 20k rows a KS of ~0.05 already has p < 1e-6, s
 # above LARGE is found, and 200 columns x 2 parts take ~11 s (100k rows: ~52 s, measured)
 MAX_COLUMNS = 200  # columns tested: a 784-pixel vector is not a table with trends
 NUM_LISTED = 3  # columns named in the message; the evidence holds every one flagged
-PART_WORDS = {"train": "training", "val": "validation", "test": "test"}
 
 
 @dataclass(frozen=True)

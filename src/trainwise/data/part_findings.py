@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from trainwise.data.split import SplitIndices, min_stratified_fraction
+from trainwise.data.split import PART_WORDS, SplitIndices, min_stratified_fraction
 from trainwise.data.timesplit import format_time
 from trainwise.findings import Finding, Severity, info, warning
 
@@ -228,9 +228,6 @@ def _kept_text(kept: list[str]) -> str:
     return (f" The split kept {names}{more} in train on purpose: one row left for train and "
             "validation cannot be on both sides, so it goes where the model at least sees it, "
             "and every other class stays stratified (keeps its share in every part).")
-
-
-PART_WORDS = {"train": "train", "val": "validation", "test": "test"}
 
 
 def part_extents(parts: dict[str, np.ndarray | None], num_groups: dict[str, int] | None,

@@ -31,6 +31,8 @@ TIMED = ("time", "group_time")
 # a row strategy with copies to keep together (copies.py) draws by its grouped twin over the
 # copies' codes: each untied row is a group of one, so class shares and sizes hold as before
 TIED = {"random": "group", "stratified": "stratified_group"}
+# each part's name in messages, one spelling for every stage (review s12 VD10)
+PART_WORDS = {"train": "train", "val": "validation", "test": "test"}
 
 
 def register(name: str) -> Callable[[Splitter], Splitter]:
