@@ -65,22 +65,32 @@ def stage_split(ctx: RunContext) -> list[Finding]:
     findings = result.findings + small_parts(
         sizes, data.task, result.num_groups,
         {**({} if result.folds else {"val": cfg.val_fraction}), **carved},
-        max(1, len(result.folds))) + _stratify_fallback(ctx, result) + split_drift(
-        data, {"train": train, "val": val, "test": test}, result.strategy,
-        split_seed(ctx.config))
-    if data.task == "classification":
-        counts = {name: np.bincount(a.y, minlength=data.num_classes).tolist()
-                  for name, a in ctx.splits.items()}
-        ctx.meta["data"]["class_counts"] = counts
-        over_time = label_over_time(data.y, result.times, {
-            "train": train, "val": val, "test": test}, data.class_names) if (
-            result.strategy in TIMED and result.times is not None) else {}
-        findings = findings + missing_classes(counts, data.class_names, result.strategy,
-                                              over_time)
+        max(1, len(result.folds))) + _stratify_fallback(ctx, result) + _drift_and_classes(
+        ctx, result)
     folds = folds_note(result)
     return [info("split", "split", f"Split by '{result.strategy}': "
                  f"{split_sizes_text(sizes, test is None, cfg.test_fraction)}{folds}.",
                  **sizes)] + findings
+
+
+def _drift_and_classes(ctx: RunContext, result: SplitResult) -> list[Finding]:
+    """Drift between the parts, then (classification) the classes a part lacks. A class gone
+    from later parts of a time split is the label changing with time: classes_missing_from_split
+    says so, and drift leaves the label out (review s12 VD4: two warnings, opposite fixes)."""
+    data = ctx.data
+    assert data is not None
+    parts = {"train": result.train, "val": result.val, "test": result.test}
+    over_time: dict[str, str] = {}
+    missing: list[Finding] = []
+    if data.task == "classification":
+        counts = {name: np.bincount(a.y, minlength=data.num_classes).tolist()
+                  for name, a in ctx.splits.items()}
+        ctx.meta["data"]["class_counts"] = counts
+        if result.strategy in TIMED and result.times is not None:
+            over_time = label_over_time(data.y, result.times, parts, data.class_names, counts)
+        missing = missing_classes(counts, data.class_names, result.strategy, over_time)
+    return split_drift(data, parts, result.strategy, split_seed(ctx.config),
+                       label_told=bool(over_time)) + missing
 
 
 def _redraw_samples(ctx: RunContext, train: np.ndarray) -> None:

@@ -11,7 +11,9 @@ after a Bonferroni correction over every test made), so a 15-row validation part
 fire on noise. False alarms measured (tests/test_drift.py reruns half): random and stratified
 splits (val 0.1, test 0.2) of scikit-learn's iris, wine and breast_cancer, random ones of
 diabetes, 20 split seeds each: 0 warnings in 140 splits (1 at p < 0.01, see ALPHA).
-Tables larger than MAX_ROWS per part are compared on a seeded sample of that many rows.
+Tables larger than MAX_ROWS per part are compared on a seeded sample of that many rows; a
+table wider than MAX_COLUMNS tests every text column and its first numbers (the message says
+how many were left out); a feature vector that wide is not tested.
 Pure: no state, one seeded generator for the row cap."""
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ ALPHA = 0.001  # family-wise, before the Bonferroni correction over every test m
 # (KS 0.62 over 400 test rows) has p ~ 1e-113
 MAX_ROWS = 20_000  # per part: at 20k rows a KS of ~0.05 already has p < 1e-6, so every shift
 # above LARGE is found, and 200 columns x 2 parts take ~11 s (100k rows: ~52 s, measured)
-MAX_COLUMNS = 200  # columns tested: a 784-pixel vector is not a table with trends
+MAX_COLUMNS = 200  # columns tested: a 784-pixel vector is not a table with trends (skipped)
 NUM_LISTED = 3  # columns named in the message; the evidence holds every one flagged
+NUM_LEFT_OUT_LISTED = 20  # untested columns named in the evidence (a 5000-wide table: 4800)
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ def table_columns(feature_names: list[str], columns: list[dict[str, str]]) -> li
             groups.setdefault(owner, []).append(j)
     texts = [Column(c, tuple(js), tuple(feature_names[j][len(c) + 1:] for j in js))
              for c, js in groups.items()]
-    return (numbers + texts)[:MAX_COLUMNS]
+    return numbers + texts  # drift_findings caps them (capped_columns)
 
 
 def _cap(rows: np.ndarray, seed: int) -> np.ndarray:
@@ -164,37 +167,59 @@ def _flagged(shift: Shift, alpha: float) -> bool:
 
 
 def find_shifts(x: dict[str, np.ndarray], y: dict[str, np.ndarray], columns: list[Column],
-                task: str, class_names: list[str]) -> list[Shift]:
+                task: str, class_names: list[str], with_label: bool = True) -> list[Shift]:
     """The large, significant shifts from train to each other part ({part: (N, F) rows} and
     {part: (N,) labels}, "train" among them), largest first."""
     x = {p: rows for p, rows in x.items() if len(rows)}
     tests = [s for c in columns for s in _column_shifts(x, c)]
-    tests += _label_shifts({p: y[p] for p in x}, task, class_names)
+    if with_label:
+        tests += _label_shifts({p: y[p] for p in x}, task, class_names)
     done = [s for s in tests if s is not None]
     alpha = ALPHA / max(1, len(done))  # Bonferroni over every test made
     return sorted((s for s in done if _flagged(s, alpha)), key=lambda s: -s.statistic)
 
 
-def _fix(strategy: str) -> str:
+def _fix(strategy: str, shifts: list[Shift]) -> str:
     """Advice by why the parts differ: a time split (the usual case) measures a later period,
     a group split other subjects; a random split should not drift (the rule's false-alarm
     rate is ~0), so there the rows themselves need a look."""
     if strategy in TIMED:
-        return ("The split is by time, so validation and test describe a later period whose "
-                "inputs differ: expect the model to transfer poorly and read their scores as "
-                "that. Consider a more recent training window (drop the oldest rows), "
-                "features that do not trend (differences, ratios, rates), and retraining as "
-                "new data comes; a level first seen after training gets no learned weight. "
-                "Then rerun from the data stage.")
+        return _timed_fix(*_kinds(shifts))
     if "group" in strategy:  # group, stratified_group
         return ("The held-out groups differ from the training groups: the scores describe "
                 "groups like those. If they should be alike, check how groups were collected "
                 "or raise split.val_fraction / split.test_fraction so each part holds more "
                 "groups; then rerun from the split stage.")
-    return ("A random split should not differ this much by chance (p < 0.01 after a "
+    return (f"A random split should not differ this much by chance (p < {ALPHA:g} after a "
             "correction for every column tested): check for rows that belong together (give "
             "them split.group_column) or an order the split should follow "
             "(split.time_column), then rerun from the split stage.")
+
+
+def _kinds(shifts: list[Shift]) -> tuple[bool, bool]:
+    """(an input column shifted, the label shifted)."""
+    label = any(s.column == "the label" for s in shifts)
+    return any(s.column != "the label" for s in shifts), label
+
+
+def _timed_fix(inputs: bool, label: bool) -> str:
+    """A time split: advice on inputs only when an input shifted (review s12 VD4: a label-only
+    drift was told to find features that do not trend), on the label as
+    part_findings._missing_fix words it (ask whether the label depends on the date)."""
+    steps = ["The split is by time, so validation and test describe a later period."]
+    if inputs:
+        steps.append("Their inputs differ: expect the model to transfer poorly and read their "
+                     "scores as that. Consider a more recent training window (drop the oldest "
+                     "rows), features that do not trend (differences, ratios, rates), and "
+                     "retraining as new data comes; a level first seen after training gets no "
+                     "learned weight.")
+    if label:
+        steps.append("The label's mix changes with time: check how the label relates to the "
+                     "date. If the task is forecasting, the later scores rightly show this "
+                     "change; if rows do not depend on when they were recorded, split at random "
+                     "instead (`--set split.time_column=none`).")
+    return " ".join(steps) + (" Then rerun from the data stage." if inputs
+                              else " Then rerun the split stage.")
 
 
 def _listed(shifts: list[Shift]) -> str:
@@ -212,8 +237,7 @@ def _listed(shifts: list[Shift]) -> str:
 
 
 def _consequence(shifts: list[Shift]) -> str:
-    inputs = any(s.column != "the label" for s in shifts)
-    label = any(s.column == "the label" for s in shifts)
+    inputs, label = _kinds(shifts)
     return " ".join(
         ["A model meets inputs unlike those it trained on."] * inputs
         + ["The label's mix differs (label drift): a score there weighs the classes (or "
@@ -221,11 +245,16 @@ def _consequence(shifts: list[Shift]) -> str:
 
 
 def drift_findings(x: dict[str, np.ndarray], y: dict[str, np.ndarray], columns: list[Column],
-                   task: str, class_names: list[str], strategy: str) -> list[Finding]:
+                   task: str, class_names: list[str], strategy: str,
+                   label_told: bool = False) -> list[Finding]:
     """One warning naming the columns (and the label) whose validation or test rows differ
     from the training rows, largest shift first; none when nothing is large and
-    significant. `x`, `y`: {part: rows}, each part capped to MAX_ROWS rows by the caller."""
-    shifts = find_shifts(x, y, columns, task, class_names)
+    significant. `x`, `y`: {part: rows}, each part capped to MAX_ROWS rows by the caller.
+    `label_told`: classes_missing_from_split already tells the label changing with time
+    (label_over_time), so the label is not tested here: one cause, one finding, one fix
+    (review s12 VD4)."""
+    columns, left_out = capped_columns(columns)
+    shifts = find_shifts(x, y, columns, task, class_names, with_label=not label_told)
     if not shifts:
         return []
     sizes = ", ".join(f"{PART_WORDS.get(p, p)} {len(rows)}" for p, rows in y.items())
@@ -234,18 +263,42 @@ def drift_findings(x: dict[str, np.ndarray], y: dict[str, np.ndarray], columns: 
     return [warning(
         "split", "drift",
         f"The validation/test rows differ from the training rows ({sizes} rows{capped}): "
-        f"{_listed(shifts)}. {_consequence(shifts)}", _fix(strategy),
+        f"{_listed(shifts)}. {_consequence(shifts)}{_left_out_text(left_out, len(columns))}",
+        _fix(strategy, shifts),
         shifts=[{"column": s.column, "part": s.part, "test": s.test,
                  "statistic": round(s.statistic, 4), "p_value": float(f"{s.p_value:.3g}"),
-                 "detail": s.detail} for s in shifts], strategy=strategy)]
+                 "detail": s.detail} for s in shifts], strategy=strategy,
+        num_columns_left_out=len(left_out), columns_left_out=left_out[:NUM_LEFT_OUT_LISTED])]
+
+
+def capped_columns(columns: list[Column]) -> tuple[list[Column], list[str]]:
+    """At most MAX_COLUMNS columns: every text column (new levels show only there, and a
+    wide table's numbers came first, so a plain [:200] dropped them all: review s12 VD8),
+    then the numbers in file order; and the names of the numbers left out."""
+    budget = max(0, MAX_COLUMNS - sum(bool(c.levels) for c in columns))
+    numbers = [c for c in columns if not c.levels]
+    dropped = set(numbers[budget:])
+    return [c for c in columns if c not in dropped], [c.name for c in numbers[budget:]]
+
+
+def _left_out_text(left_out: list[str], num_tested: int) -> str:
+    if not left_out:
+        return ""
+    return (f" Only {num_tested} of {num_tested + len(left_out)} columns were tested (every "
+            f"text column, then numbers in file order up to {MAX_COLUMNS}); "
+            f"{len(left_out)} numeric columns from '{left_out[0]}' on were not.")
 
 
 def split_drift(data: TaskData, parts: dict[str, np.ndarray | None], strategy: str,
-                seed: int = 0) -> list[Finding]:
+                seed: int = 0, label_told: bool = False) -> list[Finding]:
     """drift_findings for a TaskData's parts (row indices into data.x; test None: the
-    source's own x_test): tables and feature vectors only, each part capped to MAX_ROWS."""
+    source's own x_test): tables, and feature vectors up to MAX_COLUMNS wide, each part
+    capped to MAX_ROWS. `label_told`: see drift_findings."""
     if data.kind not in ("table", "vector") or data.x.ndim != 2 or not len(parts["train"]):
         return []
+    if data.kind == "vector" and data.x.shape[1] > MAX_COLUMNS:
+        return []  # pixels or embedding dimensions: their first 200 were tested (image border,
+        # mostly constant; review s12 VD8), and no reader acts on the KS of pixel 412
     names = data.feature_names or [f"x{j}" for j in range(data.x.shape[1])]
     x, y = {}, {}
     for part, rows in parts.items():
@@ -256,7 +309,7 @@ def split_drift(data: TaskData, parts: dict[str, np.ndarray | None], strategy: s
             keep = _cap(np.asarray(rows), seed)
             x[part], y[part] = data.x[keep], np.asarray(data.y)[keep]
     return drift_findings(x, y, table_columns(names, data.columns), data.task,
-                          data.class_names, strategy)
+                          data.class_names, strategy, label_told)
 
 
 MIN_EXPECTED = 5  # rows a class would have in a part at its overall share: 0 where 5 were
@@ -264,24 +317,32 @@ MIN_EXPECTED = 5  # rows a class would have in a part at its overall share: 0 wh
 
 
 def label_over_time(y: np.ndarray, times: np.ndarray, parts: dict[str, np.ndarray | None],
-                    class_names: list[str]) -> dict[str, str]:
+                    class_names: list[str], counts: dict[str, list[int]] | None = None
+                    ) -> dict[str, str]:
     """For a time split (row indices into y/times per part): each class missing from a part
     where its share would put >= MIN_EXPECTED rows, with when its rows end or start, e.g.
     {'0': "its last row is at 2023-02-11 08:00, before validation starts"}: the label
-    changes with time (audit s12 K3: a class of 501 rows of 1000 was told to collect rows)."""
+    changes with time (audit s12 K3: a class of 501 rows of 1000 was told to collect rows).
+    `counts`: {part: per-class row counts}, as the split stage has them; only classes some
+    part lacks are gathered (review s12 VD11: recounting all 1000 classes of 1M rows took
+    3.1 s to find none)."""
+    y, times = np.asarray(y), np.asarray(times)
     rows = {p: np.asarray(r) for p, r in parts.items() if r is not None and len(r)}
-    total = sum(len(r) for r in rows.values())
+    if not rows:
+        return {}
+    if counts is None:
+        counts = {p: np.bincount(y[r], minlength=len(class_names)).tolist()
+                  for p, r in rows.items()}
+    per_part = np.array([counts[p][:len(class_names)] for p in rows])  # (parts, classes)
+    sizes = np.array([len(r) for r in rows.values()])
+    expected = per_part.sum(axis=0) * sizes[:, None] / sizes.sum()  # at the class's share
+    lacking = (per_part == 0) & (expected >= MIN_EXPECTED)
+    names = list(rows)
     spans = {}
-    for k, name in enumerate(class_names):
-        of_class = {p: r[np.asarray(y)[r] == k] for p, r in rows.items()}
-        count = sum(len(r) for r in of_class.values())
-        lacking = [p for p, r in rows.items() if not len(of_class[p])
-                   and count * len(r) / total >= MIN_EXPECTED]
-        if not lacking:
-            continue
-        when = np.asarray(times)[np.concatenate(list(of_class.values()))]
-        spans[str(name)] = _when(when, {p: np.asarray(times)[rows[p]] for p in lacking},
-                                 times)
+    for k in np.flatnonzero(lacking.any(axis=0)):
+        when = times[np.concatenate([r[y[r] == k] for r in rows.values()])]
+        spans[str(class_names[k])] = _when(when, {
+            names[i]: times[rows[names[i]]] for i in np.flatnonzero(lacking[:, k])}, times)
     return spans
 
 
