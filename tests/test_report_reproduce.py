@@ -11,6 +11,9 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
+import torch
+from torch import nn
 
 import trainwise
 from trainwise.cli import main
@@ -63,3 +66,55 @@ def test_a_run_of_your_own_module_is_scored_in_python_with_model(tmp_path) -> No
     box = reproduce(tmp_path, {"data": {"columns": [
         {"column": "note", "treatment": "read as words (token ids)"}]}}, [])
     assert box["predict"].endswith("new.csv") and "read as words" in box["note"]
+
+
+class Tiny(nn.Module):  # importable from this module and built with no arguments
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def _own_run_folder(tmp_path, named: str, name: str = "auto"):
+    (tmp_path / "checkpoints").mkdir(exist_ok=True)
+    (tmp_path / "checkpoints" / "best.pt").write_bytes(b"")
+    (tmp_path / "config.toml").write_text("")
+    return {"user_model": {"class": named, "importable": True},
+            "config": {"model": {"name": name, "user_class": named}}}
+
+
+def test_a_run_of_your_own_module_is_rerun_with_model_not_the_refused_command(tmp_path):
+    # review s12 VA2: the box offered `trainwise run RUN/config.toml`, which is refused
+    config = tmp_path / "config.toml"
+    box = reproduce(tmp_path, _own_run_folder(tmp_path, "torch.nn.modules.container:Sequential"),
+                    [])
+    assert box["rerun"] == f"trainwise.run(\"{config}\", model=net)"
+    assert "rerun_by_name" not in box and box["rebuildable"] is False
+    assert "predict" not in box and "model=net" in box["note"]
+    tiny = f"{Tiny.__module__}:Tiny"
+    box = reproduce(tmp_path, _own_run_folder(tmp_path, tiny), [])
+    assert box["rerun"] == f"trainwise.run(\"{config}\", model=net)" and box["rebuildable"]
+    assert box["rerun_by_name"] == f"trainwise run {config} --set 'model.name=\"{tiny}\"'"
+    # model.name names the class: the command line builds it, so it reruns the config as is
+    box = reproduce(tmp_path, _own_run_folder(tmp_path, tiny, name=tiny), [])
+    assert box["rerun"] == f"trainwise run {config}"
+
+
+def test_the_box_and_the_provenance_row_agree_on_a_sequential(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (150, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+    result = trainwise.run(model=net, data=(x, y), overrides=[
+        o for o in QUICK if o != "--set"] + [f"run.out_dir=\"{tmp_path}\""])
+    report = (result.path / "report.html").read_text(encoding="utf-8")
+    box = _box(report)
+    assert f"rerun it: trainwise.run(\"{result.path / 'config.toml'}\", model=net)" in box
+    assert "trainwise run " not in box
+    text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", report)))
+    assert "container:Sequential (not rebuildable by model.name" in text
+    with pytest.raises(trainwise.ConfigError, match="not rebuildable by model.name"):
+        trainwise.run(result.path / "config.toml", report=False, until="data")

@@ -14,9 +14,9 @@ from torch import nn
 
 import trainwise
 from trainwise.cli import main
-from trainwise.config import ConfigError
+from trainwise.config import Config, ConfigError, _user_model_note
 from trainwise.resume import config_tag
-from trainwise.user_model_record import class_path
+from trainwise.user_model_record import class_path, refuse_lost_user_model
 
 
 class Net(nn.Module):
@@ -28,14 +28,53 @@ class Net(nn.Module):
         return self.body(x)
 
 
-def test_the_class_path_says_whether_the_name_imports_this_class():
-    assert class_path(nn.Linear(2, 2)) == ("torch.nn.modules.linear:Linear", True)
+class NeedsSize(nn.Module):
+    def __init__(self, in_features):
+        super().__init__()
+        self.body = nn.Linear(in_features, 2)
+
+
+def test_the_class_path_says_whether_model_name_rebuilds_this_class():
+    assert class_path(Net()) == (f"{Net.__module__}:Net", True)
+    # review s12 VA3: each imports, yet model.name (Class() with no arguments) cannot build it
+    assert class_path(nn.Linear(2, 2)) == ("torch.nn.modules.linear:Linear", False)
+    assert class_path(nn.Sequential(nn.Linear(2, 2))) == (
+        "torch.nn.modules.container:Sequential", False)
+    assert class_path(NeedsSize(3)) == (f"{Net.__module__}:NeedsSize", False)
 
     class Local(nn.Module):
         pass
 
     path, importable = class_path(Local())
     assert path.endswith("Local") and "<locals>" in path and not importable
+
+
+def test_a_class_model_name_cannot_build_is_refused_with_pass_model_only():
+    for named in ("torch.nn.modules.container:Sequential", f"{Net.__module__}:NeedsSize"):
+        config = Config()
+        config = config.model_copy(update={"model": config.model.model_copy(
+            update={"user_class": named})})
+        with pytest.raises(ConfigError) as refused:
+            refuse_lost_user_model(config, None)
+        said = str(refused.value)
+        assert "model=net" in said and "not rebuildable by model.name" in said
+        assert "set model.name" not in said
+    config = config.model_copy(update={"model": config.model.model_copy(
+        update={"user_class": f"{Net.__module__}:Net"})})
+    with pytest.raises(ConfigError, match="set model.name"):
+        refuse_lost_user_model(config, None)
+
+
+def test_the_run_folder_hint_reads_meta_json_and_the_same_rule(tmp_path):
+    (tmp_path / "meta.json").write_text(json.dumps({"user_model": {
+        "class": "torch.nn.modules.container:Sequential", "importable": True}}))
+    note = _user_model_note(tmp_path)
+    assert "trained your own Sequential" in note and "not rebuildable by model.name" in note
+    (tmp_path / "meta.json").write_text(json.dumps({"user_model": {
+        "class": f"{Net.__module__}:Net", "importable": True}}))
+    assert f'model.name = "{Net.__module__}:Net"' in _user_model_note(tmp_path)
+    (tmp_path / "meta.json").write_text("[1, 2]")  # not an object: no note, no crash
+    assert _user_model_note(tmp_path) == ""
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +100,7 @@ def test_config_toml_and_meta_json_name_the_module_the_run_trained(own_run):
 
 
 def test_rerunning_its_config_without_the_module_is_refused(own_run):
-    with pytest.raises(ConfigError, match="your Net .*model=Net\\(\\)"):
+    with pytest.raises(ConfigError, match="your Net .*model=net"):
         trainwise.run(own_run / "config.toml", until="model", report=False)
 
 

@@ -395,15 +395,19 @@ def refuse_run_folder(path: Path) -> None:
 
 
 def _user_model_note(path: Path) -> str:
-    """A run of your own module: its config.toml reruns only with that module passed."""
-    try:
-        own = (json.loads((path / "meta.json").read_text(encoding="utf-8")).get("user_model")
-               or {}).get("class")
-    except (OSError, ValueError, AttributeError):
+    """A run of your own module: its config.toml reruns only with that module passed, or by
+    model.name where that rebuilds the class (user_model_record.rebuildable)."""
+    from trainwise.rundir import read_meta  # rundir imports this module
+    from trainwise.user_model_record import rebuildable
+
+    record = read_meta(path).get("user_model")
+    own = record.get("class") if isinstance(record, dict) else None
+    if not isinstance(own, str) or not own:
         return ""
+    by_name = (f", or with model.name = \"{own}\"" if rebuildable(own) else
+               f" ({own} is not rebuildable by model.name: pass model=)")
     return (f" This run trained your own {own.partition(':')[2]} ({own}): its config.toml "
-            "reruns only with it passed, trainwise.run(config, model=net), or with model.name "
-            "naming it ('module:Class')." if own else "")
+            f"reruns only with it passed, trainwise.run(config, model=net){by_name}.")
 
 
 def _is_data(path: Path) -> bool:

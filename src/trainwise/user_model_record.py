@@ -8,7 +8,7 @@ Net) and exited 0 (user audit s12 S3). config.toml now says model.user_class, me
 
 from __future__ import annotations
 
-import importlib
+import inspect
 from typing import Any
 
 from torch import nn
@@ -17,23 +17,44 @@ from trainwise.config import Config, ConfigError
 
 
 def class_path(model: nn.Module) -> tuple[str, bool]:
-    """('module:QualName', whether importing that name gives this very class back): a class
-    defined in a script (__main__) or inside a function is not importable by name."""
+    """('module:QualName', whether model.name = that name rebuilds this very class: see
+    `rebuildable`)."""
     cls = type(model)
     path = f"{cls.__module__}:{cls.__qualname__}"
-    if cls.__module__ == "__main__" or "<locals>" in cls.__qualname__:
-        return path, False
+    return path, rebuildable(path, cls=cls)
+
+
+def rebuildable(path: str, folder: str = "", cls: type | None = None) -> bool:
+    """Whether model.name = `path` ('module:Class') builds the module a run trained: the import
+    finds the class (`cls` itself, when given), and `Class()` with no arguments builds it, as
+    model.name does (baselines.build_model). Not so for a class of a script (__main__) or
+    inside a function, one whose __init__ requires arguments (Net(in_features)), nor torch's
+    own containers and layers: nn.Sequential() is empty, nn.Linear() needs its sizes (review
+    s12 VA3: an nn.Sequential run was called "rebuildable by model.name")."""
+    module, _, qualname = path.partition(":")
+    if module == "__main__" or "<locals>" in qualname or module.split(".")[0] == "torch":
+        return False
+    from trainwise.model.baselines import ModelError, import_model
+
     try:
-        found: Any = importlib.import_module(cls.__module__)
-        for part in cls.__qualname__.split("."):
-            found = getattr(found, part)
-    except (ImportError, AttributeError):
-        return path, False
-    return path, found is cls
+        found: Any = import_model(path, folder)
+    except ModelError:
+        return False
+    return (cls is None or found is cls) and _builds_with_no_arguments(found)
+
+
+def _builds_with_no_arguments(cls: type) -> bool:
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (a C-implemented class)
+        return False
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+               for p in parameters)
 
 
 def user_model_meta(model: nn.Module) -> dict[str, Any]:
-    """meta.json's "user_model": the class and whether model.name could name it."""
+    """meta.json's "user_model": the class and whether model.name = that class rebuilds it
+    ("importable", the key older runs wrote: see `rebuildable`)."""
     path, importable = class_path(model)
     return {"class": path, "importable": importable}
 
@@ -54,14 +75,14 @@ def refuse_lost_user_model(config: Config, model: nn.Module | None) -> None:
     if model is not None or not named or ":" in config.model.name:
         return
     short = named.partition(":")[2]
-    importable = not named.startswith("__main__:") and "<locals>" not in named
     how = (f", or set model.name = \"{named}\" (--set 'model.name=\"{named}\"') to build it "
-           "from its import path" if importable else
-           f"; to rerun it from the command line, move {short} into a module on the Python "
-           "path and set model.name = \"module:Class\"")
+           "from its import path" if rebuildable(named, config.model.folder) else
+           f" only: {named} is not rebuildable by model.name (that builds {short}() from an "
+           "import path, with no arguments; a class of a script or of torch, or one whose "
+           "__init__ takes arguments, cannot be)")
     raise ConfigError(
         f"this config was written by a run that trained your {short} ({named}, "
         f"model.user_class), but no model was passed: model.name = \"{config.model.name}\" "
         f"would train a different model. Pass it again (a rerun or resume=): "
-        f"trainwise.run(..., model={short}()){how}. To train the baseline instead, remove "
-        "model.user_class from the config.")
+        f"trainwise.run(..., model=net), net your {short} built as that run built it{how}. "
+        "To train the baseline instead, remove model.user_class from the config.")

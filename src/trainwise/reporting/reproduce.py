@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from trainwise.findings import Finding
+from trainwise.user_model_record import rebuildable
 
 # column treatments (data/column_table.py) whose encoding preprocess.npz does not keep, so
 # predict refuses the table (README: "cannot be scored")
@@ -17,18 +18,23 @@ _UNSAVED = {"read as words": "its free text was read as words",
 
 
 def reproduce(path: Path, meta: dict[str, Any], findings: list[Finding]) -> dict[str, Any]:
-    """{command, rerun, predict, note} for the template; empty values are left out."""
+    """{command, rerun, rerun_by_name, rebuildable, predict, note} for the template; empty
+    values are left out."""
     box: dict[str, Any] = {"command": meta.get("command") or ""}
+    own = own_module(meta, findings)
     if (path / "config.toml").is_file():
-        box["rerun"] = f"trainwise run {path / 'config.toml'}"
+        box.update(_rerun(path / "config.toml", meta, own))
+    if own is not None:
+        box["rebuildable"] = own["rebuildable"]
     if not (path / "checkpoints" / "best.pt").is_file():
         box["note"] = ("This run holds no trained model (no checkpoints/best.pt), so there is "
                        "nothing to score new rows with: train one with the rerun command.")
         return box
-    if any(f.code == "user_model" for f in findings):
+    if own is not None:
         box["note"] = ("This run trained a module you passed: score new rows in Python with "
                        f"trainwise.predict(\"{path}\", x, model=net), net built as before; "
-                       "`trainwise predict` on the command line cannot rebuild it.")
+                       "`trainwise predict` on the command line cannot rebuild it from this "
+                       "run folder.")
         return box
     new_file = "new.csv" if (meta.get("data") or {}).get("columns") else "new.npz"
     box["predict"] = f"trainwise predict {path} {new_file}"
@@ -36,6 +42,34 @@ def reproduce(path: Path, meta: dict[str, Any], findings: list[Finding]) -> dict
     if unsaved:
         box["note"] = (f"`trainwise predict` cannot score this run's table yet: {unsaved} "
                        "(an encoding preprocess.npz does not keep).")
+    return box
+
+
+def own_module(meta: dict[str, Any], findings: list[Finding]) -> dict[str, Any] | None:
+    """{class, rebuildable} for a run of a module you passed (trainwise.run(model=net)), else
+    None: meta.json's user_model, config model.user_class, or (a run older than both) the
+    model stage's user_model finding, whose class is not recorded."""
+    model = ((meta.get("config") or {}).get("model") or {})
+    record = meta.get("user_model") if isinstance(meta.get("user_model"), dict) else {}
+    named = record.get("class") or model.get("user_class") or ""
+    if not named and not any(f.code == "user_model" for f in findings):
+        return None
+    by_name = bool(named) and rebuildable(named, model.get("folder") or "")
+    return {"class": named, "rebuildable": by_name}
+
+
+def _rerun(config: Path, meta: dict[str, Any], own: dict[str, Any] | None) -> dict[str, str]:
+    """The command line reruns config.toml unless it was written by a run of your own module:
+    that config is refused without the module (user_model_record.refuse_lost_user_model),
+    unless its model.name names a class (review s12 VA2: the box offered the refused
+    command)."""
+    name = str(((meta.get("config") or {}).get("model") or {}).get("name", ""))
+    if own is None or ":" in name:
+        return {"rerun": f"trainwise run {config}"}
+    box = {"rerun": f"trainwise.run(\"{config}\", model=net)"}
+    if own["rebuildable"]:
+        box["rerun_by_name"] = (f"trainwise run {config} --set "
+                                f"'model.name=\"{own['class']}\"'")
     return box
 
 
