@@ -4,27 +4,26 @@ import json
 import math
 
 from trainwise.cli import main
-from trainwise.comparison import FOOTNOTE, compare_runs
+from trainwise.comparison import FOOTNOTE, SPLIT_NOTE, compare_runs
+from trainwise.config import from_dict, to_toml
 from trainwise.findings import error, info, warning
 from trainwise.run_result import RunResult
 
-_CONFIG = """[data]
-source = "digits"
-[train]
-lr = {lr}
-max_epochs = 3
-# batch_size = 128
-[run]
-seed = {seed}
-"""
+
+def _config(name, lr, seed):
+    """config.toml as the run writes it (every key; batch_size commented out when left to the
+    tune stage), each run under its own run.name and run.out_dir."""
+    return to_toml(from_dict({"data": {"source": "digits"},
+                              "train": {"lr": lr, "max_epochs": 3},
+                              "run": {"seed": seed, "name": name, "out_dir": f"out_{name}"}}))
 
 
-def _run(root, name, lr, seed, val_losses, test=None, findings=()):
+def _run(root, name, lr, seed, val_losses, test=None, findings=(), meta=None):
     """A run folder as `trainwise run` writes it, with the parts compare reads."""
     folder = root / name
     folder.mkdir(parents=True)
-    (folder / "config.toml").write_text(_CONFIG.format(lr=lr, seed=seed))
-    meta = {"name": name, "config": {}, **({"test": test} if test else {})}
+    (folder / "config.toml").write_text(_config(name, lr, seed))
+    meta = {"name": name, "config": {}, **({"test": test} if test else {}), **(meta or {})}
     (folder / "meta.json").write_text(json.dumps(meta))
     rows = [{"kind": "step", "step": 1, "epoch": 1, "loss": 2.0}]
     rows += [{"kind": "epoch", "epoch": i + 1, "step": 10 * (i + 1), "train_loss": 1.0,
@@ -51,7 +50,8 @@ def _three(tmp_path):
 def test_rows_are_sorted_by_validation_loss_with_only_the_differing_keys(tmp_path):
     table = compare_runs([str(_three(tmp_path) / "*")])
     assert list(table["run"]) == ["b", "c", "a", "d"]  # not c first, which tests best
-    # data.source and train.max_epochs are the same in all four; batch_size is commented out
+    # data.source and train.max_epochs are the same in all four; batch_size is commented out;
+    # run.name and run.out_dir say where, not what (review s12 VA9)
     assert list(table.columns) == ["path", "run", "run.seed", "train.lr", "best_epoch",
                                    "best_val_loss", "test_accuracy", "warnings", "errors"]
     assert list(table["best_epoch"]) == [2, 3, 3, 1]
@@ -103,3 +103,51 @@ def test_compare_runs_is_a_verb_of_the_package():
 
     assert trainwise.compare_runs is compare_runs
     assert "compare_runs" in trainwise.__all__
+
+
+def test_a_key_an_older_trainwise_did_not_write_is_its_default_not_a_difference(tmp_path):
+    # review s12 VA9: a run made before model.user_class existed showed '-' against ''
+    runs = _three(tmp_path)
+    older = runs / "a" / "config.toml"
+    text = older.read_text()
+    assert 'user_class = ""' in text
+    older.write_text(text.replace('user_class = ""\n', ""))
+    table = compare_runs([runs])
+    assert "model.user_class" not in table.columns
+    assert [c for c in table.columns if "." in c] == ["run.seed", "train.lr"]
+
+
+def test_only_the_runs_own_test_metrics_and_the_cross_validation_mean(tmp_path):
+    # review s12 VA8: test_mean_rmse is the RMSE of predicting the training mean (a baseline)
+    runs = tmp_path / "runs"
+    _run(runs, "a", 0.01, 0, [0.5], {"test_rmse": 3.0, "test_mean_rmse": 10.0})
+    _run(runs, "b", 0.03, 0, [0.4], {"test_rmse": 2.5, "test_mean_rmse": 10.0},
+         meta={"cross_validation": {"metric": "val_rmse", "mean": 2.75, "std": 0.1}})
+    table = compare_runs([runs])
+    assert list(table.columns[-4:]) == ["test_rmse", "cv_val_rmse", "warnings", "errors"]
+    assert list(table["test_rmse"]) == [2.5, 3.0]
+    assert table["cv_val_rmse"].iloc[0] == 2.75 and math.isnan(table["cv_val_rmse"].iloc[1])
+    _run(runs, "c", 0.01, 1, [0.6], {"test_accuracy": 0.8, "test_balanced_accuracy": 0.75})
+    table = compare_runs([runs / "c"])
+    assert table.iloc[0][["test_accuracy", "test_balanced_accuracy"]].tolist() == [0.8, 0.75]
+
+
+def test_runs_on_different_validation_rows_are_sorted_within_their_split(tmp_path, capsys):
+    # review s12 VA10: a wine run's 0.0007 ranked above churn runs on another file
+    runs = tmp_path / "runs"
+    wine, churn = {"split": {"fingerprint": "eba5bf54b1bc1334"}}, \
+        {"split": {"fingerprint": "73629784d7e310aa"}}
+    _run(runs, "churn1", 0.01, 0, [0.45], meta=churn)
+    _run(runs, "wine", 0.01, 0, [0.5], meta=wine)
+    _run(runs, "churn2", 0.03, 0, [0.4], meta=churn)
+    _run(runs, "wine2", 0.03, 0, [0.7], meta=wine)
+    table = compare_runs([runs])
+    # churn holds the best run (0.4): its split first, each split by its own loss
+    assert list(table["run"]) == ["churn2", "churn1", "wine", "wine2"]
+    assert list(table["split"]) == ["73629784", "73629784", "eba5bf54", "eba5bf54"]
+    assert main(["compare", str(runs)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == f"{FOOTNOTE} {SPLIT_NOTE}"
+    assert "do not compare" in SPLIT_NOTE
+    same = compare_runs([runs / "churn1", runs / "churn2"])  # one split: no column, no note
+    assert "split" not in same.columns and list(same["run"]) == ["churn2", "churn1"]

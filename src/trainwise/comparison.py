@@ -2,9 +2,11 @@
 
 A row holds what the run recorded: the config keys that differ between the runs (only those,
 so 4 runs of 60 keys stay a narrow table), the best epoch and its validation loss, the test
-metric and the count of warnings and errors. Rows are sorted by validation loss, never by the
-test score: picking the run by its test score makes the test set part of the choice, and the
-winner's test score then overstates what it does on new data.
+metric, the cross-validation mean and the count of warnings and errors. Rows are sorted by
+validation loss, never by the test score: picking the run by its test score makes the test set
+part of the choice, and the winner's test score then overstates what it does on new data. A
+validation loss only compares on the same validation rows: runs on different splits (meta.json's
+split fingerprint) are sorted within their split, never across.
 """
 
 from __future__ import annotations
@@ -17,14 +19,23 @@ from typing import Any
 
 import tomllib
 
+from trainwise.config import Config
+from trainwise.resume import RUNTIME_KEYS
 from trainwise.rundir import RunFolderError, read_findings, read_history, read_meta
 from trainwise.train.diagnose_common import best_epoch
 
-# the headline test metric of each task (recipe_verdict.py's verdict leads with the same)
-_TEST_METRICS = ("test_accuracy", "test_rmse", "test_mean_accuracy", "test_mean_rmse")
+# the run's own headline test metrics (recipe_verdict.py's verdict leads with the same); not
+# test_mean_rmse, the RMSE of predicting the training mean: a baseline (review s12 VA8)
+_TEST_METRICS = ("test_accuracy", "test_balanced_accuracy", "test_rmse")
+# keys that say how or where to run, not what is trained (resume.py); model.user_class stays:
+# a run of your Net against the baseline differs in what was trained
+_LEFT_OUT = RUNTIME_KEYS - {"model.user_class"}
 FOOTNOTE = ("Sorted by best validation loss. Choose the run by it, not by the test score: "
             "choosing by test score leaks the test set into the choice, and the winner's test "
             "score then overstates how it does on new data.")
+SPLIT_NOTE = ("Runs on different validation rows (the split column: meta.json's split "
+              "fingerprint) are sorted within their split: their losses do not compare across "
+              "splits, another data set or another split of it.")
 
 
 def run_folders(paths: list[str | Path]) -> list[Path]:
@@ -72,13 +83,22 @@ def _flat(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _config(folder: Path, meta: dict[str, Any]) -> dict[str, Any]:
-    """config.toml (what the run was asked for: a key left to its default is commented out
-    there, and stays so); meta.json's config where a Monitor run wrote no config.toml."""
-    path = folder / "config.toml"
+    """config.toml (what the run was asked for); meta.json's config where a Monitor run wrote
+    no config.toml. Keys it lacks (written by an older trainwise) are the defaults (review s12
+    VA9: model.user_class showed as a difference between runs that both trained the
+    baseline); batch_size, commented out when left to the tune stage, stays None."""
     try:
-        return _flat(tomllib.loads(path.read_text(encoding="utf-8")))
+        given = _flat(tomllib.loads((folder / "config.toml").read_text(encoding="utf-8")))
     except (OSError, tomllib.TOMLDecodeError):
-        return _flat(meta.get("config") or {})
+        given = _flat(meta.get("config") or {})
+    if not given:  # a Monitor run of your own loop: nothing recorded, nothing to fill
+        return {}
+    return {key: value for key, value in {**_DEFAULTS, **given}.items()
+            if key not in _LEFT_OUT}
+
+
+_DEFAULTS = {key: value for key, value in _flat(Config().model_dump()).items()
+             if key != "train.batch_size"}
 
 
 def _row(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -86,11 +106,14 @@ def _row(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     best = best_epoch(read_history(folder)) or {}
     test = meta.get("test") or {}
     severities = [f.severity.value for f in read_findings(folder)]
-    row = {"run": folder.name, "best_epoch": best.get("epoch"),
-           "best_val_loss": best.get("val_loss", math.nan)}
+    row = {"run": folder.name, "split": (meta.get("split") or {}).get("fingerprint"),
+           "best_epoch": best.get("epoch"), "best_val_loss": best.get("val_loss", math.nan)}
     for key in _TEST_METRICS:
         if isinstance(test.get(key), (int, float)):
             row[key] = float(test[key])
+    crossval = meta.get("cross_validation") or {}
+    if isinstance(crossval.get("mean"), (int, float)):  # e.g. cv_val_accuracy: over folds
+        row[f"cv_{crossval.get('metric') or 'mean'}"] = float(crossval["mean"])
     row.update(warnings=severities.count("warning"), errors=severities.count("error"))
     return row, _config(folder, meta)
 
@@ -104,25 +127,41 @@ def _differing(configs: list[dict[str, Any]]) -> list[str]:
                                         for c in configs}) > 1]
 
 
+def _sorted(table: Any) -> Any:
+    """Best validation loss first; runs on different splits (meta.json's split fingerprint)
+    within their split, the split holding the best run first."""
+    table = table.sort_values("best_val_loss", na_position="last", kind="stable")
+    splits = table["split"].astype(object).where(table["split"].notna(), "-")
+    if splits.nunique() < 2:
+        return table.drop(columns=["split"])
+    table = table.assign(split=splits.map(lambda s: str(s)[:8]))  # 8 hex digits tell apart
+    rank = {split: i for i, split in enumerate(dict.fromkeys(table["split"]))}
+    return table.sort_values("split", key=lambda c: c.map(rank), kind="stable")
+
+
 def compare_runs(paths: list[str | Path] | str | Path) -> Any:
     """One row per run folder as a pandas DataFrame, best validation loss first: `run` (the
-    folder's name), each config key that differs between the runs (None: left to its
-    default), `best_epoch`, `best_val_loss`, the test metric (`test_accuracy` or `test_rmse`;
-    NaN for a run that stopped before its test), `warnings` and `errors` (findings.json).
-    `paths` are run folders, glob patterns ("runs/*") or a folder holding run folders. Choose
-    by `best_val_loss`, not by the test score: that would leak the test set into the choice."""
+    folder's name), `split` (only where the runs' validation rows differ: 8 digits of the
+    split's fingerprint; rows are then sorted within their split), each config key that
+    differs between the runs (None: batch_size left to the tune stage), `best_epoch`,
+    `best_val_loss`, the test metrics (`test_accuracy` and `test_balanced_accuracy`, or
+    `test_rmse`; NaN for a run that stopped before its test), `cv_<metric>` (the
+    cross-validation mean over folds, for a run with split.num_folds > 1), `warnings` and
+    `errors` (findings.json). `paths` are run folders, glob patterns ("runs/*") or a folder
+    holding run folders. Choose by `best_val_loss`, not by the test score: that would leak
+    the test set into the choice."""
     import pandas as pd
 
     folders = run_folders([paths] if isinstance(paths, str | Path) else list(paths))
     rows, configs = zip(*(_row(folder) for folder in folders), strict=True)
     keys = _differing(list(configs))
     tests = [key for key in _TEST_METRICS if any(key in row for row in rows)]
-    columns = ["path", "run", *keys, "best_epoch", "best_val_loss", *tests, "warnings", "errors"]
+    tests += sorted({key for row in rows for key in row if key.startswith("cv_")})
+    columns = ["path", "run", "split", *keys, "best_epoch", "best_val_loss", *tests,
+               "warnings", "errors"]
     table = pd.DataFrame([{"path": str(folder), **config, **row}
                           for folder, row, config in zip(folders, rows, configs, strict=True)])
-    table = table.reindex(columns=columns)
-    table = table.sort_values("best_val_loss", na_position="last", kind="stable")
-    return table.reset_index(drop=True)
+    return _sorted(table.reindex(columns=columns)).reset_index(drop=True)
 
 
 def _cell(value: Any) -> str:
@@ -137,12 +176,16 @@ def format_table(table: Any) -> str:
     """The table as text for a terminal (no `path`: the run's name says which), then the
     footnote on how to choose."""
     shown = table.drop(columns=["path"]).astype(object).map(_cell)
-    return f"{shown.to_string(index=False)}\n{FOOTNOTE}"
+    return f"{shown.to_string(index=False)}\n{_note(table)}"
+
+
+def _note(table: Any) -> str:
+    return f"{FOOTNOTE} {SPLIT_NOTE}" if "split" in table.columns else FOOTNOTE
 
 
 def to_json(table: Any) -> str:
     """One JSON object: the rows best first (NaN as null: JSON has no NaN), and the footnote."""
     rows = [{key: None if _cell(value) == "-" and not isinstance(value, str) else value
              for key, value in row.items()} for row in table.to_dict(orient="records")]
-    return json.dumps({"sorted_by": "best_val_loss", "runs": rows, "note": FOOTNOTE},
+    return json.dumps({"sorted_by": "best_val_loss", "runs": rows, "note": _note(table)},
                       default=str)
