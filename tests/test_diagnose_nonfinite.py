@@ -6,6 +6,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from trainwise.train.diagnose import diagnose
+from trainwise.train.diagnose_common import TrainingPlan
 from trainwise.train.diagnose_loss import rule_divergence
 from trainwise.training_setup import nonfinite_finding
 
@@ -89,6 +91,24 @@ def test_the_recipe_finding_after_a_rise_keeps_the_divergence_advice(tmp_path):
                                     "7). Training stopped at that step.")
     assert found.fix.startswith("Lower the learning rate")
     assert "nonfinite_batch.json" in found.fix and "cause" not in found.evidence
+
+
+def test_the_recipe_finding_after_a_rise_keeps_the_plans_lr_advice(tmp_path):
+    """Review s12 VT2: the fix was rebuilt from ctx.history, which has no TrainingPlan, so a
+    run with train.lr = 0.01 in its config was told to "rerun the range test" (none ran)."""
+    nonfinite = {"step": NAN_AT, "epoch": 7, "batch_in_epoch": 3, "sample_indices": [3, 1, 4]}
+    history = [row for row in _history(rise=True) if row["step"] <= NAN_AT]
+    (diverged,) = [f for f in diagnose(history, plan=TrainingPlan(lr_from_config=0.01))
+                   if f.code == "divergence"]
+    ctx, _ = _ctx(tmp_path, history)
+    found = nonfinite_finding(ctx, nonfinite, 66, diverged)
+    assert found.fix.startswith("train.lr = 0.01 was set in the config, so no range test ran")
+    assert "range test and take a smaller value" not in found.fix
+    # the data advice once (was "look for extreme input values" and "... for extreme or
+    # missing values" in one fix)
+    assert found.fix.count("extreme") == 1
+    assert found.fix.endswith("Inspect the batch's samples (nonfinite_batch.json), then start "
+                              "a new run.")
 
 
 def test_a_run_reports_one_nan_once(tmp_path):

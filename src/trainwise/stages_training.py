@@ -209,8 +209,10 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                          patience=cfg.patience, patience_from=best.min_epochs or 1), *notes,
                      *no_checkpoints]
     if state.nonfinite is not None:  # never continue silently: the recipe stops here
+        diverged = next((f for f in findings if f.code == "divergence"), None)
         findings = [f for f in findings if f.code != "divergence"]  # one NaN, one finding
-        findings.append(nonfinite_finding(ctx, state.nonfinite, state.checkpoint_step))
+        findings.append(nonfinite_finding(ctx, state.nonfinite, state.checkpoint_step,
+                                          diverged))
     if ctx.data.task == "regression":
         findings = _blame_extreme_targets(findings, ctx.splits["train"].y)
     findings = blame_extreme_weights(ctx, findings)

@@ -14,7 +14,6 @@ from trainwise.findings import Finding, error, info
 from trainwise.stages import RunContext
 from trainwise.train.batch_norm import has_batch_norm
 from trainwise.train.callbacks import HistoryWriter, TensorBoardLogger
-from trainwise.train.diagnose_loss import rule_divergence
 from trainwise.train.diagnose_nonfinite import calm_before, fault_fix, fault_message
 
 
@@ -75,10 +74,12 @@ def writer_callbacks(ctx: RunContext, bar: Any, total_steps: int,
             progress_bar]
 
 
-def nonfinite_finding(ctx: RunContext, nonfinite: dict[str, Any],
-                      last_good_step: int | None) -> Finding:
+def nonfinite_finding(ctx: RunContext, nonfinite: dict[str, Any], last_good_step: int | None,
+                      divergence: Finding | None = None) -> Finding:
     """Write the offending batch's samples to nonfinite_batch.json and say what to do: the one
-    finding of a NaN/inf (the diagnosis's `divergence` of the same step is folded into it)."""
+    finding of a NaN/inf. `divergence` is the diagnosis's finding of the same step, folded
+    into this one: its fix was built with the run's TrainingPlan (ctx.history has no plan, so
+    a rule rerun on it said "rerun the range test" where train.lr was set: review s12 VT2)."""
     positions = nonfinite.get("sample_indices")
     rows = None
     train_rows = ctx.splits["train"].rows  # split.npz's 'train': position -> data row
@@ -98,7 +99,7 @@ def nonfinite_finding(ctx: RunContext, nonfinite: dict[str, Any],
     found = error("train", "non_finite_loss",
                   f"{_nonfinite_what(nonfinite, calm)} {_where_stopped(ctx, nonfinite, history)}"
                   f" {batch}", fault_fix("nonfinite_batch.json: sample_indices, data_rows")
-                  if calm else _divergence_fix(history),
+                  if calm else _divergence_fix(divergence),
                   **record, **({"cause": "numerical_fault", **calm} if calm else {}))
     return replace(found, step=nonfinite["step"])  # the curves mark it, as they did divergence
 
@@ -110,14 +111,13 @@ def _nonfinite_what(nonfinite: dict[str, Any], calm: dict[str, Any] | None) -> s
     return fault_message("loss or gradient", "NaN/inf", nonfinite["step"], calm)
 
 
-def _divergence_fix(history: list[Any]) -> str:
+def _divergence_fix(divergence: Finding | None) -> str:
     """The diagnosis's fix for a NaN after a rise (its lr advice knows whether the config set
-    the lr, and float16's floor), ahead of the samples to inspect."""
-    diverged = [f for f in rule_divergence(history) if f.code == "divergence"]
-    first = f"{diverged[0].fix} " if diverged else "Lower the learning rate or set " \
-        "train.grad_clip (tune stage). "
-    return (f"{first}Inspect the batch's samples (nonfinite_batch.json) for extreme or missing "
-            "values (data stage), then start a new run.")
+    the lr, and float16's floor; it already says to look for extreme inputs), then where the
+    batch's samples are."""
+    first = divergence.fix if divergence is not None else (
+        "Lower the learning rate or set train.grad_clip (tune stage).")
+    return f"{first} Inspect the batch's samples (nonfinite_batch.json), then start a new run."
 
 
 def _where_stopped(ctx: RunContext, nonfinite: dict[str, Any], history: list[Any]) -> str:
