@@ -146,3 +146,34 @@ def test_the_stop_reason_without_a_delay_is_keras_count():
     assert epoch == 4
     assert reason == ("early stopping at epoch 4: no better validation loss for 2 epochs "
                       "since epoch 2 (train.patience = 2)")
+
+
+def test_one_helper_words_the_patience_delay():
+    from trainwise.train.diagnose_common import patience_words
+
+    assert patience_words(8, 26) == "train.patience = 8, counted from epoch 26"
+    assert patience_words(8, 1) == patience_words(8, 0) == "train.patience = 8"
+
+
+def test_the_trained_summary_says_the_delay_once_and_only_where_patience_could_act():
+    """Review s12 VT4: the summary said "counted its patience (8 epochs) from epoch 2" for a
+    2-epoch run (patience 8 can never fire) and "from epoch 8" for a run stopped at epoch 3,
+    and said the delay a second time after an early stop's reason, which says it already."""
+    from trainwise.stages_training import _patience_note
+    from trainwise.train.callbacks import BestWeights
+
+    def note(max_epochs: int, last_epoch: int, min_epochs: int, stopped: bool = False) -> str:
+        best = BestWeights(8, min_epochs=min_epochs)
+        best.early_stopping.should_stop = stopped
+        return _patience_note(best, last_epoch, max_epochs)
+
+    assert note(40, 40, 26) == (
+        " Early stopping (train.patience = 8, counted from epoch 26) waited until one-cycle "
+        "had annealed the lr to half its peak: before that the validation loss is noisy by "
+        "design (train.schedule = \"cosine\" or \"constant\" counts from epoch 1).")
+    assert note(40, 26, 26) != ""  # it reached the first epoch patience counts
+    assert note(40, 25, 26) == ""  # stopped (time budget, live diagnosis) before it
+    assert note(2, 2, 2) == ""  # 2 + 8 - 1 = 9 > 2 epochs: patience could never act
+    assert note(12, 12, 8) == ""  # 8 + 8 - 1 = 15 > 12
+    assert note(40, 33, 26, stopped=True) == ""  # the stop reason says it
+    assert note(40, 40, 0) == ""  # counted from epoch 1, as a Keras user expects

@@ -23,7 +23,7 @@ from trainwise.train.batch_norm import batch_parts, batch_too_small, drop_lone_l
 from trainwise.train.busy_cpu import BusyCpuWatch
 from trainwise.train.callbacks import BestWeights
 from trainwise.train.diagnose import diagnose
-from trainwise.train.diagnose_common import TrainingPlan
+from trainwise.train.diagnose_common import TrainingPlan, patience_words
 from trainwise.train.diagnose_schedule import CUT_LR_SHARE, after_early_stopping
 from trainwise.train.live_diagnosis import RUN_SHARE, LiveDiagnosis
 from trainwise.train.loop import fit
@@ -170,7 +170,7 @@ def stage_train(ctx: RunContext) -> list[Finding]:
         # reads the epoch's stop and row
         callbacks = [best, *budget, busy_cpu, *ctx.user_callbacks, *writer_callbacks(
             ctx, bar, total_steps, checkpoint and checkpoint["train_state"]["step"]),
-            live_diagnosis(ctx, _training_plan(ctx, total_steps))]
+            live_diagnosis(ctx, _training_plan(ctx, total_steps, best.min_epochs))]
         state = fit(ctx.model, train_loader, val_loader, optimizer=optimizer,
                     loss_fn=ctx.loss_fn, max_epochs=cfg.max_epochs, task=ctx.data.task,
                     fabric=ctx.fabric, callbacks=callbacks, layer_every=cfg.layer_every,
@@ -182,7 +182,8 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                     resume_state=resumed, target_units=ctx.target_units())
     ctx.history, ctx.trained_model = state.history, state.model
     fold_start.finish(ctx, next((b.stopped_at[0] for b in budget if b.stopped_at), None))
-    plan = _training_plan(ctx, total_steps, clock_stopped=any(b.stopped_at for b in budget))
+    plan = _training_plan(ctx, total_steps, best.min_epochs,
+                          clock_stopped=any(b.stopped_at for b in budget))
     findings = diagnose(state.history, num_classes=ctx.data.num_classes or None, plan=plan)
     findings += [f for f in [busy_cpu.finding(), *(b.finding(cfg.max_epochs, cfg.schedule)
                                                    for b in budget)] if f is not None]
@@ -196,7 +197,7 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                f"best validation loss {es.best_loss:.4f} at epoch {es.best_epoch}"
                + (" (MSE of the target standardised by the training rows' mean and std: 1 is "
                   "predicting that mean)." if ctx.data.task == "regression" else "."))
-    summary += _patience_note(cfg.schedule, cfg.max_epochs, cfg.patience)
+    summary += _patience_note(best, epochs[-1]["epoch"] if epochs else 0, cfg.max_epochs)
     if state.resumed_from_step is not None:
         summary += f" Resumed from the checkpoint at step {state.resumed_from_step}."
     if state.stop_reason:
@@ -225,16 +226,19 @@ def stage_train(ctx: RunContext) -> list[Finding]:
     return findings
 
 
-def _patience_note(schedule: str, max_epochs: int, patience: int) -> str:
+def _patience_note(best: BestWeights, last_epoch: int, max_epochs: int) -> str:
     """The `trained` summary's sentence on when early stopping starts counting, when that is
-    not epoch 1 (a Keras or Lightning user expects epoch 1: audit s12 L2)."""
-    start = patience_starts(schedule, max_epochs)
-    if start <= 1:
+    not epoch 1 (a Keras or Lightning user expects epoch 1: audit s12 L2). Only where patience
+    could act (the run reached best.min_epochs and min_epochs + patience - 1, the first epoch
+    it can stop at, is within train.max_epochs: a 2-epoch run never stops on patience 8) and
+    the stop reason does not say it already (review s12 VT4)."""
+    start, patience = best.min_epochs, best.early_stopping.patience
+    if start <= 1 or last_epoch < start or start + patience - 1 > max_epochs \
+            or best.early_stopping.should_stop:
         return ""
-    return (f" Early stopping counted its patience ({patience} epochs) from epoch {start}, "
-            "when one-cycle has annealed the lr to half its peak: before that the validation "
-            "loss is noisy by design (train.schedule = \"cosine\" or \"constant\" counts "
-            "from epoch 1).")
+    return (f" Early stopping ({patience_words(patience, start)}) waited until one-cycle had "
+            "annealed the lr to half its peak: before that the validation loss is noisy by "
+            "design (train.schedule = \"cosine\" or \"constant\" counts from epoch 1).")
 
 
 def live_diagnosis(ctx: RunContext, plan: TrainingPlan) -> LiveDiagnosis:
@@ -260,10 +264,12 @@ def stop_line(state: Any, es: Any, failed: bool) -> str:
         f"{why}: testing {weights}")
 
 
-def _training_plan(ctx: RunContext, total_steps: int, clock_stopped: bool = False) -> TrainingPlan:
+def _training_plan(ctx: RunContext, total_steps: int, patience_from: int,
+                   clock_stopped: bool = False) -> TrainingPlan:
     """What the diagnosis cannot read off the history: where the lr came from, the schedule
-    as run_scheduler built it, and whether train.max_minutes ended training (`clock_stopped`:
-    the fixes then say to raise it, as raising max_epochs would change nothing)."""
+    as run_scheduler built it, the epoch early stopping counted from (BestWeights.min_epochs),
+    and whether train.max_minutes ended training (`clock_stopped`: the fixes then say to raise
+    it, as raising max_epochs would change nothing)."""
     cfg = ctx.config.train
     return TrainingPlan(
         lr_from_config=None if cfg.lr == "auto" else float(cfg.lr), schedule=cfg.schedule,
@@ -276,7 +282,7 @@ def _training_plan(ctx: RunContext, total_steps: int, clock_stopped: bool = Fals
         train_class_counts=tuple(((ctx.meta.get("data") or {}).get("class_counts") or {})
                                  .get("train") or ()),
         time_budget_minutes=cfg.max_minutes if clock_stopped else None,
-        patience=cfg.patience, patience_from=patience_starts(cfg.schedule, cfg.max_epochs) or 1)
+        patience=cfg.patience, patience_from=patience_from or 1)
 
 
 def leak_columns(ctx: RunContext) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from trainwise.train.diagnose_common import patience_words
 from trainwise.train.early_stopping import EarlyStopping
 from trainwise.train.full_state import full_model_state, load_full_model_state
 
@@ -70,10 +71,9 @@ class BestWeights:
         es = self.early_stopping
         if not math.isfinite(val_loss):
             return f"early stopping: the validation loss was {val_loss} at epoch {epoch}"
-        counted = f", counted from epoch {self.min_epochs}" if self.min_epochs > 1 else ""
         return (f"early stopping at epoch {epoch}: no better validation loss for "
                 f"{epoch - (es.best_epoch or 0)} epochs since epoch {es.best_epoch} "
-                f"(train.patience = {es.patience}{counted})")
+                f"({patience_words(es.patience, self.min_epochs)})")
 
     def on_fit_end(self, model: nn.Module) -> None:
         if self.best_state is not None:

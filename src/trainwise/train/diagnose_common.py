@@ -279,6 +279,14 @@ def longer_training(history: list[Row]) -> str:
             "train.max_epochs)")
 
 
+def patience_words(patience: int, start: int) -> str:
+    """The early stopping setting as every message words it: "train.patience = 8, counted from
+    epoch 26" when patience starts late (one-cycle's annealing), else "train.patience = 8".
+    The stop reason, the `trained` summary and the overfitting fix say it alike."""
+    counted = f", counted from epoch {start}" if start > 1 else ""
+    return f"train.patience = {patience}{counted}"
+
+
 def hist_of(row: Row) -> np.ndarray | None:
     hist = row.get("val_confidence_hist")
     if not isinstance(hist, (list, tuple)) or not hist:

@@ -20,6 +20,7 @@ from trainwise.train.diagnose_common import (
     mean_confidence,
     num,
     num_classes,
+    patience_words,
     plan_of,
     rolling_median,
     rows_of,
@@ -244,11 +245,10 @@ def _early_stopping_fix(history: list[Row], best_epoch: int, past: int) -> str:
         return (f"Keep the weights of epoch {best_epoch} (early stopping on the validation "
                 f"loss, patience about {OVERFIT_PATIENCE}); " + regularise)
     start = plan.patience_from or 1
-    counted = f", counted from epoch {start}" if start > 1 else ""
     late = (f" It ran {past} epochs past the best because patience counts from epoch {start} "
             "(one-cycle's annealing): that cost time, not accuracy." if start > 1 and
             past > plan.patience else "")
-    return (f"Early stopping (train.patience = {plan.patience}{counted}) already tests the "
+    return (f"Early stopping ({patience_words(plan.patience, start)}) already tests the "
             f"weights of epoch {best_epoch}; to overfit less there, "
             + regularise + late)
 
