@@ -177,3 +177,10 @@ def test_the_trained_summary_says_the_delay_once_and_only_where_patience_could_a
     assert note(12, 12, 8) == ""  # 8 + 8 - 1 = 15 > 12
     assert note(40, 33, 26, stopped=True) == ""  # the stop reason says it
     assert note(40, 40, 0) == ""  # counted from epoch 1, as a Keras user expects
+
+
+def test_a_nan_validation_loss_never_stops_on_patience():
+    """Why stop_reason has no NaN wording (review s12 VT3): on_epoch_end keeps a NaN from
+    EarlyStopping, so patience never runs out on one; the loop stops on the NaN itself."""
+    assert _stop_reason_of([0.5, 0.4, float("nan"), float("nan")], patience=1,
+                           min_epochs=0) == (0, "")

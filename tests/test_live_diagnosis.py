@@ -20,7 +20,6 @@ from trainwise.findings import Severity, error, info, warning
 from trainwise.rundir import read_history
 from trainwise.stages_training import stop_line
 from trainwise.train.diagnose import diagnose
-from trainwise.train.early_stopping import EarlyStopping
 from trainwise.train.live_diagnosis import LiveDiagnosis
 from trainwise.train.loop import TrainState, fit
 
@@ -123,16 +122,23 @@ def test_the_epoch_line_gives_train_loss_beside_val_loss_and_stays_at_a_terminal
     (False, "testing the weights of epoch 3 (val_loss 0.2040)"),
     (True, "the weights of epoch 3 (val_loss 0.2040) are kept; the error below ends the run")])
 def test_the_stop_line_names_the_epoch_patience_and_the_weights_tested(failed, end):
-    stopping = EarlyStopping(patience=3)
+    """The reason is what BestWeights wrote (the only producer of "early stopping ..."): the
+    line keeps it and reads nothing else of early stopping than the kept epoch (review s12
+    VT3: it also read es.patience for a pre-s12 format nothing produces any more)."""
+    from types import SimpleNamespace
+
+    from trainwise.train.callbacks import BestWeights
+
+    best, state = BestWeights(3), TrainState()
     for epoch, val_loss in enumerate([0.5, 0.3, 0.204, 0.21, 0.25, 0.22], start=1):
-        stopping.update(epoch, val_loss)
-    assert stopping.should_stop and stopping.stopped_epoch == 6
-    state = TrainState(epoch=6, should_stop=True,
-                       stop_reason="early stopping: no better validation loss for 3 epochs")
-    assert stop_line(state, stopping, failed) == f"early stopping at epoch 6 (patience 3): {end}"
-    state.stop_reason = ("early stopping at epoch 6: no better validation loss for 3 epochs "
-                         "since epoch 3 (train.patience = 3)")  # BestWeights' own words
-    assert stop_line(state, stopping, failed) == f"{state.stop_reason}: {end}"
+        state.epoch = epoch
+        best.on_epoch_end(state, {"epoch": epoch, "val_loss": val_loss}, nn.Linear(2, 1))
+    assert state.should_stop and state.stop_reason == (
+        "early stopping at epoch 6: no better validation loss for 3 epochs since epoch 3 "
+        "(train.patience = 3)")
+    kept = SimpleNamespace(best_epoch=3, best_loss=0.204)  # no patience to read
+    assert stop_line(state, best.early_stopping, failed) == f"{state.stop_reason}: {end}"
+    assert stop_line(state, kept, failed) == f"{state.stop_reason}: {end}"
     state.stop_reason = "train.max_minutes = 1 reached (another epoch at 12 s would pass it)"
-    assert stop_line(state, stopping, failed).startswith(
+    assert stop_line(state, kept, failed).startswith(
         "training stopped at epoch 6: train.max_minutes = 1 reached")

@@ -251,12 +251,10 @@ def live_diagnosis(ctx: RunContext, plan: TrainingPlan) -> LiveDiagnosis:
 
 def stop_line(state: Any, es: Any, failed: bool) -> str:
     """Why training ended before train.max_epochs, and which epoch's weights are kept:
-    "early stopping at epoch 6 (patience 3): testing the weights of epoch 3 (val_loss 0.2040)"."""
-    why = (f"early stopping at epoch {state.epoch} (patience {es.patience})"
-           if state.stop_reason.startswith("early stopping")
-           else f"training stopped at epoch {state.epoch}: {state.stop_reason}")
-    if state.stop_reason.startswith("early stopping at epoch"):  # BestWeights' own count,
-        why = state.stop_reason  # true when patience counted from a later epoch (s12 L2)
+    "early stopping at epoch 6: no better validation loss for 3 epochs since epoch 3
+    (train.patience = 3): testing the weights of epoch 3 (val_loss 0.2040)"."""
+    why = state.stop_reason if state.stop_reason.startswith("early stopping") \
+        else f"training stopped at epoch {state.epoch}: {state.stop_reason}"
     if es.best_epoch is None:
         return f"{why}: no epoch had a finite validation loss"
     weights = f"the weights of epoch {es.best_epoch} (val_loss {es.best_loss:.4f})"

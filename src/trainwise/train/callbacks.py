@@ -62,15 +62,15 @@ class BestWeights:
                              "step": state.step}, self.last_path)
         if self.early_stopping.should_stop:
             state.should_stop = True
-            state.stop_reason = self.stop_reason(row["epoch"], val_loss)
+            state.stop_reason = self.stop_reason(row["epoch"])
 
-    def stop_reason(self, epoch: int, val_loss: float) -> str:
+    def stop_reason(self, epoch: int) -> str:
         """What ended training, with the true count of epochs since the best: with patience
         counted from min_epochs, 2 epochs of patience once ended a run 17 epochs past its
-        best, and "no better validation loss for 2 epochs" was false (audit s12 L2)."""
+        best, and "no better validation loss for 2 epochs" was false (audit s12 L2). A NaN
+        validation loss never gets here: on_epoch_end keeps it from EarlyStopping, and the
+        loop stops on the NaN itself."""
         es = self.early_stopping
-        if not math.isfinite(val_loss):
-            return f"early stopping: the validation loss was {val_loss} at epoch {epoch}"
         return (f"early stopping at epoch {epoch}: no better validation loss for "
                 f"{epoch - (es.best_epoch or 0)} epochs since epoch {es.best_epoch} "
                 f"({patience_words(es.patience, self.min_epochs)})")
