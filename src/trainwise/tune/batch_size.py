@@ -268,11 +268,13 @@ def format_bytes(size: float) -> str:
     return f"{size:.0f} B"
 
 
-def accumulation_plan(effective_batch_size: int, micro_batch: int = MAX_MICRO_BATCH,
-                      num_steps: int | None = None, processes: int = 1) -> dict[str, Any]:
+def accumulation_plan(effective_batch_size: int, micro_batch: int = MAX_MICRO_BATCH, *,
+                      processes: int = 1) -> dict[str, Any]:
     """How to reach an effective batch above the micro-batch: each of `processes` takes its
     share of the batch and accumulates gradients over `accumulation_steps` micro-batches of
-    it, with a linear lr warmup over `warmup_steps`.
+    it. The warmup is warmup_steps()'s (it depends on the schedule: a plan without one gave
+    batch 128 under one-cycle 7 warmup steps where training runs none; review s12 VT6);
+    `processes` is keyword-only so that a call still passing the old num_steps third fails.
 
     The gradient of a step is the whole effective batch's (the loop weights each micro-batch's
     loss by its share), so an lr measured at the effective batch (what the tune stage does)
@@ -284,12 +286,10 @@ def accumulation_plan(effective_batch_size: int, micro_batch: int = MAX_MICRO_BA
     per_process = math.ceil(effective_batch_size / processes)
     steps = max(1, math.ceil(per_process / micro_batch))
     micro = math.ceil(per_process / steps)
-    warmup = None if num_steps is None else warmup_length(num_steps)
     ratio = effective_batch_size / micro
     return {"micro_batch_size": micro, "accumulation_steps": steps,
             "effective_batch_size": effective_batch_size, "processes": processes,
-            "lr_scale_adamw": math.sqrt(ratio), "lr_scale_sgd": ratio,
-            "warmup_steps": warmup}
+            "lr_scale_adamw": math.sqrt(ratio), "lr_scale_sgd": ratio}
 
 
 def accumulation_steps(batch_size: int, processes: int, configured: int) -> int:
@@ -356,7 +356,7 @@ def large_batch_finding(batch_size: int, total_steps: int, processes: int = 1,
     warmup = warmup_steps(batch_size, schedule, total_steps)
     if steps == 1 and warmup == 0 and micro <= MAX_MICRO_BATCH:
         return None
-    plan = {**accumulation_plan(batch_size, MAX_MICRO_BATCH, total_steps, processes),
+    plan = {**accumulation_plan(batch_size, MAX_MICRO_BATCH, processes=processes),
             "accumulation_steps": steps, "micro_batch_size": micro, "warmup_steps": warmup}
     where = f" on each of {processes} processes" if processes > 1 else ""
     if micro > MAX_MICRO_BATCH:
