@@ -243,6 +243,12 @@ def test_balanced_classes_are_not_told_to_weigh_the_classes() -> None:
     assert finding.code == "argmax_misses_classes" and finding.evidence["class_ratio"] == 1.0
     assert "class_weights" not in finding.fix and "train.max_epochs" in finding.fix
     assert "balanced in training (smallest/largest 1.00)" in finding.fix
+    # review s12 VT9: when train.max_minutes ended training, more epochs change nothing
+    _, [clocked] = class_results(matrix, np.repeat(np.arange(3), 28), ["0", "1", "2"],
+                                 scores={"test_roc_auc": 0.9}, time_budget_minutes=2.5)
+    assert "raise train.max_minutes (now 2.5; the time budget ended training, not " \
+        "train.max_epochs) or check the learning rate" in clocked.fix
+    assert "raise train.max_epochs or check the learning rate" in finding.fix
     # binary, balanced: the threshold advice stays, the weights clause goes
     _, [binary] = class_results([[50, 0], [50, 0]], np.repeat(np.arange(2), 40), ["0", "1"],
                                 scores={"test_roc_auc": 0.9})

@@ -94,7 +94,8 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
                                         ctx.data.class_names,
                                         ctx.config.train.class_weights == "balanced",
                                         lr=ctx.lr or None, scores=row,
-                                        val_threshold=validation_threshold(ctx.history))
+                                        val_threshold=validation_threshold(ctx.history),
+                                        time_budget_minutes=ctx.meta.get("time_budget_minutes"))
         findings = [confirming_collapse(f, ctx.history) for f in findings]
         row.update(extra)
         row.update(_at_threshold(ctx, outputs, targets))

@@ -184,6 +184,8 @@ def stage_train(ctx: RunContext) -> list[Finding]:
     fold_start.finish(ctx, next((b.stopped_at[0] for b in budget if b.stopped_at), None))
     plan = _training_plan(ctx, total_steps, best.min_epochs,
                           clock_stopped=any(b.stopped_at for b in budget))
+    # the evaluate stage's "train longer" has no plan: it reads this (None: not the clock)
+    ctx.meta["time_budget_minutes"] = plan.time_budget_minutes
     findings = diagnose(state.history, num_classes=ctx.data.num_classes or None, plan=plan)
     findings += [f for f in [busy_cpu.finding(), *(b.finding(cfg.max_epochs, cfg.schedule)
                                                    for b in budget)] if f is not None]

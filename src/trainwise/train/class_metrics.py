@@ -204,7 +204,8 @@ def chance_finding(balanced: float, num_classes: int,
 def class_results(confusion: list[list[int]], train_targets: np.ndarray,
                   class_names: list[str], class_weighted: bool = False,
                   lr: float | None = None, scores: dict[str, Any] | None = None,
-                  val_threshold: dict[str, Any] | None = None
+                  val_threshold: dict[str, Any] | None = None,
+                  time_budget_minutes: float | None = None
                   ) -> tuple[dict[str, Any], list[Finding]]:
     """The test row's extra keys (the majority baseline, per-class metrics) and the
     baseline warning, from the test confusion matrix and the training labels.
@@ -214,7 +215,8 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
     against the 1 / k that any constant answer scores. `lr`: the peak lr training used, named
     when the model learned nothing. `scores`: the test row's ROC-AUC / average precision
     (ranking.py), which decide whether "no better than chance" at the argmax means the model
-    learned nothing; `val_threshold`: the F1-best threshold on validation, named if not."""
+    learned nothing; `val_threshold`: the F1-best threshold on validation, named if not;
+    `time_budget_minutes`: train.max_minutes when that clock ended training."""
     matrix = torch.tensor(confusion, dtype=torch.int64)
     # (k,) training rows per class, counted once for the baseline, the balance and the
     # classes never answered
@@ -240,7 +242,7 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
                                  class_ratio(train_counts), lr, counts)
     if found is not None and scores is not None:
         found = judged_by_ranking(found, matrix, scores, class_names, val_threshold,
-                                  class_weighted)
+                                  class_weighted, time_budget_minutes)
     found_all = [found] if found else []
     # a verdict on the whole split already covers a class never answered; "not clearly above
     # the baseline" is about the score's noise, and a class never answered is still news

@@ -269,10 +269,15 @@ def lr_advice(history: list[Row], direction: str, tune_hint: str) -> str:
 
 
 def longer_training(history: list[Row]) -> str:
+    """train_longer for the run whose TrainingPlan diagnose() added to `history`."""
+    return train_longer(plan_of(history).time_budget_minutes)
+
+
+def train_longer(minutes: float | None) -> str:
     """The setting that trains longer: train.max_epochs, or train.max_minutes when the time
-    budget ended training (raising max_epochs then changes nothing: the clock stops the run at
-    the same epoch; review s11 VT7)."""
-    minutes = plan_of(history).time_budget_minutes
+    budget (of `minutes`) ended training (raising max_epochs then changes nothing: the clock
+    stops the run at the same epoch; review s11 VT7). The evaluate stage, which has no
+    history plan, passes the minutes itself."""
     if minutes is None:
         return "raise train.max_epochs"
     return (f"raise train.max_minutes (now {minutes:g}; the time budget ended training, not "

@@ -18,7 +18,7 @@ import torch
 from trainwise.data.audit import IMBALANCE_RATIO
 from trainwise.findings import Finding, warning
 from trainwise.train.class_names import class_name
-from trainwise.train.diagnose_common import best_epoch, class_weights_advice
+from trainwise.train.diagnose_common import best_epoch, class_weights_advice, train_longer
 from trainwise.train.ranking import chance_auc_high, ranking_text
 
 
@@ -30,12 +30,14 @@ def never_predicted(matrix: torch.Tensor) -> list[int]:
 
 def judged_by_ranking(found: Finding, matrix: torch.Tensor, scores: dict[str, Any],
                       names: list[str], val_threshold: dict[str, Any] | None = None,
-                      class_weighted: bool = False) -> Finding:
+                      class_weighted: bool = False,
+                      time_budget_minutes: float | None = None) -> Finding:
     """`found` (an evaluate-stage baseline warning) checked against the test ROC-AUC in
     `scores` (the test row). Only the "no better than chance" verdicts (those with
     evidence["chance"]) are judged: kept, with the AUC that confirms them, when the ranking
     is poor too; replaced by `argmax_misses_classes` when it is good. Unchanged when the
-    AUC is undefined (a class with no test row, too many classes)."""
+    AUC is undefined (a class with no test row, too many classes). `time_budget_minutes`:
+    train.max_minutes when that clock ended training (the fix then says to raise it)."""
     auc = scores.get("test_roc_auc")
     if "chance" not in found.evidence or auc is None or not math.isfinite(auc):
         return found
@@ -67,7 +69,7 @@ def judged_by_ranking(found: Finding, matrix: torch.Tensor, scores: dict[str, An
     fix = (_threshold_fix(missed, val_threshold, names, class_weighted, weigh)
            if len(matrix) == 2 else _multiclass_fix(class_weighted) if weigh else "")
     if not weigh:
-        fix += _balanced_fix(ratio, len(matrix))
+        fix += _balanced_fix(ratio, len(matrix), time_budget_minutes)
     return warning("evaluate", "argmax_misses_classes", said, fix.strip(),
                    **{**found.evidence, **evidence,
                       "never_predicted": [class_name(names, i) for i in missed]})
@@ -82,13 +84,14 @@ def _quoted(indices: list[int], names: list[str]) -> str:
 BALANCED_RATIO = 0.8
 
 
-def _balanced_fix(ratio: float, num_classes: int) -> str:
-    """Train longer first; class weights named by what they would be, and called no lever
-    only where they are all near 1."""
+def _balanced_fix(ratio: float, num_classes: int, minutes: float | None = None) -> str:
+    """Train longer first (train.max_minutes when that clock ended training: review s12 VT9);
+    class weights named by what they would be, and called no lever only where they are all
+    near 1."""
     longer = ("a model whose scores rank the classes apart while its argmax answers few of "
               "them is often trained too briefly. Read the train stage's findings "
-              "(still_improving: the validation loss was still falling) and train longer "
-              "(train.max_epochs) or check the learning rate (tune stage).")
+              "(still_improving: the validation loss was still falling) and "
+              f"{train_longer(minutes)} or check the learning rate (tune stage).")
     if ratio >= BALANCED_RATIO:
         return (f" The classes are balanced in training (smallest/largest {ratio:.2f}), so "
                 f"class weights would all be near 1 and change little: {longer}")
