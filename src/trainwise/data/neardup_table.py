@@ -10,7 +10,7 @@ distance to their nearest other row.
 0.13 is cleanlab Datalab's near_duplicate rule (threshold 0.13 x median 1-NN distance).
 Measured on scikit-learn's bundled tables under random 80/20 splits (seeds 0, 1, 2): no test
 row of iris (30), wine (36), breast_cancer (114), diabetes (89) or digits (360) is flagged
-(TwoNN dimension 3.1 for iris, so 0.059 x its median; 6.7-8.5 for the others, so 0.13),
+(TwoNN dimension 3.1 for iris, 6.7-8.5 for the others: see CHANCE for the fraction used),
 and the closest pair that is not an exact copy lies at 0.40-0.70 x the median (iris 0.41,
 digits 0.40): 3x Datalab's threshold. (Digits has no exact duplicate rows: 1797 distinct; iris has
 one, which the exact check reports when it straddles.) neardup.csv's copies with 1e-6 noise
@@ -28,12 +28,16 @@ from trainwise.findings import Finding, warning
 
 NEAR_FRACTION = 0.13  # of the median 1-NN distance: Datalab's default
 # In D (intrinsic) dimensions, points scattered at random (Poisson) have
-# P(1-NN distance < c x median) = 1 - 2^-(c^D): 8.6% of rows at c = 0.13 in one dimension
-# (a 1-feature table flagged 10 of 78 test rows), 1.2% in two, 3e-5 in five. So c shrinks
-# to keep that chance rate at CHANCE: c = (CHANCE / ln 2)^(1/D), at most 0.13 (D = 1:
-# 1.4e-4, 2: 0.012, 3: 0.052, 4: 0.11).
+# P(1-NN distance < c x median) = 1 - 2^-(c^D) ~ c^D ln 2: 8.6% of rows at c = 0.13 in one
+# dimension (a 1-feature table flagged 10 of 78 test rows), 1.2% in two, 3e-5 in five. So c
+# shrinks to keep the expected number of chance pairs in the whole later PART at CHANCE:
+# c = (CHANCE / (num_b ln 2))^(1/D), at most 0.13. A rate per row was not enough (review s12
+# VD1): at 1e-4 per row, 20k queried rows expect 2 chance pairs, and random 80/10/10 splits
+# of 200k i.i.d. 3-D Gaussian rows warned in 4 of 5 seeds (4, 4, 6, 0, 2 rows). For 100 rows:
+# c = 1.4e-6 (D = 1), 1.2e-3 (2), 0.011 (3), 0.035 (4); for 20k rows: 7e-9, 8.5e-5, 1.9e-3, 9e-3.
 CHANCE = 1e-4
-MIN_ROWS = 2  # near rows for a warning: real densities are uneven, and one pair of 78 random
+MIN_ROWS = 2  # near rows for a warning: real densities are uneven (a Gaussian's core is denser
+# than its median, so chance pairs ran ~1.6x the uniform rate above), and one pair of 78 random
 # doses came within 2.3e-6 (0.0005 x the median); by chance two would be ~0.05% as likely
 MAX_ROWS = 20_000  # per side: 20k x 20k rows of 20 features, brute force: 1.8 s on one core
 # here (50k x 50k: 11 s; a kd-tree at 20 features: 21 s and 227 s), and no more for 1M rows
@@ -57,9 +61,11 @@ def _standardise(x_a: np.ndarray, x_b: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return (x_a - mean) / std, (x_b - mean) / std
 
 
-def near_fraction(dimension: float) -> float:
-    """The fraction of the median 1-NN distance below which a pair is a near copy."""
-    return min(NEAR_FRACTION, (CHANCE / np.log(2)) ** (1 / max(dimension, 1.0)))
+def near_fraction(dimension: float, num_queries: int = 1) -> float:
+    """The fraction of the median 1-NN distance below which a pair is a near copy, when
+    `num_queries` rows are searched: all of them together expect CHANCE pairs by chance."""
+    rate = CHANCE / (max(num_queries, 1) * np.log(2))
+    return min(NEAR_FRACTION, rate ** (1 / max(dimension, 1.0)))
 
 
 def typical_distance(x_a: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
@@ -93,7 +99,7 @@ def nearest_rows(x_a: np.ndarray, x_b: np.ndarray,
     std_a, std_b = _standardise(np.asarray(x_a)[rows[0][pick_a]],
                                 np.asarray(x_b)[rows[1][pick_b]])
     median, dimension = typical_distance(std_a, rng)
-    fraction = near_fraction(dimension)
+    fraction = near_fraction(dimension, len(pick_b))
     threshold = fraction * median
     distance, nearest = NearestNeighbors(n_neighbors=1).fit(std_a).kneighbors(std_b)
     return {"rows_a": pick_a[nearest[:, 0]], "rows_b": pick_b, "distance": distance[:, 0],
