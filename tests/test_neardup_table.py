@@ -138,3 +138,43 @@ def test_split_stage_searches_tables_for_near_copies():
     for f in near:
         for i, j, _ in f.evidence["examples"]:  # data rows of the planted pairs
             assert sorted([i, j])[1] - sorted([i, j])[0] == 450
+
+
+def wide(seed: int = 0):
+    """train (3000, 124), val (300, 124): 40 latent numbers written 3 times each (after
+    standardising, 40 directions of variance 3), then 4 rare 0/1 columns (1%, variance 1)."""
+    rng = np.random.default_rng(seed)
+    x = np.c_[np.repeat(rng.normal(size=(3300, 40)), 3, axis=1), rng.random((3300, 4)) < 0.01]
+    return x[:3000].astype(np.float64), x[3000:].astype(np.float64)
+
+
+def test_wide_rows_are_searched_on_components_and_copies_keep_their_full_distance(monkeypatch):
+    # review s12 VD6: 784-wide rows cost 13-30 s per pair; the search now runs on 32 principal
+    # components (the widths every fit sees), and the found pairs' distances are the full ones
+    from sklearn.neighbors import NearestNeighbors
+
+    widths, fit = [], NearestNeighbors.fit
+    monkeypatch.setattr(NearestNeighbors, "fit",
+                        lambda self, x, *a: widths.append(x.shape[1]) or fit(self, x, *a))
+    train, val = wide()
+    rng = np.random.default_rng(1)
+    val[:30] = train[:30] + 1e-6 * rng.normal(size=(30, 124))
+    found = neardup_table.nearest_rows(train, val)
+    assert set(widths) == {32}
+    assert list(found["rows_a"][:30]) == list(range(30))
+    std = train.std(0)
+    full = np.linalg.norm((train[:30] - val[:30]) / std, axis=1)
+    assert np.allclose(found["distance"][:30], full, rtol=1e-6)
+    [near] = [f for f in prove(train, val) if f.code == "near_duplicate_rows"]
+    assert near.evidence["num_rows"] == 30
+
+
+def test_rows_that_differ_off_the_components_are_not_near_copies():
+    # val rows are train rows with one rare 0/1 column flipped: on the 32 components (within
+    # the latent numbers) they sit at 0, in full at ~10 standardised units: not copies
+    train, val = wide()
+    val[:, :120] = train[:300, :120]
+    val[:, 120] = 1 - train[:300, 120]
+    found = neardup_table.nearest_rows(train, val)
+    assert found["distance"].min() > 5 * found["threshold"]
+    assert [f.code for f in prove(train, val)] == ["no_leakage"]
