@@ -43,9 +43,10 @@ MAX_ROWS = 20_000  # per side: 20k x 20k rows of 20 features, brute force: 1.8 s
 # here (50k x 50k: 11 s; a kd-tree at 20 features: 21 s and 227 s), and no more for 1M rows
 SCALE_ROWS = 2_000  # rows whose 1-NN distance estimates the median (rank error ~1%)
 MAX_FEATURES = 32  # wider rows are searched on their first 32 principal components (review
-# s12 VD6): 48k x 12k rows of 784 sparse features took 13.0 s per pair here (typical distance
-# 4.0 s, search 17 s when timed alone on the shared cores), run once per fold and for test; on 32
-# components 3.4 s (PCA fit 1 s, search 1.8 s); 1M x 20 (not reduced): 1.2 s before and after.
+# s12 VD6): 48k x 12k rows of 784 sparse features, run once per fold and again for test, took
+# 29.6 s per pair on all 784 (one loaded core, sklearn imported) and 7.5 s on 32 components
+# (4.8 s profiled: search 2.1, standardising 1.4, PCA fit 0.5); 1M x 20 (not reduced): 4.3 s
+# and 3.5 s in the same run (1.2 s on a quiet core).
 # A projection only shrinks distances, so copies stay nearest; the pairs found are then judged
 # by their full distance, so rows that differ only off the components are not called copies.
 PCA_ROWS = 5_000  # of the earlier part's sample fit the components (randomized SVD)
