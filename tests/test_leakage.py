@@ -152,3 +152,19 @@ def test_copy_share_counts_every_row_of_the_later_part_when_only_candidates_are_
     b.iloc[:4] = a.iloc[:4].to_numpy()  # 4 of 400 = 1%: the pruned hashes hold only these 4
     [finding] = check_frame_leakage(a, b)
     assert finding.severity.value == "warning" and "4 of 400, 1.0%" in finding.message
+
+
+def test_exact_copies_are_looked_up_once_for_both_checks(monkeypatch):
+    # review s12 VD9: the exact check and the near search each sorted the whole earlier part to
+    # find b's exact copies; now one lookup serves both, and both still see the same copies
+    from trainwise.data import leakage
+
+    train, val = planted()
+    lookups, member = [], leakage.member
+    monkeypatch.setattr(leakage, "member", lambda values, pool, **kw: lookups.append(
+        (len(values), len(pool), kw.get("pool_sorted", False))) or member(values, pool, **kw))
+    findings = leakage.check_hashed(row_hashes(train), row_hashes(val), vectors=(train, val))
+    assert lookups.count((120, 300, False)) == 1  # val rows against all of train, unsorted
+    [exact] = [f for f in findings if f.code == "cross_split_duplicates"]
+    assert exact.evidence == check_leakage(train, val)[0].evidence
+    assert "near_duplicate_rows" not in {f.code for f in findings}  # the copies are exact

@@ -65,10 +65,11 @@ def member(values: np.ndarray, pool: np.ndarray, *, pool_sorted: bool = False) -
 
 
 def _duplicate_pairs(hash_a: np.ndarray, hash_b: np.ndarray, rows_a: np.ndarray | None = None,
-                     rows_b: np.ndarray | None = None) -> dict:
+                     rows_b: np.ndarray | None = None, in_a: np.ndarray | None = None) -> dict:
     """Counts of rows on each side with a twin on the other, matched pairs, and examples.
-    rows_a / rows_b map positions back to row numbers when the hashes are a subset."""
-    in_a = member(hash_b, hash_a)  # (len b,) b rows with a twin in a
+    rows_a / rows_b map positions back to row numbers when the hashes are a subset; `in_a`:
+    member(hash_b, hash_a) when the caller has it (it sorts the whole of a)."""
+    in_a = member(hash_b, hash_a) if in_a is None else in_a  # (len b,) b rows with a twin in a
     shared = np.unique(hash_b[in_a])  # small: only the copies
     in_b = member(hash_a, shared, pool_sorted=True)
     _, count_a = np.unique(hash_a[in_b], return_counts=True)
@@ -108,11 +109,12 @@ def _copies_fix(files: Sequence[str], timed: bool, many: bool) -> str:
 def check_duplicates(hash_a: np.ndarray, hash_b: np.ndarray, names: Sequence[str],
                      rows: tuple[np.ndarray, np.ndarray] | None = None,
                      files: Sequence[str] = (), *, num_b: int | None = None,
-                     timed: bool = False) -> list[Finding]:
+                     timed: bool = False, in_a: np.ndarray | None = None) -> list[Finding]:
     """A warning when rows of b copy rows of a, an error when more than MAX_COPY_SHARE of b's
     num_b rows (len(hash_b) unless the hashes are a subset) do; `files` (one per data row,
-    image folders) names the example pairs' files; `timed`: a time split's fix."""
-    stats = _duplicate_pairs(hash_a, hash_b, *(rows or (None, None)))
+    image folders) names the example pairs' files; `timed`: a time split's fix; `in_a`: which
+    b rows have a twin in a, when already known (member(hash_b, hash_a))."""
+    stats = _duplicate_pairs(hash_a, hash_b, *(rows or (None, None)), in_a=in_a)
     if stats["num_pairs"] == 0:
         return []
     a, b = names
@@ -212,12 +214,13 @@ def check_hashed(hash_a: np.ndarray, hash_b: np.ndarray, *, groups_a: np.ndarray
     side's positions to the data rows the examples should name (else: positions); `files`
     names those rows' files. `vectors` (tables, flat vectors: the arrays `rows` index) adds
     the near-duplicate search of neardup_table.py; `timed`: the parts are cut in time."""
-    findings = check_duplicates(hash_a, hash_b, names, rows=rows, files=files, timed=timed)
+    exact_b = member(hash_b, hash_a)  # once: the near search skips these (review s12 VD9)
+    findings = check_duplicates(hash_a, hash_b, names, rows=rows, files=files, timed=timed,
+                                in_a=exact_b)
     near = ""
     if vectors is not None:
         from trainwise.data.neardup_table import check_near_rows, near_note
 
-        exact_b = member(hash_b, hash_a)
         found_near, searched = check_near_rows(*vectors, exact_b, names, rows)
         findings, near = findings + found_near, near_note(searched)
     return conclude(findings, (len(hash_a), len(hash_b)), groups_a, groups_b, names, near)
