@@ -309,13 +309,17 @@ def mixed_frame(num_words: int) -> pd.DataFrame:
                          "label": rng.integers(0, 2, 600)})
 
 
+@pytest.mark.parametrize("decimal", [".", ","])  # ',': '0,123' as a ';' file writes it
 @pytest.mark.parametrize("num_words", [150, 290])  # 75% and 52% numbers
-def test_mostly_numbers_with_words_is_warned_and_not_called_a_group_key(num_words):
+def test_mostly_numbers_with_words_is_warned_and_not_called_a_group_key(num_words, decimal):
     """Below 90% numbers a column of floats with words was one-hot encoded in silence, and
-    rare_levels_grouped advised making it a group key (audit s12 K4)."""
+    rare_levels_grouped advised making it a group key (audit s12 K4); with a decimal comma
+    the advice came back, its share of numbers read with '.' as 0% (review VD3)."""
     frame = mixed_frame(num_words)
     words = frame["mixed"][frame["mixed"].map(lambda v: isinstance(v, str))].value_counts()
-    data = table_data(frame, "label")
+    if decimal == ",":
+        frame["mixed"] = frame["mixed"].map(lambda v: str(v).replace(".", ","))
+    data = table_data(frame, "label", decimal=decimal)
     (kept,) = [f for f in data.findings if f.code == "text_in_numeric_column"]
     assert kept.evidence["values"] == {str(k): int(v) for k, v in words.items()}
     assert kept.evidence["num_text"] == num_words
@@ -323,6 +327,7 @@ def test_mostly_numbers_with_words_is_warned_and_not_called_a_group_key(num_word
     if num_words == 150:  # at 52% numbers the column is inferred a group key (keys.py)
         (grouped,) = [f for f in data.findings if f.code == "rare_levels_grouped"]
         assert "group_column" not in grouped.fix and "text_in_numeric_column" in grouped.fix
+        assert grouped.fix.startswith("75% of its cells are numbers")
 
 
 def test_under_half_numbers_is_text_and_zip_codes_keep_the_group_advice():

@@ -226,6 +226,9 @@ def _footer(column: pd.Series, real: pd.Series) -> tuple[list, bool]:
 def _kept_as_text(name: str, real: pd.Series, column: pd.Series) -> Finding:
     shown, listed = listed_values(real)
     rows, footer = _footer(column, real)
+    num_numbers = int(column.notna().sum() - column.astype(str).isin(
+        [str(v) for v in real.index]).sum())  # markers count here too: rarely many
+    share = num_numbers / max(1, int(column.notna().sum()))
     at = (f" at row{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows))} (counted from 0 "
           "after the header, as pandas numbers rows)")
     if footer:
@@ -238,13 +241,11 @@ def _kept_as_text(name: str, real: pd.Series, column: pd.Series) -> Finding:
             f"Delete the summary row{'s' if len(rows) > 1 else ''} from the file and rerun "
             "from the data stage.",
             column=name, num_text=int(real.sum()), rows=rows, summary_row=True,
+            share_numbers=round(share, 4),
             values={str(v): int(c) for v, c in real.head(NUM_SHOWN).items()}, kept_as_text=True)
-    num_numbers = int(column.notna().sum() - column.astype(str).isin(
-        [str(v) for v in real.index]).sum())  # markers count here too: rarely many
     return warning(
         "data", "text_in_numeric_column",
-        f"column '{name}' holds numbers ({num_numbers:,} cells, "
-        f"{num_numbers / max(1, int(column.notna().sum())):.0%}) except "
+        f"column '{name}' holds numbers ({num_numbers:,} cells, {share:.0%}) except "
         f"{int(real.sum())} cells ({shown})"
         f"{at if len(real) <= NUM_SHOWN and int(real.sum()) <= NUM_SHOWN else ''}: they are "
         "not missing-value markers, so the column is kept as text (categories; its numbers "
@@ -254,17 +255,17 @@ def _kept_as_text(name: str, real: pd.Series, column: pd.Series) -> Finding:
         "they are values of another kind ('low', 'high'), move them to a column of their own "
         "in the file so this one is read as numbers; if the column is a label (codes, store "
         "numbers), nothing to do.",
-        column=name, num_text=int(real.sum()), rows=rows,
+        column=name, num_text=int(real.sum()), rows=rows, share_numbers=round(share, 4),
         values={str(v): int(c) for v, c in real.head(NUM_SHOWN).items()}, kept_as_text=True)
 
 
-def number_share(column: pd.Series) -> float:
-    """Share of a column's non-missing cells that read as numbers ('12', '$1,576'): text
-    levels that are mostly numbers are a measurement, not a subject to group rows by."""
-    present = column.dropna()
-    if len(present) == 0 or not is_text(present):
-        return float(pd.api.types.is_numeric_dtype(column))
-    return float(_numbers(present, ".")[0].notna().mean())
+def mixed_number_columns(findings: Iterable[Finding]) -> dict[str, float]:
+    """{column: share of its cells that are numbers} for the columns coerce_numeric_text kept
+    as text though mostly numbers: a measurement with a few words, not a subject to group rows
+    by. Read from its warnings, the one place that parsed them with the file's decimal mark:
+    a second parse with '.' read '50,13' as text and gave a ';' file's column 0% (review VD3)."""
+    return {f.evidence["column"]: f.evidence["share_numbers"] for f in findings
+            if f.code == "text_in_numeric_column" and "share_numbers" in f.evidence}
 
 
 def is_mostly_numeric(column: pd.Series) -> bool:

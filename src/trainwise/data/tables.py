@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 
 from trainwise.data.coltypes import (
-    MIXED_SHARE,
     coerce_numeric_text,
-    number_share,
+    mixed_number_columns,
     replace_na_values,
 )
 from trainwise.data.column_drops import drop_unused, near_copies
@@ -101,7 +100,8 @@ def _is_categorical(column: pd.Series) -> bool:
         or column.dtype.kind == "b"
 
 
-def _top_levels(column: pd.Series, name: str) -> tuple[pd.Series, Finding]:
+def _top_levels(column: pd.Series, name: str, share: float | None
+                ) -> tuple[pd.Series, Finding]:
     """Levels past the MAX_ONE_HOT - 1 most frequent share one OTHER level: the frequent ones
     stay usable by a model, where one integer code in string order made them arbitrary
     numbers. Counted over the whole table: it uses no labels, so nothing leaks."""
@@ -113,7 +113,7 @@ def _top_levels(column: pd.Series, name: str) -> tuple[pd.Series, Finding]:
         f"column '{name}' has {len(counts):,} categories: its {len(kept)} most frequent are "
         f"one-hot columns, and the other {len(counts) - len(kept):,} ({int(rare.sum()):,} "
         f"rows) share one '{OTHER}' column.",
-        _numbers_fix(column, name) or
+        _numbers_fix(name, share) or
         "If the rare categories matter, merge them into broader ones in the file (a region "
         "instead of a postcode); if each value is a subject (rows that belong together), "
         f"declare it: --set 'split.group_column=\"{name}\"'.",
@@ -121,24 +121,25 @@ def _top_levels(column: pd.Series, name: str) -> tuple[pd.Series, Finding]:
     return column.astype(object).where(~rare, OTHER), finding
 
 
-def _many_levels(column: pd.Series, name: str) -> Finding:
+def _many_levels(column: pd.Series, name: str, share: float | None) -> Finding:
     """Say that a many-level text column is a feature: it used to be taken for a group key."""
     return _info_with_fix(
         "data", "many_levels_one_hot",
         f"column '{name}' has {column.nunique(dropna=True)} categories, averaging "
         f"{column.notna().sum() / column.nunique(dropna=True):.0f} rows each: it is a "
         "feature, one-hot encoded.",
-        _numbers_fix(column, name) or
+        _numbers_fix(name, share) or
         "Nothing to do if it describes rows (a city, a product). If each value is a subject "
         "whose rows belong together (a patient), declare it: "
         f"--set 'split.group_column=\"{name}\"'.", column=name)
 
 
-def _numbers_fix(column: pd.Series, name: str) -> str:
+def _numbers_fix(name: str, share: float | None) -> str:
     """The fix for a text column whose levels are mostly numbers (a measurement with a few
-    words): its numbers are what to recover, no group key (audit s12 K4); '' otherwise."""
-    share = number_share(column)
-    if not MIXED_SHARE <= share < 1:  # all numbers: text on purpose (zip codes in a parquet)
+    words): its numbers are what to recover, no group key (audit s12 K4); '' otherwise.
+    `share`: its share of numbers, where coerce_numeric_text warned it mixed (None: it did
+    not; all numbers is text on purpose, zip codes in a parquet)."""
+    if share is None:
         return ""
     return (f"{share:.0%} of its cells are numbers: it is a number column that its text "
             f"cells made text (see the text_in_numeric_column warning for '{name}'). Fix or "
@@ -146,19 +147,20 @@ def _numbers_fix(column: pd.Series, name: str) -> str:
             "missing, so it is read as numbers; then rerun from the data stage.")
 
 
-def _categorical(frame: pd.DataFrame, names: list[str]
+def _categorical(frame: pd.DataFrame, names: list[str], mixed: dict[str, float]
                  ) -> tuple[np.ndarray, list[str], list[Finding], list[OneHot]]:
     """(N, sum of levels) one-hot columns, a missing value its own level where present; and
-    what each column stands for, for trainwise.predict to encode new rows the same way."""
+    what each column stands for, for trainwise.predict to encode new rows the same way.
+    `mixed`: mixed_number_columns, the text columns that are mostly numbers."""
     findings, columns, grouped = [], {}, set()
     for name in names:
         column, levels = frame[name], frame[name].nunique(dropna=True)
         if levels > MAX_ONE_HOT:
-            column, finding = _top_levels(column, str(name))
+            column, finding = _top_levels(column, str(name), mixed.get(str(name)))
             findings.append(finding)
             grouped.add(name)
         elif levels >= MANY_LEVELS:
-            findings.append(_many_levels(column, str(name)))
+            findings.append(_many_levels(column, str(name), mixed.get(str(name))))
         columns[name] = column.astype(object)
     dummies = pd.get_dummies(pd.DataFrame(columns), dummy_na=True, dtype=np.float32)
     kept = (dummies.nunique(dropna=False) > 1).to_numpy()  # e.g. an unused NaN level
@@ -183,12 +185,13 @@ def _one_hot_meanings(columns: dict, grouped: set) -> list[OneHot]:
     return meanings
 
 
-def encode_features(frame: pd.DataFrame, time_key: pd.Series | None = None
+def encode_features(frame: pd.DataFrame, time_key: pd.Series | None = None,
+                    mixed: dict[str, float] | None = None
                     ) -> tuple[np.ndarray, list[str], list[Finding], list[OneHot]]:
     """Numbers stay (NaN kept, filled later from training statistics); dates become days
     since their first date (+ month, weekday), or days before the row's `time_key` (the
     split's time column, when it holds dates); text is one-hot, its MAX_ONE_HOT - 1 most
-    frequent levels when it has more."""
+    frequent levels when it has more. `mixed`: mixed_number_columns of the data's findings."""
     findings, parts = [], {}
     text, meanings = [], []
     for name in frame.columns:
@@ -208,7 +211,7 @@ def encode_features(frame: pd.DataFrame, time_key: pd.Series | None = None
     columns = [np.asarray(v, dtype=np.float32) for v in parts.values()]
     names = list(parts)
     if text:
-        one_hot, one_hot_names, text_findings, meanings = _categorical(frame, text)
+        one_hot, one_hot_names, text_findings, meanings = _categorical(frame, text, mixed or {})
         columns.append(one_hot)
         names += one_hot_names
         findings += text_findings
@@ -409,7 +412,8 @@ def _set_inputs(data: TaskData, features: pd.DataFrame, prose: list, plan: KeyPl
         as_tokens(data, features[prose], plan.text, others)
         return
     data.x, data.feature_names, encode_findings, data.one_hot = encode_features(
-        features.drop(columns=prose), time_key)  # free text is never one-hot encoded
+        features.drop(columns=prose), time_key,  # free text is never one-hot encoded
+        mixed_number_columns(data.findings))
     data.text_missing = {str(c): features[c].isna().to_numpy() for c in features.columns
                          if c not in prose and _is_categorical(features[c])
                          and features[c].isna().any()}  # counted by the audit (s12 K9)
