@@ -51,3 +51,25 @@ def test_text_columns_missing_cells_are_counted_also_after_subset():
     data.subset(rows)
     found = missing_finding(audit(data)[0])
     assert found.evidence["top_features"] == {"color": int(table["color"].iloc[rows].isna().sum())}
+
+
+def test_arrays_get_numpy_advice_naming_the_column_index_and_the_indicator_once():
+    """data.drop_columns does nothing for arrays and they have no file: the advice was both
+    (review VD12), and named the indicator twice."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 4)).astype(np.float32)
+    x[rng.random(500) < 0.7, 2] = np.nan  # review's miss_vec.py
+    x[:3, 0] = np.nan
+    found = missing_finding(audit((x, rng.integers(0, 2, 500)))[0])
+    assert found.evidence["mostly_missing"] == ["x2"]
+    assert "drop_columns" not in found.fix and "file" not in found.fix
+    assert "x = np.delete(x, 2, axis=1)" in found.fix
+    assert "x[:, 2] = np.isnan(x[:, 2])" in found.fix
+    assert found.fix.count("indicator") == 1
+    table = missing_finding(audit(frame(), target="label")[0])  # a table: by name, once too
+    assert table.fix.count("indicator") == 1 and "data.drop_columns" in table.fix
+    x[:, 3] = np.nan  # a column with no value at all: an error, with the numpy route too
+    [error] = [f for f in audit((x, rng.integers(0, 2, 500)))[0]
+               if f.code == "missing_values"]
+    assert error.severity.value == "error" and error.evidence["empty_features"] == ["x3"]
+    assert "np.delete(x, [3], axis=1)" in error.fix and "separator" not in error.fix

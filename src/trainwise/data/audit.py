@@ -12,13 +12,12 @@ from trainwise.data.duplicates import duplicate_findings
 from trainwise.data.extremes import extreme_value_findings
 from trainwise.data.in_memory import as_task_data
 from trainwise.data.label_leak import leak_findings
-from trainwise.data.missing import missing_warning
+from trainwise.data.missing import TOP_K, missing_warning
 from trainwise.data.task import TaskData
 from trainwise.data.token_stats import token_findings
 from trainwise.findings import Finding, Severity, error, info, warning
 
 IMBALANCE_RATIO = 0.2  # smallest / largest class below this: accuracy hides the rare classes
-TOP_K = 10  # features listed by name in evidence and in the summary
 OUTLIER_IQRS = 10.0  # a regression target this many interquartile ranges from its median is
 # extreme: Tukey's "far out" fence is 3 IQRs past the quartiles; 10 from the median leaves a
 # normal target alone (P < 1e-20) and still flags a value typed in the wrong unit (x1000),
@@ -122,10 +121,11 @@ def _balance_findings(by_name: dict[str, int], num_rows: int,
                     class_counts=by_name, ratio=round(ratio, 4))]
 
 
-def _missing_findings(x: np.ndarray, names: list[str], text_missing: dict[str, int]
-                      ) -> tuple[list[Finding], dict[str, int]]:
+def _missing_findings(x: np.ndarray, names: list[str], text_missing: dict[str, int],
+                      table: bool = True) -> tuple[list[Finding], dict[str, int]]:
     """`text_missing`: missing cells per text column (TaskData.text_missing), whose one-hot
-    columns have none: their missing cells are a level of their own (audit s12 K9)."""
+    columns have none: their missing cells are a level of their own (audit s12 K9); `table`:
+    False for arrays, whose advice is numpy code, not data.drop_columns (review VD12)."""
     missing = np.zeros(x.shape[1], dtype=np.int64) if x.dtype.kind in "biu" else \
         (~np.isfinite(x)).sum(axis=0)  # (D,) NaN or +-inf per feature; integers: none
     counts = {names[i]: int(missing[i]) for i in np.flatnonzero(missing)}
@@ -133,16 +133,8 @@ def _missing_findings(x: np.ndarray, names: list[str], text_missing: dict[str, i
     if not counts:
         return [], {}
     top_k = dict(sorted(counts.items(), key=lambda item: -item[1])[:TOP_K])
-    empty = [names[i] for i in np.flatnonzero(missing == len(x))]
-    if empty:
-        return [error("data", "missing_values",
-                      f"{len(empty)} features have no finite value at all: "
-                      f"{', '.join(empty[:TOP_K])}.",
-                      "Drop these columns or fix how they are read (wrong separator, decimal "
-                      "comma, text in a number column).", empty_features=empty[:TOP_K],
-                      num_features_affected=len(counts), num_values=sum(counts.values()),
-                      top_features=top_k)], top_k
-    return [missing_warning(counts, len(x), frozenset(text_missing))], top_k
+    positions = None if table else {name: i for i, name in enumerate(names)}
+    return [missing_warning(counts, len(x), frozenset(text_missing), positions)], top_k
 
 
 def _constant_mask(x: np.ndarray) -> np.ndarray:
@@ -281,7 +273,8 @@ def audit(data: Any, target: str = "", class_weights: str = "none",
     else:
         found, summary["target"] = _target_findings(y.astype(np.float64), data.source)
     findings += found
-    found, summary["missing"] = _missing_findings(x, names, data.text_missing_counts())
+    found, summary["missing"] = _missing_findings(x, names, data.text_missing_counts(),
+                                                  data.kind == "table")
     findings += found
     image = data.kind == "image" and np.ndim(data.x) == 4
     # token positions are no features to drop: padding columns are token_lengths' to explain
