@@ -247,7 +247,8 @@ def live_diagnosis(ctx: RunContext, plan: TrainingPlan) -> LiveDiagnosis:
     """The diagnosis at epoch ends (train/live_diagnosis.py), on rank 0, its verdict broadcast:
     up to RUN_SHARE of the CPU time, and at once when the training loss rose."""
     return LiveDiagnosis(ctx.data.num_classes or None, plan, share=RUN_SHARE,
-                         hint="see the report", active=ctx.fabric.is_global_zero,
+                         max_epochs=ctx.config.train.max_epochs, hint="see the report",
+                         active=ctx.fabric.is_global_zero,
                          agree=lambda code: ctx.fabric.broadcast(code, src=0))
 
 

@@ -37,6 +37,47 @@ LIVE_CODES = frozenset({"divergence", "loss_exploding", "gradient_spike", "gradi
 # true of every healthy run halfway through) and are printed by close().
 
 
+class DiagnosisSchedule:
+    """When a live diagnosis is due (the Monitor's and `fit`'s LiveDiagnosis): unless the last
+    one took more than `share` (default LIVE_DIAGNOSIS_SHARE) of the thread's CPU time since.
+    Call due() before diagnosing (it marks the start) and done() after."""
+
+    def __init__(self, share: float | None = None) -> None:
+        self.share = LIVE_DIAGNOSIS_SHARE if share is None else share  # read now: patchable
+        self._last: tuple[float, float] | None = None  # (thread CPU time, CPU s it took)
+        self._started = 0.0
+
+    def due(self, scale: float | None = 1.0) -> bool:
+        """Whether to diagnose now at `scale` x the share (None: whatever the last one took)."""
+        self._started = time.thread_time()
+        if scale is None or self._last is None:
+            return True
+        when, took = self._last
+        return not took > scale * self.share * (self._started - when)  # inf x 0: due
+
+    def done(self) -> None:
+        self._last = (self._started, time.thread_time() - self._started)
+
+
+Said = set[tuple[str, Severity]]  # (code, severity) of each finding said live
+
+
+def live_problems(found: list[Finding], said: Said, seen: set[str]
+                  ) -> tuple[list[Finding], set[str]]:
+    """What one live diagnosis says: (the findings to say now, the codes to pass as `seen` to
+    the next call). Events (LIVE_CODES) and errors, each (code, severity) once (a rise's onset
+    step moves from one diagnosis to the next); an error at once, a warning once two
+    diagnoses in a row find it: a rule that reads the whole run can retract a warning an
+    epoch later (the zoo's healthy GRU had a gradient_spike at epoch 3 only; an unshuffled
+    sequence run a vanishing_gradients at epoch 3 that ordered_batches explains from epoch 4
+    on), and what is said live must be what the diagnosis after training says too."""
+    live = [f for f in found if f.severity is not Severity.INFO
+            and (f.code, f.severity) not in said
+            and (f.code in LIVE_CODES or f.severity is Severity.ERROR)]
+    now = [f for f in live if f.severity is Severity.ERROR or f.code in seen]
+    return now, {f.code for f in live}
+
+
 class MonitorFindings:
     """The findings of one Monitor run: diagnosed from its history when due, written to the
     run folder's findings.json (`run`, None: in memory only), each warning or error printed
@@ -48,7 +89,9 @@ class MonitorFindings:
         self.misuse: list[Finding] = []  # how the loop calls the monitor, said once each
         self.raised: list[Finding] = []  # the loop's exception, from Monitor.__exit__
         self._reported: set[tuple[str, int | None]] = set()
-        self._diagnosed: tuple[float, float] | None = None  # (thread CPU time, CPU s it took)
+        self._schedule = DiagnosisSchedule()
+        self._said_live: Said = set()
+        self._seen: set[str] = set()  # live warnings the last diagnosis found, not yet said
         self._unusual_diagnosed = 0  # the step monitor's spikes/dips a diagnosis has seen
         self._nonfinite_diagnosed = False
 
@@ -56,13 +99,13 @@ class MonitorFindings:
         """Diagnose at once when these step rows brought the first NaN/inf to the host."""
         if self._steps.first_nonfinite_step is not None and not self._nonfinite_diagnosed:
             self._nonfinite_diagnosed = True  # once: from a NaN on, every step is NaN
-            self._diagnose_live(history, num_classes, share=None)
+            self._diagnose_live(history, num_classes, scale=None)
 
     def after_epoch(self, history: list[dict[str, Any]], num_classes: int | None) -> None:
         """Diagnose at an epoch's end, on the LIVE_DIAGNOSIS_SHARE schedule."""
         unusual = self._steps.num_unusual > self._unusual_diagnosed  # a spike or dip to judge
         self._diagnose_live(history, num_classes,
-                            share=LIVE_DIAGNOSIS_SHARE * (2 if unusual else 1))
+                            scale=2 if unusual else 1)
 
     def all_found(self, history: list[dict[str, Any]], num_classes: int | None
                   ) -> list[Finding]:
@@ -109,22 +152,20 @@ class MonitorFindings:
         console.print(f"trainwise.Monitor: {text}")
 
     def _diagnose_live(self, history: list[dict[str, Any]], num_classes: int | None,
-                       share: float | None) -> None:
-        """Diagnose now, unless the last diagnosis took more than `share` of the thread's CPU
-        time since (None: whatever it took)."""
-        started = time.thread_time()
-        if share is not None and self._diagnosed is not None:
-            when, took = self._diagnosed
-            if took > share * (started - when):
-                return
+                       scale: float | None) -> None:
+        """Diagnose now, unless the last diagnosis took more than `scale` x the share of the
+        thread's CPU time since (None: whatever it took)."""
+        if not self._schedule.due(scale):
+            return
         self._unusual_diagnosed = self._steps.num_unusual
         found = diagnose_own_loop(history, num_classes)
         if self._run is not None:
             self._run.write_findings(found)
-        self.print_new([f for f in found
-                        if f.code in LIVE_CODES or f.severity is Severity.ERROR])
+        now, self._seen = live_problems(found, self._said_live, self._seen)
+        self._said_live.update((f.code, f.severity) for f in now)
+        self.print_new(now)
         self.stop = self.stop or any(f.severity is Severity.ERROR for f in found)
-        self._diagnosed = (started, time.thread_time() - started)
+        self._schedule.done()
 
 
 def diagnose_own_loop(history: list[dict[str, Any]], num_classes: int | None) -> list[Finding]:
