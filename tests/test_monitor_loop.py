@@ -347,3 +347,29 @@ def test_decay_on_biases_is_said_once_and_param_groups_silence_it():
         clean = trainwise.Monitor(None, console=False)
         clean.step(torch.tensor(1.0), model, optimizer)
         assert "decay_on_norms" not in [f.code for f in clean.findings()]
+
+
+def test_a_monitor_says_a_warning_once_two_diagnoses_in_a_row_find_it(monkeypatch):
+    """Review s12 VT5: the Monitor and `trainwise run` say the same things live
+    (live_problems): the zoo's healthy GRU had a gradient_spike at one diagnosis only, a
+    false alarm the Monitor used to print at first sight. An error is said at once."""
+    from types import SimpleNamespace
+
+    import trainwise.console as console_module
+    from trainwise.findings import error, warning
+
+    spike = warning("train", "gradient_spike", "A spike.", "Look at the batch.")
+    overfit = warning("train", "overfitting", "Overfits.", "Stop earlier.")
+    exploded = error("train", "loss_exploding", "Exploded.", "Lower the lr.")
+    script = iter([[spike], [], [overfit], [overfit, exploded], [overfit, exploded]])
+    monkeypatch.setattr(monitor_findings, "diagnose_own_loop", lambda *_: next(script))
+    monkeypatch.setattr(monitor_findings, "LIVE_DIAGNOSIS_SHARE", float("inf"))  # every epoch
+    found = monitor_findings.MonitorFindings(
+        SimpleNamespace(num_unusual=0, first_nonfinite_step=None), None, console=True)
+    printed = []
+    for _ in range(5):
+        with console_module.console.capture() as captured:
+            found.after_epoch([], None)
+        printed.append(re.findall(r"A spike\.|Overfits\.|Exploded\.", captured.get()))
+    assert printed == [[], [], [], ["Overfits.", "Exploded."], []]
+    assert found.stop  # the error stops the run at once
