@@ -204,3 +204,42 @@ def test_the_stop_line_names_the_epoch_patience_and_the_weights_tested(failed, e
     state.stop_reason = "train.max_minutes = 1 reached (another epoch at 12 s would pass it)"
     assert stop_line(state, kept, failed).startswith(
         "training stopped at epoch 6: train.max_minutes = 1 reached")
+
+
+def test_the_last_epoch_is_left_to_the_diagnosis_after_training(blobs, monkeypatch):
+    """Review s12 VT8: fit ends at max_epochs without setting should_stop, so the last epoch
+    was diagnosed live and then again after training, on the same history."""
+    diagnosed = []
+
+    def counting(history, **kwargs):
+        diagnosed.append(history[-1]["epoch"])
+        return diagnose(history, **kwargs)
+
+    monkeypatch.setattr(live_module, "diagnose", counting)
+    live = LiveDiagnosis(3, share=math.inf, max_epochs=3)
+    state = _fit(blobs, lr=0.003, live=live, max_epochs=3)
+    assert state.epoch == 3 and diagnosed == [1, 2]
+
+
+def test_a_resumed_run_does_not_say_again_what_it_said(blobs, tmp_path):
+    """Review s12 VT7: what was said and seen and the first epoch's training loss live in the
+    checkpoint; resumed after epoch 2, the run says what the uninterrupted run says after
+    epoch 2 (here: nothing; loss_exploding's error was said at epoch 2)."""
+    from trainwise.train.checkpoint import load_checkpoint
+
+    def run(max_epochs: int, resume=None, path=None) -> tuple[list, LiveDiagnosis, TrainState]:
+        said = []
+        live = LiveDiagnosis(3, share=math.inf, stop=False,
+                             say=lambda f, epoch: said.append((f.code, f.severity, epoch)))
+        state = _fit(blobs, lr=3.0, live=live, max_epochs=max_epochs, sgd=True,
+                     checkpoint_path=path, resume_state=resume)
+        return said, live, state
+
+    whole, _, _ = run(4)
+    first, before, interrupted = run(2, path=tmp_path / "last.pt")
+    checkpoint = load_checkpoint(tmp_path / "last.pt")
+    rows = int(checkpoint["train_state"]["num_history_rows"])
+    after, resumed, _ = run(4, {**checkpoint, "history": interrupted.history[:rows]})
+    assert first + after == whole and whole  # said once, where the whole run said it
+    assert resumed.state_dict() != LiveDiagnosis().state_dict()
+    assert resumed._first_train_loss == before._first_train_loss
