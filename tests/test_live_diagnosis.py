@@ -90,8 +90,9 @@ def test_an_error_while_the_lr_rises_is_a_warning_and_stops_only_past_the_peak(m
     lrs = [0.1, 0.5, 1.0, 0.9, 0.8, 0.7]  # the lr at each epoch's last step: the peak at 3
     history: list[dict] = []
     for epoch, lr in enumerate(lrs, start=1):
-        history += [{"kind": "step", "step": epoch * 2 - 1, "lr": lr * 0.9 if epoch <= 3
-                     else lr * 1.05}, {"kind": "step", "step": epoch * 2, "lr": lr}]
+        before = lr * (0.9 if epoch <= 3 else 1.05)  # one-cycle stepped per step
+        history += [{"kind": "step", "step": epoch * 2 - 1, "epoch": epoch, "lr": before},
+                    {"kind": "step", "step": epoch * 2, "epoch": epoch, "lr": lr}]
         state = TrainState(epoch=epoch, history=history)
         live.on_epoch_end(state, {"kind": "epoch", "epoch": epoch, "train_loss": 1.0})
         if state.should_stop:
@@ -243,3 +244,16 @@ def test_a_resumed_run_does_not_say_again_what_it_said(blobs, tmp_path):
     assert first + after == whole and whole  # said once, where the whole run said it
     assert resumed.state_dict() != LiveDiagnosis().state_dict()
     assert resumed._first_train_loss == before._first_train_loss
+
+
+def test_the_lr_rises_over_an_epoch_stepped_per_step_or_per_epoch():
+    def rows(*epochs: list[float]) -> list[dict]:
+        return [{"kind": "step", "epoch": e, "lr": lr}
+                for e, lrs in enumerate(epochs, start=1) for lr in lrs]
+
+    assert live_module.lr_rising(rows([0.1, 0.2]))  # one-cycle's rise within epoch 1
+    assert live_module.lr_rising(rows([0.1, 0.1], [0.2, 0.2]))  # a warm-up stepped per epoch
+    assert not live_module.lr_rising(rows([0.1, 0.1], [0.2, 0.2], [0.2, 0.2]))  # its end
+    assert not live_module.lr_rising(rows([1.0, 0.9]))  # past the peak
+    assert not live_module.lr_rising(rows([0.5, 0.5]))  # constant
+    assert not live_module.lr_rising([])

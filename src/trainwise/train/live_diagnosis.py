@@ -15,8 +15,6 @@ through, "still falling" is true of every healthy run.
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -127,13 +125,21 @@ class LiveDiagnosis:
 
 
 def lr_rising(history: list[dict[str, Any]]) -> bool:
-    """Whether the lr rose between the last two step rows (a warm-up; one-cycle's first 30%):
-    a loss blown up by a rising lr can come down once the lr does. A constant lr, or one past
-    its peak, is not rising."""
-    lrs = itertools.islice((row["lr"] for row in reversed(history) if row.get("kind") == "step"
-                            and isinstance(row.get("lr"), float)), 2)
-    last, before = (list(lrs) + [math.nan, math.nan])[:2]
-    return last > before
+    """Whether the lr's last change, within this epoch or the one before, was a rise (a
+    warm-up; one-cycle's first 30%): the step rows' lr, so a scheduler stepped once an epoch
+    counts too, and a warm-up that ended an epoch ago does not. A loss blown up by a rising lr
+    can come down once the lr does; a constant lr, or one past its peak, is not rising."""
+    last = None
+    for row in reversed(history):  # two epochs' step rows at most
+        if row.get("kind") != "step" or not isinstance(row.get("lr"), float):
+            continue
+        if last is None:
+            last = row
+        elif row["epoch"] < last["epoch"] - 1:
+            break
+        elif row["lr"] != last["lr"]:
+            return last["lr"] > row["lr"]
+    return False
 
 
 def may_recover(finding: Finding, rising: bool) -> Finding:
