@@ -257,3 +257,21 @@ def test_the_lr_rises_over_an_epoch_stepped_per_step_or_per_epoch():
     assert not live_module.lr_rising(rows([1.0, 0.9]))  # past the peak
     assert not live_module.lr_rising(rows([0.5, 0.5]))  # constant
     assert not live_module.lr_rising([])
+
+
+def test_the_saved_state_loads_with_weights_only_and_numpy_evidence(tmp_path):
+    """A checkpoint is loaded with torch.load(weights_only=True), which refuses numpy
+    scalars; a finding's evidence may hold them."""
+    import numpy as np
+
+    live = LiveDiagnosis(say=lambda f, epoch: None)
+    spike = warning("train", "gradient_spike", "A spike.", "Look.", step=np.int64(7),
+                    ratio=np.float32(12.5))
+    live._say_new([spike], 1)
+    live._say_new([spike], 2)  # said: two diagnoses in a row
+    torch.save(live.state_dict(), tmp_path / "live.pt")
+    restored = LiveDiagnosis()
+    restored.load_state_dict(torch.load(tmp_path / "live.pt", weights_only=True))
+    assert [(f.code, f.severity, f.message) for f in restored.findings] == [
+        ("gradient_spike", Severity.WARNING, "A spike.")]
+    assert restored.findings[0].evidence["step"] == "7"  # as findings.json writes it

@@ -15,6 +15,7 @@ through, "still falling" is true of every healthy run.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -113,12 +114,15 @@ class LiveDiagnosis:
             self.say(finding, epoch)
 
     def state_dict(self) -> dict[str, Any]:
-        """What was said and seen, the reference loss and the streak: fit checkpoints it."""
-        return {"findings": [f.to_dict() for f in self.findings], "seen": sorted(self._seen),
+        """What was said and seen, the reference loss and the streak: fit checkpoints it. The
+        findings as findings.json writes them: evidence may hold numpy scalars, which
+        torch.load(weights_only=True) refuses."""
+        said = json.dumps([f.to_dict() for f in self.findings], default=str)
+        return {"findings": said, "seen": sorted(self._seen),
                 "first_train_loss": self._first_train_loss, "lost_streak": self._lost_streak}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.findings = [Finding.from_dict(row) for row in state["findings"]]
+        self.findings = [Finding.from_dict(row) for row in json.loads(state["findings"])]
         self._seen = set(state["seen"])
         self._first_train_loss = state["first_train_loss"]
         self._lost_streak = int(state["lost_streak"])
