@@ -64,7 +64,7 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
     _refuse_unsaved_encoding(x, *_unsaved_encoding(folder, prep, config.data))
     net = trained_model(folder, prep, config.model, model)  # no best.pt: before x is read
     x = _read_file(Path(x), config.data) if isinstance(x, str | Path) else x
-    inputs = _as_array(x, prep, config.data)
+    inputs = _as_array(x, prep, _as_read(config.data, read_findings(folder)))
     imputed = imputed_cells(inputs, prep)  # warns of gaps the run never had; refuses inf
     outputs = _forward(net, prep.normalise(inputs))
     index = x.index if isinstance(x, pd.DataFrame) else None
@@ -200,6 +200,15 @@ def _refuse_unsaved_encoding(x: Any, why: str, arrays_ok: bool) -> None:
         "numeric columns (text levels as their own one-hot columns); to score these rows, "
         "train a run on a table of that kind (go back to the data stage: drop or convert the "
         "text and date columns before trainwise run).")
+
+
+def _as_read(data: DataConfig, findings: list) -> DataConfig:
+    """The run's data config with the decimal mark its CSV was read with: data.decimal "" is
+    sniffed per file (findings.json's csv_dialect says which), and a new table's '0,822' reads
+    as 0.822 only with the run's ','."""
+    sniffed = [f.evidence.get("decimal") for f in findings if f.code == "csv_dialect"]
+    decimal = data.decimal or (sniffed[0] if sniffed and sniffed[0] else ".")
+    return data.model_copy(update={"decimal": decimal})
 
 
 def _as_array(x: Any, prep: Preprocessing, data: DataConfig) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from trainwise.config import DataConfig
-from trainwise.data.coltypes import COMMON_MARKERS, folded, replace_na_values
+from trainwise.data.coltypes import COMMON_MARKERS, folded, read_numbers, replace_na_values
 from trainwise.data.errors import DataError
 from trainwise.preprocessing import FILE_NAME, Preprocessing
 from trainwise.rundir import read_meta
@@ -39,11 +39,12 @@ def table_features(frame: pd.DataFrame, prep: Preprocessing, data: DataConfig) -
     encoded = [n for n in names if n not in frame.columns and meanings.get(n, "  ")[1] in raw]
     _refuse_missing([n for n in names if n not in frame.columns and n not in encoded],
                     frame, names)
-    frame = replace_na_values(frame, data.na_values, data.decimal)  # as the run read its own
+    decimal = data.decimal or "."  # predict passes the run's (its own, or the sniffed one)
+    frame = replace_na_values(frame, data.na_values, decimal)  # as the run read its own
     if prep.one_hot:  # rows of text columns: imputed_cells cannot tell an empty row there
         used = [n for n in names if n not in encoded] + [meanings[n][1] for n in encoded]
         _say_empty(np.flatnonzero(frame[list(dict.fromkeys(used))].isna().all(axis=1)))
-    columns = {n: _numbers(frame[n], n) for n in names if n not in encoded}
+    columns = {n: _numbers(frame[n], n, decimal) for n in names if n not in encoded}
     for column in dict.fromkeys(meanings[n][1] for n in encoded):
         columns.update(_one_hot(frame[column], [meanings[n] for n in encoded
                                                 if meanings[n][1] == column]))
@@ -67,24 +68,35 @@ def _refuse_missing(missing: list[str], frame: pd.DataFrame, names: list[str]) -
         f"feature_names array of {FILE_NAME} in the run folder; {len(names)} in all).")
 
 
-def _numbers(column: pd.Series, name: str) -> np.ndarray:
-    """A column the run read as numbers; missing-value markers ('?', 'n/a') are missing, as
-    the run read its own, and any other text is an error naming the cell."""
+def _numbers(column: pd.Series, name: str, decimal: str) -> np.ndarray:
+    """A column the run read as numbers, read with the run's own number reader (coltypes:
+    '$1,183.47', '0,5' with the run's decimal mark); missing-value markers ('?', 'n/a') are
+    missing, as the run read its own, and any other text is an error naming the cell."""
     if pd.api.types.is_numeric_dtype(column) and column.dtype.kind != "b":
         return column.to_numpy(np.float64, na_value=np.nan)
-    numbers = pd.to_numeric(column.astype(object).where(column.notna()), errors="coerce")
-    marker = folded(column).isin(COMMON_MARKERS)
-    bad = column.notna().to_numpy() & numbers.isna().to_numpy() & ~marker.to_numpy()
+    marker = (folded(column).isin(COMMON_MARKERS) & column.notna()).to_numpy()
+    values = column.astype(object).where(column.notna().to_numpy() & ~marker)
+    numbers = read_numbers(values, decimal)
+    bad = values.notna().to_numpy() & numbers.isna().to_numpy()
     if bad.any():
-        rows = np.flatnonzero(bad)
-        first = column.iloc[rows[0]]
-        more = f" ({len(rows)} such cells, in rows {_rows(rows)})" if len(rows) > 1 else ""
-        raise DataError(
-            f"column '{name}' row {rows[0]} holds {first!r}, not a number{more}; the run read "
-            f"'{name}' as numbers. Fix the cell (leave it empty if the value is missing), or, "
-            f"if {first!r} means missing, add it to na_values under [data] in the run "
-            "folder's config.toml, which predict reads.")
+        _refuse_text(column, name, np.flatnonzero(bad))
     return numbers.to_numpy(np.float64, na_value=np.nan)
+
+
+def _refuse_text(column: pd.Series, name: str, rows: np.ndarray) -> None:
+    """The cells that no number reader reads; the na_values advice only for a cell without a
+    digit ('n/r', 'none given'): one with digits is a value written another way, and listing
+    it as missing would blank real values."""
+    first = column.iloc[rows[0]]
+    more = f" ({len(rows)} such cells, in rows {_rows(rows)})" if len(rows) > 1 else ""
+    marker_like = not any(ch.isdigit() for ch in str(first))
+    how = (f"Fix the cell (leave it empty if the value is missing), or, if {first!r} means "
+           "missing, add it to na_values under [data] in the run folder's config.toml, which "
+           "predict reads." if marker_like else
+           "Write it as the training file wrote its numbers (a plain number such as 1234.5, "
+           "or the training file's format), or leave it empty if the value is missing.")
+    raise DataError(f"column '{name}' row {rows[0]} holds {first!r}, not a number{more}; the "
+                    f"run read '{name}' as numbers. {how}")
 
 
 def _rows(rows: Sequence[int] | np.ndarray) -> str:

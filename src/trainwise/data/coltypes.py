@@ -278,3 +278,10 @@ def is_mostly_numeric(column: pd.Series) -> bool:
         return False
     other = _replaced(column, parsed[0])
     return bool(folded(pd.Series(other.index, dtype=object)).isin(COMMON_MARKERS).all())
+
+
+def read_numbers(values: pd.Series, decimal: str = ".") -> pd.Series:
+    """float64 numbers of `values` read as a run reads its number columns (plain '1576.5',
+    formatted '$1,576.50', '0,5' and '1.234,5 €' with `decimal` ','), NaN where a cell does
+    not read: trainwise.predict's reader, so new rows parse as the training rows did."""
+    return _numbers(values, decimal or ".")[0].astype(np.float64)
