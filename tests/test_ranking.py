@@ -148,6 +148,9 @@ def test_a_good_ranker_that_never_predicts_the_rare_class_did_not_learn_nothing(
     assert "0.020 by chance" in finding.message
     assert "validation" in finding.fix and "P('1') >=" in finding.fix
     assert "learning rate" not in finding.fix
+    # review s12 VA7: the run keeps that threshold; the fix says how to ship it
+    assert "the run kept" in finding.fix and "--threshold best" in finding.fix
+    assert 'threshold="best"' in finding.fix
 
 
 def test_a_poor_ranker_still_learned_nothing() -> None:

@@ -110,14 +110,22 @@ def _balanced_fix(ratio: float, num_classes: int, minutes: float | None = None) 
 
 def _threshold_fix(missed: list[int], val_threshold: dict[str, Any] | None, names: list[str],
                    class_weighted: bool, weigh: bool = True) -> str:
-    """Pick a threshold on validation (with the F1-best one when it is for the missed
-    class), or weigh the classes; not the learning rate or the features."""
+    """Pick a threshold on validation (the F1-best one, which a two-class run keeps in
+    meta.json and predict applies, when it is for the missed class), or weigh the classes;
+    not the learning rate or the features."""
     fix = "Pick a decision threshold on the validation split instead of the argmax"
     if val_threshold is not None and missed == [val_threshold["class"]]:
         name = class_name(names, val_threshold["class"])
         fix += (f": there F1 is highest when P('{name}') >= {val_threshold['threshold']:.3g} "
                 f"(F1 {val_threshold['f1']:.2f}, precision {val_threshold['precision']:.0%}, "
                 f"recall {val_threshold['recall']:.0%} on validation)")
+        if len(names) == 2:  # threshold_record keeps it for two classes only
+            fix = (f"Use the decision threshold the run kept instead of the argmax, P('{name}') "
+                   f">= {val_threshold['threshold']:.3g}, the F1-best on validation (F1 "
+                   f"{val_threshold['f1']:.2f}, precision {val_threshold['precision']:.0%}, "
+                   f"recall {val_threshold['recall']:.0%}; meta.json decision_threshold, its "
+                   "test scores in the test_result finding): `trainwise predict RUN_DIR new.csv "
+                   "--threshold best` (trainwise.predict(..., threshold=\"best\")) applies it")
     fix += ". "
     if not weigh:
         return fix
