@@ -97,3 +97,57 @@ def test_an_unknown_threshold_is_refused_with_the_choices(rare):
     folder, x, _ = rare
     with pytest.raises(DataError, match='"argmax".*"best"'):
         trainwise.predict(folder, x, threshold="0.3")
+
+
+def _row(argmax: float, at_threshold: float) -> dict:
+    return {"test_balanced_accuracy": argmax, "test_threshold": 0.236,
+            "test_threshold_precision": 0.71, "test_threshold_recall": 0.97,
+            "test_threshold_f1": 0.82, "test_threshold_balanced_accuracy": at_threshold}
+
+
+def test_one_rule_recommends_the_threshold_for_predict_and_the_verdict(rare, tmp_path):
+    """Review s12 VA5 / VA11: on t3 (argmax 0.843, threshold 0.812 balanced accuracy) predict
+    said "To apply it" while the verdict stayed silent; now both follow
+    threshold_recommended (>= 5 points), and both name P('<class>')."""
+    import shutil
+    import warnings
+
+    from trainwise.recipe_verdict import _beside_accuracy
+    from trainwise.train.decision_threshold import threshold_recommended
+
+    record = {"positive_class": "no", "positive_index": 0, "threshold": 0.236}
+    assert not threshold_recommended(_row(0.843, 0.812))
+    assert not threshold_recommended(_row(0.80, 0.849))  # 4.9 points: not enough
+    assert threshold_recommended(_row(0.50, 0.79))
+    assert "threshold" not in _beside_accuracy(_row(0.843, 0.812), None, record)
+    said = _beside_accuracy(_row(0.50, 0.79), None, record)
+    assert "P('no') >= 0.236: precision 71%, recall 97%" in said
+    folder, x, _ = rare
+    copy = tmp_path / "run"
+    shutil.copytree(folder, copy)
+    meta = json.loads((copy / "meta.json").read_text())
+    for gain, noted in ((0.01, False), (0.2, True)):
+        meta["test"]["test_threshold_balanced_accuracy"] = \
+            meta["test"]["test_balanced_accuracy"] + gain
+        (copy / "meta.json").write_text(json.dumps(meta))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainwise.predict(copy, x)
+        notes = [str(w.message) for w in caught if "--threshold best" in str(w.message)]
+        assert bool(notes) is noted
+        assert threshold_recommended(meta["test"]) is noted
+
+
+def test_a_run_without_two_classes_reads_no_history_for_a_threshold(tmp_path, monkeypatch):
+    """Review s12 VA12: a three-class run parsed history.jsonl on every predict for a
+    threshold that only two-class runs pick."""
+    import trainwise.rundir as rundir
+    from trainwise.train.decision_threshold import run_threshold
+
+    def refuse(*_):
+        raise AssertionError("history.jsonl read")
+
+    monkeypatch.setattr(rundir, "read_history", refuse)
+    assert run_threshold(tmp_path, ["a", "b", "c"]) is None
+    assert run_threshold(tmp_path, ["a", "b"], {"decision_threshold": {"threshold": 0.3}}) \
+        == {"threshold": 0.3}  # meta given: not read again

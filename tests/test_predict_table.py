@@ -116,6 +116,21 @@ def test_the_command_line_scores_the_csv_keeps_the_identifier_and_warns(table_ru
     np.testing.assert_allclose(written["probability_yes"], expected["probability_yes"],
                                rtol=1e-9)
     assert "error" not in capsys.readouterr().err
+    _each_column_is_documented(written, ["customer_id"])
+
+
+def _each_column_is_documented(written: pd.DataFrame, keys: list[str]) -> None:
+    """Review s12 VA15: docs/run_folder.md's predict section names every column predict
+    writes (`row`, the key columns, `num_imputed` were missing)."""
+    from pathlib import Path
+
+    docs = (Path(__file__).parents[1] / "docs" / "run_folder.md").read_text(encoding="utf-8")
+    section = docs.split("## What `trainwise predict` writes")[1].split("\n## ")[0]
+    assert "num_imputed" in written.columns  # 'age' has gaps: the column is written
+    for name in written.columns:
+        said = "key columns" if name in keys else "`probability_<class>`" \
+            if name.startswith("probability_") else f"`{name}`"
+        assert said in section, name
 
 
 def test_a_run_folder_without_the_saved_levels_keeps_its_clear_refusal(table_run, tmp_path):
@@ -184,3 +199,37 @@ def test_a_built_in_one_channel_sequence_takes_n_t_and_names_its_layout():
     assert "(N, 1, 40) or (N, 40), channels first; from (7, 40, 1): x.transpose(0, 2, 1)" \
         in message
     assert "(N, T, C)" not in message
+
+
+@pytest.mark.parametrize("spelled", ["{:.1f}", "{:d}"])
+def test_levels_spelled_as_numbers_match_a_column_read_as_numbers(spelled, tmp_path):
+    """Review s12 VA4: a text column whose levels are '1.0', '2.0' (pandas writes floats so)
+    or '1', '2' matches new cells read as numbers by number, not as unseen levels."""
+    from pathlib import Path
+
+    from trainwise.config import DataConfig
+    from trainwise.data.tables import encode_features, read_table
+    from trainwise.prediction_table import table_features
+    from trainwise.preprocessing import Preprocessing
+
+    levels = [spelled.format(1), spelled.format(2), "3.5", "n/r"]  # 'n/r' keeps it text
+    values = np.random.default_rng(0).choice(levels, 300)
+    train = Path(tmp_path / "train.csv")
+    train.write_text("rating,x\n" + "\n".join(f"{v},{i}" for i, v in enumerate(values)))
+    x, names, _, one_hot = encode_features(read_table(train)[0])
+    prep = Preprocessing(kind="table", task="classification", input_shape=[x.shape[1]],
+                         input_dtype="float32", feature_names=names, class_names=["a", "b"],
+                         one_hot=one_hot)
+    column = {name: k for k, name in enumerate(names)}
+    # whole numbers only (pandas would name them '1', '2'), and with 3.5 ('1.0', '2.0')
+    for cells, expected in (("1.0\n2\n3.5", levels[:3]), ("1\n2.0", levels[:2])):
+        new = tmp_path / "new.csv"
+        new.write_text("rating\n" + cells + "\n")
+        rows = read_table(new)[0].assign(x=0.0)
+        assert pd.api.types.is_numeric_dtype(rows["rating"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PredictionWarning)  # no "levels never seen"
+            got = table_features(rows, prep, DataConfig())
+        for row, level in enumerate(expected):
+            assert got[row, column[f"rating_{level}"]] == 1.0
+            assert got[row, [column[f"rating_{v}"] for v in levels[:3]]].sum() == 1.0

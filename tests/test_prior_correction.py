@@ -4,12 +4,14 @@ S4: mean P('1') 0.264 on 5.5% positives); predict says so and, on request, undoe
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import trainwise
 from trainwise.data.errors import DataError
+from trainwise.train.decision_threshold import apply_threshold, on_corrected_scale
 from trainwise.train.prior_correction import prior_corrected, training_counts
 
 
@@ -86,3 +88,53 @@ def test_the_command_line_notes_it_on_stderr_and_writes_the_corrected_columns(we
     expected = trainwise.predict(folder, x[:50], prior_corrected=True)
     np.testing.assert_allclose(pd.read_csv(tmp_path / "b.csv")["probability_1"],
                                expected["probability_1"], rtol=1e-12)
+
+
+def test_the_corrected_threshold_is_the_weighted_one_moved_by_the_counts():
+    # review s12 VA6: t' = t n_pos / (t n_pos + (1 - t) n_neg); t = 0.8, counts 90 / 10:
+    # 0.8 * 10 / (0.8 * 10 + 0.2 * 90) = 8 / 26. A row at P = t lands at exactly t'.
+    record = {"positive_class": "1", "positive_index": 1, "threshold": 0.8}
+    moved = on_corrected_scale(record, np.array([90.0, 10.0]))
+    assert moved["threshold"] == pytest.approx(8 / 26, rel=1e-11)
+    at_t = prior_corrected(np.array([[0.2, 0.8]]), np.array([90, 10]))
+    assert at_t[0, 1] == pytest.approx(moved["threshold"], rel=1e-11)
+    # positive index 0 takes its own count: 0.8 * 90 / (0.8 * 90 + 0.2 * 10) = 72 / 74
+    flipped = on_corrected_scale({**record, "positive_index": 0}, np.array([90.0, 10.0]))
+    assert flipped["threshold"] == pytest.approx(72 / 74, rel=1e-11)
+    probs = np.random.default_rng(0).dirichlet([1, 1], 1000)
+    corrected = prior_corrected(probs, np.array([90, 10]))
+    assert apply_threshold(probs, record).tolist() == apply_threshold(corrected, moved).tolist()
+
+
+def test_best_with_prior_corrected_writes_decisions_its_probabilities_show(weighted):
+    folder, x = weighted
+    meta = json.loads((folder / "meta.json").read_text())
+    record, counts = meta["decision_threshold"], meta["data"]["class_counts"]["train"]
+    t = record["threshold"]
+    n_pos, n_neg = counts[record["positive_index"]], counts[1 - record["positive_index"]]
+    moved = t * n_pos / (t * n_pos + (1 - t) * n_neg)
+    with pytest.warns(UserWarning, match=f"P\\('1'\\) >= {moved:.3g} on the corrected scale"):
+        fixed = trainwise.predict(folder, x, threshold="best", prior_corrected=True)
+    assert fixed["prediction"].tolist() == (fixed["probability_1"] >= moved).astype(int).tolist()
+    plain = trainwise.predict(folder, x, threshold="best")  # the same rows pass, but for
+    # float32 rounding at the threshold itself (a validation row's P is the picked threshold)
+    differ = fixed["prediction"].to_numpy() != plain["prediction"].to_numpy()
+    with pytest.warns(UserWarning):
+        weighted_p = trainwise.predict(folder, x)["probability_1"].to_numpy()
+    assert differ.sum() <= 1 and np.all(np.abs(weighted_p[differ] - t) < 1e-7)
+    assert 0 < fixed["prediction"].sum() < len(x)  # the check is not vacuous
+
+
+def test_one_rule_says_a_run_trained_with_balanced_weights():
+    # review s12 VA13: a regression ignores class_weights; predict and the report agree
+    from trainwise.reporting.context import RunData, class_weighted
+    from trainwise.train.prior_correction import is_class_weighted
+
+    meta = {"config": {"train": {"class_weights": "balanced"}},
+            "data": {"task": "regression", "class_counts": {"train": [90, 10]}}}
+    assert not is_class_weighted(meta) and training_counts(meta) is None
+    meta["data"]["task"] = "classification"
+    assert is_class_weighted(meta) and training_counts(meta).tolist() == [90.0, 10.0]
+    assert class_weighted(RunData(path=Path("."), meta=meta))
+    meta["data"]["task"] = "regression"
+    assert not class_weighted(RunData(path=Path("."), meta=meta))

@@ -19,18 +19,26 @@ from trainwise.config import DataConfig
 from trainwise.data.arrays import shape_inputs
 from trainwise.data.errors import DataError
 from trainwise.data.tensors import to_loader
+from trainwise.findings import Finding
 from trainwise.prediction_table import imputed_cells, key_columns, table_features
 from trainwise.preprocessing import Preprocessing
 from trainwise.rundir import read_findings, read_meta
 from trainwise.stages import EVAL_BATCH_SIZE
-from trainwise.train.decision_threshold import apply_threshold, run_threshold
+from trainwise.train.decision_threshold import (
+    THRESHOLD_GAIN,
+    apply_threshold,
+    on_corrected_scale,
+    run_threshold,
+    threshold_recommended,
+)
 from trainwise.train.evaluate import predict as loader_outputs  # not this module's predict
 from trainwise.train.label_issues import probabilities
 from trainwise.train.prior_correction import (
     WEIGHTED_PROBABILITIES,
-    prior_corrected,
+    is_class_weighted,
     training_counts,
 )
+from trainwise.train.prior_correction import prior_corrected as _prior_corrected
 from trainwise.train.regression_predictions import TargetUnits
 from trainwise.trained_run import run_files, trained_model
 
@@ -58,13 +66,16 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
     `prior_corrected`: for a run trained with train.class_weights = "balanced", whose
     probabilities over-state the rarer classes, the probability columns with the weights
     undone (each class times its training count, renormalised); `prediction` is decided as
-    without it, on the probabilities the model was trained to give.
+    without it (the argmax on the probabilities the model was trained to give; with
+    threshold="best", the run's threshold moved to the corrected scale, so the same rows
+    pass and each prediction is probability_<positive> >= the threshold said on stderr).
     """
     folder, prep, config = run_files(run_dir)
-    _refuse_unsaved_encoding(x, *_unsaved_encoding(folder, prep, config.data))
+    meta, findings = read_meta(folder), read_findings(folder)  # read once, passed along
+    _refuse_unsaved_encoding(x, *_unsaved_encoding(prep, config.data, findings))
     net = trained_model(folder, prep, config.model, model)  # no best.pt: before x is read
     x = _read_file(Path(x), config.data) if isinstance(x, str | Path) else x
-    inputs = _as_array(x, prep, _as_read(config.data, read_findings(folder)))
+    inputs = _as_array(x, prep, _as_read(config.data, findings))
     imputed = imputed_cells(inputs, prep)  # warns of gaps the run never had; refuses inf
     outputs = _forward(net, prep.normalise(inputs))
     index = x.index if isinstance(x, pd.DataFrame) else None
@@ -72,19 +83,20 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
         values = outputs.double().reshape(len(outputs)).numpy()
         units = TargetUnits(prep.target_mean, prep.target_scale,  # log1p undone too
                             log=config.data.target_transform == "log")
-        return _beside(pd.DataFrame({"prediction": units(values)}, index=index), x, folder,
+        return _beside(pd.DataFrame({"prediction": units(values)}, index=index), x, meta,
                        imputed)
     probs = probabilities(outputs).astype(np.float64)  # the label check's, as in float32
-    labels = _label_values(prep.class_names)
-    frame = pd.DataFrame({"prediction": labels[_decided(probs, folder, prep, threshold)]},
-                         index=index)
-    shown = _shown(probs, folder, prior_corrected)
+    counts = _counts(meta, prior_corrected)
+    shown = probs if counts is None else _prior_corrected(probs, counts)
+    record = _threshold(folder, meta, prep, threshold, counts)
+    decided = probs.argmax(axis=1) if record is None else apply_threshold(shown, record)
+    frame = pd.DataFrame({"prediction": _label_values(prep.class_names)[decided]}, index=index)
     for k, name in enumerate(prep.class_names):
         frame[f"probability_{name}"] = shown[:, k]
-    return _beside(frame, x, folder, imputed)
+    return _beside(frame, x, meta, imputed)
 
 
-def _beside(frame: pd.DataFrame, x: Any, folder: Path, imputed: np.ndarray | None
+def _beside(frame: pd.DataFrame, x: Any, meta: dict[str, Any], imputed: np.ndarray | None
             ) -> pd.DataFrame:
     """The predictions with what joins them back to the rows: the input's identifier, time
     key and group columns first (the ones the run set aside as no feature), and num_imputed
@@ -93,38 +105,38 @@ def _beside(frame: pd.DataFrame, x: Any, folder: Path, imputed: np.ndarray | Non
         frame["num_imputed"] = imputed
     if not isinstance(x, pd.DataFrame):
         return frame
-    keys = [c for c in key_columns(folder) if c in x.columns and c not in frame.columns]
+    keys = [c for c in key_columns(meta) if c in x.columns and c not in frame.columns]
     for position, key in enumerate(keys):
         frame.insert(position, key, x[key].to_numpy())
     return frame
 
 
-def _shown(probs: np.ndarray, folder: Path, corrected: bool) -> np.ndarray:
-    """The probability columns: as the model gives them or, `corrected`, with the balanced
-    class weights undone; a note (stderr) when class-weighted ones are written as they are."""
-    counts = training_counts(read_meta(folder))
-    if corrected and counts is None:
+def _counts(meta: dict[str, Any], corrected: bool) -> np.ndarray | None:
+    """The training counts that undo the balanced class weights when `corrected`, else None;
+    a note (stderr) when class-weighted probabilities are written as they are."""
+    weighted = is_class_weighted(meta)
+    if corrected and not weighted:
         raise DataError(
             "prior_corrected=True undoes train.class_weights = \"balanced\", but this run "
             "trained without class weights: its probabilities already follow the training "
             "split's class shares. Leave prior_corrected (--prior-corrected) out.")
-    if corrected:
-        return prior_corrected(probs, counts)
-    if counts is not None:
+    if weighted and not corrected:
         warnings.warn(f"{WEIGHTED_PROBABILITIES}: trainwise predict --prior-corrected "
                       "(prior_corrected=True) writes them with the weights undone.",
                       stacklevel=3)
-    return probs
+    return training_counts(meta) if corrected else None
 
 
-def _decided(probs: np.ndarray, folder: Path, prep: Preprocessing, threshold: str) -> np.ndarray:
-    """Each row's class index: the argmax, or the run's validation-picked threshold ("best");
-    with the argmax, a note (stderr) that the run has a threshold it did not apply."""
+def _threshold(folder: Path, meta: dict[str, Any], prep: Preprocessing, threshold: str,
+               counts: np.ndarray | None) -> dict[str, Any] | None:
+    """The threshold record that decides ("best"), on the written probabilities' scale (the
+    prior-corrected one when `counts`), or None for the argmax; with the argmax, a note
+    (stderr) when the run's threshold is recommended (threshold_recommended) and not applied."""
     if threshold not in ("argmax", "best"):
         raise DataError(f"threshold={threshold!r} is not known: give \"argmax\" (the default: "
                         "the most probable class) or \"best\" (the run's validation-picked "
                         "decision threshold, for two classes).")
-    record = run_threshold(folder, prep.class_names)
+    record = run_threshold(folder, prep.class_names, meta)
     if threshold == "best" and record is None:
         raise DataError(
             "threshold=\"best\" asks for the decision threshold the run picked on validation, "
@@ -132,14 +144,29 @@ def _decided(probs: np.ndarray, folder: Path, prep: Preprocessing, threshold: st
             "validation split holds both classes). Predict with the argmax (leave threshold "
             "out), or pick one from the probability_ columns yourself.")
     if threshold == "best":
-        return apply_threshold(probs, record)
-    if record is not None:
+        return record if counts is None else _corrected_threshold(record, counts)
+    if record is not None and threshold_recommended(meta.get("test") or {}):
         warnings.warn(
             f"prediction is the argmax; the run picked a decision threshold on validation, "
-            f"P('{record['positive_class']}') >= {record['threshold']:.3g} (F1-best; its test "
-            "scores are in the report), which is not applied. To apply it: trainwise predict "
-            "--threshold best (trainwise.predict(..., threshold=\"best\")).", stacklevel=3)
-    return probs.argmax(axis=1)
+            f"P('{record['positive_class']}') >= {record['threshold']:.3g}, which adds "
+            f"{THRESHOLD_GAIN:.0%} or more of test balanced accuracy (its scores are in the "
+            "report) and is not applied. To apply it: trainwise predict --threshold best "
+            "(trainwise.predict(..., threshold=\"best\")).", stacklevel=3)
+    return None
+
+
+def _corrected_threshold(record: dict[str, Any], counts: np.ndarray) -> dict[str, Any]:
+    """The run's threshold (on the weighted probabilities the model gives) moved to the
+    corrected scale the written probabilities are on, so that each written prediction is
+    probability_<positive> >= the threshold said here (the same rows pass, but for
+    float32 rounding at the threshold itself)."""
+    moved = on_corrected_scale(record, counts)
+    warnings.warn(
+        f"--threshold best with --prior-corrected: decided at P('{record['positive_class']}') "
+        f">= {moved['threshold']:.3g} on the corrected scale written in the probability "
+        f"columns (the run's threshold {record['threshold']:.3g} on the class-weighted scale; "
+        "the same rows pass, but for rounding at the threshold itself).", stacklevel=4)
+    return moved
 
 
 def load_model(run_dir: str | Path, *, model: nn.Module | None = None) -> nn.Module:
@@ -172,7 +199,8 @@ def _forward(net: nn.Module, inputs: np.ndarray) -> torch.Tensor:
     return loader_outputs(net, loader)[0]
 
 
-def _unsaved_encoding(folder: Path, prep: Preprocessing, data: DataConfig) -> tuple[str, bool]:
+def _unsaved_encoding(prep: Preprocessing, data: DataConfig, findings: list[Finding]
+                      ) -> tuple[str, bool]:
     """What the run's table encoding built from its own rows and did not save ('' if none),
     without which new rows cannot be encoded as training encoded them; and whether an array
     encoded by hand can still be scored (date features yes, word ids no)."""
@@ -180,7 +208,7 @@ def _unsaved_encoding(folder: Path, prep: Preprocessing, data: DataConfig) -> tu
         return ("its text was read as word ids through a vocabulary built from the table's "
                 "rows, and that vocabulary is not saved in the run folder"), False
     dates = [f"'{f.evidence.get('column')}' ({f.evidence.get('described')})"
-             for f in read_findings(folder) if f.code == "date_feature"]
+             for f in findings if f.code == "date_feature"]
     if dates:
         return (f"its dates became numbers, {', '.join(dates[:4])}, an encoding built from "
                 "the table's own dates that predict does not redo"), True
@@ -196,13 +224,14 @@ def _refuse_unsaved_encoding(x: Any, why: str, arrays_ok: bool) -> None:
         return
     raise DataError(
         f"this run's table cannot be scored by trainwise.predict yet: {why}, so new rows "
-        "cannot be encoded as training encoded them. predict scores tables whose features are "
-        "numeric columns (text levels as their own one-hot columns); to score these rows, "
-        "train a run on a table of that kind (go back to the data stage: drop or convert the "
-        "text and date columns before trainwise run).")
+        "cannot be encoded as training encoded them. predict re-encodes number columns and "
+        "text columns read as levels (one-hot), not dates nor free text read as word ids; to "
+        "score these rows, train a run without them (go back to the data stage: drop or "
+        "convert those columns, a date e.g. to days since a fixed date written in the file, "
+        "before trainwise run).")
 
 
-def _as_read(data: DataConfig, findings: list) -> DataConfig:
+def _as_read(data: DataConfig, findings: list[Finding]) -> DataConfig:
     """The run's data config with the decimal mark its CSV was read with: data.decimal "" is
     sniffed per file (findings.json's csv_dialect says which), and a new table's '0,822' reads
     as 0.822 only with the run's ','."""
@@ -212,9 +241,8 @@ def _as_read(data: DataConfig, findings: list) -> DataConfig:
 
 
 def _as_array(x: Any, prep: Preprocessing, data: DataConfig) -> np.ndarray:
-    """`x` as rows of the run's shape, or an error that says what differs."""
-    if isinstance(x, str | Path):
-        x = _read_file(Path(x), data)
+    """`x` (predict read a file already) as rows of the run's shape, or an error that says
+    what differs."""
     if isinstance(x, pd.DataFrame):
         x = table_features(x, prep, data)
     array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)

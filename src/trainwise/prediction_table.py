@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,7 +17,6 @@ from trainwise.config import DataConfig
 from trainwise.data.coltypes import COMMON_MARKERS, folded, read_numbers, replace_na_values
 from trainwise.data.errors import DataError
 from trainwise.preprocessing import FILE_NAME, Preprocessing
-from trainwise.rundir import read_meta
 
 NUM_SHOWN = 5  # rows and values named in a message; the count says the rest
 
@@ -111,9 +109,9 @@ def _one_hot(column: pd.Series, meanings: list[tuple[str, str, str, str]]
     text, present = _as_text(column), column.notna().to_numpy()
     levels = {m[2]: m[0] for m in meanings if m[3] == "level"}
     other = next((m for m in meanings if m[3] == "other"), None)
-    unseen = present & ~text.isin(list(levels)).to_numpy()
-    out = {feature: (present & (text == level).to_numpy()).astype(np.float64)
-           for level, feature in levels.items()}
+    hits = {level: present & _is_level(column, text, level) for level in levels}
+    unseen = present & ~np.logical_or.reduce([np.zeros(len(column), bool), *hits.values()])
+    out = {levels[level]: hit.astype(np.float64) for level, hit in hits.items()}
     if other is not None:
         out[other[0]] = unseen.astype(np.float64)
     missing = next((m[0] for m in meanings if m[3] == "missing"), None)
@@ -128,9 +126,21 @@ def _one_hot(column: pd.Series, meanings: list[tuple[str, str, str, str]]
     return out
 
 
+def _is_level(column: pd.Series, text: pd.Series, level: str) -> np.ndarray:
+    """(N,) cells that are the run's level `level`: by number when the new column was read as
+    numbers and the level reads as one (pandas wrote the training file's floats as '3.0',
+    an int column's as '3': both match 3), else by its text."""
+    if pd.api.types.is_numeric_dtype(column) and column.dtype.kind != "b":
+        number = pd.to_numeric(pd.Series([level]), errors="coerce").iloc[0]
+        if pd.notna(number):
+            return (column.to_numpy(np.float64, na_value=np.nan) == float(number))
+    return (text == level).to_numpy()
+
+
 def _as_text(column: pd.Series) -> pd.Series:
-    """Cells as the run's level names (pandas names a level str(value)); a column read as
-    numbers here (every new cell numeric) gives '3', not '3.0', as the run's text did."""
+    """Cells as the run's level names (pandas names a level str(value)), for the text match
+    and the unseen levels' message; a column read as numbers here shows '3', not '3.0'
+    (_is_level matches numbers by number)."""
     if pd.api.types.is_float_dtype(column):
         whole = column.dropna()
         if (whole == whole.round()).all():
@@ -224,11 +234,12 @@ def _say_missing(missing: np.ndarray, names: list[str], trained: np.ndarray | No
               "fill the cells if you can.")
 
 
-def key_columns(folder: Path) -> list[str]:
+def key_columns(meta: dict) -> list[str]:
     """The columns the run set aside as row keys, from meta.json: its group and time keys,
     then the identifiers it dropped ("dropped: unique per row, an identifier"), in the
-    file's order; what joins a prediction back to its row."""
-    data = read_meta(folder).get("data", {})
+    file's order; what joins a prediction back to its row. `meta`: meta.json, read once
+    by predict."""
+    data = meta.get("data", {})
     keys = {str(k.get("column")) for k in data.get("keys", []) if isinstance(k, dict)}
     ids = {str(c.get("column")) for c in data.get("columns", []) if isinstance(c, dict)
            and "identifier" in str(c.get("treatment", ""))}

@@ -11,6 +11,7 @@ from typing import Any
 from trainwise.amounts import amount
 from trainwise.findings import Finding, Severity, errors
 from trainwise.stages import RunContext
+from trainwise.train.decision_threshold import META_KEY, threshold_recommended, threshold_text
 from trainwise.train.intervals import few_groups, split_accuracy_interval
 from trainwise.train.ranking import ranking_text
 from trainwise.train.regression_metrics import r2_text
@@ -24,7 +25,8 @@ def run_verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None
     test = ctx.meta.get("test", {})
     if "test_accuracy" in test:
         headline = f"Test accuracy {test['test_accuracy']:.1%}" + _beside_accuracy(
-            test, ctx.data.class_names if ctx.data is not None else None)
+            test, ctx.data.class_names if ctx.data is not None else None,
+            ctx.meta.get(META_KEY))
     elif "test_rmse" in test:
         bounds = test.get("test_rmse_interval")  # bootstrap, as accuracy's Wilson CI
         headline = f"Test RMSE {amount(test['test_rmse'])}" + (
@@ -59,7 +61,8 @@ def _tuned_lr_headline(ctx: RunContext) -> str:
             "`trainwise run` (without it, run tunes again)")
 
 
-def _beside_accuracy(test: dict[str, Any], class_names: list[str] | None = None) -> str:
+def _beside_accuracy(test: dict[str, Any], class_names: list[str] | None = None,
+                     record: dict[str, Any] | None = None) -> str:
     """The 95% interval with the row count (97.8% on 36 rows and on 1000 are not the same
     claim), the majority-class baseline and balanced accuracy: without them 96% accuracy on
     4% positives reads as a success when the model may answer "no" to everything."""
@@ -81,20 +84,7 @@ def _beside_accuracy(test: dict[str, Any], class_names: list[str] | None = None)
     ranking = ranking_text(test, class_names)
     if ranking:
         text += f", {ranking}"
-    if _threshold_helps(test):  # the argmax's numbers above; the shippable rule's here
-        text += (f"; at the decision threshold picked on validation "
-                 f"({test['test_threshold']:.3g}, predict --threshold best): precision "
-                 f"{test['test_threshold_precision']:.0%}, recall "
-                 f"{test['test_threshold_recall']:.0%}, F1 {test['test_threshold_f1']:.2f}")
+    if threshold_recommended(test):  # the argmax's numbers above; the shippable rule's here
+        said = threshold_text(test, record)
+        text += f"; {said}" if said else ""
     return text
-
-
-THRESHOLD_GAIN = 0.05  # balanced accuracy the validation-picked threshold must add on test
-# before the one-line verdict names it: a balanced binary run's threshold scores within a
-# point or two of the argmax (0.656 vs 0.656 on test_run_api's 32 rows) and only lengthened
-# the line; the test_result finding and the report always give it
-
-
-def _threshold_helps(test: dict) -> bool:
-    return ("test_threshold_f1" in test and test.get("test_threshold_balanced_accuracy", 0.0)
-            - test.get("test_balanced_accuracy", 0.0) >= THRESHOLD_GAIN)

@@ -35,7 +35,7 @@ from trainwise.train.intervals import (
 )
 from trainwise.train.linear_reference import LOGISTIC_REFERENCE
 from trainwise.train.monitor_folder import MONITOR_SOURCE
-from trainwise.train.prior_correction import WEIGHTED_PROBABILITIES
+from trainwise.train.prior_correction import WEIGHTED_PROBABILITIES, is_class_weighted
 from trainwise.train.regression_intervals import (
     INTERVAL_KEYS,
     LINEAR_DIFFERENCE,
@@ -216,8 +216,7 @@ def class_weighted(run: RunData) -> bool:
     the source of truth: the model stage's class_weights finding only echoes it, and a run
     stopped before that stage, or resumed without its findings.json, lacks the finding.
     Regression ignores the setting."""
-    train = (run.meta.get("config") or {}).get("train") or {}
-    return run.classification and train.get("class_weights") == "balanced"
+    return run.classification and is_class_weighted(run.meta)  # task inferred for a Monitor
 
 
 def prior_counts(run: RunData) -> list[int] | None:

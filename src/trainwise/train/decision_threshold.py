@@ -62,9 +62,27 @@ def scores_at_threshold(probs: np.ndarray, targets: np.ndarray,
                                         (recall + specificity) / 2), strict=True))
 
 
+THRESHOLD_GAIN = 0.05  # test balanced accuracy the threshold must add over the argmax before
+# predict's note and the verdict recommend it: a balanced binary run's threshold scores within
+# a point or two of the argmax (t3: 0.812 at the threshold vs 0.843 argmax, where "apply it"
+# was wrong advice); a missed rare class moves it by far more (0.5 -> 0.79 on 8% positives)
+
+
+def threshold_recommended(test: dict[str, Any]) -> bool:
+    """The one rule for recommending the threshold (predict's stderr note, the verdict): the
+    test rows, scored once at the validation-picked threshold, gain >= THRESHOLD_GAIN of
+    balanced accuracy over the argmax. Balanced accuracy, not F1: it is the score a missed
+    class drags to 0.5, the failure the threshold exists to mend, and the F1 the threshold
+    was picked for would always favour it."""
+    return ("test_threshold_balanced_accuracy" in test
+            and test["test_threshold_balanced_accuracy"]
+            - test.get("test_balanced_accuracy", 0.0) >= THRESHOLD_GAIN)
+
+
 def threshold_text(row: dict[str, Any], record: dict[str, Any] | None) -> str:
-    """'at the threshold picked on validation, P('1') >= 0.268: precision 38%, recall 45%,
-    F1 0.42, balanced accuracy 70.6%', or '' when the run has none."""
+    """'at the decision threshold picked on validation, P('1') >= 0.268: precision 38%,
+    recall 45%, F1 0.42, balanced accuracy 70.6% (...)', or '' when the run has none; the
+    evaluate finding's and the verdict's one wording."""
     if record is None or "test_threshold_f1" not in row:
         return ""
     return (f"at the decision threshold picked on validation, P('{record['positive_class']}') "
@@ -74,13 +92,31 @@ def threshold_text(row: dict[str, Any], record: dict[str, Any] | None) -> str:
             "(trainwise predict --threshold best applies it)")
 
 
-def run_threshold(folder: Path, names: list[str]) -> dict[str, Any] | None:
-    """A finished run's threshold: meta.json's, else (a run from before meta.json kept it) the
-    best epoch's validation pick in history.jsonl, the one the evaluate stage read."""
+def on_corrected_scale(record: dict[str, Any], counts: np.ndarray) -> dict[str, Any]:
+    """The record with its threshold moved to the prior-corrected probabilities' scale. Two
+    classes: p' = p n_pos / (p n_pos + (1 - p) n_neg) rises with p, so p >= t exactly when
+    p' >= t' = t n_pos / (t n_pos + (1 - t) n_neg): the same rows pass, and a written
+    probability_<positive> >= t' says which. But for a row at t itself (the validation row
+    that set it): float32 softmax rows sum to 1 +- 3e-8, which the correction's renormalising
+    reads, so that row may land a hair on either side of t' (1 of 37 on review s12's pc run);
+    the written probability decides, so the CSV always agrees with itself."""
+    positive, t = int(record["positive_index"]), float(record["threshold"])
+    n_pos, n_neg = float(counts[positive]), float(counts[1 - positive])
+    return {**record, "threshold": t * n_pos / (t * n_pos + (1 - t) * n_neg),
+            "scale": "prior_corrected"}
+
+
+def run_threshold(folder: Path, names: list[str], meta: dict[str, Any] | None = None
+                  ) -> dict[str, Any] | None:
+    """A finished run's threshold: meta.json's (`meta`, when the caller read it), else (a run
+    from before meta.json kept it) the best epoch's validation pick in history.jsonl, the one
+    the evaluate stage read. None without two classes, before history.jsonl is parsed."""
     from trainwise.rundir import read_history, read_meta
     from trainwise.train.ranking_verdict import validation_threshold
 
-    record = read_meta(folder).get(META_KEY)
+    if len(names) != 2:
+        return None
+    record = (read_meta(folder) if meta is None else meta).get(META_KEY)
     if isinstance(record, dict):
         return record
     return threshold_record(validation_threshold(read_history(folder)), names)

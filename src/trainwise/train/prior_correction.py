@@ -21,12 +21,20 @@ WEIGHTED_PROBABILITIES = (
     "them to rank rows, or undo the weights")
 
 
+def is_class_weighted(meta: dict[str, Any]) -> bool:
+    """Whether the run trained with train.class_weights = "balanced" (meta.json's config, the
+    source of truth) on a classification task; a regression ignores the setting. The one test
+    behind predict's note and the report's caption."""
+    train = ((meta.get("config") or {}).get("train") or {})
+    task = (meta.get("data") or {}).get("task")
+    return train.get("class_weights") == "balanced" and task in (None, "classification")
+
+
 def training_counts(meta: dict[str, Any]) -> np.ndarray | None:
     """The training split's rows per class when the run trained with balanced class weights
     (meta.json's config and data.class_counts.train); None otherwise."""
-    train = ((meta.get("config") or {}).get("train") or {})
     counts = ((meta.get("data") or {}).get("class_counts") or {}).get("train")
-    if train.get("class_weights") != "balanced" or not counts:
+    if not is_class_weighted(meta) or not counts:
         return None
     return np.asarray(counts, dtype=np.float64)
 
