@@ -114,7 +114,7 @@ def test_the_evaluate_line_and_the_verdict_carry_the_group_caveat() -> None:
                     np.zeros(120, np.int64), class_names=["a", "b"], groups=groups)
     ctx = SimpleNamespace(data=data, splits={"test": Arrays(np.zeros((20, 1, 4)),
                                                             np.zeros(20), rows=test_rows)},
-                          target_log=False)
+                          target_log=False, meta={})
     assert _test_groups(ctx) == 1
     row = {"test_accuracy": 1.0, "test_confusion": [[20, 0], [0, 0]], "test_groups": 1,
            "test_baseline_class": "a", "test_baseline_accuracy": 1.0,
