@@ -141,7 +141,7 @@ def test_a_common_class_that_ends_in_time_is_label_drift_not_a_shortage_of_rows(
 
 def test_a_rare_class_missing_from_a_time_split_keeps_the_collect_more_rows_advice():
     """3 rows of 1000 put 0.6 expected rows in a 200-row test part: missing it is chance."""
-    from trainwise.data.drift import label_over_time
+    from trainwise.data.label_over_time import label_over_time
     from trainwise.data.part_findings import missing_classes
 
     y = np.zeros(1000, int)
@@ -230,7 +230,7 @@ def test_a_vector_wider_than_the_column_cap_is_not_tested_pixel_by_pixel():
 
 def _label_over_time_by_hand(y, times, parts, class_names):
     """The old per-class loop (K x N work), as the reference."""
-    from trainwise.data.drift import MIN_EXPECTED, _when
+    from trainwise.data.label_over_time import MIN_EXPECTED, _when
 
     rows = {p: np.asarray(r) for p, r in parts.items() if r is not None and len(r)}
     total = sum(len(r) for r in rows.values())
@@ -249,7 +249,7 @@ def _label_over_time_by_hand(y, times, parts, class_names):
 def test_label_over_time_from_the_stage_s_counts_matches_the_per_class_loop():
     """Review s12 VD11: the stage's per-part counts are passed in, and only classes some part
     lacks are gathered (1M rows x 1000 classes: 3.1 s before, for an empty result)."""
-    from trainwise.data.drift import label_over_time
+    from trainwise.data.label_over_time import label_over_time
 
     rng = np.random.default_rng(7)
     for case in range(5):

@@ -11,8 +11,9 @@ import numpy as np
 
 from trainwise.config import split_seed
 from trainwise.data.augment import augment_plan, random_flip
-from trainwise.data.drift import label_over_time, split_drift
+from trainwise.data.drift import split_drift
 from trainwise.data.figures import picked, plot_samples, samples_caption
+from trainwise.data.label_over_time import label_over_time
 from trainwise.data.part_findings import (
     missing_classes,
     small_parts,
