@@ -14,7 +14,8 @@ from torch import nn
 
 import trainwise
 from trainwise.cli import main
-from trainwise.config import Config, ConfigError, _user_model_note
+from trainwise.config import Config, ConfigError
+from trainwise.config_files import _user_model_note
 from trainwise.resume import config_tag
 from trainwise.user_model_record import class_path, refuse_lost_user_model
 

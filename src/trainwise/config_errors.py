@@ -1,0 +1,47 @@
+"""A config error in words: pydantic's errors cut to one sentence per `section.key`, with a
+did-you-mean for an unknown key (both a file or override and a Python assignment get them)."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from trainwise.config_sections import Config, valid_keys
+
+
+def closest(key: str, known: list[str] | None = None) -> str:
+    match = difflib.get_close_matches(key, known or valid_keys(), n=1, cutoff=0.4)
+    return f" Did you mean '{match[0]}'?" if match else ""
+
+
+def section_of(section: type[BaseModel]) -> tuple[str, ...]:
+    """The key prefix of a section class: ("train",) for TrainConfig, () for Config."""
+    return next(((name,) for name, field in Config.model_fields.items()
+                 if field.annotation is section), ())
+
+
+def explain(exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
+    """One sentence per key: pydantic's location is cut to `section.key` (a union adds the
+    member's name, e.g. 'constrained-int'), its alternatives joined by "or"; a check across
+    keys (a section's validator) is its own message. `prefix`: the section an assignment
+    was made on, whose errors locate only the key."""
+    lines: list[str] = []
+    alternatives: dict[str, tuple[Any, list[str]]] = {}
+    for problem in exc.errors():
+        loc = (*prefix, *problem["loc"])
+        key = ".".join(str(part) for part in loc[:2])
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] in ("extra_forbidden", "no_such_attribute"):
+            known = None if len(loc) > 1 else list(Config.model_fields)  # cfg.trian = ...
+            lines.append(f"unknown config key '{key}'.{closest(key, known)}")
+        elif len(loc) < 2 and problem["type"] == "value_error":  # a section's check
+            lines.append(f"{message}.")
+        else:
+            alternatives.setdefault(key, (problem.get("input"), []))[1].append(message)
+    for key, (value, messages) in alternatives.items():
+        shown = repr(value) if len(repr(value)) <= 80 else f"{repr(value)[:77]}..."  # not a
+        # whole array: data.source given a TaskData printed every row
+        lines.append(f"'{key}' = {shown} is not allowed: {'; or '.join(messages)}.")
+    return " ".join(lines)

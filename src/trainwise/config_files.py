@@ -1,0 +1,95 @@
+"""Config files: a file's raw sections (a relative data path made relative to the file), the
+keys this version does not know (a run folder written by an older or newer trainwise), and a
+run folder given where a config or data was meant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import tomllib
+import yaml
+
+from trainwise.config_sections import BUILT_IN_SOURCES, DATA_SUFFIXES, Config, ConfigError
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist. Pass the path of a .toml or "
+                          ".yaml file, a data file (.csv, .parquet, .npz) or image folder, a "
+                          f"built-in data set ({', '.join(BUILT_IN_SOURCES)}; or --set "
+                          "data.source='\"wine\"'), or run `trainwise run` with no argument "
+                          "for the demo.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file '{path}' is not UTF-8 text; save it as UTF-8.") from None
+    try:
+        data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file '{path}' is not valid {path.suffix[1:].upper()}: "
+                          f"{exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must hold sections such as [data] and [train].")
+    return data
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A config file's raw sections, unvalidated (trained_run.run_config reads a finished run
+    folder's config.toml leniently from them)."""
+    raw = _read_file(path)
+    source = raw.get("data", {}).get("source") if isinstance(raw.get("data"), dict) else None
+    if isinstance(source, str) and Path(source).suffix.lower() in DATA_SUFFIXES:
+        candidate = path.parent / source  # a relative data path is relative to the file
+        if not Path(source).is_absolute() and candidate.exists():
+            raw["data"]["source"] = str(candidate)
+    return raw
+
+
+def unknown_keys(raw: dict[str, Any]) -> list[str]:
+    """The keys of a raw config this version does not know: 'section.key', or '[section]'
+    for a whole section (a run folder written by an older or newer trainwise)."""
+    found = []
+    for section, values in raw.items():
+        field = Config.model_fields.get(section)
+        if field is None:
+            found.append(f"[{section}]")
+        elif isinstance(values, dict):
+            known = field.annotation.model_fields  # type: ignore[union-attr]
+            found += [f"{section}.{key}" for key in values if key not in known]
+    return found
+
+
+def without_keys(raw: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """raw less the keys unknown_keys named."""
+    kept = {s: v for s, v in raw.items() if f"[{s}]" not in keys}
+    return {s: {k: x for k, x in v.items() if f"{s}.{k}" not in keys}
+            if isinstance(v, dict) else v for s, v in kept.items()}
+
+
+def refuse_run_folder(path: Path) -> None:
+    """A run folder given as the config would be read as an image folder (its checkpoints/ a
+    class without images: "remove the folder"), and a junk run made: say what was meant."""
+    if path.is_dir() and (path / "config.toml").is_file() and (path / "meta.json").is_file():
+        raise ConfigError(
+            f"'{path}' is a run folder, not a config or a data folder. Rerun it with "
+            f"`trainwise run {path / 'config.toml'}`, continue an interrupted run with "
+            f"`trainwise run --resume {path}`, or rebuild its report with "
+            f"`trainwise report {path}`.{_user_model_note(path)}")
+
+
+def _user_model_note(path: Path) -> str:
+    """A run of your own module: its config.toml reruns only with that module passed, or by
+    model.name where that rebuilds the class (user_model_record.rebuildable)."""
+    from trainwise.rundir import read_meta  # rundir imports config, which imports this
+    from trainwise.user_model_record import rebuildable
+
+    record = read_meta(path).get("user_model")
+    own = record.get("class") if isinstance(record, dict) else None
+    if not isinstance(own, str) or not own:
+        return ""
+    by_name = (f", or with model.name = \"{own}\"" if rebuildable(own) else
+               f" ({own} is not rebuildable by model.name: pass model=)")
+    return (f" This run trained your own {own.partition(':')[2]} ({own}): its config.toml "
+            f"reruns only with it passed, trainwise.run(config, model=net){by_name}.")
+
