@@ -55,7 +55,7 @@ def _number(column: pd.Series, ordered_id: bool) -> str:
 
 
 def categorical_treatment(column: pd.Series, max_one_hot: int, other: str) -> str:
-    """As tables._categorical encodes it: one column per level (the max_one_hot - 1 most
+    """As table_features._categorical encodes it: one column per level (the max_one_hot - 1 most
     frequent and `other` when more), a missing level where cells are missing; a single level
     without missing cells gives a constant column, which is dropped."""
     levels, missing = column.nunique(dropna=True), _missing(column)
