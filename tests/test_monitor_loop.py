@@ -4,6 +4,7 @@ a misplaced or missing call from a training problem (audit s8, findings L1-L14 a
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from trainwise.train.diagnose import diagnose
 from trainwise.train.loop_terms import CONFIG_KEYS, in_loop_terms
 
 SRC = Path(trainwise.__file__).parent
+EXPLODING_EPOCHS = 6
 
 
 def _model(seed: int = 0) -> nn.Sequential:
@@ -352,7 +354,8 @@ def test_decay_on_biases_is_said_once_and_param_groups_silence_it():
 def test_a_monitor_says_a_warning_once_two_diagnoses_in_a_row_find_it(monkeypatch):
     """Review s12 VT5: the Monitor and `trainwise run` say the same things live
     (live_problems): the zoo's healthy GRU had a gradient_spike at one diagnosis only, a
-    false alarm the Monitor used to print at first sight. An error is said at once."""
+    false alarm the Monitor used to print at first sight. A divergence is said at once and
+    stops the run; loss_exploding's error is said as a warning (review s12 F2) and does not."""
     from types import SimpleNamespace
 
     import trainwise.console as console_module
@@ -361,15 +364,51 @@ def test_a_monitor_says_a_warning_once_two_diagnoses_in_a_row_find_it(monkeypatc
     spike = warning("train", "gradient_spike", "A spike.", "Look at the batch.")
     overfit = warning("train", "overfitting", "Overfits.", "Stop earlier.")
     exploded = error("train", "loss_exploding", "Exploded.", "Lower the lr.")
-    script = iter([[spike], [], [overfit], [overfit, exploded], [overfit, exploded]])
+    diverged = error("train", "divergence", "Diverged.", "Clip.")
+    script = iter([[spike], [], [overfit], [overfit, exploded], [overfit, exploded, diverged]])
     monkeypatch.setattr(monitor_findings, "diagnose_own_loop", lambda *_: next(script))
     monkeypatch.setattr(monitor_findings, "LIVE_DIAGNOSIS_SHARE", float("inf"))  # every epoch
     found = monitor_findings.MonitorFindings(
         SimpleNamespace(num_unusual=0, first_nonfinite_step=None), None, console=True)
-    printed = []
+    printed, stopped = [], []
     for _ in range(5):
         with console_module.console.capture() as captured:
             found.after_epoch([], None)
-        printed.append(re.findall(r"A spike\.|Overfits\.|Exploded\.", captured.get()))
-    assert printed == [[], [], [], ["Overfits.", "Exploded."], []]
-    assert found.stop  # the error stops the run at once
+        printed.append(re.findall(r"A spike\.|Overfits\.|Exploded\.|Diverged\.", captured.get()))
+        stopped.append(found.stop)
+    assert printed == [[], [], [], ["Overfits."], ["Exploded.", "Diverged."]]
+    assert stopped == [False, False, False, False, True]  # the divergence, at once
+
+
+def test_a_loss_that_explodes_is_said_as_may_recover_and_does_not_set_should_stop(blobs,
+                                                                                 monkeypatch):
+    """Review s12 F2: the Monitor shares fit's live rule (stops_training): only a NaN/inf
+    sets should_stop. SGD at lr 3 explodes; the diagnosis of the history so far calls it an
+    error (the old rule set should_stop there), it is printed as "It may recover", and the
+    verdict at close() says the error."""
+    import trainwise.console as console_module
+
+    monkeypatch.setattr(monitor_findings, "LIVE_DIAGNOSIS_SHARE", math.inf)  # every epoch
+    train, val = _loaders(blobs, batch_size=16)
+    model, loss_fn = _model(), nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=3.0, momentum=0.9)
+    monitor = trainwise.Monitor(None, log_every=1, console=True, report=False)
+    errors_by_epoch = []
+    with console_module.console.capture() as captured:
+        for _ in range(EXPLODING_EPOCHS):
+            for xb, yb in train:
+                optimizer.zero_grad()
+                loss = loss_fn(model(xb), yb)
+                loss.backward()
+                monitor.step(loss, model, optimizer)
+                optimizer.step()
+            monitor.evaluate(model, val, loss_fn)
+            errors_by_epoch.append([f.code for f in monitor_findings.diagnose_own_loop(
+                monitor.history, 3) if f.severity.value == "error"])
+            assert not monitor.should_stop
+        found = monitor.close()
+    assert ["loss_exploding"] in errors_by_epoch[:-1]  # the reference: an error mid-run
+    text = captured.get()
+    assert "It may recover (the diagnosis after training judges it)" in text
+    exploded = next(f for f in found if f.code == "loss_exploding")
+    assert exploded.severity.value == "error" and "It may recover" not in exploded.message

@@ -5,25 +5,30 @@ Same rules, same schedule (DiagnosisSchedule), same "what to say" policy (live_p
 `trainwise.Monitor`: at an epoch's end the whole history is diagnosed (unless the last
 diagnosis took more than `share` of the thread's CPU time since), the findings that name an
 event (LIVE_CODES) or an error are printed once each (a warning once two diagnoses in a row
-find it). Training stops only when the run is lost: a divergence (NaN/inf), or a loss that
-exploded and ended no lower than it started, found by two diagnoses in a row with the lr no
-longer rising (_lost); an explosion while a warm-up or one-cycle still raises the lr can
-recover, so it is said as a warning and the diagnosis after training judges it. The rules
-that judge where training ended (still_improving, collapse, ...) wait for the end: half way
-through, "still falling" is true of every healthy run.
+find it). Training stops only on a divergence (NaN/inf; stops_training, shared with the
+Monitor); a loss that exploded is said as a warning, "It may recover" (may_recover), and the
+diagnosis after training judges it: digits with one-cycle at lr 1-2.5 exploded (an error at
+epochs 2-5, error and warning in turn to epoch 10) and recovered to validation losses of
+0.53-1.82, and every live stop rule on loss_exploding tried in review s12 killed some of them.
+The rules that judge where training ended (still_improving, collapse, ...) wait for the end:
+half way through, "still falling" is true of every healthy run.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
-from trainwise.findings import Finding, Severity
+from trainwise.findings import Finding
 from trainwise.train.diagnose import diagnose
 from trainwise.train.diagnose_common import TrainingPlan
-from trainwise.train.monitor_findings import DiagnosisSchedule, live_problems
+from trainwise.train.monitor_findings import (
+    DiagnosisSchedule,
+    live_problems,
+    may_recover,
+    stops_training,
+)
 
 RUN_SHARE = 0.02  # `trainwise run`'s share of the thread's CPU time for the diagnosis: the
 # Monitor's 1%, doubled as the Monitor doubles it for an epoch with a spike. On a long run the
@@ -39,8 +44,8 @@ Say = Callable[[Finding, int], None]  # (finding, epoch it was found at) -> prin
 
 class LiveDiagnosis:
     """A fit callback: `diagnose(state.history)` at epoch ends; each event or error found is
-    said once (`say`, default: one console line), kept in `findings`, and a run that is lost
-    stops training (`state.should_stop`, with `state.stop_reason` naming the finding).
+    said once (`say`, default: one console line), kept in `findings`, and a divergence stops
+    training (`state.should_stop`, with `state.stop_reason` naming the finding).
 
     `num_classes` and `plan` are diagnose()'s; `share`: the most of the thread's CPU time the
     diagnosis may take (the Monitor's LIVE_DIAGNOSIS_SHARE by default), except at an epoch
@@ -63,7 +68,6 @@ class LiveDiagnosis:
         self.findings: list[Finding] = []  # every finding said so far, in order
         self._first_train_loss: float | None = None  # the first epoch's: see RUN_SHARE
         self._seen: set[str] = set()  # warnings the last diagnosis found, not yet said
-        self._lost_streak = 0  # diagnoses in a row that found the run lost: see _lost
 
     def on_epoch_end(self, state: Any, row: dict[str, Any]) -> None:
         if state.should_stop or (self.max_epochs is not None and row["epoch"] >= self.max_epochs):
@@ -84,26 +88,9 @@ class LiveDiagnosis:
         if not self.schedule.due(None if rose else 1.0):
             return ""
         found = diagnose(history, num_classes=self.num_classes, plan=self.plan)
-        rising = lr_rising(history)
-        lost = self._lost(found, rising)
-        self._say_new([f if f.severity is not Severity.ERROR or f.code == lost
-                       else may_recover(f, rising) for f in found], int(row["epoch"]))
+        self._say_new(may_recover(found), int(row["epoch"]))
         self.schedule.done()
-        return lost
-
-    def _lost(self, found: list[Finding], rising: bool) -> str:
-        """The error that ends training, "" for none. A divergence (NaN/inf) at once. A loss
-        that exploded and ended no lower than it started (loss_exploding's error) only once
-        two diagnoses in a row find it with the lr no longer rising: one-cycle raises the lr
-        for 30% of the steps, and digits at lr 1 over 12 epochs exploded there (an error at
-        epochs 2 and 3, before the peak at 3.6), then recovered to a validation loss of 0.53
-        and 82.5% test accuracy (review s12 VT1)."""
-        codes = {f.code for f in found if f.severity is Severity.ERROR}
-        if "divergence" in codes:
-            return "divergence"
-        held = "loss_exploding" in codes and not rising
-        self._lost_streak = self._lost_streak + 1 if held else 0
-        return "loss_exploding" if self._lost_streak >= 2 else ""
+        return stops_training(found)
 
     def _say_new(self, found: list[Finding], epoch: int) -> None:
         """What live_problems picks, said and kept in `findings`."""
@@ -114,45 +101,19 @@ class LiveDiagnosis:
             self.say(finding, epoch)
 
     def state_dict(self) -> dict[str, Any]:
-        """What was said and seen, the reference loss and the streak: fit checkpoints it. The
-        findings as findings.json writes them: evidence may hold numpy scalars, which
+        """What was said and seen and the reference loss: fit checkpoints it. The findings as
+        findings.json writes them: evidence may hold numpy scalars, which
         torch.load(weights_only=True) refuses."""
         said = json.dumps([f.to_dict() for f in self.findings], default=str)
         return {"findings": said, "seen": sorted(self._seen),
-                "first_train_loss": self._first_train_loss, "lost_streak": self._lost_streak}
+                "first_train_loss": self._first_train_loss}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Also a checkpoint from before the stop rule was divergence only: its "lost_streak"
+        (diagnoses in a row that found loss_exploding) has nothing left to count."""
         self.findings = [Finding.from_dict(row) for row in json.loads(state["findings"])]
         self._seen = set(state["seen"])
         self._first_train_loss = state["first_train_loss"]
-        self._lost_streak = int(state["lost_streak"])
-
-
-def lr_rising(history: list[dict[str, Any]]) -> bool:
-    """Whether the lr's last change, within this epoch or the one before, was a rise (a
-    warm-up; one-cycle's first 30%): the step rows' lr, so a scheduler stepped once an epoch
-    counts too, and a warm-up that ended an epoch ago does not. A loss blown up by a rising lr
-    can come down once the lr does; a constant lr, or one past its peak, is not rising."""
-    last = None
-    for row in reversed(history):  # two epochs' step rows at most
-        if row.get("kind") != "step" or not isinstance(row.get("lr"), float):
-            continue
-        if last is None:
-            last = row
-        elif row["epoch"] < last["epoch"] - 1:
-            break
-        elif row["lr"] != last["lr"]:
-            return last["lr"] > row["lr"]
-    return False
-
-
-def may_recover(finding: Finding, rising: bool) -> Finding:
-    """An error that does not (yet) stop training, said as a warning: the diagnosis after
-    training judges it."""
-    why = ("the lr is still rising" if rising
-           else "a second diagnosis must find it too before training stops")
-    return replace(finding, severity=Severity.WARNING,
-                   message=f"It may recover ({why}): {finding.message}")
 
 
 def say_on_console(finding: Finding, epoch: int, hint: str) -> None:

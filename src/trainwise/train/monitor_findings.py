@@ -5,11 +5,20 @@ monitor (each said once), the loop's own exception, the console lines and the on
 Separate from user_monitor.py, where the Monitor records the steps and epochs the loop hands
 it: this side only reads that history and the step monitor's counts, and decides what to print
 and whether the run should stop.
+
+One stop rule for the Monitor and `fit`'s LiveDiagnosis (stops_training): a live diagnosis ends
+training only on a non-finite loss (divergence). A loss that exploded (loss_exploding's error)
+is said as a warning, "It may recover" (may_recover), and training goes on: digits trained with
+one-cycle at lr 1 to 2.5 over 12 epochs exploded (an error at epochs 2-5, then error and warning
+in turn to epoch 10) and recovered to validation losses of 0.53-1.82; every live stop rule on
+loss_exploding tried in review s12 (one diagnosis; two in a row once the lr stopped rising)
+killed some of them. The diagnosis after training, which sees where the loss ended, judges it.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 from trainwise.findings import Finding, Severity
@@ -78,17 +87,38 @@ def live_problems(found: list[Finding], said: Said, seen: set[str]
     return now, {f.code for f in live}
 
 
+RECOVER = "It may recover (the diagnosis after training judges it): "  # first: the console
+# line is cut at its width, and the message of loss_exploding alone fills it
+
+
+def stops_training(found: list[Finding]) -> str:
+    """The code of the error that ends training live, "" for none: only a divergence (a NaN
+    or inf loss: every step after it is NaN too). See the module docstring for why not
+    loss_exploding."""
+    lost = any(f.code == "divergence" and f.severity is Severity.ERROR for f in found)
+    return "divergence" if lost else ""
+
+
+def may_recover(found: list[Finding]) -> list[Finding]:
+    """The findings as said live: each error but the one that stops training (stops_training)
+    said as a warning, which the diagnosis after training may confirm as an error."""
+    stop = stops_training(found)
+    return [f if f.severity is not Severity.ERROR or f.code == stop else replace(
+        f, severity=Severity.WARNING, message=RECOVER + f.message) for f in found]
+
+
 class MonitorFindings:
     """The findings of one Monitor run: diagnosed from its history when due, written to the
     run folder's findings.json (`run`, None: in memory only), each warning or error printed
-    once (`console`), and `stop` set once one is an error."""
+    once (`console`), and `stop` set once the diagnosis finds a divergence (stops_training) or
+    a call of the loop is an error (say_once)."""
 
     def __init__(self, steps: StepMonitor, run: RunDir | None, console: bool):
         self._steps, self._run, self.console = steps, run, console
         self.stop = False
         self.misuse: list[Finding] = []  # how the loop calls the monitor, said once each
         self.raised: list[Finding] = []  # the loop's exception, from Monitor.__exit__
-        self._reported: set[tuple[str, int | None]] = set()
+        self._reported: set[tuple[str, int | None, Severity]] = set()
         self._schedule = DiagnosisSchedule()
         self._said_live: Said = set()
         self._seen: set[str] = set()  # live warnings the last diagnosis found, not yet said
@@ -134,10 +164,11 @@ class MonitorFindings:
                 self.print_new([finding])
 
     def print_new(self, found: list[Finding]) -> None:
-        """Each warning or error once, when it first appears."""
+        """Each warning or error once, when it first appears (an error said live as "It may
+        recover" is printed again if the diagnosis after training confirms it)."""
         new = [f for f in found if f.severity is not Severity.INFO
-               and (f.code, f.step) not in self._reported]
-        self._reported.update((f.code, f.step) for f in new)
+               and (f.code, f.step, f.severity) not in self._reported]
+        self._reported.update((f.code, f.step, f.severity) for f in new)
         if self.console and new:
             from trainwise.console import print_findings  # loads rich
 
@@ -158,13 +189,13 @@ class MonitorFindings:
         if not self._schedule.due(scale):
             return
         self._unusual_diagnosed = self._steps.num_unusual
-        found = diagnose_own_loop(history, num_classes)
-        if self._run is not None:
+        found = may_recover(diagnose_own_loop(history, num_classes))
+        if self._run is not None:  # what was said: close() writes the verdict after training
             self._run.write_findings(found)
         now, self._seen = live_problems(found, self._said_live, self._seen)
         self._said_live.update((f.code, f.severity) for f in now)
         self.print_new(now)
-        self.stop = self.stop or any(f.severity is Severity.ERROR for f in found)
+        self.stop = self.stop or bool(stops_training(found))
         self._schedule.done()
 
 

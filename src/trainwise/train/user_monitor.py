@@ -60,9 +60,10 @@ class Monitor:
     gradient norms (0: never). task: "classification" or "regression"; None infers it from
     the first evaluation (integer targets and 2-D outputs: classification).
 
-    `should_stop` turns True once the diagnosis finds an error (the loss became NaN or inf, or
-    exploded and stayed there): more steps cannot help, so the loop may `break`. A NaN is found
-    at the next transfer (within `log_every` steps), the other problems at an epoch's end.
+    `should_stop` turns True once the loss or gradient norm becomes NaN or inf (found at the
+    next transfer, within `log_every` steps: more steps cannot help, so the loop may `break`)
+    or a call of the loop is an error (targets outside a loss's range). A loss that exploded is
+    said as "It may recover" and training goes on: the verdict at close() judges it.
     """
 
     def __init__(self, run_dir: str | Path | None = None, *, resume: bool = False,
@@ -94,8 +95,8 @@ class Monitor:
 
     @property
     def should_stop(self) -> bool:
-        """True once the diagnosis found an error-level problem (NaN/inf loss, divergence):
-        the finding, printed when found, says what to change before training again."""
+        """True once the loss became NaN or inf (divergence) or a loop call is an error: the
+        finding, printed when found, says what to change before training again."""
         return self._found.stop
 
     # the three calls in the loop ---------------------------------------------------------
