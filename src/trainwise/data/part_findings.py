@@ -161,9 +161,9 @@ def missing_classes(counts: dict[str, list[int]], class_names: list[str],
     score never measures a class its part lacks, whatever the split strategy promised. Under
     a stratified split it also names the classes kept in train on purpose (one row left for
     train and validation; split.stratified_split), so nobody reads it as bad luck.
-    `over_time` (a time split; label_over_time.label_over_time): classes too common to miss a part by
-    chance, with when their rows end or start: the label changes with time, and collecting
-    rows would not help (audit s12 K3)."""
+    `over_time` (a time split; label_over_time.label_over_time): classes too common to miss
+    a part by chance, with when their rows end or start: the label changes with time, and
+    collecting rows would not help (audit s12 K3)."""
     totals = np.sum([counts[part] for part in counts], axis=0)
     absent = [(name, [part for part in counts if counts[part][k] == 0], int(totals[k]))
               for k, name in enumerate(class_names)
