@@ -144,10 +144,28 @@ def test_runs_on_different_validation_rows_are_sorted_within_their_split(tmp_pat
     table = compare_runs([runs])
     # churn holds the best run (0.4): its split first, each split by its own loss
     assert list(table["run"]) == ["churn2", "churn1", "wine", "wine2"]
-    assert list(table["split"]) == ["73629784", "73629784", "eba5bf54", "eba5bf54"]
+    splits = list(table["split"])  # 8 digits of the data and split fingerprints' hash
+    assert splits[0] == splits[1] != splits[2] == splits[3] and len(splits[0]) == 8
     assert main(["compare", str(runs)]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[-1] == f"{FOOTNOTE} {SPLIT_NOTE}"
     assert "do not compare" in SPLIT_NOTE
     same = compare_runs([runs / "churn1", runs / "churn2"])  # one split: no column, no note
     assert "split" not in same.columns and list(same["run"]) == ["churn2", "churn1"]
+
+
+def test_the_same_split_of_another_data_set_is_another_split(tmp_path):
+    # review s12 F3: the split fingerprint hashes row indices only, so two files of the same
+    # length split with the same seed share it; the data fingerprint tells them apart
+    runs = tmp_path / "runs"
+    split = {"fingerprint": "eba5bf54b1bc1334"}
+    _run(runs, "v1a", 0.01, 0, [0.5], meta={"data": {"fingerprint": "aaaa"}, "split": split})
+    _run(runs, "v2", 0.01, 0, [0.3], meta={"data": {"fingerprint": "bbbb"}, "split": split})
+    _run(runs, "v1b", 0.03, 0, [0.7], meta={"data": {"fingerprint": "aaaa"}, "split": split})
+    _run(runs, "v1c", 0.1, 0, [0.4], meta={"data": {"fingerprint": "aaaa"}, "split": split})
+    table = compare_runs([runs])
+    assert list(table["run"]) == ["v2", "v1c", "v1a", "v1b"]  # v1c's 0.4 not ranked with v2's
+    splits = list(table["split"])
+    assert splits[0] != splits[1] == splits[2] == splits[3]
+    same = compare_runs([runs / "v1a", runs / "v1b"])
+    assert "split" not in same.columns

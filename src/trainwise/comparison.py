@@ -6,7 +6,7 @@ metric, the cross-validation mean and the count of warnings and errors. Rows are
 validation loss, never by the test score: picking the run by its test score makes the test set
 part of the choice, and the winner's test score then overstates what it does on new data. A
 validation loss only compares on the same validation rows: runs on different splits (meta.json's
-split fingerprint) are sorted within their split, never across.
+data and split fingerprints) are sorted within their split, never across.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ _LEFT_OUT = RUNTIME_KEYS - {"model.user_class"}
 FOOTNOTE = ("Sorted by best validation loss. Choose the run by it, not by the test score: "
             "choosing by test score leaks the test set into the choice, and the winner's test "
             "score then overstates how it does on new data.")
-SPLIT_NOTE = ("Runs on different validation rows (the split column: meta.json's split "
-              "fingerprint) are sorted within their split: their losses do not compare across "
-              "splits, another data set or another split of it.")
+SPLIT_NOTE = ("Runs on different validation rows (the split column: meta.json's data and "
+              "split fingerprints) are sorted within their split: their losses do not compare "
+              "across splits, another data set or another split of it.")
 
 
 def run_folders(paths: list[str | Path]) -> list[Path]:
@@ -106,7 +106,7 @@ def _row(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     best = best_epoch(read_history(folder)) or {}
     test = meta.get("test") or {}
     severities = [f.severity.value for f in read_findings(folder)]
-    row = {"run": folder.name, "split": (meta.get("split") or {}).get("fingerprint"),
+    row = {"run": folder.name, "split": _split_key(meta),
            "best_epoch": best.get("epoch"), "best_val_loss": best.get("val_loss", math.nan)}
     for key in _TEST_METRICS:
         if isinstance(test.get(key), (int, float)):
@@ -116,6 +116,19 @@ def _row(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         row[f"cv_{crossval.get('metric') or 'mean'}"] = float(crossval["mean"])
     row.update(warnings=severities.count("warning"), errors=severities.count("error"))
     return row, _config(folder, meta)
+
+
+def _split_key(meta: dict[str, Any]) -> str | None:
+    """Which validation rows the run used: its data and split fingerprints, hashed together.
+    The split's alone hashes row indices only, so two files of 1,000 rows split with the same
+    seed and fractions share it (review s12 F3); a run that recorded neither has None."""
+    data = (meta.get("data") or {}).get("fingerprint")
+    split = (meta.get("split") or {}).get("fingerprint")
+    if data is None and split is None:
+        return None
+    import xxhash
+
+    return xxhash.xxh64(json.dumps([data, split]).encode()).hexdigest()
 
 
 def _differing(configs: list[dict[str, Any]]) -> list[str]:
@@ -128,8 +141,8 @@ def _differing(configs: list[dict[str, Any]]) -> list[str]:
 
 
 def _sorted(table: Any) -> Any:
-    """Best validation loss first; runs on different splits (meta.json's split fingerprint)
-    within their split, the split holding the best run first."""
+    """Best validation loss first; runs on different splits (_split_key) within their split,
+    the split holding the best run first."""
     table = table.sort_values("best_val_loss", na_position="last", kind="stable")
     splits = table["split"].astype(object).where(table["split"].notna(), "-")
     if splits.nunique() < 2:
@@ -141,15 +154,15 @@ def _sorted(table: Any) -> Any:
 
 def compare_runs(paths: list[str | Path] | str | Path) -> Any:
     """One row per run folder as a pandas DataFrame, best validation loss first: `run` (the
-    folder's name), `split` (only where the runs' validation rows differ: 8 digits of the
-    split's fingerprint; rows are then sorted within their split), each config key that
-    differs between the runs (None: batch_size left to the tune stage), `best_epoch`,
-    `best_val_loss`, the test metrics (`test_accuracy` and `test_balanced_accuracy`, or
-    `test_rmse`; NaN for a run that stopped before its test), `cv_<metric>` (the
-    cross-validation mean over folds, for a run with split.num_folds > 1), `warnings` and
-    `errors` (findings.json). `paths` are run folders, glob patterns ("runs/*") or a folder
-    holding run folders. Choose by `best_val_loss`, not by the test score: that would leak
-    the test set into the choice."""
+    folder's name), `split` (only where the runs' validation rows differ: 8 digits of a hash
+    of the data's and the split's fingerprints; rows are then sorted within their split), each
+    config key that differs between the runs (None: batch_size left to the tune stage),
+    `best_epoch`, `best_val_loss`, the test metrics (`test_accuracy` and
+    `test_balanced_accuracy`, or `test_rmse`; NaN for a run that stopped before its test),
+    `cv_<metric>` (the cross-validation mean over folds, for a run with split.num_folds > 1),
+    `warnings` and `errors` (findings.json). `paths` are run folders, glob patterns ("runs/*")
+    or a folder holding run folders. Choose by `best_val_loss`, not by the test score: that
+    would leak the test set into the choice."""
     import pandas as pd
 
     folders = run_folders([paths] if isinstance(paths, str | Path) else list(paths))
