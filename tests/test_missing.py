@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from trainwise.data.audit import audit
+from trainwise.data.missing import missing_warning
 from trainwise.data.tables import table_data
 
 
@@ -64,7 +65,7 @@ def test_arrays_get_numpy_advice_naming_the_column_index_and_the_indicator_once(
     assert found.evidence["mostly_missing"] == ["x2"]
     assert "drop_columns" not in found.fix and "file" not in found.fix
     assert "x = np.delete(x, 2, axis=1)" in found.fix
-    assert "x[:, 2] = np.isnan(x[:, 2])" in found.fix
+    assert "x[:, 2] = ~np.isfinite(x[:, 2])" in found.fix
     assert found.fix.count("indicator") == 1
     table = missing_finding(audit(frame(), target="label")[0])  # a table: by name, once too
     assert table.fix.count("indicator") == 1 and "data.drop_columns" in table.fix
@@ -73,3 +74,23 @@ def test_arrays_get_numpy_advice_naming_the_column_index_and_the_indicator_once(
                if f.code == "missing_values"]
     assert error.severity.value == "error" and error.evidence["empty_features"] == ["x3"]
     assert "np.delete(x, [3], axis=1)" in error.fix and "separator" not in error.fix
+
+
+def test_more_empty_array_columns_than_are_listed_are_all_dropped_by_the_fix():
+    """review s12 F5: 12 empty columns got np.delete of the first 10, leaving x10 and x11 empty
+    (the run failed again), and the message did not say there were more."""
+    x = np.random.default_rng(0).normal(size=(100, 15))
+    x[:, 1:13] = np.nan
+    x[:5, 14] = np.inf  # a column with a few infinite cells is kept
+    counts = {f"x{i}": 100 for i in range(1, 13)} | {"x14": 5}
+    found = missing_warning(counts, 100, positions={f"x{i}": i for i in range(15)})
+    assert found.severity.value == "error" and "x10 and 2 more." in found.message
+    command = found.fix.split("x = ", 1)[1].split(") or", 1)[0]
+    kept = eval(command, {"np": np, "x": x})  # the command as the user would run it
+    assert kept.shape == (100, 3) and np.isfinite(kept).any(axis=0).all()
+    x[:, 1:13] = np.where(np.arange(100)[:, None] < 60, np.inf, 1.0)  # 60% infinite: mostly
+    found = missing_warning({f"x{i}": 60 for i in range(1, 13)}, 100,
+                            positions={f"x{i}": i for i in range(15)})
+    where = found.fix.split("np.delete(x, ", 1)[1].split(", axis=1)", 1)[0]
+    assert "and 9 more" in found.fix
+    assert np.delete(x, eval(where, {"np": np, "x": x}), axis=1).shape == (100, 3)

@@ -47,13 +47,17 @@ def missing_warning(counts: dict[str, int], num_rows: int,
 def _empty_error(counts: dict[str, int], empty: list[str],
                  positions: dict[str, int] | None) -> Finding:
     ranked = sorted(counts.items(), key=lambda item: -item[1])
-    how = ("Drop these columns from the array you pass (x = np.delete(x, "
-           f"{[positions[name] for name in empty][:TOP_K]}, axis=1)) or fix how it was built"
+    # above TOP_K the list would be cut and the command leave the rest (review s12 F5: 12
+    # empty columns, x10 and x11 kept): the mask drops every column with no finite value
+    where = f"np.delete(x, {[positions[name] for name in empty]}, axis=1)" \
+        if positions is not None and len(empty) <= TOP_K else "x[:, np.isfinite(x).any(axis=0)]"
+    how = (f"Drop these columns from the array you pass (x = {where}) or fix how it was built"
            if positions is not None else "Drop these columns or fix how they are read (wrong "
            "separator, decimal comma, text in a number column)")
+    more = f" and {len(empty) - TOP_K} more" if len(empty) > TOP_K else ""
     return error("data", "missing_values",
                  f"{len(empty)} features have no finite value at all: "
-                 f"{', '.join(empty[:TOP_K])}.", how + ".", empty_features=empty[:TOP_K],
+                 f"{', '.join(empty[:TOP_K])}{more}.", how + ".", empty_features=empty[:TOP_K],
                  num_features_affected=len(counts), num_values=sum(counts.values()),
                  top_features=dict(ranked[:TOP_K]))
 
@@ -93,9 +97,10 @@ def _array_fix(mostly: list[str], positions: dict[str, int]) -> str:
     columns = [positions[name] for name in mostly]
     one = len(columns) == 1
     where = f"{columns[0]}" if one else f"{columns}" if len(columns) <= TOP_K else \
-        f"np.isnan(x).mean(axis=0) >= {MOSTLY_MISSING}"  # too many to list: the rule itself
+        f"(~np.isfinite(x)).mean(axis=0) >= {MOSTLY_MISSING}"  # too many to list: the rule
+    # ~isfinite, not isnan: the counts are of NaN and +-inf cells (audit.py)
     return (f"{_listed(mostly)} (column{'' if one else 's'} {where} of x) "
             f"{'is' if one else 'are'} mostly missing: drop {'it' if one else 'them'} from "
             f"the array you pass (x = np.delete(x, {where}, axis=1)), or, if being missing "
             f"carries meaning, keep only a missing indicator in {'its' if one else 'their'} "
-            f"place (x[:, {where}] = np.isnan(x[:, {where}])), and rerun from the data stage.")
+            f"place (x[:, {where}] = ~np.isfinite(x[:, {where}])), and rerun from the data stage.")
