@@ -375,6 +375,20 @@ def test_signs_that_carry_meaning_are_not_lookalikes():
         ["Boston MA", "Boston_MA"], ["N.Y.", "NY"], ["New York", "new-york"]]
 
 
+def test_a_separator_between_spaces_still_groups_and_a_dash_beside_a_digit_does_not():
+    """review s12 F6: one pass kept 'new - york' apart from 'New York' (its '-' sat between
+    spaces, not letters). 'COVID-19' / 'COVID19' stay apart: a '-' beside a digit may be a
+    minus sign ('x-1' / 'x1'), and the rule keeps what it cannot tell."""
+    from trainwise.data.markers import case_groups
+
+    values = ["New York", "new - york", "NY", "N.Y.", "A+", "A-", "A +", "COVID-19",
+              "COVID19", "e-mail", "email", "new_/_york"]
+    counts = pd.Series(range(len(values), 0, -1), index=values)
+    assert sorted(map(sorted, case_groups(counts, punctuation=True))) == [
+        ["A +", "A+"], ["N.Y.", "NY"], ["New York", "new - york", "new_/_york"],
+        ["e-mail", "email"]]
+
+
 def test_lookalike_levels_are_flagged_in_the_audit_summary():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"city": rng.choice(["NY", "N.Y.", "Boston"], 300),
