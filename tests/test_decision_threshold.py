@@ -35,12 +35,17 @@ def test_a_threshold_answers_the_positive_class_at_or_above_it():
     assert scores["test_threshold_balanced_accuracy"] == 0.5
 
 
-@pytest.fixture(scope="module")
-def rare(tmp_path_factory):
+def rare_rows() -> tuple[np.ndarray, np.ndarray]:
     """600 rows, ~8% positives that the features separate only partly."""
     rng = np.random.default_rng(3)
     y = (rng.random(600) < 0.08).astype(np.int64)
     x = (rng.normal(0, 1, (600, 5)) + y[:, None] * [1.5, 1.0, 0, 0, 0]).astype(np.float32)
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def rare(tmp_path_factory):
+    x, y = rare_rows()
     out = tmp_path_factory.mktemp("rare")
     result = trainwise.run(data=(x, y), report=False,
                            overrides=[*QUICK, f"run.out_dir=\"{out}\""])

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import trainwise
+from test_decision_threshold import rare_rows
 from trainwise.data.errors import DataError
 from trainwise.train.decision_threshold import apply_threshold, on_corrected_scale
 from trainwise.train.prior_correction import prior_corrected, training_counts
@@ -36,9 +37,7 @@ def test_only_a_class_weighted_run_has_counts_to_undo():
 
 @pytest.fixture(scope="module")
 def weighted(tmp_path_factory):
-    rng = np.random.default_rng(3)
-    y = (rng.random(600) < 0.08).astype(np.int64)
-    x = (rng.normal(0, 1, (600, 5)) + y[:, None] * [1.5, 1.0, 0, 0, 0]).astype(np.float32)
+    x, y = rare_rows()  # the threshold tests' rows, trained with balanced class weights
     out = tmp_path_factory.mktemp("weighted")
     result = trainwise.run(data=(x, y), report=False, overrides=[
         "train.max_epochs=3", "train.lr=0.01", "run.threads=1", "run.checks=false",
