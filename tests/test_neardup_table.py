@@ -193,3 +193,19 @@ def test_the_median_of_wide_rows_is_in_full_distances_like_the_pairs_it_judges()
     z = (train - train.mean(0)) / train.std(0)
     reference = np.median(NearestNeighbors(n_neighbors=2).fit(z).kneighbors(z)[0][:, 1])
     assert 1.0 <= found["threshold"] / found["fraction"] / reference < 1.1
+
+
+def test_a_wide_table_with_missing_and_infinite_cells_is_searched():
+    """40 features (searched on principal components) with NaN cells and one inf: the inf had
+    overflowed the standardisation and PCA refused it, stopping the split stage."""
+    from trainwise.data.plan import SplitSettings, plan_split
+    from trainwise.data.task import TaskData
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 40)).astype(np.float32)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    x[3, 0], x[7, 5] = np.inf, -np.inf
+    data = TaskData("t", "table", "classification", x, rng.integers(0, 2, 500),
+                    class_names=["a", "b"])
+    result = plan_split(data, SplitSettings(val_fraction=0.2, test_fraction=0.2))
+    assert [f.code for f in result.findings] == ["no_leakage", "no_leakage"]

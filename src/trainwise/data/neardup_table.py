@@ -67,9 +67,13 @@ def _sample(num_rows: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _standardise(x_a: np.ndarray, x_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both sides scaled by a's mean and std (float64); constant columns keep scale 1."""
-    x_a = np.nan_to_num(np.asarray(x_a, np.float64).reshape(len(x_a), -1))
-    x_b = np.nan_to_num(np.asarray(x_b, np.float64).reshape(len(x_b), -1))
+    """Both sides scaled by a's mean and std (float64); constant columns keep scale 1.
+    Missing and infinite cells read as 0 (an inf kept as 1.8e308 overflowed the std, and
+    PCA refused the row: a wide table with one inf cell stopped the split stage)."""
+    x_a = np.nan_to_num(np.asarray(x_a, np.float64).reshape(len(x_a), -1), posinf=0.0,
+                        neginf=0.0)
+    x_b = np.nan_to_num(np.asarray(x_b, np.float64).reshape(len(x_b), -1), posinf=0.0,
+                        neginf=0.0)
     mean, std = x_a.mean(axis=0), x_a.std(axis=0)
     std[std == 0] = 1.0
     return (x_a - mean) / std, (x_b - mean) / std
