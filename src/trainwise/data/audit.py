@@ -140,16 +140,31 @@ def _missing_findings(x: np.ndarray, names: list[str], text_missing: dict[str, i
 def _constant_mask(x: np.ndarray) -> np.ndarray:
     """(N, D) -> (D,) bool: features with one value (up to round-off) over every row."""
     if x.dtype.kind in "biu":  # no float64 copy of (N, C*H*W) pixels: they are all finite
-        finite = np.ones((1, x.shape[1]), dtype=bool)
+        finite = np.ones(x.shape[1], dtype=bool)
         high, low = x.max(axis=0).astype(np.float64), x.min(axis=0).astype(np.float64)
     else:
-        finite = np.isfinite(x)
-        high = np.where(finite, x, -np.inf).max(axis=0)  # (D,) over finite values only
-        low = np.where(finite, x, np.inf).min(axis=0)
+        finite, high, low = _finite_range(x)
     scale = np.maximum(1.0, np.maximum(np.abs(high), np.abs(low)))
     # near-constant: the spread is float round-off, not signal; all-missing features are
     # reported by the missing-values check instead
-    return finite.any(axis=0) & (high - low <= 1e-6 * scale)
+    return finite & (high - low <= 1e-6 * scale)
+
+
+def _finite_range(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """((D,) whether each column holds a finite value, its max and min over finite values).
+    A plain max / min first: where both are finite the column holds no NaN or inf, and only
+    the other columns are masked; masking all of (1M, 154) float32 (np.isfinite and two
+    np.where copies, 1.3 GB) took 0.6-1.2 s, and a table's x is mostly finite."""
+    high, low = x.max(axis=0), x.min(axis=0)
+    other = np.flatnonzero(~(np.isfinite(high) & np.isfinite(low)))
+    finite = np.ones(x.shape[1], dtype=bool)
+    if len(other):
+        part = x[:, other]
+        held = np.isfinite(part)
+        finite[other] = held.any(axis=0)
+        high[other] = np.where(held, part, -np.inf).max(axis=0)
+        low[other] = np.where(held, part, np.inf).min(axis=0)
+    return finite, high, low
 
 
 def _constant_findings(x: np.ndarray, names: list[str]) -> tuple[list[Finding], list[str]]:

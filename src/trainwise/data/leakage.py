@@ -14,6 +14,7 @@ from trainwise.findings import Finding, error, info, warning
 
 NUM_EXAMPLES = 5  # example index pairs / groups carried in a finding's evidence
 SMALL_POOL = 1 << 16  # 64k uint64 = 512 KB: fits in L2, random lookups stay cheap
+HASH_ROWS = 4096  # rows normalised at once: 4096 x 154 float32 is 2.5 MB, about an L2 cache
 
 
 def normalise_rows(x: np.ndarray, dtype: np.dtype | None = None) -> np.ndarray:
@@ -36,14 +37,18 @@ def row_hashes(x: np.ndarray, dtype: np.dtype | None = None) -> np.ndarray:
 
     Each row is viewed as one opaque np.void item so xxhash reads it in place (no per-row
     slicing or copies): ~0.3 s for 1M rows of 40 float32 on one core. At 64 bits a chance
-    collision among 1M rows has probability ~3e-8, far below any count we report.
+    collision among 1M rows has probability ~3e-8, far below any count we report. Normalised
+    HASH_ROWS rows at a time: the whole (1M, 154) float32 table normalised at once made a
+    0.6 GB copy and a 0.15 GB mask, 1.2 s of memory traffic; a block stays in cache.
     """
-    rows = normalise_rows(x, dtype)
-    width = rows.shape[1] * rows.itemsize
-    if width == 0:
-        return np.zeros(len(rows), dtype=np.uint64)
-    items = rows.view(np.dtype((np.void, width))).ravel()
-    return np.fromiter(map(xxhash.xxh3_64_intdigest, items), dtype=np.uint64, count=len(rows))
+    rows = np.asarray(x).reshape(len(x), -1)
+    hashes = np.zeros(len(rows), dtype=np.uint64)
+    for start in range(0, len(rows) if rows.shape[1] else 0, HASH_ROWS):
+        block = normalise_rows(rows[start:start + HASH_ROWS], dtype)
+        items = block.view(np.dtype((np.void, block.shape[1] * block.itemsize))).ravel()
+        hashes[start:start + len(block)] = np.fromiter(
+            map(xxhash.xxh3_64_intdigest, items), dtype=np.uint64, count=len(block))
+    return hashes
 
 
 def member(values: np.ndarray, pool: np.ndarray, *, pool_sorted: bool = False) -> np.ndarray:
