@@ -44,7 +44,9 @@ def _missing(column: pd.Series) -> int:
 
 def _number(column: pd.Series, ordered_id: bool) -> str:
     values = column.dropna()
-    if values.nunique() <= 1:
+    # all equal to the first (what nunique() <= 1 says of numbers: -0.0 == 0.0, inf == inf),
+    # one comparison where hashing 16 float columns of 1M rows for nunique took 0.8 s
+    if len(values) == 0 or bool(values.eq(values.iloc[0]).all()):
         return "kept as a number, but constant (see constant_features)"
     treatment = "kept as a number, standardised with the training mean and std"
     if missing := _missing(column):
