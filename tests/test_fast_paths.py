@@ -63,3 +63,20 @@ def test_constant_mask_skips_missing_and_infinite() -> None:
     x[0, 2], x[1, 3], x[:, 4] = np.nan, np.inf, np.nan
     x[2, 3] = 5.0  # finite values 1 and 5: not constant
     assert _constant_mask(x).tolist() == [True, False, True, False, False]
+
+
+def test_an_arrow_float_column_that_starts_with_nan_is_not_constant():
+    """review s12 Z1: dropna keeps NaN in a double[pyarrow] column, and a leading NaN made
+    the equality check NA everywhere, read as constant; uint64 and Int64 with NA still read."""
+    import pandas as pd
+
+    from trainwise.data.column_table import _constant
+
+    arrow = pd.Series([np.nan, 1.0, 2.0, 3.0], dtype="double[pyarrow]")
+    assert not _constant(arrow)
+    assert _constant(pd.Series([np.nan, 1.0, 1.0], dtype="double[pyarrow]"))
+    assert _constant(pd.Series([-0.0, 0.0, np.nan]))
+    assert _constant(pd.Series([np.inf, np.inf]))
+    assert not _constant(pd.Series([1, None, 2], dtype="Int64"))
+    assert _constant(pd.Series([5, 5], dtype="uint64"))
+    assert _constant(pd.Series([], dtype=float))
