@@ -49,7 +49,7 @@ def stage_crossval(ctx: RunContext) -> list[Finding]:
              "on each")
     finding, ctx.meta["cross_validation"] = crossval_finding(
         rows, ctx.data.task, timed, ctx.trained_fold, setup)
-    _save_figure(ctx, rows)
+    _save_figure(ctx, rows, timed)
     return [finding]
 
 
@@ -126,8 +126,7 @@ def _fold_loss(ctx: RunContext, y_train: np.ndarray) -> nn.Module:
     return loss_function(ctx.data.task, balanced_class_weights(y_train, ctx.data.num_classes))
 
 
-def _save_figure(ctx: RunContext, rows: list[dict[str, Any]]) -> None:
-    timed = bool(ctx.meta["cross_validation"].get("timed"))
+def _save_figure(ctx: RunContext, rows: list[dict[str, Any]], timed: bool) -> None:
     figure = crossval_figure(rows, ctx.data.task, ctx.trained_fold, timed)
     if figure is None:
         return

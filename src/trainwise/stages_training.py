@@ -181,9 +181,10 @@ def stage_train(ctx: RunContext) -> list[Finding]:
                                       "batch_size": cfg.batch_size},
                     resume_state=resumed, target_units=ctx.target_units())
     ctx.history, ctx.trained_model = state.history, state.model
-    fold_start.finish(ctx, next((b.stopped_at[0] for b in budget if b.stopped_at), None))
+    clock_epoch = next((b.stopped_at[0] for b in budget if b.stopped_at), None)
+    fold_start.finish(ctx, clock_epoch)
     plan = _training_plan(ctx, total_steps, best.min_epochs,
-                          clock_stopped=any(b.stopped_at for b in budget))
+                          clock_stopped=clock_epoch is not None)
     # the evaluate stage's "train longer" has no plan: it reads this (None: not the clock)
     ctx.meta["time_budget_minutes"] = plan.time_budget_minutes
     findings = diagnose(state.history, num_classes=ctx.data.num_classes or None, plan=plan)
