@@ -81,14 +81,16 @@ def refuse_run_folder(path: Path) -> None:
 def _user_model_note(path: Path) -> str:
     """A run of your own module: its config.toml reruns only with that module passed, or by
     model.name where that rebuilds the class (user_model_record.rebuildable)."""
-    from trainwise.rundir import read_meta  # rundir imports config, which imports this
-    from trainwise.user_model_record import rebuildable
+    # the report's own reading (model.folder included): one rule for whether model.name
+    # rebuilds the class; rundir imports config, which imports this
+    from trainwise.reporting.reproduce import own_module
+    from trainwise.rundir import read_meta
 
-    record = read_meta(path).get("user_model")
-    own = record.get("class") if isinstance(record, dict) else None
-    if not isinstance(own, str) or not own:
+    record = own_module(read_meta(path), [])
+    own = record["class"] if record else ""
+    if not own:
         return ""
-    by_name = (f", or with model.name = \"{own}\"" if rebuildable(own) else
+    by_name = (f", or with model.name = \"{own}\"" if record["rebuildable"] else
                f" ({own} is not rebuildable by model.name: pass model=)")
     return (f" This run trained your own {own.partition(':')[2]} ({own}): its config.toml "
             f"reruns only with it passed, trainwise.run(config, model=net){by_name}.")
