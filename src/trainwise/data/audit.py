@@ -132,9 +132,9 @@ def _missing_findings(x: np.ndarray, names: list[str], text_missing: dict[str, i
     counts.update({name: n for name, n in text_missing.items() if n})
     if not counts:
         return [], {}
-    top_k = dict(sorted(counts.items(), key=lambda item: -item[1])[:TOP_K])
     positions = None if table else {name: i for i, name in enumerate(names)}
-    return [missing_warning(counts, len(x), frozenset(text_missing), positions)], top_k
+    found = missing_warning(counts, len(x), frozenset(text_missing), positions)
+    return [found], found.evidence["top_features"]  # the ranking missing_warning made
 
 
 def _constant_mask(x: np.ndarray) -> np.ndarray:
