@@ -5,7 +5,7 @@ import math
 import pytest
 
 from trainwise.amounts import amount
-from trainwise.reporting.context import fmt_number
+from trainwise.reporting.formats import fmt_number
 from trainwise.train.regression_metrics import baselines_text
 
 

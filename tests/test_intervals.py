@@ -126,11 +126,11 @@ def test_the_evaluate_line_and_the_verdict_carry_the_group_caveat() -> None:
 
 
 def test_the_reports_test_table_carries_the_group_caveat() -> None:
-    from trainwise.reporting.context import _test_table
+    from trainwise.reporting.scores import score_table
 
     row = {"test_accuracy": 1.0, "test_confusion": [[12, 0], [0, 12]], "test_groups": 6}
-    cells = dict(_test_table(row))
+    cells = dict(score_table(row))
     assert "the 24 rows come from 6 groups" in cells["test accuracy, 95% interval"]
     assert cells["groups the test rows come from"] == "6"
-    many = dict(_test_table({**row, "test_groups": 24}))  # one row per group: no caveat
+    many = dict(score_table({**row, "test_groups": 24}))  # one row per group: no caveat
     assert "groups" not in many["test accuracy, 95% interval"]

@@ -265,7 +265,8 @@ def test_an_exception_in_the_loop_is_recorded_and_raised_on(tmp_path, capsys):
 
 def test_the_report_of_a_monitor_run_shows_its_verdict(blobs, tmp_path):
     """The report's context (its template's input; rendering the figures takes seconds)."""
-    from trainwise.reporting.context import load_run, report_context
+    from trainwise.reporting.context import report_context
+    from trainwise.reporting.run_data import load_run
 
     train, val = _loaders(blobs)
     model = _model()

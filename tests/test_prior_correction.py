@@ -126,7 +126,7 @@ def test_best_with_prior_corrected_writes_decisions_its_probabilities_show(weigh
 
 def test_one_rule_says_a_run_trained_with_balanced_weights():
     # review s12 VA13: a regression ignores class_weights; predict and the report agree
-    from trainwise.reporting.context import RunData, class_weighted
+    from trainwise.reporting.run_data import RunData, class_weighted
     from trainwise.train.prior_correction import is_class_weighted
 
     meta = {"config": {"train": {"class_weights": "balanced"}},

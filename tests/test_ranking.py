@@ -73,10 +73,10 @@ def test_multiclass_macro_one_vs_rest_auc_matches_sklearn() -> None:
     tied[:40] = tied[0]  # 40 rows with one score: ties count half, as sklearn's trapezoid
     assert ranking_metrics(tied, torch.tensor(y), "val")["val_roc_auc"] == pytest.approx(
         metrics.roc_auc_score(y, tied.numpy(), multi_class="ovr", average="macro"))
-    from trainwise.reporting.context import _test_table
+    from trainwise.reporting.scores import score_table
 
     test = ranking_metrics(probs, torch.tensor(y), "test")
-    assert dict(_test_table(test))["test ROC-AUC (the macro one-vs-rest mean over the "
+    assert dict(score_table(test))["test ROC-AUC (the macro one-vs-rest mean over the "
                                    "classes)"] == f"{test['test_roc_auc']:.4g}"
 
 
@@ -165,7 +165,7 @@ def test_the_test_result_line_and_report_table_show_the_ranking(tmp_path) -> Non
     """audit s9 I3: the CLI line and the report's test table carry ROC-AUC and AP beside the
     argmax metrics, and 'n/a' where they are undefined."""
     from trainwise.recipe_verdict import _beside_accuracy
-    from trainwise.reporting.context import _test_table
+    from trainwise.reporting.scores import score_table
 
     auc_label = "test ROC-AUC"  # two classes: the positive class's, no mean (review s9 A13)
 
@@ -175,12 +175,12 @@ def test_the_test_result_line_and_report_table_show_the_ranking(tmp_path) -> Non
     expected = (f"ROC-AUC {test['test_roc_auc']:.3f}, average precision "
                 f"{test['test_average_precision']:.3f} vs 0.020 by chance")
     assert _beside_accuracy(test).endswith(f"balanced accuracy 50.0%, {expected}")
-    table = dict(_test_table(test))
-    assert [k for k, _ in _test_table(test)][3:6] == [  # right under balanced accuracy
+    table = dict(score_table(test))
+    assert [k for k, _ in score_table(test)][3:6] == [  # right under balanced accuracy
         "test_balanced_accuracy", auc_label, "test average precision (PR-AUC)"]
     assert table[auc_label] == f"{test['test_roc_auc']:.4g}"
     test["test_roc_auc"] = test["test_average_precision"] = None
-    assert dict(_test_table(test))[auc_label] == "n/a"
+    assert dict(score_table(test))[auc_label] == "n/a"
     assert "ROC-AUC n/a (a class has no row in this split" in _beside_accuracy(test)
     test["test_per_class"] = {"support": [30, 0, 5]}  # the reason, with the class, if known
     assert "ROC-AUC n/a (class 1 has no row in this split" in _beside_accuracy(test)

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from trainwise.reporting.context import _test_table
+from trainwise.reporting.scores import score_table
 from trainwise.train.regression_intervals import (
     LINEAR_DIFFERENCE,
     LINEAR_DIFFERENCE_INTERVAL,
@@ -71,7 +71,7 @@ def test_the_report_shows_each_interval_under_its_score() -> None:
     test = {"test_rmse": 3181.0, "test_rmse_interval": [2900.0, 3450.0], "test_mae": 2649.0,
             "test_linear_rmse": 2013.0, LINEAR_DIFFERENCE: 1168.0,
             LINEAR_DIFFERENCE_INTERVAL: [950.0, 1400.0]}
-    rows = dict(_test_table(test))
+    rows = dict(score_table(test))
     assert list(rows)[:2] == ["test RMSE", "test RMSE, 95% interval"]
     assert rows["test RMSE, 95% interval"].startswith("2900 – 3450 (bootstrap over the test")
     label = "test RMSE minus the linear model's (below 0: the network is better)"

@@ -94,12 +94,12 @@ def test_previous_value_baseline_beating_the_model_is_warned():
     found = [f for f in findings if f.code == "below_regression_baseline"]
     assert found and "Repeating the previous value does at least as well" in found[0].message
     # one name per baseline: the warning, the test_result line and the report's table agree
-    from trainwise.reporting.context import _TEST_LABELS
+    from trainwise.reporting.scores import SCORE_LABELS
 
     line = baselines_text({"test_mean_rmse": 1.0, "test_mean_mae": 1.0, **extra})
     for name in ("predicting the training mean", "repeating the previous value"):
         assert f"{name} scores RMSE" in found[0].message and f"{name}: RMSE" in line
-        assert f"RMSE of {name}" in _TEST_LABELS.values()
+        assert f"RMSE of {name}" in SCORE_LABELS.values()
 
 
 def test_extrapolation_only_for_targets_well_outside_the_training_range():

@@ -17,8 +17,8 @@ matplotlib.use("Agg")
 
 from trainwise.findings import Finding, Severity  # noqa: E402
 from trainwise.reporting import build_report  # noqa: E402
-from trainwise.reporting.context import fmt_evidence, fmt_seconds, fmt_shape  # noqa: E402
 from trainwise.reporting.curves import grad_norm_figure, loss_figure  # noqa: E402
+from trainwise.reporting.formats import fmt_evidence, fmt_seconds, fmt_shape  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 IMG_SRC = re.compile(r'<img src="([^"]*)"')
@@ -172,8 +172,9 @@ def test_verdict_from_the_test_row_leaves_the_bins_out(tmp_path: Path) -> None:
 def test_a_class_weighted_runs_losses_are_labelled_so(tmp_path: Path) -> None:
     # the weighted CE read as a log-loss comparable with an unweighted run's (audit s9 I9);
     # the context and template without figures, which take seconds to draw
-    from trainwise.reporting.context import load_run, report_context
+    from trainwise.reporting.context import report_context
     from trainwise.reporting.html import render_html
+    from trainwise.reporting.run_data import load_run
 
     # read from the config, not from the model stage's class_weights finding, which a
     # resumed run without its findings.json lacks (review s9 A9)
@@ -192,8 +193,9 @@ def test_a_class_weighted_runs_losses_are_labelled_so(tmp_path: Path) -> None:
 
 
 def test_the_prior_only_sentence_comes_only_with_its_line(tmp_path: Path) -> None:
-    from trainwise.reporting.context import load_run, report_context
+    from trainwise.reporting.context import report_context
     from trainwise.reporting.html import render_html
+    from trainwise.reporting.run_data import load_run
 
     sentence = "a dash-dot line"
     run = _write_run(tmp_path / "even")  # 100/90/80 training rows: no prior-only line

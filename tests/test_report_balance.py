@@ -12,8 +12,8 @@ import numpy as np
 matplotlib.use("Agg")
 
 import trainwise  # noqa: E402
-from trainwise.reporting.context import load_run  # noqa: E402
 from trainwise.reporting.html import figure_builders  # noqa: E402
+from trainwise.reporting.run_data import load_run  # noqa: E402
 
 
 def _bar_heights(figure) -> np.ndarray:

@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 from sklearn import metrics
 
-from trainwise.reporting.context import load_run, report_context
+from trainwise.reporting.context import report_context
 from trainwise.reporting.html import render_html
+from trainwise.reporting.run_data import load_run
 from trainwise.train.class_metrics import per_class
 
 

@@ -16,7 +16,6 @@ from matplotlib.patches import Rectangle  # noqa: E402
 
 from trainwise.findings import Finding, Severity  # noqa: E402
 from trainwise.reporting.confidence import confidence_figure  # noqa: E402
-from trainwise.reporting.context import RunData  # noqa: E402
 from trainwise.reporting.curves import grad_norm_figure, loss_figure  # noqa: E402
 from trainwise.reporting.figures import FINDING_CURVES  # noqa: E402
 from trainwise.reporting.html import figure_builders  # noqa: E402
@@ -26,6 +25,7 @@ from trainwise.reporting.reliability import (  # noqa: E402
     SPARSE_COLOR,
     reliability_figure,
 )
+from trainwise.reporting.run_data import RunData  # noqa: E402
 from trainwise.train.diagnose import list_rules  # noqa: E402
 from trainwise.train.evaluate import reliability  # noqa: E402
 

@@ -77,7 +77,9 @@ def test_the_headline_verdict_and_caveat_word_few_groups_alike() -> None:
     """Review s11 VA8: the headline said "(too narrow: 6 groups)", the verdict "from 6 groups:
     too narrow", each with its own plural; one short form (intervals.few_groups) now."""
     from trainwise.recipe_verdict import _beside_accuracy
-    from trainwise.reporting.context import RunData, _headline, _test_table
+    from trainwise.reporting.context import _headline
+    from trainwise.reporting.run_data import RunData
+    from trainwise.reporting.scores import score_table
     from trainwise.train.intervals import few_groups
 
     assert (few_groups(24, 6), few_groups(20, 1), few_groups(400, 40)) == \
@@ -87,4 +89,4 @@ def test_the_headline_verdict_and_caveat_word_few_groups_alike() -> None:
     assert "95% interval, 24 test rows (6 groups: too narrow)" in labels
     assert "24 rows from 6 groups: too narrow" in _beside_accuracy(row)
     assert "the 24 rows come from 6 groups: too narrow" in \
-        dict(_test_table(row))["test accuracy, 95% interval"]
+        dict(score_table(row))["test accuracy, 95% interval"]

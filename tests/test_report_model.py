@@ -15,8 +15,9 @@ import trainwise
 from trainwise.findings import info
 from trainwise.model.init import EMBEDDING_STD, OUTPUT_GAIN, init_weights
 from trainwise.model.optim import group_table, make_adamw
-from trainwise.reporting.context import load_run, report_context
+from trainwise.reporting.context import report_context
 from trainwise.reporting.html import render_html
+from trainwise.reporting.run_data import load_run
 
 
 def _model_section(run: Path) -> str:

@@ -12,23 +12,15 @@ import jinja2
 from matplotlib.figure import Figure
 
 from trainwise.reporting import confidence, curves, metric_curves
-from trainwise.reporting.context import (
-    RunData,
-    fmt_evidence,
-    fmt_number,
-    fmt_seconds,
-    fmt_shape,
-    load_run,
-    prior_counts,
-    report_context,
-    standardised_target,
-)
+from trainwise.reporting.context import report_context
 from trainwise.reporting.figures import class_balance_figure, data_uri, figure_png
+from trainwise.reporting.formats import fmt_evidence, fmt_number, fmt_seconds, fmt_shape
 from trainwise.reporting.lr_range import lr_range_figure, used_lr
 from trainwise.reporting.missing import say_missing
 from trainwise.reporting.model_tables import batch_first, traced_batch
 from trainwise.reporting.predictions import predicted_vs_actual_figure
 from trainwise.reporting.reliability import reliability_figure
+from trainwise.reporting.run_data import RunData, load_run, prior_counts, standardised_target
 from trainwise.reporting.tuning import short_runs_figure
 from trainwise.rundir import report_folder
 from trainwise.train.regression_predictions import PREDICTIONS_CSV, read_predictions
