@@ -13,13 +13,14 @@ import pytest
 
 from trainwise.findings import Severity
 from trainwise.train.diagnose import diagnose
+from trainwise.train.diagnose_confidence import rule_underconfidence
 from trainwise.train.diagnose_layers import rule_vanishing_layers
 from trainwise.train.diagnose_order import (
     order_threshold,
     repeat_correlation,
     rule_ordered_batches,
 )
-from trainwise.train.diagnose_val import rule_overfitting, rule_underconfidence
+from trainwise.train.diagnose_val import rule_overfitting
 
 STEPS, PER_EPOCH = 400, 20
 

@@ -3,7 +3,7 @@ signal), the last epoch's beside the best one's, with mean confidence and accura
 
 Separate from curves.py because it is no curve: a histogram of shares on a log axis, with a
 note that reads the gap between confidence and accuracy against its noise (the gap rule's
-standard error, diagnose_val.gap_noise), so the figure never calls noise a verdict.
+standard error, diagnose_confidence.gap_noise), so the figure never calls noise a verdict.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from trainwise.reporting.curves import Row, best_epoch
 from trainwise.reporting.figures import TRAIN_COLOR, VAL_COLOR, legend, new_axes, styled
-from trainwise.train.diagnose_val import GAP_STANDARD_ERRORS, gap_noise
+from trainwise.train.diagnose_confidence import GAP_STANDARD_ERRORS, gap_noise
 
 BIN_EDGES = np.linspace(0.0, 1.0, 21)  # val_confidence_hist: 20 bins of width 0.05
 

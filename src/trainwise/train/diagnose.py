@@ -29,6 +29,11 @@ from trainwise.train.diagnose_common import (
     num,
     rows_of,
 )
+from trainwise.train.diagnose_confidence import (
+    rule_confusion,
+    rule_overconfidence,
+    rule_underconfidence,
+)
 from trainwise.train.diagnose_dip import rule_gradient_dip
 from trainwise.train.diagnose_grad import rule_gradient_spike, rule_vanishing_gradients
 from trainwise.train.diagnose_leak import rule_validation_leak
@@ -42,12 +47,7 @@ from trainwise.train.diagnose_loss import (
 from trainwise.train.diagnose_order import rule_ordered_batches
 from trainwise.train.diagnose_perfect import rule_too_good
 from trainwise.train.diagnose_unfinished import rule_still_improving
-from trainwise.train.diagnose_val import (
-    rule_confusion,
-    rule_overconfidence,
-    rule_overfitting,
-    rule_underconfidence,
-)
+from trainwise.train.diagnose_val import rule_overfitting
 
 Rule = Callable[[list[Row]], list[Finding]]
 
