@@ -275,7 +275,7 @@ def test_a_tune_result_prints_as_one_line_of_its_choice_and_evidence():
     from trainwise.findings import info
     from trainwise.tune.lr_range import LrCurve, LrRangeResult
     from trainwise.tune.search import TuneResult
-    from trainwise.tune.short_runs import Candidate, ShortRunResult
+    from trainwise.tune.short_run_result import Candidate, ShortRunResult
 
     ramp = list(np.geomspace(1e-6, 1.0, 100))
     curves = [LrCurve(seed, ramp, [2.0] * 100, [2.0] * 100) for seed in range(3)]
@@ -449,7 +449,7 @@ def test_an_unstable_range_stays_a_warning_when_the_short_runs_chose_nothing(
     import trainwise.tune.search as search
     from trainwise.findings import error, warning
     from trainwise.tune.lr_range import LrRangeResult
-    from trainwise.tune.short_runs import ShortRunResult
+    from trainwise.tune.short_run_result import ShortRunResult
 
     unstable = warning("tune", "lr_range_unstable", "The seeds disagree.", "Run tune.")
     monkeypatch.setattr(search, "lr_range_test", lambda *a, **k: LrRangeResult(
@@ -559,7 +559,7 @@ def _settled(chosen_lr: float, scores: dict[float, tuple[float, list[float]]],
              range_lr: float = 0.017):
     """settle_within_noise on hand-made candidates: lr -> (score, each row's loss)."""
     from trainwise.tune.short_run_noise import settle_within_noise
-    from trainwise.tune.short_runs import Candidate, ShortRunResult
+    from trainwise.tune.short_run_result import Candidate, ShortRunResult
     candidates = [Candidate(lr, score, [score], [score], 0.0, row_losses=rows)
                   for lr, (score, rows) in scores.items()]
     result = ShortRunResult(chosen_lr, candidates, False, "log", 1)

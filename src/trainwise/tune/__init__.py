@@ -17,7 +17,8 @@ from trainwise.tune.lr_range import LrCurve, LrRangeResult, exponential_ramp, lr
 from trainwise.tune.lr_rule import LrSuggestion, suggest_range
 from trainwise.tune.no_trace import Snapshot, no_trace
 from trainwise.tune.search import TuneResult, tune_lr
-from trainwise.tune.short_runs import ShortRunResult, short_runs
+from trainwise.tune.short_run_result import ShortRunResult
+from trainwise.tune.short_runs import short_runs
 from trainwise.tune.suggest import RULES, get_rule, list_rules, suggest_lr
 
 __all__ = [

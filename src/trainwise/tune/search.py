@@ -25,7 +25,8 @@ from trainwise.tune.candidates import candidate_lrs
 from trainwise.tune.lr_range import LrRangeResult, lr_range_test
 from trainwise.tune.lr_rule import cut_divergence, finite_prefix  # the rule's own cut
 from trainwise.tune.short_run_inputs import short_run_problem
-from trainwise.tune.short_runs import MakeScheduler, ShortRunResult, onecycle, short_runs
+from trainwise.tune.short_run_result import ShortRunResult
+from trainwise.tune.short_runs import MakeScheduler, onecycle, short_runs
 
 if TYPE_CHECKING:  # matplotlib is imported only when a plot is asked for
     from matplotlib.axes import Axes
