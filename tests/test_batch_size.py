@@ -14,13 +14,15 @@ from trainwise.tune.batch_probe import find_batch_size, make_measure, memory_lim
 from trainwise.tune.batch_size import (
     HEADROOM,
     Measurement,
-    accumulation_plan,
-    accumulation_steps,
     fixed_batch_findings,
     format_bytes,
     is_oom,
-    large_batch_finding,
     search_batch_size,
+)
+from trainwise.tune.large_batch import (
+    accumulation_plan,
+    accumulation_steps,
+    large_batch_finding,
     warmup_schedule,
     warmup_steps,
 )

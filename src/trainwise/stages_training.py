@@ -36,7 +36,7 @@ from trainwise.training_setup import (
     nonfinite_finding,
     writer_callbacks,
 )
-from trainwise.tune.batch_size import accumulation_steps, warmup_schedule, warmup_steps
+from trainwise.tune.large_batch import accumulation_steps, warmup_schedule, warmup_steps
 
 
 def stage_check(ctx: RunContext) -> list[Finding]:

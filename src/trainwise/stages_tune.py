@@ -16,13 +16,9 @@ from trainwise.findings import Finding, info
 from trainwise.stages import RunContext, eval_batch_size
 from trainwise.stages_training import blame_extreme_weights, run_scheduler, training_loader
 from trainwise.tune.batch_probe import find_batch_size
-from trainwise.tune.batch_size import (
-    MAX_MICRO_BATCH,
-    accumulation_steps,
-    fixed_batch_findings,
-    large_batch_finding,
-)
+from trainwise.tune.batch_size import MAX_MICRO_BATCH, fixed_batch_findings
 from trainwise.tune.default_batch import fitted_batch_finding, fitted_default_batch
+from trainwise.tune.large_batch import accumulation_steps, large_batch_finding
 from trainwise.tune.search import tune_lr
 
 

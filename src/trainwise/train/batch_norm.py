@@ -11,7 +11,7 @@ from __future__ import annotations
 from torch import nn
 
 from trainwise.findings import Finding, error, info
-from trainwise.tune.batch_size import accumulation_steps
+from trainwise.tune.large_batch import accumulation_steps
 
 
 def has_batch_norm(model: nn.Module | None) -> bool:

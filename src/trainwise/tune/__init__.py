@@ -11,8 +11,9 @@ This subpackage is not itself a verb: the CLI's `trainwise tune` is `trainwise.t
 """
 
 from trainwise.tune.batch_probe import find_batch_size
-from trainwise.tune.batch_size import BatchSizeResult, accumulation_plan, search_batch_size
+from trainwise.tune.batch_size import BatchSizeResult, search_batch_size
 from trainwise.tune.candidates import candidate_lrs, refine
+from trainwise.tune.large_batch import accumulation_plan
 from trainwise.tune.lr_range import LrCurve, LrRangeResult, exponential_ramp, lr_range_test
 from trainwise.tune.lr_rule import LrSuggestion, suggest_range
 from trainwise.tune.no_trace import Snapshot, no_trace
