@@ -1,0 +1,84 @@
+"""What fit refuses before it starts, each with what to pass instead: a scheduler it cannot
+step, a missing validation loader, a micro-batch count that leaves empty micro-batches. And
+the scheduler's step at its interval, chosen once so the loop has no per-step branch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from trainwise.findings import TrainwiseError
+
+SCHEDULER_INTERVALS = ("step", "epoch")
+
+
+def check_scheduler(scheduler: Any, interval: str) -> None:
+    """Raise for a scheduler fit cannot step: an unknown interval, or ReduceLROnPlateau,
+    whose step() needs a metric (stepped without one it raises a bare TypeError)."""
+    if interval not in SCHEDULER_INTERVALS:
+        raise TrainwiseError(f"scheduler_interval={interval!r}; expected 'step' (the scheduler "
+                             "steps after every optimizer step) or 'epoch' (after every "
+                             "epoch's evaluation).")
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        raise TrainwiseError(
+            "fit's scheduler is ReduceLROnPlateau, which steps on a validation metric; fit "
+            "steps its scheduler without one. Step it yourself from a callback, and pass no "
+            "scheduler: class Plateau: def on_epoch_end(self, row): plateau.step(row["
+            "'val_loss']), then fit(..., callbacks=[Plateau()]); or give a schedule (OneCycleLR "
+            "over the total steps, or StepLR with scheduler_interval='epoch').")
+
+
+def _no_step() -> None:
+    return None
+
+
+def scheduler_steps(scheduler: Any, interval: str) -> tuple[Callable[[], Any], ...]:
+    """(called after each optimizer step, called after each epoch): `scheduler.step` at its
+    interval, a no-op at the other (no per-step branch in the loop); raises for a scheduler
+    that cannot be stepped so."""
+    check_scheduler(scheduler, interval)
+    if scheduler is None:
+        return _no_step, _no_step
+    return (scheduler.step, _no_step) if interval == "step" else (_no_step, scheduler.step)
+
+
+def check_val_loader(val_loader: Any) -> None:
+    """Raise for a missing or empty validation loader before Fabric's setup, which names the
+    wrong problem ("Only PyTorch DataLoader are currently supported") or a bare TypeError
+    deep in evaluation (audit s12 L13). Lightning runs without one; fit does not, since every
+    epoch's row, the diagnosis and early stopping read the validation loss."""
+    empty = val_loader is not None and hasattr(val_loader, "__len__") and len(val_loader) == 0
+    if val_loader is None or empty:
+        raise TrainwiseError(
+            f"fit was given {'no val_loader' if val_loader is None else 'an empty val_loader'};"
+            " it evaluates on validation rows after every epoch, and the history's val_loss, "
+            "the diagnosis (overfitting, collapse) and early stopping all read that loss. Hold "
+            "out rows the model never trains on: parts = trainwise.split(y, val_fraction=0.1) "
+            "gives row indices (parts.train, parts.val); build the two loaders from "
+            "Subset(dataset, parts.train) and Subset(dataset, parts.val).")
+
+
+def check_accumulation(train_loader: Any, accumulate_grad_batches: int, processes: int) -> None:
+    """Raise for a micro-batch count fit cannot use: not a positive integer, or more than
+    the rows each process gets of a loader batch (tensor_split would leave empty slices, and
+    the user most likely meant Lightning's accumulate_grad_batches: audit s12 L3)."""
+    k = accumulate_grad_batches
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise TrainwiseError(f"accumulate_grad_batches={k!r}; expected an integer >= 1 (1: "
+                             "no splitting): the number of micro-batches each loader batch is "
+                             "cut into.")
+    batch_size = getattr(train_loader, "batch_size", None)
+    rows = batch_size // processes if isinstance(batch_size, int) else None
+    if rows is None or k <= rows:
+        return
+    raise TrainwiseError(
+        f"fit(accumulate_grad_batches={k}) would cut each loader batch of {batch_size} rows "
+        f"({rows} per process) into {k} micro-batches, {k - rows} of them empty. fit's "
+        "accumulate_grad_batches splits ONE loader batch into k pieces to save memory: the "
+        "optimizer step and the effective batch stay the loader's batch (unlike Lightning's, "
+        f"which steps once per k loader batches). Give at most {rows}; for a larger effective "
+        f"batch, raise the DataLoader's batch_size (e.g. to {batch_size * k}) and keep k to "
+        "fit it in memory. (In a config: train.accumulate_grad_batches at most "
+        "train.batch_size per process.)")
