@@ -14,6 +14,7 @@ from trainwise.stages import RunContext
 from trainwise.train.decision_threshold import META_KEY, threshold_recommended, threshold_text
 from trainwise.train.intervals import few_groups, split_accuracy_interval
 from trainwise.train.ranking import ranking_text
+from trainwise.train.regression_intervals import INTERVAL_KEYS
 from trainwise.train.regression_metrics import r2_text
 
 
@@ -28,7 +29,7 @@ def run_verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None
             test, ctx.data.class_names if ctx.data is not None else None,
             ctx.meta.get(META_KEY))
     elif "test_rmse" in test:
-        bounds = test.get("test_rmse_interval")  # bootstrap, as accuracy's Wilson CI
+        bounds = test.get(INTERVAL_KEYS["test_rmse"])  # bootstrap, as accuracy's Wilson CI
         headline = f"Test RMSE {amount(test['test_rmse'])}" + (
             f" (95% CI {amount(bounds[0])}-{amount(bounds[1])})"
             if bounds else "") + (
