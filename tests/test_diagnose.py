@@ -766,3 +766,28 @@ def test_healthy_counts_the_epochs_run_not_the_epochs_validated():
     finding = healthy(rows)
     assert finding.evidence["num_epochs"] == 6 and finding.evidence["num_validated"] == 3
     assert "at epoch 6 of 6, 3 of them validated." in finding.message
+
+
+def test_the_overconfidence_fix_names_the_runs_keys_not_absent_levers():
+    """Audit s13 P9: trainwise run has no label smoothing or temperature key and already
+    keeps the best epoch: the fix names train.weight_decay with its value, and says the
+    post-hoc levers are outside trainwise."""
+    rows = build(overconfident) + [{"kind": "meta", PLAN_KEY: TrainingPlan(
+        patience=5, weight_decay=0.01, dropout=0.1)}]
+    (finding,) = [f for f in diagnose(rows) if f.code == "overconfidence"]
+    assert finding.fix.startswith("Early stopping already tests the best epoch's weights. "
+                                  "Raise train.weight_decay (now 0.01)")
+    assert "trainwise has no setting for it" in finding.fix
+    assert "add label smoothing (0.1)" not in finding.fix
+
+
+def test_overconfidence_above_the_chance_loss_points_to_the_lr():
+    """A run whose validation loss never got below ln C did not learn: its confidence is a
+    symptom of the lr (the audit's wine run at lr 0.57: val loss 3.9 vs ln 3 = 1.1)."""
+    rows = build(overconfident)
+    for row in rows:
+        if row.get("kind") == "epoch":
+            row["val_loss"] = 3.0 + row["val_loss"]  # all above ln 10 = 2.30
+    (finding,) = RULES["overconfidence"](rows + [{"kind": "meta", "num_classes": 10}])
+    assert "above the chance loss ln 10 = 2.3" in finding.fix
+    assert "Lower the learning rate" in finding.fix

@@ -36,3 +36,23 @@ def test_a_run_that_stopped_on_time_gets_no_delay_sentence():
 def test_a_loop_of_ones_own_is_advised_early_stopping():
     (finding,) = RULES["overfitting"](history(None))
     assert finding.fix.startswith("Keep the weights of epoch 4 (early stopping")
+
+
+def test_the_fix_names_the_runs_own_regularisation_keys_and_values():
+    """Audit s13 P7: weight decay and dropout at 0 in the run's config, a patience as long as
+    the run: the fix names train.weight_decay and model.dropout (model stage) with their
+    values, and that early stopping never ended the run."""
+    plan = TrainingPlan(patience=21, patience_from=1, planned_epochs=21, weight_decay=0.0,
+                        dropout=0.0)
+    (finding,) = RULES["overfitting"](history(plan))
+    assert "raise train.weight_decay (now 0; 0.01-0.1 is usual)" in finding.fix
+    assert "model.dropout (now 0; 0.1-0.3, model stage)" in finding.fix
+    assert "(train stage)" not in finding.fix  # dropout is not a train-stage key
+    assert "never ended it: 17 epochs ran past the best; lower train.patience" in finding.fix
+
+
+def test_your_own_model_is_not_told_about_model_dropout():
+    plan = TrainingPlan(patience=2, patience_from=1, planned_epochs=21, weight_decay=0.05)
+    (finding,) = RULES["overfitting"](history(plan))
+    assert "train.weight_decay (now 0.05" in finding.fix and "model.dropout" not in finding.fix
+    assert "never ended it" not in finding.fix  # a patience of 2 could and did

@@ -284,7 +284,15 @@ def _training_plan(ctx: RunContext, total_steps: int, patience_from: int,
         train_class_counts=tuple(((ctx.meta.get("data") or {}).get("class_counts") or {})
                                  .get("train") or ()),
         time_budget_minutes=cfg.max_minutes if clock_stopped else None,
-        patience=cfg.patience, patience_from=patience_from or 1)
+        patience=cfg.patience, patience_from=patience_from or 1,
+        weight_decay=cfg.weight_decay, dropout=_baseline_dropout(ctx))
+
+
+def _baseline_dropout(ctx: RunContext) -> float | None:
+    """model.dropout where it acts: every built-in baseline has dropout layers it sets;
+    your own module (model= or "pkg.module:Class") ignores the key."""
+    own = ctx.user_model is not None or ":" in ctx.config.model.name
+    return None if own else ctx.config.model.dropout
 
 
 def leak_columns(ctx: RunContext) -> tuple[str, ...]:

@@ -244,6 +244,8 @@ class TrainingPlan:
     time_budget_minutes: float | None = None  # train.max_minutes, when that clock ended training
     patience: int | None = None  # train.patience: early stopping ran and kept the best epoch
     patience_from: int | None = None  # the epoch its patience counted from (one-cycle: ~65%)
+    weight_decay: float | None = None  # train.weight_decay (AdamW, on weights only)
+    dropout: float | None = None  # model.dropout of a built-in baseline (None: your own model)
 
 
 PLAN_KEY = "training_plan"  # the meta row diagnose() adds carries the plan under this key
@@ -342,3 +344,17 @@ def make(severity: Severity, code: str, message: str, fix: str, step: Any,
     """The train-stage Finding every rule returns; `step` marks the onset on the curves."""
     at = None if step is None else int(step)
     return Finding(STAGE, severity, code, message, evidence, fix, at)
+
+
+def regularise_words(plan: TrainingPlan) -> str:
+    """How to regularise, in the run's own keys and their values: a fix that said "add
+    weight decay or dropout (train stage)" to a run with both at 0 named neither key and put
+    dropout in the wrong stage (audit s13 P7). A user's own loop (no plan) gets the levers."""
+    if plan.weight_decay is None:
+        return ("add weight decay or dropout to your model and optimizer, or get more data or "
+                "augment a little (data stage).")
+    levers = [f"raise train.weight_decay (now {plan.weight_decay:g}; 0.01-0.1 is usual)"]
+    if plan.dropout is not None:
+        levers.append(f"model.dropout (now {plan.dropout:g}; 0.1-0.3, model stage)")
+    return " or ".join(levers) + ", or get more data or augment a little (data stage)."
+

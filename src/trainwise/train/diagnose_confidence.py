@@ -10,6 +10,7 @@ import numpy as np
 from trainwise.findings import Finding, Severity
 from trainwise.train.diagnose_common import (
     Row,
+    best_epoch,
     finite_value,
     hist_mass,
     hist_of,
@@ -19,6 +20,7 @@ from trainwise.train.diagnose_common import (
     mean_confidence,
     num,
     num_classes,
+    plan_of,
     rows_of,
 )
 
@@ -92,9 +94,7 @@ def rule_overconfidence(history: list[Row]) -> list[Finding]:
                f"the accuracy is {acc:.2f} (gap {conf - acc:.2f})"
                + (f"; {high:.0%} of predictions are at 0.9 or above." if high is not None
                   else "."))
-    fix = ("Keep the best epoch's weights (early stopping), add label smoothing (0.1) or "
-           "weight decay, or calibrate with temperature scaling on the validation split "
-           "(train stage).")
+    fix = _overconfidence_fix(history)
     return [make(Severity.WARNING, "overconfidence", message, fix, onset_row.get("step"),
                  mean_confidence=num(conf), accuracy=num(acc), gap=num(conf - acc),
                  ece=num(finite_value(row, "val_ece")), high_confidence_mass=num(high),
@@ -211,3 +211,27 @@ def _underconfidence_fix(history: list[Row], reached: float | None, classes: int
             f"the model is under-trained. {raise_lr}; or train for more steps "
             f"({longer_training(history)}). Lower dropout, label smoothing or mixup if it uses "
             "them (model and train stages).")
+
+
+def _overconfidence_fix(history: list[Row]) -> str:
+    """Levers the run has, by their keys: trainwise run has no label smoothing or temperature
+    key, and already tests the best epoch's weights (audit s13 P9). A validation loss that
+    never got below the chance loss ln C is a run that did not learn: there the confidence
+    is a symptom of the lr, not a calibration matter."""
+    best, classes = best_epoch(history), num_classes(history)
+    if best is not None and classes and best["val_loss"] > math.log(classes):
+        return (f"The best validation loss {best['val_loss']:.4g} is above the chance loss "
+                f"ln {classes} = {math.log(classes):.3g}: the model did not learn, and its "
+                "confidence is a symptom. "
+                + lr_advice(history, "lower", "rerun it, or set a smaller train.lr") + ".")
+    plan = plan_of(history)
+    if plan.weight_decay is None:  # a loop of the user's own
+        return ("Keep the best epoch's weights (early stopping), add label smoothing (0.1) or "
+                "weight decay, or calibrate with temperature scaling on the validation split "
+                "(train stage).")
+    return (f"Early stopping already tests the best epoch's weights. Raise train.weight_decay "
+            f"(now {plan.weight_decay:g}) to temper the confidence; where calibrated "
+            "probabilities matter, fit a temperature on the validation split after training "
+            "(trainwise has no setting for it: divide load_model's logits by it) or train "
+            "with label smoothing in your own loop.")
+

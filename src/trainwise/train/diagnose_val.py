@@ -10,6 +10,7 @@ import numpy as np
 from trainwise.findings import Finding, Severity
 from trainwise.train.diagnose_common import (
     Row,
+    TrainingPlan,
     diff_noise,
     finite_value,
     loss_curve,
@@ -18,6 +19,7 @@ from trainwise.train.diagnose_common import (
     num_classes,
     patience_words,
     plan_of,
+    regularise_words,
     rolling_median,
     rows_of,
 )
@@ -218,16 +220,27 @@ def _early_stopping_fix(history: list[Row], best_epoch: int, past: int) -> str:
     """Keep the best epoch, unless early stopping already did (the run's TrainingPlan says):
     then the model overfits at its best epoch and only regularisation helps. Saying "turn on
     early stopping, patience 3" to a run that had patience 2 confused a user (audit s12 L2)."""
-    regularise = ("add weight decay or dropout (train stage), or get more data or augment a "
-                  "little (data stage).")
     plan = plan_of(history)
+    regularise = regularise_words(plan)
     if plan.patience is None:  # a loop of the user's own: no early stopping known
         return (f"Keep the weights of epoch {best_epoch} (early stopping on the validation "
                 f"loss, patience about {OVERFIT_PATIENCE}); " + regularise)
     start = plan.patience_from or 1
     late = (f" It ran {past} epochs past the best because patience counts from epoch {start} "
             "(one-cycle's annealing): that cost time, not accuracy." if start > 1 and
-            past > plan.patience else "")
+            past > plan.patience else _never_stopped(plan, past))
     return (f"Early stopping ({patience_words(plan.patience, start)}) already tests the "
             f"weights of epoch {best_epoch}; to overfit less there, "
             + regularise + late)
+
+
+def _never_stopped(plan: TrainingPlan, past: int) -> str:
+    """A patience as long as the run never stops it: the epochs past the best were wasted
+    (the overfit audit's train.patience = 150 of 150 epochs ran 148 past epoch 2: P7)."""
+    if plan.planned_epochs is None or plan.patience is None \
+            or plan.patience < plan.planned_epochs or past <= OVERFIT_PATIENCE:
+        return ""
+    return (f" train.patience = {plan.patience} is as long as the run, so early stopping never "
+            f"ended it: {past} epochs ran past the best; lower train.patience (e.g. 5) to "
+            "save them.")
+
