@@ -28,3 +28,13 @@ def test_non_finite_amounts_and_the_report_filter():
 def test_the_baselines_line_reads_in_plain_digits():
     row = {"test_mean_rmse": 245012.0, "test_mean_mae": 67710.0}
     assert baselines_text(row) == "predicting the training mean: RMSE 245,000, MAE 67,710"
+
+
+def test_a_tiny_loss_keeps_its_digits_where_four_decimals_print_zero():
+    """Audit s13 P12: wine's best validation loss 1.4058e-05 printed "0.0000" on the console
+    and "1.406e-05" in the report; aligned 4 decimals stay for ordinary losses."""
+    from trainwise.amounts import loss_text
+
+    assert loss_text(1.4058e-05) == "1.406e-05"
+    assert loss_text(0.2040) == "0.2040" and loss_text(2.35) == "2.3500"
+    assert loss_text(0.0) == "0.0000" and loss_text(float("nan")) == "nan"

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from trainwise.amounts import loss_text
 from trainwise.findings import Finding, Severity, warning
 
 console = Console(stderr=True, highlight=False)
@@ -115,9 +116,9 @@ def epoch_line(row: dict[str, Any]) -> str:
     characters at most with the time and ETA ("  12.3 s  ~59 min left") to epoch 999, losses
     under 10: one terminal row ("val_bal_acc" made it 101)."""
     train_loss = row.get("train_loss")
-    line = f"epoch {row['epoch']}" + (f"  train_loss {train_loss:.4f}"
+    line = f"epoch {row['epoch']}" + (f"  train_loss {loss_text(train_loss)}"
                                       if isinstance(train_loss, (int, float)) else "")
-    line += f"  val_loss {row['val_loss']:.4f}"
+    line += f"  val_loss {loss_text(row['val_loss'])}"
     if "val_accuracy" in row:
         line += f"  val_acc {row['val_accuracy']:.3f}"
     if "val_balanced_accuracy" in row:  # the rare classes' view, beside accuracy

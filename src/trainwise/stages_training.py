@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from trainwise import fold_start
+from trainwise.amounts import loss_text
 from trainwise.checks.preflight import preflight
 from trainwise.console import console, progress
 from trainwise.data.audit import extreme_targets
@@ -197,7 +198,7 @@ def stage_train(ctx: RunContext) -> list[Finding]:
     epochs = [row for row in state.history if row["kind"] == "epoch"]
     es = best.early_stopping
     summary = (f"Trained {len(epochs)} epochs ({state.step} steps) at peak lr {ctx.lr:.3g}; "
-               f"best validation loss {es.best_loss:.4f} at epoch {es.best_epoch}"
+               f"best validation loss {loss_text(es.best_loss)} at epoch {es.best_epoch}"
                + (" (MSE of the target standardised by the training rows' mean and std: 1 is "
                   "predicting that mean)." if ctx.data.task == "regression" else "."))
     summary += _patience_note(best, epochs[-1]["epoch"] if epochs else 0, cfg.max_epochs)
@@ -261,7 +262,7 @@ def stop_line(state: Any, es: Any, failed: bool) -> str:
         else f"training stopped at epoch {state.epoch}: {state.stop_reason}"
     if es.best_epoch is None:
         return f"{why}: no epoch had a finite validation loss"
-    weights = f"the weights of epoch {es.best_epoch} (val_loss {es.best_loss:.4f})"
+    weights = f"the weights of epoch {es.best_epoch} (val_loss {loss_text(es.best_loss)})"
     return f"{why}: {weights} are kept; the error below ends the run" if failed else (
         f"{why}: testing {weights}")
 
