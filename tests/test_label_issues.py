@@ -142,3 +142,24 @@ def test_a_run_near_chance_says_why_it_lists_no_suspects(tmp_path):
     codes = [f.code for f in result.findings]
     assert "label_issues_skipped" in codes and "label_issues" not in codes
     assert not (result.path / "label_issues.csv").exists()
+
+
+def test_expected_confident_suspects_by_hand():
+    """Row 1: class 2 gets 0.03 while class 0 gets 0.95: a right label drawn as 2 (chance
+    0.03) would be a confident suspect; class 1 (0.02) too. Row 2: nothing reaches 0.9."""
+    from trainwise.train.label_issues import expected_confident
+
+    probs = np.array([[0.95, 0.02, 0.03], [0.6, 0.3, 0.1]])
+    assert expected_confident(probs, np.array([0, 0])) == pytest.approx(0.05)
+
+
+def test_confident_suspects_within_chance_are_not_called_wrong_labels():
+    """Audit s13 P15: a noisy outcome whose every label is right (drawn from a calibrated
+    model's own probabilities): 3 confident suspects where chance gives ~0.7 are an info,
+    and nothing says the training rows are 'likely wrong too'."""
+    confident = [_suspect(0.01, 0.97)] * 3
+    found = label_issue_finding(confident, 256, "x.csv", expected=0.74)
+    assert found.severity.value == "info" and "likely wrong too" not in found.fix
+    assert "would give about 0.7" in found.message
+    beyond = label_issue_finding([_suspect(0.01, 0.97)] * 14, 256, "x.csv", expected=0.74)
+    assert beyond.severity.value == "warning" and "about 5.2% of them" in beyond.fix

@@ -21,6 +21,7 @@ from trainwise.train.evaluate import predict
 from trainwise.train.label_issues import (
     Suspect,
     check_skipped,
+    expected_confident,
     label_issue_finding,
     probabilities,
     suspects,
@@ -68,7 +69,8 @@ def stage_label_issues(ctx: RunContext, model: nn.Module,
     ctx.meta["label_issues"] = {"num_checked": num_checked, "csv": CSV_NAME,
                                 "rows": [s.to_dict() for s in found[:REPORT_ROWS]]}
     _add_figure(ctx, found)
-    return [label_issue_finding(found, num_checked, CSV_NAME)]
+    expected = sum(expected_confident(probs, labels) for _, labels, _, probs in parts)
+    return [label_issue_finding(found, num_checked, CSV_NAME, expected)]
 
 
 def _held_out_parts(ctx: RunContext, val_outputs: torch.Tensor | None,
