@@ -134,7 +134,7 @@ def test_a_dip_to_zero_is_ringed_at_the_bottom_of_the_log_axis() -> None:
     steps[9]["grad_norm"] = 0.0
     finding = Finding("train", Severity.WARNING, "gradient_dip", "m", {}, "f", step=10)
     ax = grad_norm_figure(steps, [finding]).axes[0]
-    assert ax.get_yscale() == "log"
+    assert ax.get_yscale() == "log" and ax.get_ylabel() == "grad norm (log scale)"  # P13
     (ring,) = [line for line in ax.lines if line.get_markerfacecolor() == "none"]
     assert ring.get_ydata()[0] == pytest.approx(0.02)  # axes fraction: 0 has no log position
 

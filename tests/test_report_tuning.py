@@ -153,3 +153,15 @@ def _write(tmp_path, tune):
                                                     "data": {"task": "classification"}}))
     (tmp_path / "tune.json").write_text(json.dumps(tune))
     return tmp_path
+
+
+def test_the_short_runs_axes_say_their_scale_and_tick_whole_epochs():
+    """Audit s13 P13: two epochs had ticks 1.0, 1.2, ... 2.0, and a log axis was not said."""
+    from trainwise.reporting.tuning import short_runs_figure
+
+    tune = {"chosen_lr": 0.1, "candidates": [{"lr": 0.1, "curve": [13.0, 0.06]},
+                                             {"lr": 0.01, "curve": [1.0, 0.07]}]}
+    ax = short_runs_figure(tune).axes[0]
+    ax.figure.canvas.draw()
+    assert all(float(t).is_integer() for t in ax.get_xticks())
+    assert ax.get_ylabel() == "validation loss (log scale)"

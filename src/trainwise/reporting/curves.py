@@ -230,7 +230,7 @@ def grad_norm_figure(steps: Sequence[Row], findings: Sequence[Finding] = ()) -> 
     _mark_nonfinite(ax, steps, "grad_norm")
     mark_findings(ax, findings, {"grad_norm": (x, y)})
     integer_x(ax, "step")
-    ax.set_ylabel("grad norm")
+    ax.set_ylabel("grad norm (log scale)" if ax.get_yscale() == "log" else "grad norm")
     legend(ax, loc="upper right")
     return fig
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from trainwise.reporting.curves import integer_x
 from trainwise.reporting.figures import PALETTE, finite, legend, new_axes, styled
 
 LOG_SPAN = 10  # losses spanning more than 10x get a log axis
@@ -31,8 +32,9 @@ def short_runs_figure(tune: dict[str, Any]) -> Figure:
         ax.plot(range(1, len(curve) + 1), curve, color=PALETTE[i % len(PALETTE)],
                 linewidth=2.5 if is_best else 1.2, marker="o", markersize=3,
                 label=f"lr {candidate['lr']:.3g}" + (" (best)" if is_best else ""))
-    ax.set_xlabel("epoch of the short run")
-    ax.set_ylabel("validation loss")
+    integer_x(ax, "epoch of the short run")  # 2 epochs had ticks 1.0, 1.2, ... 2.0 (P13)
+    ax.set_ylabel("validation loss (log scale)" if ax.get_yscale() == "log" else
+                  "validation loss")
     legend(ax)
     return fig
 
