@@ -47,6 +47,8 @@ def stage_split(ctx: RunContext) -> list[Finding]:
         x_test, y_test = data.x_test, data.y_test
     _make_arrays(ctx, train, val, x_test, y_test, test)
     saved = {"train": train, "val": val, **({"test": test} if test is not None else {})}
+    if data.source_rows is not None:  # rows dropped (missing target) or left out (max_samples):
+        saved["source_rows"] = data.source_rows  # the indices above are not the file's (P11)
     for j, fold in enumerate(result.folds):  # fold indices are into the pool after the test cut
         saved[f"fold{j}_train"], saved[f"fold{j}_val"] = fold.train, fold.val
     if result.folds:  # what a resumed run needs to cross-validate: resume.saved_folds
