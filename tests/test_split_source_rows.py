@@ -5,6 +5,7 @@ and a supervisor recomputing the score from the folder indexed the wrong rows.""
 from __future__ import annotations
 
 import numpy as np
+
 from trainwise.cli import main
 from trainwise.config import load_config
 from trainwise.stages import max_samples_subset
