@@ -170,3 +170,24 @@ def test_an_older_run_folder_reads_the_batch_off_the_first_layer(tmp_path: Path)
                           batch_size=True)
     assert "batch of 16 training samples" in section
     assert _layer_rows(section) == ["1 0 Linear B × 64 B × 3 195"]
+
+
+def test_the_model_section_shows_the_preflight_checks(tmp_path: Path) -> None:
+    """Audit s13 P10: the checks METHOD §2 asks to see sat only at the bottom of Findings."""
+    from trainwise.findings import warning
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "meta.json").write_text(json.dumps({"data": {"task": "classification"}}))
+    (run / "model_summary.json").write_text(json.dumps({
+        "rows": [], "total_params": 10, "trainable_params": 10}))
+    found = [info("check", "loss_at_init_ok", "cross-entropy at init 2.35 vs ln C = 2.3."),
+             warning("check", "overfit_batch_slow", "loss 2.35 -> 1.9 in 25 steps.",
+                     "Check the model stage."),
+             info("data", "loaded", "Loaded 10 rows.")]
+    (run / "findings.json").write_text(json.dumps([f.to_dict() for f in found]))
+    section = _model_section(run)
+    table = section[section.index("Preflight checks"):]
+    assert "cross-entropy at init 2.35 vs ln C = 2.3." in table
+    assert "overfit_batch_slow" in table and "sev-warning" in table
+    assert "Loaded 10 rows." not in section  # only the check stage's findings

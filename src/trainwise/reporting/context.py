@@ -150,6 +150,8 @@ def report_context(run: RunData) -> dict[str, Any]:
         "model": run.model_summary,
         "weight_decay": weight_decay_section(run.model_summary),
         "init_rows": init_rows(run.findings),
+        # the structure's proof where the method puts it, beside the model (audit s13 P10)
+        "preflight": [f for f in run.findings if f.stage == "check"],
         "lr_range": run.lr_range,
         "lr_range_caption": lr_range_caption(run.lr_range, run.tune,
                                              used_lr(run.tune, run.findings),
