@@ -30,6 +30,7 @@ from trainwise.stages_split import fit_parts
 from trainwise.stages_training import early_stopping, step_settings
 from trainwise.train.batch_norm import batch_parts, drop_lone_last_batch
 from trainwise.train.crossval_verdict import METRIC, crossval_figure, crossval_finding, shown
+from trainwise.train.crossval_windows import BALANCED, fold_facts
 from trainwise.train.diagnose_common import best_epoch
 from trainwise.train.loop import fit
 from trainwise.train.regression_predictions import TargetUnits
@@ -43,8 +44,9 @@ def stage_crossval(ctx: RunContext) -> list[Finding]:
     if skipped:
         return [info("crossval", "crossval_skipped", skipped)]
     key, _ = METRIC[ctx.data.task]
-    rows = [_fold_row(ctx, j, train, val, key) for j, (train, val) in enumerate(ctx.folds)]
     timed = ctx.meta.get("split", {}).get("strategy") in TIMED
+    rows = [_fold_row(ctx, j, train, val, key) | _facts(ctx, train, val, timed)
+            for j, (train, val) in enumerate(ctx.folds)]
     setup = (f"the same model, lr {ctx.lr:.3g} and batch size {ctx.config.train.batch_size} "
              "on each")
     finding, ctx.meta["cross_validation"] = crossval_finding(
@@ -87,8 +89,27 @@ def _fold_row(ctx: RunContext, fold: int, train: np.ndarray, val: np.ndarray,
                   f"{shown(best.get(key), key)} at epoch {best.get('epoch')}", soft_wrap=True)
     return {"fold": fold, "train_rows": len(train), "val_rows": len(val),
             "best_epoch": best.get("epoch"), "val_loss": best.get("val_loss"),
-            key: best.get(key), "trained_by": "run" if fold == ctx.trained_fold else "crossval",
+            key: best.get(key), **_balanced(best),
+            "trained_by": "run" if fold == ctx.trained_fold else "crossval",
             **({"error": failed[:300]} if failed else {})}
+
+
+def _balanced(best: dict[str, Any]) -> dict[str, Any]:
+    """The fold's balanced accuracy beside its accuracy (a classification's epoch rows carry
+    it): the metric the verdict quotes when the classes are imbalanced."""
+    value = best.get(BALANCED[0])
+    return {} if value is None else {BALANCED[0]: value}
+
+
+def _facts(ctx: RunContext, train: np.ndarray, val: np.ndarray, timed: bool) -> dict[str, Any]:
+    """The fold's class counts or naive baselines, and its time span on time folds
+    (crossval_windows.fold_facts); the previous value only on a split of each series by time,
+    where the row before a validation row is known when it is forecast."""
+    data = ctx.data
+    assert data is not None
+    times = data.times if timed else None
+    return fold_facts(data.y, train, val, data.task, times, data.groups,
+                      per_series=ctx.meta.get("split", {}).get("strategy") == "time")
 
 
 def _train_fold(ctx: RunContext, fold: int, train: np.ndarray, val: np.ndarray,
@@ -131,11 +152,11 @@ def _save_figure(ctx: RunContext, rows: list[dict[str, Any]], timed: bool) -> No
     if figure is None:
         return
     path = save_png(figure, ctx.run.figure_path("cross_validation.png"))
-    name = METRIC[ctx.data.task][1]
+    name = dict([*METRIC.values(), BALANCED])[ctx.meta["cross_validation"]["metric"]]
     ctx.meta["cross_validation"]["figure"] = {  # the report draws it under Training
         "path": str(path.relative_to(ctx.run.path)), "title": "Cross-validation",
         "caption": f"Each fold's {name} at its best epoch, trained from the same initial "
                    "weights with the same lr and batch size; " + (
-                       "later time windows train on more rows, so read it as a learning curve."
-                       if timed else "the band is the mean +- one standard deviation over "
-                       "folds.")}
+                       "later time windows train on more rows; a grey x marks the window's "
+                       "naive baseline where one is known." if timed else "the band is the "
+                       "mean +- one standard deviation over folds.")}

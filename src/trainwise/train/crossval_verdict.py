@@ -18,6 +18,13 @@ from matplotlib.ticker import PercentFormatter
 from scipy.stats import chi2_contingency
 
 from trainwise.findings import Finding, info, warning
+from trainwise.train.crossval_windows import (
+    CURVE_RHO,
+    at_majority,
+    chosen_metric,
+    learning_rho,
+    window_text,
+)
 
 # The score each fold reports: what a reader compares across folds, in the task's own units.
 METRIC = {"classification": ("val_accuracy", "validation accuracy"),
@@ -28,7 +35,7 @@ DISAGREE_P = 0.05  # the folds' accuracies differ beyond binomial noise at this 
 def shown(value: float | None, key: str) -> str:
     if value is None or not np.isfinite(value):
         return "n/a"
-    return f"{value:.1%}" if key == "val_accuracy" else f"{value:.4g}"
+    return f"{value:.1%}" if "accuracy" in key else f"{value:.4g}"
 
 
 def folds_disagree(rows: list[dict[str, Any]]) -> float | None:
@@ -42,9 +49,11 @@ def folds_disagree(rows: list[dict[str, Any]]) -> float | None:
 
 
 def crossval_finding(rows: list[dict[str, Any]], task: str, timed: bool, trained_fold: int,
-                     setup: str) -> tuple[Finding, dict[str, Any]]:
-    """The stage's finding and meta.json's cross_validation (without the figure)."""
-    key, name = METRIC[task]
+                     setup: str, note: str = "") -> tuple[Finding, dict[str, Any]]:
+    """The stage's finding and meta.json's cross_validation (without the figure). The metric
+    is balanced accuracy when the folds' classes are imbalanced (crossval_windows); `note`
+    ends the message (what kind of folds these are, when it needs saying)."""
+    key, name = chosen_metric(rows, task, METRIC[task])
     scored = [row for row in rows if row.get(key) is not None and np.isfinite(row[key])]
     scores = np.array([row[key] for row in scored], dtype=float)
     mean = float(scores.mean()) if len(scores) else float("nan")
@@ -56,22 +65,18 @@ def crossval_finding(rows: list[dict[str, Any]], task: str, timed: bool, trained
     failed = [row for row in rows if row.get("error")]
     if failed or len(scores) < 2:
         return _unscored(rows, failed, name), summary
+    evidence["p_folds_agree"] = folds_disagree(scored) if key == "val_accuracy" else None
+    if at_majority(rows):
+        return _at_majority(rows, timed, evidence), summary
     if timed:
-        each = ", ".join(f"{shown(row.get(key), key)} (trained on {row['train_rows']})"
-                         for row in rows)
-        return info("crossval", "backtest", f"Backtest over {len(rows)} expanding time windows "
-                    f"({setup}): {name} per window {each}. Later windows train on more rows, "
-                    f"so the spread is mostly the learning curve; the run's model (fold "
-                    f"{trained_fold}, the latest) scored {shown(own, key)} and is the one "
-                    "tested.", **evidence), summary
-    points = "" if key != "val_accuracy" else " points"
-    spread = (f"{100 * sd:.1f}" if key == "val_accuracy" else f"{sd:.4g}") + points
+        return _backtest(rows, (key, name), f"({setup})", (trained_fold, own), evidence), summary
+    points = "" if "accuracy" not in key else " points"
+    spread = (f"{100 * sd:.1f}" if "accuracy" in key else f"{sd:.4g}") + points
     message = (f"Cross-validation over {len(rows)} folds ({setup}): {name} {shown(mean, key)} "
                f"+- {spread} (standard deviation over folds; from {shown(scores.min(), key)} "
                f"to {shown(scores.max(), key)}). The run's model (fold {trained_fold}) scored "
-               f"{shown(own, key)} and is the one tested.")
-    p = folds_disagree(scored) if key == "val_accuracy" else None
-    evidence["p_folds_agree"] = p
+               f"{shown(own, key)} and is the one tested.{note}")
+    p = evidence["p_folds_agree"]
     if p is not None and p < DISAGREE_P:
         return warning("crossval", "crossval_spread", message + f" The folds disagree beyond "
                        f"what their row counts explain (chi-square p = {p:.3g}): some folds hold "
@@ -79,6 +84,64 @@ def crossval_finding(rows: list[dict[str, Any]], task: str, timed: bool, trained
                        "score; look at the folds with the lowest scores for rows unlike the "
                        "rest (data stage).", **evidence), summary
     return info("crossval", "cross_validation", message, **evidence), summary
+
+
+def _backtest(rows: list[dict[str, Any]], metric: tuple[str, str], setup: str,
+              own: tuple[int, float | None], evidence: dict[str, Any]) -> Finding:
+    """Time folds: each window beside its dates and baselines; "learning curve" only when the
+    scores improve with the training rows (Spearman), and a warning when the windows differ
+    beyond row noise without it (the period, not the training size, moves the score)."""
+    (key, name), (fold, score) = metric, own
+    each = ", ".join(window_text(row, key, shown) for row in rows)
+    rho = evidence["learning_rho"] = learning_rho(rows, key)
+    said = "undefined" if rho is None else f"{rho:.2f}"
+    curve = rho is not None and rho >= CURVE_RHO
+    message = (f"Backtest over {len(rows)} expanding time windows {setup}: {name} per window "
+               f"{each}. " + (f"The scores improve with the training rows (Spearman rho "
+                              f"{said}), so the spread is mostly the learning curve"
+                              if curve else f"The scores do not improve with the training rows "
+                              f"(Spearman rho {said}): more training rows did not help, and "
+                              "the spread is each period's own difficulty (read each window "
+                              "beside its baselines)") +
+               f"; the run's model (fold {fold}, the latest) scored {shown(score, key)} and is "
+               "the one tested.")
+    p = evidence["p_folds_agree"]
+    if curve or p is None or p >= DISAGREE_P:
+        return info("crossval", "backtest", message, **evidence)
+    return warning("crossval", "backtest_spread", message + f" The windows' accuracies differ "
+                   f"beyond their row counts (chi-square p = {p:.3g}).", "Compare each "
+                   "window with its majority share and class counts: a score that moves with "
+                   "the period calls for features of the period (season, trend) or a more "
+                   "recent training window (data stage); quote the latest window, not the "
+                   "mean.", **evidence)
+
+
+def _balanced_words(evidence: dict[str, Any], unit: str) -> str:
+    """' Validation balanced accuracy per window: 50.0%, ...' when that is the metric."""
+    if evidence["metric"] != "val_balanced_accuracy":
+        return ""
+    return (f" Validation balanced accuracy per {unit}: "
+            + ", ".join(shown(v, evidence["metric"]) for v in evidence["scores"]) + ".")
+
+
+def _at_majority(rows: list[dict[str, Any]], timed: bool, evidence: dict[str, Any]) -> Finding:
+    """A warning when no fold's accuracy beats always answering its majority class: a mean
+    accuracy over such folds (98.1% in audit s13 F4) is the label's share, not the model."""
+    unit = "window" if timed else "fold"
+    each = ", ".join(window_text(row, "val_accuracy", shown) for row in rows)
+    shares = [row["majority_share"] for row in rows]
+    trend = (f" The majority share moves from {shares[0]:.1%} to {shares[-1]:.1%} across "
+             "the windows: the label's rate changes with time, and accuracy follows it."
+             if timed and abs(shares[-1] - shares[0]) >= 0.01 else "")
+    return warning(
+        "crossval", "crossval_at_majority",
+        f"No {unit} beats always answering its majority class: each {unit}'s validation "
+        f"accuracy is at most its majority share ({each}); the model learned the class "
+        f"shares, not the classes.{_balanced_words(evidence, unit)}{trend}",
+        "Judge the run by balanced accuracy (or average precision), not accuracy: set "
+        "train.class_weights = \"balanced\" or use the decision threshold the evaluate stage "
+        "keeps, and check that the inputs carry signal about the rare classes (data stage); "
+        "then rerun.", **evidence, majority_shares=shares)
 
 
 def _unscored(rows: list[dict[str, Any]], failed: list[dict[str, Any]], name: str) -> Finding:
@@ -97,8 +160,9 @@ def _unscored(rows: list[dict[str, Any]], failed: list[dict[str, Any]], name: st
 def crossval_figure(rows: list[dict[str, Any]], task: str, trained_fold: int,
                     timed: bool = False) -> Figure | None:
     """One dot per fold with the mean and +-1 standard deviation: the spread at a glance (time
-    folds: the dots alone, a learning curve over growing windows, not a spread)."""
-    key, name = METRIC[task]
+    folds: the dots alone, one per window, not a spread), and each fold's naive baseline
+    (majority share, previous value or training mean) as a grey mark where it is known."""
+    key, name = chosen_metric(rows, task, METRIC[task])
     folds = [row for row in rows if row.get(key) is not None and np.isfinite(row[key])]
     if len(folds) < 2:
         return None
@@ -113,11 +177,24 @@ def crossval_figure(rows: list[dict[str, Any]], task: str, trained_fold: int,
         own = row["fold"] == trained_fold
         ax.plot(row["fold"], row[key], "o", color="C1" if own else "C0",
                 label="the run's fold (tested)" if own else None)
+    _baselines(ax, folds, key)
     ax.set_xticks([row["fold"] for row in folds])
     ax.set_xlabel("time window (fold)" if timed else "fold")
     ax.set_ylabel(name)
-    if key == "val_accuracy":
+    if "accuracy" in key:
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.legend(fontsize=7, loc="best")
     figure.tight_layout()
     return figure
+
+
+def _baselines(ax: Any, folds: list[dict[str, Any]], key: str) -> None:
+    """Grey marks for what each fold is judged against, in the plotted metric's units."""
+    field, label = {"val_accuracy": ("majority_share", "always the majority class"),
+                    "val_rmse": ("previous_rmse", "previous value")}.get(key, ("", ""))
+    if key == "val_rmse" and not any(field in row for row in folds):
+        field, label = "mean_rmse", "training mean"
+    marked = [row for row in folds if field in row]
+    if marked:
+        ax.plot([row["fold"] for row in marked], [row[field] for row in marked], "x",
+                color="0.4", label=label)
