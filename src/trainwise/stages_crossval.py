@@ -44,15 +44,36 @@ def stage_crossval(ctx: RunContext) -> list[Finding]:
     if skipped:
         return [info("crossval", "crossval_skipped", skipped)]
     key, _ = METRIC[ctx.data.task]
-    timed = ctx.meta.get("split", {}).get("strategy") in TIMED
+    note = _groups_share_period(ctx)
+    timed = ctx.meta.get("split", {}).get("strategy") in TIMED and not note
     rows = [_fold_row(ctx, j, train, val, key) | _facts(ctx, train, val, timed)
             for j, (train, val) in enumerate(ctx.folds)]
     setup = (f"the same model, lr {ctx.lr:.3g} and batch size {ctx.config.train.batch_size} "
              "on each")
     finding, ctx.meta["cross_validation"] = crossval_finding(
-        rows, ctx.data.task, timed, ctx.trained_fold, setup)
+        rows, ctx.data.task, timed, ctx.trained_fold, setup, note)
     _save_figure(ctx, rows, timed)
     return [finding]
+
+
+def _groups_share_period(ctx: RunContext) -> str:
+    """A note when group_time folds are no backtest: in some fold most training rows are dated
+    after its validation begins (the split stage's group_start_order criterion), so the folds
+    are whole groups ordered by start over one shared period (audit s13 F5: 12 stores that all
+    start on one day; fold 0 trained on 2 stores, and 2 stores were never validated)."""
+    data = ctx.data
+    assert data is not None
+    if ctx.meta.get("split", {}).get("strategy") != "group_time" or data.times is None:
+        return ""
+    times = np.asarray(data.times)
+    if not any(2 * int((times[train] > times[val].min()).sum()) > len(train)
+               for train, val in ctx.folds if len(train) and len(val)):
+        return ""
+    return (" These folds are whole groups ordered by start time, but the groups span the "
+            "same period, so each scores unseen groups, not later times (no backtest); they "
+            "train on different numbers of groups, and the groups that start first are never "
+            "validated. For a grouped k-fold that validates each group once, set "
+            "split.time_column = \"none\" and rerun from the split stage.")
 
 
 def _skip_reason(ctx: RunContext) -> str:

@@ -253,13 +253,22 @@ def part_extents(parts: dict[str, np.ndarray | None], num_groups: dict[str, int]
                         if "groups" in entry else "")
                      + (f", {entry['first']} to {entry['last']}" if "first" in entry else ""))
     return [info("split", "split_parts", f"What went where: {'; '.join(words)}.",
-                 parts=evidence)] + _few_groups(evidence)
+                 parts=evidence)] + _few_groups(evidence, _overlap(parts, times))
+
+
+def _overlap(parts: dict[str, np.ndarray | None], times: np.ndarray | None) -> bool:
+    """True when training rows are dated after validation begins: the groups share a period,
+    so a time-ordered split of them is no forecast (audit s13 F5)."""
+    train, val = parts.get("train"), parts.get("val")
+    if times is None or train is None or val is None or not len(train) or not len(val):
+        return False
+    return bool(np.max(times[train]) > np.min(times[val]))
 
 
 MAX_FEW_GROUPS = 2  # a val or test part of 1-2 groups scores those subjects, not the task
 
 
-def _few_groups(parts: dict[str, dict]) -> list[Finding]:
+def _few_groups(parts: dict[str, dict], overlap: bool = False) -> list[Finding]:
     """A warning when a validation or test part holds 1-2 groups: early stopping, tuning or the
     test headline then read one or two subjects, whatever the row count (audit s11 M10: a test
     of 20 rows from 1 subject claimed a 95% interval of +-8 points)."""
@@ -275,10 +284,22 @@ def _few_groups(parts: dict[str, dict]) -> list[Finding]:
         f"Some parts hold only one or two groups: {listed}. Their scores measure those "
         "groups, not new ones; rows of one group are alike, so their intervals are far too "
         "narrow.",
-        "Cross-validate over groups: set split.num_folds = 5 (grouped k-fold, each group "
-        "validated once), or raise split.val_fraction / split.test_fraction so each part holds "
+        f"Cross-validate over groups: set split.num_folds = 5{_no_time(overlap)}, or raise "
+        "split.val_fraction / split.test_fraction so each part holds "
         "several groups; collecting more groups helps most. Then rerun from the split stage.",
         groups=few)]
+
+
+def _no_time(overlap: bool) -> str:
+    """With a time key, num_folds alone makes expanding windows of groups by start, where the
+    groups that start first are never validated (audit s13 F5): name the setting that gives a
+    grouped k-fold, when the groups span the same period (their time order is no forecast)."""
+    if not overlap:
+        return " (grouped k-fold, each group validated once)"
+    return (" and split.time_column = \"none\" (grouped k-fold, each group validated once; "
+            "the groups span the same period, so their time order is no forecast, and with the "
+            "time column the folds would be windows of groups by start time that never "
+            "validate the groups starting first)")
 
 
 def stratify_fallback(y_pool: np.ndarray, num_val: int, val_fraction: float) -> list[Finding]:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from trainwise.data.copies import copies_findings, find_copies
+from trainwise.data.fold_starts import merge_fold_starts
 from trainwise.data.folds import kfold_indices
 from trainwise.data.group_count import GroupCount, after_test
 from trainwise.data.leakage import (
@@ -268,8 +269,8 @@ def _proofs(data: TaskData, result: SplitResult, pool: np.ndarray, keys: _Keys,
     pairs = [(pool[f.train], pool[f.val], (f"train{j}", f"val{j}"))
              for j, f in enumerate(result.folds)] or [(result.train, result.val, ("train", "val"))]
     x = data.x if data.kind in ("table", "vector") else None  # images, tokens: below
-    findings = [f for a, b, names in pairs
-                for f in _prove(hashes, keys, a, b, names, data.files, x)]
+    findings = merge_fold_starts([f for a, b, names in pairs  # one warning, not k
+                                  for f in _prove(hashes, keys, a, b, names, data.files, x)])
     seen = np.concatenate([result.train, result.val])
     if result.test is not None:
         findings += _prove(hashes, keys, seen, result.test, ("train+val", "test"), data.files, x)

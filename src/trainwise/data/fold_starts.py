@@ -1,0 +1,45 @@
+"""One warning for the k folds of a whole-group time split whose groups span the same period.
+
+Each fold's proof (leakage.check_group_starts) warns on its own that its validation groups
+start last while most of its training rows are dated after validation begins; on 12 stores
+that all start on one day that was five near-identical warnings (audit s13 F5), and none said
+that such folds validate some groups never. They are merged here, with the fix that gives a
+grouped k-fold instead.
+"""
+
+from __future__ import annotations
+
+import re
+
+from trainwise.findings import Finding, warning
+
+FOLD_VAL = re.compile(r"^val(\d+) holds the groups that start last")
+
+
+def merge_fold_starts(findings: list[Finding]) -> list[Finding]:
+    """`findings` with every fold's group_start_order warning replaced by one, where the
+    first of them stood; unchanged when fewer than two folds warned."""
+    folds = [f for f in findings if f.code == "group_start_order"
+             and f.severity.value == "warning" and FOLD_VAL.match(f.message)]
+    if len(folds) < 2:
+        return findings
+    at = findings.index(folds[0])
+    rest = [f for f in findings if not any(f is fold for fold in folds)]
+    return rest[:at] + [_merged(folds)] + rest[at:]
+
+
+def _merged(folds: list[Finding]) -> Finding:
+    matches = [FOLD_VAL.match(f.message) for f in folds]
+    after = {f"fold {m.group(1)}": f.evidence.get("num_rows_after")
+             for m, f in zip(matches, folds, strict=True) if m}
+    listed = ", ".join(f"{name}: {rows}" for name, rows in after.items())
+    return warning(
+        "split", "group_start_order",
+        f"{len(folds)} folds validate on the groups that start last, but most of each fold's "
+        f"training rows are dated after its validation begins ({listed} such rows): the "
+        f"groups span the same period, so each fold scores unseen groups, not later times, "
+        f"and the groups that start first are never validated. For example: {folds[0].message}",
+        "For a grouped k-fold that validates each group once, set split.time_column = "
+        "\"none\" with split.num_folds (the time column is then not used to split); to "
+        "forecast later rows of known groups, set split.strategy = \"time\". Then rerun the "
+        "split stage.", num_rows_after=after)

@@ -1,0 +1,71 @@
+"""Audit s13 F5: whole-group time folds over groups that span the same period (12 stores, all
+from one day) are no backtest; the advice names split.time_column = "none" for a grouped
+k-fold, the folds' warnings are one, and the crossval stage does not call them time windows."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+
+from trainwise import stages_crossval
+from trainwise.data.plan import SplitSettings, plan_split
+from trainwise.data.tables import table_data
+
+
+def panel(num_groups: int = 12, days: int = 40, same_period: bool = True) -> pd.DataFrame:
+    """Stores x days; every store over the same days, or each store after the previous one."""
+    store = np.repeat(np.arange(num_groups), days)
+    day = np.tile(np.arange(days), num_groups) + (0 if same_period else store * days)
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({
+        "store": [f"S{s:02d}" for s in store],
+        "date": (np.datetime64("2024-01-01") + day.astype("timedelta64[D]")).astype(str),
+        "promo": rng.integers(0, 2, len(store)), "sales": rng.normal(100, 10, len(store))})
+
+
+def test_one_or_two_group_parts_over_one_period_are_told_to_drop_the_time_column():
+    found = plan_split(table_data(panel(), "sales", group_column="store",
+                                  time_column="date"), SplitSettings()).findings
+    [few] = [f for f in found if f.code == "few_groups_in_part"]
+    assert 'split.num_folds = 5 and split.time_column = "none"' in few.fix
+    later = plan_split(table_data(panel(same_period=False), "sales", group_column="store",
+                                  time_column="date"), SplitSettings()).findings
+    [few] = [f for f in later if f.code == "few_groups_in_part"]  # a real forecast: keep time
+    assert "time_column" not in few.fix and "split.num_folds = 5 (grouped k-fold" in few.fix
+
+
+def validated_groups(time_column: str) -> tuple[list, np.ndarray]:
+    data = table_data(panel(), "sales", group_column="store", time_column=time_column)
+    result = plan_split(data, SplitSettings(num_folds=5))
+    groups = np.asarray(data.groups)[result.pool]
+    return [g for fold in result.folds for g in np.unique(groups[fold.val])], np.unique(groups)
+
+
+def test_the_advice_works_each_group_is_validated_once_without_the_time_column():
+    validated, pool = validated_groups("none")
+    assert sorted(validated) == sorted(pool)  # each pool group exactly once
+    validated, pool = validated_groups("date")  # with it, the first-starting never validate
+    assert len(validated) < len(pool)
+
+
+def test_the_folds_group_start_warnings_are_one_with_a_fix_that_gives_grouped_k_fold():
+    result = plan_split(table_data(panel(), "sales", group_column="store", time_column="date"),
+                        SplitSettings(num_folds=5))
+    starts = [f for f in result.findings if f.code == "group_start_order"
+              and f.severity.value == "warning" and not f.message.startswith("test")]
+    assert len(starts) == 1  # was one per fold: 5 near-identical warnings
+    assert starts[0].message.startswith("5 folds validate on the groups that start last")
+    assert 'split.time_column = "none"' in starts[0].fix
+    assert set(starts[0].evidence["num_rows_after"]) == {f"fold {j}" for j in range(5)}
+
+
+def test_crossval_does_not_call_overlapping_group_folds_a_backtest():
+    times = np.tile(np.arange(10), 4)  # 4 groups over the same 10 days
+    folds = [(np.arange(0, 10), np.arange(10, 20)), (np.arange(0, 20), np.arange(20, 30))]
+    ctx = SimpleNamespace(data=SimpleNamespace(times=times),
+                          meta={"split": {"strategy": "group_time"}}, folds=folds)
+    assert "no backtest" in stages_crossval._groups_share_period(ctx)
+    assert 'split.time_column = "none"' in stages_crossval._groups_share_period(ctx)
+    later = SimpleNamespace(data=SimpleNamespace(times=np.arange(40)), meta=ctx.meta,
+                            folds=folds)  # each group after the previous: a real backtest
+    assert stages_crossval._groups_share_period(later) == ""
