@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from trainwise.data.duplicates import duplicate_findings
+from trainwise.data.duplicates import duplicate_findings, key_clash_findings
 from trainwise.data.extremes import extreme_value_findings
 from trainwise.data.in_memory import as_task_data
 from trainwise.data.label_leak import leak_findings
@@ -305,12 +305,26 @@ def audit(data: Any, target: str = "", class_weights: str = "none",
         findings += leak_findings({name: x[:, i] for i, name in enumerate(names)}, y,
                                   data.task, times=data.times, groups=data.groups)
     findings += wide_table(len(x), x.shape[1], data.kind)
+    key_hash = _key_hashes(data)
     found, counts = duplicate_findings(data.row_hashes(), y, data.task, files=data.files,
-                                       source_rows=data.source_rows)
+                                       source_rows=data.source_rows, key_hash=key_hash)
     findings += found
+    if key_hash is not None and data.groups is not None:
+        columns = [getattr(data.key(role), "column", role) for role in ("group", "time")]
+        names = f"({', '.join(columns)})"
+        findings += key_clash_findings(key_hash, data.row_hashes(), y, names, data.source_rows)
     summary.update(counts)
     findings.append(summary_finding(summary, findings))
     return findings, summary
+
+
+def _key_hashes(data: Any) -> np.ndarray | None:
+    """(N,) hash of each row's time and group, when a time key is known: a copy must share them."""
+    if data.times is None or len(data.times) != len(data.y):
+        return None
+    from trainwise.data.copies import stamp_hashes
+
+    return stamp_hashes(np.zeros(len(data.y), dtype=np.uint64), data.times, data.groups)
 
 
 def wide_table(num_rows: int, num_features: int, kind: str) -> list[Finding]:

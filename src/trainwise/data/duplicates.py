@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from trainwise.data.copies import tie_limit
 from trainwise.data.leakage import NUM_EXAMPLES, member, normalise_rows, row_hashes
@@ -33,11 +34,14 @@ def _repeats(key: np.ndarray, runs: tuple[np.ndarray, np.ndarray, np.ndarray],
              "examples": examples}, rows[later], sizes)
 
 
-def _with_target(row_hash: np.ndarray, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """(M,) hashes of the inputs AND target of `rows`: equal only for exact copies. Only rows
-    whose inputs repeat are hashed again (a row with unique inputs copies nothing)."""
+def _with_target(row_hash: np.ndarray, y: np.ndarray, rows: np.ndarray,
+                 key_hash: np.ndarray | None = None) -> np.ndarray:
+    """(M,) hashes of the inputs AND target of `rows` (AND their time and series, `key_hash`,
+    when known): equal only for exact copies. Only rows whose inputs repeat are hashed again
+    (a row with unique inputs copies nothing)."""
     target = normalise_rows(np.asarray(y).reshape(len(row_hash), -1)[rows], np.dtype(np.float64))
-    return row_hashes(np.column_stack([row_hash[rows], target.view(np.uint64)]))
+    keys = [] if key_hash is None else [np.asarray(key_hash, dtype=np.uint64)[rows]]
+    return row_hashes(np.column_stack([row_hash[rows], *keys, target.view(np.uint64)]))
 
 
 def _shared_inputs(row_hash: np.ndarray, input_later: np.ndarray,
@@ -89,7 +93,8 @@ NO_REPEATS: dict[str, Any] = {"count": 0, "num_groups": 0, "examples": []}
 
 def duplicate_findings(row_hash: np.ndarray, y: np.ndarray, task: str,
                        runs: tuple | None = None, files: Sequence[str] = (),
-                       source_rows: np.ndarray | None = None) -> tuple[list[Finding], dict]:
+                       source_rows: np.ndarray | None = None,
+                       key_hash: np.ndarray | None = None) -> tuple[list[Finding], dict]:
     """Exact copies (inputs and target equal), conflicting labels (classification: equal
     inputs, other label) and shared inputs (regression: equal inputs, other target) from (N,)
     input hashes (row_hashes or tablehash); `files` (one per row: image folders) names the
@@ -99,7 +104,10 @@ def duplicate_findings(row_hash: np.ndarray, y: np.ndarray, task: str,
     By sorting the hashes once (10M rows: ~1.5 s); pandas duplicated + groupby.nunique
     took ~10 s and ~1 GB there. `runs` (sorted_runs) can be passed in to share that sort.
     Equal inputs alone are no copy: a table of a few coarse columns (bedrooms, garage, year)
-    repeats its inputs in most rows while every sale has its own price."""
+    repeats its inputs in most rows while every sale has its own price. `key_hash` (N,): each
+    row's time and series (copies.stamp_hashes), when a time key is known: rows equal in inputs
+    and target at another time are readings, not copies (audit s13 F1: 1482 of 7280 store-days
+    of integer sales were called copies)."""
     if len(row_hash) < 2:
         return [], {"duplicates": dict(NO_REPEATS), "conflicts": {**NO_REPEATS, "num_rows": 0},
                     "shared_inputs": dict(NO_REPEATS)}
@@ -109,7 +117,7 @@ def duplicate_findings(row_hash: np.ndarray, y: np.ndarray, task: str,
     exact, exact_later = dict(NO_REPEATS), np.zeros(0, dtype=np.int64)
     if inputs["count"]:
         rows = np.flatnonzero(repeated_rows(runs))
-        content = _with_target(row_hash, y, rows)
+        content = _with_target(row_hash, y, rows, key_hash)
         exact, exact_later, _ = _repeats(content, sorted_runs(content), rows)
     conflicts: dict[str, Any] = {**NO_REPEATS, "num_rows": 0}
     shared = dict(NO_REPEATS)
@@ -128,7 +136,7 @@ def duplicate_findings(row_hash: np.ndarray, y: np.ndarray, task: str,
     if conflicts["count"]:
         findings.append(_conflict_warning(conflicts, files, None if dup["count"] else split))
     if shared["count"]:
-        findings.append(_shared_inputs_finding(shared, split))
+        findings.append(_shared_inputs_finding(shared, split, key_hash is not None))
     return findings, {"duplicates": dup, "conflicts": conflicts, "shared_inputs": shared}
 
 
@@ -154,11 +162,15 @@ def _duplicate_warning(dup: dict[str, Any], files: Sequence[str]) -> Finding:
         **dup, **named)
 
 
-def _shared_inputs_finding(shared: dict[str, Any], split: dict[str, Any]) -> Finding:
+def _shared_inputs_finding(shared: dict[str, Any], split: dict[str, Any],
+                           timed: bool = False) -> Finding:
     """An info: coarse inputs are no fault. A warning only when some inputs are too common
-    for the split to keep together, since the split stage then stops on them."""
+    for the split to keep together, since the split stage then stops on them. `timed`: rows
+    differ in time or series (or target), so they are readings, not copies."""
+    differ = ("at another time or in another series (or with another target): readings, not "
+              "copies, as" if timed else "but their targets differ:")
     message = (f"{shared['count']} rows share their inputs with an earlier row "
-               f"({shared['num_groups']} distinct inputs), but their targets differ: expected "
+               f"({shared['num_groups']} distinct inputs), {differ} expected "
                "for coarse features (few columns with few values each). No model can tell "
                "these rows apart, so their spread bounds the error any model can reach.")
     evidence = {**shared, **split}
@@ -201,3 +213,37 @@ def _conflict_warning(conflicts: dict[str, Any], files: Sequence[str],
         f"{conflicts['count']} inputs occur with different labels ({conflicts['num_rows']} "
         f"rows{named_pairs(files, groups)}): no model can get all of them right.", fix,
         **conflicts, **named)
+
+
+def key_clash_findings(key_hash: np.ndarray, row_hash: np.ndarray, y: np.ndarray,
+                       key_names: str, source_rows: np.ndarray | None = None) -> list[Finding]:
+    """A warning when one (series, time) key holds rows that differ in inputs or target: one
+    series has one reading per time, so two are double logging, a clock too coarse for the
+    data, or a merge gone wrong (audit s13 F13: 100 sensor readings appended with temp + 0.1
+    at an existing (machine_id, timestamp), and no finding said so). Exact copies of a row
+    are duplicate_samples' to report."""
+    rows = np.flatnonzero(repeated_rows(sorted_runs(key_hash)))  # keys held by 2+ rows
+    if not len(rows):
+        return []
+    content = _with_target(row_hash, y, rows)
+    frame = pd.DataFrame({"key": key_hash[rows], "content": content, "row": rows})
+    clashing = frame.groupby("key", sort=False)["content"].transform("nunique") > 1
+    clash = frame[clashing.to_numpy()]
+    if clash.empty:
+        return []
+    groups = [g.tolist() for _, g in clash.groupby("key", sort=False)["row"]][:NUM_EXAMPLES]
+    stats = _in_source({"examples": groups}, source_rows) if source_rows is not None else \
+        {"examples": groups}
+    num_keys = int(clash["key"].nunique())
+    shown = "; ".join(f"rows {', '.join(map(str, g))}" for g in stats["examples"][:3])
+    return [warning(
+        "data", "repeated_key_rows",
+        f"{num_keys} {key_names} pairs hold two or more different rows ({len(clash)} rows, "
+        f"e.g. {shown}): one series has one reading per time, so these are the same reading "
+        "logged twice with other values, a clock too coarse for the data, or a merge gone "
+        "wrong: the model trains on, or is scored on, two values for one reading.",
+        f"Inspect the example rows. If they are one reading logged twice, keep one row per "
+        f"{key_names} (df.drop_duplicates(subset=[...])); if the clock is too coarse, add the "
+        "finer time; if the group column does not name one series, set split.group_column to "
+        "the one that does. Then rerun from the data stage.",
+        num_keys=num_keys, num_rows=int(len(clash)), example_groups=stats["examples"])]

@@ -114,11 +114,13 @@ def _copies_fix(files: Sequence[str], timed: bool, many: bool) -> str:
 def check_duplicates(hash_a: np.ndarray, hash_b: np.ndarray, names: Sequence[str],
                      rows: tuple[np.ndarray, np.ndarray] | None = None,
                      files: Sequence[str] = (), *, num_b: int | None = None,
-                     timed: bool = False, in_a: np.ndarray | None = None) -> list[Finding]:
+                     timed: bool = False, in_a: np.ndarray | None = None,
+                     same: str = "inputs") -> list[Finding]:
     """A warning when rows of b copy rows of a, an error when more than MAX_COPY_SHARE of b's
     num_b rows (len(hash_b) unless the hashes are a subset) do; `files` (one per data row,
     image folders) names the example pairs' files; `timed`: a time split's fix; `in_a`: which
-    b rows have a twin in a, when already known (member(hash_b, hash_a))."""
+    b rows have a twin in a, when already known (member(hash_b, hash_a)); `same`: what the
+    hashes cover, for the message ("inputs and time" for copies.stamp_hashes)."""
     stats = _duplicate_pairs(hash_a, hash_b, *(rows or (None, None)), in_a=in_a)
     if stats["num_pairs"] == 0:
         return []
@@ -133,7 +135,7 @@ def check_duplicates(hash_a: np.ndarray, hash_b: np.ndarray, names: Sequence[str
     many = share > MAX_COPY_SHARE
     return [(error if many else warning)(
         "split", "cross_split_duplicates",
-        f"{stats['num_rows_b']} {b} rows have the same inputs as {a} rows "
+        f"{stats['num_rows_b']} {b} rows have the same {same} as {a} rows "
         f"({stats['num_rows_b']} of {num_b}, {share:.1%}: {'over' if many else 'up to'} "
         f"{MAX_COPY_SHARE:.0%} is {'an error' if many else 'a warning'}; "
         f"{stats['num_distinct']} distinct inputs, {stats['num_pairs']} matched pairs"
@@ -213,15 +215,24 @@ def check_hashed(hash_a: np.ndarray, hash_b: np.ndarray, *, groups_a: np.ndarray
                  rows: tuple[np.ndarray, np.ndarray] | None = None,
                  files: Sequence[str] = (),
                  vectors: tuple[np.ndarray, np.ndarray] | None = None,
-                 timed: bool = False) -> list[Finding]:
+                 timed: bool = False,
+                 stamps: tuple[np.ndarray, np.ndarray] | None = None,
+                 series: bool = False) -> list[Finding]:
     """check_leakage on row hashes computed once (row_hashes, or tablehash for tables), so
     k folds or a streamed file are proved without hashing the rows again. `rows` maps each
     side's positions to the data rows the examples should name (else: positions); `files`
     names those rows' files. `vectors` (tables, flat vectors: the arrays `rows` index) adds
-    the near-duplicate search of neardup_table.py; `timed`: the parts are cut in time."""
+    the near-duplicate search of neardup_table.py; `timed`: the parts are cut in time;
+    `stamps`: each side's copies.stamp_hashes (time split): only rows equal in inputs AND
+    time (and series, when `series`) are copies; equal inputs at other times get an info
+    (audit s13 F1)."""
     exact_b = member(hash_b, hash_a)  # once: the near search skips these (review s12 VD9)
-    findings = check_duplicates(hash_a, hash_b, names, rows=rows, files=files, timed=timed,
-                                in_a=exact_b)
+    if stamps is None:
+        findings = check_duplicates(hash_a, hash_b, names, rows=rows, files=files,
+                                    timed=timed, in_a=exact_b)
+    else:
+        findings = _timed_copies(hash_b, exact_b, stamps, names, rows, files,
+                                 grouped=series)
     near = ""
     if vectors is not None:
         from trainwise.data.neardup_table import check_near_rows, near_note
@@ -229,6 +240,22 @@ def check_hashed(hash_a: np.ndarray, hash_b: np.ndarray, *, groups_a: np.ndarray
         found_near, searched = check_near_rows(*vectors, exact_b, names, rows)
         findings, near = findings + found_near, near_note(searched)
     return conclude(findings, (len(hash_a), len(hash_b)), groups_a, groups_b, names, near)
+
+
+def _timed_copies(hash_b: np.ndarray, exact_b: np.ndarray,
+                  stamps: tuple[np.ndarray, np.ndarray], names: tuple[str, str],
+                  rows: tuple[np.ndarray, np.ndarray] | None, files: Sequence[str],
+                  grouped: bool) -> list[Finding]:
+    """Copies (same inputs and time) as check_duplicates judges them, and an info for the rest
+    of b's rows whose inputs occur in a at other times."""
+    from trainwise.data.copies import inputs_at_other_times
+
+    same_b = member(stamps[1], stamps[0])  # (len b,) a stamped twin implies an input twin
+    other = exact_b & ~same_b
+    return (check_duplicates(*stamps, names, rows=rows, files=files, timed=True, in_a=same_b,
+                             same="inputs and time" + (" (and series)" if grouped else ""))
+            + inputs_at_other_times(int(other.sum()), len(hash_b),
+                                    len(np.unique(hash_b[other])), names, grouped))
 
 
 def conclude(findings: list[Finding], sizes: tuple[int, int], groups_a: np.ndarray | None,

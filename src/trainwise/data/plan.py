@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from trainwise.data.copies import copies_findings, find_copies
+from trainwise.data.copies import copies_findings, find_copies, stamp_hashes
 from trainwise.data.fold_starts import merge_fold_starts
 from trainwise.data.folds import kfold_indices
 from trainwise.data.group_count import GroupCount, after_test
@@ -155,6 +155,7 @@ class _Keys:
     times: np.ndarray | None  # None unless the strategy is timed
     strategy: str
     gap: Any
+    stamps: np.ndarray | None = None  # copies.stamp_hashes when timed: copies need one time
 
 
 def _prove(hashes: np.ndarray, keys: _Keys, a: np.ndarray, b: np.ndarray,
@@ -163,15 +164,17 @@ def _prove(hashes: np.ndarray, keys: _Keys, a: np.ndarray, b: np.ndarray,
     whenever they are in use; time order per series ("time") or by group start (group_time)."""
     groups, times = keys.groups, keys.times
     vectors, timed = None if x is None else (x, x), times is not None
+    stamps = None if keys.stamps is None else (keys.stamps[a], keys.stamps[b])
+    series = groups is not None
     if keys.strategy == "time" and groups is not None:
         return (check_hashed(hashes[a], hashes[b], names=names, rows=(a, b), files=files,
-                             vectors=vectors, timed=True)
+                             vectors=vectors, timed=True, stamps=stamps, series=series)
                 + check_time_order(times[a], times[b], gap=keys.gap, names=names,
                                    series_a=groups[a], series_b=groups[b])
                 + _series_straddle(groups, a, b, names))
     findings = check_hashed(hashes[a], hashes[b], names=names, groups_a=_sub(groups, a),
                             groups_b=_sub(groups, b), rows=(a, b), files=files,  # data rows
-                            vectors=vectors, timed=timed)
+                            vectors=vectors, timed=timed, stamps=stamps, series=series)
     if times is not None and groups is not None:
         findings += check_group_starts(times[a], times[b], groups[a], groups[b], gap=keys.gap,
                                        names=names)
@@ -232,8 +235,10 @@ def plan_split(data: TaskData, settings: SplitSettings) -> SplitResult:
     result = SplitResult(pool[first.train], pool[first.val], test, first.strategy,
                          folds=folds, trained_fold=trained, groups=groups, times=times,
                          num_dropped=dropped + first.num_dropped, pool=pool)
-    keys = _Keys(None if groups is None else np.asarray(groups),
-                 times if first.strategy in TIMED else None, first.strategy, settings.gap)
+    timed = first.strategy in TIMED
+    keys = _Keys(None if groups is None else np.asarray(groups), times if timed else None,
+                 first.strategy, settings.gap,
+                 stamp_hashes(hashes, times, groups) if timed and times is not None else None)
     parts = {"train": result.train, "val": result.val, "test": test}
     result.num_groups = part_groups(parts, groups)
     result.findings = (part_extents(parts, result.num_groups, times)
