@@ -140,8 +140,8 @@ def test_repeated_date_text_is_never_a_group_key():
 
 @pytest.mark.parametrize(("column", "values", "suggested"), [
     ("year", np.arange(1800, 2200), True),  # calendar years: a yearly series
-    ("month_index", np.arange(1, 401), True),  # months counted past one year
-    ("Period", np.arange(400) // 4, True),  # repeats: a panel, still suggested
+    ("year", np.arange(1800, 2200) // 4, False),  # 450..549: not calendar years
+    ("Period", (np.arange(400) // 4).astype(float), True),  # floats: suggested, not taken
     ("month", np.arange(400) % 12 + 1, False),  # 1..12: a season, a feature
     ("year", np.arange(400) % 5 + 1, False),  # 'year 1..5' of a study: not calendar years
     ("years_experience", np.arange(400) % 40, False),  # a count of years, not a time
@@ -154,6 +154,43 @@ def test_period_columns_are_suggested_as_time_keys_never_taken(column, values, s
     plan = plan_keys(data, "label")
     assert plan.keys == [] and (column in plan.periods) is suggested
     assert plan.series_periods == ([column] if suggested and column != "Period" else [])
+
+
+@pytest.mark.parametrize(("column", "values", "taken"), [
+    ("day", np.arange(400) // 2 + 1, True),  # days 1..200, two series: audit s13 F2
+    ("month_index", np.arange(1, 401), True),  # months counted past one year
+    ("Period", np.arange(400) // 4, True),  # repeats: a panel
+    ("t", np.arange(400) % 100, True), ("step", np.arange(400), True),
+    ("week", np.arange(400) % 50 + 1, False),  # week 1..50 of a year: a season
+    ("day", np.arange(400) % 31 + 1, False),  # a day of the month: a season
+    ("day", (np.arange(400) // 2 + 1).astype(float) + 0.5, False),  # not integers
+    ("day_index", np.arange(400), True), ("week_no", np.arange(400) // 2, True),
+    ("days_since_visit", np.arange(400) % 90 + 1, False),  # a duration: a feature
+    ("num_days", np.arange(400) % 90 + 1, False)])
+def test_integer_step_counts_are_taken_as_time_keys(column, values, taken):
+    """Audit s13 F2: an integer `day` of 1..728 per store got a silent random split of a lagged
+    series; integers named day/week/month/period/t/step (past one calendar cycle) count time
+    steps and are taken as the time key, as dates are."""
+    rng = np.random.default_rng(0)
+    data = frame().assign(**{column: rng.permutation(values)})
+    plan = plan_keys(data, "label")
+    assert [(k.column, k.role) for k in plan.keys] == ([(column, "time")] if taken else [])
+    assert plan_keys(data, "label", time_column="none").keys == []
+    dated = data.assign(seen=pd.date_range("2020-01-01", periods=400, freq="D"))
+    assert [k.column for k in plan_keys(dated, "label").keys] == ["seen"]  # dates first
+
+
+def test_a_taken_day_index_splits_by_time_and_says_how_to_undo_it():
+    from trainwise.data.plan import SplitSettings, key_findings, plan_split
+    from trainwise.data.tables import table_data
+
+    data = table_data(frame().assign(day=np.arange(400) // 2 + 1), "label")
+    [found] = [f for f in key_findings(data) if f.code == "inferred_time_key"]
+    assert "'day'" in found.message and "split.time_column=none" in found.fix
+    result = plan_split(data, SplitSettings(val_fraction=0.2, test_fraction=0.2))
+    assert result.strategy == "time"
+    days = np.arange(400) // 2 + 1
+    assert days[result.train].max() <= days[result.val].min()
 
 
 def test_a_period_column_is_a_warning_for_a_series_and_a_note_for_a_panel():

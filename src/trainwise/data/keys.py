@@ -29,6 +29,16 @@ TIME_WORDS = {"timestamp", "time", "date", "datetime", "epoch", "ts", "at"}
 # of the row (the year a house was built) as the time it was observed. The length of each
 # calendar cycle: a 'month' of 1..12 is a season, a 'month_index' of 1..288 a time
 PERIOD_CYCLES = {"year": 0, "yr": 0, "period": 0, "quarter": 4, "month": 12, "week": 53}
+# an integer column so named counts time steps (days since the start, a simulation step) and
+# is taken as the time key, as dates are: audit s13 F2's `day` of 1..728 per store, left a
+# feature, got a random split of a lagged series with 99.9% of test rows dated before the last
+# training row. The number: the largest value of a calendar position (day 1..31 of a month,
+# week 1..53, month 1..12): a column within it is a season, not a time
+STEP_WORDS = {"day": 31, "days": 31, "week": 53, "weeks": 53, "month": 12, "months": 12,
+              "period": 0, "periods": 0, "t": 0, "step": 0, "steps": 0}
+STEP_INDEX = {"index", "idx", "no", "nr", "number"}  # 'day_index', 'week_no': still a step;
+# any other word makes a duration or a count ('days_since_visit', 'num_days'): a feature
+STEP_REASON = "its name says"  # how a step-count reason starts: ranked after dates and times
 YEARS = (1800, 2200)  # values of a 'year' column that are calendar years (not 'year 1..5')
 # name tokens of a record number: an integer unique per row named so is an identifier
 NUMBER_WORDS = {"number", "no", "nr", "num", "index", "idx"}
@@ -166,7 +176,21 @@ def _time_reason(name: str, column: pd.Series) -> str:
         return "its text parses as dates" if _looks_like_dates(column) else ""
     if column.dtype.kind in "iuf" and tokens & TIME_WORDS:
         return f"its name says time ('{name}') and it is numeric"
-    return ""
+    return _step_reason(name, column)
+
+
+def _step_reason(name: str, column: pd.Series) -> str:
+    """Why an integer column looks like a count of time steps (STEP_WORDS), or ''."""
+    tokens = name_tokens(name)
+    words = [t for t in tokens if t in STEP_WORDS]
+    if len(words) != 1 or set(tokens) - STEP_INDEX - set(words) \
+            or column.dtype.kind not in "iu" or column.nunique() < 3:
+        return ""
+    low, high = column.min(), column.max()
+    if high <= STEP_WORDS[words[0]]:
+        return ""  # a day of the month, a month of the year: a season, not a time
+    return (f"{STEP_REASON} '{words[0]}' and it holds integers {low}..{high}, a count of time "
+            "steps")
 
 
 def period_reason(name: str, column: pd.Series) -> str:
@@ -216,7 +240,9 @@ def _declared(frame: pd.DataFrame, column: str, role: str, source: str) -> Key |
 def _infer(frame: pd.DataFrame, role: str) -> list[tuple[str, str]]:
     judge = _group_reason if role == "group" else _time_reason
     found = [(str(c), judge(str(c), frame[c])) for c in frame.columns]
-    return [(c, why) for c, why in found if why]
+    # dates and columns named for time first: a 'day' count beside a 'date' is a feature
+    return sorted([(c, why) for c, why in found if why],
+                  key=lambda pair: pair[1].startswith(STEP_REASON))
 
 
 def plan_keys(frame: pd.DataFrame, target: str, group_column: str = "", time_column: str = "",
