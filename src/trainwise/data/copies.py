@@ -151,16 +151,20 @@ def inputs_at_other_times(num_rows: int, num_b: int, num_distinct: int,
     """An info: under a time split, `num_rows` of the later part's `num_b` rows have the inputs
     of earlier rows, but at other times (or of other series): no leak, since the model never
     saw the later rows' targets; only coarse inputs."""
+    from trainwise.data.leakage import MAX_COPY_SHARE
+
     if num_rows == 0:
         return []
     a, b = names
     share = num_rows / max(num_b, 1)
     where = "other times or other series" if grouped else "other times"
+    coarse = (" Inputs that repeat this often tell rows apart poorly: if the model underfits, "
+              "add features that separate them (lags, calendar fields)."
+              if share > MAX_COPY_SHARE else "")
     return [info("split", "inputs_repeat_over_time",
                  f"{num_rows} {b} rows have the same inputs as {a} rows at {where} ({num_rows} "
                  f"of {num_b}, {share:.1%}; {num_distinct} distinct inputs): in a time split "
                  f"that is no leak, since training never saw these later rows' targets. Keep "
-                 "the time split. Inputs that repeat this often tell rows apart poorly: if the "
-                 "model underfits, add features that separate them (lags, calendar fields).",
+                 f"the time split.{coarse}",
                  **{f"num_rows_{b}": num_rows, f"share_{b}": round(share, 4),
                     "num_distinct": num_distinct})]
