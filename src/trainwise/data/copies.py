@@ -110,10 +110,11 @@ def copies_findings(copies: Copies | None, timed: bool,
                 "num_left": copies.num_left, "limit": copies.limit}
     if timed:
         return [info("split", "copies_not_kept_together",
-                     f"{counts}: a time split places each row by its time, so copies are not "
-                     "moved to keep them together; the duplicate check reports any in two "
-                     "parts. If they are copies rather than repeated readings, drop them "
-                     "before splitting (the data stage's duplicate_samples lists them)."
+                     f"{counts}: a time split places each row by its time, so they are not "
+                     "moved to keep them together. At other times they are readings, not "
+                     "copies (inputs_repeat_over_time counts those across parts); rows equal "
+                     "in inputs and time too are copies, which the duplicate check reports. "
+                     "To drop such copies, see the data stage's duplicate_samples."
                      + left, **evidence)]
     joined = ""
     if groups is not None:
