@@ -233,8 +233,27 @@ def test_the_run_folder_is_named_with_no_report_and_json_gives_it_to_scripts(tmp
     assert err.count(f"Run folder: {run}\n") == 2  # at the start and at the end, one line each
     summary = json.loads(out)  # stdout holds the JSON object alone
     assert summary == {"run_dir": str(run), "ok": False, "stopped_at": "data",
-                       "verdict": summary["verdict"], "test": {}, "report": None}
+                       "verdict": summary["verdict"], "test": {}, "tune": {}, "report": None}
     assert (Path(summary["run_dir"]) / "meta.json").exists()
+
+
+def test_json_gives_find_lr_range_and_spread(tmp_path, monkeypatch, capsys):
+    """Audit s13 T1: --json had the verdict sentence only; a script had to parse tune.json
+    for the range and the spread."""
+    import json
+
+    import trainwise.recipe as recipe
+    from trainwise.findings import info
+    from trainwise.run_result import RunResult
+
+    chosen = info("tune", "lr_chosen", "...", lr=0.0175, lr_low=0.0087, lr_high=0.57,
+                  spread_decades=0.85, source="range_test")
+    monkeypatch.setattr(recipe, "run", lambda *a, **k: RunResult(
+        path=tmp_path, findings=[chosen], verdict=""))
+    assert main(["find-lr", "--json", "--no-report"]) == 0
+    assert json.loads(capsys.readouterr().out)["tune"] == {
+        "lr": 0.0175, "lr_low": 0.0087, "lr_high": 0.57, "spread_decades": 0.85,
+        "source": "range_test"}
 
 
 def test_json_is_printed_by_rank_zero_only(tmp_path, monkeypatch, capsys):

@@ -387,6 +387,21 @@ def test_seeds_that_disagree_give_a_spread_warning():
     assert "lr_range_unstable" in [f.code for f in v.findings]
 
 
+def test_one_seed_has_no_spread_to_report():
+    """Audit s13 T11: one seed gave spread_decades 0.0, printed "0.00 decades", which reads
+    as perfectly stable; it is unknown (nan, null in lr_range.json) and said so."""
+    lrs = list(np.geomspace(1e-6, 1, 100))
+
+    class Curve:
+        seed, losses = 0, list(2.3 - 2 / (1 + np.exp(-3 * (np.log10(lrs) + 3))))
+
+    Curve.lrs = lrs
+    v = verdict([Curve()], "trainwise")
+    assert math.isnan(v.spread_decades)
+    assert "lr_range_unstable" not in [f.code for f in v.findings]
+    assert "spread unknown (1 seed; tune.num_seeds >= 3 measures it)" in v.findings[0].message
+
+
 def test_the_summary_does_not_claim_a_fall_that_no_seed_showed():
     """Audit s8 R4: 'the loss did not fall' beside '95% of the loss's fall done'."""
     lrs = list(np.geomspace(1e-6, 1, 100))

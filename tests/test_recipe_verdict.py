@@ -31,3 +31,33 @@ def test_a_measured_batch_size_is_named_beside_the_lr_and_not_measured_again():
     settings = verdict.split("add ")[1].split(" to `trainwise run`")[0].split()[1::2]
     rerun = load_config(None, ["tune.batch_size=auto", *settings])  # the user's config + them
     assert (rerun.tune.batch_size, rerun.train.batch_size, rerun.train.lr) == ("fixed", 64, 0.01)
+
+
+def _found_by_range_test(spread, low=0.0087, high=0.57):
+    from trainwise.findings import info
+
+    return [info("tune", "lr_chosen", "...", lr=0.017475284000076828, lr_low=low,
+                 lr_high=high, spread_decades=spread, source="range_test")]
+
+
+def test_find_lr_names_its_range_and_spread_and_rounds_the_point():
+    """Audit s13 T1: find-lr's closing line pinned the point with 17 digits and never named
+    the range; a stable test now gives the range, the spread and the point to 3 digits."""
+    verdict = run_verdict(_tuned(0.017475284000076828), _found_by_range_test(0.12), None)
+    assert "(range 0.0087-0.57, spread 0.12 decades (1.3x))" in verdict
+    assert "--set train.lr=0.0175 to `trainwise run`" in verdict
+
+
+def test_find_lr_over_the_spread_limit_sends_to_tune_not_to_the_point():
+    """Audit s13 T1: after lr_range_unstable (0.85 decades, 7.1x) the line still said
+    `--set train.lr=0.017475284000076828`: over 0.3 decades it sends to `trainwise tune`."""
+    verdict = run_verdict(_tuned(0.017475284000076828), _found_by_range_test(0.85), None)
+    assert "spread 0.85 decades (7.1x)" in verdict and "run `trainwise tune`" in verdict
+    assert "train.lr=" not in verdict
+
+
+def test_find_lr_with_one_seed_says_its_spread_is_unknown():
+    """Audit s13 T11: one seed printed "0.00 decades", which reads as perfectly stable."""
+    verdict = run_verdict(_tuned(0.0175), _found_by_range_test(None), None)
+    assert "spread unknown (1 seed; tune.num_seeds >= 3 measures it)" in verdict
+    assert "0.00 decades" not in verdict

@@ -50,6 +50,18 @@ def test_auto_batch_size_is_measured_before_the_lr(tmp_path):
     assert record["source"] == "range_test" and record["candidates"] == []
 
 
+def test_find_lr_headline_leads_with_the_range_and_one_seed_has_no_spread(tmp_path):
+    """Audit s13 T1/T11: the summary table cut the headline before its range and spread, and
+    one seed read "0.00 decades apart" (stable); --json's tune entry carries them."""
+    result, record = _tune(tmp_path, "tune.short_runs=false", "tune.num_seeds=1")
+    chosen = next(f for f in result.findings if f.code == "lr_chosen")
+    low, high = record["range"]["lr_low"], record["range"]["lr_high"]
+    assert chosen.message.startswith(f"Range {low:.3g}-{high:.3g}, spread unknown (1 seed; ")
+    assert record["range"]["spread_decades"] is None and chosen.evidence["lr_low"] == low
+    assert chosen.evidence["spread_decades"] is None and chosen.evidence["lr_high"] == high
+    assert "spread unknown" in result.verdict and "0.00 decades" not in result.verdict
+
+
 def test_a_given_lr_skips_the_search_but_still_writes_tune_json(tmp_path):
     result, record = _tune(tmp_path, "train.lr=0.003")
     assert record == {"candidates": [], "chosen_lr": 0.003, "widened": False,

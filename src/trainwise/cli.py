@@ -84,7 +84,8 @@ def _parser() -> argparse.ArgumentParser:
                          metavar="KEY=VALUE", help=_SET_HELP)
         cmd.add_argument("--no-report", action="store_true", help="skip report.html")
         cmd.add_argument("--json", action="store_true", help="print one JSON object on stdout "
-                         "at the end: run_dir, ok, stopped_at, verdict, test, report")
+                         "at the end: run_dir, ok, stopped_at, verdict, test, tune (lr, lr_low, "
+                         "lr_high, spread_decades), report")
         if name in ("run", "train"):
             _add_scale_out_options(cmd)
     report = _sub(sub, "report", help="rebuild report.html of a run folder",
@@ -206,9 +207,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _print_json(result: Any, report: bool) -> None:
     import json
 
+    # the tune stage's lr, range and spread (null for one seed), so a script need not parse
+    # tune.json (audit s13 T1); {} when the run stopped before tuning or train.lr was given
+    chosen = next((f.evidence for f in result.findings if f.code == "lr_chosen"), {})
+    tune = {k: chosen.get(k) for k in ("lr", "lr_low", "lr_high", "spread_decades", "source")}
     print(json.dumps({"run_dir": str(result.path), "ok": result.ok,
                       "stopped_at": result.stopped_at, "verdict": result.verdict,
-                      "test": result.test,
+                      "test": result.test, "tune": tune if chosen else {},
                       "report": str(result.path / "report.html") if report else None},
                      default=str))
 

@@ -16,6 +16,7 @@ from trainwise.train.intervals import few_groups, split_accuracy_interval
 from trainwise.train.ranking import ranking_text
 from trainwise.train.regression_intervals import INTERVAL_KEYS
 from trainwise.train.regression_metrics import r2_text
+from trainwise.tune.lr_verdict import MAX_SPREAD_DECADES, spread_text, spread_too_wide
 
 
 def run_verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None) -> str:
@@ -38,7 +39,7 @@ def run_verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None
             if "test_linear_rmse" in test else "")
     elif ctx.config.train.lr == "auto" and math.isfinite(getattr(ctx, "lr", 0.0)) \
             and getattr(ctx, "lr", 0.0) > 0:
-        headline = _tuned_lr_headline(ctx)
+        headline = _tuned_lr_headline(ctx, findings)
     else:
         headline = "Finished the requested stages"
     if num_warnings == 0:
@@ -47,19 +48,34 @@ def run_verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None
         "the report."
 
 
-def _tuned_lr_headline(ctx: RunContext) -> str:
-    """The lr to copy at full precision: 1.05 for 1.0476157527896686 gave another (there a
-    stopped) run, where the exact value reproduces the tuned run row for row (audit s11 R5).
+def _tuned_lr_headline(ctx: RunContext, findings: list[Finding]) -> str:
+    """The lr to copy. After short runs at full precision: 1.05 for 1.0476157527896686 gave
+    another (there a stopped) run, where the exact value reproduces the tuned run row for row
+    (audit s11 R5). After find-lr there is no tuned run to reproduce, and the range test's
+    point is no better than its seeds' spread: its range and spread lead, 3 significant
+    digits, and a spread over MAX_SPREAD_DECADES sends the user to `trainwise tune` instead
+    of pinning the noisy point (audit s13 T1).
     A measured batch size (tune.batch_size = "auto") is named and the measuring turned off:
     the tune stage measures again whenever "auto" is set and replaces train.batch_size, and
     memory and samples/s are timing-noisy, so the copied lr could train at another batch
     (review s11 VA3)."""
-    settings = f"--set train.lr={float(ctx.lr)!r}"
+    chosen = next((f.evidence for f in findings if f.code == "lr_chosen"), {})
+    range_test = chosen.get("source") == "range_test"
+    settings = f"--set train.lr={float(f'{ctx.lr:.3g}') if range_test else float(ctx.lr)!r}"
     if ctx.config.tune.batch_size == "auto":
         settings += (f" --set train.batch_size={ctx.config.train.batch_size}"
                      " --set tune.batch_size=fixed")
-    return (f"Learning rate {ctx.lr:.3g} chosen; to train with it, add {settings} to "
-            "`trainwise run` (without it, run tunes again)")
+    if not range_test:
+        return (f"Learning rate {ctx.lr:.3g} chosen; to train with it, add {settings} to "
+                "`trainwise run` (without it, run tunes again)")
+    spread = chosen.get("spread_decades")
+    said = (f"Learning rate {ctx.lr:.3g} from the range test (range "
+            f"{chosen['lr_low']:.3g}-{chosen['lr_high']:.3g}, {spread_text(spread)})")
+    if spread_too_wide(spread):
+        return (f"{said}; its seeds disagree beyond {MAX_SPREAD_DECADES} decades, so the "
+                "point is noise: run `trainwise tune` (short runs choose inside the range) "
+                "rather than train at it")
+    return f"{said}; to train with it, add {settings} to `trainwise run`"
 
 
 def _beside_accuracy(test: dict[str, Any], class_names: list[str] | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -51,9 +52,10 @@ def verdict(curves: Sequence[Curve], rule: str) -> Verdict:
     points = [r.lr if rule == "trainwise" else float(pick(c.lrs, c.losses))
               for c, r in zip(curves, ranges, strict=True)]
     logs = np.log10(points)
+    # one seed has no spread to measure: nan, not a 0.00 that reads as stable (audit s13 T11)
+    spread = float(logs.max() - logs.min()) if len(points) > 1 else math.nan
     result = Verdict(_geometric_median(points), _geometric_median([r.lr_low for r in ranges]),
-                     _geometric_median([r.lr_high for r in ranges]),
-                     float(logs.max() - logs.min()), points)
+                     _geometric_median([r.lr_high for r in ranges]), spread, points)
     fell = not all("no_descent" in r.flags for r in ranges)
     unrisen = [c.seed for c, r in zip(curves, ranges, strict=True) if "no_rise" in r.flags]
     result.findings = [_summary(result, curves, rule, fell, unrisen),
@@ -61,6 +63,19 @@ def verdict(curves: Sequence[Curve], rule: str) -> Verdict:
     if result.spread_decades > MAX_SPREAD_DECADES:
         result.findings.append(_spread_warning(result, curves))
     return result
+
+
+def spread_text(spread_decades: float | None) -> str:
+    """The seeds' spread as the console, findings and report say it; unknown for one seed
+    (nan in the result, null in JSON), whose single point cannot show its own noise."""
+    if spread_decades is None or not math.isfinite(spread_decades):
+        return "spread unknown (1 seed; tune.num_seeds >= 3 measures it)"
+    return f"spread {spread_decades:.2f} decades ({10 ** spread_decades:.1f}x)"
+
+
+def spread_too_wide(spread_decades: float | None) -> bool:
+    """The point is noise-driven (lr_range_unstable): train inside the range, not at it."""
+    return spread_decades is not None and spread_decades > MAX_SPREAD_DECADES
 
 
 def _high_end(seeds: list[int], unrisen: list[int]) -> str:
@@ -87,7 +102,8 @@ def _summary(result: Verdict, curves: Sequence[Curve], rule: str, fell: bool,
         f"Learning-rate range test ({len(seeds)} seed(s), rule '{rule}'): peak lr "
         f"{result.lr:.2g} for a one-cycle schedule{why}; range "
         f"{result.lr_low:.2g} (3/4 of the fall done) to {result.lr_high:.2g} "
-        f"({_high_end(seeds, unrisen)}) for the short-run search.",
+        f"({_high_end(seeds, unrisen)}) for the short-run search; per-seed points: "
+        f"{spread_text(result.spread_decades)}.",
         lr=result.lr, lr_low=result.lr_low, lr_high=result.lr_high,
         spread_decades=result.spread_decades, rule=rule, seeds=seeds,
         suggestions=result.suggestions, steps=[len(c.lrs) for c in curves])
