@@ -1,6 +1,6 @@
 """The range-test figure: the test's point and the rate training used are told apart, the band
-covers every short run (widened ones too), and the y-limits keep the raw curve's floor in view
-although the bold moving average lags it."""
+covers every short run (widened ones too), the bold curve is the level the rule reads (not the
+lagging moving average), and the y-limits keep the raw curve's floor in view."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from trainwise.reporting.lr_range import (  # noqa: E402
     used_lr,
 )
 from trainwise.tune.lr_range import EMA_BETA  # noqa: E402
+from trainwise.tune.lr_rule import rule_level  # noqa: E402
 from trainwise.tune.suggest import debiased_ema  # noqa: E402
 
 LRS = np.geomspace(1e-6, 1.0, 100)  # the range test's default ramp: 6 decades in 100 steps
@@ -92,11 +93,32 @@ def test_the_band_covers_every_short_run_including_widened_ones() -> None:
     assert "range test's range 0.013–0.071" in _labels(alone)
 
 
-def test_the_y_limits_keep_the_raw_floor_that_the_moving_average_lags_behind() -> None:
+def test_the_bold_curve_is_the_level_the_rule_reads_not_the_lagging_average() -> None:
+    """Audit s13 T2: the bold EMA (beta 0.98, ~50 steps = 3 decades of this ramp) bottomed out
+    decades right of the raw curve and showed no rise where the rule saw one."""
+    from trainwise.tune import suggest_range
+
     lr_range = _lr_range()
-    smoothed = np.array(lr_range["curves"][0]["smoothed"])
+    raw = _raw()
+    ema = np.array(lr_range["curves"][0]["smoothed"])  # stored: it stops the test, only
+    bold = [line for line in lr_range_figure(lr_range, TUNE, 0.0468).axes[0].lines
+            if line.get_label() == "seed 0 (level the rule reads)"]
+    assert len(bold) == 1
+    lrs, level = np.asarray(bold[0].get_xdata()), np.asarray(bold[0].get_ydata())
+    raw_bottom = np.log10(LRS[np.argmin(raw)])
+    assert abs(np.log10(lrs[np.argmin(level)]) - raw_bottom) < 0.2  # no lag
+    np.testing.assert_allclose(level, rule_level(LRS, raw)[1])  # what suggest_range reads
+    assert not np.allclose(level, ema[: level.size])
+    # it reaches the range's top, where the rule saw the rise, and shows that rise
+    high = suggest_range(LRS, raw).lr_high
+    assert lrs[-1] >= high
+    rise = level[lrs >= high][0] - level.min()
+    assert rise >= 0.1 * (level[0] - level.min())
+
+
+def test_the_y_limits_keep_the_raw_floor_in_view() -> None:
+    lr_range = _lr_range()
     raw_floor = 0.3
-    assert smoothed.min() > raw_floor + 0.5  # the lag this test is about: EMA stays high
     low, high = lr_range_figure(lr_range, TUNE, 0.0468).axes[0].get_ylim()
     assert low <= raw_floor + 0.02  # the raw minimum is in view
     assert high < 4.0  # the divergence (loss > 30) is still cut off
@@ -107,12 +129,10 @@ def test_the_y_limits_keep_the_raw_floor_that_the_moving_average_lags_behind() -
     assert lr_range_figure(lr_range, TUNE, 0.0468).axes[0].get_ylim()[0] > 0.0
 
 
-def test_the_caption_says_the_bold_curve_is_a_lagging_moving_average() -> None:
+def test_the_caption_says_the_bold_curve_is_the_level_the_rule_reads() -> None:
     caption = lr_range_caption(_lr_range(), TUNE, 0.0468)
-    assert "exponential moving average (beta 0.98" in caption
-    assert "memory of about 50 steps spans 3.0 decades" in caption  # 50 x 6/99 decades
-    assert "lags the raw loss" in caption
-    assert "off the raw losses with its own zero-lag smoothing" in caption
+    assert "Bold: the level the rule reads" in caption and "does not lag" in caption
+    assert "moving average" not in caption
     assert "dashed: the rate used for training, 0.0468" in caption
     assert "hollow: added when the range widened" in caption
     same = lr_range_caption(_lr_range(), {"candidates": []}, 0.027)
@@ -125,7 +145,7 @@ def test_the_report_uses_the_caption_and_the_rate_used(tmp_path) -> None:
     (tmp_path / "tune.json").write_text(json.dumps(TUNE))
     html = build_report(tmp_path).read_text()
     caption = re.search(r'alt="LR range test".*?<figcaption>(.*?)<span', html, re.S).group(1)
-    assert "lags the raw loss" in caption and "chosen for training, 0.0468" in caption
+    assert "level the rule reads" in caption and "chosen for training, 0.0468" in caption
 
 
 def _result():
@@ -151,7 +171,7 @@ def test_find_lr_result_plots_the_reports_figure() -> None:
     raw, bold = ax.lines[0], ax.lines[1]
     np.testing.assert_allclose(raw.get_xdata(), LRS)
     np.testing.assert_allclose(raw.get_ydata(), _raw())
-    np.testing.assert_allclose(bold.get_ydata(), debiased_ema(_raw(), EMA_BETA))
+    np.testing.assert_allclose(bold.get_ydata(), rule_level(LRS, _raw())[1])
     (band,) = ax.patches  # the suggested range, shaded in data units (an axvspan)
     assert (band.get_x(), band.get_x() + band.get_width()) == pytest.approx((0.013, 0.071))
     theirs = Figure().add_subplot()

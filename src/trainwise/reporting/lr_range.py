@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from trainwise.findings import Finding
 from trainwise.reporting.figures import PALETTE, finite, legend, new_axes, styled
-from trainwise.tune.lr_range import EMA_BETA
+from trainwise.tune.lr_rule import rule_level
 
 POINT_COLOR, USED_COLOR, TRIED_COLOR = "#222222", PALETTE[3], "#888888"
 SAME_LR = 0.01  # relative: closer than this, the range-test point IS the rate used
@@ -46,7 +46,7 @@ def tried_lrs(tune: dict[str, Any] | None) -> list[tuple[float, bool]]:
 def lr_range_figure(lr_range: dict[str, Any], tune: dict[str, Any] | None = None,
                     used: float | None = None, trained: bool = True,
                     ax: Axes | None = None) -> Figure:
-    """Loss vs learning rate (log x): raw faint, its EMA bold, one colour per seed; the band
+    """Loss vs learning rate (log x): raw faint, the level the rule reads bold, per seed; the band
     the short runs tried (else the test's range), the test's point and the rate `used`. Drawn
     on `ax` when given (LrRangeResult.plot in a notebook), else on a new figure."""
     title = f"Learning-rate range test ({lr_range.get('rule', 'rule unknown')})"
@@ -58,11 +58,12 @@ def lr_range_figure(lr_range: dict[str, Any], tune: dict[str, Any] | None = None
     curves = lr_range.get("curves", [])
     for i, curve in enumerate(curves):
         color = PALETTE[i % len(PALETTE)]
-        lrs = finite(curve["lrs"])
-        ax.plot(lrs, finite(curve["losses"]), color=color, alpha=0.25, linewidth=1)
-        if curve.get("smoothed"):
-            ax.plot(lrs, finite(curve["smoothed"]), color=color, linewidth=2,
-                    label=f"seed {curve.get('seed', i)} (moving average)")
+        ax.plot(finite(curve["lrs"]), finite(curve["losses"]), color=color, alpha=0.25,
+                linewidth=1)
+        lrs, level = level_read(curve)
+        if level.size:
+            ax.plot(lrs, level, color=color, linewidth=2,
+                    label=f"seed {curve.get('seed', i)} (level the rule reads)")
     _shade_tried(ax, lr_range, tried_lrs(tune))
     _mark_rates(ax, lr_range.get("lr"), used, "used for training" if trained
                 else "chosen for training")
@@ -72,6 +73,16 @@ def lr_range_figure(lr_range: dict[str, Any], tune: dict[str, Any] | None = None
     _useful_limits(ax, curves)
     legend(ax, loc="lower left")  # the range-test curve starts high and ends high
     return fig
+
+
+def level_read(curve: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(lrs, level) of lr_rule.rule_level: the curve the point and the range came from, not
+    the EMA (beta 0.98) that only stops the test at a divergence; empty when the curve has
+    under 5 finite points."""
+    losses = finite(curve.get("losses") or [])
+    if not losses.size or not np.isfinite(losses[0]):
+        return np.empty(0), np.empty(0)
+    return rule_level(finite(curve["lrs"]), losses)
 
 
 def _shade_tried(ax: Axes, lr_range: dict[str, Any], tried: list[tuple[float, bool]]) -> None:
@@ -102,8 +113,8 @@ def same_rate(point: float | None, used: float | None) -> bool:
 
 
 def _mark_rates(ax: Axes, point: float | None, used: float | None, used_text: str) -> None:
-    """Vertical lines with a flag on the top edge: a dot on the lagging bold curve would state
-    a loss the raw curve never had at that lr."""
+    """Vertical lines with a flag on the top edge: a dot on a smoothed curve would state a
+    loss the raw curve never had at that lr."""
     top = {"transform": ax.get_xaxis_transform(), "linestyle": "none", "clip_on": False,
            "zorder": 5, "markersize": 7}
     same = same_rate(point, used)
@@ -131,8 +142,8 @@ def _finite_prefix(values: np.ndarray) -> np.ndarray:
 def _useful_limits(ax: Axes, curves: list[dict[str, Any]]) -> None:
     """Keep the useful part in view: the range test ends by diverging on purpose, so the top
     is the start level plus half the fall; the bottom takes the raw curves' floor too (their
-    5-step running median), which the lagging moving average never reaches."""
-    bold = [finite(c.get("smoothed") or c["losses"]) for c in curves]
+    5-step running median), which a smoothed level rarely reaches."""
+    bold = [level_read(c)[1] for c in curves]
     raw = [_running_median(_finite_prefix(finite(c["losses"])), RAW_MEDIAN_STEPS)
            for c in curves]
     bold = [v[np.isfinite(v)] for v in bold if np.isfinite(v).any()]
@@ -147,26 +158,19 @@ def _useful_limits(ax: Axes, curves: list[dict[str, Any]]) -> None:
 
 def lr_range_caption(lr_range: dict[str, Any], tune: dict[str, Any] | None,
                      used: float | None, trained: bool = True) -> str:
-    """What each mark is; the moving average's lag in decades of this run's own ramp."""
-    curves = lr_range.get("curves") or [{}]
-    lrs = [v for v in curves[0].get("lrs", []) if v and v > 0]
-    memory = round(1 / (1 - EMA_BETA))
-    span = memory * math.log10(lrs[-1] / lrs[0]) / (len(lrs) - 1) if len(lrs) > 1 else 0.0
+    """What each mark is; the bold curve is the level the rule reads its range off."""
     rule = lr_range.get("rule", "trainwise")
-    read = ("the rule reads the point and the range off the raw losses with its own zero-lag "
-            "smoothing (calibrated that way), not off the bold curve"
-            if rule == "trainwise" else
-            f"the point is the pick of rule '{rule}', from its own smoothing of the raw "
-            "losses; the range is read off the raw losses with a zero-lag smoothing")
+    read = ("the rule reads the point and the range off it" if rule == "trainwise" else
+            f"the range is read off it; the point is the pick of rule '{rule}', from its own "
+            "smoothing of the raw losses")
     band = ("the rates the short runs tried (a triangle each; hollow: added when the range "
             "widened)" if tried_lrs(tune) else "the range test's range")
     point = lr_range.get("lr")
     used_text = ""
     if used and point and not same_rate(point, used):
         used_text = f"; dashed: the rate {'used' if trained else 'chosen'} for training, {used:.3g}"
-    return (f"Loss against learning rate (log scale), one colour per seed. Faint: each step's "
-            f"raw loss. Bold: its exponential moving average (beta {EMA_BETA}, as fastai and "
-            f"Lightning draw it), whose memory of about {memory} steps spans {span:.1f} "
-            "decades of this ramp: it lags the raw loss, so it bends and bottoms out to the "
-            f"right of the faint curves; {read}. Shaded: {band}. Dotted: the range test's "
+    return ("Loss against learning rate (log scale), one colour per seed. Faint: each step's "
+            "raw loss. Bold: the level the rule reads, a local-linear smoothing of the raw "
+            "losses that ignores single bad batches and does not lag, drawn up to where the "
+            f"rule cut the divergence; {read}. Shaded: {band}. Dotted: the range test's "
             f"point{used_text}.")

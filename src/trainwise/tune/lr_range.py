@@ -94,8 +94,9 @@ class LrRangeResult:
                 f", findings={[f.code for f in self.findings]})")
 
     def plot(self, ax: Axes | None = None) -> Figure:
-        """The report's figure of this test: loss against lr per seed (raw faint, moving
-        average bold), the suggested range shaded and the suggested lr marked. On `ax` when
+        """The report's figure of this test: loss against lr per seed (raw faint, bold the
+        level the rule reads its point and range off), the suggested range shaded and the
+        suggested lr marked. On `ax` when
         given, else a new matplotlib Figure (shown when it ends a notebook cell;
         `.savefig("lr.png")` writes it)."""
         from trainwise.reporting.lr_range import lr_range_figure  # matplotlib only when asked

@@ -137,11 +137,27 @@ def suggest_range(lrs: Sequence[float], losses: Sequence[float]) -> LrSuggestion
     if loss.size < 5:
         i = int(np.argmin(loss))
         return LrSuggestion(float(lr[i]), float(lr[0]), float(lr[i]), (_few_points(finite),))
-    x = np.log10(lr)
-    spacing = float(np.median(np.diff(x)))
-    sigma = max(BANDWIDTH_DECADES, MIN_POINTS_PER_SIGMA * spacing)
+    x, sigma = np.log10(lr), _bandwidth(lr)
     level, _ = robust_smooth(x, loss, sigma)
     return _from_level(x, loss, level, cut, sigma)
+
+
+def _bandwidth(lr: np.ndarray) -> float:
+    spacing = float(np.median(np.diff(np.log10(lr))))
+    return max(BANDWIDTH_DECADES, MIN_POINTS_PER_SIGMA * spacing)
+
+
+def rule_level(lrs: Sequence[float], losses: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """(lrs, level): the smoothed loss suggest_range reads its point and range off, up to
+    where it cuts the divergence; empty below 5 points (there it reads the raw losses). The
+    figure draws it: the EMA (beta 0.98, ~50 steps of memory) lagged ~3 decades on a
+    100-step ramp over 6, and showed no rise where this level rose (audit s13 T2)."""
+    lr, loss = finite_prefix(lrs, losses)
+    keep = cut_divergence(loss) if loss.size >= 5 else loss.size
+    lr, loss = lr[:keep], loss[:keep]
+    if loss.size < 5:
+        return np.empty(0), np.empty(0)
+    return lr, robust_smooth(np.log10(lr), loss, _bandwidth(lr))[0]
 
 
 def _few_points(finite: int) -> str:
