@@ -116,6 +116,33 @@ def test_below_32_halves_and_warns_and_nothing_fitting_is_an_error():
     assert len(none.trials) == 2 * 6  # 32, 16, 8, 4, 2, 1; each tried twice: bounded
 
 
+def test_the_reason_is_the_trial_that_stopped_the_ladder():
+    """Audit s13 T10: "while samples/s still rose" when one size was timed and 32 ran out of
+    memory; the reason now comes from the trial of the next size up, with its numbers."""
+    oom = search_batch_size(fake(oom_from=17), memory_limit=10**12, max_size=10_000)
+    said = oom.findings[0].message
+    assert "the next, 32, ran out of memory (2 attempt(s))" in said
+    assert "samples/s" not in said.split("Trials:")[0]
+    over = search_batch_size(fake(), memory_limit=300 * MIB, max_size=10_000)
+    assert "the next, 256, needed 256 MiB, over the 240 MiB that keeps 20% of 300 MiB free" \
+        in over.findings[0].message
+    flat = search_batch_size(fake(speed=lambda b: 1000.0 * min(b, 64) + b),
+                             memory_limit=10**12, max_size=10_000)
+    assert "the next, 128, gave 64128 samples/s, under 1.10x the 64064/s of 64" \
+        in flat.findings[0].message
+    top = search_batch_size(fake(), memory_limit=10**12, max_size=10**6)
+    assert "the largest size tried (micro-batches stop at 256" in top.findings[0].message
+
+
+def test_batch_size_small_names_the_accumulation_settings_and_the_lr():
+    """Audit s13 T10: "use gradient accumulation" named no setting and no lr consequence."""
+    small = search_batch_size(fake(oom_from=9), memory_limit=10**12, max_size=10_000)
+    assert small.batch_size == 8
+    fix = next(f.fix for f in small.findings if f.code == "batch_size_small")
+    assert "train.batch_size = 32 with train.accumulate_grad_batches = 4" in fix
+    assert "measures the lr at that effective batch" in fix
+
+
 def test_an_error_that_is_not_oom_is_not_swallowed():
     def broken(batch_size: int) -> Measurement:
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")

@@ -228,9 +228,7 @@ def _result(chosen: int, memory_limit: int, trials: list[Trial],
         data_rows >= 2 * MIN_STEPS_PER_EPOCH else "as many steps as the rows allow"
     why = (f"the largest power of two that leaves {steps} per epoch on {data_rows} training "
            f"rows (and fits in memory with {HEADROOM:.0%} headroom)"
-           if data_rows is not None else
-           f"the largest power of two that fits in memory with {HEADROOM:.0%} headroom while "
-           f"samples/s still rose by >= {MIN_SPEEDUP - 1:.0%} per doubling")
+           if data_rows is not None else _why_stopped(chosen, memory_limit, trials))
     result.findings.append(info(
         "tune", "batch_size", f"Batch size {chosen}: {why}. Trials: {log}.",
         batch_size=chosen, trials=[asdict(t) for t in trials]))
@@ -246,9 +244,45 @@ def _result(chosen: int, memory_limit: int, trials: list[Trial],
         result.findings.append(warning(
             "tune", "batch_size_small",
             f"Only a batch of {chosen} fits; batch-norm statistics are noisy below ~16-32.",
-            "Use gradient accumulation for a larger effective batch, a smaller model, or "
-            "GroupNorm/LayerNorm instead of BatchNorm.", batch_size=chosen))
+            _accumulate_fix(chosen), batch_size=chosen))
     return result
+
+
+def _why_stopped(chosen: int, memory_limit: int, trials: list[Trial]) -> str:
+    """Why the ladder stopped at `chosen`, from the trial of the next size up: it read "while
+    samples/s still rose" when one size was timed and 32 ran out of memory (audit s13 T10)."""
+    above = [t for t in trials if t.batch_size > chosen]
+    if not above:  # every size tried fitted and sped up
+        timed = "" if len(trials) == 1 else (
+            f", and samples/s rose by >= {MIN_SPEEDUP - 1:.0%} at each doubling")
+        return (f"the largest size tried (micro-batches stop at {MAX_MICRO_BATCH}; above it, "
+                f"gradient accumulation); it fits in memory with {HEADROOM:.0%} headroom{timed}")
+    stop = [t for t in above if t.batch_size == min(a.batch_size for a in above)][-1]
+    if stop.status == "oom":
+        return (f"the largest power of two that ran; the next, {stop.batch_size}, ran out of "
+                f"memory ({stop.attempt} attempt(s))")
+    if stop.status == "over_memory" and stop.peak_bytes is not None:
+        return (f"the largest power of two that fits; the next, {stop.batch_size}, needed "
+                f"{format_bytes(stop.peak_bytes)}, over the "
+                f"{format_bytes((1 - HEADROOM) * memory_limit)} that keeps {HEADROOM:.0%} of "
+                f"{format_bytes(memory_limit)} free")
+    before = next(t for t in trials if t.batch_size == chosen and t.status == "chosen")
+    return (f"the largest power of two that still sped up; the next, {stop.batch_size}, gave "
+            f"{stop.samples_per_s:.0f} samples/s, under "
+            f"{MIN_SPEEDUP:.2f}x the {before.samples_per_s:.0f}/s of {chosen}: a doubling that "
+            "halves the steps per epoch must buy more speed")
+
+
+def _accumulate_fix(chosen: int) -> str:
+    """A fix with the settings and their numbers: "use gradient accumulation" named neither
+    the key nor what it does to the lr (audit s13 T10)."""
+    k = max(2, SIZES[0] // chosen)
+    return (f"For a steadier gradient set train.batch_size = {chosen * k} with "
+            f"train.accumulate_grad_batches = {k} (micro-batches of {chosen}) and "
+            "tune.batch_size = \"fixed\": the tune stage measures the lr at that effective "
+            "batch, so it needs no scaling. Accumulation does not steady batch-norm's "
+            f"statistics (each micro-batch of {chosen} is normalised alone): for those use "
+            "GroupNorm/LayerNorm instead of BatchNorm, or a smaller model.")
 
 
 def format_bytes(size: float) -> str:
