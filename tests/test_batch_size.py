@@ -143,6 +143,22 @@ def test_batch_size_small_names_the_accumulation_settings_and_the_lr():
     assert "measures the lr at that effective batch" in fix
 
 
+def test_cpu_memory_is_called_an_estimate_not_a_measurement():
+    """Audit s13 T9: the CPU peak counts tensors and under-counts process memory 1.5-2.4x,
+    yet the finding said "fits in memory" as if measured."""
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    measure = make_measure(model, nn.functional.cross_entropy, x, y,
+                           lambda m: torch.optim.AdamW(m.parameters()))
+    assert measure(32).estimated  # the CPU probe's peak is the tensor estimate
+    result = search_batch_size(measure, memory_limit=10**12, max_size=64, sizes=(32,))
+    said = result.findings[0].message
+    assert result.trials[0].estimated and "estimated tensor memory (CPU)" in said
+    assert "not measured" in said
+    measured = search_batch_size(fake(), memory_limit=10**12, max_size=10**6)
+    assert "estimated" not in measured.findings[0].message  # CUDA's allocator peak
+
+
 def test_an_error_that_is_not_oom_is_not_swallowed():
     def broken(batch_size: int) -> Measurement:
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")

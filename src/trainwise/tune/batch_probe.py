@@ -4,7 +4,9 @@ On CUDA the caching allocator's own peak (`max_memory_allocated`) is the measure
 CPU there is no resettable peak (ru_maxrss only ever grows), so the peak is estimated from
 what a step must hold at once: parameters, gradients, optimizer state, the batch, and every
 tensor autograd saves for the backward pass (counted by a saved-tensors hook, each storage
-once). That misses short-lived temporaries, which HEADROOM absorbs.
+once). That misses backward temporaries, input-grad buffers and the allocator's overhead:
+a small conv net's process memory grew 1.5-2.4x the estimate (audit s13 T9), more than
+HEADROOM absorbs, so the finding calls it an estimate (batch_size.ESTIMATE_NOTE).
 """
 
 from __future__ import annotations
@@ -140,7 +142,7 @@ def make_measure(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: torc
             peak = _peak(device, probe, optimizer, saved, xb, yb)
             speed = _samples_per_s(probe, loss_fn, optimizer, xb, yb, device, probe_steps)
             del probe, optimizer
-        return Measurement(peak, speed)
+        return Measurement(peak, speed, estimated=device.type != "cuda")
 
     return measure
 
