@@ -270,6 +270,17 @@ def test_accumulation_plan_and_the_large_batch_finding():
     assert "accumulate_grad_batches" in too_big.fix
 
 
+def test_a_measured_lr_has_no_scale_in_the_evidence():
+    """Audit s13 T16: "the lr is measured at this effective batch, so it is used as found"
+    beside evidence lr_scale_adamw 1.414, which a script reads as a scale to apply."""
+    measured = large_batch_finding(512, 100, schedule="constant")
+    assert "used as found" in measured.message
+    assert not [k for k in measured.evidence if k.startswith("lr_scale")]
+    given = large_batch_finding(512, 100, schedule="constant", lr_measured=False)
+    assert given.evidence["lr_scale_adamw"] == pytest.approx(math.sqrt(2))
+    assert "x1.4 (AdamW" in given.message
+
+
 def test_the_finding_states_the_warmup_that_training_applies_and_no_other():
     assert warmup_steps(512, "constant", 1000) == 50 and warmup_steps(512, "cosine", 100) == 10
     assert warmup_steps(512, "onecycle", 1000) == 0  # one-cycle warms up by itself

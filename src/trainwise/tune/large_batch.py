@@ -112,6 +112,9 @@ def large_batch_finding(batch_size: int, total_steps: int, processes: int = 1,
         return None
     plan = {**accumulation_plan(batch_size, MAX_MICRO_BATCH, processes=processes),
             "accumulation_steps": steps, "micro_batch_size": micro, "warmup_steps": warmup}
+    if lr_measured:  # the lr is the effective batch's: a scale in the evidence read as one to
+        # apply (lr_scale_adamw 1.414 beside "used as found"; audit s13 T16)
+        plan = {k: v for k, v in plan.items() if not k.startswith("lr_scale")}
     where = f" on each of {processes} processes" if processes > 1 else ""
     if micro > MAX_MICRO_BATCH:
         return warning(
