@@ -263,6 +263,10 @@ def test_a_dataset_smaller_than_one_batch_without_drop_last_is_an_error(blobs):
     assert finding.code == "lr_range_data_smaller_than_batch"
     assert "20 samples" in finding.message and "batch_size=32" in finding.message
     assert "batch_size" in finding.fix and result.curves == [] and math.isnan(result.lr)
+    # audit s13 T13: it led with batch 2 (10 steps on 20 rows); more data comes first, and
+    # the small batch with its batch-norm caveat
+    assert finding.fix.startswith("More data first: check stage 'split'")
+    assert "2 gives >= 10 steps per pass, but below ~16-32 batch-norm" in finding.fix
 
 
 def test_a_loader_without_batching_warns_one_sample_per_step(blobs):
@@ -418,6 +422,25 @@ def test_the_summary_does_not_claim_a_fall_that_no_seed_showed():
     assert "a guess" in flat[0].message and "95% of the loss's fall" not in flat[0].message
     assert "lr_range_no_descent" not in [f.code for f in fell]
     assert "95% of the loss's fall done" in fell[0].message
+
+
+def test_no_descent_in_seeds_that_rose_does_not_advise_a_higher_end_lr():
+    """Audit s13 T13: 'or raise end_lr' beside 'the loss rose again in seed(s) [0, 1]': the
+    test already diverged, so a higher end_lr adds only more divergence."""
+    lrs = list(np.geomspace(1e-6, 1, 100))
+    x = np.log10(lrs)
+
+    class Curve:
+        def __init__(self, seed):
+            noise = 0.02 * np.random.default_rng(seed).standard_normal(100)
+            self.seed, self.lrs = seed, lrs
+            self.losses = list(2.3 + noise + 5 * np.clip(x + 2, 0, None) ** 2)  # no fall
+
+    findings = verdict([Curve(s) for s in range(3)], "trainwise").findings
+    (no_descent,) = [f for f in findings if f.code == "lr_range_no_descent"]
+    assert "lr_range_no_rise" not in [f.code for f in findings]
+    assert "raise end_lr" not in no_descent.fix.lower()
+    assert "would add only more of that rise" in no_descent.fix
 
 
 @pytest.mark.parametrize("end_lr", [0.1, 1.0, 10.0])

@@ -72,7 +72,7 @@ def test_a_data_set_smaller_than_one_batch_is_an_error_before_the_range_test(
                      _adamw)
     (finding,) = result.findings
     assert finding.code == "short_runs_smaller_than_batch"
-    assert finding.severity is Severity.ERROR and "Use a batch_size below 20" in finding.fix
+    assert finding.severity is Severity.ERROR and "a batch_size below 20" in finding.fix
     assert result.lr != result.lr and result.short is None  # nan: nothing chosen
     assert no_range_test == []
     # one batch exactly is not smaller than a batch; drop_last gives no batch at all

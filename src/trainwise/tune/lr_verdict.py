@@ -114,8 +114,8 @@ _FLAG_TEXT = {
         "the loss did not fall during the test, by more than its noise",
         "Check that the model can learn at all (stage 'check': overfit one batch; the loss "
         "at init) and that targets match inputs and outputs in shape (stage 'data'); or "
-        "raise end_lr. A loss that is very noisy (small batches) hides its fall: a larger "
-        "batch_size steadies it."),
+        "raise end_lr (the loss never rose either). A loss that is very noisy (small "
+        "batches) hides its fall: a larger batch_size steadies it."),
     "no_rise": (
         "the loss had not risen again by end_lr, so the test never saw where it diverges",
         f"Raise end_lr (e.g. 10x, up to {HIGH_END_LR:g}: AdamW rarely trains above lr "
@@ -137,16 +137,28 @@ _NO_RISE_HIGH_END_FIX = (
     "loss; with another optimiser (e.g. SGD) a higher end_lr can help.")
 
 
+# no_descent in seeds that all rose (or were cut at a divergence): a higher end_lr only adds
+# divergence (audit s13 T13: "raise end_lr" beside "the loss rose again in seed(s) [0, 1]")
+_NO_DESCENT_ROSE_FIX = (
+    "Check that the model can learn at all (stage 'check': overfit one batch; the loss at "
+    "init) and that targets match inputs and outputs in shape (stage 'data'). Each seed's "
+    "loss rose past its lowest point before end_lr, so a higher end_lr would add only more "
+    "of that rise. A loss that is very noisy (small batches) hides its fall: a larger "
+    "batch_size steadies it.")
+
+
 def _flag_warnings(ranges: Sequence[LrSuggestion], curves: Sequence[Curve]) -> list[Finding]:
     found = []
     for flag, (what, fix) in _FLAG_TEXT.items():
-        flagged = [c for c, r in zip(curves, ranges, strict=True) if flag in r.flags]
-        seeds = [c.seed for c in flagged]
+        flagged = [(c, r) for c, r in zip(curves, ranges, strict=True) if flag in r.flags]
+        seeds = [c.seed for c, _ in flagged]
         if not seeds:
             continue
+        if flag == "no_descent" and not any("no_rise" in r.flags for _, r in flagged):
+            fix = _NO_DESCENT_ROSE_FIX
         found.append(warning("tune", f"lr_range_{flag}",
                              f"Range test, seed(s) {seeds}: {what}.", fix, seeds=seeds))
-        if flag == "no_rise" and min(c.lrs[-1] for c in flagged) >= HIGH_END_LR:
+        if flag == "no_rise" and min(c.lrs[-1] for c, _ in flagged) >= HIGH_END_LR:
             # nothing left to raise: a note, not a warning that repeats whatever end_lr is
             found[-1] = replace(found[-1], severity=Severity.INFO, fix=_NO_RISE_HIGH_END_FIX)
     return found

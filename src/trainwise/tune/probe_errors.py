@@ -143,8 +143,12 @@ def smaller_than_batch(code: str, size: int, batch_size: int) -> ProbeStop:
         f"The data set has {size} samples, fewer than one batch (batch_size={batch_size}): "
         f"every step would train on the same {size} rows, so the learning rate it measures "
         "says little about training on batches of the data.",
-        f"Use a batch_size below {size} (at most {max(size // 10, 1)} gives >= 10 steps per "
-        "pass), or more data: stage 'split' may have left the training part too small.",
+        # more data first: the batch that gives 10 steps on 10 rows is 1 (audit s13 T13)
+        f"More data first: check stage 'split' (its sizes; it may have left the training "
+        f"part too small) or load more rows. Else a batch_size below {size}: "
+        f"{max(size // 10, 1)} gives >= 10 steps per pass, but below ~16-32 batch-norm "
+        "statistics are noisy (use GroupNorm/LayerNorm then) and so is the loss the test "
+        "reads.",
         dataset_size=size, batch_size=batch_size))
 
 
