@@ -518,6 +518,26 @@ def test_accumulated_micro_batches_give_the_range_test_of_whole_batches(blobs):
     np.testing.assert_allclose(curves[1].losses, curves[0].losses, rtol=1e-4, atol=1e-6)
 
 
+def test_accumulate_with_batch_norm_is_not_the_same_step_and_the_docstring_says_so(blobs):
+    """Audit s13 T12: the docstring promised "the same step, less memory"; with BatchNorm
+    each micro-batch is normalised alone, so the curve moves."""
+    x, y = blobs
+    loader = to_loader(x, y, 64, shuffle=True, seed=0, drop_last=True)
+    losses = []
+    for accumulate in (1, 4):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3))
+        result = lr_range_test(model, nn.CrossEntropyLoss(), loader,
+                               lambda m: torch.optim.AdamW(m.parameters(), lr=1e-3),
+                               num_steps=20, seeds=(0,), accumulate=accumulate)
+        losses.append(np.array(result.curves[0].losses))
+    n = min(map(len, losses))
+    assert np.abs(losses[0][:n] - losses[1][:n]).max() > 1e-3  # not the same step
+    doc = " ".join(lr_range_test.__doc__.split())
+    assert "the same step with less memory for models without batch-dependent layers" in doc
+    assert "BatchNorm normalises each micro-batch" in doc
+
+
 def test_a_range_where_only_some_seeds_rose_says_which_rose():
     """Reverify s9 I12: 'to 1 (loss rising again; in seed(s) [0, 1] the end of the test, with
     no rise)' opened with the rise that 2 of 3 seeds never had."""
