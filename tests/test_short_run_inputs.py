@@ -174,6 +174,23 @@ def test_a_schedule_with_its_own_fixed_peak_is_refused_before_the_range_test(
     assert no_range_test == []
 
 
+def test_a_one_cycle_that_ignores_total_steps_is_refused_naming_the_rule(blobs, no_range_test):
+    """Audit s13 T15: OneCycleLR(..., total_steps=10) pasted into make_scheduler passed the
+    10-step probe and failed inside a short run as PyTorch's bare "Tried to step 11 times"."""
+    short = lambda opt, n: _SCHEDULES.OneCycleLR(  # noqa: E731
+        opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=10)
+    with pytest.raises(TrainwiseError, match=r"must build the schedule over the total_steps "
+                       r"it is given.*OneCycleLR of 10.*total_steps=total_steps\)"):
+        tune_lr(_net(), F.cross_entropy, _loader(*blobs), _loader(*blobs), _adamw,
+                make_scheduler=short)
+    assert no_range_test == []
+    spans = lambda opt, n: _SCHEDULES.OneCycleLR(  # noqa: E731
+        opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=n)
+    with pytest.raises(AssertionError, match="range test ran"):  # the fix passes
+        tune_lr(_net(), F.cross_entropy, _loader(*blobs), _loader(*blobs), _adamw,
+                make_scheduler=spans)
+
+
 def _groups(model: nn.Module, lr: float = 1e-3) -> torch.optim.Optimizer:
     return torch.optim.AdamW([{"params": model[0].parameters(), "lr": lr / 10},
                               {"params": model[2].parameters()}], lr=lr)

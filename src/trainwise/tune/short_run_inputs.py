@@ -34,6 +34,10 @@ PROBE_LRS = (1e-3, 1e-2)  # two candidate peaks a decade apart, whose optimizers
 # must differ
 PROBE_STEPS = 10  # schedules are compared over 10 steps, not at their start alone: a warmup
 # from 0 (LambdaLR(lambda s: s / n)) starts every peak at lr 0
+LENGTH_PROBE = 1009  # total_steps asked of make_scheduler to see that it builds over them: a
+# OneCycleLR pasted with total_steps=10 passed the 10-step probe above and then failed inside
+# a short run as PyTorch's bare "Tried to step 11 times" (audit s13 T15); an odd count no
+# pasted schedule is likely to have
 
 
 def short_run_problem(model: nn.Module, train_loader: Iterable, val_loader: Iterable,
@@ -181,6 +185,25 @@ def check_follows_lr(model: nn.Module, make_optimizer: Callable[..., Any],
             "Take the peak from the optimizer, as the default onecycle does: max_lr=[group['lr'] "
             "for group in optimizer.param_groups]; or use a schedule that scales the "
             "optimizer's lr (CosineAnnealingLR, LambdaLR).")
+    if make_scheduler is not None:
+        check_schedule_length(make_scheduler, fresh_optimizer(make_optimizer(model, PROBE_LRS[0]),
+                                                              model))
+
+
+def check_schedule_length(make_scheduler: Callable[..., Any], optimizer: Any) -> None:
+    """A OneCycleLR must span the total_steps it is given: it raises once stepped past its
+    own. (Inside a SequentialLR a shorter one is the design, so only the top one is read.)"""
+    scheduler = make_scheduler(optimizer, LENGTH_PROBE)
+    if not isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR) \
+            or scheduler.total_steps >= LENGTH_PROBE:
+        return
+    raise TrainwiseError(
+        f"make_scheduler(optimizer, total_steps) must build the schedule over the total_steps "
+        f"it is given: asked for {LENGTH_PROBE} steps, it built a OneCycleLR of "
+        f"{scheduler.total_steps}, which PyTorch refuses to step past (\"Tried to step "
+        f"{scheduler.total_steps + 1} times\"); each short run asks for its own length. Pass "
+        "it on: make_scheduler=lambda optimizer, total_steps: OneCycleLR(optimizer, max_lr=["
+        "group['lr'] for group in optimizer.param_groups], total_steps=total_steps).")
 
 
 def check_per_step(scheduler: Any) -> None:
