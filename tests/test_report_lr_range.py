@@ -148,6 +148,15 @@ def test_the_report_uses_the_caption_and_the_rate_used(tmp_path) -> None:
     assert "level the rule reads" in caption and "chosen for training, 0.0468" in caption
 
 
+def test_the_report_says_one_seeds_spread_is_unknown(tmp_path) -> None:
+    """Audit s13 T11: one seed's spread (null) was left out, or printed 0.00 decades."""
+    (tmp_path / "meta.json").write_text(json.dumps({"name": "t", "verdict": "ok"}))
+    one = {**_lr_range(), "spread_decades": None}
+    (tmp_path / "lr_range.json").write_text(json.dumps(one))
+    html = build_report(tmp_path).read_text()
+    assert "from 1 seed; spread unknown (1 seed; tune.num_seeds &gt;= 3 measures it)" in html
+
+
 def _result():
     from trainwise.tune.lr_range import LrCurve, LrRangeResult
 
