@@ -79,6 +79,23 @@ def test_bad_tables_name_the_column(tmp_path, visits, change, match):
         load_data(str(path), "label")
 
 
+def test_a_misspelt_target_names_the_closest_column_and_counts_the_rest():
+    # the audit's leak.csv shape (P2): 30 features, the default target 'label', and a
+    # leaking column last; 'lable' must point at 'label', never at the last column
+    columns = {f"feature {i}": [0.0, 1.0] for i in range(30)}
+    frame = pd.DataFrame({**columns, "label": [0, 1], "followup_outcome": [0, 1]})
+    with pytest.raises(DataError) as error:
+        table_data(frame, "lable")
+    message = str(error.value)
+    assert "Did you mean 'label'?" in message and "data.target='\"label\"'" in message
+    assert "followup_outcome\"" not in message  # the leak is never the suggestion
+    assert "32 columns:" in message and "feature 19 (and 12 more)" in message
+    # nothing close: the last column is offered as a guess, and called one
+    with pytest.raises(DataError, match=r"No column is close to 'y'; a target is often the "
+                                        r"last column \('b'\), but check"):
+        table_data(pd.DataFrame({"alpha": [0, 1], "b": [0, 1]}), "y")
+
+
 def test_unreadable_and_unknown_files(tmp_path):
     bad = tmp_path / "broken.parquet"
     bad.write_bytes(b"not parquet at all")

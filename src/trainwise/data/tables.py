@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +107,30 @@ def load_table(path: Path, target: str, task: str = "auto", group_column: str = 
     return data
 
 
+LISTED_COLUMNS = 20  # a 32-column table's message stays readable; the rest are counted
+
+
+def missing_target_message(frame: pd.DataFrame, target: str, source: str) -> str:
+    """What to name in data.target: the closest column, the default 'label', else a guess."""
+    columns = [str(c) for c in frame.columns]
+    close = difflib.get_close_matches(target, columns, n=2, cutoff=0.6)
+    if "label" in columns and "label" not in close:
+        close.append("label")  # the default target, renamed or not, is the likeliest meaning
+    if close:
+        hint = " or ".join(f"'{c}'" for c in close)
+        lead, guess = f"Did you mean {hint}? Name it in data.target", close[0]
+    else:  # nothing is close: the last column is only a guess, the user must choose
+        guess = columns[-1]
+        lead = (f"No column is close to '{target}'; a target is often the last column "
+                f"('{guess}'), but check: name the right one in data.target")
+    more = len(columns) - LISTED_COLUMNS
+    listed = ", ".join(columns[:LISTED_COLUMNS]) + (f" (and {more} more)" if more > 0 else "")
+    return (f"target column '{target}' is not in '{source}' ({len(columns)} columns: {listed}). "
+            f"{lead}: trainwise.run({{\"data\": {{\"target\": \"{guess}\"}}}}, ...) in "
+            f"Python, --set data.target='\"{guess}\"' on the command line, "
+            f"target = \"{guess}\" under [data] in a config.")
+
+
 def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_column: str = "",
                time_column: str = "", name: str = "table", source: str = "the table",
                na_values: tuple[str, ...] = (), dayfirst: bool = False,
@@ -121,12 +146,7 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     `decimal`: the decimal mark of numbers written as text, "," for '0,5' and '1.234,5'
     (data.decimal; load_table passes the one the CSV was read with)."""
     if target not in frame.columns:
-        guess = str(frame.columns[-1])  # a target is most often the last column
-        raise DataError(f"target column '{target}' is not in '{source}' (columns: "
-                        f"{', '.join(map(str, frame.columns[:20]))}). Name it in data.target: "
-                        f"trainwise.run({{\"data\": {{\"target\": \"{guess}\"}}}}, ...) in "
-                        f"Python, --set data.target='\"{guess}\"' on the command line, "
-                        f"target = \"{guess}\" under [data] in a config.")
+        raise DataError(missing_target_message(frame, target, source))
     notes: list[str] = []
     fates = ColumnFates([str(c) for c in frame.columns], target)
     declared = [c for c in (group_column, time_column) if c and c != "none"]
