@@ -99,6 +99,28 @@ def test_a_ramp_that_goes_down_is_a_config_error():
         load_config(None, ["tune.start_lr=2.0"])
 
 
+@pytest.mark.parametrize(("override", "allowed"), [
+    ("train.lr=-1", "greater than 0; or Input should be 'auto'"),  # was AdamW's ValueError
+    ("train.lr=0", "greater than 0; or Input should be 'auto'"),  # in the check stage (P5)
+    ("tune.start_lr=0", "greater than 0"), ("tune.end_lr=-1", "greater than 0"),
+    ("train.weight_decay=-0.1", "greater than or equal to 0"),
+    ("train.grad_clip=-1", "greater than or equal to 0"),  # 0 stays allowed: no clipping
+])
+def test_a_step_size_or_penalty_below_its_range_names_the_field_and_what_is_allowed(
+        override, allowed):
+    key, value = override.split("=")
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, [override])
+    assert str(caught.value).startswith(f"'{key}' = {value} is not allowed: Input should be "
+                                        f"{allowed}")
+
+
+def test_lr_auto_and_off_values_still_load():
+    config = load_config(None, ["train.grad_clip=0", "train.weight_decay=0", "train.lr=1e-3"])
+    assert (config.train.grad_clip, config.train.weight_decay, config.train.lr) == (0, 0, 1e-3)
+    assert load_config(None, ['train.lr="auto"']).train.lr == "auto"
+
+
 def test_a_union_is_explained_per_key_without_pydantics_member_names():
     with pytest.raises(ConfigError) as caught:
         load_config(None, ["tune.num_candidates=7"])

@@ -148,7 +148,8 @@ class TrainConfig(_Section):
     batch_size: int = Field(128, ge=1)  # samples per optimizer step (all devices together);
     # left unset, a table with under 10 steps an epoch at 128 gets the largest power of two
     # (>= 32) that gives 10, and config.toml keeps it unset (commented out) so reruns agree
-    lr: float | Literal["auto"] = "auto"  # "auto" = read from the learning-rate range test
+    lr: Annotated[float, Field(gt=0)] | Literal["auto"] = "auto"  # "auto" = read from the
+    # learning-rate range test; 0 or below is no step (AdamW refuses it deep in the check stage)
     weight_decay: float = Field(0.01, ge=0)  # AdamW, applied to weights only
     schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"  # the lr over the run
     patience: int = Field(8, ge=1)  # epochs without a better validation loss before stopping;
