@@ -148,6 +148,19 @@ def test_resume_says_on_the_console_from_which_step_and_epoch(tmp_path, monkeypa
         _unwrapped(capsys.readouterr().err)
 
 
+@pytest.mark.parametrize("command", ["run", "audit"])
+def test_a_missing_data_file_argument_exits_2_before_any_run_folder(tmp_path, capsys,
+                                                                   monkeypatch, command):
+    # `trainwise run nosuch.csv` made runs/<...>-nosuch/ with a report, exited 1 and said
+    # "Check data.source in your config" to a user with no config (audit s13 P6)
+    monkeypatch.chdir(tmp_path)
+    assert main([command, "nosuch.csv"]) == 2
+    message = _unwrapped(capsys.readouterr().err)
+    assert _unwrapped("data file 'nosuch.csv' (the file named on the command line) does not "
+                      f"exist (looked for from '{tmp_path}')") in message
+    assert list(tmp_path.iterdir()) == []  # no runs/ folder, no report
+
+
 def test_report_of_a_folder_of_runs_names_the_newest_run_and_writes_nothing(tmp_path, capsys):
     runs = tmp_path / "runs"
     for name in ("20260101-120000-wine", "20260102-120000-wine"):

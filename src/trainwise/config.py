@@ -85,9 +85,22 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if path:
         refuse_run_folder(Path(path))
     if path and _is_data(Path(path)):
+        _refuse_missing_data(Path(path))
         return from_dict({"data": {"source": str(path)}}, overrides)
     raw = read_config_file(Path(path)) if path else {}
     return from_dict(raw, overrides)
+
+
+def _refuse_missing_data(path: Path) -> None:
+    """A data file named on the command line that is not there is a command-line error (exit
+    2), said before a run folder and a report are made for a run that cannot start (audit
+    s13 P6: `trainwise run nosuch.csv` left both and said "check data.source in your config")."""
+    if path.suffix.lower() in DATA_SUFFIXES and not path.exists():
+        where = "" if path.is_absolute() else f" (looked for from '{Path.cwd()}')"
+        raise ConfigError(f"data file '{path}' (the file named on the command line) does not "
+                          f"exist{where}. Check its spelling and folder, or pass "
+                          "a .toml config, an image folder or a built-in data set "
+                          f"({', '.join(BUILT_IN_SOURCES)}).")
 
 
 def _is_data(path: Path) -> bool:

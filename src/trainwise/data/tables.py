@@ -42,7 +42,8 @@ def read_table(path: Path, sep: str = "", encoding: str = "", decimal: str = ""
     """A .csv / .parquet file as a DataFrame, and what reading it assumed (a sniffed CSV
     separator). sep / encoding / decimal: data.sep, data.encoding, data.decimal (CSV only)."""
     if not path.exists():
-        raise DataError(f"data file '{path}' does not exist. Check data.source in your config.")
+        raise DataError(f"data file '{path}' does not exist. Check data.source (in your config "
+                        "file or a --set data.source=... override).")
     try:
         if path.suffix.lower() == ".parquet":
             return pd.read_parquet(path), []
