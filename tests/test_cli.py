@@ -139,6 +139,7 @@ def test_resume_says_on_the_console_from_which_step_and_epoch(tmp_path, monkeypa
     assert _unwrapped(f"Resuming {run}: no training checkpoint, so the run restarts from the "
                       "data stage.") in _unwrapped(capsys.readouterr().err)
     config = load_config(run / "config.toml")
+    (run / "checkpoints").mkdir()  # stopped before training: no checkpoint, no folder
     save_checkpoint({"train_state": {"step": 415, "epoch": 37}, "progress": {"epoch": 38},
                      "extra": {"tag": config_tag(config), "config": training_config(config)}},
                     run / "checkpoints/last.pt")
@@ -393,3 +394,40 @@ def test_every_subcommand_help_ends_with_examples_and_the_exit_codes(name, capsy
     # review s11 VA4: predict and report said "every run prints its path: Run folder: RUN_DIR"
     commands_without_run = ("predict", "report", "config", "compare")
     assert ("Run folder: RUN_DIR" in out) == (name not in commands_without_run)
+
+
+def test_a_misspelt_subcommand_gets_a_did_you_mean(capsys):
+    # argparse said only "invalid choice: 'rnu' (choose from ...)" (audit s13 P14)
+    with pytest.raises(SystemExit) as done:
+        main(["rnu"])
+    assert done.value.code == 2
+    assert "Did you mean 'run'? (trainwise run --help)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["find_lr"])
+    assert "Did you mean 'find-lr'?" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["xyzzy"])
+    assert "Did you mean" not in capsys.readouterr().err  # nothing close: no guess
+
+
+def test_stage_subcommands_show_their_own_examples(capsys):
+    # `trainwise audit --help` offered "trainwise audit RUN_DIR/config.toml # rerun"
+    for name, rerun in [("audit", False), ("find-lr", False), ("run", True), ("train", True)]:
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        out = capsys.readouterr().out
+        assert f"trainwise {name} data.csv" in out
+        assert (f"trainwise {name} RUN_DIR/config.toml" in out) == rerun
+
+
+def test_an_audit_leaves_no_checkpoints_folder_and_folders_are_named_as_documented(tmp_path):
+    import re
+
+    from trainwise.config import RunConfig, field_notes
+
+    assert main(["audit", "wine", "--no-report", "--set", f'run.out_dir="{tmp_path}"']) == 0
+    [run] = list(tmp_path.iterdir())
+    assert not (run / "checkpoints").exists()  # was an empty checkpoints/ (audit s13 P14)
+    # `trainwise config` said <date>-<name>; folders are <date>-<time>-<name>
+    assert "<out_dir>/<date>-<time>-<name>/" in field_notes(RunConfig)["out_dir"]
+    assert re.fullmatch(r"\d{8}-\d{6}-wine", run.name)

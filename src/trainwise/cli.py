@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 import warnings
-from typing import Any
+from typing import Any, NoReturn
 
 from trainwise.findings import TrainwiseError
 
@@ -36,6 +36,11 @@ _RUN_EXAMPLES = """examples:
   trainwise {name} my.toml --no-report --json    # one JSON line on stdout
   trainwise {name} RUN_DIR/config.toml           # rerun (pin run.threads: bitwise)
 """
+_STAGE_EXAMPLES = """examples:
+  trainwise {name} data.csv --set data.target=churn --set run.out_dir=ci_runs
+  trainwise {name} wine --json       # one JSON line on stdout
+  trainwise {name} my.toml           # then `trainwise run my.toml` for every stage
+"""
 _EXAMPLES = {
     "run": _RUN_EXAMPLES + "  trainwise run --resume RUN_DIR              # continue after "
     "Ctrl-C or a kill\n",
@@ -52,7 +57,8 @@ _EXAMPLES = {
 
 def _epilog(name: str) -> str:
     """Examples and exit codes under each subcommand's --help: a CI author reads --help."""
-    examples = _EXAMPLES.get(name, _RUN_EXAMPLES).format(name=name)
+    # audit .. tune stop early: a rerun of a whole run (RUN_DIR/config.toml) is run's example
+    examples = _EXAMPLES.get(name, _STAGE_EXAMPLES).format(name=name)
     if name not in UNTIL:  # config, predict, report and compare make no run folder (review s11 VA4)
         return f"{examples}\n{_EXIT_CODES}"
     return f"{examples}\nrun folders go to run.out_dir (default runs/); every run prints its " \
@@ -72,8 +78,26 @@ def _sub(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
     return sub.add_parser(name, epilog=_epilog(name), formatter_class=_Formatter, **kwargs)
 
 
+class _Parser(argparse.ArgumentParser):
+    """A misspelt subcommand gets the did-you-mean a misspelt config key gets (audit s13 P14):
+    argparse's own "invalid choice: 'rnu' (choose from ...)" leaves the user to compare."""
+
+    def error(self, message: str) -> NoReturn:
+        import difflib
+        import re
+
+        wrong = re.search(r"invalid choice: '([^']*)'", message)
+        if wrong and self._subparsers is not None:
+            names = [n for a in self._subparsers._group_actions
+                     for n in getattr(a, "choices", None) or []]
+            close = difflib.get_close_matches(wrong.group(1), names, n=1, cutoff=0.5)
+            if close:
+                message += f". Did you mean '{close[0]}'? (trainwise {close[0]} --help)"
+        super().error(message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="trainwise", description="Make deep-learning training go right.",
         epilog=_EXIT_CODES)
     sub = parser.add_subparsers(dest="command", required=True)

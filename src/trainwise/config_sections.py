@@ -211,7 +211,7 @@ class TuneConfig(_Section):
 
 class RunConfig(_Section):
     name: str = ""  # folder name suffix; default: the data source
-    out_dir: str = "runs"  # where run folders go: <out_dir>/<date>-<name>/
+    out_dir: str = "runs"  # where run folders go: <out_dir>/<date>-<time>-<name>/
     # seeds the initial weights, the data order, dropout and the range test, and (unless
     # split.seed is set) the split and the max_samples subset, so another seed tests on other
     # rows; numpy takes 0 .. 2**32 - 1

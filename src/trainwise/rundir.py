@@ -1,6 +1,6 @@
 """The run folder: metadata, history rows (JSON lines), findings, checkpoint paths.
 
-runs/<date>-<name>/
+runs/<date>-<time>-<name>/
   config.toml  meta.json  history.jsonl  findings.json  split.npz
   checkpoints/{best,last}.pt  tensorboard/  figures/  report.html
 """
@@ -147,8 +147,8 @@ class RunDir:
     def __init__(self, path: Path):
         self.path = path
         self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / "figures").mkdir(exist_ok=True)
-        (self.path / "checkpoints").mkdir(exist_ok=True)
+        (self.path / "figures").mkdir(exist_ok=True)  # checkpoints/: made by its first save,
+        # so `trainwise audit` (no model) leaves no empty folder (audit s13 P14)
 
     @classmethod
     def create(cls, out_dir: str | Path, name: str) -> RunDir:
@@ -206,7 +206,9 @@ class RunDir:
         return self.path / "checkpoints"
 
     def checkpoint_path(self, which: str) -> Path:
-        return self.path / "checkpoints" / f"{which}.pt"
+        """Where a checkpoint is saved; asked for only by the stages that save one."""
+        self.checkpoints_dir.mkdir(exist_ok=True)
+        return self.checkpoints_dir / f"{which}.pt"
 
     def figure_path(self, name: str) -> Path:
         return self.path / "figures" / name
