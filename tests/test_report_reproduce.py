@@ -48,6 +48,25 @@ def test_a_cli_run_records_its_command_and_the_report_says_how_to_use_it(tmp_pat
     assert f"score new rows: trainwise predict {folder} new.csv" in box
 
 
+def test_a_resume_keeps_the_command_that_made_the_run_and_is_listed_after_it(tmp_path):
+    # audit s13 P16: meta.json's command became `trainwise run --resume RUN`, and the report's
+    # "made by" lost the command that made the run
+    out = tmp_path / "runs"
+    argv = ["run", "--set", 'data.source="wine"', *QUICK, "--set", f"run.out_dir=\"{out}\""]
+    assert main([*argv, "--no-report"]) == 0
+    [folder] = list(out.iterdir())
+    again = ["run", "--resume", str(folder)]
+    assert main(again) == 0 and main(again) == 0  # twice: the list grows
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["command"] == shlex.join(["trainwise", *argv, "--no-report"])
+    assert [r["command"] for r in meta["resumed"]] == [shlex.join(["trainwise", *again])] * 2
+    step = meta["resumed"][0]["from_step"]
+    assert step > 0 and meta["resumed"][1]["from_step"] == step  # training had ended there
+    box = _box((folder / "report.html").read_text(encoding="utf-8"))
+    assert f"made by: {meta['command']} resumed by: {shlex.join(['trainwise', *again])} , " \
+           f"from step {step} ({meta['resumed'][0]['at']})" in box
+
+
 def test_an_api_run_says_it_was_trainwise_run(tmp_path) -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(0, 1, (150, 3)).astype(np.float32)

@@ -278,12 +278,28 @@ def saved_folds(saved: Any) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
             int(saved["trained_fold"]))
 
 
+def _record_resume(ctx: ResumeContext, source: Path, step: int | None) -> dict[str, Any]:
+    """meta.json keeps `command`, the command that made the run, and lists each resume after
+    it (`resumed`: from_step, None where no checkpoint made the run restart; at; command).
+    The resume command used to replace `command`, and the report's "made by" then named only
+    `trainwise run --resume ...` (audit s13 P16). Returns the first attempt's meta.json."""
+    meta_path = source / "meta.json"
+    previous = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    resume = {"from_step": step, "at": datetime.now().isoformat(timespec="seconds"),
+              "command": ctx.meta.get("command", "")}
+    ctx.meta["command"] = previous.get("command") or ctx.meta.get("command", "")
+    ctx.meta["resumed"] = [*previous.get("resumed", []), resume]
+    return previous
+
+
 def reopen(ctx: ResumeContext, source: Path) -> list[Finding]:
     """Load the checkpoint and what the first attempt recorded; clean up a torn save."""
     ctx.checkpoint = find_checkpoint(source, ctx.config)
     removed = remove_partial(source / "checkpoints") if ctx.fabric.is_global_zero else []
     partial = f" Removed {len(removed)} partial checkpoint file(s) left by the kill." \
         if removed else ""
+    step = int(ctx.checkpoint["train_state"]["step"]) if ctx.checkpoint is not None else None
+    previous = _record_resume(ctx, source, step)
     if ctx.checkpoint is None:  # killed before training: all again, the same since seeded
         console.print(f"Resuming {escape(str(source))}: no training checkpoint, so the run "
                       "restarts from the data stage.")
@@ -291,16 +307,11 @@ def reopen(ctx: ResumeContext, source: Path) -> list[Finding]:
         shutil.rmtree(ctx.run.tensorboard_dir, ignore_errors=True)
         return [info("setup", "restarted", "No training checkpoint in the run folder: the run "
                      f"restarts from the data stage.{partial}")]
-    meta_path = source / "meta.json"
-    previous = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
     for key in ("name", "created", "data", "split", "figures", "stage_seconds"):
         if key in previous:
             ctx.meta[key] = previous[key]
-    step = int(ctx.checkpoint["train_state"]["step"])
     console.print(f"Resuming {escape(str(source))} from {saved_position(ctx.checkpoint)}; the "
                   "data audit, checks and tuning are kept from the first attempt.")
-    ctx.meta["resumed"] = [*previous.get("resumed", []), {
-        "from_step": step, "at": datetime.now().isoformat(timespec="seconds")}]
     saved_world, world = int(ctx.checkpoint.get("world_size", 1)), ctx.fabric.world_size
     recount = "" if saved_world == world else (
         f" The checkpoint was written by {saved_world} process(es), this run has {world}: the "

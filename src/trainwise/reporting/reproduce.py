@@ -18,9 +18,9 @@ _UNSAVED = {"read as words": "its free text was read as words",
 
 
 def reproduce(path: Path, meta: dict[str, Any], findings: list[Finding]) -> dict[str, Any]:
-    """{command, rerun, rerun_by_name, rebuildable, predict, note} for the template; empty
-    values are left out."""
-    box: dict[str, Any] = {"command": meta.get("command") or ""}
+    """{command, resumed, rerun, rerun_by_name, rebuildable, predict, note} for the template;
+    empty values are left out."""
+    box: dict[str, Any] = {"command": meta.get("command") or "", "resumed": resumes(meta)}
     own = own_module(meta, findings)
     if (path / "config.toml").is_file():
         box.update(_rerun(path / "config.toml", meta, own))
@@ -43,6 +43,20 @@ def reproduce(path: Path, meta: dict[str, Any], findings: list[Finding]) -> dict
         box["note"] = (f"`trainwise predict` cannot score this run's table yet: {unsaved} "
                        "(an encoding preprocess.npz does not keep).")
     return box
+
+
+def resumes(meta: dict[str, Any]) -> list[dict[str, str]]:
+    """{command, when} per --resume after the command that made the run, e.g. 'trainwise run
+    --resume DIR' and 'from step 377 (2026-11-28T03:27:01)'. A run older than audit s13 P16
+    recorded no command with its resumes (its `command` is then the last resume's)."""
+    lines = []
+    for resume in meta.get("resumed") or []:
+        step = resume.get("from_step")
+        when = (f"from step {step}" if step is not None else
+                "restarted from the data stage (no training checkpoint)")
+        lines.append({"command": resume.get("command") or "",
+                      "when": when + (f" ({resume['at']})" if resume.get("at") else "")})
+    return lines
 
 
 def own_module(meta: dict[str, Any], findings: list[Finding]) -> dict[str, Any] | None:
