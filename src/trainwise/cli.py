@@ -46,7 +46,8 @@ _EXAMPLES = {
     "Ctrl-C or a kill\n",
     "train": _RUN_EXAMPLES,
     "predict": "examples:\n  trainwise predict RUN_DIR new.csv --out predictions.csv\n"
-    "  trainwise predict RUN_DIR new.npz              # its X, shaped as the run's inputs\n",
+    "  trainwise predict RUN_DIR new.npz              # its X, shaped as the run's inputs\n"
+    "  trainwise predict RUN_DIR new_images/          # a run on images: a folder or file\n",
     "report": "examples:\n  trainwise report runs/20260101-120000-mnist1d\n",
     "compare": "examples:\n  trainwise compare runs/*                       # every run in runs/\n"
     "  trainwise compare runs/2026*-digits --json     # one JSON object on stdout\n",
@@ -144,7 +145,8 @@ def _add_predict(sub: Any) -> None:
                          "and checkpoints/best.pt)")
     predict.add_argument("file", help="the new rows: a .npz (its X, shaped as the run's "
                          "inputs) or a .csv / .parquet with the table's columns as the run "
-                         "read them (text columns are one-hot encoded again)")
+                         "read them (text columns are one-hot encoded again); for a run on "
+                         "images, also a folder of images or one image file")
     predict.add_argument("--threshold", choices=("argmax", "best"), default="argmax",
                          help="argmax (default): the most probable class; best: for two "
                          "classes, the decision threshold the run picked on validation "

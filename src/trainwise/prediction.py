@@ -20,6 +20,7 @@ from trainwise.data.arrays import shape_inputs
 from trainwise.data.errors import DataError
 from trainwise.data.tensors import to_loader
 from trainwise.findings import Finding
+from trainwise.prediction_images import as_run_images, is_image_input, read_images
 from trainwise.prediction_table import imputed_cells, key_columns, table_features
 from trainwise.preprocessing import Preprocessing
 from trainwise.rundir import read_findings, read_meta
@@ -74,7 +75,7 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
     meta, findings = read_meta(folder), read_findings(folder)  # read once, passed along
     _refuse_unsaved_encoding(x, *_unsaved_encoding(prep, config.data, findings))
     net = trained_model(folder, prep, config.model, model)  # no best.pt: before x is read
-    x = _read_file(Path(x), config.data) if isinstance(x, str | Path) else x
+    x, files = _read_input(x, prep, config.data)
     inputs = _as_array(x, prep, _as_read(config.data, findings))
     imputed = imputed_cells(inputs, prep)  # warns of gaps the run never had; refuses inf
     outputs = _forward(net, prep.normalise(inputs))
@@ -84,7 +85,7 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
         units = TargetUnits(prep.target_mean, prep.target_scale,  # log1p undone too
                             log=config.data.target_transform == "log")
         return _beside(pd.DataFrame({"prediction": units(values)}, index=index), x, meta,
-                       imputed)
+                       imputed, files)
     probs = probabilities(outputs).astype(np.float64)  # the label check's, as in float32
     counts = _counts(meta, prior_corrected)
     shown = probs if counts is None else _prior_corrected(probs, counts)
@@ -93,16 +94,28 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
     frame = pd.DataFrame({"prediction": _label_values(prep.class_names)[decided]}, index=index)
     for k, name in enumerate(prep.class_names):
         frame[f"probability_{name}"] = shown[:, k]
-    return _beside(frame, x, meta, imputed)
+    return _beside(frame, x, meta, imputed, files)
 
 
-def _beside(frame: pd.DataFrame, x: Any, meta: dict[str, Any], imputed: np.ndarray | None
-            ) -> pd.DataFrame:
-    """The predictions with what joins them back to the rows: the input's identifier, time
-    key and group columns first (the ones the run set aside as no feature), and num_imputed
-    (missing cells filled with the training mean) when any row had one."""
+def _read_input(x: Any, prep: Preprocessing, data: DataConfig) -> tuple[Any, list[str] | None]:
+    """The rows of `x` (read from its file or files), and for an image run given image files
+    or a folder, the file of each row (decoded as the run's folder loader decoded its own)."""
+    if prep.kind == "image" and is_image_input(x):
+        images = read_images(x, prep.input_shape)
+        return images.pixels, images.files
+    return (_read_file(Path(x), data, prep) if isinstance(x, str | Path) else x), None
+
+
+def _beside(frame: pd.DataFrame, x: Any, meta: dict[str, Any], imputed: np.ndarray | None,
+            files: list[str] | None = None) -> pd.DataFrame:
+    """The predictions with what joins them back to the rows: the image file of each row, or
+    the input's identifier, time key and group columns first (the ones the run set aside as
+    no feature), and num_imputed (missing cells filled with the training mean) when any row
+    had one."""
     if imputed is not None and imputed.any():
         frame["num_imputed"] = imputed
+    if files is not None:
+        frame.insert(0, "file", files)
     if not isinstance(x, pd.DataFrame):
         return frame
     keys = [c for c in key_columns(meta) if c in x.columns and c not in frame.columns]
@@ -252,17 +265,30 @@ def _as_array(x: Any, prep: Preprocessing, data: DataConfig) -> np.ndarray:
     _refuse_rescaled_pixels(array, prep)
     shaped = _laid_out(array, prep, data)
     shape = tuple(prep.input_shape)
+    if prep.kind == "image":
+        shaped = as_run_images(shaped, shape)  # channels and size, as the loader made them
     if shaped.ndim != len(shape) + 1 or shaped.shape[1:] != shape:
-        read = f" (read as {shaped.shape})" if shaped.shape != array.shape else ""
-        one = " (one row: add the row axis, x[None])" if array.shape == shape else ""
-        raise DataError(f"the rows to predict are shaped {array.shape}{read}, but the run's "
-                        f"model reads rows shaped {shape} ({prep.kind} data){one}. "
-                        f"{_layout_advice(array.shape, prep, data)}")
+        _refuse_shape(array, shaped, prep, data)
     if len(shaped) == 0:
         raise DataError("there are no rows to predict (0 rows given). Pass at least one row.")
     if prep.kind == "tokens":
         return _token_ids(shaped, prep)
     return shaped
+
+
+def _refuse_shape(array: np.ndarray, shaped: np.ndarray, prep: Preprocessing,
+                  data: DataConfig) -> None:
+    """What differs between the rows given and the run's rows; one row given without its
+    row axis is said as such (not as two equal shapes)."""
+    shape = tuple(prep.input_shape)
+    if array.shape == shape:
+        raise DataError(f"the rows to predict are one row shaped {shape} without the row "
+                        f"axis; the model reads (N, {', '.join(map(str, shape))}), N rows: add "
+                        "the row axis, x[None].")
+    read = f" (read as {shaped.shape})" if shaped.shape != array.shape else ""
+    raise DataError(f"the rows to predict are shaped {array.shape}{read}, but the run's "
+                    f"model reads rows shaped {shape} ({prep.kind} data). "
+                    f"{_layout_advice(array.shape, prep, data)}")
 
 
 def _refuse_rescaled_pixels(array: np.ndarray, prep: Preprocessing) -> None:
@@ -286,7 +312,7 @@ def _laid_out(array: np.ndarray, prep: Preprocessing, data: DataConfig) -> np.nd
     """A run that read arrays (a .npz, or data=(x, y)) changed their layout (a 3-D array is
     (N, T, C) -> (N, C, T), an (N, H, W, C) image -> (N, C, H, W)): new rows are laid out the
     same way. Other sources (tables, image folders, built-in sets) load in the model's layout.
-    Images are resized to data.image_size as the run resized its own."""
+    Images get the run's channels and size afterwards (prediction_images.as_run_images)."""
     shaped = array
     if str(data.source).lower().endswith(".npz"):
         try:
@@ -298,11 +324,6 @@ def _laid_out(array: np.ndarray, prep: Preprocessing, data: DataConfig) -> np.nd
         shaped = array.astype(np.float32, copy=False)  # ids and pixels stay as they are
         if _one_channel(prep) and shaped.ndim == 2 and shaped.shape[1] == prep.input_shape[1]:
             shaped = shaped[:, None, :]  # (N, T) -> (N, 1, T), as an .npz run reads it
-    size = data.image_size
-    if prep.kind == "image" and size and shaped.ndim == 4 and shaped.shape[2:] != (size, size):
-        from trainwise.data.images import resize_images
-
-        shaped = resize_images(shaped, size)
     return shaped
 
 
@@ -319,8 +340,9 @@ def _layout_advice(given: tuple[int, ...], prep: Preprocessing, data: DataConfig
     if str(data.source).lower().endswith(".npz"):
         stored = f"(N, {shape[1]}, {shape[0]}) = (N, T, C)" if prep.kind == "sequence" else \
             f"(N, {', '.join(map(str, shape))})"
-        return (f"Give the rows as the run's arrays were given, {stored}, before "
-                "normalisation: the run lays them out for the model itself.")
+        return (f"Give the rows as the run's arrays were given, {stored}"
+                f"{_unnormalised(prep).replace(';', ',')}: the run lays them out for the "
+                "model itself.")
     wanted = f"(N, {', '.join(map(str, shape))})"
     also = f" or (N, {shape[1]})" if _one_channel(prep) else ""
     how = ""
@@ -329,8 +351,12 @@ def _layout_advice(given: tuple[int, ...], prep: Preprocessing, data: DataConfig
     elif len(given) == 4 and given[1:] == (*shape[1:], shape[0]):
         how = f"; from {given}: x.transpose(0, 3, 1, 2)"
     first = ", channels first" if prep.kind in ("sequence", "image") else ""
-    return (f"This run reads its rows as {wanted}{also}{first}{how}; give them before "
-            "normalisation.")
+    return f"This run reads its rows as {wanted}{also}{first}{how}{_unnormalised(prep)}."
+
+
+def _unnormalised(prep: Preprocessing) -> str:
+    """The advice to give rows unnormalised, for runs that normalise (token ids are not)."""
+    return "" if prep.mean is None else "; give them before normalisation"
 
 
 def _array_kind(kind: str) -> str:
@@ -346,11 +372,14 @@ def _token_ids(array: np.ndarray, prep: Preprocessing) -> np.ndarray:
     return array.astype(np.int64)
 
 
-def _read_file(path: Path, data: DataConfig) -> Any:
+def _read_file(path: Path, data: DataConfig, prep: Preprocessing) -> Any:
     """The rows in a file; a CSV is read as the run read its own (its config's data.sep,
     data.encoding and data.decimal), since `trainwise predict` takes no such options."""
     if not path.is_file():
-        raise DataError(f"'{path}' does not exist. Give a .npz (with X), .csv or .parquet file.")
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise DataError(f"'{path}' {what}; this run read {prep.kind} data, whose rows predict "
+                        "reads from one file: a .npz (with X), .csv or .parquet (folders and "
+                        "image files are read for runs on images only).")
     if path.suffix.lower() == ".npz":
         with np.load(path, allow_pickle=False) as saved:
             key = next((k for k in ("X", "x") if k in saved.files), None)
@@ -361,5 +390,6 @@ def _read_file(path: Path, data: DataConfig) -> Any:
         from trainwise.data.tables import read_table
 
         return read_table(path, data.sep, data.encoding, data.decimal)[0]
-    raise DataError(f"'{path}' has suffix '{path.suffix}'; give a .npz (with X), .csv or "
-                    ".parquet file.")
+    raise DataError(f"'{path}' has suffix '{path.suffix}'; this run read {prep.kind} data: "
+                    "give a .npz (with X), .csv or .parquet file (image files and folders "
+                    "are read for runs on images only).")
