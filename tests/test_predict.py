@@ -334,7 +334,9 @@ def _split_only(tmp_path, frame, *overrides):
     return result.path
 
 
-def test_a_table_read_as_words_is_refused_as_not_scorable_yet(tmp_path):
+def test_a_table_read_as_words_in_an_older_run_folder_says_how_to_save_its_words(tmp_path):
+    """A run folder written before the vocabulary was saved (audit s13 I2): the fix is the
+    resume that saves it, not dropping the text, the table's only feature."""
     rng = np.random.default_rng(6)
     words = np.array(["great fun film", "loved it", "boring dull plot", "a waste of time"])
     pick = rng.integers(0, 4, 120)
@@ -343,10 +345,17 @@ def test_a_table_read_as_words_is_refused_as_not_scorable_yet(tmp_path):
     frame = pd.DataFrame({"review": np.char.add(words[pick], np.char.add(" ", filler)),
                           "label": np.where(pick < 2, "pos", "neg")})
     folder = _split_only(tmp_path, frame)
+    with np.load(folder / FILE_NAME) as saved:
+        assert "vocabulary" in saved.files
+        older = {k: saved[k] for k in saved.files if k not in
+                 ("vocabulary", "text_columns", "token_length", "unknown_id")}
+    np.savez(folder / FILE_NAME, **older)
     for rows in (frame.drop(columns="label"), np.zeros((3, 4), np.int64)):
-        with pytest.raises(DataError, match="cannot be scored by trainwise.predict yet: its "
-                           "text was read as word ids.*vocabulary is not saved"):
+        with pytest.raises(DataError, match="cannot be scored by trainwise.predict: its "
+                           r"text was read as word ids.*does not hold that vocabulary.*"
+                           r"trainwise run --resume RUN_DIR") as refused:
             trainwise.predict(folder, rows)
+        assert "drop or convert" not in str(refused.value)
 
 
 def test_a_table_with_a_date_feature_is_refused_as_not_scorable_yet(tmp_path):

@@ -22,6 +22,7 @@ from trainwise.data.tensors import to_loader
 from trainwise.findings import Finding
 from trainwise.prediction_images import as_run_images, is_image_input, read_images
 from trainwise.prediction_table import imputed_cells, key_columns, table_features
+from trainwise.prediction_text import fit_length, text_ids
 from trainwise.preprocessing import Preprocessing
 from trainwise.rundir import read_findings, read_meta
 from trainwise.stages import EVAL_BATCH_SIZE
@@ -76,7 +77,7 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
     _refuse_unsaved_encoding(x, *_unsaved_encoding(prep, config.data, findings))
     net = trained_model(folder, prep, config.model, model)  # no best.pt: before x is read
     x, files = _read_input(x, prep, config.data)
-    inputs = _as_array(x, prep, _as_read(config.data, findings))
+    inputs = _as_array(x, prep, _as_read(config.data, findings), _padding_side(findings))
     imputed = imputed_cells(inputs, prep)  # warns of gaps the run never had; refuses inf
     outputs = _forward(net, prep.normalise(inputs))
     index = x.index if isinstance(x, pd.DataFrame) else None
@@ -217,9 +218,11 @@ def _unsaved_encoding(prep: Preprocessing, data: DataConfig, findings: list[Find
     """What the run's table encoding built from its own rows and did not save ('' if none),
     without which new rows cannot be encoded as training encoded them; and whether an array
     encoded by hand can still be scored (date features yes, word ids no)."""
-    if prep.kind == "tokens" and Path(str(data.source)).suffix.lower() in (".csv", ".parquet"):
+    if prep.kind == "tokens" and not prep.vocabulary and \
+            Path(str(data.source)).suffix.lower() in (".csv", ".parquet"):
         return ("its text was read as word ids through a vocabulary built from the table's "
-                "rows, and that vocabulary is not saved in the run folder"), False
+                "rows, and this run folder, written by an earlier trainwise, does not hold "
+                "that vocabulary"), False
     dates = [f"'{f.evidence.get('column')}' ({f.evidence.get('described')})"
              for f in findings if f.code == "date_feature"]
     if dates:
@@ -235,6 +238,13 @@ def _refuse_unsaved_encoding(x: Any, why: str, arrays_ok: bool) -> None:
         isinstance(x, str | Path) and Path(x).suffix.lower() in (".csv", ".parquet"))
     if not why or (arrays_ok and not as_table):
         return
+    if not arrays_ok:  # free text: dropping the text would leave nothing to train on
+        raise DataError(
+            f"this run's table cannot be scored by trainwise.predict: {why}, so new text "
+            "cannot be tokenised as training tokenised it. Write the vocabulary into the run "
+            "folder without retraining: trainwise run --resume RUN_DIR (it reloads the data, "
+            "tokenises it again the same way and saves the vocabulary in preprocess.npz), "
+            "then predict again.")
     raise DataError(
         f"this run's table cannot be scored by trainwise.predict yet: {why}, so new rows "
         "cannot be encoded as training encoded them. predict re-encodes number columns and "
@@ -253,11 +263,18 @@ def _as_read(data: DataConfig, findings: list[Finding]) -> DataConfig:
     return data.model_copy(update={"decimal": decimal})
 
 
-def _as_array(x: Any, prep: Preprocessing, data: DataConfig) -> np.ndarray:
+def _padding_side(findings: list[Finding]) -> str:
+    """Where the run's token rows were padded ("start" or "end"), from its token_lengths."""
+    sides = [f.evidence.get("padding") for f in findings if f.code == "token_lengths"]
+    return "start" if sides and sides[0] == "start" else "end"
+
+
+def _as_array(x: Any, prep: Preprocessing, data: DataConfig, padding: str = "end"
+              ) -> np.ndarray:
     """`x` (predict read a file already) as rows of the run's shape, or an error that says
     what differs."""
     if isinstance(x, pd.DataFrame):
-        x = table_features(x, prep, data)
+        x = text_ids(x, prep) if prep.kind == "tokens" else table_features(x, prep, data)
     array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     if array.dtype.kind not in "biuf":
         raise DataError(f"the rows to predict hold {array.dtype} values; the model reads "
@@ -267,6 +284,8 @@ def _as_array(x: Any, prep: Preprocessing, data: DataConfig) -> np.ndarray:
     shape = tuple(prep.input_shape)
     if prep.kind == "image":
         shaped = as_run_images(shaped, shape)  # channels and size, as the loader made them
+    if prep.kind == "tokens" and shaped.ndim == 2:
+        shaped = fit_length(shaped, prep, padding)  # embedding_pool reads any T
     if shaped.ndim != len(shape) + 1 or shaped.shape[1:] != shape:
         _refuse_shape(array, shaped, prep, data)
     if len(shaped) == 0:

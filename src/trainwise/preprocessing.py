@@ -40,6 +40,13 @@ class Preprocessing:
     # (F,) missing cells per feature in the rows the run loaded; None: not counted (older
     # runs, or inputs other than (N, F) rows). predict warns of NaN where there were none
     feature_missing: np.ndarray | None = None
+    # text tokenised by trainwise: the word of id i + 2, the text columns joined in order,
+    # the length T rows were cut to and the id of words not in it (empty: token ids given,
+    # or a run written before it was saved), so that predict tokenises new text the same way
+    vocabulary: list[str] = field(default_factory=list)
+    text_columns: list[str] = field(default_factory=list)
+    token_length: int = 0
+    unknown_id: int = 1
 
     def normalise(self, x: np.ndarray) -> np.ndarray:
         """`x` as the model saw the training rows: the training split's statistics."""
@@ -96,7 +103,17 @@ def fitted_preprocessing(data: TaskData, normaliser: Normaliser | None, target_m
         mean=None if normaliser is None else normaliser.mean,
         std=None if normaliser is None else normaliser.std,
         target_mean=target_mean, target_scale=target_scale, vocab_size=_vocab_size(data),
-        one_hot=list(data.one_hot), feature_missing=_missing_per_feature(data.x))
+        one_hot=list(data.one_hot), feature_missing=_missing_per_feature(data.x),
+        **_tokeniser_fields(data.tokeniser))
+
+
+def _tokeniser_fields(tokeniser: dict) -> dict:
+    """tokenise.py's vocabulary and length as Preprocessing fields (none for token ids)."""
+    if not tokeniser:
+        return {}
+    return {"vocabulary": list(tokeniser["words"]), "text_columns": list(tokeniser["columns"]),
+            "token_length": int(tokeniser["length"]),
+            "unknown_id": int(tokeniser["unknown_id"])}
 
 
 def _missing_per_feature(x: np.ndarray) -> np.ndarray | None:
@@ -113,6 +130,11 @@ def _encoding_arrays(prep: Preprocessing) -> dict[str, np.ndarray]:
               for k, part in enumerate(("features", "columns", "levels", "roles"))}
     if prep.feature_missing is not None:
         arrays["feature_missing"] = np.asarray(prep.feature_missing, dtype=np.int64)
+    if prep.vocabulary:
+        arrays.update(vocabulary=np.asarray(prep.vocabulary, dtype=str),
+                      text_columns=np.asarray(prep.text_columns, dtype=str),
+                      token_length=np.int64(prep.token_length),
+                      unknown_id=np.int64(prep.unknown_id))
     return arrays
 
 
@@ -125,6 +147,11 @@ def _encoding_fields(saved: np.lib.npyio.NpzFile) -> dict:
         fields["one_hot"] = list(zip(*parts, strict=True))
     if "feature_missing" in saved.files:
         fields["feature_missing"] = saved["feature_missing"]
+    if "vocabulary" in saved.files:
+        fields.update(vocabulary=[str(w) for w in saved["vocabulary"]],
+                      text_columns=[str(c) for c in saved["text_columns"]],
+                      token_length=int(saved["token_length"]),
+                      unknown_id=int(saved["unknown_id"]))
     return fields
 
 

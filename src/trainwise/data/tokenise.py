@@ -77,6 +77,9 @@ def as_tokens(data: TaskData, texts: pd.DataFrame, columns: list[TextColumn],
     data.feature_names = []  # a position is not a feature, as for a .npz of ids
     data.content_hashes = frame_hashes(texts)  # the text, not the ids that lose rare words
     data.unknown_id = UNKNOWN_ID
+    data.tokeniser = {"words": list(tokens.vocabulary), "columns": list(texts.columns),
+                      "length": int(tokens.ids.shape[1]), "unknown_id": UNKNOWN_ID,
+                      "cut_share": tokens.truncated}  # what predict needs to tokenise anew
     data.findings.append(tokenised_finding(columns, tokens, unused))
 
 
@@ -102,8 +105,10 @@ def tokenised_finding(columns: list[TextColumn], tokens: Tokens,
         f"{tokens.truncated:.1%} of them. The vocabulary was counted over all rows before the "
         "split: ids carry no label, and a word seen only in validation or test keeps its "
         "untrained initial embedding, so nothing leaks.")
-    fix = ("Nothing to do for a baseline. For a better tokeniser (subwords, a pretrained "
-           f"model's vocabulary), {OWN_TOKENIZER_ADVICE}.")
+    fix = ("Nothing to do for a baseline: the vocabulary is saved in the run folder "
+           "(preprocess.npz), and trainwise predict RUN_DIR new.csv tokenises new text with it "
+           "(unseen words get id 1, longer texts are cut at the same length). For a better "
+           f"tokeniser (subwords, a pretrained model's vocabulary), {OWN_TOKENIZER_ADVICE}.")
     return Finding("data", Severity.INFO, "text_tokenised", message, {
         "columns": [c.name for c in columns], "unused_columns": list(unused),
         "vocabulary_size": len(tokens.vocabulary) + 2,

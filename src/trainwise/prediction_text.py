@@ -1,0 +1,88 @@
+"""Token ids for trainwise.predict: new text tokenised with the vocabulary the run saved
+(data/tokenise.py's, in preprocess.npz: unseen words get the unknown id, longer texts are
+cut at the run's T), and id rows of another length padded with 0 or cut at T, since the
+embedding_pool baseline reads any length but the run's rows had T positions. What changed
+is said as a note (on stderr from the shell).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from trainwise.data.errors import DataError
+from trainwise.data.text import words
+from trainwise.data.token_ids import PADDING_ID
+from trainwise.prediction_table import PredictionWarning
+from trainwise.preprocessing import Preprocessing
+
+
+def text_ids(frame: pd.DataFrame, prep: Preprocessing) -> np.ndarray:
+    """(N, T) int64 ids of the run's text columns of `frame`, as tokenise.py made the run's."""
+    missing = [c for c in prep.text_columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"the rows to predict lack the text column(s) {missing} that the run "
+                        f"tokenised (it read {prep.text_columns}). Give the text under the "
+                        "same column names.")
+    if len(frame) == 0:
+        raise DataError("there are no rows to predict (0 rows given). Pass at least one row.")
+    rows = words(frame[prep.text_columns]).reset_index(drop=True)
+    id_of = {word: k + 2 for k, word in enumerate(prep.vocabulary)}  # tokenise.py's ids
+    length = prep.token_length
+    ids = np.full((len(rows), length), PADDING_ID, dtype=np.int64)
+    unknown = np.zeros(len(rows), dtype=np.int64)
+    for i, row in enumerate(rows):
+        row_ids = [id_of.get(word, prep.unknown_id) for word in row[:length]]
+        ids[i, :len(row_ids)] = row_ids
+        unknown[i] = sum(k == prep.unknown_id for k in row_ids)
+    _say_text(rows.str.len().to_numpy(), unknown, length, prep.unknown_id)
+    return ids
+
+
+def _say_text(lengths: np.ndarray, unknown: np.ndarray, length: int, unknown_id: int) -> None:
+    """Rows cut at T (a note: the run cut its own so), and rows with no word the run knew."""
+    cut = np.flatnonzero(lengths > length)
+    if len(cut):
+        warnings.warn(f"{len(cut)} of {len(lengths)} texts are longer than the run's "
+                      f"{length} words and were cut at {length}, as the run cut its own "
+                      f"(rows {_rows(cut)})", stacklevel=4)
+    blind = np.flatnonzero(np.minimum(lengths, length) == unknown)
+    if len(blind):
+        warnings.warn(
+            f"{len(blind)} texts hold no word of the run's vocabulary (rows {_rows(blind)}; "
+            f"empty, or every word unseen, id {unknown_id}): the model reads nothing in them "
+            "and its answer for them says little. Check their language and spelling.",
+            PredictionWarning, stacklevel=4)
+
+
+def fit_length(ids: np.ndarray, prep: Preprocessing, side: str) -> np.ndarray:
+    """(N, T') ids as (N, T): padded with 0, or cut, on the side the run's rows were padded
+    (`side`: "start" for pre-padded rows, kept at their end, else "end"); padding-only
+    positions are dropped without a note, real ids cut are said."""
+    length = prep.input_shape[0]
+    width = ids.shape[1]
+    if width == length:
+        return ids
+    if width < length:
+        pad = ((0, 0), (length - width, 0)) if side == "start" else ((0, 0), (0, length - width))
+        warnings.warn(f"the token rows hold {width} positions and the run's {length}: padded "
+                      f"with {PADDING_ID} at the {side}, as the run's rows were "
+                      "(0 is padding: no word)", stacklevel=4)
+        return np.pad(ids, pad, constant_values=PADDING_ID)
+    kept = ids[:, width - length:] if side == "start" else ids[:, :length]
+    lost = ids[:, :width - length] if side == "start" else ids[:, length:]
+    cut = np.flatnonzero((lost != PADDING_ID).any(axis=1))
+    if len(cut):
+        where = "before the last" if side == "start" else "past position"
+        warnings.warn(f"the token rows hold {width} positions and the run's {length}: cut "
+                      f"to the run's T = {length} as its own rows were, which drops ids "
+                      f"{where} {length} in {len(cut)} of {len(ids)} rows (rows {_rows(cut)})",
+                      stacklevel=4)
+    return kept
+
+
+def _rows(rows: np.ndarray) -> str:
+    shown = ", ".join(str(int(r)) for r in rows[:5])
+    return shown + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
