@@ -83,7 +83,7 @@ def test_the_figure_draws_lengths_frequent_ids_and_each_class_s_own_ids():
         assert not any("id 99" in t.get_text() for t in other.get_yticklabels())
     caption = samples_caption(data)
     assert "2 rows are empty (all padding) and cannot be classified" in caption
-    assert "no row reaches T = 24" in caption
+    assert "no row fills all 24 positions (none cut at T)" in caption
 
 
 def test_the_audit_of_token_ids_reports_lengths():
@@ -91,3 +91,22 @@ def test_the_audit_of_token_ids_reports_lengths():
     x[3] = 0
     codes = [f.code for f in audit(_data(x, y))[0]]
     assert "token_lengths" in codes and "empty_rows" in codes
+
+
+def test_rows_trainwise_cut_itself_are_counted_not_guessed():
+    """Audit s13 I12: 40 texts, 30 of 2 words, 9 of 6 and 1 of 10: T = 6 (the 95th
+    percentile), so trainwise cut exactly 1 row (2.5%); the 9 rows of exactly 6 words fill
+    all T positions but were not cut, and a guess from full rows said "10 ... probably cut"."""
+    import pandas as pd
+
+    from trainwise.data.tokenise import tokenise
+
+    texts = ["a b"] * 30 + ["a b c d e f"] * 9 + ["a b c d e f a b c d"]
+    tokens = tokenise(pd.DataFrame({"text": texts}))
+    assert tokens.ids.shape[1] == 6 and tokens.truncated == 1 / 40
+    [lengths] = [f for f in token_findings(tokens.ids, np.arange(40) % 2, "classification",
+                                           ["a", "b"], tokens.truncated)
+                 if f.code == "token_lengths"]
+    assert "1 row (2.5%) was longer than T = 6 words and cut there" in lengths.message
+    assert "9 more are exactly 6 words long, not cut" in lengths.message
+    assert "probably" not in lengths.message

@@ -300,7 +300,8 @@ def audit(data: Any, target: str = "", class_weights: str = "none",
     if data.kind in ("table", "vector"):  # a few huge cells squash a column once standardised
         findings += extreme_value_findings(x, names, data.source)
     if data.kind == "tokens":  # lengths, empty rows, shortcut ids: what positions cannot say
-        findings += token_findings(x, y, data.task, list(data.class_names))
+        findings += token_findings(x, y, data.task, list(data.class_names),
+                                   data.tokeniser.get("cut_share"))  # None: a user's ids
     if data.kind in ("vector", "sequence"):  # tables: checked on their columns when read
         findings += leak_findings({name: x[:, i] for i, name in enumerate(names)}, y,
                                   data.task, times=data.times, groups=data.groups)

@@ -11,6 +11,7 @@ from trainwise.data.figures import group_label, row_groups
 from trainwise.data.task import TaskData
 from trainwise.data.token_stats import (
     counted_rows,
+    full_rows,
     length_summary,
     over_represented,
     row_lengths,
@@ -26,7 +27,8 @@ COLUMNS = 4
 
 def _lengths_panel(ax, data: TaskData, groups: list[tuple[str, np.ndarray]]) -> None:
     """Histogram of tokens per row, one bin per length 0..T, per class when few; a dashed
-    line at T (rows that reach it were probably cut) and the empty rows at 0."""
+    line at T (rows that reach it were cut there, or probably were for a user's ids) and the
+    empty rows at 0."""
     lengths, width = row_lengths(data.x), np.shape(data.x)[1]
     bins = np.arange(-0.5, width + 1.5)
     if 1 < len(groups) <= OVERLAY_CLASSES:
@@ -37,7 +39,9 @@ def _lengths_panel(ax, data: TaskData, groups: list[tuple[str, np.ndarray]]) -> 
     else:
         ax.hist(lengths, bins=bins, histtype="stepfilled")
     ax.axvline(width, color="k", linestyle="--", linewidth=1)
-    ax.annotate(f"T = {width}\n(cut?)", (width, 1), xycoords=("data", "axes fraction"),
+    share = data.tokeniser.get("cut_share")  # known when trainwise tokenised the text
+    cut = "(cut?)" if share is None else "(cut)" if share else ""
+    ax.annotate(f"T = {width}\n{cut}", (width, 1), xycoords=("data", "axes fraction"),
                 xytext=(-8, -4), textcoords="offset points", fontsize=6, va="top", ha="right")
     s = length_summary(data.x)
     ax.set_title(f"tokens per row (not padding): {s['num_empty']} empty, {s['num_full']} "
@@ -119,9 +123,7 @@ def token_caption(data: TaskData) -> str:
         f" (the first {MAX_CLASSES} of {data.num_classes} classes)"
     empty = (f"{s['num_empty']} rows are empty (all padding) and cannot be classified"
              if s["num_empty"] else "no row is empty")
-    full = (f"{s['num_full']} rows fill all T = {s['width']} positions (dashed line), so "
-            "were probably cut") if s["num_full"] else \
-        f"no row reaches T = {s['width']} (dashed line), so none was cut"
+    full = f"{full_rows(s, len(data.x), data.tokeniser.get('cut_share'))} (dashed line: T)"
     return (f"Top left: tokens per row (padding 0 not counted), by {per} when "
             f"{OVERLAY_CLASSES} or fewer; {empty}, and {full}. Top right: the "
             f"{NUM_FREQUENT} most frequent ids. Below, per {per}{classes}: the ids whose share "

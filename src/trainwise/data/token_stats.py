@@ -2,9 +2,10 @@
 and which id sets a class apart; the findings an audit of texts should raise.
 
 A position of an (N, T) id array is no feature, so the per-feature checks say nothing here.
-What does: empty rows (all padding: nothing to classify), rows that fill all T positions
-(probably cut at T), and a single id that nearly always means one class: a label word left
-in the text, a template line one source adds, or an honest keyword; worth a look either way.
+What does: empty rows (all padding: nothing to classify), rows cut at T (known when trainwise
+tokenised the text, else guessed from the rows that fill all T positions), and a single id
+that nearly always means one class: a label word left in the text, a template line one
+source adds, or an honest keyword; worth a look either way.
 """
 
 from __future__ import annotations
@@ -101,15 +102,34 @@ def length_summary(ids: np.ndarray) -> dict:
             "padding": padding_side(ids), "num_ids": int(len(np.unique(ids[ids != 0])))}
 
 
-def token_findings(ids: np.ndarray, y: np.ndarray, task: str,
-                   class_names: list[str]) -> list[Finding]:
-    """Row lengths (info), empty rows (warning) and ids that nearly give the class away."""
+def full_rows(s: dict, num_rows: int, cut_share: float | None) -> str:
+    """How many rows reach T and were cut there: known when trainwise tokenised the text
+    itself (`cut_share`, tokenise.py's), else guessed from the rows that fill all T (a row
+    exactly T long fills them too, so only "probably")."""
+    width, num_full = s["width"], s["num_full"]
+    if cut_share is not None:
+        num_cut = int(round(cut_share * num_rows))
+        exact = num_full - num_cut
+        also = f"; {exact} more are exactly {width} words long, not cut" if exact > 0 else ""
+        rows = "1 row" if num_cut == 1 else f"{num_cut} rows"
+        were = "was" if num_cut == 1 else "were"
+        return (f"{rows} ({cut_share:.1%}) {were} longer than T = {width} words and cut "
+                f"there when trainwise tokenised the text, their ends lost (a larger T keeps "
+                f"them, if the ends matter){also}") if num_cut else \
+            f"no row was cut at T = {width} when trainwise tokenised the text"
+    return (f"{num_full} rows ({num_full / max(num_rows, 1):.0%}) fill all {width} "
+            "positions: probably cut at T, their ends lost (a larger T keeps them, if the "
+            "ends matter)") if num_full else \
+        f"no row fills all {width} positions (none cut at T)"
+
+
+def token_findings(ids: np.ndarray, y: np.ndarray, task: str, class_names: list[str],
+                   cut_share: float | None = None) -> list[Finding]:
+    """Row lengths (info), empty rows (warning) and ids that nearly give the class away;
+    `cut_share`: the share of rows trainwise's own tokeniser cut at T (None for a user's ids)."""
     ids = np.asarray(ids)
     s = length_summary(ids)
-    full = (f"{s['num_full']} rows ({s['num_full'] / max(len(ids), 1):.0%}) fill all "
-            f"{s['width']} positions: probably cut at T, their ends lost (a larger T keeps "
-            "them, if the ends matter)") if s["num_full"] else \
-        f"no row fills all {s['width']} positions (none cut at T)"
+    full = full_rows(s, len(ids), cut_share)
     empty = f"{s['num_empty']} rows are empty" if s["num_empty"] else "no row is empty"
     # positions no row reaches are padding everywhere: no constant feature to drop (an
     # embedding model reads positions, not features), only a T longer than needed
@@ -121,7 +141,8 @@ def token_findings(ids: np.ndarray, y: np.ndarray, task: str,
         "data", "token_lengths",
         f"rows hold {s['min_length']} to {s['max_length']} tokens (median "
         f"{s['median_length']:g}) of T = {s['width']}, padded at the {s['padding']}, over "
-        f"{s['num_ids']} distinct ids; {full}; {empty}{spare}.", **s)]
+        f"{s['num_ids']} distinct ids; {full}; {empty}{spare}.", **s,
+        cut_share=None if cut_share is None else round(cut_share, 4))]
     if s["num_empty"]:
         empty = np.flatnonzero(row_lengths(ids) == 0)
         findings.append(warning(
