@@ -100,3 +100,16 @@ def test_a_folder_for_a_run_that_read_no_images_is_called_a_folder(tmp_path):
         trainwise.predict(result.path, tmp_path)
     with pytest.raises(DataError, match=r"one row shaped \(3,\) without the row axis"):
         trainwise.predict(result.path, x[0])
+
+
+def test_cli_predict_says_where_it_wrote_and_that_it_replaced_a_file(image_run, tmp_path,
+                                                                     monkeypatch, capsys):
+    """Audit s13 I14: the default ./predictions.csv was overwritten without a word."""
+    result, root, _ = image_run
+    monkeypatch.chdir(tmp_path)
+    assert main(["predict", str(result.path), str(root)]) == 0
+    first = " ".join(capsys.readouterr().err.split())
+    assert f"to {tmp_path / 'predictions.csv'}." in first and "replaced" not in first
+    assert main(["predict", str(result.path), str(root)]) == 0
+    assert "It replaced the older file of that name" in " ".join(
+        capsys.readouterr().err.split())

@@ -156,7 +156,9 @@ def _add_predict(sub: Any) -> None:
                          "the probabilities with the weights undone (the weighted ones "
                          "over-state the rarer classes)")
     predict.add_argument("--out", default="predictions.csv",
-                         help="where to write the predictions (default: predictions.csv)")
+                         help="where to write the predictions (default: predictions.csv in "
+                         "the current folder; an older file there is replaced, and stderr "
+                         "says so)")
 
 
 def _add_compare(sub: Any) -> None:
@@ -296,8 +298,11 @@ def _predict_to_csv(run_dir: str, file: str, out: str, threshold: str = "argmax"
         print(f"{kind}: {said.message}", file=sys.stderr)
     if "row" not in frame.columns:
         frame.insert(0, "row", range(len(frame)))
+    replaced = os.path.exists(out)  # the default, ./predictions.csv, is easy to overwrite
     frame.to_csv(out, index=False)
-    print(f"Wrote {out} ({len(frame)} rows)")
+    again = (" It replaced the older file of that name; give --out another path to keep "
+             "both.") if replaced else ""
+    print(f"Wrote {len(frame)} rows to {os.path.abspath(out)}.{again}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
