@@ -115,3 +115,9 @@ def test_id_rows_padded_longer_score_as_the_text_does(text_run):
     wider = np.pad(ids, ((0, 0), (0, 4)))
     pd.testing.assert_frame_equal(trainwise.predict(result.path, wider),
                                   trainwise.predict(result.path, ids))
+
+
+def test_a_table_for_a_run_of_token_ids_is_refused_with_what_to_give():
+    prep = Preprocessing("tokens", "classification", (5,), "int64", vocab_size=10)
+    with pytest.raises(DataError, match=r"read token ids, not text.*\(N, T\) array of ids"):
+        text_ids(pd.DataFrame({"review": ["great film"]}), prep)

@@ -21,6 +21,10 @@ from trainwise.preprocessing import Preprocessing
 
 def text_ids(frame: pd.DataFrame, prep: Preprocessing) -> np.ndarray:
     """(N, T) int64 ids of the run's text columns of `frame`, as tokenise.py made the run's."""
+    if not prep.vocabulary:
+        raise DataError("this run read token ids, not text, so it holds no vocabulary to "
+                        "tokenise a table with: give the rows as an (N, T) array of ids, "
+                        "made with the tokeniser that made the run's ids.")
     missing = [c for c in prep.text_columns if c not in frame.columns]
     if missing:
         raise DataError(f"the rows to predict lack the text column(s) {missing} that the run "
