@@ -74,6 +74,35 @@ def test_a_future_value_is_named_even_in_shuffled_rows_and_lags_are_not():
     assert "1 row later in time" in leak.message
 
 
+def store_sales(num_stores: int = 6, num_days: int = 120, seed: int = 0) -> pd.DataFrame:
+    """Integer unit sales per store and day (~30 distinct values over 720 rows: every target
+    tied), target_next = the store's sales the next day, as in audit s13's sales_trend.csv."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for store in range(num_stores):
+        sales = rng.poisson(20 + 5 * np.sin(np.arange(num_days + 1) / 3)).astype(float)
+        frames.append(pd.DataFrame({
+            "store_id": f"S{store}", "promo": rng.integers(0, 2, num_days),
+            "date": pd.date_range("2022-01-01", periods=num_days).strftime("%Y-%m-%d"),
+            "sales": sales[:-1], "target_next": sales[1:]}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_a_future_value_of_a_tied_integer_target_is_named_and_today_s_value_is_not():
+    """Audit s13 F6: a target with ties (here 4% distinct) was never checked for a shift."""
+    frame = store_sales()
+    assert frame["target_next"].nunique() < 0.1 * len(frame)
+    # the next day's target of the same store; its last day has none (kept as its own)
+    frame["fut"] = frame.groupby("store_id")["target_next"].shift(-1).fillna(
+        frame["target_next"])
+    data = table_data(frame, "target_next", task="regression",
+                      group_column="store_id")
+    [leak] = leaks_in(data.findings)
+    assert leak.evidence["columns"] == ["fut"] and leak.evidence["shifts"] == {"fut": 1}
+    assert leaks_in(table_data(frame.drop(columns=["fut"]), "target_next",
+                               task="regression", group_column="store_id").findings) == []
+
+
 def test_the_neighbour_score_matches_sklearn_leave_one_out_nearest_neighbour():
     """Without ties the vectorised 1-D nearest neighbour is sklearn's, each row left out
     (its own nearest neighbour is itself, so the second is the one left out of it)."""
