@@ -103,6 +103,23 @@ def test_a_future_value_of_a_tied_integer_target_is_named_and_today_s_value_is_n
                                task="regression", group_column="store_id").findings) == []
 
 
+def test_a_lag_of_the_target_with_no_time_column_says_the_rows_are_a_series():
+    """Audit s13 F2: with the date as a day number, no time key is found and the split is
+    random; 'sales' (today's value of tomorrow's target) proves the rows are a series."""
+    frame = store_sales()
+    frame["day"] = pd.to_datetime(frame.pop("date")).dt.dayofyear
+    frame = frame.rename(columns={"store_id": "store"})  # an '_id' name is a group key
+    data = table_data(frame, "target_next", task="regression")
+    assert data.times is None and leaks_in(data.findings) == []
+    [said] = [f for f in data.findings if f.code == "series_without_time"]
+    assert said.evidence["lags"] == {"sales": -1}
+    assert said.evidence["time_candidates"] == ["day"]
+    assert said.evidence["key_candidates"] == ["store"]
+    assert "split.time_column" in said.fix and "split.group_column" in said.fix
+    timed = table_data(frame, "target_next", task="regression", time_column="day")
+    assert [f for f in timed.findings if f.code == "series_without_time"] == []
+
+
 def test_the_neighbour_score_matches_sklearn_leave_one_out_nearest_neighbour():
     """Without ties the vectorised 1-D nearest neighbour is sklearn's, each row left out
     (its own nearest neighbour is itself, so the second is the one left out of it)."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from trainwise.data.lag_series import lag_series_findings
 from trainwise.findings import Finding, warning
 
 MAX_ROWS = 5000  # rows scored: enough for a score near 1 to mean it
@@ -167,12 +168,18 @@ def find_leaks(columns: Mapping[str, np.ndarray], y: np.ndarray, task: str,
 
     `order`: row positions in time order, within each series (default: file order). A column
     that is the target of an earlier row is a lag, known at prediction time: never flagged."""
+    return leaks_and_lags(columns, y, task, order)[0]
+
+
+def leaks_and_lags(columns: Mapping[str, np.ndarray], y: np.ndarray, task: str,
+                   order: np.ndarray | None = None) -> tuple[list[Leak], dict[str, int]]:
+    """find_leaks, and the lags it exempts: {column: k < 0}, the target k rows earlier."""
     y = np.asarray(y).reshape(-1)
     y = y.astype(np.int64) if task == "classification" else y.astype(np.float64)
     names = list(columns)
     if not names or len(names) > MAX_COLUMNS or len(y) < MIN_ROWS \
             or not np.isfinite(y).all() or len(np.unique(y)) < 2:
-        return []
+        return [], {}
     shifts = _shifts(columns, y, task, np.arange(len(y)) if order is None else order)
     leaks = [Leak(name, 1.0, k) for name, k in shifts.items() if k >= 0]  # 0: a copy
     rows = _rows(len(y))
@@ -183,7 +190,7 @@ def find_leaks(columns: Mapping[str, np.ndarray], y: np.ndarray, task: str,
         # a lag (k < 0), the target of an earlier row, is known when predicting
         leaks += [Leak(n, float(v), None) for n, v in zip(chunk, scores, strict=True)
                   if v >= LEAK_SCORE[task] and n not in shifts]
-    return leaks
+    return leaks, {name: k for name, k in shifts.items() if k < 0}
 
 
 def row_order(n: int, times: np.ndarray | None = None, groups: np.ndarray | None = None
@@ -216,20 +223,26 @@ def leak_findings(columns: Mapping[str, np.ndarray], y: np.ndarray, task: str,
                   target: str = "the target", times: np.ndarray | None = None,
                   groups: np.ndarray | None = None, order: np.ndarray | None = None
                   ) -> list[Finding]:
-    """The target_leak warning for `columns` (see find_leaks), or none. `order`: row_order
-    of (times, groups) when the caller has it already."""
+    """The target_leak warning for `columns` (see find_leaks), or none; and, with no time
+    column, series_without_time when a column is a lag of the target (lag_series.py).
+    `order`: row_order of (times, groups) when the caller has it already."""
     order = row_order(len(y), times, groups) if order is None else order
-    leaks = find_leaks(columns, y, task, order)
-    if not leaks:
-        return []
+    leaks, lags = leaks_and_lags(columns, y, task, order)
+    findings = [] if times is not None else lag_series_findings(
+        columns, lags, target, order, groups is not None)
+    return findings + ([_leak_warning(leaks, task, target, times is not None)] if leaks
+                       else [])
+
+
+def _leak_warning(leaks: list[Leak], task: str, target: str, timed: bool) -> Finding:
     metric = "balanced accuracy" if task == "classification" else "R^2"
-    later = "later in time" if times is not None else "further down the file"
+    later = "later in time" if timed else "further down the file"
     said = [f"'{leak.column}' equals {target} {leak.shift} row"
             f"{'s' if leak.shift > 1 else ''} {later} (a future value)"
             if leak.shift else f"'{leak.column}' alone predicts {target} with {metric} "
             f"{leak.score:.3f}" for leak in leaks[:MAX_SHOWN]]
     more = f" (and {len(leaks) - MAX_SHOWN} more)" if len(leaks) > MAX_SHOWN else ""
-    return [warning(
+    return warning(
         "data", "target_leak",
         f"{'; '.join(said)}{more}. One input that gives the answer away is almost always a "
         "leak: a copy or recoding of the label, a value recorded after the outcome, or a "
@@ -240,4 +253,4 @@ def leak_findings(columns: Mapping[str, np.ndarray], y: np.ndarray, task: str,
         "rerun from the data stage.",
         columns=[leak.column for leak in leaks],
         scores={leak.column: round(leak.score, 4) for leak in leaks},
-        shifts={leak.column: leak.shift for leak in leaks if leak.shift})]
+        shifts={leak.column: leak.shift for leak in leaks if leak.shift})
