@@ -46,8 +46,12 @@ def test_a_time_split_of_trending_data_names_each_shift_with_the_reference_numbe
     new = int((test.cat == "d").sum())  # 142 of 400 in the audit; 0 in training
     assert (train.cat == "d").sum() == 0 and f"in {new} of {len(test)} test rows" in shifts[
         "cat", "test", "new levels"]["detail"]
-    assert shifts["the label", "test", "Cramér's V"]["statistic"] == pytest.approx(
-        _cramers_v(train.target.to_numpy(), test.target.to_numpy()), abs=1e-4)  # 0.23
+    # the label by its class shares (audit s13 F7), the class furthest apart as a ratio
+    share_train, share_test = train.target.mean(), test.target.mean()
+    ratio = max((1 - share_train) / (1 - share_test), share_test / share_train)
+    assert shifts["the label", "test", "class share"]["statistic"] == pytest.approx(
+        ratio, abs=1e-3)
+    assert ("the label", "test", "Cramér's V") not in shifts  # one line for one cause
     assert ("x_noise", "test", "KS") not in shifts  # drawn alike everywhere
     assert "by time" in drift.fix and drift.severity == "warning"
 
@@ -179,6 +183,32 @@ def test_a_time_split_where_only_the_label_moves_gets_label_advice_not_input_adv
     # classes_missing_from_split told the label already: nothing left to say here
     assert drift_findings(x, y, columns, "classification", ["a", "b"], "time",
                           label_told=True) == []
+
+
+def test_a_rare_class_whose_rate_rises_fivefold_in_time_is_label_drift():
+    """Audit s13 F7: failures 1.2% of train, 5.7% of validation (sensors.csv): Cramér's V
+    0.11 stayed under 0.2, so nothing was said."""
+    rng = np.random.default_rng(6)
+    sizes, rates = {"train": 4400, "val": 490, "test": 1210}, {"train": 0.012, "val": 0.057,
+                                                              "test": 0.041}
+    y = {p: (rng.random(n) < rates[p]).astype(int) for p, n in sizes.items()}
+    x = {p: rng.normal(0, 1, (n, 1)) for p, n in sizes.items()}
+    v = _cramers_v(y["train"], y["val"])
+    assert v < 0.2  # the old gate could not fire
+    [found] = drift_findings(x, y, [Column("x0", (0,))], "classification", ["ok", "failure"],
+                             "time")
+    shifts = {s["part"]: s for s in found.evidence["shifts"] if s["column"] == "the label"}
+    for part in ("val", "test"):  # the shares by hand
+        ratio = y[part].mean() / y["train"].mean()
+        assert shifts[part]["test"] == "class share"
+        assert shifts[part]["statistic"] == pytest.approx(ratio, abs=1e-3)
+        assert f"{y[part].mean():.2%} of" in shifts[part]["detail"]
+        # the 2x2 chi-square (failure vs rest, train vs part), Bonferroni over the 2 classes
+        table = np.array([np.bincount(y["train"]), np.bincount(y[part])])
+        p_value = chi2_contingency(table, correction=False)[1]
+        assert shifts[part]["p_value"] == pytest.approx(min(1.0, 2 * p_value), rel=1e-2)
+    assert f"'failure' {y['train'].mean():.2%} of train" in found.message
+    assert "rate changes with time" in found.fix
 
 
 def test_the_random_split_fix_states_the_rule_s_significance_level():

@@ -66,7 +66,11 @@ def _timed_fix(inputs: bool, label: bool) -> str:
                      "retraining as new data comes; a level first seen after training gets no "
                      "learned weight.")
     if label:
-        steps.append("The label's mix changes with time: check how the label relates to the "
+        steps.append("The label's mix or rate changes with time (the shares per part above): "
+                     "the model learns the training period's rate and is scored on another, "
+                     "which moves its calibration and a threshold picked on validation; judge "
+                     "it by scores that do not hang on the rate (balanced accuracy, average "
+                     "precision). Check how the label relates to the "
                      "date. If the task is forecasting, the later scores rightly show this "
                      "change; if rows do not depend on when they were recorded, split at random "
                      "instead (`--set split.time_column=none`).")
@@ -82,7 +86,7 @@ def _listed(shifts: list[Shift]) -> str:
     for column, found in list(by_column.items())[:NUM_LISTED]:
         words.append(f"{column} (" + "; ".join(
             f"{s.test} {s.statistic:.2f} in {PART_WORDS[s.part]}: {s.detail}"
-            if s.test != "new levels" else s.detail for s in found) + ")")
+            if s.test not in ("new levels", "class share") else s.detail for s in found) + ")")
     more = len(by_column) - NUM_LISTED
     return "; ".join(words) + (f"; and {more} more column{'s' * (more != 1)}" if more > 0
                                else "")
