@@ -211,6 +211,41 @@ def test_a_rare_class_whose_rate_rises_fivefold_in_time_is_label_drift():
     assert "rate changes with time" in found.fix
 
 
+def _stores(days_later: int = 0, days: int = 150) -> pd.DataFrame:
+    """Six stores over the same `days` days (store S5 from `days_later` days on); S5 sells
+    ~20 more."""
+    rng = np.random.default_rng(7)
+    return pd.concat([pd.DataFrame({
+        "store": f"S{k}", "date": pd.date_range("2022-01-01", periods=days).shift(
+            days_later * (k == 5), freq="D").strftime("%Y-%m-%d"),
+        "promo": rng.integers(0, 2, days),
+        "sales": rng.normal(100 + 20 * (k == 5), 5, days)}) for k in range(6)],
+        ignore_index=True)
+
+
+def test_group_time_advice_names_the_groups_when_held_out_groups_span_training_s_period():
+    """Audit s13 F8: one held-out store over the same days as training was told 'a later
+    period ... drop the oldest rows ... split at random'."""
+    from trainwise.data.drift import split_drift
+    from trainwise.data.tables import table_data
+
+    frame = _stores()
+    store = frame["store"].to_numpy()
+    parts = {"train": np.flatnonzero(store != "S5"), "val": np.flatnonzero(store == "S5"),
+             "test": None}
+    data = table_data(frame, "sales", task="regression", group_column="store",
+                      time_column="date")
+    [found] = split_drift(data, parts, "group_time")
+    assert "held-out groups differ" in found.fix and "later period" not in found.fix
+    assert "drop the oldest rows" not in found.fix and "split.num_folds=5" in found.fix
+    assert found.evidence["same_period"] is True
+    # S5 held out over days after training's: the later-period advice stays
+    later = table_data(_stores(days_later=200), "sales", task="regression",
+                       group_column="store", time_column="date")
+    [found] = split_drift(later, parts, "group_time")
+    assert found.evidence["same_period"] is False and "later period" in found.fix
+
+
 def test_the_random_split_fix_states_the_rule_s_significance_level():
     """Review s12 VD7: the text said p < 0.01; the rule is ALPHA = 0.001."""
     from trainwise.data.drift import ALPHA

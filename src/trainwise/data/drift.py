@@ -17,6 +17,7 @@ import numpy as np
 from trainwise.data.shifts import ALPHA, NUM_LISTED, Column, Shift, find_shifts, table_columns
 from trainwise.data.split import PART_WORDS, TIMED
 from trainwise.data.task import TaskData
+from trainwise.data.timesplit import time_axis
 from trainwise.findings import Finding, warning
 
 MAX_ROWS = 20_000  # per part: at 20k rows a KS of ~0.05 already has p < 1e-6, so every shift
@@ -31,12 +32,22 @@ def _cap(rows: np.ndarray, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(rows, MAX_ROWS, replace=False))
 
 
-def _fix(strategy: str, shifts: list[Shift]) -> str:
+def _fix(strategy: str, shifts: list[Shift], same_period: bool = False) -> str:
     """Advice by why the parts differ: a time split (the usual case) measures a later period,
     a group split other subjects; a random split should not drift (the rule's false-alarm
-    rate is ~0), so there the rows themselves need a look."""
-    if strategy in TIMED:
+    rate is ~0), so there the rows themselves need a look. `same_period`: a group_time split
+    whose held-out groups span training's period (audit s13 F8: one held-out store over the
+    same days was told to drop the oldest rows), advised as a group split."""
+    if strategy in TIMED and not (strategy == "group_time" and same_period):
         return _timed_fix(*_kinds(shifts))
+    if strategy == "group_time":
+        return ("The held-out groups differ from the training groups; they cover the same "
+                "period as training, so this is not time but the groups themselves: the "
+                "scores describe groups like those. Hold out more groups (raise "
+                "split.val_fraction / split.test_fraction), or cross-validate over groups "
+                "(`--set split.time_column=none --set split.num_folds=5`: grouped k-fold, "
+                "each group validated once), and consider features that describe each "
+                "group; then rerun from the split stage.")
     if "group" in strategy:  # group, stratified_group
         return ("The held-out groups differ from the training groups: the scores describe "
                 "groups like those. If they should be alike, check how groups were collected "
@@ -102,13 +113,13 @@ def _consequence(shifts: list[Shift]) -> str:
 
 def drift_findings(x: dict[str, np.ndarray], y: dict[str, np.ndarray], columns: list[Column],
                    task: str, class_names: list[str], strategy: str,
-                   label_told: bool = False) -> list[Finding]:
+                   label_told: bool = False, same_period: bool = False) -> list[Finding]:
     """One warning naming the columns (and the label) whose validation or test rows differ
     from the training rows, largest shift first; none when nothing is large and
     significant. `x`, `y`: {part: rows}, each part capped to MAX_ROWS rows by the caller.
     `label_told`: classes_missing_from_split already tells the label changing with time
     (label_over_time), so the label is not tested here: one cause, one finding, one fix
-    (review s12 VD4)."""
+    (review s12 VD4). `same_period`: see _fix."""
     columns, left_out = capped_columns(columns)
     shifts = find_shifts(x, y, columns, task, class_names, with_label=not label_told)
     if not shifts:
@@ -120,10 +131,11 @@ def drift_findings(x: dict[str, np.ndarray], y: dict[str, np.ndarray], columns: 
         "split", "drift",
         f"The validation/test rows differ from the training rows ({sizes} rows{capped}): "
         f"{_listed(shifts)}. {_consequence(shifts)}{_left_out_text(left_out, len(columns))}",
-        _fix(strategy, shifts),
+        _fix(strategy, shifts, same_period),
         shifts=[{"column": s.column, "part": s.part, "test": s.test,
                  "statistic": round(s.statistic, 4), "p_value": float(f"{s.p_value:.3g}"),
                  "detail": s.detail} for s in shifts], strategy=strategy,
+        same_period=same_period,
         num_columns_left_out=len(left_out), columns_left_out=left_out[:NUM_LEFT_OUT_LISTED])]
 
 
@@ -164,6 +176,19 @@ def split_drift(data: TaskData, parts: dict[str, np.ndarray | None], strategy: s
         elif rows is not None and len(rows):
             keep = _cap(np.asarray(rows), seed)
             x[part], y[part] = data.x[keep], np.asarray(data.y)[keep]
+    same_period = strategy == "group_time" and data.times is not None and _same_period(
+        data.times, parts)
     return drift_findings(x, y, table_columns(names, data.columns), data.task,
-                          data.class_names, strategy, label_told)
+                          data.class_names, strategy, label_told, same_period)
+
+
+def _same_period(times: np.ndarray, parts: dict[str, np.ndarray | None]) -> bool:
+    """Whether a held-out part's groups span training's period, as the split stage's
+    group_start_order warning measures it (leakage.check_group_starts): more than half of
+    the training rows are dated after that part begins."""
+    axis = time_axis(times)
+    train = axis[np.asarray(parts["train"])]
+    return any(2 * int((train > axis[np.asarray(rows)].min()).sum()) > len(train)
+               for part, rows in parts.items()
+               if part != "train" and rows is not None and len(rows))
 
