@@ -160,3 +160,26 @@ def test_array_inputs_are_checked_by_the_audit():
     data.feature_names = [*data.feature_names, "diagnosis_code"]
     [leak] = leaks_in(audit(data)[0])
     assert leak.evidence["columns"] == ["diagnosis_code"]
+
+
+def test_a_label_recorded_after_the_fact_with_3_percent_noise_is_a_possible_leak():
+    """Audit s13 P4: 'followup_outcome', the label with 3% of rows flipped, scored 0.944
+    (breast_cancer's best honest column 0.876) and passed the absolute 0.99 bar."""
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
+    flip = np.random.default_rng(0).random(len(frame)) < 0.03
+    frame["followup_outcome"] = np.where(flip, 1 - frame["label"], frame["label"])
+    [leak] = leaks_in(table_data(frame, "label").findings)
+    assert leak.evidence["columns"] == leak.evidence["possible"] == ["followup_outcome"]
+    honest = frame.drop(columns=["label", "followup_outcome"])
+    scores = _neighbour_scores(honest.to_numpy(np.float64), frame["label"].to_numpy(),
+                               "classification")  # sklearn's, as the test above checks
+    assert 0.9 <= leak.evidence["scores"]["followup_outcome"] < 0.99
+    assert f"(next best {scores.max():.3f})" in leak.message
+    assert "known at prediction time" in leak.message
+    # iris: two honest petal sizes score 0.920 and 0.907 alone, neither stands out
+    from sklearn.datasets import load_iris
+
+    assert leaks_in(table_data(load_iris(as_frame=True).frame, "target",
+                               task="classification").findings) == []
