@@ -196,7 +196,7 @@ def _leak_warning(leaks: list[Leak], task: str, target: str, timed: bool) -> Fin
         "data", "target_leak",
         f"{'; '.join(said)}{more}. One input that gives the answer away is almost always a "
         "leak: a copy or recoding of the label, a value recorded after the outcome (a few % "
-        "of noise keep it under a perfect score), or a future value. The model would score "
+        "of noise keeps it short of a perfect score), or a future value. The model would score "
         "near-perfectly here, the test part included, and fail where the column is not "
         "known.",
         "If the column is truly known when a prediction is made, nothing to do. Otherwise "
