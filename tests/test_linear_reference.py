@@ -247,3 +247,48 @@ def test_the_saved_logistic_line_reproduces_the_reported_linear_accuracy(tmp_pat
     saved, answers, actual, test = _saved_line_scores(tmp_path, x, y)
     predicted = saved["classes"][answers.argmax(axis=1)]
     assert float((predicted == actual).mean()) == pytest.approx(test["test_linear_accuracy"])
+
+
+def _leaky_context(x_train, y_train, x_test, y_test, task, leaks=()):
+    ctx = context(x_train, y_train, x_test, y_test, task)
+    ctx.splits["val"] = Arrays(x_test[:10], y_test[:10])
+    ctx.meta, ctx.history = {"data": {"target_leaks": list(leaks)}}, []
+    return ctx
+
+
+def test_a_line_that_scores_a_copy_of_the_target_is_too_good_not_kept() -> None:
+    """Audit s13 F3: a ridge line at RMSE 6e-6 (R^2 1) on a column equal to the target was
+    advised for keeping ("keep the linear model"); its score is the leak's."""
+    from trainwise.stages_evaluate import _too_good
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(400, 3))
+    y = x @ [1.0, -0.5, 0.2] + rng.normal(scale=1.0, size=400)  # honest R^2 about 0.57
+    x = np.column_stack([x, y])  # the leak: the target itself
+    x_train, x_test = standardised(x[:300], x[300:])
+    for leaks in ((), ("copy",)):  # the line's R^2 1 suffices; a flagged column is named
+        ctx = _leaky_context(x_train, y[:300], x_test, y[300:], "regression", leaks)
+        row = {"test_rmse": 0.1 * float(y[300:].std())}  # a network at R^2 0.99
+        extra, findings = _linear_reference(ctx, row)
+        assert extra["test_linear_r2"] > 0.9999  # the line found the copy
+        assert [f.code for f in findings] == ["below_linear_reference"]  # the old advice
+        (found,) = _too_good(ctx, {**row, **extra}, findings)
+        assert found.code == "too_good" and found.severity.value == "warning"
+        assert "Do not keep the linear model" in found.message
+        assert "keep the linear model" not in found.fix and "data stage" in found.fix
+        assert ("'copy'" in found.message) == bool(leaks)
+
+
+def test_with_a_flagged_leak_a_line_ahead_is_too_good_and_without_one_a_warning() -> None:
+    from trainwise.stages_evaluate import _too_good
+
+    x_train, y_train, x_test, y_test = xor_split()
+    answers = 1 - y_test  # a network wrong on every row: the line is far ahead
+    row = {"test_confusion": confusion(y_test, answers), "test_balanced_accuracy": 0.0,
+           "test_accuracy": 0.0}
+    for leaks, code in (((), "below_linear_reference"), (("flag",), "too_good")):
+        ctx = _leaky_context(x_train, y_train, x_test, y_test, "classification", leaks)
+        extra, findings = _linear_reference(ctx, row, answers)
+        (found,) = _too_good(ctx, {**row, **extra}, findings)
+        assert (found.code, found.severity.value) == (code, "warning")
+    assert "'flag'" in found.message and "drop 'flag'" in found.fix

@@ -61,3 +61,17 @@ def test_find_lr_with_one_seed_says_its_spread_is_unknown():
     verdict = run_verdict(_tuned(0.0175), _found_by_range_test(None), None)
     assert "spread unknown (1 seed; tune.num_seeds >= 3 measures it)" in verdict
     assert "0.00 decades" not in verdict
+
+
+def test_a_too_good_warning_leads_the_verdict():
+    """Audit s13 F3: "Test RMSE 2.114 ..., R^2 0.988 (a linear model: RMSE 6.36e-06)" read as
+    a result when the data audit had flagged a copy of the target."""
+    from trainwise.findings import Finding, Severity
+
+    ctx = SimpleNamespace(config=from_dict({}), data=None, lr=0.0,
+                          meta={"test": {"test_rmse": 2.114, "test_linear_rmse": 6.36e-6}})
+    leak = Finding("evaluate", Severity.WARNING, "too_good", "m", {"leak_columns": ["lag"]}, "f")
+    verdict = run_verdict(ctx, [leak], None)
+    assert verdict.startswith("Too good to trust: a target leak ('lag', data stage)")
+    assert "Test RMSE 2.114" in verdict
+    assert run_verdict(ctx, [], None).startswith("Test RMSE 2.114")

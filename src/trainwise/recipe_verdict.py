@@ -42,10 +42,22 @@ def run_verdict(ctx: RunContext, findings: list[Finding], stopped_at: str | None
         headline = _tuned_lr_headline(ctx, findings)
     else:
         headline = "Finished the requested stages"
+    headline = _leak_lead(findings) + headline
     if num_warnings == 0:
         return f"{headline}; no warnings."
     return f"{headline}; {num_warnings} warning{'s' if num_warnings > 1 else ''} to read in " \
         "the report."
+
+
+def _leak_lead(findings: list[Finding]) -> str:
+    """A too_good warning leads the verdict: the scores after it are the leak's (audit s13
+    F3: "Test RMSE 2.114, R^2 0.988 (a linear model: RMSE 6.36e-06)" read as a result)."""
+    found = next((f for f in findings if f.code == "too_good"), None)
+    if found is None:
+        return ""
+    leaks = ", ".join(f"'{c}'" for c in (found.evidence.get("leak_columns") or [])[:3])
+    cause = f"a target leak ({leaks}, data stage)" if leaks else "check for a leak"
+    return f"Too good to trust: {cause}; read the too_good warning before these scores. "
 
 
 def _tuned_lr_headline(ctx: RunContext, findings: list[Finding]) -> str:

@@ -31,7 +31,7 @@ from trainwise.train.decision_threshold import (
     threshold_text,
 )
 from trainwise.train.diagnose_collapse import confirming_collapse
-from trainwise.train.diagnose_perfect import held_out_too_good
+from trainwise.train.diagnose_perfect import held_out_too_good, linear_too_good
 from trainwise.train.evaluate import evaluate
 from trainwise.train.intervals import grouped_rows_caveat, percent, split_accuracy_interval
 from trainwise.train.linear_reference import (
@@ -114,10 +114,23 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
     # the bins, matrix and per-class lists are drawn in the report (from the history's test
     # row); as evidence they would print as long lists
     evidence = {k: v for k, v in row.items() if not isinstance(v, dict | list)}
-    findings = findings + held_out_too_good(row, len(ctx.splits["test"].y), ctx.history,
-                                            len(ctx.splits["val"].y), leak_columns(ctx))
+    findings = _too_good(ctx, row, findings)
     findings += stage_label_issues(ctx, model, outputs)  # the test part is not predicted again
     return [info("evaluate", "test_result", _test_message(ctx, row), **evidence), *findings]
+
+
+def _too_good(ctx: RunContext, row: dict[str, Any], findings: list[Finding]) -> list[Finding]:
+    """too_good from the network's test score, or from the linear reference's: a perfect
+    line, or with target_leak columns a line level with or ahead of the network, replaces
+    below_linear_reference, whose fix would say to keep the line that holds the leak (audit
+    s13 F3)."""
+    leaks, test_rows = leak_columns(ctx), len(ctx.splits["test"].y)
+    found = held_out_too_good(row, test_rows, ctx.history, len(ctx.splits["val"].y), leaks)
+    line = linear_too_good(row, test_rows, leaks,
+                           any(f.code == "below_linear_reference" for f in findings))
+    if not line:
+        return findings + found
+    return [f for f in findings if f.code != "below_linear_reference"] + (found or line)
 
 
 def _at_threshold(ctx: RunContext, outputs: torch.Tensor,
@@ -196,7 +209,9 @@ def _linear_reference(ctx: RunContext, row: dict[str, Any], predicted: np.ndarra
     found = regression_finding(row["test_rmse"], scored.rmse, float(actual.std()), fit)
     paired = {} if predicted is None else linear_difference(actual, predicted, linear,
                                                              seed=ctx.config.run.seed)
-    return ({"test_linear_rmse": scored.rmse, "test_linear_mae": scored.mae, **paired},
+    variance = float(actual.var())  # the line's R^2: a perfect one is a leak (too_good)
+    r2 = {"test_linear_r2": 1 - scored.rmse ** 2 / variance} if variance > 0 else {}
+    return ({"test_linear_rmse": scored.rmse, "test_linear_mae": scored.mae, **r2, **paired},
             [found] if found else [])
 
 

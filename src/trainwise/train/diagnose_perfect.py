@@ -15,6 +15,7 @@ data audit flagged as a target leak, any perfect score is enough: the cause is a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from trainwise.findings import Finding, Severity
@@ -113,3 +114,26 @@ def held_out_too_good(row: Row, test_rows: int, history: list[Row], val_rows: in
         return []
     return [too_good("evaluate", f"test {score} on {test_rows} rows", leak_columns,
                      held_out_perfect_rows=rows, test_rows=test_rows)]
+
+
+def linear_too_good(row: Row, test_rows: int, leak_columns: tuple[str, ...],
+                    line_level: bool) -> list[Finding]:
+    """too_good from the linear reference (`row`'s test_linear_* scores), for the evaluate
+    stage to put in place of below_linear_reference's "keep the linear model" (audit s13
+    F3: a ridge line at RMSE 6.4e-6, R^2 1, on 1,740 test rows was advised for keeping; its
+    score was the copy of the target the data audit had flagged). It fires when the line's
+    score is perfect (as held_out_too_good judges the network's), or, with target_leak
+    columns, when the line is level with or ahead of the network (`line_level`): the
+    line's lead is then the leak's. Empty otherwise."""
+    line = {"test_accuracy": row.get("test_linear_accuracy"),
+            "test_r2": row.get("test_linear_r2")}
+    score = perfect_score(line, "test")
+    perfect = suspicious(score, test_rows, leak_columns)
+    if not (perfect or (leak_columns and line_level)):
+        return []
+    what = (f"a linear model's test {score} on {test_rows} rows" if perfect else
+            f"a linear model level with or ahead of the network on {test_rows} test rows")
+    found = too_good("evaluate", what, leak_columns, linear_test_score=score,
+                     test_rows=test_rows)
+    return [replace(found, message=f"{found.message} Do not keep the linear model (the run "
+                    "folder's linear_reference.npz): its score is the leak's too.")]
