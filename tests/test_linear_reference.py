@@ -160,8 +160,9 @@ def test_no_warning_where_both_are_at_the_ceiling():
     model"; no network can be clearly better than 100%."""
     fit = LinearFit(np.zeros(36), "logistic regression", 142, 142)
     assert class_finding(36, 36, 36, fit, (0, 0)) is None
-    # the line at 36 of 36, the network 1 row behind: no room above, 1 row is noise (p = 1)
-    assert class_finding(35, 36, 36, fit, (1, 0)) is None
+    # the line at 36 of 36, the network 1 row behind: 1 row is noise (p = 1), a note
+    behind = class_finding(35, 36, 36, fit, (1, 0))
+    assert behind.severity.value == "info" and "behind it by 2.8 points" in behind.message
     # breast_cancer: 111 of 114 each; 2 more needed, there is room: a note
     level = class_finding(111, 111, 114, fit, (1, 1))
     assert level.severity.value == "info" and "level with it" in level.message
@@ -292,3 +293,13 @@ def test_with_a_flagged_leak_a_line_ahead_is_too_good_and_without_one_a_warning(
         (found,) = _too_good(ctx, {**row, **extra}, findings)
         assert (found.code, found.severity.value) == (code, "warning")
     assert "'flag'" in found.message and "drop 'flag'" in found.fix
+
+
+def test_a_network_behind_a_perfect_line_gets_the_note():
+    """Audit s13 P3: the overfit digits run, 26 of 30 test rows right against the line's 30
+    of 30 (4 rows to 0: McNemar's exact p = 2 / 2^4 = 0.125), got no finding at all."""
+    fit = LinearFit(np.zeros(30), "logistic regression", 120, 120)
+    found = class_finding(26, 30, 30, fit, (4, 0))
+    assert found is not None and found.code == "below_linear_reference"
+    assert found.severity.value == "info" and "behind it by 13.3 points" in found.message
+    assert found.evidence["mcnemar_p"] == pytest.approx(0.125)
