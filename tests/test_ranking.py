@@ -15,6 +15,7 @@ from trainwise.train.evaluate import evaluate
 from trainwise.train.ranking import (
     EPOCH_RANKED_CELLS,
     MAX_RANKED_CLASSES,
+    best_f1_threshold,
     ranking_metrics,
     ranking_text,
 )
@@ -123,6 +124,37 @@ def test_validation_picks_the_f1_best_threshold_and_test_does_not() -> None:
     test = evaluate(nn.Identity(), [(logits, y)], nn.CrossEntropyLoss(), "classification",
                     prefix="test", confusion=True)
     assert "test_f1_threshold" not in test and test["test_roc_auc"] == val["val_roc_auc"]
+
+
+def test_the_threshold_sits_in_the_middle_of_the_f1_plateau_not_on_one_rows_score() -> None:
+    """Audit s13 P8: every threshold in (0.0014, 0.9905] gave validation F1 1; 0.9905, the
+    lowest positive's own probability, was kept and missed 6 of 42 test positives."""
+    y = np.array([1] * 40 + [0] * 60)
+    score = np.concatenate([np.linspace(0.9905, 0.9999, 40), np.linspace(1e-4, 0.0014, 60)])
+    picked = best_f1_threshold(*metrics.precision_recall_curve(y, score), scores=score)
+    assert picked["threshold"] == pytest.approx((0.0014 + 0.9905) / 2)  # by hand
+    assert (picked["f1"], picked["precision"], picked["recall"]) == (1.0, 1.0, 1.0)
+    # a curve that starts at the lowest positive (older scikit-learn cuts it at full
+    # recall): the scores give the floor; without them, 0
+    precision, recall, cuts = metrics.precision_recall_curve(y, score)
+    cut = cuts >= 0.9905
+    truncated = (np.append(precision[:-1][cut], 1.0), np.append(recall[:-1][cut], 0.0),
+                 cuts[cut])
+    assert best_f1_threshold(*truncated, scores=score)["threshold"] == pytest.approx(0.49595)
+    assert best_f1_threshold(*truncated)["threshold"] == pytest.approx(0.9905 / 2)
+
+
+def test_the_plateau_below_an_inner_curve_point_runs_down_to_the_next_score() -> None:
+    # positives at 0.9 and 0.8, negatives at 0.7 and 0.2, a positive at 0.1: F1 by cut
+    # 0.9: 1/2, 0.8: 4/5, 0.7: 2/3, 0.2: 4/7, 0.1: 3/4; 0.8 wins, and every cut in (0.7, 0.8]
+    # predicts the same rows: the middle, 0.75
+    y = np.array([1, 1, 0, 0, 1])
+    score = np.array([0.9, 0.8, 0.7, 0.2, 0.1])
+    picked = best_f1_threshold(*metrics.precision_recall_curve(y, score), scores=score)
+    assert picked["threshold"] == pytest.approx(0.75)
+    predicted = score >= picked["threshold"]
+    assert picked["f1"] == pytest.approx(metrics.f1_score(y, predicted))
+    assert picked["recall"] == pytest.approx(metrics.recall_score(y, predicted))
 
 
 def _verdict(signal: float) -> tuple[dict, list]:
