@@ -156,3 +156,33 @@ def test_a_run_without_two_classes_reads_no_history_for_a_threshold(tmp_path, mo
     assert run_threshold(tmp_path, ["a", "b", "c"]) is None
     assert run_threshold(tmp_path, ["a", "b"], {"decision_threshold": {"threshold": 0.3}}) \
         == {"threshold": 0.3}  # meta given: not read again
+
+
+def test_the_threshold_names_the_positive_rows_it_rests_on(rare):
+    """Audit s13 F11: a threshold picked on 9 positive validation rows was recommended
+    without a word on how few; the count is kept and, under 30, a caution names the keys."""
+    folder, _, _ = rare
+    _, y = rare_rows()
+    with np.load(folder / "split.npz") as saved:
+        positives = int((y[saved["val"]] == 1).sum())  # counted by hand from the split
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["decision_threshold"]["validation"]["positives"] == positives
+    assert positives < 30
+    findings = json.loads((folder / "findings.json").read_text())
+    (result,) = [f for f in findings if f["code"] == "test_result"]
+    assert f"picked on validation ({positives} rows of class '1')" in result["message"]
+    assert f"it rests on {positives} validation rows of that class, under 30" in \
+        result["message"]
+    assert "split.val_fraction" in result["message"] and "split.num_folds" in result["message"]
+
+
+def test_thirty_positive_rows_need_no_caution():
+    from trainwise.train.decision_threshold import threshold_text
+
+    row = {"test_threshold_f1": 0.5, "test_threshold_precision": 0.5,
+           "test_threshold_recall": 0.5, "test_threshold_balanced_accuracy": 0.7}
+    record = {"positive_class": "1", "threshold": 0.2, "validation": {"positives": 30}}
+    said = threshold_text(row, record)
+    assert "(30 rows of class '1')" in said and "split.val_fraction" not in said
+    record["validation"]["positives"] = 29
+    assert "rests on 29 validation rows" in threshold_text(row, record)

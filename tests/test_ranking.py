@@ -183,6 +183,9 @@ def test_a_good_ranker_that_never_predicts_the_rare_class_did_not_learn_nothing(
     # review s12 VA7: the run keeps that threshold; the fix says how to ship it
     assert "the run kept" in finding.fix and "--threshold best" in finding.fix
     assert 'threshold="best"' in finding.fix
+    # audit s13 F11: the 20 positive validation rows it rests on, and, under 30, a caution
+    assert " of 20 rows;" in finding.fix and "rests on 20 validation rows" in finding.fix
+    assert "split.val_fraction" in finding.fix
 
 
 def test_a_poor_ranker_still_learned_nothing() -> None:

@@ -31,7 +31,26 @@ def threshold_record(picked: dict[str, Any] | None, names: list[str]) -> dict[st
     return {"positive_class": class_name(names, picked["class"]),
             "positive_index": int(picked["class"]), "threshold": float(picked["threshold"]),
             "picked_on": "validation", "metric": "F1",
-            "validation": {k: float(picked[k]) for k in ("f1", "precision", "recall")}}
+            "validation": {**{k: float(picked[k]) for k in ("f1", "precision", "recall")},
+                           **({"positives": int(picked["positives"])}
+                              if "positives" in picked else {})}}
+
+
+# As part_findings.MIN_SCORED_ROWS for a part: under 30 rows of the class a threshold rests
+# on, one row moves its recall by over 3 points (9 rows: 11 points) and the F1-best cut
+# follows a row or two (audit s13 F11: picked on 9 positives, recall 22% = 2 rows)
+MIN_THRESHOLD_POSITIVES = 30
+
+
+def positives_caution(positives: int | None) -> str:
+    """'; it rests on 9 validation rows of that class, under 30: ...' with what to set, or ''
+    from MIN_THRESHOLD_POSITIVES on (or when the count was not recorded)."""
+    if positives is None or positives >= MIN_THRESHOLD_POSITIVES:
+        return ""
+    return (f"; it rests on {positives} validation row{'s' if positives != 1 else ''} of that "
+            f"class, under {MIN_THRESHOLD_POSITIVES}: one row more or less moves its recall by "
+            f"{100 / max(positives, 1):.0f} points, so hold out more validation rows "
+            "(split.val_fraction) or cross-validate (split.num_folds = 5) before relying on it")
 
 
 def apply_threshold(probs: np.ndarray, record: dict[str, Any]) -> np.ndarray:
@@ -85,11 +104,15 @@ def threshold_text(row: dict[str, Any], record: dict[str, Any] | None) -> str:
     evaluate finding's and the verdict's one wording."""
     if record is None or "test_threshold_f1" not in row:
         return ""
-    return (f"at the decision threshold picked on validation, P('{record['positive_class']}') "
-            f">= {record['threshold']:.3g}: precision {row['test_threshold_precision']:.0%}, "
-            f"recall {row['test_threshold_recall']:.0%}, F1 {row['test_threshold_f1']:.2f}, "
-            f"balanced accuracy {row['test_threshold_balanced_accuracy']:.1%} "
-            "(trainwise predict --threshold best applies it)")
+    positives = (record.get("validation") or {}).get("positives")
+    rows = "" if positives is None else \
+        f" ({positives} rows of class '{record['positive_class']}')"
+    return (f"at the decision threshold picked on validation{rows}, "
+            f"P('{record['positive_class']}') >= {record['threshold']:.3g}: precision "
+            f"{row['test_threshold_precision']:.0%}, recall {row['test_threshold_recall']:.0%}, "
+            f"F1 {row['test_threshold_f1']:.2f}, balanced accuracy "
+            f"{row['test_threshold_balanced_accuracy']:.1%} (trainwise predict --threshold "
+            f"best applies it{positives_caution(positives)})")
 
 
 def on_corrected_scale(record: dict[str, Any], counts: np.ndarray) -> dict[str, Any]:

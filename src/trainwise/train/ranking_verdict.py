@@ -18,6 +18,7 @@ import torch
 from trainwise.data.audit import IMBALANCE_RATIO
 from trainwise.findings import Finding, warning
 from trainwise.train.class_names import class_name
+from trainwise.train.decision_threshold import positives_caution
 from trainwise.train.diagnose_common import best_epoch, class_weights_advice, train_longer
 from trainwise.train.ranking import chance_auc_high, ranking_text
 
@@ -123,9 +124,11 @@ def _threshold_fix(missed: list[int], val_threshold: dict[str, Any] | None, name
             fix = (f"Use the decision threshold the run kept instead of the argmax, P('{name}') "
                    f">= {val_threshold['threshold']:.3g}, the F1-best on validation (F1 "
                    f"{val_threshold['f1']:.2f}, precision {val_threshold['precision']:.0%}, "
-                   f"recall {val_threshold['recall']:.0%}; meta.json decision_threshold, its "
-                   "test scores in the test_result finding): `trainwise predict RUN_DIR new.csv "
-                   "--threshold best` (trainwise.predict(..., threshold=\"best\")) applies it")
+                   f"recall {val_threshold['recall']:.0%}{_of_rows(val_threshold)}; meta.json "
+                   "decision_threshold, its test scores in the test_result finding): "
+                   "`trainwise predict RUN_DIR new.csv --threshold best` "
+                   "(trainwise.predict(..., threshold=\"best\")) applies it"
+                   f"{positives_caution(val_threshold.get('positives'))}")
     fix += ". "
     if not weigh:
         return fix
@@ -137,6 +140,12 @@ def _threshold_fix(missed: list[int], val_threshold: dict[str, Any] | None, name
         fix += ("The class weights already move the probabilities toward the rare classes; "
                 "judge the model by ROC-AUC and average precision, not by accuracy.")
     return fix
+
+
+def _of_rows(val_threshold: dict[str, Any]) -> str:
+    """' of 9 rows' after a validation recall: how many rows of the class it counts."""
+    positives = val_threshold.get("positives")
+    return "" if positives is None else f" of {positives} rows"
 
 
 def _multiclass_fix(class_weighted: bool) -> str:
