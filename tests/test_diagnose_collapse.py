@@ -248,3 +248,19 @@ def test_the_collapse_fallback_quotes_the_training_shares_the_loss_figure_draws(
     plt.close(figure)
     (init,) = check_loss_at_init(0.7, torch.tensor([0] * 3800 + [1] * 200), "classification", 2)
     assert init.evidence["label_entropy"] == pytest.approx(level)
+
+
+def test_a_model_whose_loss_never_left_chance_is_sent_to_the_lr_first():
+    """Audit s13 P1: wine at peak lr 0.572, best validation loss 3.88 against ln 3 = 1.10;
+    missed_classes opened with class weights. A loss not below ln C: the lr and batch first."""
+    counts = _counts([20, 20, 20], [20, 0, 0], [60, 0, 0])
+    history = _history(0.33, 0.33, counts, val_loss=3.88)
+    history.append({"kind": "step", "step": 3, "loss": 4.0, "lr": 0.572})
+    (finding,) = rule_missed_classes(history)
+    assert finding.fix.startswith("The model did not learn: its best validation loss 3.88 "
+                                  "never came below chance (ln 3 = 1.1")
+    assert "peak lr 0.572" in finding.fix and "train.batch_size" in finding.fix
+    assert finding.fix.index("train.lr") < finding.fix.index("class_weights")
+    # a loss below ln 3 = 1.0986: the fix is as before
+    (learned,) = rule_missed_classes(_history(0.33, 0.33, counts, val_loss=1.05))
+    assert not learned.fix.startswith("The model did not learn")

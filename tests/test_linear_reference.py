@@ -303,3 +303,20 @@ def test_a_network_behind_a_perfect_line_gets_the_note():
     assert found is not None and found.code == "below_linear_reference"
     assert found.severity.value == "info" and "behind it by 13.3 points" in found.message
     assert found.evidence["mcnemar_p"] == pytest.approx(0.125)
+
+
+def test_a_line_ahead_of_a_model_that_never_learned_sends_the_user_to_the_lr_first():
+    """Audit s13 P1: below_linear_reference opened with "keep the linear model" for a run
+    whose best validation loss (3.88) never came below ln 3; the lr was named last."""
+    from trainwise.train.not_learned import lead_with, not_learned
+
+    fit = LinearFit(np.zeros(36), "logistic regression", 142, 142)
+    found = class_finding(14, 36, 36, fit, (22, 0))
+    history = [{"kind": "epoch", "epoch": 1, "val_loss": 16.96},
+               {"kind": "epoch", "epoch": 2, "val_loss": 3.88}]
+    led = lead_with(found, not_learned(history, 3))
+    assert led.fix.startswith("The model did not learn: its best validation loss 3.88")
+    assert led.fix.index("tune stage") < led.fix.index("keep the linear model")
+    learned = [{"kind": "epoch", "epoch": 1, "val_loss": 0.4}]
+    assert lead_with(found, not_learned(learned, 3)).fix == found.fix
+    assert not_learned(history, None) == ""  # a regression: no ln C to judge by

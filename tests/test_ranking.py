@@ -287,6 +287,12 @@ def test_balanced_classes_are_not_told_to_weigh_the_classes() -> None:
     assert "raise train.max_minutes (now 2.5; the time budget ended training, not " \
         "train.max_epochs) or check the learning rate" in clocked.fix
     assert "raise train.max_epochs or check the learning rate" in finding.fix
+    # audit s13 P1: the still_improving finding is cited only where the train stage gave it
+    assert "still_improving" not in finding.fix
+    _, [still] = class_results(matrix, np.repeat(np.arange(3), 28), ["0", "1", "2"],
+                               scores={"test_roc_auc": 0.9}, still_improving=True)
+    assert "still_improving warning says the validation loss was still falling: raise " \
+        "train.max_epochs" in still.fix
     # binary, balanced: the threshold advice stays, the weights clause goes
     _, [binary] = class_results([[50, 0], [50, 0]], np.repeat(np.arange(2), 40), ["0", "1"],
                                 scores={"test_roc_auc": 0.9})

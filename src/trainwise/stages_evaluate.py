@@ -32,6 +32,7 @@ from trainwise.train.decision_threshold import (
 )
 from trainwise.train.diagnose_collapse import confirming_collapse
 from trainwise.train.diagnose_perfect import held_out_too_good, linear_too_good
+from trainwise.train.diagnose_unfinished import rule_still_improving
 from trainwise.train.evaluate import evaluate
 from trainwise.train.intervals import grouped_rows_caveat, percent, split_accuracy_interval
 from trainwise.train.linear_reference import (
@@ -44,6 +45,7 @@ from trainwise.train.linear_reference import (
     regression_finding,
     save_linear,
 )
+from trainwise.train.not_learned import lead_with, not_learned
 from trainwise.train.ranking import ranking_text
 from trainwise.train.ranking_verdict import validation_threshold
 from trainwise.train.regression_intervals import (
@@ -95,7 +97,8 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
                                         ctx.config.train.class_weights == "balanced",
                                         lr=ctx.lr or None, scores=row,
                                         val_threshold=validation_threshold(ctx.history),
-                                        time_budget_minutes=ctx.meta.get("time_budget_minutes"))
+                                        time_budget_minutes=ctx.meta.get("time_budget_minutes"),
+                                        still_improving=bool(rule_still_improving(ctx.history)))
         findings = [confirming_collapse(f, ctx.history) for f in findings]
         row.update(extra)
         row.update(_at_threshold(ctx, outputs, targets))
@@ -108,6 +111,9 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
         row.update(_keep_predictions(ctx, outputs, targets))
         row.update(_regression_intervals(ctx, outputs, targets))
     findings += _linear_and_groups(ctx, row, outputs)
+    # a loss never below ln C: those fixes first send the user back to the lr and batch size
+    lead = not_learned(ctx.history, ctx.data.num_classes if classification else None)
+    findings = [lead_with(f, lead) for f in findings]
     if ctx.fabric.is_global_zero:
         ctx.run.append_history([{"kind": "test", **row}])
     ctx.meta["test"] = row

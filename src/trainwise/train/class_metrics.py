@@ -205,7 +205,7 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
                   class_names: list[str], class_weighted: bool = False,
                   lr: float | None = None, scores: dict[str, Any] | None = None,
                   val_threshold: dict[str, Any] | None = None,
-                  time_budget_minutes: float | None = None
+                  time_budget_minutes: float | None = None, still_improving: bool = False
                   ) -> tuple[dict[str, Any], list[Finding]]:
     """The test row's extra keys (the majority baseline, per-class metrics) and the
     baseline warning, from the test confusion matrix and the training labels.
@@ -216,7 +216,8 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
     when the model learned nothing. `scores`: the test row's ROC-AUC / average precision
     (ranking.py), which decide whether "no better than chance" at the argmax means the model
     learned nothing; `val_threshold`: the F1-best threshold on validation, named if not;
-    `time_budget_minutes`: train.max_minutes when that clock ended training."""
+    `time_budget_minutes`: train.max_minutes when that clock ended training;
+    `still_improving`: the train stage said so (the fix cites it only then)."""
     matrix = torch.tensor(confusion, dtype=torch.int64)
     # (k,) training rows per class, counted once for the baseline, the balance and the
     # classes never answered
@@ -242,7 +243,7 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
                                  class_ratio(train_counts), lr, counts)
     if found is not None and scores is not None:
         found = judged_by_ranking(found, matrix, scores, class_names, val_threshold,
-                                  class_weighted, time_budget_minutes)
+                                  class_weighted, time_budget_minutes, still_improving)
     found_all = [found] if found else []
     # a verdict on the whole split already covers a class never answered; "not clearly above
     # the baseline" is about the score's noise, and a class never answered is still news

@@ -32,13 +32,16 @@ def never_predicted(matrix: torch.Tensor) -> list[int]:
 def judged_by_ranking(found: Finding, matrix: torch.Tensor, scores: dict[str, Any],
                       names: list[str], val_threshold: dict[str, Any] | None = None,
                       class_weighted: bool = False,
-                      time_budget_minutes: float | None = None) -> Finding:
+                      time_budget_minutes: float | None = None,
+                      still_improving: bool = False) -> Finding:
     """`found` (an evaluate-stage baseline warning) checked against the test ROC-AUC in
     `scores` (the test row). Only the "no better than chance" verdicts (those with
     evidence["chance"]) are judged: kept, with the AUC that confirms them, when the ranking
     is poor too; replaced by `argmax_misses_classes` when it is good. Unchanged when the
     AUC is undefined (a class with no test row, too many classes). `time_budget_minutes`:
-    train.max_minutes when that clock ended training (the fix then says to raise it)."""
+    train.max_minutes when that clock ended training (the fix then says to raise it);
+    `still_improving`: the train stage found the validation loss still falling (the fix
+    cites that finding only then: audit s13 P1 cited one the run did not have)."""
     auc = scores.get("test_roc_auc")
     if "chance" not in found.evidence or auc is None or not math.isfinite(auc):
         return found
@@ -70,7 +73,7 @@ def judged_by_ranking(found: Finding, matrix: torch.Tensor, scores: dict[str, An
     fix = (_threshold_fix(missed, val_threshold, names, class_weighted, weigh)
            if len(matrix) == 2 else _multiclass_fix(class_weighted) if weigh else "")
     if not weigh:
-        fix += _balanced_fix(ratio, len(matrix), time_budget_minutes)
+        fix += _balanced_fix(ratio, len(matrix), time_budget_minutes, still_improving)
     return warning("evaluate", "argmax_misses_classes", said, fix.strip(),
                    **{**found.evidence, **evidence,
                       "never_predicted": [class_name(names, i) for i in missed]})
@@ -85,14 +88,16 @@ def _quoted(indices: list[int], names: list[str]) -> str:
 BALANCED_RATIO = 0.8
 
 
-def _balanced_fix(ratio: float, num_classes: int, minutes: float | None = None) -> str:
+def _balanced_fix(ratio: float, num_classes: int, minutes: float | None = None,
+                  still_improving: bool = False) -> str:
     """Train longer first (train.max_minutes when that clock ended training: review s12 VT9);
     class weights named by what they would be, and called no lever only where they are all
-    near 1."""
+    near 1. The still_improving finding is cited only where the train stage gave it."""
+    read = ("The train stage's still_improving warning says the validation loss was still "
+            "falling: " if still_improving else "")
     longer = ("a model whose scores rank the classes apart while its argmax answers few of "
-              "them is often trained too briefly. Read the train stage's findings "
-              "(still_improving: the validation loss was still falling) and "
-              f"{train_longer(minutes)} or check the learning rate (tune stage).")
+              f"them is often trained too briefly. {read}{train_longer(minutes)} or check the "
+              "learning rate (tune stage).")
     if ratio >= BALANCED_RATIO:
         return (f" The classes are balanced in training (smallest/largest {ratio:.2f}), so "
                 f"class weights would all be near 1 and change little: {longer}")

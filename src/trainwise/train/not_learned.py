@@ -1,0 +1,52 @@
+"""Whether a classifier learned at all: its best validation loss against chance, ln C.
+
+Audit s13 P1: wine trained at a peak lr of 0.572 with a batch holding every training row
+(one optimizer step an epoch); its best validation loss was 3.88 against ln 3 = 1.10, the
+loss of the uniform guess every classifier starts near. The later fixes then led the wrong
+way: missed_classes opened with class weights, argmax_misses_classes with a decision
+threshold and "train longer", below_linear_reference with "keep the linear model". A loss
+that never came below ln C means training itself failed, and the fault is one stage
+earlier (METHOD 4): the learning rate (tune stage) or the batch size. Those fixes lead with
+this, then keep what they say for a model that learned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+
+from trainwise.findings import Finding
+from trainwise.train.diagnose_common import Row, best_epoch, rows_of
+
+# the evaluate findings whose fix assumes a model that learned (the train stage's
+# missed_classes asks not_learned itself)
+LEADS = ("argmax_misses_classes", "below_linear_reference")
+
+
+def not_learned(history: Sequence[Row], num_classes: int | None) -> str:
+    """'The model did not learn: ... (tune stage) ...' when the best epoch's validation loss
+    is not below ln `num_classes`; '' otherwise, for a regression, or without epochs."""
+    best = best_epoch(history)
+    if best is None or num_classes is None or num_classes < 2:
+        return ""
+    chance, loss = math.log(num_classes), float(best["val_loss"])
+    if loss < chance:
+        return ""
+    lrs = [row["lr"] for row in rows_of(history, "step")
+           if isinstance(row.get("lr"), (int, float))]
+    peak = f", peak lr {max(lrs):.3g} here" if lrs else ""
+    return (f"The model did not learn: its best validation loss {loss:.3g} never came below "
+            f"chance (ln {num_classes} = {chance:.3g}, the uniform guess). Fix training first: "
+            f"revisit the learning rate (tune stage: train.lr{peak}; a lower one, or "
+            "train.lr = \"auto\" for the range test) and train.batch_size (a batch near the "
+            "training rows' count leaves a few optimizer steps per epoch), one stage before "
+            "this. Only then does what follows apply:")
+
+
+def lead_with(finding: Finding, lead: str) -> Finding:
+    """`finding` with `lead` (not_learned's text) before its fix, when it has one and the
+    finding is one of LEADS or the train stage's missed_classes."""
+    if not lead or finding.code not in (*LEADS, "missed_classes"):
+        return finding
+    return replace(finding, fix=f"{lead} {finding.fix}")
