@@ -258,8 +258,8 @@ def test_a_model_whose_loss_never_left_chance_is_sent_to_the_lr_first():
     history.append({"kind": "step", "step": 3, "loss": 4.0, "lr": 0.572})
     (finding,) = rule_missed_classes(history)
     assert finding.fix.startswith("The model did not learn: its best validation loss 3.88 "
-                                  "never came below chance (ln 3 = 1.1")
-    assert "peak lr 0.572" in finding.fix and "train.batch_size" in finding.fix
+                                  "never came below chance (ln 3 = 1.10")
+    assert "the steps' lr up to 0.572" in finding.fix and "train.batch_size" in finding.fix
     assert finding.fix.index("train.lr") < finding.fix.index("class_weights")
     # a loss below ln 3 = 1.0986: the fix is as before
     (learned,) = rule_missed_classes(_history(0.33, 0.33, counts, val_loss=1.05))

@@ -284,9 +284,9 @@ def test_balanced_classes_are_not_told_to_weigh_the_classes() -> None:
     # review s12 VT9: when train.max_minutes ended training, more epochs change nothing
     _, [clocked] = class_results(matrix, np.repeat(np.arange(3), 28), ["0", "1", "2"],
                                  scores={"test_roc_auc": 0.9}, time_budget_minutes=2.5)
-    assert "raise train.max_minutes (now 2.5; the time budget ended training, not " \
+    assert "Raise train.max_minutes (now 2.5; the time budget ended training, not " \
         "train.max_epochs) or check the learning rate" in clocked.fix
-    assert "raise train.max_epochs or check the learning rate" in finding.fix
+    assert "briefly. Raise train.max_epochs or check the learning rate" in finding.fix
     # audit s13 P1: the still_improving finding is cited only where the train stage gave it
     assert "still_improving" not in finding.fix
     _, [still] = class_results(matrix, np.repeat(np.arange(3), 28), ["0", "1", "2"],

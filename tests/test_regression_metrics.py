@@ -295,3 +295,32 @@ def test_the_outlier_warning_is_not_repeated_once_the_log_is_taken(tmp_path):
     plain = codes("none")
     assert "--set data.target_transform='\"log\"'" in plain["target_outliers"].fix
     assert "target_outliers" not in codes("log")
+
+
+def test_rows_sharing_a_time_without_a_series_key_say_why_and_name_the_key(tmp_path):
+    """Audit s13 F9: 12 stores x 728 days with no split.group_column: one series of 12 rows
+    a day, and the previous-value baseline vanished without a word. The note names the text
+    column whose levels each have one row per time; following it gives the baseline."""
+    rng = np.random.default_rng(6)
+    months = pd.date_range("2001-01-01", periods=60, freq="MS")
+    frame = pd.DataFrame({"date": np.tile(months, 3), "store": np.repeat(["a", "b", "c"], 60),
+                          "kind": np.tile(["x", "y"], 90),  # 2 levels: not one row per time
+                          "noise": rng.normal(size=180)})
+    frame["y"] = np.repeat([0.0, 5.0, 10.0], 60) + np.cumsum(rng.normal(size=180))
+    path = tmp_path / "stores.csv"
+    frame.to_csv(path, index=False)
+    base = [f"data.source=\"{path}\"", "data.target=\"y\"", "train.max_epochs=1",
+            "train.lr=1e-3", "run.checks=false", "run.threads=1", f"run.out_dir=\"{tmp_path}\""]
+    result = trainwise.run(overrides=base, report=False)
+    assert result.ok, result.verdict
+    (note,) = [f for f in result.findings if f.code == "no_previous_value"]
+    assert note.severity.value == "info" and note.evidence["most_rows_at_one_time"] == 3
+    assert note.evidence["rows_sharing_a_time"] == 180  # every date holds 3 rows
+    assert note.evidence["series_key_candidates"] == ["store"]
+    assert "--set 'split.group_column=\"store\"' --set 'split.strategy=\"time\"'" in note.fix
+    keyed = trainwise.run(overrides=[*base, "split.group_column=\"store\"",
+                                     "split.strategy=\"time\""], report=False)
+    assert keyed.ok, keyed.verdict
+    assert "no_previous_value" not in [f.code for f in keyed.findings]
+    test = json.loads((keyed.path / "meta.json").read_text())["test"]
+    assert "test_previous_rmse" in test

@@ -58,6 +58,8 @@ from trainwise.train.regression_intervals import (
 )
 from trainwise.train.regression_metrics import (
     baselines_text,
+    level_codes,
+    no_previous_value,
     previous_values,
     r2_text,
     regression_results,
@@ -104,15 +106,17 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
         row.update(_at_threshold(ctx, outputs, targets))
     else:
         units = ctx.target_units()  # the baselines too are scored in the target's units
+        previous, why_not = _previous_values(ctx)
         extra, findings = regression_results(row, units(ctx.splits["train"].y),
-                                             units(ctx.splits["test"].y), 1.0,
-                                             _previous_values(ctx))
+                                             units(ctx.splits["test"].y), 1.0, previous)
+        findings += why_not
         row.update(extra)
         row.update(_keep_predictions(ctx, outputs, targets))
         row.update(_regression_intervals(ctx, outputs, targets))
     findings += _linear_and_groups(ctx, row, outputs)
     # a loss never below ln C: those fixes first send the user back to the lr and batch size
-    lead = not_learned(ctx.history, ctx.data.num_classes if classification else None)
+    lead = not_learned(ctx.history, ctx.data.num_classes if classification else None,
+                       ctx.lr or None)
     findings = [lead_with(f, lead) for f in findings]
     if ctx.fabric.is_global_zero:
         ctx.run.append_history([{"kind": "test", **row}])
@@ -263,16 +267,21 @@ def _test_groups(ctx: RunContext) -> int | None:
     return (part_groups({"test": np.asarray(rows)}, data.groups) or {}).get("test")
 
 
-def _previous_values(ctx: RunContext) -> np.ndarray | None:
+def _previous_values(ctx: RunContext) -> tuple[np.ndarray | None, list[Finding]]:
     """For a split by time with the test part carved from the data: each test row's previous
     value in time (its series' row just before it), in the target's units. None otherwise: a
     group_time test part holds groups unseen before, and a source's own test part has no
-    times."""
+    times; with a note when rows share times for want of a series key (no_previous_value)."""
     data, test = ctx.data, ctx.splits["test"].rows  # test: the carved rows (split.npz's)
     if (data is None or data.times is None or test is None
             or (ctx.meta.get("split") or {}).get("strategy") != "time"):
-        return None
-    return previous_values(data.times, data.y, test, data.groups)
+        return None, []
+    previous = previous_values(data.times, data.y, test, data.groups)
+    if previous is not None:
+        return previous, []
+    found = no_previous_value(data.times, data.groups,
+                              level_codes(data.x, data.feature_names, data.one_hot))
+    return None, [found] if found else []
 
 
 def _within(row: dict[str, Any], key: str) -> str:

@@ -93,11 +93,12 @@ def _balanced_fix(ratio: float, num_classes: int, minutes: float | None = None,
     """Train longer first (train.max_minutes when that clock ended training: review s12 VT9);
     class weights named by what they would be, and called no lever only where they are all
     near 1. The still_improving finding is cited only where the train stage gave it."""
+    longer = train_longer(minutes)
     read = ("The train stage's still_improving warning says the validation loss was still "
-            "falling: " if still_improving else "")
+            f"falling: {longer}" if still_improving else longer[0].upper() + longer[1:])
     longer = ("a model whose scores rank the classes apart while its argmax answers few of "
-              f"them is often trained too briefly. {read}{train_longer(minutes)} or check the "
-              "learning rate (tune stage).")
+              f"them is often trained too briefly. {read} or check the learning rate (tune "
+              "stage).")
     if ratio >= BALANCED_RATIO:
         return (f" The classes are balanced in training (smallest/largest {ratio:.2f}), so "
                 f"class weights would all be near 1 and change little: {longer}")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from trainwise.amounts import amount
-from trainwise.findings import Finding, warning
+from trainwise.findings import Finding, Severity, warning
 
 # The model must explain this share of the test rows' variance to count as having learned
 # something: R^2 below it is within what a constant answer plus noise scores.
@@ -76,6 +76,64 @@ def previous_values(times: np.ndarray, y: np.ndarray, rows: np.ndarray,
     if np.any(at == 0) or not np.all(same_series[np.maximum(at - 1, 0)]):
         return None
     return np.asarray(y, dtype=np.float64)[order[at - 1]]
+
+
+def shared_times(times: np.ndarray, series: np.ndarray | None = None) -> tuple[int, int]:
+    """(rows that share their time with another row of their series, the most rows at one
+    time in one series); (0, 1) when each series' times are distinct, as previous_values
+    needs."""
+    codes = np.zeros(len(times), dtype=np.int64) if series is None else \
+        np.unique(np.asarray(series), return_inverse=True)[1].reshape(-1)
+    when = np.unique(np.asarray(times), return_inverse=True)[1].reshape(-1)
+    counts = np.unique(np.stack([codes, when]), axis=1, return_counts=True)[1]
+    return int(counts[counts > 1].sum()), int(counts.max(initial=1))
+
+
+def level_codes(x: np.ndarray, feature_names: list[str],
+                one_hot: list[tuple[str, str, str, str]]) -> dict[str, np.ndarray]:
+    """Each one-hot text column's level per row (its 0/1 features' argmax; -1 where none is
+    set), from TaskData.one_hot's (feature, column, level, role): the candidates for a
+    series key."""
+    where = {name: i for i, name in enumerate(feature_names)}
+    by_column: dict[str, list[int]] = {}
+    for feature, column, _, _ in one_hot:
+        if feature in where:
+            by_column.setdefault(column, []).append(where[feature])
+    codes = {}
+    for column, features in by_column.items():
+        block = np.asarray(x[:, features]) > 0.5  # (N, levels) of 0/1
+        codes[column] = np.where(block.any(axis=1), block.argmax(axis=1), -1)
+    return codes
+
+
+def no_previous_value(times: np.ndarray, series: np.ndarray | None,
+                      columns: dict[str, np.ndarray]) -> Finding | None:
+    """A note when previous_values has no one previous value because rows share a time in a
+    series (audit s13 F9: 12 stores x 728 days with no split.group_column made one series of
+    12 rows a day, and the naive forecast vanished without a word); it names the text
+    `columns` (level_codes) whose levels each have one row per time: the likely series key.
+    None when each series' times are distinct (the cause was another)."""
+    shared, most = shared_times(times, series)
+    if not shared:
+        return None
+    keys = [name for name, codes in columns.items()
+            if len(np.unique(codes)) > 1 and shared_times(times, codes)[0] == 0]
+    fits = ", ".join(f"'{k}'" for k in keys)
+    named = "the column that names each series" + (
+        f" ({fits} fit{'s' if len(keys) == 1 else ''}: each level has one row per time)"
+        if keys else "")
+    message = (f"No previous-value baseline (each series' last value, the naive forecast): "
+               f"{shared:,} rows share their time with another row of their series, up to "
+               f"{most} at one time, so a row's previous value is not one value. "
+               + ("No series key is set (split.group_column)." if series is None else
+                  "The series key (split.group_column) does not tell them apart."))
+    fix = (f"Set split.group_column to {named} and keep the split by time: --set "
+           f"'split.group_column=\"{keys[0] if keys else 'COLUMN'}\"' --set "
+           "'split.strategy=\"time\"'; the evaluate stage then scores the model against "
+           "each series' previous value.")
+    return Finding("evaluate", Severity.INFO, "no_previous_value", message,
+                   {"rows_sharing_a_time": shared, "most_rows_at_one_time": most,
+                    "series_key_candidates": keys}, fix)
 
 
 def regression_results(row: dict[str, Any], train_targets: np.ndarray,
