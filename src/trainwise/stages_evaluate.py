@@ -92,27 +92,8 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
     row = evaluate(nn.Identity(), [(outputs, targets)], ctx.loss_fn, ctx.data.task,
                    prefix="test", confusion=classification, target_units=ctx.target_units())
     row.pop("test_confidence_hist", None)
-    findings: list[Finding] = []
-    if classification:
-        extra, findings = class_results(row["test_confusion"], ctx.splits["train"].y,
-                                        ctx.data.class_names,
-                                        ctx.config.train.class_weights == "balanced",
-                                        lr=ctx.lr or None, scores=row,
-                                        val_threshold=validation_threshold(ctx.history),
-                                        time_budget_minutes=ctx.meta.get("time_budget_minutes"),
-                                        still_improving=bool(rule_still_improving(ctx.history)))
-        findings = [confirming_collapse(f, ctx.history) for f in findings]
-        row.update(extra)
-        row.update(_at_threshold(ctx, outputs, targets))
-    else:
-        units = ctx.target_units()  # the baselines too are scored in the target's units
-        previous, why_not = _previous_values(ctx)
-        extra, findings = regression_results(row, units(ctx.splits["train"].y),
-                                             units(ctx.splits["test"].y), 1.0, previous)
-        findings += why_not
-        row.update(extra)
-        row.update(_keep_predictions(ctx, outputs, targets))
-        row.update(_regression_intervals(ctx, outputs, targets))
+    findings = (_class_findings if classification else _regression_findings)(
+        ctx, row, outputs, targets)
     findings += _linear_and_groups(ctx, row, outputs)
     # a loss never below ln C: those fixes first send the user back to the lr and batch size
     lead = not_learned(ctx.history, ctx.data.num_classes if classification else None,
@@ -127,6 +108,37 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
     findings = _too_good(ctx, row, findings)
     findings += stage_label_issues(ctx, model, outputs)  # the test part is not predicted again
     return [info("evaluate", "test_result", _test_message(ctx, row), **evidence), *findings]
+
+
+def _class_findings(ctx: RunContext, row: dict[str, Any], outputs: torch.Tensor,
+                    targets: torch.Tensor) -> list[Finding]:
+    """The baselines' verdict (class_metrics.class_results) and, two classes, the test rows
+    scored at the validation threshold; adds their keys to `row`."""
+    assert ctx.data is not None
+    extra, findings = class_results(row["test_confusion"], ctx.splits["train"].y,
+                                    ctx.data.class_names,
+                                    ctx.config.train.class_weights == "balanced",
+                                    lr=ctx.lr or None, scores=row,
+                                    val_threshold=validation_threshold(ctx.history),
+                                    time_budget_minutes=ctx.meta.get("time_budget_minutes"),
+                                    still_improving=bool(rule_still_improving(ctx.history)))
+    row.update(extra)
+    row.update(_at_threshold(ctx, outputs, targets))
+    return [confirming_collapse(f, ctx.history) for f in findings]
+
+
+def _regression_findings(ctx: RunContext, row: dict[str, Any], outputs: torch.Tensor,
+                         targets: torch.Tensor) -> list[Finding]:
+    """The baselines (the training mean, each series' previous value), the predictions kept
+    and the bootstrap intervals; adds their keys to `row`."""
+    units = ctx.target_units()  # the baselines too are scored in the target's units
+    previous, why_not = _previous_values(ctx)
+    extra, findings = regression_results(row, units(ctx.splits["train"].y),
+                                         units(ctx.splits["test"].y), 1.0, previous)
+    row.update(extra)
+    row.update(_keep_predictions(ctx, outputs, targets))
+    row.update(_regression_intervals(ctx, outputs, targets))
+    return findings + why_not
 
 
 def _too_good(ctx: RunContext, row: dict[str, Any], findings: list[Finding]) -> list[Finding]:
