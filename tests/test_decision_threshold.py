@@ -186,3 +186,16 @@ def test_thirty_positive_rows_need_no_caution():
     assert "(30 rows of class '1')" in said and "split.val_fraction" not in said
     record["validation"]["positives"] = 29
     assert "rests on 29 validation rows" in threshold_text(row, record)
+
+
+def test_the_verdict_says_a_shaky_threshold_briefly():
+    """The test_result finding carries the whole caution; the one-line verdict only flags it
+    (a run's verdict had grown to 1,095 characters with it)."""
+    from trainwise.train.decision_threshold import threshold_text
+
+    row = {"test_threshold_f1": 0.5, "test_threshold_precision": 0.5,
+           "test_threshold_recall": 0.5, "test_threshold_balanced_accuracy": 0.7}
+    record = {"positive_class": "1", "threshold": 0.2, "validation": {"positives": 6}}
+    brief = threshold_text(row, record, brief=True)
+    assert "shaky on 6 rows, under 30: see the findings" in brief
+    assert len(brief) < len(threshold_text(row, record)) - 100

@@ -154,7 +154,9 @@ def test_run_result_answers_the_next_questions_in_a_short_repr(tmp_path):
     with pytest.raises(trainwise.TrainwiseError, match="holds epoch, step, test"):
         result.history_frame("epochs")
     text = repr(result)
-    assert len(text) < 700, text  # the findings' evidence stays in .findings
+    # the findings' evidence stays in .findings: the repr is the verdict (one line, as long
+    # as the result needs: a recommended threshold adds ~250 characters) and a few fields
+    assert len(text) - len(result.verdict) < 500, text
     assert result.verdict in text and str(result.path) in text and "'accuracy':" in text
     assert "info)" in text and "lr=0.01" in text
 

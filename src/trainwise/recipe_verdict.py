@@ -114,6 +114,6 @@ def _beside_accuracy(test: dict[str, Any], class_names: list[str] | None = None,
     if ranking:
         text += f", {ranking}"
     if threshold_recommended(test):  # the argmax's numbers above; the shippable rule's here
-        said = threshold_text(test, record)
+        said = threshold_text(test, record, brief=True)
         text += f"; {said}" if said else ""
     return text

@@ -98,10 +98,12 @@ def threshold_recommended(test: dict[str, Any]) -> bool:
             - test.get("test_balanced_accuracy", 0.0) >= THRESHOLD_GAIN)
 
 
-def threshold_text(row: dict[str, Any], record: dict[str, Any] | None) -> str:
+def threshold_text(row: dict[str, Any], record: dict[str, Any] | None,
+                   brief: bool = False) -> str:
     """'at the decision threshold picked on validation, P('1') >= 0.268: precision 38%,
     recall 45%, F1 0.42, balanced accuracy 70.6% (...)', or '' when the run has none; the
-    evaluate finding's and the verdict's one wording."""
+    evaluate finding's and the verdict's one wording, the verdict's `brief` on few rows (a
+    one-line verdict of 1,095 characters buried its own headline)."""
     if record is None or "test_threshold_f1" not in row:
         return ""
     positives = (record.get("validation") or {}).get("positives")
@@ -112,7 +114,14 @@ def threshold_text(row: dict[str, Any], record: dict[str, Any] | None) -> str:
             f"{row['test_threshold_precision']:.0%}, recall {row['test_threshold_recall']:.0%}, "
             f"F1 {row['test_threshold_f1']:.2f}, balanced accuracy "
             f"{row['test_threshold_balanced_accuracy']:.1%} (trainwise predict --threshold "
-            f"best applies it{positives_caution(positives)})")
+            f"best applies it{_shaky(positives) if brief else positives_caution(positives)})")
+
+
+def _shaky(positives: int | None) -> str:
+    """positives_caution's short form; the test_result finding carries the whole advice."""
+    if positives is None or positives >= MIN_THRESHOLD_POSITIVES:
+        return ""
+    return f"; shaky on {positives} rows, under {MIN_THRESHOLD_POSITIVES}: see the findings"
 
 
 def on_corrected_scale(record: dict[str, Any], counts: np.ndarray) -> dict[str, Any]:

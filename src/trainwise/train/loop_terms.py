@@ -28,6 +28,8 @@ CONFIG_KEYS = {
         "a weight per class in your loss (nn.CrossEntropyLoss(weight=w), w[c] = n / (k * n_c) "
         "from the training labels' counts)",
     "train.patience": "the patience of your early stopping",
+    "train.weight_decay": "your optimizer's weight_decay (AdamW, on weights only)",
+    "model.dropout": "nn.Dropout in your model",
     # before the "(model stage" rewrite below: the built-in baselines are `trainwise run`'s
     "model stage: double model.width for the built-in baselines, whose default 0 sizes it "
     "from the data; more units or layers in your own": "more units or layers in your model",
