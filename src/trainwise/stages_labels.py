@@ -61,7 +61,7 @@ def stage_label_issues(ctx: RunContext, model: nn.Module,
     for part, labels, rows, probs in parts:
         num_checked += len(labels)
         found += suspects(probs, labels, rows, part, data.class_names,
-                          data.files if part != "test (own)" else None)
+                          data.test_files if part == "test (own)" else data.files)
     found.sort(key=lambda s: s.p_given)  # both parts together, most suspect first
     found = [_as_in_source(s, data) for s in found]
     if ctx.fabric.is_global_zero:

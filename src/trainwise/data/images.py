@@ -194,5 +194,6 @@ def load_image_folder(root: Path, image_size: int = 0, group_column: str = "") -
         notes.insert(0, data.findings[0].message.rstrip("."))
     if test:
         data.x_test, data.y_test = x[len(pool):], y_test
+        data.test_files = [str(p) for p, _ in test]
     _add_groups(data, scan, group_column)
     return data

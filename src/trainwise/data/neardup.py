@@ -137,13 +137,14 @@ def check_near_duplicates(hash_a: np.ndarray, hash_b: np.ndarray, *,
                           max_distance: int = MAX_DISTANCE,
                           names: tuple[str, str] = ("train", "val"),
                           rows: tuple[np.ndarray, np.ndarray] | None = None,
-                          files: Sequence[str] = (),
+                          files: Sequence[str] = (), files_b: Sequence[str] | None = None,
                           images: tuple[np.ndarray, np.ndarray] | None = None) -> list[Finding]:
     """A warning when images of b are within max_distance bits of an image of a and, given
     `images` (what `rows`, or else the positions, index on each side), their pixels confirm
     it (pixels.py); an info otherwise. Without `images` the hits are reported as possible
     copies, with the caveat that hashes match unrelated simple images. `rows` maps positions
-    to the row numbers the examples should name; `files` (one per row) names their files."""
+    to the row numbers the examples should name; `files` (one per row) names their files, and
+    `files_b` b's when b is another array (a shipped test/ folder's images)."""
     i, j, distance = hamming_pairs(hash_a, hash_b, max_distance)
     if rows is not None:
         i, j = rows[0][i], rows[1][j]
@@ -151,7 +152,8 @@ def check_near_duplicates(hash_a: np.ndarray, hash_b: np.ndarray, *,
         return [info("split", "no_near_duplicates", f"no {names[1]} image within "
                      f"{max_distance} bits (of 64, pHash) of a {names[0]} image.",
                      max_distance=max_distance)]
-    pairs = _Pairs(i, j, distance, names, max_distance, files)
+    pairs = _Pairs(i, j, distance, names, max_distance,
+                   (files, files if files_b is None else files_b))
     if images is None:
         return [_possible_copies(pairs)]
     correlation = pixel_correlation(images[0], images[1], i, j)
@@ -171,7 +173,7 @@ class _Pairs:
     distance: np.ndarray
     names: tuple[str, str]
     max_distance: int
-    files: Sequence[str]
+    files: tuple[Sequence[str], Sequence[str]]  # a's and b's, one per row
 
     def subset(self, keep: np.ndarray) -> _Pairs:
         return replace(self, i=self.i[keep], j=self.j[keep], distance=self.distance[keep])
@@ -185,9 +187,23 @@ class _Pairs:
                     "max_distance": self.max_distance,
                     "examples": [[*pair, int(self.distance[k])]
                                  for pair, k in zip(pairs, first, strict=True)]}
-        if self.files:
-            evidence["example_files"] = name_files(self.files, pairs)
-        return evidence, named_pairs(self.files, pairs, " ~ "), first
+        files, shifted = _both_sides(self.files, pairs)
+        if files:
+            evidence["example_files"] = name_files(files, shifted)
+        return evidence, named_pairs(files, shifted, " ~ "), first
+
+
+def _both_sides(files: tuple[Sequence[str], Sequence[str]], pairs: list[list[int]]
+                ) -> tuple[Sequence[str], list[list[int]]]:
+    """One list naming both sides, and the pairs' rows in it: b's rows come after a's when b
+    has files of its own (a shipped test/ folder), so both sides are named relative to the
+    folder they share ('test/c3/a.jpg ~ train/c0/a.png')."""
+    files_a, files_b = files
+    if files_a is files_b:
+        return files_a, pairs
+    if not files_a or not files_b:
+        return [], pairs
+    return [*files_a, *files_b], [[i, len(files_a) + j] for i, j in pairs]
 
 
 FIX = ("Look at the example pairs; if they are copies, delete them (or, where the data has a "
@@ -252,7 +268,8 @@ def split_near_duplicates(data: TaskData, pairs: list, seen: np.ndarray,
                                                 images=both)
     if data.x_test is None:
         return findings
-    # a shipped test part: its rows index data.x_test, and it has no files
+    # a shipped test part: its rows index data.x_test, its files data.test_files
     return findings + check_near_duplicates(
         hashes[seen], perceptual_hashes(data.x_test), names=test_part,
-        rows=(seen, np.arange(len(data.x_test))), images=(data.x, data.x_test))
+        rows=(seen, np.arange(len(data.x_test))), files=data.files,
+        files_b=data.test_files, images=(data.x, data.x_test))

@@ -281,9 +281,12 @@ def _proofs(data: TaskData, result: SplitResult, pool: np.ndarray, keys: _Keys,
         findings += _prove(hashes, keys, seen, result.test, ("train+val", "test"), data.files, x)
     elif data.x_test is not None:
         common = np.result_type(data.x.dtype, data.x_test.dtype)
+        test_rows, files = np.arange(len(data.x_test)), []
+        if data.test_files and data.files and x is None:  # a test/ folder: name both sides,
+            test_rows, files = test_rows + len(data.x), [*data.files, *data.test_files]  # one list
         findings += check_hashed(row_hashes(data.x[seen], common),
                                  row_hashes(data.x_test, common), names=("train+val", "test"),
-                                 rows=(seen, np.arange(len(data.x_test))),
+                                 rows=(seen, test_rows), files=files,
                                  vectors=None if x is None else (x, data.x_test))
     if data.kind == "image":
         findings += split_near_duplicates(data, pairs, seen, result.test)

@@ -51,6 +51,8 @@ class TaskData:
     times: np.ndarray | None = None  # one time per row of x: datetime64[ns] or float
     keys: list[Key] = field(default_factory=list)  # where groups / times came from
     files: list[str] = field(default_factory=list)  # one path per row, for image folders
+    test_files: list[str] = field(default_factory=list)  # one path per row of x_test: a
+    # shipped test/ folder's copies and suspect labels are named by file, as the pool's are
     findings: list[Finding] = field(default_factory=list)  # what loading found that the user
     # must act on (text in a number column, a saved index dropped); audit() reports them
     image_shape: tuple[int, ...] | None = None  # (H, W) when each flat row of x is a picture

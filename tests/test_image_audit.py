@@ -1,0 +1,82 @@
+"""Image audit findings name files on both sides of a shipped test/ folder, find mirrored
+and cross-label near copies (audit s13 I4, I5, I6)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+from PIL import Image
+
+from trainwise.data.plan import SplitSettings, plan_split
+from trainwise.data.sources import load_data
+
+
+def scenes(num: int, seed: int = 0, side: int = 32) -> np.ndarray:
+    """(num, 3, side, side) uint8 smooth random scenes (pHash bits of pure noise are unstable)."""
+    rng = np.random.default_rng(seed)
+    coarse = torch.from_numpy(rng.uniform(0, 255, (num, 3, 6, 6)).astype(np.float32))
+    return torch.nn.functional.interpolate(coarse, size=(side, side), mode="bicubic",
+                                           align_corners=False).clamp(0, 255).byte().numpy()
+
+
+def save(image: np.ndarray, path, quality: int | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    picture = Image.fromarray(image.transpose(1, 2, 0))
+    if quality is None:
+        picture.save(path)
+    else:
+        buffer = io.BytesIO()
+        picture.save(buffer, format="JPEG", quality=quality)
+        path.write_bytes(buffer.getvalue())
+
+
+def split_folder(tmp_path, test_copies):
+    """train/{a,b}/ of 40 scenes; test/ of 10 others plus `test_copies(images, root)`."""
+    images, root = scenes(50), tmp_path / "set"
+    for k in range(40):
+        save(images[k], root / "train" / "ab"[k % 2] / f"{k}.png")
+    for k in range(40, 50):
+        save(images[k], root / "test" / "ab"[k % 2] / f"{k}.png")
+    test_copies(images, root)
+    data = load_data(str(root))
+    return data, plan_split(data, SplitSettings(val_fraction=0.2, seed=0)).findings
+
+
+def test_a_test_folders_near_and_exact_copies_name_the_files_of_both_sides(tmp_path):
+    def copies(images, root):
+        save(images[4], root / "test" / "a" / "jpeg_of_4.jpg", quality=80)
+        save(images[6], root / "test" / "a" / "copy_of_6.png")
+
+    data, findings = split_folder(tmp_path, copies)
+    assert data.test_files and data.test_files[0].endswith("test/a/40.png")
+    [near] = [f for f in findings if f.code == "near_duplicate_images"
+              and "jpeg_of_4" in str(f.evidence["example_files"])]
+    assert ["train/a/4.png", "test/a/jpeg_of_4.jpg"] in near.evidence["example_files"]
+    assert "train/a/4.png ~ test/a/jpeg_of_4.jpg" in near.message
+    [exact] = [f for f in findings if f.code == "cross_split_duplicates"]
+    assert "train/a/6.png = test/a/copy_of_6.png" in exact.message
+
+
+def test_a_test_folders_suspect_labels_name_their_files(tmp_path):
+    import csv
+
+    import trainwise
+
+    rng, root = np.random.default_rng(0), tmp_path / "set"
+    for part, count in (("train", 60), ("test", 20)):
+        for k in range(count):  # class a dark, class b bright: a model cannot miss them
+            label = k % 2
+            pixels = rng.integers(0, 60, (8, 8)) + 190 * label
+            folder = "ba"[label] if part == "test" and k < 4 else "ab"[label]  # 4 wrong
+            path = root / part / folder / f"{part}{k}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels.astype(np.uint8)).save(path)
+    result = trainwise.run(str(root), report=False, overrides=[
+        "train.max_epochs=6", "train.lr=0.01", "run.threads=1", "run.checks=false",
+        "data.augment=\"none\"", f"run.out_dir=\"{tmp_path}\""])
+    with open(result.path / "label_issues.csv", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["part"] == "test (own)"]
+    named = {r["file"][len(str(root)) + 1:] for r in rows}  # the file column: full paths
+    assert named == {f"test/{'ba'[k % 2]}/test{k}.png" for k in range(4)}
