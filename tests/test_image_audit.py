@@ -80,3 +80,23 @@ def test_a_test_folders_suspect_labels_name_their_files(tmp_path):
         rows = [r for r in csv.DictReader(handle) if r["part"] == "test (own)"]
     named = {r["file"][len(str(root)) + 1:] for r in rows}  # the file column: full paths
     assert named == {f"test/{'ba'[k % 2]}/test{k}.png" for k in range(4)}
+
+
+def test_mirrored_copies_across_parts_are_found_and_called_mirrored():
+    from trainwise.data.task import TaskData
+
+    images = scenes(200, seed=3)
+    images[150:160] = images[:10, :, :, ::-1]  # mirrored copies, as a flip trains on them
+    data = TaskData(name="photos", kind="image", task="classification", x=images,
+                    y=np.arange(200) % 2, class_names=["a", "b"],
+                    files=[f"/photos/{'ab'[k % 2]}/{k}.png" for k in range(200)])
+    result = plan_split(data, SplitSettings(val_fraction=0.25, test_fraction=0.2, seed=0))
+    parts = [set(p.tolist()) for p in (result.train, result.val, result.test)]
+    crossing = sum(not any({k, k + 150} <= p for p in parts) for k in range(10))
+    near = [f for f in result.findings if f.code == "near_duplicate_images"]
+    assert crossing > 0
+    assert sum(f.evidence["num_mirrored"] for f in near) == crossing  # each planted pair, once
+    assert all("mirrored left-right" in f.message for f in near)
+    for f in near:
+        for i, j, _ in f.evidence["examples"]:
+            assert {i, j} in [{k, k + 150} for k in range(10)]

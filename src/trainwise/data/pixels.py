@@ -45,9 +45,10 @@ def thumbnails(images: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def pixel_correlation(images_a: np.ndarray, images_b: np.ndarray, i: np.ndarray,
-                      j: np.ndarray) -> np.ndarray:
-    """(K,) correlation of images_a[i[k]] and images_b[j[k]] at SIDE x SIDE, colour included;
-    each image is resized once however many pairs it is in (and on both sides)."""
+                      j: np.ndarray, mirrored: np.ndarray | None = None) -> np.ndarray:
+    """(K,) correlation of images_a[i[k]] (mirrored left-right where `mirrored[k]`) and
+    images_b[j[k]] at SIDE x SIDE, colour included; each image is resized once however many
+    pairs it is in (and on both sides)."""
     if images_a is images_b:  # parts of one data set: a row on both sides is resized once
         rows, slots = np.unique(np.concatenate([i, j]), return_inverse=True)
         small_a = small_b = thumbnails(images_a, rows)
@@ -59,6 +60,15 @@ def pixel_correlation(images_a: np.ndarray, images_b: np.ndarray, i: np.ndarray,
     out = np.empty(len(i), dtype=np.float64)
     for start in range(0, len(i), PAIR_BATCH):
         a = small_a[slot_a.reshape(-1)[start:start + PAIR_BATCH]]
+        if mirrored is not None:  # the antialiased resize commutes with a flip: flip the
+            a = _mirror(a, mirrored[start:start + PAIR_BATCH], images_a.shape[1])  # thumbnail
         b = small_b[slot_b.reshape(-1)[start:start + PAIR_BATCH]]
         out[start:start + len(a)] = np.einsum("kd,kd->k", a, b)
     return out
+
+
+def _mirror(small: np.ndarray, flip: np.ndarray, channels: int) -> np.ndarray:
+    """(K, C*SIDE*SIDE) thumbnails with rows `flip` mirrored left-right (the width axis)."""
+    grid = small.reshape(len(small), channels, SIDE, SIDE).copy()
+    grid[flip] = grid[flip][..., ::-1]
+    return grid.reshape(len(small), -1)
