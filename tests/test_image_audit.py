@@ -100,3 +100,36 @@ def test_mirrored_copies_across_parts_are_found_and_called_mirrored():
     for f in near:
         for i, j, _ in f.evidence["examples"]:
             assert {i, j} in [{k, k + 150} for k in range(10)]
+
+
+def jpeg(image: np.ndarray, quality: int = 90) -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray(image.transpose(1, 2, 0)).save(buffer, format="JPEG", quality=quality)
+    return np.asarray(Image.open(buffer)).transpose(2, 0, 1)
+
+
+def test_near_copies_under_another_class_are_wrong_labels_within_and_across_parts():
+    from trainwise.data.task import TaskData
+
+    images, y = scenes(300, seed=5), np.arange(300) % 3
+    planted = {(k, 280 + k) for k in range(12)}  # re-encoded copies filed one class over
+    for k, copy in planted:
+        images[copy], y[copy] = jpeg(images[k]), (y[k] + 1) % 3
+    images[270] = jpeg(images[20])  # and one copy under its own class: a leak, not a label
+    y[270] = y[20]
+    data = TaskData(name="photos", kind="image", task="classification", x=images, y=y,
+                    class_names=["a", "b", "c"], files=[f"/p/{k}.png" for k in range(300)])
+    result = plan_split(data, SplitSettings(val_fraction=0.25, test_fraction=0.2, seed=0))
+    conflicts = [f for f in result.findings if f.code == "near_copy_labels"]
+    found = {tuple(sorted(pair[:2])) for f in conflicts for pair in f.evidence["examples"]}
+    assert sum(f.evidence["num_pairs"] for f in conflicts) == len(planted)  # each pair once
+    assert found <= planted  # the examples (5 a finding) are planted pairs
+    assert len(found) == sum(min(5, f.evidence["num_pairs"]) for f in conflicts)
+    within = [f for f in conflicts if "pairs of train images are" in f.message]
+    assert within  # seed 0 leaves some planted pairs inside the training part
+    parts = [set(p.tolist()) for p in (result.train, result.val, result.test)]
+    assert sum(f.evidence["num_pairs"] for f in within) == sum(
+        {k, c} <= parts[0] for k, c in planted)  # inside the training part too
+    for f in result.findings:  # a leak warning holds same-label pairs only
+        if f.code == "near_duplicate_images":
+            assert all(y[i] == y[j] for i, j, _ in f.evidence["examples"])

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from trainwise.data.naming import name_files, named_pairs
+from trainwise.data.neardup_labels import label_conflicts, within_part
 from trainwise.data.pixels import MIN_CORRELATION, SIDE, pixel_correlation
 from trainwise.data.task import TaskData
 from trainwise.findings import Finding, info, warning
@@ -140,14 +141,17 @@ def check_near_duplicates(hash_a: np.ndarray, hash_b: np.ndarray, *,
                           rows: tuple[np.ndarray, np.ndarray] | None = None,
                           files: Sequence[str] = (), files_b: Sequence[str] | None = None,
                           images: tuple[np.ndarray, np.ndarray] | None = None,
-                          mirror_a: np.ndarray | None = None) -> list[Finding]:
+                          mirror_a: np.ndarray | None = None,
+                          labels: tuple[np.ndarray, np.ndarray] | None = None) -> list[Finding]:
     """A warning when images of b are within max_distance bits of an image of a and, given
     `images` (what `rows`, or else the positions, index on each side), their pixels confirm
     it (pixels.py); an info otherwise. Without `images` the hits are reported as possible
     copies, with the caveat that hashes match unrelated simple images. `rows` maps positions
     to the row numbers the examples should name; `files` (one per row) names their files, and
     `files_b` b's when b is another array (a shipped test/ folder's images). `mirror_a`: the
-    hashes of a's images mirrored left-right, so that mirrored copies are found too."""
+    hashes of a's images mirrored left-right, so that mirrored copies are found too. `labels`
+    (class names, indexed as `images`): confirmed pairs with different labels are a
+    near_copy_labels warning of their own, not a leak."""
     i, j, distance, mirrored = _hits(hash_a, hash_b, max_distance, mirror_a)
     if rows is not None:
         i, j = rows[0][i], rows[1][j]
@@ -163,8 +167,12 @@ def check_near_duplicates(hash_a: np.ndarray, hash_b: np.ndarray, *,
     confirmed = correlation >= MIN_CORRELATION
     if not confirmed.any():
         return [_unconfirmed(pairs, correlation)]
-    return [_near_copies(pairs.subset(confirmed), correlation[confirmed],
-                         int((~confirmed).sum()))]
+    other = confirmed & (labels[0][i] != labels[1][j]) if labels else np.zeros_like(confirmed)
+    found = [label_conflicts(pairs.subset(other), labels, correlation[other])] if labels \
+        and other.any() else []
+    same = confirmed & ~other
+    return found + ([_near_copies(pairs.subset(same), correlation[same],
+                                  int((~confirmed).sum()))] if same.any() else [])
 
 
 def _hits(hash_a: np.ndarray, hash_b: np.ndarray, max_distance: int,
@@ -278,25 +286,42 @@ def split_near_duplicates(data: TaskData, pairs: list, seen: np.ndarray,
                           test: np.ndarray | None) -> list[Finding]:
     """pHash every image once; each pair of parts (a rows, b rows, names) and train+val
     against the test part (`test` rows of data.x, or data.x_test when None) are searched
-    within MAX_DISTANCE bits and confirmed pixel by pixel."""
+    within MAX_DISTANCE bits and confirmed pixel by pixel; so is each part within itself, for
+    copies that carry different labels (classification)."""
     hashes = perceptual_hashes(data.x)
     # mirrored too, always: the default augment flips user images, so a mirrored copy in val
-    # or test is a training image; ~2x the hashing (0.9 s more for 10k 32x32 RGB images on 1 core)
+    # or test is a training image; ~2x the hashing (0.9 s more for 10k 32x32 RGB images)
     mirror = perceptual_hashes(data.x[..., ::-1])
-    both = (data.x, data.x)
+    labels, labels_test = _class_names(data)
+    both, named = (data.x, data.x), (labels, labels) if labels is not None else None
     findings = [f for a, b, names in pairs
                 for f in check_near_duplicates(hashes[a], hashes[b], names=names, rows=(a, b),
                                                files=data.files, images=both,
-                                               mirror_a=mirror[a])]
+                                               mirror_a=mirror[a], labels=named)]
+    if labels is not None:  # one part's copies under two classes: no leak, a wrong label
+        a, b, names = pairs[0]
+        findings += [f for rows, name in ((a, names[0]), (b, names[1]), (test, "test"))
+                     if rows is not None and len(rows)
+                     for f in within_part(hashes, mirror, rows, name, data.x, labels, data.files)]
     test_part = ("train+val", "test")
     if test is not None:
         return findings + check_near_duplicates(hashes[seen], hashes[test], names=test_part,
                                                 rows=(seen, test), files=data.files,
-                                                images=both, mirror_a=mirror[seen])
+                                                images=both, mirror_a=mirror[seen], labels=named)
     if data.x_test is None:
         return findings
     # a shipped test part: its rows index data.x_test, its files data.test_files
     return findings + check_near_duplicates(
         hashes[seen], perceptual_hashes(data.x_test), names=test_part,
         rows=(seen, np.arange(len(data.x_test))), files=data.files,
-        files_b=data.test_files, images=(data.x, data.x_test), mirror_a=mirror[seen])
+        files_b=data.test_files, images=(data.x, data.x_test), mirror_a=mirror[seen],
+        labels=None if labels is None else (labels, labels_test))
+
+
+def _class_names(data: TaskData) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Each row's class name in the pool and the shipped test part (None for regression)."""
+    if data.task != "classification":
+        return None, None
+    names = np.asarray([*data.class_names, *map(str, range(len(data.class_names), 1024))])
+    test = None if data.y_test is None else names[np.asarray(data.y_test, dtype=np.int64)]
+    return names[np.asarray(data.y, dtype=np.int64)], test
