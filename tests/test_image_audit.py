@@ -133,3 +133,30 @@ def test_near_copies_under_another_class_are_wrong_labels_within_and_across_part
     for f in result.findings:  # a leak warning holds same-label pairs only
         if f.code == "near_duplicate_images":
             assert all(y[i] == y[j] for i, j, _ in f.evidence["examples"])
+
+
+def folder(tmp_path, images: dict[str, np.ndarray]):
+    """Save each (H, W) or (H, W, 3) uint8 picture at its relative path; load the folder."""
+    root = tmp_path / "set"
+    for name, pixels in images.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(root / name)
+    return load_data(str(root))
+
+
+def test_a_blank_image_and_resized_or_squashed_ones_are_named_with_their_sizes(tmp_path):
+    from trainwise.data.audit import audit
+
+    rng = np.random.default_rng(0)
+    images = {f"{c}/{k}.png": rng.integers(0, 255, (16, 16), dtype=np.uint8)
+              for c in "ab" for k in range(8)}
+    images["b/black.png"] = np.zeros((16, 16), dtype=np.uint8)
+    images["a/big.png"] = rng.integers(0, 255, (20, 20), dtype=np.uint8)  # 1:1, resized
+    images["b/wide.png"] = rng.integers(0, 255, (8, 32), dtype=np.uint8)  # 4:1, squashed
+    findings, _ = audit(folder(tmp_path, images))
+    by_code = {f.code: f for f in findings}
+    assert by_code["constant_images"].evidence["examples"] == ["b/black.png (0 everywhere)"]
+    assert sorted(by_code["resized_images"].evidence["examples"]) == [
+        "a/big.png (20x20)", "b/wide.png (8x32)"]
+    assert by_code["squashed_images"].evidence["examples"] == ["b/wide.png (8x32)"]
+    assert by_code["squashed_images"].severity.value == "warning"

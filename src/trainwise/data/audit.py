@@ -10,6 +10,7 @@ import numpy as np
 
 from trainwise.data.duplicates import duplicate_findings, key_clash_findings
 from trainwise.data.extremes import extreme_value_findings
+from trainwise.data.image_checks import image_findings
 from trainwise.data.in_memory import as_task_data
 from trainwise.data.label_leak import leak_findings
 from trainwise.data.missing import TOP_K, missing_warning
@@ -295,7 +296,7 @@ def audit(data: Any, target: str = "", class_weights: str = "none",
     # token positions are no features to drop: padding columns are token_lengths' to explain
     found, constant = _constant_pixels(np.asarray(data.x)) if image else \
         ([], []) if data.kind == "tokens" else _constant_findings(x, names)
-    findings += found
+    findings += found + (image_findings(data) if image else [])  # blank, resized images
     summary["constant_features"] = constant[:TOP_K]
     if data.kind in ("table", "vector"):  # a few huge cells squash a column once standardised
         findings += extreme_value_findings(x, names, data.source)

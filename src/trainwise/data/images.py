@@ -186,10 +186,12 @@ def load_image_folder(root: Path, image_size: int = 0, group_column: str = "") -
     if GROUPS_FILE in scan.skipped and group_column != NONE:  # read, not skipped
         scan.skipped.remove(GROUPS_FILE)
     notes = _scan_notes(scan)
-    x = _uniform(_decode_all([path for path, _ in pool + test], notes), image_size, notes)
+    decoded = _decode_all([path for path, _ in pool + test], notes)
+    shapes = np.array([img.shape for img in decoded[:len(pool)]], dtype=np.int64)  # as stored
+    x = _uniform(decoded, image_size, notes)
     data = TaskData(name=root.name, kind="image", task="classification", x=x[:len(pool)], y=y,
                     class_names=classes, notes=notes, files=[str(p) for p, _ in pool],
-                    findings=_split_folder_finding(scan))
+                    findings=_split_folder_finding(scan), stored_shapes=shapes)
     if data.findings:  # also a note, which the terminal prints: it decides what is tested
         notes.insert(0, data.findings[0].message.rstrip("."))
     if test:

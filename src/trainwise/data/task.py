@@ -53,6 +53,9 @@ class TaskData:
     files: list[str] = field(default_factory=list)  # one path per row, for image folders
     test_files: list[str] = field(default_factory=list)  # one path per row of x_test: a
     # shipped test/ folder's copies and suspect labels are named by file, as the pool's are
+    stored_shapes: np.ndarray | None = None  # (N, 3) each pool image's (C, H, W) as stored,
+    # before the loader made channels and sizes uniform: the audit ties those changes to files
+    # and classes (a gray-only class is a shortcut; a 4:1 image squashed to 1:1)
     findings: list[Finding] = field(default_factory=list)  # what loading found that the user
     # must act on (text in a number column, a saved index dropped); audit() reports them
     image_shape: tuple[int, ...] | None = None  # (H, W) when each flat row of x is a picture
@@ -105,6 +108,8 @@ class TaskData:
         self.groups = self.groups[rows] if self.groups is not None else None
         self.times = self.times[rows] if self.times is not None else None
         self.files = [self.files[i] for i in rows] if self.files else []
+        if self.stored_shapes is not None:
+            self.stored_shapes = self.stored_shapes[rows]
         if self.content_hashes is not None:
             self.content_hashes = self.content_hashes[rows]
         self.source_rows = self.source(rows)

