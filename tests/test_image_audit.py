@@ -160,3 +160,22 @@ def test_a_blank_image_and_resized_or_squashed_ones_are_named_with_their_sizes(t
         "a/big.png (20x20)", "b/wide.png (8x32)"]
     assert by_code["squashed_images"].evidence["examples"] == ["b/wide.png (8x32)"]
     assert by_code["squashed_images"].severity.value == "warning"
+
+
+def test_gray_images_in_one_class_only_are_a_shortcut_and_spread_ones_are_not(tmp_path):
+    from trainwise.data.audit import audit
+
+    rng = np.random.default_rng(0)
+
+    def picture(gray: bool) -> np.ndarray:
+        return rng.integers(0, 255, (12, 12) if gray else (12, 12, 3), dtype=np.uint8)
+
+    one_class = {f"{c}/{k}.png": picture(c == "b") for c in "ab" for k in range(12)}
+    findings, _ = audit(folder(tmp_path / "one", one_class))
+    [shortcut] = [f for f in findings if f.code == "conversion_by_class"]
+    assert shortcut.evidence["counts_per_class"] == {"a": [0, 12], "b": [12, 12]}
+    assert shortcut.evidence["cramers_v"] == 1.0  # the flag predicts the class exactly
+    assert "all of them are class b" in shortcut.message and "b/0.png" in shortcut.message
+    spread = {f"{c}/{k}.png": picture(k % 2 == 0) for c in "ab" for k in range(12)}
+    findings, _ = audit(folder(tmp_path / "spread", spread))
+    assert not [f for f in findings if f.code == "conversion_by_class"]

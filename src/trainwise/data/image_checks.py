@@ -81,5 +81,56 @@ def _resized(data: TaskData) -> list[Finding]:
     return found
 
 
+def _changes(data: TaskData) -> dict[str, np.ndarray]:
+    """What the loader changed, per pool row: the changes a model can see in the pixels."""
+    stored, channels = data.stored_shapes, data.x.shape[1]
+    return {"gray images repeated to RGB (the others are colour)":
+            (stored[:, 0] == 1) & (channels == 3),
+            "resized images (the others kept their size)":
+            (stored[:, 1:] != data.x.shape[2:]).any(axis=1)}
+
+
 def _converted_by_class(data: TaskData) -> list[Finding]:
-    return []
+    """A warning per change whose rows fall on the classes unlike the rest: the loader's
+    conversion then marks the class (one scanner or camera per class), a shortcut."""
+    if data.task != "classification":
+        return []
+    from scipy.stats import chi2_contingency
+
+    y = np.asarray(data.y, dtype=np.int64).reshape(-1)
+    found = []
+    for what, changed in _changes(data).items():
+        if changed.sum() < MIN_CHANGED or changed.all():
+            continue
+        table = np.stack([np.bincount(y[changed], minlength=data.num_classes),
+                          np.bincount(y[~changed], minlength=data.num_classes)])
+        table = table[:, table.sum(axis=0) > 0]
+        if table.shape[1] < 2:
+            continue
+        chi2, p = chi2_contingency(table, correction=False)[:2]
+        v = float(np.sqrt(chi2 / table.sum()))  # Cramer's V of a 2 x C table
+        if p < MAX_P and v >= MIN_V:
+            found.append(_shortcut(data, what, changed, y, (float(p), v)))
+    return found
+
+
+def _shortcut(data: TaskData, what: str, changed: np.ndarray, y: np.ndarray,
+              test: tuple[float, float]) -> Finding:
+    names = data.class_names
+    counts = {names[c]: [int((changed & (y == c)).sum()), int((y == c).sum())]
+              for c in range(data.num_classes) if (y == c).any()}
+    shares = ", ".join(f"{n} {k} of {total}" for n, (k, total) in counts.items())
+    only = [n for n, (k, _) in counts.items() if k]
+    alone = f"; all of them are class {only[0]}" if len(only) == 1 else ""
+    return warning(
+        "data", "conversion_by_class",
+        f"The {int(changed.sum())} {what} fall on the classes unlike the other images: {shares} "
+        f"(chi-square p = {test[0]:.1e}, Cramer's V = {test[1]:.2f}{alone}; e.g. "
+        f"{', '.join(_named(data, np.flatnonzero(changed))[:NUM_NAMED])}): a model can tell "
+        "the classes apart by that alone, not by what the images show (one camera, scanner or "
+        "source per class).",
+        "Make the images alike across classes: re-save them all in one format (all gray or "
+        "all colour, one size), or collect each class from every source; then rerun from the "
+        "data stage, and check the model on images of the other kind.",
+        counts_per_class=counts, p_value=test[0], cramers_v=round(test[1], 4),
+        examples=_named(data, np.flatnonzero(changed)))
