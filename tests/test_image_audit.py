@@ -4,6 +4,7 @@ and cross-label near copies (audit s13 I4, I5, I6)."""
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import torch
@@ -11,6 +12,7 @@ from PIL import Image
 
 from trainwise.data.plan import SplitSettings, plan_split
 from trainwise.data.sources import load_data
+from trainwise.reporting.html import build_report
 
 
 def scenes(num: int, seed: int = 0, side: int = 32) -> np.ndarray:
@@ -80,6 +82,12 @@ def test_a_test_folders_suspect_labels_name_their_files(tmp_path):
         rows = [r for r in csv.DictReader(handle) if r["part"] == "test (own)"]
     named = {r["file"][len(str(root)) + 1:] for r in rows}  # the file column: full paths
     assert named == {f"test/{'ba'[k % 2]}/test{k}.png" for k in range(4)}
+    meta = json.loads((result.path / "meta.json").read_text())  # and the mistakes figure
+    confusion = np.asarray(meta["test"]["test_confusion"])
+    assert meta["mistakes"]["num_wrong"] == confusion.sum() - np.trace(confusion)
+    assert (result.path / meta["mistakes"]["figure"]).exists()
+    html = build_report(result.path).read_text(encoding="utf-8")
+    assert "Most confident mistakes" in html
 
 
 def test_mirrored_copies_across_parts_are_found_and_called_mirrored():

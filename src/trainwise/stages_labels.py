@@ -51,6 +51,7 @@ def stage_label_issues(ctx: RunContext, model: nn.Module,
              for part, labels, rows, outputs in _held_out_parts(ctx, val_outputs, test_outputs)]
     if not parts:
         return []
+    _add_mistakes(ctx, parts)  # also when the check is skipped: a weak model's errors matter most
     skipped = check_skipped(np.concatenate([p[3] for p in parts]),
                             np.concatenate([p[1] for p in parts]), data.num_classes)
     if skipped is not None:  # too few rows, or a model near chance: its list would be noise
@@ -139,3 +140,30 @@ def _add_figure(ctx: RunContext, found: list[Suspect]) -> None:
     path = plot_suspects(ctx.data, found, ctx.run.figure_path("label_issues.png"))
     if path is not None:
         ctx.meta["label_issues"]["figure"] = str(path.relative_to(ctx.run.path))
+
+
+def _add_mistakes(ctx: RunContext, parts: list) -> None:
+    """The test part's most confident wrong predictions drawn as images (true label, predicted
+    class, its probability, file), whether or not their labels are suspected: after training,
+    the errors are the first thing to look at (audit s13 I10). meta["mistakes"] counts them."""
+    from trainwise.data.suspect_figure import MAX_SUSPECTS, MISTAKES_TITLE, plot_suspects
+
+    data = ctx.data
+    assert data is not None
+    test = [p for p in parts if p[0].startswith("test")]
+    if not test or not ctx.fabric.is_global_zero:
+        return
+    part, labels, rows, probs = test[0]
+    predicted = probs.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    ctx.meta["mistakes"] = {"num_wrong": int(len(wrong)), "num_test": int(len(labels))}
+    order = wrong[np.argsort(-probs[wrong, predicted[wrong]], kind="stable")][:MAX_SUSPECTS]
+    files = data.test_files if part == "test (own)" else data.files
+    names = [*data.class_names, *map(str, range(len(data.class_names), probs.shape[1]))]
+    shown = [_as_in_source(Suspect(part, int(rows[k]), names[labels[k]], names[predicted[k]],
+                                   float(probs[k, labels[k]]), float(probs[k, predicted[k]]),
+                                   files[int(rows[k])] if files else ""), data)
+             for k in order]
+    path = plot_suspects(data, shown, ctx.run.figure_path("mistakes.png"), MISTAKES_TITLE)
+    if path is not None:
+        ctx.meta["mistakes"]["figure"] = str(path.relative_to(ctx.run.path))

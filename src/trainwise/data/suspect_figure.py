@@ -4,6 +4,7 @@ each titled with the given label and the class the model gives it (stages_labels
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,9 +30,15 @@ def _row(data: TaskData, suspect: Suspect) -> np.ndarray:
     return row
 
 
-def suspects_figure(data: TaskData, found: list[Suspect]) -> Figure | None:
+SUSPECTS_TITLE = "The {} most suspect held-out rows: the given label, then what the model says"
+MISTAKES_TITLE = ("The {} most confident wrong test predictions: the true label, then what the "
+                  "model says and its probability")
+
+
+def suspects_figure(data: TaskData, found: list[Suspect],
+                    title: str = SUSPECTS_TITLE) -> Figure | None:
     """None for tables, vectors and token ids: a row of numbers says little as a picture, the
-    report's table lists them."""
+    report's table lists them. `title`: '{}' takes the number drawn."""
     images = data.kind == "image" or bool(data.image_shape)
     if not found or not (images or data.kind == "sequence"):
         return None
@@ -41,8 +48,7 @@ def suspects_figure(data: TaskData, found: list[Suspect]) -> Figure | None:
     figure = Figure(figsize=(1.6 * columns + 0.4, height))
     figure.subplots_adjust(left=0.03, right=0.97, bottom=0.1 / height, top=1 - 0.75 / height,
                            wspace=0.15, hspace=0.6)
-    figure.suptitle(f"The {len(shown)} most suspect held-out rows: the given label, then what "
-                    "the model says", fontsize=9)
+    figure.suptitle(title.format(len(shown)), fontsize=9)
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     for ax, suspect in zip(axes, shown, strict=False):
         row = _row(data, suspect)
@@ -52,16 +58,19 @@ def suspects_figure(data: TaskData, found: list[Suspect]) -> Figure | None:
             ax.plot(row[0], linewidth=0.8)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(f"{suspect.part} {suspect.named_row}\n'{suspect.given}' -> "
+        where = os.path.basename(suspect.file) if suspect.file else \
+            f"{suspect.part} {suspect.named_row}"  # a file is what the user opens
+        ax.set_title(f"{where}\n'{suspect.given}' -> "
                      f"'{suspect.suggested}' {suspect.p_suggested:.2f}", fontsize=6.5)
     for unused in axes[len(shown):]:
         unused.set_axis_off()
     return figure
 
 
-def plot_suspects(data: TaskData, found: list[Suspect], path: str | Path) -> Path | None:
+def plot_suspects(data: TaskData, found: list[Suspect], path: str | Path,
+                  title: str = SUSPECTS_TITLE) -> Path | None:
     """Write suspects_figure as a PNG at `path`; None (nothing written) when it draws none."""
-    figure = suspects_figure(data, found)
+    figure = suspects_figure(data, found, title)
     if figure is None:
         return None
     return save_png(figure, path)

@@ -190,13 +190,17 @@ def build_report(run_path: str | Path) -> Path:
     suspects = (run.meta.get("label_issues") or {}).get("figure")
     suspects_figure, suspects_problem = embed_saved(run, {"path": suspects}) if suspects \
         else (None, "")
+    mistakes = (run.meta.get("mistakes") or {}).get("figure")
+    mistakes_figure, mistakes_problem = embed_saved(run, {"path": mistakes}) if mistakes \
+        else (None, "")
     crossval = (run.meta.get("cross_validation") or {}).get("figure")
     crossval_figure, crossval_problem = embed_saved(run, crossval) if crossval else (None, "")
     context = report_context(run)
     context.update(figures=figures, extra_figures=extras, suspects_figure=suspects_figure,
-                   crossval_figure=crossval_figure,
+                   crossval_figure=crossval_figure, mistakes_figure=mistakes_figure,
+                   mistakes=run.meta.get("mistakes") or {},
                    problems=figure_problems + extra_problems
-                   + [p for p in (suspects_problem, crossval_problem) if p])
+                   + [p for p in (suspects_problem, crossval_problem, mistakes_problem) if p])
     say_missing(context["missing"])  # stderr too: a batch job never opens the report
     target = path / "report.html"
     target.write_text(render_html(context), encoding="utf-8")
