@@ -13,8 +13,8 @@ from trainwise.console import ProgressBar, TuneProgress, console, progress
 from trainwise.data.tensors import to_loader
 from trainwise.tune.search import tune_lr
 
-LINE = re.compile(r"tune: short run (\d+)/(\d+): peak lr (\S+), validation loss (\S+) in "
-                  r"[\d.]+ s")
+LINE = re.compile(r"tune: short run (\d+)(?:/(\d+)| \(widening (\d+)\)): peak lr (\S+), "
+                  r"validation loss (\S+) in [\d.]+ s")
 
 
 def test_the_bar_counts_every_planned_step_and_piped_each_short_run_prints_a_line(blobs):
@@ -37,10 +37,11 @@ def test_the_bar_counts_every_planned_step_and_piped_each_short_run_prints_a_lin
     assert result.short.num_steps == 40
     assert task.total == 2 * 30 + len(candidates) * 40 == task.completed
     lines = LINE.findall(captured.get())
-    grid = sum(1 for c in candidates if c.round == 0)  # planned first; a widening adds one
-    assert [(int(k), int(n)) for k, n, _, _ in lines] == [
-        (k, max(k, grid)) for k in range(1, len(candidates) + 1)]
-    assert [float(lr) for _, _, lr, _ in lines] == [float(f"{c.lr:.3g}") for c in candidates]
+    grid = sum(1 for c in candidates if c.round == 0)  # planned first; a widening: no total
+    assert [(int(k), n, w) for k, n, w, _, _ in lines] == [
+        (k, str(grid), "") if c.round == 0 else (k, "", str(c.round))
+        for k, c in enumerate(candidates, 1)]
+    assert [float(lr) for *_, lr, _ in lines] == [float(f"{c.lr:.3g}") for c in candidates]
     assert [float(v) for *_, v in lines] == [float(f"{c.val_loss:.4g}") for c in candidates]
 
 

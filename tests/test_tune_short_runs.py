@@ -434,13 +434,18 @@ def test_short_runs_as_long_as_the_run_are_not_scaled(tiny_tune):
 
 def test_an_unstable_range_point_is_only_information_once_short_runs_chose():
     from trainwise.findings import warning
+    from trainwise.tune.lr_range import LrRangeResult
     from trainwise.tune.search import _settled
+    from trainwise.tune.short_run_result import ShortRunResult
 
     found = warning("tune", "lr_range_unstable", "The seeds disagree by 0.67 decades.",
                     "Trust the range, not the point: run `trainwise tune`.", spread_decades=0.67)
-    settled = _settled(found)
+    rt = LrRangeResult(0.03, 0.02, 0.1, 0.0, "trainwise", [])
+    inside = ShortRunResult(0.05, [], False, "log", 1)
+    settled = _settled(found, rt, inside)
     assert settled.severity is Severity.INFO and settled.code == found.code
-    assert settled.message.endswith("The short runs chose within the range instead.")
+    assert settled.message.endswith("The short runs chose 0.05 instead, inside the range "
+                                    "(0.02 to 0.1).")
     assert "tune.num_steps" in settled.fix and settled.evidence == found.evidence
 
 
@@ -533,9 +538,13 @@ def test_on_few_validation_rows_the_range_point_is_kept_unless_the_best_beats_it
     if gap > NOISE_Z * se:  # told apart: the same choice as without the check
         assert result.chosen_lr == plain.chosen_lr
         assert "short_runs_indistinguishable" not in codes(result.findings)
-    else:
-        assert result.chosen_lr == first.lr != plain.chosen_lr
-        assert "short_runs_indistinguishable" in codes(result.findings)
+    else:  # tied: refine's pick stays strictly inside the tied lrs, else their middle
+        tied = result.findings[0].evidence["tied_lrs"]
+        inside = tied[0] < plain.chosen_lr < tied[-1]
+        assert first.lr in tied and not result.told_apart
+        assert result.chosen_lr == pytest.approx(plain.chosen_lr if inside else
+                                                 math.sqrt(tied[0] * tied[-1]))
+        assert ("short_runs_indistinguishable" in codes(result.findings)) != inside
 
 
 
@@ -556,14 +565,16 @@ def test_the_widening_ceiling_is_the_median_lr_where_the_range_tests_diverged():
 
 
 def _settled(chosen_lr: float, scores: dict[float, tuple[float, list[float]]],
-             range_lr: float = 0.017):
+             range_lr: float = 0.017, few: bool = True):
     """settle_within_noise on hand-made candidates: lr -> (score, each row's loss)."""
+    from trainwise.findings import info
     from trainwise.tune.short_run_noise import settle_within_noise
     from trainwise.tune.short_run_result import Candidate, ShortRunResult
     candidates = [Candidate(lr, score, [score], [score], 0.0, row_losses=rows)
                   for lr, (score, rows) in scores.items()]
-    result = ShortRunResult(chosen_lr, candidates, False, "log", 1)
-    settle_within_noise(result, range_lr)
+    result = ShortRunResult(chosen_lr, candidates, False, "log", 1,
+                            [info("tune", "short_runs", "Short runs: ...")])
+    settle_within_noise(result, range_lr, few)
     return result
 
 
@@ -580,11 +591,12 @@ def test_within_noise_refines_pick_stays_when_nearer_the_range_point_than_the_gr
     kept = _settled(0.0166, WITHIN_NOISE)  # 0.010 decades from 0.017; the grid's 0.114
     assert kept.chosen_lr == 0.0166
     assert "short_runs_indistinguishable" not in codes(kept.findings)
-    moved = _settled(0.009, WITHIN_NOISE)  # 0.276 decades from 0.017: the grid's is nearer
-    assert moved.chosen_lr == 0.0221
-    found = [f for f in moved.findings if f.code == "short_runs_indistinguishable"][0]
-    assert found.evidence["gap"] == pytest.approx(0.025)
-    assert found.evidence["standard_error"] == pytest.approx(0.05 / math.sqrt(3) / 2)
+    moved = _settled(0.0078, WITHIN_NOISE)  # the best itself, at the edge of the tie
+    assert moved.chosen_lr == pytest.approx(math.sqrt(0.0078 * 0.0221))  # their middle
+    assert "short_runs_indistinguishable" in codes(moved.findings)
+    said = moved.findings[0].evidence
+    assert said["runner_up_gap"] == pytest.approx(0.025) and said["tied_lrs"] == [0.0078, 0.0221]
+    assert said["noise_bound"] == pytest.approx(2 * 0.05 / math.sqrt(3) / 2)
 
 
 def test_the_gap_is_between_the_scores_that_ranked_the_candidates_never_negative():
@@ -593,9 +605,9 @@ def test_the_gap_is_between_the_scores_that_ranked_the_candidates_never_negative
     # 0.09, the scores say 0.0078 by 0.01 (printed "beats by -0.0125" on digits)
     scores = {0.0078: (0.20, [0.3, 0.3, 0.3, 0.3]), 0.0221: (0.21, [0.2, 0.22, 0.2, 0.22])}
     result = _settled(0.0078, scores)  # row differences -0.1, -0.08 twice: se 0.0058
-    found = [f for f in result.findings if f.code == "short_runs_indistinguishable"][0]
-    assert found.evidence["gap"] == pytest.approx(0.01) and "by 0.01," in found.message
-    assert result.chosen_lr == 0.0221  # 0.01 < 2 x 0.0058 = 0.0115
+    said = result.findings[0]
+    assert said.evidence["runner_up_gap"] == pytest.approx(0.01) and "by 0.01," in said.message
+    assert result.chosen_lr == pytest.approx(math.sqrt(0.0078 * 0.0221))  # 0.01 < 0.0115
     apart = {0.0078: (0.20, [0.3, 0.3, 0.3, 0.3]), 0.0221: (0.22, [0.2, 0.22, 0.2, 0.22])}
     assert _settled(0.0078, apart).chosen_lr == 0.0078  # 0.02 > 0.0115: told apart
 

@@ -264,10 +264,10 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
         max_steps=short_steps, progress=progress, max_lr=divergence_lr(rt),
         range_lr=rt.lr)
     result.seconds["short_runs"] = time.perf_counter() - started
-    chose = math.isfinite(result.short.chosen_lr) and not any(
+    chose = math.isfinite(result.short.chosen_lr) and result.short.told_apart and not any(
         f.severity is Severity.ERROR for f in result.short.findings)
-    result.findings = [_settled(f) if chose and f.code == "lr_range_unstable" else f
-                       for f in result.findings] + result.short.findings
+    result.findings = [_settled(f, rt, result.short) if chose and f.code == "lr_range_unstable"
+                       else f for f in result.findings] + result.short.findings
     result.lr = result.short.chosen_lr
     if result.short.constant_lr and math.isfinite(result.lr):
         _scale_to_horizon(result, result.short.horizon_epochs, run_epochs, max_epochs)
@@ -330,11 +330,19 @@ def _scale_to_horizon(result: TuneResult, horizon: float, num_epochs: float,
         horizon_factor=factor, horizon_epochs=horizon))
 
 
-def _settled(finding: Finding) -> Finding:
+def _settled(finding: Finding, rt: LrRangeResult, short: ShortRunResult) -> Finding:
     """The range test's seeds disagreeing on the point matters only when the point is used:
-    short runs that chose within the range have done what its warning asks."""
+    short runs that told their candidates apart (short.told_apart; a tie or no learning keeps
+    the warning, audit s13 T5) have done what its warning asks. Where their pick lies is said
+    from the numbers: after widening it may sit outside the range (audit s13 T4)."""
+    lr = short.chosen_lr
+    where = "inside" if rt.lr_low <= lr <= rt.lr_high else \
+        "below" if lr < rt.lr_low else "above"
+    rounds = max((c.round for c in short.candidates), default=0)
+    widened = f", after {rounds} widening(s)" if rounds else ""
     return explained(
-        finding, "The short runs chose within the range instead.",
+        finding, f"The short runs chose {lr:.3g} instead, {where} the range "
+        f"({rt.lr_low:.3g} to {rt.lr_high:.3g}){widened}.",
         "Nothing to do; a larger tune.num_steps or train.batch_size steadies the test.")
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trainwise.findings import Finding, Severity, error, info, warning
-from trainwise.tune.candidates import beyond_edge, refine
+from trainwise.tune.candidates import BLOWN_UP, beyond_edge, blown_up, refine_how
 
 
 @dataclass
@@ -45,6 +45,7 @@ class ShortRunResult:
     tail_evals: int = 1  # validation losses per score (> 1: their median, over the last epoch)
     num_steps: int = 0  # optimizer steps per run: fewer than num_epochs' when capped (max_steps)
     capped: bool = False  # ended mid-epoch at max_steps, before num_epochs
+    told_apart: bool = True  # the best beat every other candidate beyond noise (short_run_noise)
 
     def to_dict(self) -> dict[str, Any]:
         """The short-run part of tune.json."""
@@ -69,7 +70,7 @@ def verdict(candidates: list[Candidate], widened: bool, spacing: str, num_epochs
             "explodes at any lr, go back to stage 'check' (loss at init, gradient flow).",
             lrs=[c.lr for c in candidates])])
     best = min(finite, key=lambda c: c.val_loss)
-    chosen = refine(lr_loss_pairs(candidates))
+    chosen, how = refine_how(lr_loss_pairs(candidates))
     result = ShortRunResult(chosen, candidates, widened, spacing, num_epochs, best_lr=best.lr,
                             tail_evals=tail_evals)
     length = length or f"{num_epochs} epoch(s)"
@@ -80,13 +81,28 @@ def verdict(candidates: list[Candidate], widened: bool, spacing: str, num_epochs
         "tune", "short_runs",
         f"Short runs ({len(candidates)} candidates, {length} each, the real "
         f"schedule compressed; {spacing}-spaced{', widened' if widened else ''}): peak lr -> "
-        f"validation loss{scored} {table}. Best {best.lr:.3g}; chosen peak lr {chosen:.3g} (the "
-        "minimum of a parabola through the best and its neighbours, in log lr).",
+        f"validation loss{scored} {table}. Best {best.lr:.3g}; chosen peak lr {chosen:.3g} "
+        f"({_how(how, candidates)}).",
         chosen_lr=chosen, best_lr=best.lr, candidates=[c.to_dict() for c in candidates]))
     beyond = beyond_edge(lr_loss_pairs(candidates))
     if beyond is not None:
         result.findings.append(_edge(best.lr, beyond, max_widenings, max_lr))
     return result
+
+
+def _how(how: str, candidates: list[Candidate]) -> str:
+    """How refine_how chose, in words; the blown-up candidates it left out named."""
+    words = {"vertex": "the minimum of a parabola through the best and its neighbours, in "
+                       "log lr",
+             "edge": "the best itself: it is the lowest or highest lr fitted",
+             "concave": "the best itself: the parabola through it and its neighbours curves "
+                        "down, with no minimum"}[how]
+    dropped = blown_up(lr_loss_pairs(candidates))
+    if dropped:
+        words += (f"; {', '.join(f'{lr:.2g}' for lr in dropped)} blew up (loss over "
+                  f"{BLOWN_UP:g}x the best's and the lowest lr's), so it bounds the search and "
+                  "is left out of the fit")
+    return words
 
 
 def _edge(best_lr: float, beyond: float, max_widenings: int, max_lr: float) -> Finding:

@@ -28,6 +28,7 @@ from lightning_fabric import Fabric
 from torch import nn
 
 from trainwise.findings import TrainwiseError
+from trainwise.train.evaluate import batch_outputs
 from trainwise.train.loop import fit, model_device
 from trainwise.train.sharding import (
     loss_across_ranks,
@@ -49,7 +50,14 @@ from trainwise.tune.short_run_inputs import (
     check_sized,
     same_values,
 )
-from trainwise.tune.short_run_noise import few_rows, row_losses, settle_within_noise
+from trainwise.tune.short_run_learning import check_learning, start_loss
+from trainwise.tune.short_run_noise import (
+    MAX_NOISE_ROWS,
+    few_rows,
+    flat,
+    row_losses,
+    settle_within_noise,
+)
 from trainwise.tune.short_run_result import Candidate, ShortRunResult, lr_loss_pairs, verdict
 
 LR_NO_EFFECT = 1e-9  # relative difference of the candidates' losses below which the lr made
@@ -88,7 +96,6 @@ class _Setup:
     runs_planned: int = 0  # runs announced to `progress`, to number them
     runs_done: int = 0
     max_lr: float = math.inf  # no widening step above it: search.divergence_lr
-    row_losses: bool = False  # keep each candidate's per-row validation losses (few rows)
 
 
 def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader: Iterable,
@@ -109,9 +116,10 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     a share of the run as one epoch of num_epochs would be). `progress`: see tune_lr.
     `max_lr`: no widening step trains above it (tune_lr passes divergence_lr: where the range
     test's loss climbed back above its start, or tune.end_lr).
-    `range_lr`: the range test's point; on fewer than SMALL_VAL_ROWS validation rows, unless
-    the best beats the candidate nearest it by more than the rows' noise, whichever of that
-    candidate and refine's pick lies nearer it is kept (short_run_noise).
+    `range_lr`: the range test's point, trained when no candidate learned (below the loss at
+    the start: short_run_learning) or every candidate scored within TIE_FLOOR of the best;
+    with it, on fewer than SMALL_VAL_ROWS validation rows, a pick at the edge of the
+    candidates within noise of the best moves to their middle (short_run_noise).
 
     Problems (nothing to train, no batch, NaN at the first step, every candidate diverged)
     come back as error findings; bad arguments raise. Without `fabric` they train on the
@@ -124,8 +132,7 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     check_sized(train_loader)  # tune_lr checks these before its range test; short_runs is public
     setup = _Setup(model, loss_fn, train_loader, val_loader, make_optimizer, make_scheduler,
                    num_epochs, task, fabric or Fabric(**model_device(model)),
-                   grad_clip, seed, constant_lr, accumulate, progress=progress, max_lr=max_lr,
-                   row_losses=range_lr is not None and few_rows(val_loader))
+                   grad_clip, seed, constant_lr, accumulate, progress=progress, max_lr=max_lr)
     steps_per_epoch = max(1, num_steps_per_epoch(train_loader, setup.fabric.world_size))
     setup.total_steps = num_epochs * len(train_loader)  # type: ignore[arg-type]
     capped = max_steps is not None and max_steps < setup.total_steps
@@ -144,6 +151,7 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
         check_trainable(model, "short_runs_nothing_to_train")
         check_batches(train_loader, val_loader, task)
         with no_trace(model, train_loader):
+            start = _start_loss(setup)
             candidates = [_train(setup, lr, 0) for lr in lrs]
             _check_lr_mattered(candidates)  # else widening would add more of the same
             widened = _widen(setup, candidates, max_widenings)
@@ -153,8 +161,8 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
         f"{num_epochs} epoch(s)"
     result = verdict(candidates, widened, spacing, num_epochs, max_widenings, len(offsets),
                       length, max_lr)
-    if setup.row_losses and range_lr is not None:
-        settle_within_noise(result, range_lr)
+    if check_learning(result, start, range_lr):
+        settle_within_noise(result, range_lr, range_lr is not None and few_rows(val_loader))
     result.constant_lr = bool(setup.constant_lr)
     run_epochs = end / steps_per_epoch if capped else num_epochs
     result.horizon_epochs = run_epochs - statistics.mean(offsets) / steps_per_epoch
@@ -191,10 +199,11 @@ def _widen(setup: _Setup, candidates: list[Candidate], max_widenings: int) -> bo
     loss 0.4 -> 27 -> 0.0002; audit s11 M1)."""
     for k in range(1, max_widenings + 1):
         beyond = beyond_edge(lr_loss_pairs(candidates))
+        if flat([c.val_loss for c in candidates]):  # a tie: the edge won by nothing
+            return k > 1
         if beyond is None or beyond > setup.max_lr * (1 + 1e-9):
             return k > 1
-        if setup.progress is not None:
-            setup.runs_planned += 1
+        if setup.progress is not None:  # the total stays the grid's (audit s13 I14)
             setup.progress.plan(setup.total_steps, "short runs, widened")
         candidates.append(_train(setup, beyond, k))
     return max_widenings > 0
@@ -240,7 +249,7 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
     candidate = Candidate(lr, _score(final, losses), curve,
                           [float(row["train_loss"]) for row in epochs],
                           time.perf_counter() - started, round_, losses)
-    if setup.row_losses and math.isfinite(candidate.val_loss):
+    if math.isfinite(candidate.val_loss):
         candidate.row_losses = _row_losses(setup, state.model, val_loader)
     if setup.progress is not None:
         setup.progress.finished(total_steps, _progress_line(setup, candidate))
@@ -248,11 +257,29 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
 
 
 def _row_losses(setup: _Setup, model: nn.Module, val_loader: Any) -> list[float]:
-    """Each validation row's loss after the run, gathered over processes."""
-    loader = setup_loader(setup.fabric, val_loader, train=False)
+    """Each of the first MAX_NOISE_ROWS validation rows' loss after the run: the same rows
+    for every candidate (the validation order is fixed; each process scores them alike)."""
+    outputs, targets, rows = [], [], 0
     with torch.no_grad():
-        outputs, targets = predictions_across_ranks(setup.fabric, model, loader)
-        return row_losses(setup.loss_fn, outputs, targets)
+        for output, y in batch_outputs(model, val_loader):
+            outputs.append(output.cpu())
+            targets.append(y.cpu())
+            rows += len(y)
+            if rows >= MAX_NOISE_ROWS:
+                break
+    if not outputs:
+        return []
+    return row_losses(setup.loss_fn, torch.cat(outputs)[:MAX_NOISE_ROWS],
+                      torch.cat(targets)[:MAX_NOISE_ROWS])
+
+
+def _start_loss(setup: _Setup) -> float:
+    """The untrained model's validation loss (or chance: short_run_learning.start_loss), from
+    the same random state as the runs: the bar the short runs must pass."""
+    loader = setup_loader(setup.fabric, probe_loader(setup.val_loader), train=False)
+    with seeded(setup.seed, None, next(setup.model.parameters()).device), torch.no_grad():
+        outputs, targets = predictions_across_ranks(setup.fabric, setup.model, loader)
+    return start_loss(setup.loss_fn, outputs, targets)
 
 
 def _callbacks(setup: _Setup, tail: _TailEvaluations | None) -> list[Any]:
@@ -269,7 +296,9 @@ def _progress_line(setup: _Setup, candidate: Candidate) -> str:
     setup.runs_done += 1
     score = f"validation loss {candidate.val_loss:.4g}" if math.isfinite(candidate.val_loss) \
         else "diverged"
-    return (f"short run {setup.runs_done}/{setup.runs_planned}: peak lr {candidate.lr:.3g}, "
+    count = f"{setup.runs_done} (widening {candidate.round})" if candidate.round else \
+        f"{setup.runs_done}/{setup.runs_planned}"  # a widening was not planned: no total
+    return (f"short run {count}: peak lr {candidate.lr:.3g}, "
             f"{score} in {candidate.seconds:.1f} s")
 
 

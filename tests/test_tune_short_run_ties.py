@@ -1,0 +1,213 @@
+"""Short runs that tie, learn nothing or blow up: the pick and the words (audit s13 T3-T7,
+T14, P1, I14)."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from trainwise.config import TuneConfig
+from trainwise.data.tensors import to_loader
+from trainwise.findings import Severity, info, warning
+from trainwise.tune.candidates import refine, refine_how
+from trainwise.tune.short_run_noise import settle_within_noise
+from trainwise.tune.short_run_result import Candidate, ShortRunResult, verdict
+from trainwise.tune.short_runs import short_runs
+
+SHORT_RUNS = importlib.import_module("trainwise.tune.short_runs")
+
+
+def codes(findings) -> list[str]:
+    return [f.code for f in findings]
+
+
+def _rows(best: float, gap: float, spread: float, n: int) -> list[float]:
+    """n row losses averaging best + gap whose paired difference from the best's rows
+    (_rows(best, 0, 0, n)) alternates gap +- spread: standard error spread / sqrt(n - 1)."""
+    signs = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    return list(best + 0.1 * signs + gap + spread * signs)
+
+
+def _result(scores: dict[float, float], chosen: float, spread: float, n: int
+            ) -> ShortRunResult:
+    best = min(scores.values())
+    candidates = [Candidate(lr, v, [v], [v], 0.0,
+                            row_losses=_rows(best, v - best, spread if v > best else 0.0, n))
+                  for lr, v in scores.items()]
+    return ShortRunResult(chosen, candidates, False, "log", 1,
+                          [info("tune", "short_runs", "Short runs: ...")])
+
+
+# ---------------------------------------------------------------- T6: nothing learns
+def test_short_runs_that_learn_nothing_warn_and_keep_the_range_point():
+    # audit s13 T6: on random labels every candidate sat at chance (ln 3 = 1.099) and tune
+    # "chose" the one with the highest loss, saying "Nothing to do"
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 8)).astype(np.float32)
+    y = rng.integers(0, 3, size=400)
+    train = to_loader(x[:280], y[:280], 40, shuffle=True, seed=0)
+    val = to_loader(x[280:], y[280:], 60, shuffle=False, seed=0)
+    torch.manual_seed(0)
+    result = short_runs(nn.Linear(8, 3), nn.CrossEntropyLoss(), train, val,
+                        lambda m, lr: torch.optim.SGD(m.parameters(), lr=lr), lr_low=1e-3,
+                        lr_high=0.1, num_epochs=2, num_candidates=3, max_widenings=0,
+                        range_lr=0.02)
+    best = min(c.val_loss for c in result.candidates)
+    assert best > math.log(3) * 0.99  # truly nothing learnt: the premise
+    (found,) = [f for f in result.findings if f.code == "short_runs_no_learning"]
+    assert found.severity is Severity.WARNING and "stage 'data'" in found.fix
+    assert found.evidence["start_loss"] <= math.log(3) + 1e-9
+    assert result.chosen_lr == 0.02 and not result.told_apart  # the range test's point
+
+
+def test_the_loss_to_beat_is_the_untrained_models_or_chance_whichever_is_lower():
+    from trainwise.tune.short_run_learning import start_loss
+    targets = torch.tensor([0, 1, 2, 0])
+    confident = torch.tensor([[5.0, 0.0, 0.0]] * 4)  # 3 of 4 rows badly wrong: above ln 3
+    assert start_loss(nn.CrossEntropyLoss(), confident, targets) == pytest.approx(math.log(3))
+    good = torch.nn.functional.one_hot(targets, 3).float() * 5
+    assert start_loss(nn.CrossEntropyLoss(), good, targets) == pytest.approx(
+        float(nn.CrossEntropyLoss()(good, targets)))
+    mse = start_loss(nn.MSELoss(), torch.zeros(4), torch.ones(4))
+    assert mse == pytest.approx(1.0)  # no chance level: the untrained model's
+
+
+# ---------------------------------------------------------------- P1: a practical floor
+def test_a_flat_grid_is_a_tie_whatever_the_paired_error_and_keeps_the_range_point():
+    # audit s13 P1: six candidates at 1.13568 +- 2e-5 with a paired error of ~1e-6; the
+    # highest lr "won" and trained to a loss of 3.9
+    scores = {0.0175: 1.1356864, 0.0351: 1.1356858, 0.0705: 1.1356843, 0.1417: 1.1356812,
+              0.2848: 1.1356753}
+    result = _result(scores, 0.2848, 0.0, 300)  # every row moved alike: se 0
+    settle_within_noise(result, 0.035, False)  # 300 rows: the 200-row rule is off
+    assert result.chosen_lr == 0.035 and not result.told_apart
+    (found,) = [f for f in result.findings if f.code == "short_runs_indistinguishable"]
+    assert "range test's point 0.035" in found.message
+
+
+def test_a_flat_grid_is_not_widened(monkeypatch):
+    def never(*args):
+        raise AssertionError("widened on a tie")
+
+    monkeypatch.setattr(SHORT_RUNS, "_train", never)
+    flat = [Candidate(lr, 1.0 - lr * 1e-4, [], [], 0.0) for lr in (0.01, 0.03, 0.1)]
+    setup = SimpleNamespace(max_lr=math.inf, progress=None, total_steps=1)
+    assert SHORT_RUNS._widen(setup, flat, 2) is False  # the top lr wins by 1e-5: a tie
+
+
+# ---------------------------------------------------------------- T14: few rows
+DIGITS = {0.0073: 0.1274, 0.0161: 0.0543, 0.036: 0.1138, 0.0788: 0.1331}  # audit s13 T14
+
+
+def test_on_few_rows_refines_pick_inside_a_tie_stays_and_the_range_point_never_wins():
+    # 144 rows: the range point 0.0788 (2.5x the best's loss) replaced refine's 0.0209
+    inside = _result(DIGITS, 0.0209, 0.8, 144)  # 2 se = 0.13 > every gap: all tied
+    settle_within_noise(inside, 0.0788, True)
+    assert inside.chosen_lr == 0.0209
+    assert "short_runs_indistinguishable" not in codes(inside.findings)
+    edge = _result(DIGITS, 0.0161, 0.8, 144)  # the best itself, inside but at no middle
+    edge.candidates = [c for c in edge.candidates if c.lr >= 0.0161]  # now the tie's edge
+    settle_within_noise(edge, 0.0788, True)
+    assert edge.chosen_lr == pytest.approx(math.sqrt(0.0161 * 0.0788))  # the tie's middle
+
+
+# ---------------------------------------------------------------- T3: any size
+def test_a_tie_is_said_at_any_validation_size_without_changing_the_pick():
+    scores = {0.01: 0.60, 0.02: 0.61, 0.04: 0.62, 0.08: 0.70}
+    result = _result(scores, 0.015, 0.3, 600)  # se 0.3 / sqrt(599) = 0.0123: 2 se 0.0245
+    settle_within_noise(result, 0.02, False)
+    said = result.findings[0]
+    assert "trails the best by 0.01, within noise: every lr from 0.01 to 0.04" in said.message
+    assert said.evidence["noise_bound"] == pytest.approx(2 * 0.3 / math.sqrt(599))
+    assert result.chosen_lr == 0.015 and not result.told_apart
+    apart = _result(scores, 0.015, 0.01, 600)  # 2 se 0.0008, floor 0.006: 0.01 is real
+    settle_within_noise(apart, 0.02, False)
+    assert "beyond noise" in apart.findings[0].message and apart.told_apart
+
+
+def test_row_losses_are_kept_at_any_size_capped_at_max_noise_rows(monkeypatch):
+    monkeypatch.setattr(SHORT_RUNS, "MAX_NOISE_ROWS", 50)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 4)).astype(np.float32)
+    y = (x @ np.array([1.0, -2.0, 0.5, 3.0])).astype(np.float32)
+    train = to_loader(x[:192], y[:192], 32, shuffle=True, seed=0)
+    val = to_loader(x[192:], y[192:], 20, shuffle=False, seed=0)  # 64 rows in batches of 20
+    torch.manual_seed(0)
+    result = short_runs(nn.Sequential(nn.Linear(4, 1), nn.Flatten(0)), nn.MSELoss(), train,
+                        val, lambda m, lr: torch.optim.SGD(m.parameters(), lr=lr),
+                        lr_low=0.01, lr_high=0.1, num_epochs=1, num_candidates=3,
+                        max_widenings=0, task="regression")  # no range_lr: said, not settled
+    assert all(len(c.row_losses) == 50 for c in result.candidates)
+    assert "runner-up" in result.findings[0].message
+
+
+# ---------------------------------------------------------------- T7, T4: refine's words
+T7 = [(0.0071, 0.2434), (0.018, 0.1941), (0.046, 0.1787), (0.12, 1.382)]
+
+
+def test_a_blown_up_candidate_bounds_the_fit_instead_of_dragging_it():
+    # audit s13 T7: the fit through 1.382 put the vertex at 0.019, onto the runner-up
+    assert refine_how(T7) == (0.046, "edge")
+    smooth = T7[:3] + [(0.12, 0.25)]  # not blown up: a real bowl, fitted
+    steep = [(0.0016, 0.6899), (0.0055, 0.4351), (0.018, 0.4946), (0.061, 1.419)]  # MNIST-1D
+    assert refine_how(steep)[1] == "vertex"  # 2.06x the lowest's: the calibrated fit keeps it
+    assert refine_how(smooth)[1] == "vertex" and 0.018 < refine(smooth) < 0.12
+    found = verdict([Candidate(lr, v, [v], [v], 0.0) for lr, v in T7], True, "log", 5, 2)
+    message = found.findings[0].message
+    assert "chosen peak lr 0.046 (the best itself" in message and "0.12 blew up" in message
+
+
+def test_the_message_says_how_refine_chose():
+    # audit s13 T4: "the minimum of a parabola" when refine returned the best itself
+    top = [(0.12, 0.09111), (0.28, 0.04281), (0.66, 0.03683)]
+    message = verdict([Candidate(lr, v, [v], [v], 0.0) for lr, v in top], False, "log", 5,
+                      0).findings[0].message
+    assert "parabola" not in message and "lowest or highest lr fitted" in message
+    concave = [(1.0, 0.5), (2.0, 0.8), (4.0, 0.4), (8.0, 0.8), (16.0, 0.5)]
+    assert refine_how(concave) == (4.0, "concave")
+
+
+# ---------------------------------------------------------------- T4, T5: the range's spread
+def test_the_unstable_range_note_says_where_the_pick_lies():
+    from trainwise.tune.lr_range import LrRangeResult
+    from trainwise.tune.search import _settled
+    found = warning("tune", "lr_range_unstable", "The seeds disagree.", "Run tune.")
+    rt = LrRangeResult(0.07, 0.035, 0.14, 0.0, "trainwise", [])
+    widened = ShortRunResult(0.209, [Candidate(0.14, 1.0, [], [], 0.0),
+                                     Candidate(0.209, 0.9, [], [], 0.0, round=1)],
+                             True, "log", 1)
+    assert _settled(found, rt, widened).message.endswith(
+        "chose 0.209 instead, above the range (0.035 to 0.14), after 1 widening(s).")
+
+
+def test_an_unstable_range_stays_a_warning_when_the_short_runs_tie(monkeypatch, blobs):
+    # audit s13 T5: a 12-38x seed disagreement became "info ... Nothing to do" on a tie
+    import trainwise.tune.search as search
+    from trainwise.tune.lr_range import LrRangeResult
+
+    unstable = warning("tune", "lr_range_unstable", "The seeds disagree.", "Run tune.")
+    monkeypatch.setattr(search, "lr_range_test", lambda *a, **k: LrRangeResult(
+        0.01, 0.001, 0.1, 1.0, "trainwise", [], findings=[unstable]))
+    tied = ShortRunResult(0.01, [], False, "log", 2, told_apart=False)
+    monkeypatch.setattr(search, "short_runs", lambda *a, **k: tied)
+    x, y = blobs
+    train = to_loader(x[:240], y[:240], 32, shuffle=True, seed=0)
+    val = to_loader(x[240:], y[240:], 60, shuffle=False, seed=0)
+    result = search.tune_lr(nn.Linear(8, 3), nn.CrossEntropyLoss(), train, val,
+                            lambda m, lr=None: torch.optim.SGD(m.parameters(), lr=lr or 0.1),
+                            max_epochs=10, config=TuneConfig(num_steps=30))
+    (kept,) = [f for f in result.findings if f.code == "lr_range_unstable"]
+    assert kept.severity is Severity.WARNING
+
+
+# ---------------------------------------------------------------- I14: the count
+def test_a_widened_run_is_counted_without_a_total():
+    setup = SimpleNamespace(runs_done=3, runs_planned=3)
+    line = SHORT_RUNS._progress_line(setup, Candidate(0.2, 0.5, [], [], 1.0, round=1))
+    assert line.startswith("short run 4 (widening 1): peak lr 0.2")
