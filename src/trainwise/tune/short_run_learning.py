@@ -43,7 +43,9 @@ def check_learning(result: Any, start: float, range_lr: float | None) -> bool:
     best = min(finite, key=lambda c: c.val_loss)
     kept = f"the range test's point {range_lr:.3g}" if range_lr is not None else \
         f"refine's pick {result.chosen_lr:.3g} (no range test's point was given)"
+    before = result.chosen_lr
     result.chosen_lr = range_lr if range_lr is not None else result.chosen_lr
+    instead = f", not the short runs' pick {before:.3g}" if range_lr is not None else ""
     result.told_apart = False
     result.findings = [f for f in result.findings if f.code not in (
         "short_runs_edge", "short_runs_at_range_top")]  # no edge to widen past: nothing learnt
@@ -54,7 +56,7 @@ def check_learning(result: Any, start: float, range_lr: float | None) -> bool:
         f"below the loss at the start, {start:.4g} (the untrained model's, or ln C for a "
         f"cross-entropy): the best, {best.lr:.3g}, scored {best.val_loss:.4g}, within "
         f"{TIE_FLOOR:.0%} of it or above. The lr is not the problem, so none is chosen from "
-        f"these runs; training uses {kept}.",
+        f"these runs; training uses {kept}{instead}.",
         "If the short runs had few steps (short_runs_few_steps), lower train.batch_size or "
         "raise train.max_epochs and rerun; otherwise go back to stage 'data' (do the labels "
         "follow the inputs? a shuffled or misaligned target column) and stage 'check' "
