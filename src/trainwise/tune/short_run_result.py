@@ -100,8 +100,8 @@ def _how(how: str, candidates: list[Candidate]) -> str:
     dropped = blown_up(lr_loss_pairs(candidates))
     if dropped:
         words += (f"; {', '.join(f'{lr:.2g}' for lr in dropped)} blew up (loss over "
-                  f"{BLOWN_UP:g}x the best's and the lowest lr's), so it bounds the search and "
-                  "is left out of the fit")
+                  f"{BLOWN_UP:g}x the best's and the lowest lr's) and is in the fit, which it "
+                  "pulls towards lower lrs; compare the candidates before trusting the vertex")
     return words
 
 
