@@ -75,3 +75,14 @@ def test_a_too_good_warning_leads_the_verdict():
     assert verdict.startswith("Too good to trust: a target leak ('lag', data stage)")
     assert "Test RMSE 2.114" in verdict
     assert run_verdict(ctx, [], None).startswith("Test RMSE 2.114")
+
+
+def test_after_short_runs_that_learned_nothing_no_lr_is_recommended():
+    """Audit s13 T6: the closing line said "Learning rate 0.0175 chosen; to train with it..."
+    right after the warning that no short run learned anything."""
+    from trainwise.findings import warning
+
+    said = warning("tune", "short_runs_no_learning", "No short run lowered the loss.", "f")
+    verdict = run_verdict(_tuned(0.0175), [said], None)
+    assert "kept from the range test, but no short run learned" in verdict
+    assert "train.lr=" not in verdict and "chosen" not in verdict

@@ -71,6 +71,10 @@ def _tuned_lr_headline(ctx: RunContext, findings: list[Finding]) -> str:
     the tune stage measures again whenever "auto" is set and replaces train.batch_size, and
     memory and samples/s are timing-noisy, so the copied lr could train at another batch
     (review s11 VA3)."""
+    if any(f.code == "short_runs_no_learning" for f in findings):  # no lr to recommend
+        return (f"Learning rate {ctx.lr:.3g} kept from the range test, but no short run "
+                "learned (short_runs_no_learning): the lr is not the problem, so fix what the "
+                "warning names before tuning again")
     chosen = next((f.evidence for f in findings if f.code == "lr_chosen"), {})
     range_test = chosen.get("source") == "range_test"
     settings = f"--set train.lr={float(f'{ctx.lr:.3g}') if range_test else float(ctx.lr)!r}"
