@@ -107,3 +107,19 @@ def test_the_default_batch_is_cut_to_fit_a_small_table_and_a_set_one_is_kept(tmp
                            "train.batch_size=128")
     assert record["batch_size"] == {"mode": "fixed", "chosen": 128}
     assert "batch_size_few_steps" in [f.code for f in result.findings]
+
+
+def test_the_lr_source_says_kept_when_no_short_run_learned():
+    """Audit s13 T6: 'chosen by 5 short runs' after short_runs_no_learning said they chose."""
+    from types import SimpleNamespace
+
+    from trainwise.findings import warning
+    from trainwise.stages_tune import _lr_source
+
+    said = warning("tune", "short_runs_no_learning", "none learned", "f")
+    result = SimpleNamespace(short=SimpleNamespace(candidates=[1, 2, 3, 4, 5], findings=[said]),
+                             horizon_factor=1.0)
+    assert _lr_source(result) == ("the range test's point, kept: none of 5 short runs learned "
+                                  "(short_runs_no_learning)")
+    result.short.findings = []
+    assert _lr_source(result) == "chosen by 5 short runs"

@@ -125,6 +125,9 @@ def _lr_source(result: Any) -> str:
     if result.short is None:  # the range and its spread are in the headline's lead
         return ("the range test's point. tune.short_runs is off: `trainwise find-lr` stops "
                 "there; `trainwise tune` or `run` adds the short runs")
+    if any(f.code == "short_runs_no_learning" for f in result.short.findings):
+        return (f"the range test's point, kept: none of {len(result.short.candidates)} short "
+                "runs learned (short_runs_no_learning)")
     how = f"chosen by {len(result.short.candidates)} short runs"
     if result.horizon_factor < 1:
         how += f" and scaled by {result.horizon_factor:.2f} for the whole run's constant lr"
