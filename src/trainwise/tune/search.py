@@ -200,7 +200,8 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     when your make_scheduler may return None: only then do the short runs take the constant-lr
     length, start and scoring; a None scheduler found later is still scaled).
     `accumulate`: micro-batches per step for the range test's loader and for the short runs'
-    (per process), as training splits its batches (MAX_MICRO_BATCH).
+    (per process), as training splits its batches (MAX_MICRO_BATCH): the same step without
+    batch-dependent layers; BatchNorm normalises each micro-batch (see lr_range_test).
     `fabric`: the run's; the short runs train through it and the range test steps at its
     precision (None: one CPU process, 32-bit).
     `progress`: told of the work as it goes (None: nothing is told): `plan(steps, what)` when
