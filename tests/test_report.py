@@ -382,3 +382,17 @@ def test_a_log_target_run_says_its_loss_is_on_the_log(tmp_path: Path) -> None:
     plain = html.unescape(build_report(run).read_text(encoding="utf-8"))
     assert "mean squared error of the target after log(1 + target)" in plain
     assert "√L times the standard deviation of log(1 + target), on that scale." in plain
+
+
+def test_an_audits_report_says_the_later_stages_were_not_run(tmp_path: Path) -> None:
+    """Audit s13 P14: `trainwise audit`'s report said "No model summary in this run" for
+    stages the command never meant to run, as if something had gone missing."""
+    run = tmp_path / "audit"
+    run.mkdir()
+    _write(run, "meta.json", {"name": "audit", "created": "2026-11-26T21:40:00", "seed": 0,
+                              "stage_seconds": {"data": 0.5, "report": 0.2}})
+    _write(run, "findings.json", [])
+    text = build_report(run).read_text(encoding="utf-8")
+    assert ("No model summary in this run: the command that made it ended before stage "
+            "<code>model</code>") in text
+    assert "stopped at stage" not in text

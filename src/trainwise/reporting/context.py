@@ -144,6 +144,9 @@ def report_context(run: RunData) -> dict[str, Any]:
         "stopped_at": failed[0].stage if failed and meta.get("source") != MONITOR_SOURCE
         else None,
         "stage_rank": {stage: i for i, stage in enumerate(STAGES)},
+        # the stages the command ran: an audit's report said "No model summary in this run"
+        # as if something had failed (audit s13 P14)
+        "stages_run": list(meta.get("stage_seconds") or {}),
         "classification": run.classification,
         "data": run.data,
         "split": meta.get("split") or {},
