@@ -104,3 +104,29 @@ def test_rows_gathered_from_every_process_are_put_back_in_order(num_rows, batch_
     order = loader_order(num_rows, batch_size, world_size)
     assert order.tolist() == gathered.tolist()
     assert gathered[order.argsort()].tolist() == list(range(num_rows))
+
+
+def test_test_predictions_carry_the_series_and_time_of_each_row(tmp_path):
+    """Audit s13 F14: a forecaster could not see the error per store or over the test window
+    without joining `row` back to the file; the key columns are written beside it."""
+    import trainwise
+
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2023-01-01", periods=60)
+    frame = pd.DataFrame([{"store": f"S{s}", "date": d.strftime("%Y-%m-%d"), "promo": promo,
+                           "sales": float(20 + 3 * s + 8 * promo + rng.normal())}
+                          for s in range(4) for d in days
+                          for promo in [int(rng.integers(0, 2))]])
+    path = tmp_path / "sales.csv"
+    frame.to_csv(path, index=False)
+    result = trainwise.run(overrides=[
+        f'data.source="{path}"', 'data.target="sales"', 'split.group_column="store"',
+        'split.strategy="time"', "train.max_epochs=1", "train.lr=0.01", "run.threads=1",
+        f'run.out_dir="{tmp_path}"'])
+    assert result.ok, result.verdict
+    written = pd.read_csv(result.path / "test_predictions.csv")
+    assert list(written.columns) == ["row", "store", "date", "actual", "predicted", "error"]
+    source = frame.iloc[written["row"]]  # rows of the data as loaded: the file's, none dropped
+    assert list(written["store"]) == list(source["store"])
+    assert list(written["date"]) == list(source["date"])
+    np.testing.assert_allclose(written["actual"], source["sales"], rtol=1e-5)

@@ -175,8 +175,20 @@ def _keep_predictions(ctx: RunContext, outputs: torch.Tensor,
     predicted = in_target_units(outputs.numpy(), ctx.target_units())
     if ctx.fabric.is_global_zero:
         write_predictions(ctx.run.path / PREDICTIONS_CSV, ctx.splits["test"].rows, actual,
-                          predicted)
+                          predicted, _test_keys(ctx))
     return {QUARTER_KEY: error_by_quarter(actual, predicted)}
+
+
+def _test_keys(ctx: RunContext) -> dict[str, np.ndarray]:
+    """The test rows' series and time key columns, by their names in the file (none for a
+    source's own test part, whose rows the split did not index)."""
+    data, rows = ctx.data, ctx.splits["test"].rows
+    if data is None or rows is None:
+        return {}
+    columns = {"group": data.groups, "time": data.times}  # the series first, then its time
+    keys = sorted(data.keys, key=lambda key: list(columns).index(key.role))
+    return {key.column: columns[key.role][rows] for key in keys
+            if columns.get(key.role) is not None}
 
 
 def _regression_intervals(ctx: RunContext, outputs: torch.Tensor,

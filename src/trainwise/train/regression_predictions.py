@@ -68,14 +68,27 @@ def error_by_quarter(actual: np.ndarray, predicted: np.ndarray) -> list[dict[str
 
 
 def write_predictions(path: Path, rows: np.ndarray | None, actual: np.ndarray,
-                      predicted: np.ndarray) -> None:
+                      predicted: np.ndarray, keys: dict[str, np.ndarray] | None = None) -> None:
     """test_predictions.csv: `row` (the row of the data as loaded; empty for a source's own
-    test part), `actual`, `predicted`, `error` (predicted - actual), in the target's units."""
+    test part), the split's key columns (`keys`: the series and time of each test row, so a
+    forecaster sees the error per store and over the test window without joining `row` back
+    to the file by hand: audit s13 F14), `actual`, `predicted`, `error` (predicted - actual),
+    in the target's units."""
+    keys = keys or {}
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["row", "actual", "predicted", "error"])
+        writer.writerow(["row", *keys, "actual", "predicted", "error"])
         for i, (a, p) in enumerate(zip(actual.tolist(), predicted.tolist(), strict=True)):
-            writer.writerow(["" if rows is None else int(rows[i]), repr(a), repr(p), repr(p - a)])
+            writer.writerow(["" if rows is None else int(rows[i]),
+                             *(_cell(values[i]) for values in keys.values()),
+                             repr(a), repr(p), repr(p - a)])
+
+
+def _cell(value: object) -> str:
+    """A key as the file wrote it: a date as ISO text (numpy's repr is 'numpy.datetime64(...)')."""
+    if isinstance(value, np.datetime64):
+        return str(np.datetime_as_string(value, unit="auto"))
+    return str(value.item() if isinstance(value, np.generic) else value)
 
 
 def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
