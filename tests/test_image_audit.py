@@ -7,6 +7,7 @@ import io
 import json
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -116,7 +117,8 @@ def jpeg(image: np.ndarray, quality: int = 90) -> np.ndarray:
     return np.asarray(Image.open(buffer)).transpose(2, 0, 1)
 
 
-def test_near_copies_under_another_class_are_wrong_labels_within_and_across_parts():
+@pytest.mark.parametrize("num_folds", [1, 3])
+def test_near_copies_under_another_class_are_one_wrong_labels_warning_over_all_parts(num_folds):
     from trainwise.data.task import TaskData
 
     images, y = scenes(300, seed=5), np.arange(300) % 3
@@ -127,20 +129,54 @@ def test_near_copies_under_another_class_are_wrong_labels_within_and_across_part
     y[270] = y[20]
     data = TaskData(name="photos", kind="image", task="classification", x=images, y=y,
                     class_names=["a", "b", "c"], files=[f"/p/{k}.png" for k in range(300)])
-    result = plan_split(data, SplitSettings(val_fraction=0.25, test_fraction=0.2, seed=0))
-    conflicts = [f for f in result.findings if f.code == "near_copy_labels"]
-    found = {tuple(sorted(pair[:2])) for f in conflicts for pair in f.evidence["examples"]}
-    assert sum(f.evidence["num_pairs"] for f in conflicts) == len(planted)  # each pair once
-    assert found <= planted  # the examples (5 a finding) are planted pairs
-    assert len(found) == sum(min(5, f.evidence["num_pairs"]) for f in conflicts)
-    within = [f for f in conflicts if "pairs of train images are" in f.message]
-    assert within  # seed 0 leaves some planted pairs inside the training part
-    parts = [set(p.tolist()) for p in (result.train, result.val, result.test)]
-    assert sum(f.evidence["num_pairs"] for f in within) == sum(
-        {k, c} <= parts[0] for k, c in planted)  # inside the training part too
+    result = plan_split(data, SplitSettings(val_fraction=0.25, test_fraction=0.2, seed=0,
+                                            num_folds=num_folds))
+    [conflict] = [f for f in result.findings if f.code == "near_copy_labels"]  # one (VD8)
+    found = {tuple(sorted(pair[:2])) for pair in conflict.evidence["examples"]}
+    assert conflict.evidence["num_pairs"] == len(planted) and found <= planted
+    part = {}  # the part of each planted row, counted by hand
+    for name, rows in (("train", result.train), ("val", result.val), ("test", result.test)):
+        part.update(dict.fromkeys(rows.tolist(), "train+val" if num_folds > 1
+                                  and name != "test" else name))
+    order = ["train", "val", "train+val", "test"]
+    expected = {}
+    for k, c in planted:
+        a, b = sorted((part[k], part[c]), key=order.index)
+        key = f"within {a}" if a == b else f"{a} ~ {b}"
+        expected[key] = expected.get(key, 0) + 1
+    assert conflict.evidence["num_pairs_by_part"] == expected
+    assert len(expected) > 1  # seed 0 spreads the planted pairs over several parts
     for f in result.findings:  # a leak warning holds same-label pairs only
         if f.code == "near_duplicate_images":
             assert all(y[i] == y[j] for i, j, _ in f.evidence["examples"])
+
+
+@pytest.mark.parametrize("augment", ["auto", "none"])
+def test_mirror_images_under_two_classes_are_no_wrong_labels(augment):
+    """Right arrows and their mirror images as left arrows (review s13 VD3): one warning that
+    the classes differ by orientation when training flips, nothing when it does not."""
+    from trainwise.data.task import TaskData
+
+    right = scenes(60, seed=7)
+    noise = np.random.default_rng(7).integers(-3, 4, right.shape)  # ±10 moves 13 hashes > 4 bits
+    left = np.clip(right[..., ::-1].astype(int) + noise, 0, 255).astype(np.uint8)
+    data = TaskData(name="arrows", kind="image", task="classification",
+                    x=np.concatenate([right, left]), y=np.repeat([0, 1], 60),
+                    class_names=["right", "left"],
+                    files=[f"/a/{'right' if k < 60 else 'left'}/{k}.png" for k in range(120)])
+    findings = plan_split(data, SplitSettings(val_fraction=0.2, test_fraction=0.2,
+                                              augment=augment)).findings
+    assert not [f for f in findings if f.code == "near_copy_labels"]
+    mirrored = [f for f in findings if f.code == "mirrored_classes"]
+    if augment == "none":  # orientation matters to this user: no mirrored search at all
+        assert not mirrored
+        assert all(f.evidence.get("num_mirrored", 0) == 0 for f in findings)
+        return
+    [warned] = mirrored
+    assert warned.evidence["num_pairs"] == 60  # each right arrow with its own left arrow
+    assert all(j == i + 60 for i, j, _ in warned.evidence["examples"])
+    assert warned.evidence["num_pairs_by_classes"] == {"left vs right": 60}
+    assert 'data.augment = "none"' in warned.fix
 
 
 def folder(tmp_path, images: dict[str, np.ndarray]):

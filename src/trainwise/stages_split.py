@@ -39,7 +39,8 @@ def stage_split(ctx: RunContext) -> list[Finding]:
     assert data is not None
     result = plan_split(data, SplitSettings(
         val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, strategy=cfg.strategy,
-        cut=cfg.cut, gap=cfg.gap, num_folds=cfg.num_folds, seed=split_seed(ctx.config)))
+        cut=cfg.cut, gap=cfg.gap, num_folds=cfg.num_folds, seed=split_seed(ctx.config),
+        augment=ctx.config.data.augment))
     train, val, test = result.train, result.val, result.test
     if test is not None:  # no held-out part shipped: carved from the pool before any fitting
         x_test, y_test = data.x[test], data.y[test]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from trainwise.data.naming import name_files, named_pairs
-from trainwise.data.neardup_labels import label_conflicts, within_part
+from trainwise.data.neardup_labels import PART_ORDER, label_conflicts, pool_conflicts
 from trainwise.data.pixels import MIN_CORRELATION, SIDE, pixel_correlation
 from trainwise.data.task import TaskData
 from trainwise.findings import Finding, info, warning
@@ -142,7 +142,8 @@ def check_near_duplicates(hash_a: np.ndarray, hash_b: np.ndarray, *,
                           files: Sequence[str] = (), files_b: Sequence[str] | None = None,
                           images: tuple[np.ndarray, np.ndarray] | None = None,
                           mirror_a: np.ndarray | None = None,
-                          labels: tuple[np.ndarray, np.ndarray] | None = None) -> list[Finding]:
+                          labels: tuple[np.ndarray, np.ndarray] | None = None,
+                          report_labels: bool = True) -> list[Finding]:
     """A warning when images of b are within max_distance bits of an image of a and, given
     `images` (what `rows`, or else the positions, index on each side), their pixels confirm
     it (pixels.py); an info otherwise. Without `images` the hits are reported as possible
@@ -150,8 +151,10 @@ def check_near_duplicates(hash_a: np.ndarray, hash_b: np.ndarray, *,
     to the row numbers the examples should name; `files` (one per row) names their files, and
     `files_b` b's when b is another array (a shipped test/ folder's images). `mirror_a`: the
     hashes of a's images mirrored left-right, so that mirrored copies are found too. `labels`
-    (class names, indexed as `images`): confirmed pairs with different labels are a
-    near_copy_labels warning of their own, not a leak."""
+    (class names, indexed as `images`): confirmed pairs with different labels are no leak;
+    those found as they are are a near_copy_labels warning of their own unless
+    `report_labels` is False (pool_conflicts reports them once for every part); mirrored
+    ones are never a wrong label (left/right arrows: neardup_labels.mirrored_classes)."""
     i, j, distance, mirrored = _hits(hash_a, hash_b, max_distance, mirror_a)
     if rows is not None:
         i, j = rows[0][i], rows[1][j]
@@ -168,8 +171,9 @@ def check_near_duplicates(hash_a: np.ndarray, hash_b: np.ndarray, *,
     if not confirmed.any():
         return [_unconfirmed(pairs, correlation)]
     other = confirmed & (labels[0][i] != labels[1][j]) if labels else np.zeros_like(confirmed)
-    found = [label_conflicts(pairs.subset(other), labels, correlation[other])] if labels \
-        and other.any() else []
+    wrong = other & ~pairs.mirrored if report_labels else np.zeros_like(other)
+    found = [label_conflicts(pairs.subset(wrong), labels, correlation[wrong])] if labels \
+        and wrong.any() else []
     same = confirmed & ~other
     return found + ([_near_copies(pairs.subset(same), correlation[same],
                                   int((~confirmed).sum()))] if same.any() else [])
@@ -283,39 +287,59 @@ def _possible_copies(pairs: _Pairs) -> Finding:
 
 
 def split_near_duplicates(data: TaskData, pairs: list, seen: np.ndarray,
-                          test: np.ndarray | None) -> list[Finding]:
+                          test: np.ndarray | None, flip: bool = True) -> list[Finding]:
     """pHash every image once; each pair of parts (a rows, b rows, names) and train+val
     against the test part (`test` rows of data.x, or data.x_test when None) are searched
-    within MAX_DISTANCE bits and confirmed pixel by pixel; so is each part within itself, for
-    copies that carry different labels (classification)."""
+    within MAX_DISTANCE bits and confirmed pixel by pixel, mirrored too when training `flip`s;
+    copies under different labels (classification) are searched once over all rows."""
     hashes = perceptual_hashes(data.x)
-    # mirrored too, always: the default augment flips user images, so a mirrored copy in val
-    # or test is a training image; ~2x the hashing (0.9 s more for 10k 32x32 RGB images)
-    mirror = perceptual_hashes(data.x[..., ::-1])
+    # mirrored only when training flips (data.augment's plan): a mirrored copy in val or test
+    # is then a training image; ~2x the hashing (0.9 s more for 10k 32x32 RGB images). Without
+    # flips a mirror image may be another class (left/right arrows): review s13 VD3
+    mirror = perceptual_hashes(data.x[..., ::-1]) if flip else None
     labels, labels_test = _class_names(data)
     both, named = (data.x, data.x), (labels, labels) if labels is not None else None
-    findings = [f for a, b, names in pairs
+    findings = [f for a, b, names in pairs  # different labels: pool_conflicts, once (VD8)
                 for f in check_near_duplicates(hashes[a], hashes[b], names=names, rows=(a, b),
                                                files=data.files, images=both,
-                                               mirror_a=mirror[a], labels=named)]
-    if labels is not None:  # one part's copies under two classes: no leak, a wrong label
-        a, b, names = pairs[0]
-        findings += [f for rows, name in ((a, names[0]), (b, names[1]), (test, "test"))
-                     if rows is not None and len(rows)
-                     for f in within_part(hashes, mirror, rows, name, data.x, labels, data.files)]
+                                               mirror_a=_take(mirror, a), labels=named,
+                                               report_labels=False)]
+    if labels is not None:
+        findings += pool_conflicts(hashes, mirror, data.x, labels, data.files,
+                                   _parts(len(data.x), pairs, seen, test))
     test_part = ("train+val", "test")
     if test is not None:
         return findings + check_near_duplicates(hashes[seen], hashes[test], names=test_part,
                                                 rows=(seen, test), files=data.files,
-                                                images=both, mirror_a=mirror[seen], labels=named)
+                                                images=both, mirror_a=_take(mirror, seen),
+                                                labels=named, report_labels=False)
     if data.x_test is None:
         return findings
     # a shipped test part: its rows index data.x_test, its files data.test_files
     return findings + check_near_duplicates(
         hashes[seen], perceptual_hashes(data.x_test), names=test_part,
         rows=(seen, np.arange(len(data.x_test))), files=data.files,
-        files_b=data.test_files, images=(data.x, data.x_test), mirror_a=mirror[seen],
+        files_b=data.test_files, images=(data.x, data.x_test), mirror_a=_take(mirror, seen),
         labels=None if labels is None else (labels, labels_test))
+
+
+def _take(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    return None if values is None else values[rows]
+
+
+def _parts(num_rows: int, pairs: list, seen: np.ndarray, test: np.ndarray | None
+           ) -> np.ndarray:
+    """(num_rows,) the part each row of data.x is in: train/val, or train+val with k folds
+    (each pool row validates once), test, or no part (a time gap's rows)."""
+    parts = np.full(num_rows, PART_ORDER[-1], dtype=object)
+    if len(pairs) == 1:
+        (a, b, names), = pairs
+        parts[a], parts[b] = names
+    else:
+        parts[seen] = "train+val"
+    if test is not None:
+        parts[test] = "test"
+    return parts
 
 
 def _class_names(data: TaskData) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from trainwise.data.augment import augment_plan
 from trainwise.data.copies import copies_findings, find_copies, stamp_hashes
 from trainwise.data.fold_starts import merge_fold_starts
 from trainwise.data.folds import kfold_indices
@@ -51,6 +52,7 @@ class SplitSettings:
     gap: str | float = ""
     num_folds: int = 1
     seed: int = 0
+    augment: str = "auto"  # data.augment: mirrored copies are searched only when it flips
 
 
 @dataclass
@@ -243,7 +245,8 @@ def plan_split(data: TaskData, settings: SplitSettings) -> SplitResult:
     result.num_groups = part_groups(parts, groups)
     result.findings = (part_extents(parts, result.num_groups, times)
                        + copies_findings(copies, first.strategy in TIMED, groups)
-                       + _proofs(data, result, pool, keys, hashes))
+                       + _proofs(data, result, pool, keys, hashes,
+                                 augment_plan(data, settings.augment)[0].flip))
     return result
 
 
@@ -269,7 +272,7 @@ def folds_note(result: SplitResult) -> str:
 
 
 def _proofs(data: TaskData, result: SplitResult, pool: np.ndarray, keys: _Keys,
-            hashes: np.ndarray) -> list[Finding]:
+            hashes: np.ndarray, flip: bool) -> list[Finding]:
     gap = keys.gap
     pairs = [(pool[f.train], pool[f.val], (f"train{j}", f"val{j}"))
              for j, f in enumerate(result.folds)] or [(result.train, result.val, ("train", "val"))]
@@ -289,7 +292,7 @@ def _proofs(data: TaskData, result: SplitResult, pool: np.ndarray, keys: _Keys,
                                  rows=(seen, test_rows), files=files,
                                  vectors=None if x is None else (x, data.x_test))
     if data.kind == "image":
-        findings += split_near_duplicates(data, pairs, seen, result.test)
+        findings += split_near_duplicates(data, pairs, seen, result.test, flip)
     elif data.kind == "tokens":  # texts sent again with a word more: exact hashes miss them
         findings += split_near_duplicate_rows(data, pairs, seen, result.test)
     findings += uneven_folds(result.folds, keys.groups, pool)
