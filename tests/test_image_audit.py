@@ -206,6 +206,31 @@ def test_a_blank_image_and_resized_or_squashed_ones_are_named_with_their_sizes(t
     assert by_code["squashed_images"].severity.value == "warning"
 
 
+def test_images_stretched_alike_are_a_note_and_only_unlike_ones_are_squashed():
+    """60 frames stored 1080x1920 (16:9) and 2 stored 1080x1080, all resized to 64x64 (review
+    s13 VD7): the 60 share one distortion (a note); the 2 square ones are the outliers."""
+    from trainwise.data.image_checks import image_findings
+    from trainwise.data.task import TaskData
+
+    stored = np.array([[3, 1080, 1920]] * 60 + [[3, 1080, 1080]] * 2)
+    data = TaskData(name="frames", kind="image", task="classification",
+                    x=np.random.default_rng(0).integers(0, 255, (62, 3, 64, 64), dtype=np.uint8),
+                    y=np.arange(62) % 2, class_names=["a", "b"],
+                    files=[f"/f/c{k % 2}/{k}.jpg" for k in range(62)], stored_shapes=stored)
+    by_code = {f.code: f for f in image_findings(data)}
+    resized = by_code["resized_images"]
+    assert resized.evidence["num_images"] == 62 and resized.evidence["num_stretched_alike"] == 60
+    assert resized.evidence["median_aspect_ratio"] == pytest.approx(1920 / 1080, abs=1e-4)
+    assert "1.78:1" in resized.message and "stretched alike" in resized.message
+    squashed = by_code["squashed_images"]  # 1:1 against the median 16:9: factor 1.78 > 1.5
+    assert squashed.evidence["examples"] == ["c0/60.jpg (1080x1080)", "c1/61.jpg (1080x1080)"]
+    uniform = TaskData(name="frames", kind="image", task="classification", x=data.x[:60],
+                       y=data.y[:60], class_names=["a", "b"], files=data.files[:60],
+                       stored_shapes=stored[:60])
+    codes = [f.code for f in image_findings(uniform)]
+    assert "squashed_images" not in codes and "resized_images" in codes
+
+
 def test_gray_images_in_one_class_only_are_a_shortcut_and_spread_ones_are_not(tmp_path):
     from trainwise.data.audit import audit
 

@@ -18,6 +18,7 @@ NUM_NAMED = 3  # files named in a message (the evidence holds up to NUM_LISTED)
 NUM_LISTED = 20
 SQUASH = 1.5  # an aspect ratio changed by more than this factor distorts shapes visibly (a
 # circle drawn 1.5x wider); below it, resizing barely changes what a CNN sees
+RESIZED = "resized images (the others kept their size)"  # a key of _changes, and its wording
 MIN_CHANGED = 5  # fewer changed images say nothing reliable about the classes
 MAX_P, MIN_V = 1e-3, 0.3  # chi-square p and Cramer's V: significant AND large (V 0.3 is a
 # "medium" association; with 50k images a 2-point difference in shares is already p < 1e-3)
@@ -36,7 +37,9 @@ def image_findings(data: TaskData) -> list[Finding]:
     findings = _constant_images(data)
     if data.stored_shapes is None or not len(data.stored_shapes):
         return findings
-    return findings + _resized(data) + _converted_by_class(data)
+    changes = _changes(data)
+    return (findings + _resized(data, changes[RESIZED]) + _squashed(data, changes[RESIZED])
+            + _converted_by_class(data, changes))
 
 
 def _constant_images(data: TaskData) -> list[Finding]:
@@ -54,31 +57,55 @@ def _constant_images(data: TaskData) -> list[Finding]:
         "the data stage.", num_images=int(len(rows)), examples=named)]
 
 
-def _resized(data: TaskData) -> list[Finding]:
+def _resized(data: TaskData, resized: np.ndarray) -> list[Finding]:
+    """An info naming the resized files; it says when most images were stretched alike (a
+    16:9 set resized to 64x64): a uniform distortion, no outlier to warn about (VD7)."""
     stored = data.stored_shapes[:, 1:].astype(np.float64)  # (N, 2) H, W as stored
     height, width = data.x.shape[2:]
-    rows = np.flatnonzero((stored != (height, width)).any(axis=1))
+    rows = np.flatnonzero(resized)
     if not len(rows):
         return []
     sizes = [f"{int(h)}x{int(w)}" for h, w in stored[rows[:NUM_LISTED]]]
-    found = [info("data", "resized_images",
-                  f"{len(rows)} images were resized to {height}x{width} from other sizes, e.g. "
-                  f"{', '.join(_named(data, rows, sizes)[:NUM_NAMED])}.",
-                  num_images=int(len(rows)), examples=_named(data, rows, sizes))]
-    change = (stored[:, 1] / stored[:, 0]) / (width / height)
-    squashed = np.flatnonzero(np.maximum(change, 1 / change) > SQUASH)
-    if len(squashed):
-        sizes = [f"{int(h)}x{int(w)}" for h, w in stored[squashed[:NUM_LISTED]]]
-        named = _named(data, squashed, sizes)
-        found.append(warning(
-            "data", "squashed_images",
-            f"{len(squashed)} images had another aspect ratio (by more than {SQUASH}x) and were "
-            f"stretched to {height}x{width}, e.g. {', '.join(named[:NUM_NAMED])}: their shapes "
-            "are distorted as no other image's are.",
-            "Crop or pad these images to the common aspect ratio yourself (or delete them if "
-            "they do not belong), then rerun from the data stage.",
-            num_images=int(len(squashed)), max_factor=SQUASH, examples=named))
-    return found
+    common = float(np.median(stored[:, 1] / stored[:, 0]))  # W / H most images share
+    alike = resized & (_factor(stored, common) <= SQUASH) \
+        & (_factor(stored, width / height) > SQUASH)  # stretched, like the median image
+    note = (f" {int(alike.sum())} of them, of the common aspect ratio {common:.2f}:1 (width:"
+            f"height), were stretched alike to {width / height:.2f}:1; pad or crop them "
+            "instead if shapes matter." if alike.any() else "")
+    return [info("data", "resized_images",
+                 f"{len(rows)} images were resized to {height}x{width} from other sizes, e.g. "
+                 f"{', '.join(_named(data, rows, sizes)[:NUM_NAMED])}.{note}",
+                 num_images=int(len(rows)), examples=_named(data, rows, sizes),
+                 median_aspect_ratio=round(common, 4), num_stretched_alike=int(alike.sum()))]
+
+
+def _factor(stored: np.ndarray, ratio: float) -> np.ndarray:
+    """(N,) how far each stored W / H is from `ratio`, as a factor >= 1 either way."""
+    change = (stored[:, 1] / stored[:, 0]) / ratio
+    return np.maximum(change, 1 / change)
+
+
+def _squashed(data: TaskData, resized: np.ndarray) -> list[Finding]:
+    """A warning for resized images whose aspect ratio differs from the median image's: after
+    the resize their shapes are distorted unlike the others' (measured against the other
+    images, not the target size: all 60 of a 16:9 set were called outliers, VD7)."""
+    stored = data.stored_shapes[:, 1:].astype(np.float64)
+    height, width = data.x.shape[2:]
+    common = float(np.median(stored[:, 1] / stored[:, 0]))
+    squashed = np.flatnonzero(resized & (_factor(stored, common) > SQUASH))
+    if not len(squashed):
+        return []
+    sizes = [f"{int(h)}x{int(w)}" for h, w in stored[squashed[:NUM_LISTED]]]
+    named = _named(data, squashed, sizes)
+    return [warning(
+        "data", "squashed_images",
+        f"{len(squashed)} images had an aspect ratio unlike most images' ({common:.2f}:1, "
+        f"width:height; by more than {SQUASH}x) and were stretched to {height}x{width}, e.g. "
+        f"{', '.join(named[:NUM_NAMED])}: their shapes are distorted unlike the other images'.",
+        "Crop or pad these images to the common aspect ratio yourself (or delete them if "
+        "they do not belong), then rerun from the data stage.",
+        num_images=int(len(squashed)), max_factor=SQUASH, median_aspect_ratio=round(common, 4),
+        examples=named)]
 
 
 def _changes(data: TaskData) -> dict[str, np.ndarray]:
@@ -86,11 +113,10 @@ def _changes(data: TaskData) -> dict[str, np.ndarray]:
     stored, channels = data.stored_shapes, data.x.shape[1]
     return {"gray images repeated to RGB (the others are colour)":
             (stored[:, 0] == 1) & (channels == 3),
-            "resized images (the others kept their size)":
-            (stored[:, 1:] != data.x.shape[2:]).any(axis=1)}
+            RESIZED: (stored[:, 1:] != data.x.shape[2:]).any(axis=1)}
 
 
-def _converted_by_class(data: TaskData) -> list[Finding]:
+def _converted_by_class(data: TaskData, changes: dict[str, np.ndarray]) -> list[Finding]:
     """A warning per change whose rows fall on the classes unlike the rest: the loader's
     conversion then marks the class (one scanner or camera per class), a shortcut."""
     if data.task != "classification":
@@ -99,7 +125,7 @@ def _converted_by_class(data: TaskData) -> list[Finding]:
 
     y = np.asarray(data.y, dtype=np.int64).reshape(-1)
     found = []
-    for what, changed in _changes(data).items():
+    for what, changed in changes.items():
         if changed.sum() < MIN_CHANGED or changed.all():
             continue
         table = np.stack([np.bincount(y[changed], minlength=data.num_classes),
