@@ -23,9 +23,9 @@ from trainwise.findings import Finding, warning
 if TYPE_CHECKING:
     from trainwise.data.neardup import _Pairs
 
-MAX_SHARED = 50  # rows one pHash value may hold and still be searched within a part: a blank
-# or placeholder image held by thousands of rows would expand to millions of pairs (a within-
-# part search pairs a part with itself); those rows are the exact-duplicate and constant-image
+MAX_SHARED = 50  # rows one pHash value may hold and still be searched within the pool: a blank
+# or placeholder image held by thousands of rows would expand to millions of pairs (the pool
+# search pairs the pool with itself); those rows are the exact-duplicate and constant-image
 # checks' to report. Measured on one core (MIH keys, as across parts; mirrored too): 50k
 # random hashes against themselves in 0.4 s, 500k in 7.6 s: about N log N, as across parts
 PART_ORDER = ("train", "val", "train+val", "test", "no part")
