@@ -34,6 +34,7 @@ from trainwise.train.diagnose_collapse import confirming_collapse
 from trainwise.train.diagnose_perfect import held_out_too_good, linear_too_good
 from trainwise.train.diagnose_unfinished import rule_still_improving
 from trainwise.train.evaluate import evaluate
+from trainwise.train.group_interval import group_interval_keys
 from trainwise.train.intervals import grouped_rows_caveat, percent, split_accuracy_interval
 from trainwise.train.linear_reference import (
     LINEAR_FILE,
@@ -115,6 +116,8 @@ def _class_findings(ctx: RunContext, row: dict[str, Any], outputs: torch.Tensor,
     """The baselines' verdict (class_metrics.class_results) and, two classes, the test rows
     scored at the validation threshold; adds their keys to `row`."""
     assert ctx.data is not None
+    # before the baselines' verdict, which reads it (near_majority_baseline)
+    row.update(_accuracy_group_interval(ctx, outputs, targets))
     extra, findings = class_results(row["test_confusion"], ctx.splits["train"].y,
                                     ctx.data.class_names,
                                     ctx.config.train.class_weights == "balanced",
@@ -125,6 +128,19 @@ def _class_findings(ctx: RunContext, row: dict[str, Any], outputs: torch.Tensor,
     row.update(extra)
     row.update(_at_threshold(ctx, outputs, targets))
     return [confirming_collapse(f, ctx.history) for f in findings]
+
+
+def _accuracy_group_interval(ctx: RunContext, outputs: torch.Tensor,
+                             targets: torch.Tensor) -> dict[str, Any]:
+    """The accuracy's 95% cluster bootstrap over the test rows' groups (group_interval.py),
+    seeded by run.seed; {} without groups or when Wilson's interval over rows stands."""
+    data, rows = ctx.data, ctx.splits["test"].rows
+    if data is None or data.groups is None or rows is None:
+        return {}
+    right = (outputs.argmax(dim=1) == targets.reshape(-1)).numpy()
+    key = data.key("group")
+    return group_interval_keys(right, np.asarray(data.groups)[rows],
+                               key.column if key is not None else None, ctx.config.run.seed)
 
 
 def _regression_findings(ctx: RunContext, row: dict[str, Any], outputs: torch.Tensor,
@@ -334,8 +350,10 @@ def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
         return _regression_message(ctx, row)
     interval = split_accuracy_interval(row)
     caveat = grouped_rows_caveat(len(ctx.splits["test"].y), row.get("test_groups"))
+    how = caveat or (interval.resampling() if interval is not None and interval.num_groups
+                     else "")  # which interval, when it is not Wilson's over rows
     within = f", 95% interval {percent(interval.low)}-{percent(interval.high)}%" \
-        + (f" ({caveat})" if caveat else "") if interval is not None else ""
+        + (f" ({how})" if how else "") if interval is not None else ""
     message = (f"Test accuracy {row['test_accuracy']:.2%} on {len(ctx.splits['test'].y)} "
                f"held-out samples{within} (always answering '{row['test_baseline_class']}', the "
                f"training split's most frequent class: {row['test_baseline_accuracy']:.2%}); "

@@ -68,8 +68,9 @@ def _headline(run: RunData) -> list[tuple[str, str]]:
         interval = split_accuracy_interval(test) if key == "test_accuracy" else None
         if interval is not None:
             few = few_groups(interval.num_rows, test.get("test_groups"))
+            how = few or (interval.resampling() if interval.num_groups else "")
             items.append((f"95% interval, {interval.num_rows:,} test rows"
-                          + (f" ({few})" if few else ""),
+                          + (f" ({how})" if how else ""),
                           f"{percent(interval.low)}–{percent(interval.high)} %"))
     best = best_epoch(run.epochs)
     if best is not None:

@@ -8,6 +8,7 @@ from typing import Any
 from trainwise.amounts import amount
 from trainwise.reporting.formats import fmt_number
 from trainwise.train.decision_threshold import AT_THRESHOLD_KEYS
+from trainwise.train.group_interval import NUM_RESAMPLES as GROUP_RESAMPLES
 from trainwise.train.intervals import (
     AccuracyInterval,
     balanced_accuracy_interval,
@@ -35,7 +36,8 @@ _TEST_ORDER = ("test_accuracy", "test_baseline_accuracy", "test_baseline_class",
                "test_ap_chance", "test_positive_class", *AT_THRESHOLD_KEYS, "test_rmse",
                "test_mae", "test_r2",
                "test_mean_rmse", "test_mean_mae", "test_previous_rmse", "test_previous_mae",
-               "test_linear_rmse", "test_linear_mae", LINEAR_DIFFERENCE, "test_groups")
+               "test_linear_rmse", "test_linear_mae", LINEAR_DIFFERENCE, "test_groups",
+               "test_group_column")
 # the linear reference (train/linear_reference.py), named as the test_result line names it
 _LINEAR_LABELS = {
     "test_linear_accuracy": f"accuracy of {LOGISTIC_REFERENCE}",
@@ -57,6 +59,7 @@ _THRESHOLD_LABELS = dict(zip(AT_THRESHOLD_KEYS, (
     "test balanced accuracy at that threshold"), strict=True))
 SCORE_LABELS = {"test_rmse": "test RMSE", "test_mae": "test MAE", "test_r2": "test R²",
                 "test_groups": "groups the test rows come from",
+                "test_group_column": "the groups' key column",
                 LINEAR_DIFFERENCE: "test RMSE minus the linear model's (below 0: the network "
                                    "is better)",
                 **_RANKING_LABELS, **_THRESHOLD_LABELS,
@@ -141,6 +144,10 @@ def _with_regression_intervals(test: Row, keys: list[str],
 
 
 def _interval_cell(interval: AccuracyInterval) -> str:
+    if interval.num_groups:  # rows of one group are not independent (audit s13 F10)
+        return (f"{percent(interval.low)} – {percent(interval.high)} % (bootstrap "
+                f"{interval.resampling()}, {GROUP_RESAMPLES:,} resamples; "
+                f"{interval.num_correct:,} of {interval.num_rows:,} rows right)")
     return (f"{percent(interval.low)} – {percent(interval.high)} % (Wilson score, "
             f"{interval.num_correct:,} of {interval.num_rows:,} rows right)")
 

@@ -22,7 +22,12 @@ from trainwise.findings import Finding, warning
 from trainwise.train.class_counts import class_counts
 from trainwise.train.class_names import class_name
 from trainwise.train.diagnose_common import class_weights_advice
-from trainwise.train.intervals import accuracy_interval, at_chance
+from trainwise.train.intervals import (
+    AccuracyInterval,
+    accuracy_interval,
+    at_chance,
+    split_accuracy_interval,
+)
 from trainwise.train.never_predicted import never_predicted_finding
 from trainwise.train.ranking_verdict import judged_by_ranking
 
@@ -89,7 +94,8 @@ def top_confusions(confusion: list[list[int]], limit: int = NUM_TOP_CONFUSIONS
 def baseline_finding(num_correct: int, baseline_correct: int, num_rows: int,
                      baseline_name: str, balanced: float, num_classes: int = 0,
                      class_ratio: float = 0.0, lr: float | None = None,
-                     counts: tuple[list[int], list[int]] | None = None) -> Finding | None:
+                     counts: tuple[list[int], list[int]] | None = None,
+                     grouped: AccuracyInterval | None = None) -> Finding | None:
     """A warning when the model's test accuracy is not clearly above always answering the
     majority class: within BASELINE_MARGIN, or not even one more right answer.
 
@@ -100,10 +106,12 @@ def baseline_finding(num_correct: int, baseline_correct: int, num_rows: int,
     findings, `lr`, the peak learning rate training used). Only a model that tells the classes
     apart yet trails the baseline ignores the rare classes. `class_ratio` (the training
     split's smallest / largest class) decides whether class weights are worth naming.
+    `grouped`: the accuracy's interval resampling the rows' groups, which near_baseline reads
+    instead of Wilson's over rows (intervals.split_accuracy_interval).
     """
     margin = max(1, int(np.ceil(BASELINE_MARGIN * num_rows)))
     if num_correct - baseline_correct >= margin:
-        return near_baseline(num_correct, baseline_correct, num_rows, baseline_name)
+        return near_baseline(num_correct, baseline_correct, num_rows, baseline_name, grouped)
     accuracy, baseline = num_correct / num_rows, baseline_correct / num_rows
     relation = "no higher than" if num_correct <= baseline_correct else \
         f"less than {100 * margin / num_rows:.1f} percentage points above"
@@ -132,12 +140,14 @@ def baseline_finding(num_correct: int, baseline_correct: int, num_rows: int,
 
 
 def near_baseline(num_correct: int, baseline_correct: int, num_rows: int,
-                  baseline_name: str) -> Finding | None:
+                  baseline_name: str, grouped: AccuracyInterval | None = None
+                  ) -> Finding | None:
     """A warning when the accuracy beats the majority baseline but its 95% interval reaches
     it (a user audit's 12 right against 10 on 20 rows, CI 38.7-78.1% against 50%, s11 M3):
     on these rows the model is not clearly above that baseline, as the README promises to
-    say. None when the interval clears the baseline."""
-    interval = accuracy_interval(num_correct, num_rows)
+    say. None when the interval clears the baseline. `grouped`: the interval resampling the
+    rows' groups (rows of one patient are not independent: audit s13 F10), used instead."""
+    interval = grouped or accuracy_interval(num_correct, num_rows)
     baseline = baseline_correct / num_rows
     if interval is None or interval.low > baseline:
         return None
@@ -146,7 +156,7 @@ def near_baseline(num_correct: int, baseline_correct: int, num_rows: int,
         f"Test accuracy {num_correct / num_rows:.1%} ({interval.text()}) is not clearly above "
         f"{baseline:.1%}, the score of always answering '{baseline_name}' (the training "
         f"split's most frequent class): {num_correct} right against {baseline_correct} is "
-        "within the noise of these rows.",
+        f"within the noise of these {'groups' if grouped else 'rows'}.",
         "Do not read this score as a model that works. Read the train stage's findings "
         "(memorising, still improving), compare a simpler model (model stage), and score on "
         "more rows: collect more, or raise split.test_fraction (split stage).",
@@ -240,7 +250,8 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
     else:
         found = baseline_finding(int(matrix.diagonal().sum()), baseline_correct, num_rows,
                                  extra["test_baseline_class"], balanced, present,
-                                 class_ratio(train_counts), lr, counts)
+                                 class_ratio(train_counts), lr, counts,
+                                 _grouped(scores))
     if found is not None and scores is not None:
         found = judged_by_ranking(found, matrix, scores, class_names, val_threshold,
                                   class_weighted, time_budget_minutes, still_improving)
@@ -252,6 +263,13 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
                                          train_counts.tolist())
         found_all += [missed] if missed else []
     return extra, found_all
+
+
+def _grouped(scores: dict[str, Any] | None) -> AccuracyInterval | None:
+    """The test accuracy's interval resampling its groups, when `scores` (the test row)
+    carries one (group_interval.py); None for Wilson's."""
+    interval = split_accuracy_interval(scores or {})
+    return interval if interval is not None and interval.num_groups else None
 
 
 def class_ratio(counts: np.ndarray) -> float:

@@ -8,7 +8,7 @@ keeps a width at 0% or 100% (wine's 36 of 36 right: 90.4-100%, where that one gi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,11 @@ CONFIDENCE = 0.95
 # 80 rare rows is above chance statistically (balanced accuracy 0.506, interval from 0.501)
 # but no use (audit s9 I2: the collapse the train stage must name).
 CHANCE_MARGIN = 0.01
+# the test row's cluster-bootstrap interval of the accuracy (group_interval.py) and its
+# group key's column name
+GROUP_INTERVAL_SUFFIX = "accuracy_group_interval"
+GROUP_INTERVAL = f"test_{GROUP_INTERVAL_SUFFIX}"
+GROUP_COLUMN = "test_group_column"
 
 
 @dataclass(frozen=True)
@@ -27,11 +32,21 @@ class AccuracyInterval:
     high: float
     num_correct: int
     num_rows: int
+    # set when the bounds come from resampling the rows' groups (group_interval.py), not
+    # from Wilson's interval over rows
+    num_groups: int | None = None
+    group_column: str = ""
 
     def text(self) -> str:
-        """'95% CI 96.7-98.6%, 1000 rows' (plain ASCII: the console prints it too)."""
+        """'95% CI 96.7-98.6%, 1000 rows', or with groups '95% CI 68.9-82.4%, 605 rows,
+        resampling the 118 patient_id groups' (plain ASCII: the console prints it too)."""
         return (f"{CONFIDENCE:.0%} CI {percent(self.low)}-{percent(self.high)}%, "
-                f"{self.num_rows} rows")
+                f"{self.num_rows} rows" + (f", {self.resampling()}" if self.num_groups else ""))
+
+    def resampling(self) -> str:
+        """'resampling the 118 patient_id groups': which interval a grouped one is."""
+        name = f" {self.group_column}" if self.group_column else ""
+        return f"resampling the {self.num_groups:,}{name} groups"
 
 
 def percent(fraction: float) -> str:
@@ -51,8 +66,9 @@ def accuracy_interval(num_correct: int, num_rows: int) -> AccuracyInterval | Non
 
 def split_accuracy_interval(row: dict[str, Any], prefix: str = "test") -> AccuracyInterval | None:
     """From a metrics row's confusion matrix (rows true, columns predicted): its sum is the
-    split's rows, its diagonal the right answers. None when the row has no matrix (a Monitor
-    row, a regression)."""
+    split's rows, its diagonal the right answers: Wilson's interval, or the cluster
+    bootstrap's when the row carries one (its rows come in groups). None when the row has no
+    matrix (a Monitor row, a regression)."""
     matrix = row.get(f"{prefix}_confusion")
     if not isinstance(matrix, list) or not matrix:
         return None
@@ -62,7 +78,13 @@ def split_accuracy_interval(row: dict[str, Any], prefix: str = "test") -> Accura
         return None
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
         return None
-    return accuracy_interval(int(np.trace(counts)), int(counts.sum()))
+    wilson_rows = accuracy_interval(int(np.trace(counts)), int(counts.sum()))
+    bounds, num_groups = row.get(f"{prefix}_{GROUP_INTERVAL_SUFFIX}"), row.get(f"{prefix}_groups")
+    if wilson_rows is None or not bounds or not num_groups:
+        return wilson_rows
+    # the rows come in groups: the cluster bootstrap's bounds (audit s13 F10)
+    return replace(wilson_rows, low=float(bounds[0]), high=float(bounds[1]),
+                   num_groups=int(num_groups), group_column=str(row.get(GROUP_COLUMN) or ""))
 
 
 def wilson(num_hits: int, num_rows: int) -> tuple[float, float] | None:
