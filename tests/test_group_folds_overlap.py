@@ -7,9 +7,11 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from trainwise import stages_crossval
+from trainwise import stages_crossval, stages_split
+from trainwise.data.periods import GROUPED_KFOLD_FIX, SAME_PERIOD_WHY
 from trainwise.data.plan import SplitSettings, plan_split
 from trainwise.data.tables import table_data
+from trainwise.data.task import TaskData
 
 
 def panel(num_groups: int = 12, days: int = 40, same_period: bool = True) -> pd.DataFrame:
@@ -27,7 +29,7 @@ def test_one_or_two_group_parts_over_one_period_are_told_to_drop_the_time_column
     found = plan_split(table_data(panel(), "sales", group_column="store",
                                   time_column="date"), SplitSettings()).findings
     [few] = [f for f in found if f.code == "few_groups_in_part"]
-    assert 'split.num_folds = 5 and split.time_column = "none"' in few.fix
+    assert GROUPED_KFOLD_FIX in few.fix and SAME_PERIOD_WHY in few.fix
     later = plan_split(table_data(panel(same_period=False), "sales", group_column="store",
                                   time_column="date"), SplitSettings()).findings
     [few] = [f for f in later if f.code == "few_groups_in_part"]  # a real forecast: keep time
@@ -69,3 +71,42 @@ def test_crossval_does_not_call_overlapping_group_folds_a_backtest():
     later = SimpleNamespace(data=SimpleNamespace(times=np.arange(40)), meta=ctx.meta,
                             folds=folds)  # each group after the previous: a real backtest
     assert stages_crossval._groups_share_period(later) == ""
+
+
+def cohorts() -> TaskData:
+    """10 cohorts, each starting 30 days after the previous and lasting 45 days (review s13
+    VD4, /tmp/review_data/overlap_demo.py): a real forecast of later cohorts."""
+    rng = np.random.default_rng(0)
+    cohort = np.repeat(np.arange(10), 45)
+    day = 30 * cohort + np.tile(np.arange(45), 10)
+    return TaskData(name="cohorts", kind="table", task="regression",
+                    x=rng.normal(size=(450, 3)).astype(np.float32), y=rng.normal(size=450),
+                    groups=cohort.astype(str),
+                    times=np.datetime64("2024-01-01", "ns") + day.astype("timedelta64[D]"))
+
+
+def test_cohorts_that_overlap_by_four_percent_are_no_shared_period():
+    """Review s13 VD4: one training row after validation began was enough for few_groups_in_part
+    to say the groups span the same period, while group_start_order (14 of 315 training rows
+    after validation begins, 4%) said info. One rule now: more than half."""
+    result = plan_split(cohorts(), SplitSettings(strategy="group_time", seed=0))
+    [start] = [f for f in result.findings if f.code == "group_start_order"
+               and not f.message.startswith("No test")]
+    assert start.severity.value == "info" and start.evidence["num_rows_after"] == 14
+    assert len(result.train) == 315  # 14 / 315 = 4%: far from half
+    [few] = [f for f in result.findings if f.code == "few_groups_in_part"]
+    assert "time_column" not in few.fix and SAME_PERIOD_WHY not in few.fix
+    assert not stages_split._same_period(SimpleNamespace(folds=result.fold_rows()), result)
+
+
+def test_the_split_stage_records_the_panel_verdict_that_crossval_reads():
+    data = table_data(panel(), "sales", group_column="store", time_column="date")
+    result = plan_split(data, SplitSettings(num_folds=5))
+    assert stages_split._same_period(SimpleNamespace(folds=result.fold_rows()), result)
+    times = np.tile(np.arange(10), 4)  # overlapping times, but the recorded verdict says no
+    ctx = SimpleNamespace(data=SimpleNamespace(times=times), folds=[(np.arange(10),
+                                                                     np.arange(10, 20))],
+                          meta={"split": {"strategy": "group_time", "same_period": False}})
+    assert stages_crossval._groups_share_period(ctx) == ""
+    ctx.meta["split"]["same_period"] = True
+    assert "no backtest" in stages_crossval._groups_share_period(ctx)

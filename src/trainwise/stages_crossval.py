@@ -21,6 +21,7 @@ from torch import nn
 
 from trainwise.console import ProgressBar, console, progress
 from trainwise.data.figures import save_png
+from trainwise.data.periods import groups_share_period
 from trainwise.data.split import TIMED
 from trainwise.findings import Finding, info
 from trainwise.model.baselines import loss_function
@@ -57,17 +58,18 @@ def stage_crossval(ctx: RunContext) -> list[Finding]:
 
 
 def _groups_share_period(ctx: RunContext) -> str:
-    """A note when group_time folds are no backtest: in some fold most training rows are dated
-    after its validation begins (the split stage's group_start_order criterion), so the folds
-    are whole groups ordered by start over one shared period (audit s13 F5: 12 stores that all
-    start on one day; fold 0 trained on 2 stores, and 2 stores were never validated)."""
-    data = ctx.data
+    """A note when group_time folds are no backtest: the split stage found the groups span one
+    shared period (meta split.same_period, periods.py), so the folds are whole groups ordered
+    by start (audit s13 F5: 12 stores that all start on one day; fold 0 trained on 2 stores,
+    and 2 stores were never validated)."""
+    data, split = ctx.data, ctx.meta.get("split", {})
     assert data is not None
-    if ctx.meta.get("split", {}).get("strategy") != "group_time" or data.times is None:
+    if split.get("strategy") != "group_time" or data.times is None:
         return ""
-    times = np.asarray(data.times)
-    if not any(2 * int((times[train] > times[val].min()).sum()) > len(train)
-               for train, val in ctx.folds if len(train) and len(val)):
+    same = split.get("same_period")
+    if same is None:  # a run folder whose split predates the recorded verdict
+        same = groups_share_period(data.times, ctx.folds)
+    if not same:
         return ""
     return (" These folds are whole groups ordered by start time, but the groups span the "
             "same period, so each scores unseen groups, not later times (no backtest); they "

@@ -19,6 +19,7 @@ from trainwise.data.part_findings import (
     small_parts,
     stratify_fallback,
 )
+from trainwise.data.periods import groups_share_period, held_out_pairs
 from trainwise.data.plan import (
     SplitResult,
     SplitSettings,
@@ -60,6 +61,7 @@ def stage_split(ctx: RunContext) -> list[Finding]:
     ctx.meta["split"] = {"strategy": result.strategy, "sizes": sizes,
                          "num_folds": max(1, len(result.folds)),
                          "num_dropped": result.num_dropped,
+                         "same_period": _same_period(ctx, result),
                          "fingerprint": _fingerprint(train, val)}
     if result.num_dropped:
         data.notes.append(f"{result.num_dropped} rows inside the time gap are in no split")
@@ -94,7 +96,17 @@ def _drift_and_classes(ctx: RunContext, result: SplitResult) -> list[Finding]:
             over_time = label_over_time(data.y, result.times, parts, data.class_names, counts)
         missing = missing_classes(counts, data.class_names, result.strategy, over_time)
     return split_drift(data, parts, result.strategy, split_seed(ctx.config),
-                       label_told=bool(over_time)) + missing
+                       label_told=bool(over_time),
+                       same_period=ctx.meta["split"]["same_period"]) + missing
+
+
+def _same_period(ctx: RunContext, result: SplitResult) -> bool:
+    """The split's verdict, recorded once for drift and crossval to read (review s13 VD4):
+    whole groups by start time over one shared period (periods.py), in any fold or part."""
+    if result.strategy != "group_time" or result.times is None:
+        return False
+    return groups_share_period(result.times, held_out_pairs(
+        result.train, result.val, result.test, ctx.folds))
 
 
 def _redraw_samples(ctx: RunContext, train: np.ndarray) -> None:

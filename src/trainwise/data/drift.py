@@ -17,7 +17,6 @@ import numpy as np
 from trainwise.data.shifts import ALPHA, NUM_LISTED, Column, Shift, find_shifts, table_columns
 from trainwise.data.split import PART_WORDS, TIMED
 from trainwise.data.task import TaskData
-from trainwise.data.timesplit import time_axis
 from trainwise.findings import Finding, warning
 
 MAX_ROWS = 20_000  # per part: at 20k rows a KS of ~0.05 already has p < 1e-6, so every shift
@@ -158,10 +157,12 @@ def _left_out_text(left_out: list[str], num_tested: int) -> str:
 
 
 def split_drift(data: TaskData, parts: dict[str, np.ndarray | None], strategy: str,
-                seed: int = 0, label_told: bool = False) -> list[Finding]:
+                seed: int = 0, label_told: bool = False,
+                same_period: bool = False) -> list[Finding]:
     """drift_findings for a TaskData's parts (row indices into data.x; test None: the
     source's own x_test): tables, and feature vectors up to MAX_COLUMNS wide, each part
-    capped to MAX_ROWS. `label_told`: see drift_findings."""
+    capped to MAX_ROWS. `label_told`: see drift_findings; `same_period`: the split stage's
+    verdict that the groups span one period (periods.py, meta split.same_period)."""
     if data.kind not in ("table", "vector") or data.x.ndim != 2 or not len(parts["train"]):
         return []
     if data.kind == "vector" and data.x.shape[1] > MAX_COLUMNS:
@@ -176,19 +177,5 @@ def split_drift(data: TaskData, parts: dict[str, np.ndarray | None], strategy: s
         elif rows is not None and len(rows):
             keep = _cap(np.asarray(rows), seed)
             x[part], y[part] = data.x[keep], np.asarray(data.y)[keep]
-    same_period = strategy == "group_time" and data.times is not None and _same_period(
-        data.times, parts)
     return drift_findings(x, y, table_columns(names, data.columns), data.task,
                           data.class_names, strategy, label_told, same_period)
-
-
-def _same_period(times: np.ndarray, parts: dict[str, np.ndarray | None]) -> bool:
-    """Whether a held-out part's groups span training's period, as the split stage's
-    group_start_order warning measures it (leakage.check_group_starts): more than half of
-    the training rows are dated after that part begins."""
-    axis = time_axis(times)
-    train = axis[np.asarray(parts["train"])]
-    return any(2 * int((train > axis[np.asarray(rows)].min()).sum()) > len(train)
-               for part, rows in parts.items()
-               if part != "train" and rows is not None and len(rows))
-

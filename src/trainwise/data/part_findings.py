@@ -6,6 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from trainwise.data.periods import (
+    GROUPED_KFOLD_FIX,
+    SAME_PERIOD_WHY,
+    groups_share_period,
+    held_out_pairs,
+)
 from trainwise.data.split import PART_WORDS, SplitIndices, min_stratified_fraction
 from trainwise.data.timesplit import format_time
 from trainwise.findings import Finding, Severity, info, warning
@@ -257,12 +263,13 @@ def part_extents(parts: dict[str, np.ndarray | None], num_groups: dict[str, int]
 
 
 def _overlap(parts: dict[str, np.ndarray | None], times: np.ndarray | None) -> bool:
-    """True when training rows are dated after validation begins: the groups share a period,
-    so a time-ordered split of them is no forecast (audit s13 F5)."""
+    """Whether the groups share a period (periods.share_period: most training rows dated after
+    a held-out part begins), so a time-ordered split of them is no forecast (audit s13 F5). A
+    single later row is not enough: whole groups by start always leave some (review s13 VD4)."""
     train, val = parts.get("train"), parts.get("val")
-    if times is None or train is None or val is None or not len(train) or not len(val):
+    if times is None or train is None or val is None:
         return False
-    return bool(np.max(times[train]) > np.min(times[val]))
+    return groups_share_period(times, held_out_pairs(train, val, parts.get("test")))
 
 
 MAX_FEW_GROUPS = 2  # a val or test part of 1-2 groups scores those subjects, not the task
@@ -284,7 +291,7 @@ def _few_groups(parts: dict[str, dict], overlap: bool = False) -> list[Finding]:
         f"Some parts hold only one or two groups: {listed}. Their scores measure those "
         "groups, not new ones; rows of one group are alike, so their intervals are far too "
         "narrow.",
-        f"Cross-validate over groups: set split.num_folds = 5{_no_time(overlap)}, or raise "
+        f"Cross-validate over groups: {_no_time(overlap)} raise "
         "split.val_fraction / split.test_fraction so each part holds "
         "several groups; collecting more groups helps most. Then rerun from the split stage.",
         groups=few)]
@@ -295,11 +302,8 @@ def _no_time(overlap: bool) -> str:
     groups that start first are never validated (audit s13 F5): name the setting that gives a
     grouped k-fold, when the groups span the same period (their time order is no forecast)."""
     if not overlap:
-        return " (grouped k-fold, each group validated once)"
-    return (" and split.time_column = \"none\" (grouped k-fold, each group validated once; "
-            "the groups span the same period, so their time order is no forecast, and with the "
-            "time column the folds would be windows of groups by start time that never "
-            "validate the groups starting first)")
+        return "set split.num_folds = 5 (grouped k-fold, each group validated once), or"
+    return f"{GROUPED_KFOLD_FIX}; {SAME_PERIOD_WHY}. Or"
 
 
 def stratify_fallback(y_pool: np.ndarray, num_val: int, val_fraction: float) -> list[Finding]:
