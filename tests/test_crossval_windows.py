@@ -33,6 +33,21 @@ def test_random_folds_at_their_majority_share_are_warned_about_too():
     assert finding.code == "crossval_at_majority" and "No fold beats" in finding.message
 
 
+def test_balanced_folds_at_chance_are_told_the_model_learned_nothing_not_class_weights():
+    """Review s13 VD5 (/tmp/review_data/cv_demo.py): 50/50 folds at 47-50% were told the model
+    learned the class shares and to set class weights; balanced classes have no shares to learn
+    and class weights change nothing on them."""
+    rows = [{"fold": j, "train_rows": 400, "val_rows": 100, "val_accuracy": a,
+             "val_balanced_accuracy": a, "class_counts": [50, 50], "majority_share": 0.5}
+            for j, a in enumerate([0.49, 0.50, 0.47, 0.50, 0.48])]
+    finding, meta = crossval_finding(rows, "classification", False, 0, "x")
+    assert meta["metric"] == "val_accuracy"  # 50/50: not imbalanced (IMBALANCE_RATIO 0.2)
+    assert finding.code == "crossval_at_chance" and finding.severity.value == "warning"
+    assert "class_weights" not in finding.fix and "class shares" not in finding.message
+    assert "learned nothing" in finding.message and "learning rate" in finding.fix
+    assert "(tune stage)" in finding.fix
+
+
 def test_a_backtest_is_called_a_learning_curve_only_when_scores_improve_with_rows():
     # audit s13 F12's RMSEs: no trend (rho of rows vs -RMSE is 0.3 by hand: rank differences
     # 0, -3, 1, 0, 2, so 1 - 6 * 14 / (5 * 24) = 0.3)

@@ -19,6 +19,7 @@ from scipy.stats import chi2_contingency
 
 from trainwise.findings import Finding, info, warning
 from trainwise.train.crossval_windows import (
+    BALANCED,
     CURVE_RHO,
     at_majority,
     chosen_metric,
@@ -66,8 +67,9 @@ def crossval_finding(rows: list[dict[str, Any]], task: str, timed: bool, trained
     if failed or len(scores) < 2:
         return _unscored(rows, failed, name), summary
     evidence["p_folds_agree"] = folds_disagree(scored) if key == "val_accuracy" else None
-    if at_majority(rows):
-        return _at_majority(rows, timed, evidence), summary
+    if at_majority(rows):  # imbalanced: the class shares learned; else nothing learned
+        judge = _at_majority if key == BALANCED[0] else _at_chance
+        return judge(rows, timed, evidence), summary
     if timed:
         return _backtest(rows, (key, name), f"({setup})", (trained_fold, own), evidence), summary
     points = "" if "accuracy" not in key else " points"
@@ -142,6 +144,26 @@ def _at_majority(rows: list[dict[str, Any]], timed: bool, evidence: dict[str, An
         "train.class_weights = \"balanced\" or use the decision threshold the evaluate stage "
         "keeps, and check that the inputs carry signal about the rare classes (data stage); "
         "then rerun.", **evidence, majority_shares=shares)
+
+
+def _at_chance(rows: list[dict[str, Any]], timed: bool, evidence: dict[str, Any]) -> Finding:
+    """A warning when no fold beats its majority class although the classes are not imbalanced
+    (smallest/largest >= IMBALANCE_RATIO, chosen_metric): there is no rare class to weight, so
+    the model learned nothing from the inputs (review s13 VD5: 50/50 folds at 47-50% were told
+    to set class weights, which change nothing on balanced classes)."""
+    unit = "window" if timed else "fold"
+    each = ", ".join(window_text(row, "val_accuracy", shown) for row in rows)
+    return warning(
+        "crossval", "crossval_at_chance",
+        f"No {unit} beats always answering its majority class, and the classes are not "
+        f"imbalanced: each {unit}'s validation accuracy is at most its majority share "
+        f"({each}); the model learned nothing from the inputs.",
+        "Check the learning rate first (tune stage): a training loss that stays at its value "
+        "at initialisation means the lr is far off; let the tune stage pick it (train.lr = "
+        "\"auto\") or read `trainwise find-lr`'s range test. Then check that the inputs "
+        "carry signal about the label (data stage: features dropped or scaled away, labels "
+        "shuffled against their rows); then rerun.",
+        **evidence, majority_shares=[row["majority_share"] for row in rows])
 
 
 def _unscored(rows: list[dict[str, Any]], failed: list[dict[str, Any]], name: str) -> Finding:
