@@ -110,3 +110,25 @@ def test_the_split_stage_records_the_panel_verdict_that_crossval_reads():
     assert stages_crossval._groups_share_period(ctx) == ""
     ctx.meta["split"]["same_period"] = True
     assert "no backtest" in stages_crossval._groups_share_period(ctx)
+
+
+def test_fold_warnings_merge_by_code_and_part_whatever_their_wording():
+    """Review s13 VD9: the folds' warnings were found by a regex on their message, so rewording
+    check_group_starts would have brought back k warnings; the part is now in the evidence."""
+    from trainwise.data.fold_starts import merge_fold_starts
+    from trainwise.findings import info, warning
+
+    said = [warning("split", "group_start_order", f"Reworded {j}.", "fix", part=f"val{j}",
+                    num_rows_after=10 * j) for j in range(3)]
+    test = warning("split", "group_start_order", "Reworded test.", "fix", part="test",
+                   num_rows_after=7)
+    other = info("split", "split_parts", "What went where.")
+    merged = merge_fold_starts([other, *said, test])
+    assert [f.code for f in merged] == ["split_parts", "group_start_order", "group_start_order"]
+    assert merged[1].evidence["num_rows_after"] == {"fold 0": 0, "fold 1": 10, "fold 2": 20}
+    assert merged[2] is test  # the test part's proof stays its own
+    single = [warning("split", "group_start_order", "One split.", "fix", part="val")]
+    assert merge_fold_starts(single) == single
+    found = plan_split(table_data(panel(), "sales", group_column="store", time_column="date"),
+                       SplitSettings(num_folds=5)).findings
+    assert "test" in {f.evidence.get("part") for f in found if f.code == "group_start_order"}

@@ -356,7 +356,7 @@ def check_group_starts(times_a: np.ndarray, times_b: np.ndarray, groups_a: np.nd
         return [info("split", "group_start_order",
                      f"No {b} group starts before the last {a} group does ({dates}); groups "
                      f"stay whole, so {later} of {len(axis_a)} {a} rows are dated after {b} "
-                     f"begins ({b} scores unseen groups).", num_rows_after=later)]
+                     f"begins ({b} scores unseen groups).", num_rows_after=later, part=b)]
     return [warning(
         "split", "group_start_order",
         f"{b} holds the groups that start last, but {later} of {len(axis_a)} {a} rows are "
@@ -364,4 +364,4 @@ def check_group_starts(times_a: np.ndarray, times_b: np.ndarray, groups_a: np.nd
         "unseen groups, not later times.",
         "To forecast later rows of known groups, set split.strategy = \"time\" (each group's "
         "later rows validate); to score unseen groups, keep this split. Then rerun the split "
-        "stage.", num_rows_after=later)]
+        "stage.", num_rows_after=later, part=b)]
