@@ -227,7 +227,7 @@ def test_group_time_advice_names_the_groups_when_held_out_groups_span_training_s
     """Audit s13 F8: one held-out store over the same days as training was told 'a later
     period ... drop the oldest rows ... split at random'."""
     from trainwise.data.drift import split_drift
-    from trainwise.data.periods import groups_share_period, held_out_pairs
+    from trainwise.data.periods import GROUPED_KFOLD_FIX, groups_share_period, held_out_pairs
     from trainwise.data.tables import table_data
 
     frame = _stores()
@@ -240,7 +240,7 @@ def test_group_time_advice_names_the_groups_when_held_out_groups_span_training_s
     assert groups_share_period(data.times, pairs)  # the split stage's verdict
     [found] = split_drift(data, parts, "group_time", same_period=True)
     assert "held-out groups differ" in found.fix and "later period" not in found.fix
-    assert "drop the oldest rows" not in found.fix and "split.num_folds=5" in found.fix
+    assert "drop the oldest rows" not in found.fix and GROUPED_KFOLD_FIX in found.fix
     assert found.evidence["same_period"] is True
     # S5 held out over days after training's: the later-period advice stays
     later = table_data(_stores(days_later=200), "sales", task="regression",

@@ -21,7 +21,7 @@ from torch import nn
 
 from trainwise.console import ProgressBar, console, progress
 from trainwise.data.figures import save_png
-from trainwise.data.periods import groups_share_period
+from trainwise.data.periods import GROUPED_KFOLD_FIX, SAME_PERIOD_WHY, groups_share_period
 from trainwise.data.split import TIMED
 from trainwise.findings import Finding, info
 from trainwise.model.baselines import loss_function
@@ -71,11 +71,10 @@ def _groups_share_period(ctx: RunContext) -> str:
         same = groups_share_period(data.times, ctx.folds)
     if not same:
         return ""
-    return (" These folds are whole groups ordered by start time, but the groups span the "
-            "same period, so each scores unseen groups, not later times (no backtest); they "
-            "train on different numbers of groups, and the groups that start first are never "
-            "validated. For a grouped k-fold that validates each group once, set "
-            "split.time_column = \"none\" and rerun from the split stage.")
+    return (f" These folds are whole groups ordered by start time, but {SAME_PERIOD_WHY}: "
+            "each scores unseen groups, not later times (no backtest), and they train on "
+            f"different numbers of groups. Instead, {GROUPED_KFOLD_FIX}; "
+            "then rerun from the split stage.")
 
 
 def _skip_reason(ctx: RunContext) -> str:

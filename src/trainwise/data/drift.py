@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from trainwise.data.periods import GROUPED_KFOLD_FIX
 from trainwise.data.shifts import ALPHA, NUM_LISTED, Column, Shift, find_shifts, table_columns
 from trainwise.data.split import PART_WORDS, TIMED
 from trainwise.data.task import TaskData
@@ -43,10 +44,9 @@ def _fix(strategy: str, shifts: list[Shift], same_period: bool = False) -> str:
         return ("The held-out groups differ from the training groups; they cover the same "
                 "period as training, so this is not time but the groups themselves: the "
                 "scores describe groups like those. Hold out more groups (raise "
-                "split.val_fraction / split.test_fraction), or cross-validate over groups "
-                "(`--set split.time_column=none --set split.num_folds=5`: grouped k-fold, "
-                "each group validated once), and consider features that describe each "
-                "group; then rerun from the split stage.")
+                f"split.val_fraction / split.test_fraction), or cross-validate over groups: "
+                f"{GROUPED_KFOLD_FIX}. Consider features that describe each group; then "
+                "rerun from the split stage.")
     if "group" in strategy:  # group, stratified_group
         return ("The held-out groups differ from the training groups: the scores describe "
                 "groups like those. If they should be alike, check how groups were collected "

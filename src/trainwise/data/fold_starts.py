@@ -9,6 +9,7 @@ grouped k-fold instead.
 
 from __future__ import annotations
 
+from trainwise.data.periods import GROUPED_KFOLD_FIX, SAME_PERIOD_WHY
 from trainwise.findings import Finding, warning
 
 
@@ -38,10 +39,9 @@ def _merged(folds: list[Finding]) -> Finding:
     return warning(
         "split", "group_start_order",
         f"{len(folds)} folds validate on the groups that start last, but most of each fold's "
-        f"training rows are dated after its validation begins ({listed} such rows): the "
-        f"groups span the same period, so each fold scores unseen groups, not later times, "
-        f"and the groups that start first are never validated. For example: {folds[0].message}",
-        "For a grouped k-fold that validates each group once, set split.time_column = "
-        "\"none\" with split.num_folds (the time column is then not used to split); to "
+        f"training rows are dated after its validation begins ({listed} such rows): "
+        f"{SAME_PERIOD_WHY}; each fold scores unseen groups, not later times. For example: "
+        f"{folds[0].message}",
+        f"Instead, {GROUPED_KFOLD_FIX}; to "
         "forecast later rows of known groups, set split.strategy = \"time\". Then rerun the "
         "split stage.", num_rows_after=after)
