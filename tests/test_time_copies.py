@@ -100,3 +100,26 @@ def test_exact_copies_at_one_key_are_not_a_key_clash():
     assert key_clash_findings(keys, row_hashes(data.x), data.y, "(store, day)") == []
     found, _ = duplicate_findings(row_hashes(data.x), data.y, "regression", key_hash=keys)
     assert "duplicate_samples" in {f.code for f in found}
+
+
+def test_a_group_filed_twice_under_group_time_is_a_cross_split_copy():
+    """Review s13 VD2: group 0's 30 rows are group 9's (inputs, target, dates), filed again
+    under a second id. A group split keeps the two ids in different parts, so stamps that held
+    the group never matched and the split said "No leak"; the rows are the same records."""
+    rng = np.random.default_rng(0)
+    num_groups, num_days = 20, 30
+    groups = np.repeat(np.arange(num_groups), num_days).astype(str)
+    days = np.tile(np.arange(num_days, dtype=np.float64), num_groups)
+    x = rng.normal(size=(num_groups * num_days, 4)).astype(np.float32)
+    y = rng.normal(size=num_groups * num_days)
+    x[:num_days], y[:num_days] = x[9 * num_days:10 * num_days], y[9 * num_days:10 * num_days]
+    data = TaskData(name="panel", kind="table", task="regression", x=x, y=y, groups=groups,
+                    times=days)
+    result = plan_split(data, SplitSettings(strategy="group_time", seed=0))
+    val_groups = set(groups[result.val])
+    assert "9" in val_groups and "0" in set(groups[result.train])  # the twins straddle
+    copies = [f for f in result.findings if f.code == "cross_split_duplicates"]
+    assert len(copies) == 1 and copies[0].severity.value == "error"
+    assert copies[0].evidence["num_rows_val"] == num_days  # every row of group 9 in val
+    assert not any(f.code == "no_leakage" and "train and val" in f.message
+                   for f in result.findings)
