@@ -160,7 +160,8 @@ def test_period_columns_are_suggested_as_time_keys_never_taken(column, values, s
     ("day", np.arange(400) // 2 + 1, True),  # days 1..200, two series: audit s13 F2
     ("month_index", np.arange(1, 401), True),  # months counted past one year
     ("Period", np.arange(400) // 4, True),  # repeats: a panel
-    ("t", np.arange(400) % 100, True), ("step", np.arange(400), True),
+    ("t", np.arange(400) % 100, False),  # 't' names temperatures as often: review s13 VD1
+    ("step", np.arange(400), True),
     ("week", np.arange(400) % 50 + 1, False),  # week 1..50 of a year: a season
     ("day", np.arange(400) % 31 + 1, False),  # a day of the month: a season
     ("day", (np.arange(400) // 2 + 1).astype(float) + 0.5, False),  # not integers
@@ -169,8 +170,8 @@ def test_period_columns_are_suggested_as_time_keys_never_taken(column, values, s
     ("num_days", np.arange(400) % 90 + 1, False)])
 def test_integer_step_counts_are_taken_as_time_keys(column, values, taken):
     """Audit s13 F2: an integer `day` of 1..728 per store got a silent random split of a lagged
-    series; integers named day/week/month/period/t/step (past one calendar cycle) count time
-    steps and are taken as the time key, as dates are."""
+    series; integers named day/week/month/period/step (past one calendar cycle) count time
+    steps and are taken as the time key, as dates are (when their values look like an index)."""
     rng = np.random.default_rng(0)
     data = frame().assign(**{column: rng.permutation(values)})
     plan = plan_keys(data, "label")
@@ -178,6 +179,27 @@ def test_integer_step_counts_are_taken_as_time_keys(column, values, taken):
     assert plan_keys(data, "label", time_column="none").keys == []
     dated = data.assign(seen=pd.date_range("2020-01-01", periods=400, freq="D"))
     assert [k.column for k in plan_keys(dated, "label").keys] == ["seen"]  # dates first
+
+
+RANDOM = np.random.default_rng(1)
+
+
+@pytest.mark.parametrize(("column", "values"), [
+    ("steps", RANDOM.integers(500, 20000, 400)),  # a daily step count
+    ("days", RANDOM.integers(1, 60, 400)),  # length of stay
+    ("months", RANDOM.integers(1, 72, 400)),  # tenure
+    ("t", RANDOM.integers(-10, 40, 400)),  # a temperature
+    ("step", RANDOM.integers(500, 20000, 400)),  # counts: 2% of 500..20000 hold a row
+    ("day", RANDOM.integers(1, 366, 400)),  # day of year: 67% of 1..365 hold a row
+    ("day", RANDOM.integers(32, 90, 400))])  # every value held, 6.9 rows each, variance ~7
+def test_count_columns_named_for_steps_are_not_time_keys(column, values):
+    """Review s13 VD1: plural and one-letter step words, and step-named counts whose values do
+    not look like an index (gaps, rows spread as random draws spread them), became the time
+    key: a table split by its `steps` count put the 120 most active people in test."""
+    plan = plan_keys(frame().assign(**{column: values}), "label")
+    assert plan.keys == []
+    # a singular step word is still named as a possible time, as periods are
+    assert (column in plan.periods) is (column in ("step", "day"))
 
 
 def test_a_taken_day_index_splits_by_time_and_says_how_to_undo_it():
