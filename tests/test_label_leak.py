@@ -122,6 +122,25 @@ def test_a_lag_of_the_target_with_no_time_column_says_the_rows_are_a_series():
     assert [f for f in timed.findings if f.code == "series_without_time"] == []
 
 
+def test_sliding_windows_in_an_npz_are_told_to_save_times_not_a_time_column(tmp_path):
+    """Review s13 VD6: an .npz of 20-value windows (x) and the next value (y) was told to set
+    split.time_column, which arrays ignore; the fix asks for a `times` array, and following
+    it silences the warning."""
+    rng = np.random.default_rng(0)
+    walk = np.cumsum(rng.normal(size=520)).astype(np.float32)
+    x, y = np.stack([walk[i:i + 20] for i in range(500)]), walk[20:]
+    np.savez(tmp_path / "windows.npz", x=x, y=y)
+    found, _ = audit(load_data(tmp_path / "windows.npz", task="regression"))
+    [said] = [f for f in found if f.code == "series_without_time"]
+    assert said.evidence["lags"]["x19"] == -1 and len(said.evidence["lags"]) == 20
+    assert "17 more columns alike" in said.message  # 3 named, the count of the rest
+    assert "split.time_column" not in said.fix and "`times` array" in said.fix
+    assert said.evidence["time_candidates"] == [] == said.evidence["key_candidates"]
+    np.savez(tmp_path / "timed.npz", x=x, y=y, times=np.arange(500))  # as the fix says
+    found, _ = audit(load_data(tmp_path / "timed.npz", task="regression"))
+    assert not [f for f in found if f.code == "series_without_time"]
+
+
 def test_the_neighbour_score_matches_sklearn_leave_one_out_nearest_neighbour():
     """Without ties the vectorised 1-D nearest neighbour is sklearn's, each row left out
     (its own nearest neighbour is itself, so the second is the one left out of it)."""

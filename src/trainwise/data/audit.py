@@ -305,7 +305,8 @@ def audit(data: Any, target: str = "", class_weights: str = "none",
                                    data.tokeniser.get("cut_share"))  # None: a user's ids
     if data.kind in ("vector", "sequence"):  # tables: checked on their columns when read
         findings += leak_findings({name: x[:, i] for i, name in enumerate(names)}, y,
-                                  data.task, times=data.times, groups=data.groups)
+                                  data.task, times=data.times, groups=data.groups,
+                                  arrays=True)
     findings += wide_table(len(x), x.shape[1], data.kind)
     key_hash = _key_hashes(data)
     found, counts = duplicate_findings(data.row_hashes(), y, data.task, files=data.files,

@@ -164,15 +164,16 @@ def table_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def leak_findings(columns: Mapping[str, np.ndarray], y: np.ndarray, task: str,
                   target: str = "the target", times: np.ndarray | None = None,
-                  groups: np.ndarray | None = None, order: np.ndarray | None = None
-                  ) -> list[Finding]:
+                  groups: np.ndarray | None = None, order: np.ndarray | None = None,
+                  arrays: bool = False) -> list[Finding]:
     """The target_leak warning for `columns` (see find_leaks), or none; and, with no time
     column, series_without_time when a column is a lag of the target (lag_series.py).
-    `order`: row_order of (times, groups) when the caller has it already."""
+    `order`: row_order of (times, groups) when the caller has it already; `arrays`: the
+    columns are an array's positions (the fix then asks for a `times` array)."""
     order = row_order(len(y), times, groups) if order is None else order
     leaks, lags = leaks_and_lags(columns, y, task, order)
     findings = [] if times is not None else lag_series_findings(
-        columns, lags, target, order, groups is not None)
+        columns, lags, target, order, groups is not None, arrays)
     return findings + ([_leak_warning(leaks, task, target, times is not None)] if leaks
                        else [])
 

@@ -42,18 +42,18 @@ def _guess(names: list[str], what: str) -> str:
 
 
 def lag_series_findings(columns: Mapping[str, np.ndarray], lags: dict[str, int],
-                        target: str, order: np.ndarray, grouped: bool) -> list[Finding]:
+                        target: str, order: np.ndarray, grouped: bool,
+                        arrays: bool = False) -> list[Finding]:
     """The series_without_time warning when some column is a lag of the target (`lags`:
     {column: k < 0}, from label_leak.leaks_and_lags) while no time column is set; `grouped`:
-    a split.group_column is set (then only the time is asked for)."""
+    a split.group_column is set (then only the time is asked for); `arrays`: the rows are
+    arrays (.npz, in memory), whose time comes as a `times` array, not a column."""
     if not lags:
         return []
     said = "; ".join(f"'{name}' equals {target} {-k} row{'s' * (k != -1)} earlier"
                      for name, k in list(lags.items())[:MAX_NAMED])
-    times, keys = series_columns(columns, order, set(lags))
-    keys_text = "" if grouped else (
-        f", and split.group_column to {_guess(keys, 'the series key')} when several series "
-        "share the file")
+    more = f"; {len(lags) - MAX_NAMED} more columns alike" if len(lags) > MAX_NAMED else ""
+    times, keys = ([], []) if arrays else series_columns(columns, order, set(lags))
     leak = ("The held-out series cover the same days as the training ones, so the scores "
             "measure no forecast of later days." if grouped else
             "A random split leaks the future: a test row's target is an input of the "
@@ -61,10 +61,30 @@ def lag_series_findings(columns: Mapping[str, np.ndarray], lags: dict[str, int],
             "forecast can be.")
     return [warning(
         "data", "series_without_time",
-        f"The rows look like a time series: {said} (a lag: the target of an earlier row), "
-        f"yet no time column is set, so the split ignores time order. {leak}",
-        f"Set split.time_column to {_guess(times, 'the column that holds the time')}: a "
-        f"date, or a day or period number{keys_text}; then rerun (e.g. --set "
-        f"split.time_column='\"{times[0] if times else 'day'}\"'). If the rows are not in "
-        "time order, nothing to do.",
+        f"The rows look like a time series: {said}{more} (each a lag: the target of an "
+        f"earlier row), yet no time column is set, so the split ignores time order. {leak}",
+        _array_fix(grouped) if arrays else _column_fix(times, keys, grouped),
         lags=dict(lags), time_candidates=times, key_candidates=[] if grouped else keys)]
+
+
+def _column_fix(times: list[str], keys: list[str], grouped: bool) -> str:
+    keys_text = "" if grouped else (
+        f", and split.group_column to {_guess(keys, 'the series key')} when several series "
+        "share the file")
+    return (f"Set split.time_column to {_guess(times, 'the column that holds the time')}: a "
+            f"date, or a day or period number{keys_text}; then rerun (e.g. --set "
+            f"split.time_column='\"{times[0] if times else 'day'}\"'). If the rows are not in "
+            "time order, nothing to do.")
+
+
+def _array_fix(grouped: bool) -> str:
+    """Arrays have no named columns (x0, x1, ... are positions) and split.time_column reads
+    tables only (review s13 VD6): the time comes as a `times` array. split.strategy = "time"
+    alone is refused ("needs a time per row"), so rows already in time order need their
+    positions saved as times."""
+    groups = "" if grouped else (" (and a `groups` array, one series id per row, when several "
+                                 "series share the file)")
+    return (f"Save a `times` array, one time per row{groups}, in the .npz beside x and y, or "
+            "pass times= (and groups=) to trainwise.array_data or trainwise.split; rows already in "
+            "time order can use their positions: times = np.arange(len(y)). Then rerun. If "
+            "the rows are not in time order, nothing to do.")
