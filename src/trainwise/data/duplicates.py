@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from trainwise.data.copies import tie_limit
 from trainwise.data.leakage import NUM_EXAMPLES, member, normalise_rows, row_hashes
@@ -222,23 +221,25 @@ def key_clash_findings(key_hash: np.ndarray, row_hash: np.ndarray, y: np.ndarray
     data, or a merge gone wrong (audit s13 F13: 100 sensor readings appended with temp + 0.1
     at an existing (machine_id, timestamp), and no finding said so). Exact copies of a row
     are duplicate_samples' to report."""
-    rows = np.flatnonzero(repeated_rows(sorted_runs(key_hash)))  # keys held by 2+ rows
+    runs = sorted_runs(key_hash)  # one sort, no groupby-nunique (review s13 VD11)
+    rows = np.flatnonzero(repeated_rows(runs))  # keys held by 2+ rows: only these hashed
     if not len(rows):
         return []
-    content = _with_target(row_hash, y, rows)
-    frame = pd.DataFrame({"key": key_hash[rows], "content": content, "row": rows})
-    clashing = frame.groupby("key", sort=False)["content"].transform("nunique") > 1
-    clash = frame[clashing.to_numpy()]
-    if clash.empty:
+    content = np.zeros(len(key_hash), dtype=np.uint64)  # a single key's row clashes with none
+    content[rows] = _with_target(row_hash, y, rows)
+    order, ordered, repeat = runs  # a clash: a key run holding two contents, as a label
+    clash = _conflicts(key_hash, ordered, repeat, content[order])  # conflict is an input run
+    if not clash["count"]:  # holding two labels
         return []
-    groups = [g.tolist() for _, g in clash.groupby("key", sort=False)["row"]][:NUM_EXAMPLES]
+    groups = clash["example_groups"]
     stats = _in_source({"examples": groups}, source_rows) if source_rows is not None else \
         {"examples": groups}
-    num_keys = int(clash["key"].nunique())
+    num_keys = clash["count"]
     shown = "; ".join(f"rows {', '.join(map(str, g))}" for g in stats["examples"][:3])
     return [warning(
         "data", "repeated_key_rows",
-        f"{num_keys} {key_names} pairs hold two or more different rows ({len(clash)} rows, "
+        f"{num_keys} {key_names} pairs hold two or more different rows "
+        f"({clash['num_rows']} rows, "
         f"e.g. {shown}): one series has one reading per time, so these are the same reading "
         "logged twice with other values, a clock too coarse for the data, or a merge gone "
         "wrong: the model trains on, or is scored on, two values for one reading.",
@@ -246,4 +247,4 @@ def key_clash_findings(key_hash: np.ndarray, row_hash: np.ndarray, y: np.ndarray
         f"{key_names} (df.drop_duplicates(subset=[...])); if the clock is too coarse, add the "
         "finer time; if the group column does not name one series, set split.group_column to "
         "the one that does. Then rerun from the data stage.",
-        num_keys=num_keys, num_rows=int(len(clash)), example_groups=stats["examples"])]
+        num_keys=num_keys, num_rows=clash["num_rows"], example_groups=stats["examples"])]
