@@ -113,6 +113,8 @@ def test_a_group_filed_twice_under_group_time_is_a_cross_split_copy():
     x = rng.normal(size=(num_groups * num_days, 4)).astype(np.float32)
     y = rng.normal(size=num_groups * num_days)
     x[:num_days], y[:num_days] = x[9 * num_days:10 * num_days], y[9 * num_days:10 * num_days]
+    # group 1 holds group 17's inputs a day later: readings at other times, in the same period
+    x[num_days:2 * num_days] = np.roll(x[17 * num_days:18 * num_days], 1, axis=0)
     data = TaskData(name="panel", kind="table", task="regression", x=x, y=y, groups=groups,
                     times=days)
     result = plan_split(data, SplitSettings(strategy="group_time", seed=0))
@@ -123,6 +125,9 @@ def test_a_group_filed_twice_under_group_time_is_a_cross_split_copy():
     assert copies[0].evidence["num_rows_val"] == num_days  # every row of group 9 in val
     assert not any(f.code == "no_leakage" and "train and val" in f.message
                    for f in result.findings)
+    [note] = [f for f in result.findings if f.code == "inputs_repeat_over_time"]
+    assert "17" in val_groups and note.evidence["num_rows_val"] == num_days
+    assert "later" not in note.message  # val spans train's days: its rows are not later
 
 
 def test_key_clashes_match_a_pandas_reference_without_a_groupby(monkeypatch):

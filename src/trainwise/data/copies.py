@@ -150,8 +150,9 @@ def stamp_hashes(hashes: np.ndarray, times: np.ndarray,
 def inputs_at_other_times(num_rows: int, num_b: int, num_distinct: int,
                           names: tuple[str, str], grouped: bool) -> list[Finding]:
     """An info: under a time split, `num_rows` of the later part's `num_b` rows have the inputs
-    of earlier rows, but at other times (or of other series): no leak, since the model never
-    saw the later rows' targets; only coarse inputs."""
+    of `a`'s rows, but at other times (or of other series): no leak, since the model never
+    saw b's targets; only coarse inputs. Not "later": under group_time the held-out groups
+    may span the training period (review s13 VD2)."""
     from trainwise.data.leakage import MAX_COPY_SHARE
 
     if num_rows == 0:
@@ -165,7 +166,7 @@ def inputs_at_other_times(num_rows: int, num_b: int, num_distinct: int,
     return [info("split", "inputs_repeat_over_time",
                  f"{num_rows} {b} rows have the same inputs as {a} rows at {where} ({num_rows} "
                  f"of {num_b}, {share:.1%}; {num_distinct} distinct inputs): in a time split "
-                 f"that is no leak, since training never saw these later rows' targets. Keep "
+                 f"that is no leak, since training never saw these {b} rows' targets. Keep "
                  f"the time split.{coarse}",
                  **{f"num_rows_{b}": num_rows, f"share_{b}": round(share, 4),
                     "num_distinct": num_distinct})]
