@@ -69,14 +69,16 @@ def _suspect(p_given, p_suggested):
 
 
 def test_a_warning_only_when_confident_suspects_pass_one_percent_of_the_rows():
+    """expected=0.0: a model that makes no confident suspect by chance, so only the share
+    rule decides here (the chance rule has its own test below)."""
     confident = [_suspect(0.01, 0.97)] * 3
-    assert label_issue_finding(confident, 200, "x.csv").severity.value == "warning"
+    assert label_issue_finding(confident, 200, "x.csv", expected=0.0).severity.value == "warning"
     # 3 confident of 400 rows is under 1%: an info that says they may be hard rows
-    found = label_issue_finding(confident, 400, "x.csv")
+    found = label_issue_finding(confident, 400, "x.csv", expected=0.0)
     assert found.severity.value == "info" and "hard or ambiguous" in found.message
     unsure = [_suspect(0.2, 0.6)] * 10  # many suspects, none confident: model errors
-    assert label_issue_finding(unsure, 200, "x.csv").severity.value == "info"
-    clean = label_issue_finding([], 200, "x.csv")
+    assert label_issue_finding(unsure, 200, "x.csv", expected=0.0).severity.value == "info"
+    clean = label_issue_finding([], 200, "x.csv", expected=0.0)
     assert clean.code == "label_issues" and clean.evidence["num_suspects"] == 0
 
 
@@ -150,7 +152,14 @@ def test_expected_confident_suspects_by_hand():
     from trainwise.train.label_issues import expected_confident
 
     probs = np.array([[0.95, 0.02, 0.03], [0.6, 0.3, 0.1]])
-    assert expected_confident(probs, np.array([0, 0])) == pytest.approx(0.05)
+    assert expected_confident(probs) == pytest.approx(0.05)
+
+
+def test_the_chance_count_must_be_given_not_defaulted_to_zero():
+    """Review s13 VA7: a default of 0 turned the chance rule off for any caller that forgot
+    it, silently bringing back the rule that called noise 'wrong labels'."""
+    with pytest.raises(TypeError, match="expected"):
+        label_issue_finding([_suspect(0.01, 0.97)] * 3, 200, "x.csv")  # type: ignore[call-arg]
 
 
 def test_confident_suspects_within_chance_are_not_called_wrong_labels():

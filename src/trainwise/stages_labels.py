@@ -70,7 +70,7 @@ def stage_label_issues(ctx: RunContext, model: nn.Module,
     ctx.meta["label_issues"] = {"num_checked": num_checked, "csv": CSV_NAME,
                                 "rows": [s.to_dict() for s in found[:REPORT_ROWS]]}
     _add_figure(ctx, found)
-    expected = sum(expected_confident(probs, labels) for _, labels, _, probs in parts)
+    expected = sum(expected_confident(probs) for _, _, _, probs in parts)
     return [label_issue_finding(found, num_checked, CSV_NAME, expected)]
 
 

@@ -119,13 +119,13 @@ def suspects(probs: np.ndarray, labels: np.ndarray, rows: np.ndarray, part: str,
     return found
 
 
-def expected_confident(probs: np.ndarray, labels: np.ndarray) -> float:
+def expected_confident(probs: np.ndarray) -> float:
     """How many rows a calibrated model would call confident suspects if every label were
-    right: each row's label drawn from its own probabilities, the chance it lands on a class
-    given <= CONFIDENT_GIVEN while another gets >= CONFIDENT_OTHER. A 74%-accurate model of a
-    noisy outcome (the README's churn table) makes ~0.7 such rows by chance alone; 3 seen
-    there had been called 20% of the rows "likely wrong" (audit s13 P15)."""
-    del labels  # the expectation is over the labels a correct labelling would draw
+    right: each row's label drawn from its own probabilities (so the given labels play no
+    part), the chance it lands on a class given <= CONFIDENT_GIVEN while another gets
+    >= CONFIDENT_OTHER. A 74%-accurate model of a noisy outcome (the README's churn table)
+    makes ~0.7 such rows by chance alone; 3 seen there had been called 20% of the rows
+    "likely wrong" (audit s13 P15)."""
     top = np.sort(probs, axis=1)
     for_class = np.where(probs == top[:, -1:], top[:, -2:-1], top[:, -1:])  # best other class
     return float((probs * ((probs <= CONFIDENT_GIVEN) & (for_class >= CONFIDENT_OTHER))).sum())
@@ -138,10 +138,11 @@ def _beyond_chance(num_confident: int, expected: float) -> bool:
 
 
 def label_issue_finding(found: list[Suspect], num_rows: int, csv_name: str,
-                        expected: float = 0.0) -> Finding:
+                        expected: float) -> Finding:
     """One finding for all held-out parts: how many rows look mislabelled, the most suspect
     named, a warning when the confident ones pass WARN_SHARE of the rows checked and the
-    `expected` count of confident suspects by chance (expected_confident)."""
+    `expected` count of confident suspects by chance (expected_confident). Required, not 0 by
+    default: 0 turns the chance rule off, the pre-P15 rule (review s13 VA7)."""
     confident = [s for s in found if s.confident]
     evidence = {"num_checked": num_rows, "num_suspects": len(found),
                 "num_confident": len(confident), "expected_confident": round(expected, 2)}
