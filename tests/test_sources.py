@@ -107,6 +107,33 @@ def test_unreadable_and_unknown_files(tmp_path):
         load_data(str(tmp_path / "data.txt"))
 
 
+@pytest.mark.parametrize("name", ["nosuch.csv", "nosuch.npz"])
+def test_a_missing_data_file_is_said_alike_by_every_reader(tmp_path, monkeypatch, name):
+    """Review s13 VA5: the table and .npz readers had two wordings, both telling a Python
+    caller (who has no config file) to check "your config"; now one message, naming where
+    it was looked for and every place data.source is set."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError) as raised:
+        load_data(name)
+    said = " ".join(str(raised.value).split())
+    assert said == (f"data file '{name}' (data.source) does not exist (looked for from "
+                    f"'{tmp_path}'). Check the spelling and folder of data.source where it "
+                    "was set: the config file, a --set data.source=... override, or the dict "
+                    "or Config given to trainwise.run.")
+
+
+def test_a_python_run_on_a_missing_data_file_makes_no_run_folder(tmp_path, monkeypatch):
+    """Review s13 VA5: trainwise.run({"data": {"source": "nosuch.npz"}}) made a run folder
+    and a report for a run that could not start."""
+    import trainwise
+    from trainwise.config import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"'nosuch.npz' \(data.source\) does not exist"):
+        trainwise.run({"data": {"source": "nosuch.npz"}, "run": {"out_dir": "runs"}})
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_missing_targets_are_dropped_and_counted(tmp_path, visits):
     visits.loc[[3, 7], "label"] = None
     data = load_data(str(write_table(tmp_path, visits)), "label")

@@ -41,11 +41,13 @@ from trainwise.config_sections import (
     split_seed,
     valid_keys,
 )
+from trainwise.data.errors import NAMED_AS_SOURCE, NAMED_ON_COMMAND_LINE, missing_data_file
 
 __all__ = [  # re-exported: trainwise.config is where callers import them from
     "BUILT_IN_SOURCES", "DATA_SUFFIXES", "MIN_NUM_STEPS", "Config", "ConfigError", "DataConfig",
     "ModelConfig", "RunConfig", "SplitConfig", "TrainConfig", "TuneConfig", "batch_size_set",
-    "field_notes", "from_dict", "load_config", "read_config_file", "refuse_run_folder",
+    "field_notes", "from_dict", "load_config", "read_config_file", "refuse_missing_data",
+    "refuse_run_folder",
     "split_seed", "to_toml", "unknown_keys", "valid_keys", "without_keys",
 ]
 
@@ -85,22 +87,19 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if path:
         refuse_run_folder(Path(path))
     if path and _is_data(Path(path)):
-        _refuse_missing_data(Path(path))
+        refuse_missing_data(Path(path), NAMED_ON_COMMAND_LINE)
         return from_dict({"data": {"source": str(path)}}, overrides)
     raw = read_config_file(Path(path)) if path else {}
     return from_dict(raw, overrides)
 
 
-def _refuse_missing_data(path: Path) -> None:
-    """A data file named on the command line that is not there is a command-line error (exit
-    2), said before a run folder and a report are made for a run that cannot start (audit
-    s13 P6: `trainwise run nosuch.csv` left both and said "check data.source in your config")."""
+def refuse_missing_data(path: Path, named_by: str = NAMED_AS_SOURCE) -> None:
+    """A data file that is not there is a config error (exit 2 on the command line), said
+    before a run folder and a report are made for a run that cannot start (audit s13 P6:
+    `trainwise run nosuch.csv` left both; review s13 VA5: so did
+    trainwise.run({"data": {"source": "nosuch.npz"}}))."""
     if path.suffix.lower() in DATA_SUFFIXES and not path.exists():
-        where = "" if path.is_absolute() else f" (looked for from '{Path.cwd()}')"
-        raise ConfigError(f"data file '{path}' (the file named on the command line) does not "
-                          f"exist{where}. Check its spelling and folder, or pass "
-                          "a .toml config, an image folder or a built-in data set "
-                          f"({', '.join(BUILT_IN_SOURCES)}).")
+        raise ConfigError(missing_data_file(path, named_by))
 
 
 def _is_data(path: Path) -> bool:

@@ -20,7 +20,7 @@ from torch import nn
 
 from trainwise.caller_state import caller_state_kept
 from trainwise.command_line import command_line
-from trainwise.config import Config, to_toml
+from trainwise.config import Config, refuse_missing_data, to_toml
 from trainwise.config_resolution import resolve_config
 from trainwise.console import (
     configure_threads,
@@ -140,6 +140,7 @@ def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | 
         check_resumed_until(until, Path(resume))
     else:
         saved = resolve_config(config, overrides)
+        refuse_missing_data(Path(saved.data.source))  # before a run folder is made for it
         resolved = resolve_config(config, [*unsaved, *overrides]) if unsaved else saved
     refuse_lost_user_model(saved, model)  # before a folder is made: a config.toml of Net
     saved, resolved = with_user_class(saved, model), with_user_class(resolved, model)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trainwise.data.errors import DataError
+from trainwise.data.errors import DataError, missing_data_file
 from trainwise.data.keys import NONE, time_values
 from trainwise.data.tables import encode_target, infer_task
 from trainwise.data.targets import one_target_per_row, target_findings
@@ -250,7 +250,7 @@ def load_npz(path: Path, kind: str = "auto", task: str = "auto", group_column: s
     image_size when it is given.
     group_column: 'none' ignores `groups`; any other name needs a `groups` array."""
     if not path.exists():
-        raise DataError(f"data file '{path}' does not exist. Check data.source in your config.")
+        raise DataError(missing_data_file(path))
     arrays = _read_npz(path)
     x, y = _pick(arrays, X_NAMES, path), _pick(arrays, Y_NAMES, path)
     data = array_data(x, y, kind=kind, task=task, name=path.stem, times=arrays.get("times"),

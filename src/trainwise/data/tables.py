@@ -17,7 +17,7 @@ from trainwise.data.column_drops import drop_unused, near_copies
 from trainwise.data.column_table import ColumnFates, column_table, constant_text_findings
 from trainwise.data.csvfile import read_csv
 from trainwise.data.dates import parse_date_columns
-from trainwise.data.errors import DataError
+from trainwise.data.errors import DataError, missing_data_file
 from trainwise.data.in_memory import describe_source
 from trainwise.data.key_findings import ordered_id_leaks, row_id_findings
 from trainwise.data.keys import KeyPlan, plan_keys, time_values
@@ -42,8 +42,7 @@ def read_table(path: Path, sep: str = "", encoding: str = "", decimal: str = ""
     """A .csv / .parquet file as a DataFrame, and what reading it assumed (a sniffed CSV
     separator). sep / encoding / decimal: data.sep, data.encoding, data.decimal (CSV only)."""
     if not path.exists():
-        raise DataError(f"data file '{path}' does not exist. Check data.source (in your config "
-                        "file or a --set data.source=... override).")
+        raise DataError(missing_data_file(path))
     try:
         if path.suffix.lower() == ".parquet":
             return pd.read_parquet(path), []
