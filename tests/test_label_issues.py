@@ -172,3 +172,26 @@ def test_confident_suspects_within_chance_are_not_called_wrong_labels():
     assert "would give about 0.7" in found.message
     beyond = label_issue_finding([_suspect(0.01, 0.97)] * 14, 256, "x.csv", expected=0.74)
     assert beyond.severity.value == "warning" and "about 5.2% of them" in beyond.fix
+
+
+def test_the_mistakes_figure_names_no_file_for_a_row_past_the_files(monkeypatch, tmp_path):
+    """Review s13 VA9: the mistakes figure built its Suspects with a second copy of
+    suspects()'s lookups, without the guard for a row past `files` (an IndexError)."""
+    from types import SimpleNamespace
+
+    from trainwise import stages_labels
+    from trainwise.data import suspect_figure
+    from trainwise.data.task import TaskData
+
+    data = TaskData("d", "image", "classification", np.zeros((6, 1, 2, 2), np.uint8),
+                    np.array([0, 1] * 3), class_names=["a", "b"], files=["a/0.png"])
+    drawn: list[Suspect] = []
+    monkeypatch.setattr(suspect_figure, "plot_suspects",
+                        lambda data, shown, path, title: drawn.extend(shown))
+    ctx = SimpleNamespace(data=data, fabric=SimpleNamespace(is_global_zero=True), meta={},
+                          run=SimpleNamespace(figure_path=lambda name: tmp_path / name))
+    probs = np.array([[0.1, 0.9], [0.2, 0.8]])  # both labelled 'a', both predicted 'b'
+    stages_labels._add_mistakes(ctx, [("test", np.array([0, 0]), np.array([0, 5]), probs)])
+    assert [(s.row, s.file, s.given, s.suggested, s.p_suggested) for s in drawn] == [
+        (0, "a/0.png", "a", "b", 0.9), (5, "", "a", "b", 0.8)]
+    assert ctx.meta["mistakes"] == {"num_wrong": 2, "num_test": 2}

@@ -24,6 +24,7 @@ from trainwise.train.label_issues import (
     expected_confident,
     label_issue_finding,
     probabilities,
+    suspect_at,
     suspects,
 )
 
@@ -44,11 +45,7 @@ def stage_label_issues(ctx: RunContext, model: nn.Module,
     assert data is not None
     if data.task != "classification":
         return []
-    val = ctx.splits["val"]
-    val_outputs = predict(model, val.loader(eval_batch_size("val", 1), shuffle=False,
-                                            seed=0))[0] if len(val.y) else None
-    parts = [(part, labels, rows, probabilities(outputs))
-             for part, labels, rows, outputs in _held_out_parts(ctx, val_outputs, test_outputs)]
+    parts = _held_out_probabilities(ctx, model, test_outputs)
     if not parts:
         return []
     _add_mistakes(ctx, parts)  # also when the check is skipped: a weak model's errors matter most
@@ -57,21 +54,41 @@ def stage_label_issues(ctx: RunContext, model: nn.Module,
     if skipped is not None:  # too few rows, or a model near chance: its list would be noise
         ctx.meta["label_issues"] = {"num_checked": 0, "skipped": skipped.message}
         return [skipped]
-    found: list[Suspect] = []
-    num_checked = 0
-    for part, labels, rows, probs in parts:
-        num_checked += len(labels)
-        found += suspects(probs, labels, rows, part, data.class_names,
-                          data.test_files if part == "test (own)" else data.files)
-    found.sort(key=lambda s: s.p_given)  # both parts together, most suspect first
-    found = [_as_in_source(s, data) for s in found]
+    found = _suspects_of(data, parts)
     if ctx.fabric.is_global_zero:
         _write_csv(ctx, found)
+    num_checked = sum(len(labels) for _, labels, _, _ in parts)
     ctx.meta["label_issues"] = {"num_checked": num_checked, "csv": CSV_NAME,
                                 "rows": [s.to_dict() for s in found[:REPORT_ROWS]]}
     _add_figure(ctx, found)
     expected = sum(expected_confident(probs) for _, _, _, probs in parts)
     return [label_issue_finding(found, num_checked, CSV_NAME, expected)]
+
+
+def _suspects_of(data: TaskData, parts: list) -> list[Suspect]:
+    """Every held-out part's suspects, most suspect first over both parts together, each
+    named by its row in the source."""
+    found: list[Suspect] = []
+    for part, labels, rows, probs in parts:
+        found += suspects(probs, labels, rows, part, data.class_names, _files(data, part))
+    found.sort(key=lambda s: s.p_given)
+    return [_as_in_source(s, data) for s in found]
+
+
+def _files(data: TaskData, part: str) -> list[str]:
+    """The image paths a part's rows index: a source's own test part has its own."""
+    return data.test_files if part == "test (own)" else data.files
+
+
+def _held_out_probabilities(ctx: RunContext, model: nn.Module, test_outputs: torch.Tensor
+                            ) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """(part, labels, row of the data as loaded, (N, C) probabilities) for validation and
+    test; only the validation part is predicted here."""
+    val = ctx.splits["val"]
+    val_outputs = predict(model, val.loader(eval_batch_size("val", 1), shuffle=False,
+                                            seed=0))[0] if len(val.y) else None
+    return [(part, labels, rows, probabilities(outputs))
+            for part, labels, rows, outputs in _held_out_parts(ctx, val_outputs, test_outputs)]
 
 
 def _held_out_parts(ctx: RunContext, val_outputs: torch.Tensor | None,
@@ -158,11 +175,8 @@ def _add_mistakes(ctx: RunContext, parts: list) -> None:
     wrong = np.flatnonzero(predicted != labels)
     ctx.meta["mistakes"] = {"num_wrong": int(len(wrong)), "num_test": int(len(labels))}
     order = wrong[np.argsort(-probs[wrong, predicted[wrong]], kind="stable")][:MAX_SUSPECTS]
-    files = data.test_files if part == "test (own)" else data.files
-    names = [*data.class_names, *map(str, range(len(data.class_names), probs.shape[1]))]
-    shown = [_as_in_source(Suspect(part, int(rows[k]), names[labels[k]], names[predicted[k]],
-                                   float(probs[k, labels[k]]), float(probs[k, predicted[k]]),
-                                   files[int(rows[k])] if files else ""), data)
+    shown = [_as_in_source(suspect_at(int(k), int(predicted[k]), probs, labels, rows, part,
+                                      data.class_names, _files(data, part)), data)
              for k in order]
     path = plot_suspects(data, shown, ctx.run.figure_path("mistakes.png"), MISTAKES_TITLE)
     if path is not None:

@@ -103,20 +103,28 @@ def suspects(probs: np.ndarray, labels: np.ndarray, rows: np.ndarray, part: str,
              class_names: list[str], files: list[str] | None = None) -> list[Suspect]:
     """The flagged rows of one held-out part as Suspects, most suspect first. `rows` maps a
     position in `probs` to the row of the data as loaded."""
+    found = []
+    for index in ranked_label_issues(probs, labels):
+        other = probs[index].copy()
+        other[int(labels[index])] = -1.0  # the most likely class other than the given one
+        found.append(suspect_at(int(index), int(np.argmax(other)), probs, labels, rows, part,
+                                class_names, files))
+    return found
+
+
+def suspect_at(index: int, shown: int, probs: np.ndarray, labels: np.ndarray,
+               rows: np.ndarray, part: str, class_names: list[str],
+               files: list[str] | None) -> Suspect:
+    """Position `index` of one held-out part as a Suspect: its given label against class
+    `shown` (the suggested class, or the predicted one for the mistakes figure). The one
+    place for the lookups both need (review s13 VA9: a second copy dropped the bounds guard):
+    a class past class_names is named by its number, a row past `files` has no file."""
     def name(label: int) -> str:
         return class_names[label] if label < len(class_names) else str(label)
 
-    found = []
-    for index in ranked_label_issues(probs, labels):
-        given = int(labels[index])
-        other = probs[index].copy()
-        other[given] = -1.0  # the most likely class other than the given one
-        suggested = int(np.argmax(other))
-        row = int(rows[index])
-        found.append(Suspect(part, row, name(given), name(suggested),
-                             float(probs[index, given]), float(probs[index, suggested]),
-                             files[row] if files and row < len(files) else ""))
-    return found
+    given, row = int(labels[index]), int(rows[index])
+    return Suspect(part, row, name(given), name(shown), float(probs[index, given]),
+                   float(probs[index, shown]), files[row] if files and row < len(files) else "")
 
 
 def expected_confident(probs: np.ndarray) -> float:
