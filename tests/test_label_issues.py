@@ -187,11 +187,32 @@ def test_the_mistakes_figure_names_no_file_for_a_row_past_the_files(monkeypatch,
                     np.array([0, 1] * 3), class_names=["a", "b"], files=["a/0.png"])
     drawn: list[Suspect] = []
     monkeypatch.setattr(suspect_figure, "plot_suspects",
-                        lambda data, shown, path, title: drawn.extend(shown))
+                        lambda data, shown, path, title, root: drawn.extend(shown))
     ctx = SimpleNamespace(data=data, fabric=SimpleNamespace(is_global_zero=True), meta={},
-                          run=SimpleNamespace(figure_path=lambda name: tmp_path / name))
+                          run=SimpleNamespace(figure_path=lambda name: tmp_path / name),
+                          config=SimpleNamespace(data=SimpleNamespace(source=str(tmp_path))))
     probs = np.array([[0.1, 0.9], [0.2, 0.8]])  # both labelled 'a', both predicted 'b'
     stages_labels._add_mistakes(ctx, [("test", np.array([0, 0]), np.array([0, 5]), probs)])
     assert [(s.row, s.file, s.given, s.suggested, s.p_suggested) for s in drawn] == [
         (0, "a/0.png", "a", "b", 0.9), (5, "", "a", "b", 0.8)]
     assert ctx.meta["mistakes"] == {"num_wrong": 2, "num_test": 2}
+
+
+def test_figure_panels_name_same_named_images_by_their_class_folder(tmp_path):
+    """Review s13 VA6: panels named an image by its basename, and class folders reuse names
+    (a/img0.png and b/img0.png): the title is the path under the data folder, a long one
+    shortened from the left so the file name stays."""
+    from trainwise.data.suspect_figure import MAX_PATH, panel_name, suspects_figure
+    from trainwise.data.task import TaskData
+
+    deep = tmp_path / "scans" / "2024" / "ward_seven_followup" / "a" / "img0.png"
+    files = [str(tmp_path / "a" / "img0.png"), str(tmp_path / "b" / "img0.png"), str(deep)]
+    data = TaskData("d", "image", "classification", np.zeros((3, 1, 4, 4), np.uint8),
+                    np.array([0, 1, 0]), class_names=["a", "b"], files=files)
+    found = [Suspect("validation", row, "a", "b", 0.01, 0.97, files[row]) for row in range(3)]
+    figure = suspects_figure(data, found, root=str(tmp_path))
+    titles = [ax.get_title().split("\n")[0] for ax in figure.axes if ax.get_title()]
+    assert titles[:2] == ["a/img0.png", "b/img0.png"]
+    assert len(titles[2]) == MAX_PATH and titles[2].startswith("...")
+    assert titles[2].endswith("ward_seven_followup/a/img0.png"[-(MAX_PATH - 3):])
+    assert panel_name(Suspect("test", 7, "a", "b", 0.01, 0.97)) == "test 7"  # no file

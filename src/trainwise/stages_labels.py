@@ -154,7 +154,8 @@ def _add_figure(ctx: RunContext, found: list[Suspect]) -> None:
     assert ctx.data is not None
     if not found or not ctx.fabric.is_global_zero:
         return
-    path = plot_suspects(ctx.data, found, ctx.run.figure_path("label_issues.png"))
+    path = plot_suspects(ctx.data, found, ctx.run.figure_path("label_issues.png"),
+                         root=ctx.config.data.source)
     if path is not None:
         ctx.meta["label_issues"]["figure"] = str(path.relative_to(ctx.run.path))
 
@@ -178,6 +179,7 @@ def _add_mistakes(ctx: RunContext, parts: list) -> None:
     shown = [_as_in_source(suspect_at(int(k), int(predicted[k]), probs, labels, rows, part,
                                       data.class_names, _files(data, part)), data)
              for k in order]
-    path = plot_suspects(data, shown, ctx.run.figure_path("mistakes.png"), MISTAKES_TITLE)
+    path = plot_suspects(data, shown, ctx.run.figure_path("mistakes.png"), MISTAKES_TITLE,
+                         root=ctx.config.data.source)
     if path is not None:
         ctx.meta["mistakes"]["figure"] = str(path.relative_to(ctx.run.path))

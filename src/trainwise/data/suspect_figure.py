@@ -4,7 +4,6 @@ each titled with the given label and the class the model gives it (stages_labels
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +18,8 @@ if TYPE_CHECKING:
 
 MAX_SUSPECTS = 16
 COLUMNS = 8
+MAX_PATH = 28  # characters of a file's path in a panel title: about what a 1.6-inch panel
+# holds at 6.5 pt; a longer path loses its left end, the folders every panel shares
 
 
 def _row(data: TaskData, suspect: Suspect) -> np.ndarray:
@@ -30,15 +31,30 @@ def _row(data: TaskData, suspect: Suspect) -> np.ndarray:
     return row
 
 
+def panel_name(suspect: Suspect, root: str = "") -> str:
+    """The file to open, as its path under `root` (a/img0.png, test/a/4.png): class folders
+    reuse names (0001.jpg in every class), so the name alone is ambiguous (review s13 VA6).
+    Shortened from the left to MAX_PATH; a row without a file is named by part and row."""
+    if not suspect.file:
+        return f"{suspect.part} {suspect.named_row}"
+    path = Path(suspect.file)
+    try:
+        shown = path.relative_to(root).as_posix() if root else path.as_posix()
+    except ValueError:  # not under root: the whole path
+        shown = path.as_posix()
+    return shown if len(shown) <= MAX_PATH else "..." + shown[-(MAX_PATH - 3):]
+
+
 SUSPECTS_TITLE = "The {} most suspect held-out rows: the given label, then what the model says"
 MISTAKES_TITLE = ("The {} most confident wrong test predictions: the true label, then what the "
                   "model says and its probability")
 
 
-def suspects_figure(data: TaskData, found: list[Suspect],
-                    title: str = SUSPECTS_TITLE) -> Figure | None:
+def suspects_figure(data: TaskData, found: list[Suspect], title: str = SUSPECTS_TITLE,
+                    root: str = "") -> Figure | None:
     """None for tables, vectors and token ids: a row of numbers says little as a picture, the
-    report's table lists them. `title`: '{}' takes the number drawn."""
+    report's table lists them. `title`: '{}' takes the number drawn; `root`: the image folder
+    (data.source) the panels name files from."""
     images = data.kind == "image" or bool(data.image_shape)
     if not found or not (images or data.kind == "sequence"):
         return None
@@ -58,9 +74,7 @@ def suspects_figure(data: TaskData, found: list[Suspect],
             ax.plot(row[0], linewidth=0.8)
         ax.set_xticks([])
         ax.set_yticks([])
-        where = os.path.basename(suspect.file) if suspect.file else \
-            f"{suspect.part} {suspect.named_row}"  # a file is what the user opens
-        ax.set_title(f"{where}\n'{suspect.given}' -> "
+        ax.set_title(f"{panel_name(suspect, root)}\n'{suspect.given}' -> "
                      f"'{suspect.suggested}' {suspect.p_suggested:.2f}", fontsize=6.5)
     for unused in axes[len(shown):]:
         unused.set_axis_off()
@@ -68,9 +82,9 @@ def suspects_figure(data: TaskData, found: list[Suspect],
 
 
 def plot_suspects(data: TaskData, found: list[Suspect], path: str | Path,
-                  title: str = SUSPECTS_TITLE) -> Path | None:
+                  title: str = SUSPECTS_TITLE, root: str = "") -> Path | None:
     """Write suspects_figure as a PNG at `path`; None (nothing written) when it draws none."""
-    figure = suspects_figure(data, found, title)
+    figure = suspects_figure(data, found, title, root)
     if figure is None:
         return None
     return save_png(figure, path)
