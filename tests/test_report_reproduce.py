@@ -18,7 +18,9 @@ from torch import nn
 import trainwise
 from trainwise.cli import main
 from trainwise.findings import info
+from trainwise.preprocessing import Preprocessing
 from trainwise.reporting.reproduce import reproduce
+from trainwise.rundir import read_findings, read_meta
 
 QUICK = ["--set", "train.max_epochs=1", "--set", "run.threads=1", "--set", "run.checks=false",
          "--set", "train.lr=0.01", "--set", "train.batch_size=32"]
@@ -82,9 +84,31 @@ def test_a_run_of_your_own_module_is_scored_in_python_with_model(tmp_path) -> No
     box = reproduce(tmp_path, {"command": "trainwise.run(...)"},
                     [info("model", "user_model", "Net, 1,234 parameters.")])
     assert "predict" not in box and "model=net" in box["note"]
+    Preprocessing(kind="tokens", task="classification", input_shape=(8,), input_dtype="int64",
+                  class_names=["a", "b"],
+                  vocab_size=9).save(tmp_path)  # written by a trainwise before vocabularies
     box = reproduce(tmp_path, {"data": {"columns": [
-        {"column": "note", "treatment": "read as words (token ids)"}]}}, [])
-    assert box["predict"].endswith("new.csv") and "read as words" in box["note"]
+        {"column": "note", "treatment": "read as words (token ids)"}]},
+        "config": {"data": {"source": "notes.csv"}}}, [])
+    assert box["predict"].endswith("new.csv") and "does not hold that vocabulary" in box["note"]
+    assert f"trainwise run --resume {tmp_path}" in box["note"]
+
+
+def test_a_text_run_that_saved_its_vocabulary_is_said_to_be_scored(tmp_path) -> None:
+    # review s13 VA1: the box kept its own rule ("read as words": cannot be scored) while
+    # predict scores a run whose preprocess.npz holds the vocabulary
+    rng = np.random.default_rng(0)
+    neutral = "the film plot was quite a story and it".split()
+    frame = pd.DataFrame({"review": [" ".join([("good", "bad")[i % 2], *rng.choice(neutral, 6)])
+                                     for i in range(240)], "label": ["pos", "neg"] * 120})
+    frame.to_csv(tmp_path / "reviews.csv", index=False)
+    result = trainwise.run(report=False, overrides=[
+        o for o in QUICK if o != "--set"] + [f"run.out_dir=\"{tmp_path / 'runs'}\"",
+                                             f"data.source=\"{tmp_path / 'reviews.csv'}\""])
+    assert Preprocessing.load(result.path).vocabulary
+    box = reproduce(result.path, read_meta(result.path), read_findings(result.path))
+    assert box["predict"] == f"trainwise predict {result.path} new.csv"
+    assert "note" not in box, box.get("note")
 
 
 class Tiny(nn.Module):  # importable from this module and built with no arguments

@@ -74,7 +74,7 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
     """
     folder, prep, config = run_files(run_dir)
     meta, findings = read_meta(folder), read_findings(folder)  # read once, passed along
-    _refuse_unsaved_encoding(x, *_unsaved_encoding(prep, config.data, findings))
+    _refuse_unsaved_encoding(x, *unsaved_encoding(prep, config.data.source, findings))
     net = trained_model(folder, prep, config.model, model)  # no best.pt: before x is read
     x, files = _read_input(x, prep, config.data)
     inputs = _as_array(x, prep, _as_read(config.data, findings), _padding_side(findings))
@@ -213,13 +213,15 @@ def _forward(net: nn.Module, inputs: np.ndarray) -> torch.Tensor:
     return loader_outputs(net, loader)[0]
 
 
-def _unsaved_encoding(prep: Preprocessing, data: DataConfig, findings: list[Finding]
-                      ) -> tuple[str, bool]:
+def unsaved_encoding(prep: Preprocessing, source: object, findings: list[Finding]
+                     ) -> tuple[str, bool]:
     """What the run's table encoding built from its own rows and did not save ('' if none),
     without which new rows cannot be encoded as training encoded them; and whether an array
-    encoded by hand can still be scored (date features yes, word ids no)."""
+    encoded by hand can still be scored (date features yes, word ids no). `source`: the run's
+    data.source. The one rule for predict and for the report's Reproduce box (review s13 VA1:
+    the box kept its own copy and told a text run with its vocabulary it could not be scored)."""
     if prep.kind == "tokens" and not prep.vocabulary and \
-            Path(str(data.source)).suffix.lower() in (".csv", ".parquet"):
+            Path(str(source)).suffix.lower() in (".csv", ".parquet"):
         return ("its text was read as word ids through a vocabulary built from the table's "
                 "rows, and this run folder, written by an earlier trainwise, does not hold "
                 "that vocabulary"), False

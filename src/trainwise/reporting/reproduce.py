@@ -9,12 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from trainwise.findings import Finding
+from trainwise.prediction import unsaved_encoding
+from trainwise.preprocessing import FILE_NAME, Preprocessing
 from trainwise.user_model_record import rebuildable
-
-# column treatments (data/column_table.py) whose encoding preprocess.npz does not keep, so
-# predict refuses the table (README: "cannot be scored")
-_UNSAVED = {"read as words": "its free text was read as words",
-            "date, as": "a date column became features"}
 
 
 def reproduce(path: Path, meta: dict[str, Any], findings: list[Finding]) -> dict[str, Any]:
@@ -38,10 +35,9 @@ def reproduce(path: Path, meta: dict[str, Any], findings: list[Finding]) -> dict
         return box
     new_file = "new.csv" if (meta.get("data") or {}).get("columns") else "new.npz"
     box["predict"] = f"trainwise predict {path} {new_file}"
-    unsaved = _unsaved_encodings(meta)
-    if unsaved:
-        box["note"] = (f"`trainwise predict` cannot score this run's table yet: {unsaved} "
-                       "(an encoding preprocess.npz does not keep).")
+    note = _unscorable(path, meta, findings)
+    if note:
+        box["note"] = note
     return box
 
 
@@ -87,10 +83,17 @@ def _rerun(config: Path, meta: dict[str, Any], own: dict[str, Any] | None) -> di
     return box
 
 
-def _unsaved_encodings(meta: dict[str, Any]) -> str:
-    found = []
-    for row in (meta.get("data") or {}).get("columns") or []:
-        for start, why in _UNSAVED.items():
-            if str(row.get("treatment", "")).startswith(start) and why not in found:
-                found.append(why)
-    return " and ".join(found)
+def _unscorable(path: Path, meta: dict[str, Any], findings: list[Finding]) -> str:
+    """Why `trainwise predict` refuses this run's rows, by predict's own rule
+    (prediction.unsaved_encoding), or '' when it scores them."""
+    if not (path / FILE_NAME).is_file():
+        return (f"`trainwise predict` cannot score new rows yet: this run folder holds no "
+                f"{FILE_NAME} (how the run normalised and encoded its rows). Write it without "
+                f"retraining: trainwise run --resume {path}.")
+    source = ((meta.get("config") or {}).get("data") or {}).get("source", "")
+    why, arrays_ok = unsaved_encoding(Preprocessing.load(path), source, findings)
+    if not why:
+        return ""
+    resume = "" if arrays_ok else (f" Write the vocabulary without retraining: trainwise run "
+                                   f"--resume {path}, then predict.")
+    return f"`trainwise predict` cannot score this run's table yet: {why}.{resume}"
