@@ -113,3 +113,19 @@ def test_cli_predict_says_where_it_wrote_and_that_it_replaced_a_file(image_run, 
     assert main(["predict", str(result.path), str(root)]) == 0
     assert "It replaced the older file of that name" in " ".join(
         capsys.readouterr().err.split())
+
+
+def test_an_npz_image_run_refuses_arrays_its_loader_never_converted(tmp_path):
+    # review s13 VA2: a (3, 32, 32, 3) colour batch given to a gray 8x8 .npz run was converted
+    # to gray and resized, and scored at 0.93, while the run's loader did neither
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 120)
+    x = rng.integers(0, 90, (120, 1, 8, 8)).astype(np.uint8)
+    x[y == 1, :, :4] += 120
+    result = trainwise.run(data=(x, y), report=False,
+                           overrides=[*QUICK, f"run.out_dir=\"{tmp_path}\""])
+    assert trainwise.predict(result.path, x[:3, 0]).shape[0] == 3  # (N, H, W): the loader's
+    with pytest.raises(DataError, match=r"\(N, 1, 8, 8\)"):
+        trainwise.predict(result.path, rng.integers(0, 255, (3, 32, 32, 3)).astype(np.uint8))
+    with pytest.raises(DataError, match=r"\(N, 1, 8, 8\)"):
+        trainwise.predict(result.path, np.repeat(x[:3], 3, axis=1))  # 3 channels

@@ -285,7 +285,7 @@ def _as_array(x: Any, prep: Preprocessing, data: DataConfig, padding: str = "end
     shaped = _laid_out(array, prep, data)
     shape = tuple(prep.input_shape)
     if prep.kind == "image":
-        shaped = as_run_images(shaped, shape)  # channels and size, as the loader made them
+        shaped = _as_loaded_images(shaped, prep, data)
     if prep.kind == "tokens" and shaped.ndim == 2:
         shaped = fit_length(shaped, prep, padding)  # embedding_pool reads any T
     if shaped.ndim != len(shape) + 1 or shaped.shape[1:] != shape:
@@ -295,6 +295,25 @@ def _as_array(x: Any, prep: Preprocessing, data: DataConfig, padding: str = "end
     if prep.kind == "tokens":
         return _token_ids(shaped, prep)
     return shaped
+
+
+def _as_loaded_images(shaped: np.ndarray, prep: Preprocessing, data: DataConfig
+                      ) -> np.ndarray:
+    """Images given the conversions the run's own loader applied, no others (review s13 VA2:
+    a (3, 32, 32, 3) colour batch was scored by an 8x8 gray .npz run at 0.93): a folder run
+    (load_image_folder) converts channels and sizes; a run of a .npz (or of data=(x, y),
+    saved as one) converts no channels and resizes only to data.image_size, so other arrays
+    meet the shape check, which names the run's layout."""
+    shape = tuple(prep.input_shape)
+    if not _reads_arrays(data):
+        return as_run_images(shaped, shape)
+    return as_run_images(shaped, shape, channels=False) if data.image_size else shaped
+
+
+def _reads_arrays(data: DataConfig) -> bool:
+    """The run read a .npz (data=(x, y) is saved as one); an image run otherwise read a
+    folder (no built-in set holds images)."""
+    return str(data.source).lower().endswith(".npz")
 
 
 def _refuse_shape(array: np.ndarray, shaped: np.ndarray, prep: Preprocessing,
@@ -335,7 +354,7 @@ def _laid_out(array: np.ndarray, prep: Preprocessing, data: DataConfig) -> np.nd
     same way. Other sources (tables, image folders, built-in sets) load in the model's layout.
     Images get the run's channels and size afterwards (prediction_images.as_run_images)."""
     shaped = array
-    if str(data.source).lower().endswith(".npz"):
+    if _reads_arrays(data):
         try:
             shaped = shape_inputs(array, _array_kind(prep.kind))[0]
         except DataError:
@@ -358,7 +377,7 @@ def _layout_advice(given: tuple[int, ...], prep: Preprocessing, data: DataConfig
     read as (N, T, C)); other sources (built-in sets, tables, image folders) take the model's
     layout, channels first."""
     shape = tuple(prep.input_shape)
-    if str(data.source).lower().endswith(".npz"):
+    if _reads_arrays(data):
         stored = f"(N, {shape[1]}, {shape[0]}) = (N, T, C)" if prep.kind == "sequence" else \
             f"(N, {', '.join(map(str, shape))})"
         return (f"Give the rows as the run's arrays were given, {stored}"

@@ -2,7 +2,8 @@
 (data/images.py): a folder or image files decoded by the same decoder (alpha dropped,
 palettes and 16 bits to 8-bit), gray saved as RGB read as one channel, gray repeated to RGB
 for a colour run, and every image resized (antialiased bilinear) to the run's input size.
-Arrays given to an image run get the same channel and size conversions. Each conversion is
+Arrays given to a folder run get the same channel and size conversions; to a run of a .npz,
+only the resize its data.image_size made (its loader converted nothing else). Each conversion is
 said once (a warning, which `trainwise predict` prints on stderr), never done silently.
 """
 
@@ -107,10 +108,12 @@ def _luma(image: torch.Tensor) -> torch.Tensor:
     return gray.round().clamp(0, 255).to(image.dtype)
 
 
-def as_run_images(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def as_run_images(array: np.ndarray, shape: tuple[int, ...], channels: bool = True
+                  ) -> np.ndarray:
     """An (N, C, H, W), (N, H, W, C) or, for a 1-channel run, (N, H, W) array with the run's
-    layout, channels and size: gray saved as RGB kept once, gray repeated to RGB, other sizes
-    resized; an array of another rank comes back as it was, for the shape check to explain."""
+    layout, channels and size: gray saved as RGB kept once, gray repeated to RGB (unless not
+    `channels`: a .npz run converted none), other sizes resized; an array of another rank
+    comes back as it was, for the shape check to explain."""
     if array.ndim == 3 and shape[0] == 1:  # (N, H, W) gray images; one (1, H, W) image
         array = array[:, None]  # without its row axis reads the same
     if array.ndim == 4 and array.shape[1] not in (1, 3) and array.shape[3] in (1, 3):
@@ -119,7 +122,7 @@ def as_run_images(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         array = array.transpose(0, 3, 1, 2)
     if array.ndim != 4 or array.shape[1] not in (1, 3) or len(array) == 0:
         return array
-    if array.shape[1] != shape[0]:
+    if channels and array.shape[1] != shape[0]:
         images = _run_channels(list(torch.as_tensor(np.ascontiguousarray(array))), shape[0])
         array = torch.stack(images).numpy()
     size = tuple(shape[1:])
