@@ -129,3 +129,16 @@ def test_an_npz_image_run_refuses_arrays_its_loader_never_converted(tmp_path):
         trainwise.predict(result.path, rng.integers(0, 255, (3, 32, 32, 3)).astype(np.uint8))
     with pytest.raises(DataError, match=r"\(N, 1, 8, 8\)"):
         trainwise.predict(result.path, np.repeat(x[:3], 3, axis=1))  # 3 channels
+
+
+@pytest.mark.parametrize("name", ["nosuch_dir", "nosuch.csv", "notes.txt"])
+def test_a_missing_path_for_an_image_run_asks_for_images(image_run, tmp_path, name):
+    # review s13 VA3: an image run was told "folders and image files are read for runs on
+    # images only"
+    result, _, _ = image_run
+    if name == "notes.txt":
+        (tmp_path / name).write_text("x")
+    with pytest.raises(DataError) as raised:
+        trainwise.predict(result.path, tmp_path / name)
+    assert "folder of images" in str(raised.value)
+    assert "runs on images only" not in str(raised.value)

@@ -20,7 +20,12 @@ from trainwise.data.arrays import shape_inputs
 from trainwise.data.errors import DataError
 from trainwise.data.tensors import to_loader
 from trainwise.findings import Finding
-from trainwise.prediction_images import as_run_images, is_image_input, read_images
+from trainwise.prediction_images import (
+    IMAGE_INPUTS,
+    as_run_images,
+    is_image_input,
+    read_images,
+)
 from trainwise.prediction_table import imputed_cells, key_columns, table_features
 from trainwise.prediction_text import fit_length, text_ids
 from trainwise.preprocessing import Preprocessing
@@ -415,21 +420,26 @@ def _token_ids(array: np.ndarray, prep: Preprocessing) -> np.ndarray:
 def _read_file(path: Path, data: DataConfig, prep: Preprocessing) -> Any:
     """The rows in a file; a CSV is read as the run read its own (its config's data.sep,
     data.encoding and data.decimal), since `trainwise predict` takes no such options."""
-    if not path.is_file():
-        what = "is a folder" if path.is_dir() else "does not exist"
-        raise DataError(f"'{path}' {what}; this run read {prep.kind} data, whose rows predict "
-                        "reads from one file: a .npz (with X), .csv or .parquet (folders and "
-                        "image files are read for runs on images only).")
+    if not path.is_file() or path.suffix.lower() not in (".npz", ".csv", ".parquet"):
+        _refuse_unread(path, prep)
     if path.suffix.lower() == ".npz":
         with np.load(path, allow_pickle=False) as saved:
             key = next((k for k in ("X", "x") if k in saved.files), None)
             if key is None:
                 raise DataError(f"'{path}' holds {saved.files}; name the inputs X.")
             return saved[key]
-    if path.suffix.lower() in (".csv", ".parquet"):
-        from trainwise.data.tables import read_table
+    from trainwise.data.tables import read_table
 
-        return read_table(path, data.sep, data.encoding, data.decimal)[0]
-    raise DataError(f"'{path}' has suffix '{path.suffix}'; this run read {prep.kind} data: "
-                    "give a .npz (with X), .csv or .parquet file (image files and folders "
-                    "are read for runs on images only).")
+    return read_table(path, data.sep, data.encoding, data.decimal)[0]
+
+
+def _refuse_unread(path: Path, prep: Preprocessing) -> None:
+    """A path predict cannot read, and what it reads for this run: an image run reads images
+    too (review s13 VA3: it was told folders are "for runs on images only")."""
+    what = f"has suffix '{path.suffix}', which predict does not read" if path.is_file() else \
+        ("is a folder" if path.is_dir() else "does not exist")
+    if prep.kind == "image":  # a folder was read as images before this
+        raise DataError(f"'{path}' {what}. {IMAGE_INPUTS}")
+    raise DataError(f"'{path}' {what}; this run read {prep.kind} data, whose rows predict "
+                    "reads from one file: a .npz (with X), .csv or .parquet (folders and "
+                    "image files are read for runs on images only).")

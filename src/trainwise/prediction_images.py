@@ -25,6 +25,11 @@ from trainwise.data.images import _decode_all, _is_gray, resize
 LUMA = (0.299, 0.587, 0.114)
 
 
+# what an image run's predict reads; said wherever a path given to it is not one of them
+IMAGE_INPUTS = (f"Give a folder of images, an image file ({', '.join(sorted(SUFFIXES))}) or "
+                "a list of them, or a .npz whose X holds the pixels.")
+
+
 @dataclass(frozen=True)
 class ImageFiles:
     """Decoded images in the run's layout, and the file each row came from."""
@@ -57,8 +62,7 @@ def image_paths(x: str | Path | list | tuple) -> list[Path]:
                                 "folder that holds the images to score.")
             paths += found
         elif not path.is_file():
-            raise DataError(f"'{path}' does not exist. Give an image file, a folder of "
-                            "images, or a .npz whose X holds the pixels.")
+            raise DataError(f"'{path}' does not exist. {IMAGE_INPUTS}")
         else:
             paths.append(path)
     return paths
