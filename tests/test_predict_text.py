@@ -121,3 +121,16 @@ def test_a_table_for_a_run_of_token_ids_is_refused_with_what_to_give():
     prep = Preprocessing("tokens", "classification", (5,), "int64", vocab_size=10)
     with pytest.raises(DataError, match=r"read token ids, not text.*\(N, T\) array of ids"):
         text_ids(pd.DataFrame({"review": ["great film"]}), prep)
+
+
+def test_one_id_rule_for_training_and_predict():
+    # review s13 VA8: text_ids kept its own copy of tokenise's ids (k + 2, cut, pad at end)
+    from trainwise.data.tokenise import ids_of
+
+    rows = pd.Series([["a", "c", "b", "a"], [], ["b"]])
+    np.testing.assert_array_equal(ids_of(rows, ["a", "b"], 3),
+                                  [[2, 1, 3], [0, 0, 0], [3, 0, 0]])
+    frame = pd.DataFrame({"t": ["x y z x y q", "x y", "y z"] * 4})
+    tokens = tokenise(frame)
+    np.testing.assert_array_equal(ids_of(pd.Series([s.split() for s in frame["t"]]),
+                                         tokens.vocabulary, tokens.ids.shape[1]), tokens.ids)

@@ -15,6 +15,7 @@ import pandas as pd
 from trainwise.data.errors import DataError
 from trainwise.data.text import words
 from trainwise.data.token_ids import PADDING_ID
+from trainwise.data.tokenise import ids_of
 from trainwise.prediction_table import PredictionWarning
 from trainwise.preprocessing import Preprocessing
 
@@ -33,15 +34,9 @@ def text_ids(frame: pd.DataFrame, prep: Preprocessing) -> np.ndarray:
     if len(frame) == 0:
         raise DataError("there are no rows to predict (0 rows given). Pass at least one row.")
     rows = words(frame[prep.text_columns]).reset_index(drop=True)
-    id_of = {word: k + 2 for k, word in enumerate(prep.vocabulary)}  # tokenise.py's ids
-    length = prep.token_length
-    ids = np.full((len(rows), length), PADDING_ID, dtype=np.int64)
-    unknown = np.zeros(len(rows), dtype=np.int64)
-    for i, row in enumerate(rows):
-        row_ids = [id_of.get(word, prep.unknown_id) for word in row[:length]]
-        ids[i, :len(row_ids)] = row_ids
-        unknown[i] = sum(k == prep.unknown_id for k in row_ids)
-    _say_text(rows.str.len().to_numpy(), unknown, length, prep.unknown_id)
+    ids = ids_of(rows, prep.vocabulary, prep.token_length, prep.unknown_id)
+    _say_text(rows.str.len().to_numpy(), (ids == prep.unknown_id).sum(axis=1),
+              prep.token_length, prep.unknown_id)
     return ids
 
 

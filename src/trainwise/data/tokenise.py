@@ -21,6 +21,7 @@ from trainwise.findings import Finding, Severity
 
 UNKNOWN_ID = 1  # every word seen once in the table: one id, so a typo or a name in a single
 # row does not get an embedding row that only that row ever trains
+FIRST_WORD_ID = 2  # the vocabulary's word k is id k + 2, after PADDING_ID and UNKNOWN_ID
 MIN_COUNT = 2
 LENGTH_PERCENTILE = 95  # rows are cut to this percentile of word counts: the longest 5% would
 # otherwise set T, and every other row would be mostly padding
@@ -32,7 +33,7 @@ class Tokens:
     """Token ids and what tokenising did, for the finding."""
 
     ids: np.ndarray  # (N, T) int64, 0 = padding, 1 = unknown, 2.. = words by frequency
-    vocabulary: list[str]  # word of id i + 2
+    vocabulary: list[str]  # word of id i + FIRST_WORD_ID
     num_rare: int  # distinct words seen once, all mapped to UNKNOWN_ID
     rare_share: float  # share of word occurrences that became UNKNOWN_ID
     lengths: np.ndarray  # (N,) words per row before cutting
@@ -53,19 +54,31 @@ def tokenise(texts: pd.DataFrame) -> Tokens:
     frequent = np.flatnonzero(counts >= MIN_COUNT)
     frequent = frequent[np.lexsort((uniques[frequent], -counts[frequent]))]  # by count, word
     vocabulary = uniques[frequent].tolist()
-    id_of = np.full(len(uniques), UNKNOWN_ID, dtype=np.int64)
-    id_of[frequent] = np.arange(2, len(frequent) + 2)
     lengths = rows.str.len().to_numpy(np.int64)
     length = int(np.clip(np.ceil(np.percentile(lengths, LENGTH_PERCENTILE)), 1, MAX_LENGTH))
-    row = flat.index.to_numpy()
-    position = np.arange(len(row)) - np.r_[0, np.cumsum(lengths)[:-1]][row]  # within its row
-    inside = position < length
-    x = np.full((len(rows), length), PADDING_ID, dtype=np.int64)
-    x[row[inside], position[inside]] = id_of[codes[inside]]
+    x = ids_of(rows, vocabulary, length)
     total = int(lengths.sum())
     rare = int(counts[counts < MIN_COUNT].sum())
     return Tokens(x, vocabulary, len(uniques) - len(vocabulary), rare / total if total else 0.0,
                   lengths, float(np.mean(lengths > length)))
+
+
+def ids_of(rows: pd.Series, vocabulary: Sequence[str], length: int,
+           unknown_id: int = UNKNOWN_ID) -> np.ndarray:
+    """(N, length) int64 ids of `rows` (a list of words per row, index 0..N-1): the
+    vocabulary's word k is FIRST_WORD_ID + k, any other word `unknown_id`; each row cut at
+    `length` and padded with PADDING_ID at its end. The one id rule of training (tokenise)
+    and of predict (prediction_text.text_ids): two copies would drift apart silently (review
+    s13 VA8)."""
+    flat = rows.explode().dropna()  # (words,) indexed by row number, in reading order
+    row = flat.index.to_numpy()
+    lengths = rows.str.len().to_numpy(np.int64)
+    position = np.arange(len(row)) - np.r_[0, np.cumsum(lengths)[:-1]][row]  # within its row
+    inside = position < length
+    known = pd.Index(vocabulary).get_indexer(flat.to_numpy()[inside])  # -1: not in it
+    x = np.full((len(rows), length), PADDING_ID, dtype=np.int64)
+    x[row[inside], position[inside]] = np.where(known >= 0, known + FIRST_WORD_ID, unknown_id)
+    return x
 
 
 def as_tokens(data: TaskData, texts: pd.DataFrame, columns: list[TextColumn],
@@ -111,7 +124,7 @@ def tokenised_finding(columns: list[TextColumn], tokens: Tokens,
            f"tokeniser (subwords, a pretrained model's vocabulary), {OWN_TOKENIZER_ADVICE}.")
     return Finding("data", Severity.INFO, "text_tokenised", message, {
         "columns": [c.name for c in columns], "unused_columns": list(unused),
-        "vocabulary_size": len(tokens.vocabulary) + 2,
+        "vocabulary_size": len(tokens.vocabulary) + FIRST_WORD_ID,
         "num_rare_words": tokens.num_rare, "rare_share": round(tokens.rare_share, 4),
         "length": length, "truncated_share": round(tokens.truncated, 4),
         "length_min": int(lengths.min()), "length_median": float(np.median(lengths)),
