@@ -160,3 +160,20 @@ def test_sizing_many_images_is_linear_in_their_count(monkeypatch):
     pixels, resized = prediction_images.run_sized(images, (1, 1))
     assert time.perf_counter() - start < 2.0  # linear: ~0.1 s; rebuilt sets: ~6 s
     assert pixels.shape == (20_001, 1, 1, 1) and resized == list(range(20_000))
+
+
+def test_every_conversion_is_said_at_the_callers_line(image_run):
+    # review s13 VA10: gray saved as RGB lost two channels without a note, and the notes
+    # pointed at trainwise's own prediction.py line
+    result, root, data = image_run
+    rgb = np.repeat(data.x[:2], 3, axis=1)
+    with pytest.warns(UserWarning, match="three equal channels") as said:
+        trainwise.predict(result.path, rgb)
+    with pytest.warns(UserWarning, match="channels last") as last:
+        trainwise.predict(result.path, rgb.transpose(0, 2, 3, 1))
+    with pytest.warns(UserWarning, match="resized to 8x8") as folder:
+        trainwise.predict(result.path, root)
+    for record in (said, last, folder):
+        notes = [w for w in record if "channels" in str(w.message) or
+                 "resized" in str(w.message)]
+        assert notes and all(w.filename == __file__ for w in notes)
