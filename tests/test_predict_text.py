@@ -134,3 +134,16 @@ def test_one_id_rule_for_training_and_predict():
     tokens = tokenise(frame)
     np.testing.assert_array_equal(ids_of(pd.Series([s.split() for s in frame["t"]]),
                                          tokens.vocabulary, tokens.ids.shape[1]), tokens.ids)
+
+
+def test_a_table_without_the_text_column_is_told_what_it_holds_and_the_rename(text_run):
+    # review s13 VA11: the message listed the run's column twice, never what the rows held
+    result, _ = text_run
+    with pytest.raises(DataError) as raised:
+        trainwise.predict(result.path, pd.DataFrame({"text": ["great film"], "x": [1]}))
+    message = str(raised.value)
+    assert "the rows hold ['text', 'x']" in message and "Rename 'text' to 'review'" in message
+    with pytest.raises(DataError, match=r"Rename 'reviews' to 'review'"):
+        trainwise.predict(result.path, pd.DataFrame({"reviews": ["a"], "note": ["b"]}))
+    with pytest.raises(DataError, match=r"hold \['a', 'b'\]\. Give the text under the column"):
+        trainwise.predict(result.path, pd.DataFrame({"a": ["x"], "b": ["y"]}))

@@ -7,6 +7,7 @@ is said as a note (on stderr from the shell).
 
 from __future__ import annotations
 
+import difflib
 import warnings
 
 import numpy as np
@@ -26,11 +27,7 @@ def text_ids(frame: pd.DataFrame, prep: Preprocessing) -> np.ndarray:
         raise DataError("this run read token ids, not text, so it holds no vocabulary to "
                         "tokenise a table with: give the rows as an (N, T) array of ids, "
                         "made with the tokeniser that made the run's ids.")
-    missing = [c for c in prep.text_columns if c not in frame.columns]
-    if missing:
-        raise DataError(f"the rows to predict lack the text column(s) {missing} that the run "
-                        f"tokenised (it read {prep.text_columns}). Give the text under the "
-                        "same column names.")
+    _refuse_missing_text([c for c in prep.text_columns if c not in frame.columns], frame)
     if len(frame) == 0:
         raise DataError("there are no rows to predict (0 rows given). Pass at least one row.")
     rows = words(frame[prep.text_columns]).reset_index(drop=True)
@@ -38,6 +35,28 @@ def text_ids(frame: pd.DataFrame, prep: Preprocessing) -> np.ndarray:
     _say_text(rows.str.len().to_numpy(), (ids == prep.unknown_id).sum(axis=1),
               prep.token_length, prep.unknown_id)
     return ids
+
+
+def _refuse_missing_text(missing: list[str], frame: pd.DataFrame) -> None:
+    """Name the run's text columns the rows lack, the columns they hold, and the rename that
+    fits: a close name, or the one column of text the rows hold (review s13 VA11: the message
+    listed the run's columns twice and never what the file held)."""
+    if not missing:
+        return
+    held = [str(c) for c in frame.columns]
+    text = [c for c in held if not pd.api.types.is_numeric_dtype(frame[c])]
+    renames = []
+    for name in missing:
+        close = difflib.get_close_matches(name, held, n=1, cutoff=0.6)
+        close = close or (text if len(missing) == 1 and len(text) == 1 else [])
+        renames += [f"'{close[0]}' to '{name}'"] if close else []
+    how = (f"Rename {', '.join(renames)} (frame.rename(columns=...) or the file's header)"
+           if len(renames) == len(missing) else
+           f"Give the text under the column name{'s' * (len(missing) > 1)} the run read")
+    lacks = ", ".join(f"'{c}'" for c in missing)
+    raise DataError(f"the rows to predict lack the text column{'s' * (len(missing) > 1)} "
+                    f"{lacks} that the run tokenised; the rows hold {held[:10]}"
+                    f"{' ...' if len(held) > 10 else ''}. {how}.")
 
 
 def _say_text(lengths: np.ndarray, unknown: np.ndarray, length: int, unknown_id: int) -> None:
