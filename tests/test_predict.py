@@ -353,7 +353,7 @@ def test_a_table_read_as_words_in_an_older_run_folder_says_how_to_save_its_words
     for rows in (frame.drop(columns="label"), np.zeros((3, 4), np.int64)):
         with pytest.raises(DataError, match="cannot be scored by trainwise.predict: its "
                            r"text was read as word ids.*does not hold that vocabulary.*"
-                           r"trainwise run --resume RUN_DIR") as refused:
+                           rf"trainwise run --resume {re.escape(str(folder))} ") as refused:
             trainwise.predict(folder, rows)
         assert "drop or convert" not in str(refused.value)
 

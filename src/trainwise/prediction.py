@@ -79,10 +79,11 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
     """
     folder, prep, config = run_files(run_dir)
     meta, findings = read_meta(folder), read_findings(folder)  # read once, passed along
-    _refuse_unsaved_encoding(x, *unsaved_encoding(prep, config.data.source, findings))
+    _refuse_unsaved_encoding(x, folder, *unsaved_encoding(prep, config.data.source, findings))
     net = trained_model(folder, prep, config.model, model)  # no best.pt: before x is read
     x, files = _read_input(x, prep, config.data)
-    inputs = _as_array(x, prep, _as_read(config.data, findings), _padding_side(findings))
+    inputs = _as_array(x, prep, _as_read(config.data, findings), _padding_side(findings),
+                       folder)
     imputed = imputed_cells(inputs, prep)  # warns of gaps the run never had; refuses inf
     outputs = _forward(net, prep.normalise(inputs))
     index = x.index if isinstance(x, pd.DataFrame) else None
@@ -238,9 +239,10 @@ def unsaved_encoding(prep: Preprocessing, source: object, findings: list[Finding
     return "", True
 
 
-def _refuse_unsaved_encoding(x: Any, why: str, arrays_ok: bool) -> None:
+def _refuse_unsaved_encoding(x: Any, folder: Path, why: str, arrays_ok: bool) -> None:
     """Say plainly that the rows cannot be scored, rather than advise an encoded array that
-    no one can build (the vocabulary) or a table whose encoding predict does not redo."""
+    no one can build (the vocabulary) or a table whose encoding predict does not redo; the
+    --resume advice names `folder`, to be pasted as it is (review s13 VA12)."""
     as_table = isinstance(x, pd.DataFrame) or (
         isinstance(x, str | Path) and Path(x).suffix.lower() in (".csv", ".parquet"))
     if not why or (arrays_ok and not as_table):
@@ -249,7 +251,7 @@ def _refuse_unsaved_encoding(x: Any, why: str, arrays_ok: bool) -> None:
         raise DataError(
             f"this run's table cannot be scored by trainwise.predict: {why}, so new text "
             "cannot be tokenised as training tokenised it. Write the vocabulary into the run "
-            "folder without retraining: trainwise run --resume RUN_DIR (it reloads the data, "
+            f"folder without retraining: trainwise run --resume {folder} (it reloads the data, "
             "tokenises it again the same way and saves the vocabulary in preprocess.npz), "
             "then predict again.")
     raise DataError(
@@ -276,12 +278,13 @@ def _padding_side(findings: list[Finding]) -> str:
     return "start" if sides and sides[0] == "start" else "end"
 
 
-def _as_array(x: Any, prep: Preprocessing, data: DataConfig, padding: str = "end"
-              ) -> np.ndarray:
+def _as_array(x: Any, prep: Preprocessing, data: DataConfig, padding: str = "end",
+              folder: str | Path = "RUN_DIR") -> np.ndarray:
     """`x` (predict read a file already) as rows of the run's shape, or an error that says
-    what differs."""
+    what differs (naming the run `folder` where it advises a command)."""
     if isinstance(x, pd.DataFrame):
-        x = text_ids(x, prep) if prep.kind == "tokens" else table_features(x, prep, data)
+        x = text_ids(x, prep) if prep.kind == "tokens" else \
+            table_features(x, prep, data, folder)
     array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     if array.dtype.kind not in "biuf":
         raise DataError(f"the rows to predict hold {array.dtype} values; the model reads "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,9 +26,10 @@ class PredictionWarning(UserWarning):
     """Something about the rows to predict that the predictions alone would hide."""
 
 
-def table_features(frame: pd.DataFrame, prep: Preprocessing, data: DataConfig) -> np.ndarray:
+def table_features(frame: pd.DataFrame, prep: Preprocessing, data: DataConfig,
+                   folder: str | Path = "RUN_DIR") -> np.ndarray:
     """(N, F) float64 features of `frame` in the run's order, NaN where a cell is missing
-    (filled from the training statistics later)."""
+    (filled from the training statistics later); `folder`: the run's, named in advice."""
     if len(frame) == 0:
         raise DataError("there are no rows to predict: the table has its columns but 0 rows. "
                         "Pass at least one row.")
@@ -36,7 +38,7 @@ def table_features(frame: pd.DataFrame, prep: Preprocessing, data: DataConfig) -
     raw = {m[1] for m in prep.one_hot if m[1] in frame.columns}
     encoded = [n for n in names if n not in frame.columns and meanings.get(n, "  ")[1] in raw]
     _refuse_missing([n for n in names if n not in frame.columns and n not in encoded],
-                    frame, names)
+                    frame, names, folder)
     decimal = data.decimal or "."  # predict passes the run's (its own, or the sniffed one)
     frame = replace_na_values(frame, data.na_values, decimal)  # as the run read its own
     if prep.one_hot:  # rows of text columns: imputed_cells cannot tell an empty row there
@@ -49,7 +51,8 @@ def table_features(frame: pd.DataFrame, prep: Preprocessing, data: DataConfig) -
     return np.column_stack([columns[n] for n in names])
 
 
-def _refuse_missing(missing: list[str], frame: pd.DataFrame, names: list[str]) -> None:
+def _refuse_missing(missing: list[str], frame: pd.DataFrame, names: list[str],
+                    folder: str | Path = "RUN_DIR") -> None:
     if names and not missing:
         return
     wrong = f"columns {missing[:8]} are missing" if missing else \
@@ -57,8 +60,8 @@ def _refuse_missing(missing: list[str], frame: pd.DataFrame, names: list[str]) -
     raw = [str(c) for c in frame.columns if c not in names]
     one_hot = not names or any(n.startswith(f"{c}_") for n in missing for c in raw)
     how = ("The run folder does not hold the levels of its text columns (a run of an "
-           "earlier trainwise): write them without retraining with trainwise run --resume "
-           "RUN_DIR, or pass the one-hot encoded array, its columns in the run's order"
+           f"earlier trainwise): write them without retraining with trainwise run --resume "
+           f"{folder}, or pass the one-hot encoded array, its columns in the run's order"
            if one_hot else "Add the missing columns to the rows: the model needs every "
            "feature it trained on")
     raise DataError(
