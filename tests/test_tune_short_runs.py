@@ -639,3 +639,28 @@ def test_row_losses_of_trainwises_own_class_weighted_loss_average_to_it():
     reference = nn.CrossEntropyLoss(weight=torch.tensor([0.75, 1.5]))(logits, targets)
     assert np.mean(row_losses(loss_fn, logits, targets)) == pytest.approx(float(reference),
                                                                          rel=1e-6)
+
+
+def test_a_kept_range_point_at_a_constant_lr_is_not_scaled_to_the_horizon(
+        monkeypatch, tiny_tune):
+    # review s13 VT1: on random labels with train.schedule = constant, lr_chosen said "the
+    # range test's point, kept" while the lr was 0.66x it and short_runs_horizon credited the
+    # short runs with the range test's point
+    import trainwise.tune.search as search
+    from trainwise.tune.short_run_learning import check_learning
+    from trainwise.tune.short_run_result import Candidate, ShortRunResult
+
+    def at_chance(*args, range_lr, **kwargs):
+        candidates = [Candidate(lr, 1.1, [1.1], [1.1], 0.0) for lr in (1e-3, 1e-2, 1e-1)]
+        result = ShortRunResult(1e-2, candidates, False, "log", 2, constant_lr=True,
+                                horizon_epochs=2.0)
+        assert not check_learning(result, math.log(3), range_lr)
+        return result
+
+    monkeypatch.setattr(search, "short_runs", at_chance)
+    train, val, model, adamw = tiny_tune
+    result = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=18,
+                     config=TuneConfig(num_steps=30, num_seeds=1, short_run_epochs=2),
+                     make_scheduler=None)
+    assert result.lr == result.range_test.lr and result.horizon_factor == 1.0
+    assert "short_runs_horizon" not in codes(result.findings)

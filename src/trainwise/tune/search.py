@@ -270,7 +270,8 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     result.findings = [_settled(f, rt, result.short) if chose and f.code == "lr_range_unstable"
                        else f for f in result.findings] + result.short.findings
     result.lr = result.short.chosen_lr
-    if result.short.constant_lr and math.isfinite(result.lr):
+    if result.short.constant_lr and result.short.source == "short_runs" and \
+            math.isfinite(result.lr):  # the range test's point is read for one-cycle peaks
         _scale_to_horizon(result, result.short.horizon_epochs, run_epochs, max_epochs)
     return result
 

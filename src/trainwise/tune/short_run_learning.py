@@ -45,6 +45,7 @@ def check_learning(result: Any, start: float, range_lr: float | None) -> bool:
         f"refine's pick {result.chosen_lr:.3g} (no range test's point was given)"
     before = result.chosen_lr
     result.chosen_lr = range_lr if range_lr is not None else result.chosen_lr
+    result.source = "range_test" if range_lr is not None else result.source
     instead = f", not the short runs' pick {before:.3g}" if range_lr is not None else ""
     result.told_apart = False
     result.findings = [f for f in result.findings if f.code not in (
