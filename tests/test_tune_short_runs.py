@@ -466,6 +466,7 @@ def test_an_unstable_range_stays_a_warning_when_the_short_runs_chose_nothing(
     result = tune_lr(model, nn.CrossEntropyLoss(), train, val, adamw, max_epochs=10)
     (kept,) = [f for f in result.findings if f.code == "lr_range_unstable"]
     assert kept.severity is Severity.WARNING
+    assert "with an error" in kept.fix  # not "Run tune.", just run (review s13 VT2)
 
 
 def test_without_a_fabric_the_short_runs_stay_on_the_models_device(regression, monkeypatch):
@@ -664,3 +665,23 @@ def test_a_kept_range_point_at_a_constant_lr_is_not_scaled_to_the_horizon(
                      make_scheduler=None)
     assert result.lr == result.range_test.lr and result.horizon_factor == 1.0
     assert "short_runs_horizon" not in codes(result.findings)
+
+
+@pytest.mark.parametrize("case", ["tie", "no_learning"])
+def test_an_unsettled_unstable_range_never_asks_for_the_tune_just_run(case):
+    # review s13 VT2: after a tie or no learning the warning's fix said "run `trainwise tune`"
+    from trainwise.findings import warning
+    from trainwise.tune.search import _unsettled
+    from trainwise.tune.short_run_result import ShortRunResult
+
+    found = warning("tune", "lr_range_unstable", "The seeds disagree by 0.67 decades.",
+                    "Trust the range, not the point: run `trainwise tune` (tune.short_runs "
+                    "= true).", spread_decades=0.67)
+    short = ShortRunResult(0.05, [], False, "log", 1, told_apart=False)
+    if case == "no_learning":
+        short.findings.append(warning("tune", "short_runs_no_learning", "Nothing.", "Data."))
+    kept = _unsettled(found, short)
+    assert kept.severity is Severity.WARNING and kept.message == found.message
+    assert "trainwise tune" not in kept.fix
+    assert ("short_runs_no_learning" if case == "no_learning" else "split.val_fraction") \
+        in kept.fix

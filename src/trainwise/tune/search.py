@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -267,8 +267,9 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     result.seconds["short_runs"] = time.perf_counter() - started
     chose = math.isfinite(result.short.chosen_lr) and result.short.told_apart and not any(
         f.severity is Severity.ERROR for f in result.short.findings)
-    result.findings = [_settled(f, rt, result.short) if chose and f.code == "lr_range_unstable"
-                       else f for f in result.findings] + result.short.findings
+    result.findings = [(_settled(f, rt, result.short) if chose else _unsettled(f, result.short))
+                       if f.code == "lr_range_unstable" else f
+                       for f in result.findings] + result.short.findings
     result.lr = result.short.chosen_lr
     if result.short.constant_lr and result.short.source == "short_runs" and \
             math.isfinite(result.lr):  # the range test's point is read for one-cycle peaks
@@ -346,6 +347,22 @@ def _settled(finding: Finding, rt: LrRangeResult, short: ShortRunResult) -> Find
         finding, f"The short runs chose {lr:.3g} instead, {where} the range "
         f"({rt.lr_low:.3g} to {rt.lr_high:.3g}){widened}.",
         "Nothing to do; a larger tune.num_steps or train.batch_size steadies the test.")
+
+
+def _unsettled(finding: Finding, short: ShortRunResult) -> Finding:
+    """The warning stays (audit s13 T5), but its find-lr fix, "run `trainwise tune`", is the
+    command just run (review s13 VT2): the fix says why the short runs did not settle it."""
+    codes = {f.code for f in short.findings}
+    if "short_runs_no_learning" in codes:
+        fix = ("The range is as shaky as the short runs: nothing learned, so see "
+               "short_runs_no_learning (stage 'data', stage 'check') before the lr.")
+    elif any(f.severity is Severity.ERROR for f in short.findings):
+        fix = "The short runs stopped with an error: mend it first (its fix), then rerun."
+    else:
+        fix = ("The short runs tied too (short_runs): more validation rows "
+               "(split.val_fraction), longer short runs (tune.short_run_epochs) or a larger "
+               "tune.num_steps tell the lrs apart.")
+    return replace(finding, fix=fix)
 
 
 def _few_short_run_steps(steps: int, num_epochs: int, max_epochs: int) -> Finding:
