@@ -215,3 +215,22 @@ def test_a_widened_run_is_counted_without_a_total():
     setup = SimpleNamespace(runs_done=3, runs_planned=3)
     line = SHORT_RUNS._progress_line(setup, Candidate(0.2, 0.5, [], [], 1.0, round=1))
     assert line.startswith("short run 4 (widening 1): peak lr 0.2")
+
+
+def test_the_noise_of_a_score_over_all_rows_is_scaled_from_the_rows_sampled():
+    # review s13 VT4: the gap is the scores' (all N rows), the error came from the first
+    # <= 2000 rows' losses alone, sqrt(N / 2000) too wide: here 2000 of 10000 rows
+    from trainwise.tune.short_run_noise import gap_and_bound, paired_gap
+    best = Candidate(0.01, 0.5, [0.5], [0.5], 0.0, row_losses=_rows(0.5, 0.0, 0.0, 2000))
+    other = Candidate(0.03, 0.52, [0.52], [0.52], 0.0,
+                      row_losses=_rows(0.5, 0.02, 0.5, 2000))
+    sampled = paired_gap(best.row_losses, other.row_losses)[1]  # 0.5 / sqrt(1999) = 0.011
+    gap, se, bound = gap_and_bound(best, other, val_rows=10_000)
+    assert se == pytest.approx(sampled * math.sqrt(2000 / 10_000))
+    assert gap == pytest.approx(0.02) and bound == pytest.approx(2 * se) and gap > bound
+    assert gap < 2 * sampled  # a tie by the 2000 rows' error alone
+    result = ShortRunResult(0.01, [best, other], False, "log", 1,
+                            [info("tune", "short_runs", "Short runs: ...")], val_rows=10_000)
+    settle_within_noise(result, 0.02, False)
+    assert result.told_apart
+    assert "over the first 2000 of 10000 validation rows" in result.findings[0].message

@@ -46,6 +46,8 @@ class ShortRunResult:
     num_steps: int = 0  # optimizer steps per run: fewer than num_epochs' when capped (max_steps)
     capped: bool = False  # ended mid-epoch at max_steps, before num_epochs
     told_apart: bool = True  # the best beat every other candidate beyond noise (short_run_noise)
+    val_rows: int = 0  # validation rows the scores average over (0: unknown); the row losses
+    # (Candidate.row_losses) cover the first MAX_NOISE_ROWS of them
     source: str = "short_runs"  # "range_test": chosen_lr is the range test's point, kept (no
     # learning, or a flat grid), a one-cycle reading that the horizon scaling must not touch
 

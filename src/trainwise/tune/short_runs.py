@@ -57,6 +57,7 @@ from trainwise.tune.short_run_noise import (
     flat,
     row_losses,
     settle_within_noise,
+    val_row_count,
 )
 from trainwise.tune.short_run_result import Candidate, ShortRunResult, lr_loss_pairs, verdict
 
@@ -161,6 +162,7 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
         f"{num_epochs} epoch(s)"
     result = verdict(candidates, widened, spacing, num_epochs, max_widenings, len(offsets),
                       length, max_lr)
+    result.val_rows = val_row_count(val_loader)
     if check_learning(result, start, range_lr):
         settle_within_noise(result, range_lr, range_lr is not None and few_rows(val_loader))
     result.constant_lr = bool(setup.constant_lr)
