@@ -112,9 +112,12 @@ def test_on_few_rows_refines_pick_inside_a_tie_stays_and_the_range_point_never_w
     assert inside.chosen_lr == 0.0209
     assert "short_runs_indistinguishable" not in codes(inside.findings)
     edge = _result(DIGITS, 0.0161, 0.8, 144)  # the best itself, inside but at no middle
-    edge.candidates = [c for c in edge.candidates if c.lr >= 0.0161]  # now the tie's edge
+    edge.candidates = [c for c in edge.candidates if c.lr >= 0.0161]  # now at the edge
     settle_within_noise(edge, 0.0788, True)
-    assert edge.chosen_lr == pytest.approx(math.sqrt(0.0161 * 0.0788))  # the tie's middle
+    # 0.036 and 0.0788 score 2.1x and 2.5x the best's loss: never a tie (TIE_CEILING), so
+    # the pick no longer moves to sqrt(0.0161 * 0.0788) = 0.0356 (review s13 VT3)
+    assert edge.chosen_lr == 0.0161 and edge.told_apart
+    assert "short_runs_indistinguishable" not in codes(edge.findings)
 
 
 # ---------------------------------------------------------------- T3: any size
@@ -123,7 +126,8 @@ def test_a_tie_is_said_at_any_validation_size_without_changing_the_pick():
     result = _result(scores, 0.015, 0.3, 600)  # se 0.3 / sqrt(599) = 0.0123: 2 se 0.0245
     settle_within_noise(result, 0.02, False)
     said = result.findings[0]
-    assert "trails the best by 0.01, within noise: every lr from 0.01 to 0.04" in said.message
+    assert "trails the best by 0.01, within noise: 0.01 to 0.04 cannot be told apart from " \
+        "the best on 600 rows" in said.message
     assert said.evidence["noise_bound"] == pytest.approx(2 * 0.3 / math.sqrt(599))
     assert result.chosen_lr == 0.015 and not result.told_apart
     apart = _result(scores, 0.015, 0.01, 600)  # 2 se 0.0008, floor 0.006: 0.01 is real
@@ -234,3 +238,28 @@ def test_the_noise_of_a_score_over_all_rows_is_scaled_from_the_rows_sampled():
     settle_within_noise(result, 0.02, False)
     assert result.told_apart
     assert "over the first 2000 of 10000 validation rows" in result.findings[0].message
+
+
+def _candidate(lr: float, score: float, spread: float, n: int = 144) -> Candidate:
+    return Candidate(lr, score, [score], [score], 0.0,
+                     row_losses=_rows(0.1, score - 0.1, spread, n))
+
+
+def test_a_tie_is_the_run_around_the_best_within_noise_and_125_percent_of_its_loss():
+    # review s13 VT3: on digits 0.107 "tied" at 2.56x the best's 0.0644 (its own paired
+    # error grew with its gap) while 0.0045 did not, and on < 200 rows the pick moved to
+    # the middle of such a tie
+    far = [_candidate(0.01, 0.1, 0.0), _candidate(0.03, 0.11, 0.6),
+           _candidate(0.1, 0.2, 3.0)]  # 0.2: 2x, yet within 2 se = 0.5 of the best
+    result = ShortRunResult(0.01, far, False, "log", 1, [info("tune", "short_runs", "...")])
+    settle_within_noise(result, 0.03, True)
+    assert result.findings[0].evidence["tied_lrs"] == [0.01, 0.03]  # not 0.1 (the ceiling)
+    assert result.chosen_lr == pytest.approx(math.sqrt(0.01 * 0.03))  # the run's middle
+    (moved,) = [f for f in result.findings if f.code == "short_runs_indistinguishable"]
+    assert "cannot be told apart from the best (0.01, loss 0.1) on 144 rows" in moved.message
+    gapped = [_candidate(0.01, 0.1, 0.0), _candidate(0.03, 0.115, 0.0),
+              _candidate(0.1, 0.12, 0.6)]  # 0.03 beaten beyond noise; 0.1 within it
+    result = ShortRunResult(0.01, gapped, False, "log", 1, [info("tune", "short_runs", "")])
+    settle_within_noise(result, 0.03, True)
+    assert result.findings[0].evidence["tied_lrs"] == [0.01]  # no run past 0.03
+    assert result.told_apart and result.chosen_lr == 0.01

@@ -524,7 +524,7 @@ def _small_val(regression, rows: int):
 @pytest.mark.parametrize("rows", [3, 64])
 def test_on_few_validation_rows_the_range_point_is_kept_unless_the_best_beats_its_noise(
         regression, rows):
-    from trainwise.tune.short_run_noise import NOISE_Z, paired_gap
+    from trainwise.tune.short_run_noise import NOISE_Z, TIE_CEILING, paired_gap
     model, train, val = _small_val(regression, rows)
     kw = dict(lr_low=0.03, lr_high=0.3, num_candidates=3, num_epochs=1, max_widenings=0,
               task="regression")
@@ -536,7 +536,9 @@ def test_on_few_validation_rows_the_range_point_is_kept_unless_the_best_beats_it
     assert best is not first  # 0.03 is too low for 6 SGD steps: the range point is not best
     gap, se = paired_gap(best.row_losses, first.row_losses)
     assert (gap > NOISE_Z * se) == (rows == 64)  # 3 rows: t = 1.7 (losses 16 vs 0.54); 64: 5.7
-    if gap > NOISE_Z * se:  # told apart: the same choice as without the check
+    # but 16 is 30x 0.54: over TIE_CEILING, never a tie (review s13 VT3)
+    assert first.val_loss > TIE_CEILING * best.val_loss
+    if gap > NOISE_Z * se or first.val_loss > TIE_CEILING * best.val_loss:  # told apart
         assert result.chosen_lr == plain.chosen_lr
         assert "short_runs_indistinguishable" not in codes(result.findings)
     else:  # tied: refine's pick stays strictly inside the tied lrs, else their middle

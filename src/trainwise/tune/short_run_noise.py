@@ -29,6 +29,10 @@ SMALL_VAL_ROWS = 200  # the pick moves to the middle of a tie only below this ma
 MAX_NOISE_ROWS = 2000  # per-row losses of the first 2000 validation rows at most: the noise
 # is said at any size (audit s13 T3), and 2000 loss calls cost ~40 ms per candidate
 NOISE_Z = 2.0  # two standard errors: a one-sided ~98% test that the best is really better
+TIE_CEILING = 1.25  # never a tie above 1.25x the best's loss, whatever the paired error:
+# cross-entropy's row differences are heavy-tailed (a few confidently wrong rows), so a pair's
+# own error grows with its gap, and on digits 0.107 "tied" at 2.56x the best's 0.0644 while
+# 0.0045, scoring the same, did not (review s13 VT3)
 TIE_FLOOR = 0.01  # a gap under 1% of the best's loss is a tie whatever the paired error: after
 # one optimizer step on wine six candidates scored 1.13568 +- 2e-5 with a paired error of
 # ~1e-6, and the "best", the highest lr, trained to a loss of 3.9 (audit s13 P1)
@@ -125,7 +129,7 @@ def settle_within_noise(result: Any, range_lr: float | None, few: bool) -> None:
     if len(finite) < 2:
         return
     best = min(finite, key=lambda c: c.val_loss)
-    ties = sorted((c for c in finite if _tied(best, c, result.val_rows)), key=lambda c: c.lr)
+    ties = _tie_run(best, finite, result.val_rows)
     result.told_apart = len(ties) == 1
     _say_noise(result, best, finite, ties)
     if flat([c.val_loss for c in finite]) and range_lr is not None:
@@ -135,13 +139,27 @@ def settle_within_noise(result: Any, range_lr: float | None, few: bool) -> None:
     elif few and len(ties) > 1 and not ties[0].lr < result.chosen_lr < ties[-1].lr:
         middle = math.sqrt(ties[0].lr * ties[-1].lr)
         _move(result, middle, f"{middle:.3g}, the geometric middle of the {len(ties)} "
-              f"candidates within noise of the best ({ties[0].lr:.3g} to {ties[-1].lr:.3g})",
+              f"candidates around the best within noise of it ({ties[0].lr:.3g} to "
+              f"{ties[-1].lr:.3g})",
               best, ties)
+
+
+def _tie_run(best: Any, finite: list[Any], val_rows: int) -> list[Any]:
+    """The candidates, in lr order, that cannot be told apart from the best: the contiguous
+    run around it, up to the first neighbour on each side that can (review s13 VT3: a tie
+    two lrs away, past a candidate beaten beyond noise, is not the best's)."""
+    ordered = sorted(finite, key=lambda c: c.lr)
+    low = high = next(k for k, c in enumerate(ordered) if c is best)
+    while low > 0 and _tied(best, ordered[low - 1], val_rows):
+        low -= 1
+    while high + 1 < len(ordered) and _tied(best, ordered[high + 1], val_rows):
+        high += 1
+    return ordered[low:high + 1]
 
 
 def _tied(best: Any, other: Any, val_rows: int = 0) -> bool:
     gap, _, bound = gap_and_bound(best, other, val_rows)
-    return gap <= bound
+    return gap <= bound and gap <= (TIE_CEILING - 1) * abs(best.val_loss)
 
 
 def _say_noise(result: Any, best: Any, finite: list[Any], ties: list[Any]) -> None:
@@ -151,10 +169,12 @@ def _say_noise(result: Any, best: Any, finite: list[Any], ties: list[Any]) -> No
     rows = len(best.row_losses)
     noise = f"{NOISE_Z:g} standard errors over {_rows_said(rows, result.val_rows)} " \
         f"validation rows: {NOISE_Z * se:.2g}; " if math.isfinite(se) else ""
-    verdict = f"within noise: every lr from {ties[0].lr:.3g} to {ties[-1].lr:.3g} scores as " \
-        "well" if len(ties) > 1 else "beyond noise"
+    verdict = f"within noise: {ties[0].lr:.3g} to {ties[-1].lr:.3g} cannot be told apart " \
+        f"from the best on {_rows_said(rows, result.val_rows)} rows" if len(ties) > 1 \
+        else "beyond noise"
     note = (f" The runner-up ({runner_up.lr:.3g}) trails the best by {gap:.2g}, {verdict} "
-            f"({noise}a gap under {TIE_FLOOR:.0%} of the loss is a tie).")
+            f"({noise}a gap under {TIE_FLOOR:.0%} of the loss is a tie, one over "
+             f"{TIE_CEILING - 1:.0%} never).")
     for k, finding in enumerate(result.findings):
         if finding.code == "short_runs":
             evidence = {**finding.evidence, "runner_up_gap": gap, "noise_bound": bound,
@@ -183,8 +203,9 @@ def _indistinguishable(best: Any, ties: list[Any], why: str, before: float,
     return Finding(  # an info with a fix: the choice is made, and why
         "tune", Severity.INFO, "short_runs_indistinguishable",
         f"Short runs indistinguishable on {rows} validation rows: {len(ties)} candidates "
-        f"({', '.join(f'{c.lr:.3g}' for c in ties)}) score within noise of the best "
-        f"({best.lr:.3g}, loss {best.val_loss:.4g}). Training uses {why}, instead of "
+        f"({', '.join(f'{c.lr:.3g}' for c in ties)}) cannot be told apart from the best "
+        f"({best.lr:.3g}, loss {best.val_loss:.4g}) on {rows} rows: within noise and "
+        f"{TIE_CEILING:g}x its loss. Training uses {why}, instead of "
         f"{before:.3g}.",
         {"rows": rows, "best_lr": best.lr, "tied_lrs": [c.lr for c in ties],
          "chosen_lr": lr, "short_run_lr": before},
