@@ -159,7 +159,8 @@ def test_a_blown_up_candidate_in_the_fit_is_named():
     # audit s13 T7: the fit through 1.382 put the vertex at 0.019, below the best 0.046; left
     # out, the same shape on digits-anchor seed 130 moved a calibrated pick 0.015 -> 0.040, so
     # it stays in the fit and the message says so
-    assert refine_how(T7) == (pytest.approx(0.019, rel=0.01), "vertex")
+    assert refine_how(T7) == (pytest.approx(0.019, rel=0.01), "vertex",
+                              [0.0071, 0.018, 0.046, 0.12])
     assert blown_up(T7) == [0.12]
     steep = [(0.0016, 0.6899), (0.0055, 0.4351), (0.018, 0.4946), (0.061, 1.419)]  # MNIST-1D
     assert blown_up(steep) == []  # 2.06x the lowest's: a steep side, not a cliff
@@ -178,7 +179,7 @@ def test_the_message_says_how_refine_chose():
                       0).findings[0].message
     assert "parabola" not in message and "lowest or highest lr fitted" in message
     concave = [(1.0, 0.5), (2.0, 0.8), (4.0, 0.4), (8.0, 0.8), (16.0, 0.5)]
-    assert refine_how(concave) == (4.0, "concave")
+    assert refine_how(concave) == (4.0, "concave", [1.0, 2.0, 4.0, 8.0, 16.0])
 
 
 # ---------------------------------------------------------------- T4, T5: the range's spread
@@ -263,3 +264,27 @@ def test_a_tie_is_the_run_around_the_best_within_noise_and_125_percent_of_its_lo
     settle_within_noise(result, 0.03, True)
     assert result.findings[0].evidence["tied_lrs"] == [0.01]  # no run past 0.03
     assert result.told_apart and result.chosen_lr == 0.01
+
+
+def _said(pairs) -> str:
+    return verdict([Candidate(lr, v, [v], [v], 0.0) for lr, v in pairs], False, "log", 5,
+                   0).findings[0].message
+
+
+def test_a_blown_up_lr_is_named_only_when_in_a_fitted_vertex():
+    # review s13 VT5: "is in the fit" with no fit (the best at the edge) and for an lr
+    # outside the fit window (FIT_NEIGHBOURS each side of the best)
+    edge = _said([(0.01, .2), (0.03, .25), (0.1, .3), (0.3, 1.5)])
+    assert "lowest or highest lr fitted" in edge and "blew up" not in edge
+    outside = _said([(0.001, .31), (0.003, .3), (0.01, .2), (0.03, .25), (0.1, .3),
+                     (0.3, 2.0), (1.0, 2.2)])  # window: 0.001-0.1 around the best 0.01
+    assert "parabola" in outside and "blew up" not in outside
+    two = _said([(0.003, .3), (0.01, .25), (0.03, .2), (0.1, 1.0), (0.3, 1.1)])
+    assert "0.1, 0.3 blew up" in two and "and are in the fit, which they pull" in two
+
+
+def test_best_and_chosen_agree_on_bit_equal_losses():
+    # review s13 VT5: "Best 5.64e-08; chosen peak lr 4.5e-09 (the best itself ...)"
+    found = verdict([Candidate(lr, 1.094, [1.094], [1.094], 0.0) for lr in (0.01, 5.64e-08,
+                     4.5e-09)], False, "log", 5, 0)
+    assert found.best_lr == found.chosen_lr == 4.5e-09

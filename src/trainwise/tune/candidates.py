@@ -65,8 +65,9 @@ def refine(results: Sequence[tuple[float, float]]) -> float:
     return refine_how(results)[0]
 
 
-def refine_how(results: Sequence[tuple[float, float]]) -> tuple[float, str]:
-    """From (lr, val_loss) pairs, the chosen peak lr and how it was chosen: "vertex", the
+def refine_how(results: Sequence[tuple[float, float]]) -> tuple[float, str, list[float]]:
+    """From (lr, val_loss) pairs, the chosen peak lr, how it was chosen and the lrs fitted
+    (none unless "vertex" or "concave"): "vertex", the
     vertex of a least-squares parabola in (log10 lr, log val loss) through the best candidate
     and up to FIT_NEIGHBOURS finite ones on each side, kept between the best's two neighbours;
     "edge", the best itself when it is the lowest or highest lr fitted; "concave", the best
@@ -82,13 +83,14 @@ def refine_how(results: Sequence[tuple[float, float]]) -> tuple[float, str]:
     losses = np.array([v for _, v in finite])
     best = int(np.argmin(losses))
     if best in (0, len(finite) - 1):
-        return finite[best][0], "edge"
+        return finite[best][0], "edge", []
     window = slice(max(0, best - FIT_NEIGHBOURS), best + FIT_NEIGHBOURS + 1)
+    fitted = [lr for lr, _ in finite[window]]
     y = np.log(losses) if losses.min() > 0 else losses  # log: scale-free; a NLL may go < 0
     a, b, _ = np.polyfit(x[window], y[window], 2)
     if a <= 0:
-        return finite[best][0], "concave"
-    return float(10 ** np.clip(-b / (2 * a), x[best - 1], x[best + 1])), "vertex"
+        return finite[best][0], "concave", fitted
+    return float(10 ** np.clip(-b / (2 * a), x[best - 1], x[best + 1])), "vertex", fitted
 
 
 def blown_up(results: Sequence[tuple[float, float]]) -> list[float]:

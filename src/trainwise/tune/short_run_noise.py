@@ -21,6 +21,7 @@ from torch import nn
 
 from trainwise.findings import Finding, Severity
 from trainwise.model.class_weights import ClassWeightedCrossEntropy
+from trainwise.tune.short_run_result import best_key
 
 SMALL_VAL_ROWS = 200  # the pick moves to the middle of a tie only below this many validation
 # rows. The calibration tasks (bench/tune_vs_oracle.py, whose picks refine() was fitted on)
@@ -128,7 +129,7 @@ def settle_within_noise(result: Any, range_lr: float | None, few: bool) -> None:
     finite = [c for c in result.candidates if math.isfinite(c.val_loss)]
     if len(finite) < 2:
         return
-    best = min(finite, key=lambda c: c.val_loss)
+    best = min(finite, key=best_key)
     ties = _tie_run(best, finite, result.val_rows)
     result.told_apart = len(ties) == 1
     _say_noise(result, best, finite, ties)

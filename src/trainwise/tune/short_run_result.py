@@ -73,8 +73,8 @@ def verdict(candidates: list[Candidate], widened: bool, spacing: str, num_epochs
             "non-finite.", "Lower tune.start_lr and rerun the range test; if the loss "
             "explodes at any lr, go back to stage 'check' (loss at init, gradient flow).",
             lrs=[c.lr for c in candidates])])
-    best = min(finite, key=lambda c: c.val_loss)
-    chosen, how = refine_how(lr_loss_pairs(candidates))
+    best = min(finite, key=best_key)
+    chosen, how, fitted = refine_how(lr_loss_pairs(candidates))
     result = ShortRunResult(chosen, candidates, widened, spacing, num_epochs, best_lr=best.lr,
                             tail_evals=tail_evals)
     length = length or f"{num_epochs} epoch(s)"
@@ -86,7 +86,7 @@ def verdict(candidates: list[Candidate], widened: bool, spacing: str, num_epochs
         f"Short runs ({len(candidates)} candidates, {length} each, the real "
         f"schedule compressed; {spacing}-spaced{', widened' if widened else ''}): peak lr -> "
         f"validation loss{scored} {table}. Best {best.lr:.3g}; chosen peak lr {chosen:.3g} "
-        f"({_how(how, candidates)}).",
+        f"({_how(how, fitted, candidates)}).",
         chosen_lr=chosen, best_lr=best.lr, candidates=[c.to_dict() for c in candidates]))
     beyond = beyond_edge(lr_loss_pairs(candidates))
     if beyond is not None:
@@ -94,18 +94,29 @@ def verdict(candidates: list[Candidate], widened: bool, spacing: str, num_epochs
     return result
 
 
-def _how(how: str, candidates: list[Candidate]) -> str:
-    """How refine_how chose, in words; the blown-up candidates it left out named."""
+def best_key(candidate: Candidate) -> tuple[float, float]:
+    """The best candidate: the lowest loss, the lowest lr on an exact tie, as refine_how's
+    argmin over the lrs in order (the run order named 5.6e-08 best and refine chose 4.5e-09
+    on bit-equal losses, review s13 VT5)."""
+    return candidate.val_loss, candidate.lr
+
+
+def _how(how: str, fitted: list[float], candidates: list[Candidate]) -> str:
+    """How refine_how chose, in words; the blown-up candidates in its fit named (only a
+    vertex is pulled by them: an edge or a concave fit keeps the best itself)."""
     words = {"vertex": "the minimum of a parabola through the best and its neighbours, in "
                        "log lr",
              "edge": "the best itself: it is the lowest or highest lr fitted",
              "concave": "the best itself: the parabola through it and its neighbours curves "
                         "down, with no minimum"}[how]
-    dropped = blown_up(lr_loss_pairs(candidates))
-    if dropped:
-        words += (f"; {', '.join(f'{lr:.2g}' for lr in dropped)} blew up (loss over "
-                  f"{BLOWN_UP:g}x the best's and the lowest lr's) and is in the fit, which it "
-                  "pulls towards lower lrs; compare the candidates before trusting the vertex")
+    pulling = [lr for lr in blown_up(lr_loss_pairs(candidates)) if lr in fitted] \
+        if how == "vertex" else []
+    if pulling:
+        names = ", ".join(f"{lr:.2g}" for lr in pulling)
+        are, pull = ("are", "they pull") if len(pulling) > 1 else ("is", "it pulls")
+        words += (f"; {names} blew up (loss over {BLOWN_UP:g}x the best's and the lowest "
+                  f"lr's) and {are} in the fit, which {pull} towards lower lrs; compare the "
+                  "candidates before trusting the vertex")
     return words
 
 
