@@ -264,3 +264,6 @@ def test_a_model_whose_loss_never_left_chance_is_sent_to_the_lr_first():
     # a loss below ln 3 = 1.0986: the fix is as before
     (learned,) = rule_missed_classes(_history(0.33, 0.33, counts, val_loss=1.05))
     assert not learned.fix.startswith("The model did not learn")
+    # review s13 VT8: 1.090 is within 1% of ln 3, "not learned" in the tune stage too
+    (at_chance,) = rule_missed_classes(_history(0.33, 0.33, counts, val_loss=1.090))
+    assert at_chance.fix.startswith("The model did not learn")

@@ -288,3 +288,27 @@ def test_best_and_chosen_agree_on_bit_equal_losses():
     found = verdict([Candidate(lr, 1.094, [1.094], [1.094], 0.0) for lr in (0.01, 5.64e-08,
                      4.5e-09)], False, "log", 5, 0)
     assert found.best_lr == found.chosen_lr == 4.5e-09
+
+
+# ---------------------------------------------------------------- review s13 VT6, VT8
+def test_short_runs_that_learned_nothing_are_not_widened(monkeypatch):
+    # review s13 VT6: on random labels two widenings trained at 5.6e-08 and 4.5e-09
+    def never(*args):
+        raise AssertionError("widened after nothing learned")
+
+    monkeypatch.setattr(SHORT_RUNS, "_train", never)
+    at_chance = [Candidate(lr, v, [], [], 0.0) for lr, v in
+                 ((1e-6, 1.094), (1e-4, 1.10), (0.017, 1.142))]  # 4% apart: not flat
+    setup = SimpleNamespace(max_lr=math.inf, progress=None, total_steps=1)
+    assert SHORT_RUNS._widen(setup, at_chance, 2, math.log(3)) is False
+
+
+def test_learning_is_judged_by_one_margin_in_tune_and_train():
+    # review s13 VT8: 1.090 on 3 classes was "not learned" in tune (within 1%) but learned
+    # for train.not_learned (below ln 3 = 1.0986)
+    from trainwise.train.not_learned import chance_loss, not_learned
+    from trainwise.tune.short_run_learning import learned
+    history = [{"kind": "epoch", "epoch": 1, "val_loss": 1.090, "train_loss": 1.1}]
+    assert not learned([Candidate(0.01, 1.090, [], [], 0.0)], chance_loss(3))
+    assert not_learned(history, 3).startswith("The model did not learn")
+    assert learned([Candidate(0.01, 1.05, [], [], 0.0)], chance_loss(3))

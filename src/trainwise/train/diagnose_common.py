@@ -15,6 +15,10 @@ from trainwise.findings import Finding, Severity
 
 Row = dict[str, Any]
 STAGE = "train"
+LEARNED_MARGIN = 0.01  # learned: a validation loss over 1% below chance, ln C (or below the
+# untrained model's, in the tune stage); within it is no learning: on random labels (3
+# classes) short runs scored 1.094-1.118 against ln 3 = 1.099 (audit s13 T6). One bar for
+# train.not_learned and tune.short_run_learning (review s13 VT8)
 
 
 def row_kind(row: Row) -> str:

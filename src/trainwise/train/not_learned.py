@@ -17,31 +17,44 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from trainwise.findings import Finding
-from trainwise.train.diagnose_common import Row, best_epoch, rows_of
+from trainwise.train.diagnose_common import LEARNED_MARGIN, Row, best_epoch, rows_of
 
 # the evaluate findings whose fix assumes a model that learned (the train stage's
 # missed_classes asks not_learned itself)
 LEADS = ("argmax_misses_classes", "below_linear_reference")
 
 
+def chance_loss(num_classes: int) -> float:
+    """A C-class cross-entropy's loss for the uniform guess, ln C: where a classifier starts."""
+    return math.log(num_classes)
+
+
+def learned_below(loss: float, bar: float) -> bool:
+    """`loss` came below `bar` (chance, or the untrained model's loss) by more than
+    LEARNED_MARGIN of it."""
+    return loss < bar - LEARNED_MARGIN * abs(bar)
+
+
 def not_learned(history: Sequence[Row], num_classes: int | None,
                 peak_lr: float | None = None) -> str:
     """'The model did not learn: ... (tune stage) ...' when the best epoch's validation loss
-    is not below ln `num_classes`; '' otherwise, for a regression, or without epochs.
+    is not LEARNED_MARGIN below ln `num_classes`; '' otherwise, for a regression, or
+    without epochs.
     `peak_lr`: the schedule's peak (the evaluate stage knows it); else the steps' largest lr
     is named (2 one-cycle steps at peak 0.572 reach 0.465)."""
     best = best_epoch(history)
     if best is None or num_classes is None or num_classes < 2:
         return ""
-    chance, loss = math.log(num_classes), float(best["val_loss"])
-    if loss < chance:
+    chance, loss = chance_loss(num_classes), float(best["val_loss"])
+    if learned_below(loss, chance):
         return ""
     lrs = [row["lr"] for row in rows_of(history, "step")
            if isinstance(row.get("lr"), (int, float))]
     peak = f", peak lr {peak_lr:.3g} here" if peak_lr else \
         f", the steps' lr up to {max(lrs):.3g} here" if lrs else ""
     return (f"The model did not learn: its best validation loss {loss:.3g} never came below "
-            f"chance (ln {num_classes} = {chance:.2f}, the uniform guess). Fix training first: "
+            f"chance (ln {num_classes} = {chance:.2f}, the uniform guess) by more than "
+            f"{LEARNED_MARGIN:.0%}. Fix training first: "
             f"revisit the learning rate (tune stage: train.lr{peak}; a lower one, or "
             "train.lr = \"auto\" for the range test) and train.batch_size (a batch near the "
             "training rows' count leaves a few optimizer steps per epoch), one stage before "

@@ -17,7 +17,9 @@ from torch import nn
 
 from trainwise.findings import warning
 from trainwise.model.class_weights import ClassWeightedCrossEntropy
-from trainwise.tune.short_run_noise import TIE_FLOOR
+from trainwise.train.diagnose_common import LEARNED_MARGIN
+from trainwise.train.not_learned import chance_loss, learned_below
+from trainwise.tune.short_run_result import drop_edge_findings
 
 
 def start_loss(loss_fn: Any, outputs: torch.Tensor, targets: torch.Tensor) -> float:
@@ -28,18 +30,25 @@ def start_loss(loss_fn: Any, outputs: torch.Tensor, targets: torch.Tensor) -> fl
     cross_entropy = isinstance(loss_fn, (nn.CrossEntropyLoss, ClassWeightedCrossEntropy))
     if cross_entropy and outputs.ndim >= 2 and outputs.shape[1] > 1 and \
             not torch.is_floating_point(targets):
-        loss = min(loss, math.log(outputs.shape[1]))
+        loss = min(loss, chance_loss(outputs.shape[1]))
     return loss
 
 
+def learned(candidates: list[Any], start: float) -> bool:
+    """Some candidate scored below `start` by more than LEARNED_MARGIN of it (the bar
+    train.not_learned uses against chance); True when there is nothing to judge by (no finite
+    score or start), so that nothing is stopped on no evidence."""
+    finite = [c.val_loss for c in candidates if math.isfinite(c.val_loss)]
+    return not finite or not math.isfinite(start) or learned_below(min(finite), start)
+
+
 def check_learning(result: Any, start: float, range_lr: float | None) -> bool:
-    """On a ShortRunResult: True when the best candidate scored below `start` by more than
-    TIE_FLOOR of it; else a warning that points back to the data and check stages, and the
-    pick becomes the range test's point `range_lr` (kept as the short runs' own without it)."""
-    finite = [c for c in result.candidates if math.isfinite(c.val_loss)]
-    if not finite or not math.isfinite(start) or \
-            min(c.val_loss for c in finite) < start - TIE_FLOOR * abs(start):
+    """On a ShortRunResult: True when the candidates learned (`learned`); else a warning that
+    points back to the data and check stages, and the pick becomes the range test's point
+    `range_lr` (kept as the short runs' own without it)."""
+    if learned(result.candidates, start):
         return True
+    finite = [c for c in result.candidates if math.isfinite(c.val_loss)]
     best = min(finite, key=lambda c: c.val_loss)
     kept = f"the range test's point {range_lr:.3g}" if range_lr is not None else \
         f"refine's pick {result.chosen_lr:.3g} (no range test's point was given)"
@@ -48,15 +57,14 @@ def check_learning(result: Any, start: float, range_lr: float | None) -> bool:
     result.source = "range_test" if range_lr is not None else result.source
     instead = f", not the short runs' pick {before:.3g}" if range_lr is not None else ""
     result.told_apart = False
-    result.findings = [f for f in result.findings if f.code not in (
-        "short_runs_edge", "short_runs_at_range_top")]  # no edge to widen past: nothing learnt
+    drop_edge_findings(result)  # no edge to widen past: nothing learnt
     lrs = sorted(c.lr for c in result.candidates)
     result.findings.append(warning(
         "tune", "short_runs_no_learning",
         f"No short run (peak lrs {lrs[0]:.3g} to {lrs[-1]:.3g}) lowered the validation loss "
         f"below the loss at the start, {start:.4g} (the untrained model's, or ln C for a "
         f"cross-entropy): the best, {best.lr:.3g}, scored {best.val_loss:.4g}, within "
-        f"{TIE_FLOOR:.0%} of it or above. The lr is not the problem, so none is chosen from "
+        f"{LEARNED_MARGIN:.0%} of it or above. The lr is not the problem, so none is chosen from "
         f"these runs; training uses {kept}{instead}.",
         "If the short runs had few steps (short_runs_few_steps), lower train.batch_size or "
         "raise train.max_epochs and rerun; otherwise go back to stage 'data' (do the labels "

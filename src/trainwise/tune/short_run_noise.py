@@ -21,7 +21,7 @@ from torch import nn
 
 from trainwise.findings import Finding, Severity
 from trainwise.model.class_weights import ClassWeightedCrossEntropy
-from trainwise.tune.short_run_result import best_key
+from trainwise.tune.short_run_result import best_key, drop_edge_findings
 
 SMALL_VAL_ROWS = 200  # the pick moves to the middle of a tie only below this many validation
 # rows. The calibration tasks (bench/tune_vs_oracle.py, whose picks refine() was fitted on)
@@ -193,8 +193,7 @@ def _rows_said(rows: int, val_rows: int) -> str:
 def _move(result: Any, lr: float, why: str, best: Any, ties: list[Any]) -> None:
     before = result.chosen_lr
     result.chosen_lr = lr
-    result.findings = [f for f in result.findings if f.code not in (
-        "short_runs_edge", "short_runs_at_range_top")]  # the edge no longer decides
+    drop_edge_findings(result)  # the edge no longer decides
     result.findings.append(_indistinguishable(best, ties, why, before, lr))
 
 

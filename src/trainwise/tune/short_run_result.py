@@ -140,6 +140,14 @@ def _edge(best_lr: float, beyond: float, max_widenings: int, max_lr: float) -> F
         "(lr_range_no_rise), raise tune.end_lr and rerun.")
 
 
+def drop_edge_findings(result: ShortRunResult) -> None:
+    """Remove the findings that say the best sits at an edge (short_runs_edge,
+    short_runs_at_range_top): once the pick is settled otherwise (a tie's middle, the range
+    test's point after no learning) the edge no longer decides it."""
+    result.findings = [f for f in result.findings
+                       if f.code not in ("short_runs_edge", "short_runs_at_range_top")]
+
+
 def lr_loss_pairs(candidates: list[Candidate]) -> list[tuple[float, float]]:
     return [(c.lr, c.val_loss) for c in candidates]
 

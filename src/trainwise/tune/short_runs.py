@@ -50,7 +50,7 @@ from trainwise.tune.short_run_inputs import (
     check_sized,
     same_values,
 )
-from trainwise.tune.short_run_learning import check_learning, start_loss
+from trainwise.tune.short_run_learning import check_learning, learned, start_loss
 from trainwise.tune.short_run_noise import (
     MAX_NOISE_ROWS,
     few_rows,
@@ -155,7 +155,7 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
             start = _start_loss(setup)
             candidates = [_train(setup, lr, 0) for lr in lrs]
             _check_lr_mattered(candidates)  # else widening would add more of the same
-            widened = _widen(setup, candidates, max_widenings)
+            widened = _widen(setup, candidates, max_widenings, start)
     except ProbeStop as stop:
         return ShortRunResult(math.nan, candidates, False, spacing, num_epochs, [stop.finding])
     length = f"{end} steps ({end / steps_per_epoch:.3g} epochs, capped)" if capped else \
@@ -192,17 +192,20 @@ def _check_lr_mattered(candidates: list[Candidate]) -> None:
         "if both do, the gradients may be zero (stage 'check': gradient flow).")
 
 
-def _widen(setup: _Setup, candidates: list[Candidate], max_widenings: int) -> bool:
+def _widen(setup: _Setup, candidates: list[Candidate], max_widenings: int,
+           start: float = math.nan) -> bool:
     """While the best sits at an edge, add one candidate a grid step beyond it, never above
     setup.max_lr, divergence_lr: where the range test's loss climbed back above its start,
     or tune.end_lr. On iris (24 validation rows) steps to 0.41 and 0.91, past lr_high 0.19
     (the range test's own cut, where the loss first rose 10% of its fall) and 26x the
     range test's point 0.035, won by 0.01 nats of noise and training at 0.91 thrashed (val
-    loss 0.4 -> 27 -> 0.0002; audit s11 M1)."""
+    loss 0.4 -> 27 -> 0.0002; audit s11 M1). Nor while no candidate learned (below `start`,
+    the untrained model's loss or chance): on random labels it added 5.6e-08 and 4.5e-09,
+    10^4-10^5 below anything useful (review s13 VT6)."""
     for k in range(1, max_widenings + 1):
         beyond = beyond_edge(lr_loss_pairs(candidates))
-        if flat([c.val_loss for c in candidates]):  # a tie: the edge won by nothing
-            return k > 1
+        if flat([c.val_loss for c in candidates]) or not learned(candidates, start):
+            return k > 1  # a tie (the edge won by nothing), or nothing learned to widen from
         if beyond is None or beyond > setup.max_lr * (1 + 1e-9):
             return k > 1
         if setup.progress is not None:  # the total stays the grid's (audit s13 I14)
