@@ -249,3 +249,26 @@ def test_the_stretch_test_keeps_noise_whose_spread_grows_with_the_lr_flat(monkey
     flagged = sum("no_descent" in suggest_range(lrs, c).flags for c in curves)
     monkeypatch.setattr("trainwise.tune.lr_rule.MIN_STRETCH_DROP_IN_SE", np.inf)
     assert flagged == sum("no_descent" in suggest_range(lrs, c).flags for c in curves) >= 94
+
+
+def test_suggest_range_reads_the_very_level_rule_level_draws(monkeypatch):
+    # review s13 VT9: rule_level re-implemented suggest_range's preparation step by step;
+    # both now take one _level, so a change there moves the figure and the point together
+    from trainwise.tune import lr_rule
+    lrs = np.logspace(-5, 0, 60)
+    losses = 2.0 - np.tanh(np.log10(lrs) + 3) + 0.01 * np.sin(np.arange(60))
+    original = lr_rule._level
+    seen = []
+
+    def spy(*args):
+        seen.append(original(*args))
+        return seen[-1]
+
+    monkeypatch.setattr(lr_rule, "_level", spy)
+    point = lr_rule.suggest_range(lrs, losses)
+    drawn_lr, drawn_level = lr_rule.rule_level(lrs, losses)
+    assert len(seen) == 2
+    np.testing.assert_array_equal(seen[0][2], drawn_level)
+    np.testing.assert_array_equal(seen[0][0], drawn_lr)
+    assert point == lr_rule._from_level(np.log10(drawn_lr), seen[0][1], drawn_level,
+                                        seen[0][4], lr_rule._bandwidth(drawn_lr))

@@ -129,17 +129,27 @@ def cut_divergence(y: np.ndarray) -> int:
 
 def suggest_range(lrs: Sequence[float], losses: Sequence[float]) -> LrSuggestion:
     """Our rule on one recorded curve (raw losses): a one-cycle peak lr and the good range."""
+    lr, loss, level, finite, cut = _level(lrs, losses)
+    if level is None:
+        i = int(np.argmin(loss))
+        return LrSuggestion(float(lr[i]), float(lr[0]), float(lr[i]), (_few_points(finite),))
+    return _from_level(np.log10(lr), loss, level, cut, _bandwidth(lr))
+
+
+def _level(lrs: Sequence[float], losses: Sequence[float]
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int, bool]:
+    """(lr, loss, level, finite, cut): the curve the rule reads, its finite prefix cut where
+    it diverges; the smoothed loss over it (None below 5 points); the finite points' count;
+    whether it was cut. One preparation for suggest_range and the figure's rule_level, so
+    the level drawn is the level read (review s13 VT9)."""
     lr, loss = finite_prefix(lrs, losses)
     finite = loss.size
     keep = cut_divergence(loss) if finite >= 5 else finite
     cut = keep < loss.size or keep < len(losses)  # diverged: cut here, or stopped on a NaN
     lr, loss = lr[:keep], loss[:keep]
     if loss.size < 5:
-        i = int(np.argmin(loss))
-        return LrSuggestion(float(lr[i]), float(lr[0]), float(lr[i]), (_few_points(finite),))
-    x, sigma = np.log10(lr), _bandwidth(lr)
-    level, _ = robust_smooth(x, loss, sigma)
-    return _from_level(x, loss, level, cut, sigma)
+        return lr, loss, None, finite, cut
+    return lr, loss, robust_smooth(np.log10(lr), loss, _bandwidth(lr))[0], finite, cut
 
 
 def _bandwidth(lr: np.ndarray) -> float:
@@ -152,12 +162,8 @@ def rule_level(lrs: Sequence[float], losses: Sequence[float]) -> tuple[np.ndarra
     where it cuts the divergence; empty below 5 points (there it reads the raw losses). The
     figure draws it: the EMA (beta 0.98, ~50 steps of memory) lagged ~3 decades on a
     100-step ramp over 6, and showed no rise where this level rose (audit s13 T2)."""
-    lr, loss = finite_prefix(lrs, losses)
-    keep = cut_divergence(loss) if loss.size >= 5 else loss.size
-    lr, loss = lr[:keep], loss[:keep]
-    if loss.size < 5:
-        return np.empty(0), np.empty(0)
-    return lr, robust_smooth(np.log10(lr), loss, _bandwidth(lr))[0]
+    lr, _, level, _, _ = _level(lrs, losses)
+    return (np.empty(0), np.empty(0)) if level is None else (lr, level)
 
 
 def _few_points(finite: int) -> str:
