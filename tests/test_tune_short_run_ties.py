@@ -312,3 +312,49 @@ def test_learning_is_judged_by_one_margin_in_tune_and_train():
     assert not learned([Candidate(0.01, 1.090, [], [], 0.0)], chance_loss(3))
     assert not_learned(history, 3).startswith("The model did not learn")
     assert learned([Candidate(0.01, 1.05, [], [], 0.0)], chance_loss(3))
+
+
+# ---------------------------------------------------------------- review s13 VT7
+def _losses_to_compare():
+    from trainwise.model.class_weights import ClassWeightedCrossEntropy
+    torch.manual_seed(0)
+    logits, labels = torch.randn(300, 5), torch.randint(0, 5, (300,))
+    ignored = labels.clone()
+    ignored[::7] = -100
+    maps, map_labels = torch.randn(40, 3, 4, 4), torch.randint(0, 3, (40, 4, 4))
+    values, targets = torch.randn(300, 2), torch.randn(300, 2)
+    weight = torch.tensor([0.5, 1.0, 2.0, 1.5, 0.75])
+    return [
+        (nn.CrossEntropyLoss(), logits, labels, 0.0),
+        (nn.CrossEntropyLoss(weight=weight), logits, ignored, 1e-5),
+        (nn.NLLLoss(weight=weight), torch.log_softmax(logits, 1), labels, 1e-5),
+        (nn.CrossEntropyLoss(weight=weight[:3]), maps, map_labels, 1e-5),  # rows of 16 pixels
+        (ClassWeightedCrossEntropy(weight), logits, labels, 1e-5),
+        (nn.CrossEntropyLoss(), logits, torch.softmax(torch.randn(300, 5), 1), 1e-6),
+        (nn.MSELoss(), values, targets, 1e-6),
+        (nn.L1Loss(), values, targets, 1e-6),
+    ]
+
+
+def test_unreduced_row_losses_equal_the_per_row_loop():
+    from trainwise.tune.short_run_noise import _row_weights, looped_row_losses, row_losses
+    for loss_fn, outputs, targets, rtol in _losses_to_compare():
+        looped = looped_row_losses(loss_fn, outputs, targets,
+                                   _row_weights(loss_fn, targets))
+        fast = row_losses(loss_fn, outputs, targets)
+        np.testing.assert_allclose(fast, looped, rtol=rtol, atol=1e-7,
+                                   err_msg=type(loss_fn).__name__)
+        if rtol == 0.0:
+            assert fast == looped  # bit-equal for the plain cross-entropy
+        assert getattr(loss_fn, "reduction", "mean") == "mean"  # the user's loss untouched
+
+
+def test_row_losses_call_the_loss_once_for_the_standard_losses(monkeypatch):
+    calls = []
+    loss_fn = nn.CrossEntropyLoss()
+    original = nn.CrossEntropyLoss.forward
+    monkeypatch.setattr(nn.CrossEntropyLoss, "forward",
+                        lambda self, *a: calls.append(1) or original(self, *a))
+    from trainwise.tune.short_run_noise import row_losses
+    row_losses(loss_fn, torch.randn(500, 4), torch.randint(0, 4, (500,)))
+    assert len(calls) == 1  # was 500: one call per row
