@@ -123,3 +123,6 @@ def test_the_lr_source_says_kept_when_no_short_run_learned():
                                   "(short_runs_no_learning)")
     result.short.findings = []
     assert _lr_source(result) == "chosen by 5 short runs"
+    result.short.source = "range_test"  # a flat grid kept it (review s13 VT1): not scaled
+    assert _lr_source(result) == ("the range test's point, kept: the 5 short runs scored "
+                                  "alike (short_runs_indistinguishable)")

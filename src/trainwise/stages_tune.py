@@ -128,6 +128,9 @@ def _lr_source(result: Any) -> str:
     if any(f.code == "short_runs_no_learning" for f in result.short.findings):
         return (f"the range test's point, kept: none of {len(result.short.candidates)} short "
                 "runs learned (short_runs_no_learning)")
+    if getattr(result.short, "source", "short_runs") == "range_test":  # a flat grid (VT1)
+        return (f"the range test's point, kept: the {len(result.short.candidates)} short runs "
+                "scored alike (short_runs_indistinguishable)")
     how = f"chosen by {len(result.short.candidates)} short runs"
     if result.horizon_factor < 1:
         how += f" and scaled by {result.horizon_factor:.2f} for the whole run's constant lr"
