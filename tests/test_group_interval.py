@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
 
 from trainwise.data.task import Key, TaskData
@@ -139,3 +140,20 @@ def test_near_majority_baseline_reads_the_groups_interval() -> None:
     assert [f.code for f in found] == ["near_majority_baseline"]
     assert "resampling the 118 groups" in found[0].message
     assert found[0].evidence["accuracy_low"] == 0.683
+
+
+def test_every_row_right_is_no_zero_width_interval():
+    """Review s13 final F1: every resample of 590 right rows draws 100%, so the bootstrap said
+    "100-100%", narrower than Wilson over the rows; Wilson over the 118 groups stands in."""
+    from trainwise.train.group_interval import group_accuracy_interval
+    from trainwise.train.intervals import accuracy_interval, split_accuracy_interval
+
+    groups = np.repeat(np.arange(118), 5)
+    bounds = group_accuracy_interval(np.ones(590, bool), groups, seed=0)
+    assert bounds == (1.0, 1.0)  # the degenerate bootstrap itself
+    row = {"test_confusion": [[590, 0], [0, 0]], "test_accuracy_group_interval": list(bounds),
+           "test_groups": 118, "test_group_column": "patient_id"}
+    said = split_accuracy_interval(row)
+    by_groups = accuracy_interval(118, 118)
+    assert (said.low, said.high) == pytest.approx((by_groups.low, 1.0))
+    assert said.low < accuracy_interval(590, 590).low  # wider than Wilson over the rows
