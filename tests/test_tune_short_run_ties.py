@@ -358,3 +358,28 @@ def test_row_losses_call_the_loss_once_for_the_standard_losses(monkeypatch):
     from trainwise.tune.short_run_noise import row_losses
     row_losses(loss_fn, torch.randn(500, 4), torch.randint(0, 4, (500,)))
     assert len(calls) == 1  # was 500: one call per row
+
+
+def test_the_noise_word_names_the_rule_that_decided():
+    """Review s13 final F2: a runner-up refused only by the 1.25x ceiling was said "beyond
+    noise" with a gap under its own 2-se bound; a tie made only by the 1% floor "within
+    noise" with a gap over it."""
+    ceiling = _result({0.01: 0.10, 0.02: 0.14}, 0.01, 0.8, 144)  # gap 0.04 < 2 se 0.13
+    settle_within_noise(ceiling, 0.02, False)
+    said = ceiling.findings[0].message
+    assert "within noise but over 25% of the best's loss, so no tie" in said
+    assert "beyond noise" not in said
+    floor = _result({0.01: 1.000, 0.02: 1.005}, 0.01, 0.0001, 600)  # 2 se ~1e-5, floor 0.01
+    settle_within_noise(floor, 0.02, False)
+    assert "a tie (under 1% of the loss): 0.01 to 0.02 cannot be told apart" in \
+        floor.findings[0].message
+
+
+def test_the_indistinguishable_note_counts_rows_as_the_short_runs_finding_does():
+    """Review s13 final F3: 'on 2000 validation rows' when the scores average 10000."""
+    flat = _result({0.01: 1.0, 0.02: 1.001, 0.04: 1.002}, 0.04, 0.001, 2000)
+    flat.val_rows = 10000
+    settle_within_noise(flat, 0.02, False)
+    (note,) = [f for f in flat.findings if f.code == "short_runs_indistinguishable"]
+    assert "on the first 2000 of 10000 validation rows" in note.message
+    assert note.evidence["val_rows"] == 10000

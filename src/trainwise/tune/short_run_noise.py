@@ -208,9 +208,9 @@ def _say_noise(result: Any, best: Any, finite: list[Any], ties: list[Any]) -> No
     rows = len(best.row_losses)
     noise = f"{NOISE_Z:g} standard errors over {_rows_said(rows, result.val_rows)} " \
         f"validation rows: {NOISE_Z * se:.2g}; " if math.isfinite(se) else ""
-    verdict = f"within noise: {ties[0].lr:.3g} to {ties[-1].lr:.3g} cannot be told apart " \
-        f"from the best on {_rows_said(rows, result.val_rows)} rows" if len(ties) > 1 \
-        else "beyond noise"
+    verdict = f"{_tie_word(gap, se, bound)}: {ties[0].lr:.3g} to {ties[-1].lr:.3g} cannot be " \
+        f"told apart from the best on {_rows_said(rows, result.val_rows)} rows" \
+        if len(ties) > 1 else _apart_word(gap, bound, best.val_loss)
     note = (f" The runner-up ({runner_up.lr:.3g}) trails the best by {gap:.2g}, {verdict} "
             f"({noise}a gap under {TIE_FLOOR:.0%} of the loss is a tie, one over "
              f"{TIE_CEILING - 1:.0%} never).")
@@ -223,6 +223,23 @@ def _say_noise(result: Any, best: Any, finite: list[Any], ties: list[Any]) -> No
                                          evidence=evidence)
 
 
+def _tie_word(gap: float, se: float, bound: float) -> str:
+    """Which rule made the tie: the noise, or only the floor of TIE_FLOOR of the loss."""
+    return "within noise" if math.isfinite(se) and gap <= NOISE_Z * se else \
+        f"a tie (under {TIE_FLOOR:.0%} of the loss)"
+
+
+def _apart_word(gap: float, bound: float, best_loss: float) -> str:
+    """Which rule told the runner-up apart: its gap passes the noise bound, or only the
+    ceiling refused a tie (wine's 14 rows: a gap of 0.00025 under a bound of 0.00043 was
+    said "beyond noise", review s13 final F2), or a worse lr between them ends the tie's run."""
+    if gap > bound:
+        return "beyond noise"
+    if gap > (TIE_CEILING - 1) * abs(best_loss):
+        return f"within noise but over {TIE_CEILING - 1:.0%} of the best's loss, so no tie"
+    return "within noise, but a worse lr lies between it and the best, so no tie"
+
+
 def _rows_said(rows: int, val_rows: int) -> str:
     """"400", or "the first 2000 of 10000" when the row losses are a sample of the rows."""
     return f"the first {rows} of {val_rows}" if val_rows > rows else f"{rows}"
@@ -232,20 +249,22 @@ def _move(result: Any, lr: float, why: str, best: Any, ties: list[Any]) -> None:
     before = result.chosen_lr
     result.chosen_lr = lr
     drop_edge_findings(result)  # the edge no longer decides
-    result.findings.append(_indistinguishable(best, ties, why, before, lr))
+    result.findings.append(_indistinguishable(best, ties, why, before, lr, result.val_rows))
 
 
 def _indistinguishable(best: Any, ties: list[Any], why: str, before: float,
-                       lr: float) -> Finding:
+                       lr: float, val_rows: int = 0) -> Finding:
     rows = len(best.row_losses)
+    said = _rows_said(rows, val_rows)  # as the short_runs finding says it (review s13 final F3)
     return Finding(  # an info with a fix: the choice is made, and why
         "tune", Severity.INFO, "short_runs_indistinguishable",
-        f"Short runs indistinguishable on {rows} validation rows: {len(ties)} candidates "
+        f"Short runs indistinguishable on {said} validation rows: {len(ties)} candidates "
         f"({', '.join(f'{c.lr:.3g}' for c in ties)}) cannot be told apart from the best "
-        f"({best.lr:.3g}, loss {best.val_loss:.4g}) on {rows} rows: within noise and "
+        f"({best.lr:.3g}, loss {best.val_loss:.4g}) on {said} rows: within noise and "
         f"{TIE_CEILING:g}x its loss. Training uses {why}, instead of "
         f"{before:.3g}.",
-        {"rows": rows, "best_lr": best.lr, "tied_lrs": [c.lr for c in ties],
+        {"rows": rows, "val_rows": val_rows or rows, "best_lr": best.lr,
+         "tied_lrs": [c.lr for c in ties],
          "chosen_lr": lr, "short_run_lr": before},
         "Nothing to do for this run; with more validation rows (split.val_fraction, or more "
         "data) or longer short runs (tune.short_run_epochs) the short runs can tell the lrs "
