@@ -23,6 +23,7 @@ from trainwise.train.diagnose_common import (
     plan_of,
     rows_of,
 )
+from trainwise.train.not_learned import chance_loss, learned_below
 
 OVERCONFIDENCE_GAP = 0.10  # mean confidence above accuracy by 10 points
 UNDERCONFIDENCE_GAP = 0.25  # accuracy above mean confidence by 25 points. Label smoothing 0.1
@@ -219,10 +220,12 @@ def _overconfidence_fix(history: list[Row]) -> str:
     never got below the chance loss ln C is a run that did not learn: there the confidence
     is a symptom of the lr, not a calibration matter."""
     best, classes = best_epoch(history), num_classes(history)
-    if best is not None and classes and best["val_loss"] > math.log(classes):
-        return (f"The best validation loss {best['val_loss']:.4g} is above the chance loss "
-                f"ln {classes} = {math.log(classes):.3g}: the model did not learn, and its "
-                "confidence is a symptom. "
+    # the one bar for "did not learn" (not_learned.py; review s13 final F4)
+    if best is not None and classes and not learned_below(best["val_loss"],
+                                                          chance_loss(classes)):
+        return (f"The best validation loss {best['val_loss']:.4g} never came clearly below the "
+                f"chance loss ln {classes} = {math.log(classes):.3g}: the model did not learn, "
+                "and its confidence is a symptom. "
                 + lr_advice(history, "lower", "rerun it, or set a smaller train.lr") + ".")
     plan = plan_of(history)
     if plan.weight_decay is None:  # a loop of the user's own
