@@ -150,3 +150,20 @@ def test_a_table_without_the_text_column_is_told_what_it_holds_and_the_rename(te
         trainwise.predict(result.path, pd.DataFrame({"reviews": ["a"], "note": ["b"]}))
     with pytest.raises(DataError, match=r"hold \['a', 'b'\]\. Give the text under the column"):
         trainwise.predict(result.path, pd.DataFrame({"a": ["x"], "b": ["y"]}))
+
+
+def test_text_notes_are_said_at_the_callers_line(text_run):
+    """Review s13 final F6: trainwise.predict(text run, DataFrame) said its notes at
+    prediction.py:85, trainwise's own line; the image notes already named the caller's."""
+    import warnings
+
+    import trainwise
+
+    result, _ = text_run
+    length = Preprocessing.load(result.path).token_length
+    frame = pd.DataFrame({"review": ["great " * (length + 5), "zzzunseen"]})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainwise.predict(result.path, frame)
+    notes = [w for w in caught if "texts" in str(w.message)]
+    assert len(notes) == 2 and all(w.filename == __file__ for w in notes)

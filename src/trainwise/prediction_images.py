@@ -9,20 +9,17 @@ said once (a warning, which `trainwise predict` prints on stderr), never done si
 
 from __future__ import annotations
 
-import os
-import sys
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from trainwise.caller_line import warn_at_caller
 from trainwise.data.errors import DataError
 from trainwise.data.folders import SUFFIXES, is_hidden
 from trainwise.data.images import _decode_all, _is_gray, resize
 
-_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep  # trainwise's own files
 # ITU-R 601 luma, Pillow's own convert("L") weights: a colour image for a run that only
 # ever saw gray images is read as Pillow would have stored it gray
 LUMA = (0.299, 0.587, 0.114)
@@ -160,9 +157,4 @@ def _images(count: int) -> str:
 
 
 def _note(message: str) -> None:
-    """Warn at the caller's own line, the first frame outside trainwise: the notes are said
-    4 to 7 calls deep, and a fixed stacklevel pointed at trainwise's lines (review s13 VA10)."""
-    frame, level = sys._getframe(1), 2  # level 2: _note's caller
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, stacklevel=level)
+    warn_at_caller(message)

@@ -8,11 +8,11 @@ is said as a note (on stderr from the shell).
 from __future__ import annotations
 
 import difflib
-import warnings
 
 import numpy as np
 import pandas as pd
 
+from trainwise.caller_line import warn_at_caller
 from trainwise.data.errors import DataError
 from trainwise.data.text import words
 from trainwise.data.token_ids import PADDING_ID
@@ -63,16 +63,16 @@ def _say_text(lengths: np.ndarray, unknown: np.ndarray, length: int, unknown_id:
     """Rows cut at T (a note: the run cut its own so), and rows with no word the run knew."""
     cut = np.flatnonzero(lengths > length)
     if len(cut):
-        warnings.warn(f"{len(cut)} of {len(lengths)} texts are longer than the run's "
-                      f"{length} words and were cut at {length}, as the run cut its own "
-                      f"(rows {_rows(cut)})", stacklevel=4)
+        warn_at_caller(f"{len(cut)} of {len(lengths)} texts are longer than the run's "
+                       f"{length} words and were cut at {length}, as the run cut its own "
+                       f"(rows {_rows(cut)})")
     blind = np.flatnonzero(np.minimum(lengths, length) == unknown)
     if len(blind):
-        warnings.warn(
+        warn_at_caller(
             f"{len(blind)} texts hold no word of the run's vocabulary (rows {_rows(blind)}; "
             f"empty, or every word unseen, id {unknown_id}): the model reads nothing in them "
             "and its answer for them says little. Check their language and spelling.",
-            PredictionWarning, stacklevel=4)
+            PredictionWarning)
 
 
 def fit_length(ids: np.ndarray, prep: Preprocessing, side: str) -> np.ndarray:
@@ -85,19 +85,18 @@ def fit_length(ids: np.ndarray, prep: Preprocessing, side: str) -> np.ndarray:
         return ids
     if width < length:
         pad = ((0, 0), (length - width, 0)) if side == "start" else ((0, 0), (0, length - width))
-        warnings.warn(f"the token rows hold {width} positions and the run's {length}: padded "
-                      f"with {PADDING_ID} at the {side}, as the run's rows were "
-                      "(0 is padding: no word)", stacklevel=4)
+        warn_at_caller(f"the token rows hold {width} positions and the run's {length}: padded "
+                       f"with {PADDING_ID} at the {side}, as the run's rows were "
+                       "(0 is padding: no word)")
         return np.pad(ids, pad, constant_values=PADDING_ID)
     kept = ids[:, width - length:] if side == "start" else ids[:, :length]
     lost = ids[:, :width - length] if side == "start" else ids[:, length:]
     cut = np.flatnonzero((lost != PADDING_ID).any(axis=1))
     if len(cut):
         where = "before the last" if side == "start" else "past position"
-        warnings.warn(f"the token rows hold {width} positions and the run's {length}: cut "
-                      f"to the run's T = {length} as its own rows were, which drops ids "
-                      f"{where} {length} in {len(cut)} of {len(ids)} rows (rows {_rows(cut)})",
-                      stacklevel=4)
+        warn_at_caller(f"the token rows hold {width} positions and the run's {length}: cut "
+                       f"to the run's T = {length} as its own rows were, which drops ids "
+                       f"{where} {length} in {len(cut)} of {len(ids)} rows (rows {_rows(cut)})")
     return kept
 
 
