@@ -130,3 +130,15 @@ def test_test_predictions_carry_the_series_and_time_of_each_row(tmp_path):
     assert list(written["store"]) == list(source["store"])
     assert list(written["date"]) == list(source["date"])
     np.testing.assert_allclose(written["actual"], source["sales"], rtol=1e-5)
+
+
+def test_key_cells_are_written_as_a_join_on_the_file_needs(tmp_path):
+    """Review s13 final F5: an integer day index is held as a float ('1.0' joins no '1')."""
+    path = tmp_path / "p.csv"
+    write_predictions(path, np.array([0, 1]), np.array([1.0, 2.0]), np.array([1.5, 2.5]),
+                      {"day": np.array([1.0, 20240101.0]), "store": np.array(["S1", "S2"]),
+                       "date": np.array(["2024-03-01T09:00", "2024-03-02"], "datetime64[m]")})
+    written = pd.read_csv(path, dtype=str)
+    assert list(written["day"]) == ["1", "20240101"]
+    assert list(written["store"]) == ["S1", "S2"]
+    assert list(written["date"]) == ["2024-03-01T09:00", "2024-03-02"]  # a day as a day

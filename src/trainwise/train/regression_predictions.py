@@ -85,10 +85,16 @@ def write_predictions(path: Path, rows: np.ndarray | None, actual: np.ndarray,
 
 
 def _cell(value: object) -> str:
-    """A key as the file wrote it: a date as ISO text (numpy's repr is 'numpy.datetime64(...)')."""
+    """A key as text to join on: a date as ISO text (numpy's repr is 'numpy.datetime64(...)';
+    a time with a zone is in UTC, as the split ordered it), a whole number as an integer (an
+    integer day index is held as a float: '1.0' would not match the file's '1', review s13
+    final F5)."""
     if isinstance(value, np.datetime64):
         return str(np.datetime_as_string(value, unit="auto"))
-    return str(value.item() if isinstance(value, np.generic) else value)
+    value = value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
