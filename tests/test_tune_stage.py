@@ -126,3 +126,23 @@ def test_the_lr_source_says_kept_when_no_short_run_learned():
     result.short.source = "range_test"  # a flat grid kept it (review s13 VT1): not scaled
     assert _lr_source(result) == ("the range test's point, kept: the 5 short runs scored "
                                   "alike (short_runs_indistinguishable)")
+
+
+def test_tuning_that_costs_over_three_trainings_says_so():
+    """Audit s13 T8: MNIST-1D at 3 epochs tuned for 6.2 s and trained for 1.7 s (3.6x, over
+    issue 6's 3x) with nothing said. Estimated training: the short runs' median seconds per
+    step (0.01) x 3 epochs x 20 steps = 0.6 s; tuning 3.0 s is 5x."""
+    from types import SimpleNamespace
+
+    from trainwise.config import from_dict
+    from trainwise.stages_tune import _cost_finding
+
+    ctx = SimpleNamespace(config=from_dict({"train": {"max_epochs": 3}}))
+    candidates = [SimpleNamespace(seconds=s) for s in (0.09, 0.1, 0.5)]
+    result = SimpleNamespace(short=SimpleNamespace(candidates=candidates, num_steps=10),
+                             seconds={"range_test": 2.5, "short_runs": 0.5})
+    (said,) = _cost_finding(ctx, result, steps_per_epoch=20)
+    assert said.code == "tune_cost" and said.evidence["ratio"] == 5.0
+    assert "about 5.0x the training steps it tunes (~0.6 s for 3 epochs" in said.message
+    result.seconds = {"range_test": 1.0, "short_runs": 0.5}  # 2.5x: within the budget
+    assert _cost_finding(ctx, result, steps_per_epoch=20) == []

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from trainwise.console import TuneProgress, console, progress
-from trainwise.findings import Finding, info
+from trainwise.findings import Finding, Severity, info
 from trainwise.stages import RunContext, eval_batch_size
 from trainwise.stages_training import blame_extreme_weights, run_scheduler, training_loader
 from trainwise.tune.batch_probe import find_batch_size
@@ -74,8 +74,40 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
     measured_at = f" (measured at {precision}, as training runs)" \
         if precision != "32-true" else ""
     chosen = [_chosen_finding(ctx.lr, result, measured_at)] if math.isfinite(result.lr) else []
+    cost = _cost_finding(ctx, result, len(short_run_loader))
     # first: the stage's headline
-    return chosen + findings + blame_extreme_weights(ctx, result.findings)
+    return chosen + findings + blame_extreme_weights(ctx, result.findings) + cost
+
+
+# METHOD §4 / issue 6: tuning should cost at most ~3 plain training runs. A short training
+# (MNIST-1D at 3 epochs: tune 6.2 s, train 1.7 s, audit s13 T8) spends most of it in the range
+# test's fixed num_seeds x num_steps, which the short runs' budget does not scale down.
+COST_BUDGET = 3.0
+
+
+def _cost_finding(ctx: RunContext, result: Any, steps_per_epoch: int) -> list[Finding]:
+    """A note when tuning took over COST_BUDGET times the training it tunes, that training
+    estimated from the short runs' own seconds per step (evaluations included: about)."""
+    short = result.short
+    timed = [c.seconds / short.num_steps for c in (short.candidates if short else [])
+             if c.seconds > 0 and short.num_steps > 0]
+    tuned = sum(result.seconds.values())
+    if not timed or not steps_per_epoch:
+        return []
+    training = sorted(timed)[len(timed) // 2] * ctx.config.train.max_epochs * steps_per_epoch
+    if tuned <= COST_BUDGET * training:
+        return []
+    cfg = ctx.config.tune
+    return [Finding(  # an info with a fix: nothing is wrong, the cost is said
+        "tune", Severity.INFO, "tune_cost",
+        f"Tuning took {tuned:.1f} s, about {tuned / training:.1f}x the training steps it "
+        f"tunes (~{training:.1f} s for {ctx.config.train.max_epochs} epochs at the short runs' "
+        "time per step; evaluation and monitoring add to a real run): the range test's "
+        f"{cfg.num_seeds} x {cfg.num_steps} steps weigh most in a short training.",
+        {"tune_seconds": round(tuned, 2), "training_seconds": round(training, 2),
+         "ratio": round(tuned / training, 2), "budget": COST_BUDGET},
+        "For cheaper tuning: set train.lr to the lr found (no tuning on reruns), or lower "
+        "tune.num_steps / tune.num_seeds (a noisier range test).")]
 
 
 def _tune_lr(ctx: RunContext, short_run_loader: Any, bar: TuneProgress | None) -> Any:
