@@ -183,6 +183,24 @@ def test_gaps_the_run_never_had_are_counted_inf_is_refused_empty_rows_said(table
         trainwise.predict(result.path, broken)
 
 
+def test_table_notes_are_said_at_the_callers_line(table_run):
+    """Final read s13 A1: the table notes (unseen levels, new gaps, empty rows) used a fixed
+    stacklevel and were said at prediction_table.py's or prediction.py's own lines, through
+    trainwise.predict and result.predict alike; like the text notes, they name the caller's."""
+    result, frame, _ = table_run
+    rows = frame.drop(columns="label").head(5).reset_index(drop=True)
+    rows.loc[0, "city"] = "atlantis"
+    rows.loc[1, "income"] = np.nan  # the run had no missing income
+    rows.loc[4, ["plan", "city", "age", "income"]] = np.nan
+    for predict in (lambda: trainwise.predict(result.path, rows), lambda: result.predict(rows)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            predict()
+        notes = [w for w in caught if w.category is PredictionWarning]
+        assert len(notes) >= 3 and all(w.filename == __file__ for w in notes), \
+            [(w.filename, w.lineno, str(w.message)[:40]) for w in notes]
+
+
 def test_a_built_in_one_channel_sequence_takes_n_t_and_names_its_layout():
     """Audit s12 S6: the demo (MNIST-1D, rows (1, 40)) refused x_test as (N, 40) and advised
     a false (N, T, C) rule; (N, 40) is one channel, and the message gives the exact layout."""

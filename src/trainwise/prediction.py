@@ -6,7 +6,6 @@ outputs into the target's units.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from trainwise.caller_line import warn_at_caller
 from trainwise.config import DataConfig
 from trainwise.data.arrays import shape_inputs
 from trainwise.data.errors import DataError
@@ -141,9 +141,8 @@ def _counts(meta: dict[str, Any], corrected: bool) -> np.ndarray | None:
             "trained without class weights: its probabilities already follow the training "
             "split's class shares. Leave prior_corrected (--prior-corrected) out.")
     if weighted and not corrected:
-        warnings.warn(f"{WEIGHTED_PROBABILITIES}: trainwise predict --prior-corrected "
-                      "(prior_corrected=True) writes them with the weights undone.",
-                      stacklevel=3)
+        warn_at_caller(f"{WEIGHTED_PROBABILITIES}: trainwise predict --prior-corrected "
+                       "(prior_corrected=True) writes them with the weights undone.")
     return training_counts(meta) if corrected else None
 
 
@@ -166,12 +165,12 @@ def _threshold(folder: Path, meta: dict[str, Any], prep: Preprocessing, threshol
     if threshold == "best":
         return record if counts is None else _corrected_threshold(record, counts)
     if record is not None and threshold_recommended(meta.get("test") or {}):
-        warnings.warn(
+        warn_at_caller(
             f"prediction is the argmax; the run picked a decision threshold on validation, "
             f"P('{record['positive_class']}') >= {record['threshold']:.3g}, which adds "
             f"{THRESHOLD_GAIN:.0%} or more of test balanced accuracy (its scores are in the "
             "report) and is not applied. To apply it: trainwise predict --threshold best "
-            "(trainwise.predict(..., threshold=\"best\")).", stacklevel=3)
+            "(trainwise.predict(..., threshold=\"best\")).")
     return None
 
 
@@ -181,11 +180,11 @@ def _corrected_threshold(record: dict[str, Any], counts: np.ndarray) -> dict[str
     probability_<positive> >= the threshold said here (the same rows pass, but for
     float32 rounding at the threshold itself)."""
     moved = on_corrected_scale(record, counts)
-    warnings.warn(
+    warn_at_caller(
         f"--threshold best with --prior-corrected: decided at P('{record['positive_class']}') "
         f">= {moved['threshold']:.3g} on the corrected scale written in the probability "
         f"columns (the run's threshold {record['threshold']:.3g} on the class-weighted scale; "
-        "the same rows pass, but for rounding at the threshold itself).", stacklevel=4)
+        "the same rows pass, but for rounding at the threshold itself).")
     return moved
 
 

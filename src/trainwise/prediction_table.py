@@ -7,13 +7,13 @@ S12). Warnings are PredictionWarning; `trainwise predict` prints them on stderr.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from trainwise.caller_line import warn_at_caller
 from trainwise.config import DataConfig
 from trainwise.data.coltypes import COMMON_MARKERS, folded, read_numbers, replace_na_values
 from trainwise.data.errors import DataError
@@ -169,7 +169,7 @@ def _say_unseen(name: str, unseen: pd.Series, rows: np.ndarray, other: tuple | N
 
 
 def _warn(message: str) -> None:
-    warnings.warn(message, PredictionWarning, stacklevel=4)
+    warn_at_caller(message, PredictionWarning)
 
 
 def imputed_cells(array: np.ndarray, prep: Preprocessing) -> np.ndarray | None:

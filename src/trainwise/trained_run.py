@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from trainwise.caller_line import warn_at_caller
 from trainwise.config import (
     Config,
     ConfigError,
@@ -53,11 +54,11 @@ def run_config(folder: Path, strict: bool = False) -> Config:
             f"{path} holds config keys this trainwise does not know: {', '.join(unknown)} "
             f"(the run was written by trainwise {version}). Delete or rename them in {path}, "
             f"or {install} to use this run folder.")
-    if unknown:  # stacklevel 4: the line that called predict or load_model
-        warnings.warn(f"{path}: ignored config keys this trainwise does not know: "
+    if unknown:
+        warn_at_caller(f"{path}: ignored config keys this trainwise does not know: "
                       f"{', '.join(unknown)} (the run was written by trainwise {version}). "
                       "Scoring needs only [data] and [model]; to silence this, delete them "
-                      f"from {path}.", UserWarning, stacklevel=4)
+                      f"from {path}.")
     try:
         return from_dict(without_keys(raw, unknown))
     except ConfigError as exc:
