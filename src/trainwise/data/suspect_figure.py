@@ -1,5 +1,7 @@
-"""The held-out rows whose label looks wrong, drawn: images as a grid, sequences as lines,
-each titled with the given label and the class the model gives it (stages_labels.py)."""
+"""Two figures of rows, drawn the same way (images as a grid, sequences as lines), each panel
+named by its file (or part and row): the held-out rows whose label looks wrong, titled with the
+given label and the class the model gives it, and the most confident wrong test predictions,
+titled with the true label and the predicted class (stages_labels.py)."""
 
 from __future__ import annotations
 
