@@ -17,7 +17,7 @@ from trainwise.recipe_verdict import _beside_accuracy
 from trainwise.reporting.context import RunData, _headline
 from trainwise.reporting.scores import score_table
 from trainwise.stages import Arrays
-from trainwise.stages_evaluate import _accuracy_group_interval, _test_message
+from trainwise.stages_evaluate import _accuracy_group_interval, _test_groups, _test_message
 from trainwise.train.class_metrics import class_results
 from trainwise.train.group_interval import group_accuracy_interval
 from trainwise.train.intervals import GROUP_INTERVAL, accuracy_interval, split_accuracy_interval
@@ -101,6 +101,7 @@ def _grouped_row(right: np.ndarray, groups: np.ndarray) -> dict:
            "test_baseline_class": "no", "test_baseline_accuracy": num_right / len(right),
            "test_balanced_accuracy": 0.5,
            "test_per_class": {"recall": [1.0, 0.0], "support": [num_right, num_wrong]}}
+    row["test_groups"] = _test_groups(ctx)  # the stage counts them once, before the interval
     row.update(_accuracy_group_interval(ctx, *_outputs(right)))
     return ctx, row
 

@@ -12,7 +12,7 @@ from trainwise.amounts import amount
 from trainwise.findings import Finding, Severity, errors
 from trainwise.stages import RunContext
 from trainwise.train.decision_threshold import META_KEY, threshold_recommended, threshold_text
-from trainwise.train.intervals import few_groups, split_accuracy_interval
+from trainwise.train.intervals import GROUPS, few_groups, split_accuracy_interval
 from trainwise.train.ranking import ranking_text
 from trainwise.train.regression_intervals import INTERVAL_KEYS
 from trainwise.train.regression_metrics import r2_text
@@ -102,7 +102,7 @@ def _beside_accuracy(test: dict[str, Any], class_names: list[str] | None = None,
     interval = split_accuracy_interval(test)
     inside = [interval.text()] if interval is not None else []
     # rows of a few groups (subjects) are not independent: audit s11 M10
-    if interval is not None and (few := few_groups(interval.num_rows, test.get("test_groups"))):
+    if interval is not None and (few := few_groups(interval.num_rows, test.get(GROUPS))):
         inside[0] += f" from {few}"
     if "test_baseline_accuracy" in test:
         inside.append(f"always '{test['test_baseline_class']}': "

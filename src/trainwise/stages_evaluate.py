@@ -35,7 +35,12 @@ from trainwise.train.diagnose_perfect import held_out_too_good, linear_too_good
 from trainwise.train.diagnose_unfinished import rule_still_improving
 from trainwise.train.evaluate import evaluate
 from trainwise.train.group_interval import group_interval_keys
-from trainwise.train.intervals import grouped_rows_caveat, percent, split_accuracy_interval
+from trainwise.train.intervals import (
+    GROUPS,
+    grouped_rows_caveat,
+    percent,
+    split_accuracy_interval,
+)
 from trainwise.train.linear_reference import (
     LINEAR_FILE,
     LINEAR_KINDS,
@@ -93,9 +98,12 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
     row = evaluate(nn.Identity(), [(outputs, targets)], ctx.loss_fn, ctx.data.task,
                    prefix="test", confusion=classification, target_units=ctx.target_units())
     row.pop("test_confidence_hist", None)
+    groups = _test_groups(ctx)
+    if groups is not None:  # every test interval names it: the verdict's, the report's, the caveat
+        row[GROUPS] = groups
     findings = (_class_findings if classification else _regression_findings)(
         ctx, row, outputs, targets)
-    findings += _linear_and_groups(ctx, row, outputs)
+    findings += _linear_scores(ctx, row, outputs)
     # a loss never below ln C: those fixes first send the user back to the lr and batch size
     lead = not_learned(ctx.history, ctx.data.num_classes if classification else None,
                        ctx.lr or None)
@@ -217,10 +225,9 @@ def _regression_intervals(ctx: RunContext, outputs: torch.Tensor,
                                 seed=ctx.config.run.seed)
 
 
-def _linear_and_groups(ctx: RunContext, row: dict[str, Any],
-                       outputs: torch.Tensor) -> list[Finding]:
-    """Adds to the test row the linear reference's scores and the test rows' group count
-    (the intervals' caveat: intervals.grouped_rows_caveat); the linear model's warning."""
+def _linear_scores(ctx: RunContext, row: dict[str, Any],
+                   outputs: torch.Tensor) -> list[Finding]:
+    """Adds to the test row the linear reference's scores; the linear model's warning."""
     assert ctx.data is not None
     # the network's test answers: its classes, or its values in the target's units (for the
     # paired bootstrap of its RMSE minus the linear model's)
@@ -228,9 +235,6 @@ def _linear_and_groups(ctx: RunContext, row: dict[str, Any],
         in_target_units(outputs.numpy(), ctx.target_units())
     linear, findings = _linear_reference(ctx, row, predicted)
     row.update(linear)
-    groups = _test_groups(ctx)
-    if groups is not None:  # the report's and the verdict's interval name it too
-        row["test_groups"] = groups
     return findings
 
 
@@ -349,7 +353,7 @@ def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
     if ctx.data.task != "classification":
         return _regression_message(ctx, row)
     interval = split_accuracy_interval(row)
-    caveat = grouped_rows_caveat(len(ctx.splits["test"].y), row.get("test_groups"))
+    caveat = grouped_rows_caveat(len(ctx.splits["test"].y), row.get(GROUPS))
     how = caveat or (interval.resampling() if interval is not None and interval.num_groups
                      else "")  # which interval, when it is not Wilson's over rows
     within = f", 95% interval {percent(interval.low)}-{percent(interval.high)}%" \

@@ -32,7 +32,7 @@ from trainwise.reporting.scores import (
     score_table,
 )
 from trainwise.reporting.tuning import candidate_rows, within_noise
-from trainwise.train.intervals import few_groups, percent, split_accuracy_interval
+from trainwise.train.intervals import GROUPS, few_groups, percent, split_accuracy_interval
 from trainwise.train.monitor_folder import MONITOR_SOURCE
 from trainwise.train.prior_correction import WEIGHTED_PROBABILITIES
 
@@ -67,7 +67,7 @@ def _headline(run: RunData) -> list[tuple[str, str]]:
                           metric_text(key, test[key])))
         interval = split_accuracy_interval(test) if key == "test_accuracy" else None
         if interval is not None:
-            few = few_groups(interval.num_rows, test.get("test_groups"))
+            few = few_groups(interval.num_rows, test.get(GROUPS))
             how = few or (interval.resampling() if interval.num_groups else "")
             items.append((f"95% interval, {interval.num_rows:,} test rows"
                           + (f" ({how})" if how else ""),

@@ -10,6 +10,8 @@ from trainwise.reporting.formats import fmt_number
 from trainwise.train.decision_threshold import AT_THRESHOLD_KEYS
 from trainwise.train.group_interval import NUM_RESAMPLES as GROUP_RESAMPLES
 from trainwise.train.intervals import (
+    GROUP_COLUMN,
+    GROUPS,
     AccuracyInterval,
     balanced_accuracy_interval,
     grouped_rows_caveat,
@@ -36,8 +38,8 @@ _TEST_ORDER = ("test_accuracy", "test_baseline_accuracy", "test_baseline_class",
                "test_ap_chance", "test_positive_class", *AT_THRESHOLD_KEYS, "test_rmse",
                "test_mae", "test_r2",
                "test_mean_rmse", "test_mean_mae", "test_previous_rmse", "test_previous_mae",
-               "test_linear_rmse", "test_linear_mae", LINEAR_DIFFERENCE, "test_groups",
-               "test_group_column")
+               "test_linear_rmse", "test_linear_mae", LINEAR_DIFFERENCE, GROUPS,
+               GROUP_COLUMN)
 # the linear reference (train/linear_reference.py), named as the test_result line names it
 _LINEAR_LABELS = {
     "test_linear_accuracy": f"accuracy of {LOGISTIC_REFERENCE}",
@@ -58,8 +60,8 @@ _THRESHOLD_LABELS = dict(zip(AT_THRESHOLD_KEYS, (
     "test recall at that threshold", "test F1 at that threshold",
     "test balanced accuracy at that threshold"), strict=True))
 SCORE_LABELS = {"test_rmse": "test RMSE", "test_mae": "test MAE", "test_r2": "test R²",
-                "test_groups": "groups the test rows come from",
-                "test_group_column": "the groups' key column",
+                GROUPS: "groups the test rows come from",
+                GROUP_COLUMN: "the groups' key column",
                 LINEAR_DIFFERENCE: "test RMSE minus the linear model's (below 0: the network "
                                    "is better)",
                 **_RANKING_LABELS, **_THRESHOLD_LABELS,
@@ -113,7 +115,7 @@ def score_table(test: Row | None, weighted: bool = False) -> list[tuple[str, str
     if interval is not None:  # right under the accuracy it qualifies
         keys = [k for k, _ in items]
         at = keys.index("test_accuracy") + 1 if "test_accuracy" in keys else 0
-        caveat = grouped_rows_caveat(interval.num_rows, (test or {}).get("test_groups"))
+        caveat = grouped_rows_caveat(interval.num_rows, (test or {}).get(GROUPS))
         rows.insert(at, ("test accuracy, 95% interval", _interval_cell(interval)
                          + (f"; {caveat}" if caveat else "")))
     balanced = balanced_accuracy_interval((test or {}).get("test_confusion"))

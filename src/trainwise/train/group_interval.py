@@ -53,13 +53,11 @@ def group_accuracy_interval(right: np.ndarray, groups: np.ndarray,
 
 def group_interval_keys(right: np.ndarray, groups: np.ndarray | None, column: str | None,
                         seed: int = 0) -> dict[str, Any]:
-    """The test row's keys: GROUP_INTERVAL, test_groups (the count it resampled) and
-    GROUP_COLUMN (when the key has a column name); {} without groups or when Wilson's
-    interval stands."""
+    """The test row's keys: GROUP_INTERVAL and GROUP_COLUMN (when the key has a column name);
+    the stage adds test_groups (GROUPS). {} without groups or when Wilson's interval stands."""
     if groups is None:
         return {}
     bounds = group_accuracy_interval(right, groups, seed)
     if bounds is None:
         return {}
-    return {GROUP_INTERVAL: list(bounds), "test_groups": len(pd.unique(np.asarray(groups))),
-            **({GROUP_COLUMN: column} if column else {})}
+    return {GROUP_INTERVAL: list(bounds), **({GROUP_COLUMN: column} if column else {})}

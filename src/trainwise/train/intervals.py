@@ -19,11 +19,12 @@ CONFIDENCE = 0.95
 # 80 rare rows is above chance statistically (balanced accuracy 0.506, interval from 0.501)
 # but no use (audit s9 I2: the collapse the train stage must name).
 CHANCE_MARGIN = 0.01
-# the test row's cluster-bootstrap interval of the accuracy (group_interval.py) and its
-# group key's column name
+# the test row's cluster-bootstrap interval of the accuracy (group_interval.py), its group
+# key's column name and how many groups the test rows come from
 GROUP_INTERVAL_SUFFIX = "accuracy_group_interval"
 GROUP_INTERVAL = f"test_{GROUP_INTERVAL_SUFFIX}"
 GROUP_COLUMN = "test_group_column"
+GROUPS = "test_groups"
 
 
 @dataclass(frozen=True)
