@@ -167,3 +167,11 @@ def test_text_notes_are_said_at_the_callers_line(text_run):
         trainwise.predict(result.path, frame)
     notes = [w for w in caught if "texts" in str(w.message)]
     assert len(notes) == 2 and all(w.filename == __file__ for w in notes)
+
+
+def test_no_text_rows_are_refused_as_every_input_is(text_run):
+    """Final read s13 A6: text_ids kept its own copy of the 0-row refusal; the one every input
+    reaches (prediction._as_array) says it."""
+    result, _ = text_run
+    with pytest.raises(DataError, match=r"no rows to predict \(0 rows given\)"):
+        trainwise.predict(result.path, pd.DataFrame({"review": pd.Series([], dtype=object)}))

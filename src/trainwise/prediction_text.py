@@ -28,8 +28,6 @@ def text_ids(frame: pd.DataFrame, prep: Preprocessing) -> np.ndarray:
                         "tokenise a table with: give the rows as an (N, T) array of ids, "
                         "made with the tokeniser that made the run's ids.")
     _refuse_missing_text([c for c in prep.text_columns if c not in frame.columns], frame)
-    if len(frame) == 0:
-        raise DataError("there are no rows to predict (0 rows given). Pass at least one row.")
     rows = words(frame[prep.text_columns]).reset_index(drop=True)
     ids = ids_of(rows, prep.vocabulary, prep.token_length, prep.unknown_id)
     _say_text(rows.str.len().to_numpy(), (ids == prep.unknown_id).sum(axis=1),
