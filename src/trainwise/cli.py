@@ -110,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--no-report", action="store_true", help="skip report.html")
         cmd.add_argument("--json", action="store_true", help="print one JSON object on stdout "
                          "at the end: run_dir, ok, stopped_at, verdict, test, tune (lr, lr_low, "
-                         "lr_high, spread_decades), report")
+                         "lr_high, spread_decades, source), report")
         if name in ("run", "train"):
             _add_scale_out_options(cmd)
     report = _sub(sub, "report", help="rebuild report.html of a run folder",

@@ -57,10 +57,11 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
     `x`: an array or tensor shaped as the run's inputs ((N, F), (N, C, T), (N, C, H, W) or
     (N, T) token ids) in the units of the data the run loaded (not normalised: this does it);
     a DataFrame holding the training table's columns as the run read them (text columns are
-    one-hot encoded again, in any order; extra columns ignored); or a .npz (its X), .csv
-    or .parquet file. `model`: for a run of your own nn.Module (run(model=net)), a module built
-    the same way; the checkpoint's weights are loaded into it. Otherwise the run's own baseline
-    is rebuilt from its config.toml.
+    one-hot encoded again, in any order; extra columns ignored); a .npz (its X), .csv
+    or .parquet file; or, for an image run, also a folder, an image file or a list of them.
+    `model`: for a run of your own nn.Module (run(model=net)), a module built the same way;
+    the checkpoint's weights are loaded into it. Otherwise the run's own baseline is rebuilt
+    from its config.toml.
 
     Returns a DataFrame, one row per input row: `prediction` (the class name, or the value in
     the target's units) and, for classification, `probability_<class>` per class.
@@ -359,7 +360,8 @@ def _laid_out(array: np.ndarray, prep: Preprocessing, data: DataConfig) -> np.nd
     """A run that read arrays (a .npz, or data=(x, y)) changed their layout (a 3-D array is
     (N, T, C) -> (N, C, T), an (N, H, W, C) image -> (N, C, H, W)): new rows are laid out the
     same way. Other sources (tables, image folders, built-in sets) load in the model's layout.
-    Images get the run's channels and size afterwards (prediction_images.as_run_images)."""
+    Afterwards a folder run's images also get its channels and size, a .npz run's only its
+    data.image_size (_as_loaded_images)."""
     shaped = array
     if _reads_arrays(data):
         try:
