@@ -99,7 +99,8 @@ def _grouped_bounds(low: float, high: float, rows: AccuracyInterval,
         return low, high
     by_groups = accuracy_interval(round(rows.num_correct / rows.num_rows * num_groups),
                                   num_groups)
-    return (low, high) if by_groups is None else (by_groups.low, by_groups.high)
+    assert by_groups is not None  # a share of num_groups >= 1 groups: always in 0..num_groups
+    return by_groups.low, by_groups.high
 
 
 def wilson(num_hits: int, num_rows: int) -> tuple[float, float] | None:
