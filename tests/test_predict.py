@@ -424,7 +424,7 @@ def test_a_missing_numeric_column_asks_for_the_column_not_an_encoded_array(class
     names = ["color_red", "color_blue", "size"]  # a run folder without the saved levels
     raw = pd.DataFrame({"color": ["red", "blue"], "size": [1.0, 2.0]})  # as in the file
     with pytest.raises(DataError, match="does not hold the levels of its text columns"):
-        _refuse_missing(["color_red", "color_blue"], raw, names)
+        _refuse_missing(["color_red", "color_blue"], raw, names, "RUN_DIR")
 
 
 def test_load_model_gives_the_trained_module_back_from_the_folder_alone(classifier):

@@ -212,9 +212,10 @@ def test_a_built_in_one_channel_sequence_takes_n_t_and_names_its_layout():
                          input_dtype="<f4")
     data = DataConfig(source="mnist1d")
     x = np.random.default_rng(0).normal(0, 1, (7, 40))
-    np.testing.assert_array_equal(_as_array(x, prep, data), x[:, None, :].astype(np.float32))
+    np.testing.assert_array_equal(_as_array(x, prep, data, folder="RUN_DIR"),
+                                  x[:, None, :].astype(np.float32))
     with pytest.raises(DataError) as caught:
-        _as_array(x[:, :, None], prep, data)
+        _as_array(x[:, :, None], prep, data, folder="RUN_DIR")
     message = str(caught.value)
     assert "(N, 1, 40) or (N, 40), channels first; from (7, 40, 1): x.transpose(0, 2, 1)" \
         in message
@@ -249,7 +250,7 @@ def test_levels_spelled_as_numbers_match_a_column_read_as_numbers(spelled, tmp_p
         assert pd.api.types.is_numeric_dtype(rows["rating"])
         with warnings.catch_warnings():
             warnings.simplefilter("error", PredictionWarning)  # no "levels never seen"
-            got = table_features(rows, prep, DataConfig())
+            got = table_features(rows, prep, DataConfig(), folder="RUN_DIR")
         for row, level in enumerate(expected):
             assert got[row, column[f"rating_{level}"]] == 1.0
             assert got[row, [column[f"rating_{v}"] for v in levels[:3]]].sum() == 1.0

@@ -84,7 +84,7 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
     net = trained_model(folder, prep, config.model, model)  # no best.pt: before x is read
     x, files = _read_input(x, prep, config.data)
     inputs = _as_array(x, prep, _as_read(config.data, findings), _padding_side(findings),
-                       folder)
+                       folder=folder)
     imputed = imputed_cells(inputs, prep)  # warns of gaps the run never had; refuses inf
     outputs = _forward(net, prep.normalise(inputs))
     index = x.index if isinstance(x, pd.DataFrame) else None
@@ -278,13 +278,13 @@ def _padding_side(findings: list[Finding]) -> str:
     return "start" if sides and sides[0] == "start" else "end"
 
 
-def _as_array(x: Any, prep: Preprocessing, data: DataConfig, padding: str = "end",
-              folder: str | Path = "RUN_DIR") -> np.ndarray:
+def _as_array(x: Any, prep: Preprocessing, data: DataConfig, padding: str = "end", *,
+              folder: str | Path) -> np.ndarray:
     """`x` (predict read a file already) as rows of the run's shape, or an error that says
     what differs (naming the run `folder` where it advises a command)."""
     if isinstance(x, pd.DataFrame):
         x = text_ids(x, prep) if prep.kind == "tokens" else \
-            table_features(x, prep, data, folder)
+            table_features(x, prep, data, folder=folder)
     array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     if array.dtype.kind not in "biuf":
         raise DataError(f"the rows to predict hold {array.dtype} values; the model reads "

@@ -26,8 +26,8 @@ class PredictionWarning(UserWarning):
     """Something about the rows to predict that the predictions alone would hide."""
 
 
-def table_features(frame: pd.DataFrame, prep: Preprocessing, data: DataConfig,
-                   folder: str | Path = "RUN_DIR") -> np.ndarray:
+def table_features(frame: pd.DataFrame, prep: Preprocessing, data: DataConfig, *,
+                   folder: str | Path) -> np.ndarray:
     """(N, F) float64 features of `frame` in the run's order, NaN where a cell is missing
     (filled from the training statistics later); `folder`: the run's, named in advice."""
     if len(frame) == 0:
@@ -52,7 +52,7 @@ def table_features(frame: pd.DataFrame, prep: Preprocessing, data: DataConfig,
 
 
 def _refuse_missing(missing: list[str], frame: pd.DataFrame, names: list[str],
-                    folder: str | Path = "RUN_DIR") -> None:
+                    folder: str | Path) -> None:
     if names and not missing:
         return
     wrong = f"columns {missing[:8]} are missing" if missing else \
