@@ -183,9 +183,8 @@ def stage_model(ctx: RunContext) -> list[Finding]:
     else:
         model = build_model(data, cfg.name, cfg.width, cfg.dropout, cfg.folder)
         findings = []
-    own_class = ctx.user_model is not None or ":" in cfg.name
     earlier_run = trained_by(model) if ctx.user_model is not None else None
-    findings += apply_init_policy(model, cfg.init, own=own_class, trained_by=earlier_run)
+    findings += apply_init_policy(model, cfg.init, own=own_model(ctx), trained_by=earlier_run)
     weights, weight_findings = _class_weights(ctx)
     ctx.model, ctx.loss_fn = model, loss_function(data.task, weights)
     findings += weight_findings
@@ -242,11 +241,17 @@ def _batch_too_small(ctx: RunContext, model: nn.Module) -> Finding | None:
     return batch_too_small(model, len(ctx.splits["train"].y), cfg.batch_size, parts, "model")
 
 
+def own_model(ctx: RunContext) -> bool:
+    """Your own module (model=net, or model.name = "pkg.module:Class"), not a built-in
+    baseline: the init policy, the report's model name and the dropout lever agree on it."""
+    return ctx.user_model is not None or ":" in ctx.config.model.name
+
+
 def _model_name(ctx: RunContext, model: nn.Module) -> str:
     """Which model, and why that one: a bare "Sequential" named neither the baseline nor the
     rule that chose it."""
     name, kind = ctx.config.model.name, ctx.data.kind
-    if ctx.user_model is not None or ":" in name:
+    if own_model(ctx):
         return f"Your {type(model).__name__}"
     chosen = baseline_name(kind, name)
     why = f"model.name = \"auto\" for {kind} data" if name == "auto" else "model.name"

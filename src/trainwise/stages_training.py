@@ -19,7 +19,7 @@ from trainwise.data.audit import extreme_targets
 from trainwise.findings import Finding, error, explained, info
 from trainwise.model.class_weights import ClassWeightedCrossEntropy, extreme_weights
 from trainwise.resume import checkpoint_extra, resume_state
-from trainwise.stages import PREFLIGHT_SAMPLES, RunContext, eval_batch_size
+from trainwise.stages import PREFLIGHT_SAMPLES, RunContext, eval_batch_size, own_model
 from trainwise.train.batch_norm import batch_parts, batch_too_small, drop_lone_last_batch
 from trainwise.train.busy_cpu import BusyCpuWatch
 from trainwise.train.callbacks import BestWeights
@@ -292,8 +292,7 @@ def _training_plan(ctx: RunContext, total_steps: int, patience_from: int,
 def _baseline_dropout(ctx: RunContext) -> float | None:
     """model.dropout where it acts: every built-in baseline has dropout layers it sets;
     your own module (model= or "pkg.module:Class") ignores the key."""
-    own = ctx.user_model is not None or ":" in ctx.config.model.name
-    return None if own else ctx.config.model.dropout
+    return None if own_model(ctx) else ctx.config.model.dropout
 
 
 def leak_columns(ctx: RunContext) -> tuple[str, ...]:
