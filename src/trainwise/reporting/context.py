@@ -179,6 +179,7 @@ def report_context(run: RunData) -> dict[str, Any]:
         "log_target": ((meta.get("config") or {}).get("data") or {}).get("target_transform")
         == "log",
         "label_issues": meta.get("label_issues") or {},
+        "mistakes": meta.get("mistakes") or {},
         **class_tables(run.test or {}, run.data.get("class_names") or [],
                        (run.data.get("class_counts") or {}).get("val")),
         "findings_by_stage": _findings_by_stage(run.findings),

@@ -181,24 +181,27 @@ def render_html(context: dict[str, Any]) -> str:
     return template.render(**context)
 
 
+def _stage_figure(run: RunData, key: str) -> tuple[EmbeddedFigure | None, str]:
+    """meta[key]["figure"], a stage's saved figure (a path, or {path, title, caption}),
+    inlined; (None, "") when the stage drew none."""
+    figure = (run.meta.get(key) or {}).get("figure")
+    if not figure:
+        return None, ""
+    return embed_saved(run, {"path": figure} if isinstance(figure, str) else figure)
+
+
 def build_report(run_path: str | Path) -> Path:
     """Render the run folder's report.html (one self-contained file) and return its path."""
     path = report_folder(run_path)  # refused before writing: no report.html in a non-run
     run = load_run(path)
     figures, figure_problems = render_figures(run)
     extras, extra_problems = extra_figures(run)
-    suspects = (run.meta.get("label_issues") or {}).get("figure")
-    suspects_figure, suspects_problem = embed_saved(run, {"path": suspects}) if suspects \
-        else (None, "")
-    mistakes = (run.meta.get("mistakes") or {}).get("figure")
-    mistakes_figure, mistakes_problem = embed_saved(run, {"path": mistakes}) if mistakes \
-        else (None, "")
-    crossval = (run.meta.get("cross_validation") or {}).get("figure")
-    crossval_figure, crossval_problem = embed_saved(run, crossval) if crossval else (None, "")
+    suspects_figure, suspects_problem = _stage_figure(run, "label_issues")
+    mistakes_figure, mistakes_problem = _stage_figure(run, "mistakes")
+    crossval_figure, crossval_problem = _stage_figure(run, "cross_validation")
     context = report_context(run)
     context.update(figures=figures, extra_figures=extras, suspects_figure=suspects_figure,
                    crossval_figure=crossval_figure, mistakes_figure=mistakes_figure,
-                   mistakes=run.meta.get("mistakes") or {},
                    problems=figure_problems + extra_problems
                    + [p for p in (suspects_problem, crossval_problem, mistakes_problem) if p])
     say_missing(context["missing"])  # stderr too: a batch job never opens the report
