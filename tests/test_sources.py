@@ -235,6 +235,14 @@ def test_npz_images_are_resized_to_image_size(tmp_path, dtype):
     assert np.abs(data.x[4, 0].astype(np.float64) - pillow).max() <= 0.51
     whole = load_data(path).x
     assert np.array_equal(resize_images(whole, 6, chunk=3), resize_images(whole, 6))
+    # a non-square size (a folder run's photos), chunked as the square one: the same numbers
+    # as one resize of the whole set
+    import torch
+
+    from trainwise.data.images import resize
+
+    assert np.array_equal(resize_images(whole, (5, 7), chunk=3),
+                          resize(torch.as_tensor(whole), (5, 7)).numpy())
 
 
 def test_image_size_on_data_that_are_not_images_is_a_warning(tmp_path, visits):

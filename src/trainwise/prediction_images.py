@@ -18,7 +18,7 @@ import torch
 from trainwise.caller_line import warn_at_caller
 from trainwise.data.errors import DataError
 from trainwise.data.folders import SUFFIXES, is_hidden
-from trainwise.data.images import _decode_all, _is_gray, resize
+from trainwise.data.images import _decode_all, _is_gray, resize, resize_images
 
 # ITU-R 601 luma, Pillow's own convert("L") weights: a colour image for a run that only
 # ever saw gray images is read as Pillow would have stored it gray
@@ -143,12 +143,9 @@ def as_run_images(array: np.ndarray, shape: tuple[int, ...], channels: bool = Tr
     size = tuple(shape[1:])
     if array.shape[2:] != size:
         _note(f"{_images(len(array))} of {array.shape[2]}x{array.shape[3]} resized to "
-              f"{size[0]}x{size[1]}, the run's input size (antialiased bilinear, as "
-              "trainwise.data.images.resize_images resizes)")
-        from trainwise.data.images import resize_images
-
-        array = resize_images(array, size[0]) if size[0] == size[1] else \
-            resize(torch.as_tensor(np.ascontiguousarray(array)), size).numpy()
+              f"{size[0]}x{size[1]}, the run's input size (antialiased bilinear, as the "
+              "run's loader resized its own)")
+        array = resize_images(array, (size[0], size[1]))
     return array
 
 

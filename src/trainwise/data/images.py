@@ -70,13 +70,15 @@ def resize(batch: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return scaled
 
 
-def resize_images(x: np.ndarray, size: int, chunk: int = 256) -> np.ndarray:
-    """(N, C, H, W) -> (N, C, size, size), `chunk` rows at a time: a float32 copy of a whole
-    set of large images may not fit in memory (50k RGB 224x224 images: 30 GB)."""
-    out = np.empty((len(x), x.shape[1], size, size), dtype=x.dtype)
+def resize_images(x: np.ndarray, size: int | tuple[int, int], chunk: int = 256) -> np.ndarray:
+    """(N, C, H, W) -> (N, C, h, w) (`size`: (h, w), or one side for a square), `chunk` rows
+    at a time: a float32 copy of a whole set of large images may not fit in memory (50k RGB
+    224x224 images: 30 GB). Each image is resized on its own, so the chunks change nothing."""
+    height, width = (size, size) if isinstance(size, int) else size
+    out = np.empty((len(x), x.shape[1], height, width), dtype=x.dtype)
     for start in range(0, len(x), chunk):
         rows = torch.as_tensor(np.ascontiguousarray(x[start:start + chunk]))
-        out[start:start + chunk] = resize(rows, (size, size)).numpy()
+        out[start:start + chunk] = resize(rows, (height, width)).numpy()
     return out
 
 
