@@ -29,9 +29,10 @@ def text_ids(frame: pd.DataFrame, prep: Preprocessing) -> np.ndarray:
                         "made with the tokeniser that made the run's ids.")
     _refuse_missing_text([c for c in prep.text_columns if c not in frame.columns], frame)
     rows = words(frame[prep.text_columns]).reset_index(drop=True)
-    ids = ids_of(rows, prep.vocabulary, prep.token_length, prep.unknown_id)
-    _say_text(rows.str.len().to_numpy(), (ids == prep.unknown_id).sum(axis=1),
-              prep.token_length, prep.unknown_id)
+    length = prep.input_shape[0]  # T, the length the run cut its rows to
+    ids = ids_of(rows, prep.vocabulary, length, prep.unknown_id)
+    _say_text(rows.str.len().to_numpy(), (ids == prep.unknown_id).sum(axis=1), length,
+              prep.unknown_id)
     return ids
 
 

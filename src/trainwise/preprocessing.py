@@ -40,9 +40,11 @@ class Preprocessing:
     # (F,) missing cells per feature in the rows the run loaded; None: not counted (older
     # runs, or inputs other than (N, F) rows). predict warns of NaN where there were none
     feature_missing: np.ndarray | None = None
-    # text tokenised by trainwise: the word of id i + 2, the text columns joined in order,
-    # the length T rows were cut to and the id of words not in it (empty: token ids given,
-    # or a run written before it was saved), so that predict tokenises new text the same way
+    # text tokenised by trainwise: the word of id i + FIRST_WORD_ID, the text columns joined
+    # in order, the length T rows were cut to (token_length, saved for older readers: it is
+    # always input_shape[0], which predict reads) and the id of words not in it (empty: token
+    # ids given, or a run written before it was saved), so that predict tokenises new text
+    # the same way
     vocabulary: list[str] = field(default_factory=list)
     text_columns: list[str] = field(default_factory=list)
     token_length: int = 0

@@ -66,7 +66,8 @@ class TaskData:
     unknown_id: int | None = None  # a token id that stands for many words (tokenise's
     # UNKNOWN_ID): the near-copy check never counts it as a word two rows share
     tokeniser: dict = field(default_factory=dict)  # text tokenised by trainwise (tokenise.py):
-    # words (word of id i + 2), columns, length T, unknown_id, cut_share; saved for predict
+    # words (word of id i + FIRST_WORD_ID), columns, length T, unknown_id, cut_share; saved
+    # for predict
     source_rows: np.ndarray | None = None  # (N,) each row's 0-based position in the source
     # (the file's data rows, the DataFrame's rows) when rows were dropped or sampled since; None
     # when it equals the position: findings and label_issues.csv name rows the user can find
