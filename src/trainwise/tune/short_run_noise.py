@@ -2,11 +2,13 @@
 a mean loss over the validation rows, and what is trained when it does not?
 
 The difference of two candidates' mean losses over the same N rows has the standard error
-sd(per-row difference) / sqrt(N): paired, since both score the same rows. A gap under NOISE_Z
-of those errors, or under TIE_FLOOR of the loss, is a tie. The short_runs finding says so at
-any validation size; the pick changes only on a flat grid (every candidate tied by the floor)
-or below SMALL_VAL_ROWS rows. On iris (24 validation rows) the scores differed by 0.002-0.03
-nats and the chosen lr moved 140x between seeds (0.0066 to 0.91) (audit s11 M1).
+sd(per-row difference) / sqrt(N): paired, since both score the same rows. A candidate ties
+the best when its gap is within NOISE_Z of those errors or TIE_FLOOR of the loss, and within
+TIE_CEILING x the best's loss; the tie is the contiguous run around the best (in lr order) of
+such candidates. The short_runs finding says so at any validation size; the pick changes
+only on a flat grid (every candidate tied by the floor) or below SMALL_VAL_ROWS rows. On iris
+(24 validation rows) the scores differed by 0.002-0.03 nats and the chosen lr moved 140x
+between seeds (0.0066 to 0.91) (audit s11 M1).
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ class Candidate:
     seconds: float
     round: int = 0  # 0: the first grid; k: added by the k-th widening
     tail: list[float] = field(default_factory=list)  # losses spread over the last epoch
-    row_losses: list[float] = field(default_factory=list)  # each validation row's, at the
-    # end (few rows only: short_run_noise); not in tune.json
+    row_losses: list[float] = field(default_factory=list)  # each validation row's (the first
+    # MAX_NOISE_ROWS), at the end, for short_run_noise; not in tune.json
 
     def to_dict(self) -> dict[str, Any]:
         return {"lr": self.lr, "val_loss": _finite(self.val_loss),
@@ -33,7 +33,8 @@ class Candidate:
 
 @dataclass
 class ShortRunResult:
-    chosen_lr: float  # refine()'d from the candidates; nan when none trained
+    chosen_lr: float  # refine's pick, or what short_run_learning / short_run_noise settled on;
+    # nan when none trained
     candidates: list[Candidate]  # in the order they ran
     widened: bool
     spacing: str  # "log" or "even"

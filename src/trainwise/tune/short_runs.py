@@ -1,5 +1,6 @@
 """Short real runs: a few peak lrs from the range test's range, each trained briefly with the
-real loop and schedule, and the one with the lowest validation loss kept (METHOD.md §4).
+real loop and schedule, and an lr chosen from their validation losses (refine; ties and no
+learning: short_run_noise / short_run_learning) (METHOD.md §4).
 
 Every candidate trains a deep copy of the same initial model, on the same data order and
 dropout draws (common random numbers: the candidates differ by their lr only, so a small
