@@ -9,6 +9,7 @@ import math
 from test_diagnose_gap import DEFAULT_TRAIN, DEFAULT_VAL, DIGITS_TRAIN, DIGITS_VAL, epochs
 from trainwise.findings import Severity
 from trainwise.train.diagnose import RULES, diagnose
+from trainwise.train.diagnose_common import PLAN_KEY, TrainingPlan
 
 WIDE_TRAIN = [0.6989, 0.6926, 0.6893, 0.7103, 0.6896, 0.6832, 0.6588, 0.6432, 0.6478, 0.6373,
               0.596, 0.557, 0.5183, 0.4878, 0.4558, 0.3972, 0.3824, 0.3335, 0.2817, 0.262,
@@ -77,3 +78,18 @@ def test_at_chance_confusion_leads_and_takes_the_memorising_finding_in():
     assert "overfitting" not in [f.code for f in found]
     (confusion,) = [f for f in found if f.code == "confusion"]
     assert confusion.evidence["also_seen"] == ["overfitting"]
+
+
+def test_the_memorising_fix_names_the_runs_own_regularisation_keys():
+    # final read s13 (noted): the memorising fix said "raise weight decay or dropout (train
+    # stage)"; dropout is a model-stage key, and the fix now names the values, as
+    # _early_stopping_fix does (regularise_words, audit s13 P7)
+    plan = TrainingPlan(weight_decay=0.0, dropout=0.0)
+    (finding,) = RULES["overfitting"](epochs(WIDE_TRAIN, WIDE_VAL) + [
+        {"kind": "meta", PLAN_KEY: plan}])
+    assert finding.evidence["memorising"]
+    assert "(train stage)" not in finding.fix
+    assert "raise train.weight_decay (now 0;" in finding.fix
+    assert "model.dropout (now 0; 0.1-0.3, model stage)" in finding.fix
+    (own_loop,) = RULES["overfitting"](epochs(WIDE_TRAIN, WIDE_VAL))
+    assert "add weight decay or dropout to your model and optimizer" in own_loop.fix

@@ -23,7 +23,7 @@ from trainwise.train.diagnose_common import (
     rolling_median,
     rows_of,
 )
-from trainwise.train.diagnose_memorise import Memorising, memorising
+from trainwise.train.diagnose_memorise import memorising
 
 OVERFIT_PATIENCE = 3  # epochs past the best validation loss before calling it a trend
 OVERFIT_RISE = 0.25  # median of the last 3 val losses >= 25% above the best. Healthy
@@ -180,7 +180,7 @@ def _memorising(history: list[Row], rows: list[Row], val: np.ndarray) -> list[Fi
                f"{seen.val_best:.4g}, while the training loss fell {seen.fall:.1f}x "
                f"({seen.train_first:.4g} -> {seen.train_tail:.4g}), {seen.gap:.1f}x below that "
                "best.")
-    return [make(Severity.WARNING, "overfitting", message, _memorising_fix(seen),
+    return [make(Severity.WARNING, "overfitting", message, _memorising_fix(plan_of(history)),
                  rows[best].get("step"), best_epoch=_epoch_of(rows[best], best),
                  best_val_loss=num(seen.val_best), first_val_loss=num(seen.val_first),
                  final_val_loss=num(val[-1]), val_noise=num(seen.noise),
@@ -190,12 +190,13 @@ def _memorising(history: list[Row], rows: list[Row], val: np.ndarray) -> list[Fi
                  never_learned=True, memorising=True)]
 
 
-def _memorising_fix(seen: Memorising) -> str:
+def _memorising_fix(plan: TrainingPlan) -> str:
+    """Shrink, regularise in the run's own keys (regularise_words: dropout is a model-stage
+    key, audit s13 P7), or fewer features; then the label and split checks."""
     return ("Nothing it learns carries over to validation rows. Shrink the model (fewer or "
-            "narrower layers, model stage), raise weight decay or dropout (train stage), or "
-            "use fewer features; with more features (or far more parameters) than training "
-            "rows this is expected: select features or collect rows (data stage). "
-            + MEMORISING_CHECKS)
+            "narrower layers, model stage) or use fewer features; with more features (or far "
+            "more parameters) than training rows this is expected: select features or collect "
+            f"rows (data stage). Otherwise {regularise_words(plan)} " + MEMORISING_CHECKS)
 
 
 def _overfitting_fix(history: list[Row], best_epoch: int, never_learned: bool,
