@@ -43,11 +43,6 @@ TIE_FLOOR = 0.01  # a gap under 1% of the best's loss is a tie whatever the pair
 # ~1e-6, and the "best", the highest lr, trained to a loss of 3.9 (audit s13 P1)
 
 
-def few_rows(val_loader: Any) -> bool:
-    """The validation loader holds fewer than SMALL_VAL_ROWS rows (unknown length: False)."""
-    return 0 < val_row_count(val_loader) < SMALL_VAL_ROWS
-
-
 def val_row_count(val_loader: Any) -> int:
     """The rows of the validation loader's dataset; 0 when it has no length."""
     dataset = getattr(val_loader, "dataset", None)
@@ -210,7 +205,7 @@ def _say_noise(result: Any, best: Any, finite: list[Any], ties: list[Any]) -> No
     rows = len(best.row_losses)
     noise = f"{NOISE_Z:g} standard errors over {_rows_said(rows, result.val_rows)} " \
         f"validation rows: {NOISE_Z * se:.2g}; " if math.isfinite(se) else ""
-    verdict = f"{_tie_word(gap, se, bound)}: {ties[0].lr:.3g} to {ties[-1].lr:.3g} cannot be " \
+    verdict = f"{_tie_word(gap, se)}: {ties[0].lr:.3g} to {ties[-1].lr:.3g} cannot be " \
         f"told apart from the best on {_rows_said(rows, result.val_rows)} rows" \
         if len(ties) > 1 else _apart_word(gap, bound, best.val_loss)
     note = (f" The runner-up ({runner_up.lr:.3g}) trails the best by {gap:.2g}, {verdict} "
@@ -225,7 +220,7 @@ def _say_noise(result: Any, best: Any, finite: list[Any], ties: list[Any]) -> No
                                          evidence=evidence)
 
 
-def _tie_word(gap: float, se: float, bound: float) -> str:
+def _tie_word(gap: float, se: float) -> str:
     """Which rule made the tie: the noise, or only the floor of TIE_FLOOR of the loss."""
     return "within noise" if math.isfinite(se) and gap <= NOISE_Z * se else \
         f"a tie (under {TIE_FLOOR:.0%} of the loss)"

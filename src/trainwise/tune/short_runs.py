@@ -54,7 +54,7 @@ from trainwise.tune.short_run_inputs import (
 from trainwise.tune.short_run_learning import check_learning, learned, start_loss
 from trainwise.tune.short_run_noise import (
     MAX_NOISE_ROWS,
-    few_rows,
+    SMALL_VAL_ROWS,
     flat,
     row_losses,
     settle_within_noise,
@@ -165,7 +165,8 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
                       length, max_lr)
     result.val_rows = val_row_count(val_loader)
     if check_learning(result, start, range_lr):
-        settle_within_noise(result, range_lr, range_lr is not None and few_rows(val_loader))
+        settle_within_noise(result, range_lr, range_lr is not None
+                            and 0 < result.val_rows < SMALL_VAL_ROWS)
     result.constant_lr = bool(setup.constant_lr)
     run_epochs = end / steps_per_epoch if capped else num_epochs
     result.horizon_epochs = run_epochs - statistics.mean(offsets) / steps_per_epoch
