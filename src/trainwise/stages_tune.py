@@ -21,6 +21,7 @@ from trainwise.tune.default_batch import fitted_batch_finding, fitted_default_ba
 from trainwise.tune.large_batch import accumulation_steps, large_batch_finding
 from trainwise.tune.lr_verdict import spread_text
 from trainwise.tune.search import tune_lr
+from trainwise.tune.short_run_result import finite_or_none
 
 
 def stage_tune(ctx: RunContext) -> list[Finding]:
@@ -137,8 +138,9 @@ def _chosen_finding(lr: float, result: Any, measured_at: str) -> Finding:
     the summary table cut the headline at ~80 characters, in the middle of them (audit s13
     T1); the evidence carries them for the verdict line and --json."""
     test = result.range_test
-    evidence = {"lr": lr, "lr_low": _finite(test.lr_low), "lr_high": _finite(test.lr_high),
-                "spread_decades": _finite(test.spread_decades),
+    evidence = {"lr": lr, "lr_low": finite_or_none(test.lr_low),
+                "lr_high": finite_or_none(test.lr_high),
+                "spread_decades": finite_or_none(test.spread_decades),
                 "source": "range_test" if result.short is None else "short_runs"}
     if result.short is None:
         return info("tune", "lr_chosen",
@@ -147,10 +149,6 @@ def _chosen_finding(lr: float, result: Any, measured_at: str) -> Finding:
                     f"{_lr_source(result)}{measured_at}.", **evidence)
     return info("tune", "lr_chosen", f"Learning rate for training: {lr:.3g}, "
                 f"{_lr_source(result)}{measured_at}.", **evidence)
-
-
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
 
 
 def _lr_source(result: Any) -> str:

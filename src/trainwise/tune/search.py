@@ -25,7 +25,7 @@ from trainwise.tune.candidates import candidate_lrs
 from trainwise.tune.lr_range import LrRangeResult, lr_range_test
 from trainwise.tune.lr_rule import cut_divergence, finite_prefix  # the rule's own cut
 from trainwise.tune.short_run_inputs import short_run_problem
-from trainwise.tune.short_run_result import ShortRunResult
+from trainwise.tune.short_run_result import ShortRunResult, finite_or_none
 from trainwise.tune.short_runs import MakeScheduler, onecycle, short_runs
 
 if TYPE_CHECKING:  # matplotlib is imported only when a plot is asked for
@@ -161,9 +161,9 @@ class TuneResult:
         rt = self.range_test
         return {**short, "chosen_lr": self.lr if math.isfinite(self.lr) else None,
                 "source": "short_runs" if self.short else "range_test",
-                "range": {"lr": _finite(rt.lr), "lr_low": _finite(rt.lr_low),
-                          "lr_high": _finite(rt.lr_high),
-                          "spread_decades": _finite(rt.spread_decades)},
+                "range": {"lr": finite_or_none(rt.lr), "lr_low": finite_or_none(rt.lr_low),
+                          "lr_high": finite_or_none(rt.lr_high),
+                          "spread_decades": finite_or_none(rt.spread_decades)},
                 "horizon_factor": self.horizon_factor,
                 "seconds": {k: round(v, 2) for k, v in self.seconds.items()}}
 
@@ -400,6 +400,3 @@ def _range_point_at_constant_lr(lr: float) -> Finding:
         "Set tune.short_runs = true (the default) so short real runs choose the lr, or use "
         "train.schedule = \"onecycle\".", lr=lr)
 
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None

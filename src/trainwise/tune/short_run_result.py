@@ -24,10 +24,10 @@ class Candidate:
     # MAX_NOISE_ROWS), at the end, for short_run_noise; not in tune.json
 
     def to_dict(self) -> dict[str, Any]:
-        return {"lr": self.lr, "val_loss": _finite(self.val_loss),
-                "curve": [_finite(v) for v in self.curve],
-                "train_curve": [_finite(v) for v in self.train_curve],
-                "tail": [_finite(v) for v in self.tail],
+        return {"lr": self.lr, "val_loss": finite_or_none(self.val_loss),
+                "curve": [finite_or_none(v) for v in self.curve],
+                "train_curve": [finite_or_none(v) for v in self.train_curve],
+                "tail": [finite_or_none(v) for v in self.tail],
                 "seconds": round(self.seconds, 3), "round": self.round}
 
 
@@ -55,10 +55,12 @@ class ShortRunResult:
     def to_dict(self) -> dict[str, Any]:
         """The short-run part of tune.json."""
         return {"candidates": [c.to_dict() for c in self.candidates],
-                "chosen_lr": _finite(self.chosen_lr), "best_lr": _finite(self.best_lr),
+                "chosen_lr": finite_or_none(self.chosen_lr),
+                "best_lr": finite_or_none(self.best_lr),
                 "widened": self.widened, "spacing": self.spacing,
                 "num_epochs": self.num_epochs, "constant_lr": self.constant_lr,
-                "horizon_epochs": _finite(self.horizon_epochs), "tail_evals": self.tail_evals,
+                "horizon_epochs": finite_or_none(self.horizon_epochs),
+                "tail_evals": self.tail_evals,
                 "num_steps": self.num_steps, "capped": self.capped}
 
 
@@ -153,5 +155,6 @@ def lr_loss_pairs(candidates: list[Candidate]) -> list[tuple[float, float]]:
     return [(c.lr, c.val_loss) for c in candidates]
 
 
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
+def finite_or_none(value: float) -> float | None:
+    """A score for JSON: nan and inf (no score, diverged) are written as null."""
+    return float(value) if math.isfinite(value) else None
