@@ -60,7 +60,7 @@ def verdict(curves: Sequence[Curve], rule: str) -> Verdict:
     unrisen = [c.seed for c, r in zip(curves, ranges, strict=True) if "no_rise" in r.flags]
     result.findings = [_summary(result, curves, rule, fell, unrisen),
                        *_flag_warnings(ranges, curves)]
-    if result.spread_decades > MAX_SPREAD_DECADES:
+    if spread_too_wide(result.spread_decades):
         result.findings.append(_spread_warning(result, curves))
     return result
 
