@@ -9,6 +9,7 @@ stage and live beside it (stages_training.py), so the two stages cannot drift ap
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any
 
 from trainwise.console import TuneProgress, console, progress
@@ -90,12 +91,13 @@ def _cost_finding(ctx: RunContext, result: Any, steps_per_epoch: int) -> list[Fi
     """A note when tuning took over COST_BUDGET times the training it tunes, that training
     estimated from the short runs' own seconds per step (evaluations included: about)."""
     short = result.short
-    timed = [c.seconds / short.num_steps for c in (short.candidates if short else [])
-             if c.seconds > 0 and short.num_steps > 0]
-    tuned = sum(result.seconds.values())
-    if not timed or not steps_per_epoch:
+    if short is None or short.num_steps <= 0 or not steps_per_epoch:
         return []
-    training = sorted(timed)[len(timed) // 2] * ctx.config.train.max_epochs * steps_per_epoch
+    timed = [c.seconds / short.num_steps for c in short.candidates if c.seconds > 0]
+    if not timed:
+        return []
+    tuned = sum(result.seconds.values())
+    training = statistics.median_high(timed) * ctx.config.train.max_epochs * steps_per_epoch
     if tuned <= COST_BUDGET * training:
         return []
     cfg = ctx.config.tune
