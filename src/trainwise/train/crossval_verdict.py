@@ -4,8 +4,10 @@ Random folds are draws of the same model on the same data: their spread is split
 mean is the score to quote. Whether the folds really disagree is a chi-square test of the folds'
 right/wrong counts, not a fixed gap: five 30-row folds of one model with a true accuracy of 90%
 spread over 10+ points in 80% of draws (binomial simulation, review s11 VD6). Time folds are a
-backtest instead: expanding windows train on 1/(k+1) .. k/(k+1) of the rows, so their spread is
-mostly the learning curve, and the latest fold, the run's, is no draw from it.
+backtest instead: expanding windows train on 1/(k+1) .. k/(k+1) of the rows, so their spread may
+be the learning curve (called so only when the scores rise with the training rows,
+crossval_windows.CURVE_RHO) or the periods' own difficulty; the latest fold, the run's, is no
+draw from it.
 """
 
 from __future__ import annotations
