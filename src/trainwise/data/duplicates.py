@@ -227,9 +227,11 @@ def key_clash_findings(key_hash: np.ndarray, row_hash: np.ndarray, y: np.ndarray
         return []
     content = np.zeros(len(key_hash), dtype=np.uint64)  # a single key's row clashes with none
     content[rows] = _with_target(row_hash, y, rows)
-    order, ordered, repeat = runs  # a clash: a key run holding two contents, as a label
-    clash = _conflicts(key_hash, ordered, repeat, content[order])  # conflict is an input run
-    if not clash["count"]:  # holding two labels
+    # a clash is a key run holding two contents, as a label conflict is an input run holding
+    # two labels (_conflicts)
+    order, ordered, repeat = runs
+    clash = _conflicts(key_hash, ordered, repeat, content[order])
+    if not clash["count"]:
         return []
     groups = clash["example_groups"]
     stats = _in_source({"examples": groups}, source_rows) if source_rows is not None else \
