@@ -308,14 +308,15 @@ def audit(data: Any, target: str = "", class_weights: str = "none",
                                   data.task, times=data.times, groups=data.groups,
                                   arrays=True)
     findings += wide_table(len(x), x.shape[1], data.kind)
-    key_hash = _key_hashes(data)
-    found, counts = duplicate_findings(data.row_hashes(), y, data.task, files=data.files,
+    key_hash, row_hash = _key_hashes(data), data.row_hashes()  # once: its cache key costs a
+    # whole-buffer xxh3 (task.py)
+    found, counts = duplicate_findings(row_hash, y, data.task, files=data.files,
                                        source_rows=data.source_rows, key_hash=key_hash)
     findings += found
     if key_hash is not None and data.groups is not None:
         columns = [getattr(data.key(role), "column", role) for role in ("group", "time")]
-        names = f"({', '.join(columns)})"
-        findings += key_clash_findings(key_hash, data.row_hashes(), y, names, data.source_rows)
+        key_names = f"({', '.join(columns)})"
+        findings += key_clash_findings(key_hash, row_hash, y, key_names, data.source_rows)
     summary.update(counts)
     findings.append(summary_finding(summary, findings))
     return findings, summary
