@@ -26,6 +26,7 @@ from trainwise.train.crossval_windows import (
     at_majority,
     chosen_metric,
     learning_rho,
+    right_rows,
     window_text,
 )
 
@@ -44,7 +45,7 @@ def shown(value: float | None, key: str) -> str:
 def folds_disagree(rows: list[dict[str, Any]]) -> float | None:
     """The p-value of a chi-square test that every fold has the same accuracy (its right and
     wrong counts), or None when it cannot be computed (one fold, or all right or all wrong)."""
-    right = np.array([round(row["val_accuracy"] * row["val_rows"]) for row in rows])
+    right = np.array([right_rows(row) for row in rows])
     wrong = np.array([row["val_rows"] for row in rows]) - right
     if len(rows) < 2 or right.sum() == 0 or wrong.sum() == 0:
         return None

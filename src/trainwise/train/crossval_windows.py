@@ -67,13 +67,18 @@ def chosen_metric(rows: list[dict[str, Any]], task: str,
     return BALANCED
 
 
+def right_rows(row: dict[str, Any]) -> int:
+    """The fold's correctly answered validation rows, from its accuracy and row count."""
+    return round(row["val_accuracy"] * row["val_rows"])
+
+
 def at_majority(rows: list[dict[str, Any]]) -> bool:
     """True when no scored fold's accuracy beats answering its majority class for every row
     (right rows <= the majority class's rows): the model learned the class shares alone."""
     scored = [row for row in rows if row.get("val_accuracy") is not None
               and row.get("class_counts")]
     return bool(scored) and len(scored) == len(rows) and all(
-        round(row["val_accuracy"] * row["val_rows"]) <= max(row["class_counts"])
+        right_rows(row) <= max(row["class_counts"])
         for row in scored)
 
 
