@@ -132,17 +132,14 @@ def _balanced_words(evidence: dict[str, Any], unit: str) -> str:
 def _at_majority(rows: list[dict[str, Any]], timed: bool, evidence: dict[str, Any]) -> Finding:
     """A warning when no fold's accuracy beats always answering its majority class: a mean
     accuracy over such folds (98.1% in audit s13 F4) is the label's share, not the model."""
-    unit = "window" if timed else "fold"
-    each = ", ".join(window_text(row, "val_accuracy", shown) for row in rows)
-    shares = [row["majority_share"] for row in rows]
+    unit, beats, at_most, shares = _below_majority(rows, timed)
     trend = (f" The majority share moves from {shares[0]:.1%} to {shares[-1]:.1%} across "
              "the windows: the label's rate changes with time, and accuracy follows it."
              if timed and abs(shares[-1] - shares[0]) >= 0.01 else "")
     return warning(
         "crossval", "crossval_at_majority",
-        f"No {unit} beats always answering its majority class: each {unit}'s validation "
-        f"accuracy is at most its majority share ({each}); the model learned the class "
-        f"shares, not the classes.{_balanced_words(evidence, unit)}{trend}",
+        f"{beats}: {at_most}; the model learned the class shares, not the classes."
+        f"{_balanced_words(evidence, unit)}{trend}",
         "Judge the run by balanced accuracy (or average precision), not accuracy: set "
         "train.class_weights = \"balanced\" or use the decision threshold the evaluate stage "
         "keeps, and check that the inputs carry signal about the rare classes (data stage); "
@@ -154,19 +151,29 @@ def _at_chance(rows: list[dict[str, Any]], timed: bool, evidence: dict[str, Any]
     (smallest/largest >= IMBALANCE_RATIO, chosen_metric): there is no rare class to weight, so
     the model learned nothing from the inputs (review s13 VD5: 50/50 folds at 47-50% were told
     to set class weights, which change nothing on balanced classes)."""
-    unit = "window" if timed else "fold"
-    each = ", ".join(window_text(row, "val_accuracy", shown) for row in rows)
+    _, beats, at_most, shares = _below_majority(rows, timed)
     return warning(
         "crossval", "crossval_at_chance",
-        f"No {unit} beats always answering its majority class, and the classes are not "
-        f"imbalanced: each {unit}'s validation accuracy is at most its majority share "
-        f"({each}); the model learned nothing from the inputs.",
+        f"{beats}, and the classes are not imbalanced: {at_most}; the model learned nothing "
+        "from the inputs.",
         "Check the learning rate first (tune stage): a training loss that stays at its value "
         "at initialisation means the lr is far off; let the tune stage pick it (train.lr = "
         "\"auto\") or read `trainwise find-lr`'s range test. Then check that the inputs "
         "carry signal about the label (data stage: features dropped or scaled away, labels "
         "shuffled against their rows); then rerun.",
-        **evidence, majority_shares=[row["majority_share"] for row in rows])
+        **evidence, majority_shares=shares)
+
+
+def _below_majority(rows: list[dict[str, Any]],
+                    timed: bool) -> tuple[str, str, str, list[float]]:
+    """What _at_majority and _at_chance both say: the unit (window or fold), "No fold beats
+    always answering its majority class", each fold's accuracy against its majority share,
+    and the majority shares (evidence)."""
+    unit = "window" if timed else "fold"
+    each = ", ".join(window_text(row, "val_accuracy", shown) for row in rows)
+    return (unit, f"No {unit} beats always answering its majority class",
+            f"each {unit}'s validation accuracy is at most its majority share ({each})",
+            [row["majority_share"] for row in rows])
 
 
 def _unscored(rows: list[dict[str, Any]], failed: list[dict[str, Any]], name: str) -> Finding:
