@@ -64,6 +64,7 @@ def test_short_runs_that_learn_nothing_warn_and_keep_the_range_point():
     assert found.severity is Severity.WARNING and "stage 'data'" in found.fix
     assert found.evidence["start_loss"] <= math.log(3) + 1e-9
     assert result.chosen_lr == 0.02 and not result.told_apart  # the range test's point
+    assert result.kept_range_point == "no_learning"
 
 
 def test_the_loss_to_beat_is_the_untrained_models_or_chance_whichever_is_lower():
@@ -87,6 +88,7 @@ def test_a_flat_grid_is_a_tie_whatever_the_paired_error_and_keeps_the_range_poin
     result = _result(scores, 0.2848, 0.0, 300)  # every row moved alike: se 0
     settle_within_noise(result, 0.035, False)  # 300 rows: the 200-row rule is off
     assert result.chosen_lr == 0.035 and not result.told_apart
+    assert result.kept_range_point == "flat_grid"
     (found,) = [f for f in result.findings if f.code == "short_runs_indistinguishable"]
     assert "range test's point 0.035" in found.message
 

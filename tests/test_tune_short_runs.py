@@ -682,6 +682,7 @@ def test_an_unsettled_unstable_range_never_asks_for_the_tune_just_run(case):
     short = ShortRunResult(0.05, [], False, "log", 1, told_apart=False)
     if case == "no_learning":
         short.findings.append(warning("tune", "short_runs_no_learning", "Nothing.", "Data."))
+        short.kept_range_point = "no_learning"
     kept = _unsettled(found, short)
     assert kept.severity is Severity.WARNING and kept.message == found.message
     assert "trainwise tune" not in kept.fix

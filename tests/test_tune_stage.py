@@ -117,13 +117,14 @@ def test_the_lr_source_says_kept_when_no_short_run_learned():
     from trainwise.stages_tune import _lr_source
 
     said = warning("tune", "short_runs_no_learning", "none learned", "f")
-    result = SimpleNamespace(short=SimpleNamespace(candidates=[1, 2, 3, 4, 5], findings=[said]),
+    result = SimpleNamespace(short=SimpleNamespace(candidates=[1, 2, 3, 4, 5], findings=[said],
+                                                   kept_range_point="no_learning"),
                              horizon_factor=1.0)
     assert _lr_source(result) == ("the range test's point, kept: none of 5 short runs learned "
                                   "(short_runs_no_learning)")
-    result.short.findings = []
+    result.short.findings, result.short.kept_range_point = [], ""
     assert _lr_source(result) == "chosen by 5 short runs"
-    result.short.source = "range_test"  # a flat grid kept it (review s13 VT1): not scaled
+    result.short.kept_range_point = "flat_grid"  # a flat grid kept it (review s13 VT1): not scaled
     assert _lr_source(result) == ("the range test's point, kept: the 5 short runs scored "
                                   "alike (short_runs_indistinguishable)")
 

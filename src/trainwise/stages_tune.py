@@ -157,10 +157,10 @@ def _lr_source(result: Any) -> str:
     if result.short is None:  # the range and its spread are in the headline's lead
         return ("the range test's point. tune.short_runs is off: `trainwise find-lr` stops "
                 "there; `trainwise tune` or `run` adds the short runs")
-    if any(f.code == "short_runs_no_learning" for f in result.short.findings):
+    if result.short.kept_range_point == "no_learning":
         return (f"the range test's point, kept: none of {len(result.short.candidates)} short "
                 "runs learned (short_runs_no_learning)")
-    if getattr(result.short, "source", "short_runs") == "range_test":  # a flat grid (VT1)
+    if result.short.kept_range_point == "flat_grid":  # review s13 VT1
         return (f"the range test's point, kept: the {len(result.short.candidates)} short runs "
                 "scored alike (short_runs_indistinguishable)")
     how = f"chosen by {len(result.short.candidates)} short runs"

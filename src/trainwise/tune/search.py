@@ -271,7 +271,7 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
                        if f.code == "lr_range_unstable" else f
                        for f in result.findings] + result.short.findings
     result.lr = result.short.chosen_lr
-    if result.short.constant_lr and result.short.source == "short_runs" and \
+    if result.short.constant_lr and not result.short.kept_range_point and \
             math.isfinite(result.lr):  # the range test's point is read for one-cycle peaks
         _scale_to_horizon(result, result.short.horizon_epochs, run_epochs, max_epochs)
     return result
@@ -352,8 +352,7 @@ def _settled(finding: Finding, rt: LrRangeResult, short: ShortRunResult) -> Find
 def _unsettled(finding: Finding, short: ShortRunResult) -> Finding:
     """The warning stays (audit s13 T5), but its find-lr fix, "run `trainwise tune`", is the
     command just run (review s13 VT2): the fix says why the short runs did not settle it."""
-    codes = {f.code for f in short.findings}
-    if "short_runs_no_learning" in codes:
+    if short.kept_range_point == "no_learning":
         fix = ("The range is as shaky as the short runs: nothing learned, so see "
                "short_runs_no_learning (stage 'data', stage 'check') before the lr.")
     elif any(f.severity is Severity.ERROR for f in short.findings):

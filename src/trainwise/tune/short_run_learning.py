@@ -53,8 +53,8 @@ def check_learning(result: Any, start: float, range_lr: float | None) -> bool:
     kept = f"the range test's point {range_lr:.3g}" if range_lr is not None else \
         f"refine's pick {result.chosen_lr:.3g} (no range test's point was given)"
     before = result.chosen_lr
-    result.chosen_lr = range_lr if range_lr is not None else result.chosen_lr
-    result.source = "range_test" if range_lr is not None else result.source
+    if range_lr is not None:
+        result.chosen_lr, result.kept_range_point = range_lr, "no_learning"
     instead = f", not the short runs' pick {before:.3g}" if range_lr is not None else ""
     result.told_apart = False
     drop_edge_findings(result)  # no edge to widen past: nothing learnt

@@ -171,7 +171,7 @@ def settle_within_noise(result: Any, range_lr: float | None, few: bool) -> None:
     if flat([c.val_loss for c in finite]) and range_lr is not None:
         _move(result, range_lr, f"the range test's point {range_lr:.3g}, as every candidate "
               f"scored within {TIE_FLOOR:.0%} of the best", best, ties)
-        result.source = "range_test"
+        result.kept_range_point = "flat_grid"
     elif few and len(ties) > 1 and not ties[0].lr < result.chosen_lr < ties[-1].lr:
         middle = math.sqrt(ties[0].lr * ties[-1].lr)
         _move(result, middle, f"{middle:.3g}, the geometric middle of the {len(ties)} "

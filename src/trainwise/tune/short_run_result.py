@@ -49,8 +49,9 @@ class ShortRunResult:
     told_apart: bool = True  # the best beat every other candidate beyond noise (short_run_noise)
     val_rows: int = 0  # validation rows the scores average over (0: unknown); the row losses
     # (Candidate.row_losses) cover the first MAX_NOISE_ROWS of them
-    source: str = "short_runs"  # "range_test": chosen_lr is the range test's point, kept (no
-    # learning, or a flat grid), a one-cycle reading that the horizon scaling must not touch
+    kept_range_point: str = ""  # why chosen_lr is the range test's point, kept: "no_learning"
+    # (short_run_learning) or "flat_grid" (short_run_noise); "": the short runs chose. A
+    # one-cycle reading that the horizon scaling must not touch
 
     def to_dict(self) -> dict[str, Any]:
         """The short-run part of tune.json."""
