@@ -35,7 +35,7 @@ from trainwise.train.diagnose_common import (
     rows_of,
 )
 from trainwise.train.intervals import at_chance
-from trainwise.train.not_learned import not_learned
+from trainwise.train.not_learned import lead_with, not_learned
 from trainwise.train.prior_loss import prior_loss
 from trainwise.train.ranking import chance_auc_high, ranks_above_chance
 
@@ -246,9 +246,9 @@ def rule_missed_classes(history: list[Row]) -> list[Finding]:
     weights = f"{class_weights_advice(first=True)}; if that is not enough, {rare}"
     fix = (f'train.class_weights is already "balanced": {rare}' if plan_of(history).class_weighted
            else weights) + ". Judge the run by per-class recall or balanced accuracy, not accuracy."
-    lead = not_learned(history, len(rows))  # a loss above ln C: the lr and batch size first
-    fix = f"{lead} {fix}" if lead else fix
-    return [make(Severity.WARNING, "missed_classes", message, fix, best.get("step"),
+    found = make(Severity.WARNING, "missed_classes", message, fix, best.get("step"),
                  epoch=best.get("epoch"), missed_classes=missed, never_predicted=never,
                  missed_rows=[rows[i] for i in missed], min_class_rows=MIN_CLASS_ROWS,
-                 balanced_accuracy=num(_score(best, "balanced_accuracy")))]
+                 balanced_accuracy=num(_score(best, "balanced_accuracy")))
+    # a loss above ln C: the lr and batch size first
+    return [lead_with(found, not_learned(history, len(rows)))]

@@ -19,8 +19,8 @@ from dataclasses import replace
 from trainwise.findings import Finding
 from trainwise.train.diagnose_common import LEARNED_MARGIN, Row, best_epoch, rows_of
 
-# the evaluate findings whose fix assumes a model that learned (the train stage's
-# missed_classes asks not_learned itself)
+# the evaluate findings whose fix assumes a model that learned (lead_with also leads the train
+# stage's missed_classes, diagnose_collapse)
 LEADS = ("argmax_misses_classes", "below_linear_reference")
 
 
