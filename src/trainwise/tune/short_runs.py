@@ -94,6 +94,7 @@ class _Setup:
     # validation losses make the score (their median, with fit's own at the end); empty: fit's
     # own evaluation at the end alone
     total_steps: int = 0  # optimizer steps per run: num_epochs' steps, or max_steps if fewer
+    capped: bool = False  # max_steps ends each run mid-epoch, before num_epochs
     progress: Any = None  # told of the steps and of each run's end (tune_lr's `progress`)
     runs_planned: int = 0  # runs announced to `progress`, to number them
     runs_done: int = 0
@@ -141,6 +142,7 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     end, window = num_epochs * steps_per_epoch, steps_per_epoch  # the last epoch
     if capped:  # the last epoch's share of the compressed run
         setup.total_steps = end = max(1, max_steps)  # type: ignore[type-var]
+        setup.capped = True
         window = max(1, round(end / num_epochs))
     offsets = _tail_offsets(window, tail_evals)  # steps before the end
     if len(offsets) > 1:  # the end itself is fit's own evaluation (offset 0), not redone
@@ -247,8 +249,8 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
         raise nan_at_start("short_runs_nan_at_start", steps[0]["loss"], lr)
     epochs = [row for row in state.history if row["kind"] == "epoch"]
     curve = [float(row["val_loss"]) for row in epochs]
-    whole = setup.num_epochs if total_steps >= setup.num_epochs * len(setup.train_loader) \
-        else math.ceil(total_steps / len(setup.train_loader))  # capped: the last one partial
+    whole = math.ceil(total_steps / len(setup.train_loader)) if setup.capped \
+        else setup.num_epochs  # capped: the last one partial
     # a NaN is what stops a short run early; fit names every other stop (_StopAt's too)
     diverged = state.nonfinite is not None or len(epochs) < whole or not curve
     final = curve[-1] if curve and not diverged and math.isfinite(curve[-1]) else math.inf
@@ -293,7 +295,7 @@ def _callbacks(setup: _Setup, tail: _TailEvaluations | None) -> list[Any]:
     """fit's callbacks for one short run: the tail's evaluations, the stop at a capped run's
     last step (fit runs whole epochs), the progress bar."""
     callbacks: list[Any] = [tail] if tail else []
-    if setup.total_steps < setup.num_epochs * len(setup.train_loader):
+    if setup.capped:
         callbacks.append(_StopAt(setup.total_steps))
     return callbacks + ([setup.progress] if setup.progress is not None else [])
 
