@@ -21,7 +21,12 @@ from torch import nn
 
 from trainwise.console import ProgressBar, console, progress
 from trainwise.data.figures import save_png
-from trainwise.data.periods import GROUPED_KFOLD_FIX, SAME_PERIOD_WHY, groups_share_period
+from trainwise.data.periods import (
+    GROUPED_KFOLD_FIX,
+    SAME_PERIOD_WHY,
+    UNSEEN_GROUPS,
+    groups_share_period,
+)
 from trainwise.data.split import TIMED
 from trainwise.findings import Finding, info
 from trainwise.model.baselines import loss_function
@@ -72,7 +77,7 @@ def _groups_share_period(ctx: RunContext) -> str:
     if not same:
         return ""
     return (f" These folds are whole groups ordered by start time, but {SAME_PERIOD_WHY}: "
-            "each scores unseen groups, not later times (no backtest), and they train on "
+            f"each {UNSEEN_GROUPS} (no backtest), and they train on "
             f"different numbers of groups. Instead, {GROUPED_KFOLD_FIX}; "
             "then rerun from the split stage.")
 

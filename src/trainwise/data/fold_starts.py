@@ -9,7 +9,12 @@ grouped k-fold instead.
 
 from __future__ import annotations
 
-from trainwise.data.periods import GROUPED_KFOLD_FIX, SAME_PERIOD_WHY
+from trainwise.data.periods import (
+    GROUPED_KFOLD_FIX,
+    SAME_PERIOD_WHY,
+    TIME_SPLIT_FIX,
+    UNSEEN_GROUPS,
+)
 from trainwise.findings import Finding, warning
 
 
@@ -40,8 +45,6 @@ def _merged(folds: list[Finding]) -> Finding:
         "split", "group_start_order",
         f"{len(folds)} folds validate on the groups that start last, but most of each fold's "
         f"training rows are dated after its validation begins ({listed} such rows): "
-        f"{SAME_PERIOD_WHY}; each fold scores unseen groups, not later times. For example: "
-        f"{folds[0].message}",
-        f"Instead, {GROUPED_KFOLD_FIX}; to "
-        "forecast later rows of known groups, set split.strategy = \"time\". Then rerun the "
-        "split stage.", num_rows_after=after)
+        f"{SAME_PERIOD_WHY}; each fold {UNSEEN_GROUPS}. For example: {folds[0].message}",
+        f"Instead, {GROUPED_KFOLD_FIX}; to {TIME_SPLIT_FIX}. Then rerun the split stage.",
+        num_rows_after=after)

@@ -329,7 +329,7 @@ def check_group_starts(times_a: np.ndarray, times_b: np.ndarray, groups_a: np.nd
     """A whole-group time split (group_time) orders groups by their first time: error when a
     `b` group starts before an `a` group does (plus `gap`); otherwise an info that says how many
     `a` rows still come after `b` starts, since a group is never cut to end before it."""
-    from trainwise.data.periods import rows_after, share_period
+    from trainwise.data.periods import TIME_SPLIT_FIX, UNSEEN_GROUPS, rows_after, share_period
     from trainwise.data.timesplit import format_time, parse_span, time_axis
 
     span = parse_span(gap, np.asarray(times_a))
@@ -360,8 +360,7 @@ def check_group_starts(times_a: np.ndarray, times_b: np.ndarray, groups_a: np.nd
     return [warning(
         "split", "group_start_order",
         f"{b} holds the groups that start last, but {later} of {len(axis_a)} {a} rows are "
-        f"dated after {b} begins ({dates}): the groups span the same period, so {b} scores "
-        "unseen groups, not later times.",
-        "To forecast later rows of known groups, set split.strategy = \"time\" (each group's "
-        "later rows validate); to score unseen groups, keep this split. Then rerun the split "
-        "stage.", num_rows_after=later, part=b)]
+        f"dated after {b} begins ({dates}): the groups span the same period, so {b} "
+        f"{UNSEEN_GROUPS}.",
+        f"To {TIME_SPLIT_FIX} (each group's later rows validate); to score unseen groups, keep "
+        "this split. Then rerun the split stage.", num_rows_after=later, part=b)]

@@ -26,6 +26,10 @@ GROUPED_KFOLD_FIX = ('set split.time_column = "none" and split.num_folds = 5: a 
                      "split)")
 SAME_PERIOD_WHY = ("the groups span the same period, so their start order is no forecast, and "
                    "folds of groups by start time never validate the groups that start first")
+# The alternative to GROUPED_KFOLD_FIX, and what a held-out part of such groups measures; the
+# callers add the capital ("To {TIME_SPLIT_FIX}" / "to {TIME_SPLIT_FIX}")
+TIME_SPLIT_FIX = 'forecast later rows of known groups, set split.strategy = "time"'
+UNSEEN_GROUPS = "scores unseen groups, not later times"
 
 Pair = tuple[np.ndarray, np.ndarray]  # (earlier part's rows, held-out part's rows)
 
