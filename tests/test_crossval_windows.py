@@ -92,3 +92,16 @@ def test_fold_facts_give_the_previous_value_and_training_mean_rmse_and_the_span(
         "regression", True, 1, "x")
     assert "2024-01-05 to 2024-01-06: 3 (previous value 3.202; training mean 5.585" \
         in finding.message
+
+
+def test_the_folds_note_ends_every_crossval_message():
+    """Final read s13: group_time folds over one period lost their "no backtest" note on the
+    at-chance, at-majority and unscored paths; only the plain message kept it."""
+    rows = [{"fold": j, "train_rows": 400, "val_rows": 100, "val_accuracy": a,
+             "val_balanced_accuracy": a, "class_counts": [50, 50], "majority_share": 0.5}
+            for j, a in enumerate([0.49, 0.50, 0.47, 0.50, 0.48])]
+    note = " These folds score unseen groups, not later times (no backtest)."
+    finding, _ = crossval_finding(rows, "classification", False, 0, "x", note=note)
+    assert finding.code == "crossval_at_chance" and finding.message.endswith(note)
+    plain, _ = crossval_finding(rows, "classification", False, 0, "x")
+    assert not plain.message.endswith(note)

@@ -184,6 +184,7 @@ def _save_figure(ctx: RunContext, rows: list[dict[str, Any]], timed: bool) -> No
         "path": str(path.relative_to(ctx.run.path)), "title": "Cross-validation",
         "caption": f"Each fold's {name} at its best epoch, trained from the same initial "
                    "weights with the same lr and batch size; " + (
-                       "later time windows train on more rows; a grey x marks the window's "
-                       "naive baseline where one is known." if timed else "the band is the "
-                       "mean +- one standard deviation over folds.")}
+                       "later time windows train on more rows; " if timed else "the band is "
+                       "the mean +- one standard deviation over folds; ") + "a grey x marks "
+                   "the fold's baseline where one is known (always the majority class, the "
+                   "previous value or the training mean, as the legend says)."}

@@ -12,6 +12,7 @@ draw from it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -68,11 +69,11 @@ def crossval_finding(rows: list[dict[str, Any]], task: str, timed: bool, trained
     evidence = {"metric": key, "mean": mean, "std": sd, "scores": scores.tolist()}
     failed = [row for row in rows if row.get("error")]
     if failed or len(scores) < 2:
-        return _unscored(rows, failed, name), summary
+        return _noted(_unscored(rows, failed, name), note), summary
     evidence["p_folds_agree"] = folds_disagree(scored) if key == "val_accuracy" else None
     if at_majority(rows):  # imbalanced: the class shares learned; else nothing learned
         judge = _at_majority if key == BALANCED[0] else _at_chance
-        return judge(rows, timed, evidence), summary
+        return _noted(judge(rows, timed, evidence), note), summary
     if timed:
         return _backtest(rows, (key, name), f"({setup})", (trained_fold, own), evidence), summary
     points = "" if "accuracy" not in key else " points"
@@ -89,6 +90,12 @@ def crossval_finding(rows: list[dict[str, Any]], task: str, timed: bool, trained
                        "score; look at the folds with the lowest scores for rows unlike the "
                        "rest (data stage).", **evidence), summary
     return info("crossval", "cross_validation", message, **evidence), summary
+
+
+def _noted(finding: Finding, note: str) -> Finding:
+    """`note` (what kind of folds these are) ends every message of the stage, not only the
+    plain one: group_time folds at chance lost "no backtest" (final read s13)."""
+    return replace(finding, message=finding.message + note) if note else finding
 
 
 def _backtest(rows: list[dict[str, Any]], metric: tuple[str, str], setup: str,
