@@ -142,14 +142,22 @@ def _level(lrs: Sequence[float], losses: Sequence[float]
     it diverges; the smoothed loss over it (None below 5 points); the finite points' count;
     whether it was cut. One preparation for suggest_range and the figure's rule_level, so
     the level drawn is the level read (review s13 VT9)."""
-    lr, loss = finite_prefix(lrs, losses)
+    lr, loss, keep = cut_point(lrs, losses)
     finite = loss.size
-    keep = cut_divergence(loss) if finite >= 5 else finite
     cut = keep < loss.size or keep < len(losses)  # diverged: cut here, or stopped on a NaN
     lr, loss = lr[:keep], loss[:keep]
     if loss.size < 5:
         return lr, loss, None, finite, cut
     return lr, loss, robust_smooth(np.log10(lr), loss, _bandwidth(lr))[0], finite, cut
+
+
+def cut_point(lrs: Sequence[float], losses: Sequence[float]
+              ) -> tuple[np.ndarray, np.ndarray, int]:
+    """(lr, loss, keep): a curve's finite prefix and the points of it the rule reads, up to
+    where it cuts the divergence (all of them below 5 points). The rule's level and the
+    widening's ceiling (search.divergence_lr) both cut here."""
+    lr, loss = finite_prefix(lrs, losses)
+    return lr, loss, cut_divergence(loss) if loss.size >= 5 else loss.size
 
 
 def _bandwidth(lr: np.ndarray) -> float:

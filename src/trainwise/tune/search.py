@@ -23,7 +23,7 @@ from trainwise.config import TuneConfig
 from trainwise.findings import Finding, Severity, explained, info, warning
 from trainwise.tune.candidates import candidate_lrs
 from trainwise.tune.lr_range import LrRangeResult, lr_range_test
-from trainwise.tune.lr_rule import cut_divergence, finite_prefix  # the rule's own cut
+from trainwise.tune.lr_rule import cut_point  # the rule's own cut
 from trainwise.tune.short_run_inputs import short_run_problem
 from trainwise.tune.short_run_result import ShortRunResult, finite_or_none
 from trainwise.tune.short_runs import MakeScheduler, onecycle, short_runs
@@ -292,10 +292,9 @@ def divergence_lr(rt: LrRangeResult) -> float:
     """
     ceilings = []
     for curve in rt.curves:
-        lrs, losses = finite_prefix(curve.lrs, curve.losses) if curve.lrs else ([], [])
+        lrs, _, keep = cut_point(curve.lrs, curve.losses) if curve.lrs else ([], [], 0)
         if len(lrs) == 0:
             continue
-        keep = cut_divergence(np.asarray(losses)) if len(losses) >= 5 else len(losses)
         ceilings.append(float(lrs[min(keep, len(lrs) - 1)]))
     return float(10 ** np.median(np.log10(ceilings))) if ceilings else math.inf
 
