@@ -329,7 +329,7 @@ def check_group_starts(times_a: np.ndarray, times_b: np.ndarray, groups_a: np.nd
     """A whole-group time split (group_time) orders groups by their first time: error when a
     `b` group starts before an `a` group does (plus `gap`); otherwise an info that says how many
     `a` rows still come after `b` starts, since a group is never cut to end before it."""
-    from trainwise.data.periods import TIME_SPLIT_FIX, UNSEEN_GROUPS, rows_after, share_period
+    from trainwise.data.periods import TIME_SPLIT_FIX, UNSEEN_GROUPS, rows_after, shares
     from trainwise.data.timesplit import format_time, parse_span, time_axis
 
     span = parse_span(gap, np.asarray(times_a))
@@ -352,7 +352,7 @@ def check_group_starts(times_a: np.ndarray, times_b: np.ndarray, groups_a: np.nd
     later = rows_after(times_a, times_b)
     # panel data (every group spans the whole period): whole groups by start time leave most
     # training rows after validation begins, so validation says nothing about the future
-    if not share_period(times_a, times_b):
+    if not shares(later, len(axis_a)):  # rows_after's count, not counted again
         return [info("split", "group_start_order",
                      f"No {b} group starts before the last {a} group does ({dates}); groups "
                      f"stay whole, so {later} of {len(axis_a)} {a} rows are dated after {b} "

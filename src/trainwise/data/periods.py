@@ -40,11 +40,16 @@ def rows_after(train_times: np.ndarray, held_out_times: np.ndarray) -> int:
     return int((time_axis(train_times) > time_axis(held_out_times).min()).sum())
 
 
+def shares(num_after: int, num_rows: int) -> bool:
+    """The rule itself: more than half of `num_rows` training rows come after (rows_after)."""
+    return 2 * num_after > num_rows
+
+
 def share_period(train_times: np.ndarray, held_out_times: np.ndarray) -> bool:
     """More than half of the training rows are dated after the held-out part begins."""
     if not len(train_times) or not len(held_out_times):
         return False
-    return 2 * rows_after(train_times, held_out_times) > len(train_times)
+    return shares(rows_after(train_times, held_out_times), len(train_times))
 
 
 def held_out_pairs(train: np.ndarray, val: np.ndarray, test: np.ndarray | None = None,
