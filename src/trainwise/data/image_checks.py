@@ -60,13 +60,13 @@ def _constant_images(data: TaskData) -> list[Finding]:
 def _resized(data: TaskData, resized: np.ndarray) -> list[Finding]:
     """An info naming the resized files; it says when most images were stretched alike (a
     16:9 set resized to 64x64): a uniform distortion, no outlier to warn about (VD7)."""
-    stored = data.stored_shapes[:, 1:].astype(np.float64)  # (N, 2) H, W as stored
-    height, width = data.x.shape[2:]
     rows = np.flatnonzero(resized)
     if not len(rows):
         return []
+    stored, common = _aspects(data)
+    height, width = data.x.shape[2:]
     sizes = [f"{int(h)}x{int(w)}" for h, w in stored[rows[:NUM_LISTED]]]
-    common = float(np.median(stored[:, 1] / stored[:, 0]))  # W / H most images share
+    named = _named(data, rows, sizes)
     alike = resized & (_factor(stored, common) <= SQUASH) \
         & (_factor(stored, width / height) > SQUASH)  # stretched, like the median image
     note = (f" {int(alike.sum())} of them, of the common aspect ratio {common:.2f}:1 (width:"
@@ -74,9 +74,15 @@ def _resized(data: TaskData, resized: np.ndarray) -> list[Finding]:
             "instead if shapes matter." if alike.any() else "")
     return [info("data", "resized_images",
                  f"{len(rows)} images were resized to {height}x{width} from other sizes, e.g. "
-                 f"{', '.join(_named(data, rows, sizes)[:NUM_NAMED])}.{note}",
-                 num_images=int(len(rows)), examples=_named(data, rows, sizes),
+                 f"{', '.join(named[:NUM_NAMED])}.{note}",
+                 num_images=int(len(rows)), examples=named,
                  median_aspect_ratio=round(common, 4), num_stretched_alike=int(alike.sum()))]
+
+
+def _aspects(data: TaskData) -> tuple[np.ndarray, float]:
+    """((N, 2) H, W as stored, the W / H most images share): what both aspect checks read."""
+    stored = data.stored_shapes[:, 1:].astype(np.float64)
+    return stored, float(np.median(stored[:, 1] / stored[:, 0]))
 
 
 def _factor(stored: np.ndarray, ratio: float) -> np.ndarray:
@@ -89,9 +95,8 @@ def _squashed(data: TaskData, resized: np.ndarray) -> list[Finding]:
     """A warning for resized images whose aspect ratio differs from the median image's: after
     the resize their shapes are distorted unlike the others' (measured against the other
     images, not the target size: all 60 of a 16:9 set were called outliers, VD7)."""
-    stored = data.stored_shapes[:, 1:].astype(np.float64)
+    stored, common = _aspects(data)
     height, width = data.x.shape[2:]
-    common = float(np.median(stored[:, 1] / stored[:, 0]))
     squashed = np.flatnonzero(resized & (_factor(stored, common) > SQUASH))
     if not len(squashed):
         return []
@@ -148,15 +153,16 @@ def _shortcut(data: TaskData, what: str, changed: np.ndarray, y: np.ndarray,
     shares = ", ".join(f"{n} {k} of {total}" for n, (k, total) in counts.items())
     only = [n for n, (k, _) in counts.items() if k]
     alone = f"; all of them are class {only[0]}" if len(only) == 1 else ""
+    named = _named(data, np.flatnonzero(changed))
     return warning(
         "data", "conversion_by_class",
         f"The {int(changed.sum())} {what} fall on the classes unlike the other images: {shares} "
         f"(chi-square p = {test[0]:.1e}, Cramer's V = {test[1]:.2f}{alone}; e.g. "
-        f"{', '.join(_named(data, np.flatnonzero(changed))[:NUM_NAMED])}): a model can tell "
+        f"{', '.join(named[:NUM_NAMED])}): a model can tell "
         "the classes apart by that alone, not by what the images show (one camera, scanner or "
         "source per class).",
         "Make the images alike across classes: re-save them all in one format (all gray or "
         "all colour, one size), or collect each class from every source; then rerun from the "
         "data stage, and check the model on images of the other kind.",
         counts_per_class=counts, p_value=test[0], cramers_v=round(test[1], 4),
-        examples=_named(data, np.flatnonzero(changed)))
+        examples=named)
