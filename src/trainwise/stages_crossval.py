@@ -35,8 +35,8 @@ from trainwise.stages import RunContext, eval_batch_size
 from trainwise.stages_split import fit_parts
 from trainwise.stages_training import early_stopping, step_settings
 from trainwise.train.batch_norm import batch_parts, drop_lone_last_batch
-from trainwise.train.crossval_verdict import METRIC, crossval_figure, crossval_finding, shown
-from trainwise.train.crossval_windows import BALANCED, fold_facts
+from trainwise.train.crossval_verdict import crossval_figure, crossval_finding
+from trainwise.train.crossval_windows import BALANCED, METRIC, chosen_metric, fold_facts, shown
 from trainwise.train.diagnose_common import best_epoch
 from trainwise.train.loop import fit
 from trainwise.train.regression_predictions import TargetUnits
@@ -179,7 +179,7 @@ def _save_figure(ctx: RunContext, rows: list[dict[str, Any]], timed: bool) -> No
     if figure is None:
         return
     path = save_png(figure, ctx.run.figure_path("cross_validation.png"))
-    name = dict([*METRIC.values(), BALANCED])[ctx.meta["cross_validation"]["metric"]]
+    name = chosen_metric(rows, ctx.data.task, METRIC[ctx.data.task])[1]  # as the finding's
     ctx.meta["cross_validation"]["figure"] = {  # the report draws it under Training
         "path": str(path.relative_to(ctx.run.path)), "title": "Cross-validation",
         "caption": f"Each fold's {name} at its best epoch, trained from the same initial "

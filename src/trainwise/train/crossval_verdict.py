@@ -24,23 +24,16 @@ from trainwise.findings import Finding, info, warning
 from trainwise.train.crossval_windows import (
     BALANCED,
     CURVE_RHO,
+    METRIC,
     at_majority,
     chosen_metric,
     learning_rho,
     right_rows,
+    shown,
     window_text,
 )
 
-# The score each fold reports: what a reader compares across folds, in the task's own units.
-METRIC = {"classification": ("val_accuracy", "validation accuracy"),
-          "regression": ("val_rmse", "validation RMSE")}
 DISAGREE_P = 0.05  # the folds' accuracies differ beyond binomial noise at this significance
-
-
-def shown(value: float | None, key: str) -> str:
-    if value is None or not np.isfinite(value):
-        return "n/a"
-    return f"{value:.1%}" if "accuracy" in key else f"{value:.4g}"
 
 
 def folds_disagree(rows: list[dict[str, Any]]) -> float | None:
@@ -104,7 +97,7 @@ def _backtest(rows: list[dict[str, Any]], metric: tuple[str, str], setup: str,
     scores improve with the training rows (Spearman), and a warning when the windows differ
     beyond row noise without it (the period, not the training size, moves the score)."""
     (key, name), (fold, score) = metric, own
-    each = ", ".join(window_text(row, key, shown) for row in rows)
+    each = ", ".join(window_text(row, key) for row in rows)
     rho = evidence["learning_rho"] = learning_rho(rows, key)
     said = "undefined" if rho is None else f"{rho:.2f}"
     curve = rho is not None and rho >= CURVE_RHO
@@ -177,7 +170,7 @@ def _below_majority(rows: list[dict[str, Any]],
     always answering its majority class", each fold's accuracy against its majority share,
     and the majority shares (evidence)."""
     unit = "window" if timed else "fold"
-    each = ", ".join(window_text(row, "val_accuracy", shown) for row in rows)
+    each = ", ".join(window_text(row, "val_accuracy") for row in rows)
     return (unit, f"No {unit} beats always answering its majority class",
             f"each {unit}'s validation accuracy is at most its majority share ({each})",
             [row["majority_share"] for row in rows])

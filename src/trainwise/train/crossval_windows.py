@@ -20,6 +20,10 @@ from trainwise.data.audit import IMBALANCE_RATIO
 from trainwise.data.timesplit import format_time
 from trainwise.train.regression_metrics import previous_values
 
+# The score each fold reports: what a reader compares across folds, in the task's own units;
+# balanced accuracy instead when the folds' classes are imbalanced (chosen_metric)
+METRIC = {"classification": ("val_accuracy", "validation accuracy"),
+          "regression": ("val_rmse", "validation RMSE")}
 BALANCED = ("val_balanced_accuracy", "validation balanced accuracy")
 # Spearman's rho of scores against training rows from which the spread is called a learning
 # curve: with 5 windows rho >= 0.7 means at most one pair out of order (rho 0.3, the audit's
@@ -96,7 +100,13 @@ def learning_rho(rows: list[dict[str, Any]], key: str) -> float | None:
     return rho if np.isfinite(rho) else None
 
 
-def window_text(row: dict[str, Any], key: str, shown: Any) -> str:
+def shown(value: float | None, key: str) -> str:
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    return f"{value:.1%}" if "accuracy" in key else f"{value:.4g}"
+
+
+def window_text(row: dict[str, Any], key: str) -> str:
     """'2022-04-09 to 2022-07-15: 12.2 (previous value 17.1, training mean 27.6; trained on
     1165)': one window's score beside what it is judged against."""
     span = f"{row['val_first']} to {row['val_last']}: " if "val_first" in row else ""
