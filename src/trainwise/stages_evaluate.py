@@ -160,8 +160,11 @@ def _regression_findings(ctx: RunContext, row: dict[str, Any], outputs: torch.Te
     extra, findings = regression_results(row, units(ctx.splits["train"].y),
                                          units(ctx.splits["test"].y), 1.0, previous)
     row.update(extra)
-    row.update(_keep_predictions(ctx, outputs, targets))
-    row.update(_regression_intervals(ctx, outputs, targets))
+    # the test rows in the target's units, converted once for the file and the intervals
+    actual, predicted = in_target_units(targets.numpy(), units), \
+        in_target_units(outputs.numpy(), units)
+    row.update(_keep_predictions(ctx, actual, predicted))
+    row.update(regression_intervals(actual, predicted, seed=ctx.config.run.seed))
     return findings + why_not
 
 
@@ -191,12 +194,10 @@ def _at_threshold(ctx: RunContext, outputs: torch.Tensor,
     return scores_at_threshold(outputs.float().softmax(dim=1).numpy(), targets.numpy(), record)
 
 
-def _keep_predictions(ctx: RunContext, outputs: torch.Tensor,
-                      targets: torch.Tensor) -> dict[str, Any]:
+def _keep_predictions(ctx: RunContext, actual: np.ndarray,
+                      predicted: np.ndarray) -> dict[str, Any]:
     """A regression's test predictions in the target's units: written to test_predictions.csv
     (drawn by the report against the actual values) and scored per quarter of the targets."""
-    actual = in_target_units(targets.numpy(), ctx.target_units())
-    predicted = in_target_units(outputs.numpy(), ctx.target_units())
     if ctx.fabric.is_global_zero:
         write_predictions(ctx.run.path / PREDICTIONS_CSV, ctx.splits["test"].rows, actual,
                           predicted, _test_keys(ctx))
@@ -213,16 +214,6 @@ def _test_keys(ctx: RunContext) -> dict[str, np.ndarray]:
     keys = sorted(data.keys, key=lambda key: list(columns).index(key.role))
     return {key.column: columns[key.role][rows] for key in keys
             if columns.get(key.role) is not None}
-
-
-def _regression_intervals(ctx: RunContext, outputs: torch.Tensor,
-                          targets: torch.Tensor) -> dict[str, Any]:
-    """Bootstrap 95% intervals of the test RMSE, MAE and R^2 in the target's units
-    (regression_intervals.py), seeded by run.seed so a rerun prints the same bounds."""
-    units = ctx.target_units()
-    return regression_intervals(in_target_units(targets.numpy(), units),
-                                in_target_units(outputs.numpy(), units),
-                                seed=ctx.config.run.seed)
 
 
 def _linear_scores(ctx: RunContext, row: dict[str, Any],
