@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check (issue 7): the CUDA paths that CI (CPU only) never runs, in about 6 minutes.
+# GPU check (issues 7 and 6): the CUDA paths that CI (CPU only) never runs, in about 6 minutes.
 #
 #   bash bench/gpu_check.sh                      # from the repo root, on a machine with a GPU
 #   GPU_CHECK_ACCELERATOR=cpu GPU_CHECK_STRATEGY=auto bash bench/gpu_check.sh   # dry run, CPU
@@ -8,8 +8,10 @@
 # (c) `--strategy fsdp --devices 1`: an uninterrupted run, the same run SIGKILLed while
 #     writing a checkpoint then `--resume`d, their final weights compared (deterministic
 #     kernels on, so bitwise is expected); (d) tune.batch_size=auto on the GPU (the CUDA
-#     allocator branch of the search); (e) pytest of the tests with GPU paths; (f) (b) again at
-#     run.precision = "bf16-mixed" and "16-mixed" (float16, loss scaler: skipped steps found).
+#     allocator branch of the search); (e) pytest of the tests with GPU paths, tests/test_gpu.py
+#     among them (range test without trace on CUDA, a real CUDA out-of-memory caught, short runs
+#     on the GPU); (f) (b) again at run.precision = "bf16-mixed" and "16-mixed" (float16, loss
+#     scaler: skipped steps found); (g) `trainwise find-lr --json` on the GPU (range, spread).
 # Logs go to $OUT (default ./gpu_check_out): one per part, and summary.txt. Run folders go to
 # $GPU_CHECK_RUNS (default /tmp/gpu_check_runs), too many files to bring back.
 #
@@ -80,8 +82,11 @@ rc=$?
 B=$(run_folder "$RUNS/b")
 ACCURACY=$($PY -c "import json,sys; t=json.load(open(sys.argv[1]+'/meta.json')).get('test',{});
 print(f\"{t['test_accuracy']:.2%}\" if 'test_accuracy' in t else 'none')" "$B" 2>/dev/null)
+STAGES=$($PY -c "import json,sys; s=json.load(open(sys.argv[1]+'/meta.json'))['stage_seconds'];
+print(f\"tune {s['tune']:.1f}s / train {s['train']:.1f}s = {s['tune'] / s['train']:.2f}x\")" "$B" \
+    2>/dev/null)
 note "(b) trainwise run, $ACC, $EPOCHS epochs: exit $rc, test accuracy ${ACCURACY:-none}," \
-     "${LAST_SECONDS}s wall"
+     "${LAST_SECONDS}s wall; ${STAGES:-no stage times}"
 [ -n "$B" ] && [ -f "$B/report.html" ] && cp "$B/report.html" "$OUT/b_report.html"
 
 # --- (c) FSDP: uninterrupted, killed mid-save, resumed --------------------------------------
@@ -175,11 +180,21 @@ if x['code'] in ('loss_scaler_skips', 'precision_changed', 'divergence')])" "$F"
          "${LAST_SECONDS}s wall (compare (b))"
 done
 
+# --- (g) the range test alone on the GPU: its range and the seeds' spread ------------------
+part g_find_lr 80 "${TW[@]}" find-lr --no-report --json --set "run.accelerator=\"$ACC\"" \
+    --set "run.out_dir=\"$RUNS/g\""
+rc=$?
+G_RESULT=$(grep -E '^\{' "$OUT/g_find_lr.log" | tail -1 | $PY -c "import json,sys;
+t=json.load(sys.stdin)['tune']; print(f\"lr {t['lr']:.3g}, range {t['lr_low']:.3g}..\"
+f\"{t['lr_high']:.3g}, spread {t['spread_decades']:.2f} decades\")" 2>>"$OUT/g_find_lr.log")
+note "(g) trainwise find-lr on $ACC: exit $rc, ${G_RESULT:-no JSON line}, ${LAST_SECONDS}s"
+
 # --- (e) the tests with GPU paths: FSDP on the GPU, checkpoints, batch size -----------------
 # (test_fsdp.py first: its CPU tests fork, which CUDA forbids once this process has used it;
 # test_resume.py forks after CUDA is in use, so it is a CPU test only)
-part e_pytest 150 "$PY" -m pytest -q -p no:cacheprovider -W ignore tests/test_fsdp.py \
-    tests/test_checkpoint.py tests/test_batch_size.py
+part e_pytest 180 "$PY" -m pytest -q -p no:cacheprovider -W ignore tests/test_fsdp.py \
+    tests/test_checkpoint.py tests/test_gpu.py tests/test_batch_size.py tests/test_lr_range.py \
+    tests/test_tune_short_runs.py tests/test_tune_stage.py
 rc=$?
 note "(e) pytest: exit $rc, $(grep -E '[0-9]+ (passed|failed)' "$OUT/e_pytest.log" | tail -1)," \
      "${LAST_SECONDS}s"
