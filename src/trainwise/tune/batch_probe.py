@@ -30,7 +30,7 @@ from trainwise.tune.batch_size import (
     search_batch_size,
     sizes_to_try,
 )
-from trainwise.tune.no_trace import no_trace
+from trainwise.tune.no_trace import cuda_rng_kept, no_trace
 from trainwise.tune.probe_errors import (
     ProbeStop,
     check_trainable,
@@ -120,12 +120,12 @@ def make_measure(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: torc
                  fabric: Fabric | None = None) -> Callable[[int], Measurement]:
     """measure(batch_size): real steps on a deep copy of `model` with a fresh optimizer, on
     the first batch_size rows of (x, y), at `fabric`'s precision (mixed precision saves
-    activations in 16 bits); the user's model and RNGs are left as found."""
+    activations in 16 bits); the user's model and RNGs (the GPU's too) are left as found."""
     device = next(model.parameters()).device
 
     def measure(batch_size: int) -> Measurement:
         xb, yb = x[:batch_size].to(device), y[:batch_size].to(device)
-        with no_trace(model):
+        with no_trace(model), cuda_rng_kept(device):  # dropout on a GPU draws from CUDA's
             probe = copy.deepcopy(model).train()
             optimizer = fresh_optimizer(make_optimizer(probe), probe)
             for group in optimizer.param_groups:

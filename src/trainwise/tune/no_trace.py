@@ -98,17 +98,27 @@ def seeded(seed: int, loader: Iterable | None, device: torch.device) -> Iterator
     left to the enclosing `no_trace`. fork_rng covers only the device in use: seeding every
     CUDA device would queue a lazy seed that outlives the probe (torch.manual_seed does that).
     """
-    cuda = [device.index if device.index is not None else torch.cuda.current_device()] \
-        if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):
+    with cuda_rng_kept(device):
         torch.random.default_generator.manual_seed(seed)
-        for index in cuda:
-            torch.cuda.default_generators[index].manual_seed(seed)
+        if device.type == "cuda":
+            torch.cuda.default_generators[_cuda_index(device)].manual_seed(seed)
         random.seed(seed)
         np.random.seed(seed)
         for generator in loader_generators(loader):
             generator.manual_seed(seed)
         yield
+
+
+@contextmanager
+def cuda_rng_kept(device: torch.device) -> Iterator[None]:
+    """torch's CPU RNG, and the CUDA RNG of `device` when it is a GPU, come back on exit: a
+    probe's dropout on the GPU draws from the CUDA generator, which `Snapshot` does not hold."""
+    with torch.random.fork_rng(devices=[_cuda_index(device)] if device.type == "cuda" else []):
+        yield
+
+
+def _cuda_index(device: torch.device) -> int:
+    return device.index if device.index is not None else torch.cuda.current_device()
 
 
 @contextmanager
