@@ -1,7 +1,7 @@
 """Tuning on a GPU (issue 6): the range test leaves no trace in CUDA state, the batch-size
-probe reads the CUDA allocator, a real out-of-memory is caught, logged and stepped below, and
-the short runs train on the model's GPU. Skipped without CUDA: CI has none;
-`bash bench/gpu_check.sh` runs these on a GPU machine."""
+probe reads the CUDA allocator, a real out-of-memory is caught, logged and stepped below, the
+short runs train on the model's GPU; and `fit` gives a CPU model back on the CPU. Skipped
+without CUDA: CI has none; `bash bench/gpu_check.sh` runs these on a GPU machine."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from trainwise.config import TuneConfig
+from trainwise.train.loop import fit
 from trainwise.tune import lr_range_test
 from trainwise.tune.batch_probe import find_batch_size, make_measure
 from trainwise.tune.search import tune_lr
@@ -141,3 +142,30 @@ def test_the_short_runs_train_on_the_models_gpu_and_leave_the_model_as_found(blo
     assert all(math.isfinite(c.val_loss) for c in result.short.candidates)
     assert next(model.parameters()).device.type == "cuda"
     assert all(torch.equal(a, b) for a, b in zip(before, _state(model), strict=True))
+
+
+def test_fit_trains_a_cpu_model_on_the_gpu_and_gives_it_back_on_the_cpu(blobs):
+    x, y = blobs
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))  # built on the CPU
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    seen = []
+
+    class Where:
+        def on_epoch_end(self, state, row, model):
+            seen.append(next(model.parameters()).device.type)
+
+    train = DataLoader(TensorDataset(x[:240], y[:240]), batch_size=32)
+    val = DataLoader(TensorDataset(x[240:], y[240:]), batch_size=60)
+    fit(model, train, val, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(), max_epochs=2,
+        callbacks=[Where()])
+    assert seen == ["cuda", "cuda"]  # trained on the GPU, fit's default where there is one
+    assert {p.device.type for p in model.parameters()} == {"cpu"}
+    moments = [v for state in optimizer.state.values() for v in state.values()
+               if isinstance(v, torch.Tensor)]
+    assert moments and {v.device.type for v in moments} == {"cpu"}
+    with torch.no_grad():
+        assert model(x[240:]).shape == (60, 3)  # CPU inputs, as before fit
+    optimizer.zero_grad()
+    F.cross_entropy(model(x[:32]), y[:32]).backward()
+    optimizer.step()  # the user's optimizer goes on with the model where it is now

@@ -174,7 +174,9 @@ def test_direct_step_equals_fabrics_wrapped_step_bitwise(blobs):
     forward, backward, step_optimizer = hot_path(plain_fabric, model, optimizer)
     assert forward is model.module and step_optimizer is optimizer.optimizer
 
-    direct, direct_model, _ = _fit_recording_reference_norms(blobs)
+    # both on the CPU: without a Fabric, fit would train on a GPU where there is one
+    direct, direct_model, _ = _fit_recording_reference_norms(
+        blobs, fabric=Fabric(accelerator="cpu", devices=1))
     wrapped, wrapped_model, _ = _fit_recording_reference_norms(blobs, fabric=wrapped_fabric)
     assert wrapped_fabric._callbacks[0].calls == 16  # the wrapped optimizer really stepped
     for ours, theirs in zip(direct.history, wrapped.history, strict=True):
@@ -257,13 +259,15 @@ def test_fit_trains_and_evaluates_with_the_loss_on_the_outputs_device(blobs, mon
     import trainwise.train.loop as loop
 
     given, used = [], []
+    real = loop.on_outputs_device  # the spy keeps it: on a GPU the weights must move
 
     def spy(loss_fn):
         given.append(loss_fn)
+        on_outputs = real(loss_fn)
 
         def call(output, target):
             used.append(output.requires_grad)  # True: a training step; False: evaluation
-            return loss_fn(output, target)
+            return on_outputs(output, target)
         return call
 
     monkeypatch.setattr(loop, "on_outputs_device", spy)

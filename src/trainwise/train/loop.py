@@ -34,6 +34,7 @@ from trainwise.train.evaluate import inputs_and_targets, on_outputs_device
 from trainwise.train.fit_inputs import check_accumulation, check_val_loader, scheduler_steps
 from trainwise.train.fit_task import fit_task
 from trainwise.train.grad_norms import GradNorms, loss_scaler, unscaled
+from trainwise.train.home_device import back_on_the_cpu
 from trainwise.train.monitor import StepMonitor, current_lr
 from trainwise.train.position import EpochProgress
 from trainwise.train.resume import Checkpoints
@@ -267,7 +268,8 @@ def fit(
     `checkpoint_every` optimizer steps (0: never mid-epoch) and at each epoch end, never after a
     non-finite loss; `resume_state` (a loaded checkpoint) continues it. Without `fabric`,
     training runs on one device: the model's own when it is on a GPU (or MPS), else Fabric's
-    "auto" choice (a GPU when there is one), as `trainwise run` chooses (run.accelerator). A
+    "auto" choice (a GPU when there is one), as `trainwise run` chooses (run.accelerator); a
+    model fit moved off the CPU goes back there at the end, with its optimizer's state. A
     loss_fn holding tensors (class weights) is run with them on the outputs' device, in the
     training steps and in evaluation on the host alike (evaluate.on_outputs_device).
     `task` ("classification" / "regression") left None is read from one validation batch, as
@@ -277,93 +279,96 @@ def fit(
     """
     step_scheduler, epoch_scheduler = scheduler_steps(scheduler, scheduler_interval)
     check_val_loader(val_loader)
-    fabric = fabric or Fabric(**default_device(model))
-    check_accumulation(train_loader, accumulate_grad_batches, fabric.world_size)
-    model, optimizer = fabric.setup(model, optimizer)
-    forward, backward, step_optimizer = hot_path(fabric, model, optimizer)
-    # before a step, not after an epoch; from the user's own loss, whose type says the task
-    # (on_outputs_device's wrapper of a pos_weight BCE would pass for a regression loss)
-    task = task or fit_task(model, val_loader, loss_fn)
-    loss_fn = on_outputs_device(loss_fn)
-    train_loader = setup_loader(fabric, train_loader, train=True)
-    val_loader = setup_loader(fabric, val_loader, train=False)
-    callbacks = list(callbacks)
-    on_step_end = bind(callbacks, "on_step_end")
-    state = TrainState(model=model)
-    progress = EpochProgress(train_loader, fabric.device)
-    grad_norms = GradNorms(model)  # per-layer every `layer_every` steps; spikes get their samples
-    scaler = loss_scaler(fabric)  # float16: gradients are scaled until the optimizer step
-    monitor = StepMonitor(log_every, layer_every, grad_norms.layer_names,
-                          locate=lambda step: sample_indices(fabric, progress, step),
-                          loss_scaled=scaler is not None)
-    optimizer.zero_grad(set_to_none=True)
-    checkpoints = Checkpoints(fabric, checkpoint_path, checkpoint_every, checkpoint_extra or {},
-                              model=model, optimizer=optimizer, scheduler=scheduler,
-                              callbacks=callbacks, state=state, progress=progress)
-    checkpoints.begin(resume_state)  # restores it, or writes the step-0 checkpoint
-    emit(callbacks, "on_fit_start", state=state, model=model, optimizer=optimizer)
-    loss = None  # the last forward's loss: a failed backward's error names its shape
+    with back_on_the_cpu(model, optimizer, device_chosen_by_fit=fabric is None):
+        fabric = fabric or Fabric(**default_device(model))
+        check_accumulation(train_loader, accumulate_grad_batches, fabric.world_size)
+        model, optimizer = fabric.setup(model, optimizer)
+        forward, backward, step_optimizer = hot_path(fabric, model, optimizer)
+        # before a step, not after an epoch; from the user's own loss, whose type says the task
+        # (on_outputs_device's wrapper of a pos_weight BCE would pass for a regression loss)
+        task = task or fit_task(model, val_loader, loss_fn)
+        loss_fn = on_outputs_device(loss_fn)
+        train_loader = setup_loader(fabric, train_loader, train=True)
+        val_loader = setup_loader(fabric, val_loader, train=False)
+        callbacks = list(callbacks)
+        on_step_end = bind(callbacks, "on_step_end")
+        state = TrainState(model=model)
+        progress = EpochProgress(train_loader, fabric.device)
+        # per-layer every `layer_every` steps; spikes get their samples
+        grad_norms = GradNorms(model)
+        scaler = loss_scaler(fabric)  # float16: gradients are scaled until the optimizer step
+        monitor = StepMonitor(log_every, layer_every, grad_norms.layer_names,
+                              locate=lambda step: sample_indices(fabric, progress, step),
+                              loss_scaled=scaler is not None)
+        optimizer.zero_grad(set_to_none=True)
+        checkpoints = Checkpoints(fabric, checkpoint_path, checkpoint_every, checkpoint_extra or {},
+                                  model=model, optimizer=optimizer, scheduler=scheduler,
+                                  callbacks=callbacks, state=state, progress=progress)
+        checkpoints.begin(resume_state)  # restores it, or writes the step-0 checkpoint
+        emit(callbacks, "on_fit_start", state=state, model=model, optimizer=optimizer)
+        loss = None  # the last forward's loss: a failed backward's error names its shape
 
-    with cheap_cuda_checks(fabric.device):
-        while progress.epoch <= max_epochs and not state.should_stop:
-            epoch = state.epoch = progress.epoch
-            model.train()
-            started = time.perf_counter()
-            for batch in progress.start_epoch(epoch, state.step):  # resumed: skips done ones
-                x, y = inputs_and_targets(batch)
-                try:  # costs nothing until it raises (Python 3.11's zero-cost try)
-                    if accumulate_grad_batches == 1:
-                        loss = loss_fn(forward(x), y)
-                        backward(loss)
-                        step_loss = loss.detach()
-                    else:
-                        step_loss = accumulate(fabric, model, forward, backward, loss_fn, x, y,
-                                               accumulate_grad_batches, state.step + 1)
-                except RuntimeError as failure:  # said as find_lr and check say it
-                    raise_step_error(failure, model, x, loss, state.step + 1)
-                    raise
-                grad_norm, layer_norms, inverse_scale = unscaled(scaler, *grad_norms(
-                    per_layer=monitor.layer_due(state.step + 1)))
-                grad_norm = reduce_grad_norm(fabric, grad_norm)  # (), no host sync
-                if grad_clip > 0:
-                    fabric.clip_gradients(model, optimizer, max_norm=grad_clip,
-                                          error_if_nonfinite=False)
-                step_optimizer.step()
-                step_optimizer.zero_grad(set_to_none=True)
-                step_scheduler()
-                state.step += 1
-                progress.batches_done += 1
-                progress.loss_sum += step_loss
-                rows = monitor.record(state.step, epoch, reduce_mean(fabric, step_loss),
-                                      grad_norm, current_lr(step_optimizer),
-                                      layer_norms=layer_norms, batch_size=len(y),
-                                      inverse_scale=inverse_scale)
-                state.history.extend(rows)
-                on_step_end(state=state, rows=rows)
-                if checkpoints.due(state.step):  # flush first: only steps known finite are saved
-                    rows = monitor.flush()
+        with cheap_cuda_checks(fabric.device):
+            while progress.epoch <= max_epochs and not state.should_stop:
+                epoch = state.epoch = progress.epoch
+                model.train()
+                started = time.perf_counter()
+                for batch in progress.start_epoch(epoch, state.step):  # resumed: skips done ones
+                    x, y = inputs_and_targets(batch)
+                    try:  # costs nothing until it raises (Python 3.11's zero-cost try)
+                        if accumulate_grad_batches == 1:
+                            loss = loss_fn(forward(x), y)
+                            backward(loss)
+                            step_loss = loss.detach()
+                        else:
+                            step_loss = accumulate(fabric, model, forward, backward, loss_fn, x, y,
+                                                   accumulate_grad_batches, state.step + 1)
+                    except RuntimeError as failure:  # said as find_lr and check say it
+                        raise_step_error(failure, model, x, loss, state.step + 1)
+                        raise
+                    grad_norm, layer_norms, inverse_scale = unscaled(scaler, *grad_norms(
+                        per_layer=monitor.layer_due(state.step + 1)))
+                    grad_norm = reduce_grad_norm(fabric, grad_norm)  # (), no host sync
+                    if grad_clip > 0:
+                        fabric.clip_gradients(model, optimizer, max_norm=grad_clip,
+                                              error_if_nonfinite=False)
+                    step_optimizer.step()
+                    step_optimizer.zero_grad(set_to_none=True)
+                    step_scheduler()
+                    state.step += 1
+                    progress.batches_done += 1
+                    progress.loss_sum += step_loss
+                    rows = monitor.record(state.step, epoch, reduce_mean(fabric, step_loss),
+                                          grad_norm, current_lr(step_optimizer),
+                                          layer_norms=layer_norms, batch_size=len(y),
+                                          inverse_scale=inverse_scale)
                     state.history.extend(rows)
                     on_step_end(state=state, rows=rows)
+                    # flush first: only steps known finite are saved
+                    if checkpoints.due(state.step):
+                        rows = monitor.flush()
+                        state.history.extend(rows)
+                        on_step_end(state=state, rows=rows)
+                    stop_if_nonfinite(fabric, state, monitor, progress)
+                    checkpoints.save_if_due(state.step)
+                    if state.should_stop:
+                        break
+
+                rows = monitor.flush()
+                state.history.extend(rows)
+                on_step_end(state=state, rows=rows)
                 stop_if_nonfinite(fabric, state, monitor, progress)
-                checkpoints.save_if_due(state.step)
-                if state.should_stop:
-                    break
+                loss_sum = float(reduce_mean(fabric, progress.loss_sum))
+                row = {"kind": "epoch", "epoch": epoch, "step": state.step,
+                       "train_loss": loss_sum / max(progress.batches_done, 1),
+                       **evaluate_across_ranks(fabric, model, val_loader, loss_fn, task,
+                                                target_units=target_units),
+                       "lr": current_lr(step_optimizer), "seconds": time.perf_counter() - started}
+                state.history.append(row)
+                emit(callbacks, "on_epoch_end", state=state, row=row, model=model)
+                epoch_scheduler()  # after the epoch row, which logs the epoch's own lr
+                progress.finish_epoch()
+                checkpoints.save()  # not after a non-finite loss: last.pt stays the last good state
 
-            rows = monitor.flush()
-            state.history.extend(rows)
-            on_step_end(state=state, rows=rows)
-            stop_if_nonfinite(fabric, state, monitor, progress)
-            loss_sum = float(reduce_mean(fabric, progress.loss_sum))
-            row = {"kind": "epoch", "epoch": epoch, "step": state.step,
-                   "train_loss": loss_sum / max(progress.batches_done, 1),
-                   **evaluate_across_ranks(fabric, model, val_loader, loss_fn, task,
-                                            target_units=target_units),
-                   "lr": current_lr(step_optimizer), "seconds": time.perf_counter() - started}
-            state.history.append(row)
-            emit(callbacks, "on_epoch_end", state=state, row=row, model=model)
-            epoch_scheduler()  # after the epoch row, which logs the epoch's own lr
-            progress.finish_epoch()
-            checkpoints.save()  # not after a non-finite loss: last.pt stays the last good state
-
-    emit(callbacks, "on_fit_end", state=state, model=model)
-    return state
+        emit(callbacks, "on_fit_end", state=state, model=model)
+        return state

@@ -1,0 +1,43 @@
+"""`fit` without a Fabric picks the device itself (a GPU when there is one, loop.default_device);
+a model the user built on the CPU goes back there afterwards, with its optimizer's state, as
+Lightning's Trainer returns its module to the CPU at teardown. Left on the GPU, the user's next
+`model(x)` on CPU inputs failed with "Expected all tensors to be on the same device" (seen on an
+H100, session 14). A Fabric the user passes decides alone: the model stays where it put it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+
+@contextmanager
+def back_on_the_cpu(model: nn.Module, optimizer: torch.optim.Optimizer, *,
+                    device_chosen_by_fit: bool) -> Iterator[None]:
+    """On exit (an error too): a model that was on the CPU and is now elsewhere is moved
+    back, and the optimizer's state tensors that sit on that device with it."""
+    home = _device_of(model)
+    try:
+        yield
+    finally:
+        away = _device_of(model)
+        if device_chosen_by_fit and home is not None and home.type == "cpu" and away != home:
+            model.to(home)
+            _move_state(optimizer, away, home)
+
+
+def _device_of(model: nn.Module) -> torch.device | None:
+    first = next(model.parameters(), None)
+    return None if first is None else first.device
+
+
+def _move_state(optimizer: torch.optim.Optimizer, away: torch.device | None,
+                home: torch.device) -> None:
+    """Adam's moments follow their parameter (its `step` counter stays on the CPU unless the
+    optimizer is fused or capturable: only what sits on `away` moves)."""
+    for state in optimizer.state.values():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and value.device == away:
+                state[key] = value.to(home)
