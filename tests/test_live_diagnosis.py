@@ -148,6 +148,7 @@ def test_the_run_that_stays_lost_trains_to_the_end_and_stops_at_the_train_stage(
     with console_module.console.capture() as captured:
         result = trainwise.run({"data": {"source": "digits"}}, overrides=[
             "train.max_epochs=6", "train.lr=3.0", "run.threads=1", "run.checks=false",
+            'run.accelerator="cpu"',  # this trajectory: on an H100 it ended less lost
             f'run.out_dir="{tmp_path}"'], report=False)
     epochs = [row for row in read_history(result.path) if row["kind"] == "epoch"]
     text = captured.get()

@@ -89,7 +89,8 @@ def test_best_weights_are_restored(blobs):
 
     class Snapshot:
         def on_epoch_end(self, model):
-            snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+            # on the CPU: fit gives a CPU model back there, from a GPU where there is one
+            snapshots.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
 
     fit(model, train, val, optimizer=torch.optim.AdamW(model.parameters(), lr=1e-2),
         loss_fn=nn.CrossEntropyLoss(), max_epochs=10, callbacks=[LossesGoUp(), best, Snapshot()])
