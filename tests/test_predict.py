@@ -435,7 +435,8 @@ def test_load_model_gives_the_trained_module_back_from_the_folder_alone(classifi
     result, x, _ = classifier
     net = trainwise.load_model(result.path)
     assert isinstance(net, nn.Module) and not net.training
-    best = torch.load(result.path / "checkpoints/best.pt", weights_only=True)["model"]
+    best = torch.load(result.path / "checkpoints/best.pt", weights_only=True,
+                      map_location="cpu")["model"]  # saved from a GPU where there is one
     assert net.state_dict().keys() == best.keys()
     assert all(torch.equal(net.state_dict()[k], v) for k, v in best.items())
     inputs = torch.as_tensor(Preprocessing.load(result.path).normalise(x[:20]),

@@ -65,7 +65,8 @@ def test_an_unknown_key_in_a_finished_runs_config_is_ignored_with_one_warning(
     assert len(caught) == 1
     said = str(caught[0].message)
     assert str(folder / "config.toml") in said and "train.epochs" in said and version in said
-    best = torch.load(folder / "checkpoints/best.pt", weights_only=True)["model"]
+    best = torch.load(folder / "checkpoints/best.pt", weights_only=True,
+                      map_location="cpu")["model"]  # saved from a GPU where there is one
     assert all(torch.equal(net.state_dict()[k], v) for k, v in best.items())
     with pytest.raises(RunFolderError) as strict:
         run_config(folder, strict=True)
