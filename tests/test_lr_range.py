@@ -546,3 +546,31 @@ def test_a_range_where_only_some_seeds_rose_says_which_rose():
     label = _high_end([0, 1, 2], [0, 1])
     assert label.startswith("the loss rose again in seed(s) [2]")
     assert "in seed(s) [0, 1] it never rose" in label and "rising again" not in label
+
+
+def test_one_batch_of_extreme_targets_is_no_divergence():
+    """Audit s14 R2: a batch holding one extreme regression target jumps the squared loss
+    ~30x in one step; the next batches' losses are back at the flat start, so the ramp goes
+    on (it stopped there, at step 3 of 40, and the test chose its start_lr)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40 * 32, 8, generator=g)
+    y = x @ torch.randn(8, 1, generator=g) * 0.3 + 0.1 * torch.randn(40 * 32, 1, generator=g)
+    y[3 * 32 + 5] = 100.0  # met at step 3: its batch's squared error ~ 100**2 / 32 ~ 300
+    torch.manual_seed(0)
+    result = lr_range_test(nn.Linear(8, 1), F.mse_loss, _in_order(x, y), adamw,
+                           end_lr=1e-2, num_steps=40, seeds=(0,))
+    curve = result.curves[0]
+    assert curve.losses[3] > 30 * max(curve.losses[:3])  # the spike the old rule stopped on
+    assert not curve.diverged and len(curve.lrs) == 40
+
+
+def test_a_confirmed_divergence_ends_the_curve_where_the_smoothed_loss_crossed(blobs):
+    """The later steps only confirm: the curve ends at the first smoothed loss above 4x the
+    best so far, as the unconfirmed rule cut it (the calibration picks stay the same)."""
+    sgd = lambda m: torch.optim.SGD(m.parameters(), lr=0.1)  # noqa: E731
+    result = lr_range_test(net(), F.cross_entropy, loader(blobs), sgd, start_lr=1e-3,
+                           end_lr=1e4, num_steps=100, seeds=(0,))
+    smoothed = result.curves[0].smoothed
+    best = [min(smoothed[: i + 1]) for i in range(len(smoothed))]
+    crossed = [i for i, s in enumerate(smoothed) if not s <= 4 * best[i]]
+    assert result.curves[0].diverged and crossed == [len(smoothed) - 1]

@@ -50,6 +50,12 @@ if TYPE_CHECKING:  # Lightning is imported only when a test runs (see _run_seed)
     from matplotlib.figure import Figure
 
 EMA_BETA = 0.98  # the smoothing fastai and Lightning stop on; ~50-step memory
+# A divergence must be confirmed by the raw loss of the next steps: the median of these 5
+# (3 of them) above the 4x line. One batch holding a few extreme regression targets jumped the
+# loss 30x (0.107 -> 3.93) at step 5 of 100 and lifted the debiased EMA past 4x best on its own
+# (audit s14 R2: the test stopped there and chose its start_lr); a true divergence keeps
+# climbing, and the curve is cut back to where the smoothed loss crossed, as before.
+CONFIRM_STEPS = 5
 
 
 @dataclass
@@ -60,7 +66,8 @@ class LrCurve:
     lrs: list[float]
     losses: list[float]
     smoothed: list[float]
-    diverged: bool = False  # stopped early: smoothed loss > diverge_factor x best, or non-finite
+    diverged: bool = False  # stopped early: smoothed loss > diverge_factor x best (confirmed
+    # by the next steps' raw losses, see CONFIRM_STEPS), or non-finite
 
     def to_dict(self) -> dict[str, Any]:
         return {"seed": self.seed, "lrs": self.lrs, "losses": _json_floats(self.losses),
@@ -244,6 +251,7 @@ def _ramp(model, loss_fn, batches, optimizer, lrs, seed, diverge_factor, device,
     curve = LrCurve(seed, [], [], [])
     model.train()
     avg, best = 0.0, math.inf
+    watch = _DivergenceWatch(diverge_factor)
     for step, lr in enumerate(lrs):
         for group, ratio in zip(optimizer.param_groups, ratios, strict=True):
             group["lr"] = ratio * lr
@@ -257,9 +265,10 @@ def _ramp(model, loss_fn, batches, optimizer, lrs, seed, diverge_factor, device,
         curve.lrs.append(lr)
         curve.losses.append(value)
         if not math.isfinite(value):
-            _stop_unless_divergence(curve, batch, step)
+            if not watch.pending():  # pending: a climb already crossed the 4x line
+                _stop_unless_divergence(curve, batch, step)
             curve.smoothed.append(math.nan)
-            curve.diverged = True
+            watch.cut(curve)
             break
         avg = EMA_BETA * avg + (1 - EMA_BETA) * value
         curve.smoothed.append(avg / (1 - EMA_BETA ** (step + 1)))
@@ -268,10 +277,57 @@ def _ramp(model, loss_fn, batches, optimizer, lrs, seed, diverge_factor, device,
             optimizer.zero_grad(set_to_none=True)
             probe.backward(loss)
         probe.step(optimizer)
-        if _diverged(curve.smoothed[-1], best, curve.smoothed[0], diverge_factor):
-            curve.diverged = True
+        if watch.confirmed(curve, best):
             break
+    watch.finish(curve)
     return curve
+
+
+@dataclass
+class _DivergenceWatch:
+    """The stop rule: the smoothed loss crosses factor x best (fastai/Lightning), then the
+    median raw loss of the next CONFIRM_STEPS steps is above that line too (a lone spike's
+    neighbours are not). A confirmed divergence cuts the curve back to the crossing, so the
+    curve ends where the unconfirmed rule stopped it."""
+
+    factor: float
+    crossed: int | None = None  # the curve's length at the crossing
+    best: float = math.inf  # best smoothed loss at the crossing
+
+    def pending(self) -> bool:
+        return self.crossed is not None
+
+    def confirmed(self, curve: LrCurve, best: float) -> bool:
+        if self.crossed is None:
+            if _diverged(curve.smoothed[-1], best, curve.smoothed[0], self.factor):
+                self.crossed, self.best = len(curve.losses), best
+            return False
+        after = curve.losses[self.crossed:]
+        if len(after) < CONFIRM_STEPS:
+            return False
+        if self._above(curve, after):
+            self.cut(curve)
+            return True
+        self.crossed = None  # a spike: go on, and look again from this step
+        return self.confirmed(curve, best)
+
+    def finish(self, curve: LrCurve) -> None:
+        """The ramp ended while a crossing waited: confirmed on the steps there were."""
+        if self.crossed is not None and not curve.diverged:
+            after = curve.losses[self.crossed:]
+            if not after or self._above(curve, after):
+                self.cut(curve)
+
+    def cut(self, curve: LrCurve) -> None:
+        """Mark the curve diverged; cut it back to the crossing when one was pending."""
+        if self.crossed is not None:
+            for points in (curve.lrs, curve.losses, curve.smoothed):
+                del points[self.crossed:]
+        curve.diverged = True
+
+    def _above(self, curve: LrCurve, after: list[float]) -> bool:
+        level = float(np.median(after))
+        return _diverged(level, self.best, curve.smoothed[0], self.factor)
 
 
 def _stop_unless_divergence(curve: LrCurve, batch: Any, step: int) -> None:
