@@ -147,3 +147,34 @@ def test_tuning_that_costs_over_three_trainings_says_so():
     assert "about 5.0x the training steps it tunes (~0.6 s for 3 epochs" in said.message
     result.seconds = {"range_test": 1.0, "short_runs": 0.5}  # 2.5x: within the budget
     assert _cost_finding(ctx, result, steps_per_epoch=20) == []
+
+
+def _skewed_table(outliers: bool):
+    """A small regression, cost ~ 100 x lognormal; with `outliers` 3 rows are x60."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 4))
+    y = np.exp(0.3 * x[:, 0] + 0.2 * x[:, 1] + 0.1 * rng.normal(size=300)) * 100
+    if outliers:
+        y[[5, 50, 150]] *= 60
+    return pd.DataFrame(x, columns=list("abcd")).assign(cost=y)
+
+
+def test_find_lr_on_extreme_targets_leads_with_the_data_fix_not_an_lr(tmp_path):
+    """Audit s14 R2: 3 targets x60 broke the range test at its start; its closing line read
+    "to train with it, add --set train.lr=1.75e-06" and the tune warning blamed the model."""
+    common = ['data.target="cost"', "tune.short_runs=false", "run.threads=1",
+              "run.checks=false", f"run.out_dir=\"{tmp_path}\""]
+    result = trainwise.run(data=_skewed_table(True), overrides=common, until="tune",
+                           report=False)
+    codes = [f.code for f in result.findings]
+    assert "target_outliers" in codes and "lr_range_target_outliers" in codes
+    assert result.verdict.startswith("No learning rate to train with yet: the range test broke")
+    assert "data.target_transform='\"log\"'" in result.verdict
+    assert "--set train.lr" not in result.verdict
+    clean = trainwise.run(data=_skewed_table(False), overrides=common, until="tune",
+                          report=False)
+    assert "lr_range_target_outliers" not in [f.code for f in clean.findings]
+    assert "No learning rate to train with yet" not in clean.verdict

@@ -77,12 +77,16 @@ def _tuned_lr_headline(ctx: RunContext, findings: list[Finding]) -> str:
                 "warning names before tuning again")
     chosen = next((f.evidence for f in findings if f.code == "lr_chosen"), {})
     range_test = chosen.get("source") == "range_test"
+    data_first = _extreme_targets_first(findings)
+    if data_first and range_test:  # the test's point is its start: no lr to copy (s14 R2)
+        return f"No learning rate to train with yet: {data_first}, then rerun find-lr"
     settings = f"--set train.lr={float(f'{ctx.lr:.3g}') if range_test else float(ctx.lr)!r}"
     if ctx.config.tune.batch_size == "auto":
         settings += (f" --set train.batch_size={ctx.config.train.batch_size}"
                      " --set tune.batch_size=fixed")
     if not range_test:
-        return (f"Learning rate {ctx.lr:.3g} chosen; to train with it, add {settings} to "
+        lead = f"First {data_first}; then: l" if data_first else "L"
+        return (f"{lead}earning rate {ctx.lr:.3g} chosen; to train with it, add {settings} to "
                 "`trainwise run` (without it, run tunes again)")
     spread = chosen.get("spread_decades")
     said = (f"Learning rate {ctx.lr:.3g} from the range test (range "
@@ -92,6 +96,19 @@ def _tuned_lr_headline(ctx: RunContext, findings: list[Finding]) -> str:
                 "point is noise: run `trainwise tune` (short runs choose inside the range) "
                 "rather than train at it")
     return f"{said}; to train with it, add {settings} to `trainwise run`"
+
+
+def _extreme_targets_first(findings: list[Finding]) -> str:
+    """The data fix, when the range test broke on extreme targets (lr_range_target_outliers)."""
+    found = next((f for f in findings if f.code == "lr_range_target_outliers"), None)
+    if found is None:
+        return ""
+    how = ("fix or drop the rows the data stage's target_outliers names (the log transform "
+           "is set and leaves them extreme)" if found.evidence.get("log_set") else
+           "train on the target's log (--set data.target_transform='\"log\"') or fix the "
+           "rows the data stage's target_outliers names")
+    return (f"the range test broke on {found.evidence.get('extreme_targets')} extreme target "
+            f"values (lr_range_target_outliers); fix the data first: {how}")
 
 
 def _beside_accuracy(test: dict[str, Any], class_names: list[str] | None = None,

@@ -12,7 +12,10 @@ import math
 import statistics
 from typing import Any
 
+import numpy as np
+
 from trainwise.console import TuneProgress, console, progress
+from trainwise.data.audit import extreme_targets
 from trainwise.findings import Finding, Severity, info
 from trainwise.stages import RunContext, eval_batch_size
 from trainwise.stages_training import blame_extreme_weights, run_scheduler, training_loader
@@ -21,6 +24,7 @@ from trainwise.tune.batch_size import MAX_MICRO_BATCH, fixed_batch_findings
 from trainwise.tune.default_batch import fitted_batch_finding, fitted_default_batch
 from trainwise.tune.large_batch import accumulation_steps, large_batch_finding
 from trainwise.tune.lr_verdict import spread_text
+from trainwise.tune.range_blame import lead_with_data, target_outlier_blame
 from trainwise.tune.search import tune_lr
 from trainwise.tune.short_run_result import finite_or_none
 
@@ -77,8 +81,19 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
         if precision != "32-true" else ""
     chosen = [_chosen_finding(ctx.lr, result, measured_at)] if math.isfinite(result.lr) else []
     cost = _cost_finding(ctx, result, len(short_run_loader))
-    # first: the stage's headline
-    return chosen + findings + blame_extreme_weights(ctx, result.findings) + cost
+    tuned = lead_with_data(blame_extreme_weights(ctx, result.findings),
+                           _range_blame(ctx, result.range_test))
+    return chosen + findings + tuned + cost  # first: the stage's headline
+
+
+def _range_blame(ctx: RunContext, test: Any) -> list[Finding]:
+    """lr_range_target_outliers: a range test broken at its start by extreme regression
+    targets (audit s14 R2); they are counted on the targets the model is trained on."""
+    if ctx.data is None or ctx.data.task != "regression" or not test.curves:
+        return []
+    far = extreme_targets(np.asarray(ctx.splits["train"].y))
+    tune = ctx.config.tune
+    return target_outlier_blame(test, tune.num_steps, tune.end_lr, len(far), ctx.target_log)
 
 
 # METHOD §4 / issue 6: tuning should cost at most ~3 plain training runs. A short training
