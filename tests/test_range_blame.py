@@ -47,7 +47,7 @@ def test_the_warning_leads_with_the_log_transform_and_says_the_lr_is_none():
     (found,) = target_outlier_blame(_result(), 100, 1.0, num_extreme=3, log_set=False)
     assert found.code == "lr_range_target_outliers" and found.evidence["seeds"] == [0]
     assert "3 extreme values" in found.message and "30x its median" in found.message
-    assert "1.75e-06 is no learning rate to train with" in found.message
+    assert "point, 1.75e-06, is no learning rate to train with" in found.message
     assert found.fix.startswith("Fix the data first")
     assert "data.target_transform='\"log\"'" in found.fix
 

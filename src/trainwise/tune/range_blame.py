@@ -72,7 +72,7 @@ def target_outlier_blame(result: Any, num_steps: int, end_lr: float, num_extreme
         f"{START_SHARE:.0%} of its ramp), and the training targets hold {num_extreme} extreme "
         f"values (the data stage's target_outliers): a batch holding one lifts the squared "
         f"loss up to {_jump(result.curves):.0f}x its median, which hides the loss's fall "
-        f"whatever the lr. Its lr {result.lr:.3g} is no learning rate to train with.",
+        f"whatever the lr. Its point, {result.lr:.3g}, is no learning rate to train with.",
         fix, seeds=seeds, extreme_targets=num_extreme, lr=result.lr, log_set=log_set)]
 
 
