@@ -354,3 +354,21 @@ def test_reading_the_task_changes_no_random_state(blobs):
         return [r["loss"] for r in state.history if r["kind"] == "step"]
 
     assert history(None) == history("classification")
+
+
+def test_each_row_logs_the_lr_its_step_used(blobs):
+    """audit s14 G2: the lr was read after the scheduler's step, so each row showed the next
+    step's lr (and the epoch row the next epoch's first)."""
+    train, val = _loaders(blobs)  # 8 batches an epoch
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    used = []  # what each optimizer.step() really ran with
+    optimizer.register_step_pre_hook(lambda opt, args, kwargs: used.append(
+        opt.param_groups[0]["lr"]))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 1e-3 * (i + 1))
+    state = fit(model, train, val, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(),
+                max_epochs=2, scheduler=schedule, log_every=1, task="classification")
+    steps = [r["lr"] for r in state.history if r["kind"] == "step"]
+    epochs = [r["lr"] for r in state.history if r["kind"] == "epoch"]
+    assert steps == pytest.approx([1e-3 * i for i in range(1, 17)]) and steps == used
+    assert epochs == [used[7], used[15]] == pytest.approx([8e-3, 16e-3])

@@ -313,6 +313,7 @@ def fit(
                 epoch = state.epoch = progress.epoch
                 model.train()
                 started = time.perf_counter()
+                lr = current_lr(step_optimizer)  # an epoch resumed at its end runs no step
                 for batch in progress.start_epoch(epoch, state.step):  # resumed: skips done ones
                     x, y = inputs_and_targets(batch)
                     try:  # costs nothing until it raises (Python 3.11's zero-cost try)
@@ -332,6 +333,9 @@ def fit(
                     if grad_clip > 0:
                         fabric.clip_gradients(model, optimizer, max_norm=grad_clip,
                                               error_if_nonfinite=False)
+                    # the lr this step uses: read after step_scheduler() it is the next step's
+                    # (audit s14 G2: one-cycle warm-up rows were one step ahead)
+                    lr = current_lr(step_optimizer)
                     step_optimizer.step()
                     step_optimizer.zero_grad(set_to_none=True)
                     step_scheduler()
@@ -339,7 +343,7 @@ def fit(
                     progress.batches_done += 1
                     progress.loss_sum += step_loss
                     rows = monitor.record(state.step, epoch, reduce_mean(fabric, step_loss),
-                                          grad_norm, current_lr(step_optimizer),
+                                          grad_norm, lr,
                                           layer_norms=layer_norms, batch_size=len(y),
                                           inverse_scale=inverse_scale)
                     state.history.extend(rows)
@@ -363,10 +367,12 @@ def fit(
                        "train_loss": loss_sum / max(progress.batches_done, 1),
                        **evaluate_across_ranks(fabric, model, val_loader, loss_fn, task,
                                                 target_units=target_units),
-                       "lr": current_lr(step_optimizer), "seconds": time.perf_counter() - started}
+                       "lr": lr, "seconds": time.perf_counter() - started}
                 state.history.append(row)
                 emit(callbacks, "on_epoch_end", state=state, row=row, model=model)
-                epoch_scheduler()  # after the epoch row, which logs the epoch's own lr
+                # after the epoch row, whose lr is the one the epoch's last step used (per step
+                # or per epoch alike; read now, a per-step schedule would show the next epoch's)
+                epoch_scheduler()
                 progress.finish_epoch()
                 checkpoints.save()  # not after a non-finite loss: last.pt stays the last good state
 
