@@ -30,7 +30,12 @@ from torch import nn
 from trainwise.distributed import gather_objects, reduce_grad_norm, reduce_mean
 from trainwise.findings import TrainwiseError
 from trainwise.train.batch_checks import raise_step_error, scalar_loss
-from trainwise.train.evaluate import inputs_and_targets, on_outputs_device
+from trainwise.train.evaluate import (
+    inputs_and_targets,
+    module_modes,
+    on_outputs_device,
+    restore_modes,
+)
 from trainwise.train.fit_inputs import check_accumulation, check_val_loader, scheduler_steps
 from trainwise.train.fit_task import fit_task
 from trainwise.train.grad_norms import GradNorms, loss_scaler, unscaled
@@ -276,9 +281,15 @@ def fit(
     the Monitor reads it, and shapes evaluation cannot score stop here (train/fit_task.py).
     `target_units` (regression): undoes what was done to the targets for training, so that the
     validation MAE, RMSE and R^2 are in the target's own units (evaluate.evaluate).
+    Train/eval modes: a model given in train mode trains with each submodule in the mode it
+    came in (`model.train(); model.backbone.eval()` keeps a frozen backbone's BatchNorm
+    statistics and dropout off); a model given in eval mode trains all in train mode.
+    Evaluation puts every module's own mode back after.
     """
     step_scheduler, epoch_scheduler = scheduler_steps(scheduler, scheduler_interval)
     check_val_loader(val_loader)
+    # the modes the user set (a frozen backbone in eval), put back at each epoch's start
+    user_modes = module_modes(model) if model.training else []
     with back_on_the_cpu(model, optimizer, device_chosen_by_fit=fabric is None):
         fabric = fabric or Fabric(**default_device(model))
         check_accumulation(train_loader, accumulate_grad_batches, fabric.world_size)
@@ -311,7 +322,8 @@ def fit(
         with cheap_cuda_checks(fabric.device):
             while progress.epoch <= max_epochs and not state.should_stop:
                 epoch = state.epoch = progress.epoch
-                model.train()
+                model.train()  # then the user's eval modules back in eval (audit s14 G5)
+                restore_modes(user_modes)
                 started = time.perf_counter()
                 lr = current_lr(step_optimizer)  # an epoch resumed at its end runs no step
                 for batch in progress.start_epoch(epoch, state.step):  # resumed: skips done ones
