@@ -61,3 +61,35 @@ def test_micro_batches_up_to_the_batch_size_change_only_memory(blobs):
     for k in (4, 32):
         assert results[k][0] == results[1][0] == 8
         assert torch.allclose(results[k][1], results[1][1], atol=1e-5)
+
+
+def _schedules(optimizer):
+    schedules = torch.optim.lr_scheduler
+    return {"cosine": schedules.CosineAnnealingLR(optimizer, T_max=3),
+            "step": schedules.StepLR(optimizer, step_size=1, gamma=0.1),
+            "multistep": schedules.MultiStepLR(optimizer, milestones=[5, 2])}
+
+
+@pytest.mark.parametrize(("name", "said"), [
+    ("cosine", r"CosineAnnealingLR\(T_max=3\).*every 6 steps"),
+    ("step", r"StepLR\(step_size=1, gamma=0.1\).*every 1 step\(s\), 8 times"),
+    ("multistep", r"MultiStepLR\(milestones=\[2, 5\]\).*all 2 decays")])
+def test_a_schedule_written_in_epochs_stepped_per_step_is_warned_about(blobs, name, said):
+    """audit s14 G7: 8 steps an epoch; each schedule ends within the first epoch."""
+    model, train, val = _setup(blobs, batch_size=32)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.warns(UserWarning, match=said) as caught:
+        fit(model, train, val, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(),
+            max_epochs=1, scheduler=_schedules(optimizer)[name])
+    (warned,) = [w for w in caught if "an epoch is 8 steps" in str(w.message)]
+    assert "fit(..., scheduler_interval='epoch')" in str(warned.message)
+    assert warned.filename == __file__  # points at the user's fit call
+
+
+def test_schedules_sized_in_steps_or_stepped_per_epoch_are_not_warned_about(blobs, recwarn):
+    model, train, val = _setup(blobs, batch_size=32)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    _fit(model, train, val, scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer,
+                                                                                 T_max=8))
+    _fit(model, train, val, scheduler=_schedules(optimizer)["step"], scheduler_interval="epoch")
+    assert not [w for w in recwarn if "scheduler_interval" in str(w.message)]

@@ -4,6 +4,7 @@ the scheduler's step at its interval, chosen once so the loop has no per-step br
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -34,14 +35,64 @@ def _no_step() -> None:
     return None
 
 
-def scheduler_steps(scheduler: Any, interval: str) -> tuple[Callable[[], Any], ...]:
+def scheduler_steps(scheduler: Any, interval: str,
+                    train_loader: Any = None) -> tuple[Callable[[], Any], ...]:
     """(called after each optimizer step, called after each epoch): `scheduler.step` at its
     interval, a no-op at the other (no per-step branch in the loop); raises for a scheduler
-    that cannot be stepped so."""
+    that cannot be stepped so, and warns for one that reads as written in epochs."""
     check_scheduler(scheduler, interval)
+    if interval == "step":
+        warn_if_written_in_epochs(scheduler, steps_per_epoch(train_loader))
     if scheduler is None:
         return _no_step, _no_step
     return (scheduler.step, _no_step) if interval == "step" else (_no_step, scheduler.step)
+
+
+def steps_per_epoch(train_loader: Any) -> int | None:
+    """len(train_loader): one optimizer step per loader batch, whatever the number of
+    processes (train/sharding.py); None for a loader without a length (an IterableDataset)."""
+    try:
+        return len(train_loader) if train_loader is not None else None
+    except TypeError:
+        return None
+
+
+def _horizon(scheduler: Any, steps: int) -> tuple[str, int, str] | None:
+    """(the scheduler as written, its length in scheduler steps, what stepping it per
+    optimizer step does over an epoch of `steps`) for the schedules usually written in
+    epochs."""
+    schedules = torch.optim.lr_scheduler
+    if isinstance(scheduler, schedules.CosineAnnealingLR):
+        return (f"CosineAnnealingLR(T_max={scheduler.T_max})", scheduler.T_max,
+                f"the lr falls to eta_min and climbs back every {2 * scheduler.T_max} steps")
+    if isinstance(scheduler, schedules.StepLR):
+        return (f"StepLR(step_size={scheduler.step_size}, gamma={scheduler.gamma})",
+                scheduler.step_size, f"the lr is multiplied by {scheduler.gamma} every "
+                f"{scheduler.step_size} step(s), {steps // scheduler.step_size} times in the "
+                "first epoch")
+    if isinstance(scheduler, schedules.MultiStepLR):
+        milestones = sorted(scheduler.milestones)
+        return (f"MultiStepLR(milestones={milestones})", milestones[-1],
+                f"all {len(milestones)} decays happen within the first epoch")
+    return None
+
+
+def warn_if_written_in_epochs(scheduler: Any, steps: int | None) -> None:
+    """Warn when a schedule stepped per optimizer step ends within the first epoch:
+    CosineAnnealingLR(T_max=3) over 16 steps an epoch oscillates 0.01 -> 0 -> 0.01 every 6
+    steps, StepLR(step_size=1, gamma=0.1) leaves lr 1e-5 after 3 steps, and the diagnosis then
+    blames the data (audit s14 G7). A warning, not an error: a decay every 100 steps of a
+    1000-step epoch may be meant."""
+    found = None if steps is None else _horizon(scheduler, steps)
+    if found is None or found[1] >= steps:
+        return
+    written, _, effect = found
+    warnings.warn(
+        f"fit(scheduler={written}) steps it after every optimizer step (scheduler_interval="
+        f"'step', the default) and an epoch is {steps} steps (len(train_loader)): {effect}. A "
+        "schedule written in epochs takes fit(..., scheduler_interval='epoch'); one meant in "
+        f"steps counts optimizer steps (max_epochs x {steps} in all).", UserWarning,
+        stacklevel=4)
 
 
 def check_val_loader(val_loader: Any) -> None:

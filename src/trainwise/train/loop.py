@@ -265,7 +265,8 @@ def fit(
     optimizer step (`scheduler_interval="step"`, Lightning's default: OneCycleLR or a cosine
     over the total steps) or once per epoch, after the epoch's evaluation
     (`scheduler_interval="epoch"`: StepLR(step_size=1), MultiStepLR and CosineAnnealingLR
-    written in epochs, which stepped per batch would decay once per batch instead).
+    written in epochs, which stepped per batch would decay once per batch instead: one that
+    ends within the first epoch under "step" is warned about, train/fit_inputs.py).
     ReduceLROnPlateau is refused (it needs the validation loss: step it in an on_epoch_end
     callback with row["val_loss"]). Step rows carry per-layer gradient norms every `layer_every`
     steps (0: never), and the rows of a gradient spike or a NaN their batch's `sample_indices`.
@@ -286,7 +287,7 @@ def fit(
     statistics and dropout off); a model given in eval mode trains all in train mode.
     Evaluation puts every module's own mode back after.
     """
-    step_scheduler, epoch_scheduler = scheduler_steps(scheduler, scheduler_interval)
+    step_scheduler, epoch_scheduler = scheduler_steps(scheduler, scheduler_interval, train_loader)
     check_val_loader(val_loader)
     # the modes the user set (a frozen backbone in eval), put back at each epoch's start
     user_modes = module_modes(model) if model.training else []
