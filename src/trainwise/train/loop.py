@@ -30,6 +30,7 @@ from torch import nn
 from trainwise.distributed import gather_objects, reduce_grad_norm, reduce_mean
 from trainwise.findings import TrainwiseError
 from trainwise.train.batch_checks import raise_step_error, scalar_loss
+from trainwise.train.compiled import setup_model
 from trainwise.train.evaluate import (
     inputs_and_targets,
     module_modes,
@@ -285,7 +286,9 @@ def fit(
     Train/eval modes: a model given in train mode trains with each submodule in the mode it
     came in (`model.train(); model.backbone.eval()` keeps a frozen backbone's BatchNorm
     statistics and dropout off); a model given in eval mode trains all in train mode.
-    Evaluation puts every module's own mode back after.
+    Evaluation puts every module's own mode back after. A torch.compile'd model trains
+    through its compilation, compiled before or after lightning_fabric was imported
+    (train/compiled.py).
     """
     step_scheduler, epoch_scheduler = scheduler_steps(scheduler, scheduler_interval, train_loader)
     check_val_loader(val_loader)
@@ -294,7 +297,7 @@ def fit(
     with back_on_the_cpu(model, optimizer, device_chosen_by_fit=fabric is None):
         fabric = fabric or Fabric(**default_device(model))
         check_accumulation(train_loader, accumulate_grad_batches, fabric.world_size)
-        model, optimizer = fabric.setup(model, optimizer)
+        model, optimizer = setup_model(fabric, model, optimizer)  # also a compiled model
         forward, backward, step_optimizer = hot_path(fabric, model, optimizer)
         # before a step, not after an epoch; from the user's own loss, whose type says the task
         # (on_outputs_device's wrapper of a pos_weight BCE would pass for a regression loss)
