@@ -11,6 +11,7 @@ from torch import nn
 
 from trainwise.findings import TrainwiseError
 from trainwise.train.batch_checks import (
+    TARGET_KEYS,
     dict_batch_message,
     forward_or_explain,
     is_sample_indexed,
@@ -40,8 +41,36 @@ def inputs_and_targets(batch: Any) -> tuple[Any, Any]:
         raise TrainwiseError(many_items_message(batch))
     if isinstance(batch, dict):
         raise TrainwiseError(dict_batch_message(batch))
-    raise TrainwiseError(f"the loader must yield (inputs, targets) pairs, got a "
-                         f"{type(batch).__name__}; wrap your dataset to return (x, y).")
+    raise TrainwiseError(other_batch_message(batch))
+
+
+def _a(name: str) -> str:
+    """`name` with its article: "an Out", "a Batch"."""
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def _tensor_fields(value: Any) -> list[str]:
+    """The names of an object's tensor attributes (a dataclass's, a plain object's)."""
+    return [k for k, v in getattr(value, "__dict__", {}).items() if isinstance(v, torch.Tensor)]
+
+
+def other_batch_message(batch: Any) -> str:
+    """What to return instead of a batch that is neither a pair nor a dict: an object of
+    tensors (a collate_fn's dataclass) gets the collate_fn that unpacks it (audit s14 G14)."""
+    kind = _a(type(batch).__name__)
+    fields = _tensor_fields(batch)
+    if not fields:
+        return (f"the loader yielded {kind}, not an (inputs, targets) pair; return (x, y) from "
+                "the Dataset's __getitem__ (TensorDataset(x, y) does) or from your collate_fn.")
+    target = next((key for key in TARGET_KEYS if key in fields), fields[-1])
+    inputs = [f"b.{key}" for key in fields if key != target]
+    inputs_code = inputs[0] if len(inputs) == 1 else f"({', '.join(inputs)})"
+    return (f"the loader yielded {kind} (tensors {fields}), made by its collate_fn; trainwise "
+            "reads a batch as (inputs, targets). Return the pair from the collate_fn: "
+            f"collate_fn=lambda items: (lambda b: ({inputs_code}, b.{target}))("
+            f"your_collate(items)), where your_collate is the function that makes the "
+            f"{type(batch).__name__}; several inputs travel as a tuple, which the model's "
+            "forward(self, inputs) unpacks.")
 
 
 @torch.no_grad()
@@ -91,15 +120,26 @@ def one_output(output: Any) -> torch.Tensor:
     """The model's output when it is one tensor; an error that says what to do otherwise."""
     if isinstance(output, torch.Tensor):
         return output
-    pick = "['logits']" if isinstance(output, dict) else "[0]"
     raise TrainwiseError(
-        f"the model returned a {type(output).__name__}, not one tensor of outputs; trainwise "
+        f"the model returned {_a(type(output).__name__)}, not one tensor of outputs; trainwise "
         "gives the model's output to loss_fn and to the metrics, which need the predictions "
         "alone. Wrap the model: class Predictions(nn.Module): def __init__(self, model): "
         "super().__init__(); self.model = model; def forward(self, x): return "
-        f"self.model(x){pick}. An auxiliary loss is then not trained: keep your own loop and "
-        "add trainwise.Monitor, computing the outputs yourself and calling "
+        f"self.model(x){_accessor(output)}. An auxiliary loss is then not trained: keep your "
+        "own loop and add trainwise.Monitor, computing the outputs yourself and calling "
         "monitor.end_epoch(outputs=..., targets=..., loss_fn=...).")
+
+
+def _accessor(output: Any) -> str:
+    """The code that picks the predictions out of a model's output, by its type: `[0]` of a
+    sequence only; an object with a `.logits` (a dataclass) is not subscriptable."""
+    if isinstance(output, dict):  # Hugging Face's ModelOutput too
+        keys = [k for k, v in output.items() if isinstance(v, torch.Tensor)]
+        return f"[{next((k for k in ('logits', *keys) if k in keys), '<key>')!r}]"
+    if isinstance(output, (tuple, list)):
+        return "[0]"
+    fields = _tensor_fields(output)
+    return f".{next((k for k in ('logits', *fields) if k in fields), '<predictions>')}"
 
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
