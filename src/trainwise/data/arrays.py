@@ -3,6 +3,7 @@ including sequences given as (N, T) or (N, T, C) and images as (N, H, W[, C]).""
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -243,6 +244,48 @@ def _read_array(archive: Any, name: str, path: Path) -> np.ndarray:
                     f"np.savez(path, ..., {name}={name}.astype(str)).")
 
 
+# every key load_npz reads; a near-miss of a key that changes the split is an error, since
+# ignoring `group` (for `groups`) split 20 subjects at random, 12 of 12 test subjects also in
+# train, and `Xtest` (for X_test) gave a carved test part instead of the user's (audit s14 Z17)
+KNOWN_KEYS = (*X_NAMES, *Y_NAMES, *TEST_NAMES[0], *TEST_NAMES[1], "groups", "times", "classes")
+SPLIT_KEYS = ("groups", "times", "X_test", "y_test")
+_CANONICAL = {name.lower(): name for name in reversed(KNOWN_KEYS)}  # x_test -> X_test
+
+
+def _closest_key(name: str) -> str | None:
+    # 0.7: 'group_id' (0.71), 'Xtest' (0.91), 'time' (0.89) match; 'weights', 'X_val' do not
+    close = difflib.get_close_matches(name.lower(), list(_CANONICAL), n=1, cutoff=0.7)
+    return _CANONICAL[close[0]] if close else None
+
+
+def unknown_keys(names: list[str], path: Path) -> Finding | None:
+    """A warning naming the keys load_npz does not read; an error for a near-miss of a split
+    key (groups, times, X_test, y_test) that the file lacks, as a misspelt config key is."""
+    unknown = [name for name in names if name not in KNOWN_KEYS]
+    guesses = {name: _closest_key(name) for name in unknown}
+    present = {_CANONICAL[name.lower()] for name in names if name in KNOWN_KEYS}
+    misspelt = {name: guess for name, guess in guesses.items()
+                if guess in SPLIT_KEYS and guess not in present}
+    if misspelt:
+        pairs = ", ".join(f"'{name}' (did you mean '{guess}'?)"
+                          for name, guess in misspelt.items())
+        raise DataError(f"'{path}' has arrays named {pairs}: close to keys trainwise reads, "
+                        "but not them, so they would be ignored and the split made without "
+                        "the groups, times or test part you saved. Rename them: "
+                        "np.savez(path, X=..., y=..., groups=..., times=..., X_test=..., "
+                        f"y_test=...) (keys read: {', '.join(KNOWN_KEYS)}).")
+    if not unknown:
+        return None
+    named = ", ".join(f"'{name}'" + (f" (did you mean '{guesses[name]}'?)" if guesses[name]
+                                      else "") for name in unknown)
+    return Finding("data", Severity.WARNING, "npz_keys_ignored",
+                   f"'{path}' holds arrays trainwise does not read: {named}; they are ignored.",
+                   {"ignored": unknown, "read": list(KNOWN_KEYS)},
+                   "If one of them is a key of the data, save it under the name trainwise "
+                   "reads (groups, times, X_test / y_test, classes); per-sample weights and "
+                   "other extras are not used: leave them out of the file to silence this.")
+
+
 def load_npz(path: Path, kind: str = "auto", task: str = "auto", group_column: str = "",
              image_size: int = 0) -> TaskData:
     """`X` (N, ...) and `y` (N,) (or x / Y / X_train / y_train), optional `groups`, `times`,
@@ -252,11 +295,13 @@ def load_npz(path: Path, kind: str = "auto", task: str = "auto", group_column: s
     if not path.exists():
         raise DataError(missing_data_file(path))
     arrays = _read_npz(path)
+    ignored = unknown_keys(list(arrays), path)  # before any array is read as X or y
     x, y = _pick(arrays, X_NAMES, path), _pick(arrays, Y_NAMES, path)
     data = array_data(x, y, kind=kind, task=task, name=path.stem, times=arrays.get("times"),
                       groups=_groups(arrays, group_column, path), classes=arrays.get("classes"))
     x_test, y_test = (_first(arrays, names) for names in TEST_NAMES)
     attach_test(data, x_test, y_test, f"'{path}'")
+    data.findings += [ignored] if ignored is not None else []
     if image_size and data.kind == "image":
         _resize_images(data, image_size)
     return data
