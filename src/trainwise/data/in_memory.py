@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from trainwise.config import DataConfig
+from trainwise.data.frame_cells import as_csv_table, refuse_bad_names
 from trainwise.data.targets import one_target_per_row
 from trainwise.data.task import TaskData
 from trainwise.data.token_ids import ragged_error, ragged_lengths
@@ -37,9 +38,13 @@ def save_in_memory(data: Any, out_dir: str | Path) -> Path:
     A TensorDataset is its (x, y) tensors; `(X_df, y)` a table (see _unpacked)."""
     data, _ = _unpacked(data)
     if isinstance(data, pd.DataFrame):
-        payload, suffix = _index_as_columns(data).rename(columns=str), ".parquet"  # text names
+        refuse_bad_names(data, IN_MEMORY_SOURCE)  # before _index_as_columns looks names up
+        payload, suffix = as_csv_table(_index_as_columns(data), IN_MEMORY_SOURCE), ".parquet"
+        # dtypes too: an int column and its Categorical hash alike (R5), and a file of the
+        # one must not be reused for the other
         digest = _digest([pd.util.hash_pandas_object(payload, index=False).to_numpy(),
-                          np.array(list(payload.columns))])
+                          np.array(list(payload.columns)),
+                          np.array([str(dtype) for dtype in payload.dtypes])])
     else:
         payload, suffix = _arrays(data), ".npz"
         digest = _digest([v for key in sorted(payload) for v in (np.array(key), payload[key])])
@@ -61,10 +66,11 @@ def as_task_data(data: Any, target: str = "", verb: str = "audit") -> TaskData:
     data, implied = _unpacked(data)
     target = target or implied
     if isinstance(data, pd.DataFrame):
+        where = f"the DataFrame passed to {verb}()"
+        refuse_bad_names(data, where)  # a MultiIndex's advice looped (Z4)
         if not target or target not in data.columns:  # table_data's advice is for run()
             raise TrainwiseError(_target_message(data, target, verb))
-        return table_data(_index_as_columns(data), target, source=f"the DataFrame passed to "
-                          f"{verb}()")
+        return table_data(as_csv_table(_index_as_columns(data), where), target, source=where)
     arrays = _arrays(data, verb)
     task_data = array_data(arrays["X"], arrays["y"], groups=arrays.get("groups"),
                            times=arrays.get("times"), classes=arrays.get("classes"))
