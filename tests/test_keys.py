@@ -262,3 +262,17 @@ def test_a_record_number_in_a_label_sorted_file_is_one_warning_that_says_delete_
     assert "It alone predicts 'label' with balanced accuracy 0.99" in ordered.message
     assert "delete the column from the file" in ordered.fix
     assert leak.evidence["columns"] == ["copy"]  # the leak check still runs on the rest
+
+
+@pytest.mark.parametrize("cell", [lambda i: np.array([i % 3, 1]), lambda i: [i % 3, 1],
+                                  lambda i: {"k": i % 3}])
+def test_a_column_of_lists_is_passed_by_and_the_other_keys_found_as_without_it(cell):
+    """Audit s14 Z20: a parquet list column (tags, embeddings) crashed _group_reason with
+    "unhashable type: 'numpy.ndarray'"; it can be no key, so inference passes it by."""
+    plain = frame().assign(patient_id=np.arange(400) // 4, visit_date=pd.date_range(
+        "2024-01-01", periods=400, freq="D").astype(str))
+    with_tags = plain.assign(tags=[cell(i) for i in range(400)])
+    expected, got = plan_keys(plain, "label"), plan_keys(with_tags, "label")
+    assert [(k.column, k.role) for k in got.keys] == [(k.column, k.role) for k in expected.keys]
+    assert [k.column for k in expected.keys] == ["visit_date", "patient_id"]
+    assert got.row_ids == expected.row_ids and got.others == expected.others
