@@ -12,7 +12,7 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.neighbors import NearestNeighbors
 
 from trainwise.data.audit import audit
-from trainwise.data.label_leak import _neighbour_scores, find_leaks
+from trainwise.data.label_leak import LEAK_SCORE, _neighbour_scores, find_leaks
 from trainwise.data.sources import load_data
 from trainwise.data.tables import table_data
 
@@ -204,3 +204,21 @@ def test_a_label_recorded_after_the_fact_with_3_percent_noise_is_a_possible_leak
 
     assert leaks_in(table_data(load_iris(as_frame=True).frame, "target",
                                task="classification").findings) == []
+
+
+def test_a_leak_of_a_skewed_target_with_outliers_is_named():
+    """Audit s14 R1: billed = 2*cost + noise scored R^2 0.83 in cost's units, where 3 outlier
+    rows (x60) and their far neighbours rule the squared errors, and was never flagged; on
+    the target's ranks it scores ~1 and the honest columns stay low."""
+    rng = np.random.default_rng(0)
+    age, bmi = rng.integers(18, 65, 800), rng.normal(30, 5, 800)
+    cost = np.exp(7 + 0.03 * age + 0.02 * bmi + rng.normal(0, 0.6, 800))
+    cost[[10, 200, 500]] *= 60  # three huge claims
+    frame = pd.DataFrame({"age": age, "bmi": bmi, "billed": 2 * cost + rng.normal(0, 50, 800),
+                          "cost": cost})
+    raw = _neighbour_scores(frame[["billed"]].to_numpy(float), cost, "regression")[0]
+    assert raw < LEAK_SCORE["regression"]  # what the check read before
+    [leak] = leaks_in(table_data(frame, "cost", task="regression").findings)
+    assert leak.evidence["columns"] == ["billed"] and leak.evidence["scores"]["billed"] > 0.999
+    assert leaks_in(table_data(frame.drop(columns="billed"), "cost",
+                               task="regression").findings) == []
