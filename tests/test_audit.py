@@ -236,6 +236,28 @@ def test_regression_target_stats_and_bad_targets():
     assert by_code(audit(data)[0])["target_not_finite"].severity is Severity.ERROR
 
 
+def test_an_infinite_target_is_named_by_its_row_in_the_source():
+    """Audit s14 Z9: "1 targets are NaN or infinite" named no row; rows are the file's."""
+    rng = np.random.default_rng(0)
+    data = table(rng.normal(size=(50, 3)), rng.normal(size=50), task="regression")
+    data.y[[4, 9]] = [np.inf, -np.inf]
+    data.source_rows = np.arange(50) + 2  # two rows above were dropped when it was read
+    found = by_code(audit(data)[0])["target_not_finite"]
+    assert found.evidence["rows"] == [6, 11] and found.evidence["num_rows"] == 2
+    assert "row 6: inf, row 11: -inf" in found.message
+
+
+def test_a_constant_regression_target_is_a_data_error_naming_target_and_task():
+    """Audit s14 Z18: 3.0 in every row trained on nothing, then crashed in evaluate."""
+    data = table(np.random.default_rng(0).normal(size=(200, 3)), np.full(200, 3.0),
+                 task="regression")
+    found = by_code(audit(data)[0])["target_constant"]
+    assert found.severity is Severity.ERROR and found.evidence["value"] == 3.0
+    assert "data.target" in found.fix and "data.task" in found.fix
+    data.y[7] = 4.5  # one other value: a (poor) target, not refused here
+    assert "target_constant" not in by_code(audit(data)[0])
+
+
 def test_extreme_regression_targets_are_named_and_a_normal_target_is_left_alone():
     rng = np.random.default_rng(0)
     y = rng.normal(50.0, 10.0, 1000)

@@ -220,15 +220,40 @@ def extreme_targets(y: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.abs(y - q50) > OUTLIER_IQRS * (q75 - q25))
 
 
+def _unusable_target(y: np.ndarray, source: Callable[[np.ndarray], np.ndarray]
+                     ) -> list[Finding]:
+    """An error for NaN / infinite targets, named by row (audit s14 Z9: "1 targets are NaN or
+    infinite" left a user of 100k rows to search), or for one value in every row (Z18: a
+    constant target trained on nothing, then crashed in the evaluate stage)."""
+    bad = np.flatnonzero(~np.isfinite(y))
+    if len(bad):
+        rows = [int(r) for r in source(bad[:TOP_K])]
+        shown = ", ".join(f"row {r}: {y[i]:g}" for r, i in zip(rows, bad[:TOP_K], strict=True))
+        more = f" (and {len(bad) - TOP_K} more)" if len(bad) > TOP_K else ""
+        return [error("data", "target_not_finite",
+                      f"{len(bad)} target value{'s are' if len(bad) > 1 else ' is'} NaN or "
+                      f"infinite: {shown}{more} (rows counted from 0 at the first row under "
+                      "the header).",
+                      "Drop those rows or fix their target cells (a loss over them is NaN), "
+                      "then rerun from the data stage.", num_rows=len(bad), rows=rows)]
+    if len(y) and y.min() == y.max():
+        return [error("data", "target_constant",
+                      f"the regression target is {y[0]:g} in all {len(y)} rows: there is "
+                      "nothing to learn, and every score would divide by its variance 0.",
+                      "Check that data.target names the column to predict (--set "
+                      "data.target='\"COLUMN\"'). If it does, the data holds one outcome "
+                      "only: add rows with other values. data.task = \"regression\" does "
+                      "not help: as a classification this column is one class, refused too.",
+                      value=float(y[0]), num_rows=len(y))]
+    return []
+
+
 def _target_findings(y: np.ndarray, source: Callable[[np.ndarray], np.ndarray]
                      ) -> tuple[list[Finding], dict[str, Any]]:
     """`source`: positions -> rows of the source file (TaskData.source), for the evidence."""
-    finite = np.isfinite(y)
-    if not finite.all():
-        return [error("data", "target_not_finite",
-                      f"{int((~finite).sum())} targets are NaN or infinite.",
-                      "Drop those rows or fix the target column; a loss over them is NaN.",
-                      num_rows=int((~finite).sum()))], {}
+    unusable = _unusable_target(y, source)
+    if unusable:
+        return unusable, {}
     q5, q25, q50, q75, q95 = np.percentile(y, [5, 25, 50, 75, 95])
     stats = {"mean": float(y.mean()), "std": float(y.std()), "min": float(y.min()),
              "max": float(y.max()), "q5": float(q5), "q50": float(q50), "q95": float(q95)}
