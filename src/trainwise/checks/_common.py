@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from trainwise.model.forward_errors import device_of
+from trainwise.model.input_tree import num_rows, take
 from trainwise.model.optim import make_adamw
 
 STAGE = "check"
@@ -63,12 +64,13 @@ def train_steps(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Ten
     optimizer = make_optimizer(model)
     losses: list[float] = []
     steps = 0
-    batches = _batches(len(x), min(batch_size, len(x)), generator) if batch_size else None
+    rows = num_rows(x)
+    batches = _batches(rows, min(batch_size, rows), generator) if batch_size else None
     for _ in range(num_steps):
         xb, yb = x, y
         if batches is not None:
-            index = next(batches).to(x.device)
-            xb, yb = x[index], y[index]
+            index = next(batches).to(y.device)
+            xb, yb = take(x, index), y[index]
         loss = loss_fn(model(xb), yb)
         losses.append(float(loss.detach()))
         if not math.isfinite(losses[-1]) or losses[-1] < stop_below:

@@ -5,11 +5,15 @@ Every finding here sends the user back to the data stage: the model is not at fa
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import torch
 from torch import nn
 
 from trainwise.checks._common import STAGE, names_list
 from trainwise.findings import Finding, error, info, warning
+from trainwise.model.input_tree import tensors
 
 # Standardised features have |mean| ~ 0 and std ~ 1; raw pixels (0..255) or money amounts
 # reach 100s. A per-feature RMS above this is "not normalised", not a heavy tail.
@@ -26,7 +30,22 @@ def _feature_view(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(0, 1).reshape(x.shape[1], -1).T  # (N*T, C)
 
 
-def check_inputs(model: nn.Module, x: torch.Tensor) -> list[Finding]:
+def check_inputs(model: nn.Module, x: Any) -> list[Finding]:
+    """Each input tensor on its own; several inputs' findings name which one ("input 2 of 2:").
+    A constant input beside others that vary is not an error (a mask, a fixed flag)."""
+    leaves = tensors(x)
+    if len(leaves) == 1:
+        return _check_tensor(model, leaves[0])
+    found = [replace(f, message=f"input {i + 1} of {len(leaves)}: {f.message}",
+                     evidence={**f.evidence, "input": i})
+             for i, leaf in enumerate(leaves) for f in _check_tensor(model, leaf)]
+    constant = [f for f in found if f.code == "inputs_constant"]
+    if 0 < len(constant) < len(leaves):  # the others vary: a mask or flag, not a broken loader
+        found = [f for f in found if f.code != "inputs_constant"]
+    return found
+
+
+def _check_tensor(model: nn.Module, x: torch.Tensor) -> list[Finding]:
     if not x.is_floating_point():
         return []  # token ids and the like: the forward check catches a wrong dtype
     fix = "remove or impute them before training; revisit the data stage."
@@ -146,9 +165,11 @@ def check_data(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str,
                num_classes: int) -> list[Finding]:
     """Check (a): finite, non-constant, normalised inputs of the model's dtype; targets that
     fit the task (int64 labels in [0, C) or float regression targets)."""
-    if len(x) != len(y):
+    rows = [len(t) for t in tensors(x)]
+    if any(n != len(y) for n in rows):
         return [error(STAGE, "inputs_targets_mismatch",
-                      f"{len(x)} input samples but {len(y)} targets.",
-                      "pair every input with one target; revisit the data stage.",
-                      num_inputs=len(x), num_targets=len(y))]
+                      f"{'/'.join(map(str, rows))} input samples but {len(y)} targets.",
+                      "pair every input with one target (every input tensor holds the same "
+                      "samples along dim 0); revisit the data stage.",
+                      num_inputs=rows[0] if len(rows) == 1 else rows, num_targets=len(y))]
     return check_inputs(model, x) + check_targets(y, task, num_classes)

@@ -13,6 +13,7 @@ from torch import nn
 from trainwise.checks._common import STAGE, LossFn, MakeOptimizer, fitting_mode, names_list
 from trainwise.checks.gradients import check_gradients
 from trainwise.findings import Finding, Severity, error, info, warning
+from trainwise.model.input_tree import num_rows
 from trainwise.train.prior_loss import prior_loss
 
 # Cross-entropy at init is ln C when logits start near 0. Default PyTorch init gives ~1.4 ln C
@@ -188,5 +189,5 @@ def check_at_init(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.T
     findings += check_loss_at_init(float(loss.detach()), y, task, num_classes)
     if not math.isfinite(float(loss.detach())):
         return findings
-    findings += _dead_relus(alive, len(x))
+    findings += _dead_relus(alive, num_rows(x))
     return findings + check_gradients(probe, loss_fn, loss, x, y, make_optimizer)

@@ -21,6 +21,7 @@ from trainwise.checks._common import (
 )
 from trainwise.checks.structure import saturated_output
 from trainwise.findings import Finding, Severity, error, info, warning
+from trainwise.model.input_tree import map_tensors, num_rows, take
 
 OVERFIT_BATCH = 32
 # Healthy convnets/MLPs memorise 32 samples in 10-60 steps, a small GRU or transformer in
@@ -227,8 +228,8 @@ def check_overfit_and_inputs(model: nn.Module, loss_fn: LossFn, x: torch.Tensor,
                              earlier: Sequence[Finding] = ()) -> list[Finding]:
     """Checks (d) and (e) on one batch of OVERFIT_BATCH samples, each on its own copy.
     `earlier`: the findings of the checks before; their warnings may explain a failure here."""
-    index = torch.randperm(len(x), generator=generator)[:OVERFIT_BATCH].to(x.device)
-    xb, yb = x[index], y[index]
+    index = torch.randperm(num_rows(x), generator=generator)[:OVERFIT_BATCH].to(y.device)
+    xb, yb = take(x, index), y[index]
     real = fitting_mode(copy.deepcopy(model))
     floor = loss_floor(loss_fn, num_classes) if task == "classification" else 0.0
     target = _overfit_target(yb, task, num_classes, floor)
@@ -245,7 +246,7 @@ def check_overfit_and_inputs(model: nn.Module, loss_fn: LossFn, x: torch.Tensor,
     twin_steps = min(steps, TWIN_STEPS)
     real_loss = final if twin_steps == steps else losses[twin_steps]
     twin = fitting_mode(copy.deepcopy(model))
-    x_zero = torch.zeros_like(xb)
+    x_zero = map_tensors(torch.zeros_like, xb)
     train_steps(twin, loss_fn, x_zero, yb, make_optimizer, twin_steps)
     constant = bool((yb == yb[:1]).all())
     return findings + _inputs_verdict(real_loss, loss_of(twin, loss_fn, x_zero, yb), constant,
@@ -256,13 +257,14 @@ def check_smoke_cycle(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: tor
                       make_optimizer: MakeOptimizer,
                       generator: torch.Generator) -> list[Finding]:
     """Check (f): a short train/validate cycle on the subset (4/5 train, 1/5 validation)."""
-    if len(x) < 2 * SMOKE_BATCH:
+    rows = num_rows(x)
+    if rows < 2 * SMOKE_BATCH:
         return [info(STAGE, "smoke_cycle_skipped",
-                     f"{len(x)} samples are too few for a train/validate cycle.")]
-    order = torch.randperm(len(x), generator=generator).to(x.device)
-    num_val = len(x) // 5
-    (xv, yv), (xt, yt) = (x[order[:num_val]], y[order[:num_val]]), \
-        (x[order[num_val:]], y[order[num_val:]])
+                     f"{rows} samples are too few for a train/validate cycle.")]
+    order = torch.randperm(rows, generator=generator).to(y.device)
+    num_val = rows // 5
+    (xv, yv), (xt, yt) = (take(x, order[:num_val]), y[order[:num_val]]), \
+        (take(x, order[num_val:]), y[order[num_val:]])
     net = fitting_mode(copy.deepcopy(model))
     before = loss_of(net, loss_fn, xt, yt), loss_of(net, loss_fn, xv, yv)
     num_steps = max(SMOKE_EPOCHS * (len(xt) // SMOKE_BATCH), SMOKE_MIN_STEPS)
@@ -275,7 +277,7 @@ def check_smoke_cycle(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: tor
                 "val_loss_before": before[1], "val_loss_after": after[1], "steps": num_steps}
     if after[0] > SMOKE_DROP * before[0]:
         return [warning(STAGE, "smoke_loss_flat",
-                        f"in {num_steps} steps on {len(xt)} samples the training loss went "
+                        f"in {num_steps} steps on {num_rows(xt)} samples the training loss went "
                         f"{before[0]:.3g} -> {after[0]:.3g}: not down.",
                         "if the one-batch test passed, the data may not carry the signal "
                         "(labels shuffled against inputs?): revisit the data stage; else the "

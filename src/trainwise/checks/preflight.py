@@ -25,6 +25,7 @@ from trainwise.checks.initial import check_at_init
 from trainwise.checks.learning import check_overfit_and_inputs, check_smoke_cycle
 from trainwise.checks.structure import check_batch_mixing, check_loss_fit
 from trainwise.findings import Finding, errors
+from trainwise.model.input_tree import map_tensors, num_rows, take
 from trainwise.model.summary import check_output_shape
 
 MAX_SAMPLES = 512  # the checks need a few hundred samples; more only costs time
@@ -57,7 +58,9 @@ def preflight(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tenso
     """
     make_optimizer = make_optimizer or default_optimizer
     device = device_of(model)
-    x, y = x[:MAX_SAMPLES].to(device), y[:MAX_SAMPLES].to(device)
+    # x: a tensor, or a tuple/list/dict of tensors for a model with several inputs
+    x = map_tensors(lambda t: t.to(device), take(x, slice(MAX_SAMPLES)))
+    y = y[:MAX_SAMPLES].to(device)
     modes = [(m, m.training) for m in model.modules()]
     try:
         with isolated_rng(model, seed):
@@ -73,8 +76,8 @@ def _run(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, ta
     if errors(findings):
         return findings
     generator = torch.Generator().manual_seed(seed)
-    index = torch.randperm(len(x), generator=generator)[:INIT_BATCH].to(x.device)
-    findings += check_at_init(model, loss_fn, x[index], y[index], task=task,
+    index = torch.randperm(num_rows(x), generator=generator)[:INIT_BATCH].to(y.device)
+    findings += check_at_init(model, loss_fn, take(x, index), y[index], task=task,
                               num_classes=num_classes, make_optimizer=make_optimizer)
     if errors(findings):
         return findings

@@ -7,6 +7,7 @@ a (B, 1) vs (B,) broadcast, and a view that mixes samples of a batch.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import torch
 from torch import nn
@@ -15,6 +16,7 @@ from trainwise.checks._common import STAGE, LossFn
 from trainwise.checks.squashing import finishing_modules, squashed_range
 from trainwise.findings import Finding, error
 from trainwise.model.baselines import RegressionLoss
+from trainwise.model.input_tree import map_tensors, num_rows, take, tensors
 from trainwise.model.summary import quiet_forward
 
 _REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, RegressionLoss)
@@ -204,21 +206,22 @@ def _loss_call(loss_fn: LossFn, out: torch.Tensor, y: torch.Tensor) -> list[Find
     return []
 
 
-def check_loss_fit(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor,
+def check_loss_fit(model: nn.Module, loss_fn: LossFn, x: Any, y: torch.Tensor,
                    task: str) -> list[Finding]:
     """The loss suits the task, gets logits (not probabilities), pairs shapes exactly, and a
     regression output can reach its targets."""
     findings = _task_mismatch(loss_fn, task)
     if findings:
         return findings
+    x = take(x, slice(32))
     with quiet_forward(model):
-        out, finished = finishing_modules(model, x[:32])
+        out, finished = finishing_modules(model, x)
         last = _last_leaf(finished)
         if task == "classification":
             findings = _probabilities_fed(loss_fn, out, last)
         elif isinstance(out, torch.Tensor):
             findings = (_bounded_head(out, last, y)
-                        or _squashed_inside(model, x[:32], out, finished, y))
+                        or _squashed_inside(model, x, out, finished, y))
         return findings + _loss_call(loss_fn, out, y[:32])
 
 
@@ -228,20 +231,31 @@ def _mixes_in_eval(model: nn.Module) -> bool:
                for m in model.modules())
 
 
-def check_batch_mixing(model: nn.Module, x: torch.Tensor) -> list[Finding]:
+def _watched(x: Any) -> Any:
+    """The first 4 samples of every input, the floating ones as leaves that record gradients."""
+    return map_tensors(lambda t: t[:4].detach().clone().requires_grad_(t.is_floating_point()),
+                       x)
+
+
+def check_batch_mixing(model: nn.Module, x: Any) -> list[Finding]:
     """Karpathy's dependency test: d output[0] / d x[i] must be 0 for every other sample i.
-    A view(C, B, T) where a permute was meant keeps every shape right and fails only here."""
-    if not x.is_floating_point() or len(x) < 2 or _mixes_in_eval(model):
+    A view(C, B, T) where a permute was meant keeps every shape right and fails only here.
+    Several inputs: the gradients reaching every floating one are summed."""
+    if num_rows(x) < 2 or _mixes_in_eval(model):
         return []
-    xb = x[:4].detach().clone().requires_grad_(True)
+    xb = _watched(x)
+    watched = [t for t in tensors(xb) if t.requires_grad]
+    if not watched:
+        return []  # token ids and the like: no gradient to follow
     with quiet_forward(model), torch.enable_grad():
         out = model(xb)
         if not isinstance(out, torch.Tensor) or not out.requires_grad:
             return []  # nothing reaches the output: the gradient checks say so
-        (grad,) = torch.autograd.grad(out[0].sum(), xb, allow_unused=True)
-    if grad is None:
+        grads = [g for g in torch.autograd.grad(out[0].sum(), watched, allow_unused=True)
+                 if g is not None]
+    if not grads:
         return []
-    leak = grad[1:].abs().reshape(len(grad) - 1, -1).sum(1)
+    leak = sum(g[1:].abs().reshape(len(g) - 1, -1).sum(1) for g in grads)
     if not bool((leak > 0).any()):
         return []
     return [error(STAGE, "batch_mixing",

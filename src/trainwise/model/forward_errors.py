@@ -3,10 +3,13 @@ the likely cause (dtype, device, the (N, C, T) sequence layout, a fixed batch si
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from trainwise.findings import Finding, error
+from trainwise.model.input_tree import describe, first_tensor, shapes
 
 
 def device_of(model: nn.Module) -> torch.device:
@@ -35,9 +38,10 @@ def _weight_dtype(model: nn.Module) -> torch.dtype | None:
     return param.dtype if param is not None else None
 
 
-def _forward_fix(model: nn.Module, exc: Exception, x: torch.Tensor, kind: str) -> str:
-    """The likely cause of a forward pass that raised, from the exception and the shapes."""
-    text = str(exc).lower()
+def _forward_fix(model: nn.Module, exc: Exception, inputs: Any, kind: str) -> str:
+    """The likely cause of a forward pass that raised, from the exception and the shapes;
+    dtype and device are read on the first input when there are several."""
+    text, x = str(exc).lower(), first_tensor(inputs)
     weights = _weight_dtype(model)
     embedding = next((n for n, m in model.named_modules() if isinstance(m, nn.Embedding)), None)
     if embedding is not None and x.is_floating_point():
@@ -59,7 +63,7 @@ def _forward_fix(model: nn.Module, exc: Exception, x: torch.Tensor, kind: str) -
                   "batch_first RNN over the last axis) must start with x = x.transpose(1, 2). "
                   "A 3-D array is read as (N, T, C) and transposed: a file already stored "
                   "(N, C, T) must be saved as X.transpose(0, 2, 1).")
-    return (f"make the forward accept inputs shaped {tuple(x.shape)} ({x.dtype}), with any "
+    return (f"make the forward accept inputs shaped {describe(inputs)}, with any "
             f"batch size, and fix the layer's expected input shape/dtype.{layout} Then "
             "revisit the model stage.")
 
@@ -76,13 +80,13 @@ def _float_ids_fix(embedding: str, x: torch.Tensor, kind: str) -> str:
             "data stage.")
 
 
-def forward_failed(layer: str | None, exc: Exception, x: torch.Tensor | None, stage: str,
+def forward_failed(layer: str | None, exc: Exception, x: Any, stage: str,
                    model: nn.Module | None, kind: str = "", fix: str = "") -> Finding:
     """The forward_failed finding, from the model stage's own batch `x` or, when the batch is
     not at hand (`x` None: a later stage's batch), with the caller's `fix`; one evidence shape
     (layer, exception, input_shape, input_dtype) either way."""
     where = f" in layer '{layer}'" if layer else ""
-    inputs = f" on inputs shaped {tuple(x.shape)} ({x.dtype})" if x is not None else ""
+    inputs = f" on inputs shaped {describe(x)}" if x is not None else ""
     during = f" during the {stage} stage" if x is None else ""
     if not fix:
         assert x is not None and model is not None, "without the batch, pass the fix"
@@ -90,5 +94,5 @@ def forward_failed(layer: str | None, exc: Exception, x: torch.Tensor | None, st
     return error(stage, "forward_failed",
                  f"the forward pass{inputs} raised{where}{during}: {type(exc).__name__}: {exc}",
                  fix, layer=layer, exception=f"{type(exc).__name__}: {exc}",
-                 input_shape=list(x.shape) if x is not None else None,
-                 input_dtype=str(x.dtype) if x is not None else None)
+                 input_shape=shapes(x) if x is not None else None,
+                 input_dtype=str(first_tensor(x).dtype) if x is not None else None)

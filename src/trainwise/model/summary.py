@@ -15,6 +15,7 @@ from torch import nn
 
 from trainwise.findings import Finding, TrainwiseError, error, info, warning
 from trainwise.model.forward_errors import device_of, forward_failed
+from trainwise.model.input_tree import num_rows, shapes, take
 from trainwise.train.batch_checks import forward_or_explain
 
 
@@ -244,7 +245,7 @@ def check_output_shape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task:
     view/flatten that mixes samples), logits width != num_classes, regression widths that
     would broadcast, and a non-tensor output.
     """
-    x, y = x[:batch_size], y[:batch_size]
+    x, y = take(x, slice(batch_size)), y[:batch_size]
     with quiet_forward(model):
         layer, exc, out = failing_layer(model, x)
     if exc is not None:
@@ -254,14 +255,15 @@ def check_output_shape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task:
                       f"the model returned {type(out).__name__}, not a tensor of outputs.",
                       "wrap the model so forward() returns the logits/predictions tensor; "
                       "revisit the model stage.", output_type=type(out).__name__)]
-    if out.ndim == 0 or out.shape[0] != x.shape[0]:
+    rows = num_rows(x)
+    if out.ndim == 0 or out.shape[0] != rows:
         return [error(stage, "batch_dim_changed",
-                      f"{x.shape[0]} sample{'s' if x.shape[0] != 1 else ''} in gave "
+                      f"{rows} sample{'s' if rows != 1 else ''} in gave "
                       f"{tuple(out.shape)} out: a view/reshape "
                       "mixes the batch dimension with the others.",
                       "flatten with x.flatten(1) or x.view(x.size(0), -1), never "
                       "view(-1, n); revisit the model stage.",
-                      input_shape=list(x.shape), output_shape=list(out.shape))]
+                      input_shape=shapes(x), output_shape=list(out.shape))]
     if task == "classification":
         return _check_classification(out, y, num_classes, stage)
     return check_regression(out, y, stage)
