@@ -18,6 +18,7 @@ from trainwise.findings import Finding, error
 from trainwise.model.baselines import RegressionLoss
 from trainwise.model.input_tree import map_tensors, num_rows, take, tensors
 from trainwise.model.summary import quiet_forward
+from trainwise.model.user_frame import at_user_line
 
 _REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, RegressionLoss)
 _CLASSIFICATION_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss)
@@ -187,11 +188,12 @@ def _loss_call(loss_fn: LossFn, out: torch.Tensor, y: torch.Tensor) -> list[Find
         try:
             loss = loss_fn(out, y)
         except Exception as exc:  # noqa: BLE001 - reported, with what was passed in
+            line, frame = at_user_line(exc)
             return [error(STAGE, "loss_failed",
-                          f"the loss function raised {type(exc).__name__}: {exc}",
+                          f"the loss function raised{line}: {type(exc).__name__}: {exc}",
                           f"make the loss accept outputs {tuple(out.shape)} ({out.dtype}) and "
                           f"targets {tuple(y.shape)} ({y.dtype}); revisit the model stage.",
-                          output_shape=list(out.shape), target_shape=list(y.shape))]
+                          output_shape=list(out.shape), target_shape=list(y.shape), **frame)]
     if any("broadcast" in str(w.message) for w in caught):
         return [error(STAGE, "loss_broadcast",
                       f"the loss broadcasts outputs {tuple(out.shape)} against targets "

@@ -10,6 +10,7 @@ from torch import nn
 
 from trainwise.findings import Finding, error
 from trainwise.model.input_tree import describe, first_tensor, shapes
+from trainwise.model.user_frame import at_user_line
 
 
 def device_of(model: nn.Module) -> torch.device:
@@ -91,8 +92,10 @@ def forward_failed(layer: str | None, exc: Exception, x: Any, stage: str,
     if not fix:
         assert x is not None and model is not None, "without the batch, pass the fix"
         fix = _forward_fix(model, exc, x, kind)
+    line, frame = at_user_line(exc)
     return error(stage, "forward_failed",
-                 f"the forward pass{inputs} raised{where}{during}: {type(exc).__name__}: {exc}",
-                 fix, layer=layer, exception=f"{type(exc).__name__}: {exc}",
+                 f"the forward pass{inputs} raised{where}{line}{during}: "
+                 f"{type(exc).__name__}: {exc}",
+                 fix, layer=layer, exception=f"{type(exc).__name__}: {exc}", **frame,
                  input_shape=shapes(x) if x is not None else None,
                  input_dtype=str(first_tensor(x).dtype) if x is not None else None)
