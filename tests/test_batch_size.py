@@ -360,3 +360,30 @@ def test_a_short_run_gets_a_warmup_that_warms_up_and_is_told_it_is_short():
         optimizer.step()
         scheduler.step()
     assert seen[0] == pytest.approx(1 / 7) and seen[7] == pytest.approx(1.0)
+
+
+class _TwoInputs(nn.Module):
+    """_mlp's network reading its 8 features as (x[:, :5], x[:, 5:])."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _mlp()
+
+    def forward(self, inputs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        return self.body(torch.cat(inputs, 1))
+
+
+def test_several_inputs_count_rows_on_the_first_tensor():
+    """(x1, x2) of 256 rows was "2 rows" (len of the tuple) and refused (audit s14 G13)."""
+    x, y = torch.randn(256, 8), torch.randint(0, 3, (256,))
+    result = find_batch_size(_TwoInputs(), nn.CrossEntropyLoss(), (x[:, :5], x[:, 5:]), y,
+                             _adamw, num_rows=256)
+    assert result.batch_size in (4, 8, 16)  # a tenth of 256 rows at most
+    assert all(f.severity is not Severity.ERROR for f in result.findings)
+    with pytest.raises(TrainwiseError, match=r"x holds 40 rows"):
+        find_batch_size(_TwoInputs(), nn.CrossEntropyLoss(), (x[:40, :5], x[:40, 5:]), y[:40],
+                        _adamw, num_rows=3000)
+    # every input is sliced to the batch: the (B, 8) cat saved for the backward grows with B
+    measure = make_measure(_TwoInputs(), nn.CrossEntropyLoss(), [x[:, :5], x[:, 5:]], y, _adamw)
+    small, large = measure(32), measure(256)
+    assert large.peak_bytes - small.peak_bytes >= (256 - 32) * 8 * 4 and small.samples_per_s > 0

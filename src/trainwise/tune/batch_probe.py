@@ -22,6 +22,8 @@ import torch
 from torch import nn
 
 from trainwise.findings import TrainwiseError, error
+from trainwise.model.input_tree import map_tensors, take, tensors
+from trainwise.model.input_tree import num_rows as rows_of
 from trainwise.train.batch_checks import forward_or_explain
 from trainwise.tune.batch_size import (
     MAX_MICRO_BATCH,
@@ -114,7 +116,7 @@ def _step(model, loss_fn, optimizer, x, y, saved: dict[int, int] | None,
     return probe.step(optimizer), loss.detach()
 
 
-def make_measure(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: torch.Tensor,
+def make_measure(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: Any,
                  y: torch.Tensor,
                  make_optimizer: Callable[[nn.Module], torch.optim.Optimizer],
                  fabric: Fabric | None = None) -> Callable[[int], Measurement]:
@@ -124,7 +126,9 @@ def make_measure(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: torc
     device = next(model.parameters()).device
 
     def measure(batch_size: int) -> Measurement:
-        xb, yb = x[:batch_size].to(device), y[:batch_size].to(device)
+        # x: a tensor, or a tuple/list/dict of them (several inputs): every one sliced
+        xb = map_tensors(lambda t: t.to(device), take(x, slice(batch_size)))
+        yb = y[:batch_size].to(device)
         with no_trace(model), cuda_rng_kept(device):  # dropout on a GPU draws from CUDA's
             probe = copy.deepcopy(model).train()
             optimizer = fresh_optimizer(make_optimizer(probe), probe)
@@ -169,7 +173,7 @@ def _warm_up(probe, loss_fn, optimizer, xb, yb, probe_steps: ProbeSteps,
 def _peak(device, probe, optimizer, saved, xb, yb) -> int:
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
-    return _state_bytes(probe, optimizer) + sum(saved.values()) + _tensor_bytes((xb, yb))
+    return _state_bytes(probe, optimizer) + sum(saved.values()) + _tensor_bytes([*tensors(xb), yb])
 
 
 def _samples_per_s(probe, loss_fn, optimizer, xb, yb, device, probe_steps) -> float:
@@ -179,14 +183,15 @@ def _samples_per_s(probe, loss_fn, optimizer, xb, yb, device, probe_steps) -> fl
         steps += 1
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-    return steps * len(xb) / (time.perf_counter() - started)
+    return steps * rows_of(xb) / (time.perf_counter() - started)
 
 
-def find_batch_size(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: torch.Tensor,
+def find_batch_size(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: Any,
                     y: torch.Tensor, make_optimizer: Callable[[nn.Module], torch.optim.Optimizer],
                     num_rows: int, fabric: Fabric | None = None) -> BatchSizeResult:
     """The batch-size search with real measurements on the model's device (at `fabric`'s
-    precision); `x`, `y` hold at least MAX_MICRO_BATCH training rows (or all of them),
+    precision); `x` (a tensor, or a tuple/list/dict of them for several inputs) and `y`
+    hold at least MAX_MICRO_BATCH training rows (or all of them),
     `num_rows` the training set size.
 
     Problems (nothing to train, no training rows, a loss not finite at the first step) come
@@ -195,7 +200,7 @@ def find_batch_size(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: t
     limit = 0
     try:
         check_trainable(model, "batch_size_nothing_to_train")
-        _check_rows(len(x), num_rows)
+        _check_rows(rows_of(x), num_rows)  # a tuple's len would count its inputs (G13)
         limit = memory_limit(next(model.parameters()).device)
         return search_batch_size(make_measure(model, loss_fn, x, y, make_optimizer, fabric),
                                  memory_limit=limit, max_size=num_rows)
