@@ -236,3 +236,20 @@ def test_kept_embeddings_the_user_drew_or_froze_get_no_default_note() -> None:
     for model in (drawn, frozen):
         [kept] = apply_init_policy(model, "auto", own=True)
         assert "embedding layers" not in kept.message and kept.evidence == {}
+
+
+def test_init_weights_keeps_frozen_layers_by_default() -> None:
+    """A frozen (pretrained) body was redrawn by init_weights(model) while its docstring and
+    the run's model stage keep it (audit s14 G9); keep_frozen=False still redraws it."""
+    def model() -> nn.Module:
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        net[0].requires_grad_(False)
+        return net
+
+    kept, before = model(), model()[0].weight.detach().clone()
+    records = _by_name(init_weights(kept, generator=_gen()))
+    assert torch.equal(kept[0].weight, before) and records["0"]["rule"] == "kept (frozen)"
+    redrawn = model()
+    records = _by_name(init_weights(redrawn, generator=_gen(), keep_frozen=False))
+    assert not torch.equal(redrawn[0].weight, before) and records["0"]["rule"] != "kept (frozen)"

@@ -177,7 +177,7 @@ def _init_module(name: str, module: nn.Module, leaves: list, index: int,
 
 def init_weights(model: nn.Module, nonlinearity_hint: str | None = None,
                  generator: torch.Generator | None = None, *,
-                 keep_frozen: bool = False) -> list[dict[str, Any]]:
+                 keep_frozen: bool = True) -> list[dict[str, Any]]:
     """Initialise `model` in place by the policy; one record {name, type, rule, std} per layer.
 
     Which activation a layer feeds is read from the module that follows it in registration
@@ -185,8 +185,9 @@ def init_weights(model: nn.Module, nonlinearity_hint: str | None = None,
     activations functionally (F.relu), pass `nonlinearity_hint="relu"`: every layer but the last
     then gets He init. Parameters of modules we do not know (e.g. a raw `cls_token`) keep their
     values and are recorded with rule "kept". Random draws come from `generator` when given.
-    `keep_frozen`: modules with a frozen parameter (requires_grad False) keep their values and
-    are recorded as "kept (frozen)": a pretrained layer redrawn at random would never learn back.
+    `keep_frozen` (default True): modules with a frozen parameter (requires_grad False) keep
+    their values and are recorded as "kept (frozen)": a pretrained layer redrawn at random would
+    never learn back (audit s14 G9: the default redrew them). keep_frozen=False redraws them too.
     """
     modules = [(n, m) for n, m in model.named_modules()]
     leaves = _leaves(model)

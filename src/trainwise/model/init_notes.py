@@ -34,8 +34,8 @@ def apply_init_policy(model: nn.Module, policy: str, *, own: bool,
             if policy == "auto" else ' (model.init = "keep")'
         how = (f"To apply trainwise's init policy instead ({POLICY}; PyTorch's defaults "
                "shrink the signal layer by layer in deep ReLU nets), set model.init = "
-               '"policy" (frozen layers are still kept) or call trainwise.init_weights(model) '
-               "before passing the model.")
+               '"policy" or call trainwise.init_weights(model) before passing the model (either '
+               "way frozen layers, requires_grad=False, keep their weights).")
         embeddings = _default_embeddings(model)
         return [Finding("model", Severity.INFO, "init_kept",
                         f"Kept {whose}{why}." + _embedding_text(embeddings),
