@@ -437,3 +437,26 @@ def test_check_optimizer_follows_train_lr() -> None:
             assert make is None
         else:
             assert make(net()).param_groups[0]["lr"] == expected
+
+
+def test_a_mostly_frozen_model_failing_to_memorise_is_not_called_a_bug() -> None:
+    """A linear probe (78% of the values frozen) said "A model that cannot memorise a few
+    samples has a bug" (audit s14 G11); it is an info naming the trainable values now."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 10, generator=gen)
+    y = (x @ torch.randn(10, 3, generator=gen)).argmax(1)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 3))
+    model[0].requires_grad_(False)  # 352 of 451 values
+    found = {f.code: f for f in preflight(model, CE, x, y, task="classification",
+                                          num_classes=3)}
+    overfit = found["overfit_batch_failed"]
+    assert overfit.severity is Severity.INFO and "has a bug" not in overfit.message
+    assert "78% of the model's values frozen: only the 99 trainable values of 451" \
+        in overfit.message
+    assert found["params_frozen"].severity is Severity.WARNING  # the freezing is still named
+    # the same head with the body trainable: memorises, so the info is about the freezing
+    model[0].requires_grad_(True)
+    assert "overfit_batch_ok" in {f.code for f in preflight(model, CE, x, y,
+                                                             task="classification",
+                                                             num_classes=3)}
