@@ -387,3 +387,21 @@ def test_several_inputs_count_rows_on_the_first_tensor():
     measure = make_measure(_TwoInputs(), nn.CrossEntropyLoss(), [x[:, :5], x[:, 5:]], y, _adamw)
     small, large = measure(32), measure(256)
     assert large.peak_bytes - small.peak_bytes >= (256 - 32) * 8 * 4 and small.samples_per_s > 0
+
+
+@pytest.mark.parametrize("norm", [False, True])
+def test_batch_norm_is_named_only_in_a_model_that_has_it(norm):
+    """An MLP without BatchNorm was told "batch-norm statistics are noisy" and to use
+    "GroupNorm/LayerNorm instead of BatchNorm" (audit s14 G15)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), *([nn.BatchNorm1d(16)] if norm else []), nn.ReLU(),
+                          nn.Linear(16, 3))
+    x, y = torch.randn(40, 8), torch.randint(0, 3, (40,))
+    result = find_batch_size(model, nn.CrossEntropyLoss(), x, y, _adamw, num_rows=40)
+    small = next(f for f in result.findings if f.code == "batch_size_small")
+    said = small.message + small.fix
+    assert ("batch-norm" in said and "BatchNorm" in said) is norm
+    assert ("BatchNorm" not in said and "batch-norm" not in said) is not norm
+    assert "your DataLoader's batch_size" in small.fix  # said for an API caller too
+    fit_fix = batch_size._accumulate_fix(8, batch_norm=norm)
+    assert "fit(..., accumulate_grad_batches=4)" in fit_fix and ("BatchNorm" in fit_fix) is norm

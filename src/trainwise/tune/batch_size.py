@@ -48,8 +48,9 @@ MAX_RETRIES = 1  # an OOM is retried once after gc + empty_cache (a fragmented c
 # buffers and the allocator's overhead are not counted, and 20% headroom cannot absorb that.
 ESTIMATE_NOTE = ("Memory here is an estimate of the tensors a step holds (parameters, "
                  "gradients, optimizer state, the batch, saved activations), not measured: "
-                 "the process used 1.5-2.4x more in a conv net; on a tight machine set "
-                 "train.batch_size one size lower (tune.batch_size = \"fixed\")")
+                 "the process used 1.5-2.4x more in a conv net; on a tight machine train at "
+                 "the next smaller size (your DataLoader's batch_size; for `trainwise run`, "
+                 "train.batch_size with tune.batch_size = \"fixed\")")
 _OOM_TEXT = ("out of memory", "DefaultCPUAllocator: can't allocate memory",
              "CUDNN_STATUS_NOT_SUPPORTED")
 
@@ -117,11 +118,13 @@ def _measure(measure: Callable[[int], Measurement], size: int,
 
 
 def search_batch_size(measure: Callable[[int], Measurement], *, memory_limit: int,
-                      max_size: int, sizes: tuple[int, ...] = SIZES) -> BatchSizeResult:
+                      max_size: int, sizes: tuple[int, ...] = SIZES,
+                      batch_norm: bool = False) -> BatchSizeResult:
     """Try `sizes` upwards (none above MAX_MICRO_BATCH or data_limit(max_size), max_size being
     the training rows); keep the last that fits under (1 - HEADROOM) x memory_limit and was
     >= MIN_SPEEDUP faster than the one before. When even the smallest fails, halve below it
-    down to 1."""
+    down to 1. `batch_norm`: the model has BatchNorm layers, whose statistics a small batch
+    makes noisy (the findings say so only then)."""
     budget = (1 - HEADROOM) * memory_limit
     trials: list[Trial] = []
     chosen, last_speed = 0, 0.0
@@ -139,7 +142,7 @@ def search_batch_size(measure: Callable[[int], Measurement], *, memory_limit: in
     if not chosen:
         chosen = _below(measure, ladder[0], budget, trials)
     by_data = chosen == ladder[-1] and limit < min(max(sizes), MAX_MICRO_BATCH)
-    return _result(chosen, memory_limit, trials, max_size if by_data else None)
+    return _result(chosen, memory_limit, trials, max_size if by_data else None, batch_norm)
 
 
 def size_limit(max_size: int) -> int:
@@ -216,7 +219,7 @@ def _below(measure: Callable[[int], Measurement], size: int, budget: float,
 
 
 def _result(chosen: int, memory_limit: int, trials: list[Trial],
-            data_rows: int | None = None) -> BatchSizeResult:
+            data_rows: int | None = None, batch_norm: bool = False) -> BatchSizeResult:
     """`data_rows`: set when the training rows, not memory or speed, capped the size."""
     result = BatchSizeResult(chosen, memory_limit, trials)
     for trial in reversed(trials):
@@ -246,20 +249,27 @@ def _result(chosen: int, memory_limit: int, trials: list[Trial],
     result.findings.append(info(
         "tune", "batch_size", f"Batch size {chosen}: {why}. Trials: {log}.",
         batch_size=chosen, trials=[asdict(t) for t in trials]))
-    if chosen < SIZES[0] and data_rows is not None:
-        result.findings.append(warning(
-            "tune", "batch_size_small",
-            f"Only {data_rows} training rows: batches of {chosen} keep {steps} per epoch, "
-            "and batch-norm statistics are noisy below ~16-32.",
-            "More data if you can; otherwise GroupNorm/LayerNorm instead of BatchNorm, or set "
-            "train.batch_size (tune.batch_size = \"fixed\") to trade steps for batch size.",
-            batch_size=chosen))
-    elif chosen < SIZES[0]:
-        result.findings.append(warning(
-            "tune", "batch_size_small",
-            f"Only a batch of {chosen} fits; batch-norm statistics are noisy below ~16-32.",
-            _accumulate_fix(chosen), batch_size=chosen))
+    if chosen < SIZES[0]:
+        result.findings.append(_small(chosen, steps, data_rows, batch_norm))
     return result
+
+
+def _small(chosen: int, steps: str, data_rows: int | None, batch_norm: bool) -> Finding:
+    """batch_size_small; batch-norm is named only in a model that has it (audit s14 G15)."""
+    noisy = ("batch-norm statistics are noisy below ~16-32" if batch_norm else
+             f"the gradient of {chosen} samples is noisy")
+    if data_rows is None:
+        return warning("tune", "batch_size_small", f"Only a batch of {chosen} fits; {noisy}.",
+                       _accumulate_fix(chosen, batch_norm), batch_size=chosen,
+                       batch_norm=batch_norm)
+    norms = "GroupNorm/LayerNorm instead of BatchNorm, or " if batch_norm else ""
+    return warning("tune", "batch_size_small",
+                   f"Only {data_rows} training rows: batches of {chosen} keep {steps} per "
+                   f"epoch, and {noisy}.",
+                   f"More data if you can; otherwise {norms}a larger batch, trading steps for "
+                   "batch size: your DataLoader's batch_size (for `trainwise run`, "
+                   "train.batch_size with tune.batch_size = \"fixed\").",
+                   batch_size=chosen, batch_norm=batch_norm)
 
 
 def _why_stopped(chosen: int, memory_limit: int, trials: list[Trial]) -> str:
@@ -287,16 +297,18 @@ def _why_stopped(chosen: int, memory_limit: int, trials: list[Trial]) -> str:
             "halves the steps per epoch must buy more speed")
 
 
-def _accumulate_fix(chosen: int) -> str:
+def _accumulate_fix(chosen: int, batch_norm: bool) -> str:
     """A fix with the settings and their numbers: "use gradient accumulation" named neither
-    the key nor what it does to the lr (audit s13 T10)."""
+    the key nor what it does to the lr (audit s13 T10); said for fit and for `trainwise run`."""
     k = max(2, SIZES[0] // chosen)
-    return (f"For a steadier gradient set train.batch_size = {chosen * k} with "
-            f"train.accumulate_grad_batches = {k} (micro-batches of {chosen}) and "
-            "tune.batch_size = \"fixed\": the tune stage measures the lr at that effective "
-            "batch, so it needs no scaling. Accumulation does not steady batch-norm's "
-            f"statistics (each micro-batch of {chosen} is normalised alone): for those use "
-            "GroupNorm/LayerNorm instead of BatchNorm, or a smaller model.")
+    norms = (" Accumulation does not steady batch-norm's statistics (each micro-batch of "
+             f"{chosen} is normalised alone): for those use GroupNorm/LayerNorm instead of "
+             "BatchNorm, or a smaller model.") if batch_norm else ""
+    return (f"For a steadier gradient accumulate {k} micro-batches of {chosen}: a DataLoader "
+            f"batch_size of {chosen * k} with fit(..., accumulate_grad_batches={k}); for "
+            f"`trainwise run`, set train.batch_size = {chosen * k} with "
+            f"train.accumulate_grad_batches = {k} and tune.batch_size = \"fixed\": the tune "
+            "stage measures the lr at that effective batch, so it needs no scaling." + norms)
 
 
 def format_bytes(size: float) -> str:
