@@ -150,3 +150,32 @@ def test_a_one_logit_binary_model_is_told_why_and_what_to_do() -> None:
     assert "revisit the model stage" in finding.fix
     [three] = check_output_shape(nn.Linear(4, 3), x, y, "classification", 2)
     assert "3 values per sample" in three.message and "BCE" not in three.message
+
+
+class _SliceBug(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(10, 32), nn.ReLU())
+        self.head = nn.Linear(32, 3)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.head(self.body(x)[:, :16])
+
+
+def test_a_failing_forward_is_one_error_with_the_layers_that_ran() -> None:
+    """The forward ran twice (torchinfo, then hooks) and raised three chained tracebacks with
+    no shapes (audit s14 G16): now once, from the user's RuntimeError, with the trace."""
+    from trainwise.findings import TrainwiseError
+
+    model = _SliceBug()
+    with pytest.raises(TrainwiseError) as raised:
+        shape_trace(model, torch.randn(4, 10))
+    said = str(raised.value)
+    assert model.calls == 1
+    assert isinstance(raised.value.__cause__, RuntimeError)
+    assert "mat1 and mat2" in str(raised.value.__cause__)  # the user's own exception
+    assert "body.0 (4, 10) -> (4, 32); body.1 (4, 32) -> (4, 32); then 'head' got (4, 16)" \
+        in said
+    assert "test_summary.py:" in said and "self.head(self.body(x)[:, :16])" in said

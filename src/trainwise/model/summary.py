@@ -16,7 +16,8 @@ from torch import nn
 from trainwise.findings import Finding, TrainwiseError, error, info, warning
 from trainwise.model.forward_errors import device_of, forward_failed
 from trainwise.model.input_tree import num_rows, shapes, take
-from trainwise.train.batch_checks import forward_or_explain
+from trainwise.model.trace_failure import CallRecorder, models_own_failure, trace_failed
+from trainwise.train.batch_checks import dtype_error, input_dtype_finding
 
 
 @contextmanager
@@ -108,19 +109,48 @@ def _calls_hooks(model: nn.Module, example_input: Any) -> list[tuple[nn.Module, 
     return calls
 
 
+def _explained(model: nn.Module, example_input: Any, failure: Exception) -> Exception | None:
+    """The error for a failure that a dtype or a tuple/dict input explains, with its fix."""
+    if isinstance(failure, RuntimeError):
+        finding = input_dtype_finding(model, example_input)
+        if finding is not None:
+            return dtype_error(failure, finding)
+    if isinstance(failure, TypeError) and isinstance(example_input, (tuple, list, dict)):
+        return TrainwiseError(
+            f"shape_trace calls model(example_input) with the {type(example_input).__name__}"
+            " as one argument, as fit, find_lr and check call the model with a batch's "
+            f"inputs; the forward raised: {failure}. Give the model a forward(self, inputs) "
+            "that unpacks them (x1, x2 = inputs), which fit needs too.")
+    return None
+
+
 def _forward(model: nn.Module, example_input: Any) -> Any:
     """model(example_input), as fit calls it with a batch's inputs; a failure that a tuple or
     dict input or a dtype explains is said with its fix."""
     try:
-        return forward_or_explain(model, example_input)
-    except TypeError as failure:
-        if isinstance(example_input, (tuple, list, dict)):
-            raise TrainwiseError(
-                f"shape_trace calls model(example_input) with the {type(example_input).__name__}"
-                " as one argument, as fit, find_lr and check call the model with a batch's "
-                f"inputs; the forward raised: {failure}. Give the model a forward(self, inputs) "
-                "that unpacks them (x1, x2 = inputs), which fit needs too.") from failure
-        raise
+        return model(example_input)
+    except Exception as failure:
+        explained = _explained(model, example_input, failure)
+        if explained is None:
+            raise
+        raise explained from failure
+
+
+def _calls(model: nn.Module, example_input: Any) -> list[tuple[nn.Module, Any, Any]]:
+    """torchinfo's rows; when torchinfo itself fails, our forward hooks'. When the model's own
+    forward raised, one error from the user's exception with the layers that ran (G16): a
+    rerun would only raise it again, chained to torchinfo's wrapper."""
+    recorder = CallRecorder(model, _shape)
+    try:
+        return _calls_torchinfo(model, example_input)
+    except Exception as failure:  # noqa: BLE001 - torchinfo's own failure: our hooks still work
+        cause = models_own_failure(failure, model)
+        if isinstance(cause, Exception):
+            raise (_explained(model, example_input, cause)
+                   or trace_failed(model, cause, recorder)) from cause
+    finally:
+        recorder.remove()
+    return _calls_hooks(model, example_input)
 
 
 def shape_trace(model: nn.Module, example_input: Any) -> dict[str, Any]:
@@ -131,10 +161,7 @@ def shape_trace(model: nn.Module, example_input: Any) -> dict[str, Any]:
     hooks. Parameters are counted once each (tied weights once), so the rows sum to the total.
     """
     with quiet_forward(model):
-        try:
-            calls = _calls_torchinfo(model, example_input)
-        except Exception:  # noqa: BLE001 - any torchinfo failure: our own hooks still work
-            calls = _calls_hooks(model, example_input)
+        calls = _calls(model, example_input)
     rows = _rows_from_calls(model, calls)
     unique = {id(p): p for p in model.parameters()}.values()
     return {"rows": rows, "total_params": sum(p.numel() for p in unique),
