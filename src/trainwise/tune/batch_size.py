@@ -266,8 +266,8 @@ def _small(chosen: int, steps: str, data_rows: int | None, batch_norm: bool) -> 
     return warning("tune", "batch_size_small",
                    f"Only {data_rows} training rows: batches of {chosen} keep {steps} per "
                    f"epoch, and {noisy}.",
-                   f"More data if you can; otherwise {norms}a larger batch, trading steps for "
-                   "batch size: your DataLoader's batch_size (for `trainwise run`, "
+                   f"More data if you can; otherwise {norms}trade steps for a larger batch: "
+                   "your DataLoader's batch_size (for `trainwise run`, "
                    "train.batch_size with tune.batch_size = \"fixed\").",
                    batch_size=chosen, batch_norm=batch_norm)
 
