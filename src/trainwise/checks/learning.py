@@ -299,7 +299,7 @@ def check_smoke_cycle(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: tor
         (take(x, order[num_val:]), y[order[num_val:]])
     net = fitting_mode(copy.deepcopy(model))
     before = loss_of(net, loss_fn, xt, yt), loss_of(net, loss_fn, xv, yv)
-    num_steps = max(SMOKE_EPOCHS * (len(xt) // SMOKE_BATCH), SMOKE_MIN_STEPS)
+    num_steps = max(SMOKE_EPOCHS * (num_rows(xt) // SMOKE_BATCH), SMOKE_MIN_STEPS)
     losses, _ = train_steps(net, loss_fn, xt, yt, make_optimizer, num_steps,
                             batch_size=SMOKE_BATCH, generator=generator)
     after = loss_of(net, loss_fn, xt, yt), loss_of(net, loss_fn, xv, yv)

@@ -9,6 +9,8 @@ as they were.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -25,7 +27,7 @@ from trainwise.checks.initial import check_at_init
 from trainwise.checks.learning import check_overfit_and_inputs, check_smoke_cycle
 from trainwise.checks.structure import check_batch_mixing, check_loss_fit
 from trainwise.findings import Finding, errors
-from trainwise.model.input_tree import map_tensors, num_rows, take
+from trainwise.model.input_tree import first_tensor, map_tensors, num_rows, take
 from trainwise.model.summary import check_output_shape
 
 MAX_SAMPLES = 512  # the checks need a few hundred samples; more only costs time
@@ -47,10 +49,12 @@ def _structure(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tens
     return findings
 
 
-def preflight(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,
+def preflight(model: nn.Module, loss_fn: LossFn, x: Any, y: torch.Tensor, *,
               task: str, num_classes: int, make_optimizer: MakeOptimizer | None = None,
               seed: int = 0) -> list[Finding]:
-    """Run the preflight checks on a small, normalised training subset (x, y).
+    """Run the preflight checks on a small, normalised training subset (x, y); x is a tensor,
+    or a tuple/list/dict of tensors (rows along dim 0) for a forward(self, inputs) that
+    unpacks several inputs.
 
     `make_optimizer(model) -> Optimizer` builds the optimizer for the short training checks;
     by default AdamW at lr 3e-3 without weight decay (no learning rate is tuned yet).
@@ -58,7 +62,7 @@ def preflight(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tenso
     """
     make_optimizer = make_optimizer or default_optimizer
     device = device_of(model)
-    # x: a tensor, or a tuple/list/dict of tensors for a model with several inputs
+    first_tensor(x)  # a TrainwiseError with the fix for inputs that hold no tensor
     x = map_tensors(lambda t: t.to(device), take(x, slice(MAX_SAMPLES)))
     y = y[:MAX_SAMPLES].to(device)
     modes = [(m, m.training) for m in model.modules()]
