@@ -137,7 +137,9 @@ def test_a_python_run_on_a_missing_data_file_makes_no_run_folder(tmp_path, monke
 def test_missing_targets_are_dropped_and_counted(tmp_path, visits):
     visits.loc[[3, 7], "label"] = None
     data = load_data(str(write_table(tmp_path, visits)), "label")
-    assert len(data.y) == 118 and "dropped 2 rows" in data.notes[0]
+    dropped = [f for f in data.findings if f.code == "target_missing"]
+    assert len(data.y) == 118 and dropped[0].severity.value == "warning"
+    assert dropped[0].evidence["rows"] == [3, 7] and dropped[0].evidence["num_rows"] == 2
 
 
 def save_npz(tmp_path, **arrays):

@@ -10,12 +10,13 @@ import pandas as pd
 
 from trainwise.data.coltypes import (
     coerce_numeric_text,
+    is_text,
     mixed_number_columns,
     replace_na_values,
 )
 from trainwise.data.column_drops import drop_unused, near_copies
 from trainwise.data.column_table import ColumnFates, column_table, constant_text_findings
-from trainwise.data.csvfile import read_csv
+from trainwise.data.csvfile import has_zero_padded, read_csv
 from trainwise.data.dates import parse_date_columns
 from trainwise.data.errors import DataError, missing_data_file
 from trainwise.data.in_memory import describe_source
@@ -30,24 +31,26 @@ from trainwise.data.table_features import (
     encode_features,
     is_categorical,
 )
+from trainwise.data.target_rows import drop_missing_target, refuse_unique_target
 from trainwise.data.targets import lookalike_label_findings, target_findings, whole_numbers
 from trainwise.data.task import TaskData
 from trainwise.data.text import FREE_TEXT_RULE, set_aside_warning
 from trainwise.data.tokenise import as_tokens
-from trainwise.findings import Finding
+from trainwise.findings import Finding, info
 
 
-def read_table(path: Path, sep: str = "", encoding: str = "", decimal: str = ""
-               ) -> tuple[pd.DataFrame, list[Finding]]:
+def read_table(path: Path, sep: str = "", encoding: str = "", decimal: str = "",
+               target: str = "", codes: bool = True) -> tuple[pd.DataFrame, list[Finding]]:
     """A .csv / .parquet file as a DataFrame, and what reading it assumed (a sniffed CSV
-    separator). sep / encoding / decimal: data.sep, data.encoding, data.decimal (CSV only)."""
+    separator). sep / encoding / decimal: data.sep, data.encoding, data.decimal (CSV only);
+    target / codes: the target column, read as its text says (csvfile.raw_target)."""
     if not path.exists():
         raise DataError(missing_data_file(path))
     try:
         if path.suffix.lower() == ".parquet":
             return pd.read_parquet(path), []
         if path.suffix.lower() == ".csv":
-            return read_csv(path, sep, encoding, decimal)
+            return read_csv(path, sep, encoding, decimal, target, codes)
     except DataError:
         raise
     except Exception as exc:  # pandas/pyarrow raise many types; the user needs the file name
@@ -81,15 +84,19 @@ def encode_target(target: pd.Series, task: str, column: str) -> tuple[np.ndarray
     return codes.astype(np.int64), [str(c) for c in classes]
 
 
-def _drop_missing_target(frame: pd.DataFrame, target: str, notes: list[str]
-                         ) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """The rows with a target, and each one's position in `frame` (None: all kept), so the
-    rows named later (outliers, label issues) are rows of the file, not of what is left."""
-    missing = frame[target].isna()
-    if not missing.any():
-        return frame, None
-    notes.append(f"dropped {int(missing.sum())} rows whose target '{target}' is missing")
-    return frame.loc[~missing].reset_index(drop=True), np.flatnonzero(~missing.to_numpy())
+def _target_codes(frame: pd.DataFrame, target: str, task: str) -> list[Finding]:
+    """A note when the target is text holding zero-padded numbers ('0100', '007'): read as
+    classes spelt as written, never as numbers (which made '007' and '7' one class '7' and
+    '0100' a class '100' that is not in the file, audit s14 C1)."""
+    column = frame[target]
+    if task == "regression" or not is_text(column) or not has_zero_padded(column):
+        return []
+    shown = ", ".join(repr(str(v)) for v in column.dropna().unique()[:5])
+    return [info("data", "target_codes",
+                 f"target '{target}' holds numbers written with leading zeros ({shown}): "
+                 "they are read as classes spelt as written ('007' and '7' are two classes). "
+                 "If the target is a quantity, set data.task = \"regression\".",
+                 column=target)]
 
 
 def load_table(path: Path, target: str, task: str = "auto", group_column: str = "",
@@ -97,7 +104,7 @@ def load_table(path: Path, target: str, task: str = "auto", group_column: str = 
                encoding: str = "", decimal: str = "", dayfirst: bool = False,
                kind: str = "auto", drop_columns: tuple[str, ...] = ()) -> TaskData:
     """A .csv / .parquet file; group and time keys declared, or inferred when left empty."""
-    frame, findings = read_table(path, sep, encoding, decimal)
+    frame, findings = read_table(path, sep, encoding, decimal, target, task != "regression")
     sniffed = [f.evidence["decimal"] for f in findings if f.code == "csv_dialect"]
     data = table_data(frame, target, task, group_column, time_column, name=path.stem,
                       source=describe_source(path), na_values=na_values, dayfirst=dayfirst,
@@ -148,21 +155,26 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     if target not in frame.columns:
         raise DataError(missing_target_message(frame, target, source))
     notes: list[str] = []
+    raw_target = frame[target]  # as read: the dropped rows' markers are named from it
+    codes = _target_codes(frame, target, task)  # zero-padded codes stay text: kept as keys
     fates = ColumnFates([str(c) for c in frame.columns], target)
     declared = [c for c in (group_column, time_column) if c and c != "none"]
     frame, findings = drop_unused(replace_na_values(frame, na_values, decimal), fates,
                                   list(drop_columns), [target, *declared], source)
     # before anything reads a column's type: a number column with '?' cells is text until here
-    frame, coerced = coerce_numeric_text(frame, keep=declared, decimal=decimal)
-    findings += coerced + near_copies(frame, [target, *declared], fates)  # numbers parsed
+    frame, coerced = coerce_numeric_text(frame, keep=declared + [target] * bool(codes),
+                                         decimal=decimal)
+    findings += codes + coerced + near_copies(frame, [target, *declared], fates)  # numbers parsed
     frame, marker_findings = mask_target_markers(frame, target)  # '?' is no class
-    frame, source_rows = _drop_missing_target(frame, target, notes)
+    frame, source_rows, dropped = drop_missing_target(frame, raw_target, target, source)
+    findings += dropped
     frame, date_findings = parse_date_columns(frame, dayfirst, keep=[target])  # before keys
     findings += marker_findings + date_findings
     requested, task = task, infer_task(frame[target]) if task == "auto" else task
     findings += target_findings(frame[target], requested, task, target)
     y, class_names = encode_target(frame[target], task, target)
-    if task == "classification":
+    if requested == "auto" and task == "classification":  # asked for: target_looks_continuous
+        refuse_unique_target(len(class_names), len(y), target)
         findings += lookalike_label_findings(frame[target], target)
     plan = plan_keys(frame, target, group_column, time_column, source)
     data = TaskData(name=name, kind="table", task=task, x=np.zeros((len(y), 0)),  # type: ignore
