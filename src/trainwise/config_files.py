@@ -20,6 +20,7 @@ def _read_file(path: Path) -> dict[str, Any]:
                           f"built-in data set ({', '.join(BUILT_IN_SOURCES)}; or --set "
                           "data.source='\"wine\"'), or run `trainwise run` with no argument "
                           "for the demo.")
+    _refuse_data_suffix(path)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -32,6 +33,36 @@ def _read_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file '{path}' must hold sections such as [data] and [train].")
     return data
+
+
+CONFIG_SUFFIXES = (".toml", ".yaml", ".yml")
+COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")
+TEXT_TABLES = (".tsv", ".txt", ".tab", ".dat")
+SPREADSHEETS = (".xlsx", ".xls", ".xlsm", ".ods")
+READ_HERE = ("trainwise reads configs (.toml, .yaml) and data files (.csv, .parquet, .npz, an "
+             "image folder, a built-in set)")
+
+
+def _refuse_data_suffix(path: Path) -> None:
+    """Only .toml/.yaml are configs: a data file of another suffix passed as the argument was
+    parsed as TOML and called "not valid TSV" or "not UTF-8 text; save it as UTF-8" (a
+    gzipped CSV), which sent the user to re-save a file that was fine (audit s14 Z1)."""
+    suffix = path.suffix.lower()
+    if suffix in CONFIG_SUFFIXES or not suffix:  # no suffix: read as TOML, as before
+        return
+    if suffix in COMPRESSED:
+        how = (f"It is compressed ({suffix}): decompress it (e.g. `gunzip -k {path}`, or "
+               "unzip) and pass the .csv inside")
+    elif suffix in TEXT_TABLES:
+        how = (f"If it is a table of text, rename (or copy) it to {path.stem}.csv: a tab, "
+               "';' or '|' separator is sniffed")
+    elif suffix in SPREADSHEETS:
+        how = ("It is a spreadsheet: save the sheet as CSV (Excel: File > Save As > "
+               "'CSV UTF-8') and pass the .csv")
+    else:
+        how = "Pass a config or a data file of one of those kinds"
+    raise ConfigError(f"'{path}' is neither a config nor a data file trainwise reads "
+                      f"({suffix}): {READ_HERE}. {how}.")
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

@@ -78,8 +78,9 @@ def _too_few_message(frame: pd.DataFrame, raw: pd.Series, missing: pd.Series, ta
                 f"rows: {seen}): there is no label to learn. Is this the right column? Name "
                 "the one holding the labels in data.target; a file of rows to predict on "
                 "goes to `trainwise predict RUN_DIR FILE`.")
-    return (f"'{source}' has {kept} row{'s' if kept > 1 else ''} with a target '{target}' "
-            f"({int(missing.sum())} more without one): at least {MIN_ROWS} are needed, one "
+    without = f" ({int(missing.sum())} more without one)" if missing.any() else ""
+    return (f"'{source}' has {kept} row{'s' if kept > 1 else ''} with a target "
+            f"'{target}'{without}: at least {MIN_ROWS} are needed, one "
             "each for training, validation and test, and far more to learn anything. Add "
             "labelled rows to the file, then rerun from the data stage.")
 
