@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from trainwise.data.csvheader import drop_repeated_headers, duplicate_name_findings
 from trainwise.data.errors import DataError
 from trainwise.findings import Finding, info
 
@@ -107,7 +108,9 @@ def read_csv(path: Path, sep: str = "", encoding: str = "", decimal: str = "",
     text is read back where pandas' parsing lost it (see raw_target); `codes`: whether
     zero-padded numbers there may be class codes (not when data.task is regression)."""
     frame, findings, separator, encoding = _read_dialect(path, sep, encoding, decimal)
-    return raw_target(path, frame, target, separator, encoding, codes), findings
+    frame = raw_target(path, frame, target, separator, encoding, codes)
+    frame, repeated = drop_repeated_headers(frame)  # after raw_target: its rows are the file's
+    return frame, findings + repeated + duplicate_name_findings(path, separator, encoding)
 
 
 def _read_dialect(path: Path, sep: str, encoding: str, decimal: str

@@ -1,0 +1,36 @@
+"""A CSV's header repeated mid-file, or naming a column twice (audit s14 Z2, Z10)."""
+
+import numpy as np
+import pandas as pd
+
+from trainwise.data.tables import load_table, read_table
+
+
+def _frame(rows=60):
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"a": rng.normal(size=rows), "b": rng.normal(size=rows),
+                         "label": np.where(rng.random(rows) < 0.5, "no", "yes")})
+
+
+def test_a_repeated_header_line_is_dropped_and_named(tmp_path):
+    frame = _frame()
+    path = tmp_path / "joined.csv"
+    text = frame.iloc[:30].to_csv(index=False) + frame.iloc[30:].to_csv(index=False)
+    path.write_text(text)  # `cat part1.csv part2.csv`: the header again before row 30
+    read, findings = read_table(path)
+    [repeated] = [f for f in findings if f.code == "repeated_header"]
+    assert repeated.evidence["rows"] == [30] and repeated.severity.value == "warning"
+    # reference: the file without that line, as pandas reads it
+    pd.testing.assert_frame_equal(read, pd.read_csv(pd.io.common.StringIO(
+        frame.to_csv(index=False))))
+    data = load_table(path, "label")  # was refused: 'a', 'b' read as unique row ids
+    assert data.x.shape == (60, 2) and data.class_names == ["no", "yes"]
+
+
+def test_duplicate_header_names_are_warned(tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text("a,a,b,a,label\n1,2,3,4,x\n5,6,7,8,y\n")
+    read, findings = read_table(path)
+    assert list(read.columns) == ["a", "a.1", "b", "a.2", "label"]  # pandas' renaming
+    [dup] = [f for f in findings if f.code == "duplicate_column_names"]
+    assert dup.evidence["names"] == ["a"] and "'a.1', 'a.2'" in dup.message
