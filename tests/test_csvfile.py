@@ -169,3 +169,14 @@ def test_a_text_cell_in_a_decimal_comma_amount_column_is_said_as_in_a_decimal_po
     expected = np.float32(amounts.round(2))
     expected[5] = np.nan
     np.testing.assert_array_equal(data.x[:, 0], expected)
+
+
+@pytest.mark.parametrize(("encoding", "sep"), [("utf-16", ","), ("utf-16", "\t"),
+                                               ("utf-32", ",")])
+def test_a_byte_order_mark_names_the_encoding(tmp_path, frame, encoding, sep):
+    """Excel's 'Unicode Text' (UTF-16, tabs) was refused with advice to use latin-1, which
+    read the header as 'ÿþa' and ' l a b e l ' (audit s14 Z14)."""
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    frame.to_csv(tmp_path / "wide.csv", index=False, sep=sep, encoding=encoding)
+    wide, _ = read_csv(tmp_path / "wide.csv")
+    pd.testing.assert_frame_equal(wide, pd.read_csv(tmp_path / "plain.csv"))

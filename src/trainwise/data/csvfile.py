@@ -53,6 +53,18 @@ def _decode_error(path: Path, encoding: str) -> DataError:
         "shift_jis, gbk, ...).")
 
 
+def bom_encoding(path: Path) -> str:
+    """'utf-32' / 'utf-16' when the file starts with that byte-order mark (Excel's 'Unicode
+    Text', PowerShell's Out-File), else '': such a file is no utf-8, and the latin-1 that a
+    decode error suggested "read" it as ' l a b e l ' (audit s14 Z14). UTF-32's marks first:
+    FF FE 00 00 starts with UTF-16's FF FE."""
+    with open(path, "rb") as file:
+        start = file.read(4)
+    if start.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    return "utf-16" if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else ""
+
+
 def _sample(path: Path, encoding: str) -> str:
     with open(path, encoding=encoding, errors="replace", newline="") as file:
         return file.read(SNIFF_BYTES)
@@ -115,7 +127,7 @@ def read_csv(path: Path, sep: str = "", encoding: str = "", decimal: str = "",
 
 def _read_dialect(path: Path, sep: str, encoding: str, decimal: str
                   ) -> tuple[pd.DataFrame, list[Finding], str, str]:
-    encoding = encoding or "utf-8"
+    encoding = encoding or bom_encoding(path) or "utf-8"
     try:
         codecs.lookup(encoding)
     except LookupError:
