@@ -34,3 +34,19 @@ def test_duplicate_header_names_are_warned(tmp_path):
     assert list(read.columns) == ["a", "a.1", "b", "a.2", "label"]  # pandas' renaming
     [dup] = [f for f in findings if f.code == "duplicate_column_names"]
     assert dup.evidence["names"] == ["a"] and "'a.1', 'a.2'" in dup.message
+
+
+def test_title_lines_above_the_header_are_skipped_and_said(tmp_path):
+    # an instrument export: two title lines, then the table (audit s14 Z15: the title was
+    # read as the header of a 1-column table and offered as the target)
+    frame = _frame()
+    path = tmp_path / "titled.csv"
+    path.write_text("# exported 2024-01-01 by tool\nRun 7\n" + frame.to_csv(index=False))
+    read, findings = read_table(path, target="label")
+    pd.testing.assert_frame_equal(read, pd.read_csv(path, skiprows=2))
+    [title] = [f for f in findings if f.code == "title_lines"]
+    assert title.evidence["lines"] == ["# exported 2024-01-01 by tool", "Run 7"]
+    assert load_table(path, "label").x.shape == (60, 2)
+    plain = tmp_path / "plain.csv"  # no title: nothing skipped, nothing said
+    plain.write_text(frame.to_csv(index=False))
+    assert not read_table(plain)[1]

@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from trainwise.data.csvheader import drop_repeated_headers, duplicate_name_findings
+from trainwise.data.csvheader import (
+    drop_repeated_headers,
+    duplicate_name_findings,
+    title_lines,
+    title_warning,
+)
 from trainwise.data.errors import DataError
 from trainwise.findings import Finding, info
 
@@ -104,9 +109,9 @@ def _decimal(sample: str, separator: str) -> str:
     return "," if comma_columns else "."
 
 
-def _read(path: Path, sep: str, encoding: str, decimal: str) -> pd.DataFrame:
+def _read(path: Path, sep: str, encoding: str, decimal: str, skip: int = 0) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, sep=sep, encoding=encoding, decimal=decimal)
+        return pd.read_csv(path, sep=sep, encoding=encoding, decimal=decimal, skiprows=skip)
     except UnicodeDecodeError:
         raise _decode_error(path, encoding) from None
 
@@ -116,41 +121,46 @@ def read_csv(path: Path, sep: str = "", encoding: str = "", decimal: str = "",
     """`sep`/`decimal` '' = ',' and '.', or sniffed: the separator when the header splits into
     more fields on ';', tab or '|' than on ','; the decimal mark of any separator but ',',
     given or sniffed (data.sep = ';' alone must not read '57,78' as text); `encoding` '' =
-    UTF-8. The finding says what was sniffed and how to override. `target`: the column whose
-    text is read back where pandas' parsing lost it (see raw_target); `codes`: whether
-    zero-padded numbers there may be class codes (not when data.task is regression)."""
-    frame, findings, separator, encoding = _read_dialect(path, sep, encoding, decimal)
-    frame = raw_target(path, frame, target, separator, encoding, codes)
+    UTF-8 (or the byte-order mark's). The finding says what was sniffed and how to override.
+    `target`: the column whose text is read back where pandas' parsing lost it (see
+    raw_target); `codes`: whether zero-padded numbers there may be class codes (not when
+    data.task is regression)."""
+    frame, findings, (separator, encoding, skip) = _read_dialect(path, sep, encoding, decimal)
+    frame = raw_target(path, frame, target, separator, encoding, codes, skip)
     frame, repeated = drop_repeated_headers(frame)  # after raw_target: its rows are the file's
-    return frame, findings + repeated + duplicate_name_findings(path, separator, encoding)
+    return frame, findings + repeated + duplicate_name_findings(path, separator, encoding, skip)
 
 
 def _read_dialect(path: Path, sep: str, encoding: str, decimal: str
-                  ) -> tuple[pd.DataFrame, list[Finding], str, str]:
+                  ) -> tuple[pd.DataFrame, list[Finding], tuple[str, str, int]]:
+    """The table, what was sniffed, and how it was read: (separator, encoding, title lines
+    skipped above the header)."""
     encoding = encoding or bom_encoding(path) or "utf-8"
     try:
         codecs.lookup(encoding)
     except LookupError:
         raise DataError(f"data.encoding = '{encoding}' is not an encoding Python knows. Use "
                         "one such as 'utf-8', 'latin-1', 'cp1252'.") from None
-    sample = _sample(path, encoding) if sep != "," else ""
+    sample = _sample(path, encoding)
+    skip = title_lines(sample)
+    findings = [title_warning(path, sample, skip)] if skip else []
+    sample = sample.split("\n", skip)[-1]  # the header on: the sniffers read it first
     sniffed = "" if sep else _sniff_separator(sample)
     separator = sep or sniffed or ","
     if separator == ",":
-        frame = _read(path, ",", encoding, decimal or ".")
+        frame = _read(path, ",", encoding, decimal or ".", skip)
         _check_one_column(path, frame)
-        return frame, [], separator, encoding
+        return frame, findings, (separator, encoding, skip)
     sniffed_decimal = "" if decimal else _decimal(sample, separator)
     decimal = decimal or sniffed_decimal
-    frame = _read(path, separator, encoding, decimal)
-    if not sniffed and sniffed_decimal != ",":
-        return frame, [], separator, encoding  # read as the user said: nothing to tell
-    return frame, [_dialect_finding(path, frame, sniffed, separator, decimal)], separator, \
-        encoding
+    frame = _read(path, separator, encoding, decimal, skip)
+    if sniffed or sniffed_decimal == ",":  # else read as the user said: nothing to tell
+        findings.append(_dialect_finding(path, frame, sniffed, separator, decimal))
+    return frame, findings, (separator, encoding, skip)
 
 
 def raw_target(path: Path, frame: pd.DataFrame, target: str, separator: str, encoding: str,
-               codes: bool = True) -> pd.DataFrame:
+               codes: bool = True, skip: int = 0) -> pd.DataFrame:
     """`frame` with its target's text read back where pandas' parsing changed it: a cell
     pandas reads as missing by its default NA words ('None', 'NA', 'null', 'nan', 'N/A': a
     class 'None' x3772 was 95% of a fraud file, dropped, audit s14 C2) keeps its text, for
@@ -164,7 +174,7 @@ def raw_target(path: Path, frame: pd.DataFrame, target: str, separator: str, enc
         return frame  # text read as written, or no such column (said later, by name)
     try:
         raw = pd.read_csv(path, sep=separator, encoding=encoding, usecols=[target], dtype=str,
-                          keep_default_na=False)[target]
+                          keep_default_na=False, skiprows=skip)[target]
     except (ValueError, UnicodeDecodeError):  # a duplicated header name: the first read stands
         return frame
     if len(raw) != len(frame):

@@ -19,6 +19,8 @@ from trainwise.data.coltypes import is_text
 from trainwise.findings import Finding, warning
 
 NUM_SHOWN = 5  # rows named
+SEPARATORS = ",;\t|"  # a line with none of them is no header of a table of 2+ columns
+MAX_TITLE_LINES = 5  # title lines looked for above the header
 MANGLED = re.compile(r"\.\d+$")  # pandas' suffix on a repeated name: 'a.1', 'a.2'
 
 
@@ -62,10 +64,38 @@ def _repeated_warning(rows: np.ndarray) -> Finding:
         num_rows=len(rows), rows=rows[:NUM_SHOWN].tolist())
 
 
-def duplicate_name_findings(path: Path, separator: str, encoding: str) -> list[Finding]:
+def title_lines(sample: str) -> int:
+    """How many lines above the header are a title ('# exported 2024-01-01 by tool'): leading
+    lines, up to MAX_TITLE_LINES, with no ',', ';', tab or '|' before a line that has one.
+    Read as the header, such a line made a 1-column table whose one name the target advice
+    then offered (audit s14 Z15). A 1-column file has no separator anywhere: 0."""
+    lines = sample.split("\n", MAX_TITLE_LINES + 1)[:MAX_TITLE_LINES + 1]
+    for count, line in enumerate(lines):
+        if any(s in line for s in SEPARATORS):
+            return count if any(text.strip() for text in lines[:count]) else 0
+    return 0
+
+
+def title_warning(path: Path, sample: str, skip: int) -> Finding:
+    titles = [line.strip() for line in sample.split("\n", skip)[:skip] if line.strip()]
+    shown = "; ".join(repr(line[:80]) for line in titles)
+    return warning(
+        "data", "title_lines",
+        f"'{path.name}' starts with {skip} line{'s' if skip > 1 else ''} above its header "
+        f"({shown}), with no field separator: read as a title and skipped; the header is "
+        f"line {skip + 1}.",
+        "Nothing to do if that is a title or comment; if it is the header, give the file "
+        "its separator (',') and rerun from the data stage.",
+        num_lines=skip, lines=titles)
+
+
+def duplicate_name_findings(path: Path, separator: str, encoding: str, skip: int = 0
+                            ) -> list[Finding]:
     """A warning naming the header's names that appear more than once: pandas keeps the
     first and renames the others 'a.1', 'a.2', which data.target and the report then show."""
     with open(path, encoding=encoding, errors="replace", newline="") as file:
+        for _ in range(skip):  # title lines above the header
+            file.readline()
         header = next(csv.reader([file.readline()], delimiter=separator), [])
     names = [name.strip() for name in header]
     twice = sorted({name for name in names if names.count(name) > 1 and name})
