@@ -75,3 +75,10 @@ def test_a_target_unique_per_row_is_refused(tmp_path):
     dates = pd.date_range("2020-01-01", periods=120).strftime("%Y-%m-%d")
     with pytest.raises(DataError, match="data.task = \"regression\""):
         load_table(_write(tmp_path, dates), "label")
+
+
+def test_a_single_class_left_names_the_dropped_rows(tmp_path):
+    # 'NA' read as missing left one class: the error says which rows went, and why (C2)
+    labels = ["NA"] * 40 + ["card theft"] * 20
+    with pytest.raises(DataError, match=r"single class.*dropped 40 of 60 rows .*'NA' x40"):
+        load_table(_write(tmp_path, labels), "label")

@@ -172,7 +172,11 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     findings += marker_findings + date_findings
     requested, task = task, infer_task(frame[target]) if task == "auto" else task
     findings += target_findings(frame[target], requested, task, target)
-    y, class_names = encode_target(frame[target], task, target)
+    try:
+        y, class_names = encode_target(frame[target], task, target)
+    except DataError as exc:  # a single class left may be the dropped rows' doing (s14 C2)
+        raise DataError(" ".join([str(exc), *(f"Before that, {f.message} {f.fix}"
+                                              for f in dropped)])) from None
     if requested == "auto" and task == "classification":  # asked for: target_looks_continuous
         refuse_unique_target(len(class_names), len(y), target)
         findings += lookalike_label_findings(frame[target], target)
