@@ -48,9 +48,10 @@ def mask_target_markers(frame: pd.DataFrame, target: str
             f"target '{target}' has cells that look like missing-value markers ({shown}): "
             f"they are read as missing, so those {int(masked.sum())} rows are dropped rather "
             "than becoming classes of their own.",
-            f"If they mean missing, list them and this warning goes: --set "
-            f"'data.na_values=[{listed}]'. If they are real classes, rename them in the file "
-            "(a word, not a symbol) and rerun from the data stage.",
+            f"If they mean missing, list them and this warning goes (target_missing still "
+            f"counts the rows): --set 'data.na_values=[{listed}]'. If they are real classes, "
+            "rename them in the file to a word that is no marker ('NA' -> 'not applicable') "
+            "and rerun from the data stage.",
             column=target, values={str(v): int(c) for v, c in
                                    column[masked].value_counts().items()}))
     if worded.any():
