@@ -67,3 +67,17 @@ def test_a_categorical_of_int_codes_stays_categorical_through_the_saved_file(tmp
     assert "plan" in load_data(str(as_number)).feature_names  # a number, standardised
     one_hot = load_data(str(as_category)).feature_names
     assert "plan" not in one_hot and sum(name.startswith("plan") for name in one_hot) == 3
+
+
+def test_a_parquet_file_with_a_list_column_is_refused_naming_it(tmp_path):
+    """Audit s14 Z20: key inference, then feature encoding, crashed on the unhashable cells
+    ("TypeError: unhashable type: 'numpy.ndarray'") of a Spark/Polars export's list column."""
+    from trainwise.data.tables import read_table
+
+    path = tmp_path / "tags.parquet"
+    _frame(tags=[[i % 3, 1] for i in range(120)]).to_parquet(path)
+    with pytest.raises(TrainwiseError, match=r"column 'tags' of .*tags.parquet' holds .* cells"):
+        read_table(path)
+    _frame().to_parquet(tmp_path / "plain.parquet")
+    frame, notes = read_table(tmp_path / "plain.parquet")
+    assert list(frame.columns) == ["x", "label"] and notes == []

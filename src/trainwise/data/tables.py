@@ -19,6 +19,7 @@ from trainwise.data.column_table import ColumnFates, column_table, constant_text
 from trainwise.data.csvfile import has_zero_padded, read_csv
 from trainwise.data.dates import parse_date_columns
 from trainwise.data.errors import DataError, missing_data_file
+from trainwise.data.frame_cells import as_csv_table
 from trainwise.data.in_memory import describe_source
 from trainwise.data.key_findings import ordered_id_leaks, row_id_findings
 from trainwise.data.keys import KeyPlan, plan_keys, time_values
@@ -47,8 +48,8 @@ def read_table(path: Path, sep: str = "", encoding: str = "", decimal: str = "",
     if not path.exists():
         raise DataError(missing_data_file(path))
     try:
-        if path.suffix.lower() == ".parquet":
-            return pd.read_parquet(path), []
+        if path.suffix.lower() == ".parquet":  # may hold list/dict cells a CSV cannot
+            frame = pd.read_parquet(path)
         if path.suffix.lower() == ".csv":
             return read_csv(path, sep, encoding, decimal, target, codes)
     except DataError:
@@ -56,6 +57,8 @@ def read_table(path: Path, sep: str = "", encoding: str = "", decimal: str = "",
     except Exception as exc:  # pandas/pyarrow raise many types; the user needs the file name
         raise DataError(f"could not read '{path}': {exc}. Is it a valid {path.suffix} "
                         "file?") from None
+    if path.suffix.lower() == ".parquet":  # outside the try: its refusal names the column
+        return as_csv_table(frame, f"'{path}'"), []
     raise DataError(f"data file '{path}' has suffix '{path.suffix}'; expected .csv or .parquet.")
 
 
