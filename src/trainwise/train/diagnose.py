@@ -175,6 +175,12 @@ def _explains(found: list[Finding]) -> dict[str, tuple[str, ...]]:
         # names the same cause with the same checks and leads (the two cannot explain each other)
         explains["overfitting"] = tuple(s for s in explains["overfitting"] if s != "confusion")
         explains["confusion"] = ("overfitting",)
+    if any(f.code == "loss_exploding" and f.evidence.get("val_loss_rose") is False
+           for f in found):
+        # the validation loss did not rise: the model was not wrecked, so a collapse to the
+        # class prior is its own problem, not the explosion's (audit s14 C3 hid it)
+        explains["loss_exploding"] = tuple(s for s in explains["loss_exploding"]
+                                           if s not in ("collapse", "missed_classes"))
     if not spike_opened_explosion(found):
         return explains
     caused = tuple(s for s in explains["loss_exploding"] if s != "gradient_spike")

@@ -212,9 +212,15 @@ def confirming_collapse(found: Finding, history: list[Row]) -> Finding:
     """An evaluate-stage argmax verdict (ARGMAX_VERDICTS) on a run whose best epoch collapsed
     on validation, said as the test split's confirmation of the train stage's collapse
     warning: one event, told once and then confirmed, not two findings that read as two
-    problems. Any other finding comes back unchanged."""
+    problems. Any other finding comes back unchanged, as it does when the train stage did not
+    report the collapse (a root cause folded it away: audit s14 C3's evaluate stage confirmed
+    a warning that was in neither the console, findings.json nor the report)."""
     best = best_epoch(history)
     if found.code not in ARGMAX_VERDICTS or best is None or not collapsed(best, history):
+        return found
+    # imported here: diagnose.py imports this module for its rules
+    from trainwise.train.diagnose import diagnose
+    if not any(f.code == "collapse" for f in diagnose(history)):
         return found
     return replace(found, message="The test split confirms the train stage's collapse "
                    f"warning (validation). {found.message}",

@@ -26,6 +26,7 @@ from trainwise.train.diagnose_common import (
 )
 from trainwise.train.diagnose_grad import warmup_hint
 from trainwise.train.diagnose_nonfinite import calm_before, fault_fix, fault_message
+from trainwise.train.diagnose_transient import returns_to_floor, val_loss_rose
 
 MIN_POINTS = 8  # fewer loss points than this: no shape to judge
 MAX_SKIPPED_SHARE = 0.02  # float16 steps the loss scaler may skip after it found its scale (the
@@ -162,8 +163,14 @@ def rule_loss_exploding(history: list[Row]) -> list[Finding]:
     start = curve.start
     low = np.minimum.accumulate(np.minimum(smooth, start))
     gained = np.maximum(start - low, 0.0)
-    factor = EXPLODE_FACTOR * noise_swing(loss, window)
+    swing = noise_swing(loss, window)
+    factor = EXPLODE_FACTOR * swing
     exploded = (low > 0) & (smooth > factor * low) & (smooth - low > EXPLODE_CLIMB * gained)
+    if not exploded.any():
+        return []
+    rose = val_loss_rose(history, int(steps[int(np.argmax(exploded))]))
+    if not rose:  # a rise the next batches leave again is batch variance (audit s14 C3)
+        exploded &= ~returns_to_floor(loss, low, exploded, window, swing)
     if not exploded.any():
         return []
     first = int(np.argmax(exploded))
@@ -191,7 +198,8 @@ def rule_loss_exploding(history: list[Row]) -> list[Finding]:
                  peak_loss=num(smooth[peak]), peak_step=int(steps[peak]),
                  peak_batch_loss=num(float(loss[first:].max())),
                  initial_loss=num(start), final_loss=num(smooth[-1]),
-                 factor_threshold=num(factor), smoothing_window=window)]
+                 factor_threshold=num(factor), smoothing_window=window,
+                 val_loss_rose=rose)]
 
 
 def noise_swing(loss: np.ndarray, window: int) -> float:
