@@ -135,3 +135,34 @@ def test_a_run_reports_one_nan_once(tmp_path):
     errors = [f for f in result.findings if f.severity.value == "error"]
     assert [f.code for f in errors] == ["non_finite_loss"]
     assert "numerical fault" in errors[0].message and errors[0].step == 60
+
+
+def _early(nan_at: int, rise: bool) -> list[dict]:
+    """Audit s14 G8: the NaN of one bad batch at step 12, the loss falling (1.17 -> 1.07) at a
+    constant lr; `rise`: the 4 steps before it climb x20 instead."""
+    rows = [{"kind": "step", "step": s, "loss": 1.17 - 0.01 * (s - 1), "grad_norm": 0.5,
+             "lr": 1e-3} for s in range(1, nan_at)]
+    if rise:
+        for row, factor in zip(rows[-4:], (2, 5, 10, 20), strict=True):
+            row["loss"] *= factor
+    rows.append({"kind": "step", "step": nan_at, "loss": math.nan, "grad_norm": math.nan,
+                 "lr": 1e-3, "sample_indices": [7, 8]})
+    return rows
+
+
+def test_an_early_nan_on_a_falling_loss_is_a_numerical_fault_not_the_lr():
+    (found,) = rule_divergence(_early(12, rise=False))
+    assert found.evidence["cause"] == "numerical_fault" and found.evidence["early"] is True
+    assert "while the loss was falling (1.17 at the start, 1.07 just before)" in found.message
+    assert "detect_anomaly" in found.fix and "Lower the learning rate" not in found.fix
+
+
+def test_an_early_nan_after_a_rise_is_too_early_to_tell_and_checks_the_batch_first():
+    (found,) = rule_divergence(_early(12, rise=True))
+    assert found.evidence["cause"] == "unclear"
+    assert "too early to tell whether the learning rate or one batch caused it" in found.message
+    assert found.fix.startswith("First rule out the batch") and "detect_anomaly" in found.fix
+    assert "lower the learning rate" in found.fix
+    # from step 16 on the reference is long enough: the rise is divergence, lr first
+    late = rule_divergence(_early(40, rise=True))[0]
+    assert "cause" not in late.evidence and late.fix.startswith("Lower the learning rate")

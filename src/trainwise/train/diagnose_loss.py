@@ -25,7 +25,15 @@ from trainwise.train.diagnose_common import (
     smoothing_window,
 )
 from trainwise.train.diagnose_grad import warmup_hint
-from trainwise.train.diagnose_nonfinite import calm_before, fault_fix, fault_message
+from trainwise.train.diagnose_nonfinite import (
+    calm_before,
+    early_calm,
+    fault_fix,
+    fault_message,
+    too_early,
+    unclear_fix,
+    unclear_message,
+)
 from trainwise.train.diagnose_transient import returns_to_floor, val_loss_rose
 
 MIN_POINTS = 8  # fewer loss points than this: no shape to judge
@@ -69,11 +77,21 @@ def rule_divergence(history: list[Row]) -> list[Finding]:
     samples = batch_samples(history, [step]) if key in ("loss", "grad_norm") else None
     evidence: dict = {} if samples is None else {"sample_indices": samples[1]}
     fix = _divergence_fix(history, key, last)
-    calm = calm_before(history, step) if key in ("loss", "grad_norm") and not float16 else None
+    where = "sample_indices in the evidence" if samples else "the rows of that step's batch"
+    initial = float(good_loss[0]) if len(good_loss) else None
+    calm = None
+    if key in ("loss", "grad_norm") and not float16 and last is not None:
+        calm = calm_before(history, step)
+        if calm is None and too_early(history, step):  # audit s14 G8: not the lr by default
+            calm = early_calm(history, step, last, initial)
+            if calm is None:
+                message = unclear_message(key, value, step)
+                fix = unclear_fix(where, lr_advice(history, "lower", "rerun the range test "
+                                                   "and take a smaller value"))
+                evidence["cause"] = "unclear"
     if calm is not None:  # nothing rose first: not divergence, and not the lr's fault
         message = fault_message(key.replace("grad_norm", "gradient norm"), value, step, calm)
-        fix = fault_fix("sample_indices in the evidence" if samples else "the rows of that "
-                        "step's batch")
+        fix = fault_fix(where)
         evidence.update(cause="numerical_fault", **calm)
     if samples is not None:
         message += " Its batch's samples are in the evidence (sample_indices)."

@@ -63,7 +63,47 @@ def calm_before(history: list[Row], step: int) -> dict[str, Any] | None:
     return {**evidence, "window_steps": WINDOW}
 
 
+def too_early(history: list[Row], step: int) -> bool:
+    """Too few finite losses before `step` for calm_before's reference (a NaN in the first
+    WINDOW + MIN_REFERENCE = 15 steps; audit s14 G8's bad batch came at step 12)."""
+    steps, _ = finite(*column(history, "step", "loss"))
+    return int((steps < step).sum()) < WINDOW + MIN_REFERENCE
+
+
+def early_calm(history: list[Row], step: int, last: float | None,
+               initial: float | None) -> dict[str, Any] | None:
+    """Evidence against the lr for a NaN too early for calm_before: the last finite loss at or
+    below the initial one (still falling, not climbing) and the lr not rising before `step`;
+    None otherwise (too early to tell)."""
+    if last is None or initial is None or last > initial:
+        return None
+    lr_steps, lrs = finite(*column(history, "step", "lr"))
+    lrs = lrs[lr_steps < step]
+    if len(lrs) >= 2 and lrs[-1] > LR_RISE * lrs[0]:
+        return None
+    return {"early": True, "loss_at_start": round(initial, 4), "loss_before": round(last, 4)}
+
+
+def unclear_message(key: str, value: str, step: int) -> str:
+    return (f"Training diverged: {key} became {value} at step {step}, too early to tell whether "
+            "the learning rate or one batch caused it (fewer than "
+            f"{WINDOW + MIN_REFERENCE} steps came before, and the loss had risen).")
+
+
+def unclear_fix(where: str, lower_lr: str) -> str:
+    """Both suspects on equal footing (METHOD §3: the lr too high or an abnormal batch), the
+    cheap check first: one batch through detect_anomaly takes seconds, a range test minutes."""
+    return (f"First rule out the batch: run its samples ({where}) through the model and loss "
+            "inside `with torch.autograd.detect_anomaly():`, which names the operation whose "
+            "backward made the NaN, and check them for inf or extreme values (data stage). If "
+            f"the batch is clean, the lr is the suspect: {lower_lr[0].lower()}{lower_lr[1:]}.")
+
+
 def fault_message(what: str, value: str, step: int, calm: dict[str, Any]) -> str:
+    if calm.get("early"):
+        return (f"A non-finite {what} ({value}) appeared at step {step} while the loss was "
+                f"falling ({calm['loss_at_start']:.4g} at the start, {calm['loss_before']:.4g}"
+                f" just before) and the learning rate was not rising: {NUMERICAL_FAULT}.")
     grad = (f", the gradient norm {calm['grad_norm_ratio']:.2f}x"
             if "grad_norm_ratio" in calm else "")
     return (f"A non-finite {what} ({value}) appeared at step {step} with no rise before it: "
