@@ -77,22 +77,12 @@ def rule_divergence(history: list[Row]) -> list[Finding]:
     samples = batch_samples(history, [step]) if key in ("loss", "grad_norm") else None
     evidence: dict = {} if samples is None else {"sample_indices": samples[1]}
     fix = _divergence_fix(history, key, last)
-    where = "sample_indices in the evidence" if samples else "the rows of that step's batch"
     initial = float(good_loss[0]) if len(good_loss) else None
-    calm = None
     if key in ("loss", "grad_norm") and not float16 and last is not None:
-        calm = calm_before(history, step)
-        if calm is None and too_early(history, step):  # audit s14 G8: not the lr by default
-            calm = early_calm(history, step, last, initial)
-            if calm is None:
-                message = unclear_message(key, value, step)
-                fix = unclear_fix(where, lr_advice(history, "lower", "rerun the range test "
-                                                   "and take a smaller value"))
-                evidence["cause"] = "unclear"
-    if calm is not None:  # nothing rose first: not divergence, and not the lr's fault
-        message = fault_message(key.replace("grad_norm", "gradient norm"), value, step, calm)
-        fix = fault_fix(where)
-        evidence.update(cause="numerical_fault", **calm)
+        where = "sample_indices in the evidence" if samples else "the rows of that step's batch"
+        message, fix, cause = _nonfinite_cause(history, (step, key, value), (last, initial),
+                                               where, (message, fix))
+        evidence.update(cause)
     if samples is not None:
         message += " Its batch's samples are in the evidence (sample_indices)."
     if float16:  # the scaler skipped down to its floor: NaN/inf whatever the scale
@@ -104,6 +94,27 @@ def rule_divergence(history: list[Row]) -> list[Finding]:
                  key=key, value=value, last_finite_loss=num(last),
                  initial_loss=num(float(good_loss[0])) if len(good_loss) else None,
                  **evidence)]
+
+
+def _nonfinite_cause(history: list[Row], hit: tuple[int, str, str],
+                     losses: tuple[float, float | None], where: str,
+                     said: tuple[str, str]) -> tuple[str, str, dict]:
+    """(message, fix, evidence) for a NaN/inf loss or gradient norm: a numerical fault when
+    nothing rose before it, "too early to tell" when too few steps came before to judge a
+    rise (audit s14 G8: not the lr by default), else the divergence's own `said` words."""
+    step, key, value = hit
+    calm = calm_before(history, step)
+    if calm is None and too_early(history, step):
+        calm = early_calm(history, step, *losses)
+        if calm is None:
+            lower = lr_advice(history, "lower", "rerun the range test and take a smaller value")
+            return (unclear_message(key, value, step), unclear_fix(where, lower),
+                    {"cause": "unclear"})
+    if calm is None:
+        return (*said, {})
+    # nothing rose first: not divergence, and not the lr's fault
+    message = fault_message(key.replace("grad_norm", "gradient norm"), value, step, calm)
+    return message, fault_fix(where), {"cause": "numerical_fault", **calm}
 
 
 def _nonfinite_gradient(history: list[Row]) -> tuple[int, str, str] | None:
@@ -188,7 +199,7 @@ def rule_loss_exploding(history: list[Row]) -> list[Finding]:
         return []
     rose = val_loss_rose(history, int(steps[int(np.argmax(exploded))]))
     if not rose:  # a rise the next batches leave again is batch variance (audit s14 C3)
-        exploded &= ~returns_to_floor(loss, low, exploded, window, swing)
+        exploded &= ~returns_to_floor(loss, low, exploded, window, swing, start)
     if not exploded.any():
         return []
     first = int(np.argmax(exploded))
