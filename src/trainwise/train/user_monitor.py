@@ -279,7 +279,7 @@ class Monitor:
         if self._tensorboard is not None:
             self._tensorboard.on_epoch_end(row)
             self._tensorboard.writer.flush()  # live: an epoch's curves show up right away
-        scaled = misuse.scaled_loss(row, self._accumulation) if self.epoch == 1 else None
+        scaled = misuse.scaled_loss(row, self._accumulation, losses) if self.epoch == 1 else None
         if scaled is not None:
             self._found.say_once(scaled)
         self._found.after_epoch(self.history, self.num_classes)
