@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from trainwise.train.monitor_misuse import scaled_loss
 
 # audit s14 G6: SGD (momentum 0.9) at lr 1.0, epoch 1's 32 step losses, the loss climbing
@@ -27,3 +29,24 @@ def test_a_loss_divided_by_k_still_is():
     found = scaled_loss(_epoch(losses, 0.85), 1, losses)
     assert found is not None and found.code == "monitor_loss_scaled"
     assert found.evidence["ratio"] == round(0.85 / (sum(losses) / 32), 2)
+
+
+def _steps(norms: list[float]) -> list[dict]:
+    return [{"kind": "step", "step": i + 1, "loss": 1.0, "grad_norm": g}
+            for i, g in enumerate(norms)]
+
+
+def test_gradient_norms_pinned_at_a_clip_threshold_are_said():
+    from trainwise.train.monitor_misuse import missing_signals
+
+    # audit s14 G12: clip_grad_norm_(..., 0.05) before monitor.step; what it leaves is
+    # 0.05 x n / (n + 1e-6) for a norm n above 0.05, 1 of 30 steps below the threshold
+    pinned = [0.05 * n / (n + 1e-6) for n in np.linspace(0.06, 3.0, 29)] + [0.03]
+    history = [*_steps(pinned), {"kind": "epoch", "epoch": 1, "val_loss": 1.0}]
+    (found,) = missing_signals(history, [])
+    assert found.code == "monitor_clipped_norms" and found.evidence["pinned_steps"] == 29
+    assert "monitor.step(loss, model, optimizer) right after loss.backward()" in found.fix
+    # unclipped norms that vary like a real run's, or too few steps: nothing to say
+    varied = [*_steps(list(np.linspace(0.04, 0.06, 30))), history[-1]]
+    assert missing_signals(varied, []) == []
+    assert missing_signals([*_steps(pinned[:19]), history[-1]], []) == []
