@@ -50,3 +50,27 @@ def test_gradient_norms_pinned_at_a_clip_threshold_are_said():
     varied = [*_steps(list(np.linspace(0.04, 0.06, 30))), history[-1]]
     assert missing_signals(varied, []) == []
     assert missing_signals([*_steps(pinned[:19]), history[-1]], []) == []
+
+
+def test_monitor_fixes_name_code_not_run_settings_or_stages():
+    """Audit s14 G15a/c, C11: an own loop's NaN fix said run.precision = "bf16-mixed", and its
+    still_improving fix "raise more epochs in your loop ... The evaluate stage judges ..."."""
+    import math
+
+    from trainwise.train.diagnose_loss import rule_divergence
+    from trainwise.train.diagnose_unfinished import rule_still_improving
+    from trainwise.train.loop_terms import for_own_loop
+
+    falling = [{"kind": "epoch", "epoch": e + 1, "step": 10 * (e + 1), "val_loss": v}
+               for e, v in enumerate([1.11, 1.078, 1.06, 1.015, 0.9905])]
+    (still,) = rule_still_improving(falling)
+    fix = for_own_loop(still).fix
+    assert fix.startswith("Train for longer: run more epochs in your loop")
+    assert "evaluate stage" not in fix and "A test score now would judge" in fix
+    steps = [{"kind": "step", "step": s, "loss": 1.0 - 0.001 * s, "lr": 1e-3}
+             for s in range(1, 80)] + [{"kind": "step", "step": 80, "loss": math.nan}]
+    (fault,) = rule_divergence(steps)
+    assert fault.evidence["cause"] == "numerical_fault"
+    fix = for_own_loop(fault).fix
+    assert "run.precision" not in fix
+    assert "in place of float16 use torch.autocast(device_type, dtype=torch.bfloat16)" in fix

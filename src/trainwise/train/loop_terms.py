@@ -22,6 +22,8 @@ CONFIG_KEYS = {
                                            "stepped after each optimizer.step()",
     "train.grad_clip": "torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm) after "
                        "monitor.step, before optimizer.step()",
+    # before "train.max_epochs": audit s14 G15c read "raise more epochs in your loop"
+    "raise train.max_epochs": "run more epochs in your loop",
     "train.max_epochs": "more epochs in your loop",
     "train.max_minutes": "your loop's time limit",
     'train.class_weights = "balanced" (train stage)':
@@ -36,9 +38,14 @@ CONFIG_KEYS = {
     'run.precision = "bf16-mixed" or "32-true"': _BF16 + " or float32 (no autocast)",
     'run.precision = "bf16-mixed" (float32\'s range; GPUs since Ampere) or "32-true"':
         _BF16 + " (float32's range; GPUs since Ampere) or float32 (no autocast)",
+    # after the two above, which it is the start of (audit s14 G15a: the NaN fault's fix)
+    'under float16 train at run.precision = "bf16-mixed"': "in place of float16 use " + _BF16,
 }
 # words that assume the recipe ran its tune stage (a Monitor's loop never did)
-RUN_PHRASES = {"rerun the range test": "run the range test"}
+RUN_PHRASES = {"rerun the range test": "run the range test",
+               # an own loop has no evaluate stage (audit s14 C11, G15c)
+               "The evaluate stage judges a model that had not finished learning.":
+                   "A test score now would judge a model that had not finished learning."}
 # "(X stage)" and "(X stage: why)" -> where that lives in a hand-written loop
 STAGES = {
     "data": "your data",
