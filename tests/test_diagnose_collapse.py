@@ -267,3 +267,16 @@ def test_a_model_whose_loss_never_left_chance_is_sent_to_the_lr_first():
     # review s13 VT8: 1.090 is within 1% of ln 3, "not learned" in the tune stage too
     (at_chance,) = rule_missed_classes(_history(0.33, 0.33, counts, val_loss=1.090))
     assert at_chance.fix.startswith("The model did not learn")
+
+
+def test_missed_classes_counts_the_classes_too_small_to_name():
+    """Audit s14 C15: 2 classes named at recall 0 while 22 more with < MIN_CLASS_ROWS
+    validation rows were at recall 0 too, unsaid."""
+    plan = TrainingPlan(class_names=tuple("abcdefgh"))
+    rows = [200, 100, 50, 37, MIN_CLASS_ROWS, 4, 3, 2]
+    right = [195, 95, 45, 30, 0, 0, 0, 1]  # 'f' and 'g' missed under 5 rows, 'h' 1 of 2 found
+    counts = _counts(rows, right, [205, 100, 50, 44, 0, 0, 0, 1])
+    (finding,) = rule_missed_classes(_history(0.6, 0.94, counts, plan=plan))
+    assert ("2 more classes with fewer than 5 validation rows each (too few to name) also had "
+            "recall 0.") in finding.message
+    assert finding.evidence["few_row_classes_missed"] == 2

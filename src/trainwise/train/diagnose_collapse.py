@@ -240,13 +240,17 @@ def rule_missed_classes(history: list[Row]) -> list[Finding]:
         return []
     never = [i for i in missed if predicted[i] == 0]
     share = sum(rows[i] for i in missed) / sum(rows)
+    # audit s14 C15: 2 classes named while 22 more (under 5 rows each) were at recall 0 too
+    few = sum(1 for r, ok in zip(rows, right, strict=True) if 0 < r < MIN_CLASS_ROWS and not ok)
+    also = (f" {few} more class{'es' if few > 1 else ''} with fewer than {MIN_CLASS_ROWS} "
+            "validation rows each (too few to name) also had recall 0." if few else "")
     how = ("never predicted" if len(never) == len(missed) else
            f"{len(never)} of them never predicted" if never else "predicted only for other rows")
     message = (f"At epoch {best.get('epoch')} (best validation loss) the model finds no "
                f"validation row of {_named(history, missed, rows)}: recall 0, {how}. "
                f"Accuracy {_score(best, 'accuracy') or 0:.2f} hides it, as these rows are "
                f"{share:.1%} of the validation split; balanced accuracy is "
-               f"{_score(best, 'balanced_accuracy') or 0:.2f}.")
+               f"{_score(best, 'balanced_accuracy') or 0:.2f}.{also}")
     rare = ("these classes may have too few training rows to learn (data stage: more rows of "
             f"them) or need more epochs ({longer_training(history)})")
     weights = f"{class_weights_advice(first=True)}; if that is not enough, {rare}"
@@ -255,6 +259,7 @@ def rule_missed_classes(history: list[Row]) -> list[Finding]:
     found = make(Severity.WARNING, "missed_classes", message, fix, best.get("step"),
                  epoch=best.get("epoch"), missed_classes=missed, never_predicted=never,
                  missed_rows=[rows[i] for i in missed], min_class_rows=MIN_CLASS_ROWS,
+                 few_row_classes_missed=few,
                  balanced_accuracy=num(_score(best, "balanced_accuracy")))
     # a loss above ln C: the lr and batch size first
     return [lead_with(found, not_learned(history, len(rows)))]
