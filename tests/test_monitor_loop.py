@@ -79,10 +79,12 @@ def test_a_nan_loss_is_reported_at_the_next_transfer_and_sets_should_stop(blobs,
     live = json.loads((tmp_path / "run" / "findings.json").read_text())
     divergence = next(f for f in live if f["code"] == "divergence")
     assert divergence["step"] == 12 and divergence["severity"] == "error"
-    # said for a hand-written loop (L9), where `trainwise run` names its config keys
-    assert "clip_grad_norm_" in divergence["fix"] and "train.grad_clip" not in divergence["fix"]
-    assert "train.grad_clip" in next(f for f in diagnose(monitor.history)
-                                     if f.code == "divergence").fix
+    # a NaN input on a falling loss at a steady lr: a numerical fault (audit s14 G8), said for
+    # a hand-written loop (L9, s14 G15a), where `trainwise run` names its config keys
+    assert divergence["evidence"]["cause"] == "numerical_fault"
+    assert "torch.bfloat16" in divergence["fix"] and "run.precision" not in divergence["fix"]
+    assert 'run.precision = "bf16-mixed"' in next(f for f in diagnose(monitor.history)
+                                                  if f.code == "divergence").fix
 
 
 def test_a_healthy_run_never_sets_should_stop(blobs):
@@ -282,7 +284,7 @@ def test_the_report_of_a_monitor_run_shows_its_verdict(blobs, tmp_path):
             optimizer.step()
         monitor.evaluate(model, val, nn.CrossEntropyLoss())
     context = report_context(load_run(tmp_path / "run"))
-    assert context["verdict"].startswith("Training diverged: loss became nan at step 4")
+    assert context["verdict"].startswith("A non-finite loss (nan) appeared at step 4")
     assert context["stopped_at"] is None  # not "it stopped at stage train first"
     from trainwise.reporting.html import render_html
 
