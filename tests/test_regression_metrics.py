@@ -297,6 +297,80 @@ def test_the_outlier_warning_is_not_repeated_once_the_log_is_taken(tmp_path):
     assert "target_outliers" not in codes("log")
 
 
+def _split_only(tmp_path, frame, name):
+    path = tmp_path / f"{name}.csv"
+    frame.to_csv(path, index=False)
+    return trainwise.run(overrides=[
+        f"data.source=\"{path}\"", "data.target=\"energy\"", "data.target_transform=\"log\"",
+        f"run.out_dir=\"{tmp_path / name}\""], until="split", report=False)
+
+
+def test_the_log_target_does_not_depend_on_the_targets_unit(tmp_path):
+    """Audit s14 R3: kWh and the same energy x e^-14 (median 0.003). log1p of the small one
+    was the identity (target_scale 0.008 against 1.5 on the log), so the outliers stayed and
+    R^2 fell from 0.89 to 0.01; the natural log shifts by -14 and scales alike."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 3))
+    energy = np.exp(x @ [1.0, 0.5, -0.3] + 0.5 * rng.normal(size=300) + 8)
+    saved = {}
+    for name, target in (("kwh", energy), ("small", energy * np.exp(-14))):
+        result = _split_only(tmp_path, pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2],
+                                                     "energy": target}), name)
+        assert result.ok, result.verdict
+        saved[name] = np.load(result.path / "preprocess.npz")
+        (split,) = [f for f in result.findings if f.code == "split"]
+        assert "natural log" in split.message
+    assert str(saved["small"]["target_log"]) == "log"
+    assert float(saved["small"]["target_scale"]) == pytest.approx(
+        float(saved["kwh"]["target_scale"]), rel=1e-6)  # CSV digits
+    assert float(saved["small"]["target_mean"]) == pytest.approx(
+        float(saved["kwh"]["target_mean"]) - 14, rel=1e-6)
+
+
+def test_a_log_target_with_a_zero_trains_on_log1p_and_says_so(tmp_path):
+    energy = np.r_[0.0, np.random.default_rng(4).lognormal(3.0, 1.0, size=199)]
+    result = _split_only(tmp_path, pd.DataFrame({"a": np.arange(200.0), "energy": energy}),
+                         "zero")
+    assert str(np.load(result.path / "preprocess.npz")["target_log"]) == "log1p"
+    (split,) = [f for f in result.findings if f.code == "split"]
+    assert "log(1 + target)" in split.message and "rescale" in split.message
+
+
+def test_a_run_folder_saved_before_the_choice_is_undone_with_expm1(tmp_path):
+    """preprocess.npz without target_log: every such run trained on log1p."""
+    from trainwise.preprocessing import Preprocessing
+
+    prep = Preprocessing("table", "regression", (1,), "<f4")
+    prep.save(tmp_path)
+    old = Preprocessing.load(tmp_path)
+    assert old.target_function("log") == "log1p" and old.target_function("none") == ""
+    Preprocessing("table", "regression", (1,), "<f4", target_log="log").save(tmp_path)
+    assert Preprocessing.load(tmp_path).target_function("log") == "log"
+
+
+def test_outliers_left_on_the_log_are_named_without_advising_the_log(tmp_path):
+    """Three values x 1e6 on a narrow lognormal stay 10 IQRs out on the log: the warning is
+    said of the log scale, and never advises data.target_transform = "log" again (R3)."""
+    rng = np.random.default_rng(5)
+    energy = rng.lognormal(5.0, 0.3, size=300)
+    energy[[3, 50, 200]] *= 1e6
+    result = trainwise.run(overrides=[
+        f"data.source=\"{_csv(tmp_path, energy)}\"", "data.target=\"energy\"",
+        "data.target_transform=\"log\"", f"run.out_dir=\"{tmp_path}\""],
+        until="data", report=False)
+    (outliers,) = [f for f in result.findings if f.code == "target_outliers"]
+    assert outliers.evidence["num_rows"] == 3 and sorted(outliers.evidence["rows"]) == [3, 50,
+                                                                                        200]
+    assert "log scale" in outliers.message and "target_transform='" not in outliers.fix
+
+
+def _csv(tmp_path, energy):
+    path = tmp_path / "outliers.csv"
+    pd.DataFrame({"a": np.arange(len(energy), dtype=float), "energy": energy}).to_csv(
+        path, index=False)
+    return path
+
+
 def test_rows_sharing_a_time_without_a_series_key_say_why_and_name_the_key(tmp_path):
     """Audit s13 F9: 12 stores x 728 days with no split.group_column: one series of 12 rows
     a day, and the previous-value baseline vanished without a word. The note names the text

@@ -13,8 +13,10 @@ import torch  # noqa: E402
 from trainwise.reporting.predictions import predicted_vs_actual_figure  # noqa: E402
 from trainwise.train.regression_predictions import (  # noqa: E402
     TargetUnits,
+    apply_log,
     error_by_quarter,
     in_target_units,
+    log_function,
     read_predictions,
     write_predictions,
 )
@@ -83,6 +85,29 @@ def test_log_target_units_undo_log1p_then_the_standardisation():
     units = TargetUnits(mean, std, log=True)
     assert units((logged - mean) / std) == pytest.approx(y, rel=1e-9)
     assert units(torch.tensor((logged - mean) / std)).numpy() == pytest.approx(y, rel=1e-9)
+
+
+def test_the_natural_log_is_undone_with_exp_and_older_true_means_log1p():
+    """Audit s14 R3: a target above 0 trains on its natural log (exp undoes it); log1p only
+    when a target is 0; True (a caller before the choice) stays log1p."""
+    y = np.array([0.002, 0.0031, 0.04])
+    mean, std = np.log(y).mean(), np.log(y).std()
+    assert TargetUnits(mean, std, log="log")((np.log(y) - mean) / std) == pytest.approx(
+        y, rel=1e-12)
+    assert TargetUnits(log=True).log == "log1p" and TargetUnits(log=False).log == ""
+    assert log_function(y) == "log" and log_function(y, np.array([0.0])) == "log1p"
+    assert log_function(y, None) == "log"  # no test part of its own
+
+
+def test_the_log_makes_a_standardised_target_free_of_its_unit():
+    """The same target in kWh and in MWh x 1e-3 (median 0.003): the network must see the same
+    values. log1p(0.003) ~ 0.003 kept the skew, and R^2 fell from 0.89 to 0.01 (R3)."""
+    y = np.random.default_rng(0).lognormal(8.0, 1.5, size=200)
+    standardised = []
+    for target in (y, y * np.exp(-14)):
+        logged = apply_log(target, log_function(target))
+        standardised.append((logged - logged.mean()) / logged.std())
+    assert standardised[0] == pytest.approx(standardised[1], abs=1e-9)
 
 
 @pytest.mark.parametrize("num_rows,batch_size,world_size", [(10, 4, 2), (11, 4, 3), (7, 8, 2),

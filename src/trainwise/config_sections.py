@@ -50,8 +50,9 @@ class DataConfig(_Section):
     # one sub-folder of images per class
     target: str = "label"  # target column of a table
     task: Literal["auto", "classification", "regression"] = "auto"
-    # regression: "log" trains on log1p(target) (a skewed positive target such as a price
-    # spanning decades); errors and predictions are reported back in the target's units
+    # regression: "log" trains on log(target), log1p(target) when a target is 0 (a skewed
+    # positive target such as a price spanning decades); errors and predictions are reported
+    # back in the target's units
     target_transform: Literal["none", "log"] = "none"
     max_samples: int = Field(0, ge=0)  # 0 = all; a smaller number makes a quick subset run
     # how a .npz array is read: auto = 2-D vector (or tokens, when its rows end in 0-padding),

@@ -90,8 +90,8 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
     index = x.index if isinstance(x, pd.DataFrame) else None
     if prep.task != "classification":
         values = outputs.double().reshape(len(outputs)).numpy()
-        units = TargetUnits(prep.target_mean, prep.target_scale,  # log1p undone too
-                            log=config.data.target_transform == "log")
+        units = TargetUnits(prep.target_mean, prep.target_scale,  # the log undone too
+                            log=prep.target_function(config.data.target_transform))
         return _beside(pd.DataFrame({"prediction": units(values)}, index=index), x, meta,
                        imputed, files)
     probs = probabilities(outputs).astype(np.float64)  # the label check's, as in float32

@@ -33,6 +33,9 @@ class Preprocessing:
     std: np.ndarray | None = None  # (tokens keep their ids)
     target_mean: float = 0.0  # regression: prediction = output * target_scale + target_mean
     target_scale: float = 1.0
+    # data.target_transform = "log": "log" (exp undoes it) or "log1p" (expm1); "" for none, or
+    # a run folder written before it was saved (those trained on log1p: see target_function)
+    target_log: str = ""
     vocab_size: int = 0  # token ids: the embedding's rows (largest id + 1)
     # a table's one-hot features: (feature, column, level, role) with role level / other /
     # missing, so that predict encodes a raw table's text as the run did (empty: older runs)
@@ -68,7 +71,8 @@ class Preprocessing:
                  std=self.std if normalised else np.zeros(0),
                  target_mean=np.float64(self.target_mean),
                  target_scale=np.float64(self.target_scale),
-                 vocab_size=np.int64(self.vocab_size), **_encoding_arrays(self))
+                 vocab_size=np.int64(self.vocab_size), **_encoding_arrays(self),
+                 **({"target_log": np.str_(self.target_log)} if self.target_log else {}))
 
     @classmethod
     def load(cls, run_path: Path) -> Preprocessing:
@@ -92,11 +96,20 @@ class Preprocessing:
                        std=saved["std"] if normalised else None,
                        target_mean=float(saved["target_mean"]),
                        target_scale=float(saved["target_scale"]),
-                       vocab_size=int(saved["vocab_size"]), **_encoding_fields(saved))
+                       vocab_size=int(saved["vocab_size"]), **_encoding_fields(saved),
+                       target_log=str(saved["target_log"]) if "target_log" in saved.files
+                       else "")
+
+    def target_function(self, target_transform: str) -> str:
+        """The log to undo on the model's outputs: the saved one, else log1p for a run
+        folder written before the log was chosen per target (all trained on log1p)."""
+        if target_transform != "log" or self.task == "classification":
+            return ""
+        return self.target_log or "log1p"
 
 
 def fitted_preprocessing(data: TaskData, normaliser: Normaliser | None, target_mean: float,
-                         target_scale: float) -> Preprocessing:
+                         target_scale: float, target_log: str = "") -> Preprocessing:
     """What _make_arrays fitted on the training rows, ready to save."""
     return Preprocessing(
         kind=data.kind, task=data.task, input_shape=tuple(data.input_shape),
@@ -104,7 +117,8 @@ def fitted_preprocessing(data: TaskData, normaliser: Normaliser | None, target_m
         class_names=list(data.class_names) if data.task == "classification" else [],
         mean=None if normaliser is None else normaliser.mean,
         std=None if normaliser is None else normaliser.std,
-        target_mean=target_mean, target_scale=target_scale, vocab_size=_vocab_size(data),
+        target_mean=target_mean, target_scale=target_scale, target_log=target_log,
+        vocab_size=_vocab_size(data),
         one_hot=list(data.one_hot), feature_missing=_missing_per_feature(data.x),
         **_tokeniser_fields(data.tokeniser))
 

@@ -15,7 +15,7 @@ from lightning_fabric import Fabric
 from torch import nn
 
 from trainwise.config import Config, split_seed
-from trainwise.data.audit import audit, class_rows_needed, extreme_targets
+from trainwise.data.audit import OUTLIER_IQRS, audit, class_rows_needed, extreme_targets
 from trainwise.data.augment import augment_findings
 from trainwise.data.column_table import with_ignored_keys
 from trainwise.data.distribution_figures import distribution_caption, plot_distributions
@@ -24,7 +24,7 @@ from trainwise.data.plan import key_findings
 from trainwise.data.sources import load_data
 from trainwise.data.task import TaskData
 from trainwise.data.tensors import sample_rows, to_loader
-from trainwise.findings import Finding, errors, info
+from trainwise.findings import Finding, errors, info, warning
 from trainwise.model.baselines import baseline_name, build_model, loss_function
 from trainwise.model.class_weights import (
     balanced_class_weights,
@@ -42,7 +42,7 @@ from trainwise.model.summary import (
 from trainwise.model.trained_mark import trained_by
 from trainwise.rundir import RunDir
 from trainwise.train.batch_norm import batch_parts, batch_too_small, has_batch_norm
-from trainwise.train.regression_predictions import TargetUnits
+from trainwise.train.regression_predictions import TargetUnits, apply_log, log_function
 
 PREFLIGHT_SAMPLES = 256  # enough to overfit a batch and see a trend, small enough for ~2 s
 
@@ -86,7 +86,8 @@ class RunContext:
     lr: float = 0.0
     target_scale: float = 1.0  # regression targets are standardised; metrics scale back
     target_mean: float = 0.0  # ... around the training rows' mean (regression baselines use it)
-    target_log: bool = False  # ... of log1p(target) (data.target_transform = "log")
+    target_log: str = ""  # ... of log(target) or log1p(target) (data.target_transform = "log":
+    # regression_predictions.log_function), "" for none
     history: list[dict[str, Any]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     folds: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # split.num_folds
@@ -137,8 +138,8 @@ def stage_data(ctx: RunContext) -> list[Finding]:
                               min_class_rows=class_rows_needed(
                                   split.val_fraction, split.test_fraction, split.num_folds,
                                   own_test=data.y_test is not None))
-    if cfg.target_transform == "log":  # the outlier warning's own fix, already taken
-        findings = [f for f in findings if not _gone_on_the_log(f, data.y)]
+    if cfg.target_transform == "log" and data.task == "regression":  # judged on the log
+        findings = [g for f in findings if (g := _on_the_log(f, data)) is not None]
     findings += key_findings(data, ctx.config.split.strategy, ctx.config.split.gap)
     findings += augment_findings(data, cfg.augment)
     figure = plot_samples(data, ctx.run.figure_path("samples.png"))
@@ -166,13 +167,33 @@ def stage_data(ctx: RunContext) -> list[Finding]:
     return [info("data", "loaded", f"Loaded '{data.name}': {headline}.")] + findings
 
 
-def _gone_on_the_log(finding: Finding, y: np.ndarray) -> bool:
-    """A target_outliers warning that log1p, which the run trains on, leaves without outliers
-    (a price spanning decades; a target below 0 is refused later, by log_target)."""
-    y = np.asarray(y, dtype=np.float64)
-    return (finding.code == "target_outliers" and bool(len(y)) and float(np.nanmin(y)) >= 0
-            and not len(extreme_targets(np.log1p(y))))
-
+def _on_the_log(finding: Finding, data: TaskData) -> Finding | None:
+    """The audit judged the raw target; the run trains on its log. A target_outliers warning
+    is dropped when the log leaves no outlier, else said again of the log's outliers without
+    its own fix (train on the log: already in force, audit s14 R3). A target below 0 is
+    refused later, by log_target."""
+    y = np.asarray(data.y, dtype=np.float64).reshape(-1)
+    if finding.code != "target_outliers" or not len(y) or float(np.nanmin(y)) < 0:
+        return finding
+    function = log_function(y, data.y_test)
+    logged = apply_log(y, function)
+    far = extreme_targets(logged)
+    if not len(far):
+        return None
+    median = float(np.median(logged))
+    shown = far[np.argsort(-np.abs(logged[far] - median))][:5]
+    rows = [int(r) for r in data.source(shown)]
+    return warning(
+        "data", "target_outliers",
+        f"{len(far)} target values lie more than {OUTLIER_IQRS:g} interquartile ranges from "
+        f"the median even on the {function} scale the run trains on (data.target_transform "
+        f"= \"log\"); the most extreme: {y[shown[0]]:.4g} (rows {rows}, counted from 0 at the "
+        "first row under the header). A squared loss is still dominated by them.",
+        "Look at those rows: fix values entered in the wrong unit, or drop them from the "
+        "file (then rerun from the data stage). The log is already in force: it cannot "
+        "tame these.",
+        num_rows=len(far), rows=rows, values=[float(y[i]) for i in shown],
+        scale=function)
 
 def stage_model(ctx: RunContext) -> list[Finding]:
     data, cfg = ctx.data, ctx.config.model

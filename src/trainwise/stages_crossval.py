@@ -143,7 +143,7 @@ def _train_fold(ctx: RunContext, fold: int, train: np.ndarray, val: np.ndarray,
                 bar: Any) -> dict[str, Any]:
     """Fold `fold` trained from the run's initial weights; its best epoch's history row."""
     cfg, seed, data = ctx.config.train, ctx.config.run.seed, ctx.data
-    log = data.task == "regression" and ctx.config.data.target_transform == "log"
+    log = ctx.target_log  # the split stage's choice: "log", "log1p" or "" (none)
     parts = fit_parts(data, train, val, ctx.config.data.augment, log)
     model = copy.deepcopy(ctx.model)
     model.load_state_dict(ctx.initial_weights)

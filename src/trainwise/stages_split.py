@@ -33,6 +33,7 @@ from trainwise.data.tensors import Normaliser
 from trainwise.findings import Finding, TrainwiseError, info
 from trainwise.preprocessing import fitted_preprocessing
 from trainwise.stages import Arrays, RunContext
+from trainwise.train.regression_predictions import apply_log, log_function
 
 
 def stage_split(ctx: RunContext) -> list[Finding]:
@@ -61,6 +62,7 @@ def stage_split(ctx: RunContext) -> list[Finding]:
     ctx.meta["split"] = {"strategy": result.strategy, "sizes": sizes,
                          "num_folds": max(1, len(result.folds)),
                          "num_dropped": result.num_dropped,
+                         **({"target_log": ctx.target_log} if ctx.target_log else {}),
                          "same_period": _same_period(ctx, result),
                          "fingerprint": _fingerprint(train, val)}
     if result.num_dropped:
@@ -75,8 +77,8 @@ def stage_split(ctx: RunContext) -> list[Finding]:
         ctx, result)
     folds = folds_note(result)
     return [info("split", "split", f"Split by '{result.strategy}': "
-                 f"{split_sizes_text(sizes, test is None, cfg.test_fraction)}{folds}.",
-                 **sizes)] + findings
+                 f"{split_sizes_text(sizes, test is None, cfg.test_fraction)}{folds}"
+                 f"{log_note(ctx.target_log)}.", **sizes)] + findings
 
 
 def _drift_and_classes(ctx: RunContext, result: SplitResult) -> list[Finding]:
@@ -177,16 +179,17 @@ class FittedParts:
 
 
 def fit_parts(data: TaskData, train: np.ndarray, val: np.ndarray, augment: str,
-              log: bool) -> FittedParts:
+              log: str) -> FittedParts:
     """Normalise with training statistics only (token ids stay int64 ids: augment_plan);
-    standardise regression targets likewise (of log1p(y) when `log`). The split stage fits
+    standardise regression targets likewise (of log(y) or log1p(y) when `log` names one:
+    log_function). The split stage fits
     the run's parts with it, the crossval stage each fold's."""
     plan = augment_plan(data, augment)[0]
     normaliser = Normaliser().fit(data.x[train]) if plan.normalise else None
     scale = normaliser.transform if normaliser is not None else np.asarray
     y, mean, std = data.y, 0.0, 1.0
     if data.task == "regression":  # float64: float32 squares overflow from |y| ~ 2e19
-        y = log_target(y) if log else y
+        y = log_target(y, log) if log else y
         y_train = y[train].astype(np.float64)
         mean, std = float(y_train.mean()), float(y_train.std())
         if not (np.isfinite(mean) and np.isfinite(std)):
@@ -204,29 +207,43 @@ def _make_arrays(ctx: RunContext, train: np.ndarray, val: np.ndarray, x_test: np
                  y_test: np.ndarray, test: np.ndarray | None) -> None:
     data = ctx.data
     assert data is not None
-    log = data.task == "regression" and ctx.config.data.target_transform == "log"
+    log = ""  # data.target_transform = "log": the log, or log1p when a target is 0
+    if data.task == "regression" and ctx.config.data.target_transform == "log":
+        log = log_function(data.y, y_test)
     parts = fit_parts(data, train, val, ctx.config.data.augment, log)
     scale = parts.normaliser.transform if parts.normaliser is not None else np.asarray
     if data.task == "regression":
         ctx.target_log = log
-        y_test = log_target(y_test) if log else y_test
+        y_test = log_target(y_test, log) if log else y_test
         ctx.target_scale, ctx.target_mean = parts.target_scale, parts.target_mean
         y_test = (y_test - parts.target_mean) / parts.target_scale
     # saved for trainwise.predict: new rows need the same statistics (the model expects them)
-    fitted_preprocessing(data, parts.normaliser, ctx.target_mean, ctx.target_scale).save(
-        ctx.run.path)
+    fitted_preprocessing(data, parts.normaliser, ctx.target_mean, ctx.target_scale,
+                         ctx.target_log).save(ctx.run.path)
     ctx.splits = {"train": parts.train, "val": parts.val,
                   "test": Arrays(scale(x_test), y_test, rows=test)}
 
 
-def log_target(y: np.ndarray) -> np.ndarray:
-    """log1p of a regression target (data.target_transform = "log"); an error for values below
-    0, whose log is undefined."""
+def log_target(y: np.ndarray, function: str = "log1p") -> np.ndarray:
+    """A regression target on its log (data.target_transform = "log"; `function` from
+    log_function: "log", or "log1p" when a target is 0); an error for values below 0, whose
+    log is undefined."""
     y = np.asarray(y, dtype=np.float64)
     if len(y) and float(np.nanmin(y)) < 0:
         raise TrainwiseError(
-            f"data.target_transform = \"log\" trains on log(1 + target), but the target goes "
+            f"data.target_transform = \"log\" trains on the target's log, but the target goes "
             f"down to {float(np.nanmin(y)):.4g} and the log of a value below 0 is undefined. "
             "Set data.target_transform = \"none\", or shift the target to start at 0 in the "
             "data (data stage).")
-    return np.log1p(y)
+    return apply_log(y, function)
+
+
+def log_note(function: str) -> str:
+    """Which log the run trains on, for the split stage's line and meta.json."""
+    if function == "log":
+        return "; the target is trained on its natural log (every value is above 0)"
+    if function == "log1p":
+        return ("; the target is trained on log(1 + target) (a value is 0, whose log is "
+                "undefined; on a target far below 1 that is close to no log at all: rescale "
+                "it to larger units, or drop the rows at 0)")
+    return ""
