@@ -189,6 +189,41 @@ def test_a_regression_level_with_the_line_is_a_note():
     assert regression_finding(49.0, 50.0, 80.0, fit).severity.value == "info"  # R^2 +0.015
 
 
+def test_a_line_far_ahead_is_called_clearly_better_not_a_tie():
+    """Audit s14 R7: network R^2 -0.119 against the line's 0.418 (RMSE 10,750 vs 7,753) read
+    "not clearly better ... A line does as well as the network"."""
+    fit = LinearFit(np.zeros(100), "ridge regression", 600, 600)
+    std = 10750.0 / np.sqrt(1.119)  # the test std that gives the network R^2 -0.119
+    behind = regression_finding(10750.0, 7753.0, std, fit)
+    more = (10750.0 ** 2 - 7753.0 ** 2) / std ** 2  # 0.537: R^2 0.418 - (-0.119)
+    assert behind.severity.value == "warning"
+    assert f"clearly worse: the line explains {more:.0%} more" in behind.message
+    assert "not clearly better" not in behind.message
+    assert behind.fix.startswith("A line does better than the network here")
+    assert "too low (lr_too_low)" in behind.fix and "too high" in behind.fix
+    tie = regression_finding(51.0, 50.0, 80.0, fit)  # the line 0.016 of R^2 ahead: a tie
+    assert "within 5%" in tie.message and tie.fix.startswith("A line does as well")
+    slightly = regression_finding(49.0, 50.0, 80.0, fit)
+    assert "slightly ahead but not clearly better" in slightly.message
+
+
+def test_a_regression_that_learned_nothing_leads_with_the_lr_the_train_stage_found():
+    """The train stage said lr_too_low (peak lr 1.7e-06); the advice must not name only a
+    learning rate too high (R7). With no lr finding, both directions are named."""
+    from test_diagnose import build, healthy_exponential, lr_tiny_flat
+    from trainwise.train.not_learned import not_learned
+
+    def regression(rows, r2):
+        return [{**row, "val_r2": r2} if row["kind"] == "epoch" else row for row in rows]
+
+    low = not_learned(regression(build(lr_tiny_flat), -0.068), None, 1.75e-06)
+    assert "R^2 was -0.068" in low and "raise it" in low
+    assert "too low (lr_too_low, peak lr 1.75e-06 here)" in low
+    unknown = not_learned(regression(build(healthy_exponential), -0.1), None, 0.01)
+    assert "lower if" in unknown and "higher if" in unknown
+    assert not_learned(regression(build(lr_tiny_flat), 0.6), None, 1e-3) == ""  # it learned
+
+
 def test_the_evaluate_line_gives_the_linear_model_its_own_sentence() -> None:
     """review s11 VT6: '...a linear model ... scores 96.38%, macro ROC-AUC 0.999 (one-vs-rest),
     lowest recall 86% (class '8')' read the network's ROC-AUC and recall as the line's."""

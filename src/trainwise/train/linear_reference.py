@@ -148,12 +148,13 @@ def regression_finding(rmse: float, linear_rmse: float, test_std: float,
         return None
     r2, linear_r2 = (_r2(e, variance) for e in (rmse, linear_rmse))
     gap = _behind(linear_rmse - rmse, f"{amount(abs(linear_rmse - rmse))} in RMSE")
+    line_ahead = linear_rmse ** 2 < rmse ** 2 - R2_MARGIN * variance
     said = (f"Test RMSE {amount(rmse)}{r2}; a linear model ({fit.name}, {fit.fitted_text()}) "
             f"scores RMSE {amount(linear_rmse)}{linear_r2} on the same test rows: the network "
-            f"is {gap}, not clearly better (it must explain {R2_MARGIN:.0%} more of the test "
-            "targets' variance than the line).")
+            f"is {gap}, " + _verdict(rmse, linear_rmse, variance))
     return _unless_ahead(linear_rmse - rmse, warning(
-        "evaluate", "below_linear_reference", said, _fix(fit), test_rmse=round(rmse, 6),
+        "evaluate", "below_linear_reference", said, _fix(fit, line_ahead),
+        test_rmse=round(rmse, 6),
         linear_rmse=round(linear_rmse, 6), test_std=round(test_std, 6),
         linear_fit_rows=fit.fit_rows))
 
@@ -190,7 +191,7 @@ def class_finding(num_correct: int, linear_correct: int, num_rows: int, fit: Lin
             f"better ({clearly}). Of the rows the two answer differently, {discordant[0]} are "
             f"right by the line alone and {discordant[1]} by the network alone (McNemar's "
             f"exact p = {p_value:.2g}; below {P_AHEAD}, with the line ahead, is beyond noise).")
-    found = warning("evaluate", "below_linear_reference", said, _fix(fit),
+    found = warning("evaluate", "below_linear_reference", said, _fix(fit, ahead),
                     test_score=round(ours, 6), linear_score=round(theirs, 6), score=what,
                     linear_fit_rows=fit.fit_rows, linear_only=discordant[0],
                     network_only=discordant[1], mcnemar_p=round(p_value, 6))
@@ -203,6 +204,22 @@ def _line_ahead_p(linear_only: int, network_only: int) -> float:
     would? 6 to 0 gives p = 2 / 2^6 = 0.031, 5 to 0 gives 0.063; 1.0 with none."""
     total = linear_only + network_only
     return float(binomtest(linear_only, total, 0.5).pvalue) if total else 1.0
+
+
+def _verdict(rmse: float, linear_rmse: float, variance: float) -> str:
+    """Three cases (audit s14 R7: a line 0.54 of R^2 ahead was called "not clearly better"
+    and "as well as the network"): the line clearly ahead (it explains R2_MARGIN more of the
+    test targets' variance), level within that margin, or the network ahead by less."""
+    margin = f"{R2_MARGIN:.0%} of the test targets' variance"
+    if linear_rmse ** 2 < rmse ** 2 - R2_MARGIN * variance:
+        more = f" {(rmse ** 2 - linear_rmse ** 2) / variance:.0%}" if variance > 0 else ""
+        return (f"clearly worse: the line explains{more} more of the test targets' variance "
+                f"(beyond the {R2_MARGIN:.0%} margin).")
+    if linear_rmse > rmse:
+        return (f"slightly ahead but not clearly better (it must explain {margin} more "
+                "than the line).")
+    return (f"level with it within {margin}: not clearly better (it must explain {margin} "
+            "more than the line).")
 
 
 def _unless_ahead(gain: float, found: Finding) -> Finding:
@@ -224,13 +241,15 @@ def _r2(rmse: float, variance: float) -> str:
     return f" (R^2 {1 - rmse ** 2 / variance:.3g})" if variance > 0 else ""
 
 
-def _fix(fit: LinearFit) -> str:
-    return ("A line does as well as the network here: keep the linear model (scikit-learn's "
+def _fix(fit: LinearFit, line_ahead: bool = False) -> str:
+    lead = "A line does better than the network here" if line_ahead else \
+        "A line does as well as the network here"
+    return (f"{lead}: keep the linear model (scikit-learn's "
             f"{'RidgeCV' if fit.name == 'ridge regression' else 'LogisticRegression'} on the "
             "standardised features; the run folder's linear_reference.npz holds it: "
             "x @ coef.T + intercept on the inputs normalised as preprocess.npz says), or give "
             "the network what a line cannot use: more rows "
             f"(it trained on {fit.train_rows:,}) or features whose effect is not linear (data "
             "stage). Before giving up on it, read the train stage's findings: a peak learning "
-            "rate too high or a best epoch early in training leave a network below its best "
-            "(tune stage: train.lr).")
+            "rate too high (loss_exploding, gradient_spike) or too low (lr_too_low), or a best "
+            "epoch early in training, leave a network below its best (tune stage: train.lr).")

@@ -18,6 +18,7 @@ from dataclasses import replace
 
 from trainwise.findings import Finding
 from trainwise.train.diagnose_common import LEARNED_MARGIN, Row, best_epoch, rows_of
+from trainwise.train.diagnose_loss import rule_lr_too_low
 
 # the evaluate findings whose fix assumes a model that learned (lead_with also leads the train
 # stage's missed_classes, diagnose_collapse)
@@ -38,11 +39,14 @@ def learned_below(loss: float, bar: float) -> bool:
 def not_learned(history: Sequence[Row], num_classes: int | None,
                 peak_lr: float | None = None) -> str:
     """'The model did not learn: ... (tune stage) ...' when the best epoch's validation loss
-    is not LEARNED_MARGIN below ln `num_classes`; '' otherwise, for a regression, or
+    is not LEARNED_MARGIN below ln `num_classes` (a regression, `num_classes` None: its
+    validation R^2 not LEARNED_MARGIN above 0, the training mean's); '' otherwise, or
     without epochs.
     `peak_lr`: the schedule's peak (the evaluate stage knows it); else the steps' largest lr
     is named (2 one-cycle steps at peak 0.572 reach 0.465)."""
     best = best_epoch(history)
+    if best is not None and num_classes is None:
+        return _regression_not_learned(history, best, peak_lr)
     if best is None or num_classes is None or num_classes < 2:
         return ""
     chance, loss = chance_loss(num_classes), float(best["val_loss"])
@@ -67,3 +71,30 @@ def lead_with(finding: Finding, lead: str) -> Finding:
     if not lead or finding.code not in (*LEADS, "missed_classes"):
         return finding
     return replace(finding, fix=f"{lead} {finding.fix}")
+
+
+def _regression_not_learned(history: Sequence[Row], best: Row, peak_lr: float | None) -> str:
+    """The regression's lead: its best validation R^2 no better than predicting the training
+    mean, with the lr direction the train stage found. Audit s14 R7: at a peak lr of 1.7e-06
+    (lr_too_low) the advice named only "a learning rate too high"."""
+    r2 = best.get("val_r2")
+    if not isinstance(r2, int | float) or not math.isfinite(r2) or r2 > LEARNED_MARGIN:
+        return ""
+    peak = f", peak lr {peak_lr:.3g} here" if peak_lr else ""
+    if _lr_too_low(history):
+        direction = (f"the train stage found the learning rate too low (lr_too_low{peak}): "
+                     "raise it (tune stage: train.lr, or rerun the range test)")
+    else:
+        direction = (f"revisit the learning rate (tune stage: train.lr{peak}): lower if the "
+                     "train stage saw the loss explode or spike (loss_exploding, "
+                     "gradient_spike), higher if it barely moved (lr_too_low, plateau)")
+    return (f"The network did not learn: its best validation R^2 was {r2:.3g}, no better "
+            "than predicting the training mean. Fix training first: "
+            f"{direction}; extreme target values (the data stage's target_outliers) break "
+            "the range test, so fix those rows or train on the log (data.target_transform = "
+            "\"log\") first. Only then does what follows apply:")
+
+
+def _lr_too_low(history: Sequence[Row]) -> bool:
+    """The train stage's lr_too_low rule on this history (a pure rule: the same answer)."""
+    return bool(rule_lr_too_low(list(history)))
