@@ -12,11 +12,14 @@ import torch  # noqa: E402
 
 from trainwise.reporting.predictions import predicted_vs_actual_figure  # noqa: E402
 from trainwise.train.regression_predictions import (  # noqa: E402
+    SUM_RATIO,
+    SUM_RATIO_INTERVAL,
     TargetUnits,
     apply_log,
     error_by_quarter,
     in_target_units,
     log_function,
+    median_caveat,
     read_predictions,
     write_predictions,
 )
@@ -167,3 +170,20 @@ def test_key_cells_are_written_as_a_join_on_the_file_needs(tmp_path):
     assert list(written["day"]) == ["1", "20240101"]
     assert list(written["store"]) == ["S1", "S2"]
     assert list(written["date"]) == ["2024-03-01T09:00", "2024-03-02"]  # a day as a day
+
+
+def test_a_log_targets_predictions_say_their_sum_is_low_and_how_to_correct_it():
+    """Audit s14 R4: exp of the mean log is the median; on a right-skewed target the summed
+    predictions fall short of the actual total (0.941 on the audit's test rows)."""
+    actual = np.array([1.0, 2.0, 4.0, 8.0, 100.0, 3.0])
+    predicted = np.array([1.2, 1.8, 3.5, 7.0, 40.0, 3.0])  # the large one pulled to the median
+    keys, found = median_caveat(actual, predicted, "log", seed=0)
+    assert keys[SUM_RATIO] == pytest.approx(56.5 / 118.0)  # by hand: the sums
+    low, high = keys[SUM_RATIO_INTERVAL]
+    assert low <= keys[SUM_RATIO] <= high
+    assert found.code == "log_predicts_median" and "52.1% low" in found.message
+    assert "validation rows" in found.fix and 'data.target_transform = "none"' in found.fix
+    uniform = median_caveat(actual, 0.8 * actual, "log1p")[1]  # every resample: 0.8
+    assert uniform.severity.value == "warning" and "0.800 of the actual total" in uniform.message
+    assert median_caveat(actual, predicted, "")[1] is None  # no log: the keys only
+    assert median_caveat(actual - 5, predicted, "log") == ({}, None)  # a signed target
