@@ -414,6 +414,7 @@ def test_a_folder_that_never_trained_is_refused_before_the_rows_are_read(classif
 def test_a_missing_numeric_column_asks_for_the_column_not_an_encoded_array(classifier):
     """Audit s11 R9b: every missing column was blamed on one-hot encoding."""
     from trainwise.prediction_table import _refuse_missing
+    from trainwise.preprocessing import Preprocessing
 
     result, x, _ = classifier
     names = [str(n) for n in np.load(result.path / "preprocess.npz")["feature_names"]]
@@ -423,8 +424,9 @@ def test_a_missing_numeric_column_asks_for_the_column_not_an_encoded_array(class
     assert "one-hot" not in str(caught.value)
     names = ["color_red", "color_blue", "size"]  # a run folder without the saved levels
     raw = pd.DataFrame({"color": ["red", "blue"], "size": [1.0, 2.0]})  # as in the file
+    prep = Preprocessing("table", "classification", (3,), "<f4", feature_names=names)
     with pytest.raises(DataError, match="does not hold the levels of its text columns"):
-        _refuse_missing(["color_red", "color_blue"], raw, names, "RUN_DIR")
+        _refuse_missing(["color_red", "color_blue"], raw, prep, "RUN_DIR")
 
 
 def test_load_model_gives_the_trained_module_back_from_the_folder_alone(classifier):

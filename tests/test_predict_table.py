@@ -254,3 +254,29 @@ def test_levels_spelled_as_numbers_match_a_column_read_as_numbers(spelled, tmp_p
         for row, level in enumerate(expected):
             assert got[row, column[f"rating_{level}"]] == 1.0
             assert got[row, [column[f"rating_{v}"] for v in levels[:3]]].sum() == 1.0
+
+
+def test_a_column_constant_in_training_is_filled_and_a_file_is_called_a_file():
+    """Audit s14 R8: the data stage said "drop" constant_col, and predict then refused new
+    rows without it, counting 12 encoded features for a file of 7 columns."""
+    from trainwise.config import DataConfig
+    from trainwise.data.errors import DataError
+    from trainwise.prediction_table import TableInput, table_features
+    from trainwise.preprocessing import Preprocessing
+
+    names = ["age", "constant_col", "smoker_no", "smoker_yes"]
+    prep = Preprocessing("table", "regression", (4,), "float32", feature_names=names,
+                         mean=np.array([40.0, 7.5, 0.5, 0.5]), std=np.ones(4),
+                         one_hot=[("smoker_no", "smoker", "no", "level"),
+                                  ("smoker_yes", "smoker", "yes", "level")])
+    rows = pd.DataFrame({"age": [30.0, 50.0], "smoker": ["yes", "no"]})
+    told = TableInput("file 'new.csv'", ("constant_col",))
+    with pytest.warns(PredictionWarning, match=r"'constant_col'.*constant_col = 7\.5"):
+        got = table_features(rows, prep, DataConfig(), folder="RUN_DIR", table=told)
+    np.testing.assert_array_equal(got, [[30.0, 7.5, 0.0, 1.0], [50.0, 7.5, 1.0, 0.0]])
+    with pytest.raises(DataError) as caught:  # the run's data stage never found it constant
+        table_features(rows, prep, DataConfig(), folder="RUN_DIR",
+                       table=TableInput("file 'new.csv'"))
+    said = str(caught.value)
+    assert said.startswith("this file 'new.csv' cannot be matched")
+    assert "3 columns of the training table, encoded as the 4 features" in said

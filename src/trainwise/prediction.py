@@ -26,7 +26,13 @@ from trainwise.prediction_images import (
     is_image_input,
     read_images,
 )
-from trainwise.prediction_table import imputed_cells, key_columns, table_features
+from trainwise.prediction_table import (
+    TableInput,
+    constant_features,
+    imputed_cells,
+    key_columns,
+    table_features,
+)
 from trainwise.prediction_text import fit_length, text_ids
 from trainwise.preprocessing import Preprocessing
 from trainwise.rundir import read_findings, read_meta
@@ -82,9 +88,11 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
     meta, findings = read_meta(folder), read_findings(folder)  # read once, passed along
     _refuse_unsaved_encoding(x, folder, *unsaved_encoding(prep, config.data.source, findings))
     net = trained_model(folder, prep, config.model, model)  # no best.pt: before x is read
+    table = TableInput(f"file '{x}'" if isinstance(x, str | Path) else "DataFrame",
+                       constant_features(findings))  # named in errors; filled if missing
     x, files = _read_input(x, prep, config.data)
     inputs = _as_array(x, prep, _as_read(config.data, findings), _padding_side(findings),
-                       folder=folder)
+                       folder=folder, table=table)
     imputed = imputed_cells(inputs, prep)  # warns of gaps the run never had; refuses inf
     outputs = _forward(net, prep.normalise(inputs))
     index = x.index if isinstance(x, pd.DataFrame) else None
@@ -279,12 +287,12 @@ def _padding_side(findings: list[Finding]) -> str:
 
 
 def _as_array(x: Any, prep: Preprocessing, data: DataConfig, padding: str = "end", *,
-              folder: str | Path) -> np.ndarray:
+              folder: str | Path, table: TableInput | None = None) -> np.ndarray:
     """`x` (predict read a file already) as rows of the run's shape, or an error that says
     what differs (naming the run `folder` where it advises a command)."""
     if isinstance(x, pd.DataFrame):
         x = text_ids(x, prep) if prep.kind == "tokens" else \
-            table_features(x, prep, data, folder=folder)
+            table_features(x, prep, data, folder=folder, table=table)
     array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     if array.dtype.kind not in "biuf":
         raise DataError(f"the rows to predict hold {array.dtype} values; the model reads "

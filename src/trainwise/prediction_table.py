@@ -8,7 +8,9 @@ S12). Warnings are PredictionWarning; `trainwise predict` prints them on stderr.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,10 +28,26 @@ class PredictionWarning(UserWarning):
     """Something about the rows to predict that the predictions alone would hide."""
 
 
+@dataclass(frozen=True)
+class TableInput:
+    """What predict knows of a table beyond its cells: what it was (a file, named in errors,
+    or a DataFrame) and the run's constant features (the data stage's constant_features)."""
+
+    source: str = "DataFrame"
+    constant: tuple[str, ...] = ()
+
+
+def constant_features(findings: Sequence[Any]) -> tuple[str, ...]:
+    """The features the run's data stage found constant (findings.json's constant_features)."""
+    return tuple(str(name) for f in findings if f.code == "constant_features"
+                 for name in f.evidence.get("features", []))
+
+
 def table_features(frame: pd.DataFrame, prep: Preprocessing, data: DataConfig, *,
-                   folder: str | Path) -> np.ndarray:
+                   folder: str | Path, table: TableInput | None = None) -> np.ndarray:
     """(N, F) float64 features of `frame` in the run's order, NaN where a cell is missing
     (filled from the training statistics later); `folder`: the run's, named in advice."""
+    table = table or TableInput()
     if len(frame) == 0:
         raise DataError("there are no rows to predict: the table has its columns but 0 rows. "
                         "Pass at least one row.")
@@ -37,8 +55,10 @@ def table_features(frame: pd.DataFrame, prep: Preprocessing, data: DataConfig, *
     meanings = {m[0]: m for m in prep.one_hot}
     raw = {m[1] for m in prep.one_hot if m[1] in frame.columns}
     encoded = [n for n in names if n not in frame.columns and meanings.get(n, "  ")[1] in raw]
+    frame = _with_constants(frame, prep, [n for n in names if n not in frame.columns
+                                          and n not in encoded and n in table.constant])
     _refuse_missing([n for n in names if n not in frame.columns and n not in encoded],
-                    frame, names, folder)
+                    frame, prep, folder, table.source)
     decimal = data.decimal or "."  # predict passes the run's (its own, or the sniffed one)
     frame = replace_na_values(frame, data.na_values, decimal)  # as the run read its own
     if prep.one_hot:  # rows of text columns: imputed_cells cannot tell an empty row there
@@ -51,8 +71,23 @@ def table_features(frame: pd.DataFrame, prep: Preprocessing, data: DataConfig, *
     return np.column_stack([columns[n] for n in names])
 
 
-def _refuse_missing(missing: list[str], frame: pd.DataFrame, names: list[str],
-                    folder: str | Path) -> None:
+def _with_constants(frame: pd.DataFrame, prep: Preprocessing,
+                    missing: list[str]) -> pd.DataFrame:
+    """`frame` with the missing columns that were constant in training, each at its training
+    value (preprocess.npz's mean): the data stage advised dropping them (audit s14 R8), and
+    the model saw that one value on every row, so filling it changes no prediction."""
+    if not missing or prep.mean is None or len(prep.mean) != len(prep.feature_names):
+        return frame
+    values = {n: float(prep.mean[prep.feature_names.index(n)]) for n in missing}
+    _warn(f"column{'s' if len(missing) > 1 else ''} {missing} missing from the rows: constant "
+          "in training (constant_features), so every row gets the training value ("
+          + ", ".join(f"{n} = {v:g}" for n, v in values.items()) + ").")
+    return frame.assign(**values)
+
+
+def _refuse_missing(missing: list[str], frame: pd.DataFrame, prep: Preprocessing,
+                    folder: str | Path, source: str = "DataFrame") -> None:
+    names = prep.feature_names
     if names and not missing:
         return
     wrong = f"columns {missing[:8]} are missing" if missing else \
@@ -63,10 +98,13 @@ def _refuse_missing(missing: list[str], frame: pd.DataFrame, names: list[str],
            f"earlier trainwise): write them without retraining with trainwise run --resume "
            f"{folder}, or pass the one-hot encoded array, its columns in the run's order"
            if one_hot else "Add the missing columns to the rows: the model needs every "
-           "feature it trained on")
+           "column it trained on")
+    encoded = {m[0] for m in prep.one_hot}
+    columns = len({m[1] for m in prep.one_hot}) + len([n for n in names if n not in encoded])
     raise DataError(
-        f"this DataFrame cannot be matched to the run's features: {wrong}. {how} (the "
-        f"feature_names array of {FILE_NAME} in the run folder; {len(names)} in all).")
+        f"this {source} cannot be matched to the run's features: {wrong}. {how} ({columns} "
+        f"columns of the training table, encoded as the {len(names)} features of "
+        f"feature_names in {FILE_NAME} in the run folder).")
 
 
 def _numbers(column: pd.Series, name: str, decimal: str) -> np.ndarray:
