@@ -319,6 +319,13 @@ def test_an_exploding_loss_on_extreme_targets_points_back_to_them_first():
     assert blamed[0] is trained
     assert blamed[1].fix.startswith("First look at the 2 extreme target values")
     assert blamed[1].fix.endswith("Lower the lr.") and blamed[1].evidence["extreme_targets"] == 2
+    # audit s14 R9: the data stage counted 3 over every row, the training split holds 2
+    every = np.r_[targets, 1000.0]
+    (_, split) = _blame_extreme_targets([trained, exploded], targets, every)
+    assert split.fix.startswith("First look at the 2 of the 3 extreme target values the data "
+                                "stage named (target_outliers) that are in the training split")
+    (_, logged) = _blame_extreme_targets([trained, exploded], targets, every, "log")
+    assert "is already in force" in logged.fix and "or train on their log" not in logged.fix
 
 
 def pictures(num: int = 60, seed: int = 0) -> TaskData:

@@ -77,3 +77,13 @@ def test_the_report_shows_each_interval_under_its_score() -> None:
     label = "test RMSE minus the linear model's (below 0: the network is better)"
     assert rows[f"{label}, 95% interval"].startswith("950 – 1400 (paired bootstrap")
     assert "test MAE, 95% interval" not in rows  # no bounds recorded, no row
+
+
+def test_an_interval_with_a_negative_end_reads_as_a_range() -> None:
+    """Audit s14 R9: '95% interval -377.8-377' read as a range from -377.8 to -377."""
+    from trainwise.amounts import amount
+    from trainwise.train.regression_intervals import interval_text
+
+    assert interval_text([-377.8, 377.0], amount) == f"95% interval {amount(-377.8)} to 377"
+    assert interval_text([-500.0, -12.5], amount).endswith(f"{amount(-500.0)} to -12.5")
+    assert interval_text(None, amount) == ""

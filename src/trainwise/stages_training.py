@@ -28,6 +28,7 @@ from trainwise.train.diagnose_common import TrainingPlan, patience_words
 from trainwise.train.diagnose_schedule import CUT_LR_SHARE, after_early_stopping
 from trainwise.train.live_diagnosis import RUN_SHARE, LiveDiagnosis
 from trainwise.train.loop import fit
+from trainwise.train.regression_predictions import apply_log
 from trainwise.train.sharding import num_steps_per_epoch
 from trainwise.train.time_budget import TimeBudget
 from trainwise.training_setup import (
@@ -219,7 +220,10 @@ def stage_train(ctx: RunContext) -> list[Finding]:
         findings.append(nonfinite_finding(ctx, state.nonfinite, state.checkpoint_step,
                                           diverged))
     if ctx.data.task == "regression":
-        findings = _blame_extreme_targets(findings, ctx.splits["train"].y)
+        y = np.asarray(ctx.data.y, dtype=np.float64)  # every row, on the trained scale
+        findings = _blame_extreme_targets(findings, ctx.splits["train"].y,
+                                          apply_log(y, ctx.target_log) if ctx.target_log
+                                          else y, ctx.target_log)
     findings = blame_extreme_weights(ctx, findings)
     diagnosed = any(f.severity.value == "error" for f in findings)
     if not diagnosed and not any(math.isfinite(row["val_loss"]) for row in epochs):
@@ -347,16 +351,25 @@ def blame_extreme_weights(ctx: RunContext, findings: list[Finding]) -> list[Find
     return [extreme.blame(f) if f.code in WEIGHT_EFFECTS else f for f in findings]
 
 
-def _blame_extreme_targets(findings: list[Finding], train_targets: Any) -> list[Finding]:
+def _blame_extreme_targets(findings: list[Finding], train_targets: Any,
+                          all_targets: Any = None, log: str = "") -> list[Finding]:
     """A loss that explodes on a regression with extreme targets: the data stage's
     target_outliers is the first suspect, before the lr the rule names (METHOD.md: the fault
-    is usually one stage earlier)."""
+    is usually one stage earlier). `all_targets`: every row's (the data stage counted them
+    all: "3 values" there, "the 2" here read as a contradiction, audit s14 R9); `log`: the
+    log already in force, not advised again."""
     far = extreme_targets(np.asarray(train_targets))
     if not len(far):
         return findings
-    first = (f"First look at the {len(far)} extreme target values the data stage named "
-             "(target_outliers): a squared loss on them can explode whatever the lr; fix or "
-             "drop them, or train on their log (data.target_transform = \"log\"). Then: ")
+    total = len(extreme_targets(np.asarray(all_targets))) if all_targets is not None else 0
+    which = (f"the {len(far)} of the {total} extreme target values the data stage named "
+             "(target_outliers) that are in the training split" if total > len(far) else
+             f"the {len(far)} extreme target values the data stage named (target_outliers)")
+    remedy = ("fix or drop them (the log, data.target_transform = \"log\", is already in "
+              "force)" if log else "fix or drop them, or train on their log "
+              "(data.target_transform = \"log\")")
+    first = (f"First look at {which}: a squared loss on them can explode whatever the lr; "
+             f"{remedy}. Then: ")
     return [dataclasses.replace(f, fix=first + (f.fix or ""), evidence={
         **f.evidence, "extreme_targets": len(far)}) if f.code in EXPLOSIONS else f
         for f in findings]

@@ -78,5 +78,6 @@ def linear_difference(actual: np.ndarray, predicted: np.ndarray, linear: np.ndar
 
 
 def interval_text(bounds: list[float] | None, fmt: Callable[[float], str]) -> str:
-    """"95% interval 2,900-3,450" for a message, or "" without bounds."""
-    return f"95% interval {fmt(bounds[0])}-{fmt(bounds[1])}" if bounds else ""
+    """"95% interval 2,900 to 3,450" for a message, or "" without bounds. "to", not a hyphen:
+    "-377.8--377" or "-377.8-377" misreads as a range to -377 (audit s14 R9)."""
+    return f"95% interval {fmt(bounds[0])} to {fmt(bounds[1])}" if bounds else ""
