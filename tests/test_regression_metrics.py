@@ -348,6 +348,22 @@ def test_a_run_folder_saved_before_the_choice_is_undone_with_expm1(tmp_path):
     assert Preprocessing.load(tmp_path).target_function("log") == "log"
 
 
+def test_a_resumed_run_keeps_the_log_its_checkpoints_were_trained_on(tmp_path):
+    """--resume refits the split: an older folder (log1p, no target_log saved) must not be
+    rescored with exp, nor a new one's log re-chosen."""
+    from types import SimpleNamespace
+
+    from trainwise.preprocessing import Preprocessing
+    from trainwise.stages_split import _resumed_log
+
+    ctx = SimpleNamespace(run=SimpleNamespace(path=tmp_path))
+    assert _resumed_log(ctx) == ""  # a new run: chosen from the targets
+    Preprocessing("table", "regression", (1,), "<f4").save(tmp_path)
+    assert _resumed_log(ctx) == "log1p"
+    Preprocessing("table", "regression", (1,), "<f4", target_log="log").save(tmp_path)
+    assert _resumed_log(ctx) == "log"
+
+
 def test_outliers_left_on_the_log_are_named_without_advising_the_log(tmp_path):
     """Three values x 1e6 on a narrow lognormal stay 10 IQRs out on the log: the warning is
     said of the log scale, and never advises data.target_transform = "log" again (R3)."""

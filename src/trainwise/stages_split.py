@@ -31,7 +31,8 @@ from trainwise.data.split_figure import plot_split_timeline
 from trainwise.data.task import TaskData
 from trainwise.data.tensors import Normaliser
 from trainwise.findings import Finding, TrainwiseError, info
-from trainwise.preprocessing import fitted_preprocessing
+from trainwise.preprocessing import FILE_NAME as PREPROCESS_FILE
+from trainwise.preprocessing import Preprocessing, fitted_preprocessing
 from trainwise.stages import Arrays, RunContext
 from trainwise.train.regression_predictions import apply_log, log_function
 
@@ -209,7 +210,7 @@ def _make_arrays(ctx: RunContext, train: np.ndarray, val: np.ndarray, x_test: np
     assert data is not None
     log = ""  # data.target_transform = "log": the log, or log1p when a target is 0
     if data.task == "regression" and ctx.config.data.target_transform == "log":
-        log = log_function(data.y, y_test)
+        log = _resumed_log(ctx) or log_function(data.y, y_test)
     parts = fit_parts(data, train, val, ctx.config.data.augment, log)
     scale = parts.normaliser.transform if parts.normaliser is not None else np.asarray
     if data.task == "regression":
@@ -222,6 +223,15 @@ def _make_arrays(ctx: RunContext, train: np.ndarray, val: np.ndarray, x_test: np
                          ctx.target_log).save(ctx.run.path)
     ctx.splits = {"train": parts.train, "val": parts.val,
                   "test": Arrays(scale(x_test), y_test, rows=test)}
+
+
+def _resumed_log(ctx: RunContext) -> str:
+    """A resumed run's log, as its preprocess.npz recorded it ("" for a new run): its
+    checkpoints were trained on it. A folder written before the log was chosen per target
+    records none and was trained on log1p (Preprocessing.target_function)."""
+    if not (ctx.run.path / PREPROCESS_FILE).is_file():
+        return ""
+    return Preprocessing.load(ctx.run.path).target_function("log")
 
 
 def log_target(y: np.ndarray, function: str = "log1p") -> np.ndarray:
