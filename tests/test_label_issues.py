@@ -216,3 +216,28 @@ def test_figure_panels_name_same_named_images_by_their_class_folder(tmp_path):
     assert len(titles[2]) == MAX_PATH and titles[2].startswith("...")
     assert titles[2].endswith("ward_seven_followup/a/img0.png"[-(MAX_PATH - 3):])
     assert panel_name(Suspect("test", 7, "a", "b", 0.01, 0.97)) == "test 7"  # no file
+
+
+def _binary(labels, correct):
+    """Probabilities 0.8 on the given label where `correct`, else 0.8 on the other class."""
+    predicted = np.where(correct, labels, 1 - labels)
+    return np.stack([np.where(predicted == 0, 0.8, 0.2), np.where(predicted == 1, 0.8, 0.2)],
+                    axis=1)
+
+
+def test_imbalanced_classes_are_gated_on_balanced_accuracy_not_the_majority_share():
+    """Audit s14 C5: at 3% positives a model at balanced accuracy 83% was never checked, as
+    its accuracy (87%) could not beat the 97% majority share. Here 25 of 30 positives and
+    850 of 970 negatives right: accuracy 87.5% < 97%, balanced accuracy
+    (25/30 + 850/970) / 2 = 85.5%, far above 50%."""
+    labels = np.repeat([0, 1], [970, 30])
+    correct = np.ones(1000, bool)
+    correct[850:970] = False
+    correct[970:975] = False
+    assert check_skipped(_binary(labels, correct), labels, 2) is None
+    # the same imbalance at chance: 15 of 30 positives, 485 of 970 negatives
+    at_chance = np.arange(1000) % 2 == 0
+    skipped = check_skipped(_binary(labels, at_chance), labels, 2)
+    assert skipped is not None and "balanced accuracy" in skipped.message
+    assert skipped.evidence["score"] == "balanced accuracy"
+    assert abs(skipped.evidence["balanced_accuracy"] - 0.5) < 0.01

@@ -16,8 +16,14 @@ import numpy as np
 import torch
 from scipy import stats
 
+from trainwise.data.audit import IMBALANCE_RATIO
 from trainwise.findings import Finding, Severity, info, warning
-from trainwise.train.intervals import accuracy_interval, percent
+from trainwise.train.intervals import (
+    accuracy_interval,
+    at_chance,
+    mean_recall_interval,
+    percent,
+)
 
 # A suspect counts as "confident" when the model puts at least this on another class and
 # at most CONFIDENT_GIVEN on the given one: a wrong label, or a row the model is sure of
@@ -188,7 +194,8 @@ def label_issue_finding(found: list[Suspect], num_rows: int, csv_name: str,
 def check_skipped(probs: np.ndarray, labels: np.ndarray, num_classes: int) -> Finding | None:
     """Why the held-out rows (all parts together) cannot be judged, or None when they can:
     too few rows per class, or a model not clearly above the majority class (its 95% interval
-    reaches it). A model near chance gives every label about 1/k, so confident learning then
+    reaches it; on imbalanced classes, balanced accuracy's interval reaching 1 / k). A model
+    near chance gives every label about 1/k, so confident learning then
     lists its own errors: a 500-feature table at 60% accuracy listed 9 of its 28 held-out
     rows, every one a coin flip (p 0.44-0.47 against 0.53-0.56; audit s11 M4)."""
     labels = np.asarray(labels, dtype=np.int64)
@@ -203,8 +210,11 @@ def check_skipped(probs: np.ndarray, labels: np.ndarray, num_classes: int) -> Fi
             "More rows would allow it (the validation and test parts grow with "
             "split.val_fraction and split.test_fraction); meanwhile look at the rows the model "
             "gets wrong in the report.", evidence)
+    counts = np.bincount(labels, minlength=num_classes)
+    if _imbalanced(counts):
+        return _balanced_gate(probs, labels, counts, evidence)
     interval = accuracy_interval(int((probs.argmax(axis=1) == labels).sum()), num_rows)
-    majority = np.bincount(labels, minlength=num_classes).max() / num_rows
+    majority = counts.max() / num_rows
     if interval is None or interval.low > majority:
         return None
     accuracy = interval.num_correct / num_rows
@@ -213,10 +223,43 @@ def check_skipped(probs: np.ndarray, labels: np.ndarray, num_classes: int) -> Fi
         f"answering the most frequent class on the {num_rows} held-out rows (accuracy "
         f"{percent(accuracy)}%, 95% interval {percent(interval.low)}-{percent(interval.high)}%,"
         f" most frequent class {percent(majority)}%), so its probabilities cannot tell a wrong "
-        "label from its own mistakes.",
-        "Make the model learn first (see the train and evaluate findings); the check runs "
-        "again on the next run.",
-        {**evidence, "accuracy": accuracy, "majority_share": float(majority)})
+        "label from its own mistakes.", LEARN_FIRST,
+        {**evidence, "score": "accuracy", "accuracy": accuracy,
+         "majority_share": float(majority)})
+
+
+LEARN_FIRST = ("Make the model learn first (see the train and evaluate findings); the check "
+               "runs again on the next run.")
+
+
+def _imbalanced(counts: np.ndarray) -> bool:
+    """The held-out classes are imbalanced (smallest / largest < IMBALANCE_RATIO, the data
+    stage's rule): accuracy then must beat the majority share, which at 3% positives means
+    > ~98%, so a model at balanced accuracy 83% and ROC-AUC 0.88 was never checked (audit
+    s14 C5)."""
+    present = counts[counts > 0]
+    return len(present) >= 2 and present.min() / present.max() < IMBALANCE_RATIO
+
+
+def _balanced_gate(probs: np.ndarray, labels: np.ndarray, counts: np.ndarray,
+                   evidence: dict) -> Finding | None:
+    """On imbalanced classes, balanced accuracy against 1 / k (intervals.at_chance, the
+    evaluate stage's rule under class weights): None when its 95% interval clears chance."""
+    right = np.bincount(labels[probs.argmax(axis=1) == labels], minlength=len(counts))
+    present = counts > 0
+    rows, hits = counts[present].tolist(), right[present].tolist()
+    balanced = float(np.mean([h / n for h, n in zip(hits, rows, strict=True)]))
+    if not at_chance(balanced, len(rows), rows, hits):
+        return None
+    low, high = mean_recall_interval(rows, hits) or (balanced, balanced)
+    return _skipped(
+        "Wrong labels were not looked for: the classes are imbalanced, and the model's "
+        f"balanced accuracy on the {len(labels)} held-out rows ({percent(balanced)}%, 95% "
+        f"interval {percent(low)}-{percent(high)}%) is not clearly above chance "
+        f"({percent(1 / len(rows))}% over {len(rows)} classes), so its probabilities cannot "
+        "tell a wrong label from its own mistakes.", LEARN_FIRST,
+        {**evidence, "score": "balanced accuracy", "balanced_accuracy": balanced,
+         "chance": 1 / len(rows)})
 
 
 def _skipped(message: str, fix: str, evidence: dict) -> Finding:
