@@ -109,7 +109,8 @@ def test_a_run_lists_the_planted_wrong_labels_of_its_held_out_rows(tmp_path):
         assert r["given"] == str(labels[row])
         assert r["suggested"] == str(truth[row]) or row not in planted
     [finding] = [f for f in result.findings if f.code == "label_issues"]
-    assert finding.severity.value == "warning" and finding.evidence["num_checked"] == len(held_out)
+    assert finding.severity.value == "warning", finding.evidence
+    assert finding.evidence["num_checked"] == len(held_out)
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["label_issues"]["rows"][0]["row"] in flagged
     html = build_report(folder).read_text(encoding="utf-8")
@@ -241,3 +242,56 @@ def test_imbalanced_classes_are_gated_on_balanced_accuracy_not_the_majority_shar
     assert skipped is not None and "balanced accuracy" in skipped.message
     assert skipped.evidence["score"] == "balanced accuracy"
     assert abs(skipped.evidence["balanced_accuracy"] - 0.5) < 0.01
+
+
+def _over_confident(num_rows=2000, num_classes=10, flipped=0.0, seed=0):
+    """Labels drawn from calibrated probabilities (so every label is right) and a model that
+    sharpens them as logits / 0.6 would: over-confident, as a trained network is mildly
+    (audit s14 C4); `flipped`: that share of labels then moved to another class."""
+    from trainwise.train.label_calibration import scaled
+
+    rng = np.random.default_rng(seed)
+    truth = torch.softmax(torch.as_tensor(rng.normal(0, 5.0, (num_rows, num_classes))),
+                          dim=1).numpy()
+    labels = np.array([rng.choice(num_classes, p=row / row.sum()) for row in truth])
+    wrong = rng.choice(num_rows, int(flipped * num_rows), replace=False)
+    labels[wrong] = (labels[wrong] + rng.integers(1, num_classes, len(wrong))) % num_classes
+    return scaled(truth, 0.6), labels
+
+
+def _verdict(probs, labels):
+    from trainwise.stages_labels import _expected
+
+    parts = [("validation", labels, np.arange(len(labels)), probs)]
+    found = suspects(probs, labels, np.arange(len(labels)), "validation",
+                     [str(k) for k in range(probs.shape[1])])
+    return label_issue_finding(found, len(labels), "x.csv", *_expected(parts))
+
+
+def test_an_over_confident_model_with_right_labels_is_said_to_be_possibly_over_confident():
+    """Audit s14 C4: on label-clean data the chance yardstick from the model's own
+    over-confident probabilities was beaten by its own errors (26 confident vs 10.6 expected)
+    and the fix said ~1.1% of the training labels were wrong. The yardstick recalibrated by
+    the fitted temperature (here the sharpening's 1 / 0.6) explains the count: the warning
+    says over-confidence may be all there is and claims no wrong training labels, while 5%
+    flipped labels still get the wrong-label warning."""
+    clean = _verdict(*_over_confident())
+    assert clean.evidence["num_confident"] > 3 * clean.evidence["expected_confident"]
+    assert clean.evidence.get("possibly_over_confidence") is True, clean.evidence
+    assert "possibly over-confidence" in clean.message
+    assert "training rows" not in clean.fix
+    assert clean.evidence["temperature"] == pytest.approx(1 / 0.6, rel=0.15)
+    noisy = _verdict(*_over_confident(flipped=0.05))
+    assert noisy.severity.value == "warning" and "possibly_over_confidence" not in \
+        noisy.evidence, noisy.evidence
+    assert "training rows were drawn alike" in noisy.fix
+
+
+def test_expected_confident_with_a_temperature_by_hand():
+    """Row [0.95, 0.02, 0.03] at temperature 2: weights sqrt(p) normalised; class 1 and 2 are
+    confident suspects (<= 0.05 while 0.95 >= 0.9): expected = (sqrt .02 + sqrt .03) / sum."""
+    from trainwise.train.label_issues import expected_confident
+
+    probs = np.array([[0.95, 0.02, 0.03]])
+    root = np.sqrt(probs[0])
+    assert expected_confident(probs, 2.0) == pytest.approx((root[1] + root[2]) / root.sum())

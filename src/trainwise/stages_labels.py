@@ -18,6 +18,7 @@ from trainwise.data.task import TaskData
 from trainwise.findings import Finding
 from trainwise.stages import RunContext, eval_batch_size
 from trainwise.train.evaluate import predict
+from trainwise.train.label_calibration import Calibration, fit_calibration
 from trainwise.train.label_issues import (
     Suspect,
     check_skipped,
@@ -61,8 +62,20 @@ def stage_label_issues(ctx: RunContext, model: nn.Module,
     ctx.meta["label_issues"] = {"num_checked": num_checked, "csv": CSV_NAME,
                                 "rows": [s.to_dict() for s in found[:REPORT_ROWS]]}
     _add_figure(ctx, found)
+    return [label_issue_finding(found, num_checked, CSV_NAME, *_expected(parts))]
+
+
+def _expected(parts: list) -> tuple[float, tuple[float, Calibration]]:
+    """Confident suspects a calibrated model with every label right would give over every
+    part: from the model's probabilities, and from them recalibrated with the temperature
+    fitted on all held-out rows together (label_calibration.py: one model, one
+    miscalibration)."""
+    calibration = fit_calibration(np.concatenate([p[3] for p in parts]),
+                                  np.concatenate([p[1] for p in parts]))
     expected = sum(expected_confident(probs) for _, _, _, probs in parts)
-    return [label_issue_finding(found, num_checked, CSV_NAME, expected)]
+    recalibrated = sum(expected_confident(probs, calibration.temperature)
+                       for _, _, _, probs in parts)
+    return expected, (recalibrated, calibration)
 
 
 def _suspects_of(data: TaskData, parts: list) -> list[Suspect]:
