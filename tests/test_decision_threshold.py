@@ -36,10 +36,11 @@ def test_a_threshold_answers_the_positive_class_at_or_above_it():
 
 
 def rare_rows() -> tuple[np.ndarray, np.ndarray]:
-    """600 rows, ~8% positives that the features separate only partly."""
+    """1000 rows, ~8% positives that the features separate only partly (about 12 in
+    validation: over MIN_PICK_POSITIVES, under 30)."""
     rng = np.random.default_rng(3)
-    y = (rng.random(600) < 0.08).astype(np.int64)
-    x = (rng.normal(0, 1, (600, 5)) + y[:, None] * [1.5, 1.0, 0, 0, 0]).astype(np.float32)
+    y = (rng.random(1000) < 0.08).astype(np.int64)
+    x = (rng.normal(0, 1, (1000, 5)) + y[:, None] * [1.5, 1.0, 0, 0, 0]).astype(np.float32)
     return x, y
 
 

@@ -4,6 +4,8 @@ argmax has not "learned nothing" (audit s9 I1)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -315,3 +317,42 @@ def test_a_one_to_four_split_is_not_called_balanced_and_names_its_weights() -> N
                                np.repeat(np.arange(3), [20, 50, 80]), ["a", "b", "c"],
                                scores={"test_roc_auc": 0.9})
     assert three.code == "argmax_misses_classes" and "rarest class 4x" in three.fix
+
+
+def test_a_threshold_on_too_few_or_failing_validation_positives_is_not_advised_first() -> None:
+    """Audit s14 C6: a threshold picked on ONE validation positive was advised first ("Use the
+    decision threshold the run kept") after its test recall was 0; and kept for predict."""
+    from types import SimpleNamespace
+
+    from trainwise.stages_evaluate import _at_threshold, advised_threshold
+    from trainwise.train.decision_threshold import run_threshold
+
+    test, _ = _verdict(signal=4.0)
+    y_train = np.array([0] * 980 + [1] * 20)
+    picked = {"threshold": 0.29, "f1": 1.0, "precision": 1.0, "recall": 1.0, "positives": 1,
+              "class": 1}
+    for row, why in [(test, "rests on 1 validation row"),
+                     ({**test, "test_threshold_balanced_accuracy": 0.5,
+                       "test_balanced_accuracy": 0.5, "test_threshold_recall": 0.0},
+                      "did no better than the argmax")]:
+        advised = advised_threshold({**picked, "positives": 1 if "rests" in why else 40}, row)
+        [finding] = class_results(test["test_confusion"], y_train, ["0", "1"], scores=test,
+                                  val_threshold=advised)[1]
+        assert finding.fix.startswith("Do not rely on a decision threshold yet"), finding.fix
+        assert why in finding.fix and "split.num_folds" in finding.fix
+        assert "Use the decision threshold" not in finding.fix and "--threshold best" not in \
+            finding.fix
+    # a threshold whose test scores beat the argmax is advised as before
+    good = {**test, "test_threshold_balanced_accuracy": 0.8, "test_balanced_accuracy": 0.5,
+            "test_threshold_recall": 0.6}
+    assert advised_threshold({**picked, "positives": 40}, good) == {**picked, "positives": 40}
+    # under 5 positives the run keeps no threshold, and says why in meta.json
+    ctx = SimpleNamespace(data=SimpleNamespace(class_names=["0", "1"]), meta={})
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+    assert _at_threshold(ctx, picked, logits, torch.tensor([0, 1])) == {}
+    kept = ctx.meta["decision_threshold"]
+    assert kept["threshold"] is None and "1 validation row of class '1', under 5" in \
+        kept["not_kept"]
+    assert run_threshold(Path("."), ["0", "1"], ctx.meta) is None  # predict "best": none
+    assert "test_threshold_recall" in _at_threshold(ctx, {**picked, "positives": 5}, logits,
+                                                    torch.tensor([0, 1]))

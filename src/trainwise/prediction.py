@@ -166,10 +166,14 @@ def _threshold(folder: Path, meta: dict[str, Any], prep: Preprocessing, threshol
                         "decision threshold, for two classes).")
     record = run_threshold(folder, prep.class_names, meta)
     if threshold == "best" and record is None:
+        not_kept = (meta.get("decision_threshold") or {}).get("not_kept")
+        why = (f"it kept none: {not_kept}; hold out more validation rows (split.val_fraction) "
+               "or cross-validate (split.num_folds = 5)" if not_kept else
+               "only two-class runs pick one, and only when the validation split holds both "
+               "classes")
         raise DataError(
             "threshold=\"best\" asks for the decision threshold the run picked on validation, "
-            f"but '{folder}' recorded none (only two-class runs pick one, and only when the "
-            "validation split holds both classes). Predict with the argmax (leave threshold "
+            f"but '{folder}' recorded none ({why}). Predict with the argmax (leave threshold "
             "out), or pick one from the probability_ columns yourself.")
     if threshold == "best":
         return record if counts is None else _corrected_threshold(record, counts)

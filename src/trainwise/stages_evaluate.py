@@ -26,6 +26,7 @@ from trainwise.train.class_metrics import (
 )
 from trainwise.train.decision_threshold import (
     META_KEY,
+    MIN_PICK_POSITIVES,
     scores_at_threshold,
     threshold_record,
     threshold_text,
@@ -126,15 +127,17 @@ def _class_findings(ctx: RunContext, row: dict[str, Any], outputs: torch.Tensor,
     assert ctx.data is not None
     # before the baselines' verdict, which reads it (near_majority_baseline)
     row.update(_accuracy_group_interval(ctx, outputs, targets))
+    picked = validation_threshold(ctx.history)
+    # before the verdict too: its advice leads with the threshold only where the test agrees
+    row.update(_at_threshold(ctx, picked, outputs, targets))
     extra, findings = class_results(row["test_confusion"], ctx.splits["train"].y,
                                     ctx.data.class_names,
                                     ctx.config.train.class_weights == "balanced",
                                     lr=ctx.lr or None, scores=row,
-                                    val_threshold=validation_threshold(ctx.history),
+                                    val_threshold=advised_threshold(picked, row),
                                     time_budget_minutes=ctx.meta.get("time_budget_minutes"),
                                     still_improving=bool(rule_still_improving(ctx.history)))
     row.update(extra)
-    row.update(_at_threshold(ctx, outputs, targets))
     return [confirming_collapse(f, ctx.history) for f in findings]
 
 
@@ -182,16 +185,50 @@ def _too_good(ctx: RunContext, row: dict[str, Any], findings: list[Finding]) -> 
     return [f for f in findings if f.code != "below_linear_reference"] + (found or line)
 
 
-def _at_threshold(ctx: RunContext, outputs: torch.Tensor,
+def _at_threshold(ctx: RunContext, picked: dict[str, Any] | None, outputs: torch.Tensor,
                   targets: torch.Tensor) -> dict[str, Any]:
     """Two classes: the test rows scored once at the F1-best threshold the best epoch picked
-    on validation, which meta.json keeps for trainwise predict --threshold best."""
+    on validation (`picked`), which meta.json keeps for trainwise predict --threshold best;
+    under MIN_PICK_POSITIVES validation rows of its class meta.json keeps why not instead."""
     assert ctx.data is not None
-    record = threshold_record(validation_threshold(ctx.history), ctx.data.class_names)
+    record = threshold_record(picked, ctx.data.class_names)
     if record is None or outputs.shape[1] != 2:
+        return {}
+    positives = record["validation"].get("positives")
+    if positives is not None and positives < MIN_PICK_POSITIVES:
+        ctx.meta[META_KEY] = {**record, "threshold": None,
+                              "not_kept": too_few_positives(positives, record)}
         return {}
     ctx.meta[META_KEY] = record
     return scores_at_threshold(outputs.float().softmax(dim=1).numpy(), targets.numpy(), record)
+
+
+def too_few_positives(positives: int, record: dict[str, Any]) -> str:
+    """Why no threshold was kept: 'picked on 1 validation row of class 'Fraud ✓', under 5'."""
+    return (f"picked on {positives} validation row{'s' if positives != 1 else ''} of class "
+            f"'{record['positive_class']}', under {MIN_PICK_POSITIVES}: the F1-best cut then "
+            "is a row's own probability, not a rule")
+
+
+def advised_threshold(picked: dict[str, Any] | None, row: dict[str, Any]
+                      ) -> dict[str, Any] | None:
+    """The validation threshold for the verdict's advice, with `unreliable` (why not to use
+    it) when it rests on under MIN_PICK_POSITIVES rows or the test rows scored at it do no
+    better than the argmax (balanced accuracy): then the advice leads with more validation
+    rows or cross-validation, not with the threshold (audit s14 C6)."""
+    if picked is None:
+        return None
+    positives = picked.get("positives")
+    if positives is not None and positives < MIN_PICK_POSITIVES:
+        return {**picked, "unreliable": f"it rests on {positives} validation row"
+                f"{'s' if positives != 1 else ''} of that class, under {MIN_PICK_POSITIVES}, "
+                "so the run kept none"}
+    at, argmax = row.get("test_threshold_balanced_accuracy"), row.get("test_balanced_accuracy")
+    if at is not None and argmax is not None and at <= argmax:
+        return {**picked, "unreliable": f"on the test rows it did no better than the argmax "
+                f"(balanced accuracy {at:.1%} against {argmax:.1%}, recall "
+                f"{row['test_threshold_recall']:.0%})"}
+    return picked
 
 
 def _keep_predictions(ctx: RunContext, actual: np.ndarray,

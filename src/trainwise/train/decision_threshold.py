@@ -40,6 +40,11 @@ def threshold_record(picked: dict[str, Any] | None, names: list[str]) -> dict[st
 # on, one row moves its recall by over 3 points (9 rows: 11 points) and the F1-best cut
 # follows a row or two (audit s13 F11: picked on 9 positives, recall 22% = 2 rows)
 MIN_THRESHOLD_POSITIVES = 30
+# Under this many validation rows of the class, no threshold is kept at all: the F1-best cut
+# on 1 positive is that row's own probability (audit s14 C6: picked at 0.29 on 1 row, "F1
+# 1.00 on validation", then recall 0 on the 2 test positives), and 5 is where one row moves
+# recall by 20 points, the least a cut can be read at
+MIN_PICK_POSITIVES = 5
 
 
 def positives_caution(positives: int | None) -> str:
@@ -149,6 +154,6 @@ def run_threshold(folder: Path, names: list[str], meta: dict[str, Any] | None = 
     if len(names) != 2:
         return None
     record = (read_meta(folder) if meta is None else meta).get(META_KEY)
-    if isinstance(record, dict):
-        return record
+    if isinstance(record, dict):  # threshold None: not kept, and `not_kept` says why
+        return record if record.get("threshold") is not None else None
     return threshold_record(validation_threshold(read_history(folder)), names)

@@ -121,7 +121,10 @@ def _threshold_fix(missed: list[int], val_threshold: dict[str, Any] | None, name
     meta.json and predict applies, when it is for the missed class), or weigh the classes;
     not the learning rate or the features."""
     fix = "Pick a decision threshold on the validation split instead of the argmax"
-    if val_threshold is not None and missed == [val_threshold["class"]]:
+    if val_threshold is not None and "unreliable" in val_threshold and \
+            missed == [val_threshold["class"]]:  # stages_evaluate.advised_threshold
+        fix = _unreliable_threshold_fix(val_threshold, names)
+    elif val_threshold is not None and missed == [val_threshold["class"]]:
         name = class_name(names, val_threshold["class"])
         fix += (f": there F1 is highest when P('{name}') >= {val_threshold['threshold']:.3g} "
                 f"(F1 {val_threshold['f1']:.2f}, precision {val_threshold['precision']:.0%}, "
@@ -146,6 +149,18 @@ def _threshold_fix(missed: list[int], val_threshold: dict[str, Any] | None, name
         fix += ("The class weights already move the probabilities toward the rare classes; "
                 "judge the model by ROC-AUC and average precision, not by accuracy.")
     return fix
+
+
+def _unreliable_threshold_fix(val_threshold: dict[str, Any], names: list[str]) -> str:
+    """More validation rows first, when the threshold picked there cannot be trusted (too few
+    rows of its class, or no better than the argmax on test): a threshold advised first on
+    1 validation positive found 0 of 2 test positives (audit s14 C6)."""
+    name = class_name(names, val_threshold["class"])
+    return (f"Do not rely on a decision threshold yet: the F1-best one on validation, "
+            f"P('{name}') >= {val_threshold['threshold']:.3g}, {val_threshold['unreliable']}. "
+            f"Give it more rows of '{name}' to be picked on: hold out more validation rows "
+            "(split.val_fraction) or cross-validate (split.num_folds = 5), or collect more "
+            "rows of the class (data stage), then rerun")
 
 
 def _of_rows(val_threshold: dict[str, Any]) -> str:
