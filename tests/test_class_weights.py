@@ -150,6 +150,25 @@ def test_spikes_and_a_flat_range_test_blame_extreme_weights_first(tmp_path) -> N
         assert after.message.startswith(before.message)
         assert "'yes' weighs 75.5, 150x the lightest class, with 2 training rows" \
             in after.message
-        assert after.fix.startswith("First act on the model stage's class_weights_extreme")
-        assert after.fix.endswith(before.fix)
+        # two classes: the rare class is the task, the weights may be what works (s14 C7)
+        assert after.fix.startswith("If the weighted run beats an unweighted one")
+        assert "train.batch_size to 512" in after.fix  # 2 * 2 * 75.5 = 302 -> 512
+        assert "merge" not in after.fix and after.fix.endswith(before.fix)
     assert blamed[2] is other
+
+
+def test_two_classes_are_never_told_to_merge_or_drop_the_rare_class() -> None:
+    """Audit s14 C7: at 1% positives the warning told a fraud user to merge or drop 'Fraud'
+    or turn the weights off, on the run that worked (balanced accuracy 92.6% weighted, 50.0%
+    unweighted). 5940 + 60 rows: 'fraud' weighs 6000 / (2 * 60) = 50, 99x; a batch holds
+    ~2 of its rows at 2 * 2 * 50 = 200 -> 256."""
+    y = np.array([0] * 5940 + [1] * 60)
+    extreme = extreme_weights(balanced_class_weights(y, 2), y, ["ok", "fraud"])
+    assert extreme is not None and extreme.batch_for_two == 256
+    warn = extreme_weights_finding(extreme)
+    assert "merge" not in warn.fix and "drop" not in warn.fix
+    assert "train.batch_size to 256" in warn.fix and "--threshold best" in warn.fix
+    # over more classes merging the rare ones stays the advice
+    many = np.array([0] * 540 + [1] * 300 + [2] * 2)
+    assert "merge" in extreme_weights_finding(
+        extreme_weights(balanced_class_weights(many, 3), many, ["a", "b", "c"])).fix

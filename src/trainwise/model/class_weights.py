@@ -73,6 +73,15 @@ class ExtremeWeights:
     heavy: list[tuple[str, float, int]]  # (class, weight, training rows), heaviest first
     lightest: tuple[str, float]
     ratio: float  # heaviest / lightest
+    num_classes: int = 0  # present in training; 2: the heavy class is the task itself
+
+    @property
+    def batch_for_two(self) -> int:
+        """A train.batch_size (a power of 2) whose batches hold ~2 rows of the heaviest class
+        on average: its share of the rows is 1 / (k * weight), so B >= 2 k weight. One rare
+        row in a batch of 16 at 1% positives is a 100x weight alone in its batch."""
+        need = 2 * max(self.num_classes, 2) * self.heavy[0][1]
+        return int(2 ** np.ceil(np.log2(max(need, 2))))
 
     def listed(self, limit: int = 3) -> str:
         """"'rare2' weighs 135 (2 training rows)", the heaviest `limit` classes."""
@@ -91,6 +100,11 @@ class ExtremeWeights:
                 "cause.")
         first = ("First act on the model stage's class_weights_extreme warning (merge, drop or "
                  "collect rows of the heavy classes, or train.class_weights = \"none\"). Then: ")
+        if self.num_classes == 2:  # the rare class is the task: the weights may be what works
+            first = (f"If the weighted run beats an unweighted one on balanced accuracy, keep "
+                     f"the weights and raise train.batch_size to {self.batch_for_two} or more, "
+                     f"so each batch holds about 2 '{name}' rows (the model stage's "
+                     "class_weights_extreme warning). Otherwise: ")
         return replace(finding, message=finding.message + note, fix=first + finding.fix,
                        evidence={**finding.evidence, "class_weight_ratio": round(self.ratio, 3)})
 
@@ -111,10 +125,14 @@ def extreme_weights(weights: torch.Tensor, train_targets: np.ndarray,
     heavy.sort(key=lambda k: -values[k])
     return ExtremeWeights([(names[k], float(values[k]), int(counts[k])) for k in heavy],
                           (names[light], float(values[light])),
-                          float(values[heavy[0]] / values[light]))
+                          float(values[heavy[0]] / values[light]), len(present))
 
 
 def extreme_weights_finding(extreme: ExtremeWeights) -> Finding:
+    """The class_weights_extreme warning. Two classes: the rare class is the task, so neither
+    merging nor dropping it, and the weights may be what makes it learnable (audit s14 C7: 1%
+    positives, balanced accuracy 92.6% weighted against 50.0% unweighted); the fix is batches
+    that hold its rows, and the decision threshold."""
     name, weight = extreme.lightest
     return warning(
         "model", "class_weights_extreme",
@@ -123,9 +141,24 @@ def extreme_weights_finding(extreme: ExtremeWeights) -> Finding:
         f"{MAX_WEIGHT_RATIO:.0f}x, a rare row steers the whole batch it lands in, so the loss "
         "jumps from batch to batch: expect gradient spikes in training and a noisy lr range "
         "test that picks a low lr. The weights are kept as set (scikit-learn's \"balanced\").",
-        "Collect more rows of these classes, or merge each into a related class or drop it "
-        "(data stage); or train with train.class_weights = \"none\" and judge the rare "
-        "classes by per-class recall and balanced accuracy. Then rerun from the data (or "
-        "model) stage.", ratio=round(extreme.ratio, 3),
+        _extreme_fix(extreme), ratio=round(extreme.ratio, 3),
         heavy={name: {"weight": round(w, 6), "train_rows": rows}
                for name, w, rows in extreme.heavy})
+
+
+def _extreme_fix(extreme: ExtremeWeights) -> str:
+    """Merge or drop the heavy classes where there are others to merge into; for two classes,
+    larger batches and the threshold, keeping the weights."""
+    if extreme.num_classes == 2:
+        rare = extreme.heavy[0][0]
+        return (f"Keep the weights if the run learns '{rare}' (compare balanced accuracy and "
+                f"ROC-AUC with an unweighted run: unweighted, an argmax on so few '{rare}' rows "
+                f"usually never answers it), and raise train.batch_size to "
+                f"{extreme.batch_for_two} or more so each batch holds about 2 '{rare}' rows and "
+                "the loss stops jumping between batches; collect more rows of it if you can "
+                "(data stage). Unweighted, use the decision threshold the run picks on "
+                "validation (trainwise predict --threshold best) instead of the argmax.")
+    return ("Collect more rows of these classes, or merge each into a related class or drop it "
+            "(data stage); or train with train.class_weights = \"none\" and judge the rare "
+            "classes by per-class recall and balanced accuracy. Then rerun from the data (or "
+            "model) stage.")
