@@ -85,12 +85,18 @@ def test_multiclass_macro_one_vs_rest_auc_matches_sklearn() -> None:
 
 def test_auc_is_undefined_when_a_class_has_no_row_or_there_are_too_many() -> None:
     probs = torch.full((5, 3), 1 / 3)
-    assert ranking_metrics(probs, torch.tensor([0, 0, 1, 1, 0]), "test")["test_roc_auc"] is None
+    # per epoch a class without rows leaves it undefined; the test row (scored once) averages
+    # over the classes it holds and counts the one left out (audit s14 C8)
+    assert ranking_metrics(probs, torch.tensor([0, 0, 1, 1, 0]), "val",
+                           every_epoch=True)["val_roc_auc"] is None
+    test = ranking_metrics(probs, torch.tensor([0, 0, 1, 1, 0]), "test")
+    assert test["test_roc_auc"] == 0.5 and test["test_auc_classes_left_out"] == 1
     binary = ranking_metrics(torch.full((4, 2), 0.5), torch.tensor([0, 0, 0, 0]), "test")
     assert binary["test_roc_auc"] is None and binary["test_average_precision"] is None
     many = MAX_RANKED_CLASSES + 1
     y = torch.arange(many).repeat(2)
-    assert ranking_metrics(torch.full((2 * many, many), 1 / many), y, "v")["v_roc_auc"] is None
+    assert ranking_metrics(torch.full((2 * many, many), 1 / many), y, "v",
+                           every_epoch=True)["v_roc_auc"] is None
 
 
 def test_a_large_multiclass_auc_waits_for_the_test_split_but_two_classes_do_not() -> None:
@@ -356,3 +362,46 @@ def test_a_threshold_on_too_few_or_failing_validation_positives_is_not_advised_f
     assert run_threshold(Path("."), ["0", "1"], ctx.meta) is None  # predict "best": none
     assert "test_threshold_recall" in _at_threshold(ctx, {**picked, "positives": 5}, logits,
                                                     torch.tensor([0, 1]))
+
+
+def test_the_test_row_ranks_any_number_of_classes_over_those_present() -> None:
+    """Audit s14 C8: above 20 classes (and with any class absent from test) the test row had
+    no ROC-AUC at all. 25 classes, class 24 without test rows: the macro mean of sklearn's
+    per-class one-vs-rest AUCs over the 24 present; the per-epoch cap stays."""
+    rng = np.random.default_rng(0)
+    y = np.arange(480) % 24
+    logits = torch.as_tensor(rng.normal(0, 1, (480, 25)))
+    logits[torch.arange(480), torch.as_tensor(y)] += 1.0
+    probs = logits.softmax(dim=1)
+    row = ranking_metrics(probs, torch.as_tensor(y), "test")
+    expected = np.mean([metrics.roc_auc_score(y == c, probs[:, c].numpy()) for c in range(24)])
+    assert row["test_roc_auc"] == pytest.approx(expected, abs=1e-12)
+    assert row["test_auc_classes_left_out"] == 1
+    assert "1 without any left out" in ranking_text(row)
+    assert ranking_metrics(probs, torch.as_tensor(y), "val", every_epoch=True)["val_roc_auc"] \
+        is None
+
+
+def test_macro_f1_is_sklearns_with_zero_division_nan() -> None:
+    from trainwise.train.class_metrics import macro_f1, per_class
+
+    y = np.array([0, 0, 0, 1, 1, 2, 2, 2])  # class 3: neither present nor predicted
+    pred = np.array([0, 1, 0, 1, 0, 0, 0, 0])  # class 2 never predicted: F1 0
+    matrix = confusion_matrix(torch.as_tensor(pred), torch.as_tensor(y), 4)
+    reference = metrics.f1_score(y, pred, labels=range(4), average="macro",
+                                 zero_division=np.nan)
+    assert macro_f1(per_class(matrix)) == pytest.approx(reference)
+
+
+def test_threshold_rows_name_the_class_the_threshold_is_on() -> None:
+    """Audit s14 C12: the rows read 'P(positive class)' under 'positive class (index) 1', while
+    the threshold was on class 'no' (index 0)."""
+    from trainwise.reporting.scores import score_table
+
+    test = {"test_accuracy": 0.9, "test_positive_class": 1, "test_threshold": 0.4523,
+            "test_threshold_precision": 0.9364, "test_threshold_recall": 0.8833}
+    record = {"positive_class": "no", "positive_index": 0, "threshold": 0.4523}
+    labels = [label for label, _ in score_table(test, threshold=record)]
+    assert "test recall of 'no' at P('no') >= 0.452" in labels
+    assert "decision threshold on P('no'), picked on validation (F1-best; predict " \
+        "--threshold best applies it)" in labels

@@ -390,6 +390,8 @@ def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
                f"held-out samples{within} (always answering '{row['test_baseline_class']}', the "
                f"training split's most frequent class: {row['test_baseline_accuracy']:.2%}); "
                f"balanced accuracy {row['test_balanced_accuracy']:.2%}")
+    if row.get("test_macro_f1") is not None:
+        message += f", macro-F1 {row['test_macro_f1']:.3f}"
     ranking = ranking_text(row, ctx.data.class_names)  # threshold-free, beside the argmax's
     if ranking:
         message += f", {ranking}"

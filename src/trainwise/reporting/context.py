@@ -46,7 +46,8 @@ def _verdict(run: RunData) -> str:
     if failed:
         return f"Stopped at stage '{failed[0].stage}': {failed[0].message}"
     if run.test is not None:
-        return "Finished: " + ", ".join(score_lines(run.test, class_weighted(run))) + "."
+        return "Finished: " + ", ".join(score_lines(run.test, class_weighted(run),
+                                                    run.meta.get("decision_threshold"))) + "."
     return "No verdict recorded: the run may still be going or stopped without one."
 
 
@@ -165,7 +166,7 @@ def report_context(run: RunData) -> dict[str, Any]:
         "candidates": candidates,
         "candidates_within_noise": within_noise(candidates),
         "has_training": bool(run.steps or run.epochs),
-        "test": score_table(run.test, class_weighted(run)),
+        "test": score_table(run.test, class_weighted(run), run.meta.get("decision_threshold")),
         "reliability_caption": reliability_caption(meta.get("source") == MONITOR_SOURCE,
                                                    bool((run.test or {}).get("test_reliability")))
         + (f" Here {WEIGHTED_PROBABILITIES} (trainwise predict --prior-corrected): a gap to "

@@ -34,7 +34,8 @@ Row = dict[str, Any]
 # an RMSE until set beside R^2 and what a constant (or the previous value) scores
 _TEST_ORDER = ("test_accuracy", "test_baseline_accuracy", "test_baseline_class",
                "test_linear_accuracy", "test_balanced_accuracy",
-               "test_linear_balanced_accuracy", "test_roc_auc", "test_average_precision",
+               "test_linear_balanced_accuracy", "test_macro_f1", "test_roc_auc",
+               "test_auc_classes_left_out", "test_average_precision",
                "test_ap_chance", "test_positive_class", *AT_THRESHOLD_KEYS, "test_rmse",
                "test_mae", "test_r2",
                "test_mean_rmse", "test_mean_mae", "test_previous_rmse", "test_previous_mae",
@@ -52,7 +53,8 @@ _RANKING_LABELS = {  # threshold-free: how well the probabilities rank, whatever
     "test_roc_auc": "test ROC-AUC (the macro one-vs-rest mean over the classes)",
     "test_average_precision": "test average precision (PR-AUC)",
     "test_ap_chance": "average precision by chance (the positive class's share)",
-    "test_positive_class": "positive class (index), the test split's rarer"}
+    "test_positive_class": "positive class (index), the test split's rarer",
+    "test_auc_classes_left_out": "classes left out of the macro ROC-AUC (no test rows)"}
 # the validation-picked threshold's scores (train/decision_threshold.py), beside the argmax's
 _THRESHOLD_LABELS = dict(zip(AT_THRESHOLD_KEYS, (
     "decision threshold on P(positive class), picked on validation (F1-best; predict "
@@ -60,6 +62,8 @@ _THRESHOLD_LABELS = dict(zip(AT_THRESHOLD_KEYS, (
     "test recall at that threshold", "test F1 at that threshold",
     "test balanced accuracy at that threshold"), strict=True))
 SCORE_LABELS = {"test_rmse": "test RMSE", "test_mae": "test MAE", "test_r2": "test R²",
+                "test_macro_f1": "test macro-F1 (the mean F1 over the classes, each weighing "
+                                 "the same)",
                 GROUPS: "groups the test rows come from",
                 GROUP_COLUMN: "the groups' key column",
                 LINEAR_DIFFERENCE: "test RMSE minus the linear model's (below 0: the network "
@@ -89,12 +93,29 @@ def error_quarters(test: Row | None) -> list[dict[str, str]]:
             for q in (test or {}).get(QUARTER_KEY) or []]
 
 
-def _test_labels(test: Row | None, weighted: bool) -> dict[str, str]:
+def _test_labels(test: Row | None, weighted: bool,
+                 threshold: dict[str, Any] | None = None) -> dict[str, str]:
     labels = {**SCORE_LABELS, "test_loss": f"test loss ({WEIGHTED_LOSS})"} if weighted \
         else dict(SCORE_LABELS)
     if "test_positive_class" in (test or {}):  # two classes: the positive class's AUC, no mean
         labels["test_roc_auc"] = "test ROC-AUC"
-    return labels
+    return {**labels, **_threshold_labels(threshold)}
+
+
+def _threshold_labels(threshold: dict[str, Any] | None) -> dict[str, str]:
+    """The threshold rows named by the class the threshold is on (meta.json's
+    decision_threshold): it may not be the test split's rarer one the ROC-AUC row names
+    (audit s14 C12: "recall at that threshold" read as class 1's was class 'no''s)."""
+    record = threshold or {}
+    name, cut = record.get("positive_class"), record.get("threshold")
+    if name is None or cut is None:  # none kept: no threshold rows either
+        return {}
+    at = f"P('{name}') >= {cut:.3g}"
+    return dict(zip(AT_THRESHOLD_KEYS, (
+        f"decision threshold on P('{name}'), picked on validation (F1-best; predict "
+        "--threshold best applies it)", f"test precision of '{name}' at {at}",
+        f"test recall of '{name}' at {at}", f"test F1 of '{name}' at {at}",
+        f"test balanced accuracy at {at}"), strict=True))
 
 
 def _test_scalars(test: Row | None) -> list[tuple[str, Any]]:
@@ -104,11 +125,14 @@ def _test_scalars(test: Row | None) -> list[tuple[str, Any]]:
             if k != "kind" and not isinstance(v, dict | list)]
 
 
-def score_table(test: Row | None, weighted: bool = False) -> list[tuple[str, str]]:
+def score_table(test: Row | None, weighted: bool = False,
+                threshold: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    """The report's test table; `threshold`: meta.json's decision_threshold, named on its
+    rows."""
     first = {key: i for i, key in enumerate(_TEST_ORDER)}
     items = sorted(_test_scalars(test), key=lambda item: first.get(item[0], len(first)))
     # sorted is stable: the rest keep their order
-    labels = _test_labels(test, weighted)
+    labels = _test_labels(test, weighted, threshold)
     rows = _with_regression_intervals(test or {}, [k for k, _ in items],
                                       [(labels.get(k, k), metric_text(k, v)) for k, v in items])
     interval = split_accuracy_interval(test or {})
@@ -154,8 +178,9 @@ def _interval_cell(interval: AccuracyInterval) -> str:
             f"{interval.num_correct:,} of {interval.num_rows:,} rows right)")
 
 
-def score_lines(test: Row, weighted: bool = False) -> list[str]:
-    labels = _test_labels(test, weighted)
+def score_lines(test: Row, weighted: bool = False,
+                threshold: dict[str, Any] | None = None) -> list[str]:
+    labels = _test_labels(test, weighted, threshold)
     rows = [f"{labels.get(k, k.replace('_', ' '))} {metric_text(k, v)}"
             for k, v in _test_scalars(test)]
     interval = split_accuracy_interval(test)

@@ -82,6 +82,15 @@ def per_class(confusion: torch.Tensor) -> dict[str, list[Any]]:
             "support": support}
 
 
+def macro_f1(per_class_metrics: dict[str, list[Any]]) -> float | None:
+    """The mean F1 over the classes where it is defined (sklearn's f1_score(average="macro",
+    zero_division=np.nan) over every label: a class neither in the split nor predicted is
+    left out, one with rows never predicted counts 0). The long-tail headline: every class
+    weighs the same, as in balanced accuracy, but a class answered wrongly costs too."""
+    values = [f for f in per_class_metrics["f1"] if f is not None]
+    return float(np.mean(values)) if values else None
+
+
 def top_confusions(confusion: list[list[int]], limit: int = NUM_TOP_CONFUSIONS
                    ) -> list[tuple[int, int, int]]:
     """The most frequent off-diagonal cells as (true class, predicted class, count)."""
@@ -240,6 +249,7 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
     extra = {"test_baseline_accuracy": baseline_correct / max(num_rows, 1),
              "test_baseline_class": class_name(class_names, majority),
              "test_per_class": per_class(matrix)}
+    extra["test_macro_f1"] = macro_f1(extra["test_per_class"])
     if not num_rows:
         return extra, []
     counts = (matrix.sum(dim=1).tolist(), matrix.diagonal().tolist())
