@@ -55,6 +55,7 @@ class DataConfig(_Section):
     # back in the target's units
     target_transform: Literal["none", "log"] = "none"
     max_samples: int = Field(0, ge=0)  # 0 = all; a smaller number makes a quick subset run
+    # (classification: drawn per class, each keeping enough rows for every part; stages.py)
     # how a .npz array is read: auto = 2-D vector (or tokens, when its rows end in 0-padding),
     # 3-D sequence (N, T, C), 4-D image; tokens = integer token ids (N, T), 0 = padding, kept
     # as int64 for an embedding (never normalised). Tables: tokens = train on the free-text

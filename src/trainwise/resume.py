@@ -231,7 +231,7 @@ def stage_data_reload(ctx: RunContext) -> list[Finding]:
     """The data, as stage_data loads it (same subset), without re-running the audit."""
     cfg = ctx.config.data
     data = load_configured(ctx.config)
-    if (keep := max_samples_subset(ctx.config, len(data.y))) is not None:
+    if (keep := max_samples_subset(ctx.config, data)) is not None:
         data.subset(keep)
     ctx.data = data
     before = ctx.meta.get("data", {}).get("fingerprint")
