@@ -245,3 +245,18 @@ def test_the_training_balance_and_majority_come_from_one_count_per_class() -> No
     assert majority_class(counts) == 2
     assert class_ratio(counts) == pytest.approx(1 / 3)  # class 1 holds no rows: left out
     assert majority_class(np.array([4, 4, 1])) == 0  # a tie goes to the lowest index
+
+
+def test_a_test_part_of_one_class_gets_one_finding_not_chance_and_lr_advice() -> None:
+    """Audit s14 Z7 (199 rows 'A', 1 row 'B' kept in training): the test warning said
+    "balanced accuracy is 100.0%, no better than chance (100.0%): the model learned nothing"
+    and sent the user to the lr. One class in test: one finding that says so."""
+    from trainwise.train.class_metrics import class_results
+
+    y_train = np.array([0] * 139 + [1])
+    extra, findings = class_results([[40, 0], [0, 0]], y_train, ["A", "B"], lr=0.6)
+    assert [f.code for f in findings] == ["test_single_class"]
+    [finding] = findings
+    assert "all 'A' (none of 'B')" in finding.message and "chance" not in finding.message
+    assert "lr" not in finding.fix and "split.test_fraction" in finding.fix
+    assert extra["test_per_class"]["support"] == [40, 0]

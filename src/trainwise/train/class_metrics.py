@@ -254,6 +254,8 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
         return extra, []
     counts = (matrix.sum(dim=1).tolist(), matrix.diagonal().tolist())
     present = int((matrix.sum(dim=1) > 0).sum())
+    if present < 2:  # one class in test: every score is that class's recall, chance included
+        return extra, [single_class_test(matrix, class_names)]
     if class_weighted:
         found = chance_finding(balanced, present, counts,
                                int(matrix.diagonal().sum()) < baseline_correct)
@@ -273,6 +275,28 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
                                          train_counts.tolist())
         found_all += [missed] if missed else []
     return extra, found_all
+
+
+def single_class_test(matrix: torch.Tensor, class_names: list[str]) -> Finding:
+    """The test rows all hold one class: accuracy and balanced accuracy are that class's
+    recall, and chance (1 / 1) is 100%, so "balanced accuracy 100%, no better than chance
+    (100%)" with lr advice was all a run said (audit s14 Z7). Nothing here judges the model;
+    the fix is a test part with the other classes in it, not training."""
+    only = int((matrix.sum(dim=1) > 0).nonzero()[0])
+    name, num_rows = class_name(class_names, only), int(matrix.sum())
+    right = int(matrix[only, only])
+    missing = [class_name(class_names, k) for k in range(len(matrix)) if k != only]
+    quoted = ", ".join(f"'{m}'" for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
+    return warning(
+        "evaluate", "test_single_class",
+        f"The {num_rows} test rows are all '{name}' (none of {quoted}): accuracy and balanced "
+        f"accuracy ({right / num_rows:.1%}, {right} right) only say how often the model "
+        f"answers '{name}', and cannot judge whether it tells the classes apart.",
+        "Score on a test part that holds every class: collect more rows of the classes "
+        "missing from it (a class with too few rows is kept in training only, as the split "
+        "stage says), or raise split.test_fraction (split stage). Meanwhile judge the model by "
+        "the validation scores and the train stage's findings.",
+        test_class=name, num_test_rows=num_rows, num_right=right)
 
 
 def _grouped(scores: dict[str, Any] | None) -> AccuracyInterval | None:
