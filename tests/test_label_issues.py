@@ -115,6 +115,7 @@ def test_a_run_lists_the_planted_wrong_labels_of_its_held_out_rows(tmp_path):
     assert meta["label_issues"]["rows"][0]["row"] in flagged
     html = build_report(folder).read_text(encoding="utf-8")
     assert "Held-out rows whose label looks wrong" in html
+    assert "column <code>source_row_0based</code>" in html  # the CSV's own name (s14 C17)
 
 
 def test_no_rows_are_listed_for_a_model_near_chance_or_too_few_rows_a_class():
