@@ -296,3 +296,36 @@ def test_expected_confident_with_a_temperature_by_hand():
     probs = np.array([[0.95, 0.02, 0.03]])
     root = np.sqrt(probs[0])
     assert expected_confident(probs, 2.0) == pytest.approx((root[1] + root[2]) / root.sum())
+
+
+def test_an_imbalanced_model_that_ranks_well_but_never_answers_the_rare_class_is_checked():
+    """Audit s14 C5 (small_fraud: ROC-AUC 0.97, balanced accuracy 50% at the argmax): the
+    check reads probabilities, so a model that ranks the rows apart is judged. Here every
+    positive gets P 0.3-0.4 and every negative 0.0-0.2: ROC-AUC 1, the argmax never says 1."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], [970, 30])
+    p1 = np.where(labels == 1, rng.uniform(0.3, 0.4, 1000), rng.uniform(0.0, 0.2, 1000))
+    probs = np.stack([1 - p1, p1], axis=1)
+    assert (probs.argmax(axis=1) == 0).all()
+    assert check_skipped(probs, labels, 2) is None
+    # no ranking either: skipped, naming both scores
+    flat = np.stack([1 - rng.uniform(0, 0.2, 1000), np.zeros(1000)], axis=1)
+    flat[:, 1] = 1 - flat[:, 0]
+    skipped = check_skipped(flat, labels, 2)
+    assert skipped is not None and "ROC-AUC" in skipped.message
+
+
+def test_class_weighted_probabilities_are_unweighted_before_the_check():
+    """Balanced weights n / (k n_c) over-state a class by its weight; undone, P 0.5 / 0.5 on
+    90 / 10 training rows is 0.9 / 0.1 (each class times its count, renormalised)."""
+    from types import SimpleNamespace
+
+    from trainwise.stages_labels import _unweighted
+
+    ctx = SimpleNamespace(data=object(), splits={"train": SimpleNamespace(
+        y=np.repeat([0, 1], [90, 10]))}, config=SimpleNamespace(
+        train=SimpleNamespace(class_weights="balanced")))
+    probs = np.array([[0.5, 0.5]], dtype=np.float32)
+    np.testing.assert_allclose(_unweighted(ctx, probs), [[0.9, 0.1]], rtol=1e-6)
+    ctx.config.train.class_weights = "none"
+    assert _unweighted(ctx, probs) is probs

@@ -28,6 +28,7 @@ from trainwise.train.label_issues import (
     suspect_at,
     suspects,
 )
+from trainwise.train.prior_correction import prior_corrected
 
 CSV_NAME = "label_issues.csv"
 MAX_VALUES = 20_000_000  # rows x classes per part (80 MB of float32 probabilities); a larger
@@ -100,8 +101,21 @@ def _held_out_probabilities(ctx: RunContext, model: nn.Module, test_outputs: tor
     val = ctx.splits["val"]
     val_outputs = predict(model, val.loader(eval_batch_size("val", 1), shuffle=False,
                                             seed=0))[0] if len(val.y) else None
-    return [(part, labels, rows, probabilities(outputs))
+    return [(part, labels, rows, _unweighted(ctx, probabilities(outputs)))
             for part, labels, rows, outputs in _held_out_parts(ctx, val_outputs, test_outputs)]
+
+
+def _unweighted(ctx: RunContext, probs: np.ndarray) -> np.ndarray:
+    """The probabilities with train.class_weights = "balanced" undone (prior_correction.py):
+    the weights over-state each rare class by its weight, so on 3% positives every negative
+    row the model leaned toward 'Fraud' read as a confident suspect (P 0.998 against a 0.002
+    label) and no temperature explains a shift of the prior."""
+    assert ctx.data is not None
+    if ctx.config.train.class_weights != "balanced":
+        return probs
+    counts = np.bincount(np.asarray(ctx.splits["train"].y, dtype=np.int64),
+                         minlength=probs.shape[1])
+    return prior_corrected(probs, counts).astype(probs.dtype)
 
 
 def _held_out_parts(ctx: RunContext, val_outputs: torch.Tensor | None,

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 from scipy import stats
+from sklearn.metrics import roc_auc_score
 
 from trainwise.data.audit import IMBALANCE_RATIO
 from trainwise.findings import Finding, Severity, info, warning
@@ -25,6 +26,7 @@ from trainwise.train.intervals import (
     percent,
 )
 from trainwise.train.label_calibration import Calibration, scaled
+from trainwise.train.ranking import macro_ovr_auc, ranks_above_chance
 
 # A suspect counts as "confident" when the model puts at least this on another class and
 # at most CONFIDENT_GIVEN on the given one: a wrong label, or a row the model is sure of
@@ -294,22 +296,40 @@ def _imbalanced(counts: np.ndarray) -> bool:
 def _balanced_gate(probs: np.ndarray, labels: np.ndarray, counts: np.ndarray,
                    evidence: dict) -> Finding | None:
     """On imbalanced classes, balanced accuracy against 1 / k (intervals.at_chance, the
-    evaluate stage's rule under class weights): None when its 95% interval clears chance."""
+    evaluate stage's rule under class weights), or the ROC-AUC against what random scores
+    reach on these rows (ranking.ranks_above_chance): None when either clears chance."""
     right = np.bincount(labels[probs.argmax(axis=1) == labels], minlength=len(counts))
     present = counts > 0
     rows, hits = counts[present].tolist(), right[present].tolist()
     balanced = float(np.mean([h / n for h, n in zip(hits, rows, strict=True)]))
     if not at_chance(balanced, len(rows), rows, hits):
         return None
+    auc = _held_out_auc(probs, labels, counts)
+    if auc is not None and ranks_above_chance(auc, rows):  # confident learning reads the
+        return None  # probabilities, not the argmax: a ranking model is judged (s14 C5)
     low, high = mean_recall_interval(rows, hits) or (balanced, balanced)
     return _skipped(
         "Wrong labels were not looked for: the classes are imbalanced, and the model's "
         f"balanced accuracy on the {len(labels)} held-out rows ({percent(balanced)}%, 95% "
         f"interval {percent(low)}-{percent(high)}%) is not clearly above chance "
-        f"({percent(1 / len(rows))}% over {len(rows)} classes), so its probabilities cannot "
+        f"({percent(1 / len(rows))}% over {len(rows)} classes), nor does it rank them apart "
+        f"(ROC-AUC {'n/a' if auc is None else f'{auc:.3f}'}), so its probabilities cannot "
         "tell a wrong label from its own mistakes.", LEARN_FIRST,
         {**evidence, "score": "balanced accuracy", "balanced_accuracy": balanced,
          "chance": 1 / len(rows)})
+
+
+def _held_out_auc(probs: np.ndarray, labels: np.ndarray, counts: np.ndarray) -> float | None:
+    """The held-out rows' ROC-AUC: of the rarer class for two classes, else the macro
+    one-vs-rest mean over the classes present; None when a probability is not finite."""
+    present = np.flatnonzero(counts > 0)
+    p = np.asarray(probs, dtype=np.float64)[:, present]
+    if len(present) < 2 or not np.isfinite(p).all():
+        return None
+    remap = np.zeros(len(counts), dtype=np.int64)
+    remap[present] = np.arange(len(present))
+    return macro_ovr_auc(p, remap[labels], len(present)) if len(present) > 2 else \
+        float(roc_auc_score(remap[labels] == 1, p[:, 1]))
 
 
 def _skipped(message: str, fix: str, evidence: dict) -> Finding:
