@@ -267,7 +267,8 @@ def test_regression_run_has_no_accuracy_or_confidence(tmp_path: Path) -> None:
     plain = html.unescape(text)
     assert "ln C" not in plain and "MSE of the standardised target" in plain
     assert "mean squared error of the target standardised by the training split" in plain
-    assert "The dotted line at 1 is predicting the training mean" in plain
+    assert ("The dotted line at 1 is what predicting the training mean scores on the "
+            "training rows") in plain
     assert "√L times the standard deviation of the target." in plain
 
 

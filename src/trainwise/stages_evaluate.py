@@ -77,6 +77,7 @@ from trainwise.train.regression_predictions import (
     QUARTER_KEY,
     error_by_quarter,
     in_target_units,
+    median_caveat,
     write_predictions,
 )
 from trainwise.train.sharding import loader_order, predictions_across_ranks, setup_loader
@@ -168,7 +169,9 @@ def _regression_findings(ctx: RunContext, row: dict[str, Any], outputs: torch.Te
         in_target_units(outputs.numpy(), units)
     row.update(_keep_predictions(ctx, actual, predicted))
     row.update(regression_intervals(actual, predicted, seed=ctx.config.run.seed))
-    return findings + why_not
+    keys, caveat = median_caveat(actual, predicted, ctx.target_log, seed=ctx.config.run.seed)
+    row.update(keys)
+    return findings + why_not + ([caveat] if caveat else [])
 
 
 def _too_good(ctx: RunContext, row: dict[str, Any], findings: list[Finding]) -> list[Finding]:
@@ -304,7 +307,7 @@ def _save_linear(ctx: RunContext, fit: LinearFit) -> None:
         return
     units = ctx.target_units()
     save_linear(ctx.run.path / LINEAR_FILE, fit, list(ctx.data.feature_names), ctx.data.task,
-                units.mean, units.scale, "log" if units.log else "none")
+                units.mean, units.scale, units.log or "none")
 
 
 def _linear_classes(row: dict[str, Any], targets: np.ndarray, predicted: np.ndarray | None,
@@ -372,7 +375,8 @@ def _regression_message(ctx: RunContext, row: dict[str, Any]) -> str:
             f"{amount(row['test_mae'])}{_within(row, 'test_mae')}, "
             f"{r2_text(row['test_r2'])}{_within(row, 'test_r2')} on "
             f"{len(ctx.splits['test'].y)} held-out rows"
-            + (" (trained on log(1 + target), scored in its units)" if ctx.target_log else "")
+            + (f" (trained on the target's {ctx.target_log}, scored in its units)"
+               if ctx.target_log else "")
             + (f" ({baselines})." if baselines else ".") + paired)
 
 

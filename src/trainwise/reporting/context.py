@@ -177,8 +177,10 @@ def report_context(run: RunData) -> dict[str, Any]:
         "regression_baselines": "test_mean_rmse" in (run.test or {}),
         "standardised_target": standardised_target(run),
         "error_quarters": error_quarters(run.test),
-        "log_target": ((meta.get("config") or {}).get("data") or {}).get("target_transform")
-        == "log",
+        # the function trained on: "log" or "log1p" (a folder from before session 14: log1p)
+        "log_target": (meta.get("split") or {}).get("target_log") or (
+            "log1p" if ((meta.get("config") or {}).get("data") or {}).get("target_transform")
+            == "log" else ""),
         "label_issues": meta.get("label_issues") or {},
         "mistakes": meta.get("mistakes") or {},
         **class_tables(run.test or {}, run.data.get("class_names") or [],

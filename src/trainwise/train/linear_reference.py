@@ -123,9 +123,10 @@ def save_linear(path: Path, fit: LinearFit, feature_names: list[str], task: str,
     """The line the run scored, as plain arrays (np.load(..., allow_pickle=False)), so "keep
     the linear model" can be acted on (audit s12 S13). It reads the inputs as the network does
     (preprocess.npz's normalisation applied); a regression's coef and intercept are in the
-    target's units (times target_scale, plus target_mean; then, under target_transform =
-    "log", the log undone as preprocess.npz's target_log says: exp for "log", expm1 for
-    "log1p" or when absent), a classification's give logits over `classes`."""
+    target's units (times target_scale, plus target_mean; then the log undone: exp under
+    target_transform "log", expm1 under "log1p", the TargetUnits.log the run trained on;
+    files written before both were told apart hold "log" for either, and preprocess.npz's
+    target_log says which), a classification's give logits over `classes`."""
     assert fit.coef is not None and fit.intercept is not None
     coef, intercept = fit.coef, fit.intercept
     if task != "classification":
