@@ -9,9 +9,9 @@ from trainwise.config import ConfigError, load_config
 
 
 @pytest.mark.parametrize("name, said", [
-    ("t.csv.gz", "gunzip -k"),  # was: "is not UTF-8 text; save it as UTF-8"
-    ("t.tsv", "rename (or copy) it to t.csv"),  # was: "is not valid TSV: Expected '='"
-    ("t.txt", "rename (or copy) it to t.csv"),
+    ("t.csv.zst", "gunzip -k"),  # was: "is not UTF-8 text; save it as UTF-8"
+    ("t.tar.gz", "gunzip -k"),
+    ("t.tab", "rename (or copy) it to t.csv"),  # was: "is not valid TAB: Expected '='"
     ("t.xlsx", "save the sheet as CSV"),
 ])
 def test_data_suffixes_are_not_configs(tmp_path, name, said):
@@ -21,6 +21,17 @@ def test_data_suffixes_are_not_configs(tmp_path, name, said):
     with pytest.raises(ConfigError, match="neither a config nor a data file") as caught:
         load_config(path)
     assert said in str(caught.value) and "TOML" not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["t.csv.gz", "t.CSV.BZ2", "t.tsv", "t.txt", "t.tsv.xz"])
+def test_text_tables_are_data(tmp_path, name):
+    """A tab export and a compressed CSV are read as data.source (tests/test_compressed_tables
+    reads them), no longer refused with "decompress it" / "rename it" (audit s14 Z1 rest)."""
+    path = tmp_path / name
+    path.write_bytes(b"a\tlabel\n1\tx\n2\ty\n")
+    assert load_config(path).data.source == str(path)
+    with pytest.raises(ConfigError, match="does not exist"):  # said before a run folder is made
+        load_config(tmp_path / f"missing_{name}")
 
 
 def test_configs_still_read(tmp_path):

@@ -38,6 +38,7 @@ from trainwise.config_sections import (
     TrainConfig,
     TuneConfig,
     _Section,
+    data_suffix,
     split_seed,
     valid_keys,
 )
@@ -45,6 +46,7 @@ from trainwise.data.errors import NAMED_AS_SOURCE, NAMED_ON_COMMAND_LINE, missin
 
 __all__ = [  # re-exported: trainwise.config is where callers import them from
     "BUILT_IN_SOURCES", "DATA_SUFFIXES", "MIN_NUM_STEPS", "Config", "ConfigError", "DataConfig",
+    "data_suffix",
     "ModelConfig", "RunConfig", "SplitConfig", "TrainConfig", "TuneConfig", "batch_size_set",
     "field_notes", "from_dict", "load_config", "read_config_file", "refuse_missing_data",
     "refuse_run_folder",
@@ -98,7 +100,7 @@ def refuse_missing_data(path: Path, named_by: str = NAMED_AS_SOURCE) -> None:
     before a run folder and a report are made for a run that cannot start (audit s13 P6:
     `trainwise run nosuch.csv` left both; review s13 VA5: so did
     trainwise.run({"data": {"source": "nosuch.npz"}}))."""
-    if path.suffix.lower() in DATA_SUFFIXES and not path.exists():
+    if data_suffix(path) and not path.exists():
         raise ConfigError(missing_data_file(path, named_by))
 
 
@@ -107,7 +109,7 @@ def _is_data(path: Path) -> bool:
     (`trainwise run wine` was refused as a missing config file, audit s11 M15). A folder
     named like a built-in set is data too, and rundir.with_absolute_source reads that name as
     the built-in set (saying so): `./wine` is the folder."""
-    return path.suffix.lower() in DATA_SUFFIXES or path.is_dir() or (
+    return bool(data_suffix(path)) or path.is_dir() or (
         str(path) in BUILT_IN_SOURCES and not path.exists())
 
 

@@ -10,13 +10,14 @@ from typing import Any
 import tomllib
 import yaml
 
-from trainwise.config_sections import BUILT_IN_SOURCES, DATA_SUFFIXES, Config, ConfigError
+from trainwise.config_sections import BUILT_IN_SOURCES, Config, ConfigError, data_suffix
 
 
 def _read_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist. Pass the path of a .toml or "
-                          ".yaml file, a data file (.csv, .parquet, .npz) or image folder, a "
+                          ".yaml file, a data file (.csv, .tsv, .txt, .csv.gz, .parquet, .npz) or "
+                          "image folder, a "
                           f"built-in data set ({', '.join(BUILT_IN_SOURCES)}; or --set "
                           "data.source='\"wine\"'), or run `trainwise run` with no argument "
                           "for the demo.")
@@ -37,10 +38,11 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 CONFIG_SUFFIXES = (".toml", ".yaml", ".yml")
 COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")
-TEXT_TABLES = (".tsv", ".txt", ".tab", ".dat")
+TEXT_TABLES = (".tab", ".dat")  # .tsv and .txt are read as CSV (config_sections.TEXT_TABLES)
 SPREADSHEETS = (".xlsx", ".xls", ".xlsm", ".ods")
-READ_HERE = ("trainwise reads configs (.toml, .yaml) and data files (.csv, .parquet, .npz, an "
-             "image folder, a built-in set)")
+READ_HERE = ("trainwise reads configs (.toml, .yaml) and data files (.csv, .tsv, .txt, each "
+             "also compressed as .gz/.bz2/.zip/.xz; .parquet, .npz, an image folder, a built-in "
+             "set)")
 
 
 def _refuse_data_suffix(path: Path) -> None:
@@ -51,8 +53,8 @@ def _refuse_data_suffix(path: Path) -> None:
     if suffix in CONFIG_SUFFIXES or not suffix:  # no suffix: read as TOML, as before
         return
     if suffix in COMPRESSED:
-        how = (f"It is compressed ({suffix}): decompress it (e.g. `gunzip -k {path}`, or "
-               "unzip) and pass the .csv inside")
+        how = (f"It is compressed ({suffix}) but not a compressed .csv/.tsv/.txt: decompress "
+               f"it (e.g. `gunzip -k {path}`, or unzip) and pass the data file inside")
     elif suffix in TEXT_TABLES:
         how = (f"If it is a table of text, rename (or copy) it to {path.stem}.csv: a tab, "
                "';' or '|' separator is sniffed")
@@ -70,7 +72,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     folder's config.toml leniently from them)."""
     raw = _read_file(path)
     source = raw.get("data", {}).get("source") if isinstance(raw.get("data"), dict) else None
-    if isinstance(source, str) and Path(source).suffix.lower() in DATA_SUFFIXES:
+    if isinstance(source, str) and data_suffix(Path(source)):
         candidate = path.parent / source  # a relative data path is relative to the file
         if not Path(source).is_absolute() and candidate.exists():
             raw["data"]["source"] = str(candidate)

@@ -7,6 +7,7 @@ from config_errors.py. Load configs through trainwise.config, which re-exports t
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,6 +22,21 @@ from pydantic import (
 from trainwise.findings import TrainwiseError
 
 DATA_SUFFIXES = (".csv", ".parquet", ".npz")  # what data.source reads besides built-in names
+TEXT_TABLES = (".csv", ".tsv", ".txt")  # read as CSV: a tab, ';' or '|' separator is sniffed
+COMPRESSIONS = (".gz", ".bz2", ".zip", ".xz")  # pandas reads these by suffix (.zst needs zstandard)
+
+
+def data_suffix(path: Path) -> str:
+    """The suffix whose reader reads `path`: '.parquet', '.npz', '.csv' for a text table
+    (.csv, .tsv, .txt: a tab export was refused as "rename it to .csv", audit s14 Z1) also
+    when compressed ('a.csv.gz', whose Path.suffix is '.gz'), else ''. Any case: DATA.CSV."""
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    if len(suffixes) == 2 and suffixes[-1] in COMPRESSIONS and suffixes[0] in TEXT_TABLES:
+        return ".csv"
+    last = suffixes[-1] if suffixes else ""
+    return ".csv" if last in TEXT_TABLES else last if last in DATA_SUFFIXES else ""
+
+
 BUILT_IN_SOURCES = ("mnist1d", "digits", "breast_cancer", "wine")  # the one list of names:
 # data/sources.BUILT_IN maps them to loaders; here so that `trainwise run wine` reads as
 # data.source without importing the loaders

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from trainwise.data.compressed import open_bytes, open_text
 from trainwise.data.csvheader import (
     drop_repeated_headers,
     duplicate_name_findings,
@@ -39,7 +40,7 @@ def _first_undecodable(path: Path, encoding: str) -> tuple[int, bytes]:
     offset into its read buffer, not the file, so the file is decoded again here in chunks."""
     decoder = codecs.getincrementaldecoder(encoding)()
     line = 1
-    with open(path, "rb") as file:
+    with open_bytes(path) as file:
         while chunk := file.read(1 << 20):
             try:
                 decoder.decode(chunk)
@@ -63,7 +64,7 @@ def bom_encoding(path: Path) -> str:
     Text', PowerShell's Out-File), else '': such a file is no utf-8, and the latin-1 that a
     decode error suggested "read" it as ' l a b e l ' (audit s14 Z14). UTF-32's marks first:
     FF FE 00 00 starts with UTF-16's FF FE."""
-    with open(path, "rb") as file:
+    with open_bytes(path) as file:
         start = file.read(4)
     if start.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         return "utf-32"
@@ -71,7 +72,7 @@ def bom_encoding(path: Path) -> str:
 
 
 def _sample(path: Path, encoding: str) -> str:
-    with open(path, encoding=encoding, errors="replace", newline="") as file:
+    with open_text(path, encoding) as file:
         return file.read(SNIFF_BYTES)
 
 

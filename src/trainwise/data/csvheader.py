@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from trainwise.data.coltypes import is_text
+from trainwise.data.compressed import open_text
 from trainwise.findings import Finding, warning
 
 NUM_SHOWN = 5  # rows named
@@ -93,7 +94,7 @@ def duplicate_name_findings(path: Path, separator: str, encoding: str, skip: int
                             ) -> list[Finding]:
     """A warning naming the header's names that appear more than once: pandas keeps the
     first and renames the others 'a.1', 'a.2', which data.target and the report then show."""
-    with open(path, encoding=encoding, errors="replace", newline="") as file:
+    with open_text(path, encoding) as file:  # decompressed: a.csv.gz
         for _ in range(skip):  # title lines above the header
             file.readline()
         header = next(csv.reader([file.readline()], delimiter=separator), [])

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from trainwise.config_sections import data_suffix
 from trainwise.data.coltypes import (
     coerce_numeric_text,
     is_text,
@@ -50,7 +51,7 @@ def read_table(path: Path, sep: str = "", encoding: str = "", decimal: str = "",
     try:
         if path.suffix.lower() == ".parquet":  # may hold list/dict cells a CSV cannot
             frame = pd.read_parquet(path)
-        if path.suffix.lower() == ".csv":
+        if data_suffix(path) == ".csv":  # .tsv, .txt, .csv.gz too: pandas decompresses by suffix
             return read_csv(path, sep, encoding, decimal, target, codes)
     except DataError:
         raise
@@ -59,7 +60,9 @@ def read_table(path: Path, sep: str = "", encoding: str = "", decimal: str = "",
                         "file?") from None
     if path.suffix.lower() == ".parquet":  # outside the try: its refusal names the column
         return as_csv_table(frame, f"'{path}'"), []
-    raise DataError(f"data file '{path}' has suffix '{path.suffix}'; expected .csv or .parquet.")
+    raise DataError(f"data file '{path}' has suffix '{path.suffix}'; expected .csv (.tsv, .txt, "
+                    "also compressed: .csv.gz, .bz2, .zip, .xz) or .parquet. A spreadsheet: save "
+                    "the sheet as CSV (Excel: 'CSV UTF-8').")
 
 
 def infer_task(target: pd.Series) -> str:
