@@ -103,8 +103,10 @@ def test_unreadable_and_unknown_files(tmp_path):
         load_data(str(bad))
     with pytest.raises(DataError, match="does not exist"):
         load_data(str(tmp_path / "missing.npz"))
-    with pytest.raises(DataError, match="unknown data source"):
+    with pytest.raises(DataError, match="does not exist"):  # a .txt is a table (audit s14 Z1)
         load_data(str(tmp_path / "data.txt"))
+    with pytest.raises(DataError, match="unknown data source"):
+        load_data(str(tmp_path / "data.xlsx"))
 
 
 @pytest.mark.parametrize("name", ["nosuch.csv", "nosuch.npz"])

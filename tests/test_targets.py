@@ -37,9 +37,26 @@ def test_a_doubtful_task_is_named_with_the_setting(values, task, other):
 
 
 @pytest.mark.parametrize("values", [np.arange(300) % 10, np.arange(300) % 150,
-                                    np.linspace(0, 1, 300)])
+                                    np.linspace(0, 1, 300), np.arange(300) % 21 + 0.5,
+                                    np.arange(190) % 20 + 0.5])
 def test_a_clear_task_gives_no_warning(values):
+    """21 levels (over 20), or 20 levels on 190 rows (under 10 rows each): no doubt."""
     assert not doubts(load(values))
+
+
+def test_few_non_whole_values_are_doubted_as_classes():
+    """-0.5, 0, 0.5 on 200 rows (ratings in half steps, -0.0 among them) was trained as a
+    regression without a word (audit s14 Z6): the doubt names the values and the setting."""
+    values = np.array([-0.5, 0.0, -0.0, 0.5] * 50)
+    data = load(values)
+    [finding] = doubts(data)
+    assert data.task == "regression" and finding.evidence["num_values"] == 3
+    assert "3 distinct values (-0.5, 0, 0.5) on 200 rows" in finding.message
+    assert "--set data.task=classification" in finding.fix
+    assert not doubts(load(values, task="regression"))  # declared: no doubt left
+    assert len(load(values, task="classification").class_names) == 3
+    x = np.random.default_rng(0).normal(size=(200, 2))
+    assert doubts(array_data(x, values.astype(np.float32)))  # a .npz gets it too
 
 
 def test_lookalike_labels_stay_separate_classes_with_a_warning():
