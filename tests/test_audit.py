@@ -421,3 +421,28 @@ def test_audit_says_how_to_call_it():
         audit(frame)
     with pytest.raises(TrainwiseError, match="audit.. got a str. Pass what trainwise.load_data"):
         audit("table.csv")
+
+
+def test_class_size_warnings_wait_while_the_task_is_doubted():
+    """A count (claims 0..11, falling off: 200, 100, 50, ..., 1 row) is inferred as 12
+    classes with a task_inferred doubt; its tail was then warned about as rare classes to
+    weight or collect (audit s14 R12). While the doubt stands they are notes naming it; with
+    data.task = "classification" declared the doubt is gone and they are warnings again."""
+    from trainwise.data.tables import table_data
+
+    counts = [200, 150, 100, 60, 40, 25, 15, 10, 6, 4, 1, 2]  # rows of claims = 0 .. 11
+    claims = np.repeat(np.arange(12), counts)
+    frame = pd.DataFrame({"x": np.random.default_rng(0).normal(size=len(claims)),
+                          "claims": claims})
+    by_code = {f.code: f for f in audit(table_data(frame, "claims"))[0]}
+    assert by_code["task_inferred"].severity is Severity.WARNING
+    for code in ("class_imbalance", "few_rows_in_class"):
+        assert by_code[code].severity is Severity.INFO
+        assert "task_inferred says these whole numbers may be counts" in by_code[code].message
+        assert by_code[code].fix.startswith("Settle the task first")
+    assert by_code["few_rows_in_class"].evidence["classes"] == {  # < 13 rows; "10" (1 row) named
+        "7": 10, "8": 6, "9": 4, "11": 2}  # by class_imbalance
+    declared = {f.code: f for f in audit(table_data(frame, "claims", task="classification"))[0]}
+    assert "task_inferred" not in declared
+    assert {declared[c].severity for c in ("class_imbalance", "few_rows_in_class")} == {
+        Severity.WARNING}

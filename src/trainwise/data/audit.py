@@ -16,7 +16,7 @@ from trainwise.data.label_leak import leak_findings
 from trainwise.data.missing import TOP_K, missing_warning
 from trainwise.data.task import TaskData
 from trainwise.data.token_stats import token_findings
-from trainwise.findings import Finding, Severity, error, info, warning
+from trainwise.findings import Finding, Severity, error, explained, info, warning
 
 IMBALANCE_RATIO = 0.2  # smallest / largest class below this: accuracy hides the rare classes
 OUTLIER_IQRS = 10.0  # a regression target this many interquartile ranges from its median is
@@ -120,6 +120,26 @@ def _balance_findings(by_name: dict[str, int], num_rows: int,
                     "be trained on or scored, never both (a stratified split keeps it in train).")
     return [warning("data", "class_imbalance", message, _imbalance_fix(class_weights),
                     class_counts=by_name, ratio=round(ratio, 4))]
+
+
+CLASS_SIZE_CODES = ("class_imbalance", "few_rows_in_class")
+
+
+def held_back_for_task(found: list[Finding], loaded: list[Finding]) -> list[Finding]:
+    """The class-size warnings as notes while the loader's task_inferred doubts that the
+    target's whole numbers are classes: a count (claims 0..11, falling off) read as 12
+    classes had its tail called rare classes to weight or collect, advice for a
+    classification the audit itself doubted (audit s14 R12). Settling the task comes first."""
+    if not any(f.code == "task_inferred" and f.evidence.get("task") == "classification"
+               for f in loaded):
+        return found
+    note = ("(A note, not a warning, while the task is in doubt: task_inferred says these "
+            "whole numbers may be counts, which as a regression have no classes to balance.)")
+    fix = ("Settle the task first (see task_inferred): counts -> --set data.task=regression, "
+           "and this goes away; classes -> --set data.task=classification, and then: ")
+    return [explained(f, note, fix + f.fix[:1].lower() + f.fix[1:])
+            if f.code in CLASS_SIZE_CODES and f.severity is Severity.WARNING else f
+            for f in found]
 
 
 def _missing_findings(x: np.ndarray, names: list[str], text_missing: dict[str, int],
@@ -307,6 +327,7 @@ def audit(data: Any, target: str = "", class_weights: str = "none",
     if data.task == "classification":
         found, summary["class_counts"] = class_findings(y, list(data.class_names),
                                                         class_weights, min_class_rows)
+        found = held_back_for_task(found, data.findings)
         if data.y_test is not None:
             test = np.asarray(data.y_test).astype(np.int64).reshape(-1)
             summary["test_class_counts"] = np.bincount(
