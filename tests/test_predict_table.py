@@ -280,3 +280,27 @@ def test_a_column_constant_in_training_is_filled_and_a_file_is_called_a_file():
     said = str(caught.value)
     assert said.startswith("this file 'new.csv' cannot be matched")
     assert "3 columns of the training table, encoded as the 4 features" in said
+
+
+def test_a_compressed_csv_and_a_tab_export_predict_as_the_csv(table_run, tmp_path):
+    """Audit s14 Z1: the run reads .csv.gz / .tsv / .txt; predict refused them ("has suffix
+    '.gz', which predict does not read")."""
+    result, frame, test = table_run
+    rows = frame.iloc[test[:20]].drop(columns="label")
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    rows.to_csv(tmp_path / "new.csv.gz", index=False)
+    rows.to_csv(tmp_path / "new.tsv", index=False, sep="\t")
+    plain, _ = _quiet_predict(result.path, tmp_path / "new.csv")
+    for name in ("new.csv.gz", "new.tsv"):
+        other, _ = _quiet_predict(result.path, tmp_path / name)
+        pd.testing.assert_frame_equal(other, plain)
+
+
+def test_an_object_array_in_a_npz_is_a_data_error_with_the_fix(table_run, tmp_path):
+    """Audit s14 Z21: a raw numpy ValueError ("Object arrays cannot be loaded...")."""
+    from trainwise.findings import TrainwiseError
+
+    result, _, _ = table_run
+    np.savez(tmp_path / "rows.npz", X=np.array([[1, "a"], [2, None]], dtype=object))
+    with pytest.raises(TrainwiseError, match=r"object array .* np.savez"):
+        trainwise.predict(result.path, tmp_path / "rows.npz")

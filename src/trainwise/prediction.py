@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from trainwise.caller_line import warn_at_caller
-from trainwise.config import DataConfig
+from trainwise.config import DataConfig, data_suffix
 from trainwise.data.arrays import shape_inputs
 from trainwise.data.errors import DataError
 from trainwise.data.tensors import to_loader
@@ -239,7 +239,7 @@ def unsaved_encoding(prep: Preprocessing, source: object, findings: list[Finding
     data.source. The one rule for predict and for the report's Reproduce box (review s13 VA1:
     the box kept its own copy and told a text run with its vocabulary it could not be scored)."""
     if prep.kind == "tokens" and not prep.vocabulary and \
-            Path(str(source)).suffix.lower() in (".csv", ".parquet"):
+            data_suffix(Path(str(source))) in (".csv", ".parquet"):
         return ("its text was read as word ids through a vocabulary built from the table's "
                 "rows, and this run folder, written by an earlier trainwise, does not hold "
                 "that vocabulary"), False
@@ -256,7 +256,7 @@ def _refuse_unsaved_encoding(x: Any, folder: Path, why: str, arrays_ok: bool) ->
     no one can build (the vocabulary) or a table whose encoding predict does not redo; the
     --resume advice names `folder`, to be pasted as it is (review s13 VA12)."""
     as_table = isinstance(x, pd.DataFrame) or (
-        isinstance(x, str | Path) and Path(x).suffix.lower() in (".csv", ".parquet"))
+        isinstance(x, str | Path) and data_suffix(Path(x)) in (".csv", ".parquet"))
     if not why or (arrays_ok and not as_table):
         return
     if not arrays_ok:  # free text: dropping the text would leave nothing to train on
@@ -436,14 +436,19 @@ def _token_ids(array: np.ndarray, prep: Preprocessing) -> np.ndarray:
 def _read_file(path: Path, data: DataConfig, prep: Preprocessing) -> Any:
     """The rows in a file; a CSV is read as the run read its own (its config's data.sep,
     data.encoding and data.decimal), since `trainwise predict` takes no such options."""
-    if not path.is_file() or path.suffix.lower() not in (".npz", ".csv", ".parquet"):
+    if not path.is_file() or not data_suffix(path):
         _refuse_unread(path, prep)
-    if path.suffix.lower() == ".npz":
+    if data_suffix(path) == ".npz":
         with np.load(path, allow_pickle=False) as saved:
             key = next((k for k in ("X", "x") if k in saved.files), None)
             if key is None:
                 raise DataError(f"'{path}' holds {saved.files}; name the inputs X.")
-            return saved[key]
+            try:
+                return saved[key]
+            except ValueError as exc:  # an object array: loading it would run pickle's code
+                raise DataError(f"'{path}': its {key} is an object array ({exc}); save it as "
+                                f"numbers: np.savez(path, {key}=np.asarray(x, dtype=np.float32))"
+                                ) from None
     from trainwise.data.tables import read_table
 
     return read_table(path, data.sep, data.encoding, data.decimal)[0]
@@ -457,5 +462,5 @@ def _refuse_unread(path: Path, prep: Preprocessing) -> None:
     if prep.kind == "image":  # a folder was read as images before this
         raise DataError(f"'{path}' {what}. {IMAGE_INPUTS}")
     raise DataError(f"'{path}' {what}; this run read {prep.kind} data, whose rows predict "
-                    "reads from one file: a .npz (with X), .csv or .parquet (folders and "
-                    "image files are read for runs on images only).")
+                    "reads from one file: a .npz (with X), .csv (also .tsv, .txt, .csv.gz) or "
+                    ".parquet (folders and image files are read for runs on images only).")
