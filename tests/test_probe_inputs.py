@@ -230,7 +230,7 @@ def test_fit_says_what_a_batch_must_be(blobs):
     from trainwise.train.loop import fit
 
     bare = DataLoader(blobs[0], batch_size=32)  # inputs alone, no targets
-    with pytest.raises(TrainwiseError, match=r"\(inputs, targets\) pairs"):
+    with pytest.raises(TrainwiseError, match=r"not an \(inputs, targets\) pair; return \(x, y\)"):
         fit(_net(), bare, bare, optimizer=_adamw(_net()), loss_fn=F.cross_entropy,
             max_epochs=1)
 
