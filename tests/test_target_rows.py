@@ -82,3 +82,15 @@ def test_a_single_class_left_names_the_dropped_rows(tmp_path):
     labels = ["NA"] * 40 + ["card theft"] * 20
     with pytest.raises(DataError, match=r"single class.*dropped 40 of 60 rows .*'NA' x40"):
         load_table(_write(tmp_path, labels), "label")
+
+
+def test_zero_padded_codes_survive_a_repeated_header(tmp_path):
+    # VD1: a header line repeated mid-file made every column text, then the drop read the
+    # target back as numbers: '007' and '7' merged again into 2 classes, one of them '100'
+    path = _write(tmp_path, ["007", "7", "0100"] * 20)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:31] + ["x,label"] + lines[31:]) + "\n")
+    data = load_table(path, "label")
+    assert data.class_names == ["007", "0100", "7"]
+    codes = {f.code for f in data.findings}
+    assert {"repeated_header", "target_codes"} <= codes

@@ -128,7 +128,9 @@ def read_csv(path: Path, sep: str = "", encoding: str = "", decimal: str = "",
     data.task is regression)."""
     frame, findings, (separator, encoding, skip) = _read_dialect(path, sep, encoding, decimal)
     frame = raw_target(path, frame, target, separator, encoding, codes, skip)
-    frame, repeated = drop_repeated_headers(frame)  # after raw_target: its rows are the file's
+    # after raw_target: its rows are the file's; a zero-padded target stays text (VD1)
+    keep = target if target in frame and codes and has_zero_padded(frame[target]) else ""
+    frame, repeated = drop_repeated_headers(frame, keep)
     return frame, findings + repeated + duplicate_name_findings(path, separator, encoding, skip)
 
 

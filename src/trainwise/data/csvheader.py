@@ -25,10 +25,12 @@ MAX_TITLE_LINES = 5  # title lines looked for above the header
 MANGLED = re.compile(r"\.\d+$")  # pandas' suffix on a repeated name: 'a.1', 'a.2'
 
 
-def drop_repeated_headers(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding]]:
+def drop_repeated_headers(frame: pd.DataFrame, keep: str = ""
+                          ) -> tuple[pd.DataFrame, list[Finding]]:
     """`frame` less the rows whose every cell is its column's name (a header line repeated
     mid-file), its text columns read again as numbers where every cell left is one; and the
-    warning naming those rows."""
+    warning naming those rows. `keep`: a column left as text (zero-padded class codes: as
+    numbers '007' and '7' would merge again, review s14 VD1)."""
     if len(frame) == 0 or not all(is_text(frame[c]) for c in frame.columns):
         return frame, []  # a header cell makes every column text
     exact = [str(c) for c in frame.columns]
@@ -40,7 +42,10 @@ def drop_repeated_headers(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Findi
         return frame, []
     rows = np.flatnonzero(repeated)
     kept = frame.loc[~repeated].reset_index(drop=True)
-    return kept.apply(_numbers_if_all), [_repeated_warning(rows)]
+    numbers = kept.apply(_numbers_if_all)
+    if keep in kept.columns:
+        numbers[keep] = kept[keep]
+    return numbers, [_repeated_warning(rows)]
 
 
 def _numbers_if_all(column: pd.Series) -> pd.Series:
