@@ -50,3 +50,13 @@ def test_title_lines_above_the_header_are_skipped_and_said(tmp_path):
     plain = tmp_path / "plain.csv"  # no title: nothing skipped, nothing said
     plain.write_text(frame.to_csv(index=False))
     assert not read_table(plain)[1]
+
+
+def test_a_given_separator_decides_what_is_a_title_line(tmp_path):
+    # VD2: with data.sep = ':' the header holds none of ',;\t|', so the first row with a
+    # comma in a cell was taken for the header and the real header skipped as a title
+    path = tmp_path / "colon.csv"
+    path.write_text("name:score:label\nSmith, J.:1.5:a\nLee:2.5:b\nKim:3.5:a\n")
+    read, findings = read_table(path, sep=":", target="label")
+    assert list(read.columns) == ["name", "score", "label"] and len(read) == 3
+    assert not any(f.code == "title_lines" for f in findings)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from trainwise.data.compressed import open_bytes, open_text
 from trainwise.data.csvheader import (
+    SEPARATORS,
     drop_repeated_headers,
     duplicate_name_findings,
     title_lines,
@@ -145,7 +146,7 @@ def _read_dialect(path: Path, sep: str, encoding: str, decimal: str
         raise DataError(f"data.encoding = '{encoding}' is not an encoding Python knows. Use "
                         "one such as 'utf-8', 'latin-1', 'cp1252'.") from None
     sample = _sample(path, encoding)
-    skip = title_lines(sample)
+    skip = title_lines(sample, sep or SEPARATORS)
     findings = [title_warning(path, sample, skip)] if skip else []
     sample = sample.split("\n", skip)[-1]  # the header on: the sniffers read it first
     sniffed = "" if sep else _sniff_separator(sample)

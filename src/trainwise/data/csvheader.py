@@ -70,14 +70,16 @@ def _repeated_warning(rows: np.ndarray) -> Finding:
         num_rows=len(rows), rows=rows[:NUM_SHOWN].tolist())
 
 
-def title_lines(sample: str) -> int:
+def title_lines(sample: str, separators: str = SEPARATORS) -> int:
     """How many lines above the header are a title ('# exported 2024-01-01 by tool'): leading
-    lines, up to MAX_TITLE_LINES, with no ',', ';', tab or '|' before a line that has one.
+    lines, up to MAX_TITLE_LINES, with none of `separators` (',', ';', tab, '|'; only the
+    user's data.sep when given: a ':' header has none of the four, so the first row with a
+    comma in a cell was taken for the header, review s14 VD2) before a line that has one.
     Read as the header, such a line made a 1-column table whose one name the target advice
     then offered (audit s14 Z15). A 1-column file has no separator anywhere: 0."""
     lines = sample.split("\n", MAX_TITLE_LINES + 1)[:MAX_TITLE_LINES + 1]
     for count, line in enumerate(lines):
-        if any(s in line for s in SEPARATORS):
+        if any(s in line for s in separators):
             return count if any(text.strip() for text in lines[:count]) else 0
     return 0
 
