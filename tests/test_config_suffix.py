@@ -9,8 +9,9 @@ from trainwise.config import ConfigError, load_config
 
 
 @pytest.mark.parametrize("name, said", [
-    ("t.csv.zst", "gunzip -k"),  # was: "is not UTF-8 text; save it as UTF-8"
-    ("t.tar.gz", "gunzip -k"),
+    ("t.csv.zst", "a CSV file compressed as .zst"),  # was: "is not UTF-8 text; save it as UTF-8"
+    ("t.tar.gz", "tar -xf"),  # VD6: gunzip left a .tar
+    ("t.json.bz2", "bunzip2 -k"),
     ("t.tab", "rename (or copy) it to t.csv"),  # was: "is not valid TAB: Expected '='"
     ("t.xlsx", "save the sheet as CSV"),
 ])
@@ -38,3 +39,26 @@ def test_configs_still_read(tmp_path):
     path = tmp_path / "c.yml"
     path.write_text("train:\n  max_epochs: 3\n")
     assert load_config(path).train.max_epochs == 3
+
+
+@pytest.mark.parametrize("name, command", [
+    ("t.csv.zst", "zstd -d"), ("t.json.xz", "unxz -k"), ("t.json.zip", "unzip")])
+def test_each_compression_gets_its_own_command(tmp_path, name, command):
+    # VD6: a .csv.zst was told `gunzip -k`, which cannot read zstd ("unknown suffix")
+    path = tmp_path / name
+    path.write_bytes(b"\x28\xb5\x2f\xfd")
+    with pytest.raises(ConfigError, match="neither a config nor a data file") as caught:
+        load_config(path)
+    assert f"`{command} {path}`" in str(caught.value)
+    assert "gunzip" not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["run.conf", "run.cfg", "run.ini", "run"])
+def test_toml_configs_of_other_suffixes_still_read(tmp_path, name):
+    # VD6: a TOML config named .conf/.cfg/.ini loaded before the Z1 refusal, then was refused
+    path = tmp_path / name
+    path.write_text("[train]\nmax_epochs = 3\n")
+    assert load_config(path).train.max_epochs == 3
+    path.write_text("[train\n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_config(path)

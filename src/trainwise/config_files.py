@@ -10,7 +10,13 @@ from typing import Any
 import tomllib
 import yaml
 
-from trainwise.config_sections import BUILT_IN_SOURCES, Config, ConfigError, data_suffix
+from trainwise.config_sections import (
+    BUILT_IN_SOURCES,
+    TEXT_TABLES,
+    Config,
+    ConfigError,
+    data_suffix,
+)
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -27,18 +33,24 @@ def _read_file(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError(f"config file '{path}' is not UTF-8 text; save it as UTF-8.") from None
     try:
-        data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else tomllib.loads(text)
+        data = yaml.safe_load(text) if _format(path) == "YAML" else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"config file '{path}' is not valid {path.suffix[1:].upper()}: "
-                          f"{exc}") from None
+        raise ConfigError(f"config file '{path}' is not valid {_format(path)}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file '{path}' must hold sections such as [data] and [train].")
     return data
 
 
-CONFIG_SUFFIXES = (".toml", ".yaml", ".yml")
+def _format(path: Path) -> str:
+    """'YAML' for .yaml/.yml; any other suffix (.toml, .conf, .cfg, none) is read as TOML."""
+    return "YAML" if path.suffix.lower() in (".yaml", ".yml") else "TOML"
+
+
 COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")
-TEXT_TABLES = (".tab", ".dat")  # .tsv and .txt are read as CSV (config_sections.TEXT_TABLES)
+# the command that decompresses each, keeping the original (`gunzip` cannot read zstd)
+DECOMPRESS = {".gz": "gunzip -k", ".bz2": "bunzip2 -k", ".xz": "unxz -k", ".zst": "zstd -d",
+              ".zip": "unzip"}
+UNREAD_TABLES = (".tab", ".dat")  # .tsv and .txt are read as CSV (TEXT_TABLES)
 SPREADSHEETS = (".xlsx", ".xls", ".xlsm", ".ods")
 READ_HERE = ("trainwise reads configs (.toml, .yaml) and data files (.csv, .tsv, .txt, each "
              "also compressed as .gz/.bz2/.zip/.xz; .parquet, .npz, an image folder, a built-in "
@@ -46,25 +58,38 @@ READ_HERE = ("trainwise reads configs (.toml, .yaml) and data files (.csv, .tsv,
 
 
 def _refuse_data_suffix(path: Path) -> None:
-    """Only .toml/.yaml are configs: a data file of another suffix passed as the argument was
-    parsed as TOML and called "not valid TSV" or "not UTF-8 text; save it as UTF-8" (a
-    gzipped CSV), which sent the user to re-save a file that was fine (audit s14 Z1)."""
+    """A data file passed as the argument was parsed as TOML and called "not valid TSV" or
+    "not UTF-8 text; save it as UTF-8" (a gzipped CSV), which sent the user to re-save a file
+    that was fine (audit s14 Z1). Only suffixes known to be data are refused: any other
+    (.conf, .cfg, .ini, none) is read as TOML, as before (review s14 VD6)."""
     suffix = path.suffix.lower()
-    if suffix in CONFIG_SUFFIXES or not suffix:  # no suffix: read as TOML, as before
-        return
     if suffix in COMPRESSED:
-        how = (f"It is compressed ({suffix}) but not a compressed .csv/.tsv/.txt: decompress "
-               f"it (e.g. `gunzip -k {path}`, or unzip) and pass the data file inside")
-    elif suffix in TEXT_TABLES:
+        how = _compressed_how(path, suffix)
+    elif suffix in UNREAD_TABLES:
         how = (f"If it is a table of text, rename (or copy) it to {path.stem}.csv: a tab, "
                "';' or '|' separator is sniffed")
     elif suffix in SPREADSHEETS:
         how = ("It is a spreadsheet: save the sheet as CSV (Excel: File > Save As > "
                "'CSV UTF-8') and pass the .csv")
     else:
-        how = "Pass a config or a data file of one of those kinds"
+        return
     raise ConfigError(f"'{path}' is neither a config nor a data file trainwise reads "
                       f"({suffix}): {READ_HERE}. {how}.")
+
+
+def _compressed_how(path: Path, suffix: str) -> str:
+    """The command per compression ('t.csv.zst' is a CSV that pandas reads only with the
+    zstandard package installed; 't.tar.gz' is an archive, which gunzip leaves a .tar)."""
+    inner = Path(path.stem).suffix.lower()
+    if inner == ".tar":
+        return f"It is a tar archive: unpack it (`tar -xf {path}`) and pass the data file inside"
+    command = f"`{DECOMPRESS[suffix]} {path}`"
+    if inner in TEXT_TABLES:
+        return (f"It is a {inner[1:].upper()} file compressed as {suffix}, which trainwise "
+                f"does not read: decompress it ({command}) and pass the "
+                f"{path.with_suffix('')} it writes")
+    return (f"It is compressed ({suffix}) but not a compressed .csv/.tsv/.txt: decompress it "
+            f"({command}) and pass the data file inside")
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
