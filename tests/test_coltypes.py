@@ -211,12 +211,12 @@ def test_marker_cells_in_a_text_target_are_missing_not_classes():
     frame = pd.DataFrame({"x": rng.normal(size=300), "diagnosis": diagnosis})
     data = table_data(frame, "diagnosis")
     assert data.class_names == ["benign", "malignant"] and len(data.y) == 282
-    [said] = [f for f in data.findings if f.code == "target_markers"]
-    assert said.evidence["values"] == {"?": 12, "-": 6}
-    assert 'data.na_values=["?", "-"]' in said.fix
-    declared = table_data(frame, "diagnosis", na_values=("?", "-"))  # declared: no warning
-    assert len(declared.y) == 282 and not any(f.code == "target_markers"
-                                              for f in declared.findings)
+    # one warning for those rows, naming the markers (VD5: target_markers said it twice)
+    [said] = [f for f in data.findings if f.severity.value == "warning"]
+    assert said.code == "target_missing" and said.evidence["values"] == {"?": 12, "-": 6}
+    assert "missing-value markers" in said.message
+    declared = table_data(frame, "diagnosis", na_values=("?", "-"))  # declared: the same
+    assert len(declared.y) == 282
     words = frame.assign(diagnosis=frame["diagnosis"].replace({"?": "unknown", "-": "benign"}))
     kept = table_data(words, "diagnosis")  # a word may be a real class: kept, warned about
     assert kept.class_names == ["benign", "malignant", "unknown"]
@@ -233,9 +233,9 @@ def test_every_marker_is_either_missing_or_warned_about_in_a_target():
 
     for marker in sorted(COMMON_MARKERS - {""}):
         frame = pd.DataFrame({"y": ["a", "b"] * 10 + [marker.upper()]})
-        masked, [said] = mask_target_markers(frame, "y")
-        word = marker in WORD_MARKERS
-        assert said.code == ("text_markers" if word else "target_markers"), marker
+        masked, said = mask_target_markers(frame, "y")
+        word = marker in WORD_MARKERS  # else: named by target_missing when its row is dropped
+        assert [f.code for f in said] == (["text_markers"] if word else []), marker
         assert masked["y"].isna().sum() == (0 if word else 1), marker
 
 

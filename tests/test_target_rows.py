@@ -51,6 +51,18 @@ def test_pandas_na_words_are_classes_or_markers_with_a_warning(tmp_path):
     assert dropped.evidence["rows"] == [55, 56, 57, 58, 59]
 
 
+@pytest.mark.parametrize("labels, task", [
+    ([f"{v:.2f}" for v in np.linspace(1, 9, 58)], "regression"),
+    (["0", "1", "2"] * 19 + ["1"], "classification")])
+def test_r_na_in_a_number_target_is_one_warning(tmp_path, labels, task):
+    # VD4: R's write.csv 'NA' also gave "text in a numeric column ... fix them in the file"
+    data = load_table(_write(tmp_path, labels[:3] + ["NA"] + labels[3:] + ["NA"]), "label")
+    assert data.task == task and len(data.y) == 58
+    [said] = [f for f in data.findings if f.severity.value == "warning"]
+    assert said.code == "target_missing" and said.evidence["values"] == {"NA": 2}
+    assert said.evidence["rows"] == [3, 59]
+
+
 def test_missing_numeric_target_is_a_warning_naming_markers(tmp_path):
     # R6: 'n/a' and empty costs: 3 rows dropped, said with their text
     labels = [f"{v:.2f}" for v in np.linspace(100, 900, 57)] + ["n/a", "", "n/a"]

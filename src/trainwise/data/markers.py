@@ -31,32 +31,21 @@ LOOKALIKE_SHARE = 0.01  # lookalike spellings in more than 1% of the rows: a war
 
 def mask_target_markers(frame: pd.DataFrame, target: str
                         ) -> tuple[pd.DataFrame, list[Finding]]:
-    """A text target's '?', '-', 'n/a' cells -> missing (their rows are then dropped, as
-    for any missing target), with a warning; word markers ('unknown') only warned about."""
+    """A text target's '?', '-', 'n/a' cells -> missing: their rows are then dropped and
+    named, with their text, by target_rows' one target_missing warning (a second warning for
+    the same rows said the same twice, review s14 VD5); word markers ('unknown') may be real
+    classes: kept, and warned about."""
     column = frame[target]
     if not is_text(column):
         return frame, []
     cells = folded(column).where(column.notna())
     masked = cells.isin(NA_MARKERS)  # a DataFrame and its CSV agree; words: warned about
     worded = cells.isin(COMMON_MARKERS) & ~masked
-    findings = []
     if masked.any():
-        shown, listed = listed_values(column[masked].value_counts())
         frame = frame.assign(**{target: column.mask(masked)})
-        findings.append(warning(
-            "data", "target_markers",
-            f"target '{target}' has cells that look like missing-value markers ({shown}): "
-            f"they are read as missing, so those {int(masked.sum())} rows are dropped rather "
-            "than becoming classes of their own.",
-            f"If they mean missing, list them and this warning goes (target_missing still "
-            f"counts the rows): --set 'data.na_values=[{listed}]'. If they are real classes, "
-            "rename them in the file to a word that is no marker ('NA' -> 'not applicable') "
-            "and rerun from the data stage.",
-            column=target, values={str(v): int(c) for v, c in
-                                   column[masked].value_counts().items()}))
     if worded.any():
-        findings.append(_marker_warning(target, column[worded].value_counts(), "target"))
-    return frame, findings
+        return frame, [_marker_warning(target, column[worded].value_counts(), "target")]
+    return frame, []
 
 
 def _marker_warning(name: str, counts: pd.Series, what: str) -> Finding:

@@ -33,7 +33,11 @@ from trainwise.data.table_features import (
     encode_features,
     is_categorical,
 )
-from trainwise.data.target_rows import drop_missing_target, refuse_unique_target
+from trainwise.data.target_rows import (
+    drop_missing_target,
+    refuse_unique_target,
+    without_marker_warning,
+)
 from trainwise.data.targets import lookalike_label_findings, target_findings, whole_numbers
 from trainwise.data.task import TaskData
 from trainwise.data.text import FREE_TEXT_RULE, set_aside_warning
@@ -170,6 +174,7 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     # before anything reads a column's type: a number column with '?' cells is text until here
     frame, coerced = coerce_numeric_text(frame, keep=declared + [target] * bool(codes),
                                          decimal=decimal)
+    coerced = without_marker_warning(coerced, target)  # target_missing names those cells
     findings += codes + coerced + near_copies(frame, [target, *declared], fates)  # numbers parsed
     frame, marker_findings = mask_target_markers(frame, target)  # '?' is no class
     frame, source_rows, dropped = drop_missing_target(frame, raw_target, target, source)

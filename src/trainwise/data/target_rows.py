@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from trainwise.data.coltypes import NA_MARKERS
 from trainwise.data.errors import DataError
 from trainwise.findings import Finding, warning
 
@@ -41,6 +42,19 @@ def drop_missing_target(frame: pd.DataFrame, raw: pd.Series, target: str, source
             [_missing_warning(raw, missing, target)])
 
 
+def without_marker_warning(findings: list[Finding], target: str) -> list[Finding]:
+    """`findings` less the target's text_in_numeric_column warning when every cell it names
+    is a marker pandas reads as missing ('NA' from R's write.csv): target_missing names the
+    same rows and text, and that warning's "fix them in the file" was wrong for a documented
+    marker (review s14 VD4). A typo ('12,3x') keeps it: that advice fits."""
+    def markers_only(finding: Finding) -> bool:
+        values = [str(v).strip().casefold() for v in finding.evidence["values"]]
+        return (finding.evidence.get("num_distinct") == len(values)
+                and all(v in NA_MARKERS for v in values))
+    return [f for f in findings if not (f.code == "text_in_numeric_column"
+                                        and f.evidence["column"] == target and markers_only(f))]
+
+
 def _markers(raw: pd.Series, missing: pd.Series) -> dict[str, int]:
     """{text of a dropped target cell: count}, an empty or absent cell as 'empty'."""
     cells = raw[missing.to_numpy()]
@@ -57,11 +71,12 @@ def _missing_warning(raw: pd.Series, missing: pd.Series, target: str) -> Finding
     num = int(missing.sum())
     rows = np.flatnonzero(missing.to_numpy())
     markers = _markers(raw, missing)
+    read = ", missing-value markers" if set(markers) - {"empty"} else ""
     shown_rows = ", ".join(map(str, rows[:NUM_SHOWN])) + (", ..." if num > NUM_SHOWN else "")
     return warning(
         "data", "target_missing",
         f"dropped {num} of {len(missing)} rows ({num / len(missing):.1%}) whose target "
-        f"'{target}' is missing ({_shown(markers)}), at rows {shown_rows} (counted from 0 "
+        f"'{target}' is missing ({_shown(markers)}{read}), at rows {shown_rows} (counted from 0 "
         "after the header): the model neither trains nor is scored on them.",
         "If those rows have a known target, fill it in the file and rerun from the data "
         "stage; if a marker above is a real class, rename it in the file (a word such as "
