@@ -81,3 +81,15 @@ def test_a_parquet_file_with_a_list_column_is_refused_naming_it(tmp_path):
     _frame().to_parquet(tmp_path / "plain.parquet")
     frame, notes = read_table(tmp_path / "plain.parquet")
     assert list(frame.columns) == ["x", "label"] and notes == []
+
+
+def test_the_public_table_data_reads_a_frame_as_a_csv_would():
+    # VD7: trainwise.table_data(df) skipped as_csv_table: a list column crashed with numpy's
+    # "unhashable type", and repeated names reached the table code unrefused
+    frame = _frame(emb=[np.ones(3)] * 120)
+    with pytest.raises(TrainwiseError, match="column 'emb' of the table holds ndarray cells"):
+        trainwise.table_data(frame, "label")
+    with pytest.raises(TrainwiseError, match="used twice"):
+        trainwise.table_data(pd.concat([frame[["x"]], frame], axis=1), "label")
+    data = trainwise.table_data(_frame(code=[1, "n/a"] * 60), "label")  # read as from a CSV
+    assert any(f.code == "text_in_numeric_column" for f in data.findings)

@@ -70,7 +70,7 @@ def as_task_data(data: Any, target: str = "", verb: str = "audit") -> TaskData:
         refuse_bad_names(data, where)  # a MultiIndex's advice looped (Z4)
         if not target or target not in data.columns:  # table_data's advice is for run()
             raise TrainwiseError(_target_message(data, target, verb))
-        return table_data(as_csv_table(_index_as_columns(data), where), target, source=where)
+        return table_data(_index_as_columns(data), target, source=where)  # as_csv_table there
     arrays = _arrays(data, verb)
     task_data = array_data(arrays["X"], arrays["y"], groups=arrays.get("groups"),
                            times=arrays.get("times"), classes=arrays.get("classes"))

@@ -258,19 +258,6 @@ def time_values(column: pd.Series, name: str) -> np.ndarray:
     return values
 
 
-def unhashable_columns(frame: pd.DataFrame) -> list[str]:
-    """Object columns whose cells are lists, arrays or dicts (a parquet list column: tags,
-    embeddings). No key can be one, and counting their distinct values raised "unhashable
-    type: 'numpy.ndarray'" (audit s14 Z20); key inference passes them by."""
-    found = []
-    for name in frame.columns:
-        column = frame[name]
-        kinds = set(map(type, column.dropna().to_numpy())) if column.dtype == object else ()
-        if any(issubclass(kind, (list, dict, set, np.ndarray)) for kind in kinds):
-            found.append(str(name))
-    return found
-
-
 def _declared(frame: pd.DataFrame, column: str, role: str, source: str) -> Key | None:
     if not column or column == NONE:
         return None
@@ -293,7 +280,7 @@ def plan_keys(frame: pd.DataFrame, target: str, group_column: str = "", time_col
               source: str = "the table") -> KeyPlan:
     """Declared keys as given; an empty setting is inferred, 'none' turns inference off."""
     plan = KeyPlan()
-    rest = frame.drop(columns=[target, *unhashable_columns(frame.drop(columns=[target]))])
+    rest = frame.drop(columns=[target])  # no list cells: table_data's as_csv_table refused them
     plan.text = [t for t in free_text_columns(rest)
                  if t.name not in (group_column, time_column)]  # declared: the user's call
     prose = {t.name for t in plan.text}

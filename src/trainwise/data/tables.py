@@ -162,6 +162,8 @@ def table_data(frame: pd.DataFrame, target: str, task: str = "auto", group_colum
     out (data.drop_columns), as entirely empty columns and copies of another are;
     `decimal`: the decimal mark of numbers written as text, "," for '0,5' and '1.234,5'
     (data.decimal; load_table passes the one the CSV was read with)."""
+    # here, not in each caller: trainwise.table_data(df) crashed on a list column (VD7)
+    frame = as_csv_table(frame, source)
     if target not in frame.columns:
         raise DataError(missing_target_message(frame, target, source))
     notes: list[str] = []
