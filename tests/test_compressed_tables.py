@@ -80,6 +80,16 @@ def test_a_zip_of_two_files_names_them(tmp_path):
         read_table(tmp_path / "two.csv.zip")
 
 
+def test_a_zip_made_with_zip_r_reads_its_one_csv(tmp_path):
+    # VD12: a folder entry ('export/') passed the one-file check, then pandas counted it and
+    # failed: "Multiple files found in ZIP file ... Is it a valid .zip file?"
+    with zipfile.ZipFile(tmp_path / "dir.csv.zip", "w") as archive:
+        archive.writestr("export/", "")
+        archive.writestr("export/data.csv", "a,label\n1,x\n2,y\n3,x\n")
+    frame, _ = read_table(tmp_path / "dir.csv.zip", target="label")
+    assert frame.to_dict("list") == {"a": [1, 2, 3], "label": ["x", "y", "x"]}
+
+
 def test_a_spreadsheet_is_refused_with_save_as_csv(tmp_path):
     (tmp_path / "t.xlsx").write_bytes(b"PK\x03\x04")
     with pytest.raises(DataError, match="save the sheet as CSV"):

@@ -22,8 +22,9 @@ OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}  # config_secti
 
 @contextmanager
 def open_bytes(path: Path) -> Iterator[IO[bytes]]:
-    """The file's bytes, decompressed by its last suffix; a .zip must hold one file, as for
-    pandas (which says "Multiple files found in ZIP file" without naming them)."""
+    """The file's bytes, decompressed by its last suffix; a .zip must hold one file (pandas
+    says "Multiple files found in ZIP file" without naming them). Folder entries do not
+    count ('export/' from `zip -r`): csvfile hands pandas these bytes, not the path."""
     suffix = path.suffix.lower()
     if suffix != ".zip":
         with OPENERS.get(suffix, open)(path, "rb") as file:

@@ -113,7 +113,11 @@ def _decimal(sample: str, separator: str) -> str:
 
 def _read(path: Path, sep: str, encoding: str, decimal: str, skip: int = 0) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, sep=sep, encoding=encoding, decimal=decimal, skiprows=skip)
+        # the bytes the sniffers read: a `zip -r` .zip (a folder entry beside the CSV) passed
+        # their one-file check, then pandas, which counts the folder, refused it (VD12)
+        with open_bytes(path) as file:
+            return pd.read_csv(file, sep=sep, encoding=encoding, decimal=decimal,
+                               skiprows=skip, compression=None)
     except UnicodeDecodeError:
         raise _decode_error(path, encoding) from None
 
@@ -177,8 +181,10 @@ def raw_target(path: Path, frame: pd.DataFrame, target: str, separator: str, enc
     if column is None or column.dtype.kind in "Ob" and not column.isna().any():
         return frame  # text read as written, or no such column (said later, by name)
     try:
-        raw = pd.read_csv(path, sep=separator, encoding=encoding, usecols=[target], dtype=str,
-                          keep_default_na=False, skiprows=skip)[target]
+        with open_bytes(path) as file:
+            raw = pd.read_csv(file, sep=separator, encoding=encoding, usecols=[target],
+                              dtype=str, keep_default_na=False, skiprows=skip,
+                              compression=None)[target]
     except (ValueError, UnicodeDecodeError):  # a duplicated header name: the first read stands
         return frame
     if len(raw) != len(frame):
