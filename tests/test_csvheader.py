@@ -60,3 +60,15 @@ def test_a_given_separator_decides_what_is_a_title_line(tmp_path):
     read, findings = read_table(path, sep=":", target="label")
     assert list(read.columns) == ["name", "score", "label"] and len(read) == 3
     assert not any(f.code == "title_lines" for f in findings)
+
+
+def test_a_byte_order_mark_does_not_hide_a_duplicated_first_name(tmp_path):
+    # VD11: Excel's 'CSV UTF-8' starts with a BOM; the header read '\ufeffa', so the second
+    # 'a' (read by pandas as 'a.1') went unsaid
+    path = tmp_path / "bom.csv"
+    path.write_text(_frame(6).rename(columns={"b": "a"}).to_csv(index=False),
+                    encoding="utf-8-sig")
+    read, findings = read_table(path)
+    assert list(read.columns) == ["a", "a.1", "label"]
+    assert [f.evidence["names"] for f in findings if f.code == "duplicate_column_names"] == [
+        ["a"]]

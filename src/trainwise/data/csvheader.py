@@ -105,7 +105,8 @@ def duplicate_name_findings(path: Path, separator: str, encoding: str, skip: int
         for _ in range(skip):  # title lines above the header
             file.readline()
         header = next(csv.reader([file.readline()], delimiter=separator), [])
-    names = [name.strip() for name in header]
+    # a UTF-8 byte-order mark (Excel's 'CSV UTF-8') made the first name '\ufeffa', not 'a'
+    names = [name.lstrip("\ufeff").strip() for name in header]
     twice = sorted({name for name in names if names.count(name) > 1 and name})
     if not twice:
         return []
