@@ -178,8 +178,12 @@ def raw_target(path: Path, frame: pd.DataFrame, target: str, separator: str, enc
     missing. A second read of the one column: the first read's other columns keep pandas'
     NA words (a number column's 'NA' cells)."""
     column = frame.get(target) if target else None
-    if column is None or column.dtype.kind in "Ob" and not column.isna().any():
-        return frame  # text read as written, or no such column (said later, by name)
+    if column is None:
+        return frame  # no such column: said later, by name
+    if not column.isna().any() and (not codes or column.dtype.kind in "Ob"):
+        # nothing lost, and no number that may be a zero-padded code: the re-read changes
+        # nothing (it took a 411 MB regression file's read from 0.78 s to 1.77 s, VD3)
+        return frame
     try:
         with open_bytes(path) as file:
             raw = pd.read_csv(file, sep=separator, encoding=encoding, usecols=[target],
