@@ -38,7 +38,12 @@ from trainwise.data.target_rows import (
     refuse_unique_target,
     without_marker_warning,
 )
-from trainwise.data.targets import lookalike_label_findings, target_findings, whole_numbers
+from trainwise.data.targets import (
+    MAX_WHOLE_CLASSES,
+    lookalike_label_findings,
+    target_findings,
+    whole_numbers,
+)
 from trainwise.data.task import TaskData
 from trainwise.data.text import FREE_TEXT_RULE, set_aside_warning
 from trainwise.data.tokenise import as_tokens
@@ -73,7 +78,8 @@ def infer_task(target: pd.Series) -> str:
     if target.dtype.kind in "OUSbc" or not pd.api.types.is_numeric_dtype(target):
         return "classification"
     whole = whole_numbers(target)
-    return "classification" if whole is not None and whole.nunique() <= 20 else "regression"
+    few = whole is not None and whole.nunique() <= MAX_WHOLE_CLASSES
+    return "classification" if few else "regression"
 
 
 def encode_target(target: pd.Series, task: str, column: str) -> tuple[np.ndarray, list[str]]:

@@ -11,10 +11,11 @@ from trainwise.data.errors import DataError
 from trainwise.data.markers import case_groups, case_groups_shown
 from trainwise.findings import Finding, Severity, warning
 
-# infer_task counts whole-number targets with <= 20 values as classes. Up to 10 that is
-# rarely wrong (0/1 flags, digits, star ratings); from 11 to 100 values they may as well be
+# infer_task counts whole-number targets with <= MAX_WHOLE_CLASSES values as classes. Up to
+# 10 that is rarely wrong (0/1 flags, digits, star ratings); from 11 to 100 values they may be
 # counts (days_left 0..14: 15 "classes" whose order the loss ignores) or class codes; above
 # 100 whole numbers are amounts (whole dollars), and regression is no guess.
+MAX_WHOLE_CLASSES = 20
 CLEAR_CLASSES = 10
 CLEAR_AMOUNTS = 100
 NUM_SHOWN = 5  # look-alike groups named in the message
@@ -25,11 +26,11 @@ ID_ROWS_PER_VALUE = 10
 # least this share have under SPARSE_ROWS rows: a class seen once or twice cannot be learnt and
 # lands on one side of the split only (diabetes + noise: 442 "classes" of one row each).
 SPARSE_ROWS, SPARSE_SHARE = 3, 0.5
-# A target of non-whole numbers is inferred as regression; with at most FEW_LEVELS values (the
-# whole-number class limit), each on LEVEL_ROWS rows or more on average, it reads like levels
-# or codes (ratings in half steps: 3 values on 200 rows trained as a regression without a
-# word, audit s14 Z6), while a measured quantity repeats far less (200 prices: ~200 values).
-FEW_LEVELS, LEVEL_ROWS = 20, 10
+# A target of non-whole numbers is inferred as regression; with at most MAX_WHOLE_CLASSES
+# values (the whole-number class limit), each on LEVEL_ROWS rows or more on average, it reads
+# like levels or codes (ratings in half steps: 3 values on 200 rows trained as a regression
+# without a word, audit s14 Z6), while a measured quantity repeats far less (200 prices: ~200).
+LEVEL_ROWS = 10
 
 
 def whole_numbers(target: pd.Series) -> pd.Series | None:
@@ -84,7 +85,7 @@ def _few_levels_findings(target: pd.Series, task: str, column: str) -> list[Find
         return []
     values = target.dropna()
     levels = np.unique(values.to_numpy()) + 0.0  # -0.0 and 0.0 are one value, shown 0
-    if len(levels) > FEW_LEVELS or len(values) < LEVEL_ROWS * len(levels):
+    if len(levels) > MAX_WHOLE_CLASSES or len(values) < LEVEL_ROWS * len(levels):
         return []
     shown = ", ".join(f"{v:g}" for v in levels[:NUM_SHOWN]) + (
         ", ..." if len(levels) > NUM_SHOWN else "")
