@@ -94,3 +94,25 @@ def test_a_spreadsheet_is_refused_with_save_as_csv(tmp_path):
     (tmp_path / "t.xlsx").write_bytes(b"PK\x03\x04")
     with pytest.raises(DataError, match="save the sheet as CSV"):
         load_data(str(tmp_path / "t.xlsx"))
+
+
+def test_one_list_of_compressions_and_one_phrase_for_what_is_read(tmp_path):
+    # VD8: three suffix lists and five messages had drifted (predict named .csv.gz alone)
+    from types import SimpleNamespace
+
+    from trainwise.config import ConfigError, load_config
+    from trainwise.config_sections import COMPRESSIONS, READABLE_DATA, TABLE_FILES
+    from trainwise.data.compressed import OPENERS
+    from trainwise.prediction import _refuse_unread
+
+    assert set(OPENERS) | {".zip"} == set(COMPRESSIONS)  # .zip is opened apart
+    assert all(s in TABLE_FILES for s in (*COMPRESSIONS, ".tsv", ".txt", ".parquet"))
+    with pytest.raises(ConfigError) as missing:
+        load_config(tmp_path / "nosuch.toml")
+    with pytest.raises(DataError) as unknown:
+        load_data("nosuch")
+    (tmp_path / "new.doc").write_bytes(b"")
+    with pytest.raises(DataError) as unread:
+        _refuse_unread(tmp_path / "new.doc", SimpleNamespace(kind="table"))
+    assert READABLE_DATA in str(missing.value) and READABLE_DATA in str(unknown.value)
+    assert TABLE_FILES in str(unread.value)

@@ -12,6 +12,8 @@ import yaml
 
 from trainwise.config_sections import (
     BUILT_IN_SOURCES,
+    COMPRESSIONS,
+    READABLE_DATA,
     TEXT_TABLES,
     Config,
     ConfigError,
@@ -22,8 +24,7 @@ from trainwise.config_sections import (
 def _read_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist. Pass the path of a .toml or "
-                          ".yaml file, a data file (.csv, .tsv, .txt, .csv.gz, .parquet, .npz) or "
-                          "image folder, a "
+                          f".yaml file, a data file ({READABLE_DATA}) or image folder, a "
                           f"built-in data set ({', '.join(BUILT_IN_SOURCES)}; or --set "
                           "data.source='\"wine\"'), or run `trainwise run` with no argument "
                           "for the demo.")
@@ -46,15 +47,14 @@ def _format(path: Path) -> str:
     return "YAML" if path.suffix.lower() in (".yaml", ".yml") else "TOML"
 
 
-COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")
+COMPRESSED = (*COMPRESSIONS, ".zst")
 # the command that decompresses each, keeping the original (`gunzip` cannot read zstd)
 DECOMPRESS = {".gz": "gunzip -k", ".bz2": "bunzip2 -k", ".xz": "unxz -k", ".zst": "zstd -d",
               ".zip": "unzip"}
 UNREAD_TABLES = (".tab", ".dat")  # .tsv and .txt are read as CSV (TEXT_TABLES)
 SPREADSHEETS = (".xlsx", ".xls", ".xlsm", ".ods")
-READ_HERE = ("trainwise reads configs (.toml, .yaml) and data files (.csv, .tsv, .txt, each "
-             "also compressed as .gz/.bz2/.zip/.xz; .parquet, .npz, an image folder, a built-in "
-             "set)")
+READ_HERE = (f"trainwise reads configs (.toml, .yaml) and data files ({READABLE_DATA}, an "
+             "image folder, a built-in set)")
 
 
 def _refuse_data_suffix(path: Path) -> None:

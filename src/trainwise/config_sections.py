@@ -24,6 +24,11 @@ from trainwise.findings import TrainwiseError
 DATA_SUFFIXES = (".csv", ".parquet", ".npz")  # what data.source reads besides built-in names
 TEXT_TABLES = (".csv", ".tsv", ".txt")  # read as CSV: a tab, ';' or '|' separator is sniffed
 COMPRESSIONS = (".gz", ".bz2", ".zip", ".xz")  # pandas reads these by suffix (.zst needs zstandard)
+# the one phrase for the data files read, in every message that lists them (five had drifted:
+# predict's named .csv.gz alone, review s14 VD8)
+TABLE_FILES = (f"{TEXT_TABLES[0]} (also {', '.join(TEXT_TABLES[1:])}; each also compressed: "
+               f"{', '.join(COMPRESSIONS)}), .parquet")
+READABLE_DATA = f"{TABLE_FILES}, .npz"
 
 
 def data_suffix(path: Path) -> str:

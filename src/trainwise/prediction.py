@@ -16,6 +16,7 @@ from torch import nn
 
 from trainwise.caller_line import warn_at_caller
 from trainwise.config import DataConfig, data_suffix
+from trainwise.config_sections import TABLE_FILES
 from trainwise.data.arrays import shape_inputs
 from trainwise.data.errors import DataError
 from trainwise.data.tensors import to_loader
@@ -462,5 +463,5 @@ def _refuse_unread(path: Path, prep: Preprocessing) -> None:
     if prep.kind == "image":  # a folder was read as images before this
         raise DataError(f"'{path}' {what}. {IMAGE_INPUTS}")
     raise DataError(f"'{path}' {what}; this run read {prep.kind} data, whose rows predict "
-                    "reads from one file: a .npz (with X), .csv (also .tsv, .txt, .csv.gz) or "
-                    ".parquet (folders and image files are read for runs on images only).")
+                    f"reads from one file: a .npz (with X) or a table, {TABLE_FILES} (folders "
+                    "and image files are read for runs on images only).")

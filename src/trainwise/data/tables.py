@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trainwise.config_sections import data_suffix
+from trainwise.config_sections import TABLE_FILES, data_suffix
 from trainwise.data.coltypes import (
     coerce_numeric_text,
     is_text,
@@ -69,9 +69,8 @@ def read_table(path: Path, sep: str = "", encoding: str = "", decimal: str = "",
                         "file?") from None
     if path.suffix.lower() == ".parquet":  # outside the try: its refusal names the column
         return as_csv_table(frame, f"'{path}'"), []
-    raise DataError(f"data file '{path}' has suffix '{path.suffix}'; expected .csv (.tsv, .txt, "
-                    "also compressed: .csv.gz, .bz2, .zip, .xz) or .parquet. A spreadsheet: save "
-                    "the sheet as CSV (Excel: 'CSV UTF-8').")
+    raise DataError(f"data file '{path}' has suffix '{path.suffix}'; expected {TABLE_FILES}. "
+                    "A spreadsheet: save the sheet as CSV (Excel: 'CSV UTF-8').")
 
 
 def infer_task(target: pd.Series) -> str:
