@@ -187,3 +187,13 @@ def test_a_log_targets_predictions_say_their_sum_is_low_and_how_to_correct_it():
     assert uniform.severity.value == "warning" and "0.800 of the actual total" in uniform.message
     assert median_caveat(actual, predicted, "")[1] is None  # no log: the keys only
     assert median_caveat(actual - 5, predicted, "log") == ({}, None)  # a signed target
+
+
+def test_one_rule_for_the_log_a_run_trained_on():
+    # VD9: predict (Preprocessing.target_function) and the report (context) each coded "no
+    # saved log means log1p"; both now read trained_log
+    from trainwise.preprocessing import trained_log
+
+    assert trained_log("log", "log", False) == "log"
+    assert trained_log("", "log", False) == "log1p"  # a folder from before the choice
+    assert trained_log("", "none", False) == "" and trained_log("", "log", True) == ""

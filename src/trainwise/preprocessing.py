@@ -101,11 +101,17 @@ class Preprocessing:
                        else "")
 
     def target_function(self, target_transform: str) -> str:
-        """The log to undo on the model's outputs: the saved one, else log1p for a run
-        folder written before the log was chosen per target (all trained on log1p)."""
-        if target_transform != "log" or self.task == "classification":
-            return ""
-        return self.target_log or "log1p"
+        """The log to undo on the model's outputs (trained_log)."""
+        return trained_log(self.target_log, target_transform, self.task == "classification")
+
+
+def trained_log(saved: str, target_transform: str, classification: bool) -> str:
+    """The log a run trained its target on: the saved choice ("log", or "log1p" for a target
+    with 0s), else log1p for a run folder written before the log was chosen per target (all
+    trained on log1p); "" when none. One rule for predict and the report (review s14 VD9)."""
+    if target_transform != "log" or classification:
+        return ""
+    return saved or "log1p"
 
 
 def fitted_preprocessing(data: TaskData, normaliser: Normaliser | None, target_mean: float,

@@ -234,7 +234,7 @@ def _resumed_log(ctx: RunContext) -> str:
     return Preprocessing.load(ctx.run.path).target_function("log")
 
 
-def log_target(y: np.ndarray, function: str = "log1p") -> np.ndarray:
+def log_target(y: np.ndarray, function: str) -> np.ndarray:
     """A regression target on its log (data.target_transform = "log"; `function` from
     log_function: "log", or "log1p" when a target is 0); an error for values below 0, whose
     log is undefined."""

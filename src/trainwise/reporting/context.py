@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from trainwise.findings import STAGES, Finding, Severity, errors, worst
+from trainwise.preprocessing import trained_log
 from trainwise.reporting.classes import class_tables
 from trainwise.reporting.curves import best_epoch, prior_line
 from trainwise.reporting.formats import fmt_number, fmt_seconds
@@ -177,10 +178,9 @@ def report_context(run: RunData) -> dict[str, Any]:
         "regression_baselines": "test_mean_rmse" in (run.test or {}),
         "standardised_target": standardised_target(run),
         "error_quarters": error_quarters(run.test),
-        # the function trained on: "log" or "log1p" (a folder from before session 14: log1p)
-        "log_target": (meta.get("split") or {}).get("target_log") or (
-            "log1p" if ((meta.get("config") or {}).get("data") or {}).get("target_transform")
-            == "log" else ""),
+        "log_target": trained_log((meta.get("split") or {}).get("target_log") or "",
+                                  ((meta.get("config") or {}).get("data") or {}).get(
+                                      "target_transform") or "", run.classification),
         "label_issues": meta.get("label_issues") or {},
         "mistakes": meta.get("mistakes") or {},
         **class_tables(run.test or {}, run.data.get("class_names") or [],
