@@ -39,6 +39,12 @@ def test_plain_numbers_stay_numbers(tmp_path):
     assert sorted(set(data.y.tolist())) == [7.0, 100.0]
 
 
+def test_integer_codes_with_a_missing_cell_keep_their_names(tmp_path):
+    # an empty cell made pandas read 0/1/2 as floats: the classes were '0.0', '1.0', '2.0'
+    data = load_table(_write(tmp_path, [0, 1, 2] * 20 + [""]), "label")
+    assert data.class_names == ["0", "1", "2"] and len(data.y) == 60
+
+
 def test_pandas_na_words_are_classes_or_markers_with_a_warning(tmp_path):
     # 'None' is a class (pandas read it as missing: 95% of rows dropped, C2); 'NA' is a
     # documented marker, dropped with a warning naming it, rows and count

@@ -96,7 +96,15 @@ def encode_target(target: pd.Series, task: str, column: str) -> tuple[np.ndarray
     if len(classes) < 2:
         raise DataError(f"target column '{column}' has a single class {list(classes)}; "
                         "classification needs at least two. Is this the right column?")
-    return codes.astype(np.int64), [str(c) for c in classes]
+    return codes.astype(np.int64), _class_names(classes)
+
+
+def _class_names(classes: pd.Index) -> list[str]:
+    """Whole-number codes read as floats (a missing cell made pandas read 0/1/2 as 0.0/1.0/
+    2.0) are named as the file writes them: '1', not '1.0'."""
+    if classes.dtype.kind == "f" and all(float(c).is_integer() for c in classes):
+        return [str(int(c)) for c in classes]
+    return [str(c) for c in classes]
 
 
 def _target_codes(frame: pd.DataFrame, target: str, task: str) -> list[Finding]:
