@@ -224,6 +224,26 @@ def test_a_regression_that_learned_nothing_leads_with_the_lr_the_train_stage_fou
     assert not_learned(regression(build(lr_tiny_flat), 0.6), None, 1e-3) == ""  # it learned
 
 
+def test_a_regression_lead_names_the_log_and_extreme_targets_only_where_they_apply():
+    """review s14 VE1: the lead advised 'train on the log' on a run already on the log, and
+    named target_outliers the data stage had not found."""
+    from test_diagnose import build, healthy_exponential
+    from trainwise.train.not_learned import not_learned
+
+    history = [{**row, "val_r2": 0.0} if row["kind"] == "epoch" else row
+               for row in build(healthy_exponential)]
+    advice = 'train on the log (data.target_transform = "log")'
+    on_log = not_learned(history, None, 1e-3, target_log="log", extreme_targets=True)
+    assert "target_outliers" in on_log and advice not in on_log
+    assert "is already in force" in on_log
+    raw = not_learned(history, None, 1e-3, target_log="", extreme_targets=True)
+    assert advice in raw
+    for log in ("", "log"):
+        none = not_learned(history, None, 1e-3, target_log=log, extreme_targets=False)
+        assert none.startswith("The network did not learn")
+        assert "target_outliers" not in none and "target_transform" not in none
+
+
 def test_the_evaluate_line_gives_the_linear_model_its_own_sentence() -> None:
     """review s11 VT6: '...a linear model ... scores 96.38%, macro ROC-AUC 0.999 (one-vs-rest),
     lowest recall 86% (class '8')' read the network's ROC-AUC and recall as the line's."""

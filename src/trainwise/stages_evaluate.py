@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from trainwise.amounts import amount
+from trainwise.data.audit import extreme_targets
 from trainwise.data.part_findings import part_groups
 from trainwise.findings import Finding, info
 from trainwise.stages import RunContext, eval_batch_size
@@ -75,6 +76,7 @@ from trainwise.train.regression_metrics import (
 from trainwise.train.regression_predictions import (
     PREDICTIONS_CSV,
     QUARTER_KEY,
+    apply_log,
     error_by_quarter,
     in_target_units,
     median_caveat,
@@ -108,7 +110,8 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
     findings += _linear_scores(ctx, row, outputs)
     # a loss never below ln C: those fixes first send the user back to the lr and batch size
     lead = not_learned(ctx.history, ctx.data.num_classes if classification else None,
-                       ctx.lr or None)
+                       ctx.lr or None, ctx.target_log,
+                       not classification and _extreme_targets(ctx))
     findings = [lead_with(f, lead) for f in findings]
     if ctx.fabric.is_global_zero:
         ctx.run.append_history([{"kind": "test", **row}])
@@ -119,6 +122,14 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
     findings = _too_good(ctx, row, findings)
     findings += stage_label_issues(ctx, model, outputs)  # the test part is not predicted again
     return [info("evaluate", "test_result", _test_message(ctx, row), **evidence), *findings]
+
+
+def _extreme_targets(ctx: RunContext) -> bool:
+    """The data stage's target_outliers on the scale the run trains on (the log's, when in
+    force: stages._on_the_log drops the warning when the log leaves none)."""
+    assert ctx.data is not None
+    y = np.asarray(ctx.data.y, dtype=np.float64).reshape(-1)
+    return bool(len(extreme_targets(apply_log(y, ctx.target_log) if ctx.target_log else y)))
 
 
 def _class_findings(ctx: RunContext, row: dict[str, Any], outputs: torch.Tensor,

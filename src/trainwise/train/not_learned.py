@@ -37,16 +37,20 @@ def learned_below(loss: float, bar: float) -> bool:
 
 
 def not_learned(history: Sequence[Row], num_classes: int | None,
-                peak_lr: float | None = None) -> str:
+                peak_lr: float | None = None, target_log: str = "",
+                extreme_targets: bool = False) -> str:
     """'The model did not learn: ... (tune stage) ...' when the best epoch's validation loss
     is not LEARNED_MARGIN below ln `num_classes` (a regression, `num_classes` None: its
     validation R^2 not LEARNED_MARGIN above 0, the training mean's); '' otherwise, or
     without epochs.
     `peak_lr`: the schedule's peak (the evaluate stage knows it); else the steps' largest lr
-    is named (2 one-cycle steps at peak 0.572 reach 0.465)."""
+    is named (2 one-cycle steps at peak 0.572 reach 0.465). A regression's `target_log`:
+    the log in force ("" for none), not advised again; `extreme_targets`: the data stage
+    found target_outliers on the scale trained on, else they are not named (review s14 VE1)."""
     best = best_epoch(history)
     if best is not None and num_classes is None:
-        return _regression_not_learned(history, best, peak_lr)
+        return _regression_not_learned(history, best, peak_lr,
+                                       _extreme_clause(target_log, extreme_targets))
     if best is None or num_classes is None or num_classes < 2:
         return ""
     chance, loss = chance_loss(num_classes), float(best["val_loss"])
@@ -73,7 +77,8 @@ def lead_with(finding: Finding, lead: str) -> Finding:
     return replace(finding, fix=f"{lead} {finding.fix}")
 
 
-def _regression_not_learned(history: Sequence[Row], best: Row, peak_lr: float | None) -> str:
+def _regression_not_learned(history: Sequence[Row], best: Row, peak_lr: float | None,
+                            extreme: str) -> str:
     """The regression's lead: its best validation R^2 no better than predicting the training
     mean, with the lr direction the train stage found. Audit s14 R7: at a peak lr of 1.7e-06
     (lr_too_low) the advice named only "a learning rate too high"."""
@@ -90,9 +95,20 @@ def _regression_not_learned(history: Sequence[Row], best: Row, peak_lr: float | 
                      "gradient_spike), higher if it barely moved (lr_too_low, plateau)")
     return (f"The network did not learn: its best validation R^2 was {r2:.3g}, no better "
             "than predicting the training mean. Fix training first: "
-            f"{direction}; extreme target values (the data stage's target_outliers) break "
-            "the range test, so fix those rows or train on the log (data.target_transform = "
-            "\"log\") first. Only then does what follows apply:")
+            f"{direction}{extreme}. Only then does what follows apply:")
+
+
+def _extreme_clause(target_log: str, extreme_targets: bool) -> str:
+    """'; extreme target values ... first', only where the data stage found them; the log is
+    advised only where it is not in force already (audit s14 R3/R9 did the same for
+    target_outliers and the gradient fix)."""
+    if not extreme_targets:
+        return ""
+    remedy = ("fix or drop those rows (the log, data.target_transform = \"log\", is already "
+              "in force)" if target_log else
+              "fix those rows or train on the log (data.target_transform = \"log\") first")
+    return ("; extreme target values (the data stage's target_outliers) break the range "
+            f"test, so {remedy}")
 
 
 def _lr_too_low(history: Sequence[Row]) -> bool:
