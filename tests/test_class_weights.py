@@ -152,7 +152,9 @@ def test_spikes_and_a_flat_range_test_blame_extreme_weights_first(tmp_path) -> N
             in after.message
         # two classes: the rare class is the task, the weights may be what works (s14 C7)
         assert after.fix.startswith("If the weighted run beats an unweighted one")
-        assert "train.batch_size to 512" in after.fix  # 2 * 2 * 75.5 = 302 -> 512
+        # 2 * 2 * 75.5 = 302 -> 512, beyond the 302 training rows: no batch size helps (VE3)
+        assert "train.batch_size" in after.fix and "no train.batch_size helps" in after.fix
+        assert "raise train.batch_size" not in after.fix
         assert "merge" not in after.fix and after.fix.endswith(before.fix)
     assert blamed[2] is other
 
@@ -172,3 +174,21 @@ def test_two_classes_are_never_told_to_merge_or_drop_the_rare_class() -> None:
     many = np.array([0] * 540 + [1] * 300 + [2] * 2)
     assert "merge" in extreme_weights_finding(
         extreme_weights(balanced_class_weights(many, 3), many, ["a", "b", "c"])).fix
+
+
+def test_the_two_class_fix_can_be_followed() -> None:
+    """review s14 VE3: the fix said `predict --threshold best` where the run keeps no threshold
+    (under 5 validation positives), told 148 + 2 rows to raise the batch to 256, and a run
+    already at 512 to raise it to 256."""
+    y = np.array([0] * 5940 + [1] * 60)  # batch_for_two 256
+    weights = balanced_class_weights(y, 2)
+    fix = extreme_weights_finding(extreme_weights(weights, y, ["ok", "fraud"], 64)).fix
+    assert "--threshold best" in fix and "raise train.batch_size to 256" in fix
+    assert "holds 5 or more 'fraud' rows" in fix and "split.num_folds = 5" in fix
+    at_512 = extreme_weights(weights, y, ["ok", "fraud"], 512)
+    assert "train.batch_size" not in extreme_weights_finding(at_512).fix
+    few = np.array([0] * 148 + [1] * 2)
+    small = extreme_weights(balanced_class_weights(few, 2), few, ["ok", "fraud"], 32)
+    assert small.batch_for_two == 256 and small.train_rows == 150
+    fix = extreme_weights_finding(small).fix
+    assert "raise train.batch_size" not in fix and "no train.batch_size helps" in fix

@@ -336,7 +336,8 @@ def _class_weights(ctx: RunContext) -> tuple[torch.Tensor | None, list[Finding]]
     pairs = sorted(zip(weights.tolist(), names, strict=False))
     shown = ", ".join(f"'{n}' {w:.3g}" for w, n in pairs) if len(pairs) <= 10 else \
         f"from {pairs[0][0]:.3g} ('{pairs[0][1]}') to {pairs[-1][0]:.3g} ('{pairs[-1][1]}')"
-    extreme = extreme_weights(weights, ctx.splits["train"].y, data.class_names)
+    extreme = extreme_weights(weights, ctx.splits["train"].y, data.class_names,
+                             ctx.config.train.batch_size)
     return weights, [info("model", "class_weights", "Loss weighted per class "
                           "(train.class_weights = \"balanced\", from the training split's "
                           f"counts): {shown}.", weights=[round(w, 6) for w in weights.tolist()]),

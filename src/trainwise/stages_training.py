@@ -345,7 +345,8 @@ def blame_extreme_weights(ctx: RunContext, findings: list[Finding]) -> list[Find
     are the first suspect, before the data or the lr the rules name (audit s9 I8)."""
     if not isinstance(ctx.loss_fn, ClassWeightedCrossEntropy):
         return findings
-    extreme = extreme_weights(ctx.loss_fn.weights, ctx.splits["train"].y, ctx.data.class_names)
+    extreme = extreme_weights(ctx.loss_fn.weights, ctx.splits["train"].y, ctx.data.class_names,
+                              ctx.config.train.batch_size)
     if extreme is None:
         return findings
     return [extreme.blame(f) if f.code in WEIGHT_EFFECTS else f for f in findings]

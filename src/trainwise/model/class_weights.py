@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from trainwise.findings import Finding, warning
+from trainwise.train.decision_threshold import MIN_PICK_POSITIVES, MORE_VALIDATION_ROWS
 
 # The largest balanced weight over the smallest is the largest class's row count over the
 # rarest's. At 49x (2% positives, 80 training rows, weight 25) the range test stayed as smooth
@@ -74,6 +75,8 @@ class ExtremeWeights:
     lightest: tuple[str, float]
     ratio: float  # heaviest / lightest
     num_classes: int = 0  # present in training; 2: the heavy class is the task itself
+    train_rows: int = 0  # the training split's: no batch holds more (0: not known)
+    batch_size: int = 0  # train.batch_size in use (0: not known)
 
     @property
     def batch_for_two(self) -> int:
@@ -82,6 +85,21 @@ class ExtremeWeights:
         row in a batch of 16 at 1% positives is a 100x weight alone in its batch."""
         need = 2 * max(self.num_classes, 2) * self.heavy[0][1]
         return int(2 ** np.ceil(np.log2(max(need, 2))))
+
+    def batch_clause(self) -> str:
+        """' and raise train.batch_size to 256 or more, so each batch holds about 2 'fraud'
+        rows'; '' when train.batch_size already does; the rows' shortage when batch_for_two
+        reaches the training rows (review s14 VE3: 148 + 2 rows were told to raise it to 256,
+        and a run at 512 to "raise" it to 256)."""
+        name, _, rows = self.heavy[0]
+        if self.train_rows and self.batch_for_two >= self.train_rows:
+            return (f"; its {rows} row{'s' * (rows != 1)} among the {self.train_rows} training "
+                    "rows are too few for batches that each hold 2 of them, so no "
+                    "train.batch_size helps")
+        if self.batch_size >= self.batch_for_two:
+            return ""
+        return (f" and raise train.batch_size to {self.batch_for_two} or more, so each batch "
+                f"holds about 2 '{name}' rows")
 
     def listed(self, limit: int = 3) -> str:
         """"'rare2' weighs 135 (2 training rows)", the heaviest `limit` classes."""
@@ -101,17 +119,17 @@ class ExtremeWeights:
         first = ("First act on the model stage's class_weights_extreme warning (merge, drop or "
                  "collect rows of the heavy classes, or train.class_weights = \"none\"). Then: ")
         if self.num_classes == 2:  # the rare class is the task: the weights may be what works
-            first = (f"If the weighted run beats an unweighted one on balanced accuracy, keep "
-                     f"the weights and raise train.batch_size to {self.batch_for_two} or more, "
-                     f"so each batch holds about 2 '{name}' rows (the model stage's "
+            first = ("If the weighted run beats an unweighted one on balanced accuracy, keep "
+                     f"the weights{self.batch_clause()} (the model stage's "
                      "class_weights_extreme warning). Otherwise: ")
         return replace(finding, message=finding.message + note, fix=first + finding.fix,
                        evidence={**finding.evidence, "class_weight_ratio": round(self.ratio, 3)})
 
 
 def extreme_weights(weights: torch.Tensor, train_targets: np.ndarray,
-                    class_names: list[str]) -> ExtremeWeights | None:
-    """The classes whose weight exceeds MAX_WEIGHT_RATIO x the lightest present class's."""
+                    class_names: list[str], batch_size: int = 0) -> ExtremeWeights | None:
+    """The classes whose weight exceeds MAX_WEIGHT_RATIO x the lightest present class's
+    (`batch_size`: train.batch_size in use, for the advice to raise it)."""
     values = weights.detach().cpu().double().numpy()
     present = np.flatnonzero(values > 0)
     if not len(present):
@@ -125,7 +143,8 @@ def extreme_weights(weights: torch.Tensor, train_targets: np.ndarray,
     heavy.sort(key=lambda k: -values[k])
     return ExtremeWeights([(names[k], float(values[k]), int(counts[k])) for k in heavy],
                           (names[light], float(values[light])),
-                          float(values[heavy[0]] / values[light]), len(present))
+                          float(values[heavy[0]] / values[light]), len(present),
+                          int(counts.sum()), batch_size)
 
 
 def extreme_weights_finding(extreme: ExtremeWeights) -> Finding:
@@ -151,13 +170,15 @@ def _extreme_fix(extreme: ExtremeWeights) -> str:
     larger batches and the threshold, keeping the weights."""
     if extreme.num_classes == 2:
         rare = extreme.heavy[0][0]
+        # review s14 VE3: at > 50x (< 1.96% positives) a default split's validation part holds
+        # under MIN_PICK_POSITIVES of them below ~3,200 rows, and then no threshold is kept
         return (f"Keep the weights if the run learns '{rare}' (compare balanced accuracy and "
                 f"ROC-AUC with an unweighted run: unweighted, an argmax on so few '{rare}' rows "
-                f"usually never answers it), and raise train.batch_size to "
-                f"{extreme.batch_for_two} or more so each batch holds about 2 '{rare}' rows and "
-                "the loss stops jumping between batches; collect more rows of it if you can "
-                "(data stage). Unweighted, use the decision threshold the run picks on "
-                "validation (trainwise predict --threshold best) instead of the argmax.")
+                f"usually never answers it){extreme.batch_clause()}; collect more rows of it "
+                "if you can (data stage). Unweighted, use the decision threshold the run picks "
+                "on validation (trainwise predict --threshold best) instead of the argmax: the "
+                f"run keeps one only when its validation part holds {MIN_PICK_POSITIVES} or "
+                f"more '{rare}' rows; with fewer, {MORE_VALIDATION_ROWS}.")
     return ("Collect more rows of these classes, or merge each into a related class or drop it "
             "(data stage); or train with train.class_weights = \"none\" and judge the rare "
             "classes by per-class recall and balanced accuracy. Then rerun from the data (or "

@@ -45,6 +45,9 @@ MIN_THRESHOLD_POSITIVES = 30
 # 1.00 on validation", then recall 0 on the 2 test positives), and 5 is where one row moves
 # recall by 20 points, the least a cut can be read at
 MIN_PICK_POSITIVES = 5
+# what to do when a threshold rests on too few validation rows of its class
+MORE_VALIDATION_ROWS = ("hold out more validation rows (split.val_fraction) or cross-validate "
+                        "(split.num_folds = 5)")
 
 
 def positives_caution(positives: int | None) -> str:
@@ -54,8 +57,8 @@ def positives_caution(positives: int | None) -> str:
         return ""
     return (f"; it rests on {positives} validation row{'s' if positives != 1 else ''} of that "
             f"class, under {MIN_THRESHOLD_POSITIVES}: one row more or less moves its recall by "
-            f"{100 / max(positives, 1):.0f} points, so hold out more validation rows "
-            "(split.val_fraction) or cross-validate (split.num_folds = 5) before relying on it")
+            f"{100 / max(positives, 1):.0f} points, so {MORE_VALIDATION_ROWS} before relying on "
+            "it")
 
 
 def apply_threshold(probs: np.ndarray, record: dict[str, Any]) -> np.ndarray:
