@@ -30,8 +30,8 @@ from trainwise.train.decision_threshold import (
     MIN_PICK_POSITIVES,
     THRESHOLD_GAIN,
     scores_at_threshold,
-    threshold_record,
     threshold_recommended,
+    threshold_record,
     threshold_text,
 )
 from trainwise.train.diagnose_collapse import confirming_collapse
@@ -230,8 +230,9 @@ def advised_threshold(picked: dict[str, Any] | None, row: dict[str, Any]
                       ) -> dict[str, Any] | None:
     """The validation threshold for the verdict's advice, with `unreliable` (why not to use
     it) when it rests on under MIN_PICK_POSITIVES rows or the test rows scored at it are not
-    THRESHOLD_GAIN of balanced accuracy above the argmax (threshold_recommended): then the advice leads with more validation
-    rows or cross-validation, not with the threshold (audit s14 C6)."""
+    THRESHOLD_GAIN of balanced accuracy above the argmax (threshold_recommended): then the
+    advice leads with more validation rows or cross-validation, not with the threshold (audit
+    s14 C6)."""
     if picked is None:
         return None
     positives = picked.get("positives")
