@@ -367,6 +367,11 @@ def test_a_threshold_on_too_few_or_failing_validation_positives_is_not_advised_f
     assert run_threshold(Path("."), ["0", "1"], ctx.meta) is None  # predict "best": none
     assert "test_threshold_recall" in _at_threshold(ctx, {**picked, "positives": 5}, logits,
                                                     torch.tensor([0, 1]))
+    # review s14 VE9: a test part of one class gets no threshold scores (recall 0 of the
+    # class it lacks read as "balanced accuracy 50.0% at the decision threshold")
+    one_class = _at_threshold(ctx, {**picked, "positives": 5}, logits, torch.tensor([0, 0]))
+    assert one_class == {} and ctx.meta["decision_threshold"]["threshold"] == 0.29
+    assert _at_threshold(ctx, {**picked, "positives": 5}, logits, torch.tensor([0, -100])) == {}
 
 
 def test_the_test_row_ranks_any_number_of_classes_over_those_present() -> None:
