@@ -79,6 +79,21 @@ def test_the_report_shows_each_interval_under_its_score() -> None:
     assert "test MAE, 95% interval" not in rows  # no bounds recorded, no row
 
 
+def test_the_sum_ratio_is_named_with_its_interval_in_the_report() -> None:
+    """review s14 VE4: it showed as ('test_sum_ratio', '0.9412'), raw key and no interval,
+    and 'test sum ratio 0.9412' in the verdict line."""
+    from trainwise.reporting.scores import score_lines
+    from trainwise.train.regression_predictions import SUM_RATIO, SUM_RATIO_INTERVAL
+
+    test = {"test_rmse": 3181.0, SUM_RATIO: 0.9412, SUM_RATIO_INTERVAL: [0.91, 0.97]}
+    rows = dict(score_table(test))
+    label = "sum of test predictions / sum of actual values"
+    [named] = [k for k in rows if k.startswith(label) and "interval" not in k]
+    assert rows[named] == "0.9412" and SUM_RATIO not in rows
+    assert rows[f"{named}, 95% interval"].startswith("0.91 – 0.97 (bootstrap over the test")
+    assert any(line.startswith(label) for line in score_lines(test))
+
+
 def test_an_interval_with_a_negative_end_reads_as_a_range() -> None:
     """Audit s14 R9: '95% interval -377.8-377' read as a range from -377.8 to -377."""
     from trainwise.amounts import amount

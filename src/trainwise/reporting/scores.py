@@ -26,7 +26,7 @@ from trainwise.train.regression_intervals import (
     NUM_RESAMPLES,
 )
 from trainwise.train.regression_metrics import BASELINES
-from trainwise.train.regression_predictions import QUARTER_KEY
+from trainwise.train.regression_predictions import QUARTER_KEY, SUM_RATIO, SUM_RATIO_INTERVAL
 
 Row = dict[str, Any]
 
@@ -39,7 +39,7 @@ _TEST_ORDER = ("test_accuracy", "test_baseline_accuracy", "test_baseline_class",
                "test_ap_chance", "test_positive_class", *AT_THRESHOLD_KEYS, "test_rmse",
                "test_mae", "test_r2",
                "test_mean_rmse", "test_mean_mae", "test_previous_rmse", "test_previous_mae",
-               "test_linear_rmse", "test_linear_mae", LINEAR_DIFFERENCE, GROUPS,
+               "test_linear_rmse", "test_linear_mae", LINEAR_DIFFERENCE, SUM_RATIO, GROUPS,
                GROUP_COLUMN)
 # the linear reference (train/linear_reference.py), named as the test_result line names it
 _LINEAR_LABELS = {
@@ -68,6 +68,8 @@ SCORE_LABELS = {"test_rmse": "test RMSE", "test_mae": "test MAE", "test_r2": "te
                 GROUP_COLUMN: "the groups' key column",
                 LINEAR_DIFFERENCE: "test RMSE minus the linear model's (below 0: the network "
                                    "is better)",
+                SUM_RATIO: "sum of test predictions / sum of actual values (below 1: the "
+                           "predictions' total comes out low)",
                 **_RANKING_LABELS, **_THRESHOLD_LABELS,
                 **BASELINE_LABELS, **_LINEAR_LABELS}
 
@@ -156,7 +158,8 @@ def _with_regression_intervals(test: Row, keys: list[str],
                                rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Each regression score's bootstrap 95% interval (regression_intervals.py) right under
     it, as the accuracy's Wilson interval; `keys` name `rows` one for one."""
-    intervals = {**INTERVAL_KEYS, LINEAR_DIFFERENCE: LINEAR_DIFFERENCE_INTERVAL}
+    intervals = {**INTERVAL_KEYS, LINEAR_DIFFERENCE: LINEAR_DIFFERENCE_INTERVAL,
+                 SUM_RATIO: SUM_RATIO_INTERVAL}
     out = []
     for key, row in zip(keys, rows, strict=True):
         out.append(row)
