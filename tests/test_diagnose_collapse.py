@@ -222,6 +222,9 @@ def test_the_evaluate_verdict_on_a_collapsed_run_confirms_the_collapse_in_the_sa
         assert confirmed.message.startswith("The test split confirms the train stage's "
                                             "collapse warning")
         assert confirmed.evidence["confirms"] == "collapse"
+        # review s14 VT10: the train stage's reported codes, read once, decide alike
+        assert confirming_collapse(verdict, history, {"trained", "collapse"}) == confirmed
+        assert confirming_collapse(verdict, history, {"trained"}) is verdict
         healthy = _counts([392, 8], [390, 6], [392, 8])  # balanced 0.87
         assert confirming_collapse(verdict, _history(0.87, 0.99, healthy)) is verdict
     assert WEIGH_CLASSES in verdicts[0].fix and WEIGH_CLASSES in verdicts[1].fix
@@ -280,3 +283,22 @@ def test_missed_classes_counts_the_classes_too_small_to_name():
     assert ("2 more classes with fewer than 5 validation rows each (too few to name) also had "
             "recall 0.") in finding.message
     assert finding.evidence["few_row_classes_missed"] == 2
+
+
+def test_the_evaluate_stage_confirms_what_findings_json_says_the_train_stage_reported(
+        tmp_path) -> None:
+    """review s14 VT10: the codes come from the run's findings.json (the train stage's), not
+    from a diagnosis run again per verdict."""
+    from types import SimpleNamespace
+
+    from trainwise.findings import info, warning
+    from trainwise.rundir import RunDir
+    from trainwise.stages_evaluate import _train_codes
+
+    run = RunDir(tmp_path)
+    ctx = SimpleNamespace(run=run)
+    assert _train_codes(ctx) == set()  # no findings.json: nothing reported
+    run.write_findings([info("data", "loaded", "Loaded."),
+                        warning("train", "collapse", "Collapsed.", "Weigh the classes."),
+                        warning("tune", "lr_range_no_descent", "Flat.", "Check.")])
+    assert _train_codes(ctx) == {"collapse"}

@@ -16,6 +16,7 @@ from trainwise.amounts import amount
 from trainwise.data.audit import extreme_targets
 from trainwise.data.part_findings import part_groups
 from trainwise.findings import Finding, info
+from trainwise.rundir import read_findings
 from trainwise.stages import RunContext, eval_batch_size
 from trainwise.stages_labels import stage_label_issues
 from trainwise.stages_training import leak_columns
@@ -152,7 +153,15 @@ def _class_findings(ctx: RunContext, row: dict[str, Any], outputs: torch.Tensor,
                                     time_budget_minutes=ctx.meta.get("time_budget_minutes"),
                                     still_improving=bool(rule_still_improving(ctx.history)))
     row.update(extra)
-    return [confirming_collapse(f, ctx.history) for f in findings]
+    reported = _train_codes(ctx)  # once, not a diagnosis per verdict (review s14 VT10)
+    return [confirming_collapse(f, ctx.history, reported) for f in findings]
+
+
+def _train_codes(ctx: RunContext) -> set[str]:
+    """The codes the train stage reported, as findings.json holds them (rank 0 writes it
+    after every stage): what the evaluate stage confirms, not a diagnosis run again under
+    other arguments. Another process's scratch folder holds none; only rank 0's are kept."""
+    return {f.code for f in read_findings(ctx.run.path) if f.stage == "train"}
 
 
 def _accuracy_group_interval(ctx: RunContext, outputs: torch.Tensor,

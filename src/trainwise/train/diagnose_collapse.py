@@ -16,6 +16,7 @@ a lucky row (1 of 80) is.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import replace
 
 from trainwise.findings import Finding, Severity
@@ -208,19 +209,25 @@ def rule_collapse(history: list[Row]) -> list[Finding]:
                  scores_carry_signal=signal)]
 
 
-def confirming_collapse(found: Finding, history: list[Row]) -> Finding:
+def confirming_collapse(found: Finding, history: list[Row],
+                        reported: Collection[str] | None = None) -> Finding:
     """An evaluate-stage argmax verdict (ARGMAX_VERDICTS) on a run whose best epoch collapsed
     on validation, said as the test split's confirmation of the train stage's collapse
     warning: one event, told once and then confirmed, not two findings that read as two
     problems. Any other finding comes back unchanged, as it does when the train stage did not
     report the collapse (a root cause folded it away: audit s14 C3's evaluate stage confirmed
-    a warning that was in neither the console, findings.json nor the report)."""
+    a warning that was in neither the console, findings.json nor the report).
+    `reported`: the codes the train stage reported, read once by the caller (stages_evaluate:
+    its findings.json); None runs the diagnosis on `history` here, each call (review s14
+    VT10: 0.37 s a call on 14k steps, and without the train stage's num_classes and plan)."""
     best = best_epoch(history)
     if found.code not in ARGMAX_VERDICTS or best is None or not collapsed(best, history):
         return found
-    # imported here: diagnose.py imports this module for its rules
-    from trainwise.train.diagnose import diagnose
-    if not any(f.code == "collapse" for f in diagnose(history)):
+    if reported is None:
+        # imported here: diagnose.py imports this module for its rules
+        from trainwise.train.diagnose import diagnose
+        reported = {f.code for f in diagnose(history)}
+    if "collapse" not in reported:
         return found
     return replace(found, message="The test split confirms the train stage's collapse "
                    f"warning (validation). {found.message}",
