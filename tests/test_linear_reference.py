@@ -375,3 +375,36 @@ def test_a_line_ahead_of_a_model_that_never_learned_sends_the_user_to_the_lr_fir
     learned = [{"kind": "epoch", "epoch": 1, "val_loss": 0.4}]
     assert lead_with(found, not_learned(learned, 3)).fix == found.fix
     assert not_learned(history, None) == ""  # a regression: no ln C to judge by
+
+
+def test_under_class_weights_the_line_lead_is_tested_on_balanced_accuracy_not_mcnemar():
+    """review s14 VE12: the line's balanced-accuracy lead (89.56% against 63.13%) was called
+    beyond noise by McNemar's p = 7.6e-09, which came from the network's 44 right answers to
+    the line's 5: evidence the other way."""
+    fit = LinearFit(np.zeros(600), "logistic regression", 1200, 1200)
+    balanced = (0.6313, 0.8956)
+    noisy = class_finding(500, 461, 600, fit, (5, 44), balanced, [-0.40, 0.02])
+    assert noisy.severity.value == "info" and "McNemar" not in noisy.message
+    assert "95% interval -40.0 to +2.0 points (paired bootstrap" in noisy.message
+    assert "mcnemar_p" not in noisy.evidence
+    real = class_finding(500, 461, 600, fit, (5, 44), balanced, [-0.40, -0.12])
+    assert real.severity.value == "warning" and real.fix.startswith("A line does better")
+    assert class_finding(500, 461, 600, fit, (5, 44), balanced).severity.value == "info"
+
+
+def test_the_balanced_accuracy_difference_is_a_paired_bootstrap_over_the_rows():
+    from sklearn.metrics import balanced_accuracy_score
+
+    from trainwise.train.regression_intervals import _balanced, balanced_accuracy_difference
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], [500, 60, 40])
+    line = np.where(rng.random(600) < 0.9, y, (y + 1) % 3)  # ~90% recall in every class
+    network = np.where(y == 0, 0, np.where(rng.random(600) < 0.3, y, 0))  # rare recall ~30%
+    low, high = balanced_accuracy_difference(y, network, line, seed=1)
+    point = balanced_accuracy_score(y, network) - balanced_accuracy_score(y, line)
+    assert low < point < high < 0
+    assert balanced_accuracy_difference(y, line, line) == [0.0, 0.0]
+    rows = rng.integers(0, 600, (3, 600))
+    expected = [balanced_accuracy_score(y[r], line[r]) for r in rows]
+    assert _balanced(y[rows], (line == y)[rows], 3) == pytest.approx(expected)

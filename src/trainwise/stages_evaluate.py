@@ -63,6 +63,7 @@ from trainwise.train.regression_intervals import (
     INTERVAL_KEYS,
     LINEAR_DIFFERENCE,
     LINEAR_DIFFERENCE_INTERVAL,
+    balanced_accuracy_difference,
     interval_text,
     linear_difference,
     regression_intervals,
@@ -318,7 +319,8 @@ def _linear_reference(ctx: RunContext, row: dict[str, Any], predicted: np.ndarra
         return {}, []
     _save_linear(ctx, fit)
     if classification:
-        return _linear_classes(row, np.asarray(test.y).reshape(-1), predicted, fit, weighted)
+        return _linear_classes(row, np.asarray(test.y).reshape(-1), predicted, fit, weighted,
+                               ctx.config.run.seed)
     units = ctx.target_units()  # scored in the target's units, as the network's RMSE
     actual = in_target_units(test.y, units)
     linear = in_target_units(fit.predictions, units)
@@ -343,7 +345,8 @@ def _save_linear(ctx: RunContext, fit: LinearFit) -> None:
 
 
 def _linear_classes(row: dict[str, Any], targets: np.ndarray, predicted: np.ndarray | None,
-                    fit: LinearFit, weighted: bool) -> tuple[dict[str, Any], list[Finding]]:
+                    fit: LinearFit, weighted: bool,
+                    seed: int = 0) -> tuple[dict[str, Any], list[Finding]]:
     """The linear model's accuracy and balanced accuracy (counted as the network's, from a
     confusion matrix) and the warning when the network does not clearly beat it."""
     network = np.asarray(row["test_confusion"], dtype=np.int64)
@@ -361,7 +364,11 @@ def _linear_classes(row: dict[str, Any], targets: np.ndarray, predicted: np.ndar
     linear_right = np.asarray(fit.predictions).reshape(-1) == targets
     discordant = (int((linear_right & ~network_right).sum()),
                   int((network_right & ~linear_right).sum()))
-    found = class_finding(int(np.trace(network)), right, rows, fit, discordant, balanced)
+    # weighted: the balanced accuracies' own paired bootstrap, not McNemar's (review s14 VE12)
+    interval = balanced_accuracy_difference(targets, predicted, fit.predictions, seed) \
+        if weighted else None
+    found = class_finding(int(np.trace(network)), right, rows, fit, discordant, balanced,
+                          interval)
     return extra, [found] if found else []
 
 
