@@ -28,10 +28,10 @@ from trainwise.train.class_metrics import (
 )
 from trainwise.train.decision_threshold import (
     META_KEY,
-    MIN_PICK_POSITIVES,
-    THRESHOLD_GAIN,
+    advised_threshold,
+    kept,
+    not_kept,
     scores_at_threshold,
-    threshold_recommended,
     threshold_record,
     threshold_text,
 )
@@ -222,9 +222,9 @@ def _at_threshold(ctx: RunContext, picked: dict[str, Any] | None, outputs: torch
     if record is None or outputs.shape[1] != 2:
         return {}
     positives = record["validation"].get("positives")
-    if positives is not None and positives < MIN_PICK_POSITIVES:
+    if not kept(positives):
         ctx.meta[META_KEY] = {**record, "threshold": None,
-                              "not_kept": too_few_positives(positives, record)}
+                              "not_kept": not_kept(positives, record["positive_class"])}
         return {}
     ctx.meta[META_KEY] = record
     y = targets.reshape(-1).numpy()
@@ -233,38 +233,6 @@ def _at_threshold(ctx: RunContext, picked: dict[str, Any] | None, outputs: torch
         # balanced accuracy at the threshold (50.0% beside the argmax's 100%, review s14 VE9)
         return {}
     return scores_at_threshold(outputs.float().softmax(dim=1).numpy(), targets.numpy(), record)
-
-
-def too_few_positives(positives: int, record: dict[str, Any]) -> str:
-    """Why no threshold was kept: 'picked on 1 validation row of class 'Fraud ✓', under 5'."""
-    return (f"picked on {positives} validation row{'s' if positives != 1 else ''} of class "
-            f"'{record['positive_class']}', under {MIN_PICK_POSITIVES}: the F1-best cut then "
-            "is a row's own probability, not a rule")
-
-
-def advised_threshold(picked: dict[str, Any] | None, row: dict[str, Any]
-                      ) -> dict[str, Any] | None:
-    """The validation threshold for the verdict's advice, with `unreliable` (why not to use
-    it) when it rests on under MIN_PICK_POSITIVES rows or the test rows scored at it are not
-    THRESHOLD_GAIN of balanced accuracy above the argmax (threshold_recommended): then the
-    advice leads with more validation rows or cross-validation, not with the threshold (audit
-    s14 C6)."""
-    if picked is None:
-        return None
-    positives = picked.get("positives")
-    if positives is not None and positives < MIN_PICK_POSITIVES:
-        return {**picked, "unreliable": f"it rests on {positives} validation row"
-                f"{'s' if positives != 1 else ''} of that class, under {MIN_PICK_POSITIVES}, "
-                "so the run kept none"}
-    at, argmax = row.get("test_threshold_balanced_accuracy"), row.get("test_balanced_accuracy")
-    if at is None or argmax is None or threshold_recommended(row):
-        return picked
-    # threshold_recommended, the one rule predict's note and the verdict follow (review s14
-    # VE2: a 3-point gain was advised here while neither of them recommended it)
-    how = "did no better than the argmax" if at <= argmax else \
-        f"added under {THRESHOLD_GAIN:.0%} of balanced accuracy to the argmax's"
-    return {**picked, "unreliable": f"on the test rows it {how} (balanced accuracy {at:.1%} "
-            f"against {argmax:.1%}, recall {row['test_threshold_recall']:.0%})"}
 
 
 def _keep_predictions(ctx: RunContext, actual: np.ndarray,

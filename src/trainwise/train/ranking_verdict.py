@@ -18,7 +18,7 @@ import torch
 from trainwise.data.audit import IMBALANCE_RATIO
 from trainwise.findings import Finding, warning
 from trainwise.train.class_names import class_name
-from trainwise.train.decision_threshold import positives_caution
+from trainwise.train.decision_threshold import MORE_VALIDATION_ROWS, positives_caution
 from trainwise.train.diagnose_common import best_epoch, class_weights_advice, train_longer
 from trainwise.train.ranking import chance_auc_high, ranking_text
 
@@ -122,7 +122,7 @@ def _threshold_fix(missed: list[int], val_threshold: dict[str, Any] | None, name
     not the learning rate or the features."""
     fix = "Pick a decision threshold on the validation split instead of the argmax"
     if val_threshold is not None and "unreliable" in val_threshold and \
-            missed == [val_threshold["class"]]:  # stages_evaluate.advised_threshold
+            missed == [val_threshold["class"]]:  # decision_threshold.advised_threshold
         fix = _unreliable_threshold_fix(val_threshold, names)
     elif val_threshold is not None and missed == [val_threshold["class"]]:
         name = class_name(names, val_threshold["class"])
@@ -158,9 +158,8 @@ def _unreliable_threshold_fix(val_threshold: dict[str, Any], names: list[str]) -
     name = class_name(names, val_threshold["class"])
     return (f"Do not rely on a decision threshold yet: the F1-best one on validation, "
             f"P('{name}') >= {val_threshold['threshold']:.3g}, {val_threshold['unreliable']}. "
-            f"Give it more rows of '{name}' to be picked on: hold out more validation rows "
-            "(split.val_fraction) or cross-validate (split.num_folds = 5), or collect more "
-            "rows of the class (data stage), then rerun")
+            f"Give it more rows of '{name}' to be picked on: {MORE_VALIDATION_ROWS}, or "
+            "collect more rows of the class (data stage), then rerun")
 
 
 def _of_rows(val_threshold: dict[str, Any]) -> str:
