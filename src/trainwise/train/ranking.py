@@ -191,14 +191,24 @@ def ranking_text(row: dict[str, Any], names: list[str] | None = None,
     if auc is None:
         return f"ROC-AUC n/a ({_why_no_auc(row, names, prefix)})"
     if f"{prefix}_positive_class" not in row:
-        left_out = row.get(f"{prefix}_auc_classes_left_out") or 0
-        over = "" if not left_out else (
-            f", over the classes with rows here: {left_out} without any left out")
-        return f"macro ROC-AUC {auc:.3f} (one-vs-rest{over})"
+        return f"macro ROC-AUC {auc:.3f} (one-vs-rest{_left_out(row, names, prefix)})"
     index = row[f"{prefix}_positive_class"]
     of = "" if names is None else f" for class '{class_name(names, index)}'"
     return (f"ROC-AUC {auc:.3f}, average precision {ap:.3f}{of} vs "
             f"{row[f'{prefix}_ap_chance']:.3f} by chance")
+
+
+def _left_out(row: dict[str, Any], names: list[str] | None, prefix: str) -> str:
+    """' over the 24 classes with test rows; 1 class without test rows left out', or '' when
+    none was (review s14 VE11: "over the classes with rows here: 1 without any left out"
+    said neither what the 1 counts nor where "here" is)."""
+    left_out = row.get(f"{prefix}_auc_classes_left_out") or 0
+    if not left_out:
+        return ""
+    rows = f"{prefix} rows"
+    present = f"the {len(names) - left_out} classes" if names else "the classes"
+    return (f" over {present} with {rows}; {left_out} class{'es' if left_out > 1 else ''} "
+            f"without {rows} left out")
 
 
 def _why_no_auc(row: dict[str, Any], names: list[str] | None, prefix: str) -> str:
