@@ -420,3 +420,26 @@ def test_threshold_rows_name_the_class_the_threshold_is_on() -> None:
     assert "test recall of 'no' at P('no') >= 0.452" in labels
     assert "decision threshold on P('no'), picked on validation (F1-best; predict " \
         "--threshold best applies it)" in labels
+
+
+def test_one_present_classes_auc_for_the_test_row_and_the_label_check() -> None:
+    """review s14 VE6: ranking and label_issues each sliced the present columns and remapped
+    the labels; one helper now, checked against sklearn."""
+    from sklearn.preprocessing import label_binarize
+
+    from trainwise.train.ranking import present_classes_auc
+
+    rng = np.random.default_rng(3)
+    probs = torch.as_tensor(rng.normal(0, 1, (300, 4))).softmax(dim=1).numpy()
+    y = rng.choice([0, 2, 3], 300)  # class 1 has no row
+    auc, left_out = present_classes_auc(probs, y, 4)
+    present = [0, 2, 3]
+    expected = metrics.roc_auc_score(label_binarize(y, classes=present), probs[:, present],
+                                     average="macro")
+    assert auc == pytest.approx(expected, abs=1e-12) and left_out == 1
+    binary = probs[:, :2] / probs[:, :2].sum(axis=1, keepdims=True)
+    labels = rng.integers(0, 2, 300)
+    auc, left_out = present_classes_auc(binary, labels, 2)  # the rarer class's AUC, as before
+    assert auc == pytest.approx(metrics.roc_auc_score(labels, binary[:, 1]), abs=1e-9)
+    assert left_out == 0
+    assert present_classes_auc(binary, np.zeros(300, np.int64), 2) == (None, 1)

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 from scipy import stats
-from sklearn.metrics import roc_auc_score
 
 from trainwise.data.audit import IMBALANCE_RATIO
 from trainwise.findings import Finding, Severity, info, warning
@@ -26,7 +25,7 @@ from trainwise.train.intervals import (
     percent,
 )
 from trainwise.train.label_calibration import Calibration, scaled
-from trainwise.train.ranking import macro_ovr_auc, ranks_above_chance
+from trainwise.train.ranking import present_classes_auc, ranks_above_chance
 
 # A suspect counts as "confident" when the model puts at least this on another class and
 # at most CONFIDENT_GIVEN on the given one: a wrong label, or a row the model is sure of
@@ -304,7 +303,7 @@ def _balanced_gate(probs: np.ndarray, labels: np.ndarray, counts: np.ndarray,
     balanced = float(np.mean([h / n for h, n in zip(hits, rows, strict=True)]))
     if not at_chance(balanced, len(rows), rows, hits):
         return None
-    auc = _held_out_auc(probs, labels, counts)
+    auc, _ = present_classes_auc(probs, labels, len(counts))
     if auc is not None and ranks_above_chance(auc, rows):  # confident learning reads the
         return None  # probabilities, not the argmax: a ranking model is judged (s14 C5)
     low, high = mean_recall_interval(rows, hits) or (balanced, balanced)
@@ -317,19 +316,6 @@ def _balanced_gate(probs: np.ndarray, labels: np.ndarray, counts: np.ndarray,
         "tell a wrong label from its own mistakes.", LEARN_FIRST,
         {**evidence, "score": "balanced accuracy", "balanced_accuracy": balanced,
          "chance": 1 / len(rows)})
-
-
-def _held_out_auc(probs: np.ndarray, labels: np.ndarray, counts: np.ndarray) -> float | None:
-    """The held-out rows' ROC-AUC: of the rarer class for two classes, else the macro
-    one-vs-rest mean over the classes present; None when a probability is not finite."""
-    present = np.flatnonzero(counts > 0)
-    p = np.asarray(probs, dtype=np.float64)[:, present]
-    if len(present) < 2 or not np.isfinite(p).all():
-        return None
-    remap = np.zeros(len(counts), dtype=np.int64)
-    remap[present] = np.arange(len(present))
-    return macro_ovr_auc(p, remap[labels], len(present)) if len(present) > 2 else \
-        float(roc_auc_score(remap[labels] == 1, p[:, 1]))
 
 
 def _skipped(message: str, fix: str, evidence: dict) -> Finding:

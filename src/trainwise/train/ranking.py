@@ -122,23 +122,34 @@ def ranking_metrics(probs: torch.Tensor, targets: torch.Tensor, prefix: str,
 
 def _present_classes_auc(probs: torch.Tensor, y: np.ndarray, keep: np.ndarray,
                          counts: np.ndarray, prefix: str) -> dict[str, Any]:
-    """A split scored once (the test row), over 2 classes: the macro one-vs-rest ROC-AUC over
-    the classes that have rows in it (each class's AUC ranks its rows against the rest; one
-    without rows has none), and `{prefix}_auc_classes_left_out`, how many had none (absent
-    when none). No cap on
-    the classes: one pass at ~5 ms for 1,200 rows of 60 classes, where the per-epoch cap
-    left 40-60-class runs without any threshold-free score (audit s14 C8)."""
-    present = np.flatnonzero(counts > 0)
-    row: dict[str, Any] = {f"{prefix}_roc_auc": None}
-    if len(present) < len(counts):  # only then: a 0 showed as a row of every multiclass report
-        row[f"{prefix}_auc_classes_left_out"] = int(len(counts) - len(present))
-    p = probs.double().cpu().numpy()[keep][:, present]
-    if len(present) < 2 or not np.isfinite(p).all():
-        return row
-    remap = np.zeros(len(counts), dtype=np.int64)
-    remap[present] = np.arange(len(present))  # class index -> its column among the present
-    row[f"{prefix}_roc_auc"] = macro_ovr_auc(p, remap[y], len(present))
+    """A split scored once (the test row), over 2 classes: present_classes_auc as
+    `{prefix}_roc_auc`, and `{prefix}_auc_classes_left_out`, how many classes had no row
+    (absent when none). No cap on the classes: one pass at ~5 ms for 1,200 rows of 60
+    classes, where the per-epoch cap left 40-60-class runs without any threshold-free score
+    (audit s14 C8)."""
+    auc, left_out = present_classes_auc(probs.double().cpu().numpy()[keep], y, len(counts))
+    row: dict[str, Any] = {f"{prefix}_roc_auc": auc}
+    if left_out:  # only then: a 0 showed as a row of every multiclass report
+        row[f"{prefix}_auc_classes_left_out"] = left_out
     return row
+
+
+def present_classes_auc(probs: np.ndarray, y: np.ndarray,
+                        num_classes: int) -> tuple[float | None, int]:
+    """The macro one-vs-rest ROC-AUC of (N, C) `probs` over the classes that have rows in
+    `y` (N labels in [0, C); each class's AUC ranks its rows against the rest, and one
+    without rows has none), with how many classes had none; None under 2 present classes
+    or with a probability not finite. Two present columns of a two-class softmax give the
+    binary AUC (both columns rank the rows alike). The test row and the label check's
+    held-out rows both read it (review s14 VE6)."""
+    present = np.flatnonzero(np.bincount(y, minlength=num_classes) > 0)
+    left_out = int(num_classes - len(present))
+    p = np.asarray(probs, dtype=np.float64)[:, present]
+    if len(present) < 2 or not np.isfinite(p).all():
+        return None, left_out
+    remap = np.zeros(num_classes, dtype=np.int64)
+    remap[present] = np.arange(len(present))  # class index -> its column among the present
+    return macro_ovr_auc(p, remap[y], len(present)), left_out
 
 
 def macro_ovr_auc(probs: np.ndarray, y: np.ndarray, num_classes: int) -> float:
