@@ -28,7 +28,7 @@ LINEAR_DIFFERENCE = "test_rmse_minus_linear"
 LINEAR_DIFFERENCE_INTERVAL = "test_rmse_minus_linear_interval"
 
 
-def _resamples(num_rows: int, seed: int) -> Iterator[np.ndarray]:
+def resamples(num_rows: int, seed: int) -> Iterator[np.ndarray]:
     """NUM_RESAMPLES index sets of num_rows rows drawn with replacement, in chunks of
     (resamples, num_rows); one generator, so the chunking does not change the draws."""
     rng = np.random.default_rng(seed)
@@ -37,7 +37,7 @@ def _resamples(num_rows: int, seed: int) -> Iterator[np.ndarray]:
         yield rng.integers(0, num_rows, (min(per_chunk, NUM_RESAMPLES - start), num_rows))
 
 
-def _bounds(values: np.ndarray) -> list[float]:
+def percentile_bounds(values: np.ndarray) -> list[float]:
     tail = 100 * (1 - LEVEL) / 2
     return [float(v) for v in np.nanpercentile(values, [tail, 100 - tail])]
 
@@ -51,16 +51,16 @@ def regression_intervals(actual: np.ndarray, predicted: np.ndarray,
     if len(actual) < MIN_ROWS:
         return {}
     rmse, mae, r2 = [], [], []
-    for rows in _resamples(len(actual), seed):
+    for rows in resamples(len(actual), seed):
         squared = (error[rows] ** 2).mean(axis=1)  # (resamples,)
         rmse.append(np.sqrt(squared))
         mae.append(np.abs(error[rows]).mean(axis=1))
         spread = actual[rows].var(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):  # one repeated row: NaN, skipped
             r2.append(np.where(spread > 0, 1 - squared / spread, np.nan))
-    return {INTERVAL_KEYS["test_rmse"]: _bounds(np.concatenate(rmse)),
-            INTERVAL_KEYS["test_mae"]: _bounds(np.concatenate(mae)),
-            INTERVAL_KEYS["test_r2"]: _bounds(np.concatenate(r2))}
+    return {INTERVAL_KEYS["test_rmse"]: percentile_bounds(np.concatenate(rmse)),
+            INTERVAL_KEYS["test_mae"]: percentile_bounds(np.concatenate(mae)),
+            INTERVAL_KEYS["test_r2"]: percentile_bounds(np.concatenate(r2))}
 
 
 def linear_difference(actual: np.ndarray, predicted: np.ndarray, linear: np.ndarray,
@@ -74,9 +74,9 @@ def linear_difference(actual: np.ndarray, predicted: np.ndarray, linear: np.ndar
     net = (np.asarray(predicted, np.float64).reshape(-1) - actual) ** 2
     line = (np.asarray(linear, np.float64).reshape(-1) - actual) ** 2
     differences = [np.sqrt(net[rows].mean(axis=1)) - np.sqrt(line[rows].mean(axis=1))
-                   for rows in _resamples(len(actual), seed)]
+                   for rows in resamples(len(actual), seed)]
     return {LINEAR_DIFFERENCE: float(np.sqrt(net.mean()) - np.sqrt(line.mean())),
-            LINEAR_DIFFERENCE_INTERVAL: _bounds(np.concatenate(differences))}
+            LINEAR_DIFFERENCE_INTERVAL: percentile_bounds(np.concatenate(differences))}
 
 
 def balanced_accuracy_difference(targets: np.ndarray, network: np.ndarray, linear: np.ndarray,
@@ -95,8 +95,8 @@ def balanced_accuracy_difference(targets: np.ndarray, network: np.ndarray, linea
     num_classes = int(y.max()) + 1
     gaps = [_balanced(y[rows], net[rows], num_classes) - _balanced(y[rows], line[rows],
                                                                     num_classes)
-            for rows in _resamples(len(y), seed)]
-    return _bounds(np.concatenate(gaps))
+            for rows in resamples(len(y), seed)]
+    return percentile_bounds(np.concatenate(gaps))
 
 
 def _balanced(y: np.ndarray, right: np.ndarray, num_classes: int) -> np.ndarray:

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from trainwise.findings import Finding, Severity
-from trainwise.train.regression_intervals import MIN_ROWS, _bounds, _resamples
+from trainwise.train.regression_intervals import MIN_ROWS, percentile_bounds, resamples
 
 PREDICTIONS_CSV = "test_predictions.csv"
 QUARTERS = 4
@@ -83,10 +83,13 @@ def sum_ratio(actual: np.ndarray, predicted: np.ndarray, seed: int = 0) -> dict[
     predicted = np.asarray(predicted, np.float64).reshape(-1)
     if len(actual) < MIN_ROWS or float(actual.min()) < 0 or not actual.sum() > 0:
         return {}
+    # the same draws as regression_intervals' (same seed), drawn again rather than threaded
+    # through it: 0.13 s at 20,000 test rows against its 0.27 s, once per run, and this stays
+    # callable alone (review s14 VE8 weighed it)
     ratios = [predicted[rows].sum(axis=1) / actual[rows].sum(axis=1)
-              for rows in _resamples(len(actual), seed)]
+              for rows in resamples(len(actual), seed)]
     return {SUM_RATIO: float(predicted.sum() / actual.sum()),
-            SUM_RATIO_INTERVAL: _bounds(np.concatenate(ratios))}
+            SUM_RATIO_INTERVAL: percentile_bounds(np.concatenate(ratios))}
 
 
 def median_caveat(actual: np.ndarray, predicted: np.ndarray, log: str,
