@@ -329,3 +329,27 @@ def test_class_weighted_probabilities_are_unweighted_before_the_check():
     np.testing.assert_allclose(_unweighted(ctx, probs), [[0.9, 0.1]], rtol=1e-6)
     ctx.config.train.class_weights = "none"
     assert _unweighted(ctx, probs) is probs
+
+
+def test_the_recalibration_is_fitted_only_when_its_count_is_read():
+    """review s14 VE5: fit_calibration ran on every checked run (23 s at 20,000 rows x 1,000
+    classes) though only a count beating the first yardstick reads it; its fit is capped by
+    rows x classes too."""
+    from trainwise.train.label_calibration import Calibration, fit_rows
+
+    def never() -> tuple:
+        raise AssertionError("fitted though not read")
+
+    few = [_suspect(0.01, 0.97)] * 2  # under WARN_MIN confident: the info path
+    assert label_issue_finding(few, 400, "x.csv", 0.5, never).severity.value == "info"
+    assert label_issue_finding([], 400, "x.csv", 0.5, never).severity.value == "info"
+    calls = []
+
+    def fitted() -> tuple:
+        calls.append(1)
+        return 0.5, Calibration(1.2)
+
+    many = label_issue_finding([_suspect(0.01, 0.97)] * 14, 256, "x.csv", 0.74, fitted)
+    assert calls == [1] and many.evidence["temperature"] == 1.2
+    assert fit_rows(50_000, 10) == 20_000 and fit_rows(50_000, 1_000) == 2_000
+    assert fit_rows(50_000, 100_000) == 1_000 and fit_rows(500, 1_000) == 500

@@ -8,6 +8,7 @@ as loaded, which the test's metrics do not need.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -22,6 +23,7 @@ from trainwise.train.label_calibration import Calibration, fit_calibration
 from trainwise.train.label_issues import (
     Suspect,
     check_skipped,
+    confident_mask,
     expected_confident,
     label_issue_finding,
     probabilities,
@@ -51,8 +53,9 @@ def stage_label_issues(ctx: RunContext, model: nn.Module,
     if not parts:
         return []
     _add_mistakes(ctx, parts)  # also when the check is skipped: a weak model's errors matter most
-    skipped = check_skipped(np.concatenate([p[3] for p in parts]),
-                            np.concatenate([p[1] for p in parts]), data.num_classes)
+    # every part's rows together, once: up to 2 x MAX_VALUES cells (160 MB) a copy
+    probs, labels = (np.concatenate([p[i] for p in parts]) for i in (3, 1))
+    skipped = check_skipped(probs, labels, data.num_classes)
     if skipped is not None:  # too few rows, or a model near chance: its list would be noise
         ctx.meta["label_issues"] = {"num_checked": 0, "skipped": skipped.message}
         return [skipped]
@@ -63,20 +66,29 @@ def stage_label_issues(ctx: RunContext, model: nn.Module,
     ctx.meta["label_issues"] = {"num_checked": num_checked, "csv": CSV_NAME,
                                 "rows": [s.to_dict() for s in found[:REPORT_ROWS]]}
     _add_figure(ctx, found)
-    return [label_issue_finding(found, num_checked, CSV_NAME, *_expected(parts))]
+    return [label_issue_finding(found, num_checked, CSV_NAME,
+                                *_expected(parts, probs, labels))]
 
 
-def _expected(parts: list) -> tuple[float, tuple[float, Calibration]]:
+def _expected(parts: list, probs: np.ndarray | None = None, labels: np.ndarray | None = None
+              ) -> tuple[float, Callable[[], tuple[float, Calibration]]]:
     """Confident suspects a calibrated model with every label right would give over every
-    part: from the model's probabilities, and from them recalibrated with the temperature
-    fitted on all held-out rows together (label_calibration.py: one model, one
-    miscalibration)."""
-    calibration = fit_calibration(np.concatenate([p[3] for p in parts]),
-                                  np.concatenate([p[1] for p in parts]))
-    expected = sum(expected_confident(probs) for _, _, _, probs in parts)
-    recalibrated = sum(expected_confident(probs, calibration.temperature)
-                       for _, _, _, probs in parts)
-    return expected, (recalibrated, calibration)
+    part: from the model's probabilities, and (a callable: label_issue_finding fits it only
+    when the count beats the first) from them recalibrated with the temperature fitted on
+    all held-out rows together (label_calibration.py: one model, one miscalibration).
+    `probs`, `labels`: every part's, concatenated, when the caller has them."""
+    masks = [confident_mask(part[3]) for part in parts]  # one sort a part, both yardsticks
+    expected = sum(expected_confident(part[3], confident=mask)
+                   for part, mask in zip(parts, masks, strict=True))
+
+    def recalibrated() -> tuple[float, Calibration]:
+        calibration = fit_calibration(
+            np.concatenate([p[3] for p in parts]) if probs is None else probs,
+            np.concatenate([p[1] for p in parts]) if labels is None else labels)
+        return sum(expected_confident(part[3], calibration.temperature, mask)
+                   for part, mask in zip(parts, masks, strict=True)), calibration
+
+    return expected, recalibrated
 
 
 def _suspects_of(data: TaskData, parts: list) -> list[Suspect]:

@@ -10,6 +10,7 @@ labels included, so their probabilities would hide exactly the rows we look for.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -135,7 +136,17 @@ def suspect_at(index: int, shown: int, probs: np.ndarray, labels: np.ndarray,
                    float(probs[index, shown]), files[row] if files and row < len(files) else "")
 
 
-def expected_confident(probs: np.ndarray, temperature: float = 1.0) -> float:
+def confident_mask(probs: np.ndarray) -> np.ndarray:
+    """(N, K) bool: the cells a row would be a confident suspect in, were its label that
+    class (<= CONFIDENT_GIVEN while another class gets >= CONFIDENT_OTHER): the model's own
+    call, whatever the labels are drawn from."""
+    top = np.sort(probs, axis=1)
+    for_class = np.where(probs == top[:, -1:], top[:, -2:-1], top[:, -1:])  # best other class
+    return (probs <= CONFIDENT_GIVEN) & (for_class >= CONFIDENT_OTHER)
+
+
+def expected_confident(probs: np.ndarray, temperature: float = 1.0,
+                       confident: np.ndarray | None = None) -> float:
     """How many rows a calibrated model would call confident suspects if every label were
     right: each row's label drawn from its own probabilities (so the given labels play no
     part), the chance it lands on a class given <= CONFIDENT_GIVEN while another gets
@@ -143,10 +154,11 @@ def expected_confident(probs: np.ndarray, temperature: float = 1.0) -> float:
     makes ~0.7 such rows by chance alone; 3 seen there had been called 20% of the rows
     "likely wrong" (audit s13 P15). `temperature`: the labels are drawn from the probabilities
     recalibrated with it (label_calibration.py), while which rows count as confident stays
-    the model's own call, as for the suspects counted (audit s14 C4)."""
-    top = np.sort(probs, axis=1)
-    for_class = np.where(probs == top[:, -1:], top[:, -2:-1], top[:, -1:])  # best other class
-    confident = (probs <= CONFIDENT_GIVEN) & (for_class >= CONFIDENT_OTHER)
+    the model's own call, as for the suspects counted (audit s14 C4). `confident`:
+    confident_mask(probs), when the caller has it (one sort of the rows for both
+    yardsticks, review s14 VE5)."""
+    if confident is None:
+        confident = confident_mask(probs)
     drawn = probs if temperature == 1.0 else scaled(probs, temperature)
     return float((drawn * confident).sum())
 
@@ -157,8 +169,11 @@ def _beyond_chance(num_confident: int, expected: float) -> bool:
     return stats.poisson.sf(num_confident - 1, max(expected, 1e-9)) < CHANCE_ALPHA
 
 
-def label_issue_finding(found: list[Suspect], num_rows: int, csv_name: str,
-                        expected: float, calibrated: tuple[float, Calibration] | None = None
+Recalibrated = tuple[float, Calibration]
+
+
+def label_issue_finding(found: list[Suspect], num_rows: int, csv_name: str, expected: float,
+                        calibrated: Recalibrated | Callable[[], Recalibrated] | None = None
                         ) -> Finding:
     """One finding for all held-out parts: how many rows look mislabelled, the most suspect
     named, a warning when the confident ones pass WARN_SHARE of the rows checked and the
@@ -166,13 +181,13 @@ def label_issue_finding(found: list[Suspect], num_rows: int, csv_name: str,
     default: 0 turns the chance rule off, the pre-P15 rule (review s13 VA7). `calibrated`:
     the same count from the probabilities recalibrated on the held-out rows, and the fit
     (label_calibration.py); when it explains the excess, the warning says that over-confidence
-    may be all there is (audit s14 C4) instead of counting wrong training labels."""
+    may be all there is (audit s14 C4) instead of counting wrong training labels. A callable
+    `calibrated` is called only when the count beats `expected` (review s14 VE5: the fit
+    took 23 s at 20,000 rows x 1,000 classes on runs whose finding never read it); its
+    evidence keys are there only then."""
     confident = [s for s in found if s.confident]
-    recalibrated, calibration = calibrated or (expected, Calibration())
     evidence = {"num_checked": num_rows, "num_suspects": len(found),
-                "num_confident": len(confident), "expected_confident": round(expected, 2),
-                "expected_confident_recalibrated": round(recalibrated, 2),
-                "temperature": round(calibration.temperature, 3)}
+                "num_confident": len(confident), "expected_confident": round(expected, 2)}
     if not found:
         return info("evaluate", "label_issues",
                     f"No held-out row looks mislabelled: on all {num_rows} validation and test "
@@ -188,6 +203,10 @@ def label_issue_finding(found: list[Suspect], num_rows: int, csv_name: str,
         return info("evaluate", "label_issues", f"{message} Few are confident ({yardstick}), "
                     "so most are likely hard or ambiguous rows rather than wrong labels. "
                     f"{fix}", **evidence)
+    recalibrated, calibration = (calibrated() if callable(calibrated) else calibrated) or \
+        (expected, Calibration())
+    evidence.update(expected_confident_recalibrated=round(recalibrated, 2),
+                    temperature=round(calibration.temperature, 3))
     if not _beyond_chance(len(confident), recalibrated):
         return _over_confident(message, yardstick, recalibrated, calibration, csv_name,
                                evidence)
