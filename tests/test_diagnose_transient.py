@@ -60,3 +60,20 @@ def test_the_test_split_confirms_only_a_collapse_the_train_stage_reported():
     diverged = _history([*FRAUD_STEPS[:-1], float("nan")], FRAUD_VAL)
     assert "collapse" not in [f.code for f in diagnose(diverged)]
     assert confirming_collapse(verdict, diverged) is verdict
+
+
+def _burst_history() -> list[dict]:
+    # a loss settled at ~0.03 that runs 100x (3, 4, 5, 2) for steps 46-49, then returns
+    settled = [0.7 * 0.9 ** i for i in range(30)] + [0.03 + 0.006 * (i % 5) / 5
+                                                      for i in range(30)]
+    losses = settled[:45] + [3.0, 4.0, 5.0, 2.0] + settled[49:]
+    return [{"kind": "step", "step": i + 1, "epoch": 1, "loss": v} for i, v in enumerate(losses)]
+
+
+def test_a_burst_with_no_validation_to_judge_by_still_explodes():
+    # review s14 VT2: no epoch row means no evidence the model stayed sound, not evidence it did
+    history = _burst_history()
+    (finding,) = RULES["loss_exploding"](history)
+    assert finding.evidence["val_loss_rose"] is None
+    with_one_epoch = [*history, {"kind": "epoch", "epoch": 1, "step": 60, "val_loss": 0.03}]
+    assert [f.code for f in RULES["loss_exploding"](with_one_epoch)] == ["loss_exploding"]

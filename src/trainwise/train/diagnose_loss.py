@@ -198,7 +198,10 @@ def rule_loss_exploding(history: list[Row]) -> list[Finding]:
     if not exploded.any():
         return []
     rose = val_loss_rose(history, int(steps[int(np.argmax(exploded))]))
-    if not rose:  # a rise the next batches leave again is batch variance (audit s14 C3)
+    # a rise the next batches leave again is batch variance (audit s14 C3), but only while a
+    # validation loss says the model did not get worse: None (no validation on both sides)
+    # judges nothing, as diagnose.py's fold reads it (review s14 VT2)
+    if rose is False:
         exploded &= ~returns_to_floor(loss, low, exploded, window, swing, start)
     if not exploded.any():
         return []
