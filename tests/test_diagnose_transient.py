@@ -77,3 +77,10 @@ def test_a_burst_with_no_validation_to_judge_by_still_explodes():
     assert finding.evidence["val_loss_rose"] is None
     with_one_epoch = [*history, {"kind": "epoch", "epoch": 1, "step": 60, "val_loss": 0.03}]
     assert [f.code for f in RULES["loss_exploding"](with_one_epoch)] == ["loss_exploding"]
+
+
+def test_an_overfit_epochs_after_the_swing_does_not_bring_the_explosion_back():
+    # review s14 VT1: epoch 5 (step 70) rises to 0.06; epoch 3, right after step 39, fell
+    history = _history(FRAUD_STEPS, [0.108, 0.0467, 0.0485, 0.0375, 0.06])
+    assert RULES["loss_exploding"](history) == []
+    assert [f.code for f in diagnose(history, num_classes=2)] == ["collapse"]
