@@ -86,3 +86,26 @@ def test_fit_trains_a_model_given_in_eval_mode_in_train_mode(blobs):
         callbacks=[Modes()])
     assert seen and all(seen)
     assert not torch.equal(model.backbone[1].running_mean, statistics)
+
+
+def test_a_backbone_a_callback_unfroze_keeps_training_in_train_mode(blobs):
+    # review s14 VT3: gradual unfreezing (Lightning's BackboneFinetuning) at epoch 1's end
+    model = _frozen_backbone()
+    seen: dict[int, set[bool]] = {}
+
+    class Unfreeze:
+        def on_epoch_end(self, state, row, model):
+            if row["epoch"] == 1:
+                inner = getattr(state.model, "module", state.model)
+                inner.backbone.requires_grad_(True)
+                inner.backbone.train()
+
+        def on_step_end(self, state):
+            inner = getattr(state.model, "module", state.model)
+            seen.setdefault(state.epoch, set()).add(inner.backbone.training)
+
+    train, val = _loaders(blobs)
+    fit(model, train, val, optimizer=torch.optim.AdamW(model.parameters(), lr=1e-2),
+        loss_fn=nn.CrossEntropyLoss(), max_epochs=3, task="classification",
+        callbacks=[Unfreeze()])
+    assert seen == {1: {False}, 2: {True}, 3: {True}}  # old code: {False} in every epoch

@@ -286,14 +286,19 @@ def fit(
     Train/eval modes: a model given in train mode trains with each submodule in the mode it
     came in (`model.train(); model.backbone.eval()` keeps a frozen backbone's BatchNorm
     statistics and dropout off); a model given in eval mode trains all in train mode.
-    Evaluation puts every module's own mode back after. A torch.compile'd model trains
+    Evaluation puts every module's own mode back after; modes a callback sets (a backbone
+    unfrozen into train mode) are kept, and only a model left wholly in eval trains in the
+    modes it came in again at the next epoch. A torch.compile'd model trains
     through its compilation, compiled before or after lightning_fabric was imported
     (train/compiled.py).
     """
     step_scheduler, epoch_scheduler = scheduler_steps(scheduler, scheduler_interval, train_loader)
     check_val_loader(val_loader)
-    # the modes the user set (a frozen backbone in eval), put back at each epoch's start
-    user_modes = module_modes(model) if model.training else []
+    # the modes the user set (a frozen backbone in eval) are the ones it trains in, set once:
+    # evaluation puts them back itself, and a callback's own (unfreezing) stay (review s14 VT3)
+    if not model.training:
+        model.train()
+    user_modes = module_modes(model)
     with back_on_the_cpu(model, optimizer, device_chosen_by_fit=fabric is None):
         fabric = fabric or Fabric(**default_device(model))
         check_accumulation(train_loader, accumulate_grad_batches, fabric.world_size)
@@ -326,8 +331,9 @@ def fit(
         with cheap_cuda_checks(fabric.device):
             while progress.epoch <= max_epochs and not state.should_stop:
                 epoch = state.epoch = progress.epoch
-                model.train()  # then the user's eval modules back in eval (audit s14 G5)
-                restore_modes(user_modes)
+                if not any(module.training for module in model.modules()):
+                    model.train()  # left wholly in eval (a callback): the user's modes again,
+                    restore_modes(user_modes)  # a frozen backbone back in eval (audit s14 G5)
                 started = time.perf_counter()
                 lr = current_lr(step_optimizer)  # an epoch resumed at its end runs no step
                 for batch in progress.start_epoch(epoch, state.step):  # resumed: skips done ones
