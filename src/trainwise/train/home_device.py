@@ -7,7 +7,7 @@ H100, session 14). A Fabric the user passes decides alone: the model stays where
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import torch
 from torch import nn
@@ -17,15 +17,27 @@ from torch import nn
 def back_on_the_cpu(model: nn.Module, optimizer: torch.optim.Optimizer, *,
                     device_chosen_by_fit: bool) -> Iterator[None]:
     """On exit (an error too): a model that was on the CPU and is now elsewhere is moved
-    back, and the optimizer's state tensors that sit on that device with it."""
+    back, and the optimizer's state tensors that sit on that device with it. After an error
+    the move is tried, but the error that stopped training stays the one raised: after a CUDA
+    device-side assert every later CUDA call fails, `model.to("cpu")` too (review s14 VT6)."""
     home = _device_of(model)
+    if not device_chosen_by_fit or home is None or home.type != "cpu":
+        yield
+        return
     try:
         yield
-    finally:
-        away = _device_of(model)
-        if device_chosen_by_fit and home is not None and home.type == "cpu" and away != home:
-            model.to(home)
-            _move_state(optimizer, away, home)
+    except BaseException:
+        with suppress(Exception):  # the training error says what happened; the move cannot
+            _go_home(model, optimizer, home)
+        raise
+    _go_home(model, optimizer, home)
+
+
+def _go_home(model: nn.Module, optimizer: torch.optim.Optimizer, home: torch.device) -> None:
+    away = _device_of(model)
+    if away != home:
+        model.to(home)
+        _move_state(optimizer, away, home)
 
 
 def _device_of(model: nn.Module) -> torch.device | None:
