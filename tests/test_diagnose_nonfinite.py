@@ -166,3 +166,15 @@ def test_an_early_nan_after_a_rise_is_too_early_to_tell_and_checks_the_batch_fir
     # from step 16 on the reference is long enough: the rise is divergence, lr first
     late = rule_divergence(_early(40, rise=True))[0]
     assert "cause" not in late.evidence and late.fix.startswith("Lower the learning rate")
+    assert "and the loss had risen" in found.message
+
+
+def test_an_early_nan_in_a_warm_up_says_the_lr_rose_not_the_loss():
+    # review s14 VT5: the loss fell 1.17 -> 1.07 while a warm-up took the lr 1.8e-4 -> 9.8e-4
+    rows = _early(12, rise=False)
+    for row in rows:
+        row["lr"] = 1e-4 * (1 + 0.8 * row["step"])
+    (found,) = rule_divergence(rows)
+    assert found.evidence["cause"] == "unclear"
+    assert "and the learning rate was rising (a warm-up)" in found.message
+    assert "the loss had risen" not in found.message

@@ -28,6 +28,7 @@ from trainwise.train.diagnose_grad import warmup_hint
 from trainwise.train.diagnose_nonfinite import (
     calm_before,
     early_calm,
+    early_doubt,
     fault_fix,
     fault_message,
     too_early,
@@ -105,11 +106,12 @@ def _nonfinite_cause(history: list[Row], hit: tuple[int, str, str],
     step, key, value = hit
     calm = calm_before(history, step)
     if calm is None and too_early(history, step):
-        calm = early_calm(history, step, *losses)
-        if calm is None:
+        doubt = early_doubt(history, step, *losses)
+        if doubt is not None:
             lower = lr_advice(history, "lower", "rerun the range test and take a smaller value")
-            return (unclear_message(key, value, step), unclear_fix(where, lower),
+            return (unclear_message(key, value, step, doubt), unclear_fix(where, lower),
                     {"cause": "unclear"})
+        calm = early_calm(*losses)
     if calm is None:
         return (*said, {})
     # nothing rose first: not divergence, and not the lr's fault

@@ -56,11 +56,17 @@ def calm_before(history: list[Row], step: int) -> dict[str, Any] | None:
         if grad[0] > GRAD_RISE or grad[1] > LAST_JUMP:
             return None
         evidence["grad_norm_ratio"] = round(grad[0], 3)
-    lr_steps, lrs = finite(*column(history, "step", "lr"))
-    lrs = lrs[lr_steps < step][-WINDOW:]
-    if len(lrs) >= 2 and lrs[-1] > LR_RISE * lrs[0]:
+    if lr_rose(history, step, WINDOW):
         return None
     return {**evidence, "window_steps": WINDOW}
+
+
+def lr_rose(history: list[Row], step: int, window: int | None = None) -> bool:
+    """The lr grew more than LR_RISE over the `window` logged steps before `step` (all of
+    them when None): a warm-up or a range test, which may have caused the NaN."""
+    lr_steps, lrs = finite(*column(history, "step", "lr"))
+    lrs = lrs[lr_steps < step][-window if window else None:]
+    return len(lrs) >= 2 and bool(lrs[-1] > LR_RISE * lrs[0])
 
 
 def too_early(history: list[Row], step: int) -> bool:
@@ -70,24 +76,29 @@ def too_early(history: list[Row], step: int) -> bool:
     return int((steps < step).sum()) < WINDOW + MIN_REFERENCE
 
 
-def early_calm(history: list[Row], step: int, last: float | None,
-               initial: float | None) -> dict[str, Any] | None:
-    """Evidence against the lr for a NaN too early for calm_before: the last finite loss at or
-    below the initial one (still falling, not climbing) and the lr not rising before `step`;
-    None otherwise (too early to tell)."""
-    if last is None or initial is None or last > initial:
-        return None
-    lr_steps, lrs = finite(*column(history, "step", "lr"))
-    lrs = lrs[lr_steps < step]
-    if len(lrs) >= 2 and lrs[-1] > LR_RISE * lrs[0]:
-        return None
+def early_doubt(history: list[Row], step: int, last: float | None,
+                initial: float | None) -> str | None:
+    """Why a NaN too early for calm_before cannot be cleared of the lr, in the words of
+    unclear_message; None when the last finite loss is at or below the initial one (still
+    falling) and the lr was not rising before `step`: then it is a fault (early_calm)."""
+    if last is None or initial is None:
+        return "and no finite loss came before to judge by"
+    if last > initial:
+        return "and the loss had risen"
+    if lr_rose(history, step):  # review s14 VT5: a warm-up, the loss falling, said "risen"
+        return "and the learning rate was rising (a warm-up)"
+    return None
+
+
+def early_calm(last: float, initial: float) -> dict[str, Any]:
+    """The evidence against the lr for an early NaN that early_doubt found no doubt in."""
     return {"early": True, "loss_at_start": round(initial, 4), "loss_before": round(last, 4)}
 
 
-def unclear_message(key: str, value: str, step: int) -> str:
+def unclear_message(key: str, value: str, step: int, doubt: str) -> str:
     return (f"Training diverged: {key} became {value} at step {step}, too early to tell whether "
             "the learning rate or one batch caused it (fewer than "
-            f"{WINDOW + MIN_REFERENCE} steps came before, and the loss had risen).")
+            f"{WINDOW + MIN_REFERENCE} steps came before, {doubt}).")
 
 
 def unclear_fix(where: str, lower_lr: str) -> str:
