@@ -688,3 +688,26 @@ def test_an_unsettled_unstable_range_never_asks_for_the_tune_just_run(case):
     assert "trainwise tune" not in kept.fix
     assert ("short_runs_no_learning" if case == "no_learning" else "split.val_fraction") \
         in kept.fix
+
+
+def test_a_short_run_capped_below_an_epoch_does_not_warn_of_a_schedule_in_epochs(regression):
+    """review s14 VT12: tune's cosine over a run capped at 3 of an epoch's 6 steps is a bare
+    CosineAnnealingLR(T_max=3), trainwise's own; the warning is for a user's fit call."""
+    import warnings
+
+    from trainwise.train.loop import fit
+
+    def cosine(optimizer, total_steps):
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+
+    said = "steps it after every optimizer step"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run(regression, lr_low=1e-3, lr_high=1e-1, num_candidates=3, make_scheduler=cosine,
+            max_steps=3)
+    assert not [w for w in caught if said in str(w.message)]
+    model, train, val = regression
+    optimizer = sgd(model, 0.01)
+    with pytest.warns(UserWarning, match=said):  # the same schedule in a user's own fit
+        fit(model, train, val, optimizer=optimizer, loss_fn=nn.MSELoss(), max_epochs=1,
+            task="regression", scheduler=cosine(optimizer, 3))

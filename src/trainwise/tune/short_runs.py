@@ -30,6 +30,7 @@ from torch import nn
 
 from trainwise.findings import TrainwiseError
 from trainwise.train.evaluate import batch_outputs
+from trainwise.train.fit_inputs import schedule_in_steps
 from trainwise.train.loop import fit, model_device
 from trainwise.train.sharding import (
     loss_across_ranks,
@@ -234,7 +235,7 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
     device = next(setup.model.parameters()).device
     precision = setup.fabric.strategy.precision  # float16: its loss scaler adapts in the run;
     scaler_state = precision.state_dict()  # put back after, so training starts as without it
-    with seeded(setup.seed, train_loader, device):
+    with seeded(setup.seed, train_loader, device), schedule_in_steps():
         try:
             state = fit(model, train_loader, val_loader, optimizer=optimizer,
                         loss_fn=setup.loss_fn, max_epochs=setup.num_epochs, task=setup.task,
