@@ -3,6 +3,8 @@ exception is turned into a finding, so its traceback is not there to read."""
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -64,3 +66,34 @@ def test_no_user_frame_keeps_the_evidence_keys() -> None:
     assert line.startswith(f" at {HERE}:") and frame["line"] is not None
     assert at_user_line(RuntimeError("no traceback")) == (
         "", {"file": None, "line": None, "source": None})
+
+
+def mse_through_a_library(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    import torchmetrics
+
+    return torchmetrics.functional.mean_squared_error(out, y)  # INTO A LIBRARY
+
+
+def test_an_installed_librarys_frame_is_not_the_users_line() -> None:
+    # review s14 VT7: torchmetrics' own checks.py:39 `raise RuntimeError(` was named
+    from trainwise.model.user_frame import at_user_line
+
+    try:
+        mse_through_a_library(torch.randn(4, 3), torch.randn(5))
+    except RuntimeError as exc:
+        line, frame = at_user_line(exc)
+    assert frame["file"] == __file__ and frame["line"] == _line_of("# INTO A LIBRARY")
+    assert line.startswith(f" at {HERE}:")
+
+
+def test_user_code_installed_as_a_package_is_still_found(monkeypatch) -> None:
+    # every frame outside torch and the stdlib is installed: the innermost of them, as before
+    from trainwise.model import user_frame
+
+    monkeypatch.setattr(user_frame, "_INSTALLED", (user_frame._folder(os.path.dirname(
+        __file__)),) + user_frame._INSTALLED)
+    try:
+        torch.zeros(2, 3) @ torch.zeros(2, 3)
+    except RuntimeError as exc:
+        _, frame = user_frame.at_user_line(exc)
+    assert frame["file"] == __file__
