@@ -17,7 +17,7 @@ from trainwise.findings import Finding, TrainwiseError, error, info, warning
 from trainwise.model.forward_errors import device_of, forward_failed
 from trainwise.model.input_tree import num_rows, shapes, take
 from trainwise.model.trace_failure import CallRecorder, models_own_failure, trace_failed
-from trainwise.train.batch_checks import dtype_error, input_dtype_finding
+from trainwise.train.batch_checks import explain_dtype, forward_or_explain
 
 
 @contextmanager
@@ -111,10 +111,11 @@ def _calls_hooks(model: nn.Module, example_input: Any) -> list[tuple[nn.Module, 
 
 def _explained(model: nn.Module, example_input: Any, failure: Exception) -> Exception | None:
     """The error for a failure that a dtype or a tuple/dict input explains, with its fix."""
-    if isinstance(failure, RuntimeError):
-        finding = input_dtype_finding(model, example_input)
-        if finding is not None:
-            return dtype_error(failure, finding)
+    return explain_dtype(model, example_input, failure) or _tuple_error(example_input, failure)
+
+
+def _tuple_error(example_input: Any, failure: Exception) -> Exception | None:
+    """A TypeError from a tuple/dict input given to a forward(self, x1, x2)."""
     if isinstance(failure, TypeError) and isinstance(example_input, (tuple, list, dict)):
         return TrainwiseError(
             f"shape_trace calls model(example_input) with the {type(example_input).__name__}"
@@ -125,12 +126,12 @@ def _explained(model: nn.Module, example_input: Any, failure: Exception) -> Exce
 
 
 def _forward(model: nn.Module, example_input: Any) -> Any:
-    """model(example_input), as fit calls it with a batch's inputs; a failure that a tuple or
-    dict input or a dtype explains is said with its fix."""
+    """model(example_input), as fit calls it with a batch's inputs; a failure that a dtype
+    (forward_or_explain) or a tuple or dict input explains is said with its fix."""
     try:
-        return model(example_input)
-    except Exception as failure:
-        explained = _explained(model, example_input, failure)
+        return forward_or_explain(model, example_input)
+    except TypeError as failure:
+        explained = _tuple_error(example_input, failure)
         if explained is None:
             raise
         raise explained from failure

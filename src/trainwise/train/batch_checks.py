@@ -110,17 +110,29 @@ Explain = Callable[[Exception, Finding], Exception]  # (torch's error, check's) 
 def forward_or_explain(model: nn.Module, x: Any, forward: Callable[[Any], Any] | None = None,
                        explain: Explain = dtype_error) -> Any:
     """forward(x) (model(x) by default). A RuntimeError that the inputs' dtype explains is
-    raised as explain(failure, check's inputs_wrong_dtype finding): fit, evaluation and
-    shape_trace raise dtype_error, the probes a ProbeStop. Checked on failure only, so a
-    working forward pays nothing (Python 3.11's zero-cost try), and a dtype that Fabric's
-    precision converts (bf16-true) is never blamed unless the forward failed."""
+    raised as explain_dtype's error: evaluation and shape_trace raise dtype_error, the probes
+    (batch size, range test) a ProbeStop; fit's steps say it through raise_step_error. Checked
+    on failure only, so a working forward pays nothing (Python 3.11's zero-cost try), and a
+    dtype that Fabric's precision converts (bf16-true) is never blamed unless the forward
+    failed."""
     try:
         return (forward or model)(x)
     except RuntimeError as failure:
-        finding = input_dtype_finding(model, x)
-        if finding is None:
+        explained = explain_dtype(model, x, failure, explain)
+        if explained is None:
             raise
-        raise explain(failure, finding) from failure
+        raise explained from failure
+
+
+def explain_dtype(model: nn.Module, x: Any, failure: Exception,
+                  explain: Explain = dtype_error) -> Exception | None:
+    """explain(failure, check's inputs_wrong_dtype finding) for a RuntimeError that the
+    inputs' dtype explains; None for any other failure. shape_trace calls it on the failure
+    torchinfo caught, whose forward ran outside forward_or_explain."""
+    if not isinstance(failure, RuntimeError):
+        return None
+    finding = input_dtype_finding(model, x)
+    return None if finding is None else explain(failure, finding)
 
 
 def raise_step_error(failure: Exception, model: nn.Module, x: Any, loss: Any,
