@@ -28,6 +28,7 @@ from trainwise.checks.learning import check_overfit_and_inputs, check_smoke_cycl
 from trainwise.checks.structure import check_batch_mixing, check_loss_fit
 from trainwise.findings import Finding, errors
 from trainwise.model.input_tree import first_tensor, map_tensors, num_rows, take
+from trainwise.model.kept_state import kept_modes
 from trainwise.model.summary import check_output_shape
 
 MAX_SAMPLES = 512  # the checks need a few hundred samples; more only costs time
@@ -65,13 +66,8 @@ def preflight(model: nn.Module, loss_fn: LossFn, x: Any, y: torch.Tensor, *,
     first_tensor(x)  # a TrainwiseError with the fix for inputs that hold no tensor
     x = map_tensors(lambda t: t.to(device), take(x, slice(MAX_SAMPLES)))
     y = y[:MAX_SAMPLES].to(device)
-    modes = [(m, m.training) for m in model.modules()]
-    try:
-        with isolated_rng(model, seed):
-            return _run(model, loss_fn, x, y, task, num_classes, make_optimizer, seed)
-    finally:
-        for module, training in modes:
-            module.training = training
+    with kept_modes(model), isolated_rng(model, seed):
+        return _run(model, loss_fn, x, y, task, num_classes, make_optimizer, seed)
 
 
 def _run(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, task: str,

@@ -16,24 +16,18 @@ from torch import nn
 from trainwise.findings import Finding, TrainwiseError, error, info, warning
 from trainwise.model.forward_errors import device_of, forward_failed
 from trainwise.model.input_tree import num_rows, shapes, take
+from trainwise.model.kept_state import cuda_rng_kept, kept_modes
 from trainwise.model.trace_failure import CallRecorder, models_own_failure, trace_failed
 from trainwise.train.batch_checks import explain_dtype, forward_or_explain
 
 
 @contextmanager
 def quiet_forward(model: nn.Module) -> Iterator[None]:
-    """Eval mode, no grad, global RNG untouched; every submodule's train/eval flag restored
+    """Eval mode, no grad, global RNG untouched; every submodule's train/eval mode restored
     (model.train(flag) alone would clobber e.g. a BatchNorm the user froze in eval mode)."""
-    modes = [(m, m.training) for m in model.modules()]
-    device = device_of(model)
-    devices = [device.index or 0] if device.type == "cuda" else []
-    try:
-        with torch.random.fork_rng(devices=devices), torch.no_grad():
-            model.eval()
-            yield
-    finally:
-        for module, training in modes:
-            module.training = training
+    with kept_modes(model), cuda_rng_kept(device_of(model)), torch.no_grad():
+        model.eval()
+        yield
 
 
 def _shape(value: Any) -> list | None:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from trainwise.findings import TrainwiseError
+from trainwise.model.kept_state import kept_modes
 from trainwise.train.batch_checks import (
     TARGET_KEYS,
     dict_batch_message,
@@ -76,35 +77,16 @@ def other_batch_message(batch: Any) -> str:
 @torch.no_grad()
 def batch_outputs(model: nn.Module, loader: Any) -> Iterator[tuple[torch.Tensor, Any]]:
     """(float outputs, targets) of each batch, in eval mode (every module's own mode is put
-    back after). x is moved to the model's device, as a user's own loader may leave it on the
-    CPU."""
-    # each module's, not model.training: model.train(True) would put a frozen backbone the
-    # user set to eval back in train mode, and its BatchNorm statistics would drift from the
-    # next step on (audit s14 G1: running_mean moved by 1.07 in one epoch)
-    modes = module_modes(model)
-    model.eval()
+    back after: model/modes.py). x is moved to the model's device, as a user's own loader may
+    leave it on the CPU."""
     device = next((p.device for p in model.parameters()), None)
-    try:
+    with kept_modes(model):
+        model.eval()
         for batch in loader:
             x, y = inputs_and_targets(batch)
             if device is not None and isinstance(x, torch.Tensor):
                 x = x.to(device, non_blocking=True)
             yield one_output(forward_or_explain(model, x)).float(), y
-    finally:
-        restore_modes(modes)
-
-
-def module_modes(model: nn.Module) -> list[tuple[nn.Module, bool]]:
-    """Every module's train/eval mode, parents before children (restore_modes's order)."""
-    return [(module, module.training) for module in model.modules()]
-
-
-def restore_modes(modes: list[tuple[nn.Module, bool]]) -> None:
-    """Put back what module_modes read. train(mode) recurses, so a parent resets its
-    children; each child then sets its own, as it comes after (tune/no_trace.py does the
-    same). Through train(), a module that overrides it still sees the call."""
-    for module, mode in modes:
-        module.train(mode)
 
 
 def predict(model: nn.Module, loader: Any) -> tuple[torch.Tensor, torch.Tensor]:

@@ -29,14 +29,10 @@ from torch import nn
 
 from trainwise.distributed import gather_objects, reduce_grad_norm, reduce_mean
 from trainwise.findings import TrainwiseError
+from trainwise.model.kept_state import module_modes, restore_modes
 from trainwise.train.batch_checks import raise_step_error, scalar_loss
 from trainwise.train.compiled import setup_model
-from trainwise.train.evaluate import (
-    inputs_and_targets,
-    module_modes,
-    on_outputs_device,
-    restore_modes,
-)
+from trainwise.train.evaluate import inputs_and_targets, on_outputs_device
 from trainwise.train.fit_inputs import check_accumulation, check_val_loader, scheduler_steps
 from trainwise.train.fit_task import fit_task
 from trainwise.train.grad_norms import GradNorms, loss_scaler, unscaled

@@ -17,6 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
+# cuda_rng_kept: also imported from here (tune/batch_probe.py)
+from trainwise.model.kept_state import cuda_index, cuda_rng_kept, module_modes, restore_modes
+
 
 def loader_generators(loader: Iterable | None) -> list[torch.Generator]:
     """The loader's own generators (each one once): DataLoader(generator=...), a
@@ -62,7 +65,7 @@ class Snapshot:
         self.grads = [(p, None if p.grad is None else p.grad.detach().clone())
                       for p in model.parameters()]
         self.requires_grad = [(p, p.requires_grad) for p in model.parameters()]
-        self.training = [(m, m.training) for m in model.modules()]  # parents before children
+        self.training = module_modes(model)
         self.torch_cpu = torch.get_rng_state()
         self.numpy = np.random.get_state()
         self.python = random.getstate()
@@ -77,8 +80,7 @@ class Snapshot:
             p.grad = None if grad is None else grad.clone()
         for p, flag in self.requires_grad:
             p.requires_grad_(flag)
-        for module, mode in self.training:
-            module.train(mode)
+        restore_modes(self.training)
 
     def restore(self) -> None:
         self.restore_model()
@@ -101,24 +103,12 @@ def seeded(seed: int, loader: Iterable | None, device: torch.device) -> Iterator
     with cuda_rng_kept(device):
         torch.random.default_generator.manual_seed(seed)
         if device.type == "cuda":
-            torch.cuda.default_generators[_cuda_index(device)].manual_seed(seed)
+            torch.cuda.default_generators[cuda_index(device)].manual_seed(seed)
         random.seed(seed)
         np.random.seed(seed)
         for generator in loader_generators(loader):
             generator.manual_seed(seed)
         yield
-
-
-@contextmanager
-def cuda_rng_kept(device: torch.device) -> Iterator[None]:
-    """torch's CPU RNG, and the CUDA RNG of `device` when it is a GPU, come back on exit: a
-    probe's dropout on the GPU draws from the CUDA generator, which `Snapshot` does not hold."""
-    with torch.random.fork_rng(devices=[_cuda_index(device)] if device.type == "cuda" else []):
-        yield
-
-
-def _cuda_index(device: torch.device) -> int:
-    return device.index if device.index is not None else torch.cuda.current_device()
 
 
 @contextmanager
