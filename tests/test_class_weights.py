@@ -152,9 +152,8 @@ def test_spikes_and_a_flat_range_test_blame_extreme_weights_first(tmp_path) -> N
             in after.message
         # two classes: the rare class is the task, the weights may be what works (s14 C7)
         assert after.fix.startswith("If the weighted run beats an unweighted one")
-        # 2 * 2 * 75.5 = 302 -> 512, beyond the 302 training rows: no batch size helps (VE3)
-        assert "train.batch_size" in after.fix and "no train.batch_size helps" in after.fix
-        assert "raise train.batch_size" not in after.fix
+        # 2 * 2 * 75.5 = 302 -> 512, beyond the 302 training rows: the whole split (VE3, VF1)
+        assert "raise train.batch_size to 302 or more" in after.fix
         assert "merge" not in after.fix and after.fix.endswith(before.fix)
     assert blamed[2] is other
 
@@ -187,8 +186,14 @@ def test_the_two_class_fix_can_be_followed() -> None:
     assert "holds 5 or more 'fraud' rows" in fix and "split.num_folds = 5" in fix
     at_512 = extreme_weights(weights, y, ["ok", "fraud"], 512)
     assert "train.batch_size" not in extreme_weights_finding(at_512).fix
-    few = np.array([0] * 148 + [1] * 2)
+    few = np.array([0] * 148 + [1] * 2)  # 2 rare rows: only the whole split holds both
     small = extreme_weights(balanced_class_weights(few, 2), few, ["ok", "fraud"], 32)
-    assert small.batch_for_two == 256 and small.train_rows == 150
-    fix = extreme_weights_finding(small).fix
+    assert small.batch_for_two == 150 and small.train_rows == 150
+    three = np.array([0] * 197 + [1] * 3)  # final review VF1: 134 of 200 rows hold 2 of 3
+    assert extreme_weights(balanced_class_weights(three, 2), three, ["ok", "fraud"],
+                           32).batch_for_two == 134
+    one = np.array([0] * 199 + [1])  # one rare row: no batch holds 2
+    lone = extreme_weights(balanced_class_weights(one, 2), one, ["ok", "fraud"], 32)
+    assert lone.batch_for_two == 0
+    fix = extreme_weights_finding(lone).fix
     assert "raise train.batch_size" not in fix and "no train.batch_size helps" in fix

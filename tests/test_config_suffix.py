@@ -62,3 +62,17 @@ def test_toml_configs_of_other_suffixes_still_read(tmp_path, name):
     path.write_text("[train\n")
     with pytest.raises(ConfigError, match="is not valid TOML"):
         load_config(path)
+
+
+@pytest.mark.parametrize("name", ["x.npy", "x.pkl", "x.tgz"])
+def test_a_binary_file_of_another_kind_is_not_told_to_be_saved_as_utf8(tmp_path, name):
+    # final review s14 VF4: "not UTF-8 text; save it as UTF-8" for a file that is fine
+    path = tmp_path / name
+    path.write_bytes(b"\x93NUMPY\x01\x00\xff\xfe binary")
+    with pytest.raises(ConfigError, match="neither a config nor a data file") as caught:
+        load_config(path)
+    assert "save it as UTF-8" not in str(caught.value)
+    config = tmp_path / "c.toml"
+    config.write_bytes(b"\xff\xfe[train]")
+    with pytest.raises(ConfigError, match="not UTF-8 text; save it as UTF-8"):
+        load_config(config)

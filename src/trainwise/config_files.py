@@ -32,7 +32,13 @@ def _read_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise ConfigError(f"config file '{path}' is not UTF-8 text; save it as UTF-8.") from None
+        if path.suffix.lower() in ("", ".toml", ".yaml", ".yml"):
+            raise ConfigError(f"config file '{path}' is not UTF-8 text; save it as UTF-8."
+                              ) from None
+        # a binary file of another kind (.npy, .pkl, .tgz): re-saving it would not help
+        # (final review s14 VF4)
+        raise ConfigError(f"'{path}' is neither a config nor a data file trainwise reads "
+                          f"({path.suffix.lower()}): {READ_HERE}.") from None
     try:
         data = yaml.safe_load(text) if _format(path) == "YAML" else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:

@@ -24,7 +24,9 @@ _PATHS = sysconfig.get_paths()
 # installed packages (torchmetrics, lightning, transformers): a user loss_fn calling
 # torchmetrics named torchmetrics' checks.py:39 as the user's line (review s14 VT7)
 _INSTALLED = tuple({_folder(path) for path in
-                    (_PATHS["purelib"], _PATHS["platlib"], *site.getsitepackages())})
+                    (_PATHS["purelib"], _PATHS["platlib"], *site.getsitepackages(),
+                     # pip install --user (final review s14 VF3)
+                     *([site.getusersitepackages()] if site.ENABLE_USER_SITE else []))})
 _OURS = (_folder(os.path.dirname(torch.__file__)),
          _folder(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # trainwise
 _STDLIB = _folder(_PATHS["stdlib"])

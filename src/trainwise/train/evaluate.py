@@ -77,7 +77,7 @@ def other_batch_message(batch: Any) -> str:
 @torch.no_grad()
 def batch_outputs(model: nn.Module, loader: Any) -> Iterator[tuple[torch.Tensor, Any]]:
     """(float outputs, targets) of each batch, in eval mode (every module's own mode is put
-    back after: model/modes.py). x is moved to the model's device, as a user's own loader may
+    back after: model/kept_state.py). x is moved to the model's device, as a user's own loader may
     leave it on the CPU."""
     device = next((p.device for p in model.parameters()), None)
     with kept_modes(model):
