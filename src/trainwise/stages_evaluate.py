@@ -26,6 +26,7 @@ from trainwise.train.class_metrics import (
     confusion_matrix,
     lowest_recall,
 )
+from trainwise.train.class_predictions import write_class_predictions
 from trainwise.train.decision_threshold import (
     META_KEY,
     advised_threshold,
@@ -146,6 +147,7 @@ def _class_findings(ctx: RunContext, row: dict[str, Any], outputs: torch.Tensor,
     picked = validation_threshold(ctx.history)
     # before the verdict too: its advice leads with the threshold only where the test agrees
     row.update(_at_threshold(ctx, picked, outputs, targets))
+    _keep_class_predictions(ctx, outputs, targets)  # after the threshold lands in meta
     extra, findings = class_results(row["test_confusion"], ctx.splits["train"].y,
                                     ctx.data.class_names,
                                     ctx.config.train.class_weights == "balanced",
@@ -243,6 +245,17 @@ def _keep_predictions(ctx: RunContext, actual: np.ndarray,
         write_predictions(ctx.run.path / PREDICTIONS_CSV, ctx.splits["test"].rows, actual,
                           predicted, _test_keys(ctx))
     return {QUARTER_KEY: error_by_quarter(actual, predicted)}
+
+
+def _keep_class_predictions(ctx: RunContext, outputs: torch.Tensor,
+                            targets: torch.Tensor) -> None:
+    """A classification's test predictions and probabilities, written to test_predictions.csv
+    (class_predictions.py) from the outputs the metrics scored: no second forward pass."""
+    assert ctx.data is not None
+    if ctx.fabric.is_global_zero:
+        write_class_predictions(ctx.run.path / PREDICTIONS_CSV, ctx.splits["test"].rows,
+                                outputs, targets, list(ctx.data.class_names), _test_keys(ctx),
+                                ctx.meta.get(META_KEY))
 
 
 def _test_keys(ctx: RunContext) -> dict[str, np.ndarray]:

@@ -158,11 +158,11 @@ def write_predictions(path: Path, rows: np.ndarray | None, actual: np.ndarray,
         writer.writerow(["row", *keys, "actual", "predicted", "error"])
         for i, (a, p) in enumerate(zip(actual.tolist(), predicted.tolist(), strict=True)):
             writer.writerow(["" if rows is None else int(rows[i]),
-                             *(_cell(values[i]) for values in keys.values()),
+                             *(key_cell(values[i]) for values in keys.values()),
                              repr(a), repr(p), repr(p - a)])
 
 
-def _cell(value: object) -> str:
+def key_cell(value: object) -> str:
     """A key as text to join on: a date as ISO text (numpy's repr is 'numpy.datetime64(...)';
     a time with a zone is in UTC, as the split ordered it), a whole number as an integer (an
     integer day index is held as a float: '1.0' would not match the file's '1', review s13
