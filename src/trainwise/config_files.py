@@ -37,8 +37,7 @@ def _read_file(path: Path) -> dict[str, Any]:
                               ) from None
         # a binary file of another kind (.npy, .pkl, .tgz): re-saving it would not help
         # (final review s14 VF4)
-        raise ConfigError(f"'{path}' is neither a config nor a data file trainwise reads "
-                          f"({path.suffix.lower()}): {READ_HERE}.") from None
+        raise _not_read(path) from None
     try:
         data = yaml.safe_load(text) if _format(path) == "YAML" else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
@@ -79,8 +78,13 @@ def _refuse_data_suffix(path: Path) -> None:
                "'CSV UTF-8') and pass the .csv")
     else:
         return
-    raise ConfigError(f"'{path}' is neither a config nor a data file trainwise reads "
-                      f"({suffix}): {READ_HERE}. {how}.")
+    raise _not_read(path, how)
+
+
+def _not_read(path: Path, how: str = "") -> ConfigError:
+    """The one refusal of a file that is neither a config nor data, with `how` to fix it."""
+    return ConfigError(f"'{path}' is neither a config nor a data file trainwise reads "
+                       f"({path.suffix.lower()}): {READ_HERE}." + (f" {how}." if how else ""))
 
 
 def _compressed_how(path: Path, suffix: str) -> str:
