@@ -57,20 +57,21 @@ def read_table(path: Path, sep: str = "", encoding: str = "", decimal: str = "",
     target / codes: the target column, read as its text says (csvfile.raw_target)."""
     if not path.exists():
         raise DataError(missing_data_file(path))
+    suffix = data_suffix(path)  # .tsv, .txt, .csv.gz are '.csv': pandas decompresses by suffix
+    if suffix not in (".csv", ".parquet"):
+        raise DataError(f"data file '{path}' has suffix '{path.suffix}'; expected "
+                        f"{TABLE_FILES}. A spreadsheet: save the sheet as CSV (Excel: "
+                        "'CSV UTF-8').")
     try:
-        if path.suffix.lower() == ".parquet":  # may hold list/dict cells a CSV cannot
-            frame = pd.read_parquet(path)
-        if data_suffix(path) == ".csv":  # .tsv, .txt, .csv.gz too: pandas decompresses by suffix
+        if suffix == ".csv":
             return read_csv(path, sep, encoding, decimal, target, codes)
+        frame = pd.read_parquet(path)  # may hold list/dict cells a CSV cannot
     except DataError:
         raise
     except Exception as exc:  # pandas/pyarrow raise many types; the user needs the file name
         raise DataError(f"could not read '{path}': {exc}. Is it a valid {path.suffix} "
                         "file?") from None
-    if path.suffix.lower() == ".parquet":  # outside the try: its refusal names the column
-        return as_csv_table(frame, f"'{path}'"), []
-    raise DataError(f"data file '{path}' has suffix '{path.suffix}'; expected {TABLE_FILES}. "
-                    "A spreadsheet: save the sheet as CSV (Excel: 'CSV UTF-8').")
+    return as_csv_table(frame, f"'{path}'"), []  # outside the try: its refusal names the column
 
 
 def infer_task(target: pd.Series) -> str:
