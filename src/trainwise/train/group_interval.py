@@ -21,10 +21,9 @@ import numpy as np
 import pandas as pd
 
 from trainwise.train.intervals import FEW_GROUPS, GROUP_COLUMN, GROUP_INTERVAL
+from trainwise.train.regression_intervals import percentile_bounds, resamples
 
 NUM_RESAMPLES = 2000  # the 2.5/97.5 percentiles move by ~1% of the width between seeds
-LEVEL = 0.95
-_CELLS = 4_000_000  # resamples x groups drawn at once: 32 MB of int64 whatever the groups
 
 
 def group_accuracy_interval(right: np.ndarray, groups: np.ndarray,
@@ -40,15 +39,10 @@ def group_accuracy_interval(right: np.ndarray, groups: np.ndarray,
         return None
     rows = np.bincount(codes, minlength=num_groups)  # (G,) rows per group
     hits = np.bincount(codes, weights=right, minlength=num_groups)  # (G,) right per group
-    rng = np.random.default_rng(seed)
-    per_chunk = max(1, _CELLS // num_groups)
-    scores = []
-    for start in range(0, NUM_RESAMPLES, per_chunk):  # one generator: chunks keep the draws
-        drawn = rng.integers(0, num_groups, (min(per_chunk, NUM_RESAMPLES - start), num_groups))
-        scores.append(hits[drawn].sum(axis=1) / rows[drawn].sum(axis=1))  # (resamples,)
-    tail = 100 * (1 - LEVEL) / 2
-    low, high = np.percentile(np.concatenate(scores), [tail, 100 - tail])
-    return float(low), float(high)
+    scores = [hits[drawn].sum(axis=1) / rows[drawn].sum(axis=1)  # (resamples,)
+              for drawn in resamples(num_groups, seed, NUM_RESAMPLES)]
+    low, high = percentile_bounds(np.concatenate(scores))
+    return low, high
 
 
 def group_interval_keys(right: np.ndarray, groups: np.ndarray | None, column: str | None,

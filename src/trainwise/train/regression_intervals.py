@@ -28,13 +28,14 @@ LINEAR_DIFFERENCE = "test_rmse_minus_linear"
 LINEAR_DIFFERENCE_INTERVAL = "test_rmse_minus_linear_interval"
 
 
-def resamples(num_rows: int, seed: int) -> Iterator[np.ndarray]:
-    """NUM_RESAMPLES index sets of num_rows rows drawn with replacement, in chunks of
+def resamples(num_rows: int, seed: int,
+              num_resamples: int = NUM_RESAMPLES) -> Iterator[np.ndarray]:
+    """`num_resamples` index sets of num_rows rows drawn with replacement, in chunks of
     (resamples, num_rows); one generator, so the chunking does not change the draws."""
     rng = np.random.default_rng(seed)
     per_chunk = max(1, _CELLS // num_rows)
-    for start in range(0, NUM_RESAMPLES, per_chunk):
-        yield rng.integers(0, num_rows, (min(per_chunk, NUM_RESAMPLES - start), num_rows))
+    for start in range(0, num_resamples, per_chunk):
+        yield rng.integers(0, num_rows, (min(per_chunk, num_resamples - start), num_rows))
 
 
 def percentile_bounds(values: np.ndarray) -> list[float]:
