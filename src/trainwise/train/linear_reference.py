@@ -176,6 +176,7 @@ def class_finding(num_correct: int, linear_correct: int, num_rows: int, fit: Lin
     answer), and nothing where it is, or where it is level with a line that leaves no room
     above it."""
     needed = max(1, math.ceil(ACCURACY_MARGIN * num_rows))  # right answers
+    p_value = _line_ahead_p(*discordant)  # McNemar's, read without class weights
     if balanced is not None:
         ours, theirs, what = balanced[0], balanced[1], "balanced accuracy"
         clear, room = ours - theirs >= ACCURACY_MARGIN, theirs + ACCURACY_MARGIN <= 1
@@ -183,7 +184,7 @@ def class_finding(num_correct: int, linear_correct: int, num_rows: int, fit: Lin
     else:
         ours, theirs, what = num_correct / num_rows, linear_correct / num_rows, "accuracy"
         clear, room = num_correct - linear_correct >= needed, linear_correct + needed <= num_rows
-        ahead = discordant[0] > discordant[1] and _line_ahead_p(*discordant) < P_AHEAD
+        ahead = discordant[0] > discordant[1] and p_value < P_AHEAD
     # wine: 36 of 36 rows right by both, no room above: nothing. A network behind a perfect
     # line still gets the note (audit s13 P3: 26 of 30 against the line's 30, McNemar p 0.125,
     # said nothing)
@@ -197,9 +198,9 @@ def class_finding(num_correct: int, linear_correct: int, num_rows: int, fit: Lin
             f"{_behind(ours - theirs, f'{100 * abs(ours - theirs):.1f} points')}, not clearly "
             f"better ({clearly}). Of the rows the two answer differently, {discordant[0]} are "
             f"right by the line alone and {discordant[1]} by the network alone"
-            + (_balanced_noise(balanced_interval) if balanced else _mcnemar(discordant)))
+            + (_balanced_noise(balanced_interval) if balanced else _mcnemar(p_value)))
     evidence = {"balanced_difference_interval": balanced_interval} if balanced else \
-        {"mcnemar_p": round(_line_ahead_p(*discordant), 6)}
+        {"mcnemar_p": round(p_value, 6)}
     found = warning("evaluate", "below_linear_reference", said, _fix(fit, ahead),
                     test_score=round(ours, 6), linear_score=round(theirs, 6), score=what,
                     linear_fit_rows=fit.fit_rows, linear_only=discordant[0],
@@ -208,8 +209,8 @@ def class_finding(num_correct: int, linear_correct: int, num_rows: int, fit: Lin
                                          "warning.", "")
 
 
-def _mcnemar(discordant: tuple[int, int]) -> str:
-    return (f" (McNemar's exact p = {_line_ahead_p(*discordant):.2g}; below {P_AHEAD}, with "
+def _mcnemar(p_value: float) -> str:
+    return (f" (McNemar's exact p = {p_value:.2g}; below {P_AHEAD}, with "
             "the line's side the larger, is beyond noise).")
 
 
