@@ -406,8 +406,8 @@ def _test_message(ctx: RunContext, row: dict[str, Any]) -> str:
         return _regression_message(ctx, row)
     interval = split_accuracy_interval(row)
     caveat = grouped_rows_caveat(len(ctx.splits["test"].y), row.get(GROUPS))
-    how = caveat or (interval.resampling() if interval is not None and interval.num_groups
-                     else "")  # which interval, when it is not Wilson's over rows
+    # which interval, when it is not Wilson's over rows
+    how = caveat or (interval.resampling() if interval is not None else "")
     within = f", 95% interval {percent(interval.low)}-{percent(interval.high)}%" \
         + (f" ({how})" if how else "") if interval is not None else ""
     message = (f"Test accuracy {row['test_accuracy']:.2%} on {len(ctx.splits['test'].y)} "

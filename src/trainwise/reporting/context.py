@@ -70,7 +70,7 @@ def _headline(run: RunData) -> list[tuple[str, str]]:
         interval = split_accuracy_interval(test) if key == "test_accuracy" else None
         if interval is not None:
             few = few_groups(interval.num_rows, test.get(GROUPS))
-            how = few or (interval.resampling() if interval.num_groups else "")
+            how = few or interval.resampling()
             items.append((f"95% interval, {interval.num_rows:,} test rows"
                           + (f" ({how})" if how else ""),
                           f"{percent(interval.low)}–{percent(interval.high)} %"))

@@ -45,7 +45,10 @@ class AccuracyInterval:
                 f"{self.num_rows} rows" + (f", {self.resampling()}" if self.num_groups else ""))
 
     def resampling(self) -> str:
-        """'resampling the 118 patient_id groups': which interval a grouped one is."""
+        """'resampling the 118 patient_id groups': which interval a grouped one is; '' for
+        Wilson's over rows."""
+        if not self.num_groups:
+            return ""
         name = f" {self.group_column}" if self.group_column else ""
         return f"resampling the {self.num_groups:,}{name} groups"
 
