@@ -11,6 +11,7 @@ from torch import nn
 
 from trainwise.model.forward_errors import device_of
 from trainwise.model.input_tree import num_rows, take
+from trainwise.model.kept_state import cuda_rng_kept
 from trainwise.model.optim import make_adamw
 
 STAGE = "check"
@@ -31,9 +32,7 @@ def default_optimizer(model: nn.Module) -> torch.optim.Optimizer:
 @contextmanager
 def isolated_rng(model: nn.Module, seed: int) -> Iterator[None]:
     """Seeded draws inside (dropout, shuffles), the caller's global RNG state restored after."""
-    device = device_of(model)
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    with cuda_rng_kept(device_of(model)):
         torch.manual_seed(seed)
         yield
 
