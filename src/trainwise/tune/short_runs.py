@@ -270,13 +270,12 @@ def _row_losses(setup: _Setup, model: nn.Module, val_loader: Any) -> list[float]
     """Each of the first MAX_NOISE_ROWS validation rows' loss after the run: the same rows
     for every candidate (the validation order is fixed; each process scores them alike)."""
     outputs, targets, rows = [], [], 0
-    with torch.no_grad():
-        for output, y in batch_outputs(model, val_loader):
-            outputs.append(output.cpu())
-            targets.append(y.cpu())
-            rows += len(y)
-            if rows >= MAX_NOISE_ROWS:
-                break
+    for output, y in batch_outputs(model, val_loader):  # no_grad, eval mode: batch_outputs's
+        outputs.append(output.cpu())
+        targets.append(y.cpu())
+        rows += len(y)
+        if rows >= MAX_NOISE_ROWS:
+            break
     if not outputs:
         return []
     return row_losses(setup.loss_fn, torch.cat(outputs)[:MAX_NOISE_ROWS],
