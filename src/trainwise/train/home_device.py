@@ -12,6 +12,8 @@ from contextlib import contextmanager, suppress
 import torch
 from torch import nn
 
+from trainwise.model.forward_errors import device_of
+
 
 @contextmanager
 def back_on_the_cpu(model: nn.Module, optimizer: torch.optim.Optimizer, *,
@@ -20,8 +22,8 @@ def back_on_the_cpu(model: nn.Module, optimizer: torch.optim.Optimizer, *,
     back, and the optimizer's state tensors that sit on that device with it. After an error
     the move is tried, but the error that stopped training stays the one raised: after a CUDA
     device-side assert every later CUDA call fails, `model.to("cpu")` too (review s14 VT6)."""
-    home = _device_of(model)
-    if not device_chosen_by_fit or home is None or home.type != "cpu":
+    home = device_of(model)  # a model without parameters reads as CPU: nothing to move
+    if not device_chosen_by_fit or home.type != "cpu":
         yield
         return
     try:
@@ -34,18 +36,13 @@ def back_on_the_cpu(model: nn.Module, optimizer: torch.optim.Optimizer, *,
 
 
 def _go_home(model: nn.Module, optimizer: torch.optim.Optimizer, home: torch.device) -> None:
-    away = _device_of(model)
+    away = device_of(model)
     if away != home:
         model.to(home)
         _move_state(optimizer, away, home)
 
 
-def _device_of(model: nn.Module) -> torch.device | None:
-    first = next(model.parameters(), None)
-    return None if first is None else first.device
-
-
-def _move_state(optimizer: torch.optim.Optimizer, away: torch.device | None,
+def _move_state(optimizer: torch.optim.Optimizer, away: torch.device,
                 home: torch.device) -> None:
     """Adam's moments follow their parameter (its `step` counter stays on the CPU unless the
     optimizer is fused or capturable: only what sits on `away` moves)."""
