@@ -90,3 +90,21 @@ def test_few_classes_get_one_column_each(num_classes):
     probs = np.full((3, num_classes), 1 / num_classes)
     names = [str(k) for k in range(num_classes)]
     assert list(probability_columns(probs, names)) == [f"probability_{n}" for n in names]
+
+
+def test_the_mistakes_are_the_errors_the_metrics_scored_under_balanced_weights(tmp_path):
+    """Review s14 (final read): under train.class_weights = "balanced" the mistakes count was
+    taken from the prior-corrected probabilities the label check reads, whose argmax leans to
+    the common class, so meta["mistakes"] disagreed with the test accuracy beside it."""
+    frame = _table(600)
+    rare = frame.index[frame["label"] == "yes"][60:]  # about 10% positives
+    frame = frame.drop(rare).reset_index(drop=True)
+    result = trainwise.run(data=frame, report=False,
+                           overrides=[*QUICK, "train.class_weights=\"balanced\"",
+                                      f"run.out_dir=\"{tmp_path}\""])
+    assert result.ok, result.verdict
+    kept = pd.read_csv(result.path / "test_predictions.csv", keep_default_na=False)
+    meta = json.loads((result.path / "meta.json").read_text())
+    wrong = int((kept["actual"] != kept["predicted"]).sum())
+    assert wrong > 0  # the comparison below means something
+    assert meta["mistakes"] == {"num_wrong": wrong, "num_test": len(kept)}

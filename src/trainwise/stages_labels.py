@@ -49,10 +49,15 @@ def stage_label_issues(ctx: RunContext, model: nn.Module,
     assert data is not None
     if data.task != "classification":
         return []
-    parts = _held_out_probabilities(ctx, model, test_outputs)
-    if not parts:
+    scored = _held_out_probabilities(ctx, model, test_outputs)
+    if not scored:
         return []
-    _add_mistakes(ctx, parts)  # also when the check is skipped: a weak model's errors matter most
+    # the mistakes are the argmax the test metrics scored (also when the check is skipped: a
+    # weak model's errors matter most); the check reads the probabilities with the class
+    # weights undone
+    _add_mistakes(ctx, scored)
+    parts = [(part, labels, rows, _unweighted(ctx, probs))
+             for part, labels, rows, probs in scored]
     # every part's rows together, once: up to 2 x MAX_VALUES cells (160 MB) a copy
     probs, labels = (np.concatenate([p[i] for p in parts]) for i in (3, 1))
     skipped = check_skipped(probs, labels, data.num_classes)
@@ -108,12 +113,12 @@ def _files(data: TaskData, part: str) -> list[str]:
 
 def _held_out_probabilities(ctx: RunContext, model: nn.Module, test_outputs: torch.Tensor
                             ) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
-    """(part, labels, row of the data as loaded, (N, C) probabilities) for validation and
-    test; only the validation part is predicted here."""
+    """(part, labels, row of the data as loaded, (N, C) probabilities as the model gives
+    them) for validation and test; only the validation part is predicted here."""
     val = ctx.splits["val"]
     val_outputs = predict(model, val.loader(eval_batch_size("val", 1), shuffle=False,
                                             seed=0))[0] if len(val.y) else None
-    return [(part, labels, rows, _unweighted(ctx, probabilities(outputs)))
+    return [(part, labels, rows, probabilities(outputs))
             for part, labels, rows, outputs in _held_out_parts(ctx, val_outputs, test_outputs)]
 
 
