@@ -46,3 +46,47 @@ def test_after_the_split_the_figure_is_per_split(tmp_path) -> None:
     _, build = figure_builders(load_run(result.path))["class_balance"]
     labels = [t.get_text() for t in build().axes[0].get_legend().get_texts()]
     assert [label.split(" ")[0] for label in labels] == ["train", "val", "test"]
+
+
+def test_a_long_tail_is_drawn_most_rows_first_on_a_log_axis_with_the_rarest_named() -> None:
+    """Audit s14 C14: 41 classes were drawn in name order on a linear axis without names, so
+    the 2-row class was a flat line no one could find."""
+    from trainwise.reporting.figures import MAX_LABELS, class_balance_figure
+
+    names = [f"class {k:02d}" for k in range(41)]
+    train = [1674 if k == 0 else (2 if k == 7 else 10 + (k * 7) % 30) for k in range(41)]
+    figure = class_balance_figure({"train": train, "val": [max(1, c // 4) for c in train]},
+                                  names)
+    ax = figure.axes[0]
+    assert ax.get_yscale() == "log"
+    heights = _bar_heights(figure)[:41]  # the training split's bars, drawn first
+    np.testing.assert_allclose(heights, np.sort(np.array(train) / sum(train))[::-1])
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[0] == "class 00" and labels[-1] == "class 07"  # the most and the fewest
+    assert len(labels) <= MAX_LABELS
+    assert ax.get_xlabel() == "class, most rows first"
+
+
+def test_few_classes_keep_their_order_and_a_linear_axis() -> None:
+    from trainwise.reporting.figures import class_balance_figure
+
+    figure = class_balance_figure({"train": [10, 30, 20]}, ["a", "b", "c"])
+    ax = figure.axes[0]
+    assert ax.get_yscale() == "linear"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    np.testing.assert_allclose(_bar_heights(figure), [1 / 6, 1 / 2, 1 / 3])
+
+
+def test_the_report_lists_the_rows_of_each_class_in_each_split(tmp_path) -> None:
+    rng = np.random.default_rng(2)
+    y = np.repeat([0, 1, 2], [150, 40, 10])
+    result = trainwise.run(data=(rng.normal(size=(200, 3)).astype(np.float32), y),
+                           overrides=[f"run.out_dir=\"{tmp_path}\"", "run.threads=1"],
+                           until="split")
+    text = (result.path / "report.html").read_text(encoding="utf-8")
+    counts = load_run(result.path).data["class_counts"]
+    assert "Rows per class and split (3 classes)" in text
+    for k in range(3):  # each class's row holds its count in each split, in split order
+        cells = "".join(f'<td class="num">{counts[part][k]}</td>' for part in counts)
+        assert f"<tr><td>{k}</td>{cells}</tr>" in text
+    assert sum(sum(c) for c in counts.values()) == 200

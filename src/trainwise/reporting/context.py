@@ -21,6 +21,7 @@ from trainwise.reporting.reliability import reliability_caption
 from trainwise.reporting.reproduce import reproduce
 from trainwise.reporting.run_data import (
     RunData,
+    class_counts,
     class_weighted,
     prior_counts,
     standardised_target,
@@ -152,6 +153,7 @@ def report_context(run: RunData) -> dict[str, Any]:
         "stages_run": list(meta.get("stage_seconds") or {}),
         "classification": run.classification,
         "data": run.data,
+        "class_counts": class_counts(run),  # per split, or of all rows before the split
         "split": meta.get("split") or {},
         "model": run.model_summary,
         "weight_decay": weight_decay_section(run.model_summary),

@@ -162,6 +162,11 @@ def _ring(ax: Axes, x: float, curve: Curve, color: str) -> None:
         ax.plot([x], [edge], transform=ax.get_xaxis_transform(), **style)
 
 
+SORTED_FROM = 12  # classes: beyond this the bars are drawn most rows first (audit s14 C14)
+LOG_FROM = 50  # largest over smallest non-zero share: beyond it a linear axis flattens the tail
+MAX_LABELS = 40  # class names under the bars; beyond it every k-th and the rarest few
+
+
 @styled
 def class_balance_figure(class_counts: dict[str, Sequence[int]],
                          class_names: Sequence[str] | None = None,
@@ -170,24 +175,36 @@ def class_balance_figure(class_counts: dict[str, Sequence[int]],
     (before the split: of the whole data set, `class_counts` {"all rows": ...}).
 
     Shares rather than counts because the splits differ in size (e.g. 3600/400/1000): counts
-    would hide whether validation is drawn the same way as training.
+    would hide whether validation is drawn the same way as training. Many classes are drawn
+    most rows first on a log axis when the tail is small, so the rare classes (the ones a
+    long-tail user looks for) are visible and named at the right end.
     """
     splits = [s for s in ("train", "val", "test") if s in class_counts]
     splits += [s for s in class_counts if s not in splits]
     num_classes = max(len(class_counts[s]) for s in splits)
     names = list(class_names or [])[:num_classes]
     names += [str(i) for i in range(len(names), num_classes)]
+    counts = np.zeros((len(splits), num_classes))
+    for i, split in enumerate(splits):
+        counts[i, : len(class_counts[split])] = class_counts[split]
+    order = np.arange(num_classes)
+    if num_classes > SORTED_FROM:  # by the first split's rows (training's), ties in class order
+        order = np.argsort(-counts[0], kind="stable")
+        counts, names = counts[:, order], [names[k] for k in order]
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     fig, ax = new_axes(title)
     width = 0.8 / len(splits)
     positions = np.arange(num_classes)
     for i, split in enumerate(splits):
-        counts = np.zeros(num_classes)
-        counts[: len(class_counts[split])] = class_counts[split]
-        share = counts / max(counts.sum(), 1)
-        ax.bar(positions + (i - (len(splits) - 1) / 2) * width, share, width,
-               label=f"{split} (n={int(counts.sum()):,})", color=PALETTE[i % len(PALETTE)])
-    ax.set_ylabel("share of rows")
-    ax.set_xlabel("class")
+        ax.bar(positions + (i - (len(splits) - 1) / 2) * width, shares[i], width,
+               label=f"{split} (n={int(counts[i].sum()):,})", color=PALETTE[i % len(PALETTE)])
+    positive = shares[shares > 0]
+    if len(positive) and positive.max() / positive.min() > LOG_FROM:
+        ax.set_yscale("log")  # a class of 2 rows beside one of 1,674 is a visible bar
+        ax.set_ylabel("share of rows (log scale)")
+    else:
+        ax.set_ylabel("share of rows")
+    ax.set_xlabel("class, most rows first" if num_classes > SORTED_FROM else "class")
     _class_ticks(ax, positions, names)
     # Above the axes, beside the title: inside, it would cover the bars it explains.
     legend(ax, loc="lower right", bbox_to_anchor=(1, 1), ncols=len(splits))
@@ -196,9 +213,13 @@ def class_balance_figure(class_counts: dict[str, Sequence[int]],
 
 
 def _class_ticks(ax: Axes, positions: np.ndarray, names: list[str]) -> None:
-    # Beyond ~40 classes the labels overlap into a black bar; the bars alone still show balance.
-    if len(names) > 40:
-        ax.set_xticks([])
+    """Every class named up to MAX_LABELS; beyond, the labels would overlap into a black bar,
+    so every k-th class and the 5 at the right end (the rarest, when sorted) are named."""
+    if len(names) > MAX_LABELS:
+        step = int(np.ceil(len(names) / (MAX_LABELS - 5)))
+        shown = sorted(set(range(0, len(names) - 5, step)) | set(range(len(names) - 5,
+                                                                       len(names))))
+        ax.set_xticks(positions[shown], [names[k] for k in shown], rotation=90, fontsize=6)
         return
     ax.set_xticks(positions, names, rotation=45 if len(names) > 12 else 0,
                   ha="right" if len(names) > 12 else "center")

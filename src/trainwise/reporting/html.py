@@ -20,7 +20,13 @@ from trainwise.reporting.missing import say_missing
 from trainwise.reporting.model_tables import batch_first, traced_batch
 from trainwise.reporting.predictions import predicted_vs_actual_figure
 from trainwise.reporting.reliability import reliability_figure
-from trainwise.reporting.run_data import RunData, load_run, prior_counts, standardised_target
+from trainwise.reporting.run_data import (
+    RunData,
+    class_counts,
+    load_run,
+    prior_counts,
+    standardised_target,
+)
 from trainwise.reporting.tuning import short_runs_figure
 from trainwise.rundir import report_folder
 from trainwise.train.regression_predictions import PREDICTIONS_CSV, read_predictions
@@ -46,20 +52,10 @@ def _has(rows: list[dict[str, Any]], key: str) -> bool:
     return any(r.get(key) is not None for r in rows)
 
 
-def before_split_counts(run: RunData) -> dict[str, list[int]]:
-    """Rows per class of the whole data set, from the data stage's audit, for a run that
-    stopped before the split (`trainwise audit`): METHOD.md §1 looks at the balance first.
-    The source's own test part, if it has one, beside it."""
-    audit = run.data.get("audit") or {}
-    counts = {"all rows": audit.get("class_counts"),
-              "own test part": audit.get("test_class_counts")}
-    return {part: list(c) for part, c in counts.items() if c}
-
-
 def figure_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
     """name -> (title, build) for each figure the run has data for, in report order."""
     builders: dict[str, tuple[str, Callable[[], Figure]]] = {}
-    counts = run.data.get("class_counts") or before_split_counts(run)
+    counts = class_counts(run)
     if counts:
         names = run.data.get("class_names")
         title = "Class balance per split" if run.data.get("class_counts") else \

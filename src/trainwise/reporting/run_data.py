@@ -100,3 +100,16 @@ def standardised_target(run: RunData) -> bool:
     and std: every regression `trainwise run` trains (stages_split._make_arrays), so 1.0 is
     predicting that mean. A Monitor's loss is whatever the user's loop computed."""
     return run.data.get("task") == "regression" and run.meta.get("source") != MONITOR_SOURCE
+
+
+def class_counts(run: RunData) -> dict[str, list[int]]:
+    """Rows per class of each split ({"train": [...], "val": ..., "test": ...}); for a run that
+    stopped before the split (`trainwise audit`), of the whole data set from the data stage's
+    audit, and of the source's own test part if it has one: METHOD.md §1 looks at the balance
+    first (audit s8 R6)."""
+    if run.data.get("class_counts"):
+        return {part: list(c) for part, c in run.data["class_counts"].items()}
+    audit = run.data.get("audit") or {}
+    counts = {"all rows": audit.get("class_counts"),
+              "own test part": audit.get("test_class_counts")}
+    return {part: list(c) for part, c in counts.items() if c}
