@@ -18,6 +18,7 @@ from trainwise.reporting.formats import fmt_evidence, fmt_number, fmt_seconds, f
 from trainwise.reporting.lr_range import lr_range_figure, used_lr
 from trainwise.reporting.missing import say_missing
 from trainwise.reporting.model_tables import batch_first, traced_batch
+from trainwise.reporting.precision_recall import precision_recall_figure, two_class_predictions
 from trainwise.reporting.predictions import predicted_vs_actual_figure
 from trainwise.reporting.reliability import reliability_figure
 from trainwise.reporting.run_data import (
@@ -97,7 +98,19 @@ def _task_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
     if _has(run.epochs, "val_reliability") or (run.test or {}).get("test_reliability"):
         builders["reliability"] = ("Reliability diagram",
                                    lambda: reliability_figure(run.epochs, run.test))
+    kept = two_class_predictions(run.path / PREDICTIONS_CSV,
+                                 run.meta.get("decision_threshold"), _test_rarer(run))
+    if kept is not None:
+        builders["precision_recall"] = ("Precision-recall",
+                                        lambda: precision_recall_figure(**kept))
     return builders
+
+
+def _test_rarer(run: RunData) -> str | None:
+    """The class the test split's AP is for (ranking.py: the test split's rarer), by name."""
+    index = (run.test or {}).get("test_positive_class")
+    names = run.data.get("class_names") or []
+    return str(names[index]) if isinstance(index, int) and 0 <= index < len(names) else None
 
 
 def _regression_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
