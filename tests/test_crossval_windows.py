@@ -105,3 +105,41 @@ def test_the_folds_note_ends_every_crossval_message():
     assert finding.code == "crossval_at_chance" and finding.message.endswith(note)
     plain, _ = crossval_finding(rows, "classification", False, 0, "x")
     assert not plain.message.endswith(note)
+
+
+def test_imbalanced_folds_at_their_majority_say_whether_the_ranking_has_signal():
+    """Audit s14 C10: folds at 0.500 balanced accuracy were told to "judge by average
+    precision", which no fold recorded; each fold now keeps its AP and chance, and the finding
+    says whether the model ranks the rare class above chance."""
+    signal = [{**row, "val_average_precision": ap, "val_ap_chance": b / (a + b)}
+              for row, ap, (a, b, _) in zip(_rare_rows(), [0.30, 0.41, 0.35, 0.28, 0.52],
+                                            RARE, strict=True)]
+    finding, _ = crossval_finding(signal, "classification", False, 0, "x")
+    assert "Average precision per fold: 0.30, 0.41, 0.35, 0.28, 0.52 (chance 0.00, 0.01, " \
+           "0.02, 0.01, 0.05)" in finding.message
+    assert "well above chance" in finding.message
+    none = [{**row, "val_average_precision": row["val_ap_chance"]} for row in signal]
+    finding, _ = crossval_finding(none, "classification", False, 0, "x")
+    assert "about what a random ranking scores" in finding.message
+    finding, _ = crossval_finding(_rare_rows(), "classification", False, 0, "x")
+    assert "Average precision" not in finding.message  # folds from before it was kept
+
+
+def test_a_cross_validated_two_class_run_keeps_each_folds_average_precision(tmp_path):
+    import json
+
+    import trainwise
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(400, 3)).astype(np.float32)
+    y = (x[:, 0] + rng.normal(0, 0.5, 400) > 1.2).astype(np.int64)  # about 10% positives
+    result = trainwise.run(data=(x, y), report=False, overrides=[
+        f"run.out_dir=\"{tmp_path}\"", "run.threads=1", "run.checks=false", "train.lr=0.01",
+        "train.max_epochs=2", "split.num_folds=3"])
+    folds = json.loads((result.path / "meta.json").read_text())["cross_validation"]["folds"]
+    assert len(folds) == 3
+    for fold in folds:
+        positives = fold["class_counts"][1] if fold["class_counts"][1] <= \
+            fold["class_counts"][0] else fold["class_counts"][0]
+        assert fold["val_ap_chance"] == positives / fold["val_rows"]
+        assert 0 < fold["val_average_precision"] <= 1 and 0 <= fold["val_roc_auc"] <= 1

@@ -36,7 +36,15 @@ from trainwise.stages_split import fit_parts
 from trainwise.stages_training import early_stopping, step_settings
 from trainwise.train.batch_norm import batch_parts, drop_lone_last_batch
 from trainwise.train.crossval_verdict import crossval_figure, crossval_finding
-from trainwise.train.crossval_windows import BALANCED, METRIC, chosen_metric, fold_facts, shown
+from trainwise.train.crossval_windows import (
+    BALANCED,
+    METRIC,
+    RANKING_KEYS,
+    chosen_metric,
+    fold_facts,
+    ranking_words,
+    shown,
+)
 from trainwise.train.diagnose_common import best_epoch
 from trainwise.train.loop import fit
 from trainwise.train.regression_predictions import TargetUnits
@@ -113,10 +121,12 @@ def _fold_row(ctx: RunContext, fold: int, train: np.ndarray, val: np.ndarray,
             # short time window, BatchNorm on a few rows) must not cost the run its test
             failed = f"{type(exc).__name__}: {exc}"
     console.print(f"fold {fold} ({fold + 1} of {len(ctx.folds)}): {METRIC[ctx.data.task][1]} "
-                  f"{shown(best.get(key), key)} at epoch {best.get('epoch')}", soft_wrap=True)
+                  f"{shown(best.get(key), key)}{ranking_words(best)} at epoch "
+                  f"{best.get('epoch')}", soft_wrap=True)
     return {"fold": fold, "train_rows": len(train), "val_rows": len(val),
             "best_epoch": best.get("epoch"), "val_loss": best.get("val_loss"),
             key: best.get(key), **_balanced(best),
+            **{k: best[k] for k in RANKING_KEYS if best.get(k) is not None},
             "trained_by": "run" if fold == ctx.trained_fold else "crossval",
             **({"error": failed[:300]} if failed else {})}
 

@@ -25,6 +25,7 @@ from trainwise.train.crossval_windows import (
     BALANCED,
     CURVE_RHO,
     METRIC,
+    ap_verdict,
     at_majority,
     chosen_metric,
     learning_rho,
@@ -139,7 +140,7 @@ def _at_majority(rows: list[dict[str, Any]], timed: bool, evidence: dict[str, An
     return warning(
         "crossval", "crossval_at_majority",
         f"{beats}: {at_most}; the model learned the class shares, not the classes."
-        f"{_balanced_words(evidence, unit)}{trend}",
+        f"{_balanced_words(evidence, unit)}{ap_verdict(rows, unit)}{trend}",
         "Judge the run by balanced accuracy (or average precision), not accuracy: set "
         "train.class_weights = \"balanced\" or use the decision threshold the evaluate stage "
         "keeps, and check that the inputs carry signal about the rare classes (data stage); "

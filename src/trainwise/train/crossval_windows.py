@@ -25,6 +25,12 @@ from trainwise.train.regression_metrics import previous_values
 METRIC = {"classification": ("val_accuracy", "validation accuracy"),
           "regression": ("val_rmse", "validation RMSE")}
 BALANCED = ("val_balanced_accuracy", "validation balanced accuracy")
+# The threshold-free scores a fold keeps beside it when its best epoch has them (a two-class
+# fold's average precision is what an imbalanced run is judged by, audit s14 C10)
+RANKING_KEYS = ("val_roc_auc", "val_average_precision", "val_ap_chance")
+# A fold's AP this many times its chance (the rarer class's share) ranks the rare class with
+# signal; at most NEAR_CHANCE times, about as a random ranking does
+ABOVE_CHANCE, NEAR_CHANCE = 2.0, 1.2
 # Spearman's rho of scores against training rows from which the spread is called a learning
 # curve: with 5 windows rho >= 0.7 means at most one pair out of order (rho 0.3, the audit's
 # RMSEs 12.22, 11.58, 12.13, 11.82, 12.06, is no trend)
@@ -122,3 +128,27 @@ def window_text(row: dict[str, Any], key: str) -> str:
         beside.append(f"training mean {row['mean_rmse']:.4g}")
     beside_text = "; ".join(beside) + "; " if beside else ""
     return f"{span}{shown(row.get(key), key)} ({beside_text}trained on {row['train_rows']})"
+
+
+def ranking_words(row: dict[str, Any]) -> str:
+    """', average precision 0.412 (chance 0.030)' for a fold row or best epoch that has it."""
+    ap, chance = row.get("val_average_precision"), row.get("val_ap_chance")
+    if ap is None or chance is None:
+        return ""
+    return f", average precision {ap:.3f} (chance {chance:.3f})"
+
+
+def ap_verdict(rows: list[dict[str, Any]], unit: str) -> str:
+    """' Average precision per fold: 0.41, 0.38, 0.45 (chance 0.03): the model ranks the rare
+    class well above chance, so the inputs carry signal ...' when every fold has one."""
+    pairs = [(row.get("val_average_precision"), row.get("val_ap_chance")) for row in rows]
+    if not pairs or any(ap is None or not chance for ap, chance in pairs):
+        return ""
+    words = (f" Average precision per {unit}: " + ", ".join(f"{ap:.2f}" for ap, _ in pairs)
+             + " (chance " + ", ".join(f"{chance:.2f}" for _, chance in pairs) + ")")
+    if all(ap >= ABOVE_CHANCE * chance for ap, chance in pairs):
+        return (words + ": the model ranks the rare class well above chance, so the inputs "
+                "carry signal the argmax does not use.")
+    if all(ap <= NEAR_CHANCE * chance for ap, chance in pairs):
+        return words + ": about what a random ranking scores."
+    return words + "."
