@@ -76,3 +76,16 @@ def test_a_binary_file_of_another_kind_is_not_told_to_be_saved_as_utf8(tmp_path,
     config.write_bytes(b"\xff\xfe[train]")
     with pytest.raises(ConfigError, match="not UTF-8 text; save it as UTF-8"):
         load_config(config)
+
+
+@pytest.mark.parametrize("name, stem", [
+    ("sales.csv.gz", "sales"), ("gz.csv.gz", "gz"), ("T.TSV.BZ2", "T"), ("d.txt", "d"),
+    ("x.parquet", "x"), ("arrays.npz", "arrays"), ("notes.json.xz", "notes.json"),
+    ("my.data.csv", "my.data"), ("imgs", "imgs")])
+def test_a_run_is_named_after_its_file_without_the_table_and_compression_suffixes(name, stem):
+    """Review s14: a run of gz.csv.gz was named 'gz.csv' (Path.stem drops '.gz' only)."""
+    from pathlib import Path
+
+    from trainwise.config_sections import data_stem
+
+    assert data_stem(Path("/data") / name) == stem

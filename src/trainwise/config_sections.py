@@ -42,6 +42,16 @@ def data_suffix(path: Path) -> str:
     return ".csv" if last in TEXT_TABLES else last if last in DATA_SUFFIXES else ""
 
 
+def data_stem(path: Path) -> str:
+    """The name a run takes from its data file: 'sales' for sales.csv and for sales.csv.gz
+    (Path.stem keeps '.csv' there: the run was named 'sales.csv'); else Path.stem."""
+    suffixes = path.suffixes[-2:]
+    if len(suffixes) == 2 and data_suffix(path) == ".csv" and \
+            suffixes[-1].lower() in COMPRESSIONS:
+        return path.name[: -len("".join(suffixes))]
+    return path.stem
+
+
 BUILT_IN_SOURCES = ("mnist1d", "digits", "breast_cancer", "wine")  # the one list of names:
 # data/sources.BUILT_IN maps them to loaders; here so that `trainwise run wine` reads as
 # data.source without importing the loaders

@@ -22,6 +22,7 @@ from trainwise.caller_state import caller_state_kept
 from trainwise.command_line import command_line
 from trainwise.config import Config, refuse_missing_data, to_toml
 from trainwise.config_resolution import resolve_config
+from trainwise.config_sections import data_stem
 from trainwise.console import (
     configure_threads,
     console,
@@ -234,7 +235,7 @@ def _run_path(fabric: Fabric, config: Config, resume_dir: Path | None) -> Path:
     """Rank 0 creates the run folder and tells the others its name."""
     if resume_dir is not None:
         return resume_dir
-    name = config.run.name or Path(config.data.source).stem
+    name = config.run.name or data_stem(Path(config.data.source))
     path = str(RunDir.create(config.run.out_dir, name).path) if fabric.is_global_zero else ""
     return Path(fabric.broadcast(path, src=0) if fabric.world_size > 1 else path)
 
@@ -250,7 +251,7 @@ def _start(fabric: Fabric, config: Config, saved: Config,
     # (audit s11 R3); soft_wrap keeps the path on one line in an 80-column pipe
     console.print(f"Run folder: {escape(str(path))}", soft_wrap=True)
     run = RunDir(path) if fabric.is_global_zero else RunDir.scratch()
-    meta = {"name": config.run.name or Path(config.data.source).stem,
+    meta = {"name": config.run.name or data_stem(Path(config.data.source)),
             "created": datetime.now().isoformat(timespec="seconds"),
             "command": command_line(), "seed": config.run.seed, "config": config.model_dump(),
             "config_tag": config_tag(config), "versions": library_versions(),

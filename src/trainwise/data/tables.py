@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trainwise.config_sections import TABLE_FILES, data_suffix
+from trainwise.config_sections import TABLE_FILES, data_stem, data_suffix
 from trainwise.data.coltypes import (
     coerce_numeric_text,
     is_text,
@@ -130,7 +130,7 @@ def load_table(path: Path, target: str, task: str = "auto", group_column: str = 
     """A .csv / .parquet file; group and time keys declared, or inferred when left empty."""
     frame, findings = read_table(path, sep, encoding, decimal, target, task != "regression")
     sniffed = [f.evidence["decimal"] for f in findings if f.code == "csv_dialect"]
-    data = table_data(frame, target, task, group_column, time_column, name=path.stem,
+    data = table_data(frame, target, task, group_column, time_column, name=data_stem(path),
                       source=describe_source(path), na_values=na_values, dayfirst=dayfirst,
                       kind=kind, drop_columns=drop_columns,
                       decimal=sniffed[0] if sniffed else decimal or ".")
