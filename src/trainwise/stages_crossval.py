@@ -46,6 +46,7 @@ from trainwise.train.crossval_windows import (
     shown,
 )
 from trainwise.train.diagnose_common import best_epoch
+from trainwise.train.fit_inputs import schedule_in_steps
 from trainwise.train.loop import fit
 from trainwise.train.regression_predictions import TargetUnits
 from trainwise.train.sharding import num_steps_per_epoch
@@ -115,7 +116,7 @@ def _fold_row(ctx: RunContext, fold: int, train: np.ndarray, val: np.ndarray,
         best = best_epoch(ctx.history) or {}
     else:
         try:
-            with progress() as bar:
+            with progress() as bar, schedule_in_steps():  # the run's schedule, in steps
                 best = _train_fold(ctx, fold, train, val, bar)
         except Exception as exc:  # noqa: BLE001 - a fold the run's settings cannot train (a
             # short time window, BatchNorm on a few rows) must not cost the run its test
