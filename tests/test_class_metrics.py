@@ -183,7 +183,7 @@ def test_a_model_at_chance_on_balanced_classes_learned_nothing_it_needs_no_class
     assert "the score of always answering '2'" in finding.message  # not "what ... scores"
     assert "class_weights" not in finding.fix
     assert "train stage" in finding.fix and "peak 1e-06" in finding.fix
-    assert "not in the class balance" in finding.fix
+    assert "class weights will not help" in finding.fix
     assert 'train.lr = "auto"' in finding.fix
     assert finding.evidence["class_ratio"] == pytest.approx(354 / 370, abs=1e-4)
 

@@ -27,6 +27,7 @@ from trainwise.train.class_metrics import (
     lowest_recall,
 )
 from trainwise.train.class_predictions import write_class_predictions
+from trainwise.train.data_first import LINEAR_AT_CHANCE, data_evidence, linear_at_chance
 from trainwise.train.decision_threshold import (
     META_KEY,
     advised_threshold,
@@ -110,9 +111,10 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
     groups = _test_groups(ctx)
     if groups is not None:  # every test interval names it: the verdict's, the report's, the caveat
         row[GROUPS] = groups
+    # the line first: a learned-nothing verdict reads whether it is at chance too (audit s15 M7)
+    linear = _linear_scores(ctx, row, outputs)
     findings = (_class_findings if classification else _regression_findings)(
-        ctx, row, outputs, targets)
-    findings += _linear_scores(ctx, row, outputs)
+        ctx, row, outputs, targets) + linear
     # a loss never below ln C: those fixes first send the user back to the lr and batch size
     lead = not_learned(ctx.history, ctx.data.num_classes if classification else None,
                        ctx.lr or None, ctx.target_log,
@@ -154,17 +156,22 @@ def _class_findings(ctx: RunContext, row: dict[str, Any], outputs: torch.Tensor,
                                     lr=ctx.lr or None, scores=row,
                                     val_threshold=advised_threshold(picked, row),
                                     time_budget_minutes=ctx.meta.get("time_budget_minutes"),
-                                    still_improving=bool(rule_still_improving(ctx.history)))
+                                    still_improving=bool(rule_still_improving(ctx.history)),
+                                    data_first=data_evidence(row, _stage_codes(ctx, "tune")))
     row.update(extra)
     reported = _train_codes(ctx)  # once, not a diagnosis per verdict (review s14 VT10)
     return [confirming_collapse(f, ctx.history, reported) for f in findings]
 
 
 def _train_codes(ctx: RunContext) -> set[str]:
-    """The codes the train stage reported, as findings.json holds them (rank 0 writes it
-    after every stage): what the evaluate stage confirms, not a diagnosis run again under
+    return _stage_codes(ctx, "train")
+
+
+def _stage_codes(ctx: RunContext, stage: str) -> set[str]:
+    """The codes `stage` (train, tune) reported, as findings.json holds them (rank 0 writes
+    it after every stage): what the evaluate stage confirms, not a diagnosis run again under
     other arguments. Another process's scratch folder holds none; only rank 0's are kept."""
-    return {f.code for f in read_findings(ctx.run.path) if f.stage == "train"}
+    return {f.code for f in read_findings(ctx.run.path) if f.stage == stage}
 
 
 def _accuracy_group_interval(ctx: RunContext, outputs: torch.Tensor,
@@ -335,7 +342,8 @@ def _linear_classes(row: dict[str, Any], targets: np.ndarray, predicted: np.ndar
                               len(network))
     right, rows = int(matrix.trace()), int(matrix.sum())
     extra = {"test_linear_accuracy": right / max(rows, 1),
-             "test_linear_balanced_accuracy": balanced_accuracy(matrix)}
+             "test_linear_balanced_accuracy": balanced_accuracy(matrix),
+             LINEAR_AT_CHANCE: linear_at_chance(matrix.numpy())}
     if not rows:
         return extra, []
     balanced = (row["test_balanced_accuracy"], extra["test_linear_balanced_accuracy"]) \

@@ -21,6 +21,7 @@ from trainwise.data.audit import IMBALANCE_RATIO
 from trainwise.findings import Finding, warning
 from trainwise.train.class_counts import class_counts
 from trainwise.train.class_names import class_name
+from trainwise.train.data_first import data_first_fix
 from trainwise.train.diagnose_common import class_weights_advice
 from trainwise.train.intervals import (
     AccuracyInterval,
@@ -104,7 +105,8 @@ def baseline_finding(num_correct: int, baseline_correct: int, num_rows: int,
                      baseline_name: str, balanced: float, num_classes: int = 0,
                      class_ratio: float = 0.0, lr: float | None = None,
                      counts: tuple[list[int], list[int]] | None = None,
-                     grouped: AccuracyInterval | None = None) -> Finding | None:
+                     grouped: AccuracyInterval | None = None,
+                     data_first: str = "") -> Finding | None:
     """A warning when the model's test accuracy is not clearly above always answering the
     majority class: within BASELINE_MARGIN, or not even one more right answer.
 
@@ -116,7 +118,8 @@ def baseline_finding(num_correct: int, baseline_correct: int, num_rows: int,
     apart yet trails the baseline ignores the rare classes. `class_ratio` (the training
     split's smallest / largest class) decides whether class weights are worth naming.
     `grouped`: the accuracy's interval resampling the rows' groups, which near_baseline reads
-    instead of Wilson's over rows (intervals.split_accuracy_interval).
+    instead of Wilson's over rows (intervals.split_accuracy_interval). `data_first`: why the
+    data stage comes before training when the model learned nothing (data_first.py).
     """
     margin = max(1, int(np.ceil(BASELINE_MARGIN * num_rows)))
     if num_correct - baseline_correct >= margin:
@@ -139,7 +142,8 @@ def baseline_finding(num_correct: int, baseline_correct: int, num_rows: int,
         why = (f", no better than chance ({chance:.1%})" if balanced_at_chance
                else f", and accuracy is no better than chance ({chance:.1%}) either: the "
                f"classes are balanced (smallest/largest {class_ratio:.2f} in training)")
-        return _learned_nothing(said + why, class_ratio, lr, {**evidence, "chance": chance})
+        return _learned_nothing(said + why, class_ratio, lr, {**evidence, "chance": chance},
+                                data_first)
     return warning(
         "evaluate", "below_majority_baseline",
         f"{said}. The accuracy says little here: the model may ignore the rarer classes.",
@@ -175,17 +179,21 @@ def near_baseline(num_correct: int, baseline_correct: int, num_rows: int,
 
 
 def _learned_nothing(said: str, class_ratio: float, lr: float | None,
-                     evidence: dict[str, Any]) -> Finding:
-    """The baseline warning when the model does no better than chance: the fix is in
-    training, and class weights come only after it, on imbalanced classes."""
+                     evidence: dict[str, Any], data_first: str = "") -> Finding:
+    """The baseline warning when the model does no better than chance: the fix leads with
+    training, or with the data stage when `data_first` (data_first.data_evidence's text)
+    says the run's own evidence points there (audit s15 M7); class weights come only after
+    it, on imbalanced classes."""
     used = "" if lr is None else f"peak {lr:.3g}; "
     balanced = class_ratio >= IMBALANCE_RATIO
-    fix = ("Read the train stage's findings first (for instance a learning rate too low or "
-           "too high, a plateau, vanishing gradients)"
-           + (": the fault is in training, not in the class balance. " if balanced else ". ")
-           + f"Check the learning rate training used ({used}train.lr = \"auto\" measures one "
-           "with the range test) and the epochs (train.max_epochs); if training looks healthy, "
-           "check that the features carry signal (data stage).")
+    fix = data_first_fix(data_first, used) if data_first else (
+        "Read the train stage's findings first (for instance a learning rate too low or "
+        "too high, a plateau, vanishing gradients)"
+        + ("; the classes are balanced, so class weights will not help. " if balanced
+           else ". ")
+        + f"Check the learning rate training used ({used}train.lr = \"auto\" measures one "
+        "with the range test) and the epochs (train.max_epochs); if training looks healthy, "
+        "check that the labels follow the inputs and the features carry signal (data stage).")
     if not balanced:  # always answering the majority is also what an imbalanced loss
         # rewards: the weights are the next thing to try
         fix += (f" The classes are imbalanced (smallest/largest {class_ratio:.2f}): once "
@@ -224,8 +232,8 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
                   class_names: list[str], class_weighted: bool = False,
                   lr: float | None = None, scores: dict[str, Any] | None = None,
                   val_threshold: dict[str, Any] | None = None,
-                  time_budget_minutes: float | None = None, still_improving: bool = False
-                  ) -> tuple[dict[str, Any], list[Finding]]:
+                  time_budget_minutes: float | None = None, still_improving: bool = False,
+                  data_first: str = "") -> tuple[dict[str, Any], list[Finding]]:
     """The test row's extra keys (the majority baseline, per-class metrics) and the
     baseline warning, from the test confusion matrix and the training labels.
 
@@ -236,7 +244,8 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
     (ranking.py), which decide whether "no better than chance" at the argmax means the model
     learned nothing; `val_threshold`: the F1-best threshold on validation, named if not;
     `time_budget_minutes`: train.max_minutes when that clock ended training;
-    `still_improving`: the train stage said so (the fix cites it only then)."""
+    `still_improving`: the train stage said so (the fix cites it only then); `data_first`:
+    the run's evidence that a model at chance is the data's fault (data_first.py)."""
     matrix = torch.tensor(confusion, dtype=torch.int64)
     # (k,) training rows per class, counted once for the baseline, the balance and the
     # classes never answered
@@ -263,7 +272,7 @@ def class_results(confusion: list[list[int]], train_targets: np.ndarray,
         found = baseline_finding(int(matrix.diagonal().sum()), baseline_correct, num_rows,
                                  extra["test_baseline_class"], balanced, present,
                                  class_ratio(train_counts), lr, counts,
-                                 _grouped(scores))
+                                 _grouped(scores), data_first)
     if found is not None and scores is not None:
         found = judged_by_ranking(found, matrix, scores, class_names, val_threshold,
                                   class_weighted, time_budget_minutes, still_improving)
