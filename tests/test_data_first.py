@@ -68,3 +68,41 @@ def test_a_run_on_random_labels_leads_its_verdict_with_the_data_stage(tmp_path):
     assert test[LINEAR_AT_CHANCE] is True
     [verdict] = [f for f in result.findings if f.code == "below_majority_baseline"]
     assert verdict.fix.startswith(LEAD)
+
+
+def _line_level_with_the_network():
+    """The audit's weak.csv numbers: 191 of 300 right against the line's 195."""
+    from trainwise.train.linear_reference import LinearFit, class_finding
+
+    fit = LinearFit(np.zeros(300), "logistic regression", 1080, 1080)
+    return class_finding(191, 195, 300, fit, (20, 16))
+
+
+def test_a_line_as_good_as_the_network_answers_the_capacity_note_with_the_data_stage():
+    """Audit s15 M2: the train stage said "grow the model" beside a line that scored as well."""
+    from trainwise.train.data_first import CAPACITY_ANSWER, capacity_answered
+
+    found = _line_level_with_the_network()
+    assert found is not None and found.code == "below_linear_reference"
+    answered = capacity_answered(found, {"capacity", "healthy"})
+    assert answered.fix.startswith(CAPACITY_ANSWER)
+    assert "more capacity will not help" in answered.fix and "data stage" in answered.fix
+    assert answered.evidence["answers"] == "capacity"
+    assert capacity_answered(found, {"healthy"}) == found  # no capacity note: nothing to answer
+
+
+def test_a_run_where_a_line_does_as_well_does_not_end_on_grow_the_model(tmp_path):
+    """End to end on the audit's weak.csv recipe: label = 1[x0 + 2 noise > 0]."""
+    import trainwise
+
+    rng = np.random.default_rng(1)  # the audit's make_noise.py, draw for draw
+    x = rng.normal(size=(1500, 6))
+    rng.choice(3, 1500)  # noise.csv's labels, drawn before weak.csv's noise
+    y = (x[:, 0] + 2.0 * rng.normal(size=1500) > 0).astype(np.int64)
+    result = trainwise.run(data=(x.astype(np.float32), y), report=False, overrides=[
+        "train.max_epochs=20", "run.threads=1", "run.checks=false", "train.lr=0.0122",
+        "train.batch_size=64", f"run.out_dir=\"{tmp_path}\""])
+    codes = {f.code for f in result.findings}
+    assert {"capacity", "below_linear_reference"} <= codes, codes
+    [line] = [f for f in result.findings if f.code == "below_linear_reference"]
+    assert "more capacity will not help" in line.fix

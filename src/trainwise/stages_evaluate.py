@@ -27,7 +27,12 @@ from trainwise.train.class_metrics import (
     lowest_recall,
 )
 from trainwise.train.class_predictions import write_class_predictions
-from trainwise.train.data_first import LINEAR_AT_CHANCE, data_evidence, linear_at_chance
+from trainwise.train.data_first import (
+    LINEAR_AT_CHANCE,
+    capacity_answered,
+    data_evidence,
+    linear_at_chance,
+)
 from trainwise.train.decision_threshold import (
     META_KEY,
     advised_threshold,
@@ -120,6 +125,9 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
                        ctx.lr or None, ctx.target_log,
                        not classification and _extreme_targets(ctx))
     findings = [lead_with(f, lead) for f in findings]
+    if not lead:  # a model that learned: a line as good answers the capacity note (s15 M2)
+        reported = _train_codes(ctx)
+        findings = [capacity_answered(f, reported) for f in findings]
     if ctx.fabric.is_global_zero:
         ctx.run.append_history([{"kind": "test", **row}])
     ctx.meta["test"] = row

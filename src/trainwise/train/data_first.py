@@ -6,15 +6,18 @@ logistic regression fitted beside the network scored 34.7% against chance 33.3%,
 evaluate stage's fix still said "the fault is in training". METHOD's preamble: when a stage
 stalls, the fault is usually one stage earlier. A line at chance too, or short runs that
 learned at no lr, is the run's own evidence that the inputs say nothing about the labels;
-the fix then leads with the data stage, and the lr comes second.
+the fix then leads with the data stage, and the lr comes second. So does a network no better
+than the line, where the train stage's capacity note said to grow the model (M2).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 
 import numpy as np
 
+from trainwise.findings import Finding
 from trainwise.train.intervals import at_chance
 
 # the history's test-row key: the linear reference's balanced accuracy is no better than 1 / k
@@ -56,3 +59,23 @@ def data_first_fix(evidence: str, used: str) -> str:
             "carry any signal for the label (plot a few against it: trainwise audit)? Only once "
             "they do, read the train stage's findings and check the learning rate training used "
             f"({used}train.lr = \"auto\" measures one with the range test).")
+
+
+# Audit s15 M2: weak.csv (label = 1[x0 + 2 noise > 0], about 65% at best) ended with the train
+# stage's capacity note "grow the model" beside a line scoring 65.0% to the network's 63.7%.
+# A network no better than a line is direct evidence that its size is not the limit.
+CAPACITY_ANSWER = (
+    "The train stage's capacity note said to grow the model; a line that does as well says "
+    "more capacity will not help here. Look at the features and labels first (data stage: "
+    "labels that a model cannot predict from these inputs, noisy or ambiguous labels, "
+    "features with little signal for the target), and grow the model only if they are sound.")
+
+
+def capacity_answered(finding: Finding, train_codes: Collection[str]) -> Finding:
+    """below_linear_reference (the network level with or behind the line) when the train
+    stage reported `capacity`: its fix leads with the data stage, not with a bigger model;
+    any other finding comes back unchanged."""
+    if finding.code != "below_linear_reference" or "capacity" not in train_codes:
+        return finding
+    return replace(finding, fix=f"{CAPACITY_ANSWER} {finding.fix}".strip(),
+                   evidence={**finding.evidence, "answers": "capacity"})
