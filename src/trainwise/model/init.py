@@ -233,6 +233,8 @@ _RULE_WORDS = {
     "ones/zeros": "weight 1, bias 0: normalisation layer",
     "kept": "kept as built: no rule for this module",
     "kept (frozen)": "kept: frozen (pretrained)",
+    "kept (PyTorch default)": "kept: still PyTorch's default uniform init",
+    "kept (as built)": "kept: as your model set them",
 }
 
 
@@ -258,16 +260,26 @@ def describe_rule(rule: str) -> str:
 
 def init_groups(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """init_weights' records grouped by (layer type, rule), in the model's order: one row
-    {type, rule (in words), names, std_low, std_high} per group."""
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    {type, rule (in words), names, std_low, std_high} per group; kept layers' records
+    (init_default.py) also by the policy's rule, with policy_rule and policy_std_low/high."""
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
     for record in records:
         rule = describe_rule(str(record.get("rule", "")))
-        row = groups.setdefault((str(record.get("type", "?")), rule), {
-            "type": str(record.get("type", "?")), "rule": rule, "names": [], "stds": []})
+        # a kept layer (init_default.py) also by the rule the policy would use on it
+        policy = str(record.get("policy_rule", "")).split(":")[0]
+        row = groups.setdefault((str(record.get("type", "?")), rule, policy), {
+            "type": str(record.get("type", "?")), "rule": rule, "names": [], "stds": [],
+            **({"policy_rule": policy} if policy else {})})
         row["names"].append(str(record.get("name", "?")))
         row["stds"].append(float(record.get("std") or 0.0))
+        if record.get("policy_std") is not None:  # a kept layer: what the policy would draw
+            row.setdefault("policy_stds", []).append(float(record["policy_std"]))
     return [{"type": r["type"], "rule": r["rule"], "names": r["names"],
-             "std_low": min(r["stds"]), "std_high": max(r["stds"])} for r in groups.values()]
+             **({"policy_rule": r["policy_rule"]} if "policy_rule" in r else {}),
+             "std_low": min(r["stds"]), "std_high": max(r["stds"]),
+             **({"policy_std_low": min(r["policy_stds"]), "policy_std_high":
+                 max(r["policy_stds"])} if r.get("policy_stds") else {})}
+            for r in groups.values()]
 
 
 def init_summary(records: list[dict[str, Any]]) -> str:

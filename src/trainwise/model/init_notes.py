@@ -4,6 +4,7 @@ themselves are in model/init.py; these are messages about them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -11,6 +12,7 @@ from torch import nn
 
 from trainwise.findings import Finding, Severity, info
 from trainwise.model.init import _EMBEDDINGS, EMBEDDING_STD, init_summary, init_weights
+from trainwise.model.init_default import KEPT_DEFAULT, default_layers
 
 POLICY = ("He for ReLU layers, Xavier otherwise, orthogonal recurrent weights, embeddings "
           f"N(0, {EMBEDDING_STD:g}), zero biases")
@@ -37,9 +39,11 @@ def apply_init_policy(model: nn.Module, policy: str, *, own: bool,
                '"policy" or call trainwise.init_weights(model) before passing the model (either '
                "way frozen layers, requires_grad=False, keep their weights).")
         embeddings = _default_embeddings(model)
-        return [Finding("model", Severity.INFO, "init_kept",
-                        f"Kept {whose}{why}." + _embedding_text(embeddings),
-                        {"default_init_embeddings": embeddings} if embeddings else {}, how)]
+        kept = Finding("model", Severity.INFO, "init_kept",
+                       f"Kept {whose}{why}." + _embedding_text(embeddings),
+                       {"default_init_embeddings": embeddings} if embeddings else {}, how)
+        # only where the user did not choose: "keep" says to, a baseline's "keep" is a choice
+        return [at_default(kept, model, name) if policy == "auto" and own else kept]
     records = init_weights(model, keep_frozen=own)
     drawn = [r for r in records if not r["rule"].startswith(("kept", "tied to"))]
     whose = f" of your {type(model).__name__} (model.init = \"policy\")" if own else ""
@@ -106,3 +110,33 @@ def _kept_text(records: list[dict[str, Any]]) -> str:
             shown = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
             parts.append(f"{_layers(len(names))} {words} ({shown})")
     return f" Kept as they were: {'; '.join(parts)}." if parts else ""
+
+
+def at_default(kept: Finding, model: nn.Module, name: str) -> Finding:
+    """init_kept with the user's Linear / Conv layers as kept (the report's init table), and a
+    warning when some still hold PyTorch's default draw (init_default.py): a module built
+    and passed in as it is trains on the init METHOD.md §2 says not to trust (audit s15 M6)."""
+    records = default_layers(model)
+    if not records:
+        return kept
+    evidence = {**kept.evidence, "layers": records}
+    flagged = [r for r in records if r["rule"] == KEPT_DEFAULT]
+    if not flagged:
+        return replace(kept, evidence=evidence)
+    first = flagged[0]
+    shown = ", ".join(f"'{r['name']}'" for r in flagged[:6]) + (" ..." if len(flagged) > 6
+                                                                 else "")
+    message = (
+        f"{kept.message} {len(flagged)} of its {len(records)} Linear/Conv layers ({shown}) "
+        "still hold PyTorch's default init, not pretrained or hand-set weights: uniform, std "
+        f"1/sqrt(3 fan_in) ({first['std']:.3g} for '{first['name']}'), with non-zero "
+        "biases. After each ReLU that shrinks the signal's std about sqrt(6) = 2.4x; "
+        f"trainwise's policy would draw '{first['name']}' at std {first['policy_std']:.3g} "
+        f"({first['policy_rule'].split(':')[0]}) and zero its biases.")
+    fix = (f'To apply trainwise\'s init policy ({POLICY}), set model.init = "policy" (frozen '
+           "layers keep their weights) or call trainwise.init_weights(model) before passing "
+           "the model; the report's Model "
+           "section lists each layer's std beside the policy's. To keep these weights on "
+           'purpose, set model.init = "keep".')
+    return replace(kept, severity=Severity.WARNING, message=message, fix=fix,
+                   evidence={**evidence, "default_init_layers": [r["name"] for r in flagged]})

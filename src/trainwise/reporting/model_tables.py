@@ -12,6 +12,7 @@ from trainwise.model.summary import leading_size
 
 Row = dict[str, Any]
 NUM_NAMES = 4  # tensor names shown per row of the weight-decay table
+INIT_CODES = ("init", "init_kept")  # the model stage's findings whose evidence has "layers"
 
 
 def traced_batch(model_summary: Row | None) -> int | None:
@@ -80,10 +81,11 @@ def weight_decay_section(model_summary: Row | None) -> Row | None:
 
 
 def init_rows(findings: list[Finding]) -> list[Row]:
-    """The model stage's init records (its `init` finding's evidence), grouped by layer type
-    and rule, each with the names of its layers: what the finding's evidence holds as a list
-    of dicts, which prints cut off after a few characters."""
-    found = next((f for f in findings if f.stage == "model" and f.code == "init"), None)
+    """The model stage's init records (its `init` finding's evidence, or `init_kept`'s for a
+    user's own model: each Linear/Conv layer's std beside the policy's, audit s15 M6), grouped
+    by layer type and rule, each with the names of its layers: what the finding's evidence
+    holds as a list of dicts, which prints cut off after a few characters."""
+    found = next((f for f in findings if f.stage == "model" and f.code in INIT_CODES), None)
     records = found.evidence.get("layers") if found is not None else None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         return []
