@@ -130,7 +130,7 @@ def at_default(kept: Finding, model: nn.Module, name: str) -> Finding:
         f"{kept.message} {len(flagged)} of its {len(records)} Linear/Conv layers ({shown}) "
         "still hold PyTorch's default init, not pretrained or hand-set weights: uniform, std "
         f"1/sqrt(3 fan_in) ({first['std']:.3g} for '{first['name']}'), with non-zero "
-        "biases. After each ReLU that shrinks the signal's std about sqrt(6) = 2.4x; "
+        "biases. Drawn so, each ReLU layer shrinks the signal's std about sqrt(6) = 2.4x; "
         f"trainwise's policy would draw '{first['name']}' at std {first['policy_std']:.3g} "
         f"({first['policy_rule'].split(':')[0]}) and zero its biases.")
     fix = (f'To apply trainwise\'s init policy ({POLICY}), set model.init = "policy" (frozen '
