@@ -249,3 +249,21 @@ def test_split_seed_holds_the_test_rows_while_run_seed_varies(tmp_path):
     pinned = split_of("run.seed=0", "split.seed=7")
     assert split_of("run.seed=1", "split.seed=7") == pinned
     assert split_of("run.seed=7") == pinned  # -1 means run.seed: the same draw as seed 7
+
+
+HOSTILE = ['dq"dir/churn.csv', "my\\run", "C:\\temp\\new.csv", "C:\\Users\\me\\t.csv",
+           "two\nlines\ttab\rcr", "naïve 日本語 ✓", 'a"b\\c', "\x00\x1f\x7f end", "''' \"\"\""]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_config_toml_round_trips_quotes_backslashes_and_control_characters(tmp_path, text):
+    """Audit s15 K20: strings were written unescaped: a quote broke config.toml, and a
+    backslash came back as a tab, a newline or a carriage return."""
+    config = from_dict({"run": {"name": text}, "data": {"na_values": [text, "?"]},
+                        "split": {"group_column": text}})
+    for notes in (False, True):
+        path = tmp_path / "c.toml"
+        path.write_text(to_toml(config, notes=notes), encoding="utf-8")
+        again = load_config(path)
+        assert again == config
+        assert (again.run.name, again.data.na_values) == (text, [text, "?"])

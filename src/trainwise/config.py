@@ -9,7 +9,6 @@ re-exports the names callers import from trainwise.config.
 from __future__ import annotations
 
 import inspect
-import json
 import re
 import textwrap
 from pathlib import Path
@@ -147,14 +146,36 @@ def to_toml(config: Config, notes: bool = False) -> str:
             if explained.get(key):
                 lines += textwrap.wrap(explained[key], 92, initial_indent="# ",
                                        subsequent_indent="# ")
-            literal = f'"{value}"' if isinstance(value, str) else str(value).lower()
-            if isinstance(value, list):  # JSON's array of strings is TOML; str() lowercases
-                literal = json.dumps(value)
+            literal = toml_literal(value)
             unset = (section, key) == ("train", "batch_size") and \
                 not batch_size_set(config.train)  # a default the tune stage may cut
             lines.append(f"{'# ' if unset else ''}{key} = {literal}")
         lines.append("")
     return "\n".join(lines)
+
+
+# TOML's short escapes (toml.io, "String"); any other control character is \uXXXX
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n",
+            "\f": "\\f", "\r": "\\r"}
+
+
+def toml_string(text: str) -> str:
+    """A TOML basic string: a quote, a backslash and control characters (U+0000..U+001F,
+    U+007F) escaped, so a path such as C:\\temp\\new.csv or dq"dir reads back as written
+    (audit s15 K20: they were written raw, and read back as a tab and a newline, or not at
+    all). Other text, non-ASCII included, stays as typed: TOML files are UTF-8."""
+    return '"' + re.sub(r'["\\\x00-\x1f\x7f]', lambda m: _ESCAPES.get(
+        m.group(), f"\\u{ord(m.group()):04X}"), text) + '"'
+
+
+def toml_literal(value: Any) -> str:
+    """A config value as TOML: str and list[str] quoted by toml_string, bool lowercased,
+    numbers and dates (split.cut) as str() gives them, which TOML reads back."""
+    if isinstance(value, str):
+        return toml_string(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_literal(item) for item in value) + "]"
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def field_notes(section: type[_Section]) -> dict[str, str]:
