@@ -267,3 +267,23 @@ def test_config_toml_round_trips_quotes_backslashes_and_control_characters(tmp_p
         again = load_config(path)
         assert again == config
         assert (again.run.name, again.data.na_values) == (text, [text, "?"])
+
+
+def _float_keys() -> list[str]:
+    """Every key whose type admits a float (lr's union with "auto", split.cut's and gap's)."""
+    keys = []
+    for section, field in Config.model_fields.items():
+        for name, inner in field.annotation.model_fields.items():
+            if "float" in str(inner.annotation) or inner.annotation is float:
+                keys.append(f"{section}.{name}")
+    return keys
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e400"])
+@pytest.mark.parametrize("key", _float_keys())
+def test_a_non_finite_float_is_refused_naming_the_key(key, value):
+    """Audit s15 K17: train.lr = inf passed gt=0, and the run blamed the model for its NaN."""
+    with pytest.raises(ConfigError, match=rf"^'{key}' = .*finite number"):
+        load_config(None, [f"{key}={value}"])
+    with pytest.raises(ConfigError, match=rf"^'{key}' = "):
+        from_dict({key.split(".")[0]: {key.split(".")[1]: float(value)}})

@@ -62,7 +62,9 @@ class ConfigError(TrainwiseError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: inf passed gt=0 (train.lr = 1e400 reads as inf in TOML), and the
+    # run then blamed the model and the data for the NaN it made (audit s15 K17)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     def __setattr__(self, name: str, value: Any) -> None:
         """An assignment in Python (cfg.train.max_epoch = 3) gets the error an override gets,
