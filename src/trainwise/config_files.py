@@ -4,6 +4,7 @@ run folder given where a config or data was meant."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from trainwise.config_sections import (
     ConfigError,
     data_suffix,
 )
+from trainwise.config_yaml import ConfigLoader
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -29,27 +31,66 @@ def _read_file(path: Path) -> dict[str, Any]:
                           "data.source='\"wine\"'), or run `trainwise run` with no argument "
                           "for the demo.")
     _refuse_data_suffix(path)
+    data = _parse(path, _text(path))
+    if not isinstance(data, dict) or not data:  # an empty TOML ran the demo (audit s15 K6)
+        what = "is empty" if data in (None, {}) else f"holds {type(data).__name__}, not sections"
+        raise ConfigError(f"config file '{path}' {what}: a config holds sections such as "
+                          "[data] and [train] (`trainwise config > my.toml` writes every key "
+                          "with its default). For the built-in demo, run `trainwise run` "
+                          "with no config.")
+    return data
+
+
+def _text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        if path.suffix.lower() in ("", ".toml", ".yaml", ".yml"):
+        if path.suffix.lower() in ("", ".toml", ".yaml", ".yml", ".json"):
             raise ConfigError(f"config file '{path}' is not UTF-8 text; save it as UTF-8."
                               ) from None
         # a binary file of another kind (.npy, .pkl, .tgz): re-saving it would not help
         # (final review s14 VF4)
         raise _not_read(path) from None
+
+
+def _parse(path: Path, text: str) -> Any:
+    """The file's values. A hostile or corrupt file is a ConfigError too (exit 2), not a
+    traceback: a 5001-digit number is a ValueError, 5000 nested lists a RecursionError
+    (audit s15 K3)."""
+    kind = _format(path)
     try:
-        data = yaml.safe_load(text) if _format(path) == "YAML" else tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"config file '{path}' is not valid {_format(path)}: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file '{path}' must hold sections such as [data] and [train].")
-    return data
+        if kind == "YAML":
+            return yaml.load(text, Loader=ConfigLoader)  # noqa: S506 (a SafeLoader)
+        if kind == "JSON":  # was read as TOML: "Invalid statement" (audit s15 K11)
+            return json.loads(text, object_pairs_hook=_unique_pairs)
+        return tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"config file '{path}' is not valid {kind}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"config file '{path}' nests values too deeply to read; a config "
+                          "is [section] tables of key = value (`trainwise config` prints "
+                          "them all).") from None
+    except ValueError as exc:  # int() past 4300 digits; the advice in exc is for Python code
+        raise ConfigError(f"config file '{path}' holds a value {kind} cannot read "
+                          f"({str(exc).partition(':')[0]}); config numbers are small "
+                          "(max_epochs = 40, lr = 1e-3).") from None
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique: a repeated key dropped the first one."""
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ConfigError(f"a JSON config repeats the key {repeated[0]!r}: the first one would "
+                          "be dropped without a word. Merge them into one.")
+    return dict(pairs)
 
 
 def _format(path: Path) -> str:
-    """'YAML' for .yaml/.yml; any other suffix (.toml, .conf, .cfg, none) is read as TOML."""
-    return "YAML" if path.suffix.lower() in (".yaml", ".yml") else "TOML"
+    """'YAML' for .yaml/.yml, 'JSON' for .json; any other suffix (.toml, .conf, .cfg, none)
+    is read as TOML."""
+    suffix = path.suffix.lower()
+    return "YAML" if suffix in (".yaml", ".yml") else "JSON" if suffix == ".json" else "TOML"
 
 
 COMPRESSED = (*COMPRESSIONS, ".zst")

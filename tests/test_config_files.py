@@ -1,0 +1,64 @@
+"""Reading a config file: hostile, empty, repeated and JSON files (audit s15 K3, K4, K6, K11,
+K13)."""
+
+import pytest
+
+from trainwise.config import ConfigError, load_config
+
+
+@pytest.mark.parametrize(("name", "text", "said"), [
+    ("huge.toml", "[train]\nmax_epochs = 1" + "0" * 5000 + "\n", "holds a value TOML cannot"),
+    ("deep.toml", "x = " + "[" * 5000 + "]" * 5000 + "\n", "nests values too deeply"),
+    ("deep.yaml", "x: " + "[" * 5000 + "]" * 5000 + "\n", "nests values too deeply"),
+    ("huge.yaml", "train:\n  max_epochs: 1" + "0" * 5000 + "\n", "holds a value YAML cannot"),
+    ("deep.json", "[" * 5000 + "]" * 5000, "nests values too deeply"),
+])
+def test_a_hostile_config_is_a_config_error_naming_the_file(tmp_path, name, text, said):
+    """K3: a ValueError / RecursionError traceback (exit 1), not a config error (exit 2)."""
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=f"config file '.*{name}' {said}"):
+        load_config(tmp_path / name)
+
+
+def test_a_repeated_yaml_section_is_refused_like_toml(tmp_path):
+    """K4: the first `data:` block was dropped, so the run trained the demo set."""
+    (tmp_path / "dup.yaml").write_text("data:\n  source: wine\ndata:\n  target: x\n")
+    with pytest.raises(ConfigError, match=r"found the key 'data' twice \(first line 1\)"):
+        load_config(tmp_path / "dup.yaml")
+    (tmp_path / "dup2.yaml").write_text("train:\n  lr: 0.1\n  max_epochs: 2\n  lr: 0.2\n")
+    with pytest.raises(ConfigError, match=r"found the key 'lr' twice \(first line 2\)"):
+        load_config(tmp_path / "dup2.yaml")
+    (tmp_path / "dup.json").write_text('{"data": {"source": "wine"}, "data": {"target": "x"}}')
+    with pytest.raises(ConfigError, match="repeats the key 'data'"):
+        load_config(tmp_path / "dup.json")
+
+
+@pytest.mark.parametrize(("name", "text"), [("e.toml", ""), ("c.toml", "# only a comment\n"),
+                                            ("e.yaml", ""), ("e.json", "{}")])
+def test_an_empty_config_is_refused_in_every_format(tmp_path, name, text):
+    """K6: an empty TOML silently ran the 40-epoch demo while an empty YAML was refused."""
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=f"'.*{name}' is empty: a config holds sections"):
+        load_config(tmp_path / name)
+
+
+@pytest.mark.parametrize("name", ["a.json", "A.JSON"])
+def test_a_json_config_is_read_as_json(tmp_path, name):
+    """K11: a .json config was read as TOML: "Invalid statement (at line 1, column 1)"."""
+    (tmp_path / name).write_text('{"data": {"source": "wine"}, "train": {"max_epochs": 2, '
+                                 '"lr": 1e-3}}')
+    config = load_config(tmp_path / name)
+    assert (config.data.source, config.train.max_epochs, config.train.lr) == ("wine", 2, 1e-3)
+
+
+def test_yaml_reads_booleans_and_exponents_as_toml_does(tmp_path):
+    """K13: YAML 1.1 read `name: no` as False ("Input should be a valid string"); K7: and
+    `lr: 1e-3` (no dot) as the text "1e-3". Both now read as the same TOML would."""
+    (tmp_path / "a.yaml").write_text("run:\n  name: no\n  checks: false\ntrain:\n  lr: 1e-3\n"
+                                     "data:\n  na_values: [yes, off, 'n/a']\n")
+    (tmp_path / "a.toml").write_text('[run]\nname = "no"\nchecks = false\n[train]\nlr = 1e-3\n'
+                                     '[data]\nna_values = ["yes", "off", "n/a"]\n')
+    config = load_config(tmp_path / "a.yaml")
+    assert (config.run.name, config.run.checks, config.train.lr) == ("no", False, 1e-3)
+    assert config.data.na_values == ["yes", "off", "n/a"]
+    assert config == load_config(tmp_path / "a.toml")
