@@ -287,3 +287,44 @@ def test_a_non_finite_float_is_refused_naming_the_key(key, value):
         load_config(None, [f"{key}={value}"])
     with pytest.raises(ConfigError, match=rf"^'{key}' = "):
         from_dict({key.split(".")[0]: {key.split(".")[1]: float(value)}})
+
+
+@pytest.mark.parametrize(("override", "key", "text"), [
+    ("run.name=2024", "run", "2024"), ("data.target=1", "data", "1"),
+    ("split.group_column=true", "split", "true"), ("run.name=1e3", "run", "1e3"),
+    ("run.name=nan", "run", "nan"), ('run.name="2024"', "run", "2024"),
+    ("data.target=1_000", "data", "1_000")])
+def test_unquoted_text_that_looks_like_a_number_is_kept_as_typed(override, key, text):
+    """Audit s15 K21: --set run.name=2024 was refused ("Input should be a valid string"),
+    and run.name=1e3 was shown as 1000.0."""
+    config = load_config(None, [override])
+    name = override.split("=")[0].split(".")[1]
+    assert getattr(getattr(config, key), name) == text
+
+
+def test_a_number_for_a_text_key_in_a_file_says_to_quote_it(tmp_path):
+    (tmp_path / "c.toml").write_text("[run]\nname = 2024\n[data]\ntarget = true\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "c.toml")
+    assert 'quote it to mean the text, name = "2024")' in str(caught.value)
+    assert 'quote it to mean the text, target = "true")' in str(caught.value)
+
+
+@pytest.mark.parametrize(("values", "said"), [
+    ({"train": {"lr": True}}, "'train.lr' = True is not allowed: a boolean is not a number"),
+    ({"train": {"max_epochs": True}}, "'train.max_epochs' = True is not allowed: a boolean"),
+    ({"run": {"checks": 1}}, "'run.checks' = 1 is not allowed: a number is not a boolean"),
+    ({"tune": {"short_runs": 0.0}}, "'tune.short_runs' = 0.0 is not allowed: a number is not"),
+])
+def test_a_bool_for_a_number_or_a_number_for_a_bool_is_refused(values, said):
+    """Audit s15 K7: train.lr = true trained at lr 1.0, run.checks = 1 was read as true."""
+    with pytest.raises(ConfigError, match=said):
+        from_dict(values)
+
+
+def test_text_that_spells_a_number_or_a_yes_still_loads():
+    """K7's harmless coercions stay: the text means what it says."""
+    config = from_dict({"train": {"max_epochs": "3", "lr": "1e-3"},
+                        "run": {"checks": "yes"}, "tune": {"short_runs": "off"}})
+    assert (config.train.max_epochs, config.train.lr) == (3, 1e-3)
+    assert (config.run.checks, config.tune.short_runs) == (True, False)

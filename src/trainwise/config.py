@@ -53,12 +53,16 @@ __all__ = [  # re-exported: trainwise.config is where callers import them from
 ]
 
 
-def _parse_value(text: str) -> Any:
-    """`--set` values are TOML literals (3, 1e-3, true, "x"); anything else is a string."""
+def _parse_value(text: str, text_key: bool = False) -> Any:
+    """`--set` values are TOML literals (3, 1e-3, true, "x"); anything else is a string. For a
+    `text_key` (a str key: data.target, run.name) an unquoted value is the text as typed:
+    run.name=2024 or data.target=1 (a year column) were read as numbers and refused
+    (audit s15 K21)."""
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    return text if text_key and not isinstance(value, str) else value
 
 
 def _apply_override(raw: dict[str, Any], assignment: str) -> None:
@@ -74,7 +78,8 @@ def _apply_override(raw: dict[str, Any], assignment: str) -> None:
     if not isinstance(raw.setdefault(section, {}), dict):
         raise ConfigError(f"[{section}] in the config must be a table of keys, not "
                           f"{raw[section]!r}; so '{assignment}' cannot be applied.")
-    raw[section][name] = _parse_value(value.strip())
+    text_key = Config.model_fields[section].annotation.model_fields[name].annotation is str
+    raw[section][name] = _parse_value(value.strip(), text_key)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

@@ -39,9 +39,21 @@ def explain(exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
         elif len(loc) < 2 and problem["type"] == "value_error":  # a section's check
             lines.append(f"{message}.")
         else:
+            message += _quote_hint(problem, loc)
             alternatives.setdefault(key, (problem.get("input"), []))[1].append(message)
     for key, (value, messages) in alternatives.items():
         shown = repr(value) if len(repr(value)) <= 80 else f"{repr(value)[:77]}..."  # not a
         # whole array: data.source given a TaskData printed every row
         lines.append(f"'{key}' = {shown} is not allowed: {'; or '.join(messages)}.")
     return " ".join(lines)
+
+
+def _quote_hint(problem: Any, loc: tuple) -> str:
+    """Text that looks like a number or a boolean (a column named 2024, a run named no) is one
+    once parsed: say how to write it as text (audit s15 K21)."""
+    value = problem.get("input")
+    if problem["type"] != "string_type" or not isinstance(value, bool | int | float):
+        return ""
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return (f" (unquoted, it reads as a number or true/false: quote it to mean the text, "
+            f'{loc[-1]} = "{text}")')

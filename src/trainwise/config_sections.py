@@ -7,14 +7,16 @@ from config_errors.py. Load configs through trainwise.config, which re-exports t
 from __future__ import annotations
 
 import datetime
+import types
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -66,6 +68,21 @@ class _Section(BaseModel):
     # run then blamed the model and the data for the NaN it made (audit s15 K17)
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """pydantic reads true as 1 and 1 as true: train.lr = true trained at lr 1.0, and
+        run.checks = 0 turned the checks off (audit s15 K7). Refused both ways; text such as
+        "3" for a number or yes/off for a bool (YAML's words) stays accepted: it means what
+        it says."""
+        kinds = _kinds(cls.model_fields[info.field_name].annotation)
+        if isinstance(value, bool) and kinds & {int, float} and bool not in kinds:
+            raise ValueError("a boolean is not a number here: write the number")
+        if isinstance(value, int | float) and not isinstance(value, bool) and \
+                kinds == {bool}:
+            raise ValueError("a number is not a boolean here: write true or false")
+        return value
+
     def __setattr__(self, name: str, value: Any) -> None:
         """An assignment in Python (cfg.train.max_epoch = 3) gets the error an override gets,
         a ConfigError naming the key with a did-you-mean, not pydantic's text and URL."""
@@ -75,6 +92,19 @@ class _Section(BaseModel):
             super().__setattr__(name, value)
         except ValidationError as exc:
             raise ConfigError(explain(exc, section_of(type(self)))) from None
+
+
+def _kinds(annotation: Any) -> set[Any]:
+    """The plain types a key's annotation admits: {float} for Annotated[float, ...] |
+    Literal["auto"] (a Literal's values are not types, so it adds none)."""
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return set()
+    if origin is Annotated:
+        return _kinds(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return set().union(*(_kinds(arg) for arg in get_args(annotation)))
+    return {annotation}
 
 
 class DataConfig(_Section):
