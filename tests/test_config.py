@@ -328,3 +328,25 @@ def test_text_that_spells_a_number_or_a_yes_still_loads():
                         "run": {"checks": "yes"}, "tune": {"short_runs": "off"}})
     assert (config.train.max_epochs, config.train.lr) == (3, 1e-3)
     assert (config.run.checks, config.tune.short_runs) == (True, False)
+
+
+@pytest.mark.parametrize(("override", "said"), [
+    ("train.dropout=0.2", "'dropout' is a key of [model]: did you mean 'model.dropout'?"),
+    ("tune.lr=0.1", "'lr' is a key of [train]: did you mean 'train.lr'?"),
+    ("run.batch_size=8", "'batch_size' is a key of [train] and [tune]: did you mean "
+                         "'train.batch_size' or 'tune.batch_size'?"),
+    ("foo.bar=1", "The sections are [data], [split], [model], [train], [tune], [run]."),
+    ("train.max_epoch=3", "Did you mean 'train.max_epochs'?"),  # a misspelling: as before
+])
+def test_a_key_in_the_wrong_section_points_to_the_section_that_has_it(override, said):
+    """Audit s15 K5: train.dropout was pointed to train.lr, `source` to [tune]."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, [override])
+    assert str(caught.value).endswith(said)
+
+
+def test_a_key_outside_any_section_in_a_file_names_its_section(tmp_path):
+    (tmp_path / "c.toml").write_text('source = "wine"\n')
+    with pytest.raises(ConfigError, match=r"unknown config key 'source'\. 'source' is a key of "
+                                          r"\[data\]: did you mean 'data.source'\?"):
+        load_config(tmp_path / "c.toml")

@@ -12,8 +12,22 @@ from trainwise.config_sections import Config, valid_keys
 
 
 def closest(key: str, known: list[str] | None = None) -> str:
+    """A did-you-mean: the same key name in the section that has it (train.dropout ->
+    model.dropout; a bare `source` -> data.source) before the nearest spelling, which sent
+    train.dropout to train.lr and `source` to [tune] (audit s15 K5); an unknown section
+    lists the sections."""
+    section, _, name = key.rpartition(".")
+    elsewhere = [full for full in valid_keys() if full.endswith(f".{name}")]
+    if elsewhere:
+        tables = " and ".join(f"[{full.split('.')[0]}]" for full in elsewhere)
+        return (f" '{name}' is a key of {tables}: did you mean "
+                f"{' or '.join(repr(full) for full in elsewhere)}?")
     match = difflib.get_close_matches(key, known or valid_keys(), n=1, cutoff=0.4)
-    return f" Did you mean '{match[0]}'?" if match else ""
+    if match:
+        return f" Did you mean '{match[0]}'?"
+    if section and section not in Config.model_fields:
+        return f" The sections are {', '.join(f'[{s}]' for s in Config.model_fields)}."
+    return ""
 
 
 def section_of(section: type[BaseModel]) -> tuple[str, ...]:
