@@ -259,14 +259,14 @@ HOSTILE = ['dq"dir/churn.csv', "my\\run", "C:\\temp\\new.csv", "C:\\Users\\me\\t
 def test_config_toml_round_trips_quotes_backslashes_and_control_characters(tmp_path, text):
     """Audit s15 K20: strings were written unescaped: a quote broke config.toml, and a
     backslash came back as a tab, a newline or a carriage return."""
-    config = from_dict({"run": {"name": text}, "data": {"na_values": [text, "?"]},
-                        "split": {"group_column": text}})
+    config = from_dict({"data": {"target": text, "na_values": [text, "?"]},
+                        "split": {"group_column": text}, "model": {"folder": text}})
     for notes in (False, True):
         path = tmp_path / "c.toml"
         path.write_text(to_toml(config, notes=notes), encoding="utf-8")
         again = load_config(path)
         assert again == config
-        assert (again.run.name, again.data.na_values) == (text, [text, "?"])
+        assert (again.data.target, again.data.na_values) == (text, [text, "?"])
 
 
 def _float_keys() -> list[str]:
@@ -350,3 +350,12 @@ def test_a_key_outside_any_section_in_a_file_names_its_section(tmp_path):
     with pytest.raises(ConfigError, match=r"unknown config key 'source'\. 'source' is a key of "
                                           r"\[data\]: did you mean 'data.source'\?"):
         load_config(tmp_path / "c.toml")
+
+
+@pytest.mark.parametrize("name", ["a/b", "../../escaped", "my\\run", "..", "x\0y"])
+def test_a_run_name_that_is_not_one_folder_name_is_refused(name):
+    """Audit s15 K10: run.name=../../escaped wrote the run outside run.out_dir."""
+    with pytest.raises(ConfigError, match=r"^'run.name' = .* is not allowed: run.name ends the "
+                                          r"run folder's name.*set run.out_dir"):
+        from_dict({"run": {"name": name}})
+    assert from_dict({"run": {"name": "v2.1-ablation"}}).run.name == "v2.1-ablation"

@@ -296,6 +296,18 @@ class RunConfig(_Section):
     # and optimizer state stay 32-bit
     precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"
 
+    @field_validator("name")
+    @classmethod
+    def _name_is_one_folder_name(cls, value: str) -> str:
+        """run.name ends the folder's name: 'a/b' made a nested folder and '../../x' wrote the
+        run outside run.out_dir, which `trainwise compare runs/*` then choked on (audit s15
+        K10)."""
+        if any(part in value for part in ("/", "\\", "..", "\0")):
+            raise ValueError("run.name ends the run folder's name (<date>-<time>-<name>), so "
+                             "it cannot hold '/', '\\', '..' or a NUL; to put runs elsewhere "
+                             "set run.out_dir, e.g. run.out_dir=\"runs/ablation\"")
+        return value
+
 
 class Config(_Section):
     data: DataConfig = DataConfig()
