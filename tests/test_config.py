@@ -359,3 +359,43 @@ def test_a_run_name_that_is_not_one_folder_name_is_refused(name):
                                           r"run folder's name.*set run.out_dir"):
         from_dict({"run": {"name": name}})
     assert from_dict({"run": {"name": "v2.1-ablation"}}).run.name == "v2.1-ablation"
+
+
+def test_every_keys_note_is_its_own_and_whole():
+    """Audit s15 K2: model.name's note was cut at "cnn2d for" and the rest glued to
+    model.folder's; data.max_samples' second line went to data.kind; split.num_folds and
+    data.drop_columns lost the lines after the class's last statement."""
+    import re
+
+    from trainwise.config import field_notes
+
+    for section, field in Config.model_fields.items():
+        notes = field_notes(field.annotation)
+        assert set(notes) == set(field.annotation.model_fields), section
+        for key, note in notes.items():
+            assert note, f"{section}.{key} has no note"
+            assert note.count("(") == note.count(")"), f"{section}.{key}: {note}"
+            assert not re.search(r"([,;:(]|\b(for|the|a|and|or|of|to|with|in|by))$", note), \
+                f"{section}.{key} ends mid-sentence: {note}"
+    data, model, split = (field_notes(c) for c in (Config.model_fields["data"].annotation,
+                                                     Config.model_fields["model"].annotation,
+                                                     Config.model_fields["split"].annotation))
+    assert data["max_samples"].endswith("drawn per class, each keeping enough rows for every "
+                                        "part; stages.py)")
+    assert data["kind"].startswith("how a .npz array is read")
+    assert data["drop_columns"].endswith("Empty columns and copies are left out anyway")
+    assert '"gru"' in model["name"] and model["name"].endswith("(your own nn.Module)")
+    assert model["folder"].startswith('the folder holding a "module:Class" module')
+    assert split["num_folds"].endswith("reports the validation score's mean and spread "
+                                       "(stages_crossval.py)")
+
+
+def test_train_lr_note_says_what_is_allowed():
+    """Audit s15 K8: the note said 0 or below is refused "deep in the check stage"; it is
+    refused up front."""
+    from trainwise.config import field_notes
+
+    note = field_notes(Config.model_fields["train"].annotation)["lr"]
+    assert note.startswith('a finite number > 0, or "auto"') and "AdamW refuses" not in note
+    with pytest.raises(ConfigError, match="'train.lr' = 0 is not allowed"):
+        load_config(None, ["train.lr=0"])

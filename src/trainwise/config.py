@@ -186,28 +186,46 @@ def toml_literal(value: Any) -> str:
 def field_notes(section: type[_Section]) -> dict[str, str]:
     """{key: its comment in config_sections.py}: the documentation lives beside each default, and
     `trainwise config` prints it. A comment block between two keys belongs to the next key
-    when that key has no comment of its own, else it continues the previous key's."""
+    when that key has no comment of its own, else it continues the previous key's; a block
+    closing the class continues the last key (it was lost: inspect.getsource stops at the last
+    statement, audit s15 K2). So a key with a comment beside it whose next key has its note
+    above must keep its own note on its line or above it (config_sections.py does)."""
     notes: dict[str, str] = {}
     block: list[str] = []
     previous = None
-    try:
-        source = inspect.getsource(section)
-    except (OSError, TypeError):  # no source shipped (a frozen build): bare values
-        return notes
-    for line in source.splitlines()[1:]:
+    for line in _class_lines(section):
         stripped = line.strip()
         field = re.match(r"(\w+): [^#]+?(?:#\s?(.*))?$", stripped)
         if stripped.startswith("#"):
             block.append(stripped.lstrip("# "))
-        elif field and line.startswith("    ") and not line.startswith("     "):
-            own = field.group(2) or ""
-            if block and not own:
-                own = " ".join(block)
-            elif block and previous:
-                notes[previous] = " ".join([notes[previous], *block])
-            notes[field.group(1)], previous, block = own, field.group(1), []
-        else:
-            if block and previous:  # a block closing the class continues the last key
-                notes[previous] = " ".join([notes[previous], *block])
-            block, previous = [], None
+            continue
+        if block and previous and (not field or field.group(2) or not _at_field(line)):
+            notes[previous] = " ".join([notes[previous], *block])  # continues the last key
+            block = []
+        if field and _at_field(line):
+            notes[field.group(1)], previous = " ".join([*block, field.group(2) or ""]).strip(), \
+                field.group(1)
+        elif stripped:  # a wrapped annotation, a decorator, a method: no note continues
+            previous = None
+        block = [] if stripped else block
+    if block and previous:
+        notes[previous] = " ".join([notes[previous], *block])
     return notes
+
+
+def _at_field(line: str) -> bool:
+    return line.startswith("    ") and not line.startswith("     ")
+
+
+def _class_lines(section: type[_Section]) -> list[str]:
+    """The class body as written, with the comment lines after its last statement."""
+    try:
+        lines, start = inspect.findsource(section)
+    except (OSError, TypeError):  # no source shipped (a frozen build): bare values
+        return []
+    body = []
+    for line in lines[start + 1:]:
+        if line.strip() and not line[0].isspace():
+            break
+        body.append(line.rstrip("\n"))
+    return body

@@ -1,5 +1,7 @@
 """The config's sections: each key's type, bounds and default, with the comment beside it
-that `trainwise config` prints (config.field_notes reads it from this file's source).
+that `trainwise config` prints (config.field_notes reads it from this file's source). A note
+goes above its key, or beside it and on the lines below; a key with a note beside it whose
+next key's note is above must keep to one line, else the two notes run together.
 
 Checked by pydantic, never executed; a wrong value or key is a ConfigError whose words come
 from config_errors.py. Load configs through trainwise.config, which re-exports these."""
@@ -112,13 +114,16 @@ class DataConfig(_Section):
     # table, a .npz of arrays (X, y; optional X_test, y_test, groups, times), or a folder with
     # one sub-folder of images per class
     target: str = "label"  # target column of a table
+    # "auto": classification for a text target or one with <= 20 whole-number values, else
+    # regression
     task: Literal["auto", "classification", "regression"] = "auto"
     # regression: "log" trains on log(target), log1p(target) when a target is 0 (a skewed
     # positive target such as a price spanning decades); errors and predictions are reported
     # back in the target's units
     target_transform: Literal["none", "log"] = "none"
-    max_samples: int = Field(0, ge=0)  # 0 = all; a smaller number makes a quick subset run
-    # (classification: drawn per class, each keeping enough rows for every part; stages.py)
+    # 0 = all; a smaller number makes a quick subset run (classification: drawn per class,
+    # each keeping enough rows for every part; stages.py)
+    max_samples: int = Field(0, ge=0)
     # how a .npz array is read: auto = 2-D vector (or tokens, when its rows end in 0-padding),
     # 3-D sequence (N, T, C), 4-D image; tokens = integer token ids (N, T), 0 = padding, kept
     # as int64 for an embedding (never normalised). Tables: tokens = train on the free-text
@@ -173,15 +178,16 @@ def split_seed(config: Config) -> int:
 
 
 class ModelConfig(_Section):
-    name: str = "auto"  # "auto" (mlp for tables and vectors, cnn1d for sequences, cnn2d for
-    # images, embedding_pool for tokens), one of those or "gru", or "package.module:Class"
-    # (your own nn.Module)
+    # "auto" (mlp for tables and vectors, cnn1d for sequences, cnn2d for images,
+    # embedding_pool for tokens), one of those or "gru", or "package.module:Class" (your own
+    # nn.Module)
+    name: str = "auto"
     # the folder holding a "module:Class" module that is not on the Python path; "" = the
     # working folder or the config's folder, whichever holds it, written here (absolute) into
     # the run folder's config.toml, so --resume and a rerun find it from any working folder
     folder: str = ""
     width: int = Field(0, ge=0)  # hidden width / channels; 0 = sized from the data
-    dropout: float = Field(0.1, ge=0, lt=1)
+    dropout: float = Field(0.1, ge=0, lt=1)  # the built-in baselines' dropout probability
     # weight init: "auto" = trainwise's policy (He for ReLU layers, orthogonal recurrences) for
     # the built-in baselines, your own class's weights kept as its __init__ made them
     # (pretrained or frozen layers stay); "policy" = the policy for every model (frozen layers
@@ -213,8 +219,9 @@ class TrainConfig(_Section):
     batch_size: int = Field(128, ge=1)  # samples per optimizer step (all devices together);
     # left unset, a table with under 10 steps an epoch at 128 gets the largest power of two
     # (>= 32) that gives 10, and config.toml keeps it unset (commented out) so reruns agree
-    lr: Annotated[float, Field(gt=0)] | Literal["auto"] = "auto"  # "auto" = read from the
-    # learning-rate range test; 0 or below is no step (AdamW refuses it deep in the check stage)
+    lr: Annotated[float, Field(gt=0)] | Literal["auto"] = "auto"  # a finite number > 0, or
+    # "auto" = chosen by the tune stage: the learning-rate range test, then short runs around
+    # its point unless tune.short_runs = false
     weight_decay: float = Field(0.01, ge=0)  # AdamW, applied to weights only
     schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"  # the lr over the run
     patience: int = Field(8, ge=1)  # epochs without a better validation loss before stopping;
