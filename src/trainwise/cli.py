@@ -25,10 +25,11 @@ _HELP = {
     "tune": "the range test, then short real runs at 3-5 rates inside it; picks the lr",
     "train": "the same as run (every stage through training and the test, then the report)",
 }
-_CONFIG_HELP = ("a .toml or .yaml config, or a data file (.csv, .parquet, .npz) or image folder "
-                "to run with the defaults (default: the built-in MNIST-1D demo)")
+_CONFIG_HELP = ("a .toml, .yaml or .json config, or a data file (.csv, .parquet, .npz) or image "
+                "folder to run with the defaults (default: the built-in MNIST-1D demo)")
 _SET_HELP = ("override a setting, e.g. --set train.max_epochs=3 (repeatable); text values "
-             "may go unquoted: --set run.out_dir=ci_runs")
+             "may go unquoted (--set run.out_dir=ci_runs, --set data.target=2024); the last "
+             "--set of a key wins, over the config file")
 _EXIT_CODES = ("exit codes: 0 finished; 1 a stage stopped the run (an error finding) or a run\n"
                "  folder or checkpoint cannot be used; 2 a bad config or command line; 130 Ctrl-C")
 _RUN_EXAMPLES = """examples:
@@ -177,11 +178,12 @@ def _add_scale_out_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its "
                      "folder (its config.toml and checkpoints/last.pt)")
     cmd.add_argument("--devices", type=int, metavar="N", help="processes (CPU) or GPUs per "
-                     "machine; same as --set run.devices=N")
+                     "machine; same as --set run.devices=N, and wins over it")
     cmd.add_argument("--num-nodes", type=int, metavar="M", help="machines (with torchrun or "
-                     "SLURM); same as --set run.num_nodes=M")
+                     "SLURM); same as --set run.num_nodes=M, and wins over it")
     cmd.add_argument("--strategy", choices=["auto", "ddp", "ddp_spawn", "ddp_fork", "fsdp"],
-                     help="how processes share the work; same as --set run.strategy=...")
+                     help="how processes share the work; same as --set run.strategy=..., "
+                     "and wins over it")
 
 
 def _scale_out_overrides(args: argparse.Namespace) -> list[str]:
