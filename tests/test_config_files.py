@@ -62,3 +62,10 @@ def test_yaml_reads_booleans_and_exponents_as_toml_does(tmp_path):
     assert (config.run.name, config.run.checks, config.train.lr) == ("no", False, 1e-3)
     assert config.data.na_values == ["yes", "off", "n/a"]
     assert config == load_config(tmp_path / "a.toml")
+
+
+@pytest.mark.parametrize("value", ["1" + "0" * 5000, "[" * 5000])
+def test_a_hostile_override_is_a_config_error(value):
+    """K3 for --set: the same ValueError / RecursionError tracebacks."""
+    with pytest.raises(ConfigError, match="too long or too deeply nested to read"):
+        load_config(None, [f"data.na_values={value}"])

@@ -62,6 +62,10 @@ def _parse_value(text: str, text_key: bool = False) -> Any:
         value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except (ValueError, RecursionError):  # over 4300 digits, or nested past Python's stack
+        raise ConfigError(f"the --set value {text[:40]!r}... is too long or too deeply nested "
+                          "to read; config values are small (train.max_epochs=40, "
+                          "data.na_values='[\"?\"]').") from None
     return text if text_key and not isinstance(value, str) else value
 
 
