@@ -164,9 +164,12 @@ def spike_opened_explosion(found: list[Finding]) -> bool:
 def _explains(found: list[Finding]) -> dict[str, tuple[str, ...]]:
     explains = dict(EXPLAINS)
     if any(f.code == "underconfidence" and f.evidence.get("outputs_squashed") is False
-           for f in found):
+           or f.code == "lr_too_low" for f in found):
         # raw logits: under-confidence is under-training, a symptom of too low an lr (or a
-        # plateau), not squashed outputs that shrink the gradients
+        # plateau), not squashed outputs that shrink the gradients. A loss still falling
+        # steadily (lr_too_low) says the same: at lr 100x too low a barely trained 4-class model
+        # stays under the squash cap (top 0.45 < 0.48), and confidence alone cannot tell it
+        # from a softmax (audit s15 B2); the zoo's double-softmax runs never fire lr_too_low
         explains["underconfidence"] = ()
         for cause in ("lr_too_low", "plateau"):
             explains[cause] = (*explains[cause], "underconfidence")
