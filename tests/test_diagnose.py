@@ -389,6 +389,20 @@ def underconfident(seed: int = 0) -> Curves:
     return curves
 
 
+def held_up_by_dropout(seed: int = 0) -> Curves:
+    """Dropout 0.9 (audit s15 B5): the training loss (epoch means) levels at 1.5, 25% above a
+    validation loss that runs with dropout off; accuracy 0.7."""
+    curves = healthy_exponential(seed)
+    rng = np.random.default_rng(seed + 29)
+    t = np.arange(NUM_STEPS) / NUM_STEPS
+    curves.loss = (1.5 + 0.8 * np.exp(-30 * t)) * _noise(rng, NUM_STEPS, 0.05)
+    means = curves.loss.reshape(NUM_EPOCHS, STEPS_PER_EPOCH).mean(axis=1)
+    curves.val_loss = means / 1.25 * _noise(rng, NUM_EPOCHS, 0.005)
+    curves.val_accuracy = np.full(NUM_EPOCHS, 0.7)
+    curves.val_confidence = np.full(NUM_EPOCHS, 0.68)
+    return curves
+
+
 def leaks_validation(seed: int = 0) -> Curves:
     """Validation rows drawn from the training rows: the validation loss is the training loss
     at each epoch's end (without batch noise), while the loss still falls (2.3 -> 0.16), as
@@ -490,6 +504,7 @@ BROKEN = [
     (frozen, "vanishing_gradients"),
     (overconfident, "overconfidence"),
     (underconfident, "underconfidence"),
+    (held_up_by_dropout, "heavy_regularisation"),
     (ordered_batches, "ordered_batches"),
     (leaks_validation, "validation_leak"),
     (float16_overflows, "loss_scaler_skips"),

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from trainwise.findings import Finding, Severity, info
-from trainwise.train.diagnose_capacity import rule_capacity
+from trainwise.train.diagnose_capacity import rule_capacity, rule_heavy_regularisation
 from trainwise.train.diagnose_collapse import rule_collapse, rule_missed_classes
 from trainwise.train.diagnose_common import (
     PLAN_KEY,
@@ -58,6 +58,8 @@ RULES: dict[str, Rule] = {
     "ordered_batches": rule_ordered_batches,
     "loss_exploding": rule_loss_exploding,
     "vanishing_gradients": rule_vanishing_gradients,
+    # before lr_too_low: dropout's noise holds the training loss up, which reads as a slow lr
+    "heavy_regularisation": rule_heavy_regularisation,
     "lr_too_low": rule_lr_too_low,
     "plateau": rule_plateau,
     "gradient_spike": rule_gradient_spike,
@@ -102,8 +104,13 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "underconfidence": ("vanishing_gradients", "lr_too_low", "plateau"),
     # same cause (trained past the best epoch, or memorised), same fix
     "overfitting": ("overconfidence", "confusion"),
+    # training at a fraction of itself: a slow training loss, unsure predictions (audit s15 B5)
+    "heavy_regularisation": ("lr_too_low", "plateau", "still_improving", "underconfidence"),
 }
+# the training loss of these swings or explodes above validation: not regularisation
+ABOVE_VALIDATION = ("divergence", "ordered_batches", "loss_exploding")
 
+CAPACITY_BESIDE = {"missed_classes"}  # the only problems the capacity note is given beside
 SPIKES_AS_CAUSE = 3  # at most this many spikes for one to be the explosion's cause
 _SEVERITY_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
@@ -131,8 +138,12 @@ def diagnose(history: list[dict[str, Any]], num_classes: int | None = None,
     found = [finding for name, rule in RULES.items() for finding in _run(name, rule, rows)]
     found = _fold_explained(found)
     found.sort(key=_order)
-    if any(f.severity is not Severity.INFO for f in found):
-        return found
+    problems = {f.code for f in found if f.severity is not Severity.INFO}
+    if problems:
+        # a model too small for its classes misses some of them (audit s15 B10: width 2 on 4
+        # balanced classes): there the size note explains the miss, so it runs beside it
+        beside = problems <= CAPACITY_BESIDE
+        return found + (_run("capacity", rule_capacity, rows) if beside else [])
     # a sound run may still be too small for its data (METHOD §2: only then grow the model);
     # a problem to fix comes first, so this note is given only here
     return found + [healthy(rows)] + _run("capacity", rule_capacity, rows)
@@ -163,6 +174,8 @@ def spike_opened_explosion(found: list[Finding]) -> bool:
 
 def _explains(found: list[Finding]) -> dict[str, tuple[str, ...]]:
     explains = dict(EXPLAINS)
+    for cause in ABOVE_VALIDATION:
+        explains[cause] = (*explains.get(cause, ()), "heavy_regularisation")
     if any(f.code == "underconfidence" and f.evidence.get("outputs_squashed") is False
            or f.code == "lr_too_low" for f in found):
         # raw logits: under-confidence is under-training, a symptom of too low an lr (or a

@@ -19,6 +19,7 @@ import math
 from collections.abc import Collection
 from dataclasses import replace
 
+from trainwise.data.audit import IMBALANCE_RATIO
 from trainwise.findings import Finding, Severity
 from trainwise.train.class_counts import class_counts_of
 from trainwise.train.class_names import class_name
@@ -36,7 +37,8 @@ from trainwise.train.diagnose_common import (
     rows_of,
 )
 from trainwise.train.intervals import at_chance
-from trainwise.train.not_learned import lead_with, not_learned
+from trainwise.train.never_predicted import rare_classes
+from trainwise.train.not_learned import chance_loss, lead_with, learned_below, not_learned
 from trainwise.train.prior_loss import prior_loss
 from trainwise.train.ranking import chance_auc_high, ranks_above_chance
 
@@ -46,6 +48,13 @@ SIGNAL_SHARE = 0.9  # without a ROC-AUC: a validation loss under 90% of the prio
 # says the scores carry signal beyond the class shares (audit s9: 0.061 against 0.098,
 # ROC-AUC 0.98); a weak but real ranker sits at 0.93-0.95 of it, so the AUC judges first
 MAX_NAMED = 4  # classes named in a message
+# class weights where no train.* key is the user's (fit; the Monitor rewrites the stage)
+LOSS_WEIGHTS = ("Weigh the classes in the loss (train stage: nn.CrossEntropyLoss(weight=w), "
+                "w[c] = n / (k * n_c) from the training labels' counts)")
+# rule_capacity's lever, in the words loop_terms.py rewrites for a loop of the user's own
+GROW_MODEL = ("Grow the model one step (model stage: double model.width for the built-in "
+              "baselines, whose default 0 sizes it from the data; more units or layers in your "
+              "own)")
 # the evaluate stage's verdicts on the test argmax that a validation collapse already announced
 ARGMAX_VERDICTS = ("argmax_misses_classes", "below_majority_baseline",
                    "balanced_accuracy_at_chance")
@@ -258,15 +267,63 @@ def rule_missed_classes(history: list[Row]) -> list[Finding]:
                f"Accuracy {_score(best, 'accuracy') or 0:.2f} hides it, as these rows are "
                f"{share:.1%} of the validation split; balanced accuracy is "
                f"{_score(best, 'balanced_accuracy') or 0:.2f}.{also}")
-    rare = ("these classes may have too few training rows to learn (data stage: more rows of "
-            f"them) or need more epochs ({longer_training(history)})")
-    weights = f"{class_weights_advice(first=True)}; if that is not enough, {rare}"
-    fix = (f'train.class_weights is already "balanced": {rare}' if plan_of(history).class_weighted
-           else weights) + ". Judge the run by per-class recall or balanced accuracy, not accuracy."
+    fix = _missed_fix(history, missed, rows)
     found = make(Severity.WARNING, "missed_classes", message, fix, best.get("step"),
                  epoch=best.get("epoch"), missed_classes=missed, never_predicted=never,
                  missed_rows=[rows[i] for i in missed], min_class_rows=MIN_CLASS_ROWS,
                  few_row_classes_missed=few,
                  balanced_accuracy=num(_score(best, "balanced_accuracy")))
     # a loss above ln C: the lr and batch size first
+    if _own_loop(history):
+        return [lead_with(found, _loop_not_learned(history, len(rows)))]
     return [lead_with(found, not_learned(history, len(rows)))]
+
+
+def _own_loop(history: list[Row]) -> bool:
+    """fit or a Monitor: no TrainingPlan with the run's weight decay (trainwise run always
+    passes one), so no train.* key is the user's to set (audit s15 B6)."""
+    return plan_of(history).weight_decay is None
+
+
+def _missed_fix(history: list[Row], missed: list[int], rows: list[int]) -> str:
+    """Class weights only for classes rare in training (the validation counts stand in for a
+    loop's unknown training counts): on 4 balanced classes a width-2 MLP missed one, and
+    weights of ~1 change nothing; there the model's size or training is the lever (s15 B10)."""
+    plan = plan_of(history)
+    counts = list(plan.train_class_counts) or rows
+    longer = "train stage" if _own_loop(history) else longer_training(history)
+    more = (f"train for more epochs ({longer}); if that does not help, "
+            "check that the features tell these classes apart (data stage)")
+    if plan.class_weighted:
+        fix = ('train.class_weights is already "balanced": these classes may have too few '
+               f"training rows to learn (data stage: more rows of them), or {more}")
+    elif rare_classes(missed, counts):
+        weigh = LOSS_WEIGHTS if _own_loop(history) else class_weights_advice(first=True)
+        fix = (f"{weigh}; if that is not enough, these classes may "
+               f"have too few training rows to learn (data stage: more rows of them) or {more}")
+    else:
+        which = "These classes are" if len(missed) > 1 else "This class is"
+        fix = (f"{which} not rare (at least {IMBALANCE_RATIO:.0%} of the largest class's "
+               "rows), so class weights would "
+               "change little: a model too small or trained too briefly tells too few classes "
+               f"apart. {GROW_MODEL}, or {more}")
+    return fix + ". Judge the run by per-class recall or balanced accuracy, not accuracy."
+
+
+def _loop_not_learned(history: list[Row], num_classes: int) -> str:
+    """not_learned's lead in a loop's terms: fit and the Monitor have no config keys for the
+    lr or the batch size; their levers are the optimizer and loader the loop builds."""
+    best = best_epoch(history)
+    if best is None or num_classes < 2 or learned_below(best["val_loss"],
+                                                        chance_loss(num_classes)):
+        return ""
+    lrs = [row["lr"] for row in rows_of(history, "step")
+           if isinstance(row.get("lr"), (int, float))]
+    peak = f" (the steps' lr reached {max(lrs):.3g} here)" if lrs else ""
+    return (f"The model did not learn: its best validation loss {best['val_loss']:.3g} never "
+            f"came clearly below chance (ln {num_classes} = {chance_loss(num_classes):.2f}, "
+            "the uniform guess). Fix training first: check that the optimizer holds the "
+            "model's parameters, measure the learning rate with trainwise.find_lr(model, "
+            f"loss_fn, train_loader, make_optimizer) and train at what it suggests{peak}, and "
+            "use a batch well under the training rows' count (a few optimizer steps per epoch "
+            "learn little). Only then does what follows apply:")

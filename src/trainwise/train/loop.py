@@ -32,6 +32,7 @@ from trainwise.findings import TrainwiseError
 from trainwise.model.kept_state import module_modes, restore_modes
 from trainwise.train.batch_checks import raise_step_error, scalar_loss
 from trainwise.train.compiled import setup_model
+from trainwise.train.diagnose_capacity import dropout_evidence
 from trainwise.train.evaluate import inputs_and_targets, on_outputs_device
 from trainwise.train.fit_inputs import check_accumulation, check_val_loader, scheduler_steps
 from trainwise.train.fit_task import fit_task
@@ -385,6 +386,7 @@ def fit(
                        "train_loss": loss_sum / max(progress.batches_done, 1),
                        **evaluate_across_ranks(fabric, model, val_loader, loss_fn, task,
                                                 target_units=target_units),
+                       **dropout_evidence(model),  # names heavy dropout (heavy_regularisation)
                        "lr": lr, "seconds": time.perf_counter() - started}
                 state.history.append(row)
                 emit(callbacks, "on_epoch_end", state=state, row=row, model=model)

@@ -41,7 +41,7 @@ def never_predicted_finding(matrix: torch.Tensor, class_names: list[str],
     message = (f"The model never answers class{'es' if len(missed) > 1 else ''} {named} on "
                f"the {int(matrix.sum())} test rows: recall 0, which the overall accuracy "
                "hides.")
-    rare = _rare(missed, train_counts)
+    rare = rare_classes(missed, train_counts)
     noise = all(rows[i] <= NOISE_ROWS for i in missed)
     if noise:
         message += (f" On {NOISE_ROWS} or fewer test rows a class the model finds half the "
@@ -54,9 +54,10 @@ def never_predicted_finding(matrix: torch.Tensor, class_names: list[str],
                    _fix(bool(rare), class_weighted, noise))
 
 
-def _rare(missed: list[int], train_counts: list[int] | None) -> list[int]:
+def rare_classes(missed: list[int], train_counts: list[int] | None) -> list[int]:
     """The missed classes below IMBALANCE_RATIO of the largest training class (all of them
-    when the counts are unknown: the advice then stays as it was)."""
+    when the counts are unknown: the advice then stays as it was). The train stage's
+    missed_classes reads the same test (s15 B10)."""
     if not train_counts:
         return list(missed)
     largest = max(train_counts)

@@ -33,6 +33,7 @@ from torch import nn
 from trainwise.findings import Finding, Severity
 from trainwise.rundir import git_revision, library_versions, read_meta
 from trainwise.train import monitor_misuse as misuse
+from trainwise.train.diagnose_capacity import dropout_evidence
 from trainwise.train.evaluate import evaluate
 from trainwise.train.monitor import StepMonitor, current_lr
 from trainwise.train.monitor_eval import (
@@ -149,7 +150,9 @@ class Monitor:
         diagnose the history so far; returns the epoch row. The shapes end_epoch takes, batch
         by batch (per-token outputs may differ in length between batches)."""
         outputs, targets, loss, found = rows_and_loss(model, loader, loss_fn)
-        return self._finish_epoch(self._checked_metrics(outputs, targets, loss, found))
+        # the heavy dropout layers, for the diagnosis to name (heavy_regularisation)
+        return self._finish_epoch({**self._checked_metrics(outputs, targets, loss, found),
+                                   **dropout_evidence(model)})
 
     def end_epoch(self, val_loss: float | None = None, *, outputs: torch.Tensor | None = None,
                   targets: torch.Tensor | None = None, loss_fn: Any = None,
