@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from trainwise.findings import Finding, Severity, info
+from trainwise.train.diagnose_accuracy import rule_systematically_wrong
 from trainwise.train.diagnose_capacity import rule_capacity, rule_heavy_regularisation
 from trainwise.train.diagnose_collapse import rule_collapse, rule_missed_classes
 from trainwise.train.diagnose_common import (
@@ -64,6 +65,7 @@ RULES: dict[str, Rule] = {
     "plateau": rule_plateau,
     "gradient_spike": rule_gradient_spike,
     "gradient_dip": rule_gradient_dip,
+    "systematically_wrong": rule_systematically_wrong,  # below chance: before what it explains
     "overfitting": rule_overfitting,
     # best epoch = last, still falling: the epoch budget ended a run that was still learning
     "still_improving": rule_still_improving,
@@ -106,6 +108,7 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "overfitting": ("overconfidence", "confusion"),
     # training at a fraction of itself: a slow training loss, unsure predictions (audit s15 B5)
     "heavy_regularisation": ("lr_too_low", "plateau", "still_improving", "underconfidence"),
+    "systematically_wrong": ("overfitting", "overconfidence", "confusion", "missed_classes"),
 }
 # the training loss of these swings or explodes above validation: not regularisation
 ABOVE_VALIDATION = ("divergence", "ordered_batches", "loss_exploding")

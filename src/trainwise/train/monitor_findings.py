@@ -41,7 +41,8 @@ LIVE_DIAGNOSIS_SHARE = 0.01  # the diagnosis after an epoch is skipped while its
 
 # Printed as soon as found: events that happened.
 LIVE_CODES = frozenset({"divergence", "loss_exploding", "gradient_spike", "gradient_dip",
-                        "vanishing_gradients", "ordered_batches", "overfitting"})
+                        "vanishing_gradients", "ordered_batches", "overfitting",
+                        "systematically_wrong"})
 # The rest judge where training ended (lr too low: "still falling steadily" is
 # true of every healthy run halfway through) and are printed by close().
 
