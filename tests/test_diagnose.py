@@ -262,6 +262,16 @@ def memorises(seed: int = 0) -> Curves:
     return curves
 
 
+def labels_in_another_order(seed: int = 0) -> Curves:
+    """Validation labels encoded in another class order (audit s15 B15): training learns,
+    validation accuracy sits at 3% on 10 classes of 40 rows (chance 10%) and its loss rises."""
+    curves = memorises(seed)
+    curves.val_accuracy = np.full(NUM_EPOCHS, 0.03)
+    curves.epoch_keys = {"val_class_counts": {
+        "rows": [40] * 10, "right": [1] * 8 + [2] * 2, "predicted": [40] * 10}}
+    return curves
+
+
 def overfits(seed: int = 0) -> Curves:
     """Train loss keeps falling; val loss bottoms out at epoch 10 and climbs ~60%."""
     curves = healthy_exponential(seed)
@@ -494,6 +504,7 @@ BROKEN = [
     (explodes_then_dies, "loss_exploding"),
     (overfits, "overfitting"),
     (memorises, "overfitting"),
+    (labels_in_another_order, "systematically_wrong"),
     (plateaus, "plateau"),
     (lr_steady_but_slow, "lr_too_low"),
     (lr_tiny_flat, "lr_too_low"),

@@ -128,3 +128,40 @@ def _per_class(row: Row) -> str:
     rows, right, _ = counts
     return " Right per class: " + ", ".join(f"{r}/{n}" for r, n in zip(right, rows,
                                                                     strict=True)) + "."
+
+
+FELL_SHARE = 0.25  # "fell": lost a quarter of epoch 1's lead over chance (and FAR standard
+# errors). Audit s15 B9's covariate shift fell 0.47 -> 0.31 over chance 0.25: 73% of it;
+# a model that overfits after converging in epoch 1 keeps most of its accuracy (0.90 -> 0.88
+# is 3% of its lead).
+
+
+def differs_words(rows: list[Row], classes: int | None, best_val_loss: float) -> str:
+    """Why validation differs from training, read off the accuracy of a run whose validation
+    loss never beat epoch 1 ("" when it does not say so): the accuracy fell from epoch 1's, or
+    it sits far above chance while the loss never came below ln C. Memorising (random labels)
+    stays at chance; a rule that the validation inputs break does neither (audit s15 B9:
+    validation features shifted 1.5 std, 0.47 -> 0.31; a feature recorded differently in
+    validation, 0.32 -> 0.41 at losses 1.9 -> 12 against ln 4 = 1.39)."""
+    first, last = versus_chance(rows[0], classes), versus_chance(rows[-1], classes)
+    if first is None or last is None:
+        return ""
+    lead = first.accuracy - first.chance
+    spread = math.hypot(*(math.sqrt(s.accuracy * (1 - s.accuracy) / s.rows)
+                          for s in (first, last)))
+    if lead > 0 and first.accuracy - last.accuracy >= max(FELL_SHARE * lead, FAR * spread):
+        return (f"the validation accuracy fell from {first.accuracy:.1%} at the first epoch to "
+                f"{last.accuracy:.1%} (chance {last.chance:.1%})")
+    if last.z > FAR and classes and best_val_loss >= math.log(classes):
+        return (f"the validation accuracy is {last.accuracy:.1%}, far above chance "
+                f"({last.chance:.1%}), while the validation loss never came below chance "
+                f"(ln {classes} = {math.log(classes):.3g}): confidently wrong answers")
+    return ""
+
+
+DIFFERS_FIX = ("Validation differs from training: the model learned a rule that the "
+               "validation rows break, which memorising (accuracy at chance) would not show. "
+               "Check that validation is drawn and preprocessed like training (split stage: "
+               "same source and period, same scaling and feature encoding, fitted on the "
+               "training part and applied to both), then that validation labels and features "
+               "mean what they mean in training (data stage).")

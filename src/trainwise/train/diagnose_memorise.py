@@ -28,6 +28,11 @@ MEMORISE_GAP = 3.0  # ...and ends 3x below the best validation loss: what it lea
 # s11 VT3, a false warning before this test).
 NOISE_SIGMAS = 2.0  # "never beat epoch 1": the best is not 2 epoch-to-epoch noise steps below
 MIN_GAIN = 0.02  # ...nor 2% below it (NO_GAIN in diagnose_val: a smaller gain is noise)
+PER_ROW = 4.0  # a best validation loss over 4 x ln C is not a per-row cross-entropy (a sum
+# over each batch, reduction="sum"), so ln C says nothing about it: audit s15 B14's best was
+# 113.2 against ln 4 = 1.39 (81x) at 93% accuracy. A per-row loss at its BEST epoch this far
+# above chance would mean confidently wrong answers from the first epoch on; the audit's
+# memorising and relabelled runs had their best at 1.0-1.5 x ln C.
 
 
 class Memorising(NamedTuple):
@@ -40,6 +45,8 @@ class Memorising(NamedTuple):
     train_first: float
     train_tail: float
     chance_loss: float | None
+    learned: bool = False  # validation accuracy far above chance: not at chance, whatever
+    # the loss says (diagnose_accuracy.above_chance)
 
     @property
     def fall(self) -> float:
@@ -51,19 +58,24 @@ class Memorising(NamedTuple):
 
     @property
     def at_chance(self) -> bool:
-        return self.chance_loss is not None and self.val_best >= self.chance_loss - self.noise
+        """The best validation loss never came below ln C by more than its noise, on a loss
+        on the per-row scale (PER_ROW) from a model whose accuracy is not above chance."""
+        return self.chance_loss is not None and not self.learned and \
+            self.chance_loss - self.noise <= self.val_best <= PER_ROW * self.chance_loss
 
 
-def memorising(val: np.ndarray, train: list[float], classes: int | None) -> Memorising | None:
-    """The evidence when validation never improved beyond its noise (or never left ln C)
-    while the training loss (per epoch, same rows as `val`) fell MEMORISE_FALL x and ended
-    MEMORISE_GAP x below the best validation loss."""
+def memorising(val: np.ndarray, train: list[float], classes: int | None,
+               learned: bool = False) -> Memorising | None:
+    """The evidence when validation never improved beyond its noise (or never left ln C:
+    Memorising.at_chance) while the training loss (per epoch, same rows as `val`) fell
+    MEMORISE_FALL x and ended MEMORISE_GAP x below the best validation loss. `learned`: the
+    validation accuracy is far above chance."""
     if len(train) < 4 or train[0] <= 0:
         return None
     noise = diff_noise(val)
     chance = math.log(classes) if classes and classes >= 2 else None
     seen = Memorising(float(val[0]), float(val.min()), noise, float(train[0]),
-                      float(np.median(train[-3:])), chance)
+                      float(np.median(train[-3:])), chance, learned)
     gain_hidden = seen.val_first - seen.val_best <= max(NOISE_SIGMAS * noise,
                                                         MIN_GAIN * seen.val_first)
     if not (gain_hidden or seen.at_chance) or seen.fall < MEMORISE_FALL or \

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from trainwise.findings import Finding, Severity
+from trainwise.train.diagnose_accuracy import DIFFERS_FIX, above_chance, differs_words
 from trainwise.train.diagnose_common import (
     Row,
     TrainingPlan,
@@ -23,7 +24,7 @@ from trainwise.train.diagnose_common import (
     rolling_median,
     rows_of,
 )
-from trainwise.train.diagnose_memorise import memorising
+from trainwise.train.diagnose_memorise import Memorising, memorising
 
 OVERFIT_PATIENCE = 3  # epochs past the best validation loss before calling it a trend
 OVERFIT_RISE = 0.25  # median of the last 3 val losses >= 25% above the best. Healthy
@@ -122,11 +123,15 @@ def rule_overfitting(history: list[Row]) -> list[Finding]:
                f"the training loss kept falling ({train_best:.4g} -> {train_final:.4g}).")
     fix = _overfitting_fix(history, best_epoch, never_learned, _epoch_of(rows[0], 0), val,
                            past)
+    differs = differs_words(rows, num_classes(history), float(val.min())) if never_learned \
+        else ""
+    if differs:  # audit s15 B9: a rule the validation rows break, not memorising
+        message, fix = f"Validation differs from training: {differs}. {message}", DIFFERS_FIX
     return [make(Severity.WARNING, "overfitting", message, fix, rows[best].get("step"),
                  best_epoch=best_epoch, best_val_loss=num(val[best]),
                  final_val_loss=num(val[-1]), rise=num(rise), epochs_past_best=past,
                  train_loss_at_best=num(train_best), final_train_loss=num(train_final),
-                 never_learned=never_learned,
+                 never_learned=never_learned, validation_differs=bool(differs),
                  threshold_rise=NEVER_LEARNED_RISE if never_learned else OVERFIT_RISE)]
 
 
@@ -165,29 +170,43 @@ def _generalisation_gap(history: list[Row], rows: list[Row], val: np.ndarray
 
 def _memorising(history: list[Row], rows: list[Row], val: np.ndarray) -> list[Finding]:
     """Overfitting without a rise: validation never beat epoch 1 (or never left ln C) while
-    the training loss fell a large factor (diagnose_memorise)."""
+    the training loss fell a large factor (diagnose_memorise). An accuracy far above chance
+    is not "at chance", whatever the loss says (audit s15 B14: reduction="sum")."""
     train = [_train_loss_at(history, row) for row in rows]
     if any(loss is None for loss in train):
         return []  # confusion, when it fires too, takes this finding in (diagnose._explains)
-    seen = memorising(val, [float(loss) for loss in train], num_classes(history))
+    classes = num_classes(history)
+    seen = memorising(val, [float(loss) for loss in train], classes,
+                      learned=above_chance(rows[-1], classes))
     if seen is None:
         return []
-    first, best = _epoch_of(rows[0], 0), int(np.argmin(val))
-    where = (f"stayed at chance (ln {num_classes(history)} = {seen.chance_loss:.3g})"
-             if seen.at_chance else f"never got below epoch {first}'s ({seen.val_first:.4g}) "
-             f"by more than its noise (+-{seen.noise:.2g})")
-    message = (f"The model memorises the training rows: the validation loss {where}, at best "
-               f"{seen.val_best:.4g}, while the training loss fell {seen.fall:.1f}x "
-               f"({seen.train_first:.4g} -> {seen.train_tail:.4g}), {seen.gap:.1f}x below that "
-               "best.")
-    return [make(Severity.WARNING, "overfitting", message, _memorising_fix(plan_of(history)),
+    best = int(np.argmin(val))
+    message, fix, differs = _memorising_words(history, rows, seen)
+    return [make(Severity.WARNING, "overfitting", message, fix,
                  rows[best].get("step"), best_epoch=_epoch_of(rows[best], best),
                  best_val_loss=num(seen.val_best), first_val_loss=num(seen.val_first),
                  final_val_loss=num(val[-1]), val_noise=num(seen.noise),
                  chance_loss=num(seen.chance_loss), train_loss_first=num(seen.train_first),
                  train_loss_tail=num(seen.train_tail), train_fall=num(seen.fall),
-                 train_val_gap=num(seen.gap),
-                 never_learned=True, memorising=True)]
+                 train_val_gap=num(seen.gap), never_learned=True, memorising=not differs,
+                 validation_differs=bool(differs))]
+
+
+def _memorising_words(history: list[Row], rows: list[Row], seen: Memorising
+                      ) -> tuple[str, str, str]:
+    """(message, fix, why validation differs from training or "")."""
+    first = _epoch_of(rows[0], 0)
+    where = (f"stayed at chance (ln {num_classes(history)} = {seen.chance_loss:.3g})"
+             if seen.at_chance else f"never got below epoch {first}'s ({seen.val_first:.4g}) "
+             f"by more than its noise (+-{seen.noise:.2g})")
+    curves = (f"the validation loss {where}, at best {seen.val_best:.4g}, while the training "
+              f"loss fell {seen.fall:.1f}x ({seen.train_first:.4g} -> {seen.train_tail:.4g}), "
+              f"{seen.gap:.1f}x below that best.")
+    differs = differs_words(rows, num_classes(history), seen.val_best)
+    if differs:
+        return f"Validation differs from training: {differs}; {curves}", DIFFERS_FIX, differs
+    return ("The model memorises the training rows: " + curves,
+            _memorising_fix(plan_of(history)), "")
 
 
 def _memorising_fix(plan: TrainingPlan) -> str:
