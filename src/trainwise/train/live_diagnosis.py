@@ -23,6 +23,7 @@ from typing import Any
 from trainwise.findings import Finding
 from trainwise.train.diagnose import diagnose
 from trainwise.train.diagnose_common import TrainingPlan
+from trainwise.train.live_trigger import ValRiseTrigger
 from trainwise.train.monitor_findings import (
     DiagnosisSchedule,
     live_problems,
@@ -49,7 +50,8 @@ class LiveDiagnosis:
 
     `num_classes` and `plan` are diagnose()'s; `share`: the most of the thread's CPU time the
     diagnosis may take (the Monitor's LIVE_DIAGNOSIS_SHARE by default), except at an epoch
-    whose training loss is above the first epoch's (an explosion's sign: diagnosed at once);
+    whose training loss is above the first epoch's (an explosion's sign: diagnosed at once) and
+    after a validation loss 1.25x its best (live_trigger: overfitting, said within ~3 epochs);
     `max_epochs`: fit's, whose last epoch is left to the diagnosis after training (None: every
     epoch is diagnosed when due); `stop=False` only reports; `hint` ends the console line
     (where the fix is). Several processes: only rank 0 diagnoses (`active`), and `agree` (a
@@ -64,6 +66,7 @@ class LiveDiagnosis:
         self.active, self.agree, self.max_epochs = active, agree, max_epochs
         self.num_classes, self.plan, self.stop = num_classes, plan, stop
         self.schedule = DiagnosisSchedule(share)
+        self.val_rise = ValRiseTrigger()  # a validation loss far above its best: at once
         self.say = say or (lambda finding, epoch: say_on_console(finding, epoch, hint))
         self.findings: list[Finding] = []  # every finding said so far, in order
         self._first_train_loss: float | None = None  # the first epoch's: see RUN_SHARE
@@ -85,6 +88,7 @@ class LiveDiagnosis:
             self._first_train_loss = train_loss
         first = self._first_train_loss
         rose = isinstance(train_loss, float) and not train_loss <= first  # a NaN rose too
+        rose = self.val_rise.due(row.get("val_loss")) or rose  # called every epoch: it counts
         if not self.schedule.due(None if rose else 1.0):
             return ""
         found = diagnose(history, num_classes=self.num_classes, plan=self.plan)

@@ -25,6 +25,7 @@ from trainwise.findings import Finding, Severity
 from trainwise.rundir import RunDir
 from trainwise.train import monitor_misuse as misuse
 from trainwise.train.diagnose import diagnose
+from trainwise.train.live_trigger import ValRiseTrigger
 from trainwise.train.loop_terms import for_own_loop
 from trainwise.train.monitor import StepMonitor
 
@@ -121,6 +122,7 @@ class MonitorFindings:
         self.raised: list[Finding] = []  # the loop's exception, from Monitor.__exit__
         self._reported: set[tuple[str, int | None, Severity]] = set()
         self._schedule = DiagnosisSchedule()
+        self._val_rise = ValRiseTrigger()  # a validation loss far above its best: at once
         self._said_live: Said = set()
         self._seen: set[str] = set()  # live warnings the last diagnosis found, not yet said
         self._unusual_diagnosed = 0  # the step monitor's spikes/dips a diagnosis has seen
@@ -133,10 +135,12 @@ class MonitorFindings:
             self._diagnose_live(history, num_classes, scale=None)
 
     def after_epoch(self, history: list[dict[str, Any]], num_classes: int | None) -> None:
-        """Diagnose at an epoch's end, on the LIVE_DIAGNOSIS_SHARE schedule."""
+        """Diagnose at an epoch's end, on the LIVE_DIAGNOSIS_SHARE schedule; at once after a
+        validation loss 1.25x its best (live_trigger)."""
         unusual = self._steps.num_unusual > self._unusual_diagnosed  # a spike or dip to judge
+        rose = self._val_rise.due(history[-1].get("val_loss") if history else None)
         self._diagnose_live(history, num_classes,
-                            scale=2 if unusual else 1)
+                            scale=None if rose else 2 if unusual else 1)
 
     def all_found(self, history: list[dict[str, Any]], num_classes: int | None
                   ) -> list[Finding]:
