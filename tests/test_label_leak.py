@@ -222,3 +222,41 @@ def test_a_leak_of_a_skewed_target_with_outliers_is_named():
     assert leak.evidence["columns"] == ["billed"] and leak.evidence["scores"]["billed"] > 0.999
     assert leaks_in(table_data(frame.drop(columns="billed"), "cost",
                                task="regression").findings) == []
+
+
+def honest_table(num_rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    """5 Gaussian features, a noisy 3-class label (audit s15 M3's cls.csv)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(num_rows, 5))
+    score = x @ np.array([1.0, 0.7, -0.5, 0.3, 0.0]) + rng.normal(size=num_rows)
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(5)])
+    frame["label"] = np.digitize(score, [-0.7, 0.7])
+    return frame
+
+
+def copies(frame: pd.DataFrame, times: int = 3) -> pd.DataFrame:
+    return pd.concat([frame] * times).sample(frac=1, random_state=0).reset_index(drop=True)
+
+
+def test_rows_written_three_times_do_not_make_honest_columns_leaks():
+    """Audit s15 B7/M3: each copy was its own nearest neighbour, every column scored 1.000."""
+    assert leaks_in(table_data(copies(honest_table()), "label").findings) == []
+    assert leaks_in(table_data(copies(patients()), "label").findings) == []
+
+
+def test_a_real_leak_is_still_named_in_a_table_whose_rows_repeat():
+    frame = patients()
+    frame["outcome_flag"] = frame["label"].map({"ill": "A", "mild": "B", "well": "C"})
+    [leak] = leaks_in(table_data(copies(frame), "label").findings)
+    assert leak.evidence["columns"] == ["outcome_flag"]
+
+
+def test_copies_under_new_ids_are_said_to_repeat_not_to_leak():
+    """Copies differing in one id column are not exact duplicates: 5 of 6 columns score
+    ~1.0, and the warning must blame repeated rows, not ask to delete the features."""
+    frame = copies(honest_table())
+    frame.insert(0, "visit_id", np.random.default_rng(1).permutation(len(frame)) * 7.0)
+    [leak] = leaks_in(table_data(frame, "label").findings)
+    assert leak.evidence["repeated_rows"] is True
+    assert sorted(leak.evidence["columns"]) == [f"f{i}" for i in range(5)]
+    assert "rows that repeat" in leak.message and "Do not delete" in leak.fix

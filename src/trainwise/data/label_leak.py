@@ -37,6 +37,10 @@ STANDOUT_SCORE = 0.9  # a classifier's column this good alone, and STANDOUT_MARG
 STANDOUT_MARGIN = 0.05  # next best, is a possible leak: iris's best two score 0.920 and
 # 0.907 (two honest petal sizes), breast_cancer's 0.876, wine's 0.707, digits' 0.197
 MAX_SHOWN = 5
+REPEAT_SHARE = 0.5  # more than half the columns (and >= REPEAT_MIN) each "leak" alone: the
+REPEAT_MIN = 3  # rows repeat (a copy is its own neighbour at distance 0), not a leak per
+# column: audit s15 B7, table.csv's 12 honest features written 3 times all scored 1.000
+HASH_STEP = np.uint64(0x100000001B3)  # FNV prime: folds one column's hashes into the row's
 
 
 @dataclass
@@ -102,6 +106,20 @@ def _rows(n: int) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(n, MAX_ROWS, replace=False))
 
 
+def _distinct(columns: Mapping[str, np.ndarray], y: np.ndarray, rows: np.ndarray
+              ) -> np.ndarray:
+    """`rows` less those whose inputs and target repeat an earlier one of `rows`: a row's
+    exact copy is its nearest neighbour at distance 0 in every column, so each honest column
+    would score 1.0 (audit s15 B7/M3). Deduplicating the scored rows is enough: no row left
+    has a copy among them. (n,) hashes, one pass per column: (5000,) arrays, not (n, D)."""
+    digest = pd.util.hash_array(y[rows])
+    for values in columns.values():
+        digest = digest * HASH_STEP ^ pd.util.hash_array(  # uint64 wraps around, as meant
+            np.asarray(values, np.float64)[rows])
+    first = np.unique(digest, return_index=True)[1]
+    return rows[np.sort(first)]
+
+
 def find_leaks(columns: Mapping[str, np.ndarray], y: np.ndarray, task: str,
                order: np.ndarray | None = None) -> list[Leak]:
     """Columns (numbers: values, text: integer codes; one per row) that predict `y` (class
@@ -123,7 +141,9 @@ def leaks_and_lags(columns: Mapping[str, np.ndarray], y: np.ndarray, task: str,
         return [], {}
     shifts = column_shifts(columns, y, task, np.arange(len(y)) if order is None else order)
     leaks = [Leak(name, 1.0, k) for name, k in shifts.items() if k >= 0]  # 0: a copy
-    rows, scores = _rows(len(y)), {}
+    rows, scores = _distinct(columns, y, _rows(len(y))), {}
+    if len(rows) < MIN_ROWS or len(np.unique(y[rows])) < 2:
+        return leaks, {name: k for name, k in shifts.items() if k < 0}
     for start in range(0, len(names), CHUNK):
         chunk = names[start:start + CHUNK]
         x = np.column_stack([np.asarray(columns[n], np.float64)[rows] for n in chunk])
@@ -188,8 +208,29 @@ def leak_findings(columns: Mapping[str, np.ndarray], y: np.ndarray, task: str,
     leaks, lags = leaks_and_lags(columns, y, task, order)
     findings = [] if times is not None else lag_series_findings(
         columns, lags, target, order, groups is not None, arrays)
+    alone = [leak for leak in leaks if leak.shift is None and leak.next_best is None]
+    if len(alone) >= REPEAT_MIN and len(alone) > REPEAT_SHARE * len(columns):
+        return findings + [_repeat_warning(alone, len(columns), target)]
     return findings + ([_leak_warning(leaks, task, target, times is not None)] if leaks
                        else [])
+
+
+def _repeat_warning(leaks: list[Leak], num_columns: int, target: str) -> Finding:
+    """Most columns predict the target alone: rows that repeat with a small change (an id,
+    a timestamp) are each other's neighbours; deleting the columns would delete the data."""
+    return warning(
+        "data", "target_leak",
+        f"{len(leaks)} of {num_columns} columns each predict {target} almost perfectly alone "
+        f"({', '.join(repr(leak.column) for leak in leaks[:MAX_SHOWN])}"
+        f"{', ...' if len(leaks) > MAX_SHOWN else ''}). So many leaks at once are almost "
+        "always rows that repeat: the same sample recorded several times, perhaps under a "
+        "different id or timestamp, so each row's nearest neighbour in any column is its own "
+        "copy. Copies split across train and test inflate the test score.",
+        "Do not delete these columns. Find the repeated samples (df[df.duplicated(subset=[...],"
+        " keep=False)] over the columns named here), keep one of each or give copies one "
+        "group (data.group_column) so they stay in one part, and rerun from the data stage.",
+        columns=[leak.column for leak in leaks], scores={
+            leak.column: round(leak.score, 4) for leak in leaks}, repeated_rows=True)
 
 
 def _said(leak: Leak, metric: str, target: str, later: str) -> str:
