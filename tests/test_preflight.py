@@ -422,13 +422,14 @@ def test_recipe_check_uses_the_checks_default_optimizer_unless_train_lr_is_set(
 
 
 def test_check_optimizer_follows_train_lr() -> None:
-    """train.lr = "auto": None (preflight's default, AdamW 3e-3); a set train.lr: that lr."""
+    """train.lr = "auto" or under 3e-3: None (preflight's default, AdamW 3e-3: audit s15 B4);
+    a higher train.lr: that lr."""
     from types import SimpleNamespace
 
     from trainwise.config import Config
     from trainwise.stages import RunContext
     from trainwise.stages_training import check_optimizer
-    for lr, expected in (("auto", None), (0.02, 0.02)):
+    for lr, expected in (("auto", None), (1e-4, None), (0.02, 0.02)):
         config = Config.model_validate({"train": {"lr": lr}})
         ctx = SimpleNamespace(config=config, lr=0.0)
         ctx.make_optimizer = lambda m, lr=None, c=ctx: RunContext.make_optimizer(c, m, lr)

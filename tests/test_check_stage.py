@@ -1,0 +1,35 @@
+"""The check stage inside `trainwise run`/`trainwise check`: what it trains at, when it runs,
+what it prints."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sklearn.datasets import make_classification
+
+from trainwise.findings import Severity
+from trainwise.recipe import run
+
+
+def clean_table() -> pd.DataFrame:
+    """Audit s15 B4's table.csv: 12 features, 8 informative, 4 balanced classes."""
+    x, y = make_classification(n_samples=1500, n_features=12, n_informative=8, n_classes=4,
+                               n_clusters_per_class=1, random_state=0)
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(12)])
+    frame["label"] = y
+    return frame
+
+
+def test_a_small_train_lr_does_not_fail_the_checks_of_clean_data(tmp_path):
+    """train.lr = 1e-4 (a common AdamW lr) made the 300-step overfit test miss and the
+    check stage stop with inputs_ignored, blaming the data pipeline (audit s15 B4). The
+    short trainings run at the checks' own 3e-3 and say so."""
+    result = run({"data": {"target": "label"}, "train": {"lr": 1e-4},
+                  "run": {"out_dir": str(tmp_path), "threads": 1}}, data=clean_table(),
+                 until="check", report=False)
+    checks = {f.code: f for f in result.findings if f.stage == "check"}
+    assert [f.code for f in checks.values() if f.severity is Severity.ERROR] == []
+    assert checks["overfit_batch_ok"] and checks["inputs_used"]
+    raised = checks["check_lr_raised"]
+    assert raised.evidence == {"check_lr": 3e-3, "train_lr": 1e-4}
+    assert "train.lr = 0.0001" in raised.message
+
