@@ -15,6 +15,10 @@ UNTIL = {"audit": "data", "split": "split", "check": "check", "find-lr": "tune",
          "tune": "tune", "train": "evaluate", "run": "evaluate"}
 # find-lr is the range test alone; tune adds the short real runs that confirm it
 _EXTRA = {"find-lr": ["tune.short_runs=false"]}
+# what a subcommand is for beats the config and --set, as --devices does: `trainwise check`
+# on a CI config with run.checks = false skipped every check and reported success (audit
+# s15 K22); saved in config.toml, which then says what ran
+_VERB_OVERRIDES = {"check": ["run.checks=true"]}
 
 _HELP = {
     "run": "the whole method: data, split, model, checks, lr range test, training, report",
@@ -224,7 +228,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if resume and args.config:
         raise TrainwiseError("give a config or --resume RUN_DIR, not both: a resumed run uses "
                              "the config.toml in its folder (change how it runs with --set).")
-    result = run(args.config, overrides=args.overrides + _scale_out_overrides(args),
+    result = run(args.config, overrides=args.overrides + _scale_out_overrides(args)
+                 + _VERB_OVERRIDES.get(args.command, []),
                  unsaved_overrides=_EXTRA.get(args.command), until=UNTIL[args.command],
                  report=not args.no_report, resume=resume)
     # humans read stderr; a script parses this one line of stdout. With --devices N the
