@@ -4,10 +4,13 @@ what it prints."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
+import torch
 from sklearn.datasets import make_classification
+from torch import nn
 
 from trainwise.cli import main
-from trainwise.findings import Severity
+from trainwise.findings import Severity, TrainwiseError
 from trainwise.recipe import run
 from trainwise.rundir import read_findings
 
@@ -45,3 +48,19 @@ def test_the_check_command_runs_its_checks_when_the_config_turns_them_off(tmp_pa
     (folder,) = list(tmp_path.iterdir())
     codes = {f.code for f in read_findings(folder) if f.stage == "check"}
     assert "skipped" not in codes and {"overfit_batch_ok", "inputs_used"} <= codes
+
+
+def test_a_regression_check_needs_no_num_classes_and_a_classifier_s_says_so():
+    """trainwise.check(..., task="regression") raised TypeError for the missing num_classes
+    (audit s15 M10); the same call with num_classes=0 is the reference."""
+    from trainwise import check
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(128, 4, generator=gen)
+    y = x @ torch.tensor([1.0, -2.0, 0.5, 0.0])
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 1))
+    found = [(f.code, f.severity) for f in check(model, nn.MSELoss(), x, y, task="regression")]
+    assert found == [(f.code, f.severity) for f in check(model, nn.MSELoss(), x, y,
+                                                         task="regression", num_classes=0)]
+    with pytest.raises(TrainwiseError, match="needs num_classes"):
+        check(model, nn.CrossEntropyLoss(), x, (y > 0).long(), task="classification")

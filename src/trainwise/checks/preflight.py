@@ -26,7 +26,7 @@ from trainwise.checks.data_checks import check_data
 from trainwise.checks.initial import check_at_init
 from trainwise.checks.learning import check_overfit_and_inputs, check_smoke_cycle
 from trainwise.checks.structure import check_batch_mixing, check_loss_fit
-from trainwise.findings import Finding, errors
+from trainwise.findings import Finding, TrainwiseError, errors
 from trainwise.model.input_tree import first_tensor, map_tensors, num_rows, take
 from trainwise.model.kept_state import kept_modes
 from trainwise.model.summary import check_output_shape
@@ -51,16 +51,19 @@ def _structure(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tens
 
 
 def preflight(model: nn.Module, loss_fn: LossFn, x: Any, y: torch.Tensor, *,
-              task: str, num_classes: int, make_optimizer: MakeOptimizer | None = None,
-              seed: int = 0) -> list[Finding]:
+              task: str, num_classes: int | None = None,
+              make_optimizer: MakeOptimizer | None = None, seed: int = 0) -> list[Finding]:
     """Run the preflight checks on a small, normalised training subset (x, y); x is a tensor,
     or a tuple/list/dict of tensors (rows along dim 0) for a forward(self, inputs) that
     unpacks several inputs.
 
-    `make_optimizer(model) -> Optimizer` builds the optimizer for the short training checks;
-    by default AdamW at lr 3e-3 without weight decay (no learning rate is tuned yet).
+    `num_classes`: the classes a classifier tells apart (its logits' width); not used for a
+    regression. `make_optimizer(model) -> Optimizer` builds the optimizer for the short
+    training checks; by default AdamW at lr 3e-3 without weight decay (no learning rate is
+    tuned yet).
     Returns findings of stage "check"; info findings carry the evidence of checks that passed.
     """
+    num_classes = _classes(task, num_classes)
     make_optimizer = make_optimizer or default_optimizer
     device = device_of(model)
     first_tensor(x)  # a TrainwiseError with the fix for inputs that hold no tensor
@@ -68,6 +71,21 @@ def preflight(model: nn.Module, loss_fn: LossFn, x: Any, y: torch.Tensor, *,
     y = y[:MAX_SAMPLES].to(device)
     with kept_modes(model), isolated_rng(model, seed):
         return _run(model, loss_fn, x, y, task, num_classes, make_optimizer, seed)
+
+
+def _classes(task: str, num_classes: int | None) -> int:
+    """The class count the checks read: 0 for a regression (audit s15 M10: it was required)."""
+    if task not in ("classification", "regression"):
+        raise TrainwiseError(f"task={task!r} is not a task the checks know: pass "
+                             "task=\"classification\" or task=\"regression\".")
+    if task == "regression":
+        return 0
+    if num_classes is None:
+        raise TrainwiseError("task=\"classification\" needs num_classes, the number of "
+                             "classes the model's logits score (labels 0..num_classes-1): "
+                             "pass it, e.g. check(model, loss_fn, x, y, task=\"classification"
+                             "\", num_classes=10).")
+    return int(num_classes)
 
 
 def _run(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, task: str,
