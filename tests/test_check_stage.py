@@ -3,6 +3,9 @@ what it prints."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import torch
@@ -13,6 +16,7 @@ from trainwise.cli import main
 from trainwise.findings import Severity, TrainwiseError
 from trainwise.recipe import run
 from trainwise.rundir import read_findings
+from trainwise.shape_table import HEAD_ROWS, TAIL_ROWS, shape_table
 
 
 def clean_table() -> pd.DataFrame:
@@ -39,15 +43,35 @@ def test_a_small_train_lr_does_not_fail_the_checks_of_clean_data(tmp_path):
     assert "train.lr = 0.0001" in raised.message
 
 
-def test_the_check_command_runs_its_checks_when_the_config_turns_them_off(tmp_path):
+def test_the_check_command_runs_its_checks_when_the_config_turns_them_off(tmp_path, capsys):
     """`trainwise check` on a config with run.checks = false skipped every check and said
-    "Finished" (audit s15 K22): the command runs what it is named for."""
+    "Finished" (audit s15 K22): the command runs what it is named for. It prints the shape
+    trace it checked (audit s15 M9), as the rows of model_summary.json."""
     code = main(["check", "wine", "--set", "run.checks=false", "--set",
                  f"run.out_dir=\"{tmp_path}\"", "--set", "run.threads=1", "--no-report"])
     assert code == 0
     (folder,) = list(tmp_path.iterdir())
     codes = {f.code for f in read_findings(folder) if f.stage == "check"}
     assert "skipped" not in codes and {"overfit_batch_ok", "inputs_used"} <= codes
+    err = " ".join(capsys.readouterr().err.split())
+    summary = json.loads((folder / "model_summary.json").read_text())
+    assert f"shape trace on a batch of {summary['batch_size']}: " \
+        f"{summary['total_params']:,} parameters" in err
+    last = summary["rows"][-1]  # the logits: (batch, 3 classes)
+    assert f"{tuple(last['output_shape'])} │ {last['num_params']:,} │" in err
+    assert f"{len(summary['rows'])} layers, each in" in err
+
+
+def test_a_deep_trace_shows_its_first_and_last_layers():
+    rows = [{"name": f"l{i}", "type": "Linear", "input_shape": [8, 4], "output_shape": [8, 4],
+             "num_params": 20} for i in range(100)]
+    table = shape_table({"rows": rows, "total_params": 2000, "trainable_params": 1500,
+                         "batch_size": 8}, Path("runs/x/model_summary.json"))
+    names = list(table.columns[0].cells)
+    assert names == [f"l{i}" for i in range(HEAD_ROWS)] + ["..."] + [
+        f"l{i}" for i in range(100 - TAIL_ROWS, 100)]
+    assert list(table.columns[1].cells)[HEAD_ROWS] == f"{100 - HEAD_ROWS - TAIL_ROWS} more layers"
+    assert table.title == "shape trace on a batch of 8: 2,000 parameters, 1,500 trainable"
 
 
 def test_a_regression_check_needs_no_num_classes_and_a_classifier_s_says_so():

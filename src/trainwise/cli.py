@@ -236,7 +236,20 @@ def _dispatch(args: argparse.Namespace) -> int:
     # command re-runs as ranks 1..N-1 on the same stdout: only rank 0 prints (review s11 VA2)
     if args.json and result.is_global_zero:
         _print_json(result, report=not args.no_report)
+    elif args.command == "check" and result.is_global_zero:
+        _print_shape_trace(result.path / "model_summary.json")
     return 0 if result.ok else 1
+
+
+def _print_shape_trace(path: Any) -> None:
+    """`trainwise check` shows the per-layer shapes it checked (METHOD section 2)."""
+    import json
+
+    from trainwise.console import console
+    from trainwise.shape_table import shape_table
+
+    if path.exists():  # a run stopped at the data stage has no model
+        console.print(shape_table(json.loads(path.read_text()), path))
 
 
 def _print_json(result: Any, report: bool) -> None:

@@ -290,7 +290,7 @@ class RunConfig(_Section):
     seed: int = Field(0, ge=0, le=2**32 - 1)
     accelerator: str = "auto"  # Fabric accelerator: "auto", "cpu", "cuda", "mps"
     threads: int = Field(0, ge=0)  # torch CPU threads; 0 = chosen from the free cores
-    checks: bool = True  # preflight checks before training
+    checks: bool = True  # preflight checks before training (`trainwise check` runs them anyway)
     devices: int = Field(1, ge=1)  # processes per machine (CPU) or accelerators per machine
     num_nodes: int = Field(1, ge=1)  # machines: torchrun --nnodes, SLURM --nodes
     # "auto" = ddp when devices * num_nodes > 1; ddp_spawn / ddp_fork start the processes from
