@@ -9,6 +9,7 @@ from html import unescape
 
 import matplotlib
 import numpy as np
+import pandas as pd
 
 matplotlib.use("Agg")
 
@@ -261,3 +262,38 @@ def test_the_split_stage_picks_a_wide_tables_features_once(tmp_path, monkeypatch
     assert calls == [(num_train, 20)]
     caption = json.loads((result.path / "meta.json").read_text())["figures"][0]["caption"]
     assert caption.startswith(f"The 12 features with the largest F statistic on the {num_train} ")
+
+
+def test_a_wide_tables_flagged_columns_are_drawn_first_before_and_after_the_split(tmp_path):
+    """Audit s15 M8: `trainwise audit` drew the first 12 of 30 features, and after the split
+    the F test's 12: a column with typed-wrong huge values or gaps but no class relation was
+    never drawn. The columns the audit flags come first, said in the panel and the title."""
+    import trainwise
+    from trainwise.rundir import read_meta
+
+    rng = np.random.default_rng(0)
+    y = np.arange(300) % 2
+    frame = pd.DataFrame(rng.normal(size=(300, 30)), columns=[f"g{i}" for i in range(30)])
+    frame["g5"] += 2.0 * y  # the class signal, early: the F test draws it anyway
+    frame.loc[[3, 77], "g25"] = 1e6  # typed wrong: extreme values, no class relation
+    frame.loc[::10, "g27"] = np.nan  # 10% missing
+    frame["label"] = np.where(y == 1, "b", "a")
+    frame.to_csv(tmp_path / "wide.csv", index=False)
+    result = trainwise.run({"data": {"source": str(tmp_path / "wide.csv"), "target": "label"}},
+                           until="data", report=False,
+                           overrides=[f"run.out_dir=\"{tmp_path}\"", "run.threads=1"])
+    flagged = read_meta(result.path)["data"]["flagged_features"]
+    assert flagged == {"g25": "extreme values", "g27": "missing values"}
+    data = load_data(str(tmp_path / "wide.csv"), "label")
+    before = samples_figure(data, picked(data, None, flagged))
+    titles = [ax.get_title() for ax in before.axes if ax.get_title()]
+    assert titles[:2] == ["g25 (extreme values)", "g27 (missing values)"]
+    assert titles[2:] == [f"g{i}" for i in range(10)]  # then file order, said so
+    assert "2 flagged (extreme values, missing values), then the first 10 others" \
+        in before.texts[0].get_text()
+    train = np.arange(0, 300, 3)  # after the split: then the F test's best, g5 first
+    after = [ax.get_title() for ax in samples_figure(data, picked(data, train, flagged)).axes
+             if ax.get_title()]
+    assert after[:3] == ["g25 (extreme values)", "g27 (missing values)", "g5"]
+    assert samples_caption(data, picked(data, None, {})).startswith(
+        "Histograms of the first 12 of 30 features in file order")

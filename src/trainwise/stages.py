@@ -19,7 +19,8 @@ from trainwise.data.audit import OUTLIER_IQRS, audit, class_rows_needed, extreme
 from trainwise.data.augment import augment_findings
 from trainwise.data.column_table import with_ignored_keys
 from trainwise.data.distribution_figures import distribution_caption, plot_distributions
-from trainwise.data.figures import plot_samples, samples_caption
+from trainwise.data.feature_pick import flagged_features
+from trainwise.data.figures import picked, plot_samples, samples_caption
 from trainwise.data.plan import key_findings
 from trainwise.data.sources import load_data
 from trainwise.data.task import TaskData
@@ -183,9 +184,12 @@ def stage_data(ctx: RunContext) -> list[Finding]:
         findings = [g for f in findings if (g := _on_the_log(f, data)) is not None]
     findings += key_findings(data, ctx.config.split.strategy, ctx.config.split.gap)
     findings += augment_findings(data, cfg.augment)
-    figure = plot_samples(data, ctx.run.figure_path("samples.png"))
+    # a wide table's flagged columns are drawn first (audit s15 M8), here and after the split
+    flagged = flagged_features(findings, data.feature_names)
+    chosen = picked(data, None, flagged)
+    figure = plot_samples(data, ctx.run.figure_path("samples.png"), chosen)
     ctx.meta["figures"] = [{"path": str(figure.relative_to(ctx.run.path)),
-                            "title": "Data samples", "caption": samples_caption(data)}]
+                            "title": "Data samples", "caption": samples_caption(data, chosen)}]
     spread = plot_distributions(data, ctx.run.figure_path("distributions.png"))
     if spread is not None:  # tables and vectors: the samples figure is their histograms
         ctx.meta["figures"].append({"path": str(spread.relative_to(ctx.run.path)),
@@ -201,7 +205,8 @@ def stage_data(ctx: RunContext) -> list[Finding]:
                                                      ctx.config.split.strategy),
                         # named again if training then scores perfectly (diagnose_perfect)
                         "target_leaks": [c for f in findings if f.code == "target_leak"
-                                         for c in f.evidence.get("columns", [])]}
+                                         for c in f.evidence.get("columns", [])],
+                        "flagged_features": flagged}
     own_test = f" (plus its own {len(data.y_test)}-row test part)" \
         if data.y_test is not None else ""
     headline = f"{len(data.y)} samples{own_test}, shape {data.input_shape}, {data.task}"

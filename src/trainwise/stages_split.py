@@ -117,7 +117,8 @@ def _redraw_samples(ctx: RunContext, train: np.ndarray) -> None:
     classes apart most on the training rows, now that they are known (figures.picked)."""
     data = ctx.data
     assert data is not None
-    chosen = picked(data, train)  # one F test over every column, for figure and caption
+    flagged = ctx.meta.get("data", {}).get("flagged_features")  # the data stage's
+    chosen = picked(data, train, flagged)  # one F test over every column, figure and caption
     if chosen is None:
         return
     path = plot_samples(data, ctx.run.figure_path("samples.png"), chosen)

@@ -10,11 +10,21 @@ scikit-learn's (f_classif, f_regression), one pass over the columns, no model.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from trainwise.findings import Finding
+
 SIGNIFICANCE = 0.05  # uncorrected: the caption says how many such hits chance alone gives
+# the audit findings whose columns are drawn first, the evidence key naming them, and why:
+# an F test ranks by class relation only, so a column with typos x1000 and no class relation
+# was never drawn (audit s15 M8: breast_cancer showed its first 12 of 30 features)
+FLAGS = {"target_leak": ("columns", "leak suspect"),
+         "extreme_values": ("columns", "extreme values"),
+         "missing_values": ("top_features", "missing values"),
+         "constant_features": ("features", "constant")}
 
 
 @dataclass(frozen=True)
@@ -26,21 +36,56 @@ class Picked:
     task: str
     rows: np.ndarray | None = field(default=None, compare=False)  # the rows (into data.x)
     # they were scored on, set by figures.picked: the histograms draw those rows
+    flagged: dict[int, str] = field(default_factory=dict, compare=False)  # {column: why}
+    # drawn first (flagged_features); the rest follow by F, or in file order unless scored
+    scored: bool = True  # False: before the split, no rows to score on
+
+    def _flagged(self) -> str:
+        reasons = ", ".join(dict.fromkeys(self.flagged.values()))
+        return f"{len(self.flagged)} flagged ({reasons}), then "
 
     def title(self) -> str:
         what = "separate the classes" if self.task == "classification" else \
             "follow the target"
-        return (f"the {len(self.features)} of {self.num_features} features that {what} most "
-                f"(F test on the {self.num_rows} training rows)")
+        rest = len(self.features) - len(self.flagged)
+        if not self.flagged:
+            return (f"the {rest} of {self.num_features} features that {what} most "
+                    f"(F test on the {self.num_rows} training rows)")
+        # short: the figure's one-line title is ~140 characters wide
+        others = f"the {rest} most telling ({self.num_rows} training rows)" if self.scored \
+            else f"the first {rest} others"
+        return f"{len(self.features)} of {self.num_features} features: {self._flagged()}{others}"
 
     def caption(self) -> str:
+        reasons = ", ".join(dict.fromkeys(self.flagged.values()))
+        first = f"The {len(self.flagged)} features the audit flagged ({reasons}) first, " \
+            "then t" if self.flagged else "T"
+        if not self.scored:
+            return (f"{first}he first {len(self.features) - len(self.flagged)} others of "
+                    f"{self.num_features} in file order (the split stage redraws them by how "
+                    "much they tell the classes apart on its training rows).")
         expected = SIGNIFICANCE * self.num_features
         differ = "differ between the classes" if self.task == "classification" else \
             "correlate with the target"
-        return (f"The {len(self.features)} features with the largest F statistic on the "
-                f"{self.num_rows} training rows only (validation and test unseen). "
-                f"{self.num_significant} of {self.num_features} features {differ} at p < "
-                f"{SIGNIFICANCE:g} (uncorrected; about {expected:.0f} would by chance alone).")
+        return (f"{first}he {len(self.features) - len(self.flagged)} features with the "
+                f"largest F statistic on the {self.num_rows} training rows only (validation "
+                f"and test unseen). {self.num_significant} of {self.num_features} features "
+                f"{differ} at p < {SIGNIFICANCE:g} (uncorrected; about {expected:.0f} would "
+                "by chance alone).")
+
+
+def flagged_features(findings: Iterable[Finding], names: list[str]) -> dict[str, str]:
+    """{feature: why} for the features of `names` the audit's findings name, in FLAGS'
+    order (leaks first), the first reason for each."""
+    known, flagged = set(names), {}
+    ranked = sorted((f for f in findings if f.code in FLAGS), key=lambda f: list(FLAGS).index(
+        f.code))
+    for finding in ranked:
+        key, why = FLAGS[finding.code]
+        for name in finding.evidence.get(key, ()):
+            if name in known:
+                flagged.setdefault(name, why)
+    return flagged
 
 
 def pick_features(x: np.ndarray, y: np.ndarray, task: str, count: int) -> Picked:

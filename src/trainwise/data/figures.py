@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -78,34 +79,55 @@ def _sequence_panels(data: TaskData) -> Figure:
     return figure
 
 
-def picked(data: TaskData, train_rows: np.ndarray | None) -> Picked | None:
-    """The features a wide table's histograms show, scored on `train_rows` (after the split);
-    None before the split or when every feature fits (the first MAX_PANELS are then shown).
+def _names(data: TaskData, num_features: int) -> list[str]:
+    return data.feature_names if len(data.feature_names) == num_features else \
+        [f"x{i}" for i in range(num_features)]
+
+
+def picked(data: TaskData, train_rows: np.ndarray | None,
+           flagged: Mapping[str, str] | None = None) -> Picked | None:
+    """The features a wide table's histograms show: those the audit flagged (`flagged`:
+    {feature: why}, flagged_features) first, then the ones that tell the classes apart most
+    on `train_rows` (after the split), or before it the first others in file order. None
+    when every feature fits (all are shown), or before the split with nothing flagged.
     One F test over every column: the split stage calls it once and hands the pick to
     samples_figure and samples_caption (review s11 VD10: it ran 3 times on the same rows)."""
     x = np.asarray(data.x).reshape(len(data.x), -1)
-    if train_rows is None or x.shape[1] <= MAX_PANELS or data.task not in (
-            "classification", "regression") or _style(data) != "histograms":
+    if x.shape[1] <= MAX_PANELS or _style(data) != "histograms":
         return None
-    return replace(pick_features(x[train_rows], np.asarray(data.y)[train_rows], data.task,
-                                 MAX_PANELS), rows=train_rows)
+    names = _names(data, x.shape[1])
+    first = dict(list({names.index(name): why for name, why in (flagged or {}).items()
+                       if name in names}.items())[:MAX_PANELS])
+    if train_rows is not None and data.task in ("classification", "regression"):
+        ranked = pick_features(x[train_rows], np.asarray(data.y)[train_rows], data.task,
+                               x.shape[1])
+    elif first:
+        ranked = Picked(np.arange(x.shape[1]), 0, 0, x.shape[1], data.task, scored=False)
+    else:
+        return None
+    rest = [int(i) for i in ranked.features if int(i) not in first]
+    features = np.array([*first, *rest][:MAX_PANELS])
+    return replace(ranked, features=features, flagged=first,
+                   rows=train_rows if ranked.scored else None)
 
 
 def _feature_panels(data: TaskData, chosen: Picked | None = None) -> Figure:
     x = np.asarray(data.x).reshape(len(data.x), -1)  # (N, D)
     y = np.asarray(data.y)
-    names = data.feature_names if len(data.feature_names) == x.shape[1] else \
-        [f"x{i}" for i in range(x.shape[1])]
-    if chosen is not None and chosen.rows is not None:  # drawn from the rows they were
-        # picked on: train only
-        x, y, features = x[chosen.rows], y[chosen.rows], chosen.features.tolist()
-    else:
-        features = list(range(min(MAX_PANELS, x.shape[1])))
+    names = _names(data, x.shape[1])
+    features = list(range(min(MAX_PANELS, x.shape[1])))
+    if chosen is not None:
+        features = chosen.features.tolist()
+        if chosen.rows is not None:  # drawn from the rows they were picked on: train only
+            x, y = x[chosen.rows], y[chosen.rows]
     per_class = data.task == "classification" and len(np.unique(y)) <= 10
+    more = " in file order (the split redraws the most telling)" \
+        if x.shape[1] > len(features) else ""
     what = chosen.title() if chosen is not None else \
-        f"the first {len(features)} of {x.shape[1]} features"
+        f"the first {len(features)} of {x.shape[1]} features{more}"
+    comma = "," if chosen is not None and chosen.flagged else ""  # "...others, by class"
     figure, axes = _grid(len(features), f"{data.name}: distributions of {what}"
-                         + (" by class" if per_class else ""))
+                         + (f"{comma} by class" if per_class else ""))
     for feature, ax in zip(features, axes, strict=True):
         column = x[:, feature]
         finite = np.isfinite(column)
@@ -117,7 +139,9 @@ def _feature_panels(data: TaskData, chosen: Picked | None = None) -> Figure:
                         label=_class_label(data, int(label)))
         else:
             ax.hist(column[finite], bins=bins, histtype="stepfilled")
-        ax.set_title(names[feature], fontsize=8)
+        why = chosen.flagged.get(feature) if chosen is not None else None
+        ax.set_title(names[feature] + (f" ({why})" if why else ""), fontsize=8,
+                     color="firebrick" if why else "black")
         ax.tick_params(labelsize=6)
     if per_class and axes:
         axes[0].legend(fontsize=6, title="class", title_fontsize=6)
@@ -213,7 +237,10 @@ def samples_caption(data: TaskData, chosen: Picked | None = None) -> str:
                 "clipped or wildly scaled rows.")
     num_features = int(np.prod(np.asarray(data.x).shape[1:]))
     shown = f"{chosen.caption()} Histograms of those" if chosen is not None else \
-        f"Histograms of the first {min(MAX_PANELS, num_features)} of {num_features} features"
+        f"Histograms of the first {min(MAX_PANELS, num_features)} of {num_features} features" + (
+            " in file order (nothing flagged by the audit; the split stage redraws the ones "
+            "that tell the classes apart most on its training rows)"
+            if num_features > MAX_PANELS else "")
     return (f"{shown}, as loaded (by class when there are 10 or fewer classes). Look for "
             "constant features, extreme values, and which features set the classes apart.")
 
