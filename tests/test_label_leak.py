@@ -260,3 +260,14 @@ def test_copies_under_new_ids_are_said_to_repeat_not_to_leak():
     assert leak.evidence["repeated_rows"] is True
     assert sorted(leak.evidence["columns"]) == [f"f{i}" for i in range(5)]
     assert "rows that repeat" in leak.message and "Do not delete" in leak.fix
+
+
+def test_a_table_whose_every_column_separates_the_classes_is_named_column_by_column():
+    """Not every "most columns leak" is repeated rows: 4 distinct-valued columns, each a
+    noisy copy of the label's side (no row repeats), are 4 leaks, not a repeat warning."""
+    rng = np.random.default_rng(0)
+    y = np.arange(400) % 2
+    frame = pd.DataFrame({f"m{i}": y * 10.0 + rng.uniform(size=400) for i in range(4)})
+    frame["label"] = y
+    [leak] = leaks_in(table_data(frame, "label").findings)
+    assert "repeated_rows" not in leak.evidence and len(leak.evidence["columns"]) == 4

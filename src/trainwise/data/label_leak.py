@@ -209,10 +209,21 @@ def leak_findings(columns: Mapping[str, np.ndarray], y: np.ndarray, task: str,
     findings = [] if times is not None else lag_series_findings(
         columns, lags, target, order, groups is not None, arrays)
     alone = [leak for leak in leaks if leak.shift is None and leak.next_best is None]
-    if len(alone) >= REPEAT_MIN and len(alone) > REPEAT_SHARE * len(columns):
+    if len(alone) >= REPEAT_MIN and len(alone) > REPEAT_SHARE * len(columns) and sum(
+            _copied(columns[leak.column]) for leak in alone) > REPEAT_SHARE * len(alone):
         return findings + [_repeat_warning(alone, len(columns), target)]
     return findings + ([_leak_warning(leaks, task, target, times is not None)] if leaks
                        else [])
+
+
+def _copied(column: np.ndarray) -> bool:
+    """A many-valued column whose values mostly repeat: rows copied (each value 3 times in
+    table.csv written 3 times), not a column that separates the classes on its own (its
+    values are distinct, or few, as a label's recoding)."""
+    values = np.asarray(column, np.float64)
+    values = values[np.isfinite(values)]
+    _, counts = np.unique(values, return_counts=True)
+    return len(counts) >= 0.1 * len(values) and counts[counts > 1].sum() >= 0.5 * len(values)
 
 
 def _repeat_warning(leaks: list[Leak], num_columns: int, target: str) -> Finding:
