@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import warnings
+from pathlib import Path
 from typing import Any, NoReturn
 
 from trainwise.findings import TrainwiseError
@@ -241,7 +242,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def _print_shape_trace(path: Any) -> None:
+def _print_shape_trace(path: Path) -> None:
     """`trainwise check` shows the per-layer shapes it checked (METHOD section 2)."""
     import json
 
