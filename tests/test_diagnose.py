@@ -194,6 +194,12 @@ def regression_rows(curves: Curves, seed: int) -> list[dict]:
 
 def build(builder: Callable[..., Curves], seed: int = 0) -> list[dict]:
     curves = builder(seed)
+    if builder is unscaled_target:  # R^2 per epoch row, carried in by extra_rows
+        r2 = curves.extra_rows.pop()["val_r2"]
+        rows = regression_rows(curves, seed)
+        for row, value in zip([r for r in rows if r["kind"] == "epoch"], r2, strict=True):
+            row["val_r2"] = value
+        return rows
     if builder is healthy_regression:
         return regression_rows(curves, seed)
     return rows_from(curves, seed, with_classes=getattr(builder, "with_classes", False))
@@ -497,6 +503,19 @@ def stopped_while_improving(seed: int = 0) -> Curves:
                   curves.val_loss[:5], curves.val_accuracy[:5], curves.val_confidence[:5])
 
 
+def unscaled_target(seed: int = 0) -> Curves:
+    """User audit s15 B1: a regression target of mean 1e6, std 2e6 (MSE ~5e12): 30 epochs
+    take 7% off the loss and the validation R^2 stays below 0, still rising at the end."""
+    curves = healthy_regression(seed)
+    rng = np.random.default_rng(seed + 21)
+    t = np.arange(NUM_STEPS) / NUM_STEPS
+    curves.loss = 5.5e12 * (1 - 0.07 * t ** 2) * _noise(rng, NUM_STEPS, 0.02)
+    r2 = -0.25 + 0.1 * _epoch_t() ** 2
+    curves.val_loss = 4.1e12 * (1 - r2)  # MSE = (1 - R^2) var(y), var(y) = 4.1e12
+    curves.extra_rows = [{"kind": "epoch_r2", "val_r2": list(r2)}]
+    return curves
+
+
 BROKEN = [
     (diverged, "divergence"),
     (nan_from_start, "divergence"),
@@ -525,6 +544,7 @@ BROKEN = [
     (collapsed_to_majority, "collapse"),
     (misses_rare_classes, "missed_classes"),
     (stopped_while_improving, "still_improving"),
+    (unscaled_target, "target_scale"),
 ]
 POSITIVE = {code: builder for builder, code in reversed(BROKEN)}  # first builder per code
 ALL_BUILDERS = HEALTHY + [builder for builder, _ in BROKEN]

@@ -110,6 +110,7 @@ FINDING_CURVES: dict[str, tuple[str, ...]] = {
     "collapse": ("val_accuracy",),
     "missed_classes": ("val_accuracy",),
     "still_improving": ("val_loss",),  # at the last epoch, still the best
+    "target_scale": ("val_loss",),  # at the last epoch, whose R^2 is below 0
 }
 
 

@@ -47,6 +47,7 @@ from trainwise.train.diagnose_loss import (
 )
 from trainwise.train.diagnose_order import rule_ordered_batches
 from trainwise.train.diagnose_perfect import rule_too_good
+from trainwise.train.diagnose_target import rule_target_scale
 from trainwise.train.diagnose_unfinished import rule_still_improving
 from trainwise.train.diagnose_val import rule_overfitting
 
@@ -59,6 +60,8 @@ RULES: dict[str, Rule] = {
     "ordered_batches": rule_ordered_batches,
     "loss_exploding": rule_loss_exploding,
     "vanishing_gradients": rule_vanishing_gradients,
+    # a regression target far from unit scale: the root of its slow fall (audit s15 B1)
+    "target_scale": rule_target_scale,
     # before lr_too_low: dropout's noise holds the training loss up, which reads as a slow lr
     "heavy_regularisation": rule_heavy_regularisation,
     "lr_too_low": rule_lr_too_low,
@@ -99,6 +102,8 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
                        "confusion", "collapse", "missed_classes"),
     # dead units give every row the same output: one class for all
     "vanishing_gradients": ("lr_too_low", "plateau", "confusion", "collapse", "missed_classes"),
+    # a loss dominated by the target's scale falls slowly whatever the lr or the epochs
+    "target_scale": ("lr_too_low", "plateau", "still_improving"),
     # its fix already says to train for more steps
     "lr_too_low": ("confusion", "still_improving"),
     "plateau": ("confusion",),
