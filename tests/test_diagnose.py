@@ -503,6 +503,20 @@ def stopped_while_improving(seed: int = 0) -> Curves:
                   curves.val_loss[:5], curves.val_accuracy[:5], curves.val_confidence[:5])
 
 
+def over_regularised(seed: int = 0) -> Curves:
+    """User audit s15 B3 (AdamW weight_decay=10): at a constant lr the training loss falls to
+    its low by 20% of the run, then climbs 15% back and stays there, level with validation."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(NUM_STEPS) / NUM_STEPS
+    level = 0.6 + 1.7 * np.exp(-15 * t) + 0.1 * np.clip((t - 0.2) / 0.4, 0, 1)
+    loss = level * _noise(rng, NUM_STEPS, 0.06)
+    grad = (0.6 + 2.0 * np.exp(-4 * t)) * _noise(rng, NUM_STEPS, 0.3)
+    val = level[STEPS_PER_EPOCH - 1:: STEPS_PER_EPOCH] * 0.98 * _noise(rng, NUM_EPOCHS, 0.01)
+    acc = np.clip(0.78 + rng.normal(0, 0.01, NUM_EPOCHS), 0, 1)
+    conf = np.clip(acc + rng.normal(0.0, 0.01, NUM_EPOCHS), 0.1, 1)
+    return Curves(loss, grad, np.full(NUM_STEPS, 1e-3), val, acc, conf)
+
+
 def unscaled_target(seed: int = 0) -> Curves:
     """User audit s15 B1: a regression target of mean 1e6, std 2e6 (MSE ~5e12): 30 epochs
     take 7% off the loss and the validation R^2 stays below 0, still rising at the end."""
@@ -545,6 +559,7 @@ BROKEN = [
     (misses_rare_classes, "missed_classes"),
     (stopped_while_improving, "still_improving"),
     (unscaled_target, "target_scale"),
+    (over_regularised, "loss_rising"),
 ]
 POSITIVE = {code: builder for builder, code in reversed(BROKEN)}  # first builder per code
 ALL_BUILDERS = HEALTHY + [builder for builder, _ in BROKEN]

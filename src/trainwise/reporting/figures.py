@@ -111,6 +111,7 @@ FINDING_CURVES: dict[str, tuple[str, ...]] = {
     "missed_classes": ("val_accuracy",),
     "still_improving": ("val_loss",),  # at the last epoch, still the best
     "target_scale": ("val_loss",),  # at the last epoch, whose R^2 is below 0
+    "loss_rising": ("loss",),  # at the epoch of the lowest training loss
 }
 
 

@@ -47,6 +47,7 @@ from trainwise.train.diagnose_loss import (
 )
 from trainwise.train.diagnose_order import rule_ordered_batches
 from trainwise.train.diagnose_perfect import rule_too_good
+from trainwise.train.diagnose_rising import rule_loss_rising
 from trainwise.train.diagnose_target import rule_target_scale
 from trainwise.train.diagnose_unfinished import rule_still_improving
 from trainwise.train.diagnose_val import rule_overfitting
@@ -66,6 +67,8 @@ RULES: dict[str, Rule] = {
     "heavy_regularisation": rule_heavy_regularisation,
     "lr_too_low": rule_lr_too_low,
     "plateau": rule_plateau,
+    # the training loss rose back at a non-rising lr: over-regularised (audit s15 B3)
+    "loss_rising": rule_loss_rising,
     "gradient_spike": rule_gradient_spike,
     "gradient_dip": rule_gradient_dip,
     "systematically_wrong": rule_systematically_wrong,  # below chance: before what it explains
@@ -89,7 +92,7 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     "divergence": ("ordered_batches", "loss_exploding", "gradient_spike", "gradient_dip",
                    "vanishing_gradients", "lr_too_low", "plateau", "overfitting",
                    "validation_leak", "overconfidence", "underconfidence", "confusion",
-                   "collapse", "missed_classes", "still_improving"),
+                   "collapse", "missed_classes", "still_improving", "loss_rising"),
     # each stretch of one class drags the model to it: spikes where the class changes, near-zero
     # losses inside a stretch, dead units after them, validation predictions of the last class;
     # the training loss, swinging with each stretch, averages above the validation loss
@@ -99,7 +102,7 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     # a wrecked model scores alike everywhere: validation no worse than training, no leak needed
     "loss_exploding": ("gradient_spike", "gradient_dip", "vanishing_gradients", "lr_too_low",
                        "plateau", "overfitting", "validation_leak", "overconfidence",
-                       "confusion", "collapse", "missed_classes"),
+                       "confusion", "collapse", "missed_classes", "loss_rising"),
     # dead units give every row the same output: one class for all
     "vanishing_gradients": ("lr_too_low", "plateau", "confusion", "collapse", "missed_classes"),
     # a loss dominated by the target's scale falls slowly whatever the lr or the epochs
