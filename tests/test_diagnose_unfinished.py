@@ -66,3 +66,30 @@ def test_a_loss_already_near_zero_without_accuracy_is_not_still_improving():
     # longer once the accuracy guard replaced the solved-loss one
     val = [0.5] + [1e-4 * 0.9 ** k for k in range(15)]
     assert RULES["still_improving"](epochs([v * 2 for v in val], val)) == []
+
+
+# user audit s15 M4: `trainwise run --set train.max_epochs=3` runs, epoch rows at HEAD
+E3_VAL = [0.4102, 0.2825, 0.2055]
+B512_VAL = [2.40, 0.62, 0.43]
+
+
+def test_a_three_epoch_run_still_falling_fast_is_still_improving_not_healthy():
+    found = diagnose(epochs([1.0, 0.4, 0.3], E3_VAL))
+    assert [f.code for f in found] == ["still_improving"], [f.message for f in found]
+    (finding,) = found
+    # by hand: (0.2825 - 0.2055) / 0.2825 = 27.3% in the last epoch alone
+    assert "27.3%" in finding.message and "Too few epochs to judge" in finding.message
+    assert finding.evidence["late_fall"] == round(0.2825 - 0.2055, 4)
+    (b512,) = RULES["still_improving"](epochs([3.0, 0.7, 0.5], B512_VAL))
+    assert b512.evidence["best_epoch"] == 3
+    (two,) = RULES["still_improving"](epochs([3.0, 0.7], B512_VAL[:2]))  # 2 epochs: 74% fall
+    assert two.evidence["best_epoch"] == 2
+
+
+def test_a_short_run_whose_last_epoch_barely_fell_is_healthy_but_says_the_best_is_last():
+    flat = [0.5, 0.2, 0.19]  # the last epoch took 5% off: under SHORT_FALL's 10%
+    assert RULES["still_improving"](epochs([1.0] * 3, flat)) == []
+    (healthy,) = diagnose(epochs([1.0] * 3, flat))
+    assert healthy.code == "healthy" and "the last one" in healthy.message
+    turned = [0.5, 0.2, 0.21]  # best epoch 2 of 3: no note
+    assert "the last one" not in diagnose(epochs([1.0] * 3, turned))[0].message

@@ -274,6 +274,9 @@ def healthy(history: list[Row]) -> Finding:
         validated = "" if num_epochs == len(epochs) else f", {len(epochs)} of them validated"
         message += (f": best validation loss {row['val_loss']:.4g} at epoch "
                     f"{evidence['best_epoch']} of {num_epochs}{validated}")
+        if row is epochs[-1] and len(epochs) > 1:  # audit s15 M4: not "done" either
+            message += (" (the last one: its fall had slowed below what still_improving flags, "
+                        "but more epochs may still gain a little)")
     finding = info(STAGE, "healthy", message + ".", **evidence)
     return dataclasses.replace(finding, step=None if step is None else int(step))
 

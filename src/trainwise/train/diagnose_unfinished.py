@@ -21,7 +21,11 @@ from trainwise.train.diagnose_common import (
     rows_of,
 )
 
-MIN_EPOCHS = 4  # the fall over the last 3 epochs needs a 4th to start from
+MIN_EPOCHS = 4  # the fall over the last 3 epochs needs a 4th to start from; 2-3 epochs are
+SHORT_FALL = 0.10  # judged on the last epoch alone: >= 10% off the loss in that one epoch. Too
+# few epochs to measure noise, so the bar is a fall no flattened curve makes in an epoch (the
+# zoo's converged runs: under 2% an epoch); user audit s15 M4's 3-epoch runs fell 27% and 31%
+# in their last epoch and were called healthy
 LATE_SHARE = 0.25  # the last 3 epochs gave >= 25% of the fall since the first epoch: the curve
 # has not flattened. The audit's run: 73%. A converged run (the zoo's healthy one-cycle and
 # constant-lr runs) gains its last few percent there: 0-10%.
@@ -40,13 +44,15 @@ VAL_SOLVED = 1e-4  # ...and the loss not already ~0: where no accuracy is logged
 
 def rule_still_improving(history: list[Row]) -> list[Finding]:
     rows = [row for row in rows_of(history, "epoch") if finite_value(row, "val_loss") is not None]
-    if len(rows) < MIN_EPOCHS:
+    if len(rows) < 2:
         return []
     val = np.array([row["val_loss"] for row in rows], dtype=np.float64)
     accuracy = finite_value(rows[-1], "val_accuracy")
     solved = (accuracy or 0.0) >= SOLVED_ACCURACY or val[-1] <= VAL_SOLVED
     if int(np.argmin(val)) != len(val) - 1 or solved:
         return []
+    if len(rows) < MIN_EPOCHS:
+        return _short_run(history, rows, val)
     late, total = float(val[-4] - val[-1]), float(val[0] - val[-1])
     noise = diff_noise(val)
     steep = late >= LATE_SHARE * total or late >= LATE_FALL * val[-4]
@@ -65,3 +71,24 @@ def rule_still_improving(history: list[Row]) -> list[Finding]:
                  val_loss_3_epochs_before=num(float(val[-4])), late_fall=num(late),
                  late_share=num(late / total), val_noise=num(noise),
                  threshold_late_share=LATE_SHARE)]
+
+
+def _short_run(history: list[Row], rows: list[Row], val: np.ndarray) -> list[Finding]:
+    """2-3 validated epochs, the best the last: still falling when the last epoch alone took
+    SHORT_FALL off the loss (user audit s15 M4: 0.2825 -> 0.2055 at max_epochs = 3)."""
+    late = float(val[-2] - val[-1])
+    if late < SHORT_FALL * val[-2]:
+        return []
+    epoch = rows[-1].get("epoch", len(rows))
+    message = (f"Training ended while the validation loss was still falling: after only "
+               f"{len(rows)} epochs the best is the last (epoch {epoch}, {val[-1]:.4g}), and the "
+               f"last epoch alone took it down {late / val[-2]:.1%} ({val[-2]:.4g} -> "
+               f"{val[-1]:.4g}). Too few epochs to judge where it would settle.")
+    fix = (f"Train for longer: {longer_training(history)} (10 or more lets the curve show "
+           "where it settles) and let early stopping find the best epoch (train stage). The "
+           "evaluate stage judges a model that had not finished learning.")
+    return [make(Severity.WARNING, "still_improving", message, fix, rows[-1].get("step"),
+                 best_epoch=epoch, best_val_loss=num(float(val[-1])),
+                 val_loss_epoch_before=num(float(val[-2])), late_fall=num(late),
+                 late_share=num(late / float(val[0] - val[-1])),
+                 threshold_short_fall=SHORT_FALL)]
