@@ -35,6 +35,7 @@ from trainwise.train.diagnose_nonfinite import (
     unclear_fix,
     unclear_message,
 )
+from trainwise.train.diagnose_schedule import LrJump, lr_jump
 from trainwise.train.diagnose_transient import returns_to_floor, val_loss_rose
 
 MIN_POINTS = 8  # fewer loss points than this: no shape to judge
@@ -214,26 +215,51 @@ def rule_loss_exploding(history: list[Row]) -> list[Finding]:
     # smoothed against smoothed: a single batch's loss against a smoothed low read 10x on
     # a flat band of 16-row batches (user audit s11 M8)
     peak = first + int(np.argmax(smooth[first:]))
+    if peak == turn and peak + 1 < len(smooth):
+        # a loss that jumps on the first update peaks in the first smoothed point, the start's
+        # own step: "from 2.413 at step 1 to 9.046 at step 1" (user audit s15 M5)
+        peak = peak + 1 + int(np.argmax(smooth[peak + 1:]))
     ended_lost = smooth[-1] > (1 - PLATEAU_DROP) * start  # nothing left of the training
     severity = Severity.ERROR if ended_lost else Severity.WARNING
     low_point = min(smooth[turn], start)
+    jump = lr_jump(history, int(steps[turn]), int(steps[peak]))
     message = (f"The loss exploded: smoothed over {window} steps, it rose from {low_point:.4g} "
                f"at step {steps[turn]} to {smooth[peak]:.4g} at step {steps[peak]} "
                f"({smooth[peak] / low_point:.3g}x, beyond the {factor:.3g}x the batch noise "
                "allows)"
-               + ("; it ended no lower than where it started." if ended_lost else "."))
-    lower = lr_advice(history, "lower", "take a point left of the range test's steepest "
-                      "descent")
-    warmup = warmup_hint(history, after=" or ")
-    fix = (f"{lower}; {warmup}clip gradients (train.grad_clip); check for abnormal batches "
-           "near that step (data stage).")
-    return [make(severity, "loss_exploding", message, fix, steps[turn],
+               + ("; it ended no lower than where it started." if ended_lost else ".")
+               + ("" if jump is None else f" Just before, {jump.words()}: the schedule raised "
+                  "it, and the loss rose with it."))
+    return [make(severity, "loss_exploding", message, _exploding_fix(history, jump), steps[turn],
                  min_loss=num(low_point), min_step=int(steps[turn]),
                  peak_loss=num(smooth[peak]), peak_step=int(steps[peak]),
                  peak_batch_loss=num(float(loss[first:].max())),
                  initial_loss=num(start), final_loss=num(smooth[-1]),
                  factor_threshold=num(factor), smoothing_window=window,
-                 val_loss_rose=rose)]
+                 val_loss_rose=rose, **_jump_evidence(jump))]
+
+
+def _jump_evidence(jump: LrJump | None) -> dict:
+    if jump is None:
+        return {}
+    return {"lr_jump_step": jump.to_step, "lr_before": num(jump.before),
+            "lr_after": num(jump.after)}
+
+
+def _exploding_fix(history: list[Row], jump: LrJump | None) -> str:
+    """Lower the lr, clip, look at the batches; led by the schedule when the lr rose
+    LR_JUMP-fold before the rise (audit s15 B8 was sent to the range test instead)."""
+    lower = lr_advice(history, "lower", "take a point left of the range test's steepest "
+                      "descent")
+    warmup = warmup_hint(history, after=" or ")
+    fix = (f"{lower}; {warmup}clip gradients (train.grad_clip); check for abnormal batches "
+           "near that step (data stage).")
+    if jump is None:
+        return fix
+    return (f"Fix the schedule first (train stage): {jump.words()}, and the loss exploded "
+            f"with it; keep the scheduled lr at or below {jump.before:.3g}, where it trained "
+            "well (a scheduler that multiplies it by more than 1 raises it), or lower the "
+            "schedule's peak. If the schedule is as intended: " + fix[0].lower() + fix[1:])
 
 
 def noise_swing(loss: np.ndarray, window: int) -> float:

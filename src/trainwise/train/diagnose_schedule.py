@@ -9,8 +9,11 @@ its EarlyStopping), calls `after_early_stopping`. Pure functions, as the rules.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from trainwise.findings import Finding, Severity
 from trainwise.train.diagnose_common import Row, TrainingPlan, column, finite, make, num
+from trainwise.train.diagnose_nonfinite import lr_rose
 
 CUT_LR_SHARE = 0.5  # the lr at the stop above half its peak: the annealing had barely begun.
 # Measured on the default `trainwise run` (MNIST-1D, one-cycle over 40 epochs, patience 8,
@@ -18,6 +21,9 @@ CUT_LR_SHARE = 0.5  # the lr at the stop above half its peak: the annealing had 
 # test accuracy, against 99.2% with the schedule run out (patience 100). The others stopped
 # below half (seed 1 at 44%: running it out gave the same weights, 98.3%; seeds 4, 5 at 28%
 # and 23%) or ran out their schedule.
+LR_JUMP = 3.0  # the lr rose 3x or more between a loss's low and its explosion's peak: the
+# schedule's rise is the suspect, not the starting lr (user audit s15 B8: 100x at step 251, the
+# loss from 0.11 to 1.46 by step 264, after 10 epochs at 93% validation accuracy)
 VAL_SOLVED = 1e-4  # a best validation loss at or below this leaves annealing nothing to gain
 # there (the wine data: 14 validation rows, loss 0.0 from epoch 9, so no epoch could be better)
 
@@ -61,3 +67,33 @@ def after_early_stopping(findings: list[Finding], history: list[Row],
     if cut is None:
         return findings
     return [f for f in findings if f.code != "healthy"] + [cut]
+
+
+@dataclass(frozen=True)
+class LrJump:
+    """The lr's rise before a loss explosion: from `before` at `from_step` to `after` at
+    `to_step` (a scheduler's jump: two adjacent logged steps; a warm-up: a ramp)."""
+
+    from_step: int
+    to_step: int
+    before: float
+    after: float
+
+    def words(self) -> str:
+        return (f"the learning rate rose {self.after / self.before:.3g}x, from {self.before:.3g} "
+                f"at step {self.from_step} to {self.after:.3g} at step {self.to_step}")
+
+
+def lr_jump(history: list[Row], first: int, last: int) -> LrJump | None:
+    """The lr's rise over logged steps [first, last] (an explosion's onset to its peak) when
+    it rose LR_JUMP-fold or more (diagnose_nonfinite's lr_rose judges that a rise at all)."""
+    steps, lrs = finite(*column(history, "step", "lr"))
+    inside = (steps >= first) & (steps <= last)
+    if inside.sum() < 2 or not lr_rose(history, last + 1, int(inside.sum())):
+        return None
+    steps, lrs = steps[inside], lrs[inside]
+    top = int(lrs.argmax())
+    if lrs[0] <= 0 or lrs[top] < LR_JUMP * lrs[0]:
+        return None
+    low = int(max(i for i in range(top) if lrs[i] <= lrs[0]))  # the last step still at the start
+    return LrJump(int(steps[low]), int(steps[top]), float(lrs[low]), float(lrs[top]))
