@@ -101,3 +101,14 @@ def test_a_noisy_short_run_that_falls_30_percent_is_no_plateau(steps):
         found = diagnose(history(loss, list(np.linspace(3.0, 3.0 * (1 - fall), epochs))))
         flagged += "plateau" in [f.code for f in found]
     assert flagged <= 1
+
+
+def test_a_lowest_point_above_the_start_is_not_called_lower():
+    """User audit s15 B6 (an optimizer on another model's weights): "from 1.383 its lowest
+    point was 1.397 (-1.1% lower)". Here the first loss 1.383 is the start, and the 3-step
+    medians of the band 1.40, 1.41, 1.39, 1.40 are all 1.40 (by hand), above it."""
+    loss = np.array([1.383] + [1.40, 1.41, 1.39, 1.40] * 16)[:64]
+    (plateau,) = RULES["plateau"](history(loss, [1.404] * 4))
+    assert "lower)" not in plateau.message
+    assert "from 1.383 it never went below it (its lowest smoothed point was 1.4)" \
+        in plateau.message

@@ -393,8 +393,11 @@ def rule_plateau(history: list[Row]) -> list[Finding]:
     prog = progress(history)
     if prog is None or prog.lowest_drop >= PLATEAU_DROP or lr_too_low_reason(history, prog):
         return []
-    message = (f"The training loss barely moved: from {prog.start:.4g} its lowest point "
-               f"was {prog.lowest:.4g} ({prog.lowest_drop:.1%} lower)")
+    # a smoothed low above the start read "(-1.1% lower)" (user audit s15 B6: frozen weights)
+    below = (f"its lowest point was {prog.lowest:.4g} ({prog.lowest_drop:.1%} lower)"
+             if prog.lowest < prog.start else
+             f"it never went below it (its lowest smoothed point was {prog.lowest:.4g})")
+    message = f"The training loss barely moved: from {prog.start:.4g} {below}"
     r2 = _last_val_r2(history)
     if r2 is not None and r2 < 0:
         message += (f"; the validation R^2 is {r2:.3g}, worse than predicting the mean")
