@@ -826,7 +826,7 @@ def test_healthy_counts_the_epochs_run_not_the_epochs_validated():
             for e in range(1, 7)]
     finding = healthy(rows)
     assert finding.evidence["num_epochs"] == 6 and finding.evidence["num_validated"] == 3
-    assert "at epoch 6 of 6, 3 of them validated." in finding.message
+    assert "at epoch 6 of 6, 3 of them validated (the last one" in finding.message
 
 
 def test_the_overconfidence_fix_names_the_runs_keys_not_absent_levers():

@@ -29,11 +29,12 @@ def _counts(rows, right, predicted) -> dict:
 
 def _history(balanced: float, accuracy: float, counts: dict | None = None,
              val_loss: float = 0.06, plan: TrainingPlan | None = None) -> list[dict]:
-    """Three epochs with the same validation scores, the last the best."""
+    """Three epochs with the same validation scores, the last the best by 0.001 a step (a
+    flattened curve: a 10% fall in the last of 3 epochs is still_improving, audit s15 M4)."""
     rows: list[dict] = []
     for epoch in range(3):
         row = {"kind": "epoch", "epoch": epoch, "step": 10 * (epoch + 1), "train_loss": 0.1,
-               "val_loss": val_loss + 0.01 * (2 - epoch), "val_accuracy": accuracy,
+               "val_loss": val_loss + 0.001 * (2 - epoch), "val_accuracy": accuracy,
                "val_balanced_accuracy": balanced}
         if counts is not None:
             row["val_class_counts"] = counts

@@ -247,7 +247,10 @@ def test_a_loop_without_validation_or_model_gets_no_healthy_verdict(blobs):
         without_model.end_epoch(val_loss=float(loss))
     codes = [f.code for f in without_val.close()]
     assert codes == ["monitor_no_validation"]
-    assert [f.code for f in without_model.close()] == ["monitor_no_grad_norm"]
+    # its val_loss (the last batch's loss) still fell >10% in epoch 3 of 3: still_improving
+    # (audit s15 M4), but no healthy verdict without gradient norms
+    codes = [f.code for f in without_model.close()]
+    assert [c for c in codes if c != "still_improving"] == ["monitor_no_grad_norm"]
 
 
 # L10, L11: the verdict -----------------------------------------------------------------------
