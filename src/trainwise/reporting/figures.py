@@ -112,6 +112,9 @@ FINDING_CURVES: dict[str, tuple[str, ...]] = {
     "still_improving": ("val_loss",),  # at the last epoch, still the best
     "target_scale": ("val_loss",),  # at the last epoch, whose R^2 is below 0
     "loss_rising": ("loss",),  # at the epoch of the lowest training loss
+    # the first epoch of the run of epochs whose training loss sat above validation
+    "heavy_regularisation": ("loss", "val_loss"),
+    "systematically_wrong": ("val_accuracy",),  # the first epoch below chance
 }
 
 
