@@ -36,7 +36,7 @@ from trainwise.prediction_table import (
 )
 from trainwise.prediction_text import fit_length, text_ids
 from trainwise.preprocessing import Preprocessing
-from trainwise.rundir import read_findings, read_meta
+from trainwise.rundir import read_findings, read_meta, refuse_unfinished
 from trainwise.stages import EVAL_BATCH_SIZE
 from trainwise.train.decision_threshold import (
     THRESHOLD_GAIN,
@@ -58,7 +58,8 @@ from trainwise.trained_run import run_files, trained_model
 
 
 def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
-            threshold: str = "argmax", prior_corrected: bool = False) -> pd.DataFrame:
+            threshold: str = "argmax", prior_corrected: bool = False,
+            allow_unfinished: bool = False) -> pd.DataFrame:
     """Predictions of the run's best weights (checkpoints/best.pt) for the rows of `x`.
 
     `x`: an array or tensor shaped as the run's inputs ((N, F), (N, C, T), (N, C, H, W) or
@@ -84,8 +85,12 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
     without it (the argmax on the probabilities the model was trained to give; with
     threshold="best", the run's threshold moved to the corrected scale, so the same rows
     pass and each prediction is probability_<positive> >= the threshold said on stderr).
+
+    `allow_unfinished`: a run that never finished (killed mid-training: meta.json has no
+    verdict) is refused, naming where it stopped; True predicts with its best.pt as it is.
     """
     folder, prep, config = run_files(run_dir)
+    refuse_unfinished(folder, allow_unfinished)
     meta, findings = read_meta(folder), read_findings(folder)  # read once, passed along
     _refuse_unsaved_encoding(x, folder, *unsaved_encoding(prep, config.data.source, findings))
     net = trained_model(folder, prep, config.model, model)  # no best.pt: before x is read
@@ -202,13 +207,16 @@ def _corrected_threshold(record: dict[str, Any], counts: np.ndarray) -> dict[str
     return moved
 
 
-def load_model(run_dir: str | Path, *, model: nn.Module | None = None) -> nn.Module:
+def load_model(run_dir: str | Path, *, model: nn.Module | None = None,
+               allow_unfinished: bool = False) -> nn.Module:
     """The run's trained nn.Module: the model the run built (from config.toml and the input
     shapes saved in preprocess.npz, so the data need not be at hand) with checkpoints/best.pt's
     weights, on the CPU in eval mode: for export (ONNX, TorchScript), serving or fine-tuning.
     It reads inputs normalised as preprocess.npz says (trainwise.predict does that for you).
-    `model`: for a run of your own module, one built the same way; its weights are replaced."""
+    `model`: for a run of your own module, one built the same way; its weights are replaced.
+    `allow_unfinished`: as for predict (a killed run's half-trained model is refused)."""
     folder, prep, config = run_files(run_dir)
+    refuse_unfinished(folder, allow_unfinished)
     return trained_model(folder, prep, config.model, model).eval()
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from trainwise.config import Config, ConfigError
 from trainwise.findings import Finding, TrainwiseError
+from trainwise.run_lock import RunFolderBusy, hold_lock, lock_holder, release_lock
 
 
 class RunFolderError(TrainwiseError):
@@ -184,6 +185,21 @@ class RunDir:
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
 
+    def lock(self) -> None:
+        """Be the folder's one writer until unlock(): a second run into it (a --resume while
+        the run still goes, a retrying CI job) is refused, naming who holds it."""
+        try:
+            self._lock = hold_lock(self.path)
+        except RunFolderBusy as busy:
+            raise RunFolderError(
+                f"run folder '{self.path}' is in use by {busy} (its run is still going). Wait "
+                f"for it to end, or stop that process first (kill {_pid(str(busy))}); then "
+                f"resume with trainwise run --resume {self.path} if it did not finish.") from None
+
+    def unlock(self) -> None:
+        release_lock(getattr(self, "_lock", None))
+        self._lock = None
+
     # paths ---------------------------------------------------------------
     @property
     def history_path(self) -> Path:
@@ -246,6 +262,11 @@ class RunDir:
         self.write_json("findings.json", [f.to_dict() for f in findings])
 
 
+def _pid(holder: str) -> str:
+    words = holder.split()
+    return words[1] if len(words) > 1 and words[0] == "pid" else "PID"
+
+
 def report_folder(path: str | Path) -> Path:
     """The folder `trainwise report` rebuilds: one with meta.json, which `trainwise run` and
     trainwise.Monitor write. Refused before anything is written, so the parent folder
@@ -283,6 +304,45 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def unfinished_run(folder: str | Path) -> str | None:
+    """Why a run folder's model is not a finished run's, or None: the recipe writes meta.json's
+    `verdict` only once its stages are over, so a kill (kill -9, a cluster's time limit, a
+    crash) mid-training leaves best.pt of the epochs done, never tested (audit s15 O6)."""
+    meta = read_meta(folder)
+    if not meta or "verdict" in meta:  # no meta.json: not a recipe's folder, nothing to judge
+        return None
+    if not (Path(folder) / "checkpoints" / "best.pt").is_file():
+        return None  # no model at all: predict's "holds no trained model" says what to do
+    epochs = sum(1 for row in read_history(folder)
+                 if row.get("kind", "epoch" if "val_loss" in row else "step") == "epoch")
+    total = meta.get("config", {}).get("train", {}).get("max_epochs")
+    of = f" of {total}" if total else ""
+    done = [name for name in meta.get("stage_seconds", {}) if name != "report"]
+    if "train" in done:
+        return f"its training ended after {epochs} epoch(s) but it stopped before the test"
+    return f"it stopped during training at epoch {epochs}{of}, so checkpoints/best.pt is " \
+        f"the best of {epochs} epoch(s), never tested"
+
+
+def refuse_unfinished(folder: Path, allow: bool) -> None:
+    """A killed run's half-trained model is refused unless asked for: a script's `predict
+    $(ls -d runs/* | tail -1)` after a preempted job would ship it without a sign."""
+    why = unfinished_run(folder)
+    if why is None or allow:
+        return
+    holder = lock_holder(folder)
+    if holder is not None:
+        raise RunFolderError(f"'{folder}' is a run still going ({holder}): its model is not "
+                             "trained yet. Wait for the run to end (it prints its verdict), or "
+                             "pass --allow-unfinished (allow_unfinished=True in Python) to use "
+                             "its best weights so far.")
+    raise RunFolderError(
+        f"'{folder}' is an unfinished run: {why} (it was killed, interrupted or crashed; "
+        f"meta.json has no verdict). Finish it with trainwise run --resume {folder} (it goes "
+        "on from its last checkpoint), then use it; or pass --allow-unfinished "
+        "(allow_unfinished=True in Python) to use its model as it is.")
 
 
 def read_findings(run_path: str | Path) -> list[Finding]:

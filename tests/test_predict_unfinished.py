@@ -1,0 +1,78 @@
+"""A run killed mid-training (audit s15 O6): predict and load_model refuse its never-tested
+best.pt, naming the epoch it stopped at and the resume command, unless allowed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+import trainwise
+from trainwise.cli import main
+from trainwise.rundir import RunFolderError
+
+QUICK = ["train.max_epochs=3", "train.lr=0.01", "run.threads=1", "run.checks=false",
+         "train.batch_size=32"]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    x = (rng.normal(0, 1, (200, 4)) + y[:, None]).astype(np.float32)
+    out = tmp_path_factory.mktemp("runs")
+    result = trainwise.run(data=(x, y), report=False,
+                           overrides=[*QUICK, f"run.out_dir=\"{out}\""])
+    assert result.ok, result.verdict
+    return result.path, x
+
+
+def _killed_after_epoch_one(finished, tmp_path):
+    """The folder as a kill -9 in epoch 2 leaves it: meta.json as written after the tune stage
+    (no verdict, no train in stage_seconds), history up to the first epoch row."""
+    source, _ = finished
+    folder = tmp_path / "killed"
+    shutil.copytree(source, folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    del meta["verdict"]
+    meta["stage_seconds"] = {k: v for k, v in meta["stage_seconds"].items()
+                             if k in ("data", "split", "model", "check", "tune")}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    rows = [json.loads(line) for line in (folder / "history.jsonl").read_text().splitlines()]
+    first_epoch = next(i for i, row in enumerate(rows) if row.get("kind") == "epoch")
+    (folder / "history.jsonl").write_text(
+        "".join(json.dumps(row) + "\n" for row in rows[:first_epoch + 1]))
+    return folder
+
+
+def test_predict_refuses_a_killed_run_and_names_where_it_stopped(finished, tmp_path):
+    folder = _killed_after_epoch_one(finished, tmp_path)
+    x = finished[1][:5]
+    with pytest.raises(RunFolderError) as caught:
+        trainwise.predict(folder, x)
+    said = str(caught.value)
+    assert "epoch 1 of 3" in said and f"trainwise run --resume {folder}" in said
+    with pytest.raises(RunFolderError, match="unfinished run"):
+        trainwise.load_model(folder)
+    # allowed, it predicts as the finished run's best.pt does (the same file)
+    allowed = trainwise.predict(folder, x, allow_unfinished=True)
+    assert allowed.equals(trainwise.predict(finished[0], x))
+
+
+def test_cli_predict_exits_1_on_a_killed_run_unless_allowed(finished, tmp_path, capsys):
+    folder = _killed_after_epoch_one(finished, tmp_path)
+    np.savez(tmp_path / "new.npz", X=finished[1][:5])
+    out = tmp_path / "p.csv"
+    args = ["predict", str(folder), str(tmp_path / "new.npz"), "--out", str(out)]
+    assert main(args) == 1
+    assert not out.exists()
+    assert "--allow-unfinished" in capsys.readouterr().err
+    assert main([*args, "--allow-unfinished"]) == 0
+    assert out.is_file()
+
+
+def test_a_finished_run_predicts_as_before(finished):
+    folder, x = finished
+    assert len(trainwise.predict(folder, x[:3])) == 3
