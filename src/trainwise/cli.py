@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Any, NoReturn
@@ -36,7 +38,8 @@ _SET_HELP = ("override a setting, e.g. --set train.max_epochs=3 (repeatable); te
              "may go unquoted (--set run.out_dir=ci_runs, --set data.target=2024); the last "
              "--set of a key wins, over the config file")
 _EXIT_CODES = ("exit codes: 0 finished; 1 a stage stopped the run (an error finding) or a run\n"
-               "  folder or checkpoint cannot be used; 2 a bad config or command line; 130 Ctrl-C")
+               "  folder or checkpoint cannot be used; 2 a bad config or command line; 130 "
+               "Ctrl-C;\n  143 SIGTERM (kill, a cluster's time limit): both say how to resume")
 _RUN_EXAMPLES = """examples:
   trainwise {name} data.csv --set data.target=churn --set run.out_dir=ci_runs
   trainwise {name} my.toml --no-report --json    # one JSON line on stdout
@@ -161,6 +164,9 @@ def _add_predict(sub: Any) -> None:
                          help="a run trained with train.class_weights = \"balanced\": write "
                          "the probabilities with the weights undone (the weighted ones "
                          "over-state the rarer classes)")
+    predict.add_argument("--allow-unfinished", action="store_true",
+                         help="predict with a run that never finished (killed or interrupted "
+                         "mid-training: its best.pt was never tested); refused without it")
     predict.add_argument("--out", default="predictions.csv",
                          help="where to write the predictions (default: predictions.csv in "
                          "the current folder; an older file there is replaced, and stderr "
@@ -210,7 +216,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "predict":
         _check_out(args.out)  # before the model runs, not after
         _predict_to_csv(args.run_dir, args.file, args.out, args.threshold,
-                        args.prior_corrected)
+                        args.prior_corrected, args.allow_unfinished)
         return 0
     if args.command == "compare":
         from trainwise.comparison import compare_runs, format_table, to_json
@@ -278,21 +284,51 @@ def _check_out(out: str) -> None:
                              f"(mkdir -p '{folder}') or pass --out a path in a writable folder.")
 
 
-def _say_interrupted(exc: KeyboardInterrupt, args: argparse.Namespace) -> None:
+def _say_interrupted(exc: KeyboardInterrupt, args: argparse.Namespace | None) -> None:
+    """One line, never a traceback. Before a run is under way the interrupt may have landed in
+    torch's import (3-10 s on a loaded server): importing rich or trainwise.console then
+    re-imports the half-built torch and raises anew (audit s15 O2), so that case prints plain."""
+    resume_module = sys.modules.get("trainwise.resume")  # loaded by then if a run was going
+    if resume_module is None or not isinstance(exc, resume_module.RunInterrupted):
+        print(f"Interrupted{_by_signal()} before any run stage started: nothing to resume; "
+              "run the command again.", file=sys.stderr)
+        return
+    try:
+        _say_run_interrupted(exc, args)
+    except Exception:  # a second failure must not hide where the run is
+        print(f"Interrupted{_by_signal()}: {exc.run_dir}", file=sys.stderr)
+
+
+def _say_run_interrupted(exc: Any, args: argparse.Namespace | None) -> None:
     from rich.markup import escape
 
     from trainwise.console import console
-    from trainwise.resume import RunInterrupted, interrupted_message, resume_command
+    from trainwise.resume import interrupted_message, resume_command
 
-    if not isinstance(exc, RunInterrupted):  # before the run folder or after the stages
-        console.print("[bold red]Interrupted[/] while no stage was running. Run the command "
-                      "again (`trainwise report RUN_DIR` rebuilds a finished run's report).")
-        return
     resume = None
-    if hasattr(args, "resume"):  # run and train take --resume
+    if args is not None and hasattr(args, "resume"):  # run and train take --resume
         resume = resume_command(exc.run_dir, args.command, report=not args.no_report)
     # soft_wrap: the resume command stays on one line to copy, even in an 80-column pipe
-    console.print(f"[bold red]{escape(interrupted_message(exc, resume))}[/]", soft_wrap=True)
+    text = interrupted_message(exc, resume).replace("Interrupted", f"Interrupted{_by_signal()}", 1)
+    console.print(f"[bold red]{escape(text)}[/]", soft_wrap=True)
+
+
+# SIGTERM (kill, SLURM's time limit or preemption, docker stop) ends a run as Ctrl-C does: the
+# same line with the resume command, exit 143 = 128 + 15 (audit s15 O3)
+_TERMINATED: list[int] = []
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    _TERMINATED.append(signum)
+    raise KeyboardInterrupt
+
+
+def _by_signal() -> str:
+    return " (SIGTERM)" if _TERMINATED else ""
+
+
+def _interrupted_code() -> int:
+    return 143 if _TERMINATED else 130  # what a shell reports for a process that signal ended
 
 
 def exit_code(exc: TrainwiseError) -> int:
@@ -305,7 +341,7 @@ def exit_code(exc: TrainwiseError) -> int:
 
 
 def _predict_to_csv(run_dir: str, file: str, out: str, threshold: str = "argmax",
-                    prior_corrected: bool = False) -> None:
+                    prior_corrected: bool = False, allow_unfinished: bool = False) -> None:
     """predictions.csv: a 0-based `row` of the input first (as test_predictions.csv has), so
     rows join back without their order; what predict warns of goes to stderr, one line each."""
     from trainwise.prediction import predict
@@ -313,7 +349,8 @@ def _predict_to_csv(run_dir: str, file: str, out: str, threshold: str = "argmax"
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # every note once, as a plain line, not file:line
-        frame = predict(run_dir, file, threshold=threshold, prior_corrected=prior_corrected)
+        frame = predict(run_dir, file, threshold=threshold, prior_corrected=prior_corrected,
+                        allow_unfinished=allow_unfinished)
     for said in caught:
         kind = "warning" if issubclass(said.category, PredictionWarning) else "note"
         print(f"{kind}: {said.message}", file=sys.stderr)
@@ -327,7 +364,31 @@ def _predict_to_csv(run_dir: str, file: str, out: str, threshold: str = "argmax"
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = None
+    _TERMINATED.clear()
+    previous = _set_handler(signal.SIGTERM, _on_sigterm)  # as Ctrl-C, from the first line
+    try:  # from the first line: Ctrl-C while torch imports is the common "wrong config" case
+        args = _parser().parse_args(argv)
+        return _main(args, argv)
+    except KeyboardInterrupt as exc:  # Ctrl-C: where it stopped and how to go on, no traceback
+        held = _set_handler(signal.SIGINT, signal.SIG_IGN)  # a 2nd Ctrl-C must not cut it
+        try:
+            _say_interrupted(exc, args)
+        finally:
+            _set_handler(signal.SIGINT, held)
+        return _interrupted_code()
+    finally:
+        _set_handler(signal.SIGTERM, previous)
+
+
+def _set_handler(signum: int, handler: Any) -> Any:
+    """signal.signal where it can be set (the main thread); the handler it replaced, or None."""
+    if handler is None or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signum, handler)
+
+
+def _main(args: argparse.Namespace, argv: list[str] | None) -> int:
     warnings.filterwarnings("ignore", module="lightning_fabric")  # its tips are not for users
     from trainwise.command_line import CLI_COMMAND, cli_command
 
@@ -341,9 +402,6 @@ def main(argv: list[str] | None = None) -> int:
 
         console.print(f"[bold red]error:[/] {escape(str(exc))}")  # '[data]' is text, not style
         return exit_code(exc)
-    except KeyboardInterrupt as exc:  # Ctrl-C: where it stopped and how to go on, no traceback
-        _say_interrupted(exc, args)
-        return 130  # 128 + SIGINT, what a shell reports for a process Ctrl-C ended
     except BrokenPipeError:  # `trainwise config | head` closed the pipe: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no 2nd one at exit
         return 0

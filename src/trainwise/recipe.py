@@ -162,6 +162,15 @@ def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
                           resume_dir: Path | None, callbacks: list[Any] = ()) -> RunResult:
     """`saved`: the config written to config.toml (`config` without unsaved overrides)."""
     ctx, findings = _start(fabric, config, saved, resume_dir)
+    try:  # the folder is locked from _start on: one writer at a time (audit s15 O4)
+        return _run_in_folder(ctx, findings, fabric, config, model, until, report, callbacks)
+    finally:
+        ctx.run.unlock()
+
+
+def _run_in_folder(ctx: ResumeContext, findings: list[Finding], fabric: Fabric, config: Config,
+                   model: nn.Module | None, until: str, report: bool,
+                   callbacks: list[Any]) -> RunResult:
     ctx.user_model, ctx.user_callbacks = model, list(callbacks)
     if model is not None:  # config.toml's model.user_class, and whether it is importable
         ctx.meta["user_model"] = user_model_meta(model)
@@ -188,7 +197,12 @@ def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
         trained = upcoming == "train" or any(row["name"] == "train" for row in stages_done)
         if model is not None and trained and weights_before != weights_version(model):
             mark_trained(model, getattr(ctx, "source", None) or ctx.run.path)
-    return _finish(ctx, findings, stopped_at, stages_done, report, until)
+    try:
+        return _finish(ctx, findings, stopped_at, stages_done, report, until)
+    except KeyboardInterrupt:  # the run is done; only its report (or summary) is cut short:
+        # say so and how to rebuild it, not "run the command again" (audit s15 O7)
+        raise RunInterrupted("report", getattr(ctx, "source", None) or ctx.run.path,
+                             until=until, report=report) from None
 
 
 def _run_stages(ctx: RunContext, fabric: Fabric, stages: list[tuple[str, Callable[
@@ -251,6 +265,7 @@ def _start(fabric: Fabric, config: Config, saved: Config,
     # (audit s11 R3); soft_wrap keeps the path on one line in an 80-column pipe
     console.print(f"Run folder: {escape(str(path))}", soft_wrap=True)
     run = RunDir(path) if fabric.is_global_zero else RunDir.scratch()
+    run.lock()  # before reopen truncates history.jsonl: a live run's folder is refused
     meta = {"name": config.run.name or data_stem(Path(config.data.source)),
             "created": datetime.now().isoformat(timespec="seconds"),
             "command": command_line(), "seed": config.run.seed, "config": config.model_dump(),
@@ -259,10 +274,14 @@ def _start(fabric: Fabric, config: Config, saved: Config,
             "num_processes": fabric.world_size, "precision": precision_in_use(fabric),
             "stage_seconds": {}}
     ctx = ResumeContext(config=config, run=run, fabric=fabric, meta=meta, source=path)
-    if resume_dir is None:
-        run.write_text("config.toml", to_toml(saved))
-        return ctx, findings
-    return ctx, findings + reopen(ctx, path)
+    try:
+        if resume_dir is None:
+            run.write_text("config.toml", to_toml(saved))
+            return ctx, findings
+        return ctx, findings + reopen(ctx, path)
+    except BaseException:  # a refused checkpoint: a notebook keeps the traceback (and the
+        run.unlock()  # open lock file) alive, and its retry would find the folder in use
+        raise
 
 
 def _record(ctx: RunContext, findings: list[Finding]) -> None:

@@ -90,6 +90,8 @@ class RunInterrupted(KeyboardInterrupt):
 
     def python_call(self) -> str:
         """trainwise.run(resume='DIR', ...): resume= takes the folder's own config.toml."""
+        if self.stage == "report":  # every stage is done: only the report is rebuilt
+            return f"trainwise.report({str(self.run_dir)!r})"
         extra = (", model=net" if self.model_class else "") + \
             (f", until={self.until!r}" if self.until != "evaluate" else "") + \
             (", report=False" if not self.report else "")
@@ -102,6 +104,8 @@ class RunInterrupted(KeyboardInterrupt):
                 "the same way (the checkpoint's weights are loaded into it)")
 
     def _shell_hint(self) -> str:
+        if self.stage == "report":
+            return f"\nFrom a shell: trainwise report {self.run_dir}"
         if self.until != "evaluate":  # `trainwise run --resume` would go on to the end
             return ""
         if self.model_class:  # a shell cannot pass a Python object as the model
@@ -145,6 +149,12 @@ def interrupted_message(exc: RunInterrupted, resume_command: str | None) -> str:
 
     `resume_command`: the command line that resumes (`trainwise run --resume DIR`), or None
     for a command without --resume (`trainwise check`), which is simply run again."""
+    if exc.stage == "report":  # after every stage: a rerun would retrain for nothing
+        rebuild = resume_command if resume_command and resume_command.startswith(
+            "trainwise.report") else f"trainwise report {exc.run_dir}"
+        return (f"Interrupted while finishing run folder {exc.run_dir}: its stages are done "
+                f"(meta.json holds the verdict), only report.html may be missing or cut short. "
+                f"Rebuild it with: {rebuild}")
     where = f"Interrupted during the {exc.stage} stage of run folder {exc.run_dir}"
     if resume_command is None:
         return f"{where}. Run the same command again to start over (every stage is seeded)."

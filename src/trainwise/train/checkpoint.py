@@ -48,23 +48,35 @@ def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
 
 @contextmanager
 def interrupts_deferred() -> Iterator[None]:
-    """Hold SIGINT (Ctrl-C) until the block ends, then raise it as usual. torch's C++ writer
-    calls the file's write(); a KeyboardInterrupt raised in there comes out as a RuntimeError
-    ('unexpected pos 49280 vs 49176'), and the run stopped as if with a bug instead of saying
-    how to resume. Signal handlers can only be set in the main thread: elsewhere, no change."""
+    """Hold SIGINT (Ctrl-C) and SIGTERM (kill, a cluster's time limit) until the block ends,
+    then deliver them as usual. torch's C++ writer calls the file's write(); a
+    KeyboardInterrupt raised in there comes out as a RuntimeError ('unexpected pos 49280 vs
+    49176'), and the run stopped as if with a bug instead of saying how to resume. Signal
+    handlers can only be set in the main thread: elsewhere, no change."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    previous = {signum: signal.signal(signum, lambda got, frame: received.append(got))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if received and callable(previous):
-        previous(signal.SIGINT, None)  # Python's default handler raises KeyboardInterrupt
-    elif received and previous == signal.SIG_DFL:
-        raise KeyboardInterrupt
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    for signum in dict.fromkeys(received):
+        _deliver(signum, previous[signum])
+
+
+def _deliver(signum: int, handler: Any) -> None:
+    """What the signal would have done: its handler (Python's SIGINT one raises
+    KeyboardInterrupt; the command line's SIGTERM one too), or the default action."""
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        signal.raise_signal(signum)  # SIGTERM's default ends the process, as it would have
 
 
 def remove_partial(folder: Path) -> list[Path]:
