@@ -46,6 +46,7 @@ from trainwise.resume import (
     RunInterrupted,
     config_tag,
     reopen,
+    resume_command,
     resumed_config,
     stage_data_reload,
     stage_split_reload,
@@ -58,7 +59,7 @@ from trainwise.rundir import (
     library_versions,
     read_findings,
 )
-from trainwise.stage_errors import run_stage
+from trainwise.stage_errors import is_out_of_space, out_of_space, run_stage
 from trainwise.stages import RunContext, stage_data, stage_model
 from trainwise.stages_crossval import stage_crossval
 from trainwise.stages_evaluate import stage_evaluate
@@ -164,6 +165,11 @@ def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
     ctx, findings = _start(fabric, config, saved, resume_dir)
     try:  # the folder is locked from _start on: one writer at a time (audit s15 O4)
         return _run_in_folder(ctx, findings, fabric, config, model, until, report, callbacks)
+    except OSError as exc:
+        if not is_out_of_space(exc):
+            raise
+        path = getattr(ctx, "source", None) or ctx.run.path
+        raise out_of_space(exc, path, resume_command(path, report=report)) from None
     finally:
         ctx.run.unlock()
 

@@ -240,8 +240,13 @@ class RunDir:
         """Atomic (temporary file, then rename): a run killed mid-write keeps the old file."""
         target = self.path / name
         tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, target)
+        except OSError as exc:  # a full disk: no empty .tmp left behind (audit s15 O1)
+            tmp.unlink(missing_ok=True)
+            exc.filename = exc.filename or str(target)
+            raise
         return target
 
     def append_history(self, rows: list[dict[str, Any]]) -> None:

@@ -8,6 +8,8 @@ error finding, so the report gets written and a failed run explains itself.
 
 from __future__ import annotations
 
+import errno
+import shutil
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -15,12 +17,16 @@ from pathlib import Path
 from trainwise.findings import Finding, TrainwiseError, error
 from trainwise.model.baselines import ModelError
 from trainwise.model.forward_errors import forward_failed, layer_that_raised
+from trainwise.rundir import RunFolderError
 from trainwise.stages import RunContext
 from trainwise.tune.batch_size import is_oom
 
 # What a wrong input shape raises inside a forward (mat1 and mat2, an index out of range, a
 # shape assert); anything else from the forward (NameError, TypeError) is a plain bug there.
 _SHAPE_ERRORS = (RuntimeError, ValueError, IndexError, AssertionError)
+
+# the disk is full, or the user's quota is: space to free, not a bug to report
+_OUT_OF_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 _REVISIT = {"data": "data", "split": "data", "model": "model", "check": "model",
             "tune": "tune", "train": "tune", "evaluate": "train"}
@@ -36,17 +42,26 @@ def run_stage(name: str, stage: Callable[[RunContext], list[Finding]],
         return [error(name, "stage_failed", str(exc),
                       f"Fix the input as the message says, then rerun (revisit the "
                       f"{revisit} stage).")]
+    except OSError as exc:
+        if is_out_of_space(exc):  # the disk, not a bug: error.log would not fit either;
+            raise  # the recipe stops the run with where to free space and how to resume
+        return _unexpected(name, exc, ctx)
     except Exception as exc:  # a bug in a user model or in ours: keep the traceback, explain
-        log = ctx.run.write_text("error.log", traceback.format_exc())
-        if is_oom(exc):  # first: it passes through the forward too, but no shape is at fault
-            return [_out_of_memory(name, exc, ctx, log)]
-        layer = layer_that_raised(exc, ctx.model)
-        if layer is not None and isinstance(exc, _SHAPE_ERRORS):
-            return [_forward_raised(name, exc, layer, log)]
-        where = f" in your model's layer '{layer}'" if layer is not None else ""
-        return [error(name, "unexpected_error", f"{type(exc).__name__}{where} during the "
-                      f"{name} stage: {exc}", f"See the traceback in {log}. If it comes from "
-                      f"your model, fix it there; otherwise report it as a trainwise bug.")]
+        return _unexpected(name, exc, ctx)
+
+
+def _unexpected(name: str, exc: Exception, ctx: RunContext) -> list[Finding]:
+    """Anything else keeps its traceback in error.log, and says whose it likely is."""
+    log = ctx.run.write_text("error.log", traceback.format_exc())
+    if is_oom(exc):  # first: it passes through the forward too, but no shape is at fault
+        return [_out_of_memory(name, exc, ctx, log)]
+    layer = layer_that_raised(exc, ctx.model)
+    if layer is not None and isinstance(exc, _SHAPE_ERRORS):
+        return [_forward_raised(name, exc, layer, log)]
+    where = f" in your model's layer '{layer}'" if layer is not None else ""
+    return [error(name, "unexpected_error", f"{type(exc).__name__}{where} during the "
+                  f"{name} stage: {exc}", f"See the traceback in {log}. If it comes from "
+                  f"your model, fix it there; otherwise report it as a trainwise bug.")]
 
 
 def _out_of_memory(name: str, exc: Exception, ctx: RunContext, log: Path) -> Finding:
@@ -72,3 +87,27 @@ def _forward_raised(name: str, exc: Exception, layer: str, log: Path) -> Finding
         "last batch (train.batch_size does not divide the training rows), or code that runs "
         f"only in training mode. Fix the forward and revisit the model stage (traceback in "
         f"{log})."))
+
+
+def is_out_of_space(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _OUT_OF_SPACE
+
+
+def out_of_space(exc: OSError, run_dir: Path, resume: str) -> RunFolderError:
+    """One actionable line for a full disk mid-run, instead of a traceback chained through a
+    failed error.log (audit s15 O1: 74 lines, exit 1, no resume hint); exit 1 as a run folder
+    that cannot be used. Partial *.tmp files are removed first: they hold the space."""
+    for folder in (run_dir, run_dir / "checkpoints"):
+        for partial in Path(folder).glob("*.tmp"):
+            partial.unlink(missing_ok=True)
+    try:
+        free = f"{shutil.disk_usage(run_dir).free:,} bytes free now"
+    except OSError:
+        free = "free space unknown"
+    what = "the user's disk quota ran out" if exc.errno == errno.EDQUOT else \
+        "the disk ran out of space"
+    file = f" while writing '{exc.filename}'" if exc.filename else ""
+    return RunFolderError(
+        f"{what}{file} ({free}; {exc.strerror}), so the run in '{run_dir}' stopped. Free "
+        f"space on that disk (or raise the quota), then continue with: {resume} (it goes on "
+        "from the last checkpoint that was written whole).")

@@ -39,11 +39,16 @@ def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + PARTIAL_SUFFIX)
     with interrupts_deferred():
-        with tmp.open("wb") as handle:
-            torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())  # the bytes reach the disk before the rename makes them live
-        os.replace(tmp, path)  # after closing it: Windows cannot replace with an open file
+        try:
+            with tmp.open("wb") as handle:
+                torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
+                handle.flush()
+                os.fsync(handle.fileno())  # the bytes reach the disk before the rename
+            os.replace(tmp, path)  # after closing it: Windows cannot replace an open file
+        except OSError as exc:  # a full disk: no half-written .tmp left (audit s15 O1), and
+            tmp.unlink(missing_ok=True)  # the error names the file (torch's write does not)
+            exc.filename = exc.filename or str(path)
+            raise
 
 
 @contextmanager
