@@ -25,7 +25,7 @@ from rich.markup import escape
 
 from trainwise.config import Config, load_config
 from trainwise.console import console
-from trainwise.findings import Finding, error, info
+from trainwise.findings import Finding, TrainwiseError, error, info
 from trainwise.rundir import RunDir, RunFolderError, read_findings
 from trainwise.stages import RunContext, load_configured, max_samples_subset
 from trainwise.stages_split import _fingerprint, _make_arrays
@@ -239,20 +239,45 @@ def resume_state(run: RunDir, checkpoint: dict[str, Any] | None,
 
 def stage_data_reload(ctx: RunContext) -> list[Finding]:
     """The data, as stage_data loads it (same subset), without re-running the audit."""
-    cfg = ctx.config.data
-    data = load_configured(ctx.config)
-    if (keep := max_samples_subset(ctx.config, data)) is not None:
-        data.subset(keep)
-    ctx.data = data
+    ctx.data = data = _loaded(ctx.config)
     before = ctx.meta.get("data", {}).get("fingerprint")
     if before and data.fingerprint() != before:
-        return [error("data", "data_changed", f"The data of '{cfg.source}' changed since the run "
-                      f"started (fingerprint {data.fingerprint()} now, {before} then): the file, "
-                      "or how this trainwise version reads it (e.g. columns it now drops).",
-                      "Restore the original data, or resume with the trainwise version that "
-                      "started the run; or start a new run on this data.")]
+        return [error("data", "data_changed", *_data_changed(ctx.config, data, before))]
     return [info("data", "reloaded", f"Reloaded '{data.name}' ({len(data.y)} samples); its "
                  "audit is kept from the first attempt.")]
+
+
+def _loaded(config: Config) -> Any:
+    data = load_configured(config)
+    if (keep := max_samples_subset(config, data)) is not None:
+        data.subset(keep)
+    return data
+
+
+def _data_changed(config: Config, data: Any, before: str) -> tuple[str, str]:
+    """The message and fix of a resume whose data differ from the first attempt's."""
+    return (f"The data of '{config.data.source}' changed since the run started (fingerprint "
+            f"{data.fingerprint()} now, {before} then): the file, or how this trainwise "
+            "version reads it (e.g. columns it now drops).",
+            "Restore the original data, or resume with the trainwise version that started the "
+            "run; or start a new run on this data.")
+
+
+def refuse_changed_data(config: Config, previous: dict[str, Any]) -> None:
+    """A resume with no checkpoint reruns every stage, but in the folder of a run on the data
+    meta.json fingerprinted: other data there would make the folder claim to continue a run it
+    does not (audit s15 O5). Checked as the checkpoint path checks it; data that no longer
+    loads is left to the data stage, which says why."""
+    before = previous.get("data", {}).get("fingerprint")
+    if not before:  # killed before the data stage recorded it: nothing to compare
+        return
+    try:
+        data = _loaded(config)
+    except TrainwiseError:
+        return
+    if data.fingerprint() != before:
+        message, fix = _data_changed(config, data, before)
+        raise RunFolderError(f"{message} {fix}")
 
 
 def stage_split_reload(ctx: RunContext) -> list[Finding]:
@@ -305,12 +330,14 @@ def _record_resume(ctx: ResumeContext, source: Path, step: int | None) -> dict[s
 def reopen(ctx: ResumeContext, source: Path) -> list[Finding]:
     """Load the checkpoint and what the first attempt recorded; clean up a torn save."""
     ctx.checkpoint = find_checkpoint(source, ctx.config)
-    removed = remove_partial(source / "checkpoints") if ctx.fabric.is_global_zero else []
-    partial = f" Removed {len(removed)} partial checkpoint file(s) left by the kill." \
+    removed = [*remove_partial(source / "checkpoints"), *remove_partial(source)] \
+        if ctx.fabric.is_global_zero else []  # root: meta.json.tmp, error.log.tmp (O1)
+    partial = f" Removed {len(removed)} partial file(s) (*.tmp) left by the kill." \
         if removed else ""
     step = int(ctx.checkpoint["train_state"]["step"]) if ctx.checkpoint is not None else None
     previous = _record_resume(ctx, source, step)
     if ctx.checkpoint is None:  # killed before training: all again, the same since seeded
+        refuse_changed_data(ctx.config, previous)
         console.print(f"Resuming {escape(str(source))}: no training checkpoint, so the run "
                       "restarts from the data stage.")
         ctx.run.keep_history(0)

@@ -1,0 +1,41 @@
+"""A resume with no training checkpoint reruns every stage in the run's folder; on data that
+changed since the run started it is refused, as a resume from a checkpoint is (audit s15 O5)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from trainwise.cli import main
+
+
+def _interrupt(ctx):
+    raise KeyboardInterrupt  # Ctrl-C in the split stage: the data stage has recorded its print
+
+
+def test_resume_without_checkpoint_refuses_changed_data(tmp_path, monkeypatch, capsys):
+    import trainwise.recipe as recipe
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+    table["label"] = rng.integers(0, 2, 200)
+    source = tmp_path / "table.csv"
+    table.to_csv(source, index=False)
+    data_stage = dict(recipe.STAGES)["data"]
+    monkeypatch.setattr(recipe, "STAGES", [("data", data_stage), ("split", _interrupt)])
+    out = tmp_path / "runs"
+    assert main(["run", str(source), "--set", "data.target=label", "--set",
+                 f'run.out_dir="{out}"', "--no-report"]) == 130
+    [run] = list(out.iterdir())
+    before = json.loads((run / "meta.json").read_text())["data"]["fingerprint"]
+    table.iloc[:150].to_csv(source, index=False)  # the file was rewritten since
+    monkeypatch.setattr(recipe, "STAGES", [("data", data_stage)])
+    capsys.readouterr()
+    assert main(["run", "--resume", str(run), "--no-report"]) == 1
+    said = " ".join(capsys.readouterr().err.split())
+    assert "changed since the run started" in said and f"{before} then" in said
+    assert json.loads((run / "meta.json").read_text())["data"]["fingerprint"] == before
+    table.to_csv(source, index=False)  # restored: the same resume goes on
+    assert main(["run", "--resume", str(run), "--no-report"]) == 0
