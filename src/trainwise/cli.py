@@ -234,7 +234,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     resume = getattr(args, "resume", None)
     if resume and args.config:
         raise TrainwiseError("give a config or --resume RUN_DIR, not both: a resumed run uses "
-                             "the config.toml in its folder (change how it runs with --set).")
+                             "the config.toml in its folder. Change how it runs with --set "
+                             "(e.g. --set train.max_minutes=60, run.devices, run.threads); what "
+                             "it trains cannot change.")
     result = run(args.config, overrides=args.overrides + _scale_out_overrides(args)
                  + _VERB_OVERRIDES.get(args.command, []),
                  unsaved_overrides=_EXTRA.get(args.command), until=UNTIL[args.command],

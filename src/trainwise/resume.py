@@ -44,6 +44,8 @@ RUNTIME_KEYS = frozenset({
     # the module passed is checked by its weights' shapes; keyed, it would change the tag of
     # every checkpoint written before the key existed (so none could resume)
     "model.user_class"})
+# May change on resume too, but stays in the fingerprint (see _with_saved_budget).
+BUDGET_KEY = "train.max_minutes"
 # Stages whose findings a resumed run keeps from the first attempt (model is rebuilt).
 KEPT_STAGES = ("setup", "data", "split", "check", "tune")
 
@@ -202,9 +204,26 @@ def find_checkpoint(run_dir: Path, config: Config) -> dict[str, Any] | None:
     path = run_dir / "checkpoints" / "last.pt"
     if not path.exists():
         return None
+    config = _with_saved_budget(config, path)
     return load_checkpoint(path, tag=config_tag(config), config=training_config(config),
                            defaults=training_config(Config()),
                            routes={"train.max_epochs": more_epochs_route(run_dir)})
+
+
+def _with_saved_budget(config: Config, path: Path) -> Config:
+    """`config` checked with the checkpoint's own train.max_minutes: a wall-clock budget says
+    how long to train, not what, and a run stopped by a cluster's time limit is resumed with a
+    new one (audit s15 K18). It stays in the config fingerprint, which every checkpoint
+    written so far carries; read memory-mapped (two numbers of a file 4x the model)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, mmap=True, map_location="cpu", weights_only=True)
+        saved = float(payload["extra"]["config"][BUDGET_KEY])
+    except Exception:  # unreadable or foreign: load_checkpoint says why
+        return config
+    train = config.train.model_copy(update={"max_minutes": saved})
+    return config.model_copy(update={"train": train})
 
 
 def more_epochs_route(run_dir: Path) -> str:
