@@ -319,7 +319,20 @@ def test_an_out_dir_that_cannot_be_created_is_a_config_error_before_the_data(tmp
     assert code == 2 and loaded == []
     assert _unwrapped(f"run.out_dir '{tmp_path / 'afile/runs'}' cannot hold a run folder") \
         in message
-    assert "(Notadirectory)" in message and "Setrun.out_dirtoawritablefolder" in message
+    assert _unwrapped(f"'{tmp_path / 'afile'}' is a file, not a folder") in message
+    assert "Setrun.out_dirtoawritablefolder" in message
+
+
+def test_an_out_dir_through_a_dangling_symlink_names_it(tmp_path):
+    """Audit s15 O11: a symlink to a removed folder was reported as "(File exists)"."""
+    from trainwise.config import ConfigError
+    from trainwise.rundir import make_out_dir
+
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    with pytest.raises(ConfigError) as caught:
+        make_out_dir(tmp_path / "dangling", tmp_path / "dangling")
+    assert f"'{tmp_path / 'dangling'}' is a symlink to '{tmp_path / 'gone'}', which does not " \
+        "exist" in str(caught.value)
 
 
 def test_an_out_dir_naming_an_existing_file_is_a_config_error_not_a_hang(tmp_path):

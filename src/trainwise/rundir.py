@@ -136,10 +136,21 @@ def make_out_dir(out_dir: str | Path, parent: Path) -> None:
 
 
 def _out_dir_error(out_dir: str | Path, path: Path, exc: OSError) -> ConfigError:
+    why = _in_the_way(path) or f"creating '{path}' failed ({exc.strerror or exc})"
     return ConfigError(
-        f"run.out_dir '{out_dir}' cannot hold a run folder: creating '{path}' "
-        f"failed ({exc.strerror or exc}). Set run.out_dir to a writable folder, "
-        "e.g. --set run.out_dir=runs.")
+        f"run.out_dir '{out_dir}' cannot hold a run folder: {why}. Set run.out_dir to a "
+        "writable folder, e.g. --set run.out_dir=runs.")
+
+
+def _in_the_way(path: Path) -> str | None:
+    """What blocks the folder where mkdir only says "File exists" (audit s15 O11): a symlink
+    to a folder that is gone, or a file of that name."""
+    for part in (path, *path.parents):
+        if part.is_symlink() and not part.exists():
+            return f"'{part}' is a symlink to '{os.readlink(part)}', which does not exist"
+        if part.exists() and not part.is_dir():
+            return f"'{part}' is a file, not a folder"
+    return None
 
 
 class RunDir:
