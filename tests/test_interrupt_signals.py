@@ -103,3 +103,21 @@ def test_the_python_message_names_trainwise_report(tmp_path, stage):
     said = str(RunInterrupted(stage, tmp_path))
     assert f"Rebuild it with: trainwise.report({str(tmp_path)!r})" in said
     assert said.endswith(f"From a shell: trainwise report {tmp_path}")
+
+
+def test_ctrl_c_with_json_prints_the_folder_to_resume(tmp_path, monkeypatch, capsys):
+    import json
+
+    import trainwise.recipe as recipe
+
+    def interrupted(ctx):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(recipe, "STAGES", [("data", lambda ctx: []), ("split", interrupted)])
+    code = main(["run", "--set", 'data.source="digits"', "--set", f'run.out_dir="{tmp_path}"',
+                 "--no-report", "--json"])
+    [run] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    said = json.loads(capsys.readouterr().out)
+    assert code == 130
+    assert said["run_dir"] == str(run) and said["ok"] is False
+    assert said["stopped_at"] == "split" and said["interrupted"] == "SIGINT"

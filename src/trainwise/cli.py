@@ -315,6 +315,18 @@ def _say_run_interrupted(exc: Any, args: argparse.Namespace | None) -> None:
     console.print(f"[bold red]{escape(text)}[/]", soft_wrap=True)
 
 
+def _print_interrupted_json(exc: KeyboardInterrupt, args: argparse.Namespace | None) -> None:
+    """--json on an interrupted run: the folder to resume from, for a script (audit s15 O8)."""
+    run_dir = getattr(exc, "run_dir", None)
+    if run_dir is None or not getattr(args, "json", False):
+        return
+    import json
+
+    print(json.dumps({"run_dir": str(run_dir), "ok": False, "stopped_at": exc.args[0],
+                      "interrupted": "SIGTERM" if _TERMINATED else "SIGINT", "verdict": None,
+                      "test": {}, "tune": {}, "report": None}))
+
+
 # SIGTERM (kill, SLURM's time limit or preemption, docker stop) ends a run as Ctrl-C does: the
 # same line with the resume command, exit 143 = 128 + 15 (audit s15 O3)
 _TERMINATED: list[int] = []
@@ -376,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         held = _set_handler(signal.SIGINT, signal.SIG_IGN)  # a 2nd Ctrl-C must not cut it
         try:
             _say_interrupted(exc, args)
+            _print_interrupted_json(exc, args)
         finally:
             _set_handler(signal.SIGINT, held)
         return _interrupted_code()
