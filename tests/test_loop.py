@@ -132,7 +132,8 @@ def test_patience_does_not_count_during_the_warm_up(blobs):
     assert state.epoch == 7 and not state.should_stop
     assert best.early_stopping.best_epoch == 7
     without = BestWeights(patience=2)
-    state = fit(_model(), train, val, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+    control = _model()  # its own optimizer: one on `model` is refused (audit s15 B6)
+    state = fit(control, train, val, optimizer=torch.optim.SGD(control.parameters(), lr=0.1),
                 loss_fn=nn.CrossEntropyLoss(), max_epochs=7, callbacks=[NoisyWarmUp(), without])
     assert state.epoch == 3  # the control: without min_epochs it stops inside the warm-up
 

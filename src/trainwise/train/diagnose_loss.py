@@ -31,6 +31,7 @@ from trainwise.train.diagnose_nonfinite import (
     early_doubt,
     fault_fix,
     fault_message,
+    input_fault,
     too_early,
     unclear_fix,
     unclear_message,
@@ -85,6 +86,10 @@ def rule_divergence(history: list[Row]) -> list[Finding]:
         message, fix, cause = _nonfinite_cause(history, (step, key, value), (last, initial),
                                                where, (message, fix))
         evidence.update(cause)
+    fault = input_fault(history, step)  # the batch itself held a NaN/inf (fit read it back)
+    if fault is not None:
+        message, fix, found = fault
+        evidence.update(found)
     if samples is not None:
         message += " Its batch's samples are in the evidence (sample_indices)."
     if float16:  # the scaler skipped down to its floor: NaN/inf whatever the scale

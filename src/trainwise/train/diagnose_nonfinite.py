@@ -131,3 +131,34 @@ def fault_fix(where: str) -> str:
             "(add an eps, clamp), check those samples for inf or extreme values (data stage), "
             "and under float16 train at run.precision = \"bf16-mixed\". The learning rate is "
             "not the suspect: nothing rose before the NaN.")
+
+
+def _cells_said(entry: dict[str, Any]) -> str:
+    where = entry["part"]
+    if entry.get("columns") is not None:
+        columns = ", ".join(map(str, entry["columns"]))
+        where += f" column{'s' if len(entry['columns']) > 1 else ''} {columns}"
+    elif entry.get("first_position") is not None:
+        where += f" ({entry['cells']} cells, the first at {tuple(entry['first_position'])})"
+    return f"sample {entry['sample']} has {entry['value'].upper()} in {where}"
+
+
+def input_fault(history: list[Row], step: int) -> tuple[str, str, dict[str, Any]] | None:
+    """(message, fix, evidence) when the step row of the first NaN/inf carries the batch's
+    own NaN/inf cells (`nonfinite_inputs`, read back by fit at its stop): the data made it,
+    so the fix leads with the data stage (audit s15 B16); None otherwise."""
+    row = next((r for r in history if r.get("kind") == "step" and r.get("step") == step
+                and r.get("nonfinite_inputs")), None)
+    if row is None:
+        return None
+    found = row["nonfinite_inputs"]
+    said = "; ".join(_cells_said(entry) for entry in found[:3])
+    more = f" (and {len(found) - 3} more in the evidence)" if len(found) > 3 else ""
+    message = (f"The loss became non-finite at step {step} because its batch holds non-finite "
+               f"data: {said}{more} (samples index the training set). The data, not an "
+               "operation of the model or the learning rate, made it.")
+    fix = ("Fix the data first (data stage): drop, impute or clip the non-finite cells of these "
+           "samples and of any like them (e.g. torch.nan_to_num, or pandas fillna / dropna "
+           "before building the tensors), then train again. Only if the data are clean does "
+           "the next suspect follow: an operation of the model or loss (detect_anomaly).")
+    return message, fix, {"cause": "nonfinite_input", "nonfinite_inputs": found}

@@ -1,5 +1,6 @@
 """What fit refuses before it starts, each with what to pass instead: a scheduler it cannot
-step, a missing validation loader, a micro-batch count that leaves empty micro-batches. And
+step, a missing validation loader, a micro-batch count that leaves empty micro-batches, a
+batch of one under BatchNorm. And
 the scheduler's step at its interval, chosen once so the loop has no per-step branch."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import torch
+from torch import nn
 
 from trainwise.findings import TrainwiseError
 
@@ -152,3 +154,37 @@ def check_accumulation(train_loader: Any, accumulate_grad_batches: int, processe
         f"batch, raise the DataLoader's batch_size (e.g. to {batch_size * k}) and keep k to "
         "fit it in memory. (In a config: train.accumulate_grad_batches at most "
         "train.batch_size per process.)")
+
+
+def check_batch_norm(model: nn.Module, train_loader: Any, accumulate_grad_batches: int,
+                     processes: int) -> None:
+    """Raise when every training batch would give a BatchNorm in training mode a piece of
+    one sample (batch_norm.batch_too_small, the train stage's rule): torch raises a bare
+    "Expected more than 1 value per channel when training" at the first step (audit s15
+    B11). A short last batch of one is not refused: torch skips nothing, but fit's users
+    set drop_last themselves, and only the loader's batch_size is known before a step."""
+    batch_size = getattr(train_loader, "batch_size", None)
+    if not isinstance(batch_size, int) or not any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
+            for m in model.modules()):
+        return
+    try:
+        rows = len(train_loader.dataset)
+    except (AttributeError, TypeError):  # an IterableDataset: a full batch is the bound
+        rows = batch_size
+    # imported here: batch_norm -> tune -> tune.short_runs imports this module
+    from trainwise.train.batch_norm import batch_too_small
+
+    parts = processes * accumulate_grad_batches
+    if batch_too_small(model, rows, batch_size, parts, "train") is None:
+        return
+    split = (f" cut into {parts} pieces ({processes} process(es) x accumulate_grad_batches="
+             f"{accumulate_grad_batches})" if parts > 1 else "")
+    raise TrainwiseError(
+        f"fit's training loader has batch_size={batch_size}{split}, which gives the model's "
+        "BatchNorm a batch of one sample: in training mode it cannot compute a spread from "
+        "one value and raises. Expected at least 2 rows per piece. Fix: "
+        f"DataLoader(..., batch_size=n) with n >= {2 * parts} (16 or more gives steadier "
+        "batch statistics)"
+        f"{', or a lower accumulate_grad_batches' if accumulate_grad_batches > 1 else ''}, "
+        "or replace BatchNorm with LayerNorm / GroupNorm in the model.")

@@ -33,13 +33,20 @@ from trainwise.model.kept_state import module_modes, restore_modes
 from trainwise.train.batch_checks import raise_step_error, scalar_loss
 from trainwise.train.compiled import setup_model
 from trainwise.train.diagnose_capacity import dropout_evidence
+from trainwise.train.entry_checks import check_fit_entry
 from trainwise.train.evaluate import inputs_and_targets, on_outputs_device
-from trainwise.train.fit_inputs import check_accumulation, check_val_loader, scheduler_steps
+from trainwise.train.fit_inputs import (
+    check_accumulation,
+    check_batch_norm,
+    check_val_loader,
+    scheduler_steps,
+)
 from trainwise.train.fit_task import fit_task
 from trainwise.train.grad_norms import GradNorms, loss_scaler, unscaled
 from trainwise.train.home_device import back_on_the_cpu
 from trainwise.train.monitor import StepMonitor, current_lr
-from trainwise.train.position import EpochProgress
+from trainwise.train.nonfinite_inputs import nonfinite_inputs
+from trainwise.train.position import EpochProgress, inner_loader
 from trainwise.train.resume import Checkpoints
 from trainwise.train.sharding import evaluate_across_ranks, setup_loader
 
@@ -207,6 +214,15 @@ def stop_if_nonfinite(fabric: Fabric, state: TrainState, monitor: StepMonitor,
     state.should_stop, state.stop_reason = True, f"non-finite loss or gradient at step {step}"
     state.nonfinite = {"step": step, "epoch": progress.epoch, "batch_in_epoch": batch_index,
                        "sample_indices": indices}
+    # the batch's own NaN/inf cells, read back from the data set: the diagnosis then leads
+    # with the data stage, not detect_anomaly (audit s15 B16)
+    bad_inputs = nonfinite_inputs(getattr(inner_loader(progress.loader), "dataset", None),
+                                  indices)
+    if bad_inputs:
+        state.nonfinite["nonfinite_inputs"] = bad_inputs
+        for row in state.history:
+            if row.get("kind") == "step" and row.get("step") == step:
+                row["nonfinite_inputs"] = bad_inputs
 
 
 def model_device(model: nn.Module) -> dict[str, Any]:
@@ -291,6 +307,7 @@ def fit(
     """
     step_scheduler, epoch_scheduler = scheduler_steps(scheduler, scheduler_interval, train_loader)
     check_val_loader(val_loader)
+    check_fit_entry(model, optimizer, loss_fn)  # the user's own objects, before Fabric wraps them
     # the modes the user set (a frozen backbone in eval) are the ones it trains in, set once:
     # evaluation puts them back itself, and a callback's own (unfreezing) stay (review s14 VT3)
     if not model.training:
@@ -299,6 +316,7 @@ def fit(
     with back_on_the_cpu(model, optimizer, device_chosen_by_fit=fabric is None):
         fabric = fabric or Fabric(**default_device(model))
         check_accumulation(train_loader, accumulate_grad_batches, fabric.world_size)
+        check_batch_norm(model, train_loader, accumulate_grad_batches, fabric.world_size)
         model, optimizer = setup_model(fabric, model, optimizer)  # also a compiled model
         forward, backward, step_optimizer = hot_path(fabric, model, optimizer)
         # before a step, not after an epoch; from the user's own loss, whose type says the task

@@ -25,6 +25,7 @@ from trainwise.findings import Finding, Severity
 from trainwise.rundir import RunDir
 from trainwise.train import monitor_misuse as misuse
 from trainwise.train.diagnose import diagnose
+from trainwise.train.entry_checks import explained_by_optimizer
 from trainwise.train.live_trigger import ValRiseTrigger
 from trainwise.train.loop_terms import for_own_loop
 from trainwise.train.monitor import StepMonitor
@@ -145,7 +146,7 @@ class MonitorFindings:
     def all_found(self, history: list[dict[str, Any]], num_classes: int | None
                   ) -> list[Finding]:
         """The diagnosis of the whole history, with the findings about the loop's calls."""
-        found = diagnose_own_loop(history, num_classes)
+        found = explained_by_optimizer(diagnose_own_loop(history, num_classes), self.misuse)
         # a loop that raised never got to its evaluation: its exception says why
         missing = [] if self.raised else misuse.missing_signals(history, self.misuse)
         said = self.misuse + missing + self.raised

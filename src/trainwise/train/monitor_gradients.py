@@ -19,6 +19,7 @@ from torch import nn
 
 from trainwise.findings import Finding
 from trainwise.train import monitor_misuse as misuse
+from trainwise.train.entry_checks import monitor_entry_findings
 from trainwise.train.grad_norms import GradNorms, unscaled, unwrap
 from trainwise.train.monitor import StepMonitor
 
@@ -87,6 +88,8 @@ class StepGradients:
 
     def _check_optimizer(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         self._optimizers_checked.add(id(optimizer))
+        for finding in monitor_entry_findings(unwrap(model), optimizer):
+            self._say(finding)  # an optimizer on another model is an error: should_stop
         decayed = misuse.decayed_norms(unwrap(model), optimizer)
         if decayed is not None:
             self._say(decayed)

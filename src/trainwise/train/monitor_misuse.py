@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from trainwise.findings import Finding, error, warning
+from trainwise.train.entry_checks import coupled_decay
 
 STAGE = "train"
 SCALED_LOSS_RATIO = 2.0  # epoch 1's training loss this many times below its validation loss:
@@ -165,6 +166,8 @@ def decayed_norms(model: nn.Module, optimizer: torch.optim.Optimizer) -> Finding
     what = "biases and normalisation weights" if norms else "biases"
     shown = ", ".join(decayed[:4]) + (f", ... ({len(decayed)} in all)" if len(decayed) > 4 else "")
     kind = type(optimizer).__name__
+    if coupled_decay(optimizer):  # never echo Adam back: adam_not_adamw says why (audit s15 M1)
+        kind = "AdamW"
     return warning(
         STAGE, "decay_on_norms",
         f"The optimizer ({kind}) applies weight decay ({rate:g}) to {what} ({shown}). "

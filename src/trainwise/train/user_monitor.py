@@ -34,6 +34,7 @@ from trainwise.findings import Finding, Severity
 from trainwise.rundir import git_revision, library_versions, read_meta
 from trainwise.train import monitor_misuse as misuse
 from trainwise.train.diagnose_capacity import dropout_evidence
+from trainwise.train.entry_checks import summed_loss
 from trainwise.train.evaluate import evaluate
 from trainwise.train.monitor import StepMonitor, current_lr
 from trainwise.train.monitor_eval import (
@@ -149,6 +150,7 @@ class Monitor:
         """Evaluate on the validation loader ((x, y) or (x, y, ...) batches), end the epoch,
         diagnose the history so far; returns the epoch row. The shapes end_epoch takes, batch
         by batch (per-token outputs may differ in length between batches)."""
+        self._check_loss_fn(loss_fn)
         outputs, targets, loss, found = rows_and_loss(model, loader, loss_fn)
         # the heavy dropout layers, for the diagnosis to name (heavy_regularisation)
         return self._finish_epoch({**self._checked_metrics(outputs, targets, loss, found),
@@ -168,6 +170,7 @@ class Monitor:
         loss (its mean)."""
         row: dict[str, Any] = dict(metrics)
         if outputs is not None and targets is not None and loss_fn is not None:
+            self._check_loss_fn(loss_fn)
             outputs, targets = outputs.detach(), targets.detach()
             loss = mean_loss(loss_fn, outputs, targets)  # the user's loss, on their shapes
             found = target_findings(outputs, targets, loss_fn)
@@ -234,6 +237,11 @@ class Monitor:
         self.num_classes = self.num_classes or data.get("num_classes")
         self._found.print_line(f"continuing {self.run.path} at epoch {self.epoch}, step "
                                f"{self.num_steps + 1} ({self.epoch - 1} epoch(s) kept)")
+
+    def _check_loss_fn(self, loss_fn: Any) -> None:
+        summed = summed_loss(loss_fn, "train", "monitor.evaluate / end_epoch")
+        if summed is not None:  # said once (say_once): a check of the object, not per epoch
+            self._found.say_once(summed)
 
     def _checked_metrics(self, outputs: torch.Tensor, targets: torch.Tensor,
                          loss: torch.Tensor, found: list[Finding]) -> dict[str, Any]:
