@@ -95,6 +95,7 @@ def test_adam_with_weight_decay_is_told_to_use_adamw(blobs):
     found = {f.code: f for f in _own_loop(model, optimizer, blobs, epochs=1).findings()}
     assert found["adam_not_adamw"].severity is Severity.WARNING
     assert "torch.optim.AdamW(" in found["adam_not_adamw"].fix
+    assert "The optimizer (Adam) applies" in found["decay_on_norms"].message  # what it is
     decay_fix = found["decay_on_norms"].fix
     assert "torch.optim.AdamW(" in decay_fix and "torch.optim.Adam(" not in decay_fix
 
@@ -179,3 +180,31 @@ def test_fit_trains_batch_norm_frozen_in_eval_at_batch_one(blobs):
     state = fit(model, train, val, optimizer=trainwise.make_adamw(model, 1e-3, 0.01),
                 loss_fn=nn.CrossEntropyLoss(), max_epochs=1)
     assert state.step == 240
+
+
+def test_flat_master_copies_are_not_called_another_model():
+    """DeepSpeed ZeRO / FSDP flat parameters / fp32 masters: one 1-D tensor holding the
+    model's values trains it though it is none of the model's tensors by identity."""
+    from trainwise.train.entry_checks import unheld_parameters
+
+    model = _model()
+    flat = nn.Parameter(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert unheld_parameters(model, torch.optim.AdamW([flat], lr=1e-3), "train") is None
+    other = _model(1)  # a real other model (matrices) is still caught
+    found = unheld_parameters(model, torch.optim.AdamW(other.parameters()), "train")
+    assert found is not None and found.code == "optimizer_not_on_model"
+
+
+def test_monitor_names_parameters_as_the_users_module_does_under_a_wrapper():
+    from trainwise.train.entry_checks import monitor_entry_findings
+
+    class Wrapper(nn.Module):  # as DDP: the user's module under .module
+        def __init__(self, module):
+            super().__init__()
+            self.module = module
+
+    model, other = _model(0), _model(1)
+    found = monitor_entry_findings(Wrapper(model), torch.optim.AdamW(other.parameters()))
+    assert [f.evidence["params"] for f in found] == [["0.weight", "0.bias", "2.weight",
+                                                      "2.bias"]]
+    assert monitor_entry_findings(Wrapper(model), torch.optim.AdamW(model.parameters())) == []

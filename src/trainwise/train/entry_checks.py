@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from trainwise.findings import Finding, Severity, TrainwiseError, error, explained, warning
+from trainwise.train.grad_norms import unwrap
 
 SHOWN = 4  # parameter names a message lists before "... (N in all)"
 COUPLED_DECAY = ("Adam", "NAdam", "RAdam")  # weight_decay added to the gradient, which the
@@ -28,13 +29,17 @@ def unheld_parameters(model: nn.Module, optimizer: Any, stage: str) -> Finding |
     """An error when the optimizer holds none of the model's trainable parameters (built on
     another model: optimizer.step() never changes this one, the loss stays where it began and
     the diagnosis blames the lr; audit s15 B6), a warning when it misses some. Only for a
-    torch.optim.Optimizer: wrappers that keep flat copies (DeepSpeed ZeRO) hold none by id."""
+    torch.optim.Optimizer, and not when it holds only flat 1-D tensors against a model with
+    matrices: the flattened copies of DeepSpeed ZeRO, FSDP's flat parameters or fp32 master
+    weights hold none of the model's tensors by identity, yet train it."""
     if not isinstance(optimizer, torch.optim.Optimizer):
         return None
-    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    tensors = [p for group in optimizer.param_groups for p in group["params"]]
+    held = {id(p) for p in tensors}
     trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     missing = [name for name, p in trainable if id(p) not in held]
-    if not missing:
+    flat = all(p.dim() <= 1 for p in tensors) and any(p.dim() > 1 for _, p in trainable)
+    if not missing or (flat and len(missing) == len(trainable)):
         return None
     kind = type(optimizer).__name__
     build = ("build the optimizer from this model's parameters once the model is final (after "
@@ -122,10 +127,14 @@ def check_fit_entry(model: nn.Module, optimizer: Any, loss_fn: Any) -> None:
 
 
 def monitor_entry_findings(model: nn.Module, optimizer: Any) -> list[Finding]:
-    """The Monitor's checks of a model and optimizer, the first time the optimizer is passed
-    to monitor.step: the optimizer's parameters, then its kind of weight decay."""
-    found = [unheld_parameters(model, optimizer, "train"), adam_not_adamw(optimizer, "train")]
-    return [f for f in found if f is not None]
+    """The Monitor's checks of a model (as passed: DDP or FSDP may wrap it) and optimizer,
+    the first time the optimizer is passed to monitor.step: the optimizer's parameters (named
+    as the user's module names them, said only when the wrapped model's are missing too: a
+    wrapper may register its own), then its kind of weight decay."""
+    unheld = unheld_parameters(unwrap(model), optimizer, "train")
+    if unheld is not None and unheld_parameters(model, optimizer, "train") is None:
+        unheld = None
+    return [f for f in (unheld, adam_not_adamw(optimizer, "train")) if f is not None]
 
 
 def explained_by_optimizer(found: list[Finding], said: list[Finding]) -> list[Finding]:

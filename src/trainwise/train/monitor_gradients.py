@@ -88,7 +88,7 @@ class StepGradients:
 
     def _check_optimizer(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         self._optimizers_checked.add(id(optimizer))
-        for finding in monitor_entry_findings(unwrap(model), optimizer):
+        for finding in monitor_entry_findings(model, optimizer):
             self._say(finding)  # an optimizer on another model is an error: should_stop
         decayed = misuse.decayed_norms(unwrap(model), optimizer)
         if decayed is not None:

@@ -166,8 +166,8 @@ def decayed_norms(model: nn.Module, optimizer: torch.optim.Optimizer) -> Finding
     what = "biases and normalisation weights" if norms else "biases"
     shown = ", ".join(decayed[:4]) + (f", ... ({len(decayed)} in all)" if len(decayed) > 4 else "")
     kind = type(optimizer).__name__
-    if coupled_decay(optimizer):  # never echo Adam back: adam_not_adamw says why (audit s15 M1)
-        kind = "AdamW"
+    # never echo Adam back into the fix: adam_not_adamw says why (audit s15 M1)
+    build = "AdamW" if coupled_decay(optimizer) else kind
     return warning(
         STAGE, "decay_on_norms",
         f"The optimizer ({kind}) applies weight decay ({rate:g}) to {what} ({shown}). "
@@ -175,7 +175,7 @@ def decayed_norms(model: nn.Module, optimizer: torch.optim.Optimizer) -> Finding
         "layers' offsets and scales toward zero and changes what the learning rate and decay "
         "found elsewhere mean.",
         "Build the optimizer from trainwise.param_groups(model, weight_decay=...) "
-        f"(torch.optim.{kind}(trainwise.param_groups(model, {rate:g}), lr=...)) or use "
+        f"(torch.optim.{build}(trainwise.param_groups(model, {rate:g}), lr=...)) or use "
         "trainwise.make_adamw(model, lr=..., weight_decay=...).",
         num_params=len(decayed), params=decayed[:20])
 

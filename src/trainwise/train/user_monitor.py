@@ -47,6 +47,7 @@ from trainwise.train.monitor_findings import MonitorFindings, one_line_verdict
 from trainwise.train.monitor_folder import MONITOR_SOURCE, open_folder
 from trainwise.train.monitor_gradients import StepGradients
 from trainwise.train.monitor_targets import CALIBRATION_KEYS, target_findings
+from trainwise.train.monitor_warmup import WarmupWatch
 
 
 class Monitor:
@@ -82,6 +83,7 @@ class Monitor:
         self._epoch_first_row = 0  # where this epoch's rows start in `history`
         self._accumulation = 1
         self._closed = False
+        self._warmup: WarmupWatch | None = WarmupWatch()  # METHOD §4's large-batch warmup
         self.run, earlier = None, []
         if run_dir is not None:
             self.run, earlier = open_folder(Path(run_dir), resume=resume, overwrite=overwrite)
@@ -114,7 +116,10 @@ class Monitor:
         the highest among its groups (or pass `lr`), and a check, once, that its weight decay
         spares biases and normalisation weights. batch_indices: the batch's sample indices, kept
         only for the steps whose gradient norm spikes (they show up in the finding's
-        evidence). scaler: with float16 autocast, your torch.amp.GradScaler (call this after
+        evidence). batch_size: the rows of this step's batch (else len(batch_indices), or
+        the first dimension of a per-sample loss): with it, a batch above 256 whose lr does not
+        rise over the first 10 steps (no warmup) is warned about, once (METHOD §4).
+        scaler: with float16 autocast, your torch.amp.GradScaler (call this after
         `scaler.scale(loss).backward()`, before `scaler.step`): the gradient norms are
         unscaled (unless `scaler.unscale_` already ran this step: for the optimizer passed,
         or, when none is, for any; pass it when one scaler serves several) and the steps the
@@ -142,6 +147,8 @@ class Monitor:
         self._lr = lr
         if batch_size is None and batch_indices is not None:
             batch_size = len(batch_indices)
+        if self._warmup is not None:  # the first MIN_WARMUP_STEPS steps only
+            self._watch_warmup(batch_size, lr, loss)
         self._add_steps(self._steps.record(
             self.num_steps, self.epoch, loss_t, grad_norm, lr, layer_norms=layer_norms,
             batch_size=batch_size, batch_indices=batch_indices, inverse_scale=inverse_scale))
@@ -230,6 +237,7 @@ class Monitor:
         last = rows[-1]
         self.num_steps, self.epoch = int(last["step"]), int(last["epoch"]) + 1
         self._epoch_first_row, self._lr = len(rows), last.get("lr")
+        self._warmup = None  # a continued run's first steps are not the run's first
         # zeros from here on are measured, not a misplaced call
         self._gradients.nonzero_norm_seen = True
         data = read_meta(self.run.path).get("data") or {}
@@ -237,6 +245,18 @@ class Monitor:
         self.num_classes = self.num_classes or data.get("num_classes")
         self._found.print_line(f"continuing {self.run.path} at epoch {self.epoch}, step "
                                f"{self.num_steps + 1} ({self.epoch - 1} epoch(s) kept)")
+
+    def _watch_warmup(self, batch_size: int | None, lr: float | None, loss: Any) -> None:
+        """Feed the warmup watch; a per-sample loss (N, ...) tells the batch size when
+        batch_size was not given."""
+        assert self._warmup is not None
+        if batch_size is None and isinstance(loss, torch.Tensor) and loss.dim() >= 1:
+            batch_size = int(loss.shape[0])
+        found = self._warmup.add(batch_size, lr)
+        if found is not None:
+            self._found.say_once(found)
+        if self._warmup.done:
+            self._warmup = None
 
     def _check_loss_fn(self, loss_fn: Any) -> None:
         summed = summed_loss(loss_fn, "train", "monitor.evaluate / end_epoch")

@@ -21,9 +21,9 @@ from typing import Any
 import torch
 
 from trainwise.findings import Finding, error, info, warning
+from trainwise.train.large_batch_rules import MAX_MICRO_BATCH  # also the Monitor's
 
 SIZES = (32, 64, 128, 256)  # METHOD.md §4: powers of two, 32/64/128 preferred
-MAX_MICRO_BATCH = 256  # above it: gradient accumulation (batch-norm statistics stay sane)
 HEADROOM = 0.2  # keep 20% of the memory free: evaluation, fragmentation of the caching
 # allocator and longer samples later need it (the found size OOMs later: Lightning#8028)
 # Two thresholds on steps an epoch, on purpose: a batch trainwise picks itself (tune.batch_size

@@ -10,13 +10,12 @@ from typing import Any
 import torch
 
 from trainwise.findings import Finding, info, warning
-from trainwise.tune.batch_size import MAX_MICRO_BATCH
+from trainwise.train.large_batch_rules import (  # the Monitor's too (monitor_warmup)
+    MAX_MICRO_BATCH,
+    MIN_WARMUP_STEPS,
+    WARMUP_SHARE,
+)
 
-WARMUP_SHARE = 0.05  # of all steps: the linear warmup of constant/cosine schedules at a large
-# effective batch (Goyal et al. 2017 warm up over 5 of 90 epochs)
-MIN_WARMUP_STEPS = 10  # ...but never fewer steps than this (the first step then at lr/10, a
-# decade below the peak) where the run allows: 5% of a 28-step run (MNIST-1D at batch 512,
-# 4 epochs) was 1 step, whose LinearLR starts at the full lr, i.e. no warmup (audit s12 L8)
 WARMUP_CAP = 0.25  # ...and at most this share of a short run's steps, under the 30% one-cycle
 # spends rising, so that the warmup never takes most of the training
 MIN_WARMUP_RUN = 10  # steps: a run this short gets no warmup (the finding says so)
