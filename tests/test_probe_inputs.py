@@ -230,9 +230,9 @@ def test_fit_says_what_a_batch_must_be(blobs):
     from trainwise.train.loop import fit
 
     bare = DataLoader(blobs[0], batch_size=32)  # inputs alone, no targets
+    net = _net()  # one model: an optimizer on another model's parameters is refused first
     with pytest.raises(TrainwiseError, match=r"not an \(inputs, targets\) pair; return \(x, y\)"):
-        fit(_net(), bare, bare, optimizer=_adamw(_net()), loss_fn=F.cross_entropy,
-            max_epochs=1)
+        fit(net, bare, bare, optimizer=_adamw(net), loss_fn=F.cross_entropy, max_epochs=1)
 
 
 def test_a_model_returning_a_tuple_gets_the_fix_in_the_range_test(blobs):
