@@ -82,6 +82,32 @@ def test_a_point_range_is_stretched_to_a_factor_of_2():
     assert math.sqrt(lrs[0] * lrs[-1]) == pytest.approx(0.01)
 
 
+def test_a_narrow_range_is_widened_only_inside_what_the_range_test_tried():
+    """Audit s15 K1: range 0.28 to 0.5 from a test ending at end_lr 0.5 gave 0.266, 0.399 and
+    0.532 (stretched around the middle); 0.532, never tried, won and training exploded."""
+    lrs, spacing = candidate_lrs(0.28, 0.5, 3, min_lr=1e-5, max_lr=0.5)
+    np.testing.assert_allclose(lrs, [0.25, 0.375, 0.5], rtol=1e-12)  # moved down to 2x
+    lrs, _ = candidate_lrs(1.1e-5, 1.5e-5, 3, min_lr=1e-5, max_lr=0.5)
+    np.testing.assert_allclose(lrs, [1e-5, 1.5e-5, 2e-5], rtol=1e-12)  # moved up to 2x
+    lrs, _ = candidate_lrs(1.0, 1.2, 3, min_lr=1.0, max_lr=1.5)
+    np.testing.assert_allclose(lrs, [1.0, 1.25, 1.5], rtol=1e-12)  # the test spans 1.5x only
+    assert candidate_lrs(0.28, 0.5, 3, max_lr=0.6)[0] == candidate_lrs(0.28, 0.5, 3)[0]
+
+
+def test_short_runs_train_no_candidate_above_max_lr(regression):
+    model, train, val = regression
+    built = []
+
+    def fixed(m, lr=None):  # the lr ignored: short_runs stops after its first grid
+        built.append(lr)
+        return torch.optim.SGD(m.parameters(), lr=0.01)
+
+    with pytest.raises(TrainwiseError, match="same losses"):
+        short_runs(model, nn.MSELoss(), train, val, fixed, lr_low=0.28, lr_high=0.5,
+                   num_epochs=1, task="regression", max_lr=0.5, min_lr=1e-5)
+    assert max(built) == pytest.approx(0.5) and min(built) == pytest.approx(0.25)
+
+
 @pytest.mark.parametrize("low, high, num", [(0, 1, 3), (1e-2, 1e-3, 3), (1e-3, 1e-2, 2),
                                             (1e-3, 1e-2, 6), (1e-3, math.nan, 3)])
 def test_bad_ranges_and_counts_raise(low, high, num):

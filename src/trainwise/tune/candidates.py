@@ -24,19 +24,20 @@ BLOWN_UP = 3.0  # a candidate above the best scoring over 3x both its loss and t
 # and leaving it out moved that calibrated pick 0.015 -> 0.040 (bench/tune_vs_oracle.py)
 
 
-def candidate_lrs(lr_low: float, lr_high: float, num: int | str = "auto") -> tuple[list[float],
-                                                                                    str]:
+def candidate_lrs(lr_low: float, lr_high: float, num: int | str = "auto", *,
+                  min_lr: float = 0.0, max_lr: float = math.inf) -> tuple[list[float], str]:
     """3-5 lrs from lr_low to lr_high inclusive, and the spacing used ("log" or "even").
 
     Log-spaced when the range spans more than a factor of 3, else evenly spaced; "auto"
-    takes as many as keep neighbours <= MAX_STEP apart (at least 3, at most 5).
+    takes as many as keep neighbours <= MAX_STEP apart (at least 3, at most 5). A range
+    narrower than MIN_SPAN is widened (`widened`), never past [min_lr, max_lr]: what the
+    range test tried.
     """
     if not 0 < lr_low <= lr_high or not math.isfinite(lr_high):
         raise TrainwiseError(f"need 0 < lr_low <= lr_high, got {lr_low} and {lr_high}; pass "
                              "the range the range test found (lr_low, lr_high).")
     if lr_high / lr_low < MIN_SPAN:
-        middle = math.sqrt(lr_low * lr_high)
-        lr_low, lr_high = middle / math.sqrt(MIN_SPAN), middle * math.sqrt(MIN_SPAN)
+        lr_low, lr_high = widened(lr_low, lr_high, min_lr, max_lr)
     ratio = lr_high / lr_low
     if num == "auto":
         num = min(5, max(3, math.ceil(math.log(ratio) / math.log(MAX_STEP) - 1e-9) + 1))
@@ -45,6 +46,22 @@ def candidate_lrs(lr_low: float, lr_high: float, num: int | str = "auto") -> tup
     if ratio > LOG_SPACING_ABOVE:
         return [float(v) for v in np.geomspace(lr_low, lr_high, num)], "log"
     return [float(v) for v in np.linspace(lr_low, lr_high, num)], "even"
+
+
+def widened(lr_low: float, lr_high: float, min_lr: float = 0.0,
+            max_lr: float = math.inf) -> tuple[float, float]:
+    """A range narrower than MIN_SPAN stretched to MIN_SPAN around its middle, then shifted
+    inside [min_lr, max_lr] (narrower only when those are closer than MIN_SPAN). Unclamped, a
+    range test ending at its end_lr 0.5 with lr_high 0.5 gave candidates up to 0.532, past
+    anything the test tried, and training at 0.532 exploded (audit s15 K1)."""
+    middle = math.sqrt(lr_low * lr_high)
+    low, high = middle / math.sqrt(MIN_SPAN), middle * math.sqrt(MIN_SPAN)
+    ceiling, floor = max(max_lr, lr_high), min(min_lr, lr_low)  # the range itself stays
+    if high > ceiling:  # the top of what the test tried (its divergence or end_lr): move down
+        low, high = ceiling / MIN_SPAN, ceiling
+    if low < floor:  # the bottom (tune.start_lr): move up, as far as the ceiling allows
+        low, high = floor, min(floor * MIN_SPAN, ceiling)
+    return low, high
 
 
 def beyond_edge(results: Sequence[tuple[float, float]]) -> float | None:

@@ -263,7 +263,7 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
         fabric=fabric, grad_clip=grad_clip, seed=seed, constant_lr=constant_lr,
         accumulate=accumulate[1], tail_evals=TAIL_EVALS if constant else 1,
         max_steps=short_steps, progress=progress, max_lr=divergence_lr(rt),
-        range_lr=rt.lr)
+        range_lr=rt.lr, min_lr=config.start_lr)
     result.seconds["short_runs"] = time.perf_counter() - started
     chose = math.isfinite(result.short.chosen_lr) and result.short.told_apart and not any(
         f.severity is Severity.ERROR for f in result.short.findings)

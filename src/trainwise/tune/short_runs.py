@@ -110,7 +110,7 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
                grad_clip: float = 0.0, seed: int = 0, constant_lr: bool | None = None,
                accumulate: int = 1, tail_evals: int = 1, max_steps: int | None = None,
                progress: Any = None, max_lr: float = math.inf,
-               range_lr: float | None = None) -> ShortRunResult:
+               range_lr: float | None = None, min_lr: float = 0.0) -> ShortRunResult:
     """Train each candidate peak lr for `num_epochs` with `make_scheduler` over those epochs'
     steps (one-cycle by default, the real schedule compressed); choose by the final
     validation loss (`refine`), or with `tail_evals` > 1 by the median of that many validation
@@ -118,8 +118,9 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     optimizer at peak lr `lr`. `max_steps`: a run with more steps than this ends there,
     mid-epoch, with the schedule compressed into `max_steps` (and the tail spread over as large
     a share of the run as one epoch of num_epochs would be). `progress`: see tune_lr.
-    `max_lr`: no widening step trains above it (tune_lr passes divergence_lr: where the range
-    test's loss climbed back above its start, or tune.end_lr).
+    `max_lr`: no candidate, nor widening step, trains above it (tune_lr passes divergence_lr:
+    where the range test's loss climbed back above its start, or tune.end_lr); `min_lr`: no
+    candidate of a range widened to MIN_SPAN below it (tune_lr passes tune.start_lr).
     `range_lr`: the range test's point, trained when no candidate learned (below the loss at
     the start: short_run_learning) or every candidate scored within TIE_FLOOR of the best;
     with it, on fewer than SMALL_VAL_ROWS validation rows, a pick at the edge of the
@@ -132,7 +133,7 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     if num_epochs < 1 or max_widenings < 0:
         raise TrainwiseError(f"num_epochs={num_epochs} must be >= 1 and max_widenings="
                              f"{max_widenings} >= 0.")
-    lrs, spacing = candidate_lrs(lr_low, lr_high, num_candidates)
+    lrs, spacing = candidate_lrs(lr_low, lr_high, num_candidates, min_lr=min_lr, max_lr=max_lr)
     check_sized(train_loader)  # tune_lr checks these before its range test; short_runs is public
     setup = _Setup(model, loss_fn, train_loader, val_loader, make_optimizer, make_scheduler,
                    num_epochs, task, fabric or Fabric(**model_device(model)),
