@@ -12,6 +12,7 @@ from trainwise.config_sections import BUILT_IN_SOURCES, READABLE_DATA, data_suff
 from trainwise.data.arrays import load_npz
 from trainwise.data.errors import DataError
 from trainwise.data.images import load_image_folder
+from trainwise.data.keys import NONE
 from trainwise.data.tables import load_table, read_table
 from trainwise.data.task import TaskData
 from trainwise.findings import Finding, warning
@@ -83,7 +84,10 @@ def load_data(source: str, target: str = "label", task: str = "auto", group_colu
     path = Path(source)
     suffix = data_suffix(path)  # DATA.CSV, data.tsv and data.csv.gz are tables too
     if source in BUILT_IN:
+        _check_no_keys(source, group_column, time_column)
         data = BUILT_IN[source]()
+        if target != "label":
+            data.findings.append(_target_unused(source, target))
     elif suffix in (".csv", ".parquet"):
         data = load_table(path, target, task, group_column, time_column, tuple(na_values),
                           sep=sep, encoding=encoding, decimal=decimal, dayfirst=dayfirst,
@@ -105,6 +109,27 @@ def load_data(source: str, target: str = "label", task: str = "auto", group_colu
     if image_size and data.kind != "image":
         data.findings.append(_image_size_unused(data.kind, image_size))
     return data
+
+
+def _check_no_keys(source: str, group_column: str, time_column: str) -> None:
+    """A built-in set has no group or time column: one asked for is an error, as a missing
+    column of a table is. Ignored, a group split by patient became a split by rows, said
+    nowhere (audit s15 K14)."""
+    for key, column in (("group_column", group_column), ("time_column", time_column)):
+        if column and column != NONE:
+            raise DataError(
+                f"split.{key} = '{column}' names a column, but the built-in data set "
+                f"'{source}' has no columns to split by: its rows are independent samples. "
+                f"Remove split.{key} (or set it to \"none\"), or point data.source at a table "
+                f"(.csv / .parquet) or .npz that holds the {key.split('_')[0]} of each row.")
+
+
+def _target_unused(source: str, target: str) -> Finding:
+    return warning("data", "target_unused",
+                   f"data.target = '{target}' was ignored: it names a column of a table, and "
+                   f"the built-in data set '{source}' has its own labels.",
+                   "Remove data.target, or point data.source at the table that has "
+                   f"'{target}'.", target=target, source=source)
 
 
 def _image_size_unused(kind: str, image_size: int) -> Finding:
