@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from trainwise import config_values
 from trainwise.findings import TrainwiseError
 
 DATA_SUFFIXES = (".csv", ".parquet", ".npz")  # what data.source reads besides built-in names
@@ -144,6 +145,16 @@ class DataConfig(_Section):
     # (an identifier, a leak, a column known only after the target); a name not in the file
     # is an error that names the closest column. Empty columns and copies are left out anyway
 
+    @field_validator("source")
+    @classmethod
+    def _source_reads_as_data(cls, value: str) -> str:
+        return config_values.data_source(value, BUILT_IN_SOURCES, READABLE_DATA)
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding_is_known(cls, value: str) -> str:
+        return config_values.encoding(value)
+
 
 class SplitConfig(_Section):
     val_fraction: float = Field(0.1, gt=0, lt=0.5)  # taken from the training part
@@ -170,6 +181,12 @@ class SplitConfig(_Section):
     # tunes and tests on fold 0 (time folds, expanding windows: the last, the largest and
     # latest), then the crossval stage trains the same model on every other fold and reports
     # the validation score's mean and spread (stages_crossval.py)
+
+
+    @field_validator("cut", "gap")
+    @classmethod
+    def _time_value_parses(cls, value: Any, info: Any) -> Any:
+        return config_values.time_value(value, info.field_name)
 
 
 def split_seed(config: Config) -> int:
@@ -204,7 +221,7 @@ class ModelConfig(_Section):
         """'package.module:Class' is checked here: a typo (':Net', '.x:Net', 'mynet:') is a
         config error, not an import that fails deep in the model stage."""
         if ":" not in value:
-            return value
+            return config_values.model_name(value)
         module, _, class_name = value.partition(":")
         if not (all(part.isidentifier() for part in module.split("."))
                 and class_name.isidentifier()):
