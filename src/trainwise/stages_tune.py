@@ -142,7 +142,7 @@ def _tune_lr(ctx: RunContext, short_run_loader: Any, bar: TuneProgress | None) -
                                   drop_last=len(train.y) >= cfg.batch_size),
         make_scheduler=lambda optimizer, steps: run_scheduler(ctx, optimizer, steps),
         task=ctx.data.task, fabric=ctx.fabric, grad_clip=cfg.grad_clip, seed=seed,
-        constant_lr=cfg.schedule == "constant",  # after any warmup
+        constant_lr=cfg.schedule == "constant", schedule=cfg.schedule,  # after any warmup
         # micro-batches as training will use: the range test's loader is whole batches, the
         # short runs' is sliced over the processes
         accumulate=(accumulation_steps(cfg.batch_size, 1, cfg.accumulate_grad_batches),

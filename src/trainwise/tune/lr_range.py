@@ -129,7 +129,8 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
                   seeds: Sequence[int] = (0, 1, 2), diverge_factor: float = 4.0,
                   rule: str = "trainwise", accumulate: int = 1,
                   fabric: Fabric | None = None,
-                  on_seed_end: Callable[[int], Any] | None = None) -> LrRangeResult:
+                  on_seed_end: Callable[[int], Any] | None = None,
+                  schedule: str = "onecycle") -> LrRangeResult:
     """Ramp the lr from start_lr to end_lr over num_steps batches per seed; suggest by `rule`.
 
     `make_optimizer(model)` builds the training optimizer, fresh for each seed; each group's
@@ -149,7 +150,8 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
     scaler per seed, so its own is left as found). Errors (a NaN/inf loss that is no
     divergence, nothing to train, no batch, data smaller than a batch, a used-up iterator)
     come back as error findings, with `lr` nan; bad arguments raise. `on_seed_end(seed)` is
-    called as each seed's ramp ends (a progress bar's hook).
+    called as each seed's ramp ends (a progress bar's hook). `schedule`: the training
+    schedule ("onecycle", "cosine", "constant"; "" names none) the summary says the point is for.
     """
     get_rule(rule)  # an unknown name fails before any work
     seeds = tuple(seeds)
@@ -171,7 +173,7 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
     except ProbeStop as stop:
         nan = math.nan
         return LrRangeResult(nan, nan, nan, nan, rule, curves, findings=[stop.finding])
-    v = verdict(curves, rule)
+    v = verdict(curves, rule, schedule)
     return LrRangeResult(v.lr, v.lr_low, v.lr_high, v.spread_decades, rule, curves,
                          v.suggestions, v.findings + unbatched)
 

@@ -45,8 +45,9 @@ def _geometric_median(values: Sequence[float]) -> float:
     return float(10 ** np.median(np.log10(values)))
 
 
-def verdict(curves: Sequence[Curve], rule: str) -> Verdict:
-    """Combine the seeds: our rule gives each seed's range; `rule` gives each seed's point."""
+def verdict(curves: Sequence[Curve], rule: str, schedule: str = "onecycle") -> Verdict:
+    """Combine the seeds: our rule gives each seed's range; `rule` gives each seed's point.
+    `schedule`: train.schedule's name, said in the summary ("" : none named)."""
     ranges = [suggest_range(c.lrs, c.losses) for c in curves]
     pick = get_rule(rule)
     points = [r.lr if rule == "trainwise" else float(pick(c.lrs, c.losses))
@@ -58,7 +59,7 @@ def verdict(curves: Sequence[Curve], rule: str) -> Verdict:
                      _geometric_median([r.lr_high for r in ranges]), spread, points)
     fell = not all("no_descent" in r.flags for r in ranges)
     unrisen = [c.seed for c, r in zip(curves, ranges, strict=True) if "no_rise" in r.flags]
-    result.findings = [_summary(result, curves, rule, fell, unrisen),
+    result.findings = [_summary(result, curves, rule, fell, unrisen, schedule),
                        *_flag_warnings(ranges, curves)]
     if spread_too_wide(result.spread_decades):
         result.findings.append(_spread_warning(result, curves))
@@ -91,8 +92,15 @@ def _high_end(seeds: list[int], unrisen: list[int]) -> str:
             "there it is the end of the test")
 
 
+SCHEDULE_SAID = {  # the peak the point is read as, per train.schedule (audit s15 K9: "for a
+    # one-cycle schedule" was said under cosine too); the rule was calibrated on one-cycle
+    # peaks, and at a constant lr the short runs start lower and scale their pick (search.py)
+    "onecycle": " for a one-cycle schedule", "cosine": " for the cosine schedule",
+    "constant": " read as a one-cycle peak (the lr stays constant here, which wants less)"}
+
+
 def _summary(result: Verdict, curves: Sequence[Curve], rule: str, fell: bool,
-             unrisen: list[int]) -> Finding:
+             unrisen: list[int], schedule: str = "onecycle") -> Finding:
     seeds = [c.seed for c in curves]
     why = " (95% of the loss's fall done)" if rule == "trainwise" else ""
     if not fell:  # no seed's loss fell beyond its noise: the point is where noise dipped
@@ -100,7 +108,7 @@ def _summary(result: Verdict, curves: Sequence[Curve], rule: str, fell: bool,
     return info(
         "tune", "lr_range",
         f"Learning-rate range test ({len(seeds)} seed(s), rule '{rule}'): peak lr "
-        f"{result.lr:.2g} for a one-cycle schedule{why}; range "
+        f"{result.lr:.2g}{SCHEDULE_SAID.get(schedule, '')}{why}; range "
         f"{result.lr_low:.2g} (3/4 of the fall done) to {result.lr_high:.2g} "
         f"({_high_end(seeds, unrisen)}) for the short-run search; per-seed points: "
         f"{spread_text(result.spread_decades)}.",

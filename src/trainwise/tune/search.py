@@ -174,7 +174,8 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
             range_loader: Iterable | None = None, make_scheduler: MakeScheduler | None = onecycle,
             task: str = "classification", fabric: Fabric | None = None, grad_clip: float = 0.0,
             seed: int = 0, constant_lr: bool | None = None,
-            accumulate: tuple[int, int] = (1, 1), progress: Any = None) -> TuneResult:
+            accumulate: tuple[int, int] = (1, 1), progress: Any = None,
+            schedule: str | None = None) -> TuneResult:
     """Range test (config.num_seeds seeds from `seed`) then, unless config.short_runs is off,
     short runs over its range; `lr` is the chosen one-cycle peak (nan when tuning failed:
     read `findings`).
@@ -204,6 +205,9 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     batch-dependent layers; BatchNorm normalises each micro-batch (see lr_range_test).
     `fabric`: the run's; the short runs train through it and the range test steps at its
     precision (None: one CPU process, 32-bit).
+    `schedule`: train.schedule's name ("onecycle", "cosine", "constant"), said in the range
+    test's summary; None: "constant" at a constant lr, "onecycle" under the default
+    make_scheduler, else none named.
     `progress`: told of the work as it goes (None: nothing is told): `plan(steps, what)` when
     more optimizer steps are to come, `finished(steps, line)` when a range-test seed or a
     short run ends, and fit's `on_step_end(rows)` inside each short run; console.TuneProgress
@@ -225,6 +229,7 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
             return TuneResult(nan, LrRangeResult(nan, nan, nan, nan, "trainwise"), None,
                               findings=[problem])
     started = time.perf_counter()
+    constant = constant_lr if constant_lr is not None else make_scheduler is None
     # `is None`, not `or`: an empty DataLoader is falsy, and a stream's bool() calls len()
     range_loader = train_loader if range_loader is None else range_loader
     if progress is not None:
@@ -235,10 +240,11 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
                        seeds=tuple(range(seed, seed + config.num_seeds)),
                        accumulate=accumulate[0], fabric=fabric,
                        on_seed_end=progress and (lambda seed_: progress.finished(
-                           config.num_steps, f"range test seed {seed_}")))
+                           config.num_steps, f"range test seed {seed_}")),
+                       schedule=schedule if schedule is not None else "constant" if constant
+                       else "onecycle" if make_scheduler is onecycle else "")
     result = TuneResult(rt.lr, rt, None, {"range_test": time.perf_counter() - started},
                         list(rt.findings))
-    constant = constant_lr if constant_lr is not None else make_scheduler is None
     if not math.isfinite(rt.lr):
         return result
     if not config.short_runs:
