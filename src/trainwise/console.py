@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -92,10 +94,20 @@ def progress() -> Progress:
 class ProgressBar:
     """A training progress bar as a callback: steps advance it, epochs update its text."""
 
-    def __init__(self, bar: Progress, total_steps: int, description: str = "train"):
+    def __init__(self, bar: Progress, total_steps: int, description: str = "train",
+                 max_minutes: float = 0.0, clock: Callable[[], float] = time.monotonic):
         self.bar = bar
         self.task = bar.add_task(description, total=total_steps, info="")
         self.prefix = "" if description == "train" else f"{description}: "  # piped lines
+        self.budget = 60.0 * max_minutes  # train.max_minutes; 0: none
+        self.clock, self.started = clock, clock()
+
+    def on_fit_start(self) -> None:
+        self.started = self.clock()  # as TimeBudget counts it
+
+    def budget_left(self) -> float | None:
+        """Seconds until train.max_minutes stops training; None without a budget."""
+        return max(0.0, self.budget - (self.clock() - self.started)) if self.budget else None
 
     def on_step_end(self, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -107,8 +119,8 @@ class ProgressBar:
         # one kept line per epoch, piped or at a terminal (there above the live bar, whose own
         # text each epoch replaces): train_loss beside val_loss shows overfitting as it starts
         seconds = f"  {row['seconds']:.1f} s" if "seconds" in row else ""
-        console.print(f"{self.prefix}{info}{seconds}{_time_left(self.bar, self.task)}",
-                      soft_wrap=True)
+        left = _time_left(self.bar, self.task, self.budget_left())
+        console.print(f"{self.prefix}{info}{seconds}{left}", soft_wrap=True)
 
 
 def epoch_line(row: dict[str, Any]) -> str:
@@ -164,12 +176,16 @@ class TuneProgress:
             console.print(f"tune: {line}{_time_left(self.bar, self.task)}", soft_wrap=True)
 
 
-def _time_left(bar: Progress, task_id: Any) -> str:
-    """The bar's ETA as words ("  ~4 min left"), or "" before rich has a rate."""
+def _time_left(bar: Progress, task_id: Any, budget_left: float | None = None) -> str:
+    """The bar's ETA as words ("  ~4 min left"), or "" before rich has a rate; at most
+    `budget_left` (train.max_minutes' seconds left: a 3 s budget over 10^12 epochs said
+    "~236885217 min left", audit s15 K16)."""
     task = next(t for t in bar.tasks if t.id == task_id)
     left = task.time_remaining
     if left is None or task.finished:
         return ""
+    if budget_left is not None:
+        left = min(left, budget_left)
     return f"  ~{left / 60:.0f} min left" if left >= 90 else f"  ~{left:.0f} s left"
 
 

@@ -68,7 +68,7 @@ def writer_callbacks(ctx: RunContext, bar: Any, total_steps: int,
     if not ctx.fabric.is_global_zero:
         return []
     purge = None if resumed_step is None else resumed_step + 1
-    progress_bar = ProgressBar(bar, total_steps)
+    progress_bar = ProgressBar(bar, total_steps, max_minutes=ctx.config.train.max_minutes)
     bar.update(progress_bar.task, completed=resumed_step or 0)
     return [HistoryWriter(ctx.run), TensorBoardLogger(ctx.run.tensorboard_dir, purge_step=purge),
             progress_bar]
