@@ -234,9 +234,9 @@ def _apart_word(gap: float, bound: float, best_loss: float) -> str:
         return "beyond noise"
     if gap > (TIE_CEILING - 1) * abs(best_loss):  # not "within noise ... no tie": a gap
         # under the bound reads as a tie (audit s15 K1); here the ceiling decided
-        return (f"over {TIE_CEILING - 1:.0%} of the best's loss, so no tie (the noise bound, "
-                f"{bound:.2g}, is wider than the gap: too few rows to measure it, and the "
-                "ceiling decides)")
+        return (f"over {TIE_CEILING - 1:.0%} of the best's loss, which is never a tie; the "
+                f"noise bound ({bound:.2g}) is wider still: too few rows to measure a gap "
+                "this size")
     return "within noise, but a worse lr lies between it and the best, so no tie"
 
 
