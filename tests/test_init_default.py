@@ -75,8 +75,8 @@ def test_pretrained_custom_frozen_or_policy_weights_are_not_flagged(prepare):
 
 
 def test_the_default_draw_is_recognised_on_small_layers_and_convolutions():
-    """3 standard errors on the std and 5 / n on the range: 200 fresh draws of a 32-weight
-    Linear and of a Conv2d are all recognised."""
+    """4 standard errors on the std (STD_NOISE) and 7 / n on the range (FILL): 200 fresh draws
+    of a 32-weight Linear and of a 12-weight Conv1d are all recognised."""
     torch.manual_seed(1)
     for _ in range(200):
         model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Conv1d(1, 4, 3))
@@ -97,3 +97,45 @@ def test_the_report_table_shows_kept_layers_beside_the_policys_std():
     assert rows[0]["rule"] == "kept: still PyTorch's default uniform init"
     assert rows[0]["policy_std_high"] == pytest.approx(math.sqrt(2 / 30))
     assert rows[0]["policy_std_low"] == pytest.approx(math.sqrt(2 / 64))
+
+
+def _pretrained_body(model: nn.Sequential, fresh: tuple[int, ...]) -> nn.Sequential:
+    """Every Linear but those in `fresh` loaded from a trained copy: a fine-tuning model."""
+    trained = _trained(_audit_net())
+    for index in (0, 2, 4):
+        if index not in fresh:
+            model[index].load_state_dict(trained[index].state_dict())
+    return model
+
+
+def test_a_pretrained_body_with_a_fresh_head_is_a_note_not_a_warning():
+    """Review s15 VE1: the fresh head feeds no ReLU, so its default init shrinks nothing, and
+    the old fix (model.init = "policy") would have redrawn the pretrained body."""
+    torch.manual_seed(0)
+    [kept] = apply_init_policy(_pretrained_body(_audit_net(), fresh=(4,)), "auto", own=True)
+    assert kept.severity is Severity.INFO
+    assert kept.evidence["default_init_layers"] == ["4"]
+    assert "1 layer ('4') still holds PyTorch's default init" in kept.message
+
+
+def test_linear_batchnorm_relu_blocks_are_not_warned_about():
+    """Review s15 VE5: BatchNorm rescales each block (std 0.585 then 0.584 after the ReLUs)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(30, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Linear(64, 64),
+                          nn.BatchNorm1d(64), nn.ReLU(), nn.Linear(64, 2))
+    [kept] = apply_init_policy(model, "auto", own=True)
+    assert kept.severity is Severity.INFO
+    assert kept.evidence["default_init_layers"] == ["0", "3", "6"]
+    assert [r["shrinks"] for r in kept.evidence["layers"]] == [False] * 3
+
+
+def test_fresh_relu_layers_on_a_pretrained_body_get_a_fix_that_keeps_the_body():
+    """A fresh ReLU layer still warns, but the fix redraws only the fresh layers: "policy" or
+    init_weights(model) would wipe the pretrained layer '0' (review s15 VE1)."""
+    torch.manual_seed(0)
+    [kept] = apply_init_policy(_pretrained_body(_audit_net(), fresh=(2, 4)), "auto", own=True)
+    assert kept.severity is Severity.WARNING
+    assert "1 of its 3 Linear/Conv layers ('2')" in kept.message
+    assert "trainwise.init_weights(model[2]) and trainwise.init_weights(model[4])" in kept.fix
+    assert "1 layer ('0') holds weights set before" in kept.fix
+    assert "trainwise.init_weights(model)" not in kept.fix

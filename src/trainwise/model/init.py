@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 # Layers whose weight is a matmul we initialise by the activation that follows them.
-_MATMUL = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd)
+MATMUL = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd)
 _NORMS: tuple[type[nn.Module], ...] = (nn.modules.batchnorm._NormBase, nn.LayerNorm,
                                        nn.GroupNorm, nn.LocalResponseNorm)
 if hasattr(nn, "RMSNorm"):
@@ -37,12 +37,12 @@ EMBEDDING_STD = 0.01
 OUTPUT_GAIN = 0.1
 
 
-def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
+def model_leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """Modules without children, in registration order: for nn.Sequential, the forward order."""
     return [(name, m) for name, m in model.named_modules() if not list(m.children())]
 
 
-def _next_activation(leaves: list[tuple[str, nn.Module]], index: int) -> nn.Module | None:
+def next_activation(leaves: list[tuple[str, nn.Module]], index: int) -> nn.Module | None:
     """The activation module that follows leaves[index], skipping norms/dropout/pooling."""
     for _, module in leaves[index + 1:]:
         if isinstance(module, _TRANSPARENT):
@@ -53,11 +53,22 @@ def _next_activation(leaves: list[tuple[str, nn.Module]], index: int) -> nn.Modu
     return None
 
 
-def _is_last_layer(leaves: list[tuple[str, nn.Module]], index: int) -> bool:
-    return not any(isinstance(m, (*_MATMUL, *_RECURRENT)) for _, m in leaves[index + 1:])
+def norm_follows(leaves: list[tuple[str, nn.Module]], index: int) -> bool:
+    """A norm layer sits between leaves[index] and the next matmul (Linear -> BatchNorm -> ReLU,
+    or Linear -> ReLU -> LayerNorm): it rescales the signal whatever the layer's init."""
+    for _, module in leaves[index + 1:]:
+        if isinstance(module, _NORMS):
+            return True
+        if isinstance(module, (*MATMUL, *_RECURRENT)):
+            return False
+    return False
 
 
-def _rule_for(activation: nn.Module | None, hint: str | None, last: bool) -> tuple[str, dict]:
+def is_last_layer(leaves: list[tuple[str, nn.Module]], index: int) -> bool:
+    return not any(isinstance(m, (*MATMUL, *_RECURRENT)) for _, m in leaves[index + 1:])
+
+
+def rule_for(activation: nn.Module | None, hint: str | None, last: bool) -> tuple[str, dict]:
     """(rule name, kwargs) for the weight of a layer whose output feeds `activation`."""
     if activation is None and hint is not None and not last:
         activation = {"relu": nn.ReLU(), "gelu": nn.ReLU(), "silu": nn.ReLU(),
@@ -77,6 +88,13 @@ def _rule_for(activation: nn.Module | None, hint: str | None, last: bool) -> tup
     if last:  # small logits at init: loss at init ~ ln C, no confident-wrong hockey stick
         return "xavier_normal", {"gain": OUTPUT_GAIN}
     return "xavier_normal", {"gain": 1.0}  # sigmoid, or no activation we can see
+
+
+def rule_label(rule: str, kwargs: dict[str, Any]) -> str:
+    """The rule as a layer's record names it ("xavier_normal(gain=0.1)"); describe_rule reads it."""
+    if kwargs.get("a"):
+        return f"{rule}(leaky_relu a={kwargs['a']:.3g})"
+    return rule if kwargs.get("gain", 1.0) == 1.0 else f"{rule}(gain={kwargs['gain']:.3g})"
 
 
 def _apply(weight: torch.Tensor, rule: str, kwargs: dict, gen: torch.Generator | None) -> None:
@@ -154,15 +172,12 @@ def _init_mha(name: str, module: nn.MultiheadAttention, gen: torch.Generator | N
 
 def _init_module(name: str, module: nn.Module, leaves: list, index: int,
                  hint: str | None, gen: torch.Generator | None) -> list[dict]:
-    if isinstance(module, _MATMUL):
-        rule, kwargs = _rule_for(_next_activation(leaves, index), hint,
-                                 _is_last_layer(leaves, index))
+    if isinstance(module, MATMUL):
+        rule, kwargs = rule_for(next_activation(leaves, index), hint,
+                                is_last_layer(leaves, index))
         _apply(module.weight, rule, kwargs, gen)
         _zero_bias(module)
-        label = rule if kwargs.get("gain", 1.0) == 1.0 else f"{rule}(gain={kwargs['gain']:.3g})"
-        if kwargs.get("a"):
-            label = f"{rule}(leaky_relu a={kwargs['a']:.3g})"
-        return [_record(name, module, label, module.weight)]
+        return [_record(name, module, rule_label(rule, kwargs), module.weight)]
     if isinstance(module, _RECURRENT):
         return _init_recurrent(name, module, gen)
     if isinstance(module, _EMBEDDINGS):
@@ -190,7 +205,7 @@ def init_weights(model: nn.Module, nonlinearity_hint: str | None = None,
     never learn back (audit s14 G9: the default redrew them). keep_frozen=False redraws them too.
     """
     modules = [(n, m) for n, m in model.named_modules()]
-    leaves = _leaves(model)
+    leaves = model_leaves(model)
     leaf_index = {id(m): i for i, (_, m) in enumerate(leaves)}
     records: list[dict[str, Any]] = []
     done: dict[int, str] = {}  # id(weight) -> name, so a tied weight is drawn once
@@ -201,7 +216,7 @@ def init_weights(model: nn.Module, nonlinearity_hint: str | None = None,
             continue
         if isinstance(weight, torch.Tensor):
             done[id(weight)] = name
-        if keep_frozen and _frozen(module):
+        if keep_frozen and is_frozen(module):
             records.append(_record(name, module, "kept (frozen)", weight))
             continue
         handled = _init_module(name, module, leaves, leaf_index.get(id(module), len(leaves)),
@@ -212,13 +227,13 @@ def init_weights(model: nn.Module, nonlinearity_hint: str | None = None,
     return records
 
 
-def _frozen(module: nn.Module) -> bool:
+def is_frozen(module: nn.Module) -> bool:
     return any(not p.requires_grad for p in module.parameters(recurse=False))
 
 
 def _kept(name: str, module: nn.Module) -> list[dict]:
     """Records for parameters the policy has no rule for (left as the model made them)."""
-    if isinstance(module, (*_NORMS, *_MATMUL, *_RECURRENT, *_EMBEDDINGS, nn.MultiheadAttention)):
+    if isinstance(module, (*_NORMS, *MATMUL, *_RECURRENT, *_EMBEDDINGS, nn.MultiheadAttention)):
         return []
     return [_record(f"{name}.{p}" if name else p, module, "kept", param)
             for p, param in module.named_parameters(recurse=False)]

@@ -12,7 +12,7 @@ from torch import nn
 
 from trainwise.findings import Finding, Severity, info
 from trainwise.model.init import _EMBEDDINGS, EMBEDDING_STD, init_summary, init_weights
-from trainwise.model.init_default import KEPT_DEFAULT, default_layers
+from trainwise.model.init_default import DEFAULT_SHRINK, KEPT_DEFAULT, default_layers
 
 POLICY = ("He for ReLU layers, Xavier otherwise, orthogonal recurrent weights, embeddings "
           f"N(0, {EMBEDDING_STD:g}), zero biases")
@@ -114,8 +114,10 @@ def _kept_text(records: list[dict[str, Any]]) -> str:
 
 def at_default(kept: Finding, model: nn.Module, name: str) -> Finding:
     """init_kept with the user's Linear / Conv layers as kept (the report's init table), and a
-    warning when some still hold PyTorch's default draw (init_default.py): a module built
-    and passed in as it is trains on the init METHOD.md §2 says not to trust (audit s15 M6)."""
+    warning when some still hold PyTorch's default draw and feed a ReLU with no norm layer to
+    rescale them (init_default.py): they shrink the signal, the init METHOD.md §2 says not to
+    trust (audit s15 M6). A default layer that shrinks nothing (a fine-tuned model's fresh
+    head, Linear -> BatchNorm -> ReLU) is named at info (review s15 VE1, VE5)."""
     records = default_layers(model)
     if not records:
         return kept
@@ -123,20 +125,53 @@ def at_default(kept: Finding, model: nn.Module, name: str) -> Finding:
     flagged = [r for r in records if r["rule"] == KEPT_DEFAULT]
     if not flagged:
         return replace(kept, evidence=evidence)
-    first = flagged[0]
-    shown = ", ".join(f"'{r['name']}'" for r in flagged[:6]) + (" ..." if len(flagged) > 6
-                                                                 else "")
+    evidence["default_init_layers"] = [r["name"] for r in flagged]
+    shrinking = [r for r in flagged if r["shrinks"]]
+    if not shrinking:
+        return replace(kept, evidence=evidence, message=(
+            f"{kept.message} {_layers(len(flagged))} ({_names(flagged)}) still "
+            f"hold{'s' if len(flagged) == 1 else ''} PyTorch's default init; none feeds a ReLU "
+            "without a norm layer to rescale it, so that init does not shrink the signal."))
+    first = shrinking[0]
     message = (
-        f"{kept.message} {len(flagged)} of its {len(records)} Linear/Conv layers ({shown}) "
-        "still hold PyTorch's default init, not pretrained or hand-set weights: uniform, std "
-        f"1/sqrt(3 fan_in) ({first['std']:.3g} for '{first['name']}'), with non-zero "
-        "biases. Drawn so, each ReLU layer shrinks the signal's std about sqrt(6) = 2.4x; "
-        f"trainwise's policy would draw '{first['name']}' at std {first['policy_std']:.3g} "
+        f"{kept.message} {len(shrinking)} of its {len(records)} Linear/Conv layers "
+        f"({_names(shrinking)}) still hold PyTorch's default init, not pretrained or hand-set "
+        f"weights: uniform, std 1/sqrt(3 fan_in) ({first['std']:.3g} for '{first['name']}'), "
+        "with non-zero biases. Each feeds a ReLU with no norm layer between, and drawn so it "
+        f"shrinks the signal's std about sqrt(6) = {DEFAULT_SHRINK:.2g}x; trainwise's policy "
+        f"would draw '{first['name']}' at std {first['policy_std']:.3g} "
         f"({first['policy_rule'].split(':')[0]}) and zero its biases.")
-    fix = (f'To apply trainwise\'s init policy ({POLICY}), set model.init = "policy" (frozen '
-           "layers keep their weights) or call trainwise.init_weights(model) before passing "
-           "the model; the report's Model "
-           "section lists each layer's std beside the policy's. To keep these weights on "
-           'purpose, set model.init = "keep".')
-    return replace(kept, severity=Severity.WARNING, message=message, fix=fix,
-                   evidence={**evidence, "default_init_layers": [r["name"] for r in flagged]})
+    return replace(kept, severity=Severity.WARNING, message=message,
+                   fix=_default_fix(records, flagged), evidence=evidence)
+
+
+def _names(records: list[dict[str, Any]]) -> str:
+    return ", ".join(f"'{r['name']}'" for r in records[:6]) + (" ..." if len(records) > 6
+                                                                else "")
+
+
+def _default_fix(records: list[dict[str, Any]], flagged: list[dict[str, Any]]) -> str:
+    """Redraw the whole model only when no layer holds weights set before: "policy" and
+    init_weights(model) redraw every trainable layer, so a mixed model (a pretrained body
+    and a fresh head) would lose its pretrained weights (review s15 VE1)."""
+    kept_as_built = [r for r in records if r["rule"] != KEPT_DEFAULT]
+    keep = ("the report's Model section lists each layer's std beside the policy's. To keep "
+            'these weights on purpose, set model.init = "keep".')
+    if not kept_as_built:
+        return (f'To apply trainwise\'s init policy ({POLICY}), set model.init = "policy" '
+                "(frozen layers keep their weights) or call trainwise.init_weights(model) "
+                f"before passing the model; {keep}")
+    fresh = " and ".join(f"trainwise.init_weights({_module_path(r['name'])})"
+                         for r in flagged[:3])
+    verb = "holds" if len(kept_as_built) == 1 else "hold"
+    return (f"{_layers(len(kept_as_built))} ({_names(kept_as_built)}) {verb} weights set before "
+            '(pretrained or hand-set): model.init = "policy" and init_weights(model) would '
+            f"redraw those too, so leave model.init as it is and call {fresh}"
+            f"{' ...' if len(flagged) > 3 else ''} on the fresh layers only, before passing "
+            f"the model; {keep}")
+
+
+def _module_path(name: str) -> str:
+    """'head.0' -> 'model.head[0]': the fresh layer as the user's code reaches it."""
+    return "model" + "".join(f"[{part}]" if part.isdigit() else f".{part}"
+                             for part in name.split("."))

@@ -11,13 +11,14 @@ from typing import Any
 import jinja2
 from matplotlib.figure import Figure
 
+from trainwise.model.init_default import DEFAULT_SHRINK
 from trainwise.reporting import confidence, curves, metric_curves
 from trainwise.reporting.context import report_context
 from trainwise.reporting.figures import class_balance_figure, data_uri, figure_png
 from trainwise.reporting.formats import fmt_evidence, fmt_number, fmt_seconds, fmt_shape
 from trainwise.reporting.lr_range import lr_range_figure, used_lr
 from trainwise.reporting.missing import say_missing
-from trainwise.reporting.model_tables import batch_first, traced_batch
+from trainwise.reporting.model_tables import INIT_CODES, batch_first, traced_batch
 from trainwise.reporting.precision_recall import precision_recall_figure, two_class_predictions
 from trainwise.reporting.predictions import predicted_vs_actual_figure
 from trainwise.reporting.reliability import reliability_figure
@@ -180,7 +181,9 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(num=fmt_number, seconds=fmt_seconds, shape=fmt_shape,
                        evidence=fmt_evidence, batch_first=batch_first)
-    env.globals.update(traced_batch=traced_batch)
+    # one list of the codes whose "layers" the Model section tables, one shrink factor
+    env.globals.update(traced_batch=traced_batch, init_codes=INIT_CODES,
+                       default_shrink=DEFAULT_SHRINK)
     return env
 
 
