@@ -11,8 +11,9 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.neighbors import NearestNeighbors
 
+from trainwise.config_sections import SplitConfig
 from trainwise.data.audit import audit
-from trainwise.data.label_leak import LEAK_SCORE, _neighbour_scores, find_leaks
+from trainwise.data.label_leak import GROUP_KEY, LEAK_SCORE, _neighbour_scores, find_leaks
 from trainwise.data.sources import load_data
 from trainwise.data.tables import table_data
 
@@ -260,6 +261,22 @@ def test_copies_under_new_ids_are_said_to_repeat_not_to_leak():
     assert leak.evidence["repeated_rows"] is True
     assert sorted(leak.evidence["columns"]) == [f"f{i}" for i in range(5)]
     assert "rows that repeat" in leak.message and "Do not delete" in leak.fix
+    # the key it names is one a config accepts (review s15 VE4: it said data.group_column)
+    section, key = GROUP_KEY.split(".")
+    assert GROUP_KEY in leak.fix and section == "split" and key in SplitConfig.model_fields
+
+
+def test_a_real_leak_among_copies_under_new_ids_keeps_its_own_warning():
+    """Review s15 VE2: the label recoded as A/B/C leaks by itself; it was folded into the
+    repeat warning and told "Do not delete these columns"."""
+    frame = honest_table()
+    frame["outcome_flag"] = frame["label"].map({0: "A", 1: "B", 2: "C"})
+    frame = copies(frame)
+    frame.insert(0, "visit_id", np.random.default_rng(1).permutation(len(frame)) * 7.0)
+    repeat, leak = sorted(leaks_in(table_data(frame, "label").findings),
+                          key=lambda f: "repeated_rows" not in f.evidence)
+    assert sorted(repeat.evidence["columns"]) == [f"f{i}" for i in range(5)]
+    assert leak.evidence["columns"] == ["outcome_flag"] and "repeated_rows" not in leak.evidence
 
 
 def test_a_table_whose_every_column_separates_the_classes_is_named_column_by_column():
