@@ -15,7 +15,10 @@ matplotlib.use("Agg")
 
 import trainwise  # noqa: E402
 from trainwise.reporting.html import figure_builders  # noqa: E402
-from trainwise.reporting.precision_recall import precision_recall_figure  # noqa: E402
+from trainwise.reporting.precision_recall import (  # noqa: E402
+    precision_recall_figure,
+    two_class_predictions,
+)
 from trainwise.reporting.run_data import load_run  # noqa: E402
 
 QUICK = ["train.max_epochs=3", "train.lr=0.01", "run.threads=1", "run.checks=false",
@@ -80,3 +83,40 @@ def test_more_than_two_classes_draw_no_curve(tmp_path) -> None:
                            report=False, overrides=[*QUICK, f"run.out_dir=\"{tmp_path}\""])
     assert (result.path / "test_predictions.csv").exists()
     assert "precision_recall" not in figure_builders(load_run(result.path))
+
+
+def _drifted_predictions(path) -> pd.DataFrame:
+    """A drifted time split's test rows: 'yes' was rarer in validation (the threshold's class)
+    but is 70% of test, so test's rarer class, the one its AP scores, is 'no'."""
+    rng = np.random.default_rng(0)
+    actual = np.where(rng.random(200) < 0.7, "yes", "no")
+    yes = np.clip(0.5 + 0.3 * (actual == "yes") - 0.15 + rng.normal(0, 0.2, 200), 0, 1)
+    frame = pd.DataFrame({"actual": actual, "predicted": np.where(yes > 0.5, "yes", "no"),
+                          "predicted_at_threshold": np.where(yes > 0.4, "yes", "no"),
+                          "probability_no": 1 - yes, "probability_yes": yes})
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def test_a_drifted_split_says_which_class_the_scores_table_scored(tmp_path) -> None:
+    """Review s15 VE3: the curve of the threshold's class 'yes' beside a table AP for 'no'."""
+    from sklearn.metrics import average_precision_score
+
+    frame = _drifted_predictions(tmp_path / "test_predictions.csv")
+    record = {"threshold": 0.4, "positive_class": "yes"}
+    kept = two_class_predictions(tmp_path / "test_predictions.csv", record, "no")
+    assert kept["positive"] == "yes" and kept["threshold"] == 0.4
+    table_ap = average_precision_score(frame["actual"] == "no", frame["probability_no"])
+    labels = _legend(precision_recall_figure(**kept))
+    assert labels[-1] == ("drawn for 'yes', the threshold's class; the scores table's average "
+                          f"precision {table_ap:.3f} is for 'no', the test split's rarer class")
+
+
+def test_with_no_kept_threshold_the_curve_is_test_s_rarer_class(tmp_path) -> None:
+    """Review s15 VE3: a record with threshold None (not kept) still named validation's
+    'yes'; the curve is then for 'no', the class the table's AP scores, with no note."""
+    _drifted_predictions(tmp_path / "test_predictions.csv")
+    record = {"threshold": None, "positive_class": "yes", "not_kept": "too few rows"}
+    kept = two_class_predictions(tmp_path / "test_predictions.csv", record, "no")
+    assert kept["positive"] == "no" and kept["threshold"] is None
+    assert kept["at_threshold"] is None and kept["table_note"] is None

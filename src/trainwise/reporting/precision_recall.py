@@ -22,10 +22,11 @@ from trainwise.reporting.figures import PALETTE, TEST_COLOR, legend, new_axes, s
 def two_class_predictions(path: Path, record: dict[str, Any] | None,
                           rarer: str | None) -> dict[str, Any] | None:
     """The curve's inputs from a two-class run's test_predictions.csv: `actual` (class
-    names), `probability` of the positive class, `positive` (the kept threshold's class, so the
+    names), `probability` of the positive class, `positive` (a kept threshold's class, so the
     marked cut lies on the curve drawn; else `rarer`, the test split's rarer class the test
     AP is for), the argmax's `predicted` and, with a kept threshold, `at_threshold` and
-    `threshold`. None without the file, two probability columns or both classes in test."""
+    `threshold`; `table_note` when the two classes differ. None without the file, two
+    probability columns or both classes in test."""
     if not path.exists():
         return None
     frame = pd.read_csv(path, dtype={"actual": str, "predicted": str,
@@ -33,25 +34,43 @@ def two_class_predictions(path: Path, record: dict[str, Any] | None,
     columns = [c for c in frame.columns if c.startswith("probability_")]
     names = [c.removeprefix("probability_") for c in columns]
     frame = frame[frame["actual"] != ""]  # a target the loss ignored has no class
-    positive = (record or {}).get("positive_class") or rarer
+    # a record with no kept threshold still names validation's class: not this curve's
+    # (review s15 VE3)
+    kept_record = record is not None and record.get("threshold") is not None
+    positive = (record.get("positive_class") if kept_record else None) or rarer
     if len(columns) != 2 or positive not in names or frame["actual"].nunique() != 2:
         return None
-    kept = record is not None and record.get("threshold") is not None \
-        and "predicted_at_threshold" in frame
+    kept = kept_record and "predicted_at_threshold" in frame
     return {"actual": frame["actual"].to_numpy(), "positive": positive,
             "probability": frame[f"probability_{positive}"].to_numpy(np.float64),
             "predicted": frame["predicted"].to_numpy(),
             "at_threshold": frame["predicted_at_threshold"].to_numpy() if kept else None,
-            "threshold": float(record["threshold"]) if kept and record else None}
+            "threshold": float(record["threshold"]) if kept and record else None,
+            "table_note": _table_note(frame, positive, rarer, names)}
+
+
+def _table_note(frame: pd.DataFrame, positive: str, rarer: str | None,
+                names: list[str]) -> str | None:
+    """When validation's rarer class (the threshold's) is not test's (the scores table's AP:
+    a drifted time split, classes near 50/50), the legend says so: the curve's AP and chance
+    differ from the table's (review s15 VE3: 0.963 for 'yes' drawn, 0.926 for 'no' scored)."""
+    if rarer is None or rarer == positive or rarer not in names:
+        return None
+    ap = average_precision_score(frame["actual"] == rarer,
+                                 frame[f"probability_{rarer}"].to_numpy(np.float64))
+    return (f"drawn for '{positive}', the threshold's class; the scores table's average "
+            f"precision {ap:.3f} is for '{rarer}', the test split's rarer class")
 
 
 @styled
 def precision_recall_figure(actual: np.ndarray, probability: np.ndarray, positive: str,
                             predicted: np.ndarray, at_threshold: np.ndarray | None = None,
-                            threshold: float | None = None) -> Figure:
+                            threshold: float | None = None,
+                            table_note: str | None = None) -> Figure:
     """Precision against recall of class `positive` over every cut of its probability, the
     chance line (its share of the rows: what a random ranking scores), and the decisions the
-    run reports: the argmax's and, when kept, the validation-picked threshold's."""
+    run reports: the argmax's and, when kept, the validation-picked threshold's; `table_note`
+    as a last legend line."""
     truth = actual == positive
     precision, recall, _ = precision_recall_curve(truth, probability)
     ap = average_precision_score(truth, probability)
@@ -74,6 +93,8 @@ def precision_recall_figure(actual: np.ndarray, probability: np.ndarray, positiv
                 label=f"{label}: recall {point_recall:.1%}, precision "
                       + ("n/a (never predicted)" if np.isnan(point_precision)
                          else f"{point_precision:.1%}"))
+    if table_note:
+        ax.plot([], [], linestyle="none", label=table_note)
     ax.set_xlim(-0.02, 1.02)
     ax.set_ylim(0, 1.05)
     ax.set_xlabel(f"recall (share of the '{positive}' rows found)")
