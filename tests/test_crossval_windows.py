@@ -2,10 +2,11 @@
 naive baselines, time span) and the wording that follows from the numbers."""
 
 import numpy as np
+import pytest
 from scipy.stats import spearmanr
 
 from trainwise.train.crossval_verdict import crossval_finding
-from trainwise.train.crossval_windows import fold_facts, learning_rho
+from trainwise.train.crossval_windows import fold_facts, learning_rho, random_ap
 
 # audit s13 F4: sensors.csv, 5 time windows, positives per window 4, 10, 14, 11, 38; every
 # window's accuracy equals its majority share (the model never answered a failure)
@@ -115,14 +116,44 @@ def test_imbalanced_folds_at_their_majority_say_whether_the_ranking_has_signal()
               for row, ap, (a, b, _) in zip(_rare_rows(), [0.30, 0.41, 0.35, 0.28, 0.52],
                                             RARE, strict=True)]
     finding, _ = crossval_finding(signal, "classification", False, 0, "x")
-    assert "Average precision per fold: 0.30, 0.41, 0.35, 0.28, 0.52 (chance 0.00, 0.01, " \
-           "0.02, 0.01, 0.05)" in finding.message
-    assert "well above chance" in finding.message
+    # 4 of 811: chance 0.0049, not "0.00" (review s15 VE8)
+    assert "Average precision per fold: 0.3 (chance 0.0049), 0.41 (chance 0.012), 0.35 " \
+           "(chance 0.017), 0.28 (chance 0.014), 0.52 (chance 0.047)" in finding.message
+    assert "well above what a random ranking scores" in finding.message
     none = [{**row, "val_average_precision": row["val_ap_chance"]} for row in signal]
     finding, _ = crossval_finding(none, "classification", False, 0, "x")
     assert "about what a random ranking scores" in finding.message
     finding, _ = crossval_finding(_rare_rows(), "classification", False, 0, "x")
     assert "Average precision" not in finding.message  # folds from before it was kept
+
+
+def test_random_ap_is_the_mean_over_every_ranking():
+    """The exact expectation against scikit-learn's AP averaged over all C(N, P) placements
+    of the positives (ties-free scores: rank order is the ranking)."""
+    from itertools import combinations
+
+    from sklearn.metrics import average_precision_score
+
+    for positives, rows in [(1, 7), (2, 7), (3, 8), (8, 8)]:
+        scores = np.arange(rows, 0, -1.0)
+        aps = []
+        for chosen in combinations(range(rows), positives):
+            truth = np.zeros(rows)
+            truth[list(chosen)] = 1
+            aps.append(average_precision_score(truth, scores))
+        assert random_ap(positives, rows) == pytest.approx(np.mean(aps))
+
+
+def test_one_positive_folds_at_3x_their_share_are_not_called_signal():
+    """Review s15 VE7: with 1 positive in 800 rows a random ranking's AP averages 0.0091,
+    7x the share 0.00125: three folds at 3x the share (0.0037) were "well above chance"."""
+    rows = [{"fold": j, "val_rows": 801, "train_rows": 801 * (j + 2), "val_accuracy": 800 / 801,
+             "val_balanced_accuracy": 0.5, "class_counts": [800, 1], "majority_share": 800 / 801,
+             "val_average_precision": 3 / 801, "val_ap_chance": 1 / 801} for j in range(3)]
+    finding, _ = crossval_finding(rows, "classification", False, 0, "x")
+    assert "well above" not in finding.message
+    assert "about what a random ranking scores (a random ranking of these rows scores " \
+           "0.0091, 0.0091, 0.0091 on average)" in finding.message
 
 
 def test_a_cross_validated_two_class_run_keeps_each_folds_average_precision(tmp_path):
