@@ -297,3 +297,24 @@ def test_a_wide_tables_flagged_columns_are_drawn_first_before_and_after_the_spli
     assert after[:3] == ["g25 (extreme values)", "g27 (missing values)", "g5"]
     assert samples_caption(data, picked(data, None, {})).startswith(
         "Histograms of the first 12 of 30 features in file order")
+
+
+def test_many_flagged_columns_leave_half_the_panels_to_the_f_test_and_are_named(tmp_path):
+    """Review s15 VE6: 15 columns with gaps filled all 12 panels ("then the 0 most
+    telling") and 3 flagged columns vanished without a word."""
+    rng = np.random.default_rng(0)
+    y = np.arange(300) % 2
+    frame = pd.DataFrame(rng.normal(size=(300, 30)), columns=[f"g{i}" for i in range(30)])
+    frame["g5"] += 2.0 * y  # the signal the F test must still draw
+    frame["label"] = y
+    frame.to_csv(tmp_path / "wide.csv", index=False)
+    data = load_data(str(tmp_path / "wide.csv"), "label")
+    flagged = {f"g{i}": "missing values" for i in range(15, 30)}
+    chosen = picked(data, np.arange(0, 300, 3), flagged)
+    names = [data.feature_names[i] for i in chosen.features]
+    assert names[:6] == [f"g{i}" for i in range(15, 21)] and names[6] == "g5"
+    assert chosen.title() == ("12 of 30 features: 6 flagged (missing values), then the 6 most "
+                              "telling (100 training rows)")
+    assert samples_caption(data, chosen).startswith(
+        "The 6 features the audit flagged (missing values) first (9 more flagged, not drawn: "
+        "g21, g22, g23, g24, g25, g26, g27, g28 ...), then the 6 features with the largest F")

@@ -39,6 +39,7 @@ class Picked:
     flagged: dict[int, str] = field(default_factory=dict, compare=False)  # {column: why}
     # drawn first (flagged_features); the rest follow by F, or in file order unless scored
     scored: bool = True  # False: before the split, no rows to score on
+    more_flagged: tuple[str, ...] = ()  # flagged past figures.MAX_FLAGGED: named, not drawn
 
     def _flagged(self) -> str:
         reasons = ", ".join(dict.fromkeys(self.flagged.values()))
@@ -57,21 +58,32 @@ class Picked:
         return f"{len(self.features)} of {self.num_features} features: {self._flagged()}{others}"
 
     def caption(self) -> str:
+        """Flagged features take at most half the panels (figures.MAX_FLAGGED), so `rest`, the
+        panels left to the F test or file order, is never 0 on a table of over 12 columns."""
+        rest = len(self.features) - len(self.flagged)
         reasons = ", ".join(dict.fromkeys(self.flagged.values()))
-        first = f"The {len(self.flagged)} features the audit flagged ({reasons}) first, " \
-            "then t" if self.flagged else "T"
+        lead = f"The {len(self.flagged)} features the audit flagged ({reasons}) first" \
+            f"{self._more()}, then t" if self.flagged else "T"
         if not self.scored:
-            return (f"{first}he first {len(self.features) - len(self.flagged)} others of "
-                    f"{self.num_features} in file order (the split stage redraws them by how "
-                    "much they tell the classes apart on its training rows).")
+            return (f"{lead}he first {rest} others of {self.num_features} in file order (the "
+                    "split stage redraws them by how much they tell the classes apart on its "
+                    "training rows).")
         expected = SIGNIFICANCE * self.num_features
         differ = "differ between the classes" if self.task == "classification" else \
             "correlate with the target"
-        return (f"{first}he {len(self.features) - len(self.flagged)} features with the "
+        return (f"{lead}he {rest} features with the "
                 f"largest F statistic on the {self.num_rows} training rows only (validation "
                 f"and test unseen). {self.num_significant} of {self.num_features} features "
                 f"{differ} at p < {SIGNIFICANCE:g} (uncorrected; about {expected:.0f} would "
                 "by chance alone).")
+
+    def _more(self) -> str:
+        """' (3 more flagged, not drawn: g21, g22, g23)'."""
+        if not self.more_flagged:
+            return ""
+        shown = ", ".join(self.more_flagged[:8]) + (" ..." if len(self.more_flagged) > 8
+                                                    else "")
+        return f" ({len(self.more_flagged)} more flagged, not drawn: {shown})"
 
 
 def flagged_features(findings: Iterable[Finding], names: list[str]) -> dict[str, str]:
