@@ -108,6 +108,18 @@ def test_short_runs_train_no_candidate_above_max_lr(regression):
     assert max(built) == pytest.approx(0.5) and min(built) == pytest.approx(0.25)
 
 
+def test_a_narrow_range_s_stretch_is_recorded_apart_from_widening(regression):
+    """Review s15 VE9: a 1.2x range stretched to 2x around its middle sqrt(0.01 * 0.012)
+    moved the candidates to 0.00775 - 0.0155, and tune.json said only widened: false."""
+    result = run(regression, lr_low=0.01, lr_high=0.012, num_candidates=3, max_widenings=0)
+    middle = math.sqrt(0.01 * 0.012)
+    assert result.to_dict()["stretched"] == pytest.approx([middle / math.sqrt(2),
+                                                           middle * math.sqrt(2)])
+    assert result.to_dict()["widened"] is False
+    wide = run(regression, lr_low=1e-3, lr_high=1e-2, num_candidates=3, max_widenings=0)
+    assert wide.to_dict()["stretched"] is None
+
+
 @pytest.mark.parametrize("low, high, num", [(0, 1, 3), (1e-2, 1e-3, 3), (1e-3, 1e-2, 2),
                                             (1e-3, 1e-2, 6), (1e-3, math.nan, 3)])
 def test_bad_ranges_and_counts_raise(low, high, num):

@@ -1,4 +1,4 @@
-"""Which peak lrs the short runs try, where the range widens, and which lr they choose: pure
+"""Which peak lrs the short runs try, how a narrow range stretches, and which lr they choose: pure
 functions of the range and of (lr, validation loss) pairs, so they are tested on their own."""
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ LOG_SPACING_ABOVE = 3.0  # a range wider than 3x is log-spaced: even spacing wou
 # the points at its top (over 1 decade, 3 even points are 1, 5.5, 10: nothing below 5x)
 MAX_STEP = 2.5  # "auto" adds candidates (up to 5) until neighbours are <= 2.5x apart, so
 # every lr in the range is within sqrt(2.5) = 1.6x of one: inside the 2x target
-MIN_SPAN = 2.0  # a range narrower than 2x is stretched to 2x around its middle: closer
-# candidates differ by less than the noise of one short run
+MIN_SPAN = 2.0  # a range narrower than 2x is stretched to 2x around its middle, then shifted
+# inside what the range test tried (narrower only when that is under 2x: (1.0, 1.2) with the
+# test's top at 1.5 gives 1.0 to 1.5): closer candidates differ by less than the noise of one
+# short run. tune.json's "stretched" records it; "widened" is the extra grid steps past the edge
 FIT_NEIGHBOURS = 2  # the parabola goes through the best candidate and 2 neighbours a side
 BLOWN_UP = 3.0  # a candidate above the best scoring over 3x both its loss and the lowest lr's
 # blew up: past a cliff. It stays in the fit, and the message says so: on MNIST-1D (0.0071:
@@ -30,14 +32,14 @@ def candidate_lrs(lr_low: float, lr_high: float, num: int | str = "auto", *,
 
     Log-spaced when the range spans more than a factor of 3, else evenly spaced; "auto"
     takes as many as keep neighbours <= MAX_STEP apart (at least 3, at most 5). A range
-    narrower than MIN_SPAN is widened (`widened`), never past [min_lr, max_lr]: what the
-    range test tried.
+    narrower than MIN_SPAN is stretched (`stretched_to_min_span`), never past [min_lr,
+    max_lr]: what the range test tried.
     """
     if not 0 < lr_low <= lr_high or not math.isfinite(lr_high):
         raise TrainwiseError(f"need 0 < lr_low <= lr_high, got {lr_low} and {lr_high}; pass "
                              "the range the range test found (lr_low, lr_high).")
     if lr_high / lr_low < MIN_SPAN:
-        lr_low, lr_high = widened(lr_low, lr_high, min_lr, max_lr)
+        lr_low, lr_high = stretched_to_min_span(lr_low, lr_high, min_lr, max_lr)
     ratio = lr_high / lr_low
     if num == "auto":
         num = min(5, max(3, math.ceil(math.log(ratio) / math.log(MAX_STEP) - 1e-9) + 1))
@@ -48,7 +50,7 @@ def candidate_lrs(lr_low: float, lr_high: float, num: int | str = "auto", *,
     return [float(v) for v in np.linspace(lr_low, lr_high, num)], "even"
 
 
-def widened(lr_low: float, lr_high: float, min_lr: float = 0.0,
+def stretched_to_min_span(lr_low: float, lr_high: float, min_lr: float = 0.0,
             max_lr: float = math.inf) -> tuple[float, float]:
     """A range narrower than MIN_SPAN stretched to MIN_SPAN around its middle, then shifted
     inside [min_lr, max_lr] (narrower only when those are closer than MIN_SPAN). Unclamped, a

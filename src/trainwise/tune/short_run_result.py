@@ -49,6 +49,8 @@ class ShortRunResult:
     told_apart: bool = True  # the best beat every other candidate beyond noise (short_run_noise)
     val_rows: int = 0  # validation rows the scores average over (0: unknown); the row losses
     # (Candidate.row_losses) cover the first MAX_NOISE_ROWS of them
+    stretched: list[float] | None = None  # [low, high] the candidates spanned when the range
+    # was narrower than MIN_SPAN (candidates.stretched_to_min_span); None: the range as given
     kept_range_point: str = ""  # why chosen_lr is the range test's point, kept: "no_learning"
     # (short_run_learning) or "flat_grid" (short_run_noise); "": the short runs chose. A
     # one-cycle reading that the horizon scaling must not touch
@@ -58,7 +60,7 @@ class ShortRunResult:
         return {"candidates": [c.to_dict() for c in self.candidates],
                 "chosen_lr": finite_or_none(self.chosen_lr),
                 "best_lr": finite_or_none(self.best_lr),
-                "widened": self.widened, "spacing": self.spacing,
+                "widened": self.widened, "stretched": self.stretched, "spacing": self.spacing,
                 "num_epochs": self.num_epochs, "constant_lr": self.constant_lr,
                 "horizon_epochs": finite_or_none(self.horizon_epochs),
                 "tail_evals": self.tail_evals,

@@ -38,7 +38,7 @@ from trainwise.train.sharding import (
     predictions_across_ranks,
     setup_loader,
 )
-from trainwise.tune.candidates import beyond_edge, candidate_lrs
+from trainwise.tune.candidates import MIN_SPAN, beyond_edge, candidate_lrs
 from trainwise.tune.no_trace import no_trace, probe_loader, seeded
 from trainwise.tune.probe_errors import (
     ProbeStop,
@@ -120,7 +120,7 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     a share of the run as one epoch of num_epochs would be). `progress`: see tune_lr.
     `max_lr`: no candidate, nor widening step, trains above it (tune_lr passes divergence_lr:
     where the range test's loss climbed back above its start, or tune.end_lr); `min_lr`: no
-    candidate of a range widened to MIN_SPAN below it (tune_lr passes tune.start_lr).
+    candidate of a range stretched to MIN_SPAN below it (tune_lr passes tune.start_lr).
     `range_lr`: the range test's point, trained when no candidate learned (below the loss at
     the start: short_run_learning) or every candidate scored within TIE_FLOOR of the best;
     with it, on fewer than SMALL_VAL_ROWS validation rows, a pick at the edge of the
@@ -172,6 +172,8 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
         settle_within_noise(result, range_lr, range_lr is not None
                             and 0 < result.val_rows < SMALL_VAL_ROWS)
     result.constant_lr = bool(setup.constant_lr)
+    if lr_high / lr_low < MIN_SPAN:  # candidate_lrs stretched it: its ends are the grid's
+        result.stretched = [lrs[0], lrs[-1]]
     run_epochs = end / steps_per_epoch if capped else num_epochs
     result.horizon_epochs = run_epochs - statistics.mean(offsets) / steps_per_epoch
     result.num_steps, result.capped = setup.total_steps, capped
