@@ -251,11 +251,10 @@ def _run_packed(fabric: Fabric, *args: Any) -> dict[str, Any]:
             "stage_seconds": result.stage_seconds, "lr": result.lr}
 
 
-def _run_path(fabric: Fabric, config: Config, resume_dir: Path | None) -> Path:
-    """Rank 0 creates the run folder and tells the others its name."""
+def _run_path(fabric: Fabric, config: Config, resume_dir: Path | None, name: str) -> Path:
+    """Rank 0 creates the run folder `name` and tells the others its path."""
     if resume_dir is not None:
         return resume_dir
-    name = config.run.name or data_stem(Path(config.data.source))
     path = str(RunDir.create(config.run.out_dir, name).path) if fabric.is_global_zero else ""
     return Path(fabric.broadcast(path, src=0) if fabric.world_size > 1 else path)
 
@@ -266,13 +265,14 @@ def _start(fabric: Fabric, config: Config, saved: Config,
     findings += precision_findings(fabric, config.run)
     fabric.seed_everything(config.run.seed, verbose=False)
     console.quiet = not fabric.is_global_zero  # one voice: rank 0 prints
-    path = _run_path(fabric, config, resume_dir)
+    name = config.run.name or data_stem(Path(config.data.source))  # folder and meta.json's
+    path = _run_path(fabric, config, resume_dir, name)
     # a CI script (--no-report) must find the folder to archive it: `ls -t | head -1` races
     # (audit s11 R3); soft_wrap keeps the path on one line in an 80-column pipe
     console.print(f"Run folder: {escape(str(path))}", soft_wrap=True)
     run = RunDir(path) if fabric.is_global_zero else RunDir.scratch()
     run.lock()  # before reopen truncates history.jsonl: a live run's folder is refused
-    meta = {"name": config.run.name or data_stem(Path(config.data.source)),
+    meta = {"name": name,
             "created": datetime.now().isoformat(timespec="seconds"),
             "command": command_line(), "seed": config.run.seed, "config": config.model_dump(),
             "config_tag": config_tag(config), "versions": library_versions(),
