@@ -58,6 +58,9 @@ def stage_label_issues(ctx: RunContext, model: nn.Module,
     _add_mistakes(ctx, scored)
     parts = [(part, labels, rows, _unweighted(ctx, probs))
              for part, labels, rows, probs in scored]
+    # under class weights the corrected arrays are copies: the raw ones go now, not at return
+    # (review s15 VE12: raw, corrected and concatenated were held at once)
+    del scored
     # every part's rows together, once: up to 2 x MAX_VALUES cells (160 MB) a copy
     probs, labels = (np.concatenate([p[i] for p in parts]) for i in (3, 1))
     skipped = check_skipped(probs, labels, data.num_classes)
