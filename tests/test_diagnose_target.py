@@ -45,3 +45,16 @@ def test_a_standardised_target_or_a_positive_r2_is_not_target_scale():
     # a huge target the model already explains half of: R^2 0.5
     assert RULES["target_scale"](_regression([2e12] * 3, [2e12] * 3, [0.5] * 3)) == []
     assert RULES["target_scale"](epochs([1.0] * 3, [1.0] * 3)) == []  # no R^2: classification
+
+
+def test_a_trainwise_run_that_standardised_the_target_is_not_told_to_standardise_it():
+    # review s15 VT1: trainwise run trains on (y - mean) / std (val_loss 1.2) and logs val_rmse
+    # in y's own units (1e5); R^2 -0.08 is the noise target's, not a scale problem
+    from trainwise.train.diagnose_common import TrainingPlan
+    rows = _regression([1.3] * 3, [1.2] * 3, [-0.08] * 3)
+    for row in rows:
+        row["val_rmse"] = 1e5
+    codes = [f.code for f in diagnose(rows, plan=TrainingPlan(target_standardised=True))]
+    assert "target_scale" not in codes, codes
+    # the same rows from fit or a loop (no plan): the raw spread 1e5 / sqrt(1.08) is the scale
+    assert "target_scale" in [f.code for f in diagnose(rows)]

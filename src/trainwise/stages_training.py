@@ -323,7 +323,8 @@ def _training_plan(ctx: RunContext, total_steps: int, patience_from: int,
                                  .get("train") or ()),
         time_budget_minutes=cfg.max_minutes if clock_stopped else None,
         patience=cfg.patience, patience_from=patience_from or 1,
-        weight_decay=cfg.weight_decay, dropout=_baseline_dropout(ctx))
+        weight_decay=cfg.weight_decay, dropout=_baseline_dropout(ctx),
+        target_standardised=ctx.data.task == "regression")
 
 
 def _baseline_dropout(ctx: RunContext) -> float | None:

@@ -250,6 +250,8 @@ class TrainingPlan:
     patience_from: int | None = None  # the epoch its patience counted from (one-cycle: ~65%)
     weight_decay: float | None = None  # train.weight_decay (AdamW, on weights only)
     dropout: float | None = None  # model.dropout of a built-in baseline (None: your own model)
+    # trainwise run trains a regression on (y - mean) / std and logs val_rmse in y's own units
+    target_standardised: bool | None = None
 
 
 PLAN_KEY = "training_plan"  # the meta row diagnose() adds carries the plan under this key

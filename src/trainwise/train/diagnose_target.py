@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from trainwise.findings import Finding, Severity
-from trainwise.train.diagnose_common import Row, finite_value, make, num, rows_of
+from trainwise.train.diagnose_common import Row, finite_value, make, num, plan_of, rows_of
 
 MAX_TARGET_STD = 10.0  # a standardised target has std 1; 10x that (an MSE of 100) is not one.
 # The audit's target: 2.1e6. Below this a negative R^2 is the model's own problem (plateau).
@@ -31,7 +31,11 @@ def target_std(row: Row) -> float | None:
 
 
 def rule_target_scale(history: list[Row]) -> list[Finding]:
-    """The last validation R^2 below 0 with a target spread far above 1: standardise it."""
+    """The last validation R^2 below 0 with a target spread far above 1: standardise it.
+    Silent for trainwise run (review s15 VT1): it trained on the standardised target, and its
+    val_rmse is in the raw units (a noise target of std 1e5 read as 1e5, not 1)."""
+    if plan_of(history).target_standardised:
+        return []
     rows = [row for row in rows_of(history, "epoch") if finite_value(row, "val_r2") is not None]
     if not rows:
         return []
