@@ -64,3 +64,17 @@ def test_flat_noisy_epochs_are_not_loss_rising():
         train = [2.3, 1.0, 0.6, 0.4, *(0.3 * noise[4:])]  # fallen by epoch 5, then flat
         flagged += bool(RULES["loss_rising"](_with_lr(epochs(train, train), [1e-3] * 20)))
     assert flagged <= 2
+
+
+def test_a_rise_with_training_above_validation_is_one_warning_naming_both_levers():
+    # review s15 VT4: train 11% above validation (heavy_regularisation's band starts at 10%,
+    # loss_rising's ends at 15%) gave two warnings, "lower the dropout" and "lower the decay"
+    rows = _with_lr(epochs(WD10_TRAIN, [t / 1.11 for t in WD10_TRAIN]), [3e-3] * 20)
+    for row in rows:
+        if row["kind"] == "epoch":
+            row["weight_decay"] = 10.0
+    found = [f for f in diagnose(rows) if f.severity is not Severity.INFO]
+    assert [f.code for f in found] == ["heavy_regularisation"], [f.code for f in found]
+    assert found[0].evidence["also_seen"] == ["loss_rising"]
+    assert "dropout" in found[0].fix
+    assert "lower the optimizer's weight_decay (now 10; 0.01-0.1 is usual" in found[0].fix

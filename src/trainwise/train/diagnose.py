@@ -115,13 +115,15 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
     # same cause (trained past the best epoch, or memorised), same fix
     "overfitting": ("overconfidence", "confusion"),
     # training at a fraction of itself: a slow training loss, unsure predictions (audit s15 B5)
-    "heavy_regularisation": ("lr_too_low", "plateau", "still_improving", "underconfidence"),
+    # a rising training loss with train above validation: dropout or noise holds it up, and
+    # its fix names a weight decay above the usual too (review s15 VT4: both fired, two levers)
+    "heavy_regularisation": ("lr_too_low", "plateau", "still_improving", "underconfidence",
+                             "loss_rising"),
     "systematically_wrong": ("overfitting", "overconfidence", "confusion", "missed_classes"),
 }
 # the training loss of these swings or explodes above validation: not regularisation
 ABOVE_VALIDATION = ("divergence", "ordered_batches", "loss_exploding")
 
-CAPACITY_BESIDE = {"missed_classes"}  # the only problems the capacity note is given beside
 SPIKES_AS_CAUSE = 3  # at most this many spikes for one to be the explosion's cause
 _SEVERITY_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
@@ -149,12 +151,10 @@ def diagnose(history: list[dict[str, Any]], num_classes: int | None = None,
     found = [finding for name, rule in RULES.items() for finding in _run(name, rule, rows)]
     found = _fold_explained(found)
     found.sort(key=_order)
-    problems = {f.code for f in found if f.severity is not Severity.INFO}
-    if problems:
-        # a model too small for its classes misses some of them (audit s15 B10: width 2 on 4
-        # balanced classes): there the size note explains the miss, so it runs beside it
-        beside = problems <= CAPACITY_BESIDE
-        return found + (_run("capacity", rule_capacity, rows) if beside else [])
+    if any(f.severity is not Severity.INFO for f in found):
+        # not even beside missed_classes (review s15 VT2): for a class that is not rare its fix
+        # already says to grow the model (GROW_MODEL), for a rare one it says to weigh it
+        return found
     # a sound run may still be too small for its data (METHOD §2: only then grow the model);
     # a problem to fix comes first, so this note is given only here
     return found + [healthy(rows)] + _run("capacity", rule_capacity, rows)
@@ -208,6 +208,11 @@ def _explains(found: list[Finding]) -> dict[str, tuple[str, ...]]:
         # class prior is its own problem, not the explosion's (audit s14 C3 hid it)
         explains["loss_exploding"] = tuple(s for s in explains["loss_exploding"]
                                            if s not in ("collapse", "missed_classes"))
+    if any(f.code == "missed_classes" and f.evidence.get("classes_rare") is False
+           for f in found):
+        # a class that is not rare, missed under heavy dropout: the model trains at a fraction
+        # of itself, and growing it (missed_classes' fix) is the wrong lever (review s15 VT3)
+        explains["heavy_regularisation"] = (*explains["heavy_regularisation"], "missed_classes")
     if not spike_opened_explosion(found):
         return explains
     caused = tuple(s for s in explains["loss_exploding"] if s != "gradient_spike")

@@ -23,6 +23,7 @@ from trainwise.data.audit import IMBALANCE_RATIO
 from trainwise.findings import Finding, Severity
 from trainwise.train.class_counts import class_counts_of
 from trainwise.train.class_names import class_name
+from trainwise.train.diagnose_capacity import GROW_MODEL
 from trainwise.train.diagnose_common import (
     Row,
     TrainingPlan,
@@ -51,10 +52,6 @@ MAX_NAMED = 4  # classes named in a message
 # class weights where no train.* key is the user's (fit; the Monitor rewrites the stage)
 LOSS_WEIGHTS = ("Weigh the classes in the loss (train stage: nn.CrossEntropyLoss(weight=w), "
                 "w[c] = n / (k * n_c) from the training labels' counts)")
-# rule_capacity's lever, in the words loop_terms.py rewrites for a loop of the user's own
-GROW_MODEL = ("Grow the model one step (model stage: double model.width for the built-in "
-              "baselines, whose default 0 sizes it from the data; more units or layers in your "
-              "own)")
 # the evaluate stage's verdicts on the test argmax that a validation collapse already announced
 ARGMAX_VERDICTS = ("argmax_misses_classes", "below_majority_baseline",
                    "balanced_accuracy_at_chance")
@@ -267,9 +264,11 @@ def rule_missed_classes(history: list[Row]) -> list[Finding]:
                f"Accuracy {_score(best, 'accuracy') or 0:.2f} hides it, as these rows are "
                f"{share:.1%} of the validation split; balanced accuracy is "
                f"{_score(best, 'balanced_accuracy') or 0:.2f}.{also}")
-    fix = _missed_fix(history, missed, rows)
+    rare = bool(rare_classes(missed, list(plan_of(history).train_class_counts) or rows))
+    fix = _missed_fix(history, missed, rare)
     found = make(Severity.WARNING, "missed_classes", message, fix, best.get("step"),
                  epoch=best.get("epoch"), missed_classes=missed, never_predicted=never,
+                 classes_rare=rare,
                  missed_rows=[rows[i] for i in missed], min_class_rows=MIN_CLASS_ROWS,
                  few_row_classes_missed=few,
                  balanced_accuracy=num(_score(best, "balanced_accuracy")))
@@ -285,19 +284,18 @@ def _own_loop(history: list[Row]) -> bool:
     return plan_of(history).weight_decay is None
 
 
-def _missed_fix(history: list[Row], missed: list[int], rows: list[int]) -> str:
-    """Class weights only for classes rare in training (the validation counts stand in for a
-    loop's unknown training counts): on 4 balanced classes a width-2 MLP missed one, and
+def _missed_fix(history: list[Row], missed: list[int], rare: bool) -> str:
+    """Class weights only for classes rare in training (`rare`; the validation counts stand in
+    for a loop's unknown training counts): on 4 balanced classes a width-2 MLP missed one, and
     weights of ~1 change nothing; there the model's size or training is the lever (s15 B10)."""
     plan = plan_of(history)
-    counts = list(plan.train_class_counts) or rows
     longer = "train stage" if _own_loop(history) else longer_training(history)
     more = (f"train for more epochs ({longer}); if that does not help, "
             "check that the features tell these classes apart (data stage)")
     if plan.class_weighted:
         fix = ('train.class_weights is already "balanced": these classes may have too few '
                f"training rows to learn (data stage: more rows of them), or {more}")
-    elif rare_classes(missed, counts):
+    elif rare:
         weigh = LOSS_WEIGHTS if _own_loop(history) else class_weights_advice(first=True)
         fix = (f"{weigh}; if that is not enough, these classes may "
                f"have too few training rows to learn (data stage: more rows of them) or {more}")

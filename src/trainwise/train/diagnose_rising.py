@@ -28,6 +28,8 @@ NOISE_SIGMAS = 5.0  # ...and their median 5 epoch-to-epoch noise steps above it 
 # The minimum of 20 flat noisy epochs sits ~2 sigma low by chance; on flat curves of 8-40
 # epochs at 1-8% noise (1000 seeds each) 4 sigma flagged 0.8-1.6%, 5 sigma at most 0.3%
 LEVEL_SHARE = 0.15  # train and validation within 15%: not a generalisation gap (audit: 0.3%)
+USUAL_DECAY = 0.1  # AdamW's usual weight decay is 0.01-0.1; the audit's 10 pulled the loss up
+USUAL_DECAY_TEXT = "0.01-0.1"
 LR_SLACK = 1.01  # the lr after the minimum never above 1% over its value there (no warm-up)
 
 
@@ -54,7 +56,7 @@ def _lr_rose_after(history: list[Row], step: int) -> bool | None:
     return bool(len(later) and later.max() > LR_SLACK * at[-1])
 
 
-def _decay_in_rows(history: list[Row]) -> float | None:
+def decay_in_rows(history: list[Row]) -> float | None:
     """The weight decay the run logged: the plan's train.weight_decay, or a row's key."""
     plan = plan_of(history)
     if plan.weight_decay is not None:
@@ -68,11 +70,11 @@ def _fix(history: list[Row], decay: float | None) -> str:
     if plan.weight_decay is not None:  # a trainwise run: its own keys
         dropout = ("" if plan.dropout is None else
                    f", and model.dropout (now {plan.dropout:g}; model stage)")
-        return (f"Lower train.weight_decay (now {plan.weight_decay:g}; 0.01-0.1 is usual for "
-                f"AdamW){dropout} (train stage). If both are already small, the lr is too "
-                "high to settle: lower train.lr (tune stage).")
+        return (f"Lower train.weight_decay (now {plan.weight_decay:g}; {USUAL_DECAY_TEXT} is "
+                f"usual for AdamW){dropout} (train stage). If both are already small, the lr is "
+                "too high to settle: lower train.lr (tune stage).")
     now = "" if decay is None else f" (now {decay:g})"
-    return ("Lower the optimizer's weight_decay" + now + " (0.01-0.1 is usual for AdamW: "
+    return (f"Lower the optimizer's weight_decay{now} ({USUAL_DECAY_TEXT} is usual for AdamW: "
             "trainwise.param_groups(model, 0.01)) and any heavy dropout in your model (train "
             "stage). If both are already small, the lr is too high to settle: lower it (tune "
             "stage).")
@@ -93,7 +95,7 @@ def rule_loss_rising(history: list[Row]) -> list[Finding]:
             or abs(val[-1] - train[-1]) > LEVEL_SHARE * train[-1]
             or _lr_rose_after(history, int(step)) is not False):
         return []
-    decay = _decay_in_rows(history)
+    decay = decay_in_rows(history)
     epoch = rows[low].get("epoch", low + 1)
     message = (f"The training loss rose at a learning rate that did not rise: its lowest "
                f"epoch mean was {train[low]:.4g} at epoch {epoch}, and the last 3 epochs sit "
