@@ -13,7 +13,7 @@ from trainwise.train.large_batch_rules import MAX_MICRO_BATCH
 
 
 def _run(batch_size: int, schedule=None, steps: int = 12, per_sample: bool = False,
-         tell: bool = True) -> list[trainwise.Finding]:
+         tell: bool = True, accumulation: int = 1) -> list[trainwise.Finding]:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
     optimizer = torch.optim.AdamW(trainwise.param_groups(model, 0.01), lr=1e-3)
@@ -25,7 +25,8 @@ def _run(batch_size: int, schedule=None, steps: int = 12, per_sample: bool = Fal
         losses = nn.functional.cross_entropy(model(x), y, reduction="none")
         losses.mean().backward()
         monitor.step(losses if per_sample else losses.mean(), model, optimizer,
-                     batch_size=batch_size if tell and not per_sample else None)
+                     batch_size=batch_size if tell and not per_sample else None,
+                     accumulation=accumulation)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
@@ -60,3 +61,13 @@ def test_a_warmup_silences_it(schedule):
 def test_batches_of_256_or_less_and_untold_sizes_are_left_alone():
     assert _run(MAX_MICRO_BATCH) == []
     assert _run(512, tell=False) == []
+
+
+def test_the_effective_batch_of_accumulated_micro_batches_is_judged():
+    # review s15 VT5: 8 micro-batches of 128 (1024 a step) at a constant lr passed silently,
+    # and the fix's own "accumulate ... accumulation=K" silenced the warning with no warmup
+    (found,) = _run(128, accumulation=8)
+    assert found.evidence["batch_size"] == 1024 and found.evidence["micro_batch_size"] == 128
+    assert "1024 rows (128 x 8 accumulated micro-batches)" in found.message
+    assert "Accumulation does not replace it" in found.fix
+    assert _run(128, accumulation=2) == []  # 256: at the limit, no warmup needed

@@ -1,5 +1,6 @@
 """METHOD §4 for a user's own loop: "above 256, use warmup and gradient accumulation". The
-Monitor sees each step's lr and (when told) its batch size; a batch above MAX_MICRO_BATCH
+Monitor sees each step's lr and (when told) its batch size and accumulation; an effective
+batch (micro-batch x accumulation) above MAX_MICRO_BATCH
 whose lr never rose over the first MIN_WARMUP_STEPS steps started at its peak (audit s15 M11:
 batch 1024 at a constant lr passed silently). `trainwise run` plans both itself
 (tune/large_batch.py; the thresholds are train/large_batch_rules.py's, shared). Watched over
@@ -19,29 +20,37 @@ class WarmupWatch:
 
     def __init__(self) -> None:
         self.lrs: list[float] = []
-        self.batch_size = 0
+        self.batch_size = 0  # rows per micro-batch
+        self.accumulation = 1  # micro-batches per optimizer step
         self.done = False
 
-    def add(self, batch_size: int | None, lr: float | None) -> Finding | None:
-        """Take one step's batch size and lr; a finding, once, at the last watched step."""
+    def add(self, batch_size: int | None, lr: float | None,
+            accumulation: int = 1) -> Finding | None:
+        """Take one step's micro-batch size, lr and accumulation; a finding, once, at the last
+        watched step. The effective batch (batch_size x accumulation) is judged: METHOD §4 ties
+        warmup to it (review s15 VT5: 8 x 128 = 1024 at a constant lr passed silently)."""
         if lr is None or batch_size is None:  # not told: nothing to judge, stop watching
             self.done = True
             return None
         self.lrs.append(float(lr))
         self.batch_size = max(self.batch_size, int(batch_size))
+        self.accumulation = max(self.accumulation, int(accumulation))
         if len(self.lrs) < MIN_WARMUP_STEPS:
             return None
         self.done = True
-        if self.batch_size <= MAX_MICRO_BATCH or max(self.lrs[1:]) > self.lrs[0]:
+        effective = self.batch_size * self.accumulation
+        if effective <= MAX_MICRO_BATCH or max(self.lrs[1:]) > self.lrs[0]:
             return None
-        return no_warmup(self.batch_size, self.lrs[0])
+        return no_warmup(self.batch_size, self.lrs[0], self.accumulation)
 
 
-def no_warmup(batch_size: int, lr: float) -> Finding:
-    least = MIN_WARMUP_STEPS
+def no_warmup(batch_size: int, lr: float, accumulation: int = 1) -> Finding:
+    least, effective = MIN_WARMUP_STEPS, batch_size * accumulation
+    rows = (f"{effective} rows" if accumulation == 1 else
+            f"{effective} rows ({batch_size} x {accumulation} accumulated micro-batches)")
     return warning(
         "train", "large_batch_no_warmup",
-        f"Batches of {batch_size} rows (above {MAX_MICRO_BATCH}) start at the full learning "
+        f"Optimizer steps of {rows}, above {MAX_MICRO_BATCH}, start at the full learning "
         f"rate: the lr never rose over the first {least} steps ({lr:.3g} at step 1), so there "
         f"is no warmup. METHOD §4: above {MAX_MICRO_BATCH}, use warmup and gradient "
         "accumulation; the first steps of a large batch at the full lr can diverge or settle "
@@ -50,7 +59,9 @@ def no_warmup(batch_size: int, lr: float) -> Finding:
         f"{least}): warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1/"
         f"{least}, total_iters=W), then your schedule with torch.optim.lr_scheduler."
         "SequentialLR(optimizer, [warmup, main], milestones=[W]), stepped once per optimizer "
-        "step (OneCycleLR warms up itself). If memory is short, accumulate gradients over "
-        f"micro-batches of at most {MAX_MICRO_BATCH} rows and call monitor.step(loss, model, "
-        "optimizer, accumulation=K) once per optimizer step.",
-        batch_size=batch_size, lr=lr, watched_steps=least)
+        "step (OneCycleLR warms up itself). Accumulation does not replace it: it only saves "
+        f"memory (micro-batches of at most {MAX_MICRO_BATCH} rows, monitor.step(loss, model, "
+        "optimizer, batch_size=rows per micro-batch, accumulation=K) once per optimizer step), "
+        "and the step still sees the whole effective batch.",
+        batch_size=effective, micro_batch_size=batch_size, accumulation=accumulation, lr=lr,
+        watched_steps=least)

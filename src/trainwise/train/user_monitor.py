@@ -116,9 +116,10 @@ class Monitor:
         the highest among its groups (or pass `lr`), and a check, once, that its weight decay
         spares biases and normalisation weights. batch_indices: the batch's sample indices, kept
         only for the steps whose gradient norm spikes (they show up in the finding's
-        evidence). batch_size: the rows of this step's batch (else len(batch_indices), or
-        the first dimension of a per-sample loss): with it, a batch above 256 whose lr does not
-        rise over the first 10 steps (no warmup) is warned about, once (METHOD §4).
+        evidence). batch_size: the rows of this step's (micro-)batch (else
+        len(batch_indices), or the first dimension of a per-sample loss): with it, an effective
+        batch (batch_size x accumulation) above 256 whose lr does not rise over the first 10
+        steps (no warmup) is warned about, once (METHOD §4).
         scaler: with float16 autocast, your torch.amp.GradScaler (call this after
         `scaler.scale(loss).backward()`, before `scaler.step`): the gradient norms are
         unscaled (unless `scaler.unscale_` already ran this step: for the optimizer passed,
@@ -148,7 +149,7 @@ class Monitor:
         if batch_size is None and batch_indices is not None:
             batch_size = len(batch_indices)
         if self._warmup is not None:  # the first MIN_WARMUP_STEPS steps only
-            self._watch_warmup(batch_size, lr, loss)
+            self._watch_warmup(batch_size, lr, loss, accumulation)
         self._add_steps(self._steps.record(
             self.num_steps, self.epoch, loss_t, grad_norm, lr, layer_norms=layer_norms,
             batch_size=batch_size, batch_indices=batch_indices, inverse_scale=inverse_scale))
@@ -246,13 +247,14 @@ class Monitor:
         self._found.print_line(f"continuing {self.run.path} at epoch {self.epoch}, step "
                                f"{self.num_steps + 1} ({self.epoch - 1} epoch(s) kept)")
 
-    def _watch_warmup(self, batch_size: int | None, lr: float | None, loss: Any) -> None:
+    def _watch_warmup(self, batch_size: int | None, lr: float | None, loss: Any,
+                      accumulation: int) -> None:
         """Feed the warmup watch; a per-sample loss (N, ...) tells the batch size when
         batch_size was not given."""
         assert self._warmup is not None
         if batch_size is None and isinstance(loss, torch.Tensor) and loss.dim() >= 1:
             batch_size = int(loss.shape[0])
-        found = self._warmup.add(batch_size, lr)
+        found = self._warmup.add(batch_size, lr, accumulation)
         if found is not None:
             self._found.say_once(found)
         if self._warmup.done:
