@@ -171,6 +171,23 @@ def test_fit_counts_micro_batches_for_batch_norm(blobs):
             loss_fn=nn.CrossEntropyLoss(), max_epochs=1, accumulate_grad_batches=4)
 
 
+def test_fit_refuses_batch_norm_with_a_last_batch_of_one(blobs):
+    """Review s15 VT6: 65 rows at batch_size=64 crashed at the end of epoch 1 with torch's
+    bare error; drop_last=True (the fix it names) trains, 1 step per epoch."""
+    x, y = blobs
+    model, rows = _bn_model(), TensorDataset(x[:65], y[:65])
+    _, val = _loaders(blobs)
+    with pytest.raises(TrainwiseError, match=r"65 rows at batch_size=64.*last batch holds 1"
+                                             r".*drop_last=True"):
+        fit(model, DataLoader(rows, batch_size=64, shuffle=True), val,
+            optimizer=trainwise.make_adamw(model, 1e-2, 0.01), loss_fn=nn.CrossEntropyLoss(),
+            max_epochs=1)
+    state = fit(model, DataLoader(rows, batch_size=64, shuffle=True, drop_last=True), val,
+                optimizer=trainwise.make_adamw(model, 1e-3, 0.01),
+                loss_fn=nn.CrossEntropyLoss(), max_epochs=1)
+    assert state.step == 1
+
+
 def test_fit_trains_batch_norm_frozen_in_eval_at_batch_one(blobs):
     """A BatchNorm the user put in eval mode uses its running statistics: a batch of one is
     fine there, and fit trains in the modes it was given."""

@@ -158,33 +158,49 @@ def check_accumulation(train_loader: Any, accumulate_grad_batches: int, processe
 
 def check_batch_norm(model: nn.Module, train_loader: Any, accumulate_grad_batches: int,
                      processes: int) -> None:
-    """Raise when every training batch would give a BatchNorm in training mode a piece of
-    one sample (batch_norm.batch_too_small, the train stage's rule): torch raises a bare
-    "Expected more than 1 value per channel when training" at the first step (audit s15
-    B11). A short last batch of one is not refused: torch skips nothing, but fit's users
-    set drop_last themselves, and only the loader's batch_size is known before a step."""
+    """Raise when a training batch would give a BatchNorm in training mode a piece of one
+    sample (batch_norm.batch_too_small, the train stage's rule): torch raises a bare
+    "Expected more than 1 value per channel when training" at that step (audit s15 B11).
+    Every batch, or only the last one of an epoch without drop_last (review s15 VT6: 65 rows
+    at batch_size=64 crashed at the end of epoch 1)."""
     batch_size = getattr(train_loader, "batch_size", None)
     if not isinstance(batch_size, int) or not any(
             isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
             for m in model.modules()):
         return
-    try:
-        rows = len(train_loader.dataset)
-    except (AttributeError, TypeError):  # an IterableDataset: a full batch is the bound
-        rows = batch_size
+    rows = _loader_rows(train_loader)
     # imported here: batch_norm -> tune -> tune.short_runs imports this module
-    from trainwise.train.batch_norm import batch_too_small
+    from trainwise.train.batch_norm import batch_too_small, drop_lone_last_batch
 
     parts = processes * accumulate_grad_batches
-    if batch_too_small(model, rows, batch_size, parts, "train") is None:
-        return
     split = (f" cut into {parts} pieces ({processes} process(es) x accumulate_grad_batches="
              f"{accumulate_grad_batches})" if parts > 1 else "")
-    raise TrainwiseError(
-        f"fit's training loader has batch_size={batch_size}{split}, which gives the model's "
-        "BatchNorm a batch of one sample: in training mode it cannot compute a spread from "
-        "one value and raises. Expected at least 2 rows per piece. Fix: "
-        f"DataLoader(..., batch_size=n) with n >= {2 * parts} (16 or more gives steadier "
-        "batch statistics)"
-        f"{', or a lower accumulate_grad_batches' if accumulate_grad_batches > 1 else ''}, "
-        "or replace BatchNorm with LayerNorm / GroupNorm in the model.")
+    fewer = ", or a lower accumulate_grad_batches" if accumulate_grad_batches > 1 else ""
+    if batch_too_small(model, rows or batch_size, batch_size, parts, "train") is not None:
+        raise TrainwiseError(
+            f"fit's training loader has batch_size={batch_size}{split}, which gives the "
+            "model's BatchNorm a batch of one sample: in training mode it cannot compute a "
+            "spread from one value and raises. Expected at least 2 rows per piece. Fix: "
+            f"DataLoader(..., batch_size=n) with n >= {2 * parts} (16 or more gives steadier "
+            f"batch statistics){fewer}, or replace BatchNorm with LayerNorm / GroupNorm in "
+            "the model.")
+    if rows and not getattr(train_loader, "drop_last", True) and drop_lone_last_batch(
+            model, rows, batch_size, parts, "train")[0]:
+        raise TrainwiseError(
+            f"fit's training loader has {rows} rows at batch_size={batch_size}{split}: each "
+            f"epoch's last batch holds {rows % batch_size}, which gives the model's BatchNorm "
+            "a batch of one sample, and in training mode it raises at the end of epoch 1. "
+            "Expected a last batch of 0 or at least 2 rows per piece. Fix: DataLoader(..., "
+            f"drop_last=True), or a batch_size that leaves 0 or {2 * parts}+ of the {rows} "
+            "rows over, or replace BatchNorm with LayerNorm / GroupNorm in the model.")
+
+
+def _loader_rows(train_loader: Any) -> int | None:
+    """Rows one epoch draws: the sampler's length (a sampler may draw fewer or more than the
+    dataset holds), else the dataset's; None for an IterableDataset."""
+    for part in (getattr(train_loader, "sampler", None), getattr(train_loader, "dataset", None)):
+        try:
+            return len(part)
+        except (AttributeError, TypeError):
+            continue
+    return None
