@@ -93,3 +93,17 @@ def test_a_short_run_whose_last_epoch_barely_fell_is_healthy_but_says_the_best_i
     assert healthy.code == "healthy" and "the last one" in healthy.message
     turned = [0.5, 0.2, 0.21]  # best epoch 2 of 3: no note
     assert "the last one" not in diagnose(epochs([1.0] * 3, turned))[0].message
+
+
+def test_a_solved_run_whose_last_epoch_was_best_is_not_told_more_epochs_may_gain():
+    # review s15 VT7: at accuracy 1.0 still_improving is silent on purpose (training longer
+    # raised the test loss), and healthy said "its fall had slowed ... more epochs may gain"
+    train = [0.5, 0.2, 0.1, 0.06, 0.04, 0.03, 0.022, 0.015]
+    val = [0.4, 0.15, 0.08, 0.05, 0.035, 0.0223, 0.018, 0.0149]
+    (healthy,) = diagnose([{**row, "val_accuracy": 1.0} for row in epochs(train, val)])
+    # by hand: (0.018 - 0.0149) / 0.018 = 17.2% off the loss in the last epoch
+    assert "took 17.2% off the loss" in healthy.message
+    assert "more epochs may still gain" not in healthy.message
+    assert "validation is already solved" in healthy.message
+    (flat,) = diagnose(epochs([1.0] * 3, [0.5, 0.2, 0.19]))  # not solved: 5% fell, may gain
+    assert "took 5.0% off the loss; more epochs may still gain a little" in flat.message

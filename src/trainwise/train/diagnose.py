@@ -49,7 +49,7 @@ from trainwise.train.diagnose_order import rule_ordered_batches
 from trainwise.train.diagnose_perfect import rule_too_good
 from trainwise.train.diagnose_rising import rule_loss_rising
 from trainwise.train.diagnose_target import rule_target_scale
-from trainwise.train.diagnose_unfinished import rule_still_improving
+from trainwise.train.diagnose_unfinished import rule_still_improving, solved
 from trainwise.train.diagnose_val import rule_overfitting
 
 Rule = Callable[[list[Row]], list[Finding]]
@@ -280,10 +280,21 @@ def healthy(history: list[Row]) -> Finding:
         message += (f": best validation loss {row['val_loss']:.4g} at epoch "
                     f"{evidence['best_epoch']} of {num_epochs}{validated}")
         if row is epochs[-1] and len(epochs) > 1:  # audit s15 M4: not "done" either
-            message += (" (the last one: its fall had slowed below what still_improving flags, "
-                        "but more epochs may still gain a little)")
+            message += _last_was_best(epochs)
     finding = info(STAGE, "healthy", message + ".", **evidence)
     return dataclasses.replace(finding, step=None if step is None else int(step))
+
+
+def _last_was_best(epochs: list[Row]) -> str:
+    """The last epoch's own fall, in numbers; "more epochs may gain a little" only when the run
+    is not solved (review s15 VT7: at accuracy 1.0 training longer raised the test loss)."""
+    before, last = epochs[-2]["val_loss"], epochs[-1]["val_loss"]
+    fall = (f"the last one, which took {(before - last) / before:.1%} off the loss"
+            if before > 0 else "the last one")
+    if solved(epochs[-1]):
+        return (f" ({fall}; validation is already solved (accuracy 1.0 or a loss near 0): "
+                "more epochs would only sharpen right answers)")
+    return f" ({fall}; more epochs may still gain a little)"
 
 
 def _num_epochs(history: list[Row], num_validated: int) -> int:
