@@ -63,3 +63,19 @@ def test_the_monitor_diagnoses_at_once_after_a_rise(monkeypatch):
         history.append(row)
         found.after_epoch(history, 2)
     assert diagnosed == [1] + [i + 1 for i, due in enumerate(DUE) if due]
+
+
+def test_the_trigger_follows_the_overfitting_rules_constants(monkeypatch):
+    # review s15 VT9: VAL_RISE and FORCED_EPOCHS restated 1.25 and 3; a retuned OVERFIT_RISE
+    # would have left the trigger firing where the rule cannot
+    import importlib
+
+    from trainwise.train import diagnose_val, live_trigger
+    monkeypatch.setattr(diagnose_val, "OVERFIT_RISE", 0.4)
+    monkeypatch.setattr(diagnose_val, "OVERFIT_PATIENCE", 5)
+    try:
+        reloaded = importlib.reload(live_trigger)
+        assert (reloaded.VAL_RISE, reloaded.FORCED_EPOCHS) == (1.4, 5)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(live_trigger)

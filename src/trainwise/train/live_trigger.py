@@ -13,13 +13,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-VAL_RISE = 1.25  # the validation loss 1.25x its best: the overfitting rule's own rise
-# (OVERFIT_RISE; 10% for a run that never improved). Healthy runs of the diagnosis zoo stay
+from trainwise.train.diagnose_val import OVERFIT_PATIENCE, OVERFIT_RISE
+
+# imported, not restated: the trigger fires where the overfitting rule can (review s15 VT9)
+VAL_RISE = 1 + OVERFIT_RISE  # 1.25x its best: the overfitting rule's own rise
+# (10% for a run that never improved). Healthy runs of the diagnosis zoo stay
 # within 6% of their best (diagnose_val GAP_RISE's comment); a noisy one that passes it costs
 # FORCED_EPOCHS diagnoses, once per REARM step. The audit's run: 1.25x at epoch 8, where
 # diagnose() found overfitting at epoch 9; at 1.5x the trigger waited to epoch 11.
-FORCED_EPOCHS = 3  # epochs diagnosed after a rise: a live warning is said once two diagnoses
-# in a row find it, and the overfitting rule needs 3 epochs past the best (OVERFIT_PATIENCE)
+FORCED_EPOCHS = OVERFIT_PATIENCE  # epochs diagnosed after a rise (3): a live warning is said
+# once two diagnoses in a row find it, and the overfitting rule needs 3 epochs past the best
 REARM = 1.5  # the next rise counts from 1.5x the loss that set off the last: a run that keeps
 # overfitting sets it off at 1.25x, 1.9x, 2.8x ... its best, a handful of times, not each epoch
 
