@@ -92,6 +92,8 @@ def _short_run(history: list[Row], rows: list[Row], val: np.ndarray) -> list[Fin
     fix = (f"Train for longer: {longer_training(history)} (10 or more lets the curve show "
            "where it settles) and let early stopping find the best epoch (train stage). The "
            "evaluate stage judges a model that had not finished learning.")
+    # late_share: the long path's key, kept for the report; 1.0 by construction at 2 epochs
+    # (the last epoch is the whole fall), a share of the fall only at 3
     return [make(Severity.WARNING, "still_improving", message, fix, rows[-1].get("step"),
                  best_epoch=epoch, best_val_loss=num(float(val[-1])),
                  val_loss_epoch_before=num(float(val[-2])), late_fall=num(late),
