@@ -217,3 +217,20 @@ def test_heavy_dropout_explains_a_missed_class_that_is_not_rare():
     assert [f.code for f in found] == ["heavy_regularisation"], [f.code for f in found]
     assert "missed_classes" in found[0].evidence["also_seen"]
     assert "Grow the model" not in found[0].fix
+
+
+def test_the_diagnosis_rules_stay_pure_no_torch_and_no_check_stage_import():
+    # review s15 VT10: diagnose_capacity imported torch and checks/initial's private helper;
+    # DESIGN §3: analysis is pure (history rows in, Findings out)
+    import ast
+    import pathlib
+
+    import trainwise.train as train
+    for path in sorted(pathlib.Path(train.__file__).parent.glob("diagnose*.py")):
+        tree = ast.parse(path.read_text())
+        names = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                 for alias in node.names]
+        names += [node.module or "" for node in ast.walk(tree)
+                  if isinstance(node, ast.ImportFrom)]
+        assert not [n for n in names if n.split(".")[0] == "torch"
+                    or n.startswith("trainwise.checks")], (path.name, names)

@@ -14,6 +14,7 @@ from trainwise.checks._common import STAGE, LossFn, MakeOptimizer, fitting_mode,
 from trainwise.checks.gradients import check_gradients
 from trainwise.findings import Finding, Severity, error, info, warning
 from trainwise.model.input_tree import num_rows
+from trainwise.train.diagnose_capacity import DROPOUT_RAISE, DROPOUT_RANGE
 from trainwise.train.prior_loss import prior_loss
 
 # Cross-entropy at init is ln C when logits start near 0. Default PyTorch init gives ~1.4 ln C
@@ -148,14 +149,25 @@ def _frozen(model: nn.Module) -> list[Finding]:
                     frozen=[n for n, _ in frozen], frozen_values=count, total_values=total)]
 
 
-def _heavy_dropout(model: nn.Module) -> list[Finding]:
-    """Dropout layers with p >= 0.8, or >= 0.5 in a model under SMALL_MODEL_PARAMS."""
+def heavy_dropout_layers(model: nn.Module) -> dict[str, float]:
+    """{layer: p} of the dropout layers with p >= 0.8, or >= 0.5 in a model under
+    SMALL_MODEL_PARAMS: the check here and fit's and the Monitor's epoch rows (for the train
+    stage's heavy_regularisation to name) read the same test."""
+    limit = _dropout_limit(model)
+    return {n: float(m.p) for n, m in model.named_modules()
+            if isinstance(m, nn.modules.dropout._DropoutNd) and m.p >= limit}
+
+
+def _dropout_limit(model: nn.Module) -> float:
     size = sum(p.numel() for p in model.parameters())
-    limit = DROPOUT_SMALL_MODEL if size < SMALL_MODEL_PARAMS else DROPOUT_WARNING
-    heavy = {n: float(m.p) for n, m in model.named_modules()
-             if isinstance(m, nn.modules.dropout._DropoutNd) and m.p >= limit}
+    return DROPOUT_SMALL_MODEL if size < SMALL_MODEL_PARAMS else DROPOUT_WARNING
+
+
+def _heavy_dropout(model: nn.Module) -> list[Finding]:
+    heavy = heavy_dropout_layers(model)
     if not heavy:
         return []
+    size, limit = sum(p.numel() for p in model.parameters()), _dropout_limit(model)
     # an info (with its fix) below DROPOUT_WARNING: p = 0.5 can be right, it is worth a look
     severity = Severity.WARNING if max(heavy.values()) >= DROPOUT_WARNING else Severity.INFO
     worst = max(heavy, key=heavy.get)
@@ -166,8 +178,7 @@ def _heavy_dropout(model: nn.Module) -> list[Finding]:
                     "and may underfit. The checks here run with dropout off, so they cannot "
                     "show it.",
                     {"dropout": heavy, "num_params": size, "threshold": limit},
-                    "lower p to 0.1-0.3 (raise it only once the model overfits); revisit the "
-                    "model stage.")]
+                    f"lower p to {DROPOUT_RANGE} ({DROPOUT_RAISE}); revisit the model stage.")]
 
 
 def check_at_init(model: nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, *,

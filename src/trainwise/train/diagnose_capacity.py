@@ -12,11 +12,7 @@ model does much better, and only a bigger model's validation loss can tell the t
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from torch import nn
-
-from trainwise.checks.initial import _heavy_dropout
 from trainwise.findings import Finding, Severity
 from trainwise.train.diagnose_common import (
     Row,
@@ -28,7 +24,6 @@ from trainwise.train.diagnose_common import (
     rows_of,
 )
 from trainwise.train.diagnose_rising import USUAL_DECAY, USUAL_DECAY_TEXT, decay_in_rows
-from trainwise.train.grad_norms import unwrap
 
 MIN_EPOCHS = 6  # fewer epochs say too little about where the curves level off
 LATE_SHARE = 0.25  # "level": judged over the last quarter of the epochs
@@ -80,14 +75,10 @@ GROW_MODEL = ("Grow the model one step (model stage: double model.width for the 
               "baselines, whose default 0 sizes it from the data; more units or layers in your "
               "own)")
 DROPOUT_KEY = "dropout_heavy"  # epoch rows of fit and the Monitor: {layer: p}, from the model
-
-
-def dropout_evidence(model: nn.Module) -> dict[str, Any]:
-    """{DROPOUT_KEY: {layer: p}} for the dropout layers the check stage calls heavy (its
-    dropout_heavy check, the same thresholds), {} when none: fit and the Monitor add it to
-    their epoch rows so that a pure rule can name the layers."""
-    found = _heavy_dropout(unwrap(model))  # Fabric's and DDP's wrappers prefix the names
-    return {DROPOUT_KEY: dict(found[0].evidence["dropout"])} if found else {}
+# (train/dropout_rows.py), so that this module stays pure: no torch (review s15 VT10)
+# the dropout advice, here and in the check stage's dropout_heavy (checks/initial.py)
+DROPOUT_RANGE = "0.1-0.3"
+DROPOUT_RAISE = "raise it only once the model overfits"
 
 
 def rule_heavy_regularisation(history: list[Row]) -> list[Finding]:
@@ -128,7 +119,7 @@ def _dropout_layers(history: list[Row]) -> dict[str, float]:
 
 
 def _regularisation_fix(history: list[Row], layers: dict[str, float]) -> str:
-    lower = "to 0.1-0.3 (model stage; raise it again only once the model overfits)"
+    lower = f"to {DROPOUT_RANGE} (model stage; {DROPOUT_RAISE})"
     then = f"{_decay_too(history)}, then judge the learning rate: a loss held up by dropout " \
         "makes it look too low."
     if layers:

@@ -32,7 +32,7 @@ from trainwise.findings import TrainwiseError
 from trainwise.model.kept_state import module_modes, restore_modes
 from trainwise.train.batch_checks import raise_step_error, scalar_loss
 from trainwise.train.compiled import setup_model
-from trainwise.train.diagnose_capacity import dropout_evidence
+from trainwise.train.dropout_rows import dropout_evidence
 from trainwise.train.entry_checks import check_fit_entry
 from trainwise.train.evaluate import inputs_and_targets, on_outputs_device
 from trainwise.train.fit_inputs import (

@@ -33,7 +33,7 @@ from torch import nn
 from trainwise.findings import Finding, Severity
 from trainwise.rundir import git_revision, library_versions, read_meta
 from trainwise.train import monitor_misuse as misuse
-from trainwise.train.diagnose_capacity import dropout_evidence
+from trainwise.train.dropout_rows import dropout_evidence
 from trainwise.train.entry_checks import summed_loss
 from trainwise.train.evaluate import evaluate
 from trainwise.train.monitor import StepMonitor, current_lr
