@@ -234,3 +234,11 @@ def test_the_diagnosis_rules_stay_pure_no_torch_and_no_check_stage_import():
                   if isinstance(node, ast.ImportFrom)]
         assert not [n for n in names if n.split(".")[0] == "torch"
                     or n.startswith("trainwise.checks")], (path.name, names)
+
+
+def test_a_loops_class_weights_text_is_the_one_loop_terms_rewrites_to():
+    # review s15 VT8 (in part): missed_classes' loop text restated loop_terms' class weights
+    from trainwise.train.loop_terms import CLASS_WEIGHTS_CODE, in_loop_terms
+    (found,) = diagnose(_too_small(RARE_MISS), num_classes=4)
+    assert CLASS_WEIGHTS_CODE in found.fix
+    assert CLASS_WEIGHTS_CODE in in_loop_terms('train.class_weights = "balanced" (train stage)')

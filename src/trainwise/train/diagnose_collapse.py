@@ -38,6 +38,7 @@ from trainwise.train.diagnose_common import (
     rows_of,
 )
 from trainwise.train.intervals import at_chance
+from trainwise.train.loop_terms import CLASS_WEIGHTS_CODE
 from trainwise.train.never_predicted import rare_classes
 from trainwise.train.not_learned import chance_loss, lead_with, learned_below, not_learned
 from trainwise.train.prior_loss import prior_loss
@@ -50,8 +51,7 @@ SIGNAL_SHARE = 0.9  # without a ROC-AUC: a validation loss under 90% of the prio
 # ROC-AUC 0.98); a weak but real ranker sits at 0.93-0.95 of it, so the AUC judges first
 MAX_NAMED = 4  # classes named in a message
 # class weights where no train.* key is the user's (fit; the Monitor rewrites the stage)
-LOSS_WEIGHTS = ("Weigh the classes in the loss (train stage: nn.CrossEntropyLoss(weight=w), "
-                "w[c] = n / (k * n_c) from the training labels' counts)")
+LOSS_WEIGHTS = f"Weigh the classes in the loss (train stage: {CLASS_WEIGHTS_CODE})"
 # the evaluate stage's verdicts on the test argmax that a validation collapse already announced
 ARGMAX_VERDICTS = ("argmax_misses_classes", "below_majority_baseline",
                    "balanced_accuracy_at_chance")
