@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from trainwise.cli import main
+from trainwise.run_lock import lock_holder
 from trainwise.rundir import RunDir
 
 QUICK = ["train.max_epochs=1", "train.lr=0.01", "run.threads=1", "run.checks=false",
@@ -47,3 +48,49 @@ def test_a_failed_atomic_write_leaves_no_tmp_file(tmp_path):
         run.write_text("meta.json", "{}")
     assert not (run.path / "meta.json.tmp").exists()
     assert caught.value.filename is not None and os.fspath(caught.value.filename)
+
+
+def test_disk_full_at_the_first_write_is_the_same_one_line_error(tmp_path, monkeypatch, capsys):
+    """config.toml is written before any stage; a near-full disk fails there first (review
+    VO1: it escaped as a raw OSError traceback, and the folder stayed locked)."""
+    real_write = RunDir.write_text
+
+    def full_disk(self, name, text):
+        if name == "config.toml":
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path / name))
+        return real_write(self, name, text)
+
+    monkeypatch.setattr(RunDir, "write_text", full_disk)
+    code = main(["run", "--set", 'data.source="digits"', "--set", f'run.out_dir="{tmp_path}"',
+                 "--no-report"])
+    [run] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    said = "".join(capsys.readouterr().err.split())
+    assert code == 1
+    assert f"the disk ran out of space while writing '{run}/config.toml'".replace(" ", "") in said
+    assert said.endswith("".join("then run the same command again (no stage had started; "
+                                 f"the folder '{run}' can be deleted).".split()))
+    assert lock_holder(run) is None  # released: a retry may use the folder
+
+
+def test_disk_full_in_a_python_run_with_own_model_says_the_python_call(tmp_path, monkeypatch):
+    """run(model=net, until="tune"): `trainwise run --resume` would rebuild the built-in model
+    and train to the end (review VO7); the message names the call that goes on."""
+    import trainwise
+    from trainwise.rundir import RunFolderError
+
+    def full_disk(self, name, text):
+        if name == "meta.json":
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path / name))
+        return real_write(self, name, text)
+
+    real_write = RunDir.write_text
+    monkeypatch.setattr(RunDir, "write_text", full_disk)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    with pytest.raises(RunFolderError) as caught:
+        trainwise.run(overrides=['data.source="digits"', f'run.out_dir="{tmp_path}"', *QUICK],
+                      model=net, until="tune", report=False)
+    [run] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    said = " ".join(str(caught.value).split())
+    assert f"continue with: trainwise.run(resume={str(run)!r}, model=net, until='tune', " \
+        "report=False), where net is your Sequential" in said
+    assert "trainwise run --resume" not in said

@@ -46,7 +46,6 @@ from trainwise.resume import (
     RunInterrupted,
     config_tag,
     reopen,
-    resume_command,
     resumed_config,
     stage_data_reload,
     stage_split_reload,
@@ -162,14 +161,19 @@ def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
                           model: nn.Module | None, until: str, report: bool,
                           resume_dir: Path | None, callbacks: list[Any] = ()) -> RunResult:
     """`saved`: the config written to config.toml (`config` without unsaved overrides)."""
-    ctx, findings = _start(fabric, config, saved, resume_dir)
-    try:  # the folder is locked from _start on: one writer at a time (audit s15 O4)
+    ctx, findings = _start(fabric, config, resume_dir)
+    try:  # the folder is locked from _start on: one writer at a time (audit s15 O4); a full
+        # disk at config.toml (the first write) is caught here as mid-run (review VO1)
+        findings += _open(ctx, saved, resume_dir)
         return _run_in_folder(ctx, findings, fabric, config, model, until, report, callbacks)
     except OSError as exc:
         if not is_out_of_space(exc):
             raise
         path = getattr(ctx, "source", None) or ctx.run.path
-        raise out_of_space(exc, path, resume_command(path, report=report)) from None
+        started = (path / "config.toml").is_file()  # else nothing to resume (review VO1)
+        how = RunInterrupted("train", path, until=until, report=report, model_class=type(
+            model).__name__ if model is not None else None).continue_with()  # review VO7
+        raise out_of_space(exc, path, how if started else None) from None
     finally:
         ctx.run.unlock()
 
@@ -259,8 +263,9 @@ def _run_path(fabric: Fabric, config: Config, resume_dir: Path | None, name: str
     return Path(fabric.broadcast(path, src=0) if fabric.world_size > 1 else path)
 
 
-def _start(fabric: Fabric, config: Config, saved: Config,
+def _start(fabric: Fabric, config: Config,
            resume_dir: Path | None) -> tuple[ResumeContext, list[Finding]]:
+    """The run's context, its folder locked; the caller unlocks it on every path."""
     threads, findings = configure_threads(threads_per_process(config.run))
     findings += precision_findings(fabric, config.run)
     fabric.seed_everything(config.run.seed, verbose=False)
@@ -279,15 +284,15 @@ def _start(fabric: Fabric, config: Config, saved: Config,
             **code_revisions(), "threads": threads, "device": str(fabric.device),
             "num_processes": fabric.world_size, "precision": precision_in_use(fabric),
             "stage_seconds": {}}
-    ctx = ResumeContext(config=config, run=run, fabric=fabric, meta=meta, source=path)
-    try:
-        if resume_dir is None:
-            run.write_text("config.toml", to_toml(saved))
-            return ctx, findings
-        return ctx, findings + reopen(ctx, path)
-    except BaseException:  # a refused checkpoint: a notebook keeps the traceback (and the
-        run.unlock()  # open lock file) alive, and its retry would find the folder in use
-        raise
+    return ResumeContext(config=config, run=run, fabric=fabric, meta=meta, source=path), findings
+
+
+def _open(ctx: ResumeContext, saved: Config, resume_dir: Path | None) -> list[Finding]:
+    """A fresh run writes its config.toml; a resume reopens the folder (its checkpoint)."""
+    if resume_dir is None:
+        ctx.run.write_text("config.toml", to_toml(saved))
+        return []
+    return reopen(ctx, resume_dir)
 
 
 def _record(ctx: RunContext, findings: list[Finding]) -> None:

@@ -105,16 +105,26 @@ class RunInterrupted(KeyboardInterrupt):
         return (f", where net is your {self.model_class}: the same object, or a new one built "
                 "the same way (the checkpoint's weights are loaded into it)")
 
-    def _shell_hint(self) -> str:
+    def shell_command(self) -> str | None:
+        """The shell line that goes on, or None where none does what the call did."""
         if self.stage == "report":
-            return f"\nFrom a shell: trainwise report {self.run_dir}"
+            return f"trainwise report {self.run_dir}"
         if self.until != "evaluate":  # `trainwise run --resume` would go on to the end
-            return ""
+            return None
         if self.model_class:  # a shell cannot pass a Python object as the model
-            return ""
+            return None
         if (self.run_dir / "checkpoints" / "last.pt").exists() and self.saved_at is None:
-            return ""  # the message says to delete the file first; a bare command contradicts it
-        return f"\nFrom a shell: {resume_command(self.run_dir, report=self.report)}"
+            return None  # the message says to delete the file first; a bare command contradicts it
+        return resume_command(self.run_dir, report=self.report)
+
+    def continue_with(self) -> str:
+        """One way on, for a message that has room for one (a full disk, review VO7): the shell
+        line where one does what the call did, else the Python call."""
+        return self.shell_command() or self.python_call() + self._model_note()
+
+    def _shell_hint(self) -> str:
+        command = self.shell_command()
+        return f"\nFrom a shell: {command}" if command else ""
 
     def __reduce__(self) -> tuple[Any, ...]:  # a pickled copy (a started process) rebuilds it
         return (_rebuilt, (self.stage, self.run_dir, self.until, self.report, self.model_class))

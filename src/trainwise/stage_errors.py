@@ -93,7 +93,7 @@ def is_out_of_space(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in _OUT_OF_SPACE
 
 
-def out_of_space(exc: OSError, run_dir: Path, resume: str) -> RunFolderError:
+def out_of_space(exc: OSError, run_dir: Path, resume: str | None) -> RunFolderError:
     """One actionable line for a full disk mid-run, instead of a traceback chained through a
     failed error.log (audit s15 O1: 74 lines, exit 1, no resume hint); exit 1 as a run folder
     that cannot be used. Partial *.tmp files are removed first: they hold the space."""
@@ -107,7 +107,9 @@ def out_of_space(exc: OSError, run_dir: Path, resume: str) -> RunFolderError:
     what = "the user's disk quota ran out" if exc.errno == errno.EDQUOT else \
         "the disk ran out of space"
     file = f" while writing '{exc.filename}'" if exc.filename else ""
+    then = f"continue with: {resume} (it goes on from the last checkpoint that was written " \
+        "whole)." if resume else f"run the same command again (no stage had started; the " \
+        f"folder '{run_dir}' can be deleted)."  # `resume` None: no config.toml to resume
     return RunFolderError(
         f"{what}{file} ({free}; {exc.strerror}), so the run in '{run_dir}' stopped. Free "
-        f"space on that disk (or raise the quota), then continue with: {resume} (it goes on "
-        "from the last checkpoint that was written whole).")
+        f"space on that disk (or raise the quota), then {then}")
