@@ -121,3 +121,22 @@ def test_ctrl_c_with_json_prints_the_folder_to_resume(tmp_path, monkeypatch, cap
     assert code == 130
     assert said["run_dir"] == str(run) and said["ok"] is False
     assert said["stopped_at"] == "split" and said["interrupted"] == "SIGINT"
+
+
+def test_ctrl_c_with_json_on_a_rank_above_zero_prints_nothing(tmp_path, monkeypatch, capsys):
+    """--devices N: SIGTERM reaches every rank and each re-ran the command with --json; two
+    lines broke `run_dir=$(... | jq -r .run_dir)` (review VO2). Rank 1 is played by turning
+    Fabric's is_global_zero off once the folder exists (inside the first stage)."""
+    from lightning_fabric import Fabric
+
+    import trainwise.recipe as recipe
+
+    def interrupted_on_rank_one(ctx):
+        monkeypatch.setattr(Fabric, "is_global_zero", property(lambda self: False))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(recipe, "STAGES", [("data", interrupted_on_rank_one)])
+    code = main(["run", "--set", 'data.source="digits"', "--set", f'run.out_dir="{tmp_path}"',
+                 "--no-report", "--json"])
+    assert code == 130
+    assert capsys.readouterr().out == ""

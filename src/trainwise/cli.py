@@ -320,6 +320,8 @@ def _print_interrupted_json(exc: KeyboardInterrupt, args: argparse.Namespace | N
     run_dir = getattr(exc, "run_dir", None)
     if run_dir is None or not getattr(args, "json", False):
         return
+    if not getattr(exc, "is_global_zero", True):  # --devices N: each rank is interrupted; one
+        return  # line for `jq -r .run_dir`, as a finished run prints (review VO2)
     import json
 
     print(json.dumps({"run_dir": str(run_dir), "ok": False, "stopped_at": exc.args[0],

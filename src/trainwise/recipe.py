@@ -199,8 +199,8 @@ def _run_in_folder(ctx: ResumeContext, findings: list[Finding], fabric: Fabric, 
         upcoming = next((name for name, _ in stages if name not in done), stages[-1][0])
         raise RunInterrupted(upcoming, getattr(ctx, "source", None) or ctx.run.path,
                              until=until, report=report,
-                             model_class=type(model).__name__ if model is not None else None
-                             ) from None
+                             model_class=type(model).__name__ if model is not None else None,
+                             is_global_zero=fabric.is_global_zero) from None
     finally:  # trained in place, even if interrupted: the next run on it must say so
         # only training marks it: the model stage's own redraw (model.init = "policy") makes
         # fresh weights, which the next run must not call this run's training
@@ -212,7 +212,8 @@ def _run_in_folder(ctx: ResumeContext, findings: list[Finding], fabric: Fabric, 
     except KeyboardInterrupt:  # the run is done; only its report (or summary) is cut short:
         # say so and how to rebuild it, not "run the command again" (audit s15 O7)
         raise RunInterrupted("report", getattr(ctx, "source", None) or ctx.run.path,
-                             until=until, report=report) from None
+                             until=until, report=report,
+                             is_global_zero=fabric.is_global_zero) from None
 
 
 def _run_stages(ctx: RunContext, fabric: Fabric, stages: list[tuple[str, Callable[

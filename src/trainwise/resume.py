@@ -61,12 +61,16 @@ class RunInterrupted(KeyboardInterrupt):
     how to go on from Python and from a shell; the command line prints its own line instead.
     `until` and `report`: the interrupted call's, which the resuming call repeats.
     `model_class`: the class of the user's own module (run(model=net)), which the resuming
-    call must pass again: without it the folder's config builds the built-in model."""
+    call must pass again: without it the folder's config builds the built-in model.
+    `is_global_zero`: False on ranks 1..N-1 of a multi-process run, which each raise it too
+    (SIGTERM reaches every task): only rank 0 prints --json's line (review VO2)."""
 
     def __init__(self, stage: str, run_dir: Path, *, until: str = "evaluate",
-                 report: bool = True, model_class: str | None = None):
+                 report: bool = True, model_class: str | None = None,
+                 is_global_zero: bool = True):
         self.stage, self.run_dir = stage, Path(run_dir)
         self.until, self.report, self.model_class = until, report, model_class
+        self.is_global_zero = is_global_zero
         super().__init__(stage)  # the message is built when shown: it reads the checkpoint
 
     def __str__(self) -> str:
@@ -127,12 +131,14 @@ class RunInterrupted(KeyboardInterrupt):
         return f"\nFrom a shell: {command}" if command else ""
 
     def __reduce__(self) -> tuple[Any, ...]:  # a pickled copy (a started process) rebuilds it
-        return (_rebuilt, (self.stage, self.run_dir, self.until, self.report, self.model_class))
+        return (_rebuilt, (self.stage, self.run_dir, self.until, self.report, self.model_class,
+                           self.is_global_zero))
 
 
 def _rebuilt(stage: str, run_dir: Path, until: str, report: bool,
-             model_class: str | None = None) -> RunInterrupted:
-    return RunInterrupted(stage, run_dir, until=until, report=report, model_class=model_class)
+             model_class: str | None = None, is_global_zero: bool = True) -> RunInterrupted:
+    return RunInterrupted(stage, run_dir, until=until, report=report, model_class=model_class,
+                          is_global_zero=is_global_zero)
 
 
 def resume_command(run_dir: Path, command: str = "run", *, report: bool = True) -> str:
