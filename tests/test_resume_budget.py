@@ -26,3 +26,7 @@ def test_resume_takes_a_new_time_budget_but_not_a_new_training(tmp_path, capsys)
     meta = json.loads((run / "meta.json").read_text())
     assert meta["config"]["train"]["max_minutes"] == 30
     assert main(["run", "--resume", str(run), "--no-report"]) == 0  # and again without it
+    # config.toml took the new budget, so the plain resume an interrupt prints keeps 30 rather
+    # than the first attempt's 0 = unlimited (review VO3)
+    assert "max_minutes = 30" in (run / "config.toml").read_text()
+    assert json.loads((run / "meta.json").read_text())["config"]["train"]["max_minutes"] == 30

@@ -45,6 +45,7 @@ from trainwise.resume import (
     ResumeContext,
     RunInterrupted,
     config_tag,
+    keep_new_budget,
     reopen,
     resumed_config,
     stage_data_reload,
@@ -293,7 +294,9 @@ def _open(ctx: ResumeContext, saved: Config, resume_dir: Path | None) -> list[Fi
     if resume_dir is None:
         ctx.run.write_text("config.toml", to_toml(saved))
         return []
-    return reopen(ctx, resume_dir)
+    findings = reopen(ctx, resume_dir)
+    keep_new_budget(ctx.run, resume_dir, ctx.config)  # once the resume is accepted
+    return findings
 
 
 def _record(ctx: RunContext, findings: list[Finding]) -> None:

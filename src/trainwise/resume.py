@@ -23,7 +23,7 @@ import torch
 import xxhash
 from rich.markup import escape
 
-from trainwise.config import Config, load_config
+from trainwise.config import Config, load_config, to_toml
 from trainwise.console import console
 from trainwise.findings import Finding, TrainwiseError, error, info
 from trainwise.rundir import RunDir, RunFolderError, read_findings
@@ -212,6 +212,18 @@ def checkpoint_extra(meta: dict[str, Any], lr: float) -> dict[str, Any]:
 
 def resumed_config(run_dir: str | Path, overrides: list[str] | None) -> Config:
     return load_config(RunDir.open(run_dir).path / "config.toml", overrides)
+
+
+def keep_new_budget(run: RunDir, source: Path, config: Config) -> None:
+    """config.toml takes a resume's new train.max_minutes: it is the run's resolved config, and
+    the next plain `--resume` (the command an interrupt prints) read the old budget back from
+    it, e.g. 0 = unlimited after a 30-minute SLURM resume (review VO3). Only that key: the rest
+    of a resume's --set (run.devices, ...) is for this attempt."""
+    on_disk = resumed_config(source, None)
+    if on_disk.train.max_minutes == config.train.max_minutes:
+        return
+    train = on_disk.train.model_copy(update={"max_minutes": config.train.max_minutes})
+    run.write_text("config.toml", to_toml(on_disk.model_copy(update={"train": train})))
 
 
 def find_checkpoint(run_dir: Path, config: Config) -> dict[str, Any] | None:
