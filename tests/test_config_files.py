@@ -1,6 +1,8 @@
 """Reading a config file: hostile, empty, repeated and JSON files (audit s15 K3, K4, K6, K11,
 K13)."""
 
+from pathlib import Path
+
 import pytest
 
 from trainwise.config import ConfigError, load_config
@@ -69,3 +71,24 @@ def test_a_hostile_override_is_a_config_error(value):
     """K3 for --set: the same ValueError / RecursionError tracebacks."""
     with pytest.raises(ConfigError, match="too long or too deeply nested to read"):
         load_config(None, [f"data.na_values={value}"])
+
+
+@pytest.mark.parametrize("written", ["imgs", "./imgs", "table"])
+def test_a_relative_folder_or_suffixless_source_is_read_beside_the_config(tmp_path, monkeypatch,
+                                                                          written):
+    """README: data.source is relative to the config file's folder; an image folder (no
+    suffix) beside it was refused from another working folder with "did you mean 'digits'"
+    (review VO4)."""
+    (tmp_path / "cfg" / "imgs" / "cat").mkdir(parents=True)
+    (tmp_path / "cfg" / "table").write_text("a,y\n1,0\n")
+    (tmp_path / "cfg" / "x.toml").write_text(f'[data]\nsource = "{written}"\n')
+    monkeypatch.chdir(tmp_path)  # the config is one folder down
+    config = load_config(tmp_path / "cfg" / "x.toml")
+    assert Path(config.data.source).resolve() == (tmp_path / "cfg" / written).resolve()
+
+
+def test_a_missing_bare_source_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=f"in the working folder '{tmp_path}' or beside the "
+                                          "config file"):
+        load_config(None, ['data.source="imgs"'])

@@ -18,7 +18,6 @@ from trainwise.config_sections import (
     TEXT_TABLES,
     Config,
     ConfigError,
-    data_suffix,
 )
 from trainwise.config_yaml import ConfigLoader
 
@@ -148,8 +147,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
     folder's config.toml leniently from them)."""
     raw = _read_file(path)
     source = raw.get("data", {}).get("source") if isinstance(raw.get("data"), dict) else None
-    if isinstance(source, str) and data_suffix(Path(source)):
-        candidate = path.parent / source  # a relative data path is relative to the file
+    if isinstance(source, str) and source and source not in BUILT_IN_SOURCES:
+        # a relative data path is relative to the file: a data file or an image folder, with
+        # or without a suffix ('imgs' beside the config was refused as a typo, review VO4)
+        candidate = path.parent / source
         if not Path(source).is_absolute() and candidate.exists():
             raw["data"]["source"] = str(candidate)
     return raw

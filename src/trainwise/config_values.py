@@ -34,8 +34,9 @@ def data_source(value: str, built_in: tuple[str, ...], readable: str) -> str:
     path = Path(value)
     if value in built_in or path.suffix or len(path.parts) > 1 or path.exists():
         return value
-    raise ValueError(f"it is not a built-in data set, a data file nor an existing folder"
-                     f"{_closest(value, built_in)}; use one of "
+    raise ValueError(f"it is not a built-in data set{_closest(value, built_in)}, nor a file or "
+                     f"folder in the working folder '{Path.cwd()}' or beside the config file "
+                     "(where a config's relative data.source is read); use one of "
                      f"{', '.join(repr(n) for n in built_in)}, a data file ({readable}), or a "
                      "folder with one sub-folder of images per class")
 
