@@ -306,8 +306,18 @@ def test_a_number_for_a_text_key_in_a_file_says_to_quote_it(tmp_path):
     (tmp_path / "c.toml").write_text("[run]\nname = 2024\n[data]\ntarget = true\n")
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path / "c.toml")
-    assert 'quote it to mean the text, name = "2024")' in str(caught.value)
-    assert 'quote it to mean the text, target = "true")' in str(caught.value)
+    said = str(caught.value)
+    assert """put the value in quotes exactly as you wrote it to mean the text: name = "..." in \
+TOML, name: "..." in YAML, --set 'run.name="..."')""" in said
+    assert 'target = "..." in TOML, target: "..." in YAML' in said
+
+
+def test_the_quote_hint_does_not_echo_a_parsed_number_as_the_text(tmp_path):
+    """Review VO5: `target = 0x1F` said to write target = "31", a column the user never had."""
+    (tmp_path / "c.toml").write_text("[data]\ntarget = 0x1F\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "c.toml")
+    assert '"31"' not in str(caught.value)
 
 
 @pytest.mark.parametrize(("values", "said"), [

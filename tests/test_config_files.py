@@ -66,6 +66,23 @@ def test_yaml_reads_booleans_and_exponents_as_toml_does(tmp_path):
     assert config == load_config(tmp_path / "a.toml")
 
 
+def test_yaml_reads_integers_as_yaml_1_2_and_toml_do(tmp_path):
+    """Review VO5: YAML 1.1 read `gap: 1:30` as 90 (base 60) without a word, and `target: 010`
+    as 8 (octal); they stay the text written, which the key's own check then reads."""
+    import yaml
+
+    from trainwise.config_yaml import ConfigLoader
+
+    read = yaml.load("a: 1:30\nb: 010\nc: 0x1F\nd: 0o17\ne: 1_000\nf: -7\ng: 1:30.5\n",
+                     ConfigLoader)
+    assert read == {"a": "1:30", "b": "010", "c": 31, "d": 15, "e": 1000, "f": -7, "g": "1:30.5"}
+    (tmp_path / "t.yaml").write_text("data:\n  target: 010\n")
+    assert load_config(tmp_path / "t.yaml").data.target == "010"
+    (tmp_path / "g.yaml").write_text("split:\n  strategy: time\n  gap: 1:30\n")
+    with pytest.raises(ConfigError, match="'split.gap' = '1:30' is not allowed"):
+        load_config(tmp_path / "g.yaml")
+
+
 @pytest.mark.parametrize("value", ["1" + "0" * 5000, "[" * 5000])
 def test_a_hostile_override_is_a_config_error(value):
     """K3 for --set: the same ValueError / RecursionError tracebacks."""

@@ -64,10 +64,13 @@ def explain(exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
 
 def _quote_hint(problem: Any, loc: tuple) -> str:
     """Text that looks like a number or a boolean (a column named 2024, a run named no) is one
-    once parsed: say how to write it as text (audit s15 K21)."""
+    once parsed: say how to write it as text (audit s15 K21). Not rebuilt from the parsed
+    value: 0x1F, 1_000 or 1e3 parse to 31, 1000, 1000.0, and `target = "31"` named a column
+    the user never had (review VO5); the file's syntax is unknown here, so both are shown."""
     value = problem.get("input")
     if problem["type"] != "string_type" or not isinstance(value, bool | int | float):
         return ""
-    text = str(value).lower() if isinstance(value, bool) else str(value)
-    return (f" (unquoted, it reads as a number or true/false: quote it to mean the text, "
-            f'{loc[-1]} = "{text}")')
+    key = ".".join(str(part) for part in loc[:2])
+    return (f" (unquoted, it reads as a number or true/false: put the value in quotes exactly "
+            f'as you wrote it to mean the text: {loc[-1]} = "..." in TOML, {loc[-1]}: "..." in '
+            f"YAML, --set '{key}=\"...\"')")

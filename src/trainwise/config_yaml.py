@@ -8,6 +8,9 @@ make a YAML config mean what the same TOML config means.
    A bool key still takes yes/no/on/off: the validator reads those words.
 3. 1e-3 is a number (YAML 1.2, as in TOML): YAML 1.1 wants a dot (1.0e-3), so `lr: 1e-3` was
    the text "1e-3" (K7).
+4. Integers are YAML 1.2 / TOML's: no sexagesimal (YAML 1.1 read `gap: 1:30` as 90, and
+   `1:30.5` as the float 90.5) and no leading-zero octal (`target: 010` was the column 8);
+   both stay text and meet the key's own check. 0x1F, 0o17, 0b101 and 1_000 are TOML's too.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from yaml.nodes import MappingNode
 
 BOOL = "tag:yaml.org,2002:bool"
 FLOAT = "tag:yaml.org,2002:float"
+INT = "tag:yaml.org,2002:int"
+_REPLACED = (BOOL, FLOAT, INT)  # SafeLoader's YAML 1.1 forms of these, replaced below
 
 
 class ConfigLoader(yaml.SafeLoader):
@@ -37,11 +42,22 @@ class ConfigLoader(yaml.SafeLoader):
             seen[key] = f"line {key_node.start_mark.line + 1}"
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        """Python's own reading of TOML's forms (0x, 0o, 0b, 1_000): SafeLoader's took a
+        leading 0 as octal and refused 0o17."""
+        return int(self.construct_scalar(node), 0)
 
+
+ConfigLoader.add_constructor(INT, ConfigLoader.construct_yaml_int)
 ConfigLoader.yaml_implicit_resolvers = {  # a copy: SafeLoader's own stay YAML 1.1
-    first: [(tag, pattern) for tag, pattern in resolvers if tag != BOOL]
+    first: [(tag, pattern) for tag, pattern in resolvers if tag not in _REPLACED]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 ConfigLoader.add_implicit_resolver(BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                                    list("tTfF"))
-ConfigLoader.add_implicit_resolver(FLOAT, re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"),
-                                   list("-+0123456789"))
+ConfigLoader.add_implicit_resolver(INT, re.compile(
+    r"^(?:[-+]?(?:0|[1-9](?:_?[0-9])*)|0x[0-9a-fA-F](?:_?[0-9a-fA-F])*|0o[0-7](?:_?[0-7])*"
+    r"|0b[01](?:_?[01])*)$"), list("-+0123456789"))
+ConfigLoader.add_implicit_resolver(FLOAT, re.compile(  # 1.1's forms less sexagesimal, and 1e-3
+    r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?[0-9]+[eE][-+]?[0-9]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."))
