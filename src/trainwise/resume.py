@@ -27,7 +27,7 @@ from trainwise.config import Config, load_config, to_toml
 from trainwise.console import console
 from trainwise.findings import Finding, TrainwiseError, error, info
 from trainwise.rundir import RunDir, RunFolderError, read_findings
-from trainwise.stages import RunContext, load_configured, max_samples_subset
+from trainwise.stages import RunContext, load_subset
 from trainwise.stages_split import _fingerprint, _make_arrays
 from trainwise.train.checkpoint import (
     load_checkpoint,
@@ -54,6 +54,7 @@ KEPT_STAGES = ("setup", "data", "split", "check", "tune")
 class ResumeContext(RunContext):
     source: Path | None = None  # the run folder (ranks > 0 write into a scratch folder)
     checkpoint: dict[str, Any] | None = None  # the loaded checkpoint to continue from
+    preloaded: Any = None  # the data a restart compared with meta.json's; stage_data takes it
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -295,10 +296,7 @@ def stage_data_reload(ctx: RunContext) -> list[Finding]:
 
 
 def _loaded(config: Config) -> Any:
-    data = load_configured(config)
-    if (keep := max_samples_subset(config, data)) is not None:
-        data.subset(keep)
-    return data
+    return load_subset(config)
 
 
 def _data_changed(config: Config, data: Any, before: str) -> tuple[str, str]:
@@ -310,21 +308,23 @@ def _data_changed(config: Config, data: Any, before: str) -> tuple[str, str]:
             "run; or start a new run on this data.")
 
 
-def refuse_changed_data(config: Config, previous: dict[str, Any]) -> None:
+def refuse_changed_data(config: Config, previous: dict[str, Any]) -> Any:
     """A resume with no checkpoint reruns every stage, but in the folder of a run on the data
     meta.json fingerprinted: other data there would make the folder claim to continue a run it
     does not (audit s15 O5). Checked as the checkpoint path checks it; data that no longer
-    loads is left to the data stage, which says why."""
+    loads is left to the data stage, which says why. Returns the data it loaded (None if
+    none), which the data stage then uses: a large file was read and fingerprinted twice."""
     before = previous.get("data", {}).get("fingerprint")
     if not before:  # killed before the data stage recorded it: nothing to compare
-        return
+        return None
     try:
         data = _loaded(config)
     except TrainwiseError:
-        return
+        return None
     if data.fingerprint() != before:
         message, fix = _data_changed(config, data, before)
         raise RunFolderError(f"{message} {fix}")
+    return data
 
 
 def stage_split_reload(ctx: RunContext) -> list[Finding]:
@@ -384,7 +384,7 @@ def reopen(ctx: ResumeContext, source: Path) -> list[Finding]:
     step = int(ctx.checkpoint["train_state"]["step"]) if ctx.checkpoint is not None else None
     previous = _record_resume(ctx, source, step)
     if ctx.checkpoint is None:  # killed before training: all again, the same since seeded
-        refuse_changed_data(ctx.config, previous)
+        ctx.preloaded = refuse_changed_data(ctx.config, previous)
         console.print(f"Resuming {escape(str(source))}: no training checkpoint, so the run "
                       "restarts from the data stage.")
         ctx.run.keep_history(0)

@@ -165,15 +165,27 @@ def per_class_quota(counts: np.ndarray, limit: int, min_rows: int) -> np.ndarray
     return take
 
 
+def load_subset(config: Config) -> TaskData:
+    """The configured data with data.max_samples applied, as every stage sees it."""
+    data = load_configured(config)
+    if (keep := max_samples_subset(config, data)) is not None:
+        data.subset(keep)
+        data.notes.append(f"quick run: kept {config.data.max_samples} samples "
+                          "(data.max_samples)" + (", drawn per class in proportion, each "
+                                                  "keeping enough rows to be validated and "
+                                                  "tested (or all it has)"
+                                                  if data.task == "classification" else ""))
+    return data
+
+
 def stage_data(ctx: RunContext) -> list[Finding]:
     cfg = ctx.config.data
-    data = load_configured(ctx.config)
-    if (keep := max_samples_subset(ctx.config, data)) is not None:
-        data.subset(keep)
-        data.notes.append(f"quick run: kept {cfg.max_samples} samples (data.max_samples)"
-                          + (", drawn per class in proportion, each keeping enough rows to "
-                             "be validated and tested (or all it has)"
-                             if data.task == "classification" else ""))
+    # a resume with no checkpoint loaded it to compare fingerprints: not twice (review VO6)
+    data = getattr(ctx, "preloaded", None)
+    if data is None:
+        data = load_subset(ctx.config)
+    else:
+        ctx.preloaded = None  # type: ignore[attr-defined]
     ctx.data = data
     split = ctx.config.split
     findings, summary = audit(data, class_weights=ctx.config.train.class_weights,
