@@ -26,12 +26,11 @@ from rich.markup import escape
 from trainwise.config import Config, load_config, to_toml
 from trainwise.console import console
 from trainwise.findings import Finding, TrainwiseError, error, info
-from trainwise.rundir import RunDir, RunFolderError, read_findings
+from trainwise.rundir import RunDir, RunFolderError, read_findings, remove_partials
 from trainwise.stages import RunContext, load_subset
 from trainwise.stages_split import _fingerprint, _make_arrays
 from trainwise.train.checkpoint import (
     load_checkpoint,
-    remove_partial,
     rerun_after_deleting,
 )
 
@@ -377,8 +376,7 @@ def _record_resume(ctx: ResumeContext, source: Path, step: int | None) -> dict[s
 def reopen(ctx: ResumeContext, source: Path) -> list[Finding]:
     """Load the checkpoint and what the first attempt recorded; clean up a torn save."""
     ctx.checkpoint = find_checkpoint(source, ctx.config)
-    removed = [*remove_partial(source / "checkpoints"), *remove_partial(source)] \
-        if ctx.fabric.is_global_zero else []  # root: meta.json.tmp, error.log.tmp (O1)
+    removed = remove_partials(source) if ctx.fabric.is_global_zero else []  # root too (O1)
     partial = f" Removed {len(removed)} partial file(s) (*.tmp) left by the kill." \
         if removed else ""
     step = int(ctx.checkpoint["train_state"]["step"]) if ctx.checkpoint is not None else None

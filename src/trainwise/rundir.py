@@ -22,6 +22,18 @@ from trainwise.config import Config, ConfigError
 from trainwise.findings import Finding, TrainwiseError
 from trainwise.run_lock import RunFolderBusy, hold_lock, lock_holder, release_lock
 
+PARTIAL_SUFFIX = ".tmp"  # a file being written (then renamed): a kill or full disk leaves it
+
+
+def remove_partials(run_dir: Path) -> list[Path]:
+    """Delete the `*.tmp` files a kill or a full disk left mid-write in a run folder (its root:
+    meta.json.tmp, error.log.tmp; checkpoints/: last.pt.tmp); returns what was removed."""
+    removed = sorted(path for folder in (Path(run_dir), Path(run_dir) / "checkpoints")
+                     for path in folder.glob(f"*{PARTIAL_SUFFIX}"))
+    for partial in removed:
+        partial.unlink(missing_ok=True)
+    return removed
+
 
 class RunFolderError(TrainwiseError):
     """A run folder to resume or read is missing or incomplete; the message says what to pass."""
@@ -250,7 +262,7 @@ class RunDir:
     def write_text(self, name: str, text: str) -> Path:
         """Atomic (temporary file, then rename): a run killed mid-write keeps the old file."""
         target = self.path / name
-        tmp = target.with_name(target.name + ".tmp")
+        tmp = target.with_name(target.name + PARTIAL_SUFFIX)
         try:
             tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, target)

@@ -17,7 +17,7 @@ from pathlib import Path
 from trainwise.findings import Finding, TrainwiseError, error
 from trainwise.model.baselines import ModelError
 from trainwise.model.forward_errors import forward_failed, layer_that_raised
-from trainwise.rundir import RunFolderError
+from trainwise.rundir import RunFolderError, remove_partials
 from trainwise.stages import RunContext
 from trainwise.tune.batch_size import is_oom
 
@@ -97,9 +97,7 @@ def out_of_space(exc: OSError, run_dir: Path, resume: str | None) -> RunFolderEr
     """One actionable line for a full disk mid-run, instead of a traceback chained through a
     failed error.log (audit s15 O1: 74 lines, exit 1, no resume hint); exit 1 as a run folder
     that cannot be used. Partial *.tmp files are removed first: they hold the space."""
-    for folder in (run_dir, run_dir / "checkpoints"):
-        for partial in Path(folder).glob("*.tmp"):
-            partial.unlink(missing_ok=True)
+    remove_partials(run_dir)
     try:
         free = f"{shutil.disk_usage(run_dir).free:,} bytes free now"
     except OSError:

@@ -23,10 +23,10 @@ from typing import Any
 import torch
 
 from trainwise.findings import TrainwiseError
+from trainwise.rundir import PARTIAL_SUFFIX
 
 FORMAT = "trainwise-checkpoint"
 VERSION = 1
-PARTIAL_SUFFIX = ".tmp"
 
 
 class CheckpointError(TrainwiseError):
@@ -82,14 +82,6 @@ def _deliver(signum: int, handler: Any) -> None:
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         signal.raise_signal(signum)  # SIGTERM's default ends the process, as it would have
-
-
-def remove_partial(folder: Path) -> list[Path]:
-    """Delete `*.tmp` files a kill left mid-save; returns what was removed."""
-    removed = sorted(Path(folder).glob(f"*{PARTIAL_SUFFIX}"))
-    for partial in removed:
-        partial.unlink()
-    return removed
 
 
 def rerun_after_deleting(command: str) -> str:
