@@ -111,6 +111,25 @@ def test_unreadable_and_unknown_files(tmp_path):
         load_data(str(tmp_path / "data.xlsx"))
 
 
+
+def test_the_loader_and_the_config_check_say_alike_what_data_source_takes(tmp_path, monkeypatch):
+    """Review VO10: two wordings had drifted (the list's order; the config's lost the
+    spreadsheet advice). x.xlsx passes the config check (a suffix) and reaches the loader."""
+    from trainwise.config import ConfigError, load_config
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError) as loader:
+        load_data(str(tmp_path / "data.xlsx"))
+    with pytest.raises(ConfigError) as config:
+        load_config(None, ['data.source="digts"'])
+    allowed = ("use one of 'mnist1d', 'digits', 'breast_cancer', 'wine', a data file (.csv "
+               "(also .tsv, .txt; each also compressed: .gz, .bz2, .zip, .xz), .parquet, .npz), "
+               "or a folder with one sub-folder of images per class (a spreadsheet: save the "
+               "sheet as CSV, in Excel 'CSV UTF-8')")
+    assert allowed in " ".join(str(loader.value).split())
+    assert allowed in " ".join(str(config.value).split())
+
+
 @pytest.mark.parametrize("name", ["nosuch.csv", "nosuch.npz"])
 def test_a_missing_data_file_is_said_alike_by_every_reader(tmp_path, monkeypatch, name):
     """Review s13 VA5: the table and .npz readers had two wordings, both telling a Python

@@ -36,9 +36,16 @@ def data_source(value: str, built_in: tuple[str, ...], readable: str) -> str:
         return value
     raise ValueError(f"it is not a built-in data set{_closest(value, built_in)}, nor a file or "
                      f"folder in the working folder '{Path.cwd()}' or beside the config file "
-                     "(where a config's relative data.source is read); use one of "
-                     f"{', '.join(repr(n) for n in built_in)}, a data file ({readable}), or a "
-                     "folder with one sub-folder of images per class")
+                     f"(where a config's relative data.source is read); "
+                     f"{allowed_sources(built_in, readable)}")
+
+
+def allowed_sources(built_in: tuple[str, ...], readable: str) -> str:
+    """What data.source takes, said alike by this check and by the loader (data/sources.py),
+    which a suffixed source such as x.xls reaches (review VO10: two wordings had drifted)."""
+    return (f"use one of {', '.join(repr(n) for n in built_in)}, a data file ({readable}), or "
+            "a folder with one sub-folder of images per class (a spreadsheet: save the sheet as "
+            "CSV, in Excel 'CSV UTF-8')")
 
 
 def encoding(value: str) -> str:

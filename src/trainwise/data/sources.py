@@ -9,6 +9,7 @@ import numpy as np
 
 # config_sections imports pydantic and findings only: no cycle
 from trainwise.config_sections import BUILT_IN_SOURCES, READABLE_DATA, data_suffix
+from trainwise.config_values import allowed_sources
 from trainwise.data.arrays import load_npz
 from trainwise.data.errors import DataError
 from trainwise.data.images import load_image_folder
@@ -97,10 +98,8 @@ def load_data(source: str, target: str = "label", task: str = "auto", group_colu
     elif path.is_dir():
         data = load_image_folder(path, image_size, group_column)
     else:
-        raise DataError(f"unknown data source '{source}'. Use one of {sorted(BUILT_IN)}, a "
-                        f"data file ({READABLE_DATA}), or a folder with one sub-folder of "
-                        "images per class. A spreadsheet: save the sheet as CSV (Excel: "
-                        "'CSV UTF-8').")
+        raise DataError(f"unknown data source '{source}': "
+                        f"{allowed_sources(BUILT_IN_SOURCES, READABLE_DATA)}.")
     if drop_columns and suffix not in (".csv", ".parquet"):
         data.findings.append(warning(
             "data", "drop_columns_unused", f"data.drop_columns = {list(drop_columns)} was "
