@@ -362,13 +362,24 @@ def test_a_key_outside_any_section_in_a_file_names_its_section(tmp_path):
         load_config(tmp_path / "c.toml")
 
 
-@pytest.mark.parametrize("name", ["a/b", "../../escaped", "my\\run", "..", "x\0y"])
+@pytest.mark.parametrize("name", ["a/b", "../../escaped", "my\\run", "..\\x", "x\0y"])
 def test_a_run_name_that_is_not_one_folder_name_is_refused(name):
     """Audit s15 K10: run.name=../../escaped wrote the run outside run.out_dir."""
     with pytest.raises(ConfigError, match=r"^'run.name' = .* is not allowed: run.name ends the "
                                           r"run folder's name.*set run.out_dir"):
         from_dict({"run": {"name": name}})
     assert from_dict({"run": {"name": "v2.1-ablation"}}).run.name == "v2.1-ablation"
+
+
+@pytest.mark.parametrize("name", ["lr1e-3..1e-2", "v2...final", ".."])
+def test_a_run_name_with_dots_but_no_separator_is_one_folder_name(tmp_path, name):
+    """Review VO11: '..' was refused anywhere in the name; without '/' or '\\' it cannot
+    climb out of run.out_dir, since the name only ends <date>-<time>-<name>."""
+    from trainwise.rundir import RunDir
+
+    assert from_dict({"run": {"name": name}}).run.name == name
+    made = RunDir.create(tmp_path, name).path
+    assert made.parent == tmp_path and made.name.endswith(f"-{name}")
 
 
 def test_every_keys_note_is_its_own_and_whole():

@@ -325,10 +325,11 @@ class RunConfig(_Section):
     def _name_is_one_folder_name(cls, value: str) -> str:
         """run.name ends the folder's name: 'a/b' made a nested folder and '../../x' wrote the
         run outside run.out_dir, which `trainwise compare runs/*` then choked on (audit s15
-        K10)."""
-        if any(part in value for part in ("/", "\\", "..", "\0")):
+        K10). '..' is harmless without a separator (lr1e-3..1e-2 makes the folder
+        <date>-<time>-lr1e-3..1e-2 inside run.out_dir; review VO11)."""
+        if any(part in value for part in ("/", "\\", "\0")):
             raise ValueError("run.name ends the run folder's name (<date>-<time>-<name>), so "
-                             "it cannot hold '/', '\\', '..' or a NUL; to put runs elsewhere "
+                             "it cannot hold '/', '\\' or a NUL; to put runs elsewhere "
                              "set run.out_dir, e.g. run.out_dir=\"runs/ablation\"")
         return value
 
