@@ -76,3 +76,21 @@ def test_cli_predict_exits_1_on_a_killed_run_unless_allowed(finished, tmp_path, 
 def test_a_finished_run_predicts_as_before(finished):
     folder, x = finished
     assert len(trainwise.predict(folder, x[:3])) == 3
+
+
+def test_predict_reads_meta_json_once(finished, monkeypatch):
+    """Review VO12: the unfinished check read meta.json, then predict read it again."""
+    import trainwise.prediction as prediction
+    import trainwise.rundir as rundir
+
+    reads = []
+    real_read = rundir.read_meta
+
+    def counted(folder):
+        reads.append(folder)
+        return real_read(folder)
+
+    monkeypatch.setattr(rundir, "read_meta", counted)
+    monkeypatch.setattr(prediction, "read_meta", counted)
+    trainwise.predict(finished[0], finished[1][:5])
+    assert len(reads) == 1

@@ -90,8 +90,8 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
     verdict) is refused, naming where it stopped; True predicts with its best.pt as it is.
     """
     folder, prep, config = run_files(run_dir)
-    refuse_unfinished(folder, allow_unfinished)
     meta, findings = read_meta(folder), read_findings(folder)  # read once, passed along
+    refuse_unfinished(folder, allow_unfinished, meta)
     _refuse_unsaved_encoding(x, folder, *unsaved_encoding(prep, config.data.source, findings))
     net = trained_model(folder, prep, config.model, model)  # no best.pt: before x is read
     table = TableInput(f"file '{x}'" if isinstance(x, str | Path) else "DataFrame",

@@ -334,11 +334,12 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def unfinished_run(folder: str | Path) -> str | None:
+def unfinished_run(folder: str | Path, meta: dict[str, Any] | None = None) -> str | None:
     """Why a run folder's model is not a finished run's, or None: the recipe writes meta.json's
     `verdict` only once its stages are over, so a kill (kill -9, a cluster's time limit, a
-    crash) mid-training leaves best.pt of the epochs done, never tested (audit s15 O6)."""
-    meta = read_meta(folder)
+    crash) mid-training leaves best.pt of the epochs done, never tested (audit s15 O6).
+    `meta`: the folder's meta.json where the caller has read it already (read_meta's)."""
+    meta = read_meta(folder) if meta is None else meta
     if not meta or "verdict" in meta:  # no meta.json: not a recipe's folder, nothing to judge
         return None
     if not (Path(folder) / "checkpoints" / "best.pt").is_file():
@@ -354,10 +355,10 @@ def unfinished_run(folder: str | Path) -> str | None:
         f"the best of {epochs} epoch(s), never tested"
 
 
-def refuse_unfinished(folder: Path, allow: bool) -> None:
+def refuse_unfinished(folder: Path, allow: bool, meta: dict[str, Any] | None = None) -> None:
     """A killed run's half-trained model is refused unless asked for: a script's `predict
     $(ls -d runs/* | tail -1)` after a preempted job would ship it without a sign."""
-    why = unfinished_run(folder)
+    why = unfinished_run(folder, meta)
     if why is None or allow:
         return
     holder = lock_holder(folder)
