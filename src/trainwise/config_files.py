@@ -63,7 +63,7 @@ def _parse(path: Path, text: str) -> Any:
         if kind == "JSON":  # was read as TOML: "Invalid statement" (audit s15 K11)
             return json.loads(text, object_pairs_hook=_unique_pairs)
         return tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError, RepeatedKey) as exc:
         raise ConfigError(f"config file '{path}' is not valid {kind}: {exc}") from None
     except RecursionError:
         raise ConfigError(f"config file '{path}' nests values too deeply to read; a config "
@@ -75,13 +75,17 @@ def _parse(path: Path, text: str) -> Any:
                           "(max_epochs = 40, lr = 1e-3).") from None
 
 
+class RepeatedKey(ValueError):
+    """A JSON object repeats a key; _parse names the file, as for TOML and YAML (review VO13)."""
+
+
 def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object whose keys are unique: a repeated key dropped the first one."""
     keys = [key for key, _ in pairs]
     repeated = sorted({key for key in keys if keys.count(key) > 1})
-    if repeated:
-        raise ConfigError(f"a JSON config repeats the key {repeated[0]!r}: the first one would "
-                          "be dropped without a word. Merge them into one.")
+    if repeated:  # worded as YAML's (config_yaml.py); json gives the hook no line numbers
+        raise RepeatedKey(f"found the key {repeated[0]!r} twice: JSON would keep only the last "
+                          "one. Merge them into one.")
     return dict(pairs)
 
 
