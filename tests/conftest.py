@@ -49,3 +49,20 @@ def tiny_tune(blobs):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
     return train, val, model, lambda m, lr=None: torch.optim.AdamW(m.parameters(), lr=lr or 1e-3)
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+    """A finished two-class `trainwise.run` on 200 rows (3 epochs, no checks): (folder, x).
+    Shared read-only: a test that changes a run folder copies it first."""
+    import trainwise
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    x = (rng.normal(0, 1, (200, 4)) + y[:, None]).astype(np.float32)
+    out = tmp_path_factory.mktemp("finished_run")
+    result = trainwise.run(data=(x, y), report=False, overrides=[
+        "train.max_epochs=3", "train.lr=0.01", "run.threads=1", "run.checks=false",
+        "train.batch_size=32", f"run.out_dir=\"{out}\""])
+    assert result.ok, result.verdict
+    return result.path, x

@@ -13,20 +13,11 @@ import trainwise
 from trainwise.cli import main
 from trainwise.rundir import RunFolderError
 
-QUICK = ["train.max_epochs=3", "train.lr=0.01", "run.threads=1", "run.checks=false",
-         "train.batch_size=32"]
 
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 200)
-    x = (rng.normal(0, 1, (200, 4)) + y[:, None]).astype(np.float32)
-    out = tmp_path_factory.mktemp("runs")
-    result = trainwise.run(data=(x, y), report=False,
-                           overrides=[*QUICK, f"run.out_dir=\"{out}\""])
-    assert result.ok, result.verdict
-    return result.path, x
+@pytest.fixture
+def finished(finished_run):
+    """conftest's finished run (folder, x), read-only here: _killed_after_epoch_one copies it."""
+    return finished_run
 
 
 def _killed_after_epoch_one(finished, tmp_path):

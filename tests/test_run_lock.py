@@ -6,31 +6,21 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
-import trainwise
 from trainwise.cli import main
 from trainwise.run_lock import hold_lock, lock_holder, release_lock
 
 pytest.importorskip("fcntl")
 
-QUICK = ["train.max_epochs=2", "train.lr=0.01", "run.threads=1", "run.checks=false",
-         "train.batch_size=32"]
 _HOLD = ("import sys, pathlib; from trainwise.run_lock import hold_lock; "
          "h = hold_lock(pathlib.Path(sys.argv[1])); print('held', flush=True); sys.stdin.read()")
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 120)
-    x = (rng.normal(0, 1, (120, 4)) + y[:, None]).astype(np.float32)
-    out = tmp_path_factory.mktemp("runs")
-    result = trainwise.run(data=(x, y), report=False,
-                           overrides=[*QUICK, f"run.out_dir=\"{out}\""])
-    assert result.ok, result.verdict
-    return result.path
+@pytest.fixture
+def run_dir(finished_run):
+    """conftest's finished run; the refused resume below must leave it as it was."""
+    return finished_run[0]
 
 
 def test_resume_of_a_folder_in_use_is_refused(run_dir, capsys):

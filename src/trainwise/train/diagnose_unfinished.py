@@ -68,14 +68,19 @@ def rule_still_improving(history: list[Row]) -> list[Finding]:
                f"the last (epoch {epoch}, {val[-1]:.4g}), and the last 3 epochs took it down "
                f"{late / val[-4]:.1%} ({val[-4]:.4g} -> {val[-1]:.4g}), {late / total:.0%} of "
                "its whole fall.")
-    fix = (f"Train for longer: {longer_training(history)} and let early stopping find the best "
-           "epoch (train stage). The evaluate stage judges a model that had not finished "
-           "learning.")
+    fix = _train_longer(history)
     return [make(Severity.WARNING, "still_improving", message, fix, rows[-1].get("step"),
                  best_epoch=epoch, best_val_loss=num(float(val[-1])),
                  val_loss_3_epochs_before=num(float(val[-4])), late_fall=num(late),
                  late_share=num(late / total), val_noise=num(noise),
                  threshold_late_share=LATE_SHARE)]
+
+
+def _train_longer(history: list[Row], how_many: str = "") -> str:
+    """still_improving's fix, for the long and the short path alike."""
+    return (f"Train for longer: {longer_training(history)}{how_many} and let early stopping "
+            "find the best epoch (train stage). The evaluate stage judges a model that had not "
+            "finished learning.")
 
 
 def _short_run(history: list[Row], rows: list[Row], val: np.ndarray) -> list[Finding]:
@@ -89,9 +94,7 @@ def _short_run(history: list[Row], rows: list[Row], val: np.ndarray) -> list[Fin
                f"{len(rows)} epochs the best is the last (epoch {epoch}, {val[-1]:.4g}), and the "
                f"last epoch alone took it down {late / val[-2]:.1%} ({val[-2]:.4g} -> "
                f"{val[-1]:.4g}). Too few epochs to judge where it would settle.")
-    fix = (f"Train for longer: {longer_training(history)} (10 or more lets the curve show "
-           "where it settles) and let early stopping find the best epoch (train stage). The "
-           "evaluate stage judges a model that had not finished learning.")
+    fix = _train_longer(history, " (10 or more lets the curve show where it settles)")
     # late_share: the long path's key, kept for the report; 1.0 by construction at 2 epochs
     # (the last epoch is the whole fall), a share of the fall only at 3
     return [make(Severity.WARNING, "still_improving", message, fix, rows[-1].get("step"),
