@@ -136,6 +136,22 @@ def test_fresh_relu_layers_on_a_pretrained_body_get_a_fix_that_keeps_the_body():
     [kept] = apply_init_policy(_pretrained_body(_audit_net(), fresh=(2, 4)), "auto", own=True)
     assert kept.severity is Severity.WARNING
     assert "1 of its 3 Linear/Conv layers ('2')" in kept.message
-    assert "trainwise.init_weights(model[2]) and trainwise.init_weights(model[4])" in kept.fix
+    assert ('nn.init.kaiming_normal_(model[2].weight, nonlinearity="relu"); '
+            "nn.init.zeros_(model[2].bias)") in kept.fix
+    assert "model[4]" not in kept.fix  # the fresh output layer shrinks nothing
     assert "1 layer ('0') holds weights set before" in kept.fix
     assert "trainwise.init_weights(model)" not in kept.fix
+
+
+def test_the_printed_fresh_layer_fix_draws_the_std_the_warning_states():
+    """Review s15 VF1: the fix said trainwise.init_weights(model[2]), which reads a lone layer
+    as an output layer (xavier, gain 0.1: std 0.0072 where He gives 0.088). Run the printed
+    code and compare the layer's std with the policy's std the warning gives."""
+    torch.manual_seed(0)
+    model = _pretrained_body(_audit_net(), fresh=(2, 4))
+    [kept] = apply_init_policy(model, "auto", own=True)
+    code = kept.fix.split("before passing the model: ")[1].split("; the report")[0]
+    exec(code, {"nn": nn, "model": model})  # noqa: S102 - the fix's own text, run as a user would
+    [record] = [r for r in kept.evidence["layers"] if r["name"] == "2"]
+    assert abs(model[2].weight.std().item() / record["policy_std"] - 1) < 0.1
+    assert model[2].bias.abs().max().item() == 0

@@ -142,7 +142,7 @@ def at_default(kept: Finding, model: nn.Module, name: str) -> Finding:
         f"would draw '{first['name']}' at std {first['policy_std']:.3g} "
         f"({first['policy_rule'].split(':')[0]}) and zero its biases.")
     return replace(kept, severity=Severity.WARNING, message=message,
-                   fix=_default_fix(records, flagged), evidence=evidence)
+                   fix=_default_fix(records, shrinking), evidence=evidence)
 
 
 def _names(records: list[dict[str, Any]]) -> str:
@@ -150,7 +150,7 @@ def _names(records: list[dict[str, Any]]) -> str:
                                                                 else "")
 
 
-def _default_fix(records: list[dict[str, Any]], flagged: list[dict[str, Any]]) -> str:
+def _default_fix(records: list[dict[str, Any]], shrinking: list[dict[str, Any]]) -> str:
     """Redraw the whole model only when no layer holds weights set before: "policy" and
     init_weights(model) redraw every trainable layer, so a mixed model (a pretrained body
     and a fresh head) would lose its pretrained weights (review s15 VE1)."""
@@ -161,14 +161,21 @@ def _default_fix(records: list[dict[str, Any]], flagged: list[dict[str, Any]]) -
         return (f'To apply trainwise\'s init policy ({POLICY}), set model.init = "policy" '
                 "(frozen layers keep their weights) or call trainwise.init_weights(model) "
                 f"before passing the model; {keep}")
-    fresh = " and ".join(f"trainwise.init_weights({_module_path(r['name'])})"
-                         for r in flagged[:3])
+    # the He draw the warning states, written out per layer: init_weights on a lone layer
+    # reads it as an output layer (xavier, gain 0.1: std 0.0072 where He gives 0.088, review
+    # s15 VF1), and every shrinking layer feeds a ReLU
+    fresh = "; ".join(_he_code(_module_path(r["name"])) for r in shrinking[:3])
     verb = "holds" if len(kept_as_built) == 1 else "hold"
     return (f"{_layers(len(kept_as_built))} ({_names(kept_as_built)}) {verb} weights set before "
             '(pretrained or hand-set): model.init = "policy" and init_weights(model) would '
-            f"redraw those too, so leave model.init as it is and call {fresh}"
-            f"{' ...' if len(flagged) > 3 else ''} on the fresh layers only, before passing "
-            f"the model; {keep}")
+            "redraw those too, so leave model.init as it is and draw the fresh layers only, "
+            f"before passing the model: {fresh}{' ...' if len(shrinking) > 3 else ''}; {keep}")
+
+
+def _he_code(layer: str) -> str:
+    """The policy's He draw of one fresh layer that feeds a ReLU, as code to paste."""
+    return (f'nn.init.kaiming_normal_({layer}.weight, nonlinearity="relu"); '
+            f"nn.init.zeros_({layer}.bias)")
 
 
 def _module_path(name: str) -> str:
