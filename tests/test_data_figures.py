@@ -316,5 +316,24 @@ def test_many_flagged_columns_leave_half_the_panels_to_the_f_test_and_are_named(
     assert chosen.title() == ("12 of 30 features: 6 flagged (missing values), then the 6 most "
                               "telling (100 training rows)")
     assert samples_caption(data, chosen).startswith(
-        "The 6 features the audit flagged (missing values) first (9 more flagged, not drawn: "
-        "g21, g22, g23, g24, g25, g26, g27, g28 ...), then the 6 features with the largest F")
+        "The 6 features the audit flagged (missing values) first (8 more flagged, not drawn: "
+        "g21, g22, g23, g24, g25, g26, g28, g29), then the 6 features with the largest F")
+    assert "g27" in names  # flagged past the first 6, drawn by the F test (review s15 VF2)
+
+
+def test_a_flagged_column_the_f_test_draws_is_not_listed_as_not_drawn(tmp_path):
+    """Review s15 VF2: g25, flagged past the first 6 and carrying the signal, was drawn among
+    the F test's panels while the caption listed it as "not drawn" (and counted 9, not 8)."""
+    rng = np.random.default_rng(0)
+    y = np.arange(300) % 2
+    frame = pd.DataFrame(rng.normal(size=(300, 30)), columns=[f"g{i}" for i in range(30)])
+    frame["g25"] += 2.0 * y
+    frame["label"] = y
+    frame.to_csv(tmp_path / "wide.csv", index=False)
+    data = load_data(str(tmp_path / "wide.csv"), "label")
+    chosen = picked(data, np.arange(0, 300, 3),
+                    {f"g{i}": "missing values" for i in range(15, 30)})
+    drawn = {data.feature_names[i] for i in chosen.features}
+    assert "g25" in drawn
+    assert set(chosen.more_flagged) == {f"g{i}" for i in range(21, 30)} - drawn
+    assert "g25" not in samples_caption(data, chosen)

@@ -102,7 +102,6 @@ def picked(data: TaskData, train_rows: np.ndarray | None,
     names = _names(data, x.shape[1])
     every = {names.index(name): why for name, why in (flagged or {}).items() if name in names}
     first = dict(list(every.items())[:MAX_FLAGGED])
-    more = tuple(names[i] for i in list(every)[MAX_FLAGGED:])
     if train_rows is not None and data.task in ("classification", "regression"):
         ranked = pick_features(x[train_rows], np.asarray(data.y)[train_rows], data.task,
                                x.shape[1])
@@ -112,6 +111,8 @@ def picked(data: TaskData, train_rows: np.ndarray | None,
         return None
     rest = [int(i) for i in ranked.features if int(i) not in first]
     features = np.array([*first, *rest][:MAX_PANELS])
+    # flagged past the first MAX_FLAGGED that the F test did not draw either (review s15 VF2)
+    more = tuple(names[i] for i in every if i not in set(features.tolist()))
     return replace(ranked, features=features, flagged=first, more_flagged=more,
                    rows=train_rows if ranked.scored else None)
 
