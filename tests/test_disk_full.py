@@ -35,8 +35,8 @@ def test_disk_full_while_saving_a_checkpoint_says_free_space_then_resume(tmp_pat
     said = "".join(capsys.readouterr().err.split())
     assert code == 1
     assert "".join(f"the disk ran out of space while writing '{run}/checkpoints/".split()) in said
-    assert said.endswith("".join(f"continue with: trainwise run --resume {run} --no-report (it "
-                                 "goes on from the last checkpoint that was written whole)."
+    # the first checkpoint is the one that failed: nothing "written whole" to go on from
+    assert said.endswith("".join(f"continue with: trainwise run --resume {run} --no-report."
                                  .split()))
     assert not list(run.rglob("*.tmp")) and not (run / "error.log").exists()
 
@@ -67,8 +67,8 @@ def test_disk_full_at_the_first_write_is_the_same_one_line_error(tmp_path, monke
     said = "".join(capsys.readouterr().err.split())
     assert code == 1
     assert f"the disk ran out of space while writing '{run}/config.toml'".replace(" ", "") in said
-    assert said.endswith("".join("then run the same command again (no stage had started; "
-                                 f"the folder '{run}' can be deleted).".split()))
+    assert said.endswith("".join("then run the same command again (it starts over, every "
+                                 f"stage seeded; the folder '{run}' can be deleted).".split()))
     assert lock_holder(run) is None  # released: a retry may use the folder
 
 
@@ -94,3 +94,25 @@ def test_disk_full_in_a_python_run_with_own_model_says_the_python_call(tmp_path,
     assert f"continue with: trainwise.run(resume={str(run)!r}, model=net, until='tune', " \
         "report=False), where net is your Sequential" in said
     assert "trainwise run --resume" not in said
+
+
+def test_disk_full_in_a_command_without_resume_says_to_run_it_again(tmp_path, monkeypatch,
+                                                                    capsys):
+    """Review s15 VF3: `trainwise audit` (until="data") was told to continue with a Python
+    trainwise.run(resume=..., until='data') call "from the last checkpoint", of which there is
+    none; like a Ctrl-C there, it says to run the same command again."""
+    real_write = RunDir.write_text
+
+    def full_disk(self, name, text):
+        if name == "meta.json" and (self.path / "config.toml").is_file():
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path / name))
+        return real_write(self, name, text)
+
+    monkeypatch.setattr(RunDir, "write_text", full_disk)
+    code = main(["audit", "digits", "--set", f'run.out_dir="{tmp_path}"', "--no-report"])
+    [run] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    said = "".join(capsys.readouterr().err.split())
+    assert code == 1
+    assert said.endswith("".join("then run the same command again (it starts over, every "
+                                 f"stage seeded; the folder '{run}' can be deleted).".split()))
+    assert "trainwise.run(" not in said and "checkpoint" not in said

@@ -171,10 +171,14 @@ def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
         if not is_out_of_space(exc):
             raise
         path = getattr(ctx, "source", None) or ctx.run.path
-        started = (path / "config.toml").is_file()  # else nothing to resume (review VO1)
+        # nothing to resume without config.toml (review VO1); audit, split, check, find-lr
+        # and tune (until before evaluate, no --resume) start over when run again, as after a
+        # Ctrl-C; a Python run of the user's own model is told its call (VO7, VF3)
+        resumable = (path / "config.toml").is_file() and (until == "evaluate"
+                                                          or model is not None)
         how = RunInterrupted("train", path, until=until, report=report, model_class=type(
             model).__name__ if model is not None else None).continue_with()  # review VO7
-        raise out_of_space(exc, path, how if started else None) from None
+        raise out_of_space(exc, path, how if resumable else None) from None
     finally:
         ctx.run.unlock()
 

@@ -105,9 +105,11 @@ def out_of_space(exc: OSError, run_dir: Path, resume: str | None) -> RunFolderEr
     what = "the user's disk quota ran out" if exc.errno == errno.EDQUOT else \
         "the disk ran out of space"
     file = f" while writing '{exc.filename}'" if exc.filename else ""
-    then = f"continue with: {resume} (it goes on from the last checkpoint that was written " \
-        "whole)." if resume else f"run the same command again (no stage had started; the " \
-        f"folder '{run_dir}' can be deleted)."  # `resume` None: no config.toml to resume
+    written = (run_dir / "checkpoints" / "last.pt").is_file()
+    then = f"continue with: {resume}" + (
+        " (it goes on from the last checkpoint that was written whole)." if written else ".") \
+        if resume else f"run the same command again (it starts over, every stage seeded; the " \
+        f"folder '{run_dir}' can be deleted)."  # `resume` None: nothing to go on from
     return RunFolderError(
         f"{what}{file} ({free}; {exc.strerror}), so the run in '{run_dir}' stopped. Free "
         f"space on that disk (or raise the quota), then {then}")
