@@ -15,7 +15,7 @@ from sklearn.metrics import accuracy_score, mean_squared_error
 from trainwise.config import from_dict
 from trainwise.data.task import TaskData
 from trainwise.stages import Arrays
-from trainwise.stages_evaluate import _linear_reference
+from trainwise.stages_linear import linear_reference as _linear_reference
 from trainwise.train import linear_reference
 from trainwise.train.linear_reference import (
     RIDGE_ALPHAS,

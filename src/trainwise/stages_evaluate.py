@@ -19,19 +19,16 @@ from trainwise.findings import Finding, info
 from trainwise.rundir import read_findings
 from trainwise.stages import RunContext, eval_batch_size
 from trainwise.stages_labels import stage_label_issues
+from trainwise.stages_linear import linear_scores
 from trainwise.stages_training import leak_columns
 from trainwise.train.class_metrics import (
-    balanced_accuracy,
     class_results,
-    confusion_matrix,
     lowest_recall,
 )
 from trainwise.train.class_predictions import write_class_predictions
 from trainwise.train.data_first import (
-    LINEAR_AT_CHANCE,
     capacity_answered,
     data_evidence,
-    linear_at_chance,
 )
 from trainwise.train.decision_threshold import (
     META_KEY,
@@ -54,14 +51,7 @@ from trainwise.train.intervals import (
     split_accuracy_interval,
 )
 from trainwise.train.linear_reference import (
-    LINEAR_FILE,
-    LINEAR_KINDS,
     LOGISTIC_REFERENCE,
-    LinearFit,
-    class_finding,
-    linear_fit,
-    regression_finding,
-    save_linear,
 )
 from trainwise.train.not_learned import lead_with, not_learned
 from trainwise.train.ranking import ranking_text
@@ -70,9 +60,7 @@ from trainwise.train.regression_intervals import (
     INTERVAL_KEYS,
     LINEAR_DIFFERENCE,
     LINEAR_DIFFERENCE_INTERVAL,
-    balanced_accuracy_difference,
     interval_text,
-    linear_difference,
     regression_intervals,
 )
 from trainwise.train.regression_metrics import (
@@ -82,7 +70,6 @@ from trainwise.train.regression_metrics import (
     previous_values,
     r2_text,
     regression_results,
-    score_baseline,
 )
 from trainwise.train.regression_predictions import (
     PREDICTIONS_CSV,
@@ -117,7 +104,7 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
     if groups is not None:  # every test interval names it: the verdict's, the report's, the caveat
         row[GROUPS] = groups
     # the line first: a learned-nothing verdict reads whether it is at chance too (audit s15 M7)
-    linear = _linear_scores(ctx, row, outputs)
+    linear = linear_scores(ctx, row, outputs)
     findings = (_class_findings if classification else _regression_findings)(
         ctx, row, outputs, targets) + linear
     # a loss never below ln C: those fixes first send the user back to the lr and batch size
@@ -283,90 +270,6 @@ def _test_keys(ctx: RunContext) -> dict[str, np.ndarray]:
     keys = sorted(data.keys, key=lambda key: list(columns).index(key.role))
     return {key.column: columns[key.role][rows] for key in keys
             if columns.get(key.role) is not None}
-
-
-def _linear_scores(ctx: RunContext, row: dict[str, Any],
-                   outputs: torch.Tensor) -> list[Finding]:
-    """Adds to the test row the linear reference's scores; the linear model's warning."""
-    assert ctx.data is not None
-    # the network's test answers: its classes, or its values in the target's units (for the
-    # paired bootstrap of its RMSE minus the linear model's)
-    predicted = outputs.argmax(dim=1).numpy() if ctx.data.task == "classification" else \
-        in_target_units(outputs.numpy(), ctx.target_units())
-    linear, findings = _linear_reference(ctx, row, predicted)
-    row.update(linear)
-    return findings
-
-
-def _linear_reference(ctx: RunContext, row: dict[str, Any], predicted: np.ndarray | None = None
-                      ) -> tuple[dict[str, Any], list[Finding]]:
-    """The linear model fitted on the training split (linear_reference.py), scored on the
-    test rows beside the network (`predicted`: its class per test row, for a classification;
-    its values in the target's units for a regression, for the paired difference); nothing
-    for images, sequences and token ids."""
-    assert ctx.data is not None
-    train, test = ctx.splits["train"], ctx.splits["test"]
-    classification = ctx.data.task == "classification"
-    weighted = classification and ctx.config.train.class_weights == "balanced"
-    fit = None if ctx.data.kind not in LINEAR_KINDS else linear_fit(
-        train.x, train.y, test.x, classification, seed=ctx.config.run.seed,
-        class_weighted=weighted)
-    if fit is None:
-        return {}, []
-    _save_linear(ctx, fit)
-    if classification:
-        return _linear_classes(row, np.asarray(test.y).reshape(-1), predicted, fit, weighted,
-                               ctx.config.run.seed)
-    units = ctx.target_units()  # scored in the target's units, as the network's RMSE
-    actual = in_target_units(test.y, units)
-    linear = in_target_units(fit.predictions, units)
-    scored = score_baseline("linear", linear, actual)
-    found = regression_finding(row["test_rmse"], scored.rmse, float(actual.std()), fit)
-    paired = {} if predicted is None else linear_difference(actual, predicted, linear,
-                                                             seed=ctx.config.run.seed)
-    variance = float(actual.var())  # the line's R^2: a perfect one is a leak (too_good)
-    r2 = {"test_linear_r2": 1 - scored.rmse ** 2 / variance} if variance > 0 else {}
-    return ({"test_linear_rmse": scored.rmse, "test_linear_mae": scored.mae, **r2, **paired},
-            [found] if found else [])
-
-
-def _save_linear(ctx: RunContext, fit: LinearFit) -> None:
-    """linear_reference.npz: the line scored beside the network, to keep if it wins."""
-    assert ctx.data is not None
-    if not ctx.fabric.is_global_zero:
-        return
-    units = ctx.target_units()
-    save_linear(ctx.run.path / LINEAR_FILE, fit, list(ctx.data.feature_names), ctx.data.task,
-                units.mean, units.scale, units.log or "none")
-
-
-def _linear_classes(row: dict[str, Any], targets: np.ndarray, predicted: np.ndarray | None,
-                    fit: LinearFit, weighted: bool,
-                    seed: int = 0) -> tuple[dict[str, Any], list[Finding]]:
-    """The linear model's accuracy and balanced accuracy (counted as the network's, from a
-    confusion matrix) and the warning when the network does not clearly beat it."""
-    network = np.asarray(row["test_confusion"], dtype=np.int64)
-    matrix = confusion_matrix(torch.as_tensor(fit.predictions), torch.as_tensor(targets),
-                              len(network))
-    right, rows = int(matrix.trace()), int(matrix.sum())
-    extra = {"test_linear_accuracy": right / max(rows, 1),
-             "test_linear_balanced_accuracy": balanced_accuracy(matrix),
-             LINEAR_AT_CHANCE: linear_at_chance(matrix.numpy())}
-    if not rows:
-        return extra, []
-    balanced = (row["test_balanced_accuracy"], extra["test_linear_balanced_accuracy"]) \
-        if weighted else None
-    assert predicted is not None, "the network's test classes decide the linear warning"
-    network_right = np.asarray(predicted).reshape(-1) == targets
-    linear_right = np.asarray(fit.predictions).reshape(-1) == targets
-    discordant = (int((linear_right & ~network_right).sum()),
-                  int((network_right & ~linear_right).sum()))
-    # weighted: the balanced accuracies' own paired bootstrap, not McNemar's (review s14 VE12)
-    interval = balanced_accuracy_difference(targets, predicted, fit.predictions, seed) \
-        if weighted else None
-    found = class_finding(int(np.trace(network)), right, rows, fit, discordant, balanced,
-                          interval)
-    return extra, [found] if found else []
 
 
 def _test_groups(ctx: RunContext) -> int | None:
