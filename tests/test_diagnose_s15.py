@@ -242,3 +242,22 @@ def test_a_loops_class_weights_text_is_the_one_loop_terms_rewrites_to():
     (found,) = diagnose(_too_small(RARE_MISS), num_classes=4)
     assert CLASS_WEIGHTS_CODE in found.fix
     assert CLASS_WEIGHTS_CODE in in_loop_terms('train.class_weights = "balanced" (train stage)')
+
+
+def test_a_class_missed_on_validation_that_differs_from_training_is_the_shifts_symptom():
+    # audit s15 case c09 (left beside the B9 fix): "Validation differs from training" and
+    # missed_classes' "the model did not learn: revisit the lr" on one run
+    from trainwise.findings import warning
+    from trainwise.train.diagnose import _fold_explained
+
+    missed = warning("train", "missed_classes", "finds no validation row of class '2'", "lr")
+    shift = warning("train", "overfitting", "Validation differs from training: ...", "split",
+                    validation_differs=True)
+    kept = _fold_explained([shift, missed])
+    assert [f.code for f in kept] == ["overfitting"]
+    assert kept[0].evidence["also_seen"] == ["missed_classes"]
+    # overfitting on validation drawn like training leaves a missed class its own finding
+    plain = warning("train", "overfitting", "Overfitting: ...", "stop early",
+                    validation_differs=False)
+    assert [f.code for f in _fold_explained([plain, missed])] == ["overfitting",
+                                                                   "missed_classes"]

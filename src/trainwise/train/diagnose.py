@@ -208,6 +208,11 @@ def _explains(found: list[Finding]) -> dict[str, tuple[str, ...]]:
         # class prior is its own problem, not the explosion's (audit s14 C3 hid it)
         explains["loss_exploding"] = tuple(s for s in explains["loss_exploding"]
                                            if s not in ("collapse", "missed_classes"))
+    if any(f.code == "overfitting" and f.evidence.get("validation_differs") for f in found):
+        # a class missed on validation rows whose inputs differ from training is the shift's
+        # symptom; missed_classes' "did not learn: revisit the lr" sends the user the wrong way
+        # (audit s15 case c09: a feature recorded differently in validation only)
+        explains["overfitting"] = (*explains["overfitting"], "missed_classes")
     if any(f.code == "missed_classes" and f.evidence.get("classes_rare") is False
            for f in found):
         # a class that is not rare, missed under heavy dropout: the model trains at a fraction
