@@ -117,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--set", dest="overrides", action="append", default=[],
                          metavar="KEY=VALUE", help=_SET_HELP)
         cmd.add_argument("--no-report", action="store_true", help="skip report.html")
+        cmd.add_argument("--quiet", action="store_true", help="no progress bars, epoch lines "
+                         "or stage table on stderr (for CI logs); the run folder, warnings, "
+                         "errors and the verdict are still printed")
         cmd.add_argument("--json", action="store_true", help="print one JSON object on stdout "
                          "at the end: run_dir, ok, stopped_at, verdict, test, tune (lr, lr_low, "
                          "lr_high, spread_decades, source), report")
@@ -229,6 +232,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print(to_toml(load_config(args.config, args.overrides), notes=True))
         return 0
+    from trainwise.console import quieted
     from trainwise.recipe import run
 
     resume = getattr(args, "resume", None)
@@ -237,10 +241,11 @@ def _dispatch(args: argparse.Namespace) -> int:
                              "the config.toml in its folder. Change how it runs with --set "
                              "(e.g. --set train.max_minutes=60, run.devices, run.threads); what "
                              "it trains cannot change.")
-    result = run(args.config, overrides=args.overrides + _scale_out_overrides(args)
-                 + _VERB_OVERRIDES.get(args.command, []),
-                 unsaved_overrides=_EXTRA.get(args.command), until=UNTIL[args.command],
-                 report=not args.no_report, resume=resume)
+    with quieted(args.quiet):
+        result = run(args.config, overrides=args.overrides + _scale_out_overrides(args)
+                     + _VERB_OVERRIDES.get(args.command, []),
+                     unsaved_overrides=_EXTRA.get(args.command), until=UNTIL[args.command],
+                     report=not args.no_report, resume=resume)
     # humans read stderr; a script parses this one line of stdout. With --devices N the
     # command re-runs as ranks 1..N-1 on the same stdout: only rank 0 prints (review s11 VA2)
     if args.json and result.is_global_zero:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -18,6 +20,26 @@ from trainwise.amounts import loss_text
 from trainwise.findings import Finding, Severity, warning
 
 console = Console(stderr=True, highlight=False)
+# `--quiet` (quieted): progress bars, epoch and short-run lines, stage timings and the stage
+# table are left out; the run folder, warnings and errors, the verdict and the report's path are
+# still said (audit s15 O12: ~60 progress lines per run in a CI log)
+CHATTER: ContextVar[bool] = ContextVar("chatter", default=True)
+
+
+def say(text: str) -> None:
+    """A progress line: printed unless the command was run with --quiet."""
+    if CHATTER.get():
+        console.print(text, soft_wrap=True)
+
+
+@contextmanager
+def quieted(quiet: bool = True) -> Iterator[None]:
+    """Progress lines and bars off inside (`trainwise ... --quiet`)."""
+    token = CHATTER.set(not quiet)
+    try:
+        yield
+    finally:
+        CHATTER.reset(token)
 
 _SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.ERROR: "bold red"}
 
@@ -88,7 +110,8 @@ def _busy(load: float, cores: int, threads: int, what: str) -> Finding:
 def progress() -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                     TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[info]}"),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
+                    disable=not CHATTER.get())
 
 
 class ProgressBar:
@@ -120,7 +143,7 @@ class ProgressBar:
         # text each epoch replaces): train_loss beside val_loss shows overfitting as it starts
         seconds = f"  {row['seconds']:.1f} s" if "seconds" in row else ""
         left = _time_left(self.bar, self.task, self.budget_left())
-        console.print(f"{self.prefix}{info}{seconds}{left}", soft_wrap=True)
+        say(f"{self.prefix}{info}{seconds}{left}")
 
 
 def epoch_line(row: dict[str, Any]) -> str:
@@ -173,7 +196,7 @@ class TuneProgress:
         self.done += steps  # the bar's text stays short ("short run 2/5 done"): the bar
         self.bar.update(self.task, completed=self.done, info=line.split(":")[0] + " done")
         if not console.is_terminal and line.startswith("short run"):
-            console.print(f"tune: {line}{_time_left(self.bar, self.task)}", soft_wrap=True)
+            say(f"tune: {line}{_time_left(self.bar, self.task)}")
 
 
 def _time_left(bar: Progress, task_id: Any, budget_left: float | None = None) -> str:
@@ -225,7 +248,7 @@ def print_notes(notes: list[str]) -> None:
     resized, rows dropped): the report lists them too, but a user who reads only the
     terminal should not train on changed data without being told."""
     for note in notes:
-        console.print(f"[dim]{'note':7}[/] {escape(note)}")
+        say(f"[dim]{'note':7}[/] {escape(note)}")
 
 
 def print_findings(findings: list[Finding], minimum: Severity = Severity.WARNING) -> None:

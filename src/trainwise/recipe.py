@@ -24,10 +24,12 @@ from trainwise.config import Config, refuse_missing_data, to_toml
 from trainwise.config_resolution import resolve_config
 from trainwise.config_sections import data_stem
 from trainwise.console import (
+    CHATTER,
     configure_threads,
     console,
     print_findings,
     print_notes,
+    say,
     stage_table,
 )
 from trainwise.data.in_memory import save_in_memory
@@ -236,7 +238,7 @@ def _run_stages(ctx: RunContext, fabric: Fabric, stages: list[tuple[str, Callabl
         seconds = time.perf_counter() - started
         ctx.meta["stage_seconds"][name] = round(seconds, 3)
         if not console.is_terminal:  # piped (CI, `| tee`): spinners print nothing, so a line
-            console.print(f"{name} stage done in {seconds:.1f} s")  # per stage shows progress
+            say(f"{name} stage done in {seconds:.1f} s")  # per stage shows progress
         findings += stage_findings
         stages_done.append({"name": name, "seconds": seconds, "findings": stage_findings})
         _record(ctx, findings)  # after every stage, so a killed run keeps what it found
@@ -335,7 +337,8 @@ def _finish(ctx: RunContext, findings: list[Finding], stopped_at: str | None,
                             "findings": []})
         ctx.meta["stage_seconds"]["report"] = round(time.perf_counter() - started, 3)
         _record(ctx, findings)
-    console.print(stage_table(stages_done, until, stopped_at))
+    if CHATTER.get():  # --quiet: the findings and the verdict below say what matters
+        console.print(stage_table(stages_done, until, stopped_at))
     print_notes(ctx.data.notes if ctx.data is not None else [])
     print_findings(findings)
     style = "bold red" if stopped_at else "bold green"

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from trainwise.console import ProgressBar, console, progress
+from trainwise.console import ProgressBar, progress, say
 from trainwise.data.figures import save_png
 from trainwise.data.periods import (
     GROUPED_KFOLD_FIX,
@@ -121,9 +121,8 @@ def _fold_row(ctx: RunContext, fold: int, train: np.ndarray, val: np.ndarray,
         except Exception as exc:  # noqa: BLE001 - a fold the run's settings cannot train (a
             # short time window, BatchNorm on a few rows) must not cost the run its test
             failed = f"{type(exc).__name__}: {exc}"
-    console.print(f"fold {fold} ({fold + 1} of {len(ctx.folds)}): {METRIC[ctx.data.task][1]} "
-                  f"{shown(best.get(key), key)}{ranking_words(best)} at epoch "
-                  f"{best.get('epoch')}", soft_wrap=True)
+    say(f"fold {fold} ({fold + 1} of {len(ctx.folds)}): {METRIC[ctx.data.task][1]} "
+        f"{shown(best.get(key), key)}{ranking_words(best)} at epoch {best.get('epoch')}")
     return {"fold": fold, "train_rows": len(train), "val_rows": len(val),
             "best_epoch": best.get("epoch"), "val_loss": best.get("val_loss"),
             key: best.get(key), **_balanced(best),
