@@ -50,6 +50,7 @@ from trainwise.train.intervals import (
     percent,
     split_accuracy_interval,
 )
+from trainwise.train.label_issues import probabilities
 from trainwise.train.linear_reference import (
     LOGISTIC_REFERENCE,
 )
@@ -142,9 +143,12 @@ def _class_findings(ctx: RunContext, row: dict[str, Any], outputs: torch.Tensor,
     # before the baselines' verdict, which reads it (near_majority_baseline)
     row.update(_accuracy_group_interval(ctx, outputs, targets))
     picked = validation_threshold(ctx.history)
+    # (N, C), softmaxed once for the threshold's scores and test_predictions.csv, and freed on
+    # return: the label check softmaxes its own, capped, rows (review s15 VE12: memory)
+    probs = probabilities(outputs)
     # before the verdict too: its advice leads with the threshold only where the test agrees
-    row.update(_at_threshold(ctx, picked, outputs, targets))
-    _keep_class_predictions(ctx, outputs, targets)  # after the threshold lands in meta
+    row.update(_at_threshold(ctx, picked, probs, targets))
+    _keep_class_predictions(ctx, outputs, probs, targets)  # after the threshold lands in meta
     extra, findings = class_results(row["test_confusion"], ctx.splits["train"].y,
                                     ctx.data.class_names,
                                     ctx.config.train.class_weights == "balanced",
@@ -215,7 +219,7 @@ def _too_good(ctx: RunContext, row: dict[str, Any], findings: list[Finding]) -> 
     return [f for f in findings if f.code != "below_linear_reference"] + (found or line)
 
 
-def _at_threshold(ctx: RunContext, picked: dict[str, Any] | None, outputs: torch.Tensor,
+def _at_threshold(ctx: RunContext, picked: dict[str, Any] | None, probs: np.ndarray,
                   targets: torch.Tensor) -> dict[str, Any]:
     """Two classes: the test rows scored once at the F1-best threshold the best epoch picked
     on validation (`picked`), which meta.json keeps for trainwise predict --threshold best;
@@ -223,7 +227,7 @@ def _at_threshold(ctx: RunContext, picked: dict[str, Any] | None, outputs: torch
     a test part of one class is not scored at it (meta.json keeps the threshold)."""
     assert ctx.data is not None
     record = threshold_record(picked, ctx.data.class_names)
-    if record is None or outputs.shape[1] != 2:
+    if record is None or probs.shape[1] != 2:
         return {}
     positives = record["validation"].get("positives")
     if not kept(positives):
@@ -236,7 +240,7 @@ def _at_threshold(ctx: RunContext, picked: dict[str, Any] | None, outputs: torch
         # one class on test (test_single_class): a missing class's recall 0 would halve the
         # balanced accuracy at the threshold (50.0% beside the argmax's 100%, review s14 VE9)
         return {}
-    return scores_at_threshold(outputs.float().softmax(dim=1).numpy(), targets.numpy(), record)
+    return scores_at_threshold(probs, targets.numpy(), record)
 
 
 def _keep_predictions(ctx: RunContext, actual: np.ndarray,
@@ -249,7 +253,7 @@ def _keep_predictions(ctx: RunContext, actual: np.ndarray,
     return {QUARTER_KEY: error_by_quarter(actual, predicted)}
 
 
-def _keep_class_predictions(ctx: RunContext, outputs: torch.Tensor,
+def _keep_class_predictions(ctx: RunContext, outputs: torch.Tensor, probs: np.ndarray,
                             targets: torch.Tensor) -> None:
     """A classification's test predictions and probabilities, written to test_predictions.csv
     (class_predictions.py) from the outputs the metrics scored: no second forward pass."""
@@ -257,7 +261,7 @@ def _keep_class_predictions(ctx: RunContext, outputs: torch.Tensor,
     if ctx.fabric.is_global_zero:
         write_class_predictions(ctx.run.path / PREDICTIONS_CSV, ctx.splits["test"].rows,
                                 outputs, targets, list(ctx.data.class_names), _test_keys(ctx),
-                                ctx.meta.get(META_KEY))
+                                ctx.meta.get(META_KEY), probs=probs)
 
 
 def _test_keys(ctx: RunContext) -> dict[str, np.ndarray]:

@@ -27,7 +27,8 @@ TOP_CLASSES = 5
 def write_class_predictions(path: Path, rows: np.ndarray | None, outputs: torch.Tensor,
                             targets: torch.Tensor, names: list[str],
                             keys: dict[str, np.ndarray] | None = None,
-                            record: dict[str, Any] | None = None) -> None:
+                            record: dict[str, Any] | None = None,
+                            probs: np.ndarray | None = None) -> None:
     """test_predictions.csv for a classification: `row` (the row of the data as loaded; empty
     for a source's own test part), the split's key columns (`keys`), `actual` and `predicted`
     (class names; predicted is the argmax, the class the metrics scored), with a kept two-class
@@ -36,9 +37,10 @@ def write_class_predictions(path: Path, rows: np.ndarray | None, outputs: torch.
     MAX_CLASS_COLUMNS classes `top1_class`, `top1_probability`, ... for the TOP_CLASSES most
     probable. `outputs`: the (N, K) logits the metrics scored, softmaxed as trainwise.predict
     does (float32), so its probabilities match these; `targets`: (N,) class indices (-100,
-    ignored by the loss, leaves `actual` empty)."""
+    ignored by the loss, leaves `actual` empty); `probs`: that softmax when the caller has it
+    (the evaluate stage's, computed once)."""
     labels = np.asarray(names, dtype=object)
-    probs = probabilities(outputs).astype(np.float64)
+    probs = (probabilities(outputs) if probs is None else probs).astype(np.float64)
     y = targets.reshape(-1).numpy().astype(np.int64)
     known = (y >= 0) & (y < len(names))
     frame = pd.DataFrame({"row": _row_numbers(rows, len(y))})
