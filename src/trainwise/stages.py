@@ -104,6 +104,13 @@ class RunContext:
         """What turns the values the model is trained on back into the target's units."""
         return TargetUnits(self.target_mean, self.target_scale, self.target_log)
 
+    def trained_targets(self) -> np.ndarray:
+        """Every row's target (not only the training split's) on the scale the run trains
+        on: the log's, when in force; what the data stage's target_outliers is judged on."""
+        assert self.data is not None
+        y = np.asarray(self.data.y, dtype=np.float64).reshape(-1)
+        return apply_log(y, self.target_log) if self.target_log else y
+
     def make_optimizer(self, model: nn.Module, lr: float | None = None) -> torch.optim.Optimizer:
         return make_adamw(model, lr or self.lr or 1e-3, self.config.train.weight_decay)
 

@@ -75,7 +75,6 @@ from trainwise.train.regression_metrics import (
 from trainwise.train.regression_predictions import (
     PREDICTIONS_CSV,
     QUARTER_KEY,
-    apply_log,
     error_by_quarter,
     in_target_units,
     median_caveat,
@@ -130,9 +129,7 @@ def stage_evaluate(ctx: RunContext) -> list[Finding]:
 def _extreme_targets(ctx: RunContext) -> bool:
     """The data stage's target_outliers on the scale the run trains on (the log's, when in
     force: stages._on_the_log drops the warning when the log leaves none)."""
-    assert ctx.data is not None
-    y = np.asarray(ctx.data.y, dtype=np.float64).reshape(-1)
-    return bool(len(extreme_targets(apply_log(y, ctx.target_log) if ctx.target_log else y)))
+    return bool(len(extreme_targets(ctx.trained_targets())))
 
 
 def _class_findings(ctx: RunContext, row: dict[str, Any], outputs: torch.Tensor,

@@ -30,7 +30,6 @@ from trainwise.train.diagnose_schedule import CUT_LR_SHARE, after_early_stopping
 from trainwise.train.fit_inputs import schedule_in_steps
 from trainwise.train.live_diagnosis import RUN_SHARE, LiveDiagnosis
 from trainwise.train.loop import fit
-from trainwise.train.regression_predictions import apply_log
 from trainwise.train.sharding import num_steps_per_epoch
 from trainwise.train.time_budget import TimeBudget
 from trainwise.training_setup import (
@@ -235,10 +234,8 @@ def stage_train(ctx: RunContext) -> list[Finding]:
         findings.append(nonfinite_finding(ctx, state.nonfinite, state.checkpoint_step,
                                           diverged))
     if ctx.data.task == "regression":
-        y = np.asarray(ctx.data.y, dtype=np.float64)  # every row, on the trained scale
         findings = _blame_extreme_targets(findings, ctx.splits["train"].y,
-                                          apply_log(y, ctx.target_log) if ctx.target_log
-                                          else y, ctx.target_log)
+                                          ctx.trained_targets(), ctx.target_log)
     findings = blame_extreme_weights(ctx, findings)
     diagnosed = any(f.severity.value == "error" for f in findings)
     if not diagnosed and not any(math.isfinite(row["val_loss"]) for row in epochs):
