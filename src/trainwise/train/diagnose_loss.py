@@ -210,7 +210,8 @@ def rule_loss_exploding(history: list[Row]) -> list[Finding]:
     # validation loss says the model did not get worse: None (no validation on both sides)
     # judges nothing, as diagnose.py's fold reads it (review s14 VT2)
     if rose is False:
-        exploded &= ~returns_to_floor(loss, low, exploded, window, swing, start)
+        exploded &= ~returns_to_floor(loss, low, exploded, window, swing,
+                                      (1 - PLATEAU_DROP) * start)
     if not exploded.any():
         return []
     first = int(np.argmax(exploded))

@@ -20,20 +20,20 @@ from trainwise.train.diagnose_common import Row, rows_of
 RETURN_WINDOWS = 2  # the raw loss back at its floor within 2 smoothing windows (6 steps on
 # C3's 70-step run, where positive-free batches came every 1-3 steps)
 VAL_RISE = 1.1  # a validation loss 10% above its lowest before the rise: the model got worse
-PLATEAU_DROP = 0.10  # a floor 10% below the start, as the plateau rule's "the loss moved"
 
 
 def returns_to_floor(loss: np.ndarray, low: np.ndarray, exploded: np.ndarray,
-                     window: int, swing: float, start: float) -> np.ndarray:
+                     window: int, swing: float, moved: float) -> np.ndarray:
     """Mask of the exploded points after which, within RETURN_WINDOWS windows, one batch loss
     is back within the batch noise (`swing`, the factor a flat loss's minimum dips by) of a
-    running low that training had reached (below `start` by PLATEAU_DROP): C3's step 41 read
-    0.004 against a low of 0.0046 (start 0.69) and a swing of 13x. A band lifted 10x for good
+    running low that training had reached (below `moved`, the start less the plateau rule's
+    PLATEAU_DROP: the loss moved): C3's step 41 read 0.004 against a low of 0.0046 (start
+    0.69) and a swing of 13x. A band lifted 10x for good
     stays above it (its lowest batch ~2x its old low at a swing ~1.2x), and a loss that fell
     back to its start after the burst (dead ReLUs at chance, ln 10) found no floor again."""
     back = np.zeros(len(loss), dtype=bool)
     reach = RETURN_WINDOWS * window
-    for i in np.flatnonzero(exploded & (low < (1 - PLATEAU_DROP) * start)):
+    for i in np.flatnonzero(exploded & (low < moved)):
         after = loss[i + 1: i + 1 + reach]
         back[i] = len(after) > 0 and float(after.min()) <= swing * low[i]
     return back
