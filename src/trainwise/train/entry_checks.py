@@ -20,7 +20,8 @@ COUPLED_DECAY = ("Adam", "NAdam", "RAdam")  # weight_decay added to the gradient
 # adaptive step then divides by sqrt(v): decay is weakest where gradients are largest
 
 
-def _shown(names: list[str]) -> str:
+def shown_names(names: list[str]) -> str:
+    """'a, b, c, d, ... (N in all)': parameter names in a message (decay_on_norms too)."""
     more = f", ... ({len(names)} in all)" if len(names) > SHOWN else ""
     return ", ".join(names[:SHOWN]) + more
 
@@ -50,7 +51,7 @@ def unheld_parameters(model: nn.Module, optimizer: Any, stage: str) -> Finding |
         return error(
             stage, "optimizer_not_on_model",
             f"The optimizer ({kind}) holds none of the model's {len(trainable)} trainable "
-            f"parameters ({_shown(missing)}): optimizer.step() never changes this model, so "
+            f"parameters ({shown_names(missing)}): optimizer.step() never changes this model, so "
             "its loss and accuracy stay where they started. It was built on another model's "
             "parameters (or on a copy of this one).", f"B{build[1:]}.",
             num_params=len(missing), params=missing[:20])
@@ -58,7 +59,7 @@ def unheld_parameters(model: nn.Module, optimizer: Any, stage: str) -> Finding |
         stage, "optimizer_misses_parameters",
         f"The optimizer ({kind}) holds {len(trainable) - len(missing)} of the model's "
         f"{len(trainable)} trainable parameters; these {len(missing)} never change: "
-        f"{_shown(missing)}. Layers added or replaced after the optimizer was built are left "
+        f"{shown_names(missing)}. Layers added or replaced after the optimizer was built are left "
         "out so.", f"To train them, {build}. To keep them fixed on purpose, freeze them "
         "(param.requires_grad_(False)) so that no gradient is computed for them.",
         num_params=len(missing), params=missing[:20])

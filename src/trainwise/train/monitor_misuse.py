@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from trainwise.findings import Finding, error, warning
-from trainwise.train.entry_checks import coupled_decay
+from trainwise.train.entry_checks import coupled_decay, shown_names
 
 STAGE = "train"
 SCALED_LOSS_RATIO = 2.0  # epoch 1's training loss this many times below its validation loss:
@@ -164,7 +164,7 @@ def decayed_norms(model: nn.Module, optimizer: torch.optim.Optimizer) -> Finding
     rate = max(decay_of[id(p)] for name, p in spared if name in decayed)
     norms = any(not name.endswith("bias") for name in decayed)  # say only what is there
     what = "biases and normalisation weights" if norms else "biases"
-    shown = ", ".join(decayed[:4]) + (f", ... ({len(decayed)} in all)" if len(decayed) > 4 else "")
+    shown = shown_names(decayed)
     kind = type(optimizer).__name__
     # never echo Adam back into the fix: adam_not_adamw says why (audit s15 M1)
     build = "AdamW" if coupled_decay(optimizer) else kind
