@@ -40,7 +40,7 @@ from trainwise.train.diagnose_common import (
 from trainwise.train.intervals import at_chance
 from trainwise.train.loop_terms import CLASS_WEIGHTS_CODE
 from trainwise.train.never_predicted import rare_classes
-from trainwise.train.not_learned import chance_loss, lead_with, learned_below, not_learned
+from trainwise.train.not_learned import lead_with, not_learned, steps_peak_lr, unlearned_loss
 from trainwise.train.prior_loss import prior_loss
 from trainwise.train.ranking import chance_auc_high, ranks_above_chance
 
@@ -311,15 +311,14 @@ def _missed_fix(history: list[Row], missed: list[int], rare: bool) -> str:
 def _loop_not_learned(history: list[Row], num_classes: int) -> str:
     """not_learned's lead in a loop's terms: fit and the Monitor have no config keys for the
     lr or the batch size; their levers are the optimizer and loader the loop builds."""
-    best = best_epoch(history)
-    if best is None or num_classes < 2 or learned_below(best["val_loss"],
-                                                        chance_loss(num_classes)):
+    unlearned = unlearned_loss(history, num_classes)
+    if unlearned is None:
         return ""
-    lrs = [row["lr"] for row in rows_of(history, "step")
-           if isinstance(row.get("lr"), (int, float))]
-    peak = f" (the steps' lr reached {max(lrs):.3g} here)" if lrs else ""
-    return (f"The model did not learn: its best validation loss {best['val_loss']:.3g} never "
-            f"came clearly below chance (ln {num_classes} = {chance_loss(num_classes):.2f}, "
+    loss, chance = unlearned
+    top = steps_peak_lr(history)
+    peak = "" if top is None else f" (the steps' lr reached {top:.3g} here)"
+    return (f"The model did not learn: its best validation loss {loss:.3g} never "
+            f"came clearly below chance (ln {num_classes} = {chance:.2f}, "
             "the uniform guess). Fix training first: check that the optimizer holds the "
             "model's parameters, measure the learning rate with trainwise.find_lr(model, "
             f"loss_fn, train_loader, make_optimizer) and train at what it suggests{peak}, and "

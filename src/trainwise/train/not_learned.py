@@ -51,15 +51,13 @@ def not_learned(history: Sequence[Row], num_classes: int | None,
     if best is not None and num_classes is None:
         return _regression_not_learned(history, best, peak_lr,
                                        _extreme_clause(target_log, extreme_targets))
-    if best is None or num_classes is None or num_classes < 2:
+    unlearned = unlearned_loss(history, num_classes)
+    if unlearned is None:
         return ""
-    chance, loss = chance_loss(num_classes), float(best["val_loss"])
-    if learned_below(loss, chance):
-        return ""
-    lrs = [row["lr"] for row in rows_of(history, "step")
-           if isinstance(row.get("lr"), (int, float))]
+    loss, chance = unlearned
+    top = steps_peak_lr(history)
     peak = f", peak lr {peak_lr:.3g} here" if peak_lr else \
-        f", the steps' lr up to {max(lrs):.3g} here" if lrs else ""
+        f", the steps' lr up to {top:.3g} here" if top is not None else ""
     return (f"The model did not learn: its best validation loss {loss:.3g} never came below "
             f"chance (ln {num_classes} = {chance:.2f}, the uniform guess) by more than "
             f"{LEARNED_MARGIN:.0%}. Fix training first: "
@@ -67,6 +65,25 @@ def not_learned(history: Sequence[Row], num_classes: int | None,
             "train.lr = \"auto\" for the range test) and train.batch_size (a batch near the "
             "training rows' count leaves a few optimizer steps per epoch), one stage before "
             "this. Only then does what follows apply:")
+
+
+def unlearned_loss(history: Sequence[Row], num_classes: int | None
+                   ) -> tuple[float, float] | None:
+    """(best validation loss, ln C) when the best epoch's is not LEARNED_MARGIN below ln
+    `num_classes`; None when it is, for fewer than 2 classes, or without epochs. The one gate
+    of not_learned and the own loop's lead (diagnose_collapse)."""
+    best = best_epoch(history)
+    if best is None or num_classes is None or num_classes < 2:
+        return None
+    chance, loss = chance_loss(num_classes), float(best["val_loss"])
+    return None if learned_below(loss, chance) else (loss, chance)
+
+
+def steps_peak_lr(history: Sequence[Row]) -> float | None:
+    """The largest lr the step rows logged; None when none did."""
+    lrs = [row["lr"] for row in rows_of(history, "step")
+           if isinstance(row.get("lr"), (int, float))]
+    return max(lrs) if lrs else None
 
 
 def lead_with(finding: Finding, lead: str) -> Finding:
