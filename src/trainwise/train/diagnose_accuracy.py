@@ -17,6 +17,7 @@ from trainwise.findings import Finding, Severity
 from trainwise.train.class_counts import class_counts_of
 from trainwise.train.diagnose_common import (
     Row,
+    final_run_start,
     finite_value,
     hist_of,
     make,
@@ -99,9 +100,7 @@ def rule_systematically_wrong(history: list[Row]) -> list[Finding]:
     seen = _below(rows[-1], classes) if rows else None
     if seen is None:
         return []
-    onset = len(rows) - 1
-    while onset > 0 and _below(rows[onset - 1], classes) is not None:
-        onset -= 1
+    onset = final_run_start([_below(row, classes) is not None for row in rows])
     message = (f"Validation accuracy {seen.accuracy:.1%} is far below chance "
                f"({seen.chance:.1%}: {-seen.z:.1f} standard errors on {seen.rows} rows, "
                f"p < 1e-3) since epoch {rows[onset].get('epoch', onset + 1)}: the model is "

@@ -17,6 +17,7 @@ from trainwise.findings import Finding, Severity
 from trainwise.train.diagnose_common import (
     Row,
     epoch_losses,
+    final_run_start,
     loss_curve,
     make,
     num,
@@ -93,9 +94,7 @@ def rule_heavy_regularisation(history: list[Row]) -> list[Finding]:
     gap, left = train[-1] / val[-1] - 1, val[-1] / curve.start
     if above.mean() < ABOVE_SHARE or gap < ABOVE_GAP or left < MIN_VAL_LEFT:
         return []
-    onset = len(above) - 1
-    while onset > 0 and above[onset - 1]:
-        onset -= 1
+    onset = final_run_start(above)
     message = (f"The training loss sat above the validation loss in {int(above.sum())} of "
                f"{len(train)} epochs and ends {gap:.0%} above it ({train[-1]:.4g} against "
                f"{val[-1]:.4g}; validation still at {left:.0%} of the starting loss): the model "

@@ -212,6 +212,15 @@ def longest_run(mask: np.ndarray) -> tuple[int, int]:
     return best_start, best_length
 
 
+def final_run_start(flags: Sequence[bool] | np.ndarray) -> int:
+    """Index where the final unbroken run of True starts (flags[-1] must be True): the onset
+    a rule names for a condition that still holds at the end."""
+    start = len(flags) - 1
+    while start > 0 and flags[start - 1]:
+        start -= 1
+    return start
+
+
 def num(value: float | None, digits: int = 4) -> float | None:
     """A JSON-safe number for evidence: 4 significant digits; None for NaN/inf."""
     if value is None or not math.isfinite(value):

@@ -11,6 +11,7 @@ from trainwise.findings import Finding, Severity
 from trainwise.train.diagnose_common import (
     Row,
     best_epoch,
+    final_run_start,
     finite_value,
     hist_mass,
     hist_of,
@@ -74,20 +75,12 @@ def _validation_rows(row: Row) -> int | None:
     return int(hist.sum()) if hist is not None else None
 
 
-def _onset(flags: list[bool]) -> int:
-    """Index where the final unbroken run of True starts (flags[-1] must be True)."""
-    index = len(flags) - 1
-    while index > 0 and flags[index - 1]:
-        index -= 1
-    return index
-
-
 def rule_overconfidence(history: list[Row]) -> list[Finding]:
     points = _confidence_rows(history)
     flags = [conf - acc > _gap_needed(OVERCONFIDENCE_GAP, row, acc) for row, conf, acc in points]
     if not flags or not flags[-1]:
         return []
-    onset_row = points[_onset(flags)][0]
+    onset_row = points[final_run_start(flags)][0]
     row, conf, acc = points[-1]
     hist = hist_of(row)
     high = hist_mass(hist, 0.9, 1.01) if hist is not None else None
@@ -133,7 +126,7 @@ def rule_confusion(history: list[Row]) -> list[Finding]:
     chances = [_confused_at(row, conf, acc, classes) for row, conf, acc in points]
     if not chances or chances[-1] is None:
         return []
-    onset_row = points[_onset([c is not None for c in chances])][0]
+    onset_row = points[final_run_start([c is not None for c in chances])][0]
     row, conf, acc = points[-1]
     chance = chances[-1]
     hist = hist_of(row)
@@ -181,7 +174,7 @@ def rule_underconfidence(history: list[Row]) -> list[Finding]:
         return []
     if points[-1][1] - points[-UNDERCONFIDENCE_EPOCHS][1] >= UNDERCONFIDENCE_RISE:
         return []  # still catching up with its accuracy
-    onset_row = points[_onset(flags)][0]
+    onset_row = points[final_run_start(flags)][0]
     row, conf, acc = points[-1]
     hist = hist_of(row)
     top = (int(np.flatnonzero(hist > 0)[-1]) + 1) / len(hist) if hist is not None else None

@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 
 from trainwise.findings import Finding, Severity
-from trainwise.train.diagnose_common import Row, loss_between, make, num, rows_of
+from trainwise.train.diagnose_common import (
+    Row,
+    final_run_start,
+    loss_between,
+    make,
+    num,
+    rows_of,
+)
 
 LAYER_RATIO = 1e-3  # below 1/1000 of the largest layer's norm at the same step: AUTOTRAINER's
 # first/last-layer ratio beta1 = 1e-3. Healthy MLPs, CNNs and GRUs here stay within ~30x.
@@ -46,14 +53,6 @@ def vanished_layers(norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.nan_to_num(ratio, nan=1.0) < LAYER_RATIO, ratio
 
 
-def _onset(mask: np.ndarray) -> int:
-    """Row where the final unbroken run of True starts (mask[-1] is True)."""
-    start = len(mask) - 1
-    while start > 0 and mask[start - 1]:
-        start -= 1
-    return start
-
-
 def rule_vanishing_layers(history: list[Row]) -> list[Finding]:
     steps, names, norms = layer_table(history)
     trained = int(np.isfinite(norms).any(axis=0).sum()) if len(steps) else 0  # frozen: NaN
@@ -64,7 +63,7 @@ def rule_vanishing_layers(history: list[Row]) -> list[Finding]:
                if vanished[-1, j] and vanished[:, j].mean() >= LAYER_SHARE]
     if not flagged or len(flagged) == trained:
         return []  # none, or all: the global-norm rule owns a gradient gone everywhere
-    onset_row = min(_onset(vanished[:, j]) for j in flagged)
+    onset_row = min(final_run_start(vanished[:, j]) for j in flagged)
     first, last = int(steps[onset_row]), int(steps[-1])
     losses = loss_between(history, first, last)
     if losses and losses[0] > 0 and losses[1] < CONVERGED_SHARE * losses[0]:
