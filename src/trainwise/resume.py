@@ -286,16 +286,12 @@ def resume_state(run: RunDir, checkpoint: dict[str, Any] | None,
 
 def stage_data_reload(ctx: RunContext) -> list[Finding]:
     """The data, as stage_data loads it (same subset), without re-running the audit."""
-    ctx.data = data = _loaded(ctx.config)
+    ctx.data = data = load_subset(ctx.config)
     before = ctx.meta.get("data", {}).get("fingerprint")
     if before and data.fingerprint() != before:
         return [error("data", "data_changed", *_data_changed(ctx.config, data, before))]
     return [info("data", "reloaded", f"Reloaded '{data.name}' ({len(data.y)} samples); its "
                  "audit is kept from the first attempt.")]
-
-
-def _loaded(config: Config) -> Any:
-    return load_subset(config)
 
 
 def _data_changed(config: Config, data: Any, before: str) -> tuple[str, str]:
@@ -317,7 +313,7 @@ def refuse_changed_data(config: Config, previous: dict[str, Any]) -> Any:
     if not before:  # killed before the data stage recorded it: nothing to compare
         return None
     try:
-        data = _loaded(config)
+        data = load_subset(config)
     except TrainwiseError:
         return None
     if data.fingerprint() != before:
