@@ -42,11 +42,9 @@ def run_stage(name: str, stage: Callable[[RunContext], list[Finding]],
         return [error(name, "stage_failed", str(exc),
                       f"Fix the input as the message says, then rerun (revisit the "
                       f"{revisit} stage).")]
-    except OSError as exc:
+    except Exception as exc:  # a bug in a user model or in ours: keep the traceback, explain
         if is_out_of_space(exc):  # the disk, not a bug: error.log would not fit either;
             raise  # the recipe stops the run with where to free space and how to resume
-        return _unexpected(name, exc, ctx)
-    except Exception as exc:  # a bug in a user model or in ours: keep the traceback, explain
         return _unexpected(name, exc, ctx)
 
 
