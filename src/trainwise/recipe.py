@@ -172,7 +172,7 @@ def _run_on_every_process(fabric: Fabric, config: Config, saved: Config,
     except OSError as exc:
         if not is_out_of_space(exc):
             raise
-        path = getattr(ctx, "source", None) or ctx.run.path
+        path = ctx.source or ctx.run.path
         # nothing to resume without config.toml (review VO1); audit, split, check, find-lr
         # and tune (until before evaluate, no --resume) start over when run again, as after a
         # Ctrl-C; a Python run of the user's own model is told its call (VO7, VF3)
@@ -189,6 +189,7 @@ def _run_in_folder(ctx: ResumeContext, findings: list[Finding], fabric: Fabric, 
                    model: nn.Module | None, until: str, report: bool,
                    callbacks: list[Any]) -> RunResult:
     ctx.user_model, ctx.user_callbacks = model, list(callbacks)
+    folder = ctx.source or ctx.run.path  # what an interrupt names and a trained model marks
     if model is not None:  # config.toml's model.user_class, and whether it is importable
         ctx.meta["user_model"] = user_model_meta(model)
     stages_done = [{"name": "setup", "seconds": 0.0, "findings": list(findings)}] \
@@ -204,8 +205,7 @@ def _run_in_folder(ctx: ResumeContext, findings: list[Finding], fabric: Fabric, 
         # a stage is in stages_done only once it finished, so an interrupted one is `upcoming`
         done = {row["name"] for row in stages_done}
         upcoming = next((name for name, _ in stages if name not in done), stages[-1][0])
-        raise RunInterrupted(upcoming, getattr(ctx, "source", None) or ctx.run.path,
-                             until=until, report=report,
+        raise RunInterrupted(upcoming, folder, until=until, report=report,
                              model_class=type(model).__name__ if model is not None else None,
                              is_global_zero=fabric.is_global_zero) from None
     finally:  # trained in place, even if interrupted: the next run on it must say so
@@ -213,13 +213,12 @@ def _run_in_folder(ctx: ResumeContext, findings: list[Finding], fabric: Fabric, 
         # fresh weights, which the next run must not call this run's training
         trained = upcoming == "train" or any(row["name"] == "train" for row in stages_done)
         if model is not None and trained and weights_before != weights_version(model):
-            mark_trained(model, getattr(ctx, "source", None) or ctx.run.path)
+            mark_trained(model, folder)
     try:
         return _finish(ctx, findings, stopped_at, stages_done, report, until)
     except KeyboardInterrupt:  # the run is done; only its report (or summary) is cut short:
         # say so and how to rebuild it, not "run the command again" (audit s15 O7)
-        raise RunInterrupted("report", getattr(ctx, "source", None) or ctx.run.path,
-                             until=until, report=report,
+        raise RunInterrupted("report", folder, until=until, report=report,
                              is_global_zero=fabric.is_global_zero) from None
 
 
