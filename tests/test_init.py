@@ -236,7 +236,10 @@ def test_kept_embeddings_the_user_drew_or_froze_get_no_default_note() -> None:
     for model in (drawn, frozen):
         [kept] = apply_init_policy(model, "auto", own=True)
         assert "embedding layers" not in kept.message
-        assert "default_init_embeddings" not in kept.evidence
+        # the evidence is the Linear layers' init records (audit s15 M6): the fresh head only,
+        # no embedding entry
+        assert set(kept.evidence) == {"default_init_layers", "layers"}
+        assert kept.evidence["default_init_layers"] == ["head"]
 
 
 def test_init_weights_keeps_frozen_layers_by_default() -> None:
