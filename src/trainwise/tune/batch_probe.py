@@ -25,7 +25,6 @@ from trainwise.findings import TrainwiseError, error
 from trainwise.model.input_tree import map_tensors, take, tensors
 from trainwise.model.input_tree import num_rows as rows_of
 from trainwise.train.batch_checks import forward_or_explain
-from trainwise.train.batch_norm import has_batch_norm
 from trainwise.tune.batch_size import (
     MAX_MICRO_BATCH,
     BatchSizeResult,
@@ -203,9 +202,9 @@ def find_batch_size(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: A
         check_trainable(model, "batch_size_nothing_to_train")
         _check_rows(rows_of(x), num_rows)  # a tuple's len would count its inputs (G13)
         limit = memory_limit(next(model.parameters()).device)
+        batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
         return search_batch_size(make_measure(model, loss_fn, x, y, make_optimizer, fabric),
-                                 memory_limit=limit, max_size=num_rows,
-                                 batch_norm=has_batch_norm(model))
+                                 memory_limit=limit, max_size=num_rows, batch_norm=batch_norm)
     except ProbeStop as stop:
         return BatchSizeResult(0, limit, findings=[stop.finding])
 
