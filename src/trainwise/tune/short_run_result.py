@@ -22,13 +22,16 @@ class Candidate:
     tail: list[float] = field(default_factory=list)  # losses spread over the last epoch
     row_losses: list[float] = field(default_factory=list)  # each validation row's (the first
     # MAX_NOISE_ROWS), at the end, for short_run_noise; not in tune.json
+    repeat: dict[str, Any] | None = None  # the top of the range trained again on a second
+    # data order (short_run_confirm): val_loss is then the two orders' paired average
 
     def to_dict(self) -> dict[str, Any]:
         return {"lr": self.lr, "val_loss": finite_or_none(self.val_loss),
                 "curve": [finite_or_none(v) for v in self.curve],
                 "train_curve": [finite_or_none(v) for v in self.train_curve],
                 "tail": [finite_or_none(v) for v in self.tail],
-                "seconds": round(self.seconds, 3), "round": self.round}
+                "seconds": round(self.seconds, 3), "round": self.round,
+                **({"repeat": self.repeat} if self.repeat else {})}
 
 
 @dataclass

@@ -28,7 +28,7 @@ import torch
 from lightning_fabric import Fabric
 from torch import nn
 
-from trainwise.findings import TrainwiseError
+from trainwise.findings import Finding, TrainwiseError
 from trainwise.train.evaluate import batch_outputs
 from trainwise.train.fit_inputs import schedule_in_steps
 from trainwise.train.loop import fit, model_device
@@ -46,6 +46,7 @@ from trainwise.tune.probe_errors import (
     fresh_optimizer,
     nan_at_start,
 )
+from trainwise.tune.short_run_confirm import SECOND_ORDER, confirm_top, top_needs_confirming
 from trainwise.tune.short_run_inputs import (
     check_batches,
     check_per_step,
@@ -161,6 +162,7 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
             candidates = [_train(setup, lr, 0) for lr in lrs]
             _check_lr_mattered(candidates)  # else widening would add more of the same
             widened = _widen(setup, candidates, max_widenings, start)
+            confirmed = _confirm_top(setup, candidates, start)
     except ProbeStop as stop:
         return ShortRunResult(math.nan, candidates, False, spacing, num_epochs, [stop.finding])
     length = f"{end} steps ({end / steps_per_epoch:.3g} epochs, capped)" if capped else \
@@ -168,6 +170,7 @@ def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loa
     result = verdict(candidates, widened, spacing, num_epochs, max_widenings, len(offsets),
                       length, max_lr)
     result.val_rows = val_row_count(val_loader)
+    result.findings += confirmed
     if check_learning(result, start, range_lr):
         settle_within_noise(result, range_lr, range_lr is not None
                             and 0 < result.val_rows < SMALL_VAL_ROWS)
@@ -220,6 +223,21 @@ def _widen(setup: _Setup, candidates: list[Candidate], max_widenings: int,
             setup.progress.plan(setup.total_steps, "short runs, widened")
         candidates.append(_train(setup, beyond, k))
     return max_widenings > 0
+
+
+def _confirm_top(setup: _Setup, candidates: list[Candidate], start: float) -> list[Finding]:
+    """A best at the top of the range, next to divergence, trained again with its neighbour
+    on a second data order (short_run_confirm); its finding, or none when not needed."""
+    if not top_needs_confirming(candidates, setup.max_lr, start):
+        return []
+    if setup.progress is not None:
+        setup.progress.plan(2 * setup.total_steps, "short runs, the top confirmed")
+        setup.runs_planned += 2  # numbered on: "short run 6/7"
+    first_seed, setup.seed = setup.seed, setup.seed + SECOND_ORDER
+    try:
+        return [confirm_top(candidates, lambda lr: _train(setup, lr, 0), setup.seed)]
+    finally:
+        setup.seed = first_seed
 
 
 def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
