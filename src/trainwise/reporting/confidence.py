@@ -16,20 +16,20 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from trainwise.reporting.curves import Row, best_epoch
-from trainwise.reporting.figures import TRAIN_COLOR, VAL_COLOR, legend, new_axes, styled
+from trainwise.reporting.figures import TRAIN_COLOR, VAL_COLOR, legend, styled, titled_axes
 from trainwise.train.diagnose_confidence import GAP_STANDARD_ERRORS, gap_noise
 
 BIN_EDGES = np.linspace(0.0, 1.0, 21)  # val_confidence_hist: 20 bins of width 0.05
 
 
 @styled
-def confidence_figure(epochs: Sequence[Row]) -> Figure:
+def confidence_figure(epochs: Sequence[Row], ax: Axes | None = None) -> Figure:
     """Histogram of the top softmax probability on validation: last epoch (and best, if other).
 
     Mass piled at 0.9+ with accuracy well below means over-confidence; mass near 0.5 (or
     1/num_classes) means the model is lost. Shares, not counts, so two epochs compare.
     """
-    fig, ax = new_axes("Prediction confidence on validation (top softmax probability)")
+    fig, ax = titled_axes("Prediction confidence on validation (top softmax probability)", ax)
     with_hist = [r for r in epochs if r.get("val_confidence_hist")]
     last = with_hist[-1]
     best = best_epoch(with_hist)

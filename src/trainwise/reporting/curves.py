@@ -28,8 +28,8 @@ from trainwise.reporting.figures import (
     finite,
     legend,
     mark_findings,
-    new_axes,
     styled,
+    titled_axes,
 )
 from trainwise.train.diagnose_common import best_epoch  # the report's figures share it
 from trainwise.train.prior_loss import prior_loss
@@ -85,14 +85,14 @@ def _mark_nonfinite(ax: Axes, rows: Sequence[Row], key: str) -> None:
 def loss_figure(steps: Sequence[Row], epochs: Sequence[Row],
                 findings: Sequence[Finding] = (), num_classes: int | None = None,
                 train_class_counts: Sequence[int] | None = None,
-                standardised_target: bool = False) -> Figure:
+                standardised_target: bool = False, ax: Axes | None = None) -> Figure:
     """Train vs validation loss per epoch over faint per-step loss; x is the training step.
 
     `num_classes` (classification) draws the cross-entropy of the uniform guess, ln C;
     `train_class_counts`, when the shares are imbalanced, the loss of answering them;
     `standardised_target` (a `trainwise run` regression: MSE of the standardised target)
-    the loss of predicting the training mean, 1.0."""
-    fig, ax = new_axes("Loss: training vs validation")
+    the loss of predicting the training mean, 1.0. On `ax` when given, else a new figure."""
+    fig, ax = titled_axes("Loss: training vs validation", ax)
     x, y = column(steps, "step", "loss")
     drawn = [np.array([])]  # the values the y-axis must show
     if len(x) and not _one_step_per_epoch(steps, epochs):
@@ -219,9 +219,10 @@ def _loss_scale(ax: Axes, values: Sequence[np.ndarray]) -> None:
 
 
 @styled
-def grad_norm_figure(steps: Sequence[Row], findings: Sequence[Finding] = ()) -> Figure:
+def grad_norm_figure(steps: Sequence[Row], findings: Sequence[Finding] = (),
+                     ax: Axes | None = None) -> Figure:
     """Global gradient norm per logged step, log y: spikes and long near-zero stretches show."""
-    fig, ax = new_axes("Gradient norm (global L2 norm per logged step)")
+    fig, ax = titled_axes("Gradient norm (global L2 norm per logged step)", ax)
     x, y = column(steps, "step", "grad_norm")
     ax.plot(x, y, color=PALETTE[4], linewidth=1, label="grad norm")
     if (y[np.isfinite(y)] > 0).any():  # log scale needs a positive value to anchor on
@@ -236,8 +237,8 @@ def grad_norm_figure(steps: Sequence[Row], findings: Sequence[Finding] = ()) -> 
 
 
 @styled
-def learning_rate_figure(steps: Sequence[Row]) -> Figure:
-    fig, ax = new_axes("Learning rate per step")
+def learning_rate_figure(steps: Sequence[Row], ax: Axes | None = None) -> Figure:
+    fig, ax = titled_axes("Learning rate per step", ax)
     x, y = column(steps, "step", "lr")
     ax.plot(x, y, color=PALETTE[2], linewidth=1.5)
     # From zero, so warmup and decay read as fractions of the peak; "%.2g" rather than an

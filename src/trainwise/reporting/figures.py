@@ -59,6 +59,14 @@ def new_axes(title: str, figsize: tuple[float, float] = FIGSIZE) -> tuple[Figure
     return fig, ax
 
 
+def titled_axes(title: str, ax: Axes | None = None) -> tuple[Figure, Axes]:
+    """new_axes, or `ax` titled when given: one panel of a figure of several (TrainState.plot)."""
+    if ax is None:
+        return new_axes(title)
+    ax.set_title(title, loc="left")
+    return ax.get_figure(), ax  # type: ignore[return-value]  # the caller's Figure
+
+
 def legend(ax: Axes, **kwargs: Any) -> None:
     """A legend only when something is labelled (an empty one draws a stray box and warns)."""
     if ax.get_legend_handles_labels()[0]:

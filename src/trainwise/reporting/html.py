@@ -22,6 +22,7 @@ from trainwise.reporting.model_tables import INIT_CODES, batch_first, traced_bat
 from trainwise.reporting.precision_recall import precision_recall_figure, two_class_predictions
 from trainwise.reporting.predictions import predicted_vs_actual_figure
 from trainwise.reporting.reliability import reliability_figure
+from trainwise.reporting.report_argument import run_folder_argument
 from trainwise.reporting.run_data import (
     RunData,
     class_counts,
@@ -204,7 +205,8 @@ def _stage_figure(run: RunData, key: str) -> tuple[EmbeddedFigure | None, str]:
 
 def build_report(run_path: str | Path) -> Path:
     """Render the run folder's report.html (one self-contained file) and return its path."""
-    path = report_folder(run_path)  # refused before writing: no report.html in a non-run
+    path = report_folder(run_folder_argument(run_path))  # refused before writing: no
+    # report.html in a non-run folder, and a TrainState/Monitor is told what report() takes
     run = load_run(path)
     figures, figure_problems = render_figures(run)
     extras, extra_problems = extra_figures(run)

@@ -76,6 +76,11 @@ class TrainState:
         return (f"TrainState(step={self.step}, epoch={self.epoch}{stopped}{nonfinite}, "
                 f"last epoch {last}, history={len(self.history)} rows in .history)")
 
+    def plot(self, num_classes: int | None = None) -> Any:
+        """The report's training curves of .history in one matplotlib Figure (history_figure)."""
+        from trainwise.reporting.training_figures import history_figure  # matplotlib when asked
+        return history_figure(self.history, num_classes=num_classes)
+
 
 def emit(callbacks: Iterable[Any], event: str, **kwargs: Any) -> None:
     """Call `event` on every callback that has it, passing only the arguments it takes."""
