@@ -161,3 +161,22 @@ def test_the_box_and_the_provenance_row_agree_on_a_sequential(tmp_path) -> None:
     assert "container:Sequential (not rebuildable by model.name" in text
     with pytest.raises(trainwise.ConfigError, match="not rebuildable by model.name"):
         trainwise.run(result.path / "config.toml", report=False, until="data")
+
+
+def test_reading_a_received_run_folder_imports_none_of_its_code(tmp_path, monkeypatch):
+    # audit s16 S1: `trainwise report .` in a received folder whose meta.json names
+    # folder_module:Net imported folder_module.py from the working folder (its code ran)
+    from trainwise.config_files import _user_model_note
+
+    (tmp_path / "received_module_s1.py").write_text(
+        "import pathlib\npathlib.Path(__file__).with_name('ran').write_text('x')\n"
+        "import torch.nn as nn\nclass Net(nn.Module):\n    pass\n")
+    meta = _own_run_folder(tmp_path, "received_module_s1:Net", name="received_module_s1:Net")
+    meta["config"]["model"]["folder"] = str(tmp_path)
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    monkeypatch.chdir(tmp_path)
+    box = reproduce(tmp_path, meta, [])
+    note = _user_model_note(tmp_path)
+    assert not (tmp_path / "ran").exists() and "received_module_s1" not in sys.modules
+    # what the run recorded (importable) is said, not checked again by importing
+    assert box["rebuildable"] and 'model.name = "received_module_s1:Net"' in note

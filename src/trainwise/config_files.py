@@ -194,9 +194,9 @@ def refuse_run_folder(path: Path) -> None:
 
 def _user_model_note(path: Path) -> str:
     """A run of your own module: its config.toml reruns only with that module passed, or by
-    model.name where that rebuilds the class (user_model_record.rebuildable)."""
-    # the report's own reading (model.folder included): one rule for whether model.name
-    # rebuilds the class; rundir imports config, which imports this
+    model.name where the run recorded that it rebuilds the class (meta.json's user_model)."""
+    # the report's own reading, which imports nothing (audit s16 S1: a received folder's
+    # module ran); imported here since rundir imports config, which imports this
     from trainwise.reporting.reproduce import own_module
     from trainwise.rundir import read_meta
 

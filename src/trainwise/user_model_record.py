@@ -31,8 +31,7 @@ def rebuildable(path: str, folder: str = "", cls: type | None = None) -> bool:
     inside a function, one whose __init__ requires arguments (Net(in_features)), nor torch's
     own containers and layers: nn.Sequential() is empty, nn.Linear() needs its sizes (review
     s12 VA3: an nn.Sequential run was called "rebuildable by model.name")."""
-    module, _, qualname = path.partition(":")
-    if module == "__main__" or "<locals>" in qualname or module.split(".")[0] == "torch":
+    if not _nameable(path):
         return False
     from trainwise.model.baselines import ModelError, import_model
 
@@ -41,6 +40,23 @@ def rebuildable(path: str, folder: str = "", cls: type | None = None) -> bool:
     except ModelError:
         return False
     return (cls is None or found is cls) and _builds_with_no_arguments(found)
+
+
+def _nameable(path: str) -> bool:
+    """False for a class that no import path rebuilds, read from the name alone: one of a
+    script (__main__), of a function (<locals>), or of torch."""
+    module, _, qualname = path.partition(":")
+    return not (module == "__main__" or "<locals>" in qualname or
+                module.split(".")[0] == "torch")
+
+
+def recorded_rebuildable(record: dict[str, Any]) -> bool:
+    """`rebuildable` as the run recorded it in meta.json's user_model ("importable"), never
+    imported again: the report and the run-folder hint read folders their reader did not
+    make, and importing the module a folder names runs its code (audit s16 S1). The name
+    rules are applied again: a run before review s12 VA3 recorded nn.Sequential as True."""
+    named = str(record.get("class") or "")
+    return bool(named) and record.get("importable") is True and _nameable(named)
 
 
 def _builds_with_no_arguments(cls: type) -> bool:

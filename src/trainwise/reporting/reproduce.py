@@ -11,7 +11,7 @@ from typing import Any
 from trainwise.findings import Finding
 from trainwise.prediction import unsaved_encoding
 from trainwise.preprocessing import FILE_NAME, Preprocessing
-from trainwise.user_model_record import rebuildable
+from trainwise.user_model_record import recorded_rebuildable
 
 
 def reproduce(path: Path, meta: dict[str, Any], findings: list[Finding]) -> dict[str, Any]:
@@ -58,14 +58,15 @@ def resumes(meta: dict[str, Any]) -> list[dict[str, str]]:
 def own_module(meta: dict[str, Any], findings: list[Finding]) -> dict[str, Any] | None:
     """{class, rebuildable} for a run of a module you passed (trainwise.run(model=net)), else
     None: meta.json's user_model, config model.user_class, or (a run older than both) the
-    model stage's user_model finding, whose class is not recorded."""
+    model stage's user_model finding, whose class is not recorded. `rebuildable` is what the
+    run recorded: nothing is imported, since importing the module a folder names runs its
+    code (audit s16 S1: `trainwise report` of a received folder ran it)."""
     model = ((meta.get("config") or {}).get("model") or {})
     record = meta.get("user_model") if isinstance(meta.get("user_model"), dict) else {}
     named = record.get("class") or model.get("user_class") or ""
     if not named and not any(f.code == "user_model" for f in findings):
         return None
-    by_name = bool(named) and rebuildable(named, model.get("folder") or "")
-    return {"class": named, "rebuildable": by_name}
+    return {"class": named, "rebuildable": recorded_rebuildable(record)}
 
 
 def _rerun(config: Path, meta: dict[str, Any], own: dict[str, Any] | None) -> dict[str, str]:
