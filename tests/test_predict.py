@@ -8,6 +8,7 @@ rounding (the stage computes them on standardised float32 values).
 from __future__ import annotations
 
 import re
+import sys
 
 import numpy as np
 import pandas as pd
@@ -465,3 +466,56 @@ def test_missing_cells_of_an_array_are_counted_and_an_empty_row_is_said(classifi
     rows[3, 1] = -np.inf
     with pytest.raises(DataError, match="1 infinite values.*rows 3"):
         trainwise.predict(result.path, rows)
+
+
+RECEIVED_MODULE = """import pathlib
+pathlib.Path(__file__).with_name("imported").write_text("the module's code ran")
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
+
+    def forward(self, x):
+        return self.layers(x)
+"""
+
+
+def test_a_run_folder_naming_module_class_is_imported_only_when_trusted(tmp_path, monkeypatch,
+                                                                       capsys):
+    # audit s16 S2: `trainwise predict .` in a received run folder imported the module its
+    # config.toml named (from the working folder), running its code before any weight was read
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".")])
+    (tmp_path / "received_s2_models.py").write_text(RECEIVED_MODULE)
+    monkeypatch.chdir(tmp_path)
+    x, y = _blobs()
+    result = trainwise.run(data=(x, y), report=False, overrides=[
+        *QUICK, f"run.out_dir=\"{tmp_path / 'runs'}\"", "model.name=\"received_s2_models:Net\""])
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(tmp_path)])
+    monkeypatch.delitem(sys.modules, "received_s2_models")  # as in a new process
+    (tmp_path / "imported").unlink()
+    test = _test_rows(result)
+    for call in (lambda: trainwise.predict(result.path, x[test]),
+                 lambda: trainwise.load_model(result.path)):
+        with pytest.raises(TrainwiseError) as refused:
+            call()
+        assert f"imports {tmp_path / 'received_s2_models.py'}," in str(refused.value)
+        assert "trust_code=True" in str(refused.value)
+        assert not (tmp_path / "imported").exists()
+    np.savez(tmp_path / "new.npz", X=x[test])
+    code = main(["predict", str(result.path), str(tmp_path / "new.npz"), "--out",
+                 str(tmp_path / "p.csv")])
+    assert code == 2 and "--trust-code" in capsys.readouterr().err
+    assert not (tmp_path / "imported").exists() and not (tmp_path / "p.csv").exists()
+    trusted = trainwise.predict(result.path, x[test], trust_code=True)
+    assert (tmp_path / "imported").exists()
+    assert float((trusted["prediction"].to_numpy() == y[test]).mean()) == \
+        result.test["test_accuracy"]
+    # your own environment's module (installed, PYTHONPATH) is imported as any import is
+    (tmp_path / "site").mkdir()
+    (tmp_path / "received_s2_models.py").rename(tmp_path / "site" / "received_s2_models.py")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    del sys.modules["received_s2_models"]
+    pd.testing.assert_frame_equal(trainwise.predict(result.path, x[test]), trusted)

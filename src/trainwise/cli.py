@@ -170,6 +170,10 @@ def _add_predict(sub: Any) -> None:
     predict.add_argument("--allow-unfinished", action="store_true",
                          help="predict with a run that never finished (killed or interrupted "
                          "mid-training: its best.pt was never tested); refused without it")
+    predict.add_argument("--trust-code", action="store_true",
+                         help="import the module a config's model.name = \"module:Class\" "
+                         "names even from the working folder or the run folder: that runs its "
+                         "code, so only for a run folder you would run as a script")
     predict.add_argument("--out", default="predictions.csv",
                          help="where to write the predictions (default: predictions.csv in "
                          "the current folder; an older file there is replaced, and stderr "
@@ -219,7 +223,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "predict":
         _check_out(args.out)  # before the model runs, not after
         _predict_to_csv(args.run_dir, args.file, args.out, args.threshold,
-                        args.prior_corrected, args.allow_unfinished)
+                        args.prior_corrected, args.allow_unfinished, args.trust_code)
         return 0
     if args.command == "compare":
         from trainwise.comparison import compare_runs, format_table, to_json
@@ -362,7 +366,8 @@ def exit_code(exc: TrainwiseError) -> int:
 
 
 def _predict_to_csv(run_dir: str, file: str, out: str, threshold: str = "argmax",
-                    prior_corrected: bool = False, allow_unfinished: bool = False) -> None:
+                    prior_corrected: bool = False, allow_unfinished: bool = False,
+                    trust_code: bool = False) -> None:
     """predictions.csv: a 0-based `row` of the input first (as test_predictions.csv has), so
     rows join back without their order; what predict warns of goes to stderr, one line each."""
     from trainwise.prediction import predict
@@ -371,7 +376,7 @@ def _predict_to_csv(run_dir: str, file: str, out: str, threshold: str = "argmax"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # every note once, as a plain line, not file:line
         frame = predict(run_dir, file, threshold=threshold, prior_corrected=prior_corrected,
-                        allow_unfinished=allow_unfinished)
+                        allow_unfinished=allow_unfinished, trust_code=trust_code)
     for said in caught:
         kind = "warning" if issubclass(said.category, PredictionWarning) else "note"
         print(f"{kind}: {said.message}", file=sys.stderr)

@@ -59,7 +59,7 @@ from trainwise.trained_run import run_files, trained_model
 
 def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
             threshold: str = "argmax", prior_corrected: bool = False,
-            allow_unfinished: bool = False) -> pd.DataFrame:
+            allow_unfinished: bool = False, trust_code: bool = False) -> pd.DataFrame:
     """Predictions of the run's best weights (checkpoints/best.pt) for the rows of `x`.
 
     `x`: an array or tensor shaped as the run's inputs ((N, F), (N, C, T), (N, C, H, W) or
@@ -88,12 +88,18 @@ def predict(run_dir: str | Path, x: Any, *, model: nn.Module | None = None,
 
     `allow_unfinished`: a run that never finished (killed mid-training: meta.json has no
     verdict) is refused, naming where it stopped; True predicts with its best.pt as it is.
+
+    `trust_code`: a config.toml naming model.name = "module:Class" makes the run folder code
+    (importing the module runs it): without True (or `model`) it is imported only when Python
+    finds it outside the working folder and the run folder, and refused otherwise, naming the
+    file. Pass True only for a run folder you would run as a script.
     """
     folder, prep, config = run_files(run_dir)
     meta, findings = read_meta(folder), read_findings(folder)  # read once, passed along
     refuse_unfinished(folder, allow_unfinished, meta)
     _refuse_unsaved_encoding(x, folder, *unsaved_encoding(prep, config.data.source, findings))
-    net = trained_model(folder, prep, config.model, model)  # no best.pt: before x is read
+    net = trained_model(folder, prep, config.model, model,  # no best.pt: before x is read
+                        trust_code)
     table = TableInput(f"file '{x}'" if isinstance(x, str | Path) else "DataFrame",
                        constant_features(findings))  # named in errors; filled if missing
     x, files = _read_input(x, prep, config.data)
@@ -208,16 +214,17 @@ def _corrected_threshold(record: dict[str, Any], counts: np.ndarray) -> dict[str
 
 
 def load_model(run_dir: str | Path, *, model: nn.Module | None = None,
-               allow_unfinished: bool = False) -> nn.Module:
+               allow_unfinished: bool = False, trust_code: bool = False) -> nn.Module:
     """The run's trained nn.Module: the model the run built (from config.toml and the input
     shapes saved in preprocess.npz, so the data need not be at hand) with checkpoints/best.pt's
     weights, on the CPU in eval mode: for export (ONNX, TorchScript), serving or fine-tuning.
     It reads inputs normalised as preprocess.npz says (trainwise.predict does that for you).
     `model`: for a run of your own module, one built the same way; its weights are replaced.
-    `allow_unfinished`: as for predict (a killed run's half-trained model is refused)."""
+    `allow_unfinished`, `trust_code`: as for predict (a killed run's half-trained model is
+    refused; a config naming 'module:Class' is code)."""
     folder, prep, config = run_files(run_dir)
     refuse_unfinished(folder, allow_unfinished)
-    return trained_model(folder, prep, config.model, model).eval()
+    return trained_model(folder, prep, config.model, model, trust_code).eval()
 
 
 def _label_values(class_names: list[str]) -> np.ndarray:

@@ -7,6 +7,8 @@ an unusable folder is refused first (review s11 VA14).
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import warnings
 from pathlib import Path
 
@@ -67,11 +69,12 @@ def run_config(folder: Path, strict: bool = False) -> Config:
 
 
 def trained_model(folder: Path, prep: Preprocessing, cfg: ModelConfig,
-                  model: nn.Module | None) -> nn.Module:
+                  model: nn.Module | None, trust_code: bool = False) -> nn.Module:
     """best.pt's weights in `model` (a run of your own module, built the same way) or in the
-    run's baseline rebuilt from config.toml, on the CPU."""
+    run's baseline rebuilt from config.toml, on the CPU. A config.toml naming 'module:Class'
+    is code: see `refuse_untrusted_module` for when `trust_code` is needed."""
     state = _best_weights(folder)
-    net = model if model is not None else _rebuilt_model(folder, prep, cfg)
+    net = model if model is not None else _rebuilt_model(folder, prep, cfg, trust_code)
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
@@ -129,7 +132,8 @@ def _best_weights(folder: Path) -> dict[str, torch.Tensor]:
                              "training to write it again.") from None
 
 
-def _rebuilt_model(folder: Path, prep: Preprocessing, cfg: ModelConfig) -> nn.Module:
+def _rebuilt_model(folder: Path, prep: Preprocessing, cfg: ModelConfig,
+                   trust_code: bool = False) -> nn.Module:
     """The baseline (or config-named 'module:Class') the model stage built, with the shapes it
     was sized from: a stand-in TaskData of one row carries them to build_model."""
     from trainwise.model.baselines import build_model
@@ -142,9 +146,53 @@ def _rebuilt_model(folder: Path, prep: Preprocessing, cfg: ModelConfig) -> nn.Mo
             "trainwise.predict(run_dir, x, model=net), where net is built the same way (its "
             "weights are replaced by checkpoints/best.pt); `trainwise predict` on the command "
             "line cannot take it.")
+    if ":" in cfg.name and not trust_code:
+        refuse_untrusted_module(folder, cfg)
     x = np.zeros((1, *prep.input_shape), dtype=np.dtype(prep.input_dtype))
     if prep.kind == "tokens":
         x.flat[0] = max(prep.vocab_size - 1, 0)  # embedding_pool is sized by the largest id
     stand_in = TaskData(name="predict", kind=prep.kind, task=prep.task, x=x, y=np.zeros(1),
                         class_names=prep.class_names)
     return build_model(stand_in, cfg.name, cfg.width, cfg.dropout, cfg.folder)
+
+
+def refuse_untrusted_module(folder: Path, cfg: ModelConfig) -> None:
+    """A config.toml naming 'module:Class' makes the run folder code: importing the module runs
+    it (audit s16 S2: `trainwise predict .` in a received folder ran its trainwise_helpers.py
+    before the weights were read). Imported without `trust_code` only when Python already finds
+    it where the user's own environment looks (already imported, installed, on PYTHONPATH);
+    never from the working folder, the run folder or the folder its config names."""
+    module = cfg.name.partition(":")[0]
+    unsafe = [Path.cwd(), folder, *([Path(cfg.folder)] if cfg.folder else [])]
+    if module in sys.modules or _found_elsewhere(module, unsafe):
+        return
+    from trainwise.model.baselines import module_folder
+
+    # where import_model looks: model.folder, then the working folder
+    holding = module_folder(module, [Path(f) for f in (cfg.folder, Path.cwd()) if f])
+    base = (holding or Path.cwd()).joinpath(*module.split("."))
+    file = base.with_name(base.name + ".py")
+    file = file if file.is_file() or holding is None else base / "__init__.py"
+    raise TrainwiseError(
+        f"{folder / 'config.toml'} names model.name = \"{cfg.name}\": rebuilding it imports "
+        f"{file}{'' if holding else ' (not there now)'}, which runs that file's code. A run "
+        "folder whose config names module:Class is code: treat it like a script. If you trust "
+        "it, pass --trust-code (trust_code=True in Python); or, in Python, pass model=net "
+        f"built as the run built it; or put the folder of your own {module} on PYTHONPATH.")
+
+
+def _found_elsewhere(module: str, unsafe: list[Path]) -> bool:
+    """Whether Python finds the top package of `module` on its own (installed, PYTHONPATH),
+    not in one of the `unsafe` folders (`python -c` and notebooks put the working folder on
+    sys.path as ''). find_spec of a top-level name imports nothing."""
+    try:
+        spec = importlib.util.find_spec(module.split(".")[0])
+    except (ImportError, ValueError):
+        return False
+    if spec is None or spec.origin in (None, "namespace"):  # a folder named like it
+        return False
+    if spec.origin in ("built-in", "frozen"):
+        return True
+    origin = Path(spec.origin).resolve()
+    entry = origin.parent.parent if origin.name.startswith("__init__.") else origin.parent
+    return entry not in {f.resolve() for f in unsafe}
