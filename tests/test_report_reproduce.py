@@ -180,3 +180,28 @@ def test_reading_a_received_run_folder_imports_none_of_its_code(tmp_path, monkey
     assert not (tmp_path / "ran").exists() and "received_module_s1" not in sys.modules
     # what the run recorded (importable) is said, not checked again by importing
     assert box["rebuildable"] and 'model.name = "received_module_s1:Net"' in note
+
+
+def test_the_commands_to_paste_are_one_shell_word_per_path(tmp_path) -> None:
+    # audit s16 S6: a run folder named after "my data $(touch PWNED).csv" gave
+    # `trainwise predict runs/...-my data $(touch PWNED) new.csv`: pasted, it ran the touch
+    from trainwise.config import ConfigError
+    from trainwise.config_files import refuse_run_folder
+
+    path = tmp_path / "20261128-105221-my data $(touch PWNED)"
+    path.mkdir()
+    meta = _own_run_folder(path, f"{Tiny.__module__}:Tiny")
+    meta_plain = {"data": {"columns": [{"column": "a"}]}, "config": {"model": {"name": "auto"}}}
+    box = reproduce(path, meta_plain, [])
+    assert shlex.split(box["predict"]) == ["trainwise", "predict", str(path), "new.csv"]
+    assert shlex.split(box["rerun"]) == ["trainwise", "run", str(path / "config.toml")]
+    resume = box["note"][box["note"].index("trainwise run --resume"):].rstrip(".")
+    assert shlex.split(resume) == ["trainwise", "run", "--resume", str(path)]
+    by_name = reproduce(path, meta, [])["rerun_by_name"]
+    assert shlex.split(by_name)[:3] == ["trainwise", "run", str(path / "config.toml")]
+    (path / "meta.json").write_text("{}")
+    with pytest.raises(ConfigError) as refused:
+        refuse_run_folder(path)
+    said = str(refused.value)
+    report = said[said.index("`trainwise report ") + 1:said.rindex("`")]
+    assert shlex.split(report) == ["trainwise", "report", str(path)]

@@ -23,3 +23,10 @@ def command_line() -> str:
         return cli
     script = shlex.join(sys.argv) if any(sys.argv) else "an interactive session"
     return f"trainwise.run(...) from Python ({script})"
+
+
+def shell_word(path: object) -> str:
+    """`path` as one shell word, for every `trainwise <verb> PATH` we print to be pasted: a run
+    folder is named after its data file, which can hold a space or `$(...)` (audit s16 S6: the
+    report's predict line split at the space and ran the `$(...)`). A plain path is unchanged."""
+    return shlex.quote(str(path))

@@ -11,6 +11,7 @@ from typing import Any
 import tomllib
 import yaml
 
+from trainwise.command_line import shell_word
 from trainwise.config_sections import (
     BUILT_IN_SOURCES,
     COMPRESSIONS,
@@ -187,9 +188,9 @@ def refuse_run_folder(path: Path) -> None:
     if path.is_dir() and (path / "config.toml").is_file() and (path / "meta.json").is_file():
         raise ConfigError(
             f"'{path}' is a run folder, not a config or a data folder. Rerun it with "
-            f"`trainwise run {path / 'config.toml'}`, continue an interrupted run with "
-            f"`trainwise run --resume {path}`, or rebuild its report with "
-            f"`trainwise report {path}`.{_user_model_note(path)}")
+            f"`trainwise run {shell_word(path / 'config.toml')}`, continue an interrupted run "
+            f"with `trainwise run --resume {shell_word(path)}`, or rebuild its report with "
+            f"`trainwise report {shell_word(path)}`.{_user_model_note(path)}")
 
 
 def _user_model_note(path: Path) -> str:

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from trainwise.caller_line import warn_at_caller
+from trainwise.command_line import shell_word
 from trainwise.config import DataConfig, data_suffix
 from trainwise.config_sections import TABLE_FILES
 from trainwise.data.arrays import shape_inputs
@@ -279,7 +280,8 @@ def _refuse_unsaved_encoding(x: Any, folder: Path, why: str, arrays_ok: bool) ->
         raise DataError(
             f"this run's table cannot be scored by trainwise.predict: {why}, so new text "
             "cannot be tokenised as training tokenised it. Write the vocabulary into the run "
-            f"folder without retraining: trainwise run --resume {folder} (it reloads the data, "
+            f"folder without retraining: trainwise run --resume {shell_word(folder)} (it reloads "
+            "the data, "
             "tokenises it again the same way and saves the vocabulary in preprocess.npz), "
             "then predict again.")
     raise DataError(

@@ -19,7 +19,7 @@ from rich.markup import escape
 from torch import nn
 
 from trainwise.caller_state import caller_state_kept
-from trainwise.command_line import command_line
+from trainwise.command_line import command_line, shell_word
 from trainwise.config import Config, refuse_missing_data, to_toml
 from trainwise.config_resolution import resolve_config
 from trainwise.config_sections import data_stem
@@ -316,7 +316,7 @@ def _remove_stale_report(run: RunDir) -> None:
     if run.report_path.is_file():
         run.report_path.unlink()
         console.print(f"report.html removed: it described this run before --resume. Rebuild "
-                      f"it with trainwise report {escape(str(run.path))}", soft_wrap=True)
+                      f"it with trainwise report {escape(shell_word(run.path))}", soft_wrap=True)
 
 
 def _finish(ctx: RunContext, findings: list[Finding], stopped_at: str | None,

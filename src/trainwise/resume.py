@@ -23,6 +23,7 @@ import torch
 import xxhash
 from rich.markup import escape
 
+from trainwise.command_line import shell_word
 from trainwise.config import Config, load_config, to_toml
 from trainwise.console import console
 from trainwise.findings import Finding, TrainwiseError, error, info
@@ -112,7 +113,7 @@ class RunInterrupted(KeyboardInterrupt):
     def shell_command(self) -> str | None:
         """The shell line that goes on, or None where none does what the call did."""
         if self.stage == "report":
-            return f"trainwise report {self.run_dir}"
+            return f"trainwise report {shell_word(self.run_dir)}"
         if self.until != "evaluate":  # `trainwise run --resume` would go on to the end
             return None
         if self.model_class:  # a shell cannot pass a Python object as the model
@@ -144,7 +145,8 @@ def _rebuilt(stage: str, run_dir: Path, until: str, report: bool,
 def resume_command(run_dir: Path, command: str = "run", *, report: bool = True) -> str:
     """`trainwise run --resume DIR [--no-report]`: the shell line that continues a run (run and
     train take --resume), said alike by the exception and the command line."""
-    return f"trainwise {command} --resume {run_dir}" + ("" if report else " --no-report")
+    return f"trainwise {command} --resume {shell_word(run_dir)}" + (
+        "" if report else " --no-report")
 
 
 def saved_position(checkpoint: dict[str, Any]) -> str:
@@ -169,7 +171,7 @@ def interrupted_message(exc: RunInterrupted, resume_command: str | None) -> str:
     for a command without --resume (`trainwise check`), which is simply run again."""
     if exc.stage == "report":  # after every stage: a rerun would retrain for nothing
         rebuild = resume_command if resume_command and resume_command.startswith(
-            "trainwise.report") else f"trainwise report {exc.run_dir}"
+            "trainwise.report") else f"trainwise report {shell_word(exc.run_dir)}"
         return (f"Interrupted while finishing run folder {exc.run_dir}: its stages are done "
                 f"(meta.json holds the verdict), only report.html may be missing or cut short. "
                 f"Rebuild it with: {rebuild}")

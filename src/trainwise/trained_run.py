@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from trainwise.caller_line import warn_at_caller
+from trainwise.command_line import shell_word
 from trainwise.config import (
     Config,
     ConfigError,
@@ -112,7 +113,8 @@ def _never_trained(folder: Path) -> RunFolderError:
     return RunFolderError(
         f"'{folder}' holds no trained model (no checkpoints/best.pt): this run {ended} "
         "(`trainwise audit`, `check`, `find-lr` and `tune` stop before training; an error "
-        f"finding stops any run). Train one with trainwise run {folder / 'config.toml'} "
+        f"finding stops any run). Train one with trainwise run "
+        f"{shell_word(folder / 'config.toml')} "
         "(fixing first what its error finding says, if any), then predict with that new "
         "run's folder.")
 

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from trainwise.command_line import shell_word
+
 FINDINGS_MISSING = "findings.json is missing: this report lacks the run's findings"
 # the recipe's verdict ends "; 4 warnings to read in the report." (recipe_verdict.run_verdict)
 _WARNING_COUNT = re.compile(r"; \d+ warnings? to read in the report\.$")
@@ -23,12 +25,12 @@ def missing_evidence(path: Path, meta: dict[str, Any]) -> list[str]:
     if not (path / "findings.json").exists():
         notes.append(f"{FINDINGS_MISSING} (its warnings, errors and their fixes). Copy "
                      "findings.json back from the original run folder and run "
-                     f"`trainwise report {path}` again.")
+                     f"`trainwise report {shell_word(path)}` again.")
     if trained(meta) and not (path / "history.jsonl").exists():
         notes.append("history.jsonl is missing: the run trained (meta.json records a train "
                      "stage) but this report lacks its curves and test result. Copy "
                      "history.jsonl back from the original run folder and run "
-                     f"`trainwise report {path}` again.")
+                     f"`trainwise report {shell_word(path)}` again.")
     return notes
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from trainwise.command_line import shell_word
 from trainwise.findings import Finding
 from trainwise.prediction import unsaved_encoding
 from trainwise.preprocessing import FILE_NAME, Preprocessing
@@ -34,7 +35,7 @@ def reproduce(path: Path, meta: dict[str, Any], findings: list[Finding]) -> dict
                        "run folder.")
         return box
     new_file = "new.csv" if (meta.get("data") or {}).get("columns") else "new.npz"
-    box["predict"] = f"trainwise predict {path} {new_file}"
+    box["predict"] = f"trainwise predict {shell_word(path)} {new_file}"
     note = _unscorable(path, meta, findings)
     if note:
         box["note"] = note
@@ -76,10 +77,10 @@ def _rerun(config: Path, meta: dict[str, Any], own: dict[str, Any] | None) -> di
     command)."""
     name = str(((meta.get("config") or {}).get("model") or {}).get("name", ""))
     if own is None or ":" in name:
-        return {"rerun": f"trainwise run {config}"}
+        return {"rerun": f"trainwise run {shell_word(config)}"}
     box = {"rerun": f"trainwise.run(\"{config}\", model=net)"}
     if own["rebuildable"]:
-        box["rerun_by_name"] = (f"trainwise run {config} --set "
+        box["rerun_by_name"] = (f"trainwise run {shell_word(config)} --set "
                                 f"'model.name=\"{own['class']}\"'")
     return box
 
@@ -90,11 +91,11 @@ def _unscorable(path: Path, meta: dict[str, Any], findings: list[Finding]) -> st
     if not (path / FILE_NAME).is_file():
         return (f"`trainwise predict` cannot score new rows yet: this run folder holds no "
                 f"{FILE_NAME} (how the run normalised and encoded its rows). Write it without "
-                f"retraining: trainwise run --resume {path}.")
+                f"retraining: trainwise run --resume {shell_word(path)}.")
     source = ((meta.get("config") or {}).get("data") or {}).get("source", "")
     why, arrays_ok = unsaved_encoding(Preprocessing.load(path), source, findings)
     if not why:
         return ""
     resume = "" if arrays_ok else (f" Write the vocabulary without retraining: trainwise run "
-                                   f"--resume {path}, then predict.")
+                                   f"--resume {shell_word(path)}, then predict.")
     return f"`trainwise predict` cannot score this run's table yet: {why}.{resume}"
