@@ -1,5 +1,6 @@
 """meta.json's git keys name the code that ran (audit s11 R6)."""
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -56,7 +57,28 @@ def test_run_from_trainwise_checkout_asks_git_twice_not_five_times(monkeypatch):
     calls, real = [], rundir._git
     monkeypatch.setattr(rundir, "_git", lambda args, cwd: calls.append(args) or real(args, cwd))
     revisions = code_revisions(package.parents[1])
-    assert len(calls) == 2
+    # rev-parse and diff-index; a checkout with edits adds one hash-object (audit s16 S13)
+    assert [c[0] for c in calls] in (["rev-parse", "diff-index"],
+                                     ["rev-parse", "diff-index", "hash-object"])
     assert revisions["trainwise_revision"] == revisions["git_revision"] == \
         _git(package, "rev-parse", "HEAD")
     assert revisions["trainwise_dirty"] == revisions["git_dirty"]
+
+
+def test_recording_the_revision_runs_no_program_the_repository_names(tmp_path):
+    # audit s16 S13: an unpacked project whose .git/config set core.fsmonitor = "touch ..."
+    # ran it on every run (`git status`); a clean filter named by .gitattributes ran too
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "model.py").write_text("WIDTH = 64\n")
+    (tmp_path / ".gitattributes").write_text("*.py filter=unpacked\n")
+    _git(tmp_path, "add", "model.py", ".gitattributes")
+    _git(tmp_path, "commit", "-q", "-m", "model")
+    ran = tmp_path.parent / f"{tmp_path.name}_ran"
+    _git(tmp_path, "config", "core.fsmonitor", f"touch {ran}_fsmonitor; false")
+    _git(tmp_path, "config", "filter.unpacked.clean", f"touch {ran}_filter; cat")
+    _git(tmp_path, "config", "core.hooksPath", str(tmp_path))
+    os.utime(tmp_path / "model.py", (0, 0))  # unpacked: the index's stat data is stale
+    assert code_revisions(tmp_path)["git_dirty"] is False  # same bytes as HEAD
+    (tmp_path / "model.py").write_text("WIDTH = 128\n")
+    assert code_revisions(tmp_path)["git_dirty"] is True
+    assert not list(tmp_path.parent.glob(f"{tmp_path.name}_ran*"))

@@ -52,11 +52,18 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+# A repository's own config can name programs git runs: core.fsmonitor on every `status`
+# (audit s16 S13: an unpacked project's .git/config ran `touch` on `trainwise audit`), hooks.
+# Recording the revision must run none of them, nor take the index lock (optional locks).
+_NO_PROGRAMS = ["-c", "core.fsmonitor=false", "-c", f"core.hooksPath={os.devnull}"]
+
+
 def _git(args: list[str], cwd: Path | None) -> str | None:
     """git's stdout, or None outside a repository or without git."""
     try:
-        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                             timeout=5, check=False)
+        out = subprocess.run(["git", *_NO_PROGRAMS, *args], cwd=cwd, capture_output=True,
+                             text=True, timeout=5, check=False,
+                             env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -67,12 +74,26 @@ def git_revision(cwd: Path | None = None) -> str | None:
     return _git(["rev-parse", "HEAD"], cwd) or None
 
 
-def git_dirty(cwd: Path | None = None) -> bool | None:
+def git_dirty(cwd: Path | None = None, top: str | None = None) -> bool | None:
     """Whether tracked files differ from HEAD (a model module edited since the commit): then
     the revision alone does not name the code that ran. Untracked files do not count: the
-    runs/ folder a run writes would make every later run dirty. None outside a repository."""
-    status = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
-    return None if status is None else bool(status)
+    runs/ folder a run writes would make every later run dirty. None outside a repository.
+    Not `git status`: refreshing the index runs the clean filters a repository's own
+    .gitattributes and config name (audit s16 S13). diff-index compares stat data only, so a
+    file it calls changed (an unpacked archive: every mtime new) is hashed as it is on disk.
+    `top`: the repository's top folder, when known (one git call fewer)."""
+    raw = _git(["diff-index", "-z", "--no-renames", "HEAD", "--"], cwd)
+    if not raw:
+        return None if raw is None else False
+    fields = raw.split("\0")  # ":100644 100644 <HEAD sha> <0s: not hashed> M", path, ...
+    entries = [(fields[i].lstrip(":").split(), fields[i + 1])
+               for i in range(0, len(fields) - 1, 2)]
+    if any(e[0] != e[1] or e[4] != "M" or set(e[3]) != {"0"} for e, _ in entries):
+        return True  # added, deleted or mode changed, or already hashed as different
+    top = top or _git(["rev-parse", "--show-toplevel"], cwd) or "."  # paths are from the top
+    hashed = _git(["hash-object", "--no-filters", "--",
+                   *(str(Path(top) / p) for _, p in entries)], cwd)
+    return hashed is None or hashed.split() != [e[2] for e, _ in entries]
 
 
 def code_revisions(cwd: Path | None = None) -> dict[str, Any]:
@@ -81,13 +102,13 @@ def code_revisions(cwd: Path | None = None) -> dict[str, Any]:
     number stays 0.1.0 from commit to commit. When the working folder is that checkout (a
     developer's or CI's run), its two answers are copied: 2 git calls, not 5 (review s11 VA11)."""
     top, head = _top_and_head(cwd)
-    revisions: dict[str, Any] = {"git_revision": head, "git_dirty": git_dirty(cwd)}
+    revisions: dict[str, Any] = {"git_revision": head, "git_dirty": git_dirty(cwd, top)}
     package = Path(__file__).resolve().parent
     if _is_checkout_of(top, package):  # the working folder is trainwise's checkout
         return {**revisions, "trainwise_revision": head, "trainwise_dirty": revisions["git_dirty"]}
     top, head = _top_and_head(package)
     if _is_checkout_of(top, package):
-        revisions.update(trainwise_revision=head, trainwise_dirty=git_dirty(package))
+        revisions.update(trainwise_revision=head, trainwise_dirty=git_dirty(package, top))
     return revisions
 
 
