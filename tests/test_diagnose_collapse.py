@@ -3,6 +3,7 @@ classes never found, from the per-class counts each epoch row now keeps."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -306,3 +307,40 @@ def test_the_evaluate_stage_confirms_what_findings_json_says_the_train_stage_rep
                         warning("train", "collapse", "Collapsed.", "Weigh the classes."),
                         warning("tune", "lr_range_no_descent", "Flat.", "Check.")])
     assert _train_codes(ctx) == {"collapse"}
+
+
+def _scipy_auc_sd(n1: int, n2: int) -> float:
+    """The SD of the AUC (U / (n1 n2)) under no signal, read back from scipy's Mann-Whitney
+    test: its asymptotic two-sided p (no ties, no continuity correction) is that of
+    z = (U - n1 n2 / 2) / SD(U)."""
+    from scipy.stats import mannwhitneyu, norm
+    x, y = np.arange(n1) * 2.0 + 0.5, np.arange(n2) * 1.0  # distinct values: no ties
+    result = mannwhitneyu(x, y, method="asymptotic", use_continuity=False)
+    z = norm.isf(result.pvalue / 2)
+    return abs(result.statistic - n1 * n2 / 2) / z / (n1 * n2)
+
+
+@pytest.mark.parametrize("n1, n2", [(5, 200), (20, 980), (3, 40), (2, 7)])
+def test_the_auc_bound_is_scipys_mann_whitney_null_sd(n1, n2):
+    """Audit s16 S8: the bound is 0.5 + 2 SD of the null AUC, SD(U) = sqrt(n1 n2 (n1 + n2 +
+    1) / 12) as scipy's mannwhitneyu uses it."""
+    expected = max(MIN_SIGNAL_AUC, 0.5 + 2 * _scipy_auc_sd(n1, n2))
+    assert chance_auc_high([n2, n1]) == pytest.approx(expected, rel=1e-6)
+
+
+def test_one_row_of_a_class_leaves_the_ranking_unjudged_not_an_auc_over_1():
+    """Audit s16 S8: with 1 row of the rarest class the bound was 1.078 (2 SD of the null AUC
+    is over 0.5 whatever the other rows), so even an AUC of 1.0 was "no signal"."""
+    assert 0.5 + 2 * _scipy_auc_sd(1, 799) > 1 and 0.5 + 2 * _scipy_auc_sd(2, 6) >= 1
+    for rows in ([799, 1], [1] * 728, [2, 2, 2, 1, 1], [6, 2]):
+        assert chance_auc_high(rows) is None and not ranks_above_chance(1.0, rows)
+    assert chance_auc_high([7, 2]) == pytest.approx(0.98795, abs=1e-4)
+    plan = TrainingPlan(class_names=("legit", "fraud"), val_rows=400)
+    counts = _counts([399, 1], [399, 0], [400, 0])
+    history = _with_auc(_history(0.5, 0.9975, counts, val_loss=0.01, plan=plan), 0.99)
+    (found,) = rule_collapse(history)
+    assert "1.078" not in found.message
+    assert ("Its validation ROC-AUC 0.990 is not judged: with 1 validation row of class "
+            "'fraud' (of 400 rows), random scores can reach a ROC-AUC near 1: too few rows "
+            "of class 'fraud' to judge the ranking.") in found.message
+    assert "The validation loss" in found.message  # judged by the loss instead

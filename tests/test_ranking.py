@@ -443,3 +443,19 @@ def test_one_present_classes_auc_for_the_test_row_and_the_label_check() -> None:
     assert auc == pytest.approx(metrics.roc_auc_score(labels, binary[:, 1]), abs=1e-9)
     assert left_out == 0
     assert present_classes_auc(binary, np.zeros(300, np.int64), 2) == (None, 1)
+
+
+def test_one_test_row_of_a_class_leaves_the_verdict_unjudged_by_the_ranking() -> None:
+    """Audit s16 S8: "under the 1.078 that random scores rarely reach": with 1 test row of
+    the rarest class no AUC could pass the bound, so a perfect ranking was "no better"."""
+    matrix = [[60, 0, 0], [30, 0, 0], [1, 0, 0]]  # the argmax always says class 'a'
+    _, [finding] = class_results(matrix, np.repeat(np.arange(3), [60, 30, 10]),
+                                 ["a", "b", "c"], scores={"test_roc_auc": 1.0})
+    assert finding.code != "argmax_misses_classes" and "rank no better" not in finding.message
+    assert finding.evidence["chance_auc_high"] is None
+    assert ("the scores' ranking is not judged (ROC-AUC 1.000: with 1 test row of class 'c' "
+            "(of 91 rows), random scores can reach a ROC-AUC near 1: too few rows of class "
+            "'c' to judge the ranking).") in finding.message
+    assert finding.fix.endswith("To judge the ranking, give the test split at least 3 rows "
+                                "of every class: raise data.test_fraction, or collect more "
+                                "rows of the rare classes (data stage).")

@@ -42,7 +42,7 @@ from trainwise.train.loop_terms import CLASS_WEIGHTS_CODE
 from trainwise.train.never_predicted import rare_classes
 from trainwise.train.not_learned import lead_with, not_learned, steps_peak_lr, unlearned_loss
 from trainwise.train.prior_loss import prior_loss
-from trainwise.train.ranking import chance_auc_high, ranks_above_chance
+from trainwise.train.ranking import chance_auc_high, ranks_above_chance, too_few_to_rank
 
 MIN_CLASS_ROWS = 5  # recall 0 on fewer validation rows is weak evidence: 0 of 5 right bounds
 # the class's recall under 43% (95% Wilson), 0 of 2 only under 66%
@@ -122,10 +122,15 @@ def _signal_note(best: Row, rows: list[int] | None, plan: TrainingPlan
     to judge by). The ROC-AUC decides where the epoch row has one, by the same test as the
     evaluate stage's verdict (ranking.ranks_above_chance), so the two stages agree; the loss
     against the class shares' entropy only when it has none (a Monitor given no
-    probabilities, a history from before the AUC was recorded, over 20 classes)."""
+    probabilities, a history from before the AUC was recorded, over 20 classes), or when
+    the rows cannot judge it (1 validation row of a class: the bound was 1.078, audit s16 S8)."""
     auc = _score(best, "roc_auc")
-    if auc is not None:
-        bound = chance_auc_high(rows)
+    bound = None if auc is None else chance_auc_high(rows)
+    if auc is not None and bound is None:
+        note, signal = _loss_note(best, rows, plan)
+        return (f" Its validation ROC-AUC {auc:.3f} is not judged: "
+                f"{too_few_to_rank(rows, plan.class_names, 'validation')}.{note}"), signal
+    if auc is not None and bound is not None:
         if ranks_above_chance(auc, rows):
             return (f" Its validation ROC-AUC {auc:.3f} is at least the {bound:.3f} that "
                     "random scores rarely reach on these rows: the scores do carry signal, "

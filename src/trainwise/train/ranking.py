@@ -35,27 +35,55 @@ F1_TIE = 1e-12
 NUM_NAMED = 5  # classes without rows named in the headline's n/a clause; the rest counted
 
 
-def chance_auc_high(rows: Sequence[int] | None) -> float:
+def chance_auc_high(rows: Sequence[int] | None) -> float | None:
     """The least ROC-AUC that random scores rarely reach on a split with these per-class
     row counts: 0.5 + 2 SD of the AUC under no signal (Hanley & McNeil 1982, the Mann-Whitney
     statistic: SD = sqrt((n1 + n2 + 1) / (12 n1 n2))), and at least MIN_SIGNAL_AUC. n1 is the
     rarest present class, n2 the rest: that class's one-vs-rest AUC is the noisiest, so for a
     macro mean over more classes the bound errs on the side of "no signal". 5 positives
     among 200 negatives: 0.76 (random scores pass 0.6 in 23% of draws); 20 among 980: 0.63;
-    no counts known: MIN_SIGNAL_AUC."""
+    no counts known: MIN_SIGNAL_AUC. None where the bound reaches 1 (an AUC cannot pass it):
+    1 row of the rarest class (~1.078 whatever the rest: audit s16 S8), or 2 rows among
+    under 7; see too_few_to_rank."""
     present = [int(r) for r in rows or () if r > 0]
     if len(present) < 2:
         return MIN_SIGNAL_AUC
     n1 = min(present)
     n2 = sum(present) - n1
-    return max(MIN_SIGNAL_AUC, 0.5 + 2 * math.sqrt((n1 + n2 + 1) / (12 * n1 * n2)))
+    high = 0.5 + 2 * math.sqrt((n1 + n2 + 1) / (12 * n1 * n2))
+    return None if high >= 1 else max(MIN_SIGNAL_AUC, high)
 
 
 def ranks_above_chance(auc: float, rows: Sequence[int] | None) -> bool:
     """Whether a ROC-AUC on a split with these per-class row counts says the scores tell
     the classes apart (see chance_auc_high). The one test of "signal in the scores": the
-    train stage's collapse rule and the evaluate stage's verdict both ask it."""
-    return auc >= chance_auc_high(rows)
+    train stage's collapse rule and the evaluate stage's verdict both ask it. False where
+    the rows cannot tell (chance_auc_high None): no AUC is evidence there."""
+    bound = chance_auc_high(rows)
+    return bound is not None and auc >= bound
+
+
+# 3 rows of each class among 7+ rows bring the bound under 1 (0.5 + 2 SD: 0.97 for 3 vs 4)
+ROWS_TO_RANK = 3
+
+
+def too_few_to_rank(rows: Sequence[int], names: Sequence[str] | None, split: str) -> str:
+    """Why chance_auc_high is None on these per-class counts, for a message: "with 1 test
+    row of class 'x' (of 800 rows), random scores can reach a ROC-AUC near 1: too few rows of
+    class 'x' to judge the ranking"."""
+    n1, rarest = min((int(r), i) for i, r in enumerate(rows) if r > 0)
+    named = f"'{class_name(names, rarest)}'"
+    return (f"with {n1} {split} row{'s' if n1 > 1 else ''} of class {named} (of "
+            f"{sum(int(r) for r in rows)} rows), random scores can reach a ROC-AUC near 1: "
+            f"too few rows of class {named} to judge the ranking")
+
+
+def more_rows_to_rank(split: str) -> str:
+    """The fix for too_few_to_rank: what brings chance_auc_high under 1."""
+    fraction = "data.val_fraction" if split == "validation" else "data.test_fraction"
+    return (f"To judge the ranking, give the {split} split at least {ROWS_TO_RANK} rows of "
+            f"every class: raise {fraction}, or collect more rows of the rare classes "
+            "(data stage).")
 
 
 # Per epoch the multiclass AUC is left out above this many rows x classes: 10,000 rows of 20

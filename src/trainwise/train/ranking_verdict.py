@@ -20,7 +20,12 @@ from trainwise.findings import Finding, warning
 from trainwise.train.class_names import class_name
 from trainwise.train.decision_threshold import MORE_VALIDATION_ROWS, positives_caution
 from trainwise.train.diagnose_common import best_epoch, class_weights_advice, train_longer
-from trainwise.train.ranking import chance_auc_high, ranking_text
+from trainwise.train.ranking import (
+    chance_auc_high,
+    more_rows_to_rank,
+    ranking_text,
+    too_few_to_rank,
+)
 
 
 def never_predicted(matrix: torch.Tensor) -> list[int]:
@@ -48,7 +53,11 @@ def judged_by_ranking(found: Finding, matrix: torch.Tensor, scores: dict[str, An
     evidence = {k: scores[k] for k in ("test_roc_auc", "test_average_precision",
                                        "test_ap_chance") if scores.get(k) is not None}
     # the AUC random scores rarely reach on these rows (ranking.py; collapse asks the same)
-    evidence["chance_auc_high"] = round(chance_auc_high(matrix.sum(dim=1).tolist()), 4)
+    rows = matrix.sum(dim=1).tolist()
+    bound = chance_auc_high(rows)
+    if bound is None:  # 1 test row of a class: the bound was 1.078 (audit s16 S8)
+        return _undecidable(found, rows, names, {**evidence, "chance_auc_high": None})
+    evidence["chance_auc_high"] = round(bound, 4)
     if auc < evidence["chance_auc_high"]:
         return dataclasses.replace(
             found, message=found.message.rstrip(".") + f"; its scores rank no better either "
@@ -77,6 +86,16 @@ def judged_by_ranking(found: Finding, matrix: torch.Tensor, scores: dict[str, An
     return warning("evaluate", "argmax_misses_classes", said, fix.strip(),
                    **{**found.evidence, **evidence,
                       "never_predicted": [class_name(names, i) for i in missed]})
+
+
+def _undecidable(found: Finding, rows: list[int], names: list[str],
+                 evidence: dict[str, Any]) -> Finding:
+    """`found` kept, with why the test ROC-AUC can neither confirm nor overturn it."""
+    return dataclasses.replace(
+        found, message=found.message.rstrip(".") + f"; the scores' ranking is not judged "
+        f"(ROC-AUC {evidence['test_roc_auc']:.3f}: {too_few_to_rank(rows, names, 'test')}).",
+        fix=f"{found.fix.rstrip()} {more_rows_to_rank('test')}".strip(),
+        evidence={**found.evidence, **evidence})
 
 
 def _quoted(indices: list[int], names: list[str]) -> str:
