@@ -105,6 +105,32 @@ def test_the_rare_class_threshold_is_one_expected_row_in_the_smallest_scored_par
     assert "few_rows_in_class" not in by_code(audit(data, min_class_rows=7)[0])
 
 
+def test_a_target_with_about_as_many_classes_as_rows_stops_the_data_stage():
+    """Audit s16 S9: 15,000 classes of 2 rows (an id-like column named as the target) got the
+    few_rows_in_class warning only, trained, then ran out of memory in evaluate. Under 3 rows
+    a class on average (under 2 training rows at the default split) is an error; 7 rows a
+    class (the reviewer's cls12.csv above) and a 5-row few-shot set keep the warning."""
+    data = clean(200)
+    data.y = np.repeat(np.arange(100), 2)
+    data.class_names = [f"c{i}" for i in range(100)]
+    found = by_code(audit(data, target="label")[0])
+    stop = found["classes_like_rows"]
+    assert stop.severity is Severity.ERROR and "few_rows_in_class" not in found
+    assert stop.message.startswith("The target column 'label' has 100 classes among 200 rows "
+                                   "(2 rows per class on average): ")
+    assert "Is 'label' an identifier (a row id, a name, a code) or a number to regress?" \
+        in stop.message
+    for key in ("--set data.target=COLUMN", "data.drop_columns", "--set data.task=regression"):
+        assert key in stop.fix
+    data.y = np.repeat(np.arange(80), [1] * 40 + [4] * 40)  # 200 rows, mean 2.5, 40 singles
+    stop = by_code(audit(data)[0])["classes_like_rows"]
+    assert "(2.5 rows per class on average, 40 with a single row)" in stop.message
+    assert "Is it an identifier" in stop.message and stop.evidence["num_classes"] == 80
+    data.y = np.repeat(np.arange(40), 5)  # a few-shot set: 5 a class, warned, not stopped
+    found = by_code(audit(data)[0])
+    assert "classes_like_rows" not in found and "few_rows_in_class" in found
+
+
 def test_more_features_than_rows_is_noted_for_tables_only():
     """Audit s11 M2: a 100 x 500 table said 'nothing flagged' and then memorised."""
     rng = np.random.default_rng(0)

@@ -148,3 +148,28 @@ def test_the_batch_of_one_check_uses_the_evaluation_loaders_batch_sizes() -> Non
 
     assert eval_batch_size("val", 1024) == 1024  # never below the training batch
     assert eval_batch_size("val", 32) == eval_batch_size("test", 1024) == EVAL_BATCH_SIZE
+
+
+def test_out_of_memory_in_evaluate_names_the_test_probabilities_not_only_the_batch(
+        tmp_path) -> None:
+    """Audit s16 S9: 15,000 classes ran out of memory in evaluate on 6,000 x 15,000
+    probabilities (torch tried 360,000,000 bytes: 6,000 x 15,000 x 4) and was told only to
+    lower train.batch_size, which does not change that size."""
+    from types import SimpleNamespace
+
+    def evaluate(ctx):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 343.32 MiB")
+
+    ctx = _Context(tmp_path)
+    ctx.data = SimpleNamespace(task="classification",
+                               class_names=[f"c{i}" for i in range(15_000)])
+    ctx.splits = {"test": SimpleNamespace(y=np.zeros(6_000))}
+    [found] = run_stage("evaluate", evaluate, ctx)
+    assert found.code == "out_of_memory"
+    assert found.fix.startswith("The evaluate stage keeps every test row's class probabilities "
+                                "at once: 6000 rows x 15000 classes = 360 MB in float32")
+    assert "is data.target the column to predict?" in found.fix
+    assert "If that is small: lower train.batch_size" in found.fix
+    ctx.data.task = "regression"  # no class probabilities: the batch advice alone
+    [found] = run_stage("evaluate", evaluate, ctx)
+    assert found.fix.startswith("Lower train.batch_size")

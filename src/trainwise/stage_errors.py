@@ -63,17 +63,37 @@ def _unexpected(name: str, exc: Exception, ctx: RunContext) -> list[Finding]:
 
 
 def _out_of_memory(name: str, exc: Exception, ctx: RunContext, log: Path) -> Finding:
-    """The device ran out of memory: a smaller batch is the fix, not the model's shapes."""
+    """The device ran out of memory: a smaller batch is the fix, not the model's shapes;
+    in the evaluate stage the test split's probabilities first (_evaluate_memory)."""
     config = getattr(ctx, "config", None)
     size = f" (now {config.train.batch_size})" if config is not None else ""
     first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    held = _evaluate_memory(ctx) if name == "evaluate" else ""
+    fix = (f"Lower train.batch_size{size}, or set tune.batch_size = \"auto\" to pick "
+           "the largest size that fits with headroom; then revisit the tune stage. A "
+           "smaller model or shorter inputs (model stage) also help.")
     return error(name, "out_of_memory", f"the device ran out of memory during the {name} "
                  f"stage: {first_line}",
-                 f"Lower train.batch_size{size}, or set tune.batch_size = \"auto\" to pick "
-                 "the largest size that fits with headroom; then revisit the tune stage. A "
-                 "smaller model or shorter inputs (model stage) also help. Other programs on "
-                 f"the same device take memory too (traceback in {log}).",
-                 exception=f"{type(exc).__name__}: {first_line}")
+                 f"{held}{fix if not held else ' If that is small: ' + fix[0].lower() + fix[1:]}"
+                 " Other programs on the same device take memory too (traceback in "
+                 f"{log}).", exception=f"{type(exc).__name__}: {first_line}")
+
+
+def _evaluate_memory(ctx: RunContext) -> str:
+    """What the evaluate stage holds whatever the batch size: every test row's class
+    probabilities at once. 6,000 test rows x 15,000 classes are 360 MB in float32, and the
+    metrics copy them; that run was told to lower train.batch_size (audit s16 S9). '' for
+    regression or before the split."""
+    data, test = getattr(ctx, "data", None), getattr(ctx, "splits", {}).get("test")
+    if data is None or test is None or data.task != "classification":
+        return ""
+    rows, classes = len(test.y), len(data.class_names)
+    megabytes = rows * classes * 4 / 1e6
+    return (f"The evaluate stage keeps every test row's class probabilities at once: {rows} "
+            f"rows x {classes} classes = {megabytes:,.0f} MB in float32, copied by the "
+            "metrics, whatever train.batch_size. Fewer classes shrink it (is data.target the "
+            "column to predict? merge rare classes into fewer: data stage), or fewer rows "
+            "(data.max_samples).")
 
 
 def _forward_raised(name: str, exc: Exception, layer: str, log: Path) -> Finding:

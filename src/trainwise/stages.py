@@ -195,7 +195,8 @@ def stage_data(ctx: RunContext) -> list[Finding]:
         ctx.preloaded = None  # type: ignore[attr-defined]
     ctx.data = data
     split = ctx.config.split
-    findings, summary = audit(data, class_weights=ctx.config.train.class_weights,
+    findings, summary = audit(data, cfg.target if data.kind == "table" else "",  # its name
+                              class_weights=ctx.config.train.class_weights,
                               min_class_rows=class_rows_needed(
                                   split.val_fraction, split.test_fraction, split.num_folds,
                                   own_test=data.y_test is not None))

@@ -44,12 +44,17 @@ def _imbalance_fix(class_weights: str) -> str:
 
 
 def class_findings(y: np.ndarray, class_names: list[str], class_weights: str = "none",
-                   min_class_rows: int | None = None) -> tuple[list[Finding], list[int]]:
+                   min_class_rows: int | None = None,
+                   target: str = "") -> tuple[list[Finding], list[int]]:
     """Class counts and, below IMBALANCE_RATIO, a warning whose fix knows train.class_weights;
     a warning for classes too small to sit in every part (`min_class_rows`: from the split in
-    use, class_rows_needed; MIN_CLASS_ROWS at the default fractions)."""
+    use, class_rows_needed; MIN_CLASS_ROWS at the default fractions); an error for a target
+    with about as many classes as rows (`target`: its column, for the message)."""
     counts = np.bincount(y.astype(np.int64), minlength=len(class_names)).tolist()
     names = class_names + [str(i) for i in range(len(class_names), len(counts))]
+    too_many = _classes_like_rows(counts, target, min_class_rows or MIN_CLASS_ROWS)
+    if too_many:
+        return too_many, counts
     found = _balance_findings(dict(zip(names, counts, strict=True)), len(y), class_weights)
     if found[0].severity.value == "error":
         return found, counts
@@ -73,6 +78,38 @@ MIN_CLASS_ROWS = class_rows_needed()  # 13: below it a class expects < 1 validat
 # default fractions (0.7 / 0.1 / 0.2); a 2-row class ended with 2 train rows, none validated
 # or tested (audit s11 M13); 12 classes of 7 rows got no warning, then half had no
 # validation row (review s11 VD12)
+
+
+# Fewer rows than this per class on average (over the classes present) in the train/val pool
+# is a target that is not a class label: at the default split (0.7 of the rows train) it
+# leaves under 2 training rows a class, and no class both trained on and validated. 15,000
+# classes of 2 rows (an id-like column named as the target) trained for 69 s, then ran out
+# of memory in evaluate on 30,000 x 15,000 probabilities (audit s16 S9). The demo sets hold
+# 50+ rows a class; a few-shot set (5 a class) passes.
+MIN_MEAN_CLASS_ROWS = 3
+
+
+def _classes_like_rows(counts: list[int], target: str, min_rows: int) -> list[Finding]:
+    """An error when the classes present average under MIN_MEAN_CLASS_ROWS rows each."""
+    present = [c for c in counts if c > 0]
+    num_rows = sum(present)
+    if len(present) < 2 or num_rows >= MIN_MEAN_CLASS_ROWS * len(present):
+        return []
+    column, it = (f"column '{target}'", f"'{target}'") if target else ("(data.target)", "it")
+    singles, mean = sum(1 for c in present if c == 1), num_rows / len(present)
+    return [error(
+        "data", "classes_like_rows",
+        f"The target {column} has {len(present)} classes among {num_rows} rows ({mean:.2g} "
+        f"rows per class on average{f', {singles} with a single row' if singles else ''}): "
+        "a class cannot be learned from one or two rows, nor validated and tested on them, "
+        f"and the model would output {len(present)} probabilities per row. Is {it} an identifier "
+        "(a row id, a name, a code) or a number to regress?",
+        "If it is an identifier, name the column to predict: --set data.target=COLUMN (and "
+        "list the identifier in data.drop_columns if it is kept as a feature); if it is a "
+        "quantity, --set data.task=regression; if the classes are real, collect at least "
+        f"{min_rows} rows of each, or merge them into fewer classes (data stage).",
+        num_classes=len(present), num_rows=num_rows, single_row_classes=singles,
+        mean_class_rows=round(mean, 3))]
 
 
 def _few_row_classes(by_name: dict[str, int], single_named: bool,
@@ -326,7 +363,7 @@ def audit(data: Any, target: str = "", class_weights: str = "none",
                                "input_shape": list(data.input_shape), "task": data.task}
     if data.task == "classification":
         found, summary["class_counts"] = class_findings(y, list(data.class_names),
-                                                        class_weights, min_class_rows)
+                                                        class_weights, min_class_rows, target)
         found = held_back_for_task(found, data.findings)
         if data.y_test is not None:
             test = np.asarray(data.y_test).astype(np.int64).reshape(-1)
