@@ -116,3 +116,39 @@ def test_one_list_of_compressions_and_one_phrase_for_what_is_read(tmp_path):
         _refuse_unread(tmp_path / "new.doc", SimpleNamespace(kind="table"))
     assert READABLE_DATA in str(missing.value) and READABLE_DATA in str(unknown.value)
     assert TABLE_FILES in str(unread.value)
+
+
+@pytest.mark.parametrize("raised", [MemoryError(), pd.errors.ParserError(
+    "Error tokenizing data. C error: out of memory")])
+def test_running_out_of_memory_says_so_with_the_size_not_an_invalid_file(
+        tmp_path, monkeypatch, raised):
+    """Audit s16 S7: a valid 1.5 MB .csv.gz expanding to 1.5 GiB ran out of memory and was
+    told "could not read ...: . Is it a valid .gz file?" (an empty MemoryError text)."""
+    import trainwise.data.tables as tables
+
+    def out_of_memory(*args, **kwargs):
+        raise raised
+
+    text = b"x,y\n" + b"0,1\n" * 1_500_000  # 6 MB of text, a few KB gzipped
+    path = tmp_path / "big.csv.gz"
+    path.write_bytes(gzip.compress(text))
+    monkeypatch.setattr(tables, "read_csv", out_of_memory)
+    with pytest.raises(DataError) as caught:
+        read_table(path, target="y")
+    message = str(caught.value)
+    assert "valid" not in message
+    assert message.startswith(f"ran out of memory reading '{path}' (it holds at least "
+                              f"{len(text) / 1e6:,.0f} MB uncompressed, "
+                              f"{path.stat().st_size / 1e6:,.1f} MB on disk)")
+    assert "`zcat FILE | head -n 100001 > sample.csv`" in message
+    assert "trainwise.audit_parquet" in message
+    zipped = tmp_path / "big.csv.zip"  # a .zip records its member's size exactly
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("big.csv", text)
+    with pytest.raises(DataError, match=r"\(it holds 6 MB uncompressed"):
+        read_table(zipped, target="y")
+    bzipped = tmp_path / "big.csv.bz2"  # only decompressing would tell: no size claimed
+    bzipped.write_bytes(bz2.compress(text))
+    with pytest.raises(DataError, match=r"reading '.*big.csv.bz2': the file is readable.*"
+                                        r"`bzcat FILE"):
+        read_table(bzipped, target="y")

@@ -17,6 +17,7 @@ from trainwise.data.coltypes import (
 )
 from trainwise.data.column_drops import drop_unused, near_copies
 from trainwise.data.column_table import ColumnFates, column_table, constant_text_findings
+from trainwise.data.compressed import expanded_size
 from trainwise.data.csvfile import has_zero_padded, read_csv
 from trainwise.data.dates import parse_date_columns
 from trainwise.data.errors import DataError, missing_data_file
@@ -69,9 +70,36 @@ def read_table(path: Path, sep: str = "", encoding: str = "", decimal: str = "",
     except DataError:
         raise
     except Exception as exc:  # pandas/pyarrow raise many types; the user needs the file name
+        if is_out_of_memory(exc):  # not a corrupt file: "Is it a valid .gz?" misled (s16 S7)
+            raise DataError(out_of_memory_message(path)) from None
         raise DataError(f"could not read '{path}': {exc}. Is it a valid {path.suffix} "
                         "file?") from None
     return as_csv_table(frame, f"'{path}'"), []  # outside the try: its refusal names the column
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Memory ran out while reading: Python's MemoryError (numpy's "Unable to allocate" is
+    one), or pandas' C parser's "Error tokenizing data. C error: out of memory"."""
+    return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
+
+
+def out_of_memory_message(path: Path) -> str:
+    """What ran out and what to do: a smaller file, or the streamed Parquet audit."""
+    size, on_disk = expanded_size(path), path.stat().st_size
+    expands = ""
+    if size is not None and (size[0] > on_disk or not size[1]):
+        expands = (f" (it holds {'at least ' if size[1] else ''}{size[0] / 1e6:,.0f} MB "
+                   f"uncompressed, {on_disk / 1e6:,.1f} MB on disk)")
+    parquet = path.suffix.lower() == ".parquet"
+    cat = {".gz": "zcat", ".bz2": "bzcat", ".xz": "xzcat"}.get(path.suffix.lower(), "cat")
+    sample = ("a sample of its rows written to a smaller .parquet" if parquet else
+              f"its first rows: `{cat} FILE | head -n 100001 > sample.csv`")
+    return (f"ran out of memory reading '{path}'{expands}: the file is readable, but the "
+            "table does not fit in this machine's memory (a table takes more memory than its "
+            f"text). Train on {sample}, and pass that file (data.max_samples samples after "
+            "reading: it does not help here). To audit the whole file in bounded memory"
+            f"{'' if parquet else ', convert it to .parquet and'} use "
+            "trainwise.audit_parquet (streamed).")
 
 
 def infer_task(target: pd.Series) -> str:
