@@ -48,6 +48,9 @@ def test_a_cli_run_records_its_command_and_the_report_says_how_to_use_it(tmp_pat
     assert f"made by: {meta['command']}" in box
     assert f"rerun it: trainwise run {folder / 'config.toml'}" in box
     assert f"score new rows: trainwise predict {folder} new.csv" in box
+    # audit s16 S4 / S14: the report says what it carries before it is shared
+    assert ("before sharing this file: it carries the identifier values of the rows it flags, "
+            "sample images and file names, absolute data paths and the command line") in box
 
 
 def test_a_resume_keeps_the_command_that_made_the_run_and_is_listed_after_it(tmp_path):
