@@ -24,6 +24,7 @@ from trainwise.findings import Finding, TrainwiseError, warning
 from trainwise.train.batch_checks import forward_or_explain
 from trainwise.train.evaluate import inputs_and_targets, one_output
 from trainwise.train.position import inner_loader
+from trainwise.tune.call_checks import check_batched, check_make_optimizer
 from trainwise.tune.lr_verdict import verdict
 from trainwise.tune.no_trace import no_trace, probe_loader, seeded
 from trainwise.tune.probe_errors import (
@@ -156,6 +157,8 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
     get_rule(rule)  # an unknown name fails before any work
     seeds = tuple(seeds)
     _check_arguments(start_lr, end_lr, num_steps, seeds, diverge_factor)
+    check_make_optimizer(make_optimizer, "make_optimizer(model)")
+    check_batched(loader, "loader")
     lrs = exponential_ramp(start_lr, end_lr, num_steps)
     curves: list[LrCurve] = []
     try:

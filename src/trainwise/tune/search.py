@@ -21,6 +21,7 @@ from torch import nn
 
 from trainwise.config import TuneConfig
 from trainwise.findings import Finding, Severity, explained, info, warning
+from trainwise.tune.call_checks import check_batched, check_make_optimizer
 from trainwise.tune.candidates import candidate_lrs
 from trainwise.tune.lr_range import LrRangeResult, lr_range_test
 from trainwise.tune.lr_rule import cut_point  # the rule's own cut
@@ -221,6 +222,7 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     to pass.
     """
     config = config or TuneConfig()
+    _check_call(config, make_optimizer, train_loader, val_loader, range_loader)
     if config.short_runs:  # before the range test's work, not after it
         problem = short_run_problem(model, train_loader, val_loader, make_optimizer,
                                     make_scheduler, task)
@@ -281,6 +283,18 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
             math.isfinite(result.lr):  # the range test's point is read for one-cycle peaks
         _scale_to_horizon(result, result.short.horizon_epochs, run_epochs, max_epochs)
     return result
+
+
+def _check_call(config: TuneConfig, make_optimizer: Any, train_loader: Iterable,
+                val_loader: Iterable, range_loader: Iterable | None) -> None:
+    """Refuse an optimizer for make_optimizer and a Dataset for a loader before any work."""
+    check_make_optimizer(make_optimizer, "make_optimizer(model) by the range test and "
+                                         "make_optimizer(model, lr) by each short run")
+    check_batched(train_loader, "train_loader")
+    if range_loader is not None:
+        check_batched(range_loader, "range_loader")
+    if config.short_runs:  # val_loader is read by the short runs alone
+        check_batched(val_loader, "val_loader")
 
 
 def divergence_lr(rt: LrRangeResult) -> float:
