@@ -88,3 +88,23 @@ def test_a_regression_check_needs_no_num_classes_and_a_classifier_s_says_so():
                                                          task="regression", num_classes=0)]
     with pytest.raises(TrainwiseError, match="needs num_classes"):
         check(model, nn.CrossEntropyLoss(), x, (y > 0).long(), task="classification")
+
+
+@pytest.mark.parametrize("kind", ["Series", "ndarray", "list"])
+def test_check_refuses_targets_that_are_not_a_tensor_with_the_conversion(kind):
+    """A pandas Series of labels failed inside pandas ("'Series' object has no attribute
+    'to'", audit s16 N16); targets are refused as inputs x are, naming the call that converts
+    them, and the model is not run."""
+    from trainwise import check
+
+    x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
+    labels = (x[:, 0] > 0).long().numpy()
+    y = {"Series": pd.Series(labels), "ndarray": labels, "list": labels.tolist()}[kind]
+    how = "torch.as_tensor(y.to_numpy())" if kind == "Series" else "torch.as_tensor(y)"
+    calls = []
+    model = nn.Linear(4, 2)
+    model.register_forward_hook(lambda *_: calls.append(1))
+    with pytest.raises(TrainwiseError, match=rf"targets y are a {kind}, not a tensor.*"
+                                             rf"{how.replace('(', '[(]').replace(')', '[)]')}"):
+        check(model, nn.CrossEntropyLoss(), x, y, task="classification", num_classes=2)
+    assert calls == []
