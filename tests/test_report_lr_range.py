@@ -183,12 +183,18 @@ def test_find_lr_result_plots_the_reports_figure() -> None:
     np.testing.assert_allclose(bold.get_ydata(), rule_level(LRS, _raw())[1])
     (band,) = ax.patches  # the suggested range, shaded in data units (an axvspan)
     assert (band.get_x(), band.get_x() + band.get_width()) == pytest.approx((0.013, 0.071))
-    theirs = Figure().add_subplot()
-    assert result.plot(ax=theirs) is theirs.figure and len(theirs.lines) == len(ax.lines)
+    assert isinstance(fig, Figure)
+    theirs = Figure().add_subplot()  # with ax=: the Axes back, as pandas' df.plot(ax=ax)
+    assert result.plot(ax=theirs) is theirs and len(theirs.lines) == len(ax.lines)
 
 
 def test_tune_result_plots_the_chosen_lr_on_the_range_test() -> None:
+    from matplotlib.figure import Figure
+
     from trainwise.tune.search import TuneResult
 
-    labels = _labels(TuneResult(lr=0.0468, range_test=_result(), short=None).plot())
+    tuned = TuneResult(lr=0.0468, range_test=_result(), short=None)
+    labels = _labels(tuned.plot())
     assert "chosen for training 0.0468" in labels and "range-test point 0.027" in labels
+    theirs = Figure().add_subplot()  # audit s16 N21: the Axes drawn on, not its Figure
+    assert tuned.plot(ax=theirs) is theirs and _labels(theirs.figure) == labels

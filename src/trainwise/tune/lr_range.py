@@ -101,15 +101,17 @@ class LrRangeResult:
                 f"{[c.seed for c in self.curves]}, points={[len(c.lrs) for c in self.curves]}"
                 f", findings={[f.code for f in self.findings]})")
 
-    def plot(self, ax: Axes | None = None) -> Figure:
+    def plot(self, ax: Axes | None = None) -> Figure | Axes:
         """The report's figure of this test: loss against lr per seed (raw faint, bold the
         level the rule reads its point and range off), the suggested range shaded and the
-        suggested lr marked. On `ax` when
-        given, else a new matplotlib Figure (shown when it ends a notebook cell;
-        `.savefig("lr.png")` writes it)."""
+        suggested lr marked. Without `ax`: a new matplotlib Figure, made without pyplot
+        (shown once when it ends a notebook cell; `.savefig("lr.png")` writes it). With
+        `ax`: drawn there and that Axes returned, as pandas' df.plot(ax=ax) does: returning
+        a pyplot figure drew it twice in a notebook (audit s16 N21)."""
         from trainwise.reporting.lr_range import lr_range_figure  # matplotlib only when asked
 
-        return lr_range_figure(self.to_dict(), ax=ax)
+        fig = lr_range_figure(self.to_dict(), ax=ax)
+        return fig if ax is None else ax
 
     def to_dict(self) -> dict[str, Any]:
         """lr_range.json (notes/FORMATS.md); non-finite numbers become null."""

@@ -145,14 +145,16 @@ class TuneResult:
                 f"widened={short.widened if short else None}, "
                 f"horizon_factor={self.horizon_factor:.3g}, findings=[{codes}])")
 
-    def plot(self, ax: Axes | None = None) -> Figure:
+    def plot(self, ax: Axes | None = None) -> Figure | Axes:
         """The report's range-test figure with this search on it: the band the short runs
-        tried (a tick per run) and the lr chosen for training (LrRangeResult.plot's curves)."""
+        tried (a tick per run) and the lr chosen for training (LrRangeResult.plot's curves).
+        As LrRangeResult.plot: a new Figure without `ax`, the Axes drawn on with it."""
         from trainwise.reporting.lr_range import lr_range_figure, used_lr
 
         tune = self.to_dict()
-        return lr_range_figure(self.range_test.to_dict(), tune, used_lr(tune), trained=False,
-                               ax=ax)
+        fig = lr_range_figure(self.range_test.to_dict(), tune, used_lr(tune), trained=False,
+                              ax=ax)
+        return fig if ax is None else ax
 
     def to_dict(self) -> dict[str, Any]:
         """tune.json; its "batch_size" entry is added by the caller (stage_tune)."""
