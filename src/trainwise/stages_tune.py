@@ -147,7 +147,8 @@ def _tune_lr(ctx: RunContext, short_run_loader: Any, bar: TuneProgress | None) -
         # short runs' is sliced over the processes
         accumulate=(accumulation_steps(cfg.batch_size, 1, cfg.accumulate_grad_batches),
                     accumulation_steps(cfg.batch_size, ctx.fabric.world_size,
-                                       cfg.accumulate_grad_batches)), progress=bar)
+                                       cfg.accumulate_grad_batches)), progress=bar,
+        fix_terms="config")  # the run's fixes name its config keys (tune.num_steps)
 
 
 def _chosen_finding(lr: float, result: Any, measured_at: str) -> Finding:

@@ -24,6 +24,7 @@ from trainwise.findings import Finding, TrainwiseError, warning
 from trainwise.train.batch_checks import forward_or_explain
 from trainwise.train.evaluate import inputs_and_targets, one_output
 from trainwise.train.position import inner_loader
+from trainwise.tune.api_terms import check_fix_terms, for_api
 from trainwise.tune.call_checks import check_batched, check_make_optimizer
 from trainwise.tune.lr_verdict import verdict
 from trainwise.tune.no_trace import no_trace, probe_loader, seeded
@@ -133,7 +134,7 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
                   rule: str = "trainwise", accumulate: int = 1,
                   fabric: Fabric | None = None,
                   on_seed_end: Callable[[int], Any] | None = None,
-                  schedule: str = "onecycle") -> LrRangeResult:
+                  schedule: str = "onecycle", fix_terms: str = "api") -> LrRangeResult:
     """Ramp the lr from start_lr to end_lr over num_steps batches per seed; suggest by `rule`.
 
     `make_optimizer(model)` builds the training optimizer, fresh for each seed; each group's
@@ -155,8 +156,12 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
     come back as error findings, with `lr` nan; bad arguments raise. `on_seed_end(seed)` is
     called as each seed's ramp ends (a progress bar's hook). `schedule`: the training
     schedule ("onecycle", "cosine", "constant"; "" names none) the summary says the point is for.
+    `fix_terms`: "api" (the default) says the findings' fixes with this call's levers (the
+    DataLoader's batch_size, num_steps=, seeds=(0, 1, 2)); "config" with `trainwise run`'s
+    config keys (tune.num_steps), as the recipe's find-lr stage asks.
     """
     get_rule(rule)  # an unknown name fails before any work
+    check_fix_terms(fix_terms)
     seeds = tuple(seeds)
     _check_arguments(start_lr, end_lr, num_steps, seeds, diverge_factor)
     check_make_optimizer(make_optimizer, "make_optimizer(model)")
@@ -177,10 +182,15 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
                     on_seed_end(seed)
     except ProbeStop as stop:
         nan = math.nan
-        return LrRangeResult(nan, nan, nan, nan, rule, curves, findings=[stop.finding])
+        return LrRangeResult(nan, nan, nan, nan, rule, curves,
+                             findings=_said([stop.finding], fix_terms))
     v = verdict(curves, rule, schedule)
     return LrRangeResult(v.lr, v.lr_low, v.lr_high, v.spread_decades, rule, curves,
-                         v.suggestions, v.findings + unbatched)
+                         v.suggestions, _said(v.findings + unbatched, fix_terms))
+
+
+def _said(findings: list[Finding], fix_terms: str) -> list[Finding]:
+    return for_api(findings, "find_lr") if fix_terms == "api" else findings
 
 
 def _one_sample_per_step(loader: Iterable) -> list[Finding]:

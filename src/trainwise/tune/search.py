@@ -21,6 +21,7 @@ from torch import nn
 
 from trainwise.config import TuneConfig
 from trainwise.findings import Finding, Severity, explained, info, warning
+from trainwise.tune.api_terms import check_fix_terms, for_api
 from trainwise.tune.call_checks import check_batched, check_make_optimizer
 from trainwise.tune.candidates import candidate_lrs
 from trainwise.tune.lr_range import LrRangeResult, lr_range_test
@@ -178,7 +179,7 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
             task: str = "classification", fabric: Fabric | None = None, grad_clip: float = 0.0,
             seed: int = 0, constant_lr: bool | None = None,
             accumulate: tuple[int, int] = (1, 1), progress: Any = None,
-            schedule: str | None = None) -> TuneResult:
+            schedule: str | None = None, fix_terms: str = "api") -> TuneResult:
     """Range test (config.num_seeds seeds from `seed`) then, unless config.short_runs is off,
     short runs over its range; `lr` is the chosen one-cycle peak (nan when tuning failed:
     read `findings`).
@@ -215,6 +216,9 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     more optimizer steps are to come, `finished(steps, line)` when a range-test seed or a
     short run ends, and fit's `on_step_end(rows)` inside each short run; console.TuneProgress
     draws them as a bar.
+    `fix_terms`: "api" (the default) says the findings' fixes with this call's levers (the
+    DataLoader's batch_size, max_epochs=, TuneConfig(num_steps=...)); "config" with
+    `trainwise run`'s config keys (train.batch_size, tune.num_steps), as the recipe asks.
     Problems of the model or the data (nothing to train, an empty loader, a data set smaller
     than one batch, NaN at the first step) come back as error findings in `findings`, those
     the short runs would meet before the range test runs; a call that cannot work (a
@@ -224,14 +228,15 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     to pass.
     """
     config = config or TuneConfig()
+    check_fix_terms(fix_terms)
     _check_call(config, make_optimizer, train_loader, val_loader, range_loader)
     if config.short_runs:  # before the range test's work, not after it
         problem = short_run_problem(model, train_loader, val_loader, make_optimizer,
                                     make_scheduler, task)
         if problem is not None:
             nan = math.nan
-            return TuneResult(nan, LrRangeResult(nan, nan, nan, nan, "trainwise"), None,
-                              findings=[problem])
+            return _said(TuneResult(nan, LrRangeResult(nan, nan, nan, nan, "trainwise"),
+                                    None, findings=[problem]), fix_terms)
     started = time.perf_counter()
     constant = constant_lr if constant_lr is not None else make_scheduler is None
     # `is None`, not `or`: an empty DataLoader is falsy, and a stream's bool() calls len()
@@ -246,15 +251,16 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
                        on_seed_end=progress and (lambda seed_: progress.finished(
                            config.num_steps, f"range test seed {seed_}")),
                        schedule=schedule if schedule is not None else "constant" if constant
-                       else "onecycle" if make_scheduler is onecycle else "")
+                       else "onecycle" if make_scheduler is onecycle else "",
+                       fix_terms="config")  # said for tune_lr below, not for find_lr
     result = TuneResult(rt.lr, rt, None, {"range_test": time.perf_counter() - started},
                         list(rt.findings))
     if not math.isfinite(rt.lr):
-        return result
+        return _said(result, fix_terms)
     if not config.short_runs:
         if constant:
             result.findings.append(_range_point_at_constant_lr(rt.lr))
-        return result
+        return _said(result, fix_terms)
     started = time.perf_counter()
     steps_per_epoch = len(train_loader)  # type: ignore[arg-type]
     num_epochs = short_run_epochs(config, max_epochs, steps_per_epoch, constant)
@@ -284,6 +290,16 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
     if result.short.constant_lr and not result.short.kept_range_point and \
             math.isfinite(result.lr):  # the range test's point is read for one-cycle peaks
         _scale_to_horizon(result, result.short.horizon_epochs, run_epochs, max_epochs)
+    return _said(result, fix_terms)
+
+
+def _said(result: TuneResult, fix_terms: str) -> TuneResult:
+    """The findings (the result's, its range test's and short runs') in `fix_terms`."""
+    if fix_terms == "api":
+        result.findings = for_api(result.findings, "tune_lr")
+        result.range_test.findings = for_api(result.range_test.findings, "tune_lr")
+        if result.short is not None:
+            result.short.findings = for_api(result.short.findings, "tune_lr")
     return result
 
 
