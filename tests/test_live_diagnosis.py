@@ -67,9 +67,10 @@ def test_a_lost_run_trains_to_the_end_its_error_said_live_as_a_warning(blobs):
     assert "loss_exploding" in _errors(state.history)
 
 
-def test_a_nan_loss_still_stops_fit(blobs):
-    """fit stops on the first non-finite loss itself (its reason, not the live diagnosis's,
-    which leaves a stopped run to the diagnosis after training); the end says divergence."""
+def test_a_nan_loss_still_stops_fit_and_the_divergence_is_said(blobs):
+    """fit stops on the first non-finite loss itself (its reason, not the live diagnosis's);
+    audit s16 N4: the live diagnosis then says the divergence at fit's end, an error (a
+    notebook's fit has no diagnosis after training; before, nothing was said)."""
     x, y = blobs
     x = x.clone()
     x[40] = float("nan")  # in epoch 1's shuffled batches
@@ -78,7 +79,28 @@ def test_a_nan_loss_still_stops_fit(blobs):
     state = _fit((x, y), lr=0.003, live=live)
     assert state.should_stop and state.epoch == 1
     assert state.stop_reason.startswith("non-finite loss or gradient at step ")
-    assert said == [] and "divergence" in _errors(state.history)
+    assert said == ["divergence"] and "divergence" in _errors(state.history)
+    assert [(f.code, f.severity) for f in live.findings] == [("divergence", Severity.ERROR)]
+
+
+def test_a_reused_live_diagnosis_starts_afresh_on_a_new_fit_not_on_a_resume(blobs, tmp_path):
+    """Audit s16 N13: the same object in a re-run notebook cell said nothing the second time
+    and kept the first fit's reference loss; a new fit diagnoses a new training, a resume
+    keeps what its checkpoint restored."""
+    x, y = blobs
+    x = x.clone()
+    x[40] = float("nan")
+    said = []
+    live = LiveDiagnosis(3, share=math.inf, say=lambda f, epoch: said.append(f.code))
+    for _ in range(2):
+        _fit((x, y), lr=0.003, live=live)
+    assert said == ["divergence", "divergence"] and len(live.findings) == 1
+    live._first_train_loss = 123.0  # a stale reference: a new fit drops it
+    live.on_fit_start(TrainState())
+    assert live._first_train_loss is None and live.findings == []
+    live.findings, live._first_train_loss = [error("train", "divergence", "m", "f")], 1.0
+    live.on_fit_start(TrainState(step=30, resumed_from_step=30))
+    assert live._first_train_loss == 1.0 and len(live.findings) == 1
 
 
 def test_only_a_divergence_stops_live_and_every_other_error_may_recover(monkeypatch):

@@ -12,6 +12,11 @@ epochs 2-5, error and warning in turn to epoch 10) and recovered to validation l
 0.53-1.82, and every live stop rule on loss_exploding tried in review s12 killed some of them.
 The rules that judge where training ended (still_improving, collapse, ...) wait for the end:
 half way through, "still falling" is true of every healthy run.
+
+fit stops on a NaN/inf loss itself, before the epoch's end (so no live diagnosis runs there):
+on_fit_end then says the divergence, since a notebook's fit has no diagnosis after training and
+"It may recover" must not be the last word (audit s16 N4). A new fit (not a resume) starts
+afresh: a re-run cell with the same object is diagnosed as the new training it is (N13).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from trainwise.findings import Finding
+from trainwise.findings import Finding, Severity
 from trainwise.train.diagnose import diagnose
 from trainwise.train.diagnose_common import TrainingPlan
 from trainwise.train.live_trigger import ValRiseTrigger
@@ -64,13 +69,37 @@ class LiveDiagnosis:
                  say: Say | None = None, hint: str = "fixes: trainwise.diagnose(state.history)",
                  active: bool = True, agree: Callable[[str], str] = str) -> None:
         self.active, self.agree, self.max_epochs = active, agree, max_epochs
-        self.num_classes, self.plan, self.stop = num_classes, plan, stop
-        self.schedule = DiagnosisSchedule(share)
-        self.val_rise = ValRiseTrigger()  # a validation loss far above its best: at once
+        self.num_classes, self.plan, self.stop, self.share = num_classes, plan, stop, share
         self.say = say or (lambda finding, epoch: say_on_console(finding, epoch, hint))
+        self._start_afresh()
+
+    def _start_afresh(self) -> None:
+        self.schedule = DiagnosisSchedule(self.share)
+        self.val_rise = ValRiseTrigger()  # a validation loss far above its best: at once
         self.findings: list[Finding] = []  # every finding said so far, in order
         self._first_train_loss: float | None = None  # the first epoch's: see RUN_SHARE
         self._seen: set[str] = set()  # warnings the last diagnosis found, not yet said
+
+    def on_fit_start(self, state: Any) -> None:
+        """A new training starts afresh (audit s16 N13: the same object in a re-run notebook
+        cell said nothing, its reference loss the last fit's first epoch); a resumed one keeps
+        what load_state_dict restored (fit calls this after restoring it)."""
+        if state.resumed_from_step is None:
+            self._start_afresh()
+
+    def on_fit_end(self, state: Any) -> None:
+        """fit stopped on a NaN/inf loss (state.nonfinite) before any live diagnosis saw it:
+        the divergence is said now, an error (audit s16 N4: the only line was "It may
+        recover", and fit returned as if training had ended well)."""
+        said = any(f.code == "divergence" and f.severity is Severity.ERROR
+                   for f in self.findings)
+        if not self.active or state.nonfinite is None or said:
+            return
+        found = diagnose(state.history, num_classes=self.num_classes, plan=self.plan)
+        for finding in found:
+            if finding.code == "divergence" and finding.severity is Severity.ERROR:
+                self.findings.append(finding)
+                self.say(finding, int(state.epoch))
 
     def on_epoch_end(self, state: Any, row: dict[str, Any]) -> None:
         if state.should_stop or (self.max_epochs is not None and row["epoch"] >= self.max_epochs):
