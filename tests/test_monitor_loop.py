@@ -268,6 +268,34 @@ def test_an_exception_in_the_loop_is_recorded_and_raised_on(tmp_path, capsys):
     assert "No training problem found" not in capsys.readouterr().err
 
 
+def _falling_slowly(monitor: trainwise.Monitor) -> None:
+    """25 steps at lr 1e-4, the loss falling 0.03 a step to the end: lr_too_low's shape."""
+    for step in range(1, 26):
+        monitor.step(2.0 - 0.03 * step, lr=1e-4)
+        if step % 10 == 0:
+            monitor.end_epoch(val_loss=2.0 - 0.03 * step)
+
+
+def test_ctrl_c_in_the_loop_is_an_info_and_withholds_the_rules_that_judge_the_end(tmp_path):
+    """Audit s16 N12: Ctrl-C was an error "Fix the error", and the cut-short run was judged
+    "learning rate too low". The same steps closed normally are judged so (the reference)."""
+    with trainwise.Monitor(None, console=False, report=False) as finished:
+        _falling_slowly(finished)
+    assert "lr_too_low" in [f.code for f in finished.close()]
+    with pytest.raises(KeyboardInterrupt):
+        with trainwise.Monitor(tmp_path / "run", console=False, report=False) as monitor:
+            _falling_slowly(monitor)
+            raise KeyboardInterrupt
+    found = json.loads((tmp_path / "run" / "findings.json").read_text())
+    assert [(f["code"], f["severity"]) for f in found] == [("loop_interrupted", "info")]
+    assert found[0]["evidence"] == {"exception": "KeyboardInterrupt", "step": 25, "epoch": 3,
+                                    "withheld": ["lr_too_low"]}
+    assert "Nothing to fix" in found[0]["fix"] and "resume=True" in found[0]["fix"]
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["verdict"].startswith("Training was interrupted by the user (KeyboardInterrupt) "
+                                      "at step 25 (epoch 3)")
+
+
 def test_the_report_of_a_monitor_run_shows_its_verdict(blobs, tmp_path):
     """The report's context (its template's input; rendering the figures takes seconds)."""
     from trainwise.reporting.context import report_context

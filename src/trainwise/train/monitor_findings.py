@@ -47,6 +47,9 @@ LIVE_CODES = frozenset({"divergence", "loss_exploding", "gradient_spike", "gradi
                         "systematically_wrong"})
 # The rest judge where training ended (lr too low: "still falling steadily" is
 # true of every healthy run halfway through) and are printed by close().
+# Of those, the ones a run cut short by Ctrl-C cannot support (audit s16 N12: 15 steps of 30,
+# interrupted, were judged "learning rate too low"): withheld, and the interrupt note names them.
+END_RULES = ("lr_too_low", "plateau", "still_improving")
 
 
 class DiagnosisSchedule:
@@ -121,6 +124,7 @@ class MonitorFindings:
         self.stop = False
         self.misuse: list[Finding] = []  # how the loop calls the monitor, said once each
         self.raised: list[Finding] = []  # the loop's exception, from Monitor.__exit__
+        self.interrupted: tuple[int, int] | None = None  # Ctrl-C's (step, epoch), __exit__'s
         self._reported: set[tuple[str, int | None, Severity]] = set()
         self._schedule = DiagnosisSchedule()
         self._val_rise = ValRiseTrigger()  # a validation loss far above its best: at once
@@ -147,14 +151,25 @@ class MonitorFindings:
                   ) -> list[Finding]:
         """The diagnosis of the whole history, with the findings about the loop's calls."""
         found = explained_by_optimizer(diagnose_own_loop(history, num_classes), self.misuse)
+        found, stopped = self._interrupted(found)
         # a loop that raised never got to its evaluation: its exception says why
-        missing = [] if self.raised else misuse.missing_signals(history, self.misuse)
+        missing = [] if self.raised or stopped else misuse.missing_signals(history, self.misuse)
         said = self.misuse + missing + self.raised
         notes = [f for f in said if f.severity is Severity.INFO]  # e.g. how targets are scored
         problems = [f for f in said if f.severity is not Severity.INFO]
         if problems:  # "healthy" claims too much when a signal was never measured
             found = [f for f in found if f.code != "healthy"] + problems
-        return notes + found  # the verdict reads the last finding: "healthy" stays last
+        return notes + found + stopped  # the verdict reads the last finding: "healthy" or
+        # the interrupt stays last
+
+    def _interrupted(self, found: list[Finding]) -> tuple[list[Finding], list[Finding]]:
+        """After Ctrl-C: (the findings less END_RULES and "healthy", which would judge where
+        a run cut short ended, [the interrupt note naming those withheld]); else (found, [])."""
+        if self.interrupted is None:
+            return found, []
+        withheld = [f.code for f in found if f.code in END_RULES]
+        kept = [f for f in found if f.code not in END_RULES and f.code != "healthy"]
+        return kept, [misuse.loop_interrupted(*self.interrupted, withheld)]
 
     def say_once(self, finding: Finding) -> None:
         """Print a finding about the loop or its data the first time it comes (an info note

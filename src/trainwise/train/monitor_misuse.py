@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainwise.findings import Finding, error, warning
+from trainwise.findings import Finding, Severity, error, warning
 from trainwise.train.entry_checks import coupled_decay, shown_names
 
 STAGE = "train"
@@ -192,6 +192,21 @@ def loop_raised(exc: BaseException, step: int, epoch: int) -> Finding:
         "continue from a checkpoint of your own, open the folder with "
         "trainwise.Monitor(..., resume=True).",
         exception=type(exc).__name__, step=step, epoch=epoch)
+
+
+def loop_interrupted(step: int, epoch: int, withheld: list[str]) -> Finding:
+    """Ctrl-C in the user's loop (audit s16 N12): the user's decision, not an error to fix;
+    the rules that judge where training ended (END_RULES) say nothing of a run cut short."""
+    kept = (f"; withheld as they judge where training ended: {', '.join(withheld)}"
+            if withheld else "")
+    return Finding(
+        STAGE, Severity.INFO, "loop_interrupted",
+        f"Training was interrupted by the user (KeyboardInterrupt) at step {step} (epoch "
+        f"{epoch}); the findings cover the steps before it{kept}.",
+        {"exception": "KeyboardInterrupt", "step": step, "epoch": epoch, "withheld": withheld},
+        "Nothing to fix. To go on from the last finished epoch, run the loop again with "
+        "trainwise.Monitor(..., resume=True) (and your own model and optimizer state); "
+        "overwrite=True starts afresh.")
 
 
 def _finite(value: Any) -> bool:

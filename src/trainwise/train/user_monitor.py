@@ -223,7 +223,10 @@ class Monitor:
         if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
             self.close()
             return
-        self._found.raised = [misuse.loop_raised(exc, self.num_steps, self.epoch)]
+        if isinstance(exc, KeyboardInterrupt):  # the user's decision, not an error (s16 N12)
+            self._found.interrupted = (self.num_steps, self.epoch)
+        else:
+            self._found.raised = [misuse.loop_raised(exc, self.num_steps, self.epoch)]
         try:
             self.close()
         except Exception as failed:  # the loop's own exception is the one to see
