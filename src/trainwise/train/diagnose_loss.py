@@ -37,6 +37,7 @@ from trainwise.train.diagnose_nonfinite import (
     unclear_message,
 )
 from trainwise.train.diagnose_schedule import LrJump, lr_jump
+from trainwise.train.diagnose_trained import already_trained_words, far_below_chance
 from trainwise.train.diagnose_transient import returns_to_floor, val_loss_rose
 
 MIN_POINTS = 8  # fewer loss points than this: no shape to judge
@@ -225,6 +226,8 @@ def rule_loss_exploding(history: list[Row]) -> list[Finding]:
         # a loss that jumps on the first update peaks in the first smoothed point, the start's
         # own step: "from 2.413 at step 1 to 9.046 at step 1" (user audit s15 M5)
         peak = peak + 1 + int(np.argmax(smooth[peak + 1:]))
+    if far_below_chance(history, max(start, smooth[peak])):
+        return []  # a trained model's bump that stays far below chance (audit s16 N11)
     ended_lost = smooth[-1] > (1 - PLATEAU_DROP) * start  # nothing left of the training
     severity = Severity.ERROR if ended_lost else Severity.WARNING
     low_point = min(smooth[turn], start)
@@ -362,7 +365,10 @@ def _val_still_improving(history: list[Row]) -> bool:
 
 
 def lr_too_low_reason(history: list[Row], prog: Progress) -> str | None:
-    """Why the loss looks held back by a small learning rate, or None."""
+    """Why the loss looks held back by a small learning rate, or None (never for a model
+    trained before the run: little left to gain is not a small lr's sign, audit s16 N11)."""
+    if far_below_chance(history, prog.start):
+        return None
     late_gain = prog.at_two_thirds - prog.final
     if (0 < prog.drop < SLOW_DROP and prog.late_share >= SLOW_LATE_SHARE
             and late_gain > SLOW_SIGNIFICANCE * prog.standard_error
@@ -404,6 +410,14 @@ def rule_plateau(history: list[Row]) -> list[Finding]:
              if prog.lowest < prog.start else
              f"it never went below it (its lowest smoothed point was {prog.lowest:.4g})")
     message = f"The training loss barely moved: from {prog.start:.4g} {below}"
+    trained = already_trained_words(history, prog.start)
+    if trained is not None:  # converged before this run: nothing to raise (audit s16 N11)
+        return [make(Severity.INFO, "plateau", f"{message}; {trained}.",
+                     "Nothing to fix if this run was meant to continue the earlier one; to "
+                     "train from scratch, create the model and its optimizer again first.",
+                     prog.first_step, initial_loss=num(prog.start), lowest_loss=num(prog.lowest),
+                     final_loss=num(prog.final), relative_drop=num(prog.lowest_drop),
+                     threshold=PLATEAU_DROP, already_trained=True)]
     r2 = _last_val_r2(history)
     if r2 is not None and r2 < 0:
         message += (f"; the validation R^2 is {r2:.3g}, worse than predicting the mean")
