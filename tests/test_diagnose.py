@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 import torch
 
+from run_words import diagnose
 from trainwise.findings import Severity
-from trainwise.train.diagnose import RULES, diagnose, healthy, list_rules
+from trainwise.train.diagnose import RULES, healthy, list_rules
 from trainwise.train.diagnose_common import PLAN_KEY, TrainingPlan
 
 STEPS_PER_EPOCH = 25

@@ -9,8 +9,9 @@ import math
 
 import numpy as np
 
+from run_words import diagnose
 from test_diagnose_gap import epochs
-from trainwise.train.diagnose import RULES, diagnose
+from trainwise.train.diagnose import RULES
 from trainwise.train.diagnose_accuracy import chance_accuracy, versus_chance
 
 ODD_TRAIN = [1.109, 0.3996, 0.249, 0.1821, 0.1499, 0.109, 0.0894, 0.0687]

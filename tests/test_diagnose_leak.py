@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from run_words import diagnose
 from trainwise.findings import Severity
-from trainwise.train.diagnose import diagnose
 from trainwise.train.diagnose_leak import rule_validation_leak
 
 DATA = Path(__file__).parent / "data"

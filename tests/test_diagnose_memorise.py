@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import math
 
+from run_words import diagnose
 from test_diagnose_gap import DEFAULT_TRAIN, DEFAULT_VAL, DIGITS_TRAIN, DIGITS_VAL, epochs
 from trainwise.findings import Severity
-from trainwise.train.diagnose import RULES, diagnose
+from trainwise.train.diagnose import RULES
 from trainwise.train.diagnose_common import PLAN_KEY, TrainingPlan
 
 WIDE_TRAIN = [0.6989, 0.6926, 0.6893, 0.7103, 0.6896, 0.6832, 0.6588, 0.6432, 0.6478, 0.6373,

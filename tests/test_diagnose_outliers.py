@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from run_words import diagnose
 from trainwise.train import diagnose_grad
-from trainwise.train.diagnose import RULES, diagnose
+from trainwise.train.diagnose import RULES
 from trainwise.train.diagnose_dip import epoch_end_steps
 from trainwise.train.diagnose_grad import warmup_steps
 

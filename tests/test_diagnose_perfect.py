@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import trainwise
+from run_words import diagnose
 from trainwise.findings import Severity
-from trainwise.train.diagnose import diagnose
 from trainwise.train.diagnose_common import PLAN_KEY, TrainingPlan
 from trainwise.train.diagnose_perfect import MIN_PERFECT_ROWS, held_out_too_good, rule_too_good
 

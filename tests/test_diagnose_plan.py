@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 import trainwise
+from run_words import diagnose
 from test_diagnose import (
     CUT_EPOCHS,
     NUM_EPOCHS,
@@ -32,7 +33,7 @@ from test_diagnose import (
 )
 from trainwise.findings import Severity
 from trainwise.stages_training import patience_starts
-from trainwise.train.diagnose import RULES, diagnose
+from trainwise.train.diagnose import RULES
 from trainwise.train.diagnose_common import TrainingPlan
 from trainwise.train.diagnose_schedule import after_early_stopping, schedule_cut
 

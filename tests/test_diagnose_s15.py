@@ -9,9 +9,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from run_words import diagnose
 from test_diagnose import _epoch_t, _noise, lr_steady_but_slow, rows_from
 from trainwise.findings import Severity
-from trainwise.train.diagnose import RULES, diagnose
+from trainwise.train.diagnose import RULES
 from trainwise.train.diagnose_capacity import DROPOUT_KEY
 from trainwise.train.diagnose_common import PLAN_KEY, History, TrainingPlan
 from trainwise.train.loop import fit

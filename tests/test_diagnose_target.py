@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 
+from run_words import diagnose
 from test_diagnose_gap import epochs
 from trainwise.findings import Severity
-from trainwise.train.diagnose import RULES, diagnose
+from trainwise.train.diagnose import RULES
 
 # the audit's epoch rows (c05_regscale.py), every 4th epoch and the last: MSE and R^2
 AUDIT_VAL = [5.113e12, 5.109e12, 5.079e12, 4.996e12, 4.841e12, 4.668e12]

@@ -3,9 +3,12 @@ falling (1.110 -> 0.9905, best = last) was called healthy."""
 
 from __future__ import annotations
 
+import re
+
 from test_diagnose_gap import DEFAULT_TRAIN, DEFAULT_VAL, DIGITS_TRAIN, DIGITS_VAL, epochs
 from trainwise.findings import Severity
 from trainwise.train.diagnose import RULES, diagnose
+from trainwise.train.diagnose_common import TrainingPlan
 
 SHORT_VAL = [1.1101, 1.0776, 1.0598, 1.0147, 0.9905]  # the audit's run, epochs 1-5
 SHORT_TRAIN = [1.10, 1.08, 1.05, 1.02, 0.99]
@@ -18,7 +21,24 @@ def test_a_run_ended_while_its_validation_loss_still_fell_is_not_healthy():
     assert finding.severity is Severity.WARNING and finding.evidence["best_epoch"] == 5
     # by hand: 1.0776 - 0.9905 = 0.0871 of the whole 1.1101 - 0.9905 = 0.1196: 73%
     assert finding.evidence["late_share"] == round(0.0871 / 0.1196, 4)
-    assert "train.max_epochs" in finding.fix
+    assert "train.max_epochs" in diagnose(epochs(SHORT_TRAIN, SHORT_VAL), words="run")[0].fix
+
+
+def test_without_a_plan_the_fixes_name_fit_arguments_not_config_keys_or_stages():
+    """Audit s16 N9: diagnose(state.history) after fit() said "raise train.max_epochs ...
+    (train stage). The evaluate stage judges ..."; a Python user has fit's max_epochs=, no
+    config and no stages. With a plan (trainwise run's) the run's words stay."""
+    found = diagnose(epochs(SHORT_TRAIN, SHORT_VAL))
+    (finding,) = [f for f in found if f.code == "still_improving"]
+    assert "raise fit's max_epochs= (or run more epochs in your own loop)" in finding.fix
+    assert "your fit() call or training loop" in finding.fix
+    assert "callbacks=[trainwise.train.callbacks.BestWeights(patience=5)]" in finding.fix
+    text = finding.fix + finding.message
+    assert not re.search(r"(?<![\w.])(train|model|tune)\.", text)  # a config key
+    assert " stage" not in text
+    (in_run_words,) = [f for f in diagnose(epochs(SHORT_TRAIN, SHORT_VAL), plan=TrainingPlan())
+                       if f.code == "still_improving"]
+    assert "raise train.max_epochs" in in_run_words.fix and "(train stage)" in in_run_words.fix
 
 
 def test_a_converged_or_early_stopped_run_is_not_still_improving():

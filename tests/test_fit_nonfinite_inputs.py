@@ -36,7 +36,7 @@ def test_a_nan_cell_is_named_with_its_sample_and_column(blobs):
     assert len(divergence) == 1
     found = divergence[0]
     assert "sample 177 has NAN in input column 3" in found.message
-    assert found.fix.startswith("Fix the data first (data stage)")
+    assert found.fix.startswith("Fix the data first (your data)")  # the API's words (s16 N9)
     assert "detect_anomaly" not in found.fix.split(".")[0]
     assert found.evidence["cause"] == "nonfinite_input"
 

@@ -51,6 +51,7 @@ from trainwise.train.diagnose_rising import rule_loss_rising
 from trainwise.train.diagnose_target import rule_target_scale
 from trainwise.train.diagnose_unfinished import rule_still_improving, solved
 from trainwise.train.diagnose_val import rule_overfitting
+from trainwise.train.loop_terms import for_own_loop
 
 Rule = Callable[[list[Row]], list[Finding]]
 
@@ -134,14 +135,27 @@ def list_rules() -> list[str]:
 
 
 def diagnose(history: list[dict[str, Any]], num_classes: int | None = None,
-             plan: TrainingPlan | None = None) -> list[Finding]:
+             plan: TrainingPlan | None = None, *, words: str | None = None) -> list[Finding]:
     """Findings (stage "train") for a training history; never mutates `history`.
 
     `num_classes`, when known, sharpens the confusion rule (chance = 1/num_classes); rows
     that carry a "num_classes" key serve the same purpose. `plan`, when known, says how
     training was set up (an lr from the config, the schedule and its length): the fixes then
-    name what the user set, and a schedule cut short is found.
+    name what the user set, and a schedule cut short is found. `words`: "run" says the fixes
+    in `trainwise run`'s config keys and stages, "code" in the Python API's (fit's
+    max_epochs=, torch calls, trainwise.find_lr); None: "run" with a plan (only the recipe
+    has one), else "code" (audit s16 N9: diagnose(state.history) after fit named
+    train.max_epochs and the "train stage").
     """
+    found = _diagnose(history, num_classes, plan)
+    if (words or ("run" if plan is not None else "code")) == "run":
+        return found
+    return [for_own_loop(f, fit=True) for f in found]
+
+
+def _diagnose(history: list[dict[str, Any]], num_classes: int | None,
+              plan: TrainingPlan | None) -> list[Finding]:
+    """diagnose()'s findings in the rules' own (`trainwise run`) words."""
     extra = [] if num_classes is None else [{"kind": "meta", "num_classes": num_classes}]
     extra += [] if plan is None else [{"kind": "meta", PLAN_KEY: plan}]
     rows = History([*history, *extra])

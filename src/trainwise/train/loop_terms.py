@@ -63,16 +63,37 @@ _STAGE = re.compile(r"\b(" + "|".join(re.escape(s) for s in sorted(STAGES, key=l
                     + r") stage\b")
 
 
-def in_loop_terms(text: str) -> str:
-    """`text` with its config keys and stage names said in code terms."""
-    for key, words in (CONFIG_KEYS | RUN_PHRASES).items():
+# `trainwise.diagnose(state.history)` after `trainwise.fit` (audit s16 N9): the same code
+# terms, but fit has these as arguments (a Monitor's loop has them in its own code)
+FIT_KEYS = {
+    "raise train.max_epochs": "raise fit's max_epochs= (or run more epochs in your own loop)",
+    "train.max_epochs": "fit's max_epochs= (or your own loop's epochs)",
+    # fit has no early-stopping argument: the callback that stops and keeps the best weights
+    "let early stopping find the best epoch": "let early stopping find the best epoch "
+    "(fit(..., callbacks=[trainwise.train.callbacks.BestWeights(patience=5)]) stops there and "
+    "restores its weights)",
+    "train.grad_clip": "fit's grad_clip=max_norm (in your own loop: "
+                       "torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm) before "
+                       "optimizer.step())",
+}
+FIT_STAGES = STAGES | {"train": "your fit() call or training loop"}
+
+
+def in_loop_terms(text: str, fit: bool = False) -> str:
+    """`text` with its config keys and stage names said in code terms (`fit`: fit()'s
+    arguments where it has them)."""
+    # FIT_KEYS first: "raise train.max_epochs" before the table's own entries
+    keys = FIT_KEYS | {k: v for k, v in CONFIG_KEYS.items() if k not in FIT_KEYS} if fit \
+        else CONFIG_KEYS
+    stages = FIT_STAGES if fit else STAGES
+    for key, words in (keys | RUN_PHRASES).items():
         text = text.replace(key, words)
-    return _STAGE.sub(lambda match: STAGES[match.group(1)], text)
+    return _STAGE.sub(lambda match: stages[match.group(1)], text)
 
 
-def for_own_loop(finding: Finding) -> Finding:
-    """The finding with its fix (and message) in loop terms."""
-    fix, message = in_loop_terms(finding.fix), in_loop_terms(finding.message)
+def for_own_loop(finding: Finding, fit: bool = False) -> Finding:
+    """The finding with its fix (and message) in loop terms (`fit`: in fit()'s)."""
+    fix, message = in_loop_terms(finding.fix, fit), in_loop_terms(finding.message, fit)
     if fix == finding.fix and message == finding.message:
         return finding
     return replace(finding, fix=fix, message=message)

@@ -222,7 +222,7 @@ class MonitorFindings:
 
 def diagnose_own_loop(history: list[dict[str, Any]], num_classes: int | None) -> list[Finding]:
     """The rules' findings, their fixes said for a hand-written loop (loop_terms)."""
-    return [for_own_loop(f) for f in diagnose(history, num_classes=num_classes)]
+    return [for_own_loop(f) for f in diagnose(history, num_classes=num_classes, words="run")]
 
 
 def one_line_verdict(found: list[Finding]) -> str:
