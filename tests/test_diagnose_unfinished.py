@@ -32,7 +32,8 @@ def test_without_a_plan_the_fixes_name_fit_arguments_not_config_keys_or_stages()
     (finding,) = [f for f in found if f.code == "still_improving"]
     assert "raise fit's max_epochs= (or run more epochs in your own loop)" in finding.fix
     assert "your fit() call or training loop" in finding.fix
-    assert "callbacks=[trainwise.train.callbacks.BestWeights(patience=5)]" in finding.fix
+    assert ("from trainwise.train.callbacks import BestWeights; fit(..., callbacks=["
+            "BestWeights(patience=5)])") in finding.fix
     text = finding.fix + finding.message
     assert not re.search(r"(?<![\w.])(train|model|tune)\.", text)  # a config key
     assert " stage" not in text

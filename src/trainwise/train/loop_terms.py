@@ -70,8 +70,8 @@ FIT_KEYS = {
     "train.max_epochs": "fit's max_epochs= (or your own loop's epochs)",
     # fit has no early-stopping argument: the callback that stops and keeps the best weights
     "let early stopping find the best epoch": "let early stopping find the best epoch "
-    "(fit(..., callbacks=[trainwise.train.callbacks.BestWeights(patience=5)]) stops there and "
-    "restores its weights)",
+    "(from trainwise.train.callbacks import BestWeights; fit(..., callbacks=[BestWeights("
+    "patience=5)]) stops there and restores its weights)",
     "train.grad_clip": "fit's grad_clip=max_norm (in your own loop: "
                        "torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm) before "
                        "optimizer.step())",
