@@ -217,6 +217,17 @@ def test_loss_at_init_far_below_label_entropy_suggests_leakage() -> None:
     assert ok.code == "loss_at_init_ok"
 
 
+@pytest.mark.parametrize(("loss", "task"), [(0.2, "classification"), (0.01, "regression")])
+def test_a_too_good_loss_at_init_names_an_already_trained_module_first(loss, task) -> None:
+    # a notebook cell run twice passes the module the first run trained in place: its loss
+    # at init is 0.063 where H = 2.3, and no label leaks (user audit s16 N3)
+    y = torch.arange(300) % 3 if task == "classification" else torch.arange(300.0) / 100
+    (low,) = check_loss_at_init(loss, y, task, 3 if task == "classification" else 0)
+    assert low.code == "loss_at_init_off" and low.evidence["direction"] == "low"
+    trained, leak = low.fix.find("trained already"), low.fix.find("leaking into")
+    assert 0 <= trained < leak and "build it again" in low.fix
+
+
 def test_tiny_inputs_make_first_layer_gradient_vanish(blobs) -> None:
     x, y = blobs
     findings = check_at_init(net(), CE, x * 1e-7, y, task="classification", num_classes=3,

@@ -1,6 +1,7 @@
 """trainwise.run as a notebook calls it: arguments checked up front, the caller's state left
 as it was, a result that answers the usual questions."""
 
+import json
 import os
 import random
 import subprocess
@@ -50,6 +51,10 @@ def _tiny_run(tmp_path, data, *extra, **kwargs):
     return trainwise.run(data=data, overrides=overrides, report=False, **kwargs)
 
 
+def _meta(result):
+    return json.loads((result.path / "meta.json").read_text())
+
+
 def _codes(result):
     return {f.code: f for f in result.findings if f.stage == "model"}
 
@@ -67,6 +72,9 @@ def test_a_model_trained_by_an_earlier_run_is_not_called_fresh(tmp_path):
     assert warning.severity.value == "warning" and "init_kept" not in _codes(second)
     assert str(first.path) in warning.message and "Build the Sequential again" in warning.fix
     assert "Sequential()" not in warning.fix  # an empty Sequential is no fresh copy (s9 N1)
+    # the folder says so too, where config.toml (rerun with a fresh module) cannot (s16 N3)
+    assert "trained_by" not in _meta(first)["user_model"]
+    assert _meta(second)["user_model"]["trained_by"] == str(first.path)
 
     for layer in (net[0], net[2]):  # the user re-initialises the same object: fresh again
         layer.reset_parameters()

@@ -190,6 +190,12 @@ def _run_in_folder(ctx: ResumeContext, findings: list[Finding], fabric: Fabric, 
                    callbacks: list[Any]) -> RunResult:
     ctx.user_model, ctx.user_callbacks = model, list(callbacks)
     folder = ctx.source or ctx.run.path  # what an interrupt names and a trained model marks
+    # `model` is trained in place, not a copy (user audit s16 N3 weighed both): the contract a
+    # notebook relies on is "net is trained after run()" (net(x) in the next cell); a deepcopy
+    # would leave it silently untrained, double the GPU memory of a large module and cut ties
+    # to tensors shared outside it, and refusing a trained module would stop warm starts meant
+    # so. A second run on it is told instead: trained_mark's mark gives the model stage's
+    # init_from_earlier_run warning and meta.json's user_model.trained_by.
     if model is not None:  # config.toml's model.user_class, and whether it is importable
         ctx.meta["user_model"] = user_model_meta(model)
     stages_done = [{"name": "setup", "seconds": 0.0, "findings": list(findings)}] \

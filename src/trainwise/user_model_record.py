@@ -14,6 +14,7 @@ from typing import Any
 from torch import nn
 
 from trainwise.config import Config, ConfigError
+from trainwise.model.trained_mark import trained_by
 
 
 def class_path(model: nn.Module) -> tuple[str, bool]:
@@ -70,9 +71,14 @@ def _builds_with_no_arguments(cls: type) -> bool:
 
 def user_model_meta(model: nn.Module) -> dict[str, Any]:
     """meta.json's "user_model": the class and whether model.name = that class rebuilds it
-    ("importable", the key older runs wrote: see `rebuildable`)."""
+    ("importable", the key older runs wrote: see `rebuildable`); "trained_by", the run folder
+    whose training left the module's weights as they are (the same object passed again, a
+    notebook cell run twice), so the folder says this run did not start from fresh weights
+    where config.toml, rerun with a freshly built module, would (user audit s16 N3)."""
     path, importable = class_path(model)
-    return {"class": path, "importable": importable}
+    earlier_run = trained_by(model)
+    return {"class": path, "importable": importable,
+            **({"trained_by": earlier_run} if earlier_run is not None else {})}
 
 
 def with_user_class(config: Config, model: nn.Module | None) -> Config:

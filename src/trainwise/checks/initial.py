@@ -24,6 +24,13 @@ LOSS_HIGH_INFO = 1.5
 # No input-independent predictor beats the label entropy H; a random net at half of it has
 # seen the answer (leakage) or the loss is not the one we think.
 LOSS_LOW = 0.5
+# The commonest cause of a too-good loss at init in a notebook is no leak at all: the module
+# passed is the one an earlier cell trained (trainwise.run, fit and a Monitor loop train it in
+# place), so its weights know the answers (user audit s16 N3: 0.063 where H = 2.3).
+TRAINED_ALREADY = ("If you passed your own module, it may be trained already (the same object "
+                   "as an earlier trainwise.run, fit or training loop, e.g. a notebook cell run "
+                   "twice: they train it in place): build it again (net = Net()) and pass the "
+                   "new one.")
 REGRESSION_HIGH = 3.0  # x var(y): the best constant predictor scores var(y)
 REGRESSION_LOW = 0.1
 DEAD_FRACTION = 0.5  # of a ReLU layer's units that output 0 for every sample
@@ -64,8 +71,9 @@ def _classification_loss(loss: float, y: torch.Tensor, num_classes: int) -> list
         return [warning(STAGE, "loss_at_init_off",
                         f"cross-entropy at init is {loss:.3g}, below half the label entropy "
                         f"{entropy:.3g}: an untrained model should not know the answers.",
-                        "look for the label leaking into the inputs, or a loss that is not "
-                        "cross-entropy on logits; revisit the data stage.",
+                        f"{TRAINED_ALREADY} If it was not: look for the label leaking into "
+                        "the inputs, or a loss that is not cross-entropy on logits; revisit "
+                        "the data stage.",
                         direction="low", revisit="data", **evidence)]
     note = " (logits start somewhat large)" if loss > LOSS_HIGH_INFO * expected else ""
     return [info(STAGE, "loss_at_init_ok",
@@ -92,7 +100,8 @@ def _regression_loss(loss: float, y: torch.Tensor) -> list[Finding]:
         return [warning(STAGE, "loss_at_init_off",
                         f"MSE at init is {loss:.3g}, under a tenth of the target variance: an "
                         "untrained model should not predict this well.",
-                        "look for the target leaking into the inputs; revisit the data stage.",
+                        f"{TRAINED_ALREADY} If it was not: look for the target leaking into "
+                        "the inputs; revisit the data stage.",
                         direction="low", revisit="data", **evidence)]
     return [info(STAGE, "loss_at_init_ok",
                  f"MSE at init {loss:.3g} vs target variance {var:.3g}.", **evidence)]
