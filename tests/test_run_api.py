@@ -1,9 +1,11 @@
 """trainwise.run as a notebook calls it: arguments checked up front, the caller's state left
 as it was, a result that answers the usual questions."""
 
+import ast
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 
@@ -163,9 +165,15 @@ def test_run_result_answers_the_next_questions_in_a_short_repr(tmp_path):
         result.history_frame("epochs")
     text = repr(result)
     # the findings' evidence stays in .findings: the repr is the verdict (one line, as long
-    # as the result needs: a recommended threshold adds ~250 characters) and a few fields
-    assert len(text) - len(result.verdict) < 500, text
-    assert result.verdict in text and str(result.path) in text and "'accuracy':" in text
+    # as the result needs: a recommended threshold adds ~250 characters) and a few fields;
+    # the test metrics under their real keys (test_ prefix: 13 keys, ~540 characters)
+    assert len(text) - len(result.verdict) < 600, text
+    assert result.verdict in text and str(result.path) in text
+    # what the repr shows is what .test holds: the key typed from it indexes (s16 N8)
+    shown = ast.literal_eval(re.search(r"test=(\{[^}]*\})", text).group(1))
+    assert "test_accuracy" in shown and "test_loss" in shown
+    for key, value in shown.items():
+        assert result.test[key] == pytest.approx(value, rel=1e-3)
     assert "info)" in text and "lr=0.01" in text
 
 

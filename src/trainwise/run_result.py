@@ -98,7 +98,9 @@ class RunResult:
         counts = Counter(f.severity.value for f in self.findings)
         tally = ", ".join(f"{counts[s]} {s}{'s' if counts[s] > 1 and s != 'info' else ''}"
                           for s in ("error", "warning", "info") if counts[s])
-        test = {k.removeprefix("test_"): _short(v) for k, v in self.test.items()
+        # the keys as .test holds them (test_accuracy): a notebook types the key it sees, and
+        # the shortened 'accuracy' was a KeyError (user audit s16 N8)
+        test = {k: _short(v) for k, v in self.test.items()
                 if isinstance(v, int | float) and not isinstance(v, bool)
                 and not k.startswith("test_threshold")}  # in .test and the report
         lr = "None" if self.lr is None else f"{self.lr:.3g}"
