@@ -55,8 +55,8 @@ def test_all_is_the_exported_names_and_stage_failed_is_gone():
     import trainwise.findings
 
     assert set(trainwise.__all__) == set(trainwise._LAZY) | {
-        "Config", "ConfigError", "Finding", "Severity", "TrainwiseError", "TuneConfig",
-        "load_config"}
+        "Config", "ConfigError", "Finding", "Findings", "Severity", "TrainwiseError",
+        "TuneConfig", "load_config"}
     assert len(trainwise.__all__) == len(set(trainwise.__all__))
     assert "StageFailed" not in trainwise.__all__
     assert not hasattr(trainwise, "StageFailed") and not hasattr(trainwise.findings,
@@ -79,3 +79,47 @@ def test_type_checkers_see_every_lazy_verb_as_the_object_it_loads():
 
 def test_the_tune_subpackage_holds_the_tune_verb():
     assert trainwise.tune.tune_lr is trainwise.tune_lr
+
+
+def test_dir_lists_the_public_names_and_subpackages_not_the_modules_internals():
+    names = set(dir(trainwise))
+    assert set(trainwise.__all__) | {"checks", "data", "model", "reporting", "train",
+                                     "tune"} <= names
+    public = {n for n in names if not n.startswith("_")}
+    assert public == set(trainwise.__all__) | set(trainwise._SUBPACKAGES)  # s16 N15: no Any,
+    # import_module, random, functools, config_errors, rundir, ... beside the verbs
+    assert "__version__" in names
+
+
+def test_the_verbs_that_return_findings_give_findings_that_still_compare_as_lists():
+    import numpy as np
+
+    from trainwise.data.leakage import check_leakage
+
+    x = np.arange(24.0).reshape(12, 2)
+    found = trainwise.check_leakage(x[:8], x[6:])  # rows 6, 7 on both sides
+    assert isinstance(found, trainwise.Findings) and isinstance(found, list)
+    assert found == check_leakage(x[:8], x[6:])  # the same findings as the function's
+    assert "error [split]" in str(found) and "<table>" in found._repr_html_()
+    assert trainwise.check_leakage is trainwise.check_leakage  # one wrapper, cached
+    assert trainwise.check_leakage.__wrapped__ is check_leakage
+    assert "Errors for rows copied" in trainwise.check_leakage.__doc__  # help() is its own
+    y = (x[:, 0] > 10).astype(np.int64)
+    findings, summary = trainwise.audit((x, y))  # audit's (findings, summary) tuple
+    assert isinstance(findings, trainwise.Findings) and isinstance(summary, dict)
+
+
+def test_monitor_and_live_diagnosis_say_what_they_hold_in_their_reprs():
+    import torch
+
+    monitor = trainwise.Monitor(console=False)
+    for _ in range(3):
+        monitor.step(torch.tensor(1.0))
+    monitor.end_epoch(val_loss=0.25)
+    assert repr(monitor) == ("<Monitor run_dir=None (in memory): 3 steps, 1 epoch, last "
+                             "val_loss 0.25; .findings() diagnoses, .close() writes the run>")
+    live = trainwise.LiveDiagnosis(stop=False)
+    assert repr(live) == "LiveDiagnosis(said=0, stop=False)"
+    live.findings.append(trainwise.Finding("train", trainwise.Severity.WARNING,
+                                           "loss_exploding", "up", {}, "lower the lr"))
+    assert repr(live) == "LiveDiagnosis(said=1: warning loss_exploding, stop=False)"

@@ -3,10 +3,11 @@
 import itertools
 import json
 import operator
+from types import SimpleNamespace
 
 import pytest
 
-from trainwise.findings import Finding, Severity, error, info, warning
+from trainwise.findings import Finding, Findings, Severity, error, info, warning
 
 RANKED = [Severity.INFO, Severity.WARNING, Severity.ERROR]  # by hand: least to most severe
 COMPARISONS = [operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne]
@@ -44,3 +45,50 @@ def test_ordering_a_severity_with_what_is_no_severity_is_refused():
         Severity.ERROR < "fatal"  # noqa: B015 - str's alphabet would answer False quietly
     with pytest.raises(TypeError):
         Severity.ERROR < 2  # noqa: B015
+
+
+def test_str_of_a_finding_is_the_command_lines_line_and_its_fix():
+    found = Finding("check", Severity.WARNING, "loss_at_init_off", "cross-entropy 0.063.",
+                    {"loss": 0.063, "big": list(range(500))}, "build it again.")
+    assert str(found) == ("warning [check] loss_at_init_off: cross-entropy 0.063.\n"
+                          "  fix: build it again.")
+    assert f"{info('train', 'trained', 'Trained 2 epochs.')}" == \
+        "info [train] trained: Trained 2 epochs."
+    stepped = Finding("train", Severity.ERROR, "non_finite_loss", "NaN.", fix="lower lr", step=60)
+    assert str(stepped) == "error [train] non_finite_loss at step 60: NaN.\n  fix: lower lr"
+    assert "evidence={'loss': 0.063" in repr(found)  # repr keeps every field
+
+
+def _three():
+    return [info("check", "loss_at_init_ok", "ok <fine> & well"),
+            warning("check", "dropout_heavy", "p = 0.9", "lower p"),
+            error("train", "non_finite_loss", "NaN", "lower the lr")]
+
+
+def test_findings_is_still_the_plain_list_it_was():
+    plain = _three()
+    found = Findings(plain)
+    assert isinstance(found, list) and found == plain and plain == found
+    assert found + [plain[0]] == plain + [plain[0]] and found[1:] == plain[1:]
+    assert [f.code for f in found if f.severity >= Severity.WARNING] == ["dropout_heavy",
+                                                                         "non_finite_loss"]
+    assert json.dumps([f.to_dict() for f in found]) == json.dumps([f.to_dict() for f in plain])
+    assert repr(found) == repr(plain)  # logs and assertion messages unchanged
+
+
+def test_findings_show_one_per_line_and_as_a_table_in_a_notebook():
+    found = Findings(_three())
+    assert str(found) == "\n".join(map(str, _three())) and str(Findings()) == "no findings"
+
+    shown = []  # IPython's pretty printer, as much of it as _repr_pretty_ uses
+    found._repr_pretty_(SimpleNamespace(text=shown.append), False)
+    assert shown == [str(found)]
+    html = found._repr_html_()
+    assert "3 findings: 1 error, 1 warning, 1 info" in html
+    assert "ok &lt;fine&gt; &amp; well" in html and "<fine>" not in html  # escaped
+    cells = [html.index(code) for code in ("loss_at_init_ok", "dropout_heavy", "non_finite_loss")]
+    assert cells == sorted(cells)  # in the order given: stage order
+    assert html.count("<tr>") == 4  # the header and a row each
+    frame = found.to_frame()
+    assert list(frame["code"]) == ["loss_at_init_ok", "dropout_heavy", "non_finite_loss"]
+    assert list(frame["severity"]) == ["info", "warning", "error"]

@@ -163,6 +163,7 @@ def test_run_result_answers_the_next_questions_in_a_short_repr(tmp_path):
     assert len(result.history) == len(result.history_frame())
     with pytest.raises(trainwise.TrainwiseError, match="holds epoch, step, test"):
         result.history_frame("epochs")
+    assert isinstance(result.findings, trainwise.Findings)  # a table in a notebook (s16 N15)
     text = repr(result)
     # the findings' evidence stays in .findings: the repr is the verdict (one line, as long
     # as the result needs: a recommended threshold adds ~250 characters) and a few fields;

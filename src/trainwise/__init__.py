@@ -16,14 +16,20 @@ finished run's model on new rows and load_model for the trained nn.Module itself
 LiveDiagnosis, a fit callback that diagnoses at each epoch's end; Monitor for a training loop
 of your own; audit_parquet and check_frame_leakage for tables larger than memory.
 help(trainwise.<name>) documents each.
+
+Findings come back as a Findings list (check, audit, diagnose, check_leakage, a run's
+result.findings): a plain list that a notebook shows as a table and print() as one line per
+finding, "warning [check] code: message" and its fix, as the command line prints them;
+f.severity >= Severity.WARNING keeps the warnings and errors (info < warning < error).
 """
 
+import functools
 import random
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from trainwise.config import Config, ConfigError, TuneConfig, load_config
-from trainwise.findings import Finding, Severity, TrainwiseError
+from trainwise.findings import Finding, Findings, Severity, TrainwiseError
 
 if TYPE_CHECKING:  # type checkers see the verbs' real signatures; at run time _LAZY loads them
     from trainwise.checks.preflight import preflight as check
@@ -86,13 +92,21 @@ _LAZY = {
     "load_model": ("trainwise.prediction", "load_model"),
 }
 
+# The verbs that hand findings back (a list, or audit's (findings, summary)): their list comes
+# as Findings, which a notebook cell shows as a table, not one line of dataclass dumps (user
+# audit s16 N15); still a list, so == and + work as before. Wrapped here, at the API, so the
+# stages that call them keep their plain lists.
+_RETURN_FINDINGS = frozenset({"check", "check_leakage", "check_frame_leakage", "diagnose",
+                              "audit", "audit_parquet"})
+
 # `trainwise.tune` etc. without importing them first (the README's names); the tune verbs
 # are tune_lr, find_lr and find_batch_size above
 _SUBPACKAGES = ("checks", "data", "model", "reporting", "train", "tune")
 
 # spelled out, not built from _LAZY: type checkers read __all__ only as a literal list
 __all__ = [
-    "Config", "ConfigError", "Finding", "Severity", "TrainwiseError", "TuneConfig", "load_config",
+    "Config", "ConfigError", "Finding", "Findings", "Severity", "TrainwiseError", "TuneConfig",
+    "load_config",
     "run", "RunResult", "load_data", "audit", "split", "kfold", "table_data", "array_data",
     "audit_parquet", "check_frame_leakage", "check_leakage", "build_model", "init_weights",
     "shape_trace", "param_groups", "make_adamw", "check", "find_lr", "tune_lr",
@@ -102,8 +116,22 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def __dir__() -> list[str]:  # dir() and tab completion list the lazy verbs too
-    return sorted({*globals(), *__all__, *_SUBPACKAGES})
+def __dir__() -> list[str]:
+    """dir() and tab completion: the public names (the lazy verbs too) and the subpackages,
+    not this module's imports and helpers (Any, import_module, random, config_errors, ...,
+    user audit s16 N15); dunders such as __version__ stay."""
+    return sorted({*__all__, *_SUBPACKAGES, *(n for n in globals() if n.startswith("__"))})
+
+
+@functools.cache  # one wrapper per function: trainwise.check is trainwise.check
+def _showing_findings(function: Any) -> Any:
+    @functools.wraps(function)  # help(), the signature and __wrapped__ are the verb's own
+    def verb(*args: Any, **kwargs: Any) -> Any:
+        found = function(*args, **kwargs)
+        if isinstance(found, tuple) and found and isinstance(found[0], list):
+            return (Findings(found[0]), *found[1:])  # audit's (findings, summary)
+        return Findings(found) if isinstance(found, list) else found
+    return verb
 
 
 def _import_keeping_random(module: str) -> Any:
@@ -120,7 +148,8 @@ def _import_keeping_random(module: str) -> Any:
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         module, attribute = _LAZY[name]
-        return getattr(_import_keeping_random(module), attribute)
+        found = getattr(_import_keeping_random(module), attribute)
+        return _showing_findings(found) if name in _RETURN_FINDINGS else found
     if name in _SUBPACKAGES:
         return _import_keeping_random(f"trainwise.{name}")
     raise AttributeError(f"module 'trainwise' has no attribute '{name}'; its verbs and names "

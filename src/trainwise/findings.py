@@ -70,6 +70,39 @@ class Finding:
     def from_dict(cls, row: dict[str, Any]) -> Finding:
         return cls(**{**row, "severity": Severity(row["severity"])})
 
+    def __str__(self) -> str:
+        """As the command line prints it: "warning [check] code: message" and "  fix: ..."
+        below; print(finding) was the dataclass dump, the fix after ~1 kB of evidence (user
+        audit s16 N15). repr() keeps every field."""
+        where = "" if self.step is None else f" at step {self.step}"
+        line = f"{self.severity.value} [{self.stage}] {self.code}{where}: {self.message}"
+        return f"{line}\n  fix: {self.fix}" if self.fix else line
+
+
+class Findings(list[Finding]):
+    """A list of findings, as the verbs return them: a plain list (==, +, slicing, JSON
+    all as before) that a notebook shows as a table (severity, stage, code, message, fix)
+    instead of one line of dataclass dumps (1,796 characters for a check's 5, user audit
+    s16 N15). print() gives one Finding per line, as the command line does."""
+
+    def __str__(self) -> str:
+        return "\n".join(map(str, self)) if self else "no findings"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython's text view
+        printer.text("Findings([...])" if cycle else str(self))
+
+    def _repr_html_(self) -> str:  # Jupyter's view
+        from trainwise.findings_html import findings_table
+
+        return findings_table(self)
+
+    def to_frame(self) -> Any:
+        """The findings as a pandas DataFrame, one row each (evidence as a dict column)."""
+        import pandas as pd
+
+        columns = ["severity", "stage", "code", "message", "fix", "step", "evidence"]
+        return pd.DataFrame([f.to_dict() for f in self], columns=columns)
+
 
 def info(stage: str, code: str, message: str, **evidence: Any) -> Finding:
     return Finding(stage, Severity.INFO, code, message, evidence)

@@ -10,7 +10,7 @@ from typing import Any
 
 from torch import nn
 
-from trainwise.findings import Finding, TrainwiseError
+from trainwise.findings import Finding, Findings, TrainwiseError
 from trainwise.rundir import read_history
 
 
@@ -50,6 +50,10 @@ class RunResult:
     lr: float | None = None
     model: nn.Module | None = None
     is_global_zero: bool = True
+
+    def __post_init__(self) -> None:
+        # a notebook shows result.findings as a table, print() one per line (s16 N15)
+        self.findings = Findings(self.findings)
 
     @property
     def ok(self) -> bool:

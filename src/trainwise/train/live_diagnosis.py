@@ -101,6 +101,14 @@ class LiveDiagnosis:
                 self.findings.append(finding)
                 self.say(finding, int(state.epoch))
 
+    def __repr__(self) -> str:
+        """What it said so far, by code (the findings themselves are in .findings): the default
+        <... object at 0x7f...> said nothing in a notebook (user audit s16 N15)."""
+        codes = ", ".join(f"{f.severity.value} {f.code}" for f in self.findings[:6])
+        more = ", ..." if len(self.findings) > 6 else ""
+        return (f"LiveDiagnosis(said={len(self.findings)}{': ' if codes else ''}{codes}{more}, "
+                f"stop={self.stop})")
+
     def on_epoch_end(self, state: Any, row: dict[str, Any]) -> None:
         if state.should_stop or (self.max_epochs is not None and row["epoch"] >= self.max_epochs):
             return  # the run ends here: the diagnosis after training says it all

@@ -214,6 +214,19 @@ class Monitor:
         self._found.print_line(verdict + where)
         return found
 
+    def __repr__(self) -> str:
+        """Where it writes and how far the loop got; no diagnosis (findings() runs one): the
+        default <... object at 0x7f...> said nothing in a notebook (user audit s16 N15)."""
+        folder = f"'{self.run.path}'" if self.run is not None else "None (in memory)"
+        epochs = [r for r in self.history if r.get("kind") == "epoch"]
+        last = epochs[-1].get("val_loss") if epochs else None
+        val = f", last val_loss {last:.4g}" if isinstance(last, int | float) else ""
+        state = ", closed" if self._closed else ", should_stop" if self.should_stop else ""
+        counts = ", ".join(f"{n} {word}{'' if n == 1 else 's'}"
+                           for n, word in ((self.num_steps, "step"), (len(epochs), "epoch")))
+        return (f"<Monitor run_dir={folder}: {counts}{val}{state}; .findings() diagnoses, "
+                ".close() writes the run>")
+
     def __enter__(self) -> Monitor:
         return self
 
