@@ -280,3 +280,19 @@ def test_a_verbs_first_use_leaves_pythons_random_sequence_alone() -> None:
                            check=True).stdout.strip()
     random.seed(123)
     assert float(drawn) == random.random()
+
+
+def test_quiet_leaves_out_the_progress_lines_as_the_command_lines_quiet_does(tmp_path, capsys):
+    from trainwise.console import CHATTER
+
+    data = _tiny_data()
+    _tiny_run(tmp_path, data, "train.max_epochs=2")
+    chatty = capsys.readouterr().err
+    result = _tiny_run(tmp_path, data, "train.max_epochs=2", quiet=True)
+    quiet = capsys.readouterr().err
+    assert "epoch 2" in chatty and "trainwise run" in chatty  # an epoch line, the stage table
+    assert "epoch 2" not in quiet and "trainwise run" not in quiet  # (s16 N20)
+    assert f"Run folder: {result.path}" in " ".join(quiet.split())  # still said
+    assert result.verdict.split(" (")[0] in " ".join(quiet.split())  # the verdict too
+    assert len(quiet.splitlines()) < len(chatty.splitlines())
+    assert CHATTER.get()  # the switch ends with the call

@@ -10,6 +10,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from trainwise.console import (
     console,
     print_findings,
     print_notes,
+    quieted,
     say,
     stage_table,
 )
@@ -92,8 +94,13 @@ RESUME_STAGES: list[tuple[str, Callable[[RunContext], list[Finding]]]] = [
 def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | None = None,
         data: Any = None, overrides: list[str] | None = None, until: str = "evaluate",
         report: bool = True, resume: str | Path | None = None,
-        unsaved_overrides: list[str] | None = None, callbacks: Iterable[Any] = ()) -> RunResult:
+        unsaved_overrides: list[str] | None = None, callbacks: Iterable[Any] = (),
+        quiet: bool = False) -> RunResult:
     """The whole method on one data set; `until` stops after that stage (e.g. "check").
+
+    `quiet=True`: as the command line's --quiet, no progress bars, epoch and short-run
+    lines, stage timings or stage table; the run folder, the warnings and errors with their
+    fixes and the verdict still print (in a notebook, the lines a re-run cell adds each time).
 
     `data`: data in memory instead of data.source: a pandas DataFrame (data.target names
     its target column), an `(x, y)` pair of arrays or tensors, or a dict of arrays named as
@@ -128,6 +135,16 @@ def run(config: Config | str | Path | dict | None = None, *, model: nn.Module | 
     The run seeds its own randomness (run.seed) and chooses torch's thread count; the global
     RNG states, PL_GLOBAL_SEED / PL_SEED_WORKERS and the thread count come back as they were.
     """
+    # quiet=False leaves a caller's own `with trainwise.console.quieted():` in force
+    with quieted() if quiet else nullcontext():
+        return _run(config, model, data, overrides, until, report, resume, unsaved_overrides,
+                    callbacks)
+
+
+def _run(config: Config | str | Path | dict | None, model: nn.Module | None, data: Any,
+         overrides: list[str] | None, until: str, report: bool, resume: str | Path | None,
+         unsaved_overrides: list[str] | None, callbacks: Iterable[Any]) -> RunResult:
+    """run() itself, its arguments as run's docstring says."""
     check_until(until)
     if resume is not None and config is not None:
         raise RunFolderError("pass a config or resume=RUN_DIR, not both: a resumed run uses the "
