@@ -71,9 +71,9 @@ def _classification_loss(loss: float, y: torch.Tensor, num_classes: int) -> list
         return [warning(STAGE, "loss_at_init_off",
                         f"cross-entropy at init is {loss:.3g}, below half the label entropy "
                         f"{entropy:.3g}: an untrained model should not know the answers.",
-                        f"{TRAINED_ALREADY} If it was not: look for the label leaking into "
-                        "the inputs, or a loss that is not cross-entropy on logits; revisit "
-                        "the data stage.",
+                        f"{TRAINED_ALREADY} If it is freshly built: look for the label "
+                        "leaking into the inputs, or a loss that is not cross-entropy on "
+                        "logits; revisit the data stage.",
                         direction="low", revisit="data", **evidence)]
     note = " (logits start somewhat large)" if loss > LOSS_HIGH_INFO * expected else ""
     return [info(STAGE, "loss_at_init_ok",
@@ -100,8 +100,8 @@ def _regression_loss(loss: float, y: torch.Tensor) -> list[Finding]:
         return [warning(STAGE, "loss_at_init_off",
                         f"MSE at init is {loss:.3g}, under a tenth of the target variance: an "
                         "untrained model should not predict this well.",
-                        f"{TRAINED_ALREADY} If it was not: look for the target leaking into "
-                        "the inputs; revisit the data stage.",
+                        f"{TRAINED_ALREADY} If it is freshly built: look for the target "
+                        "leaking into the inputs; revisit the data stage.",
                         direction="low", revisit="data", **evidence)]
     return [info(STAGE, "loss_at_init_ok",
                  f"MSE at init {loss:.3g} vs target variance {var:.3g}.", **evidence)]
