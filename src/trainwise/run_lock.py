@@ -33,7 +33,12 @@ def hold_lock(folder: Path) -> IO[str] | None:
     None where locking is unsupported. Raises RunFolderBusy when another process holds it."""
     if fcntl is None:
         return None
-    handle = (folder / LOCK_NAME).open("a+", encoding="utf-8")  # "a+": not truncated unlocked
+    path = folder / LOCK_NAME
+    if path.is_symlink():  # a received folder's run.lock linking to a file of yours: the
+        path.unlink()  # link goes, its target is never truncated (audit s16 S3)
+    # not truncated until locked; O_NOFOLLOW: a link planted since is an error, not followed
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    handle = os.fdopen(descriptor, "r+", encoding="utf-8")
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -61,7 +66,7 @@ def lock_holder(folder: Path) -> str | None:
     """Who holds `folder`'s lock ('pid 1234 on host since ...'), or None when no run holds it.
     A shared lock taken and dropped at once: it reads without blocking or disturbing the run."""
     path = folder / LOCK_NAME
-    if fcntl is None or not path.is_file():
+    if fcntl is None or path.is_symlink() or not path.is_file():
         return None
     with path.open("r", encoding="utf-8") as handle:
         try:

@@ -21,8 +21,7 @@ from typing import Any
 from trainwise.config import Config, ConfigError
 from trainwise.findings import Finding, TrainwiseError
 from trainwise.run_lock import RunFolderBusy, hold_lock, lock_holder, release_lock
-
-PARTIAL_SUFFIX = ".tmp"  # a file being written (then renamed): a kill or full disk leaves it
+from trainwise.safe_write import PARTIAL_SUFFIX, write_replacing
 
 
 def remove_partials(run_dir: Path) -> list[Path]:
@@ -283,15 +282,11 @@ class RunDir:
     def write_text(self, name: str, text: str) -> Path:
         """Atomic (temporary file, then rename): a run killed mid-write keeps the old file."""
         target = self.path / name
-        tmp = target.with_name(target.name + PARTIAL_SUFFIX)
-        try:
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, target)
+        try:  # a fresh temporary file: never one planted as a link (audit s16 S3)
+            return write_replacing(target, text)
         except OSError as exc:  # a full disk: no empty .tmp left behind (audit s15 O1)
-            tmp.unlink(missing_ok=True)
             exc.filename = exc.filename or str(target)
             raise
-        return target
 
     def append_history(self, rows: list[dict[str, Any]]) -> None:
         with self.history_path.open("a", encoding="utf-8") as handle:

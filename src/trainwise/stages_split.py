@@ -33,6 +33,7 @@ from trainwise.data.tensors import Normaliser
 from trainwise.findings import Finding, TrainwiseError, info
 from trainwise.preprocessing import FILE_NAME as PREPROCESS_FILE
 from trainwise.preprocessing import Preprocessing, fitted_preprocessing
+from trainwise.safe_write import replacing
 from trainwise.stages import Arrays, RunContext
 from trainwise.train.regression_predictions import apply_log, log_function
 
@@ -58,7 +59,8 @@ def stage_split(ctx: RunContext) -> list[Finding]:
     if result.folds:  # what a resumed run needs to cross-validate: resume.saved_folds
         saved["pool"], saved["trained_fold"] = result.pool, np.array(result.trained_fold)
     ctx.folds, ctx.trained_fold = result.fold_rows(), result.trained_fold
-    np.savez(ctx.run.path / "split.npz", **saved)
+    with replacing(ctx.run.path / "split.npz", "wb") as handle:  # not through a link: S3
+        np.savez(handle, **saved)
     sizes = {name: len(arrays.y) for name, arrays in ctx.splits.items()}
     ctx.meta["split"] = {"strategy": result.strategy, "sizes": sizes,
                          "num_folds": max(1, len(result.folds)),

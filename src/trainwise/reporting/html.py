@@ -32,6 +32,7 @@ from trainwise.reporting.run_data import (
 )
 from trainwise.reporting.tuning import short_runs_figure
 from trainwise.rundir import report_folder
+from trainwise.safe_write import inside, write_replacing
 from trainwise.train.regression_predictions import PREDICTIONS_CSV, read_predictions
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
@@ -134,8 +135,7 @@ def render_figures(run: RunData) -> tuple[dict[str, EmbeddedFigure], list[str]]:
     One malformed row must not cost the whole report: the report of a broken run is the one
     the user needs most, so the failure is shown in it instead of raised.
     """
-    out_dir = run.path / "figures"
-    out_dir.mkdir(exist_ok=True)
+    out_dir = inside(run.path / "figures", run.path)  # not a link out (audit s16 S3)
     embedded, problems = {}, []
     for name, (title, build) in figure_builders(run).items():
         try:
@@ -144,7 +144,7 @@ def render_figures(run: RunData) -> tuple[dict[str, EmbeddedFigure], list[str]]:
             problems.append(f"figure '{name}' could not be drawn: {type(exc).__name__}: {exc}")
             continue
         target = out_dir / f"report_{name}.png"  # prefix: never overwrite a stage's figure
-        target.write_bytes(png)
+        write_replacing(target, png)  # a link named so is replaced, not written through
         embedded[name] = EmbeddedFigure(title, data_uri(png), f"figures/{target.name}")
     return embedded, problems
 
@@ -219,6 +219,4 @@ def build_report(run_path: str | Path) -> Path:
                    problems=figure_problems + extra_problems
                    + [p for p in (suspects_problem, crossval_problem, mistakes_problem) if p])
     say_missing(context["missing"])  # stderr too: a batch job never opens the report
-    target = path / "report.html"
-    target.write_text(render_html(context), encoding="utf-8")
-    return target
+    return write_replacing(path / "report.html", render_html(context))  # see safe_write

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from trainwise.safe_write import replacing
 from trainwise.train.decision_threshold import apply_threshold
 from trainwise.train.label_issues import probabilities
 from trainwise.train.regression_predictions import key_cell
@@ -52,7 +53,8 @@ def write_class_predictions(path: Path, rows: np.ndarray | None, outputs: torch.
         frame["predicted_at_threshold"] = labels[apply_threshold(probs, record)]
     for column, values in probability_columns(probs, names).items():
         frame[column] = values
-    frame.to_csv(path, index=False)
+    with replacing(path, "w", newline="", encoding="utf-8") as handle:
+        frame.to_csv(handle, index=False)
 
 
 def probability_columns(probs: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:

@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 
 from trainwise.amounts import amount
 from trainwise.findings import Finding, explained, warning
+from trainwise.safe_write import replacing
 
 # the reference as the test_result line and the report's test table name it (regression:
 # regression_metrics.BASELINES["linear"], beside the other regression baselines)
@@ -132,12 +133,13 @@ def save_linear(path: Path, fit: LinearFit, feature_names: list[str], task: str,
     if task != "classification":
         coef, intercept = coef * target_scale, intercept * target_scale + target_mean
     names = feature_names if len(feature_names) == coef.shape[1] else []
-    np.savez(path, task=np.str_(task), model=np.str_(fit.name), coef=coef,
-             intercept=intercept, penalty=np.float64(fit.penalty),
-             classes=np.asarray([] if fit.classes is None else fit.classes, dtype=np.int64),
-             feature_names=np.asarray(names, dtype=str),
-             target_transform=np.str_(target_transform),
-             fit_rows=np.int64(fit.fit_rows), train_rows=np.int64(fit.train_rows))
+    classes = np.asarray([] if fit.classes is None else fit.classes, dtype=np.int64)
+    with replacing(path, "wb") as handle:  # not through a link (audit s16 S3)
+        np.savez(handle, task=np.str_(task), model=np.str_(fit.name), coef=coef,
+                 intercept=intercept, penalty=np.float64(fit.penalty), classes=classes,
+                 feature_names=np.asarray(names, dtype=str),
+                 target_transform=np.str_(target_transform),
+                 fit_rows=np.int64(fit.fit_rows), train_rows=np.int64(fit.train_rows))
 
 
 def regression_finding(rmse: float, linear_rmse: float, test_std: float,

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from trainwise.findings import Finding, Severity
+from trainwise.safe_write import replacing
 from trainwise.train.regression_intervals import MIN_ROWS, percentile_bounds, resamples
 
 PREDICTIONS_CSV = "test_predictions.csv"
@@ -153,7 +154,7 @@ def write_predictions(path: Path, rows: np.ndarray | None, actual: np.ndarray,
     to the file by hand: audit s13 F14), `actual`, `predicted`, `error` (predicted - actual),
     in the target's units."""
     keys = keys or {}
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with replacing(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["row", *keys, "actual", "predicted", "error"])
         for i, (a, p) in enumerate(zip(actual.tolist(), predicted.tolist(), strict=True)):

@@ -1,0 +1,75 @@
+"""Writing into a run folder without writing through a link out of it (audit s16 S3).
+
+A run folder is shared as a tar or zip, and both keep symlinks: a received folder whose
+report.html links to ~/.bashrc had the user's file overwritten by `trainwise report`, and one
+whose figures/ links to another folder had PNGs dropped there. So every run-folder writer
+writes a fresh temporary file beside its target, created with O_EXCL (never through an
+existing name, link or not), and renames it over the target: the rename replaces a link
+itself, never the file it points to. A sub-folder (figures/) is refused when it is a link or
+resolves outside the run folder. A kill mid-write leaves only the temporary `*.tmp` file,
+which a --resume removes (rundir.remove_partials).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from trainwise.findings import TrainwiseError
+
+PARTIAL_SUFFIX = ".tmp"  # a file being written (then renamed): a kill or full disk leaves it
+# O_EXCL already refuses an existing name, a dangling link included; O_NOFOLLOW says so twice
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+
+
+class UnsafeFolderError(TrainwiseError):
+    """A run folder's sub-folder is a link, or leads outside the run folder."""
+
+
+def inside(folder: Path, root: Path) -> Path:
+    """`folder` (made when missing) when it is a real folder inside `root`; else an error."""
+    if folder.is_symlink() or not folder.resolve().is_relative_to(root.resolve()):
+        target = os.readlink(folder) if folder.is_symlink() else folder.resolve()
+        raise UnsafeFolderError(
+            f"'{folder}' leads to '{target}', outside the run folder '{root}': nothing is "
+            "written there, as a received run folder could aim it at any of your folders. "
+            f"Delete the link (rm '{folder}') and run the command again; it makes a real "
+            "folder.")
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def _fresh_temporary(target: Path) -> tuple[int, Path]:
+    # a random part: a stale or planted 'report.html.tmp' can neither block nor redirect us;
+    # mode 0o666 less the umask, as open() gives (mkstemp's 0o600 would hide shared reports)
+    tmp = target.with_name(f"{target.name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
+    return os.open(tmp, _CREATE, 0o666), tmp
+
+
+@contextmanager
+def replacing(target: Path, mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
+    """A handle on a new temporary file beside `target`, renamed over `target` when the
+    block ends without error (then `target` is a plain file, whatever it was before)."""
+    descriptor, tmp = _fresh_temporary(Path(target))
+    try:
+        with os.fdopen(descriptor, mode, **kwargs) as handle:
+            yield handle
+        os.replace(tmp, target)
+    except BaseException:  # a full disk or Ctrl-C: no temporary file left behind
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_replacing(target: Path, data: str | bytes) -> Path:
+    """Write `data` (text as UTF-8) to `target` through a renamed temporary file."""
+    if isinstance(data, bytes):
+        with replacing(target, "wb") as handle:
+            handle.write(data)
+    else:
+        with replacing(target, "w", encoding="utf-8") as handle:
+            handle.write(data)
+    return target

@@ -1,0 +1,90 @@
+"""Nothing writes through a symlink out of a run folder (audit s16 S3): a received folder
+whose report.html, test_predictions.csv, split.npz or run.lock links to a file of the user's
+leaves that file as it was; a figures/ linking out is refused before anything is written."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+from trainwise.reporting import build_report  # noqa: E402
+from trainwise.run_lock import hold_lock, release_lock  # noqa: E402
+from trainwise.safe_write import UnsafeFolderError, replacing, write_replacing  # noqa: E402
+from trainwise.train.regression_predictions import write_predictions  # noqa: E402
+
+SECRET = "the user's own file\n"
+
+
+def _victim(tmp_path: Path) -> Path:
+    victim = tmp_path / "victim_bashrc"
+    victim.write_text(SECRET)
+    return victim
+
+
+def _received(finished_run, tmp_path: Path) -> Path:
+    folder = tmp_path / "received"
+    shutil.copytree(finished_run[0], folder, symlinks=True)
+    return folder
+
+
+def test_report_html_linking_out_is_replaced_not_written_through(finished_run,
+                                                                 tmp_path) -> None:
+    folder, victim = _received(finished_run, tmp_path), _victim(tmp_path)
+    (folder / "report.html").unlink(missing_ok=True)
+    (folder / "report.html").symlink_to(victim)
+    target = build_report(folder)
+    assert victim.read_text() == SECRET
+    assert not target.is_symlink() and target.read_text().startswith("<!doctype html>")
+
+
+def test_figures_linking_out_is_refused_and_nothing_lands_there(finished_run,
+                                                                tmp_path) -> None:
+    folder = _received(finished_run, tmp_path)
+    elsewhere = tmp_path / "victim_dir"
+    elsewhere.mkdir()
+    shutil.rmtree(folder / "figures")
+    (folder / "figures").symlink_to(elsewhere)
+    with pytest.raises(UnsafeFolderError, match=r"rm '.*figures'"):
+        build_report(folder)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_predictions_and_npz_writers_replace_a_link(tmp_path) -> None:
+    victim = _victim(tmp_path)
+    csv_path, npz_path = tmp_path / "test_predictions.csv", tmp_path / "split.npz"
+    csv_path.symlink_to(victim)
+    npz_path.symlink_to(victim)
+    write_predictions(csv_path, None, np.array([1.0]), np.array([1.5]))
+    with replacing(npz_path, "wb") as handle:
+        np.savez(handle, train=np.arange(3))
+    assert victim.read_text() == SECRET
+    assert csv_path.read_text().splitlines() == ["row,actual,predicted,error", ",1.0,1.5,0.5"]
+    assert np.load(npz_path)["train"].tolist() == [0, 1, 2]
+
+
+def test_a_planted_temporary_name_is_not_followed(tmp_path) -> None:
+    victim = _victim(tmp_path)
+    (tmp_path / "findings.json.tmp").symlink_to(victim)  # the old fixed temporary name
+    write_replacing(tmp_path / "findings.json", "[]")
+    assert victim.read_text() == SECRET and (tmp_path / "findings.json").read_text() == "[]"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "findings.json", "findings.json.tmp", "victim_bashrc"]  # no temporary left behind
+
+
+def test_run_lock_linking_out_is_not_truncated(tmp_path) -> None:
+    victim = _victim(tmp_path)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "run.lock").symlink_to(victim)
+    handle = hold_lock(folder)
+    try:
+        assert victim.read_text() == SECRET
+        assert (folder / "run.lock").read_text().startswith("pid ")
+    finally:
+        release_lock(handle)
