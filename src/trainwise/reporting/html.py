@@ -101,12 +101,23 @@ def _task_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
     if _has(run.epochs, "val_reliability") or (run.test or {}).get("test_reliability"):
         builders["reliability"] = ("Reliability diagram",
                                    lambda: reliability_figure(run.epochs, run.test))
-    kept = two_class_predictions(run.path / PREDICTIONS_CSV,
-                                 run.meta.get("decision_threshold"), _test_rarer(run))
+    try:  # a malformed file costs this figure, as a note, not the report (audit s16 S10)
+        kept = two_class_predictions(run.path / PREDICTIONS_CSV,
+                                     run.meta.get("decision_threshold"), _test_rarer(run))
+    except Exception as exc:  # noqa: BLE001 - render_figures shows it, see its docstring
+        return {**builders, "precision_recall": ("Precision-recall", _failed(exc))}
     if kept is not None:
         builders["precision_recall"] = ("Precision-recall",
                                         lambda: precision_recall_figure(**kept))
     return builders
+
+
+def _failed(exc: Exception) -> Callable[[], Figure]:
+    """A builder that raises what reading its inputs raised: render_figures' try turns it
+    into the figure's note, as it does for a failure while drawing."""
+    def build() -> Figure:
+        raise exc
+    return build
 
 
 def _test_rarer(run: RunData) -> str | None:
@@ -122,7 +133,10 @@ def _regression_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figu
     if keys:
         builders["val_error"] = ("Validation error", lambda: metric_curves.metric_figure(
             run.epochs, keys, "Validation error per epoch"))
-    kept = read_predictions(run.path / PREDICTIONS_CSV)  # the evaluate stage's, not redone
+    try:  # the evaluate stage's, not redone; malformed: a note (audit s16 S10)
+        kept = read_predictions(run.path / PREDICTIONS_CSV)
+    except Exception as exc:  # noqa: BLE001 - render_figures shows it, see its docstring
+        return {**builders, "predictions": ("Predicted vs actual", _failed(exc))}
     if kept is not None:
         builders["predictions"] = ("Predicted vs actual",
                                    lambda: predicted_vs_actual_figure(*kept))

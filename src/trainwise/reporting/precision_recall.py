@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
 from trainwise.reporting.figures import PALETTE, TEST_COLOR, legend, new_axes, styled
+from trainwise.train.regression_predictions import require_columns
 
 
 def two_class_predictions(path: Path, record: dict[str, Any] | None,
@@ -31,6 +32,7 @@ def two_class_predictions(path: Path, record: dict[str, Any] | None,
         return None
     frame = pd.read_csv(path, dtype={"actual": str, "predicted": str,
                                      "predicted_at_threshold": str}, keep_default_na=False)
+    require_columns(frame, path, ["actual", "predicted"])
     columns = [c for c in frame.columns if c.startswith("probability_")]
     names = [c.removeprefix("probability_") for c in columns]
     frame = frame[frame["actual"] != ""]  # a target the loss ignored has no class

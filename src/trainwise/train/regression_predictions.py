@@ -181,4 +181,17 @@ def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
     if not path.exists():
         return None
     frame = pd.read_csv(path)
+    require_columns(frame, path, ["actual", "predicted"])
     return frame["actual"].to_numpy(np.float64), frame["predicted"].to_numpy(np.float64)
+
+
+def require_columns(frame: pd.DataFrame, path: Path, columns: list[str]) -> None:
+    """A ValueError naming the first of `columns` a run folder's test_predictions.csv lacks
+    (hand-edited, truncated, another tool's file: audit s16 S10 was a raw KeyError: 'actual')."""
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        has = ", ".join(str(c) for c in list(frame.columns)[:8]) or "no columns"
+        raise ValueError(
+            f"{path.name} lacks column '{missing[0]}' (it has {has}); the evaluate stage writes "
+            f"{', '.join(columns)} there. Restore the file the run wrote, or delete it: the "
+            "report then leaves this figure out.")
