@@ -177,7 +177,10 @@ def _add_predict(sub: Any) -> None:
     predict.add_argument("--out", default="predictions.csv",
                          help="where to write the predictions (default: predictions.csv in "
                          "the current folder; an older file there is replaced, and stderr "
-                         "says so)")
+                         "says so; the input file or a path inside a run folder is refused)")
+    predict.add_argument("--force", action="store_true",
+                         help="write --out even where it is the input file or lies inside a "
+                         "run folder (each replaced file is lost)")
 
 
 def _add_compare(sub: Any) -> None:
@@ -222,6 +225,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "predict":
         _check_out(args.out)  # before the model runs, not after
+        _check_not_precious(args.out, [args.file], args.force)
         _predict_to_csv(args.run_dir, args.file, args.out, args.threshold,
                         args.prior_corrected, args.allow_unfinished, args.trust_code)
         return 0
@@ -285,14 +289,37 @@ def _print_json(result: Any, report: bool) -> None:
 
 
 def _check_out(out: str) -> None:
-    if os.path.isdir(out):  # else pandas fails with IsADirectoryError after the model ran
+    # a trailing slash names a folder even before it exists (audit s16 S5: 'outdir/' ended
+    # in IsADirectoryError after the model ran)
+    if os.path.isdir(out) or out.endswith(("/", os.sep)):
         raise TrainwiseError(f"--out '{out}' names a folder; give a file such as "
-                             f"{os.path.join(out, 'predictions.csv')}.")
+                             f"{os.path.join(out, 'predictions.csv')}"
+                             f"{'' if os.path.isdir(out) else f' (mkdir -p {out} first)'}.")
     folder = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
         why = "does not exist" if not os.path.isdir(folder) else "is not writable"
         raise TrainwiseError(f"--out '{out}': the folder '{folder}' {why}. Create it "
                              f"(mkdir -p '{folder}') or pass --out a path in a writable folder.")
+
+
+def _check_not_precious(out: str, inputs: list[str], force: bool) -> None:
+    """Refuse an --out that is an input file or lies inside a run folder, unless --force
+    (audit s16 S5: --out new.csv replaced the rows given; --out RUN/meta.json broke the run)."""
+    if force:
+        return
+    for given in inputs:
+        if os.path.exists(out) and os.path.exists(given) and os.path.samefile(out, given):
+            raise TrainwiseError(
+                f"--out '{out}' is the input '{given}': writing there would replace the rows "
+                "you gave with the predictions alone. Give --out another path, e.g. "
+                "--out predictions.csv, or add --force to replace it.")
+    folder = Path(os.path.abspath(out)).parent
+    run = next((f for f in (folder, *folder.parents) if (f / "meta.json").is_file()), None)
+    if run is not None:
+        raise TrainwiseError(
+            f"--out '{out}' lies inside the run folder '{run}' (it holds meta.json): a table "
+            "written there can replace the run's own files. Give --out a path outside it, "
+            "e.g. --out predictions.csv, or add --force to write there anyway.")
 
 
 def _say_interrupted(exc: KeyboardInterrupt, args: argparse.Namespace | None) -> None:
