@@ -298,6 +298,11 @@ class TuneConfig(_Section):
         return self
 
 
+# a file system's folder name holds 255 bytes: 16 for '<date>-<time>-', up to 4 for a '-NN'
+# of runs started in the same second, and some to spare
+MAX_RUN_NAME_BYTES = 200
+
+
 class RunConfig(_Section):
     name: str = ""  # folder name suffix; default: the data source
     out_dir: str = "runs"  # where run folders go: <out_dir>/<date>-<time>-<name>/
@@ -331,6 +336,20 @@ class RunConfig(_Section):
             raise ValueError("run.name ends the run folder's name (<date>-<time>-<name>), so "
                              "it cannot hold '/', '\\' or a NUL; to put runs elsewhere "
                              "set run.out_dir, e.g. run.out_dir=\"runs/ablation\"")
+        size = len(value.encode("utf-8"))
+        if size > MAX_RUN_NAME_BYTES:  # audit s16 S11: a 300-character name was a traceback
+            raise ValueError(f"run.name is {size} bytes long; the run folder's name "
+                             "(<date>-<time>-<name>) must fit the file system's 255, so "
+                             f"run.name may hold at most {MAX_RUN_NAME_BYTES}: set a shorter "
+                             "one, e.g. run.name=\"ablation_lr\"")
+        return value
+
+    @field_validator("out_dir")
+    @classmethod
+    def _out_dir_has_no_nul(cls, value: str) -> str:
+        if "\0" in value:  # audit s16 S11: pathlib raised "embedded null byte" in a traceback
+            raise ValueError("run.out_dir holds a NUL byte, which no folder name can; set it "
+                             "to a folder path, e.g. run.out_dir=\"runs\"")
         return value
 
 

@@ -7,6 +7,7 @@ runs/<date>-<time>-<name>/
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from trainwise.config import Config, ConfigError
+from trainwise.config_sections import MAX_RUN_NAME_BYTES
 from trainwise.findings import Finding, TrainwiseError
 from trainwise.run_lock import RunFolderBusy, hold_lock, lock_holder, release_lock
 from trainwise.safe_write import PARTIAL_SUFFIX, write_replacing
@@ -165,10 +167,17 @@ def make_out_dir(out_dir: str | Path, parent: Path) -> None:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file in the way, read-only, disk full: before any data
         raise _out_dir_error(out_dir, parent, exc) from None
+    except ValueError:  # a NUL, from the Python API (the config refuses it): audit s16 S11
+        raise ConfigError(f"run.out_dir {str(out_dir)!r} holds a NUL byte, which no folder "
+                          "name can; set run.out_dir to a folder path, e.g. "
+                          "--set run.out_dir=runs.") from None
 
 
 def _out_dir_error(out_dir: str | Path, path: Path, exc: OSError) -> ConfigError:
-    why = _in_the_way(path) or f"creating '{path}' failed ({exc.strerror or exc})"
+    too_long = exc.errno == errno.ENAMETOOLONG  # audit s16 S11: a traceback before
+    why = ("a folder name in it is over the file system's 255 bytes, or the whole path over "
+           "its limit" if too_long else None) or _in_the_way(path) or \
+        f"creating '{path}' failed ({exc.strerror or exc})"
     return ConfigError(
         f"run.out_dir '{out_dir}' cannot hold a run folder: {why}. Set run.out_dir to a "
         "writable folder, e.g. --set run.out_dir=runs.")
@@ -178,11 +187,21 @@ def _in_the_way(path: Path) -> str | None:
     """What blocks the folder where mkdir only says "File exists" (audit s15 O11): a symlink
     to a folder that is gone, or a file of that name."""
     for part in (path, *path.parents):
-        if part.is_symlink() and not part.exists():
-            return f"'{part}' is a symlink to '{os.readlink(part)}', which does not exist"
-        if part.exists() and not part.is_dir():
-            return f"'{part}' is a file, not a folder"
+        try:  # stat itself fails on a name too long or a folder we may not read (S11)
+            if part.is_symlink() and not part.exists():
+                return f"'{part}' is a symlink to '{os.readlink(part)}', which does not exist"
+            if part.exists() and not part.is_dir():
+                return f"'{part}' is a file, not a folder"
+        except OSError:
+            continue
     return None
+
+
+def _fitted(name: str) -> str:
+    """`name` cut to MAX_RUN_NAME_BYTES of UTF-8 (never inside a character), so the folder's
+    name fits 255 bytes: a name taken from a 249-character data file name was a traceback
+    (audit s16 S11); run.name itself is refused past that length, by the config."""
+    return name.encode("utf-8")[:MAX_RUN_NAME_BYTES].decode("utf-8", "ignore")
 
 
 class RunDir:
@@ -197,7 +216,7 @@ class RunDir:
     @classmethod
     def create(cls, out_dir: str | Path, name: str) -> RunDir:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = Path(out_dir) / f"{stamp}-{name}"
+        base = Path(out_dir) / f"{stamp}-{_fitted(name)}"
         make_out_dir(out_dir, base.parent)
         path, n = base, 1
         while True:  # mkdir is the check: of processes starting at once, one gets each name
