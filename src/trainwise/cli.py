@@ -399,6 +399,7 @@ def _predict_to_csv(run_dir: str, file: str, out: str, threshold: str = "argmax"
     rows join back without their order; what predict warns of goes to stderr, one line each."""
     from trainwise.prediction import predict
     from trainwise.prediction_table import PredictionWarning
+    from trainwise.spreadsheet import safe_frame
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # every note once, as a plain line, not file:line
@@ -410,7 +411,7 @@ def _predict_to_csv(run_dir: str, file: str, out: str, threshold: str = "argmax"
     if "row" not in frame.columns:
         frame.insert(0, "row", range(len(frame)))
     replaced = os.path.exists(out)  # the default, ./predictions.csv, is easy to overwrite
-    frame.to_csv(out, index=False)
+    safe_frame(frame).to_csv(out, index=False)  # a class '=HYPERLINK(..)' as text: S12
     again = (" It replaced the older file of that name; give --out another path to keep "
              "both.") if replaced else ""
     print(f"Wrote {len(frame)} rows to {os.path.abspath(out)}.{again}", file=sys.stderr)

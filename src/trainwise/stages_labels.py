@@ -17,6 +17,8 @@ from torch import nn
 
 from trainwise.data.task import TaskData
 from trainwise.findings import Finding
+from trainwise.safe_write import replacing
+from trainwise.spreadsheet import safe_cell
 from trainwise.stages import RunContext, eval_batch_size
 from trainwise.train.evaluate import predict
 from trainwise.train.label_calibration import Calibration, fit_calibration
@@ -182,15 +184,18 @@ def _write_csv(ctx: RunContext, found: list[Suspect]) -> None:
               "p_suggested"]
     ids = {name: name if name not in fields else f"{name} (id)" for name in ctx.data.row_ids}
     fields[2:2] = list(ids.values())
-    with open(ctx.run.path / CSV_NAME, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+    # a fresh file renamed over the old (not through a link: audit s16 S3); class names, ids
+    # and headers as text a spreadsheet will not run (spreadsheet.py, S12)
+    with replacing(ctx.run.path / CSV_NAME, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[safe_cell(f) for f in fields],
+                                extrasaction="ignore")
         writer.writeheader()
         for suspect in found:
             row = {**suspect.to_dict(), "source_row_0based": suspect.named_row,
                    **{ids[name]: value for name, value in suspect.ids.items()},
                    "p_given": f"{suspect.p_given:.4f}",
                    "p_suggested": f"{suspect.p_suggested:.4f}"}
-            writer.writerow(row)
+            writer.writerow({safe_cell(k): safe_cell(v) for k, v in row.items()})
 
 
 def _add_figure(ctx: RunContext, found: list[Suspect]) -> None:

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
 from trainwise.reporting.figures import PALETTE, TEST_COLOR, legend, new_axes, styled
+from trainwise.spreadsheet import unquoted
 from trainwise.train.regression_predictions import require_columns
 
 
@@ -30,9 +31,7 @@ def two_class_predictions(path: Path, record: dict[str, Any] | None,
     probability columns or both classes in test."""
     if not path.exists():
         return None
-    frame = pd.read_csv(path, dtype={"actual": str, "predicted": str,
-                                     "predicted_at_threshold": str}, keep_default_na=False)
-    require_columns(frame, path, ["actual", "predicted"])
+    frame = _read(path)
     columns = [c for c in frame.columns if c.startswith("probability_")]
     names = [c.removeprefix("probability_") for c in columns]
     frame = frame[frame["actual"] != ""]  # a target the loss ignored has no class
@@ -49,6 +48,17 @@ def two_class_predictions(path: Path, record: dict[str, Any] | None,
             "at_threshold": frame["predicted_at_threshold"].to_numpy() if kept else None,
             "threshold": float(record["threshold"]) if kept and record else None,
             "table_note": _table_note(frame, positive, rarer, names)}
+
+
+def _read(path: Path) -> pd.DataFrame:
+    """test_predictions.csv with its class names as written before the spreadsheet quote
+    (spreadsheet.py: a class '=x' is written \'=x, audit s16 S12), so they match meta.json's."""
+    names = ("actual", "predicted", "predicted_at_threshold")
+    frame = pd.read_csv(path, dtype=dict.fromkeys(names, str), keep_default_na=False)
+    require_columns(frame, path, ["actual", "predicted"])
+    for column in (name for name in names if name in frame):
+        frame[column] = frame[column].map(unquoted)
+    return frame
 
 
 def _table_note(frame: pd.DataFrame, positive: str, rarer: str | None,

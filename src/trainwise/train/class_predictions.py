@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from trainwise.safe_write import replacing
+from trainwise.spreadsheet import safe_frame
 from trainwise.train.decision_threshold import apply_threshold
 from trainwise.train.label_issues import probabilities
 from trainwise.train.regression_predictions import key_cell
@@ -54,7 +55,7 @@ def write_class_predictions(path: Path, rows: np.ndarray | None, outputs: torch.
     for column, values in probability_columns(probs, names).items():
         frame[column] = values
     with replacing(path, "w", newline="", encoding="utf-8") as handle:
-        frame.to_csv(handle, index=False)
+        safe_frame(frame).to_csv(handle, index=False)  # class names as text: audit s16 S12
 
 
 def probability_columns(probs: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:

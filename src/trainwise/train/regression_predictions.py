@@ -20,6 +20,7 @@ import torch
 
 from trainwise.findings import Finding, Severity
 from trainwise.safe_write import replacing
+from trainwise.spreadsheet import safe_cell
 from trainwise.train.regression_intervals import MIN_ROWS, percentile_bounds, resamples
 
 PREDICTIONS_CSV = "test_predictions.csv"
@@ -156,10 +157,10 @@ def write_predictions(path: Path, rows: np.ndarray | None, actual: np.ndarray,
     keys = keys or {}
     with replacing(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["row", *keys, "actual", "predicted", "error"])
+        writer.writerow(["row", *map(safe_cell, keys), "actual", "predicted", "error"])
         for i, (a, p) in enumerate(zip(actual.tolist(), predicted.tolist(), strict=True)):
-            writer.writerow(["" if rows is None else int(rows[i]),
-                             *(key_cell(values[i]) for values in keys.values()),
+            writer.writerow(["" if rows is None else int(rows[i]),  # keys as text: S12
+                             *(safe_cell(key_cell(values[i])) for values in keys.values()),
                              repr(a), repr(p), repr(p - a)])
 
 
