@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 
 from trainwise.reporting import build_report  # noqa: E402
 from trainwise.run_lock import hold_lock, release_lock  # noqa: E402
+from trainwise.rundir import RunDir  # noqa: E402
 from trainwise.safe_write import UnsafeFolderError, replacing, write_replacing  # noqa: E402
 from trainwise.train.regression_predictions import write_predictions  # noqa: E402
 
@@ -88,3 +89,16 @@ def test_run_lock_linking_out_is_not_truncated(tmp_path) -> None:
         assert (folder / "run.lock").read_text().startswith("pid ")
     finally:
         release_lock(handle)
+
+
+def test_history_and_checkpoints_linking_out_are_refused(tmp_path) -> None:
+    victim, elsewhere = _victim(tmp_path), tmp_path / "victim_dir"
+    elsewhere.mkdir()
+    run = RunDir(tmp_path / "run")
+    run.history_path.symlink_to(victim)
+    with pytest.raises(UnsafeFolderError, match="rm '.*history.jsonl'"):
+        run.append_history([{"step": 1, "loss": 0.5}])
+    (run.path / "checkpoints").symlink_to(elsewhere)
+    with pytest.raises(UnsafeFolderError, match="outside the run folder"):
+        run.checkpoint_path("last")
+    assert victim.read_text() == SECRET and list(elsewhere.iterdir()) == []

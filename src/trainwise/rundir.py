@@ -23,7 +23,7 @@ from trainwise.config import Config, ConfigError
 from trainwise.config_sections import MAX_RUN_NAME_BYTES
 from trainwise.findings import Finding, TrainwiseError
 from trainwise.run_lock import RunFolderBusy, hold_lock, lock_holder, release_lock
-from trainwise.safe_write import PARTIAL_SUFFIX, write_replacing
+from trainwise.safe_write import PARTIAL_SUFFIX, appending, inside, write_replacing
 
 
 def remove_partials(run_dir: Path) -> list[Path]:
@@ -210,7 +210,8 @@ class RunDir:
     def __init__(self, path: Path):
         self.path = path
         self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / "figures").mkdir(exist_ok=True)  # checkpoints/: made by its first save,
+        # a resumed folder's figures/ or checkpoints/ linking out is refused (audit s16 S3)
+        inside(self.path / "figures", self.path)  # checkpoints/: made by its first save,
         # so `trainwise audit` (no model) leaves no empty folder (audit s13 P14)
 
     @classmethod
@@ -285,8 +286,7 @@ class RunDir:
 
     def checkpoint_path(self, which: str) -> Path:
         """Where a checkpoint is saved; asked for only by the stages that save one."""
-        self.checkpoints_dir.mkdir(exist_ok=True)
-        return self.checkpoints_dir / f"{which}.pt"
+        return inside(self.checkpoints_dir, self.path) / f"{which}.pt"
 
     def figure_path(self, name: str) -> Path:
         return self.path / "figures" / name
@@ -308,7 +308,7 @@ class RunDir:
             raise
 
     def append_history(self, rows: list[dict[str, Any]]) -> None:
-        with self.history_path.open("a", encoding="utf-8") as handle:
+        with appending(self.history_path) as handle:
             for row in rows:
                 handle.write(json.dumps(row) + "\n")
 

@@ -22,12 +22,14 @@ from typing import IO, Any
 from trainwise.findings import TrainwiseError
 
 PARTIAL_SUFFIX = ".tmp"  # a file being written (then renamed): a kill or full disk leaves it
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)  # 0 on Windows, where links need admin rights
 # O_EXCL already refuses an existing name, a dangling link included; O_NOFOLLOW says so twice
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_FOLLOW
 
 
 class UnsafeFolderError(TrainwiseError):
-    """A run folder's sub-folder is a link, or leads outside the run folder."""
+    """A run folder's sub-folder is a link or leads outside the run folder, or a file to
+    append to is a link."""
 
 
 def inside(folder: Path, root: Path) -> Path:
@@ -62,6 +64,17 @@ def replacing(target: Path, mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]
     except BaseException:  # a full disk or Ctrl-C: no temporary file left behind
         tmp.unlink(missing_ok=True)
         raise
+
+
+def appending(path: Path) -> IO[str]:
+    """`path` opened to append (made when missing); a link there is refused, not followed."""
+    if path.is_symlink():
+        raise UnsafeFolderError(
+            f"'{path}' is a link to '{os.readlink(path)}': nothing is appended through it, as "
+            "a received run folder could aim it at any of your files. Delete the link (rm "
+            f"'{path}') and run the command again.")
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NO_FOLLOW, 0o666)
+    return os.fdopen(descriptor, "a", encoding="utf-8")
 
 
 def write_replacing(target: Path, data: str | bytes) -> Path:
