@@ -102,3 +102,11 @@ def test_history_and_checkpoints_linking_out_are_refused(tmp_path) -> None:
     with pytest.raises(UnsafeFolderError, match="outside the run folder"):
         run.checkpoint_path("last")
     assert victim.read_text() == SECRET and list(elsewhere.iterdir()) == []
+
+
+def test_a_stage_figure_linking_out_is_unlinked_before_saving(tmp_path) -> None:
+    victim = _victim(tmp_path)
+    run = RunDir(tmp_path / "run")
+    (run.path / "figures" / "samples.png").symlink_to(victim)
+    path = run.figure_path("samples.png")
+    assert not path.exists() and victim.read_text() == SECRET

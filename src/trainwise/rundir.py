@@ -289,7 +289,12 @@ class RunDir:
         return inside(self.checkpoints_dir, self.path) / f"{which}.pt"
 
     def figure_path(self, name: str) -> Path:
-        return self.path / "figures" / name
+        """Where a stage saves a figure; a link of that name (a received folder's) is removed
+        first, as savefig would write through it (audit s16 S3)."""
+        path = self.path / "figures" / name
+        if path.is_symlink():
+            path.unlink()
+        return path
 
     # writers -------------------------------------------------------------
     def write_json(self, name: str, payload: Any) -> Path:
