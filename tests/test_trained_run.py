@@ -13,7 +13,9 @@ from torch import nn
 
 import trainwise
 from trainwise.cli import main
+from trainwise.config import ConfigError
 from trainwise.findings import TrainwiseError
+from trainwise.resume import resumed_config
 from trainwise.rundir import RunFolderError
 from trainwise.trained_run import run_config
 
@@ -91,6 +93,26 @@ def test_a_config_this_version_cannot_validate_exits_1_naming_the_file(baseline_
                      "--out", str(tmp_path / "p.csv")])
     assert code == 1  # a run folder that cannot be used, not a bad command line (2)
     assert "config.toml" in capsys.readouterr().err
+
+
+def test_resume_of_a_folder_with_an_unknown_key_exits_1_naming_file_and_version(
+        baseline_run, tmp_path, capsys) -> None:
+    """Audit s16 D2: exit 2 with "Did you mean 'train.layer_every'?", naming neither the file
+    nor the version that wrote it; the user typed no config."""
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(baseline_run, folder)
+    text = (folder / "config.toml").read_text(encoding="utf-8")
+    (folder / "config.toml").write_text(text.replace("[train]\n", "[train]\nfancy_new_key = 3\n",
+                                                     1), encoding="utf-8")
+    version = json.loads((folder / "meta.json").read_text())["versions"]["trainwise"]
+    assert main(["run", "--resume", str(folder), "--no-report"]) == 1
+    said = " ".join(capsys.readouterr().err.split())
+    assert str(folder / "config.toml") in said and f"trainwise {version}" in said
+    assert "train.fancy_new_key" in said and "Did you mean" not in said
+    with pytest.raises(ConfigError, match="train.layer_evry"):  # a --set typo stays exit 2
+        resumed_config(baseline_run, ["train.layer_evry=5"])
 
 
 def test_a_mismatching_module_keeps_the_line_naming_the_tensor(tmp_path) -> None:

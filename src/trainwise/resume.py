@@ -34,6 +34,7 @@ from trainwise.train.checkpoint import (
     load_checkpoint,
     rerun_after_deleting,
 )
+from trainwise.trained_run import run_config
 
 # Keys that say how or where to run, not what to train: they may change on resume.
 RUNTIME_KEYS = frozenset({
@@ -213,7 +214,13 @@ def checkpoint_extra(meta: dict[str, Any], lr: float) -> dict[str, Any]:
 
 
 def resumed_config(run_dir: str | Path, overrides: list[str] | None) -> Config:
-    return load_config(RunDir.open(run_dir).path / "config.toml", overrides)
+    """The folder's config.toml, strictly: a key this trainwise does not know (a folder written
+    by another version) or a value it refuses is the folder's fault, not the command line's:
+    exit 1 naming the file to edit and the version that wrote it (audit s16 D2: exit 2 with
+    neither). Only then the overrides, whose errors are the user's (exit 2)."""
+    folder = RunDir.open(run_dir).path
+    run_config(folder, strict=True)
+    return load_config(folder / "config.toml", overrides)
 
 
 def keep_new_budget(run: RunDir, source: Path, config: Config) -> None:
