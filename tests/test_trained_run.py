@@ -122,3 +122,13 @@ def test_a_mismatching_module_keeps_the_line_naming_the_tensor(tmp_path) -> None
     assert "size mismatch for layers.2.weight" in str(caught.value)
     with pytest.raises(TrainwiseError, match=r"trainwise\.load_model\(run_dir, model=net\)"):
         trainwise.load_model(folder)
+
+
+def test_a_run_result_names_its_folder_run_dir_as_json_does(baseline_run) -> None:
+    """Audit s16 D3: result.run_dir (the name --json, predict and load_model use) was an
+    AttributeError; the folder was only result.path."""
+    from trainwise.run_result import RunResult
+
+    result = RunResult(baseline_run, [], "verdict")
+    assert result.run_dir == result.path == baseline_run
+    assert trainwise.predict(result.run_dir, _data()[0][:3]).shape[0] == 3

@@ -60,6 +60,12 @@ class RunResult:
         return self.stopped_at is None
 
     @property
+    def run_dir(self) -> Path:
+        """The run folder, `path` by the name `--json`, predict and load_model use (audit s16
+        D3: result.run_dir was an AttributeError)."""
+        return self.path
+
+    @property
     def report_path(self) -> Path | None:
         # None, not a path to a file that is not there (audit s12 L5): `trainwise report
         # RUN_DIR` writes it later
