@@ -9,6 +9,10 @@ from scipy.stats import chi2_contingency, ks_2samp
 from trainwise.data.drift import Column, drift_findings, table_columns
 
 
+def _codes(findings) -> list[str]:
+    return [f.code for f in findings]
+
+
 def trending_frame(n: int = 2000) -> pd.DataFrame:
     """The auditor's drift.csv: x_trend moves ~3 SD over the table, level 'd' appears in the
     last 15% of rows only, class 1's share drifts 0.2 -> 0.8."""
@@ -80,9 +84,9 @@ def test_random_and_stratified_splits_of_real_tables_raise_no_drift(name):
     for strategy in ["random"] + ["stratified"] * (task == "classification"):
         for seed in range(10):  # seed 9 of wine fired at p < 0.01
             parts = _three_parts(y, strategy, task, seed)
-            assert drift_findings({p: x[r] for p, r in parts.items()},
-                                  {p: y[r] for p, r in parts.items()}, columns, task, names,
-                                  strategy) == [], (name, strategy, seed)
+            assert _codes(drift_findings({p: x[r] for p, r in parts.items()},
+                                         {p: y[r] for p, r in parts.items()}, columns, task,
+                                         names, strategy)) == ["no_drift"], (name, strategy, seed)
 
 
 def test_random_splits_with_a_one_percent_class_raise_no_drift():
@@ -96,9 +100,10 @@ def test_random_splits_with_a_one_percent_class_raise_no_drift():
         y = (rng.random(5000) < 0.01).astype(int)
         x = rng.normal(size=(5000, 2)).astype(np.float32)
         parts = _three_parts(y, "random", "classification", seed)
-        assert drift_findings({p: x[r] for p, r in parts.items()},
-                              {p: y[r] for p, r in parts.items()}, columns, "classification",
-                              ["common", "rare"], "random") == [], seed
+        assert _codes(drift_findings({p: x[r] for p, r in parts.items()},
+                                     {p: y[r] for p, r in parts.items()}, columns,
+                                     "classification", ["common", "rare"], "random")
+                      ) == ["no_drift"], seed
 
 
 def test_a_large_shift_on_a_few_rows_is_noise_not_drift():
@@ -111,7 +116,7 @@ def test_a_large_shift_on_a_few_rows_is_noise_not_drift():
         shifted = rng.normal(1.0, 1, (n, 1))
         found = drift_findings({"train": train, "val": shifted}, {**y, "val": np.zeros(n, int)},
                                [Column("z", (0,))], "classification", ["only"], "random")
-        assert bool(found) is fires, n
+        assert _codes(found) == (["drift"] if fires else ["no_drift"]), n
 
 
 def test_one_hot_features_group_back_into_their_text_column_by_the_longest_name():
@@ -201,8 +206,10 @@ def test_a_time_split_where_only_the_label_moves_gets_label_advice_not_input_adv
     assert "split.time_column=none" in found.fix and found.fix.endswith(
         "Then rerun the split stage.")
     # classes_missing_from_split told the label already: nothing left to say here
-    assert drift_findings(x, y, columns, "classification", ["a", "b"], "time",
-                          label_told=True) == []
+    [clean] = drift_findings(x, y, columns, "classification", ["a", "b"], "time",
+                             label_told=True)
+    assert clean.code == "no_drift" and "the label" not in clean.message
+    assert clean.evidence["label_tested"] is False
 
 
 def test_a_rare_class_whose_rate_rises_fivefold_in_time_is_label_drift():
@@ -310,7 +317,8 @@ def test_a_vector_wider_than_the_column_cap_is_not_tested_pixel_by_pixel():
     x[800:, 0] += 3  # the test rows' first pixel moves
     data = TaskData("v", "vector", "classification", x, np.zeros(1000, int), class_names=["a"])
     parts = {"train": np.arange(700), "val": np.arange(700, 800), "test": np.arange(800, 1000)}
-    assert drift.split_drift(data, parts, "time") == []
+    [skipped] = drift.split_drift(data, parts, "time")
+    assert skipped.code == "drift_not_tested" and "784 features per row" in skipped.message
     narrow = TaskData("v", "vector", "classification", x[:, :50], np.zeros(1000, int),
                       class_names=["a"])  # under the cap: still tested
     [found] = drift.split_drift(narrow, parts, "time")
@@ -356,3 +364,35 @@ def test_label_over_time_from_the_stage_s_counts_matches_the_per_class_loop():
         assert len(expected) >= 3
         assert label_over_time(y, times, parts, names, counts) == expected
         assert label_over_time(y, times, parts, names) == expected
+
+
+def test_a_clean_split_says_how_many_tests_found_nothing_and_the_largest():
+    """Audit s16 D4: nothing told "no drift" from "not tested". Two numbers over train/val/
+    test (2 x 2 KS) and a two-class label (2 Cramér's V, 2 class shares): 8 tests; the
+    largest KS recomputed with scipy."""
+    rng = np.random.default_rng(3)
+    sizes = {"train": 600, "val": 200, "test": 200}
+    x = {p: rng.normal(0, 1, (n, 2)) for p, n in sizes.items()}
+    y = {p: rng.integers(0, 2, n) for p, n in sizes.items()}
+    columns = [Column("a", (0,)), Column("b", (1,))]
+    [found] = drift_findings(x, y, columns, "classification", ["n", "y"], "random")
+    assert found.code == "no_drift" and found.severity.value == "info"
+    assert found.evidence["num_tests"] == 8
+    by_hand = max((ks_2samp(x["train"][:, j], x[p][:, j]).statistic, j, p)
+                  for j in (0, 1) for p in ("val", "test"))
+    largest = found.evidence["largest"]
+    assert largest["statistic"] == pytest.approx(by_hand[0], abs=1e-4)
+    assert (largest["column"], largest["part"]) == ("ab"[by_hand[1]], by_hand[2])
+    assert "8 tests (2 numeric columns by KS, the label)" in found.message
+    assert f"KS {by_hand[0]:.2f}" in found.message
+
+
+def test_images_are_said_to_be_untested_not_passed_over_in_silence():
+    from trainwise.data import drift
+    from trainwise.data.task import TaskData
+
+    x = np.zeros((40, 1, 4, 4), np.float32)
+    data = TaskData("i", "image", "classification", x, np.arange(40) % 2, class_names=["a", "b"])
+    parts = {"train": np.arange(30), "val": np.arange(30, 40), "test": None}
+    [found] = drift.split_drift(data, parts, "random")
+    assert found.code == "drift_not_tested" and "images (pixels)" in found.message

@@ -15,10 +15,19 @@ from __future__ import annotations
 import numpy as np
 
 from trainwise.data.periods import GROUPED_KFOLD_FIX
-from trainwise.data.shifts import ALPHA, NUM_LISTED, Column, Shift, find_shifts, table_columns
+from trainwise.data.shifts import (
+    ALPHA,
+    LARGE,
+    NUM_LISTED,
+    Column,
+    Shift,
+    flagged_shifts,
+    shift_tests,
+    table_columns,
+)
 from trainwise.data.split import PART_WORDS, TIMED
 from trainwise.data.task import TaskData
-from trainwise.findings import Finding, warning
+from trainwise.findings import Finding, info, warning
 
 MAX_ROWS = 20_000  # per part: at 20k rows a KS of ~0.05 already has p < 1e-6, so every shift
 # above shifts.LARGE is found, and 200 columns x 2 parts take ~11 s (100k rows: ~52 s, measured)
@@ -114,15 +123,19 @@ def drift_findings(x: dict[str, np.ndarray], y: dict[str, np.ndarray], columns: 
                    task: str, class_names: list[str], strategy: str,
                    label_told: bool = False, same_period: bool = False) -> list[Finding]:
     """One warning naming the columns (and the label) whose validation or test rows differ
-    from the training rows, largest shift first; none when nothing is large and
-    significant. `x`, `y`: {part: rows}, each part capped to MAX_ROWS rows by the caller.
+    from the training rows, largest shift first; an info `no_drift` counting the tests when
+    nothing is large and significant; none when no test could be made. `x`, `y`: {part:
+    rows}, each part capped to MAX_ROWS rows by the caller.
     `label_told`: classes_missing_from_split already tells the label changing with time
     (label_over_time), so the label is not tested here: one cause, one finding, one fix
     (review s12 VD4). `same_period`: see _fix."""
     columns, left_out = capped_columns(columns)
-    shifts = find_shifts(x, y, columns, task, class_names, with_label=not label_told)
-    if not shifts:
+    done = shift_tests(x, y, columns, task, class_names, with_label=not label_told)
+    shifts = flagged_shifts(done)
+    if not done:
         return []
+    if not shifts:
+        return [_no_drift(done, columns, left_out, label_told)]
     sizes = ", ".join(f"{PART_WORDS.get(p, p)} {len(rows)}" for p, rows in y.items())
     capped = f" (a seeded sample of {MAX_ROWS:,} rows per larger part)" if any(
         len(rows) == MAX_ROWS for rows in y.values()) else ""
@@ -136,6 +149,34 @@ def drift_findings(x: dict[str, np.ndarray], y: dict[str, np.ndarray], columns: 
                  "detail": s.detail} for s in shifts], strategy=strategy,
         same_period=same_period,
         num_columns_left_out=len(left_out), columns_left_out=left_out[:NUM_LEFT_OUT_LISTED])]
+
+
+def _no_drift(done: list[Shift], columns: list[Column], left_out: list[str],
+              label_told: bool) -> Finding:
+    """A clean result with its proof, as no_leakage gives its own (audit s16 D4: nothing told
+    "no drift" from "not tested"): the tests made and the largest KS or Cramér's V (both
+    0..1 with one bar, LARGE; the class-share ratio and new-level share are on other scales)."""
+    held = " and ".join(PART_WORDS[p] for p in dict.fromkeys(s.part for s in done))
+    texts = sum(bool(c.levels) for c in columns)
+    what = ", ".join([f"{len(columns) - texts} numeric column{'s' * (len(columns) - texts != 1)}"
+                      " by KS"] * (len(columns) > texts)
+                     + [f"{texts} text column{'s' * (texts != 1)} by Cramér's V and new "
+                        "levels"] * bool(texts)
+                     + ["the label"] * (not label_told))
+    scaled = [s for s in done if s.test in ("KS", "Cramér's V")]
+    top = max(scaled, key=lambda s: s.statistic, default=None)
+    largest = (f"; the largest is {top.test} {top.statistic:.2f} ({top.column}, "
+               f"{PART_WORDS[top.part]})" if top else "")
+    return info("split", "no_drift",
+                f"No drift: {held} compared with training in {len(done)} tests ({what})"
+                f"{largest}; none is both large (above {LARGE:g}) and significant (p < "
+                f"{ALPHA:g} / {len(done)}, Bonferroni over the tests)."
+                f"{_left_out_text(left_out, len(columns))}",
+                num_tests=len(done), label_tested=not label_told,
+                largest=None if top is None else {
+                    "column": top.column, "part": top.part, "test": top.test,
+                    "statistic": round(top.statistic, 4)},
+                num_columns_left_out=len(left_out))
 
 
 def capped_columns(columns: list[Column]) -> tuple[list[Column], list[str]]:
@@ -163,11 +204,13 @@ def split_drift(data: TaskData, parts: dict[str, np.ndarray | None], strategy: s
     source's own x_test): tables, and feature vectors up to MAX_COLUMNS wide, each part
     capped to MAX_ROWS. `label_told`: see drift_findings; `same_period`: the split stage's
     verdict that the groups span one period (periods.py, meta split.same_period)."""
-    if data.kind not in ("table", "vector") or data.x.ndim != 2 or not len(parts["train"]):
+    if not len(parts["train"]):
         return []
-    if data.kind == "vector" and data.x.shape[1] > MAX_COLUMNS:
-        return []  # pixels or embedding dimensions: their first 200 were tested (image border,
-        # mostly constant; review s12 VD8), and no reader acts on the KS of pixel 412
+    if data.kind not in ("table", "vector") or data.x.ndim != 2 or (
+            data.kind == "vector" and data.x.shape[1] > MAX_COLUMNS):
+        return [_not_tested(data)]  # pixels or embedding dimensions: their first 200 were
+        # tested (image border, mostly constant; review s12 VD8), and no reader acts on the KS
+        # of pixel 412
     names = data.feature_names or [f"x{j}" for j in range(data.x.shape[1])]
     x, y = {}, {}
     for part, rows in parts.items():
@@ -179,3 +222,22 @@ def split_drift(data: TaskData, parts: dict[str, np.ndarray | None], strategy: s
             x[part], y[part] = data.x[keep], np.asarray(data.y)[keep]
     return drift_findings(x, y, table_columns(names, data.columns), data.task,
                           data.class_names, strategy, label_told, same_period)
+
+
+NOT_TESTED = {"image": "images (pixels)", "sequence": "sequences (values over time steps)",
+              "tokens": "token ids"}
+
+
+def _not_tested(data: TaskData) -> Finding:
+    """Why the parts were not compared, so a clean split stage is not read as "no drift"
+    (audit s16 D4: images and embeddings were skipped silently)."""
+    width = int(np.prod(data.x.shape[1:]))  # (N, F) vectors; an image's (N, C, H, W) too
+    what = NOT_TESTED.get(data.kind, f"{width} features per row (pixels or embedding "
+                                     f"dimensions, over {MAX_COLUMNS})")
+    counts = (" and the class counts per part (meta.json data.class_counts)"
+              if data.task == "classification" else "")
+    return info("split", "drift_not_tested",
+                f"Drift between the parts was not tested: the rows are {what}, where a test "
+                "per position names nothing a reader can act on. If the parts were collected "
+                f"apart (other days, sites or devices), compare a few rows of each{counts}.",
+                kind=data.kind)

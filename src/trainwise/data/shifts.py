@@ -197,11 +197,21 @@ def find_shifts(x: dict[str, np.ndarray], y: dict[str, np.ndarray], columns: lis
                 task: str, class_names: list[str], with_label: bool = True) -> list[Shift]:
     """The large, significant shifts from train to each other part ({part: (N, F) rows} and
     {part: (N,) labels}, "train" among them), largest first."""
+    return flagged_shifts(shift_tests(x, y, columns, task, class_names, with_label))
+
+
+def shift_tests(x: dict[str, np.ndarray], y: dict[str, np.ndarray], columns: list[Column],
+                task: str, class_names: list[str], with_label: bool = True) -> list[Shift]:
+    """Every test made, flagged or not: drift.py's proof of a clean result counts them."""
     x = {p: rows for p, rows in x.items() if len(rows)}
     tests = [s for c in columns for s in _column_shifts(x, c)]
     if with_label:
         tests += _label_shifts({p: y[p] for p in x}, task, class_names)
-    done = [s for s in tests if s is not None]
+    return [s for s in tests if s is not None]
+
+
+def flagged_shifts(done: list[Shift]) -> list[Shift]:
+    """The large, significant ones of `done`, largest first."""
     alpha = ALPHA / max(1, len(done))  # Bonferroni over every test made
     return _one_label_test(sorted((s for s in done if _flagged(s, alpha)),
                                   key=lambda s: -s.statistic))
