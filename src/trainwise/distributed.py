@@ -9,6 +9,7 @@ seed); each trains on its shard of every batch, and only global rank 0 writes th
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import torch
@@ -41,8 +42,8 @@ def make_fabric(run: RunConfig) -> Fabric:
     """A Fabric for `run.devices` x `run.num_nodes` processes (not yet launched)."""
     strategy = strategy_name(run)
     try:
-        return Fabric(accelerator=run.accelerator, devices=run.devices, num_nodes=run.num_nodes,
-                      strategy=strategy, precision=run.precision)
+        fabric = Fabric(accelerator=run.accelerator, devices=run.devices,
+                        num_nodes=run.num_nodes, strategy=strategy, precision=run.precision)
     except Exception as exc:  # Fabric raises ValueError, RuntimeError or its own exceptions
         raise DistributedError(
             f"cannot set up {run.devices} device(s) x {run.num_nodes} node(s) with strategy "
@@ -50,6 +51,31 @@ def make_fabric(run: RunConfig) -> Fabric:
             f"{exc}. Check run.devices, run.num_nodes, run.strategy, run.precision and "
             "run.accelerator (fsdp needs GPUs; under SLURM, --ntasks-per-node must equal "
             "run.devices).") from None
+    _refuse_unrerunnable(fabric, run)
+    return fabric
+
+
+def _refuse_unrerunnable(fabric: Fabric, run: RunConfig) -> None:
+    """Fabric's ddp launcher starts ranks 1..N-1 by re-running the command: `python SCRIPT
+    args` or `python -m MODULE args`. From `python -c "..."` (or stdin) sys.argv[0] is "-c" or
+    "", so each child ran `python ./-c`, "can't open file", and the parent was killed: exit 137
+    (audit s16 D6). Refused before any process starts; torchrun and SLURM start the processes
+    themselves (creates_processes_externally) and are not affected."""
+    launcher = getattr(fabric.strategy, "launcher", None)
+    if type(launcher).__name__ != "_SubprocessScriptLauncher" or \
+            launcher.cluster_environment.creates_processes_externally:
+        return
+    import __main__
+
+    if getattr(__main__, "__spec__", None) is not None or os.path.isfile(sys.argv[0]):
+        return
+    raise DistributedError(
+        f"run.devices = {run.devices} starts the other processes by re-running this command, "
+        f"and this one cannot be re-run: it came from `python {sys.argv[0] or '-'}`, not a "
+        "script file or a module. Start it as `python -m trainwise.cli run ... --devices "
+        f"{run.devices}` (or the `trainwise` command, or your script's file), or add "
+        "`--strategy ddp_fork` (run.strategy = \"ddp_fork\"; Linux and macOS) or `--strategy "
+        "ddp_spawn`, which start only the recipe in the new processes.")
 
 
 def precision_findings(fabric: Fabric, run: RunConfig) -> list[Finding]:
