@@ -137,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
                           description="Print the resolved config as TOML, every key under its "
                           "explanation and at its value (default, file, then --set): a starting "
                           "point for your own config file.")
-    show.add_argument("config", nargs="?", help="a .toml or .yaml config, or a data file "
+    show.add_argument("config", nargs="?", help="a .toml, .yaml or .json config, or a data file "
                       "(.csv, .parquet, .npz) or image folder (default: the defaults alone)")
     show.add_argument("--set", dest="overrides", action="append", default=[],
                       metavar="KEY=VALUE", help=_SET_HELP)
