@@ -101,7 +101,7 @@ def test_token_rows_of_another_length_are_padded_or_cut_on_the_runs_side(side, g
 
 def test_token_rows_longer_than_t_are_cut_with_a_note():
     prep = Preprocessing("tokens", "classification", (3,), "int64", vocab_size=10)
-    with pytest.warns(UserWarning, match=r"drops ids past position 3 in 1 of 2 rows \(rows 1\)"):
+    with pytest.warns(UserWarning, match=r"drops ids past position 3 in 1 of 2 rows \(row 1\)"):
         out = fit_length(np.array([[1, 2, 0, 0, 0], [1, 2, 3, 4, 5]]), prep, "end")
     assert out.tolist() == [[1, 2, 0], [1, 2, 3]]
 

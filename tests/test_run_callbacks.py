@@ -48,4 +48,4 @@ def test_run_passes_its_callbacks_to_training(tmp_path):
     assert [row["my_metric"] for row in epochs] == [10, 20]  # written after the callback ran
     (trained,) = [f for f in result.findings if f.code == "trained"]
     assert "Trained 2 epochs" in trained.message
-    assert "Stopped: stopped by StopAtTwo." in trained.message
+    assert "Stopped by StopAtTwo." in trained.message  # not "Stopped: stopped by" (s16 D10)

@@ -161,8 +161,8 @@ def _one_hot(column: pd.Series, meanings: list[tuple[str, str, str, str]]
     _say_unseen(meanings[0][1], text[unseen], np.flatnonzero(unseen), other, len(levels))
     if missing is None and not present.all():
         gaps = np.flatnonzero(~present)
-        _warn(f"column '{meanings[0][1]}' is missing in {_count(len(gaps), 'row')} (rows "
-              f"{_rows(gaps)}), and the run saw no missing cell in it: scored as none of "
+        _warn(f"column '{meanings[0][1]}' is missing in {_in_rows(gaps)}, and the run saw "
+              "no missing cell in it: scored as none of "
               "its levels. Fill the cells if you know them.")
     return out
 
@@ -194,8 +194,7 @@ def _say_unseen(name: str, unseen: pd.Series, rows: np.ndarray, other: tuple | N
     if unseen.empty:
         return
     shown = ", ".join(repr(v) for v in unseen.value_counts().index[:NUM_SHOWN])
-    where = f"{_count(len(unseen), 'row')} (rows {_rows(rows)}) " + \
-        ("holds" if len(unseen) == 1 else "hold")
+    where = f"{_in_rows(rows)} " + ("holds" if len(unseen) == 1 else "hold")
     if other is not None:
         _warn(f"column '{name}': {where} levels outside the run's {num_levels} one-hot "
               f"levels (e.g. {shown}): scored as '{other[2]}', as the run scored its rare "
@@ -234,8 +233,9 @@ def _refuse_infinite(infinite: np.ndarray, names: list[str]) -> None:
     where = ", ".join(f"'{names[k]}'" for k in np.flatnonzero(infinite.any(axis=0))[:8]) \
         if names else "the inputs"
     raise DataError(
-        f"the rows to predict hold {int(infinite.sum())} infinite values (inf or -inf) in "
-        f"{where}, in rows {_rows(rows)}: no measurement is infinite, and the model would "
+        f"the rows to predict hold {int(infinite.sum())} infinite "
+        f"value{'s' * (int(infinite.sum()) != 1)} (inf or -inf) in "
+        f"{where}, in {_which(rows)}: no measurement is infinite, and the model would "
         "read them as the training mean. Fix what produced them (often a division by zero), "
         "or, if they mean 'missing', make them NaN (df.replace([np.inf, -np.inf], np.nan)): "
         "predict then fills them as training did and counts them in num_imputed.")
@@ -243,14 +243,19 @@ def _refuse_infinite(infinite: np.ndarray, names: list[str]) -> None:
 
 def _say_empty(empty: np.ndarray) -> None:
     if len(empty):
-        has = "has" if len(empty) == 1 else "have"
-        _warn(f"{_count(len(empty), 'row')} {has} no value at all (rows {_rows(empty)}): each "
-              "is scored as a row of training means, an answer that says nothing about it. "
-              "Drop them or fill them in.")
+        has, them = ("has", "it") if len(empty) == 1 else ("have", "them")
+        _warn(f"{_in_rows(empty)} {has} no value at all: scored as a row of training means, "
+              f"an answer that says nothing about {them}. Drop {them} or fill {them} in.")
 
 
-def _count(num: int, what: str) -> str:
-    return f"{num} {what}{'' if num == 1 else 's'}"
+def _which(rows: Sequence[int] | np.ndarray) -> str:
+    """'row 4' or 'rows 1, 4, 7' ("rows 0" named one row: audit s16 D10)."""
+    return f"row{'s' * (len(rows) != 1)} {_rows(rows)}"
+
+
+def _in_rows(rows: Sequence[int] | np.ndarray) -> str:
+    """'row 4' for one row, '3 rows (rows 1, 4, 7)' for more (not "1 row (rows 0)")."""
+    return _which(rows) if len(rows) == 1 else f"{len(rows)} rows ({_which(rows)})"
 
 
 def _say_missing(missing: np.ndarray, names: list[str], trained: np.ndarray | None,
@@ -262,14 +267,14 @@ def _say_missing(missing: np.ndarray, names: list[str], trained: np.ndarray | No
     if not names:
         rows = np.flatnonzero(missing.any(axis=1))
         _warn(f"{int(missing.sum())} input cells are missing (NaN), in "
-              f"{_count(len(rows), 'row')} (rows {_rows(rows)}): filled with the training "
+              f"{_in_rows(rows)}: filled with the training "
               "mean; num_imputed counts them per row.")
         return
     for k in np.flatnonzero(missing.any(axis=0)):
         if trained is not None and len(trained) == len(names) and trained[k] > 0:
             continue  # the run filled this column's gaps too: the same treatment, as expected
         rows = np.flatnonzero(missing[:, k])
-        _warn(f"column '{names[k]}' is missing in {_count(len(rows), 'row')} (rows {_rows(rows)}), "
+        _warn(f"column '{names[k]}' is missing in {_in_rows(rows)}, "
               "and the run's data had no missing cell in it: filled with the training mean, "
               "which the model never met as a stand-in. num_imputed counts them per row; "
               "fill the cells if you can.")

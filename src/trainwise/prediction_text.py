@@ -64,11 +64,11 @@ def _say_text(lengths: np.ndarray, unknown: np.ndarray, length: int, unknown_id:
     if len(cut):
         warn_at_caller(f"{len(cut)} of {len(lengths)} texts are longer than the run's "
                        f"{length} words and were cut at {length}, as the run cut its own "
-                       f"(rows {_rows(cut)})")
+                       f"({_which(cut)})")
     blind = np.flatnonzero(np.minimum(lengths, length) == unknown)
     if len(blind):
         warn_at_caller(
-            f"{len(blind)} texts hold no word of the run's vocabulary (rows {_rows(blind)}; "
+            f"{len(blind)} texts hold no word of the run's vocabulary ({_which(blind)}; "
             f"empty, or every word unseen, id {unknown_id}): the model reads nothing in them "
             "and its answer for them says little. Check their language and spelling.",
             PredictionWarning)
@@ -95,8 +95,13 @@ def fit_length(ids: np.ndarray, prep: Preprocessing, side: str) -> np.ndarray:
         where = "before the last" if side == "start" else "past position"
         warn_at_caller(f"the token rows hold {width} positions and the run's {length}: cut "
                        f"to the run's T = {length} as its own rows were, which drops ids "
-                       f"{where} {length} in {len(cut)} of {len(ids)} rows (rows {_rows(cut)})")
+                       f"{where} {length} in {len(cut)} of {len(ids)} rows ({_which(cut)})")
     return kept
+
+
+def _which(rows: np.ndarray) -> str:
+    """'row 4' or 'rows 1, 4' ("rows 1" named one row: audit s16 D10)."""
+    return f"row{'s' * (len(rows) != 1)} {_rows(rows)}"
 
 
 def _rows(rows: np.ndarray) -> str:

@@ -219,8 +219,10 @@ def stage_train(ctx: RunContext) -> list[Finding]:
     summary += _patience_note(best, epochs[-1]["epoch"] if epochs else 0, cfg.max_epochs)
     if state.resumed_from_step is not None:
         summary += f" Resumed from the checkpoint at step {state.resumed_from_step}."
-    if state.stop_reason:
-        summary += f" Stopped: {state.stop_reason}."
+    if state.stop_reason:  # a callback's "stopped by Mine" read "Stopped: stopped by Mine."
+        reason = state.stop_reason
+        summary += (f" {reason[0].upper()}{reason[1:]}." if reason.startswith("stopped ")
+                    else f" Stopped: {reason}.")
         if ctx.fabric.is_global_zero:  # once, as the progress bar; a NaN fails the run too
             console.print(stop_line(state, es, state.nonfinite is not None or any(
                 f.severity.value == "error" for f in findings)), soft_wrap=True)

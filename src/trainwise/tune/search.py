@@ -402,9 +402,10 @@ def _unsettled(finding: Finding, short: ShortRunResult) -> Finding:
 
 
 def _few_short_run_steps(steps: int, num_epochs: int, max_epochs: int) -> Finding:
+    few = f"{steps} optimizer step{'s' * (steps != 1)}"  # a 45-row table: 1 (audit s16 D10)
     return warning(
         "tune", "short_runs_few_steps",
-        f"Each short run has only {steps} optimizer steps ({num_epochs} of {max_epochs} "
+        f"Each short run has only {few} ({num_epochs} of {max_epochs} "
         f"epochs; short runs take at most half of them): below {MIN_SHORT_RUN_STEPS} their "
         "choice gets noisier (on Friedman-1, 32-step runs picked 2.6x too high in 1 of 5 "
         "seeds).", "Give the run more steps: a smaller train.batch_size or a larger "
