@@ -89,11 +89,16 @@ def _short_run(history: list[Row], rows: list[Row], val: np.ndarray) -> list[Fin
     late = float(val[-2] - val[-1])
     if late < SHORT_FALL * val[-2]:
         return []
-    epoch = rows[-1].get("epoch", len(rows))
+    epoch, before = rows[-1].get("epoch", len(rows)), rows[-2].get("epoch", len(rows) - 1)
+    # a loop validating every 2nd epoch: "after only 3 epochs ... (epoch 6" and "the last epoch
+    # alone" for epochs 4 -> 6 (audit s16 D7); counted as epochs, then the ones validated
+    counted = f"{epoch} epochs" + (f" ({len(rows)} validated)" if len(rows) != epoch else "")
+    span = ("the last epoch alone" if epoch - before == 1 else
+            f"the last validation (epoch {before} -> {epoch})")
     message = (f"Training ended while the validation loss was still falling: after only "
-               f"{len(rows)} epochs the best is the last (epoch {epoch}, {val[-1]:.4g}), and the "
-               f"last epoch alone took it down {late / val[-2]:.1%} ({val[-2]:.4g} -> "
-               f"{val[-1]:.4g}). Too few epochs to judge where it would settle.")
+               f"{counted} the best is the last (epoch {epoch}, {val[-1]:.4g}), and {span} "
+               f"took it down {late / val[-2]:.1%} ({val[-2]:.4g} -> {val[-1]:.4g}). Too few "
+               "epochs to judge where it would settle.")
     fix = _train_longer(history, " (10 or more lets the curve show where it settles)")
     # late_share: the long path's key, kept for the report; 1.0 by construction at 2 epochs
     # (the last epoch is the whole fall), a share of the fall only at 3
