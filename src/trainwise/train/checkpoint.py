@@ -34,12 +34,14 @@ class CheckpointError(TrainwiseError):
 
 
 def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
-    """Write `payload` to `path` atomically; the parent folder must exist. A Ctrl-C meanwhile
-    stops the run once the file is complete and live."""
+    """Write `payload` to `path` atomically, creating its folder (a notebook's
+    fit(checkpoint_path="ck/last.pt") failed with a bare FileNotFoundError: audit s16 N18). A
+    Ctrl-C meanwhile stops the run once the file is complete and live."""
     path = Path(path)
     tmp = path.with_name(path.name + PARTIAL_SUFFIX)
     with interrupts_deferred():
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             with tmp.open("wb") as handle:
                 torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
                 handle.flush()
