@@ -16,6 +16,8 @@ from trainwise.train.loop import fit
 
 
 def _loaders(x, y, batch_size=32):
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))  # the blobs
+    x, y = x[order], y[order]  # come sorted by class: every class on both sides
     return (DataLoader(TensorDataset(x[:240], y[:240]), batch_size=batch_size),
             DataLoader(TensorDataset(x[240:], y[240:]), batch_size=64))
 
@@ -38,3 +40,146 @@ def test_a_checkpoint_path_in_a_missing_folder_is_created(blobs, tmp_path):
     path = tmp_path / "ck" / "deeper" / "last.pt"
     state = _fit(model, *_loaders(*blobs), checkpoint_path=path)
     assert path.is_file() and state.checkpoint_step == state.step == 8
+
+
+def _weights(model):
+    return copy.deepcopy(model.state_dict())
+
+
+def _unchanged(model, before):
+    return all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_broadcasting_regression_loss_is_refused_before_the_first_step():
+    """N1: MSELoss on (B, 1) outputs and (B,) targets averages a (B, B) grid; fit trained it
+    to predict the mean and the diagnosis called it healthy."""
+    torch.manual_seed(0)
+    x = torch.randn(300, 8)
+    y = 2 * x[:, 0] + x[:, 1]  # (N,)
+    model = _mlp(width=1)  # outputs (B, 1)
+    before = _weights(model)
+    with pytest.raises(TrainwiseError, match=r"loss_broadcast.*\(60, 1\) against targets "
+                       r"\(60,\).*squeeze\(-1\)"):
+        _fit(model, *_loaders(x, y), loss_fn=nn.MSELoss())
+    assert _unchanged(model, before)
+    # the same data with matching shapes trains, with or without task=
+    for task in (None, "regression"):
+        state = _fit(_mlp(width=1), *_loaders(x, y.view(-1, 1)), loss_fn=nn.MSELoss(),
+                     task=task)
+        assert state.step == 8
+
+
+@pytest.mark.parametrize("case, said", [
+    ("loss class", r"loss_fn=CrossEntropyLoss\) was given the class.*nn\.CrossEntropyLoss\(\)"),
+    ("optimizer class", r"optimizer=AdamW\) was given the class.*AdamW\(model\.parameters"),
+    ("generator", r"train_loader=\.\.\.\) was given a generator.*DataLoader\(TensorDataset"),
+    ("list", r"train_loader=\.\.\.\) was given a list.*DataLoader\(TensorDataset"),
+    ("tensors", r"train_loader=\.\.\.\) was given a tuple \(x, y\).*DataLoader\(TensorDataset"),
+    ("dataset", r"val_loader=\.\.\.\) was given a TensorDataset, a Dataset: it yields one "
+                r"sample at a time.*val_loader=DataLoader\(dataset, batch_size=64\)"),
+    ("zero epochs", r"max_epochs=0\): expected an integer >= 1"),
+])
+def test_arguments_of_the_wrong_kind_are_named_with_the_fix(blobs, case, said):
+    """N5, N6: raw torch / Fabric errors ("Boolean value of Tensor ... ambiguous", "Only
+    PyTorch DataLoader are currently supported") or a regression's advice before."""
+    x, y = blobs
+    model = _mlp()
+    train, val = _loaders(x, y)
+    kwargs = {
+        "loss class": {"loss_fn": nn.CrossEntropyLoss},
+        "optimizer class": {"optimizer": torch.optim.AdamW},
+        "generator": {"train": (batch for batch in train)},
+        "list": {"train": list(train)},
+        "tensors": {"train": (x[:240], y[:240])},
+        "dataset": {"val": TensorDataset(x[240:], y[240:])},
+        "zero epochs": {"max_epochs": 0},
+    }[case]
+    train, val = kwargs.pop("train", train), kwargs.pop("val", val)
+    before = _weights(model)
+    with pytest.raises(TrainwiseError, match=said):
+        _fit(model, train, val, **kwargs)
+    assert _unchanged(model, before)
+
+
+def _class_case(case, x, y):
+    """(model, targets, loss_fn) of one classification slip on the blobs (3 classes)."""
+    return {
+        "one logit": (_mlp(width=1), y.clamp(max=1), nn.CrossEntropyLoss()),
+        "labels beyond the width": (_mlp(width=2), y * 5, nn.CrossEntropyLoss()),
+        "float labels": (_mlp(), y.float(), nn.CrossEntropyLoss()),
+        "mse on class indices": (_mlp(), y, nn.MSELoss()),
+    }[case]
+
+
+@pytest.mark.parametrize("case, said", [
+    ("one logit", r"logits_width_mismatch.*1 value per sample, but there are 2 classes.*"
+                  r"nn\.Linear\(d, 2\)"),
+    ("labels beyond the width", r"labels_out_of_range.*labels span 0\.\.10.*needs 0\.\.1.*"
+                                r"nn\.Linear\(d, 11\)"),
+    ("float labels", r"labels_wrong_dtype.*torch\.float32; cross-entropy needs int64.*y\.long"),
+    ("mse on class indices", r"loss_task_mismatch.*MSELoss is a regression loss"),
+])
+@pytest.mark.parametrize("task", [None, "classification"])
+def test_check_rules_on_the_first_batch_refuse_classification_slips(blobs, case, said, task):
+    """N5, N6: check() names these; fit ended in "Target 1 is out of bounds" or told a
+    cross-entropy user with float labels to change the (right) final layer."""
+    x, y = blobs
+    model, targets, loss_fn = _class_case(case, x, y)
+    before = _weights(model)
+    with pytest.raises(TrainwiseError, match=said):
+        _fit(model, *_loaders(x, targets), loss_fn=loss_fn, task=task)
+    assert _unchanged(model, before)
+
+
+def test_integer_inputs_get_checks_dtype_error(blobs):
+    """N5: int64 features ended in torch's "mat1 and mat2 must have the same dtype"."""
+    x, y = blobs
+    with pytest.raises(TrainwiseError, match=r"inputs are torch\.int64 but the model's weights "
+                       r"are torch\.float32.*x\.to\(torch\.float32\)"):
+        _fit(_mlp(), *_loaders((x * 10).long(), y))
+
+
+def test_a_used_up_scheduler_is_refused_before_the_model_changes(blobs):
+    """N14: a notebook cell re-running fit with last run's OneCycleLR raised torch's "Tried
+    to step 9 times" after one optimizer step had changed the model."""
+    model = _mlp()
+    train, val = _loaders(*blobs)  # 8 steps an epoch
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-2, total_steps=8)
+    _fit(model, train, val, optimizer=optimizer, scheduler=scheduler)  # uses all 8 steps
+    before = _weights(model)
+    with pytest.raises(TrainwiseError, match=r"has 0 of its 8 steps left.*steps it 8 times "
+                       r"\(max_epochs=1 x 8 steps an epoch\).*new optimizer and scheduler"):
+        _fit(model, train, val, optimizer=optimizer, scheduler=scheduler)
+    assert _unchanged(model, before)
+    fresh = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-2, total_steps=16)
+    assert _fit(model, train, val, optimizer=optimizer, scheduler=fresh, max_epochs=2).step == 16
+
+
+class _CtrlC:
+    """A Ctrl-C at a given step, as a notebook's stop button raises it."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, state, rows):
+        if state.step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_fit_keeps_what_it_measured_on_the_exception(blobs, tmp_path):
+    """N19: Ctrl-C at step 11 (of 8 an epoch) lost the finished epoch and the steps."""
+    from trainwise.train.checkpoint import load_checkpoint
+
+    model = _mlp()
+    train, val = _loaders(*blobs)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        _fit(model, train, val, max_epochs=3, callbacks=[_CtrlC(11)], log_every=4,
+             checkpoint_path=tmp_path / "last.pt")
+    state = caught.value.state
+    assert state.step == 11 and state.stop_reason == "interrupted (KeyboardInterrupt) at step 11"
+    assert [row["epoch"] for row in state.history if row["kind"] == "epoch"] == [1]
+    # every step row, the 3 after the last logged one (step 8) included
+    assert [row["step"] for row in state.history if row["kind"] == "step"] == list(range(1, 12))
+    assert "sys.last_value.state" in caught.value.__notes__[0]
+    assert load_checkpoint(tmp_path / "last.pt")["train_state"]["step"] == 8

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from trainwise.findings import Finding, TrainwiseError
+from trainwise.findings import Finding, TrainwiseError, error
 
 # a namedtuple's 3rd field under one of these names is sample indices, by the Dataset's word
 INDEX_FIELDS = ("index", "indices", "idx", "sample_index", "sample_indices")
@@ -86,14 +86,42 @@ def _first_float(x: Any) -> torch.Tensor | None:
     return next((t for t in map(_first_float, items) if t is not None), None)
 
 
-def input_dtype_finding(model: nn.Module, x: Any) -> Finding | None:
-    """check's inputs_wrong_dtype error when the inputs' floating dtype is not the model's."""
+def input_dtype_finding(model: nn.Module, x: Any, failure: Exception | None = None
+                        ) -> Finding | None:
+    """check's inputs_wrong_dtype error when the inputs' floating dtype is not the model's;
+    given the failure, also for integer inputs that torch names in a dtype error."""
     from trainwise.checks.data_checks import input_dtype_findings  # check's own message;
     # imported when a step failed: the checks package imports much of train/ itself
 
     first = _first_float(x)
     found = input_dtype_findings(model, first) if first is not None else []
+    if not found and failure is not None:
+        return integer_input_finding(model, x, failure)
     return found[0] if found else None
+
+
+# torch's words for a dtype clash: "mat1 and mat2 must have the same dtype, but got Long and
+# Float" (Linear), "Input type (long int) and bias type (float) should be the same" (Conv)
+_DTYPE_WORDS = ("dtype", "scalar type", "Input type")
+
+
+def integer_input_finding(model: nn.Module, x: Any, failure: Exception) -> Finding | None:
+    """inputs_wrong_dtype for integer inputs (int64 features from pandas or numpy) to a
+    float model whose forward failed on a dtype (audit s16 N5); token ids that fail for
+    another reason in an nn.Embedding are left to torch's own error."""
+    leaves = [x] if torch.is_tensor(x) else list(x.values()) if isinstance(x, dict) else \
+        list(x) if isinstance(x, (tuple, list)) else []
+    ints = [t for t in leaves if torch.is_tensor(t) and not t.is_floating_point()
+            and t.dtype is not torch.bool]
+    param = next((p for p in model.parameters() if p.is_floating_point()), None)
+    if not ints or param is None or not any(w in str(failure) for w in _DTYPE_WORDS):
+        return None
+    return error("check", "inputs_wrong_dtype",
+                 f"inputs are {ints[0].dtype} but the model's weights are {param.dtype}: a "
+                 "layer such as nn.Linear or nn.Conv multiplies floats.",
+                 f"give float inputs: x.to({param.dtype}) (or x.float()) in the Dataset or "
+                 "collate_fn; integer token ids go to an nn.Embedding as the model's first "
+                 "layer instead.", input_dtype=str(ints[0].dtype), model_dtype=str(param.dtype))
 
 
 def dtype_error(failure: Exception, finding: Finding) -> Exception:
@@ -131,7 +159,7 @@ def explain_dtype(model: nn.Module, x: Any, failure: Exception,
     torchinfo caught, whose forward ran outside forward_or_explain."""
     if not isinstance(failure, RuntimeError):
         return None
-    finding = input_dtype_finding(model, x)
+    finding = input_dtype_finding(model, x, failure)
     return None if finding is None else explain(failure, finding)
 
 
@@ -143,6 +171,6 @@ def raise_step_error(failure: Exception, model: nn.Module, x: Any, loss: Any,
     step itself pays nothing."""
     if torch.is_tensor(loss) and loss.numel() != 1:
         raise TrainwiseError(_not_one_number(loss, step)) from failure
-    finding = input_dtype_finding(model, x)
+    finding = input_dtype_finding(model, x, failure)
     if finding is not None:
         raise dtype_error(failure, finding) from failure

@@ -41,17 +41,45 @@ def _no_step() -> None:
     return None
 
 
-def scheduler_steps(scheduler: Any, interval: str,
-                    train_loader: Any = None) -> tuple[Callable[[], Any], ...]:
+def scheduler_steps(scheduler: Any, interval: str, train_loader: Any = None,
+                    max_epochs: int | None = None) -> tuple[Callable[[], Any], ...]:
     """(called after each optimizer step, called after each epoch): `scheduler.step` at its
     interval, a no-op at the other (no per-step branch in the loop); raises for a scheduler
-    that cannot be stepped so, and warns for one that reads as written in epochs."""
+    that cannot be stepped so or has too few steps left for `max_epochs` (None: not checked,
+    as on a resume, whose checkpoint restores the scheduler), and warns for one that reads as
+    written in epochs."""
     check_scheduler(scheduler, interval)
+    if max_epochs is not None:
+        check_steps_left(scheduler, interval, steps_per_epoch(train_loader), max_epochs)
     if interval == "step":
         warn_if_written_in_epochs(scheduler, steps_per_epoch(train_loader))
     if scheduler is None:
         return _no_step, _no_step
     return (scheduler.step, _no_step) if interval == "step" else (_no_step, scheduler.step)
+
+
+def check_steps_left(scheduler: Any, interval: str, steps: int | None, max_epochs: int) -> None:
+    """Raise before the first step for a scheduler with a fixed length (OneCycleLR's
+    total_steps) that this fit would step past its end: torch raises "Tried to step 31 times"
+    only after the first optimizer step has changed the model, as when a notebook cell
+    re-runs fit with the scheduler the last run used up (audit s16 N14). Not for trainwise's
+    own runs, which may stop a schedule early by design (schedule_in_steps)."""
+    total = getattr(scheduler, "total_steps", None)
+    if not isinstance(total, int) or steps is None or _SCHEDULE_IN_STEPS.get():
+        return
+    needed = max_epochs * steps if interval == "step" else max_epochs
+    left = total - scheduler.last_epoch  # OneCycleLR raises once last_epoch > total_steps
+    if needed <= left:
+        return
+    per = f"max_epochs={max_epochs} x {steps} steps an epoch" if interval == "step" else \
+        f"max_epochs={max_epochs}, once an epoch"
+    raise TrainwiseError(
+        f"fit's scheduler ({type(scheduler).__name__}, total_steps={total}) has {left} of its "
+        f"{total} steps left (it was stepped {scheduler.last_epoch} times, by an earlier fit "
+        f"or by hand), and this fit steps it {needed} times ({per}); torch would raise "
+        "past its end, after the model had already changed. Build a new optimizer and "
+        "scheduler for each fit() call (in a notebook, in the same cell as fit), with "
+        f"total_steps={needed}; the model was not changed.")
 
 
 def steps_per_epoch(train_loader: Any) -> int | None:

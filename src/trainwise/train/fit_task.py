@@ -21,24 +21,28 @@ from torch.nn import functional
 
 from trainwise.findings import TrainwiseError
 from trainwise.train.evaluate import batch_outputs
+from trainwise.train.first_batch import first_batch_problem
 from trainwise.train.monitor_eval import infer_task, one_row_per_prediction
 from trainwise.train.monitor_targets import is_binary_loss
 
 MONITOR = "or keep your own training loop and add trainwise.Monitor to it"
 
 
-def fit_task(model: nn.Module, val_loader: Any, loss_fn: Any) -> str:
-    """"classification" or "regression" from the model's outputs on the first validation
-    batch (eval mode, no gradients: nothing a training step reads changes), or a TrainwiseError
-    saying what fit cannot evaluate and what to do. An empty loader keeps classification."""
+def fit_task(model: nn.Module, val_loader: Any, loss_fn: Any, task: str | None = None) -> str:
+    """`task`, or "classification" / "regression" read from the model's outputs on the first
+    validation batch (eval mode, no gradients: nothing a training step reads changes). Either
+    way a TrainwiseError says what fit cannot train or evaluate on that batch and what to do
+    (check()'s loss rules: train/first_batch.py). An empty loader keeps classification."""
     with torch.no_grad(), _randomness_kept(val_loader):
         first = next(iter(batch_outputs(model, val_loader)), None)
     if first is None:
-        return "classification"
+        return task or "classification"
     outputs, targets = first
-    targets = torch.as_tensor(targets)
-    task = infer_task(*one_row_per_prediction(outputs, targets.to(outputs.device), loss_fn))
-    problem = _unscorable(outputs, targets, task, loss_fn)
+    targets = torch.as_tensor(targets).to(outputs.device)
+    problem = first_batch_problem(outputs, targets, loss_fn)
+    if not problem and task is None:
+        task = infer_task(*one_row_per_prediction(outputs, targets, loss_fn))
+        problem = _unscorable(outputs, targets, task, loss_fn)
     if problem:
         raise TrainwiseError(problem)
     return task

@@ -35,6 +35,7 @@ from trainwise.train.compiled import setup_model
 from trainwise.train.dropout_rows import dropout_evidence
 from trainwise.train.entry_checks import check_fit_entry
 from trainwise.train.evaluate import inputs_and_targets, on_outputs_device
+from trainwise.train.fit_arguments import check_fit_arguments
 from trainwise.train.fit_inputs import (
     check_accumulation,
     check_batch_norm,
@@ -44,6 +45,7 @@ from trainwise.train.fit_inputs import (
 from trainwise.train.fit_task import fit_task
 from trainwise.train.grad_norms import GradNorms, loss_scaler, unscaled
 from trainwise.train.home_device import back_on_the_cpu
+from trainwise.train.interrupted import state_kept_on_interrupt
 from trainwise.train.monitor import StepMonitor, current_lr
 from trainwise.train.nonfinite_inputs import nonfinite_inputs
 from trainwise.train.position import EpochProgress, inner_loader
@@ -310,7 +312,9 @@ def fit(
     through its compilation, compiled before or after lightning_fabric was imported
     (train/compiled.py).
     """
-    step_scheduler, epoch_scheduler = scheduler_steps(scheduler, scheduler_interval, train_loader)
+    check_fit_arguments(train_loader, val_loader, optimizer, loss_fn, max_epochs)
+    step_scheduler, epoch_scheduler = scheduler_steps(
+        scheduler, scheduler_interval, train_loader, max_epochs if resume_state is None else None)
     check_val_loader(val_loader)
     check_fit_entry(model, optimizer, loss_fn)  # the user's own objects, before Fabric wraps them
     # the modes the user set (a frozen backbone in eval) are the ones it trains in, set once:
@@ -326,7 +330,7 @@ def fit(
         forward, backward, step_optimizer = hot_path(fabric, model, optimizer)
         # before a step, not after an epoch; from the user's own loss, whose type says the task
         # (on_outputs_device's wrapper of a pos_weight BCE would pass for a regression loss)
-        task = task or fit_task(model, val_loader, loss_fn)
+        task = fit_task(model, val_loader, loss_fn, task)  # and check()'s loss rules
         loss_fn = on_outputs_device(loss_fn)
         train_loader = setup_loader(fabric, train_loader, train=True)
         val_loader = setup_loader(fabric, val_loader, train=False)
@@ -348,7 +352,8 @@ def fit(
         emit(callbacks, "on_fit_start", state=state, model=model, optimizer=optimizer)
         loss = None  # the last forward's loss: a failed backward's error names its shape
 
-        with cheap_cuda_checks(fabric.device):
+        # Ctrl-C: the state so far goes out on the KeyboardInterrupt (audit s16 N19)
+        with cheap_cuda_checks(fabric.device), state_kept_on_interrupt(state, monitor):
             while progress.epoch <= max_epochs and not state.should_stop:
                 epoch = state.epoch = progress.epoch
                 if not any(module.training for module in model.modules()):

@@ -1,0 +1,99 @@
+"""check()'s rules for the loss against the outputs and targets, applied by fit to its first
+validation batch before the first step (the outputs are in hand: fit_task reads them).
+
+Missed, they cost a run or a raw torch error: MSELoss on (B, 1) outputs and (B,) targets
+averages a (B, B) grid, so the model learns the mean and the diagnosis calls it healthy (val
+loss 6.40 against a target variance of 6.44; audit s16 N1); one logit or labels 0/5 under
+cross-entropy end in "IndexError: Target 1 is out of bounds" (N5); float labels under
+cross-entropy got a regression's advice to change the final layer (N6)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from trainwise.findings import Finding, Severity
+from trainwise.train.evaluate import on_outputs_device
+
+_FOR_FIT = ("In fit: return out.squeeze(-1) from the model's forward, or give (B, 1) targets "
+            "(TensorDataset(x, y.view(-1, 1))).")
+
+
+def first_batch_problem(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any) -> str:
+    """Why training on batches like this one would fail or train the wrong loss, in check()'s
+    words with its code and fix, or ''. outputs and targets are on one device."""
+    if targets.ndim == 0:
+        return ("[unbatched_loader] fit's val_loader yields batches without a batch dimension "
+                f"(targets of shape (), outputs {tuple(outputs.shape)}): a Dataset, or a "
+                "DataLoader with batch_size=None, gives one sample at a time. Fix: "
+                "DataLoader(dataset, batch_size=64).")
+    found = _labels(outputs, targets, loss_fn) or _task_loss(outputs, targets, loss_fn) \
+        or _broadcast(outputs, targets, loss_fn)
+    if found is None:
+        return ""
+    extra = f" {_FOR_FIT}" if found.code == "loss_broadcast" else ""
+    return f"[{found.code}] {found.message} Fix: {found.fix}{extra}"
+
+
+def _cross_entropy(loss_fn: Any) -> bool:
+    return isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)) \
+        or loss_fn in (functional.cross_entropy, functional.nll_loss)
+
+
+def _class_indices_shape(outputs: torch.Tensor, targets: torch.Tensor) -> bool:
+    """Targets shaped as class indices for these logits: (B,) for (B, C), (B, d...) for
+    (B, C, d...); soft labels (B, C) are not."""
+    return outputs.ndim >= 2 and targets.shape == outputs.shape[:1] + outputs.shape[2:]
+
+
+def _labels(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any) -> Finding | None:
+    """check's logits_width_mismatch, labels_wrong_dtype / labels_not_integer and
+    labels_out_of_range under cross-entropy, the number of classes being the output width."""
+    if not _cross_entropy(loss_fn) or not _class_indices_shape(outputs, targets):
+        return None
+    from trainwise.checks.data_checks import check_targets  # check's own rules; imported
+    from trainwise.model.summary import _width_mismatch  # here: checks/ imports train/
+
+    width = outputs.shape[1]
+    kept = targets[targets != getattr(loss_fn, "ignore_index", -100)]
+    if not len(kept):
+        return None
+    if width == 1:
+        seen = int(kept.max()) + 1 if len(kept) and not kept.is_floating_point() else 2
+        return _width_mismatch(outputs, max(2, seen), "train")
+    errors = [f for f in check_targets(kept, "classification", width)
+              if f.severity is Severity.ERROR]
+    if errors and errors[0].code == "labels_out_of_range":  # fit has no num_classes to fix
+        classes = int(kept.max()) + 1
+        return replace(errors[0], fix=f"{errors[0].fix} In fit the number of classes is the "
+                       f"model's output width ({width}): re-encode the labels as 0..{width - 1}, "
+                       f"or for {classes} classes make the final layer nn.Linear(d, {classes}).")
+    return errors[0] if errors else None
+
+
+def _task_loss(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any) -> Finding | None:
+    """check's loss_task_mismatch for a regression loss given class indices and one logit per
+    class (MSELoss on (B, 2) and int64 (B,): torch's "size of tensor a (2) must match")."""
+    if targets.is_floating_point() or outputs.ndim != 2 or outputs.shape[1] < 2 \
+            or not _class_indices_shape(outputs, targets):
+        return None
+    from trainwise.checks.structure import _task_mismatch
+
+    found = _task_mismatch(loss_fn, "classification")
+    return found[0] if found else None
+
+
+def _broadcast(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any) -> Finding | None:
+    """check's loss_broadcast: the loss called on the batch warns that it broadcasts (torch's
+    own UserWarning, shown once and easily scrolled past in a notebook)."""
+    if outputs.shape == targets.shape or _cross_entropy(loss_fn):
+        return None
+    from trainwise.checks.structure import _loss_call
+
+    with torch.no_grad():
+        found = _loss_call(on_outputs_device(loss_fn), outputs, targets)
+    return next((f for f in found if f.code == "loss_broadcast"), None)
