@@ -183,3 +183,17 @@ def test_an_interrupted_fit_keeps_what_it_measured_on_the_exception(blobs, tmp_p
     assert [row["step"] for row in state.history if row["kind"] == "step"] == list(range(1, 12))
     assert "sys.last_value.state" in caught.value.__notes__[0]
     assert load_checkpoint(tmp_path / "last.pt")["train_state"]["step"] == 8
+
+
+def test_a_label_beyond_the_width_in_training_only_is_named(blobs):
+    """N5: a label the validation batch lacks ended in torch's "Target 5 is out of bounds"."""
+    x, y = blobs
+    train, val = _loaders(x, y)
+    bad = y.clone()
+    bad[:240] = torch.where(bad[:240] == 2, 5, bad[:240])  # class 2 -> 5 in training rows:
+    # the blobs come sorted by class (2 from row 200), so step 7 (rows 192-223) meets a 5 first
+    train = DataLoader(TensorDataset(x[:240], bad[:240]), batch_size=32)
+    with pytest.raises(TrainwiseError, match=r"labels_out_of_range\] training step 7 failed "
+                       r"\(IndexError: Target 5 is out of bounds.*span 1\.\.5.*"
+                       r"nn\.Linear\(d, 6\)"):
+        _fit(_mlp(), train, val)

@@ -164,7 +164,7 @@ def explain_dtype(model: nn.Module, x: Any, failure: Exception,
 
 
 def raise_step_error(failure: Exception, model: nn.Module, x: Any, loss: Any,
-                     step: int) -> None:
+                     step: int, y: Any = None) -> None:
     """After a training step raised `failure`: the error find_lr and check give for a loss
     that is not one number (autograd only says "grad can be implicitly created only for
     scalar outputs") or inputs of another dtype than the model. Run on failure only: the
@@ -174,3 +174,18 @@ def raise_step_error(failure: Exception, model: nn.Module, x: Any, loss: Any,
     finding = input_dtype_finding(model, x, failure)
     if finding is not None:
         raise dtype_error(failure, finding) from failure
+    if isinstance(failure, IndexError) and torch.is_tensor(y) and not y.is_floating_point() \
+            and "out of bounds" in str(failure):
+        raise TrainwiseError(_labels_beyond(failure, y, step)) from failure
+
+
+def _labels_beyond(failure: Exception, y: torch.Tensor, step: int) -> str:
+    """check's labels_out_of_range for a training batch: torch says only "Target 5 is out
+    of bounds" (audit s16 N5); fit's first validation batch held no such label."""
+    low, high = int(y.min()), int(y.max())
+    return (f"[labels_out_of_range] training step {step} failed ({type(failure).__name__}: "
+            f"{str(failure).strip()[:120]}): this batch's labels span {low}..{high}, and "
+            "cross-entropy needs class indices 0..C-1 for a model with C output logits; the "
+            "validation batch fit checked held none of them. Fix: re-encode the labels as "
+            f"0..C-1 (in the training split too), or for {high + 1} classes make the final layer "
+            f"nn.Linear(d, {high + 1}).")

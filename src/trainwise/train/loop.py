@@ -300,7 +300,10 @@ def fit(
     loss_fn holding tensors (class weights) is run with them on the outputs' device, in the
     training steps and in evaluation on the host alike (evaluate.on_outputs_device).
     `task` ("classification" / "regression") left None is read from one validation batch, as
-    the Monitor reads it, and shapes evaluation cannot score stop here (train/fit_task.py).
+    the Monitor reads it, and shapes evaluation cannot score stop here (train/fit_task.py);
+    whatever the task, check()'s loss rules run on that batch (a (B, 1) vs (B,) broadcast, labels
+    beyond the output width: train/first_batch.py) and the arguments' kinds are checked first
+    (train/fit_arguments.py). A Ctrl-C re-raises with the TrainState so far as `.state`.
     `target_units` (regression): undoes what was done to the targets for training, so that the
     validation MAE, RMSE and R^2 are in the target's own units (evaluate.evaluate).
     Train/eval modes: a model given in train mode trains with each submodule in the mode it
@@ -371,8 +374,8 @@ def fit(
                         else:
                             step_loss = accumulate(fabric, model, forward, backward, loss_fn, x, y,
                                                    accumulate_grad_batches, state.step + 1)
-                    except RuntimeError as failure:  # said as find_lr and check say it
-                        raise_step_error(failure, model, x, loss, state.step + 1)
+                    except (RuntimeError, IndexError) as failure:  # as find_lr, check say it
+                        raise_step_error(failure, model, x, loss, state.step + 1, y)
                         raise
                     grad_norm, layer_norms, inverse_scale = unscaled(scaler, *grad_norms(
                         per_layer=monitor.layer_due(state.step + 1)))
