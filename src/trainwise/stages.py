@@ -99,6 +99,8 @@ class RunContext:
     # crossval stage's folds stop there too, so every fold trains as long as the run did
     user_callbacks: list[Any] = field(default_factory=list)  # run(callbacks=...): the train
     # stage's fit calls them (not the folds', nor the tune stage's short runs)
+    starts_trained: str = ""  # why the model starts from trained weights (the check stage's
+    # loss at init, or an earlier run's mark): the range test then reads a fine-tuning lr
 
     def target_units(self) -> TargetUnits:
         """What turns the values the model is trained on back into the target's units."""
@@ -272,6 +274,8 @@ def stage_model(ctx: RunContext) -> list[Finding]:
         findings = []
     earlier_run = trained_by(model) if ctx.user_model is not None else None
     findings += apply_init_policy(model, cfg.init, own=own_model(ctx), trained_by=earlier_run)
+    if earlier_run is not None and kept_weights(ctx):
+        ctx.starts_trained = f"its weights come from run {earlier_run}'s training"
     weights, weight_findings = _class_weights(ctx)
     ctx.model, ctx.loss_fn = model, loss_function(data.task, weights)
     findings += weight_findings
@@ -332,6 +336,16 @@ def own_model(ctx: RunContext) -> bool:
     """Your own module (model=net, or model.name = "pkg.module:Class"), not a built-in
     baseline: the init policy, the report's model name and the dropout lever agree on it."""
     return ctx.user_model is not None or ":" in ctx.config.model.name
+
+
+def kept_weights(ctx: RunContext) -> str:
+    """How the run kept the weights of a module the user built ("" when it drew them: the
+    built-in baselines' own init, model.init = "keep" included, is a fresh PyTorch draw)."""
+    if not own_model(ctx) or ctx.config.model.init == "policy":
+        return ""
+    if ctx.config.model.init == "keep":
+        return 'model.init = "keep"'
+    return 'model.init = "auto" keeps your module\'s own weights'
 
 
 def _model_name(ctx: RunContext, model: nn.Module) -> str:

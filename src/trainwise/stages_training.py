@@ -14,13 +14,20 @@ import torch
 from trainwise import fold_start
 from trainwise.amounts import loss_text
 from trainwise.checks._common import DEFAULT_LR
+from trainwise.checks.initial import from_kept_weights
 from trainwise.checks.preflight import preflight
 from trainwise.console import console, progress
 from trainwise.data.audit import extreme_targets
 from trainwise.findings import Finding, error, explained, info
 from trainwise.model.class_weights import ClassWeightedCrossEntropy, extreme_weights
 from trainwise.resume import checkpoint_extra, resume_state
-from trainwise.stages import PREFLIGHT_SAMPLES, RunContext, eval_batch_size, own_model
+from trainwise.stages import (
+    PREFLIGHT_SAMPLES,
+    RunContext,
+    eval_batch_size,
+    kept_weights,
+    own_model,
+)
 from trainwise.train.batch_norm import batch_parts, batch_too_small, drop_lone_last_batch
 from trainwise.train.busy_cpu import BusyCpuWatch
 from trainwise.train.callbacks import BestWeights
@@ -50,9 +57,16 @@ def stage_check(ctx: RunContext) -> list[Finding]:
     # the checks one class (the user cannot reorder rows we pick)
     x, y = ctx.splits["train"].sample(PREFLIGHT_SAMPLES, seed=ctx.config.run.seed,
                                       stratify=ctx.data.task == "classification")
-    return preflight(ctx.model, ctx.loss_fn, x, y, task=ctx.data.task,
-                     num_classes=ctx.data.num_classes, make_optimizer=check_optimizer(ctx),
-                     seed=ctx.config.run.seed) + _raised_lr(ctx)
+    findings = from_kept_weights(
+        preflight(ctx.model, ctx.loss_fn, x, y, task=ctx.data.task,
+                  num_classes=ctx.data.num_classes, make_optimizer=check_optimizer(ctx),
+                  seed=ctx.config.run.seed), kept_weights(ctx))
+    for finding in findings:  # the tune stage reads the range test as fine-tuning then
+        if finding.code == "loss_at_init_trained":
+            ctx.starts_trained = ctx.starts_trained or (
+                f"its loss at init, {finding.evidence['loss']:.3g}, is far below an "
+                "untrained model's")
+    return findings + _raised_lr(ctx)
 
 
 def check_optimizer(ctx: RunContext) -> Any:

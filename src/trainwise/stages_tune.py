@@ -24,7 +24,7 @@ from trainwise.tune.batch_size import MAX_MICRO_BATCH, fixed_batch_findings
 from trainwise.tune.default_batch import fitted_batch_finding, fitted_default_batch
 from trainwise.tune.large_batch import accumulation_steps, large_batch_finding
 from trainwise.tune.lr_verdict import spread_text
-from trainwise.tune.range_blame import lead_with_data, target_outlier_blame
+from trainwise.tune.range_blame import fine_tuning, lead_with_data, target_outlier_blame
 from trainwise.tune.search import tune_lr
 from trainwise.tune.short_run_result import finite_or_none
 
@@ -83,6 +83,7 @@ def stage_tune(ctx: RunContext) -> list[Finding]:
     cost = _cost_finding(ctx, result, len(short_run_loader))
     tuned = lead_with_data(blame_extreme_weights(ctx, result.findings),
                            _range_blame(ctx, result.range_test))
+    tuned = fine_tuning(tuned, ctx.starts_trained, result.range_test.lr_high)
     return chosen + findings + tuned + cost  # first: the stage's headline
 
 

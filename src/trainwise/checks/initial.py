@@ -107,6 +107,33 @@ def _regression_loss(loss: float, y: torch.Tensor) -> list[Finding]:
                  f"MSE at init {loss:.3g} vs target variance {var:.3g}.", **evidence)]
 
 
+def from_kept_weights(findings: list[Finding], kept: str) -> list[Finding]:
+    """The too-low loss at init as an info when the run kept the weights of a module the user
+    built (`kept`: how, e.g. 'model.init = "keep"'; "" when the weights were drawn fresh): a
+    random net cannot know the answers, leak or not, so trained weights are the cause (audit
+    s16 D1: README's "train more epochs from a run's weights" read 0.045 where ln C = 2.30,
+    and the warning sent the user to hunt a label leak in clean data)."""
+    if not kept:
+        return findings
+    return [_trained_start(f, kept) if f.code == "loss_at_init_off"
+            and f.evidence.get("direction") == "low" else f for f in findings]
+
+
+def _trained_start(finding: Finding, kept: str) -> Finding:
+    evidence = finding.evidence
+    loss_name, against = (("cross-entropy", f"ln C = {evidence['expected']:.3g}")
+                          if "expected" in evidence else
+                          ("MSE", f"the target variance {evidence.get('target_var', 0.0):.3g}"))
+    return Finding(
+        STAGE, Severity.INFO, "loss_at_init_trained",
+        f"The model starts from trained weights ({kept}): {loss_name} at init "
+        f"{evidence['loss']:.3g} against {against}; nothing to check.",
+        {**evidence, "kept": kept},
+        "Nothing to do to continue training or fine-tune. If you meant a fresh model: build it "
+        "again (net = Net()) and pass the new one, or set model.init = \"policy\" to re-draw "
+        "its weights.")
+
+
 def _watch_relus(model: nn.Module) -> tuple[dict[str, torch.Tensor], list]:
     """Hooks recording, per ReLU module, which units were > 0 for at least one sample."""
     alive: dict[str, torch.Tensor] = {}

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from trainwise.findings import Finding, warning
+from trainwise.findings import Finding, Severity, explained, warning
 
 # A seed broke down at its start when it stopped within the first 20% of its steps, or its
 # point lies in the first 10% of the ramp in log lr (1e-6 .. 4e-6 of the default 1e-6 .. 1):
@@ -83,3 +83,31 @@ def lead_with_data(findings: list[Finding], blame: list[Finding]) -> list[Findin
     first = f"First fix the extreme targets ({CODE}); then: "
     return blame + [dataclasses.replace(f, fix=first + (f.fix or "")) if f.code in BLAMED
                     else f for f in findings]
+
+
+# the range-test verdicts a model that starts trained explains (audit s16 D1): its loss sits
+# near its floor, so it cannot fall much whatever the lr, and the seeds' points are noise
+TRAINED_START = ("lr_range_no_descent", "lr_range_unstable")
+# AdamW fine-tuning commonly runs at 1e-5 .. 1e-4 (BERT's 2e-5 .. 5e-5); 10x below where the
+# test saw the loss rise keeps a step from undoing the trained weights
+FINE_TUNE_LR = 1e-4
+
+
+def fine_tuning(findings: list[Finding], starts_trained: str, lr_high: float) -> list[Finding]:
+    """The range test's no-descent / unstable warnings as infos that say why, when the model
+    starts from trained weights (`starts_trained`: the evidence, "" when it does not): their
+    fixes sent the user back to the check and data stages, which have nothing to fix."""
+    if not starts_trained:
+        return findings
+    lr = min(FINE_TUNE_LR, lr_high / 10) if math.isfinite(lr_high) and lr_high > 0 \
+        else FINE_TUNE_LR
+    note = (f"The model starts from trained weights ({starts_trained}): its loss has little "
+            "left to fall at any lr, so this test reads a fine-tuning lr, not a from-scratch "
+            "one; the model and the data are not at fault.")
+    fix = (f"To fine-tune, train at a low constant lr: --set train.lr={lr:.2g} --set "
+           "train.schedule='\"constant\"' (AdamW fine-tunes at 1e-5 to 1e-4, and at least 10x "
+           f"below the range's upper end, {lr_high:.2g}, where steps start to undo the "
+           "weights); or set tune.start_lr 100x lower so the test starts where the weights "
+           "are safe.")
+    return [explained(f, note, fix) if f.code in TRAINED_START
+            and f.severity is Severity.WARNING else f for f in findings]
