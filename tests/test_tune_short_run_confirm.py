@@ -114,3 +114,52 @@ def test_short_runs_retrain_the_top_and_its_neighbour_on_the_next_seeds_data_ord
     assert top.repeat["first_val_loss"] == max(first.candidates, key=lambda c: c.lr).val_loss
     assert "short_runs_top_confirmed" in [f.code for f in confirmed.findings]
     assert "short_runs_top_confirmed" not in [f.code for f in first.findings]  # could widen
+
+
+def test_a_neighbour_that_diverges_on_the_second_order_leaves_the_top_standing():
+    # review s16 VN3: the pick fell to the neighbour, the run that diverged
+    cands = grid(0.5, 0.3, 0.2)
+    finding = confirm_top(cands, lambda lr: candidate(lr, math.inf if lr == 0.03 else 0.25), 2)
+    assert cands[2].val_loss == 0.2 and cands[2].repeat["neighbour_val_loss"] is None
+    assert "the neighbour diverged on the second order, so the top stands" in finding.message
+    assert finding.evidence["held"] is True
+
+
+def test_the_confirmed_tops_first_order_tail_is_not_shown_as_its_spread():
+    from trainwise.reporting.tuning import candidate_rows
+
+    # review s16 VN4: a score of 0.39 was shown beside its first order's spread 0.19-0.21
+    cands = [candidate(0.01, 0.5), candidate(0.03, 0.3), candidate(0.1, 0.2)]
+    for c in cands:
+        c.tail = [c.val_loss - 0.01, c.val_loss, c.val_loss + 0.01]
+    confirm_top(cands, lambda lr: candidate(lr, 0.6 if lr == 0.1 else 0.32), 1)
+    assert cands[2].val_loss == pytest.approx(0.3 + ((0.2 - 0.3) + (0.6 - 0.32)) / 2)
+    rows = {r["lr"]: r for r in candidate_rows(
+        {"best_lr": 0.03, "candidates": [c.to_dict() for c in cands]})}
+    assert rows[0.1]["spread"] is None and rows[0.1]["repeat"]["first_val_loss"] == 0.2
+    assert rows[0.03]["spread"] == pytest.approx((0.29, 0.31))
+
+
+def test_the_second_order_runs_are_numbered_on_from_the_widenings_and_named():
+    import re
+
+    from trainwise.console import TuneProgress, console, progress
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 4)).astype(np.float32)
+    y = (x @ np.array([1.0, -2.0, 0.5, 3.0]) + 0.1 * rng.normal(size=256)).astype(np.float32)
+    train = to_loader(x[:192], y[:192], 32, shuffle=True, seed=0)
+    val = to_loader(x[192:], y[192:], 64, shuffle=False, seed=0)
+    torch.manual_seed(0)
+
+    def sgd(m: nn.Module, lr: float | None = None) -> torch.optim.Optimizer:
+        return torch.optim.SGD(m.parameters(), lr=lr or 1e-3)
+
+    with console.capture() as captured, progress() as bar:
+        result = short_runs(Linear(), nn.MSELoss(), train, val, sgd, task="regression",
+                            num_epochs=1, num_candidates=3, lr_low=1e-3, lr_high=1e-2,
+                            max_widenings=2, max_lr=0.05, progress=TuneProgress(bar))
+    counts = re.findall(r"short run ([^:]+):", captured.get())
+    assert [c.round for c in result.candidates] == [0, 0, 0, 1]  # then the confirmation
+    assert counts == ["1/3", "2/3", "3/3", "4 (widening 1)", "5/6 (second data order)",
+                      "6/6 (second data order)"]  # review s16 VN5: was "5/5", "6/5"

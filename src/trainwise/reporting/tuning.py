@@ -52,6 +52,7 @@ def candidate_rows(tune: dict[str, Any] | None) -> list[dict[str, Any]]:
         scored = candidate.get("val_loss") is not None and bool(np.isfinite(tail).all())
         rows.append({"lr": candidate["lr"], "val_loss": candidate.get("val_loss"),
                      "seconds": candidate.get("seconds"), "round": candidate.get("round", 0),
+                     "repeat": candidate.get("repeat"),  # scored over 2 data orders
                      "best": best is not None and math.isclose(candidate["lr"], best,
                                                                rel_tol=1e-6),
                      "spread": (float(tail.min()), float(tail.max()))

@@ -45,8 +45,9 @@ def confirm_top(candidates: list[Candidate], retrain: Callable[[float], Candidat
                 seed: int) -> Finding:
     """Retrain the top candidate and its lower neighbour with `retrain(lr)` (the second data
     order), set the top's score (and row losses) to the neighbour's plus their paired
-    difference averaged over both orders, and say so. A second run that diverged leaves the
-    top's score infinite: it is not trusted."""
+    difference averaged over both orders, and say so. The top diverging on the second order
+    leaves its score infinite (not trusted); its neighbour diverging leaves the top's first
+    score standing. The top's tail is emptied: its first-order spread no longer spans it."""
     finite = sorted((c for c in candidates if math.isfinite(c.val_loss)), key=lambda c: c.lr)
     top, neighbour = finite[-1], finite[-2]
     top_again, neighbour_again = retrain(top.lr), retrain(neighbour.lr)
@@ -56,9 +57,14 @@ def confirm_top(candidates: list[Candidate], retrain: Callable[[float], Candidat
                   "val_loss": _finite(top_again.val_loss),
                   "neighbour_lr": neighbour.lr, "neighbour_val_loss":
                   _finite(neighbour_again.val_loss)}
-    top.val_loss = neighbour.val_loss + (first + second) / 2 if math.isfinite(second) \
-        else math.inf
-    top.row_losses = _paired_rows(top, neighbour, top_again, neighbour_again)
+    top.tail = []  # the first order's evaluations no longer span the score (review s16 VN4)
+    if not math.isfinite(top_again.val_loss):
+        top.val_loss, top.row_losses = math.inf, []  # unstable near divergence: not trusted
+    elif math.isfinite(neighbour_again.val_loss):
+        top.val_loss = neighbour.val_loss + (first + second) / 2
+        top.row_losses = _paired_rows(top, neighbour, top_again, neighbour_again)
+    # else the neighbour diverged on the second order: the top stands on its first score
+    # (review s16 VN3: the pick fell to the neighbour, the run that diverged)
     return _said(top, neighbour, top_again, neighbour_again, first)
 
 
@@ -68,7 +74,7 @@ def _paired_rows(top: Candidate, neighbour: Candidate, top_again: Candidate,
     neighbour's row plus the row's paired difference averaged over the two orders."""
     rows = [top.row_losses, neighbour.row_losses, top_again.row_losses,
             neighbour_again.row_losses]
-    if not math.isfinite(top.val_loss) or len({len(r) for r in rows}) != 1:
+    if len({len(r) for r in rows}) != 1:
         return []  # no paired rows: short_run_noise falls back to its floor
     return [n + ((t - n) + (t2 - n2)) / 2 for t, n, t2, n2 in zip(*rows, strict=True)]
 
@@ -76,11 +82,16 @@ def _paired_rows(top: Candidate, neighbour: Candidate, top_again: Candidate,
 def _said(top: Candidate, neighbour: Candidate, top_again: Candidate,
           neighbour_again: Candidate, first: float) -> Finding:
     held = math.isfinite(top.val_loss) and top.val_loss < neighbour.val_loss
-    outcome = f"it stays the best ({top.val_loss:.4g} against {neighbour.val_loss:.4g})" \
-        if held else (f"it scores {top.val_loss:.4g} against the neighbour's "
-                      f"{neighbour.val_loss:.4g}, so it is no longer the best"
-                      if math.isfinite(top.val_loss) else
-                      "it diverged on the second order, so it is not trusted")
+    if not math.isfinite(top_again.val_loss):
+        outcome = "it diverged on the second order, so it is not trusted"
+    elif not math.isfinite(neighbour_again.val_loss):
+        outcome = (f"the neighbour diverged on the second order, so the top stands on its "
+                   f"first score ({top.val_loss:.4g})")
+    elif held:
+        outcome = f"it stays the best ({top.val_loss:.4g} against {neighbour.val_loss:.4g})"
+    else:
+        outcome = (f"it scores {top.val_loss:.4g} against the neighbour's "
+                   f"{neighbour.val_loss:.4g}, so it is no longer the best")
     return info(
         "tune", "short_runs_top_confirmed",
         f"The best short run ({top.lr:.3g}) was the highest lr tried, next to the range "
@@ -88,7 +99,7 @@ def _said(top: Candidate, neighbour: Candidate, top_again: Candidate,
         f"and its neighbour ({neighbour.lr:.3g}) trained again on a second data order: "
         f"{_loss(top_again)} against {_loss(neighbour_again)} (first order "
         f"{top.repeat['first_val_loss']:.4g} against {neighbour.val_loss:.4g}, a gap of "
-        f"{first:+.2g}). Averaged over both orders, {outcome}.",
+        f"{first:+.2g}). Over both orders, {outcome}.",
         top_lr=top.lr, held=held, score=_finite(top.val_loss), **top.repeat)
 
 

@@ -101,6 +101,7 @@ class _Setup:
     runs_planned: int = 0  # runs announced to `progress`, to number them
     runs_done: int = 0
     max_lr: float = math.inf  # no widening step above it: search.divergence_lr
+    label: str = ""  # said after a run's number on the bar: the top confirmed on a 2nd order
 
 
 def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader: Iterable,
@@ -232,12 +233,13 @@ def _confirm_top(setup: _Setup, candidates: list[Candidate], start: float) -> li
         return []
     if setup.progress is not None:
         setup.progress.plan(2 * setup.total_steps, "short runs, the top confirmed")
-        setup.runs_planned += 2  # numbered on: "short run 6/7"
+    setup.runs_planned = setup.runs_done + 2  # widenings were not planned: "8/9", not "8/7"
     first_seed, setup.seed = setup.seed, setup.seed + SECOND_ORDER
+    setup.label = " (second data order)"
     try:
         return [confirm_top(candidates, lambda lr: _train(setup, lr, 0), setup.seed)]
     finally:
-        setup.seed = first_seed
+        setup.seed, setup.label = first_seed, ""
 
 
 def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
@@ -327,7 +329,7 @@ def _progress_line(setup: _Setup, candidate: Candidate) -> str:
     score = f"validation loss {candidate.val_loss:.4g}" if math.isfinite(candidate.val_loss) \
         else "diverged"
     count = f"{setup.runs_done} (widening {candidate.round})" if candidate.round else \
-        f"{setup.runs_done}/{setup.runs_planned}"  # a widening was not planned: no total
+        f"{setup.runs_done}/{setup.runs_planned}{setup.label}"  # a widening: no total
     return (f"short run {count}: peak lr {candidate.lr:.3g}, "
             f"{score} in {candidate.seconds:.1f} s")
 
