@@ -48,10 +48,40 @@ def test_a_flat_loss_far_below_chance_is_a_trained_model_not_a_plateau_to_fix():
 
 
 def test_a_bump_that_stays_far_below_chance_is_not_an_explosion():
-    """0.0055 -> 0.046: audit s16 N11's fresh AdamW on a converged model (6.6% of ln 2)."""
-    assert "loss_exploding" not in [f.code for f in diagnose(_history(BUMP, 0.03),
+    """0.0055 -> 0.046 and back: audit s16 N11's fresh AdamW on a converged model (6.6% of
+    ln 2). One that stays up ended above its start: said, as a warning (review s16 VN1)."""
+    settled = np.concatenate([BUMP[:12], 0.004 * (1 + 0.05 * np.sin(2.3 * np.arange(18)))])
+    assert "loss_exploding" not in [f.code for f in diagnose(_history(settled, 0.03),
                                                              num_classes=2)]
+    stayed = [f for f in diagnose(_history(BUMP, 0.03), num_classes=2)
+              if f.code == "loss_exploding"]
+    assert [f.severity for f in stayed] == [Severity.WARNING]
+    assert "the model was already trained when this run started" in stayed[0].message
     # references: chance unknown (a regression, or no num_classes), and the bump at 100x
     assert "loss_exploding" in [f.code for f in diagnose(_history(BUMP, 0.03))]
     assert "loss_exploding" in [f.code for f in diagnose(_history(BUMP * 100, 3.0),
                                                          num_classes=2)]
+
+
+def _logged_every_100(losses: np.ndarray) -> list[dict]:
+    """The same rows numbered 100, 200, ...: a loop logging every 100th step, so its first
+    row is not the model at initialisation."""
+    rows = _history(losses, float(losses[-1]))
+    for row in rows:
+        row["step"] = row["step"] * 100
+    return rows
+
+
+def test_a_first_row_after_step_one_is_no_evidence_of_a_trained_model():
+    """Review s16 VN1: a fresh 10-class model logged from step 100 is already below
+    0.23 = 0.1 x ln 10 there; an lr blow-up back above its start is an error, and a flat
+    curve is a plateau, as with chance unknown."""
+    blown = np.concatenate([np.linspace(0.20, 0.06, 20), np.linspace(0.08, 0.22, 10),
+                            0.22 * (1 + 0.03 * np.sin(2.3 * np.arange(20)))])
+    found = _said(diagnose(_logged_every_100(blown), num_classes=10))
+    assert ("loss_exploding", Severity.ERROR) in found
+    flat = 0.2 * (1 + 0.02 * np.sin(2.3 * np.arange(50)))
+    plateau = [f for f in diagnose(_logged_every_100(flat), num_classes=10)
+               if f.code == "plateau"]
+    assert [f.severity for f in plateau] == [Severity.WARNING]
+    assert "already_trained" not in plateau[0].evidence

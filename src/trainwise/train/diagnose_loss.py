@@ -226,10 +226,13 @@ def rule_loss_exploding(history: list[Row]) -> list[Finding]:
         # a loss that jumps on the first update peaks in the first smoothed point, the start's
         # own step: "from 2.413 at step 1 to 9.046 at step 1" (user audit s15 M5)
         peak = peak + 1 + int(np.argmax(smooth[peak + 1:]))
-    if far_below_chance(history, max(start, smooth[peak])):
-        return []  # a trained model's bump that stays far below chance (audit s16 N11)
     ended_lost = smooth[-1] > (1 - PLATEAU_DROP) * start  # nothing left of the training
-    severity = Severity.ERROR if ended_lost else Severity.WARNING
+    trained = far_below_chance(history, max(start, smooth[peak]))
+    if trained and not ended_lost:
+        return []  # a trained model's bump that settles again, far below chance (audit s16 N11)
+    # one that ends above where it started undid this run's training: said, as a warning
+    # since the model stays far below chance (review s16 VN1)
+    severity = Severity.ERROR if ended_lost and not trained else Severity.WARNING
     low_point = min(smooth[turn], start)
     jump = lr_jump(history, int(steps[turn]), int(steps[peak]))
     message = (f"The loss exploded: smoothed over {window} steps, it rose from {low_point:.4g} "
@@ -237,6 +240,8 @@ def rule_loss_exploding(history: list[Row]) -> list[Finding]:
                f"({smooth[peak] / low_point:.3g}x, beyond the {factor:.3g}x the batch noise "
                "allows)"
                + ("; it ended no lower than where it started." if ended_lost else ".")
+               + (f" It stayed far below chance: {already_trained_words(history, start)}."
+                  if trained else "")
                + ("" if jump is None else f" Just before, {jump.words()}: the schedule raised "
                   "it, and the loss rose with it."))
     return [make(severity, "loss_exploding", message, _exploding_fix(history, jump), steps[turn],
