@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import math
 
+import numpy as np
 import pytest
 import torch
 from rich.console import Console
@@ -299,3 +300,22 @@ def test_the_saved_state_loads_with_weights_only_and_numpy_evidence(tmp_path):
     older = {**live.state_dict(), "lost_streak": 1}  # a checkpoint from before review s12 F1
     restored.load_state_dict(older)
     assert restored.state_dict() == live.state_dict()
+
+
+def test_a_nan_stopped_run_says_its_divergence_once_as_its_findings_hold_it(tmp_path):
+    """Review s16 VN2: `trainwise run` stopped by a NaN printed a live "divergence" error (and
+    "see the report") that neither findings.json nor the report held, beside the stage's own
+    non_finite_loss error at another step. The recipe's diagnosis after training says it."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 6)).astype(np.float32)
+    x[:, 0] *= 1e3
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+    with console_module.console.capture() as captured:
+        result = trainwise.run(data=(x, y), overrides=[
+            "train.max_epochs=4", "train.lr=1e6", 'train.schedule="constant"',
+            "run.threads=1", "run.checks=false", "train.grad_clip=0",
+            f'run.out_dir="{tmp_path}"'], report=False)
+    text = captured.get()
+    codes = [f.code for f in result.findings if f.stage == "train"]
+    assert "non_finite_loss" in codes and "divergence" not in codes
+    assert "divergence at epoch" not in text and text.count("error   [train]") == 1, text

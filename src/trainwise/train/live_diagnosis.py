@@ -15,7 +15,9 @@ half way through, "still falling" is true of every healthy run.
 
 fit stops on a NaN/inf loss itself, before the epoch's end (so no live diagnosis runs there):
 on_fit_end then says the divergence, since a notebook's fit has no diagnosis after training and
-"It may recover" must not be the last word (audit s16 N4). A new fit (not a resume) starts
+"It may recover" must not be the last word (audit s16 N4). With `max_epochs` given (`trainwise
+run`'s marker: its diagnosis after training says it all) it stays silent: the recipe's line named
+a finding its report did not hold, at another step (review s16 VN2). A new fit (not a resume) starts
 afresh: a re-run cell with the same object is diagnosed as the new training it is (N13).
 """
 
@@ -57,8 +59,9 @@ class LiveDiagnosis:
     diagnosis may take (the Monitor's LIVE_DIAGNOSIS_SHARE by default), except at an epoch
     whose training loss is above the first epoch's (an explosion's sign: diagnosed at once) and
     after a validation loss 1.25x its best (live_trigger: overfitting, said within ~3 epochs);
-    `max_epochs`: fit's, whose last epoch is left to the diagnosis after training (None: every
-    epoch is diagnosed when due); `stop=False` only reports; `hint` ends the console line
+    `max_epochs`: fit's, given when a diagnosis after training follows (`trainwise run`): the
+    last epoch and a NaN stop are left to it (None: every epoch is diagnosed when due, and a
+    NaN stop is said at fit's end); `stop=False` only reports; `hint` ends the console line
     (where the fix is). Several processes: only rank 0 diagnoses (`active`), and `agree` (a
     broadcast from rank 0) gives every process its verdict, so all stop together. Checkpointed
     (state_dict): a resumed run does not say again what it said, nor move its reference loss.
@@ -90,10 +93,12 @@ class LiveDiagnosis:
     def on_fit_end(self, state: Any) -> None:
         """fit stopped on a NaN/inf loss (state.nonfinite) before any live diagnosis saw it:
         the divergence is said now, an error (audit s16 N4: the only line was "It may
-        recover", and fit returned as if training had ended well)."""
+        recover", and fit returned as if training had ended well). Not with `max_epochs`:
+        a diagnosis after training follows, and it says it (review s16 VN2)."""
         said = any(f.code == "divergence" and f.severity is Severity.ERROR
                    for f in self.findings)
-        if not self.active or state.nonfinite is None or said:
+        follows = self.max_epochs is not None  # the recipe diagnoses after fit
+        if not self.active or state.nonfinite is None or said or follows:
             return
         found = diagnose(state.history, num_classes=self.num_classes, plan=self.plan)
         for finding in found:
