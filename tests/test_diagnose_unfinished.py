@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from test_diagnose_gap import DEFAULT_TRAIN, DEFAULT_VAL, DIGITS_TRAIN, DIGITS_VAL, epochs
-from trainwise.findings import Severity
+from trainwise.findings import Severity, TrainwiseError
 from trainwise.train.diagnose import RULES, diagnose
 from trainwise.train.diagnose_common import TrainingPlan
 
@@ -128,3 +130,16 @@ def test_a_solved_run_whose_last_epoch_was_best_is_not_told_more_epochs_may_gain
     assert "validation is already solved" in healthy.message
     (flat,) = diagnose(epochs([1.0] * 3, [0.5, 0.2, 0.19]))  # not solved: 5% fell, may gain
     assert "took 5.0% off the loss; more epochs may still gain a little" in flat.message
+
+
+def test_one_switch_names_the_fix_words_and_an_unknown_value_is_refused():
+    """Review s16 VN6: diagnose(words="run"|"code") and find_lr/tune_lr(fix_terms="config"|
+    "api") chose the same thing under two names, and diagnose read any other value (the tune
+    verbs' "config", a typo "Run") as the Python wording, silently."""
+    history = epochs(SHORT_TRAIN, SHORT_VAL)
+    assert "train.max_epochs" in diagnose(history, fix_terms="config")[0].fix
+    assert "train.max_epochs" not in diagnose(history, fix_terms="api")[0].fix
+    assert diagnose(history, words="run") == diagnose(history, fix_terms="config")
+    for wrong in ({"fix_terms": "run"}, {"words": "config"}, {"words": "Run"}):
+        with pytest.raises(TrainwiseError, match="expected"):
+            diagnose(history, **wrong)

@@ -457,7 +457,7 @@ def test_live_diagnosis_takes_at_most_one_percent_of_the_threads_cpu_time(monkey
     cpu = [0.0]  # the thread's CPU seconds: each diagnosis costs 0.02, each epoch 1.0
     diagnosed_at = []
 
-    def diagnose(history, num_classes=None, words=None):
+    def diagnose(history, num_classes=None, fix_terms=None):
         diagnosed_at.append(history[-1]["epoch"])
         cpu[0] += 0.02
         return []

@@ -83,8 +83,8 @@ def test_a_nan_loss_is_reported_at_the_next_transfer_and_sets_should_stop(blobs,
     # a hand-written loop (L9, s14 G15a), where `trainwise run` names its config keys
     assert divergence["evidence"]["cause"] == "numerical_fault"
     assert "torch.bfloat16" in divergence["fix"] and "run.precision" not in divergence["fix"]
-    assert 'run.precision = "bf16-mixed"' in next(f for f in diagnose(monitor.history, words="run")
-                                                  if f.code == "divergence").fix
+    assert 'run.precision = "bf16-mixed"' in next(
+        f for f in diagnose(monitor.history, fix_terms="config") if f.code == "divergence").fix
 
 
 def test_a_healthy_run_never_sets_should_stop(blobs):
@@ -110,7 +110,7 @@ def test_an_epoch_with_a_gradient_spike_is_diagnosed_within_twice_the_share(monk
     cpu = [0.0]
     diagnosed_at = []
 
-    def fake_diagnose(history, num_classes=None, words=None):
+    def fake_diagnose(history, num_classes=None, fix_terms=None):
         diagnosed_at.append(history[-1]["epoch"])
         cpu[0] += 0.02
         return []

@@ -137,3 +137,17 @@ def worst(findings: Iterable[Finding]) -> Severity:
 class TrainwiseError(Exception):
     """Base of every error we raise on purpose: the message says what, why and the fix."""
 
+
+
+# The words a Python call's findings say their fixes in (one switch for diagnose, find_lr and
+# tune_lr; review s16 VN6): "api", the call's own arguments and torch calls (fit's max_epochs=,
+# TuneConfig(...)); "config", `trainwise run`'s config keys and stages (train.max_epochs).
+FIX_TERMS = ("api", "config")
+
+
+def check_fix_terms(fix_terms: str) -> None:
+    """Refuse an unknown value: any other was silently taken as the Python wording."""
+    if fix_terms not in FIX_TERMS:
+        raise TrainwiseError(f"fix_terms={fix_terms!r}: expected \"api\" (fixes name this "
+                             "call's arguments and torch calls) or \"config\" (the config keys "
+                             "and stages of `trainwise run`, as the recipe asks).")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from trainwise.findings import Finding, Severity, info
+from trainwise.findings import Finding, Severity, TrainwiseError, check_fix_terms, info
 from trainwise.train.diagnose_accuracy import rule_systematically_wrong
 from trainwise.train.diagnose_capacity import rule_capacity, rule_heavy_regularisation
 from trainwise.train.diagnose_collapse import rule_collapse, rule_missed_classes
@@ -135,22 +135,38 @@ def list_rules() -> list[str]:
 
 
 def diagnose(history: list[dict[str, Any]], num_classes: int | None = None,
-             plan: TrainingPlan | None = None, *, words: str | None = None) -> list[Finding]:
+             plan: TrainingPlan | None = None, *, fix_terms: str | None = None,
+             words: str | None = None) -> list[Finding]:
     """Findings (stage "train") for a training history; never mutates `history`.
 
     `num_classes`, when known, sharpens the confusion rule (chance = 1/num_classes); rows
     that carry a "num_classes" key serve the same purpose. `plan`, when known, says how
     training was set up (an lr from the config, the schedule and its length): the fixes then
-    name what the user set, and a schedule cut short is found. `words`: "run" says the fixes
-    in `trainwise run`'s config keys and stages, "code" in the Python API's (fit's
-    max_epochs=, torch calls, trainwise.find_lr); None: "run" with a plan (only the recipe
-    has one), else "code" (audit s16 N9: diagnose(state.history) after fit named
-    train.max_epochs and the "train stage").
+    name what the user set, and a schedule cut short is found. `fix_terms`, as find_lr's and
+    tune_lr's: "config" says the fixes in `trainwise run`'s config keys and stages, "api" in
+    the Python API's (fit's max_epochs=, torch calls, trainwise.find_lr); None: "config" with
+    a plan (only the recipe has one), else "api" (audit s16 N9: diagnose(state.history) after
+    fit named train.max_epochs and the "train stage"). `words` ("run" / "code") is its older
+    name, still accepted.
     """
+    terms = _fix_terms(fix_terms, words, plan)
     found = _diagnose(history, num_classes, plan)
-    if (words or ("run" if plan is not None else "code")) == "run":
-        return found
-    return [for_own_loop(f, fit=True) for f in found]
+    return found if terms == "config" else [for_own_loop(f, fit=True) for f in found]
+
+
+_WORDS = {"run": "config", "code": "api"}  # diagnose(words=...), before fix_terms (VN6)
+
+
+def _fix_terms(fix_terms: str | None, words: str | None, plan: TrainingPlan | None) -> str:
+    """One of FIX_TERMS; an unknown value is refused, not read as the Python wording."""
+    if words is not None:
+        if words not in _WORDS:
+            raise TrainwiseError(f"words={words!r}: expected fix_terms=\"config\" (or its "
+                                 "older words=\"run\") or fix_terms=\"api\" (words=\"code\").")
+        fix_terms = fix_terms or _WORDS[words]
+    terms = fix_terms or ("config" if plan is not None else "api")
+    check_fix_terms(terms)
+    return terms
 
 
 def _diagnose(history: list[dict[str, Any]], num_classes: int | None,

@@ -222,7 +222,8 @@ class MonitorFindings:
 
 def diagnose_own_loop(history: list[dict[str, Any]], num_classes: int | None) -> list[Finding]:
     """The rules' findings, their fixes said for a hand-written loop (loop_terms)."""
-    return [for_own_loop(f) for f in diagnose(history, num_classes=num_classes, words="run")]
+    found = diagnose(history, num_classes=num_classes, fix_terms="config")  # the rules' words
+    return [for_own_loop(f) for f in found]
 
 
 def one_line_verdict(found: list[Finding]) -> str:

@@ -14,9 +14,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import replace
 
-from trainwise.findings import Finding, TrainwiseError
+from trainwise.findings import Finding
 
-FIX_TERMS = ("api", "config")
 # both calls: the training data's and the run's levers
 _COMMON = {
     "a smaller train.batch_size or a larger train.max_epochs":
@@ -61,10 +60,3 @@ def for_api(findings: Iterable[Finding], verb: str) -> list[Finding]:
         same = message == finding.message and fix == finding.fix
         said.append(finding if same else replace(finding, message=message, fix=fix))
     return said
-
-
-def check_fix_terms(fix_terms: str) -> None:
-    if fix_terms not in FIX_TERMS:
-        raise TrainwiseError(f"fix_terms={fix_terms!r}: expected \"api\" (fixes name this "
-                             "call's arguments, the default) or \"config\" (the config keys "
-                             "of `trainwise run`, as the recipe asks).")

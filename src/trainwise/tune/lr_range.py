@@ -20,11 +20,11 @@ from torch import nn
 from torch.utils.data import RandomSampler, SequentialSampler
 
 from trainwise.config import MIN_NUM_STEPS
-from trainwise.findings import Finding, TrainwiseError, warning
+from trainwise.findings import Finding, TrainwiseError, check_fix_terms, warning
 from trainwise.train.batch_checks import forward_or_explain
 from trainwise.train.evaluate import inputs_and_targets, one_output
 from trainwise.train.position import inner_loader
-from trainwise.tune.api_terms import check_fix_terms, for_api
+from trainwise.tune.api_terms import for_api
 from trainwise.tune.call_checks import check_batched, check_make_optimizer
 from trainwise.tune.lr_verdict import verdict
 from trainwise.tune.no_trace import no_trace, probe_loader, seeded

@@ -20,8 +20,8 @@ from lightning_fabric import Fabric
 from torch import nn
 
 from trainwise.config import TuneConfig
-from trainwise.findings import Finding, Severity, explained, info, warning
-from trainwise.tune.api_terms import check_fix_terms, for_api
+from trainwise.findings import Finding, Severity, check_fix_terms, explained, info, warning
+from trainwise.tune.api_terms import for_api
 from trainwise.tune.call_checks import check_batched, check_make_optimizer
 from trainwise.tune.candidates import candidate_lrs
 from trainwise.tune.lr_range import LrRangeResult, lr_range_test
