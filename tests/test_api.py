@@ -109,6 +109,43 @@ def test_the_verbs_that_return_findings_give_findings_that_still_compare_as_list
     assert isinstance(findings, trainwise.Findings) and isinstance(summary, dict)
 
 
+def test_every_findings_list_handed_to_a_notebook_is_a_findings():
+    """Review s16 VN7: only the verbs __init__ wrapped by name gave Findings; the Monitor,
+    LiveDiagnosis, find_lr's and tune_lr's results (the notebook's main surfaces) gave plain
+    lists, and trainwise.diagnose differed from trainwise.train.diagnose.diagnose."""
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from trainwise.train.diagnose import diagnose
+    from trainwise.tune.lr_range import LrRangeResult
+    from trainwise.tune.search import TuneResult
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 4)
+    train = DataLoader(TensorDataset(x, (x[:, 0] > 0).long()), batch_size=16, shuffle=True)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    monitor = trainwise.Monitor(None, console=False, report=False, tensorboard=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(2):
+        for xb, yb in train:
+            loss = nn.functional.cross_entropy(model(xb), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            monitor.step(loss, model, optimizer)
+            optimizer.step()
+        monitor.end_epoch(val_loss=float(loss))
+    rt = LrRangeResult(1e-3, 1e-4, 1e-2, 0.0, "valley", findings=[])
+    lists = {"Monitor.findings()": monitor.findings(), "Monitor.close()": monitor.close(),
+             "LiveDiagnosis.findings": trainwise.LiveDiagnosis(2).findings,
+             "LrRangeResult.findings": rt.findings,
+             "TuneResult.findings": TuneResult(1e-3, rt, None).findings,
+             "diagnose": diagnose(monitor.history)}
+    assert {name: type(found).__name__ for name, found in lists.items()} == dict.fromkeys(
+        lists, "Findings")
+    assert trainwise.diagnose is diagnose
+
+
 def test_monitor_and_live_diagnosis_say_what_they_hold_in_their_reprs():
     import torch
 

@@ -46,6 +46,8 @@ def _tune(fix_terms: str) -> dict[str, str]:
     found = trainwise.tune_lr(_net(), nn.CrossEntropyLoss(), train, val, _adamw,
                               config=trainwise.TuneConfig(num_steps=20, num_seeds=1),
                               max_epochs=2, fix_terms=fix_terms)
+    lists = (found.findings, found.range_test.findings, found.short.findings)
+    assert all(isinstance(f, trainwise.Findings) for f in lists)  # tables (review s16 VN7)
     return _texts(found.findings)
 
 

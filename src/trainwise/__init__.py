@@ -95,9 +95,10 @@ _LAZY = {
 # The verbs that hand findings back (a list, or audit's (findings, summary)): their list comes
 # as Findings, which a notebook cell shows as a table, not one line of dataclass dumps (user
 # audit s16 N15); still a list, so == and + work as before. Wrapped here, at the API, so the
-# stages that call them keep their plain lists.
-_RETURN_FINDINGS = frozenset({"check", "check_leakage", "check_frame_leakage", "diagnose",
-                              "audit", "audit_parquet"})
+# stages that call them keep their plain lists. diagnose, the Monitor, LiveDiagnosis and the
+# tune results (find_lr, tune_lr) make Findings themselves (review s16 VN7).
+_RETURN_FINDINGS = frozenset({"check", "check_leakage", "check_frame_leakage", "audit",
+                              "audit_parquet"})
 
 # `trainwise.tune` etc. without importing them first (the README's names); the tune verbs
 # are tune_lr, find_lr and find_batch_size above

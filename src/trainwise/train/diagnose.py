@@ -13,7 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from trainwise.findings import Finding, Severity, TrainwiseError, check_fix_terms, info
+from trainwise.findings import (
+    Finding,
+    Findings,
+    Severity,
+    TrainwiseError,
+    check_fix_terms,
+    info,
+)
 from trainwise.train.diagnose_accuracy import rule_systematically_wrong
 from trainwise.train.diagnose_capacity import rule_capacity, rule_heavy_regularisation
 from trainwise.train.diagnose_collapse import rule_collapse, rule_missed_classes
@@ -136,7 +143,7 @@ def list_rules() -> list[str]:
 
 def diagnose(history: list[dict[str, Any]], num_classes: int | None = None,
              plan: TrainingPlan | None = None, *, fix_terms: str | None = None,
-             words: str | None = None) -> list[Finding]:
+             words: str | None = None) -> Findings:
     """Findings (stage "train") for a training history; never mutates `history`.
 
     `num_classes`, when known, sharpens the confusion rule (chance = 1/num_classes); rows
@@ -147,11 +154,11 @@ def diagnose(history: list[dict[str, Any]], num_classes: int | None = None,
     the Python API's (fit's max_epochs=, torch calls, trainwise.find_lr); None: "config" with
     a plan (only the recipe has one), else "api" (audit s16 N9: diagnose(state.history) after
     fit named train.max_epochs and the "train stage"). `words` ("run" / "code") is its older
-    name, still accepted.
+    name, still accepted. A Findings: a notebook shows it as a table.
     """
     terms = _fix_terms(fix_terms, words, plan)
     found = _diagnose(history, num_classes, plan)
-    return found if terms == "config" else [for_own_loop(f, fit=True) for f in found]
+    return Findings(found if terms == "config" else [for_own_loop(f, fit=True) for f in found])
 
 
 _WORDS = {"run": "config", "code": "api"}  # diagnose(words=...), before fix_terms (VN6)

@@ -27,7 +27,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from trainwise.findings import Finding, Severity
+from trainwise.findings import Finding, Findings, Severity
 from trainwise.train.diagnose import diagnose
 from trainwise.train.diagnose_common import TrainingPlan
 from trainwise.train.live_trigger import ValRiseTrigger
@@ -79,7 +79,7 @@ class LiveDiagnosis:
     def _start_afresh(self) -> None:
         self.schedule = DiagnosisSchedule(self.share)
         self.val_rise = ValRiseTrigger()  # a validation loss far above its best: at once
-        self.findings: list[Finding] = []  # every finding said so far, in order
+        self.findings = Findings()  # every finding said so far, in order (a notebook's table)
         self._first_train_loss: float | None = None  # the first epoch's: see RUN_SHARE
         self._seen: set[str] = set()  # warnings the last diagnosis found, not yet said
 
@@ -157,7 +157,7 @@ class LiveDiagnosis:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Also a checkpoint from before the stop rule was divergence only: its "lost_streak"
         (diagnoses in a row that found loss_exploding) has nothing left to count."""
-        self.findings = [Finding.from_dict(row) for row in json.loads(state["findings"])]
+        self.findings = Findings(Finding.from_dict(row) for row in json.loads(state["findings"]))
         self._seen = set(state["seen"])
         self._first_train_loss = state["first_train_loss"]
 

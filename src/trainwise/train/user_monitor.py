@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainwise.findings import Finding, Severity
+from trainwise.findings import Finding, Findings, Severity
 from trainwise.rundir import git_revision, library_versions, read_meta
 from trainwise.train import monitor_misuse as misuse
 from trainwise.train.dropout_rows import dropout_evidence
@@ -189,13 +189,14 @@ class Monitor:
         return self._finish_epoch(row)
 
     # results -----------------------------------------------------------------------------
-    def findings(self) -> list[Finding]:
+    def findings(self) -> Findings:
         """Diagnosis of the history so far (pure rules; see trainwise.diagnose), and how the
-        loop calls the monitor (e.g. monitor_no_gradients, monitor_no_validation)."""
+        loop calls the monitor (e.g. monitor_no_gradients, monitor_no_validation); a Findings,
+        which a notebook shows as a table (review s16 VN7)."""
         self._add_steps(self._steps.flush())
-        return self._found.all_found(self.history, self.num_classes)
+        return Findings(self._found.all_found(self.history, self.num_classes))
 
-    def close(self) -> list[Finding]:
+    def close(self) -> Findings:
         """Flush, diagnose, write findings.json and report.html; returns the findings."""
         found = self.findings()
         verdict = one_line_verdict(found)

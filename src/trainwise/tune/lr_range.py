@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import RandomSampler, SequentialSampler
 
 from trainwise.config import MIN_NUM_STEPS
-from trainwise.findings import Finding, TrainwiseError, check_fix_terms, warning
+from trainwise.findings import Finding, Findings, TrainwiseError, check_fix_terms, warning
 from trainwise.train.batch_checks import forward_or_explain
 from trainwise.train.evaluate import inputs_and_targets, one_output
 from trainwise.train.position import inner_loader
@@ -93,6 +93,10 @@ class LrRangeResult:
     curves: list[LrCurve] = field(default_factory=list)
     suggestions: list[float] = field(default_factory=list)  # per seed, by `rule`
     findings: list[Finding] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # a notebook shows .findings as a table, as RunResult's (review s16 VN7)
+        self.findings = Findings(self.findings)
 
     def __repr__(self) -> str:
         """A summary: repr of the whole result printed every point of every curve; the curves

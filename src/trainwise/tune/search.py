@@ -20,7 +20,15 @@ from lightning_fabric import Fabric
 from torch import nn
 
 from trainwise.config import TuneConfig
-from trainwise.findings import Finding, Severity, check_fix_terms, explained, info, warning
+from trainwise.findings import (
+    Finding,
+    Findings,
+    Severity,
+    check_fix_terms,
+    explained,
+    info,
+    warning,
+)
 from trainwise.tune.api_terms import for_api
 from trainwise.tune.call_checks import check_batched, check_make_optimizer
 from trainwise.tune.candidates import candidate_lrs
@@ -134,6 +142,10 @@ class TuneResult:
     seconds: dict[str, float] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     horizon_factor: float = 1.0  # < 1: the short runs' constant lr, scaled to the full run
+
+    def __post_init__(self) -> None:
+        # a notebook shows .findings as a table, as RunResult's (review s16 VN7)
+        self.findings = Findings(self.findings)
 
     def __repr__(self) -> str:
         """One line: the choice and its evidence (the fields hold the curves)."""
@@ -294,12 +306,15 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
 
 
 def _said(result: TuneResult, fix_terms: str) -> TuneResult:
-    """The findings (the result's, its range test's and short runs') in `fix_terms`."""
-    if fix_terms == "api":
-        result.findings = for_api(result.findings, "tune_lr")
-        result.range_test.findings = for_api(result.range_test.findings, "tune_lr")
-        if result.short is not None:
-            result.short.findings = for_api(result.short.findings, "tune_lr")
+    """The findings (the result's, its range test's and short runs') in `fix_terms`, each
+    list a Findings (a notebook's table, review s16 VN7)."""
+    def said(found: list[Finding]) -> Findings:
+        return Findings(for_api(found, "tune_lr") if fix_terms == "api" else found)
+
+    result.findings = said(result.findings)
+    result.range_test.findings = said(result.range_test.findings)
+    if result.short is not None:
+        result.short.findings = said(result.short.findings)
     return result
 
 
