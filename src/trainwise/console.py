@@ -224,7 +224,7 @@ def stage_table(stages: list[dict[str, Any]], until: str = "evaluate",
         table.add_column(column)
     for stage in stages:
         findings: list[Finding] = stage["findings"]
-        worst = max(findings, key=lambda f: list(Severity).index(f.severity), default=None)
+        worst = max(findings, key=lambda f: f.severity, default=None)  # the first of the worst
         result = worst.severity.value if worst else "ok"
         style = _SEVERITY_STYLE.get(worst.severity, "") if worst else "green"
         headline = worst.message if worst and worst.severity is not Severity.INFO else (
@@ -252,9 +252,8 @@ def print_notes(notes: list[str]) -> None:
 
 
 def print_findings(findings: list[Finding], minimum: Severity = Severity.WARNING) -> None:
-    order = list(Severity)
     for f in findings:
-        if order.index(f.severity) >= order.index(minimum):
+        if f.severity >= minimum:
             style = _SEVERITY_STYLE[f.severity]
             # escaped: rich reads '[data]' in a message (or the stage tag) as a style and
             # drops it, so "na_values = [...] in [data]" printed as "in )"

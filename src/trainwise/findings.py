@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
@@ -71,9 +72,10 @@ class Finding:
         return cls(**{**row, "severity": Severity(row["severity"])})
 
     def __str__(self) -> str:
-        """As the command line prints it: "warning [check] code: message" and "  fix: ..."
-        below; print(finding) was the dataclass dump, the fix after ~1 kB of evidence (user
-        audit s16 N15). repr() keeps every field."""
+        """One finding with its code: "warning [check] code: message" and "  fix: ..." below
+        (the command line's lines leave the code out); print(finding) was the dataclass
+        dump, the fix after ~1 kB of evidence (user audit s16 N15). repr() keeps every
+        field."""
         where = "" if self.step is None else f" at step {self.step}"
         line = f"{self.severity.value} [{self.stage}] {self.code}{where}: {self.message}"
         return f"{line}\n  fix: {self.fix}" if self.fix else line
@@ -127,11 +129,20 @@ def errors(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def worst(findings: Iterable[Finding]) -> Severity:
-    levels = {f.severity for f in findings}
-    for level in (Severity.ERROR, Severity.WARNING):
-        if level in levels:
-            return level
-    return Severity.INFO
+    return max((f.severity for f in findings), default=Severity.INFO)
+
+
+def rank(severity: Severity) -> int:
+    """0 for info, 1 warning, 2 error: Severity's own order, as a number (-rank sorts errors
+    first)."""
+    return _RANK[severity.value]
+
+
+def tally(findings: Iterable[Finding], plural: bool = False) -> str:
+    """"1 error, 2 warning(s), 3 info", errors first; "" for none."""
+    counts = Counter(f.severity.value for f in findings)
+    return ", ".join(f"{counts[s]} {s}{'s' if plural and counts[s] > 1 and s != 'info' else ''}"
+                     for s in sorted(_RANK, key=_RANK.get, reverse=True) if counts[s])
 
 
 class TrainwiseError(Exception):

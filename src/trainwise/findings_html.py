@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from html import escape
 from typing import TYPE_CHECKING
+
+from trainwise.findings import tally
 
 if TYPE_CHECKING:
     from trainwise.findings import Finding
@@ -19,13 +20,12 @@ _CELL = "text-align:left;vertical-align:top;padding:2px 6px"
 def findings_table(findings: Sequence[Finding]) -> str:
     """A caption counting them by severity, then a row per finding in the order given (stage
     order: what to fix first comes first); evidence stays in the objects and findings.json."""
-    counts = Counter(f.severity.value for f in findings)
-    tally = ", ".join(f"{counts[s]} {s}" for s in ("error", "warning", "info") if counts[s])
+    counted = tally(findings)
     header = "".join(f"<th style='{_CELL}'>{name}</th>"
                      for name in ("severity", "stage", "code", "message", "fix"))
     rows = "".join(_row(f) for f in findings)
     return (f"<table><caption style='text-align:left'>{len(findings)} finding"
-            f"{'' if len(findings) == 1 else 's'}{f': {tally}' if tally else ''}</caption>"
+            f"{'' if len(findings) == 1 else 's'}{f': {counted}' if counted else ''}</caption>"
             f"<thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>")
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from trainwise.findings import Finding, Findings, TrainwiseError
+from trainwise.findings import Finding, Findings, TrainwiseError, tally
 from trainwise.rundir import read_history
 
 
@@ -105,9 +104,7 @@ class RunResult:
 
     def __repr__(self) -> str:
         """A summary: the findings' evidence ran to ~10 kB; it stays in .findings."""
-        counts = Counter(f.severity.value for f in self.findings)
-        tally = ", ".join(f"{counts[s]} {s}{'s' if counts[s] > 1 and s != 'info' else ''}"
-                          for s in ("error", "warning", "info") if counts[s])
+        counted = tally(self.findings, plural=True)
         # the keys as .test holds them (test_accuracy): a notebook types the key it sees, and
         # the shortened 'accuracy' was a KeyError (user audit s16 N8)
         test = {k: _short(v) for k, v in self.test.items()
@@ -115,7 +112,7 @@ class RunResult:
                 and not k.startswith("test_threshold")}  # in .test and the report
         lr = "None" if self.lr is None else f"{self.lr:.3g}"
         return (f"RunResult(ok={self.ok}, verdict={self.verdict!r}, path='{self.path}', "
-                f"test={test}, lr={lr}, findings={len(self.findings)} ({tally or 'none'}))")
+                f"test={test}, lr={lr}, findings={len(self.findings)} ({counted or 'none'}))")
 
 
 def _short(value: float) -> float:

@@ -20,7 +20,9 @@ from trainwise.findings import (
     TrainwiseError,
     check_fix_terms,
     info,
+    worst,
 )
+from trainwise.findings import rank as severity_rank
 from trainwise.train.diagnose_accuracy import rule_systematically_wrong
 from trainwise.train.diagnose_capacity import rule_capacity, rule_heavy_regularisation
 from trainwise.train.diagnose_collapse import rule_collapse, rule_missed_classes
@@ -133,7 +135,6 @@ EXPLAINS: dict[str, tuple[str, ...]] = {
 ABOVE_VALIDATION = ("divergence", "ordered_batches", "loss_exploding")
 
 SPIKES_AS_CAUSE = 3  # at most this many spikes for one to be the explosion's cause
-_SEVERITY_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
 def list_rules() -> list[str]:
@@ -281,7 +282,7 @@ def _fold_explained(found: list[Finding]) -> list[Finding]:
         if seen:  # flat lists: the report prints evidence as key=value
             # the cause is as severe as the worst symptom it explains (an exploded run that
             # never recovered stays an error whatever its root cause)
-            severity = min([finding, *seen], key=lambda f: _SEVERITY_RANK[f.severity]).severity
+            severity = worst([finding, *seen])
             finding = dataclasses.replace(finding, severity=severity, evidence={
                 **finding.evidence, "also_seen": [f.code for f in seen],
                 "also_seen_steps": [f.step for f in seen]})
@@ -293,7 +294,7 @@ def _order(finding: Finding) -> tuple[int, float, int]:
     step = float("inf") if finding.step is None else float(finding.step)
     names = list(RULES)
     rank = names.index(finding.code) if finding.code in names else len(names)
-    return _SEVERITY_RANK[finding.severity], step, rank
+    return -severity_rank(finding.severity), step, rank
 
 
 def healthy(history: list[Row]) -> Finding:
