@@ -75,8 +75,9 @@ def test_a_broadcasting_regression_loss_is_refused_before_the_first_step():
     ("generator", r"train_loader=\.\.\.\) was given a generator.*DataLoader\(TensorDataset"),
     ("list", r"train_loader=\.\.\.\) was given a list.*DataLoader\(TensorDataset"),
     ("tensors", r"train_loader=\.\.\.\) was given a tuple \(x, y\).*DataLoader\(TensorDataset"),
-    ("dataset", r"val_loader=\.\.\.\) was given a TensorDataset, a Dataset: it yields one "
-                r"sample at a time.*val_loader=DataLoader\(dataset, batch_size=64\)"),
+    ("dataset", r"val_loader=\.\.\.\) was given a TensorDataset, a Dataset, not a DataLoader: "
+                r"iterating a Dataset yields one sample at a time.*"
+                r"val_loader=DataLoader\(dataset, batch_size=64\).*batch_size=None"),
     ("zero epochs", r"max_epochs=0\): expected an integer >= 1"),
 ])
 def test_arguments_of_the_wrong_kind_are_named_with_the_fix(blobs, case, said):

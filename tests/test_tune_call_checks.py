@@ -49,8 +49,8 @@ def test_find_lr_refuses_a_dataset_and_says_wrap_it():
     model = _net()
     before = [p.detach().clone() for p in model.parameters()]
     _refused(lambda: trainwise.find_lr(model, CE, _data(), _adamw, num_steps=30, seeds=(0,)),
-             "loader is a TensorDataset", "not a DataLoader",
-             "Wrap it: loader=DataLoader(ds, batch_size=64, shuffle=True)")
+             "find_lr(loader=...) was given a TensorDataset", "not a DataLoader",
+             "Wrap it: loader=DataLoader(dataset, batch_size=64, shuffle=True)")
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
@@ -72,7 +72,8 @@ def test_tune_lr_refuses_a_dataset_for_each_loader(name):
     _refused(lambda: trainwise.tune_lr(_net(), CE, loaders["train_loader"],
                                        loaders["val_loader"], _adamw, max_epochs=2,
                                        range_loader=loaders["range_loader"]),
-             f"{name} is a TensorDataset", f"Wrap it: {name}=DataLoader(ds, batch_size=64")
+             f"tune_lr({name}=...) was given a TensorDataset",
+             f"Wrap it: {name}=DataLoader(dataset, batch_size=64")
 
 
 @pytest.mark.parametrize("kind", ["object", "class"])
@@ -90,3 +91,20 @@ def test_tune_lr_refuses_an_optimizer_class_with_both_calls_named():
     _refused(lambda: trainwise.tune_lr(_net(), CE, _loader(), _loader(), torch.optim.AdamW,
                                        max_epochs=2),
              "the optimizer class AdamW", "make_optimizer(model, lr) by each short run")
+
+
+def test_tune_lr_checks_a_list_of_batches_once_not_again_in_its_range_test(monkeypatch):
+    """Review s16 VN9: tune_lr's call checks ran, then its range test's the same ones on the
+    same loader, reading a re-iterable's first batch twice."""
+    import trainwise.tune.call_checks as call_checks
+
+    read = []
+    first_target = call_checks._first_target
+    monkeypatch.setattr(call_checks, "_first_target",
+                        lambda loader: read.append(loader) or first_target(loader))
+    batches = list(_loader())
+    trainwise.tune_lr(_net(), CE, batches, _loader(), _adamw, max_epochs=2,
+                      config=trainwise.TuneConfig(num_steps=10, num_seeds=1, short_runs=False))
+    assert [loader is batches for loader in read] == [True]
+    trainwise.find_lr(_net(), CE, batches, _adamw, num_steps=10, seeds=(0,))
+    assert len(read) == 2  # find_lr still checks its own

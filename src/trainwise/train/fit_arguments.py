@@ -58,15 +58,24 @@ def _optimizer_message(optimizer: Any) -> str:
             f"expected a torch.optim.Optimizer on the model's parameters: {build}.")
 
 
+def dataset_not_loader(call: str, name: str, loader: Any, so: str) -> str:
+    """A map-style Dataset given as `name` where a DataLoader goes, one text for fit, find_lr
+    and tune_lr (review s16 VN9): what it is, what `call` would do with it (`so`), the fix."""
+    shuffle = "" if name == "val_loader" else ", shuffle=True"
+    return (f"{call}({name}=...) was given a {type(loader).__name__}, a Dataset, not a "
+            "DataLoader: iterating a Dataset yields one sample at a time, with no batch "
+            f"dimension, so {so}. Wrap it: {name}=DataLoader(dataset, batch_size=64{shuffle})"
+            " (the batch_size you train with); if its items are whole batches already, "
+            f"{name}=DataLoader(dataset, batch_size=None).")
+
+
 def loader_message(name: str, loader: Any) -> str:
     """What `loader` is and the DataLoader to pass instead (fit replays a DataLoader's sampler
     to find a NaN's samples and checkpoints its position, so any other iterable is refused)."""
     kind = type(loader).__name__
-    if isinstance(loader, Dataset):  # one sample per item, no batch dimension
-        return (f"fit({name}=...) was given a {kind}, a Dataset: it yields one sample at a "
-                "time, with no batch dimension. fit expects a torch DataLoader, which batches "
-                f"it: {name}=DataLoader(dataset, batch_size=64"
-                f"{', shuffle=True' if name == 'train_loader' else ''}).")
+    if isinstance(loader, Dataset):
+        return dataset_not_loader("fit", name, loader, "fit, which trains on batches and "
+                                  "replays a DataLoader's sampler, cannot take it")
     if isinstance(loader, (torch.Tensor, np.ndarray)) or (
             isinstance(loader, tuple) and len(loader) == 2
             and all(isinstance(part, (torch.Tensor, np.ndarray)) for part in loader)):

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from trainwise.findings import TrainwiseError
 from trainwise.train.evaluate import inputs_and_targets
+from trainwise.train.fit_arguments import dataset_not_loader
 from trainwise.train.position import inner_loader
 from trainwise.tune.no_trace import no_trace, probe_loader
 from trainwise.tune.probe_errors import MAKE_OPTIMIZER
@@ -26,20 +27,17 @@ WRAP_IT = "DataLoader(ds, batch_size=64, shuffle=True) (the batch_size you train
 WRAP_VAL = "DataLoader(ds, batch_size=64)"  # validation: any batch_size, no shuffle needed
 
 
-def check_batched(loader: Iterable, name: str) -> None:
-    """Refuse a map-style Dataset given as `name`, and a re-iterable whose first batch's
-    targets have no batch dimension (one sample per item). A DataLoader passes unread (its
-    batch_size=None case is lr_range_one_sample_per_step's warning); a one-shot iterator
+def check_batched(loader: Iterable, name: str, call: str = "find_lr") -> None:
+    """Refuse a map-style Dataset given as `name` to `call`, and a re-iterable whose first
+    batch's targets have no batch dimension (one sample per item). A DataLoader passes unread
+    (its batch_size=None case is lr_range_one_sample_per_step's warning); a one-shot iterator
     too (peeking would use up its first batch)."""
     if isinstance(inner_loader(loader), DataLoader) or isinstance(loader, Iterator):
         return
     kind = type(loader).__name__
     wrap = WRAP_VAL if name == "val_loader" else WRAP_IT
     if isinstance(loader, Dataset) and not isinstance(loader, IterableDataset):
-        raise TrainwiseError(
-            f"{name} is a {kind} (a Dataset), not a DataLoader: iterating a Dataset yields "
-            f"one sample at a time, so {_use(name)}. Wrap it: {name}={wrap}; if its items "
-            "are whole batches already, DataLoader(ds, batch_size=None).")
+        raise TrainwiseError(dataset_not_loader(call, name, loader, _use(name)))
     target = _first_target(loader)
     if target is not None and np.ndim(target) == 0:
         raise TrainwiseError(

@@ -138,7 +138,8 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
                   rule: str = "trainwise", accumulate: int = 1,
                   fabric: Fabric | None = None,
                   on_seed_end: Callable[[int], Any] | None = None,
-                  schedule: str = "onecycle", fix_terms: str = "api") -> LrRangeResult:
+                  schedule: str = "onecycle", fix_terms: str = "api",
+                  _checked: bool = False) -> LrRangeResult:
     """Ramp the lr from start_lr to end_lr over num_steps batches per seed; suggest by `rule`.
 
     `make_optimizer(model)` builds the training optimizer, fresh for each seed; each group's
@@ -162,14 +163,16 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
     schedule ("onecycle", "cosine", "constant"; "" names none) the summary says the point is for.
     `fix_terms`: "api" (the default) says the findings' fixes with this call's levers (the
     DataLoader's batch_size, num_steps=, seeds=(0, 1, 2)); "config" with `trainwise run`'s
-    config keys (tune.num_steps), as the recipe's find-lr stage asks.
+    config keys (tune.num_steps), as the recipe's find-lr stage asks. `_checked`: tune_lr
+    checked make_optimizer and the loader already (not read twice; review s16 VN9).
     """
     get_rule(rule)  # an unknown name fails before any work
     check_fix_terms(fix_terms)
     seeds = tuple(seeds)
     _check_arguments(start_lr, end_lr, num_steps, seeds, diverge_factor)
-    check_make_optimizer(make_optimizer, "make_optimizer(model)")
-    check_batched(loader, "loader")
+    if not _checked:
+        check_make_optimizer(make_optimizer, "make_optimizer(model)")
+        check_batched(loader, "loader")
     lrs = exponential_ramp(start_lr, end_lr, num_steps)
     curves: list[LrCurve] = []
     try:

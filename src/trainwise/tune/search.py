@@ -264,7 +264,8 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
                            config.num_steps, f"range test seed {seed_}")),
                        schedule=schedule if schedule is not None else "constant" if constant
                        else "onecycle" if make_scheduler is onecycle else "",
-                       fix_terms="config")  # said for tune_lr below, not for find_lr
+                       fix_terms="config",  # said for tune_lr below, not for find_lr
+                       _checked=True)  # _check_call did: a re-iterable's batch read once
     result = TuneResult(rt.lr, rt, None, {"range_test": time.perf_counter() - started},
                         list(rt.findings))
     if not math.isfinite(rt.lr):
@@ -323,11 +324,11 @@ def _check_call(config: TuneConfig, make_optimizer: Any, train_loader: Iterable,
     """Refuse an optimizer for make_optimizer and a Dataset for a loader before any work."""
     check_make_optimizer(make_optimizer, "make_optimizer(model) by the range test and "
                                          "make_optimizer(model, lr) by each short run")
-    check_batched(train_loader, "train_loader")
+    check_batched(train_loader, "train_loader", "tune_lr")
     if range_loader is not None:
-        check_batched(range_loader, "range_loader")
+        check_batched(range_loader, "range_loader", "tune_lr")
     if config.short_runs:  # val_loader is read by the short runs alone
-        check_batched(val_loader, "val_loader")
+        check_batched(val_loader, "val_loader", "tune_lr")
 
 
 def divergence_lr(rt: LrRangeResult) -> float:
