@@ -12,7 +12,7 @@ import jinja2
 from matplotlib.figure import Figure
 
 from trainwise.model.init_default import DEFAULT_SHRINK
-from trainwise.reporting import confidence, curves, metric_curves
+from trainwise.reporting import confidence, metric_curves
 from trainwise.reporting.context import report_context
 from trainwise.reporting.figures import class_balance_figure, data_uri, figure_png
 from trainwise.reporting.formats import fmt_evidence, fmt_number, fmt_seconds, fmt_shape
@@ -30,6 +30,7 @@ from trainwise.reporting.run_data import (
     prior_counts,
     standardised_target,
 )
+from trainwise.reporting.training_figures import CONFIDENCE_KEY, curve_panels, has
 from trainwise.reporting.tuning import short_runs_figure
 from trainwise.rundir import report_folder
 from trainwise.safe_write import inside, write_replacing
@@ -52,10 +53,6 @@ STAGE_CAPTIONS = {"samples": "Typical samples of the data, as loaded, drawn by t
                              "before training: the first rows of each class."}
 
 
-def _has(rows: list[dict[str, Any]], key: str) -> bool:
-    return any(r.get(key) is not None for r in rows)
-
-
 def figure_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
     """name -> (title, build) for each figure the run has data for, in report order."""
     builders: dict[str, tuple[str, Callable[[], Figure]]] = {}
@@ -72,17 +69,10 @@ def figure_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]
             trained=bool(run.steps or run.epochs)))
     if run.tune and run.tune.get("candidates"):
         builders["short_runs"] = ("Short runs", lambda: short_runs_figure(run.tune or {}))
-    if _has(run.steps, "loss") or _has(run.epochs, "val_loss"):
-        num_classes = run.data.get("num_classes") if run.classification else None
-        builders["loss"] = ("Loss", lambda: curves.loss_figure(
-            run.steps, run.epochs, run.findings, num_classes, prior_counts(run),
-            standardised_target=standardised_target(run)))
-    if _has(run.steps, "grad_norm"):
-        builders["grad_norm"] = ("Gradient norm",
-                                 lambda: curves.grad_norm_figure(run.steps, run.findings))
-    if _has(run.steps, "lr"):
-        builders["learning_rate"] = ("Learning rate",
-                                     lambda: curves.learning_rate_figure(run.steps))
+    num_classes = run.data.get("num_classes") if run.classification else None
+    builders.update(curve_panels(run.steps, run.epochs, run.findings, num_classes,
+                                 train_class_counts=prior_counts(run),
+                                 standardised_target=standardised_target(run)))
     builders.update(_task_builders(run))
     return builders
 
@@ -91,14 +81,14 @@ def _task_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
     if not run.classification:
         return _regression_builders(run)
     builders = {}
-    if _has(run.epochs, "val_accuracy"):
+    if has(run.epochs, "val_accuracy"):
         builders["accuracy"] = ("Accuracy", lambda: metric_curves.metric_figure(
             run.epochs, ["train_accuracy", "val_accuracy", "val_mean_confidence",
                          "val_balanced_accuracy"],
             "Accuracy and mean confidence per epoch", run.findings))
-    if _has(run.epochs, "val_confidence_hist"):
+    if has(run.epochs, CONFIDENCE_KEY):
         builders["confidence"] = ("Confidence", lambda: confidence.confidence_figure(run.epochs))
-    if _has(run.epochs, "val_reliability") or (run.test or {}).get("test_reliability"):
+    if has(run.epochs, "val_reliability") or (run.test or {}).get("test_reliability"):
         builders["reliability"] = ("Reliability diagram",
                                    lambda: reliability_figure(run.epochs, run.test))
     try:  # a malformed file costs this figure, as a note, not the report (audit s16 S10)
@@ -129,7 +119,7 @@ def _test_rarer(run: RunData) -> str | None:
 
 def _regression_builders(run: RunData) -> dict[str, tuple[str, Callable[[], Figure]]]:
     builders: dict[str, tuple[str, Callable[[], Figure]]] = {}
-    keys = [k for k in ("val_mae", "val_rmse") if _has(run.epochs, k)]
+    keys = [k for k in ("val_mae", "val_rmse") if has(run.epochs, k)]
     if keys:
         builders["val_error"] = ("Validation error", lambda: metric_curves.metric_figure(
             run.epochs, keys, "Validation error per epoch"))

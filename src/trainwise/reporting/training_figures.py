@@ -22,6 +22,7 @@ from trainwise.reporting.figures import FIGSIZE, styled
 
 Row = dict[str, Any]
 Panel = Callable[[Axes], Any]
+Draw = Callable[..., Figure]  # draw(ax=None): on the axes given, else on a figure of its own
 PANEL_HEIGHT = 3.0  # inches per panel at FIGSIZE's 7-inch width: 4 panels, 7 x 12 in
 
 
@@ -51,18 +52,37 @@ def history_figure(history: Sequence[Row], num_classes: int | None = None,
 
 def _panels(steps: list[Row], epochs: list[Row], num_classes: int | None,
             findings: Sequence[Finding]) -> list[Panel]:
-    """The panels there is data for, in the conditions report.html draws each under."""
-    panels: list[Panel] = []
-    if _has(steps, "loss") or _has(epochs, "train_loss") or _has(epochs, "val_loss"):
-        panels.append(lambda ax: loss_figure(steps, epochs, findings, num_classes, ax=ax))
-    if _has(steps, "grad_norm"):
-        panels.append(lambda ax: grad_norm_figure(steps, findings, ax=ax))
-    if _has(steps, "lr"):
-        panels.append(lambda ax: learning_rate_figure(steps, ax=ax))
-    if _has(epochs, "val_confidence_hist"):
+    """The panels there is data for: the report's curves (curve_panels), then confidence."""
+    panels: list[Panel] = [
+        draw for _, draw in curve_panels(steps, epochs, findings, num_classes).values()]
+    if has(epochs, CONFIDENCE_KEY):
         panels.append(lambda ax: confidence_figure(epochs, ax=ax))
     return panels
 
 
-def _has(rows: list[Row], key: str) -> bool:
+CONFIDENCE_KEY = "val_confidence_hist"  # the confidence figure's rows (a classifier's)
+
+
+def curve_panels(steps: Sequence[Row], epochs: Sequence[Row],
+                 findings: Sequence[Finding] = (), num_classes: int | None = None,
+                 **loss_options: Any) -> dict[str, tuple[str, Draw]]:
+    """name -> (title, draw) for the training curves there is data for, in report order: the
+    one table report.html (html.figure_builders) and history_figure both draw from (review s16
+    VN10: two copies of these conditions had drifted apart). `loss_options`: loss_figure's
+    train_class_counts and standardised_target."""
+    panels: dict[str, tuple[str, Draw]] = {}
+    if has(steps, "loss") or has(epochs, "train_loss") or has(epochs, "val_loss"):
+        panels["loss"] = ("Loss", lambda ax=None: loss_figure(
+            steps, epochs, findings, num_classes, ax=ax, **loss_options))
+    if has(steps, "grad_norm"):
+        panels["grad_norm"] = ("Gradient norm",
+                               lambda ax=None: grad_norm_figure(steps, findings, ax=ax))
+    if has(steps, "lr"):
+        panels["learning_rate"] = ("Learning rate",
+                                   lambda ax=None: learning_rate_figure(steps, ax=ax))
+    return panels
+
+
+def has(rows: Sequence[Row], key: str) -> bool:
+    """Some row holds `key` (not None): there is data to draw it from."""
     return any(row.get(key) is not None for row in rows)
