@@ -151,8 +151,9 @@ def test_the_check_stage_gets_a_seeded_stratified_sample_not_the_first_rows(monk
     label = np.repeat([0, 1], [400, 200])  # a label-sorted file: the first 256 rows are class 0
     x = np.arange(600, dtype=np.float32)[:, None]  # x = row number, to see which rows came
     config = SimpleNamespace(run=SimpleNamespace(checks=True, seed=3),
-                             train=SimpleNamespace(lr="auto"))
-    ctx = SimpleNamespace(config=config, model=object(), loss_fn=object(),
+                             train=SimpleNamespace(lr="auto"),
+                             model=SimpleNamespace(name="mlp", init="auto"))
+    ctx = SimpleNamespace(config=config, model=object(), loss_fn=object(), user_model=None,
                           data=SimpleNamespace(task="classification", num_classes=2),
                           splits={"train": Arrays(x, label)}, make_optimizer=None)
     stages_training.stage_check(ctx)
