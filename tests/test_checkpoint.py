@@ -106,6 +106,8 @@ def test_a_kill_mid_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
         save_checkpoint({"model": {"w": torch.zeros(3)}}, path)
     monkeypatch.undo()
     assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(3))
+    assert not list(tmp_path.rglob("*.tmp"))  # the interrupted writer removed its own
+    (tmp_path / "checkpoints" / "last.pt.tmp").write_bytes(b"PK")  # as a SIGKILL leaves it
     (tmp_path / "meta.json.tmp").write_text("{")  # the run folder's root, as a kill leaves it
     # one cleanup for the root and checkpoints/ (review VO8: written three times before)
     assert remove_partials(tmp_path) == [tmp_path / "checkpoints" / "last.pt.tmp",

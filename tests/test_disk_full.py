@@ -22,7 +22,8 @@ def test_disk_full_while_saving_a_checkpoint_says_free_space_then_resume(tmp_pat
     real_save = torch.save
 
     def full_disk(obj, handle, *args, **kwargs):
-        if hasattr(handle, "write") and str(getattr(handle, "name", "")).endswith(".pt.tmp"):
+        name = str(getattr(handle, "name", ""))  # last.pt.<random>.tmp
+        if hasattr(handle, "write") and ".pt." in name and name.endswith(".tmp"):
             handle.write(b"x" * 1000)  # part of the file fits, then the disk is full
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_save(obj, handle, *args, **kwargs)

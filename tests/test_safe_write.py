@@ -13,10 +13,15 @@ import pytest
 
 matplotlib.use("Agg")
 
+import torch  # noqa: E402
+
+from trainwise.preprocessing import Preprocessing  # noqa: E402
 from trainwise.reporting import build_report  # noqa: E402
 from trainwise.run_lock import hold_lock, release_lock  # noqa: E402
 from trainwise.rundir import RunDir  # noqa: E402
 from trainwise.safe_write import UnsafeFolderError, replacing, write_replacing  # noqa: E402
+from trainwise.train.callbacks import TensorBoardLogger, save_atomically  # noqa: E402
+from trainwise.train.checkpoint import save_checkpoint  # noqa: E402
 from trainwise.train.regression_predictions import write_predictions  # noqa: E402
 
 SECRET = "the user's own file\n"
@@ -67,6 +72,35 @@ def test_predictions_and_npz_writers_replace_a_link(tmp_path) -> None:
     assert victim.read_text() == SECRET
     assert csv_path.read_text().splitlines() == ["row,actual,predicted,error", ",1.0,1.5,0.5"]
     assert np.load(npz_path)["train"].tolist() == [0, 1, 2]
+
+
+def test_resume_writers_replace_a_link_of_their_name(tmp_path) -> None:
+    """preprocess.npz (written by every split stage, --resume included) and the checkpoints
+    were written through a link of their name (review VS1, VS9)."""
+    victim = _victim(tmp_path)
+    run = RunDir(tmp_path / "run")
+    (run.path / "preprocess.npz").symlink_to(victim)
+    Preprocessing(kind="vector", task="regression", input_shape=(3,),
+                  input_dtype="float32").save(run.path)
+    for name in ("last.pt.tmp", "last.pt", "best.pt"):  # the old fixed temporary name too
+        (run.checkpoint_path(name.removesuffix(".pt"))
+         .with_name(name)).symlink_to(victim)
+    save_checkpoint({"model": {}}, run.checkpoint_path("last"))
+    save_atomically({"model": {}}, run.checkpoint_path("best"))
+    assert victim.read_text() == SECRET
+    assert Preprocessing.load(run.path).input_shape == (3,)
+    assert torch.load(run.checkpoint_path("best"), weights_only=True) == {"model": {}}
+    assert not (run.checkpoints_dir / "last.pt").is_symlink()
+
+
+def test_tensorboard_linking_out_is_refused(tmp_path) -> None:
+    elsewhere = tmp_path / "victim_dir"
+    elsewhere.mkdir()
+    run = RunDir(tmp_path / "run")
+    (run.path / "tensorboard").symlink_to(elsewhere)
+    with pytest.raises(UnsafeFolderError, match="rm .*tensorboard"):
+        TensorBoardLogger(run.tensorboard_dir)
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_a_planted_temporary_name_is_not_followed(tmp_path) -> None:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
 from trainwise.data.task import TaskData
 from trainwise.data.tensors import Normaliser
 from trainwise.findings import TrainwiseError
+from trainwise.safe_write import replacing
 
 FILE_NAME = "preprocess.npz"
 
@@ -61,7 +63,13 @@ class Preprocessing:
 
     def save(self, run_path: Path) -> None:
         normalised = self.mean is not None and self.std is not None
-        np.savez(Path(run_path) / FILE_NAME, kind=np.str_(self.kind), task=np.str_(self.task),
+        # through a fresh temporary file: a received folder's preprocess.npz linking to a
+        # file of the user's is replaced, not overwritten, by a --resume (review VS1)
+        with replacing(Path(run_path) / FILE_NAME, "wb") as handle:
+            self._savez(handle, normalised)
+
+    def _savez(self, handle: IO[bytes], normalised: bool) -> None:
+        np.savez(handle, kind=np.str_(self.kind), task=np.str_(self.task),
                  input_shape=np.asarray(self.input_shape, dtype=np.int64),
                  input_dtype=np.str_(self.input_dtype),
                  feature_names=np.asarray(self.feature_names, dtype=str),

@@ -278,7 +278,9 @@ class RunDir:
 
     @property
     def tensorboard_dir(self) -> Path:
-        return self.path / "tensorboard"
+        """Made when missing; a tensorboard/ linking out is refused with the rm to run, as
+        the event files would land in the folder it leads to (review VS1)."""
+        return inside(self.path / "tensorboard", self.path)
 
     @property
     def checkpoints_dir(self) -> Path:

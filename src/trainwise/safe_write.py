@@ -53,14 +53,20 @@ def _fresh_temporary(target: Path) -> tuple[int, Path]:
 
 
 @contextmanager
-def replacing(target: Path, mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
+def replacing(target: Path, mode: str = "w", *, fsync: bool = False,
+              **kwargs: Any) -> Iterator[IO[Any]]:
     """A handle on a new temporary file beside `target`, renamed over `target` when the
-    block ends without error (then `target` is a plain file, whatever it was before)."""
+    block ends without error (then `target` is a plain file, whatever it was before).
+    `fsync`: the bytes reach the disk before the rename (checkpoints: a power cut must not
+    leave a renamed but empty last.pt)."""
     descriptor, tmp = _fresh_temporary(Path(target))
-    try:
-        with os.fdopen(descriptor, mode, **kwargs) as handle:
+    try:  # open() on the descriptor, not fdopen: the handle's name is the path, for errors
+        with open(tmp, mode, opener=lambda *_: descriptor, **kwargs) as handle:
             yield handle
-        os.replace(tmp, target)
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, target)  # after closing it: Windows cannot replace an open file
     except BaseException:  # a full disk or Ctrl-C: no temporary file left behind
         tmp.unlink(missing_ok=True)
         raise

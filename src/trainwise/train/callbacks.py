@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+from trainwise.safe_write import replacing
 from trainwise.train.diagnose_common import patience_words
 from trainwise.train.early_stopping import EarlyStopping
 from trainwise.train.full_state import full_model_state, load_full_model_state
@@ -19,13 +19,10 @@ if TYPE_CHECKING:  # the loop imports Lightning, which a Monitor in a user's loo
 
 
 def save_atomically(payload: dict[str, Any], path: Path) -> None:
-    """Write to a temporary file, fsync, then rename: a kill mid-save never leaves a torn file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("wb") as handle:
+    """Write to a fresh temporary file, fsync, then rename: a kill mid-save never leaves a
+    torn file, and a planted link of any name is never written through (review VS9)."""
+    with replacing(Path(path), "wb", fsync=True) as handle:
         torch.save(payload, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def _unwrap(model: nn.Module) -> nn.Module:

@@ -1,7 +1,8 @@
 """Training checkpoints: one file with everything a resumed run needs, written atomically.
 
 A kill at any moment leaves either the previous complete file or the new one: we write
-`last.pt.tmp`, fsync it, then `os.replace` it over `last.pt` (atomic on POSIX and Windows).
+`last.pt.<random>.tmp` (safe_write.replacing), fsync it, then `os.replace` it over `last.pt`
+(atomic on POSIX and Windows).
 Loading uses `torch.load(weights_only=True)`: a checkpoint is data, never code, so a file from
 elsewhere cannot run anything when loaded. Everything saved is tensors and plain Python values
 (numpy's RNG state is stored as a tensor for that reason, see position.capture_rng).
@@ -9,7 +10,6 @@ elsewhere cannot run anything when loaded. Everything saved is tensors and plain
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import textwrap
@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from trainwise.findings import TrainwiseError
-from trainwise.rundir import PARTIAL_SUFFIX
+from trainwise.safe_write import replacing
 
 FORMAT = "trainwise-checkpoint"
 VERSION = 1
@@ -38,19 +38,15 @@ def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
     fit(checkpoint_path="ck/last.pt") failed with a bare FileNotFoundError: audit s16 N18). A
     Ctrl-C meanwhile stops the run once the file is complete and live."""
     path = Path(path)
-    tmp = path.with_name(path.name + PARTIAL_SUFFIX)
     with interrupts_deferred():
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with tmp.open("wb") as handle:
+            # a fresh random temporary name (audit s16 S3, review VS9): never a planted link
+            with replacing(path, "wb", fsync=True) as handle:
                 torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
-                handle.flush()
-                os.fsync(handle.fileno())  # the bytes reach the disk before the rename
-            os.replace(tmp, path)  # after closing it: Windows cannot replace an open file
-        except OSError as exc:  # a full disk: no half-written .tmp left (audit s15 O1), and
-            tmp.unlink(missing_ok=True)  # the error names the file (torch's write does not)
-            exc.filename = exc.filename or str(path)
-            raise
+        except OSError as exc:  # a full disk: replacing leaves no .tmp (audit s15 O1), and
+            exc.filename = exc.filename or str(path)  # the error names the file (torch's
+            raise  # write does not)
 
 
 @contextmanager
