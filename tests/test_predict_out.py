@@ -5,7 +5,10 @@ that does not exist yet is a clean message, not IsADirectoryError. All before th
 
 from __future__ import annotations
 
+import shlex
+
 from trainwise.cli import main
+from trainwise.console import console
 
 ROWS = "a,b\n1,2\n"
 
@@ -41,3 +44,42 @@ def test_a_missing_folder_with_a_trailing_slash_is_named_a_folder(tmp_path, caps
     assert main(["predict", str(tmp_path / "any_run"), "new.csv", "--out", out]) == 2
     said = _said(capsys)
     assert "".join(f"--out '{out}' names a folder".split()) in said and "mkdir-p" in said
+
+
+def _suggested_out(capsys) -> str:
+    said = capsys.readouterr().err.replace("\n", " ")
+    return shlex.split(said.split("e.g. --out ", 1)[1].split(", or add")[0])[0]
+
+
+def test_a_project_meta_json_above_is_no_run_folder(tmp_path, monkeypatch, capsys) -> None:
+    """Review s16 VS2: a project's own meta.json (no config.toml) made the default --out be
+    refused in every sub-folder, with the refused path as the advice."""
+    (tmp_path / "meta.json").write_text('{"dataset": "x"}')
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    (tmp_path / "sub" / "new.csv").write_text(ROWS)
+    main(["predict", str(tmp_path / "any_run"), "new.csv"])  # on to the missing run
+    assert "liesinsidetherunfolder" not in _said(capsys)
+
+
+def test_another_run_folder_is_refused_and_the_advice_lies_outside_it(tmp_path, capsys,
+                                                                        monkeypatch) -> None:
+    monkeypatch.setattr(console, "width", 10_000)  # one line: shlex reads the advice
+    other = tmp_path / "o'brien" / "other"  # a quote: shell-quoted
+    (other / "figures").mkdir(parents=True)
+    (other / "meta.json").write_text("{}")
+    (other / "config.toml").write_text("")
+    (tmp_path / "new.csv").write_text(ROWS)
+    out = other / "figures" / "p.csv"
+    assert main(["predict", str(tmp_path / "any_run"), str(tmp_path / "new.csv"), "--out",
+                 str(out)]) == 2
+    assert _suggested_out(capsys) == str(tmp_path / "o'brien" / "predictions.csv")
+
+
+def test_the_folder_hints_are_one_shell_word(tmp_path, capsys, monkeypatch) -> None:
+    """Review s16 VS8: '(mkdir -p my out/ first)', pasted, made two folders."""
+    monkeypatch.setattr(console, "width", 10_000)
+    out = f"{tmp_path / 'my out'}/"
+    assert main(["predict", str(tmp_path / "any_run"), "new.csv", "--out", out]) == 2
+    said = capsys.readouterr().err.replace("\n", " ")
+    assert shlex.split(said.split("mkdir -p ", 1)[1].split(" first)")[0]) == [out]

@@ -182,10 +182,17 @@ def without_keys(raw: dict[str, Any], keys: list[str]) -> dict[str, Any]:
             if isinstance(v, dict) else v for s, v in kept.items()}
 
 
+def is_run_folder(path: Path) -> bool:
+    """The one test of "a trainwise run folder" (review s16 VS2: predict --out had its own,
+    meta.json alone, and refused every folder below a project's own metadata file)."""
+    path = Path(path)
+    return path.is_dir() and (path / "config.toml").is_file() and (path / "meta.json").is_file()
+
+
 def refuse_run_folder(path: Path) -> None:
     """A run folder given as the config would be read as an image folder (its checkpoints/ a
     class without images: "remove the folder"), and a junk run made: say what was meant."""
-    if path.is_dir() and (path / "config.toml").is_file() and (path / "meta.json").is_file():
+    if is_run_folder(path):
         raise ConfigError(
             f"'{path}' is a run folder, not a config or a data folder. Rerun it with "
             f"`trainwise run {shell_word(path / 'config.toml')}`, continue an interrupted run "
