@@ -8,6 +8,7 @@ runs/<date>-<time>-<name>/
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import platform
@@ -59,11 +60,12 @@ def library_versions() -> dict[str, str]:
 _NO_PROGRAMS = ["-c", "core.fsmonitor=false", "-c", f"core.hooksPath={os.devnull}"]
 
 
-def _git(args: list[str], cwd: Path | None) -> str | None:
-    """git's stdout, or None outside a repository or without git."""
+def _git(args: list[str], cwd: Path | str | None, stdin: str | None = None) -> str | None:
+    """git's stdout, or None outside a repository or without git. `stdin`: paths fed to
+    --stdin-paths / --stdin (25,000 paths on argv raised 'Argument list too long': VS3)."""
     try:
         out = subprocess.run(["git", *_NO_PROGRAMS, *args], cwd=cwd, capture_output=True,
-                             text=True, timeout=5, check=False,
+                             text=True, timeout=5, check=False, input=stdin,
                              env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
     except (OSError, subprocess.SubprocessError):
         return None
@@ -78,11 +80,13 @@ def git_revision(cwd: Path | None = None) -> str | None:
 def git_dirty(cwd: Path | None = None, top: str | None = None) -> bool | None:
     """Whether tracked files differ from HEAD (a model module edited since the commit): then
     the revision alone does not name the code that ran. Untracked files do not count: the
-    runs/ folder a run writes would make every later run dirty. None outside a repository.
-    Not `git status`: refreshing the index runs the clean filters a repository's own
-    .gitattributes and config name (audit s16 S13). diff-index compares stat data only, so a
-    file it calls changed (an unpacked archive: every mtime new) is hashed as it is on disk.
-    `top`: the repository's top folder, when known (one git call fewer)."""
+    runs/ folder a run writes would make every later run dirty. None outside a repository,
+    and None (unknown) when the only files that differ are ones git converts (a clean filter
+    such as LFS, text/eol attributes, core.autocrlf): `git status` would run those filters,
+    which a repository's own config names (audit s16 S13), so they are not run. diff-index
+    compares stat data only; a file it calls changed (an unpacked archive: every mtime new)
+    is hashed as it is on disk, a link as its target's text. `top`: the repository's top
+    folder, when known (one git call fewer)."""
     raw = _git(["diff-index", "-z", "--no-renames", "HEAD", "--"], cwd)
     if not raw:
         return None if raw is None else False
@@ -92,9 +96,57 @@ def git_dirty(cwd: Path | None = None, top: str | None = None) -> bool | None:
     if any(e[0] != e[1] or e[4] != "M" or set(e[3]) != {"0"} for e, _ in entries):
         return True  # added, deleted or mode changed, or already hashed as different
     top = top or _git(["rev-parse", "--show-toplevel"], cwd) or "."  # paths are from the top
-    hashed = _git(["hash-object", "--no-filters", "--",
-                   *(str(Path(top) / p) for _, p in entries)], cwd)
-    return hashed is None or hashed.split() != [e[2] for e, _ in entries]
+    heads = {path: e[2] for e, path in entries}
+    differing = _differing(top, heads, {path for e, path in entries if e[1] == _LINK_MODE})
+    if differing is None or not differing:
+        return None if differing is None else False
+    filtered, converted = _conversions(top, differing)
+    plain = [path for path in differing if path not in filtered and path not in converted]
+    # eol and text conversion is git's own code: hashing with it runs no program
+    again = _differing(top, {path: heads[path] for path in converted}, set(), filters=True)
+    if plain or again is None or again:
+        return True if plain or again else None
+    return None if filtered else False
+
+
+_LINK_MODE = "120000"  # a symbolic link's mode in git's tree
+
+
+def _differing(top: str, heads: dict[str, str], links: set[str],
+               filters: bool = False) -> list[str] | None:
+    """The paths whose bytes on disk (a link: its target's text) differ from HEAD's blob,
+    hashed as they are or (`filters`) as git stores them; None when git could not hash them."""
+    files = [path for path in heads if path not in links]
+    hashed = _git(["hash-object", *([] if filters else ["--no-filters"]), "--stdin-paths"],
+                  top, "".join(f"{path}\n" for path in files)) if files else ""
+    if hashed is None or len(hashed.split()) != len(files):
+        return None
+    on_disk = dict(zip(files, hashed.split(), strict=True))
+    for path in links:  # hash-object follows a link and hashes the file it leads to
+        on_disk[path] = _blob_id(os.fsencode(os.readlink(Path(top) / path)), heads[path])
+    return [path for path, head in heads.items() if on_disk[path] != head]
+
+
+def _blob_id(data: bytes, like: str) -> str:
+    """git's object id of a blob holding `data`: SHA-1, or SHA-256 in a repository that uses
+    it (`like`, a HEAD id, says which by its 40 or 64 hex digits)."""
+    digest = hashlib.sha1 if len(like) == 40 else hashlib.sha256
+    return digest(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def _conversions(top: str, paths: list[str]) -> tuple[set[str], set[str]]:
+    """Of `paths`, those under a clean filter (a program the repository names, LFS's too:
+    never run) and those under git's own text/eol conversion (text, eol or core.autocrlf),
+    read by check-attr, which runs nothing."""
+    said = _git(["check-attr", "-z", "--stdin", "filter", "text", "eol"], top,
+                "".join(f"{path}\0" for path in paths)) or ""
+    fields = said.split("\0")  # path, attribute, value, path, ...
+    marked = [(fields[i], fields[i + 1]) for i in range(0, len(fields) - 2, 3)
+              if fields[i + 2] not in ("unspecified", "unset", "")]
+    filtered = {path for path, attribute in marked if attribute == "filter"}
+    autocrlf = _git(["config", "core.autocrlf"], top) in ("true", "input")
+    converted = set(paths) if autocrlf else {path for path, _ in marked}
+    return filtered, converted - filtered
 
 
 def code_revisions(cwd: Path | None = None) -> dict[str, Any]:
