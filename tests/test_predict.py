@@ -519,3 +519,14 @@ def test_a_run_folder_naming_module_class_is_imported_only_when_trusted(tmp_path
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     del sys.modules["received_s2_models"]
     pd.testing.assert_frame_equal(trainwise.predict(result.path, x[test]), trusted)
+    # your own module in the working folder: found there by sys.path alone (python -c, a
+    # notebook) it is refused, and the advice, PYTHONPATH=<that folder>, works (review s16 VS4)
+    (tmp_path / "site" / "received_s2_models.py").rename(tmp_path / "received_s2_models.py")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(tmp_path / "site")])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    del sys.modules["received_s2_models"]
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    with pytest.raises(TrainwiseError, match=f"PYTHONPATH={tmp_path} before the command"):
+        trainwise.predict(result.path, x[test])
+    monkeypatch.setenv("PYTHONPATH", ".")  # what Python puts on sys.path from it: tmp_path
+    pd.testing.assert_frame_equal(trainwise.predict(result.path, x[test]), trusted)

@@ -8,6 +8,7 @@ an unusable folder is refused first (review s11 VA14).
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -163,9 +164,13 @@ def refuse_untrusted_module(folder: Path, cfg: ModelConfig) -> None:
     it (audit s16 S2: `trainwise predict .` in a received folder ran its trainwise_helpers.py
     before the weights were read). Imported without `trust_code` only when Python already finds
     it where the user's own environment looks (already imported, installed, on PYTHONPATH);
-    never from the working folder, the run folder or the folder its config names."""
+    never from the run folder, nor from the working folder or the folder its config names
+    unless the user put that folder on PYTHONPATH (review s16 VS4: `PYTHONPATH=.` was refused
+    too, though the refusal advised it for a project run from its own folder)."""
     module = cfg.name.partition(":")[0]
-    unsafe = [Path.cwd(), folder, *([Path(cfg.folder)] if cfg.folder else [])]
+    chosen = _pythonpath_folders()
+    unsafe = [folder, *(f for f in (Path.cwd(), *([Path(cfg.folder)] if cfg.folder else []))
+                        if f.resolve() not in chosen)]
     if module in sys.modules or _found_elsewhere(module, unsafe):
         return
     from trainwise.model.baselines import module_folder
@@ -180,7 +185,22 @@ def refuse_untrusted_module(folder: Path, cfg: ModelConfig) -> None:
         f"{file}{'' if holding else ' (not there now)'}, which runs that file's code. A run "
         "folder whose config names module:Class is code: treat it like a script. If you trust "
         "it, pass --trust-code (trust_code=True in Python); or, in Python, pass model=net "
-        f"built as the run built it; or put the folder of your own {module} on PYTHONPATH.")
+        f"built as the run built it{_pythonpath_advice(holding, folder, module)}.")
+
+
+def _pythonpath_folders() -> set[Path]:
+    """The folders the user named in PYTHONPATH, resolved (an empty entry names none: a
+    stray ':' must not make the working folder trusted)."""
+    entries = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    return {Path(entry).resolve() for entry in entries if entry}
+
+
+def _pythonpath_advice(holding: Path | None, folder: Path, module: str) -> str:
+    """How to make your own module found: never the run folder's copy, which stays refused."""
+    if holding is None or holding.resolve() == folder.resolve():
+        return ""
+    return (f"; or, if {module} is your own code, put its folder on PYTHONPATH: "
+            f"PYTHONPATH={shell_word(holding.resolve())} before the command")
 
 
 def _found_elsewhere(module: str, unsafe: list[Path]) -> bool:
