@@ -12,6 +12,7 @@ import torch
 from sklearn import metrics
 from torch import nn
 
+from trainwise.config import Config
 from trainwise.train.class_metrics import class_results, confusion_matrix
 from trainwise.train.evaluate import evaluate
 from trainwise.train.ranking import (
@@ -457,5 +458,9 @@ def test_one_test_row_of_a_class_leaves_the_verdict_unjudged_by_the_ranking() ->
             "(of 91 rows), random scores can reach a ROC-AUC near 1: too few rows of class "
             "'c' to judge the ranking).") in finding.message
     assert finding.fix.endswith("To judge the ranking, give the test split at least 3 rows "
-                                "of every class: raise data.test_fraction, or collect more "
-                                "rows of the rare classes (data stage).")
+                                "of every class: raise split.test_fraction (when the data "
+                                "has no test part of its own), or collect more rows of the "
+                                "rare classes (data stage).")
+    key = finding.fix.split("raise ")[1].split()[0]
+    section, name = key.split(".")  # the key the fix names is one the config has
+    assert name in type(getattr(Config(), section)).model_fields

@@ -80,7 +80,11 @@ def too_few_to_rank(rows: Sequence[int], names: Sequence[str] | None, split: str
 
 def more_rows_to_rank(split: str) -> str:
     """The fix for too_few_to_rank: what brings chance_auc_high under 1."""
-    fraction = "data.val_fraction" if split == "validation" else "data.test_fraction"
+    # split.*, not data.*: the keys live in SplitConfig (review s16 VS5: data.test_fraction
+    # was a config error when pasted); test_fraction cuts a test part only from a source
+    # without its own
+    fraction = "split.val_fraction" if split == "validation" else \
+        "split.test_fraction (when the data has no test part of its own)"
     return (f"To judge the ranking, give the {split} split at least {ROWS_TO_RANK} rows of "
             f"every class: raise {fraction}, or collect more rows of the rare classes "
             "(data stage).")
