@@ -353,3 +353,19 @@ def test_the_recalibration_is_fitted_only_when_its_count_is_read():
     assert calls == [1] and many.evidence["temperature"] == 1.2
     assert fit_rows(50_000, 10) == 20_000 and fit_rows(50_000, 1_000) == 2_000
     assert fit_rows(50_000, 100_000) == 1_000 and fit_rows(500, 1_000) == 500
+
+
+def test_a_ranking_too_few_rows_can_judge_is_not_called_no_ranking():
+    """Review s16 VS6: held-out rows [60, 30, 1], the argmax always 'a', a perfect ranking:
+    the skip said "nor does it rank them apart (ROC-AUC 1.000)", though one row of 'c' cannot
+    tell a perfect ranking from chance (ranking.chance_auc_high is None there)."""
+    labels = np.repeat([0, 1, 2], [60, 30, 1])
+    probs = np.zeros((91, 3))
+    probs[:, 0] = 0.5  # the argmax: 'a' for every row
+    probs[np.arange(91), labels] += 0.4  # the own class ranked first within each column
+    probs /= probs.sum(axis=1, keepdims=True)
+    skipped = check_skipped(probs, labels, 3, ["a", "b", "c"])
+    assert skipped is not None and "rank them apart" not in skipped.message
+    assert ("its ranking is not judged (ROC-AUC 1.000: with 1 held-out row of class 'c' (of "
+            "91 rows)") in skipped.message
+    assert "raise split.val_fraction" in skipped.fix

@@ -65,7 +65,7 @@ def stage_label_issues(ctx: RunContext, model: nn.Module,
     del scored
     # every part's rows together, once: up to 2 x MAX_VALUES cells (160 MB) a copy
     probs, labels = (np.concatenate([p[i] for p in parts]) for i in (3, 1))
-    skipped = check_skipped(probs, labels, data.num_classes)
+    skipped = check_skipped(probs, labels, data.num_classes, data.class_names)
     if skipped is not None:  # too few rows, or a model near chance: its list would be noise
         ctx.meta["label_issues"] = {"num_checked": 0, "skipped": skipped.message}
         return [skipped]
