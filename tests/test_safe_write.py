@@ -4,6 +4,7 @@ leaves that file as it was; a figures/ linking out is refused before anything is
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from pathlib import Path
 
@@ -19,7 +20,12 @@ from trainwise.preprocessing import Preprocessing  # noqa: E402
 from trainwise.reporting import build_report  # noqa: E402
 from trainwise.run_lock import hold_lock, release_lock  # noqa: E402
 from trainwise.rundir import RunDir  # noqa: E402
-from trainwise.safe_write import UnsafeFolderError, replacing, write_replacing  # noqa: E402
+from trainwise.safe_write import (  # noqa: E402
+    UnsafeFolderError,
+    inside,
+    replacing,
+    write_replacing,
+)  # noqa: E402
 from trainwise.train.callbacks import TensorBoardLogger, save_atomically  # noqa: E402
 from trainwise.train.checkpoint import save_checkpoint  # noqa: E402
 from trainwise.train.regression_predictions import write_predictions  # noqa: E402
@@ -56,7 +62,7 @@ def test_figures_linking_out_is_refused_and_nothing_lands_there(finished_run,
     elsewhere.mkdir()
     shutil.rmtree(folder / "figures")
     (folder / "figures").symlink_to(elsewhere)
-    with pytest.raises(UnsafeFolderError, match=r"rm '.*figures'"):
+    with pytest.raises(UnsafeFolderError, match=r"rm .*figures"):
         build_report(folder)
     assert list(elsewhere.iterdir()) == []
 
@@ -130,7 +136,7 @@ def test_history_and_checkpoints_linking_out_are_refused(tmp_path) -> None:
     elsewhere.mkdir()
     run = RunDir(tmp_path / "run")
     run.history_path.symlink_to(victim)
-    with pytest.raises(UnsafeFolderError, match="rm '.*history.jsonl'"):
+    with pytest.raises(UnsafeFolderError, match="rm .*history.jsonl"):
         run.append_history([{"step": 1, "loss": 0.5}])
     (run.path / "checkpoints").symlink_to(elsewhere)
     with pytest.raises(UnsafeFolderError, match="outside the run folder"):
@@ -144,3 +150,19 @@ def test_a_stage_figure_linking_out_is_unlinked_before_saving(tmp_path) -> None:
     (run.path / "figures" / "samples.png").symlink_to(victim)
     path = run.figure_path("samples.png")
     assert not path.exists() and victim.read_text() == SECRET
+
+
+def test_a_link_inside_the_run_folder_is_used_and_the_rm_hint_is_one_shell_word(
+        tmp_path) -> None:
+    """Review s16 VS11: figures -> ./figs was refused as 'outside the run folder'; VS8: a
+    folder named o'brien broke the hand-quoted rm '...' line."""
+    run = RunDir(tmp_path / "o'brien")
+    shutil.rmtree(run.path / "figures")
+    (run.path / "figs").mkdir()
+    (run.path / "figures").symlink_to("figs")
+    assert inside(run.path / "figures", run.path) == run.path / "figures"
+    run.history_path.symlink_to(_victim(tmp_path))
+    with pytest.raises(UnsafeFolderError) as refused:
+        run.append_history([{"step": 1}])
+    command = str(refused.value).split("(rm ", 1)[1].split(") and run", 1)[0]
+    assert shlex.split(command) == [str(run.history_path)]

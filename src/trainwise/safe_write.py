@@ -5,8 +5,8 @@ report.html links to ~/.bashrc had the user's file overwritten by `trainwise rep
 whose figures/ links to another folder had PNGs dropped there. So every run-folder writer
 writes a fresh temporary file beside its target, created with O_EXCL (never through an
 existing name, link or not), and renames it over the target: the rename replaces a link
-itself, never the file it points to. A sub-folder (figures/) is refused when it is a link or
-resolves outside the run folder. A kill mid-write leaves only the temporary `*.tmp` file,
+itself, never the file it points to. A sub-folder (figures/) is refused when it resolves
+outside the run folder. A kill mid-write leaves only the temporary `*.tmp` file,
 which a --resume removes (rundir.remove_partials).
 """
 
@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from trainwise.command_line import shell_word
 from trainwise.findings import TrainwiseError
 
 PARTIAL_SUFFIX = ".tmp"  # a file being written (then renamed): a kill or full disk leaves it
@@ -33,15 +34,17 @@ class UnsafeFolderError(TrainwiseError):
 
 
 def inside(folder: Path, root: Path) -> Path:
-    """`folder` (made when missing) when it is a real folder inside `root`; else an error."""
-    if folder.is_symlink() or not folder.resolve().is_relative_to(root.resolve()):
-        target = os.readlink(folder) if folder.is_symlink() else folder.resolve()
+    """`folder` (made when missing) when it is, or leads to, a folder inside `root`; else an
+    error. A link inside the run folder (figures -> ./figs) is harmless once resolved, and was
+    refused as 'outside the run folder' (review s16 VS11)."""
+    target = folder.resolve()
+    if not target.is_relative_to(root.resolve()):
         raise UnsafeFolderError(
             f"'{folder}' leads to '{target}', outside the run folder '{root}': nothing is "
             "written there, as a received run folder could aim it at any of your folders. "
-            f"Delete the link (rm '{folder}') and run the command again; it makes a real "
-            "folder.")
-    folder.mkdir(exist_ok=True)
+            f"Delete the link (rm {shell_word(folder)}) and run the command again; it makes "
+            "a real folder.")
+    target.mkdir(parents=True, exist_ok=True)  # a link's target too, were it missing
     return folder
 
 
@@ -78,7 +81,7 @@ def appending(path: Path) -> IO[str]:
         raise UnsafeFolderError(
             f"'{path}' is a link to '{os.readlink(path)}': nothing is appended through it, as "
             "a received run folder could aim it at any of your files. Delete the link (rm "
-            f"'{path}') and run the command again.")
+            f"{shell_word(path)}) and run the command again.")
     descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NO_FOLLOW, 0o666)
     return os.fdopen(descriptor, "a", encoding="utf-8")
 
