@@ -91,7 +91,10 @@ def out_of_memory_message(path: Path) -> str:
         expands = (f" (it holds {'at least ' if size[1] else ''}{size[0] / 1e6:,.0f} MB "
                    f"uncompressed, {on_disk / 1e6:,.1f} MB on disk)")
     parquet = path.suffix.lower() == ".parquet"
-    cat = {".gz": "zcat", ".bz2": "bzcat", ".xz": "xzcat"}.get(path.suffix.lower(), "cat")
+    # each suffix compressed.open_bytes reads; `cat` of a .zip wrote the archive's binary
+    # into sample.csv (review s16 VS10)
+    cat = {".gz": "zcat", ".bz2": "bzcat", ".xz": "xzcat", ".zip": "unzip -p"}.get(
+        path.suffix.lower(), "cat")
     sample = ("a sample of its rows written to a smaller .parquet" if parquet else
               f"its first rows: `{cat} FILE | head -n 100001 > sample.csv`")
     return (f"ran out of memory reading '{path}'{expands}: the file is readable, but the "
