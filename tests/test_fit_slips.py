@@ -198,3 +198,63 @@ def test_a_label_beyond_the_width_in_training_only_is_named(blobs):
                        r"\(IndexError: Target 5 is out of bounds.*span 1\.\.5.*"
                        r"nn\.Linear\(d, 6\)"):
         _fit(_mlp(), train, val)
+
+
+class _OwnIndexBug(nn.Module):
+    """A 3-class model with an indexing bug of its own, in training mode only."""
+
+    def __init__(self):
+        super().__init__()
+        self.net, self.table = _mlp(), torch.zeros(4)
+
+    def forward(self, x):
+        if self.training:
+            _ = self.table[torch.tensor(4)]  # index 4 of a size-4 table
+        return self.net(x)
+
+
+def _narrow_loss(outputs, targets):  # a loss on 2 of the 3 logits: the user's own slip
+    return nn.functional.cross_entropy(outputs[:, :2], targets)
+
+
+@pytest.mark.parametrize("case", ["own index bug", "loss on a narrower slice"])
+def test_an_index_error_that_the_labels_do_not_explain_is_torchs_own(blobs, case):
+    """VF1 (review s16): any "out of bounds" IndexError was said as labels_out_of_range with
+    the fix "make the final layer nn.Linear(d, 3)", which the model already has; labels 0..2
+    fit its 3 logits, so torch's error comes back as it is."""
+    x, y = blobs
+    model, loss_fn = (_OwnIndexBug(), None) if case == "own index bug" else (_mlp(), _narrow_loss)
+    said = r"index 4 is out of bounds" if loss_fn is None else r"Target 2 is out of bounds"
+    with pytest.raises(IndexError, match=said) as caught:
+        _fit(model, *_loaders(x, y), loss_fn=loss_fn)
+    assert type(caught.value) is IndexError
+
+
+class _TokenModel(nn.Module):
+    """Token ids into an nn.Embedding (right), or float features into nn.Linear (right),
+    then a float64 layer of the user's own: torch's "got Float and Double"."""
+
+    def __init__(self, tokens):
+        super().__init__()
+        torch.manual_seed(0)
+        self.tokens = tokens
+        self.first = nn.Embedding(50, 8) if tokens else nn.Linear(8, 8)
+        self.extra, self.head = nn.Linear(8, 8).double(), nn.Linear(8, 3)
+
+    def forward(self, x):
+        h = self.first(x).mean(1) if self.tokens else self.first(x.float())
+        if self.training:
+            h = h + 0 * self.extra(h).float()  # float32 into the float64 layer
+        return self.head(h)
+
+
+@pytest.mark.parametrize("tokens", [True, False])
+def test_integer_inputs_are_not_blamed_for_the_models_own_dtype_clash(blobs, tokens):
+    """VF2 (review s16): token ids into an nn.Embedding, or int64 features the model casts
+    itself, were told "give float inputs: x.to(torch.float32)" for a Float/Double clash
+    deeper in; torch's error comes back as it is."""
+    x, y = blobs
+    inputs = torch.randint(0, 50, (len(y), 10)) if tokens else (x * 10).long()
+    with pytest.raises(RuntimeError, match="got Float and Double") as caught:
+        _fit(_TokenModel(tokens), *_loaders(inputs, y))
+    assert not isinstance(caught.value, TrainwiseError)

@@ -5,6 +5,7 @@ inputs of another dtype than the model."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -100,21 +101,41 @@ def input_dtype_finding(model: nn.Module, x: Any, failure: Exception | None = No
     return found[0] if found else None
 
 
-# torch's words for a dtype clash: "mat1 and mat2 must have the same dtype, but got Long and
-# Float" (Linear), "Input type (long int) and bias type (float) should be the same" (Conv)
-_DTYPE_WORDS = ("dtype", "scalar type", "Input type")
+# torch's names of an integer dtype in a dtype clash: "mat1 and mat2 must have the same dtype,
+# but got Long and Float" (Linear), "Input type (long int) and bias type (float) should be the
+# same" (Conv); torch 2.14's wording for int64, int32, int16, int8 and uint8
+_INTEGER_NAMES = {torch.int64: ("Long", "long int"), torch.int32: ("Int", "int"),
+                  torch.int16: ("Short", "short int"), torch.int8: ("Char", "signed char"),
+                  torch.uint8: ("Byte", "unsigned char")}
+
+
+def _names_integer(failure: Exception, dtype: torch.dtype) -> bool:
+    """Whether torch's message names this integer dtype ("got Long and Float"): a clash of
+    the model's own (Float and Double, deeper in) is not the inputs' (review s16 VF2)."""
+    names = _INTEGER_NAMES.get(dtype, ())
+    return any(re.search(rf"(?<![\w.]){name}(?!\w)", str(failure)) for name in names)
+
+
+def _first_layer_takes_integers(model: nn.Module) -> bool:
+    """The first module with weights (in registration order) takes integer ids: an
+    nn.Embedding's inputs are meant to stay integer, whatever fails after it."""
+    first = next((m for m in model.modules()
+                  if next(m.parameters(recurse=False), None) is not None), None)
+    return isinstance(first, (nn.Embedding, nn.EmbeddingBag))
 
 
 def integer_input_finding(model: nn.Module, x: Any, failure: Exception) -> Finding | None:
     """inputs_wrong_dtype for integer inputs (int64 features from pandas or numpy) to a
-    float model whose forward failed on a dtype (audit s16 N5); token ids that fail for
-    another reason in an nn.Embedding are left to torch's own error."""
+    float model whose forward failed on their dtype (audit s16 N5): torch's message names the
+    inputs' integer dtype and the first layer is not an nn.Embedding. Token ids whose model
+    fails for another reason are left to torch's own error."""
     leaves = [x] if torch.is_tensor(x) else list(x.values()) if isinstance(x, dict) else \
         list(x) if isinstance(x, (tuple, list)) else []
     ints = [t for t in leaves if torch.is_tensor(t) and not t.is_floating_point()
             and t.dtype is not torch.bool]
     param = next((p for p in model.parameters() if p.is_floating_point()), None)
-    if not ints or param is None or not any(w in str(failure) for w in _DTYPE_WORDS):
+    if not ints or param is None or not _names_integer(failure, ints[0].dtype) \
+            or _first_layer_takes_integers(model):
         return None
     return error("check", "inputs_wrong_dtype",
                  f"inputs are {ints[0].dtype} but the model's weights are {param.dtype}: a "
@@ -163,29 +184,41 @@ def explain_dtype(model: nn.Module, x: Any, failure: Exception,
     return None if finding is None else explain(failure, finding)
 
 
-def raise_step_error(failure: Exception, model: nn.Module, x: Any, loss: Any,
-                     step: int, y: Any = None) -> None:
+def raise_step_error(failure: Exception, model: nn.Module, x: Any, loss: Any, step: int,
+                     y: Any = None, width: int | None = None, ignore_index: int = -100) -> None:
     """After a training step raised `failure`: the error find_lr and check give for a loss
     that is not one number (autograd only says "grad can be implicitly created only for
-    scalar outputs") or inputs of another dtype than the model. Run on failure only: the
-    step itself pays nothing."""
+    scalar outputs"), inputs of another dtype than the model, or labels beyond the output
+    `width` fit read on its first validation batch. Run on failure only: the step itself pays
+    nothing. Any other failure returns, for the caller to re-raise as it is."""
     if torch.is_tensor(loss) and loss.numel() != 1:
         raise TrainwiseError(_not_one_number(loss, step)) from failure
     finding = input_dtype_finding(model, x, failure)
     if finding is not None:
         raise dtype_error(failure, finding) from failure
-    if isinstance(failure, IndexError) and torch.is_tensor(y) and not y.is_floating_point() \
-            and "out of bounds" in str(failure):
-        raise TrainwiseError(_labels_beyond(failure, y, step)) from failure
+    finding = _labels_beyond(failure, y, width, ignore_index)
+    if finding is not None:
+        said = str(failure).strip()[:120]
+        raise TrainwiseError(
+            f"[{finding.code}] training step {step} failed ({type(failure).__name__}: {said}): "
+            f"this batch's {finding.message[0].lower()}{finding.message[1:]} The validation "
+            f"batch fit checked held none of them. Fix: {finding.fix}") from failure
 
 
-def _labels_beyond(failure: Exception, y: torch.Tensor, step: int) -> str:
-    """check's labels_out_of_range for a training batch: torch says only "Target 5 is out
-    of bounds" (audit s16 N5); fit's first validation batch held no such label."""
-    low, high = int(y.min()), int(y.max())
-    return (f"[labels_out_of_range] training step {step} failed ({type(failure).__name__}: "
-            f"{str(failure).strip()[:120]}): this batch's labels span {low}..{high}, and "
-            "cross-entropy needs class indices 0..C-1 for a model with C output logits; the "
-            "validation batch fit checked held none of them. Fix: re-encode the labels as "
-            f"0..C-1 (in the training split too), or for {high + 1} classes make the final layer "
-            f"nn.Linear(d, {high + 1}).")
+# torch's cross-entropy / NLL on a class index beyond the logits: "Target 5 is out of bounds."
+_TARGET_OUT = re.compile(r"Target (-?\d+) is out of bounds")
+
+
+def _labels_beyond(failure: Exception, y: Any, width: int | None,
+                   ignore_index: int) -> Finding | None:
+    """check's labels_out_of_range when torch's IndexError names a target that the output
+    width really lacks (audit s16 N5); None for any other IndexError, a user's own indexing
+    bug included (review s16 VF1)."""
+    from trainwise.train.first_batch import labels_beyond_width  # first_batch imports
+    # evaluate, which imports this module
+
+    named = _TARGET_OUT.match(str(failure)) if isinstance(failure, IndexError) else None
+    if named is None or width is None or not torch.is_tensor(y) or y.is_floating_point() \
+            or 0 <= int(named.group(1)) < width:
+        return None
+    return labels_beyond_width(y, width, ignore_index)

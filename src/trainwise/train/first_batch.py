@@ -59,20 +59,42 @@ def _labels(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any) -> Findi
     from trainwise.model.summary import _width_mismatch  # here: checks/ imports train/
 
     width = outputs.shape[1]
-    kept = targets[targets != getattr(loss_fn, "ignore_index", -100)]
+    kept = targets[targets != ignored_label(loss_fn)]
     if not len(kept):
         return None
     if width == 1:
         seen = int(kept.max()) + 1 if len(kept) and not kept.is_floating_point() else 2
         return _width_mismatch(outputs, max(2, seen), "train")
+    beyond = labels_beyond_width(kept, width)  # labels_out_of_range with fit's fix
     errors = [f for f in check_targets(kept, "classification", width)
               if f.severity is Severity.ERROR]
-    if errors and errors[0].code == "labels_out_of_range":  # fit has no num_classes to fix
-        classes = int(kept.max()) + 1
-        return replace(errors[0], fix=f"{errors[0].fix} In fit the number of classes is the "
-                       f"model's output width ({width}): re-encode the labels as 0..{width - 1}, "
-                       f"or for {classes} classes make the final layer nn.Linear(d, {classes}).")
-    return errors[0] if errors else None
+    return beyond or (errors[0] if errors else None)
+
+
+def ignored_label(loss_fn: Any) -> int:
+    """The label cross-entropy skips (its ignore_index; torch's default -100)."""
+    return getattr(loss_fn, "ignore_index", -100)
+
+
+def labels_beyond_width(targets: torch.Tensor, width: int, ignore_index: int = -100
+                        ) -> Finding | None:
+    """check's labels_out_of_range for integer class indices that the model's output width
+    does not cover, with fit's fix (fit has no num_classes: the width is the number of
+    classes); None when they fit. Said alike for the first validation batch and a failed
+    training step (batch_checks.raise_step_error)."""
+    from trainwise.checks.data_checks import check_targets
+
+    kept = targets[targets != ignore_index]
+    if not len(kept) or kept.is_floating_point():
+        return None
+    found = [f for f in check_targets(kept, "classification", width)
+             if f.code == "labels_out_of_range"]
+    if not found:
+        return None
+    classes = int(kept.max()) + 1
+    return replace(found[0], fix=f"{found[0].fix} In fit the number of classes is the "
+                   f"model's output width ({width}): re-encode the labels as 0..{width - 1}, "
+                   f"or for {classes} classes make the final layer nn.Linear(d, {classes}).")
 
 
 def _task_loss(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any) -> Finding | None:

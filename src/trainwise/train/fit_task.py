@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Iterator
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -21,22 +22,50 @@ from torch.nn import functional
 
 from trainwise.findings import TrainwiseError
 from trainwise.train.evaluate import batch_outputs
-from trainwise.train.first_batch import first_batch_problem
+from trainwise.train.first_batch import first_batch_problem, ignored_label
 from trainwise.train.monitor_eval import infer_task, one_row_per_prediction
 from trainwise.train.monitor_targets import is_binary_loss
 
 MONITOR = "or keep your own training loop and add trainwise.Monitor to it"
 
 
-def fit_task(model: nn.Module, val_loader: Any, loss_fn: Any, task: str | None = None) -> str:
+class FitTask(NamedTuple):
+    """What fit read from the first validation batch: the task, and for a failed training step
+    (batch_checks.raise_step_error) the output width and the label the loss skips."""
+
+    task: str
+    width: int | None = None  # outputs.shape[1]: the number of classes under cross-entropy
+    ignore_index: int = -100
+
+
+# set while trainwise's own stages call fit after their check stage ran check()'s loss rules
+# on the same model and loss: the train stage and tune's short runs (review s16 VF4)
+_LOSS_RULES_CHECKED: ContextVar[bool] = ContextVar("loss_rules_checked", default=False)
+
+
+@contextlib.contextmanager
+def loss_rules_checked() -> Iterator[None]:
+    """fit calls inside, given their task, skip the first-batch read: one eval forward and a
+    start of the val loader (its workers) per call, x the number of tune's short runs."""
+    token = _LOSS_RULES_CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _LOSS_RULES_CHECKED.reset(token)
+
+
+def fit_task(model: nn.Module, val_loader: Any, loss_fn: Any, task: str | None = None
+             ) -> FitTask:
     """`task`, or "classification" / "regression" read from the model's outputs on the first
     validation batch (eval mode, no gradients: nothing a training step reads changes). Either
     way a TrainwiseError says what fit cannot train or evaluate on that batch and what to do
     (check()'s loss rules: train/first_batch.py). An empty loader keeps classification."""
+    if task is not None and _LOSS_RULES_CHECKED.get():
+        return FitTask(task)
     with torch.no_grad(), _randomness_kept(val_loader):
         first = next(iter(batch_outputs(model, val_loader)), None)
     if first is None:
-        return task or "classification"
+        return FitTask(task or "classification")
     outputs, targets = first
     targets = torch.as_tensor(targets).to(outputs.device)
     problem = first_batch_problem(outputs, targets, loss_fn)
@@ -45,7 +74,8 @@ def fit_task(model: nn.Module, val_loader: Any, loss_fn: Any, task: str | None =
         problem = _unscorable(outputs, targets, task, loss_fn)
     if problem:
         raise TrainwiseError(problem)
-    return task
+    width = outputs.shape[1] if outputs.ndim >= 2 else None
+    return FitTask(task, width, ignored_label(loss_fn))
 
 
 @contextlib.contextmanager

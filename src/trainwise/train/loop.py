@@ -333,7 +333,7 @@ def fit(
         forward, backward, step_optimizer = hot_path(fabric, model, optimizer)
         # before a step, not after an epoch; from the user's own loss, whose type says the task
         # (on_outputs_device's wrapper of a pos_weight BCE would pass for a regression loss)
-        task = fit_task(model, val_loader, loss_fn, task)  # and check()'s loss rules
+        task, *labels = fit_task(model, val_loader, loss_fn, task)  # and check()'s loss rules
         loss_fn = on_outputs_device(loss_fn)
         train_loader = setup_loader(fabric, train_loader, train=True)
         val_loader = setup_loader(fabric, val_loader, train=False)
@@ -375,7 +375,7 @@ def fit(
                             step_loss = accumulate(fabric, model, forward, backward, loss_fn, x, y,
                                                    accumulate_grad_batches, state.step + 1)
                     except (RuntimeError, IndexError) as failure:  # as find_lr, check say it
-                        raise_step_error(failure, model, x, loss, state.step + 1, y)
+                        raise_step_error(failure, model, x, loss, state.step + 1, y, *labels)
                         raise
                     grad_norm, layer_norms, inverse_scale = unscaled(scaler, *grad_norms(
                         per_layer=monitor.layer_due(state.step + 1)))
