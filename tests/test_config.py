@@ -351,6 +351,8 @@ def test_text_that_spells_a_number_or_a_yes_still_loads():
     ("train.batchsize=3", "Did you mean 'train.batch_size'?"),  # its own section's first
     # audit s16 D2: 'train.' shared made this 0.67 like 'train.layer_every'; no guess now
     ("train.fancy_new_key=3", "unknown config key 'train.fancy_new_key'."),
+    # review s16 VF3: the names alone sent this to 'data.drop_columns' (0.64 against 0.63)
+    ("data.target_column=y", "Did you mean 'data.target'?"),
 ])
 def test_a_key_in_the_wrong_section_points_to_the_section_that_has_it(override, said):
     """Audit s15 K5: train.dropout was pointed to train.lr, `source` to [tune]."""
