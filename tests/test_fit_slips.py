@@ -258,3 +258,32 @@ def test_integer_inputs_are_not_blamed_for_the_models_own_dtype_clash(blobs, tok
     with pytest.raises(RuntimeError, match="got Float and Double") as caught:
         _fit(_TokenModel(tokens), *_loaders(inputs, y))
     assert not isinstance(caught.value, TrainwiseError)
+
+
+class _EvalCount(nn.Module):
+    """Counts its eval-mode forwards (evaluation and fit's first-batch read)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net, self.evals = _mlp(), 0
+
+    def forward(self, x):
+        self.evals += not self.training
+        return self.net(x)
+
+
+@pytest.mark.parametrize("checked, task, evals", [
+    (False, "classification", 2), (True, "classification", 1), (True, None, 2)])
+def test_trainwise_own_runs_skip_the_first_batch_read(blobs, checked, task, evals):
+    """VF4 (review s16): a fit given its task inside loss_rules_checked() (the train stage
+    after the check stage, tune's short runs after the first) read the first validation batch
+    again: 2 eval forwards where the epoch's evaluation of a 1-batch val loader makes 1."""
+    from trainwise.train.fit_task import loss_rules_checked
+
+    x, y = blobs
+    train, _ = _loaders(x, y)
+    val = DataLoader(TensorDataset(x[240:], y[240:]), batch_size=len(y))  # one batch
+    model = _EvalCount()
+    with loss_rules_checked(checked):
+        _fit(model, train, val, task=task)
+    assert model.evals == evals

@@ -749,3 +749,16 @@ def test_a_short_run_capped_below_an_epoch_does_not_warn_of_a_schedule_in_epochs
     with pytest.warns(UserWarning, match=said):  # the same schedule in a user's own fit
         fit(model, train, val, optimizer=optimizer, loss_fn=nn.MSELoss(), max_epochs=1,
             task="regression", scheduler=cosine(optimizer, 3))
+
+
+def test_only_the_first_short_run_reads_fits_first_batch(regression, monkeypatch):
+    """VF4 (review s16): every short run's fit read the first validation batch for check()'s
+    loss rules, on copies of the same model with the same loss and loaders."""
+    import trainwise.train.fit_task as fit_task_module
+
+    reads = []
+    original = fit_task_module.batch_outputs
+    monkeypatch.setattr(fit_task_module, "batch_outputs",
+                        lambda *args: reads.append(1) or original(*args))
+    result = run(regression, lr_low=1e-3, lr_high=1e-1, num_candidates=3, max_widenings=0)
+    assert len(result.candidates) == 3 and len(reads) == 1

@@ -35,6 +35,7 @@ from trainwise.train.diagnose import diagnose
 from trainwise.train.diagnose_common import TrainingPlan, patience_words
 from trainwise.train.diagnose_schedule import CUT_LR_SHARE, after_early_stopping
 from trainwise.train.fit_inputs import schedule_in_steps
+from trainwise.train.fit_task import loss_rules_checked
 from trainwise.train.live_diagnosis import RUN_SHARE, LiveDiagnosis
 from trainwise.train.loop import fit
 from trainwise.train.sharding import num_steps_per_epoch
@@ -194,7 +195,9 @@ def stage_train(ctx: RunContext) -> list[Finding]:
     busy_cpu = BusyCpuWatch(on_cpu=ctx.fabric.device.type == "cpu")
     budget = ([TimeBudget(cfg.max_minutes, agree=lambda stop: ctx.fabric.broadcast(stop, src=0))]
               if cfg.max_minutes > 0 else [])
-    with progress() as bar, schedule_in_steps():  # run_scheduler's, over total_steps
+    # run_scheduler's schedule, over total_steps; the check stage ran check()'s loss rules
+    checked = loss_rules_checked(ctx.config.run.checks and checkpoint is None)
+    with progress() as bar, schedule_in_steps(), checked:
         # the user's after early stopping (they see its verdict) and before the writers (a
         # metric they add to an epoch row reaches history.jsonl); the live diagnosis last: it
         # reads the epoch's stop and row

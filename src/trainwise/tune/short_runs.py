@@ -31,6 +31,7 @@ from torch import nn
 from trainwise.findings import Finding, TrainwiseError
 from trainwise.train.evaluate import batch_outputs
 from trainwise.train.fit_inputs import schedule_in_steps
+from trainwise.train.fit_task import loss_rules_checked
 from trainwise.train.loop import fit, model_device
 from trainwise.train.sharding import (
     loss_across_ranks,
@@ -102,6 +103,7 @@ class _Setup:
     runs_done: int = 0
     max_lr: float = math.inf  # no widening step above it: search.divergence_lr
     label: str = ""  # said after a run's number on the bar: the top confirmed on a 2nd order
+    loss_rules_read: bool = False  # a run's fit has read them on the first validation batch
 
 
 def short_runs(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader: Iterable,
@@ -258,7 +260,10 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
     device = next(setup.model.parameters()).device
     precision = setup.fabric.strategy.precision  # float16: its loss scaler adapts in the run;
     scaler_state = precision.state_dict()  # put back after, so training starts as without it
-    with seeded(setup.seed, train_loader, device), schedule_in_steps():
+    # the first run's fit reads check()'s loss rules on the first validation batch; the
+    # others train copies of the same model on the same loaders (review s16 VF4)
+    with seeded(setup.seed, train_loader, device), schedule_in_steps(), \
+            loss_rules_checked(setup.loss_rules_read):
         try:
             state = fit(model, train_loader, val_loader, optimizer=optimizer,
                         loss_fn=setup.loss_fn, max_epochs=setup.num_epochs, task=setup.task,
@@ -268,6 +273,7 @@ def _train(setup: _Setup, lr: float, round_: int) -> Candidate:
         finally:
             if scaler_state:
                 precision.load_state_dict(scaler_state)
+    setup.loss_rules_read = True
     steps = [row for row in state.history if row["kind"] == "step"]
     if steps and steps[0]["step"] == 1 and not math.isfinite(steps[0]["loss"]):
         raise nan_at_start("short_runs_nan_at_start", steps[0]["loss"], lr)
