@@ -127,7 +127,7 @@ def _refuse_text(column: pd.Series, name: str, rows: np.ndarray) -> None:
     digit ('n/r', 'none given'): one with digits is a value written another way, and listing
     it as missing would blank real values."""
     first = column.iloc[rows[0]]
-    more = f" ({len(rows)} such cells, in rows {_rows(rows)})" if len(rows) > 1 else ""
+    more = f" ({len(rows)} such cells, in rows {row_list(rows)})" if len(rows) > 1 else ""
     marker_like = not any(ch.isdigit() for ch in str(first))
     how = (f"Fix the cell (leave it empty if the value is missing), or, if {first!r} means "
            "missing, add it to na_values under [data] in the run folder's config.toml, which "
@@ -138,7 +138,8 @@ def _refuse_text(column: pd.Series, name: str, rows: np.ndarray) -> None:
                     f"run read '{name}' as numbers. {how}")
 
 
-def _rows(rows: Sequence[int] | np.ndarray) -> str:
+def row_list(rows: Sequence[int] | np.ndarray) -> str:
+    """'1, 4, 7', the first NUM_SHOWN rows and a count of the rest (prediction_text's too)."""
     shown = ", ".join(str(int(r)) for r in rows[:NUM_SHOWN])
     return shown + (f" and {len(rows) - NUM_SHOWN} more" if len(rows) > NUM_SHOWN else "")
 
@@ -235,7 +236,7 @@ def _refuse_infinite(infinite: np.ndarray, names: list[str]) -> None:
     raise DataError(
         f"the rows to predict hold {int(infinite.sum())} infinite "
         f"value{'s' * (int(infinite.sum()) != 1)} (inf or -inf) in "
-        f"{where}, in {_which(rows)}: no measurement is infinite, and the model would "
+        f"{where}, in {which_rows(rows)}: no measurement is infinite, and the model would "
         "read them as the training mean. Fix what produced them (often a division by zero), "
         "or, if they mean 'missing', make them NaN (df.replace([np.inf, -np.inf], np.nan)): "
         "predict then fills them as training did and counts them in num_imputed.")
@@ -248,14 +249,14 @@ def _say_empty(empty: np.ndarray) -> None:
               f"an answer that says nothing about {them}. Drop {them} or fill {them} in.")
 
 
-def _which(rows: Sequence[int] | np.ndarray) -> str:
+def which_rows(rows: Sequence[int] | np.ndarray) -> str:
     """'row 4' or 'rows 1, 4, 7' ("rows 0" named one row: audit s16 D10)."""
-    return f"row{'s' * (len(rows) != 1)} {_rows(rows)}"
+    return f"row{'s' * (len(rows) != 1)} {row_list(rows)}"
 
 
 def _in_rows(rows: Sequence[int] | np.ndarray) -> str:
     """'row 4' for one row, '3 rows (rows 1, 4, 7)' for more (not "1 row (rows 0)")."""
-    return _which(rows) if len(rows) == 1 else f"{len(rows)} rows ({_which(rows)})"
+    return which_rows(rows) if len(rows) == 1 else f"{len(rows)} rows ({which_rows(rows)})"
 
 
 def _say_missing(missing: np.ndarray, names: list[str], trained: np.ndarray | None,

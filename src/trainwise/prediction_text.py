@@ -17,7 +17,7 @@ from trainwise.data.errors import DataError
 from trainwise.data.text import words
 from trainwise.data.token_ids import PADDING_ID
 from trainwise.data.tokenise import ids_of
-from trainwise.prediction_table import PredictionWarning
+from trainwise.prediction_table import PredictionWarning, which_rows
 from trainwise.preprocessing import Preprocessing
 
 
@@ -64,11 +64,11 @@ def _say_text(lengths: np.ndarray, unknown: np.ndarray, length: int, unknown_id:
     if len(cut):
         warn_at_caller(f"{len(cut)} of {len(lengths)} texts are longer than the run's "
                        f"{length} words and were cut at {length}, as the run cut its own "
-                       f"({_which(cut)})")
+                       f"({which_rows(cut)})")
     blind = np.flatnonzero(np.minimum(lengths, length) == unknown)
     if len(blind):
         warn_at_caller(
-            f"{len(blind)} texts hold no word of the run's vocabulary ({_which(blind)}; "
+            f"{len(blind)} texts hold no word of the run's vocabulary ({which_rows(blind)}; "
             f"empty, or every word unseen, id {unknown_id}): the model reads nothing in them "
             "and its answer for them says little. Check their language and spelling.",
             PredictionWarning)
@@ -95,15 +95,5 @@ def fit_length(ids: np.ndarray, prep: Preprocessing, side: str) -> np.ndarray:
         where = "before the last" if side == "start" else "past position"
         warn_at_caller(f"the token rows hold {width} positions and the run's {length}: cut "
                        f"to the run's T = {length} as its own rows were, which drops ids "
-                       f"{where} {length} in {len(cut)} of {len(ids)} rows ({_which(cut)})")
+                       f"{where} {length} in {len(cut)} of {len(ids)} rows ({which_rows(cut)})")
     return kept
-
-
-def _which(rows: np.ndarray) -> str:
-    """'row 4' or 'rows 1, 4' ("rows 1" named one row: audit s16 D10)."""
-    return f"row{'s' * (len(rows) != 1)} {_rows(rows)}"
-
-
-def _rows(rows: np.ndarray) -> str:
-    shown = ", ".join(str(int(r)) for r in rows[:5])
-    return shown + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")

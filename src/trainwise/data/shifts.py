@@ -193,13 +193,6 @@ def _flagged(shift: Shift, alpha: float) -> bool:
     return large and shift.p_value < alpha
 
 
-def find_shifts(x: dict[str, np.ndarray], y: dict[str, np.ndarray], columns: list[Column],
-                task: str, class_names: list[str], with_label: bool = True) -> list[Shift]:
-    """The large, significant shifts from train to each other part ({part: (N, F) rows} and
-    {part: (N,) labels}, "train" among them), largest first."""
-    return flagged_shifts(shift_tests(x, y, columns, task, class_names, with_label))
-
-
 def shift_tests(x: dict[str, np.ndarray], y: dict[str, np.ndarray], columns: list[Column],
                 task: str, class_names: list[str], with_label: bool = True) -> list[Shift]:
     """Every test made, flagged or not: drift.py's proof of a clean result counts them."""
