@@ -115,6 +115,26 @@ def test_resume_of_a_folder_with_an_unknown_key_exits_1_naming_file_and_version(
         resumed_config(baseline_run, ["train.layer_evry=5"])
 
 
+def test_resume_reads_the_folders_config_once(baseline_run, monkeypatch) -> None:
+    """Review s16 VF9: resumed_config read and validated config.toml strictly, dropped the
+    Config, and read it again to apply the overrides."""
+    import trainwise.config
+    import trainwise.trained_run
+
+    paths = []
+    original = trainwise.config.read_config_file
+
+    def counted(path):
+        paths.append(path)
+        return original(path)
+
+    for module in (trainwise.config, trainwise.trained_run):
+        monkeypatch.setattr(module, "read_config_file", counted)
+    resumed = resumed_config(baseline_run, ["train.layer_every=7"])
+    assert paths == [baseline_run / "config.toml"] and resumed.train.layer_every == 7
+    assert resumed_config(baseline_run, []) == run_config(baseline_run, strict=True)
+
+
 def test_a_mismatching_module_keeps_the_line_naming_the_tensor(tmp_path) -> None:
     folder = _run(tmp_path, model=Net())
     with pytest.raises(TrainwiseError) as caught:

@@ -24,7 +24,7 @@ import xxhash
 from rich.markup import escape
 
 from trainwise.command_line import shell_word
-from trainwise.config import Config, load_config, to_toml
+from trainwise.config import Config, to_toml
 from trainwise.console import console
 from trainwise.findings import Finding, TrainwiseError, error, info
 from trainwise.rundir import RunDir, RunFolderError, read_findings, remove_partials
@@ -218,9 +218,7 @@ def resumed_config(run_dir: str | Path, overrides: list[str] | None) -> Config:
     by another version) or a value it refuses is the folder's fault, not the command line's:
     exit 1 naming the file to edit and the version that wrote it (audit s16 D2: exit 2 with
     neither). Only then the overrides, whose errors are the user's (exit 2)."""
-    folder = RunDir.open(run_dir).path
-    run_config(folder, strict=True)
-    return load_config(folder / "config.toml", overrides)
+    return run_config(RunDir.open(run_dir).path, strict=True, overrides=overrides)
 
 
 def keep_new_budget(run: RunDir, source: Path, config: Config) -> None:

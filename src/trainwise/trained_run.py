@@ -41,12 +41,15 @@ def run_files(run_dir: str | Path, strict: bool = False) -> tuple[Path, Preproce
     return folder, _preprocessing(folder), run_config(folder, strict)
 
 
-def run_config(folder: Path, strict: bool = False) -> Config:
+def run_config(folder: Path, strict: bool = False, overrides: list[str] | None = None
+               ) -> Config:
     """A finished run folder's config.toml. The folder is an archive: a key this version does
     not know (written by an older or newer trainwise, audit s12 S8) is dropped with one warning
     unless `strict`, since scoring needs only [data] and [model]. Resuming a run reads it
-    strictly elsewhere (resume.py): there a dropped key would change the run. A config that
-    still fails is a run folder that cannot be used: exit 1, naming the file."""
+    strictly (resume.resumed_config): there a dropped key would change the run. A config that
+    still fails is a run folder that cannot be used: exit 1, naming the file. `overrides` are
+    applied after that check, their errors the user's (ConfigError, exit 2); the file is read
+    once (review s16 VF9)."""
     path = folder / "config.toml"
     raw = read_config_file(path)
     unknown = unknown_keys(raw)
@@ -64,10 +67,11 @@ def run_config(folder: Path, strict: bool = False) -> Config:
                       "Scoring needs only [data] and [model]; to silence this, delete them "
                       f"from {path}.")
     try:
-        return from_dict(without_keys(raw, unknown))
+        config = from_dict(without_keys(raw, unknown))
     except ConfigError as exc:
         raise RunFolderError(f"{path} cannot be read by this trainwise: {exc} Edit {path}, "
                              f"or {install} to use this run folder.") from None
+    return from_dict(without_keys(raw, unknown), overrides) if overrides else config
 
 
 def trained_model(folder: Path, prep: Preprocessing, cfg: ModelConfig,
