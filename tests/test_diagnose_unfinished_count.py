@@ -21,3 +21,10 @@ def test_every_epoch_validated_reads_as_before():
     [found] = rule_still_improving(_epochs({1: 0.40, 2: 0.2825, 3: 0.2055}))
     assert ("after only 3 epochs the best is the last (epoch 3, 0.2055), and the last epoch "
             "alone took it down 27.3% (0.2825 -> 0.2055)" in found.message)
+
+
+def test_epochs_numbered_from_0_are_counted_as_the_rows():
+    """Review s16 VF10: a history numbering epochs 0, 1, 2 (a hand-written `for epoch in
+    range(n)`) read "after only 2 epochs (3 validated)", an impossible pair."""
+    [found] = rule_still_improving(_epochs({0: 0.40, 1: 0.2825, 2: 0.2055}))
+    assert "after only 3 epochs the best is the last (epoch 2, 0.2055)" in found.message

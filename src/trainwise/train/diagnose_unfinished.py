@@ -91,8 +91,10 @@ def _short_run(history: list[Row], rows: list[Row], val: np.ndarray) -> list[Fin
         return []
     epoch, before = rows[-1].get("epoch", len(rows)), rows[-2].get("epoch", len(rows) - 1)
     # a loop validating every 2nd epoch: "after only 3 epochs ... (epoch 6" and "the last epoch
-    # alone" for epochs 4 -> 6 (audit s16 D7); counted as epochs, then the ones validated
-    counted = f"{epoch} epochs" + (f" ({len(rows)} validated)" if len(rows) != epoch else "")
+    # alone" for epochs 4 -> 6 (audit s16 D7); counted as epochs, then the ones validated. A
+    # loop numbering from 0 (epochs 0, 1, 2) ran 3, not 2 (3 validated) (review s16 VF10)
+    counted = f"{epoch} epochs ({len(rows)} validated)" if epoch > len(rows) else \
+        f"{len(rows)} epochs"
     span = ("the last epoch alone" if epoch - before == 1 else
             f"the last validation (epoch {before} -> {epoch})")
     message = (f"Training ended while the validation loss was still falling: after only "
