@@ -302,7 +302,8 @@ def fit(
     `task` ("classification" / "regression") left None is read from one validation batch, as
     the Monitor reads it, and shapes evaluation cannot score stop here (train/fit_task.py);
     whatever the task, check()'s loss rules run on that batch (a (B, 1) vs (B,) broadcast, labels
-    beyond the output width: train/first_batch.py) and the arguments' kinds are checked first
+    beyond the output width: train/first_batch.py; trainwise's own runs, checked before, skip
+    the read: fit_task.loss_rules_checked) and the arguments' kinds are checked first
     (train/fit_arguments.py). A Ctrl-C re-raises with the TrainState so far as `.state`.
     `target_units` (regression): undoes what was done to the targets for training, so that the
     validation MAE, RMSE and R^2 are in the target's own units (evaluate.evaluate).
