@@ -83,3 +83,46 @@ def test_the_folder_hints_are_one_shell_word(tmp_path, capsys, monkeypatch) -> N
     assert main(["predict", str(tmp_path / "any_run"), "new.csv", "--out", out]) == 2
     said = capsys.readouterr().err.replace("\n", " ")
     assert shlex.split(said.split("mkdir -p ", 1)[1].split(" first)")[0]) == [out]
+
+
+def _monitor_folder(path):
+    """A real Monitor's folder: meta.json, findings.json, history.jsonl and no config.toml."""
+    import trainwise
+
+    monitor = trainwise.Monitor(path, console=False, report=False, tensorboard=False)
+    for loss in (1.0, 0.9, 0.8):
+        monitor.step(loss)
+    monitor.end_epoch(0.85)
+    monitor.close()
+    assert not (path / "config.toml").exists() and (path / "findings.json").is_file()
+    return path
+
+
+def test_a_monitor_folder_is_a_run_folder_to_out(tmp_path, capsys) -> None:
+    """Review s16 VX2: --out MONITOR/findings.json replaced the Monitor's findings with the
+    predictions (rc 0), and `trainwise report` then died with a JSONDecodeError traceback."""
+    run = _monitor_folder(tmp_path / "mon")
+    kept = (run / "findings.json").read_text()
+    (tmp_path / "new.csv").write_text(ROWS)
+    out = run / "findings.json"
+    assert main(["predict", str(tmp_path / "any_run"), str(tmp_path / "new.csv"), "--out",
+                 str(out)]) == 2
+    assert "".join(f"lies inside the run folder '{run}'".split()) in _said(capsys)
+    assert (run / "findings.json").read_text() == kept
+
+
+def test_trainwise_run_on_a_monitor_folder_names_no_config_toml(tmp_path, capsys) -> None:
+    run = _monitor_folder(tmp_path / "mon")
+    assert main(["run", str(run), "--no-report"]) == 2
+    said = _said(capsys)
+    assert "".join(f"trainwise run {run / 'config.toml'}".split()) not in said  # none there
+    assert "".join(f"trainwise report {run}".split()) in said
+
+
+def test_a_report_on_an_overwritten_findings_json_names_the_file(tmp_path, capsys) -> None:
+    run = _monitor_folder(tmp_path / "mon")
+    (run / "findings.json").write_text("row,prediction\n0,1\n")
+    assert main(["report", str(run)]) == 2  # a clean error, as for a bad history.jsonl
+    said = _said(capsys)
+    assert "".join(f"{run / 'findings.json'} is not the findings list".split()) in said
+    assert "Traceback" not in said

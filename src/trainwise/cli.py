@@ -326,7 +326,7 @@ def _check_not_precious(out: str, inputs: list[str], force: bool, run_dir: str) 
 
 def _run_folder_holding(folder: Path, run_dir: Path) -> Path | None:
     """The run folder `folder` is, or is a sub-folder (figures/, checkpoints/) of: the one
-    predicted from, or another by refuse_run_folder's test. A project's own meta.json higher
+    predicted from, or another by is_run_folder (a Monitor's too). A project's own meta.json higher
     up is no run folder (review s16 VS2: the default --out was refused below one)."""
     from trainwise.config_files import is_run_folder
 

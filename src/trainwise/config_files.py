@@ -183,15 +183,35 @@ def without_keys(raw: dict[str, Any], keys: list[str]) -> dict[str, Any]:
 
 
 def is_run_folder(path: Path) -> bool:
-    """The one test of "a trainwise run folder" (review s16 VS2: predict --out had its own,
-    meta.json alone, and refused every folder below a project's own metadata file)."""
+    """The one test of "a trainwise run folder": a meta.json that trainwise wrote (an object
+    holding `created` and `versions`, which `trainwise run`/`audit`/`check` and a Monitor all
+    write), or meta.json beside a config.toml. A Monitor's folder has no config.toml (review
+    s16 VX2: predict --out replaced its findings.json); a project's own meta.json is no run
+    folder (review s16 VS2: the default --out was refused in every folder below one)."""
     path = Path(path)
-    return path.is_dir() and (path / "config.toml").is_file() and (path / "meta.json").is_file()
+    meta = path / "meta.json"
+    if not path.is_dir() or not meta.is_file():
+        return False
+    return (path / "config.toml").is_file() or _written_by_trainwise(meta)
+
+
+def _written_by_trainwise(meta: Path) -> bool:
+    try:
+        data = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # half-written, or another tool's binary file
+        return False
+    return isinstance(data, dict) and {"created", "versions"} <= data.keys()
 
 
 def refuse_run_folder(path: Path) -> None:
     """A run folder given as the config would be read as an image folder (its checkpoints/ a
     class without images: "remove the folder"), and a junk run made: say what was meant."""
+    if is_run_folder(path) and not (path / "config.toml").is_file():  # a Monitor's
+        raise ConfigError(
+            f"'{path}' is a run folder with no config.toml to rerun (a trainwise.Monitor in "
+            "your own training loop writes none), not a config or a data folder. Rebuild its "
+            f"report with `trainwise report {shell_word(path)}`, or pass `trainwise run` a "
+            "config or a data file.")
     if is_run_folder(path):
         raise ConfigError(
             f"'{path}' is a run folder, not a config or a data folder. Rerun it with "

@@ -71,11 +71,24 @@ def load_run(path: Path) -> RunData:
         steps=[r for r in rows if r.get("kind", "step") == "step"],
         epochs=[r for r in rows if r.get("kind") == "epoch"],
         test=tests[-1] if tests else None,
-        findings=read_findings(path),
+        findings=_findings(path),
         lr_range=_read_json(path / "lr_range.json"),
         tune=_read_json(path / "tune.json"),
         model_summary=_read_json(path / "model_summary.json"),
     )
+
+
+def _findings(path: Path) -> list[Finding]:
+    """findings.json's rows. One that is not JSON (overwritten by another tool: review s16
+    VX2, a predictions table) is an error naming the file, as a bad history.jsonl line is."""
+    try:
+        return read_findings(path)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise TrainwiseError(
+            f"{path / 'findings.json'} is not the findings list trainwise writes ({exc}): "
+            "something else overwrote it. Restore it from a copy of the run folder, or delete "
+            "it and rerun `trainwise report`: the report then says the findings are missing."
+        ) from exc
 
 
 def class_weighted(run: RunData) -> bool:
