@@ -5,6 +5,7 @@ that does not exist yet is a clean message, not IsADirectoryError. All before th
 
 from __future__ import annotations
 
+import os
 import shlex
 
 from trainwise.cli import main
@@ -48,7 +49,10 @@ def test_a_missing_folder_with_a_trailing_slash_is_named_a_folder(tmp_path, caps
 
 def _suggested_out(capsys) -> str:
     said = capsys.readouterr().err.replace("\n", " ")
-    return shlex.split(said.split("e.g. --out ", 1)[1].split(", or add")[0])[0]
+    if "e.g. --out " in said:
+        return shlex.split(said.split("e.g. --out ", 1)[1].split(", or add")[0])[0]
+    advice = said.split("give a file such as ", 1)[1]  # a folder given as --out
+    return shlex.split(advice.split(" (mkdir")[0].rstrip(". \n"))[0]
 
 
 def test_a_project_meta_json_above_is_no_run_folder(tmp_path, monkeypatch, capsys) -> None:
@@ -126,3 +130,40 @@ def test_a_report_on_an_overwritten_findings_json_names_the_file(tmp_path, capsy
     said = _said(capsys)
     assert "".join(f"{run / 'findings.json'} is not the findings list".split()) in said
     assert "Traceback" not in said
+
+
+def _refused(args, capsys) -> str:
+    """The --out a refusal advises, after checking that the command was refused."""
+    assert main(args) == 2
+    return _suggested_out(capsys)
+
+
+def test_every_advised_out_passes_the_same_checks(tmp_path, monkeypatch, capsys) -> None:
+    """Review s16 VX5: the input predictions.csv (the default --out) was told "--out
+    predictions.csv"; VX7: --out RUN was told RUN/predictions.csv, which the run-folder check
+    then refused. Each advised path, given as --out, gets past every check (on to the missing
+    run's own complaint)."""
+    monkeypatch.setattr(console, "width", 10_000)
+    monkeypatch.chdir(tmp_path)
+    run = _monitor_folder(tmp_path / "mon")
+    (tmp_path / "predictions.csv").write_text(ROWS)
+    (run / "figures").mkdir(exist_ok=True)
+    cases = [["predictions.csv", "predictions.csv"], [str(run), "predictions.csv"],
+             [str(run / "figures"), "predictions.csv"], [f"{run}/", "predictions.csv"],
+             [str(run / "p.csv"), "predictions.csv"]]
+    for out, given in cases:
+        advised = _refused(["predict", str(run), given, "--out", out], capsys)
+        assert os.path.abspath(advised) != os.path.abspath(out)
+        main(["predict", str(run), given, "--out", advised])
+        said = _said(capsys)
+        assert "--out" not in said, (out, advised, said)  # no --out refusal this time
+
+
+def test_the_input_refusal_advises_a_path_beside_the_input(tmp_path, monkeypatch, capsys
+                                                           ) -> None:
+    monkeypatch.setattr(console, "width", 10_000)
+    given = tmp_path / "my rows.csv"
+    given.write_text(ROWS)
+    advised = _refused(["predict", str(tmp_path / "any_run"), str(given), "--out", str(given)],
+                       capsys)
+    assert advised == str(tmp_path / "my rows_predictions.csv")

@@ -11,7 +11,6 @@ import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
-from trainwise.command_line import shell_word
 from trainwise.findings import TrainwiseError
 
 # subcommand -> the last stage it runs (each one runs the stages before it too)
@@ -225,8 +224,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(build_report(report_folder(args.run_dir)))
         return 0
     if args.command == "predict":
-        _check_out(args.out)  # before the model runs, not after
-        _check_not_precious(args.out, [args.file], args.force, args.run_dir)
+        from trainwise.predict_out import check_out
+
+        check_out(args.out, [args.file], args.force, args.run_dir)  # before the model runs
         _predict_to_csv(args.run_dir, args.file, args.out, args.threshold,
                         args.prior_corrected, args.allow_unfinished, args.trust_code)
         return 0
@@ -287,52 +287,6 @@ def _print_json(result: Any, report: bool) -> None:
                       "test": result.test, "tune": tune if chosen else {},
                       "report": str(result.path / "report.html") if report else None},
                      default=str))
-
-
-def _check_out(out: str) -> None:
-    # a trailing slash names a folder even before it exists (audit s16 S5: 'outdir/' ended
-    # in IsADirectoryError after the model ran)
-    if os.path.isdir(out) or out.endswith(("/", os.sep)):
-        first = "" if os.path.isdir(out) else f" (mkdir -p {shell_word(out)} first)"
-        raise TrainwiseError(f"--out '{out}' names a folder; give a file such as "
-                             f"{shell_word(os.path.join(out, 'predictions.csv'))}{first}.")
-    folder = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        why = "does not exist" if not os.path.isdir(folder) else "is not writable"
-        raise TrainwiseError(f"--out '{out}': the folder '{folder}' {why}. Create it "
-                             f"(mkdir -p {shell_word(folder)}) or pass --out a path in a "
-                             "writable folder.")
-
-
-def _check_not_precious(out: str, inputs: list[str], force: bool, run_dir: str) -> None:
-    """Refuse an --out that is an input file or lies inside a run folder, unless --force
-    (audit s16 S5: --out new.csv replaced the rows given; --out RUN/meta.json broke the run)."""
-    if force:
-        return
-    for given in inputs:
-        if os.path.exists(out) and os.path.exists(given) and os.path.samefile(out, given):
-            raise TrainwiseError(
-                f"--out '{out}' is the input '{given}': writing there would replace the rows "
-                "you gave with the predictions alone. Give --out another path, e.g. "
-                "--out predictions.csv, or add --force to replace it.")
-    run = _run_folder_holding(Path(os.path.abspath(out)).parent.resolve(), Path(run_dir))
-    if run is not None:
-        raise TrainwiseError(
-            f"--out '{out}' lies inside the run folder '{run}': a table written there can "
-            "replace the run's own files. Give --out a path outside it, e.g. --out "
-            f"{shell_word(run.parent / 'predictions.csv')}, or add --force to write there "
-            "anyway.")
-
-
-def _run_folder_holding(folder: Path, run_dir: Path) -> Path | None:
-    """The run folder `folder` is, or is a sub-folder (figures/, checkpoints/) of: the one
-    predicted from, or another by is_run_folder (a Monitor's too). A project's own meta.json higher
-    up is no run folder (review s16 VS2: the default --out was refused below one)."""
-    from trainwise.config_files import is_run_folder
-
-    if run_dir.is_dir() and folder.is_relative_to(run_dir.resolve()):
-        return run_dir.resolve()
-    return next((f for f in (folder, folder.parent) if is_run_folder(f)), None)
 
 
 def _say_interrupted(exc: KeyboardInterrupt, args: argparse.Namespace | None) -> None:
