@@ -106,13 +106,37 @@ def test_resume_of_a_folder_with_an_unknown_key_exits_1_naming_file_and_version(
     text = (folder / "config.toml").read_text(encoding="utf-8")
     (folder / "config.toml").write_text(text.replace("[train]\n", "[train]\nfancy_new_key = 3\n",
                                                      1), encoding="utf-8")
-    version = json.loads((folder / "meta.json").read_text())["versions"]["trainwise"]
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["versions"]["trainwise"] = "0.0.9"  # written by another version
+    (folder / "meta.json").write_text(json.dumps(meta))
     assert main(["run", "--resume", str(folder), "--no-report"]) == 1
     said = " ".join(capsys.readouterr().err.split())
-    assert str(folder / "config.toml") in said and f"trainwise {version}" in said
+    assert str(folder / "config.toml") in said and "trainwise 0.0.9" in said
+    assert "pip install trainwise==0.0.9" in said
     assert "train.fancy_new_key" in said and "Did you mean" not in said
     with pytest.raises(ConfigError, match="train.layer_evry"):  # a --set typo stays exit 2
         resumed_config(baseline_run, ["train.layer_evry=5"])
+
+
+def test_a_key_edited_into_a_folder_this_version_wrote_gets_a_did_you_mean(
+        baseline_run, tmp_path, capsys) -> None:
+    """Review s16 VX6: `max_epoch` typed into the config.toml of a run this very version wrote
+    was blamed on "trainwise 0.1.0" with "pip install trainwise==0.1.0" (the version running),
+    and got no did-you-mean though `--set train.max_epoch=3` gets one."""
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(baseline_run, folder)
+    text = (folder / "config.toml").read_text(encoding="utf-8")
+    (folder / "config.toml").write_text(text.replace("[train]\n", "[train]\nmax_epoch = 3\n",
+                                                     1), encoding="utf-8")
+    version = json.loads((folder / "meta.json").read_text())["versions"]["trainwise"]
+    assert version == trainwise.__version__  # the case: written by the version running
+    assert main(["run", "--resume", str(folder), "--no-report"]) == 1
+    said = " ".join(capsys.readouterr().err.split())
+    assert "pip install" not in said and "written by trainwise" not in said
+    assert "train.max_epoch (Did you mean 'train.max_epochs'?)" in said
+    assert str(folder / "config.toml") in said and "edited" in said
 
 
 def test_resume_reads_the_folders_config_once(baseline_run, monkeypatch) -> None:

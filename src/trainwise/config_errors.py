@@ -30,6 +30,22 @@ def closest(key: str, known: list[str] | None = None) -> str:
     return ""
 
 
+def keys_with_hints(unknown: list[str]) -> str:
+    """config_files.unknown_keys' entries, each with its did-you-mean as `--set` gives it
+    (review s16 VX6: a resumed folder's `max_epoch` got none): 'train.max_epoch (Did you mean
+    'train.max_epochs'?)'; a whole '[section]' against the section names."""
+    said = []
+    for key in unknown:
+        if key.startswith("["):
+            match = difflib.get_close_matches(key[1:-1], list(Config.model_fields), n=1)
+            hint = f" Did you mean [{match[0]}]?" if match else \
+                f" The sections are {', '.join(f'[{s}]' for s in Config.model_fields)}."
+        else:
+            hint = closest(key)
+        said.append(f"{key} ({hint.strip()})" if hint else key)
+    return ", ".join(said)
+
+
 def _nearest(key: str, known: list[str]) -> str | None:
     """The known key whose name is spelt closest, its own section's first. Names are compared
     without the section: the shared 'train.' made 'train.fancy_new_key' 0.67 like
