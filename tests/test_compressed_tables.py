@@ -140,16 +140,47 @@ def test_running_out_of_memory_says_so_with_the_size_not_an_invalid_file(
     assert message.startswith(f"ran out of memory reading '{path}' (it holds at least "
                               f"{len(text) / 1e6:,.0f} MB uncompressed, "
                               f"{path.stat().st_size / 1e6:,.1f} MB on disk)")
-    assert "`zcat FILE | head -n 100001 > sample.csv`" in message
+    # 1.5 million lines of 4 bytes: 100,000 of them is a share of 0.067
+    assert f"`zcat {path} | awk 'BEGIN {{ srand(1) }} NR == 1 || rand() < 0.067'" in message
     assert "trainwise.audit_parquet" in message
     zipped = tmp_path / "big.csv.zip"  # a .zip records its member's size exactly
     with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("big.csv", text)
     with pytest.raises(DataError, match=r"\(it holds 6 MB uncompressed.*"
-                                        r"`unzip -p FILE \| head -n 100001 > sample.csv`"):
+                                        r"`unzip -p .*big.csv.zip \| awk"):
         read_table(zipped, target="y")  # not `cat`: the archive's bytes (review s16 VS10)
     bzipped = tmp_path / "big.csv.bz2"  # only decompressing would tell: no size claimed
     bzipped.write_bytes(bz2.compress(text))
     with pytest.raises(DataError, match=r"reading '.*big.csv.bz2': the file is readable.*"
-                                        r"`bzcat FILE"):
+                                        r"`\(bzcat .*big.csv.bz2 \| head -n 1; "):
         read_table(bzipped, target="y")
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2"])
+def test_the_sample_command_streams_a_random_sample_of_the_advised_size(tmp_path, suffix):
+    """Review s16 VX11: "train on a sample" pasted `zcat FILE | head -n 100001`: a placeholder
+    for the path, and the first rows of a file sorted by date or label (one period, one
+    class). The advised command, run as pasted, keeps the header and about 100,000 rows
+    spread over the whole file."""
+    import shlex
+    import shutil
+    import subprocess
+
+    from trainwise.data.compressed import expanded_size
+    from trainwise.data.tables import SAMPLE_ROWS, sample_command
+
+    if shutil.which("awk") is None or shutil.which("shuf") is None:
+        pytest.skip("needs awk and shuf")
+    # sorted by label; one width, so the first MB's bytes per line hold for the file
+    text = "i,label\n" + "".join(f"{i:06d},{i // 300_000}\n" for i in range(600_000))
+    path = tmp_path / f"my rows.csv{suffix}"  # a space: pasted as one shell word
+    path.write_bytes((gzip.compress if suffix == ".gz" else bz2.compress)(text.encode()))
+    _, command = sample_command(path, expanded_size(path))
+    assert shlex.quote(str(path)) in command
+    subprocess.run(["bash", "-c", command], cwd=tmp_path, check=True)
+    lines = (tmp_path / "sample.csv").read_text().splitlines()
+    assert lines[0] == "i,label"
+    kept = [int(line.split(",")[0]) for line in lines[1:]]
+    assert abs(len(kept) - SAMPLE_ROWS) < 0.03 * SAMPLE_ROWS  # awk: binomial, sd 0.3%
+    assert min(kept) < 6_000 and max(kept) > 594_000  # from the whole file, not its head
+    assert 0.45 < sum(i >= 300_000 for i in kept) / len(kept) < 0.55  # both labels

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from trainwise.command_line import shell_word
 from trainwise.config_sections import TABLE_FILES, data_stem, data_suffix
 from trainwise.data.coltypes import (
     coerce_numeric_text,
@@ -17,7 +20,7 @@ from trainwise.data.coltypes import (
 )
 from trainwise.data.column_drops import drop_unused, near_copies
 from trainwise.data.column_table import ColumnFates, column_table, constant_text_findings
-from trainwise.data.compressed import expanded_size
+from trainwise.data.compressed import expanded_size, open_bytes
 from trainwise.data.csvfile import has_zero_padded, read_csv
 from trainwise.data.dates import parse_date_columns
 from trainwise.data.errors import DataError, missing_data_file
@@ -91,18 +94,58 @@ def out_of_memory_message(path: Path) -> str:
         expands = (f" (it holds {'at least ' if size[1] else ''}{size[0] / 1e6:,.0f} MB "
                    f"uncompressed, {on_disk / 1e6:,.1f} MB on disk)")
     parquet = path.suffix.lower() == ".parquet"
-    # each suffix compressed.open_bytes reads; `cat` of a .zip wrote the archive's binary
-    # into sample.csv (review s16 VS10)
-    cat = {".gz": "zcat", ".bz2": "bzcat", ".xz": "xzcat", ".zip": "unzip -p"}.get(
-        path.suffix.lower(), "cat")
-    sample = ("a sample of its rows written to a smaller .parquet" if parquet else
-              f"its first rows: `{cat} FILE | head -n 100001 > sample.csv`")
+    sample = ("a random sample of its rows written to a smaller .parquet" if parquet else
+              "{}, the header kept: `{}`".format(*sample_command(path, size)))
     return (f"ran out of memory reading '{path}'{expands}: the file is readable, but the "
             "table does not fit in this machine's memory (a table takes more memory than its "
             f"text). Train on {sample}, and pass that file (data.max_samples samples after "
             "reading: it does not help here). To audit the whole file in bounded memory"
             f"{'' if parquet else ', convert it to .parquet and'} use "
             "trainwise.audit_parquet (streamed).")
+
+
+# Enough rows to train and tune on. At random, not the first ones: an export sorted by date
+# or label gives one period or one class (review s16 VX11: `head` was advised).
+SAMPLE_ROWS = 100_000
+HALF = 0.5
+
+
+def sample_command(path: Path, size: tuple[int, bool] | None) -> tuple[str, str]:
+    """(what it keeps, a shell command streaming a random sample of the file's lines into
+    sample.csv): awk keeps each line with the chance that leaves about SAMPLE_ROWS (srand(1):
+    the same sample each run, in gawk and mawk alike); where the size is unknown (.bz2, .xz),
+    shuf keeps exactly SAMPLE_ROWS (reservoir sampling, one pass). Lines, not rows: a quoted
+    cell holding a newline is cut, as `head` cut it."""
+    # each suffix compressed.open_bytes reads; `cat` of a .zip wrote the archive's binary
+    # into sample.csv (review s16 VS10)
+    cat = {".gz": "zcat", ".bz2": "bzcat", ".xz": "xzcat", ".zip": "unzip -p"}.get(
+        path.suffix.lower(), "cat")
+    word, share = shell_word(path), _share(path, size)
+    if share is None:
+        return (f"a random {SAMPLE_ROWS:,} of its rows", f"({cat} {word} | head -n 1; {cat} "
+                f"{word} | tail -n +2 | shuf -n {SAMPLE_ROWS}) > sample.csv")
+    kept = "a random half of its rows" if share == HALF else \
+        f"a random sample of about {SAMPLE_ROWS:,} of its rows"
+    return kept, (f"{cat} {word} | awk 'BEGIN {{ srand(1) }} NR == 1 || rand() < {share:.2g}' "
+                  "> sample.csv")
+
+
+def _share(path: Path, size: tuple[int, bool] | None) -> float | None:
+    """The share of lines that leaves about SAMPLE_ROWS: the line count estimated from the
+    first MB's bytes per line (a .gz's size is a lower bound past 4 GiB: a larger sample).
+    At most 0.5: a file of under 200,000 lines that does not fit is wide, and halving it is
+    the step to try."""
+    if size is None:
+        return None
+    try:
+        with open_bytes(path) as file:
+            head = file.read(1 << 20)
+    except (OSError, EOFError, DataError, zlib.error, zipfile.BadZipFile):
+        return None
+    lines = head.count(b"\n")
+    if not lines:
+        return None
+    return min(HALF, SAMPLE_ROWS * len(head) / (lines * size[0]))
 
 
 def infer_task(target: pd.Series) -> str:
