@@ -29,10 +29,10 @@ def first_run(tmp_path_factory):
                          report=False, quiet=True)
 
 
-def _more_epochs(first, net, init: str):
+def _more_epochs(first, net, init: str, *more: str):
     """README's recipe: a new run from the run's config and its trained module."""
     return trainwise.run(f"{first.path}/config.toml", model=net, report=False, quiet=True,
-                         overrides=["train.max_epochs=1", f'model.init="{init}"'])
+                         overrides=["train.max_epochs=1", f'model.init="{init}"', *more])
 
 
 def test_more_epochs_from_a_runs_weights_blames_no_earlier_stage(first_run):
@@ -104,3 +104,38 @@ def test_fine_tuning_rewrites_the_range_warnings_only_for_a_trained_start():
     assert "--set train.lr=0.0001" in told.fix and "0.015" in told.fix
     (low_end,) = fine_tuning([flat], "x", 3e-4)  # 10x below the upper end, under 1e-4
     assert "--set train.lr=3e-05" in low_end.fix
+
+
+@pytest.fixture(scope="module")
+def churn_run(tmp_path_factory):
+    """examples/churn.toml at 3 epochs: a 73%-accuracy table whose trained loss (~0.57) is not
+    far below chance (ln 2 = 0.69), so only the mark says the weights are trained."""
+    out = tmp_path_factory.mktemp("churn_runs")
+    return trainwise.run("examples/churn.toml", report=False, quiet=True,
+                         overrides=["train.max_epochs=3", "train.lr=0.003", "run.threads=1",
+                                    f'run.out_dir="{out}"'])
+
+
+def test_readme_recipe_on_a_table_starts_from_the_loaded_weights(churn_run):
+    """Review s16 VX1: load_model's module was called 'Kept ... as its __init__ made them' and
+    the flat range test sent the user to the check and data stages (a WARNING)."""
+    net = trainwise.load_model(churn_run.path)
+    result = _more_epochs(churn_run, net, "keep", 'train.lr="auto"')  # the range test runs
+    by_code = {f.code: f for f in result.findings}
+    assert "init_kept" not in by_code and "init_from_earlier_run" not in by_code
+    loaded = by_code["init_from_loaded_run"]
+    assert loaded.severity is Severity.INFO and str(churn_run.path) in loaded.message
+    warned = {f.code for f in result.findings if f.severity is not Severity.INFO}
+    assert warned.isdisjoint(BLAMING), warned
+    assert "lr_range_no_descent" in by_code  # the flat test is still said, as fine-tuning
+    assert "starts from trained weights" in by_code["lr_range_no_descent"].message
+
+
+def test_load_models_mark_goes_when_the_weights_change(churn_run):
+    from trainwise.model.trained_mark import loaded_from_run, trained_by
+
+    net = trainwise.load_model(churn_run.path)
+    assert trained_by(net) == str(churn_run.path) and loaded_from_run(net)
+    with torch.no_grad():
+        next(net.parameters()).add_(1.0)
+    assert trained_by(net) is None and not loaded_from_run(net)

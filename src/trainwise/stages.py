@@ -40,7 +40,7 @@ from trainwise.model.summary import (
     forward_error,
     shape_trace,
 )
-from trainwise.model.trained_mark import trained_by
+from trainwise.model.trained_mark import loaded_from_run, trained_by
 from trainwise.rundir import RunDir
 from trainwise.train.batch_norm import batch_parts, batch_too_small, has_batch_norm
 from trainwise.train.regression_predictions import TargetUnits, apply_log, log_function
@@ -273,9 +273,12 @@ def stage_model(ctx: RunContext) -> list[Finding]:
         model = build_model(data, cfg.name, cfg.width, cfg.dropout, cfg.folder)
         findings = []
     earlier_run = trained_by(model) if ctx.user_model is not None else None
-    findings += apply_init_policy(model, cfg.init, own=own_model(ctx), trained_by=earlier_run)
+    loaded = ctx.user_model is not None and loaded_from_run(model)
+    findings += apply_init_policy(model, cfg.init, own=own_model(ctx), trained_by=earlier_run,
+                                  loaded=loaded)
     if earlier_run is not None and kept_weights(ctx):
-        ctx.starts_trained = f"its weights come from run {earlier_run}'s training"
+        ctx.starts_trained = f"its weights are run {earlier_run}'s best.pt" if loaded else \
+            f"its weights come from run {earlier_run}'s training"
     weights, weight_findings = _class_weights(ctx)
     ctx.model, ctx.loss_fn = model, loss_function(data.task, weights)
     findings += weight_findings

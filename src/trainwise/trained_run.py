@@ -30,6 +30,7 @@ from trainwise.config import (
 )
 from trainwise.data.task import TaskData
 from trainwise.findings import TrainwiseError
+from trainwise.model.trained_mark import LOADED, mark_trained
 from trainwise.preprocessing import FILE_NAME, Preprocessing
 from trainwise.rundir import RunDir, RunFolderError, read_findings, read_meta
 
@@ -89,6 +90,7 @@ def trained_model(folder: Path, prep: Preprocessing, cfg: ModelConfig,
             f"{what} does not match the weights in {folder / 'checkpoints' / 'best.pt'}: "
             f"{_mismatch_lines(exc)} Pass model= built as the run built it (same class, "
             "same arguments).") from None
+    mark_trained(net, folder, LOADED)  # a run on it starts from trained weights (VX1)
     return net
 
 

@@ -21,14 +21,15 @@ DEFAULT_EMBEDDING_STD_BAND = (0.9, 1.1)
 
 
 def apply_init_policy(model: nn.Module, policy: str, *, own: bool,
-                      trained_by: str | None = None) -> list[Finding]:
+                      trained_by: str | None = None, loaded: bool = False) -> list[Finding]:
     """model.init as the model stage applies it: the policy for the baselines; a user's own
     class (`own`) keeps the weights its __init__ gave it (pretrained, frozen) unless
     model.init = "policy" asks otherwise. One finding says which was done. `trained_by`: the
-    run folder whose training left the (user's) module's weights as they are."""
+    run folder whose training left the (user's) module's weights as they are; `loaded`: they
+    are its best.pt as trainwise.load_model gave them."""
     name = type(model).__name__
     if trained_by is not None and (policy == "keep" or (policy == "auto" and own)):
-        return [_continued_from(name, trained_by)]
+        return [_loaded_from(name, trained_by) if loaded else _continued_from(name, trained_by)]
     if policy == "keep" or (policy == "auto" and own):
         whose = f"your {name}'s weights as its __init__ made them" if own else \
             f"PyTorch's default init for the {name} baseline"
@@ -91,6 +92,16 @@ def _continued_from(name: str, run_folder: str) -> Finding:
                    "weights), before calling trainwise.run to start fresh, or set "
                    "model.init = \"policy\" to re-draw its weights. To continue "
                    "training on purpose, keep it and ignore this warning.")
+
+
+def _loaded_from(name: str, run_folder: str) -> Finding:
+    """trainwise.load_model's module passed on purpose (README's "train more epochs from a
+    run's weights"): an info, not the accident _continued_from warns of (review s16 VX1)."""
+    return info("model", "init_from_loaded_run",
+                f"Your {name} starts from run {run_folder}'s trained weights (its "
+                "checkpoints/best.pt, as trainwise.load_model gave them): this run continues "
+                "training them; the checks and the range test read it as fine-tuning.",
+                trained_by=run_folder)
 
 
 def _layers(count: int) -> str:

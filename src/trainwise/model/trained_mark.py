@@ -11,7 +11,8 @@ from pathlib import Path
 
 from torch import nn
 
-MARK = "_trainwise_trained_by"  # (run folder, weights version) on the module itself
+MARK = "_trainwise_trained_by"  # (run folder, weights version, how) on the module itself
+LOADED = "loaded"  # how: best.pt loaded by load_model, not trained in place by a run
 
 Version = tuple[tuple[int, int], ...]
 
@@ -30,16 +31,32 @@ def weights_version(model: nn.Module) -> Version | None:
         return None
 
 
-def mark_trained(model: nn.Module, run_folder: Path) -> None:
-    """Record on the module which run last changed its weights, and their version then."""
-    object.__setattr__(model, MARK, (str(run_folder), weights_version(model)))
+def mark_trained(model: nn.Module, run_folder: Path, how: str = "trained") -> None:
+    """Record on the module which run last changed its weights, how (trained in place, or
+    LOADED from its best.pt), and their version then."""
+    object.__setattr__(model, MARK, (str(run_folder), weights_version(model), how))
 
 
 def trained_by(model: nn.Module) -> str | None:
     """The run folder whose training left the module's weights as they are now, or None (never
     trained by trainwise, or changed since: re-initialised, trained or loaded by the user)."""
+    mark = _valid_mark(model)
+    return mark[0] if mark is not None else None
+
+
+def loaded_from_run(model: nn.Module) -> bool:
+    """Whether the weights are a run's best.pt as load_model gave them (a deliberate start from
+    them), not a module a run trained in place (maybe passed again by accident)."""
+    mark = _valid_mark(model)
+    return mark is not None and mark[1] == LOADED
+
+
+def _valid_mark(model: nn.Module) -> tuple[str, str] | None:
+    """(run folder, how) while the weights are still the ones marked, else None."""
     mark = getattr(model, MARK, None)
-    if not (isinstance(mark, tuple) and len(mark) == 2):
+    if not (isinstance(mark, tuple) and len(mark) in (2, 3)):
         return None
-    folder, version = mark
-    return str(folder) if version is not None and version == weights_version(model) else None
+    folder, version, how = (*mark, "trained")[:3]
+    if version is None or version != weights_version(model):
+        return None
+    return str(folder), str(how)
