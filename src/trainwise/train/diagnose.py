@@ -61,6 +61,7 @@ from trainwise.train.diagnose_target import rule_target_scale
 from trainwise.train.diagnose_unfinished import rule_still_improving, solved
 from trainwise.train.diagnose_val import rule_overfitting
 from trainwise.train.loop_terms import for_own_loop
+from trainwise.train.monitor_misuse import loop_interrupted
 
 Rule = Callable[[list[Row]], list[Finding]]
 
@@ -136,6 +137,18 @@ ABOVE_VALIDATION = ("divergence", "ordered_batches", "loss_exploding")
 
 SPIKES_AS_CAUSE = 3  # at most this many spikes for one to be the explosion's cause
 
+# The rules that judge where training ended, which a run cut short by Ctrl-C cannot support
+# (audit s16 N12: 15 steps of 30, interrupted, were judged "learning rate too low"; review s16
+# VX3: missed_classes' "The model did not learn" from 1 validated epoch of 10, and an
+# overconfidence whose fix says the same, evidence not_learned): withheld, and
+# the interrupt note names them. One rule for the Monitor and for fit's history.
+END_RULES = ("lr_too_low", "plateau", "still_improving", "missed_classes")
+STOP_KIND = "stop"  # fit's last history row after Ctrl-C: {"kind": "stop", "reason": ...}
+INTERRUPTED = "interrupted"
+FIT_RESUME = ("Nothing to fix. To go on, call trainwise.fit again on the same model (it keeps "
+              "the weights of the step it stopped at), or pass resume_state= from its last "
+              "checkpoint.")
+
 
 def list_rules() -> list[str]:
     """Names of the diagnosis rules, in the order they run."""
@@ -159,7 +172,29 @@ def diagnose(history: list[dict[str, Any]], num_classes: int | None = None,
     """
     terms = _fix_terms(fix_terms, words, plan)
     found = _diagnose(history, num_classes, plan)
+    stop = interrupted_at(history)
+    if stop is not None:  # fit's Ctrl-C: judge the steps run, not where training "ended"
+        found, withheld = withheld_at_interrupt(found)
+        found.append(loop_interrupted(*stop, withheld, FIT_RESUME))
     return Findings(found if terms == "config" else [for_own_loop(f, fit=True) for f in found])
+
+
+def interrupted_at(history: list[dict[str, Any]]) -> tuple[int, int] | None:
+    """(step, epoch) when the history's last row says training was interrupted (fit's Ctrl-C;
+    a resumed run's rows come after it, so only the last row counts), else None."""
+    last = history[-1] if history else None
+    if not isinstance(last, dict) or last.get("kind") != STOP_KIND or \
+            last.get("reason") != INTERRUPTED:
+        return None
+    return int(last.get("step") or 0), int(last.get("epoch") or 0)
+
+
+def withheld_at_interrupt(found: list[Finding]) -> tuple[list[Finding], list[str]]:
+    """(the findings less END_RULES, "healthy" and an overconfidence whose fix says the model
+    did not learn, all of which judge where a run cut short ended; the codes withheld)."""
+    ended = [f for f in found if f.code in END_RULES or f.evidence.get("not_learned") is True]
+    withheld = [f.code for f in ended]
+    return [f for f in found if f not in ended and f.code != "healthy"], withheld
 
 
 _WORDS = {"run": "config", "code": "api"}  # diagnose(words=...), before fix_terms (VN6)

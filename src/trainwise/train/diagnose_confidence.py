@@ -92,7 +92,9 @@ def rule_overconfidence(history: list[Row]) -> list[Finding]:
     return [make(Severity.WARNING, "overconfidence", message, fix, onset_row.get("step"),
                  mean_confidence=num(conf), accuracy=num(acc), gap=num(conf - acc),
                  ece=num(finite_value(row, "val_ece")), high_confidence_mass=num(high),
-                 onset_epoch=onset_row.get("epoch"), threshold_gap=OVERCONFIDENCE_GAP)]
+                 onset_epoch=onset_row.get("epoch"), threshold_gap=OVERCONFIDENCE_GAP,
+                 # judged from where training ended: withheld after Ctrl-C (END_RULES)
+                 not_learned=fix.startswith(NOT_LEARNED_LEAD))]
 
 
 def chance_level(row: Row, classes: int | None) -> float | None:
@@ -207,6 +209,9 @@ def _underconfidence_fix(history: list[Row], reached: float | None, classes: int
             "them (model and train stages).")
 
 
+NOT_LEARNED_LEAD = "The best validation loss"
+
+
 def _overconfidence_fix(history: list[Row]) -> str:
     """Levers the run has, by their keys: trainwise run has no label smoothing or temperature
     key, and already tests the best epoch's weights (audit s13 P9). A validation loss that
@@ -216,7 +221,7 @@ def _overconfidence_fix(history: list[Row]) -> str:
     # the one bar for "did not learn" (not_learned.py; review s13 final F4)
     if best is not None and classes and not learned_below(best["val_loss"],
                                                           chance_loss(classes)):
-        return (f"The best validation loss {best['val_loss']:.4g} never came clearly below the "
+        return (f"{NOT_LEARNED_LEAD} {best['val_loss']:.4g} never came clearly below the "
                 f"chance loss ln {classes} = {math.log(classes):.3g}: the model did not learn, "
                 "and its confidence is a symptom. "
                 + lr_advice(history, "lower", "rerun it, or set a smaller train.lr") + ".")

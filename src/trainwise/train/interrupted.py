@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from trainwise.train.diagnose import INTERRUPTED, STOP_KIND
+
 
 @contextmanager
 def state_kept_on_interrupt(state: Any, monitor: Any) -> Iterator[None]:
@@ -27,6 +29,10 @@ def state_kept_on_interrupt(state: Any, monitor: Any) -> Iterator[None]:
             f"interrupted (KeyboardInterrupt) at step {state.step}"
         interrupt.state = state  # type: ignore[attr-defined]
         interrupt.add_note(_note(state))
+        # the last row: diagnose(state.history) then withholds the rules that judge where
+        # training ended, as the Monitor does after Ctrl-C (review s16 VX3)
+        state.history.append({"kind": STOP_KIND, "reason": INTERRUPTED, "step": state.step,
+                              "epoch": state.epoch})
         raise
 
 
@@ -38,4 +44,5 @@ def _note(state: Any) -> str:
             f"model keeps its weights of that step, and the {len(state.history)} history rows "
             "measured so far are on this exception as .state: in the next notebook cell "
             "state = sys.last_value.state (import sys), or in code `except KeyboardInterrupt "
-            "as stop: state = stop.state`; then trainwise.diagnose(state.history)." + saved)
+            "as stop: state = stop.state`; then trainwise.diagnose(state.history), which "
+            "judges the steps run, not where training would have ended." + saved)

@@ -24,7 +24,7 @@ from typing import Any
 from trainwise.findings import Finding, Severity
 from trainwise.rundir import RunDir
 from trainwise.train import monitor_misuse as misuse
-from trainwise.train.diagnose import diagnose
+from trainwise.train.diagnose import diagnose, withheld_at_interrupt
 from trainwise.train.entry_checks import explained_by_optimizer
 from trainwise.train.live_trigger import ValRiseTrigger
 from trainwise.train.loop_terms import for_own_loop
@@ -46,10 +46,8 @@ LIVE_CODES = frozenset({"divergence", "loss_exploding", "gradient_spike", "gradi
                         "vanishing_gradients", "ordered_batches", "overfitting",
                         "systematically_wrong"})
 # The rest judge where training ended (lr too low: "still falling steadily" is
-# true of every healthy run halfway through) and are printed by close().
-# Of those, the ones a run cut short by Ctrl-C cannot support (audit s16 N12: 15 steps of 30,
-# interrupted, were judged "learning rate too low"): withheld, and the interrupt note names them.
-END_RULES = ("lr_too_low", "plateau", "still_improving")
+# true of every healthy run halfway through) and are printed by close(). Of those, the ones a
+# run cut short by Ctrl-C cannot support are diagnose's END_RULES (withheld_at_interrupt).
 
 
 class DiagnosisSchedule:
@@ -167,8 +165,7 @@ class MonitorFindings:
         a run cut short ended, [the interrupt note naming those withheld]); else (found, [])."""
         if self.interrupted is None:
             return found, []
-        withheld = [f.code for f in found if f.code in END_RULES]
-        kept = [f for f in found if f.code not in END_RULES and f.code != "healthy"]
+        kept, withheld = withheld_at_interrupt(found)
         return kept, [misuse.loop_interrupted(*self.interrupted, withheld)]
 
     def say_once(self, finding: Finding) -> None:

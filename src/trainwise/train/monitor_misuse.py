@@ -194,9 +194,16 @@ def loop_raised(exc: BaseException, step: int, epoch: int) -> Finding:
         exception=type(exc).__name__, step=step, epoch=epoch)
 
 
-def loop_interrupted(step: int, epoch: int, withheld: list[str]) -> Finding:
-    """Ctrl-C in the user's loop (audit s16 N12): the user's decision, not an error to fix;
-    the rules that judge where training ended (END_RULES) say nothing of a run cut short."""
+MONITOR_RESUME = ("Nothing to fix. To go on from the last finished epoch, run the loop again "
+                  "with trainwise.Monitor(..., resume=True) (and your own model and optimizer "
+                  "state); overwrite=True starts afresh.")
+
+
+def loop_interrupted(step: int, epoch: int, withheld: list[str],
+                     fix: str = MONITOR_RESUME) -> Finding:
+    """Ctrl-C in the user's loop or in fit (audit s16 N12, review s16 VX3): the user's
+    decision, not an error to fix; the rules that judge where training ended (END_RULES) say
+    nothing of a run cut short. `fix`: how to go on (the Monitor's by default)."""
     kept = (f"; withheld as they judge where training ended: {', '.join(withheld)}"
             if withheld else "")
     return Finding(
@@ -204,9 +211,7 @@ def loop_interrupted(step: int, epoch: int, withheld: list[str]) -> Finding:
         f"Training was interrupted by the user (KeyboardInterrupt) at step {step} (epoch "
         f"{epoch}); the findings cover the steps before it{kept}.",
         {"exception": "KeyboardInterrupt", "step": step, "epoch": epoch, "withheld": withheld},
-        "Nothing to fix. To go on from the last finished epoch, run the loop again with "
-        "trainwise.Monitor(..., resume=True) (and your own model and optimizer state); "
-        "overwrite=True starts afresh.")
+        fix)
 
 
 def _finite(value: Any) -> bool:
