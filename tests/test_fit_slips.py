@@ -115,7 +115,7 @@ def _class_case(case, x, y):
 @pytest.mark.parametrize("case, said", [
     ("one logit", r"logits_width_mismatch.*1 value per sample, but there are 2 classes.*"
                   r"nn\.Linear\(d, 2\)"),
-    ("labels beyond the width", r"labels_out_of_range.*labels span 0\.\.10.*needs 0\.\.1.*"
+    ("labels beyond the width", r"labels_out_of_range.*labels span 0\.\.10.*class indices 0\.\.1.*"
                                 r"nn\.Linear\(d, 11\)"),
     ("float labels", r"labels_wrong_dtype.*torch\.float32; cross-entropy needs int64.*y\.long"),
     ("mse on class indices", r"loss_task_mismatch.*MSELoss is a regression loss"),
@@ -198,6 +198,29 @@ def test_a_label_beyond_the_width_in_training_only_is_named(blobs):
                        r"\(IndexError: Target 5 is out of bounds.*span 1\.\.5.*"
                        r"nn\.Linear\(d, 6\)"):
         _fit(_mlp(), train, val)
+
+
+@pytest.mark.parametrize("where", ["validation", "training"])
+def test_a_negative_label_is_named_as_one_not_a_narrow_layer(blobs, where):
+    """VX4 (review s16 final): a -1 label (an "unlabelled" mark) got "make the final layer
+    nn.Linear(d, 3)" for a model that has it, and check's "fix num_classes; revisit the data
+    stage", neither of which fit has."""
+    x, y = blobs
+    train, val = _loaders(x, y)
+    marked = y.clone()
+    marked[::50] = -1
+    if where == "validation":
+        val = DataLoader(TensorDataset(x[240:], marked[240:]), batch_size=64)
+    else:
+        train = DataLoader(TensorDataset(x[:240], marked[:240]), batch_size=32)
+    with pytest.raises(TrainwiseError, match=r"labels_out_of_range.*labels span -1\.\.") as err:
+        _fit(_mlp(), train, val)
+    said = str(err.value)
+    assert "nn.CrossEntropyLoss(ignore_index=-1)" in said and "re-encode the labels as 0..2" in said
+    for wrong in ("nn.Linear(d, 3)", "num_classes", "data stage"):
+        assert wrong not in said, wrong
+    # the advice works: with ignore_index=-1 the same data trains
+    assert _fit(_mlp(), train, val, loss_fn=nn.CrossEntropyLoss(ignore_index=-1)).step > 0
 
 
 class _OwnIndexBug(nn.Module):

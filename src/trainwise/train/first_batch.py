@@ -91,10 +91,33 @@ def labels_beyond_width(targets: torch.Tensor, width: int, ignore_index: int = -
              if f.code == "labels_out_of_range"]
     if not found:
         return None
-    classes = int(kept.max()) + 1
-    return replace(found[0], fix=f"{found[0].fix} In fit the number of classes is the "
-                   f"model's output width ({width}): re-encode the labels as 0..{width - 1}, "
-                   f"or for {classes} classes make the final layer nn.Linear(d, {classes}).")
+    low, high = int(kept.min()), int(kept.max())
+    shift = " (labels 1..C: subtract 1)" if low == 1 and high == width else ""
+    # fit has no num_classes and no data stage: check's "fix num_classes; revisit the data
+    # stage" is replaced, not appended to (review s16 VX4)
+    return replace(found[0], message=(
+        f"labels span {low}..{high} but the model's {width} outputs (in fit, the number of "
+        f"classes) take class indices 0..{width - 1}{shift}."),
+        fix=" ".join(part for part in (_negative_fix(low, width), _wider_fix(high, width))
+                     if part))
+
+
+def _negative_fix(low: int, width: int) -> str:
+    """A label below 0 is no class a wider layer could hold: most often the mark of an
+    unlabelled row (-1), else a slip in the label encoding."""
+    if low >= 0:
+        return ""
+    return (f"Labels below 0 ({low}) are not class indices: if they mark unlabelled rows, "
+            f"drop those rows or pass loss_fn=nn.CrossEntropyLoss(ignore_index={low}) (it "
+            "skips that one label value); otherwise the label encoding slipped: re-encode "
+            f"the labels as 0..{width - 1}.")
+
+
+def _wider_fix(high: int, width: int) -> str:
+    if high < width:
+        return ""
+    return (f"Re-encode the labels as 0..{width - 1}, or for {high + 1} classes make the "
+            f"final layer nn.Linear(d, {high + 1}).")
 
 
 def _task_loss(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any) -> Finding | None:
