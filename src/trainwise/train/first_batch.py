@@ -68,7 +68,10 @@ def _labels(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any) -> Findi
     beyond = labels_beyond_width(kept, width)  # labels_out_of_range with fit's fix
     errors = [f for f in check_targets(kept, "classification", width)
               if f.severity is Severity.ERROR]
-    return beyond or (errors[0] if errors else None)
+    if beyond is not None or not errors:
+        return beyond
+    # fit has no data stage to revisit: the fix itself (y.long()) is what to do
+    return replace(errors[0], fix=errors[0].fix.replace("; revisit the data stage", ""))
 
 
 def ignored_label(loss_fn: Any) -> int:
