@@ -12,4 +12,4 @@ from trainwise.train.diagnose import diagnose as diagnose_in_any_words
 
 def diagnose(history: list[dict[str, Any]], num_classes: int | None = None, plan: Any = None
              ) -> list[Finding]:
-    return diagnose_in_any_words(history, num_classes, plan, words="run")
+    return diagnose_in_any_words(history, num_classes, plan, fix_terms="config")

@@ -23,7 +23,7 @@ def test_a_run_ended_while_its_validation_loss_still_fell_is_not_healthy():
     assert finding.severity is Severity.WARNING and finding.evidence["best_epoch"] == 5
     # by hand: 1.0776 - 0.9905 = 0.0871 of the whole 1.1101 - 0.9905 = 0.1196: 73%
     assert finding.evidence["late_share"] == round(0.0871 / 0.1196, 4)
-    assert "train.max_epochs" in diagnose(epochs(SHORT_TRAIN, SHORT_VAL), words="run")[0].fix
+    assert "train.max_epochs" in diagnose(epochs(SHORT_TRAIN, SHORT_VAL), fix_terms="config")[0].fix
 
 
 def test_without_a_plan_the_fixes_name_fit_arguments_not_config_keys_or_stages():
@@ -135,11 +135,12 @@ def test_a_solved_run_whose_last_epoch_was_best_is_not_told_more_epochs_may_gain
 def test_one_switch_names_the_fix_words_and_an_unknown_value_is_refused():
     """Review s16 VN6: diagnose(words="run"|"code") and find_lr/tune_lr(fix_terms="config"|
     "api") chose the same thing under two names, and diagnose read any other value (the tune
-    verbs' "config", a typo "Run") as the Python wording, silently."""
+    verbs' "config", a typo "Run") as the Python wording, silently. VX9: words= is gone."""
     history = epochs(SHORT_TRAIN, SHORT_VAL)
     assert "train.max_epochs" in diagnose(history, fix_terms="config")[0].fix
     assert "train.max_epochs" not in diagnose(history, fix_terms="api")[0].fix
-    assert diagnose(history, words="run") == diagnose(history, fix_terms="config")
-    for wrong in ({"fix_terms": "run"}, {"words": "config"}, {"words": "Run"}):
+    for wrong in ("run", "Run", "code"):
         with pytest.raises(TrainwiseError, match="expected"):
-            diagnose(history, **wrong)
+            diagnose(history, fix_terms=wrong)
+    with pytest.raises(TypeError):  # review s16 VX9: one name, no unreleased older alias
+        diagnose(history, words="run")

@@ -17,7 +17,6 @@ from trainwise.findings import (
     Finding,
     Findings,
     Severity,
-    TrainwiseError,
     check_fix_terms,
     info,
     worst,
@@ -156,8 +155,7 @@ def list_rules() -> list[str]:
 
 
 def diagnose(history: list[dict[str, Any]], num_classes: int | None = None,
-             plan: TrainingPlan | None = None, *, fix_terms: str | None = None,
-             words: str | None = None) -> Findings:
+             plan: TrainingPlan | None = None, *, fix_terms: str | None = None) -> Findings:
     """Findings (stage "train") for a training history; never mutates `history`.
 
     `num_classes`, when known, sharpens the confusion rule (chance = 1/num_classes); rows
@@ -167,10 +165,11 @@ def diagnose(history: list[dict[str, Any]], num_classes: int | None = None,
     tune_lr's: "config" says the fixes in `trainwise run`'s config keys and stages, "api" in
     the Python API's (fit's max_epochs=, torch calls, trainwise.find_lr); None: "config" with
     a plan (only the recipe has one), else "api" (audit s16 N9: diagnose(state.history) after
-    fit named train.max_epochs and the "train stage"). `words` ("run" / "code") is its older
-    name, still accepted. A Findings: a notebook shows it as a table.
+    fit named train.max_epochs and the "train stage"). A Findings: a notebook shows it as a
+    table.
     """
-    terms = _fix_terms(fix_terms, words, plan)
+    terms = fix_terms or ("config" if plan is not None else "api")
+    check_fix_terms(terms)  # an unknown value is refused, not read as the Python wording
     found = _diagnose(history, num_classes, plan)
     stop = interrupted_at(history)
     if stop is not None:  # fit's Ctrl-C: judge the steps run, not where training "ended"
@@ -195,21 +194,6 @@ def withheld_at_interrupt(found: list[Finding]) -> tuple[list[Finding], list[str
     ended = [f for f in found if f.code in END_RULES or f.evidence.get("not_learned") is True]
     withheld = [f.code for f in ended]
     return [f for f in found if f not in ended and f.code != "healthy"], withheld
-
-
-_WORDS = {"run": "config", "code": "api"}  # diagnose(words=...), before fix_terms (VN6)
-
-
-def _fix_terms(fix_terms: str | None, words: str | None, plan: TrainingPlan | None) -> str:
-    """One of FIX_TERMS; an unknown value is refused, not read as the Python wording."""
-    if words is not None:
-        if words not in _WORDS:
-            raise TrainwiseError(f"words={words!r}: expected fix_terms=\"config\" (or its "
-                                 "older words=\"run\") or fix_terms=\"api\" (words=\"code\").")
-        fix_terms = fix_terms or _WORDS[words]
-    terms = fix_terms or ("config" if plan is not None else "api")
-    check_fix_terms(terms)
-    return terms
 
 
 def _diagnose(history: list[dict[str, Any]], num_classes: int | None,
