@@ -335,7 +335,8 @@ def test_run_still_in_its_first_epoch(tmp_path: Path) -> None:
 
 
 def test_missing_run_folder_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(Exception, match="there is no folder .*Pass the folder a run printed"):
+    with pytest.raises(Exception, match=r"there is no folder .*Pass the folder a run printed "
+                       r"\(result\.run_dir in Python\)"):  # README's name (review s16 VX10)
         build_report(tmp_path / "nope")
 
 

@@ -99,7 +99,8 @@ def test_report_of_a_train_state_points_at_plot_and_at_a_run_folder() -> None:
     message = str(raised.value)
     assert "takes a run folder's path" in message and "type TrainState" in message
     assert "state.plot()" in message and "trainwise.Monitor('runs/x')" in message
-    assert "trainwise.run(" in message
+    assert "trainwise.run(...) (result.run_dir)" in message  # README's name (review s16 VX10)
+    assert "result.path" not in message
 
 
 def test_report_of_a_monitor_names_its_folder_or_its_history(tmp_path) -> None:

@@ -111,7 +111,7 @@ class RunResult:
                 if isinstance(v, int | float) and not isinstance(v, bool)
                 and not k.startswith("test_threshold")}  # in .test and the report
         lr = "None" if self.lr is None else f"{self.lr:.3g}"
-        return (f"RunResult(ok={self.ok}, verdict={self.verdict!r}, path='{self.path}', "
+        return (f"RunResult(ok={self.ok}, verdict={self.verdict!r}, run_dir='{self.path}', "
                 f"test={test}, lr={lr}, findings={len(self.findings)} ({counted or 'none'}))")
 
 

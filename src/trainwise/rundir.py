@@ -402,7 +402,7 @@ def report_folder(path: str | Path) -> Path:
     newest = runs[-1].parent if runs else None
     hint = f"The newest run folder inside it is {newest}: trainwise report {newest} (in " \
         f"Python trainwise.report(\"{newest}\"))" if newest else "Pass the folder a run " \
-        "printed (result.path in Python), e.g. runs/20260101-120000-mnist1d"
+        "printed (result.run_dir in Python), e.g. runs/20260101-120000-mnist1d"
     raise RunFolderError(f"{what}: expected a run folder with meta.json, as `trainwise run`, "
                          f"trainwise.run() and trainwise.Monitor write. {hint}.")
 

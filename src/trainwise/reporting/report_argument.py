@@ -11,7 +11,7 @@ from typing import Any
 from trainwise.findings import TrainwiseError
 
 GET_A_FOLDER = ("wrap your loop in trainwise.Monitor('runs/x') (it writes runs/x/report.html "
-                "when it closes), or train with trainwise.run(...) (result.path)")
+                "when it closes), or train with trainwise.run(...) (result.run_dir)")
 
 
 def run_folder_argument(value: Any) -> str | Path:
@@ -35,6 +35,6 @@ def _hint(value: Any) -> str:
         return ("This Monitor keeps everything in memory (Monitor(None)): its curves are "
                 "trainwise.reporting.history_figure(monitor.history). For a report.html, "
                 "give it a folder: trainwise.Monitor('runs/x').")
-    if isinstance(getattr(value, "path", None), Path):  # a RunResult: result.path
+    if isinstance(getattr(value, "path", None), Path):  # a RunResult: result.run_dir
         return f"Pass its folder: trainwise.report({str(value.path)!r})."
     return f"Expected a path such as 'runs/20260101-120000-mnist1d'; {GET_A_FOLDER}."
