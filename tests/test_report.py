@@ -366,7 +366,7 @@ def test_report_of_a_folder_that_is_not_a_run_refuses_and_writes_nothing(tmp_pat
 
     (tmp_path / "notes.txt").write_text("a notebook's working folder")
     with pytest.raises(RunFolderError, match="is not a run folder: expected a run folder with "
-                       "meta.json.*result.path in Python"):
+                       "meta.json.*result.run_dir in Python"):
         trainwise.report(tmp_path)
     run = tmp_path / "runs" / "20260101-120000-wine"
     run.mkdir(parents=True)
