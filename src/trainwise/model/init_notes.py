@@ -99,8 +99,9 @@ def _loaded_from(name: str, run_folder: str) -> Finding:
     run's weights"): an info, not the accident _continued_from warns of (review s16 VX1)."""
     return info("model", "init_from_loaded_run",
                 f"Your {name} starts from run {run_folder}'s trained weights (its "
-                "checkpoints/best.pt, as trainwise.load_model gave them): this run continues "
-                "training them; the checks and the range test read it as fine-tuning.",
+                "checkpoints/best.pt, loaded by trainwise.load_model or predict(..., model=)): "
+                "this run continues training them; the checks and the range test read it as "
+                "fine-tuning.",
                 trained_by=run_folder)
 
 
