@@ -29,3 +29,15 @@ def die_at_save(kill_at: int, announce: bool = False) -> None:
         original(payload, path)
 
     resume.save_checkpoint = dying_save
+
+
+class CtrlC:
+    """A fit callback raising KeyboardInterrupt at optimizer step `step`, as a notebook's stop
+    button does (audit s16 N19, review s16 VX3)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, state, rows) -> None:
+        if state.step == self.step:
+            raise KeyboardInterrupt

@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import trainwise
+from faults import CtrlC
 from trainwise.findings import Severity, info, warning
 from trainwise.train.diagnose import withheld_at_interrupt
 
@@ -50,13 +51,6 @@ def test_missed_classes_and_a_not_learned_overconfidence_are_withheld():
     assert withheld == ["missed_classes", "overconfidence"]
 
 
-class _CtrlC:
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, state, rows):
-        if state.step == self.step:
-            raise KeyboardInterrupt
 
 
 def test_diagnose_after_an_interrupted_fit_judges_the_steps_run():
@@ -70,7 +64,7 @@ def test_diagnose_after_an_interrupted_fit_judges_the_steps_run():
         trainwise.fit(net, DataLoader(TensorDataset(x, y), batch_size=32),
                       DataLoader(TensorDataset(x[:64], y[:64]), batch_size=64),
                       optimizer=torch.optim.AdamW(net.parameters()),
-                      loss_fn=nn.CrossEntropyLoss(), max_epochs=5, callbacks=[_CtrlC(11)])
+                      loss_fn=nn.CrossEntropyLoss(), max_epochs=5, callbacks=[CtrlC(11)])
     state = caught.value.state
     assert state.history[-1] == {"kind": "stop", "reason": "interrupted", "step": 11,
                                  "epoch": 2}

@@ -11,6 +11,7 @@ from lightning_fabric import Fabric
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from faults import CtrlC
 from trainwise.findings import TrainwiseError
 from trainwise.train.loop import fit
 
@@ -158,15 +159,6 @@ def test_a_used_up_scheduler_is_refused_before_the_model_changes(blobs):
     assert _fit(model, train, val, optimizer=optimizer, scheduler=fresh, max_epochs=2).step == 16
 
 
-class _CtrlC:
-    """A Ctrl-C at a given step, as a notebook's stop button raises it."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, state, rows):
-        if state.step == self.step:
-            raise KeyboardInterrupt
 
 
 def test_an_interrupted_fit_keeps_what_it_measured_on_the_exception(blobs, tmp_path):
@@ -176,7 +168,7 @@ def test_an_interrupted_fit_keeps_what_it_measured_on_the_exception(blobs, tmp_p
     model = _mlp()
     train, val = _loaders(*blobs)
     with pytest.raises(KeyboardInterrupt) as caught:
-        _fit(model, train, val, max_epochs=3, callbacks=[_CtrlC(11)], log_every=4,
+        _fit(model, train, val, max_epochs=3, callbacks=[CtrlC(11)], log_every=4,
              checkpoint_path=tmp_path / "last.pt")
     state = caught.value.state
     assert state.step == 11 and state.stop_reason == "interrupted (KeyboardInterrupt) at step 11"

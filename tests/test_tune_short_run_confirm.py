@@ -72,6 +72,21 @@ def test_a_top_that_diverges_on_the_second_order_is_not_trusted():
     assert finding.evidence["held"] is False and finding.evidence["val_loss"] is None
 
 
+def regression_loaders():
+    """y = w.x + noise, 192 training rows in batches of 32 (6 steps an epoch), 64 validation;
+    torch seeded for the model built next."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 4)).astype(np.float32)
+    y = (x @ np.array([1.0, -2.0, 0.5, 3.0]) + 0.1 * rng.normal(size=256)).astype(np.float32)
+    torch.manual_seed(0)
+    return (to_loader(x[:192], y[:192], 32, shuffle=True, seed=0),
+            to_loader(x[192:], y[192:], 64, shuffle=False, seed=0))
+
+
+def sgd(m: nn.Module, lr: float | None = None) -> torch.optim.Optimizer:
+    return torch.optim.SGD(m.parameters(), lr=lr or 1e-3)
+
+
 class Linear(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -82,16 +97,8 @@ class Linear(nn.Module):
 
 
 def test_short_runs_retrain_the_top_and_its_neighbour_on_the_next_seeds_data_order():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(256, 4)).astype(np.float32)
-    y = (x @ np.array([1.0, -2.0, 0.5, 3.0]) + 0.1 * rng.normal(size=256)).astype(np.float32)
-    train = to_loader(x[:192], y[:192], 32, shuffle=True, seed=0)
-    val = to_loader(x[192:], y[192:], 64, shuffle=False, seed=0)
-    torch.manual_seed(0)
+    train, val = regression_loaders()
     model = Linear()
-
-    def sgd(m: nn.Module, lr: float | None = None) -> torch.optim.Optimizer:
-        return torch.optim.SGD(m.parameters(), lr=lr or 1e-3)
 
     def runs(**kw):
         return short_runs(model, nn.MSELoss(), train, val, sgd, task="regression",
@@ -145,15 +152,7 @@ def test_the_second_order_runs_are_numbered_on_from_the_widenings_and_named():
 
     from trainwise.console import TuneProgress, console, progress
 
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(256, 4)).astype(np.float32)
-    y = (x @ np.array([1.0, -2.0, 0.5, 3.0]) + 0.1 * rng.normal(size=256)).astype(np.float32)
-    train = to_loader(x[:192], y[:192], 32, shuffle=True, seed=0)
-    val = to_loader(x[192:], y[192:], 64, shuffle=False, seed=0)
-    torch.manual_seed(0)
-
-    def sgd(m: nn.Module, lr: float | None = None) -> torch.optim.Optimizer:
-        return torch.optim.SGD(m.parameters(), lr=lr or 1e-3)
+    train, val = regression_loaders()
 
     with console.capture() as captured, progress() as bar:
         result = short_runs(Linear(), nn.MSELoss(), train, val, sgd, task="regression",
