@@ -62,7 +62,7 @@ def encoding(value: str) -> str:
 def time_value(value: object, key: str) -> object:
     """"" (none), a number, or a duration with a unit ('30D', '12h'); split.cut also a date
     ('2024-06-01')."""
-    if not isinstance(value, str) or not value.strip() or _number(value):
+    if not isinstance(value, str) or not value.strip() or reads_as_number(value):
         return value
     import pandas as pd  # only for a text value: the config loads without pandas otherwise
 
@@ -82,7 +82,8 @@ def time_value(value: object, key: str) -> object:
                      "in the units of the time column")
 
 
-def _number(text: str) -> bool:
+def reads_as_number(text: str) -> bool:
+    """float() takes it: "-0.5", "1e-3", "inf" (config values and spreadsheet cells alike)."""
     try:
         float(text)
     except ValueError:

@@ -17,22 +17,16 @@ from typing import Any
 import pandas as pd
 from pandas.api import types
 
+from trainwise.config_values import reads_as_number
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 QUOTE = "'"
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _formula(text: str) -> bool:
     # a lone sign or @ has no payload: '+' and '-' are common labels (sentiment, DNA strand),
     # and quoting them broke a join of predictions.csv on the truth (review s16 VS7)
-    return len(text) > 1 and text.startswith(FORMULA_STARTS) and not _is_number(text)
+    return len(text) > 1 and text.startswith(FORMULA_STARTS) and not reads_as_number(text)
 
 
 def _escaped(text: str) -> bool:
