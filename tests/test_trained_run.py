@@ -70,10 +70,13 @@ def test_an_unknown_key_in_a_finished_runs_config_is_ignored_with_one_warning(
     best = torch.load(folder / "checkpoints/best.pt", weights_only=True,
                       map_location="cpu")["model"]  # saved from a GPU where there is one
     assert all(torch.equal(net.state_dict()[k], v) for k, v in best.items())
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["versions"]["trainwise"] = "0.0.9"  # the key is another version's (review s16 VX6:
+    (folder / "meta.json").write_text(json.dumps(meta))  # this version's own is an edit)
     with pytest.raises(RunFolderError) as strict:
         run_config(folder, strict=True)
     assert str(folder / "config.toml") in str(strict.value)
-    assert f"pip install trainwise=={version}" in str(strict.value)
+    assert "pip install trainwise==0.0.9" in str(strict.value)
 
 
 def test_a_config_this_version_cannot_validate_exits_1_naming_the_file(baseline_run, tmp_path,
@@ -137,6 +140,28 @@ def test_a_key_edited_into_a_folder_this_version_wrote_gets_a_did_you_mean(
     assert "pip install" not in said and "written by trainwise" not in said
     assert "train.max_epoch (Did you mean 'train.max_epochs'?)" in said
     assert str(folder / "config.toml") in said and "edited" in said
+
+
+def test_predict_on_a_folder_this_version_wrote_calls_an_unknown_key_an_edit(
+        baseline_run, tmp_path) -> None:
+    """The same for predict's warning (it ignores the key): "the run was written by
+    trainwise 0.1.0" named the version running as if another had written the folder."""
+    import shutil
+    import warnings
+
+    from trainwise.trained_run import run_config
+
+    folder = tmp_path / "copy"
+    shutil.copytree(baseline_run, folder)
+    text = (folder / "config.toml").read_text(encoding="utf-8")
+    (folder / "config.toml").write_text(text.replace("[train]\n", "[train]\nmax_epoch = 3\n",
+                                                     1), encoding="utf-8")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_config(folder)
+    said = " ".join(str(w.message) for w in caught)
+    assert "written by trainwise" not in said and "edited since" in said
+    assert "train.max_epoch (Did you mean 'train.max_epochs'?)" in said
 
 
 def test_resume_reads_the_folders_config_once(baseline_run, monkeypatch) -> None:

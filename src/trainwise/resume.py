@@ -25,16 +25,12 @@ from rich.markup import escape
 
 from trainwise.command_line import shell_word
 from trainwise.config import Config, to_toml
-from trainwise.config_errors import keys_with_hints
-from trainwise.config_files import read_config_file, unknown_keys
 from trainwise.console import console
 from trainwise.findings import Finding, TrainwiseError, error, info
 from trainwise.rundir import (
     RunDir,
     RunFolderError,
-    library_versions,
     read_findings,
-    read_meta,
     remove_partials,
 )
 from trainwise.stages import RunContext, load_subset
@@ -227,27 +223,7 @@ def resumed_config(run_dir: str | Path, overrides: list[str] | None) -> Config:
     by another version) or a value it refuses is the folder's fault, not the command line's:
     exit 1 naming the file to edit and the version that wrote it (audit s16 D2: exit 2 with
     neither). Only then the overrides, whose errors are the user's (exit 2)."""
-    folder = RunDir.open(run_dir).path
-    try:
-        return run_config(folder, strict=True, overrides=overrides)
-    except RunFolderError:
-        _refuse_edited_keys(folder)  # read again only here: a resume reads it once (VF9)
-        raise
-
-
-def _refuse_edited_keys(folder: Path) -> None:
-    """An unknown key in a folder this very trainwise version wrote is a hand edit, not
-    another version's key: say so with --set's did-you-mean, not "pip install" the version
-    running (review s16 VX6). Another version's keys are run_config's to name."""
-    path = folder / "config.toml"
-    unknown = unknown_keys(read_config_file(path))
-    version = read_meta(folder).get("versions", {}).get("trainwise")
-    if not unknown or version != library_versions().get("trainwise"):
-        return
-    raise RunFolderError(
-        f"{path} holds config keys trainwise does not know: {keys_with_hints(unknown)}. This "
-        f"trainwise ({version}) wrote the run, so the file was edited since: rename or delete "
-        f"those keys in {path}, then resume again.")
+    return run_config(RunDir.open(run_dir).path, strict=True, overrides=overrides)
 
 
 def keep_new_budget(run: RunDir, source: Path, config: Config) -> None:

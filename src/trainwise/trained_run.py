@@ -28,11 +28,12 @@ from trainwise.config import (
     unknown_keys,
     without_keys,
 )
+from trainwise.config_errors import keys_with_hints
 from trainwise.data.task import TaskData
 from trainwise.findings import TrainwiseError
 from trainwise.model.trained_mark import LOADED, mark_trained
 from trainwise.preprocessing import FILE_NAME, Preprocessing
-from trainwise.rundir import RunDir, RunFolderError, read_findings, read_meta
+from trainwise.rundir import RunDir, RunFolderError, library_versions, read_findings, read_meta
 
 
 def run_files(run_dir: str | Path, strict: bool = False) -> tuple[Path, Preprocessing, Config]:
@@ -57,14 +58,23 @@ def run_config(folder: Path, strict: bool = False, overrides: list[str] | None =
     version = read_meta(folder).get("versions", {}).get("trainwise", "unknown")
     install = f"pip install trainwise=={version}" if version != "unknown" else \
         "install the trainwise version that wrote the run"
+    edited = version == library_versions().get("trainwise")  # review s16 VX6: not "pip
+    # install" the version running; a hand edit, with --set's did-you-mean
+    if unknown and strict and edited:
+        raise RunFolderError(
+            f"{path} holds config keys trainwise does not know: {keys_with_hints(unknown)}. "
+            f"This trainwise ({version}) wrote the run, so the file was edited since: rename "
+            f"or delete those keys in {path}, then resume again.")
     if unknown and strict:
         raise RunFolderError(
             f"{path} holds config keys this trainwise does not know: {', '.join(unknown)} "
             f"(the run was written by trainwise {version}). Delete or rename them in {path}, "
             f"or {install} to use this run folder.")
     if unknown:
+        who = f"this trainwise ({version}) wrote the run, so the file was edited since" \
+            if edited else f"the run was written by trainwise {version}"
         warn_at_caller(f"{path}: ignored config keys this trainwise does not know: "
-                      f"{', '.join(unknown)} (the run was written by trainwise {version}). "
+                      f"{keys_with_hints(unknown) if edited else ', '.join(unknown)} ({who}). "
                       "Scoring needs only [data] and [model]; to silence this, delete them "
                       f"from {path}.")
     try:
