@@ -173,3 +173,14 @@ def test_out_of_memory_in_evaluate_names_the_test_probabilities_not_only_the_bat
     ctx.data.task = "regression"  # no class probabilities: the batch advice alone
     [found] = run_stage("evaluate", evaluate, ctx)
     assert found.fix.startswith("Lower train.batch_size")
+
+
+def test_a_link_out_of_the_run_folder_is_no_stage_to_revisit(tmp_path) -> None:
+    from trainwise.safe_write import UnsafeFolderError
+
+    def train(ctx):  # a --resume of a received folder whose tensorboard/ links out
+        raise UnsafeFolderError("'run/tensorboard' leads outside the run folder ... rm ...")
+
+    [found] = run_stage("train", train, _Context(tmp_path))
+    assert found.code == "unsafe_run_folder" and "revisit" not in found.fix
+    assert found.fix.startswith("Delete the link")

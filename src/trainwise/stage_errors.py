@@ -18,6 +18,7 @@ from trainwise.findings import Finding, TrainwiseError, error
 from trainwise.model.baselines import ModelError
 from trainwise.model.forward_errors import forward_failed, layer_that_raised
 from trainwise.rundir import RunFolderError, remove_partials
+from trainwise.safe_write import UnsafeFolderError
 from trainwise.stages import RunContext
 from trainwise.tune.batch_size import is_oom
 
@@ -37,6 +38,11 @@ def run_stage(name: str, stage: Callable[[RunContext], list[Finding]],
     """Run one stage; our own errors become findings, anything else a finding plus a log."""
     try:
         return stage(ctx)
+    except UnsafeFolderError as exc:  # a link in the run folder, not the stage's input: its
+        # message names the rm to run ("revisit the tune stage" sent the user astray)
+        return [error(name, "unsafe_run_folder", str(exc),
+                      "Delete the link the message names, then run the command again; "
+                      "nothing was written outside the run folder.")]
     except TrainwiseError as exc:  # a ModelError (e.g. the loss refusing the output's shape)
         revisit = "model" if isinstance(exc, ModelError) else _REVISIT[name]  # is the model's
         return [error(name, "stage_failed", str(exc),
