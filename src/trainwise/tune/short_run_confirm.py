@@ -24,7 +24,7 @@ from trainwise.findings import Finding, info
 from trainwise.tune.candidates import beyond_edge
 from trainwise.tune.short_run_learning import learned
 from trainwise.tune.short_run_noise import flat
-from trainwise.tune.short_run_result import Candidate, best_key, lr_loss_pairs
+from trainwise.tune.short_run_result import Candidate, best_key, finite_or_none, lr_loss_pairs
 
 SECOND_ORDER = 1  # the second data order's seed: the short runs' seed + this
 
@@ -54,9 +54,9 @@ def confirm_top(candidates: list[Candidate], retrain: Callable[[float], Candidat
     first = top.val_loss - neighbour.val_loss
     second = top_again.val_loss - neighbour_again.val_loss
     top.repeat = {"seed": seed, "first_val_loss": top.val_loss,
-                  "val_loss": _finite(top_again.val_loss),
+                  "val_loss": finite_or_none(top_again.val_loss),
                   "neighbour_lr": neighbour.lr, "neighbour_val_loss":
-                  _finite(neighbour_again.val_loss)}
+                  finite_or_none(neighbour_again.val_loss)}
     top.tail = []  # the first order's evaluations no longer span the score (review s16 VN4)
     if not math.isfinite(top_again.val_loss):
         top.val_loss, top.row_losses = math.inf, []  # unstable near divergence: not trusted
@@ -100,12 +100,9 @@ def _said(top: Candidate, neighbour: Candidate, top_again: Candidate,
         f"{_loss(top_again)} against {_loss(neighbour_again)} (first order "
         f"{top.repeat['first_val_loss']:.4g} against {neighbour.val_loss:.4g}, a gap of "
         f"{first:+.2g}). Over both orders, {outcome}.",
-        top_lr=top.lr, held=held, score=_finite(top.val_loss), **top.repeat)
+        top_lr=top.lr, held=held, score=finite_or_none(top.val_loss), **top.repeat)
 
 
 def _loss(candidate: Candidate) -> str:
     return f"{candidate.val_loss:.4g}" if math.isfinite(candidate.val_loss) else "diverged"
 
-
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
