@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import replace
 
-from trainwise.findings import Finding
+from trainwise.findings import Finding, Findings
 
 # both calls: the training data's and the run's levers
 _COMMON = {
@@ -60,3 +60,9 @@ def for_api(findings: Iterable[Finding], verb: str) -> list[Finding]:
         same = message == finding.message and fix == finding.fix
         said.append(finding if same else replace(finding, message=message, fix=fix))
     return said
+
+
+def in_terms(findings: Iterable[Finding], verb: str, fix_terms: str) -> Findings:
+    """The findings said for `fix_terms`: "api" in `verb`'s words (for_api), "config" as the
+    rules wrote them (`trainwise run`'s keys); a Findings, a notebook's table."""
+    return Findings(for_api(findings, verb) if fix_terms == "api" else findings)

@@ -24,7 +24,7 @@ from trainwise.findings import Finding, Findings, TrainwiseError, check_fix_term
 from trainwise.train.batch_checks import forward_or_explain
 from trainwise.train.evaluate import inputs_and_targets, one_output
 from trainwise.train.position import inner_loader
-from trainwise.tune.api_terms import for_api
+from trainwise.tune.api_terms import in_terms
 from trainwise.tune.call_checks import check_batched, check_make_optimizer
 from trainwise.tune.lr_verdict import verdict
 from trainwise.tune.no_trace import no_trace, probe_loader, seeded
@@ -190,14 +190,10 @@ def lr_range_test(model: nn.Module, loss_fn: Callable[..., torch.Tensor], loader
     except ProbeStop as stop:
         nan = math.nan
         return LrRangeResult(nan, nan, nan, nan, rule, curves,
-                             findings=_said([stop.finding], fix_terms))
+                             findings=in_terms([stop.finding], "find_lr", fix_terms))
     v = verdict(curves, rule, schedule)
     return LrRangeResult(v.lr, v.lr_low, v.lr_high, v.spread_decades, rule, curves,
-                         v.suggestions, _said(v.findings + unbatched, fix_terms))
-
-
-def _said(findings: list[Finding], fix_terms: str) -> list[Finding]:
-    return for_api(findings, "find_lr") if fix_terms == "api" else findings
+                         v.suggestions, in_terms(v.findings + unbatched, "find_lr", fix_terms))
 
 
 def _one_sample_per_step(loader: Iterable) -> list[Finding]:

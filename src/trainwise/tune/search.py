@@ -29,7 +29,7 @@ from trainwise.findings import (
     info,
     warning,
 )
-from trainwise.tune.api_terms import for_api
+from trainwise.tune.api_terms import in_terms
 from trainwise.tune.call_checks import check_batched, check_make_optimizer
 from trainwise.tune.candidates import candidate_lrs
 from trainwise.tune.lr_range import LrRangeResult, lr_range_test
@@ -309,13 +309,10 @@ def tune_lr(model: nn.Module, loss_fn: Callable[..., torch.Tensor], train_loader
 def _said(result: TuneResult, fix_terms: str) -> TuneResult:
     """The findings (the result's, its range test's and short runs') in `fix_terms`, each
     list a Findings (a notebook's table, review s16 VN7)."""
-    def said(found: list[Finding]) -> Findings:
-        return Findings(for_api(found, "tune_lr") if fix_terms == "api" else found)
-
-    result.findings = said(result.findings)
-    result.range_test.findings = said(result.range_test.findings)
+    result.findings = in_terms(result.findings, "tune_lr", fix_terms)
+    result.range_test.findings = in_terms(result.range_test.findings, "tune_lr", fix_terms)
     if result.short is not None:
-        result.short.findings = said(result.short.findings)
+        result.short.findings = in_terms(result.short.findings, "tune_lr", fix_terms)
     return result
 
 
