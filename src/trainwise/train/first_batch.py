@@ -63,7 +63,7 @@ def _labels(outputs: torch.Tensor, targets: torch.Tensor, loss_fn: Any) -> Findi
     if not len(kept):
         return None
     if width == 1:
-        seen = int(kept.max()) + 1 if len(kept) and not kept.is_floating_point() else 2
+        seen = 2 if kept.is_floating_point() else int(kept.max()) + 1  # kept is not empty
         return _width_mismatch(outputs, max(2, seen), "train")
     beyond = labels_beyond_width(kept, width)  # labels_out_of_range with fit's fix
     errors = [f for f in check_targets(kept, "classification", width)
