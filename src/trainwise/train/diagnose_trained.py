@@ -22,8 +22,9 @@ from trainwise.train.diagnose_common import Row, loss_curve, num_classes
 ALREADY_TRAINED = 0.1  # a loss below this share of chance (ln C) is a trained model's
 
 
-def chance_loss(history: list[Row]) -> float | None:
-    """ln C, the cross-entropy of uniform outputs, when the history states C; else None."""
+def _chance_of(history: list[Row]) -> float | None:
+    """ln C (not_learned.chance_loss, which imports this module through diagnose_loss) when
+    the history states C; else None."""
     classes = num_classes(history)
     return None if classes is None else math.log(classes)
 
@@ -38,7 +39,7 @@ def starts_at_init(history: list[Row]) -> bool:
 def far_below_chance(history: list[Row], loss: float) -> bool:
     """True when `loss` is below ALREADY_TRAINED x chance and the curve starts at step 1
     (unknown chance, or a first row later than step 1: False)."""
-    chance = chance_loss(history)
+    chance = _chance_of(history)
     return (chance is not None and math.isfinite(loss) and loss < ALREADY_TRAINED * chance
             and starts_at_init(history))
 
@@ -47,7 +48,7 @@ def already_trained_words(history: list[Row], start: float) -> str | None:
     """Why the model was trained before this run, or None: '0.0302 at the start, 4% of chance
     (ln 2 = 0.693): the model was already trained when this run started; this run continues
     it'."""
-    chance = chance_loss(history)
+    chance = _chance_of(history)
     if chance is None or not far_below_chance(history, start):
         return None
     return (f"its loss at the start, {start:.4g}, is {start / chance:.1%} of chance "
