@@ -27,7 +27,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from trainwise.findings import Finding, Findings, Severity
+from trainwise.findings import Finding, Findings
 from trainwise.train.diagnose import diagnose
 from trainwise.train.diagnose_common import TrainingPlan
 from trainwise.train.live_trigger import ValRiseTrigger
@@ -95,14 +95,13 @@ class LiveDiagnosis:
         the divergence is said now, an error (audit s16 N4: the only line was "It may
         recover", and fit returned as if training had ended well). Not with `max_epochs`:
         a diagnosis after training follows, and it says it (review s16 VN2)."""
-        said = any(f.code == "divergence" and f.severity is Severity.ERROR
-                   for f in self.findings)
+        said = bool(stops_training(self.findings))  # a live diagnosis said the divergence
         follows = self.max_epochs is not None  # the recipe diagnoses after fit
         if not self.active or state.nonfinite is None or said or follows:
             return
         found = diagnose(state.history, num_classes=self.num_classes, plan=self.plan)
         for finding in found:
-            if finding.code == "divergence" and finding.severity is Severity.ERROR:
+            if stops_training([finding]):  # the divergence error
                 self.findings.append(finding)
                 self.say(finding, int(state.epoch))
 
