@@ -49,10 +49,11 @@ def scheduler_steps(scheduler: Any, interval: str, train_loader: Any = None,
     as on a resume, whose checkpoint restores the scheduler), and warns for one that reads as
     written in epochs."""
     check_scheduler(scheduler, interval)
+    steps = steps_per_epoch(train_loader)
     if max_epochs is not None:
-        check_steps_left(scheduler, interval, steps_per_epoch(train_loader), max_epochs)
+        check_steps_left(scheduler, interval, steps, max_epochs)
     if interval == "step":
-        warn_if_written_in_epochs(scheduler, steps_per_epoch(train_loader))
+        warn_if_written_in_epochs(scheduler, steps)
     if scheduler is None:
         return _no_step, _no_step
     return (scheduler.step, _no_step) if interval == "step" else (_no_step, scheduler.step)
