@@ -10,6 +10,9 @@ from pydantic import BaseModel, ValidationError
 
 from trainwise.config_sections import Config, valid_keys
 
+# the hint for a section name that is none of them (a key's or a whole [section]'s)
+_SECTIONS_HINT = f" The sections are {', '.join(f'[{s}]' for s in Config.model_fields)}."
+
 
 def closest(key: str, known: list[str] | None = None) -> str:
     """A did-you-mean: the same key name in the section that has it (train.dropout ->
@@ -26,7 +29,7 @@ def closest(key: str, known: list[str] | None = None) -> str:
     if match:
         return f" Did you mean '{match}'?"
     if section and section not in Config.model_fields:
-        return f" The sections are {', '.join(f'[{s}]' for s in Config.model_fields)}."
+        return _SECTIONS_HINT
     return ""
 
 
@@ -38,8 +41,7 @@ def keys_with_hints(unknown: list[str]) -> str:
     for key in unknown:
         if key.startswith("["):
             match = difflib.get_close_matches(key[1:-1], list(Config.model_fields), n=1)
-            hint = f" Did you mean [{match[0]}]?" if match else \
-                f" The sections are {', '.join(f'[{s}]' for s in Config.model_fields)}."
+            hint = f" Did you mean [{match[0]}]?" if match else _SECTIONS_HINT
         else:
             hint = closest(key)
         said.append(f"{key} ({hint.strip()})" if hint else key)
