@@ -206,18 +206,19 @@ def _written_by_trainwise(meta: Path) -> bool:
 def refuse_run_folder(path: Path) -> None:
     """A run folder given as the config would be read as an image folder (its checkpoints/ a
     class without images: "remove the folder"), and a junk run made: say what was meant."""
-    if is_run_folder(path) and not (path / "config.toml").is_file():  # a Monitor's
+    if not is_run_folder(path):
+        return
+    if not (path / "config.toml").is_file():  # a Monitor's
         raise ConfigError(
             f"'{path}' is a run folder with no config.toml to rerun (a trainwise.Monitor in "
             "your own training loop writes none), not a config or a data folder. Rebuild its "
             f"report with `trainwise report {shell_word(path)}`, or pass `trainwise run` a "
             "config or a data file.")
-    if is_run_folder(path):
-        raise ConfigError(
-            f"'{path}' is a run folder, not a config or a data folder. Rerun it with "
-            f"`trainwise run {shell_word(path / 'config.toml')}`, continue an interrupted run "
-            f"with `trainwise run --resume {shell_word(path)}`, or rebuild its report with "
-            f"`trainwise report {shell_word(path)}`.{_user_model_note(path)}")
+    raise ConfigError(
+        f"'{path}' is a run folder, not a config or a data folder. Rerun it with "
+        f"`trainwise run {shell_word(path / 'config.toml')}`, continue an interrupted run "
+        f"with `trainwise run --resume {shell_word(path)}`, or rebuild its report with "
+        f"`trainwise report {shell_word(path)}`.{_user_model_note(path)}")
 
 
 def _user_model_note(path: Path) -> str:
