@@ -77,12 +77,13 @@ def run_config(folder: Path, strict: bool = False, overrides: list[str] | None =
                       f"{keys_with_hints(unknown) if edited else ', '.join(unknown)} ({who}). "
                       "Scoring needs only [data] and [model]; to silence this, delete them "
                       f"from {path}.")
+    known = without_keys(raw, unknown)
     try:
-        config = from_dict(without_keys(raw, unknown))
+        config = from_dict(known)
     except ConfigError as exc:
         raise RunFolderError(f"{path} cannot be read by this trainwise: {exc} Edit {path}, "
                              f"or {install} to use this run folder.") from None
-    return from_dict(without_keys(raw, unknown), overrides) if overrides else config
+    return from_dict(known, overrides) if overrides else config
 
 
 def trained_model(folder: Path, prep: Preprocessing, cfg: ModelConfig,
