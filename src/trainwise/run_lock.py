@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from trainwise.safe_write import NO_FOLLOW
+
 try:
     import fcntl
 except ImportError:  # Windows: no flock; runs go on unlocked
@@ -37,7 +39,7 @@ def hold_lock(folder: Path) -> IO[str] | None:
     if path.is_symlink():  # a received folder's run.lock linking to a file of yours: the
         path.unlink()  # link goes, its target is never truncated (audit s16 S3)
     # not truncated until locked; O_NOFOLLOW: a link planted since is an error, not followed
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | NO_FOLLOW, 0o666)
     handle = os.fdopen(descriptor, "r+", encoding="utf-8")
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -23,9 +23,9 @@ from trainwise.command_line import shell_word
 from trainwise.findings import TrainwiseError
 
 PARTIAL_SUFFIX = ".tmp"  # a file being written (then renamed): a kill or full disk leaves it
-_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)  # 0 on Windows, where links need admin rights
+NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)  # 0 on Windows, where links need admin rights
 # O_EXCL already refuses an existing name, a dangling link included; O_NOFOLLOW says so twice
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_FOLLOW
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | NO_FOLLOW
 
 
 class UnsafeFolderError(TrainwiseError):
@@ -82,7 +82,7 @@ def appending(path: Path) -> IO[str]:
             f"'{path}' is a link to '{os.readlink(path)}': nothing is appended through it, as "
             "a received run folder could aim it at any of your files. Delete the link (rm "
             f"{shell_word(path)}) and run the command again.")
-    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NO_FOLLOW, 0o666)
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | NO_FOLLOW, 0o666)
     return os.fdopen(descriptor, "a", encoding="utf-8")
 
 
