@@ -29,7 +29,7 @@ def check_out(out: str, inputs: list[str], force: bool, run_dir: str) -> None:
                 f"--out '{out}' is the input '{given}': writing there would replace the rows "
                 "you gave with the predictions alone. Give --out another path, e.g. --out "
                 f"{_example([name], inputs, run_dir)}, or add --force to replace it.")
-    run = run_folder_holding(Path(os.path.abspath(out)).parent.resolve(), Path(run_dir))
+    run = _run_folder_around(out, run_dir)
     if run is not None:
         raise TrainwiseError(
             f"--out '{out}' lies inside the run folder '{run}': a table written there can "
@@ -77,8 +77,12 @@ def _example(preferred: list[Path], inputs: list[str], run_dir: str) -> str:
 def _acceptable(out: str, inputs: list[str], run_dir: str) -> bool:
     if os.path.isdir(out) or any(_same_file(out, given) for given in inputs):
         return False
-    parent = Path(os.path.abspath(out)).parent.resolve()
-    return run_folder_holding(parent, Path(run_dir)) is None
+    return _run_folder_around(out, run_dir) is None
+
+
+def _run_folder_around(out: str, run_dir: str) -> Path | None:
+    """The run folder the file `out` would be written into, or None."""
+    return run_folder_holding(Path(os.path.abspath(out)).parent.resolve(), Path(run_dir))
 
 
 def _same_file(out: str, given: str) -> bool:
