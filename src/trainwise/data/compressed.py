@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from trainwise.config_sections import COMPRESSIONS
 from trainwise.data.errors import DataError
 
 OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}  # config_sections.COMPRESSIONS
@@ -56,7 +57,7 @@ def expanded_size(path: Path) -> tuple[int, bool] | None:
     as "Is it a valid .gz file?" (audit s16 S7)."""
     suffix = path.suffix.lower()
     try:
-        if suffix not in (".gz", ".zip", ".bz2", ".xz"):
+        if suffix not in COMPRESSIONS:
             return path.stat().st_size, False
         if suffix == ".zip":
             with zipfile.ZipFile(path) as archive:
